@@ -1,0 +1,127 @@
+"""Shared pieces of the command line: source options, settings resolution, errors, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from flowcast.config import Settings, SourceConfig, load_settings
+from flowcast.errors import ConfigError, FlowcastError
+
+console = Console(stderr=True)  # human output goes to stderr so that --json stdout stays clean
+out = Console()
+
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
+DataOpt = Annotated[Optional[str], typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
+IdColOpt = Annotated[Optional[list[str]], typer.Option("--id-col", help="id column (repeat for several)")]
+TimeColOpt = Annotated[Optional[str], typer.Option("--time-col", help="time column")]
+TimeFormatOpt = Annotated[Optional[str], typer.Option("--time-format", help="strptime format of the time column")]
+TargetColOpt = Annotated[Optional[str], typer.Option("--target-col", help="target column")]
+FreqOpt = Annotated[Optional[str], typer.Option("--freq", help="30m, 1h, 1d, 1w, 1mo, 1q, 1y")]
+TzOpt = Annotated[Optional[str], typer.Option("--tz", help="time zone of the time column")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="run key: only rows with ds <= as_of are seen")]
+HorizonOpt = Annotated[Optional[int], typer.Option("--horizon", help="periods to forecast")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="flowcast.toml to read")]
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="root of run outputs (FLOWCAST_HOME)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    """'2019-06-01', '2019-06-01T12:00' -> naive datetime; None stays None."""
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"--as-of must be an ISO date or timestamp such as 2019-06-01, got {value!r}") from exc
+    return ts.replace(tzinfo=None) if ts.tzinfo is None else ts
+
+
+def resolve_settings(
+    *,
+    dataset: str | None = None,
+    data: str | None = None,
+    id_col: list[str] | None = None,
+    time_col: str | None = None,
+    time_format: str | None = None,
+    target_col: str | None = None,
+    freq: str | None = None,
+    tz: str | None = None,
+    horizon: int | None = None,
+    config: Path | None = None,
+    home: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from flowcast.toml + env + these command-line options."""
+    source = None
+    if data is not None:
+        missing = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--target-col", target_col), ("--freq", freq)] if not v]
+        if missing:
+            raise ConfigError(f"--data {data} also needs {', '.join(missing)}")
+        try:
+            source = SourceConfig(
+                name=Path(data).stem.split(".")[0] or "custom",
+                path=data,
+                id_cols=list(id_col or []),
+                time_col=time_col,
+                time_format=time_format,
+                target_col=target_col,
+                freq=freq,
+                tz=tz,
+            )
+        except Exception as exc:  # pydantic ValidationError: make it one sentence
+            raise ConfigError(f"invalid source options: {exc}") from exc
+    elif any(v is not None for v in (id_col, time_col, target_col, freq)) and not dataset:
+        raise ConfigError("--id-col/--time-col/--target-col/--freq describe a file: pass it with --data PATH")
+    try:
+        return load_settings(
+            config, dataset=dataset, source=source.model_dump() if source else None, horizon=horizon,
+            home=home, **overrides,
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from exc
+    except Exception as exc:
+        if isinstance(exc, FlowcastError):
+            raise
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
+    Set FLOWCAST_DEBUG=1 to see tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except FlowcastError as exc:
+            if os.environ.get("FLOWCAST_DEBUG"):
+                raise
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # anything unexpected: still one sentence, exit 1
+            if os.environ.get("FLOWCAST_DEBUG"):
+                raise
+            console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (FLOWCAST_DEBUG=1 shows the traceback)")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def emit_json(obj: Any) -> None:
+    """One JSON object on the last line of stdout."""
+    sys.stdout.flush()
+    print(json.dumps(obj, default=str), flush=True)

@@ -1,0 +1,3 @@
+"""`flowcast` commands: data (filled in by its area)."""
+
+from flowcast.cli.app import app, models_app  # noqa: F401

@@ -1,0 +1,215 @@
+"""One typed configuration tree for flowcast.
+
+Precedence, lowest to highest: defaults in this file < `flowcast.toml` (or the file named by
+`FLOWCAST_CONFIG`) < `FLOWCAST_*` environment variables (nested with `__`, e.g.
+`FLOWCAST_MODEL__MAX_STEPS=50`) < explicit overrides (CLI options and flow parameters).
+Nothing here reads the clock: `as_of` is a run argument, never configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Cell = Literal["rnn", "lstm", "gru"]
+FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Section):
+    """How one raw source maps onto the canonical (unique_id, ds, y) contract."""
+
+    name: str = "custom"
+    path: str = Field(description="file path, glob or URL (CSV, gzipped CSV, Parquet)")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    id_cols: list[str] = Field(min_length=1, description="raw id columns, joined with '|' into unique_id")
+    time_col: str
+    time_format: str | None = Field(None, description="strptime format of time_col; None infers ISO-8601")
+    target_col: str
+    freq: str = Field(description="polars duration string: 30m, 1h, 1d, 1w, 1mo, 1q, 1y")
+    tz: str | None = Field(None, description="time zone that ds is expressed in; aware times are converted to it")
+    static_cols: list[str] = Field(default_factory=list)
+    past_cols: list[str] = Field(default_factory=list)
+    future_cols: list[str] = Field(default_factory=list)
+    strict: bool = Field(False, description="undeclared columns fail the run instead of being reported")
+    y_min: float | None = Field(None, description="smallest valid y (e.g. 0 for counts); None: unbounded")
+    y_max: float | None = None
+    horizon: int | None = Field(None, ge=1, description="this source's default forecast horizon")
+    season_length: int | None = Field(None, ge=1, description="default derived from freq")
+    separator: str = ","
+
+    @field_validator("freq")
+    @classmethod
+    def _freq_is_duration(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\d+(ns|us|ms|s|m|h|d|w|mo|q|y)", v):
+            raise ValueError(f"freq must be a polars duration string such as {sorted(FREQ_ALIASES)}, got {v!r}")
+        return v
+
+    @property
+    def exog_cols(self) -> list[str]:
+        return [*self.static_cols, *self.past_cols, *self.future_cols]
+
+
+class ValidationConfig(_Section):
+    quarantine_threshold: float = Field(0.05, ge=0, le=1, description="fail the run above this share")
+
+
+class PreprocessConfig(_Section):
+    impute: Literal["linear", "ffill", "zero", "none"] = "linear"
+    max_gap: int = Field(3, ge=0, description="longest interior gap (periods) that is imputed")
+    scaler: Literal["standard", "robust", "minmax", "none"] = "standard"
+    log1p: bool = Field(False, description="log1p-transform non-negative series before scaling")
+    calendar: bool = True
+    short_series: Literal["exclude", "pad"] = "exclude"
+    val_size: int | None = Field(None, ge=0, description="validation span per series; default: horizon")
+    max_length: int | None = Field(None, ge=1, description="keep only the last N periods of each series")
+
+
+class ModelConfig(_Section):
+    cells: list[Cell] = Field(default_factory=lambda: ["rnn", "lstm", "gru"])
+    lookback: int = Field(36, ge=1)
+    hidden_size: int = Field(64, ge=1)
+    num_layers: int = Field(2, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    mode: Literal["windowed", "forking"] = "windowed"
+    loss: Literal["mae", "mse", "huber", "quantile"] = "mae"
+    quantiles: list[float] = Field(default_factory=list, description="e.g. [0.1, 0.5, 0.9]; needs loss=quantile")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    scheduler: Literal["none", "cosine", "step", "onecycle"] = "cosine"
+    grad_clip: float | None = Field(1.0, description="gradient norm clip; None disables")
+    batch_size: int = Field(256, ge=1)
+    max_steps: int = Field(300, ge=-1)
+    max_epochs: int | None = None
+    samples_per_epoch: int | None = Field(None, description="random cut points per epoch; None: every one")
+    val_check_interval: int | None = Field(None, description="steps between validations; None: each epoch")
+    early_stopping_patience: int | None = 10
+    seed: int = 0
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int | Literal["auto"] = 1
+    strategy: str = "auto"
+    precision: str | None = Field(None, description="None: bf16-mixed on GPU, 32 on CPU")
+    num_workers: int = 0
+    pin_memory: bool = False
+    launcher: Literal["process", "inline"] = Field(
+        "process", description="process: training runs in its own (torchrun) process; inline: in this one"
+    )
+
+    @model_validator(mode="after")
+    def _quantiles_need_quantile_loss(self) -> "ModelConfig":
+        if self.quantiles and self.loss != "quantile":
+            raise ValueError(f"quantiles {self.quantiles} need loss='quantile', got loss={self.loss!r}")
+        if any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles must lie in (0, 1): {self.quantiles}")
+        return self
+
+
+class EvaluationConfig(_Section):
+    n_windows: int = Field(2, ge=1)
+    step: int | None = Field(None, ge=1, description="periods between backtest cutoffs; default: horizon")
+    metric: Literal["smape", "mase", "mae", "rmse"] = "mase"
+    margin: float = Field(0.0, ge=0, description="relative improvement a challenger needs, 0.02 = 2%")
+    refit: bool = False
+
+
+class PublishConfig(_Section):
+    plot_series: int = Field(6, ge=0, description="series drawn in the forecast plot")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with `load_settings`, not directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLOWCAST_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(Path(".flowcast"), description="root of everything a run writes")
+    dataset: str = Field("us_employment", description="bundled or [sources.NAME] dataset")
+    source: SourceConfig | None = Field(None, description="explicit source; overrides dataset")
+    sources: dict[str, SourceConfig] = Field(default_factory=dict, description="user-declared sources")
+    horizon: int | None = Field(None, ge=1, description="default: the source's horizon")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+
+    # -- paths: everything a run writes lives under `home`
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    """Overrides given as None mean 'not given' (typer and flow parameters pass None)."""
+    return {k: (_drop_none(v) if isinstance(v, dict) else v) for k, v in d.items() if v is not None}
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read defaults < TOML < FLOWCAST_* env < overrides (nested dicts merge, None is ignored)."""
+    path = Path(config_file or os.environ.get("FLOWCAST_CONFIG") or "flowcast.toml")
+    if config_file is not None and not path.exists():
+        raise FileNotFoundError(f"configuration file not found: {path}")
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=path if path.exists() else None)
+            return (init_settings, env_settings, toml)
+
+    merged = _FromFile(**_drop_none(overrides))
+    return Settings.model_validate(merged.model_dump())
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """A copy of `settings` with nested overrides applied (None values ignored)."""
+    return Settings.model_validate(_deep_merge(settings.model_dump(), _drop_none(overrides)))

@@ -1,0 +1,1 @@
+"""Data half of the pipeline: sources, schemas, validation, preprocessing, bundled datasets."""

@@ -1,0 +1,241 @@
+"""`TrainingData`: the contract between preprocessing and the models.
+
+One object holds what training and prediction need: the canonical frame on each series'
+regular grid (gaps handled), per-series scalers fitted on the training span only, static
+features, future-known covariates (calendar features and declared ones) and metadata. It
+round-trips through a directory on disk, because training runs in its own process.
+
+Frame columns: `unique_id` (Utf8), `ds` (Datetime[us]), `y` (Float64, never null), then the
+future-known covariates `meta.future_cols` and the past covariates `meta.past_cols` (Float64),
+sorted by (unique_id, ds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from flowcast.data.calendar import calendar_exprs, parse_freq
+
+SCALERS = ("standard", "robust", "minmax", "none")
+
+
+@dataclass(frozen=True)
+class TrainingMeta:
+    freq: str
+    horizon: int
+    lookback: int
+    val_size: int
+    season_length: int
+    as_of: str | None = None  # ISO timestamp of the run's as_of, None when the run saw everything
+    source: str = "custom"
+    fingerprint: str = ""  # of the source files + as_of + row count
+    scaler: str = "standard"
+    log1p: bool = False
+    calendar_cols: list[str] = field(default_factory=list)
+    future_cols: list[str] = field(default_factory=list)  # calendar_cols + declared future covariates
+    past_cols: list[str] = field(default_factory=list)
+    static_cols: list[str] = field(default_factory=list)
+    declared_future_cols: list[str] = field(default_factory=list)
+
+
+def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:
+    """Per-series (center, scale) of f(y), f = log1p or identity, on all but the last `holdout` rows.
+
+    Returns unique_id, center, scale, log1p. A constant series gets scale 1.
+    """
+    if method not in SCALERS:
+        raise ValueError(f"unknown scaler {method!r}; expected one of {SCALERS}")
+    fy = pl.col("y").log1p() if log1p else pl.col("y")
+    span = frame.lazy()
+    if holdout > 0:
+        span = span.filter(pl.int_range(pl.len()).over("unique_id") < pl.len().over("unique_id") - holdout)
+    stats = {
+        "standard": (fy.mean(), fy.std(ddof=0)),
+        "robust": (fy.median(), fy.quantile(0.75) - fy.quantile(0.25)),
+        "minmax": (fy.min(), fy.max() - fy.min()),
+        "none": (pl.lit(0.0), pl.lit(1.0)),
+    }[method]
+    out = (
+        span.group_by("unique_id")
+        .agg(stats[0].cast(pl.Float64).alias("center"), stats[1].cast(pl.Float64).alias("scale"))
+        .with_columns(
+            pl.col("center").fill_null(0.0),
+            pl.when(pl.col("scale").is_null() | (pl.col("scale").abs() < 1e-8) | ~pl.col("scale").is_finite())
+            .then(1.0)
+            .otherwise(pl.col("scale"))
+            .alias("scale"),
+            pl.lit(log1p).alias("log1p"),
+        )
+        .collect()
+    )
+    # series with no rows in the span (all held out) still need a scaler
+    missing = frame.select("unique_id").unique().join(out, on="unique_id", how="anti")
+    if missing.height:
+        out = pl.concat(
+            [out, missing.with_columns(center=pl.lit(0.0), scale=pl.lit(1.0), log1p=pl.lit(log1p))],
+            how="vertical_relaxed",
+        )
+    return out.sort("unique_id")
+
+
+@dataclass
+class TrainingData:
+    frame: pl.DataFrame
+    scalers: pl.DataFrame
+    meta: TrainingMeta
+    static: pl.DataFrame | None = None  # unique_id + meta.static_cols (Float64)
+    future_exog: pl.DataFrame | None = None  # unique_id, ds + meta.declared_future_cols beyond each series' end
+    excluded: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
+    )
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_series(self) -> int:
+        return self.scalers.height
+
+    @property
+    def ids(self) -> list[str]:
+        return self.scalers["unique_id"].to_list()
+
+    @property
+    def n_obs(self) -> int:
+        return self.frame.height
+
+    def lengths(self) -> pl.DataFrame:
+        """unique_id, length, first_ds, last_ds per series."""
+        return (
+            self.frame.group_by("unique_id", maintain_order=True)
+            .agg(pl.len().alias("length"), pl.col("ds").min().alias("first_ds"), pl.col("ds").max().alias("last_ds"))
+            .sort("unique_id")
+        )
+
+    # ------------------------------------------------------------------ scaling
+    def scale(self, frame: pl.DataFrame, cols: tuple[str, ...] = ("y",)) -> pl.DataFrame:
+        """(f(x) - center) / scale for each of `cols`, per series."""
+        joined = frame.join(self.scalers, on="unique_id", how="left")
+        exprs = []
+        for c in cols:
+            fx = pl.when(pl.col("log1p")).then(pl.col(c).log1p()).otherwise(pl.col(c))
+            exprs.append(((fx - pl.col("center")) / pl.col("scale")).alias(c))
+        return joined.with_columns(exprs).drop("center", "scale", "log1p")
+
+    def inverse(self, frame: pl.DataFrame, cols: tuple[str, ...] = ("y_hat",)) -> pl.DataFrame:
+        """Back to the original scale: f^-1(x * scale + center)."""
+        joined = frame.join(self.scalers, on="unique_id", how="left")
+        exprs = []
+        for c in cols:
+            z = pl.col(c) * pl.col("scale") + pl.col("center")
+            exprs.append(pl.when(pl.col("log1p")).then(z.exp() - 1).otherwise(z).alias(c))
+        return joined.with_columns(exprs).drop("center", "scale", "log1p")
+
+    # ------------------------------------------------------------------ horizons
+    def future_frame(self, horizon: int | None = None) -> pl.DataFrame:
+        """unique_id, ds, step (1..h) for the `h` periods after each series' last ds, with the
+        future-known covariates: calendar features computed from ds, declared future covariates
+        from `future_exog` where the source had them, else carried forward from the last value."""
+        h = horizon or self.meta.horizon
+        n, unit = parse_freq(self.meta.freq)
+        last = self.frame.group_by("unique_id").agg(pl.col("ds").max().alias("last_ds"))
+        steps = pl.DataFrame({"step": pl.Series(range(1, h + 1), dtype=pl.Int32)})
+        fut = (
+            last.join(steps, how="cross")
+            .with_columns(pl.col("last_ds").dt.offset_by(pl.format("{}" + unit, pl.col("step") * n)).alias("ds"))
+            .select("unique_id", "ds", "step")
+            .sort("unique_id", "step")
+        )
+        fut = fut.with_columns(calendar_exprs(self.meta.freq)) if self.meta.calendar_cols else fut
+        declared = self.meta.declared_future_cols
+        if declared:
+            if self.future_exog is not None and self.future_exog.height:
+                fut = fut.join(self.future_exog.select("unique_id", "ds", *declared), on=["unique_id", "ds"], how="left")
+            else:
+                fut = fut.with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for c in declared])
+            last_vals = self.frame.group_by("unique_id").agg([pl.col(c).last().alias(f"__last_{c}") for c in declared])
+            fut = (
+                fut.join(last_vals, on="unique_id", how="left")
+                .with_columns([pl.col(c).fill_null(pl.col(f"__last_{c}")) for c in declared])
+                .drop([f"__last_{c}" for c in declared])
+            )
+        return fut.select("unique_id", "ds", "step", *self.meta.future_cols).sort("unique_id", "step")
+
+    def holdout(self, n: int) -> tuple["TrainingData", pl.DataFrame]:
+        """Drop the last `n` observations of every series.
+
+        Returns the truncated TrainingData (scalers refitted on what is left, the removed
+        rows become its `future_exog` so future covariates stay known) and the removed rows
+        (unique_id, ds, y, step) as actuals for evaluation.
+        """
+        if n <= 0:
+            raise ValueError(f"holdout needs n >= 1, got {n}")
+        pos = pl.int_range(pl.len()).over("unique_id")
+        cut = pl.len().over("unique_id") - n
+        kept = self.frame.filter(pos < cut)
+        removed = self.frame.filter(pos >= cut).with_columns(
+            (pl.int_range(pl.len()).over("unique_id") + 1).cast(pl.Int32).alias("step")
+        )
+        short = set(self.ids) - set(kept["unique_id"].unique().to_list())
+        if short:
+            raise ValueError(f"series with no observations left after holding out {n}: {sorted(short)[:5]}")
+        scalers = fit_scalers(kept, self.meta.scaler, self.meta.log1p, holdout=self.meta.val_size)
+        fexog = removed.select("unique_id", "ds", *self.meta.declared_future_cols) if self.meta.declared_future_cols else None
+        td = replace(self, frame=kept, scalers=scalers, future_exog=fexog)
+        return td, removed.select("unique_id", "ds", "step", "y")
+
+    # ------------------------------------------------------------------ disk
+    def save(self, path: str | Path) -> Path:
+        """Write to directory `path` atomically (temp dir, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self.frame.write_parquet(tmp / "frame.parquet")
+            self.scalers.write_parquet(tmp / "scalers.parquet")
+            self.excluded.write_parquet(tmp / "excluded.parquet")
+            if self.static is not None:
+                self.static.write_parquet(tmp / "static.parquet")
+            if self.future_exog is not None:
+                self.future_exog.write_parquet(tmp / "future_exog.parquet")
+            (tmp / "meta.json").write_text(json.dumps(asdict(self.meta), indent=2))
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                path.rename(old)
+                tmp.rename(path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainingData":
+        path = Path(path)
+        if not (path / "meta.json").exists():
+            raise FileNotFoundError(f"no TrainingData at {path} (meta.json missing)")
+        opt = lambda name: pl.read_parquet(path / name) if (path / name).exists() else None  # noqa: E731
+        return cls(
+            frame=pl.read_parquet(path / "frame.parquet"),
+            scalers=pl.read_parquet(path / "scalers.parquet"),
+            meta=TrainingMeta(**json.loads((path / "meta.json").read_text())),
+            static=opt("static.parquet"),
+            future_exog=opt("future_exog.parquet"),
+            excluded=pl.read_parquet(path / "excluded.parquet"),
+        )
+
+    @property
+    def as_of(self) -> datetime | None:
+        return datetime.fromisoformat(self.meta.as_of) if self.meta.as_of else None
+

@@ -1,0 +1,34 @@
+"""Errors a user sees as one clear sentence and an exit code (the CLI prints them without a traceback)."""
+
+from __future__ import annotations
+
+
+class FlowcastError(Exception):
+    """Base class: `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(FlowcastError):
+    """Configuration that cannot work (unknown dataset, contradicting options)."""
+
+    exit_code = 2
+
+
+class DataValidationError(FlowcastError):
+    """A dataset-level failure: missing/renamed column, schema drift in a strict source, a column
+    that cannot be cast, empty or unreadable input, no series left, too many quarantined rows."""
+
+    exit_code = 2
+
+
+class TrainingError(FlowcastError):
+    """Training could not produce a usable model (diverged, the training process failed)."""
+
+
+class PublishError(FlowcastError):
+    """Forecasts failed their contract or could not be written; what was published stays intact."""
+
+
+class RegistryError(FlowcastError):
+    """Unknown model version, corrupt registry entry."""
