@@ -11,3 +11,12 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWCAST_HOME", str(home))
     monkeypatch.delenv("FLOWCAST_CONFIG", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One temporary Prefect API (SQLite) for the whole session; request it in flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

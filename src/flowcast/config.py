@@ -34,7 +34,9 @@ class SourceConfig(_Section):
     name: str = "custom"
     path: str = Field(description="file path, glob or URL (CSV, gzipped CSV, Parquet)")
     format: Literal["auto", "csv", "parquet"] = "auto"
-    id_cols: list[str] = Field(min_length=1, description="raw id columns, joined with '|' into unique_id")
+    id_cols: list[str] = Field(
+        default_factory=list, description="raw id columns, joined with '|' into unique_id; empty: one series named after the source"
+    )
     time_col: str
     time_format: str | None = Field(None, description="strptime format of time_col; None infers ISO-8601")
     target_col: str

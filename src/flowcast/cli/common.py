@@ -63,7 +63,7 @@ def resolve_settings(
     """Settings from flowcast.toml + env + these command-line options."""
     source = None
     if data is not None:
-        missing = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--target-col", target_col), ("--freq", freq)] if not v]
+        missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col), ("--freq", freq)] if not v]
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}")
         try:
