@@ -108,6 +108,11 @@ class ModelConfig(_Section):
     precision: str | None = Field(None, description="None: bf16-mixed on GPU, 32 on CPU")
     num_workers: int = 0
     pin_memory: bool = False
+    window_short: Literal["pad", "exclude"] = Field(
+        "pad", description="windows with less history than the lookback: padded and masked, or not trained on"
+    )
+    fork_length: int | None = Field(None, ge=2, description="forking mode: rows read per series; None: the longest")
+    checkpoint_every: int = Field(50, ge=1, description="training steps between `last` checkpoints (for --resume)")
     launcher: Literal["process", "inline"] = Field(
         "process", description="process: training runs in its own (torchrun) process; inline: in this one"
     )

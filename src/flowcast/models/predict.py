@@ -1,0 +1,95 @@
+"""Prediction: every series of a TrainingData exactly once, on the original scale, in one process.
+
+`predict` cuts each series at its last observation (short series are padded and masked), feeds
+the future-known covariates of the horizon rows and the statics, and inverts the per-series
+scaling. `ensemble` combines several prediction frames.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from flowcast.columns import quantile_col
+from flowcast.errors import TrainingError
+
+if TYPE_CHECKING:
+    from flowcast.data.training_data import TrainingData
+    from flowcast.models.train import ModelArtifact
+
+_MODULES: dict[str, object] = {}
+
+
+def load_module(artifact: "ModelArtifact"):
+    """The RNNForecaster of an artifact (cached per checkpoint file and mtime), on CPU, in eval mode."""
+    from flowcast.models.rnn import RNNForecaster
+
+    ckpt = artifact.checkpoint
+    key = f"{ckpt}:{ckpt.stat().st_mtime_ns}"
+    if key not in _MODULES:
+        module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu")
+        module.eval()
+        _MODULES.clear()
+        _MODULES[key] = module
+    return _MODULES[key]
+
+
+def predict(artifact: "ModelArtifact", td: "TrainingData", horizon: int | None = None,
+            batch_size: int = 4096) -> pl.DataFrame:
+    """unique_id, ds, step (Int32 1..h), y_hat (Float64) [+ quantile columns], original scale."""
+    import torch
+
+    from flowcast.models.windows import CovStats, gather_windows, pack
+
+    module = load_module(artifact)
+    hp = module.hparams
+    data = hp.data or {}
+    h_model = int(hp.horizon)
+    h = int(horizon or td.meta.horizon)
+    if h > h_model:
+        raise TrainingError(f"model {artifact.path} forecasts {h_model} steps; asked for horizon={h}")
+    for kind in ("future_cols", "past_cols", "static_cols"):
+        have, want = list(getattr(td.meta, kind)), list(data.get(kind, []))
+        if have != want:
+            raise TrainingError(f"data {kind} {have} differ from the model's {want} ({artifact.path})")
+    stats = CovStats(**data["cov_stats"])
+    packed = pack(td, stats, horizon=h_model)
+    L = module.eval_lookback
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, packed.n_series, batch_size):
+            sid = torch.arange(start, min(start + batch_size, packed.n_series))
+            cut = packed.obs_len[sid]  # forecast origin: after the last observation
+            batch = gather_windows(packed, sid, cut, L, h_model, cut)
+            chunks.append(module.predict_scaled(batch).float())  # [b, H, Q]
+    out = torch.cat(chunks)[:, :h]  # [S, H, Q] -> [S, h, Q]
+    S = out.shape[0]
+    cols = {"unique_id": pl.Series(packed.ids).repeat_by(h).explode() if S else pl.Series([], dtype=pl.Utf8),
+            "step": pl.Series(list(range(1, h + 1)) * S, dtype=pl.Int32),
+            "y_hat": pl.Series(out[..., module.point_index].reshape(-1).double().numpy())}  # [S, h] -> [S*h]
+    qcols = [quantile_col(q) for q in module.quantiles] if len(module.quantiles) > 1 or hp.loss == "quantile" else []
+    for i, c in enumerate(qcols):
+        cols[c] = pl.Series(out[..., i].reshape(-1).double().numpy())  # [S, h] -> [S*h]
+    frame = pl.DataFrame(cols).with_columns(pl.col("unique_id").cast(pl.Utf8))
+    frame = td.inverse(frame, cols=("y_hat", *qcols))
+    ds = td.future_frame(h).select("unique_id", "step", "ds")
+    frame = frame.join(ds, on=["unique_id", "step"], how="left")
+    return frame.select("unique_id", "ds", "step", "y_hat", *qcols).sort("unique_id", "step")
+
+
+def ensemble(frames: list[pl.DataFrame], how: str = "mean") -> pl.DataFrame:
+    """Combine predictions of several models row by row (unique_id, ds, step): mean or median."""
+    if not frames:
+        raise ValueError("ensemble needs at least one prediction frame")
+    value_cols = [c for c in frames[0].columns if c == "y_hat" or c.startswith("y_hat_q")]
+    for f in frames[1:]:
+        missing = set(value_cols) - set(f.columns)
+        if missing or f.height != frames[0].height:
+            raise ValueError(f"prediction frames differ: missing {sorted(missing)}, heights {[x.height for x in frames]}")
+    agg = {"mean": lambda c: pl.col(c).mean(), "median": lambda c: pl.col(c).median()}[how]
+    stacked = pl.concat([f.select("unique_id", "ds", "step", *value_cols) for f in frames])
+    return (
+        stacked.group_by("unique_id", "ds", "step").agg([agg(c).cast(pl.Float64).alias(c) for c in value_cols])
+        .sort("unique_id", "step")
+    )

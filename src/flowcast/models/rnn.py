@@ -1,0 +1,179 @@
+"""`RNNForecaster`: one LightningModule for the rnn, lstm and gru cells.
+
+Encoder: a recurrent network over the lookback window, whose inputs are the scaled target, its
+observed mask, past covariates and future-known covariates of each row. Head: a direct
+multi-horizon MLP that emits all `horizon` steps (times the quantiles) at once from the last
+hidden state, the statics and the future-known covariates of the horizon rows (a Conv1d with
+kernel `horizon`, so that the same layer serves one origin or every origin of a sequence).
+
+Normalisation: the data arrive scaled per series (TrainingData's scalers). The model predicts
+the change from the last observed value (the reference), and in `windowed` mode also shifts the
+lookback by it (per-window normalisation). In `forking` mode the encoder reads each series once
+and the head forecasts at every step (MQ-RNN forking sequences); inputs are not shifted then,
+because one pass serves every origin.
+
+Losses: mae | mse | huber | quantile (several quantiles, non-crossing by construction: the first
+quantile plus cumulative softplus increments).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+class RNNForecaster(L.LightningModule):
+    def __init__(
+        self,
+        *,
+        cell: str = "lstm",
+        n_past: int = 0,
+        n_future: int = 0,
+        n_static: int = 0,
+        lookback: int = 36,
+        horizon: int = 12,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        mode: str = "windowed",
+        fork_length: int | None = None,
+        loss: str = "mae",
+        quantiles: list[float] | None = None,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str = "cosine",
+        max_steps: int = 300,
+        data: dict[str, Any] | None = None,  # covariate stats and column names, for prediction
+    ):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(CELLS)}")
+        if mode not in ("windowed", "forking"):
+            raise ValueError(f"unknown mode {mode!r}; expected windowed or forking")
+        self.save_hyperparameters()
+        qs = sorted(quantiles or ([0.5] if loss == "quantile" else []))
+        self.quantiles = qs
+        self.n_out = max(1, len(qs))
+        self.horizon = horizon
+        c_in = 2 + n_past + n_future  # y, mask, past, future (see windows.n_channels)
+        self.encoder = CELLS[cell](
+            input_size=c_in, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        d = hidden_size
+        self.fut_proj = nn.Conv1d(n_future, d, kernel_size=horizon, bias=False) if n_future else None
+        self.static_proj = nn.Linear(n_static, d, bias=False) if n_static else None
+        self.h_proj = nn.Linear(hidden_size, d)
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, horizon * self.n_out))
+        q = torch.tensor(qs or [0.5])
+        self.register_buffer("q", q, persistent=False)
+        self.point_index = int(torch.argmin((q - 0.5).abs())) if qs else 0
+
+    # ------------------------------------------------------------------ network
+    @property
+    def eval_lookback(self) -> int:
+        """Input length at validation/prediction: the lookback, or the forking crop length."""
+        hp = self.hparams
+        return int(hp.fork_length or hp.lookback) if hp.mode == "forking" else int(hp.lookback)
+
+    def forward(self, x: torch.Tensor, future: torch.Tensor, static: torch.Tensor, every_step: bool = False) -> torch.Tensor:
+        """x [B, T, C], future [B, T+H-1, F] (every_step) or [B, H, F], static [B, K].
+        Returns the change from each origin's value, scaled: [B, T, H, Q] (every_step) or [B, H, Q]."""
+        B = x.shape[0]
+        if self.hparams.mode == "windowed" and not every_step:
+            ref = x[:, -1, 0]  # [B] last lookback value
+            x = torch.cat([(x[..., :1] - ref[:, None, None]) * x[..., 1:2], x[..., 1:]], dim=-1)  # [B, T, C]
+        out, _ = self.encoder(x)  # [B, T, C] -> [B, T, Hd]
+        if not every_step:
+            out = out[:, -1:]  # [B, T, Hd] -> [B, 1, Hd]
+        z = self.h_proj(out)  # [B, T', Hd] -> [B, T', D]
+        if self.fut_proj is not None:
+            z = z + self.fut_proj(future.transpose(1, 2)).transpose(1, 2)  # [B, T'+H-1, F] -> [B, F, .] -> [B, D, T'] -> [B, T', D]
+        if self.static_proj is not None:
+            z = z + self.static_proj(static)[:, None, :]  # [B, K] -> [B, D] -> [B, 1, D]
+        raw = self.head(z).view(B, z.shape[1], self.horizon, self.n_out)  # [B, T', H*Q] -> [B, T', H, Q]
+        if self.n_out > 1:  # non-crossing: first quantile, then positive increments
+            raw = torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1).cumsum(dim=-1)  # [B, T', H, Q]
+        return raw if every_step else raw[:, 0]  # [B, 1, H, Q] -> [B, H, Q]
+
+    def predict_scaled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Forecasts on the per-series scale for a window batch: [B, H, Q]."""
+        delta = self(batch["x"], batch["future"], batch["static"])  # [B, H, Q]
+        return delta + batch["x"][:, -1, 0][:, None, None]  # + last value [B] -> [B, 1, 1]
+
+    # ------------------------------------------------------------------ loss
+    def loss_fn(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """pred [..., H, Q], target and mask [..., H]."""
+        kind = self.hparams.loss
+        if kind == "quantile":
+            err = target[..., None] - pred  # [..., H] -> [..., H, 1] - [..., H, Q]
+            pin = torch.maximum(self.q * err, (self.q - 1) * err).mean(dim=-1)  # [..., H, Q] -> [..., H]
+            return masked_mean(pin, mask)
+        p = pred[..., self.point_index]  # [..., H, Q] -> [..., H]
+        if kind == "mae":
+            return masked_mean((p - target).abs(), mask)
+        if kind == "mse":
+            return masked_mean((p - target) ** 2, mask)
+        if kind == "huber":
+            return masked_mean(F.huber_loss(p, target, reduction="none", delta=1.0), mask)
+        raise ValueError(f"unknown loss {kind!r}")
+
+    def shared_step(self, batch: dict[str, torch.Tensor], every_step: bool) -> torch.Tensor:
+        if every_step:  # forking: origin t's reference is its own value
+            delta = self(batch["x"], batch["future"], batch["static"], every_step=True)  # [B, T, H, Q]
+            ref = batch["x"][..., 0]  # [B, T, C] -> [B, T]
+            return self.loss_fn(delta, batch["target"] - ref[..., None], batch["tmask"])  # [B, T, H]
+        delta = self(batch["x"], batch["future"], batch["static"])  # [B, H, Q]
+        ref = batch["x"][:, -1, 0]  # [B]
+        return self.loss_fn(delta, batch["target"] - ref[:, None], batch["tmask"])  # [B, H]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.shared_step(batch, every_step=batch["target"].dim() == 3)
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.shared_step(batch, every_step=False)
+        self.log("val_loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["x"].shape[0])
+        return loss
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = self.parameters()
+        if hp.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "rmsprop":
+            opt = torch.optim.RMSprop(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {hp.optimizer!r}")
+        if hp.scheduler == "none":
+            return opt
+        total = hp.max_steps if hp.max_steps and hp.max_steps > 0 else None
+        if total is None and self._trainer is not None:
+            total = int(self.trainer.estimated_stepping_batches)
+        total = max(int(total or 1000), 1)
+        if hp.scheduler == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=hp.lr * 0.01)
+        elif hp.scheduler == "step":
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, total // 3), gamma=0.3)
+        elif hp.scheduler == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp.lr, total_steps=total + 1)
+        else:
+            raise ValueError(f"unknown scheduler {hp.scheduler!r}")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,374 @@
+"""Training: the Lightning Trainer built from `ModelConfig`, launched in its own process.
+
+`train_model` is what flows and the CLI call. With `cfg.launcher == "process"` it saves the
+TrainingData to the run directory and starts `python -m flowcast.models.train_entry` (one
+device) or `python -m torch.distributed.run --standalone --nproc_per_node=N -m
+flowcast.models.train_entry` (N devices, DDP): Lightning's own `ddp` launcher would re-execute
+sys.argv, which under Prefect re-runs the flow. Rank 0 appends progress as JSON lines to a file
+that this process tails and hands to `on_progress`. With `launcher == "inline"` the same `fit`
+runs in this process.
+
+Run directory layout (`out_dir`): `checkpoints/last.ckpt` (every `checkpoint_every` steps, for
+`resume`), `checkpoints/best.ckpt` (lowest val_loss), `model.ckpt` (the chosen weights),
+`meta.json` (cell, hparams, data fingerprint, metrics), `logs/` (CSVLogger), `progress.jsonl`.
+Every checkpoint write is atomic (temp file, fsync, rename): a crash while saving leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from flowcast.config import ModelConfig
+from flowcast.errors import TrainingError
+
+if TYPE_CHECKING:
+    from flowcast.data.training_data import TrainingData
+
+Progress = Callable[[dict], None]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@dataclass
+class ModelArtifact:
+    path: Path  # run directory: model.ckpt, checkpoints/, meta.json
+    cell: str
+    hparams: dict
+    metrics: dict  # val_loss, train_seconds, steps, ...
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "model.ckpt"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelArtifact":
+        path = Path(path)
+        meta_file = path / "meta.json"
+        if not meta_file.exists():
+            raise TrainingError(f"no trained model at {path} (meta.json missing)")
+        meta = json.loads(meta_file.read_text())
+        if not (path / "model.ckpt").exists():
+            raise TrainingError(f"model at {path} has meta.json but no model.ckpt")
+        return cls(path=path, cell=meta["cell"], hparams=meta["hparams"], metrics=meta["metrics"], meta=meta)
+
+
+# ---------------------------------------------------------------------------- Trainer pieces
+
+
+def resolve_accelerator(cfg: ModelConfig) -> str:
+    if cfg.accelerator != "auto":
+        return cfg.accelerator
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_devices(cfg: ModelConfig) -> int:
+    """Number of processes to launch: an int, or "auto" = every GPU (1 on CPU)."""
+    if cfg.devices != "auto":
+        return int(cfg.devices)
+    if resolve_accelerator(cfg) == "gpu":
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    return 1
+
+
+def resolve_precision(cfg: ModelConfig, accelerator: str) -> str:
+    if cfg.precision:
+        return cfg.precision
+    return "bf16-mixed" if accelerator == "gpu" else "32-true"
+
+
+def _atomic_checkpoint_io():
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """torch.save to a temp file in the same directory, fsync, then rename over the target."""
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+            import torch
+
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    torch.save(checkpoint, fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+
+    return AtomicCheckpointIO()
+
+
+def _progress_callback(fn: Progress, max_steps: int):
+    import lightning as L
+
+    class ProgressReporter(L.Callback):
+        """Rank 0 reports {epoch, step, max_steps, train_loss, val_loss} after each validation
+        and at each epoch end."""
+
+        def _emit(self, trainer) -> None:
+            if trainer.global_rank != 0 or trainer.sanity_checking:
+                return
+            m = trainer.callback_metrics
+            get = lambda k: float(m[k]) if k in m else None  # noqa: E731
+            fn({"epoch": trainer.current_epoch, "step": trainer.global_step, "max_steps": max_steps,
+                "train_loss": get("train_loss"), "val_loss": get("val_loss")})
+
+        def on_validation_end(self, trainer, pl_module) -> None:
+            self._emit(trainer)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            self._emit(trainer)
+
+    return ProgressReporter()
+
+
+def build_module(td: "TrainingData", cfg: ModelConfig, cell: str):
+    from flowcast.models.rnn import RNNForecaster
+    from flowcast.models.windows import fit_cov_stats
+
+    meta = td.meta
+    stats = fit_cov_stats(td)
+    fork_length = cfg.fork_length
+    if cfg.mode == "forking" and fork_length is None:
+        longest = int(td.lengths()["length"].max() or 1) - meta.val_size
+        fork_length = max(longest, meta.lookback, 2)
+    data = {
+        "future_cols": list(meta.future_cols), "past_cols": list(meta.past_cols),
+        "static_cols": list(meta.static_cols), "freq": meta.freq, "cov_stats": stats.as_dict(),
+        "window_short": cfg.window_short,
+    }
+    module = RNNForecaster(
+        cell=cell, n_past=len(meta.past_cols), n_future=len(meta.future_cols), n_static=len(meta.static_cols),
+        lookback=cfg.lookback, horizon=meta.horizon, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+        dropout=cfg.dropout, mode=cfg.mode, fork_length=fork_length, loss=cfg.loss, quantiles=list(cfg.quantiles),
+        optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, scheduler=cfg.scheduler,
+        max_steps=cfg.max_steps, data=data,
+    )
+    return module, stats
+
+
+def build_datamodule(td: "TrainingData", cfg: ModelConfig, module, stats):
+    from flowcast.models.windows import WindowDataModule, pack
+
+    packed = pack(td, stats)
+    return WindowDataModule(
+        packed, lookback=module.eval_lookback if cfg.mode == "forking" else cfg.lookback, horizon=td.meta.horizon,
+        val_size=td.meta.val_size, mode=cfg.mode, batch_size=cfg.batch_size, samples_per_epoch=cfg.samples_per_epoch,
+        short=cfg.window_short, fork_length=module.hparams.fork_length, seed=cfg.seed, num_workers=cfg.num_workers,
+        pin_memory=cfg.pin_memory,
+    )
+
+
+def fit(
+    td: "TrainingData", cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool = False,
+    on_progress: Progress | None = None, devices: int | None = None, num_nodes: int = 1,
+) -> ModelArtifact | None:
+    """Train in this process (one rank of a torchrun job, or alone). Rank 0 writes the artifact
+    and returns it; other ranks return None."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    accelerator = resolve_accelerator(cfg)
+    devices = devices or resolve_devices(cfg)
+    world = devices * num_nodes
+    if accelerator == "cpu":  # don't oversubscribe the cores: split them over the local ranks
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // devices))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module, stats = build_module(td, cfg, cell)
+    dm = build_datamodule(td, cfg, module, stats)
+    has_val = dm.val_ds is not None and len(dm.val_ds) > 0
+
+    callbacks: list[Any] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                        every_n_train_steps=cfg.checkpoint_every, enable_version_counter=False),
+    ]
+    if has_val:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
+                                         save_top_k=1, enable_version_counter=False))
+        if cfg.early_stopping_patience:
+            callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, mode="min"))
+    if on_progress is not None:
+        callbacks.append(_progress_callback(on_progress, cfg.max_steps))
+    show_bar = sys.stderr.isatty()
+    if show_bar:
+        callbacks.append(RichProgressBar())
+    strategy = cfg.strategy
+    if strategy == "auto" and world > 1:
+        strategy = "ddp"
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+        precision=resolve_precision(cfg, accelerator), max_steps=cfg.max_steps,
+        max_epochs=cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None),
+        val_check_interval=cfg.val_check_interval, check_val_every_n_epoch=None if cfg.val_check_interval else 1,
+        gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
+        enable_progress_bar=show_bar, enable_model_summary=False, use_distributed_sampler=False,
+        plugins=[_atomic_checkpoint_io()], default_root_dir=out_dir, num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
+    )
+    ckpt_path = ckpt_dir / "last.ckpt"
+    t0 = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resume and ckpt_path.exists() else None)
+    except ValueError as exc:
+        raise TrainingError(f"training {cell} failed: {exc}") from exc
+    seconds = time.perf_counter() - t0
+    # the final `last` checkpoint: resume after a completed run is a no-op
+    trainer.save_checkpoint(ckpt_path)
+    if trainer.global_rank != 0:
+        return None
+    best = ckpt_dir / "best.ckpt"
+    chosen = best if has_val and best.exists() else ckpt_path
+    val_loss = None
+    for cb in callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.monitor == "val_loss" and cb.best_model_score is not None:
+            val_loss = float(cb.best_model_score)
+    train_loss = trainer.callback_metrics.get("train_loss")
+    if not torch.isfinite(torch.tensor(float(train_loss) if train_loss is not None else 0.0)):
+        raise TrainingError(f"training {cell} diverged: train_loss={float(train_loss)}")
+    _copy_atomic(chosen, out_dir / "model.ckpt")
+    metrics = {"val_loss": val_loss, "train_loss": float(train_loss) if train_loss is not None else None,
+               "train_seconds": seconds, "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
+               "world_size": world, "accelerator": accelerator}
+    meta = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics,
+            "fingerprint": td.meta.fingerprint, "as_of": td.meta.as_of, "source": td.meta.source,
+            "horizon": td.meta.horizon, "freq": td.meta.freq, "checkpoint": "model.ckpt", "config": cfg.model_dump()}
+    _atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))
+    return ModelArtifact(path=out_dir, cell=cell, hparams=meta["hparams"], metrics=metrics, meta=meta)
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------------------- launcher
+
+
+def launch_command(n_devices: int, args: list[str]) -> list[str]:
+    """The command that trains in its own process: torchrun for several devices."""
+    if n_devices > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_devices}",
+                "-m", "flowcast.models.train_entry", *args]
+    return [sys.executable, "-m", "flowcast.models.train_entry", *args]
+
+
+def _tail(path: Path, n: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def train_model(
+    td: "TrainingData", cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
+    on_progress: Progress | None = None,
+) -> ModelArtifact:
+    """Train `cell` on `td`; write the run to `out_dir` and return its artifact."""
+    out_dir = Path(out_dir)
+    if cell not in ("rnn", "lstm", "gru"):
+        raise TrainingError(f"unknown model {cell!r}; expected rnn, lstm or gru")
+    if not resume:
+        for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl"):
+            p = out_dir / stale
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.launcher == "inline":
+        art = fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress)
+        assert art is not None
+        return art
+
+    n = resolve_devices(cfg)
+    data_dir = out_dir / "data"
+    if not (resume and (data_dir / "meta.json").exists()):
+        td.save(data_dir)
+    cfg_file = out_dir / "config.json"
+    _atomic_write_text(cfg_file, cfg.model_dump_json())
+    progress = out_dir / "progress.jsonl"
+    progress.unlink(missing_ok=True)
+    args = ["--data", str(data_dir), "--config", str(cfg_file), "--out", str(out_dir), "--cell", cell,
+            "--progress", str(progress)] + (["--resume"] if resume else [])
+    cmd = launch_command(n, args)
+    log = out_dir / "train.log"
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        (out_dir / "train.pid").write_text(str(proc.pid))
+        seen = 0
+        try:
+            while True:
+                rc = proc.poll()
+                seen = _drain(progress, seen, on_progress)
+                if rc is not None:
+                    break
+                time.sleep(0.2)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    seen = _drain(progress, seen, on_progress)
+    if rc != 0:
+        raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{_tail(log)}")
+    return ModelArtifact.load(out_dir)
+
+
+def _drain(progress: Path, seen: int, on_progress: Progress | None) -> int:
+    """Hand complete new JSON lines of the progress file to `on_progress`; returns bytes consumed."""
+    if not progress.exists():
+        return seen
+    with open(progress, "rb") as fh:
+        fh.seek(seen)
+        chunk = fh.read()
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return seen
+    for line in chunk[: end + 1].splitlines():
+        if line.strip() and on_progress is not None:
+            on_progress(json.loads(line))
+    return seen + end + 1

@@ -1,0 +1,52 @@
+"""Training entry module: `python -m flowcast.models.train_entry` (or under torchrun).
+
+Reads TrainingData and the ModelConfig from disk, trains one cell with `train.fit` (one rank of
+a DDP job when started by torchrun), and lets rank 0 write the artifact and append progress as
+JSON lines. It imports neither prefect nor the flows, so a rank never re-runs a flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="flowcast.models.train_entry")
+    ap.add_argument("--data", required=True, help="TrainingData directory")
+    ap.add_argument("--config", required=True, help="ModelConfig as JSON")
+    ap.add_argument("--out", required=True, help="run directory")
+    ap.add_argument("--cell", required=True, choices=["rnn", "lstm", "gru"])
+    ap.add_argument("--progress", default=None, help="JSON-lines progress file (rank 0 appends)")
+    ap.add_argument("--resume", action="store_true")
+    a = ap.parse_args(argv)
+
+    from flowcast.config import ModelConfig
+    from flowcast.data.training_data import TrainingData
+    from flowcast.models.train import fit
+
+    cfg = ModelConfig.model_validate_json(Path(a.config).read_text())
+    td = TrainingData.load(a.data)
+    # under torchrun: this node's processes, and the number of nodes
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+
+    on_progress = None
+    if a.progress:
+        progress = Path(a.progress)
+
+        def on_progress(event: dict) -> None:
+            with open(progress, "a") as fh:
+                fh.write(json.dumps(event) + "\n")
+                fh.flush()
+
+    fit(td, cfg, a.out, cell=a.cell, resume=a.resume, on_progress=on_progress, devices=local,
+        num_nodes=max(1, world // local))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
