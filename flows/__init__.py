@@ -1,0 +1,1 @@
+"""Prefect flow entrypoints for `prefect deploy`; the flows live in `flowcast.flows`."""

@@ -1,0 +1,178 @@
+"""What the flows share: settings from flow parameters, the run's as_of and identity, loading
+data (ingest, validate, quarantine, preprocess) and publishing (forecast plot, receipt).
+
+These helpers run inside a flow run; they call tasks from `flowcast.flows.tasks` and push
+artifacts through `flowcast.reporting`. Times come from the Prefect run (its scheduled start
+and start time), never from the clock, so a scheduled run, a manual run and a backfill take
+the same path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import get_run_logger
+
+from flowcast import reporting
+from flowcast.config import Settings, SourceConfig, load_settings
+from flowcast.errors import ConfigError, FlowcastError
+from flowcast.flows import tasks
+
+
+# ------------------------------------------------------------------------------- settings
+def flow_settings(
+    *,
+    config_file: str | None = None,
+    home: str | None = None,
+    dataset: str | None = None,
+    source: SourceConfig | dict | None = None,
+    horizon: int | None = None,
+    models: list[str] | None = None,
+    max_steps: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """flowcast.toml < FLOWCAST_* env < flow parameters (None means 'not given')."""
+    if isinstance(source, SourceConfig):
+        source = source.model_dump()
+    model: dict[str, Any] = dict((overrides or {}).get("model") or {})
+    if models is not None:
+        model["cells"] = list(models)
+    if max_steps is not None:
+        model["max_steps"] = max_steps
+    extra = {k: v for k, v in (overrides or {}).items() if k != "model"}
+    try:
+        return load_settings(
+            config_file, home=home, dataset=dataset, source=source, horizon=horizon, model=model or None, **extra
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from exc
+    except FlowcastError:
+        raise
+    except Exception as exc:  # pydantic ValidationError: one sentence naming the values
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------- run identity
+def naive_utc(ts: datetime) -> datetime:
+    """Aware -> naive UTC; naive stays as it is (taken as UTC)."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime(ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second, ts.microsecond)
+
+
+def resolve_as_of(as_of: datetime | None) -> datetime:
+    """The run key: the given as_of, else the flow run's scheduled start time (for a manual run:
+    when it was created), as naive UTC truncated to the second."""
+    if as_of is None:
+        from prefect.runtime import flow_run
+
+        as_of = flow_run.scheduled_start_time
+    return naive_utc(as_of).replace(microsecond=0)
+
+
+def run_identity() -> tuple[str, datetime]:
+    """(flow run id, the run's start time as naive UTC) from the Prefect run context."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None:
+        raise RuntimeError("run_identity() must be called inside a flow run")
+    fr = ctx.flow_run
+    started = fr.start_time or fr.expected_start_time or fr.created
+    return str(fr.id), naive_utc(started)
+
+
+# ------------------------------------------------------------------------------- data
+@dataclass
+class LoadedData:
+    source: SourceConfig
+    fingerprint: str
+    td: Any  # TrainingData
+    summary: Any  # PreprocessSummary
+    report: Any  # DataQualityReport
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    horizon: int
+
+
+def _count(obj: Any) -> int:
+    if obj is None:
+        return 0
+    if isinstance(obj, pl.LazyFrame):
+        return int(obj.select(pl.len()).collect().item())
+    return int(getattr(obj, "height", len(obj)))
+
+
+def load_data(settings: Settings, as_of: datetime) -> LoadedData:
+    """Ingest, validate (quarantine bad rows), preprocess (cached): TrainingData for as_of."""
+    from flowcast.data.datasets import resolve_source
+
+    log = get_run_logger()
+    source = resolve_source(settings)
+    log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
+    fingerprint = tasks.fingerprint_task(source, as_of)
+    ingested = tasks.ingest_task(source, as_of)
+    result = tasks.validate_task(ingested, source, settings)
+    report = result.report
+    reporting.quality_artifact(report)
+    rows_q = _count(result.quarantined)
+    rows_v = _count(result.valid)
+    rows_in = int(getattr(report, "rows_in", rows_v + rows_q))
+    if rows_q:
+        where = tasks.quarantine_task(result, settings.quarantine_dir, as_of, source)
+        log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined to {where}")
+    log.info(f"Validation: {rows_in} rows in, {rows_v} valid, {rows_q} quarantined")
+    td, summary = tasks.cached_preprocess(settings)(result.valid, source, settings, as_of, fingerprint)
+    if getattr(td, "excluded", None) is not None and td.excluded.height:
+        ex = td.excluded
+        log.warning(
+            f"{ex.height} series left out of training and forecasting, e.g. "
+            + "; ".join(f"{u}: {r}" for u, r in ex.head(3).iter_rows())
+        )
+    log.info(f"Prepared {td.n_series} series ({td.n_obs} observations, frequency {td.meta.freq}, "
+             f"horizon {td.meta.horizon})")
+    return LoadedData(
+        source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
+        rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
+    )
+
+
+# ------------------------------------------------------------------------------- publishing
+def publish_forecasts(
+    settings: Settings,
+    data: LoadedData,
+    forecasts: pl.DataFrame,
+    *,
+    as_of: datetime,
+    model: str,
+    model_version: str | None,
+    note: str = "",
+) -> Any:
+    """Publish, then draw the forecast plot and leave the receipt artifact."""
+    log = get_run_logger()
+    run_id, started = run_identity()
+    td = data.td
+    last_ds = td.lengths().select("unique_id", "last_ds")
+    receipt = tasks.publish_task(
+        settings.warehouse_dir, forecasts, as_of=as_of, model=model, model_version=model_version, run_id=run_id,
+        created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
+    )
+    png = reporting.plot_forecasts(
+        td.frame.select("unique_id", "ds", "y"),
+        forecasts,
+        settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png",
+        n_series=settings.publish.plot_series,
+        title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
+    )
+    reporting.plot_artifact(png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}")
+    reporting.receipt_artifact(receipt, note=note)
+    log.info(
+        f"Published {getattr(receipt, 'rows', forecasts.height)} forecast rows for as_of {as_of:%Y-%m-%d %H:%M} "
+        f"from {model} {model_version or ''} to {settings.warehouse_dir}"
+    )
+    return receipt

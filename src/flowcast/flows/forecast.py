@@ -1,0 +1,65 @@
+"""The forecast flow: the production model forecasts the data up to as_of and publishes.
+
+No training. When no model is in production yet it fails with one sentence telling the user
+to run the retrain flow first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flowcast.config import SourceConfig
+from flowcast.errors import RegistryError
+from flowcast.flows import tasks
+from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
+
+
+@flow(name="forecast", validate_parameters=True)
+def forecast_flow(
+    as_of: datetime | None = None,
+    dataset: str | None = None,
+    source: SourceConfig | None = None,
+    horizon: int | None = None,
+    config_file: str | None = None,
+    home: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Forecast every series with the production model from the data up to `as_of` (default:
+    the run's scheduled start time) and publish the forecasts under that as_of."""
+    log = get_run_logger()
+    settings = flow_settings(
+        config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
+    )
+    as_of = resolve_as_of(as_of)
+    run_id, _ = run_identity()
+
+    from flowcast.models.train import ModelArtifact
+    from flowcast.registry import ModelRegistry
+
+    production = ModelRegistry(settings.models_dir).production()
+    if production is None:
+        raise RegistryError(
+            f"no production model in {settings.models_dir}: run the retrain flow first (`flowcast run`)"
+        )
+    log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with the production model {production.version}")
+    data = load_data(settings, as_of)
+    forecasts = tasks.predict_task(ModelArtifact.load(production.path), data.td, data.horizon)
+    receipt = publish_forecasts(
+        settings, data, forecasts, as_of=as_of, model=production.name, model_version=production.version
+    )
+    return {
+        "as_of": as_of.isoformat(),
+        "run_id": run_id,
+        "dataset": data.source.name,
+        "n_series": data.td.n_series,
+        "rows_in": data.rows_in,
+        "rows_valid": data.rows_valid,
+        "rows_quarantined": data.rows_quarantined,
+        "model": production.name,
+        "model_version": production.version,
+        "published_rows": int(getattr(receipt, "rows", forecasts.height)),
+        "store": str(getattr(receipt, "location", settings.warehouse_dir)),
+    }

@@ -1,0 +1,158 @@
+"""Prefect tasks: each wraps ONE stage function of flowcast and adds retries, caching or tags.
+
+- I/O tasks (ingest, quarantine, publish) retry with exponential backoff; pure computation
+  (validate, preprocess, backtest, predict) does not, because running it again gives the same
+  error.
+- Preprocessing is cached by a key built from the source fingerprint, the as_of and the
+  settings that shape the result (`preprocess_cache_key`), never by hashing frames. The cache
+  records live under `settings.cache_dir/prefect`.
+- Training tasks carry the tag `training`: a Prefect tag concurrency limit on it
+  (`prefect concurrency-limit create training 1`) keeps two runs off one GPU. Training itself
+  runs in its own process when `model.launcher = "process"` (the models' launcher), never as
+  Lightning DDP inside the flow process.
+- No task hashes its inputs for caching (`NO_CACHE`) except preprocessing; inputs are frames
+  and models that are costly to hash and meaningless to cache on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
+from prefect.tasks import exponential_backoff
+
+from flowcast.config import Settings, SourceConfig
+
+IO_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
+TRAINING_TAG = "training"
+
+
+# ------------------------------------------------------------------------------------ I/O
+@task(name="ingest", cache_policy=NO_CACHE, **IO_RETRIES)
+def ingest_task(source: SourceConfig, as_of: datetime | None):
+    """Read the source up to `as_of` (a lazy scan; errors reading files surface here)."""
+    from flowcast.data.sources import ingest
+
+    return ingest(source, as_of)
+
+
+@task(name="fingerprint", cache_policy=NO_CACHE, **IO_RETRIES)
+def fingerprint_task(source: SourceConfig, as_of: datetime | None) -> str:
+    from flowcast.data.sources import source_fingerprint
+
+    return source_fingerprint(source, as_of)
+
+
+@task(name="write-quarantine", cache_policy=NO_CACHE, **IO_RETRIES)
+def quarantine_task(result: Any, quarantine_dir: Path, as_of: datetime | None, source: SourceConfig) -> Any:
+    from flowcast.data.validate import write_quarantine
+
+    return write_quarantine(result, quarantine_dir, as_of=as_of, source=source)
+
+
+@task(name="publish", cache_policy=NO_CACHE, **IO_RETRIES)
+def publish_task(warehouse_dir: Path, forecasts: pl.DataFrame, **kwargs: Any):
+    """Publish the forecasts of one as_of atomically (replacing what that as_of published)."""
+    from flowcast.publish import ForecastStore
+
+    return ForecastStore(warehouse_dir).publish(forecasts, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ data
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(ingested: Any, source: SourceConfig, settings: Settings):
+    from flowcast.data.validate import validate
+
+    return validate(ingested, source, settings.validation)
+
+
+def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """fingerprint + as_of + everything in the settings that changes the TrainingData."""
+    s: Settings = parameters["settings"]
+    src: SourceConfig = parameters["source"]
+    as_of = parameters.get("as_of")
+    shape = {
+        "fingerprint": parameters["fingerprint"],
+        "as_of": as_of.isoformat() if isinstance(as_of, datetime) else str(as_of),
+        "source": src.model_dump(mode="json"),
+        "preprocess": s.preprocess.model_dump(mode="json"),
+        "horizon": s.horizon,
+        "lookback": s.model.lookback,
+        "n_windows": s.evaluation.n_windows,
+    }
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return f"flowcast-preprocess-{digest}"
+
+
+@task(
+    name="preprocess",
+    persist_result=True,
+    cache_policy=CacheKeyFnPolicy(cache_key_fn=preprocess_cache_key),
+    cache_expiration=timedelta(days=7),
+)
+def preprocess_task(valid: Any, source: SourceConfig, settings: Settings, as_of: datetime | None, fingerprint: str):
+    """Regular grid, gaps, scalers: (TrainingData, PreprocessSummary)."""
+    from flowcast.data.preprocess import preprocess
+
+    return preprocess(valid, source, settings, as_of, fingerprint)
+
+
+def cached_preprocess(settings: Settings):
+    """The preprocess task with its cache records stored under the run's cache folder."""
+    store = settings.cache_dir.resolve() / "prefect"
+    store.mkdir(parents=True, exist_ok=True)
+    return preprocess_task.with_options(cache_policy=preprocess_task.cache_policy.configure(key_storage=str(store)))
+
+
+# ------------------------------------------------------------------------------------ models
+@task(name="train", tags=[TRAINING_TAG], cache_policy=NO_CACHE)
+def train_task(td: Any, settings: Settings, out_dir: Path, cell: str, on_progress: Callable[[Any], None] | None = None):
+    """Train one model family (in its own process when model.launcher='process')."""
+    from flowcast.models.train import train_model
+
+    return train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress)
+
+
+@task(name="backtest", cache_policy=NO_CACHE)
+def backtest_task(td: Any, fit: Callable[[Any], Callable[[Any], pl.DataFrame]], name: str, settings: Settings,
+                  horizon: int):
+    """Rolling-origin backtest of one forecaster (a model family, a baseline or the incumbent)."""
+    from flowcast.evaluation.backtest import backtest
+
+    ev = settings.evaluation
+    return backtest(td, fit, name=name, n_windows=ev.n_windows, step=ev.step, horizon=horizon, refit=ev.refit)
+
+
+@task(name="predict", cache_policy=NO_CACHE)
+def predict_task(artifact: Any, td: Any, horizon: int) -> pl.DataFrame:
+    from flowcast.models.predict import predict
+
+    return predict(artifact, td, horizon=horizon)
+
+
+@task(name="baseline-forecast", cache_policy=NO_CACHE)
+def baseline_task(name: str, td: Any, horizon: int) -> pl.DataFrame:
+    from flowcast.models.baselines import baseline_forecast
+
+    return baseline_forecast(name, td, horizon)
+
+
+# ------------------------------------------------------------------------------------ registry
+@task(name="register-model", cache_policy=NO_CACHE)
+def register_task(models_dir: Path, artifact_path: Path, **kwargs: Any):
+    from flowcast.registry import ModelRegistry
+
+    return ModelRegistry(models_dir).register(artifact_path, **kwargs)
+
+
+@task(name="promote-model", cache_policy=NO_CACHE)
+def promote_task(models_dir: Path, version: Any, reason: str):
+    from flowcast.registry import ModelRegistry
+
+    return ModelRegistry(models_dir).promote(version, reason=reason)
