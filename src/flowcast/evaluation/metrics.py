@@ -1,0 +1,136 @@
+"""Forecast accuracy metrics as vectorised polars expressions over a long frame.
+
+Every `*_expr` is an aggregating expression meant for `group_by(...).agg(...)` over rows of
+(y, y_hat[, quantile columns]). Definitions:
+
+- MAE   mean |y - f|
+- RMSE  sqrt(mean (y - f)^2)
+- sMAPE the M3 definition, in percent: mean 200 |y - f| / (|y| + |f|); a row where y = f = 0
+        counts as 0 (a perfect forecast), not as 0/0
+- MASE  MAE / scale, scale = mean |y_t - y_{t-m}| over the series' history up to the cutoff
+        (m = season length; m = 1 when the history is not longer than m). A series whose
+        history is constant has scale 0 and its MASE is null (undefined), never inf
+- pinball loss per quantile q: mean max(q (y - f_q), (q - 1)(y - f_q))
+- coverage of the outermost interval [f_qmin, f_qmax]: share of y inside it
+
+`score` applies them per (model, unique_id, window): the mean over the horizon. Averages
+over series and windows are taken by `selection.leaderboard`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import polars as pl
+
+from flowcast.columns import quantile_col
+
+METRICS = ("mae", "rmse", "smape", "mase")
+
+
+def _err(y: str, f: str) -> pl.Expr:
+    return pl.col(y) - pl.col(f)
+
+
+def mae_expr(y: str = "y", f: str = "y_hat") -> pl.Expr:
+    return _err(y, f).abs().mean().alias("mae")
+
+
+def rmse_expr(y: str = "y", f: str = "y_hat") -> pl.Expr:
+    return _err(y, f).pow(2).mean().sqrt().alias("rmse")
+
+
+def smape_expr(y: str = "y", f: str = "y_hat") -> pl.Expr:
+    denom = pl.col(y).abs() + pl.col(f).abs()
+    row = pl.when(denom == 0).then(0.0).otherwise(200.0 * _err(y, f).abs() / denom)
+    return row.mean().alias("smape")
+
+
+def mase_expr(y: str = "y", f: str = "y_hat", scale: str = "scale") -> pl.Expr:
+    """Needs a `scale` column (constant within the group), e.g. from `mase_scale`."""
+    s = pl.col(scale).first()
+    return pl.when(s > 0).then(_err(y, f).abs().mean() / s).otherwise(None).alias("mase")
+
+
+def pinball_expr(q: float, y: str = "y", f: str | None = None) -> pl.Expr:
+    col = f or quantile_col(q)
+    diff = pl.col(y) - pl.col(col)
+    return pl.max_horizontal(q * diff, (q - 1) * diff).mean().alias(f"pinball_{col.removeprefix('y_hat_')}")
+
+
+def coverage_expr(lo: str, hi: str, y: str = "y") -> pl.Expr:
+    inside = (pl.col(y) >= pl.col(lo)) & (pl.col(y) <= pl.col(hi))
+    return inside.cast(pl.Float64).mean().alias("coverage")
+
+
+def mase_scale(
+    insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Mean |y_t - y_{t-m}| per series (per (unique_id, cutoff) when `cutoffs` is given,
+    using only history with ds <= cutoff). Falls back to m = 1 for histories of <= m points.
+
+    Returns unique_id[, cutoff], scale (null when the history has fewer than 2 points).
+    """
+    m = max(1, int(season_length))
+    hist = insample.select("unique_id", "ds", "y").lazy()
+    keys = ["unique_id"]
+    if cutoffs is not None:
+        hist = hist.join(cutoffs.select("unique_id", "cutoff").unique().lazy(), on="unique_id").filter(
+            pl.col("ds") <= pl.col("cutoff")
+        )
+        keys = ["unique_id", "cutoff"]
+    hist = hist.sort([*keys, "ds"])
+    seasonal = (pl.col("y") - pl.col("y").shift(m)).abs().over(keys).alias("d_m")
+    lag1 = (pl.col("y") - pl.col("y").shift(1)).abs().over(keys).alias("d_1")
+    out = (
+        hist.with_columns(seasonal, lag1)
+        .group_by(keys)
+        .agg(pl.len().alias("n"), pl.col("d_m").mean().alias("s_m"), pl.col("d_1").mean().alias("s_1"))
+        .with_columns(pl.when(pl.col("n") > m).then(pl.col("s_m")).otherwise(pl.col("s_1")).alias("scale"))
+        .select(*keys, "scale")
+        .collect()
+    )
+    return out
+
+
+def score(
+    forecasts: pl.DataFrame,
+    insample: pl.DataFrame,
+    season_length: int,
+    quantiles: Sequence[float] = (),
+) -> pl.DataFrame:
+    """Per (model, unique_id, window) metrics: mae, rmse, smape, mase, pinball per quantile and
+    the coverage of the outermost interval (when at least two quantiles are given).
+
+    forecasts: unique_id, [model], [window], [cutoff], ds, y, y_hat, [quantile columns].
+    insample: unique_id, ds, y (the history; with a `cutoff` column in forecasts only rows with
+    ds <= cutoff scale that window's MASE).
+    Missing `model`/`window` columns are filled with null / 0 so the output schema is fixed.
+    """
+    missing = [c for c in ("unique_id", "ds", "y", "y_hat") if c not in forecasts.columns]
+    if missing:
+        raise ValueError(f"forecasts lack columns {missing}; have {forecasts.columns}")
+    qs = sorted(float(q) for q in quantiles)
+    absent = [quantile_col(q) for q in qs if quantile_col(q) not in forecasts.columns]
+    if absent:
+        raise ValueError(f"quantile columns {absent} missing from forecasts (columns: {forecasts.columns})")
+    fc = forecasts
+    if "model" not in fc.columns:
+        fc = fc.with_columns(pl.lit(None, dtype=pl.Utf8).alias("model"))
+    if "window" not in fc.columns:
+        fc = fc.with_columns(pl.lit(0, dtype=pl.Int32).alias("window"))
+    has_cutoff = "cutoff" in fc.columns
+    if has_cutoff:
+        scale = mase_scale(insample, season_length, fc.select("unique_id", "cutoff"))
+        fc = fc.join(scale, on=["unique_id", "cutoff"], how="left")
+    else:
+        fc = fc.join(mase_scale(insample, season_length), on="unique_id", how="left")
+    aggs = [mae_expr(), rmse_expr(), smape_expr(), mase_expr()]
+    aggs += [pinball_expr(q) for q in qs]
+    if len(qs) >= 2:
+        aggs.append(coverage_expr(quantile_col(qs[0]), quantile_col(qs[-1])))
+    keys = ["model", "unique_id", "window"]
+    if has_cutoff:
+        aggs.append(pl.col("cutoff").first())
+    aggs.append(pl.len().alias("n"))
+    return fc.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
