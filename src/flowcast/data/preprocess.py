@@ -1,0 +1,396 @@
+"""Preprocessing: valid observations -> `TrainingData` (regular grid, gaps handled, scalers).
+
+Per series, all vectorised in polars (no per-series Python loop):
+
+1. leading and trailing rows without a value are trimmed; trailing rows that still carry declared
+   future covariates become `future_exog` (known ahead, within as_of);
+2. `preprocess.max_length` keeps only the last N periods;
+3. the series is put on its regular grid at the source frequency (missing timestamps inserted);
+4. interior gaps up to `preprocess.max_gap` periods are imputed (`linear`, `ffill`, `zero`);
+   a series with a longer gap (any gap with `impute="none"`) is excluded;
+5. series too short are excluded: `short_series="exclude"` needs lookback + horizon + val_size
+   points, `"pad"` needs horizon + val_size + 1 (the models pad/mask short inputs);
+6. calendar features (future-known) are added; past/future covariates are filled forward then
+   backward within the series (then 0 where a series has none at all);
+7. per-series scalers are fitted on the training span only (all but the last val_size points).
+   With `log1p=True` a series holding negative values falls back to no log1p (its scaler row
+   says so) and is listed in the summary: log1p stays invertible per series.
+
+Static features: numeric static columns become Float64 (first value per series, nulls -> 0);
+text statics are one-hot encoded when they have at most `MAX_STATIC_LEVELS` distinct values,
+otherwise left out and reported (e.g. us_employment's Title, one distinct value per series).
+Every excluded series appears in `TrainingData.excluded` and `PreprocessSummary.excluded` with
+its reason; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flowcast.config import Settings, SourceConfig
+from flowcast.data.calendar import calendar_columns, calendar_exprs, parse_freq, season_length
+from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers
+from flowcast.errors import DataValidationError
+
+MAX_STATIC_LEVELS = 32
+_DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14}
+_MONTHS = {"mo": 1, "q": 3, "y": 12}
+
+
+@dataclass
+class PreprocessSummary:
+    """What preprocessing did; `excluded` lists {unique_id, reason} for every excluded series."""
+
+    n_series_in: int = 0
+    n_series_out: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_trimmed: int = 0  # leading/trailing rows without a value (and rows cut by max_length)
+    rows_inserted: int = 0  # missing timestamps put on the grid
+    rows_imputed: int = 0  # inserted or empty values filled by the impute method (kept series)
+    excluded: list[dict] = field(default_factory=list)
+    log1p_disabled: list[str] = field(default_factory=list)
+    static_features: list[str] = field(default_factory=list)
+    static_dropped: dict[str, str] = field(default_factory=dict)
+    horizon: int = 0
+    lookback: int = 0
+    val_size: int = 0
+    min_length: int = 0
+    future_exog_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_horizon(settings: Settings, source: SourceConfig) -> int:
+    """settings.horizon > source.horizon > a default by frequency (a day of sub-daily periods)."""
+    if settings.horizon:
+        return settings.horizon
+    if source.horizon:
+        return source.horizon
+    _, unit = parse_freq(source.freq)
+    return _DEFAULT_HORIZON.get(unit, season_length(source.freq))
+
+
+def _periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
+    """Number of grid steps from first to last (both on the grid)."""
+    n, unit = parse_freq(freq)
+    if unit in _MONTHS:
+        months = (last.dt.year() - first.dt.year()).cast(pl.Int64) * 12 + (
+            last.dt.month().cast(pl.Int64) - first.dt.month().cast(pl.Int64)
+        )
+        return months // (_MONTHS[unit] * n)
+    step_us = pl.duration(**{_DURATION_ARG[unit]: n}).dt.total_microseconds()
+    return (last - first).dt.total_microseconds() // step_us
+
+
+_DURATION_ARG = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes",
+                 "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _offset(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
+    """ds shifted by k periods (k may be negative)."""
+    n, unit = parse_freq(freq)
+    return ds.dt.offset_by(pl.format("{}" + unit, k * n))
+
+
+def _safe_name(col: str, value: str) -> str:
+    return f"{col}={re.sub(r'[^0-9A-Za-z_.-]+', '_', str(value))[:40]}"
+
+
+def _static_features(valid: pl.DataFrame, cols: list[str], ids: pl.Series) -> tuple[pl.DataFrame | None, list[str], dict]:
+    """Per-series static features (Float64) for the kept `ids`; returns (frame, names, dropped)."""
+    if not cols:
+        return None, [], {}
+    firsts = valid.group_by("unique_id").agg([pl.col(c).drop_nulls().first().alias(c) for c in cols])
+    firsts = pl.DataFrame({"unique_id": ids}).join(firsts, on="unique_id", how="left", maintain_order="left")
+    out = firsts.select("unique_id")
+    names: list[str] = []
+    dropped: dict[str, str] = {}
+    for c in cols:
+        s = firsts.get_column(c)
+        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+            num = s.cast(pl.Float64)
+        else:
+            text = s.cast(pl.Utf8).str.strip_chars()
+            num = text.cast(pl.Float64, strict=False)
+            if num.null_count() > text.null_count():  # not numbers: categorical
+                levels = text.drop_nulls().unique().sort()
+                if levels.len() > MAX_STATIC_LEVELS:
+                    dropped[c] = (
+                        f"text static with {levels.len()} distinct values > {MAX_STATIC_LEVELS}: not used as a feature"
+                    )
+                    continue
+                for lv in levels.to_list():
+                    name = _safe_name(c, lv)
+                    out = out.with_columns((text == lv).fill_null(False).cast(pl.Float64).alias(name))
+                    names.append(name)
+                continue
+        out = out.with_columns(num.fill_null(0.0).fill_nan(0.0).alias(c))
+        names.append(c)
+    if not names:
+        return None, [], dropped
+    return out.sort("unique_id"), names, dropped
+
+
+def preprocess(
+    valid: pl.DataFrame,
+    source: SourceConfig,
+    settings: Settings,
+    as_of: datetime | None,
+    fingerprint: str = "",
+) -> tuple[TrainingData, PreprocessSummary]:
+    """Valid canonical observations (sorted by unique_id, ds) -> TrainingData + summary."""
+    cfg = settings.preprocess
+    freq = source.freq
+    horizon = resolve_horizon(settings, source)
+    lookback = settings.model.lookback
+    val_size = cfg.val_size if cfg.val_size is not None else horizon
+    min_length = lookback + horizon + val_size if cfg.short_series == "exclude" else horizon + val_size + 1
+    past = list(dict.fromkeys(source.past_cols))
+    declared_future = list(dict.fromkeys(source.future_cols))
+    covs = [*declared_future, *[c for c in past if c not in declared_future]]
+    summary = PreprocessSummary(
+        rows_in=valid.height, horizon=horizon, lookback=lookback, val_size=val_size, min_length=min_length
+    )
+    excluded: list[pl.DataFrame] = []
+
+    if not valid["unique_id"].is_sorted():
+        valid = valid.sort("unique_id", "ds", maintain_order=True)
+    summary.n_series_in = valid["unique_id"].n_unique()
+
+    # 1. bounds of the observed span
+    bounds = (
+        valid.lazy()
+        .filter(pl.col("y").is_not_null())
+        .group_by("unique_id")
+        .agg(pl.col("ds").min().alias("__first"), pl.col("ds").max().alias("__last"))
+        .collect()
+    )
+    no_obs = valid.select("unique_id").unique().join(bounds, on="unique_id", how="anti")
+    if no_obs.height:
+        excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
+
+    future_exog = None
+    if declared_future:
+        tail = (
+            valid.join(bounds, on="unique_id", how="inner")
+            .filter((pl.col("ds") > pl.col("__last")) & pl.any_horizontal(pl.col(declared_future).is_not_null()))
+            .select("unique_id", "ds", *[pl.col(c).cast(pl.Float64) for c in declared_future])
+        )
+        future_exog = tail if tail.height else None
+
+    # 2. max_length
+    if cfg.max_length:  # the first kept point is the first observed one inside the last N periods
+        cut = bounds.select("unique_id", _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1))).alias("__cut"))
+        bounds = (
+            valid.lazy()
+            .join(cut.lazy(), on="unique_id", how="inner")
+            .filter(pl.col("y").is_not_null() & (pl.col("ds") >= pl.col("__cut")))
+            .group_by("unique_id")
+            .agg(pl.col("ds").min().alias("__first"), pl.col("ds").max().alias("__last"))
+            .collect()
+        )
+
+    # 3. grid: expected length per series; insert missing timestamps where a series has fewer rows
+    keep_cols = ["unique_id", "ds", "y", *covs]
+    trimmed = (
+        valid.lazy()
+        .select(keep_cols)
+        .join(bounds.lazy(), on="unique_id", how="inner", maintain_order="left")
+        .filter(pl.col("ds").is_between(pl.col("__first"), pl.col("__last")))
+        .drop("__first", "__last")
+        .collect()
+    )
+    summary.rows_trimmed = valid.height - trimmed.height
+    bounds = bounds.with_columns((_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).alias("__expected"))
+    present = trimmed.group_by("unique_id").len("__present")
+    bounds = bounds.join(present, on="unique_id", how="left").sort("unique_id")
+    gapped = bounds.filter(pl.col("__present") < pl.col("__expected"))
+    if gapped.height:
+        grid = (
+            gapped.lazy()
+            .select(
+                "unique_id",
+                pl.datetime_ranges(pl.col("__first"), pl.col("__last"), interval=freq, time_unit="us").alias("ds"),
+            )
+            .explode("ds")
+        )
+        gap_ids = gapped.select("unique_id")
+        filled = grid.join(
+            trimmed.lazy().join(gap_ids.lazy(), on="unique_id", how="semi"), on=["unique_id", "ds"], how="left",
+            maintain_order="left",
+        )
+        complete = trimmed.lazy().join(gap_ids.lazy(), on="unique_id", how="anti", maintain_order="left")
+        frame = pl.concat([complete, filled]).sort("unique_id", "ds").collect()
+    else:
+        frame = trimmed
+    summary.rows_inserted = frame.height - trimmed.height
+    del trimmed
+
+    # 4. interior gaps: longest run of missing values per series
+    lengths = bounds.select("unique_id", pl.col("__expected").alias("length"))
+    if frame["y"].null_count():
+        isn = pl.col("y").is_null()
+        runs = frame.select(
+            "unique_id",
+            "ds",
+            isn.alias("__isn"),
+            (isn != isn.shift(1)).fill_null(True).cum_sum().alias("__run"),
+        ).filter(pl.col("__isn"))
+        gaps = (
+            runs.group_by("unique_id", "__run")
+            .agg(pl.len().alias("__gap"), pl.col("ds").min().alias("__start"))
+            .sort("unique_id", pl.col("__gap"), descending=[False, True])
+            .group_by("unique_id", maintain_order=True)
+            .first()
+        )
+        limit = 0 if cfg.impute == "none" else cfg.max_gap
+        too_long = gaps.filter(pl.col("__gap") > limit).select(
+            "unique_id",
+            pl.format(
+                "interior gap of {} periods from {} > max_gap={}{}",
+                pl.col("__gap"),
+                pl.col("__start").dt.to_string("%Y-%m-%d %H:%M"),
+                pl.lit(limit),
+                pl.lit(" (impute='none')" if cfg.impute == "none" else ""),
+            ).alias("reason"),
+        )
+        if too_long.height:
+            excluded.append(too_long)
+
+    # 5. short series
+    short = lengths.filter(pl.col("length") < min_length).select(
+        "unique_id",
+        pl.format(
+            "{} periods < {} needed ({})",
+            pl.col("length"),
+            pl.lit(min_length),
+            pl.lit(
+                f"lookback {lookback} + horizon {horizon} + val_size {val_size}"
+                if cfg.short_series == "exclude"
+                else f"horizon {horizon} + val_size {val_size} + 1, short_series='pad'"
+            ),
+        ).alias("reason"),
+    )
+    if short.height:
+        excluded.append(short)
+
+    excl = (
+        pl.concat(excluded, how="vertical_relaxed").group_by("unique_id", maintain_order=True).agg(
+            pl.col("reason").str.join("; ")
+        ).sort("unique_id")
+        if excluded
+        else pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
+    )
+    if excl.height:
+        frame = frame.join(excl.select("unique_id"), on="unique_id", how="anti", maintain_order="left")
+        if future_exog is not None:
+            future_exog = future_exog.join(excl.select("unique_id"), on="unique_id", how="anti")
+            future_exog = future_exog if future_exog.height else None
+    summary.excluded = excl.to_dicts()
+    if frame.height == 0:
+        reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
+        raise DataValidationError(
+            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons})"
+        )
+
+    # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming
+    n_missing = frame["y"].null_count()
+    if n_missing:
+        fill = {"linear": pl.col("y").interpolate(), "ffill": pl.col("y").forward_fill(), "zero": pl.col("y").fill_null(0.0)}
+        frame = frame.with_columns(fill[cfg.impute] if cfg.impute in fill else pl.col("y"))
+    summary.rows_imputed = n_missing
+
+    # 6. covariates: calendar + declared future + past, Float64, no nulls
+    cal_cols = calendar_columns(freq) if cfg.calendar else []
+    if cal_cols:
+        frame = frame.with_columns(calendar_exprs(freq))
+    if covs:
+        frame = frame.with_columns(pl.col(covs).cast(pl.Float64))
+        if any(frame[c].null_count() for c in covs):
+            frame = frame.with_columns(
+                pl.col(covs).forward_fill().backward_fill().over("unique_id").fill_null(0.0)
+            )
+    future_cols = [*cal_cols, *declared_future]
+    past_cols = [c for c in past if c not in declared_future]
+    frame = frame.select("unique_id", "ds", pl.col("y").cast(pl.Float64), *future_cols, *past_cols)
+
+    # 7. scalers on the training span (log1p per series where the data allow it)
+    if cfg.log1p:
+        neg = frame.group_by("unique_id").agg((pl.col("y").min() < 0).alias("neg")).filter(pl.col("neg"))
+        neg_ids = neg.get_column("unique_id")
+        summary.log1p_disabled = sorted(neg_ids.to_list())
+        parts = [fit_scalers(frame.filter(~pl.col("unique_id").is_in(neg_ids.implode())), cfg.scaler, True, val_size)]
+        if neg_ids.len():
+            parts.append(fit_scalers(frame.filter(pl.col("unique_id").is_in(neg_ids.implode())), cfg.scaler, False, val_size))
+        scalers = pl.concat([p for p in parts if p.height], how="vertical_relaxed").sort("unique_id")
+    else:
+        scalers = fit_scalers(frame, cfg.scaler, False, val_size)
+
+    ids = scalers.get_column("unique_id")
+    static, static_names, dropped = _static_features(valid, list(dict.fromkeys(source.static_cols)), ids)
+    summary.static_features, summary.static_dropped = static_names, dropped
+    summary.n_series_out = ids.len()
+    summary.rows_out = frame.height
+    summary.future_exog_rows = 0 if future_exog is None else future_exog.height
+
+    meta = TrainingMeta(
+        freq=freq,
+        horizon=horizon,
+        lookback=lookback,
+        val_size=val_size,
+        season_length=source.season_length or season_length(freq),
+        as_of=as_of.isoformat() if as_of else None,
+        source=source.name,
+        fingerprint=fingerprint,
+        scaler=cfg.scaler,
+        log1p=cfg.log1p,
+        calendar_cols=cal_cols,
+        future_cols=future_cols,
+        past_cols=past_cols,
+        static_cols=static_names,
+        declared_future_cols=declared_future,
+    )
+    td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl)
+    return td, summary
+
+
+# ------------------------------------------------------------------------------------ one call
+@dataclass
+class PreparedData:
+    training: TrainingData
+    report: Any  # validate.DataQualityReport (with preprocessing folded in)
+    source: SourceConfig
+    quarantine_path: Path | None
+
+
+def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None) -> PreparedData:
+    """ingest + validate + quarantine write + threshold check + preprocess, in one call.
+
+    Quarantine goes to settings.quarantine_dir / (run_key or as_of or "all"). Raises
+    DataValidationError (exit 2) on dataset-level failures and above the quarantine threshold
+    (the quarantine file is written first, so the rows can be inspected)."""
+    import hashlib
+
+    from flowcast.data.datasets import resolve_source
+    from flowcast.data.sources import ingest, source_fingerprint
+    from flowcast.data.validate import as_of_label, enforce_thresholds, validate, write_quarantine
+
+    source = resolve_source(settings)
+    ingested = ingest(source, as_of)
+    result = validate(ingested, source, settings.validation)
+    qpath = write_quarantine(result, settings.quarantine_dir / (run_key or as_of_label(ingested.as_of)))
+    enforce_thresholds(result, settings.validation)
+    fp = hashlib.sha256(
+        f"{source_fingerprint(source)}|{ingested.as_of}|{result.report.rows_valid}".encode()
+    ).hexdigest()[:16]
+    training, summary = preprocess(result.valid, source, settings, ingested.as_of, fingerprint=fp)
+    result.report.add_preprocess(summary)
+    return PreparedData(training=training, report=result.report, source=source, quarantine_path=qpath)

@@ -1,0 +1,340 @@
+"""Ingestion: read a declared source lazily and map its raw columns to the canonical ones.
+
+`ingest(source, as_of)` scans the file(s) (CSV, gzipped CSV or Parquet; a path, a glob or a URL)
+with polars, maps id/time/target/exogenous columns onto `unique_id`, `ds`, `y` and the declared
+covariate names, and keeps only rows with `ds <= as_of` (or an unparsable time, which validation
+quarantines) before anything is collected. Nothing is read here beyond file headers: the result
+is a LazyFrame plan that validation collects once.
+
+CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
+byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
+Time values: `time_format` (strptime) or ISO-8601; values with a UTC offset ('Z', '+10:00') are
+converted to the source's `tz` (or UTC when none is declared) and `ds` is naive wall time in
+that zone. `ds` is then aligned to the start of its period (month-end dates become month starts);
+for sub-daily frequencies a timestamp between grid points is quarantined instead.
+
+Dataset-level problems (missing file, binary or non-UTF-8 content, missing or renamed column,
+undeclared column in a strict source, a column type that cannot be cast) raise
+`DataValidationError` naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from flowcast.config import SourceConfig
+from flowcast.data.calendar import parse_freq
+from flowcast.data.schemas import DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
+from flowcast.errors import DataValidationError
+
+_SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
+_OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass
+class Ingested:
+    """A lazily mapped source: the plan plus what is known about it without reading the data.
+
+    `frame` holds, per raw row: `source_row`, `unique_id`, `ds` (aligned), `y` (Float64 or null),
+    the declared exogenous columns (past/future as Float64, static as read), the internal
+    `__ds_raw` / `__ds_aware` columns and every raw column as `__raw__<name>` (original values,
+    for the quarantine). It is already filtered to `ds <= as_of` (unparsable times kept).
+    `unfiltered` is the same plan before the as_of filter (validation counts rows after as_of on it).
+    """
+
+    frame: pl.LazyFrame
+    unfiltered: pl.LazyFrame
+    source: SourceConfig
+    as_of: datetime | None
+    files: list[str]
+    raw_columns: list[str]
+    undeclared: list[str]
+    tz_mixed_possible: bool = False
+    numeric_exog: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.files[0] if len(self.files) == 1 else f"{self.source.path} ({len(self.files)} files)"
+
+
+# ------------------------------------------------------------------------------------ files
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_files(source: SourceConfig) -> list[str]:
+    """The concrete files of a source (a glob expands, sorted); URLs pass through."""
+    path = os.path.expanduser(source.path)
+    if _is_url(path):
+        return [path]
+    if any(ch in path for ch in "*?["):
+        files = sorted(glob.glob(path))
+        if not files:
+            raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}")
+        return files
+    if not Path(path).exists():
+        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}")
+    if Path(path).is_dir():
+        files = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no files")
+        return files
+    return [path]
+
+
+def file_format(source: SourceConfig, file: str) -> str:
+    if source.format != "auto":
+        return source.format
+    name = file.lower()
+    if name.endswith((".parquet", ".pq", ".parq")):
+        return "parquet"
+    return "csv"
+
+
+def source_fingerprint(source: SourceConfig) -> str:
+    """Cheap identity of a source's content: its declaration plus each file's path, size and mtime."""
+    h = hashlib.sha256(source.model_dump_json().encode())
+    try:
+        files = resolve_files(source)
+    except DataValidationError:
+        files = []
+    for f in files:
+        h.update(f.encode())
+        if not _is_url(f):
+            st = os.stat(f)
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _head_bytes(file: str, n: int = 8192) -> bytes:
+    if _is_url(file):
+        return b""
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(n)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(file, "rb") as gz:
+                head = gz.read(n)
+        return head
+    except (OSError, EOFError) as exc:
+        raise DataValidationError(f"cannot read {file}: {exc}") from exc
+
+
+def _check_text(file: str) -> None:
+    head = _head_bytes(file)
+    if b"\x00" in head:
+        raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
+
+
+def first_invalid_utf8(file: str) -> tuple[int, bytes] | None:
+    """(byte offset, bad bytes) of the first invalid UTF-8 sequence in a (gzipped) text file."""
+    opener = gzip.open if _head_bytes(file, 2) == b"\x1f\x8b" else open
+    offset = 0
+    carry = b""
+    with opener(file, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            data = carry + chunk
+            try:
+                data.decode("utf-8")
+                carry = b""
+            except UnicodeDecodeError as exc:
+                if exc.end == len(data) and exc.reason == "unexpected end of data":
+                    carry = data[exc.start :]
+                    offset += exc.start
+                    continue
+                return offset + exc.start, data[exc.start : exc.start + 4]
+            offset += len(data)
+    return None
+
+
+def _scan_one(source: SourceConfig, file: str) -> pl.LazyFrame:
+    if file_format(source, file) == "parquet":
+        try:
+            lf = pl.scan_parquet(file)
+            lf.collect_schema()
+        except Exception as exc:
+            raise DataValidationError(f"cannot read Parquet file {file}: {exc}") from exc
+        return lf
+    _check_text(file)
+    try:
+        lf = pl.scan_csv(
+            file, infer_schema=False, separator=source.separator, encoding="utf8", raise_if_empty=True,
+        )
+        lf.collect_schema()
+    except pl.exceptions.NoDataError as exc:
+        raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
+    except Exception as exc:
+        raise DataValidationError(f"cannot read CSV file {file}: {exc}") from exc
+    return lf
+
+
+# ------------------------------------------------------------------------------------ mapping
+def _declared(source: SourceConfig) -> list[str]:
+    return [*source.id_cols, source.time_col, source.target_col, *source.exog_cols]
+
+
+def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str]) -> DataValidationError:
+    parts = []
+    for col in missing:
+        close = difflib.get_close_matches(col, found, n=1, cutoff=0.6)
+        hint = f" (renamed to {close[0]!r}?)" if close else ""
+        parts.append(f"{col!r}{hint}")
+    return DataValidationError(
+        f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}"
+    )
+
+
+def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str) -> pl.Expr:
+    if dtype == pl.Utf8:
+        return expr.str.strip_chars().cast(pl.Float64, strict=False)
+    if dtype.is_numeric() or dtype == pl.Boolean:
+        return expr.cast(pl.Float64)
+    raise DataValidationError(f"{file}: column {col!r} has type {dtype}, which cannot be cast to a number")
+
+
+def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr]:
+    """(naive datetime in the source's zone or UTC, row-had-an-offset flag)."""
+    raw = pl.col(RAW_PREFIX + source.time_col)
+    target_tz = source.tz or "UTC"
+
+    def to_zone(aware_utc: pl.Expr) -> pl.Expr:
+        return aware_utc.dt.convert_time_zone(target_tz).dt.replace_time_zone(None).dt.cast_time_unit("us")
+
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return to_zone(raw.dt.convert_time_zone("UTC")), pl.lit(True)
+        return raw.dt.cast_time_unit("us"), pl.lit(False)
+    if dtype == pl.Date:
+        return raw.cast(pl.Datetime("us")), pl.lit(False)
+    if dtype.is_integer():
+        if not source.time_format:
+            raise DataValidationError(
+                f"{file}: time column {source.time_col!r} holds integers ({dtype}); declare its time_format "
+                "(e.g. %Y for years, %Y%m%d for dates)"
+            )
+        text = raw.cast(pl.Utf8)
+    elif dtype == pl.Utf8:
+        text = raw.str.strip_chars()
+    else:
+        raise DataValidationError(
+            f"{file}: time column {source.time_col!r} has type {dtype}, which cannot be parsed as a time"
+        )
+    if source.time_format:
+        fmt = source.time_format
+        if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+            aware = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
+            return to_zone(aware), pl.lit(True)
+        return text.str.strptime(pl.Datetime("us"), fmt, strict=False), pl.lit(False)
+    # ISO-8601: parse the wall time, then apply the offset when the value carries one
+    has_off = text.str.contains(_OFFSET_RE)
+    off = text.str.extract(_OFFSET_RE, 1)
+    wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
+    wall = wall_text.str.to_datetime(time_unit="us", strict=False)
+    sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+    digits = off.str.replace_all(r"[^0-9]", "")
+    minutes = sign * (
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60 + digits.str.slice(2, 2).cast(pl.Int64, strict=False)
+    )
+    minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
+    utc = (wall - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
+    aware_local = to_zone(utc)
+    return pl.when(has_off).then(aware_local).otherwise(wall), has_off.fill_null(False)
+
+
+def _grid_start(ds: pl.Expr, freq: str) -> pl.Expr:
+    """Align to the start of the period containing ds (month-end dates -> month start)."""
+    n, unit = parse_freq(freq)
+    if unit == "y" and n == 1:
+        return ds.dt.truncate("1y")
+    return ds.dt.truncate(freq)
+
+
+def _map_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str], bool]:
+    schema = lf.collect_schema()
+    found = list(schema.names())
+    declared = _declared(source)
+    missing = [c for c in dict.fromkeys(declared) if c not in found]
+    if missing:
+        raise _missing_column_error(source, file, missing, found)
+    undeclared = [c for c in found if c not in declared]
+    if source.strict and undeclared:
+        raise DataValidationError(
+            f"{file}: undeclared column(s) {undeclared} in strict source {source.name!r} (schema drift); "
+            f"declared: {declared}"
+        )
+    numeric_exog = [*source.past_cols, *source.future_cols]
+    exprs: list[pl.Expr] = [pl.col(c).alias(RAW_PREFIX + c) for c in found]
+    frame = lf.select(exprs)
+    # canonical columns
+    if source.id_cols:
+        parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8).str.strip_chars() for c in source.id_cols]
+        uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
+    else:
+        uid = pl.lit(source.name, dtype=pl.Utf8)
+    ds_raw, aware = _parse_time(source, schema[source.time_col], file)
+    y = _number(pl.col(RAW_PREFIX + source.target_col), schema[source.target_col], source.target_col, file)
+    mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
+    for c in numeric_exog:
+        mapped.append(_number(pl.col(RAW_PREFIX + c), schema[c], c, file).alias(c))
+    for c in source.static_cols:
+        if c not in numeric_exog:
+            mapped.append(pl.col(RAW_PREFIX + c).alias(c))
+    frame = frame.with_columns(mapped).with_columns(_grid_start(pl.col(DS_RAW), source.freq).alias("ds"))
+    tz_mixed_possible = schema[source.time_col] == pl.Utf8 and not source.time_format
+    return frame, undeclared, tz_mixed_possible
+
+
+def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
+    """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds)."""
+    files = resolve_files(source)
+    frames: list[pl.LazyFrame] = []
+    undeclared: list[str] = []
+    raw_columns: list[str] = []
+    tz_mixed = False
+    for file in files:
+        mapped, und, mixed = _map_file(source, file, _scan_one(source, file))
+        frames.append(mapped)
+        undeclared += [c for c in und if c not in undeclared]
+        raw_columns += [c.removeprefix(RAW_PREFIX) for c in mapped.collect_schema().names()
+                        if c.startswith(RAW_PREFIX) and c.removeprefix(RAW_PREFIX) not in raw_columns]
+        tz_mixed = tz_mixed or mixed
+    if len(frames) == 1:
+        frame = frames[0]
+    else:
+        # raw columns may differ in type between files (int in one, text in another): relax to a supertype
+        frame = pl.concat(frames, how="diagonal_relaxed")
+    frame = frame.with_row_index(ROW)
+    if as_of is not None:
+        as_of = _naive_as_of(as_of, source)
+        filtered = frame.filter(pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= as_of))
+    else:
+        filtered = frame
+    return Ingested(
+        frame=filtered,
+        unfiltered=frame,
+        source=source,
+        as_of=as_of,
+        files=files,
+        raw_columns=raw_columns,
+        undeclared=undeclared,
+        tz_mixed_possible=tz_mixed,
+        numeric_exog=[*source.past_cols, *source.future_cols],
+    )
+
+
+def _naive_as_of(as_of: datetime, source: SourceConfig) -> datetime:
+    """as_of as naive wall time in the source's zone (aware values are converted)."""
+    if as_of.tzinfo is None:
+        return as_of
+    from zoneinfo import ZoneInfo
+
+    return as_of.astimezone(ZoneInfo(source.tz or "UTC")).replace(tzinfo=None)

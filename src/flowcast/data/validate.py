@@ -1,0 +1,356 @@
+"""Validation: split mapped observations into valid rows and quarantined rows with reasons.
+
+`validate(ingested, source, cfg)` collects the ingested plan once, evaluates the row-level checks
+of `schemas.row_checks` (each row reports its first failure), then finds duplicate
+(unique_id, ds) keys among the rows that passed: exact repeats keep their first row
+(`duplicate_row`), conflicting values quarantine every row of the key (`duplicate_conflict`).
+Quarantined rows carry their original raw values (read back from the source by row number),
+`source_row`, `check` and `reason`. The counts always reconcile:
+rows_in == rows_valid + rows_quarantined, where rows_in are the rows with ds <= as_of or an
+unparsable time. The valid frame is canonical (unique_id, ds, y, covariates), sorted by
+(unique_id, ds), and passes the pandera `Observations` model.
+
+Dataset-level failures raise `DataValidationError` (exit code 2): empty input, nothing left
+inside as_of; `enforce_thresholds` adds the quarantine-rate limit and "no valid rows".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from flowcast.config import SourceConfig, ValidationConfig
+from flowcast.data.calendar import parse_freq
+from flowcast.data.schemas import (
+    DS_RAW,
+    RAW_PREFIX,
+    ROW,
+    MappedObservations,
+    Observations,
+    row_checks,
+)
+from flowcast.data.sources import Ingested, first_invalid_utf8
+from flowcast.errors import DataValidationError
+
+_SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
+
+
+@dataclass
+class DataQualityReport:
+    """What a run saw of its data; JSON-able (`to_dict`) and readable (`to_markdown`)."""
+
+    source: str
+    as_of: str | None
+    rows_read: int = 0
+    rows_after_as_of: int = 0
+    rows_in: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    checks: dict[str, int] = field(default_factory=dict)
+    n_series: int = 0
+    n_series_excluded: int = 0
+    excluded: list[dict] = field(default_factory=list)  # {unique_id, reason}
+    ds_min: str | None = None
+    ds_max: str | None = None
+    undeclared_columns: list[str] = field(default_factory=list)
+    quarantine_path: str | None = None
+    files: list[str] = field(default_factory=list)
+    rows_null_y: int = 0  # valid rows where the source had no value
+    preprocess: dict[str, Any] = field(default_factory=dict)  # filled by add_preprocess
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.rows_in == self.rows_valid + self.rows_quarantined
+
+    def add_preprocess(self, summary: Any) -> None:
+        """Fold a preprocess.PreprocessSummary in: excluded series and what preprocessing did."""
+        self.excluded = list(summary.excluded)
+        self.n_series_excluded = len(self.excluded)
+        self.preprocess = summary.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["quarantine_rate"] = round(self.quarantine_rate, 6)
+        d["reconciled"] = self.reconciled
+        return json.loads(json.dumps(d, default=str))
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"## Data quality: {self.source}",
+            "",
+            f"as_of: {self.as_of or 'everything'}; files: {', '.join(self.files) or '-'}",
+            "",
+            "| metric | value |",
+            "| --- | ---: |",
+            f"| rows read | {self.rows_read:,} |",
+            f"| rows after as_of (outside this run) | {self.rows_after_as_of:,} |",
+            f"| rows in | {self.rows_in:,} |",
+            f"| rows valid | {self.rows_valid:,} |",
+            f"| of which without a value (y null) | {self.rows_null_y:,} |",
+            f"| rows quarantined | {self.rows_quarantined:,} ({self.quarantine_rate:.2%}) |",
+            f"| series | {self.n_series:,} |",
+            f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
+            f"| date range | {self.ds_min} .. {self.ds_max} |",
+            "",
+            f"rows in = valid + quarantined: {'yes' if self.reconciled else 'NO'}",
+        ]
+        if self.checks:
+            lines += ["", "| failed check | rows |", "| --- | ---: |"]
+            lines += [f"| {k} | {v:,} |" for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
+        if self.quarantine_path:
+            lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
+        if self.undeclared_columns:
+            lines += ["", f"undeclared columns (ignored): {', '.join(self.undeclared_columns)}"]
+        if self.excluded:
+            lines += ["", "| excluded series | reason |", "| --- | --- |"]
+            lines += [f"| {e['unique_id']} | {e['reason']} |" for e in self.excluded[:50]]
+            if len(self.excluded) > 50:
+                lines.append(f"| ... | {len(self.excluded) - 50} more |")
+        return "\n".join(lines)
+
+
+@dataclass
+class ValidationResult:
+    valid: pl.DataFrame  # canonical: unique_id, ds, y, declared covariates; sorted by (unique_id, ds)
+    quarantined: pl.DataFrame  # source_row, raw columns (original names and values), check, reason
+    report: DataQualityReport
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _when_chain(pairs: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    if not pairs:
+        return pl.lit(None, dtype=pl.Utf8)
+    expr = pl.when(pairs[0][0]).then(pairs[0][1])
+    for cond, value in pairs[1:]:
+        expr = expr.when(cond).then(value)
+    return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
+
+
+def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame]:
+    """collect_all, turning read errors (bad UTF-8, malformed CSV) into DataValidationError."""
+    try:
+        return pl.collect_all(plans)
+    except pl.exceptions.PolarsError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "utf-8" in msg.lower() or "utf8" in msg.lower():
+            for f in ingested.files:
+                if "://" in f or f.lower().endswith((".parquet", ".pq", ".parq")):
+                    continue
+                bad = first_invalid_utf8(f)
+                if bad:
+                    raise DataValidationError(
+                        f"{f} is not valid UTF-8: byte(s) {bad[1]!r} at offset {bad[0]}; re-export the file as UTF-8"
+                    ) from exc
+        raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
+
+
+def _canonical_cols(ingested: Ingested) -> list[str]:
+    src = ingested.source
+    extra = [*src.past_cols, *src.future_cols, *[c for c in src.static_cols if c not in ingested.numeric_exog]]
+    return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
+
+
+def _mark_duplicates(ok: pl.DataFrame) -> pl.DataFrame:
+    """Sort by (unique_id, ds) (stable: file order within a key) and flag duplicate keys.
+
+    Returns the frame with `check`/`reason` set on duplicate rows (still in it)."""
+    keys = ["unique_id", "ds"]
+    uid, ds = pl.col("unique_id"), pl.col("ds")
+    in_order = ok.select(
+        ((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all()
+    ).item() if ok.height > 1 else True
+    if not in_order:
+        ok = ok.sort(keys, maintain_order=True)
+    else:
+        ok = ok.with_columns(uid.set_sorted())
+    same_key = (uid == uid.shift(1)) & (ds == ds.shift(1))
+    dup_next = same_key.shift(-1).fill_null(False)
+    in_dup = same_key.fill_null(False) | dup_next
+    if not ok.select(in_dup.any()).item():
+        return ok
+    ok = ok.with_columns(in_dup.alias("__dup"))
+    dups = ok.filter(pl.col("__dup")).with_columns(
+        pl.col("y").n_unique().over(keys).alias("__ny"),
+        pl.int_range(pl.len()).over(keys).alias("__pos"),
+        pl.len().over(keys).alias("__n"),
+    )
+    conflict = pl.col("__ny") > 1
+    shown = pl.col("ds").dt.to_string("%Y-%m-%d %H:%M:%S")
+    dups = dups.with_columns(
+        pl.when(conflict)
+        .then(pl.lit("duplicate_conflict"))
+        .when(pl.col("__pos") > 0)
+        .then(pl.lit("duplicate_row"))
+        .otherwise(pl.col("check"))
+        .alias("check"),
+        pl.when(conflict)
+        .then(pl.format("{} rows for ({}, {}) with different y values", pl.col("__n"), pl.col("unique_id"), shown))
+        .when(pl.col("__pos") > 0)
+        .then(pl.format("repeat of an earlier row for ({}, {}) with the same y", pl.col("unique_id"), shown))
+        .otherwise(pl.col("reason"))
+        .alias("reason"),
+    ).select(ROW, "check", "reason")
+    ok = ok.join(dups, on=ROW, how="left", suffix="__d").with_columns(
+        pl.coalesce("check__d", "check").alias("check"), pl.coalesce("reason__d", "reason").alias("reason")
+    ).drop("check__d", "reason__d", "__dup")
+    return ok
+
+
+def _fmt_ts(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# ------------------------------------------------------------------------------------ validate
+def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) -> ValidationResult:
+    """Row-level checks and duplicates -> (valid, quarantined, report); see the module docstring."""
+    try:
+        MappedObservations.validate(ingested.frame)  # LazyFrame: names and types only
+    except (pa.errors.SchemaError, pa.errors.SchemaErrors) as exc:
+        raise DataValidationError(f"{ingested.label}: mapped columns do not match the contract: {exc}") from exc
+    _, unit = parse_freq(source.freq)
+    checks = row_checks(
+        time_col=source.time_col,
+        target_col=source.target_col,
+        id_cols=source.id_cols,
+        numeric_exog=ingested.numeric_exog,
+        time_format=source.time_format,
+        freq=source.freq,
+        subdaily=unit in _SUBDAILY,
+        tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
+        y_min=source.y_min,
+        y_max=source.y_max,
+    )
+    check = _when_chain([(c.fails, pl.lit(c.name)) for c in checks]).alias("check")
+    reason = _when_chain([(c.fails, c.reason) for c in checks]).alias("reason")
+    cols = _canonical_cols(ingested)
+    flagged_plan = ingested.frame.with_columns(check, reason).select(ROW, *cols, "check", "reason")
+    plans = [flagged_plan]
+    if ingested.as_of is not None:
+        plans.append(
+            ingested.unfiltered.select(
+                pl.len().alias("rows_read"), (pl.col(DS_RAW) > ingested.as_of).sum().alias("after")
+            )
+        )
+    else:
+        plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after")))
+    flagged, counts = _collect(plans, ingested)
+    rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
+    rows_in = flagged.height
+    if rows_read == 0:
+        raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data)")
+    if rows_in == 0:
+        raise DataValidationError(
+            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}; nothing to validate"
+        )
+
+    failed_mask = pl.col("check").is_not_null()
+    ok = _mark_duplicates(flagged.filter(~failed_mask))
+    bad = pl.concat([flagged.filter(failed_mask), ok.filter(failed_mask)], how="vertical_relaxed")
+    valid = ok.filter(~failed_mask).select(cols) if bad.height else ok.select(cols)
+    del flagged, ok
+
+    quarantined = _quarantine_rows(ingested, bad.select(ROW, "check", "reason"))
+    counts_per_check = dict(bad.group_by("check").len().sort("check").iter_rows()) if bad.height else {}
+    stats = valid.select(
+        pl.col("unique_id").n_unique().alias("n"),
+        pl.col("ds").min().alias("lo"),
+        pl.col("ds").max().alias("hi"),
+        pl.col("y").null_count().alias("nulls"),
+    ).row(0, named=True)
+    report = DataQualityReport(
+        source=source.name,
+        as_of=ingested.as_of.isoformat() if ingested.as_of else None,
+        rows_read=rows_read,
+        rows_after_as_of=rows_after,
+        rows_in=rows_in,
+        rows_valid=valid.height,
+        rows_quarantined=quarantined.height,
+        checks={str(k): int(v) for k, v in counts_per_check.items()},
+        n_series=int(stats["n"] or 0),
+        ds_min=_fmt_ts(stats["lo"]),
+        ds_max=_fmt_ts(stats["hi"]),
+        undeclared_columns=list(ingested.undeclared),
+        files=list(ingested.files),
+        rows_null_y=int(stats["nulls"] or 0),
+    )
+    if not report.reconciled:  # a bug, never bad data: say so loudly
+        raise AssertionError(f"rows_in {rows_in} != valid {valid.height} + quarantined {quarantined.height}")
+    if valid.height:
+        try:
+            Observations.validate(valid.select("unique_id", "ds", "y"), lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            raise DataValidationError(f"{ingested.label}: valid rows break the Observations contract: {exc}") from exc
+    return ValidationResult(valid=valid, quarantined=quarantined, report=report)
+
+
+def _quarantine_rows(ingested: Ingested, bad: pl.DataFrame) -> pl.DataFrame:
+    """Original raw values of the quarantined rows (read back by row number) + check + reason."""
+    raw_cols = [RAW_PREFIX + c for c in ingested.raw_columns]
+    if bad.height == 0:
+        schema = {ROW: pl.UInt32, **{c: pl.Utf8 for c in ingested.raw_columns}, "check": pl.Utf8, "reason": pl.Utf8}
+        return pl.DataFrame(schema=schema)
+    rows = bad.get_column(ROW)
+    (raw,) = _collect(
+        [ingested.unfiltered.filter(pl.col(ROW).is_in(rows.implode())).select(ROW, *raw_cols)], ingested
+    )
+    raw = raw.rename({RAW_PREFIX + c: c for c in ingested.raw_columns})
+    return bad.join(raw, on=ROW, how="left").select(ROW, *ingested.raw_columns, "check", "reason").sort(ROW)
+
+
+def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
+    """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
+    r = result.report
+    if r.rows_valid == 0:
+        raise DataValidationError(
+            f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks})"
+        )
+    if r.quarantine_rate > cfg.quarantine_threshold:
+        top = ", ".join(f"{k}={v}" for k, v in sorted(r.checks.items(), key=lambda kv: -kv[1])[:5])
+        where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
+        raise DataValidationError(
+            f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
+            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{where}"
+        )
+
+
+def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
+    """Write quarantined rows to `directory/quarantine.parquet` atomically; None when there are none.
+
+    Raw columns are written as text, so rows from files whose column types differed fit one file.
+    The path is recorded in the report."""
+    q = result.quarantined
+    if q.height == 0:
+        return None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "quarantine.parquet"
+    out = q.with_columns([pl.col(c).cast(pl.Utf8) for c in q.columns if c not in (ROW, "check", "reason")])
+    fd, tmp = tempfile.mkstemp(prefix=".quarantine.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        out.write_parquet(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    result.report.quarantine_path = str(path)
+    return path
+
+
+def as_of_label(as_of: datetime | None) -> str:
+    """Folder name for a run's as_of ('all' when the run sees everything)."""
+    return "all" if as_of is None else as_of.strftime("%Y-%m-%dT%H-%M-%S")
