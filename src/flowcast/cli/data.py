@@ -1,3 +1,102 @@
-"""`flowcast` commands: data (filled in by its area)."""
+"""`flowcast validate`: check a dataset and print its data quality report.
+
+Exit codes: 0 clean, 1 rows were quarantined (written under the quarantine folder), 2 a
+dataset-level failure (missing column, unreadable file, quarantine rate above the threshold,
+no series left). With --json the report is one JSON object on the last line of stdout; the
+human-readable report then goes to stderr.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
 
 from flowcast.cli.app import app, models_app  # noqa: F401
+from flowcast.cli.common import (
+    AsOfOpt,
+    ConfigOpt,
+    DataOpt,
+    DatasetOpt,
+    FreqOpt,
+    HomeOpt,
+    HorizonOpt,
+    IdColOpt,
+    JsonOpt,
+    TargetColOpt,
+    TimeColOpt,
+    TimeFormatOpt,
+    TzOpt,
+    cli_errors,
+    console,
+    emit_json,
+    out,
+    parse_as_of,
+    resolve_settings,
+)
+from flowcast.errors import ConfigError, DataValidationError
+
+PathArg = Annotated[Optional[str], typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
+
+
+@app.command("validate")
+@cli_errors
+def validate_cmd(
+    path: PathArg = None,
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    time_format: TimeFormatOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = None,
+    tz: TzOpt = None,
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest, validate and preprocess a dataset; print its data quality report.
+
+    Exit 0 when clean, 1 when rows were quarantined, 2 on a dataset-level failure."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.data.preprocess import preprocess
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import as_of_label, enforce_thresholds, validate, write_quarantine
+
+    if path and data and path != data:
+        raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
+    settings = resolve_settings(
+        dataset=dataset, data=path or data, id_col=id_col, time_col=time_col, time_format=time_format,
+        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+    )
+    run_as_of = parse_as_of(as_of)
+    source = resolve_source(settings)
+    ingested = ingest(source, run_as_of)
+    result = validate(ingested, source, settings.validation)
+    write_quarantine(result, settings.quarantine_dir / as_of_label(ingested.as_of))
+    report = result.report
+    failure: DataValidationError | None = None
+    try:
+        enforce_thresholds(result, settings.validation)
+        _, summary = preprocess(result.valid, source, settings, ingested.as_of)
+        report.add_preprocess(summary)
+    except DataValidationError as exc:
+        failure = exc
+
+    (console if json_out else out).print(report.to_markdown(), markup=False, highlight=False)
+    if json_out:
+        payload = report.to_dict()
+        payload["status"] = "failed" if failure else ("quarantined" if report.rows_quarantined else "clean")
+        if failure:
+            payload["error"] = str(failure)
+        emit_json(payload)
+    if failure:
+        raise failure
+    if report.rows_quarantined:
+        console.print(
+            f"{report.rows_quarantined} row(s) quarantined ({report.quarantine_rate:.2%}): {report.quarantine_path}",
+            highlight=False,
+        )
+        raise typer.Exit(1)

@@ -105,7 +105,7 @@ def row_checks(
         RowCheck(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
-            pl.format("time {} does not parse as {}", _show(_raw(time_col)), pl.lit(fmt)),
+            pl.format("time '{}' does not parse as {}", _show(_raw(time_col)), pl.lit(fmt)),
             "the time value does not parse with the declared format",
         ),
     ]
@@ -115,7 +115,7 @@ def row_checks(
                 "time_zone_ambiguous",
                 ~pl.col(TIME_AWARE) & pl.col(TIME_AWARE).any(),
                 pl.format(
-                    "time {} has no UTC offset while other rows do; declare the source's tz",
+                    "time '{}' has no UTC offset while other rows do; declare the source's tz",
                     _show(_raw(time_col)),
                 ),
                 "naive timestamp mixed with offset-aware ones and no tz declared",
@@ -126,7 +126,7 @@ def row_checks(
             RowCheck(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
-                pl.format("time {} is not on the {} grid", _show(pl.col(DS_RAW)), pl.lit(freq)),
+                pl.format("time '{}' is not on the {} grid", _show(pl.col(DS_RAW)), pl.lit(freq)),
                 "a sub-daily timestamp between two grid points",
             )
         )
@@ -146,7 +146,7 @@ def row_checks(
         RowCheck(
             "y_not_number",
             _raw(target_col).is_not_null() & pl.col("y").is_null(),
-            pl.format("{} {} is not a number", pl.lit(target_col), _show(_raw(target_col))),
+            pl.format("{} '{}' is not a number", pl.lit(target_col), _show(_raw(target_col))),
             "the target is text, not a number",
         ),
         RowCheck(
@@ -175,7 +175,7 @@ def row_checks(
             RowCheck(
                 "exog_invalid",
                 (_raw(c).is_not_null() & pl.col(c).is_null()) | (pl.col(c).is_not_null() & ~pl.col(c).is_finite()),
-                pl.format("{} {} is not a finite number", pl.lit(c), _show(_raw(c))),
+                pl.format("{} '{}' is not a finite number", pl.lit(c), _show(_raw(c))),
                 "a past/future covariate is text, NaN or infinite",
             )
         )
