@@ -120,6 +120,8 @@ def content_hash(frame: pl.DataFrame) -> str:
         s = f[name]
         h.update(f"\0{name}\0{s.dtype}\0".encode())
         if s.dtype == pl.Utf8:
+            h.update(s.is_null().to_numpy().tobytes())
+            s = s.fill_null("")
             h.update(s.str.len_bytes().to_numpy().tobytes())
             h.update((s.str.join("").item() or "").encode())
         elif s.dtype.is_temporal():
@@ -188,6 +190,7 @@ def _describe_failures(frame: pl.DataFrame, cases: pl.DataFrame) -> str:
             examples.append(f"({r['unique_id']}, step {r['step']}){val}")
         if not examples:
             examples = [str(v) for v in grp["failure_case"].head(3).to_list()]
+        check = {"multiple_fields_uniqueness": "duplicate (unique_id, step)"}.get(check, check)
         msgs.append(f"{column}: {check}: {grp.height} rows, e.g. {', '.join(examples)}")
     return "; ".join(msgs)
 
@@ -270,7 +273,7 @@ class PublishReceipt:
     rows: int
     n_series: int
     model: str
-    model_version: str
+    model_version: str | None
     run_id: str
     replaced_rows: int
     content_hash: str
@@ -297,7 +300,7 @@ class PublishReceipt:
 
 
 class ForecastStoreProtocol(Protocol):
-    def publish(self, forecasts: pl.DataFrame, *, as_of: datetime, model: str, model_version: str, run_id: str,
+    def publish(self, forecasts: pl.DataFrame, *, as_of: datetime, model: str, model_version: str | None, run_id: str,
                 created_at: datetime, last_ds: pl.DataFrame | None = None, expected_ids: list[str] | None = None,
                 horizon: int | None = None) -> PublishReceipt: ...
 
@@ -312,7 +315,7 @@ class ForecastStoreProtocol(Protocol):
 _DDL = [
     """CREATE TABLE IF NOT EXISTS forecasts (
         as_of TIMESTAMP NOT NULL, unique_id VARCHAR NOT NULL, ds TIMESTAMP NOT NULL, step INTEGER NOT NULL,
-        model VARCHAR NOT NULL, model_version VARCHAR NOT NULL, y_hat DOUBLE NOT NULL,
+        model VARCHAR NOT NULL, model_version VARCHAR, y_hat DOUBLE NOT NULL,
         run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, PRIMARY KEY (as_of, unique_id, ds))""",
     """CREATE TABLE IF NOT EXISTS publishes (
         as_of TIMESTAMP PRIMARY KEY, content_hash VARCHAR NOT NULL, model VARCHAR, model_version VARCHAR,
@@ -533,17 +536,21 @@ class ForecastStore:
         *,
         as_of: datetime,
         model: str,
-        model_version: str,
+        model_version: str | None,
         run_id: str,
         created_at: datetime,
         last_ds: pl.DataFrame | None = None,
         expected_ids: list[str] | None = None,
         horizon: int | None = None,
     ) -> PublishReceipt:
-        """Validate, then atomically replace the forecasts of `as_of` (see module doc)."""
+        """Validate, then atomically replace the forecasts of `as_of` (see module doc).
+
+        model_version may be None for a model that is not in the registry (a baseline);
+        it is then null in the store.
+        """
         as_of = _norm_ts(as_of)
         created_at = _norm_ts(created_at)
-        for label, value in (("model", model), ("model_version", model_version), ("run_id", run_id)):
+        for label, value in (("model", model), ("run_id", run_id)):
             if not value:
                 raise PublishError(f"publishing as_of {as_of.isoformat()} needs a non-empty {label}")
         valid = validate_forecasts(forecasts, as_of=as_of, last_ds=last_ds, expected_ids=expected_ids,
@@ -561,7 +568,7 @@ class ForecastStore:
         n_series = frame["unique_id"].n_unique()
         meta = {
             f"{_META_PREFIX}content_hash": digest, f"{_META_PREFIX}run_id": run_id,
-            f"{_META_PREFIX}model": model, f"{_META_PREFIX}model_version": model_version,
+            f"{_META_PREFIX}model": model, f"{_META_PREFIX}model_version": model_version or "",
             f"{_META_PREFIX}as_of": as_of.isoformat(), f"{_META_PREFIX}created_at": created_at.isoformat(),
         }
         import duckdb

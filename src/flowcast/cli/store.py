@@ -1,3 +1,178 @@
-"""`flowcast` commands: store (filled in by its area)."""
+"""`flowcast forecasts` (read published forecasts) and `flowcast models list|show|promote|rollback`."""
 
-from flowcast.cli.app import app, models_app  # noqa: F401
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from flowcast.cli.app import app, models_app
+from flowcast.cli.common import (
+    ConfigOpt,
+    HomeOpt,
+    JsonOpt,
+    cli_errors,
+    console,
+    emit_json,
+    out,
+    parse_as_of,
+    resolve_settings,
+)
+from flowcast.errors import ConfigError
+
+FORMATS = ("table", "csv", "json")
+
+
+def _jsonable(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+@app.command("forecasts")
+@cli_errors
+def forecasts(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="only this as_of (ISO date or timestamp)")] = None,
+    unique_id: Annotated[Optional[str], typer.Option("--unique-id", help="only this series")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="only forecasts of this model")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json (one array of row objects)")] = "table",
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="at most this many rows")] = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Read published forecasts back (from the warehouse under FLOWCAST_HOME)."""
+    from flowcast.publish import ForecastStore
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
+    settings = resolve_settings(config=config, home=home)
+    store = ForecastStore(settings.warehouse_dir)
+    frame = store.read(as_of=parse_as_of(as_of), unique_id=unique_id, model=model)
+    if limit is not None:
+        frame = frame.head(limit)
+    if fmt == "json":
+        rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
+        sys.stdout.write(json.dumps(rows) + "\n")
+        sys.stdout.flush()
+        return
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+        sys.stdout.flush()
+        return
+    if frame.height == 0:
+        filters = {k: v for k, v in {"as_of": as_of, "unique_id": unique_id, "model": model}.items() if v}
+        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {settings.warehouse_dir}")
+        return
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    for c in frame.columns:
+        table.add_column(c, justify="right" if frame.schema[c].is_numeric() else "left")
+    for r in frame.iter_rows():
+        table.add_row(*["" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r])
+    out.print(table)
+    console.print(f"{frame.height} rows, {frame['as_of'].n_unique()} as_of, {frame['unique_id'].n_unique()} series")
+
+
+def _version_row(mv: Any, production: str | None) -> dict[str, Any]:
+    m = mv.metrics or {}
+    return {
+        "version": mv.version,
+        "name": mv.name,
+        "production": mv.version == production,
+        "as_of": mv.as_of,
+        "created_at": mv.created_at,
+        **{k: m.get(k) for k in ("smape", "mase", "mae", "rmse")},
+    }
+
+
+@models_app.command("list")
+@cli_errors
+def models_list(
+    name: Annotated[Optional[str], typer.Option("--name", help="only versions of this model (rnn, lstm, gru)")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Registered model versions, oldest first; the production one is marked."""
+    from flowcast.registry import ModelRegistry
+
+    settings = resolve_settings(config=config, home=home)
+    reg = ModelRegistry(settings.models_dir)
+    prod = reg.production()
+    prod_v = prod.version if prod else None
+    rows = [_version_row(v, prod_v) for v in reg.list(name)]
+    if json_out:
+        emit_json({"production": prod_v, "versions": rows})
+        return
+    if not rows:
+        console.print(f"no registered models in {settings.models_dir}")
+        return
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    for c in ("", "version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse"):
+        table.add_column(c)
+    for r in rows:
+        fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+        table.add_row("*" if r["production"] else "", *[fmt(r[c]) for c in
+                      ("version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse")])
+    out.print(table)
+    console.print(f"production: {prod_v or 'none'}")
+
+
+@models_app.command("show")
+@cli_errors
+def models_show(
+    version: Annotated[str, typer.Argument(help="a version from `flowcast models list`")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Everything recorded about one version (JSON)."""
+    from flowcast.registry import ModelRegistry
+
+    settings = resolve_settings(config=config, home=home)
+    emit_json(ModelRegistry(settings.models_dir).get(version).to_dict())
+
+
+@models_app.command("promote")
+@cli_errors
+def models_promote(
+    version: Annotated[str, typer.Argument(help="the version to put in production")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual promotion",
+    at: Annotated[Optional[str], typer.Option("--at", help="timestamp recorded with the promotion (ISO)")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Make VERSION the production model (atomic pointer swap)."""
+    from flowcast.registry import ModelRegistry
+
+    settings = resolve_settings(config=config, home=home)
+    reg = ModelRegistry(settings.models_dir)
+    before = reg.production()
+    mv = reg.promote(version, reason=reason, at=parse_as_of(at))
+    console.print(f"production: {before.version if before else 'none'} -> [bold]{mv.version}[/]")
+    if json_out:
+        emit_json({"production": mv.version, "previous": before.version if before else None})
+
+
+@models_app.command("rollback")
+@cli_errors
+def models_rollback(
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual rollback",
+    at: Annotated[Optional[str], typer.Option("--at", help="timestamp recorded with the rollback (ISO)")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Put the previous production version back."""
+    from flowcast.registry import ModelRegistry
+
+    settings = resolve_settings(config=config, home=home)
+    reg = ModelRegistry(settings.models_dir)
+    before = reg.production()
+    mv = reg.rollback(reason=reason, at=parse_as_of(at))
+    console.print(f"production: {before.version if before else 'none'} -> [bold]{mv.version}[/] (rolled back)")
+    if json_out:
+        emit_json({"production": mv.version, "previous": before.version if before else None})

@@ -1,0 +1,87 @@
+"""Metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from flowcast.evaluation.metrics import mase_scale, score
+
+D = lambda i: datetime(2020, 1, 1) + timedelta(days=i)  # noqa: E731
+
+
+def _insample() -> pl.DataFrame:
+    # a: 1, 3, 2, 4 -> lag-1 diffs 2, 1, 2 (mean 5/3); lag-2 diffs 1, 1 (mean 1)
+    # b: 10, 10, 10, 10 -> constant: scale 0
+    return pl.DataFrame({
+        "unique_id": ["a"] * 4 + ["b"] * 4,
+        "ds": [D(i) for i in range(4)] * 2,
+        "y": [1.0, 3.0, 2.0, 4.0, 10.0, 10.0, 10.0, 10.0],
+    })
+
+
+def _forecasts() -> pl.DataFrame:
+    return pl.DataFrame({
+        "unique_id": ["a", "a", "b", "b"],
+        "ds": [D(4), D(5), D(4), D(5)],
+        "y": [5.0, 3.0, 10.0, 0.0],
+        "y_hat": [4.0, 6.0, 10.0, 0.0],
+        "y_hat_q10": [3.0, 2.0, 9.0, 1.0],
+        "y_hat_q90": [6.0, 7.0, 11.0, 2.0],
+    })
+
+
+def test_point_metrics_by_hand():
+    out = score(_forecasts(), _insample(), season_length=2, quantiles=[0.1, 0.9])
+    a = out.filter(pl.col("unique_id") == "a").row(0, named=True)
+    # errors 1, -3
+    assert a["mae"] == pytest.approx(2.0)
+    assert a["rmse"] == pytest.approx(math.sqrt((1 + 9) / 2))
+    assert a["smape"] == pytest.approx((200 * 1 / 9 + 200 * 3 / 9) / 2)
+    assert a["mase"] == pytest.approx(2.0 / 1.0)  # seasonal (m=2) scale = 1
+    # pinball q=0.1: y-f = 2, 1 -> 0.1*2, 0.1*1 -> mean 0.15; q=0.9: y-f = -1, -4 -> 0.1*1, 0.1*4 -> 0.25
+    assert a["pinball_q10"] == pytest.approx(0.15)
+    assert a["pinball_q90"] == pytest.approx(0.25)
+    assert a["coverage"] == pytest.approx(1.0)  # 5 in [3, 6], 3 in [2, 7]
+    b = out.filter(pl.col("unique_id") == "b").row(0, named=True)
+    assert b["mae"] == 0.0 and b["rmse"] == 0.0
+    assert b["smape"] == 0.0  # y = f = 0 counts as a perfect forecast, not 0/0
+    assert b["mase"] is None  # constant history: scale 0, MASE undefined (null, never inf)
+    assert b["coverage"] == pytest.approx(0.5)  # 10 in [9, 11]; 0 not in [1, 2]
+    assert out.columns[:3] == ["model", "unique_id", "window"]
+
+
+@pytest.mark.parametrize(
+    "season_length, expected_scale",
+    [(1, 5 / 3), (2, 1.0), (3, 3.0), (4, 5 / 3), (12, 5 / 3)],  # m >= history length falls back to lag 1
+)
+def test_mase_scale_season_lengths(season_length, expected_scale):
+    scale = mase_scale(_insample(), season_length).filter(pl.col("unique_id") == "a")["scale"][0]
+    assert scale == pytest.approx(expected_scale)
+
+
+def test_mase_scale_only_uses_history_up_to_each_cutoff():
+    fc = pl.concat([
+        _forecasts().with_columns(pl.lit(D(2)).alias("cutoff"), pl.lit(0).alias("window")),
+        _forecasts().with_columns(pl.lit(D(3)).alias("cutoff"), pl.lit(1).alias("window")),
+    ]).drop("y_hat_q10", "y_hat_q90")
+    out = score(fc, _insample(), season_length=1).filter(pl.col("unique_id") == "a").sort("window")
+    # cutoff D(2): history 1, 3, 2 -> diffs 2, 1 -> 1.5 ; cutoff D(3): 5/3
+    assert out["mase"].to_list() == pytest.approx([2.0 / 1.5, 2.0 / (5 / 3)])
+    assert out["cutoff"].to_list() == [D(2), D(3)]
+
+
+def test_nan_forecast_gives_nan_metrics_not_a_silent_number():
+    fc = _forecasts().with_columns(pl.when(pl.col("unique_id") == "a").then(float("nan")).otherwise(pl.col("y_hat"))
+                                   .alias("y_hat"))
+    out = score(fc, _insample(), season_length=1)
+    a = out.filter(pl.col("unique_id") == "a").row(0, named=True)
+    assert math.isnan(a["mae"]) and math.isnan(a["smape"])
+
+
+def test_missing_quantile_column_is_a_clear_error():
+    with pytest.raises(ValueError, match="y_hat_q50"):
+        score(_forecasts(), _insample(), season_length=1, quantiles=[0.5])
