@@ -135,24 +135,25 @@ def _check_text(file: str) -> None:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
 
 
-def first_invalid_utf8(file: str) -> tuple[int, bytes] | None:
-    """(byte offset, bad bytes) of the first invalid UTF-8 sequence in a (gzipped) text file."""
+def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
+    """(byte offset, line number (1-based), byte value) of the first invalid UTF-8 byte in a
+    (gzipped) text file; None when the file is valid UTF-8."""
     opener = gzip.open if _head_bytes(file, 2) == b"\x1f\x8b" else open
-    offset = 0
-    carry = b""
+    offset, lines, carry = 0, 1, b""
     with opener(file, "rb") as fh:
         while chunk := fh.read(1 << 22):
             data = carry + chunk
             try:
                 data.decode("utf-8")
                 carry = b""
+                ok = data
             except UnicodeDecodeError as exc:
                 if exc.end == len(data) and exc.reason == "unexpected end of data":
-                    carry = data[exc.start :]
-                    offset += exc.start
-                    continue
-                return offset + exc.start, data[exc.start : exc.start + 4]
-            offset += len(data)
+                    carry, ok = data[exc.start :], data[: exc.start]
+                else:
+                    return offset + exc.start, lines + data.count(b"\n", 0, exc.start), data[exc.start]
+            offset += len(ok)
+            lines += ok.count(b"\n")
     return None
 
 

@@ -151,7 +151,8 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
                 bad = first_invalid_utf8(f)
                 if bad:
                     raise DataValidationError(
-                        f"{f} is not valid UTF-8: byte(s) {bad[1]!r} at offset {bad[0]}; re-export the file as UTF-8"
+                        f"{f} is not valid UTF-8: byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]}); "
+                        "re-export the file as UTF-8"
                     ) from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
 

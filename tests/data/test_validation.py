@@ -1,0 +1,237 @@
+"""Validation: the bad-input catalogue (each kind with its exact outcome), reconciliation, quarantine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from flowcast.config import ValidationConfig
+from flowcast.data.validate import enforce_thresholds, write_quarantine
+from flowcast.errors import DataValidationError
+
+from data_helpers import run_validate
+
+HEADER = "date,id,val\n"
+GOOD = "2020-01-01,a,1\n2020-01-02,a,2\n2020-01-03,a,3\n"
+
+
+def quarantined(result) -> list[tuple[int, str, str]]:
+    q = result.quarantined.sort("source_row")
+    return list(zip(q["source_row"].to_list(), q["check"].to_list(), q["reason"].to_list()))
+
+
+# --------------------------------------------------------------------- row-level: quarantined rows
+# (body rows appended after GOOD, so the first bad row is source_row 3)
+ROW_CASES = [
+    ("text_in_numeric", "2020-01-04,a,abc\n", {}, [(3, "y_not_number", "val 'abc' is not a number")]),
+    ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
+    ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
+     [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
+    ("unparsable_time", "2020-13-45,a,4\n", {},
+     [(3, "time_unparsable", "time '2020-13-45' does not parse as ISO-8601")]),
+    ("missing_time", ",a,4\n", {}, [(3, "time_missing", "time column 'date' is empty")]),
+    ("null_id", "2020-01-04,,4\n", {}, [(3, "id_missing", "id column(s) 'id' empty")]),
+    ("out_of_range", "2020-01-04,a,-5\n", {"y_min": 0.0},
+     [(3, "y_out_of_range", "val -5.0 outside [0.0, inf]")]),
+    ("duplicate_same_value", "2020-01-02,a,2\n", {},
+     [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02 00:00:00) with the same y")]),
+    ("duplicate_different_value", "2020-01-02,a,20\n", {},
+     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
+      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+    ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
+     [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
+]
+
+
+@pytest.mark.parametrize("body,kw,expected", [c[1:] for c in ROW_CASES], ids=[c[0] for c in ROW_CASES])
+def test_row_level_failures_are_quarantined_with_reason(write_csv, body, kw, expected):
+    r = run_validate(write_csv(HEADER + GOOD + body), **kw)
+    assert quarantined(r) == expected
+    rep = r.report
+    assert rep.rows_in == rep.rows_valid + rep.rows_quarantined == 3 + body.count("\n")
+    assert sum(rep.checks.values()) == rep.rows_quarantined
+    # original raw values are kept as text, under the raw column names
+    assert {"source_row", "date", "id", "val", "check", "reason"} == set(r.quarantined.columns)
+
+
+def test_quarantine_keeps_original_text(write_csv):
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04, a ,  12kg \n"))
+    row = r.quarantined.row(0, named=True)
+    assert row["val"] == "  12kg " and row["id"] == " a " and row["check"] == "y_not_number"
+
+
+def test_empty_value_is_valid_null_not_quarantined(write_csv):
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,\n"))
+    assert r.report.rows_quarantined == 0 and r.report.rows_null_y == 1
+    assert r.valid.filter(pl.col("y").is_null())["ds"].to_list() == [datetime(2020, 1, 4)]
+
+
+def test_exog_text_is_quarantined(write_csv):
+    p = write_csv("date,id,val,temp\n2020-01-01,a,1,20.5\n2020-01-02,a,2,warm\n")
+    r = run_validate(p, future_cols=["temp"])
+    assert quarantined(r) == [(1, "exog_invalid", "temp 'warm' is not a finite number")]
+
+
+def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
+    p = write_csv("date,id,val\n2020-01-01T00:00,a,1\n2020-01-01T00:15,a,2\n2020-01-01T00:30,a,3\n")
+    r = run_validate(p, freq="30m")
+    assert quarantined(r) == [(1, "off_grid", "time '2020-01-01 00:15:00.000000' is not on the 30m grid")]
+    p = write_csv("date,id,val\n2020-01-31,a,1\n2020-02-29,a,2\n", name="m.csv")
+    r = run_validate(p, freq="1mo")
+    assert r.report.rows_quarantined == 0
+    assert r.valid["ds"].to_list() == [datetime(2020, 1, 1), datetime(2020, 2, 1)]
+
+
+# --------------------------------------------------------------------- time zones
+def test_mixed_offsets_convert_to_declared_tz(write_csv):
+    p = write_csv("date,id,val\n2020-01-01T00:00+10:00,a,1\n2019-12-31T14:30Z,a,2\n2020-01-01T02:00,a,3\n")
+    r = run_validate(p, freq="30m", tz="Australia/Melbourne")
+    # +10:00 and Z are converted to Melbourne summer time (+11:00); naive values are local wall time
+    assert r.report.rows_quarantined == 0
+    assert r.valid["ds"].to_list() == [datetime(2020, 1, 1, 1, 0), datetime(2020, 1, 1, 1, 30), datetime(2020, 1, 1, 2, 0)]
+
+
+def test_mixed_naive_and_aware_without_tz_quarantines_the_naive_rows(write_csv):
+    p = write_csv("date,id,val\n2020-01-01T00:00+10:00,a,1\n2020-01-01T00:30Z,a,2\n2020-01-01T01:00,a,3\n")
+    r = run_validate(p, freq="30m")
+    assert quarantined(r) == [
+        (2, "time_zone_ambiguous", "time '2020-01-01T01:00' has no UTC offset while other rows do; declare the source's tz")
+    ]
+    assert r.valid["ds"].to_list() == [datetime(2019, 12, 31, 14, 0), datetime(2020, 1, 1, 0, 30)]
+
+
+# --------------------------------------------------------------------- as_of
+def test_rows_after_as_of_are_counted_not_quarantined(write_csv):
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"), as_of=datetime(2020, 1, 2))
+    rep = r.report
+    assert (rep.rows_read, rep.rows_after_as_of, rep.rows_in, rep.rows_valid, rep.rows_quarantined) == (4, 2, 2, 2, 0)
+    assert rep.ds_max == "2020-01-02 00:00:00"
+
+
+def test_unparsable_time_stays_in_view_of_as_of(write_csv):
+    r = run_validate(write_csv(HEADER + GOOD + "yesterday,a,4\n"), as_of=datetime(2020, 1, 1))
+    assert (r.report.rows_in, r.report.rows_valid, r.report.rows_quarantined) == (2, 1, 1)
+
+
+def test_all_rows_after_as_of_is_a_dataset_error(write_csv):
+    with pytest.raises(DataValidationError, match=r"all 3 rows are after as_of=2019-01-01"):
+        run_validate(write_csv(HEADER + GOOD), as_of=datetime(2019, 1, 1))
+
+
+# --------------------------------------------------------------------- dataset-level failures
+def test_empty_file(write_csv):
+    p = write_csv("")
+    with pytest.raises(DataValidationError, match=rf"{p} is empty"):
+        run_validate(p)
+
+
+def test_header_only_file(write_csv):
+    with pytest.raises(DataValidationError, match=r"src.csv: no rows \(the file has a header but no data\)"):
+        run_validate(write_csv(HEADER))
+
+
+def test_binary_file(write_csv):
+    p = write_csv(bytes(range(256)) * 8, name="blob.csv")
+    with pytest.raises(DataValidationError, match=r"blob.csv is not a text CSV file \(binary content"):
+        run_validate(p)
+
+
+def test_non_utf8_bytes(write_csv):
+    p = write_csv(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\); re-export the file as UTF-8"):
+        run_validate(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataValidationError, match="file not found"):
+        run_validate(tmp_path / "nope.csv")
+
+
+def test_removed_column(write_csv):
+    with pytest.raises(DataValidationError, match=r"declared column\(s\) 'val' missing; the file has columns \['date', 'id'\]"):
+        run_validate(write_csv("date,id\n2020-01-01,a\n"))
+
+
+def test_renamed_column(write_csv):
+    with pytest.raises(DataValidationError, match=r"'val' \(renamed to 'value'\?\) missing"):
+        run_validate(write_csv("date,id,value\n2020-01-01,a,1\n"))
+
+
+def test_added_column_is_reported_or_fails_a_strict_source(write_csv):
+    p = write_csv("date,id,val,extra\n2020-01-01,a,1,x\n")
+    r = run_validate(p)
+    assert r.report.undeclared_columns == ["extra"] and r.report.rows_valid == 1
+    with pytest.raises(DataValidationError, match=r"undeclared column\(s\) \['extra'\] in strict source 't'"):
+        run_validate(p, strict=True)
+
+
+def test_int_to_string_drift_between_parquet_files(tmp_path):
+    pl.DataFrame({"date": [datetime(2020, 1, 1)], "id": ["a"], "val": [1]}).write_parquet(tmp_path / "p1.parquet")
+    pl.DataFrame({"date": [datetime(2020, 1, 2)], "id": ["a"], "val": ["2"]}).write_parquet(tmp_path / "p2.parquet")
+    r = run_validate(tmp_path / "*.parquet")
+    assert r.report.rows_valid == 2 and r.valid["y"].to_list() == [1.0, 2.0]
+
+
+def test_column_that_cannot_be_cast(tmp_path):
+    p = tmp_path / "nested.parquet"
+    pl.DataFrame({"date": [datetime(2020, 1, 1)], "id": ["a"], "val": [[1, 2]]}).write_parquet(p)
+    with pytest.raises(DataValidationError, match=r"column 'val' has type List\(Int64\), which cannot be cast to a number"):
+        run_validate(p)
+
+
+def test_one_row_series_is_valid_here(write_csv):
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-01,b,7\n"))
+    assert r.report.rows_quarantined == 0 and r.report.n_series == 2
+
+
+# --------------------------------------------------------------------- files as people export them
+def test_bom_crlf_quotes_unsorted(write_csv):
+    text = '\ufeffdate,id,val,label\r\n2020-01-02,a,2,"x, y"\r\n2020-01-01,a,1,"z"\r\n2020-01-01,b,5,"q"\r\n'
+    r = run_validate(write_csv(text))
+    assert r.report.rows_quarantined == 0 and r.report.undeclared_columns == ["label"]
+    assert r.valid.select("unique_id", "y").rows() == [("a", 1.0), ("a", 2.0), ("b", 5.0)]  # sorted
+
+
+def test_several_id_columns_and_no_id_column(write_csv):
+    p = write_csv("date,store,item,val\n2020-01-01,s1,i1,1\n2020-01-01,s1,i2,2\n")
+    r = run_validate(p, id_cols=["store", "item"])
+    assert r.valid["unique_id"].to_list() == ["s1|i1", "s1|i2"]
+    p = write_csv("date,val\n2020-01-01,1\n2020-01-02,2\n", name="one.csv")
+    r = run_validate(p, id_cols=[], name="demand")
+    assert r.valid["unique_id"].unique().to_list() == ["demand"]
+
+
+# --------------------------------------------------------------------- thresholds and the quarantine file
+def test_threshold_and_quarantine_file(write_csv, tmp_path):
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"))
+    path = write_quarantine(r, tmp_path / "q" / "run1")
+    assert path == tmp_path / "q" / "run1" / "quarantine.parquet" and r.report.quarantine_path == str(path)
+    back = pl.read_parquet(path)
+    assert back.select("source_row", "val", "check").rows() == [(3, "abc", "y_not_number")]
+    assert [p.name for p in path.parent.iterdir()] == ["quarantine.parquet"]  # no temp file left
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # 1/4 = 25%: allowed
+    with pytest.raises(DataValidationError, match=r"1 of 4 rows quarantined \(25.0% > threshold 20.0%\): y_not_number=1"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.2))
+
+
+def test_no_quarantine_file_when_clean(write_csv, tmp_path):
+    r = run_validate(write_csv(HEADER + GOOD))
+    assert write_quarantine(r, tmp_path / "q") is None and r.report.quarantine_path is None
+
+
+def test_all_rows_quarantined_fails(write_csv):
+    r = run_validate(write_csv(HEADER + "2020-01-01,a,x\n"))
+    with pytest.raises(DataValidationError, match=r"no valid rows left \(all 1 quarantined"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=1.0))
+
+
+def test_report_serialises(write_csv):
+    import json
+
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"), as_of=datetime(2020, 1, 10))
+    d = json.loads(json.dumps(r.report.to_dict()))
+    assert d["reconciled"] is True and d["checks"] == {"y_not_number": 1} and d["as_of"] == "2020-01-10T00:00:00"
+    md = r.report.to_markdown()
+    assert "| y_not_number | 1 |" in md and "rows in = valid + quarantined: yes" in md
