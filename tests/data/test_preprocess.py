@@ -1,0 +1,221 @@
+"""Preprocessing on tiny frames with known answers, and on the real samples."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from flowcast.config import SourceConfig, load_settings
+from flowcast.data.preprocess import prepare_data, preprocess, resolve_horizon
+from flowcast.data.training_data import TrainingData
+from flowcast.errors import DataValidationError
+
+D0 = datetime(2020, 1, 1)
+
+
+def settings(**pre):
+    # lookback 3 + horizon 2 + val_size 2 = 7 points needed with short_series='exclude'
+    return load_settings(model={"lookback": 3}, horizon=2, preprocess=pre or None)
+
+
+def source(**kw) -> SourceConfig:
+    base = dict(name="t", path="unused.csv", id_cols=["id"], time_col="date", target_col="val", freq="1d")
+    base.update(kw)
+    return SourceConfig(**base)
+
+
+def frame(series: dict[str, list[float | None]], days: dict[str, list[int]] | None = None, **extra) -> pl.DataFrame:
+    """Canonical valid frame: series -> values on consecutive days (or on the given day offsets)."""
+    rows = []
+    for uid, values in series.items():
+        offs = (days or {}).get(uid, list(range(len(values))))
+        rows += [(uid, D0 + timedelta(days=d), v) for d, v in zip(offs, values)]
+    df = pl.DataFrame(rows, schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    return df.with_columns(**{k: pl.Series(v) for k, v in extra.items()})
+
+
+def y_of(td: TrainingData, uid: str) -> list[float]:
+    return td.frame.filter(pl.col("unique_id") == uid)["y"].to_list()
+
+
+def test_missing_timestamps_inserted_and_linearly_imputed():
+    valid = frame({"a": [1, 2, 3, 6, 7, 8, 9, 10]}, days={"a": [0, 1, 2, 5, 6, 7, 8, 9]})
+    td, s = preprocess(valid, source(), settings(), None)
+    assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert td.frame["ds"].to_list() == [D0 + timedelta(days=i) for i in range(10)]
+    assert (s.rows_inserted, s.rows_imputed, s.excluded) == (2, 2, [])
+
+
+@pytest.mark.parametrize(
+    "method,expected", [("linear", [1, 2, 3, 4, 5, 6, 7, 8]), ("ffill", [1, 2, 3, 3, 3, 6, 7, 8]), ("zero", [1, 2, 3, 0, 0, 6, 7, 8])]
+)
+def test_impute_methods_on_empty_values(method, expected):
+    valid = frame({"a": [1, 2, 3, None, None, 6, 7, 8]})
+    td, _ = preprocess(valid, source(), settings(impute=method), None)
+    assert y_of(td, "a") == expected
+
+
+def test_long_gap_excludes_the_series_with_its_reason():
+    valid = frame({"a": [1, 2, None, None, None, None, 7, 8, 9, 10], "b": list(range(10))})
+    td, s = preprocess(valid, source(), settings(max_gap=3), None)
+    assert td.ids == ["b"]
+    assert s.excluded == [{"unique_id": "a", "reason": "interior gap of 4 periods from 2020-01-03 00:00 > max_gap=3"}]
+    assert td.excluded.to_dicts() == s.excluded
+
+
+def test_impute_none_excludes_any_gap():
+    valid = frame({"a": [1, 2, None, 4, 5, 6, 7, 8], "b": list(range(8))})
+    td, s = preprocess(valid, source(), settings(impute="none"), None)
+    assert td.ids == ["b"]
+    assert s.excluded[0]["reason"] == "interior gap of 1 periods from 2020-01-03 00:00 > max_gap=0 (impute='none')"
+
+
+def test_leading_and_trailing_empty_values_are_trimmed():
+    valid = frame({"a": [None, None, 1, 2, 3, 4, 5, 6, 7, None]})
+    td, s = preprocess(valid, source(), settings(), None)
+    assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7] and s.rows_trimmed == 3
+    assert td.frame["ds"].min() == D0 + timedelta(days=2)
+
+
+def test_short_series_exclude_and_pad():
+    valid = frame({"long": list(range(7)), "short": list(range(6)), "tiny": [1.0]})
+    td, s = preprocess(valid, source(), settings(), None)
+    assert td.ids == ["long"]
+    assert s.excluded == [
+        {"unique_id": "short", "reason": "6 periods < 7 needed (lookback 3 + horizon 2 + val_size 2)"},
+        {"unique_id": "tiny", "reason": "1 periods < 7 needed (lookback 3 + horizon 2 + val_size 2)"},
+    ]
+    td, s = preprocess(valid, source(), settings(short_series="pad"), None)
+    assert td.ids == ["long", "short"]  # pad needs horizon + val_size + 1 = 5
+    assert s.excluded == [
+        {"unique_id": "tiny", "reason": "1 periods < 5 needed (horizon 2 + val_size 2 + 1, short_series='pad')"}
+    ]
+
+
+def test_series_without_any_value_is_excluded():
+    valid = frame({"a": list(range(8)), "empty": [None, None]})
+    td, s = preprocess(valid, source(), settings(), None)
+    assert td.ids == ["a"] and s.excluded == [{"unique_id": "empty", "reason": "no observed values (every y is empty)"}]
+
+
+def test_no_series_left_is_a_dataset_error():
+    with pytest.raises(DataValidationError, match=r"no series left after preprocessing \(1 excluded: a: 2 periods < 7"):
+        preprocess(frame({"a": [1, 2]}), source(), settings(), None)
+
+
+def test_scalers_fitted_on_training_span_only():
+    vals = [1.0, 2.0, 3.0, 4.0, 5.0, 100.0, 200.0]  # last val_size=2 points held out
+    td, _ = preprocess(frame({"a": vals}), source(), settings(scaler="standard"), None)
+    row = td.scalers.row(0, named=True)
+    assert row["center"] == pytest.approx(3.0) and row["scale"] == pytest.approx(2.0**0.5)
+    td, _ = preprocess(frame({"a": vals}), source(), settings(scaler="minmax"), None)
+    assert (td.scalers["center"][0], td.scalers["scale"][0]) == (1.0, 4.0)
+    back = td.inverse(td.scale(td.frame).rename({"y": "y_hat"}))["y_hat"].to_list()
+    assert back == pytest.approx(vals)
+
+
+def test_log1p_falls_back_per_series_with_negative_values():
+    valid = frame({"pos": [1, 2, 3, 4, 5, 6, 7], "neg": [1, -2, 3, 4, 5, 6, 7]})
+    td, s = preprocess(valid, source(), settings(log1p=True), None)
+    assert s.log1p_disabled == ["neg"]
+    assert dict(td.scalers.select("unique_id", "log1p").iter_rows()) == {"neg": False, "pos": True}
+    back = td.inverse(td.scale(td.frame).rename({"y": "y_hat"}))
+    assert back["y_hat"].to_list() == pytest.approx(td.frame["y"].to_list())
+
+
+def test_calendar_features_follow_the_frequency():
+    monthly = pl.DataFrame(
+        {"unique_id": ["a"] * 8, "ds": pl.datetime_range(D0, datetime(2020, 8, 1), "1mo", eager=True), "y": [1.0] * 8}
+    )
+    td, _ = preprocess(monthly, source(freq="1mo"), settings(), None)
+    assert td.meta.calendar_cols == ["cal_year_sin", "cal_year_cos"] == td.meta.future_cols
+    assert td.frame.columns == ["unique_id", "ds", "y", "cal_year_sin", "cal_year_cos"]
+    yearly = monthly.with_columns(pl.datetime_range(D0, datetime(2027, 1, 1), "1y", eager=True).alias("ds"))
+    td, _ = preprocess(yearly, source(freq="1y"), settings(), None)
+    assert td.meta.calendar_cols == [] and td.meta.season_length == 1
+    td, _ = preprocess(monthly, source(freq="1mo"), settings(calendar=False), None)
+    assert td.frame.columns == ["unique_id", "ds", "y"]
+
+
+def test_monthly_grid_inserts_missing_months():
+    ds = [datetime(2020, m, 1) for m in (1, 2, 3, 5, 6, 7, 8, 9)]
+    valid = pl.DataFrame({"unique_id": ["a"] * 8, "ds": ds, "y": [1.0, 2, 3, 5, 6, 7, 8, 9]})
+    td, s = preprocess(valid, source(freq="1mo"), settings(), None)
+    assert td.frame["ds"].to_list() == [datetime(2020, m, 1) for m in range(1, 10)]
+    assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7, 8, 9] and s.rows_inserted == 1
+
+
+def test_covariates_static_and_future_exog():
+    n = 9
+    valid = frame(
+        {"a": [*range(1, 8), None, None], "b": [*range(1, 8), None, None]},
+        temp=[20.0, None, 22, 23, 24, 25, 26, 27, 28] * 2,
+        promo=[0.0] * 18,
+        size=[3.0] * n + [5.0] * n,
+        region=["north"] * n + ["south"] * n,
+        title=["A"] * n + ["B"] * n,
+    )
+    src = source(future_cols=["temp"], past_cols=["promo"], static_cols=["size", "region"])
+    td, s = preprocess(valid, src, settings(), None)
+    assert td.meta.future_cols == ["cal_week_sin", "cal_week_cos", "cal_year_sin", "cal_year_cos", "temp"]
+    assert td.meta.past_cols == ["promo"] and td.meta.declared_future_cols == ["temp"]
+    assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7]
+    assert td.frame.filter(pl.col("unique_id") == "a")["temp"].to_list() == [20, 20, 22, 23, 24, 25, 26]  # ffill
+    assert td.future_exog.filter(pl.col("unique_id") == "a")["temp"].to_list() == [27, 28]
+    fut = td.future_frame(2).filter(pl.col("unique_id") == "a")
+    assert fut["temp"].to_list() == [27, 28] and fut["step"].to_list() == [1, 2]
+    assert td.meta.static_cols == ["size", "region=north", "region=south"]
+    assert td.static.rows() == [("a", 3.0, 1.0, 0.0), ("b", 5.0, 0.0, 1.0)]
+
+
+def test_text_static_with_many_levels_is_reported_not_used():
+    series = {f"s{i:02d}": list(range(7)) for i in range(33)}
+    valid = frame(series).with_columns(pl.format("title {}", pl.col("unique_id")).alias("title"), size=pl.lit(1.0))
+    td, s = preprocess(valid, source(static_cols=["title", "size"]), settings(), None)
+    assert s.static_dropped == {"title": "text static with 33 distinct values > 32: not used as a feature"}
+    assert td.meta.static_cols == ["size"] and td.static.height == 33
+
+
+def test_max_length_keeps_the_last_periods():
+    td, s = preprocess(frame({"a": [float(i) for i in range(20)]}), source(), settings(max_length=8), None)
+    assert y_of(td, "a") == [12, 13, 14, 15, 16, 17, 18, 19] and s.rows_trimmed == 12
+
+
+def test_unsorted_input_and_meta():
+    valid = frame({"b": list(range(8)), "a": list(range(8))}).sample(fraction=1.0, shuffle=True, seed=1)
+    td, _ = preprocess(valid, source(), settings(), datetime(2020, 2, 1), fingerprint="fp")
+    assert td.frame.select("unique_id", "ds").equals(td.frame.select("unique_id", "ds").sort("unique_id", "ds"))
+    m = td.meta
+    assert (m.freq, m.horizon, m.lookback, m.val_size, m.season_length) == ("1d", 2, 3, 2, 7)
+    assert (m.as_of, m.source, m.fingerprint, m.scaler, m.log1p) == ("2020-02-01T00:00:00", "t", "fp", "standard", False)
+
+
+def test_resolve_horizon_precedence():
+    assert resolve_horizon(load_settings(horizon=5), source(horizon=9)) == 5
+    assert resolve_horizon(load_settings(), source(horizon=9)) == 9
+    assert resolve_horizon(load_settings(), source(freq="1mo")) == 12
+    assert resolve_horizon(load_settings(), source(freq="30m")) == 48
+
+
+# ------------------------------------------------------------------------------- real samples
+def test_prepare_data_us_employment_as_of(tmp_path):
+    s = load_settings(home=tmp_path)
+    p = prepare_data(s, as_of=datetime(2005, 6, 1))
+    td, rep = p.training, p.report
+    assert rep.reconciled and rep.rows_quarantined == 0 and rep.rows_after_as_of > 0
+    assert td.frame["ds"].max() <= datetime(2005, 6, 1) and td.frame["y"].null_count() == 0
+    assert td.n_series + rep.n_series_excluded == rep.n_series == 148
+    assert td.meta.source == "us_employment" and td.meta.horizon == 12 and td.meta.fingerprint
+    assert rep.preprocess["static_dropped"]["Title"].startswith(f"text static with {td.n_series} distinct values")
+    back = TrainingData.load(td.save(tmp_path / "td"))
+    assert back.frame.equals(td.frame) and back.meta == td.meta and back.scalers.equals(td.scalers)
+
+
+def test_prepare_data_vic_elecdemand(tmp_path):
+    p = prepare_data(load_settings(home=tmp_path, dataset="vic_elecdemand"))
+    td = p.training
+    assert td.ids == ["vic_elecdemand"] and td.n_obs == 17520 and td.meta.horizon == 48
+    assert td.meta.declared_future_cols == ["WorkDay", "Temperature"]
+    assert td.future_frame()["WorkDay"].null_count() == 0
