@@ -1,3 +1,259 @@
-"""`flowcast` commands: pipeline (filled in by its area)."""
+"""`flowcast run`, `flowcast backfill`, `flowcast serve`: the Prefect flows from the command line.
 
-from flowcast.cli.app import app, models_app  # noqa: F401
+`run` and `backfill` run their flow once in this process, under the Prefect API named by
+PREFECT_API_URL, or Prefect's temporary local API when none is configured. Prefect and torch
+are imported inside the commands so that `flowcast --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from flowcast.cli.app import app
+from flowcast.cli.common import (
+    AsOfOpt,
+    ConfigOpt,
+    DataOpt,
+    DatasetOpt,
+    FreqOpt,
+    HomeOpt,
+    HorizonOpt,
+    IdColOpt,
+    JsonOpt,
+    TargetColOpt,
+    TimeColOpt,
+    TimeFormatOpt,
+    TzOpt,
+    cli_errors,
+    console,
+    emit_json,
+    out,
+    parse_as_of,
+    resolve_settings,
+)
+from flowcast.errors import ConfigError
+
+ModelsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate)"),
+]
+MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="training steps per model")]
+
+
+def _models(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    cells = [m.strip().lower() for v in values for m in v.split(",") if m.strip()]
+    bad = [m for m in cells if m not in ("rnn", "lstm", "gru")]
+    if bad:
+        raise ConfigError(f"--models takes rnn, lstm, gru; got {bad}")
+    return cells
+
+
+def _flow_source_args(settings: Any, data: str | None) -> dict[str, Any]:
+    """What the flow needs to rebuild these settings: an explicit source for --data, else the
+    dataset name; home as an absolute path so the flow writes where this command resolved."""
+    return {
+        "dataset": None if data else settings.dataset,
+        "source": settings.source if data else None,
+        "home": str(Path(settings.home).resolve()),
+    }
+
+
+class _TrainingBars:
+    """A rich progress bar per training, fed by reporting's progress listeners."""
+
+    def __init__(self, enabled: bool):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.enabled = enabled
+        self.bars = Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                             TimeElapsedColumn(), console=console, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, key: str, label: str, fraction: float) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.bars.add_task(label, total=100)
+        self.bars.update(self.tasks[key], completed=round(fraction * 100))
+
+    def __enter__(self) -> "_TrainingBars":
+        from flowcast import reporting
+
+        if self.enabled:
+            self.bars.start()
+            reporting.progress_listeners.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from flowcast import reporting
+
+        if self.enabled:
+            reporting.progress_listeners.remove(self)
+            self.bars.stop()
+
+
+@app.command()
+@cli_errors
+def run(
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    time_format: TimeFormatOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = None,
+    tz: TzOpt = None,
+    horizon: HorizonOpt = None,
+    as_of: AsOfOpt = None,
+    models: ModelsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the retrain pipeline once: validate, train, backtest, promote, forecast, publish.
+
+    Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
+    forecasts went."""
+    cells = _models(models)
+    settings = resolve_settings(
+        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+    )
+    when = parse_as_of(as_of)
+    from flowcast.flows import retrain_flow
+
+    with _TrainingBars(enabled=not json_out and console.is_terminal):
+        result = retrain_flow(
+            as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
+            config_file=str(config) if config else None, **_flow_source_args(settings, data),
+        )
+    board = {r["model"]: {"rank": r.get("rank"), "smape": r.get("smape"), "mase": r.get("mase")}
+             for r in result["leaderboard"]}
+    if json_out:
+        emit_json({
+            "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
+            "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
+            "rows_quarantined": result["rows_quarantined"], "horizon": result["horizon"], "leaderboard": board,
+            "champion": result["champion"], "promoted": result["decision"]["promote"],
+            "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
+        })
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Leaderboard: {result['dataset']} as of {result['as_of']} (backtest, lower is better)")
+    for col in ("rank", "model", "smape", "mase"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for model, r in board.items():
+        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
+        table.add_row(str(r["rank"] or "-"), model, fmt(r["smape"]), fmt(r["mase"]))
+    out.print(table)
+    d = result["decision"]
+    verdict = f"promoted {d['challenger']}" if d["promote"] else "no promotion"
+    out.print(f"Decision: {verdict}. " + " ".join(d["reasons"][:3]), highlight=False)
+    if result.get("note"):
+        out.print(result["note"], highlight=False)
+    out.print(
+        f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
+        f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['store']}/"
+        f"\n  Read them: flowcast forecasts --as-of {result['as_of']}",
+        highlight=False,
+    )
+
+
+@app.command()
+@cli_errors
+def backfill(
+    start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp)")],
+    end: Annotated[str, typer.Option("--end", help="last as_of (inclusive)")],
+    every: Annotated[Optional[str], typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
+                                                  "(default: the data's frequency)")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
+    deployment: Annotated[Optional[str], typer.Option(
+        "--deployment", help="fan out through this deployment (e.g. forecast/forecast) to a work pool")] = None,
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    time_format: TimeFormatOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = None,
+    tz: TzOpt = None,
+    horizon: HorizonOpt = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute forecasts as they would have been made on each as_of from --start to --end."""
+    if mode not in ("forecast", "retrain"):
+        raise ConfigError(f"--mode must be forecast or retrain, got {mode!r}")
+    settings = resolve_settings(
+        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+    )
+    t0, t1 = parse_as_of(start), parse_as_of(end)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flowcast.data.datasets import resolve_source
+    from flowcast.flows import backfill_flow
+    from flowcast.flows.backfill import BackfillError, backfill_dates, listen
+
+    step = every or resolve_source(settings).freq
+    dates = backfill_dates(t0, t1, step)
+    counts = {"published": 0, "skipped": 0, "failed": 0}
+    bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, disable=json_out)
+    task_id = bar.add_task("", total=len(dates))
+
+    def on_date(o: dict[str, Any]) -> None:
+        counts[o["status"]] += 1
+        bar.update(task_id, advance=1, description=f"{o['as_of'][:16]} {o['status']}")
+
+    summary: dict[str, Any]
+    failed: BackfillError | None = None
+    with bar, listen(on_date):
+        try:
+            summary = backfill_flow(
+                start=t0, end=t1, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
+                config_file=str(config) if config else None, **_flow_source_args(settings, data),
+            )
+        except BackfillError as exc:
+            failed, summary = exc, exc.summary
+    if json_out:
+        emit_json(summary)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
+                            f"{summary['skipped']} skipped, {summary['failed']} failed")
+        for col in ("as_of", "status", "rows", "detail"):
+            table.add_column(col)
+        for o in summary["outcomes"]:
+            table.add_row(o["as_of"], o["status"], str(o["rows"] or ""), o["error"] or (o["model"] or ""))
+        out.print(table)
+    if failed is not None:
+        console.print(f"[bold red]error:[/] {failed}", highlight=False)
+        raise typer.Exit(failed.exit_code)
+
+
+@app.command()
+@cli_errors
+def serve(
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="most flow runs at once")] = None,
+) -> None:
+    """Serve the retrain (weekly), forecast (daily) and backfill deployments from this process.
+
+    Runs until Ctrl-C. Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
+    settings = resolve_settings(config=config, home=home)
+    from flowcast.flows.deploy import serve_all
+
+    serve_all(
+        {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
+        limit=limit,
+    )

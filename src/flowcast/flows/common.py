@@ -9,6 +9,7 @@ the same path.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,14 +101,6 @@ class LoadedData:
     horizon: int
 
 
-def _count(obj: Any) -> int:
-    if obj is None:
-        return 0
-    if isinstance(obj, pl.LazyFrame):
-        return int(obj.select(pl.len()).collect().item())
-    return int(getattr(obj, "height", len(obj)))
-
-
 def load_data(settings: Settings, as_of: datetime) -> LoadedData:
     """Ingest, validate (quarantine bad rows), preprocess (cached): TrainingData for as_of."""
     from flowcast.data.datasets import resolve_source
@@ -115,24 +108,35 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
     log = get_run_logger()
     source = resolve_source(settings)
     log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
-    fingerprint = tasks.fingerprint_task(source, as_of)
+    source_fp = tasks.fingerprint_task(source)
     ingested = tasks.ingest_task(source, as_of)
     result = tasks.validate_task(ingested, source, settings)
     report = result.report
-    reporting.quality_artifact(report)
-    rows_q = _count(result.quarantined)
-    rows_v = _count(result.valid)
-    rows_in = int(getattr(report, "rows_in", rows_v + rows_q))
+    rows_in, rows_v, rows_q = report.rows_in, report.rows_valid, report.rows_quarantined
     if rows_q:
-        where = tasks.quarantine_task(result, settings.quarantine_dir, as_of, source)
-        log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined to {where}")
-    log.info(f"Validation: {rows_in} rows in, {rows_v} valid, {rows_q} quarantined")
-    td, summary = tasks.cached_preprocess(settings)(result.valid, source, settings, as_of, fingerprint)
-    if getattr(td, "excluded", None) is not None and td.excluded.height:
+        from flowcast.data.validate import as_of_label
+
+        where = tasks.quarantine_task(result, settings.quarantine_dir / as_of_label(ingested.as_of))
+        log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
+                    f"to {where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
+    log.info(f"Validation: {rows_in} rows in, {rows_v} valid, {rows_q} quarantined, {report.n_series} series")
+    from flowcast.data.validate import enforce_thresholds
+
+    try:
+        enforce_thresholds(result, settings.validation)
+    except Exception:
+        reporting.quality_artifact(report)
+        raise
+    # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
+    fingerprint = hashlib.sha256(f"{source_fp}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
+    td, summary = tasks.cached_preprocess(settings)(result.valid, source, settings, ingested.as_of, fingerprint)
+    report.add_preprocess(summary)
+    reporting.quality_artifact(report)
+    if td.excluded.height:
         ex = td.excluded
         log.warning(
             f"{ex.height} series left out of training and forecasting, e.g. "
-            + "; ".join(f"{u}: {r}" for u, r in ex.head(3).iter_rows())
+            + "; ".join(f"{u}: {r}" for u, r in ex.select("unique_id", "reason").head(3).iter_rows())
         )
     log.info(f"Prepared {td.n_series} series ({td.n_obs} observations, frequency {td.meta.freq}, "
              f"horizon {td.meta.horizon})")
@@ -150,7 +154,7 @@ def publish_forecasts(
     *,
     as_of: datetime,
     model: str,
-    model_version: str | None,
+    model_version: str,
     note: str = "",
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact."""
@@ -167,12 +171,12 @@ def publish_forecasts(
         forecasts,
         settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png",
         n_series=settings.publish.plot_series,
-        title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
+        title=f"{data.source.name}: {model} {model_version} as of {as_of:%Y-%m-%d %H:%M}",
     )
     reporting.plot_artifact(png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}")
     reporting.receipt_artifact(receipt, note=note)
     log.info(
-        f"Published {getattr(receipt, 'rows', forecasts.height)} forecast rows for as_of {as_of:%Y-%m-%d %H:%M} "
-        f"from {model} {model_version or ''} to {settings.warehouse_dir}"
+        f"Published {receipt.rows} forecast rows ({receipt.n_series} series) for as_of {as_of:%Y-%m-%d %H:%M} "
+        f"from {model} {model_version} to {receipt.parquet_path} and the DuckDB table in {receipt.duckdb_path}"
     )
     return receipt

@@ -60,6 +60,7 @@ def forecast_flow(
         "rows_quarantined": data.rows_quarantined,
         "model": production.name,
         "model_version": production.version,
-        "published_rows": int(getattr(receipt, "rows", forecasts.height)),
-        "store": str(getattr(receipt, "location", settings.warehouse_dir)),
+        "published_rows": int(receipt.rows),
+        "store": str(settings.warehouse_dir.resolve()),
+        "parquet": str(receipt.parquet_path),
     }

@@ -191,7 +191,7 @@ def retrain_flow(
     else:
         ranked = board.filter(pl.col("model").is_in(list(BASELINE_NAMES)) & pl.col("finite")).sort("rank")
         name = ranked["model"][0] if ranked.height else "seasonal_naive"
-        version = None
+        version = "baseline"
         forecasts = tasks.baseline_task(name, td, h)
         champion = name
         note = (f"No production model exists (no trained model beat the baseline yet): "
@@ -215,7 +215,8 @@ def retrain_flow(
                      "reasons": list(decision.reasons)},
         "registered": {c: v.version for c, v in versions.items()},
         "champion": champion,
-        "published_rows": int(getattr(receipt, "rows", forecasts.height)),
-        "store": str(getattr(receipt, "location", settings.warehouse_dir)),
+        "published_rows": int(receipt.rows),
+        "store": str(settings.warehouse_dir.resolve()),
+        "parquet": str(receipt.parquet_path),
         "note": note,
     }

@@ -43,17 +43,19 @@ def ingest_task(source: SourceConfig, as_of: datetime | None):
 
 
 @task(name="fingerprint", cache_policy=NO_CACHE, **IO_RETRIES)
-def fingerprint_task(source: SourceConfig, as_of: datetime | None) -> str:
+def fingerprint_task(source: SourceConfig) -> str:
+    """Cheap identity of the source's content (declaration, file sizes and mtimes)."""
     from flowcast.data.sources import source_fingerprint
 
-    return source_fingerprint(source, as_of)
+    return source_fingerprint(source)
 
 
 @task(name="write-quarantine", cache_policy=NO_CACHE, **IO_RETRIES)
-def quarantine_task(result: Any, quarantine_dir: Path, as_of: datetime | None, source: SourceConfig) -> Any:
+def quarantine_task(result: Any, directory: Path) -> Path | None:
+    """Write the quarantined rows (with their reasons) to `directory/quarantine.parquet`."""
     from flowcast.data.validate import write_quarantine
 
-    return write_quarantine(result, quarantine_dir, as_of=as_of, source=source)
+    return write_quarantine(result, directory)
 
 
 @task(name="publish", cache_policy=NO_CACHE, **IO_RETRIES)

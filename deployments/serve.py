@@ -1,0 +1,13 @@
+"""`make serve`: serve the retrain (weekly), forecast (daily) and backfill deployments from
+this one process, with their schedules; no work pool or worker needed. Open the UI with
+`make server` in another terminal (and PREFECT_API_URL=http://127.0.0.1:4200/api here), or
+let Prefect start its temporary local API.
+
+Schedules: FLOWCAST_RETRAIN_CRON, FLOWCAST_FORECAST_CRON, FLOWCAST_TIMEZONE (see
+flowcast.flows.deploy). Extra default flow parameters: FLOWCAST_HOME is read by each run.
+"""
+
+from flowcast.flows.deploy import serve_all
+
+if __name__ == "__main__":
+    serve_all()

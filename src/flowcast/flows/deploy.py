@@ -1,0 +1,62 @@
+"""The three deployments (retrain weekly, forecast daily, backfill on demand) and serving them.
+
+`serve_all()` is `make serve` / `flowcast serve`: one process that registers the deployments
+with the Prefect API and runs their scheduled and triggered flow runs itself (each in a
+subprocess), the embedded default that needs no work pool or worker. The same schedules are
+declared for work pools in deployments/prefect.yaml (`prefect deploy --all`).
+
+Schedules can be changed without code: FLOWCAST_RETRAIN_CRON, FLOWCAST_FORECAST_CRON and
+FLOWCAST_TIMEZONE (an IANA zone such as Europe/Berlin; the crons are read in that zone).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
+FORECAST_CRON = "0 6 * * *"  # every day 06:00
+TIMEZONE = "UTC"
+
+
+def schedule_settings() -> dict[str, str]:
+    return {
+        "retrain_cron": os.environ.get("FLOWCAST_RETRAIN_CRON", RETRAIN_CRON),
+        "forecast_cron": os.environ.get("FLOWCAST_FORECAST_CRON", FORECAST_CRON),
+        "timezone": os.environ.get("FLOWCAST_TIMEZONE", TIMEZONE),
+    }
+
+
+def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = False) -> list[Any]:
+    """RunnerDeployments for `prefect.serve`: retrain (weekly cron), forecast (daily cron),
+    backfill (no schedule). `parameters`: defaults given to every deployment (e.g. home)."""
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
+
+    s = schedule_settings()
+    params = {k: v for k, v in (parameters or {}).items() if v is not None}
+    common = dict(entrypoint_type=EntrypointType.MODULE_PATH, parameters=params, tags=["flowcast"])
+    return [
+        retrain_flow.to_deployment(
+            "retrain", schedules=[Cron(s["retrain_cron"], timezone=s["timezone"])], paused=paused,
+            description="Weekly: retrain rnn/lstm/gru, backtest, promote the winner if better, publish.",
+            concurrency_limit=1, **common,
+        ),
+        forecast_flow.to_deployment(
+            "forecast", schedules=[Cron(s["forecast_cron"], timezone=s["timezone"])], paused=paused,
+            description="Daily: forecast every series with the production model and publish.", **common,
+        ),
+        backfill_flow.to_deployment(
+            "backfill", description="On demand: one forecast (or retrain) run per as_of over a date range.",
+            **common,
+        ),
+    ]
+
+
+def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None) -> None:
+    """Serve all deployments from this process until interrupted (Ctrl-C)."""
+    from prefect import serve
+
+    serve(*build_deployments(parameters), limit=limit)
