@@ -28,7 +28,7 @@ def load_module(artifact: "ModelArtifact"):
     ckpt = artifact.checkpoint
     key = f"{ckpt}:{ckpt.stat().st_mtime_ns}"
     if key not in _MODULES:
-        module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu")
+        module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu", weights_only=False)
         module.eval()
         _MODULES.clear()
         _MODULES[key] = module

@@ -135,9 +135,12 @@ def _progress_callback(fn: Progress, max_steps: int):
         """Rank 0 reports {epoch, step, max_steps, train_loss, val_loss} after each validation
         and at each epoch end."""
 
+        last_step = -1
+
         def _emit(self, trainer) -> None:
-            if trainer.global_rank != 0 or trainer.sanity_checking:
+            if trainer.global_rank != 0 or trainer.sanity_checking or trainer.global_step == self.last_step:
                 return
+            self.last_step = trainer.global_step
             m = trainer.callback_metrics
             get = lambda k: float(m[k]) if k in m else None  # noqa: E731
             fn({"epoch": trainer.current_epoch, "step": trainer.global_step, "max_steps": max_steps,
@@ -226,6 +229,14 @@ def fit(
     show_bar = sys.stderr.isatty()
     if show_bar:
         callbacks.append(RichProgressBar())
+    # validate each epoch, but not more often than every ~20 steps when epochs are tiny
+    every_n_epochs = 1
+    if not cfg.val_check_interval and has_val:
+        import math
+
+        per_epoch = max(1, math.ceil(len(dm.train_ds) / max(1, cfg.batch_size * world)) if not cfg.samples_per_epoch
+                        else math.ceil(cfg.samples_per_epoch / max(1, cfg.batch_size * world)))
+        every_n_epochs = max(1, math.ceil(20 / per_epoch))
     strategy = cfg.strategy
     if strategy == "auto" and world > 1:
         strategy = "ddp"
@@ -233,9 +244,9 @@ def fit(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=resolve_precision(cfg, accelerator), max_steps=cfg.max_steps,
         max_epochs=cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None),
-        val_check_interval=cfg.val_check_interval, check_val_every_n_epoch=None if cfg.val_check_interval else 1,
+        val_check_interval=cfg.val_check_interval, check_val_every_n_epoch=None if cfg.val_check_interval else every_n_epochs,
         gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
-        enable_progress_bar=show_bar, enable_model_summary=False, use_distributed_sampler=False,
+        enable_progress_bar=show_bar, enable_model_summary=False, log_every_n_steps=10, use_distributed_sampler=False,
         plugins=[_atomic_checkpoint_io()], default_root_dir=out_dir, num_sanity_val_steps=0,
         limit_val_batches=1.0 if has_val else 0,
     )

@@ -1,0 +1,79 @@
+"""RNNForecaster: shapes for every cell and mode, losses, non-crossing quantiles, optimisers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flowcast.models.rnn import RNNForecaster
+
+
+def _batch(B=5, L=8, H=3, P=1, F=2, K=1, T=None):
+    x = torch.randn(B, L, 2 + P + F)
+    x[..., 1] = 1.0
+    fut = torch.randn(B, (T + H - 1) if T else H, F)
+    tgt = torch.randn(B, T, H) if T else torch.randn(B, H)
+    return {"x": x, "future": fut, "static": torch.randn(B, K), "target": tgt, "tmask": torch.ones_like(tgt)}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("mode", ["windowed", "forking"])
+@pytest.mark.parametrize("quantiles", [[], [0.1, 0.5, 0.9]])
+def test_shapes(cell, mode, quantiles):
+    m = RNNForecaster(cell=cell, n_past=1, n_future=2, n_static=1, lookback=8, horizon=3, hidden_size=8,
+                      num_layers=2, mode=mode, loss="quantile" if quantiles else "mae", quantiles=quantiles)
+    Q = max(1, len(quantiles))
+    b = _batch()
+    assert m(b["x"], b["future"], b["static"]).shape == (5, 3, Q)
+    assert m.predict_scaled(b).shape == (5, 3, Q)
+    seq = _batch(L=8, T=8)
+    assert m(seq["x"], seq["future"], seq["static"], every_step=True).shape == (5, 8, 3, Q)
+    loss = m.shared_step(seq, every_step=True)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_quantiles_never_cross():
+    torch.manual_seed(0)
+    m = RNNForecaster(cell="gru", n_future=0, lookback=6, horizon=4, hidden_size=8, num_layers=1,
+                      loss="quantile", quantiles=[0.9, 0.1, 0.5])  # given unsorted on purpose
+    assert m.quantiles == [0.1, 0.5, 0.9] and m.point_index == 1
+    out = m(torch.randn(64, 6, 2) * 10, torch.zeros(64, 4, 0), torch.zeros(64, 0))
+    assert bool((out[..., 1:] >= out[..., :-1]).all())
+
+
+def test_windowed_input_is_normalised_by_last_value():
+    """A level shift of the whole window shifts the forecast by exactly that level."""
+    torch.manual_seed(0)
+    m = RNNForecaster(cell="lstm", lookback=6, horizon=2, hidden_size=8, num_layers=1)
+    b = _batch(P=0, F=0, K=0, L=6, H=2)
+    shifted = {**b, "x": b["x"].clone()}
+    shifted["x"][..., 0] += 5.0
+    torch.testing.assert_close(m.predict_scaled(shifted), m.predict_scaled(b) + 5.0)
+
+
+@pytest.mark.parametrize("loss", ["mae", "mse", "huber", "quantile"])
+def test_losses_ignore_masked_targets(loss):
+    m = RNNForecaster(cell="rnn", lookback=4, horizon=3, hidden_size=4, num_layers=1, loss=loss)
+    pred = torch.zeros(2, 3, 1)
+    tgt = torch.tensor([[1.0, 1.0, 100.0], [1.0, 1.0, 1.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    expect = {"mae": 1.0, "mse": 1.0, "huber": 0.5, "quantile": 0.5}[loss]
+    assert float(m.loss_fn(pred, tgt, mask)) == pytest.approx(expect)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+@pytest.mark.parametrize("scheduler", ["none", "cosine", "step", "onecycle"])
+def test_optimisers_and_schedules(optimizer, scheduler):
+    m = RNNForecaster(cell="gru", lookback=4, horizon=2, hidden_size=4, num_layers=1, optimizer=optimizer,
+                      scheduler=scheduler, max_steps=10)
+    conf = m.configure_optimizers()
+    opt = conf if scheduler == "none" else conf["optimizer"]
+    assert type(opt).__name__.lower() == optimizer
+    if scheduler != "none":
+        assert conf["lr_scheduler"]["interval"] == "step"
+
+
+def test_unknown_cell_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown cell 'transformer'"):
+        RNNForecaster(cell="transformer")

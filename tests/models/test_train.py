@@ -1,0 +1,145 @@
+"""Training and prediction end to end on tiny data: seeds, learning, scaling, resume, atomic saves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from flowcast.columns import quantile_col
+from flowcast.errors import TrainingError
+from flowcast.models.baselines import baseline_forecast
+from flowcast.models.predict import ensemble, predict
+from flowcast.models.train import ModelArtifact, _atomic_checkpoint_io, train_model
+from model_factories import make_td, tiny_cfg
+
+
+def _weights(art: ModelArtifact) -> dict[str, torch.Tensor]:
+    return torch.load(art.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("mode", ["windowed", "forking"])
+def test_same_seed_gives_identical_weights(tmp_path, mode):
+    td = make_td(n_series=3, length=40)
+    a = train_model(td, tiny_cfg(mode=mode, seed=7), tmp_path / "a", cell="lstm")
+    b = train_model(td, tiny_cfg(mode=mode, seed=7), tmp_path / "b", cell="lstm")
+    c = train_model(td, tiny_cfg(mode=mode, seed=8), tmp_path / "c", cell="lstm")
+    wa, wb, wc = _weights(a), _weights(b), _weights(c)
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    meta = json.loads((a.path / "meta.json").read_text())
+    assert meta["cell"] == "lstm" and meta["fingerprint"] == "test" and meta["metrics"]["steps"] == 20
+    assert ModelArtifact.load(a.path).hparams["hidden_size"] == 16
+
+
+@pytest.mark.parametrize("mode", ["windowed", "forking"])
+def test_noisy_sine_wave_is_learned(tmp_path, mode):
+    """Sine waves of one period, different phases and levels: the model must beat seasonal naive's
+    noise floor by far and land close to the truth."""
+    td = make_td(n_series=8, length=96, horizon=12, lookback=24, noise=0.1, level=5.0, seed=1)
+    train, actual = td.holdout(12)
+    cfg = tiny_cfg(mode=mode, lookback=24, hidden_size=32, batch_size=64, max_steps=300, lr=5e-3)
+    art = train_model(train, cfg, tmp_path / "m", cell="gru")
+    pred = predict(art, train).join(actual, on=["unique_id", "step"])
+    mae = float((pred["y_hat"] - pred["y"]).abs().mean())
+    amp = 2.0  # mean amplitude of the waves is 1..3
+    assert mae < 0.2 * amp, f"{mode}: MAE {mae:.3f} on sines of amplitude ~{amp}"
+
+
+def test_prediction_covers_every_series_once_on_the_original_scale(tmp_path):
+    td = make_td(length=[60, 48, 7, 36], horizon=6, lookback=12, level=1000.0, past=True, static=True,
+                 log1p=True)
+    cfg = tiny_cfg(loss="quantile", quantiles=[0.1, 0.5, 0.9], max_steps=30)
+    art = train_model(td, cfg, tmp_path / "m", cell="rnn")
+    p = predict(art, td)
+    assert p.height == td.n_series * 6
+    assert p.select("unique_id", "step").is_duplicated().sum() == 0
+    assert p["step"].dtype == pl.Int32 and p["y_hat"].dtype == pl.Float64
+    assert p.columns == ["unique_id", "ds", "step", "y_hat", *[quantile_col(q) for q in (0.1, 0.5, 0.9)]]
+    assert p["ds"].to_list() == td.future_frame(6)["ds"].to_list()
+    assert bool((p["y_hat_q10"] <= p["y_hat_q50"]).all() and (p["y_hat_q50"] <= p["y_hat_q90"]).all())
+    # original scale: levels 1000, 2000, ... within a wide margin after 30 steps
+    last = td.frame.group_by("unique_id").agg(pl.col("y").last()).sort("unique_id")
+    first_step = p.filter(pl.col("step") == 1).sort("unique_id")
+    ratio = (first_step["y_hat"] / last["y"]).to_numpy()[[0, 1, 3]]  # s02 (7 rows) has no training window
+    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
+    assert predict(art, td, horizon=3).height == td.n_series * 3
+    with pytest.raises(TrainingError, match="forecasts 6 steps"):
+        predict(art, td, horizon=7)
+
+
+def test_baselines_repeat_last_value_and_last_season():
+    td = make_td(length=[30, 5], horizon=14, period=12)
+    y0 = td.frame.filter(pl.col("unique_id") == "s00")["y"].to_numpy()
+    y1 = td.frame.filter(pl.col("unique_id") == "s01")["y"].to_numpy()
+    naive = baseline_forecast("naive", td)
+    snaive = baseline_forecast("seasonal_naive", td)
+    for f in (naive, snaive):
+        assert f.columns == ["unique_id", "ds", "step", "y_hat"] and f.height == 28 and f["y_hat"].null_count() == 0
+    np.testing.assert_allclose(naive.filter(pl.col("unique_id") == "s00")["y_hat"].to_numpy(), [y0[-1]] * 14)
+    expect = [y0[30 - 12 + (k - 1) % 12] for k in range(1, 15)]
+    np.testing.assert_allclose(snaive.filter(pl.col("unique_id") == "s00")["y_hat"].to_numpy(), expect)
+    # shorter than a season: naive
+    np.testing.assert_allclose(snaive.filter(pl.col("unique_id") == "s01")["y_hat"].to_numpy(), [y1[-1]] * 14)
+
+
+def test_ensemble_is_the_row_mean():
+    td = make_td(length=[20, 20], horizon=3)
+    a = baseline_forecast("naive", td)
+    b = baseline_forecast("seasonal_naive", td)
+    e = ensemble([a, b])
+    np.testing.assert_allclose(e["y_hat"].to_numpy(), (a["y_hat"].to_numpy() + b["y_hat"].to_numpy()) / 2)
+    assert e.select("unique_id", "step").rows() == a.select("unique_id", "step").rows()
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
+    io = _atomic_checkpoint_io()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
+    with pytest.raises(Exception):
+        io.save_checkpoint({"step": 2, "bad": lambda: None}, path)  # cannot be pickled: dies mid-write
+    assert torch.load(path, weights_only=False)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_training_failure_raises_with_the_process_output(tmp_path):
+    td = make_td(n_series=2, length=10, horizon=6, lookback=12)  # no room for any window
+    with pytest.raises(TrainingError, match="no training samples"):
+        train_model(td, tiny_cfg(launcher="process", window_short="exclude"), tmp_path / "m", cell="gru")
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_last_checkpoint(tmp_path):
+    td = make_td(n_series=16, length=80, horizon=6, lookback=12)
+    cfg = tiny_cfg(launcher="process", hidden_size=64, batch_size=256, max_steps=400, checkpoint_every=10,
+                   val_check_interval=10)
+    out = tmp_path / "run"
+    events: list[dict] = []
+    killed = threading.Event()
+
+    def watch(e: dict) -> None:
+        events.append(e)
+        if e["step"] >= 40 and not killed.is_set() and (out / "checkpoints" / "last.ckpt").exists():
+            os.kill(int((out / "train.pid").read_text()), signal.SIGKILL)
+            killed.set()
+
+    with pytest.raises(TrainingError, match="exit code -9"):
+        train_model(td, cfg, out, cell="gru", on_progress=watch)
+    assert killed.is_set()
+    assert not (out / "meta.json").exists()
+    ckpt_step = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert 40 <= ckpt_step < 400
+    resumed: list[dict] = []
+    art = train_model(td, cfg, out, cell="gru", resume=True, on_progress=resumed.append)
+    assert art.metrics["steps"] == 400
+    assert resumed and resumed[0]["step"] > ckpt_step  # continued, did not start over
+    assert predict(art, td).height == 16 * 6

@@ -1,0 +1,152 @@
+"""Packed series and lazy windows: counts, contents, padding, validation cut, memory, sharding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from flowcast.models.windows import (
+    ForkingDataset,
+    ShardedSampler,
+    ValDataset,
+    WindowDataModule,
+    WindowDataset,
+    fit_cov_stats,
+    gather_windows,
+    n_windows,
+    pack,
+    packed_nbytes,
+)
+
+from model_factories import make_td
+
+
+def _series(p, s):
+    return p.y[p.offsets[s] : p.offsets[s + 1]].numpy()
+
+
+@pytest.mark.parametrize("short", ["pad", "exclude"])
+@pytest.mark.parametrize("lengths", [[30, 20, 8, 3], [12, 12], [50]])
+def test_window_count_matches_formula_and_enumeration(lengths, short):
+    L, H = 6, 3
+    td = make_td(length=lengths, horizon=H, lookback=L)
+    p = pack(td, fit_cov_stats(td))
+    ds = WindowDataset(p, L, H, val_size=H, short=short)
+    assert len(ds) == n_windows(lengths, L, H, H, short)
+    # brute force: every (series, cut) whose targets lie in the training span
+    first = L if short == "exclude" else 1
+    expect = [(s, t) for s, n in enumerate(lengths) for t in range(first, n - H + 1) if t + H <= n - H]
+    got = list(zip(*[x.tolist() for x in ds.index.locate(torch.arange(len(ds)))]))
+    assert got == expect
+
+
+def test_window_contents_and_padding():
+    L, H = 5, 2
+    td = make_td(length=[12, 4], horizon=H, lookback=L, calendar=False)
+    p = pack(td, fit_cov_stats(td))
+    ds = WindowDataset(p, L, H, val_size=H, short="pad")
+    b = ds.__getitems__(list(range(len(ds))))
+    sid, cut = ds.index.locate(torch.arange(len(ds)))
+    for k in range(len(ds)):
+        y = _series(p, int(sid[k]))
+        t = int(cut[k])
+        hist = np.concatenate([np.zeros(max(0, L - t)), y[max(0, t - L) : t]])
+        np.testing.assert_allclose(b["x"][k, :, 0].numpy(), hist, rtol=1e-6)
+        np.testing.assert_array_equal(b["x"][k, :, 1].numpy(), (np.arange(t - L, t) >= 0).astype(np.float32))
+        np.testing.assert_allclose(b["target"][k].numpy(), y[t : t + H], rtol=1e-6)
+        assert b["tmask"][k].sum() == H
+    # the short series (4 rows, 2 of them validation) leaves no room for a 2-step target
+    assert int((sid == 1).sum()) == 0
+    # the scaled target round-trips through the scalers
+    back = td.inverse(td.scale(td.frame).rename({"y": "y_hat"}))
+    np.testing.assert_allclose(back["y_hat"].to_numpy(), td.frame["y"].to_numpy(), rtol=1e-9)
+
+
+def test_validation_window_is_last_horizon_of_training_span():
+    L, H = 4, 3
+    td = make_td(length=[20, 9], horizon=H, lookback=L)
+    p = pack(td, fit_cov_stats(td))
+    val = ValDataset(p, L, H, val_size=H)
+    b = val.__getitems__([0, 1])
+    for k, n in enumerate([20, 9]):
+        y = _series(p, k)
+        np.testing.assert_allclose(b["target"][k].numpy(), y[n - H :], rtol=1e-6)
+        np.testing.assert_allclose(b["x"][k, :, 0].numpy(), y[n - H - L : n - H], rtol=1e-6)
+    # no training target reaches into the validation span
+    ds = WindowDataset(p, L, H, val_size=H)
+    sid, cut = ds.index.locate(torch.arange(len(ds)))
+    assert bool(((cut + H) <= p.obs_len[sid] - H).all())
+
+
+def test_memory_grows_with_observations_not_lookback():
+    td = make_td(n_series=5, length=40, past=True, static=True)
+    p = pack(td, fit_cov_stats(td))
+    n_obs, S = td.n_obs, td.n_series
+    assert p.nbytes == packed_nbytes(n_obs, S, 1, len(td.meta.future_cols), 1)
+    a = WindowDataset(p, 4, 3, 3)
+    b = WindowDataset(p, 30, 3, 3)
+    # the sample index is O(series), whatever the lookback or the window count
+    for ds in (a, b):
+        assert sum(t.numel() for t in (ds.index.first_cut, ds.index.counts, ds.index.cum, ds.index.limit)) <= 4 * S + 1
+    # 100k series x 1,000 steps with 2 calendar features: about 1.2 GB, fits easily in 24 GB
+    assert packed_nbytes(100_000 * 1000, 100_000, 0, 2, 0) < 1.3e9
+
+
+def test_forking_targets_match_windows():
+    H = 3
+    td = make_td(length=[15, 11], horizon=H, lookback=4)
+    p = pack(td, fit_cov_stats(td))
+    fk = ForkingDataset(p, length=12, horizon=H, val_size=H)
+    b = fk.__getitems__([0, 1])
+    T = 12
+    for k, n in enumerate([15, 11]):
+        y = _series(p, k)
+        end = n - H - H  # last origin row + 1
+        rows = np.arange(end - T, end)
+        for t, r in enumerate(rows):
+            valid = r >= 0 and r + H <= n - H - 1
+            if valid:
+                np.testing.assert_allclose(b["target"][k, t].numpy(), y[r + 1 : r + 1 + H], rtol=1e-6)
+                assert b["tmask"][k, t].sum() == H
+            elif r < 0:
+                assert b["tmask"][k, t].sum() == 0
+    # origins with full targets: every row up to n - val - H - 1
+    assert int((b["tmask"].sum(-1) == H).sum()) == (15 - 2 * H) + (11 - 2 * H)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+@pytest.mark.parametrize("num_samples", [None, 7])
+def test_sharded_sampler_partitions_across_ranks(world, num_samples):
+    n = 20
+    shards = [list(ShardedSampler(n, shuffle=True, seed=1, num_samples=num_samples, rank=r, world_size=world))
+              for r in range(world)]
+    assert len({len(s) for s in shards}) == 1  # same number of batches on every rank
+    total = num_samples or n
+    flat = [i for s in shards for i in s]
+    assert len(set(flat)) == total  # every chosen sample on some rank (wrap-around pads only)
+    s0 = ShardedSampler(n, shuffle=True, seed=1, num_samples=num_samples)
+    first = list(s0)
+    s0.set_epoch(1)
+    assert list(s0) != first  # a fresh permutation (or subset) per epoch
+
+
+def test_datamodule_loader_gives_full_batches():
+    td = make_td(n_series=3, length=40)
+    p = pack(td, fit_cov_stats(td))
+    dm = WindowDataModule(p, lookback=12, horizon=6, val_size=6, batch_size=16, samples_per_epoch=40)
+    batches = list(dm.train_dataloader())
+    assert sum(b["x"].shape[0] for b in batches) == 40
+    assert batches[0]["x"].shape == (16, 12, 2 + 2)  # y, mask, 2 calendar
+    assert batches[0]["future"].shape == (16, 6, 2)
+    v = next(iter(dm.val_dataloader()))
+    assert v["x"].shape[0] == 3
+
+
+def test_gather_window_at_series_end_for_prediction():
+    td = make_td(length=[10], horizon=2, lookback=4)
+    p = pack(td, fit_cov_stats(td), horizon=2)
+    assert int(p.offsets[-1]) == 12 and int(p.obs_len[0]) == 10
+    b = gather_windows(p, torch.tensor([0]), torch.tensor([10]), 4, 2, torch.tensor([10]))
+    assert b["tmask"].sum() == 0  # nothing observed beyond the end
+    assert torch.count_nonzero(b["future"]) > 0  # calendar features of the horizon rows are there
