@@ -1,0 +1,73 @@
+"""`flowcast validate`: exit codes 0/1/2 and --json on the last line of stdout."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+
+runner = CliRunner()
+FILE_OPTS = ["--id-col", "id", "--time-col", "date", "--target-col", "val", "--freq", "1d"]
+
+
+def write(tmp_path: Path, bad_rows: int = 0, n: int = 80) -> Path:
+    lines = ["date,id,val"]
+    start = date(2020, 1, 1)
+    lines += [f"{start + timedelta(days=i)},a,{i}" for i in range(n)]
+    lines += [f"{start + timedelta(days=n + i)},a,oops" for i in range(bad_rows)]
+    p = tmp_path / "obs.csv"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_clean_file_exits_0(tmp_path):
+    res = runner.invoke(app, ["validate", str(write(tmp_path)), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert rep["status"] == "clean" and rep["rows_in"] == rep["rows_valid"] == 80 and rep["reconciled"]
+
+
+def test_quarantined_rows_exit_1_and_are_written(tmp_path):
+    res = runner.invoke(app, ["validate", "--data", str(write(tmp_path, bad_rows=2)), *FILE_OPTS, "--json"])
+    assert res.exit_code == 1, res.output
+    rep = last_json(res.stdout)
+    assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": 2} and rep["rows_quarantined"] == 2
+    assert Path(rep["quarantine_path"]).exists()
+
+
+def test_threshold_exceeded_exits_2_with_report(tmp_path):
+    res = runner.invoke(app, ["validate", str(write(tmp_path, bad_rows=10)), *FILE_OPTS, "--json"])
+    assert res.exit_code == 2
+    rep = last_json(res.stdout)
+    assert rep["status"] == "failed" and "threshold 5.0%" in rep["error"]
+
+
+def test_dataset_level_failure_exits_2_without_traceback(tmp_path):
+    res = runner.invoke(app, ["validate", str(write(tmp_path)), *FILE_OPTS[:-2], "--freq", "1d", "--target-col", "value"])
+    assert res.exit_code == 2
+    assert "declared column(s) 'value' (renamed to 'val'?) missing" in " ".join(res.output.split())
+    assert "Traceback" not in res.output
+
+
+def test_bundled_dataset_with_as_of_human_report(tmp_path):
+    res = runner.invoke(app, ["validate", "--dataset", "vic_elecdemand", "--as-of", "2014-06-30"])
+    assert res.exit_code == 0, res.output
+    assert "## Data quality: vic_elecdemand" in res.stdout and "rows after as_of" in res.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--dataset", "nope"], "unknown dataset 'nope'"),
+    (["--dataset", "vic_elecdemand", "--as-of", "yesterday"], "--as-of must be an ISO date"),
+])
+def test_bad_options_exit_2(args, needle):
+    res = runner.invoke(app, ["validate", *args])
+    assert res.exit_code == 2 and needle in " ".join(res.output.split())

@@ -1,0 +1,54 @@
+"""Bundled datasets and source resolution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from flowcast.config import load_settings
+from flowcast.data.datasets import BUNDLED_DATASETS, M3_TRAIN_END, load_m3, resolve_source
+from flowcast.errors import ConfigError
+
+
+def test_bundled_names():
+    assert set(BUNDLED_DATASETS) == {
+        "us_employment", "vic_elecdemand", "m3-monthly", "m3-quarterly", "m3-yearly", "m3-other"
+    }
+
+
+def test_resolve_source_precedence(tmp_path):
+    s = load_settings(home=tmp_path)
+    assert resolve_source(s).name == "us_employment"
+    custom = {"path": "x.csv", "id_cols": ["k"], "time_col": "t", "target_col": "v", "freq": "1d"}
+    s = load_settings(home=tmp_path, dataset="mine", sources={"mine": custom})
+    assert resolve_source(s).name == "mine" and resolve_source(s).path == "x.csv"
+    s = load_settings(home=tmp_path, dataset="mine", sources={"mine": custom}, source={**custom, "name": "explicit"})
+    assert resolve_source(s).name == "explicit"
+
+
+def test_unknown_dataset_lists_known_names(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'nope'; known datasets: m3-monthly, .*us_employment"):
+        resolve_source(load_settings(home=tmp_path, dataset="nope"))
+
+
+@pytest.mark.parametrize("subset,horizon,n_series", [("quarterly", 8, 756), ("yearly", 6, 645), ("other", 8, 174)])
+def test_load_m3_official_split(tmp_path, subset, horizon, n_series):
+    train, test, h = load_m3(subset, tmp_path)
+    assert h == horizon and train.columns == test.columns == ["unique_id", "ds", "y"]
+    assert train["unique_id"].n_unique() == test["unique_id"].n_unique() == n_series
+    assert test.group_by("unique_id").len()["len"].unique().to_list() == [horizon]
+    end = M3_TRAIN_END[f"m3-{subset}"]
+    assert train.group_by("unique_id").agg(pl.col("ds").max())["ds"].unique().to_list() == [end]
+    assert test["ds"].min() > end
+    # the cached file serves the same data as a normal source; as_of = train end gives the split
+    src = resolve_source(load_settings(home=tmp_path, dataset=f"m3-{subset}"))
+    assert src.path.endswith(f"m3-{subset}.parquet") and src.horizon == horizon
+
+
+def test_m3_monthly_first_series_values(tmp_path):
+    train, test, h = load_m3("m3-monthly", tmp_path)
+    assert h == 18 and train["unique_id"].n_unique() == 1428
+    n1402 = train.filter(pl.col("unique_id") == "N1402")
+    assert n1402["ds"].max() == datetime(1999, 12, 1) and n1402.height == 50

@@ -1,0 +1,86 @@
+"""Ingestion: lazy mapping of raw columns, as_of push-down, files as people export them, fingerprints."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+from data_helpers import make_source
+
+from flowcast.data.schemas import RAW_PREFIX
+from flowcast.data.sources import ingest, resolve_files, source_fingerprint
+from flowcast.errors import DataValidationError
+
+
+def test_ingest_is_lazy_and_maps_columns(write_csv):
+    p = write_csv("when,store,sku,units,temp,extra\n2020-01-02,s,1,5,20,x\n2020-01-01,s,1,4,21,y\n")
+    src = make_source(p, id_cols=["store", "sku"], time_col="when", target_col="units", future_cols=["temp"])
+    ing = ingest(src, None)
+    assert isinstance(ing.frame, pl.LazyFrame)
+    assert ing.undeclared == ["extra"] and ing.raw_columns == ["when", "store", "sku", "units", "temp", "extra"]
+    got = ing.frame.select("unique_id", "ds", "y", "temp", RAW_PREFIX + "units").collect()
+    assert got.rows() == [("s|1", datetime(2020, 1, 2), 5.0, 20.0, "5"), ("s|1", datetime(2020, 1, 1), 4.0, 21.0, "4")]
+
+
+def test_as_of_filters_before_collect(write_csv):
+    p = write_csv("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n2020-01-03,a,3\nbad,a,4\n")
+    ing = ingest(make_source(p), datetime(2020, 1, 2))
+    assert ing.frame.select("y").collect()["y"].to_list() == [1.0, 2.0, 4.0]  # unparsable time stays in view
+    assert "FILTER" in ing.frame.explain().upper()
+
+
+def test_aware_as_of_is_converted_to_source_zone(write_csv):
+    p = write_csv("date,id,val\n2020-01-01T10:00,a,1\n2020-01-01T11:00,a,2\n")
+    ing = ingest(make_source(p, freq="1h", tz="Australia/Melbourne"), datetime(2019, 12, 31, 23, 30, tzinfo=timezone.utc))
+    assert ing.as_of == datetime(2020, 1, 1, 10, 30)
+    assert ing.frame.collect().height == 1
+
+
+def test_gzipped_csv_and_glob_of_files(tmp_path):
+    for i, day in enumerate(["2020-01-01", "2020-01-02"]):
+        with gzip.open(tmp_path / f"part{i}.csv.gz", "wt") as fh:
+            fh.write(f"date,id,val\n{day},a,{i}\n")
+    src = make_source(tmp_path / "part*.csv.gz")
+    assert [os.path.basename(f) for f in resolve_files(src)] == ["part0.csv.gz", "part1.csv.gz"]
+    assert ingest(src, None).frame.select("y").collect()["y"].to_list() == [0.0, 1.0]
+
+
+def test_glob_file_missing_a_column_names_that_file(tmp_path):
+    (tmp_path / "a.csv").write_text("date,id,val\n2020-01-01,a,1\n")
+    (tmp_path / "b.csv").write_text("date,id\n2020-01-02,a\n")
+    with pytest.raises(DataValidationError, match=r"b.csv: declared column\(s\) 'val' missing"):
+        ingest(make_source(tmp_path / "*.csv"), None)
+
+
+def test_no_matching_file(tmp_path):
+    with pytest.raises(DataValidationError, match=r"no file matches"):
+        ingest(make_source(tmp_path / "*.csv"), None)
+
+
+def test_parquet_native_types_and_integer_time(tmp_path):
+    p = tmp_path / "y.parquet"
+    pl.DataFrame({"date": [2019, 2020], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)
+    with pytest.raises(DataValidationError, match=r"time column 'date' holds integers .* declare its time_format"):
+        ingest(make_source(p, freq="1y"), None)
+    got = ingest(make_source(p, freq="1y", time_format="%Y"), None).frame.select("ds", "y").collect()
+    assert got.rows() == [(datetime(2019, 1, 1), 1.0), (datetime(2020, 1, 1), 2.0)]
+
+
+def test_aware_parquet_time_converted_to_tz(tmp_path):
+    p = tmp_path / "tz.parquet"
+    ts = pl.Series([datetime(2020, 1, 1, 0, 0)]).dt.replace_time_zone("UTC")
+    pl.DataFrame({"date": ts, "id": ["a"], "val": [1.0]}).write_parquet(p)
+    got = ingest(make_source(p, freq="1h", tz="Asia/Tokyo"), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [datetime(2020, 1, 1, 9, 0)]
+
+
+def test_fingerprint_changes_with_content(write_csv):
+    p = write_csv("date,id,val\n2020-01-01,a,1\n")
+    src = make_source(p)
+    fp = source_fingerprint(src)
+    assert fp == source_fingerprint(src) and len(fp) == 16
+    p.write_text("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n")
+    assert source_fingerprint(src) != fp
