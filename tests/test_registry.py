@@ -109,7 +109,7 @@ def _run_child(root: Path, art: Path, name: str, fault: str | None) -> subproces
     env.pop("FLOWCAST_FAULT", None)
     if fault:
         env["FLOWCAST_FAULT"] = fault
-    return subprocess.run([sys.executable, str(CHILD), str(root), str(art), name], env=env,
+    return subprocess.run([sys.executable, str(CHILD), str(root), str(art), name], env=env, check=False,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -5,9 +5,11 @@ Layout under the warehouse folder (settings.warehouse_dir):
     forecasts/as_of=<iso>/part-0.parquet   one file per as_of: every published column, sorted by
                                            (unique_id, ds); its key-value metadata holds the content
                                            hash, run id, model and model version
-    forecasts.duckdb                       table `forecasts` (same columns, primary key
-                                           (as_of, unique_id, ds)) and table `publishes` (one row per
-                                           as_of: hash, run, model, rows, the Parquet file signature)
+    forecasts.duckdb                       table `forecasts` (same columns; one row per (as_of,
+                                           unique_id, ds), checked before each commit rather than by
+                                           a primary-key index, which would grow with every backfill)
+                                           and table `publishes` (one row per as_of: hash, run, model,
+                                           rows, the Parquet file signature)
     .lock                                  fcntl lock: one writer (or reader) at a time
 
 Source of truth and crash recovery. The Parquet partition is the truth; DuckDB is a
@@ -42,10 +44,11 @@ import hashlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -74,7 +77,7 @@ def _fault(point: str) -> None:
 def _norm_ts(ts: datetime) -> datetime:
     """Naive datetime; aware times are converted to UTC first."""
     if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts
 
 
@@ -316,7 +319,7 @@ _DDL = [
     """CREATE TABLE IF NOT EXISTS forecasts (
         as_of TIMESTAMP NOT NULL, unique_id VARCHAR NOT NULL, ds TIMESTAMP NOT NULL, step INTEGER NOT NULL,
         model VARCHAR NOT NULL, model_version VARCHAR, y_hat DOUBLE NOT NULL,
-        run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, PRIMARY KEY (as_of, unique_id, ds))""",
+        run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS publishes (
         as_of TIMESTAMP PRIMARY KEY, content_hash VARCHAR NOT NULL, model VARCHAR, model_version VARCHAR,
         run_id VARCHAR, created_at TIMESTAMP, rows BIGINT, n_series BIGINT, parquet_sig VARCHAR)""",
@@ -473,6 +476,10 @@ class ForecastStore:
                 con.execute("DELETE FROM forecasts WHERE as_of = ?", [as_of]).fetchall()
                 _fault("in_transaction")
                 con.execute("INSERT INTO forecasts BY NAME SELECT * FROM __new_rows").fetchall()
+                (n,) = con.execute("SELECT count(*) FROM forecasts WHERE as_of = ?", [as_of]).fetchone()
+                if n != frame.height:  # cannot happen under the lock; checked, not assumed
+                    raise PublishError(f"as_of {as_of.isoformat()} would hold {n} rows in DuckDB, expected "
+                                       f"{frame.height}: rolled back")
                 con.execute("DELETE FROM publishes WHERE as_of = ?", [as_of]).fetchall()
                 con.execute(
                     "INSERT INTO publishes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -27,10 +27,11 @@ import shutil
 import signal
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from flowcast.errors import RegistryError
 
@@ -120,8 +121,8 @@ class ModelRegistry:
             return {"stack": [], "events": []}
         try:
             data = json.loads(self.pointer_path.read_text())
-            if not isinstance(data.get("stack"), list):
-                raise ValueError("no 'stack' list")
+            if not isinstance(data, dict) or not isinstance(data.get("stack"), list):
+                raise ValueError("no 'stack' list")  # noqa: TRY004  (reported as RegistryError below)
             data.setdefault("events", [])
             return data
         except (ValueError, OSError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import polars as pl
+
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers
 
 

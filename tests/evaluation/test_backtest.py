@@ -10,7 +10,7 @@ from eval_helpers import build_td, naive_fit, seasonal_naive_fit
 
 from flowcast.evaluation.backtest import backtest
 
-D = lambda i: datetime(2020, 1, 1) + timedelta(days=i)  # noqa: E731
+D = lambda i: datetime(2020, 1, 1) + timedelta(days=i)
 
 
 def test_windows_cutoffs_and_naive_errors_on_a_line():

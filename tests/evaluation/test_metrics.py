@@ -10,7 +10,7 @@ import pytest
 
 from flowcast.evaluation.metrics import mase_scale, score
 
-D = lambda i: datetime(2020, 1, 1) + timedelta(days=i)  # noqa: E731
+D = lambda i: datetime(2020, 1, 1) + timedelta(days=i)
 
 
 def _insample() -> pl.DataFrame:

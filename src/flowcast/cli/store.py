@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -32,15 +32,17 @@ def _jsonable(v: Any) -> Any:
 @app.command("forecasts")
 @cli_errors
 def forecasts(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="only this as_of (ISO date or timestamp)")] = None,
-    unique_id: Annotated[Optional[str], typer.Option("--unique-id", help="only this series")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="only forecasts of this model")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="only this as_of (ISO date or timestamp)")] = None,
+    unique_id: Annotated[str | None, typer.Option("--unique-id", help="only this series")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="only forecasts of this model")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json (one array of row objects)")] = "table",
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="at most this many rows")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Read published forecasts back (from the warehouse under FLOWCAST_HOME)."""
+    import polars as pl
+
     from flowcast.publish import ForecastStore
 
     if fmt not in FORMATS:
@@ -63,14 +65,11 @@ def forecasts(
         filters = {k: v for k, v in {"as_of": as_of, "unique_id": unique_id, "model": model}.items() if v}
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {settings.warehouse_dir}")
         return
-    from rich.table import Table
-
-    table = Table(show_header=True, header_style="bold")
-    for c in frame.columns:
-        table.add_column(c, justify="right" if frame.schema[c].is_numeric() else "left")
-    for r in frame.iter_rows():
-        table.add_row(*["" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r])
-    out.print(table)
+    # polars' own table: every row and column, never squeezed into ellipses (wide tables wrap)
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=30_000, fmt_str_lengths=1000,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, fmt_float="full", tbl_formatting="UTF8_FULL_CONDENSED"):
+        sys.stdout.write(f"{frame}\n")
+    sys.stdout.flush()
     console.print(f"{frame.height} rows, {frame['as_of'].n_unique()} as_of, {frame['unique_id'].n_unique()} series")
 
 
@@ -89,7 +88,7 @@ def _version_row(mv: Any, production: str | None) -> dict[str, Any]:
 @models_app.command("list")
 @cli_errors
 def models_list(
-    name: Annotated[Optional[str], typer.Option("--name", help="only versions of this model (rnn, lstm, gru)")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="only versions of this model (rnn, lstm, gru)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
@@ -114,7 +113,7 @@ def models_list(
     for c in ("", "version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse"):
         table.add_column(c)
     for r in rows:
-        fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+        fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         table.add_row("*" if r["production"] else "", *[fmt(r[c]) for c in
                       ("version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse")])
     out.print(table)
@@ -140,7 +139,7 @@ def models_show(
 def models_promote(
     version: Annotated[str, typer.Argument(help="the version to put in production")],
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual promotion",
-    at: Annotated[Optional[str], typer.Option("--at", help="timestamp recorded with the promotion (ISO)")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="timestamp recorded with the promotion (ISO)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
@@ -161,7 +160,7 @@ def models_promote(
 @cli_errors
 def models_rollback(
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual rollback",
-    at: Annotated[Optional[str], typer.Option("--at", help="timestamp recorded with the rollback (ISO)")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="timestamp recorded with the rollback (ISO)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,

@@ -19,7 +19,7 @@ over series and windows are taken by `selection.leaderboard`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import polars as pl
 

@@ -99,7 +99,7 @@ class PromotionDecision:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
+        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"
         verdict = f"**promote `{self.challenger}`**" if self.promote else "**no promotion**"
         lines = [
             f"### Promotion decision: {verdict}",
