@@ -154,7 +154,10 @@ def _schema(qcols: list[str], last_ds: pl.DataFrame | None, horizon: int | None)
         )
     ]
     if last_ds is not None:
-        last = last_ds.lazy().select(pl.col("unique_id").cast(pl.Utf8), pl.col("last_ds").cast(pl.Datetime("us")))
+        lds = pl.col("last_ds")
+        if isinstance(last_ds.schema.get("last_ds"), pl.Datetime) and last_ds.schema["last_ds"].time_zone:
+            lds = lds.dt.replace_time_zone(None)
+        last = last_ds.lazy().select(pl.col("unique_id").cast(pl.Utf8), lds.cast(pl.Datetime("us")))
 
         def after_last(d: Any) -> pl.LazyFrame:
             return (
@@ -222,6 +225,8 @@ def validate_forecasts(
     missing = [c for c in need if c not in forecasts.columns]
     if missing:
         raise PublishError(f"forecasts for as_of {when} lack columns {missing} (have {forecasts.columns})")
+    if last_ds is not None and not {"unique_id", "last_ds"} <= set(last_ds.columns):
+        raise PublishError(f"last_ds needs columns unique_id and last_ds, got {last_ds.columns}")
     qcols = quantile_columns(forecasts.columns)
     try:
         ds = pl.col("ds")
