@@ -107,6 +107,22 @@ def test_republish_replaces_exactly_that_as_of_with_the_same_hash(tmp_path):
     assert store.read().height == 2 * N * H
 
 
+def test_content_hash_is_pinned_and_ignores_run_and_row_order():
+    from flowcast.publish import content_hash
+
+    f = pl.DataFrame({
+        "as_of": [datetime(2024, 1, 1)] * 2, "unique_id": ["a", "b"], "ds": [datetime(2024, 1, 2)] * 2,
+        "step": pl.Series([1, 1], dtype=pl.Int32), "model": ["lstm"] * 2,
+        "model_version": pl.Series([None, None], dtype=pl.Utf8), "y_hat": [1.5, -2.0], "run_id": ["r", "r"],
+        "created_at": [datetime(2024, 1, 1)] * 2,
+    })
+    # pinned: a change of this value means every published as_of changes hash (say so in the changelog)
+    assert content_hash(f) == "861372d6571fad8ff45bdbe7ebd3b2ef7058fa50f13f1c914b9605445794d708"
+    assert content_hash(f.reverse().with_columns(pl.lit("other").alias("run_id"))) == content_hash(f)
+    assert content_hash(f.with_columns(pl.lit(1.5000001).alias("y_hat"))) != content_hash(f)
+    assert content_hash(f.with_columns(pl.lit("").alias("model_version"))) != content_hash(f)  # null != ""
+
+
 def test_model_version_may_be_none_for_a_baseline(tmp_path):
     store = ForecastStore(tmp_path / "wh")
     fc = make_forecast(1, 3, H, AS_OF).drop("y_hat_q10", "y_hat_q90")

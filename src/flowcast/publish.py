@@ -121,7 +121,10 @@ def content_hash(frame: pl.DataFrame) -> str:
     h.update(str(f.height).encode())
     for name in f.columns:
         s = f[name]
-        h.update(f"\0{name}\0{s.dtype}\0".encode())
+        # our own type tags, not str(dtype): the hash must not change with the polars version
+        tag = ("str" if s.dtype == pl.Utf8 else "ts_us" if s.dtype.is_temporal()
+               else "f64" if s.dtype.is_float() else "i64")
+        h.update(f"\0{name}\0{tag}\0".encode())
         if s.dtype == pl.Utf8:
             h.update(s.is_null().to_numpy().tobytes())
             s = s.fill_null("")
