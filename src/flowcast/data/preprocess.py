@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from flowcast.config import Settings, SourceConfig
@@ -92,6 +93,16 @@ def _periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
 
 _DURATION_ARG = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes",
                  "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _grid_ds(first: pl.Expr, pos: pl.Expr, freq: str) -> pl.Expr:
+    """The grid point `pos` periods after `first` (first on the grid, pos >= 0)."""
+    n, unit = parse_freq(freq)
+    if unit in _MONTHS:
+        months = first.dt.year().cast(pl.Int64) * 12 + first.dt.month().cast(pl.Int64) - 1 + pos * (_MONTHS[unit] * n)
+        return pl.datetime(months // 12, months % 12 + 1, 1, time_unit="us")
+    step_us = pl.duration(**{_DURATION_ARG[unit]: n}).dt.total_microseconds()
+    return first + pl.duration(microseconds=pos * step_us, time_unit="us")
 
 
 def _offset(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
@@ -163,94 +174,93 @@ def preprocess(
 
     if not valid["unique_id"].is_sorted():
         valid = valid.sort("unique_id", "ds", maintain_order=True)
-    summary.n_series_in = valid["unique_id"].n_unique()
+    # series index per row from run lengths (valid is sorted by unique_id): integer keys, no string hashing
+    rle = valid.get_column("unique_id").rle()
+    ids = rle.struct.field("value")
+    n_series = ids.len()
+    sid = pl.Series("__sid", np.repeat(np.arange(n_series, dtype=np.uint32), rle.struct.field("len").to_numpy()))
+    summary.n_series_in = n_series
+    keep_cols = ["unique_id", "ds", "y", *covs]
+    v = valid.select(keep_cols).with_columns(sid)
 
-    # 1. bounds of the observed span
-    bounds = (
-        valid.lazy()
-        .filter(pl.col("y").is_not_null())
-        .group_by("unique_id")
-        .agg(pl.col("ds").min().alias("__first"), pl.col("ds").max().alias("__last"))
-        .collect()
-    )
-    no_obs = valid.select("unique_id").unique().join(bounds, on="unique_id", how="anti")
+    # 1. bounds of the observed span, per series index
+    def observed_bounds(rows: pl.LazyFrame) -> pl.DataFrame:
+        obs = rows.group_by("__sid").agg(pl.col("ds").min().alias("__first"), pl.col("ds").max().alias("__last"))
+        return (
+            pl.DataFrame({"__sid": pl.Series(np.arange(n_series, dtype=np.uint32)), "unique_id": ids})
+            .join(obs.collect(), on="__sid", how="left")
+            .sort("__sid")
+        )
+
+    bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
+    no_obs = bounds.filter(pl.col("__first").is_null()).select("unique_id")
     if no_obs.height:
         excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
 
+    def per_row(col: str) -> pl.Series:
+        return bounds.get_column(col).gather(v.get_column("__sid"))
+
     future_exog = None
     if declared_future:
-        tail = (
-            valid.join(bounds, on="unique_id", how="inner")
-            .filter((pl.col("ds") > pl.col("__last")) & pl.any_horizontal(pl.col(declared_future).is_not_null()))
-            .select("unique_id", "ds", *[pl.col(c).cast(pl.Float64) for c in declared_future])
-        )
+        tail = v.filter(
+            (pl.col("ds") > per_row("__last")) & pl.any_horizontal(pl.col(declared_future).is_not_null())
+        ).select("unique_id", "ds", *[pl.col(c).cast(pl.Float64) for c in declared_future])
         future_exog = tail if tail.height else None
 
-    # 2. max_length
-    if cfg.max_length:  # the first kept point is the first observed one inside the last N periods
-        cut = bounds.select("unique_id", _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1))).alias("__cut"))
-        bounds = (
-            valid.lazy()
-            .join(cut.lazy(), on="unique_id", how="inner")
-            .filter(pl.col("y").is_not_null() & (pl.col("ds") >= pl.col("__cut")))
-            .group_by("unique_id")
-            .agg(pl.col("ds").min().alias("__first"), pl.col("ds").max().alias("__last"))
-            .collect()
-        )
+    # 2. max_length: the first kept point is the first observed one inside the last N periods
+    if cfg.max_length:
+        cut = _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1)))
+        cut_row = bounds.select(cut.alias("__cut")).get_column("__cut").gather(v.get_column("__sid"))
+        bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
 
-    # 3. grid: expected length per series; insert missing timestamps where a series has fewer rows
-    keep_cols = ["unique_id", "ds", "y", *covs]
-    trimmed = (
-        valid.lazy()
-        .select(keep_cols)
-        .join(bounds.lazy(), on="unique_id", how="inner", maintain_order="left")
-        .filter(pl.col("ds").is_between(pl.col("__first"), pl.col("__last")))
-        .drop("__first", "__last")
-        .collect()
-    )
+    # 3. grid: trim to the observed span, then scatter the rows onto each series' full grid
+    trimmed = v.filter(pl.col("ds").is_between(per_row("__first"), per_row("__last")))
     summary.rows_trimmed = valid.height - trimmed.height
-    bounds = bounds.with_columns((_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).alias("__expected"))
-    present = trimmed.group_by("unique_id").len("__present")
-    bounds = bounds.join(present, on="unique_id", how="left").sort("unique_id")
-    gapped = bounds.filter(pl.col("__present") < pl.col("__expected"))
-    if gapped.height:
-        grid = (
-            gapped.lazy()
-            .select(
-                "unique_id",
-                pl.datetime_ranges(pl.col("__first"), pl.col("__last"), interval=freq, time_unit="us").alias("ds"),
-            )
-            .explode("ds")
-        )
-        gap_ids = gapped.select("unique_id")
-        filled = grid.join(
-            trimmed.lazy().join(gap_ids.lazy(), on="unique_id", how="semi"), on=["unique_id", "ds"], how="left",
-            maintain_order="left",
-        )
-        complete = trimmed.lazy().join(gap_ids.lazy(), on="unique_id", how="anti", maintain_order="left")
-        frame = pl.concat([complete, filled]).sort("unique_id", "ds").collect()
+    del v
+    bounds = bounds.with_columns(
+        (_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
+    )
+    expected = bounds.get_column("__expected")
+    total = int(expected.sum())
+    if total != trimmed.height:
+        offsets = (expected.cum_sum() - expected).cast(pl.Int64)
+        t_sid = trimmed.get_column("__sid")
+        first_row = bounds.get_column("__first").gather(t_sid)
+        pos = trimmed.select(_periods_between(first_row, pl.col("ds"), freq).alias("p")).get_column("p")
+        out_idx = offsets.gather(t_sid) + pos
+        sid_full = pl.Series("__sid", np.repeat(np.arange(n_series, dtype=np.uint32), expected.to_numpy()))
+        grid = pl.DataFrame(
+            {
+                "unique_id": ids.gather(sid_full),
+                "__first": bounds.get_column("__first").gather(sid_full),
+                "__pos": pl.Series(np.arange(total, dtype=np.int64)) - offsets.gather(sid_full),
+            }
+        ).select("unique_id", _grid_ds(pl.col("__first"), pl.col("__pos"), freq).alias("ds"))
+        cols = {}
+        for c in ["y", *covs]:
+            col = pl.Series(c, [None], dtype=trimmed.schema[c]).extend_constant(None, total - 1)
+            cols[c] = col.scatter(out_idx, trimmed.get_column(c))
+        frame = grid.with_columns(**cols, __sid=sid_full)
     else:
         frame = trimmed
     summary.rows_inserted = frame.height - trimmed.height
     del trimmed
 
     # 4. interior gaps: longest run of missing values per series
-    lengths = bounds.select("unique_id", pl.col("__expected").alias("length"))
+    lengths = bounds.filter(pl.col("__first").is_not_null()).select("unique_id", pl.col("__expected").alias("length"))
     if frame["y"].null_count():
         isn = pl.col("y").is_null()
         runs = frame.select(
-            "unique_id",
-            "ds",
-            isn.alias("__isn"),
-            (isn != isn.shift(1)).fill_null(True).cum_sum().alias("__run"),
+            "__sid", "ds", isn.alias("__isn"), (isn != isn.shift(1)).fill_null(True).cum_sum().alias("__run")
         ).filter(pl.col("__isn"))
         gaps = (
-            runs.group_by("unique_id", "__run")
+            runs.group_by("__sid", "__run")
             .agg(pl.len().alias("__gap"), pl.col("ds").min().alias("__start"))
-            .sort("unique_id", pl.col("__gap"), descending=[False, True])
-            .group_by("unique_id", maintain_order=True)
+            .sort("__sid", pl.col("__gap"), descending=[False, True])
+            .group_by("__sid", maintain_order=True)
             .first()
         )
+        gaps = gaps.with_columns(unique_id=ids.gather(gaps.get_column("__sid")))
         limit = 0 if cfg.impute == "none" else cfg.max_gap
         too_long = gaps.filter(pl.col("__gap") > limit).select(
             "unique_id",
@@ -290,7 +300,7 @@ def preprocess(
         else pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
     )
     if excl.height:
-        frame = frame.join(excl.select("unique_id"), on="unique_id", how="anti", maintain_order="left")
+        frame = frame.filter(~pl.col("unique_id").is_in(excl.get_column("unique_id").implode()))
         if future_exog is not None:
             future_exog = future_exog.join(excl.select("unique_id"), on="unique_id", how="anti")
             future_exog = future_exog if future_exog.height else None
@@ -310,8 +320,9 @@ def preprocess(
 
     # 6. covariates: calendar + declared future + past, Float64, no nulls
     cal_cols = calendar_columns(freq) if cfg.calendar else []
-    if cal_cols:
-        frame = frame.with_columns(calendar_exprs(freq))
+    if cal_cols:  # computed once per distinct timestamp (series share their grid), then joined
+        cal = frame.select(pl.col("ds").unique()).with_columns(calendar_exprs(freq))
+        frame = frame.join(cal, on="ds", how="left", maintain_order="left")
     if covs:
         frame = frame.with_columns(pl.col(covs).cast(pl.Float64))
         if any(frame[c].null_count() for c in covs):

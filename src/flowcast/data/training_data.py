@@ -47,16 +47,18 @@ class TrainingMeta:
 
 
 def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:
-    """Per-series (center, scale) of f(y), f = log1p or identity, on all but the last `holdout` rows.
+    """Per-series (center, scale) of f(y), f = log1p or identity, on all but the last `holdout` rows
+    (on all rows of a series not longer than `holdout`; rows must be in time order per series).
 
     Returns unique_id, center, scale, log1p. A constant series gets scale 1.
     """
     if method not in SCALERS:
         raise ValueError(f"unknown scaler {method!r}; expected one of {SCALERS}")
     fy = pl.col("y").log1p() if log1p else pl.col("y")
+    if holdout > 0:  # the first len - holdout rows of each series (all rows when it has no more than holdout)
+        n = pl.len().cast(pl.Int64)
+        fy = fy.head(pl.when(n > holdout).then(n - holdout).otherwise(n))
     span = frame.lazy()
-    if holdout > 0:
-        span = span.filter(pl.int_range(pl.len()).over("unique_id") < pl.len().over("unique_id") - holdout)
     stats = {
         "standard": (fy.mean(), fy.std(ddof=0)),
         "robust": (fy.median(), fy.quantile(0.75) - fy.quantile(0.25)),
@@ -76,13 +78,8 @@ def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0)
         )
         .collect()
     )
-    # series with no rows in the span (all held out) still need a scaler
-    missing = frame.select("unique_id").unique().join(out, on="unique_id", how="anti")
-    if missing.height:
-        out = pl.concat(
-            [out, missing.with_columns(center=pl.lit(0.0), scale=pl.lit(1.0), log1p=pl.lit(log1p))],
-            how="vertical_relaxed",
-        )
+    # every series has rows in its span (all of them when it is not longer than holdout), so every
+    # series of `frame` gets a scaler row from the group_by above
     return out.sort("unique_id")
 
 

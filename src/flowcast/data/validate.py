@@ -129,15 +129,6 @@ class ValidationResult:
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _when_chain(pairs: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
-    if not pairs:
-        return pl.lit(None, dtype=pl.Utf8)
-    expr = pl.when(pairs[0][0]).then(pairs[0][1])
-    for cond, value in pairs[1:]:
-        expr = expr.when(cond).then(value)
-    return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
-
-
 def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame]:
     """collect_all, turning read errors (bad UTF-8, malformed CSV) into DataValidationError."""
     try:
@@ -163,50 +154,39 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _mark_duplicates(ok: pl.DataFrame) -> pl.DataFrame:
-    """Sort by (unique_id, ds) (stable: file order within a key) and flag duplicate keys.
+def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
+    and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason).
 
-    Returns the frame with `check`/`reason` set on duplicate rows (still in it)."""
+    Exact repeats (same y) keep their first row; keys with different y values lose every row."""
     keys = ["unique_id", "ds"]
     uid, ds = pl.col("unique_id"), pl.col("ds")
-    in_order = ok.select(
-        ((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all()
-    ).item() if ok.height > 1 else True
-    if not in_order:
-        ok = ok.sort(keys, maintain_order=True)
-    else:
-        ok = ok.with_columns(uid.set_sorted())
+    empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
+    if ok.height <= 1:
+        return ok, empty
+    in_order = ok.select(((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all()).item()
+    ok = ok.with_columns(uid.set_sorted()) if in_order else ok.sort(keys, maintain_order=True)
     same_key = (uid == uid.shift(1)) & (ds == ds.shift(1))
-    dup_next = same_key.shift(-1).fill_null(False)
-    in_dup = same_key.fill_null(False) | dup_next
-    if not ok.select(in_dup.any()).item():
-        return ok
-    ok = ok.with_columns(in_dup.alias("__dup"))
-    dups = ok.filter(pl.col("__dup")).with_columns(
+    in_dup = (same_key | same_key.shift(-1)).fill_null(False)
+    dups = ok.filter(in_dup)
+    if dups.height == 0:
+        return ok, empty
+    dups = dups.with_columns(
         pl.col("y").n_unique().over(keys).alias("__ny"),
         pl.int_range(pl.len()).over(keys).alias("__pos"),
         pl.len().over(keys).alias("__n"),
     )
     conflict = pl.col("__ny") > 1
     shown = pl.col("ds").dt.to_string("%Y-%m-%d %H:%M:%S")
-    dups = dups.with_columns(
-        pl.when(conflict)
-        .then(pl.lit("duplicate_conflict"))
-        .when(pl.col("__pos") > 0)
-        .then(pl.lit("duplicate_row"))
-        .otherwise(pl.col("check"))
-        .alias("check"),
+    dups = dups.filter(conflict | (pl.col("__pos") > 0)).select(
+        ROW,
+        pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
         pl.when(conflict)
         .then(pl.format("{} rows for ({}, {}) with different y values", pl.col("__n"), pl.col("unique_id"), shown))
-        .when(pl.col("__pos") > 0)
-        .then(pl.format("repeat of an earlier row for ({}, {}) with the same y", pl.col("unique_id"), shown))
-        .otherwise(pl.col("reason"))
+        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with the same y", pl.col("unique_id"), shown))
         .alias("reason"),
-    ).select(ROW, "check", "reason")
-    ok = ok.join(dups, on=ROW, how="left", suffix="__d").with_columns(
-        pl.coalesce("check__d", "check").alias("check"), pl.coalesce("reason__d", "reason").alias("reason")
-    ).drop("check__d", "reason__d", "__dup")
-    return ok
+    )
+    return ok, dups
 
 
 def _fmt_ts(value: Any) -> str | None:
@@ -233,10 +213,14 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         y_min=source.y_min,
         y_max=source.y_max,
     )
-    check = _when_chain([(c.fails, pl.lit(c.name)) for c in checks]).alias("check")
-    reason = _when_chain([(c.fails, c.reason) for c in checks]).alias("reason")
+    code = pl.lit(None, dtype=pl.UInt8)
+    if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only
+        code = pl.when(checks[0].fails).then(pl.lit(1, pl.UInt8))
+        for i, c in enumerate(checks[1:], start=2):
+            code = code.when(c.fails).then(pl.lit(i, pl.UInt8))
+        code = code.otherwise(pl.lit(None, dtype=pl.UInt8))
     cols = _canonical_cols(ingested)
-    flagged_plan = ingested.frame.with_columns(check, reason).select(ROW, *cols, "check", "reason")
+    flagged_plan = ingested.frame.select(ROW, *cols, code.alias("__code"))
     plans = [flagged_plan]
     if ingested.as_of is not None:
         plans.append(
@@ -256,14 +240,16 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
             f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}; nothing to validate"
         )
 
-    failed_mask = pl.col("check").is_not_null()
-    ok = _mark_duplicates(flagged.filter(~failed_mask))
-    bad = pl.concat([flagged.filter(failed_mask), ok.filter(failed_mask)], how="vertical_relaxed")
-    valid = ok.filter(~failed_mask).select(cols) if bad.height else ok.select(cols)
-    del flagged, ok
+    n_failed = flagged.height - flagged["__code"].null_count()
+    failed = flagged.filter(pl.col("__code").is_not_null()).select(ROW, "__code") if n_failed else None
+    ok = (flagged.filter(pl.col("__code").is_null()) if n_failed else flagged).drop("__code")
+    del flagged
+    ok, dups = _sorted_with_duplicates(ok)
+    valid = ok.filter(~pl.col(ROW).is_in(dups[ROW].implode())).select(cols) if dups.height else ok.select(cols)
+    del ok
 
-    quarantined = _quarantine_rows(ingested, bad.select(ROW, "check", "reason"))
-    counts_per_check = dict(bad.group_by("check").len().sort("check").iter_rows()) if bad.height else {}
+    quarantined = _quarantine_rows(ingested, failed, dups, checks)
+    counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
     stats = valid.select(
         pl.col("unique_id").n_unique().alias("n"),
         pl.col("ds").min().alias("lo"),
@@ -296,18 +282,30 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
     return ValidationResult(valid=valid, quarantined=quarantined, report=report)
 
 
-def _quarantine_rows(ingested: Ingested, bad: pl.DataFrame) -> pl.DataFrame:
+def _quarantine_rows(
+    ingested: Ingested, failed: pl.DataFrame | None, dups: pl.DataFrame, checks: list
+) -> pl.DataFrame:
     """Original raw values of the quarantined rows (read back by row number) + check + reason."""
-    raw_cols = [RAW_PREFIX + c for c in ingested.raw_columns]
-    if bad.height == 0:
-        schema = {ROW: pl.UInt32, **{c: pl.Utf8 for c in ingested.raw_columns}, "check": pl.Utf8, "reason": pl.Utf8}
+    schema = {ROW: pl.UInt32, **{c: pl.Utf8 for c in ingested.raw_columns}, "check": pl.Utf8, "reason": pl.Utf8}
+    n_failed = 0 if failed is None else failed.height
+    if n_failed + dups.height == 0:
         return pl.DataFrame(schema=schema)
-    rows = bad.get_column(ROW)
-    (raw,) = _collect(
-        [ingested.unfiltered.filter(pl.col(ROW).is_in(rows.implode())).select(ROW, *raw_cols)], ingested
-    )
-    raw = raw.rename({RAW_PREFIX + c: c for c in ingested.raw_columns})
-    return bad.join(raw, on=ROW, how="left").select(ROW, *ingested.raw_columns, "check", "reason").sort(ROW)
+    rows = pl.concat([s for s in (None if failed is None else failed[ROW], dups[ROW]) if s is not None and s.len()])
+    (raw,) = _collect([ingested.unfiltered.filter(pl.col(ROW).is_in(rows.implode()))], ingested)
+    parts = []
+    if n_failed:
+        coded = raw.join(failed, on=ROW, how="inner")
+        name = pl.lit(None, dtype=pl.Utf8)
+        reason = pl.lit(None, dtype=pl.Utf8)
+        for i, c in reversed(list(enumerate(checks, start=1))):
+            name = pl.when(pl.col("__code") == i).then(pl.lit(c.name)).otherwise(name)
+            reason = pl.when(pl.col("__code") == i).then(c.reason).otherwise(reason)
+        parts.append(coded.with_columns(name.alias("check"), reason.alias("reason")))
+    if dups.height:
+        parts.append(raw.join(dups, on=ROW, how="inner"))
+    out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
+                    how="vertical_relaxed")
+    return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW)
 
 
 def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
