@@ -154,7 +154,7 @@ def publish_forecasts(
     *,
     as_of: datetime,
     model: str,
-    model_version: str,
+    model_version: str | None,
     note: str = "",
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact."""
@@ -171,12 +171,12 @@ def publish_forecasts(
         forecasts,
         settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png",
         n_series=settings.publish.plot_series,
-        title=f"{data.source.name}: {model} {model_version} as of {as_of:%Y-%m-%d %H:%M}",
+        title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
     )
     reporting.plot_artifact(png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}")
     reporting.receipt_artifact(receipt, note=note)
     log.info(
         f"Published {receipt.rows} forecast rows ({receipt.n_series} series) for as_of {as_of:%Y-%m-%d %H:%M} "
-        f"from {model} {model_version} to {receipt.parquet_path} and the DuckDB table in {receipt.duckdb_path}"
+        f"from {model} {model_version or '(baseline)'} to {receipt.parquet_path} and the DuckDB table in {receipt.duckdb_path}"
     )
     return receipt

@@ -191,7 +191,7 @@ def retrain_flow(
     else:
         ranked = board.filter(pl.col("model").is_in(list(BASELINE_NAMES)) & pl.col("finite")).sort("rank")
         name = ranked["model"][0] if ranked.height else "seasonal_naive"
-        version = "baseline"
+        version = None  # a baseline is not in the registry
         forecasts = tasks.baseline_task(name, td, h)
         champion = name
         note = (f"No production model exists (no trained model beat the baseline yet): "

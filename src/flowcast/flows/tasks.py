@@ -29,7 +29,26 @@ from prefect.tasks import exponential_backoff
 
 from flowcast.config import Settings, SourceConfig
 
-IO_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O failures, not user errors: a missing column or a bad option fails the same way
+    every time (ConfigError, DataValidationError: exit code 2), so it is not retried."""
+    from flowcast.errors import FlowcastError
+
+    try:
+        state.result()
+    except FlowcastError as exc:
+        return exc.exit_code != 2
+    except Exception:
+        return True
+    return False
+
+
+IO_RETRIES = dict(
+    retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+    retry_condition_fn=_transient,
+)
 TRAINING_TAG = "training"
 
 

@@ -1,0 +1,64 @@
+"""Tiny data and settings for the flow tests: 4 monthly series of 10 years, models of a few steps."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+START = datetime(2010, 1, 1)
+N_MONTHS = 120  # 2010-01 .. 2019-12
+
+
+def write_series(path: Path, n_series: int = 4, n_months: int = N_MONTHS) -> Path:
+    """Seasonal series with trend and a little deterministic noise, raw column names."""
+    rows = []
+    for s in range(n_series):
+        for t in range(n_months):
+            y = 100 + 10 * s + 0.5 * t + 8 * math.sin(2 * math.pi * t / 12 + s) + ((t * 7 + s * 3) % 5 - 2)
+            rows.append({"store": f"S{s}", "month": f"{2010 + t // 12}-{t % 12 + 1:02d}-01", "sales": round(y, 3)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).write_csv(path)
+    return path
+
+
+def source_dict(path: Path) -> dict:
+    return {"name": "tiny", "path": str(path), "id_cols": ["store"], "time_col": "month", "target_col": "sales",
+            "freq": "1mo", "horizon": 6, "season_length": 12}
+
+
+# small and fast: inline training (no subprocess), a handful of steps, one backtest window
+TINY_OVERRIDES = {
+    "model": {"cells": ["gru"], "lookback": 12, "hidden_size": 8, "num_layers": 1, "batch_size": 64,
+              "max_steps": 5, "launcher": "inline", "accelerator": "cpu", "early_stopping_patience": None},
+    "evaluation": {"n_windows": 1},
+    "publish": {"plot_series": 2},
+}
+
+
+
+
+def artifacts_of(flow_run_id: str) -> dict[str, list]:
+    """key -> artifacts of one flow run (its tasks' included), read back through the Prefect API.
+
+    Posts the filter itself: `PrefectClient.read_artifacts` sends null for the filters it is not
+    given, which this server rejects (422), and an empty task-run filter would drop the
+    artifacts made by the flow itself."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import Artifact
+
+    async def read() -> list[Artifact]:
+        async with get_client() as client:
+            body = {"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}, "limit": 200, "offset": 0,
+                    "sort": "CREATED_DESC"}
+            response = await client.request("POST", "/artifacts/filter", json=body)
+            return Artifact.model_validate_list(response.json())
+
+    out: dict[str, list] = {}
+    for a in asyncio.run(read()):
+        out.setdefault(a.key, []).append(a)
+    return out

@@ -1,0 +1,169 @@
+"""The flows end to end under the session's temporary Prefect API, on 4 tiny monthly series."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from flow_helpers import TINY_OVERRIDES, artifacts_of, source_dict, write_series
+
+from flowcast.errors import DataValidationError, RegistryError
+from flowcast.publish import ForecastStore
+from flowcast.registry import ModelRegistry
+from flowcast.reporting import KEYS, progress_key
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+AS_OF = datetime(2019, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, prefect_api):
+    """One retrain run (as_of 2019-06-01) on tiny data, its summary, and gru promoted by hand (a
+    5-step model does not beat seasonal naive, and the forecast flow needs a production model)."""
+    from flowcast.flows import retrain_flow
+
+    root = tmp_path_factory.mktemp("trained")
+    csv = write_series(root / "raw" / "sales.csv")
+    kw = {"source": source_dict(csv), "home": str(root / "home"), "overrides": TINY_OVERRIDES}
+    summary = retrain_flow(as_of=AS_OF, **kw)
+    ModelRegistry(Path(kw["home"]) / "models").promote(summary["registered"]["gru"], reason="test fixture")
+    return kw, summary
+
+
+@pytest.fixture
+def production_home(trained, tmp_path) -> dict:
+    """A private copy of the trained home, so that tests do not see each other's partitions."""
+    kw, _ = trained
+    home = tmp_path / "home"
+    shutil.copytree(kw["home"], home)
+    return {**kw, "home": str(home)}
+
+
+def test_retrain_publishes_and_leaves_every_artifact(trained):
+    kw, s = trained
+    home = Path(kw["home"])
+    # counts reconcile; 4 series x 114 months up to 2019-06
+    assert s["rows_in"] == s["rows_valid"] + s["rows_quarantined"] == 4 * 114
+    assert s["n_series"] == 4 and s["horizon"] == 6
+    models = {r["model"] for r in s["leaderboard"]}
+    assert models == {"gru", "naive", "seasonal_naive"}
+    assert all(r["smape"] is not None and r["mase"] is not None for r in s["leaderboard"])
+    assert s["published_rows"] == 4 * 6
+    assert s["registered"]["gru"].startswith("gru-v")
+    # nothing was in production: either gru won or the best baseline was published, with a note
+    if not s["decision"]["promote"]:
+        assert s["champion"] in ("naive", "seasonal_naive") and "baseline" in s["note"]
+
+    store = ForecastStore(home / "warehouse")
+    assert store.as_ofs() == [AS_OF]
+    published = store.read(as_of=AS_OF)
+    assert published.height == 24 and published["run_id"].unique().to_list() == [s["run_id"]]
+    assert published["ds"].min() == datetime(2019, 7, 1)  # the first period after as_of
+
+    arts = artifacts_of(s["run_id"])
+    expected = {KEYS["quality"], KEYS["leaderboard"], KEYS["decision"], KEYS["plot"], KEYS["receipt"],
+                progress_key("gru"), progress_key("gru-backtest")}
+    assert expected <= set(arts), sorted(arts)
+    for key in (progress_key("gru"), progress_key("gru-backtest")):
+        assert [a.data for a in arts[key]] == [100.0]
+    assert "rows quarantined" in arts[KEYS["quality"]][0].data
+    assert "Promotion decision" in arts[KEYS["decision"]][0].data
+    assert "data:image/png;base64," in arts[KEYS["plot"]][0].data
+    pngs = list((home / "reports").glob("forecast_*.png"))
+    assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preprocessing_is_cached_by_fingerprint_and_as_of(trained, tmp_path):
+    """A second run on the same data and as_of finds the preprocessing cache record."""
+    kw, _ = trained
+    records = list((Path(kw["home"]) / "cache" / "prefect").iterdir())
+    assert len(records) == 1 and records[0].name.startswith("flowcast-preprocess-")
+
+
+def test_forecast_flow_uses_the_production_model(production_home):
+    from flowcast.flows import forecast_flow
+
+    s = forecast_flow(as_of=datetime(2019, 9, 1), **production_home)
+    assert s["model_version"] == ModelRegistry(Path(production_home["home"]) / "models").production().version
+    assert s["published_rows"] == 24
+    arts = artifacts_of(s["run_id"])
+    assert {KEYS["quality"], KEYS["plot"], KEYS["receipt"]} <= set(arts)
+
+
+def test_forecast_without_production_model_says_so(flow_kwargs):
+    from flowcast.flows import forecast_flow
+
+    with pytest.raises(RegistryError, match="no production model"):
+        forecast_flow(as_of=AS_OF, **flow_kwargs)
+
+
+def test_backfill_three_dates_then_nothing_new(production_home):
+    from flowcast.flows import backfill_flow
+
+    store = ForecastStore(Path(production_home["home"]) / "warehouse")
+    before = set(store.as_ofs())
+    dates = [datetime(2018, 1, 1), datetime(2018, 2, 1), datetime(2018, 3, 1)]
+    first = backfill_flow(start=dates[0], end=dates[-1], every="1mo", **production_home)
+    assert (first["published"], first["skipped"], first["failed"]) == (3, 0, 0)
+    assert set(store.as_ofs()) - before == set(dates)
+    hashes = {d: store.receipt_of(d)["content_hash"] for d in dates}
+    runs = {d: store.read(as_of=d)["run_id"][0] for d in dates}
+    # each date sees only its own past: the first forecast period follows the as_of
+    for d in dates:
+        assert store.read(as_of=d)["ds"].min() == d.replace(month=d.month + 1)
+
+    again = backfill_flow(start=dates[0], end=dates[-1], every="1mo", **production_home)
+    assert (again["published"], again["skipped"], again["failed"]) == (0, 3, 0)
+    assert {d: store.receipt_of(d)["content_hash"] for d in dates} == hashes
+    assert {d: store.read(as_of=d)["run_id"][0] for d in dates} == runs
+
+    redo = backfill_flow(start=dates[0], end=dates[0], every="1mo", overwrite=True, **production_home)
+    assert redo["published"] == 1 and store.read(as_of=dates[0])["run_id"][0] != runs[dates[0]]
+
+
+def test_backfill_failing_date_is_reported_and_others_complete(production_home):
+    from flowcast.flows import backfill_flow
+    from flowcast.flows.backfill import BackfillError
+
+    # 2009-06 precedes the data (no rows: fails); 2013-06 and 2017-06 have history
+    with pytest.raises(BackfillError, match="1 of 3 backfill date") as info:
+        backfill_flow(start=datetime(2009, 6, 1), end=datetime(2017, 6, 1), every="4y", **production_home)
+    summary = info.value.summary
+    status = {o["as_of"][:10]: o["status"] for o in summary["outcomes"]}
+    assert status == {"2009-06-01": "failed", "2013-06-01": "published", "2017-06-01": "published"}
+    failed = [o for o in summary["outcomes"] if o["status"] == "failed"][0]
+    assert "no valid rows" in failed["error"] or "no" in failed["error"].lower()
+    store = ForecastStore(Path(production_home["home"]) / "warehouse")
+    assert store.has(datetime(2013, 6, 1)) and store.has(datetime(2017, 6, 1))
+    assert not store.has(datetime(2009, 6, 1))
+
+
+def test_flaky_source_is_retried(production_home, monkeypatch):
+    """The source fails once with a connection error (as a network share or object store may);
+    the ingest task retries with backoff and the run completes."""
+    import flowcast.data.sources as sources
+    from flowcast.flows import forecast_flow
+
+    real, calls = sources.ingest, []
+
+    def flaky(source, as_of):
+        calls.append(as_of)
+        if len(calls) == 1:
+            raise ConnectionError(f"connection reset while reading {source.path}")
+        return real(source, as_of)
+
+    monkeypatch.setattr(sources, "ingest", flaky)
+    s = forecast_flow(as_of=datetime(2019, 3, 1), **production_home)
+    assert len(calls) == 2 and s["published_rows"] == 24
+
+
+def test_user_errors_are_not_retried(flow_kwargs, tmp_path):
+    """A missing file is a user error (exit code 2): it fails at once with one sentence."""
+    from flowcast.flows import retrain_flow
+
+    kw = dict(flow_kwargs, source=source_dict(tmp_path / "nope.csv"))
+    with pytest.raises(DataValidationError, match="file not found"):
+        retrain_flow(as_of=AS_OF, **kw)
