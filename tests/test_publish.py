@@ -55,6 +55,10 @@ def _duckdb_rows(store: ForecastStore, as_of: datetime) -> pl.DataFrame:
         con.close()
 
 
+def _no_temp_left(store: ForecastStore) -> bool:
+    return not list(store.parquet_dir.rglob(".*")) and not (store.tmp_dir.exists() and any(store.tmp_dir.iterdir()))
+
+
 def _visible_files(store: ForecastStore) -> list[Path]:
     """What a reader's glob sees: as_of=*/part-0.parquet (also what DuckDB's *.parquet glob matches)."""
     return sorted(store.parquet_dir.glob("as_of=*/*.parquet"))
@@ -171,7 +175,7 @@ def test_contract_failures_block_publishing_and_keep_good_forecasts(tmp_path, ki
         _publish(store, fc, variant=2, **kw)
     assert store.read().equals(before)
     assert store.receipt_of(AS_OF)["content_hash"] == good.content_hash
-    assert not list(store.parquet_dir.rglob(".*"))
+    assert _no_temp_left(store)
 
 
 # ---------------------------------------------------------------------- write failures
@@ -197,6 +201,7 @@ def test_exception_while_serialising_leaves_the_store_unchanged(tmp_path, monkey
     assert store.read().equals(before)
     left = sorted(str(p.relative_to(store.parquet_dir)) for p in store.parquet_dir.rglob("*"))
     assert left == ["as_of=2024-03-01T00:00:00", "as_of=2024-03-01T00:00:00/part-0.parquet"]  # no temp, no dir
+    assert _no_temp_left(store)
 
 
 def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch):
@@ -219,7 +224,7 @@ def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch)
     assert "as_of 2024-03-01T00:00:00" in msg and "previously published forecasts are intact" in msg
     assert calls["n"] == 1
     assert store.read().equals(before)
-    assert not list(store.parquet_dir.rglob(".*"))
+    assert _no_temp_left(store)
     assert _publish(store, make_forecast(3, N, H, AS_OF), variant=3).rows == N * H  # and the next run works
 
 
@@ -282,10 +287,13 @@ def test_sigkill_during_publish_leaves_old_or_new_and_the_next_run_completes(tmp
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == -signal.SIGKILL, err
 
-    # readers never see the temp file: the only visible Parquet file is part-0.parquet
-    visible = _visible_files(store)
-    assert [p.name for p in visible] == ["part-0.parquet"]
-    assert _variant_of(pl.read_parquet(visible[0])) == {survivor}  # the truth: exactly old or new, whole
+    # readers never see the temp file: it is outside the dataset, whose only file is part-0.parquet
+    if point in ("after_parquet_tmp", "before_rename"):
+        assert len(list(store.tmp_dir.iterdir())) == 1  # the dead publisher's temp file is there ...
+    assert [p.relative_to(store.parquet_dir).as_posix() for p in store.parquet_dir.rglob("*") if p.is_file()] == [
+        "as_of=2024-03-01T00:00:00/part-0.parquet"]  # ... but not in the dataset
+    scanned = pl.scan_parquet(store.parquet_dir).collect()  # a reader scanning the whole dataset folder
+    assert scanned.height == BIG * H and _variant_of(scanned) == {survivor}  # exactly old or new, whole
     raw = _duckdb_rows(store, AS_OF)  # DuckDB before any repair: exactly old or new too, never a mix
     assert raw.height == BIG * H and len(_variant_of(raw)) == 1
 
@@ -294,7 +302,7 @@ def test_sigkill_during_publish_leaves_old_or_new_and_the_next_run_completes(tmp
     assert _variant_of(back) == {survivor}
     if survivor == 1:
         assert store.receipt_of(AS_OF)["content_hash"] == old.content_hash
-    assert not list(store.parquet_dir.rglob(".*"))  # the read under the lock removed the dead temp file
+    assert _no_temp_left(store)  # the read under the lock removed the dead temp file
 
     proc = _child(wh, 3, None)  # the next run completes
     _, err = proc.communicate(timeout=180)
@@ -324,6 +332,7 @@ def test_random_sigkills_never_leave_a_mix(tmp_path):
         (variant,) = _variant_of(back)
         assert back["model_version"].unique().to_list() == [f"lstm-v{variant}"]  # rows and labels agree
         assert [p.name for p in _visible_files(store)] == ["part-0.parquet"]
+        assert _variant_of(pl.scan_parquet(store.parquet_dir).collect()) == {variant}
         seen.add(variant)
     assert 1 not in seen  # every child completed at least one publish before it was killed
 

@@ -11,15 +11,17 @@ Layout under the warehouse folder (settings.warehouse_dir):
                                            and table `publishes` (one row per as_of: hash, run, model,
                                            rows, the Parquet file signature)
     .lock                                  fcntl lock: one writer (or reader) at a time
+    .tmp/                                  temporary files being written (never inside forecasts/)
 
 Source of truth and crash recovery. The Parquet partition is the truth; DuckDB is a
 queryable mirror. `publish` validates first (nothing is written for a bad or empty forecast),
-then, holding the lock: (1) writes the new partition to a dot-prefixed temporary file in the
-partition folder (`.part-0.parquet.<pid>.tmp`, which the reader's glob `as_of=*/part-0.parquet`
-never matches), fsyncs it and renames it over `part-0.parquet` (readers see the old file or
-the new file, never a mix), fsyncs the folder; (2) replaces that as_of in DuckDB in one
+then, holding the lock: (1) writes the new partition to a temporary file in `.tmp/` beside
+the dataset (same file system, so the rename is atomic; outside `forecasts/`, so no reader's
+glob or directory scan ever sees it), fsyncs it and renames it over
+`forecasts/as_of=<iso>/part-0.parquet` (readers see the old file or the new file, never a
+mix), fsyncs the folders; (2) replaces that as_of in DuckDB in one
 transaction (DELETE + INSERT + the `publishes` row). A crash before the rename leaves the old
-partition and a temporary file that the next publish deletes; a crash after the rename but
+partition and a temporary file that the next publish or read deletes; a crash after the rename but
 before the DuckDB commit leaves DuckDB one publish behind: every `publish` and `read` first
 reconciles, reloading into DuckDB each partition whose file signature (inode, size, mtime)
 differs from the one recorded in `publishes`, and dropping as_ofs whose partition is gone.
@@ -351,6 +353,7 @@ class ForecastStore:
         self.parquet_dir = self.root / "forecasts"
         self.db_path = self.root / DB_NAME
         self.lock_path = self.root / ".lock"
+        self.tmp_dir = self.root / ".tmp"
         self.lock_timeout = lock_timeout
 
     # ------------------------------------------------------------------ locking and DuckDB
@@ -414,7 +417,11 @@ class ForecastStore:
 
     def _clean_temps(self) -> list[Path]:
         """Under the lock: temporary files of dead publishers, and partition folders left empty."""
-        removed = []
+        removed: list[Path] = []
+        if self.tmp_dir.exists():
+            for f in self.tmp_dir.iterdir():
+                f.unlink(missing_ok=True)
+                removed.append(f)
         if not self.parquet_dir.exists():
             return removed
         for d in self.parquet_dir.iterdir():
@@ -436,10 +443,10 @@ class ForecastStore:
 
         part_dir = self.parquet_dir / _partition_name(as_of)
         final = part_dir / PART_NAME
-        tmp = part_dir / f".{PART_NAME}.{os.getpid()}.tmp"
+        tmp = self.tmp_dir / f"{_partition_name(as_of)}.{os.getpid()}.parquet.tmp"
         when = _norm_ts(as_of).isoformat()
         try:
-            part_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
             table = frame.to_arrow()
             table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
             with open(tmp, "wb") as fh:
@@ -448,9 +455,11 @@ class ForecastStore:
                 _fault("after_parquet_tmp")
                 os.fsync(fh.fileno())
             _fault("before_rename")
+            part_dir.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(self.parquet_dir)
             os.replace(tmp, final)
             _fsync_dir(part_dir)
-            _fsync_dir(self.parquet_dir)
+            _fsync_dir(self.tmp_dir)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
