@@ -74,7 +74,9 @@ def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None 
 
 def receipt_rows(receipt: Any) -> list[dict[str, Any]]:
     """A PublishReceipt (dataclass or pydantic model or dict) as a one-column-per-field table."""
-    if hasattr(receipt, "model_dump"):
+    if hasattr(receipt, "to_dict"):
+        d = receipt.to_dict()
+    elif hasattr(receipt, "model_dump"):
         d = receipt.model_dump()
     elif hasattr(receipt, "__dataclass_fields__"):
         from dataclasses import asdict
@@ -165,7 +167,7 @@ def _in_run() -> bool:
 
 
 def quality_artifact(report: Any) -> Any:
-    """The data quality report: a table of its checks when it has rows, else its markdown."""
+    """The data quality report (rows in / valid / quarantined, failed checks, excluded series) as markdown."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
@@ -223,6 +225,10 @@ def backfill_artifact(rows: Iterable[Mapping[str, Any]]) -> Any:
     )
 
 
+# In-process observers of training progress (the CLI's rich bars): called with (key, label, fraction).
+progress_listeners: list = []
+
+
 class TrainingProgress:
     """A progress artifact (0..100 %) for one model family, updated as training reports epochs.
 
@@ -236,7 +242,8 @@ class TrainingProgress:
         self.key = progress_key(cell)
         self.label = label or f"Training {cell}"
         self._id = None
-        self._last = -1.0
+        self._last = 0.0
+        self._notify(0.0)
         if _in_run():
             from prefect.artifacts import create_progress_artifact
 
@@ -253,14 +260,24 @@ class TrainingProgress:
                 return float(n) / float(d)
         return None
 
+    def _notify(self, frac: float) -> None:
+        for listener in list(progress_listeners):
+            try:
+                listener(self.key, self.label, frac)
+            except Exception:
+                pass
+
     def __call__(self, event: Any) -> None:
         frac = self.fraction(event)
-        if frac is None or self._id is None:
+        if frac is None:
             return
         pct = round(min(max(frac, 0.0), 1.0) * 100.0, 0)
         if pct <= self._last:
             return
         self._last = pct
+        self._notify(pct / 100.0)
+        if self._id is None:
+            return
         from prefect.artifacts import update_progress_artifact
 
         try:
@@ -269,8 +286,11 @@ class TrainingProgress:
             pass
 
     def done(self) -> None:
-        if self._id is not None and self._last < 100:
-            from prefect.artifacts import update_progress_artifact
-
-            update_progress_artifact(self._id, 100.0)
+        """Training finished (early stopping may end it before max_steps): show 100 %."""
+        if self._last < 100:
             self._last = 100.0
+            self._notify(1.0)
+            if self._id is not None:
+                from prefect.artifacts import update_progress_artifact
+
+                update_progress_artifact(self._id, 100.0)

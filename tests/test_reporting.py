@@ -1,0 +1,104 @@
+"""Rendering for the Prefect UI without Prefect: tables, markdown, the forecast PNG, progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flowcast import reporting
+
+
+def _frames(n_series: int, with_quantiles: bool = False):
+    hist = pl.DataFrame({
+        "unique_id": [f"s{i}" for i in range(n_series) for _ in range(24)],
+        "ds": [datetime(2020 + t // 12, t % 12 + 1, 1) for _ in range(n_series) for t in range(24)],
+        "y": [float(i * 10 + t) for i in range(n_series) for t in range(24)],
+    })
+    fc = pl.DataFrame({
+        "unique_id": [f"s{i}" for i in range(n_series) for _ in range(3)],
+        "ds": [datetime(2022, m, 1) for _ in range(n_series) for m in (1, 2, 3)],
+        "y_hat": [float(i * 10 + 24 + h) for i in range(n_series) for h in range(3)],
+    })
+    if with_quantiles:
+        fc = fc.with_columns((pl.col("y_hat") - 2).alias("y_hat_q10"), (pl.col("y_hat") + 2).alias("y_hat_q90"))
+    return hist, fc
+
+
+@pytest.mark.parametrize("n_series,with_q", [(1, False), (5, True), (12, False)])
+def test_plot_forecasts_writes_a_png(tmp_path, n_series, with_q):
+    hist, fc = _frames(n_series, with_q)
+    path = reporting.plot_forecasts(hist, fc, tmp_path / "r" / "plot.png", n_series=4, title="t")
+    assert path == tmp_path / "r" / "plot.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["plot.png"]  # no temp file left behind
+    md = reporting.plot_markdown(path, "Forecasts")
+    assert "data:image/png;base64," in md and str(path.resolve()) in md
+
+
+def test_plot_with_nothing_to_draw(tmp_path):
+    hist, fc = _frames(2)
+    assert reporting.plot_forecasts(hist, fc.clear(), tmp_path / "p.png") is None
+    assert reporting.plot_forecasts(hist, fc, tmp_path / "p.png", n_series=0) is None
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_large_png_is_linked_not_embedded(tmp_path):
+    hist, fc = _frames(2)
+    path = reporting.plot_forecasts(hist, fc, tmp_path / "p.png")
+    md = reporting.plot_markdown(path, "Forecasts", embed_limit=10)
+    assert "base64" not in md and str(path.resolve()) in md
+
+
+def test_tables_round_and_render():
+    board = pl.DataFrame({"model": ["lstm", "naive"], "mase": [0.912345678, float("nan")], "rank": [1, None]})
+    rows = reporting.table_rows(board)
+    assert rows == [{"model": "lstm", "mase": 0.9123, "rank": 1}, {"model": "naive", "mase": "nan", "rank": None}]
+    md = reporting.leaderboard_markdown(board, "mase", champion="lstm-v2")
+    assert "| model | mase | rank |" in md and "| lstm | 0.9123 | 1 |" in md and "lstm-v2" in md
+    assert reporting.markdown_table([]) == "_(empty)_"
+
+
+def test_receipt_rows_from_to_dict_and_dataclass():
+    class Receipt:
+        def to_dict(self):
+            return {"as_of": "2019-06-01T00:00:00", "rows": 24}
+
+    @dataclass
+    class Plain:
+        rows: int
+        path: Path
+
+    assert reporting.receipt_rows(Receipt()) == [{"field": "as_of", "value": "2019-06-01T00:00:00"},
+                                                 {"field": "rows", "value": "24"}]
+    assert reporting.receipt_rows(Plain(3, Path("/x")))[1] == {"field": "path", "value": "/x"}
+
+
+@pytest.mark.parametrize("event,expected", [
+    ({"step": 30, "max_steps": 300}, 0.1),
+    ({"epoch": 1, "max_epochs": 4}, 0.25),
+    ({"fraction": 0.5}, 0.5),
+    ({"step": 3, "max_steps": None}, None),
+    ({"val_loss": 1.0}, None),
+])
+def test_progress_fraction(event, expected):
+    assert reporting.TrainingProgress.fraction(event) == expected
+
+
+def test_progress_outside_a_run_notifies_listeners_only():
+    seen = []
+    reporting.progress_listeners.append(lambda key, label, f: seen.append((key, f)))
+    try:
+        p = reporting.TrainingProgress("lstm")
+        for step in (0, 1, 2, 150, 150, 300):
+            p({"step": step, "max_steps": 300})
+        p.done()
+    finally:
+        reporting.progress_listeners.clear()
+    assert p.key == reporting.progress_key("lstm") == "training-progress-lstm"
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(set(fractions)) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert reporting.leaderboard_artifact(pl.DataFrame({"model": ["x"]}), "mase") is None  # no run: no artifact
