@@ -99,12 +99,13 @@ def test_republish_replaces_exactly_that_as_of_with_the_same_hash(tmp_path):
     r1 = _publish(store, make_forecast(1, N, H, AS_OF), run_id="first")
     r2 = _publish(store, make_forecast(1, N, H, AS_OF), run_id="second")  # a re-run: same inputs, new run
     assert r1.content_hash == r2.content_hash  # the hash leaves run_id and created_at out
+    assert r1.previous_content_hash is None and r2.previous_content_hash == r1.content_hash and r2.unchanged
     assert r2.replaced_rows == N * H
     back = store.read(as_of=AS_OF)
     assert back.height == N * H and back.select("unique_id", "ds").n_unique() == N * H  # no duplicates
     assert back["run_id"].unique().to_list() == ["second"]
     r3 = _publish(store, make_forecast(2, N, H, AS_OF), variant=2)
-    assert r3.content_hash != r1.content_hash
+    assert r3.content_hash != r1.content_hash and not r3.unchanged
     assert _variant_of(store.read(as_of=AS_OF)) == {2}
     assert _variant_of(store.read(as_of=OTHER)) == {7}  # the other as_of is untouched
     assert store.receipt_of(OTHER)["content_hash"] == other.content_hash

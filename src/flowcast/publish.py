@@ -294,6 +294,12 @@ class PublishReceipt:
     parquet_path: Path
     quantile_cols: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    previous_content_hash: str | None = None  # of the forecasts this publish replaced, if any
+
+    @property
+    def unchanged(self) -> bool:
+        """True when this publish replaced identical content (a re-run with the same inputs)."""
+        return self.previous_content_hash == self.content_hash
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -309,6 +315,8 @@ class PublishReceipt:
             "parquet_path": str(self.parquet_path),
             "quantile_cols": list(self.quantile_cols),
             "ignored_columns": list(self.ignored_columns),
+            "previous_content_hash": self.previous_content_hash,
+            "unchanged": self.unchanged,
         }
 
 
@@ -606,6 +614,7 @@ class ForecastStore:
                     raise PublishError(f"cannot reconcile the forecast database {self.db_path}: {exc}") from exc
                 old = self._partitions().get(as_of)
                 replaced = _parquet_rows(old) if old is not None else 0
+                previous_hash = _parquet_meta(old).get("content_hash") if old is not None else None
                 path = self._write_partition(frame, as_of, meta)
                 _fault("after_rename")
                 info = {"content_hash": digest, "model": model, "model_version": model_version, "run_id": run_id,
@@ -621,7 +630,7 @@ class ForecastStore:
         return PublishReceipt(
             as_of=as_of, rows=frame.height, n_series=n_series, model=model, model_version=model_version,
             run_id=run_id, replaced_rows=replaced, content_hash=digest, duckdb_path=self.db_path,
-            parquet_path=path, quantile_cols=qcols, ignored_columns=ignored,
+            parquet_path=path, quantile_cols=qcols, ignored_columns=ignored, previous_content_hash=previous_hash,
         )
 
     def read(self, *, as_of: datetime | None = None, unique_id: str | None = None,
@@ -662,14 +671,17 @@ class ForecastStore:
 
     def receipt_of(self, as_of: datetime) -> dict[str, str]:
         """The flowcast metadata stored with a partition (content_hash, run_id, model, ...)."""
-        import pyarrow.parquet as pq
-
         path = self.parquet_dir / _partition_name(as_of) / PART_NAME
         if not path.exists():
             raise PublishError(f"nothing published for as_of {_norm_ts(as_of).isoformat()} in {self.parquet_dir}")
-        meta = pq.read_schema(path).metadata or {}
-        return {k.decode().removeprefix(_META_PREFIX): v.decode() for k, v in meta.items()
-                if k.decode().startswith(_META_PREFIX)}
+        return _parquet_meta(path)
+
+def _parquet_meta(path: Path) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode().removeprefix(_META_PREFIX): v.decode() for k, v in meta.items()
+            if k.decode().startswith(_META_PREFIX)}
 
 
 def _parquet_rows(path: Path) -> int:
