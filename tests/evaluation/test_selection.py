@@ -62,6 +62,16 @@ def test_nan_challenger_blocks_promotion_with_a_clear_reason():
     assert any(r.startswith("rnn is not eligible") for r in d.reasons)
 
 
+def test_undefined_metric_is_explained_not_called_nan_forecasts():
+    board = _board({"gru": (0.5, True), "seasonal_naive": (1.0, True)}).with_columns(
+        pl.when(pl.col("model") == "gru").then(None).otherwise(pl.col("mase")).alias("mase"),
+        pl.when(pl.col("model") == "gru").then(False).otherwise(pl.col("finite")).alias("finite"),
+    )
+    d = select(board, metric="mase", margin=0.0)
+    assert d.promote is False
+    assert "gru is not eligible: its mase is undefined (None), e.g. MASE on constant history" in d.reasons
+
+
 def test_decision_is_data():
     d = select(_board({"lstm": (0.8, True), "seasonal_naive": (1.0, True)}), metric="mase", margin=0.1)
     dd = d.to_dict()

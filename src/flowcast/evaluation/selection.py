@@ -162,8 +162,10 @@ def select(
         (finite_c if ok else bad_c).append((c, s))
     for c, s in bad_c:
         n_bad = board.filter(pl.col("model") == c)["n_nonfinite"][0] if "n_nonfinite" in board.columns else None
-        detail = f"{n_bad} NaN/inf forecast values" if n_bad else f"{metric}={s}"
-        reasons.append(f"{c} is not eligible: forecasts not finite ({detail})")
+        if n_bad or n_bad is None:
+            reasons.append(f"{c} is not eligible: forecasts not finite ({n_bad or 'some'} NaN/inf forecast values)")
+        else:
+            reasons.append(f"{c} is not eligible: its {metric} is undefined ({s}), e.g. MASE on constant history")
 
     base_score, base_ok = _score(board, baseline, metric)
     inc_score, inc_ok = (None, False) if incumbent is None else _score(board, incumbent, metric)
