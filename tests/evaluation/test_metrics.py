@@ -85,3 +85,14 @@ def test_nan_forecast_gives_nan_metrics_not_a_silent_number():
 def test_missing_quantile_column_is_a_clear_error():
     with pytest.raises(ValueError, match="y_hat_q50"):
         score(_forecasts(), _insample(), season_length=1, quantiles=[0.5])
+
+
+def test_mase_scale_keeps_precision_across_series_of_very_different_scales():
+    n = 50
+    frame = pl.DataFrame({
+        "unique_id": ["a"] * n + ["b"] * n + ["c"] * n,
+        "ds": [D(i) for i in range(n)] * 3,
+        "y": [1e12 * (i % 3) for i in range(n)] + [1e-6 * (i % 2) for i in range(n)] + [1e12 * (i % 5) for i in range(n)],
+    })
+    scale = dict(mase_scale(frame, 1).iter_rows())
+    assert scale["b"] == pytest.approx(1e-6, rel=1e-9)  # alternating 0, 1e-6: every lag-1 difference is 1e-6

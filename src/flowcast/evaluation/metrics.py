@@ -69,28 +69,56 @@ def mase_scale(
     """Mean |y_t - y_{t-m}| per series (per (unique_id, cutoff) when `cutoffs` is given,
     using only history with ds <= cutoff). Falls back to m = 1 for histories of <= m points.
 
+    One pass over the history: running sums of the lagged differences, read at each cutoff
+    with an as-of join, so several cutoffs cost no more than one.
     Returns unique_id[, cutoff], scale (null when the history has fewer than 2 points).
     """
     m = max(1, int(season_length))
-    hist = insample.select("unique_id", "ds", "y").lazy()
-    keys = ["unique_id"]
-    if cutoffs is not None:
-        hist = hist.join(cutoffs.select("unique_id", "cutoff").unique().lazy(), on="unique_id").filter(
-            pl.col("ds") <= pl.col("cutoff")
+    # sorted by (unique_id, ds): positions restart at each series boundary (a linear scan) and
+    # the lagged differences are only taken within a series. Running sums are per series
+    # (`over`), not one global sum minus an offset, which would lose precision when series of
+    # very different scales share the frame.
+    boundary = (pl.col("unique_id") != pl.col("unique_id").shift(1)).fill_null(True)
+    idx = pl.int_range(pl.len(), dtype=pl.Int64)
+    pos = idx - pl.when(boundary).then(idx).otherwise(None).forward_fill()
+
+    def running(lag: int) -> pl.Expr:
+        d = pl.when(pl.col("pos") >= lag).then((pl.col("y") - pl.col("y").shift(lag)).abs()).otherwise(0.0)
+        return d.cum_sum().over("unique_id")
+
+    hist = (
+        insample.lazy()
+        .select("unique_id", "ds", "y")
+        .sort("unique_id", "ds")
+        .with_columns(pos.alias("pos"))
+        .with_columns(
+            (pl.col("pos") + 1).alias("n"),
+            running(m).alias("sum_m"),
+            (pl.col("pos") + 1 - m).clip(lower_bound=0).alias("cnt_m"),
+            running(1).alias("sum_1"),
+            pl.col("pos").alias("cnt_1"),
         )
-        keys = ["unique_id", "cutoff"]
-    hist = hist.sort([*keys, "ds"])
-    seasonal = (pl.col("y") - pl.col("y").shift(m)).abs().over(keys).alias("d_m")
-    lag1 = (pl.col("y") - pl.col("y").shift(1)).abs().over(keys).alias("d_1")
-    out = (
-        hist.with_columns(seasonal, lag1)
-        .group_by(keys)
-        .agg(pl.len().alias("n"), pl.col("d_m").mean().alias("s_m"), pl.col("d_1").mean().alias("s_1"))
-        .with_columns(pl.when(pl.col("n") > m).then(pl.col("s_m")).otherwise(pl.col("s_1")).alias("scale"))
-        .select(*keys, "scale")
+    )
+    scale = (
+        pl.when(pl.col("n") > m)
+        .then(pl.col("sum_m") / pl.col("cnt_m"))
+        .when(pl.col("cnt_1") > 0)
+        .then(pl.col("sum_1") / pl.col("cnt_1"))
+        .otherwise(None)
+        .alias("scale")
+    )
+    if cutoffs is None:
+        return hist.group_by("unique_id").agg(pl.all().last()).select("unique_id", scale).sort("unique_id").collect()
+    keys = cutoffs.lazy().select("unique_id", "cutoff").unique()
+    right = hist.select("unique_id", "ds", "n", "sum_m", "cnt_m", "sum_1", "cnt_1")
+    return (
+        keys.sort("cutoff")
+        .join_asof(right.sort("ds"), left_on="cutoff", right_on="ds", by="unique_id", strategy="backward",
+                   check_sortedness=False)  # both sides are sorted on the key just above
+        .select("unique_id", "cutoff", scale)
+        .sort("unique_id", "cutoff")
         .collect()
     )
-    return out
 
 
 def score(
