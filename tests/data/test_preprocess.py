@@ -219,3 +219,25 @@ def test_prepare_data_vic_elecdemand(tmp_path):
     assert td.ids == ["vic_elecdemand"] and td.n_obs == 17520 and td.meta.horizon == 48
     assert td.meta.declared_future_cols == ["WorkDay", "Temperature"]
     assert td.future_frame()["WorkDay"].null_count() == 0
+
+
+@pytest.mark.parametrize("n_series,drop", [(5, ["s1"]), (5, ["s0", "s4"]), (150, [f"s{i:03d}" for i in range(0, 150, 2)])])
+def test_drop_series_keeps_the_others_in_order(n_series, drop):
+    from flowcast.data.preprocess import _drop_series
+
+    names = [f"s{i:03d}" if n_series > 100 else f"s{i}" for i in range(n_series)]
+    f = pl.DataFrame({"unique_id": [n for n in names for _ in range(3)], "__sid": [i for i in range(n_series) for _ in range(3)]})
+    f = f.with_columns(pl.col("__sid").cast(pl.UInt32))
+    out = _drop_series(f, pl.Series(names), pl.Series(drop))
+    assert out.equals(f.filter(~pl.col("unique_id").is_in(drop)))
+
+
+def test_benchmark_runs_at_tiny_size(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_preprocess", Path(__file__).parents[2] / "bench" / "preprocess.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.bench(30, 120, workdir=str(tmp_path))
+    assert r["rows"] == r["rows_valid"] + r["rows_quarantined"] and r["rows_per_s"] > 0 and r["n_series_out"] >= 25

@@ -150,6 +150,24 @@ def _static_features(valid: pl.DataFrame, cols: list[str], ids: pl.Series) -> tu
     return out.sort("unique_id"), names, dropped
 
 
+def _drop_series(frame: pl.DataFrame, ids: pl.Series, drop: pl.Series) -> pl.DataFrame:
+    """`frame` (sorted, with __sid) without the series in `drop`. Kept series are contiguous runs of
+    rows: with few runs they are sliced and concatenated without copying, else filtered."""
+    keep = ~ids.is_in(drop.implode())
+    if not keep.any():
+        return frame.clear()
+    counts = frame.get_column("__sid").value_counts(sort=False).sort("__sid")
+    lens = pl.Series(np.zeros(ids.len(), dtype=np.int64)).scatter(counts["__sid"], counts["count"].cast(pl.Int64))
+    starts = lens.cum_sum() - lens
+    runs = pl.DataFrame({"keep": keep, "start": starts, "len": lens}).with_columns(
+        (pl.col("keep") != pl.col("keep").shift(1)).fill_null(True).cum_sum().alias("run")
+    )
+    spans = runs.filter("keep").group_by("run", maintain_order=True).agg(pl.col("start").first(), pl.col("len").sum())
+    if spans.height > 64:
+        return frame.filter(~pl.col("unique_id").is_in(drop.implode()))
+    return pl.concat([frame.slice(a, n) for a, n in spans.select("start", "len").iter_rows()], rechunk=False)
+
+
 def preprocess(
     valid: pl.DataFrame,
     source: SourceConfig,
@@ -214,7 +232,9 @@ def preprocess(
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
 
     # 3. grid: trim to the observed span, then scatter the rows onto each series' full grid
-    trimmed = v.filter(pl.col("ds").is_between(per_row("__first"), per_row("__last")))
+    in_span = v.select(pl.col("ds").is_between(per_row("__first"), per_row("__last")).fill_null(False).alias("m"))["m"]
+    trimmed = v if in_span.all() else v.filter(in_span)  # no copy when there is nothing to trim
+    del in_span
     summary.rows_trimmed = valid.height - trimmed.height
     del v
     bounds = bounds.with_columns(
@@ -241,6 +261,7 @@ def preprocess(
             col = pl.Series(c, [None], dtype=trimmed.schema[c]).extend_constant(None, total - 1)
             cols[c] = col.scatter(out_idx, trimmed.get_column(c))
         frame = grid.with_columns(**cols, __sid=sid_full)
+        del grid, cols, sid_full, out_idx, pos, first_row, t_sid, offsets
     else:
         frame = trimmed
     summary.rows_inserted = frame.height - trimmed.height
@@ -300,7 +321,7 @@ def preprocess(
         else pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
     )
     if excl.height:
-        frame = frame.filter(~pl.col("unique_id").is_in(excl.get_column("unique_id").implode()))
+        frame = _drop_series(frame, ids, excl.get_column("unique_id"))
         if future_exog is not None:
             future_exog = future_exog.join(excl.select("unique_id"), on="unique_id", how="anti")
             future_exog = future_exog if future_exog.height else None
@@ -320,9 +341,12 @@ def preprocess(
 
     # 6. covariates: calendar + declared future + past, Float64, no nulls
     cal_cols = calendar_columns(freq) if cfg.calendar else []
-    if cal_cols:  # computed once per distinct timestamp (series share their grid), then joined
-        cal = frame.select(pl.col("ds").unique()).with_columns(calendar_exprs(freq))
-        frame = frame.join(cal, on="ds", how="left", maintain_order="left")
+    if cal_cols:  # computed once per distinct timestamp (series share their grid), then gathered
+        uds = frame.get_column("ds").unique().sort()
+        cal = pl.DataFrame({"ds": uds}).with_columns(calendar_exprs(freq))
+        pos = uds.search_sorted(frame.get_column("ds"))
+        frame = frame.with_columns([cal.get_column(c).gather(pos) for c in cal_cols])
+        del pos
     if covs:
         frame = frame.with_columns(pl.col(covs).cast(pl.Float64))
         if any(frame[c].null_count() for c in covs):
@@ -331,7 +355,9 @@ def preprocess(
             )
     future_cols = [*cal_cols, *declared_future]
     past_cols = [c for c in past if c not in declared_future]
-    frame = frame.select("unique_id", "ds", pl.col("y").cast(pl.Float64), *future_cols, *past_cols)
+    frame = frame.select(
+        pl.col("unique_id").set_sorted(), "ds", pl.col("y").cast(pl.Float64), *future_cols, *past_cols
+    )  # sorted by (unique_id, ds): the flag lets group_by/over on unique_id use contiguous slices
 
     # 7. scalers on the training span (log1p per series where the data allow it)
     if cfg.log1p:

@@ -60,6 +60,17 @@ class Ingested:
     undeclared: list[str]
     tz_mixed_possible: bool = False
     numeric_exog: list[str] = field(default_factory=list)
+    raw: pl.LazyFrame | None = None  # source_row + __raw__ columns, before mapping
+    mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
+
+    def rows(self, source_rows: pl.Series) -> pl.DataFrame:
+        """The mapped rows with these source_row numbers (read back from the source, mapped after
+        filtering so that only those rows are parsed)."""
+        base = self.raw if self.raw is not None else self.unfiltered
+        picked = base.filter(pl.col(ROW).is_in(source_rows.implode()))
+        for stage in self.mapping if self.raw is not None else []:
+            picked = picked.with_columns(stage)
+        return picked.collect()
 
     @property
     def label(self) -> str:
@@ -259,7 +270,8 @@ def _grid_start(ds: pl.Expr, freq: str) -> pl.Expr:
     return ds.dt.truncate(freq)
 
 
-def _map_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str], bool]:
+def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
+    """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>."""
     schema = lf.collect_schema()
     found = list(schema.names())
     declared = _declared(source)
@@ -272,26 +284,29 @@ def _map_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.Laz
             f"{file}: undeclared column(s) {undeclared} in strict source {source.name!r} (schema drift); "
             f"declared: {declared}"
         )
+    return lf.select([pl.col(c).alias(RAW_PREFIX + c) for c in found]), undeclared
+
+
+def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) -> list[list[pl.Expr]]:
+    """Expressions (two with_columns stages) computing the canonical columns from __raw__ ones."""
+    raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
-    exprs: list[pl.Expr] = [pl.col(c).alias(RAW_PREFIX + c) for c in found]
-    frame = lf.select(exprs)
-    # canonical columns
     if source.id_cols:
-        parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8).str.strip_chars() for c in source.id_cols]
+        parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
+        if text:  # CSV: surrounding blanks are formatting, not part of the id
+            parts = [p.str.strip_chars() for p in parts]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware = _parse_time(source, schema[source.time_col], file)
-    y = _number(pl.col(RAW_PREFIX + source.target_col), schema[source.target_col], source.target_col, file)
+    ds_raw, aware = _parse_time(source, raw_schema[source.time_col], label)
+    y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
     for c in numeric_exog:
-        mapped.append(_number(pl.col(RAW_PREFIX + c), schema[c], c, file).alias(c))
+        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label).alias(c))
     for c in source.static_cols:
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
-    frame = frame.with_columns(mapped).with_columns(_grid_start(pl.col(DS_RAW), source.freq).alias("ds"))
-    tz_mixed_possible = schema[source.time_col] == pl.Utf8 and not source.time_format
-    return frame, undeclared, tz_mixed_possible
+    return [mapped, [_grid_start(pl.col(DS_RAW), source.freq).alias("ds")]]
 
 
 def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
@@ -299,26 +314,27 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
     files = resolve_files(source)
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
-    raw_columns: list[str] = []
-    tz_mixed = False
     for file in files:
-        mapped, und, mixed = _map_file(source, file, _scan_one(source, file))
-        frames.append(mapped)
+        raw, und = _check_file(source, file, _scan_one(source, file))
+        frames.append(raw)
         undeclared += [c for c in und if c not in undeclared]
-        raw_columns += [c.removeprefix(RAW_PREFIX) for c in mapped.collect_schema().names()
-                        if c.startswith(RAW_PREFIX) and c.removeprefix(RAW_PREFIX) not in raw_columns]
-        tz_mixed = tz_mixed or mixed
-    if len(frames) == 1:
-        frame = frames[0]
-    else:
-        # raw columns may differ in type between files (int in one, text in another): relax to a supertype
-        frame = pl.concat(frames, how="diagonal_relaxed")
-    frame = frame.with_row_index(ROW)
+    # raw columns may differ in type between files (int in one, text in another): relax to a supertype
+    raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    raw = raw.with_row_index(ROW)
+    schema = raw.collect_schema()
+    raw_columns = [c.removeprefix(RAW_PREFIX) for c in schema.names() if c.startswith(RAW_PREFIX)]
+    text = all(file_format(source, f) == "csv" for f in files)
+    label = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
+    mapping = _mapping(source, schema, label, text)
+    frame = raw
+    for stage in mapping:
+        frame = frame.with_columns(stage)
     if as_of is not None:
         as_of = _naive_as_of(as_of, source)
         filtered = frame.filter(pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= as_of))
     else:
         filtered = frame
+    time_dtype = schema[RAW_PREFIX + source.time_col]
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -327,8 +343,10 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
         files=files,
         raw_columns=raw_columns,
         undeclared=undeclared,
-        tz_mixed_possible=tz_mixed,
+        tz_mixed_possible=time_dtype == pl.Utf8 and not source.time_format,
         numeric_exog=[*source.past_cols, *source.future_cols],
+        raw=raw,
+        mapping=mapping,
     )
 
 

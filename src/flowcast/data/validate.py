@@ -291,7 +291,10 @@ def _quarantine_rows(
     if n_failed + dups.height == 0:
         return pl.DataFrame(schema=schema)
     rows = pl.concat([s for s in (None if failed is None else failed[ROW], dups[ROW]) if s is not None and s.len()])
-    (raw,) = _collect([ingested.unfiltered.filter(pl.col(ROW).is_in(rows.implode()))], ingested)
+    try:
+        raw = ingested.rows(rows)
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(f"cannot read back quarantined rows of {ingested.label}: {exc}") from exc
     parts = []
     if n_failed:
         coded = raw.join(failed, on=ROW, how="inner")
