@@ -396,3 +396,24 @@ def test_cli_forecasts_formats_and_filters(_isolated_home):
     assert r.exit_code == 2 and "--as-of must be an ISO date" in r.output
     r = runner.invoke(app, ["forecasts", "--model", "nope", "--format", "json"])
     assert r.exit_code == 0 and json.loads(r.stdout) == []
+
+
+def test_damaged_files_give_clear_errors_and_a_way_out(tmp_path):
+    store = ForecastStore(tmp_path / "wh")
+    _publish(store, make_forecast(1, N, H, AS_OF))
+    _publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2)
+    before = store.read()
+    store.db_path.write_bytes(b"definitely not a duckdb file" * 100)
+    with pytest.raises(PublishError, match="delete it: it is only a mirror and is rebuilt from the Parquet dataset"):
+        store.read()
+    store.db_path.unlink()
+    assert store.read().equals(before)
+    # a partition damaged outside flowcast: named; re-publishing that as_of repairs it
+    part = store.parquet_dir / "as_of=2024-02-01T00:00:00" / "part-0.parquet"
+    part.write_bytes(b"PAR1 garbage")
+    store.db_path.unlink()  # force the mirror to reload every partition
+    with pytest.raises(PublishError, match=r"as_of=2024-02-01T00:00:00/part-0.parquet cannot be read.*re-publish"):
+        store.read()
+    r = _publish(store, make_forecast(3, N, H, OTHER), as_of=OTHER, variant=3)
+    assert r.replaced_rows == 0 and r.previous_content_hash is None
+    assert _variant_of(store.read(as_of=OTHER)) == {3} and _variant_of(store.read(as_of=AS_OF)) == {1}

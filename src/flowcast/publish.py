@@ -390,13 +390,18 @@ class ForecastStore:
     def _db(self) -> Iterator[Any]:
         import duckdb
 
+        hint = ("; if it is damaged, delete it: it is only a mirror and is rebuilt from the Parquet dataset "
+                f"{self.parquet_dir} on the next publish or read")
         try:
             con = duckdb.connect(str(self.db_path))
         except duckdb.Error as exc:
-            raise PublishError(f"cannot open the forecast database {self.db_path}: {exc}") from exc
+            raise PublishError(f"cannot open the forecast database {self.db_path}: {exc}{hint}") from exc
         try:
-            for ddl in _DDL:
-                con.execute(ddl).fetchall()
+            try:
+                for ddl in _DDL:
+                    con.execute(ddl).fetchall()
+            except duckdb.Error as exc:
+                raise PublishError(f"the forecast database {self.db_path} is not usable: {exc}{hint}") from exc
             yield con
         finally:
             con.close()
@@ -521,10 +526,12 @@ class ForecastStore:
             con.unregister("__new_rows")
         _fault("after_commit")
 
-    def _reconcile(self, con: Any) -> list[datetime]:
-        """Bring DuckDB in line with the Parquet partitions; returns the as_ofs it reloaded or dropped."""
-        import pyarrow.parquet as pq
+    def _reconcile(self, con: Any, replacing: datetime | None = None) -> list[datetime]:
+        """Bring DuckDB in line with the Parquet partitions; returns the as_ofs it reloaded or dropped.
 
+        An unreadable partition (never written by this store: ours are renamed into place whole)
+        is a PublishError naming it, except the one `replacing`, which is about to be overwritten.
+        """
         parts = self._partitions()
         recorded = {r[0]: r[1] for r in con.execute("SELECT as_of, parquet_sig FROM publishes").fetchall()}
         changed = []
@@ -532,11 +539,18 @@ class ForecastStore:
             sig = self._sig(path)
             if recorded.get(as_of) == sig:
                 continue
-            meta = {k.decode(): v.decode() for k, v in (pq.read_schema(path).metadata or {}).items()
-                    if k.decode().startswith(_META_PREFIX)}
-            frame = pl.read_parquet(path)
+            try:
+                meta = _parquet_meta(path)
+                frame = pl.read_parquet(path)
+            except (OSError, ValueError, pl.exceptions.PolarsError) as exc:  # a damaged file
+                if as_of == replacing:
+                    continue
+                raise PublishError(
+                    f"published partition {path} cannot be read ({type(exc).__name__}: {exc}); re-publish "
+                    f"as_of {as_of.isoformat()} or remove that folder"
+                ) from exc
             info = {
-                "content_hash": meta.get(f"{_META_PREFIX}content_hash") or content_hash(frame),
+                "content_hash": meta.get("content_hash") or content_hash(frame),
                 "model": frame["model"][0] if frame.height else None,
                 "model_version": frame["model_version"][0] if frame.height else None,
                 "run_id": frame["run_id"][0] if frame.height else None,
@@ -609,12 +623,15 @@ class ForecastStore:
             self._clean_temps()
             with self._db() as con:
                 try:
-                    self._reconcile(con)
+                    self._reconcile(con, replacing=as_of)
                 except duckdb.Error as exc:
                     raise PublishError(f"cannot reconcile the forecast database {self.db_path}: {exc}") from exc
                 old = self._partitions().get(as_of)
-                replaced = _parquet_rows(old) if old is not None else 0
-                previous_hash = _parquet_meta(old).get("content_hash") if old is not None else None
+                try:
+                    replaced = _parquet_rows(old) if old is not None else 0
+                    previous_hash = _parquet_meta(old).get("content_hash") if old is not None else None
+                except (OSError, ValueError):  # a damaged partition being replaced (ArrowInvalid is a ValueError)
+                    replaced, previous_hash = 0, None
                 path = self._write_partition(frame, as_of, meta)
                 _fault("after_rename")
                 info = {"content_hash": digest, "model": model, "model_version": model_version, "run_id": run_id,
