@@ -113,6 +113,7 @@ class ModelConfig(_Section):
     )
     fork_length: int | None = Field(None, ge=2, description="forking mode: rows read per series; None: the longest")
     checkpoint_every: int = Field(50, ge=1, description="training steps between `last` checkpoints (for --resume)")
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads per training process; None: cores / devices")
     launcher: Literal["process", "inline"] = Field(
         "process", description="process: training runs in its own (torchrun) process; inline: in this one"
     )

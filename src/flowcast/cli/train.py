@@ -1,3 +1,119 @@
-"""`flowcast` commands: train (filled in by its area)."""
+"""`flowcast train`: prepare a dataset and train one model (rnn | lstm | gru) on it.
+
+The run goes to `<home>/models/runs/<source>_<model>_<as_of>/` (checkpoints, meta.json, logs);
+the same command with `--resume` continues a killed run from its last checkpoint. With --json
+the artifact summary is one JSON object on the last line of stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
 
 from flowcast.cli.app import app, models_app  # noqa: F401
+from flowcast.cli.common import (
+    AsOfOpt,
+    ConfigOpt,
+    DataOpt,
+    DatasetOpt,
+    FreqOpt,
+    HomeOpt,
+    HorizonOpt,
+    IdColOpt,
+    JsonOpt,
+    TargetColOpt,
+    TimeColOpt,
+    TimeFormatOpt,
+    TzOpt,
+    cli_errors,
+    console,
+    emit_json,
+    parse_as_of,
+    resolve_settings,
+)
+from flowcast.errors import ConfigError
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="rnn | lstm | gru")]
+DevicesOpt = Annotated[Optional[str], typer.Option("--devices", help="number of devices (DDP when > 1), or auto")]
+AcceleratorOpt = Annotated[Optional[str], typer.Option("--accelerator", help="cpu | gpu | auto")]
+MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="optimisation steps")]
+ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="windowed | forking")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run from its last checkpoint")]
+
+
+def _devices(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise ConfigError(f"--devices must be a positive integer or 'auto', got {value!r}") from None
+    if n < 1:
+        raise ConfigError(f"--devices must be a positive integer or 'auto', got {value!r}")
+    return n
+
+
+@app.command("train")
+@cli_errors
+def train_cmd(
+    model: ModelOpt = "lstm",
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    time_format: TimeFormatOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = None,
+    tz: TzOpt = None,
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = None,
+    devices: DevicesOpt = None,
+    accelerator: AcceleratorOpt = None,
+    max_steps: MaxStepsOpt = None,
+    mode: ModeOpt = None,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train an RNN, LSTM or GRU global model on a dataset (in its own process; DDP with --devices N)."""
+    if model not in ("rnn", "lstm", "gru"):
+        raise ConfigError(f"--model must be rnn, lstm or gru, got {model!r}")
+    if accelerator is not None and accelerator not in ("cpu", "gpu", "auto"):
+        raise ConfigError(f"--accelerator must be cpu, gpu or auto, got {accelerator!r}")
+    if mode is not None and mode not in ("windowed", "forking"):
+        raise ConfigError(f"--mode must be windowed or forking, got {mode!r}")
+    settings = resolve_settings(
+        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},
+    )
+    from flowcast.data.preprocess import prepare_data
+    from flowcast.data.validate import as_of_label
+    from flowcast.models.train import train_model
+
+    run_as_of = parse_as_of(as_of)
+    prepared = prepare_data(settings, run_as_of)
+    td = prepared.training
+    run_dir = settings.models_dir / "runs" / f"{prepared.source.name}_{model}_{as_of_label(run_as_of)}"
+    cfg = settings.model
+    console.print(
+        f"training [bold]{model}[/] ({cfg.mode}) on {td.n_series} series, {td.n_obs} rows, horizon {td.meta.horizon}"
+        f" -> {run_dir}", highlight=False,
+    )
+
+    def show(e: dict) -> None:
+        val = f" val_loss {e['val_loss']:.4f}" if e.get("val_loss") is not None else ""
+        trn = f" train_loss {e['train_loss']:.4f}" if e.get("train_loss") is not None else ""
+        console.print(f"  step {e['step']}/{e['max_steps']} epoch {e['epoch']}{trn}{val}", highlight=False)
+
+    art = train_model(td, cfg, run_dir, cell=model, resume=resume, on_progress=show)
+    m = art.metrics
+    console.print(
+        f"[green]done[/]: {m['steps']} steps in {m['train_seconds']:.1f}s, best val_loss "
+        f"{m['val_loss'] if m['val_loss'] is None else round(m['val_loss'], 4)}", highlight=False,
+    )
+    if json_out:
+        emit_json({"model": model, "path": str(art.path), "metrics": m, "n_series": td.n_series,
+                   "horizon": td.meta.horizon, "mode": cfg.mode, "as_of": td.meta.as_of})

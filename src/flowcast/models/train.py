@@ -195,6 +195,7 @@ def build_datamodule(td: "TrainingData", cfg: ModelConfig, module, stats):
 def fit(
     td: "TrainingData", cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, devices: int | None = None, num_nodes: int = 1,
+    extra_callbacks: list | None = None,
 ) -> ModelArtifact | None:
     """Train in this process (one rank of a torchrun job, or alone). Rank 0 writes the artifact
     and returns it; other ranks return None."""
@@ -209,7 +210,7 @@ def fit(
     devices = devices or resolve_devices(cfg)
     world = devices * num_nodes
     if accelerator == "cpu":  # don't oversubscribe the cores: split them over the local ranks
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // devices))
+        torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // devices))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module, stats = build_module(td, cfg, cell)
     dm = build_datamodule(td, cfg, module, stats)
@@ -221,22 +222,25 @@ def fit(
     ]
     if has_val:
         callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
-                                         save_top_k=1, enable_version_counter=False))
+                                         save_top_k=1, enable_version_counter=False, save_on_train_epoch_end=False))
         if cfg.early_stopping_patience:
-            callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, mode="min"))
+            callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience, mode="min",
+                                           check_on_train_epoch_end=False))
     if on_progress is not None:
         callbacks.append(_progress_callback(on_progress, cfg.max_steps))
+    callbacks.extend(extra_callbacks or [])
     show_bar = sys.stderr.isatty()
     if show_bar:
         callbacks.append(RichProgressBar())
-    # validate each epoch, but not more often than every ~20 steps when epochs are tiny
-    every_n_epochs = 1
-    if not cfg.val_check_interval and has_val:
-        import math
+    # validation cadence in global steps: each epoch but not more often than every 20 steps,
+    # spread so that the last validation falls on the last step (a short run still validates)
+    import math
 
-        per_epoch = max(1, math.ceil(len(dm.train_ds) / max(1, cfg.batch_size * world)) if not cfg.samples_per_epoch
-                        else math.ceil(cfg.samples_per_epoch / max(1, cfg.batch_size * world)))
-        every_n_epochs = max(1, math.ceil(20 / per_epoch))
+    per_epoch = math.ceil((cfg.samples_per_epoch or len(dm.train_ds)) / max(1, cfg.batch_size * world))
+    val_every = cfg.val_check_interval or max(per_epoch, 20)
+    if cfg.max_steps > 0:
+        val_every = min(val_every, cfg.max_steps)
+        val_every = math.ceil(cfg.max_steps / math.ceil(cfg.max_steps / val_every))
     strategy = cfg.strategy
     if strategy == "auto" and world > 1:
         strategy = "ddp"
@@ -244,7 +248,7 @@ def fit(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=resolve_precision(cfg, accelerator), max_steps=cfg.max_steps,
         max_epochs=cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None),
-        val_check_interval=cfg.val_check_interval, check_val_every_n_epoch=None if cfg.val_check_interval else every_n_epochs,
+        val_check_interval=val_every if has_val else None, check_val_every_n_epoch=None if has_val else 1,
         gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
         enable_progress_bar=show_bar, enable_model_summary=False, log_every_n_steps=10, use_distributed_sampler=False,
         plugins=[_atomic_checkpoint_io()], default_root_dir=out_dir, num_sanity_val_steps=0,

@@ -1,0 +1,130 @@
+"""Forecast accuracy on M3: train on the official training split, forecast the official horizon.
+
+One JSON line per model (rnn, lstm, gru, ensemble, seasonal_naive, naive) with keys `model`,
+`smape` (M3 definition: 200*|y-f|/(|y|+|f|), mean over the horizon, then over series), `mase`
+(scaled by the in-sample seasonal naive MAE, m = season length) and `train_s`.
+
+The data go through flowcast's own pipeline (`prepare_data` with as_of = the end of the official
+training span, short series padded, not excluded). Defaults are the recipe that reached the
+target on this 2-core CPU; see --help for the knobs.
+Usage: python bench/accuracy.py [--dataset m3-monthly] [--cells rnn,lstm,gru] [--steps N] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+
+def m3_training_data(dataset: str = "m3-monthly", *, lookback: int = 36, log1p: bool = False,
+                     scaler: str = "standard", val_size: int | None = None, home: str | None = None):
+    """(TrainingData of the official training span, official test frame unique_id, ds, y)."""
+    from flowcast.config import load_settings
+    from flowcast.data.datasets import M3_TRAIN_END, load_m3
+    from flowcast.data.preprocess import prepare_data
+
+    home = home or os.environ.get("FLOWCAST_HOME") or str(Path(tempfile.gettempdir()) / "flowcast_bench")
+    settings = load_settings(
+        dataset=dataset, home=home,
+        preprocess={"short_series": "pad", "log1p": log1p, "scaler": scaler, "val_size": val_size},
+        model={"lookback": lookback},
+    )
+    prepared = prepare_data(settings, M3_TRAIN_END[dataset])
+    _, test, _ = load_m3(dataset, settings.cache_dir)
+    return prepared.training, test
+
+
+def smape_mase(pred: pl.DataFrame, test: pl.DataFrame, train: pl.DataFrame, m: int) -> tuple[float, float]:
+    """M3 sMAPE (percent) and MASE against the in-sample seasonal naive (lag m)."""
+    test = test.with_columns((pl.int_range(pl.len()).over("unique_id") + 1).cast(pl.Int32).alias("step"))
+    j = test.join(pred.select("unique_id", "step", "y_hat"), on=["unique_id", "step"], how="left")
+    if j["y_hat"].null_count():
+        raise ValueError(f"{j['y_hat'].null_count()} test points without a forecast")
+    j = j.with_columns(
+        (200 * (pl.col("y") - pl.col("y_hat")).abs() / (pl.col("y").abs() + pl.col("y_hat").abs())).alias("ape"),
+        (pl.col("y") - pl.col("y_hat")).abs().alias("ae"),
+    )
+    scale = (
+        train.sort("unique_id", "ds")
+        .with_columns((pl.col("y") - pl.col("y").shift(m).over("unique_id")).abs().alias("d"))
+        .group_by("unique_id").agg(pl.col("d").mean().alias("scale"))
+    )
+    per = j.group_by("unique_id").agg(pl.col("ape").mean(), pl.col("ae").mean()).join(scale, on="unique_id")
+    return float(per["ape"].mean()), float((per["ae"] / per["scale"]).mean())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="m3-monthly")
+    ap.add_argument("--cells", default="rnn,lstm,gru")
+    ap.add_argument("--mode", default="windowed", choices=["windowed", "forking"])
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--lookback", type=int, default=36)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--loss", default="mae")
+    ap.add_argument("--log1p", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--scaler", default="standard")
+    ap.add_argument("--val-size", type=int, default=0, help="0: train on the whole training span, fixed steps")
+    ap.add_argument("--seeds", type=int, default=1, help="models per cell (seed ensemble)")
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args(argv)
+
+    import torch
+
+    from flowcast.models.baselines import baseline_forecast
+    from flowcast.models.predict import ensemble, predict
+    from flowcast.models.train import train_model
+    from flowcast.config import ModelConfig
+
+    torch.set_num_threads(a.threads or os.cpu_count() or 1)
+    td, test = m3_training_data(a.dataset, lookback=a.lookback, log1p=a.log1p, scaler=a.scaler, val_size=a.val_size)
+    m = td.meta.season_length
+    common = {"dataset": a.dataset, "n_series": td.n_series, "horizon": td.meta.horizon}
+    preds = []
+    total = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for cell in a.cells.split(","):
+            cell_preds = []
+            t = 0.0
+            for seed in range(a.seeds):
+                cfg = ModelConfig(
+                    lookback=a.lookback, hidden_size=a.hidden, num_layers=a.layers, batch_size=a.batch, max_steps=a.steps,
+                    lr=a.lr, loss=a.loss, mode=a.mode, seed=seed, launcher="inline", accelerator="cpu", devices=1,
+                    early_stopping_patience=None, checkpoint_every=10_000, scheduler="cosine",
+                    num_threads=a.threads,
+                )
+                art = train_model(td, cfg, Path(tmp) / f"{cell}_{seed}", cell=cell)
+                t += art.metrics["train_seconds"]
+                cell_preds.append(predict(art, td))
+            pred = ensemble(cell_preds) if len(cell_preds) > 1 else cell_preds[0]
+            preds.append(pred)
+            total += t
+            s, ms = smape_mase(pred, test, td.frame, m)
+            print(json.dumps({"bench": "accuracy", "model": cell, "smape": round(s, 3), "mase": round(ms, 3),
+                              "train_s": round(t, 1), "mode": a.mode, "steps": a.steps, "seeds": a.seeds, **common}),
+                  flush=True)
+        if len(preds) > 1:
+            s, ms = smape_mase(ensemble(preds), test, td.frame, m)
+            print(json.dumps({"bench": "accuracy", "model": "ensemble", "smape": round(s, 3), "mase": round(ms, 3),
+                              "train_s": round(total, 1), "members": a.cells, **common}), flush=True)
+    for name in ("seasonal_naive", "naive"):
+        s, ms = smape_mase(baseline_forecast(name, td), test, td.frame, m)
+        print(json.dumps({"bench": "accuracy", "model": name, "smape": round(s, 3), "mase": round(ms, 3),
+                          "train_s": 0.0, **common}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
