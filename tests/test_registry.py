@@ -64,6 +64,23 @@ def test_versions_are_sequential_and_listed_in_order(tmp_path):
     assert [v.version for v in reg.list("rnn")] == ["rnn-v1", "rnn-v3"]
 
 
+def test_a_deleted_version_name_is_never_reused(tmp_path):
+    import shutil
+
+    reg = ModelRegistry(tmp_path / "models")
+    v1 = _register(reg, tmp_path, "rnn", "1").version
+    v2 = _register(reg, tmp_path, "rnn", "2").version
+    reg.promote(v2)
+    for d in (reg.versions_dir / v2, reg.versions_dir / v1):
+        for f in d.rglob("*"):
+            if f.is_file():
+                f.chmod(0o644)
+        shutil.rmtree(d)
+    assert _register(reg, tmp_path, "gru", "3").version == "gru-v3"
+    with pytest.raises(RegistryError, match="unknown model version 'rnn-v2'"):
+        reg.production()  # the pointer names a version removed by hand: said, not hidden
+
+
 @pytest.mark.parametrize("bad", ["nope-v9", "../x", ".tmp-abc", ""])
 def test_unknown_version_is_named(tmp_path, bad):
     reg = ModelRegistry(tmp_path / "models")

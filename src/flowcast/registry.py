@@ -141,12 +141,18 @@ class ModelRegistry:
             raise RegistryError(f"corrupt registry entry {meta_path}: {exc}") from exc
 
     def _next_seq(self) -> int:
+        """One more than any version ever seen: on disk or named in the promotion history (so a
+        version deleted by hand never has its name reused for a different model)."""
+        names = [d.name for d in self.versions_dir.iterdir()] if self.versions_dir.exists() else []
+        with contextlib.suppress(RegistryError):
+            ptr = self._pointer()
+            names += [str(v) for v in ptr["stack"]]
+            names += [str(e.get(k)) for e in ptr["events"] for k in ("version", "previous") if e.get(k)]
         seqs = [0]
-        if self.versions_dir.exists():
-            for d in self.versions_dir.iterdir():
-                m = _VERSION_RE.match(d.name)
-                if m and not d.name.startswith("."):
-                    seqs.append(int(m.group("seq")))
+        for n in names:
+            m = _VERSION_RE.match(n)
+            if m and not n.startswith("."):
+                seqs.append(int(m.group("seq")))
         return max(seqs) + 1
 
     def _clean_stale_temps(self) -> None:
