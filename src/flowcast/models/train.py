@@ -329,7 +329,7 @@ def train_model(
     if cell not in ("rnn", "lstm", "gru"):
         raise TrainingError(f"unknown model {cell!r}; expected rnn, lstm or gru")
     if not resume:
-        for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl"):
+        for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl", "data", "train.log"):
             p = out_dir / stale
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -370,7 +370,9 @@ def train_model(
     seen = _drain(progress, seen, on_progress)
     if rc != 0:
         raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{_tail(log)}")
-    return ModelArtifact.load(out_dir)
+    art = ModelArtifact.load(out_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)  # the copy for the child; the artifact doesn't need it
+    return art
 
 
 def _drain(progress: Path, seen: int, on_progress: Progress | None) -> int:

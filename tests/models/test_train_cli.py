@@ -1,0 +1,43 @@
+"""`flowcast train` on the bundled us_employment sample: JSON output, run directory, resume, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+
+runner = CliRunner()
+
+
+def test_train_command_writes_an_artifact_and_resumes(_isolated_home):
+    args = ["train", "--dataset", "us_employment", "--model", "gru", "--max-steps", "4", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    run = Path(out["path"])
+    assert run == _isolated_home / "models" / "runs" / "us_employment_gru_all"
+    assert out["metrics"]["steps"] == 4 and out["model"] == "gru" and out["n_series"] > 100
+    assert (run / "model.ckpt").exists() and json.loads((run / "meta.json").read_text())["cell"] == "gru"
+    # a finished run resumes to the same step count without training again
+    res = runner.invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["metrics"]["steps"] == 4
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "transformer"], "--model must be rnn, lstm or gru"),
+        (["--devices", "zero"], "--devices must be a positive integer"),
+        (["--accelerator", "tpu"], "--accelerator must be cpu, gpu or auto"),
+        (["--dataset", "nope"], "unknown dataset 'nope'"),
+    ],
+)
+def test_train_command_rejects_bad_options(extra, message):
+    res = runner.invoke(app, ["train", "--max-steps", "1", *extra])
+    assert res.exit_code == 2
+    assert message in " ".join(res.output.split())
