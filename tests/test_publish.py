@@ -27,7 +27,7 @@ from publisher import make_forecast
 
 from flowcast.columns import FORECAST_COLUMNS
 from flowcast.errors import PublishError
-from flowcast.publish import ForecastStore
+from flowcast.publish import ForecastContractError, ForecastStore
 
 PUBLISHER = Path(__file__).parent / "publish_faults" / "publisher.py"
 AS_OF = datetime(2024, 3, 1)
@@ -172,8 +172,9 @@ def test_contract_failures_block_publishing_and_keep_good_forecasts(tmp_path, ki
     good = _publish(store, make_forecast(1, N, H, AS_OF))
     before = store.read()
     fc, kw, pattern = _bad(kind)
-    with pytest.raises(PublishError, match=pattern):
+    with pytest.raises(ForecastContractError, match=pattern) as exc:
         _publish(store, fc, variant=2, **kw)
+    assert isinstance(exc.value, PublishError) and exc.value.exit_code == 2  # bad input: not retried
     assert store.read().equals(before)
     assert store.receipt_of(AS_OF)["content_hash"] == good.content_hash
     assert _no_temp_left(store)
@@ -221,6 +222,7 @@ def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch)
         _publish(store, make_forecast(2, N, H, AS_OF), variant=2)
     monkeypatch.setattr(os, "fsync", real_fsync)
     msg = str(exc.value)
+    assert exc.value.exit_code == 1 and not isinstance(exc.value, ForecastContractError)  # I/O: retryable
     assert "No space left on device [ENOSPC] (the disk is full)" in msg
     assert "as_of 2024-03-01T00:00:00" in msg and "previously published forecasts are intact" in msg
     assert calls["n"] == 1

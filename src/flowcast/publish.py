@@ -142,6 +142,15 @@ def content_hash(frame: pl.DataFrame) -> str:
 
 
 # ---------------------------------------------------------------------- validation
+class ForecastContractError(PublishError):
+    """The forecasts themselves break the publishing contract (empty, NaN, missing series...).
+
+    Deterministic, so exit code 2 like other bad-input errors, and flows do not retry it;
+    I/O failures (full disk, lock timeout, DuckDB) stay plain PublishError (exit 1, retried)."""
+
+    exit_code = 2
+
+
 def _schema(qcols: list[str], last_ds: pl.DataFrame | None, horizon: int | None):
     import pandera.polars as pa
 
@@ -216,7 +225,7 @@ def validate_forecasts(
 ) -> pl.DataFrame:
     """The publishing contract; returns unique_id, ds, step, y_hat[, quantiles] cast and sorted.
 
-    Raises PublishError naming the offending series/steps: empty input, missing columns,
+    Raises ForecastContractError (a PublishError) naming the offending series/steps: empty input, missing columns,
     non-finite values, duplicate (unique_id, step) or (unique_id, ds), steps outside
     1..horizon, a series without every step 1..horizon, ds not after the series' last
     observation, missing or unexpected series.
@@ -225,13 +234,13 @@ def validate_forecasts(
 
     when = _norm_ts(as_of).isoformat()
     if forecasts is None or forecasts.height == 0:
-        raise PublishError(f"refusing to publish an empty forecast for as_of {when}; published forecasts are unchanged")
+        raise ForecastContractError(f"refusing to publish an empty forecast for as_of {when}; published forecasts are unchanged")
     need = ["unique_id", "ds", "step", "y_hat"]
     missing = [c for c in need if c not in forecasts.columns]
     if missing:
-        raise PublishError(f"forecasts for as_of {when} lack columns {missing} (have {forecasts.columns})")
+        raise ForecastContractError(f"forecasts for as_of {when} lack columns {missing} (have {forecasts.columns})")
     if last_ds is not None and not {"unique_id", "last_ds"} <= set(last_ds.columns):
-        raise PublishError(f"last_ds needs columns unique_id and last_ds, got {last_ds.columns}")
+        raise ForecastContractError(f"last_ds needs columns unique_id and last_ds, got {last_ds.columns}")
     qcols = quantile_columns(forecasts.columns)
     try:
         ds = pl.col("ds")
@@ -245,16 +254,16 @@ def validate_forecasts(
             *[pl.col(q).cast(pl.Float64) for q in qcols],
         )
     except pl.exceptions.PolarsError as exc:
-        raise PublishError(f"forecasts for as_of {when} have columns of the wrong type: {exc}") from exc
+        raise ForecastContractError(f"forecasts for as_of {when} have columns of the wrong type: {exc}") from exc
     try:
         _schema(qcols, last_ds, horizon).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        raise PublishError(
+        raise ForecastContractError(
             f"forecasts for as_of {when} failed the publishing contract: "
             f"{_describe_failures(frame, exc.failure_cases)}"
         ) from None
     except pa.errors.SchemaError as exc:
-        raise PublishError(f"forecasts for as_of {when} failed the publishing contract: {exc}") from None
+        raise ForecastContractError(f"forecasts for as_of {when} failed the publishing contract: {exc}") from None
 
     # completeness: every series, and every step of each series, exactly once
     ids = frame["unique_id"].unique()
@@ -263,16 +272,16 @@ def validate_forecasts(
         absent = sorted(set(expected.to_list()) - set(ids.to_list()))
         extra = sorted(set(ids.to_list()) - set(expected.to_list()))
         if absent:
-            raise PublishError(
+            raise ForecastContractError(
                 f"forecasts for as_of {when} miss {len(absent)} of {expected.len()} series: {absent[:5]}"
             )
         if extra:
-            raise PublishError(f"forecasts for as_of {when} hold {len(extra)} unexpected series: {extra[:5]}")
+            raise ForecastContractError(f"forecasts for as_of {when} hold {len(extra)} unexpected series: {extra[:5]}")
     counts = frame.group_by("unique_id").agg(pl.len().alias("n"), pl.col("step").max().alias("max_step"))
     h = horizon if horizon is not None else int(counts["n"].max())
     incomplete = counts.filter((pl.col("n") != h) | (pl.col("max_step") != h)).sort("unique_id")
     if incomplete.height:
-        raise PublishError(
+        raise ForecastContractError(
             f"forecasts for as_of {when}: every series needs steps 1..{h} exactly once; "
             f"{incomplete.height} series do not, e.g. {incomplete.head(5).rows()} (unique_id, rows, max step)"
         )
@@ -598,7 +607,7 @@ class ForecastStore:
         created_at = _norm_ts(created_at)
         for label, value in (("model", model), ("run_id", run_id)):
             if not value:
-                raise PublishError(f"publishing as_of {as_of.isoformat()} needs a non-empty {label}")
+                raise ForecastContractError(f"publishing as_of {as_of.isoformat()} needs a non-empty {label}")
         valid = validate_forecasts(forecasts, as_of=as_of, last_ds=last_ds, expected_ids=expected_ids,
                                    horizon=horizon)
         qcols = quantile_columns(valid.columns)
