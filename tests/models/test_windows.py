@@ -150,3 +150,20 @@ def test_gather_window_at_series_end_for_prediction():
     b = gather_windows(p, torch.tensor([0]), torch.tensor([10]), 4, 2, torch.tensor([10]))
     assert b["tmask"].sum() == 0  # nothing observed beyond the end
     assert torch.count_nonzero(b["future"]) > 0  # calendar features of the horizon rows are there
+
+
+def test_datasets_work_under_torch_distributed_sampler():
+    """Lightning's default DDP path (DistributedSampler) also gives each window to exactly one rank."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    td = make_td(n_series=3, length=30)
+    p = pack(td, fit_cov_stats(td))
+    ds = WindowDataset(p, 12, 6, 6)
+    seen = []
+    for rank in range(2):
+        sampler = DistributedSampler(ds, num_replicas=2, rank=rank, shuffle=True, seed=0, drop_last=False)
+        for b in DataLoader(ds, batch_size=8, sampler=sampler, collate_fn=lambda x: x):
+            seen.append(b["x"])
+    x = torch.cat(seen)
+    assert x.shape[0] >= len(ds)  # padded to equal shares, like DistributedSampler always does
+    assert torch.unique(x.reshape(x.shape[0], -1), dim=0).shape[0] == len(ds)

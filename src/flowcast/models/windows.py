@@ -353,13 +353,18 @@ class ShardedSampler(Sampler[int]):
             return iter([])
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed + self.epoch)
-            idx = torch.randperm(self.n, generator=g)[: self.num_samples]
+            if self.n > 10_000_000 and self.num_samples * 10 < self.n:
+                # a small subset of a huge index: draw it without a full permutation of n
+                idx = torch.randint(self.n, (self.num_samples,), generator=g)
+            else:
+                idx = torch.randperm(self.n, generator=g)[: self.num_samples]
         else:
             idx = torch.arange(self.num_samples)
         total = self.per_rank * self.world
         if total > len(idx):  # pad by wrapping so that every rank has the same number of samples
             idx = torch.cat([idx, idx[: total - len(idx)]])
-        return iter(idx[self.rank : total : self.world].tolist())
+        shard = idx[self.rank : total : self.world]
+        return (i for chunk in shard.split(1 << 16) for i in chunk.tolist())  # no list of every index
 
 
 def make_loader(ds: Dataset, sampler: Sampler, batch_size: int, num_workers: int = 0, pin_memory: bool = False,
