@@ -38,19 +38,14 @@ def _time(k, n: int, unit: str):
     return start.dt.offset_by(pl.format("{}" + unit, k * n))
 
 
-def generate(series: int, steps: int, path: Path, freq: str = "1h", seed: int = 0) -> float:
-    """Write the synthetic source; returns the raw frame's in-memory size in MB."""
+def _chunk(first_series: int, n_series: int, steps: int, n: int, unit: str, seed: int):
     import polars as pl
 
-    from flowcast.data.calendar import parse_freq
-
-    n, unit = parse_freq(freq)
-    rows = series * steps
-    idx = pl.int_range(0, rows, dtype=pl.Int64, eager=True).alias("i")
-    df = pl.DataFrame(idx)
-    sid = pl.col("i") // steps
+    rows = n_series * steps
+    df = pl.DataFrame(pl.int_range(0, rows, dtype=pl.Int64, eager=True).alias("i"))
+    sid = pl.col("i") // steps + first_series
     k = pl.col("i") % steps
-    h = pl.col("i").hash(seed) % 10_000
+    h = (pl.col("i") + first_series * steps).hash(seed) % 10_000
     df = df.with_columns(
         pl.format("s{}", sid.cast(pl.Utf8).str.zfill(6)).alias("store_item"),
         _time(k, n, unit).alias("timestamp"),
@@ -61,16 +56,43 @@ def generate(series: int, steps: int, path: Path, freq: str = "1h", seed: int = 
             + (h.cast(pl.Float64) / 10_000.0)
         ).alias("sales"),
         h.alias("h"),
+        k.alias("k"),
     )
-    interior = (k > 0) & (k < steps - 1)
+    interior = (pl.col("k") > 0) & (pl.col("k") < steps - 1)
     df = df.filter(~(interior & (pl.col("h") < 100)))  # ~1% missing timestamps (gaps)
     df = df.with_columns(
-        pl.when(interior & (pl.col("h") >= 100) & (pl.col("h") < 110)).then(float("nan")).otherwise(pl.col("sales")).alias("sales")
+        pl.when(interior & (pl.col("h") >= 100) & (pl.col("h") < 110))
+        .then(float("nan"))
+        .otherwise(pl.col("sales"))
+        .alias("sales")
     )
     dups = df.filter(pl.col("h") == 200)  # ~0.01% exact duplicates
-    df = pl.concat([df, dups]).sort("i").select("store_item", "timestamp", "sales")
-    df.write_parquet(path, row_group_size=1 << 20)
-    return df.estimated_size() / 2**20
+    return pl.concat([df, dups]).sort("i").select("store_item", "timestamp", "sales")
+
+
+def generate(series: int, steps: int, path: Path, freq: str = "1h", seed: int = 0) -> float:
+    """Write the synthetic source in chunks of series (one Parquet file, bounded memory); returns
+    the in-memory size in MB of the raw frame (sum of the chunks' polars estimated sizes)."""
+    import pyarrow.parquet as pq
+
+    from flowcast.data.calendar import parse_freq
+
+    n, unit = parse_freq(freq)
+    per_chunk = max(1, 2_000_000 // max(steps, 1))
+    size = 0
+    writer = None
+    try:
+        for first in range(0, series, per_chunk):
+            chunk = _chunk(first, min(per_chunk, series - first), steps, n, unit, seed)
+            size += chunk.estimated_size()
+            table = chunk.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table, row_group_size=1 << 20)
+    finally:
+        if writer is not None:
+            writer.close()
+    return size / 2**20
 
 
 def peak_rss_mb() -> float:
@@ -124,14 +146,18 @@ def bench(series: int, steps: int, freq: str = "1h", workdir: str | None = None,
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"bench_{series}x{steps}.parquet"
     t = time.perf_counter()
-    raw_mb = generate(series, steps, path, freq)
+    here = str(Path(__file__).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import preprocess as b; "
+        f"print(b.generate({series}, {steps}, b.Path({str(path)!r}), {freq!r}))"
+    )
+    raw_mb = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     gen = time.perf_counter() - t
     out_file = tmp / "stage.json"
     code = (
-        "import json,sys; sys.path.insert(0, %r); import preprocess as b; r=b.run_stage(%r, %r); "
-        "r['peak_rss_mb']=b.peak_rss_mb(); "
-        "open(%r,'w').write(json.dumps(r))"
-    ) % (str(Path(__file__).parent), str(path), freq, str(out_file))
+        f"import json,sys; sys.path.insert(0, {here!r}); import preprocess as b; r=b.run_stage({str(path)!r}, {freq!r}); "
+        f"r['peak_rss_mb']=b.peak_rss_mb(); open({str(out_file)!r},'w').write(json.dumps(r))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     stage = json.loads(out_file.read_text())
     if not keep:

@@ -11,7 +11,7 @@ from flowcast.data.validate import ValidationResult, validate
 
 
 def make_source(path: Path | str, **kw) -> SourceConfig:
-    base = dict(name="t", path=str(path), id_cols=["id"], time_col="date", target_col="val", freq="1d")
+    base = {"name": "t", "path": str(path), "id_cols": ["id"], "time_col": "date", "target_col": "val", "freq": "1d"}
     base.update(kw)
     return SourceConfig(**base)
 

@@ -48,7 +48,7 @@ def test_load_m3_official_split(tmp_path, subset, horizon, n_series):
 
 
 def test_m3_monthly_first_series_values(tmp_path):
-    train, test, h = load_m3("m3-monthly", tmp_path)
+    train, _, h = load_m3("m3-monthly", tmp_path)
     assert h == 18 and train["unique_id"].n_unique() == 1428
     n1402 = train.filter(pl.col("unique_id") == "N1402")
     assert n1402["ds"].max() == datetime(1999, 12, 1) and n1402.height == 50

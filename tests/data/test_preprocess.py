@@ -21,7 +21,7 @@ def settings(**pre):
 
 
 def source(**kw) -> SourceConfig:
-    base = dict(name="t", path="unused.csv", id_cols=["id"], time_col="date", target_col="val", freq="1d")
+    base = {"name": "t", "path": "unused.csv", "id_cols": ["id"], "time_col": "date", "target_col": "val", "freq": "1d"}
     base.update(kw)
     return SourceConfig(**base)
 
@@ -158,7 +158,7 @@ def test_covariates_static_and_future_exog():
         title=["A"] * n + ["B"] * n,
     )
     src = source(future_cols=["temp"], past_cols=["promo"], static_cols=["size", "region"])
-    td, s = preprocess(valid, src, settings(), None)
+    td, _ = preprocess(valid, src, settings(), None)
     assert td.meta.future_cols == ["cal_week_sin", "cal_week_cos", "cal_year_sin", "cal_year_cos", "temp"]
     assert td.meta.past_cols == ["promo"] and td.meta.declared_future_cols == ["temp"]
     assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -34,7 +34,7 @@ def test_as_of_filters_before_collect(write_csv):
 
 def test_aware_as_of_is_converted_to_source_zone(write_csv):
     p = write_csv("date,id,val\n2020-01-01T10:00,a,1\n2020-01-01T11:00,a,2\n")
-    ing = ingest(make_source(p, freq="1h", tz="Australia/Melbourne"), datetime(2019, 12, 31, 23, 30, tzinfo=timezone.utc))
+    ing = ingest(make_source(p, freq="1h", tz="Australia/Melbourne"), datetime(2019, 12, 31, 23, 30, tzinfo=UTC))
     assert ing.as_of == datetime(2020, 1, 1, 10, 30)
     assert ing.frame.collect().height == 1
 

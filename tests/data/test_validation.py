@@ -6,12 +6,11 @@ from datetime import datetime
 
 import polars as pl
 import pytest
+from data_helpers import run_validate
 
 from flowcast.config import ValidationConfig
 from flowcast.data.validate import enforce_thresholds, write_quarantine
 from flowcast.errors import DataValidationError
-
-from data_helpers import run_validate
 
 HEADER = "date,id,val\n"
 GOOD = "2020-01-01,a,1\n2020-01-02,a,2\n2020-01-03,a,3\n"

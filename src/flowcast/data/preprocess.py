@@ -215,8 +215,10 @@ def preprocess(
     if no_obs.height:
         excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
 
+    row_sid = v.get_column("__sid")
+
     def per_row(col: str) -> pl.Series:
-        return bounds.get_column(col).gather(v.get_column("__sid"))
+        return bounds.get_column(col).gather(row_sid)
 
     future_exog = None
     if declared_future:
@@ -228,7 +230,7 @@ def preprocess(
     # 2. max_length: the first kept point is the first observed one inside the last N periods
     if cfg.max_length:
         cut = _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1)))
-        cut_row = bounds.select(cut.alias("__cut")).get_column("__cut").gather(v.get_column("__sid"))
+        cut_row = bounds.select(cut.alias("__cut")).get_column("__cut").gather(row_sid)
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
 
     # 3. grid: trim to the observed span, then scatter the rows onto each series' full grid
