@@ -8,7 +8,7 @@ human-readable report then goes to stderr.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,7 +36,7 @@ from flowcast.cli.common import (
 )
 from flowcast.errors import ConfigError, DataValidationError
 
-PathArg = Annotated[Optional[str], typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
+PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
 
 
 @app.command("validate")
