@@ -241,3 +241,9 @@ def test_benchmark_runs_at_tiny_size(tmp_path):
     spec.loader.exec_module(mod)
     r = mod.bench(30, 120, workdir=str(tmp_path))
     assert r["rows"] == r["rows_valid"] + r["rows_quarantined"] and r["rows_per_s"] > 0 and r["n_series_out"] >= 25
+
+
+def test_time_order_within_series_is_restored():
+    valid = frame({"a": [1.0, 2, 3, 4, 5, 6, 7]}).reverse()  # unique_id sorted, ds descending
+    td, _ = preprocess(valid, source(), settings(), None)
+    assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7]

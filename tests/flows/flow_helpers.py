@@ -10,6 +10,7 @@ import polars as pl
 
 START = datetime(2010, 1, 1)
 N_MONTHS = 120  # 2010-01 .. 2019-12
+AS_OF = datetime(2019, 6, 1)  # the trained fixture's run key
 
 
 def write_series(path: Path, n_series: int = 4, n_months: int = N_MONTHS) -> Path:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from flow_helpers import TINY_OVERRIDES, artifacts_of, source_dict, write_series
+from flow_helpers import AS_OF, artifacts_of, source_dict
 
 from flowcast.errors import DataValidationError, RegistryError
 from flowcast.publish import ForecastStore
@@ -15,31 +14,6 @@ from flowcast.registry import ModelRegistry
 from flowcast.reporting import KEYS, progress_key
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-AS_OF = datetime(2019, 6, 1)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, prefect_api):
-    """One retrain run (as_of 2019-06-01) on tiny data, its summary, and gru promoted by hand (a
-    5-step model does not beat seasonal naive, and the forecast flow needs a production model)."""
-    from flowcast.flows import retrain_flow
-
-    root = tmp_path_factory.mktemp("trained")
-    csv = write_series(root / "raw" / "sales.csv")
-    kw = {"source": source_dict(csv), "home": str(root / "home"), "overrides": TINY_OVERRIDES}
-    summary = retrain_flow(as_of=AS_OF, **kw)
-    ModelRegistry(Path(kw["home"]) / "models").promote(summary["registered"]["gru"], reason="test fixture")
-    return kw, summary
-
-
-@pytest.fixture
-def production_home(trained, tmp_path) -> dict:
-    """A private copy of the trained home, so that tests do not see each other's partitions."""
-    kw, _ = trained
-    home = tmp_path / "home"
-    shutil.copytree(kw["home"], home)
-    return {**kw, "home": str(home)}
 
 
 def test_retrain_publishes_and_leaves_every_artifact(trained):

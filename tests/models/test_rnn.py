@@ -42,10 +42,12 @@ def test_quantiles_never_cross():
     assert bool((out[..., 1:] >= out[..., :-1]).all())
 
 
-def test_windowed_input_is_normalised_by_last_value():
-    """A level shift of the whole window shifts the forecast by exactly that level."""
+@pytest.mark.parametrize("mode", ["windowed", "forking"])
+def test_forecast_is_level_invariant(mode):
+    """A level shift of the whole window shifts the forecast by exactly that level (windowed:
+    the window is shifted by its last value; forking: the encoder reads first differences)."""
     torch.manual_seed(0)
-    m = RNNForecaster(cell="lstm", lookback=6, horizon=2, hidden_size=8, num_layers=1)
+    m = RNNForecaster(cell="lstm", lookback=6, horizon=2, hidden_size=8, num_layers=1, mode=mode)
     b = _batch(P=0, F=0, K=0, L=6, H=2)
     shifted = {**b, "x": b["x"].clone()}
     shifted["x"][..., 0] += 5.0

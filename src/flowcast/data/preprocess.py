@@ -190,7 +190,11 @@ def preprocess(
     )
     excluded: list[pl.DataFrame] = []
 
-    if not valid["unique_id"].is_sorted():
+    uid, ds = pl.col("unique_id"), pl.col("ds")
+    in_order = valid.height < 2 or valid.select(
+        ((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds > ds.shift(1)))).slice(1).all()
+    ).item()
+    if not in_order:  # validate() hands over sorted rows; other callers may not
         valid = valid.sort("unique_id", "ds", maintain_order=True)
     # series index per row from run lengths (valid is sorted by unique_id): integer keys, no string hashing
     rle = valid.get_column("unique_id").rle()

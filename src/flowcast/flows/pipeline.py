@@ -1,14 +1,14 @@
 """The retrain flow: ingest, validate, preprocess, train each model family, backtest against
 the baselines and the production model, select, register, promote, forecast, publish.
 
-Training cost: each family trains twice. The backtest model is trained on the data up to the
-first (oldest) backtest cutoff, so no window's actuals are ever seen in training, and scores
-every window; the production candidate is trained on all data up to as_of (what a model put in
-production should have seen). Reusing the backtest model for production would publish from a
-model that never saw the last `horizon x n_windows` periods; skipping the backtest would leave
-nothing to decide a promotion on. Every production candidate is registered; only the winner
-is promoted, and only when `select` says it beats the seasonal-naive baseline and the
-incumbent by the configured margin.
+Training cost: each family is trained once for the backtest, on the data up to the first
+(oldest) backtest cutoff, so no window's actuals are ever seen in training; that model scores
+every window. Only the family that will publish (the promoted challenger) is then retrained on
+all data up to as_of, registered and promoted: the others lost, and retraining them would
+double the cost of a run for models nobody uses. `refit_all=True` retrains and registers every
+family (each then trains twice), for users who want every family in the registry. Reusing
+the backtest model for production would publish from a model that never saw the last
+`horizon x n_windows` periods.
 
 The incumbent is scored on the same windows by predicting them with its frozen weights. It
 was trained on data up to its own as_of, which may include those windows: that favours the
@@ -26,6 +26,7 @@ from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import Cell, SourceConfig
+from flowcast.errors import TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
 
@@ -88,6 +89,7 @@ def retrain_flow(
     horizon: int | None = None,
     max_steps: int | None = None,
     promote: bool = True,
+    refit_all: bool = False,
     config_file: str | None = None,
     home: str | None = None,
     overrides: dict[str, Any] | None = None,
@@ -101,6 +103,8 @@ def retrain_flow(
         name, or an explicit source). models: families to train (default: config model.cells).
     promote: False keeps the production pointer untouched (backfills of past dates) and
         publishes this run's own best model or baseline instead of the production model.
+    refit_all: also retrain and register the families that did not win (each family then
+        trains twice); by default only the winner is retrained on all data.
     overrides: any nested settings, e.g. {"model": {"hidden_size": 32}}.
     """
     log = get_run_logger()
@@ -134,18 +138,30 @@ def retrain_flow(
         from flowcast.models.train import ModelArtifact
 
         log.info(f"Scoring the production model {incumbent.version} on the same windows")
-        results.append(tasks.backtest_task(td, _frozen_fit(ModelArtifact.load(incumbent.path), h), INCUMBENT,
-                                           settings, h))
+        try:
+            results.append(tasks.backtest_task(td, _frozen_fit(ModelArtifact.load(incumbent.path), h), INCUMBENT,
+                                               settings, h))
+        except TrainingError as exc:  # e.g. the data's covariates changed since it was trained
+            log.warning(f"The production model {incumbent.version} cannot forecast this data ({exc}); "
+                        "it is left out of the comparison, a challenger only has to beat the baseline")
+            incumbent = None
     board = leaderboard(results, ev.metric)
     decision = select(
         board, metric=ev.metric, margin=ev.margin, incumbent=INCUMBENT if incumbent is not None else None,
         candidates=list(settings.model.cells),
     )
 
-    # -- production candidates: every family on all data up to as_of, registered
+    # -- production candidates, trained on all data up to as_of and registered: the family that
+    # will publish (the promoted challenger, or with promote=False this run's best if it beat the
+    # baseline); every family with refit_all=True
     versions: dict[str, Any] = {}
     metrics_of = {r["model"]: r for r in board.to_dicts()}
-    for cell in settings.model.cells:
+    publishes = decision.challenger if decision.promote else None
+    refit = [c for c in settings.model.cells if refit_all or c == publishes]
+    skipped = [c for c in settings.model.cells if c not in refit]
+    if skipped:
+        log.info(f"Not retraining {', '.join(skipped)} on all data: only the winner is (refit_all=False)")
+    for cell in refit:
         log.info(f"Training {cell} on all data up to {as_of:%Y-%m-%d} for production")
         progress = reporting.TrainingProgress(cell, label=f"Training {cell} on all data")
         artifact = tasks.train_task(td, settings, run_dir / cell, cell, progress)

@@ -9,8 +9,8 @@ kernel `horizon`, so that the same layer serves one origin or every origin of a 
 Normalisation: the data arrive scaled per series (TrainingData's scalers). The model predicts
 the change from the last observed value (the reference), and in `windowed` mode also shifts the
 lookback by it (per-window normalisation). In `forking` mode the encoder reads each series once
-and the head forecasts at every step (MQ-RNN forking sequences); inputs are not shifted then,
-because one pass serves every origin.
+and the head forecasts at every step (MQ-RNN forking sequences); its input is the first
+difference of the target instead, which is level-invariant at every origin in one pass.
 
 Losses: mae | mse | huber | quantile (several quantiles, non-crossing by construction: the first
 quantile plus cumulative softplus increments).
@@ -91,9 +91,14 @@ class RNNForecaster(L.LightningModule):
         """x [B, T, C], future [B, T+H-1, F] (every_step) or [B, H, F], static [B, K].
         Returns the change from each origin's value, scaled: [B, T, H, Q] (every_step) or [B, H, Q]."""
         B = x.shape[0]
-        if self.hparams.mode == "windowed" and not every_step:
+        if self.hparams.mode == "windowed":
             ref = x[:, -1, 0]  # [B] last lookback value
             x = torch.cat([(x[..., :1] - ref[:, None, None]) * x[..., 1:2], x[..., 1:]], dim=-1)  # [B, T, C]
+        else:  # forking: first differences, so that one pass is level-invariant at every origin
+            y, m = x[..., :1], x[..., 1:2]  # [B, T, 1] each
+            both = m * F.pad(m[:, :-1], (0, 0, 1, 0))  # [B, T, 1] this and the previous row observed
+            dy = (y - F.pad(y[:, :-1], (0, 0, 1, 0))) * both  # [B, T, 1]
+            x = torch.cat([dy, x[..., 1:]], dim=-1)  # [B, T, C]
         out, _ = self.encoder(x)  # [B, T, C] -> [B, T, Hd]
         if not every_step:
             out = out[:, -1:]  # [B, T, Hd] -> [B, 1, Hd]

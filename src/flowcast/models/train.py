@@ -278,7 +278,7 @@ def fit(
     metrics = {"val_loss": val_loss, "train_loss": float(train_loss) if train_loss is not None else None,
                "train_seconds": seconds, "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
                "world_size": world, "accelerator": accelerator}
-    meta = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics,
+    meta = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics, "train_seconds": seconds,
             "fingerprint": td.meta.fingerprint, "as_of": td.meta.as_of, "source": td.meta.source,
             "horizon": td.meta.horizon, "freq": td.meta.freq, "checkpoint": "model.ckpt", "config": cfg.model_dump()}
     _atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))
