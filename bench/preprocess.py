@@ -115,7 +115,7 @@ def run_stage(path: str, freq: str) -> dict:
     from flowcast.config import SourceConfig, load_settings
     from flowcast.data.preprocess import preprocess
     from flowcast.data.sources import ingest
-    from flowcast.data.validate import validate
+    from flowcast.data.validate import take_valid, validate
 
     base = peak_rss_mb()
     settings = load_settings(config_file=None, model={"lookback": 48}, horizon=24)
@@ -125,7 +125,7 @@ def run_stage(path: str, freq: str) -> dict:
     t0 = time.perf_counter()
     result = validate(ingest(src, None), src, settings.validation)
     t1 = time.perf_counter()
-    td, summary = preprocess(result.valid, src, settings, None)
+    td, summary = preprocess(take_valid(result), src, settings, None)
     t2 = time.perf_counter()
     return {
         "seconds": t2 - t0,

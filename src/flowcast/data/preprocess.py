@@ -115,11 +115,19 @@ def _safe_name(col: str, value: str) -> str:
     return f"{col}={re.sub(r'[^0-9A-Za-z_.-]+', '_', str(value))[:40]}"
 
 
-def _static_features(valid: pl.DataFrame, cols: list[str], ids: pl.Series) -> tuple[pl.DataFrame | None, list[str], dict]:
-    """Per-series static features (Float64) for the kept `ids`; returns (frame, names, dropped)."""
+def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
+    """First non-null value of each static column per series (one small row per series)."""
     if not cols:
+        return None
+    return valid.group_by("unique_id").agg([pl.col(c).drop_nulls().first().alias(c) for c in cols])
+
+
+def _static_features(
+    firsts: pl.DataFrame | None, cols: list[str], ids: pl.Series
+) -> tuple[pl.DataFrame | None, list[str], dict]:
+    """Per-series static features (Float64) for the kept `ids`; returns (frame, names, dropped)."""
+    if not cols or firsts is None:
         return None, [], {}
-    firsts = valid.group_by("unique_id").agg([pl.col(c).drop_nulls().first().alias(c) for c in cols])
     firsts = pl.DataFrame({"unique_id": ids}).join(firsts, on="unique_id", how="left", maintain_order="left")
     out = firsts.select("unique_id")
     names: list[str] = []
@@ -204,6 +212,10 @@ def preprocess(
     summary.n_series_in = n_series
     keep_cols = ["unique_id", "ds", "y", *covs]
     v = valid.select(keep_cols).with_columns(sid)
+    static_cols = list(dict.fromkeys(source.static_cols))
+    firsts = _static_firsts(valid, static_cols)
+    n_valid = valid.height
+    del valid  # from here on only `v` (same buffers) is used: a caller that hands over its frame frees it early
 
     # 1. bounds of the observed span, per series index
     def observed_bounds(rows: pl.LazyFrame) -> pl.DataFrame:
@@ -241,7 +253,7 @@ def preprocess(
     in_span = v.select(pl.col("ds").is_between(per_row("__first"), per_row("__last")).fill_null(False).alias("m"))["m"]
     trimmed = v if in_span.all() else v.filter(in_span)  # no copy when there is nothing to trim
     del in_span
-    summary.rows_trimmed = valid.height - trimmed.height
+    summary.rows_trimmed = n_valid - trimmed.height
     del v
     bounds = bounds.with_columns(
         (_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
@@ -378,7 +390,7 @@ def preprocess(
         scalers = fit_scalers(frame, cfg.scaler, False, val_size)
 
     ids = scalers.get_column("unique_id")
-    static, static_names, dropped = _static_features(valid, list(dict.fromkeys(source.static_cols)), ids)
+    static, static_names, dropped = _static_features(firsts, static_cols, ids)
     summary.static_features, summary.static_dropped = static_names, dropped
     summary.n_series_out = ids.len()
     summary.rows_out = frame.height
@@ -424,7 +436,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
 
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import ingest, source_fingerprint
-    from flowcast.data.validate import as_of_label, enforce_thresholds, validate, write_quarantine
+    from flowcast.data.validate import as_of_label, enforce_thresholds, take_valid, validate, write_quarantine
 
     source = resolve_source(settings)
     ingested = ingest(source, as_of)
@@ -434,6 +446,6 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     fp = hashlib.sha256(
         f"{source_fingerprint(source)}|{ingested.as_of}|{result.report.rows_valid}".encode()
     ).hexdigest()[:16]
-    training, summary = preprocess(result.valid, source, settings, ingested.as_of, fingerprint=fp)
+    training, summary = preprocess(take_valid(result), source, settings, ingested.as_of, fingerprint=fp)
     result.report.add_preprocess(summary)
     return PreparedData(training=training, report=result.report, source=source, quarantine_path=qpath)

@@ -311,6 +311,13 @@ def _quarantine_rows(
     return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW)
 
 
+def take_valid(result: ValidationResult) -> pl.DataFrame:
+    """Hand the valid frame over (e.g. to preprocess) and leave an empty frame of the same schema in
+    `result`, so that the caller holds no second reference and its memory is freed once used."""
+    valid, result.valid = result.valid, result.valid.clear()
+    return valid
+
+
 def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
     r = result.report
