@@ -234,3 +234,20 @@ def test_report_serialises(write_csv):
     assert d["reconciled"] is True and d["checks"] == {"y_not_number": 1} and d["as_of"] == "2020-01-10T00:00:00"
     md = r.report.to_markdown()
     assert "| y_not_number | 1 |" in md and "rows in = valid + quarantined: yes" in md
+
+
+@pytest.mark.parametrize("second,expected_dup", [
+    ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02 00:00:00) with the same y")]),
+    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
+           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+])
+@pytest.mark.parametrize("extra", ["", "nonsense,a,9\n"], ids=["keys-present", "unparsable-time"])
+def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expected_dup, extra):
+    # sorted rows, a NaN row between two rows of one key: both code paths (in place / copy) agree
+    text = f"date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n2020-01-02,a,NaN\n2020-01-02,a,{second}\n2020-01-03,a,3\n"
+    r = run_validate(write_csv(text + extra))
+    expected = sorted([(2, "y_not_finite", "val NaN is not finite"), *expected_dup])
+    if extra:
+        expected.append((5, "time_unparsable", "time 'nonsense' does not parse as ISO-8601"))
+    assert quarantined(r) == expected
+    assert r.valid["ds"].to_list() == sorted(r.valid["ds"].to_list()) and r.report.reconciled

@@ -154,23 +154,18 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
-    and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason).
-
-    Exact repeats (same y) keep their first row; keys with different y values lose every row."""
+def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
+    """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
+    to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
+    different y values lose every row. Ineligible rows in between do not hide a duplicate: in
+    sorted order everything between two rows of one key has that key."""
     keys = ["unique_id", "ds"]
     uid, ds = pl.col("unique_id"), pl.col("ds")
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
-    if ok.height <= 1:
-        return ok, empty
-    in_order = ok.select(((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all()).item()
-    ok = ok.with_columns(uid.set_sorted()) if in_order else ok.sort(keys, maintain_order=True)
     same_key = (uid == uid.shift(1)) & (ds == ds.shift(1))
-    in_dup = (same_key | same_key.shift(-1)).fill_null(False)
-    dups = ok.filter(in_dup)
+    dups = frame.filter((same_key | same_key.shift(-1)).fill_null(False) & eligible)
     if dups.height == 0:
-        return ok, empty
+        return empty
     dups = dups.with_columns(
         pl.col("y").n_unique().over(keys).alias("__ny"),
         pl.int_range(pl.len()).over(keys).alias("__pos"),
@@ -178,7 +173,7 @@ def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
     )
     conflict = pl.col("__ny") > 1
     shown = pl.col("ds").dt.to_string("%Y-%m-%d %H:%M:%S")
-    dups = dups.filter(conflict | (pl.col("__pos") > 0)).select(
+    return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
         pl.when(conflict)
@@ -186,7 +181,17 @@ def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
         .otherwise(pl.format("repeat of an earlier row for ({}, {}) with the same y", pl.col("unique_id"), shown))
         .alias("reason"),
     )
-    return ok, dups
+
+
+def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
+    and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
+    uid, ds = pl.col("unique_id"), pl.col("ds")
+    if ok.height <= 1:
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True))
+    in_order = ok.select(((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all()).item()
+    ok = ok.with_columns(uid.set_sorted()) if in_order else ok.sort(["unique_id", "ds"], maintain_order=True)
+    return ok, _duplicates_in_order(ok, pl.lit(True))
 
 
 def _fmt_ts(value: Any) -> str | None:
@@ -242,11 +247,26 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.filter(pl.col("__code").is_not_null()).select(ROW, "__code") if n_failed else None
-    ok = (flagged.filter(pl.col("__code").is_null()) if n_failed else flagged).drop("__code")
-    del flagged
-    ok, dups = _sorted_with_duplicates(ok)
-    valid = ok.filter(~pl.col(ROW).is_in(dups[ROW].implode())).select(cols) if dups.height else ok.select(cols)
-    del ok
+    uid, ds = pl.col("unique_id"), pl.col("ds")
+    keys_ok = flagged.select(
+        (~(uid.is_null() | ds.is_null()).any()).alias("keys_present"),
+        ((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all().alias("in_order"),
+    ).row(0)
+    if n_failed and all(keys_ok):
+        # rows already in (unique_id, ds) order and every key present (failing rows included): find the
+        # duplicates in place and copy the valid rows once
+        dups = _duplicates_in_order(flagged, pl.col("__code").is_null())
+        keep = pl.col("__code").is_null()
+        if dups.height:
+            keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
+        valid = flagged.filter(keep).select(uid.set_sorted(), *cols[1:])
+        del flagged
+    else:
+        ok = (flagged.filter(pl.col("__code").is_null()) if n_failed else flagged).drop("__code")
+        del flagged
+        ok, dups = _sorted_with_duplicates(ok)
+        valid = ok.filter(~pl.col(ROW).is_in(dups[ROW].implode())).select(cols) if dups.height else ok.select(cols)
+        del ok
 
     quarantined = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
