@@ -247,3 +247,19 @@ def test_time_order_within_series_is_restored():
     valid = frame({"a": [1.0, 2, 3, 4, 5, 6, 7]}).reverse()  # unique_id sorted, ds descending
     td, _ = preprocess(valid, source(), settings(), None)
     assert y_of(td, "a") == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_prepare_data_writes_quarantine_then_enforces_threshold(tmp_path):
+    lines = ["date,id,val", *[f"2020-01-{d:02d},a,{d}" for d in range(1, 29)], "2020-01-29,a,oops", "2020-01-30,a,oops"]
+    (tmp_path / "obs.csv").write_text("\n".join(lines) + "\n")
+    src = {"name": "obs", "path": str(tmp_path / "obs.csv"), "id_cols": ["id"], "time_col": "date", "target_col": "val",
+           "freq": "1d"}
+    s = load_settings(home=tmp_path / "home", source=src, model={"lookback": 3}, horizon=2)
+    with pytest.raises(DataValidationError, match=r"2 of 30 rows quarantined \(6.7% > threshold 5.0%\)"):
+        prepare_data(s, run_key="run-1")
+    assert (tmp_path / "home" / "quarantine" / "run-1" / "quarantine.parquet").exists()
+    s = load_settings(home=tmp_path / "home", source=src, model={"lookback": 3}, horizon=2,
+                      validation={"quarantine_threshold": 0.1})
+    p = prepare_data(s, as_of=datetime(2020, 1, 31))
+    assert p.quarantine_path == tmp_path / "home" / "quarantine" / "2020-01-31T00-00-00" / "quarantine.parquet"
+    assert p.report.rows_quarantined == 2 and p.training.n_obs == 28 and p.report.preprocess["n_series_out"] == 1
