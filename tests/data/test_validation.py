@@ -76,7 +76,7 @@ def test_exog_text_is_quarantined(write_csv):
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00,a,1\n2020-01-01T00:15,a,2\n2020-01-01T00:30,a,3\n")
     r = run_validate(p, freq="30m")
-    assert quarantined(r) == [(1, "off_grid", "time '2020-01-01 00:15:00.000000' is not on the 30m grid")]
+    assert quarantined(r) == [(1, "off_grid", "time '2020-01-01 00:15:00' is not on the 30m grid")]
     p = write_csv("date,id,val\n2020-01-31,a,1\n2020-02-29,a,2\n", name="m.csv")
     r = run_validate(p, freq="1mo")
     assert r.report.rows_quarantined == 0

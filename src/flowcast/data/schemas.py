@@ -126,7 +126,7 @@ def row_checks(
             RowCheck(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
-                pl.format("time '{}' is not on the {} grid", _show(pl.col(DS_RAW)), pl.lit(freq)),
+                pl.format("time '{}' is not on the {} grid", pl.col(DS_RAW).dt.to_string("%Y-%m-%d %H:%M:%S"), pl.lit(freq)),
                 "a sub-daily timestamp between two grid points",
             )
         )
