@@ -36,7 +36,6 @@ from flowcast.data.calendar import parse_freq
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
 from flowcast.errors import DataValidationError
 
-_SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 
 
