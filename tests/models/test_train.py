@@ -143,3 +143,13 @@ def test_killed_training_resumes_from_last_checkpoint(tmp_path):
     assert art.metrics["steps"] == 400
     assert resumed and resumed[0]["step"] > ckpt_step  # continued, did not start over
     assert predict(art, td).height == 16 * 6
+
+
+def test_training_process_does_not_import_prefect():
+    import subprocess
+    import sys
+
+    code = ("import sys; from flowcast.models import train_entry, rnn, windows; from flowcast.models.train import fit; "
+            "import lightning; print(any(m.split('.')[0] == 'prefect' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
