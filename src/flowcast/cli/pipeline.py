@@ -7,8 +7,12 @@ are imported inside the commands so that `flowcast --help` stays fast.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
@@ -61,6 +65,48 @@ def _flow_source_args(settings: Any, data: str | None) -> dict[str, Any]:
         "source": settings.source if data else None,
         "home": str(Path(settings.home).resolve()),
     }
+
+
+class _NoTraceback(logging.Formatter):
+    """Prefect's console lines without the traceback: the command's own error sentence says what
+    failed, the full traceback still goes to the Prefect API (the UI's logs)."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+@contextmanager
+def _prefect_console() -> Iterator[None]:
+    """While a flow runs from the command line: Prefect's console log lines go to the current
+    stderr, without tracebacks unless FLOWCAST_DEBUG=1."""
+    from prefect.logging import configuration
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    if not configuration.PROCESS_LOGGING_CONFIG:
+        configuration.setup_logging()
+    patched = []
+    for h in logging.getLogger().handlers:
+        if isinstance(h, PrefectConsoleHandler):
+            patched.append((h, h.stream, h.console.file, h.formatter))
+            h.stream = sys.stderr
+            h.console.file = sys.stderr
+            if not os.environ.get("FLOWCAST_DEBUG"):
+                h.setFormatter(_NoTraceback(h.formatter))
+    try:
+        yield
+    finally:
+        for h, stream, file, fmt in patched:
+            h.stream, h.console.file = stream, file
+            h.setFormatter(fmt)
 
 
 class _TrainingBars:
@@ -126,7 +172,7 @@ def run(
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
 
-    with _TrainingBars(enabled=not json_out and console.is_terminal):
+    with _prefect_console(), _TrainingBars(enabled=not json_out and console.is_terminal):
         result = retrain_flow(
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
@@ -215,7 +261,7 @@ def backfill(
 
     summary: dict[str, Any]
     failed: BackfillError | None = None
-    with bar, listen(on_date):
+    with _prefect_console(), bar, listen(on_date):
         try:
             summary = backfill_flow(
                 start=t0, end=t1, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,

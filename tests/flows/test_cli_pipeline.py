@@ -1,0 +1,106 @@
+"""`flowcast run` and `flowcast backfill` through the Typer app, under the session's Prefect API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+from flowcast.publish import ForecastStore
+from flowcast.registry import ModelRegistry
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+TINY_TOML = """
+[model]
+cells = ["gru", "rnn"]
+lookback = 12
+hidden_size = 8
+num_layers = 1
+batch_size = 64
+max_steps = 5
+launcher = "inline"
+accelerator = "cpu"
+
+[evaluation]
+n_windows = 1
+"""
+
+
+def _source_args(csv: Path) -> list[str]:
+    return ["--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales",
+            "--freq", "1mo", "--horizon", "6"]
+
+
+def test_run_json_reports_the_run(tiny_csv, tmp_path):
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, ["run", *_source_args(tiny_csv), "--config", str(cfg), "--home", str(home),
+                                      "--as-of", "2019-06-01", "--models", "gru", "--max-steps", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["as_of"] == "2019-06-01T00:00:00"
+    assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
+    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive"}  # --models overrides the config's cells
+    assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
+    assert out["published_rows"] == 24 and Path(out["store"]) == home.resolve() / "warehouse"
+    assert out["champion"] and out["run_id"]
+    assert ForecastStore(home / "warehouse").has(datetime(2019, 6, 1))
+    # only a winner is retrained on all data and registered (refit_all is off)
+    registered = ModelRegistry(home / "models").list()
+    assert [v.name for v in registered] == (["gru"] if out["promoted"] else [])
+
+
+def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML.replace('cells = ["gru", "rnn"]', 'cells = ["rnn"]'))
+    result = CliRunner().invoke(app, ["run", *_source_args(tiny_csv), "--config", str(cfg),
+                                      "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"])
+    assert result.exit_code == 0, result.output
+    assert "Leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
+    assert "Published 24 forecast rows" in result.stdout
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--data", "/nonexistent/sales.csv", "--time-col", "month", "--target-col", "sales", "--freq", "1mo"], 2,
+     "file not found"),
+    (["--data", "x.csv", "--time-col", "month"], 2, "also needs --target-col, --freq"),
+    (["--models", "transformer"], 2, "--models takes rnn, lstm, gru"),
+    (["--as-of", "last tuesday"], 2, "--as-of must be an ISO date"),
+    (["--dataset", "no_such_dataset"], 2, "unknown dataset"),
+])
+def test_run_errors_are_one_sentence(tmp_path, args, code, message):
+    result = CliRunner().invoke(app, ["run", "--home", str(tmp_path / "home"), *args])
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and "Traceback" not in result.output + result.stderr
+
+
+def test_backfill_json_and_rerun(production_home, tmp_path):
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    args = ["backfill", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg), "--home", kw["home"],
+            "--start", "2018-04-01", "--end", "2018-06-01", "--json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    s = json.loads(first.stdout.strip().splitlines()[-1])
+    assert (s["published"], s["skipped"], s["failed"], s["every"]) == (3, 0, 0, "1mo")
+    again = json.loads(CliRunner().invoke(app, args).stdout.strip().splitlines()[-1])
+    assert (again["published"], again["skipped"]) == (0, 3)
+
+
+def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    result = CliRunner().invoke(app, ["backfill", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg),
+                                      "--home", kw["home"], "--start", "2009-06-01", "--end", "2013-06-01",
+                                      "--every", "4y"])
+    assert result.exit_code == 1
+    assert "1 of 2 backfill date(s) failed" in result.stderr
+    assert "2013-06-01" in result.stdout and "published" in result.stdout

@@ -1,0 +1,123 @@
+"""Smoke test against a real `prefect server start` on a free loopback port (SQLite in a temp
+PREFECT_HOME): serve the deployments from a second process, trigger `forecast` through the API,
+wait for Completed, read its artifacts back, then shut both processes down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from flow_helpers import artifacts_of
+
+from flowcast.publish import ForecastStore
+from flowcast.reporting import KEYS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGINT to the process group we started (graceful), then SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen], logs: list[Path]):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p, log in zip(procs, logs):
+            if p.poll() is not None:
+                pytest.fail(f"{what}: a process exited early (rc {p.returncode}):\n{log.read_text()[-3000:]}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    tails = "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for log in logs)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{tails}")
+
+
+@pytest.mark.slow
+def test_served_forecast_deployment_runs_through_a_real_server(production_home, tmp_path):
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"}
+    env.pop("PREFECT_API_KEY", None)
+    server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
+    params = json.dumps(production_home)
+    serve_code = ("import json, sys; from flowcast.flows.deploy import serve_all; "
+                  "serve_all(json.loads(sys.argv[1]))")
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=server_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        ))
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{api}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait(healthy, 120, "the Prefect server", procs, [server_log])
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", serve_code, params], env=env, cwd=tmp_path,
+            stdout=serve_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        ))
+        logs = [server_log, serve_log]
+
+        def deployment_id() -> str | None:
+            r = httpx.get(f"{api}/deployments/name/forecast/forecast", timeout=5)
+            return r.json()["id"] if r.status_code == 200 else None
+
+        dep = _wait(deployment_id, 90, "the served forecast deployment", procs, logs)
+        names = {d["name"] for d in httpx.post(f"{api}/deployments/filter", json={"limit": 20}, timeout=5).json()}
+        assert {"retrain", "forecast", "backfill"} <= names
+        as_of = datetime(2019, 9, 1)
+        run = httpx.post(f"{api}/deployments/{dep}/create_flow_run",
+                         json={"parameters": {"as_of": as_of.isoformat()}}, timeout=10)
+        assert run.status_code in (200, 201), run.text
+        run_id = run.json()["id"]
+
+        def final_state() -> dict | None:
+            state = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5).json()["state"]
+            return state if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+        state = _wait(final_state, 180, "the forecast flow run", procs, logs)
+        assert state["type"] == "COMPLETED", f"{state}\n{serve_log.read_text()[-3000:]}"
+
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: api}):
+            arts = artifacts_of(run_id)
+        assert {KEYS["quality"], KEYS["plot"], KEYS["receipt"]} <= set(arts), sorted(arts)
+        receipt = {r["field"]: r["value"] for r in json.loads(arts[KEYS["receipt"]][0].data)}
+        assert receipt["rows"] == "24" and receipt["run_id"] == run_id
+        assert ForecastStore(Path(production_home["home"]) / "warehouse").has(as_of)
+    finally:
+        for p in reversed(procs):
+            _stop(p)
