@@ -359,12 +359,17 @@ def preprocess(
 
     # 6. covariates: calendar + declared future + past, Float64, no nulls
     cal_cols = calendar_columns(freq) if cfg.calendar else []
-    if cal_cols:  # computed once per distinct timestamp (series share their grid), then gathered
-        uds = frame.get_column("ds").unique().sort()
-        cal = pl.DataFrame({"ds": uds}).with_columns(calendar_exprs(freq))
-        pos = uds.search_sorted(frame.get_column("ds"))
-        frame = frame.with_columns([cal.get_column(c).gather(pos) for c in cal_cols])
-        del pos
+    if cal_cols:  # computed once per grid point between the first and last ds, then gathered by position
+        lo, hi = frame.select(pl.col("ds").min().alias("lo"), pl.col("ds").max().alias("hi")).row(0)
+        span = frame.select(_periods_between(pl.lit(lo), pl.lit(hi), freq).alias("n")).item() + 1
+        if span <= frame.height:
+            grid_ds = pl.select(_grid_ds(pl.lit(lo), pl.int_range(0, span, dtype=pl.Int64), freq).alias("ds"))
+            cal = grid_ds.with_columns(calendar_exprs(freq))
+            pos = frame.select(_periods_between(pl.lit(lo), pl.col("ds"), freq).alias("p")).get_column("p")
+            frame = frame.with_columns([cal.get_column(c).gather(pos) for c in cal_cols])
+            del pos
+        else:  # a few points spread over a long span: compute directly
+            frame = frame.with_columns(calendar_exprs(freq))
     if covs:
         frame = frame.with_columns(pl.col(covs).cast(pl.Float64))
         if any(frame[c].null_count() for c in covs):
