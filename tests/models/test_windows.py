@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
@@ -167,3 +168,25 @@ def test_datasets_work_under_torch_distributed_sampler():
     x = torch.cat(seen)
     assert x.shape[0] >= len(ds)  # padded to equal shares, like DistributedSampler always does
     assert torch.unique(x.reshape(x.shape[0], -1), dim=0).shape[0] == len(ds)
+
+
+@pytest.mark.parametrize("log1p", [False, True])
+@pytest.mark.parametrize("horizon", [0, 3])
+def test_pack_matches_training_data_scaling(log1p, horizon):
+    td = make_td(length=[15, 9, 12], horizon=3, past=True, static=True, log1p=log1p)
+    stats = fit_cov_stats(td)
+    p = pack(td, stats, horizon=horizon)
+    want = td.scale(td.frame)
+    fut = td.future_frame(3)
+    for s, uid in enumerate(td.ids):
+        rows = want.filter(pl.col("unique_id") == uid)
+        n = rows.height
+        got = p.y[p.offsets[s] : p.offsets[s] + n].numpy()
+        np.testing.assert_allclose(got, rows["y"].to_numpy(), rtol=1e-5, atol=1e-6)
+        px = (rows["px"].to_numpy() - stats.past_mean[0]) / stats.past_std[0]
+        np.testing.assert_allclose(p.past[p.offsets[s] : p.offsets[s] + n, 0].numpy(), px, rtol=1e-5, atol=1e-6)
+        assert int(p.offsets[s + 1] - p.offsets[s]) == n + horizon
+        if horizon:
+            f = fut.filter(pl.col("unique_id") == uid).select(td.meta.future_cols).to_numpy()
+            np.testing.assert_allclose(p.future[p.offsets[s] + n : p.offsets[s + 1]].numpy(), f, rtol=1e-6)
+            assert not p.y[p.offsets[s] + n : p.offsets[s + 1]].any()

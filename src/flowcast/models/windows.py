@@ -95,55 +95,93 @@ def packed_nbytes(n_obs: int, n_series: int, n_past: int, n_future: int, n_stati
     return 4 * n_obs * (1 + n_past + n_future) + 4 * n_series * n_static + 8 * (n_series + 1) + 8 * n_series
 
 
+_CHUNK = 1 << 22  # rows converted at a time: bounds the temporary memory of packing
+
+
+def _fill_column(dest: np.ndarray, rows: np.ndarray | None, values: pl.Series, mean: float = 0.0, std: float = 1.0) -> None:
+    """dest[rows] = (values - mean) / std as float32, nulls/NaN -> 0, chunk by chunk."""
+    for a in range(0, values.len(), _CHUNK):
+        v = values.slice(a, _CHUNK).cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy()
+        v = ((v - mean) / std).astype(np.float32) if (mean != 0.0 or std != 1.0) else v.astype(np.float32)
+        if rows is None:
+            dest[a : a + len(v)] = v
+        else:
+            dest[rows[a : a + len(v)]] = v
+
+
 def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
-    """Pack `td` (scaled with its per-series scalers). With `horizon` > 0 each series is followed
-    by its `horizon` future rows (y = 0, future covariates from `td.future_frame`), for prediction."""
+    """Pack `td` (target scaled with its per-series scalers, covariates with `stats`). With
+    `horizon` > 0 each series is followed by its `horizon` future rows (y = 0, future covariates
+    from `td.future_frame`), for prediction. Works column by column in chunks, so that the peak
+    memory stays a small multiple of the packed size."""
     meta = td.meta
-    scaled = td.scale(td.frame.select("unique_id", "ds", "y", *meta.future_cols, *meta.past_cols))
-    if horizon > 0:
-        fut = td.future_frame(horizon).drop("step").with_columns(
-            pl.lit(0.0).alias("y"), *[pl.lit(None, dtype=pl.Float64).alias(c) for c in meta.past_cols]
-        )
-        scaled = pl.concat([scaled, fut.select(scaled.columns)], how="vertical_relaxed").sort("unique_id", "ds")
-    ids = td.ids
-    counts = scaled.group_by("unique_id").agg(pl.len().alias("n"))
-    obs = td.frame.group_by("unique_id").agg(pl.len().alias("obs"))
-    order = pl.DataFrame({"unique_id": ids}).join(counts, on="unique_id", how="left").join(obs, on="unique_id", how="left")
-    if order["n"].null_count():
-        missing = order.filter(pl.col("n").is_null())["unique_id"].to_list()
+    frame = td.frame
+    ids = td.ids  # scalers are sorted by unique_id, and so is the frame
+    obs = frame.group_by("unique_id").agg(pl.len().alias("obs"))
+    order = pl.DataFrame({"unique_id": ids}).join(obs, on="unique_id", how="left")
+    if order["obs"].null_count():
+        missing = order.filter(pl.col("obs").is_null())["unique_id"].to_list()
         raise ValueError(f"series with scalers but no rows: {missing[:5]}")
-    # scalers are sorted by unique_id and so is the frame: rows line up with `ids`
-    n = torch.from_numpy(order["n"].to_numpy().astype(np.int64))
-    offsets = torch.zeros(len(ids) + 1, dtype=torch.int64)
-    offsets[1:] = torch.cumsum(n, 0)
+    obs_len = order["obs"].to_numpy().astype(np.int64)
+    if int(obs_len.sum()) != frame.height or not frame["unique_id"].is_sorted():
+        raise ValueError("TrainingData.frame must be sorted by (unique_id, ds) and every series must have a scaler")
+    S, h = len(ids), max(0, horizon)
+    n = obs_len + h
+    offsets = np.zeros(S + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(n)
+    N = int(offsets[-1])
+    # packed row of every observed row (identity when there are no horizon rows)
+    rows = None if h == 0 else np.arange(frame.height, dtype=np.int64) + np.repeat(np.arange(S, dtype=np.int64) * h, obs_len)
 
-    def mat(cols: list[str], mean: list[float] | None = None, std: list[float] | None = None) -> torch.Tensor:
-        if not cols:
-            return torch.zeros(scaled.height, 0, dtype=torch.float32)
-        exprs = [pl.col(c).cast(pl.Float64) for c in cols]
-        if mean is not None:
-            exprs = [((e - m) / s) for e, m, s in zip(exprs, mean, std)]
-        arr = scaled.select([e.fill_null(0.0).fill_nan(0.0).alias(c) for e, c in zip(exprs, cols)]).to_numpy()
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    # target: f(y) = log1p(y) or y, then (f(y) - center) / scale per series
+    sc = pl.DataFrame({"unique_id": ids}).join(td.scalers, on="unique_id", how="left")
+    center, scale = sc["center"].to_numpy().astype(np.float64), sc["scale"].to_numpy().astype(np.float64)
+    log1p = sc["log1p"].fill_null(False).to_numpy().astype(bool)
+    obs_start = np.zeros(S + 1, dtype=np.int64)
+    obs_start[1:] = np.cumsum(obs_len)
+    y = np.zeros(N, dtype=np.float32)
+    yv = frame["y"]
+    for a in range(0, frame.height, _CHUNK):
+        v = yv.slice(a, _CHUNK).cast(pl.Float64).fill_null(0.0).to_numpy().copy()
+        sid = np.searchsorted(obs_start, np.arange(a, a + len(v)), side="right") - 1
+        lg = log1p[sid]
+        if lg.any():
+            v[lg] = np.log1p(v[lg])
+        v = np.nan_to_num((v - center[sid]) / scale[sid]).astype(np.float32)
+        if rows is None:
+            y[a : a + len(v)] = v
+        else:
+            y[rows[a : a + len(v)]] = v
 
-    y = torch.from_numpy(scaled["y"].fill_null(0.0).fill_nan(0.0).to_numpy().astype(np.float32))
+    past = np.zeros((N, len(meta.past_cols)), dtype=np.float32)
+    for j, c in enumerate(meta.past_cols):
+        col = np.zeros(N, dtype=np.float32)
+        _fill_column(col, rows, frame[c], stats.past_mean[j], stats.past_std[j])
+        past[:, j] = col
+    future = np.zeros((N, len(meta.future_cols)), dtype=np.float32)
+    fut = td.future_frame(h) if h and meta.future_cols else None
+    if fut is not None:  # sorted by (unique_id, step), every series has h rows
+        sid_f = np.repeat(np.arange(S, dtype=np.int64), h)
+        rows_f = offsets[:-1][sid_f] + obs_len[sid_f] + (fut["step"].to_numpy().astype(np.int64) - 1)
+    for j, c in enumerate(meta.future_cols):
+        col = np.zeros(N, dtype=np.float32)
+        _fill_column(col, rows, frame[c])
+        if fut is not None:
+            _fill_column(col, rows_f, fut[c])
+        future[:, j] = col
+
     if td.static is not None and meta.static_cols:
         st = pl.DataFrame({"unique_id": ids}).join(td.static, on="unique_id", how="left")
-        static = torch.from_numpy(
-            np.ascontiguousarray(
-                st.select(
-                    [((pl.col(c).cast(pl.Float64) - m) / s).fill_null(0.0).alias(c)
-                     for c, m, s in zip(meta.static_cols, stats.static_mean, stats.static_std)]
-                ).to_numpy(),
-                dtype=np.float32,
-            )
-        )
+        static = np.zeros((S, len(meta.static_cols)), dtype=np.float32)
+        for j, c in enumerate(meta.static_cols):
+            col = np.zeros(S, dtype=np.float32)
+            _fill_column(col, None, st[c], stats.static_mean[j], stats.static_std[j])
+            static[:, j] = col
     else:
-        static = torch.zeros(len(ids), 0, dtype=torch.float32)
-    return PackedSeries(
-        ids=ids, y=y, past=mat(meta.past_cols, stats.past_mean, stats.past_std), future=mat(meta.future_cols),
-        static=static, offsets=offsets, obs_len=torch.from_numpy(order["obs"].to_numpy().astype(np.int64)),
-    )
+        static = np.zeros((S, 0), dtype=np.float32)
+    t = torch.from_numpy
+    return PackedSeries(ids=ids, y=t(y), past=t(past), future=t(future), static=t(static), offsets=t(offsets),
+                        obs_len=t(obs_len))
 
 
 # ---------------------------------------------------------------------------- windows
