@@ -251,3 +251,15 @@ def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expec
         expected.append((5, "time_unparsable", "time 'nonsense' does not parse as ISO-8601"))
     assert quarantined(r) == expected
     assert r.valid["ds"].to_list() == sorted(r.valid["ds"].to_list()) and r.report.reconciled
+
+
+def test_corrupt_parquet_is_a_dataset_error(tmp_path):
+    p = tmp_path / "broken.parquet"
+    p.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(DataValidationError, match=r"cannot read Parquet file .*broken.parquet"):
+        run_validate(p)
+
+
+def test_ragged_csv_is_a_dataset_error(write_csv):
+    with pytest.raises(DataValidationError, match=r"cannot read .*src.csv"):
+        run_validate(write_csv(HEADER + "2020-01-01,a,1\n2020-01-02,a,2,extra,fields\n"))
