@@ -263,3 +263,20 @@ def test_prepare_data_writes_quarantine_then_enforces_threshold(tmp_path):
     p = prepare_data(s, as_of=datetime(2020, 1, 31))
     assert p.quarantine_path == tmp_path / "home" / "quarantine" / "2020-01-31T00-00-00" / "quarantine.parquet"
     assert p.report.rows_quarantined == 2 and p.training.n_obs == 28 and p.report.preprocess["n_series_out"] == 1
+
+
+@pytest.mark.parametrize("kept_runs", [1, 26])
+def test_calendar_after_excluding_interleaved_series(kept_runs):
+    """Regression: excluding short series between long ones leaves a frame of many chunks (slices);
+    polars 2.1 evaluated the literal grid span once per chunk and `.item()` crashed
+    (`flowcast validate --dataset m3-quarterly --as-of 1999-10-01`)."""
+    series = {}
+    for i in range(kept_runs):
+        series[f"s{i:02d}"] = [float(v) for v in range(10)]
+        series[f"s{i:02d}_short"] = [1.0, 2.0]  # 2 < 7 needed: excluded
+    td, s = preprocess(frame(series), source(), settings(), None)
+    assert s.n_series_out == kept_runs
+    assert [e["unique_id"] for e in s.excluded] == [f"s{i:02d}_short" for i in range(kept_runs)]
+    assert td.frame.height == 10 * kept_runs
+    assert td.meta.future_cols  # calendar features were computed
+    assert td.frame.select(td.meta.future_cols).null_count().sum_horizontal().item() == 0

@@ -361,7 +361,9 @@ def preprocess(
     cal_cols = calendar_columns(freq) if cfg.calendar else []
     if cal_cols:  # computed once per grid point between the first and last ds, then gathered by position
         lo, hi = frame.select(pl.col("ds").min().alias("lo"), pl.col("ds").max().alias("hi")).row(0)
-        span = frame.select(_periods_between(pl.lit(lo), pl.lit(hi), freq).alias("n")).item() + 1
+        # pl.select, not frame.select: polars 2.1 evaluates a literal-only expression once per chunk of
+        # the frame it is selected from (one row per chunk), which broke .item() on multi-chunk frames
+        span = pl.select(_periods_between(pl.lit(lo), pl.lit(hi), freq).alias("n")).item() + 1
         if span <= frame.height:
             grid_ds = pl.select(_grid_ds(pl.lit(lo), pl.int_range(0, span, dtype=pl.Int64), freq).alias("ds"))
             cal = grid_ds.with_columns(calendar_exprs(freq))
