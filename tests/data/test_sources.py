@@ -84,3 +84,20 @@ def test_fingerprint_changes_with_content(write_csv):
     assert fp == source_fingerprint(src) and len(fp) == 16
     p.write_text("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n")
     assert source_fingerprint(src) != fp
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_semicolon_tab_and_pipe_files_are_recognised(write_csv, sep):
+    """Regression: a ';' export (European Excel) read as one column 'id;date;val' and failed with
+    'declared columns missing' although the CLI has no way to declare the separator."""
+    text = "\ufeff" + sep.join(["id", "date", "val"]) + "\r\n" + "\r\n".join(
+        sep.join(r) for r in [("a", "2020-01-01", "1.5"), ("a", "2020-01-02", "2")]
+    ) + "\r\n"
+    got = ingest(make_source(write_csv(text)), None).frame.select("unique_id", "ds", "y").collect()
+    assert got.rows() == [("a", datetime(2020, 1, 1), 1.5), ("a", datetime(2020, 1, 2), 2.0)]
+
+
+def test_sniffed_separator_still_names_missing_columns(write_csv):
+    p = write_csv("id;Date;val\na;2020-01-01;1\n")
+    with pytest.raises(DataValidationError, match=r"'date' \(renamed to 'Date'\?\) missing; the file has columns \['id', 'Date', 'val'\]"):
+        ingest(make_source(p), None)

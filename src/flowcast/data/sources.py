@@ -8,6 +8,7 @@ is a LazyFrame plan that validation collects once.
 
 CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
 byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
+A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601; values with a UTC offset ('Z', '+10:00') are
 converted to the source's `tz` (or UTC when none is declared) and `ds` is naive wall time in
 that zone. `ds` is then aligned to the start of its period (month-end dates become month starts);
@@ -176,16 +177,34 @@ def _scan_one(source: SourceConfig, file: str) -> pl.LazyFrame:
             raise DataValidationError(f"cannot read Parquet file {file}: {exc}") from exc
         return lf
     _check_text(file)
-    try:
-        lf = pl.scan_csv(
-            file, infer_schema=False, separator=source.separator, encoding="utf8", raise_if_empty=True,
-        )
-        lf.collect_schema()
-    except pl.exceptions.NoDataError as exc:
-        raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
-    except Exception as exc:
-        raise DataValidationError(f"cannot read CSV file {file}: {exc}") from exc
-    return lf
+
+    def scan(separator: str) -> pl.LazyFrame:
+        try:
+            lf = pl.scan_csv(file, infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True)
+            lf.collect_schema()
+        except pl.exceptions.NoDataError as exc:
+            raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
+        except Exception as exc:
+            raise DataValidationError(f"cannot read CSV file {file}: {exc}") from exc
+        return lf
+
+    lf = scan(source.separator)
+    sniffed = _sniff_separator(source, lf.collect_schema().names())
+    return scan(sniffed) if sniffed else lf
+
+
+_OTHER_SEPARATORS = (";", "\t", "|")
+
+
+def _sniff_separator(source: SourceConfig, header: list[str]) -> str | None:
+    """The separator of a file exported with ';', tab or '|' while the source keeps the default ',':
+    the header then reads as one column that contains the real separator."""
+    if source.separator != "," or len(header) != 1:
+        return None
+    for sep in _OTHER_SEPARATORS:
+        if sep in header[0]:  # one column can never hold both a time and a target: not a ',' file
+            return sep
+    return None
 
 
 # ------------------------------------------------------------------------------------ mapping
