@@ -71,3 +71,41 @@ def test_bundled_dataset_with_as_of_human_report(tmp_path):
 def test_bad_options_exit_2(args, needle):
     res = runner.invoke(app, ["validate", *args])
     assert res.exit_code == 2 and needle in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize("args,env,needle", [
+    # pydantic's multi-line text with URLs used to be printed as is
+    (["--freq", "1day"], {}, "invalid source options: freq: freq must be a polars duration string"),
+    ([], {"FLOWCAST_MODEL__LOOKBACK": "abc"}, "model.lookback: Input should be a valid integer, unable to parse string as an integer (got 'abc')"),
+    # an unknown time zone used to surface as polars' ComputeError with exit 1
+    (["--tz", "australia/melbourne"], {}, "unknown time zone tz='australia/melbourne' (did you mean 'Australia/Melbourne'?)"),
+])
+def test_option_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, args, env, needle):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    opts = [*FILE_OPTS[:-2], *(args if "--freq" in args else ["--freq", "1d", *args])]
+    res = runner.invoke(app, ["validate", str(write(tmp_path)), *opts])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert needle in text and "errors.pydantic.dev" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--as-of", "2019-01-01"], "all 80 rows are after as_of=2019-01-01"),
+    (["--target-col", "value"], "declared column(s) 'value' (renamed to 'val'?) missing"),
+])
+def test_json_on_a_failure_before_the_report(tmp_path, args, needle):
+    """Regression: with --json, failures during ingest/validate printed no JSON at all."""
+    opts = [*FILE_OPTS[:-4], "--freq", "1d", *(["--target-col", "val"] if "--target-col" not in args else []), *args]
+    res = runner.invoke(app, ["validate", str(write(tmp_path)), *opts, "--json"])
+    assert res.exit_code == 2, res.output
+    rep = last_json(res.stdout)
+    assert rep["status"] == "failed" and rep["exit_code"] == 2 and needle in rep["error"]
+
+
+def test_semicolon_file_from_the_command_line(tmp_path):
+    p = write(tmp_path)
+    p.write_text(p.read_text().replace(",", ";"))
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["rows_valid"] == 80

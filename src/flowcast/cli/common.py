@@ -78,7 +78,7 @@ def resolve_settings(
                 tz=tz,
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
-            raise ConfigError(f"invalid source options: {exc}") from exc
+            raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
     elif any(v is not None for v in (id_col, time_col, target_col, freq)) and not dataset:
         raise ConfigError("--id-col/--time-col/--target-col/--freq describe a file: pass it with --data PATH")
     try:
@@ -91,7 +91,28 @@ def resolve_settings(
     except Exception as exc:
         if isinstance(exc, FlowcastError):
             raise
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        where = config or os.environ.get("FLOWCAST_CONFIG") or "flowcast.toml"
+        raise ConfigError(f"invalid configuration ({where} + FLOWCAST_* env + options): {one_line(exc)}") from exc
+
+
+def one_line(exc: Exception) -> str:
+    """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
+    valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            parts = []
+            for e in errors():
+                loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
+                msg = str(e.get("msg", "")).removeprefix("Value error, ")
+                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
+                got = f" (got {e['input']!r})" if shown else ""
+                parts.append(f"{loc}: {msg}{got}")
+            if parts:
+                return "; ".join(parts)
+        except Exception:  # noqa: BLE001 - fall back to the plain text below
+            pass
+    return " ".join(str(exc).split())
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 clean, 1 rows were quarantined (written under the quarantine folder), 2 a
 dataset-level failure (missing column, unreadable file, quarantine rate above the threshold,
-no series left). With --json the report is one JSON object on the last line of stdout; the
+no series left). With --json the report is one JSON object on the last line of stdout (on a
+failure before any report exists: {"status": "failed", "error": ..., "exit_code": ...}); the
 human-readable report then goes to stderr.
 """
 
@@ -34,7 +35,7 @@ from flowcast.cli.common import (
     parse_as_of,
     resolve_settings,
 )
-from flowcast.errors import ConfigError, DataValidationError
+from flowcast.errors import ConfigError, DataValidationError, FlowcastError
 
 PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
 
@@ -65,17 +66,22 @@ def validate_cmd(
     from flowcast.data.sources import ingest
     from flowcast.data.validate import as_of_label, enforce_thresholds, validate, write_quarantine
 
-    if path and data and path != data:
-        raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
-    settings = resolve_settings(
-        dataset=dataset, data=path or data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
-    )
-    run_as_of = parse_as_of(as_of)
-    source = resolve_source(settings)
-    ingested = ingest(source, run_as_of)
-    result = validate(ingested, source, settings.validation)
-    write_quarantine(result, settings.quarantine_dir / as_of_label(ingested.as_of))
+    try:
+        if path and data and path != data:
+            raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
+        settings = resolve_settings(
+            dataset=dataset, data=path or data, id_col=id_col, time_col=time_col, time_format=time_format,
+            target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        )
+        run_as_of = parse_as_of(as_of)
+        source = resolve_source(settings)
+        ingested = ingest(source, run_as_of)
+        result = validate(ingested, source, settings.validation)
+        write_quarantine(result, settings.quarantine_dir / as_of_label(ingested.as_of))
+    except FlowcastError as exc:  # no report yet: --json still ends stdout with one object
+        if json_out:
+            emit_json({"status": "failed", "error": str(exc), "exit_code": exc.exit_code})
+        raise
     report = result.report
     failure: DataValidationError | None = None
     try:

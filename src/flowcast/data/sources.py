@@ -329,6 +329,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
 
 def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
     """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds)."""
+    _check_tz(source)
     files = resolve_files(source)
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
@@ -366,6 +367,23 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
         raw=raw,
         mapping=mapping,
     )
+
+
+def _check_tz(source: SourceConfig) -> None:
+    """An unknown time zone is a declaration error, named before any data is read."""
+    if source.tz is None:
+        return
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(source.tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        close = difflib.get_close_matches(source.tz, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataValidationError(
+            f"source {source.name!r}: unknown time zone tz={source.tz!r}{hint}; use an IANA name such as "
+            "'UTC' or 'Australia/Melbourne'"
+        ) from exc
 
 
 def _naive_as_of(as_of: datetime, source: SourceConfig) -> datetime:
