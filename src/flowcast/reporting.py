@@ -13,9 +13,10 @@ import base64
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import polars as pl
 
@@ -261,10 +262,10 @@ class TrainingProgress:
         return None
 
     def _notify(self, frac: float) -> None:
-        for listener in list(progress_listeners):
+        for listener in progress_listeners:
             try:
                 listener(self.key, self.label, frac)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - a broken display must not fail training
                 pass
 
     def __call__(self, event: Any) -> None:
@@ -282,7 +283,7 @@ class TrainingProgress:
 
         try:
             update_progress_artifact(self._id, pct)
-        except Exception:  # progress is a courtesy: never fail training because the UI is away
+        except Exception:  # noqa: BLE001, S110 - progress is a courtesy: never fail training because the UI is away
             pass
 
     def done(self) -> None:

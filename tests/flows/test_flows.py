@@ -108,8 +108,8 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     summary = info.value.summary
     status = {o["as_of"][:10]: o["status"] for o in summary["outcomes"]}
     assert status == {"2009-06-01": "failed", "2013-06-01": "published", "2017-06-01": "published"}
-    failed = [o for o in summary["outcomes"] if o["status"] == "failed"][0]
-    assert "no valid rows" in failed["error"] or "no" in failed["error"].lower()
+    failed = next(o for o in summary["outcomes"] if o["status"] == "failed")
+    assert "no valid rows" in failed["error"], failed
     store = ForecastStore(Path(production_home["home"]) / "warehouse")
     assert store.has(datetime(2013, 6, 1)) and store.has(datetime(2017, 6, 1))
     assert not store.has(datetime(2009, 6, 1))
@@ -118,7 +118,7 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
 def test_flaky_source_is_retried(production_home, monkeypatch):
     """The source fails once with a connection error (as a network share or object store may);
     the ingest task retries with backoff and the run completes."""
-    import flowcast.data.sources as sources
+    from flowcast.data import sources
     from flowcast.flows import forecast_flow
 
     real, calls = sources.ingest, []

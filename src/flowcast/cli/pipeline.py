@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Self
 
 import typer
 
@@ -41,10 +42,10 @@ from flowcast.cli.common import (
 from flowcast.errors import ConfigError
 
 ModelsOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate)"),
 ]
-MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="training steps per model")]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="training steps per model")]
 
 
 def _models(values: list[str] | None) -> list[str] | None:
@@ -125,7 +126,7 @@ class _TrainingBars:
             self.tasks[key] = self.bars.add_task(label, total=100)
         self.bars.update(self.tasks[key], completed=round(fraction * 100))
 
-    def __enter__(self) -> "_TrainingBars":
+    def __enter__(self) -> Self:
         from flowcast import reporting
 
         if self.enabled:
@@ -133,7 +134,7 @@ class _TrainingBars:
             reporting.progress_listeners.append(self)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         from flowcast import reporting
 
         if self.enabled:
@@ -186,25 +187,29 @@ def run(
             "rows_quarantined": result["rows_quarantined"], "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "promoted": result["decision"]["promote"],
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
+            "duckdb": result["duckdb"],
         })
         return
     from rich.table import Table
 
-    table = Table(title=f"Leaderboard: {result['dataset']} as of {result['as_of']} (backtest, lower is better)")
+    out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
+              f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}",
+              highlight=False)
+    table = Table(title="Backtest leaderboard (lower is better)")
     for col in ("rank", "model", "smape", "mase"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for model, r in board.items():
-        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"  # noqa: E731
+        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"
         table.add_row(str(r["rank"] or "-"), model, fmt(r["smape"]), fmt(r["mase"]))
     out.print(table)
     d = result["decision"]
     verdict = f"promoted {d['challenger']}" if d["promote"] else "no promotion"
-    out.print(f"Decision: {verdict}. " + " ".join(d["reasons"][:3]), highlight=False)
+    out.print(f"Decision: {verdict}. " + "; ".join(d["reasons"][:3]), highlight=False)
     if result.get("note"):
         out.print(result["note"], highlight=False)
     out.print(
         f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
-        f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['store']}/"
+        f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
         f"\n  Read them: flowcast forecasts --as-of {result['as_of']}",
         highlight=False,
     )
@@ -215,11 +220,11 @@ def run(
 def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive)")],
-    every: Annotated[Optional[str], typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
+    every: Annotated[str | None, typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
                                                   "(default: the data's frequency)")] = None,
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
-    deployment: Annotated[Optional[str], typer.Option(
+    deployment: Annotated[str | None, typer.Option(
         "--deployment", help="fan out through this deployment (e.g. forecast/forecast) to a work pool")] = None,
     dataset: DatasetOpt = None,
     data: DataOpt = None,
@@ -291,7 +296,7 @@ def backfill(
 def serve(
     config: ConfigOpt = None,
     home: HomeOpt = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="most flow runs at once")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="most flow runs at once")] = None,
 ) -> None:
     """Serve the retrain (weekly), forecast (daily) and backfill deployments from this process.
 

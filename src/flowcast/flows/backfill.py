@@ -16,8 +16,9 @@ work pool process dates in parallel; a retried backfill does not start a date tw
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, Literal
+from typing import Any, Literal, Self
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -46,19 +47,19 @@ class listen:
     def __init__(self, callback: Callable[[Outcome], None]):
         self.callback = callback
 
-    def __enter__(self) -> "listen":
+    def __enter__(self) -> Self:
         _listeners.append(self.callback)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         _listeners.remove(self.callback)
 
 
 def _notify(outcome: Outcome) -> None:
-    for cb in list(_listeners):
+    for cb in _listeners:
         try:
             cb(outcome)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - a broken progress display must not stop the backfill
             pass
 
 
@@ -77,7 +78,7 @@ def backfill_dates(start: datetime, end: datetime, every: str) -> list[datetime]
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
-    except Exception as exc:  # the child's own exception, one sentence
+    except Exception as exc:  # noqa: BLE001 - any child failure becomes one line of the summary
         return f"{type(exc).__name__}: {exc}" if not isinstance(exc, FlowcastError) else str(exc)
     return state.message or state.name
 
@@ -124,8 +125,8 @@ def backfill_flow(
     log.info(f"Backfill ({mode}) over {len(dates)} date(s) every {step}: {len(todo)} to run, "
              f"{len(dates) - len(todo)} already published")
 
-    common = dict(dataset=dataset, source=source, horizon=horizon, config_file=config_file, home=home,
-                  overrides=overrides)
+    common = {"dataset": dataset, "source": source, "horizon": horizon, "config_file": config_file, "home": home,
+              "overrides": overrides}
     if deployment:
         outcomes += _fan_out(deployment, todo, common, mode, run_id, log)
     else:

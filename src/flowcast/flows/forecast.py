@@ -63,4 +63,5 @@ def forecast_flow(
         "published_rows": int(receipt.rows),
         "store": str(settings.warehouse_dir.resolve()),
         "parquet": str(receipt.parquet_path),
+        "duckdb": str(receipt.duckdb_path),
     }

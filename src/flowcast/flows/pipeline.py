@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -234,5 +234,6 @@ def retrain_flow(
         "published_rows": int(receipt.rows),
         "store": str(settings.warehouse_dir.resolve()),
         "parquet": str(receipt.parquet_path),
+        "duckdb": str(receipt.duckdb_path),
         "note": note,
     }

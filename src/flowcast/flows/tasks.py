@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 from prefect import task
@@ -28,7 +29,6 @@ from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.tasks import exponential_backoff
 
 from flowcast.config import Settings, SourceConfig
-
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -40,15 +40,15 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except FlowcastError as exc:
         return exc.exit_code != 2
-    except Exception:
+    except Exception:  # noqa: BLE001 - anything else (OSError, network) may be transient
         return True
     return False
 
 
-IO_RETRIES = dict(
-    retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
-    retry_condition_fn=_transient,
-)
+IO_RETRIES: dict[str, Any] = {
+    "retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_jitter_factor": 0.5,
+    "retry_condition_fn": _transient,
+}
 TRAINING_TAG = "training"
 
 
