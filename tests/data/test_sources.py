@@ -101,3 +101,34 @@ def test_sniffed_separator_still_names_missing_columns(write_csv):
     p = write_csv("id;Date;val\na;2020-01-01;1\n")
     with pytest.raises(DataValidationError, match=r"'date' \(renamed to 'Date'\?\) missing; the file has columns \['id', 'Date', 'val'\]"):
         ingest(make_source(p), None)
+
+
+DST_DAYS = "date,id,val\n2020-04-04T00:00:00+11:00,a,1\n2020-04-05T00:00:00+10:00,a,2\n2020-04-06T00:00:00+10:00,a,3\n"
+
+
+@pytest.mark.parametrize("freq,tz,as_of,expected", [
+    # regression: daily dates exported with their offset (pandas tz-aware index) shifted to the previous
+    # day when no tz was declared (converted to UTC, then truncated to the day)
+    ("1d", None, None, [datetime(2020, 4, 4), datetime(2020, 4, 5), datetime(2020, 4, 6)]),
+    ("1d", None, datetime(2020, 4, 5, tzinfo=UTC), [datetime(2020, 4, 4), datetime(2020, 4, 5)]),
+    ("1d", "Australia/Melbourne", None, [datetime(2020, 4, 4), datetime(2020, 4, 5), datetime(2020, 4, 6)]),
+    # sub-daily without tz: instants in UTC, as before
+    ("1h", None, None, [datetime(2020, 4, 3, 13), datetime(2020, 4, 4, 14), datetime(2020, 4, 5, 14)]),
+])
+def test_daily_dates_with_offsets_keep_their_calendar_date(write_csv, freq, tz, as_of, expected):
+    got = ingest(make_source(write_csv(DST_DAYS), freq=freq, tz=tz), as_of).frame.select("ds").collect()
+    assert got["ds"].to_list() == expected
+
+
+def test_aware_parquet_daily_without_tz_keeps_its_wall_date(tmp_path):
+    p = tmp_path / "tz.parquet"
+    ts = pl.Series([datetime(2020, 4, 4), datetime(2020, 4, 5)]).dt.replace_time_zone("Australia/Melbourne")
+    pl.DataFrame({"date": ts, "id": ["a", "a"], "val": [1.0, 2.0]}).write_parquet(p)
+    got = ingest(make_source(p), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [datetime(2020, 4, 4), datetime(2020, 4, 5)]
+
+
+def test_daily_offsets_with_a_strptime_format(write_csv):
+    p = write_csv("date,id,val\n04/04/2020 00:00 +1100,a,1\n05/04/2020 00:00 +1000,a,2\n")
+    got = ingest(make_source(p, time_format="%d/%m/%Y %H:%M %z"), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [datetime(2020, 4, 4), datetime(2020, 4, 5)]

@@ -11,7 +11,9 @@ byte-order mark, Windows line endings, quoted fields with commas and unsorted ro
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601; values with a UTC offset ('Z', '+10:00') are
 converted to the source's `tz` (or UTC when none is declared) and `ds` is naive wall time in
-that zone. `ds` is then aligned to the start of its period (month-end dates become month starts);
+that zone. Exception: at daily or longer frequencies with no tz declared, the date as written
+is kept ('2020-03-01T00:00+11:00' is 1 March, not 29 February in UTC; an aware Parquet column
+gives its wall time in its own zone). `ds` is then aligned to the start of its period (month-end dates become month starts);
 for sub-daily frequencies a timestamp between grid points is quarantined instead.
 
 Dataset-level problems (missing file, binary or non-UTF-8 content, missing or renamed column,
@@ -38,6 +40,7 @@ from flowcast.data.schemas import DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
 from flowcast.errors import DataValidationError
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+_DATE_UNITS = {"d", "w", "mo", "q", "y"}
 
 
 @dataclass
@@ -235,12 +238,17 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
     """(naive datetime in the source's zone or UTC, row-had-an-offset flag)."""
     raw = pl.col(RAW_PREFIX + source.time_col)
     target_tz = source.tz or "UTC"
+    # daily or longer periods without a declared tz: the calendar date as written is the period
+    # ('2020-03-01T00:00+11:00' is 1 March, not 29 February 13:00 UTC), so the offset is dropped
+    wall_dates = source.tz is None and parse_freq(source.freq)[1] in _DATE_UNITS
 
     def to_zone(aware_utc: pl.Expr) -> pl.Expr:
         return aware_utc.dt.convert_time_zone(target_tz).dt.replace_time_zone(None).dt.cast_time_unit("us")
 
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
+            if wall_dates:  # wall time in the column's own zone
+                return raw.dt.replace_time_zone(None).dt.cast_time_unit("us"), pl.lit(True)
             return to_zone(raw.dt.convert_time_zone("UTC")), pl.lit(True)
         return raw.dt.cast_time_unit("us"), pl.lit(False)
     if dtype == pl.Date:
@@ -261,6 +269,11 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
     if source.time_format:
         fmt = source.time_format
         if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+            if wall_dates and fmt.rstrip().endswith("%z") and fmt.count("%z") == 1:
+                wall = text.str.replace(_OFFSET_RE, "").str.strip_chars().str.strptime(
+                    pl.Datetime("us"), fmt.rstrip().removesuffix("%z").strip(), strict=False
+                )
+                return wall, pl.lit(True)
             aware = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
             return to_zone(aware), pl.lit(True)
         return text.str.strptime(pl.Datetime("us"), fmt, strict=False), pl.lit(False)
@@ -276,6 +289,8 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
     )
     minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
     utc = (wall - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
+    if wall_dates:
+        return wall, has_off.fill_null(False)
     aware_local = to_zone(utc)
     return pl.when(has_off).then(aware_local).otherwise(wall), has_off.fill_null(False)
 
@@ -387,9 +402,12 @@ def _check_tz(source: SourceConfig) -> None:
 
 
 def _naive_as_of(as_of: datetime, source: SourceConfig) -> datetime:
-    """as_of as naive wall time in the source's zone (aware values are converted)."""
+    """as_of as naive wall time in the source's zone (aware values are converted; at daily or
+    longer frequencies with no tz declared, its own wall time, as the data's dates are)."""
     if as_of.tzinfo is None:
         return as_of
+    if source.tz is None and parse_freq(source.freq)[1] in _DATE_UNITS:
+        return as_of.replace(tzinfo=None)
     from zoneinfo import ZoneInfo
 
     return as_of.astimezone(ZoneInfo(source.tz or "UTC")).replace(tzinfo=None)
