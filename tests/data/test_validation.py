@@ -25,6 +25,10 @@ def quarantined(result) -> list[tuple[int, str, str]]:
 # (body rows appended after GOOD, so the first bad row is source_row 3)
 ROW_CASES = [
     ("text_in_numeric", "2020-01-04,a,abc\n", {}, [(3, "y_not_number", "val 'abc' is not a number")]),
+    ("thousands_separator", '2020-01-04,a,"1,234.5"\n', {},
+     [(3, "y_not_number", "val '1,234.5' is not a number (thousands separators? export numbers without them)")]),
+    ("decimal_comma", '2020-01-04,a,"3,5"\n', {},
+     [(3, "y_not_number", "val '3,5' is not a number (decimal comma? export numbers with a '.' decimal point)")]),
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
     ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
      [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
@@ -263,3 +267,11 @@ def test_corrupt_parquet_is_a_dataset_error(tmp_path):
 def test_ragged_csv_is_a_dataset_error(write_csv):
     with pytest.raises(DataValidationError, match=r"cannot read .*src.csv"):
         run_validate(write_csv(HEADER + "2020-01-01,a,1\n2020-01-02,a,2,extra,fields\n"))
+
+
+def test_failure_message_shows_an_example_row(write_csv):
+    """The run-failing message names a row and its reason, not only the check counts."""
+    p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}.0"\n' for d in range(1, 6)))
+    r = run_validate(p)
+    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0: val '1,001.0' is not a number \(thousands separators"):
+        enforce_thresholds(r, ValidationConfig())

@@ -76,6 +76,18 @@ def _show(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Utf8).fill_null("<null>")
 
 
+def _number_hint(raw: pl.Expr) -> pl.Expr:
+    """Why a text value that looks numeric did not parse: thousands separators or a decimal comma."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    return (
+        pl.when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$"))
+        .then(pl.lit(" (thousands separators? export numbers without them)"))
+        .when(text.str.contains(r"^[-+]?\d+,\d+$"))
+        .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
+        .otherwise(pl.lit(""))
+    )
+
+
 def row_checks(
     *,
     time_col: str,
@@ -146,7 +158,7 @@ def row_checks(
         RowCheck(
             "y_not_number",
             _raw(target_col).is_not_null() & pl.col("y").is_null(),
-            pl.format("{} '{}' is not a number", pl.lit(target_col), _show(_raw(target_col))),
+            pl.format("{} '{}' is not a number{}", pl.lit(target_col), _show(_raw(target_col)), _number_hint(_raw(target_col))),
             "the target is text, not a number",
         ),
         RowCheck(

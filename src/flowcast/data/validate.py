@@ -343,15 +343,28 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     r = result.report
     if r.rows_valid == 0:
         raise DataValidationError(
-            f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks})"
+            f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks}){_example(result)}"
         )
     if r.quarantine_rate > cfg.quarantine_threshold:
         top = ", ".join(f"{k}={v}" for k, v in sorted(r.checks.items(), key=lambda kv: -kv[1])[:5])
         where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
         raise DataValidationError(
             f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
-            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{where}"
+            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{where}"
         )
+
+
+def _example(result: ValidationResult) -> str:
+    """'; e.g. source_row 3: sales '1,100.5' is not a number (...)' for the most frequent failed check."""
+    r, q = result.report, result.quarantined
+    if not r.checks or q.height == 0 or "reason" not in q.columns:
+        return ""
+    top = max(r.checks.items(), key=lambda kv: kv[1])[0]
+    first = q.filter(pl.col("check") == top).head(1)
+    if first.height == 0:
+        return ""
+    row = f"source_row {first[ROW].item()}: " if ROW in first.columns else ""
+    return f"; e.g. {row}{first['reason'].item()}"
 
 
 def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
