@@ -275,3 +275,22 @@ def test_failure_message_shows_an_example_row(write_csv):
     r = run_validate(p)
     with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0: val '1,001.0' is not a number \(thousands separators"):
         enforce_thresholds(r, ValidationConfig())
+
+
+@pytest.mark.parametrize("text,blank", [
+    (HEADER + GOOD + "\n\n", 2),  # editors leave empty lines at the end
+    (HEADER + "2020-01-01,a,1\n   \n2020-01-02,a,2\n\n2020-01-03,a,3\n", 2),  # whitespace-only lines inside
+    (HEADER.replace("\n", "\r\n") + GOOD.replace("\n", "\r\n") + "\r\n", 1),
+])
+def test_blank_lines_are_not_rows(write_csv, text, blank):
+    """Regression: polars 2 reads an empty line as a row of nulls; they were quarantined (time_missing)
+    and could fail a small file on the 5% threshold."""
+    r = run_validate(write_csv(text), threshold=0.0)
+    assert (r.report.rows_read, r.report.blank_lines, r.report.rows_valid, r.report.rows_quarantined) == (3, blank, 3, 0)
+    assert r.report.reconciled and "blank lines (not rows, skipped)" in r.report.to_markdown()
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.0))
+
+
+def test_only_blank_lines_is_a_dataset_error(write_csv):
+    with pytest.raises(DataValidationError, match=r"no rows \(the file has a header but no data, only 2 blank line\(s\)\)"):
+        run_validate(write_csv(HEADER + "\n \n"))

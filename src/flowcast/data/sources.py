@@ -8,6 +8,7 @@ is a LazyFrame plan that validation collects once.
 
 CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
 byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
+Empty or whitespace-only lines are not rows: they are skipped and counted (report: blank_lines).
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601; values with a UTC offset ('Z', '+10:00') are
 converted to the source's `tz` (or UTC when none is declared) and `ds` is naive wall time in
@@ -65,6 +66,7 @@ class Ingested:
     numeric_exog: list[str] = field(default_factory=list)
     raw: pl.LazyFrame | None = None  # source_row + __raw__ columns, before mapping
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
+    blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
 
     def rows(self, source_rows: pl.Series) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -360,7 +362,12 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
     text = all(file_format(source, f) == "csv" for f in files)
     label = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
     mapping = _mapping(source, schema, label, text)
-    frame = raw
+    blank = None
+    if text:  # an empty or whitespace-only line is not a row (editors add them at the end of files)
+        blank = pl.all_horizontal(
+            [pl.col(RAW_PREFIX + c).is_null() | (pl.col(RAW_PREFIX + c).str.strip_chars() == "") for c in raw_columns]
+        )
+    frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)
     if as_of is not None:
@@ -381,6 +388,7 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
         numeric_exog=[*source.past_cols, *source.future_cols],
         raw=raw,
         mapping=mapping,
+        blank=blank,
     )
 
 

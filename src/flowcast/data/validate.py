@@ -50,6 +50,7 @@ class DataQualityReport:
     source: str
     as_of: str | None
     rows_read: int = 0
+    blank_lines: int = 0  # empty/whitespace-only CSV lines: not rows, skipped (not in rows_read)
     rows_after_as_of: int = 0
     rows_in: int = 0
     rows_valid: int = 0
@@ -95,6 +96,7 @@ class DataQualityReport:
             "| metric | value |",
             "| --- | ---: |",
             f"| rows read | {self.rows_read:,} |",
+            *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
             f"| rows after as_of (outside this run) | {self.rows_after_as_of:,} |",
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} |",
@@ -235,11 +237,15 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         )
     else:
         plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after")))
-    flagged, counts = _collect(plans, ingested)
+    if ingested.blank is not None and ingested.raw is not None:
+        plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
+    flagged, counts, *blank = _collect(plans, ingested)
     rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
+    blank_lines = int(blank[0]["blank"][0]) if blank else 0
     rows_in = flagged.height
     if rows_read == 0:
-        raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data)")
+        blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
+        raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data{blanks})")
     if rows_in == 0:
         raise DataValidationError(
             f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}; nothing to validate"
@@ -280,6 +286,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         source=source.name,
         as_of=ingested.as_of.isoformat() if ingested.as_of else None,
         rows_read=rows_read,
+        blank_lines=blank_lines,
         rows_after_as_of=rows_after,
         rows_in=rows_in,
         rows_valid=valid.height,
