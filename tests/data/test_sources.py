@@ -132,3 +132,15 @@ def test_daily_offsets_with_a_strptime_format(write_csv):
     p = write_csv("date,id,val\n04/04/2020 00:00 +1100,a,1\n05/04/2020 00:00 +1000,a,2\n")
     got = ingest(make_source(p, time_format="%d/%m/%Y %H:%M %z"), None).frame.select("ds").collect()
     assert got["ds"].to_list() == [datetime(2020, 4, 4), datetime(2020, 4, 5)]
+
+
+@pytest.mark.parametrize("kw,needle", [
+    ({"id_cols": ["date"]}, "'date' is declared as id and time"),
+    ({"target_col": "date"}, "'date' is declared as time and target"),
+    ({"future_cols": ["val"]}, "'val' is declared as target and future"),
+])
+def test_a_column_plays_one_role(write_csv, kw, needle):
+    """Regression: --id-col date --time-col date quarantined every row as duplicate_conflict."""
+    p = write_csv("date,id,val\n2020-01-01,a,1\n")
+    with pytest.raises(DataValidationError, match=f"a column can play one role only: {needle}"):
+        ingest(make_source(p, **kw), None)

@@ -347,6 +347,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
 def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
     """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds)."""
     _check_tz(source)
+    _check_roles(source)
     files = resolve_files(source)
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
@@ -390,6 +391,20 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
         mapping=mapping,
         blank=blank,
     )
+
+
+def _check_roles(source: SourceConfig) -> None:
+    """One raw column plays one role: id, time, target or covariate(s)."""
+    roles: dict[str, list[str]] = {}
+    for role, cols in [("id", source.id_cols), ("time", [source.time_col]), ("target", [source.target_col]),
+                       ("static", source.static_cols), ("past", source.past_cols), ("future", source.future_cols)]:
+        for c in dict.fromkeys(cols):
+            roles.setdefault(c, []).append(role)
+    # a covariate may be listed in several covariate roles (past and future): preprocessing sorts that out
+    clashes = {c: r for c, r in roles.items() if len(r) > 1 and {"id", "time", "target"} & set(r)}
+    if clashes:
+        said = "; ".join(f"{c!r} is declared as {' and '.join(r)}" for c, r in clashes.items())
+        raise DataValidationError(f"source {source.name!r}: a column can play one role only: {said}")
 
 
 def _check_tz(source: SourceConfig) -> None:
