@@ -398,6 +398,10 @@ def test_cli_forecasts_formats_and_filters(_isolated_home):
     assert r.exit_code == 2 and "--as-of must be an ISO date" in r.output
     r = runner.invoke(app, ["forecasts", "--model", "nope", "--format", "json"])
     assert r.exit_code == 0 and json.loads(r.stdout) == []
+    # an as_of that matches nothing lists what is published (an exact timestamp is needed)
+    r = runner.invoke(app, ["forecasts", "--as-of", "2024-02-02"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "published as_of: 2024-02-01T00:00:00, 2024-03-01T00:00:00" in text, text
 
 
 def test_damaged_files_give_clear_errors_and_a_way_out(tmp_path):

@@ -63,7 +63,11 @@ def forecasts(
         return
     if frame.height == 0:
         filters = {k: v for k, v in {"as_of": as_of, "unique_id": unique_id, "model": model}.items() if v}
-        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {settings.warehouse_dir}")
+        published = store.as_ofs() if filters else []
+        known = (f"; published as_of: {', '.join(t.isoformat() for t in published[-10:])}"
+                 f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}") if published else ""
+        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {settings.warehouse_dir}"
+                      f"{known}", highlight=False)
         return
     # polars' own table: every row and column, never squeezed into ellipses (wide tables wrap)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=30_000, fmt_str_lengths=1000,
