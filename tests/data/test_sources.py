@@ -144,3 +144,23 @@ def test_a_column_plays_one_role(write_csv, kw, needle):
     p = write_csv("date,id,val\n2020-01-01,a,1\n")
     with pytest.raises(DataValidationError, match=f"a column can play one role only: {needle}"):
         ingest(make_source(p, **kw), None)
+
+
+def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path):
+    """Regression: a Spark/Hive output folder failed on its empty _SUCCESS marker, and files in
+    partition sub-folders (year=2020/) were not found ('holds no files')."""
+    out = tmp_path / "out"
+    (out / "year=2020").mkdir(parents=True)
+    (out / "_SUCCESS").write_bytes(b"")
+    (out / ".part-0.parquet.crc").write_bytes(b"\x00crc")
+    (out / "_temporary").mkdir()
+    (out / "_temporary" / "junk.csv").write_text("not,a,source\n")
+    pl.DataFrame({"date": ["2020-01-01"], "id": ["a"], "val": [1.0]}).write_parquet(out / "year=2020" / "part-0.parquet")
+    pl.DataFrame({"date": ["2020-01-02"], "id": ["a"], "val": [2.0]}).write_parquet(out / "part-1.parquet")
+    src = make_source(out)
+    assert [os.path.relpath(f, out) for f in resolve_files(src)] == ["part-1.parquet", "year=2020/part-0.parquet"]
+    assert sorted(ingest(src, None).frame.select("y").collect()["y"].to_list()) == [1.0, 2.0]
+    (out / "part-1.parquet").unlink()
+    (out / "year=2020" / "part-0.parquet").unlink()
+    with pytest.raises(DataValidationError, match="holds no data files"):
+        resolve_files(src)

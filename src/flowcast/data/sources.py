@@ -100,9 +100,15 @@ def resolve_files(source: SourceConfig) -> list[str]:
     if not Path(path).exists():
         raise DataValidationError(f"source {source.name!r}: file not found: {source.path}")
     if Path(path).is_dir():
-        files = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and not p.name.startswith("."))
+        # every file below it (Hive-style partition folders included), skipping hidden files and the
+        # markers that Spark/Hadoop leave beside their output (_SUCCESS, _committed_*, _metadata)
+        root = Path(path)
+        files = sorted(
+            str(p) for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+        )
         if not files:
-            raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no files")
+            raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no data files")
         return files
     return [path]
 
