@@ -67,6 +67,8 @@ def test_bundled_dataset_with_as_of_human_report(tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--dataset", "vic_elecdemand", "--as-of", "yesterday"], "--as-of must be an ISO date"),
+    # regression: --data silently won over --dataset
+    (["--dataset", "vic_elecdemand", "--data", "x.csv", *FILE_OPTS], "--dataset vic_elecdemand and --data x.csv both name the data"),
 ])
 def test_bad_options_exit_2(args, needle):
     res = runner.invoke(app, ["validate", *args])

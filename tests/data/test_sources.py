@@ -164,3 +164,11 @@ def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_pa
     (out / "year=2020" / "part-0.parquet").unlink()
     with pytest.raises(DataValidationError, match="holds no data files"):
         resolve_files(src)
+
+
+@pytest.mark.parametrize("magic", [b"PK\x03\x04\x14\x00\x06\x00", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00"])
+def test_excel_workbook_is_named_as_such(tmp_path, magic):
+    p = tmp_path / "sales.xlsx"
+    p.write_bytes(magic + b"\x00" * 64)
+    with pytest.raises(DataValidationError, match=r"sales\.xlsx is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV"):
+        ingest(make_source(p), None)

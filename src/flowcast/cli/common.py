@@ -62,6 +62,8 @@ def resolve_settings(
 ) -> Settings:
     """Settings from flowcast.toml + env + these command-line options."""
     source = None
+    if data is not None and dataset:
+        raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
     if data is not None:
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col), ("--freq", freq)] if not v]
         if missing:

@@ -151,8 +151,17 @@ def _head_bytes(file: str, n: int = 8192) -> bytes:
         raise DataValidationError(f"cannot read {file}: {exc}") from exc
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line (polars/object-store errors span several, with 'Caused by' chains)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _check_text(file: str) -> None:
     head = _head_bytes(file)
+    if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise DataValidationError(
+            f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
+        )
     if b"\x00" in head:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
 
@@ -185,7 +194,7 @@ def _scan_one(source: SourceConfig, file: str) -> pl.LazyFrame:
             lf = pl.scan_parquet(file)
             lf.collect_schema()
         except Exception as exc:
-            raise DataValidationError(f"cannot read Parquet file {file}: {exc}") from exc
+            raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
         return lf
     _check_text(file)
 
@@ -196,7 +205,7 @@ def _scan_one(source: SourceConfig, file: str) -> pl.LazyFrame:
         except pl.exceptions.NoDataError as exc:
             raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
         except Exception as exc:
-            raise DataValidationError(f"cannot read CSV file {file}: {exc}") from exc
+            raise DataValidationError(f"cannot read CSV file {file}: {_one_line(exc)}") from exc
         return lf
 
     lf = scan(source.separator)
