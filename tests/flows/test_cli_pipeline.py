@@ -62,7 +62,7 @@ def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     result = CliRunner().invoke(app, ["run", *_source_args(tiny_csv), "--config", str(cfg),
                                       "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"])
     assert result.exit_code == 0, result.output
-    assert "Leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
+    assert "Backtest leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
     assert "Published 24 forecast rows" in result.stdout
 
 

@@ -85,6 +85,14 @@ class _NoTraceback(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
+class _CurrentStderr:
+    """A stream that writes to whatever sys.stderr is when it is written to (Prefect binds its
+    console handler to the stderr of the moment logging was set up)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stderr, name)
+
+
 @contextmanager
 def _prefect_console() -> Iterator[None]:
     """While a flow runs from the command line: Prefect's console log lines go to the current
@@ -97,16 +105,14 @@ def _prefect_console() -> Iterator[None]:
     patched = []
     for h in logging.getLogger().handlers:
         if isinstance(h, PrefectConsoleHandler):
-            patched.append((h, h.stream, h.console.file, h.formatter))
-            h.stream = sys.stderr
-            h.console.file = sys.stderr
+            patched.append((h, h.formatter))
+            h.stream = h.console.file = _CurrentStderr()
             if not os.environ.get("FLOWCAST_DEBUG"):
                 h.setFormatter(_NoTraceback(h.formatter))
     try:
         yield
     finally:
-        for h, stream, file, fmt in patched:
-            h.stream, h.console.file = stream, file
+        for h, fmt in patched:
             h.setFormatter(fmt)
 
 
