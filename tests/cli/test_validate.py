@@ -67,6 +67,9 @@ def test_bundled_dataset_with_as_of_human_report(tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--dataset", "vic_elecdemand", "--as-of", "yesterday"], "--as-of must be an ISO date"),
+    # regression: file options were silently ignored next to --dataset
+    (["--dataset", "vic_elecdemand", "--freq", "1h"], "--freq describe a file given with --data; dataset 'vic_elecdemand' declares its own"),
+    (["--tz", "UTC"], "--tz describe a file: pass it with --data PATH"),
     # regression: --data silently won over --dataset
     (["--dataset", "vic_elecdemand", "--data", "x.csv", *FILE_OPTS], "--dataset vic_elecdemand and --data x.csv both name the data"),
 ])

@@ -81,8 +81,16 @@ def resolve_settings(
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
             raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
-    elif any(v is not None for v in (id_col, time_col, target_col, freq)) and not dataset:
-        raise ConfigError("--id-col/--time-col/--target-col/--freq describe a file: pass it with --data PATH")
+    else:
+        given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
+                                ("--target-col", target_col), ("--freq", freq), ("--tz", tz)] if v]
+        if given and dataset:  # they were silently ignored: a dataset declares its own columns
+            raise ConfigError(
+                f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "
+                "(declare a variant as [sources.NAME] in flowcast.toml)"
+            )
+        if given:
+            raise ConfigError(f"{', '.join(given)} describe a file: pass it with --data PATH")
     try:
         return load_settings(
             config, dataset=dataset, source=source.model_dump() if source else None, horizon=horizon,
