@@ -176,3 +176,33 @@ def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     assert r.exit_code == 1 and "unknown model version 'lstm-v42'" in r.output
     r = runner.invoke(app, ["models", "list"])
     assert r.exit_code == 0 and "rnn-v1" in r.output
+
+
+def test_a_production_version_deleted_by_hand_can_be_seen_and_repaired(tmp_path, _isolated_home):
+    """Regression: when the production version's folder was deleted, `models list` and `models rollback`
+    both failed with 'unknown model version', so the CLI could not repair the registry."""
+    from flowcast.cli import app
+    from flowcast.registry import _make_writable
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    b = _register(reg, tmp_path, "gru", "2").version
+    reg.promote(a)
+    reg.promote(b)
+    gone = reg.versions_dir / b
+    _make_writable(gone)
+    import shutil
+
+    shutil.rmtree(gone)
+    with pytest.raises(RegistryError, match=rf"unknown model version '{b}' in the production pointer .*: it is missing from"):
+        reg.production()
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout.strip().splitlines()[-1])
+    assert payload["production"] is None and [v["version"] for v in payload["versions"]] == [a]
+    assert f"unknown model version '{b}' in the production pointer" in payload["problem"]
+    r = runner.invoke(app, ["models", "rollback", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"production": a, "previous": None}
+    assert reg.production().version == a

@@ -227,8 +227,18 @@ class ModelRegistry:
         return sorted(out, key=lambda v: (v.seq, v.version))
 
     def production(self) -> ModelVersion | None:
+        """The production version; RegistryError when the pointer names a version that is gone."""
         stack = self._pointer()["stack"]
-        return self.get(stack[-1]) if stack else None
+        if not stack:
+            return None
+        version = stack[-1]
+        if not (self.versions_dir / version / "version.json").exists():
+            raise RegistryError(
+                f"unknown model version {version!r} in the production pointer {self.pointer_path}: it is missing "
+                f"from {self.versions_dir} (deleted by hand?); `flowcast models rollback` or "
+                "`flowcast models promote VERSION` puts an existing version in production"
+            )
+        return self.get(version)
 
     def history(self) -> list[dict[str, Any]]:
         """Promotions and rollbacks, oldest first: {action, version, previous, reason, at}."""

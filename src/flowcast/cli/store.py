@@ -20,7 +20,7 @@ from flowcast.cli.common import (
     parse_as_of,
     resolve_settings,
 )
-from flowcast.errors import ConfigError
+from flowcast.errors import ConfigError, RegistryError
 
 FORMATS = ("table", "csv", "json")
 
@@ -89,6 +89,15 @@ def _version_row(mv: Any, production: str | None) -> dict[str, Any]:
     }
 
 
+def _production_or_none(reg: Any) -> Any:
+    """The production version before a promote/rollback; None when there is none or it is gone
+    (a dangling pointer must not block the command that repairs it)."""
+    try:
+        return reg.production()
+    except RegistryError:
+        return None
+
+
 @models_app.command("list")
 @cli_errors
 def models_list(
@@ -102,11 +111,17 @@ def models_list(
 
     settings = resolve_settings(config=config, home=home)
     reg = ModelRegistry(settings.models_dir)
-    prod = reg.production()
+    problem = None
+    try:
+        prod = reg.production()
+    except RegistryError as exc:  # still list what is there: that is how the user repairs it
+        prod, problem = None, str(exc)
     prod_v = prod.version if prod else None
     rows = [_version_row(v, prod_v) for v in reg.list(name)]
+    if problem:
+        console.print(f"[bold yellow]warning:[/] {problem}", highlight=False)
     if json_out:
-        emit_json({"production": prod_v, "versions": rows})
+        emit_json({"production": prod_v, "versions": rows, **({"problem": problem} if problem else {})})
         return
     if not rows:
         console.print(f"no registered models in {settings.models_dir}")
@@ -115,9 +130,10 @@ def models_list(
 
     table = Table(show_header=True, header_style="bold")
     for c in ("", "version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse"):
-        table.add_column(c)
+        table.add_column(c, overflow="fold")  # timestamps wrap on a narrow terminal instead of ending in '…'
     for r in rows:
         fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        r = {**r, **{c: (r[c] or "").replace("T", " ").removesuffix(":00") for c in ("as_of", "created_at")}}
         table.add_row("*" if r["production"] else "", *[fmt(r[c]) for c in
                       ("version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse")])
     out.print(table)
@@ -153,7 +169,7 @@ def models_promote(
 
     settings = resolve_settings(config=config, home=home)
     reg = ModelRegistry(settings.models_dir)
-    before = reg.production()
+    before = _production_or_none(reg)
     mv = reg.promote(version, reason=reason, at=parse_as_of(at))
     console.print(f"production: {before.version if before else 'none'} -> [bold]{mv.version}[/]")
     if json_out:
@@ -174,7 +190,7 @@ def models_rollback(
 
     settings = resolve_settings(config=config, home=home)
     reg = ModelRegistry(settings.models_dir)
-    before = reg.production()
+    before = _production_or_none(reg)
     mv = reg.rollback(reason=reason, at=parse_as_of(at))
     console.print(f"production: {before.version if before else 'none'} -> [bold]{mv.version}[/] (rolled back)")
     if json_out:
