@@ -52,3 +52,18 @@ def test_m3_monthly_first_series_values(tmp_path):
     assert h == 18 and train["unique_id"].n_unique() == 1428
     n1402 = train.filter(pl.col("unique_id") == "N1402")
     assert n1402["ds"].max() == datetime(1999, 12, 1) and n1402.height == 50
+
+
+@pytest.mark.parametrize("damage", [b"", b"PAR1 not really parquet", "wrong_columns"])
+def test_damaged_m3_cache_is_rebuilt(tmp_path, damage):
+    """Regression: a damaged cache file (or one with other columns) failed every later run."""
+    from flowcast.data.datasets import materialise_m3
+
+    path = materialise_m3("m3-other", tmp_path)
+    good = pl.read_parquet(path)
+    if damage == "wrong_columns":
+        pl.DataFrame({"a": [1]}).write_parquet(path)
+    else:
+        path.write_bytes(damage)
+    assert materialise_m3("m3-other", tmp_path) == path
+    assert pl.read_parquet(path).equals(good)

@@ -197,10 +197,21 @@ def _atomic_write_parquet(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def materialise_m3(name: str, cache_dir: Path) -> Path:
-    """Write the full M3 subset (train + test, raw column names) once; return its path."""
-    path = Path(cache_dir) / "m3" / f"{name}.parquet"
+def _usable_cache(path: Path) -> bool:
     if not path.exists():
+        return False
+    try:
+        return list(pl.read_parquet_schema(path)) == list(M3_RAW_COLUMNS)
+    except Exception:  # noqa: BLE001 - any read failure means: rebuild it
+        return False
+
+
+def materialise_m3(name: str, cache_dir: Path) -> Path:
+    """Write the full M3 subset (train + test, raw column names) once; return its path.
+    A cached file that is unreadable or has other columns (damaged, or written by another
+    version) is rebuilt rather than failing every later run."""
+    path = Path(cache_dir) / "m3" / f"{name}.parquet"
+    if not _usable_cache(path):
         train, test, _ = _m3_frames(name)
         full = pl.concat([train, test]).sort("unique_id", "ds")
         full = full.rename(dict(zip(("unique_id", "ds", "y"), M3_RAW_COLUMNS)))
