@@ -224,6 +224,17 @@ def test_no_quarantine_file_when_clean(write_csv, tmp_path):
     assert write_quarantine(r, tmp_path / "q") is None and r.report.quarantine_path is None
 
 
+def test_clean_rerun_removes_the_stale_quarantine_file(write_csv, tmp_path):
+    """Regression: after fixing the file, a clean re-run of the same run key left the old
+    quarantine.parquet in place, describing rows that no longer exist."""
+    p = write_csv(HEADER + GOOD + "2020-01-04,a,abc\n")
+    assert write_quarantine(run_validate(p), tmp_path / "q" / "all").exists()
+    p.write_text(HEADER + GOOD)
+    r = run_validate(p)
+    assert write_quarantine(r, tmp_path / "q" / "all") is None and r.report.quarantine_path is None
+    assert list((tmp_path / "q" / "all").iterdir()) == []
+
+
 def test_all_rows_quarantined_fails(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01,a,x\n"))
     with pytest.raises(DataValidationError, match=r"no valid rows left \(all 1 quarantined"):

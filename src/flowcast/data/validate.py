@@ -377,12 +377,16 @@ def _example(result: ValidationResult) -> str:
 def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
     """Write quarantined rows to `directory/quarantine.parquet` atomically; None when there are none.
 
-    Raw columns are written as text, so rows from files whose column types differed fit one file.
-    The path is recorded in the report."""
+    The folder belongs to one run key: a clean re-run removes the file an earlier run left there
+    (it would otherwise describe data that was since fixed). Raw columns are written as text, so
+    rows from files whose column types differed fit one file. The path is recorded in the report."""
     q = result.quarantined
-    if q.height == 0:
-        return None
     directory = Path(directory)
+    if q.height == 0:
+        stale = directory / "quarantine.parquet"
+        if stale.exists():
+            stale.unlink()
+        return None
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "quarantine.parquet"
     out = q.with_columns([pl.col(c).cast(pl.Utf8) for c in q.columns if c not in (ROW, "check", "reason")])
