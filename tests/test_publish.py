@@ -423,3 +423,33 @@ def test_damaged_files_give_clear_errors_and_a_way_out(tmp_path):
     r = _publish(store, make_forecast(3, N, H, OTHER), as_of=OTHER, variant=3)
     assert r.replaced_rows == 0 and r.previous_content_hash is None
     assert _variant_of(store.read(as_of=OTHER)) == {3} and _variant_of(store.read(as_of=AS_OF)) == {1}
+
+
+def test_reads_fall_back_to_parquet_while_another_program_holds_the_duckdb_file(tmp_path):
+    """Regression: with the DuckDB file open in another process (a duckdb shell), `flowcast forecasts`
+    failed and advised deleting the database; the Parquet dataset is the truth and is read instead."""
+    store = ForecastStore(tmp_path / "wh")
+    _publish(store, make_forecast(1, 3, H, AS_OF))
+    _publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
+    expected = store.read()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); c.execute('select 1');"
+         " print('ready', flush=True); sys.stdin.read()", str(store.db_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert store.read().equals(expected)
+        assert store.read(as_of=OTHER, unique_id="s00001", model="lstm").equals(
+            expected.filter((pl.col("as_of") == OTHER) & (pl.col("unique_id") == "s00001"))
+        )
+        assert store.read(as_of=datetime(2000, 1, 1)).height == 0
+        with pytest.raises(PublishError, match="is held open by another program") as exc:
+            _publish(store, make_forecast(3, 3, H, AS_OF), variant=3)
+        assert "delete it" not in str(exc.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert store.read().equals(expected)  # the refused publish changed nothing
+    _publish(store, make_forecast(3, 3, H, AS_OF), variant=3)  # once the other program is gone, it lands
+    assert _variant_of(store.read(as_of=AS_OF)) == {3}

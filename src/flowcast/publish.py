@@ -353,6 +353,10 @@ _DDL = [
 ]
 
 
+class ForecastDbBusy(PublishError):
+    """The DuckDB mirror is held open by another process (its own file lock)."""
+
+
 def _empty_frame(qcols: list[str] = ()) -> pl.DataFrame:
     schema = {
         "as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"), "step": pl.Int32,
@@ -404,7 +408,13 @@ class ForecastStore:
         try:
             con = duckdb.connect(str(self.db_path))
         except duckdb.Error as exc:
-            raise PublishError(f"cannot open the forecast database {self.db_path}: {exc}{hint}") from exc
+            text = " ".join(str(exc).split())
+            if "could not set lock" in text.lower() or "conflicting lock" in text.lower():
+                raise ForecastDbBusy(
+                    f"the forecast database {self.db_path} is held open by another program (DuckDB admits one "
+                    f"process at a time): {text}; close that program (readers fall back to the Parquet dataset)"
+                ) from exc
+            raise PublishError(f"cannot open the forecast database {self.db_path}: {text}{hint}") from exc
         try:
             try:
                 for ddl in _DDL:
@@ -679,14 +689,37 @@ class ForecastStore:
         sql += " ORDER BY as_of, unique_id, ds"
         with self._locked():
             self._clean_temps()
-            with self._db() as con:
-                self._reconcile(con)
-                frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+            try:
+                with self._db() as con:
+                    self._reconcile(con)
+                    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+            except ForecastDbBusy:  # the mirror is open elsewhere (a duckdb shell): read the truth itself
+                frame = self._read_parquet(as_of=as_of, unique_id=unique_id, model=model)
         qcols = quantile_columns(frame.columns)
         frame = frame.cast({"step": pl.Int32, "as_of": pl.Datetime("us"), "ds": pl.Datetime("us"),
                             "created_at": pl.Datetime("us"), **{q: pl.Float64 for q in qcols}})
         keep = [q for q in qcols if frame.height and frame[q].null_count() < frame.height]
         return frame.select(published_order(keep))
+
+    def _read_parquet(self, *, as_of: datetime | None, unique_id: str | None, model: str | None) -> pl.DataFrame:
+        """`read` from the Parquet partitions (called under the lock, so each file is whole)."""
+        parts = self._partitions()
+        if as_of is not None:
+            parts = {k: v for k, v in parts.items() if k == _norm_ts(as_of)}
+        frames = []
+        for path in parts.values():
+            try:
+                frames.append(pl.read_parquet(path))
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise PublishError(f"published partition {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+        if not frames:
+            return _empty_frame()
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        if unique_id is not None:
+            frame = frame.filter(pl.col("unique_id") == unique_id)
+        if model is not None:
+            frame = frame.filter(pl.col("model") == model)
+        return frame.sort("as_of", "unique_id", "ds")
 
     def as_ofs(self) -> list[datetime]:
         """Published as_ofs (from the Parquet partitions, the source of truth), oldest first."""
