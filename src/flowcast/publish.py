@@ -26,7 +26,8 @@ before the DuckDB commit leaves DuckDB one publish behind: every `publish` and `
 reconciles, reloading into DuckDB each partition whose file signature (inode, size, mtime)
 differs from the one recorded in `publishes`, and dropping as_ofs whose partition is gone.
 So after any crash the store holds exactly the old or exactly the new forecasts of an as_of,
-and the next run completes.
+and the next run completes. While another program holds the DuckDB file open (DuckDB admits
+one process), `read` serves the Parquet partitions instead and `publish` fails before writing.
 
 Content hash: sha256 over the published content except `run_id` and `created_at` (as_of,
 unique_id, ds, step, model, model_version, y_hat, quantile columns, sorted by unique_id and
