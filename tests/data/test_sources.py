@@ -172,3 +172,15 @@ def test_excel_workbook_is_named_as_such(tmp_path, magic):
     p.write_bytes(magic + b"\x00" * 64)
     with pytest.raises(DataValidationError, match=r"sales\.xlsx is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV"):
         ingest(make_source(p), None)
+
+
+@pytest.mark.parametrize("fmt,text,expected", [
+    ("%d/%m/%Y", "01/02/2020", datetime(2020, 2, 1)),
+    ("%m/%d/%Y", "01/02/2020", datetime(2020, 1, 2)),
+    (None, "2020/01/02", datetime(2020, 1, 2)),  # year first: not ambiguous
+    (None, "2020-01-02 10:00", datetime(2020, 1, 2, 10)),
+])
+def test_day_month_order_comes_from_the_declared_format(write_csv, fmt, text, expected):
+    p = write_csv(f"date,id,val\n{text},a,1\n")
+    got = ingest(make_source(p, freq="1h", time_format=fmt), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [expected]

@@ -43,6 +43,13 @@ ROW_CASES = [
     ("duplicate_different_value", "2020-01-02,a,20\n", {},
      [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
       (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+    # regression: without a time_format, polars guessed day-first from the first value and read
+    # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
+    ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
+     [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601 (day/month order is ambiguous: "
+                             "declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"),
+      (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601 (day/month order is ambiguous: "
+                             "declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)")]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

@@ -76,6 +76,18 @@ def _show(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Utf8).fill_null("<null>")
 
 
+DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2020, 1.2.20
+
+
+def _time_hint(raw: pl.Expr) -> pl.Expr:
+    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles."""
+    return (
+        pl.when(raw.cast(pl.Utf8).str.contains(DAY_MONTH_RE))
+        .then(pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"))
+        .otherwise(pl.lit(""))
+    )
+
+
 def _number_hint(raw: pl.Expr) -> pl.Expr:
     """Why a text value that looks numeric did not parse: thousands separators or a decimal comma."""
     text = raw.cast(pl.Utf8).str.strip_chars()
@@ -117,7 +129,8 @@ def row_checks(
         RowCheck(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
-            pl.format("time '{}' does not parse as {}", _show(_raw(time_col)), pl.lit(fmt)),
+            pl.format("time '{}' does not parse as {}{}", _show(_raw(time_col)), pl.lit(fmt),
+                      _time_hint(_raw(time_col)) if time_format is None else pl.lit("")),
             "the time value does not parse with the declared format",
         ),
     ]

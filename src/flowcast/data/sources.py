@@ -10,7 +10,8 @@ CSV is read with every column as text, so no value is lost before validation see
 byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
 Empty or whitespace-only lines are not rows: they are skipped and counted (report: blank_lines).
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
-Time values: `time_format` (strptime) or ISO-8601; values with a UTC offset ('Z', '+10:00') are
+Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
+order is ambiguous, needs a declared time_format; without one it is quarantined with that hint); values with a UTC offset ('Z', '+10:00') are
 converted to the source's `tz` (or UTC when none is declared) and `ds` is naive wall time in
 that zone. Exception: at daily or longer frequencies with no tz declared, the date as written
 is kept ('2020-03-01T00:00+11:00' is 1 March, not 29 February in UTC; an aware Parquet column
@@ -37,7 +38,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import parse_freq
-from flowcast.data.schemas import DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
+from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
 from flowcast.errors import DataValidationError
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
@@ -298,7 +299,10 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
     has_off = text.str.contains(_OFFSET_RE)
     off = text.str.extract(_OFFSET_RE, 1)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
-    wall = wall_text.str.to_datetime(time_unit="us", strict=False)
+    # polars would infer a day-first or month-first format from the first value and misread the
+    # other order ('01/02/2020'): without a declared time_format such values are unparsable
+    day_month = text.str.contains(DAY_MONTH_RE)
+    wall = pl.when(day_month).then(None).otherwise(wall_text.str.to_datetime(time_unit="us", strict=False))
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
     minutes = sign * (
