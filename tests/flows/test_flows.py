@@ -141,3 +141,27 @@ def test_user_errors_are_not_retried(flow_kwargs, tmp_path):
     kw = dict(flow_kwargs, source=source_dict(tmp_path / "nope.csv"))
     with pytest.raises(DataValidationError, match="file not found"):
         retrain_flow(as_of=AS_OF, **kw)
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_home, tmp_path):
+    import polars as pl
+
+    from flowcast.flows import forecast_flow
+    from flow_helpers import write_series
+
+    csv = write_series(tmp_path / "bad" / "sales.csv")
+    raw = pl.read_csv(csv, infer_schema=False)
+    raw = raw.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("n/a"))
+        .when(pl.int_range(pl.len()) == 200).then(pl.lit("-3"))  # a negative count
+        .otherwise(pl.col("sales")).alias("sales")
+    )
+    raw.write_csv(csv)
+    kw = dict(production_home, source=dict(source_dict(csv), y_min=0.0))
+    s = forecast_flow(as_of=datetime(2019, 12, 1), **kw)
+    assert (s["rows_in"], s["rows_valid"], s["rows_quarantined"]) == (480, 478, 2)
+    q = pl.read_parquet(Path(kw["home"]) / "quarantine" / "2019-12-01T00-00-00" / "quarantine.parquet")
+    assert q.height == 2 and q["reason"].null_count() == 0
+    assert sorted(q["sales"].to_list()) == ["-3", "n/a"]
+    quality = artifacts_of(s["run_id"])[KEYS["quality"]][0].data
+    assert "rows quarantined | 2" in quality
