@@ -280,3 +280,21 @@ def test_calendar_after_excluding_interleaved_series(kept_runs):
     assert td.frame.height == 10 * kept_runs
     assert td.meta.future_cols  # calendar features were computed
     assert td.frame.select(td.meta.future_cols).null_count().sum_horizontal().item() == 0
+
+
+@pytest.mark.parametrize("first", [datetime(2020, 1, 5), datetime(2020, 1, 6), datetime(2020, 1, 10)])  # Sun, Mon, Fri
+def test_weekly_data_keeps_its_weekday_end_to_end(write_csv, first):
+    """Regression: weekly ds were truncated to ISO Mondays, so a Sunday-labelled week became the
+    Monday before it (outside that week) and forecasts carried dates the user never had."""
+    from data_helpers import run_validate
+
+    days = [first + timedelta(weeks=i) for i in range(12)]
+    text = "date,id,val\n" + "".join(f"{d:%Y-%m-%d},a,{i}\n" for i, d in enumerate(days))
+    text += f"{first + timedelta(days=2):%Y-%m-%d},a,99\n"  # another weekday: off the grid
+    r = run_validate(write_csv(text), freq="1w")
+    assert [(c, reason.split(",")[0]) for _, c, reason in
+            zip(r.quarantined["source_row"], r.quarantined["check"], r.quarantined["reason"])] == [
+        ("off_grid", f"time '{first + timedelta(days=2):%Y-%m-%d}' is a {first + timedelta(days=2):%A}")]
+    td, _ = preprocess(r.valid, source(freq="1w"), settings(), None)
+    assert td.frame["ds"].to_list() == days
+    assert td.future_frame(2)["ds"].to_list() == [days[-1] + timedelta(weeks=k) for k in (1, 2)]

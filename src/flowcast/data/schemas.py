@@ -109,6 +109,7 @@ def row_checks(
     time_format: str | None,
     freq: str,
     subdaily: bool,
+    weekly: bool = False,
     tz_ambiguous: bool,
     y_min: float | None,
     y_max: float | None,
@@ -144,6 +145,19 @@ def row_checks(
                     _show(_raw(time_col)),
                 ),
                 "naive timestamp mixed with offset-aware ones and no tz declared",
+            )
+        )
+    if weekly:  # one weekday for the whole source: the most common one among parsed times
+        anchor = pl.col("ds").dt.weekday().drop_nulls().mode().min()
+        checks.append(
+            RowCheck(
+                "off_grid",
+                pl.col("ds").dt.weekday() != anchor,
+                pl.format(  # (reasons are built on the failing rows alone: the anchor cannot be named here)
+                    "time '{}' is a {}, not the weekday that most of this source's weeks fall on",
+                    pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
+                ),
+                "a weekly timestamp on another weekday than the source's",
             )
         )
     if subdaily:

@@ -317,10 +317,17 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
 
 
 def _grid_start(ds: pl.Expr, freq: str) -> pl.Expr:
-    """Align to the start of the period containing ds (month-end dates -> month start)."""
+    """Align to the start of the period containing ds (month-end dates -> month start).
+
+    Weekly ('1w') data keeps the weekday it is labelled with (weeks starting on Sunday or ending on
+    Friday are common): ds is only truncated to the day, and validation quarantines the rows that
+    are not on the source's weekday (`off_grid`). Truncating to ISO Mondays moved a Sunday-labelled
+    week to the Monday before it, outside that week."""
     n, unit = parse_freq(freq)
     if unit == "y" and n == 1:
         return ds.dt.truncate("1y")
+    if unit == "w" and n == 1:
+        return ds.dt.truncate("1d")
     return ds.dt.truncate(freq)
 
 

@@ -216,6 +216,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         time_format=source.time_format,
         freq=source.freq,
         subdaily=unit in _SUBDAILY,
+        weekly=source.freq == "1w",
         tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
         y_min=source.y_min,
         y_max=source.y_max,
