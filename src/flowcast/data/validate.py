@@ -114,7 +114,8 @@ class DataQualityReport:
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
-            lines += ["", f"undeclared columns (ignored): {', '.join(self.undeclared_columns)}"]
+            shown = [c if c.strip() else repr(c) for c in self.undeclared_columns]  # '' from a trailing comma
+            lines += ["", f"undeclared columns (ignored): {', '.join(shown)}"]
         if self.excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
             lines += [f"| {e['unique_id']} | {e['reason']} |" for e in self.excluded[:50]]
