@@ -391,8 +391,10 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
     mapping = _mapping(source, schema, label, text)
     blank = None
     if text:  # an empty or whitespace-only line is not a row (editors add them at the end of files)
+        # polars reads such a line as nulls in every column but the first (whitespace there, or null)
+        first = pl.col(RAW_PREFIX + raw_columns[0])
         blank = pl.all_horizontal(
-            [pl.col(RAW_PREFIX + c).is_null() | (pl.col(RAW_PREFIX + c).str.strip_chars() == "") for c in raw_columns]
+            [first.is_null() | (first.str.strip_chars() == ""), *[pl.col(RAW_PREFIX + c).is_null() for c in raw_columns[1:]]]
         )
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
