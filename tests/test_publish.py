@@ -425,6 +425,9 @@ def test_damaged_files_give_clear_errors_and_a_way_out(tmp_path):
     assert _variant_of(store.read(as_of=OTHER)) == {3} and _variant_of(store.read(as_of=AS_OF)) == {1}
 
 
+HOLD_DUCKDB = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); c.execute('select 1'); print('ready', flush=True); sys.stdin.read()"
+
+
 def test_reads_fall_back_to_parquet_while_another_program_holds_the_duckdb_file(tmp_path):
     """Regression: with the DuckDB file open in another process (a duckdb shell), `flowcast forecasts`
     failed and advised deleting the database; the Parquet dataset is the truth and is read instead."""
@@ -433,8 +436,7 @@ def test_reads_fall_back_to_parquet_while_another_program_holds_the_duckdb_file(
     _publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
     expected = store.read()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); c.execute('select 1');"
-         " print('ready', flush=True); sys.stdin.read()", str(store.db_path)],
+        [sys.executable, "-c", HOLD_DUCKDB, str(store.db_path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -21,6 +21,8 @@ def quarantined(result) -> list[tuple[int, str, str]]:
     return list(zip(q["source_row"].to_list(), q["check"].to_list(), q["reason"].to_list()))
 
 
+DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"
+
 # --------------------------------------------------------------------- row-level: quarantined rows
 # (body rows appended after GOOD, so the first bad row is source_row 3)
 ROW_CASES = [
@@ -46,10 +48,8 @@ ROW_CASES = [
     # regression: without a time_format, polars guessed day-first from the first value and read
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
     ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
-     [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601 (day/month order is ambiguous: "
-                             "declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"),
-      (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601 (day/month order is ambiguous: "
-                             "declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)")]),
+     [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT),
+      (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

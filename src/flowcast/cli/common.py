@@ -120,7 +120,7 @@ def one_line(exc: Exception) -> str:
                 parts.append(f"{loc}: {msg}{got}")
             if parts:
                 return "; ".join(parts)
-        except Exception:  # noqa: BLE001 - fall back to the plain text below
+        except Exception:  # noqa: BLE001, S110 - not pydantic's shape: fall back to the plain text below
             pass
     return " ".join(str(exc).split())
 

@@ -8,7 +8,8 @@ is a LazyFrame plan that validation collects once.
 
 CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
 byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
-Empty or whitespace-only lines are not rows: they are skipped and counted (report: blank_lines).
+Empty or whitespace-only lines (and lines of empty fields only, ',,') are not rows: they are
+skipped and counted (report: blank_lines).
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
 order is ambiguous, needs a declared time_format; without one it is quarantined with that hint); values with a UTC offset ('Z', '+10:00') are
