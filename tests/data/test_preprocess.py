@@ -298,3 +298,12 @@ def test_weekly_data_keeps_its_weekday_end_to_end(write_csv, first):
     td, _ = preprocess(r.valid, source(freq="1w"), settings(), None)
     assert td.frame["ds"].to_list() == days
     assert td.future_frame(2)["ds"].to_list() == [days[-1] + timedelta(weeks=k) for k in (1, 2)]
+
+
+def test_all_series_too_short_says_which_lookback_would_do():
+    """A bundled dataset (m3-yearly) failed with the default lookback 36 and no way forward named."""
+    valid = frame({"a": [1.0] * 4, "b": [2.0] * 5, "c": [3.0] * 6})  # 7 needed: lookback 3 + 2 + 2
+    with pytest.raises(DataValidationError, match=r"no series left .*; series have 5 periods \(median\), 6 at most: "
+                       r"lower model.lookback \(FLOWCAST_MODEL__LOOKBACK=1 keeps half of them\) or the horizon, "
+                       r"or set preprocess.short_series = 'pad'"):
+        preprocess(valid, source(), settings(), None)

@@ -346,8 +346,14 @@ def preprocess(
     summary.excluded = excl.to_dicts()
     if frame.height == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
+        hint = ""
+        if short.height == len(summary.excluded) and lengths.height:  # every series is just too short
+            longest, median = int(lengths["length"].max()), int(lengths["length"].median())
+            hint = (f"; series have {median} periods (median), {longest} at most: lower model.lookback "
+                    f"(FLOWCAST_MODEL__LOOKBACK={max(1, median - horizon - val_size)} keeps half of them) or the horizon"
+                    + (", or set preprocess.short_series = 'pad'" if cfg.short_series == "exclude" else ""))
         raise DataValidationError(
-            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons})"
+            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons}){hint}"
         )
 
     # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming
