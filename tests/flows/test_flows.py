@@ -145,9 +145,9 @@ def test_user_errors_are_not_retried(flow_kwargs, tmp_path):
 
 def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_home, tmp_path):
     import polars as pl
+    from flow_helpers import write_series
 
     from flowcast.flows import forecast_flow
-    from flow_helpers import write_series
 
     csv = write_series(tmp_path / "bad" / "sales.csv")
     raw = pl.read_csv(csv, infer_schema=False)

@@ -44,6 +44,17 @@ def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
             continue
 
 
+def _http(method: str, url: str, **kw) -> httpx.Response:
+    """One API call; a busy SQLite server answers 503 for a moment, so that is retried (as
+    Prefect's own client does)."""
+    for _ in range(20):
+        r = httpx.request(method, url, timeout=10, **kw)
+        if r.status_code not in (429, 503):
+            return r
+        time.sleep(0.5)
+    return r
+
+
 def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen], logs: list[Path]):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,7 +90,7 @@ def test_served_forecast_deployment_runs_through_a_real_server(production_home, 
 
         def healthy() -> bool:
             try:
-                return httpx.get(f"{api}/health", timeout=2).status_code == 200
+                return httpx.get(f"{api}/health", timeout=2).status_code == 200  # not retried: polled
             except httpx.HTTPError:
                 return False
 
@@ -91,20 +102,23 @@ def test_served_forecast_deployment_runs_through_a_real_server(production_home, 
         logs = [server_log, serve_log]
 
         def deployment_id() -> str | None:
-            r = httpx.get(f"{api}/deployments/name/forecast/forecast", timeout=5)
+            r = _http("GET", f"{api}/deployments/name/forecast/forecast")
             return r.json()["id"] if r.status_code == 200 else None
 
         dep = _wait(deployment_id, 90, "the served forecast deployment", procs, logs)
-        names = {d["name"] for d in httpx.post(f"{api}/deployments/filter", json={"limit": 20}, timeout=5).json()}
+        names = {d["name"] for d in _http("POST", f"{api}/deployments/filter", json={"limit": 20}).json()}
         assert {"retrain", "forecast", "backfill"} <= names
         as_of = datetime(2019, 9, 1)
-        run = httpx.post(f"{api}/deployments/{dep}/create_flow_run",
-                         json={"parameters": {"as_of": as_of.isoformat()}}, timeout=10)
+        run = _http("POST", f"{api}/deployments/{dep}/create_flow_run",
+                    json={"parameters": {"as_of": as_of.isoformat()}})
         assert run.status_code in (200, 201), run.text
         run_id = run.json()["id"]
 
         def final_state() -> dict | None:
-            state = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5).json()["state"]
+            r = _http("GET", f"{api}/flow_runs/{run_id}")
+            if r.status_code != 200:
+                return None
+            state = r.json()["state"]
             return state if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
 
         state = _wait(final_state, 180, "the forecast flow run", procs, logs)
