@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lookback", type=int, default=36)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--precision", default=None, help="e.g. bf16-mixed (CPU autocast); default 32 on CPU")
     ap.add_argument("--loss", default="mae")
     ap.add_argument("--log1p", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--scaler", default="standard")
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             for seed in range(a.seeds):
                 cfg = ModelConfig(
                     lookback=a.lookback, hidden_size=a.hidden, num_layers=a.layers, batch_size=a.batch, max_steps=a.steps,
-                    lr=a.lr, loss=a.loss, mode=a.mode, seed=seed, dropout=a.dropout, launcher="inline", accelerator="cpu", devices=1,
+                    lr=a.lr, loss=a.loss, mode=a.mode, seed=seed, dropout=a.dropout, precision=a.precision, launcher="inline", accelerator="cpu", devices=1,
                     early_stopping_patience=None, checkpoint_every=10_000, scheduler="cosine",
                     num_threads=a.threads,
                 )
