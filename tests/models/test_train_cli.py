@@ -13,7 +13,8 @@ from flowcast.cli import app
 runner = CliRunner()
 
 
-def test_train_command_writes_an_artifact_and_resumes(_isolated_home):
+def test_train_command_writes_an_artifact_and_resumes(_isolated_home, monkeypatch):
+    monkeypatch.setenv("FLOWCAST_MODEL__NUM_THREADS", "1")
     args = ["train", "--dataset", "us_employment", "--model", "gru", "--max-steps", "4", "--json"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
