@@ -20,13 +20,11 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import polars as pl
 
 
 def m3_training_data(dataset: str = "m3-monthly", *, lookback: int = 36, log1p: bool = False,
@@ -90,10 +88,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    from flowcast.config import ModelConfig
     from flowcast.models.baselines import baseline_forecast
     from flowcast.models.predict import ensemble, predict
     from flowcast.models.train import train_model
-    from flowcast.config import ModelConfig
 
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
     td, test = m3_training_data(a.dataset, lookback=a.lookback, log1p=a.log1p, scaler=a.scaler, val_size=a.val_size)

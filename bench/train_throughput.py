@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
-import torch  # noqa: E402
+import torch
 
 LOOKBACK, HORIZON, HIDDEN, LAYERS, BATCH = 36, 18, 128, 2, 1024
 NEURALFORECAST = {"lstm": 1730, "gru": 2530, "rnn": 7020}
@@ -36,9 +36,9 @@ FORK_BATCH = 128  # series per forking step (every origin of each: ~10k origins 
 def _cfg(**kw):
     from flowcast.config import ModelConfig
 
-    base = dict(lookback=LOOKBACK, hidden_size=HIDDEN, num_layers=LAYERS, batch_size=BATCH, launcher="inline",
-                accelerator="cpu", devices=1, early_stopping_patience=None, checkpoint_every=10_000,
-                scheduler="cosine", val_check_interval=None, num_threads=THREADS)
+    base = {"lookback": LOOKBACK, "hidden_size": HIDDEN, "num_layers": LAYERS, "batch_size": BATCH,
+            "launcher": "inline", "accelerator": "cpu", "devices": 1, "early_stopping_patience": None,
+            "checkpoint_every": 10_000, "scheduler": "cosine", "val_check_interval": None, "num_threads": THREADS}
     base.update(kw)
     return ModelConfig(**base)
 
@@ -86,9 +86,9 @@ def run_lightning(td, cell: str, mode: str, steps: int, warmup: int, precision: 
 
 
 def run_bare(td, cell: str, steps: int, warmup: int, precision: str) -> dict:
-    from flowcast.models.train import build_datamodule, build_module
-
     import lightning as L
+
+    from flowcast.models.train import build_datamodule, build_module
 
     L.seed_everything(0, verbose=False)
     cfg = _cfg(mode="windowed", max_steps=steps + warmup)

@@ -50,9 +50,10 @@ def make_td(
 
 
 def tiny_cfg(**kw) -> ModelConfig:
-    base = dict(lookback=12, hidden_size=16, num_layers=1, batch_size=32, max_steps=20, launcher="inline",
-                accelerator="cpu", devices=1, early_stopping_patience=None, checkpoint_every=5, lr=3e-3,
-                num_threads=1)  # one thread: the CI box has 2 cores shared by parallel jobs
+    base = {"lookback": 12, "hidden_size": 16, "num_layers": 1, "batch_size": 32, "max_steps": 20,
+            "launcher": "inline", "accelerator": "cpu", "devices": 1, "early_stopping_patience": None,
+            "checkpoint_every": 5, "lr": 3e-3,
+            "num_threads": 1}  # one thread: the CI box has 2 cores shared by parallel jobs
     base.update(kw)
     return ModelConfig(**base)
 

@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from model_factories import make_td, tiny_cfg
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from model_factories import make_td
 
 from flowcast.models.windows import (
     ForkingDataset,
@@ -19,8 +20,6 @@ from flowcast.models.windows import (
     pack,
     packed_nbytes,
 )
-
-from model_factories import make_td
 
 
 def _series(p, s):

@@ -7,7 +7,7 @@ the artifact summary is one JSON object on the last line of stdout; progress goe
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,10 +35,10 @@ from flowcast.cli.common import (
 from flowcast.errors import ConfigError
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="rnn | lstm | gru")]
-DevicesOpt = Annotated[Optional[str], typer.Option("--devices", help="number of devices (DDP when > 1), or auto")]
-AcceleratorOpt = Annotated[Optional[str], typer.Option("--accelerator", help="cpu | gpu | auto")]
-MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", help="optimisation steps")]
-ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="windowed | forking")]
+DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices (DDP when > 1), or auto")]
+AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="cpu | gpu | auto")]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="optimisation steps")]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="windowed | forking")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run from its last checkpoint")]
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
 
 
-def baseline_forecast(name: Literal["naive", "seasonal_naive"], td: "TrainingData",
+def baseline_forecast(name: Literal["naive", "seasonal_naive"], td: TrainingData,
                       horizon: int | None = None) -> pl.DataFrame:
     """unique_id, ds, step (Int32 1..h), y_hat (Float64) for every series in `td`."""
     if name not in ("naive", "seasonal_naive"):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _MODULES: dict[str, object] = {}
 
 
-def load_module(artifact: "ModelArtifact"):
+def load_module(artifact: ModelArtifact):
     """The RNNForecaster of an artifact (cached per checkpoint file and mtime), on CPU, in eval mode."""
     from flowcast.models.rnn import RNNForecaster
 
@@ -35,7 +35,7 @@ def load_module(artifact: "ModelArtifact"):
     return _MODULES[key]
 
 
-def predict(artifact: "ModelArtifact", td: "TrainingData", horizon: int | None = None,
+def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = None,
             batch_size: int = 4096) -> pl.DataFrame:
     """unique_id, ds, step (Int32 1..h), y_hat (Float64) [+ quantile columns], original scale."""
     import torch

@@ -18,15 +18,17 @@ previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from flowcast.config import ModelConfig
 from flowcast.errors import TrainingError
@@ -64,7 +66,7 @@ class ModelArtifact:
         return self.path / "model.ckpt"
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelArtifact":
+    def load(cls, path: str | Path) -> ModelArtifact:
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.exists():
@@ -142,7 +144,7 @@ def _progress_callback(fn: Progress, max_steps: int):
                 return
             self.last_step = trainer.global_step
             m = trainer.callback_metrics
-            get = lambda k: float(m[k]) if k in m else None  # noqa: E731
+            get = lambda k: float(m[k]) if k in m else None
             fn({"epoch": trainer.current_epoch, "step": trainer.global_step, "max_steps": max_steps,
                 "train_loss": get("train_loss"), "val_loss": get("val_loss")})
 
@@ -155,7 +157,7 @@ def _progress_callback(fn: Progress, max_steps: int):
     return ProgressReporter()
 
 
-def build_module(td: "TrainingData", cfg: ModelConfig, cell: str):
+def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
     from flowcast.models.rnn import RNNForecaster
     from flowcast.models.windows import fit_cov_stats
 
@@ -180,7 +182,7 @@ def build_module(td: "TrainingData", cfg: ModelConfig, cell: str):
     return module, stats
 
 
-def build_datamodule(td: "TrainingData", cfg: ModelConfig, module, stats):
+def build_datamodule(td: TrainingData, cfg: ModelConfig, module, stats):
     from flowcast.models.windows import WindowDataModule, pack
 
     packed = pack(td, stats)
@@ -193,7 +195,7 @@ def build_datamodule(td: "TrainingData", cfg: ModelConfig, module, stats):
 
 
 def fit(
-    td: "TrainingData", cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool = False,
+    td: TrainingData, cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, devices: int | None = None, num_nodes: int = 1,
     extra_callbacks: list | None = None,
 ) -> ModelArtifact | None:
@@ -234,8 +236,6 @@ def fit(
         callbacks.append(RichProgressBar())
     # validation cadence in global steps: each epoch but not more often than every 20 steps,
     # spread so that the last validation falls on the last step (a short run still validates)
-    import math
-
     per_epoch = math.ceil((cfg.samples_per_epoch or len(dm.train_ds)) / max(1, cfg.batch_size * world))
     val_every = cfg.val_check_interval or max(per_epoch, 20)
     if cfg.max_steps > 0:
@@ -321,7 +321,7 @@ def _tail(path: Path, n: int = 3000) -> str:
 
 
 def train_model(
-    td: "TrainingData", cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
+    td: TrainingData, cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None,
 ) -> ModelArtifact:
     """Train `cell` on `td`; write the run to `out_dir` and return its artifact."""

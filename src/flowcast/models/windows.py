@@ -17,8 +17,9 @@ masked (`short="pad"`) or get no training windows (`short="exclude"`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -430,7 +431,7 @@ class WindowDataModule(L.LightningDataModule):
                  fork_length: int | None = None, seed: int = 0, num_workers: int = 0, pin_memory: bool = False):
         super().__init__()
         self.p = packed
-        self.kw = dict(lookback=lookback, horizon=horizon, val_size=val_size)
+        self.kw = {"lookback": lookback, "horizon": horizon, "val_size": val_size}
         self.mode, self.batch_size, self.samples, self.short = mode, batch_size, samples_per_epoch, short
         self.seed, self.num_workers, self.pin_memory = seed, num_workers, pin_memory
         if mode == "forking":
