@@ -57,6 +57,33 @@ def test_preprocessing_is_cached_by_fingerprint_and_as_of(trained, tmp_path):
     assert len(records) == 1 and records[0].name.startswith("flowcast-preprocess-")
 
 
+def test_preprocess_task_is_served_from_its_cache_on_a_rerun(flow_kwargs):
+    """Same fingerprint and as_of: the second call is Cached and returns the same TrainingData;
+    another fingerprint computes again. Keys and values live under this home's cache folder."""
+    from prefect import flow
+
+    from flowcast.config import load_settings
+    from flowcast.data.datasets import resolve_source
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import validate
+    from flowcast.flows import tasks
+
+    settings = load_settings(source=flow_kwargs["source"], home=flow_kwargs["home"], **flow_kwargs["overrides"])
+    source = resolve_source(settings)
+    valid = validate(ingest(source, AS_OF), source, settings.validation).valid
+
+    @flow
+    def three_calls():
+        run = tasks.cached_preprocess(settings)
+        return [run(valid, source, settings, AS_OF, fp, return_state=True) for fp in ("fp-a", "fp-a", "fp-b")]
+
+    first, again, other = three_calls()
+    assert [first.name, again.name, other.name] == ["Completed", "Cached", "Completed"]
+    assert again.result()[0].frame.equals(first.result()[0].frame)
+    cache = Path(flow_kwargs["home"]).resolve() / "cache"
+    assert len(list((cache / "prefect").iterdir())) == 2 and any((cache / "results").iterdir())
+
+
 def test_forecast_flow_uses_the_production_model(production_home):
     from flowcast.flows import forecast_flow
 

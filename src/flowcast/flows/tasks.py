@@ -125,10 +125,16 @@ def preprocess_task(valid: Any, source: SourceConfig, settings: Settings, as_of:
 
 
 def cached_preprocess(settings: Settings):
-    """The preprocess task with its cache records stored under the run's cache folder."""
+    """The preprocess task with its cache records and cached values under the run's cache folder,
+    so that two FLOWCAST_HOME roots never share state."""
     store = settings.cache_dir.resolve() / "prefect"
+    results = settings.cache_dir.resolve() / "results"
     store.mkdir(parents=True, exist_ok=True)
-    return preprocess_task.with_options(cache_policy=preprocess_task.cache_policy.configure(key_storage=str(store)))
+    results.mkdir(parents=True, exist_ok=True)
+    return preprocess_task.with_options(
+        cache_policy=preprocess_task.cache_policy.configure(key_storage=str(store)),
+        result_storage=results,  # a Path: Prefect stores the values in this local folder
+    )
 
 
 # ------------------------------------------------------------------------------------ models
