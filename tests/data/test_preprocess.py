@@ -257,11 +257,11 @@ def test_prepare_data_writes_quarantine_then_enforces_threshold(tmp_path):
     s = load_settings(home=tmp_path / "home", source=src, model={"lookback": 3}, horizon=2)
     with pytest.raises(DataValidationError, match=r"2 of 30 rows quarantined \(6.7% > threshold 5.0%\)"):
         prepare_data(s, run_key="run-1")
-    assert (tmp_path / "home" / "quarantine" / "run-1" / "quarantine.parquet").exists()
+    assert (tmp_path / "home" / "quarantine" / "obs" / "run-1" / "quarantine.parquet").exists()
     s = load_settings(home=tmp_path / "home", source=src, model={"lookback": 3}, horizon=2,
                       validation={"quarantine_threshold": 0.1})
     p = prepare_data(s, as_of=datetime(2020, 1, 31))
-    assert p.quarantine_path == tmp_path / "home" / "quarantine" / "2020-01-31T00-00-00" / "quarantine.parquet"
+    assert p.quarantine_path == tmp_path / "home" / "quarantine" / "obs" / "2020-01-31T00-00-00" / "quarantine.parquet"
     assert p.report.rows_quarantined == 2 and p.training.n_obs == 28 and p.report.preprocess["n_series_out"] == 1
 
 

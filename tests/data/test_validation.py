@@ -312,3 +312,12 @@ def test_blank_lines_are_not_rows(write_csv, text, blank):
 def test_only_blank_lines_is_a_dataset_error(write_csv):
     with pytest.raises(DataValidationError, match=r"no rows \(the file has a header but no data, only 2 blank line\(s\)\)"):
         run_validate(write_csv(HEADER + "\n \n"))
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("us_employment", "us_employment"), ("m3-monthly", "m3-monthly"), ("my sales/2020", "my_sales_2020"), ("..", "source")]
+)
+def test_quarantine_folder_is_per_source_and_a_safe_name(tmp_path, name, folder):
+    from flowcast.data.validate import quarantine_folder
+
+    assert quarantine_folder(tmp_path, name, "all") == tmp_path / folder / "all"

@@ -187,7 +187,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_h
     kw = dict(production_home, source=dict(source_dict(csv), y_min=0.0))
     s = forecast_flow(as_of=datetime(2019, 12, 1), **kw)
     assert (s["rows_in"], s["rows_valid"], s["rows_quarantined"]) == (480, 478, 2)
-    q = pl.read_parquet(Path(kw["home"]) / "quarantine" / "2019-12-01T00-00-00" / "quarantine.parquet")
+    q = pl.read_parquet(Path(kw["home"]) / "quarantine" / "tiny" / "2019-12-01T00-00-00" / "quarantine.parquet")
     assert q.height == 2 and q["reason"].null_count() == 0
     assert sorted(q["sales"].to_list()) == ["-3", "n/a"]
     quality = artifacts_of(s["run_id"])[KEYS["quality"]][0].data

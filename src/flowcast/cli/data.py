@@ -64,7 +64,7 @@ def validate_cmd(
     from flowcast.data.datasets import resolve_source
     from flowcast.data.preprocess import preprocess
     from flowcast.data.sources import ingest
-    from flowcast.data.validate import as_of_label, enforce_thresholds, validate, write_quarantine
+    from flowcast.data.validate import as_of_label, enforce_thresholds, quarantine_folder, validate, write_quarantine
 
     try:
         if path and data and path != data:
@@ -77,7 +77,7 @@ def validate_cmd(
         source = resolve_source(settings)
         ingested = ingest(source, run_as_of)
         result = validate(ingested, source, settings.validation)
-        write_quarantine(result, settings.quarantine_dir / as_of_label(ingested.as_of))
+        write_quarantine(result, quarantine_folder(settings.quarantine_dir, source.name, as_of_label(ingested.as_of)))
     except FlowcastError as exc:  # no report yet: --json still ends stdout with one object
         if json_out:
             emit_json({"status": "failed", "error": str(exc), "exit_code": exc.exit_code})

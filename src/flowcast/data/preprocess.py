@@ -442,19 +442,28 @@ class PreparedData:
 def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None) -> PreparedData:
     """ingest + validate + quarantine write + threshold check + preprocess, in one call.
 
-    Quarantine goes to settings.quarantine_dir / (run_key or as_of or "all"). Raises
+    Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises
     DataValidationError (exit 2) on dataset-level failures and above the quarantine threshold
     (the quarantine file is written first, so the rows can be inspected)."""
     import hashlib
 
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import ingest, source_fingerprint
-    from flowcast.data.validate import as_of_label, enforce_thresholds, take_valid, validate, write_quarantine
+    from flowcast.data.validate import (
+        as_of_label,
+        enforce_thresholds,
+        quarantine_folder,
+        take_valid,
+        validate,
+        write_quarantine,
+    )
 
     source = resolve_source(settings)
     ingested = ingest(source, as_of)
     result = validate(ingested, source, settings.validation)
-    qpath = write_quarantine(result, settings.quarantine_dir / (run_key or as_of_label(ingested.as_of)))
+    qpath = write_quarantine(
+        result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
+    )
     enforce_thresholds(result, settings.validation)
     fp = hashlib.sha256(
         f"{source_fingerprint(source)}|{ingested.as_of}|{result.report.rows_valid}".encode()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -409,3 +410,9 @@ def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
 def as_of_label(as_of: datetime | None) -> str:
     """Folder name for a run's as_of ('all' when the run sees everything)."""
     return "all" if as_of is None else as_of.strftime("%Y-%m-%dT%H-%M-%S")
+
+
+def quarantine_folder(root: Path, source_name: str, run_key: str) -> Path:
+    """Where one run of one source writes its quarantine: root/<source>/<run_key>, so that two
+    sources validated in one home never overwrite each other's quarantined rows."""
+    return Path(root) / (re.sub(r"[^\w.-]+", "_", source_name).strip("._") or "source") / run_key

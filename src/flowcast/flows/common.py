@@ -112,10 +112,11 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
     result = tasks.validate_task(ingested, source, settings)
     report = result.report
     rows_in, rows_v, rows_q = report.rows_in, report.rows_valid, report.rows_quarantined
-    from flowcast.data.validate import as_of_label
+    from flowcast.data.validate import as_of_label, quarantine_folder
 
     # always called: a clean re-run of an as_of removes the quarantine file an earlier run left
-    where = tasks.quarantine_task(result, settings.quarantine_dir / as_of_label(ingested.as_of))
+    folder = quarantine_folder(settings.quarantine_dir, source.name, as_of_label(ingested.as_of))
+    where = tasks.quarantine_task(result, folder)
     if rows_q:
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
