@@ -119,7 +119,7 @@ class ModelConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _quantiles_need_quantile_loss(self) -> "ModelConfig":
+    def _quantiles_need_quantile_loss(self) -> ModelConfig:
         if self.quantiles and self.loss != "quantile":
             raise ValueError(f"quantiles {self.quantiles} need loss='quantile', got loss={self.loss!r}")
         if any(not 0 < q < 1 for q in self.quantiles):

@@ -1,9 +1,9 @@
 """The `flowcast` command. Each area registers its commands on the one Typer app."""
 
-from flowcast.cli.app import app
 from flowcast.cli import data as _data  # noqa: F401  validate
-from flowcast.cli import train as _train  # noqa: F401  train
-from flowcast.cli import store as _store  # noqa: F401  forecasts, models
 from flowcast.cli import pipeline as _pipeline  # noqa: F401  run, backfill, serve
+from flowcast.cli import store as _store  # noqa: F401  forecasts, models
+from flowcast.cli import train as _train  # noqa: F401  train
+from flowcast.cli.app import app
 
 __all__ = ["app"]

@@ -6,9 +6,10 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,18 +20,18 @@ from flowcast.errors import ConfigError, FlowcastError
 console = Console(stderr=True)  # human output goes to stderr so that --json stdout stays clean
 out = Console()
 
-DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
-DataOpt = Annotated[Optional[str], typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
-IdColOpt = Annotated[Optional[list[str]], typer.Option("--id-col", help="id column (repeat for several)")]
-TimeColOpt = Annotated[Optional[str], typer.Option("--time-col", help="time column")]
-TimeFormatOpt = Annotated[Optional[str], typer.Option("--time-format", help="strptime format of the time column")]
-TargetColOpt = Annotated[Optional[str], typer.Option("--target-col", help="target column")]
-FreqOpt = Annotated[Optional[str], typer.Option("--freq", help="30m, 1h, 1d, 1w, 1mo, 1q, 1y")]
-TzOpt = Annotated[Optional[str], typer.Option("--tz", help="time zone of the time column")]
-AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="run key: only rows with ds <= as_of are seen")]
-HorizonOpt = Annotated[Optional[int], typer.Option("--horizon", help="periods to forecast")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="flowcast.toml to read")]
-HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="root of run outputs (FLOWCAST_HOME)")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
+DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
+IdColOpt = Annotated[list[str] | None, typer.Option("--id-col", help="id column (repeat for several)")]
+TimeColOpt = Annotated[str | None, typer.Option("--time-col", help="time column")]
+TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strptime format of the time column")]
+TargetColOpt = Annotated[str | None, typer.Option("--target-col", help="target column")]
+FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1w, 1mo, 1q, 1y")]
+TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time column")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="run key: only rows with ds <= as_of are seen")]
+HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="periods to forecast")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="flowcast.toml to read")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run outputs (FLOWCAST_HOME)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
 
 

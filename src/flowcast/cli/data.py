@@ -64,7 +64,13 @@ def validate_cmd(
     from flowcast.data.datasets import resolve_source
     from flowcast.data.preprocess import preprocess
     from flowcast.data.sources import ingest
-    from flowcast.data.validate import as_of_label, enforce_thresholds, quarantine_folder, validate, write_quarantine
+    from flowcast.data.validate import (
+        as_of_label,
+        enforce_thresholds,
+        quarantine_folder,
+        validate,
+        write_quarantine,
+    )
 
     try:
         if path and data and path != data:

@@ -164,7 +164,7 @@ class TrainingData:
             )
         return fut.select("unique_id", "ds", "step", *self.meta.future_cols).sort("unique_id", "step")
 
-    def holdout(self, n: int) -> tuple["TrainingData", pl.DataFrame]:
+    def holdout(self, n: int) -> tuple[TrainingData, pl.DataFrame]:
         """Drop the last `n` observations of every series.
 
         Returns the truncated TrainingData (scalers refitted on what is left, the removed
@@ -218,11 +218,11 @@ class TrainingData:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainingData":
+    def load(cls, path: str | Path) -> TrainingData:
         path = Path(path)
         if not (path / "meta.json").exists():
             raise FileNotFoundError(f"no TrainingData at {path} (meta.json missing)")
-        opt = lambda name: pl.read_parquet(path / name) if (path / name).exists() else None  # noqa: E731
+        opt = lambda name: pl.read_parquet(path / name) if (path / name).exists() else None
         return cls(
             frame=pl.read_parquet(path / "frame.parquet"),
             scalers=pl.read_parquet(path / "scalers.parquet"),
