@@ -15,8 +15,6 @@ as yearly ('1y', no calendar features, season length 1).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flowcast.atomic import atomic_write_parquet
 from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import parse_freq
 from flowcast.errors import ConfigError
@@ -182,21 +181,6 @@ def _m3_frames(name: str) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     return train, test, horizon
 
 
-def _atomic_write_parquet(frame: pl.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.write_parquet(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def _usable_cache(path: Path) -> bool:
     if not path.exists():
         return False
@@ -215,7 +199,7 @@ def materialise_m3(name: str, cache_dir: Path) -> Path:
         train, test, _ = _m3_frames(name)
         full = pl.concat([train, test]).sort("unique_id", "ds")
         full = full.rename(dict(zip(("unique_id", "ds", "y"), M3_RAW_COLUMNS)))
-        _atomic_write_parquet(full, path)
+        atomic_write_parquet(full, path)
     return path
 
 

@@ -17,9 +17,7 @@ inside as_of; `enforce_thresholds` adds the quarantine-rate limit and "no valid 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
+from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import parse_freq
 from flowcast.data.schemas import (
@@ -390,19 +389,8 @@ def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
         if stale.exists():
             stale.unlink()
         return None
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "quarantine.parquet"
     out = q.with_columns([pl.col(c).cast(pl.Utf8) for c in q.columns if c not in (ROW, "check", "reason")])
-    fd, tmp = tempfile.mkstemp(prefix=".quarantine.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        out.write_parquet(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    path = atomic_write_parquet(out, directory / "quarantine.parquet")
     result.report.quarantine_path = str(path)
     return path
 
