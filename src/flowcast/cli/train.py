@@ -103,12 +103,23 @@ def train_cmd(
         f" -> {run_dir}", highlight=False,
     )
 
-    def show(e: dict) -> None:
-        val = f" val_loss {e['val_loss']:.4f}" if e.get("val_loss") is not None else ""
-        trn = f" train_loss {e['train_loss']:.4f}" if e.get("train_loss") is not None else ""
-        console.print(f"  step {e['step']}/{e['max_steps']} epoch {e['epoch']}{trn}{val}", highlight=False)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    art = train_model(td, cfg, run_dir, cell=model, resume=resume, on_progress=show)
+    # the training process reports each validation; a rich bar in this process follows it
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as bar:
+        task = bar.add_task(f"training {model}", total=cfg.max_steps if cfg.max_steps > 0 else None)
+
+        def show(e: dict) -> None:
+            val = f" val_loss {e['val_loss']:.4f}" if e.get("val_loss") is not None else ""
+            trn = f" train_loss {e['train_loss']:.4f}" if e.get("train_loss") is not None else ""
+            bar.update(task, completed=e["step"])
+            bar.console.print(f"  step {e['step']}/{e['max_steps']} epoch {e['epoch']}{trn}{val}", highlight=False)
+
+        art = train_model(td, cfg, run_dir, cell=model, resume=resume, on_progress=show)
+        bar.update(task, completed=art.metrics.get("steps") or 0)
     m = art.metrics
     console.print(
         f"[green]done[/]: {m['steps']} steps in {m['train_seconds']:.1f}s, best val_loss "
