@@ -104,3 +104,24 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     assert result.exit_code == 1
     assert "1 of 2 backfill date(s) failed" in result.stderr
     assert "2013-06-01" in result.stdout and "published" in result.stdout
+
+
+def test_forecast_command_publishes_with_the_production_model(production_home, tmp_path):
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    args = ["forecast", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg), "--home", kw["home"],
+            "--as-of", "2019-03-01", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout.strip().splitlines()[-1])
+    production = ModelRegistry(Path(kw["home"]) / "models").production()
+    assert s["model_version"] == production.version and s["published_rows"] == 4 * 6
+    published = ForecastStore(Path(kw["home"]) / "warehouse").read(as_of=datetime(2019, 3, 1))
+    assert published.height == 24 and set(published["model_version"]) == {production.version}
+
+
+def test_forecast_command_without_a_production_model_is_one_sentence(tiny_csv, tmp_path):
+    result = CliRunner().invoke(app, ["forecast", *_source_args(tiny_csv), "--home", str(tmp_path / "empty")])
+    assert result.exit_code != 0
+    assert "no production model" in result.stderr and "Traceback" not in result.output + result.stderr

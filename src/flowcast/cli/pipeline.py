@@ -223,6 +223,48 @@ def run(
 
 @app.command()
 @cli_errors
+def forecast(
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    time_format: TimeFormatOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = None,
+    tz: TzOpt = None,
+    horizon: HorizonOpt = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Forecast every series with the production model and publish (the forecast flow once, no training)."""
+    settings = resolve_settings(
+        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+    )
+    from flowcast.flows import forecast_flow
+
+    with _prefect_console():
+        result = forecast_flow(
+            as_of=parse_as_of(as_of), horizon=horizon, config_file=str(config) if config else None,
+            **_flow_source_args(settings, data),
+        )
+    if json_out:
+        emit_json(result)
+        return
+    out.print(
+        f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in {result['rows_in']}, "
+        f"valid {result['rows_valid']}, quarantined {result['rows_quarantined']}\n"
+        f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
+        f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
+        f"  Read them: flowcast forecasts --as-of {result['as_of']}",
+        highlight=False,
+    )
+
+
+@app.command()
+@cli_errors
 def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive)")],
