@@ -152,3 +152,43 @@ def test_training_process_does_not_import_prefect():
             "import lightning; print(any(m.split('.')[0] == 'prefect' for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_training_process_dies_with_a_killed_launcher(tmp_path):
+    """SIGKILL of the process that launched training (flowcast run / train killed by the user or
+    the OS) must not leave the training running as an orphan in its own session."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
+    launcher = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "launcher_child.py"),
+                                 str(out)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "train.pid").exists() and (out / "progress.jsonl").exists()
+                   and (out / "progress.jsonl").stat().st_size):
+            assert launcher.poll() is None, "the launcher ended before training started"
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.1)
+        child = int((out / "train.pid").read_text())
+    finally:
+        launcher.kill()
+        launcher.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        try:
+            with open(f"/proc/{child}/stat") as fh:  # not yet reaped by init: a zombie counts as gone
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the training process outlived its killed launcher")

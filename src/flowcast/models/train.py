@@ -352,6 +352,7 @@ def train_model(
     log = out_dir / "train.log"
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["FLOWCAST_LAUNCHER_PID"] = str(os.getpid())  # the child exits when this process dies (train_entry)
     with open(log, "wb") as log_fh:
         proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         (out_dir / "train.pid").write_text(str(proc.pid))

@@ -11,7 +11,48 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
+
+LAUNCHER_ENV = "FLOWCAST_LAUNCHER_PID"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exit_with_launcher(pid: int, interval: float = 1.0) -> threading.Thread:
+    """Exit when the flowcast process that launched this training dies.
+
+    The launcher starts training in its own session (so Ctrl-C reaches only the launcher, which
+    then stops it); a launcher killed with SIGKILL cannot stop it, and the training would go on
+    as an orphan: burning the CPU or GPU and writing into a run directory that the re-run or
+    `--resume` is using. The last checkpoint on disk is what `--resume` continues from."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if not _alive(pid):
+                os._exit(143)
+
+    t = threading.Thread(target=watch, name="flowcast-launcher-watch", daemon=True)
+    t.start()
+    return t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--progress", default=None, help="JSON-lines progress file (rank 0 appends)")
     ap.add_argument("--resume", action="store_true")
     a = ap.parse_args(argv)
+    if os.environ.get(LAUNCHER_ENV, "").isdigit():
+        exit_with_launcher(int(os.environ[LAUNCHER_ENV]))
 
     from flowcast.config import ModelConfig
     from flowcast.data.training_data import TrainingData
