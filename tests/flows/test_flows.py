@@ -94,6 +94,17 @@ def test_forecast_flow_uses_the_production_model(production_home):
     assert {KEYS["quality"], KEYS["plot"], KEYS["receipt"]} <= set(arts)
 
 
+def test_forecast_without_a_declared_horizon_uses_the_production_models(production_home):
+    """A source that declares no horizon (a --data file, a model trained with --horizon 6): the
+    forecast flow forecasts the production model's 6 steps, not the monthly default of 12, which
+    that model cannot forecast."""
+    from flowcast.flows import forecast_flow
+
+    kw = {**production_home, "source": {k: v for k, v in production_home["source"].items() if k != "horizon"}}
+    s = forecast_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert s["published_rows"] == 4 * 6
+
+
 def test_forecast_without_production_model_says_so(flow_kwargs):
     from flowcast.flows import forecast_flow
 

@@ -36,6 +36,7 @@ def forecast_flow(
     as_of = resolve_as_of(as_of)
     run_id, _ = run_identity()
 
+    from flowcast.data.datasets import resolve_source
     from flowcast.models.train import ModelArtifact
     from flowcast.registry import ModelRegistry
 
@@ -44,9 +45,16 @@ def forecast_flow(
         raise RegistryError(
             f"no production model in {settings.models_dir}: run the retrain flow first (`flowcast run`)"
         )
+    artifact = ModelArtifact.load(production.path)
+    if settings.horizon is None and resolve_source(settings).horizon is None:
+        # no horizon given or declared: the production model's own, not the frequency's default
+        # (a model trained with --horizon 7 cannot forecast the 14 days a daily default asks for)
+        model_h = artifact.meta.get("horizon") or artifact.hparams.get("horizon")
+        if model_h:
+            settings = settings.model_copy(update={"horizon": int(model_h)})
     log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with the production model {production.version}")
     data = load_data(settings, as_of)
-    forecasts = tasks.predict_task(ModelArtifact.load(production.path), data.td, data.horizon)
+    forecasts = tasks.predict_task(artifact, data.td, data.horizon)
     receipt = publish_forecasts(
         settings, data, forecasts, as_of=as_of, model=production.name, model_version=production.version
     )
