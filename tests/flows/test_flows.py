@@ -112,6 +112,16 @@ def test_forecast_without_production_model_says_so(flow_kwargs):
         forecast_flow(as_of=AS_OF, **flow_kwargs)
 
 
+def test_forecast_with_versions_but_none_in_production_names_them(production_home):
+    """After runs where no model beat the baseline (or a pointer reset), `flowcast run` is not the
+    answer: the error names the registered versions and how to promote one."""
+    from flowcast.flows import forecast_flow
+
+    (Path(production_home["home"]) / "models" / "production.json").unlink()
+    with pytest.raises(RegistryError, match=r"no production model .*flowcast models promote VERSION.*gru-v1"):
+        forecast_flow(as_of=AS_OF, **production_home)
+
+
 def test_backfill_three_dates_then_nothing_new(production_home):
     from flowcast.flows import backfill_flow
 

@@ -40,11 +40,15 @@ def forecast_flow(
     from flowcast.models.train import ModelArtifact
     from flowcast.registry import ModelRegistry
 
-    production = ModelRegistry(settings.models_dir).production()
+    registry = ModelRegistry(settings.models_dir)
+    production = registry.production()
     if production is None:
-        raise RegistryError(
-            f"no production model in {settings.models_dir}: run the retrain flow first (`flowcast run`)"
-        )
+        versions = [v.version for v in registry.list()]
+        hint = (f"put a registered version in production with `flowcast models promote VERSION` (registered: "
+                f"{', '.join(versions[-5:])})" if versions else
+                "run the retrain flow first (`flowcast run`); it promotes a model only when one beats the "
+                "seasonal-naive baseline, and `flowcast backfill --mode retrain` needs no production model")
+        raise RegistryError(f"no production model in {settings.models_dir}: {hint}")
     artifact = ModelArtifact.load(production.path)
     if settings.horizon is None and resolve_source(settings).horizon is None:
         # no horizon given or declared: the production model's own, not the frequency's default
