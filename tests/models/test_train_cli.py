@@ -29,6 +29,15 @@ def test_train_command_writes_an_artifact_and_resumes(_isolated_home, monkeypatc
     assert json.loads(res.stdout.strip().splitlines()[-1])["metrics"]["steps"] == 4
 
 
+def test_resume_without_a_checkpoint_says_it_starts_over(_isolated_home, monkeypatch):
+    """A run killed before its first checkpoint (checkpoint_every=50 > --max-steps 30) cannot
+    resume: --resume says so instead of silently training from step 0."""
+    monkeypatch.setenv("FLOWCAST_MODEL__NUM_THREADS", "1")
+    res = runner.invoke(app, ["train", "--dataset", "us_employment", "--model", "rnn", "--max-steps", "2", "--resume"])
+    assert res.exit_code == 0, res.output
+    assert "no checkpoint" in res.output and "training from the start" in res.output
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

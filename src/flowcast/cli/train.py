@@ -103,6 +103,11 @@ def train_cmd(
         f" -> {run_dir}", highlight=False,
     )
 
+    if resume and not (run_dir / "checkpoints" / "last.ckpt").exists():
+        console.print(f"[yellow]no checkpoint in {run_dir} to resume from[/] (one is written every "
+                      f"{cfg.checkpoint_every} steps, model.checkpoint_every): training from the start",
+                      highlight=False)
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     # the training process reports each validation; a rich bar in this process follows it
