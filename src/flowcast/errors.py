@@ -32,3 +32,7 @@ class PublishError(FlowcastError):
 
 class RegistryError(FlowcastError):
     """Unknown model version, corrupt registry entry."""
+
+
+class StorageError(FlowcastError):
+    """A file could not be written (full disk, no permission); what was there before is intact."""
