@@ -122,6 +122,23 @@ def test_forecast_with_versions_but_none_in_production_names_them(production_hom
         forecast_flow(as_of=AS_OF, **production_home)
 
 
+def test_full_disk_for_the_plot_does_not_fail_a_published_run(production_home, monkeypatch):
+    """The forecast plot is written after the publish: a full disk there leaves the forecasts
+    published and the run completed (it failed with a bare 'OSError: [Errno 28]')."""
+    import errno
+
+    from flowcast import reporting
+    from flowcast.flows import forecast_flow
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reporting, "plot_forecasts", full)
+    s = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
+    assert s["published_rows"] == 24
+    assert ForecastStore(Path(production_home["home"]) / "warehouse").has(datetime(2019, 10, 1))
+
+
 def test_backfill_three_dates_then_nothing_new(production_home):
     from flowcast.flows import backfill_flow
 

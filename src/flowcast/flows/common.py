@@ -167,14 +167,22 @@ def publish_forecasts(
         settings.warehouse_dir, forecasts, as_of=as_of, model=model, model_version=model_version, run_id=run_id,
         created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
     )
-    png = reporting.plot_forecasts(
-        td.frame.select("unique_id", "ds", "y"),
-        forecasts,
-        settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png",
-        n_series=settings.publish.plot_series,
-        title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
-    )
-    reporting.plot_artifact(png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}")
+    png_path = settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png"
+    try:
+        png = reporting.plot_forecasts(
+            td.frame.select("unique_id", "ds", "y"),
+            forecasts,
+            png_path,
+            n_series=settings.publish.plot_series,
+            title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
+        )
+    except OSError as exc:  # a full disk must not fail a run whose forecasts are already published
+        log.warning(f"The forecast plot could not be written to {png_path} ({exc.strerror or exc}); "
+                    "the forecasts are published")
+    else:
+        reporting.plot_artifact(
+            png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}"
+        )
     reporting.receipt_artifact(receipt, note=note)
     log.info(
         f"Published {receipt.rows} forecast rows ({receipt.n_series} series) for as_of {as_of:%Y-%m-%d %H:%M} "
