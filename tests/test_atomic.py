@@ -30,3 +30,17 @@ def test_unwritable_folder_is_a_storage_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StorageError, match="could not write"):
         atomic_write_parquet(pl.DataFrame({"a": [1]}), blocker / "sub" / "x.parquet")
+
+
+def test_atomic_file_keeps_the_old_content_when_the_writer_fails(tmp_path):
+    from flowcast.atomic import atomic_file
+
+    target = tmp_path / "model.ckpt"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="serialisation failed"), atomic_file(target) as fh:
+        fh.write(b"half of the new")
+        raise RuntimeError("serialisation failed")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]
+    with atomic_file(target) as fh:
+        fh.write(b"new")
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]

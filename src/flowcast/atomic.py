@@ -1,40 +1,72 @@
 """Atomic file writes: a temp file beside the target, fsync, rename.
 
 Readers see the old file or the new one, never a part of either; a crash leaves at most a
-dot-prefixed `.tmp` file that no reader globs. (publish.py and registry.py keep their own,
-longer sequences because they add directory fsyncs, locks and fault hooks.)
+dot-prefixed `.tmp` file that no reader globs. Every plain file flowcast writes goes through
+`atomic_file` (quarantine, M3 cache, checkpoints, model metadata, plots). publish.py and
+registry.py keep their own, longer sequences because they add directory fsyncs, locks and
+fault-injection hooks.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import polars as pl
 
 from flowcast.errors import StorageError
 
 
-def atomic_write_parquet(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write `frame` to `path` (creating its folder) so that `path` is never half-written."""
+def _storage_error(path: Path, exc: BaseException) -> StorageError:
+    text = " ".join(str(exc).split())
+    full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in text or "No space left" in text
+    why = "no space left on device (the disk is full)" if full else text
+    return StorageError(f"could not write {path}: {why}; the previous file, if any, is intact")
+
+
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Yield an open temp file beside `path`; on a clean exit it is fsynced and renamed over
+    `path`, on any error it is removed and `path` keeps its old content. I/O failures (a full
+    disk, polars wrapping one) become a StorageError naming the file."""
     path = Path(path)
-    tmp = None
+    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        frame.write_parquet(tmp)
-        with open(tmp, "rb") as fh:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        tmp = None
     except (OSError, pl.exceptions.PolarsError) as exc:  # polars wraps I/O errors in a ComputeError
-        text = " ".join(str(exc).split())
-        full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in text or "No space left" in text
-        why = "no space left on device (the disk is full)" if full else text
-        raise StorageError(f"could not write {path}: {why}; the previous file, if any, is intact") from exc
+        raise _storage_error(path, exc) from exc
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write `frame` to `path` (creating its folder) so that `path` is never half-written."""
+    with atomic_file(path) as fh:
+        frame.write_parquet(fh)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    with atomic_file(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    with atomic_file(dst) as fh, open(src, "rb") as source:
+        shutil.copyfileobj(source, fh)
+    return Path(dst)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from flowcast.atomic import atomic_file
 
 # Stable artifact keys: every run of a flow writes a new version under the same key, so the UI's
 # Artifacts page shows the history of each. Keys: lowercase letters, digits and dashes.
@@ -135,17 +135,9 @@ def plot_forecasts(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_file(path) as fh:
             fig.savefig(fh, format="png", dpi=80)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     finally:
         plt.close(fig)
     return path

@@ -19,7 +19,7 @@ from prefect import get_run_logger
 
 from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, load_settings
-from flowcast.errors import ConfigError, FlowcastError
+from flowcast.errors import ConfigError, FlowcastError, StorageError
 from flowcast.flows import tasks
 
 
@@ -176,8 +176,8 @@ def publish_forecasts(
             n_series=settings.publish.plot_series,
             title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
         )
-    except OSError as exc:  # a full disk must not fail a run whose forecasts are already published
-        log.warning(f"The forecast plot could not be written to {png_path} ({exc.strerror or exc}); "
+    except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
+        log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
                     "the forecasts are published")
     else:
         reporting.plot_artifact(

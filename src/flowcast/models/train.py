@@ -23,13 +23,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import ModelConfig
 from flowcast.errors import TrainingError
 
@@ -37,20 +37,6 @@ if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
 
 Progress = Callable[[dict], None]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass
@@ -114,18 +100,8 @@ def _atomic_checkpoint_io():
         def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
             import torch
 
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    torch.save(checkpoint, fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with atomic_file(path) as fh:
+                torch.save(checkpoint, fh)
 
     return AtomicCheckpointIO()
 
@@ -274,32 +250,19 @@ def fit(
     train_loss = trainer.callback_metrics.get("train_loss")
     if not torch.isfinite(torch.tensor(float(train_loss) if train_loss is not None else 0.0)):
         raise TrainingError(f"training {cell} diverged: train_loss={float(train_loss)}")
-    _copy_atomic(chosen, out_dir / "model.ckpt")
+    atomic_copy(chosen, out_dir / "model.ckpt")
     metrics = {"val_loss": val_loss, "train_loss": float(train_loss) if train_loss is not None else None,
                "train_seconds": seconds, "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
                "world_size": world, "accelerator": accelerator}
     meta = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics, "train_seconds": seconds,
             "fingerprint": td.meta.fingerprint, "as_of": td.meta.as_of, "source": td.meta.source,
             "horizon": td.meta.horizon, "freq": td.meta.freq, "checkpoint": "model.ckpt", "config": cfg.model_dump()}
-    _atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))
+    atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     return ModelArtifact(path=out_dir, cell=cell, hparams=meta["hparams"], metrics=metrics, meta=meta)
 
 
 def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------------------- launcher
@@ -343,7 +306,7 @@ def train_model(
     if not (resume and (data_dir / "meta.json").exists()):
         td.save(data_dir)
     cfg_file = out_dir / "config.json"
-    _atomic_write_text(cfg_file, cfg.model_dump_json())
+    atomic_write_text(cfg_file, cfg.model_dump_json())
     progress = out_dir / "progress.jsonl"
     progress.unlink(missing_ok=True)
     args = ["--data", str(data_dir), "--config", str(cfg_file), "--out", str(out_dir), "--cell", cell,
