@@ -101,13 +101,13 @@ def test_served_forecast_deployment_runs_through_a_real_server(production_home, 
         ))
         logs = [server_log, serve_log]
 
-        def deployment_id() -> str | None:
-            r = _http("GET", f"{api}/deployments/name/forecast/forecast")
-            return r.json()["id"] if r.status_code == 200 else None
+        def all_deployments() -> dict[str, str] | None:
+            # `serve` registers its deployments one after another: wait for all three, not the first.
+            r = _http("POST", f"{api}/deployments/filter", json={"limit": 20})
+            ids = {d["name"]: d["id"] for d in r.json()} if r.status_code == 200 else {}
+            return ids if {"retrain", "forecast", "backfill"} <= set(ids) else None
 
-        dep = _wait(deployment_id, 90, "the served forecast deployment", procs, logs)
-        names = {d["name"] for d in _http("POST", f"{api}/deployments/filter", json={"limit": 20}).json()}
-        assert {"retrain", "forecast", "backfill"} <= names
+        dep = _wait(all_deployments, 90, "the three served deployments", procs, logs)["forecast"]
         as_of = datetime(2019, 9, 1)
         run = _http("POST", f"{api}/deployments/{dep}/create_flow_run",
                     json={"parameters": {"as_of": as_of.isoformat()}})
