@@ -19,8 +19,7 @@ import polars as pl
 
 from flowcast.evaluation.backtest import BacktestResult
 from flowcast.evaluation.metrics import METRICS
-
-BASELINES = ("naive", "seasonal_naive")  # never promoted unless named in `candidates`
+from flowcast.models.baselines import BASELINES  # never promoted unless named in `candidates`
 
 
 def _metric_means(res: BacktestResult) -> dict[str, float | None]:

@@ -29,9 +29,9 @@ from flowcast.config import Cell, SourceConfig
 from flowcast.errors import TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
+from flowcast.models.baselines import BASELINES as BASELINE_NAMES
 
 INCUMBENT = "incumbent"
-BASELINE_NAMES = ("naive", "seasonal_naive")
 
 
 def _neural_fit(settings, out_root: Path, cell: str, horizon: int):

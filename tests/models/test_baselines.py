@@ -1,0 +1,112 @@
+"""The Theta baseline: hand-checkable cases and a loop-by-loop reference implementation (one
+series at a time, plain Python) that the vectorised version must match for series of
+different lengths, seasonal or not."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from model_factories import make_td
+
+from flowcast.models.baselines import BASELINES, baseline_forecast, theta_matrix
+
+
+def _with_y(td, values: dict[str, np.ndarray]):
+    """td with each series' y replaced (same lengths)."""
+    frame = td.frame.with_columns(
+        pl.Series("y", np.concatenate([values[u] for u in td.frame["unique_id"].unique(maintain_order=True)]))
+    )
+    return dataclasses.replace(td, frame=frame)
+
+
+def _reference(y: list[float], h: int, m: int) -> list[float]:
+    """forecast::thetaf, one series, in loops (alpha on the same grid, level from the first value)."""
+    n = len(y)
+    seas = [1.0] * (n + h)
+    if m > 1 and n >= 2 * m and min(y) > 0:
+        mean = sum(y) / n
+        den = sum((v - mean) ** 2 for v in y)
+        r = [sum((y[t] - mean) * (y[t - k] - mean) for t in range(k, n)) / den for k in range(1, m + 1)]
+        stat = abs(r[m - 1]) / math.sqrt((1 + 2 * sum(v * v for v in r[: m - 1])) / n)
+        if stat > 1.645:
+            w = [0.5] + [1.0] * (m - 1) + [0.5] if m % 2 == 0 else [1.0] * m
+            w = [v / m for v in w]
+            half = len(w) // 2
+            ratios: dict[int, list[float]] = {p: [] for p in range(m)}
+            for t in range(half, n - half):
+                trend = sum(w[j] * y[t - half + j] for j in range(len(w)))
+                ratios[t % m].append(y[t] / trend)
+            idx = [sum(v) / len(v) if v else 1.0 for p, v in sorted(ratios.items())]
+            s = sum(idx) / m
+            seas = [idx[t % m] / s for t in range(n + h)]
+    x = [y[t] / seas[t] for t in range(n)]
+    best = None
+    for alpha in np.linspace(0.01, 0.99, 99):
+        level, sse = x[0], 0.0
+        for t in range(1, n):
+            e = x[t] - level
+            sse += e * e
+            level += alpha * e
+        if best is None or sse < best[0] - 1e-12:
+            best = (sse, float(alpha), level)
+    _, alpha, level = best
+    tm, xm = (n - 1) / 2, sum(x) / n
+    b = sum((t - tm) * (x[t] - xm) for t in range(n)) / sum((t - tm) ** 2 for t in range(n)) / 2
+    return [(level + b * (k + (1 - (1 - alpha) ** n) / alpha)) * seas[n + k] for k in range(h)]
+
+
+def test_theta_matches_the_loop_reference_on_ragged_series():
+    # alignment matters: the padded matrix is right-aligned, the seasonal phase counts from the end
+    td = make_td(length=[50, 37, 13, 60], horizon=7, period=12, noise=0.3, level=20.0)
+    fc = baseline_forecast("theta", td)
+    assert fc.columns == ["unique_id", "ds", "step", "y_hat"] and fc.height == 4 * 7
+    for uid, part in td.frame.group_by("unique_id"):
+        got = fc.filter(pl.col("unique_id") == uid[0])["y_hat"].to_numpy()
+        np.testing.assert_allclose(got, _reference(part["y"].to_list(), 7, 12), rtol=1e-9)
+
+
+def test_theta_on_a_constant_series_is_that_constant():
+    td = make_td(n_series=2, length=30, horizon=5)
+    td = _with_y(td, {"s00": np.full(30, 7.0), "s01": np.full(30, -3.0)})
+    fc = baseline_forecast("theta", td)
+    np.testing.assert_allclose(fc["y_hat"].to_numpy(), [7.0] * 5 + [-3.0] * 5)
+
+
+def test_theta_continues_an_exact_multiplicative_season():
+    pattern = 1 + 0.5 * np.sin(2 * np.pi * np.arange(12) / 12)
+    td = make_td(n_series=1, length=48, horizon=18)
+    td = _with_y(td, {"s00": 100 * np.tile(pattern, 4)})
+    fc = baseline_forecast("theta", td)["y_hat"].to_numpy()
+    np.testing.assert_allclose(fc, 100 * np.tile(pattern, 3)[:18], rtol=1e-6)
+
+
+def test_theta_follows_half_the_slope_of_a_straight_line():
+    # SES with alpha near 1 sits on the last value; Theta adds half the slope per step
+    td = make_td(n_series=1, length=40, horizon=6)
+    td = _with_y(td, {"s00": 10 + 2.0 * np.arange(40)})
+    fc = baseline_forecast("theta", td)["y_hat"].to_numpy()
+    np.testing.assert_allclose(fc, 10 + 2.0 * 39 + 1.0 * np.arange(1, 7), atol=0.05)
+
+
+def test_theta_matrix_skips_gaps_and_the_padding():
+    y = np.array([[np.nan, np.nan, 1.0, 2.0, np.nan, 4.0], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])
+    f = theta_matrix(y, np.array([4, 6]), 3, 1)
+    assert np.isfinite(f).all()
+    np.testing.assert_allclose(f[1], [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_every_baseline_forecasts_every_series_and_step(name):
+    td = make_td(length=[30, 5, 24], horizon=14)
+    fc = baseline_forecast(name, td)
+    assert fc.height == 3 * 14 and fc["y_hat"].null_count() == 0 and fc["y_hat"].is_finite().all()
+    assert fc.select("unique_id", "step").is_unique().all()
+
+
+def test_unknown_baseline_names_the_choices():
+    with pytest.raises(ValueError, match="theta"):
+        baseline_forecast("drift", make_td())
