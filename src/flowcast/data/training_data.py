@@ -6,8 +6,13 @@ features, future-known covariates (calendar features and declared ones) and meta
 round-trips through a directory on disk, because training runs in its own process.
 
 Frame columns: `unique_id` (Utf8), `ds` (Datetime[us]), `y` (Float64, never null), then the
-future-known covariates `meta.future_cols` and the past covariates `meta.past_cols` (Float64),
-sorted by (unique_id, ds).
+declared future-known covariates `meta.declared_future_cols` and the past covariates
+`meta.past_cols` (Float64), sorted by (unique_id, ds). The calendar features `meta.calendar_cols`
+are not stored: they are a function of `ds` and the frequency alone (`calendar.calendar_exprs`),
+so their consumers compute them where they are used (`with_calendar`, `future_frame`,
+`models.windows.pack`) instead of holding six Float64 columns per row. `meta.future_cols` (the
+model's future inputs, in order) is still calendar + declared future covariates. A frame saved
+by an older version, which held the calendar columns, loads without them (same values).
 """
 
 from __future__ import annotations
@@ -134,6 +139,13 @@ class TrainingData:
             exprs.append(pl.when(pl.col("log1p")).then(z.exp() - 1).otherwise(z).alias(c))
         return joined.with_columns(exprs).drop("center", "scale", "log1p")
 
+    # ------------------------------------------------------------------ calendar
+    def with_calendar(self, frame: pl.DataFrame | None = None) -> pl.DataFrame:
+        """`frame` (default: the training frame) with the calendar features `meta.calendar_cols`
+        computed from its `ds`: the values the models see (a copy; `self.frame` stays lean)."""
+        frame = self.frame if frame is None else frame
+        return frame.with_columns(calendar_exprs(self.meta.freq)) if self.meta.calendar_cols else frame
+
     # ------------------------------------------------------------------ horizons
     def future_frame(self, horizon: int | None = None) -> pl.DataFrame:
         """unique_id, ds, step (1..h) for the `h` periods after each series' last ds, with the
@@ -149,7 +161,7 @@ class TrainingData:
             .select("unique_id", "ds", "step")
             .sort("unique_id", "step")
         )
-        fut = fut.with_columns(calendar_exprs(self.meta.freq)) if self.meta.calendar_cols else fut
+        fut = self.with_calendar(fut)
         declared = self.meta.declared_future_cols
         if declared:
             if self.future_exog is not None and self.future_exog.height:
@@ -223,10 +235,14 @@ class TrainingData:
         if not (path / "meta.json").exists():
             raise FileNotFoundError(f"no TrainingData at {path} (meta.json missing)")
         opt = lambda name: pl.read_parquet(path / name) if (path / name).exists() else None
+        meta = TrainingMeta(**json.loads((path / "meta.json").read_text()))
+        # older versions stored the calendar features in the frame: not read (computed from ds where used)
+        calendar = set(meta.calendar_cols)
+        columns = [c for c in pl.read_parquet_schema(path / "frame.parquet") if c not in calendar]
         return cls(
-            frame=pl.read_parquet(path / "frame.parquet"),
+            frame=pl.read_parquet(path / "frame.parquet", columns=columns),
             scalers=pl.read_parquet(path / "scalers.parquet"),
-            meta=TrainingMeta(**json.loads((path / "meta.json").read_text())),
+            meta=meta,
             static=opt("static.parquet"),
             future_exog=opt("future_exog.parquet"),
             excluded=pl.read_parquet(path / "excluded.parquet"),

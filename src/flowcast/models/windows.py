@@ -26,6 +26,7 @@ import polars as pl
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from flowcast.data.calendar import calendar_exprs
 from flowcast.data.training_data import TrainingData
 
 Short = Literal["pad", "exclude"]
@@ -164,12 +165,27 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
     if fut is not None:  # sorted by (unique_id, step), every series has h rows
         sid_f = np.repeat(np.arange(S, dtype=np.int64), h)
         rows_f = offsets[:-1][sid_f] + obs_len[sid_f] + (fut["step"].to_numpy().astype(np.int64) - 1)
+    # calendar features are not stored in the frame (one saved by an older version may hold them): they
+    # are computed from ds chunk by chunk (the same Float64 values as before, then float32 like every input)
+    from_ds = {j: c for j, c in enumerate(meta.future_cols) if c in meta.calendar_cols and c not in frame.columns}
     for j, c in enumerate(meta.future_cols):
+        if j in from_ds:
+            continue
         col = np.zeros(N, dtype=np.float32)
         _fill_column(col, rows, frame[c])
         if fut is not None:
             _fill_column(col, rows_f, fut[c])
         future[:, j] = col
+    if from_ds:
+        exprs, ds = calendar_exprs(meta.freq), frame["ds"]
+        for a in range(0, frame.height, _CHUNK):
+            cal = pl.DataFrame({"ds": ds.slice(a, _CHUNK)}).select(exprs)
+            dest = slice(a, a + cal.height) if rows is None else rows[a : a + cal.height]
+            for j, c in from_ds.items():
+                future[dest, j] = cal.get_column(c).to_numpy().astype(np.float32)
+        if fut is not None:
+            for j, c in from_ds.items():
+                _fill_column(future[:, j], rows_f, fut[c])
 
     if td.static is not None and meta.static_cols:
         st = pl.DataFrame({"unique_id": ids}).join(td.static, on="unique_id", how="left")
