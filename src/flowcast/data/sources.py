@@ -77,7 +77,7 @@ class Ingested:
         picked = base.filter(pl.col(ROW).is_in(source_rows.implode()))
         for stage in self.mapping if self.raw is not None else []:
             picked = picked.with_columns(stage)
-        return picked.collect()
+        return picked.collect(engine="streaming")  # morsel by morsel: a few rows out of a large file
 
     @property
     def label(self) -> str:

@@ -29,6 +29,7 @@ import polars as pl
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import parse_freq
+from flowcast.data.order import ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
     RAW_PREFIX,
@@ -40,6 +41,7 @@ from flowcast.data.schemas import (
 from flowcast.data.sources import Ingested, first_invalid_utf8
 from flowcast.errors import DataValidationError
 
+_MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
 
 
@@ -157,16 +159,19 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
+def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values lose every row. Ineligible rows in between do not hide a duplicate: in
-    sorted order everything between two rows of one key has that key."""
+    sorted order everything between two rows of one key has that key. `repeat`: the frame's
+    `order.repeated_keys` when already known."""
     keys = ["unique_id", "ds"]
-    uid, ds = pl.col("unique_id"), pl.col("ds")
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
-    same_key = (uid == uid.shift(1)) & (ds == ds.shift(1))
-    dups = frame.filter((same_key | same_key.shift(-1)).fill_null(False) & eligible)
+    repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
+    if repeat.len() == 0:
+        return empty
+    rows = pl.concat([repeat - 1, repeat]).unique().sort()  # both rows of every such pair, in frame order
+    dups = frame[rows].filter(eligible)
     if dups.height == 0:
         return empty
     dups = dups.with_columns(
@@ -186,15 +191,43 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame
     )
 
 
+def _take(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
+    """`frame.filter(keep)` one column at a time, dropping each source column from `frame` once
+    taken: the frame is consumed, and the peak is the input plus one column, not two full frames."""
+    out = {}
+    for c in list(frame.columns):
+        col = frame.drop_in_place(c)
+        out[c] = col.filter(keep)
+        del col
+    return pl.DataFrame(out)
+
+
+def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
+    """`frame.filter(keep)`. When few rows go (quarantined rows are usually a small fraction), the
+    kept runs are sliced out of `frame` and concatenated without copying any data; else the rows are
+    copied column by column (`_take`). Consumes `frame` either way."""
+    drop = (~keep).arg_true()
+    if drop.len() == 0:
+        return frame
+    if drop.len() > max(1_000, frame.height * _MAX_SLICES_PER_ROW):
+        return _take(frame, keep)
+    starts = [0, *(drop + 1).to_list()]
+    ends = [*drop.to_list(), frame.height]
+    runs = [frame.slice(a, b - a) for a, b in zip(starts, ends) if b > a]
+    return pl.concat(runs, rechunk=False) if runs else frame.clear()
+
+
 def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
-    uid, ds = pl.col("unique_id"), pl.col("ds")
     if ok.height <= 1:
         return ok, _duplicates_in_order(ok.clear(), pl.lit(True))
-    in_order = ok.select(((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all()).item()
-    ok = ok.with_columns(uid.set_sorted()) if in_order else ok.sort(["unique_id", "ds"], maintain_order=True)
-    return ok, _duplicates_in_order(ok, pl.lit(True))
+    steps = ds_steps(ok)
+    if in_key_order(ok, strict=False, steps=steps):
+        ok = ok.with_columns(pl.col("unique_id").set_sorted())
+    else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
+        ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps))
 
 
 def _fmt_ts(value: Any) -> str | None:
@@ -254,26 +287,37 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         )
 
     n_failed = flagged.height - flagged["__code"].null_count()
-    failed = flagged.filter(pl.col("__code").is_not_null()).select(ROW, "__code") if n_failed else None
-    uid, ds = pl.col("unique_id"), pl.col("ds")
-    keys_ok = flagged.select(
-        (~(uid.is_null() | ds.is_null()).any()).alias("keys_present"),
-        ((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds >= ds.shift(1)))).slice(1).all().alias("in_order"),
-    ).row(0)
-    if n_failed and all(keys_ok):
+    failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
+    keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
+    steps = ds_steps(flagged) if n_failed and keys_present else None
+    # no second full copy of the rows: the valid rows are sliced out of `flagged` (`_keep`), or copied
+    # column by column (`_take`) where they must be sorted
+    if steps is not None and in_key_order(flagged, strict=False, steps=steps):
         # rows already in (unique_id, ds) order and every key present (failing rows included): find the
         # duplicates in place and copy the valid rows once
-        dups = _duplicates_in_order(flagged, pl.col("__code").is_null())
+        dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps))
         keep = pl.col("__code").is_null()
         if dups.height:
             keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
-        valid = flagged.filter(keep).select(uid.set_sorted(), *cols[1:])
-        del flagged
+        mask = flagged.select(keep.alias("keep")).to_series()
+        flagged = flagged.select(cols)  # the same buffers, less source_row and __code
+        valid = _keep(flagged, mask).with_columns(pl.col("unique_id").set_sorted())
+        del flagged, mask
     else:
-        ok = (flagged.filter(pl.col("__code").is_null()) if n_failed else flagged).drop("__code")
+        passed = flagged.get_column("__code").is_null() if n_failed else None
+        ok = flagged.drop("__code")
         del flagged
+        if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
+            ok = _take(ok, passed)
+            del passed
         ok, dups = _sorted_with_duplicates(ok)
-        valid = ok.filter(~pl.col(ROW).is_in(dups[ROW].implode())).select(cols) if dups.height else ok.select(cols)
+        if dups.height:
+            mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
+            ok = ok.select(cols)
+            valid = _keep(ok, mask)
+            del mask
+        else:
+            valid = ok.select(cols)
         del ok
 
     quarantined = _quarantine_rows(ingested, failed, dups, checks)
