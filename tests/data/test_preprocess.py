@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
 from flowcast.config import SourceConfig, load_settings
+from flowcast.data.calendar import calendar_exprs
 from flowcast.data.preprocess import prepare_data, preprocess, resolve_horizon
 from flowcast.data.training_data import TrainingData
 from flowcast.errors import DataValidationError
@@ -131,7 +133,9 @@ def test_calendar_features_follow_the_frequency():
     )
     td, _ = preprocess(monthly, source(freq="1mo"), settings(), None)
     assert td.meta.calendar_cols == ["cal_year_sin", "cal_year_cos"] == td.meta.future_cols
-    assert td.frame.columns == ["unique_id", "ds", "y", "cal_year_sin", "cal_year_cos"]
+    assert td.frame.columns == ["unique_id", "ds", "y"]  # calendar features: computed from ds where used
+    assert td.with_calendar().columns == ["unique_id", "ds", "y", "cal_year_sin", "cal_year_cos"]
+    assert td.with_calendar().equals(monthly.with_columns(calendar_exprs("1mo")))
     yearly = monthly.with_columns(pl.datetime_range(D0, datetime(2027, 1, 1), "1y", eager=True).alias("ds"))
     td, _ = preprocess(yearly, source(freq="1y"), settings(), None)
     assert td.meta.calendar_cols == [] and td.meta.season_length == 1
@@ -221,17 +225,6 @@ def test_prepare_data_vic_elecdemand(tmp_path):
     assert td.future_frame()["WorkDay"].null_count() == 0
 
 
-@pytest.mark.parametrize("n_series,drop", [(5, ["s1"]), (5, ["s0", "s4"]), (150, [f"s{i:03d}" for i in range(0, 150, 2)])])
-def test_drop_series_keeps_the_others_in_order(n_series, drop):
-    from flowcast.data.preprocess import _drop_series
-
-    names = [f"s{i:03d}" if n_series > 100 else f"s{i}" for i in range(n_series)]
-    f = pl.DataFrame({"unique_id": [n for n in names for _ in range(3)], "__sid": [i for i in range(n_series) for _ in range(3)]})
-    f = f.with_columns(pl.col("__sid").cast(pl.UInt32))
-    out = _drop_series(f, pl.Series(names), pl.Series(drop))
-    assert out.equals(f.filter(~pl.col("unique_id").is_in(drop)))
-
-
 def test_benchmark_runs_at_tiny_size(tmp_path):
     import importlib.util
     from pathlib import Path
@@ -279,7 +272,7 @@ def test_calendar_after_excluding_interleaved_series(kept_runs):
     assert [e["unique_id"] for e in s.excluded] == [f"s{i:02d}_short" for i in range(kept_runs)]
     assert td.frame.height == 10 * kept_runs
     assert td.meta.future_cols  # calendar features were computed
-    assert td.frame.select(td.meta.future_cols).null_count().sum_horizontal().item() == 0
+    assert td.with_calendar().select(td.meta.future_cols).null_count().sum_horizontal().item() == 0
 
 
 @pytest.mark.parametrize("first", [datetime(2020, 1, 5), datetime(2020, 1, 6), datetime(2020, 1, 10)])  # Sun, Mon, Fri
@@ -307,3 +300,47 @@ def test_all_series_too_short_says_which_lookback_would_do():
                        r"lower model.lookback \(FLOWCAST_MODEL__LOOKBACK=1 keeps half of them\) or the horizon, "
                        r"or set preprocess.short_series = 'pad'"):
         preprocess(valid, source(), settings(), None)
+
+
+@pytest.mark.parametrize("method", ["linear", "ffill", "zero"])
+@pytest.mark.parametrize("seed", range(5))
+def test_impute_in_place_matches_the_whole_column_functions(method, seed):
+    from flowcast.data.preprocess import _impute
+
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=500) * 100
+    missing = rng.random(500) < 0.3
+    missing[[0, -1]] = False  # gaps are interior
+    y = pl.Series("y", values).scatter(np.flatnonzero(missing), None)
+    want = {"linear": y.interpolate(), "ffill": y.forward_fill(), "zero": y.fill_null(0.0)}[method]
+    got = _impute(y.clone(), method)
+    assert got.null_count() == 0 and got.equals(want)  # bit for bit
+
+
+def test_longest_gap_ties_name_the_first_gap():
+    # two gaps of 2 days (days 2-3 and 6-7): the reason names the first, on every run
+    valid = frame({"a": [0.0, 1, 4, 5, 8, 9, 10]}, days={"a": [0, 1, 4, 5, 8, 9, 10]})
+    for _ in range(3):
+        with pytest.raises(DataValidationError, match="interior gap of 2 periods from 2020-01-03 00:00"):
+            preprocess(valid, source(), settings(max_gap=1), None)
+
+
+def test_excluded_series_between_kept_ones_leave_a_one_chunk_frame():
+    series = {"a": [float(v) for v in range(10)], "b": [1.0, 2.0], "c": [float(v) for v in range(10)]}
+    valid = frame(series, days={"a": list(range(10)), "b": [0, 1], "c": [0, 1, 2, 4, 5, 6, 7, 8, 9, 10]})
+    many = pl.concat([valid.slice(i, 1) for i in range(valid.height)], rechunk=False)  # one chunk a row
+    td, s = preprocess(many, source(), settings(), None)
+    assert [e["unique_id"] for e in s.excluded] == ["b"] and s.rows_inserted == 1 and s.rows_imputed == 1
+    assert td.frame["unique_id"].to_list() == ["a"] * 10 + ["c"] * 11
+    assert y_of(td, "c") == [0, 1, 2, 2.5, 3, 4, 5, 6, 7, 8, 9]
+    assert all(td.frame[c].n_chunks() == 1 for c in td.frame.columns)
+
+
+def test_training_data_saved_with_calendar_columns_loads_without_them(tmp_path):
+    monthly = pl.DataFrame(
+        {"unique_id": ["a"] * 8, "ds": pl.datetime_range(D0, datetime(2020, 8, 1), "1mo", eager=True), "y": [1.0] * 8}
+    )
+    td, _ = preprocess(monthly, source(freq="1mo"), settings(), None)
+    old = TrainingData(frame=td.with_calendar(), scalers=td.scalers, meta=td.meta)  # as an older version saved it
+    back = TrainingData.load(old.save(tmp_path / "td"))
+    assert back.frame.equals(td.frame) and back.with_calendar().equals(old.frame)

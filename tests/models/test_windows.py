@@ -189,3 +189,15 @@ def test_pack_matches_training_data_scaling(log1p, horizon):
             f = fut.filter(pl.col("unique_id") == uid).select(td.meta.future_cols).to_numpy()
             np.testing.assert_allclose(p.future[p.offsets[s] + n : p.offsets[s + 1]].numpy(), f, rtol=1e-6)
             assert not p.y[p.offsets[s] + n : p.offsets[s + 1]].any()
+
+
+@pytest.mark.parametrize("horizon", [0, 6])
+def test_pack_computes_calendar_features_the_frame_does_not_hold(horizon):
+    from dataclasses import replace
+
+    td = make_td(calendar=True, past=True, static=True)  # frame holds the calendar columns (older layout)
+    lean = replace(td, frame=td.frame.drop(td.meta.calendar_cols))  # what preprocessing produces now
+    a, b = pack(td, fit_cov_stats(td), horizon=horizon), pack(lean, fit_cov_stats(lean), horizon=horizon)
+    assert td.meta.calendar_cols and a.future.shape[1] == len(td.meta.future_cols)
+    for k in ("y", "past", "future", "static", "offsets", "obs_len"):
+        assert torch.equal(getattr(a, k), getattr(b, k)), k

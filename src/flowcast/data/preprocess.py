@@ -10,8 +10,9 @@ Per series, all vectorised in polars (no per-series Python loop):
    a series with a longer gap (any gap with `impute="none"`) is excluded;
 5. series too short are excluded: `short_series="exclude"` needs lookback + horizon + val_size
    points, `"pad"` needs horizon + val_size + 1 (the models pad/mask short inputs);
-6. calendar features (future-known) are added; past/future covariates are filled forward then
-   backward within the series (then 0 where a series has none at all);
+6. past/future covariates are filled forward then backward within the series (then 0 where a
+   series has none at all); the calendar features (future-known) are named in the meta, not
+   stored: they are computed from `ds` where used (`TrainingData.with_calendar`, `windows.pack`);
 7. per-series scalers are fitted on the training span only (all but the last val_size points).
    With `log1p=True` a series holding negative values falls back to no log1p (its scaler row
    says so) and is listed in the summary: log1p stays invertible per series.
@@ -21,6 +22,11 @@ text statics are one-hot encoded when they have at most `MAX_STATIC_LEVELS` dist
 otherwise left out and reported (e.g. us_employment's Title, one distinct value per series).
 Every excluded series appears in `TrainingData.excluded` and `PreprocessSummary.excluded` with
 its reason; nothing is dropped silently.
+
+Memory: rows carry a series index instead of the id strings until the frame is final; the grid is
+built once, for the kept series only, by scattering the rows onto null columns chunk by chunk;
+gaps are found from the steps between observed rows and imputed in place. Besides the valid rows
+handed over and the result, only chunk-sized temporaries are allocated.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ import numpy as np
 import polars as pl
 
 from flowcast.config import Settings, SourceConfig
-from flowcast.data.calendar import calendar_columns, calendar_exprs, parse_freq, season_length
+from flowcast.data.calendar import calendar_columns, parse_freq, season_length
+from flowcast.data.order import CHUNK as _CHUNK
+from flowcast.data.order import in_key_order
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers
 from flowcast.errors import DataValidationError
 
@@ -158,22 +166,93 @@ def _static_features(
     return out.sort("unique_id"), names, dropped
 
 
-def _drop_series(frame: pl.DataFrame, ids: pl.Series, drop: pl.Series) -> pl.DataFrame:
-    """`frame` (sorted, with __sid) without the series in `drop`. Kept series are contiguous runs of
-    rows: with few runs they are sliced and concatenated without copying, else filtered."""
-    keep = ~ids.is_in(drop.implode())
-    if not keep.any():
-        return frame.clear()
-    counts = frame.get_column("__sid").value_counts(sort=False).sort("__sid")
-    lens = pl.Series(np.zeros(ids.len(), dtype=np.int64)).scatter(counts["__sid"], counts["count"].cast(pl.Int64))
-    starts = lens.cum_sum() - lens
-    runs = pl.DataFrame({"keep": keep, "start": starts, "len": lens}).with_columns(
-        (pl.col("keep") != pl.col("keep").shift(1)).fill_null(True).cum_sum().alias("run")
+def _grid_rows(sid: pl.Series, ds: pl.Series, first: pl.Series, offsets: pl.Series, freq: str) -> pl.Series:
+    """Grid row of data rows (series index `sid`, time `ds`): the series' offset plus the periods
+    since its first point (`first`, `offsets`: per series index)."""
+    part = pl.DataFrame({"o": offsets.gather(sid), "f": first.gather(sid), "d": ds})
+    return part.select(pl.col("o") + _periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
+
+
+def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str) -> pl.DataFrame:
+    """Longest run of missing grid points per series (the first of equally long ones): __sid, __gap
+    (periods), __start (its first ds); series without a gap are left out. Every missing point lies
+    between two observed rows of its series (rows are trimmed to the observed span), so the runs
+    are the steps between consecutive observed rows: one chunked pass, no grid needed."""
+    found = []
+    carry_at = carry_sid = None  # last observed row of the previous chunk
+    sid, ds, y = rows.get_column("__sid"), rows.get_column("ds"), rows.get_column("y")
+    for a in range(0, rows.height, _CHUNK):
+        s = sid.slice(a, _CHUNK)
+        observed = y.slice(a, _CHUNK).is_not_null()
+        at = _grid_rows(s, ds.slice(a, _CHUNK), first, offsets, freq).filter(observed)
+        s = s.filter(observed)
+        if carry_at is not None:
+            at, s = pl.concat([carry_at, at]), pl.concat([carry_sid, s])
+        step = at.diff()
+        where = ((step > 1) & (s == s.shift(1))).fill_null(False).arg_true()
+        found.append(
+            pl.DataFrame({"__sid": s.gather(where), "__gap": step.gather(where) - 1, "__at": at.gather(where - 1) + 1})
+        )
+        if at.len():
+            carry_at, carry_sid = at.tail(1), s.tail(1)
+    gaps = (
+        pl.concat(found)
+        .sort("__sid", "__gap", "__at", descending=[False, True, False])  # ties: the first gap
+        .group_by("__sid", maintain_order=True)
+        .first()
     )
-    spans = runs.filter("keep").group_by("run", maintain_order=True).agg(pl.col("start").first(), pl.col("len").sum())
-    if spans.height > 64:
-        return frame.filter(~pl.col("unique_id").is_in(drop.implode()))
-    return pl.concat([frame.slice(a, n) for a, n in spans.select("start", "len").iter_rows()], rechunk=False)
+    s = gaps.get_column("__sid")
+    start = pl.DataFrame({"f": first.gather(s), "p": gaps.get_column("__at") - offsets.gather(s)}).select(
+        _grid_ds(pl.col("f"), pl.col("p"), freq).alias("__start")
+    )
+    return gaps.select("__sid", "__gap").with_columns(start)
+
+
+def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: pl.Series, freq: str) -> pl.DataFrame:
+    """The rows (ds, y, covariates, __sid; sorted by (__sid, ds), each inside its series' span) of the
+    series to `keep` put on each series' full grid (`first` point and `expected` length per series
+    index, 0 for the others); grid points without a row get nulls (their ds is computed). Consumes
+    `rows`. The rows are scattered onto null columns in place, chunk by chunk, so that besides the
+    input and the output there are only chunk-sized temporaries."""
+    expected = expected.cast(pl.Int64)
+    offsets = expected.cum_sum() - expected  # first grid row of each series
+    total = int(expected.sum())
+    sid, ds = rows.drop_in_place("__sid"), rows.get_column("ds")
+    cols = {c: pl.Series(c, [None], dtype=dtype).extend_constant(None, total - 1) for c, dtype in rows.schema.items()}
+    every = bool(keep.all())
+    for a in range(0, rows.height, _CHUNK):
+        s = sid.slice(a, _CHUNK)
+        kept = None if every else keep.gather(s)  # rows of the series kept
+
+        def pick(x: pl.Series, kept: pl.Series | None = kept) -> pl.Series:
+            return x if kept is None else x.filter(kept)
+
+        at = _grid_rows(pick(s), pick(ds.slice(a, _CHUNK)), first, offsets, freq)
+        for c, col in cols.items():  # in place (the column's only reference)
+            col.scatter(at, pick(rows.get_column(c).slice(a, _CHUNK)))
+        del s, kept, at
+    del sid, ds
+    for c in list(rows.columns):
+        rows.drop_in_place(c)
+    sid_full = pl.Series("__sid", np.repeat(np.arange(expected.len(), dtype=np.uint32), expected.to_numpy()))
+    new = cols["ds"].is_null().arg_true()  # the grid points inserted: their ds from the series' first point
+    s = sid_full.gather(new)
+    part = pl.DataFrame({"f": first.gather(s), "p": new.cast(pl.Int64) - offsets.gather(s)})
+    cols["ds"].scatter(new, part.select(_grid_ds(pl.col("f"), pl.col("p"), freq)).to_series())
+    cols["__sid"] = sid_full
+    return pl.DataFrame(cols)
+
+
+def _impute(y: pl.Series, method: str) -> pl.Series:
+    """`y` with its missing values filled (`linear`: interpolated, `ffill`: carried forward, `zero`),
+    every gap being interior (observed values on both sides). The fill is computed on the gaps and
+    their observed neighbours alone and written into `y` in place (the values the whole-column
+    polars functions give), instead of a second full-length column."""
+    missing = y.is_null().arg_true()
+    near = pl.concat([missing - 1, missing, missing + 1]).unique().sort()  # each gap with its neighbours
+    part = y.gather(near)
+    filled = {"linear": part.interpolate, "ffill": part.forward_fill, "zero": lambda: part.fill_null(0.0)}[method]()
+    return y.scatter(missing, filled.gather(near.search_sorted(missing)))
 
 
 def preprocess(
@@ -198,20 +277,19 @@ def preprocess(
     )
     excluded: list[pl.DataFrame] = []
 
-    uid, ds = pl.col("unique_id"), pl.col("ds")
-    in_order = valid.height < 2 or valid.select(
-        ((uid > uid.shift(1)) | ((uid == uid.shift(1)) & (ds > ds.shift(1)))).slice(1).all()
-    ).item()
-    if not in_order:  # validate() hands over sorted rows; other callers may not
+    if not in_key_order(valid, strict=True):  # validate() hands over sorted rows; other callers may not
         valid = valid.sort("unique_id", "ds", maintain_order=True)
     # series index per row from run lengths (valid is sorted by unique_id): integer keys, no string hashing
-    rle = valid.get_column("unique_id").rle()
+    rle = valid.get_column("unique_id").rle()  # rows are sorted: one run per series
     ids = rle.struct.field("value")
     n_series = ids.len()
     sid = pl.Series("__sid", np.repeat(np.arange(n_series, dtype=np.uint32), rle.struct.field("len").to_numpy()))
+    del rle
     summary.n_series_in = n_series
-    keep_cols = ["unique_id", "ds", "y", *covs]
-    v = valid.select(keep_cols).with_columns(sid)
+    # no unique_id from here on (it is 16 bytes a row, the largest column): rows carry their series
+    # index `__sid`, and unique_id is put back (ids.gather(__sid)) once the frame is final
+    v = valid.select("ds", "y", *covs).with_columns(sid)
+    del sid
     static_cols = list(dict.fromkeys(source.static_cols))
     firsts = _static_firsts(valid, static_cols)
     n_valid = valid.height
@@ -226,21 +304,35 @@ def preprocess(
             .sort("__sid")
         )
 
-    bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
+    all_observed = v.get_column("y").null_count() == 0
+    if all_observed:  # every row counts: the first and last row of each series (rows are sorted)
+        lengths = v.get_column("__sid").rle().struct.field("len").cast(pl.Int64)
+        ends = lengths.cum_sum() - 1
+        bounds = pl.DataFrame({
+            "__sid": pl.Series(np.arange(n_series, dtype=np.uint32)), "unique_id": ids,
+            "__first": v.get_column("ds").gather(ends - lengths + 1), "__last": v.get_column("ds").gather(ends),
+        })
+        del lengths, ends
+    else:
+        bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
     no_obs = bounds.filter(pl.col("__first").is_null()).select("unique_id")
     if no_obs.height:
         excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
 
     row_sid = v.get_column("__sid")
 
-    def per_row(col: str) -> pl.Series:
+    def per_row(col: str, row_sid: pl.Series) -> pl.Series:
         return bounds.get_column(col).gather(row_sid)
 
     future_exog = None
     if declared_future:
         tail = v.filter(
-            (pl.col("ds") > per_row("__last")) & pl.any_horizontal(pl.col(declared_future).is_not_null())
-        ).select("unique_id", "ds", *[pl.col(c).cast(pl.Float64) for c in declared_future])
+            (pl.col("ds") > per_row("__last", row_sid)) & pl.any_horizontal(pl.col(declared_future).is_not_null())
+        )
+        tail = tail.select(
+            ids.gather(tail.get_column("__sid")).alias("unique_id"), "ds",
+            *[pl.col(c).cast(pl.Float64) for c in declared_future],
+        )
         future_exog = tail if tail.height else None
 
     # 2. max_length: the first kept point is the first observed one inside the last N periods
@@ -248,57 +340,32 @@ def preprocess(
         cut = _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1)))
         cut_row = bounds.select(cut.alias("__cut")).get_column("__cut").gather(row_sid)
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
+        del cut_row
 
-    # 3. grid: trim to the observed span, then scatter the rows onto each series' full grid
-    in_span = v.select(pl.col("ds").is_between(per_row("__first"), per_row("__last")).fill_null(False).alias("m"))["m"]
-    trimmed = v if in_span.all() else v.filter(in_span)  # no copy when there is nothing to trim
-    del in_span
+    # 3. grid: trim to the observed span; each series' grid runs from its first to its last observed
+    # point (built below, once the excluded series are known)
+    if all_observed and not cfg.max_length:  # every row is inside its series' observed span
+        trimmed = v
+    else:
+        in_span = v.select(
+            pl.col("ds").is_between(per_row("__first", row_sid), per_row("__last", row_sid)).fill_null(False).alias("m")
+        )["m"]
+        trimmed = v if in_span.all() else v.filter(in_span)  # no copy when there is nothing to trim
+        del in_span
+    del row_sid, v
     summary.rows_trimmed = n_valid - trimmed.height
-    del v
     bounds = bounds.with_columns(
         (_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
     )
     expected = bounds.get_column("__expected")
-    total = int(expected.sum())
-    if total != trimmed.height:
-        offsets = (expected.cum_sum() - expected).cast(pl.Int64)
-        t_sid = trimmed.get_column("__sid")
-        first_row = bounds.get_column("__first").gather(t_sid)
-        pos = trimmed.select(_periods_between(first_row, pl.col("ds"), freq).alias("p")).get_column("p")
-        out_idx = offsets.gather(t_sid) + pos
-        sid_full = pl.Series("__sid", np.repeat(np.arange(n_series, dtype=np.uint32), expected.to_numpy()))
-        grid = pl.DataFrame(
-            {
-                "unique_id": ids.gather(sid_full),
-                "__first": bounds.get_column("__first").gather(sid_full),
-                "__pos": pl.Series(np.arange(total, dtype=np.int64)) - offsets.gather(sid_full),
-            }
-        ).select("unique_id", _grid_ds(pl.col("__first"), pl.col("__pos"), freq).alias("ds"))
-        cols = {}
-        for c in ["y", *covs]:
-            col = pl.Series(c, [None], dtype=trimmed.schema[c]).extend_constant(None, total - 1)
-            cols[c] = col.scatter(out_idx, trimmed.get_column(c))
-        frame = grid.with_columns(**cols, __sid=sid_full)
-        del grid, cols, sid_full, out_idx, pos, first_row, t_sid, offsets
-    else:
-        frame = trimmed
-    summary.rows_inserted = frame.height - trimmed.height
-    del trimmed
+    offsets = expected.cum_sum() - expected  # first grid row of each series
+    n_rows, total = trimmed.height, int(expected.sum())
+    summary.rows_inserted = total - n_rows
 
     # 4. interior gaps: longest run of missing values per series
     lengths = bounds.filter(pl.col("__first").is_not_null()).select("unique_id", pl.col("__expected").alias("length"))
-    if frame["y"].null_count():
-        isn = pl.col("y").is_null()
-        runs = frame.select(
-            "__sid", "ds", isn.alias("__isn"), (isn != isn.shift(1)).fill_null(True).cum_sum().alias("__run")
-        ).filter(pl.col("__isn"))
-        gaps = (
-            runs.group_by("__sid", "__run")
-            .agg(pl.len().alias("__gap"), pl.col("ds").min().alias("__start"))
-            .sort("__sid", pl.col("__gap"), descending=[False, True])
-            .group_by("__sid", maintain_order=True)
-            .first()
-        )
+    if total != n_rows or trimmed.get_column("y").null_count():
+        gaps = _longest_gaps(trimmed, bounds.get_column("__first"), offsets, freq)
         gaps = gaps.with_columns(unique_id=ids.gather(gaps.get_column("__sid")))
         limit = 0 if cfg.impute == "none" else cfg.max_gap
         too_long = gaps.filter(pl.col("__gap") > limit).select(
@@ -338,13 +405,13 @@ def preprocess(
         if excluded
         else pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
     )
-    if excl.height:
-        frame = _drop_series(frame, ids, excl.get_column("unique_id"))
-        if future_exog is not None:
-            future_exog = future_exog.join(excl.select("unique_id"), on="unique_id", how="anti")
-            future_exog = future_exog if future_exog.height else None
+    keep = ~ids.is_in(excl.get_column("unique_id").implode())  # per series index
+    if excl.height and future_exog is not None:
+        future_exog = future_exog.join(excl.select("unique_id"), on="unique_id", how="anti")
+        future_exog = future_exog if future_exog.height else None
     summary.excluded = excl.to_dicts()
-    if frame.height == 0:
+    kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
+    if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
         hint = ""
         if short.height == len(summary.excluded) and lengths.height:  # every series is just too short
@@ -355,40 +422,43 @@ def preprocess(
         raise DataValidationError(
             f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons}){hint}"
         )
+    # 3. (continued) the kept series on their grid: missing timestamps inserted (with nulls), excluded
+    # series left out, in one pass that writes each output column once
+    if total == n_rows and not excl.height:  # nothing to insert, nothing to drop
+        frame = trimmed
+    else:
+        frame = _onto_grid(trimmed, bounds.get_column("__first"), kept, keep, freq)
+    del trimmed  # _onto_grid consumed it column by column
 
     # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming
     n_missing = frame["y"].null_count()
-    if n_missing:
-        fill = {"linear": pl.col("y").interpolate(), "ffill": pl.col("y").forward_fill(), "zero": pl.col("y").fill_null(0.0)}
-        frame = frame.with_columns(fill[cfg.impute] if cfg.impute in fill else pl.col("y"))
+    if n_missing and cfg.impute in ("linear", "ffill", "zero"):
+        frame = frame.with_columns(_impute(frame.drop_in_place("y"), cfg.impute))
     summary.rows_imputed = n_missing
 
-    # 6. covariates: calendar + declared future + past, Float64, no nulls
+    # 6. covariates: declared future + past, Float64, no nulls. The calendar features are future-known
+    # covariates too (meta.calendar_cols, first in meta.future_cols), but not stored in the frame: they
+    # are a function of ds, computed where they are used (TrainingData.with_calendar / future_frame,
+    # models.windows.pack)
     cal_cols = calendar_columns(freq) if cfg.calendar else []
-    if cal_cols:  # computed once per grid point between the first and last ds, then gathered by position
-        lo, hi = frame.select(pl.col("ds").min().alias("lo"), pl.col("ds").max().alias("hi")).row(0)
-        # pl.select, not frame.select: polars 2.1 evaluates a literal-only expression once per chunk of
-        # the frame it is selected from (one row per chunk), which broke .item() on multi-chunk frames
-        span = pl.select(_periods_between(pl.lit(lo), pl.lit(hi), freq).alias("n")).item() + 1
-        if span <= frame.height:
-            grid_ds = pl.select(_grid_ds(pl.lit(lo), pl.int_range(0, span, dtype=pl.Int64), freq).alias("ds"))
-            cal = grid_ds.with_columns(calendar_exprs(freq))
-            pos = frame.select(_periods_between(pl.lit(lo), pl.col("ds"), freq).alias("p")).get_column("p")
-            frame = frame.with_columns([cal.get_column(c).gather(pos) for c in cal_cols])
-            del pos
-        else:  # a few points spread over a long span: compute directly
-            frame = frame.with_columns(calendar_exprs(freq))
     if covs:
         frame = frame.with_columns(pl.col(covs).cast(pl.Float64))
         if any(frame[c].null_count() for c in covs):
             frame = frame.with_columns(
-                pl.col(covs).forward_fill().backward_fill().over("unique_id").fill_null(0.0)
+                pl.col(covs).forward_fill().backward_fill().over("__sid").fill_null(0.0)
             )
     future_cols = [*cal_cols, *declared_future]
     past_cols = [c for c in past if c not in declared_future]
-    frame = frame.select(
-        pl.col("unique_id").set_sorted(), "ds", pl.col("y").cast(pl.Float64), *future_cols, *past_cols
-    )  # sorted by (unique_id, ds): the flag lets group_by/over on unique_id use contiguous slices
+    frame = frame.select("__sid", "ds", pl.col("y").cast(pl.Float64), *declared_future, *past_cols)
+    # unique_id back from the series index; every column in one chunk (rows handed over as they were
+    # read come in many), moved one at a time so that at most one column is copied at once. The
+    # one-chunk layout also keeps aggregations over the frame (the scalers' std) bit for bit as they were.
+    sid = frame.drop_in_place("__sid")
+    cols = {"unique_id": ids.gather(sid.rechunk()).alias("unique_id").set_sorted()}  # sorted by (unique_id, ds):
+    del sid  # the flag lets group_by/over on unique_id use contiguous slices
+    for c in list(frame.columns):
+        cols[c] = frame.drop_in_place(c).rechunk()
+    frame = pl.DataFrame(cols)
 
     # 7. scalers on the training span (log1p per series where the data allow it)
     if cfg.log1p:
