@@ -43,6 +43,7 @@ from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AW
 from flowcast.errors import DataValidationError
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+_READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
 _DATE_UNITS = {"d", "w", "mo", "q", "y"}
 
 
@@ -72,12 +73,25 @@ class Ingested:
 
     def rows(self, source_rows: pl.Series) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
-        filtering so that only those rows are parsed)."""
-        base = self.raw if self.raw is not None else self.unfiltered
-        picked = base.filter(pl.col(ROW).is_in(source_rows.implode()))
-        for stage in self.mapping if self.raw is not None else []:
-            picked = picked.with_columns(stage)
-        return picked.collect(engine="streaming")  # morsel by morsel: a few rows out of a large file
+        filtering so that only those rows are parsed). A single Parquet file is read back one
+        window of rows at a time (the reader skips the row groups outside it), so that only a
+        window is decoded at once, not the whole file."""
+        windows: list[tuple[pl.LazyFrame, pl.Series]] = []
+        if self.raw is not None and len(self.files) == 1 and file_format(self.source, self.files[0]) == "parquet":
+            scan = pl.scan_parquet(self.files[0], row_index_name=ROW)  # the rows and numbers of `raw`
+            scan = scan.select(ROW, *[pl.col(c).alias(RAW_PREFIX + c) for c in self.raw_columns])
+            window = source_rows // _READ_BACK_ROWS
+            for w in window.unique().sort().to_list():
+                windows.append((scan.slice(w * _READ_BACK_ROWS, _READ_BACK_ROWS), source_rows.filter(window == w)))
+        else:
+            windows.append((self.raw if self.raw is not None else self.unfiltered, source_rows))
+        parts = []
+        for base, wanted in windows:
+            picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
+            for stage in self.mapping if self.raw is not None else []:
+                picked = picked.with_columns(stage)
+            parts.append(picked.collect(engine="streaming"))  # morsel by morsel
+        return parts[0] if len(parts) == 1 else pl.concat(parts)
 
     @property
     def label(self) -> str:
