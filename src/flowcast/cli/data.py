@@ -68,6 +68,7 @@ def validate_cmd(
         as_of_label,
         enforce_thresholds,
         quarantine_folder,
+        take_valid,
         validate,
         write_quarantine,
     )
@@ -92,7 +93,7 @@ def validate_cmd(
     failure: DataValidationError | None = None
     try:
         enforce_thresholds(result, settings.validation)
-        _, summary = preprocess(result.valid, source, settings, ingested.as_of)
+        _, summary = preprocess(take_valid(result), source, settings, ingested.as_of)
         report.add_preprocess(summary)
     except DataValidationError as exc:
         failure = exc

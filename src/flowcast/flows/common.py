@@ -121,7 +121,7 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
     log.info(f"Validation: {rows_in} rows in, {rows_v} valid, {rows_q} quarantined, {report.n_series} series")
-    from flowcast.data.validate import enforce_thresholds
+    from flowcast.data.validate import enforce_thresholds, take_valid
 
     try:
         enforce_thresholds(result, settings.validation)
@@ -130,7 +130,7 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
         raise
     # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
     fingerprint = hashlib.sha256(f"{source_fp}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
-    td, summary = tasks.cached_preprocess(settings)(result.valid, source, settings, ingested.as_of, fingerprint)
+    td, summary = tasks.cached_preprocess(settings)(take_valid(result), source, settings, ingested.as_of, fingerprint)
     report.add_preprocess(summary)
     reporting.quality_artifact(report)
     if td.excluded.height:
