@@ -102,17 +102,22 @@ def test_forking_targets_match_windows():
     T = 12
     for k, n in enumerate([15, 11]):
         y = _series(p, k)
-        end = n - H - H  # last origin row + 1
+        limit = n - H  # training span: the last H rows are validation
+        end = limit - 1  # the crop ends after the last origin with a target in the span
         rows = np.arange(end - T, end)
         for t, r in enumerate(rows):
-            valid = r >= 0 and r + H <= n - H - 1
-            if valid:
-                np.testing.assert_allclose(b["target"][k, t].numpy(), y[r + 1 : r + 1 + H], rtol=1e-6)
-                assert b["tmask"][k, t].sum() == H
-            elif r < 0:
+            if r < 0:
                 assert b["tmask"][k, t].sum() == 0
-    # origins with full targets: every row up to n - val - H - 1
-    assert int((b["tmask"].sum(-1) == H).sum()) == (15 - 2 * H) + (11 - 2 * H)
+                continue
+            have = min(H, limit - 1 - r)  # targets r+1 .. inside the span; the rest masked
+            assert b["tmask"][k, t].tolist() == [1.0] * have + [0.0] * (H - have)
+            np.testing.assert_allclose(b["target"][k, t, :have].numpy(), y[r + 1 : r + 1 + have], rtol=1e-6)
+            assert not b["target"][k, t, have:].any()
+    # full-target origins: every row up to n - val - H - 1; then H - 1 recent origins with part of theirs
+    full = b["tmask"].sum(-1) == H
+    partial = (b["tmask"].sum(-1) > 0) & ~full
+    assert int(full.sum()) == (15 - 2 * H) + (11 - 2 * H)
+    assert int(partial.sum()) == 2 * (H - 1)
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])
