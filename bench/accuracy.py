@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -28,7 +29,8 @@ import polars as pl
 
 
 def m3_training_data(dataset: str = "m3-monthly", *, lookback: int = 36, log1p: bool = False,
-                     scaler: str = "standard", val_size: int | None = None, home: str | None = None):
+                     scaler: str = "standard", val_size: int | None = None, home: str | None = None,
+                     calendar: bool = True):
     """(TrainingData of the official training span, official test frame unique_id, ds, y)."""
     from flowcast.config import load_settings
     from flowcast.data.datasets import M3_TRAIN_END, load_m3
@@ -37,7 +39,8 @@ def m3_training_data(dataset: str = "m3-monthly", *, lookback: int = 36, log1p: 
     home = home or os.environ.get("FLOWCAST_HOME") or str(Path(tempfile.gettempdir()) / "flowcast_bench")
     settings = load_settings(
         dataset=dataset, home=home,
-        preprocess={"short_series": "pad", "log1p": log1p, "scaler": scaler, "val_size": val_size},
+        preprocess={"short_series": "pad", "log1p": log1p, "scaler": scaler, "val_size": val_size,
+                    "calendar": calendar},
         model={"lookback": lookback},
     )
     prepared = prepare_data(settings, M3_TRAIN_END[dataset])
@@ -80,10 +83,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--loss", default="mae")
     ap.add_argument("--log1p", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--scaler", default="standard")
+    ap.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=True,
+                    help="calendar features (M3's dates are synthetic, see flowcast.data.datasets)")
     ap.add_argument("--val-size", type=int, default=0, help="0: train on the whole training span, fixed steps")
     ap.add_argument("--seeds", type=int, default=3, help="models per cell (seed ensemble)")
     ap.add_argument("--combine", default="mean", choices=["mean", "median"], help="how the ensemble combines")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--save-preds", default=None, help="directory to write each model's forecasts to (Parquet)")
     a = ap.parse_args(argv)
 
     import torch
@@ -94,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     from flowcast.models.train import train_model
 
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
-    td, test = m3_training_data(a.dataset, lookback=a.lookback, log1p=a.log1p, scaler=a.scaler, val_size=a.val_size)
+    td, test = m3_training_data(a.dataset, lookback=a.lookback, log1p=a.log1p, scaler=a.scaler, val_size=a.val_size,
+                                  calendar=a.calendar)
     m = td.meta.season_length
     common = {"dataset": a.dataset, "n_series": td.n_series, "horizon": td.meta.horizon}
     preds = []
@@ -113,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
                 art = train_model(td, cfg, Path(tmp) / f"{cell}_{seed}", cell=cell)
                 t += art.metrics["train_seconds"]
                 cell_preds.append(predict(art, td))
+                if a.save_preds:
+                    Path(a.save_preds).mkdir(parents=True, exist_ok=True)
+                    cell_preds[-1].write_parquet(Path(a.save_preds) / f"{cell}_{seed}.parquet")
             pred = ensemble(cell_preds, how=a.combine) if len(cell_preds) > 1 else cell_preds[0]
             preds.extend(cell_preds)
             total += t
@@ -120,21 +130,25 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({"bench": "accuracy", "model": cell, "smape": round(s, 3), "mase": round(ms, 3),
                               "train_s": round(t, 1), "mode": a.mode, "steps": a.steps, "seeds": a.seeds, **common}),
                   flush=True)
-        if len(preds) > 1:
-            s, ms = smape_mase(ensemble(preds, how=a.combine), test, td.frame, m)
-            print(json.dumps({"bench": "accuracy", "model": "ensemble", "smape": round(s, 3), "mase": round(ms, 3),
-                              "train_s": round(total, 1), "members": len(preds), "combine": a.combine, **common}),
-                  flush=True)
-            other = "median" if a.combine == "mean" else "mean"
-            s, ms = smape_mase(ensemble(preds, how=other), test, td.frame, m)
-            print(json.dumps({"bench": "accuracy", "model": f"ensemble_{other}", "smape": round(s, 3),
-                              "mase": round(ms, 3), "train_s": round(total, 1), "members": len(preds), **common}),
-                  flush=True)
-    for name in ("seasonal_naive", "naive"):
-        s, ms = smape_mase(baseline_forecast(name, td), test, td.frame, m)
-        print(json.dumps({"bench": "accuracy", "model": name, "smape": round(s, 3), "mase": round(ms, 3),
-                          "train_s": 0.0, **common}), flush=True)
+    def line(model: str, pred, train_s: float, **extra) -> None:
+        s, ms = smape_mase(pred, test, td.frame, m)
+        print(json.dumps({"bench": "accuracy", "model": model, "smape": round(s, 3), "mase": round(ms, 3),
+                          "train_s": round(train_s, 1), **extra, **common}), flush=True)
 
+    t0 = time.perf_counter()
+    stats = {name: baseline_forecast(name, td) for name in ("theta", "seasonal_naive", "naive")}
+    stats_s = time.perf_counter() - t0
+    if preds:
+        neural = ensemble(preds, how=a.combine) if len(preds) > 1 else preds[0]
+        if len(preds) > 1:
+            line("ensemble", neural, total, members=len(preds), combine=a.combine)
+            other = "median" if a.combine == "mean" else "mean"
+            line(f"ensemble_{other}", ensemble(preds, how=other), total, members=len(preds))
+        # the neural ensemble and Theta with equal weights (fixed in advance, not tuned on the test)
+        line("ensemble+theta", ensemble([neural, stats["theta"]]), total, members=len(preds) + 1,
+             combine=f"mean of the {a.combine} of {len(preds)} neural models and theta")
+    for name, pred in stats.items():
+        line(name, pred, 0.0, fit_s=round(stats_s, 2) if name == "theta" else 0.0)
 
 if __name__ == "__main__":
     sys.exit(main())
