@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mode", default="forking", choices=["windowed", "forking"])
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=128, help="windows (windowed) or series (forking) per step")
-    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--hidden", default="64", help="hidden size: one for every cell (64) or per cell (rnn=128,lstm=64)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--lookback", type=int, default=36)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -91,6 +91,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--save-preds", default=None, help="directory to write each model's forecasts to (Parquet)")
     a = ap.parse_args(argv)
+    cells = a.cells.split(",")
+    if "=" in a.hidden:
+        hidden = {c: int(v) for c, v in (kv.split("=") for kv in a.hidden.split(","))}
+        if set(cells) - set(hidden):
+            ap.error(f"--hidden {a.hidden} names no size for {sorted(set(cells) - set(hidden))}")
+    else:
+        hidden = dict.fromkeys(cells, int(a.hidden))
 
     import torch
 
@@ -107,12 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     preds = []
     total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        for cell in a.cells.split(","):
+        for cell in cells:
             cell_preds = []
             t = 0.0
             for seed in range(a.seeds):
                 cfg = ModelConfig(
-                    lookback=a.lookback, hidden_size=a.hidden, num_layers=a.layers, batch_size=a.batch, max_steps=a.steps,
+                    lookback=a.lookback, hidden_size=hidden[cell], num_layers=a.layers, batch_size=a.batch, max_steps=a.steps,
                     lr=a.lr, loss=a.loss, mode=a.mode, seed=seed, dropout=a.dropout, precision=a.precision, launcher="inline", accelerator="cpu", devices=1,
                     early_stopping_patience=None, checkpoint_every=10_000, scheduler="cosine",
                     num_threads=a.threads,
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             total += t
             s, ms = smape_mase(pred, test, td.frame, m)
             print(json.dumps({"bench": "accuracy", "model": cell, "smape": round(s, 3), "mase": round(ms, 3),
-                              "train_s": round(t, 1), "mode": a.mode, "steps": a.steps, "seeds": a.seeds, **common}),
+                              "train_s": round(t, 1), "hidden": hidden[cell], "mode": a.mode, "steps": a.steps, "seeds": a.seeds, **common}),
                   flush=True)
     def line(model: str, pred, train_s: float, **extra) -> None:
         s, ms = smape_mase(pred, test, td.frame, m)

@@ -5,8 +5,8 @@ naive: the last observation repeated. seasonal_naive: the value one season earli
 theta: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah
 2003 and R's `forecast::thetaf`), the M3 competition's winner: when a series passes the 90%
 seasonality test at lag m (and is positive, with two full seasons), it is deseasonalised by
-classical multiplicative decomposition; then simple exponential smoothing (alpha chosen on a
-grid by in-sample one-step squared error, level started at the first value) plus half the
+classical multiplicative decomposition; then simple exponential smoothing (alpha on a grid and
+the initial level chosen by in-sample one-step squared error, as `ets` does) plus half the
 slope of the linear trend, reseasonalised. Vectorised over all series in numpy.
 """
 
@@ -86,16 +86,28 @@ def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
             seas[seasonal] = idx[:, np.arange(N) % m]
             fseas[seasonal] = idx[:, np.arange(N, N + h) % m]
     x = y / seas
+    # simple exponential smoothing for every alpha at once, its initial level l0 chosen too (as ets
+    # does): the one-step errors are linear in l0, e_t = a_t - c_t * l0 (a_t: the errors from l0 = 0,
+    # c_t = (1 - alpha)^(updates before t)), so the best l0 per alpha has a closed form
     start = N - n  # first column of each series
-    level = np.repeat(x[np.arange(S), np.minimum(start, N - 1)][:, None], len(_ALPHAS), axis=1)  # [S, A]
-    sse = np.zeros_like(level)
-    for t in range(N):  # simple exponential smoothing for every alpha at once
+    A = len(_ALPHAS)
+    level, c = np.zeros((S, A)), np.ones((S, A))
+    saa, sac, scc = np.zeros((S, A)), np.zeros((S, A)), np.zeros((S, A))
+    for t in range(N):
         xt = x[:, t : t + 1]  # [S, 1]
-        err = np.where((t > start)[:, None] & np.isfinite(xt), xt - level, 0.0)  # [S, A]
-        sse += err**2
-        level = level + _ALPHAS[None, :] * err
+        seen = (t >= start)[:, None] & np.isfinite(xt)  # [S, 1]
+        a = np.where(seen, xt - level, 0.0)  # [S, A]
+        cc = np.where(seen, c, 0.0)
+        saa += a * a
+        sac += a * cc
+        scc += cc * cc
+        level = level + _ALPHAS[None, :] * a
+        c = np.where(seen, c * (1 - _ALPHAS[None, :]), c)
+    l0 = sac / np.where(scc > 0, scc, 1.0)
+    sse = saa - l0 * sac
     best = sse.argmin(axis=1)
-    alpha, lvl = _ALPHAS[best], level[np.arange(S), best]
+    rows = np.arange(S)
+    alpha, lvl = _ALPHAS[best], level[rows, best] + c[rows, best] * l0[rows, best]
     t = np.arange(N)[None, :] - start[:, None]  # [S, N] 0..n-1 on each series' rows
     obs = np.isfinite(x)
     k = np.maximum(obs.sum(axis=1), 1)
