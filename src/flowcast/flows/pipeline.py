@@ -29,7 +29,7 @@ from flowcast.config import Cell, SourceConfig
 from flowcast.errors import TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
-from flowcast.models.baselines import BASELINES as BASELINE_NAMES
+from flowcast.models.baselines import BASELINES
 
 INCUMBENT = "incumbent"
 
@@ -132,7 +132,7 @@ def retrain_flow(
     results = []
     for cell in settings.model.cells:
         results.append(tasks.backtest_task(td, _neural_fit(settings, run_dir, cell, h), cell, settings, h))
-    for name in BASELINE_NAMES:
+    for name in BASELINES:
         results.append(tasks.backtest_task(td, _baseline_fit(name, h), name, settings, h))
     if incumbent is not None:
         from flowcast.models.train import ModelArtifact
@@ -205,7 +205,7 @@ def retrain_flow(
         forecasts = tasks.predict_task(ModelArtifact.load(path), td, h)
         champion = version
     else:
-        ranked = board.filter(pl.col("model").is_in(list(BASELINE_NAMES)) & pl.col("finite")).sort("rank")
+        ranked = board.filter(pl.col("model").is_in(list(BASELINES)) & pl.col("finite")).sort("rank")
         name = ranked["model"][0] if ranked.height else "seasonal_naive"
         version = None  # a baseline is not in the registry
         forecasts = tasks.baseline_task(name, td, h)
