@@ -120,3 +120,14 @@ def test_every_baseline_forecasts_every_series_and_step(name):
 def test_unknown_baseline_names_the_choices():
     with pytest.raises(ValueError, match="theta"):
         baseline_forecast("drift", make_td())
+
+
+def test_theta_in_blocks_of_series_gives_the_same_forecasts(monkeypatch):
+    import flowcast.models.baselines as baselines
+
+    td = make_td(length=[50, 37, 13, 60, 24], horizon=5, noise=0.3, level=20.0)
+    whole = baseline_forecast("theta", td)
+    monkeypatch.setattr(baselines, "_THETA_BLOCK", 2)
+    blocked = baseline_forecast("theta", td)
+    assert blocked.drop("y_hat").equals(whole.drop("y_hat"))
+    np.testing.assert_allclose(blocked["y_hat"].to_numpy(), whole["y_hat"].to_numpy(), rtol=1e-10)

@@ -54,21 +54,28 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
     )
 
 
+_THETA_BLOCK = 2048  # series per block: bounds the [series, steps] and [series, alphas] arrays
+
+
 def _theta(td: TrainingData, fut: pl.DataFrame, h: int) -> pl.DataFrame:
     per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
-    lengths = per["y"].list.len().to_numpy().astype(np.int64)
-    S, N = per.height, int(lengths.max()) if per.height else 0
-    y = np.full((S, N), np.nan)  # right-aligned: NaN before each series' first row
-    flat = per["y"].explode().to_numpy().astype(np.float64)
-    rows = np.repeat(np.arange(S), lengths)
-    within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    y[rows, N - np.repeat(lengths, lengths) + within] = flat
-    f = theta_matrix(y, lengths, h, td.meta.season_length)  # [S, h]
-    out = pl.DataFrame({
-        "unique_id": per["unique_id"].gather(np.repeat(np.arange(S), h)),
-        "step": pl.Series(np.tile(np.arange(1, h + 1), S), dtype=pl.Int32),
-        "y_hat": f.reshape(-1),  # [S, h] -> [S*h]
-    })
+    blocks = []
+    for b in range(0, per.height, _THETA_BLOCK):
+        part = per.slice(b, _THETA_BLOCK)
+        lengths = part["y"].list.len().to_numpy().astype(np.int64)
+        S, N = part.height, int(lengths.max())
+        y = np.full((S, N), np.nan)  # right-aligned: NaN before each series' first row
+        flat = part["y"].explode().to_numpy().astype(np.float64)
+        within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        y[np.repeat(np.arange(S), lengths), N - np.repeat(lengths, lengths) + within] = flat
+        f = theta_matrix(y, lengths, h, td.meta.season_length)  # [S, h]
+        blocks.append(pl.DataFrame({
+            "unique_id": part["unique_id"].gather(np.repeat(np.arange(S), h)),
+            "step": pl.Series(np.tile(np.arange(1, h + 1), S), dtype=pl.Int32),
+            "y_hat": f.reshape(-1),  # [S, h] -> [S*h]
+        }))
+    out = pl.concat(blocks) if blocks else pl.DataFrame(schema={"unique_id": per.schema["unique_id"],
+                                                                "step": pl.Int32, "y_hat": pl.Float64})
     return fut.join(out, on=["unique_id", "step"], how="left").sort("unique_id", "step")
 
 
