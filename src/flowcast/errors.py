@@ -17,9 +17,11 @@ class ConfigError(FlowcastError):
 
 class DataValidationError(FlowcastError):
     """A dataset-level failure: missing/renamed column, schema drift in a strict source, a column
-    that cannot be cast, empty or unreadable input, no series left, too many quarantined rows."""
+    that cannot be cast, empty or unreadable input, no series left, too many quarantined rows.
+    `report`: the data quality report so far, when the failure came after validation."""
 
     exit_code = 2
+    report = None
 
 
 class TrainingError(FlowcastError):

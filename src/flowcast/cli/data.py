@@ -61,18 +61,9 @@ def validate_cmd(
     """Ingest, validate and preprocess a dataset; print its data quality report.
 
     Exit 0 when clean, 1 when rows were quarantined, 2 on a dataset-level failure."""
-    from flowcast.data.datasets import resolve_source
-    from flowcast.data.preprocess import preprocess
-    from flowcast.data.sources import ingest
-    from flowcast.data.validate import (
-        as_of_label,
-        enforce_thresholds,
-        quarantine_folder,
-        take_valid,
-        validate,
-        write_quarantine,
-    )
+    from flowcast.data.preprocess import prepare_data
 
+    failure: DataValidationError | None = None
     try:
         if path and data and path != data:
             raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
@@ -80,22 +71,13 @@ def validate_cmd(
             dataset=dataset, data=path or data, id_col=id_col, time_col=time_col, time_format=time_format,
             target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         )
-        run_as_of = parse_as_of(as_of)
-        source = resolve_source(settings)
-        ingested = ingest(source, run_as_of)
-        result = validate(ingested, source, settings.validation)
-        write_quarantine(result, quarantine_folder(settings.quarantine_dir, source.name, as_of_label(ingested.as_of)))
-    except FlowcastError as exc:  # no report yet: --json still ends stdout with one object
-        if json_out:
-            emit_json({"status": "failed", "error": str(exc), "exit_code": exc.exit_code})
-        raise
-    report = result.report
-    failure: DataValidationError | None = None
-    try:
-        enforce_thresholds(result, settings.validation)
-        _, summary = preprocess(take_valid(result), source, settings, ingested.as_of)
-        report.add_preprocess(summary)
-    except DataValidationError as exc:
+        report = prepare_data(settings, parse_as_of(as_of)).report
+    except FlowcastError as exc:
+        report = exc.report if isinstance(exc, DataValidationError) else None
+        if report is None:  # no report yet: --json still ends stdout with one object
+            if json_out:
+                emit_json({"status": "failed", "error": str(exc), "exit_code": exc.exit_code})
+            raise
         failure = exc
 
     (console if json_out else out).print(report.to_markdown(), markup=False, highlight=False)

@@ -514,7 +514,8 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
 
     Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises
     DataValidationError (exit 2) on dataset-level failures and above the quarantine threshold
-    (the quarantine file is written first, so the rows can be inspected)."""
+    (the quarantine file is written first, so the rows can be inspected); when the failure comes
+    after validation, the error carries the data quality report as `report`."""
     import hashlib
 
     from flowcast.data.datasets import resolve_source
@@ -534,10 +535,14 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     qpath = write_quarantine(
         result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
     )
-    enforce_thresholds(result, settings.validation)
     fp = hashlib.sha256(
         f"{source_fingerprint(source)}|{ingested.as_of}|{result.report.rows_valid}".encode()
     ).hexdigest()[:16]
-    training, summary = preprocess(take_valid(result), source, settings, ingested.as_of, fingerprint=fp)
+    try:
+        enforce_thresholds(result, settings.validation)
+        training, summary = preprocess(take_valid(result), source, settings, ingested.as_of, fingerprint=fp)
+    except DataValidationError as exc:
+        exc.report = result.report  # what was found before the failure, for callers that show it
+        raise
     result.report.add_preprocess(summary)
     return PreparedData(training=training, report=result.report, source=source, quarantine_path=qpath)
