@@ -146,9 +146,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"bench": "accuracy", "model": model, "smape": round(s, 3), "mase": round(ms, 3),
                           "train_s": round(train_s, 1), **extra, **common}), flush=True)
 
-    t0 = time.perf_counter()
-    stats = {name: baseline_forecast(name, td) for name in ("theta", "seasonal_naive", "naive")}
-    stats_s = time.perf_counter() - t0
+    stats, fit_s = {}, {}
+    for name in ("theta", "seasonal_naive", "naive"):
+        t0 = time.perf_counter()
+        stats[name] = baseline_forecast(name, td)
+        fit_s[name] = time.perf_counter() - t0
     if preds:
         neural = ensemble(preds, how=a.combine) if len(preds) > 1 else preds[0]
         if len(preds) > 1:
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         line("ensemble+theta", ensemble([neural, stats["theta"]]), total, members=len(preds) + 1,
              combine=f"mean of the {a.combine} of {len(preds)} neural models and theta")
     for name, pred in stats.items():
-        line(name, pred, 0.0, fit_s=round(stats_s, 2) if name == "theta" else 0.0)
+        line(name, pred, 0.0, fit_s=round(fit_s[name], 2))
 
 if __name__ == "__main__":
     sys.exit(main())
