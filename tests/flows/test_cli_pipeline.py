@@ -46,7 +46,7 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["as_of"] == "2019-06-01T00:00:00"
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
-    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta"}  # --models overrides the config's cells
+    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped"}  # --models overrides the config's cells
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
     assert out["published_rows"] == 24 and Path(out["store"]) == home.resolve() / "warehouse"
     assert out["champion"] and out["run_id"]

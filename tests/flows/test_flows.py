@@ -23,13 +23,13 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert s["rows_in"] == s["rows_valid"] + s["rows_quarantined"] == 4 * 114
     assert s["n_series"] == 4 and s["horizon"] == 6
     models = {r["model"] for r in s["leaderboard"]}
-    assert models == {"gru", "naive", "seasonal_naive", "theta"}
+    assert models == {"gru", "naive", "seasonal_naive", "theta", "damped"}
     assert all(r["smape"] is not None and r["mase"] is not None for r in s["leaderboard"])
     assert s["published_rows"] == 4 * 6
     assert s["registered"]["gru"].startswith("gru-v")
     # nothing was in production: either gru won or the best baseline was published, with a note
     if not s["decision"]["promote"]:
-        assert s["champion"] in ("naive", "seasonal_naive", "theta") and "baseline" in s["note"]
+        assert s["champion"] in ("naive", "seasonal_naive", "theta", "damped") and "baseline" in s["note"]
 
     store = ForecastStore(home / "warehouse")
     assert store.as_ofs() == [AS_OF]

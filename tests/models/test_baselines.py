@@ -1,6 +1,6 @@
-"""The Theta baseline: hand-checkable cases and a loop-by-loop reference implementation (one
-series at a time, plain Python) that the vectorised version must match for series of
-different lengths, seasonal or not."""
+"""The Theta and damped-trend baselines: hand-checkable cases and loop-by-loop reference
+implementations (one series at a time, plain Python) that the vectorised versions must match
+for series of different lengths, seasonal or not."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from model_factories import make_td
 
-from flowcast.models.baselines import BASELINES, baseline_forecast, theta_matrix
+from flowcast.models.baselines import _DAMPED_GRID, BASELINES, baseline_forecast, damped_matrix, theta_matrix
 
 
 def _with_y(td, values: dict[str, np.ndarray]):
@@ -23,8 +23,8 @@ def _with_y(td, values: dict[str, np.ndarray]):
     return dataclasses.replace(td, frame=frame)
 
 
-def _reference(y: list[float], h: int, m: int) -> list[float]:
-    """forecast::thetaf, one series, in loops (alpha on the same grid, l0 searched numerically)."""
+def _reference_seasons(y: list[float], h: int, m: int) -> list[float]:
+    """Classical multiplicative seasonal indices for n + h steps (all 1 unless the 90% test passes)."""
     n = len(y)
     seas = [1.0] * (n + h)
     if m > 1 and n >= 2 * m and min(y) > 0:
@@ -43,6 +43,13 @@ def _reference(y: list[float], h: int, m: int) -> list[float]:
             idx = [sum(v) / len(v) if v else 1.0 for p, v in sorted(ratios.items())]
             s = sum(idx) / m
             seas = [idx[t % m] / s for t in range(n + h)]
+    return seas
+
+
+def _reference(y: list[float], h: int, m: int) -> list[float]:
+    """forecast::thetaf, one series, in loops (alpha on the same grid, l0 searched numerically)."""
+    n = len(y)
+    seas = _reference_seasons(y, h, m)
     x = [y[t] / seas[t] for t in range(n)]
     best = None
     for alpha in np.linspace(0.01, 0.99, 99):
@@ -77,6 +84,57 @@ def test_theta_matches_the_loop_reference_on_ragged_series():
     for uid, part in td.frame.group_by("unique_id"):
         got = fc.filter(pl.col("unique_id") == uid[0])["y_hat"].to_numpy()
         np.testing.assert_allclose(got, _reference(part["y"].to_list(), 7, 12), rtol=1e-6)
+
+
+def _damped_reference(y: list[float], h: int, m: int) -> list[float]:
+    """Damped-trend exponential smoothing, one series, in loops: every (alpha, beta, phi) of the
+    grid from a least-squares line through the first 10 observations; the lowest one-step SSE."""
+    n = len(y)
+    seas = _reference_seasons(y, h, m)
+    x = [y[t] / seas[t] for t in range(n)]
+    k = min(n, 10)
+    km, xm = (k - 1) / 2, sum(x[:k]) / k
+    var = sum((j - km) ** 2 for j in range(k))
+    b0 = sum((j - km) * (x[j] - xm) for j in range(k)) / var if var else 0.0
+    best = None
+    for alpha, beta, phi in _DAMPED_GRID:
+        level, b, sse = xm - b0 * km - phi * b0, b0, 0.0
+        for t in range(n):
+            pred = level + phi * b
+            e = x[t] - pred
+            sse += e * e
+            level, b = pred + alpha * e, phi * b + alpha * beta * e
+        if best is None or sse < best[0]:
+            best = (sse, phi, level, b)
+    _, phi, level, b = best
+    return [(level + sum(phi**j for j in range(1, s + 1)) * b) * seas[n + s - 1] for s in range(1, h + 1)]
+
+
+def test_damped_matches_the_loop_reference_on_ragged_series():
+    td = make_td(length=[50, 37, 13, 60, 8], horizon=7, period=12, noise=0.3, level=20.0)
+    fc = baseline_forecast("damped", td)
+    assert fc.columns == ["unique_id", "ds", "step", "y_hat"] and fc.height == 5 * 7
+    for uid, part in td.frame.group_by("unique_id"):
+        got = fc.filter(pl.col("unique_id") == uid[0])["y_hat"].to_numpy()
+        np.testing.assert_allclose(got, _damped_reference(part["y"].to_list(), 7, 12), rtol=1e-6)
+
+
+def test_damped_continues_a_straight_line_and_damps_a_broken_trend():
+    # an exact line: only the undamped trend (phi = 1) fits it without error
+    td = make_td(n_series=2, length=40, horizon=6)
+    rising_then_flat = np.r_[10 + 2.0 * np.arange(20), np.full(20, 48.0) + 0.5 * np.arange(20)]
+    td = _with_y(td, {"s00": 10 + 2.0 * np.arange(40), "s01": rising_then_flat})
+    fc = baseline_forecast("damped", td)
+    np.testing.assert_allclose(fc["y_hat"].to_numpy()[:6], 10 + 2.0 * np.arange(40, 46), rtol=1e-9)
+    steps = np.diff(fc["y_hat"].to_numpy()[6:])  # the recent slope, fading: never steeper than the old one
+    assert (steps > 0).all() and (steps < 2.0).all()
+
+
+def test_damped_matrix_skips_gaps_and_the_padding():
+    y = np.array([[np.nan, np.nan, 1.0, 2.0, np.nan, 4.0], [5.0, 5.0, 5.0, 5.0, 5.0, 5.0]])
+    f = damped_matrix(y, np.array([4, 6]), 3, 1)
+    assert np.isfinite(f).all()
+    np.testing.assert_allclose(f[1], [5.0, 5.0, 5.0])
 
 
 def test_theta_on_a_constant_series_is_that_constant():
@@ -122,12 +180,13 @@ def test_unknown_baseline_names_the_choices():
         baseline_forecast("drift", make_td())
 
 
-def test_theta_in_blocks_of_series_gives_the_same_forecasts(monkeypatch):
+@pytest.mark.parametrize("name", ["theta", "damped"])
+def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
     import flowcast.models.baselines as baselines
 
     td = make_td(length=[50, 37, 13, 60, 24], horizon=5, noise=0.3, level=20.0)
-    whole = baseline_forecast("theta", td)
+    whole = baseline_forecast(name, td)
     monkeypatch.setattr(baselines, "_THETA_BLOCK", 2)
-    blocked = baseline_forecast("theta", td)
+    blocked = baseline_forecast(name, td)
     assert blocked.drop("y_hat").equals(whole.drop("y_hat"))
     np.testing.assert_allclose(blocked["y_hat"].to_numpy(), whole["y_hat"].to_numpy(), rtol=1e-10)

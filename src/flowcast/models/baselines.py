@@ -1,4 +1,4 @@
-"""Statistical benchmarks with the same output as `predict`: naive, seasonal naive and Theta.
+"""Statistical benchmarks with the same output as `predict`: naive, seasonal naive, Theta and damped.
 
 naive: the last observation repeated. seasonal_naive: the value one season earlier
 (`td.meta.season_length`); series shorter than one season fall back to naive.
@@ -7,7 +7,12 @@ theta: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hynd
 seasonality test at lag m (and is positive, with two full seasons), it is deseasonalised by
 classical multiplicative decomposition; then simple exponential smoothing (alpha on a grid and
 the initial level chosen by in-sample one-step squared error, as `ets` does) plus half the
-slope of the linear trend, reseasonalised. Vectorised over all series in numpy.
+slope of the linear trend, reseasonalised.
+damped: exponential smoothing with an additive damped trend (ETS(A,Ad,N), Gardner & McKenzie 1985)
+on the same deseasonalised series: alpha, beta and phi on a grid (phi = 1, an undamped trend, is
+one of its points), chosen by in-sample one-step squared error; level and trend start from a
+straight line through the first 10 observations.
+Both are vectorised over all series in numpy, in blocks of series.
 """
 
 from __future__ import annotations
@@ -21,9 +26,15 @@ import polars as pl
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
 
-BaselineName = Literal["naive", "seasonal_naive", "theta"]
-BASELINES: tuple[str, ...] = ("naive", "seasonal_naive", "theta")
+BaselineName = Literal["naive", "seasonal_naive", "theta", "damped"]
+BASELINES: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "damped")
 _ALPHAS = np.linspace(0.01, 0.99, 99)
+# damped trend grid: (alpha, beta, phi) with beta <= alpha
+_DAMPED_GRID = np.array([
+    (a, b, p) for a in np.linspace(0.05, 0.95, 10) for b in (0.0, 0.01, 0.05, 0.1, 0.2)
+    for p in (0.8, 0.9, 0.95, 0.98, 1.0) if b <= a
+])
+_DAMPED_INIT = 10  # observations the initial level and trend are fitted to
 
 
 def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None = None) -> pl.DataFrame:
@@ -32,8 +43,8 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
         raise ValueError(f"unknown baseline {name!r}; expected one of {list(BASELINES)}")
     h = int(horizon or td.meta.horizon)
     fut = td.future_frame(h).select("unique_id", "ds", "step")
-    if name == "theta":
-        return _theta(td, fut, h)
+    if name in ("theta", "damped"):
+        return _blockwise(td, fut, h, theta_matrix if name == "theta" else damped_matrix)
     m = td.meta.season_length if name == "seasonal_naive" else 1
     hist = td.frame.select("unique_id", "y").with_columns(
         pl.int_range(pl.len()).over("unique_id").alias("pos"), pl.len().over("unique_id").alias("n")
@@ -57,7 +68,8 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
 _THETA_BLOCK = 2048  # series per block: bounds the [series, steps] and [series, alphas] arrays
 
 
-def _theta(td: TrainingData, fut: pl.DataFrame, h: int) -> pl.DataFrame:
+def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFrame:
+    """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`."""
     per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
     blocks = []
     for b in range(0, per.height, _THETA_BLOCK):
@@ -68,7 +80,7 @@ def _theta(td: TrainingData, fut: pl.DataFrame, h: int) -> pl.DataFrame:
         flat = part["y"].explode().to_numpy().astype(np.float64)
         within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         y[np.repeat(np.arange(S), lengths), N - np.repeat(lengths, lengths) + within] = flat
-        f = theta_matrix(y, lengths, h, td.meta.season_length)  # [S, h]
+        f = method(y, lengths, h, td.meta.season_length)  # [S, h]
         blocks.append(pl.DataFrame({
             "unique_id": part["unique_id"].gather(np.repeat(np.arange(S), h)),
             "step": pl.Series(np.tile(np.arange(1, h + 1), S), dtype=pl.Int32),
@@ -82,17 +94,7 @@ def _theta(td: TrainingData, fut: pl.DataFrame, h: int) -> pl.DataFrame:
 def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     """Theta forecasts [S, h] for right-aligned, NaN-padded rows y [S, N] of lengths n [S]."""
     S, N = y.shape
-    seas, fseas = np.ones((S, N)), np.ones((S, h))
-    if m > 1 and N > 0:
-        r = _acf(y, m)  # [S, m]
-        stat = np.abs(r[:, m - 1]) / np.sqrt((1 + 2 * (r[:, : m - 1] ** 2).sum(axis=1)) / np.maximum(n, 1))
-        positive = np.nanmin(np.where(np.isnan(y), np.inf, y), axis=1) > 0
-        seasonal = (stat > 1.645) & (n >= 2 * m) & positive
-        if seasonal.any():
-            idx = _seasonal_indices(y[seasonal], m)  # [S', m], by column % m
-            seas[seasonal] = idx[:, np.arange(N) % m]
-            fseas[seasonal] = idx[:, np.arange(N, N + h) % m]
-    x = y / seas
+    x, fseas = _deseasonalise(y, n, h, m)
     # simple exponential smoothing for every alpha at once, its initial level l0 chosen too (as ets
     # does): the one-step errors are linear in l0, e_t = a_t - c_t * l0 (a_t: the errors from l0 = 0,
     # c_t = (1 - alpha)^(updates before t)), so the best l0 per alpha has a closed form
@@ -125,6 +127,60 @@ def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     steps = np.arange(h)[None, :]  # [1, h]
     drift = half_slope[:, None] * (steps + (1 - (1 - alpha[:, None]) ** n[:, None]) / alpha[:, None])
     return (lvl[:, None] + drift) * fseas
+
+
+def damped_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+    """Damped-trend forecasts [S, h] for right-aligned, NaN-padded rows y [S, N] of lengths n [S]."""
+    S, N = y.shape
+    x, fseas = _deseasonalise(y, n, h, m)
+    start = N - n
+    # initial level and trend: least squares line through the first observations of each series
+    k = np.arange(_DAMPED_INIT)[None, :]  # [1, K]
+    cols = np.minimum(start[:, None] + k, max(N - 1, 0))  # [S, K]
+    first = x[np.arange(S)[:, None], cols] if N else np.zeros((S, _DAMPED_INIT))
+    ok = (k < n[:, None]) & np.isfinite(first)  # [S, K]
+    w = ok.sum(axis=1)
+    km = np.where(ok, k, 0).sum(axis=1) / np.maximum(w, 1)
+    fm = np.where(ok, first, 0).sum(axis=1) / np.maximum(w, 1)
+    var = np.where(ok, (k - km[:, None]) ** 2, 0).sum(axis=1)
+    b0 = np.divide(np.where(ok, (k - km[:, None]) * (first - fm[:, None]), 0).sum(axis=1), var,
+                   out=np.zeros(S), where=var > 0)
+    alpha, beta, phi = (_DAMPED_GRID[:, i][None, :] for i in range(3))  # [1, G] each
+    # states one step before the first observation, so that the first one-step forecast is the line at 0
+    b = np.repeat(b0[:, None], len(_DAMPED_GRID), axis=1)  # [S, G]
+    level = (fm - b0 * km)[:, None] - phi * b
+    sse = np.zeros_like(b)
+    for t in range(N):
+        xt = x[:, t : t + 1]  # [S, 1]
+        seen = (t >= start)[:, None] & np.isfinite(xt)  # [S, 1]
+        pred = level + phi * b
+        e = np.where(seen, xt - pred, 0.0)  # [S, G]
+        sse += e * e
+        level, b = np.where(seen, pred + alpha * e, level), np.where(seen, phi * b + alpha * beta * e, b)
+    best = sse.argmin(axis=1)
+    rows = np.arange(S)
+    p = phi[0, best][:, None]  # [S, 1]
+    steps = np.arange(1, h + 1)[None, :]  # [1, h]
+    damp = np.where(p < 1, p * (1 - p**steps) / np.where(p < 1, 1 - p, 1.0), steps)  # phi + ... + phi^k
+    return (level[rows, best][:, None] + damp * b[rows, best][:, None]) * fseas
+
+
+def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y / seasonal indices [S, N], the indices of the next h steps [S, h]): classical
+    multiplicative decomposition for the series that pass the 90% seasonality test at lag m (and
+    are positive, with two full seasons); indices of 1 for the rest."""
+    S, N = y.shape
+    seas, fseas = np.ones((S, N)), np.ones((S, h))
+    if m > 1 and N > 0:
+        r = _acf(y, m)  # [S, m]
+        stat = np.abs(r[:, m - 1]) / np.sqrt((1 + 2 * (r[:, : m - 1] ** 2).sum(axis=1)) / np.maximum(n, 1))
+        positive = np.nanmin(np.where(np.isnan(y), np.inf, y), axis=1) > 0
+        seasonal = (stat > 1.645) & (n >= 2 * m) & positive
+        if seasonal.any():
+            idx = _seasonal_indices(y[seasonal], m)  # [S', m], by column % m
+            seas[seasonal] = idx[:, np.arange(N) % m]
+            fseas[seasonal] = idx[:, np.arange(N, N + h) % m]
+    return y / seas, fseas
 
 
 def _acf(y: np.ndarray, max_lag: int) -> np.ndarray:
