@@ -117,6 +117,11 @@ class ModelConfig(_Section):
     launcher: Literal["process", "inline"] = Field(
         "process", description="process: training runs in its own (torchrun) process; inline: in this one"
     )
+    blend: dict[str, float] = Field(
+        default_factory=dict,
+        description="statistical forecasts mixed into the network's, by weight, e.g. {theta = 0.25, "
+        "damped = 0.25}: the network keeps 1 - their sum; applied at every prediction (backtests included)",
+    )
 
     @model_validator(mode="after")
     def _quantiles_need_quantile_loss(self) -> ModelConfig:
@@ -124,6 +129,12 @@ class ModelConfig(_Section):
             raise ValueError(f"quantiles {self.quantiles} need loss='quantile', got loss={self.loss!r}")
         if any(not 0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles must lie in (0, 1): {self.quantiles}")
+        from flowcast.models.baselines import BASELINES
+
+        if unknown := sorted(set(self.blend) - set(BASELINES)):
+            raise ValueError(f"blend names {unknown}; the statistical forecasts are {list(BASELINES)}")
+        if any(w < 0 for w in self.blend.values()) or sum(self.blend.values()) >= 1:
+            raise ValueError(f"blend weights {self.blend} must be >= 0 and sum below 1 (the network keeps the rest)")
         return self
 
 

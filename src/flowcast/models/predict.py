@@ -2,7 +2,8 @@
 
 `predict` cuts each series at its last observation (short series are padded and masked), feeds
 the future-known covariates of the horizon rows and the statics, and inverts the per-series
-scaling. `ensemble` combines several prediction frames.
+scaling. `ensemble` combines several prediction frames; `blend` mixes statistical forecasts into
+one (a model trained with `model.blend` has it applied by `predict`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,35 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
     frame = td.inverse(frame, cols=("y_hat", *qcols))
     ds = td.future_frame(h).select("unique_id", "step", "ds")
     frame = frame.join(ds, on=["unique_id", "step"], how="left")
-    return frame.select("unique_id", "ds", "step", "y_hat", *qcols).sort("unique_id", "step")
+    frame = frame.select("unique_id", "ds", "step", "y_hat", *qcols).sort("unique_id", "step")
+    weights = (artifact.meta.get("config") or {}).get("blend") or {}
+    if weights:
+        from flowcast.models.baselines import baseline_forecast
+
+        frame = blend(frame, {name: baseline_forecast(name, td, h) for name in weights}, weights)
+    return frame
+
+
+def blend(pred: pl.DataFrame, others: dict[str, pl.DataFrame], weights: dict[str, float]) -> pl.DataFrame:
+    """y_hat = (1 - sum of weights) * pred + sum of weight * other, row by row (unique_id, step).
+
+    Quantile columns move with y_hat (shifted by the same amount), so intervals keep their width
+    and order. Every frame must forecast the same rows."""
+    total = sum(weights.values())
+    if set(weights) - set(others) or not 0 <= total < 1 or min(weights.values(), default=0) < 0:
+        raise ValueError(f"blend weights {weights} need a forecast each ({sorted(others)}), be >= 0 and sum below 1")
+    mixed = pred.select("unique_id", "step", (pl.col("y_hat") * (1 - total)).alias("mix"))
+    for name, w in weights.items():
+        other = others[name].select("unique_id", "step", pl.col("y_hat").alias("o"))
+        mixed = mixed.join(other, on=["unique_id", "step"], how="left")
+        if mixed.height != pred.height or other.height != pred.height or mixed["o"].null_count():
+            raise ValueError(f"{name} forecasts {other.height} rows for the {pred.height} to blend")
+        mixed = mixed.select("unique_id", "step", pl.col("mix") + w * pl.col("o").cast(pl.Float64))
+    out = pred.join(mixed, on=["unique_id", "step"], how="left")
+    qcols = [c for c in pred.columns if c.startswith("y_hat_q")]
+    return out.with_columns(
+        *[(pl.col(c) + pl.col("mix") - pl.col("y_hat")).alias(c) for c in qcols], pl.col("mix").alias("y_hat")
+    ).select(pred.columns)
 
 
 def ensemble(frames: list[pl.DataFrame], how: str = "mean") -> pl.DataFrame:

@@ -1,0 +1,75 @@
+"""`blend`: statistical forecasts mixed into a network's, by hand-checkable arithmetic, and
+`predict` applying a model's `blend` config (as the backtests and published forecasts do)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from model_factories import make_td, tiny_cfg
+
+from flowcast.config import ModelConfig
+from flowcast.models.baselines import baseline_forecast
+from flowcast.models.predict import blend, predict
+from flowcast.models.train import train_model
+
+
+def _frame(values, **quantiles) -> pl.DataFrame:
+    n = len(values)
+    return pl.DataFrame({"unique_id": ["a"] * n, "ds": list(range(n)), "step": pl.Series(range(1, n + 1), dtype=pl.Int32),
+                         "y_hat": [float(v) for v in values], **{k: [float(v) for v in q] for k, q in quantiles.items()}})
+
+
+def test_blend_weights_the_forecasts_and_moves_the_quantiles_with_the_point():
+    pred = _frame([10, 10], y_hat_q10=[8, 7], y_hat_q90=[12, 13])
+    got = blend(pred, {"theta": _frame([20, 30]), "damped": _frame([40, 50]), "naive": _frame([0, 0])},
+                {"theta": 0.25, "damped": 0.25})
+    assert got.columns == pred.columns
+    np.testing.assert_allclose(got["y_hat"].to_numpy(), [0.5 * 10 + 5 + 10, 0.5 * 10 + 7.5 + 12.5])
+    np.testing.assert_allclose(got["y_hat_q10"].to_numpy(), [18, 22])  # shifted by the point's change
+    np.testing.assert_allclose(got["y_hat_q90"].to_numpy(), [22, 28])
+
+
+def test_blend_with_no_weights_is_the_prediction():
+    pred = _frame([1, 2, 3])
+    assert blend(pred, {}, {}).equals(pred)
+
+
+@pytest.mark.parametrize("weights, others, match", [
+    ({"theta": 0.6, "damped": 0.4}, ("theta", "damped"), "sum below 1"),
+    ({"theta": -0.1}, ("theta",), ">= 0"),
+    ({"theta": 0.5}, (), "forecast each"),
+])
+def test_blend_refuses_bad_weights(weights, others, match):
+    with pytest.raises(ValueError, match=match):
+        blend(_frame([1]), {k: _frame([1]) for k in others}, weights)
+
+
+def test_blend_refuses_a_forecast_missing_rows():
+    with pytest.raises(ValueError, match="theta forecasts 1 rows for the 2"):
+        blend(_frame([1, 2]), {"theta": _frame([1])}, {"theta": 0.5})
+
+
+@pytest.mark.parametrize("blend_cfg, match", [
+    ({"arima": 0.2}, "blend names"),
+    ({"theta": 0.5, "damped": 0.5}, "sum below 1"),
+    ({"theta": -0.2}, ">= 0"),
+])
+def test_model_config_validates_the_blend(blend_cfg, match):
+    with pytest.raises(ValueError, match=match):
+        ModelConfig(blend=blend_cfg)
+
+
+def test_a_model_trained_with_a_blend_predicts_the_blend(tmp_path):
+    td = make_td(length=[40, 30, 36], horizon=6, level=50.0)
+    weights = {"theta": 0.25, "damped": 0.25}
+    art = train_model(td, tiny_cfg(max_steps=5, blend=weights), tmp_path / "m", cell="gru")
+    assert art.meta["config"]["blend"] == weights
+    got = predict(art, td)
+    plain = predict(type(art)(path=art.path, cell=art.cell, hparams=art.hparams, metrics=art.metrics,
+                              meta={**art.meta, "config": {**art.meta["config"], "blend": {}}}), td)
+    stats = {k: baseline_forecast(k, td) for k in weights}
+    expected = 0.5 * plain["y_hat"] + 0.25 * stats["theta"]["y_hat"] + 0.25 * stats["damped"]["y_hat"]
+    assert got.drop("y_hat").equals(plain.drop("y_hat"))
+    np.testing.assert_allclose(got["y_hat"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    assert not np.allclose(got["y_hat"].to_numpy(), plain["y_hat"].to_numpy())
