@@ -186,7 +186,7 @@ def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
 
     td = make_td(length=[50, 37, 13, 60, 24], horizon=5, noise=0.3, level=20.0)
     whole = baseline_forecast(name, td)
-    monkeypatch.setattr(baselines, "_THETA_BLOCK", 2)
+    monkeypatch.setattr(baselines, "_SERIES_BLOCK", 2)
     blocked = baseline_forecast(name, td)
     assert blocked.drop("y_hat").equals(whole.drop("y_hat"))
     np.testing.assert_allclose(blocked["y_hat"].to_numpy(), whole["y_hat"].to_numpy(), rtol=1e-10)

@@ -65,15 +65,15 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
     )
 
 
-_THETA_BLOCK = 2048  # series per block: bounds the [series, steps] and [series, alphas] arrays
+_SERIES_BLOCK = 2048  # series per block: bounds the [series, steps] and [series, alphas or grid] arrays
 
 
 def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFrame:
     """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`."""
     per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
     blocks = []
-    for b in range(0, per.height, _THETA_BLOCK):
-        part = per.slice(b, _THETA_BLOCK)
+    for b in range(0, per.height, _SERIES_BLOCK):
+        part = per.slice(b, _SERIES_BLOCK)
         lengths = part["y"].list.len().to_numpy().astype(np.int64)
         S, N = part.height, int(lengths.max())
         y = np.full((S, N), np.nan)  # right-aligned: NaN before each series' first row
