@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import polars as pl
 import pytest
@@ -66,8 +67,7 @@ def test_a_model_trained_with_a_blend_predicts_the_blend(tmp_path):
     art = train_model(td, tiny_cfg(max_steps=5, blend=weights), tmp_path / "m", cell="gru")
     assert art.meta["config"]["blend"] == weights
     got = predict(art, td)
-    plain = predict(type(art)(path=art.path, cell=art.cell, hparams=art.hparams, metrics=art.metrics,
-                              meta={**art.meta, "config": {**art.meta["config"], "blend": {}}}), td)
+    plain = predict(dataclasses.replace(art, meta={**art.meta, "config": {**art.meta["config"], "blend": {}}}), td)
     stats = {k: baseline_forecast(k, td) for k in weights}
     expected = 0.5 * plain["y_hat"] + 0.25 * stats["theta"]["y_hat"] + 0.25 * stats["damped"]["y_hat"]
     assert got.drop("y_hat").equals(plain.drop("y_hat"))
