@@ -20,3 +20,32 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server (tests/pg_helpers.py) for the whole session, stopped and deleted
+    at the end. Skips, naming what is missing, only where no PostgreSQL binaries exist."""
+    from pg_helpers import PostgresUnavailable, running_postgres
+
+    try:
+        ctx = running_postgres()
+        server = ctx.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def pg_database(postgres, request):
+    """A fresh, empty database on the session's server for one test (dropped afterwards): its name."""
+    import re
+    import uuid
+
+    base = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    name = postgres.create_database(f"t_{base}_{uuid.uuid4().hex[:8]}")
+    yield name
+    postgres.drop_database(name)
