@@ -98,7 +98,7 @@ def test_promote_and_rollback_stack(tmp_path):
     with pytest.raises(RegistryError, match="nothing to roll back"):
         reg.rollback()
     reg.promote(a, reason="first", at=T0)
-    with pytest.raises(RegistryError, match="nothing to roll back to: production is lstm-v1"):
+    with pytest.raises(RegistryError, match="nothing to roll back to: production of toy is lstm-v1"):
         reg.rollback()
     reg.promote(b)
     reg.promote(b)  # promoting the champion again does not stack it twice
@@ -108,8 +108,8 @@ def test_promote_and_rollback_stack(tmp_path):
     assert reg.production().version == b
     assert reg.rollback(reason="bad data").version == a
     assert [e["action"] for e in reg.history()] == ["promote", "promote", "promote", "promote", "rollback", "rollback"]
-    assert reg.history()[0] == {"action": "promote", "version": a, "previous": None, "reason": "first",
-                                "at": T0.isoformat()}
+    assert reg.history("toy")[0] == {"action": "promote", "version": a, "previous": None, "reason": "first",
+                                     "at": T0.isoformat()}
     assert not [p for p in reg.root.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -141,7 +141,7 @@ def test_crash_between_register_and_promote_keeps_the_old_champion(tmp_path):
     assert proc.stdout.split()[0] == "gru-v2"
     assert reg.production().version == old
     assert [v.version for v in reg.list()] == [old, "gru-v2"]
-    assert json.loads(reg.pointer_path.read_text())["stack"] == [old]  # the pointer is whole JSON
+    assert json.loads(reg.pointer_path.read_text())["datasets"]["toy"]["stack"] == [old]  # whole JSON
     # killed while registering: no half version is listed, and the next run completes
     proc = _run_child(root, _artifact(tmp_path, "rnn", "new"), "rnn", "registry:before_version_rename")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -170,7 +170,8 @@ def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     r = runner.invoke(app, ["models", "list", "--json"])
     assert json.loads(r.stdout.strip().splitlines()[-1])["production"] == b
     r = runner.invoke(app, ["models", "rollback", "--json"])
-    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1]) == {"production": a, "previous": b}
+    assert r.exit_code == 0
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": b}
     assert reg.production().version == a
     r = runner.invoke(app, ["models", "promote", "lstm-v42"])
     assert r.exit_code == 1 and "unknown model version 'lstm-v42'" in r.output
@@ -204,5 +205,200 @@ def test_a_production_version_deleted_by_hand_can_be_seen_and_repaired(tmp_path,
     assert f"unknown model version '{b}' in the production pointer" in payload["problem"]
     r = runner.invoke(app, ["models", "rollback", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"production": a, "previous": None}
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": None}
     assert reg.production().version == a
+
+
+# ------------------------------------------------------------------ one production pointer per dataset
+def _reg_ds(reg: ModelRegistry, tmp_path: Path, name: str, dataset: str, payload: str = "w"):
+    return reg.register(_artifact(tmp_path, name, payload + dataset), name=name, dataset=dataset, config={},
+                        fingerprint={"source": dataset}, metrics={}, as_of=datetime(2024, 1, 1), created_at=T0)
+
+
+def test_each_dataset_has_its_own_production_pointer(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    a1 = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    b1 = _reg_ds(reg, tmp_path, "lstm", "energy", "1").version
+    a2 = _reg_ds(reg, tmp_path, "rnn", "sales", "2").version
+    reg.promote(a1)
+    reg.promote(b1)
+    reg.promote(a2, dataset="sales")
+    assert reg.production("sales").version == a2 and reg.production("energy").version == b1
+    assert {d: v.version for d, v in reg.productions().items()} == {"sales": a2, "energy": b1}
+    with pytest.raises(RegistryError, match=r"several datasets \['energy', 'sales'\]: name one"):
+        reg.production()
+    assert reg.rollback(dataset="sales").version == a1
+    assert reg.production("energy").version == b1  # untouched by the other dataset's rollback
+    with pytest.raises(RegistryError, match="nothing to roll back to: production of energy is lstm-v2"):
+        reg.rollback(dataset="energy")
+    with pytest.raises(RegistryError, match=r"gru-v1 was trained on dataset 'sales', not 'energy'"):
+        reg.promote(a1, dataset="energy")
+    assert reg.production("nowhere") is None
+    assert [v.version for v in reg.list(dataset="sales")] == [a1, a2]
+    assert [e["dataset"] for e in reg.history()] == ["energy", "sales", "sales", "sales"]
+
+
+def test_promote_compare_and_swap(tmp_path):
+    """A run promotes only if production is still the version it started from."""
+    from flowcast.errors import ProductionMovedError
+
+    reg = ModelRegistry(tmp_path / "models")
+    v1, v2, v3 = (_reg_ds(reg, tmp_path, "gru", "sales", p).version for p in "123")
+    reg.promote(v1, expected=None)  # first promotion: the run started from no production model
+    with pytest.raises(ProductionMovedError, match="started from no production model and is now gru-v1"):
+        reg.promote(v2, expected=None)
+    started_from = reg.production("sales").version
+    reg.promote(v3, reason="someone else, meanwhile")
+    before = reg.pointer_path.read_bytes()
+    with pytest.raises(ProductionMovedError, match=r"started from gru-v1 and is now gru-v3; gru-v2 was not promoted"):
+        reg.promote(v2, expected=started_from)
+    assert reg.pointer_path.read_bytes() == before  # nothing changed
+    assert reg.promote(v2, expected=v3).version == v2
+    assert reg.production("sales").version == v2
+    with pytest.raises(ProductionMovedError):
+        reg.rollback(dataset="sales", expected=v1)
+    assert reg.rollback(dataset="sales", expected=v2).version == v3
+
+
+def test_models_of_every_kind_are_registered_with_their_recipe(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    theta = reg.register(None, name="theta", dataset="sales", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "theta"}], "weights": [1.0]},
+                         metrics={"mase": 0.7}, created_at=T0)
+    assert theta.kind == "statistical" and theta.dataset == "sales"
+    assert json.loads((theta.path / "recipe.json").read_text())["components"][0]["model"] == "theta"
+    assert theta.describe() == "statistical: theta"
+    art = tmp_path / "hyb"
+    (art / "members" / "gru-s0").mkdir(parents=True)
+    (art / "members" / "gru-s0" / "model.ckpt").write_text("w")
+    recipe = {"components": [{"type": "network", "cell": "gru", "seed": 0, "path": "members/gru-s0"},
+                             {"type": "statistical", "model": "theta"}], "weights": [0.6, 0.4],
+              "weights_note": "learned on 2 backtest windows", "fallback": ["theta", "naive"]}
+    hyb = reg.register(art, name="hybrid", dataset="sales", kind="hybrid", recipe=recipe, created_at=T0)
+    got = reg.get(hyb.version)
+    assert got.kind == "hybrid" and got.recipe["weights"] == [0.6, 0.4]
+    assert got.describe() == ("hybrid: 0.6 x gru + 0.4 x theta (weights learned on 2 backtest windows); series it "
+                              "cannot forecast: theta, naive")
+    assert got.to_dict()["description"] == got.describe()
+    reg.promote(hyb.version)
+    assert reg.production("sales").kind == "hybrid"
+    with pytest.raises(RegistryError, match="model kind 'transformer' is not one of"):
+        reg.register(art, name="x", dataset="sales", kind="transformer", recipe={}, created_at=T0)
+    with pytest.raises(RegistryError, match="a hybrid model needs its artifact directory"):
+        reg.register(None, name="x", dataset="sales", kind="hybrid", recipe=recipe, created_at=T0)
+    with pytest.raises(RegistryError, match="is not plain JSON"):
+        reg.register(None, name="x", dataset="sales", kind="statistical",
+                     recipe={"weights": [float("nan")]}, created_at=T0)
+    with pytest.raises(RegistryError, match="recipe kind 'ensemble' differs from kind 'statistical'"):
+        reg.register(None, name="x", dataset="sales", kind="statistical", recipe={"kind": "ensemble"}, created_at=T0)
+
+
+def test_the_champion_of_a_retrain_that_did_not_promote_is_recorded(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_ds(reg, tmp_path, "theta", "sales").version
+    assert reg.champion("sales") is None
+    reg.record_champion(v, reason="backfill retrain", at=T0)
+    assert reg.champion("sales").version == v and reg.production("sales") is None
+    assert reg.history("sales")[-1]["action"] == "champion"
+    assert _reg_ds(reg, tmp_path, "gru", "sales", "2").version == "gru-v2"
+
+
+def _old_registry_module(tmp_path: Path):
+    """The registry exactly as main wrote it before pointers per dataset (commit 1493df0)."""
+    import importlib.util
+
+    src = subprocess.run(["git", "show", "1493df0:src/flowcast/registry.py"], check=True, capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    path = tmp_path / "old_registry.py"
+    path.write_text(src)
+    name = "flowcast_registry_at_1493df0"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_registry_written_by_the_old_code_is_migrated_losing_nothing(tmp_path):
+    old = _old_registry_module(tmp_path)
+    root = tmp_path / "models"
+    reg_old = old.ModelRegistry(root)
+
+    def reg(name, source, payload):
+        fp = {"source": source, "fingerprint": "abc", "as_of": "2024-01-01T00:00:00"}
+        return reg_old.register(_artifact(tmp_path, name, payload), name=name, config={"hidden_size": 8},
+                                fingerprint=fp, metrics={"mase": 0.5}, as_of=datetime(2024, 1, 1),
+                                created_at=T0).version
+
+    us1, m3, us2 = reg("gru", "us_employment", "1"), reg("lstm", "m3-monthly", "2"), reg("rnn", "us_employment", "3")
+    reg_old.promote(us1, reason="first", at=T0)
+    reg_old.promote(m3, reason="m3 run", at=T0)  # the old bug: one pointer, shared by both datasets
+    reg_old.promote(us2, reason="us again", at=T0)
+    reg_old.rollback(reason="oops", at=T0)  # back to lstm-v2 (m3) for every dataset
+    reg_old.promote(us2, reason="us once more", at=T0)
+    old_bytes = reg_old.pointer_path.read_bytes()
+    old_events = json.loads(old_bytes)["events"]
+    assert reg_old.production().version == us2
+
+    reg = ModelRegistry(root)
+    assert reg.production("us_employment").version == us2
+    assert reg.production("m3-monthly").version == m3  # its own champion again, not the other dataset's
+    assert (root / "production.v1.json").read_bytes() == old_bytes  # kept as it was
+    kept = [e for d in ("us_employment", "m3-monthly") for e in reg.history(d) if e["action"] != "migrate"]
+    assert sorted(map(json.dumps, kept)) == sorted(map(json.dumps, old_events))  # every event kept
+    assert [e["action"] for e in reg.history("m3-monthly")] == ["promote", "migrate"]
+    assert [e["action"] for e in reg.history("us_employment")] == ["promote", "promote", "rollback", "promote",
+                                                                   "migrate"]
+    assert reg.rollback(dataset="us_employment").version == us1
+    v = reg.get(m3)
+    assert (v.dataset, v.kind, v.name) == ("m3-monthly", "network", "lstm")
+    assert v.recipe["components"] == [{"type": "network", "cell": "lstm", "path": "."}]
+    assert (v.path / "ckpt" / "model.ckpt").read_text() == "2"  # the artifact itself is untouched
+    assert _reg_ds(reg, tmp_path, "gru", "us_employment", "4").version == "gru-v4"
+    migrated = json.loads(reg.pointer_path.read_text())
+    assert migrated["format"] == 2 and ModelRegistry(root).production("m3-monthly").version == m3  # idempotent
+
+
+def test_old_versions_without_a_dataset_go_to_the_only_one(tmp_path):
+    old = _old_registry_module(tmp_path)
+    root = tmp_path / "models"
+    reg_old = old.ModelRegistry(root)
+    a = reg_old.register(_artifact(tmp_path, "gru", "1"), name="gru", config={}, fingerprint={"source": "sales"},
+                         metrics={}, as_of=None, created_at=T0).version
+    b = reg_old.register(_artifact(tmp_path, "rnn", "2"), name="rnn", config={}, fingerprint={}, metrics={},
+                         as_of=None, created_at=T0).version
+    reg_old.promote(a)
+    reg_old.promote(b)
+    reg = ModelRegistry(root)
+    assert reg.production().version == b and reg.production("sales").version == b
+    assert reg.get(b).dataset == "sales"
+
+
+def test_cli_models_say_what_a_version_is(tmp_path, _isolated_home):
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    th = reg.register(None, name="theta", dataset="sales", kind="statistical",
+                      recipe={"components": [{"type": "statistical", "model": "theta"}]}, created_at=T0).version
+    gr = _reg_ds(reg, tmp_path, "gru", "energy").version
+    runner = CliRunner()
+    assert runner.invoke(app, ["models", "promote", th]).exit_code == 0
+    assert runner.invoke(app, ["models", "promote", gr, "--dataset", "energy", "--expected", "none"]).exit_code == 0
+    r = runner.invoke(app, ["models", "promote", gr, "--dataset", "energy", "--expected", "none"])
+    assert r.exit_code == 1 and "moved" in r.output
+    r = runner.invoke(app, ["models", "list", "--json"])
+    payload = json.loads(r.stdout.strip().splitlines()[-1])
+    assert payload["productions"] == {"sales": th, "energy": gr}
+    assert {v["version"]: (v["kind"], v["description"]) for v in payload["versions"]} == {
+        th: ("statistical", "statistical: theta"), gr: ("network", "network: gru")}
+    r = runner.invoke(app, ["models", "list", "--dataset", "sales", "--json"])
+    assert [v["version"] for v in json.loads(r.stdout.strip().splitlines()[-1])["versions"]] == [th]
+    r = runner.invoke(app, ["models", "show", th])
+    shown = json.loads(r.stdout.strip().splitlines()[-1])
+    assert shown["kind"] == "statistical" and shown["production_of"] == ["sales"] and shown["recipe"]["components"]
+    r = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "statistical: theta" in r.output and "sales: theta-v1" in r.output
+    r = runner.invoke(app, ["models", "rollback"])
+    assert r.exit_code == 1 and "several datasets" in r.output

@@ -1,4 +1,12 @@
-"""The one vocabulary (Nixtla's convention) and the published forecast columns."""
+"""The one vocabulary (Nixtla's convention) and the published forecast columns.
+
+Prediction intervals: every published forecast carries the central 80% and 95% intervals as
+`y_hat_lo80`, `y_hat_hi80`, `y_hat_lo95`, `y_hat_hi95` (`interval_cols(level)`): the bounds
+the actual value falls between with that probability, calibrated by conformal prediction
+(`flowcast.evaluation.conformal`). A network trained on quantiles also produces `y_hat_q<p>`
+columns (`quantile_col`): its raw, uncalibrated quantiles, which the intervals are built from
+(conformalised) but which are not published in their place.
+"""
 
 from __future__ import annotations
 
@@ -16,3 +24,14 @@ def quantile_col(q: float) -> str:
 
 def quantile_cols(quantiles: list[float]) -> list[str]:
     return [quantile_col(q) for q in quantiles]
+
+
+INTERVAL_LEVELS: tuple[int, ...] = (80, 95)
+
+
+def interval_cols(level: int) -> tuple[str, str]:
+    """80 -> ('y_hat_lo80', 'y_hat_hi80'): the bounds of the central `level`% prediction interval."""
+    return f"y_hat_lo{int(level)}", f"y_hat_hi{int(level)}"
+
+
+INTERVAL_COLUMNS: list[str] = [c for lv in INTERVAL_LEVELS for c in interval_cols(lv)]

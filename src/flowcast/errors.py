@@ -36,5 +36,10 @@ class RegistryError(FlowcastError):
     """Unknown model version, corrupt registry entry."""
 
 
+class ProductionMovedError(RegistryError):
+    """A compare-and-swap promotion found another version in production than the one the run
+    started from (another run or a person promoted meanwhile); nothing was changed."""
+
+
 class StorageError(FlowcastError):
     """A file could not be written (full disk, no permission); what was there before is intact."""

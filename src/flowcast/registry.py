@@ -1,19 +1,35 @@
-"""The versioned model registry and the production pointer.
+"""The versioned model registry: models of every kind, one production pointer per dataset.
 
 Layout under `root` (settings.models_dir):
 
-    versions/<name>-v<seq>/artifact/...   an immutable copy of the trained artifact (files read-only)
-    versions/<name>-v<seq>/version.json   name, config, data fingerprint, metrics, as_of, created_at
-    production.json                       {"stack": [versions promoted, newest last], "events": [...]}
+    versions/<name>-v<seq>/artifact/...   an immutable copy of the model (files read-only), with
+                                          recipe.json: how the version forecasts (flowcast.models.recipes)
+    versions/<name>-v<seq>/version.json   name, dataset, kind, recipe, config, data fingerprint,
+                                          metrics, as_of, created_at
+    production.json                       {"format": 2, "datasets": {dataset: {"stack": [versions
+                                          promoted, newest last], "events": [...], "champion": {...}}}}
+    production.v1.json                    the pointer as an older flowcast wrote it (one stack for the
+                                          whole home), kept verbatim when it was migrated
     .lock                                 fcntl lock serialising writers of this registry
 
+Kinds: `network` (one trained RNN/LSTM/GRU), `statistical` (naive, seasonal naive, theta, damped,
+... : nothing trained, the recipe names the method), `ensemble` (networks combined by weight) and
+`hybrid` (networks blended with statistical forecasts). The recipe is a JSON description that
+`flowcast.models.recipes.forecast_with` turns into forecasts; the registry only stores it.
+
 A version is registered by copying into a dot-prefixed temporary directory, fsyncing and
-renaming it into place, so a half-written version is never listed. Registering never moves
-the production pointer. `promote` and `rollback` rewrite production.json atomically (temp
-file, fsync, rename, fsync of the directory): a crash before the rename leaves the previous
-champion in production, a crash after it leaves the new one, never a torn pointer.
-`rollback` pops the newest promotion off the stack. Nothing here reads the clock: times are
-passed in.
+renaming it into place, so a half-written version is never listed. Registering never moves a
+production pointer. `promote` and `rollback` rewrite production.json atomically (temp file,
+fsync, rename, fsync of the directory): a crash before the rename leaves the previous champion
+in production, a crash after it leaves the new one, never a torn pointer. `promote(...,
+expected=V)` is a compare-and-swap: it raises ProductionMovedError, changing nothing, when the
+dataset's production is no longer V (another run or a person promoted meanwhile).
+
+Migration: a production.json written by an older flowcast (one stack for the whole home) is
+rewritten on first open, under the lock: each stacked version and each event goes to the dataset
+the version was trained on (its fingerprint's `source`), so nothing is lost and two datasets
+that shared one champion get their own; the old file is kept as production.v1.json. Nothing here
+reads the clock: times are passed in.
 """
 
 from __future__ import annotations
@@ -28,15 +44,31 @@ import signal
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowcast.errors import RegistryError
+from flowcast.errors import ProductionMovedError, RegistryError
+
+KINDS = ("network", "statistical", "ensemble", "hybrid")
+POINTER_FORMAT = 2
+LEGACY_POINTER = "production.v1.json"
+DEFAULT_DATASET = "default"  # versions registered without any dataset (older tests and scripts)
+RECIPE_FILE = "recipe.json"
 
 _VERSION_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*)-v(?P<seq>\d+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class _Any:
+    """`expected` not given: promote without comparing (a person's manual promotion)."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
 
 
 def _fault(point: str) -> None:
@@ -53,14 +85,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
+def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer_rename") -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(obj, fh, indent=2, default=str)
             fh.flush()
             os.fsync(fh.fileno())
-        _fault("before_pointer_rename")
+        if fault:
+            _fault(fault)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -71,6 +119,11 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
 
 def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
+
+
+def network_recipe(cell: str) -> dict[str, Any]:
+    """The recipe of one trained network whose files are the artifact directory itself."""
+    return {"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}], "weights": [1.0]}
 
 
 @dataclass
@@ -84,11 +137,24 @@ class ModelVersion:
     as_of: str | None
     created_at: str
     seq: int = 0
+    dataset: str | None = None
+    kind: str = "network"
+    recipe: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """What this version is, in plain words (kind, members and weights)."""
+        from flowcast.models.recipes import describe_recipe
+
+        return describe_recipe(self.recipe)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "name": self.name,
+            "dataset": self.dataset,
+            "kind": self.kind,
+            "description": self.describe(),
+            "recipe": self.recipe,
             "path": str(self.path),
             "config": self.config,
             "fingerprint": self.fingerprint,
@@ -97,6 +163,14 @@ class ModelVersion:
             "created_at": self.created_at,
             "seq": self.seq,
         }
+
+
+def _empty_pointer() -> dict[str, Any]:
+    return {"format": POINTER_FORMAT, "datasets": {}}
+
+
+def _is_legacy(data: Any) -> bool:
+    return isinstance(data, dict) and "format" not in data and isinstance(data.get("stack"), list)
 
 
 class ModelRegistry:
@@ -116,38 +190,124 @@ class ModelRegistry:
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
-    def _pointer(self) -> dict[str, Any]:
+    def _read_pointer_file(self) -> Any:
         if not self.pointer_path.exists():
-            return {"stack": [], "events": []}
+            return None
         try:
-            data = json.loads(self.pointer_path.read_text())
-            if not isinstance(data, dict) or not isinstance(data.get("stack"), list):
-                raise ValueError("no 'stack' list")  # noqa: TRY004  (reported as RegistryError below)
-            data.setdefault("events", [])
-            return data
+            return json.loads(self.pointer_path.read_text())
         except (ValueError, OSError) as exc:
             raise RegistryError(f"corrupt production pointer {self.pointer_path}: {exc}") from exc
+
+    def _checked(self, data: Any) -> dict[str, Any]:
+        problem = None
+        if not isinstance(data, dict) or data.get("format") != POINTER_FORMAT:
+            problem = f"unknown format {data.get('format') if isinstance(data, dict) else type(data).__name__!r}"
+        elif not isinstance(data.get("datasets"), dict):
+            problem = "no 'datasets' mapping"
+        else:
+            for name, entry in data["datasets"].items():
+                if not isinstance(entry, dict) or not isinstance(entry.get("stack"), list):
+                    problem = f"dataset {name!r} has no 'stack' list"
+                    break
+                entry.setdefault("events", [])
+        if problem:
+            raise RegistryError(f"corrupt production pointer {self.pointer_path}: {problem}")
+        return data
+
+    def _pointer(self) -> dict[str, Any]:
+        """The pointer (format 2); a legacy one is migrated first, under the lock."""
+        data = self._read_pointer_file()
+        if data is None:
+            return _empty_pointer()
+        if _is_legacy(data):
+            with self._lock():
+                return self._pointer_locked()
+        return self._checked(data)
+
+    def _pointer_locked(self) -> dict[str, Any]:
+        data = self._read_pointer_file()
+        if data is None:
+            return _empty_pointer()
+        if _is_legacy(data):
+            data = self._migrate(data)
+        return self._checked(data)
+
+    def _migrate(self, old: dict[str, Any]) -> dict[str, Any]:
+        """Called under the lock: split the one legacy stack by dataset; keep the old file."""
+        old.setdefault("events", [])
+        trained_on = {v.version: v.dataset for v in self._scan()}
+        known = sorted({d for d in trained_on.values() if d})
+        fallback = known[0] if len(known) == 1 else DEFAULT_DATASET
+        new: dict[str, Any] = _empty_pointer()
+        new["migrated_from"] = LEGACY_POINTER
+        new["legacy_dataset"] = fallback
+
+        def entry(version: Any) -> dict[str, Any]:
+            ds = trained_on.get(str(version)) or fallback
+            return new["datasets"].setdefault(ds, {"stack": [], "events": []})
+
+        for v in old["stack"]:
+            entry(v)["stack"].append(v)
+        for e in old["events"]:
+            # a rollback undid a promotion of the version it removed ("previous"): that dataset's event
+            by = e.get("previous") if isinstance(e, dict) and e.get("action") == "rollback" else (
+                e.get("version") if isinstance(e, dict) else None)
+            entry(by)["events"].append(e)
+        for ds, ent in new["datasets"].items():
+            ent["events"].append({
+                "action": "migrate", "version": ent["stack"][-1] if ent["stack"] else None, "previous": None,
+                "reason": f"one production pointer per dataset: {len(ent['stack'])} promotion(s) of {ds} kept from "
+                          f"the home's single pointer ({LEGACY_POINTER})", "at": None,
+            })
+        legacy = self.root / LEGACY_POINTER
+        if not legacy.exists():  # the old pointer, byte for byte
+            _write_bytes_atomic(legacy, self.pointer_path.read_bytes())
+        _write_json_atomic(self.pointer_path, new, fault="before_migration_rename")
+        return new
+
+    def _legacy_dataset(self) -> str:
+        with contextlib.suppress(RegistryError):
+            data = self._read_pointer_file()
+            if isinstance(data, dict) and data.get("legacy_dataset"):
+                return str(data["legacy_dataset"])
+        return DEFAULT_DATASET
 
     def _read_version(self, vdir: Path) -> ModelVersion:
         meta_path = vdir / "version.json"
         try:
             meta = json.loads(meta_path.read_text())
+            fingerprint = meta.get("fingerprint") or {}
+            kind = meta.get("kind") or "network"
+            recipe = meta.get("recipe") or network_recipe(meta["name"])
             return ModelVersion(
                 version=meta["version"], name=meta["name"], path=vdir / "artifact", config=meta.get("config", {}),
-                fingerprint=meta.get("fingerprint", {}), metrics=meta.get("metrics", {}), as_of=meta.get("as_of"),
+                fingerprint=fingerprint, metrics=meta.get("metrics", {}), as_of=meta.get("as_of"),
                 created_at=meta["created_at"], seq=int(meta.get("seq", 0)),
+                dataset=meta.get("dataset") or (fingerprint.get("source") if isinstance(fingerprint, dict) else None),
+                kind=kind, recipe=recipe,
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise RegistryError(f"corrupt registry entry {meta_path}: {exc}") from exc
 
+    def _scan(self) -> list[ModelVersion]:
+        if not self.versions_dir.exists():
+            return []
+        return [
+            self._read_version(d)
+            for d in self.versions_dir.iterdir()
+            if not d.name.startswith(".") and (d / "version.json").exists()
+        ]
+
     def _next_seq(self) -> int:
-        """One more than any version ever seen: on disk or named in the promotion history (so a
+        """One more than any version ever seen: on disk or named in a promotion history (so a
         version deleted by hand never has its name reused for a different model)."""
         names = [d.name for d in self.versions_dir.iterdir()] if self.versions_dir.exists() else []
         with contextlib.suppress(RegistryError):
-            ptr = self._pointer()
-            names += [str(v) for v in ptr["stack"]]
-            names += [str(e.get(k)) for e in ptr["events"] for k in ("version", "previous") if e.get(k)]
+            for ent in self._pointer_locked()["datasets"].values():
+                names += [str(v) for v in ent["stack"]]
+                names += [str(e.get(k)) for e in ent["events"] for k in ("version", "previous") if e.get(k)]
+                if isinstance(ent.get("champion"), dict):
+                    names.append(str(ent["champion"].get("version")))
         seqs = [0]
         for n in names:
             m = _VERSION_RE.match(n)
@@ -163,24 +323,64 @@ class ModelRegistry:
                     _make_writable(d)
                     shutil.rmtree(d, ignore_errors=True)
 
+    def _dataset_of(self, ptr: dict[str, Any], dataset: str | None, *, need_stack: bool = True) -> str | None:
+        """`dataset`, or when None the one dataset that has a production model (None when there is
+        none); RegistryError naming them when several datasets have one."""
+        if dataset is not None:
+            return dataset
+        names = sorted(n for n, e in ptr["datasets"].items() if e["stack"] or not need_stack)
+        if len(names) > 1:
+            raise RegistryError(f"this registry holds production models of several datasets {names}: name one "
+                                "(--dataset)")
+        return names[0] if names else None
+
+    def _existing(self, version: str, where: str) -> ModelVersion:
+        if not (self.versions_dir / version / "version.json").exists():
+            raise RegistryError(
+                f"unknown model version {version!r} in {where} {self.pointer_path}: it is missing "
+                f"from {self.versions_dir} (deleted by hand?); `flowcast models rollback` or "
+                "`flowcast models promote VERSION` puts an existing version in production"
+            )
+        return self.get(version)
+
     # ------------------------------------------------------------------ API
     def register(
         self,
-        artifact_dir: Path,
+        artifact_dir: Path | None,
         *,
         name: str,
-        config: dict,
-        fingerprint: dict,
-        metrics: dict,
-        as_of: datetime | None,
+        dataset: str | None = None,
+        kind: str = "network",
+        recipe: dict[str, Any] | None = None,
+        config: dict | None = None,
+        fingerprint: dict | None = None,
+        metrics: dict | None = None,
+        as_of: datetime | None = None,
         created_at: datetime,
     ) -> ModelVersion:
-        """Copy `artifact_dir` into a new immutable version `<name>-v<seq>`; production is untouched."""
-        artifact_dir = Path(artifact_dir)
-        if not artifact_dir.is_dir():
-            raise RegistryError(f"artifact directory not found: {artifact_dir}")
+        """Copy `artifact_dir` (None for a statistical model: nothing was trained) into a new
+        immutable version `<name>-v<seq>` of `dataset` (default: the fingerprint's `source`);
+        production is untouched. `recipe` (JSON) says how it forecasts; default: one network."""
+        if artifact_dir is not None:
+            artifact_dir = Path(artifact_dir)
+            if not artifact_dir.is_dir():
+                raise RegistryError(f"artifact directory not found: {artifact_dir}")
+        elif kind != "statistical":
+            raise RegistryError(f"a {kind} model needs its artifact directory (only a statistical one has none)")
         if not _NAME_RE.match(name):
             raise RegistryError(f"model name {name!r} may only contain letters, digits, '.', '_' and '-'")
+        if kind not in KINDS:
+            raise RegistryError(f"model kind {kind!r} is not one of {list(KINDS)}")
+        fingerprint = dict(fingerprint or {})
+        dataset = dataset or fingerprint.get("source") or DEFAULT_DATASET
+        recipe = dict(recipe) if recipe is not None else network_recipe(name)
+        if recipe.get("kind", kind) != kind:
+            raise RegistryError(f"recipe kind {recipe.get('kind')!r} differs from kind {kind!r}")
+        recipe["kind"] = kind
+        try:
+            recipe_text = json.dumps(recipe, indent=2, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise RegistryError(f"the recipe of {name!r} is not plain JSON: {exc}") from exc
         with self._lock():
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             self._clean_stale_temps()
@@ -188,10 +388,15 @@ class ModelRegistry:
             version = f"{name}-v{seq}"
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
             try:
-                shutil.copytree(artifact_dir, tmp / "artifact")
+                if artifact_dir is not None:
+                    shutil.copytree(artifact_dir, tmp / "artifact")
+                else:
+                    (tmp / "artifact").mkdir()
+                (tmp / "artifact" / RECIPE_FILE).write_text(recipe_text)
                 meta = {
-                    "version": version, "name": name, "seq": seq, "config": config, "fingerprint": fingerprint,
-                    "metrics": metrics, "as_of": _iso(as_of), "created_at": _iso(created_at),
+                    "version": version, "name": name, "seq": seq, "dataset": dataset, "kind": kind, "recipe": recipe,
+                    "config": config or {}, "fingerprint": fingerprint, "metrics": metrics or {},
+                    "as_of": _iso(as_of), "created_at": _iso(created_at),
                 }
                 (tmp / "version.json").write_text(json.dumps(meta, indent=2, default=str))
                 _fsync_tree(tmp)
@@ -207,74 +412,135 @@ class ModelRegistry:
 
     def get(self, version: str) -> ModelVersion:
         vdir = self.versions_dir / version
-        if version.startswith(".") or "/" in version or not (vdir / "version.json").exists():
+        if not version or version.startswith(".") or "/" in version or not (vdir / "version.json").exists():
             known = [v.version for v in self.list()]
             hint = f"; known: {known[-10:]}" if known else "; the registry is empty"
             raise RegistryError(f"unknown model version {version!r}{hint}")
-        return self._read_version(vdir)
+        mv = self._read_version(vdir)
+        if mv.dataset is None:
+            mv.dataset = self._legacy_dataset()
+        return mv
 
-    def list(self, name: str | None = None) -> list[ModelVersion]:
-        """Registered versions, oldest first (optionally only those of model `name`)."""
-        if not self.versions_dir.exists():
-            return []
-        out = [
-            self._read_version(d)
-            for d in self.versions_dir.iterdir()
-            if not d.name.startswith(".") and (d / "version.json").exists()
-        ]
+    def list(self, name: str | None = None, dataset: str | None = None) -> list[ModelVersion]:
+        """Registered versions, oldest first (optionally only those of model `name` or `dataset`)."""
+        out = self._scan()
+        legacy = self._legacy_dataset() if any(v.dataset is None for v in out) else None
+        for v in out:
+            if v.dataset is None:
+                v.dataset = legacy
         if name is not None:
             out = [v for v in out if v.name == name]
+        if dataset is not None:
+            out = [v for v in out if v.dataset == dataset]
         return sorted(out, key=lambda v: (v.seq, v.version))
 
-    def production(self) -> ModelVersion | None:
-        """The production version; RegistryError when the pointer names a version that is gone."""
-        stack = self._pointer()["stack"]
+    def datasets(self) -> list[str]:
+        """Datasets with a production pointer (a model in production now or before)."""
+        return sorted(self._pointer()["datasets"])
+
+    def production(self, dataset: str | None = None) -> ModelVersion | None:
+        """The production version of `dataset` (None: the only dataset that has one); None when it
+        has none; RegistryError when the pointer names a version that is gone."""
+        ptr = self._pointer()
+        ds = self._dataset_of(ptr, dataset)
+        stack = ptr["datasets"].get(ds, {}).get("stack") if ds is not None else None
         if not stack:
             return None
-        version = stack[-1]
-        if not (self.versions_dir / version / "version.json").exists():
-            raise RegistryError(
-                f"unknown model version {version!r} in the production pointer {self.pointer_path}: it is missing "
-                f"from {self.versions_dir} (deleted by hand?); `flowcast models rollback` or "
-                "`flowcast models promote VERSION` puts an existing version in production"
-            )
-        return self.get(version)
+        return self._existing(stack[-1], "the production pointer")
 
-    def history(self) -> list[dict[str, Any]]:
-        """Promotions and rollbacks, oldest first: {action, version, previous, reason, at}."""
-        return list(self._pointer()["events"])
+    def productions(self) -> dict[str, ModelVersion]:
+        """dataset -> its production version, for every dataset that has one (gone versions left out)."""
+        out = {}
+        for ds, ent in self._pointer()["datasets"].items():
+            if ent["stack"] and (self.versions_dir / ent["stack"][-1] / "version.json").exists():
+                out[ds] = self.get(ent["stack"][-1])
+        return out
 
-    def promote(self, version: str, *, reason: str = "", at: datetime | None = None) -> ModelVersion:
-        """Make `version` the production model (atomic pointer swap)."""
+    def history(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        """Promotions, rollbacks and champion choices, oldest first: {action, version, previous,
+        reason, at} (plus `dataset` when all datasets are listed)."""
+        ptr = self._pointer()
+        if dataset is not None:
+            return list(ptr["datasets"].get(dataset, {}).get("events", []))
+        return [{**e, "dataset": ds} for ds, ent in sorted(ptr["datasets"].items()) for e in ent["events"]]
+
+    def promote(self, version: str, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
+                at: datetime | None = None) -> ModelVersion:
+        """Make `version` the production model of `dataset` (default: the dataset it was trained on)
+        in one atomic pointer swap. With `expected` (a version, or None for 'no production model'),
+        compare and swap: ProductionMovedError, and nothing changed, when production moved."""
         with self._lock():
             mv = self.get(version)
-            ptr = self._pointer()
-            previous = ptr["stack"][-1] if ptr["stack"] else None
+            ds = dataset or mv.dataset or DEFAULT_DATASET
+            if dataset is not None and mv.dataset not in (None, dataset):
+                raise RegistryError(f"{version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
+                                    f"{dataset!r}'s production model")
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
+            previous = ent["stack"][-1] if ent["stack"] else None
+            if expected is not ANY and previous != expected:
+                raise ProductionMovedError(
+                    f"production of {ds} moved while this run was deciding: it started from "
+                    f"{expected or 'no production model'} and is now {previous or 'empty'}; {version} was not promoted "
+                    "(run again to compare against the new production model)"
+                )
             if previous != version:
-                ptr["stack"].append(version)
-            ptr["events"].append(
+                ent["stack"].append(version)
+            ent["events"].append(
                 {"action": "promote", "version": version, "previous": previous, "reason": reason, "at": _iso(at)}
             )
             _write_json_atomic(self.pointer_path, ptr)
         return mv
 
-    def rollback(self, *, reason: str = "", at: datetime | None = None) -> ModelVersion:
-        """Put the previous production version back; RegistryError when there is none."""
+    def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
+                 at: datetime | None = None) -> ModelVersion:
+        """Put the previous production version of `dataset` back; RegistryError when there is none."""
         with self._lock():
-            ptr = self._pointer()
-            if len(ptr["stack"]) < 2:
-                current = ptr["stack"][-1] if ptr["stack"] else None
+            ptr = self._pointer_locked()
+            ds = self._dataset_of(ptr, dataset)
+            ent = ptr["datasets"].get(ds) if ds is not None else None
+            stack = ent["stack"] if ent else []
+            current = stack[-1] if stack else None
+            if expected is not ANY and current != expected:
+                raise ProductionMovedError(f"production of {ds} is {current or 'empty'}, not {expected}: not rolled back")
+            if len(stack) < 2:
                 raise RegistryError(
-                    f"nothing to roll back to: production is {current or 'empty'} and there is no earlier promotion"
+                    f"nothing to roll back to: production{f' of {ds}' if ds else ''} is {current or 'empty'} and there "
+                    "is no earlier promotion"
                 )
-            current = ptr["stack"].pop()
-            target = ptr["stack"][-1]
+            assert ent is not None
+            stack.pop()
+            target = stack[-1]
             mv = self.get(target)
-            ptr["events"].append(
+            ent["events"].append(
                 {"action": "rollback", "version": target, "previous": current, "reason": reason, "at": _iso(at)}
             )
             _write_json_atomic(self.pointer_path, ptr)
         return mv
+
+    def record_champion(self, version: str, *, dataset: str | None = None, reason: str = "",
+                        at: datetime | None = None, as_of: datetime | None = None) -> ModelVersion:
+        """Note `version` as the champion a retrain chose without promoting it (a backfill's
+        retrain, `promote=False`): the forecast flow publishes it while no model is in production."""
+        with self._lock():
+            mv = self.get(version)
+            ds = dataset or mv.dataset or DEFAULT_DATASET
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
+            ent["champion"] = {"version": version, "as_of": _iso(as_of), "at": _iso(at), "reason": reason}
+            ent["events"].append({"action": "champion", "version": version, "previous": None, "reason": reason,
+                                  "at": _iso(at)})
+            _write_json_atomic(self.pointer_path, ptr)
+        return mv
+
+    def champion(self, dataset: str | None = None) -> ModelVersion | None:
+        """The champion the last retrain of `dataset` chose without promoting it (None if none)."""
+        ptr = self._pointer()
+        ds = self._dataset_of(ptr, dataset, need_stack=False)
+        ch = ptr["datasets"].get(ds, {}).get("champion") if ds is not None else None
+        if not isinstance(ch, dict) or not ch.get("version"):
+            return None
+        return self._existing(str(ch["version"]), "the last champion of")
 
 
 def _fsync_tree(root: Path) -> None:

@@ -12,7 +12,7 @@ from flowcast.registry import ModelRegistry
 
 root, artifact, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 reg = ModelRegistry(root)
-mv = reg.register(artifact, name=name, config={}, fingerprint={}, metrics={}, as_of=None,
+mv = reg.register(artifact, name=name, dataset="toy", config={}, fingerprint={}, metrics={}, as_of=None,
                   created_at=datetime(2024, 1, 2))
 print(mv.version, flush=True)
 reg.promote(mv.version, reason="child", at=datetime(2024, 1, 2))

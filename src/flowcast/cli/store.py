@@ -77,67 +77,87 @@ def forecasts(
     console.print(f"{frame.height} rows, {frame['as_of'].n_unique()} as_of, {frame['unique_id'].n_unique()} series")
 
 
-def _version_row(mv: Any, production: str | None) -> dict[str, Any]:
+ModelDatasetOpt = Annotated[str | None, typer.Option(
+    "--dataset", "-d", help="the dataset whose models and production pointer to use (default: the only one)")]
+
+
+def _version_row(mv: Any, productions: dict[str, str]) -> dict[str, Any]:
     m = mv.metrics or {}
     return {
         "version": mv.version,
+        "dataset": mv.dataset,
+        "kind": mv.kind,
         "name": mv.name,
-        "production": mv.version == production,
+        "production": productions.get(mv.dataset or "") == mv.version,
+        "description": mv.describe(),
         "as_of": mv.as_of,
         "created_at": mv.created_at,
-        **{k: m.get(k) for k in ("smape", "mase", "mae", "rmse")},
+        **{k: m.get(k) for k in ("smape", "mase", "mae", "rmse", "coverage80", "coverage95")},
     }
 
 
-def _production_or_none(reg: Any) -> Any:
+def _production_or_none(reg: Any, dataset: str | None) -> Any:
     """The production version before a promote/rollback; None when there is none or it is gone
     (a dangling pointer must not block the command that repairs it)."""
     try:
-        return reg.production()
+        return reg.production(dataset)
     except RegistryError:
         return None
+
+
+def _productions(reg: Any) -> tuple[dict[str, str], list[str]]:
+    """dataset -> production version, and the problems found (a pointer naming a version that is gone)."""
+    out, problems = {}, []
+    for ds in reg.datasets():
+        try:
+            mv = reg.production(ds)
+        except RegistryError as exc:  # still list what is there: that is how the user repairs it
+            problems.append(str(exc))
+            continue
+        if mv is not None:
+            out[ds] = mv.version
+    return out, problems
 
 
 @models_app.command("list")
 @cli_errors
 def models_list(
-    name: Annotated[str | None, typer.Option("--name", help="only versions of this model (rnn, lstm, gru)")] = None,
+    dataset: ModelDatasetOpt = None,
+    name: Annotated[str | None, typer.Option("--name", help="only versions of this model (gru, hybrid, theta, ...)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Registered model versions, oldest first; the production one is marked."""
+    """Registered model versions of every kind, oldest first; production ones are marked."""
     from flowcast.registry import ModelRegistry
 
     settings = resolve_settings(config=config, home=home)
     reg = ModelRegistry(settings.models_dir)
-    problem = None
-    try:
-        prod = reg.production()
-    except RegistryError as exc:  # still list what is there: that is how the user repairs it
-        prod, problem = None, str(exc)
-    prod_v = prod.version if prod else None
-    rows = [_version_row(v, prod_v) for v in reg.list(name)]
-    if problem:
+    prods, problems = _productions(reg)
+    rows = [_version_row(v, prods) for v in reg.list(name, dataset=dataset)]
+    for problem in problems:
         console.print(f"[bold yellow]warning:[/] {problem}", highlight=False)
+    production: Any = prods.get(dataset) if dataset else (next(iter(prods.values())) if len(prods) == 1 else None)
     if json_out:
-        emit_json({"production": prod_v, "versions": rows, **({"problem": problem} if problem else {})})
+        emit_json({"production": production, "productions": prods, "versions": rows,
+                   **({"problem": "; ".join(problems)} if problems else {})})
         return
     if not rows:
-        console.print(f"no registered models in {settings.models_dir}")
+        console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {settings.models_dir}")
         return
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold")
-    for c in ("", "version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse"):
-        table.add_column(c, overflow="fold")  # timestamps wrap on a narrow terminal instead of ending in '…'
+    cols = ("version", "dataset", "kind", "as_of", "mase", "smape", "what it is")
+    for c in ("", *cols):
+        table.add_column(c, overflow="fold")  # wraps on a narrow terminal instead of ending in '…'
+    fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     for r in rows:
-        fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-        r = {**r, **{c: (r[c] or "").replace("T", " ").removesuffix(":00") for c in ("as_of", "created_at")}}
-        table.add_row("*" if r["production"] else "", *[fmt(r[c]) for c in
-                      ("version", "name", "as_of", "created_at", "smape", "mase", "mae", "rmse")])
+        as_of = (r["as_of"] or "").replace("T", " ").removesuffix(":00")
+        table.add_row("*" if r["production"] else "", r["version"], r["dataset"] or "", r["kind"], as_of,
+                      fmt(r["mase"]), fmt(r["smape"]), r["description"])
     out.print(table)
-    console.print(f"production: {prod_v or 'none'}")
+    console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
 
 
 @models_app.command("show")
@@ -147,51 +167,64 @@ def models_show(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Everything recorded about one version (JSON)."""
+    """Everything recorded about one version (JSON): its dataset, kind, what it is in words, its
+    recipe (members, weights, fallback, interval calibration), metrics and data fingerprint."""
     from flowcast.registry import ModelRegistry
 
     settings = resolve_settings(config=config, home=home)
-    emit_json(ModelRegistry(settings.models_dir).get(version).to_dict())
+    reg = ModelRegistry(settings.models_dir)
+    mv = reg.get(version)
+    prods, _ = _productions(reg)
+    emit_json({**mv.to_dict(), "production_of": sorted(d for d, v in prods.items() if v == mv.version)})
 
 
 @models_app.command("promote")
 @cli_errors
 def models_promote(
     version: Annotated[str, typer.Argument(help="the version to put in production")],
+    dataset: ModelDatasetOpt = None,
+    expected: Annotated[str | None, typer.Option(
+        "--expected", help="only if production is still this version ('none': no production model); "
+        "fails, changing nothing, when it moved")] = None,
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual promotion",
     at: Annotated[str | None, typer.Option("--at", help="timestamp recorded with the promotion (ISO)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Make VERSION the production model (atomic pointer swap)."""
-    from flowcast.registry import ModelRegistry
+    """Make VERSION the production model of its dataset (atomic pointer swap)."""
+    from flowcast.registry import ANY, ModelRegistry
 
     settings = resolve_settings(config=config, home=home)
     reg = ModelRegistry(settings.models_dir)
-    before = _production_or_none(reg)
-    mv = reg.promote(version, reason=reason, at=parse_as_of(at))
-    console.print(f"production: {before.version if before else 'none'} -> [bold]{mv.version}[/]")
+    target = dataset or reg.get(version).dataset
+    before = _production_or_none(reg, target)
+    want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
+    mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+    console.print(f"production of {target}: {before.version if before else 'none'} -> [bold]{mv.version}[/]",
+                  highlight=False)
     if json_out:
-        emit_json({"production": mv.version, "previous": before.version if before else None})
+        emit_json({"dataset": target, "production": mv.version, "previous": before.version if before else None})
 
 
 @models_app.command("rollback")
 @cli_errors
 def models_rollback(
+    dataset: ModelDatasetOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual rollback",
     at: Annotated[str | None, typer.Option("--at", help="timestamp recorded with the rollback (ISO)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Put the previous production version back."""
+    """Put the previous production version of the dataset back."""
     from flowcast.registry import ModelRegistry
 
     settings = resolve_settings(config=config, home=home)
     reg = ModelRegistry(settings.models_dir)
-    before = _production_or_none(reg)
-    mv = reg.rollback(reason=reason, at=parse_as_of(at))
-    console.print(f"production: {before.version if before else 'none'} -> [bold]{mv.version}[/] (rolled back)")
+    before = _production_or_none(reg, dataset)
+    mv = reg.rollback(dataset=dataset, reason=reason, at=parse_as_of(at))
+    console.print(f"production of {mv.dataset}: {before.version if before else 'none'} -> [bold]{mv.version}[/] "
+                  "(rolled back)", highlight=False)
     if json_out:
-        emit_json({"production": mv.version, "previous": before.version if before else None})
+        emit_json({"dataset": mv.dataset, "production": mv.version, "previous": before.version if before else None})

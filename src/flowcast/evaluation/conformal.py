@@ -1,0 +1,184 @@
+"""Prediction intervals by split conformal prediction on backtest errors, per horizon step.
+
+Every model kind gets its intervals the same way, from how wrong it was on the backtest:
+
+- residual (any model): the nonconformity score of a backtest point is |y - y_hat| / scale,
+  where `scale` is the series' own MASE scale (mean |y_t - y_{t-m}| of its history up to the
+  window's cutoff), so one calibration serves series of every size. For each horizon step the
+  calibrated width q is the ceil((n + 1) L)-th smallest of its n scores (the finite-sample
+  conformal quantile at level L); the interval is y_hat -/+ q x scale.
+- cqr (a network trained on quantiles, Romano et al. 2019): the score is
+  max(lo - y, y - hi) / scale for the network's own quantiles (lo, hi) = (q_(1-L)/2, q_(1+L)/2);
+  the interval is [lo - q x scale, hi + q x scale], which widens (or narrows) the network's band
+  until it covers L of the calibration points.
+
+`cross_calibrated` measures this honestly: the intervals of backtest window k are calibrated on
+the windows before k only, so the coverage and the interval score (MSIS) the leaderboard shows
+come from windows the calibration never saw. The published intervals are calibrated on every
+window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps.
+Scales that are zero or undefined (a constant history) fall back to the series' mean |y| (1 if
+that is 0 too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
+from flowcast.evaluation.metrics import mase_scale
+
+
+def quantile_pair(level: int) -> tuple[float, float]:
+    """80 -> (0.1, 0.9): the quantiles bounding the central `level`% interval."""
+    a = (1 - level / 100) / 2
+    return round(a, 6), round(1 - a, 6)
+
+
+def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """unique_id[, cutoff], scale > 0: the MASE scale of each series (at each cutoff), falling back
+    to the series' mean |y| and then to 1 where it is zero or undefined."""
+    scale = mase_scale(insample, season_length, cutoffs)
+    level = insample.group_by("unique_id").agg(pl.col("y").abs().mean().alias("__level"))
+    return scale.join(level, on="unique_id", how="left").with_columns(
+        pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
+        .then(pl.col("scale"))
+        .when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
+        .then(pl.col("__level"))
+        .otherwise(1.0)
+        .alias("scale")
+    ).drop("__level")
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The ceil((n + 1) level)-th smallest score (the largest when that exceeds n); nan when n = 0."""
+    s = np.sort(scores[np.isfinite(scores)])
+    n = len(s)
+    if n == 0:
+        return math.nan
+    k = min(math.ceil((n + 1) * level), n)
+    return float(s[max(k, 1) - 1])
+
+
+def _mode(frame: pl.DataFrame, level: int) -> str:
+    lo, hi = (quantile_col(q) for q in quantile_pair(level))
+    return "cqr" if lo in frame.columns and hi in frame.columns else "residual"
+
+
+def _scores(frame: pl.DataFrame, level: int, mode: str) -> pl.Expr:
+    if mode == "cqr":
+        lo, hi = (quantile_col(q) for q in quantile_pair(level))
+        return pl.max_horizontal(pl.col(lo) - pl.col("y"), pl.col("y") - pl.col(hi)) / pl.col("scale")
+    return (pl.col("y") - pl.col("y_hat")).abs() / pl.col("scale")
+
+
+def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS) -> dict[str, Any]:
+    """Widths per level and horizon step from backtest points `scored` (step, y, y_hat, scale
+    [, the quantile columns of a quantile network]). JSON-able, stored in a model's recipe."""
+    out: dict[str, Any] = {"method": "conformal", "levels": [int(lv) for lv in levels], "n": int(scored.height),
+                           "mode": {}, "q": {}}
+    for lv in levels:
+        mode = _mode(scored, lv)
+        s = scored.select(pl.col("step"), _scores(scored, lv, mode).alias("s")).filter(pl.col("s").is_finite())
+        pooled = conformal_quantile(s["s"].to_numpy(), lv / 100)
+        per_step = []
+        by_step = {k: g["s"].to_numpy() for (k,), g in s.group_by("step")}
+        for step in range(1, horizon + 1):
+            q = conformal_quantile(by_step.get(step, np.array([])), lv / 100)
+            per_step.append(q if math.isfinite(q) else pooled)
+        out["mode"][str(lv)] = mode
+        out["q"][str(lv)] = [None if not math.isfinite(v) else float(v) for v in per_step]
+    return out
+
+
+def apply_intervals(
+    frame: pl.DataFrame,
+    calibration: dict[str, Any] | None,
+    scale: pl.DataFrame | None = None,
+    bounds: tuple[float | None, float | None] = (None, None),
+) -> pl.DataFrame:
+    """`frame` (unique_id, step, y_hat[, quantile columns][, scale]) with y_hat_lo<L>/y_hat_hi<L>
+    for each calibrated level: nested (the 95% interval contains the 80% one), containing y_hat,
+    clipped to the declared bounds. `scale`: unique_id, scale (None: `frame` has a scale column).
+    Without a calibration the interval columns are null."""
+    levels = [int(lv) for lv in (calibration or {}).get("levels", INTERVAL_LEVELS)]
+    out = frame if scale is None else frame.join(scale.select("unique_id", "scale"), on="unique_id", how="left")
+    made: list[tuple[str, str]] = []
+    for lv in levels:
+        lo_c, hi_c = interval_cols(lv)
+        q = (calibration or {}).get("q", {}).get(str(lv))
+        if not q or any(v is None for v in q):
+            out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(lo_c), pl.lit(None, dtype=pl.Float64).alias(hi_c))
+            continue
+        width = pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
+            list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64) * pl.col("scale")
+        mode = (calibration or {}).get("mode", {}).get(str(lv), "residual")
+        ql, qh = (quantile_col(x) for x in quantile_pair(lv))
+        if mode == "cqr" and ql in out.columns and qh in out.columns:
+            lo, hi = pl.col(ql) - width, pl.col(qh) + width
+        else:
+            lo, hi = pl.col("y_hat") - width, pl.col("y_hat") + width
+        out = out.with_columns(pl.min_horizontal(lo, pl.col("y_hat")).alias(lo_c),
+                               pl.max_horizontal(hi, pl.col("y_hat")).alias(hi_c))
+        made.append((lo_c, hi_c))
+    # nested: a wider level's interval contains every narrower one
+    for (lo_a, hi_a), (lo_b, hi_b) in zip(made, made[1:]):
+        out = out.with_columns(pl.min_horizontal(lo_a, lo_b).alias(lo_b), pl.max_horizontal(hi_a, hi_b).alias(hi_b))
+    y_min, y_max = bounds
+    for cols in made:
+        exprs = []
+        for c in cols:
+            e = pl.col(c)
+            if y_min is not None:
+                e = e.clip(lower_bound=y_min)
+            if y_max is not None:
+                e = e.clip(upper_bound=y_max)
+            exprs.append(e.alias(c))
+        out = out.with_columns(exprs)
+    return out if scale is None else out.drop("scale")
+
+
+def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVELS) -> dict[str, float | None]:
+    """coverage<L> (share of actuals inside the L% interval) per level and msis: the mean scaled
+    interval score of the widest level (Gneiting & Raftery 2007; the M4 competition's MSIS at 95%):
+    mean over (series, window) of mean_steps[(hi - lo) + 2/a (lo - y)+ + 2/a (y - hi)+] / scale.
+    `frame`: unique_id, window, y, scale and the interval columns. None where there are no rows."""
+    out: dict[str, float | None] = {}
+    ok = frame.filter(pl.col("y").is_not_null())
+    for lv in levels:
+        lo, hi = interval_cols(lv)
+        rows = ok.filter(pl.col(lo).is_not_null() & pl.col(hi).is_not_null())
+        out[f"coverage{lv}"] = (
+            float(rows.select(((pl.col("y") >= pl.col(lo)) & (pl.col("y") <= pl.col(hi))).mean()).item())
+            if rows.height else None
+        )
+    lv = max(levels)
+    lo, hi = interval_cols(lv)
+    a = 1 - lv / 100
+    rows = ok.filter(pl.col(lo).is_not_null() & pl.col(hi).is_not_null())
+    if rows.height:
+        score = ((pl.col(hi) - pl.col(lo)) + 2 / a * (pl.col(lo) - pl.col("y")).clip(lower_bound=0)
+                 + 2 / a * (pl.col("y") - pl.col(hi)).clip(lower_bound=0)) / pl.col("scale")
+        keys = [k for k in ("unique_id", "window") if k in rows.columns]
+        out["msis"] = float(rows.group_by(keys).agg(score.mean().alias("s"))["s"].mean())
+    else:
+        out["msis"] = None
+    return out
+
+
+def cross_calibrated(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS) -> pl.DataFrame:
+    """Backtest rows (unique_id, window, step, y, y_hat, scale[, quantiles]) of windows 1.. with
+    intervals calibrated on the earlier windows only (window 0 has no earlier window: left out)."""
+    windows = sorted(scored["window"].unique().to_list())
+    parts = []
+    for k in windows[1:]:
+        cal = calibrate(scored.filter(pl.col("window") < k), horizon, levels)
+        parts.append(apply_intervals(scored.filter(pl.col("window") == k), cal))
+    if not parts:
+        return scored.clear().with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for lv in levels
+                                            for c in interval_cols(lv)])
+    return pl.concat(parts, how="vertical_relaxed")

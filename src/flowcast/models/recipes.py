@@ -1,0 +1,367 @@
+"""How a model of any kind forecasts: one function for networks, statistical models, ensembles
+and hybrids (`forecast_with`), used by the retrain flow, the forecast flow and backfills alike.
+
+A recipe is the JSON a registered version carries (`recipe.json` in its artifact directory and
+`recipe` in version.json):
+
+    {"kind": "hybrid",
+     "components": [{"type": "network", "cell": "gru", "seed": 0, "path": "members/gru-s0"},
+                    {"type": "statistical", "model": "theta"}],
+     "weights": [0.6, 0.4],
+     "weights_note": "learned on 2 backtest windows (mase)",
+     "fallback": ["damped", "theta", "seasonal_naive", "naive"],
+     "intervals": {"hybrid": <calibration>, "damped": <calibration>, ...}}
+
+The forecast is sum_i weights[i] x forecast of component i (network paths are relative to the
+artifact directory; a network's quantile columns are combined too when every component has
+them). Then, per series:
+
+- fallback: a series the recipe cannot forecast (not long enough for its networks, a forecast
+  that is not finite or lies outside the source's declared bounds y_min/y_max) gets the first
+  model of `fallback` that forecasts it cleanly; every row names the model that made it
+  (`model` column), so one bad series never fails the run and is never published silently;
+- intervals: y_hat_lo80/hi80/lo95/hi95 from the conformal calibration stored for the model that
+  made the row (`flowcast.evaluation.conformal`), clipped to the declared bounds.
+
+A registered network from an older flowcast (no recipe) and a bare training run directory
+(meta.json + model.ckpt) forecast as a one-network recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS
+from flowcast.errors import TrainingError
+
+if TYPE_CHECKING:
+    from flowcast.data.training_data import TrainingData
+
+RECIPE_FILE = "recipe.json"
+KINDS = ("network", "statistical", "ensemble", "hybrid")
+LAST_RESORT = "naive"  # forecasts any series with one finite observation, within its observed values
+
+
+# ----------------------------------------------------------------------------- statistical models
+def statistical_models() -> tuple[str, ...]:
+    """Names of the statistical models a recipe can use (the baselines, plus any that
+    `flowcast.models.stats` declares in STATISTICAL_MODELS)."""
+    from flowcast.models.baselines import BASELINES
+
+    names = list(BASELINES)
+    try:
+        from flowcast.models import stats  # type: ignore[attr-defined]
+    except ImportError:
+        return tuple(names)
+    return tuple(dict.fromkeys([*names, *getattr(stats, "STATISTICAL_MODELS", ())]))
+
+
+def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFrame:
+    """unique_id, ds, step, y_hat of statistical model `name` for every series of `td`."""
+    from flowcast.models.baselines import BASELINES, baseline_forecast
+
+    if name in BASELINES:
+        return baseline_forecast(name, td, horizon)  # type: ignore[arg-type]
+    if name in statistical_models():
+        from flowcast.models import stats  # type: ignore[attr-defined]
+
+        return stats.statistical_forecast(name, td, horizon)
+    raise ValueError(f"unknown statistical model {name!r}; expected one of {list(statistical_models())}")
+
+
+def network_ids(td: TrainingData) -> set[str] | None:
+    """Series a network may forecast (None: every series): preprocessing marks the series that are
+    too short for the network (`TrainingData.marks()`, column `network`) when it provides them."""
+    marks = getattr(td, "marks", None)
+    if not callable(marks):
+        return None
+    m = marks()
+    if not isinstance(m, pl.DataFrame) or "network" not in m.columns:
+        return None
+    return set(m.filter(pl.col("network"))["unique_id"].to_list())
+
+
+# ----------------------------------------------------------------------------- the recipe
+@dataclass
+class Recipe:
+    name: str
+    kind: str
+    components: list[dict[str, Any]]
+    weights: list[float]
+    fallback: list[str] = field(default_factory=list)
+    intervals: dict[str, Any] = field(default_factory=dict)
+    base: Path | None = None  # directory that network component paths are relative to
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, name: str | None = None, base: Path | None = None) -> Recipe:
+        comps = list(d.get("components") or [])
+        if not comps:
+            raise TrainingError(f"recipe of {name or d.get('name')!r} has no components")
+        weights = [float(w) for w in (d.get("weights") or [1.0 / len(comps)] * len(comps))]
+        if len(weights) != len(comps) or any(w < 0 or not math.isfinite(w) for w in weights) \
+                or abs(sum(weights) - 1) > 1e-6:
+            raise TrainingError(f"recipe of {name or d.get('name')!r}: weights {weights} must be >= 0, one per "
+                                f"component ({len(comps)}) and sum to 1")
+        for c in comps:
+            if c.get("type") not in ("network", "statistical"):
+                raise TrainingError(f"recipe component {c} is neither a network nor a statistical model")
+        known = {"name", "kind", "components", "weights", "fallback", "intervals"}
+        return cls(
+            name=str(name or d.get("name") or _default_name(comps)), kind=str(d.get("kind") or kind_of(comps)),
+            components=comps, weights=weights, fallback=[str(f) for f in d.get("fallback") or []],
+            intervals=dict(d.get("intervals") or {}), base=base, extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "components": self.components, "weights": self.weights,
+                "fallback": self.fallback, "intervals": self.intervals, **self.extra}
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / RECIPE_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        return path
+
+
+def kind_of(components: list[dict[str, Any]]) -> str:
+    """network (one network), statistical (statistical models only), ensemble (networks only),
+    hybrid (networks and statistical models)."""
+    n_net = sum(c.get("type") == "network" for c in components)
+    if n_net == 0:
+        return "statistical"
+    if n_net == len(components):
+        return "network" if n_net == 1 else "ensemble"
+    return "hybrid"
+
+
+def _default_name(components: list[dict[str, Any]]) -> str:
+    if len(components) == 1:
+        c = components[0]
+        return str(c.get("cell") or c.get("model"))
+    return kind_of(components)
+
+
+def _label(c: dict[str, Any]) -> str:
+    return str(c.get("cell") if c.get("type") == "network" else c.get("model"))
+
+
+def describe_recipe(recipe: dict[str, Any]) -> str:
+    """Plain words: 'hybrid: 0.5 x gru (2 seeds) + 0.25 x theta + 0.25 x damped (weights learned on
+    2 backtest windows); fallback damped, naive; 80/95% conformal intervals'."""
+    comps = list(recipe.get("components") or [])
+    if not comps:
+        return str(recipe.get("kind") or "unknown")
+    weights = list(recipe.get("weights") or [1.0 / len(comps)] * len(comps))
+    groups: dict[str, list[float]] = {}
+    for c, w in zip(comps, weights):
+        groups.setdefault(_label(c), []).append(float(w))
+    kind = recipe.get("kind") or kind_of(comps)
+    if len(groups) == 1:
+        label, ws = next(iter(groups.items()))
+        body = label if len(ws) == 1 else f"{label} ({len(ws)} seeds averaged)"
+    else:
+        body = " + ".join(f"{sum(ws):.2g} x {label}" + (f" ({len(ws)} seeds)" if len(ws) > 1 else "")
+                          for label, ws in groups.items() if sum(ws) > 0)
+    text = f"{kind}: {body}"
+    if recipe.get("weights_note") and len(groups) > 1:
+        text += f" (weights {recipe['weights_note']})"
+    if recipe.get("fallback"):
+        text += f"; series it cannot forecast: {', '.join(recipe['fallback'])}"
+    if recipe.get("intervals"):
+        text += "; 80/95% conformal intervals"
+    return text
+
+
+def load_recipe(source: Any) -> Recipe:
+    """A Recipe from a registered ModelVersion, an artifact directory (recipe.json, or a trained
+    network's meta.json), a ModelArtifact, a recipe dict or a Recipe."""
+    if isinstance(source, Recipe):
+        return source
+    if isinstance(source, dict):
+        return Recipe.from_dict(source)
+    from flowcast.registry import ModelVersion
+
+    if isinstance(source, ModelVersion):
+        recipe = dict(source.recipe)
+        if not recipe.get("components"):
+            recipe = {"kind": "network", "components": [{"type": "network", "cell": source.name, "path": "."}]}
+        return Recipe.from_dict(recipe, name=source.name, base=Path(source.path))
+    from flowcast.models.train import ModelArtifact
+
+    if isinstance(source, ModelArtifact):
+        return Recipe.from_dict({"kind": "network", "components": [{"type": "network", "cell": source.cell,
+                                                                      "path": "."}]}, base=Path(source.path))
+    path = Path(source)
+    if (path / RECIPE_FILE).exists():
+        return Recipe.from_dict(json.loads((path / RECIPE_FILE).read_text()), base=path)
+    if (path / "meta.json").exists():
+        cell = json.loads((path / "meta.json").read_text()).get("cell", "network")
+        return Recipe.from_dict({"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}]},
+                                base=path)
+    raise TrainingError(f"no model at {path}: neither {RECIPE_FILE} nor a trained network's meta.json")
+
+
+# ----------------------------------------------------------------------------- forecasting
+def component_forecast(component: dict[str, Any], td: TrainingData, horizon: int,
+                       base: Path | None = None) -> pl.DataFrame:
+    """unique_id, ds, step, y_hat[, quantile columns] of one component, every series of `td`
+    (a network's series that it may not forecast get null)."""
+    if component["type"] == "statistical":
+        return statistical_forecast(str(component["model"]), td, horizon)
+    from flowcast.models.predict import predict
+    from flowcast.models.train import ModelArtifact
+
+    path = Path(component.get("path") or ".")
+    if not path.is_absolute():
+        if base is None:
+            raise TrainingError(f"network component {component} has a relative path and the recipe no directory")
+        path = base / path
+    frame = predict(ModelArtifact.load(path), td, horizon=horizon)
+    allowed = network_ids(td)
+    if allowed is not None:
+        value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith("y_hat_q")]
+        frame = frame.with_columns([pl.when(pl.col("unique_id").is_in(list(allowed))).then(pl.col(c)).otherwise(None)
+                                    .alias(c) for c in value_cols])
+    return frame
+
+
+def combine(frames: list[pl.DataFrame], weights: list[float]) -> pl.DataFrame:
+    """sum_i weights[i] x frames[i], row by row (unique_id, step): y_hat, and the quantile columns
+    that every frame has. A row missing or null in any frame with weight > 0 is null."""
+    if len(frames) != len(weights) or not frames:
+        raise ValueError(f"{len(frames)} frames for {len(weights)} weights")
+    qcols = [c for c in frames[0].columns if c.startswith("y_hat_q") and all(c in f.columns for f in frames)]
+    cols = ["y_hat", *qcols]
+    out = frames[0].select("unique_id", "ds", "step")
+    acc = None
+    for i, (f, w) in enumerate(zip(frames, weights)):
+        if w == 0:
+            continue
+        part = f.select("unique_id", "step", *[pl.col(c).cast(pl.Float64).alias(f"{c}__{i}") for c in cols])
+        out = out.join(part, on=["unique_id", "step"], how="left")
+        terms = [w * pl.col(f"{c}__{i}") for c in cols]
+        acc = terms if acc is None else [a + t for a, t in zip(acc, terms)]
+    assert acc is not None, "every weight is 0"
+    return out.with_columns([e.alias(c) for e, c in zip(acc, cols)]).select("unique_id", "ds", "step", *cols)
+
+
+def bad_rows(frame: pl.DataFrame, bounds: tuple[float | None, float | None]) -> pl.Expr:
+    """True where y_hat is missing, not finite or outside the declared bounds."""
+    y_min, y_max = bounds
+    bad = pl.col("y_hat").is_null() | ~pl.col("y_hat").is_finite()
+    if y_min is not None:
+        bad = bad | (pl.col("y_hat") < y_min)
+    if y_max is not None:
+        bad = bad | (pl.col("y_hat") > y_max)
+    return bad.fill_null(True)
+
+
+def _reason(bounds: tuple[float | None, float | None]) -> pl.Expr:
+    y_min, y_max = bounds
+    r = pl.when(pl.col("y_hat").is_null()).then(pl.lit("no forecast (series not forecastable by this model)"))
+    r = r.when(~pl.col("y_hat").is_finite()).then(pl.lit("forecast not finite"))
+    if y_min is not None:
+        r = r.when(pl.col("y_hat") < y_min).then(pl.lit(f"forecast below y_min={y_min:g}"))
+    if y_max is not None:
+        r = r.when(pl.col("y_hat") > y_max).then(pl.lit(f"forecast above y_max={y_max:g}"))
+    return r.otherwise(pl.lit("ok"))
+
+
+@dataclass
+class RecipeForecast:
+    """What a recipe forecast: the frame (one row per series and step, `model` per row), the
+    series that fell back (unique_id, model, reason) and the recipe itself."""
+
+    frame: pl.DataFrame
+    fallbacks: pl.DataFrame
+    recipe: Recipe
+
+    @property
+    def fallback_share(self) -> float:
+        n = self.frame["unique_id"].n_unique()
+        return self.fallbacks.height / n if n else 0.0
+
+
+def forecast_detailed(
+    source: Any,
+    td: TrainingData,
+    horizon: int | None = None,
+    *,
+    bounds: tuple[float | None, float | None] = (None, None),
+    season_length: int | None = None,
+) -> RecipeForecast:
+    """Forecast every series of `td` with the model `source` (see `load_recipe`), falling back per
+    series, with calibrated intervals; see the module docstring."""
+    from flowcast.evaluation.conformal import apply_intervals, series_scale
+
+    recipe = load_recipe(source)
+    h = int(horizon or td.meta.horizon)
+    frames = [component_forecast(c, td, h, recipe.base) for c in recipe.components]
+    main = combine(frames, recipe.weights).with_columns(pl.lit(recipe.name).alias("model"))
+    judged = main.with_columns(_reason(bounds).alias("__reason"))
+    bad_ids = judged.filter(pl.col("__reason") != "ok").group_by("unique_id").agg(
+        pl.col("__reason").first().alias("reason"))
+    parts = [main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))]
+    fallen = []
+    todo = bad_ids
+    chain = [m for m in dict.fromkeys([*recipe.fallback, LAST_RESORT]) if m != recipe.name]
+    for name in chain:
+        if not todo.height:
+            break
+        sub = _subset(td, todo["unique_id"].to_list())
+        fc = statistical_forecast(name, sub, h).with_columns(pl.lit(name).alias("model"))
+        ok_ids = fc.with_columns(bad_rows(fc, bounds).alias("__bad")).group_by("unique_id").agg(
+            (~pl.col("__bad").any()).alias("ok")).filter(pl.col("ok"))["unique_id"]
+        took = todo.filter(pl.col("unique_id").is_in(ok_ids.implode()))
+        parts.append(fc.filter(pl.col("unique_id").is_in(ok_ids.implode())))
+        fallen.append(took.with_columns(pl.lit(name).alias("model")))
+        todo = todo.filter(~pl.col("unique_id").is_in(ok_ids.implode()))
+    if todo.height:  # even the last resort failed (its own values break the bounds): never silent
+        raise TrainingError(
+            f"{todo.height} series cannot be forecast within the declared bounds by {recipe.name} or any fallback "
+            f"({', '.join(chain)}), e.g. {todo.head(5).rows()}"
+        )
+    frame = pl.concat(parts, how="diagonal_relaxed")
+    m = int(season_length or td.meta.season_length)
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m)
+    out = []
+    for model_name, part in frame.group_by("model", maintain_order=True):
+        cal = recipe.intervals.get(str(model_name[0]))
+        out.append(apply_intervals(part, cal, scale, bounds))
+    result = pl.concat(out, how="diagonal_relaxed") if out else frame
+    for c in INTERVAL_COLUMNS:
+        if c not in result.columns:
+            result = result.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
+    fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
+        schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
+    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe)
+
+
+def forecast_with(source: Any, td: TrainingData, horizon: int | None = None, **kw: Any) -> pl.DataFrame:
+    """unique_id, ds, step, model, y_hat, y_hat_lo80, y_hat_hi80, y_hat_lo95, y_hat_hi95 for every
+    series of `td`, from a model of any kind (`forecast_detailed` without the fallback report)."""
+    return forecast_detailed(source, td, horizon, **kw).frame
+
+
+def _subset(td: TrainingData, ids: list[str]) -> TrainingData:
+    """The series `ids` of `td` (statistical models need only the frame)."""
+    from dataclasses import replace
+
+    keep = pl.col("unique_id").is_in(ids)
+    return replace(
+        td, frame=td.frame.filter(keep), scalers=td.scalers.filter(keep),
+        static=None if td.static is None else td.static.filter(keep),
+        future_exog=None if td.future_exog is None else td.future_exog.filter(keep),
+    )
+
+
+__all__ = ["INTERVAL_LEVELS", "KINDS", "Recipe", "RecipeForecast", "combine", "describe_recipe", "forecast_detailed",
+           "forecast_with", "kind_of", "load_recipe", "statistical_forecast", "statistical_models"]
