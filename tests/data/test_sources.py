@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -35,8 +36,22 @@ def test_as_of_filters_before_collect(write_csv):
 def test_aware_as_of_is_converted_to_source_zone(write_csv):
     p = write_csv("date,id,val\n2020-01-01T10:00,a,1\n2020-01-01T11:00,a,2\n")
     ing = ingest(make_source(p, freq="1h", tz="Australia/Melbourne"), datetime(2019, 12, 31, 23, 30, tzinfo=UTC))
-    assert ing.as_of == datetime(2020, 1, 1, 10, 30)
+    assert ing.as_of == datetime(2019, 12, 31, 23, 30, tzinfo=UTC)  # one instant, aware UTC
     assert ing.frame.collect().height == 1
+
+
+@pytest.mark.parametrize("as_of", [
+    "2019-12-31T23:30", "2019-12-31T23:30Z", "2020-01-01T10:30+11:00", datetime(2019, 12, 31, 23, 30),
+    datetime(2020, 1, 1, 10, 30, tzinfo=ZoneInfo("Australia/Melbourne")),
+])
+def test_as_of_is_one_instant_and_naive_means_utc(write_csv, as_of):
+    """Regression (issue 9.1): a naive as_of was read as wall time in the source's zone, so the flows
+    (which pass naive UTC) cut a Melbourne source 11 hours early. Every spelling of one instant keeps
+    the same rows: 2020-01-01T10:00+11:00 (23:00 UTC) is in, 11:00+11:00 (00:00 UTC) is not."""
+    p = write_csv("date,id,val\n2020-01-01T10:00+11:00,a,1\n2020-01-01T11:00+11:00,a,2\n")
+    ing = ingest(make_source(p, freq="1h", tz="Australia/Melbourne"), as_of)
+    assert ing.as_of == datetime(2019, 12, 31, 23, 30, tzinfo=UTC)
+    assert ing.frame.select("y").collect()["y"].to_list() == [1.0]
 
 
 def test_gzipped_csv_and_glob_of_files(tmp_path):

@@ -253,7 +253,7 @@ def test_report_serialises(write_csv):
 
     r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"), as_of=datetime(2020, 1, 10))
     d = json.loads(json.dumps(r.report.to_dict()))
-    assert d["reconciled"] is True and d["checks"] == {"y_not_number": 1} and d["as_of"] == "2020-01-10T00:00:00"
+    assert d["reconciled"] is True and d["checks"] == {"y_not_number": 1} and d["as_of"] == "2020-01-10T00:00:00+00:00"
     md = r.report.to_markdown()
     assert "| y_not_number | 1 |" in md and "rows in = valid + quarantined: yes" in md
 

@@ -44,7 +44,7 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
                                       "--as-of", "2019-06-01", "--models", "gru", "--max-steps", "4", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["as_of"] == "2019-06-01T00:00:00"
+    assert out["as_of"] == "2019-06-01T00:00:00+00:00"  # one instant, UTC (no offset given: UTC)
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
     assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped"}  # --models overrides the config's cells
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())

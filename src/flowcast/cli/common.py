@@ -16,6 +16,7 @@ from rich.console import Console
 
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError
+from flowcast.timekeys import as_instant
 
 console = Console(stderr=True)  # human output goes to stderr so that --json stdout stays clean
 out = Console()
@@ -28,22 +29,29 @@ TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strpti
 TargetColOpt = Annotated[str | None, typer.Option("--target-col", help="target column")]
 FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1w, 1mo, 1q, 1y")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time column")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="run key: only rows with ds <= as_of are seen")]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of",
+    help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
+    "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before)",
+)]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="periods to forecast")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="flowcast.toml to read")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run outputs (FLOWCAST_HOME)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
 
 
-def parse_as_of(value: str | None) -> datetime | None:
-    """'2019-06-01', '2019-06-01T12:00' -> naive datetime; None stays None."""
+def parse_as_of(value: str | None, option: str = "--as-of") -> datetime | None:
+    """'2019-06-01', '2019-06-01T12:00', '2019-06-01T12:00+10:00', '...Z' -> the instant, an aware
+    UTC datetime (`timekeys.as_instant`: no offset means UTC); None stays None."""
     if value is None:
         return None
     try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"--as-of must be an ISO date or timestamp such as 2019-06-01, got {value!r}") from exc
-    return ts.replace(tzinfo=None) if ts.tzinfo is None else ts
+        return as_instant(value)
+    except ValueError:
+        raise ConfigError(
+            f"{option} must be an ISO date or timestamp such as 2019-06-01 or 2019-06-01T12:00+10:00 "
+            f"(no offset means UTC), got {value!r}"
+        ) from None
 
 
 def resolve_settings(

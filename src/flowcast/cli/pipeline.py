@@ -266,8 +266,8 @@ def forecast(
 @app.command()
 @cli_errors
 def backfill(
-    start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp)")],
-    end: Annotated[str, typer.Option("--end", help="last as_of (inclusive)")],
+    start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC)")],
+    end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC)")],
     every: Annotated[str | None, typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
                                                   "(default: the data's frequency)")] = None,
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
@@ -294,7 +294,7 @@ def backfill(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
     )
-    t0, t1 = parse_as_of(start), parse_as_of(end)
+    t0, t1 = parse_as_of(start, "--start"), parse_as_of(end, "--end")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flowcast.data.datasets import resolve_source

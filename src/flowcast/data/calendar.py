@@ -22,6 +22,14 @@ def parse_freq(freq: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
+_SUBDAILY_UNITS = frozenset({"ns", "us", "ms", "s", "m", "h"})
+
+
+def is_subdaily(freq: str) -> bool:
+    """True for periods shorter than a day ('30m', '1h'): their `ds` are instants, not dates."""
+    return parse_freq(freq)[1] in _SUBDAILY_UNITS
+
+
 def season_length(freq: str) -> int:
     """The usual seasonal period for a frequency: 12 for monthly, 48 for half-hourly, 1 for yearly."""
     n, unit = parse_freq(freq)

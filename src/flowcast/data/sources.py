@@ -41,6 +41,7 @@ from flowcast.config import SourceConfig
 from flowcast.data.calendar import parse_freq
 from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
 from flowcast.errors import DataValidationError
+from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
@@ -61,7 +62,8 @@ class Ingested:
     frame: pl.LazyFrame
     unfiltered: pl.LazyFrame
     source: SourceConfig
-    as_of: datetime | None
+    as_of: datetime | None  # the run's instant (aware UTC), None when the run sees everything
+    as_of_ds: datetime | None  # the same instant on this source's ds axis (timekeys.as_of_on_ds)
     files: list[str]
     raw_columns: list[str]
     undeclared: list[str]
@@ -385,8 +387,11 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
     return [mapped, [_grid_start(pl.col(DS_RAW), source.freq).alias("ds")]]
 
 
-def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
-    """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds)."""
+def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
+    """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds).
+
+    `as_of` is one instant (`timekeys.as_instant`: aware values are converted, a naive value
+    means UTC); it is compared with ds on the source's own axis (`timekeys.as_of_on_ds`)."""
     _check_tz(source)
     _check_roles(source)
     files = resolve_files(source)
@@ -414,17 +419,19 @@ def ingest(source: SourceConfig, as_of: datetime | None) -> Ingested:
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)
+    as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
     if as_of is not None:
-        as_of = _naive_as_of(as_of, source)
-        filtered = frame.filter(pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= as_of))
+        bound = as_of_on_ds(as_of, freq=source.freq, tz=source.tz)
+        filtered = frame.filter(pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= bound))
     else:
-        filtered = frame
+        bound, filtered = None, frame
     time_dtype = schema[RAW_PREFIX + source.time_col]
     return Ingested(
         frame=filtered,
         unfiltered=frame,
         source=source,
         as_of=as_of,
+        as_of_ds=bound,
         files=files,
         raw_columns=raw_columns,
         undeclared=undeclared,
@@ -465,15 +472,3 @@ def _check_tz(source: SourceConfig) -> None:
             f"source {source.name!r}: unknown time zone tz={source.tz!r}{hint}; use an IANA name such as "
             "'UTC' or 'Australia/Melbourne'"
         ) from exc
-
-
-def _naive_as_of(as_of: datetime, source: SourceConfig) -> datetime:
-    """as_of as naive wall time in the source's zone (aware values are converted; at daily or
-    longer frequencies with no tz declared, its own wall time, as the data's dates are)."""
-    if as_of.tzinfo is None:
-        return as_of
-    if source.tz is None and parse_freq(source.freq)[1] in _DATE_UNITS:
-        return as_of.replace(tzinfo=None)
-    from zoneinfo import ZoneInfo
-
-    return as_of.astimezone(ZoneInfo(source.tz or "UTC")).replace(tzinfo=None)

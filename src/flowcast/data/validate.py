@@ -267,7 +267,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
     if ingested.as_of is not None:
         plans.append(
             ingested.unfiltered.select(
-                pl.len().alias("rows_read"), (pl.col(DS_RAW) > ingested.as_of).sum().alias("after")
+                pl.len().alias("rows_read"), (pl.col(DS_RAW) > ingested.as_of_ds).sum().alias("after")
             )
         )
     else:

@@ -100,8 +100,14 @@ def backfill_flow(
 ) -> dict[str, Any]:
     """Run the forecast (or retrain) flow once per as_of from `start` to `end` every `every`
     (default: the data's frequency). Already published dates are skipped unless `overwrite`.
-    `deployment`: fan out through this deployment ("flow-name/deployment-name") instead of
-    running the dates here one after another."""
+
+    Args:
+        start: first as_of, an instant (ISO timestamp; without a UTC offset it means UTC).
+        end: last as_of (inclusive), an instant (without a UTC offset it means UTC).
+        every: step between as_ofs, a duration such as 1d, 1w, 1mo (default: the data's frequency).
+        deployment: fan out through this deployment ("flow-name/deployment-name") instead of
+            running the dates here one after another.
+    """
     from flowcast.data.datasets import resolve_source
     from flowcast.publish import ForecastStore
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -21,6 +21,7 @@ from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, StorageError
 from flowcast.flows import tasks
+from flowcast.timekeys import as_instant, storage_naive
 
 
 # ------------------------------------------------------------------------------- settings
@@ -58,20 +59,19 @@ def flow_settings(
 
 # ------------------------------------------------------------------------------- run identity
 def naive_utc(ts: datetime) -> datetime:
-    """Aware -> naive UTC; naive stays as it is (taken as UTC)."""
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
-    return datetime(ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second, ts.microsecond)
+    """Aware -> naive UTC; naive stays as it is (taken as UTC): `timekeys.storage_naive`."""
+    return storage_naive(ts)
 
 
-def resolve_as_of(as_of: datetime | None) -> datetime:
-    """The run key: the given as_of, else the flow run's scheduled start time (for a manual run:
-    when it was created), as naive UTC truncated to the second."""
+def resolve_as_of(as_of: datetime | str | None) -> datetime:
+    """The run key, ONE instant as an aware UTC datetime truncated to the second: the given as_of
+    (a value without an offset means UTC), else the flow run's scheduled start time (an aware
+    instant; for a manual run: when it was created). Carried as is down to ingestion."""
     if as_of is None:
         from prefect.runtime import flow_run
 
         as_of = flow_run.scheduled_start_time
-    return naive_utc(as_of).replace(microsecond=0)
+    return as_instant(as_of).replace(microsecond=0)
 
 
 def run_identity() -> tuple[str, datetime]:

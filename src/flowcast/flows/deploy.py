@@ -6,7 +6,10 @@ subprocess), the embedded default that needs no work pool or worker. The same sc
 declared for work pools in deployments/prefect.yaml (`prefect deploy --all`).
 
 Schedules can be changed without code: FLOWCAST_RETRAIN_CRON, FLOWCAST_FORECAST_CRON and
-FLOWCAST_TIMEZONE (an IANA zone such as Europe/Berlin; the crons are read in that zone).
+FLOWCAST_TIMEZONE (an IANA zone such as Europe/Berlin; the crons are read in that zone, daylight
+saving included). A scheduled run's `as_of` is its scheduled start time, one instant: the cron's
+zone decides WHEN runs start, not how as_of is read (`flows.common.resolve_as_of` carries it as
+an aware UTC datetime down to ingestion).
 """
 
 from __future__ import annotations
@@ -20,10 +23,23 @@ TIMEZONE = "UTC"
 
 
 def schedule_settings() -> dict[str, str]:
+    """The crons and their zone; an unknown zone is a ConfigError naming it (never a schedule in
+    another zone than the one asked for)."""
+    import zoneinfo
+
+    from flowcast.errors import ConfigError
+
+    tz = os.environ.get("FLOWCAST_TIMEZONE", TIMEZONE)
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"FLOWCAST_TIMEZONE={tz!r} is not a time zone; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+        ) from None
     return {
         "retrain_cron": os.environ.get("FLOWCAST_RETRAIN_CRON", RETRAIN_CRON),
         "forecast_cron": os.environ.get("FLOWCAST_FORECAST_CRON", FORECAST_CRON),
-        "timezone": os.environ.get("FLOWCAST_TIMEZONE", TIMEZONE),
+        "timezone": tz,
     }
 
 

@@ -27,8 +27,16 @@ def forecast_flow(
     home: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Forecast every series with the production model from the data up to `as_of` (default:
-    the run's scheduled start time) and publish the forecasts under that as_of."""
+    """Forecast every series with the production model from the data up to `as_of` and publish
+    the forecasts under that as_of.
+
+    Args:
+        as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
+            timestamp; without a UTC offset it means UTC. Default: the run's scheduled start time.
+        dataset: a bundled or configured dataset name to read.
+        source: an explicit source to read (overrides dataset).
+        overrides: any nested settings, e.g. {"publish": {"plot_series": 2}}.
+    """
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides

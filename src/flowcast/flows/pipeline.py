@@ -98,14 +98,19 @@ def retrain_flow(
     baselines and the production model, promote the winner if it really is better, and
     publish the production model's forecasts for `as_of`.
 
-    as_of: run key, only observations with ds <= as_of are used; default: the run's
-        scheduled start time. dataset / source: what to read (a bundled or configured dataset
-        name, or an explicit source). models: families to train (default: config model.cells).
-    promote: False keeps the production pointer untouched (backfills of past dates) and
-        publishes this run's own best model or baseline instead of the production model.
-    refit_all: also retrain and register the families that did not win (each family then
-        trains twice); by default only the winner is retrained on all data.
-    overrides: any nested settings, e.g. {"model": {"hidden_size": 32}}.
+    Args:
+        as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
+            timestamp; without a UTC offset it means UTC (2019-06-01T09:00 is 09:00 UTC,
+            2019-06-01T09:00+10:00 is 23:00 UTC the day before). Default: the run's scheduled
+            start time.
+        dataset: a bundled or configured dataset name to read.
+        source: an explicit source to read (overrides dataset).
+        models: families to train (default: config model.cells).
+        promote: False keeps the production pointer untouched (backfills of past dates) and
+            publishes this run's own best model or baseline instead of the production model.
+        refit_all: also retrain and register the families that did not win (each family then
+            trains twice); by default only the winner is retrained on all data.
+        overrides: any nested settings, e.g. {"model": {"hidden_size": 32}}.
     """
     log = get_run_logger()
     settings = flow_settings(

@@ -1,0 +1,64 @@
+"""One instant for as_of, from the flow parameters down to ingestion (issue 9.1), under the
+session's temporary Prefect API, on a tiny hourly source declared in Australia/Melbourne."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from flow_helpers import TINY_OVERRIDES
+
+from flowcast.publish import ForecastStore
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+FIRST = datetime(2020, 5, 1, 0, 0)  # local wall time of the first row
+N_HOURS = 72
+
+
+def write_hourly_melbourne(path: Path, n_series: int = 2) -> Path:
+    """Hourly rows written with their offset (+10:00), two series."""
+    rows = []
+    for s in range(n_series):
+        for t in range(N_HOURS):
+            local = FIRST + timedelta(hours=t)
+            y = 50 + 10 * s + 5 * math.sin(2 * math.pi * t / 24) + (t * 7 + s) % 3
+            rows.append({"meter": f"M{s}", "time": local.isoformat() + "+10:00", "kwh": round(y, 3)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).write_csv(path)
+    return path
+
+
+def hourly_source(path: Path) -> dict:
+    return {"name": "meters", "path": str(path), "id_cols": ["meter"], "time_col": "time", "target_col": "kwh",
+            "freq": "1h", "tz": "Australia/Melbourne", "horizon": 6, "season_length": 24}
+
+
+# 2020-05-03T00:00+10:00 == 2020-05-02T14:00Z: rows 0..48 of each series are known at that instant
+AS_OF_UTC = datetime(2020, 5, 2, 14, 0, tzinfo=UTC)
+KNOWN_PER_SERIES = 49
+
+
+@pytest.mark.parametrize("as_of", ["2020-05-03T00:00:00+10:00", "2020-05-02T14:00:00"],
+                         ids=["with-offset", "naive-means-utc"])
+def test_flow_run_keeps_exactly_the_rows_its_instant_allows(tmp_path, as_of):
+    """Regression (issue 9.1): the flows turned as_of into naive UTC and ingestion read a naive
+    as_of as wall time in the source's zone, so a Melbourne source lost the last 10 hours (and a
+    run whose data ended in them kept nothing). Both spellings of one instant keep the same rows,
+    the run is keyed by that instant, and the forecasts start right after the last known hour."""
+    from flowcast.flows import retrain_flow
+
+    csv = write_hourly_melbourne(tmp_path / "raw" / "meters.csv")
+    home = tmp_path / "home"
+    s = retrain_flow(as_of=as_of, source=hourly_source(csv), home=str(home), overrides=TINY_OVERRIDES)
+    assert (s["rows_in"], s["rows_valid"], s["rows_quarantined"]) == (2 * KNOWN_PER_SERIES, 2 * KNOWN_PER_SERIES, 0)
+    assert s["as_of"] == AS_OF_UTC.isoformat()
+    store = ForecastStore(home / "warehouse")
+    assert store.as_ofs() == [AS_OF_UTC.replace(tzinfo=None)]  # stores keep naive UTC
+    published = store.read(as_of=AS_OF_UTC)
+    assert published.height == 2 * 6
+    last_known = FIRST + timedelta(hours=KNOWN_PER_SERIES - 1)  # local wall time of the last row kept
+    assert published["ds"].min() == last_known + timedelta(hours=1)
