@@ -41,7 +41,18 @@ class SourceConfig(_Section):
     time_format: str | None = Field(None, description="strptime format of time_col; None infers ISO-8601")
     target_col: str
     freq: str = Field(description="polars duration string: 30m, 1h, 1d, 1w, 1mo, 1q, 1y")
-    tz: str | None = Field(None, description="time zone that ds is expressed in; aware times are converted to it")
+    tz: str | None = Field(
+        None,
+        description="IANA time zone of the source's naive times (e.g. Australia/Melbourne). Sub-daily ds become "
+        "instants (naive UTC) and calendar features use this zone's local time; daily and coarser ds are "
+        "calendar dates in it",
+    )
+    ambiguous: Literal["quarantine", "infer", "earliest", "latest"] = Field(
+        "quarantine",
+        description="sub-daily naive times in a tz with daylight saving: a wall time that occurs twice (the "
+        "repeated hour) is quarantined, or resolved by file order (infer: of two rows of a series, the first "
+        "is the earlier instant), or taken as the earliest / latest instant",
+    )
     static_cols: list[str] = Field(default_factory=list)
     past_cols: list[str] = Field(default_factory=list)
     future_cols: list[str] = Field(default_factory=list)

@@ -99,11 +99,14 @@ def plot_forecasts(
     n_series: int = 6,
     context: int = 48,
     title: str = "",
+    tz: str | None = None,
 ) -> Path | None:
     """Draw the last `context` observations and the forecast of up to `n_series` series, one
     panel each, into a PNG at `path` (written atomically). Returns the path, or None when there
     is nothing to draw. `history`: unique_id, ds, y; `forecasts`: unique_id, ds, y_hat and
-    optional y_hat_q* columns (the lowest and highest quantile are shaded)."""
+    optional y_hat_q* columns (the lowest and highest quantile are shaded). `tz`: sub-daily ds
+    are UTC instants; the time axis is labelled in this zone's local time (the points stay in
+    instant order, so the hour repeated when daylight saving ends is not folded onto itself)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -128,6 +131,14 @@ def plot_forecasts(
             ax.fill_between(f["ds"].to_list(), f[qcols[0]].to_list(), f[qcols[-1]].to_list(), color="C0", alpha=0.2)
         ax.set_title(str(uid), fontsize=8)
         ax.tick_params(labelsize=7)
+        if tz is not None:
+            from zoneinfo import ZoneInfo
+
+            import matplotlib.dates as mdates
+
+            locator = mdates.AutoDateLocator(tz=ZoneInfo(tz))
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=ZoneInfo(tz)))
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="upper left")

@@ -8,8 +8,12 @@ source's zone). The stages then express that instant on their own axis:
 - `storage_naive(instant)`: naive UTC, for stores, registries and file names (stores keep naive
   UTC timestamps; two spellings of one instant give one key);
 - `as_of_on_ds(instant, freq=..., tz=...)`: the instant on a source's `ds` axis, so that
-  `ds <= as_of` keeps exactly what was known at that instant: naive wall time in the source's
-  declared `tz` (UTC when none).
+  `ds <= as_of` keeps exactly what was known at that instant. Sub-daily `ds` are instants stored
+  as naive UTC, so the bound is naive UTC. Daily and coarser `ds` are calendar dates (naive
+  midnight): the bound is the instant's wall time in the source's declared `tz`, or in UTC when
+  none is declared.
+- `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
+  plots), an expression.
 
 Nothing here reads the clock.
 """
@@ -19,6 +23,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import overload
 from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from flowcast.data.calendar import is_subdaily
 
 
 @overload
@@ -70,7 +78,17 @@ def wall_time(value: datetime | date | str, tz: str | None) -> datetime:
 
 def as_of_on_ds(value: datetime | date | str, *, freq: str, tz: str | None) -> datetime:
     """The instant on a source's `ds` axis (see the module docstring)."""
+    if is_subdaily(freq):
+        return storage_naive(value)
     return wall_time(value, tz)
+
+
+def local_wall(ds: pl.Expr, tz: str | None) -> pl.Expr:
+    """Naive UTC instants (a Datetime expression) as naive wall time in `tz`; unchanged when tz
+    is None or UTC."""
+    if tz is None or tz == "UTC":
+        return ds
+    return ds.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
 
 
 def iso(value: datetime | date | str | None) -> str | None:

@@ -89,7 +89,9 @@ def test_aware_parquet_time_converted_to_tz(tmp_path):
     ts = pl.Series([datetime(2020, 1, 1, 0, 0)]).dt.replace_time_zone("UTC")
     pl.DataFrame({"date": ts, "id": ["a"], "val": [1.0]}).write_parquet(p)
     got = ingest(make_source(p, freq="1h", tz="Asia/Tokyo"), None).frame.select("ds").collect()
-    assert got["ds"].to_list() == [datetime(2020, 1, 1, 9, 0)]
+    assert got["ds"].to_list() == [datetime(2020, 1, 1, 0, 0)]  # sub-daily ds: the instant, in UTC
+    got = ingest(make_source(p, freq="1d", tz="Asia/Tokyo"), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [datetime(2020, 1, 1)]  # daily ds: its calendar date in Tokyo
 
 
 def test_fingerprint_changes_with_content(write_csv):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -15,18 +16,19 @@ from flowcast.publish import ForecastStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
-FIRST = datetime(2020, 5, 1, 0, 0)  # local wall time of the first row
-N_HOURS = 72
+FIRST_UTC = datetime(2020, 4, 2, 13, 0)  # 2020-04-03T00:00+11:00
+N_HOURS = 72  # across the end of daylight saving: 2020-04-05T03:00+11:00 -> 02:00+10:00 (16:00 UTC)
+MELBOURNE = ZoneInfo("Australia/Melbourne")
 
 
 def write_hourly_melbourne(path: Path, n_series: int = 2) -> Path:
-    """Hourly rows written with their offset (+10:00), two series."""
+    """Hourly rows written in local time with their offset (+11:00, then +10:00), two series."""
     rows = []
     for s in range(n_series):
         for t in range(N_HOURS):
-            local = FIRST + timedelta(hours=t)
+            local = (FIRST_UTC + timedelta(hours=t)).replace(tzinfo=UTC).astimezone(MELBOURNE)
             y = 50 + 10 * s + 5 * math.sin(2 * math.pi * t / 24) + (t * 7 + s) % 3
-            rows.append({"meter": f"M{s}", "time": local.isoformat() + "+10:00", "kwh": round(y, 3)})
+            rows.append({"meter": f"M{s}", "time": local.isoformat(), "kwh": round(y, 3)})
     path.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows).write_csv(path)
     return path
@@ -37,18 +39,20 @@ def hourly_source(path: Path) -> dict:
             "freq": "1h", "tz": "Australia/Melbourne", "horizon": 6, "season_length": 24}
 
 
-# 2020-05-03T00:00+10:00 == 2020-05-02T14:00Z: rows 0..48 of each series are known at that instant
-AS_OF_UTC = datetime(2020, 5, 2, 14, 0, tzinfo=UTC)
-KNOWN_PER_SERIES = 49
+# 2020-04-05T11:00+10:00 == 2020-04-05T01:00Z: hours 0..60 of each series are known at that instant
+AS_OF_UTC = datetime(2020, 4, 5, 1, 0, tzinfo=UTC)
+KNOWN_PER_SERIES = 61
 
 
-@pytest.mark.parametrize("as_of", ["2020-05-03T00:00:00+10:00", "2020-05-02T14:00:00"],
+@pytest.mark.parametrize("as_of", ["2020-04-05T11:00:00+10:00", "2020-04-05T01:00:00"],
                          ids=["with-offset", "naive-means-utc"])
 def test_flow_run_keeps_exactly_the_rows_its_instant_allows(tmp_path, as_of):
-    """Regression (issue 9.1): the flows turned as_of into naive UTC and ingestion read a naive
-    as_of as wall time in the source's zone, so a Melbourne source lost the last 10 hours (and a
-    run whose data ended in them kept nothing). Both spellings of one instant keep the same rows,
-    the run is keyed by that instant, and the forecasts start right after the last known hour."""
+    """Regression (issue 9.1, 9.2): the flows turned as_of into naive UTC and ingestion read a
+    naive as_of as wall time in the source's zone, so a Melbourne source lost the last 10-11 hours
+    (a run whose data ended in them kept nothing); and sub-daily ds were local wall times, so the
+    hour repeated when daylight saving ended collided and was quarantined. Both spellings of one
+    instant keep the same rows, every hour across the change is valid, the run is keyed by that
+    instant, and the forecasts are the UTC instants right after the last known hour."""
     from flowcast.flows import retrain_flow
 
     csv = write_hourly_melbourne(tmp_path / "raw" / "meters.csv")
@@ -60,5 +64,5 @@ def test_flow_run_keeps_exactly_the_rows_its_instant_allows(tmp_path, as_of):
     assert store.as_ofs() == [AS_OF_UTC.replace(tzinfo=None)]  # stores keep naive UTC
     published = store.read(as_of=AS_OF_UTC)
     assert published.height == 2 * 6
-    last_known = FIRST + timedelta(hours=KNOWN_PER_SERIES - 1)  # local wall time of the last row kept
-    assert published["ds"].min() == last_known + timedelta(hours=1)
+    last_known = FIRST_UTC + timedelta(hours=KNOWN_PER_SERIES - 1)  # == as_of
+    assert sorted(published["ds"].unique().to_list()) == [last_known + timedelta(hours=k) for k in range(1, 7)]

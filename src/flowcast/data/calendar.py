@@ -52,10 +52,14 @@ def _cycle(name: str, value: pl.Expr, period: float) -> list[pl.Expr]:
     return [angle.sin().alias(f"{name}_sin"), angle.cos().alias(f"{name}_cos")]
 
 
-def calendar_exprs(freq: str, ds: str = "ds") -> list[pl.Expr]:
-    """Expressions computing the calendar features that make sense at `freq`."""
+def calendar_exprs(freq: str, ds: str = "ds", tz: str | None = None) -> list[pl.Expr]:
+    """Expressions computing the calendar features that make sense at `freq`. Sub-daily `ds` are
+    naive UTC instants: with the source's `tz` the features follow its LOCAL time (people's days
+    and weeks, daylight saving included). Daily and coarser `ds` are already local dates."""
     _, unit = parse_freq(freq)
     col = pl.col(ds)
+    if tz is not None and tz != "UTC" and unit in _SUBDAILY_UNITS:
+        col = col.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
     exprs: list[pl.Expr] = []
     if unit in {"ns", "us", "ms", "s", "m", "h"}:
         minutes = col.dt.hour().cast(pl.Int32) * 60 + col.dt.minute().cast(pl.Int32)
@@ -75,5 +79,5 @@ def calendar_columns(freq: str) -> list[str]:
     return frame.select(calendar_exprs(freq)).columns
 
 
-def add_calendar(frame: pl.DataFrame | pl.LazyFrame, freq: str) -> pl.DataFrame | pl.LazyFrame:
-    return frame.with_columns(calendar_exprs(freq))
+def add_calendar(frame: pl.DataFrame | pl.LazyFrame, freq: str, tz: str | None = None) -> pl.DataFrame | pl.LazyFrame:
+    return frame.with_columns(calendar_exprs(freq, tz=tz))

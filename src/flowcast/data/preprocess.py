@@ -495,6 +495,7 @@ def preprocess(
         past_cols=past_cols,
         static_cols=static_names,
         declared_future_cols=declared_future,
+        tz=source.tz,
     )
     td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl)
     return td, summary

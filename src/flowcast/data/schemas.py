@@ -28,6 +28,7 @@ RAW_PREFIX = "__raw__"  # original values of each raw column, for the quarantine
 ROW = "source_row"  # 0-based row number across the source's files
 TIME_AWARE = "__ds_aware"  # the raw time carried a UTC offset / zone
 DS_RAW = "__ds_raw"  # parsed time before it was aligned to the period grid
+TIME_LOCAL_ISSUE = "__ds_local"  # a naive local time that is 'nonexistent' or 'ambiguous' in the source's tz
 
 
 class MappedObservations(pa.DataFrameModel):
@@ -113,11 +114,14 @@ def row_checks(
     tz_ambiguous: bool,
     y_min: float | None,
     y_max: float | None,
+    local_tz: str | None = None,
+    ambiguous: str = "quarantine",
 ) -> list[RowCheck]:
     """The row-level checks of one source, in priority order (a row reports its first failure).
 
     Expects the mapped frame of `sources.ingest`: canonical `unique_id`, `ds`, `y`, exogenous
-    columns cast to Float64, `__raw__<col>` originals, `__ds_aware`, `__ds_raw`.
+    columns cast to Float64, `__raw__<col>` originals, `__ds_aware`, `__ds_raw` (and `__ds_local`
+    when `local_tz` is given: naive sub-daily times are wall times in that zone).
     """
     fmt = time_format or "ISO-8601"
     checks = [
@@ -127,6 +131,29 @@ def row_checks(
             pl.format("time column '{}' is empty", pl.lit(time_col)),
             "the time value is missing",
         ),
+    ]
+    if local_tz is not None:
+        how = ("ambiguous = 'infer' pairs exactly two rows of a series with this wall time (the first in the file "
+               "is the earlier instant)" if ambiguous == "infer" else
+               "declare the source's ambiguous = 'infer' (file order), 'earliest' or 'latest'")
+        checks += [
+            RowCheck(
+                "time_nonexistent",
+                pl.col(TIME_LOCAL_ISSUE) == "nonexistent",
+                pl.format("local time '{}' does not exist in {} (the clocks skip it when daylight saving starts); "
+                          "write times with their UTC offset", _show(_raw(time_col)), pl.lit(local_tz)),
+                "a local wall time that the declared time zone skips (daylight saving starts)",
+            ),
+            RowCheck(
+                "time_ambiguous",
+                pl.col(TIME_LOCAL_ISSUE) == "ambiguous",
+                pl.format("local time '{}' occurs twice in {} (daylight saving ends: two instants); "
+                          "write times with their UTC offset, or {}", _show(_raw(time_col)), pl.lit(local_tz),
+                          pl.lit(how)),
+                "a local wall time that occurs twice in the declared time zone (daylight saving ends)",
+            ),
+        ]
+    checks += [
         RowCheck(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
@@ -165,7 +192,7 @@ def row_checks(
             RowCheck(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
-                pl.format("time '{}' is not on the {} grid", pl.col(DS_RAW).dt.to_string("%Y-%m-%d %H:%M:%S"), pl.lit(freq)),
+                pl.format("time '{}' is not on the {} grid", _show(_raw(time_col)), pl.lit(freq)),
                 "a sub-daily timestamp between two grid points",
             )
         )

@@ -12,12 +12,20 @@ Empty or whitespace-only lines (and lines of empty fields only, ',,') are not ro
 skipped and counted (report: blank_lines).
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
-order is ambiguous, needs a declared time_format; without one it is quarantined with that hint); values with a UTC offset ('Z', '+10:00') are
-converted to the source's `tz` (or UTC when none is declared) and `ds` is naive wall time in
-that zone. Exception: at daily or longer frequencies with no tz declared, the date as written
-is kept ('2020-03-01T00:00+11:00' is 1 March, not 29 February in UTC; an aware Parquet column
-gives its wall time in its own zone). `ds` is then aligned to the start of its period (month-end dates become month starts);
-for sub-daily frequencies a timestamp between grid points is quarantined instead.
+order is ambiguous, needs a declared time_format; without one it is quarantined with that hint).
+Sub-daily `ds` are instants, kept as naive UTC: values with a UTC offset ('Z', '+10:00') are
+converted; values without one are wall times in the source's declared `tz` (UTC when none) and
+are converted too, so a daylight-saving change loses nothing. A wall time that does not exist
+(the hour skipped when daylight saving starts) is quarantined (`time_nonexistent`); one that
+occurs twice (the hour repeated when it ends) is resolved as the source's `ambiguous` declares
+(`infer`: of two rows of a series, the first in the file is the earlier instant; `earliest`;
+`latest`) or quarantined (`time_ambiguous`, the default): two instants are never merged. The
+grid follows the zone's standard time ('1h' in Adelaide is on the half hour in UTC). Daily and
+coarser `ds` are calendar dates: a value with an offset gives its wall date in the declared tz,
+or without a tz the date as written ('2020-03-01T00:00+11:00' is 1 March, not 29 February in
+UTC; an aware Parquet column gives its wall date in its own zone). `ds` is then aligned to the
+start of its period (month-end dates become month starts); for sub-daily frequencies a
+timestamp between grid points is quarantined instead.
 
 Dataset-level problems (missing file, binary or non-UTF-8 content, missing or renamed column,
 undeclared column in a strict source, a column type that cannot be cast) raise
@@ -38,14 +46,13 @@ from pathlib import Path
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import parse_freq
-from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE
+from flowcast.data.calendar import is_subdaily, parse_freq
+from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
 from flowcast.errors import DataValidationError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
-_DATE_UNITS = {"d", "w", "mo", "q", "y"}
 
 
 @dataclass
@@ -269,25 +276,27 @@ def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str) -> pl.Expr:
     raise DataValidationError(f"{file}: column {col!r} has type {dtype}, which cannot be cast to a number")
 
 
-def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl.Expr, pl.Expr]:
-    """(naive datetime in the source's zone or UTC, row-had-an-offset flag)."""
+@dataclass
+class _Time:
+    """The parts of a parsed time column: `naive` (wall time of values without an offset),
+    `aware_utc` (naive UTC of values with one), `aware_wall` (the wall time such values were
+    written in) and `has_off` (which rows had an offset)."""
+
+    naive: pl.Expr | None
+    aware_utc: pl.Expr | None
+    aware_wall: pl.Expr | None
+    has_off: pl.Expr
+
+
+def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
-    target_tz = source.tz or "UTC"
-    # daily or longer periods without a declared tz: the calendar date as written is the period
-    # ('2020-03-01T00:00+11:00' is 1 March, not 29 February 13:00 UTC), so the offset is dropped
-    wall_dates = source.tz is None and parse_freq(source.freq)[1] in _DATE_UNITS
-
-    def to_zone(aware_utc: pl.Expr) -> pl.Expr:
-        return aware_utc.dt.convert_time_zone(target_tz).dt.replace_time_zone(None).dt.cast_time_unit("us")
-
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
-            if wall_dates:  # wall time in the column's own zone
-                return raw.dt.replace_time_zone(None).dt.cast_time_unit("us"), pl.lit(True)
-            return to_zone(raw.dt.convert_time_zone("UTC")), pl.lit(True)
-        return raw.dt.cast_time_unit("us"), pl.lit(False)
+            return _Time(None, raw.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us"),
+                         raw.dt.replace_time_zone(None).dt.cast_time_unit("us"), pl.lit(True))
+        return _Time(raw.dt.cast_time_unit("us"), None, None, pl.lit(False))
     if dtype == pl.Date:
-        return raw.cast(pl.Datetime("us")), pl.lit(False)
+        return _Time(raw.cast(pl.Datetime("us")), None, None, pl.lit(False))
     if dtype.is_integer():
         if not source.time_format:
             raise DataValidationError(
@@ -304,14 +313,14 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
     if source.time_format:
         fmt = source.time_format
         if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
-            if wall_dates and fmt.rstrip().endswith("%z") and fmt.count("%z") == 1:
+            utc = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
+            wall = None
+            if fmt.rstrip().endswith("%z") and fmt.count("%z") == 1:  # the wall time as written
                 wall = text.str.replace(_OFFSET_RE, "").str.strip_chars().str.strptime(
                     pl.Datetime("us"), fmt.rstrip().removesuffix("%z").strip(), strict=False
                 )
-                return wall, pl.lit(True)
-            aware = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
-            return to_zone(aware), pl.lit(True)
-        return text.str.strptime(pl.Datetime("us"), fmt, strict=False), pl.lit(False)
+            return _Time(None, utc, wall, pl.lit(True))
+        return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
     # ISO-8601: parse the wall time, then apply the offset when the value carries one
     has_off = text.str.contains(_OFFSET_RE)
     off = text.str.extract(_OFFSET_RE, 1)
@@ -326,25 +335,120 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str) -> tuple[pl
         digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60 + digits.str.slice(2, 2).cast(pl.Int64, strict=False)
     )
     minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
-    utc = (wall - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
-    if wall_dates:
-        return wall, has_off.fill_null(False)
-    aware_local = to_zone(utc)
-    return pl.when(has_off).then(aware_local).otherwise(wall), has_off.fill_null(False)
+    return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
 
 
-def _grid_start(ds: pl.Expr, freq: str) -> pl.Expr:
+def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
+    return naive_utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+
+
+def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Naive local wall times in the source's tz -> (naive UTC instants, issue). A wall time that
+    never existed (the hour skipped when daylight saving starts) is null with issue 'nonexistent';
+    one that occurs twice (the hour repeated when it ends) is resolved as `source.ambiguous` says,
+    else null with issue 'ambiguous': two instants are never merged into one silently."""
+    tz = source.tz
+    earliest = wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    latest = wall.dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
+    twice = earliest != latest  # null where the wall time does not exist
+    if source.ambiguous == "earliest":
+        chosen = earliest
+    elif source.ambiguous == "latest":
+        chosen = latest
+    elif source.ambiguous == "infer":  # file order: of exactly two rows of a series, the first is the earlier
+        key = [uid, wall]
+        pos, n = pl.int_range(pl.len()).over(key), pl.len().over(key)
+        chosen = (
+            pl.when(~twice).then(earliest)
+            .when(n == 2).then(pl.when(pos == 0).then(earliest).otherwise(latest))
+            .otherwise(None)
+        )
+    else:
+        chosen = pl.when(twice).then(None).otherwise(earliest)
+    issue = (
+        pl.when(wall.is_not_null() & earliest.is_null()).then(pl.lit("nonexistent"))
+        .when(twice & chosen.is_null()).then(pl.lit("ambiguous"))
+        .otherwise(pl.lit(None, dtype=pl.Utf8))
+    )
+    return chosen.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us"), issue
+
+
+def local_times(source: SourceConfig) -> bool:
+    """True when naive times of `source` are local wall times to be turned into instants:
+    sub-daily data with a declared tz other than UTC."""
+    return is_subdaily(source.freq) and source.tz is not None and source.tz != "UTC"
+
+
+def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
+    """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
+
+    Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
+    values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
+    Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
+    wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
+    is 1 March, not 29 February in UTC)."""
+    t = _read_time(source, dtype, file)
+    issue = None
+    if is_subdaily(source.freq):
+        aware = t.aware_utc
+        naive = t.naive
+        if naive is not None and local_times(source):
+            naive, issue = _localize(source, naive, uid)
+    else:
+        if t.aware_utc is not None:
+            if source.tz is not None:
+                aware = _to_wall(t.aware_utc, source.tz)
+            else:
+                aware = t.aware_wall if t.aware_wall is not None else t.aware_utc
+        else:
+            aware = None
+        naive = t.naive
+    if aware is None:
+        ds = naive
+    elif naive is None:
+        ds = aware
+    else:
+        ds = pl.when(t.has_off).then(aware).otherwise(naive)
+    if issue is not None:
+        issue = pl.when(t.has_off).then(None).otherwise(issue)
+    elif local_times(source):  # no naive values in this column (an aware Parquet column): no issue
+        issue = pl.lit(None, dtype=pl.Utf8)
+    return ds.dt.cast_time_unit("us"), t.has_off, issue
+
+
+def _grid_anchor(source: SourceConfig) -> int:
+    """Microseconds to add to a sub-daily UTC instant before truncating it to the grid, so that
+    the grid follows the zone's standard time ('1h' in Adelaide, UTC+9:30, is on the half hour
+    in UTC). A fixed offset: the grid keeps fixed-duration steps across daylight-saving changes."""
+    if not local_times(source):
+        return 0
+    from datetime import datetime as _dt
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(source.tz)
+    for month in (1, 7):
+        when = _dt(2001, month, 1, tzinfo=zone)
+        if not when.dst():
+            return int(when.utcoffset().total_seconds() * 1_000_000)
+    return int(_dt(2001, 1, 1, tzinfo=zone).utcoffset().total_seconds() * 1_000_000)
+
+
+def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0) -> pl.Expr:
     """Align to the start of the period containing ds (month-end dates -> month start).
 
     Weekly ('1w') data keeps the weekday it is labelled with (weeks starting on Sunday or ending on
     Friday are common): ds is only truncated to the day, and validation quarantines the rows that
     are not on the source's weekday (`off_grid`). Truncating to ISO Mondays moved a Sunday-labelled
-    week to the Monday before it, outside that week."""
+    week to the Monday before it, outside that week. Sub-daily instants are truncated in the
+    zone's standard time (`anchor_us`, see `_grid_anchor`)."""
     n, unit = parse_freq(freq)
     if unit == "y" and n == 1:
         return ds.dt.truncate("1y")
     if unit == "w" and n == 1:
         return ds.dt.truncate("1d")
+    if anchor_us:
+        shift = pl.duration(microseconds=anchor_us, time_unit="us")
+        return (ds + shift).dt.truncate(freq) - shift
     return ds.dt.truncate(freq)
 
 
@@ -376,15 +480,17 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware = _parse_time(source, raw_schema[source.time_col], label)
+    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
+    if issue is not None:
+        mapped.append(issue.alias(TIME_LOCAL_ISSUE))
     for c in numeric_exog:
         mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label).alias(c))
     for c in source.static_cols:
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
-    return [mapped, [_grid_start(pl.col(DS_RAW), source.freq).alias("ds")]]
+    return [mapped, [_grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source)).alias("ds")]]
 
 
 def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:

@@ -49,6 +49,7 @@ class TrainingMeta:
     past_cols: list[str] = field(default_factory=list)
     static_cols: list[str] = field(default_factory=list)
     declared_future_cols: list[str] = field(default_factory=list)
+    tz: str | None = None  # the source's time zone: sub-daily ds are naive UTC instants, local time serves calendar features and display
 
 
 def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:
@@ -144,7 +145,7 @@ class TrainingData:
         """`frame` (default: the training frame) with the calendar features `meta.calendar_cols`
         computed from its `ds`: the values the models see (a copy; `self.frame` stays lean)."""
         frame = self.frame if frame is None else frame
-        return frame.with_columns(calendar_exprs(self.meta.freq)) if self.meta.calendar_cols else frame
+        return frame.with_columns(calendar_exprs(self.meta.freq, tz=self.meta.tz)) if self.meta.calendar_cols else frame
 
     # ------------------------------------------------------------------ horizons
     def future_frame(self, horizon: int | None = None) -> pl.DataFrame:

@@ -38,7 +38,7 @@ from flowcast.data.schemas import (
     Observations,
     row_checks,
 )
-from flowcast.data.sources import Ingested, first_invalid_utf8
+from flowcast.data.sources import Ingested, first_invalid_utf8, local_times
 from flowcast.errors import DataValidationError
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -254,6 +254,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
         y_min=source.y_min,
         y_max=source.y_max,
+        local_tz=source.tz if local_times(source) else None,
+        ambiguous=source.ambiguous,
     )
     code = pl.lit(None, dtype=pl.UInt8)
     if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only

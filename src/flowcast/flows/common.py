@@ -19,6 +19,7 @@ from prefect import get_run_logger
 
 from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, load_settings
+from flowcast.data.calendar import is_subdaily
 from flowcast.errors import ConfigError, FlowcastError, StorageError
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
@@ -168,13 +169,17 @@ def publish_forecasts(
         created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
     )
     png_path = settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png"
+    # sub-daily ds are UTC instants: the plot labels them in the source's local time
+    local_tz = td.meta.tz if td.meta.tz not in (None, "UTC") and is_subdaily(td.meta.freq) else None
     try:
         png = reporting.plot_forecasts(
             td.frame.select("unique_id", "ds", "y"),
             forecasts,
             png_path,
             n_series=settings.publish.plot_series,
-            title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M}",
+            title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M} UTC"
+            + (f" (times in {local_tz})" if local_tz else ""),
+            tz=local_tz,
         )
     except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "

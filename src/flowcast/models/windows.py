@@ -177,7 +177,7 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
             _fill_column(col, rows_f, fut[c])
         future[:, j] = col
     if from_ds:
-        exprs, ds = calendar_exprs(meta.freq), frame["ds"]
+        exprs, ds = calendar_exprs(meta.freq, tz=meta.tz), frame["ds"]
         for a in range(0, frame.height, _CHUNK):
             cal = pl.DataFrame({"ds": ds.slice(a, _CHUNK)}).select(exprs)
             dest = slice(a, a + cal.height) if rows is None else rows[a : a + cal.height]

@@ -1,0 +1,175 @@
+"""Daylight saving (issue 9.2): sub-daily ds are instants (naive UTC) through validation, the grid,
+calendar features and forecasts; local time serves calendar features only.
+
+Australia/Melbourne in 2020: on 5 April at 03:00 AEDT (+11:00) the clocks go back to 02:00 AEST
+(+10:00), so 02:00-02:59 happens twice; on 4 October at 02:00 AEST they jump to 03:00 AEDT, so
+02:00-02:59 never happens."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from data_helpers import make_source, run_validate
+
+from flowcast.config import Settings
+from flowcast.data.preprocess import preprocess
+from flowcast.data.validate import take_valid
+
+MELBOURNE = ZoneInfo("Australia/Melbourne")
+HALF_HOUR = timedelta(minutes=30)
+# two series of 4 days of half-hours around each change of 2020, as instants (UTC)
+APRIL_START = datetime(2020, 4, 3, 13, 0)  # 2020-04-04T00:00+11:00
+OCTOBER_START = datetime(2020, 10, 1, 14, 0)  # 2020-10-02T00:00+10:00
+N = 4 * 48
+
+
+def instants(start: datetime, n: int = N) -> list[datetime]:
+    return [start + i * HALF_HOUR for i in range(n)]
+
+
+def local_text(instant_utc: datetime, offset: bool) -> str:
+    local = instant_utc.replace(tzinfo=UTC).astimezone(MELBOURNE)
+    return local.isoformat(timespec="minutes") if offset else local.replace(tzinfo=None).isoformat(timespec="minutes")
+
+
+def value(i: int, s: int) -> float:
+    return float(100 + 10 * s + (i % 48) + (i * 7) % 5)
+
+
+def write_two_changes(write_csv, offset: bool) -> str:
+    lines = ["time,meter,kwh"]
+    for s, start in enumerate((APRIL_START, OCTOBER_START)):
+        lines += [f"{local_text(t, offset)},{'AO'[s]},{value(i, s)}" for i, t in enumerate(instants(start))]
+    return write_csv("\n".join(lines) + "\n")
+
+
+def source_kw(**kw) -> dict:
+    return {"id_cols": ["meter"], "time_col": "time", "target_col": "kwh", "freq": "30m",
+            "tz": "Australia/Melbourne", **kw}
+
+
+def test_half_hours_written_with_offsets_across_both_changes_are_all_valid_instants(write_csv):
+    """Regression: ds was naive local wall time, so in April two real instants (02:30+11:00 and
+    02:30+10:00) collided and were quarantined as duplicate_conflict, and in October the hour
+    that never existed was a gap that preprocessing inserted and imputed."""
+    path = write_two_changes(write_csv, offset=True)
+    r = run_validate(path, **source_kw())
+    assert r.report.rows_quarantined == 0 and r.report.checks == {}
+    assert r.report.rows_valid == 2 * N
+    expected = instants(APRIL_START) + instants(OCTOBER_START)
+    assert r.valid["ds"].to_list() == expected  # every instant, in UTC, none merged
+    # the April series holds local 02:00 and 02:30 twice, as two distinct instants each
+    april = r.valid.filter(pl.col("unique_id") == "A")
+    local = april.select(pl.col("ds").dt.replace_time_zone("UTC").dt.convert_time_zone("Australia/Melbourne")
+                         .dt.strftime("%Y-%m-%d %H:%M").alias("local"))["local"]
+    assert local.filter(local == "2020-04-05 02:30").len() == 2
+
+    settings = Settings(model={"lookback": 12}, horizon=4, preprocess={"val_size": 4})
+    src = make_source(path, **source_kw())
+    td, summary = preprocess(take_valid(r), src, settings, datetime(2020, 12, 1, tzinfo=UTC))
+    assert (summary.rows_inserted, summary.rows_imputed, summary.excluded) == (0, 0, [])
+    assert td.frame["ds"].to_list() == expected and td.meta.tz == "Australia/Melbourne"
+
+    # calendar features follow LOCAL time: the two instants of local 02:30 on 5 April share the
+    # time-of-day feature, and it matches 02:30 on another day
+    cal = td.with_calendar().filter(pl.col("unique_id") == "A")
+    twice = [datetime(2020, 4, 4, 15, 30), datetime(2020, 4, 4, 16, 30)]  # 02:30+11:00, 02:30+10:00
+    day = cal.filter(pl.col("ds").is_in(twice))
+    other = cal.filter(pl.col("ds") == datetime(2020, 4, 6, 16, 30))  # 02:30+10:00 the day after
+    assert day.height == 2 and day["cal_day_sin"].n_unique() == 1
+    assert day["cal_day_sin"][0] == pytest.approx(other["cal_day_sin"][0])
+
+    # the horizon: fixed 30-minute steps in UTC after each series' last instant; across the October
+    # change (the second series ends at local 00:00+11:00 on 6 October) local time moves on normally
+    fut = td.future_frame(4)
+    for uid, start in (("A", APRIL_START), ("O", OCTOBER_START)):
+        got = fut.filter(pl.col("unique_id") == uid)["ds"].to_list()
+        assert got == [start + (N - 1 + k) * HALF_HOUR for k in range(1, 5)]
+    # and the calendar features there are the local time of day of each instant
+    local_minutes = [((t.replace(tzinfo=UTC).astimezone(MELBOURNE)).hour * 60
+                      + (t.replace(tzinfo=UTC).astimezone(MELBOURNE)).minute) for t in fut["ds"].to_list()]
+    assert fut["cal_day_sin"].to_list() == pytest.approx([math.sin(2 * math.pi * m / 1440) for m in local_minutes])
+
+
+def test_forecasts_cross_the_spring_change_on_utc_instants(write_csv):
+    """A series that ends right before the October change is forecast on consecutive instants:
+    local 01:30+10:00 is followed by 03:00+11:00 (30 minutes later), never by a 02:00 that does
+    not exist."""
+    from flowcast.models.baselines import baseline_forecast
+
+    end = datetime(2020, 10, 3, 15, 30)  # 2020-10-04T01:30+10:00
+    times = [end - k * HALF_HOUR for k in range(4 * 48)][::-1]
+    text = "time,meter,kwh\n" + "".join(f"{local_text(t, True)},m,{value(i, 0)}\n" for i, t in enumerate(times))
+    path = write_csv(text)
+    r = run_validate(path, **source_kw())
+    td, _ = preprocess(take_valid(r), make_source(path, **source_kw()),
+                       Settings(model={"lookback": 12}, horizon=4, preprocess={"val_size": 4}), None)
+    fc = baseline_forecast("seasonal_naive", td, 4)
+    assert fc["ds"].to_list() == [end + k * HALF_HOUR for k in range(1, 5)]
+    assert [local_text(t, True) for t in fc["ds"].to_list()] == [
+        "2020-10-04T03:00+11:00", "2020-10-04T03:30+11:00", "2020-10-04T04:00+11:00", "2020-10-04T04:30+11:00"]
+
+
+# ------------------------------------------------------------------ naive local times with a tz
+def naive_april(write_csv, extra: str = "") -> str:
+    """The April series written as naive local wall times, as many exports do: local 02:00 and
+    02:30 on 5 April appear twice, in time order (the +11:00 rows first)."""
+    lines = ["time,meter,kwh"] + [f"{local_text(t, False)},A,{value(i, 0)}" for i, t in enumerate(instants(APRIL_START))]
+    return write_csv("\n".join(lines) + "\n" + extra)
+
+
+def test_naive_local_times_quarantine_the_repeated_hour_and_a_skipped_one_by_default(write_csv):
+    path = naive_april(write_csv, extra="2020-10-04T02:30,A,1\n")  # a time the clocks skipped
+    r = run_validate(path, **source_kw())
+    q = r.quarantined.sort("source_row")
+    assert r.report.checks == {"time_ambiguous": 4, "time_nonexistent": 1}
+    assert q.filter(pl.col("check") == "time_ambiguous")["time"].to_list() == [
+        "2020-04-05T02:00", "2020-04-05T02:30", "2020-04-05T02:00", "2020-04-05T02:30"]
+    reason = q.filter(pl.col("check") == "time_ambiguous")["reason"][1]
+    assert reason.startswith("local time '2020-04-05T02:30' occurs twice in Australia/Melbourne")
+    assert "ambiguous = 'infer'" in reason
+    assert q.filter(pl.col("check") == "time_nonexistent")["reason"].to_list() == [
+        ("local time '2020-10-04T02:30' does not exist in Australia/Melbourne (the clocks skip it when daylight "
+         "saving starts); write times with their UTC offset")]
+    # never two instants silently merged into one: the valid rows are distinct instants
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == N + 1
+    assert r.valid["ds"].is_unique().all()
+
+
+def test_naive_local_times_with_ambiguous_infer_take_file_order(write_csv):
+    r = run_validate(naive_april(write_csv), **source_kw(ambiguous="infer"))
+    assert r.report.rows_quarantined == 0
+    assert r.valid["ds"].to_list() == instants(APRIL_START)  # the same instants as the file with offsets
+
+
+def test_infer_cannot_pair_a_lone_repeated_hour(write_csv):
+    """With one of the two 02:30 rows missing, file order cannot say which instant the other is."""
+    lines = naive_april(write_csv).read_text().splitlines()
+    drop = [i for i, line in enumerate(lines) if line.startswith("2020-04-05T02:30")][1]
+    path = write_csv("\n".join(lines[:drop] + lines[drop + 1:]) + "\n", name="lone.csv")
+    r = run_validate(path, **source_kw(ambiguous="infer"))
+    assert r.report.checks == {"time_ambiguous": 1}
+    assert "pairs exactly two rows of a series" in r.quarantined["reason"][0]
+
+
+def test_earliest_maps_both_rows_to_one_instant_and_the_conflict_is_quarantined(write_csv):
+    """A declared earliest/latest fits data that holds the repeated hour once; with both rows, the
+    two values meet on one instant and are quarantined as a conflict, never merged."""
+    r = run_validate(naive_april(write_csv), **source_kw(ambiguous="earliest"))
+    assert r.report.checks == {"duplicate_conflict": 4}
+
+
+def test_hourly_grid_follows_the_zones_standard_time(write_csv):
+    """Adelaide is UTC+9:30 (+10:30 in summer): its hours are half past the hour in UTC, on the grid
+    (truncating the instants to whole UTC hours put every row off the grid)."""
+    text = "time,meter,kwh\n" + "".join(f"2020-04-0{d}T{h:02d}:00,m,{h}\n" for d in (1, 2) for h in range(24))
+    r = run_validate(write_csv(text), **source_kw(freq="1h", tz="Australia/Adelaide"))
+    assert r.report.rows_quarantined == 0
+    ds = r.valid["ds"]
+    assert all(t.minute == 30 for t in ds.to_list()) and ds.is_unique().all()
+    steps = ds.diff().drop_nulls().unique().to_list()
+    assert steps == [timedelta(hours=1)] and ds[0] == datetime(2020, 3, 31, 13, 30)  # 00:00+10:30
