@@ -53,6 +53,13 @@ class SourceConfig(_Section):
         "repeated hour) is quarantined, or resolved by file order (infer: of two rows of a series, the first "
         "is the earlier instant), or taken as the earliest / latest instant",
     )
+    aggregate: Literal["none", "sum", "mean", "last"] = Field(
+        "none",
+        description="several observations in one period (data finer than freq: transactions to 1d, 5-minute "
+        "readings to 1h): combine them by sum (counts, amounts), mean (levels) or last (the latest in time, e.g. "
+        "a stock level); past/future covariates take the mean (last with last). none: two rows in one period "
+        "are duplicates (an exact repeat keeps one row, conflicting values are quarantined)",
+    )
     static_cols: list[str] = Field(default_factory=list)
     past_cols: list[str] = Field(default_factory=list)
     future_cols: list[str] = Field(default_factory=list)

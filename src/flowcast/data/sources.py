@@ -433,18 +433,19 @@ def _grid_anchor(source: SourceConfig) -> int:
     return int(_dt(2001, 1, 1, tzinfo=zone).utcoffset().total_seconds() * 1_000_000)
 
 
-def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0) -> pl.Expr:
+def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = False) -> pl.Expr:
     """Align to the start of the period containing ds (month-end dates -> month start).
 
     Weekly ('1w') data keeps the weekday it is labelled with (weeks starting on Sunday or ending on
     Friday are common): ds is only truncated to the day, and validation quarantines the rows that
     are not on the source's weekday (`off_grid`). Truncating to ISO Mondays moved a Sunday-labelled
-    week to the Monday before it, outside that week. Sub-daily instants are truncated in the
+    week to the Monday before it, outside that week. With `aggregate` (finer data combined into
+    periods) a week is an ISO week (starting on Monday). Sub-daily instants are truncated in the
     zone's standard time (`anchor_us`, see `_grid_anchor`)."""
     n, unit = parse_freq(freq)
     if unit == "y" and n == 1:
         return ds.dt.truncate("1y")
-    if unit == "w" and n == 1:
+    if unit == "w" and n == 1 and not aggregate:
         return ds.dt.truncate("1d")
     if anchor_us:
         shift = pl.duration(microseconds=anchor_us, time_unit="us")
@@ -490,7 +491,8 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
     for c in source.static_cols:
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
-    return [mapped, [_grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source)).alias("ds")]]
+    ds = _grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source), aggregate=source.aggregate != "none")
+    return [mapped, [ds.alias("ds")]]
 
 
 def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:

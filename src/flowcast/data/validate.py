@@ -4,6 +4,9 @@
 of `schemas.row_checks` (each row reports its first failure), then finds duplicate
 (unique_id, ds) keys among the rows that passed: exact repeats keep their first row
 (`duplicate_row`), conflicting values quarantine every row of the key (`duplicate_conflict`).
+A source that declares `aggregate` (sum, mean, last) has several observations per period instead:
+the rows that passed are combined into one row per (unique_id, period) (`aggregate_periods`), and
+the report says how many rows went into how many periods (valid rows = rows in periods).
 Quarantined rows carry their original raw values (read back from the source by row number),
 `source_row`, `check` and `reason`. The counts always reconcile:
 rows_in == rows_valid + rows_quarantined, where rows_in are the rows with ds <= as_of or an
@@ -68,6 +71,12 @@ class DataQualityReport:
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
     preprocess: dict[str, Any] = field(default_factory=dict)  # filled by add_preprocess
+    # source.aggregate: valid rows finer than freq combined into one row per (unique_id, period)
+    aggregate: str = "none"
+    periods: int = 0  # rows of the valid frame: one per (unique_id, ds); == rows_valid without aggregation
+    rows_aggregated: int = 0  # valid rows that shared their period with others
+    periods_aggregated: int = 0  # periods made of several rows
+    periods_with_quarantined_rows: int = 0  # periods that also had a quarantined row (an aggregate without it)
 
     @property
     def quarantine_rate(self) -> float:
@@ -75,7 +84,9 @@ class DataQualityReport:
 
     @property
     def reconciled(self) -> bool:
-        return self.rows_in == self.rows_valid + self.rows_quarantined
+        """rows in = valid + quarantined, and every valid row went into exactly one period."""
+        into_periods = self.periods - self.periods_aggregated + self.rows_aggregated
+        return self.rows_in == self.rows_valid + self.rows_quarantined and into_periods == self.rows_valid
 
     def add_preprocess(self, summary: Any) -> None:
         """Fold a preprocess.PreprocessSummary in: excluded series and what preprocessing did."""
@@ -102,13 +113,19 @@ class DataQualityReport:
             f"| rows after as_of (outside this run) | {self.rows_after_as_of:,} |",
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} |",
+            *([f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
+               f"into {self.periods_aggregated:,} periods |",
+               f"| periods (one row per series and period) | {self.periods:,} |",
+               f"| periods that also had quarantined rows | {self.periods_with_quarantined_rows:,} |"]
+              if self.aggregate != "none" else []),
             f"| of which without a value (y null) | {self.rows_null_y:,} |",
             f"| rows quarantined | {self.rows_quarantined:,} ({self.quarantine_rate:.2%}) |",
             f"| series | {self.n_series:,} |",
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             f"| date range | {self.ds_min} .. {self.ds_max} |",
             "",
-            f"rows in = valid + quarantined: {'yes' if self.reconciled else 'NO'}",
+            f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
+            f"{'yes' if self.reconciled else 'NO'}",
         ]
         if self.checks:
             lines += ["", "| failed check | rows |", "| --- | ---: |"]
@@ -249,8 +266,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         numeric_exog=ingested.numeric_exog,
         time_format=source.time_format,
         freq=source.freq,
-        subdaily=unit in _SUBDAILY,
-        weekly=source.freq == "1w",
+        # rows finer than freq are combined into their period (aggregate), not off the grid
+        subdaily=unit in _SUBDAILY and source.aggregate == "none",
+        weekly=source.freq == "1w" and source.aggregate == "none",
         tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
         y_min=source.y_min,
         y_max=source.y_max,
@@ -264,7 +282,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
             code = code.when(c.fails).then(pl.lit(i, pl.UInt8))
         code = code.otherwise(pl.lit(None, dtype=pl.UInt8))
     cols = _canonical_cols(ingested)
-    flagged_plan = ingested.frame.select(ROW, *cols, code.alias("__code"))
+    order_col = [pl.col(DS_RAW)] if source.aggregate == "last" else []  # 'last' is the latest raw time
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, code.alias("__code"))
     plans = [flagged_plan]
     if ingested.as_of is not None:
         plans.append(
@@ -290,37 +309,43 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
-    keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
-    steps = ds_steps(flagged) if n_failed and keys_present else None
-    # no second full copy of the rows: the valid rows are sliced out of `flagged` (`_keep`), or copied
-    # column by column (`_take`) where they must be sorted
-    if steps is not None and in_key_order(flagged, strict=False, steps=steps):
-        # rows already in (unique_id, ds) order and every key present (failing rows included): find the
-        # duplicates in place and copy the valid rows once
-        dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps))
-        keep = pl.col("__code").is_null()
-        if dups.height:
-            keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
-        mask = flagged.select(keep.alias("keep")).to_series()
-        flagged = flagged.select(cols)  # the same buffers, less source_row and __code
-        valid = _keep(flagged, mask).with_columns(pl.col("unique_id").set_sorted())
-        del flagged, mask
-    else:
-        passed = flagged.get_column("__code").is_null() if n_failed else None
-        ok = flagged.drop("__code")
+    agg: dict[str, int] = {}
+    if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
+        valid, agg = aggregate_periods(flagged, source, cols)
         del flagged
-        if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
-            ok = _take(ok, passed)
-            del passed
-        ok, dups = _sorted_with_duplicates(ok)
-        if dups.height:
-            mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
-            ok = ok.select(cols)
-            valid = _keep(ok, mask)
-            del mask
+        dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
+    else:
+        keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
+        steps = ds_steps(flagged) if n_failed and keys_present else None
+        # no second full copy of the rows: the valid rows are sliced out of `flagged` (`_keep`), or copied
+        # column by column (`_take`) where they must be sorted
+        if steps is not None and in_key_order(flagged, strict=False, steps=steps):
+            # rows already in (unique_id, ds) order and every key present (failing rows included): find the
+            # duplicates in place and copy the valid rows once
+            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps))
+            keep = pl.col("__code").is_null()
+            if dups.height:
+                keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
+            mask = flagged.select(keep.alias("keep")).to_series()
+            flagged = flagged.select(cols)  # the same buffers, less source_row and __code
+            valid = _keep(flagged, mask).with_columns(pl.col("unique_id").set_sorted())
+            del flagged, mask
         else:
-            valid = ok.select(cols)
-        del ok
+            passed = flagged.get_column("__code").is_null() if n_failed else None
+            ok = flagged.drop("__code")
+            del flagged
+            if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
+                ok = _take(ok, passed)
+                del passed
+            ok, dups = _sorted_with_duplicates(ok)
+            if dups.height:
+                mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
+                ok = ok.select(cols)
+                valid = _keep(ok, mask)
+                del mask
+            else:
+                valid = ok.select(cols)
+            del ok
 
     quarantined = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
@@ -337,7 +362,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         blank_lines=blank_lines,
         rows_after_as_of=rows_after,
         rows_in=rows_in,
-        rows_valid=valid.height,
+        rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
         n_series=int(stats["n"] or 0),
@@ -346,15 +371,66 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         undeclared_columns=list(ingested.undeclared),
         files=list(ingested.files),
         rows_null_y=int(stats["nulls"] or 0),
+        aggregate=source.aggregate,
+        periods=valid.height,
+        rows_aggregated=agg.get("rows_aggregated", 0),
+        periods_aggregated=agg.get("periods_aggregated", 0),
+        periods_with_quarantined_rows=agg.get("periods_with_quarantined_rows", 0),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
-        raise AssertionError(f"rows_in {rows_in} != valid {valid.height} + quarantined {quarantined.height}")
+        raise AssertionError(
+            f"rows_in {rows_in} != valid {report.rows_valid} + quarantined {quarantined.height}, or valid rows != "
+            f"rows in {report.periods} periods ({report.rows_aggregated} rows in {report.periods_aggregated} shared)"
+        )
     if valid.height:
         try:
             Observations.validate(valid.select("unique_id", "ds", "y"), lazy=True)
         except pa.errors.SchemaErrors as exc:
             raise DataValidationError(f"{ingested.label}: valid rows break the Observations contract: {exc}") from exc
     return ValidationResult(valid=valid, quarantined=quarantined, report=report)
+
+
+def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The rows that passed every row check (`__code` null) combined into one row per
+    (unique_id, period) by `source.aggregate`: y by sum / mean / last (the latest raw time; file
+    order breaks ties), numeric covariates by mean (last with 'last'), text statics by their
+    first value. A period whose rows all lack a value keeps y null. Returns the canonical valid
+    frame sorted by (unique_id, ds) and the counts: rows_valid (rows combined), periods,
+    rows_aggregated / periods_aggregated (rows in periods of several rows, and those periods),
+    periods_with_quarantined_rows (periods that also had a row quarantined, so their aggregate
+    lacks it)."""
+    keys = ["unique_id", "ds"]
+    passed = pl.col("__code").is_null()
+    bad = flagged.filter(~passed & pl.col("unique_id").is_not_null() & pl.col("ds").is_not_null()).select(keys)
+    rows = flagged.filter(passed).sort([*keys, *([DS_RAW] if DS_RAW in flagged.columns else []), ROW])
+    how, y = source.aggregate, pl.col("y")
+    if how == "sum":  # (polars sums an all-null group to 0: a period without any value stays null)
+        y_agg = pl.when(y.is_not_null().any()).then(y.sum()).otherwise(None)
+    elif how == "mean":
+        y_agg = y.mean()
+    elif how == "last":
+        y_agg = y.drop_nulls().last()
+    else:
+        raise ValueError(f"aggregate must be sum, mean or last, got {how!r}")
+    numeric = {*source.past_cols, *source.future_cols}
+    exprs = [y_agg.cast(pl.Float64).alias("y")]
+    for c in cols:
+        if c in ("unique_id", "ds", "y"):
+            continue
+        if c in numeric:
+            exprs.append((pl.col(c).drop_nulls().last() if how == "last" else pl.col(c).mean()).alias(c))
+        else:
+            exprs.append(pl.col(c).drop_nulls().first().alias(c))
+    out = rows.group_by(keys, maintain_order=True).agg(*exprs, pl.len().alias("__n"))
+    several = out.filter(pl.col("__n") > 1)
+    stats = {
+        "rows_valid": rows.height,
+        "periods": out.height,
+        "rows_aggregated": int(several["__n"].sum() or 0),
+        "periods_aggregated": several.height,
+        "periods_with_quarantined_rows": out.join(bad.unique(), on=keys, how="semi").height if bad.height else 0,
+    }
+    return out.select(cols).with_columns(pl.col("unique_id").set_sorted()), stats
 
 
 def _quarantine_rows(
