@@ -113,19 +113,19 @@ class DataQualityReport:
             f"| rows after as_of (outside this run) | {self.rows_after_as_of:,} |",
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} |",
-            *([f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
-               f"into {self.periods_aggregated:,} periods |",
+            f"| of which without a value (y null) | {self.rows_null_y:,} |",
+            *([(f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
+                f"into {self.periods_aggregated:,} periods |"),
                f"| periods (one row per series and period) | {self.periods:,} |",
                f"| periods that also had quarantined rows | {self.periods_with_quarantined_rows:,} |"]
               if self.aggregate != "none" else []),
-            f"| of which without a value (y null) | {self.rows_null_y:,} |",
             f"| rows quarantined | {self.rows_quarantined:,} ({self.quarantine_rate:.2%}) |",
             f"| series | {self.n_series:,} |",
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             f"| date range | {self.ds_min} .. {self.ds_max} |",
             "",
-            f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
-            f"{'yes' if self.reconciled else 'NO'}",
+            (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
+             f"{'yes' if self.reconciled else 'NO'}"),
         ]
         if self.checks:
             lines += ["", "| failed check | rows |", "| --- | ---: |"]
