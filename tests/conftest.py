@@ -49,3 +49,67 @@ def pg_database(postgres, request):
     name = postgres.create_database(f"t_{base}_{uuid.uuid4().hex[:8]}")
     yield name
     postgres.drop_database(name)
+
+
+class _ScriptedHandler:
+    """Mixed into http.server's SimpleHTTPRequestHandler by the `http_server` fixture: records
+    every request and plays the server's scripted failures before serving files."""
+
+    def _scripted(self, method: str) -> bool:
+        import time
+
+        srv = self.server
+        srv.requests.append((method, self.path, self.headers.get("Range")))
+        if method != "GET" or not srv.failures:
+            return False
+        what = srv.failures.pop(0)
+        if what == "reset":  # drop the connection without an answer
+            import socket
+
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if isinstance(what, float):  # answer only after this many seconds (a read timeout)
+            time.sleep(what)
+            return False
+        self.send_error(what)
+        return True
+
+    def do_GET(self):
+        if not self._scripted("GET"):
+            super().do_GET()
+
+    def do_HEAD(self):
+        if not self._scripted("HEAD"):
+            super().do_HEAD()
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Python's own http.server (no Range support, like many simple servers) on a free loopback
+    port, serving the folder `server.root` from a thread. `server.url(name)` is a file's URL;
+    `server.failures` scripts the next GETs (an HTTP status such as 503, "reset" to drop the
+    connection, or a float: seconds to wait before answering); `server.requests` lists
+    (method, path, Range header) of every request. Shut down after the test."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = type("Handler", (_ScriptedHandler, SimpleHTTPRequestHandler), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    server.daemon_threads = True
+    server.root, server.requests, server.failures = root, [], []
+    server.url = lambda name: f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -69,6 +69,9 @@ class SourceConfig(_Section):
     horizon: int | None = Field(None, ge=1, description="this source's default forecast horizon")
     season_length: int | None = Field(None, ge=1, description="default derived from freq")
     separator: str = ","
+    read_retries: int = Field(3, ge=0, description="retries of a read that failed for a transient reason "
+                              "(connection reset, timeout, HTTP 5xx), with exponential backoff")
+    read_timeout: float = Field(60.0, gt=0, description="seconds an HTTP(S) read may take")
 
     @field_validator("freq")
     @classmethod

@@ -24,6 +24,15 @@ class DataValidationError(FlowcastError):
     report = None
 
 
+class SourceUnavailableError(FlowcastError):
+    """The source could not be read for a reason that may pass (connection refused or reset, a
+    timeout, HTTP 5xx, 429 or 408): an I/O failure, not bad data. It is retried with backoff where
+    the bytes are read (and by the Prefect task); this error means the retries were spent."""
+
+    exit_code = 3
+    transient = True
+
+
 class TrainingError(FlowcastError):
     """Training could not produce a usable model (diverged, the training process failed)."""
 

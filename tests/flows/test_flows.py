@@ -180,23 +180,48 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     assert not store.has(datetime(2009, 6, 1))
 
 
-def test_flaky_source_is_retried(production_home, monkeypatch):
-    """The source fails once with a connection error (as a network share or object store may);
-    the ingest task retries with backoff and the run completes."""
+def test_flaky_http_source_is_retried_where_the_bytes_are_read(production_home, http_server, monkeypatch):
+    """The source is a CSV on a real local HTTP server (Python's http.server, no Range support)
+    that answers 503 twice, then serves: the read retries with backoff and the run completes."""
+    import shutil
+
+    from flow_helpers import source_dict
+
     from flowcast.data import sources
     from flowcast.flows import forecast_flow
 
-    real, calls = sources.ingest, []
+    monkeypatch.setattr(sources, "READ_BACKOFF_S", 0.05)
+    shutil.copy(Path(production_home["source"]["path"]), http_server.root / "sales.csv")
+    http_server.failures += [503, 503]
+    kw = dict(production_home, source=source_dict(http_server.url("sales.csv")))
+    s = forecast_flow(as_of=datetime(2019, 3, 1), **kw)
+    assert s["published_rows"] == 24 and s["rows_in"] == 4 * 111
+    assert [m for m, _, _ in http_server.requests] == ["GET", "GET", "GET"]
 
-    def flaky(source, as_of):
-        calls.append(as_of)
-        if len(calls) == 1:
-            raise ConnectionError(f"connection reset while reading {source.path}")
-        return real(source, as_of)
 
-    monkeypatch.setattr(sources, "ingest", flaky)
-    s = forecast_flow(as_of=datetime(2019, 3, 1), **production_home)
-    assert len(calls) == 2 and s["published_rows"] == 24
+def test_changed_values_at_an_http_url_are_never_served_from_the_cache(production_home, http_server):
+    """Regression: a URL's fingerprint ignored its content, so after every value of the served
+    file changed (same rows) the preprocessing cache served the old data (for up to 7 days)."""
+    import polars as pl
+    from flow_helpers import source_dict
+
+    from flowcast.flows import forecast_flow
+
+    served = http_server.root / "sales.csv"
+    raw = pl.read_csv(Path(production_home["source"]["path"]), infer_schema=False)
+    raw.write_csv(served)
+    kw = dict(production_home, source=source_dict(http_server.url("sales.csv")))
+    first = forecast_flow(as_of=datetime(2019, 3, 1), **kw)
+    cache = Path(kw["home"]) / "cache" / "prefect"
+    n_records = len(list(cache.iterdir()))
+    store = ForecastStore(Path(kw["home"]) / "warehouse")
+    before = store.read(as_of=datetime(2019, 3, 1))
+    raw.with_columns((pl.col("sales").cast(pl.Float64) * 3).round(3).cast(pl.Utf8)).write_csv(served)
+    second = forecast_flow(as_of=datetime(2019, 3, 1), **kw)
+    assert second["rows_valid"] == first["rows_valid"]  # the same rows, other values
+    assert len(list(cache.iterdir())) == n_records + 1  # a new preprocessing, not the first one's cached result
+    after = store.read(as_of=datetime(2019, 3, 1))
+    assert after["y_hat"].mean() > 2 * before["y_hat"].mean()  # forecasts of the new values
 
 
 def test_user_errors_are_not_retried(flow_kwargs, tmp_path):

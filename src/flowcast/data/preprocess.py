@@ -520,7 +520,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest, source_fingerprint
+    from flowcast.data.sources import ingest
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,
@@ -536,9 +536,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     qpath = write_quarantine(
         result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
     )
-    fp = hashlib.sha256(
-        f"{source_fingerprint(source)}|{ingested.as_of}|{result.report.rows_valid}".encode()
-    ).hexdigest()[:16]
+    fp = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{result.report.rows_valid}".encode()).hexdigest()[:16]
     try:
         enforce_thresholds(result, settings.validation)
         training, summary = preprocess(take_valid(result), source, settings, ingested.as_of, fingerprint=fp)

@@ -27,6 +27,15 @@ UTC; an aware Parquet column gives its wall date in its own zone). `ds` is then 
 start of its period (month-end dates become month starts); for sub-daily frequencies a
 timestamp between grid points is quarantined instead.
 
+An HTTP(S) URL is read whole here, once, by fsspec's HTTP filesystem (a plain GET: servers that
+answer no Range requests work), with `read_retries` retries and exponential backoff when the read
+fails for a reason that may pass (connection refused or reset, timeout, HTTP 5xx/429/408); when
+they are spent it raises `SourceUnavailableError` (exit 3), an I/O failure and not bad data. A
+404 or another 4xx is a `DataValidationError` at once. Other URLs (s3://, gs://) are scanned by
+polars. `Ingested.fingerprint` identifies the content read: the declaration plus a digest of
+each file's bytes (an object store's ETag or last-modified + size for s3:// and the like), so a
+cached preprocessing is never served after a value changed.
+
 Dataset-level problems (missing file, binary or non-UTF-8 content, missing or renamed column,
 undeclared column in a strict source, a column type that cannot be cast) raise
 `DataValidationError` naming the file and the column.
@@ -38,6 +47,7 @@ import difflib
 import glob
 import gzip
 import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +58,7 @@ import polars as pl
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_subdaily, parse_freq
 from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
-from flowcast.errors import DataValidationError
+from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
@@ -71,6 +81,7 @@ class Ingested:
     source: SourceConfig
     as_of: datetime | None  # the run's instant (aware UTC), None when the run sees everything
     as_of_ds: datetime | None  # the same instant on this source's ds axis (timekeys.as_of_on_ds)
+    fingerprint: str  # identity of the content read (declaration + a digest per file, `_fingerprint`)
     files: list[str]
     raw_columns: list[str]
     undeclared: list[str]
@@ -86,7 +97,8 @@ class Ingested:
         window of rows at a time (the reader skips the row groups outside it), so that only a
         window is decoded at once, not the whole file."""
         windows: list[tuple[pl.LazyFrame, pl.Series]] = []
-        if self.raw is not None and len(self.files) == 1 and file_format(self.source, self.files[0]) == "parquet":
+        if (self.raw is not None and len(self.files) == 1 and not _is_http(self.files[0])
+                and file_format(self.source, self.files[0]) == "parquet"):
             scan = pl.scan_parquet(self.files[0], row_index_name=ROW)  # the rows and numbers of `raw`
             scan = scan.select(ROW, *[pl.col(c).alias(RAW_PREFIX + c) for c in self.raw_columns])
             window = source_rows // _READ_BACK_ROWS
@@ -147,22 +159,152 @@ def file_format(source: SourceConfig, file: str) -> str:
     return "csv"
 
 
-def source_fingerprint(source: SourceConfig) -> str:
-    """Cheap identity of a source's content: its declaration plus each file's path, size and mtime."""
+# ------------------------------------------------------------------------------------ reading
+READ_BACKOFF_S = 0.5  # first pause between attempts at reading a source; doubles at each retry
+_HTTP = ("http://", "https://")
+
+
+def _is_http(path: str) -> bool:
+    return path.lower().startswith(_HTTP)
+
+
+def _transient_http(exc: BaseException) -> bool | None:
+    """True for a failure that may pass (connection refused or reset, timeout, HTTP 5xx/429/408),
+    False for one that will not (another HTTP 4xx: a wrong URL or missing credentials)."""
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.status >= 500 or exc.status in (408, 429)
+    return True  # connection errors, payload cut short, timeouts: I/O, never bad data
+
+
+def read_url(url: str, source: SourceConfig) -> bytes:
+    """The whole body of an HTTP(S) URL, read by fsspec's HTTP filesystem in one GET without a
+    Range header (servers that answer no Range requests work), retried `source.read_retries`
+    times with exponential backoff (READ_BACKOFF_S, doubling) on transient failures.
+
+    Raises DataValidationError (exit 2, not retried) for a 404 or another 4xx, and
+    SourceUnavailableError (exit 3) when every attempt failed for a transient reason."""
+    import time
+
+    import aiohttp
+    import fsspec
+
+    fs = fsspec.filesystem(
+        "http", skip_instance_cache=True,
+        client_kwargs={"timeout": aiohttp.ClientTimeout(total=source.read_timeout)},
+    )
+    attempts = source.read_retries + 1
+    last: BaseException | None = None
+    for attempt in range(attempts):
+        try:
+            return fs.cat_file(url)
+        except FileNotFoundError:
+            raise DataValidationError(f"source {source.name!r}: {url} does not exist (HTTP 404)") from None
+        except Exception as exc:
+            if not _transient_http(exc):
+                raise DataValidationError(
+                    f"source {source.name!r}: {url} refused the request (HTTP {getattr(exc, 'status', '?')} "
+                    f"{getattr(exc, 'message', '')}): check the URL and its access"
+                ) from exc
+            last = exc
+            if attempt + 1 < attempts:
+                time.sleep(READ_BACKOFF_S * 2**attempt)
+    raise SourceUnavailableError(
+        f"source {source.name!r}: {url} could not be read after {attempts} attempts "
+        f"(last: {_describe(last)}); it may be down or unreachable"
+    ) from last
+
+
+def _describe(exc: BaseException | None) -> str:
+    status = getattr(exc, "status", None)
+    if status is not None:
+        return f"HTTP {status} {getattr(exc, 'message', '')}".strip()
+    return f"{type(exc).__name__}: {_one_line(exc)}" if exc is not None else "unknown"
+
+
+# ------------------------------------------------------------------------------------ fingerprints
+_HASHED: dict[tuple, str] = {}  # (path, size, mtime_ns, ctime_ns, inode) -> content digest, this process
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _file_digest(path: str) -> str:
+    """Digest of a local file's bytes. Remembered per (path, size, mtime, ctime, inode): every
+    write changes ctime (which no tool can set back), so an unchanged stat means unchanged bytes."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _HASHED:
+        h = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                h.update(chunk)
+        if len(_HASHED) > 1024:
+            _HASHED.clear()
+        _HASHED[key] = h.hexdigest()
+    return _HASHED[key]
+
+
+def _remote_identity(url: str) -> str:
+    """A validator of a non-HTTP URL (s3://, gs://) from its fsspec filesystem: ETag (or MD5) and
+    size, else last-modified and size. When none can be had the content cannot be vouched for:
+    a random token, so that a cached result is never served for it."""
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url)
+        info = fs.info(path)
+    except Exception:  # noqa: BLE001 - no filesystem for the protocol, no access: cannot vouch
+        info = {}
+    tag = next((str(info[k]) for k in ("ETag", "etag", "md5Hash", "md5") if info.get(k)), None)
+    when = next((str(info[k]) for k in ("LastModified", "last_modified", "updated", "mtime") if info.get(k)), None)
+    size = info.get("size")
+    if tag or (when and size is not None):
+        return f"{tag or when}:{size}"
+    return "unverifiable:" + os.urandom(8).hex()
+
+
+def _fingerprint(source: SourceConfig, files: list[str], payloads: dict[str, bytes]) -> str:
+    """Identity of a source's content: its declaration plus, per file, a digest of its bytes
+    (those read for an HTTP(S) URL, the file's own for a local path) or an object store's
+    validator. Changing any value changes it, whatever the file's size and times."""
     h = hashlib.sha256(source.model_dump_json().encode())
+    for f in files:
+        h.update(f.encode())
+        if f in payloads:
+            ident = _digest(payloads[f])
+        elif _is_url(f):
+            ident = _remote_identity(f)
+        else:
+            ident = _file_digest(f)
+        h.update(b"|" + ident.encode())
+    return h.hexdigest()[:16]
+
+
+def source_fingerprint(source: SourceConfig) -> str:
+    """Identity of a source's content (`_fingerprint`); reads HTTP(S) sources whole. `ingest`
+    computes the same from the bytes it reads (`Ingested.fingerprint`), which is the one to use
+    when the data are read anyway."""
     try:
         files = resolve_files(source)
     except DataValidationError:
         files = []
-    for f in files:
-        h.update(f.encode())
-        if not _is_url(f):
-            st = os.stat(f)
-            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+    payloads = {f: read_url(f, source) for f in files if _is_http(f)}
+    return _fingerprint(source, files, payloads)
 
 
-def _head_bytes(file: str, n: int = 8192) -> bytes:
+def _head_bytes(file: str, n: int = 8192, payload: bytes | None = None) -> bytes:
+    if payload is not None:
+        head = payload[:n]
+        if head[:2] == b"\x1f\x8b":
+            try:
+                with gzip.open(io.BytesIO(payload), "rb") as gz:
+                    head = gz.read(n)
+            except (OSError, EOFError) as exc:
+                raise DataValidationError(f"cannot read {file}: {exc}") from exc
+        return head
     if _is_url(file):
         return b""
     try:
@@ -181,8 +323,8 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _check_text(file: str) -> None:
-    head = _head_bytes(file)
+def _check_text(file: str, payload: bytes | None = None) -> None:
+    head = _head_bytes(file, payload=payload)
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise DataValidationError(
             f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
@@ -213,19 +355,21 @@ def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     return None
 
 
-def _scan_one(source: SourceConfig, file: str) -> pl.LazyFrame:
+def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
+    """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL)."""
+    target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
     if file_format(source, file) == "parquet":
         try:
-            lf = pl.scan_parquet(file)
+            lf = pl.scan_parquet(target())
             lf.collect_schema()
         except Exception as exc:
             raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
         return lf
-    _check_text(file)
+    _check_text(file, payload)
 
     def scan(separator: str) -> pl.LazyFrame:
         try:
-            lf = pl.scan_csv(file, infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True)
+            lf = pl.scan_csv(target(), infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True)
             lf.collect_schema()
         except pl.exceptions.NoDataError as exc:
             raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
@@ -503,10 +647,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     _check_tz(source)
     _check_roles(source)
     files = resolve_files(source)
+    # an HTTP(S) URL is read whole, here, with retries: any server works (no Range requests), an
+    # I/O failure is told apart from bad data, and the fingerprint is of the bytes actually read
+    payloads = {f: read_url(f, source) for f in files if _is_http(f)}
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
     for file in files:
-        raw, und = _check_file(source, file, _scan_one(source, file))
+        raw, und = _check_file(source, file, _scan_one(source, file, payloads.get(file)))
         frames.append(raw)
         undeclared += [c for c in und if c not in undeclared]
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
@@ -540,6 +687,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         source=source,
         as_of=as_of,
         as_of_ds=bound,
+        fingerprint=_fingerprint(source, files, payloads),
         files=files,
         raw_columns=raw_columns,
         undeclared=undeclared,

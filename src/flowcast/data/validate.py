@@ -42,7 +42,7 @@ from flowcast.data.schemas import (
     row_checks,
 )
 from flowcast.data.sources import Ingested, first_invalid_utf8, local_times
-from flowcast.errors import DataValidationError
+from flowcast.errors import DataValidationError, SourceUnavailableError
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
@@ -151,12 +151,26 @@ class ValidationResult:
 
 
 # ------------------------------------------------------------------------------------ helpers
+# what an I/O failure looks like in a reader's error (object store or local file): it may pass,
+# unlike bad data (os errors: 5 EIO, 104 ECONNRESET, 110 ETIMEDOUT, 111 ECONNREFUSED)
+_IO_FAILURE = re.compile(
+    r"connection (reset|refused|closed|aborted)|timed? ?out|broken pipe|temporarily unavailable|"
+    r"service unavailable|too many requests|\b(500|502|503|504|429)\b|os error (5|104|110|111)\)",
+    re.IGNORECASE,
+)
+
+
 def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame]:
-    """collect_all, turning read errors (bad UTF-8, malformed CSV) into DataValidationError."""
+    """collect_all, turning read errors (bad UTF-8, malformed CSV) into DataValidationError and
+    I/O failures of the reader (a connection reset, a timeout, HTTP 5xx from an object store)
+    into SourceUnavailableError (retried by the validate task)."""
     try:
         return pl.collect_all(plans)
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        gone = isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
+        if not gone and (isinstance(exc, OSError) or _IO_FAILURE.search(" ".join(str(exc).split()))):
+            raise SourceUnavailableError(f"reading {ingested.label} failed: {' '.join(str(exc).split())}") from exc
         if "utf-8" in msg.lower() or "utf8" in msg.lower():
             for f in ingested.files:
                 if "://" in f or f.lower().endswith((".parquet", ".pq", ".parq")):

@@ -108,8 +108,7 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
     log = get_run_logger()
     source = resolve_source(settings)
     log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
-    source_fp = tasks.fingerprint_task(source)
-    ingested = tasks.ingest_task(source, as_of)
+    ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
     result = tasks.validate_task(ingested, source, settings)
     report = result.report
     rows_in, rows_v, rows_q = report.rows_in, report.rows_valid, report.rows_quarantined
@@ -130,7 +129,7 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
         reporting.quality_artifact(report)
         raise
     # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
-    fingerprint = hashlib.sha256(f"{source_fp}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
     td, summary = tasks.cached_preprocess(settings)(take_valid(result), source, settings, ingested.as_of, fingerprint)
     report.add_preprocess(summary)
     reporting.quality_artifact(report)

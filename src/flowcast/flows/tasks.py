@@ -1,8 +1,10 @@
 """Prefect tasks: each wraps ONE stage function of flowcast and adds retries, caching or tags.
 
 - I/O tasks (ingest, quarantine, publish) retry with exponential backoff; pure computation
-  (validate, preprocess, backtest, predict) does not, because running it again gives the same
-  error.
+  (preprocess, backtest, predict) does not, because running it again gives the same error.
+  Validation collects the lazily scanned source, so it retries a SourceUnavailableError (an
+  I/O failure) and nothing else. Reads of HTTP(S) sources also retry inside the read itself
+  (`sources.read_url`), so a flaky server costs a pause, not a task retry.
 - Preprocessing is cached by a key built from the source fingerprint, the as_of and the
   settings that shape the result (`preprocess_cache_key`), never by hashing frames. The cache
   records live under `settings.cache_dir/prefect`.
@@ -63,7 +65,8 @@ def ingest_task(source: SourceConfig, as_of: datetime | None):
 
 @task(name="fingerprint", cache_policy=NO_CACHE, **IO_RETRIES)
 def fingerprint_task(source: SourceConfig) -> str:
-    """Cheap identity of the source's content (declaration, file sizes and mtimes)."""
+    """Identity of the source's content (declaration + a digest of each file's bytes). The flows
+    take it from `ingest_task`'s result instead, which digests the bytes it read."""
     from flowcast.data.sources import source_fingerprint
 
     return source_fingerprint(source)
@@ -86,7 +89,22 @@ def publish_task(warehouse_dir: Path, forecasts: pl.DataFrame, **kwargs: Any):
 
 
 # ------------------------------------------------------------------------------------ data
-@task(name="validate", cache_policy=NO_CACHE)
+def _unavailable(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only a source that could not be read for a transient reason (SourceUnavailableError):
+    validation reads a lazily scanned source's bytes, and a bug or bad data fails the same way
+    every time."""
+    from flowcast.errors import SourceUnavailableError
+
+    try:
+        state.result()
+    except SourceUnavailableError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not retried
+        return False
+    return False
+
+
+@task(name="validate", cache_policy=NO_CACHE, **{**IO_RETRIES, "retry_condition_fn": _unavailable})
 def validate_task(ingested: Any, source: SourceConfig, settings: Settings):
     from flowcast.data.validate import validate
 
