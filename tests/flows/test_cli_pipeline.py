@@ -46,14 +46,17 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["as_of"] == "2019-06-01T00:00:00+00:00"  # one instant, UTC (no offset given: UTC)
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
-    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped"}  # --models overrides the config's cells
+    # --models overrides the config's cells
+    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped", "comb", "hybrid"}
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
     assert out["published_rows"] == 24 and Path(out["store"]) == home.resolve() / "warehouse"
     assert out["champion"] and out["run_id"]
     assert ForecastStore(home / "warehouse").has(datetime(2019, 6, 1))
-    # only a winner is retrained on all data and registered (refit_all is off)
+    # only the winner, whatever its kind, is built on all data, registered and promoted (refit_all is off)
     registered = ModelRegistry(home / "models").list()
-    assert [v.name for v in registered] == (["gru"] if out["promoted"] else [])
+    best = min((m for m, r in out["leaderboard"].items() if r["rank"]), key=lambda m: out["leaderboard"][m]["rank"])
+    assert [v.name for v in registered] == [best] and out["promoted"]
+    assert ModelRegistry(home / "models").production("sales").name == best
 
 
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
