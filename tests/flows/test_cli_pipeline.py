@@ -31,6 +31,17 @@ n_windows = 1
 """
 
 
+def _tiny(csv: Path) -> Path:
+    """The fixture's data under the name the trained home knows it by: models are per dataset, and
+    `--data` names the dataset after the file ("tiny", as the flows' source)."""
+    import shutil
+
+    tiny = csv.with_name("tiny.csv")
+    if not tiny.exists():
+        shutil.copy(csv, tiny)
+    return tiny
+
+
 def _source_args(csv: Path) -> list[str]:
     return ["--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales",
             "--freq", "1mo", "--horizon", "6"]
@@ -87,7 +98,7 @@ def test_backfill_json_and_rerun(production_home, tmp_path):
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    args = ["backfill", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg), "--home", kw["home"],
+    args = ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
             "--start", "2018-04-01", "--end", "2018-06-01", "--json"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
@@ -101,7 +112,7 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    result = CliRunner().invoke(app, ["backfill", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg),
+    result = CliRunner().invoke(app, ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg),
                                       "--home", kw["home"], "--start", "2009-06-01", "--end", "2013-06-01",
                                       "--every", "4y"])
     assert result.exit_code == 1
@@ -113,7 +124,7 @@ def test_forecast_command_publishes_with_the_production_model(production_home, t
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    args = ["forecast", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg), "--home", kw["home"],
+    args = ["forecast", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
             "--as-of", "2019-03-01", "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -43,6 +43,8 @@ def test_production_is_never_scored_on_windows_it_was_trained_on(production_home
     assert prod["n_windows"] == 2 and prod["kind"] == "network"
     decision_md = artifacts_of(s["run_id"])[KEYS["decision"]][0].data
     assert "How the production model was scored: its recipe refit" in decision_md
+    # its configuration is this run's: the refit reuses this run's backtest network, no extra training
+    assert not list((Path(kw["home"]) / "runs").glob("*/gru-s0-production-backtest"))
 
     kw = _with(production_home, {"evaluation": {"n_windows": 1}})
     now = reg.production("tiny").version

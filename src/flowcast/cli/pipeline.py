@@ -206,7 +206,7 @@ def run(
     table = Table(title="Backtest leaderboard (lower is better; interval coverage on windows not used to calibrate)")
     cols = ("rank", "model", "kind", "smape", "mase", "coverage80", "coverage95", "msis")
     for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "kind") else "right")
+        table.add_column(col, justify="left" if col in ("model", "kind") else "right", no_wrap=col == "model")
     published = result["decision"].get("publish")
     for model, r in board.items():
         fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))

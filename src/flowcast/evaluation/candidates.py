@@ -169,8 +169,9 @@ class CandidateResult:
 
 def _base_rows(components: dict[str, BacktestResult], statistical: list[str]) -> pl.DataFrame:
     for s in statistical:
-        if s in components:
-            return components[s].forecasts.select("unique_id", "window", "cutoff", "ds", "step", "y")
+        if s in components:  # the actuals and whatever describes them (e.g. which points were observed)
+            f = components[s].forecasts
+            return f.select([c for c in f.columns if not c.startswith("y_hat")])
     raise ValueError(f"no statistical backtest among {sorted(components)}: need one for the rows every candidate "
                      "is scored on")
 
@@ -244,7 +245,7 @@ def evaluate_candidate(
         for i in range(len(groups)):
             col = g[f"g{i}::y_hat"]
             missing_in |= (Wrow[i] > 0) & col.is_null().to_numpy()
-    frame = g.select("unique_id", "window", "cutoff", "ds", "step", "y", "scale").with_columns(
+    frame = g.select(*base.columns, "scale").with_columns(
         pl.Series("y_hat", np.where(missing_in, np.nan, combined["y_hat"])),
         pl.Series("__missing", missing_in),
         *[pl.Series(c, combined[c]) for c in qcols],

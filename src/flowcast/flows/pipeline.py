@@ -27,7 +27,7 @@ import polars as pl
 from prefect import flow, get_run_logger
 
 from flowcast import reporting
-from flowcast.config import Cell, Settings, SourceConfig
+from flowcast.config import Cell, ModelConfig, Settings, SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
@@ -37,13 +37,16 @@ _RUNTIME_FIELDS = {"accelerator", "devices", "strategy", "precision", "num_worke
                    "num_threads", "launcher", "cells", "blend"}
 
 
+def _training_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The model settings in `config` that shape what a network learns (seed excepted)."""
+    return {k: config.get(k) for k in ModelConfig.model_fields if k not in _RUNTIME_FIELDS | {"seed"} and k in config}
+
+
 def _member_settings(settings: Settings, seed: int, model: dict[str, Any] | None = None) -> Settings:
     """The run's settings for training one member: its seed, no blend (combinations are candidates
     of their own), and the model configuration of a production recipe when it differs."""
-    base = settings.model.model_dump() if model is None else {**settings.model.model_dump(),
-                                                              **{k: v for k, v in model.items()
-                                                                 if k not in _RUNTIME_FIELDS}}
-    mc = type(settings.model).model_validate({**base, "seed": seed, "blend": {}})
+    base = {**settings.model.model_dump(), **_training_config(model or {})}
+    mc = ModelConfig.model_validate({**base, "seed": seed, "blend": {}})
     return settings.model_copy(update={"model": mc})
 
 
@@ -190,6 +193,7 @@ def retrain_flow(
     specs = list(plan.specs)
     frozen = None
     scoring = None
+    cannot = ""
     if started_from is not None:
         has_network = any(c.get("type") == "network" for c in started_from.recipe.get("components") or [])
         if ev.incumbent in ("auto", "frozen") and has_network:
@@ -199,14 +203,18 @@ def retrain_flow(
                 frozen = frozen_candidate(res, td, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
                                           horizon=h, n_windows=ev.n_windows, step=step)
             except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
-                log.warning(f"The production model {started_from.version} cannot forecast this data ({exc})")
+                cannot = f"it cannot forecast this data ({exc})"
+                log.warning(f"The production model {started_from.version}: {cannot}")
             if frozen is not None:
                 scoring = frozen.scoring
         if frozen is None and (ev.incumbent in ("auto", "refit") or not has_network):
-            same = {(m.cell, m.seed): m.key for m in plan.members
-                    if {k: v for k, v in (started_from.config or {}).items() if k not in _RUNTIME_FIELDS | {"seed"}}
-                    == {k: v for k, v in member_settings[m.key].model.model_dump(mode="json").items()
-                        if k not in _RUNTIME_FIELDS | {"seed"}}}
+            theirs = _training_config(started_from.config or {})
+
+            def same_as_theirs(key: str) -> bool:
+                mine = _training_config(member_settings[key].model.model_dump(mode="json"))
+                return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
+
+            same = {(m.cell, m.seed): m.key for m in plan.members if same_as_theirs(m.key)}
             spec, to_train = incumbent_spec(started_from.recipe, same, started_from.kind)
             for cell, seed, key in to_train:
                 log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
@@ -217,11 +225,12 @@ def retrain_flow(
                 if c.get("type") == "statistical" and c["model"] not in comps:
                     comps[c["model"]] = tasks.backtest_task(td, _statistical_fit(c["model"], h), c["model"], settings, h)
             specs.append(spec)
-            scoring = ("its recipe refit on this run's backtest windows (networks trained on each window's history "
-                       "like the challengers', its stored combination weights)" if has_network else
+            scoring = ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
+                       "training data like the challengers', its stored combination weights)" if has_network else
                        "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
         elif frozen is None:
-            scoring = f"it could not be scored: no backtest window lies after its training data ({started_from.as_of})"
+            scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
+                                 f"({started_from.as_of})")
 
     cands, fallback, fallback_cal = evaluate_candidates(
         specs, comps, td, statistical=list(plan.statistical), metric=ev.metric, resolution=ev.weight_resolution,
