@@ -203,10 +203,15 @@ def run(
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}",
               highlight=False)
-    table = Table(title="Backtest leaderboard (lower is better; interval coverage on windows not used to calibrate)")
+    from rich import box
+
+    table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "
+                        "used to calibrate)", box=box.SIMPLE_HEAD)
     cols = ("rank", "model", "kind", "smape", "mase", "coverage80", "coverage95", "msis")
+    heads = {"coverage80": "cov80", "coverage95": "cov95"}
     for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "kind") else "right", no_wrap=col == "model")
+        table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right",
+                         no_wrap=col in ("model", "kind"))
     published = result["decision"].get("publish")
     for model, r in board.items():
         fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
