@@ -54,7 +54,8 @@ def _snaive(td):
 
 def run(n_series: int = 10000, length: int = 120, horizon: int = 12, n_windows: int = 3) -> dict:
     from flowcast.evaluation.backtest import backtest
-    from flowcast.evaluation.selection import leaderboard, select
+    from flowcast.evaluation.decision import decide
+    from flowcast.evaluation.selection import leaderboard
 
     td = _td(n_series, length, horizon, season=7)
     times, results = {}, []
@@ -64,7 +65,7 @@ def run(n_series: int = 10000, length: int = 120, horizon: int = 12, n_windows: 
         times[name] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     board = leaderboard(results, "mase")
-    decision = select(board, metric="mase", margin=0.0, candidates=["naive"])
+    decision = decide(board, metric="mase", margin=0.0, baselines=["seasonal_naive"])
     t_board = time.perf_counter() - t0
     return {
         "bench": "evaluation",
@@ -78,7 +79,7 @@ def run(n_series: int = 10000, length: int = 120, horizon: int = 12, n_windows: 
         "leaderboard_select_s": round(t_board, 4),
         "mase_naive": round(board.filter(pl.col("model") == "naive")["mase"][0], 4),
         "mase_seasonal_naive": round(board.filter(pl.col("model") == "seasonal_naive")["mase"][0], 4),
-        "promote_naive": decision.promote,
+        "champion": decision.champion,
     }
 
 

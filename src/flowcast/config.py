@@ -160,11 +160,44 @@ class ModelConfig(_Section):
 
 
 class EvaluationConfig(_Section):
+    """The backtest and the candidates every retrain scores on it (see flowcast.evaluation.candidates)."""
+
     n_windows: int = Field(2, ge=1)
     step: int | None = Field(None, ge=1, description="periods between backtest cutoffs; default: horizon")
     metric: Literal["smape", "mase", "mae", "rmse"] = "mase"
-    margin: float = Field(0.0, ge=0, description="relative improvement a challenger needs, 0.02 = 2%")
+    margin: float = Field(0.0, ge=0, description="relative improvement a challenger needs over production, 0.02 = 2%")
     refit: bool = False
+    seeds: int = Field(1, ge=1, description="networks trained per cell (seeds model.seed, +1, ...); a cell's candidate "
+                       "averages them and the ensemble and hybrid combine cells x seeds")
+    statistical: list[str] = Field(
+        default_factory=lambda: ["naive", "seasonal_naive", "theta", "damped"],
+        description="statistical models on the leaderboard, each a candidate of its own",
+    )
+    combination: list[str] = Field(
+        default_factory=lambda: ["theta", "damped"],
+        description="statistical models combined into the `comb` candidate and blended into the `hybrid` one",
+    )
+    ensemble: bool = Field(True, description="an `ensemble` candidate: the network cells combined, weights learned")
+    hybrid: bool = Field(True, description="a `hybrid` candidate: the cells and `combination` combined, weights learned "
+                         "(model.blend sets them by hand instead)")
+    weight_resolution: int = Field(10, ge=1, le=100, description="combination weights are searched in steps of 1/N")
+    incumbent: Literal["auto", "frozen", "refit"] = Field(
+        "auto", description="how the production model is scored: frozen weights on the windows after its training "
+        "data ended, its recipe refit on this run's windows, or auto (frozen when such a window exists, else refit)",
+    )
+    max_fallback_share: float = Field(
+        0.2, ge=0, le=1, description="a model whose forecasts fail (not finite, out of bounds) on more than this share "
+        "of series is not eligible and never published; below it, its fallback forecasts those series",
+    )
+
+    @model_validator(mode="after")
+    def _known_statistical_models(self) -> EvaluationConfig:
+        from flowcast.models.recipes import statistical_models
+
+        known = statistical_models()
+        if unknown := sorted((set(self.statistical) | set(self.combination)) - set(known)):
+            raise ValueError(f"unknown statistical models {unknown}; known: {list(known)}")
+        return self
 
 
 class PublishConfig(_Section):

@@ -13,7 +13,7 @@ def test_bench_evaluation_tiny():
 
     out = bench_evaluation.run(n_series=20, length=40, horizon=4, n_windows=2)
     assert out["forecast_rows"] == 20 * 4 * 2
-    assert out["mase_seasonal_naive"] < out["mase_naive"] and out["promote_naive"] is False
+    assert out["mase_seasonal_naive"] < out["mase_naive"] and out["champion"] == "seasonal_naive"
 
 
 def test_bench_publish_tiny():

@@ -31,6 +31,17 @@ n_windows = 1
 """
 
 
+def _tiny(csv: Path) -> Path:
+    """The fixture's data under the name the trained home knows it by: models are per dataset, and
+    `--data` names the dataset after the file ("tiny", as the flows' source)."""
+    import shutil
+
+    tiny = csv.with_name("tiny.csv")
+    if not tiny.exists():
+        shutil.copy(csv, tiny)
+    return tiny
+
+
 def _source_args(csv: Path) -> list[str]:
     return ["--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales",
             "--freq", "1mo", "--horizon", "6"]
@@ -46,14 +57,17 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["as_of"] == "2019-06-01T00:00:00+00:00"  # one instant, UTC (no offset given: UTC)
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
-    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped"}  # --models overrides the config's cells
+    # --models overrides the config's cells
+    assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped", "comb", "hybrid"}
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
     assert out["published_rows"] == 24 and Path(out["store"]) == home.resolve() / "warehouse"
     assert out["champion"] and out["run_id"]
     assert ForecastStore(home / "warehouse").has(datetime(2019, 6, 1))
-    # only a winner is retrained on all data and registered (refit_all is off)
+    # only the winner, whatever its kind, is built on all data, registered and promoted (refit_all is off)
     registered = ModelRegistry(home / "models").list()
-    assert [v.name for v in registered] == (["gru"] if out["promoted"] else [])
+    best = min((m for m, r in out["leaderboard"].items() if r["rank"]), key=lambda m: out["leaderboard"][m]["rank"])
+    assert [v.name for v in registered] == [best] and out["promoted"]
+    assert ModelRegistry(home / "models").production("sales").name == best
 
 
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
@@ -84,7 +98,7 @@ def test_backfill_json_and_rerun(production_home, tmp_path):
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    args = ["backfill", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg), "--home", kw["home"],
+    args = ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
             "--start", "2018-04-01", "--end", "2018-06-01", "--json"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
@@ -98,7 +112,7 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    result = CliRunner().invoke(app, ["backfill", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg),
+    result = CliRunner().invoke(app, ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg),
                                       "--home", kw["home"], "--start", "2009-06-01", "--end", "2013-06-01",
                                       "--every", "4y"])
     assert result.exit_code == 1
@@ -110,7 +124,7 @@ def test_forecast_command_publishes_with_the_production_model(production_home, t
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    args = ["forecast", *_source_args(Path(kw["source"]["path"])), "--config", str(cfg), "--home", kw["home"],
+    args = ["forecast", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
             "--as-of", "2019-03-01", "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

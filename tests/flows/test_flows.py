@@ -22,14 +22,17 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     # counts reconcile; 4 series x 114 months up to 2019-06
     assert s["rows_in"] == s["rows_valid"] + s["rows_quarantined"] == 4 * 114
     assert s["n_series"] == 4 and s["horizon"] == 6
-    models = {r["model"] for r in s["leaderboard"]}
-    assert models == {"gru", "naive", "seasonal_naive", "theta", "damped"}
+    board = {r["model"]: r for r in s["leaderboard"]}
+    assert set(board) == {"gru", "naive", "seasonal_naive", "theta", "damped", "comb", "hybrid"}
+    assert {board[m]["kind"] for m in board} == {"network", "statistical", "hybrid"}
     assert all(r["smape"] is not None and r["mase"] is not None for r in s["leaderboard"])
-    assert s["published_rows"] == 4 * 6
-    assert s["registered"]["gru"].startswith("gru-v")
-    # nothing was in production: either gru won or the best baseline was published, with a note
-    if not s["decision"]["promote"]:
-        assert s["champion"] in ("naive", "seasonal_naive", "theta", "damped") and "baseline" in s["note"]
+    # the best row publishes, whatever its kind, and is promoted (nothing was in production)
+    best = min((r for r in s["leaderboard"] if r["rank"]), key=lambda r: r["rank"])
+    assert best["rank"] == 1 and s["decision"]["publish"] == best["model"] and s["decision"]["action"] == "first"
+    assert s["decision"]["promote"] and s["published_rows"] == 4 * 6
+    production = ModelRegistry(home / "models").history("tiny")[0]["version"]
+    assert production == s["registered"][best["model"]] and production.startswith(best["model"] + "-v")
+    assert s["registered"]["gru"].startswith("gru-v")  # refit_all registers every cell
 
     store = ForecastStore(home / "warehouse")
     assert store.as_ofs() == [AS_OF]
@@ -41,10 +44,11 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     expected = {KEYS["quality"], KEYS["leaderboard"], KEYS["decision"], KEYS["plot"], KEYS["receipt"],
                 progress_key("gru"), progress_key("gru-backtest")}
     assert expected <= set(arts), sorted(arts)
-    for key in (progress_key("gru"), progress_key("gru-backtest")):
-        assert [a.data for a in arts[key]] == [100.0]
+    assert [a.data for a in arts[progress_key("gru-backtest")]] == [100.0]
     assert "rows quarantined" in arts[KEYS["quality"]][0].data
-    assert "Promotion decision" in arts[KEYS["decision"]][0].data
+    decision = arts[KEYS["decision"]][0].data
+    assert f"### Published: **{best['model']}** ({production})" in decision
+    assert "There was no model in production" in decision and "x (1 -" not in decision
     assert "data:image/png;base64," in arts[KEYS["plot"]][0].data
     pngs = list((home / "reports").glob("forecast_*.png"))
     assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
@@ -118,7 +122,7 @@ def test_forecast_with_versions_but_none_in_production_names_them(production_hom
     from flowcast.flows import forecast_flow
 
     (Path(production_home["home"]) / "models" / "production.json").unlink()
-    with pytest.raises(RegistryError, match=r"no production model .*flowcast models promote VERSION.*gru-v1"):
+    with pytest.raises(RegistryError, match=r"no production model .*flowcast models promote VERSION.*gru-v\d+"):
         forecast_flow(as_of=AS_OF, **production_home)
 
 

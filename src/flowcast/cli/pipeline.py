@@ -184,14 +184,16 @@ def run(
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
         )
-    board = {r["model"]: {"rank": r.get("rank"), "smape": r.get("smape"), "mase": r.get("mase")}
+    board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
     if json_out:
         emit_json({
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"], "horizon": result["horizon"], "leaderboard": board,
-            "champion": result["champion"], "promoted": result["decision"]["promote"],
+            "champion": result["champion"], "model_version": result.get("model_version"),
+            "kind": result.get("kind"), "promoted": result["decision"]["promote"],
+            "action": result["decision"].get("action"),
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
             "duckdb": result["duckdb"],
         })
@@ -201,16 +203,26 @@ def run(
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}",
               highlight=False)
-    table = Table(title="Backtest leaderboard (lower is better)")
-    for col in ("rank", "model", "smape", "mase"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    from rich import box
+
+    table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "
+                        "used to calibrate)", box=box.SIMPLE_HEAD)
+    cols = ("rank", "model", "kind", "smape", "mase", "coverage80", "coverage95", "msis")
+    heads = {"coverage80": "cov80", "coverage95": "cov95"}
+    for col in cols:
+        table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right",
+                         no_wrap=col in ("model", "kind"))
+    published = result["decision"].get("publish")
     for model, r in board.items():
-        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"
-        table.add_row(str(r["rank"] or "-"), model, fmt(r["smape"]), fmt(r["mase"]))
+        fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        table.add_row(str(r["rank"] or "-"), model + (" *" if model == published else ""), r.get("kind") or "",
+                      *[fmt(r.get(c)) for c in cols[3:]])
     out.print(table)
     d = result["decision"]
-    verdict = f"promoted {d['challenger']}" if d["promote"] else "no promotion"
-    out.print(f"Decision: {verdict}. " + "; ".join(d["reasons"][:3]), highlight=False)
+    verdict = "promoted" if d["promote"] else ("kept in production" if d.get("action") == "keep"
+                                               else "published, not promoted")
+    out.print(f"Decision: {published} ({result.get('model_version')}, {result.get('kind')}) {verdict}. "
+              + " ".join(d["reasons"][:3]), highlight=False)
     if result.get("note"):
         out.print(result["note"], highlight=False)
     out.print(

@@ -1,8 +1,8 @@
-"""Evaluation: accuracy metrics, rolling-origin backtests, leaderboard and promotion decision."""
+"""Evaluation: accuracy metrics, rolling-origin backtests, the candidates and their leaderboard,
+conformal intervals, learned combination weights and the promotion decision."""
 
 from flowcast.evaluation.backtest import BacktestResult, Forecaster, backtest
 from flowcast.evaluation.metrics import score
-from flowcast.evaluation.selection import PromotionDecision, leaderboard, select, window_board
+from flowcast.evaluation.selection import candidate_board, leaderboard, window_board
 
-__all__ = ["BacktestResult", "Forecaster", "PromotionDecision", "backtest", "leaderboard", "score", "select",
-           "window_board"]
+__all__ = ["BacktestResult", "Forecaster", "backtest", "candidate_board", "leaderboard", "score", "window_board"]

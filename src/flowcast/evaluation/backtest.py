@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.columns import quantile_col
+from flowcast.columns import INTERVAL_COLUMNS, quantile_col
 from flowcast.data.training_data import TrainingData
 from flowcast.evaluation.metrics import METRICS, score
 
@@ -121,7 +121,7 @@ def backtest(
         if forecaster is None or refit:
             forecaster = fit(train_k)
         fc = _check_forecast(forecaster(train_k), actuals, name, k, h)
-        qcols = [c for c in fc.columns if c.startswith("y_hat_q")]
+        qcols = [c for c in fc.columns if c.startswith("y_hat_q") or c in INTERVAL_COLUMNS]
         part = (
             actuals.join(fc.select("unique_id", "ds", "y_hat", *qcols), on=["unique_id", "ds"], how="left")
             .join(cutoffs, on="unique_id", how="left")
@@ -130,6 +130,13 @@ def backtest(
         )
         parts.append(part)
     forecasts = pl.concat(parts, how="vertical").sort("unique_id", "window", "step")
+    return result_from_forecasts(name, forecasts, td, n_windows=n_windows, horizon=h, step=s, refit=refit)
+
+
+def result_from_forecasts(name: str, forecasts: pl.DataFrame, td: TrainingData, *, n_windows: int, horizon: int,
+                          step: int, refit: bool = False) -> BacktestResult:
+    """Score backtest forecasts (unique_id, window, cutoff, ds, step, y, y_hat[, quantiles]) of the
+    windows of `td`: how `backtest` ends, and how a combination of backtested models is scored."""
     quantiles = _quantiles_of(forecasts)
     metrics = score(
         forecasts.with_columns(pl.lit(name).alias("model")),
@@ -139,12 +146,12 @@ def backtest(
     )
     result = BacktestResult(name=name, forecasts=forecasts, metrics=metrics)
     means = metrics.select([pl.col(c).mean() for c in metrics.columns if c in METRICS or c.startswith("pinball_")
-                            or c == "coverage"]).row(0, named=True)
+                            or c == "coverage"]).row(0, named=True) if metrics.height else {}
     result.summary = {
         "name": name,
         "n_windows": n_windows,
-        "horizon": h,
-        "step": s,
+        "horizon": horizon,
+        "step": step,
         "refit": refit,
         "n_series": td.n_series,
         "n_forecasts": forecasts.height,

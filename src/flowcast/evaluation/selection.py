@@ -1,25 +1,25 @@
-"""Leaderboard and the champion/challenger promotion decision.
+"""The leaderboard: one row per candidate, every one scored on the same backtest windows.
 
 `leaderboard` averages each model's backtest metrics over series and windows (one row per
-model) and `window_board` keeps them per window. `select` turns a leaderboard into a
-`PromotionDecision`: the best candidate with finite forecasts is promoted only if it beats
-the seasonal-naive baseline AND the production model (when there is one) on the configured
-metric by the configured relative margin: score < other * (1 - margin). Every check that
-failed or passed is a line in `reasons`, so the decision is data (shown in the Prefect UI,
-stored with the run), not a log line.
+model) and `window_board` keeps them per window. `candidate_board` is the retrain's board: the
+candidates of every kind (`flowcast.evaluation.candidates`) with their kind, point metrics,
+interval coverage (80/95) and MSIS measured on windows the calibration did not see, how often
+the fallback had to forecast for them, and their combination weights. The decision it feeds
+lives in `flowcast.evaluation.decision`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from flowcast.evaluation.backtest import BacktestResult
 from flowcast.evaluation.metrics import METRICS
-from flowcast.models.baselines import BASELINES  # never promoted unless named in `candidates`
+
+if TYPE_CHECKING:
+    from flowcast.evaluation.candidates import CandidateResult
 
 
 def _metric_means(res: BacktestResult) -> dict[str, float | None]:
@@ -81,139 +81,30 @@ def window_board(results: list[BacktestResult]) -> pl.DataFrame:
     return out.select("model", "window", *[c for c in out.columns if c not in ("model", "window")]).sort("model", "window")
 
 
-@dataclass
-class PromotionDecision:
-    promote: bool
-    challenger: str | None
-    incumbent: str | None
-    metric: str
-    challenger_score: float | None
-    incumbent_score: float | None
-    baseline_score: float | None
-    margin: float
-    reasons: list[str] = field(default_factory=list)
-    baseline: str = "seasonal_naive"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_markdown(self) -> str:
-        fmt = lambda v: "n/a" if v is None else f"{v:.4g}"
-        verdict = f"**promote `{self.challenger}`**" if self.promote else "**no promotion**"
-        lines = [
-            f"### Promotion decision: {verdict}",
-            "",
-            f"| role | model | {self.metric} |",
-            "| --- | --- | --- |",
-            f"| challenger | {self.challenger or '-'} | {fmt(self.challenger_score)} |",
-            f"| incumbent | {self.incumbent or '-'} | {fmt(self.incumbent_score)} |",
-            f"| baseline | {self.baseline} | {fmt(self.baseline_score)} |",
-            "",
-            f"Required relative margin: {self.margin:.2%}",
-            "",
-            *[f"- {r}" for r in self.reasons],
-        ]
-        return "\n".join(lines)
-
-
-def _score(board: pl.DataFrame, model: str, metric: str) -> tuple[float | None, bool]:
-    row = board.filter(pl.col("model") == model)
-    if not row.height:
-        return None, False
-    v = row[metric][0]
-    return (None if v is None else float(v)), bool(row["finite"][0])
-
-
-def select(
-    board: pl.DataFrame,
-    *,
-    metric: str,
-    margin: float,
-    incumbent: str | None = None,
-    baseline: str = "seasonal_naive",
-    candidates: list[str] | None = None,
-) -> PromotionDecision:
-    """Pick the best finite candidate and decide whether it replaces the incumbent.
-
-    candidates: models that may be promoted; default every model on the board except the
-    baseline, the incumbent and the plain baselines in `BASELINES`.
-    A missing or non-finite baseline blocks promotion (nothing to prove the challenger
-    against); so does an incumbent that is named but absent from the board. A non-finite
-    incumbent does not block: the challenger then only has to beat the baseline.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    on_board = board["model"].to_list()
-    if candidates is None:
-        cands = [m for m in on_board if m not in {baseline, incumbent, *BASELINES}]
-    else:
-        unknown = [c for c in candidates if c not in on_board]
-        cands = [c for c in candidates if c in on_board]
-    reasons: list[str] = []
-    if candidates is not None and unknown:
-        reasons.append(f"candidates not on the leaderboard: {unknown}")
-
-    finite_c, bad_c = [], []
-    for c in cands:
-        s, ok = _score(board, c, metric)
-        (finite_c if ok else bad_c).append((c, s))
-    for c, s in bad_c:
-        n_bad = board.filter(pl.col("model") == c)["n_nonfinite"][0] if "n_nonfinite" in board.columns else None
-        if n_bad or n_bad is None:
-            reasons.append(f"{c} is not eligible: forecasts not finite ({n_bad or 'some'} NaN/inf forecast values)")
-        else:
-            reasons.append(f"{c} is not eligible: its {metric} is undefined ({s}), e.g. MASE on constant history")
-
-    base_score, base_ok = _score(board, baseline, metric)
-    inc_score, inc_ok = (None, False) if incumbent is None else _score(board, incumbent, metric)
-    decision = PromotionDecision(
-        promote=False, challenger=None, incumbent=incumbent, metric=metric, challenger_score=None,
-        incumbent_score=inc_score, baseline_score=base_score, margin=margin, reasons=reasons, baseline=baseline,
+def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
+    """rank, model, kind, smape, mase, mae, rmse, coverage80, coverage95, msis, n_windows, n_series,
+    fallback (share of series x windows its fallback forecast), finite (eligible), weights, note;
+    ranked by `metric` among eligible candidates (null rank otherwise), best first."""
+    board = leaderboard([c.result for c in cands], metric).drop("rank")
+    extra = pl.DataFrame(
+        [{
+            "model": c.name, "kind": c.kind,
+            "coverage80": c.intervals.get("coverage80"), "coverage95": c.intervals.get("coverage95"),
+            "msis": c.intervals.get("msis"),
+            "fallback": (c.fallback_pairs + c.missing_pairs) / c.n_pairs if c.n_pairs else 0.0,
+            "eligible": c.eligible, "weights": c.weights_text(),
+            "note": c.why_not or (c.scoring if c.name == "production" else c.spec.note),
+        } for c in cands],
+        schema={"model": pl.Utf8, "kind": pl.Utf8, "coverage80": pl.Float64, "coverage95": pl.Float64,
+                "msis": pl.Float64, "fallback": pl.Float64, "eligible": pl.Boolean, "weights": pl.Utf8,
+                "note": pl.Utf8},
     )
-    if not finite_c:
-        reasons.append(f"no candidate with finite forecasts among {cands}")
-        return decision
-    challenger, ch_score = min(finite_c, key=lambda cs: (cs[1], cs[0]))
-    decision.challenger, decision.challenger_score = challenger, ch_score
-    assert ch_score is not None
-    need = 1.0 - margin
-    ok = True
-
-    if base_score is None and baseline not in on_board:
-        reasons.append(f"baseline {baseline} is missing from the leaderboard: cannot prove {challenger} beats it")
-        ok = False
-    elif not base_ok:
-        reasons.append(f"baseline {baseline} has no finite {metric} ({base_score}): cannot compare")
-        ok = False
-    elif ch_score < base_score * need:
-        reasons.append(
-            f"{challenger} beats {baseline} on {metric}: {ch_score:.4g} < {base_score:.4g} x (1 - {margin:g})"
-        )
-    else:
-        reasons.append(
-            f"{challenger} does not beat {baseline} on {metric} by {margin:.2%}: "
-            f"{ch_score:.4g} >= {base_score * need:.4g}"
-        )
-        ok = False
-
-    if incumbent is None:
-        reasons.append("no model in production: the challenger only has to beat the baseline")
-    elif incumbent not in on_board:
-        reasons.append(f"incumbent {incumbent} is missing from the leaderboard: cannot compare, keeping it")
-        ok = False
-    elif not inc_ok:
-        reasons.append(f"incumbent {incumbent} has no finite {metric} ({inc_score}): only the baseline must be beaten")
-    elif inc_score is not None and ch_score < inc_score * need:
-        reasons.append(
-            f"{challenger} beats incumbent {incumbent} on {metric}: {ch_score:.4g} < {inc_score:.4g} x (1 - {margin:g})"
-        )
-    else:
-        reasons.append(
-            f"{challenger} does not beat incumbent {incumbent} on {metric} by {margin:.2%}: "
-            f"{ch_score:.4g} >= {(inc_score or 0) * need:.4g}"
-        )
-        ok = False
-    decision.promote = ok
-    return decision
+    board = board.join(extra, on="model", how="left").with_columns(
+        (pl.col("finite") & pl.col("eligible")).alias("finite")).drop("eligible")
+    # a tie goes to the production model (a challenger must be better to replace it), then by name
+    ranked = (board.filter(pl.col("finite")).with_columns((pl.col("model") != "production").alias("__challenger"))
+              .sort(metric, "__challenger", "model").with_row_index("rank", offset=1))
+    board = board.join(ranked.select("model", pl.col("rank").cast(pl.Int64)), on="model", how="left")
+    cols = ["rank", "model", "kind", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis", "n_windows",
+            "n_series", "fallback", "finite", "weights", "note"]
+    return board.select(cols).sort("rank", "model", nulls_last=True)

@@ -1,7 +1,13 @@
 """The forecast flow: the production model forecasts the data up to as_of and publishes.
 
-No training. When no model is in production yet it fails with one sentence telling the user
-to run the retrain flow first.
+No training. The model is the dataset's production version, whatever its kind (network,
+statistical, ensemble, hybrid), forecasting through `flowcast.models.recipes` like the retrain
+flow and backfills: per-series fallback for the series it cannot forecast (named in the `model`
+column of every row) and calibrated 80/95% intervals. When nothing was promoted (only retrains
+without promotion ran), the champion the last retrain chose publishes. The forecasts are checked
+before they are published (every series, finite, within the source's declared bounds): a model
+that fails on more than `evaluation.max_fallback_share` of the series fails the run instead of
+publishing. Without any model it fails with one sentence telling the user to retrain first.
 """
 
 from __future__ import annotations
@@ -12,9 +18,25 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flowcast.config import SourceConfig
-from flowcast.errors import RegistryError
+from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
+
+
+def _model_horizon(version: Any) -> int | None:
+    """The horizon a version was built for (its recipe's, or an older network's own)."""
+    import json
+
+    h = (version.recipe or {}).get("horizon")
+    if h:
+        return int(h)
+    for c in (version.recipe or {}).get("components") or []:
+        if c.get("type") == "network":
+            meta = version.path / (c.get("path") or ".") / "meta.json"
+            if meta.exists():
+                m = json.loads(meta.read_text())
+                return m.get("horizon") or (m.get("hparams") or {}).get("horizon")
+    return None
 
 
 @flow(name="forecast", validate_parameters=True)
@@ -45,30 +67,51 @@ def forecast_flow(
     run_id, _ = run_identity()
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.models.train import ModelArtifact
+    from flowcast.evaluation.decision import check_forecasts
     from flowcast.registry import ModelRegistry
 
+    src = resolve_source(settings)
     registry = ModelRegistry(settings.models_dir)
-    production = registry.production()
+    production = registry.production(src.name)
+    which = "the production model"
     if production is None:
-        versions = [v.version for v in registry.list()]
+        production = registry.champion(src.name)
+        which = "the champion of the last retrain (nothing was promoted)"
+    if production is None:
+        versions = [v.version for v in registry.list(dataset=src.name)]
         hint = (f"put a registered version in production with `flowcast models promote VERSION` (registered: "
                 f"{', '.join(versions[-5:])})" if versions else
-                "run the retrain flow first (`flowcast run`); it promotes a model only when one beats the "
-                "seasonal-naive baseline, and `flowcast backfill --mode retrain` needs no production model")
-        raise RegistryError(f"no production model in {settings.models_dir}: {hint}")
-    artifact = ModelArtifact.load(production.path)
-    if settings.horizon is None and resolve_source(settings).horizon is None:
+                "run the retrain flow first (`flowcast run`): it backtests every candidate, statistical models "
+                "included, and promotes the best")
+        raise RegistryError(f"no production model of {src.name} in {settings.models_dir}: {hint}")
+    if settings.horizon is None and src.horizon is None:
         # no horizon given or declared: the production model's own, not the frequency's default
         # (a model trained with --horizon 7 cannot forecast the 14 days a daily default asks for)
-        model_h = artifact.meta.get("horizon") or artifact.hparams.get("horizon")
+        model_h = _model_horizon(production)
         if model_h:
             settings = settings.model_copy(update={"horizon": int(model_h)})
-    log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with the production model {production.version}")
+    log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with {which} {production.version} ({production.describe()})")
     data = load_data(settings, as_of)
-    forecasts = tasks.predict_task(artifact, data.td, data.horizon)
+    bounds = (data.source.y_min, data.source.y_max)
+    rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
+    calibrated = bool(rf.recipe.intervals)
+    if not calibrated:
+        log.warning(f"{production.version} was registered without interval calibration (an older flowcast): its "
+                    "forecasts are published without 80/95% intervals until the next retrain")
+    check = check_forecasts(rf.frame, expected_ids=data.td.ids, horizon=data.horizon, bounds=bounds,
+                            fallbacks=rf.fallbacks, max_fallback_share=settings.evaluation.max_fallback_share,
+                            require_intervals=calibrated)
+    if not check.ok:
+        raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
+                            f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
+    note = ""
+    if rf.fallbacks.height:
+        by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
+        note = (f"{rf.fallbacks.height} series {production.name} cannot forecast were forecast by its fallback: "
+                + ", ".join(f"{n} by {m}" for m, n in by_model))
+        log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
     receipt = publish_forecasts(
-        settings, data, forecasts, as_of=as_of, model=production.name, model_version=production.version
+        settings, data, rf.frame, as_of=as_of, model=production.name, model_version=production.version, note=note
     )
     return {
         "as_of": as_of.isoformat(),
@@ -80,6 +123,8 @@ def forecast_flow(
         "rows_quarantined": data.rows_quarantined,
         "model": production.name,
         "model_version": production.version,
+        "kind": production.kind,
+        "fallback_series": int(rf.fallbacks.height),
         "published_rows": int(receipt.rows),
         "store": str(settings.warehouse_dir.resolve()),
         "parquet": str(receipt.parquet_path),

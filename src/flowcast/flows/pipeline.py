@@ -1,23 +1,25 @@
-"""The retrain flow: ingest, validate, preprocess, train each model family, backtest against
-the baselines and the production model, select, register, promote, forecast, publish.
+"""The retrain flow: ingest, validate, preprocess, backtest every candidate on the same windows,
+decide, build the winner, check its forecasts, promote (compare and swap), publish.
 
-Training cost: each family is trained once for the backtest, on the data up to the first
-(oldest) backtest cutoff, so no window's actuals are ever seen in training; that model scores
-every window. Only the family that will publish (the promoted challenger) is then retrained on
-all data up to as_of, registered and promoted: the others lost, and retraining them would
-double the cost of a run for models nobody uses. `refit_all=True` retrains and registers every
-family (each then trains twice), for users who want every family in the registry. Reusing
-the backtest model for production would publish from a model that never saw the last
-`horizon x n_windows` periods.
+Every decision is a pure function under `flowcast.evaluation` (candidates, combine, conformal,
+selection, decision); this flow only trains, calls them and writes what they chose.
 
-The incumbent is scored on the same windows by predicting them with its frozen weights. It
-was trained on data up to its own as_of, which may include those windows: that favours the
-incumbent, so a challenger that wins anyway is really better.
+Training cost: each network member (cell x seed) is trained once for the backtest, on the data up
+to the first (oldest) backtest cutoff, so no window's actuals are ever seen in training; that
+model forecasts every window. Only the members of the candidate that will publish are then
+retrained on all data up to as_of (a statistical winner trains nothing). `refit_all=True` also
+retrains and registers every network cell.
+
+The production model is scored fairly (`evaluation.incumbent`): with its frozen weights only on
+windows after its training data ended, or, when no such window exists (auto) or when asked
+(refit), its recipe refit on this run's windows like every challenger; its networks reuse this
+run's backtest members when their configuration is the same. The decision artifact says which.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,58 +27,83 @@ import polars as pl
 from prefect import flow, get_run_logger
 
 from flowcast import reporting
-from flowcast.config import Cell, SourceConfig
-from flowcast.errors import TrainingError
+from flowcast.config import Cell, ModelConfig, Settings, SourceConfig
+from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
-from flowcast.models.baselines import BASELINES
 
-INCUMBENT = "incumbent"
+# model settings that do not change what a network learns (where and how fast it trains)
+_RUNTIME_FIELDS = {"accelerator", "devices", "strategy", "precision", "num_workers", "pin_memory", "checkpoint_every",
+                   "num_threads", "launcher", "cells", "blend"}
 
 
-def _neural_fit(settings, out_root: Path, cell: str, horizon: int):
-    """fit(td) for backtest: train `cell` on td, return a forecaster predicting any cut of it."""
+def _training_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The model settings in `config` that shape what a network learns (seed excepted)."""
+    return {k: config.get(k) for k in ModelConfig.model_fields if k not in _RUNTIME_FIELDS | {"seed"} and k in config}
+
+
+def _member_settings(settings: Settings, seed: int, model: dict[str, Any] | None = None) -> Settings:
+    """The run's settings for training one member: its seed, no blend (combinations are candidates
+    of their own), and the model configuration of a production recipe when it differs."""
+    base = {**settings.model.model_dump(), **_training_config(model or {})}
+    mc = ModelConfig.model_validate({**base, "seed": seed, "blend": {}})
+    return settings.model_copy(update={"model": mc})
+
+
+def _train_member(td: Any, settings: Settings, out_dir: Path, cell: str, label: str):
+    progress = reporting.TrainingProgress(label, label=f"Training {label}")
+    artifact = tasks.train_task(td, settings, out_dir, cell, progress)
+    progress.done()
+    return artifact
+
+
+def _network_fit(settings: Settings, out_dir: Path, cell: str, key: str, horizon: int):
+    """fit(td) for the backtest: train the member on td, return a forecaster for any cut of it."""
 
     def fit(td_train):
-        progress = reporting.TrainingProgress(f"{cell}-backtest", label=f"Training {cell} for the backtest")
-        artifact = tasks.train_task(td_train, settings, out_root / f"{cell}-backtest", cell, progress)
-        progress.done()
-        return lambda td_cut: tasks.predict_task(artifact, td_cut, horizon)
+        artifact = _train_member(td_train, settings, out_dir, cell, f"{key}-backtest")
+        return lambda td_cut: tasks.component_task({"type": "network", "path": str(artifact.path)}, td_cut, horizon)
 
     return fit
 
 
-def _baseline_fit(name: str, horizon: int):
+def _statistical_fit(name: str, horizon: int):
     def fit(_td_train):
-        from flowcast.models.baselines import baseline_forecast
-
-        return lambda td_cut: baseline_forecast(name, td_cut, horizon)
+        return lambda td_cut: tasks.component_task({"type": "statistical", "model": name}, td_cut, horizon)
 
     return fit
 
 
-def _frozen_fit(artifact: Any, horizon: int):
+def _frozen_fit(version: Any, horizon: int, bounds: tuple[float | None, float | None]):
     def fit(_td_train):
-        from flowcast.models.predict import predict
+        from flowcast.models.recipes import forecast_with
 
-        return lambda td_cut: predict(artifact, td_cut, horizon=horizon)
+        return lambda td_cut: forecast_with(version, td_cut, horizon, bounds=bounds)
 
     return fit
+
+
+def _naive_utc(iso: str | None) -> datetime | None:
+    if not iso:
+        return None
+    ts = datetime.fromisoformat(iso)
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
 
 def _board_json(board: pl.DataFrame) -> list[dict[str, Any]]:
-    keep = [c for c in ("model", "rank", "smape", "mase", "mae", "rmse", "finite") if c in board.columns]
     return [
         {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
-        for row in board.select(keep).to_dicts()
+        for row in board.to_dicts()
     ]
 
 
-def _print_board(log, board: pl.DataFrame, metric: str) -> None:
-    lines = [f"Leaderboard (by {metric}, lower is better):"]
+def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -> None:
+    lines = [f"Leaderboard (by {metric}, lower is better; coverage on windows not used to calibrate):"]
     for row in board.iter_rows(named=True):
-        s = " ".join(f"{m}={row[m]:.4g}" if row.get(m) is not None else f"{m}=n/a" for m in ("smape", "mase"))
-        lines.append(f"  {row.get('rank') or '-'}. {row['model']:<16} {s}")
+        s = " ".join(f"{m}={row[m]:.4g}" if row.get(m) is not None else f"{m}=n/a"
+                     for m in ("smape", "mase", "coverage80", "coverage95", "msis"))
+        mark = "  <- published" if row["model"] == published else ""
+        lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))
 
 
@@ -94,9 +121,9 @@ def retrain_flow(
     home: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Retrain every model family on the data up to `as_of`, backtest them against the
-    baselines and the production model, promote the winner if it really is better, and
-    publish the production model's forecasts for `as_of`.
+    """Backtest every candidate (each network cell, their ensemble, hybrids with statistical
+    forecasts, the statistical models, the production model) on the same windows, publish the
+    best one's forecasts for `as_of` and promote it if it beats production.
 
     Args:
         as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
@@ -105,13 +132,25 @@ def retrain_flow(
             start time.
         dataset: a bundled or configured dataset name to read.
         source: an explicit source to read (overrides dataset).
-        models: families to train (default: config model.cells).
-        promote: False keeps the production pointer untouched (backfills of past dates) and
-            publishes this run's own best model or baseline instead of the production model.
-        refit_all: also retrain and register the families that did not win (each family then
-            trains twice); by default only the winner is retrained on all data.
-        overrides: any nested settings, e.g. {"model": {"hidden_size": 32}}.
+        models: network cells to train (default: config model.cells).
+        promote: False leaves the production pointer alone (backfills of past dates): this
+            run's best candidate is registered, noted as the dataset's last champion and published.
+        refit_all: also retrain and register every network cell on all data, not only the winner's.
+        overrides: any nested settings, e.g. {"evaluation": {"seeds": 2}}.
     """
+    from flowcast.evaluation.candidates import (
+        PRODUCTION,
+        evaluate_candidates,
+        frozen_candidate,
+        incumbent_spec,
+        paired_scores,
+        plan_candidates,
+    )
+    from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
+    from flowcast.evaluation.selection import candidate_board
+    from flowcast.models.recipes import Recipe, kind_of
+    from flowcast.registry import ModelRegistry
+
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,
@@ -119,126 +158,229 @@ def retrain_flow(
     )
     as_of = resolve_as_of(as_of)
     run_id, started = run_identity()
-    log.info(f"Retraining {', '.join(settings.model.cells)} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
+    ev, mc = settings.evaluation, settings.model
+    log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
     data = load_data(settings, as_of)
     td, h = data.td, data.horizon
-    ev = settings.evaluation
+    name_of_data = data.source.name
+    bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
-
-    from flowcast.evaluation.selection import leaderboard, select
-    from flowcast.registry import ModelRegistry
-
     registry = ModelRegistry(settings.models_dir)
-    incumbent = registry.production() if promote else None
-
-    # -- backtest: every family, both baselines and the incumbent on the same windows
-    log.info(f"Backtesting on {ev.n_windows} window(s) of {h} periods per series")
-    results = []
-    for cell in settings.model.cells:
-        results.append(tasks.backtest_task(td, _neural_fit(settings, run_dir, cell, h), cell, settings, h))
-    for name in BASELINES:
-        results.append(tasks.backtest_task(td, _baseline_fit(name, h), name, settings, h))
-    if incumbent is not None:
-        from flowcast.models.train import ModelArtifact
-
-        log.info(f"Scoring the production model {incumbent.version} on the same windows")
-        try:
-            results.append(tasks.backtest_task(td, _frozen_fit(ModelArtifact.load(incumbent.path), h), INCUMBENT,
-                                               settings, h))
-        except TrainingError as exc:  # e.g. the data's covariates changed since it was trained
-            log.warning(f"The production model {incumbent.version} cannot forecast this data ({exc}); "
-                        "it is left out of the comparison, a challenger only has to beat the baseline")
-            incumbent = None
-    board = leaderboard(results, ev.metric)
-    decision = select(
-        board, metric=ev.metric, margin=ev.margin, incumbent=INCUMBENT if incumbent is not None else None,
-        candidates=list(settings.model.cells),
-    )
-
-    # -- production candidates, trained on all data up to as_of and registered: the family that
-    # will publish (the promoted challenger, or with promote=False this run's best if it beat the
-    # baseline); every family with refit_all=True
-    versions: dict[str, Any] = {}
-    metrics_of = {r["model"]: r for r in board.to_dicts()}
-    publishes = decision.challenger if decision.promote else None
-    refit = [c for c in settings.model.cells if refit_all or c == publishes]
-    skipped = [c for c in settings.model.cells if c not in refit]
-    if skipped:
-        log.info(f"Not retraining {', '.join(skipped)} on all data: only the winner is (refit_all=False)")
-    for cell in refit:
-        log.info(f"Training {cell} on all data up to {as_of:%Y-%m-%d} for production")
-        progress = reporting.TrainingProgress(cell, label=f"Training {cell} on all data")
-        artifact = tasks.train_task(td, settings, run_dir / cell, cell, progress)
-        progress.done()
-        mv = tasks.register_task(
-            settings.models_dir, artifact.path, name=cell, config=settings.model.model_dump(mode="json"),
-            fingerprint={"source": data.source.name, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()},
-            metrics={k: v for k, v in metrics_of.get(cell, {}).items() if k in ("smape", "mase", "mae", "rmse", "rank")},
-            as_of=as_of, created_at=started,
-        )
-        versions[cell] = mv
-        log.info(f"Registered {cell} as {mv.version}")
-
-    # -- decide what publishes
-    inc_label = f"{incumbent.version}" if incumbent is not None else None
-    md = decision.to_markdown()
-    if inc_label:
-        md += f"\n\n`{INCUMBENT}` is the production model **{inc_label}**."
-    note = ""
-    if promote and decision.promote and decision.challenger in versions:
-        winner = versions[decision.challenger]
-        tasks.promote_task(settings.models_dir, winner.version, "; ".join(decision.reasons))
-        log.info(f"Promoted {winner.version} to production: {decision.reasons[0] if decision.reasons else ''}")
-        md += f"\n\nPromoted **{winner.version}** to production."
-    elif promote:
-        log.info("No promotion: " + "; ".join(decision.reasons))
-        md += f"\n\nProduction stays {'**' + inc_label + '**' if inc_label else 'empty'}."
-    reporting.decision_artifact(md)
-
+    started_from = None
     if promote:
-        production = registry.production()
-        chosen = None if production is None else (production.name, production.version, production.path)
-    else:  # this run's own best: its best family if it beat the baseline, else handled below
-        best = decision.challenger if decision.promote else None
-        chosen = None if best is None else (best, versions[best].version, versions[best].path)
+        try:
+            started_from = registry.production(name_of_data)
+        except RegistryError as exc:  # a pointer to a version deleted by hand: say so, compare against nothing
+            log.warning(f"{exc}; this run compares its candidates without a production model")
+    expected = started_from.version if started_from is not None else None
 
-    if chosen is not None:
-        from flowcast.models.train import ModelArtifact
+    # -- the candidates and what they are made of
+    plan = plan_candidates(cells=list(mc.cells), seeds=ev.seeds, base_seed=mc.seed, statistical=list(ev.statistical),
+                           combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
+    step = ev.step or h
+    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {h} periods per series")
+    comps: dict[str, Any] = {}
+    member_settings = {m.key: _member_settings(settings, m.seed) for m in plan.members}
+    label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
+    for m in plan.members:
+        comps[m.key] = tasks.backtest_task(td, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
+                                                            m.cell, label[m.key], h), m.key, settings, h)
+    for s in plan.statistical:
+        comps[s] = tasks.backtest_task(td, _statistical_fit(s, h), s, settings, h)
 
-        name, version, path = chosen
-        forecasts = tasks.predict_task(ModelArtifact.load(path), td, h)
-        champion = version
+    # -- the production model, scored fairly
+    specs = list(plan.specs)
+    frozen = None
+    scoring = None
+    cannot = ""
+    if started_from is not None:
+        has_network = any(c.get("type") == "network" for c in started_from.recipe.get("components") or [])
+        if ev.incumbent in ("auto", "frozen") and has_network:
+            log.info(f"Scoring the production model {started_from.version} with its frozen weights")
+            try:
+                res = tasks.backtest_task(td, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, h)
+                frozen = frozen_candidate(res, td, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
+                                          horizon=h, n_windows=ev.n_windows, step=step)
+            except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
+                cannot = f"it cannot forecast this data ({exc})"
+                log.warning(f"The production model {started_from.version}: {cannot}")
+            if frozen is not None:
+                scoring = frozen.scoring
+        if frozen is None and (ev.incumbent in ("auto", "refit") or not has_network):
+            theirs = _training_config(started_from.config or {})
+
+            def same_as_theirs(key: str) -> bool:
+                mine = _training_config(member_settings[key].model.model_dump(mode="json"))
+                return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
+
+            same = {(m.cell, m.seed): m.key for m in plan.members if same_as_theirs(m.key)}
+            spec, to_train = incumbent_spec(started_from.recipe, same, started_from.kind)
+            for cell, seed, key in to_train:
+                log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
+                s_ = _member_settings(settings, seed, started_from.config)
+                comps[key] = tasks.backtest_task(td, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
+                                                 key, settings, h)
+            for c in started_from.recipe.get("components") or []:
+                if c.get("type") == "statistical" and c["model"] not in comps:
+                    comps[c["model"]] = tasks.backtest_task(td, _statistical_fit(c["model"], h), c["model"], settings, h)
+            specs.append(spec)
+            scoring = ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
+                       "training data like the challengers', its stored combination weights)" if has_network else
+                       "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
+        elif frozen is None:
+            scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
+                                 f"({started_from.as_of})")
+
+    cands, fallback, fallback_cal = evaluate_candidates(
+        specs, comps, td, statistical=list(plan.statistical), metric=ev.metric, resolution=ev.weight_resolution,
+        horizon=h, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
+    )
+    for c in cands:
+        if c.name == PRODUCTION:
+            c.scoring = scoring or ""
+    if frozen is not None:
+        cands.append(frozen)
+    board = candidate_board(cands, ev.metric)
+    by_name = {c.name: c for c in cands}
+    paired = paired_scores(cands, frozen, ev.metric) if frozen is not None else None
+    decision = decide(board, metric=ev.metric, margin=ev.margin, baselines=list(ev.statistical),
+                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired)
+    log.info("Decision: " + " ".join(decision.reasons))
+
+    # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
+    trained: dict[str, Path] = {}
+
+    def build(name: str) -> Any:
+        """The candidate as a model: a registered version (production) or a recipe whose networks
+        are trained on all data, written to an artifact directory."""
+        if name == PRODUCTION:
+            return started_from
+        cand = by_name[name]
+        comps_out, weights = [], []
+        art_dir = run_dir / "candidates" / name
+        shutil.rmtree(art_dir, ignore_errors=True)
+        for (_label, keys), w in zip(cand.spec.groups, cand.weights):
+            if w <= 0:  # a member the learned weights left out is not trained for production
+                continue
+            for key in keys:
+                member = next((m for m in plan.members if m.key == key), None)
+                if member is None:
+                    comps_out.append({"type": "statistical", "model": key})
+                else:
+                    if key not in trained:
+                        log.info(f"Training {key} on all data up to {as_of:%Y-%m-%d} for production")
+                        trained[key] = _train_member(td, member_settings[key], run_dir / key, member.cell,
+                                                     label[key]).path
+                    dest = art_dir / "members" / key
+                    dest.mkdir(parents=True, exist_ok=True)
+                    for f in ("model.ckpt", "meta.json"):
+                        shutil.copy2(trained[key] / f, dest / f)
+                    comps_out.append({"type": "network", "cell": member.cell, "seed": member.seed,
+                                      "path": f"members/{key}"})
+                weights.append(w / len(keys))
+        total = sum(weights)
+        weights = [w / total for w in weights]
+        intervals = {name: cand.calibration, **{s: fallback_cal[s] for s in fallback if s != name}}
+        extra = {"horizon": h, "metric": ev.metric, "season_length": td.meta.season_length}
+        if len(cand.spec.groups) > 1:
+            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({ev.metric})")
+        recipe = Recipe(name=name, kind=kind_of(comps_out), components=comps_out, weights=weights,
+                        fallback=[s for s in fallback if s != name], intervals=intervals,
+                        base=art_dir if any(c["type"] == "network" for c in comps_out) else None, extra=extra)
+        if recipe.base is not None:
+            recipe.save(art_dir)
+        return recipe
+
+    def attempt(name: str) -> tuple[Any, Any]:
+        model = build(name)
+        return model, tasks.forecast_task(model, td, h, bounds)
+
+    def check(fc: Any) -> Any:
+        return check_forecasts(fc.frame, expected_ids=td.ids, horizon=h, bounds=bounds, fallbacks=fc.fallbacks,
+                               max_fallback_share=ev.max_fallback_share)
+
+    chosen, model_obj, rf, notes = first_publishable(decision.order, attempt, check)
+    for n in notes:
+        log.warning(n)
+    if chosen is None or rf is None:
+        reporting.decision_artifact(decision_markdown(decision, board, published=None, published_version=None,
+                                                      descriptions={}, notes=notes))
+        raise TrainingError("no candidate produced forecasts fit to publish: " + " ".join(notes))
+    if chosen != decision.publish:
+        notes.append(f"{chosen} publishes instead of {decision.publish}.")
+    if rf.fallbacks.height:
+        by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
+        notes.append(f"{rf.fallbacks.height} series it cannot forecast were forecast by its fallback: "
+                     + ", ".join(f"{n} by {m}" for m, n in by_model) + ".")
+
+    # -- register, promote (compare and swap), publish
+    registered: dict[str, str] = {}
+    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()}
+
+    def register(name: str, recipe: Recipe) -> Any:
+        row = next(r for r in board.to_dicts() if r["model"] == name)
+        metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
+        mv = tasks.register_task(
+            settings.models_dir, recipe.base, name=name, dataset=name_of_data, kind=recipe.kind,
+            recipe={k: v for k, v in recipe.to_dict().items() if k != "name"},
+            config={**mc.model_dump(mode="json"), "evaluation": ev.model_dump(mode="json")},
+            fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started,
+        )
+        registered[name] = mv.version
+        log.info(f"Registered {name} ({recipe.kind}) as {mv.version}")
+        return mv
+
+    if chosen == PRODUCTION:
+        version = started_from
     else:
-        ranked = board.filter(pl.col("model").is_in(list(BASELINES)) & pl.col("finite")).sort("rank")
-        name = ranked["model"][0] if ranked.height else "seasonal_naive"
-        version = None  # a baseline is not in the registry
-        forecasts = tasks.baseline_task(name, td, h)
-        champion = name
-        note = (f"No production model exists (no trained model beat the baseline yet): "
-                f"published the best baseline, {name}.")
-        log.warning(note)
-    reporting.leaderboard_artifact(board, ev.metric, champion=champion)
-    _print_board(log, board, ev.metric)
+        version = register(chosen, model_obj)
+    if refit_all:
+        for cell in mc.cells:
+            if cell != chosen and cell in by_name:
+                register(cell, build(cell))
+    promoted = False
+    if promote and chosen != PRODUCTION:
+        tasks.promote_task(settings.models_dir, version.version, " ".join(decision.reasons), dataset=name_of_data,
+                           expected=expected, at=started)
+        promoted = True
+        log.info(f"Promoted {version.version} to production of {name_of_data} (it was {expected or 'empty'})")
+    elif not promote:
+        registry.record_champion(version.version, dataset=name_of_data, reason="retrain without promotion",
+                                 at=started, as_of=as_of)
 
-    receipt = publish_forecasts(settings, data, forecasts, as_of=as_of, model=name, model_version=version, note=note)
+    descriptions = {c.name: c.describe() for c in cands if c.name != PRODUCTION}
+    if started_from is not None:
+        descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
+    md = decision_markdown(decision, board, published=chosen, published_version=version.version,
+                           descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=h)
+    reporting.decision_artifact(md)
+    reporting.leaderboard_artifact(board, ev.metric, champion=chosen)
+    _print_board(log, board, ev.metric, chosen)
+
+    receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
+                                model_version=version.version, note=" ".join(notes))
     return {
         "as_of": as_of.isoformat(),
         "run_id": run_id,
-        "dataset": data.source.name,
+        "dataset": name_of_data,
         "n_series": td.n_series,
         "rows_in": data.rows_in,
         "rows_valid": data.rows_valid,
         "rows_quarantined": data.rows_quarantined,
         "horizon": h,
         "leaderboard": _board_json(board),
-        "decision": {"promote": bool(decision.promote), "challenger": decision.challenger,
-                     "reasons": list(decision.reasons)},
-        "registered": {c: v.version for c, v in versions.items()},
-        "champion": champion,
+        "decision": {"promote": promoted, "action": decision.action, "challenger": decision.champion,
+                     "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
+                     "incumbent": expected, "incumbent_scoring": scoring, "notes": notes},
+        "registered": registered,
+        "champion": version.name,  # the published model (the production model's own name when it stays)
+        "model_version": version.version,
+        "kind": version.kind,
+        "fallback_series": int(rf.fallbacks.height),
         "published_rows": int(receipt.rows),
         "store": str(settings.warehouse_dir.resolve()),
         "parquet": str(receipt.parquet_path),
         "duckdb": str(receipt.duckdb_path),
-        "note": note,
+        "note": " ".join(notes),
     }

@@ -188,6 +188,23 @@ def baseline_task(name: str, td: Any, horizon: int) -> pl.DataFrame:
     return baseline_forecast(name, td, horizon)
 
 
+@task(name="component-forecast", cache_policy=NO_CACHE)
+def component_task(component: dict[str, Any], td: Any, horizon: int) -> pl.DataFrame:
+    """One network's or statistical model's forecast of every series (a backtest window's cut)."""
+    from flowcast.models.recipes import component_forecast
+
+    return component_forecast(component, td, horizon)
+
+
+@task(name="forecast", cache_policy=NO_CACHE)
+def forecast_task(model: Any, td: Any, horizon: int, bounds: tuple[float | None, float | None] = (None, None)):
+    """A model of any kind (registered version, recipe, artifact) forecasts every series, with its
+    per-series fallback and calibrated intervals: a RecipeForecast."""
+    from flowcast.models.recipes import forecast_detailed
+
+    return forecast_detailed(model, td, horizon, bounds=bounds)
+
+
 # ------------------------------------------------------------------------------------ registry
 @task(name="register-model", cache_policy=NO_CACHE)
 def register_task(models_dir: Path, artifact_path: Path, **kwargs: Any):
@@ -197,7 +214,9 @@ def register_task(models_dir: Path, artifact_path: Path, **kwargs: Any):
 
 
 @task(name="promote-model", cache_policy=NO_CACHE)
-def promote_task(models_dir: Path, version: Any, reason: str):
+def promote_task(models_dir: Path, version: Any, reason: str, **kwargs: Any):
+    """Promote (dataset=, expected= for the compare and swap, at=): never retried, a moved
+    production pointer is an answer, not a transient failure."""
     from flowcast.registry import ModelRegistry
 
-    return ModelRegistry(models_dir).promote(version, reason=reason)
+    return ModelRegistry(models_dir).promote(version, reason=reason, **kwargs)

@@ -1,0 +1,438 @@
+"""The candidates of a retrain and how each is scored on the same backtest windows.
+
+What is backtested (components): each network member (a cell trained with one seed, on the
+oldest window's training data) and each statistical model. What competes (candidates), every one
+scored on the same rows (series x windows x steps):
+
+- each network cell (its seeds averaged: kind network, or ensemble with several seeds);
+- each statistical model (naive, seasonal naive, theta, damped, ...);
+- `comb`: the configured statistical models combined (kind statistical);
+- `ensemble`: the cells combined (kind ensemble);
+- `hybrid`: the cells and the configured statistical models combined (kind hybrid);
+- `production`: the model in production (added by the flow, see `incumbent_spec`).
+
+Combination weights are learned (`flowcast.evaluation.combine`): window k is forecast with
+weights fitted on the windows before it (equal weights on window 0), so the score never comes
+from the data that chose the weights; the published weights are fitted on every window. A
+hand-set `model.blend` makes the hybrid's weights fixed instead.
+
+A row a candidate cannot forecast (a network's series that is too short, a value that is not
+finite or breaks the declared bounds) is forecast by its fallback (the best statistical model
+that can), exactly as publishing does, so no candidate is scored on fewer rows than another.
+Non-finite values count as failures: a candidate that needs its fallback for more than
+`max_fallback_share` of its (series, window) pairs is not eligible.
+
+Intervals (`flowcast.evaluation.conformal`): coverage80/95 and MSIS of each candidate come from
+windows 1.. calibrated on the earlier windows; the published calibration uses every window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS
+from flowcast.evaluation.backtest import BacktestResult, result_from_forecasts
+from flowcast.evaluation.combine import describe_weights, fit_weights, weights_by_window
+from flowcast.evaluation.conformal import calibrate, cross_calibrated, interval_metrics, series_scale
+
+if TYPE_CHECKING:
+    from flowcast.data.training_data import TrainingData
+
+COMB, ENSEMBLE, HYBRID, PRODUCTION = "comb", "ensemble", "hybrid", "production"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network of the backtest: a cell and a seed (with `config`: trained with another model
+    configuration than the run's, e.g. the production model's recipe refit)."""
+
+    cell: str
+    seed: int
+    tag: str = ""
+    config: tuple[tuple[str, Any], ...] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell}-s{self.seed}{self.tag}"
+
+    def config_dict(self) -> dict[str, Any] | None:
+        return None if self.config is None else dict(self.config)
+
+
+@dataclass
+class CandidateSpec:
+    """A candidate: groups (label, component keys averaged equally) combined by weight."""
+
+    name: str
+    kind: str
+    groups: list[tuple[str, list[str]]]
+    weighting: str = "single"  # single | learned | fixed
+    fixed: list[float] | None = None
+    note: str = ""
+    networks: frozenset[str] = frozenset()  # group labels that are networks (the others: statistical models)
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for _, ks in self.groups for k in ks]
+
+
+@dataclass
+class CandidatePlan:
+    members: list[Member]
+    statistical: list[str]
+    specs: list[CandidateSpec]
+
+
+def plan_candidates(
+    *,
+    cells: list[str],
+    seeds: int,
+    base_seed: int,
+    statistical: list[str],
+    combination: list[str],
+    ensemble: bool = True,
+    hybrid: bool = True,
+    blend: dict[str, float] | None = None,
+) -> CandidatePlan:
+    """Members, statistical models and candidate specs from the configuration (see the module)."""
+    members = [Member(c, base_seed + i) for c in cells for i in range(max(1, seeds))]
+    stats = list(dict.fromkeys([*statistical, *combination, *(blend or {})]))
+    if "naive" not in stats:
+        stats.append("naive")  # every fallback chain ends with it
+    specs: list[CandidateSpec] = []
+    cell_groups = [(c, [m.key for m in members if m.cell == c]) for c in cells]
+    nets = frozenset(cells)
+    for c, keys in cell_groups:
+        specs.append(CandidateSpec(c, "network" if len(keys) == 1 else "ensemble", [(c, keys)], networks=nets))
+    for s in statistical:
+        specs.append(CandidateSpec(s, "statistical", [(s, [s])]))
+    if len(combination) >= 2:
+        specs.append(CandidateSpec(COMB, "statistical", [(s, [s]) for s in combination], "learned"))
+    if ensemble and len(cells) >= 2:
+        specs.append(CandidateSpec(ENSEMBLE, "ensemble", cell_groups, "learned", networks=nets))
+    if blend and cells:
+        share = (1 - sum(blend.values())) / len(cells)
+        specs.append(CandidateSpec(HYBRID, "hybrid", [*cell_groups, *[(s, [s]) for s in blend]], "fixed",
+                                   [share] * len(cells) + list(blend.values()), note="hand-set (model.blend)",
+                                   networks=nets))
+    elif hybrid and cells and combination:
+        specs.append(CandidateSpec(HYBRID, "hybrid", [*cell_groups, *[(s, [s]) for s in combination]], "learned",
+                                   networks=nets))
+    return CandidatePlan(members=members, statistical=stats, specs=specs)
+
+
+@dataclass
+class CandidateResult:
+    spec: CandidateSpec
+    result: BacktestResult  # scored backtest rows after fallback
+    weights: list[float]  # per group, published (fitted on every window)
+    weights_by_window: dict[int, list[float]] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    intervals: dict[str, float | None] = field(default_factory=dict)
+    fallback_pairs: int = 0  # (series, window) pairs forecast by the fallback because of failures
+    missing_pairs: int = 0  # pairs the candidate does not forecast by design (e.g. too short for a network)
+    n_pairs: int = 0
+    eligible: bool = True
+    why_not: str = ""
+    scoring: str = "backtest"  # for the production model: how it was scored
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    def describe(self) -> str:
+        """What the candidate is, in the words of `describe_recipe`."""
+        from flowcast.models.recipes import describe_recipe
+
+        comps, weights = [], []
+        for (label, keys), w in zip(self.spec.groups, self.weights):
+            for _ in keys:
+                comps.append({"type": "network", "cell": label} if label in self.spec.networks
+                             else {"type": "statistical", "model": label})
+                weights.append(w / len(keys))
+        note = self.spec.note or ("learned on earlier backtest windows" if self.spec.weighting == "learned" else "")
+        return describe_recipe({"kind": self.kind, "components": comps, "weights": weights, "weights_note": note})
+
+    def weights_text(self) -> str:
+        if len(self.spec.groups) == 1:
+            return ""
+        return describe_weights([g for g, _ in self.spec.groups], self.weights)
+
+
+def _base_rows(components: dict[str, BacktestResult], statistical: list[str]) -> pl.DataFrame:
+    for s in statistical:
+        if s in components:  # the actuals and whatever describes them (e.g. which points were observed)
+            f = components[s].forecasts
+            return f.select([c for c in f.columns if not c.startswith("y_hat")])
+    raise ValueError(f"no statistical backtest among {sorted(components)}: need one for the rows every candidate "
+                     "is scored on")
+
+
+def backtest_scales(base: pl.DataFrame, td: TrainingData) -> pl.DataFrame:
+    """unique_id, cutoff, scale of every backtest window (the interval and weight scale)."""
+    return series_scale(td.frame.select("unique_id", "ds", "y"), td.meta.season_length,
+                        base.select("unique_id", "cutoff").unique())
+
+
+def _wide(base: pl.DataFrame, components: dict[str, BacktestResult], keys: list[str]) -> pl.DataFrame:
+    out = base
+    for k in dict.fromkeys(keys):
+        f = components[k].forecasts
+        cols = ["y_hat", *[c for c in f.columns if c.startswith("y_hat_q")]]
+        out = out.join(f.select("unique_id", "window", "ds", *[pl.col(c).alias(f"{k}::{c}") for c in cols]),
+                       on=["unique_id", "window", "ds"], how="left")
+    return out
+
+
+def _group_expr(keys: list[str], col: str) -> pl.Expr:
+    return pl.mean_horizontal([pl.col(f"{k}::{col}") for k in keys]).alias(col) if len(keys) > 1 \
+        else pl.col(f"{keys[0]}::{col}").alias(col)
+
+
+def evaluate_candidate(
+    spec: CandidateSpec,
+    components: dict[str, BacktestResult],
+    td: TrainingData,
+    *,
+    base: pl.DataFrame,
+    scales: pl.DataFrame,
+    fallback: list[str],
+    metric: str,
+    resolution: int,
+    horizon: int,
+    n_windows: int,
+    step: int,
+    bounds: tuple[float | None, float | None] = (None, None),
+    max_fallback_share: float = 0.2,
+    levels: tuple[int, ...] = INTERVAL_LEVELS,
+) -> CandidateResult:
+    """Backtest forecasts of `spec` from its components' (weights learned per window), filled by
+    the fallback where it cannot forecast, scored, with cross-calibrated intervals."""
+    wide = _wide(base, components, [*spec.keys, *fallback]).join(scales, on=["unique_id", "cutoff"], how="left")
+    groups = spec.groups
+    # quantile columns combine only when every group's members have them (a quantile network)
+    qsets = [set(c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q"))
+             for _, ks in groups for k in ks]
+    qcols = sorted(set.intersection(*qsets)) if qsets and all(qsets) else []
+    g = wide.with_columns([_group_expr(ks, c).alias(f"g{i}::{c}") for i, (_, ks) in enumerate(groups)
+                           for c in ["y_hat", *qcols]])
+    F = np.stack([g[f"g{i}::y_hat"].to_numpy().astype(np.float64) for i in range(len(groups))])  # [G, N]
+    y = g["y"].to_numpy().astype(np.float64)
+    sc = g["scale"].to_numpy().astype(np.float64)
+    win = g["window"].to_numpy()
+    if spec.weighting == "learned":
+        by_window = weights_by_window(F, y, sc, win, metric, resolution)
+        final = fit_weights(F, y, sc, metric, resolution)
+    else:
+        w = np.asarray(spec.fixed if spec.fixed is not None else [1.0 / len(groups)] * len(groups), dtype=np.float64)
+        by_window = {int(k): w for k in np.unique(win)}
+        final = w
+    Wrow = np.stack([by_window[int(k)] for k in win], axis=1) if len(win) else np.zeros((len(groups), 0))  # [G, N]
+    with np.errstate(invalid="ignore"):
+        combined = {c: (Wrow * np.stack([g[f"g{i}::{c}"].to_numpy().astype(np.float64)
+                                         for i in range(len(groups))])).sum(axis=0, where=Wrow > 0)
+                    for c in ["y_hat", *qcols]}
+        # a row with a missing (null -> nan) input of positive weight is missing
+        missing_in = np.zeros(len(y), dtype=bool)
+        for i in range(len(groups)):
+            col = g[f"g{i}::y_hat"]
+            missing_in |= (Wrow[i] > 0) & col.is_null().to_numpy()
+    frame = g.select(*base.columns, "scale").with_columns(
+        pl.Series("y_hat", np.where(missing_in, np.nan, combined["y_hat"])),
+        pl.Series("__missing", missing_in),
+        *[pl.Series(c, combined[c]) for c in qcols],
+    )
+    y_min, y_max = bounds
+    broken = ~pl.col("y_hat").is_finite() & ~pl.col("__missing")
+    if y_min is not None:
+        broken = broken | (pl.col("y_hat") < y_min)
+    if y_max is not None:
+        broken = broken | (pl.col("y_hat") > y_max)
+    pairs = frame.group_by("unique_id", "window").agg(broken.fill_null(True).any().alias("broken"),
+                                                       pl.col("__missing").any().alias("missing"))
+    n_pairs = pairs.height
+    n_broken = int(pairs["broken"].sum())
+    n_missing = int(pairs.filter(~pl.col("broken"))["missing"].sum())
+    redo = pairs.filter(pl.col("broken") | pl.col("missing")).select("unique_id", "window")
+    if redo.height:
+        frame = _fill_from_fallback(frame, wide, redo, fallback, bounds, qcols)
+    frame = frame.drop("__missing")
+    # scored on the point forecasts (a quantile network's quantiles serve the calibration only)
+    result = result_from_forecasts(spec.name, frame.drop("scale", *qcols), td, n_windows=n_windows, horizon=horizon,
+                                   step=step)
+    share = n_broken / n_pairs if n_pairs else 0.0
+    eligible, why = True, ""
+    if not np.isfinite(frame["y_hat"].to_numpy()).all():
+        eligible, why = False, "some forecasts are not finite even after the fallback"
+    elif share > max_fallback_share:
+        eligible, why = False, (f"{n_broken} of {n_pairs} backtest forecasts (series x window) were not finite or broke "
+                                f"the declared bounds ({share:.0%} > {max_fallback_share:.0%})")
+    cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", "scale", *qcols)
+    calibration = calibrate(cal_rows, horizon, levels)
+    crossed = cross_calibrated(cal_rows, horizon, levels)
+    return CandidateResult(
+        spec=spec, result=result, weights=[float(x) for x in final],
+        weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,
+        intervals=interval_metrics(crossed, levels), fallback_pairs=n_broken, missing_pairs=n_missing,
+        n_pairs=n_pairs, eligible=eligible, why_not=why,
+    )
+
+
+def _fill_from_fallback(frame: pl.DataFrame, wide: pl.DataFrame, redo: pl.DataFrame, fallback: list[str],
+                        bounds: tuple[float | None, float | None], qcols: list[str]) -> pl.DataFrame:
+    """Rows of the (series, window) pairs in `redo` from the first fallback model that forecasts
+    the whole pair finitely within the bounds."""
+    y_min, y_max = bounds
+    todo = redo
+    filled = []
+    for name in fallback:
+        if not todo.height:
+            break
+        col = f"{name}::y_hat"
+        if col not in wide.columns:
+            continue
+        ok = pl.col(col).is_finite()
+        if y_min is not None:
+            ok = ok & (pl.col(col) >= y_min)
+        if y_max is not None:
+            ok = ok & (pl.col(col) <= y_max)
+        cand = wide.join(todo, on=["unique_id", "window"], how="semi")
+        good = cand.group_by("unique_id", "window").agg(ok.fill_null(False).all().alias("ok")).filter(pl.col("ok"))
+        filled.append(cand.join(good.select("unique_id", "window"), on=["unique_id", "window"], how="semi")
+                      .select("unique_id", "window", "ds", pl.col(col).alias("__fb")))
+        todo = todo.join(good.select("unique_id", "window"), on=["unique_id", "window"], how="anti")
+    if not filled:
+        return frame
+    fb = pl.concat(filled)
+    out = frame.join(fb, on=["unique_id", "window", "ds"], how="left")
+    return out.with_columns(
+        pl.when(pl.col("__fb").is_not_null()).then(pl.col("__fb")).otherwise(pl.col("y_hat")).alias("y_hat"),
+        *[pl.when(pl.col("__fb").is_not_null()).then(None).otherwise(pl.col(c)).alias(c) for c in qcols],
+    ).drop("__fb")
+
+
+def evaluate_candidates(
+    specs: list[CandidateSpec],
+    components: dict[str, BacktestResult],
+    td: TrainingData,
+    *,
+    statistical: list[str],
+    metric: str,
+    resolution: int,
+    horizon: int,
+    n_windows: int,
+    step: int,
+    bounds: tuple[float | None, float | None] = (None, None),
+    max_fallback_share: float = 0.2,
+    levels: tuple[int, ...] = INTERVAL_LEVELS,
+) -> tuple[list[CandidateResult], list[str], dict[str, dict[str, Any] | None]]:
+    """Every candidate scored on the same rows; returns (results, the fallback order: the
+    statistical models from best to worst on `metric`, naive last, and the interval calibration
+    of each of those models, which a published model's fallback rows are given)."""
+    base = _base_rows(components, statistical)
+    scales = backtest_scales(base, td)
+    common = dict(base=base, scales=scales, metric=metric, resolution=resolution, horizon=horizon,
+                  n_windows=n_windows, step=step, bounds=bounds, max_fallback_share=max_fallback_share, levels=levels)
+    singles = [s for s in statistical if s in components]
+    stat_results = {s: evaluate_candidate(CandidateSpec(s, "statistical", [(s, [s])]), components, td,
+                                          fallback=[x for x in singles if x != s], **common) for s in singles}
+
+    def score(r: CandidateResult) -> float:
+        v = r.result.summary.get(metric)
+        return float(v) if v is not None and np.isfinite(v) and r.eligible else float("inf")
+
+    fallback = sorted(singles, key=lambda s: (s == "naive", score(stat_results[s]), s))
+    out = []
+    for spec in specs:
+        if spec.weighting == "single" and spec.kind == "statistical" and spec.name in stat_results:
+            out.append(stat_results[spec.name])
+        else:
+            out.append(evaluate_candidate(spec, components, td, fallback=[s for s in fallback if s != spec.name],
+                                          **common))
+    return out, fallback, {s: r.calibration for s, r in stat_results.items()}
+
+
+# ----------------------------------------------------------------------------- the production model
+def frozen_candidate(
+    result: BacktestResult,
+    td: TrainingData,
+    *,
+    kind: str,
+    trained_until: Any,
+    horizon: int,
+    n_windows: int,
+    step: int,
+    levels: tuple[int, ...] = INTERVAL_LEVELS,
+) -> CandidateResult | None:
+    """The production model scored with its frozen weights on the (series, window) pairs whose
+    actuals all come after its training data ended (`trained_until`, naive UTC); None when no
+    window is after it for every series."""
+    f = result.forecasts
+    if trained_until is None or not f.height:
+        return None
+    fair = f.group_by("unique_id", "window").agg((pl.col("ds").min() > pl.lit(trained_until)).alias("fair"))
+    per_window = fair.group_by("window").agg(pl.col("fair").all().alias("all_fair"))
+    if not per_window["all_fair"].any():
+        return None
+    fair_pairs = fair.filter(pl.col("fair")).select("unique_id", "window")
+    rows = f.join(fair_pairs, on=["unique_id", "window"], how="semi")
+    scored = result_from_forecasts(PRODUCTION, rows, td, n_windows=n_windows, horizon=horizon, step=step)
+    scales = backtest_scales(rows, td)
+    with_scale = rows.join(scales, on=["unique_id", "cutoff"], how="left")
+    have = [c for c in INTERVAL_COLUMNS if c in with_scale.columns]
+    iv = interval_metrics(with_scale, levels) if have else {}
+    n_pairs = fair_pairs.height
+    windows = sorted(fair_pairs["window"].unique().to_list())
+    return CandidateResult(
+        spec=CandidateSpec(PRODUCTION, kind, [(PRODUCTION, [PRODUCTION])]), result=scored, weights=[1.0],
+        intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
+        why_not="" if scored.finite else "its forecasts are not finite",
+        scoring=f"frozen weights, on the {len(windows)} backtest window(s) after its training data ended",
+    )
+
+
+def paired_scores(results: list[CandidateResult], reference: CandidateResult, metric: str) -> dict[str, float | None]:
+    """Each candidate's mean `metric` on the (series, window) pairs that `reference` was scored
+    on (the production model frozen may cover fewer windows than the challengers)."""
+    keys = reference.result.metrics.select("unique_id", "window").unique()
+    out: dict[str, float | None] = {}
+    for r in results:
+        m = r.result.metrics.join(keys, on=["unique_id", "window"], how="semi")
+        v = m[metric].mean() if m.height else None
+        out[r.name] = None if v is None or not np.isfinite(v) else float(v)  # type: ignore[arg-type]
+    return out
+
+
+def incumbent_spec(recipe: dict[str, Any], members: dict[tuple[str, int], str], kind: str) -> tuple[
+        CandidateSpec, list[tuple[str, int, str]]]:
+    """The production model's recipe as a candidate refit on this run's windows: its statistical
+    components by name, each network by (cell, seed) -> this run's member key when given in
+    `members` (same cell, seed and configuration), else a new member to train. Returns the spec
+    and the networks to train: (cell, seed, key)."""
+    groups: list[tuple[str, list[str]]] = []
+    weights: list[float] = []
+    to_train: list[tuple[str, int, str]] = []
+    nets: set[str] = set()
+    comps = recipe.get("components") or []
+    ws = recipe.get("weights") or [1.0 / max(len(comps), 1)] * len(comps)
+    for c, w in zip(comps, ws):
+        if c.get("type") == "statistical":
+            key = str(c["model"])
+        else:
+            cell, seed = str(c.get("cell")), int(c.get("seed", 0) or 0)
+            key = members.get((cell, seed)) or f"{cell}-s{seed}-production"
+            if (cell, seed) not in members:
+                to_train.append((cell, seed, key))
+            nets.add(key)
+        groups.append((key, [key]))
+        weights.append(float(w))
+    return CandidateSpec(PRODUCTION, kind, groups, "fixed", weights, note="its recipe refit",
+                         networks=frozenset(nets)), to_train

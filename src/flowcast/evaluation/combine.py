@@ -1,0 +1,85 @@
+"""Learned combination weights for ensembles and hybrids, fitted on earlier backtest windows.
+
+A combination forecasts sum_g w_g f_g over groups g (a network cell, whose seeds are averaged
+equally, or a statistical model), with w on the simplex (w_g >= 0, sum 1). The weights minimise
+the configured metric over backtest points, searched on a regular grid of the simplex (step
+1 / resolution): transparent, deterministic and cheap for the handful of groups a candidate has.
+Ties go to the weights closest to equal ones.
+
+`weights_by_window` keeps the leaderboard honest: window k is forecast with weights fitted on
+windows 0..k-1 only, and window 0 (no earlier window) with equal weights, so no window is ever
+scored with weights chosen on its own actuals. The weights a model is published with are fitted
+on every window (`fit_weights` on all points).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+_CHUNK = 512  # grid points evaluated at once: bounds the [grid, points] array
+
+
+def simplex_grid(k: int, resolution: int) -> np.ndarray:
+    """Every w in {0, 1/r, ..., 1}^k with sum 1: [C, k], C = binom(r + k - 1, k - 1)."""
+    if k < 1 or resolution < 1:
+        raise ValueError(f"need k >= 1 groups and resolution >= 1, got k={k}, resolution={resolution}")
+    rows = []
+    for bars in itertools.combinations(range(resolution + k - 1), k - 1):
+        edges = (-1, *bars, resolution + k - 1)
+        rows.append([edges[i + 1] - edges[i] - 1 for i in range(k)])
+    return np.asarray(rows, dtype=np.float64) / resolution
+
+
+def loss(metric: str, pred: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Mean loss per row of pred [C, N] against y [N] (scale [N]: MASE scale per point)."""
+    e = pred - y[None, :]
+    if metric == "mase":
+        return (np.abs(e) / scale[None, :]).mean(axis=1)
+    if metric == "mae":
+        return np.abs(e).mean(axis=1)
+    if metric == "rmse":
+        return (e * e).mean(axis=1)
+    if metric == "smape":
+        den = np.abs(y)[None, :] + np.abs(pred)
+        return np.where(den > 0, 200 * np.abs(e) / np.where(den > 0, den, 1.0), 0.0).mean(axis=1)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def fit_weights(F: np.ndarray, y: np.ndarray, scale: np.ndarray, metric: str, resolution: int = 10) -> np.ndarray:
+    """Simplex weights [K] minimising `metric` of sum_k w_k F[k] against y over the points where
+    every input is finite (equal weights when there is none)."""
+    K = F.shape[0]
+    if K == 1:
+        return np.ones(1)
+    ok = np.isfinite(F).all(axis=0) & np.isfinite(y) & np.isfinite(scale) & (scale > 0)
+    if not ok.any():
+        return np.full(K, 1.0 / K)
+    F, y, scale = F[:, ok], y[ok], scale[ok]
+    grid = simplex_grid(K, resolution)
+    losses = np.concatenate([loss(metric, grid[i:i + _CHUNK] @ F, y, scale) for i in range(0, len(grid), _CHUNK)])
+    best = losses.min()
+    tied = np.flatnonzero(losses <= best + 1e-12 * max(abs(best), 1.0))
+    dist = ((grid[tied] - 1.0 / K) ** 2).sum(axis=1)
+    return grid[tied[dist.argmin()]]
+
+
+def weights_by_window(F: np.ndarray, y: np.ndarray, scale: np.ndarray, window: np.ndarray, metric: str,
+                      resolution: int = 10) -> dict[int, np.ndarray]:
+    """window -> the weights its points are forecast with: equal for the first window, else fitted
+    on the points of the earlier windows only."""
+    out: dict[int, np.ndarray] = {}
+    K = F.shape[0]
+    for k in sorted(int(w) for w in np.unique(window)):
+        before = window < k
+        out[k] = fit_weights(F[:, before], y[before], scale[before], metric, resolution) if before.any() \
+            else np.full(K, 1.0 / K)
+    return out
+
+
+def describe_weights(names: Sequence[str], weights: Sequence[float]) -> str:
+    """'0.6 x gru + 0.4 x theta' (groups with weight 0 left out)."""
+    parts = [f"{w:.2g} x {n}" for n, w in zip(names, weights) if w > 0]
+    return " + ".join(parts) if parts else "nothing"

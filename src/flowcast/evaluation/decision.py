@@ -1,0 +1,259 @@
+"""What a retrain publishes and promotes, and why: pure functions over the leaderboard.
+
+`decide` reads the candidate board (`selection.candidate_board`): the champion is the best
+eligible row on the configured metric, whatever its kind. Against the production model:
+
+- no production model: the champion is promoted (action `first`);
+- production is the best row: it stays (`keep`);
+- the champion beats production by the margin, on the pairs production was scored on: it
+  replaces production (`replace`);
+- the champion is better by less than the margin: production stays (`keep`), unless
+  production is worse than the best statistical model on those pairs: then it is replaced by
+  the champion all the same (`demote`), so the published forecast is never worse on the
+  backtest than the best baseline;
+- production could not be scored (its forecasts are not finite, it cannot forecast this data):
+  it is replaced (`replace`).
+
+`order` lists the candidates to fall back on, best first, when the chosen one fails
+`check_forecasts` (forecasts not finite, a series missing, bounds broken) before promotion.
+The markdown says all of this in plain words for the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from flowcast.errors import FlowcastError
+from flowcast.evaluation.candidates import PRODUCTION
+
+_METRIC_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}
+
+
+@dataclass
+class Decision:
+    metric: str
+    margin: float
+    action: str  # first | keep | replace | demote | none
+    champion: str | None  # best eligible row of the board
+    publish: str | None  # the candidate to publish: the champion, or `production` when it stays
+    order: list[str] = field(default_factory=list)  # candidates to try, in order, if a check fails
+    best_baseline: str | None = None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    incumbent_version: str | None = None
+    incumbent_scoring: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def promote(self) -> bool:
+        return self.action in ("first", "replace", "demote")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.4g}"
+
+
+def _pct(better: float, worse: float) -> str:
+    return f"{(worse - better) / worse:.1%}" if worse and math.isfinite(worse) and worse > 0 else "n/a"
+
+
+def decide(
+    board: pl.DataFrame,
+    *,
+    metric: str,
+    margin: float,
+    baselines: list[str],
+    incumbent_version: str | None = None,
+    incumbent_scoring: str | None = None,
+    paired: dict[str, float | None] | None = None,
+) -> Decision:
+    """The decision (see the module). `baselines`: the statistical models the champion is measured
+    against; `paired`: every candidate's score on the pairs production was scored on (None: the
+    board's scores)."""
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    rows = {r["model"]: r for r in board.to_dicts()}
+    scores = {m: (None if r.get(metric) is None else float(r[metric])) for m, r in rows.items()}
+    ranked = [r["model"] for r in sorted((r for r in rows.values() if r.get("rank") is not None),
+                                         key=lambda r: r["rank"])]
+    name = _METRIC_NAMES.get(metric, metric)
+    d = Decision(metric=metric, margin=margin, action="none", champion=None, publish=None, scores=scores,
+                 incumbent_version=incumbent_version, incumbent_scoring=incumbent_scoring)
+    bl = [b for b in ranked if b in baselines]
+    d.best_baseline = bl[0] if bl else None
+    if not ranked:
+        d.reasons.append("No candidate produced finite forecasts on the backtest, so nothing can be published.")
+        return d
+    champ = ranked[0]
+    d.champion = champ
+    d.order = list(ranked)
+    on_board = incumbent_version is not None and PRODUCTION in rows
+    inc_ok = on_board and PRODUCTION in ranked
+    if incumbent_version is None:
+        d.action, d.publish = "first", champ
+        d.reasons.append(f"There was no model in production, so the best candidate, {champ}, is promoted.")
+        return d
+    if not inc_ok:
+        why = (rows.get(PRODUCTION) or {}).get("note") or incumbent_scoring or "it could not be scored on this data"
+        d.action, d.publish = "replace", champ
+        d.order = [m for m in ranked if m != PRODUCTION]
+        d.reasons.append(f"The production model {incumbent_version} is replaced by {champ}: {why}.")
+        return d
+    if champ == PRODUCTION:
+        d.action, d.publish = "keep", PRODUCTION
+        d.reasons.append(f"The production model {incumbent_version} is still the best candidate: it stays.")
+        return d
+    pair = paired or scores
+    ch, inc = pair.get(champ), pair.get(PRODUCTION)
+    bb = pair.get(d.best_baseline) if d.best_baseline else None
+    same = "on the same windows" if paired is None else "on the windows production was scored on"
+    if ch is not None and inc is not None and ch < inc * (1 - margin):
+        d.action, d.publish = "replace", champ
+        d.order = [m for m in ranked if m != PRODUCTION]
+        d.reasons.append(f"{champ} replaces the production model {incumbent_version}: its {name} is {_fmt(ch)} against "
+                         f"{_fmt(inc)} {same}, {_pct(ch, inc)} better"
+                         + (f" (the margin asks for {margin:.1%})." if margin else "."))
+    elif bb is not None and inc is not None and inc > bb:
+        d.action, d.publish = "demote", champ
+        d.order = [m for m in ranked if m != PRODUCTION]
+        d.reasons.append(f"The production model {incumbent_version} fell behind the best statistical model, "
+                         f"{d.best_baseline} ({name} {_fmt(inc)} against {_fmt(bb)} {same}): it is replaced by {champ}.")
+    else:
+        d.action, d.publish = "keep", PRODUCTION
+        d.order = [PRODUCTION, *[m for m in ranked if m != PRODUCTION]]
+        d.reasons.append(f"{champ} is better than the production model {incumbent_version} by {_pct(ch or 0, inc or 0)} "
+                         f"only ({name} {_fmt(ch)} against {_fmt(inc)} {same}); the margin asks for {margin:.1%}, so "
+                         "production stays.")
+    return d
+
+
+@dataclass
+class ForecastCheck:
+    ok: bool
+    problems: list[str]
+    fallback_series: int = 0
+
+    def sentence(self) -> str:
+        return "; ".join(self.problems) if self.problems else "every series forecast, finite, within the bounds"
+
+
+def check_forecasts(
+    frame: pl.DataFrame,
+    *,
+    expected_ids: list[str],
+    horizon: int,
+    bounds: tuple[float | None, float | None] = (None, None),
+    fallbacks: pl.DataFrame | None = None,
+    max_fallback_share: float = 0.2,
+    require_intervals: bool = True,
+) -> ForecastCheck:
+    """Are these forecasts fit to publish? Every expected series has `horizon` rows, every value
+    (y_hat and the interval bounds) is finite and within the declared bounds (interval bounds may
+    be missing only with `require_intervals=False`: a model registered before intervals), and the share of
+    series whose model failed (not finite, out of bounds: forecast by the fallback instead) is at
+    most `max_fallback_share`. Series the model does not forecast by design are not failures."""
+    problems: list[str] = []
+    counts = frame.group_by("unique_id").len()
+    missing = sorted(set(expected_ids) - set(counts["unique_id"].to_list()))
+    if missing:
+        problems.append(f"{len(missing)} series without a forecast, e.g. {missing[:5]}")
+    short = counts.filter(pl.col("len") != horizon)
+    if short.height:
+        problems.append(f"{short.height} series without exactly {horizon} forecast steps, e.g. {short.head(5).rows()}")
+    value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith("y_hat_lo") or c.startswith("y_hat_hi")]
+    for c in value_cols:
+        missing = pl.col(c).is_null() if (c == "y_hat" or require_intervals) else pl.lit(False)
+        bad = frame.filter(missing | ~pl.col(c).is_finite().fill_null(True))
+        if bad.height:
+            problems.append(f"{bad.height} {c} values not finite, e.g. series {bad['unique_id'].unique().sort().head(3).to_list()}")
+    y_min, y_max = bounds
+    if y_min is not None and frame.filter(pl.col("y_hat") < y_min).height:
+        problems.append(f"forecasts below the declared y_min={y_min:g}")
+    if y_max is not None and frame.filter(pl.col("y_hat") > y_max).height:
+        problems.append(f"forecasts above the declared y_max={y_max:g}")
+    failed = 0
+    if fallbacks is not None and fallbacks.height:
+        failed = fallbacks.filter(~pl.col("reason").str.starts_with("no forecast")).height
+        n = max(len(expected_ids), 1)
+        if failed / n > max_fallback_share:
+            problems.append(f"the model failed on {failed} of {n} series (forecasts not finite or out of bounds, "
+                            f"more than {max_fallback_share:.0%}): its fallback would forecast them")
+    return ForecastCheck(ok=not problems, problems=problems, fallback_series=failed)
+
+
+def first_publishable(
+    order: list[str],
+    attempt: Callable[[str], tuple[Any, Any]],
+    check: Callable[[Any], ForecastCheck],
+) -> tuple[str | None, Any, Any, list[str]]:
+    """Walk `order` (best first): `attempt(name)` builds the candidate and forecasts with it
+    (model, forecast), `check(forecast)` says whether those forecasts may be published. Returns
+    (name, model, forecast, notes) of the first that passes, or (None, None, None, notes): a
+    candidate that fails (a NaN refit, an error) never gets further than its note."""
+    notes: list[str] = []
+    for name in order:
+        try:
+            model, fc = attempt(name)
+        except (FlowcastError, ValueError) as exc:
+            notes.append(f"{name} was not published: it could not forecast ({exc}).")
+            continue
+        result = check(fc)
+        if result.ok:
+            return name, model, fc, notes
+        notes.append(f"{name} was not published: its forecasts failed the checks ({result.sentence()}).")
+    return None, None, None, notes
+
+
+def decision_markdown(
+    d: Decision,
+    board: pl.DataFrame,
+    *,
+    published: str | None,
+    published_version: str | None,
+    descriptions: dict[str, str],
+    notes: list[str] = (),  # type: ignore[assignment]
+    n_windows: int | None = None,
+    horizon: int | None = None,
+) -> str:
+    """The decision in plain words: what publishes and why, the production model's fate, and how
+    the intervals did on windows they were not calibrated on."""
+    name = _METRIC_NAMES.get(d.metric, d.metric)
+    rows = {r["model"]: r for r in board.to_dicts()}
+    lines = [f"### Published: **{published or 'nothing'}**" + (f" ({published_version})" if published_version else "")]
+    lines.append("")
+    if published and published in rows:
+        r = rows[published]
+        score = r.get(d.metric)
+        where = f" over {n_windows} backtest window(s) of {horizon} periods" if n_windows and horizon else ""
+        n_cands = sum(1 for x in rows.values() if x.get("rank") is not None)
+        if r.get("rank") == 1:
+            lines.append(f"It has the lowest {name} of the {n_cands} eligible candidates{where}: {_fmt(score)}.")
+        else:
+            lines.append(f"It ranks {r.get('rank')} of {n_cands} on {name}{where} ({_fmt(score)}).")
+        if d.best_baseline and published != d.best_baseline:
+            bb = d.scores.get(d.best_baseline)
+            if score is not None and bb is not None:
+                rel = "better than" if score < bb else ("as good as" if score == bb else "worse than")
+                lines.append(f"That is {_pct(score, bb) if score < bb else ''} {rel} the best statistical model, "
+                             f"{d.best_baseline} ({_fmt(bb)}).".replace("  ", " "))
+        if descriptions.get(published):
+            lines.append(f"What it is: {descriptions[published]}.")
+        c80, c95 = r.get("coverage80"), r.get("coverage95")
+        if c80 is not None and c95 is not None:
+            lines.append(f"Its 80% and 95% intervals covered {c80:.0%} and {c95:.0%} of the actual values on backtest "
+                         "windows that their calibration did not see.")
+    lines.append("")
+    lines += [f"- {r}" for r in d.reasons]
+    if d.incumbent_scoring:
+        fair = PRODUCTION in rows and rows[PRODUCTION].get("rank") is not None
+        lines.append(f"- How the production model was scored: {d.incumbent_scoring}." if fair
+                     else f"- The production model was not scored: {d.incumbent_scoring}.")
+    lines += [f"- {n}" for n in notes]
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""Candidates on one leaderboard: the same rows for every candidate, weights learned on earlier
+windows only, fallback where a model fails, the production model scored on fair windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+import pytest
+from eval_helpers import build_td
+
+from flowcast.evaluation.backtest import backtest
+from flowcast.evaluation.candidates import (
+    CandidateSpec,
+    evaluate_candidates,
+    frozen_candidate,
+    incumbent_spec,
+    paired_scores,
+    plan_candidates,
+)
+from flowcast.evaluation.selection import candidate_board
+from flowcast.models.baselines import baseline_forecast
+
+H, W = 4, 2
+
+
+def _series() -> dict[str, list[float]]:
+    t = np.arange(40)
+    return {f"s{i}": list(50 + 10 * i + 0.5 * t + 5 * np.sin(2 * np.pi * t / 4 + i)) for i in range(5)}
+
+
+def _stat(name):
+    return lambda _td: (lambda cut: baseline_forecast(name, cut, H))
+
+
+def _oracle(full, shift_by_window):
+    """A test-local forecaster: the true future of `full` plus a known error per window (by cutoff)."""
+    truth = full.frame.select("unique_id", "ds", "y")
+
+    def fit(_td):
+        def forecast(cut):
+            fut = cut.future_frame(H).select("unique_id", "ds", "step")
+            n = cut.frame.group_by("unique_id").len()["len"].max()
+            shift = shift_by_window(n)
+            return fut.join(truth, on=["unique_id", "ds"]).select("unique_id", "ds", "step",
+                                                                 (pl.col("y") + shift).alias("y_hat"))
+        return forecast
+
+    return fit
+
+
+@pytest.fixture(scope="module")
+def td():
+    return build_td(_series(), horizon=H, season_length=4)
+
+
+def _components(td, **extra):
+    comps = {s: backtest(td, _stat(s), name=s, n_windows=W) for s in ("naive", "seasonal_naive", "theta", "damped")}
+    for k, fit in extra.items():
+        comps[k] = backtest(td, fit, name=k, n_windows=W)
+    return comps
+
+
+def _evaluate(specs, comps, td, **kw):
+    kw = {"statistical": ["naive", "seasonal_naive", "theta", "damped"], "metric": "mae", "resolution": 10,
+          "horizon": H, "n_windows": W, "step": H, **kw}
+    return evaluate_candidates(specs, comps, td, **kw)
+
+
+def test_plan_names_every_kind():
+    plan = plan_candidates(cells=["rnn", "gru"], seeds=2, base_seed=7, statistical=["naive", "theta"],
+                           combination=["theta", "damped"])
+    assert [m.key for m in plan.members] == ["rnn-s7", "rnn-s8", "gru-s7", "gru-s8"]
+    assert plan.statistical == ["naive", "theta", "damped"]
+    assert [(s.name, s.kind, s.weighting) for s in plan.specs] == [
+        ("rnn", "ensemble", "single"), ("gru", "ensemble", "single"), ("naive", "statistical", "single"),
+        ("theta", "statistical", "single"), ("comb", "statistical", "learned"), ("ensemble", "ensemble", "learned"),
+        ("hybrid", "hybrid", "learned")]
+    hand = plan_candidates(cells=["gru"], seeds=1, base_seed=0, statistical=[], combination=[],
+                           blend={"theta": 0.25, "damped": 0.25})
+    hyb = hand.specs[-1]
+    assert (hyb.name, hyb.weighting, hyb.fixed, hyb.note) == ("hybrid", "fixed", [0.5, 0.25, 0.25],
+                                                               "hand-set (model.blend)")
+    assert "naive" in hand.statistical  # every fallback chain ends with it
+
+
+def test_every_candidate_is_scored_on_the_same_rows_and_the_hybrid_learns(td):
+    # a "network" that is off by +3 everywhere: blended with a statistical model that errs the other way
+    comps = _components(td, **{"gru-s0": _oracle(td, lambda n: 3.0)})
+    specs = plan_candidates(cells=["gru"], seeds=1, base_seed=0, statistical=["naive", "seasonal_naive", "theta",
+                                                                               "damped"],
+                            combination=["theta", "damped"]).specs
+    cands, fallback, cals = _evaluate(specs, comps, td)
+    board = candidate_board(cands, "mae")
+    assert {c.result.forecasts.height for c in cands} == {5 * H * W}
+    assert set(board["kind"]) == {"network", "statistical", "hybrid"}
+    assert board["coverage80"].null_count() == 0 and board["msis"].null_count() == 0
+    assert fallback[-1] == "naive" and set(fallback) == {"naive", "seasonal_naive", "theta", "damped"}
+    assert set(cals) == set(fallback) and all(c["q"]["80"] for c in cals.values())
+    gru = next(c for c in cands if c.name == "gru")
+    assert gru.result.summary["mae"] == pytest.approx(3.0)
+    hybrid = next(c for c in cands if c.name == "hybrid")
+    assert hybrid.weights_by_window[0] == pytest.approx([1 / 3] * 3)  # nothing earlier: equal
+    assert sum(hybrid.weights) == pytest.approx(1.0)
+    assert hybrid.result.summary["mae"] < gru.result.summary["mae"]
+    assert board["rank"][0] == 1 and board["model"][0] != "naive"
+
+
+def test_learned_weights_are_never_scored_on_the_window_that_chose_them(td):
+    """a is exact on the oldest window and off by 10 on the newest, b the opposite. An ensemble that
+    chose its weights on the window it is scored on would be exact; this one is not."""
+    # window 0 cuts 8 points off each 40-point series (32 left), window 1 cuts 4 (36 left)
+    comps = _components(td, **{"a-s0": _oracle(td, lambda n: 0.0 if n == 32 else 10.0),
+                               "b-s0": _oracle(td, lambda n: 10.0 if n == 32 else 0.0)})
+    spec = CandidateSpec("ensemble", "ensemble", [("a", ["a-s0"]), ("b", ["b-s0"])], "learned",
+                         networks=frozenset({"a", "b"}))
+    (ens,), _, _ = _evaluate([spec], comps, td)
+    assert ens.weights_by_window == {0: [0.5, 0.5], 1: [1.0, 0.0]}
+    per_window = ens.result.metrics.group_by("window").agg(pl.col("mae").mean()).sort("window")["mae"].to_list()
+    assert per_window == pytest.approx([5.0, 10.0])  # window 1 pays for weights learned on window 0
+    assert ens.weights == pytest.approx([0.5, 0.5])  # published: fitted on both windows
+
+
+def test_a_failing_series_falls_back_and_a_failing_model_is_not_eligible(td):
+    one_bad = _oracle(td, lambda n: 1.0)
+
+    def nan_on_s0(t):
+        f = one_bad(t)
+        return lambda cut: f(cut).with_columns(
+            pl.when(pl.col("unique_id") == "s0").then(float("nan")).otherwise(pl.col("y_hat")).alias("y_hat"))
+
+    def all_nan(t):
+        f = one_bad(t)
+        return lambda cut: f(cut).with_columns(pl.lit(float("nan")).alias("y_hat"))
+
+    comps = _components(td, **{"gru-s0": nan_on_s0, "rnn-s0": all_nan})
+    specs = [CandidateSpec("gru", "network", [("gru", ["gru-s0"])], networks=frozenset({"gru"})),
+             CandidateSpec("rnn", "network", [("rnn", ["rnn-s0"])], networks=frozenset({"rnn"})),
+             CandidateSpec("damped", "statistical", [("damped", ["damped"])])]
+    cands, fallback, _ = _evaluate(specs, comps, td, max_fallback_share=0.25)
+    gru, rnn, _ = cands
+    assert gru.eligible and gru.fallback_pairs == W  # s0 in both windows, forecast by the best statistical model
+    fb_rows = gru.result.forecasts.filter(pl.col("unique_id") == "s0")
+    best_stat = comps[fallback[0]].forecasts.filter(pl.col("unique_id") == "s0")
+    assert fb_rows["y_hat"].to_list() == pytest.approx(best_stat["y_hat"].to_list())
+    assert not rnn.eligible and "10 of 10 backtest forecasts" in rnn.why_not
+    board = candidate_board(cands, "mae")
+    assert board.filter(pl.col("model") == "rnn")["rank"][0] is None
+    assert board.filter(pl.col("model") == "gru")["fallback"][0] == pytest.approx(0.2)
+
+
+def test_the_production_model_frozen_is_scored_only_after_its_training_data(td):
+    prod = backtest(td, _oracle(td, lambda n: 2.0), name="production", n_windows=W)
+    # trained on data up to the newest window's cutoff: it saw the oldest window's actuals, not the newest's
+    cutoff_1 = prod.forecasts.filter(pl.col("window") == 1)["cutoff"].max()
+    fz = frozen_candidate(prod, td, kind="network", trained_until=cutoff_1, horizon=H, n_windows=W, step=H)
+    assert fz is not None and fz.result.forecasts["window"].unique().to_list() == [1]
+    assert "1 backtest window(s) after its training data ended" in fz.scoring
+    assert frozen_candidate(prod, td, kind="network", trained_until=datetime(2100, 1, 1), horizon=H, n_windows=W,
+                            step=H) is None  # trained on everything: nothing is fair
+    cands, _, _ = _evaluate([CandidateSpec("damped", "statistical", [("damped", ["damped"])])], _components(td), td)
+    paired = paired_scores([*cands, fz], fz, "mae")
+    damped_w1 = cands[0].result.metrics.filter(pl.col("window") == 1)["mae"].mean()
+    assert paired["damped"] == pytest.approx(damped_w1) and paired["production"] == pytest.approx(2.0)
+
+
+def test_the_production_recipe_refit_reuses_this_runs_members():
+    recipe = {"components": [{"type": "network", "cell": "gru", "seed": 0, "path": "members/gru-s0"},
+                             {"type": "network", "cell": "rnn", "seed": 1, "path": "members/rnn-s1"},
+                             {"type": "statistical", "model": "theta"}], "weights": [0.5, 0.25, 0.25]}
+    spec, to_train = incumbent_spec(recipe, {("gru", 0): "gru-s0"}, "hybrid")
+    assert spec.groups == [("gru-s0", ["gru-s0"]), ("rnn-s1-production", ["rnn-s1-production"]),
+                           ("theta", ["theta"])]
+    assert spec.fixed == [0.5, 0.25, 0.25] and to_train == [("rnn", 1, "rnn-s1-production")]

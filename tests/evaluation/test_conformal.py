@@ -1,0 +1,110 @@
+"""Conformal intervals: the finite-sample quantile, per-step widths, CQR, nesting, bounds,
+coverage on points the calibration never saw, and the interval score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from flowcast.evaluation.conformal import (
+    apply_intervals,
+    calibrate,
+    conformal_quantile,
+    cross_calibrated,
+    interval_metrics,
+    quantile_pair,
+    series_scale,
+)
+
+
+def test_conformal_quantile_is_the_finite_sample_order_statistic():
+    s = np.arange(1.0, 10.0)  # 9 scores
+    assert conformal_quantile(s, 0.8) == 8.0  # ceil(10 x 0.8) = 8th smallest
+    assert conformal_quantile(s, 0.95) == 9.0  # ceil(9.5) = 10 > 9: the largest
+    assert math.isnan(conformal_quantile(np.array([]), 0.8))
+    assert quantile_pair(80) == (0.1, 0.9) and quantile_pair(95) == (0.025, 0.975)
+
+
+def _rows(n_series: int, horizon: int, windows: int, sigma_per_step, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(windows):
+        for s in range(n_series):
+            scale = 1.0 + s % 3  # series of different sizes: the scaled score makes them comparable
+            for h in range(1, horizon + 1):
+                e = rng.normal(0, sigma_per_step[h - 1]) * scale
+                rows.append({"unique_id": f"s{s}", "window": w, "step": h, "y": 100 + e, "y_hat": 100.0,
+                             "scale": scale})
+    return pl.DataFrame(rows)
+
+
+def test_widths_grow_with_the_step_and_cover_unseen_points():
+    sig = [1.0, 2.0, 4.0]
+    cal = calibrate(_rows(300, 3, 1, sig, seed=1), 3)
+    q80 = cal["q"]["80"]
+    assert q80[0] < q80[1] < q80[2]
+    np.testing.assert_allclose(q80, [1.2816 * s for s in sig], rtol=0.15)  # the normal's 90% quantile
+    fresh = _rows(300, 3, 1, sig, seed=2)
+    got = apply_intervals(fresh, cal)
+    m = interval_metrics(got)
+    assert 0.75 <= m["coverage80"] <= 0.85 and 0.92 <= m["coverage95"] <= 0.98
+    assert (got["y_hat_lo95"] <= got["y_hat_lo80"]).all() and (got["y_hat_hi80"] <= got["y_hat_hi95"]).all()
+    # the width follows each series' own scale
+    w = got.filter(pl.col("step") == 1).with_columns((pl.col("y_hat_hi80") - pl.col("y_hat")).alias("w"))
+    ratio = w.filter(pl.col("unique_id") == "s2")["w"][0] / w.filter(pl.col("unique_id") == "s0")["w"][0]
+    assert ratio == pytest.approx(3.0)
+
+
+def test_bounds_clip_the_intervals():
+    rows = pl.DataFrame({"unique_id": ["a"] * 2, "step": [1, 2], "y_hat": [1.0, 9.5], "scale": [1.0, 1.0]})
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": [2.0, 2.0], "95": [3.0, 3.0]}}
+    got = apply_intervals(rows, cal, bounds=(0.0, 10.0))
+    assert got["y_hat_lo80"].to_list() == [0.0, 7.5] and got["y_hat_hi95"].to_list() == [4.0, 10.0]
+
+
+def test_conformalised_quantiles_widen_a_network_band_that_is_too_narrow():
+    rng = np.random.default_rng(3)
+    n = 2000
+    y = rng.normal(0, 1, n)
+    frame = pl.DataFrame({"unique_id": ["a"] * n, "window": [0] * n, "step": [1] * n, "y": y, "y_hat": 0.0,
+                          "scale": 1.0, "y_hat_q10": -0.5, "y_hat_q90": 0.5})  # covers ~38%, not 80%
+    cal = calibrate(frame, 1, levels=(80,))
+    assert cal["mode"]["80"] == "cqr" and cal["q"]["80"][0] == pytest.approx(1.2816 - 0.5, abs=0.1)
+    fresh = frame.with_columns(pl.Series("y", rng.normal(0, 1, n)))
+    got = apply_intervals(fresh, cal)
+    assert got["y_hat_lo80"][0] == pytest.approx(-0.5 - cal["q"]["80"][0])
+    assert 0.76 <= interval_metrics(got, levels=(80,))["coverage80"] <= 0.84
+
+
+def test_interval_score_by_hand():
+    rows = pl.DataFrame({"unique_id": ["a", "a"], "window": [1, 1], "y": [5.0, 12.0], "scale": [2.0, 2.0],
+                         "y_hat_lo80": [4.0, 4.0], "y_hat_hi80": [6.0, 6.0], "y_hat_lo95": [3.0, 3.0],
+                         "y_hat_hi95": [7.0, 7.0]})
+    m = interval_metrics(rows)
+    assert m["coverage80"] == 0.5 and m["coverage95"] == 0.5
+    # width 4 each; the second point is 5 above: + 2/0.05 x 5 = 200
+    assert m["msis"] == pytest.approx(((4 + 0) + (4 + 200)) / 2 / 2.0)
+
+
+def test_cross_calibration_never_uses_the_window_it_scores():
+    rows = _rows(50, 2, 3, [1.0, 1.0], seed=4)
+    crossed = cross_calibrated(rows, 2)
+    assert sorted(crossed["window"].unique().to_list()) == [1, 2]  # window 0 has nothing earlier
+    # wrecking window 2's actuals changes nothing about window 1's intervals nor window 2's own widths
+    wrecked = rows.with_columns(pl.when(pl.col("window") == 2).then(pl.col("y") * 50).otherwise(pl.col("y")).alias("y"))
+    again = cross_calibrated(wrecked, 2)
+    cols = ["unique_id", "window", "step", "y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95"]
+    assert crossed.select(cols).sort(cols[:3]).equals(again.select(cols).sort(cols[:3]))
+
+
+def test_series_scale_falls_back_on_constant_history():
+    from datetime import datetime, timedelta
+
+    ds = [datetime(2020, 1, 1) + timedelta(days=i) for i in range(6)]
+    hist = pl.DataFrame({"unique_id": ["c"] * 6 + ["v"] * 6, "ds": ds * 2,
+                         "y": [5.0] * 6 + [1.0, 3.0, 1.0, 3.0, 1.0, 3.0]})
+    got = dict(series_scale(hist, 1).rows())
+    assert got == {"c": 5.0, "v": 2.0}

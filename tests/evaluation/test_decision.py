@@ -1,0 +1,132 @@
+"""The decision: the best row wins whatever its kind, production is kept or replaced by the rules,
+the published forecast is never worse than the best baseline, forecasts are checked first."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
+
+BASE = ["naive", "seasonal_naive", "theta", "damped"]
+
+
+def _board(scores: dict[str, float], kinds: dict[str, str] | None = None, eligible: dict[str, bool] | None = None,
+           note: dict[str, str] | None = None) -> pl.DataFrame:
+    rows = []
+    for m, s in scores.items():
+        ok = (eligible or {}).get(m, True) and math.isfinite(s)
+        rows.append({"model": m, "kind": (kinds or {}).get(m, "statistical" if m in BASE else "network"),
+                     "mase": s, "smape": s * 10, "coverage80": 0.8, "coverage95": 0.95, "finite": ok,
+                     "note": (note or {}).get(m, "")})
+    ranked = sorted((r for r in rows if r["finite"]), key=lambda r: (r["mase"], r["model"] != "production", r["model"]))
+    rank = {r["model"]: i + 1 for i, r in enumerate(ranked)}
+    return pl.DataFrame([{**r, "rank": rank.get(r["model"])} for r in rows])
+
+
+def test_the_best_row_wins_whatever_its_kind():
+    """us_employment today: damped leads the board and must publish, not the network."""
+    board = _board({"damped": 0.583, "theta": 0.647, "rnn": 0.690, "seasonal_naive": 0.803},
+                   kinds={"rnn": "network"})
+    d = decide(board, metric="mase", margin=0.0, baselines=BASE)
+    assert (d.action, d.champion, d.publish, d.best_baseline) == ("first", "damped", "damped", "damped")
+    assert d.order == ["damped", "theta", "rnn", "seasonal_naive"]
+    board = _board({"hybrid": 0.55, "damped": 0.583, "rnn": 0.69}, kinds={"hybrid": "hybrid"})
+    d = decide(board, metric="mase", margin=0.0, baselines=BASE)
+    assert d.publish == "hybrid" and d.best_baseline == "damped"
+
+
+@pytest.mark.parametrize("scores, margin, action, publish, words", [
+    ({"hybrid": 0.5, "production": 0.6, "damped": 0.7}, 0.0, "replace", "hybrid", "hybrid replaces the production"),
+    ({"hybrid": 0.59, "production": 0.6, "damped": 0.7}, 0.05, "keep", "production", "production stays"),
+    ({"hybrid": 0.5, "damped": 0.55, "production": 0.6}, 0.5, "demote", "hybrid", "fell behind the best statistical"),
+    ({"damped": 0.6, "production": 0.6}, 0.0, "keep", "production", "still the best candidate"),  # a tie keeps it
+    ({"production": 0.4, "hybrid": 0.5}, 0.0, "keep", "production", "still the best candidate"),
+])
+def test_production_is_kept_or_replaced(scores, margin, action, publish, words):
+    d = decide(_board(scores), metric="mase", margin=margin, baselines=BASE, incumbent_version="gru-v3",
+               incumbent_scoring="its recipe refit")
+    assert (d.action, d.publish) == (action, publish)
+    assert any(words in r for r in d.reasons), d.reasons
+    assert d.promote is (action in ("replace", "demote"))
+    if publish == "production":
+        assert d.order[0] == "production"
+    else:
+        assert "production" not in d.order
+
+
+def test_production_that_cannot_be_scored_is_replaced_and_the_reason_given():
+    board = _board({"damped": 0.6, "production": math.nan}, note={"production": "its forecasts are not finite"})
+    d = decide(board, metric="mase", margin=0.1, baselines=BASE, incumbent_version="gru-v3")
+    assert (d.action, d.publish) == ("replace", "damped")
+    assert "its forecasts are not finite" in d.reasons[0]
+    d = decide(_board({"damped": 0.6}), metric="mase", margin=0.0, baselines=BASE, incumbent_version="gru-v3",
+               incumbent_scoring="it could not be scored: no backtest window lies after its training data")
+    assert d.action == "replace" and "no backtest window lies after" in d.reasons[0]
+
+
+def test_frozen_production_is_compared_on_its_own_windows():
+    board = _board({"hybrid": 0.5, "production": 0.55, "damped": 0.7})
+    # on the windows production was scored on, hybrid is worse: production stays
+    d = decide(board, metric="mase", margin=0.0, baselines=BASE, incumbent_version="gru-v3",
+               paired={"hybrid": 0.58, "production": 0.55, "damped": 0.7})
+    assert d.action == "keep" and "on the windows production was scored on" in d.reasons[0]
+
+
+def test_no_eligible_candidate_publishes_nothing():
+    d = decide(_board({"rnn": math.nan}), metric="mase", margin=0.0, baselines=BASE)
+    assert d.action == "none" and d.publish is None and d.order == []
+
+
+def _fc(ids, h, values=None, lo=None):
+    rows = [{"unique_id": u, "step": s, "y_hat": 1.0 if values is None else values, "y_hat_lo80": 0.5 if lo is None
+             else lo, "y_hat_hi80": 2.0} for u in ids for s in range(1, h + 1)]
+    return pl.DataFrame(rows)
+
+
+def test_check_forecasts_says_what_is_wrong():
+    assert check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3).ok
+    c = check_forecasts(_fc(["a"], 3), expected_ids=["a", "b"], horizon=3)
+    assert not c.ok and "1 series without a forecast, e.g. ['b']" in c.sentence()
+    c = check_forecasts(_fc(["a", "b"], 3, values=float("nan")), expected_ids=["a", "b"], horizon=3)
+    assert not c.ok and "6 y_hat values not finite" in c.sentence()
+    c = check_forecasts(_fc(["a"], 3, values=-1.0, lo=-2.0), expected_ids=["a"], horizon=3, bounds=(0.0, None))
+    assert not c.ok and "below the declared y_min=0" in c.sentence()
+    fb = pl.DataFrame({"unique_id": ["a", "b"], "model": ["naive", "naive"],
+                       "reason": ["forecast not finite", "no forecast (series not forecastable by this model)"]})
+    assert check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3, fallbacks=fb,
+                           max_fallback_share=0.5).ok  # one failure in two series, by design for the other
+    c = check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3, fallbacks=fb, max_fallback_share=0.2)
+    assert not c.ok and "failed on 1 of 2 series" in c.sentence()
+
+
+def test_first_publishable_skips_a_broken_winner():
+    forecasts = {"gru": _fc(["a"], 2, values=float("nan")), "damped": _fc(["a"], 2)}
+
+    def attempt(name):
+        if name == "theta":
+            raise ValueError("boom")
+        return name, forecasts[name]
+
+    name, model, fc, notes = first_publishable(["gru", "theta", "damped"], attempt,
+                                               lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))
+    assert name == "damped" and fc.equals(forecasts["damped"])
+    assert notes[0].startswith("gru was not published: its forecasts failed the checks (2 y_hat values not finite")
+    assert notes[1] == "theta was not published: it could not forecast (boom)."
+    assert first_publishable(["gru"], attempt, lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))[0] is None
+
+
+def test_the_decision_in_plain_words():
+    board = _board({"hybrid": 0.55, "damped": 0.583, "rnn": 0.69, "production": 0.6}, kinds={"hybrid": "hybrid"})
+    d = decide(board, metric="mase", margin=0.0, baselines=BASE, incumbent_version="rnn-v2",
+               incumbent_scoring="frozen weights, on the 1 backtest window(s) after its training data ended")
+    md = decision_markdown(d, board, published="hybrid", published_version="hybrid-v5",
+                           descriptions={"hybrid": "hybrid: 0.5 x gru + 0.5 x damped"}, n_windows=2, horizon=12)
+    assert "### Published: **hybrid** (hybrid-v5)" in md
+    assert "lowest MASE of the 4 eligible candidates over 2 backtest window(s) of 12 periods: 0.55" in md
+    assert "5.7% better than the best statistical model, damped (0.583)" in md
+    assert "hybrid replaces the production model rnn-v2" in md and "frozen weights" in md
+    assert "80% and 95% intervals covered 80% and 95%" in md
+    assert "x (1 -" not in md and "None" not in md and "False" not in md

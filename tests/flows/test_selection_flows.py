@@ -1,0 +1,123 @@
+"""The retrain flow's choice end to end: the production model scored fairly, a NaN refit never
+promoted, compare-and-swap promotion, and the forecast flow publishing what the last retrain chose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from flow_helpers import AS_OF, artifacts_of
+
+from flowcast.errors import ProductionMovedError, TrainingError
+from flowcast.publish import ForecastStore
+from flowcast.registry import ModelRegistry
+from flowcast.reporting import KEYS
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+STATS_ONLY = {"model": {"cells": []}, "evaluation": {"n_windows": 2}}
+
+
+def _with(kw: dict, extra: dict) -> dict:
+    ov = {k: dict(v) for k, v in kw["overrides"].items()}
+    for section, values in extra.items():
+        ov.setdefault(section, {}).update(values)
+    return {**kw, "overrides": ov}
+
+
+def test_production_is_never_scored_on_windows_it_was_trained_on(production_home):
+    """gru was trained on data up to 2019-06. A retrain as of 2019-09 backtests two windows that
+    both end before 2019-09 and overlap its training data: scoring it frozen there would flatter
+    it (today's main did), so its recipe is refit on the windows instead, and the artifact says so.
+    As of 2019-12 the newest window (2019-07..2019-12) is after its training data: frozen there."""
+    from flowcast.flows import retrain_flow
+
+    reg = ModelRegistry(Path(production_home["home"]) / "models")
+    gru = reg.production("tiny").version
+    kw = _with(production_home, {"evaluation": {"n_windows": 2}})
+    s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert s["decision"]["incumbent"] == gru
+    assert s["decision"]["incumbent_scoring"].startswith("its recipe refit on this run's backtest windows")
+    prod = next(r for r in s["leaderboard"] if r["model"] == "production")
+    assert prod["n_windows"] == 2 and prod["kind"] == "network"
+    decision_md = artifacts_of(s["run_id"])[KEYS["decision"]][0].data
+    assert "How the production model was scored: its recipe refit" in decision_md
+    # its configuration is this run's: the refit reuses this run's backtest network, no extra training
+    assert not list((Path(kw["home"]) / "runs").glob("*/gru-s0-production-backtest"))
+
+    kw = _with(production_home, {"evaluation": {"n_windows": 1}})
+    now = reg.production("tiny").version
+    s = retrain_flow(as_of=datetime(2019, 12, 1), **kw)
+    assert s["decision"]["incumbent"] == now
+    if now == gru:  # still the hand-promoted network: its weights never saw 2019-07..2019-12
+        assert s["decision"]["incumbent_scoring"].startswith("frozen weights, on the 1 backtest window(s) after")
+    action = s["decision"]["action"]
+    assert (reg.production("tiny").version == now) is (action == "keep")
+
+
+def test_a_nan_refit_never_reaches_production(flow_kwargs, monkeypatch):
+    """The network trains fine for the backtest and wins (it is the only candidate), but its refit
+    on all data diverges to NaN: the checks before promotion refuse it, nothing is promoted and
+    nothing is published."""
+    import torch
+
+    from flowcast.flows import pipeline, retrain_flow
+
+    real = pipeline._train_member
+
+    def nan_refit(td, settings, out_dir, cell, label):
+        art = real(td, settings, out_dir, cell, label)
+        if not label.endswith("-backtest"):
+            ckpt = torch.load(art.checkpoint, map_location="cpu", weights_only=False)
+            ckpt["state_dict"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                                  for k, v in ckpt["state_dict"].items()}
+            torch.save(ckpt, art.checkpoint)
+        return art
+
+    monkeypatch.setattr(pipeline, "_train_member", nan_refit)
+    kw = _with(flow_kwargs, {"evaluation": {"statistical": [], "combination": []}})
+    with pytest.raises(TrainingError, match=r"no candidate produced forecasts fit to publish: gru was not published: "
+                                            r"its forecasts failed the checks \(the model failed on 4 of 4 series"):
+        retrain_flow(as_of=AS_OF, **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    assert reg.production("tiny") is None and reg.list() == []
+    assert not ForecastStore(Path(kw["home"]) / "warehouse").has(AS_OF)
+
+
+def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
+    """Another run promotes while this one is deciding: this run fails with ProductionMovedError
+    before publishing, and production stays what the other run promoted."""
+    from flowcast.flows import pipeline, retrain_flow
+
+    kw = _with(flow_kwargs, STATS_ONLY)
+    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    assert reg.production("tiny").version == first["model_version"] and first["kind"] == "statistical"
+    naive = reg.register(None, name="naive", dataset="tiny", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
+                         created_at=datetime(2024, 1, 1)).version
+    reg.promote(naive, reason="a worse model in production, so that the next run replaces it")
+    real = pipeline.tasks.forecast_task
+
+    def meanwhile(*a, **k):
+        out = real(*a, **k)
+        ModelRegistry(Path(kw["home"]) / "models").promote(first["model_version"], reason="another run, meanwhile")
+        return out
+
+    monkeypatch.setattr(pipeline.tasks, "forecast_task", meanwhile)
+    with pytest.raises(ProductionMovedError, match=f"started from {naive} and is now {first['model_version']}"):
+        retrain_flow(as_of=datetime(2019, 6, 1), **kw)
+    assert reg.production("tiny").version == first["model_version"]
+    assert not ForecastStore(Path(kw["home"]) / "warehouse").has(datetime(2019, 6, 1))
+
+
+def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted(flow_kwargs):
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    kw = _with(flow_kwargs, STATS_ONLY)
+    s = retrain_flow(as_of=datetime(2019, 3, 1), promote=False, **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    assert reg.production("tiny") is None and reg.champion("tiny").version == s["model_version"]
+    f = forecast_flow(as_of=datetime(2019, 4, 1), **kw)
+    assert f["model_version"] == s["model_version"] and f["kind"] == "statistical" and f["published_rows"] == 24

@@ -1,0 +1,137 @@
+"""`forecast_with`: one function for every kind of model, per-series fallback with the model
+named per row, calibrated intervals, a NaN refit caught before it can be published."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from model_factories import make_td, tiny_cfg
+
+from flowcast.columns import INTERVAL_COLUMNS
+from flowcast.errors import TrainingError
+from flowcast.evaluation.decision import check_forecasts
+from flowcast.models.baselines import baseline_forecast
+from flowcast.models.predict import predict
+from flowcast.models.recipes import Recipe, describe_recipe, forecast_detailed, forecast_with, load_recipe
+from flowcast.models.train import ModelArtifact, train_model
+from flowcast.registry import ModelRegistry
+
+CAL = {"method": "conformal", "levels": [80, 95], "mode": {"80": "residual", "95": "residual"},
+       "q": {"80": [0.5] * 6, "95": [1.0] * 6}}
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    td = make_td(length=[40, 30, 36], horizon=6, level=50.0)
+    art = train_model(td, tiny_cfg(max_steps=5), tmp_path_factory.mktemp("net") / "gru", cell="gru")
+    return td, art
+
+
+def test_a_statistical_recipe_forecasts_with_intervals():
+    td = make_td(horizon=6)
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], intervals={"theta": CAL})
+    got = forecast_with(r, td, 6)
+    assert got.columns == ["unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS]
+    np.testing.assert_allclose(got["y_hat"].to_numpy(), baseline_forecast("theta", td, 6)["y_hat"].to_numpy())
+    assert set(got["model"]) == {"theta"}
+    assert (got["y_hat_lo95"] < got["y_hat_lo80"]).all() and (got["y_hat_lo80"] < got["y_hat"]).all()
+    assert (got["y_hat_hi80"] < got["y_hat_hi95"]).all()
+
+
+def test_a_hybrid_is_the_weighted_sum_of_its_components(net, tmp_path):
+    td, art = net
+    r = Recipe(name="hybrid", kind="hybrid", weights=[0.6, 0.4], base=art.path.parent,
+               components=[{"type": "network", "cell": "gru", "path": art.path.name},
+                           {"type": "statistical", "model": "theta"}])
+    got = forecast_with(r, td, 6)
+    expected = 0.6 * predict(art, td, 6)["y_hat"].to_numpy() + 0.4 * baseline_forecast("theta", td, 6)["y_hat"].to_numpy()
+    np.testing.assert_allclose(got["y_hat"].to_numpy(), expected, rtol=1e-12)
+    assert got[INTERVAL_COLUMNS].null_count().row(0) == (td.n_series * 6,) * 4  # no calibration given: null
+    # saved and registered, it forecasts the same through the registry
+    d = tmp_path / "hyb"
+    (d / "members").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(art.path, d / "members" / "gru")
+    saved = Recipe(name="hybrid", kind="hybrid", weights=[0.6, 0.4], intervals={"hybrid": CAL},
+                   components=[{"type": "network", "cell": "gru", "path": "members/gru"},
+                               {"type": "statistical", "model": "theta"}])
+    saved.save(d)
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.register(d, name="hybrid", dataset="toy", kind="hybrid",
+                      recipe={k: v for k, v in saved.to_dict().items() if k != "name"}, created_at=datetime(2024, 1, 1))
+    via_registry = forecast_with(mv, td, 6)
+    np.testing.assert_allclose(via_registry["y_hat"].to_numpy(), expected, rtol=1e-12)
+    assert via_registry["y_hat_lo80"].null_count() == 0
+    assert describe_recipe(mv.recipe) == "hybrid: 0.6 x gru + 0.4 x theta; 80/95% conformal intervals"
+
+
+def test_an_old_registered_network_forecasts_as_it_did(net, tmp_path):
+    td, art = net
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.register(art.path, name="gru", config={}, fingerprint={"source": "toy"}, metrics={},
+                      as_of=None, created_at=datetime(2024, 1, 1))  # the old call: no kind, no recipe
+    got = forecast_with(mv, td, 6)
+    np.testing.assert_allclose(got["y_hat"].to_numpy(), predict(art, td, 6)["y_hat"].to_numpy())
+    assert load_recipe(art.path).kind == "network" and set(got["model"]) == {"gru"}
+
+
+def test_a_series_the_model_cannot_forecast_gets_the_fallback_and_says_so():
+    """A steep fall: damped forecasts negative values for it, below the declared y_min = 0; that
+    series alone is forecast by the next model of the fallback chain, and its rows say which."""
+    td = make_td(n_series=3, length=36, horizon=6, level=50.0)
+    falling = td.frame.filter(pl.col("unique_id") == "s00").with_columns(
+        (200.0 - 5.5 * pl.int_range(pl.len())).alias("y"))
+    from dataclasses import replace
+
+    td = replace(td, frame=pl.concat([falling, td.frame.filter(pl.col("unique_id") != "s00")]).sort("unique_id", "ds"))
+    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
+               weights=[1.0], fallback=["theta", "naive"], intervals={"damped": CAL, "naive": CAL})
+    rf = forecast_detailed(r, td, 6, bounds=(0.0, None))
+    assert rf.fallbacks.rows() == [("s00", "naive", "forecast below y_min=0")]  # theta falls below 0 too
+    models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
+        "unique_id", pl.col("model").list.join(",")).rows())
+    assert models == {"s00": "naive", "s01": "damped", "s02": "damped"}
+    assert (rf.frame["y_hat"] >= 0).all() and (rf.frame["y_hat_lo95"] >= 0).all()  # clipped to the bound
+    assert rf.frame.filter(pl.col("unique_id") == "s00")["y_hat"].to_list() == [falling["y"][-1]] * 6
+    assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, bounds=(0.0, None), fallbacks=rf.fallbacks,
+                           max_fallback_share=0.5).ok
+
+
+def test_a_nan_refit_never_passes_the_check(net, tmp_path):
+    """A network whose refit diverged (NaN weights): every series falls back, and the check before
+    promotion refuses it, naming the failure."""
+    td, art = net
+    bad = tmp_path / "nan-gru"
+    import shutil
+
+    shutil.copytree(art.path, bad)
+    ckpt = torch.load(bad / "model.ckpt", map_location="cpu", weights_only=False)
+    ckpt["state_dict"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, bad / "model.ckpt")
+    assert predict(ModelArtifact.load(bad), td, 6)["y_hat"].is_nan().all()
+    rf = forecast_detailed(bad, td, 6)
+    assert rf.fallbacks.height == td.n_series and set(rf.fallbacks["reason"]) == {"forecast not finite"}
+    assert rf.frame["y_hat"].is_finite().all()  # what it would publish is the fallback's, never NaN
+    check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.2)
+    assert not check.ok and "the model failed on 3 of 3 series" in check.sentence()
+
+
+def test_bad_recipes_are_refused(tmp_path):
+    with pytest.raises(TrainingError, match="weights"):
+        Recipe.from_dict({"components": [{"type": "statistical", "model": "theta"}], "weights": [0.5]})
+    with pytest.raises(TrainingError, match="neither a network nor a statistical"):
+        Recipe.from_dict({"components": [{"type": "oracle"}]})
+    with pytest.raises(TrainingError, match="no model at"):
+        load_recipe(tmp_path)
+    (tmp_path / "recipe.json").write_text(json.dumps({"components": [{"type": "statistical", "model": "arima"}]}))
+    with pytest.raises(ValueError, match="unknown statistical model 'arima'"):
+        forecast_with(Path(tmp_path), make_td(), 6)
