@@ -157,6 +157,42 @@ class EvaluationConfig(_Section):
     refit: bool = False
 
 
+class TuningConfig(_Section):
+    """Hyperparameter search (flowcast.models.tuning): Optuna TPE over the backtest's validation
+    window (before the leaderboard's windows), within a time budget. `flowcast tune` runs it alone;
+    with `enabled` (or `flowcast run --budget N`) a retrain runs it first and trains with its choice."""
+
+    enabled: bool = Field(False, description="retrain runs the search before training (flowcast run --budget)")
+    budget_minutes: float = Field(5.0, gt=0, description="wall-clock budget of the whole search")
+    n_trials: int | None = Field(None, ge=1, description="stop after this many trials; None: the budget only")
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    n_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
+    seed: int = 0
+    cells: list[Cell] | None = Field(None, description="cells searched over; None: model.cells")
+    lookback: list[int] | None = Field(None, description="lookback choices; None: 1..5 horizons that fit the data")
+    hidden_size: list[int] = Field(default_factory=lambda: [16, 32, 64, 128])
+    num_layers: list[int] = Field(default_factory=lambda: [1, 2])
+    dropout: tuple[float, float] = (0.0, 0.3)
+    lr: tuple[float, float] = (3e-4, 1e-2)
+    max_steps: tuple[int, int] = (50, 400)
+    steps_step: int = Field(50, ge=1, description="granularity of the searched step counts")
+    mode: list[Literal["windowed", "forking"]] = Field(default_factory=lambda: ["windowed", "forking"])
+    loss: list[Literal["mae", "mse", "huber"]] = Field(default_factory=lambda: ["mae", "huber"])
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TuningConfig:
+        for name in ("dropout", "lr", "max_steps"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"tuning.{name} = [{lo}, {hi}]: low above high")
+        if self.dropout[1] >= 1:
+            raise ValueError(f"tuning.dropout = {list(self.dropout)} must stay below 1")
+        for name in ("hidden_size", "num_layers", "mode", "loss"):
+            if not getattr(self, name):
+                raise ValueError(f"tuning.{name} needs at least one choice")
+        return self
+
+
 class PublishConfig(_Section):
     plot_series: int = Field(6, ge=0, description="series drawn in the forecast plot")
 
@@ -177,6 +213,7 @@ class Settings(BaseSettings):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
 
     # -- paths: everything a run writes lives under `home`
