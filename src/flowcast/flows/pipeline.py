@@ -123,8 +123,12 @@ def retrain_flow(
 
     data = load_data(settings, as_of)
     td, h = data.td, data.horizon
-    ev = settings.evaluation
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
+    if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
+        from flowcast.flows.tune import tuned_settings
+
+        settings, _ = tuned_settings(settings, td, h, run_dir)
+    ev = settings.evaluation
 
     from flowcast.evaluation.selection import leaderboard, select
     from flowcast.registry import ModelRegistry
