@@ -92,6 +92,15 @@ def tuning_data(td: TrainingData, settings: Settings, horizon: int) -> TrainingD
     return replace(cut, meta=replace(cut.meta, val_size=horizon))
 
 
+def _with_lookback(td: TrainingData, lookback: int, val_size: int) -> TrainingData:
+    """`td` whose meta carries the trial's lookback (training reads it from the data's meta)."""
+    if hasattr(td, "with_lengths"):  # TrainingData that fits lengths to the data keeps its marks consistent
+        return td.with_lengths(lookback=lookback, val_size=val_size)
+    from dataclasses import replace
+
+    return replace(td, meta=replace(td.meta, lookback=lookback, val_size=val_size))
+
+
 def suggest(trial: Any, settings: Settings, horizon: int, longest: int) -> dict[str, Any]:
     """One point of the search space (`[tuning]`), as `[model]` settings plus the cell."""
     sp = settings.tuning
@@ -196,8 +205,9 @@ def tune(
             "early_stopping_patience": None, "blend": {},
         })
         cb = _pruning_callback(trial, deadline)
+        trial_data = _with_lookback(data, int(params["lookback"]), h)
         try:
-            art = fit(data, cfg, out / f"trial-{trial.number:03d}", cell=params["cell"], extra_callbacks=[cb])
+            art = fit(trial_data, cfg, out / f"trial-{trial.number:03d}", cell=params["cell"], extra_callbacks=[cb])
         except TrainingError as exc:  # e.g. diverged: a failed point of the space, not a failed search
             trial.set_user_attr("error", str(exc)[:300])
             raise optuna.TrialPruned(f"training failed: {exc}") from exc
@@ -206,7 +216,8 @@ def tune(
         if cb.pruned:
             trial.set_user_attr("stopped", cb.reason)
             raise optuna.TrialPruned(cb.reason)
-        res = backtest(data, lambda _td: (lambda cut: predict(art, cut, h)), name="trial", n_windows=1, horizon=h)
+        res = backtest(trial_data, lambda _td: (lambda cut: predict(art, cut, h)), name="trial", n_windows=1,
+                       horizon=h)
         value = res.summary.get(metric)
         if value is None or not math.isfinite(value):
             trial.set_user_attr("error", f"non-finite {metric}")
