@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -200,6 +200,42 @@ class EvaluationConfig(_Section):
         return self
 
 
+class TuningConfig(_Section):
+    """Hyperparameter search (flowcast.models.tuning): Optuna TPE over the backtest's validation
+    window (before the leaderboard's windows), within a time budget. `flowcast tune` runs it alone;
+    with `enabled` (or `flowcast run --budget N`) a retrain runs it first and trains with its choice."""
+
+    enabled: bool = Field(False, description="retrain runs the search before training (flowcast run --budget)")
+    budget_minutes: float = Field(5.0, gt=0, description="wall-clock budget of the whole search")
+    n_trials: int | None = Field(None, ge=1, description="stop after this many trials; None: the budget only")
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    n_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
+    seed: int = 0
+    cells: list[Cell] | None = Field(None, description="cells searched over; None: model.cells")
+    lookback: list[int] | None = Field(None, description="lookback choices; None: 1..5 horizons that fit the data")
+    hidden_size: list[int] = Field(default_factory=lambda: [16, 32, 64, 128])
+    num_layers: list[int] = Field(default_factory=lambda: [1, 2])
+    dropout: tuple[float, float] = (0.0, 0.3)
+    lr: tuple[float, float] = (3e-4, 1e-2)
+    max_steps: tuple[int, int] = (50, 400)
+    steps_step: int = Field(50, ge=1, description="granularity of the searched step counts")
+    mode: list[Literal["windowed", "forking"]] = Field(default_factory=lambda: ["windowed", "forking"])
+    loss: list[Literal["mae", "mse", "huber"]] = Field(default_factory=lambda: ["mae", "huber"])
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TuningConfig:
+        for name in ("dropout", "lr", "max_steps"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"tuning.{name} = [{lo}, {hi}]: low above high")
+        if self.dropout[1] >= 1:
+            raise ValueError(f"tuning.dropout = {list(self.dropout)} must stay below 1")
+        for name in ("hidden_size", "num_layers", "mode", "loss"):
+            if not getattr(self, name):
+                raise ValueError(f"tuning.{name} needs at least one choice")
+        return self
+
+
 class PublishConfig(_Section):
     plot_series: int = Field(6, ge=0, description="series drawn in the forecast plot")
 
@@ -220,6 +256,7 @@ class Settings(BaseSettings):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
 
     # -- paths: everything a run writes lives under `home`
@@ -246,6 +283,10 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    # section -> fields given explicitly (flowcast.toml, FLOWCAST_* env, options, flow parameters):
+    # the per-frequency defaults never replace them
+    _given: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -280,9 +321,66 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             return (init_settings, env_settings, toml)
 
     merged = _FromFile(**_drop_none(overrides))
-    return Settings.model_validate(merged.model_dump())
+    settings = Settings.model_validate(merged.model_dump())
+    settings._given = {name: frozenset(getattr(merged, name).model_fields_set) for name in FREQUENCY_SECTIONS}
+    return settings
 
 
 def with_overrides(settings: Settings, **overrides: Any) -> Settings:
     """A copy of `settings` with nested overrides applied (None values ignored)."""
-    return Settings.model_validate(_deep_merge(settings.model_dump(), _drop_none(overrides)))
+    extra = _drop_none(overrides)
+    out = Settings.model_validate(_deep_merge(settings.model_dump(), extra))
+    out._given = {name: settings._given.get(name, frozenset()) | frozenset((extra.get(name) or {}).keys())
+                  for name in FREQUENCY_SECTIONS}
+    return out
+
+
+# ------------------------------------------------------------------------------ per-frequency recipes
+FREQUENCY_SECTIONS = ("preprocess", "model", "evaluation")
+# What a run uses for data of each frequency where a setting is not given explicitly (the plain
+# defaults above serve every other frequency). Chosen on M3 validation splits (the last horizon of
+# each training span, never the test): README, "Benchmarks".
+FREQUENCY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "1y": {
+        "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},
+        "model": {"cells": ["rnn", "gru"], "mode": "forking", "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
+                  "batch_size": 128, "max_steps": 150, "lookback": 12, "early_stopping_patience": None},
+        "evaluation": {"statistical": ["naive", "theta", "damped", "dotm", "drift"],
+                       "combination": ["theta", "damped", "dotm", "drift"]},
+    },
+    "1q": {
+        "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},
+        "model": {"cells": ["rnn", "gru"], "mode": "forking", "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
+                  "batch_size": 128, "max_steps": 200, "lookback": 16, "early_stopping_patience": None},
+        "evaluation": {"statistical": ["naive", "seasonal_naive", "theta", "damped", "dotm"],
+                       "combination": ["theta", "damped", "dotm"]},
+    },
+    "1mo": {
+        "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},
+        "model": {"cells": ["rnn", "lstm", "gru"], "mode": "forking", "hidden_size": 128, "num_layers": 2,
+                  "lr": 3e-3, "batch_size": 128, "max_steps": 600, "early_stopping_patience": None},
+        "evaluation": {"statistical": ["naive", "seasonal_naive", "theta", "damped", "dotm"],
+                       "combination": ["theta", "damped", "dotm"]},
+    },
+}
+
+
+def for_frequency(settings: Settings, freq: str) -> Settings:
+    """`settings` with FREQUENCY_DEFAULTS[freq] applied to every field that was not given
+    explicitly (a value in flowcast.toml, the environment or an option always wins). Fields the
+    configuration does not have (yet) are left out."""
+    table = FREQUENCY_DEFAULTS.get(freq)
+    if not table:
+        return settings
+    update: dict[str, dict[str, Any]] = {}
+    for section, values in table.items():
+        known = type(getattr(settings, section)).model_fields
+        given = settings._given.get(section, frozenset())
+        chosen = {k: v for k, v in values.items() if k in known and k not in given}
+        if chosen:
+            update[section] = chosen
+    if not update:
+        return settings
+    out = Settings.model_validate(_deep_merge(settings.model_dump(), update))
+    out._given = dict(settings._given)
+    return out

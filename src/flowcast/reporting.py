@@ -298,3 +298,37 @@ class TrainingProgress:
                 from prefect.artifacts import update_progress_artifact
 
                 update_progress_artifact(self._id, 100.0)
+
+
+# --------------------------------------------------------------------------- hyperparameter search
+KEYS["tuning"] = "tuning-trials"
+KEYS["tuning_history"] = "tuning-history"
+
+
+def tuning_markdown(result: Any) -> str:
+    """The search's outcome: best settings and score, trial counts, the optimisation history plot."""
+    s = result.summary()
+    lines = [f"## Hyperparameter search ({s['trials']} trials in {s['seconds']:.0f} s, budget {s['budget_minutes']:g} min)",
+             "", f"Scored by **{s['metric']}** on the validation window before the leaderboard's windows.", ""]
+    if s["best_value"] is not None:
+        lines += [f"Best {s['metric']}: **{s['best_value']:.4g}**", "", markdown_table(
+            [{"setting": k, "value": _fmt(v)} for k, v in s["best_params"].items()]), ""]
+    lines += [f"Trial states: {', '.join(f'{k} {v}' for k, v in sorted(s['states'].items()))}", ""]
+    lines += [f"- {n}" for n in s["notes"]]
+    png = result.out_dir / "history.png" if result.out_dir is not None else None
+    if png is not None and png.exists():
+        lines += ["", plot_markdown(png, "Optimisation history")]
+    return "\n".join(lines)
+
+
+def tuning_artifacts(result: Any) -> tuple[Any, Any]:
+    """Two artifacts: the trials as a table, and the outcome with the optimisation history plot."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    if not _in_run():
+        return None, None
+    table = create_table_artifact(table_rows(result.trials), key=KEYS["tuning"],
+                                  description=f"Hyperparameter search: every trial, scored by {result.metric}")
+    md = create_markdown_artifact(tuning_markdown(result), key=KEYS["tuning_history"],
+                                  description="Hyperparameter search: best settings and optimisation history")
+    return table, md

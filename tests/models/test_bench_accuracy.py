@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_accuracy_bench_lines(tmp_path):
     env = {**os.environ, "FLOWCAST_HOME": str(tmp_path)}
-    cmd = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--cells", "rnn", "--seeds", "2", "--steps", "3",
+    cmd = [sys.executable, str(ROOT / "bench" / "accuracy_members.py"), "--cells", "rnn", "--seeds", "2", "--steps", "3",
            "--hidden", "8", "--layers", "1", "--threads", "1"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -38,7 +38,7 @@ def test_accuracy_bench_lines(tmp_path):
 @pytest.mark.slow
 def test_accuracy_bench_holdout_scores_the_end_of_the_training_span(tmp_path):
     env = {**os.environ, "FLOWCAST_HOME": str(tmp_path)}
-    cmd = [sys.executable, str(ROOT / "bench" / "accuracy.py"), "--cells", "rnn", "--seeds", "1", "--steps", "2",
+    cmd = [sys.executable, str(ROOT / "bench" / "accuracy_members.py"), "--cells", "rnn", "--seeds", "1", "--steps", "2",
            "--hidden", "8", "--layers", "1", "--threads", "1", "--holdout", "18"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -46,6 +46,8 @@ ModelsOpt = Annotated[
     typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate)"),
 ]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="training steps per model")]
+BudgetOpt = Annotated[float | None, typer.Option(
+    "--budget", help="tune hyperparameters first, for up to this many minutes (sets tuning.enabled)")]
 
 
 def _models(values: list[str] | None) -> list[str] | None:
@@ -163,6 +165,7 @@ def run(
     as_of: AsOfOpt = None,
     models: ModelsOpt = None,
     max_steps: MaxStepsOpt = None,
+    budget: BudgetOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,
@@ -183,6 +186,7 @@ def run(
         result = retrain_flow(
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
+            **({"overrides": {"tuning": {"enabled": True, "budget_minutes": budget}}} if budget else {}),
         )
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}

@@ -47,15 +47,29 @@ def flow_settings(
         model["max_steps"] = max_steps
     extra = {k: v for k, v in (overrides or {}).items() if k != "model"}
     try:
-        return load_settings(
+        settings = load_settings(
             config_file, home=home, dataset=dataset, source=source, horizon=horizon, model=model or None, **extra
         )
+        return with_frequency_defaults(settings)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from exc
     except FlowcastError:
         raise
     except Exception as exc:  # pydantic ValidationError: one sentence naming the values
         raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+def with_frequency_defaults(settings: Settings) -> Settings:
+    """The per-frequency recipe (config.FREQUENCY_DEFAULTS) of the source's frequency for every
+    setting not given explicitly."""
+    from flowcast.config import for_frequency
+    from flowcast.data.datasets import resolve_source
+
+    try:
+        freq = resolve_source(settings).freq
+    except FlowcastError:  # an unknown dataset: load_data says so, naming it
+        return settings
+    return for_frequency(settings, freq)
 
 
 # ------------------------------------------------------------------------------- run identity

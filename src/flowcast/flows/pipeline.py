@@ -166,6 +166,11 @@ def retrain_flow(
     name_of_data = data.source.name
     bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
+    if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
+        from flowcast.flows.tune import tuned_settings
+
+        settings, _ = tuned_settings(settings, td, h, run_dir)
+        ev, mc = settings.evaluation, settings.model
     registry = ModelRegistry(settings.models_dir)
     started_from = None
     if promote:

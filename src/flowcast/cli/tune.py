@@ -1,0 +1,81 @@
+"""`flowcast tune`: the hyperparameter search alone, as a Prefect flow run (its trials and the
+optimisation history show in the UI). Prints the best settings and how to keep them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flowcast.cli.app import app
+from flowcast.cli.common import (
+    AsOfOpt,
+    ConfigOpt,
+    DataOpt,
+    DatasetOpt,
+    FreqOpt,
+    HomeOpt,
+    HorizonOpt,
+    IdColOpt,
+    JsonOpt,
+    TargetColOpt,
+    TimeColOpt,
+    TimeFormatOpt,
+    TzOpt,
+    cli_errors,
+    emit_json,
+    out,
+    parse_as_of,
+    resolve_settings,
+)
+
+BudgetOpt = Annotated[float | None, typer.Option("--budget", help="minutes the search may take (tuning.budget_minutes)")]
+TrialsOpt = Annotated[int | None, typer.Option("--trials", help="stop after this many trials")]
+
+
+@app.command()
+@cli_errors
+def tune(
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    id_col: IdColOpt = None,
+    time_col: TimeColOpt = None,
+    time_format: TimeFormatOpt = None,
+    target_col: TargetColOpt = None,
+    freq: FreqOpt = None,
+    tz: TzOpt = None,
+    horizon: HorizonOpt = None,
+    as_of: AsOfOpt = None,
+    budget: BudgetOpt = None,
+    trials: TrialsOpt = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search lookback, hidden size, layers, dropout, learning rate, steps, mode and loss on the
+    validation window before the backtest's windows, within a time budget (Optuna TPE + pruning)."""
+    from flowcast.cli.pipeline import _flow_source_args, _prefect_console
+
+    settings = resolve_settings(
+        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+    )
+    from flowcast.flows.tune import tune_flow
+
+    with _prefect_console():
+        result = tune_flow(as_of=parse_as_of(as_of), horizon=horizon, budget_minutes=budget, n_trials=trials,
+                           config_file=str(config) if config else None, **_flow_source_args(settings, data))
+    if json_out:
+        emit_json(result)
+        return
+    out.print(f"{result['dataset']}: {result['trials']} trials in {result['seconds']:.0f} s "
+              f"(budget {result['budget_minutes']:g} min), scored by {result['metric']}", highlight=False)
+    for note in result["notes"]:
+        out.print(note, highlight=False)
+    if result["best_value"] is not None:
+        out.print(f"Best {result['metric']} {result['best_value']:.4g}. Keep it in flowcast.toml:\n[model]", highlight=False)
+        for k, v in result["best_params"].items():
+            if k != "cell":
+                out.print(f"{k} = {v!r}".replace("'", '"'), highlight=False)
+        out.print(f"# best cell: {result['best_params'].get('cell')}", highlight=False)
+    out.print(f"Trials: {result['trials_dir']}", highlight=False)

@@ -1,0 +1,115 @@
+"""The dynamic optimised Theta model and the random walk with drift (flowcast.models.stats):
+a loop-by-loop reference of DOTM written from the paper's equations (the trend line refitted by
+ordinary least squares at every step, the initial level searched numerically) that the vectorised
+version must match on ragged seasonal series, and hand-checkable cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from model_factories import make_td
+from test_baselines import _reference_seasons, _with_y
+
+from flowcast.models.stats import (
+    DOTM_GRID,
+    STATISTICAL_MODELS,
+    dotm_matrix,
+    drift_matrix,
+    statistical_forecast,
+)
+
+
+def _line(x: list[float]) -> tuple[float, float]:
+    """Intercept A and slope B of the least-squares line through x_1..x_t at times 1..t."""
+    t = len(x)
+    if t == 1:
+        return x[0], 0.0
+    tm, xm = (t + 1) / 2, sum(x) / t
+    b = sum((j + 1 - tm) * (v - xm) for j, v in enumerate(x)) / sum((j + 1 - tm) ** 2 for j in range(t))
+    return xm - b * tm, b
+
+
+def _dotm_reference(y: list[float], h: int, m: int) -> list[float]:
+    n = len(y)
+    seas = _reference_seasons(y, h, m)
+    x = [y[t] / seas[t] for t in range(n)]
+    best = None
+    for alpha, theta in DOTM_GRID:
+        k = 1 - 1 / theta
+
+        def run(l0, steps=0, alpha=alpha, k=k):
+            level, sse, out = alpha * x[0] + (1 - alpha) * l0, 0.0, []
+            hist = [x[0]]
+            for t in range(1, n + steps):
+                a, b = _line(hist)  # refitted on everything seen (forecasts included beyond n)
+                mu = level + k * (a * (1 - alpha) ** t + b * (1 - (1 - alpha) ** (t + 1)) / alpha)
+                obs = x[t] if t < n else mu
+                if t < n:
+                    sse += (obs - mu) ** 2
+                else:
+                    out.append(mu)
+                level = alpha * obs + (1 - alpha) * level
+                hist.append(obs)
+            return sse, out
+
+        # the SSE is a parabola in l0: three evaluations give its minimum exactly
+        s0, s1, s2 = run(-1.0)[0], run(0.0)[0], run(1.0)[0]
+        curv = s0 - 2 * s1 + s2
+        l0 = (s0 - s2) / (2 * curv) if curv > 1e-12 else x[0]
+        sse, out = run(l0, steps=h)
+        if best is None or sse < best[0] - 1e-7:
+            best = (sse, out)
+    return [v * seas[n + s] for s, v in enumerate(best[1])]
+
+
+def test_dotm_matches_the_loop_reference_on_ragged_series():
+    td = make_td(length=[30, 13, 7], horizon=6, period=4, noise=0.5, level=20.0)
+    fc = statistical_forecast("dotm", td)
+    assert fc.columns == ["unique_id", "ds", "step", "y_hat"] and fc.height == 3 * 6
+    for uid, part in td.frame.group_by("unique_id"):
+        got = fc.filter(pl.col("unique_id") == uid[0])["y_hat"].to_numpy()
+        np.testing.assert_allclose(got, _dotm_reference(part["y"].to_list(), 6, 4), rtol=1e-4)
+
+
+def test_dotm_follows_a_straight_line_more_than_theta():
+    # on a line A_t, B_t are exact and a larger theta weighs the line more: the fit takes the
+    # largest theta of the grid (6), whose forecasts rise by 5/6 of the slope (Theta's by 1/2)
+    y = 5 + 3.0 * np.arange(30)
+    f = dotm_matrix(y[None, :], np.array([30]), 4, 1)[0]
+    assert np.all((np.diff(f) > 2.4) & (np.diff(f) < 3.0))
+    assert 5 + 3.0 * 29 < f[0] < 5 + 3.0 * 30
+
+
+def test_dotm_on_one_or_two_observations_and_padding():
+    y = np.array([[np.nan, np.nan, np.nan, 7.0], [np.nan, np.nan, 2.0, 4.0], [1.0, 1.0, 1.0, 1.0]])
+    f = dotm_matrix(y, np.array([1, 2, 4]), 3, 1)
+    assert np.isfinite(f).all()
+    np.testing.assert_allclose(f[0], 7.0)  # one observation: nothing else to go on
+    np.testing.assert_allclose(f[2], 1.0)
+
+
+def test_drift_extends_the_average_change():
+    y = np.array([[np.nan, 1.0, 3.0, 4.0, 7.0], [2.0, 2.0, 2.0, 2.0, 2.0], [np.nan, np.nan, np.nan, np.nan, 5.0]])
+    f = drift_matrix(y, np.array([4, 5, 1]), 3, 1)
+    np.testing.assert_allclose(f, [[9.0, 11.0, 13.0], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]])
+
+
+@pytest.mark.parametrize("name", ["dotm", "drift"])
+def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
+    from flowcast.models import baselines
+
+    td = make_td(length=[50, 37, 13, 60, 24], horizon=5, noise=0.3, level=20.0)
+    td = _with_y(td, {u: v for u, v in zip([f"s{i:02d}" for i in range(5)],
+                                          [np.linspace(1, 9, n) ** 1.3 for n in (50, 37, 13, 60, 24)])})
+    whole = statistical_forecast(name, td)
+    monkeypatch.setattr(baselines, "_SERIES_BLOCK", 2)
+    blocked = statistical_forecast(name, td)
+    assert whole.columns == ["unique_id", "ds", "step", "y_hat"] and whole.height == 5 * 5
+    np.testing.assert_allclose(blocked["y_hat"].to_numpy(), whole["y_hat"].to_numpy(), rtol=1e-10)
+
+
+def test_unknown_model_names_the_choices():
+    assert set(STATISTICAL_MODELS) == {"dotm", "drift"}
+    with pytest.raises(ValueError, match="dotm"):
+        statistical_forecast("arima", make_td())

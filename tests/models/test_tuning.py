@@ -1,0 +1,67 @@
+"""The hyperparameter search (flowcast.models.tuning): real Optuna, real torch training on tiny
+data. It sees only the data before the leaderboard's windows, scores trials on the window just
+before them, stores its trials, and keeps to its budget."""
+
+from __future__ import annotations
+
+import optuna
+import polars as pl
+import pytest
+from model_factories import make_td
+
+from flowcast.config import load_settings
+from flowcast.errors import TrainingError
+from flowcast.models.tuning import tune, tuning_data
+
+
+def _settings(tmp_path, **tuning):
+    space = {"hidden_size": [8], "num_layers": [1], "max_steps": (10, 20), "steps_step": 10, "lookback": [6, 12],
+             "cells": ["rnn", "gru"], "n_startup_trials": 2, **tuning}
+    return load_settings(home=tmp_path, evaluation={"n_windows": 2}, tuning=space,
+                         model={"batch_size": 32, "num_threads": 1, "accelerator": "cpu"})
+
+
+def test_tuning_data_ends_before_the_leaderboard_windows(tmp_path):
+    td = make_td(n_series=3, length=[60, 48, 17], horizon=6)
+    data = tuning_data(td, _settings(tmp_path), 6)
+    # the leaderboard holds out 2 windows of 6: the search keeps what is before them; the 17-point
+    # series is too short for a validation window on top and takes no part
+    assert data.lengths().sort("unique_id")["length"].to_list() == [48, 36]
+    last = td.frame.group_by("unique_id").agg(pl.col("ds").sort().get(pl.len() - 13).alias("edge"))
+    seen = data.frame.group_by("unique_id").agg(pl.col("ds").max()).join(last, on="unique_id")
+    assert (seen["ds"] <= seen["edge"]).all()
+    assert data.meta.val_size == 6  # each trial's validation window: the last horizon of that data
+
+
+def test_tune_runs_trials_and_stores_them(tmp_path):
+    td = make_td(n_series=4, length=60, horizon=6)
+    seen = []
+    res = tune(td, _settings(tmp_path), tmp_path / "tuning", n_trials=4, on_trial=seen.append)
+    assert res.trials.height == 4 and len(seen) == 4
+    assert set(res.trials["state"].to_list()) <= {"COMPLETE", "PRUNED"} and res.n_complete >= 1
+    done = res.trials.filter(pl.col("state") == "COMPLETE")
+    assert res.best_value == pytest.approx(done["value"].min())
+    assert set(res.best_params) == {"cell", "lookback", "hidden_size", "num_layers", "dropout", "lr", "max_steps",
+                                    "mode", "loss"}
+    assert res.best_params["cell"] in ("rnn", "gru") and res.best_params["lookback"] in (6, 12)
+    assert "cell" not in res.model_overrides() and res.model_overrides()["hidden_size"] == 8
+    for name in ("trials.parquet", "best.json", "history.png", "study.log"):
+        assert (tmp_path / "tuning" / name).exists(), name
+    study = optuna.load_study(study_name="flowcast", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "tuning" / "study.log"))))
+    assert len(study.trials) == 4 and study.best_value == pytest.approx(res.best_value)
+
+
+def test_tune_keeps_to_its_budget(tmp_path):
+    td = make_td(n_series=4, length=60, horizon=6)
+    settings = _settings(tmp_path, max_steps=(100_000, 100_000), steps_step=1, pruner="none")
+    res = tune(td, settings, tmp_path / "tuning", budget_minutes=0.05)
+    assert res.seconds < 60  # 3 s of budget; the one trial is stopped, not run to 100,000 steps
+    assert res.trials["state"].to_list() == ["PRUNED"] and res.trials["stopped"].to_list() == ["budget"]
+    assert res.best_params == {} and "no trial completed" in res.notes[0]
+
+
+def test_tune_says_when_there_is_too_little_history(tmp_path):
+    td = make_td(n_series=2, length=18, horizon=6)
+    with pytest.raises(TrainingError, match="too little history to tune"):
+        tune(td, _settings(tmp_path), tmp_path / "tuning", n_trials=1)

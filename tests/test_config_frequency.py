@@ -1,0 +1,45 @@
+"""Per-frequency defaults (config.FREQUENCY_DEFAULTS): they fill every setting that was not given
+explicitly, and never replace one that was (flowcast.toml, environment, options)."""
+
+from __future__ import annotations
+
+from flowcast.config import FREQUENCY_DEFAULTS, for_frequency, load_settings, with_overrides
+from flowcast.flows.common import with_frequency_defaults
+
+
+def test_unset_fields_take_the_frequency_recipe(tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    s = for_frequency(load_settings(empty), "1y")
+    for section, values in FREQUENCY_DEFAULTS["1y"].items():
+        for key, value in values.items():
+            if key in type(getattr(s, section)).model_fields:
+                assert getattr(getattr(s, section), key) == value, (section, key)
+
+
+def test_explicit_values_win(tmp_path, monkeypatch):
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[model]\nhidden_size = 8\n[preprocess]\nlog1p = false\n')
+    monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "7")
+    s = for_frequency(load_settings(cfg, model={"lr": 0.5}), "1y")
+    assert (s.model.hidden_size, s.model.max_steps, s.model.lr, s.preprocess.log1p) == (8, 7, 0.5, False)
+    assert s.model.mode == FREQUENCY_DEFAULTS["1y"]["model"]["mode"]  # not given: the recipe's
+    s2 = for_frequency(with_overrides(load_settings(cfg), model={"mode": "windowed"}), "1y")
+    assert s2.model.mode == "windowed" and s2.model.hidden_size == 8
+
+
+def test_other_frequencies_keep_the_plain_defaults(tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    base = load_settings(empty)
+    assert for_frequency(base, "1h").model_dump() == base.model_dump()
+
+
+def test_flows_apply_the_recipe_of_the_source_frequency(tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    source = {"name": "yearly", "path": str(tmp_path / "y.csv"), "time_col": "t", "target_col": "v", "freq": "1y"}
+    s = with_frequency_defaults(load_settings(empty, source=source))
+    assert s.model.mode == FREQUENCY_DEFAULTS["1y"]["model"]["mode"]
+    hourly = with_frequency_defaults(load_settings(empty, source={**source, "freq": "1h"}))
+    assert hourly.model.mode == load_settings(empty).model.mode
