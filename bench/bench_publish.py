@@ -23,16 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "publish_
 def run(n_series: int = 20000, horizon: int = 24) -> dict:
     from publisher import make_forecast
 
-    from flowcast.publish import ForecastStore
+    from flowcast.store import EmbeddedStore
 
     root = Path(tempfile.mkdtemp(prefix="flowcast-bench-publish-"))
     try:
-        store = ForecastStore(root / "warehouse")
+        store = EmbeddedStore(root / "warehouse")
         as_of = datetime(2024, 1, 1)
         fc = make_forecast(1, n_series, horizon, as_of)
         last_ds = fc.select("unique_id").unique().with_columns(pl.lit(as_of).alias("last_ds"))
         ids = last_ds["unique_id"].to_list()
-        kw = {"as_of": as_of, "model": "lstm", "model_version": "lstm-v1", "horizon": horizon, "last_ds": last_ds,
+        kw = {"dataset": "bench", "as_of": as_of, "model": "lstm", "model_version": "lstm-v1", "horizon": horizon, "last_ds": last_ds,
               "expected_ids": ids}
         t0 = time.perf_counter()
         r1 = store.publish(fc, run_id="r1", created_at=as_of + timedelta(hours=1), **kw)
@@ -57,7 +57,7 @@ def run(n_series: int = 20000, horizon: int = 24) -> dict:
             "series_rows": one.height,
             "same_hash": r1.content_hash == r2.content_hash,
             "replaced_rows": r2.replaced_rows,
-            "parquet_mb": round(r1.parquet_path.stat().st_size / 1e6, 2),
+            "parquet_mb": round(Path(r1.parquet_path).stat().st_size / 1e6, 2),
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)

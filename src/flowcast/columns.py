@@ -11,9 +11,20 @@ columns (`quantile_col`): its raw, uncalibrated quantiles, which the intervals a
 from __future__ import annotations
 
 ID, TIME, TARGET, PRED = "unique_id", "ds", "y", "y_hat"
+DATASET = "dataset"
 
-# published forecasts: one row per (as_of, unique_id, ds); quantile columns sit after y_hat
-FORECAST_COLUMNS = ["as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
+# published forecasts: one row per (dataset, as_of, unique_id, ds); extra value columns (quantiles
+# y_hat_q<p>, intervals y_hat_lo<level>/y_hat_hi<level>) sit after y_hat, see flowcast.store.contract
+FORECAST_COLUMNS = [
+    "dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at",
+]
+
+# realized accuracy of published forecasts: one row per (dataset, as_of, model, step) once actuals exist
+REALIZED_KEY = ["dataset", "as_of", "model", "step"]
+REALIZED_COLUMNS = [
+    "dataset", "as_of", "model", "model_version", "step", "n", "mae", "mase", "smape", "coverage80", "coverage95",
+    "scored_at",
+]
 
 
 def quantile_col(q: float) -> str:

@@ -240,6 +240,24 @@ class PublishConfig(_Section):
     plot_series: int = Field(6, ge=0, description="series drawn in the forecast plot")
 
 
+class StoreConfig(_Section):
+    """Where published forecasts and realized accuracy live (flowcast.store.open_store)."""
+
+    url: str | None = Field(
+        None,
+        description="None: the embedded store (Parquet + DuckDB) under home/warehouse; a folder, file://, s3://, "
+        "gs:// or az:// URL: the Parquet dataset there; postgresql://user@host:port/db: PostgreSQL",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options of an object-store url, e.g. {endpoint_url = '...'}"
+    )
+    pg_schema: str = Field("flowcast", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema of the tables")
+    legacy_dataset: str | None = Field(
+        None, description="dataset of forecasts published before they were keyed by dataset (see store/migrate.py)"
+    )
+    lock_timeout: float = Field(600.0, gt=0, description="seconds a local writer waits for another writer of one key")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`, not directly."""
 
@@ -258,6 +276,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
 
     # -- paths: everything a run writes lives under `home`
     @property

@@ -14,7 +14,7 @@ from flowcast.evaluation.decision import decide
 from flowcast.evaluation.selection import candidate_board, leaderboard
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.recipes import Recipe, forecast_with
-from flowcast.publish import ForecastStore
+from flowcast.store import EmbeddedStore
 
 
 def _fit(name: str):
@@ -51,12 +51,12 @@ def test_us_employment_backtest_select_publish(tmp_path):
 
     fc = forecast_with(recipe, td, td.meta.horizon, bounds=(0.0, None))
     assert fc["y_hat_lo95"].null_count() == 0 and (fc["y_hat_lo95"] <= fc["y_hat"]).all()
-    store = ForecastStore(settings.warehouse_dir)
-    r = store.publish(fc, as_of=as_of, model=d.publish, model_version=None, run_id="real",
+    store = EmbeddedStore(settings.warehouse_dir)
+    r = store.publish(fc, dataset="us_employment", as_of=as_of, model=d.publish, model_version=None, run_id="real",
                       created_at=as_of, last_ds=td.lengths().select("unique_id", "last_ds"), expected_ids=td.ids,
                       horizon=td.meta.horizon)
     assert r.rows == td.n_series * td.meta.horizon and r.n_series == td.n_series
-    back = store.read(as_of=as_of)
+    back = store.read(dataset="us_employment", as_of=as_of)
     assert back.height == r.rows
     joined = back.join(td.lengths(), on="unique_id")
     assert (joined["ds"] > joined["last_ds"]).all() and joined["step"].max() == td.meta.horizon

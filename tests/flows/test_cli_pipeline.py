@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
-from flowcast.publish import ForecastStore
+from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -62,7 +62,7 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
     assert out["published_rows"] == 24 and Path(out["store"]) == home.resolve() / "warehouse"
     assert out["champion"] and out["run_id"]
-    assert ForecastStore(home / "warehouse").has(datetime(2019, 6, 1))
+    assert EmbeddedStore(home / "warehouse").has("tiny", datetime(2019, 6, 1))
     # only the winner, whatever its kind, is built on all data, registered and promoted (refit_all is off)
     registered = ModelRegistry(home / "models").list()
     best = min((m for m, r in out["leaderboard"].items() if r["rank"]), key=lambda m: out["leaderboard"][m]["rank"])
@@ -131,7 +131,7 @@ def test_forecast_command_publishes_with_the_production_model(production_home, t
     s = json.loads(result.stdout.strip().splitlines()[-1])
     production = ModelRegistry(Path(kw["home"]) / "models").production()
     assert s["model_version"] == production.version and s["published_rows"] == 4 * 6
-    published = ForecastStore(Path(kw["home"]) / "warehouse").read(as_of=datetime(2019, 3, 1))
+    published = EmbeddedStore(Path(kw["home"]) / "warehouse").read(dataset="tiny", as_of=datetime(2019, 3, 1))
     assert published.height == 24 and set(published["model_version"]) == {production.version}
 
 

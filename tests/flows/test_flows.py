@@ -9,7 +9,7 @@ import pytest
 from flow_helpers import AS_OF, artifacts_of, source_dict
 
 from flowcast.errors import DataValidationError, RegistryError
-from flowcast.publish import ForecastStore
+from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
 from flowcast.reporting import KEYS, progress_key
 
@@ -34,9 +34,9 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert production == s["registered"][best["model"]] and production.startswith(best["model"] + "-v")
     assert s["registered"]["gru"].startswith("gru-v")  # refit_all registers every cell
 
-    store = ForecastStore(home / "warehouse")
-    assert store.as_ofs() == [AS_OF]
-    published = store.read(as_of=AS_OF)
+    store = EmbeddedStore(home / "warehouse")
+    assert store.as_ofs("tiny") == [AS_OF]
+    published = store.read(dataset="tiny", as_of=AS_OF)
     assert published.height == 24 and published["run_id"].unique().to_list() == [s["run_id"]]
     assert published["ds"].min() == datetime(2019, 7, 1)  # the first period after as_of
 
@@ -140,31 +140,31 @@ def test_full_disk_for_the_plot_does_not_fail_a_published_run(production_home, m
     monkeypatch.setattr(reporting, "plot_forecasts", full)
     s = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
     assert s["published_rows"] == 24
-    assert ForecastStore(Path(production_home["home"]) / "warehouse").has(datetime(2019, 10, 1))
+    assert EmbeddedStore(Path(production_home["home"]) / "warehouse").has("tiny", datetime(2019, 10, 1))
 
 
 def test_backfill_three_dates_then_nothing_new(production_home):
     from flowcast.flows import backfill_flow
 
-    store = ForecastStore(Path(production_home["home"]) / "warehouse")
-    before = set(store.as_ofs())
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    before = set(store.as_ofs("tiny"))
     dates = [datetime(2018, 1, 1), datetime(2018, 2, 1), datetime(2018, 3, 1)]
     first = backfill_flow(start=dates[0], end=dates[-1], every="1mo", **production_home)
     assert (first["published"], first["skipped"], first["failed"]) == (3, 0, 0)
-    assert set(store.as_ofs()) - before == set(dates)
-    hashes = {d: store.receipt_of(d)["content_hash"] for d in dates}
-    runs = {d: store.read(as_of=d)["run_id"][0] for d in dates}
+    assert set(store.as_ofs("tiny")) - before == set(dates)
+    hashes = {d: store.receipt_of("tiny", d)["content_hash"] for d in dates}
+    runs = {d: store.read(dataset="tiny", as_of=d)["run_id"][0] for d in dates}
     # each date sees only its own past: the first forecast period follows the as_of
     for d in dates:
-        assert store.read(as_of=d)["ds"].min() == d.replace(month=d.month + 1)
+        assert store.read(dataset="tiny", as_of=d)["ds"].min() == d.replace(month=d.month + 1)
 
     again = backfill_flow(start=dates[0], end=dates[-1], every="1mo", **production_home)
     assert (again["published"], again["skipped"], again["failed"]) == (0, 3, 0)
-    assert {d: store.receipt_of(d)["content_hash"] for d in dates} == hashes
-    assert {d: store.read(as_of=d)["run_id"][0] for d in dates} == runs
+    assert {d: store.receipt_of("tiny", d)["content_hash"] for d in dates} == hashes
+    assert {d: store.read(dataset="tiny", as_of=d)["run_id"][0] for d in dates} == runs
 
     redo = backfill_flow(start=dates[0], end=dates[0], every="1mo", overwrite=True, **production_home)
-    assert redo["published"] == 1 and store.read(as_of=dates[0])["run_id"][0] != runs[dates[0]]
+    assert redo["published"] == 1 and store.read(dataset="tiny", as_of=dates[0])["run_id"][0] != runs[dates[0]]
 
 
 def test_backfill_failing_date_is_reported_and_others_complete(production_home):
@@ -179,9 +179,9 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     assert status == {"2009-06-01": "failed", "2013-06-01": "published", "2017-06-01": "published"}
     failed = next(o for o in summary["outcomes"] if o["status"] == "failed")
     assert "after as_of" in failed["error"] or "no valid rows" in failed["error"], failed
-    store = ForecastStore(Path(production_home["home"]) / "warehouse")
-    assert store.has(datetime(2013, 6, 1)) and store.has(datetime(2017, 6, 1))
-    assert not store.has(datetime(2009, 6, 1))
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    assert store.has("tiny", datetime(2013, 6, 1)) and store.has("tiny", datetime(2017, 6, 1))
+    assert not store.has("tiny", datetime(2009, 6, 1))
 
 
 def test_flaky_http_source_is_retried_where_the_bytes_are_read(production_home, http_server, monkeypatch):

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from flow_helpers import artifacts_of
 
-from flowcast.publish import ForecastStore
+from flowcast.store import EmbeddedStore
 from flowcast.reporting import KEYS
 
 
@@ -131,7 +131,7 @@ def test_served_forecast_deployment_runs_through_a_real_server(production_home, 
         assert {KEYS["quality"], KEYS["plot"], KEYS["receipt"]} <= set(arts), sorted(arts)
         receipt = {r["field"]: r["value"] for r in json.loads(arts[KEYS["receipt"]][0].data)}
         assert receipt["rows"] == "24" and receipt["run_id"] == run_id
-        assert ForecastStore(Path(production_home["home"]) / "warehouse").has(as_of)
+        assert EmbeddedStore(Path(production_home["home"]) / "warehouse").has("tiny", as_of)
     finally:
         for p in reversed(procs):
             _stop(p)

@@ -1,48 +1,75 @@
-"""Child process for publish kill tests: publish one deterministic forecast (or loop publishing).
+"""Child process for the store's kill and concurrency tests: publish one deterministic forecast
+(or loop publishing).
 
-usage: publisher.py WAREHOUSE AS_OF VARIANT N_SERIES HORIZON [--loop]
-VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so that a
-reader can tell which publish it sees. --loop publishes variants VARIANT, VARIANT+1, ...
-forever (the parent SIGKILLs it at a random moment). FLOWCAST_FAULT=publish:<point> makes
-the store SIGKILL this process at that point.
+usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noise]
+STORE is a folder (the embedded store there) or a JSON object of `[store]` settings (url,
+storage_options, pg_schema), opened with flowcast.store.open_store like a flow does.
+VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so that a reader
+can tell which publish it sees; --noise adds incompressible digits below 1e-3 (a big file for
+the multipart-upload test). --loop publishes variants VARIANT, VARIANT+1, ... forever (the
+parent SIGKILLs it, or stops it with SIGTERM). FLOWCAST_FAULT=publish:<point> makes the store
+SIGKILL this process at that point.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
+import tempfile
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
-from flowcast.publish import ForecastStore
 
-
-def make_forecast(variant: int, n_series: int, horizon: int, start: datetime) -> pl.DataFrame:
+def make_forecast(variant: int, n_series: int, horizon: int, start: datetime, noise: bool = False) -> pl.DataFrame:
     ids = pl.DataFrame({"unique_id": [f"s{i:05d}" for i in range(n_series)], "idx": list(range(n_series))})
     steps = pl.DataFrame({"step": pl.Series(range(1, horizon + 1), dtype=pl.Int32)})
-    return (
+    fc = (
         ids.join(steps, how="cross")
         .with_columns(
             (pl.lit(start) + pl.duration(days=pl.col("step"))).cast(pl.Datetime("us")).alias("ds"),
             (variant * 1_000_000 + pl.col("idx") + pl.col("step") / 100).cast(pl.Float64).alias("y_hat"),
         )
-        .with_columns((pl.col("y_hat") - 1).alias("y_hat_q10"), (pl.col("y_hat") + 1).alias("y_hat_q90"))
+    )
+    if noise:
+        rng = np.random.default_rng(variant)
+        fc = fc.with_columns(pl.col("y_hat") + pl.Series(rng.uniform(0, 1e-3, fc.height)))
+    return (
+        fc.with_columns((pl.col("y_hat") - 1).alias("y_hat_q10"), (pl.col("y_hat") + 1).alias("y_hat_q90"))
         .select("unique_id", "ds", "step", "y_hat", "y_hat_q10", "y_hat_q90")
     )
 
 
+def store_from_arg(arg: str):
+    """A folder -> EmbeddedStore(folder); a JSON object -> open_store with that [store] section."""
+    from flowcast.config import load_settings
+    from flowcast.store import EmbeddedStore, open_store
+
+    if arg.lstrip().startswith("{"):
+        # home only names defaults (warehouse, registry) that a url-configured store never writes to
+        home = os.path.join(tempfile.gettempdir(), "flowcast-child-home-unused")
+        return open_store(load_settings(home=home, store=json.loads(arg)))
+    return EmbeddedStore(arg)
+
+
 def main() -> None:
-    warehouse, as_of_s, variant_s, n_s, h_s = sys.argv[1:6]
-    loop = "--loop" in sys.argv[6:]
+    store_arg, dataset, as_of_s, variant_s, n_s, h_s = sys.argv[1:7]
+    loop = "--loop" in sys.argv[7:]
+    noise = "--noise" in sys.argv[7:]
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # finish the publish under way, then stop
     as_of = datetime.fromisoformat(as_of_s)
-    store = ForecastStore(warehouse)
+    store = store_from_arg(store_arg)
     variant = int(variant_s)
     while True:
-        fc = make_forecast(variant, int(n_s), int(h_s), as_of)
-        r = store.publish(fc, as_of=as_of, model="lstm", model_version=f"lstm-v{variant}", run_id=f"run-{variant}",
-                          created_at=as_of + timedelta(hours=1), horizon=int(h_s))
+        fc = make_forecast(variant, int(n_s), int(h_s), as_of, noise=noise)
+        r = store.publish(fc, dataset=dataset, as_of=as_of, model="lstm", model_version=f"lstm-v{variant}",
+                          run_id=f"run-{variant}", created_at=as_of + timedelta(hours=1), horizon=int(h_s))
         print(f"published {variant} {r.content_hash}", flush=True)
-        if not loop:
+        if not loop or stop:
             break
         variant += 1
 

@@ -1,4 +1,4 @@
-"""`flowcast forecasts` (read published forecasts) and `flowcast models list|show|promote|rollback`."""
+"""`flowcast forecasts` (read published forecasts, per dataset) and `flowcast models list|show|promote|rollback`."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def _jsonable(v: Any) -> Any:
 @app.command("forecasts")
 @cli_errors
 def forecasts(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="only this as_of (ISO date or timestamp)")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset (default: every one)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="only this as_of (ISO date or timestamp; UTC without an offset)")] = None,
     unique_id: Annotated[str | None, typer.Option("--unique-id", help="only this series")] = None,
     model: Annotated[str | None, typer.Option("--model", help="only forecasts of this model")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json (one array of row objects)")] = "table",
@@ -40,16 +41,17 @@ def forecasts(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Read published forecasts back (from the warehouse under FLOWCAST_HOME)."""
+    """Read published forecasts back from the configured store (`[store] url`; by default the
+    warehouse under FLOWCAST_HOME). Takes no lock: safe while flows publish."""
     import polars as pl
 
-    from flowcast.publish import ForecastStore
+    from flowcast.store import open_store
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     settings = resolve_settings(config=config, home=home)
-    store = ForecastStore(settings.warehouse_dir)
-    frame = store.read(as_of=parse_as_of(as_of), unique_id=unique_id, model=model)
+    store = open_store(settings)
+    frame = store.read(dataset=dataset, as_of=parse_as_of(as_of), unique_id=unique_id, model=model)
     if limit is not None:
         frame = frame.head(limit)
     if fmt == "json":
@@ -62,19 +64,31 @@ def forecasts(
         sys.stdout.flush()
         return
     if frame.height == 0:
-        filters = {k: v for k, v in {"as_of": as_of, "unique_id": unique_id, "model": model}.items() if v}
-        published = store.as_ofs() if filters else []
-        known = (f"; published as_of: {', '.join(t.isoformat() for t in published[-10:])}"
-                 f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}") if published else ""
-        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {settings.warehouse_dir}"
-                      f"{known}", highlight=False)
+        filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
+                                     "model": model}.items() if v}
+        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
+                      f"{_published_hint(store, dataset) if filters else ''}", highlight=False)
         return
     # polars' own table: every row and column, never squeezed into ellipses (wide tables wrap)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=30_000, fmt_str_lengths=1000,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, fmt_float="full", tbl_formatting="UTF8_FULL_CONDENSED"):
         sys.stdout.write(f"{frame}\n")
     sys.stdout.flush()
-    console.print(f"{frame.height} rows, {frame['as_of'].n_unique()} as_of, {frame['unique_id'].n_unique()} series")
+    console.print(f"{frame.height} rows, {frame['dataset'].n_unique()} dataset(s), {frame['as_of'].n_unique()} as_of, "
+                  f"{frame['unique_id'].n_unique()} series")
+
+
+def _published_hint(store: Any, dataset: str | None) -> str:
+    """What is published, so that a filter matching nothing says what would match."""
+    names = store.datasets()
+    if dataset is not None and dataset not in names:
+        return f"; published datasets: {', '.join(names)}" if names else "; nothing is published yet"
+    parts = []
+    for name in [dataset] if dataset is not None else names:
+        published = store.as_ofs(name)
+        parts.append(f"{name}: {', '.join(t.isoformat() for t in published[-10:])}"
+                     f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}")
+    return f"; published as_of: {'; '.join(parts)}" if parts else ""
 
 
 ModelDatasetOpt = Annotated[str | None, typer.Option(

@@ -4,7 +4,7 @@ One child flow run per as_of in [start, end] stepping by `every`: the forecast f
 (mode="forecast": today's production model on the data up to each date) or the retrain flow
 (mode="retrain": models trained on the data up to each date; the production pointer is left
 alone and each date publishes its own best model). Dates that already have published
-forecasts are skipped unless `overwrite`. A failing date does not stop the others: every
+forecasts (for this dataset) are skipped unless `overwrite`. A failing date does not stop the others: every
 date's outcome is listed at the end (log, `backfill-summary` artifact, return value) and the
 run fails only after all dates were tried.
 
@@ -109,19 +109,20 @@ def backfill_flow(
             running the dates here one after another.
     """
     from flowcast.data.datasets import resolve_source
-    from flowcast.publish import ForecastStore
+    from flowcast.store import open_store
 
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
     run_id, _ = run_identity()
-    step = every or resolve_source(settings).freq
+    src = resolve_source(settings)
+    step = every or src.freq
     dates = backfill_dates(start, end, step)
-    store = ForecastStore(settings.warehouse_dir)
+    store = open_store(settings)
     todo, outcomes = [], []
     for d in dates:
-        if not overwrite and store.has(d):
+        if not overwrite and store.has(src.name, d):
             o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": None, "run_id": None,
                  "error": "already published (overwrite=False)"}
             outcomes.append(o)

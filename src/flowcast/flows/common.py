@@ -178,8 +178,8 @@ def publish_forecasts(
     td = data.td
     last_ds = td.lengths().select("unique_id", "last_ds")
     receipt = tasks.publish_task(
-        settings.warehouse_dir, forecasts, as_of=as_of, model=model, model_version=model_version, run_id=run_id,
-        created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
+        settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
+        run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
     )
     png_path = settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png"
     # sub-daily ds are UTC instants: the plot labels them in the source's local time
@@ -202,8 +202,22 @@ def publish_forecasts(
             png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}"
         )
     reporting.receipt_artifact(receipt, note=note)
+    where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
     log.info(
-        f"Published {receipt.rows} forecast rows ({receipt.n_series} series) for as_of {as_of:%Y-%m-%d %H:%M} "
-        f"from {model} {model_version or '(baseline)'} to {receipt.parquet_path} and the DuckDB table in {receipt.duckdb_path}"
+        f"Published {receipt.rows} forecast rows ({receipt.n_series} series) of {receipt.dataset} for as_of "
+        f"{as_of:%Y-%m-%d %H:%M} from {model} {model_version or '(baseline)'} to {where}"
     )
+    for note in receipt.notes:
+        log.warning(note)
     return receipt
+
+
+def store_label(settings: Settings) -> str:
+    """Where the configured store lives, for run summaries: the warehouse folder of the embedded
+    default, else store.url without its password."""
+    url = settings.store.url
+    if not url:
+        return str(settings.warehouse_dir.resolve())
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)

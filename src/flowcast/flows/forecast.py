@@ -20,7 +20,14 @@ from prefect import flow, get_run_logger
 from flowcast.config import SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
-from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
+from flowcast.flows.common import (
+    flow_settings,
+    load_data,
+    publish_forecasts,
+    resolve_as_of,
+    run_identity,
+    store_label,
+)
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -126,7 +133,7 @@ def forecast_flow(
         "kind": production.kind,
         "fallback_series": int(rf.fallbacks.height),
         "published_rows": int(receipt.rows),
-        "store": str(settings.warehouse_dir.resolve()),
-        "parquet": str(receipt.parquet_path),
-        "duckdb": str(receipt.duckdb_path),
+        "store": store_label(settings),
+        "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
+        "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
     }

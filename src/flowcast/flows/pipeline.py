@@ -30,7 +30,14 @@ from flowcast import reporting
 from flowcast.config import Cell, ModelConfig, Settings, SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
-from flowcast.flows.common import flow_settings, load_data, publish_forecasts, resolve_as_of, run_identity
+from flowcast.flows.common import (
+    flow_settings,
+    load_data,
+    publish_forecasts,
+    resolve_as_of,
+    run_identity,
+    store_label,
+)
 
 # model settings that do not change what a network learns (where and how fast it trains)
 _RUNTIME_FIELDS = {"accelerator", "devices", "strategy", "precision", "num_workers", "pin_memory", "checkpoint_every",
@@ -384,8 +391,8 @@ def retrain_flow(
         "kind": version.kind,
         "fallback_series": int(rf.fallbacks.height),
         "published_rows": int(receipt.rows),
-        "store": str(settings.warehouse_dir.resolve()),
-        "parquet": str(receipt.parquet_path),
-        "duckdb": str(receipt.duckdb_path),
-        "note": " ".join(notes),
+        "store": store_label(settings),
+        "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
+        "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
+        "note": note,
     }

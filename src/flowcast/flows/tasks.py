@@ -81,11 +81,12 @@ def quarantine_task(result: Any, directory: Path) -> Path | None:
 
 
 @task(name="publish", cache_policy=NO_CACHE, **IO_RETRIES)
-def publish_task(warehouse_dir: Path, forecasts: pl.DataFrame, **kwargs: Any):
-    """Publish the forecasts of one as_of atomically (replacing what that as_of published)."""
-    from flowcast.publish import ForecastStore
+def publish_task(settings: Settings, forecasts: pl.DataFrame, **kwargs: Any):
+    """Publish the forecasts of one (dataset, as_of) atomically into the configured store
+    (replacing what that key published; other datasets and as_ofs are untouched)."""
+    from flowcast.store import open_store
 
-    return ForecastStore(warehouse_dir).publish(forecasts, **kwargs)
+    return open_store(settings).publish(forecasts, **kwargs)
 
 
 # ------------------------------------------------------------------------------------ data

@@ -1,0 +1,167 @@
+"""What every forecast store shares: the receipt, the interface, the fault hook and the
+preparation of a publish (validate, label, hash), so that backends differ only in how they
+write and read.
+
+The interface (`ForecastStore`) is the shared contract of TEAM.md: forecasts keyed by
+(dataset, as_of), atomic replace of one key, and the realized-accuracy table.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+from flowcast.store.contract import (
+    check_labels,
+    published_frame,
+    storage_ts,
+    validate_forecasts,
+    value_columns,
+)
+from flowcast.store.hashing import content_hash
+
+META_PREFIX = "flowcast."
+
+
+def fault(point: str) -> None:
+    """Test-only fault injection, a no-op unless FLOWCAST_FAULT=publish:<point>.
+
+    Embedded store points, in order: after_parquet_tmp (temp file written, not yet fsynced),
+    mid_upload (object stores: part of a multipart upload sent), before_rename, after_rename
+    (the partition is in place, the DuckDB views not yet checked). PostgreSQL points:
+    in_transaction (after DELETE), before_commit (after INSERT), after_commit. The process
+    SIGKILLs itself there (a real kill -9: no cleanup, no atexit)."""
+    if os.environ.get("FLOWCAST_FAULT") == f"publish:{point}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class PublishReceipt:
+    dataset: str
+    as_of: datetime
+    rows: int
+    n_series: int
+    model: str
+    model_version: str | None
+    run_id: str
+    replaced_rows: int
+    content_hash: str
+    location: str  # where the rows landed: a Parquet file or URL, or the PostgreSQL table
+    parquet_path: Path | str | None = None  # the partition file (embedded store)
+    duckdb_path: Path | None = None  # the DuckDB file whose views read the Parquet dataset (local only)
+    quantile_cols: list[str] = field(default_factory=list)  # every value column (quantiles, intervals)
+    ignored_columns: list[str] = field(default_factory=list)
+    previous_content_hash: str | None = None  # of the forecasts this publish replaced, if any
+    models: list[str] = field(default_factory=list)  # distinct per-row models (fallbacks included)
+    notes: list[str] = field(default_factory=list)  # things the operator should know (a busy DuckDB file)
+
+    @property
+    def unchanged(self) -> bool:
+        """True when this publish replaced identical content (a re-run with the same inputs)."""
+        return self.previous_content_hash == self.content_hash
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "as_of": self.as_of.isoformat(),
+            "rows": self.rows,
+            "n_series": self.n_series,
+            "model": self.model,
+            "model_version": self.model_version,
+            "run_id": self.run_id,
+            "replaced_rows": self.replaced_rows,
+            "content_hash": self.content_hash,
+            "location": self.location,
+            "parquet_path": None if self.parquet_path is None else str(self.parquet_path),
+            "duckdb_path": None if self.duckdb_path is None else str(self.duckdb_path),
+            "quantile_cols": list(self.quantile_cols),
+            "ignored_columns": list(self.ignored_columns),
+            "previous_content_hash": self.previous_content_hash,
+            "unchanged": self.unchanged,
+            "models": list(self.models),
+            "notes": list(self.notes),
+        }
+
+
+@runtime_checkable
+class ForecastStore(Protocol):
+    """Forecasts keyed by (dataset, as_of) and the realized-accuracy table."""
+
+    location: str
+
+    def publish(self, forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: str,
+                model_version: str | None, run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
+                expected_ids: list[str] | None = None, horizon: int | None = None) -> PublishReceipt: ...
+
+    def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
+             model: str | None = None) -> pl.DataFrame: ...
+
+    def as_ofs(self, dataset: str) -> list[datetime]: ...
+
+    def datasets(self) -> list[str]: ...
+
+    def has(self, dataset: str, as_of: datetime) -> bool: ...
+
+    def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]: ...
+
+    def write_realized(self, dataset: str, frame: pl.DataFrame) -> int: ...
+
+    def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame: ...
+
+
+@dataclass
+class Prepared:
+    """A validated publish, ready to write."""
+
+    frame: pl.DataFrame
+    dataset: str
+    as_of: datetime
+    model: str
+    model_version: str | None
+    run_id: str
+    created_at: datetime
+    digest: str
+    n_series: int
+    vcols: list[str]
+    ignored: list[str]
+    models: list[str]
+
+    def metadata(self) -> dict[str, str]:
+        """Key-value metadata stored with the partition (the embedded store's receipt)."""
+        p = META_PREFIX
+        return {
+            f"{p}content_hash": self.digest, f"{p}run_id": self.run_id, f"{p}model": self.model,
+            f"{p}model_version": self.model_version or "", f"{p}dataset": self.dataset,
+            f"{p}as_of": self.as_of.isoformat(), f"{p}created_at": self.created_at.isoformat(),
+            f"{p}rows": str(self.frame.height), f"{p}n_series": str(self.n_series),
+        }
+
+    def receipt(self, **kw: Any) -> PublishReceipt:
+        return PublishReceipt(
+            dataset=self.dataset, as_of=self.as_of, rows=self.frame.height, n_series=self.n_series, model=self.model,
+            model_version=self.model_version, run_id=self.run_id, content_hash=self.digest,
+            quantile_cols=self.vcols, ignored_columns=self.ignored, models=self.models, **kw,
+        )
+
+
+def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: str, model_version: str | None,
+            run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
+            expected_ids: list[str] | None = None, horizon: int | None = None) -> Prepared:
+    """Validate (nothing is written for a bad or empty forecast), label and hash one publish."""
+    as_of, created_at = storage_ts(as_of), storage_ts(created_at)
+    check_labels(dataset=dataset, as_of=as_of, model=model, run_id=run_id)
+    valid = validate_forecasts(forecasts, as_of=as_of, last_ds=last_ds, expected_ids=expected_ids, horizon=horizon)
+    frame = published_frame(valid, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
+                            run_id=run_id, created_at=created_at)
+    return Prepared(
+        frame=frame, dataset=dataset, as_of=as_of, model=model, model_version=model_version, run_id=run_id,
+        created_at=created_at, digest=content_hash(frame), n_series=frame["unique_id"].n_unique(),
+        vcols=value_columns(valid.columns), ignored=[c for c in forecasts.columns if c not in valid.columns],
+        models=sorted(frame["model"].unique().to_list()),
+    )

@@ -1,0 +1,135 @@
+"""The DuckDB side of the embedded store: views that read the Parquet dataset directly.
+
+`forecasts.duckdb` holds no copy of the forecasts. It holds three views over the Parquet
+dataset (the source of truth):
+
+    forecasts   SELECT * over <root>/forecasts/dataset=*/as_of=*/part-0.parquet (union by name:
+                value columns that only some partitions have are null elsewhere)
+    publishes   one row per (dataset, as_of): the receipt kept in each partition's key-value
+                metadata (content_hash, model, model_version, run_id, created_at, rows, n_series)
+    realized    SELECT * over <root>/realized/dataset=*/as_of=*/part-0.parquet
+
+So a publish never writes the DuckDB file: a program holding it open (the README's
+read-only query, a DuckDB shell) can never make a publish fail or go stale, and every query
+sees whole partitions, because each one is a single file replaced by rename. The file is
+opened read-write only to create the views (on the first publish into a table, after a
+migration, or when the store moved to another folder; the views name the dataset by its
+absolute path). If another program holds it then, the publish still succeeds, says so in
+its receipt, and a later publish creates the views. A sidecar `forecasts.duckdb.views.json`
+records what was created, so publishes do not open DuckDB at all once the views exist.
+
+Before datasets were keyed, `forecasts.duckdb` held tables `forecasts` and `publishes`, a
+copy of the Parquet files; `ensure` replaces those tables by the views (the Parquet files,
+migrated first, hold every row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from flowcast.store.parquet import PART_NAME
+
+DB_NAME = "forecasts.duckdb"
+TABLES = ("forecasts", "realized")
+_VERSION = 1
+
+
+def _glob(root: Path, table: str) -> str:
+    return str(root.resolve() / table / "dataset=*" / "as_of=*" / PART_NAME).replace("'", "''")
+
+
+def view_sql(root: Path) -> dict[str, str]:
+    """The CREATE VIEW statements for a dataset root."""
+    f, r = _glob(root, "forecasts"), _glob(root, "realized")
+    kv = lambda k: f"max(CASE WHEN k = '{k}' THEN v END)"  # noqa: E731
+    return {
+        "forecasts": f"CREATE OR REPLACE VIEW forecasts AS SELECT * FROM read_parquet('{f}', union_by_name = true, "
+                     "hive_partitioning = false)",
+        "publishes": (
+            "CREATE OR REPLACE VIEW publishes AS SELECT "
+            f"{kv('dataset')} AS dataset, CAST({kv('as_of')} AS TIMESTAMP) AS as_of, "
+            f"{kv('content_hash')} AS content_hash, {kv('model')} AS model, "
+            f"nullif({kv('model_version')}, '') AS model_version, {kv('run_id')} AS run_id, "
+            f"CAST({kv('created_at')} AS TIMESTAMP) AS created_at, CAST({kv('rows')} AS BIGINT) AS rows, "
+            f"CAST({kv('n_series')} AS BIGINT) AS n_series, file_name AS parquet_file "
+            "FROM (SELECT file_name, replace(decode(key), 'flowcast.', '') AS k, decode(value) AS v "
+            f"FROM parquet_kv_metadata('{f}') WHERE starts_with(decode(key), 'flowcast.')) "
+            "GROUP BY file_name"
+        ),
+        "realized": f"CREATE OR REPLACE VIEW realized AS SELECT * FROM read_parquet('{r}', union_by_name = true, "
+                    "hive_partitioning = false)",
+    }
+
+
+class DuckDBViews:
+    """Creates (when needed and possible) the views of `db_path` over the dataset at `root`."""
+
+    def __init__(self, db_path: Path, root: Path):
+        self.db_path = Path(db_path)
+        self.root = Path(root)
+        self.state_path = self.db_path.with_name(self.db_path.name + ".views.json")
+
+    def _wanted(self, tables: set[str]) -> dict[str, str]:
+        sql = view_sql(self.root)
+        names = set()
+        if "forecasts" in tables:
+            names |= {"forecasts", "publishes"}
+        if "realized" in tables:
+            names.add("realized")
+        return {n: sql[n] for n in sorted(names)}
+
+    def _state(self) -> dict:
+        try:
+            state = json.loads(self.state_path.read_text())
+            st = os.stat(self.db_path)
+        except (OSError, ValueError):
+            return {}
+        return state if state.get("ino") == st.st_ino and state.get("version") == _VERSION else {}
+
+    def current(self, tables: set[str]) -> bool:
+        """True when every view these tables need exists with today's SQL (no DuckDB opened)."""
+        done = self._state().get("views", {})
+        return all(done.get(n) == s for n, s in self._wanted(tables).items())
+
+    def ensure(self, tables: set[str]) -> str | None:
+        """Create the missing views; None when done (or nothing to do), else a sentence saying
+        why not (the file is held open by another program) for the receipt."""
+        wanted = self._wanted(tables)
+        if not wanted or self.current(tables):
+            return None
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(self.db_path))
+        except duckdb.Error as exc:
+            text = " ".join(str(exc).split())
+            return (f"the DuckDB views in {self.db_path} were not created because the file is held open by another "
+                    f"program ({text[:200]}); the forecasts are published in the Parquet dataset and a later publish "
+                    "creates the views")
+        try:
+            con.execute("BEGIN TRANSACTION")
+            kinds = dict(con.execute(
+                "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall())
+            for name in ("forecasts", "publishes", "realized"):
+                if kinds.get(name) == "BASE TABLE":  # the copy kept before datasets were keyed
+                    con.execute(f"DROP TABLE {name}")
+            for stmt in wanted.values():
+                con.execute(stmt)
+            con.execute("COMMIT")
+            st = os.stat(self.db_path)
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            return f"the DuckDB views in {self.db_path} could not be created ({exc}); the Parquet dataset is intact"
+        finally:
+            con.close()
+        prev = self._state().get("views", {})
+        state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()), "views": {**prev, **wanted}}
+        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.state_path)
+        return None

@@ -1,0 +1,268 @@
+"""The embedded forecast store (the default): the Parquet dataset + DuckDB views over it.
+
+    <root>/forecasts/dataset=<name>/as_of=<iso>/part-0.parquet   the forecasts of one key
+    <root>/realized/dataset=<name>/as_of=<iso>/part-0.parquet    realized accuracy of one key
+    <root>/forecasts.duckdb                                      views forecasts, publishes, realized
+
+`root` is `home/warehouse` by default, or `store.url` (a folder, file://, s3://, gs://, az://;
+on an object store there is no DuckDB file: query the Parquet dataset directly).
+
+Publishing validates first (nothing is written for a bad forecast), then replaces the one
+partition file of (dataset, as_of) whole (parquet.py). That file is the whole truth: the
+receipt lives in its key-value metadata and DuckDB reads it through views, so there is no
+second copy to bring up to date and nothing to reconcile after a crash. A crash leaves the old
+or the new file; the next publish of that key completes. Publishers of one key on one machine
+take a lock for that key only (publishers of other keys, and of other datasets, never wait);
+readers take no lock at all and open nothing for writing: they list the partition files and
+read each whole, so a read returns complete as_of sets, never a mix of two publishes, never a
+duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flowcast.errors import PublishError
+from flowcast.store.base import PublishReceipt, fault, prepare
+from flowcast.store.contract import (
+    check_dataset,
+    empty_forecasts,
+    empty_realized,
+    normalise_read,
+    normalise_realized,
+    published_order,
+    storage_ts,
+    validate_realized,
+)
+from flowcast.store.duckdb_views import DB_NAME, DuckDBViews
+from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
+from flowcast.store.parquet import ParquetDataset, partition_name
+
+_READ_TRIES = 5
+
+
+class EmbeddedStore:
+    """Parquet (truth) + DuckDB views, under one root (see module doc)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        db_path: Path | None = None,
+        storage_options: dict[str, Any] | None = None,
+        lock_timeout: float = 600.0,
+        legacy_dataset: str | None = None,
+        resolve_legacy: Resolver | None = None,
+    ):
+        self.data = ParquetDataset(root, storage_options=storage_options, lock_timeout=lock_timeout)
+        self.location = self.data.root
+        self.root = Path(self.data.root) if self.data.local else None
+        self.db_path = (Path(db_path) if db_path else self.root / DB_NAME) if self.data.local else None
+        self.views = DuckDBViews(self.db_path, self.root) if self.db_path is not None else None
+        self.legacy_dataset = check_dataset(legacy_dataset) if legacy_dataset else None
+        self.resolve_legacy = resolve_legacy
+        self._legacy_cache: tuple[tuple[str, ...], dict[datetime, tuple[str, str]]] | None = None
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({self.location!r})"
+
+    @property
+    def parquet_dir(self) -> Path | str:
+        return self.data.display(self.data.path("forecasts"))
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data.tmp_dir
+
+    # ------------------------------------------------------------------ migration
+    def _legacy(self) -> dict[tuple[str, datetime], str]:
+        """Old partitions not migrated yet, under the dataset they migrate to."""
+        legacy = self.data.legacy_partitions()
+        if not legacy:
+            return {}
+        sig = tuple(sorted(legacy.values()))
+        if self._legacy_cache is None or self._legacy_cache[0] != sig:
+            names = legacy_names(self.data, legacy, explicit=self.legacy_dataset, resolve=self.resolve_legacy)
+            self._legacy_cache = (sig, names)
+        names = self._legacy_cache[1]
+        return {(names[a][0], a): p for a, p in legacy.items()}
+
+    def migrate(self, *, blocking: bool = True) -> list[Migrated]:
+        """Move forecasts published before datasets were keyed into the dataset layout
+        (migrate.py); a no-op once done. Writers call it; `open_store` tries it without waiting."""
+        if not self.data.legacy_partitions():
+            return []
+        with self.data.lock("migrate", blocking=blocking) as got:
+            if not got:
+                return []
+            moved = migrate_legacy(self.data, explicit=self.legacy_dataset, resolve=self.resolve_legacy)
+        self.sync_views()
+        return moved
+
+    def sync_views(self) -> str | None:
+        """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
+        DuckDB file is held open elsewhere, else None."""
+        if self.views is None:
+            return None
+        present = {t for t in ("forecasts", "realized") if self.data.partitions(t)}
+        return self.views.ensure(present)
+
+    # ------------------------------------------------------------------ listing
+    def _visible(self, table: str, dataset: str | None = None) -> dict[tuple[str, datetime], str]:
+        parts = self.data.partitions(table, dataset)
+        if table == "forecasts":
+            for key, path in self._legacy().items():
+                if (dataset is None or key[0] == dataset) and key not in parts:
+                    parts[key] = path  # the migrated file wins when both exist
+        return dict(sorted(parts.items()))
+
+    def datasets(self) -> list[str]:
+        return sorted({d for d, _ in self._visible("forecasts")})
+
+    def as_ofs(self, dataset: str) -> list[datetime]:
+        """Published as_ofs of `dataset`, oldest first."""
+        return [a for _, a in self._visible("forecasts", check_dataset(dataset))]
+
+    def has(self, dataset: str, as_of: datetime) -> bool:
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        if self.data.exists(self.data.part_path("forecasts", dataset, as_of)):
+            return True
+        return (dataset, as_of) in self._legacy()
+
+    def _path_of(self, table: str, dataset: str, as_of: datetime) -> str | None:
+        as_of = storage_ts(as_of)
+        path = self.data.part_path(table, dataset, as_of)
+        if self.data.exists(path):
+            return path
+        return self._legacy().get((dataset, as_of)) if table == "forecasts" else None
+
+    def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
+        """The receipt stored with a partition (content_hash, run_id, model, model_version, ...)."""
+        path = self._path_of("forecasts", check_dataset(dataset), as_of)
+        if path is None:
+            raise PublishError(f"nothing published for dataset {dataset} as_of {storage_ts(as_of).isoformat()} "
+                               f"in {self.location}")
+        return self.data.metadata(path)
+
+    # ------------------------------------------------------------------ publish
+    def publish(
+        self,
+        forecasts: pl.DataFrame,
+        *,
+        dataset: str,
+        as_of: datetime,
+        model: str,
+        model_version: str | None,
+        run_id: str,
+        created_at: datetime,
+        last_ds: pl.DataFrame | None = None,
+        expected_ids: list[str] | None = None,
+        horizon: int | None = None,
+    ) -> PublishReceipt:
+        """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
+        touched. model_version may be None for a model that is not in the registry (a baseline)."""
+        p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
+                    run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
+                    horizon=horizon)
+        self.migrate()
+        path = self.data.part_path("forecasts", p.dataset, p.as_of)
+        what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
+        with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
+            self.data.clean_temps()
+            replaced, previous = self._previous(path)
+            self.data.write(path, p.frame, p.metadata(), what=what)
+        fault("after_rename")
+        note = self.sync_views()
+        return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
+                         parquet_path=self.data.display(path), duckdb_path=self.db_path,
+                         notes=[note] if note else [])
+
+    def _previous(self, path: str) -> tuple[int, str | None]:
+        """Rows and content hash of the partition about to be replaced (0, None: none or damaged)."""
+        try:
+            if not self.data.exists(path):
+                return 0, None
+            return self.data.num_rows(path), self.data.metadata(path).get("content_hash")
+        except (OSError, ValueError):  # a damaged partition being replaced (ArrowInvalid is a ValueError)
+            return 0, None
+
+    def delete(self, dataset: str, as_of: datetime) -> bool:
+        """Remove what (dataset, as_of) published (an explicit request, e.g. `flowcast gc`); True if
+        there was something. Realized accuracy of that key is removed too."""
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        found = False
+        with self.data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}"):
+            for table in ("forecasts", "realized"):
+                path = self._path_of(table, dataset, as_of)
+                if path is not None:
+                    self.data.remove(path)
+                    found = True
+        return found
+
+    # ------------------------------------------------------------------ read
+    def _read_parts(self, table: str, keys: dict[tuple[str, datetime], str],
+                    filters: list[tuple[str, str, Any]]) -> list[pl.DataFrame] | None:
+        frames = []
+        for (dataset, _), path in keys.items():
+            try:
+                f = self.data.read(path, filters)
+            except FileNotFoundError:
+                return None  # removed since it was listed (a migration, a delete): list again
+            except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+                raise PublishError(
+                    f"published partition {path} cannot be read ({type(exc).__name__}: {exc}); re-publish "
+                    f"that dataset and as_of, or remove that folder"
+                ) from exc
+            if "dataset" not in f.columns:  # an old partition read before its migration
+                f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
+                f = f.select(published_order(f.columns)) if table == "forecasts" else f
+            frames.append(f)
+        return frames
+
+    def _read(self, table: str, dataset: str | None, as_of: datetime | None,
+              filters: list[tuple[str, str, Any]]) -> pl.DataFrame | None:
+        if dataset is not None:
+            check_dataset(dataset)
+        for _ in range(_READ_TRIES):
+            keys = self._visible(table, dataset)
+            if as_of is not None:
+                keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
+            frames = self._read_parts(table, keys, filters)
+            if frames is not None:
+                return pl.concat(frames, how="diagonal_relaxed") if frames else None
+        raise PublishError(f"the {table} of {self.location} kept changing while being read ({_READ_TRIES} tries)")
+
+    def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
+             model: str | None = None) -> pl.DataFrame:
+        """Published forecasts sorted by dataset, as_of, unique_id, ds; value columns null in every
+        returned row are left out. Takes no lock and writes nothing."""
+        filters = [c for c in (("unique_id", "=", unique_id), ("model", "=", model)) if c[2] is not None]
+        frame = self._read("forecasts", dataset, as_of, filters)
+        return empty_forecasts() if frame is None else normalise_read(frame)
+
+    # ------------------------------------------------------------------ realized accuracy
+    def write_realized(self, dataset: str, frame: pl.DataFrame) -> int:
+        """Replace the realized-accuracy rows of each (dataset, as_of) in `frame` (each as_of's
+        file whole, so a re-run is idempotent); returns the rows written."""
+        valid = validate_realized(dataset, frame)
+        self.migrate()
+        for (as_of,), part in valid.group_by("as_of", maintain_order=True):
+            path = self.data.part_path("realized", dataset, as_of)
+            meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
+                    "flowcast.rows": str(part.height)}
+            with self.data.lock(f"realized.dataset={dataset}.{partition_name(as_of)}"):
+                self.data.clean_temps()
+                self.data.write(path, part, meta,
+                                what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")
+        self.sync_views()
+        return valid.height
+
+    def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
+        frame = self._read("realized", dataset, as_of, [])
+        return empty_realized() if frame is None else normalise_realized(frame)

@@ -1,0 +1,74 @@
+"""`open_store(settings)`: the forecast store that `[store] url` names.
+
+    url unset                      the embedded store under home/warehouse (Parquet + DuckDB views)
+    a folder or file:///path       the embedded store there
+    s3://, gs://, az:// URL        the embedded store's Parquet dataset in that object store
+                                   (fsspec; options from `store.storage_options`), no DuckDB file
+    postgresql://user@host/db      PostgreSQL (tables in schema `store.pg_schema`)
+
+An embedded store written before forecasts were keyed by dataset is migrated on open when no
+other writer is migrating it (migrate.py; writers migrate before they write in any case).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowcast.store.base import ForecastStore
+from flowcast.store.migrate import Resolver
+
+if TYPE_CHECKING:
+    from flowcast.config import Settings
+
+PG_SCHEMES = ("postgresql", "postgres")
+log = logging.getLogger(__name__)
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and url.split("://", 1)[0].split("+", 1)[0].lower() in PG_SCHEMES
+
+
+def registry_resolver(models_dir: Path) -> Resolver:
+    """The dataset of an old partition: the source its model version was registered with."""
+
+    def resolve(meta: dict[str, str]) -> str | None:
+        version = meta.get("model_version")
+        if not version:
+            return None
+        from flowcast.registry import ModelRegistry
+
+        mv = ModelRegistry(models_dir).get(version)
+        name = getattr(mv, "dataset", None)
+        if isinstance(name, str) and name:
+            return name
+        fp = getattr(mv, "fingerprint", None) or {}
+        return fp.get("source") or fp.get("dataset") or None
+
+    return resolve
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> ForecastStore:
+    """The configured forecast store (see module doc)."""
+    cfg = settings.store
+    if is_postgres(cfg.url):
+        from flowcast.store.postgres import PostgresStore
+
+        return PostgresStore(cfg.url, schema=cfg.pg_schema)
+    from flowcast.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(
+        cfg.url or settings.warehouse_dir, storage_options=cfg.storage_options, lock_timeout=cfg.lock_timeout,
+        legacy_dataset=cfg.legacy_dataset, resolve_legacy=registry_resolver(settings.models_dir),
+    )
+    if migrate:
+        try:
+            moved = store.migrate(blocking=False)
+        except Exception as exc:  # noqa: BLE001 - e.g. a read-only home: readers still see every row
+            log.warning("could not migrate the forecast store %s yet (%s); writers migrate it", store.location, exc)
+        else:
+            for m in moved:
+                log.info("migrated forecasts of as_of %s (%d rows) to dataset %s: %s", m.as_of.isoformat(), m.rows,
+                         m.dataset, m.why)
+    return store

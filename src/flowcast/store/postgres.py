@@ -1,0 +1,335 @@
+"""The forecast store on PostgreSQL (`store.url = "postgresql://user@host:port/db"`), psycopg 3.
+
+Tables, in schema `store.pg_schema` (default `flowcast`), created on first use:
+
+    publishes  (dataset, as_of) PRIMARY KEY: content_hash, model, model_version, run_id,
+               created_at, rows, n_series, value_columns: one row per published key
+    forecasts  (dataset, as_of, unique_id, ds) PRIMARY KEY, REFERENCES publishes ON DELETE
+               CASCADE; index (dataset, unique_id, as_of) for the read of one series; value
+               columns (y_hat_q*, y_hat_lo*/hi*) are added as nullable columns when first published
+    realized   (dataset, as_of, model, step) PRIMARY KEY: realized accuracy
+
+A publish is one transaction: a transaction-scoped advisory lock on (schema, dataset, as_of)
+(publishers of one key queue, publishers of other keys run in parallel, on any machine), the
+receipt row upserted, the key's rows deleted and the new ones copied in (COPY), the row count
+checked, commit. A writer killed at any point leaves the old rows or the new ones (the server
+rolls back an unfinished transaction when its connection drops); the primary key makes a
+duplicate impossible. Connections are in autocommit mode, so every
+`transaction()` block is a real BEGIN ... COMMIT. A read is one statement, so it sees one snapshot: whole keys only.
+Readers take no lock that a writer waits for (MVCC). The content hash is computed in Python
+exactly as the embedded store does. DDL (creating tables, adding a value column) runs under a
+transaction-scoped advisory lock of its own, so concurrent first publishers do not race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from flowcast.errors import PublishError
+from flowcast.store.base import PublishReceipt, fault, prepare
+from flowcast.store.contract import (
+    _VALUE_RE,
+    check_dataset,
+    empty_forecasts,
+    empty_realized,
+    normalise_read,
+    normalise_realized,
+    storage_ts,
+    validate_realized,
+)
+from flowcast.store.hashing import content_hash
+
+_BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
+_TS_COLS = ("as_of", "ds", "created_at", "scored_at")
+_DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
+
+
+def redact(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+
+
+def _ddl(schema: str) -> list[str]:
+    s = schema
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"""CREATE TABLE IF NOT EXISTS {s}.publishes (
+            dataset text NOT NULL, as_of timestamp NOT NULL, content_hash text NOT NULL, model text NOT NULL,
+            model_version text, run_id text NOT NULL, created_at timestamp NOT NULL, rows bigint NOT NULL,
+            n_series bigint NOT NULL, value_columns text[] NOT NULL DEFAULT '{{}}',
+            PRIMARY KEY (dataset, as_of))""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.forecasts (
+            dataset text NOT NULL, as_of timestamp NOT NULL, unique_id text NOT NULL, ds timestamp NOT NULL,
+            step integer NOT NULL CHECK (step >= 1), model text NOT NULL, model_version text,
+            y_hat double precision NOT NULL, run_id text NOT NULL, created_at timestamp NOT NULL,
+            PRIMARY KEY (dataset, as_of, unique_id, ds),
+            FOREIGN KEY (dataset, as_of) REFERENCES {s}.publishes (dataset, as_of) ON DELETE CASCADE)""",
+        f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.realized (
+            dataset text NOT NULL, as_of timestamp NOT NULL, model text NOT NULL, model_version text,
+            step integer NOT NULL CHECK (step >= 1), n bigint NOT NULL CHECK (n >= 1), mae double precision,
+            mase double precision, smape double precision, coverage80 double precision,
+            coverage95 double precision, scored_at timestamp NOT NULL,
+            PRIMARY KEY (dataset, as_of, model, step))""",
+    ]
+
+
+class PostgresStore:
+    """Forecasts keyed by (dataset, as_of) and realized accuracy in PostgreSQL (module doc)."""
+
+    def __init__(self, url: str, *, schema: str = "flowcast", connect_timeout: int = 15):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            from flowcast.errors import ConfigError
+
+            raise ConfigError(f"store.pg_schema {schema!r} must be a lower-case SQL identifier")
+        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.schema = schema
+        self.connect_timeout = connect_timeout
+        self.location = f"{redact(self.url)} (schema {schema})"
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.location!r})"
+
+    # ------------------------------------------------------------------ connections
+    @contextlib.contextmanager
+    def _conn(self, what: str) -> Iterator[Any]:
+        import psycopg
+
+        try:
+            con = psycopg.connect(self.url, connect_timeout=self.connect_timeout, autocommit=True)
+        except psycopg.Error as exc:
+            raise PublishError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
+                               f"{' '.join(str(exc).split())}") from exc
+        try:
+            if not self._ready:
+                self._create(con)
+            yield con
+        except psycopg.Error as exc:
+            raise PublishError(f"PostgreSQL store {self.location}: could not {what}: "
+                               f"{' '.join(str(exc).split())}; previously published forecasts are intact") from exc
+        finally:
+            con.close()
+
+    def _create(self, con: Any) -> None:
+        (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                                [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
+        if not exists:
+            with con.transaction():
+                con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+                for stmt in _ddl(self.schema):
+                    con.execute(stmt)
+        self._ready = True
+
+    def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
+        rows = con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            [self.schema, table],
+        ).fetchall()
+        return [r[0] for r in rows if _VALUE_RE.match(r[0])]
+
+    def _add_value_columns(self, con: Any, vcols: list[str]) -> None:
+        from psycopg import sql
+
+        missing = [c for c in vcols if c not in self._value_columns(con)]
+        if not missing:
+            return
+        with con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+            for c in missing:
+                con.execute(sql.SQL("ALTER TABLE {}.forecasts ADD COLUMN IF NOT EXISTS {} double precision").format(
+                    sql.Identifier(self.schema), sql.Identifier(c)))
+
+    @staticmethod
+    def _lock_key(con: Any, *parts: str) -> None:
+        con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["|".join(parts)])
+
+    def _copy_in(self, con: Any, table: str, frame: pl.DataFrame) -> None:
+        from psycopg import sql
+
+        stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv, HEADER true, NULL '\\N')").format(
+            sql.Identifier(self.schema), sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
+        data = frame.write_csv(null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f").encode()
+        with con.cursor().copy(stmt) as cp:
+            for i in range(0, len(data), 1 << 20):
+                cp.write(data[i:i + (1 << 20)])
+
+    def _copy_out(self, con: Any, query: Any, params: list[Any], text_cols: list[str]) -> bytes:
+        """CSV of one query (one statement: one snapshot); text values are always quoted, so that
+        an empty string stays one and NULL (unquoted \\N) stays NULL."""
+        from psycopg import sql
+
+        stmt = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N', FORCE_QUOTE ({}))").format(
+            query, sql.SQL(", ").join(map(sql.Identifier, text_cols)))
+        buf = bytearray()
+        with con.cursor().copy(stmt, params) as cp:
+            for chunk in cp:
+                buf += chunk
+        return bytes(buf)
+
+    # ------------------------------------------------------------------ publish
+    def publish(
+        self,
+        forecasts: pl.DataFrame,
+        *,
+        dataset: str,
+        as_of: datetime,
+        model: str,
+        model_version: str | None,
+        run_id: str,
+        created_at: datetime,
+        last_ds: pl.DataFrame | None = None,
+        expected_ids: list[str] | None = None,
+        horizon: int | None = None,
+    ) -> PublishReceipt:
+        """Validate, then replace the forecasts of (dataset, as_of) in one transaction."""
+        p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
+                    run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
+                    horizon=horizon)
+        s = self.schema
+        with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}") as con:
+            self._add_value_columns(con, p.vcols)
+            with con.transaction():
+                self._lock_key(con, s, "forecasts", p.dataset, p.as_of.isoformat())
+                prev = con.execute(f"SELECT rows, content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                                   [p.dataset, p.as_of]).fetchone()
+                con.execute(
+                    f"""INSERT INTO {s}.publishes AS p VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
+                    model = EXCLUDED.model, model_version = EXCLUDED.model_version, run_id = EXCLUDED.run_id,
+                    created_at = EXCLUDED.created_at, rows = EXCLUDED.rows, n_series = EXCLUDED.n_series,
+                    value_columns = EXCLUDED.value_columns""",
+                    [p.dataset, p.as_of, p.digest, p.model, p.model_version, p.run_id, p.created_at, p.frame.height,
+                     p.n_series, p.vcols],
+                )
+                con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of])
+                fault("in_transaction")
+                self._copy_in(con, "forecasts", p.frame)
+                (n,) = con.execute(f"SELECT count(*) FROM {s}.forecasts WHERE dataset = %s AND as_of = %s",
+                                   [p.dataset, p.as_of]).fetchone()
+                if n != p.frame.height:  # cannot happen under the key's lock; checked, not assumed
+                    raise PublishError(f"dataset {p.dataset} as_of {p.as_of.isoformat()} would hold {n} rows, "
+                                       f"expected {p.frame.height}: rolled back")
+                fault("before_commit")
+            fault("after_commit")
+        replaced, previous = (int(prev[0]), prev[1]) if prev else (0, None)
+        return p.receipt(replaced_rows=replaced, previous_content_hash=previous,
+                         location=f"{self.location} table {s}.forecasts")
+
+    def delete(self, dataset: str, as_of: datetime) -> bool:
+        """Remove what (dataset, as_of) published, and its realized accuracy (an explicit request)."""
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        s = self.schema
+        with self._conn(f"delete dataset {dataset} as_of {as_of.isoformat()}") as con, con.transaction():
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
+            n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).rowcount
+            con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+        return n > 0
+
+    # ------------------------------------------------------------------ read
+    def _where(self, **filters: Any) -> tuple[Any, list[Any]]:
+        from psycopg import sql
+
+        conds, params = [], []
+        for col, value in filters.items():
+            if value is not None:
+                conds.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
+                params.append(storage_ts(value) if isinstance(value, datetime) else value)
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
+        return where, params
+
+    def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
+             model: str | None = None) -> pl.DataFrame:
+        """Published forecasts, sorted by dataset, as_of, unique_id, ds (one snapshot)."""
+        from psycopg import sql
+
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read forecasts") as con:
+            vcols = self._value_columns(con)
+            cols = [*_BASE_COLS, *vcols]
+            where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
+            query = sql.SQL("SELECT {} FROM {}.forecasts{} ORDER BY dataset, as_of, unique_id, ds").format(
+                sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where)
+            data = self._copy_out(con, query, params, ["dataset", "unique_id", "model", "model_version", "run_id"])
+        frame = self._parse(data, {"dataset": pl.Utf8, "unique_id": pl.Utf8, "step": pl.Int32, "model": pl.Utf8,
+                                   "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64,
+                                   **{c: pl.Float64 for c in vcols}})
+        return empty_forecasts() if frame.height == 0 else normalise_read(frame)
+
+    @staticmethod
+    def _parse(data: bytes, types: dict[str, Any]) -> pl.DataFrame:
+        head = data.split(b"\n", 1)[0].decode().split(",")
+        overrides = {c: (pl.Utf8 if c in _TS_COLS else types.get(c, pl.Utf8)) for c in head}
+        frame = pl.read_csv(data, schema_overrides=overrides, null_values="\\N")
+        return frame.with_columns(pl.col(c).str.to_datetime(time_unit="us") for c in head if c in _TS_COLS)
+
+    def _publishes(self, where: dict[str, Any]) -> list[tuple]:
+        w, params = self._where(**where)
+        from psycopg import sql
+
+        with self._conn("read the published keys") as con:
+            return con.execute(sql.SQL(
+                "SELECT dataset, as_of, content_hash, model, model_version, run_id, created_at, rows, n_series "
+                "FROM {}.publishes{} ORDER BY dataset, as_of").format(sql.Identifier(self.schema), w), params
+            ).fetchall()
+
+    def datasets(self) -> list[str]:
+        return sorted({r[0] for r in self._publishes({})})
+
+    def as_ofs(self, dataset: str) -> list[datetime]:
+        return [r[1] for r in self._publishes({"dataset": check_dataset(dataset)})]
+
+    def has(self, dataset: str, as_of: datetime) -> bool:
+        return bool(self._publishes({"dataset": check_dataset(dataset), "as_of": as_of}))
+
+    def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
+        rows = self._publishes({"dataset": check_dataset(dataset), "as_of": as_of})
+        if not rows:
+            raise PublishError(f"nothing published for dataset {dataset} as_of {storage_ts(as_of).isoformat()} "
+                               f"in {self.location}")
+        names = ["dataset", "as_of", "content_hash", "model", "model_version", "run_id", "created_at", "rows",
+                 "n_series"]
+        return {k: ("" if v is None else v.isoformat() if isinstance(v, datetime) else str(v))
+                for k, v in zip(names, rows[0], strict=True)}
+
+    def verify(self, dataset: str, as_of: datetime) -> bool:
+        """True when the stored rows of a key hash to the receipt's content hash."""
+        frame = self.read(dataset=dataset, as_of=as_of)
+        return content_hash(frame) == self.receipt_of(dataset, as_of)["content_hash"]
+
+    # ------------------------------------------------------------------ realized accuracy
+    def write_realized(self, dataset: str, frame: pl.DataFrame) -> int:
+        """Replace the realized-accuracy rows of every (dataset, as_of) in `frame`, in one transaction."""
+        valid = validate_realized(dataset, frame)
+        s = self.schema
+        as_ofs = sorted(valid["as_of"].unique().to_list())
+        with self._conn(f"write realized accuracy of dataset {dataset}") as con, con.transaction():
+            for a in as_ofs:
+                self._lock_key(con, s, "realized", dataset, a.isoformat())
+            con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = ANY(%s)", [dataset, as_ofs])
+            self._copy_in(con, "realized", valid)
+        return valid.height
+
+    def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
+        from psycopg import sql
+
+        from flowcast.columns import REALIZED_COLUMNS
+
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read realized accuracy") as con:
+            where, params = self._where(dataset=dataset, as_of=as_of)
+            query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
+                sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
+            data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
+        frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, **{c: pl.Float64 for c in (
+            "mae", "mase", "smape", "coverage80", "coverage95")}})
+        return empty_realized() if frame.height == 0 else normalise_realized(frame)
