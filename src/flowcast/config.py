@@ -256,6 +256,10 @@ class StoreConfig(_Section):
         None, description="dataset of forecasts published before they were keyed by dataset (see store/migrate.py)"
     )
     lock_timeout: float = Field(600.0, gt=0, description="seconds a local writer waits for another writer of one key")
+    superseded_grace_s: float = Field(
+        60.0, ge=0, description="embedded store: seconds a superseded Parquet file is kept (a DuckDB query planned on "
+        "it can still read it); a later publish of the same key deletes it"
+    )
 
 
 class Settings(BaseSettings):

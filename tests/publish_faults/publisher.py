@@ -5,14 +5,16 @@ usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noi
 STORE is a folder (the embedded store there) or a JSON object of `[store]` settings (url,
 storage_options, pg_schema), opened with flowcast.store.open_store like a flow does.
 VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so that a reader
-can tell which publish it sees; --noise adds incompressible digits below 1e-3 (a big file for
-the multipart-upload test). --loop publishes variants VARIANT, VARIANT+1, ... forever (the
+can tell which publish it sees; --noise makes a big file for the multipart-upload test (long
+random ids, ~300 incompressible bytes a series, and noise below 1e-3 in the values). --loop
+publishes variants VARIANT, VARIANT+1, ... forever (the
 parent SIGKILLs it, or stops it with SIGTERM). FLOWCAST_FAULT=publish:<point> makes the store
 SIGKILL this process at that point.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -25,7 +27,11 @@ import polars as pl
 
 
 def make_forecast(variant: int, n_series: int, horizon: int, start: datetime, noise: bool = False) -> pl.DataFrame:
-    ids = pl.DataFrame({"unique_id": [f"s{i:05d}" for i in range(n_series)], "idx": list(range(n_series))})
+    names = [f"s{i:05d}" for i in range(n_series)]
+    if noise:  # long random ids (the same for every variant): ~300 incompressible bytes a series
+        rng = np.random.default_rng(0)
+        names = [f"{n}-{base64.urlsafe_b64encode(rng.bytes(280)).decode()}" for n in names]
+    ids = pl.DataFrame({"unique_id": names, "idx": list(range(n_series))})
     steps = pl.DataFrame({"step": pl.Series(range(1, horizon + 1), dtype=pl.Int32)})
     fc = (
         ids.join(steps, how="cross")
@@ -35,8 +41,7 @@ def make_forecast(variant: int, n_series: int, horizon: int, start: datetime, no
         )
     )
     if noise:
-        rng = np.random.default_rng(variant)
-        fc = fc.with_columns(pl.col("y_hat") + pl.Series(rng.uniform(0, 1e-3, fc.height)))
+        fc = fc.with_columns(pl.col("y_hat") + pl.Series(np.random.default_rng(variant).uniform(0, 1e-3, fc.height)))
     return (
         fc.with_columns((pl.col("y_hat") - 1).alias("y_hat_q10"), (pl.col("y_hat") + 1).alias("y_hat_q90"))
         .select("unique_id", "ds", "step", "y_hat", "y_hat_q10", "y_hat_q90")

@@ -3,15 +3,18 @@
 `forecasts.duckdb` holds no copy of the forecasts. It holds three views over the Parquet
 dataset (the source of truth):
 
-    forecasts   SELECT * over <root>/forecasts/dataset=*/as_of=*/part-0.parquet (union by name:
-                value columns that only some partitions have are null elsewhere)
+    forecasts   SELECT * over <root>/forecasts/dataset=*/as_of=*/part-*.parquet, each key's newest
+                file (union by name: value columns that only some keys have are null elsewhere)
     publishes   one row per (dataset, as_of): the receipt kept in each partition's key-value
                 metadata (content_hash, model, model_version, run_id, created_at, rows, n_series)
-    realized    SELECT * over <root>/realized/dataset=*/as_of=*/part-0.parquet
+    realized    SELECT * over <root>/realized/dataset=*/as_of=*/part-*.parquet, each key's newest file
 
 So a publish never writes the DuckDB file: a program holding it open (the README's
 read-only query, a DuckDB shell) can never make a publish fail or go stale, and every query
-sees whole partitions, because each one is a single file replaced by rename. The file is
+sees whole keys: files are immutable (parquet.py), so the footer DuckDB reads when it plans a
+query and the pages it reads when it runs it come from the same publish. A query that runs
+while a newer publish of the same key deletes the file it planned to read fails with an I/O
+error (run it again); it never returns a mix or a duplicate. The file is
 opened read-write only to create the views (on the first publish into a table, after a
 migration, or when the store moved to another folder; the views name the dataset by its
 absolute path). If another program holds it then, the publish still succeeds, says so in
@@ -30,37 +33,46 @@ import json
 import os
 from pathlib import Path
 
-from flowcast.store.parquet import PART_NAME
+from flowcast.store.parquet import PART_GLOB
 
 DB_NAME = "forecasts.duckdb"
 TABLES = ("forecasts", "realized")
-_VERSION = 1
+_VERSION = 3
 
 
 def _glob(root: Path, table: str) -> str:
-    return str(root.resolve() / table / "dataset=*" / "as_of=*" / PART_NAME).replace("'", "''")
+    return str(root.resolve() / table / "dataset=*" / "as_of=*" / PART_GLOB).replace("'", "''")
 
 
 def view_sql(root: Path) -> dict[str, str]:
-    """The CREATE VIEW statements for a dataset root."""
+    """The CREATE VIEW statements for a dataset root. Each keeps, per (dataset, as_of), the rows
+    of the key's newest file only: for the instant between a publish's new file appearing and
+    its predecessor being deleted, a listing holds both."""
     f, r = _glob(root, "forecasts"), _glob(root, "realized")
+    # dense_rank, not `QUALIFY filename = max(filename) OVER (...)`: DuckDB 2.0 drops whole keys from
+    # the latter while files are being added (tests/store/test_concurrency.py saw it in 9 of 57 queries)
+    rank = "dense_rank() OVER (PARTITION BY dataset, as_of ORDER BY filename DESC) AS __newest"
+    def read(glob: str) -> str:
+        return f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false, filename = true)"
+
+    def newest(inner: str) -> str:
+        return f"SELECT * EXCLUDE (filename, __newest) FROM (SELECT *, {rank} FROM {inner}) WHERE __newest = 1"
+
     kv = lambda k: f"max(CASE WHEN k = '{k}' THEN v END)"  # noqa: E731
     return {
-        "forecasts": f"CREATE OR REPLACE VIEW forecasts AS SELECT * FROM read_parquet('{f}', union_by_name = true, "
-                     "hive_partitioning = false)",
+        "forecasts": f"CREATE OR REPLACE VIEW forecasts AS {newest(read(f))}",
         "publishes": (
-            "CREATE OR REPLACE VIEW publishes AS SELECT "
+            "CREATE OR REPLACE VIEW publishes AS " + newest("(SELECT "
             f"{kv('dataset')} AS dataset, CAST({kv('as_of')} AS TIMESTAMP) AS as_of, "
             f"{kv('content_hash')} AS content_hash, {kv('model')} AS model, "
             f"nullif({kv('model_version')}, '') AS model_version, {kv('run_id')} AS run_id, "
             f"CAST({kv('created_at')} AS TIMESTAMP) AS created_at, CAST({kv('rows')} AS BIGINT) AS rows, "
-            f"CAST({kv('n_series')} AS BIGINT) AS n_series, file_name AS parquet_file "
+            f"CAST({kv('n_series')} AS BIGINT) AS n_series, file_name AS parquet_file, file_name AS filename "
             "FROM (SELECT file_name, replace(decode(key), 'flowcast.', '') AS k, decode(value) AS v "
             f"FROM parquet_kv_metadata('{f}') WHERE starts_with(decode(key), 'flowcast.')) "
-            "GROUP BY file_name"
+            "GROUP BY file_name)")
         ),
-        "realized": f"CREATE OR REPLACE VIEW realized AS SELECT * FROM read_parquet('{r}', union_by_name = true, "
-                    "hive_partitioning = false)",
+        "realized": f"CREATE OR REPLACE VIEW realized AS {newest(read(r))}",
     }
 
 

@@ -1,21 +1,21 @@
 """The embedded forecast store (the default): the Parquet dataset + DuckDB views over it.
 
-    <root>/forecasts/dataset=<name>/as_of=<iso>/part-0.parquet   the forecasts of one key
-    <root>/realized/dataset=<name>/as_of=<iso>/part-0.parquet    realized accuracy of one key
-    <root>/forecasts.duckdb                                      views forecasts, publishes, realized
+    <root>/forecasts/dataset=<name>/as_of=<iso>/part-<seq>-<tag>.parquet   forecasts of one key
+    <root>/realized/dataset=<name>/as_of=<iso>/part-<seq>-<tag>.parquet    realized accuracy of one key
+    <root>/forecasts.duckdb                        views forecasts, publishes, realized
 
 `root` is `home/warehouse` by default, or `store.url` (a folder, file://, s3://, gs://, az://;
 on an object store there is no DuckDB file: query the Parquet dataset directly).
 
-Publishing validates first (nothing is written for a bad forecast), then replaces the one
-partition file of (dataset, as_of) whole (parquet.py). That file is the whole truth: the
+Publishing validates first (nothing is written for a bad forecast), then writes a new file for
+(dataset, as_of) and deletes the one it supersedes (parquet.py). That file is the whole truth: the
 receipt lives in its key-value metadata and DuckDB reads it through views, so there is no
 second copy to bring up to date and nothing to reconcile after a crash. A crash leaves the old
 or the new file; the next publish of that key completes. Publishers of one key on one machine
 take a lock for that key only (publishers of other keys, and of other datasets, never wait);
-readers take no lock at all and open nothing for writing: they list the partition files and
-read each whole, so a read returns complete as_of sets, never a mix of two publishes, never a
-duplicate.
+readers take no lock at all and open nothing for writing: they list each key's current file and
+read it whole through one handle (listing again when a newer publish deleted it meanwhile), so
+a read returns complete as_of sets, never a mix of two publishes, never a duplicate.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.errors import PublishError
-from flowcast.store.base import PublishReceipt, fault, prepare
+from flowcast.store.base import PublishReceipt, prepare
 from flowcast.store.contract import (
     check_dataset,
     empty_forecasts,
@@ -55,10 +55,12 @@ class EmbeddedStore:
         db_path: Path | None = None,
         storage_options: dict[str, Any] | None = None,
         lock_timeout: float = 600.0,
+        superseded_grace_s: float = 60.0,
         legacy_dataset: str | None = None,
         resolve_legacy: Resolver | None = None,
     ):
-        self.data = ParquetDataset(root, storage_options=storage_options, lock_timeout=lock_timeout)
+        self.data = ParquetDataset(root, storage_options=storage_options, lock_timeout=lock_timeout,
+                                   grace_s=superseded_grace_s)
         self.location = self.data.root
         self.root = Path(self.data.root) if self.data.local else None
         self.db_path = (Path(db_path) if db_path else self.root / DB_NAME) if self.data.local else None
@@ -128,26 +130,28 @@ class EmbeddedStore:
         return [a for _, a in self._visible("forecasts", check_dataset(dataset))]
 
     def has(self, dataset: str, as_of: datetime) -> bool:
-        check_dataset(dataset)
-        as_of = storage_ts(as_of)
-        if self.data.exists(self.data.part_path("forecasts", dataset, as_of)):
-            return True
-        return (dataset, as_of) in self._legacy()
+        return self._path_of("forecasts", check_dataset(dataset), as_of) is not None
 
     def _path_of(self, table: str, dataset: str, as_of: datetime) -> str | None:
         as_of = storage_ts(as_of)
-        path = self.data.part_path(table, dataset, as_of)
-        if self.data.exists(path):
+        path = self.data.current(table, dataset, as_of)
+        if path is not None:
             return path
         return self._legacy().get((dataset, as_of)) if table == "forecasts" else None
 
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
-        """The receipt stored with a partition (content_hash, run_id, model, model_version, ...)."""
-        path = self._path_of("forecasts", check_dataset(dataset), as_of)
-        if path is None:
-            raise PublishError(f"nothing published for dataset {dataset} as_of {storage_ts(as_of).isoformat()} "
-                               f"in {self.location}")
-        return self.data.metadata(path)
+        """The receipt stored with a key's file (content_hash, run_id, model, model_version, ...)."""
+        check_dataset(dataset)
+        for _ in range(_READ_TRIES):
+            path = self._path_of("forecasts", dataset, as_of)
+            if path is None:
+                raise PublishError(f"nothing published for dataset {dataset} as_of "
+                                   f"{storage_ts(as_of).isoformat()} in {self.location}")
+            try:
+                return self.data.metadata(path)
+            except FileNotFoundError:
+                continue  # superseded by a newer publish meanwhile
+        raise PublishError(f"dataset {dataset} as_of {storage_ts(as_of).isoformat()} kept changing while read")
 
     # ------------------------------------------------------------------ publish
     def publish(
@@ -170,23 +174,21 @@ class EmbeddedStore:
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon)
         self.migrate()
-        path = self.data.part_path("forecasts", p.dataset, p.as_of)
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
             self.data.clean_temps()
-            replaced, previous = self._previous(path)
-            self.data.write(path, p.frame, p.metadata(), what=what)
-        fault("after_rename")
+            replaced, previous = self._previous(self.data.current("forecasts", p.dataset, p.as_of))
+            path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what)
         note = self.sync_views()
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
                          parquet_path=self.data.display(path), duckdb_path=self.db_path,
                          notes=[note] if note else [])
 
-    def _previous(self, path: str) -> tuple[int, str | None]:
-        """Rows and content hash of the partition about to be replaced (0, None: none or damaged)."""
+    def _previous(self, path: str | None) -> tuple[int, str | None]:
+        """Rows and content hash of the file about to be superseded (0, None: none or damaged)."""
+        if path is None:
+            return 0, None
         try:
-            if not self.data.exists(path):
-                return 0, None
             return self.data.num_rows(path), self.data.metadata(path).get("content_hash")
         except (OSError, ValueError):  # a damaged partition being replaced (ArrowInvalid is a ValueError)
             return 0, None
@@ -199,10 +201,11 @@ class EmbeddedStore:
         found = False
         with self.data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}"):
             for table in ("forecasts", "realized"):
-                path = self._path_of(table, dataset, as_of)
-                if path is not None:
-                    self.data.remove(path)
-                    found = True
+                found = self.data.remove_key(table, dataset, as_of) or found
+            legacy = self._legacy().get((dataset, as_of))
+            if legacy is not None:
+                self.data.remove_legacy(legacy)
+                found = True
         return found
 
     # ------------------------------------------------------------------ read
@@ -253,12 +256,11 @@ class EmbeddedStore:
         valid = validate_realized(dataset, frame)
         self.migrate()
         for (as_of,), part in valid.group_by("as_of", maintain_order=True):
-            path = self.data.part_path("realized", dataset, as_of)
             meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
                     "flowcast.rows": str(part.height)}
             with self.data.lock(f"realized.dataset={dataset}.{partition_name(as_of)}"):
                 self.data.clean_temps()
-                self.data.write(path, part, meta,
+                self.data.write("realized", dataset, as_of, part, meta,
                                 what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")
         self.sync_views()
         return valid.height

@@ -60,6 +60,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ForecastStore:
 
     store = EmbeddedStore(
         cfg.url or settings.warehouse_dir, storage_options=cfg.storage_options, lock_timeout=cfg.lock_timeout,
+        superseded_grace_s=cfg.superseded_grace_s,
         legacy_dataset=cfg.legacy_dataset, resolve_legacy=registry_resolver(settings.models_dir),
     )
     if migrate:

@@ -2,7 +2,7 @@
 
 Before, the embedded store kept one partition per as_of, `forecasts/as_of=<iso>/part-0.parquet`,
 without a `dataset` column, and `forecasts.duckdb` held a copy in tables. Migration moves each
-such partition to `forecasts/dataset=<name>/as_of=<iso>/part-0.parquet`, adding the `dataset`
+such partition to `forecasts/dataset=<name>/as_of=<iso>/part-<seq>-<tag>.parquet`, adding the `dataset`
 column and recomputing the content hash (which now covers the dataset; the old one is kept as
 `content_hash_before_dataset`, the old location as `migrated_from`), then removes the old file.
 Every row is kept; the DuckDB tables become views over the migrated files (duckdb_views).
@@ -77,9 +77,8 @@ def migrate_legacy(ds: ParquetDataset, *, explicit: str | None, resolve: Resolve
     done = []
     for as_of, old in legacy.items():
         dataset, why = names[as_of]
-        new = ds.part_path("forecasts", dataset, as_of)
-        if ds.exists(new):  # a crash after the copy, or a newer publish: the new file wins
-            ds.remove(old)
+        if ds.current("forecasts", dataset, as_of) is not None:  # a crash after the copy, or a newer publish
+            ds.remove_legacy(old)
             continue
         meta = ds.metadata(old)
         frame = ds.read(old)
@@ -93,7 +92,7 @@ def migrate_legacy(ds: ParquetDataset, *, explicit: str | None, resolve: Resolve
                     "flowcast.n_series": str(frame["unique_id"].n_unique())}
         if "as_of" not in meta:
             new_meta["flowcast.as_of"] = as_of.isoformat()
-        ds.write(new, frame, new_meta, what=f"migrated forecasts of as_of {as_of.isoformat()}")
-        ds.remove(old)
+        ds.write("forecasts", dataset, as_of, frame, new_meta, what=f"migrated forecasts of as_of {as_of.isoformat()}")
+        ds.remove_legacy(old)
         done.append(Migrated(as_of=as_of, dataset=dataset, rows=frame.height, source=rel, why=why))
     return done

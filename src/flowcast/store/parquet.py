@@ -2,21 +2,33 @@
 
 Layout under the store root (a local folder, or an fsspec URL such as s3://bucket/prefix):
 
-    <table>/dataset=<name>/as_of=<iso>/part-0.parquet   one file per (dataset, as_of); <table> is
-                                                         `forecasts` or `realized`
-    .tmp/                                                local only: temporary files being written
-    .locks/                                              local only: fcntl locks of writers
+    <table>/dataset=<name>/as_of=<iso>/part-<seq>-<tag>.parquet   the forecasts (<table> = forecasts)
+                                         or realized accuracy (realized) of one (dataset, as_of)
+    .tmp/                                local only: temporary files being written
+    .locks/                              local only: fcntl locks of writers (one per key)
 
-A partition is replaced whole: on a local file system a temporary file in `.tmp/` (beside the
-dataset, so the rename is atomic, outside it, so no reader's glob sees it) is fsynced and
-renamed over the partition file, then the folders are fsynced; readers see the old file or
-the new one, never a part of either. On an object store (s3://, gs://, az://) the partition is
-written with one object upload (a single PUT, or a multipart upload completed at the end):
-object stores make an object visible only once it is complete, so a publish killed half-way
-leaves the previous object, and at most an incomplete multipart upload that no listing shows
-(an `AbortIncompleteMultipartUpload` lifecycle rule on the bucket removes those).
+Files are immutable: a publish writes a NEW file (the next sequence number); the files it
+supersedes are deleted once they have been superseded for `grace_s` seconds (store.superseded_grace_s,
+default 60, so that a DuckDB query planned on an older file can still read it), by a later
+publish of the key. A key's current content is its file with the highest name; views and
+readers never show the others. Readers list a
+key's folder and read that one file through one open handle; if it was deleted meanwhile (a
+newer publish), they list again. Why not replace one file in place by rename: a reader that
+opens a path twice (DuckDB reads a file's footer when it plans a query and its pages when it
+runs it) would pair one publish's footer with another's pages (tests/store/test_concurrency.py
+caught exactly that); an immutable name always means the same bytes.
 
-Nothing here takes a lock on behalf of readers; `lock()` serialises local writers of one key.
+Locally, the new file is written in `.tmp/` (same file system, so the rename is atomic;
+outside the dataset, so no glob sees it), fsynced, renamed to its final name, the folders
+fsynced, and only then the predecessor is deleted: a crash leaves the old file, or both (the
+newer wins), never a part of either. On an object store
+(s3://, gs://, az://) the new object is written with one upload (a single PUT, or a multipart
+upload completed at the end): an object is visible only once complete, so an upload killed
+half-way leaves the previous object, and at most an incomplete multipart upload that no listing
+shows (a bucket lifecycle rule, AbortIncompleteMultipartUpload, removes those).
+
+Nothing here takes a lock on behalf of readers; `lock()` serialises local writers of one key
+(on object stores two writers of one key race: each writes a whole object, the higher name wins).
 """
 
 from __future__ import annotations
@@ -38,13 +50,25 @@ from flowcast.errors import PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
 
-PART_NAME = "part-0.parquet"
+PART_GLOB = "part-*.parquet"
+LEGACY_PART = "part-0.parquet"  # the one file per as_of before datasets were keyed
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 _UPLOAD_CHUNK = 5 * 2**20  # the smallest S3 multipart part
 
 
 def partition_name(as_of: datetime) -> str:
     return f"as_of={storage_ts(as_of).isoformat()}"
+
+
+def is_part(name: str) -> bool:
+    return name.startswith("part-") and name.endswith(".parquet") and name != LEGACY_PART
+
+
+def part_seq(name: str) -> int:
+    try:
+        return int(name.split("-")[1].split(".")[0])
+    except (IndexError, ValueError):
+        return 0
 
 
 def parse_as_of(name: str) -> datetime | None:
@@ -79,7 +103,7 @@ class ParquetDataset:
     """The partition files of one store root (local folder or fsspec URL)."""
 
     def __init__(self, root: str | Path, *, storage_options: dict[str, Any] | None = None,
-                 lock_timeout: float = 600.0):
+                 lock_timeout: float = 600.0, grace_s: float = 60.0):
         url = str(root)
         protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
         if protocol in ("file", "local"):
@@ -98,6 +122,7 @@ class ParquetDataset:
                 f"({', '.join(sorted(OBJECT_PROTOCOLS))}://); {protocol}:// cannot replace a file atomically"
             )
         self.lock_timeout = lock_timeout
+        self.grace_s = grace_s
 
     # ------------------------------------------------------------------ paths
     @property
@@ -107,12 +132,12 @@ class ParquetDataset:
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
-    def part_path(self, table: str, dataset: str, as_of: datetime) -> str:
-        return self.path(table, f"dataset={dataset}", partition_name(as_of), PART_NAME)
+    def key_dir(self, table: str, dataset: str, as_of: datetime) -> str:
+        return self.path(table, f"dataset={dataset}", partition_name(as_of))
 
     def legacy_path(self, as_of: datetime) -> str:
         """Where flowcast wrote the forecasts of an as_of before they were keyed by dataset."""
-        return self.path("forecasts", partition_name(as_of), PART_NAME)
+        return self.path("forecasts", partition_name(as_of), LEGACY_PART)
 
     def display(self, path: str) -> Path | str:
         return Path(path) if self.local else path
@@ -126,8 +151,28 @@ class ParquetDataset:
         return Path(self.root) / ".locks"
 
     # ------------------------------------------------------------------ listing
+    def _parts_in(self, key_dir: str) -> list[str]:
+        """The part files of one key folder, oldest first (by name: the sequence number)."""
+        if self.local:
+            try:
+                names = [e.name for e in os.scandir(key_dir) if e.is_file() and is_part(e.name)]
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            return [f"{key_dir}/{n}" for n in sorted(names)]
+        self.fs.invalidate_cache(key_dir)
+        try:
+            found = self.fs.ls(key_dir, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(self._full(str(p)) for p in found if is_part(str(p).rsplit("/", 1)[-1]))
+
+    def current(self, table: str, dataset: str, as_of: datetime) -> str | None:
+        """The file holding (dataset, as_of) now, or None."""
+        parts = self._parts_in(self.key_dir(table, dataset, as_of))
+        return parts[-1] if parts else None
+
     def partitions(self, table: str, dataset: str | None = None) -> dict[Key, str]:
-        """{(dataset, as_of): file} of every complete partition, sorted by key."""
+        """{(dataset, as_of): current file} of every key, sorted by key."""
         out: dict[Key, str] = {}
         if self.local:
             base = Path(self.root) / table
@@ -139,15 +184,16 @@ class ParquetDataset:
                 name = ddir.name.removeprefix("dataset=")
                 for adir in ddir.iterdir():
                     as_of = parse_as_of(adir.name)
-                    if as_of is not None and (adir / PART_NAME).is_file():
-                        out[(name, as_of)] = str(adir / PART_NAME)
+                    parts = self._parts_in(str(adir)) if as_of is not None else []
+                    if parts:
+                        out[(name, as_of)] = parts[-1]
         else:
             self.fs.invalidate_cache()
-            pattern = self.path(table, f"dataset={dataset if dataset is not None else '*'}", "as_of=*", PART_NAME)
-            for p in self.fs.glob(pattern):
-                _, ddir, adir, _ = str(p).rsplit("/", 3)
+            pattern = self.path(table, f"dataset={dataset if dataset is not None else '*'}", "as_of=*", PART_GLOB)
+            for p in sorted(self.fs.glob(pattern)):  # sorted: the last file of a key is its current one
+                _, ddir, adir, fname = str(p).rsplit("/", 3)
                 as_of = parse_as_of(adir)
-                if as_of is not None and ddir.startswith("dataset="):
+                if as_of is not None and ddir.startswith("dataset=") and is_part(fname):
                     out[(ddir.removeprefix("dataset="), as_of)] = self._full(str(p))
         return dict(sorted(out.items()))
 
@@ -159,11 +205,11 @@ class ParquetDataset:
             if base.is_dir():
                 for adir in base.iterdir():
                     as_of = parse_as_of(adir.name)
-                    if as_of is not None and (adir / PART_NAME).is_file():
-                        out[as_of] = str(adir / PART_NAME)
+                    if as_of is not None and (adir / LEGACY_PART).is_file():
+                        out[as_of] = str(adir / LEGACY_PART)
         else:
             self.fs.invalidate_cache()
-            for p in self.fs.glob(self.path("forecasts", "as_of=*", PART_NAME)):
+            for p in self.fs.glob(self.path("forecasts", "as_of=*", LEGACY_PART)):
                 as_of = parse_as_of(str(p).rsplit("/", 2)[1])
                 if as_of is not None:
                     out[as_of] = self._full(str(p))
@@ -181,35 +227,33 @@ class ParquetDataset:
         return bool(self.fs.exists(path))
 
     # ------------------------------------------------------------------ reading
+    def _open(self, path: str) -> Any:
+        """One open handle on a part file (immutable: the same bytes for as long as it exists;
+        locally the handle keeps them even if the file is deleted while it is read)."""
+        if self.local:
+            return open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+        return self.fs.open(path, "rb")
+
     def read(self, path: str, filters: list[tuple[str, str, Any]] | None = None) -> pl.DataFrame:
-        """One partition (FileNotFoundError when it went away since it was listed)."""
+        """One partition, whole (FileNotFoundError when it went away since it was listed)."""
         import pyarrow.parquet as pq
 
-        if self.local:
-            table = pq.read_table(path, filters=filters or None)
-        else:
-            with self.fs.open(path, "rb") as fh:
-                table = pq.read_table(fh, filters=filters or None)
-        return pl.from_arrow(table)
+        with self._open(path) as fh:
+            return pl.from_arrow(pq.read_table(fh, filters=filters or None))
 
     def metadata(self, path: str) -> dict[str, str]:
         """flowcast's key-value metadata of a partition (content_hash, run_id, model, ...)."""
         import pyarrow.parquet as pq
 
-        if self.local:
-            meta = pq.read_schema(path).metadata or {}
-        else:
-            with self.fs.open(path, "rb") as fh:
-                meta = pq.read_schema(fh).metadata or {}
+        with self._open(path) as fh:
+            meta = pq.read_schema(fh).metadata or {}
         return {k.decode().removeprefix(META_PREFIX): v.decode() for k, v in meta.items()
                 if k.decode().startswith(META_PREFIX)}
 
     def num_rows(self, path: str) -> int:
         import pyarrow.parquet as pq
 
-        if self.local:
-            return pq.ParquetFile(path).metadata.num_rows
-        with self.fs.open(path, "rb") as fh:
+        with self._open(path) as fh:
             return pq.ParquetFile(fh).metadata.num_rows
 
     # ------------------------------------------------------------------ locks (local writers only)
@@ -271,21 +315,36 @@ class ParquetDataset:
         return removed
 
     # ------------------------------------------------------------------ writing
-    def write(self, path: str, frame: pl.DataFrame, metadata: dict[str, str], *, what: str) -> None:
-        """Replace the partition file `path` whole with `frame` (+ key-value metadata). Raises
-        PublishError naming `what`; the previous file stays on any failure."""
-        table = frame.to_arrow()
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    def _next_name(self, existing: list[str]) -> str:
+        seq = max((part_seq(p.rsplit("/", 1)[-1]) for p in existing), default=0) + 1
+        return f"part-{seq:08d}-{os.urandom(4).hex()}.parquet"
+
+    def write(self, table: str, dataset: str, as_of: datetime, frame: pl.DataFrame, metadata: dict[str, str], *,
+              what: str) -> str:
+        """Write `frame` (+ key-value metadata) as the new current file of (dataset, as_of), then
+        delete the files it supersedes. Raises PublishError naming `what`; the previous file stays
+        on any failure. Returns the new file. Local callers hold the key's lock."""
+        key_dir = self.key_dir(table, dataset, as_of)
+        before = self._parts_in(key_dir)
+        final = f"{key_dir}/{self._next_name(before)}"
+        table_ = frame.to_arrow()
+        table_ = table_.replace_schema_metadata({**(table_.schema.metadata or {}), **metadata})
         if self.local:
-            self._write_local(Path(path), table, what)
+            self._write_local(Path(final), table_, what)
         else:
-            self._write_object(path, table, what)
+            self._write_object(final, table_, what)
+        fault("after_rename")
+        self._drop_superseded(key_dir, final)
+        if self.local:
+            with contextlib.suppress(OSError):
+                _fsync_dir(Path(key_dir))
+        return final
 
     def _write_local(self, final: Path, table: Any, what: str) -> None:
         import pyarrow.parquet as pq
 
         part_dir = final.parent
-        tmp = self.tmp_dir / f"{part_dir.parent.name}.{part_dir.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        tmp = self.tmp_dir / f"{part_dir.parent.name}.{part_dir.name}.{final.name}.tmp"
         fd = -1
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +358,7 @@ class ParquetDataset:
             fault("before_rename")
             part_dir.mkdir(parents=True, exist_ok=True)
             _fsync_dir(part_dir.parent)
-            os.replace(tmp, final)
+            os.rename(tmp, final)  # a new name: nothing is replaced in place
             _fsync_dir(part_dir)
             _fsync_dir(self.tmp_dir)
         except BaseException as exc:
@@ -333,19 +392,65 @@ class ParquetDataset:
                     if i == 0 and len(data) > _UPLOAD_CHUNK:
                         fh.flush()  # the first part is uploaded; the object is not visible yet
                         fault("mid_upload")
-                fault("before_rename")
+                fault("before_rename")  # every byte sent, the upload not completed
         except Exception as exc:
             raise PublishError(f"could not upload {what} to {path}: {_io_error(what, exc)}; "
                                "previously published forecasts are intact") from exc
 
-    def remove(self, path: str) -> None:
-        """Delete one partition file and its folder if empty (migration, explicit deletes)."""
+    def _mtimes(self, key_dir: str) -> dict[str, float]:
+        """{part file: modification time (s)} of one key folder."""
+        out: dict[str, float] = {}
         if self.local:
-            p = Path(path)
-            p.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                p.parent.rmdir()
-                _fsync_dir(p.parent.parent)
+            for p in self._parts_in(key_dir):
+                with contextlib.suppress(FileNotFoundError):
+                    out[p] = os.stat(p).st_mtime
+            return out
+        self.fs.invalidate_cache(key_dir)
+        for info in self.fs.ls(key_dir, detail=True):
+            name = self._full(str(info["name"]))
+            when = info.get("LastModified") or info.get("mtime") or info.get("updated")
+            if is_part(name.rsplit("/", 1)[-1]) and when is not None:
+                out[name] = when.timestamp() if hasattr(when, "timestamp") else float(when)
+        return out
+
+    def _drop_superseded(self, key_dir: str, newest: str) -> None:
+        """Delete the files that `newest` and its predecessors superseded more than `grace_s` ago:
+        a file goes once its successor is `grace_s` older than `newest` (times from the file
+        system, not this machine's clock). A DuckDB query plans on a file's footer and reads its
+        pages later; the grace lets every query shorter than it finish on the files it planned on."""
+        times = self._mtimes(key_dir)
+        names = sorted(times)
+        if newest not in times:
+            return
+        now = times[newest]
+        for older, successor in zip(names, names[1:], strict=False):
+            if older < newest and now - times[successor] >= self.grace_s:
+                self._unlink(older)
+
+    def _unlink(self, path: str) -> None:
+        if self.local:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         else:
             with contextlib.suppress(FileNotFoundError):
-                self.fs.rm(path)
+                self.fs.rm_file(path)
+
+    def remove_key(self, table: str, dataset: str, as_of: datetime) -> bool:
+        """Delete every file of one key and its folder (explicit deletes); True if there was one."""
+        key_dir = self.key_dir(table, dataset, as_of)
+        parts = self._parts_in(key_dir)
+        for p in parts:
+            self._unlink(p)
+        if self.local:
+            with contextlib.suppress(OSError):
+                os.rmdir(key_dir)
+                _fsync_dir(Path(key_dir).parent)
+        return bool(parts)
+
+    def remove_legacy(self, path: str) -> None:
+        """Delete one old-layout file and its folder (after its migration)."""
+        self._unlink(path)
+        if self.local:
+            with contextlib.suppress(OSError):
+                os.rmdir(Path(path).parent)
+                _fsync_dir(Path(path).parent.parent)

@@ -4,9 +4,11 @@ Tables, in schema `store.pg_schema` (default `flowcast`), created on first use:
 
     publishes  (dataset, as_of) PRIMARY KEY: content_hash, model, model_version, run_id,
                created_at, rows, n_series, value_columns: one row per published key
-    forecasts  (dataset, as_of, unique_id, ds) PRIMARY KEY, REFERENCES publishes ON DELETE
-               CASCADE; index (dataset, unique_id, as_of) for the read of one series; value
-               columns (y_hat_q*, y_hat_lo*/hi*) are added as nullable columns when first published
+    forecasts  (dataset, as_of, unique_id, ds) PRIMARY KEY; index (dataset, unique_id, as_of)
+               for the read of one series; value columns (y_hat_q*, y_hat_lo*/hi*) are added as
+               nullable columns when first published. No foreign key to publishes: a per-row
+               check would slow a large publish, and only the publish transaction (which
+               writes both) and `delete` (which removes both) write these tables
     realized   (dataset, as_of, model, step) PRIMARY KEY: realized accuracy
 
 A publish is one transaction: a transaction-scoped advisory lock on (schema, dataset, as_of)
@@ -68,8 +70,7 @@ def _ddl(schema: str) -> list[str]:
             dataset text NOT NULL, as_of timestamp NOT NULL, unique_id text NOT NULL, ds timestamp NOT NULL,
             step integer NOT NULL CHECK (step >= 1), model text NOT NULL, model_version text,
             y_hat double precision NOT NULL, run_id text NOT NULL, created_at timestamp NOT NULL,
-            PRIMARY KEY (dataset, as_of, unique_id, ds),
-            FOREIGN KEY (dataset, as_of) REFERENCES {s}.publishes (dataset, as_of) ON DELETE CASCADE)""",
+            PRIMARY KEY (dataset, as_of, unique_id, ds))""",
         f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)",
         f"""CREATE TABLE IF NOT EXISTS {s}.realized (
             dataset text NOT NULL, as_of timestamp NOT NULL, model text NOT NULL, model_version text,
@@ -230,6 +231,7 @@ class PostgresStore:
         with self._conn(f"delete dataset {dataset} as_of {as_of.isoformat()}") as con, con.transaction():
             self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
             n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).rowcount
+            con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
             con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
         return n > 0
 

@@ -1,0 +1,259 @@
+"""Files at a URL: the small fsspec layer that lets models, checkpoints and reports live in a
+shared place (a local folder, file://, s3://, gs://, az://) so that workers on several machines
+share one home.
+
+    fs = FileStore("s3://bucket/flowcast/models", storage_options={"endpoint_url": ...})
+    fs.write_text("versions/gru-v3/version.json", text)    # whole or not at all
+    fs.put_dir(local_artifact, "versions/gru-v3/artifact")  # a folder, visible once complete
+    with fs.local_dir("versions/gru-v3/artifact") as path:  # a local copy to load from
+        ...
+
+Atomicity. A file is written whole or not at all: locally through a temporary file, fsync and
+rename (flowcast.atomic); on an object store with one upload, which becomes visible only when
+complete. A folder (a model artifact: checkpoint + metadata) is uploaded file by file and then
+a marker `_COMPLETE` is written last; `has_dir` and `get_dir` treat a folder without its marker
+as absent, so a reader never loads half an artifact, and a writer killed half-way leaves a
+folder that the next `put_dir` to the same place overwrites. Locally `put_dir` copies into a
+temporary folder beside the target and renames it into place, as the registry does.
+
+Nothing here reads the clock or knows what the files mean: the registry and reporting decide
+the layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from flowcast.errors import ConfigError, StorageError
+
+MARKER = "_COMPLETE"
+OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
+
+
+def split_url(url: str | Path) -> tuple[str, str]:
+    """(protocol, path): ('file', '/abs/or/rel') for local paths and file:// URLs."""
+    text = str(url)
+    if "://" not in text:
+        return "file", text
+    protocol, rest = text.split("://", 1)
+    return protocol.lower(), rest
+
+
+class FileStore:
+    """Files under one root, local or at an fsspec URL (see module doc)."""
+
+    def __init__(self, root: str | Path, *, storage_options: dict[str, Any] | None = None):
+        protocol, rest = split_url(root)
+        if protocol in ("file", "local"):
+            self.fs = None
+            self.root = str(Path(rest))
+        elif protocol in OBJECT_PROTOCOLS:
+            import fsspec
+
+            self.fs = fsspec.filesystem(protocol, **(storage_options or {}))
+            self.root = str(root).rstrip("/")
+        else:
+            raise ConfigError(f"{root!r}: files can live in a local folder, file://, or an object store "
+                              f"({', '.join(sorted(OBJECT_PROTOCOLS))}://), not {protocol}://")
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.root!r})"
+
+    @property
+    def local(self) -> bool:
+        return self.fs is None
+
+    def url(self, rel: str = "") -> str:
+        """The full path or URL of `rel` (a '/'-separated path under the root)."""
+        rel = rel.strip("/")
+        if ".." in rel.split("/"):
+            raise ConfigError(f"path {rel!r} leaves the root {self.root}")
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def _fail(self, what: str, rel: str, exc: BaseException) -> StorageError:
+        return StorageError(f"could not {what} {self.url(rel)}: {type(exc).__name__}: {exc}; what was there "
+                            "before is intact")
+
+    # ------------------------------------------------------------------ files
+    def exists(self, rel: str) -> bool:
+        if self.local:
+            return os.path.exists(self.url(rel))
+        self.fs.invalidate_cache()
+        return bool(self.fs.exists(self.url(rel)))
+
+    def read_bytes(self, rel: str) -> bytes:
+        if self.local:
+            return Path(self.url(rel)).read_bytes()
+        return self.fs.cat_file(self.url(rel))
+
+    def read_text(self, rel: str) -> str:
+        return self.read_bytes(rel).decode()
+
+    def write_bytes(self, rel: str, data: bytes) -> str:
+        """Write one file whole (temp + fsync + rename locally, one upload remotely)."""
+        target = self.url(rel)
+        try:
+            if self.local:
+                from flowcast.atomic import atomic_file
+
+                with atomic_file(target) as fh:
+                    fh.write(data)
+            else:
+                self.fs.pipe_file(target, bytes(data))
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("write", rel, exc) from exc
+        return target
+
+    def write_text(self, rel: str, text: str) -> str:
+        return self.write_bytes(rel, text.encode())
+
+    @contextlib.contextmanager
+    def open(self, rel: str, mode: str = "rb") -> Iterator[IO[Any]]:
+        """A readable file object (writing goes through write_bytes or put_file: atomic)."""
+        if "r" not in mode:
+            raise ValueError("FileStore.open reads; write with write_bytes, put_file or put_dir")
+        if self.local:
+            with open(self.url(rel), mode) as fh:
+                yield fh
+        else:
+            with self.fs.open(self.url(rel), mode) as fh:
+                yield fh
+
+    def put_file(self, local: str | Path, rel: str) -> str:
+        """Copy a local file to `rel`, whole or not at all."""
+        target = self.url(rel)
+        try:
+            if self.local:
+                from flowcast.atomic import atomic_copy
+
+                atomic_copy(local, target)
+            else:
+                self.fs.put_file(str(local), target)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("upload to", rel, exc) from exc
+        return target
+
+    def get_file(self, rel: str, local: str | Path) -> Path:
+        local = Path(local)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        if self.local:
+            shutil.copyfile(self.url(rel), local)
+        else:
+            self.fs.get_file(self.url(rel), str(local))
+        return local
+
+    def list(self, rel: str = "") -> list[str]:
+        """Names directly under `rel` (files and folders), sorted; [] when it does not exist."""
+        if self.local:
+            try:
+                return sorted(e.name for e in os.scandir(self.url(rel)))
+            except FileNotFoundError:
+                return []
+        self.fs.invalidate_cache()
+        try:
+            return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.url(rel), detail=False))
+        except FileNotFoundError:
+            return []
+
+    def remove(self, rel: str) -> None:
+        """Delete a file or a folder (recursively); nothing when absent."""
+        target = self.url(rel)
+        if self.local:
+            p = Path(target)
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(target, recursive=True)
+
+    # ------------------------------------------------------------------ folders
+    def has_dir(self, rel: str) -> bool:
+        """True when the folder `rel` was written completely by put_dir."""
+        return self.exists(f"{rel}/{MARKER}")
+
+    def put_dir(self, local_dir: str | Path, rel: str) -> str:
+        """Copy a local folder to `rel`, replacing what was there; visible (has_dir, get_dir) only
+        once complete."""
+        local_dir = Path(local_dir)
+        if not local_dir.is_dir():
+            raise StorageError(f"cannot copy {local_dir}: not a folder")
+        target = self.url(rel)
+        try:
+            if self.local:
+                parent = Path(target).parent
+                parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{Path(target).name}.", suffix=".tmp", dir=parent))
+                try:
+                    shutil.copytree(local_dir, tmp, dirs_exist_ok=True)
+                    (tmp / MARKER).write_text("")
+                    for dirpath, _dirs, files in os.walk(tmp):
+                        for f in files:
+                            with open(os.path.join(dirpath, f), "rb") as fh:
+                                os.fsync(fh.fileno())
+                    old = None
+                    if Path(target).exists():
+                        old = Path(tempfile.mkdtemp(prefix=f".{Path(target).name}.", suffix=".old", dir=parent))
+                        os.rename(target, old / "x")
+                    os.rename(tmp, target)
+                    if old is not None:
+                        shutil.rmtree(old, ignore_errors=True)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+            else:
+                self.remove(f"{rel}/{MARKER}")  # what is there is incomplete from now on
+                self.remove(rel)
+                for path in sorted(local_dir.rglob("*")):
+                    if path.is_file():
+                        self.fs.put_file(str(path), f"{target}/{path.relative_to(local_dir).as_posix()}")
+                self.fs.pipe_file(f"{target}/{MARKER}", b"")
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("upload a folder to", rel, exc) from exc
+        return target
+
+    def get_dir(self, rel: str, local_dir: str | Path) -> Path:
+        """Copy the complete folder `rel` to a local folder (StorageError when incomplete or absent)."""
+        if not self.has_dir(rel):
+            raise StorageError(f"{self.url(rel)} is absent or incomplete (no {MARKER} marker): it was never written "
+                               "whole")
+        local_dir = Path(local_dir)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        if self.local:
+            shutil.copytree(self.url(rel), local_dir, dirs_exist_ok=True)
+        else:
+            prefix = self.url(rel).split("://", 1)[1].rstrip("/") + "/"
+            for path in self.fs.find(self.url(rel)):
+                name = str(path).split("://", 1)[-1]
+                self.fs.get_file(path if "://" in str(path) else f"{self.root.split('://', 1)[0]}://{name}",
+                                 str(local_dir / name.removeprefix(prefix)))
+        (local_dir / MARKER).unlink(missing_ok=True)
+        return local_dir
+
+    @contextlib.contextmanager
+    def local_dir(self, rel: str) -> Iterator[Path]:
+        """A local path to the complete folder `rel`: the folder itself on a local root, else a
+        temporary copy removed afterwards."""
+        if self.local:
+            if not self.has_dir(rel) and not Path(self.url(rel)).is_dir():
+                raise StorageError(f"{self.url(rel)} does not exist")
+            yield Path(self.url(rel))
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="flowcast-fs-"))
+        try:
+            yield self.get_dir(rel, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""The store contract on every backend: embedded (Parquet + DuckDB views), PostgreSQL, and the
+Parquet dataset on an S3-compatible object store (moto server on loopback)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+from publisher import make_forecast
+from store_helpers import AS_OF, DS, H, OTHER, publish, variant_of
+from test_contract import realized_frame
+
+from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS
+from flowcast.errors import PublishError
+from flowcast.store import ForecastStore, content_hash
+
+N = 20
+
+
+def test_round_trip_keys_and_hash(backend):
+    store = backend.store
+    assert isinstance(store, ForecastStore)
+    fc = make_forecast(1, N, H, AS_OF)
+    r = publish(store, fc)
+    assert (r.dataset, r.rows, r.n_series, r.replaced_rows) == (DS, N * H, N, 0)
+    back = store.read(dataset=DS, as_of=AS_OF)
+    assert back.columns == FORECAST_COLUMNS[:8] + ["y_hat_q10", "y_hat_q90"] + FORECAST_COLUMNS[8:]
+    assert back.select("unique_id", "ds", "step", "y_hat", "y_hat_q10", "y_hat_q90").equals(fc.sort("unique_id", "ds"))
+    assert content_hash(back) == r.content_hash  # what is read back is exactly what was hashed
+    assert store.receipt_of(DS, AS_OF)["content_hash"] == r.content_hash
+    assert store.has(DS, AS_OF) and not store.has(DS, OTHER) and not store.has("other", AS_OF)
+    assert store.as_ofs(DS) == [AS_OF] and store.datasets() == [DS]
+    assert store.read(unique_id="s00003")["step"].to_list() == list(range(1, H + 1))
+    assert store.read(model="gru").height == 0 and store.read(dataset="nope").columns == FORECAST_COLUMNS
+    with pytest.raises(PublishError, match="nothing published for dataset sales as_of 2024-02-01"):
+        store.receipt_of(DS, OTHER)
+    # a second store object (another process would open the same) sees the same
+    assert backend.reopen().read().equals(store.read())
+
+
+def test_replace_one_key_only_and_datasets_are_separate(backend):
+    store = backend.store
+    publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)
+    a = publish(store, make_forecast(5, N, H, AS_OF), dataset="a", variant=5)
+    r1 = publish(store, make_forecast(1, N, H, AS_OF), run_id="first")
+    r2 = publish(store, make_forecast(1, N, H, AS_OF), run_id="second")
+    assert r2.unchanged and r2.replaced_rows == N * H and r2.previous_content_hash == r1.content_hash
+    r3 = publish(store, make_forecast(2, 3, H, AS_OF), variant=2)  # fewer series: the old rows all go
+    assert r3.replaced_rows == N * H and not r3.unchanged
+    assert variant_of(store.read(dataset=DS, as_of=AS_OF)) == {2} and store.read(dataset=DS, as_of=AS_OF).height == 3 * H
+    assert variant_of(store.read(dataset=DS, as_of=OTHER)) == {7}
+    assert variant_of(store.read(dataset="a")) == {5} and store.receipt_of("a", AS_OF)["content_hash"] == a.content_hash
+    everything = store.read()
+    assert everything.select("dataset", "as_of", "unique_id", "ds").n_unique() == everything.height  # no duplicates
+    assert everything.group_by("dataset", "as_of").len().sort("dataset", "as_of").rows() == [
+        ("a", AS_OF, N * H), (DS, OTHER, N * H), (DS, AS_OF, 3 * H)]
+    assert store.datasets() == ["a", DS] and store.as_ofs(DS) == [OTHER, AS_OF]
+
+
+def test_realized_accuracy_is_replaced_per_key_and_idempotent(backend):
+    store = backend.store
+    as_ofs = [OTHER, AS_OF]
+    assert store.write_realized(DS, realized_frame(as_ofs)) == 12
+    assert store.write_realized("b", realized_frame([AS_OF], models=("theta",), scale=9.0)) == 3
+    first = store.read_realized(DS)
+    assert first.columns == REALIZED_COLUMNS and first.height == 12
+    assert store.write_realized(DS, realized_frame(as_ofs)) == 12  # a re-run: same rows, nothing doubled
+    assert store.read_realized(DS).equals(first)
+    # re-scoring one as_of (fewer models now) replaces that as_of's rows only
+    store.write_realized(DS, realized_frame([AS_OF], models=("lstm",), scale=2.0))
+    now = store.read_realized(DS)
+    assert now.filter(pl.col("as_of") == OTHER).equals(first.filter(pl.col("as_of") == OTHER))
+    mine = now.filter(pl.col("as_of") == AS_OF)
+    assert mine["model"].unique().to_list() == ["lstm"] and mine["mae"].to_list() == [2.0, 4.0, 6.0]
+    assert store.read_realized(as_of=AS_OF).group_by("dataset").len().sort("dataset").rows() == [("b", 3), (DS, 3)]
+    assert store.read_realized("b")["model_version"].null_count() == 3
+    assert store.read_realized(DS, datetime(2000, 1, 1)).height == 0
+    assert store.read().height == 0  # realized rows are not forecasts

@@ -1,0 +1,147 @@
+"""Faults lose nothing, on every backend: a publisher killed (SIGKILL) at each point of a publish
+leaves exactly the old or exactly the new forecasts of its key, never a mix, never a duplicate,
+and the next publish completes; concurrent publishers all land, one whole winner per key.
+
+Kill tests run tests/publish_faults/publisher.py in a subprocess that SIGKILLs itself at a named
+point (FLOWCAST_FAULT=publish:<point>) or is SIGKILLed by the test at a random moment.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import time
+
+import polars as pl
+import pytest
+from conftest import make_backend
+from publisher import make_forecast
+from store_helpers import AS_OF, DS, H, OTHER, child, publish, variant_of
+
+from flowcast.store import content_hash
+
+BIG = 4000  # series: 4000 x 6 = 24k rows, a multi-page Parquet file
+SIZE = {"embedded": BIG, "postgres": 1000}  # PostgreSQL has no file to tear: fewer rows, a faster test
+UPLOAD_BIG = 20000  # series, horizon 1, with --noise: a ~6 MB file, two parts of a multipart upload
+
+
+def _whole(store, n: int, dataset: str = DS, as_of=AS_OF, h: int = H) -> int:
+    """The key holds exactly one publish, whole, and its receipt agrees with its rows; its variant."""
+    back = store.read(dataset=dataset, as_of=as_of)
+    assert back.height == n * h and back.select("unique_id", "ds").n_unique() == n * h
+    (variant,) = variant_of(back)
+    assert back["model_version"].unique().to_list() == [f"lstm-v{variant}"]  # rows and labels agree
+    assert store.receipt_of(dataset, as_of)["content_hash"] == content_hash(back)
+    return variant
+
+
+@pytest.mark.parametrize(
+    "name, point, survivor",
+    [
+        ("embedded", "after_parquet_tmp", 1),  # temp file written, not fsynced: old partition
+        ("embedded", "before_rename", 1),  # temp file fsynced, not renamed: old partition
+        ("embedded", "after_rename", 2),  # the new file is in place, its predecessor not deleted: new
+        ("postgres", "in_transaction", 1),  # old rows deleted, not committed: the server rolls back
+        ("postgres", "before_commit", 1),  # new rows copied in, not committed: rolled back
+        ("postgres", "after_commit", 2),  # committed: new
+    ],
+)
+def test_sigkill_during_publish_leaves_old_or_new_and_the_next_run_completes(request, tmp_path, name, point,
+                                                                            survivor):
+    b = make_backend(name, request, tmp_path)
+    big = SIZE[name]
+    publish(b.store, make_forecast(1, big, H, AS_OF))
+    other = publish(b.store, make_forecast(9, 10, H, AS_OF), dataset="other", variant=9)
+    proc = child(b.spec, AS_OF, 2, big, f"publish:{point}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
+
+    if name == "embedded":
+        store = b.store
+        if point in ("after_parquet_tmp", "before_rename"):
+            assert len(list(store.tmp_dir.iterdir())) == 1  # the dead publisher's temp file is there ...
+        parts = sorted(re.sub(r"-[0-9a-f]{8}\.parquet$", "", p.relative_to(store.root).as_posix())
+                       for p in (store.root / "forecasts").rglob("*") if p.is_file())
+        mine = "forecasts/dataset=sales/as_of=2024-03-01T00:00:00/part-"
+        assert parts == ["forecasts/dataset=other/as_of=2024-03-01T00:00:00/part-00000001", f"{mine}00000001",
+                         *([f"{mine}00000002"] if point == "after_rename" else [])]  # ... not in the dataset
+        newest = sorted((store.root / "forecasts" / f"dataset={DS}").rglob("*.parquet"))[-1]
+        assert variant_of(pl.read_parquet(newest)) == {survivor}  # the key's newest file is whole
+    assert _whole(b.reopen(), big) == survivor
+    assert b.store.receipt_of("other", AS_OF)["content_hash"] == other.content_hash  # other keys untouched
+
+    proc = child(b.spec, AS_OF, 3, big)  # the next run completes
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert _whole(b.store, big) == 3 and b.store.read().height == big * H + 10 * H
+    if name == "embedded":
+        assert not any(b.store.tmp_dir.iterdir())  # the next publish removed the dead temp file
+
+
+@pytest.mark.parametrize("name", ["embedded", "postgres"])
+def test_random_sigkills_never_leave_a_mix(request, tmp_path, name):
+    """A child publishes variant 10, 11, 12, ... of one key in a loop; kill it at random moments."""
+    b = make_backend(name, request, tmp_path)
+    big = SIZE[name]
+    publish(b.store, make_forecast(1, big, H, AS_OF))
+    rng = random.Random(7)
+    seen = set()
+    for i in range(4):
+        proc = child(b.spec, AS_OF, 10 + 100 * i, big, None, "--loop")
+        first = proc.stdout.readline()  # wait for one whole publish, then kill during a later one
+        assert first.startswith("published"), proc.stderr.read()
+        time.sleep(rng.uniform(0.0, 0.6))  # one publish of 24k rows takes a few tenths of a second
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        variant = _whole(b.reopen(), big)
+        seen.add(variant)
+    assert 1 not in seen  # every child completed at least one publish before it was killed
+
+
+@pytest.mark.parametrize("name", ["embedded", "postgres"])
+def test_concurrent_publishers_all_land_with_one_whole_winner_per_key(request, tmp_path, name):
+    b = make_backend(name, request, tmp_path)
+    big = SIZE[name]
+    jobs = [(DS, AS_OF, 1), (DS, OTHER, 2), (DS, AS_OF, 3), ("b", AS_OF, 4), ("b", AS_OF, 5)]
+    procs = [child(b.spec, a, v, big, dataset=d) for d, a, v in jobs]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    store = b.reopen()
+    assert store.as_ofs(DS) == [OTHER, AS_OF] and store.as_ofs("b") == [AS_OF]  # every key landed
+    assert _whole(store, big, as_of=OTHER) == 2
+    assert _whole(store, big) in (1, 3)  # two publishers of one key: one wins whole, no duplicates
+    assert _whole(store, big, dataset="b") in (4, 5)
+    assert store.read().height == 3 * big * H  # three keys
+
+
+def test_an_upload_killed_half_way_leaves_the_previous_object(request, tmp_path):
+    """The Parquet dataset on an S3-compatible server: a publisher killed after the first part of a
+    multipart upload, or after the last part before the upload is completed, leaves the previous
+    object whole; the next publish completes."""
+    b = make_backend("s3", request, tmp_path)
+    store = b.store
+    first = b.reopen()
+    proc = child(b.spec, AS_OF, 1, UPLOAD_BIG, None, "--noise", horizon=1)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    old_hash = first.receipt_of(DS, AS_OF)["content_hash"]
+    for point in ("mid_upload", "before_rename"):  # one part sent; every part sent, upload not completed
+        proc = child(b.spec, AS_OF, 2, UPLOAD_BIG, f"publish:{point}", "--noise", horizon=1)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, (point, err)
+        assert _whole(b.reopen(), UPLOAD_BIG, h=1) == 1, point  # the old object, whole
+        assert store.receipt_of(DS, AS_OF)["content_hash"] == old_hash
+        listed = store.data.fs.find(store.location)
+        assert [re.sub(r"-[0-9a-f]{8}\.parquet$", "", p).rsplit("/", 3)[1:] for p in listed] == [
+            ["dataset=sales", "as_of=2024-03-01T00:00:00", "part-00000001"]], listed  # nothing half-made listed
+    fs = store.data.fs
+    bucket = store.location.split("://", 1)[1].split("/", 1)[0]
+    pending = fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])
+    assert len(pending) >= 1  # the killed multipart upload exists, invisible to every listing
+    proc = child(b.spec, AS_OF, 3, UPLOAD_BIG, None, "--noise", horizon=1)  # the next publish completes
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert _whole(b.reopen(), UPLOAD_BIG, h=1) == 3
