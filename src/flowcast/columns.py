@@ -19,11 +19,13 @@ FORECAST_COLUMNS = [
     "dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at",
 ]
 
-# realized accuracy of published forecasts: one row per (dataset, as_of, model, step) once actuals exist
+# realized accuracy of published forecasts: one row per (dataset, as_of, model, step) once actuals exist;
+# mae_snaive/mase_snaive: the seasonal-naive forecast made at that as_of, scored on the same points;
+# scored_at: the as_of of the run whose actuals scored the row
 REALIZED_KEY = ["dataset", "as_of", "model", "step"]
 REALIZED_COLUMNS = [
     "dataset", "as_of", "model", "model_version", "step", "n", "mae", "mase", "smape", "coverage80", "coverage95",
-    "scored_at",
+    "mae_snaive", "mase_snaive", "scored_at",
 ]
 
 

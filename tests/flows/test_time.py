@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from flow_helpers import TINY_OVERRIDES
 
-from flowcast.publish import ForecastStore
+from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -60,9 +60,10 @@ def test_flow_run_keeps_exactly_the_rows_its_instant_allows(tmp_path, as_of):
     s = retrain_flow(as_of=as_of, source=hourly_source(csv), home=str(home), overrides=TINY_OVERRIDES)
     assert (s["rows_in"], s["rows_valid"], s["rows_quarantined"]) == (2 * KNOWN_PER_SERIES, 2 * KNOWN_PER_SERIES, 0)
     assert s["as_of"] == AS_OF_UTC.isoformat()
-    store = ForecastStore(home / "warehouse")
-    assert store.as_ofs() == [AS_OF_UTC.replace(tzinfo=None)]  # stores keep naive UTC
-    published = store.read(as_of=AS_OF_UTC)
+    store = EmbeddedStore(home / "warehouse")
+    (dataset,) = store.datasets()
+    assert store.as_ofs(dataset) == [AS_OF_UTC.replace(tzinfo=None)]  # stores keep naive UTC
+    published = store.read(dataset=dataset, as_of=AS_OF_UTC)
     assert published.height == 2 * 6
     last_known = FIRST_UTC + timedelta(hours=KNOWN_PER_SERIES - 1)  # == as_of
     assert sorted(published["ds"].unique().to_list()) == [last_known + timedelta(hours=k) for k in range(1, 7)]

@@ -50,7 +50,7 @@ def main() -> None:
         import duckdb
 
         con = duckdb.connect(spec.rstrip("/") + "/forecasts.duckdb", read_only=True)
-        read = lambda: pl.from_arrow(con.sql("SELECT * FROM forecasts").to_arrow_table())  # noqa: E731
+        read = lambda: pl.from_arrow(con.sql("SELECT * FROM forecasts").to_arrow_table())
     else:
         sys.path.insert(0, __file__.rsplit("/", 1)[0])
         from publisher import store_from_arg

@@ -2,22 +2,16 @@
 (moto in server mode), both on loopback, started once per session and stopped afterwards;
 `backend` parametrizes a test over the stores (embedded, postgres, s3).
 
-PostgreSQL: initdb/pg_ctl from FLOWCAST_PG_BIN (default /usr/lib/postgresql/15/bin, else
-the ones on PATH). They refuse to run as root, so as root (CI) they run as the `postgres`
-user via runuser, in a temporary folder that user owns. Each test gets its own schema,
-dropped afterwards. The tests are skipped, saying why, only when the binaries are absent.
+PostgreSQL: the session server of tests/conftest.py (tests/pg_helpers.py: initdb/pg_ctl as the
+`postgres` user under root, a temporary folder, a free loopback port). Each test gets its own
+schema, dropped afterwards. Skipped, saying why, only when the binaries are absent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,44 +29,12 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------------- PostgreSQL
-def _pg_bin() -> Path | None:
-    for cand in (os.environ.get("FLOWCAST_PG_BIN"), "/usr/lib/postgresql/15/bin"):
-        if cand and (Path(cand) / "initdb").exists():
-            return Path(cand)
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
-
-
 @pytest.fixture(scope="session")
-def pg_url():
-    """postgresql:// URL of a PostgreSQL server of our own (session-scoped)."""
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/15/bin or on "
-                    "PATH; set FLOWCAST_PG_BIN to their folder")
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    base = Path(tempfile.mkdtemp(prefix="flowcast-pg-"))
-    if as_root:
-        shutil.chown(base, "postgres", "postgres")
-    data, log = base / "data", base / "server.log"
-
-    def run(*cmd: str) -> None:
-        r = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=180)
-        if r.returncode != 0:
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stdout}{r.stderr}{tail}")
-
-    port = free_port()
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "120", "-o",
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100", "start")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        with contextlib.suppress(Exception):
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+def pg_url(postgres):
+    """postgresql:// URL of the session's own PostgreSQL server (tests/conftest.py `postgres`:
+    initdb/pg_ctl in a temporary folder, as the postgres user under root; skipped, saying why,
+    only where no PostgreSQL binaries exist)."""
+    return postgres.url("postgres")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import datetime
 import polars as pl
 import pytest
 from publisher import make_forecast
-from store_helpers import AS_OF, DS, H, OTHER, publish, variant_of
+from store_helpers import AS_OF, DS, OTHER, H, publish, variant_of
 from test_contract import realized_frame
 
 from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS

@@ -80,7 +80,7 @@ def test_model_version_may_be_none_for_a_baseline(tmp_path):
 
 def _bad(kind: str) -> tuple[pl.DataFrame, dict, str]:
     fc = make_forecast(2, N, H, AS_OF)
-    nan_at = lambda col, v: fc.with_columns(  # noqa: E731
+    nan_at = lambda col, v: fc.with_columns(
         pl.when((pl.col("unique_id") == "s00004") & (pl.col("step") == 3)).then(v).otherwise(pl.col(col)).alias(col))
     ids = fc["unique_id"].unique().to_list()
     return {
@@ -131,7 +131,7 @@ def test_contract_failures_are_the_same_on_every_backend(backend):
 def realized_frame(as_ofs: list[datetime], models=("lstm", "seasonal_naive"), steps=3, scale=1.0) -> pl.DataFrame:
     rows = [{"as_of": a, "model": m, "model_version": "lstm-v1" if m == "lstm" else None, "step": s, "n": 10 + s,
              "mae": scale * s, "mase": 0.5 * scale * s, "smape": 0.1 * s, "coverage80": 0.8, "coverage95": None,
-             "scored_at": datetime(2024, 6, 1)} for a in as_ofs for m in models for s in range(1, steps + 1)]
+             "mae_snaive": 2.0 * s, "mase_snaive": None, "scored_at": datetime(2024, 6, 1)} for a in as_ofs for m in models for s in range(1, steps + 1)]
     return pl.DataFrame(rows)
 
 
@@ -143,6 +143,7 @@ def realized_frame(as_ofs: list[datetime], models=("lstm", "seasonal_naive"), st
     (lambda f: f.with_columns(pl.lit(float("nan")).alias("mae")), "mae out of range"),
     (lambda f: f.with_columns(pl.lit(1.5).alias("coverage80")), "coverage80 out of range"),
     (lambda f: f.with_columns(pl.lit(0).alias("n")), "n out of range"),
+    (lambda f: f.with_columns(pl.lit(-1.0).alias("mase_snaive")), "mase_snaive out of range"),
     (lambda f: f.with_columns(pl.lit("other").alias("dataset")), r"name other datasets: \['other'\]"),
     (lambda f: f.with_columns(pl.lit(None, dtype=pl.Utf8).alias("model")), "model is null in 6 rows"),
 ])

@@ -10,14 +10,13 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 from publisher import make_forecast
-from store_helpers import AS_OF, DS, H, N, OTHER, publish, variant_of
+from store_helpers import AS_OF, DS, OTHER, H, N, publish, variant_of
 
 from flowcast.columns import FORECAST_COLUMNS
 from flowcast.errors import PublishError

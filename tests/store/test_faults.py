@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from conftest import make_backend
 from publisher import make_forecast
-from store_helpers import AS_OF, DS, H, OTHER, child, publish, variant_of
+from store_helpers import AS_OF, DS, OTHER, H, child, publish, variant_of
 
 from flowcast.store import content_hash
 
@@ -66,7 +66,7 @@ def test_sigkill_during_publish_leaves_old_or_new_and_the_next_run_completes(req
         mine = "forecasts/dataset=sales/as_of=2024-03-01T00:00:00/part-"
         assert parts == ["forecasts/dataset=other/as_of=2024-03-01T00:00:00/part-00000001", f"{mine}00000001",
                          *([f"{mine}00000002"] if point == "after_rename" else [])]  # ... not in the dataset
-        newest = sorted((store.root / "forecasts" / f"dataset={DS}").rglob("*.parquet"))[-1]
+        newest = max((store.root / "forecasts" / f"dataset={DS}").rglob("*.parquet"))
         assert variant_of(pl.read_parquet(newest)) == {survivor}  # the key's newest file is whole
     assert _whole(b.reopen(), big) == survivor
     assert b.store.receipt_of("other", AS_OF)["content_hash"] == other.content_hash  # other keys untouched

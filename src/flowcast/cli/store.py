@@ -78,6 +78,19 @@ def forecasts(
                   f"{frame['unique_id'].n_unique()} series")
 
 
+def _mirror_registry(settings: Any) -> None:
+    """With store.url on PostgreSQL, mirror the registry there (flowcast.store.registry_index); the
+    pointer has moved either way, so a failure here is a warning, not an error."""
+    from flowcast.errors import FlowcastError
+    from flowcast.store.registry_index import sync_if_postgres
+
+    try:
+        sync_if_postgres(settings)
+    except FlowcastError as exc:
+        console.print(f"[bold yellow]warning:[/] the registry index on PostgreSQL is not updated: {exc}",
+                      highlight=False)
+
+
 def _published_hint(store: Any, dataset: str | None) -> str:
     """What is published, so that a filter matching nothing says what would match."""
     names = store.datasets()
@@ -215,6 +228,7 @@ def models_promote(
     before = _production_or_none(reg, target)
     want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
     mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+    _mirror_registry(settings)
     console.print(f"production of {target}: {before.version if before else 'none'} -> [bold]{mv.version}[/]",
                   highlight=False)
     if json_out:
@@ -238,6 +252,7 @@ def models_rollback(
     reg = ModelRegistry(settings.models_dir)
     before = _production_or_none(reg, dataset)
     mv = reg.rollback(dataset=dataset, reason=reason, at=parse_as_of(at))
+    _mirror_registry(settings)
     console.print(f"production of {mv.dataset}: {before.version if before else 'none'} -> [bold]{mv.version}[/] "
                   "(rolled back)", highlight=False)
     if json_out:

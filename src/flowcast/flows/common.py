@@ -207,8 +207,16 @@ def publish_forecasts(
         f"Published {receipt.rows} forecast rows ({receipt.n_series} series) of {receipt.dataset} for as_of "
         f"{as_of:%Y-%m-%d %H:%M} from {model} {model_version or '(baseline)'} to {where}"
     )
-    for note in receipt.notes:
-        log.warning(note)
+    for warning in receipt.notes:
+        log.warning(warning)
+    from flowcast.store.registry_index import sync_if_postgres
+
+    try:  # the registry's production pointers and versions, mirrored beside the forecasts
+        if (counts := sync_if_postgres(settings)) is not None:
+            log.info(f"Registry index on PostgreSQL: {counts['versions']} versions, {counts['production']} "
+                     "production pointers")
+    except FlowcastError as exc:  # a mirror: the forecasts are published and the registry is intact
+        log.warning(f"The registry index on PostgreSQL could not be updated: {exc}")
     return receipt
 
 

@@ -14,7 +14,7 @@ q50, hi80 = 90%, hi95 = 97.5%), so any store lays them out the same way.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -38,9 +38,9 @@ class ForecastContractError(PublishError):
 # ---------------------------------------------------------------------- keys and columns
 def storage_ts(ts: datetime) -> datetime:
     """The stored form of an instant: naive UTC (aware times are converted; naive means UTC)."""
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
-    return ts
+    from flowcast.timekeys import storage_naive
+
+    return storage_naive(ts)
 
 
 def check_dataset(dataset: str) -> str:
@@ -279,7 +279,8 @@ def check_labels(*, dataset: str, as_of: datetime, model: str, run_id: str) -> N
 _REALIZED_TYPES: dict[str, Any] = {
     "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
     "step": pl.Int32, "n": pl.Int64, "mae": pl.Float64, "mase": pl.Float64, "smape": pl.Float64,
-    "coverage80": pl.Float64, "coverage95": pl.Float64, "scored_at": pl.Datetime("us"),
+    "coverage80": pl.Float64, "coverage95": pl.Float64, "mae_snaive": pl.Float64, "mase_snaive": pl.Float64,
+    "scored_at": pl.Datetime("us"),
 }
 
 
@@ -290,10 +291,10 @@ def empty_realized() -> pl.DataFrame:
 def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Realized accuracy rows, cast to their types and in REALIZED_COLUMNS order.
 
-    One row per (as_of, model, step) of `dataset`; n >= 1 points scored; mae, smape >= 0 and
-    mase >= 0 (finite or null: a metric that cannot be computed is null, never NaN); coverage
-    in [0, 1] or null. A `dataset` column, if given, must name `dataset`. model_version may be
-    absent (null: a baseline)."""
+    One row per (as_of, model, step) of `dataset`; n >= 1 points scored; mae, mase, smape,
+    mae_snaive, mase_snaive >= 0 (finite or null: a metric that cannot be computed is null, never
+    NaN); coverage in [0, 1] or null. A `dataset` column, if given, must name `dataset`.
+    model_version, mae_snaive and mase_snaive may be absent (null)."""
     check_dataset(dataset)
     if frame is None or frame.height == 0:
         raise ForecastContractError(f"refusing to write an empty realized-accuracy frame for dataset {dataset}")
@@ -302,8 +303,9 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         if others:
             raise ForecastContractError(f"realized rows for dataset {dataset} name other datasets: {others[:5]}")
     frame = frame.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
-    if "model_version" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("model_version"))
+    for col, dtype in (("model_version", pl.Utf8), ("mae_snaive", pl.Float64), ("mase_snaive", pl.Float64)):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(col))
     missing = [c for c in REALIZED_COLUMNS if c not in frame.columns]
     extra = [c for c in frame.columns if c not in REALIZED_COLUMNS]
     if missing or extra:
@@ -329,7 +331,8 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         problems.append(f"{dup.height} rows repeat a (as_of, model, step), e.g. {ex}")
     rules = {
         "step": pl.col("step") >= 1, "n": pl.col("n") >= 1,
-        **{m: pl.col(m).is_null() | (pl.col(m).is_finite() & (pl.col(m) >= 0)) for m in ("mae", "mase", "smape")},
+        **{m: pl.col(m).is_null() | (pl.col(m).is_finite() & (pl.col(m) >= 0))
+           for m in ("mae", "mase", "smape", "mae_snaive", "mase_snaive")},
         **{c: pl.col(c).is_null() | ((pl.col(c) >= 0) & (pl.col(c) <= 1)) for c in ("coverage80", "coverage95")},
     }
     for col, ok in rules.items():

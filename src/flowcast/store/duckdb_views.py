@@ -58,7 +58,7 @@ def view_sql(root: Path) -> dict[str, str]:
     def newest(inner: str) -> str:
         return f"SELECT * EXCLUDE (filename, __newest) FROM (SELECT *, {rank} FROM {inner}) WHERE __newest = 1"
 
-    kv = lambda k: f"max(CASE WHEN k = '{k}' THEN v END)"  # noqa: E731
+    kv = lambda k: f"max(CASE WHEN k = '{k}' THEN v END)"
     return {
         "forecasts": f"CREATE OR REPLACE VIEW forecasts AS {newest(read(f))}",
         "publishes": (

@@ -37,6 +37,7 @@ import contextlib
 import errno
 import fcntl
 import io
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -231,7 +232,7 @@ class ParquetDataset:
         """One open handle on a part file (immutable: the same bytes for as long as it exists;
         locally the handle keeps them even if the file is deleted while it is read)."""
         if self.local:
-            return open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+            return open(path, "rb")
         return self.fs.open(path, "rb")
 
     def read(self, path: str, filters: list[tuple[str, str, Any]] | None = None) -> pl.DataFrame:
@@ -423,7 +424,7 @@ class ParquetDataset:
         if newest not in times:
             return
         now = times[newest]
-        for older, successor in zip(names, names[1:], strict=False):
+        for older, successor in itertools.pairwise(names):
             if older < newest and now - times[successor] >= self.grace_s:
                 self._unlink(older)
 

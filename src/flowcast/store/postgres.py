@@ -76,7 +76,8 @@ def _ddl(schema: str) -> list[str]:
             dataset text NOT NULL, as_of timestamp NOT NULL, model text NOT NULL, model_version text,
             step integer NOT NULL CHECK (step >= 1), n bigint NOT NULL CHECK (n >= 1), mae double precision,
             mase double precision, smape double precision, coverage80 double precision,
-            coverage95 double precision, scored_at timestamp NOT NULL,
+            coverage95 double precision, mae_snaive double precision, mase_snaive double precision,
+            scored_at timestamp NOT NULL,
             PRIMARY KEY (dataset, as_of, model, step))""",
     ]
 
@@ -333,5 +334,5 @@ class PostgresStore:
                 sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, **{c: pl.Float64 for c in (
-            "mae", "mase", "smape", "coverage80", "coverage95")}})
+            "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
         return empty_realized() if frame.height == 0 else normalise_realized(frame)

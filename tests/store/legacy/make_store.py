@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "publish_faults"))
 
-from publish_v0 import ForecastStore  # noqa: E402
-from publisher import make_forecast  # noqa: E402
+from publish_v0 import ForecastStore
+from publisher import make_forecast
 
 warehouse, spec = sys.argv[1], json.loads(sys.argv[2])
 store = ForecastStore(Path(warehouse))

@@ -1,0 +1,91 @@
+"""The registry index on PostgreSQL: the model registry's versions, production pointers and
+promotion history mirrored into tables beside the forecasts, when `store.url` is PostgreSQL.
+
+The registry itself (flowcast.registry: files under home/models, compare-and-swap pointers)
+stays the source of truth; the index lets every machine and every SQL client see which model
+produced which forecasts (join `forecasts.model_version` to `model_versions.version`) and
+what is in production per dataset, without reading the registry's files.
+
+    model_versions  version PRIMARY KEY: name, dataset, kind, recipe, metrics, fingerprint (jsonb),
+                    as_of, created_at, description; index (dataset, name)
+    production      dataset PRIMARY KEY: version (the production pointer of each dataset)
+    promotions      (dataset, seq) PRIMARY KEY: action, version, previous, reason, at
+
+`sync_registry` replaces the index with the registry's current state in one transaction
+(readers see the old index or the new one), so it is idempotent and a crash between two syncs
+leaves the last complete one. The flows call it after publishing (a retrain that promoted, a
+forecast run) and `flowcast models promote/rollback` after moving a pointer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowcast.config import Settings
+    from flowcast.store.postgres import PostgresStore
+
+
+def _ddl(s: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {s}.model_versions (
+            version text PRIMARY KEY, name text NOT NULL, dataset text, kind text NOT NULL,
+            recipe jsonb NOT NULL, metrics jsonb NOT NULL, fingerprint jsonb NOT NULL, as_of text,
+            created_at text, description text)""",
+        f"CREATE INDEX IF NOT EXISTS model_versions_dataset_idx ON {s}.model_versions (dataset, name)",
+        f"""CREATE TABLE IF NOT EXISTS {s}.production (
+            dataset text PRIMARY KEY, version text NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.promotions (
+            dataset text NOT NULL, seq integer NOT NULL, action text NOT NULL, version text,
+            previous text, reason text, at text, PRIMARY KEY (dataset, seq))""",
+    ]
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, default=str, sort_keys=True)
+
+
+def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
+    """Replace the index in `store` with `registry`'s versions, pointers and history."""
+    versions = registry.list()
+    productions = registry.productions()
+    history = {d: registry.history(dataset=d) for d in registry.datasets()}
+    s = store.schema
+    with store._conn("index the model registry") as con, con.transaction():
+        con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{s}|registry"])
+        for stmt in _ddl(s):
+            con.execute(stmt)
+        con.execute(f"DELETE FROM {s}.model_versions")
+        con.execute(f"DELETE FROM {s}.production")
+        con.execute(f"DELETE FROM {s}.promotions")
+        with con.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {s}.model_versions VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(v.version, v.name, getattr(v, "dataset", None), getattr(v, "kind", "network"),
+                  _dump(getattr(v, "recipe", {}) or {}), _dump(v.metrics or {}), _dump(v.fingerprint or {}),
+                  v.as_of, v.created_at, v.describe() if hasattr(v, "describe") else None) for v in versions],
+            )
+            cur.executemany(f"INSERT INTO {s}.production VALUES (%s, %s)",
+                            [(d, v.version) for d, v in productions.items()])
+            cur.executemany(
+                f"INSERT INTO {s}.promotions VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [(d, i, e.get("action", ""), e.get("version"), e.get("previous"), e.get("reason"),
+                  None if e.get("at") is None else str(e.get("at")))
+                 for d, events in history.items() for i, e in enumerate(events)],
+            )
+    return {"versions": len(versions), "production": len(productions),
+            "promotions": sum(len(e) for e in history.values())}
+
+
+def sync_if_postgres(settings: Settings) -> dict[str, int] | None:
+    """`sync_registry` when store.url is PostgreSQL; None otherwise (nothing to mirror)."""
+    from flowcast.store.factory import is_postgres
+
+    if not is_postgres(settings.store.url):
+        return None
+    from flowcast.registry import ModelRegistry
+    from flowcast.store.postgres import PostgresStore
+
+    return sync_registry(PostgresStore(settings.store.url, schema=settings.store.pg_schema),
+                         ModelRegistry(settings.models_dir))

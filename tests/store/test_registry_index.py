@@ -1,0 +1,53 @@
+"""The registry index on PostgreSQL: versions, production pointers per dataset and promotion
+history mirrored beside the forecasts, joinable to them, idempotent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from publisher import make_forecast
+from store_helpers import AS_OF, H
+
+from flowcast.config import load_settings
+from flowcast.registry import ModelRegistry
+from flowcast.store import open_store
+from flowcast.store.registry_index import sync_if_postgres
+
+
+def test_the_registry_is_mirrored_into_postgres(tmp_path, pg_url, pg_schema):
+    settings = load_settings(home=tmp_path / "home", store={"url": pg_url, "pg_schema": pg_schema})
+    reg = ModelRegistry(settings.models_dir)
+    at = datetime(2024, 1, 1)
+    theta = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                         metrics={"mase": 0.9}, created_at=at)
+    naive = reg.register(None, name="naive", dataset="sales", kind="statistical", recipe={"model": "naive"},
+                         created_at=at)
+    other = reg.register(None, name="theta", dataset="energy", kind="statistical", recipe={"model": "theta"},
+                         created_at=at)
+    reg.promote(theta.version, reason="best", at=at)
+    reg.promote(naive.version, reason="better", at=at)
+    reg.promote(other.version, reason="first", at=at)
+    assert sync_if_postgres(settings) == {"versions": 3, "production": 2, "promotions": 3}
+    reg.rollback(dataset="sales", reason="oops", at=at)
+    assert sync_if_postgres(settings) == {"versions": 3, "production": 2, "promotions": 4}
+    assert sync_if_postgres(settings) == {"versions": 3, "production": 2, "promotions": 4}  # idempotent
+
+    store = open_store(settings)
+    store.publish(make_forecast(1, 3, H, AS_OF), dataset="sales", as_of=AS_OF, model="theta",
+                  model_version=theta.version, run_id="r", created_at=AS_OF)
+    with psycopg.connect(pg_url) as con:
+        s = pg_schema
+        assert con.execute(f"SELECT dataset, version FROM {s}.production ORDER BY 1").fetchall() == [
+            ("energy", other.version), ("sales", theta.version)]
+        assert con.execute(f"SELECT kind, recipe->>'model', metrics->>'mase' FROM {s}.model_versions "
+                           "WHERE version = %s", [theta.version]).fetchone() == ("statistical", "theta", "0.9")
+        assert [r[0] for r in con.execute(f"SELECT action FROM {s}.promotions WHERE dataset = 'sales' "
+                                          "ORDER BY seq").fetchall()] == ["promote", "promote", "rollback"]
+        # which model made the published forecasts, in SQL
+        assert con.execute(f"SELECT DISTINCT m.kind, m.name FROM {s}.forecasts f JOIN {s}.model_versions m "
+                           "ON f.model_version = m.version").fetchall() == [("statistical", "theta")]
+
+
+def test_nothing_is_mirrored_for_an_embedded_store(tmp_path):
+    assert sync_if_postgres(load_settings(home=tmp_path)) is None
