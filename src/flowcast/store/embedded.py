@@ -110,8 +110,21 @@ class EmbeddedStore:
         DuckDB file is held open elsewhere, else None."""
         if self.views is None:
             return None
-        present = {t for t in ("forecasts", "realized") if self.data.partitions(t)}
+        present = {t for t in ("forecasts", "realized") if self._has_any(t)}
         return self.views.ensure(present)
+
+    def _has_any(self, table: str) -> bool:
+        """Whether `table` holds a key (cheap: stops at the first one; DuckDB cannot create a view
+        over a glob that matches nothing)."""
+        base = Path(self.data.root) / table
+        if not base.is_dir():
+            return False
+        for ddir in base.iterdir():
+            if ddir.name.startswith("dataset=") and ddir.is_dir():
+                for adir in ddir.iterdir():
+                    if self.data._parts_in(str(adir)):
+                        return True
+        return False
 
     # ------------------------------------------------------------------ listing
     def _visible(self, table: str, dataset: str | None = None) -> dict[tuple[str, datetime], str]:

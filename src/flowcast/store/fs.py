@@ -235,11 +235,13 @@ class FileStore:
         if self.local:
             shutil.copytree(self.url(rel), local_dir, dirs_exist_ok=True)
         else:
+            protocol = self.root.split("://", 1)[0]
             prefix = self.url(rel).split("://", 1)[1].rstrip("/") + "/"
             for path in self.fs.find(self.url(rel)):
                 name = str(path).split("://", 1)[-1]
-                self.fs.get_file(path if "://" in str(path) else f"{self.root.split('://', 1)[0]}://{name}",
-                                 str(local_dir / name.removeprefix(prefix)))
+                dest = local_dir / name.removeprefix(prefix)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(f"{protocol}://{name}", str(dest))
         (local_dir / MARKER).unlink(missing_ok=True)
         return local_dir
 

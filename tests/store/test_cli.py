@@ -1,0 +1,53 @@
+"""`flowcast forecasts`: formats, filters (--dataset among them), and what it says when nothing matches."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+from publisher import make_forecast
+from store_helpers import AS_OF, H, OTHER, publish
+from typer.testing import CliRunner
+
+from flowcast.columns import FORECAST_COLUMNS
+from flowcast.store import EmbeddedStore
+
+
+def test_cli_forecasts_formats_and_filters(_isolated_home):
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2, dataset="sales")
+    publish(store, make_forecast(3, 2, H, AS_OF), variant=3, dataset="energy")
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert len(rows) == (2 * 3 + 2) * H  # every dataset
+    assert list(rows[0]) == FORECAST_COLUMNS[:8] + ["y_hat_q10", "y_hat_q90"] + FORECAST_COLUMNS[8:]
+    r = runner.invoke(app, ["forecasts", "--dataset", "sales", "--as-of", "2024-03-01", "--unique-id", "s00001",
+                            "--format", "json"])
+    rows = json.loads(r.stdout)
+    assert len(rows) == H and {(x["dataset"], x["unique_id"], x["as_of"]) for x in rows} == {
+        ("sales", "s00001", "2024-03-01T00:00:00")}
+    r = runner.invoke(app, ["forecasts", "-d", "energy", "--format", "csv"])
+    csv = pl.read_csv(r.stdout.encode())
+    assert csv.height == 2 * H and csv["dataset"].unique().to_list() == ["energy"]
+    assert csv.columns[:4] == ["dataset", "as_of", "unique_id", "ds"]
+    r = runner.invoke(app, ["forecasts", "--as-of", "2024-02-01"])
+    assert r.exit_code == 0 and "s00002" in r.stdout and "lstm-v2" in r.stdout and "1 dataset(s)" in r.output
+    r = runner.invoke(app, ["forecasts", "--format", "xml"])
+    assert r.exit_code == 2 and "--format must be one of" in r.output
+    r = runner.invoke(app, ["forecasts", "--as-of", "yesterday"])
+    assert r.exit_code == 2 and "--as-of" in r.output
+    r = runner.invoke(app, ["forecasts", "--model", "nope", "--format", "json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    # a filter that matches nothing says what is published
+    r = runner.invoke(app, ["forecasts", "--dataset", "sales", "--as-of", "2024-02-02"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "published as_of: sales: 2024-02-01T00:00:00, 2024-03-01T00:00:00" in text, text
+    r = runner.invoke(app, ["forecasts", "--dataset", "nope"])
+    assert "published datasets: energy, sales" in " ".join(r.output.split())
+    r = runner.invoke(app, ["forecasts", "--dataset", "bad/name"])
+    assert r.exit_code == 2 and "not usable as a store key" in r.output
