@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 from publisher import make_forecast
-from store_helpers import AS_OF, H, OTHER, publish
+from store_helpers import AS_OF, OTHER, H, publish
 from typer.testing import CliRunner
 
 from flowcast.columns import FORECAST_COLUMNS
