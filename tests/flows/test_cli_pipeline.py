@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
-from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
+from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -10,7 +10,7 @@ import pytest
 from flow_helpers import AS_OF, artifacts_of
 
 from flowcast.errors import ProductionMovedError, TrainingError
-from flowcast.publish import ForecastStore
+from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
 from flowcast.reporting import KEYS
 
@@ -82,7 +82,7 @@ def test_a_nan_refit_never_reaches_production(flow_kwargs, monkeypatch):
         retrain_flow(as_of=AS_OF, **kw)
     reg = ModelRegistry(Path(kw["home"]) / "models")
     assert reg.production("tiny") is None and reg.list() == []
-    assert not ForecastStore(Path(kw["home"]) / "warehouse").has(AS_OF)
+    assert not EmbeddedStore(Path(kw["home"]) / "warehouse").has("tiny", AS_OF)
 
 
 def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
@@ -109,7 +109,7 @@ def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
     with pytest.raises(ProductionMovedError, match=f"started from {naive} and is now {first['model_version']}"):
         retrain_flow(as_of=datetime(2019, 6, 1), **kw)
     assert reg.production("tiny").version == first["model_version"]
-    assert not ForecastStore(Path(kw["home"]) / "warehouse").has(datetime(2019, 6, 1))
+    assert not EmbeddedStore(Path(kw["home"]) / "warehouse").has("tiny", datetime(2019, 6, 1))
 
 
 def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted(flow_kwargs):

@@ -394,5 +394,5 @@ def retrain_flow(
         "store": store_label(settings),
         "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
         "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
-        "note": note,
+        "note": " ".join(notes),
     }
