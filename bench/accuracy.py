@@ -18,6 +18,10 @@ N periods of the training span are the test): recipes are chosen there, never on
 `--set section.key=value` overrides a setting (as `FLOWCAST_SECTION__KEY` would), for experiments;
 the figures in the README are from runs without it.
 
+It runs without a configuration file by default (config.py's defaults and its per-frequency
+recipes, FREQUENCY_DEFAULTS), exactly what `flowcast run --dataset m3-yearly` does with no
+flowcast.toml; `--config FILE` runs with one.
+
 Usage: python bench/accuracy.py --dataset m3-yearly [--holdout 6] [--set evaluation.seeds=2] [--home DIR]
 """
 
@@ -33,6 +37,8 @@ from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
+# a loaded machine starts the temporary Prefect API slowly (default: 20 s)
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
 
 import numpy as np
 import polars as pl
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--holdout", type=int, default=0, help="validation split: the last N periods of the training span")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="section.key=value (experiments)")
     ap.add_argument("--home", default=None, help="flowcast home of the run (default: a temporary directory)")
+    ap.add_argument("--config", default=None,
+                    help="flowcast.toml to run with (default: none, i.e. config.py's defaults and per-frequency "
+                         "recipes; the repository's flowcast.toml is the small example that `make run` uses)")
     a = ap.parse_args(argv)
 
     from flowcast.config import load_settings
@@ -133,6 +142,12 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(a.home or tmp)
+        if a.config is None:  # no configuration file: what `flowcast run --dataset ...` does by default
+            empty = Path(tmp) / "defaults.toml"
+            empty.write_text("")
+            os.environ["FLOWCAST_CONFIG"] = str(empty)
+        else:
+            os.environ["FLOWCAST_CONFIG"] = str(Path(a.config).resolve())
         settings = load_settings(dataset=a.dataset, home=home)
         as_of, train, test, h, m = split(a.dataset, a.holdout, settings.cache_dir)
         t0 = time.perf_counter()
