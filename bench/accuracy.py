@@ -126,6 +126,34 @@ def published(result: dict) -> pl.DataFrame:
     return frame.filter(pl.col("dataset") == result["dataset"]) if "dataset" in frame.columns else frame
 
 
+INTERVALS = ("y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95")
+
+
+def with_intervals(pred: pl.DataFrame, result: dict, dataset: str, home: Path, as_of: datetime,
+                   overrides: dict | None) -> tuple[pl.DataFrame, str]:
+    """The published forecasts with their 80/95% intervals. A store that does not keep interval
+    columns yet drops them on publish: they are then recomputed from the registered champion (the
+    same version, on the same data) and its point forecasts must equal the published ones."""
+    if set(INTERVALS) <= set(pred.columns):
+        return pred, "published"
+    from flowcast.data.preprocess import prepare_data
+    from flowcast.flows.common import flow_settings
+    from flowcast.models.recipes import forecast_with
+    from flowcast.registry import ModelRegistry
+
+    settings = flow_settings(home=str(home), dataset=dataset, overrides=overrides)
+    td = prepare_data(settings, as_of).training
+    version = ModelRegistry(settings.models_dir).get(result["model_version"])
+    again = forecast_with(version, td, result["horizon"])
+    j = pred.select("unique_id", "ds", "y_hat").join(
+        again.select("unique_id", "ds", pl.col("y_hat").alias("again"), *INTERVALS), on=["unique_id", "ds"], how="left")
+    gap = float(((j["y_hat"] - j["again"]).abs() / j["y_hat"].abs().clip(lower_bound=1e-9)).max())
+    if j["again"].null_count() or gap > 1e-6:
+        raise SystemExit(f"the champion {result['model_version']} does not reproduce the published forecasts "
+                         f"(largest relative difference {gap:.3g}); intervals not scored")
+    return j.drop("again"), f"recomputed from {result['model_version']} (point forecasts equal to the published)"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="m3-monthly")
@@ -153,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         result = retrain_flow(as_of=as_of, dataset=a.dataset, home=str(home), overrides=parse_sets(a.sets) or None)
         seconds = time.perf_counter() - t0
-        pred = published(result)
+        pub = published(result)
+        pred, intervals_from = with_intervals(pub, result, a.dataset, home, as_of, parse_sets(a.sets) or None)
     common = {"dataset": a.dataset, "horizon": h, "n_series": int(test["unique_id"].n_unique()),
               **({"holdout": a.holdout} if a.holdout else {}), **({"set": a.sets} if a.sets else {})}
     for row in result["leaderboard"]:
@@ -162,12 +191,12 @@ def main(argv: list[str] | None = None) -> None:
                           **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in keep.items()}, **common}))
     s = score(pred.select("unique_id", "ds", "y_hat", *[c for c in pred.columns if c.startswith("y_hat_")]), test,
               train, m)
-    models = pred["model"].value_counts().sort("count", descending=True).rows() if "model" in pred.columns else []
+    models = pub["model"].value_counts().sort("count", descending=True).rows() if "model" in pub.columns else []
     print(json.dumps({
         "bench": "accuracy", "model": "published", "champion": result.get("champion"), "kind": result.get("kind"),
         "split": "holdout" if a.holdout else "test",
         **{k: (None if v is None else round(v, 4)) for k, v in s.items()}, "seconds": round(seconds, 1),
-        "series_by_model": dict(models), **common,
+        "series_by_model": dict(models), "intervals": intervals_from, **common,
     }), flush=True)
 
 
