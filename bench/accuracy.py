@@ -18,6 +18,10 @@ N periods of the training span are the test): recipes are chosen there, never on
 `--set section.key=value` overrides a setting (as `FLOWCAST_SECTION__KEY` would), for experiments;
 the figures in the README are from runs without it.
 
+It runs without a configuration file by default (config.py's defaults and its per-frequency
+recipes, FREQUENCY_DEFAULTS), exactly what `flowcast run --dataset m3-yearly` does with no
+flowcast.toml; `--config FILE` runs with one.
+
 Usage: python bench/accuracy.py --dataset m3-yearly [--holdout 6] [--set evaluation.seeds=2] [--home DIR]
 """
 
@@ -33,6 +37,8 @@ from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
+# a loaded machine starts the temporary Prefect API slowly (default: 20 s)
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
 
 import numpy as np
 import polars as pl
@@ -120,12 +126,43 @@ def published(result: dict) -> pl.DataFrame:
     return frame.filter(pl.col("dataset") == result["dataset"]) if "dataset" in frame.columns else frame
 
 
+INTERVALS = ("y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95")
+
+
+def with_intervals(pred: pl.DataFrame, result: dict, dataset: str, home: Path, as_of: datetime,
+                   overrides: dict | None) -> tuple[pl.DataFrame, str]:
+    """The published forecasts with their 80/95% intervals. A store that does not keep interval
+    columns yet drops them on publish: they are then recomputed from the registered champion (the
+    same version, on the same data) and its point forecasts must equal the published ones."""
+    if set(INTERVALS) <= set(pred.columns):
+        return pred, "published"
+    from flowcast.data.preprocess import prepare_data
+    from flowcast.flows.common import flow_settings
+    from flowcast.models.recipes import forecast_with
+    from flowcast.registry import ModelRegistry
+
+    settings = flow_settings(home=str(home), dataset=dataset, overrides=overrides)
+    td = prepare_data(settings, as_of).training
+    version = ModelRegistry(settings.models_dir).get(result["model_version"])
+    again = forecast_with(version, td, result["horizon"])
+    j = pred.select("unique_id", "ds", "y_hat").join(
+        again.select("unique_id", "ds", pl.col("y_hat").alias("again"), *INTERVALS), on=["unique_id", "ds"], how="left")
+    gap = float(((j["y_hat"] - j["again"]).abs() / j["y_hat"].abs().clip(lower_bound=1e-9)).max())
+    if j["again"].null_count() or gap > 1e-6:
+        raise SystemExit(f"the champion {result['model_version']} does not reproduce the published forecasts "
+                         f"(largest relative difference {gap:.3g}); intervals not scored")
+    return j.drop("again"), f"recomputed from {result['model_version']} (point forecasts equal to the published)"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="m3-monthly")
     ap.add_argument("--holdout", type=int, default=0, help="validation split: the last N periods of the training span")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="section.key=value (experiments)")
     ap.add_argument("--home", default=None, help="flowcast home of the run (default: a temporary directory)")
+    ap.add_argument("--config", default=None,
+                    help="flowcast.toml to run with (default: none, i.e. config.py's defaults and per-frequency "
+                         "recipes; the repository's flowcast.toml is the small example that `make run` uses)")
     a = ap.parse_args(argv)
 
     from flowcast.config import load_settings
@@ -133,12 +170,19 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(a.home or tmp)
+        if a.config is None:  # no configuration file: what `flowcast run --dataset ...` does by default
+            empty = Path(tmp) / "defaults.toml"
+            empty.write_text("")
+            os.environ["FLOWCAST_CONFIG"] = str(empty)
+        else:
+            os.environ["FLOWCAST_CONFIG"] = str(Path(a.config).resolve())
         settings = load_settings(dataset=a.dataset, home=home)
         as_of, train, test, h, m = split(a.dataset, a.holdout, settings.cache_dir)
         t0 = time.perf_counter()
         result = retrain_flow(as_of=as_of, dataset=a.dataset, home=str(home), overrides=parse_sets(a.sets) or None)
         seconds = time.perf_counter() - t0
-        pred = published(result)
+        pub = published(result)
+        pred, intervals_from = with_intervals(pub, result, a.dataset, home, as_of, parse_sets(a.sets) or None)
     common = {"dataset": a.dataset, "horizon": h, "n_series": int(test["unique_id"].n_unique()),
               **({"holdout": a.holdout} if a.holdout else {}), **({"set": a.sets} if a.sets else {})}
     for row in result["leaderboard"]:
@@ -147,12 +191,12 @@ def main(argv: list[str] | None = None) -> None:
                           **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in keep.items()}, **common}))
     s = score(pred.select("unique_id", "ds", "y_hat", *[c for c in pred.columns if c.startswith("y_hat_")]), test,
               train, m)
-    models = pred["model"].value_counts().sort("count", descending=True).rows() if "model" in pred.columns else []
+    models = pub["model"].value_counts().sort("count", descending=True).rows() if "model" in pub.columns else []
     print(json.dumps({
         "bench": "accuracy", "model": "published", "champion": result.get("champion"), "kind": result.get("kind"),
         "split": "holdout" if a.holdout else "test",
         **{k: (None if v is None else round(v, 4)) for k, v in s.items()}, "seconds": round(seconds, 1),
-        "series_by_model": dict(models), **common,
+        "series_by_model": dict(models), "intervals": intervals_from, **common,
     }), flush=True)
 
 

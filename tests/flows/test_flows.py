@@ -23,7 +23,7 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert s["rows_in"] == s["rows_valid"] + s["rows_quarantined"] == 4 * 114
     assert s["n_series"] == 4 and s["horizon"] == 6
     board = {r["model"]: r for r in s["leaderboard"]}
-    assert set(board) == {"gru", "naive", "seasonal_naive", "theta", "damped", "comb", "hybrid"}
+    assert set(board) == {"gru", "naive", "seasonal_naive", "theta", "damped", "dotm", "comb", "hybrid"}  # monthly recipe
     assert {board[m]["kind"] for m in board} == {"network", "statistical", "hybrid"}
     assert all(r["smape"] is not None and r["mase"] is not None for r in s["leaderboard"])
     # the best row publishes, whatever its kind, and is promoted (nothing was in production)

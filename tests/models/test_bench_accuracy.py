@@ -46,3 +46,30 @@ def test_accuracy_bench_holdout_scores_the_end_of_the_training_span(tmp_path):
     assert all(d["holdout"] == 18 and d["n_series"] == 1428 for d in lines.values())
     assert lines["theta"]["smape"] == pytest.approx(14.226, abs=0.01)  # not the test's 13.87
     assert lines["seasonal_naive"]["smape"] == pytest.approx(17.93, abs=0.01)
+
+
+def test_product_bench_scores_points_and_intervals_by_hand():
+    """bench/accuracy.py's scoring of the published forecasts: sMAPE, MASE, coverage and MSIS on
+    numbers checked by hand (one series, two test points, season 1)."""
+    import importlib.util
+    from datetime import datetime
+
+    import polars as pl
+
+    spec = importlib.util.spec_from_file_location("bench_accuracy", ROOT / "bench" / "accuracy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    d = [datetime(2000 + i, 1, 1) for i in range(6)]
+    train = pl.DataFrame({"unique_id": ["a"] * 4, "ds": d[:4], "y": [10.0, 12.0, 11.0, 13.0]})  # naive MAE 5/3
+    test = pl.DataFrame({"unique_id": ["a"] * 2, "ds": d[4:], "y": [14.0, 10.0]})
+    pred = pl.DataFrame({"unique_id": ["a"] * 2, "ds": d[4:], "y_hat": [13.0, 13.0],
+                         "y_hat_lo80": [12.0, 12.0], "y_hat_hi80": [15.0, 15.0],
+                         "y_hat_lo95": [11.0, 11.0], "y_hat_hi95": [16.0, 16.0]})
+    s = bench.score(pred, test, train, 1)
+    assert s["smape"] == pytest.approx((200 * 1 / 27 + 200 * 3 / 23) / 2)
+    assert s["mase"] == pytest.approx(((1 + 3) / 2) / (5 / 3))
+    assert s["coverage80"] == 0.5 and s["coverage95"] == 0.5  # 10 lies below both intervals
+    # interval score: width 5, plus 2/0.05 * (11 - 10) for the miss, averaged, over the scale
+    assert s["msis"] == pytest.approx(((5 + 0) + (5 + 40 * 1)) / 2 / (5 / 3))
+    assert bench.parse_sets(["model.max_steps=200", "evaluation.statistical=[\"theta\"]"]) == {
+        "model": {"max_steps": 200}, "evaluation": {"statistical": ["theta"]}}
