@@ -110,7 +110,7 @@ def test_first_publishable_skips_a_broken_winner():
             raise ValueError("boom")
         return name, forecasts[name]
 
-    name, model, fc, notes = first_publishable(["gru", "theta", "damped"], attempt,
+    name, _model, fc, notes = first_publishable(["gru", "theta", "damped"], attempt,
                                                lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))
     assert name == "damped" and fc.equals(forecasts["damped"])
     assert notes[0].startswith("gru was not published: its forecasts failed the checks (2 y_hat values not finite")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import polars as pl
-
 from flowcast.config import load_settings
 from flowcast.data.preprocess import prepare_data
 from flowcast.evaluation.backtest import backtest

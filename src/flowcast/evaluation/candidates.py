@@ -219,7 +219,7 @@ def evaluate_candidate(
     wide = _wide(base, components, [*spec.keys, *fallback]).join(scales, on=["unique_id", "cutoff"], how="left")
     groups = spec.groups
     # quantile columns combine only when every group's members have them (a quantile network)
-    qsets = [set(c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q"))
+    qsets = [{c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q")}
              for _, ks in groups for k in ks]
     qcols = sorted(set.intersection(*qsets)) if qsets and all(qsets) else []
     g = wide.with_columns([_group_expr(ks, c).alias(f"g{i}::{c}") for i, (_, ks) in enumerate(groups)
@@ -339,8 +339,9 @@ def evaluate_candidates(
     of each of those models, which a published model's fallback rows are given)."""
     base = _base_rows(components, statistical)
     scales = backtest_scales(base, td)
-    common = dict(base=base, scales=scales, metric=metric, resolution=resolution, horizon=horizon,
-                  n_windows=n_windows, step=step, bounds=bounds, max_fallback_share=max_fallback_share, levels=levels)
+    common: dict[str, Any] = {"base": base, "scales": scales, "metric": metric, "resolution": resolution,
+                              "horizon": horizon, "n_windows": n_windows, "step": step, "bounds": bounds,
+                              "max_fallback_share": max_fallback_share, "levels": levels}
     singles = [s for s in statistical if s in components]
     stat_results = {s: evaluate_candidate(CandidateSpec(s, "statistical", [(s, [s])]), components, td,
                                           fallback=[x for x in singles if x != s], **common) for s in singles}

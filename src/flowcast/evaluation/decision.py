@@ -167,7 +167,7 @@ def check_forecasts(
     short = counts.filter(pl.col("len") != horizon)
     if short.height:
         problems.append(f"{short.height} series without exactly {horizon} forecast steps, e.g. {short.head(5).rows()}")
-    value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith("y_hat_lo") or c.startswith("y_hat_hi")]
+    value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith(("y_hat_lo", "y_hat_hi"))]
     for c in value_cols:
         missing = pl.col(c).is_null() if (c == "y_hat" or require_intervals) else pl.lit(False)
         bad = frame.filter(missing | ~pl.col(c).is_finite().fill_null(True))

@@ -183,14 +183,20 @@ def retrain_flow(
     comps: dict[str, Any] = {}
     member_settings = {m.key: _member_settings(settings, m.seed) for m in plan.members}
     label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
+    dropped: list[str] = []
     for m in plan.members:
-        comps[m.key] = tasks.backtest_task(td, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
-                                                            m.cell, label[m.key], h), m.key, settings, h)
+        try:
+            comps[m.key] = tasks.backtest_task(td, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
+                                                                m.cell, label[m.key], h), m.key, settings, h)
+        except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
+            dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
+            log.warning(dropped[-1])
     for s in plan.statistical:
         comps[s] = tasks.backtest_task(td, _statistical_fit(s, h), s, settings, h)
+    usable = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
 
     # -- the production model, scored fairly
-    specs = list(plan.specs)
+    specs = usable
     frozen = None
     scoring = None
     cannot = ""
@@ -214,18 +220,23 @@ def retrain_flow(
                 mine = _training_config(member_settings[key].model.model_dump(mode="json"))
                 return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
 
-            same = {(m.cell, m.seed): m.key for m in plan.members if same_as_theirs(m.key)}
+            same = {(m.cell, m.seed): m.key for m in plan.members if m.key in comps and same_as_theirs(m.key)}
             spec, to_train = incumbent_spec(started_from.recipe, same, started_from.kind)
+            refit_error = ""
             for cell, seed, key in to_train:
                 log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
                 s_ = _member_settings(settings, seed, started_from.config)
-                comps[key] = tasks.backtest_task(td, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
-                                                 key, settings, h)
+                try:
+                    comps[key] = tasks.backtest_task(td, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
+                                                     key, settings, h)
+                except TrainingError as exc:
+                    refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
             for c in started_from.recipe.get("components") or []:
                 if c.get("type") == "statistical" and c["model"] not in comps:
                     comps[c["model"]] = tasks.backtest_task(td, _statistical_fit(c["model"], h), c["model"], settings, h)
-            specs.append(spec)
-            scoring = ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
+            if not refit_error:
+                specs.append(spec)
+            scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
                        "training data like the challengers', its stored combination weights)" if has_network else
                        "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
         elif frozen is None:
@@ -301,6 +312,7 @@ def retrain_flow(
                                max_fallback_share=ev.max_fallback_share)
 
     chosen, model_obj, rf, notes = first_publishable(decision.order, attempt, check)
+    notes = dropped + notes
     for n in notes:
         log.warning(n)
     if chosen is None or rf is None:
