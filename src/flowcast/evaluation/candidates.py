@@ -390,11 +390,13 @@ def frozen_candidate(
     with_scale = rows.join(scales, on=["unique_id", "cutoff"], how="left")
     have = [c for c in INTERVAL_COLUMNS if c in with_scale.columns]
     iv = interval_metrics(with_scale, levels) if have else {}
+    # for a model registered without intervals: its own errors on these windows calibrate them
+    calibration = calibrate(with_scale.select("unique_id", "window", "step", "y", "y_hat", "scale"), horizon, levels)
     n_pairs = fair_pairs.height
     windows = sorted(fair_pairs["window"].unique().to_list())
     return CandidateResult(
         spec=CandidateSpec(PRODUCTION, kind, [(PRODUCTION, [PRODUCTION])]), result=scored, weights=[1.0],
-        intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
+        calibration=calibration, intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
         why_not="" if scored.finite else "its forecasts are not finite",
         scoring=f"frozen weights, on the {len(windows)} backtest window(s) after its training data ended",
     )

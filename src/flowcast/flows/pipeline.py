@@ -147,8 +147,8 @@ def retrain_flow(
         plan_candidates,
     )
     from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
-    from flowcast.evaluation.selection import candidate_board
-    from flowcast.models.recipes import Recipe, kind_of
+    from flowcast.evaluation.selection import candidate_board, usable_metric
+    from flowcast.models.recipes import Recipe, kind_of, load_recipe
     from flowcast.registry import ModelRegistry
 
     log = get_run_logger()
@@ -243,8 +243,12 @@ def retrain_flow(
             scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
                                  f"({started_from.as_of})")
 
+    metric, metric_note = usable_metric([comps[s] for s in plan.statistical], ev.metric)
+    if metric_note:
+        log.warning(metric_note)
+        dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
     cands, fallback, fallback_cal = evaluate_candidates(
-        specs, comps, td, statistical=list(plan.statistical), metric=ev.metric, resolution=ev.weight_resolution,
+        specs, comps, td, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
         horizon=h, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
     )
     for c in cands:
@@ -252,11 +256,11 @@ def retrain_flow(
             c.scoring = scoring or ""
     if frozen is not None:
         cands.append(frozen)
-    board = candidate_board(cands, ev.metric)
+    board = candidate_board(cands, metric)
     by_name = {c.name: c for c in cands}
-    paired = paired_scores(cands, frozen, ev.metric) if frozen is not None else None
-    decision = decide(board, metric=ev.metric, margin=ev.margin, baselines=list(ev.statistical),
-                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired)
+    paired = paired_scores(cands, frozen, metric) if frozen is not None else None
+    decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
+                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
     log.info("Decision: " + " ".join(decision.reasons))
 
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
@@ -265,8 +269,12 @@ def retrain_flow(
     def build(name: str) -> Any:
         """The candidate as a model: a registered version (production) or a recipe whose networks
         are trained on all data, written to an artifact directory."""
-        if name == PRODUCTION:
-            return started_from
+        if name == PRODUCTION:  # as registered; one from before intervals gets them from this backtest
+            recipe = load_recipe(started_from)
+            if not recipe.intervals.get(recipe.name) and by_name[PRODUCTION].calibration:
+                recipe.intervals = {**fallback_cal, **recipe.intervals, recipe.name: by_name[PRODUCTION].calibration}
+                recipe.fallback = recipe.fallback or list(fallback)
+            return recipe
         cand = by_name[name]
         comps_out, weights = [], []
         art_dir = run_dir / "candidates" / name
@@ -293,9 +301,9 @@ def retrain_flow(
         total = sum(weights)
         weights = [w / total for w in weights]
         intervals = {name: cand.calibration, **{s: fallback_cal[s] for s in fallback if s != name}}
-        extra = {"horizon": h, "metric": ev.metric, "season_length": td.meta.season_length}
+        extra = {"horizon": h, "metric": metric, "season_length": td.meta.season_length}
         if len(cand.spec.groups) > 1:
-            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({ev.metric})")
+            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({metric})")
         recipe = Recipe(name=name, kind=kind_of(comps_out), components=comps_out, weights=weights,
                         fallback=[s for s in fallback if s != name], intervals=intervals,
                         base=art_dir if any(c["type"] == "network" for c in comps_out) else None, extra=extra)
@@ -367,8 +375,8 @@ def retrain_flow(
     md = decision_markdown(decision, board, published=chosen, published_version=version.version,
                            descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=h)
     reporting.decision_artifact(md)
-    reporting.leaderboard_artifact(board, ev.metric, champion=chosen)
-    _print_board(log, board, ev.metric, chosen)
+    reporting.leaderboard_artifact(board, metric, champion=chosen)
+    _print_board(log, board, metric, chosen)
 
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                 model_version=version.version, note=" ".join(notes))
