@@ -75,6 +75,12 @@ def test_frozen_production_is_compared_on_its_own_windows():
     assert d.action == "keep" and "on the windows production was scored on" in d.reasons[0]
 
 
+def test_a_run_that_does_not_promote_publishes_its_best():
+    d = decide(_board({"hybrid": 0.5, "damped": 0.6}), metric="mase", margin=0.0, baselines=BASE, promote=False)
+    assert (d.action, d.publish, d.promote) == ("publish", "hybrid", False)
+    assert "leaves production alone" in d.reasons[0]
+
+
 def test_no_eligible_candidate_publishes_nothing():
     d = decide(_board({"rnn": math.nan}), metric="mase", margin=0.0, baselines=BASE)
     assert d.action == "none" and d.publish is None and d.order == []
@@ -110,7 +116,7 @@ def test_first_publishable_skips_a_broken_winner():
             raise ValueError("boom")
         return name, forecasts[name]
 
-    name, model, fc, notes = first_publishable(["gru", "theta", "damped"], attempt,
+    name, _model, fc, notes = first_publishable(["gru", "theta", "damped"], attempt,
                                                lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))
     assert name == "damped" and fc.equals(forecasts["damped"])
     assert notes[0].startswith("gru was not published: its forecasts failed the checks (2 y_hat values not finite")

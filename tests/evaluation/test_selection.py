@@ -43,3 +43,17 @@ def test_leaderboard_rejects_duplicate_names_and_unknown_metric():
         leaderboard([r, r], "mae")
     with pytest.raises(ValueError, match="unknown metric"):
         leaderboard([r], "r2")
+
+
+def test_an_undefined_metric_falls_back_to_one_that_is_defined():
+    """Series that repeat exactly every season have a MASE scale of 0: MASE is undefined for every
+    model, so the board ranks by sMAPE and says so (the run does not fail)."""
+    from flowcast.evaluation.selection import usable_metric
+
+    pattern = [1.0, 5.0, 3.0, 8.0]
+    td = build_td({"a": pattern * 5, "b": [2 * v for v in pattern] * 5}, horizon=4, season_length=4)
+    results = [backtest(td, f, name=n, n_windows=1) for n, f in [("naive", naive_fit), ("snaive", seasonal_naive_fit)]]
+    assert all(r.summary["mase"] is None for r in results)
+    metric, note = usable_metric(results, "mase")
+    assert metric == "smape" and "mase is undefined for every candidate" in note
+    assert usable_metric(results, "mae") == ("mae", "")

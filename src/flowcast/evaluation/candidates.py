@@ -219,7 +219,7 @@ def evaluate_candidate(
     wide = _wide(base, components, [*spec.keys, *fallback]).join(scales, on=["unique_id", "cutoff"], how="left")
     groups = spec.groups
     # quantile columns combine only when every group's members have them (a quantile network)
-    qsets = [set(c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q"))
+    qsets = [{c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q")}
              for _, ks in groups for k in ks]
     qcols = sorted(set.intersection(*qsets)) if qsets and all(qsets) else []
     g = wide.with_columns([_group_expr(ks, c).alias(f"g{i}::{c}") for i, (_, ks) in enumerate(groups)
@@ -339,8 +339,9 @@ def evaluate_candidates(
     of each of those models, which a published model's fallback rows are given)."""
     base = _base_rows(components, statistical)
     scales = backtest_scales(base, td)
-    common = dict(base=base, scales=scales, metric=metric, resolution=resolution, horizon=horizon,
-                  n_windows=n_windows, step=step, bounds=bounds, max_fallback_share=max_fallback_share, levels=levels)
+    common: dict[str, Any] = {"base": base, "scales": scales, "metric": metric, "resolution": resolution,
+                              "horizon": horizon, "n_windows": n_windows, "step": step, "bounds": bounds,
+                              "max_fallback_share": max_fallback_share, "levels": levels}
     singles = [s for s in statistical if s in components]
     stat_results = {s: evaluate_candidate(CandidateSpec(s, "statistical", [(s, [s])]), components, td,
                                           fallback=[x for x in singles if x != s], **common) for s in singles}
@@ -389,11 +390,13 @@ def frozen_candidate(
     with_scale = rows.join(scales, on=["unique_id", "cutoff"], how="left")
     have = [c for c in INTERVAL_COLUMNS if c in with_scale.columns]
     iv = interval_metrics(with_scale, levels) if have else {}
+    # for a model registered without intervals: its own errors on these windows calibrate them
+    calibration = calibrate(with_scale.select("unique_id", "window", "step", "y", "y_hat", "scale"), horizon, levels)
     n_pairs = fair_pairs.height
     windows = sorted(fair_pairs["window"].unique().to_list())
     return CandidateResult(
         spec=CandidateSpec(PRODUCTION, kind, [(PRODUCTION, [PRODUCTION])]), result=scored, weights=[1.0],
-        intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
+        calibration=calibration, intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
         why_not="" if scored.finite else "its forecasts are not finite",
         scoring=f"frozen weights, on the {len(windows)} backtest window(s) after its training data ended",
     )

@@ -22,6 +22,7 @@ that is 0 too).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -126,7 +127,7 @@ def apply_intervals(
                                pl.max_horizontal(hi, pl.col("y_hat")).alias(hi_c))
         made.append((lo_c, hi_c))
     # nested: a wider level's interval contains every narrower one
-    for (lo_a, hi_a), (lo_b, hi_b) in zip(made, made[1:]):
+    for (lo_a, hi_a), (lo_b, hi_b) in itertools.pairwise(made):
         out = out.with_columns(pl.min_horizontal(lo_a, lo_b).alias(lo_b), pl.max_horizontal(hi_a, hi_b).alias(hi_b))
     y_min, y_max = bounds
     for cols in made:

@@ -38,7 +38,7 @@ _METRIC_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}
 class Decision:
     metric: str
     margin: float
-    action: str  # first | keep | replace | demote | none
+    action: str  # first | keep | replace | demote | publish (without promoting) | none
     champion: str | None  # best eligible row of the board
     publish: str | None  # the candidate to publish: the champion, or `production` when it stays
     order: list[str] = field(default_factory=list)  # candidates to try, in order, if a check fails
@@ -73,6 +73,7 @@ def decide(
     incumbent_version: str | None = None,
     incumbent_scoring: str | None = None,
     paired: dict[str, float | None] | None = None,
+    promote: bool = True,
 ) -> Decision:
     """The decision (see the module). `baselines`: the statistical models the champion is measured
     against; `paired`: every candidate's score on the pairs production was scored on (None: the
@@ -96,6 +97,11 @@ def decide(
     d.order = list(ranked)
     on_board = incumbent_version is not None and PRODUCTION in rows
     inc_ok = on_board and PRODUCTION in ranked
+    if not promote:
+        d.action, d.publish = "publish", champ
+        d.reasons.append(f"This run leaves production alone (a backfill of a past date): the best candidate, {champ}, "
+                         "publishes and is noted as the dataset's last champion.")
+        return d
     if incumbent_version is None:
         d.action, d.publish = "first", champ
         d.reasons.append(f"There was no model in production, so the best candidate, {champ}, is promoted.")
@@ -167,7 +173,7 @@ def check_forecasts(
     short = counts.filter(pl.col("len") != horizon)
     if short.height:
         problems.append(f"{short.height} series without exactly {horizon} forecast steps, e.g. {short.head(5).rows()}")
-    value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith("y_hat_lo") or c.startswith("y_hat_hi")]
+    value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith(("y_hat_lo", "y_hat_hi"))]
     for c in value_cols:
         missing = pl.col(c).is_null() if (c == "y_hat" or require_intervals) else pl.lit(False)
         bad = frame.filter(missing | ~pl.col(c).is_finite().fill_null(True))

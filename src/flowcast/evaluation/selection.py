@@ -108,3 +108,20 @@ def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
     cols = ["rank", "model", "kind", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis", "n_windows",
             "n_series", "fallback", "finite", "weights", "note"]
     return board.select(cols).sort("rank", "model", nulls_last=True)
+
+
+def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
+    """(the metric to rank on, a note) for backtests or candidates `cands`: `metric`, unless none has a finite value of it
+    (MASE is undefined when every series repeats itself exactly each season: its scale is 0);
+    then the first of smape, mae, rmse that is, and a sentence saying so."""
+    def defined(m: str) -> bool:
+        summaries = [getattr(c, "result", c).summary for c in cands]
+        return any(x.get(m) is not None and math.isfinite(x[m]) for x in summaries)
+
+    if defined(metric) or not cands:
+        return metric, ""
+    for m in ("smape", "mae", "rmse", "mase"):
+        if m != metric and defined(m):
+            return m, (f"{metric} is undefined for every candidate on this data (e.g. MASE when each series repeats "
+                       f"itself exactly every season); the candidates are ranked by {m} instead")
+    return metric, ""

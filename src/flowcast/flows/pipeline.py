@@ -154,8 +154,8 @@ def retrain_flow(
         plan_candidates,
     )
     from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
-    from flowcast.evaluation.selection import candidate_board
-    from flowcast.models.recipes import Recipe, kind_of
+    from flowcast.evaluation.selection import candidate_board, usable_metric
+    from flowcast.models.recipes import Recipe, kind_of, load_recipe
     from flowcast.registry import ModelRegistry
 
     log = get_run_logger()
@@ -195,14 +195,20 @@ def retrain_flow(
     comps: dict[str, Any] = {}
     member_settings = {m.key: _member_settings(settings, m.seed) for m in plan.members}
     label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
+    dropped: list[str] = []
     for m in plan.members:
-        comps[m.key] = tasks.backtest_task(td, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
-                                                            m.cell, label[m.key], h), m.key, settings, h)
+        try:
+            comps[m.key] = tasks.backtest_task(td, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
+                                                                m.cell, label[m.key], h), m.key, settings, h)
+        except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
+            dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
+            log.warning(dropped[-1])
     for s in plan.statistical:
         comps[s] = tasks.backtest_task(td, _statistical_fit(s, h), s, settings, h)
+    usable = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
 
     # -- the production model, scored fairly
-    specs = list(plan.specs)
+    specs = usable
     frozen = None
     scoring = None
     cannot = ""
@@ -226,26 +232,35 @@ def retrain_flow(
                 mine = _training_config(member_settings[key].model.model_dump(mode="json"))
                 return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
 
-            same = {(m.cell, m.seed): m.key for m in plan.members if same_as_theirs(m.key)}
+            same = {(m.cell, m.seed): m.key for m in plan.members if m.key in comps and same_as_theirs(m.key)}
             spec, to_train = incumbent_spec(started_from.recipe, same, started_from.kind)
+            refit_error = ""
             for cell, seed, key in to_train:
                 log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
                 s_ = _member_settings(settings, seed, started_from.config)
-                comps[key] = tasks.backtest_task(td, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
-                                                 key, settings, h)
+                try:
+                    comps[key] = tasks.backtest_task(td, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
+                                                     key, settings, h)
+                except TrainingError as exc:
+                    refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
             for c in started_from.recipe.get("components") or []:
                 if c.get("type") == "statistical" and c["model"] not in comps:
                     comps[c["model"]] = tasks.backtest_task(td, _statistical_fit(c["model"], h), c["model"], settings, h)
-            specs.append(spec)
-            scoring = ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
+            if not refit_error:
+                specs.append(spec)
+            scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
                        "training data like the challengers', its stored combination weights)" if has_network else
                        "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
         elif frozen is None:
             scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
                                  f"({started_from.as_of})")
 
+    metric, metric_note = usable_metric([comps[s] for s in plan.statistical], ev.metric)
+    if metric_note:
+        log.warning(metric_note)
+        dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
     cands, fallback, fallback_cal = evaluate_candidates(
-        specs, comps, td, statistical=list(plan.statistical), metric=ev.metric, resolution=ev.weight_resolution,
+        specs, comps, td, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
         horizon=h, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
     )
     for c in cands:
@@ -253,11 +268,11 @@ def retrain_flow(
             c.scoring = scoring or ""
     if frozen is not None:
         cands.append(frozen)
-    board = candidate_board(cands, ev.metric)
+    board = candidate_board(cands, metric)
     by_name = {c.name: c for c in cands}
-    paired = paired_scores(cands, frozen, ev.metric) if frozen is not None else None
-    decision = decide(board, metric=ev.metric, margin=ev.margin, baselines=list(ev.statistical),
-                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired)
+    paired = paired_scores(cands, frozen, metric) if frozen is not None else None
+    decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
+                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
     log.info("Decision: " + " ".join(decision.reasons))
 
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
@@ -266,8 +281,12 @@ def retrain_flow(
     def build(name: str) -> Any:
         """The candidate as a model: a registered version (production) or a recipe whose networks
         are trained on all data, written to an artifact directory."""
-        if name == PRODUCTION:
-            return started_from
+        if name == PRODUCTION:  # as registered; one from before intervals gets them from this backtest
+            recipe = load_recipe(started_from)
+            if not recipe.intervals.get(recipe.name) and by_name[PRODUCTION].calibration:
+                recipe.intervals = {**fallback_cal, **recipe.intervals, recipe.name: by_name[PRODUCTION].calibration}
+                recipe.fallback = recipe.fallback or list(fallback)
+            return recipe
         cand = by_name[name]
         comps_out, weights = [], []
         art_dir = run_dir / "candidates" / name
@@ -294,9 +313,9 @@ def retrain_flow(
         total = sum(weights)
         weights = [w / total for w in weights]
         intervals = {name: cand.calibration, **{s: fallback_cal[s] for s in fallback if s != name}}
-        extra = {"horizon": h, "metric": ev.metric, "season_length": td.meta.season_length}
+        extra = {"horizon": h, "metric": metric, "season_length": td.meta.season_length}
         if len(cand.spec.groups) > 1:
-            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({ev.metric})")
+            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({metric})")
         recipe = Recipe(name=name, kind=kind_of(comps_out), components=comps_out, weights=weights,
                         fallback=[s for s in fallback if s != name], intervals=intervals,
                         base=art_dir if any(c["type"] == "network" for c in comps_out) else None, extra=extra)
@@ -313,6 +332,7 @@ def retrain_flow(
                                max_fallback_share=ev.max_fallback_share)
 
     chosen, model_obj, rf, notes = first_publishable(decision.order, attempt, check)
+    notes = dropped + notes
     for n in notes:
         log.warning(n)
     if chosen is None or rf is None:
@@ -367,8 +387,8 @@ def retrain_flow(
     md = decision_markdown(decision, board, published=chosen, published_version=version.version,
                            descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=h)
     reporting.decision_artifact(md)
-    reporting.leaderboard_artifact(board, ev.metric, champion=chosen)
-    _print_board(log, board, ev.metric, chosen)
+    reporting.leaderboard_artifact(board, metric, champion=chosen)
+    _print_board(log, board, metric, chosen)
 
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                 model_version=version.version, note=" ".join(notes))

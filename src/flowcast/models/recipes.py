@@ -75,16 +75,33 @@ def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFr
     raise ValueError(f"unknown statistical model {name!r}; expected one of {list(statistical_models())}")
 
 
-def network_ids(td: TrainingData) -> set[str] | None:
+def network_ids(td: TrainingData, min_length: int | None = None) -> set[str] | None:
     """Series a network may forecast (None: every series): preprocessing marks the series that are
-    too short for the network (`TrainingData.marks()`, column `network`) when it provides them."""
+    too short for a network (`TrainingData.marks()`, column `network`), with the minimum length
+    the network was trained for (`min_length`, from its artifact) when it is known."""
     marks = getattr(td, "marks", None)
     if not callable(marks):
         return None
-    m = marks()
+    try:
+        m = marks(network_min_length=min_length) if min_length is not None else marks()
+    except TypeError:  # an older TrainingData without that argument
+        m = marks()
     if not isinstance(m, pl.DataFrame) or "network" not in m.columns:
         return None
     return set(m.filter(pl.col("network"))["unique_id"].to_list())
+
+
+def statistical_models_used(name: str, td: TrainingData) -> pl.DataFrame | None:
+    """unique_id, model: the method that really forecast each series when statistical model `name`
+    falls back on short series (seasonal naive below one season is naive, ...); None when the
+    baselines do not say."""
+    from flowcast.models import baselines
+
+    used = getattr(baselines, "baseline_models", None)
+    if not callable(used) or name not in baselines.BASELINES:
+        return None
+    out = used(name, td)
+    return out if isinstance(out, pl.DataFrame) and {"unique_id", "model"} <= set(out.columns) else None
 
 
 # ----------------------------------------------------------------------------- the recipe
@@ -223,8 +240,9 @@ def component_forecast(component: dict[str, Any], td: TrainingData, horizon: int
         if base is None:
             raise TrainingError(f"network component {component} has a relative path and the recipe no directory")
         path = base / path
-    frame = predict(ModelArtifact.load(path), td, horizon=horizon)
-    allowed = network_ids(td)
+    artifact = ModelArtifact.load(path)
+    frame = predict(artifact, td, horizon=horizon)
+    allowed = network_ids(td, (artifact.meta or {}).get("network_min_length"))
     if allowed is not None:
         value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith("y_hat_q")]
         frame = frame.with_columns([pl.when(pl.col("unique_id").is_in(list(allowed))).then(pl.col(c)).otherwise(None)
@@ -304,11 +322,15 @@ def forecast_detailed(
     recipe = load_recipe(source)
     h = int(horizon or td.meta.horizon)
     frames = [component_forecast(c, td, h, recipe.base) for c in recipe.components]
-    main = combine(frames, recipe.weights).with_columns(pl.lit(recipe.name).alias("model"))
+    main = combine(frames, recipe.weights).with_columns(pl.lit(recipe.name).alias("model"),
+                                                        pl.lit(recipe.name).alias("__nominal"))
     judged = main.with_columns(_reason(bounds).alias("__reason"))
     bad_ids = judged.filter(pl.col("__reason") != "ok").group_by("unique_id").agg(
         pl.col("__reason").first().alias("reason"))
-    parts = [main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))]
+    main = main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))
+    if len(recipe.components) == 1 and recipe.components[0]["type"] == "statistical":
+        main = _true_method(main, str(recipe.components[0]["model"]), td)
+    parts = [main]
     fallen = []
     todo = bad_ids
     chain = [m for m in dict.fromkeys([*recipe.fallback, LAST_RESORT]) if m != recipe.name]
@@ -316,11 +338,11 @@ def forecast_detailed(
         if not todo.height:
             break
         sub = _subset(td, todo["unique_id"].to_list())
-        fc = statistical_forecast(name, sub, h).with_columns(pl.lit(name).alias("model"))
+        fc = statistical_forecast(name, sub, h).with_columns(pl.lit(name).alias("model"), pl.lit(name).alias("__nominal"))
         ok_ids = fc.with_columns(bad_rows(fc, bounds).alias("__bad")).group_by("unique_id").agg(
             (~pl.col("__bad").any()).alias("ok")).filter(pl.col("ok"))["unique_id"]
         took = todo.filter(pl.col("unique_id").is_in(ok_ids.implode()))
-        parts.append(fc.filter(pl.col("unique_id").is_in(ok_ids.implode())))
+        parts.append(_true_method(fc.filter(pl.col("unique_id").is_in(ok_ids.implode())), name, sub))
         fallen.append(took.with_columns(pl.lit(name).alias("model")))
         todo = todo.filter(~pl.col("unique_id").is_in(ok_ids.implode()))
     if todo.height:  # even the last resort failed (its own values break the bounds): never silent
@@ -332,8 +354,9 @@ def forecast_detailed(
     m = int(season_length or td.meta.season_length)
     scale = series_scale(td.frame.select("unique_id", "ds", "y"), m)
     out = []
-    for model_name, part in frame.group_by("model", maintain_order=True):
-        cal = recipe.intervals.get(str(model_name[0]))
+    for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
+        # the calibration of the method that made the rows, else of the model they were asked of
+        cal = recipe.intervals.get(str(model_name)) or recipe.intervals.get(str(nominal))
         out.append(apply_intervals(part, cal, scale, bounds))
     result = pl.concat(out, how="diagonal_relaxed") if out else frame
     for c in INTERVAL_COLUMNS:
@@ -343,6 +366,16 @@ def forecast_detailed(
     fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
         schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe)
+
+
+def _true_method(part: pl.DataFrame, name: str, td: TrainingData) -> pl.DataFrame:
+    """Rows of statistical model `name` named by the method that made them (see
+    `statistical_models_used`)."""
+    used = statistical_models_used(name, td)
+    if used is None:
+        return part
+    return part.join(used.select("unique_id", pl.col("model").alias("__used")), on="unique_id", how="left").with_columns(
+        pl.coalesce("__used", "model").alias("model")).drop("__used")
 
 
 def forecast_with(source: Any, td: TrainingData, horizon: int | None = None, **kw: Any) -> pl.DataFrame:
