@@ -46,6 +46,6 @@ def test_retrain_with_a_budget_trains_what_the_search_chose(flow_kwargs):
     run = next((Path(kw["home"]) / "runs").iterdir())
     best = json.loads((run / "tuning" / "best.json").read_text())["best_params"]
     version = ModelRegistry(Path(kw["home"]) / "models").get(s["registered"]["gru"])
-    config = json.loads((Path(version.path) / "meta.json").read_text())["config"]
+    config = version.config  # the [model] settings the registered network was trained with
     assert (config["hidden_size"], config["lookback"], config["max_steps"]) == (
         best["hidden_size"], best["lookback"], best["max_steps"])

@@ -31,7 +31,7 @@ def tune_task(td: Any, settings: Settings, out_dir: Path, horizon: int, budget_m
     log = get_run_logger()
 
     def on_trial(row: dict[str, Any]) -> None:
-        value = "pruned" if row["value"] is None else f"{row['value']:.4g}"
+        value = f"{row['value']:.4g}" if row["value"] is not None else f"{row['state'].lower()} ({row['stopped']})"
         log.info(f"trial {row['number']}: {value} ({row['cell']}, lookback {row['lookback']}, hidden "
                  f"{row['hidden_size']}x{row['num_layers']}, {row['mode']}, {row['loss']}, {row['max_steps']} steps, "
                  f"lr {row['lr']:.2g})")

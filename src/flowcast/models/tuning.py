@@ -251,7 +251,8 @@ def tune(
 
 
 def _trial_row(t: Any) -> dict[str, Any]:
-    return {"number": t.number, "state": t.state.name, "value": t.value,
+    # a pruned trial's own value is its last intermediate (validation loss, scaled): not the metric
+    return {"number": t.number, "state": t.state.name, "value": t.value if t.state.name == "COMPLETE" else None,
             "seconds": t.user_attrs.get("seconds"), "stopped": t.user_attrs.get("stopped") or t.user_attrs.get("error"),
             **{k: t.params.get(k) for k in TUNED}}
 
