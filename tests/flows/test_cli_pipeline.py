@@ -51,7 +51,7 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
     home = tmp_path / "home"
-    result = CliRunner().invoke(app, ["run", *_source_args(tiny_csv), "--config", str(cfg), "--home", str(home),
+    result = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--config", str(cfg), "--home", str(home),
                                       "--as-of", "2019-06-01", "--models", "gru", "--max-steps", "4", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -67,13 +67,13 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     registered = ModelRegistry(home / "models").list()
     best = min((m for m, r in out["leaderboard"].items() if r["rank"]), key=lambda m: out["leaderboard"][m]["rank"])
     assert [v.name for v in registered] == [best] and out["promoted"]
-    assert ModelRegistry(home / "models").production("sales").name == best
+    assert ModelRegistry(home / "models").production("tiny").name == best
 
 
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML.replace('cells = ["gru", "rnn"]', 'cells = ["rnn"]'))
-    result = CliRunner().invoke(app, ["run", *_source_args(tiny_csv), "--config", str(cfg),
+    result = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--config", str(cfg),
                                       "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"])
     assert result.exit_code == 0, result.output
     assert "Backtest leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
