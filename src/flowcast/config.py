@@ -115,7 +115,11 @@ class ModelConfig(_Section):
     dropout: float = Field(0.0, ge=0, lt=1)
     mode: Literal["windowed", "forking"] = "windowed"
     loss: Literal["mae", "mse", "huber", "quantile"] = "mae"
-    quantiles: list[float] = Field(default_factory=list, description="e.g. [0.1, 0.5, 0.9]; needs loss=quantile")
+    quantiles: list[float] = Field(
+        default_factory=list,
+        description="e.g. [0.1, 0.9]; needs loss=quantile. The median (0.5) is always trained too: it is the "
+        "published point forecast y_hat",
+    )
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -155,6 +159,21 @@ class ModelConfig(_Section):
             raise ValueError(f"quantiles {self.quantiles} need loss='quantile', got loss={self.loss!r}")
         if any(not 0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles must lie in (0, 1): {self.quantiles}")
+        if len(set(self.quantiles)) != len(self.quantiles):
+            twice = sorted({q for q in self.quantiles if self.quantiles.count(q) > 1})
+            raise ValueError(f"quantiles {self.quantiles} name {twice} more than once")
+        if self.loss == "quantile" and 0.5 not in self.quantiles:
+            # the point forecast (y_hat, what is published, scored and promoted) is the median: it is
+            # trained with the other quantiles, never taken from the nearest one (0.9 of [0.9])
+            self.quantiles = sorted([*self.quantiles, 0.5])
+        elif self.quantiles:
+            self.quantiles = sorted(self.quantiles)
+        if self.launcher == "inline" and (self.devices == "auto" or self.devices > 1):
+            raise ValueError(
+                f"launcher='inline' cannot train on devices={self.devices!r}: several devices need one process "
+                "each (DDP), which Lightning would start by re-running this command (under Prefect: the whole "
+                "flow) from inside it; use launcher='process' (torchrun starts them) or devices=1"
+            )
         from flowcast.models.baselines import BASELINES
 
         if unknown := sorted(set(self.blend) - set(BASELINES)):
