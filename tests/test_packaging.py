@@ -55,7 +55,7 @@ def test_pip_install_then_run_on_the_bundled_data_from_another_directory(tmp_pat
                            env=env, check=True, capture_output=True, text=True).stdout.strip()
     assert where.startswith(site)  # the installed copy, not the source tree
     done = subprocess.run([venv / "bin" / "flowcast", "run", "--models", "gru", "--max-steps", "20", "--json"],
-                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["dataset"] == "us_employment" and out["n_series"] > 100 and out["published_rows"] > 0

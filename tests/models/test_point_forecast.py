@@ -28,8 +28,8 @@ def test_quantiles_without_the_median_still_publish_the_median(tmp_path):
     ({"loss": "quantile", "quantiles": [0.1, 0.9, 0.1]}, r"name \[0.1\] more than once"),
     ({"loss": "mae", "quantiles": [0.1, 0.9]}, r"need loss='quantile'"),
     ({"loss": "quantile", "quantiles": [0.0, 0.5]}, r"must lie in \(0, 1\)"),
-    ({"launcher": "inline", "devices": 2}, r"launcher='inline' cannot train on devices=2: several devices need one "
-                                           r"process each \(DDP\)"),
+    ({"launcher": "inline", "devices": 2},
+     r"launcher='inline' cannot train on devices=2: several devices need one process each \(DDP\)"),
     ({"launcher": "inline", "devices": "auto"}, r"launcher='inline' cannot train on devices='auto'"),
 ])
 def test_the_config_refuses_what_it_cannot_honour(kw, needle):
