@@ -1,8 +1,13 @@
 """One typed configuration tree for flowcast.
 
-Precedence, lowest to highest: defaults in this file < `flowcast.toml` (or the file named by
-`FLOWCAST_CONFIG`) < `FLOWCAST_*` environment variables (nested with `__`, e.g.
-`FLOWCAST_MODEL__MAX_STEPS=50`) < explicit overrides (CLI options and flow parameters).
+Precedence, lowest to highest: defaults in this file < a configuration file, only when one is
+NAMED (`--config FILE`, the flows' `config_file` parameter, or `FLOWCAST_CONFIG=FILE`) <
+`FLOWCAST_*` environment variables (nested with `__`, e.g. `FLOWCAST_MODEL__MAX_STEPS=50`) <
+explicit overrides (CLI options and flow parameters).
+
+The defaults live here and nowhere else. No file is read because it happens to sit in the working
+directory: the same command trains the same model from any directory unless a file is named
+(`IMPLICIT_CONFIG_NAME` is only pointed out by the CLI when it is there and not named).
 Nothing here reads the clock: `as_of` is a run argument, never configuration.
 """
 
@@ -105,12 +110,16 @@ class PreprocessConfig(_Section):
 class ModelConfig(_Section):
     cells: list[Cell] = Field(default_factory=lambda: ["rnn", "lstm", "gru"])
     lookback: int = Field(36, ge=1)
-    hidden_size: int = Field(64, ge=1)
+    hidden_size: int = Field(32, ge=1, description="64 trains ~8x slower per step on a 2-core CPU (measured); raise it on a GPU")
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     mode: Literal["windowed", "forking"] = "windowed"
     loss: Literal["mae", "mse", "huber", "quantile"] = "mae"
-    quantiles: list[float] = Field(default_factory=list, description="e.g. [0.1, 0.5, 0.9]; needs loss=quantile")
+    quantiles: list[float] = Field(
+        default_factory=list,
+        description="e.g. [0.1, 0.9]; needs loss=quantile. The median (0.5) is always trained too: it is the "
+        "published point forecast y_hat",
+    )
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -150,6 +159,21 @@ class ModelConfig(_Section):
             raise ValueError(f"quantiles {self.quantiles} need loss='quantile', got loss={self.loss!r}")
         if any(not 0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles must lie in (0, 1): {self.quantiles}")
+        if len(set(self.quantiles)) != len(self.quantiles):
+            twice = sorted({q for q in self.quantiles if self.quantiles.count(q) > 1})
+            raise ValueError(f"quantiles {self.quantiles} name {twice} more than once")
+        if self.loss == "quantile" and 0.5 not in self.quantiles:
+            # the point forecast (y_hat, what is published, scored and promoted) is the median: it is
+            # trained with the other quantiles, never taken from the nearest one (0.9 of [0.9])
+            self.quantiles = sorted([*self.quantiles, 0.5])
+        elif self.quantiles:
+            self.quantiles = sorted(self.quantiles)
+        if self.launcher == "inline" and (self.devices == "auto" or self.devices > 1):
+            raise ValueError(
+                f"launcher='inline' cannot train on devices={self.devices!r}: several devices need one process "
+                "each (DDP), which Lightning would start by re-running this command (under Prefect: the whole "
+                "flow) from inside it; use launcher='process' (torchrun starts them) or devices=1"
+            )
         from flowcast.models.baselines import BASELINES
 
         if unknown := sorted(set(self.blend) - set(BASELINES)):
@@ -324,11 +348,26 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (_drop_none(v) if isinstance(v, dict) else v) for k, v in d.items() if v is not None}
 
 
+IMPLICIT_CONFIG_NAME = "flowcast.toml"  # the usual name of a configuration file; read only when named
+
+
+def config_path(config_file: str | Path | None = None) -> Path | None:
+    """The configuration file a run reads: `config_file`, else FLOWCAST_CONFIG, else none.
+    A named file that does not exist is an error (FileNotFoundError naming it)."""
+    named = config_file or os.environ.get("FLOWCAST_CONFIG")
+    if not named:
+        return None
+    path = Path(named).expanduser()
+    if not path.is_file():
+        how = "FLOWCAST_CONFIG" if config_file is None else "the configuration file"
+        raise FileNotFoundError(f"configuration file not found: {path} (named by {how})")
+    return path
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Read defaults < TOML < FLOWCAST_* env < overrides (nested dicts merge, None is ignored)."""
-    path = Path(config_file or os.environ.get("FLOWCAST_CONFIG") or "flowcast.toml")
-    if config_file is not None and not path.exists():
-        raise FileNotFoundError(f"configuration file not found: {path}")
+    """Read defaults < the NAMED TOML file (`config_path`) < FLOWCAST_* env < overrides (nested
+    dicts merge, None is ignored)."""
+    path = config_path(config_file)
 
     class _FromFile(Settings):
         @classmethod
@@ -340,7 +379,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            toml = TomlConfigSettingsSource(settings_cls, toml_file=path if path.exists() else None)
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
             return (init_settings, env_settings, toml)
 
     merged = _FromFile(**_drop_none(overrides))

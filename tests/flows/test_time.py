@@ -27,7 +27,8 @@ def write_hourly_melbourne(path: Path, n_series: int = 2) -> Path:
     for s in range(n_series):
         for t in range(N_HOURS):
             local = (FIRST_UTC + timedelta(hours=t)).replace(tzinfo=UTC).astimezone(MELBOURNE)
-            y = 50 + 10 * s + 5 * math.sin(2 * math.pi * t / 24) + (t * 7 + s) % 3
+            # daily cycle, trend and a little deterministic noise (not exactly periodic: MASE stays defined)
+            y = 50 + 10 * s + 5 * math.sin(2 * math.pi * t / 24) + 0.1 * t + (t * 7 + s) % 5
             rows.append({"meter": f"M{s}", "time": local.isoformat(), "kwh": round(y, 3)})
     path.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows).write_csv(path)

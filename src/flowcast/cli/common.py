@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from flowcast.config import Settings, SourceConfig, load_settings
+from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.timekeys import as_instant
 
@@ -35,7 +35,9 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before)",
 )]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="periods to forecast")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="flowcast.toml to read")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="configuration file (TOML) to read; none is read unless named here or by FLOWCAST_CONFIG",
+)]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run outputs (FLOWCAST_HOME)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
 
@@ -69,7 +71,9 @@ def resolve_settings(
     home: Path | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Settings from flowcast.toml + env + these command-line options."""
+    """Settings from the named configuration file (--config or FLOWCAST_CONFIG; none otherwise)
+    + FLOWCAST_* env + these command-line options."""
+    _note_unnamed_config(config)
     source = None
     if data is not None and dataset:
         raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
@@ -96,7 +100,7 @@ def resolve_settings(
         if given and dataset:  # they were silently ignored: a dataset declares its own columns
             raise ConfigError(
                 f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "
-                "(declare a variant as [sources.NAME] in flowcast.toml)"
+                "(declare a variant as [sources.NAME] in a configuration file named with --config)"
             )
         if given:
             raise ConfigError(f"{', '.join(given)} describe a file: pass it with --data PATH")
@@ -110,8 +114,19 @@ def resolve_settings(
     except Exception as exc:
         if isinstance(exc, FlowcastError):
             raise
-        where = config or os.environ.get("FLOWCAST_CONFIG") or "flowcast.toml"
+        where = config or os.environ.get("FLOWCAST_CONFIG") or "defaults"
         raise ConfigError(f"invalid configuration ({where} + FLOWCAST_* env + options): {one_line(exc)}") from exc
+
+
+def _note_unnamed_config(config: Path | None) -> None:
+    """A flowcast.toml in the working directory is not read unless named: say so once, so that
+    nobody wonders why their edits there change nothing."""
+    if config is None and not os.environ.get("FLOWCAST_CONFIG") and Path(IMPLICIT_CONFIG_NAME).is_file():
+        console.print(
+            f"[yellow]note:[/] ./{IMPLICIT_CONFIG_NAME} is not read unless named: pass --config "
+            f"{IMPLICIT_CONFIG_NAME} or set FLOWCAST_CONFIG={IMPLICIT_CONFIG_NAME} (the defaults are in effect)",
+            highlight=False,
+        )
 
 
 def one_line(exc: Exception) -> str:

@@ -1,4 +1,5 @@
-"""Bundled datasets: predeclared sources for the samples in data/sample/ and the M3 competition.
+"""Bundled datasets: predeclared sources for the samples shipped as package data
+(`flowcast/data/sample/`, installed with the package) and the M3 competition.
 
 `resolve_source(settings)` turns a run's settings into the one `SourceConfig` it reads:
 `settings.source` if given, else `settings.sources[settings.dataset]`, else a bundled dataset.
@@ -27,7 +28,9 @@ from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import parse_freq
 from flowcast.errors import ConfigError
 
-SAMPLE_DIR = Path(__file__).resolve().parents[3] / "data" / "sample"
+# package data: installed next to this module by `pip install .` (pyproject package-data), so the
+# samples are found from any directory and without the repository
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 
 # official M3 horizons and the frequency each subset is served at
 M3_SUBSETS: dict[str, tuple[str, int, str, int]] = {

@@ -37,7 +37,8 @@ def flow_settings(
     max_steps: int | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Settings:
-    """flowcast.toml < FLOWCAST_* env < flow parameters (None means 'not given')."""
+    """defaults < the configuration file named by `config_file` or FLOWCAST_CONFIG (none is read
+    otherwise) < FLOWCAST_* env < flow parameters (None means 'not given')."""
     if isinstance(source, SourceConfig):
         source = source.model_dump()
     model: dict[str, Any] = dict((overrides or {}).get("model") or {})
