@@ -1,0 +1,329 @@
+"""Realized accuracy: how published forecasts turned out once their periods had actuals.
+
+Pure functions, no I/O and no clock (the stage that reads the store and the registry, writes
+the `realized` table and emits events is `flowcast.ops.accuracy`).
+
+`score_realized` scores the published forecasts of earlier as_ofs against the observed actuals
+that have arrived since: one row per (as_of, model, step) with the number of points scored
+(`n`), MAE, MASE, sMAPE, the coverage of the 80% and 95% intervals (null when the forecasts
+carry none) and, on the same points, the MAE and MASE of the seasonal-naive forecast that
+could have been made at that as_of (`mae_snaive`, `mase_snaive`). Only observed actuals
+count: a period the source had no value for (a gap the preprocessing imputed) is not scored.
+The MASE scale of each series is its mean seasonal difference over the history up to that
+as_of, never later data (`metrics.mase_scale` with the as_of as cutoff).
+
+`as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
+either never scored or scored from actuals that ended before their forecasts could all have
+been observed. A run never replaces rows scored from later actuals (a backfill of an old date
+does not undo what a later run knew), so re-running gives the same table.
+
+`assess_decay` judges a dataset over its last N scored as_ofs: degraded when the realized
+MASE exceeds what the backtest promised by more than a tolerance, or when the forecasts did
+worse than seasonal naive on the same points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from flowcast.columns import quantile_col
+from flowcast.data.calendar import parse_freq
+from flowcast.evaluation.metrics import mase_scale
+
+LEVELS = (80, 95)
+METRIC_COLUMNS = ["n", "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive"]
+REALIZED_COLUMNS = ["dataset", "as_of", "model", "model_version", "step", *METRIC_COLUMNS, "scored_at"]
+
+
+# ------------------------------------------------------------------------------------ intervals
+def interval_columns(columns: Sequence[str], level: int) -> tuple[str, str] | None:
+    """(lower, upper) column of the central `level`% interval in a forecast frame, or None.
+
+    Named intervals (`y_hat_lo80` / `y_hat_hi80`) win; otherwise the quantile pair that bounds it
+    (`y_hat_q10` / `y_hat_q90` for 80%, `y_hat_q2.5` / `y_hat_q97.5` for 95%)."""
+    named = (f"y_hat_lo{level}", f"y_hat_hi{level}")
+    if all(c in columns for c in named):
+        return named
+    tail = (1 - level / 100) / 2
+    pair = (quantile_col(tail), quantile_col(1 - tail))
+    return pair if all(c in columns for c in pair) else None
+
+
+# ------------------------------------------------------------------------------------ periods
+def shift_periods(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
+    """ds moved by k periods of `freq` (k may be negative): calendar months for 1mo/1q/1y."""
+    n, unit = parse_freq(freq)
+    steps = k.cast(pl.Int64) * n
+    sign = pl.when(steps < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    return ds.dt.offset_by(pl.format("{}{}" + unit, sign, steps.abs()))
+
+
+def _empty(dataset: str | None = None) -> pl.DataFrame:
+    schema: dict[str, Any] = {
+        "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
+        "step": pl.Int32, "n": pl.Int64, **{m: pl.Float64 for m in METRIC_COLUMNS if m != "n"},
+        "scored_at": pl.Datetime("us"),
+    }
+    return pl.DataFrame(schema=schema)
+
+
+# ------------------------------------------------------------------------------------ scoring
+def score_realized(
+    forecasts: pl.DataFrame,
+    actuals: pl.DataFrame,
+    history: pl.DataFrame,
+    *,
+    dataset: str,
+    season_length: int,
+    freq: str,
+    scored_at: datetime,
+) -> pl.DataFrame:
+    """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
+    model_version, y_hat and optional interval or quantile columns) against `actuals` (observed
+    unique_id, ds, y; null y is not an observation), for forecasts made before `scored_at` and
+    periods up to `scored_at`.
+
+    `history` (unique_id, ds, y, the series as the pipeline sees them, gaps filled) gives each
+    series' MASE scale and its seasonal-naive forecast, both from rows with ds <= that as_of.
+    Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""
+    need = ["as_of", "unique_id", "ds", "step", "y_hat"]
+    missing = [c for c in need if c not in forecasts.columns]
+    if missing:
+        raise ValueError(f"published forecasts lack columns {missing} (have {forecasts.columns})")
+    if forecasts.height == 0:
+        return _empty()
+    m = max(1, int(season_length))
+    fc = forecasts
+    if "model" not in fc.columns:
+        fc = fc.with_columns(pl.lit("unknown", dtype=pl.Utf8).alias("model"))
+    if "model_version" not in fc.columns:
+        fc = fc.with_columns(pl.lit(None, dtype=pl.Utf8).alias("model_version"))
+    bounds = {lvl: interval_columns(fc.columns, lvl) for lvl in LEVELS}
+    keep = ["as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat"]
+    keep += [c for pair in bounds.values() if pair for c in pair]
+    fc = fc.select(
+        pl.col("as_of").cast(pl.Datetime("us")), pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+        pl.col("step").cast(pl.Int32), pl.col("model").cast(pl.Utf8), pl.col("model_version").cast(pl.Utf8),
+        *[pl.col(c).cast(pl.Float64) for c in keep[6:]],
+    ).filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= scored_at))
+    obs = (
+        actuals.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+                       pl.col("y").cast(pl.Float64))
+        .filter(pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("ds") <= scored_at))
+        .unique(["unique_id", "ds"], keep="last")
+    )
+    rows = fc.join(obs, on=["unique_id", "ds"], how="inner")
+    if rows.height == 0:
+        return _empty()
+
+    hist = history.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+                          pl.col("y").cast(pl.Float64))
+    # each series' MASE scale from its history up to the as_of the forecast was made at
+    cutoffs = rows.select("unique_id", pl.col("as_of").alias("cutoff")).unique()
+    scales = mase_scale(hist, m, cutoffs).rename({"cutoff": "as_of"})
+    rows = rows.join(scales, on=["unique_id", "as_of"], how="left")
+    # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
+    # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
+    back = -(m * ((pl.col("step").cast(pl.Int64) + m - 1) // m))
+    rows = rows.with_columns(shift_periods(pl.col("ds"), freq, back).alias("__naive_ds"))
+    naive = hist.rename({"ds": "__naive_ds", "y": "__naive"})
+    rows = rows.join(naive, on=["unique_id", "__naive_ds"], how="left").with_columns(
+        pl.when(pl.col("__naive_ds") <= pl.col("as_of")).then(pl.col("__naive")).alias("__naive")
+    )
+
+    err = (pl.col("y") - pl.col("y_hat")).abs()
+    usable = (pl.col("scale") > 0).fill_null(False)
+    scaled = pl.when(usable).then(err / pl.col("scale"))
+    denom = pl.col("y").abs() + pl.col("y_hat").abs()
+    smape_row = pl.when(denom == 0).then(0.0).otherwise(200.0 * err / denom)
+    naive_err = (pl.col("y") - pl.col("__naive")).abs()
+    aggs = [
+        pl.col("model_version").drop_nulls().first().alias("model_version"),
+        pl.len().cast(pl.Int64).alias("n"),
+        err.mean().alias("mae"),
+        scaled.mean().alias("mase"),
+        smape_row.mean().alias("smape"),
+    ]
+    for lvl, pair in bounds.items():
+        if pair is None:
+            aggs.append(pl.lit(None, dtype=pl.Float64).alias(f"coverage{lvl}"))
+        else:
+            lo, hi = pair
+            inside = pl.when(pl.col(lo).is_not_null() & pl.col(hi).is_not_null()).then(
+                ((pl.col("y") >= pl.col(lo)) & (pl.col("y") <= pl.col(hi))).cast(pl.Float64))
+            aggs.append(inside.mean().alias(f"coverage{lvl}"))
+    aggs += [naive_err.mean().alias("mae_snaive"),
+             pl.when(usable).then(naive_err / pl.col("scale")).mean().alias("mase_snaive")]
+    out = rows.group_by("as_of", "model", "step").agg(aggs)
+    return (
+        out.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"),
+                         pl.lit(scored_at, dtype=pl.Datetime("us")).alias("scored_at"))
+        .with_columns(pl.col(c).fill_nan(None) for c in METRIC_COLUMNS if c != "n")
+        .select(REALIZED_COLUMNS)
+        .sort("as_of", "model", "step")
+    )
+
+
+def as_ofs_to_score(
+    published: Sequence[datetime],
+    realized: pl.DataFrame,
+    *,
+    scored_at: datetime,
+    horizon: int,
+    freq: str,
+) -> list[datetime]:
+    """The published as_ofs a run at `scored_at` should (re)score, oldest first.
+
+    An as_of qualifies when it is earlier than `scored_at` and its realized rows (if any) were
+    scored from actuals that ended before `scored_at` and before the as_of was settled: two
+    horizons after it, when every forecast it published has long had its period. Rows scored at
+    or after `scored_at` are never replaced (a backfill of an old date must not undo what a
+    later run knew); a settled as_of is not read again."""
+    last: dict[datetime, datetime] = {}
+    if realized.height:
+        for a, s in realized.group_by("as_of").agg(pl.col("scored_at").max()).iter_rows():
+            last[a] = s
+    todo = [a for a in published if a < scored_at and (a not in last or last[a] < scored_at)]
+    if not todo:
+        return []
+    settled = (
+        pl.DataFrame({"as_of": todo}, schema={"as_of": pl.Datetime("us")})
+        .with_columns(shift_periods(pl.col("as_of"), freq, pl.lit(2 * max(1, horizon))).alias("settled"))
+    )
+    out = []
+    for a, settle in settled.iter_rows():
+        if a in last and last[a] >= settle:
+            continue
+        out.append(a)
+    return sorted(out)
+
+
+def newly_scored(new: pl.DataFrame, existing: pl.DataFrame) -> pl.DataFrame:
+    """Rows of `new` for the as_ofs where they know more than `existing` (more points scored, or
+    never scored): what a run writes. An as_of whose count did not grow keeps its rows."""
+    if new.height == 0:
+        return new
+    totals = new.group_by("as_of").agg(pl.col("n").sum().alias("__new"))
+    if existing.height:
+        before = existing.group_by("as_of").agg(pl.col("n").sum().alias("__old"))
+        totals = totals.join(before, on="as_of", how="left")
+    else:
+        totals = totals.with_columns(pl.lit(None, dtype=pl.Int64).alias("__old"))
+    grew = totals.filter(pl.col("__old").is_null() | (pl.col("__new") > pl.col("__old")))["as_of"]
+    return new.filter(pl.col("as_of").is_in(grew.implode()))
+
+
+# ------------------------------------------------------------------------------------ decay
+@dataclass
+class Decay:
+    """A dataset's accuracy over its last scored as_ofs, and whether it is degraded."""
+
+    dataset: str
+    degraded: bool
+    reasons: list[str]
+    as_ofs: list[datetime] = field(default_factory=list)
+    points: int = 0
+    realized_mase: float | None = None
+    promised_mase: float | None = None
+    snaive_mase: float | None = None
+    judged: bool = True  # False: too few points to judge
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["as_ofs"] = [a.isoformat() for a in self.as_ofs]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decay:
+        d = dict(d)
+        d["as_ofs"] = [datetime.fromisoformat(a) for a in d.get("as_ofs", [])]
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _weighted(frame: pl.DataFrame, col: str, weight: str = "n") -> float | None:
+    ok = frame.filter(pl.col(col).is_not_null())
+    if ok.height == 0 or ok[weight].sum() == 0:
+        return None
+    value = float((ok[col] * ok[weight]).sum() / ok[weight].sum())
+    return value if math.isfinite(value) else None
+
+
+def assess_decay(
+    realized: pl.DataFrame,
+    promised: Mapping[str, float | None],
+    *,
+    dataset: str,
+    window: int,
+    tolerance: float,
+    min_points: int,
+) -> Decay:
+    """Judge the last `window` scored as_ofs of `dataset` (realized rows of that dataset).
+
+    promised: model_version -> the backtest MASE stored with that model (what it promised).
+    Degraded when (1) the realized MASE (point-weighted) exceeds the promised MASE of the models
+    that published those forecasts by more than `tolerance` (0.25 = 25%), or (2) it exceeds
+    the seasonal-naive MASE on the same points. With fewer than `min_points` points, nothing
+    is judged (not degraded)."""
+    rows = realized.filter(pl.col("n") > 0) if realized.height else realized
+    if rows.height == 0:
+        return Decay(dataset, False, ["no forecast has realized actuals yet"], judged=False)
+    as_ofs = sorted(rows["as_of"].unique().to_list())[-window:]
+    rows = rows.filter(pl.col("as_of").is_in(as_ofs))
+    points = int(rows["n"].sum())
+    realized_mase = _weighted(rows, "mase")
+    snaive_mase = _weighted(rows, "mase_snaive")
+    promise = rows.with_columns(
+        pl.col("model_version").replace_strict(
+            {k: v for k, v in promised.items() if v is not None and math.isfinite(v)},
+            default=None, return_dtype=pl.Float64).alias("__promised"))
+    promised_mase = _weighted(promise, "__promised")
+    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase)
+    span = f"the last {len(as_ofs)} scored as_of ({as_ofs[0]:%Y-%m-%d %H:%M} .. {as_ofs[-1]:%Y-%m-%d %H:%M}, {points} points)"
+    if points < min_points:
+        decay.judged = False
+        decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")
+        return decay
+    if realized_mase is None:
+        decay.judged = False
+        decay.reasons.append(f"no MASE over {span} (constant histories)")
+        return decay
+    if promised_mase is not None and realized_mase > promised_mase * (1 + tolerance):
+        decay.degraded = True
+        decay.reasons.append(
+            f"realized MASE {realized_mase:.3f} over {span} exceeds the backtest's {promised_mase:.3f} "
+            f"by more than {tolerance:.0%}")
+    if snaive_mase is not None and realized_mase > snaive_mase:
+        decay.degraded = True
+        decay.reasons.append(
+            f"realized MASE {realized_mase:.3f} over {span} is worse than seasonal naive's {snaive_mase:.3f} "
+            "on the same points")
+    if not decay.degraded:
+        parts = [f"realized MASE {realized_mase:.3f} over {span}"]
+        if promised_mase is not None:
+            parts.append(f"backtest promised {promised_mase:.3f} (tolerance {tolerance:.0%})")
+        if snaive_mase is not None:
+            parts.append(f"seasonal naive {snaive_mase:.3f}")
+        decay.reasons.append("; ".join(parts))
+    return decay
+
+
+def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
+    """One row per (dataset, as_of): points and point-weighted metrics over steps and models."""
+    if realized.height == 0:
+        return pl.DataFrame(schema={"dataset": pl.Utf8, "as_of": pl.Datetime("us"), "n": pl.Int64,
+                                    "mae": pl.Float64, "mase": pl.Float64, "smape": pl.Float64,
+                                    "coverage80": pl.Float64, "coverage95": pl.Float64, "mase_snaive": pl.Float64})
+
+    def wmean(c: str) -> pl.Expr:
+        w = pl.when(pl.col(c).is_not_null()).then(pl.col("n"))
+        return ((pl.col(c) * pl.col("n")).sum() / w.sum()).alias(c)
+
+    cols = [c for c in ("mae", "mase", "smape", "coverage80", "coverage95", "mase_snaive") if c in realized.columns]
+    return (realized.group_by("dataset", "as_of").agg(pl.col("n").sum(), *[wmean(c) for c in cols])
+            .with_columns(pl.col(c).fill_nan(None) for c in cols).sort("dataset", "as_of"))

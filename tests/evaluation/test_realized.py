@@ -1,0 +1,186 @@
+"""Realized accuracy of published forecasts, on hand-computed examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from flowcast.evaluation.realized import (
+    REALIZED_COLUMNS,
+    as_ofs_to_score,
+    assess_decay,
+    interval_columns,
+    newly_scored,
+    score_realized,
+    shift_periods,
+    summary_by_as_of,
+)
+
+A = datetime(2021, 12, 1)  # the forecasts' as_of: series a has seen t = 0..23
+SCORED_AT = datetime(2022, 6, 1)
+
+
+def _month(t: int) -> datetime:
+    return datetime(2020 + t // 12, t % 12 + 1, 1)
+
+
+def _history() -> pl.DataFrame:
+    """a: y = t up to t = 25 (a seasonal difference of 12 everywhere), then a jump x10 that a
+    scale computed from later data would see; b: constant 5 (scale 0)."""
+    rows = [("a", _month(t), float(t if t <= 25 else 10 * t)) for t in range(30)]
+    rows += [("b", _month(t), 5.0) for t in range(30)]
+    return pl.DataFrame(rows, schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+
+
+def _actuals() -> pl.DataFrame:
+    """Observed values: t = 26 (2022-03) of a is missing at the source (null), as is everything
+    after scored_at."""
+    h = _history()
+    return h.with_columns(
+        pl.when((pl.col("unique_id") == "a") & (pl.col("ds") == _month(26))).then(None).otherwise(pl.col("y")).alias("y")
+    )
+
+
+def _forecasts() -> pl.DataFrame:
+    """as_of A: a from the network (errors 1, 2, 3 at steps 1..3, an 80% interval), b from naive
+    (error 1 at step 1); a row of as_of = scored_at and a row after scored_at must be ignored."""
+    rows = [
+        (A, "a", _month(24), 1, "gru", "gru-v3", 25.0, 24.5, 25.5),
+        (A, "a", _month(25), 2, "gru", "gru-v3", 23.0, 20.0, 30.0),
+        (A, "a", _month(26), 3, "gru", "gru-v3", 29.0, 20.0, 30.0),
+        (A, "b", _month(24), 1, "naive", "gru-v3", 6.0, None, None),
+        (SCORED_AT, "a", _month(30), 1, "gru", "gru-v4", 1.0, 0.0, 2.0),
+        (datetime(2022, 4, 1), "a", _month(30), 3, "gru", "gru-v4", 1.0, 0.0, 2.0),
+    ]
+    return pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
+                                      "step": pl.Int32, "model": pl.Utf8, "model_version": pl.Utf8,
+                                      "y_hat": pl.Float64, "y_hat_lo80": pl.Float64, "y_hat_hi80": pl.Float64},
+                        orient="row")
+
+
+def _score(forecasts: pl.DataFrame | None = None) -> pl.DataFrame:
+    return score_realized(forecasts if forecasts is not None else _forecasts(), _actuals(), _history(),
+                          dataset="toy", season_length=12, freq="1mo", scored_at=SCORED_AT)
+
+
+def test_scores_observed_points_with_point_in_time_scale_and_seasonal_naive():
+    out = _score()
+    assert out.columns == REALIZED_COLUMNS
+    assert out.select("as_of", "model", "step").rows() == [(A, "gru", 1), (A, "gru", 2), (A, "naive", 1)]
+    by = {(r["model"], r["step"]): r for r in out.iter_rows(named=True)}
+    s1, s2, b1 = by["gru", 1], by["gru", 2], by["naive", 1]
+    # step 3 of a had no observed actual (the source's gap): not scored, not a zero
+    assert (s1["n"], s2["n"], b1["n"]) == (1, 1, 1)
+    assert (s1["mae"], s2["mae"], b1["mae"]) == (1.0, 2.0, 1.0)
+    # scale from t <= 23 only: 12 (the x10 jump after t = 25 would give a different one)
+    assert s1["mase"] == pytest.approx(1 / 12) and s2["mase"] == pytest.approx(2 / 12)
+    assert s1["smape"] == pytest.approx(200 * 1 / (24 + 25)) and s2["smape"] == pytest.approx(200 * 2 / (25 + 23))
+    # 80% interval: 24 is outside [24.5, 25.5], 25 inside [20, 30]; no 95% interval published
+    assert (s1["coverage80"], s2["coverage80"]) == (0.0, 1.0)
+    assert s1["coverage95"] is None and b1["coverage80"] is None
+    # seasonal naive at A: the value 12 months before (t = 12, 13) -> error 12, MASE 1
+    assert (s1["mae_snaive"], s2["mae_snaive"]) == (12.0, 12.0)
+    assert s1["mase_snaive"] == pytest.approx(1.0)
+    # a constant history has no scale: MASE is null, never inf
+    assert b1["mase"] is None and b1["mae_snaive"] == 0.0
+    assert set(out["dataset"]) == {"toy"} and set(out["scored_at"]) == {SCORED_AT}
+    assert set(out["model_version"]) == {"gru-v3"}
+
+
+def test_quantile_columns_serve_as_intervals_and_named_intervals_win():
+    assert interval_columns(["y_hat", "y_hat_q10", "y_hat_q90"], 80) == ("y_hat_q10", "y_hat_q90")
+    assert interval_columns(["y_hat", "y_hat_q2.5", "y_hat_q97.5"], 95) == ("y_hat_q2.5", "y_hat_q97.5")
+    both = ["y_hat_q10", "y_hat_q90", "y_hat_lo80", "y_hat_hi80"]
+    assert interval_columns(both, 80) == ("y_hat_lo80", "y_hat_hi80")
+    assert interval_columns(["y_hat"], 95) is None
+    fc = _forecasts().rename({"y_hat_lo80": "y_hat_q10", "y_hat_hi80": "y_hat_q90"})
+    out = _score(fc).filter(pl.col("model") == "gru")
+    assert out["coverage80"].to_list() == [0.0, 1.0]
+
+
+def test_nothing_to_score_gives_an_empty_frame_of_the_same_columns():
+    early = _forecasts().filter(pl.col("as_of") == SCORED_AT)
+    out = _score(early)
+    assert out.height == 0 and out.columns == REALIZED_COLUMNS
+    with pytest.raises(ValueError, match=r"lack columns \['step'\]"):
+        _score(_forecasts().drop("step"))
+
+
+def test_shift_periods_moves_by_calendar_months_and_fixed_durations():
+    f = pl.DataFrame({"ds": [datetime(2021, 3, 31), datetime(2021, 1, 1, 12)]})
+    got = f.select(shift_periods(pl.col("ds"), "1mo", pl.lit(-13)).alias("x"))["x"].to_list()
+    assert got == [datetime(2020, 2, 29), datetime(2019, 12, 1, 12)]
+    got = f.select(shift_periods(pl.col("ds"), "30m", pl.lit(3)).alias("x"))["x"].to_list()
+    assert got == [datetime(2021, 3, 31, 1, 30), datetime(2021, 1, 1, 13, 30)]
+
+
+def _realized(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "n": pl.Int64, "scored_at": pl.Datetime("us")},
+                        orient="row")
+
+
+def test_as_ofs_to_score_skips_settled_and_later_scored_as_ofs():
+    a1, a2, a3, a4 = datetime(2021, 1, 1), datetime(2021, 10, 1), datetime(2021, 12, 1), datetime(2022, 6, 1)
+    realized = _realized([
+        (a1, 6, datetime(2021, 8, 1)),  # settled: scored 7 months after, horizon 3 -> 6 months is enough
+        (a2, 2, datetime(2021, 12, 1)),  # scored before everything could be observed
+    ])
+    got = as_ofs_to_score([a1, a2, a3, a4], realized, scored_at=datetime(2022, 6, 1), horizon=3, freq="1mo")
+    assert got == [a2, a3]  # a4 is the run's own as_of
+    # a backfill at an older date never rescores what a later run scored
+    got = as_ofs_to_score([a1, a2, a3], realized, scored_at=datetime(2021, 11, 1), horizon=3, freq="1mo")
+    assert got == []
+    # re-running the same as_of: what it scored already is not rescored
+    again = _realized([(a1, 6, datetime(2021, 8, 1)), (a2, 3, datetime(2022, 6, 1)), (a3, 1, datetime(2022, 6, 1))])
+    assert as_ofs_to_score([a1, a2, a3], again, scored_at=datetime(2022, 6, 1), horizon=3, freq="1mo") == []
+
+
+def test_newly_scored_keeps_rows_that_knew_as_much():
+    a, b = datetime(2021, 1, 1), datetime(2021, 2, 1)
+    new = pl.DataFrame({"as_of": [a, a, b], "n": [4, 4, 4]})
+    old = pl.DataFrame({"as_of": [a, a, b], "n": [4, 4, 2]})
+    assert newly_scored(new, old)["as_of"].to_list() == [b]
+    assert newly_scored(new, old.clear()).height == 3
+
+
+def _decay_rows(mases: list[float], snaive: float, version: str = "gru-v1", n: int = 10) -> pl.DataFrame:
+    rows = [(datetime(2021, i + 1, 1), "gru", version, 1, n, m, snaive) for i, m in enumerate(mases)]
+    return pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
+                                      "step": pl.Int32, "n": pl.Int64, "mase": pl.Float64, "mase_snaive": pl.Float64},
+                        orient="row")
+
+
+def test_decay_against_the_backtest_promise_over_the_last_window():
+    # an old bad as_of falls outside the window of 3: the last three are 0.9, 1.0, 1.1 (mean 1.0)
+    rows = _decay_rows([5.0, 0.9, 1.0, 1.1], snaive=2.0)
+    ok = assess_decay(rows, {"gru-v1": 0.9}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert not ok.degraded and ok.judged and ok.realized_mase == pytest.approx(1.0)
+    assert ok.as_ofs == [datetime(2021, 2, 1), datetime(2021, 3, 1), datetime(2021, 4, 1)] and ok.points == 30
+    bad = assess_decay(rows, {"gru-v1": 0.7}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert bad.degraded and bad.promised_mase == pytest.approx(0.7)
+    assert "exceeds the backtest's 0.700 by more than 25%" in bad.reasons[0]
+    # a model with no recorded backtest score promises nothing: only the naive rule applies
+    unknown = assess_decay(rows, {}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert not unknown.degraded and unknown.promised_mase is None
+
+
+def test_decay_when_worse_than_seasonal_naive_and_not_judged_on_too_few_points():
+    rows = _decay_rows([1.2, 1.3, 1.4], snaive=1.0)
+    d = assess_decay(rows, {"gru-v1": 2.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert d.degraded and d.snaive_mase == pytest.approx(1.0)
+    assert any("worse than seasonal naive's 1.000" in r for r in d.reasons)
+    few = assess_decay(rows, {}, dataset="toy", window=3, tolerance=0.25, min_points=31)
+    assert not few.degraded and not few.judged and "30 points" in few.reasons[0]
+    empty = assess_decay(rows.clear(), {}, dataset="toy", window=3, tolerance=0.25, min_points=1)
+    assert not empty.degraded and not empty.judged
+    assert type(d).from_dict(d.to_dict()) == d
+
+
+def test_summary_weights_by_points():
+    out = _score()
+    s = summary_by_as_of(out)
+    assert s.height == 1 and s["n"][0] == 3
+    assert s["mae"][0] == pytest.approx((1 + 2 + 1) / 3)
+    assert s["mase"][0] == pytest.approx((1 / 12 + 2 / 12) / 2)  # b's null MASE carries no weight
