@@ -14,6 +14,7 @@ Nothing here reads the clock: `as_of` is a run argument, never configuration.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -262,6 +263,68 @@ class TuningConfig(_Section):
 
 class PublishConfig(_Section):
     plot_series: int = Field(6, ge=0, description="series drawn in the forecast plot")
+    skip_unchanged: bool = Field(
+        True, description="the forecast flow publishes nothing new when no observation arrived since the "
+        "dataset's last publish with the same production model (a daily schedule on monthly data)",
+    )
+
+
+def parse_duration(value: str) -> timedelta:
+    """'90s', '30m', '26h', '2d', '1w' -> timedelta (a fixed duration, for deadlines and ages)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*", str(value))
+    if not m:
+        raise ValueError(f"expected a duration such as 90s, 30m, 26h, 2d or 1w, got {value!r}")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+    return timedelta(**{unit: float(m.group(1))})
+
+
+class AccuracyConfig(_Section):
+    """Realized accuracy of published forecasts and when a dataset counts as degraded."""
+
+    window: int = Field(3, ge=1, description="decay is judged over the last N as_of with realized actuals")
+    tolerance: float = Field(
+        0.25, ge=0, description="degraded when the realized MASE exceeds the backtest's by more than this share"
+    )
+    min_points: int = Field(10, ge=1, description="points scored over the window before decay is judged")
+
+
+class AlertsConfig(_Section):
+    """Notifications through Prefect automations (`flowcast automations apply`, `flowcast serve`)."""
+
+    webhook_url: str | None = Field(None, description="where notifications are POSTed; None: no automations")
+    publish_deadline: str = Field(
+        "26h", description="notify when a dataset has published nothing (and found nothing new) for this long"
+    )
+    block_name: str = Field("flowcast-alerts", description="name of the Prefect notification block")
+
+    @field_validator("publish_deadline")
+    @classmethod
+    def _deadline(cls, v: str) -> str:
+        if parse_duration(v) < timedelta(seconds=10):
+            raise ValueError(f"publish_deadline must be at least 10s (Prefect's shortest proactive window), got {v!r}")
+        return v
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"webhook_url must be an http(s) URL, got {v!r}")
+        return v
+
+
+class RetentionConfig(_Section):
+    """What `flowcast gc` removes (it never removes a production or previous model, nor a
+    published forecast)."""
+
+    keep_versions: int = Field(
+        3, ge=0, description="model versions kept per dataset besides production and its predecessor"
+    )
+    runs_days: float = Field(30, ge=0, description="training run folders and checkpoints older than this go")
+    cache_days: float = Field(7, ge=0, description="preprocessing cache entries older than this go")
+    quarantine_days: float = Field(90, ge=0, description="quarantine files older than this go")
+    reports_days: float = Field(30, ge=0, description="report images older than this go")
 
 
 class StoreConfig(_Section):
@@ -305,6 +368,9 @@ class Settings(BaseSettings):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    accuracy: AccuracyConfig = Field(default_factory=AccuracyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     # -- paths: everything a run writes lives under `home`
     @property

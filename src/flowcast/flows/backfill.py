@@ -27,6 +27,7 @@ from flowcast import reporting
 from flowcast.config import SourceConfig
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.flows.common import flow_settings, naive_utc, run_identity
+from flowcast.ops.hooks import on_run_failure
 
 Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, error
 _listeners: list[Callable[[Outcome], None]] = []
@@ -83,7 +84,7 @@ def _error_of(state: Any) -> str:
     return state.message or state.name
 
 
-@flow(name="backfill", validate_parameters=True)
+@flow(name="backfill", validate_parameters=True, on_failure=[on_run_failure])
 def backfill_flow(
     start: datetime,
     end: datetime,

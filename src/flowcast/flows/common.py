@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from prefect import get_run_logger
 
-from flowcast import reporting
+from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.errors import ConfigError, FlowcastError, StorageError
@@ -140,8 +140,11 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
 
     try:
         enforce_thresholds(result, settings.validation)
-    except Exception:
+    except Exception as exc:
         reporting.quality_artifact(report)
+        events.emit(events.QUALITY_FAILED, dataset=source.name, as_of=as_of, message=str(exc), rows_in=rows_in,
+                    rows_valid=rows_v, rows_quarantined=rows_q, threshold=settings.validation.quarantine_threshold,
+                    checks=dict(report.checks), quarantine=str(where) if where else None)
         raise
     # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
     fingerprint = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
@@ -203,6 +206,10 @@ def publish_forecasts(
             png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}"
         )
     reporting.receipt_artifact(receipt, note=note)
+    events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
+                message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
+                f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
+                model_version=model_version, run_id=run_id)
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
     log.info(
         f"Published {receipt.rows} forecast rows ({receipt.n_series} series) of {receipt.dataset} for as_of "

@@ -72,7 +72,15 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
 
 
 def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None) -> None:
-    """Serve all deployments from this process until interrupted (Ctrl-C)."""
+    """Apply flowcast's automations (when [alerts] webhook_url is configured), then serve all
+    deployments from this process until interrupted (Ctrl-C)."""
     from prefect import serve
+    from prefect.logging import get_logger
 
+    from flowcast.config import load_settings
+    from flowcast.ops.automations import ensure
+
+    params = parameters or {}
+    settings = load_settings(params.get("config_file"), home=params.get("home"))
+    ensure(settings, get_logger("flowcast.serve").info)
     serve(*build_deployments(parameters), limit=limit)

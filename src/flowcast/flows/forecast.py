@@ -28,6 +28,7 @@ from flowcast.flows.common import (
     run_identity,
     store_label,
 )
+from flowcast.ops.hooks import on_run_failure
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -46,7 +47,7 @@ def _model_horizon(version: Any) -> int | None:
     return None
 
 
-@flow(name="forecast", validate_parameters=True)
+@flow(name="forecast", validate_parameters=True, on_failure=[on_run_failure])
 def forecast_flow(
     as_of: datetime | None = None,
     dataset: str | None = None,

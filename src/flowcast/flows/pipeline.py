@@ -38,6 +38,7 @@ from flowcast.flows.common import (
     run_identity,
     store_label,
 )
+from flowcast.ops.hooks import on_run_failure
 
 # model settings that do not change what a network learns (where and how fast it trains)
 _RUNTIME_FIELDS = {"accelerator", "devices", "strategy", "precision", "num_workers", "pin_memory", "checkpoint_every",
@@ -114,7 +115,7 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     log.info("\n".join(lines))
 
 
-@flow(name="retrain", log_prints=False, validate_parameters=True)
+@flow(name="retrain", log_prints=False, validate_parameters=True, on_failure=[on_run_failure])
 def retrain_flow(
     as_of: datetime | None = None,
     dataset: str | None = None,

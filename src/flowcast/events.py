@@ -1,0 +1,94 @@
+"""Prefect events for what an operator must know, each naming the dataset and the as_of.
+
+Every event's resource is the dataset, `flowcast.dataset.<name>`, with the labels
+`flowcast.dataset` and `flowcast.as_of` (ISO, UTC); its payload carries the figures and a
+one-sentence `message` that notifications quote. Inside a flow run Prefect attaches the run,
+its flow, deployment and tags as related resources, so an event links back to its run in the
+UI. Automations (`flowcast.ops.automations`) turn these events into notifications.
+
+| event                          | when                                                         |
+| ------------------------------ | ------------------------------------------------------------ |
+| flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row) |
+| flowcast.run.failed            | a retrain, forecast or backfill run failed or crashed          |
+| flowcast.forecast.published    | forecasts of a (dataset, as_of) were published                 |
+| flowcast.forecast.unchanged    | the forecast flow found no new observation and published nothing new |
+| flowcast.accuracy.degraded     | realized accuracy turned degraded (sent on the change, not every run) |
+| flowcast.accuracy.recovered    | a degraded dataset is healthy again                            |
+
+`emit` sends nothing when no Prefect API is configured (Prefect's own rule) and never fails
+the run because the event could not be sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+QUALITY_FAILED = "flowcast.data-quality.failed"
+RUN_FAILED = "flowcast.run.failed"
+PUBLISHED = "flowcast.forecast.published"
+UNCHANGED = "flowcast.forecast.unchanged"
+DEGRADED = "flowcast.accuracy.degraded"
+RECOVERED = "flowcast.accuracy.recovered"
+ALL = (QUALITY_FAILED, RUN_FAILED, PUBLISHED, UNCHANGED, DEGRADED, RECOVERED)
+
+RESOURCE_PREFIX = "flowcast.dataset."
+
+log = logging.getLogger(__name__)
+
+
+def iso(as_of: datetime | None) -> str:
+    """as_of as an ISO string in UTC (naive values are UTC); '' when unknown."""
+    if as_of is None:
+        return ""
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
+    return as_of.isoformat()
+
+
+def resource(dataset: str, as_of: datetime | None) -> dict[str, str]:
+    """The event's resource: the dataset, labelled with the run's as_of."""
+    return {
+        "prefect.resource.id": f"{RESOURCE_PREFIX}{dataset}",
+        "prefect.resource.name": dataset,
+        "flowcast.dataset": dataset,
+        "flowcast.as_of": iso(as_of),
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return iso(v)
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
+          related: list[dict[str, str]] | None = None, **payload: Any) -> dict[str, Any]:
+    """The keyword arguments of `prefect.events.emit_event` for one flowcast event."""
+    if event not in ALL:
+        raise ValueError(f"unknown flowcast event {event!r}; known: {list(ALL)}")
+    out = {"event": event, "resource": resource(dataset, as_of), "payload": {"message": message, **_jsonable(payload)}}
+    if related:
+        out["related"] = related
+    return out
+
+
+def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
+         related: list[dict[str, str]] | None = None, **payload: Any) -> Any:
+    """Send one event to the Prefect API; returns the Event, or None when none was sent.
+    `related`: extra related resources (inside a run, Prefect adds the run's own)."""
+    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related, **payload)
+    try:
+        from prefect.events import emit_event
+
+        return emit_event(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - an unreachable event API must not fail a run
+        log.warning("could not emit %s for %s: %s", event, dataset, exc)
+        return None

@@ -1,0 +1,198 @@
+"""Prefect automations shipped as code: what an operator is notified of, and through what.
+
+Four automations, all named `flowcast: ...`, each sending a notification through one Prefect
+notification block (a Custom Webhook block named `alerts.block_name`, POSTing JSON
+`{"text", "subject", "body"}` to `alerts.webhook_url`):
+
+| automation                          | fires on                                                      |
+| ----------------------------------- | ------------------------------------------------------------- |
+| flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast or backfill run (a crash the run could not report itself) |
+| flowcast: data quality failed       | `flowcast.data-quality.failed`                                |
+| flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
+| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish |
+
+`apply(settings)` creates or updates them idempotently (compare, then create, update or leave
+alone; a `flowcast: ` automation no longer shipped is deleted; duplicates of one name are
+removed) and saves the block (overwritten in place, so its id and the automations' reference
+stay valid). `flowcast automations apply` and `flowcast serve` call it. The Prefect server
+evaluates the triggers and runs the actions: its `triggers` and `actions` services (on by
+default in `prefect server start`; `PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED` and
+`..._ACTIONS_ENABLED`) and, for the proactive one, `PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY`
+(5 s by default) set how soon.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flowcast import events
+from flowcast.config import Settings, parse_duration
+from flowcast.errors import ConfigError
+
+NAME_PREFIX = "flowcast: "
+FLOW_NAMES = ["retrain", "forecast", "backfill"]
+RUN_FAILED = NAME_PREFIX + "run failed"
+QUALITY_FAILED = NAME_PREFIX + "data quality failed"
+DEGRADED = NAME_PREFIX + "accuracy degraded"
+NOT_PUBLISHED = NAME_PREFIX + "forecast not published"
+
+_DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
+_AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
+_DATASETS = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
+
+
+@dataclass
+class Applied:
+    name: str
+    action: str  # created | updated | unchanged | deleted
+    id: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "action": self.action, "id": self.id}
+
+
+def webhook_block(settings: Settings) -> Any:
+    """The notification block: a Custom Webhook POSTing subject and body as JSON."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    url = settings.alerts.webhook_url
+    if not url:
+        raise ConfigError("no [alerts] webhook_url configured (or FLOWCAST_ALERTS__WEBHOOK_URL): nothing to notify")
+    return CustomWebhookNotificationBlock(
+        name="flowcast", url=url, method="POST",
+        json_data={"text": "{{subject}}\n{{body}}", "subject": "{{subject}}", "body": "{{body}}"},
+    )
+
+
+def desired(settings: Settings, block_document_id: Any) -> list[Any]:
+    """The automations flowcast ships (prefect.automations.AutomationCore), pointing at the block."""
+    from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
+
+    def notify(subject: str, body: str) -> list[Any]:
+        return [SendNotification(block_document_id=block_document_id, subject=subject, body=body)]
+
+    deadline = parse_duration(settings.alerts.publish_deadline)
+    return [
+        AutomationCore(
+            name=RUN_FAILED,
+            description="A flowcast run (retrain, forecast, backfill) failed or crashed.",
+            trigger=EventTrigger(
+                expect={events.RUN_FAILED, "prefect.flow-run.Crashed"},
+                match_related={"prefect.resource.role": "flow", "prefect.resource.name": FLOW_NAMES},
+                posture=Posture.Reactive, threshold=1,
+            ),
+            actions=notify(
+                "flowcast: run failed{% if event.event == 'prefect.flow-run.Crashed' %} (crashed){% endif %}",
+                "{% if event.event == 'prefect.flow-run.Crashed' %}Flow run {{ flow_run.name }} of {{ flow.name }} "
+                "crashed: {{ flow_run.state.message }}{% else %}Dataset " + _DATASET + ", as_of " + _AS_OF
+                + ": {{ event.payload.message }} (flow run {{ flow_run.name }}){% endif %}",
+            ),
+        ),
+        AutomationCore(
+            name=QUALITY_FAILED,
+            description="A run's data crossed the quarantine threshold (or had no valid row).",
+            trigger=EventTrigger(expect={events.QUALITY_FAILED}, match=_DATASETS, posture=Posture.Reactive,
+                                 threshold=1),
+            actions=notify(
+                "flowcast: data quality failed for " + _DATASET,
+                "Dataset " + _DATASET + ", as_of " + _AS_OF + ": {{ event.payload.message }}",
+            ),
+        ),
+        AutomationCore(
+            name=DEGRADED,
+            description="Realized accuracy of a dataset's published forecasts degraded.",
+            trigger=EventTrigger(expect={events.DEGRADED}, match=_DATASETS, posture=Posture.Reactive, threshold=1),
+            actions=notify(
+                "flowcast: accuracy degraded for " + _DATASET,
+                "Dataset " + _DATASET + ", as_of " + _AS_OF + ": {{ event.payload.message }}",
+            ),
+        ),
+        AutomationCore(
+            name=NOT_PUBLISHED,
+            description=f"A dataset published nothing for {settings.alerts.publish_deadline} after its last publish.",
+            trigger=EventTrigger(
+                after={events.PUBLISHED, events.UNCHANGED}, expect={events.PUBLISHED, events.UNCHANGED},
+                match=_DATASETS, for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+                within=deadline,
+            ),
+            actions=notify(
+                "flowcast: forecast not published for " + _DATASET,
+                "Dataset " + _DATASET + " has published nothing for " + settings.alerts.publish_deadline
+                + " since as_of " + _AS_OF + " (published {{ event.occurred }}): is the forecast deployment running?",
+            ),
+        ),
+    ]
+
+
+def _comparable(automation: Any) -> str:
+    """What decides 'unchanged': everything but ids (triggers get a fresh id when built)."""
+    d = automation.model_dump(mode="json", include={"name", "description", "enabled", "trigger", "actions",
+                                                    "actions_on_trigger", "actions_on_resolve"})
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k != "id"}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return json.dumps(strip(d), sort_keys=True, default=str)
+
+
+def apply(settings: Settings, log: Callable[[str], None] | None = None) -> list[Applied]:
+    """Save the notification block and create, update or delete automations until the server
+    holds exactly the ones `desired` lists. Needs a reachable Prefect API."""
+    from prefect.automations import AutomationCore
+    from prefect.client.orchestration import get_client
+
+    say = log or (lambda _msg: None)
+    block = webhook_block(settings)
+    block_id = block.save(settings.alerts.block_name, overwrite=True)
+    want = {a.name: a for a in desired(settings, block_id)}
+    done: list[Applied] = []
+    with get_client(sync_client=True) as client:
+        existing = [a for a in client.read_automations() if a.name.startswith(NAME_PREFIX)]
+        by_name: dict[str, list[Any]] = {}
+        for a in existing:
+            by_name.setdefault(a.name, []).append(a)
+        for name, spec in want.items():
+            have = by_name.pop(name, [])
+            for extra in have[1:]:  # duplicates of one name (two applies racing): keep one
+                client.delete_automation(extra.id)
+                done.append(Applied(name, "deleted", str(extra.id)))
+            if not have:
+                new_id = client.create_automation(spec)
+                done.append(Applied(name, "created", str(new_id)))
+            elif _comparable(have[0]) != _comparable(spec):
+                client.update_automation(have[0].id, AutomationCore(**spec.model_dump()))
+                done.append(Applied(name, "updated", str(have[0].id)))
+            else:
+                done.append(Applied(name, "unchanged", str(have[0].id)))
+        for name, stale in by_name.items():  # ours, no longer shipped
+            for a in stale:
+                client.delete_automation(a.id)
+                done.append(Applied(name, "deleted", str(a.id)))
+    for d in done:
+        say(f"automation {d.name!r}: {d.action}")
+    return done
+
+
+def ensure(settings: Settings, log: Callable[[str], None]) -> list[Applied]:
+    """`apply` when a webhook is configured; otherwise say so and do nothing (for `serve`)."""
+    if not settings.alerts.webhook_url:
+        log("No [alerts] webhook_url configured: no flowcast automations applied (notifications are off)")
+        return []
+    return apply(settings, log)
+
+
+def listing() -> list[dict[str, Any]]:
+    """flowcast's automations on the server: name, enabled, id, trigger (one line)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        rows = [a for a in client.read_automations() if a.name.startswith(NAME_PREFIX)]
+    return [{"name": a.name, "enabled": a.enabled, "id": str(a.id), "trigger": a.trigger.describe_for_cli()
+             if hasattr(a.trigger, "describe_for_cli") else type(a.trigger).__name__} for a in rows]

@@ -1,0 +1,67 @@
+"""Flow-run state hooks: a failed flowcast run emits `flowcast.run.failed` naming its dataset,
+as_of and error (the `flowcast: run failed` automation notifies on it).
+
+The dataset and as_of come from the run's parameters: `dataset`, else the explicit `source`'s
+name, else the configured default; `as_of`, else the run's scheduled start (what
+`resolve_as_of` uses). A hook never raises: a failing hook must not hide the run's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flowcast import events
+
+log = logging.getLogger(__name__)
+
+
+def _as_of(value: Any, fallback: datetime | None) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return fallback
+    return fallback
+
+
+def run_dataset(parameters: dict[str, Any]) -> str:
+    """The dataset a run's parameters name (its configured default when they name none)."""
+    if parameters.get("dataset"):
+        return str(parameters["dataset"])
+    source = parameters.get("source")
+    name = source.get("name") if isinstance(source, dict) else getattr(source, "name", None)
+    if name:
+        return str(name)
+    try:
+        from flowcast.data.datasets import resolve_source
+        from flowcast.flows.common import flow_settings
+
+        settings = flow_settings(config_file=parameters.get("config_file"), home=parameters.get("home"),
+                                 overrides=parameters.get("overrides"))
+        return resolve_source(settings).name
+    except Exception:  # noqa: BLE001 - e.g. the configuration itself is what failed
+        return "unknown"
+
+
+def on_run_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect `on_failure` hook of the retrain, forecast and backfill flows."""
+    try:
+        params = dict(flow_run.parameters or {})
+        dataset = run_dataset(params)
+        as_of = _as_of(params.get("as_of") or params.get("start"), flow_run.expected_start_time)
+        message = (state.message or state.name or "failed").strip()
+        related = [
+            {"prefect.resource.id": f"prefect.flow-run.{flow_run.id}", "prefect.resource.role": "flow-run",
+             "prefect.resource.name": str(flow_run.name)},
+            {"prefect.resource.id": f"prefect.flow.{flow_run.flow_id}", "prefect.resource.role": "flow",
+             "prefect.resource.name": str(flow.name)},
+        ]
+        events.emit(events.RUN_FAILED, dataset=dataset, as_of=as_of, message=f"{flow.name} run failed: {message}",
+                    related=related, flow=flow.name, flow_run=str(flow_run.name), flow_run_id=str(flow_run.id),
+                    state=state.name)
+    except Exception as exc:  # noqa: BLE001 - never hide the run's own error
+        log.warning("could not report the failed run: %s", exc)
