@@ -25,12 +25,15 @@ class DsSteps:
     repeat: pl.Series
 
 
-def ds_steps(frame: pl.DataFrame) -> DsSteps:
+def ds_steps(frame: pl.DataFrame, chunk: int = CHUNK) -> DsSteps:
+    """One pass over ds, `chunk` rows at a time (each chunk also reads the row before it)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1 row, got {chunk}")
     ds = frame.get_column("ds")
     back: list[pl.Series] = []
     repeat: list[pl.Series] = []
-    for a in range(1, frame.height, CHUNK):
-        step = ds.slice(a - 1, CHUNK + 1).diff().to_physical().slice(1)  # rows a .. a+CHUNK-1
+    for a in range(1, frame.height, chunk):
+        step = ds.slice(a - 1, chunk + 1).diff().to_physical().slice(1)  # rows a .. a+chunk-1
         back.append((step < 0).fill_null(False).arg_true().cast(pl.Int64) + a)
         repeat.append((step == 0).fill_null(False).arg_true().cast(pl.Int64) + a)
     empty = pl.Series([], dtype=pl.Int64)
@@ -42,7 +45,7 @@ def new_id_at(uid: pl.Series, rows: pl.Series) -> pl.Series:
     return uid.gather(rows) != uid.gather(rows - 1)
 
 
-def in_key_order(frame: pl.DataFrame, strict: bool, steps: DsSteps | None = None) -> bool:
+def in_key_order(frame: pl.DataFrame, strict: bool, steps: DsSteps | None = None, chunk: int = CHUNK) -> bool:
     """Rows sorted by (unique_id, ds), with ds increasing (`strict`) or non-decreasing within each id:
     unique_id sorted, and ds steps back (or repeats, `strict`) only where the id changes. Pairs of
     rows with a null key count as in order. `steps`: `ds_steps(frame)` when already computed."""
@@ -51,14 +54,14 @@ def in_key_order(frame: pl.DataFrame, strict: bool, steps: DsSteps | None = None
     uid = frame.get_column("unique_id")
     if not uid.is_sorted():
         return False
-    steps = steps or ds_steps(frame)
+    steps = steps or ds_steps(frame, chunk)
     rows = pl.concat([steps.back, steps.repeat]) if strict else steps.back
     return rows.len() == 0 or bool(new_id_at(uid, rows).fill_null(True).all())
 
 
-def repeated_keys(frame: pl.DataFrame, steps: DsSteps | None = None) -> pl.Series:
+def repeated_keys(frame: pl.DataFrame, steps: DsSteps | None = None, chunk: int = CHUNK) -> pl.Series:
     """Row indices i >= 1 whose (unique_id, ds) equals row i-1's (keys present), in order."""
     if frame.height < 2:
         return pl.Series([], dtype=pl.Int64)
-    rows = (steps or ds_steps(frame)).repeat
+    rows = (steps or ds_steps(frame, chunk)).repeat
     return rows.filter((~new_id_at(frame.get_column("unique_id"), rows)).fill_null(False))

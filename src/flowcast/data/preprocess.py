@@ -173,7 +173,8 @@ def _grid_rows(sid: pl.Series, ds: pl.Series, first: pl.Series, offsets: pl.Seri
     return part.select(pl.col("o") + _periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
 
 
-def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str) -> pl.DataFrame:
+def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str,
+                  chunk: int = _CHUNK) -> pl.DataFrame:
     """Longest run of missing grid points per series (the first of equally long ones): __sid, __gap
     (periods), __start (its first ds); series without a gap are left out. Every missing point lies
     between two observed rows of its series (rows are trimmed to the observed span), so the runs
@@ -181,10 +182,10 @@ def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq
     found = []
     carry_at = carry_sid = None  # last observed row of the previous chunk
     sid, ds, y = rows.get_column("__sid"), rows.get_column("ds"), rows.get_column("y")
-    for a in range(0, rows.height, _CHUNK):
-        s = sid.slice(a, _CHUNK)
-        observed = y.slice(a, _CHUNK).is_not_null()
-        at = _grid_rows(s, ds.slice(a, _CHUNK), first, offsets, freq).filter(observed)
+    for a in range(0, rows.height, chunk):
+        s = sid.slice(a, chunk)
+        observed = y.slice(a, chunk).is_not_null()
+        at = _grid_rows(s, ds.slice(a, chunk), first, offsets, freq).filter(observed)
         s = s.filter(observed)
         if carry_at is not None:
             at, s = pl.concat([carry_at, at]), pl.concat([carry_sid, s])
@@ -208,7 +209,8 @@ def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq
     return gaps.select("__sid", "__gap").with_columns(start)
 
 
-def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: pl.Series, freq: str) -> pl.DataFrame:
+def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: pl.Series, freq: str,
+               chunk: int = _CHUNK) -> pl.DataFrame:
     """The rows (ds, y, covariates, __sid; sorted by (__sid, ds), each inside its series' span) of the
     series to `keep` put on each series' full grid (`first` point and `expected` length per series
     index, 0 for the others); grid points without a row get nulls (their ds is computed). Consumes
@@ -220,16 +222,16 @@ def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: 
     sid, ds = rows.drop_in_place("__sid"), rows.get_column("ds")
     cols = {c: pl.Series(c, [None], dtype=dtype).extend_constant(None, total - 1) for c, dtype in rows.schema.items()}
     every = bool(keep.all())
-    for a in range(0, rows.height, _CHUNK):
-        s = sid.slice(a, _CHUNK)
+    for a in range(0, rows.height, chunk):
+        s = sid.slice(a, chunk)
         kept = None if every else keep.gather(s)  # rows of the series kept
 
         def pick(x: pl.Series, kept: pl.Series | None = kept) -> pl.Series:
             return x if kept is None else x.filter(kept)
 
-        at = _grid_rows(pick(s), pick(ds.slice(a, _CHUNK)), first, offsets, freq)
+        at = _grid_rows(pick(s), pick(ds.slice(a, chunk)), first, offsets, freq)
         for c, col in cols.items():  # in place (the column's only reference)
-            col.scatter(at, pick(rows.get_column(c).slice(a, _CHUNK)))
+            col.scatter(at, pick(rows.get_column(c).slice(a, chunk)))
         del s, kept, at
     del sid, ds
     for c in list(rows.columns):
@@ -261,8 +263,11 @@ def preprocess(
     settings: Settings,
     as_of: datetime | None,
     fingerprint: str = "",
+    *,
+    chunk: int = _CHUNK,
 ) -> tuple[TrainingData, PreprocessSummary]:
-    """Valid canonical observations (sorted by unique_id, ds) -> TrainingData + summary."""
+    """Valid canonical observations (sorted by unique_id, ds) -> TrainingData + summary.
+    `chunk`: rows per step of the chunked passes (key order, gaps, the grid)."""
     cfg = settings.preprocess
     freq = source.freq
     horizon = resolve_horizon(settings, source)
@@ -277,7 +282,7 @@ def preprocess(
     )
     excluded: list[pl.DataFrame] = []
 
-    if not in_key_order(valid, strict=True):  # validate() hands over sorted rows; other callers may not
+    if not in_key_order(valid, strict=True, chunk=chunk):  # validate() hands over sorted rows; other callers may not
         valid = valid.sort("unique_id", "ds", maintain_order=True)
     # series index per row from run lengths (valid is sorted by unique_id): integer keys, no string hashing
     rle = valid.get_column("unique_id").rle()  # rows are sorted: one run per series
@@ -365,7 +370,7 @@ def preprocess(
     # 4. interior gaps: longest run of missing values per series
     lengths = bounds.filter(pl.col("__first").is_not_null()).select("unique_id", pl.col("__expected").alias("length"))
     if total != n_rows or trimmed.get_column("y").null_count():
-        gaps = _longest_gaps(trimmed, bounds.get_column("__first"), offsets, freq)
+        gaps = _longest_gaps(trimmed, bounds.get_column("__first"), offsets, freq, chunk)
         gaps = gaps.with_columns(unique_id=ids.gather(gaps.get_column("__sid")))
         limit = 0 if cfg.impute == "none" else cfg.max_gap
         too_long = gaps.filter(pl.col("__gap") > limit).select(
@@ -427,7 +432,7 @@ def preprocess(
     if total == n_rows and not excl.height:  # nothing to insert, nothing to drop
         frame = trimmed
     else:
-        frame = _onto_grid(trimmed, bounds.get_column("__first"), kept, keep, freq)
+        frame = _onto_grid(trimmed, bounds.get_column("__first"), kept, keep, freq, chunk)
     del trimmed  # _onto_grid consumed it column by column
 
     # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming

@@ -91,7 +91,7 @@ class Ingested:
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
 
-    def rows(self, source_rows: pl.Series) -> pl.DataFrame:
+    def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
         filtering so that only those rows are parsed). A single Parquet file is read back one
         window of rows at a time (the reader skips the row groups outside it), so that only a
@@ -101,9 +101,9 @@ class Ingested:
                 and file_format(self.source, self.files[0]) == "parquet"):
             scan = pl.scan_parquet(self.files[0], row_index_name=ROW)  # the rows and numbers of `raw`
             scan = scan.select(ROW, *[pl.col(c).alias(RAW_PREFIX + c) for c in self.raw_columns])
-            window = source_rows // _READ_BACK_ROWS
+            window = source_rows // window_rows
             for w in window.unique().sort().to_list():
-                windows.append((scan.slice(w * _READ_BACK_ROWS, _READ_BACK_ROWS), source_rows.filter(window == w)))
+                windows.append((scan.slice(w * window_rows, window_rows), source_rows.filter(window == w)))
         else:
             windows.append((self.raw if self.raw is not None else self.unfiltered, source_rows))
         parts = []

@@ -32,7 +32,7 @@ import polars as pl
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import parse_freq
-from flowcast.data.order import ds_steps, in_key_order, repeated_keys
+from flowcast.data.order import CHUNK, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
     RAW_PREFIX,
@@ -248,17 +248,17 @@ def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     return pl.concat(runs, rechunk=False) if runs else frame.clear()
 
 
-def _sorted_with_duplicates(ok: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
         return ok, _duplicates_in_order(ok.clear(), pl.lit(True))
-    steps = ds_steps(ok)
+    steps = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps))
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk))
 
 
 def _fmt_ts(value: Any) -> str | None:
@@ -266,8 +266,9 @@ def _fmt_ts(value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ validate
-def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) -> ValidationResult:
-    """Row-level checks and duplicates -> (valid, quarantined, report); see the module docstring."""
+def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *, chunk: int = CHUNK) -> ValidationResult:
+    """Row-level checks and duplicates -> (valid, quarantined, report); see the module docstring.
+    `chunk`: rows per step of the key-order passes (`order.ds_steps`)."""
     try:
         MappedObservations.validate(ingested.frame)  # LazyFrame: names and types only
     except (pa.errors.SchemaError, pa.errors.SchemaErrors) as exc:
@@ -330,7 +331,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
         dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     else:
         keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
-        steps = ds_steps(flagged) if n_failed and keys_present else None
+        steps = ds_steps(flagged, chunk) if n_failed and keys_present else None
         # no second full copy of the rows: the valid rows are sliced out of `flagged` (`_keep`), or copied
         # column by column (`_take`) where they must be sorted
         if steps is not None and in_key_order(flagged, strict=False, steps=steps):
@@ -351,7 +352,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig) ->
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok)
+            ok, dups = _sorted_with_duplicates(ok, chunk)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)

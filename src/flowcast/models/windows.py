@@ -100,10 +100,11 @@ def packed_nbytes(n_obs: int, n_series: int, n_past: int, n_future: int, n_stati
 _CHUNK = 1 << 22  # rows converted at a time: bounds the temporary memory of packing
 
 
-def _fill_column(dest: np.ndarray, rows: np.ndarray | None, values: pl.Series, mean: float = 0.0, std: float = 1.0) -> None:
+def _fill_column(dest: np.ndarray, rows: np.ndarray | None, values: pl.Series, mean: float = 0.0, std: float = 1.0,
+                 chunk: int = _CHUNK) -> None:
     """dest[rows] = (values - mean) / std as float32, nulls/NaN -> 0, chunk by chunk."""
-    for a in range(0, values.len(), _CHUNK):
-        v = values.slice(a, _CHUNK).cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy()
+    for a in range(0, values.len(), chunk):
+        v = values.slice(a, chunk).cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy()
         v = ((v - mean) / std).astype(np.float32) if (mean != 0.0 or std != 1.0) else v.astype(np.float32)
         if rows is None:
             dest[a : a + len(v)] = v
@@ -111,11 +112,11 @@ def _fill_column(dest: np.ndarray, rows: np.ndarray | None, values: pl.Series, m
             dest[rows[a : a + len(v)]] = v
 
 
-def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
+def pack(td: TrainingData, stats: CovStats, horizon: int = 0, *, chunk: int = _CHUNK) -> PackedSeries:
     """Pack `td` (target scaled with its per-series scalers, covariates with `stats`). With
     `horizon` > 0 each series is followed by its `horizon` future rows (y = 0, future covariates
     from `td.future_frame`), for prediction. Works column by column in chunks, so that the peak
-    memory stays a small multiple of the packed size."""
+    memory stays a small multiple of the packed size (`chunk` rows converted at a time)."""
     meta = td.meta
     frame = td.frame
     ids = td.ids  # scalers are sorted by unique_id, and so is the frame
@@ -143,8 +144,8 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
     obs_start[1:] = np.cumsum(obs_len)
     y = np.zeros(N, dtype=np.float32)
     yv = frame["y"]
-    for a in range(0, frame.height, _CHUNK):
-        v = yv.slice(a, _CHUNK).cast(pl.Float64).fill_null(0.0).to_numpy().copy()
+    for a in range(0, frame.height, chunk):
+        v = yv.slice(a, chunk).cast(pl.Float64).fill_null(0.0).to_numpy().copy()
         sid = np.searchsorted(obs_start, np.arange(a, a + len(v)), side="right") - 1
         lg = log1p[sid]
         if lg.any():
@@ -158,7 +159,7 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
     past = np.zeros((N, len(meta.past_cols)), dtype=np.float32)
     for j, c in enumerate(meta.past_cols):
         col = np.zeros(N, dtype=np.float32)
-        _fill_column(col, rows, frame[c], stats.past_mean[j], stats.past_std[j])
+        _fill_column(col, rows, frame[c], stats.past_mean[j], stats.past_std[j], chunk)
         past[:, j] = col
     future = np.zeros((N, len(meta.future_cols)), dtype=np.float32)
     fut = td.future_frame(h) if h and meta.future_cols else None
@@ -172,27 +173,27 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0) -> PackedSeries:
         if j in from_ds:
             continue
         col = np.zeros(N, dtype=np.float32)
-        _fill_column(col, rows, frame[c])
+        _fill_column(col, rows, frame[c], chunk=chunk)
         if fut is not None:
-            _fill_column(col, rows_f, fut[c])
+            _fill_column(col, rows_f, fut[c], chunk=chunk)
         future[:, j] = col
     if from_ds:
         exprs, ds = calendar_exprs(meta.freq, tz=meta.tz), frame["ds"]
-        for a in range(0, frame.height, _CHUNK):
-            cal = pl.DataFrame({"ds": ds.slice(a, _CHUNK)}).select(exprs)
+        for a in range(0, frame.height, chunk):
+            cal = pl.DataFrame({"ds": ds.slice(a, chunk)}).select(exprs)
             dest = slice(a, a + cal.height) if rows is None else rows[a : a + cal.height]
             for j, c in from_ds.items():
                 future[dest, j] = cal.get_column(c).to_numpy().astype(np.float32)
         if fut is not None:
             for j, c in from_ds.items():
-                _fill_column(future[:, j], rows_f, fut[c])
+                _fill_column(future[:, j], rows_f, fut[c], chunk=chunk)
 
     if td.static is not None and meta.static_cols:
         st = pl.DataFrame({"unique_id": ids}).join(td.static, on="unique_id", how="left")
         static = np.zeros((S, len(meta.static_cols)), dtype=np.float32)
         for j, c in enumerate(meta.static_cols):
             col = np.zeros(S, dtype=np.float32)
-            _fill_column(col, None, st[c], stats.static_mean[j], stats.static_std[j])
+            _fill_column(col, None, st[c], stats.static_mean[j], stats.static_std[j], chunk)
             static[:, j] = col
     else:
         static = np.zeros((S, 0), dtype=np.float32)
