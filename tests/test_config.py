@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from flowcast.config import ModelConfig, Settings, load_settings
+from flowcast.config import ModelConfig, Settings, load_settings, parse_duration, with_overrides
 
 REPO_TOML = Path(__file__).resolve().parents[1] / "flowcast.toml"
 
@@ -83,3 +84,73 @@ def test_the_cli_says_an_unnamed_flowcast_toml_is_not_read(tmp_path, monkeypatch
     result = CliRunner().invoke(app, ["validate", "--home", str(tmp_path / "home")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "./flowcast.toml is not read unless named: pass --config flowcast.toml" in " ".join(result.output.split())
+
+
+PRECEDENCE_TOML = """
+horizon = 5
+[model]
+lookback = 24
+hidden_size = 16
+max_steps = 100
+[evaluation]
+margin = 0.1
+[alerts]
+publish_deadline = "2d"
+"""
+
+
+def test_each_layer_wins_over_the_one_below_and_nested_sections_merge(tmp_path, monkeypatch):
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(PRECEDENCE_TOML)
+    monkeypatch.setenv("FLOWCAST_MODEL__HIDDEN_SIZE", "48")
+    monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "200")
+    monkeypatch.setenv("FLOWCAST_HORIZON", "7")
+    s = load_settings(cfg, model={"max_steps": 50})
+    assert s.model.dropout == 0.0  # default: nobody set it
+    assert s.model.lookback == 24 and s.evaluation.margin == 0.1  # the file over the defaults
+    assert s.model.hidden_size == 48 and s.horizon == 7  # the environment over the file
+    assert s.model.max_steps == 50  # an override over the environment and the file
+    assert s.alerts.publish_deadline == "2d" and s.alerts.webhook_url is None
+
+    # None means "not given" (typer and flow parameters pass None): the lower layers stay
+    s = load_settings(cfg, horizon=None, model={"max_steps": None})
+    assert s.horizon == 7 and s.model.max_steps == 200
+
+    # FLOWCAST_CONFIG names the file when none is passed; without env, the file's values show
+    monkeypatch.delenv("FLOWCAST_MODEL__HIDDEN_SIZE")
+    monkeypatch.delenv("FLOWCAST_MODEL__MAX_STEPS")
+    monkeypatch.delenv("FLOWCAST_HORIZON")
+    monkeypatch.setenv("FLOWCAST_CONFIG", str(cfg))
+    s = load_settings()
+    assert (s.model.hidden_size, s.model.max_steps, s.horizon) == (16, 100, 5)
+
+    # with_overrides: one more layer on built settings, merged per section
+    t = with_overrides(s, model={"lookback": 6}, alerts={"webhook_url": "http://127.0.0.1:9/hook"})
+    assert (t.model.lookback, t.model.hidden_size, t.alerts.publish_deadline) == (6, 16, "2d")
+
+
+def test_defaults_without_any_file_or_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no flowcast.toml here
+    s = load_settings()
+    assert s.model.lookback == 36 and s.horizon is None and s.publish.skip_unchanged is True
+    assert s.retention.keep_versions == 3 and s.accuracy.window == 3
+
+
+def test_a_named_file_that_does_not_exist_and_bad_values_are_errors(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="nope.toml"):
+        load_settings(tmp_path / "nope.toml")
+    monkeypatch.setenv("FLOWCAST_MODEL__LOOKBACK", "abc")
+    with pytest.raises(ValueError, match="lookback"):
+        load_settings()
+    monkeypatch.delenv("FLOWCAST_MODEL__LOOKBACK")
+    with pytest.raises(ValueError, match="at least 10s"):
+        load_settings(alerts={"publish_deadline": "5s"})
+    with pytest.raises(ValueError, match="http"):
+        load_settings(alerts={"webhook_url": "ftp://x"})
+
+
+def test_durations():
+    assert parse_duration("26h") == timedelta(hours=26)
+    assert parse_duration("1.5d") == timedelta(days=1.5)
+    with pytest.raises(ValueError, match="such as 90s"):
+        parse_duration("tomorrow")
