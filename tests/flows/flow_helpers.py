@@ -63,3 +63,21 @@ def artifacts_of(flow_run_id: str) -> dict[str, list]:
     for a in asyncio.run(read()):
         out.setdefault(a.key, []).append(a)
     return out
+
+
+def task_states_of(flow_run_id: str) -> dict[str, list[str]]:
+    """task name -> state names of one flow run's task runs (read back through the Prefect API)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> list[dict]:
+        async with get_client() as client:
+            body = {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}, "limit": 200, "offset": 0}
+            response = await client.request("POST", "/task_runs/filter", json=body)
+            return response.json()
+
+    out: dict[str, list[str]] = {}
+    for tr in asyncio.run(read()):
+        out.setdefault(tr["name"].rsplit("-", 1)[0], []).append(tr["state"]["name"] if tr.get("state") else "")
+    return out

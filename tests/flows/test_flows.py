@@ -54,11 +54,29 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
 
 
-def test_preprocessing_is_cached_by_fingerprint_and_as_of(trained, tmp_path):
-    """A second run on the same data and as_of finds the preprocessing cache record."""
-    kw, _ = trained
-    records = list((Path(kw["home"]) / "cache" / "prefect").iterdir())
-    assert len(records) == 1 and records[0].name.startswith("flowcast-preprocess-")
+def test_a_second_run_on_the_same_data_and_as_of_is_served_from_the_preprocessing_cache(production_home):
+    """A run on the same source, settings and as_of as an earlier run in this home reads the
+    earlier run's cache record (its preprocess task run is Cached, no new record) and publishes
+    every series; another as_of computes (Completed) and adds a record. This home is a copy of the
+    trained one, whose record names a result file in the original folder: a moved or copied home
+    computes once instead of failing on that record."""
+    from flow_helpers import task_states_of
+
+    from flowcast.flows import forecast_flow
+
+    cache = Path(production_home["home"]) / "cache" / "prefect"
+    copied = {p.name for p in cache.iterdir()}
+    assert len(copied) == 1 and next(iter(copied)).startswith("flowcast-preprocess-")
+    first = forecast_flow(as_of=AS_OF, **production_home)
+    assert task_states_of(first["run_id"])["preprocess"] == ["Completed"]
+    records = {p.name for p in cache.iterdir()}
+    assert len(records - copied) == 1
+    again = forecast_flow(as_of=AS_OF, **production_home)
+    assert task_states_of(again["run_id"])["preprocess"] == ["Cached"]
+    assert {p.name for p in cache.iterdir()} == records and again["published_rows"] == 24
+    other = forecast_flow(as_of=datetime(2019, 7, 1), **production_home)
+    assert task_states_of(other["run_id"])["preprocess"] == ["Completed"]
+    assert len({p.name for p in cache.iterdir()} - records) == 1
 
 
 def test_preprocess_task_is_served_from_its_cache_on_a_rerun(flow_kwargs):
@@ -178,7 +196,7 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     status = {o["as_of"][:10]: o["status"] for o in summary["outcomes"]}
     assert status == {"2009-06-01": "failed", "2013-06-01": "published", "2017-06-01": "published"}
     failed = next(o for o in summary["outcomes"] if o["status"] == "failed")
-    assert "after as_of" in failed["error"] or "no valid rows" in failed["error"], failed
+    assert "rows are after as_of=2009-06-01" in failed["error"], failed
     store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
     assert store.has("tiny", datetime(2013, 6, 1)) and store.has("tiny", datetime(2017, 6, 1))
     assert not store.has("tiny", datetime(2009, 6, 1))
@@ -259,3 +277,23 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_h
     assert sorted(q["sales"].to_list()) == ["-3", "n/a"]
     quality = artifacts_of(s["run_id"])[KEYS["quality"]][0].data
     assert "rows quarantined | 2" in quality
+
+
+def test_retrain_with_a_model_in_production_scores_it_and_keeps_it_unless_beaten(production_home):
+    """gru-v1 is in production. A retrain backtests it as `incumbent` on the same windows as the
+    challengers; with a margin no challenger can clear (99%), production stays, nothing new is
+    promoted, and the run publishes the production model's forecasts."""
+    from flowcast.flows import retrain_flow
+
+    registry = ModelRegistry(Path(production_home["home"]) / "models")
+    before = registry.production().version
+    events_before = len(registry.history())
+    kw = {**production_home, "overrides": {**production_home["overrides"], "evaluation": {"n_windows": 1, "margin": 0.99}}}
+    s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    board = {r["model"]: r for r in s["leaderboard"]}
+    assert "incumbent" in board and board["incumbent"]["mase"] is not None and board["incumbent"]["finite"]
+    assert not s["decision"]["promote"] and s["registered"] == {}
+    assert registry.production().version == before and len(registry.history()) == events_before
+    assert s["champion"] == before and not s["note"]
+    published = ForecastStore(Path(production_home["home"]) / "warehouse").read(as_of=datetime(2019, 9, 1))
+    assert published.height == 24 and set(published["model_version"]) == {before}

@@ -113,11 +113,14 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings):
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """fingerprint + as_of + everything in the settings that changes the TrainingData."""
+    """fingerprint + as_of + everything in the settings that changes the TrainingData + where the
+    cache lives (its records name their result files by absolute path: a home that was moved or
+    copied misses once and recomputes, instead of failing on a record that points elsewhere)."""
     s: Settings = parameters["settings"]
     src: SourceConfig = parameters["source"]
     as_of = parameters.get("as_of")
     shape = {
+        "cache": str(s.cache_dir.resolve()),
         "fingerprint": parameters["fingerprint"],
         "as_of": as_of.isoformat() if isinstance(as_of, datetime) else str(as_of),
         "source": src.model_dump(mode="json"),
