@@ -36,6 +36,50 @@ def _register(reg: ModelRegistry, tmp_path: Path, name: str, payload: str = "w")
     )
 
 
+def _owner_cannot_write(folder: Path, name: str) -> bool:
+    """Does opening `folder/name` for writing fail for the file's owner? As a normal user, try it.
+    As root (CI), which ignores file modes, the file is handed to an unprivileged uid and a forked
+    child that dropped root (setgid/setuid) tries, through a descriptor of the file's folder
+    (searchable for the moment, so the test folder's own 0700 parents are not in the way): only
+    the file's mode can refuse it, as for the service account that owns a registry in production.
+    No chattr involved."""
+    path = folder / name
+    if os.geteuid() != 0:
+        try:
+            path.open("r+").close()
+        except PermissionError:
+            return True
+        return False
+    nobody = 65534
+    os.chown(path, nobody, nobody)
+    folder_mode = os.stat(folder).st_mode
+    os.chmod(folder, folder_mode | 0o001)  # others may search the folder itself (openat needs that)
+    dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: no pytest machinery, just the system calls and an exit code
+            code = 2
+            try:
+                os.setgroups([])
+                os.setgid(nobody)
+                os.setuid(nobody)
+                try:
+                    os.close(os.open(name, os.O_WRONLY, dir_fd=dfd))
+                    code = 1  # the owner could open it for writing
+                except PermissionError:
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(dfd)
+        os.chown(path, 0, 0)
+        os.chmod(folder, folder_mode)
+    rc = os.waitstatus_to_exitcode(status)
+    assert rc in (0, 1), f"the unprivileged child failed before trying (exit {rc})"
+    return rc == 0
+
+
 def test_register_copies_an_immutable_version(tmp_path):
     reg = ModelRegistry(tmp_path / "models")
     art = _artifact(tmp_path, "lstm", "weights-1")
@@ -46,9 +90,9 @@ def test_register_copies_an_immutable_version(tmp_path):
     (art / "ckpt" / "model.ckpt").write_text("changed later")  # the registry holds its own copy
     assert (reg.get("lstm-v1").path / "ckpt" / "model.ckpt").read_text() == "weights-1"
     assert not os.stat(mv.path / "ckpt" / "model.ckpt").st_mode & 0o222  # files are read-only
-    if os.geteuid() != 0:  # root ignores file modes
-        with pytest.raises(PermissionError):
-            (mv.path / "ckpt" / "model.ckpt").write_text("tamper")
+    assert _owner_cannot_write(mv.path / "ckpt", "model.ckpt")
+    assert _owner_cannot_write(mv.path.parent, "version.json")
+    assert (mv.path / "ckpt" / "model.ckpt").read_text() == "weights-1"
     got = reg.get("lstm-v1")
     assert got.config == {"hidden_size": 8} and got.fingerprint == {"rows": 10} and got.metrics == {"mase": 0.9}
     assert got.as_of == "2024-01-01T00:00:00" and got.created_at == T0.isoformat()

@@ -543,6 +543,41 @@ class ModelRegistry:
         return self._existing(str(ch["version"]), "the last champion of")
 
 
+    def protected(self) -> dict[str, str]:
+        """version -> why it must stay: every dataset's production model, its predecessor (what a
+        rollback puts back) and the champion a promote=False retrain recorded."""
+        out: dict[str, str] = {}
+        for ds, ent in self._pointer()["datasets"].items():
+            stack = ent["stack"]
+            if len(stack) > 1:
+                out.setdefault(str(stack[-2]), f"the previous production model of {ds}")
+            ch = ent.get("champion")
+            if isinstance(ch, dict) and ch.get("version"):
+                out.setdefault(str(ch["version"]), f"the recorded champion of {ds}")
+            if stack:
+                out[str(stack[-1])] = f"the production model of {ds}"
+        return out
+
+    def delete(self, version: str, *, allow_protected: bool = False) -> None:
+        """Remove one version (`flowcast gc`). Never a production model; a previous production
+        model or a recorded champion only with allow_protected. Under the lock the version is
+        renamed out of sight first (atomic: it is listed whole or not at all), then removed; a
+        crash in between leaves a `.tmp-` folder the next registry writer deletes."""
+        with self._lock():
+            self._existing(version, "the registry at")
+            why = self.protected().get(version)
+            if why and (why.startswith("the production model") or not allow_protected):
+                raise RegistryError(f"{version} is {why}: not deleted"
+                                    + ("" if why.startswith("the production model") else
+                                       " (name it explicitly to delete it anyway)"))
+            vdir = self.versions_dir / version
+            tmp = self.versions_dir / f".tmp-deleted-{version}"
+            os.rename(vdir, tmp)
+            _fsync_dir(self.versions_dir)
+            _make_writable(tmp)
+            shutil.rmtree(tmp)
+
+
 def _fsync_tree(root: Path) -> None:
     for dirpath, _dirs, files in os.walk(root):
         for f in files:

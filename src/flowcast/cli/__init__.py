@@ -2,6 +2,7 @@
 
 from flowcast.cli import automations as _automations  # noqa: F401  automations apply|list
 from flowcast.cli import data as _data  # noqa: F401  validate
+from flowcast.cli import gc as _gc  # noqa: F401  gc
 from flowcast.cli import pipeline as _pipeline  # noqa: F401  run, backfill, serve
 from flowcast.cli import store as _store  # noqa: F401  forecasts, models
 from flowcast.cli import train as _train  # noqa: F401  train

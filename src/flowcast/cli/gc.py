@@ -1,0 +1,65 @@
+"""`flowcast gc`: remove old models, run folders, cache entries, quarantine files and report
+images by the `[retention]` policy (dry run unless --yes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowcast.cli.app import app
+from flowcast.cli.common import ConfigOpt, HomeOpt, JsonOpt, cli_errors, console, emit_json, out, parse_as_of, resolve_settings
+
+
+@app.command("gc")
+@cli_errors
+def gc(
+    yes: Annotated[bool, typer.Option("--yes", help="delete; without it, only list what would go")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="measure ages from this instant (default: now)")] = None,
+    version: Annotated[list[str] | None, typer.Option(
+        "--version", help="also remove this model version even if it is a previous production model or a recorded "
+                          "champion (never the production model); repeat for several")] = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove what the retention policy (flowcast.toml, section retention) lets go: model versions
+    beyond keep_versions per dataset (never production or its predecessor), training run folders
+    and checkpoints, preprocessing cache entries, quarantine files and report images older than
+    their days. Published forecasts are never removed. Dry run by default: prints what would go
+    and its size."""
+    from rich.table import Table
+
+    from flowcast.ops.retention import execute, human, plan, total_bytes
+
+    settings = resolve_settings(config=config, home=home)
+    parsed = parse_as_of(as_of)
+    now = parsed if parsed is not None else datetime.now(UTC)  # the clock is read here, at the edge
+    items = plan(settings, now, versions=list(version or []))
+    removed = execute(settings, items) if yes else []
+    home_path = Path(settings.home)
+    if json_out:
+        emit_json({"home": str(home_path.resolve()), "as_of": now.isoformat(), "dry_run": not yes,
+                   "items": [i.to_dict(home_path) for i in items], "bytes": total_bytes(items),
+                   "removed": len(removed), "removed_bytes": total_bytes(removed),
+                   "skipped": [i.to_dict(home_path) for i in items if i not in removed] if yes else []})
+        return
+    if not items:
+        console.print(f"nothing to remove under {home_path} (policy: {settings.retention.model_dump()})")
+        return
+    table = Table(title=f"{'Removed' if yes else 'Would remove'} under {home_path}")
+    for c in ("kind", "path", "size", "why"):
+        table.add_column(c, overflow="fold", justify="right" if c == "size" else "left")
+    for i in items:
+        d = i.to_dict(home_path)
+        table.add_row(i.kind, d["path"], human(i.bytes), i.reason)
+    out.print(table)
+    if yes:
+        skipped = [i for i in items if i not in removed]
+        out.print(f"removed {len(removed)} item(s), {human(total_bytes(removed))}"
+                  + (f"; kept {len(skipped)} that became protected meanwhile" if skipped else ""), highlight=False)
+    else:
+        out.print(f"{len(items)} item(s), {human(total_bytes(items))} would be removed: run again with --yes",
+                  highlight=False)

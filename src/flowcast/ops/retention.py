@@ -1,0 +1,205 @@
+"""Retention: what `flowcast gc` removes from a home, by the policy in `[retention]`.
+
+| kind        | where                                         | goes when                                    |
+| ----------- | --------------------------------------------- | -------------------------------------------- |
+| model       | models/versions/<version>                     | beyond the newest `keep_versions` of its dataset |
+| run         | runs/<run>, models/runs/<run> (checkpoints)   | last written more than `runs_days` ago       |
+| cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
+| quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
+| report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
+
+Never removed: a dataset's production model, its predecessor (what a rollback puts back) and a
+recorded champion (those only when named with `versions=`, and a production model never), the
+registry's pointer, and published forecasts and the realized-accuracy table (the warehouse is
+not touched). Ages are measured from `now`, which the caller passes (the command line reads the
+clock, nothing here does), against the newest modification time inside each item, so a run
+folder still being written to is young. `plan` only looks; `execute` removes what a plan lists,
+re-checking each model under the registry's lock (production may have moved since).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flowcast.config import RetentionConfig, Settings
+from flowcast.errors import ConfigError, RegistryError
+
+REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
+KINDS = ("model", "run", "cache", "quarantine", "report")
+
+
+@dataclass
+class Item:
+    kind: str
+    path: Path
+    bytes: int
+    age_days: float | None
+    reason: str
+    version: str | None = None
+
+    def to_dict(self, home: Path | None = None) -> dict[str, Any]:
+        try:
+            shown = str(self.path.relative_to(home)) if home else str(self.path)
+        except ValueError:
+            shown = str(self.path)
+        return {"kind": self.kind, "path": shown, "bytes": self.bytes,
+                "age_days": None if self.age_days is None else round(self.age_days, 2), "reason": self.reason,
+                "version": self.version}
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo is not None else ts
+
+
+def _walk(path: Path) -> tuple[int, float]:
+    """(bytes, newest mtime) of a file or a folder tree (symlinks not followed)."""
+    if path.is_symlink() or path.is_file():
+        st = path.lstat()
+        return st.st_size, st.st_mtime
+    total, newest = 0, path.lstat().st_mtime
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, f))
+            except FileNotFoundError:
+                continue
+            total += st.st_size
+            newest = max(newest, st.st_mtime)
+    return total, newest
+
+
+def _age_days(mtime: float, now: datetime) -> float:
+    return (now - datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None)).total_seconds() / 86400
+
+
+def _old(paths: Iterable[Path], kind: str, days: float, now: datetime, what: str) -> list[Item]:
+    out = []
+    for p in sorted(paths):
+        if p.name.startswith(".") and p.name.endswith(".tmp"):
+            continue  # a file being written atomically right now
+        size, newest = _walk(p)
+        age = _age_days(newest, now)
+        if age > days:
+            out.append(Item(kind, p, size, age, f"{what} last written {age:.1f} days ago (> {days:g})"))
+    return out
+
+
+def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str]) -> list[Item]:
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(settings.models_dir)
+    all_versions = reg.list()
+    known = {v.version for v in all_versions}
+    if unknown := [v for v in versions if v not in known]:
+        raise ConfigError(f"--version names versions that are not registered: {unknown} "
+                          f"(registered: {sorted(known)[-10:]})")
+    protected = reg.protected()
+    for v in versions:
+        why = protected.get(v, "")
+        if why.startswith("the production model"):
+            raise RegistryError(f"{v} is {why}: gc never removes a production model (promote or roll back first)")
+    out: list[Item] = []
+    by_dataset: dict[str, list[Any]] = {}
+    for mv in all_versions:
+        by_dataset.setdefault(str(mv.dataset), []).append(mv)
+    for ds, mvs in sorted(by_dataset.items()):
+        newest_first = sorted(mvs, key=lambda m: (m.seq, m.version), reverse=True)
+        kept = 0
+        for mv in newest_first:
+            vdir = mv.path.parent
+            if mv.version in versions:
+                size, newest = _walk(vdir)
+                note = f" ({protected[mv.version]})" if mv.version in protected else ""
+                out.append(Item("model", vdir, size, None, f"named explicitly{note}", mv.version))
+            elif mv.version in protected:
+                continue
+            elif kept < policy.keep_versions:
+                kept += 1
+            else:
+                size, _ = _walk(vdir)
+                out.append(Item("model", vdir, size, None, f"older than the newest {policy.keep_versions} "
+                                f"versions of {ds} besides production and its predecessor", mv.version))
+    return out
+
+
+def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
+         policy: RetentionConfig | None = None) -> list[Item]:
+    """What gc would remove from `settings.home` at `now` (nothing is touched)."""
+    policy = policy or settings.retention
+    now = _naive_utc(now)
+    home = Path(settings.home)
+    items = _model_items(settings, policy, list(versions))
+
+    runs = [d for root in (home / "runs", settings.models_dir / "runs") if root.is_dir() for d in root.iterdir()]
+    items += _old(runs, "run", policy.runs_days, now, "training run")
+
+    records = settings.cache_dir / "prefect"
+    results = settings.cache_dir / "results"
+    cache: dict[str, list[Path]] = {}
+    for folder in (records, results):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                cache.setdefault(p.name, []).append(p)
+    for key, paths in sorted(cache.items()):
+        sizes = [_walk(p) for p in paths]
+        age = _age_days(max(m for _, m in sizes), now)
+        if age > policy.cache_days:
+            # the record first: once it is gone nothing reads the value, which goes next
+            ordered = sorted(paths, key=lambda p: p.parent != records)
+            items += [Item("cache", p, _walk(p)[0], age,
+                           f"cache entry {key} written {age:.1f} days ago (> {policy.cache_days:g})") for p in ordered]
+
+    qroot = settings.quarantine_dir
+    quarantines = [d for src in qroot.iterdir() if src.is_dir() for d in src.iterdir()] if qroot.is_dir() else []
+    items += _old(quarantines, "quarantine", policy.quarantine_days, now, "quarantine")
+
+    reports = [p for p in settings.reports_dir.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES] \
+        if settings.reports_dir.is_dir() else []
+    items += _old(reports, "report", policy.reports_days, now, "report")
+    return items
+
+
+def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
+    """Remove what `plan` listed; returns what was removed. A model that became protected since
+    the plan is skipped (RegistryError from the registry's own check), everything else goes."""
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(settings.models_dir)
+    done = []
+    for item in items:
+        if item.kind == "model":
+            assert item.version is not None
+            try:
+                reg.delete(item.version, allow_protected=item.reason.startswith("named explicitly"))
+            except RegistryError:
+                continue
+        elif item.path.is_dir() and not item.path.is_symlink():
+            shutil.rmtree(item.path)
+        else:
+            item.path.unlink(missing_ok=True)
+        done.append(item)
+    # folders emptied by the removals (a source's quarantine folder with no as_of left)
+    qroot = settings.quarantine_dir
+    if qroot.is_dir():
+        for src in qroot.iterdir():
+            if src.is_dir() and not any(src.iterdir()):
+                src.rmdir()
+    return done
+
+
+def total_bytes(items: Iterable[Item]) -> int:
+    return sum(i.bytes for i in items)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"

@@ -1,0 +1,172 @@
+"""`flowcast gc` on a tiny home: what goes, what stays, dry run, explicit versions, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+from flowcast.config import load_settings
+from flowcast.errors import RegistryError
+from flowcast.ops.retention import execute, plan, total_bytes
+from flowcast.registry import ModelRegistry
+
+NOW = datetime(2024, 6, 1, 12, 0)
+
+
+def _touch(path: Path, days_old: float, data: bytes = b"x" * 100) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    when = (NOW - timedelta(days=days_old)).timestamp()
+    os.utime(path, (when, when))
+    return path
+
+
+def _age_tree(path: Path, days_old: float) -> None:
+    when = (NOW - timedelta(days=days_old)).timestamp()
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            os.utime(os.path.join(dirpath, f), (when, when))
+        os.utime(dirpath, (when, when))
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    """sales: 6 versions, v5 in production after v4 (v4 its predecessor), v2 a recorded champion;
+    stock: 2 versions, v7 in production. Old and new run folders, cache entries, quarantine files,
+    report images, and a published forecast."""
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 1000)
+    v = [reg.register(art, name="gru", dataset="sales", created_at=NOW).version for _ in range(6)]
+    w = [reg.register(art, name="lstm", dataset="stock", created_at=NOW).version for _ in range(2)]
+    reg.promote(v[3], dataset="sales")
+    reg.promote(v[4], dataset="sales")
+    reg.record_champion(v[1], dataset="sales")
+    reg.promote(w[1], dataset="stock")
+    _age_tree(home / "models" / "versions", 400)  # versions go by count, never by age
+    for name, age in (("20240101T000000-aaaa", 40), ("20240520T000000-bbbb", 5)):
+        _touch(home / "runs" / name / "gru" / "checkpoints" / "last.ckpt", age)
+        _age_tree(home / "runs" / name, age)
+    _touch(home / "models" / "runs" / "sales_gru_2024-01-01" / "meta.json", 60)
+    _age_tree(home / "models" / "runs" / "sales_gru_2024-01-01", 60)
+    for key, age in (("flowcast-preprocess-old", 10), ("flowcast-preprocess-new", 1)):
+        _touch(home / "cache" / "prefect" / key, age, b"r" * 10)
+        _touch(home / "cache" / "results" / key, age, b"v" * 500)
+    for label, age in (("2024-01-01T00-00-00", 120), ("2024-05-30T00-00-00", 2)):
+        _touch(home / "quarantine" / "sales" / label / "quarantine.parquet", age)
+        _age_tree(home / "quarantine" / "sales" / label, age)
+    _touch(home / "reports" / "forecast_20240101T000000.png", 45)
+    _touch(home / "reports" / "forecast_20240529T000000.png", 3)
+    _touch(home / "warehouse" / "forecasts" / "dataset=sales" / "as_of=2023-01-01T00:00:00" / "part-0.parquet", 500)
+    return home
+
+
+def _settings(home: Path, **retention):
+    return load_settings(home=home, retention=retention or None)
+
+
+def test_dry_run_lists_what_the_policy_lets_go_and_touches_nothing(home):
+    settings = _settings(home, keep_versions=1)
+    before = sorted(str(p) for p in home.rglob("*"))
+    items = plan(settings, NOW)
+    got = {(i.kind, str(i.path.relative_to(home))) for i in items}
+    assert got == {
+        # sales: v6 is the newest kept one; v5 production, v4 its predecessor, v2 champion stay
+        ("model", "models/versions/gru-v3"), ("model", "models/versions/gru-v1"),
+        ("run", "runs/20240101T000000-aaaa"), ("run", "models/runs/sales_gru_2024-01-01"),
+        ("cache", "cache/prefect/flowcast-preprocess-old"), ("cache", "cache/results/flowcast-preprocess-old"),
+        ("quarantine", "quarantine/sales/2024-01-01T00-00-00"),
+        ("report", "reports/forecast_20240101T000000.png"),
+    }
+    sizes = {str(i.path.relative_to(home)): i.bytes for i in items}
+    assert sizes["runs/20240101T000000-aaaa"] == 100 and sizes["cache/results/flowcast-preprocess-old"] == 500
+    assert sizes["models/versions/gru-v1"] > 1000  # the checkpoint copy and its metadata
+    kinds = [i.kind for i in items if i.kind == "cache"]
+    assert [str(i.path.parent.name) for i in items if i.kind == "cache"] == ["prefect", "results"] and len(kinds) == 2
+    assert sorted(str(p) for p in home.rglob("*")) == before  # a plan removes nothing
+
+
+def test_execute_removes_exactly_the_plan_and_rollback_still_works(home):
+    settings = _settings(home, keep_versions=1)
+    items = plan(settings, NOW)
+    done = execute(settings, items)
+    assert len(done) == len(items) and total_bytes(done) == total_bytes(items)
+    assert all(not i.path.exists() for i in items)
+    reg = ModelRegistry(home / "models")
+    assert [v.version for v in reg.list(dataset="sales")] == ["gru-v2", "gru-v4", "gru-v5", "gru-v6"]
+    assert [v.version for v in reg.list(dataset="stock")] == ["lstm-v7", "lstm-v8"]
+    assert reg.production("sales").version == "gru-v5" and reg.champion("sales").version == "gru-v2"
+    # what was not old enough, and the published forecasts, are all there
+    for kept in ("runs/20240520T000000-bbbb", "cache/prefect/flowcast-preprocess-new",
+                 "cache/results/flowcast-preprocess-new", "quarantine/sales/2024-05-30T00-00-00",
+                 "reports/forecast_20240529T000000.png",
+                 "warehouse/forecasts/dataset=sales/as_of=2023-01-01T00:00:00/part-0.parquet"):
+        assert (home / kept).exists(), kept
+    # nothing more to do: the plan is empty, a second gc is a no-op
+    assert plan(settings, NOW) == []
+    assert reg.rollback(dataset="sales").version == "gru-v4"  # the predecessor was kept
+
+
+def test_ages_are_measured_from_the_given_instant(home):
+    settings = _settings(home, keep_versions=10, runs_days=30, cache_days=7, quarantine_days=90, reports_days=30)
+    assert {i.kind for i in plan(settings, NOW - timedelta(days=365))} == set()  # a year earlier all is young
+    later = {str(i.path.relative_to(home)) for i in plan(settings, NOW + timedelta(days=100))}
+    assert "runs/20240520T000000-bbbb" in later and "cache/prefect/flowcast-preprocess-new" in later
+    assert not any(p.startswith("models/versions") for p in later)  # keep_versions=10 keeps all 8
+
+
+def test_keep_zero_still_keeps_production_its_predecessor_and_the_champion(home):
+    items = plan(_settings(home, keep_versions=0), NOW)
+    models = sorted(i.version for i in items if i.kind == "model")
+    assert models == ["gru-v1", "gru-v3", "gru-v6", "lstm-v7"]
+
+
+def test_protected_versions_go_only_when_named_and_production_never(home):
+    settings = _settings(home, keep_versions=10)
+    items = plan(settings, NOW, versions=["gru-v4"])
+    named = [i for i in items if i.kind == "model"]
+    assert [i.version for i in named] == ["gru-v4"] and "previous production model of sales" in named[0].reason
+    execute(settings, named)
+    assert "gru-v4" not in {v.version for v in ModelRegistry(home / "models").list()}
+    with pytest.raises(RegistryError, match="gru-v5 is the production model of sales"):
+        plan(settings, NOW, versions=["gru-v5"])
+    with pytest.raises(RegistryError, match="the production model of sales"):
+        ModelRegistry(home / "models").delete("gru-v5", allow_protected=True)
+    with pytest.raises(RegistryError, match="recorded champion of sales: not deleted"):
+        ModelRegistry(home / "models").delete("gru-v2")
+
+
+def test_a_model_promoted_after_the_plan_is_not_removed(home):
+    settings = _settings(home, keep_versions=1)
+    items = plan(settings, NOW)
+    ModelRegistry(home / "models").promote("gru-v3", dataset="sales")  # production moved meanwhile
+    done = execute(settings, items)
+    assert "gru-v3" not in {i.version for i in done}
+    assert ModelRegistry(home / "models").production("sales").version == "gru-v3"
+
+
+def test_cli_dry_run_then_yes(home):
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 1\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat()]
+    dry = CliRunner().invoke(app, args)
+    assert dry.exit_code == 0, dry.output
+    assert "8 item(s)" in dry.stdout and "would be removed: run again with --yes" in dry.stdout
+    assert (home / "models" / "versions" / "gru-v1").exists()
+    res = CliRunner().invoke(app, [*args, "--yes", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["dry_run"] is False and out["removed"] == 8 and out["removed_bytes"] == out["bytes"] > 0
+    assert not (home / "models" / "versions" / "gru-v1").exists()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "nothing to remove" in again.stderr
+    bad = CliRunner().invoke(app, [*args, "--version", "gru-v5"])
+    assert bad.exit_code == 1 and "never removes a production" in " ".join(bad.stderr.split())
