@@ -81,3 +81,25 @@ def task_states_of(flow_run_id: str) -> dict[str, list[str]]:
     for tr in asyncio.run(read()):
         out.setdefault(tr["name"].rsplit("-", 1)[0], []).append(tr["state"]["name"] if tr.get("state") else "")
     return out
+
+
+def events_named(name: str, timeout: float = 30.0) -> list[dict]:
+    """Events called `name` the Prefect API has stored (newest first), polled for up to `timeout`
+    seconds: events are sent in the background and persisted in batches."""
+    import asyncio
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> list[dict]:
+        async with get_client() as client:
+            body = {"filter": {"event": {"name": [name]}, "order": "DESC"}, "limit": 50}
+            response = await client.request("POST", "/events/filter", json=body)
+            return response.json()["events"]
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = asyncio.run(read())
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)

@@ -297,3 +297,26 @@ def test_retrain_with_a_model_in_production_scores_it_and_keeps_it_unless_beaten
     assert s["champion"] == before and not s["note"]
     published = ForecastStore(Path(production_home["home"]) / "warehouse").read(as_of=datetime(2019, 9, 1))
     assert published.height == 24 and set(published["model_version"]) == {before}
+
+
+def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(production_home):
+    """2019-09-01 publishes; 2019-09-02 sees the same observations with the same production
+    model: it says so, emits flowcast.forecast.unchanged and publishes nothing; with
+    publish.skip_unchanged = false it publishes again."""
+    from flow_helpers import events_named
+
+    from flowcast.flows import forecast_flow
+
+    store = ForecastStore(Path(production_home["home"]) / "warehouse")
+    first = forecast_flow(as_of=datetime(2019, 9, 1), **production_home)
+    assert first["published_rows"] == 24 and not first.get("unchanged")
+    quiet = forecast_flow(as_of=datetime(2019, 9, 2), **production_home)
+    assert quiet["unchanged"] and quiet["published_rows"] == 0
+    assert "no new observation of tiny since its last publish (as_of 2019-09-01T00:00:00)" in quiet["note"]
+    assert not store.has(datetime(2019, 9, 2))
+    sent = [e for e in events_named("flowcast.forecast.unchanged") if e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00"]
+    assert sent and sent[0]["resource"]["prefect.resource.id"] == "flowcast.dataset.tiny"
+    assert any(r["prefect.resource.id"] == f"prefect.flow-run.{quiet['run_id']}" for r in sent[0]["related"])
+    loud = {**production_home, "overrides": {**production_home["overrides"], "publish": {"skip_unchanged": False}}}
+    again = forecast_flow(as_of=datetime(2019, 9, 3), **loud)
+    assert again["published_rows"] == 24 and store.has(datetime(2019, 9, 3))

@@ -269,6 +269,9 @@ def forecast(
     if json_out:
         emit_json(result)
         return
+    if result.get("unchanged"):
+        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        return
     out.print(
         f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in {result['rows_in']}, "
         f"valid {result['rows_valid']}, quarantined {result['rows_quarantined']}\n"

@@ -145,7 +145,12 @@ def backfill_flow(
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
             state = child.with_options(flow_run_name=f"{mode}-{d:%Y-%m-%dT%H%M}")(as_of=d, return_state=True, **kw)
-            if state.is_completed():
+            if state.is_completed() and state.result().get("unchanged"):  # nothing new since the last publish
+                res = state.result()
+                o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
+                     "run_id": res.get("run_id"), "error": f"unchanged: {res.get('note')}"}
+                log.info(f"{d:%Y-%m-%d %H:%M}: {res.get('note')}")
+            elif state.is_completed():
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "published", "rows": res.get("published_rows", 0),
                      "model": res.get("model_version") or res.get("champion"), "run_id": res.get("run_id"),

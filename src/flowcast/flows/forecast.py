@@ -29,6 +29,7 @@ from flowcast.flows.common import (
     store_label,
 )
 from flowcast.ops.hooks import on_run_failure
+from flowcast.ops.quiet import skip_if_unchanged
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -100,6 +101,12 @@ def forecast_flow(
             settings = settings.model_copy(update={"horizon": int(model_h)})
     log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with {which} {production.version} ({production.describe()})")
     data = load_data(settings, as_of)
+    if settings.publish.skip_unchanged and (quiet := skip_if_unchanged(settings, data, as_of, production.version)):
+        log.info(quiet)
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "n_series": data.td.n_series,
+                "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
+                "model": production.name, "model_version": production.version, "published_rows": 0,
+                "unchanged": True, "note": quiet, "store": str(settings.warehouse_dir.resolve())}
     bounds = (data.source.y_min, data.source.y_max)
     rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
     calibrated = bool(rf.recipe.intervals)
