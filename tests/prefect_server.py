@@ -102,6 +102,7 @@ def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterat
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp / 'prefect.db'}", **(extra_env or {})}
     env.pop("PREFECT_API_KEY", None)
+    tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "server.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],

@@ -1,0 +1,90 @@
+"""`flowcast accuracy`: how published forecasts turned out (the `realized` table) and whether a
+dataset's accuracy is degraded."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from flowcast.cli.app import app
+from flowcast.cli.common import ConfigOpt, HomeOpt, JsonOpt, cli_errors, console, emit_json, out, parse_as_of, resolve_settings
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+@app.command("accuracy")
+@cli_errors
+def accuracy(
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="one published as_of: its rows per model and step")] = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Realized accuracy of published forecasts: per dataset and as_of the points scored, MAE,
+    MASE, sMAPE, 80%/95% interval coverage and seasonal naive on the same points, beside the
+    backtest MASE the publishing model promised; and each dataset's verdict (degraded or not)."""
+    import polars as pl
+
+    from flowcast.evaluation.realized import summary_by_as_of
+    from flowcast.ops.accuracy import promised_by_as_of, promised_mase, read_status
+    from flowcast.registry import ModelRegistry
+    from flowcast.store import open_store
+
+    settings = resolve_settings(config=config, home=home)
+    when = parse_as_of(as_of)
+    store = open_store(settings)
+    rows = store.read_realized(dataset, when)
+    registry = ModelRegistry(settings.models_dir)
+    datasets = sorted(set(rows["dataset"].to_list())) if rows.height else ([dataset] if dataset else [])
+    report: dict[str, Any] = {}
+    for name in datasets:
+        mine = rows.filter(pl.col("dataset") == name)
+        versions = sorted({v for v in mine["model_version"].to_list() if v})
+        promised = promised_mase(registry, versions)
+        summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
+        status = read_status(settings.home, name)
+        report[name] = {
+            "status": status.to_dict() if status else None,
+            "as_ofs": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "dataset"}
+                       for r in summary.to_dicts()],
+            **({"rows": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+                         for r in mine.to_dicts()]} if when is not None else {}),
+        }
+    if json_out:
+        emit_json({"store": getattr(store, "location", str(settings.warehouse_dir)), "datasets": report})
+        return
+    if not report:
+        what = " ".join(x for x in (f"dataset {dataset}" if dataset else "", f"as_of {as_of}" if as_of else "") if x)
+        console.print(f"no realized accuracy{f' for {what}' if what else ''} yet: a retrain or forecast run scores "
+                      "earlier published forecasts once their periods have actuals", highlight=False)
+        return
+    from rich.table import Table
+
+    for name, rep in report.items():
+        st = rep["status"]
+        verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
+        out.print(f"[bold]{name}[/]: {verdict}" + (f" - {'; '.join(st['reasons'])}" if st else ""), highlight=False)
+        table = Table()
+        for c in ("as_of", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive MASE", "promised MASE"):
+            table.add_column(c, justify="left" if c == "as_of" else "right")
+        for r in rep["as_ofs"]:
+            table.add_row(str(r["as_of"]).replace("T", " "), str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
+                          _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
+                          _fmt(r.get("mase_snaive")), _fmt(r.get("promised")))
+        out.print(table)
+        if "rows" in rep:
+            steps = Table(title=f"{name} as of {as_of}: per model and step")
+            for c in ("model", "version", "step", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95"):
+                steps.add_column(c, justify="left" if c in ("model", "version") else "right")
+            for r in rep["rows"]:
+                steps.add_row(r["model"], r["model_version"] or "-", str(r["step"]), str(r["n"]), _fmt(r["mae"]),
+                              _fmt(r["mase"]), _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2))
+            out.print(steps)

@@ -1,0 +1,242 @@
+"""The realized-accuracy stage: score a dataset's earlier published forecasts against the actuals
+this run sees, store the scores, judge decay, and tell the operator.
+
+Called by the retrain and forecast flows after loading the data (the scoring itself is the pure
+`flowcast.evaluation.realized`). Each run:
+
+1. picks the dataset's published as_ofs to (re)score (`as_ofs_to_score`: earlier than this
+   run's as_of, not settled, never scored from later actuals than this run has);
+2. scores them on the observed actuals (`td.observed()`: imputed gaps are not actuals) with the
+   MASE scale and the seasonal-naive forecast from the history before each as_of;
+3. writes the as_ofs whose scored points grew to the store's `realized` table (replaced per
+   (dataset, as_of): re-running writes the same rows);
+4. judges decay over the last `accuracy.window` scored as_ofs against the backtest MASE stored
+   with each published model version in the registry and against seasonal naive;
+5. stores the verdict in `<home>/accuracy/<dataset>.json`, emits `flowcast.accuracy.degraded`
+   when the dataset turns degraded (and `...recovered` when it is healthy again), and leaves a
+   `realized-accuracy-<dataset>` artifact with a plot of realized MASE by as_of beside what
+   the backtest promised.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flowcast import events
+from flowcast.atomic import atomic_file
+from flowcast.evaluation.realized import Decay, as_ofs_to_score, assess_decay, newly_scored, score_realized, summary_by_as_of
+
+ARTIFACT_KEY = "realized-accuracy"
+
+
+def artifact_key(dataset: str) -> str:
+    """`realized-accuracy-<dataset>` (Prefect keys: lowercase letters, digits and dashes)."""
+    return f"{ARTIFACT_KEY}-{re.sub(r'[^a-z0-9]+', '-', dataset.lower()).strip('-') or 'dataset'}"
+
+
+def status_path(home: Path, dataset: str) -> Path:
+    return Path(home) / "accuracy" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', dataset)}.json"
+
+
+def read_status(home: Path, dataset: str) -> Decay | None:
+    """The verdict the last run stored for `dataset` (None when none was stored)."""
+    path = status_path(home, dataset)
+    if not path.exists():
+        return None
+    try:
+        return Decay.from_dict(json.loads(path.read_text())["decay"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def write_status(home: Path, dataset: str, decay: Decay, *, as_of: datetime, run_id: str) -> Path:
+    path = status_path(home, dataset)
+    with atomic_file(path, "w") as fh:
+        json.dump({"dataset": dataset, "checked_as_of": as_of.isoformat(), "run_id": run_id,
+                   "decay": decay.to_dict()}, fh, indent=2)
+    return path
+
+
+@dataclass
+class RealizedOutcome:
+    dataset: str
+    scored: list[datetime] = field(default_factory=list)  # as_ofs whose rows were (re)written
+    rows_written: int = 0
+    realized: pl.DataFrame | None = None  # every realized row of the dataset after this run
+    decay: Decay | None = None
+    previous: Decay | None = None
+    event: str | None = None  # the event emitted, if any
+    plot: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "scored_as_ofs": [a.isoformat() for a in self.scored],
+                "rows_written": self.rows_written, "decay": self.decay.to_dict() if self.decay else None,
+                "event": self.event}
+
+
+def observed_actuals(td: Any, since: datetime) -> pl.DataFrame:
+    """unique_id, ds, y of the observed rows after `since` (imputed rows are not actuals)."""
+    frame = td.frame.select("unique_id", "ds", "y")
+    observed = td.observed() if hasattr(td, "observed") else None
+    if observed is not None:
+        frame = frame.filter(observed)
+    return frame.filter(pl.col("ds") > since)
+
+
+def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
+    """model_version -> the backtest MASE stored with it (None when unknown or gone)."""
+    out: dict[str, float | None] = {}
+    for v in versions:
+        try:
+            m = registry.get(v).metrics or {}
+        except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
+            out[v] = None
+            continue
+        value = m.get("mase")
+        out[v] = float(value) if isinstance(value, (int, float)) else None
+    return out
+
+
+def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
+                     store: Any = None, log: Any = None) -> RealizedOutcome:
+    """Steps 1-5 of the module doc for one dataset at one run's as_of."""
+    from flowcast.registry import ModelRegistry
+    from flowcast.store import open_store
+
+    store = store if store is not None else open_store(settings)
+    registry = ModelRegistry(settings.models_dir)
+    say = (log.info if log is not None else (lambda _m: None))
+    existing = store.read_realized(dataset)
+    todo = as_ofs_to_score(store.as_ofs(dataset), existing, scored_at=as_of, horizon=int(td.meta.horizon),
+                           freq=td.meta.freq)
+    outcome = RealizedOutcome(dataset)
+    if todo:
+        forecasts = pl.concat([store.read(dataset=dataset, as_of=a) for a in todo], how="diagonal_relaxed")
+        new = score_realized(forecasts, observed_actuals(td, min(todo)), td.frame.select("unique_id", "ds", "y"),
+                             dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
+                             scored_at=as_of)
+        write = newly_scored(new, existing)
+        if write.height:
+            store.write_realized(dataset, write)
+            outcome.scored = sorted(write["as_of"].unique().to_list())
+            outcome.rows_written = write.height
+            say(f"Realized accuracy: scored {len(outcome.scored)} earlier as_of of {dataset} "
+                f"({int(write['n'].sum())} points) against the actuals up to {as_of:%Y-%m-%d %H:%M}")
+    realized = store.read_realized(dataset)
+    outcome.realized = realized
+    versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
+    acc = settings.accuracy
+    decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
+                         tolerance=acc.tolerance, min_points=acc.min_points)
+    outcome.decay = decay
+    outcome.previous = read_status(settings.home, dataset)
+    was = bool(outcome.previous and outcome.previous.degraded)
+    write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id)
+    if decay.degraded and not was:
+        outcome.event = events.DEGRADED
+        events.emit(events.DEGRADED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons),
+                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase,
+                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs)
+    elif was and decay.judged and not decay.degraded:
+        outcome.event = events.RECOVERED
+        events.emit(events.RECOVERED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons),
+                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase)
+    if decay.degraded and log is not None:
+        log.warning(f"Accuracy of {dataset} is degraded: " + "; ".join(decay.reasons))
+    return outcome
+
+
+# ------------------------------------------------------------------------------------ artifact
+def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
+    """as_of, promised (the point-weighted backtest MASE of the versions that published it)."""
+    if realized.height == 0:
+        return pl.DataFrame(schema={"as_of": pl.Datetime("us"), "promised": pl.Float64})
+    known = {k: v for k, v in promised.items() if v is not None}
+    f = realized.with_columns(pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Float64)
+                              .alias("promised"))
+    w = pl.when(pl.col("promised").is_not_null()).then(pl.col("n"))
+    return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).alias("promised")).sort("as_of")
+
+
+def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str) -> Path | None:
+    """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    summary = summary_by_as_of(realized)
+    if summary.height == 0:
+        return None
+    prom = promised_by_as_of(realized, promised)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    x = summary["as_of"].to_list()
+    ax.plot(x, summary["mase"].to_list(), marker="o", color="C0", label="realized MASE")
+    if "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
+        ax.plot(x, summary["mase_snaive"].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
+    if prom.height and prom["promised"].null_count() < prom.height:
+        ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
+                label="backtest promised")
+    ax.set_ylabel("MASE")
+    ax.set_xlabel("as_of of the published forecast")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    try:
+        with atomic_file(path) as fh:
+            fig.savefig(fh, format="png", dpi=80)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None) -> str:
+    from flowcast.reporting import markdown_table, plot_markdown
+
+    d = outcome.decay
+    verdict = "**degraded**" if d and d.degraded else ("healthy" if d and d.judged else "not judged yet")
+    text = f"## Realized accuracy of {outcome.dataset}: {verdict}\n\n"
+    if d:
+        text += "".join(f"- {r}\n" for r in d.reasons) + "\n"
+    if outcome.scored:
+        text += f"This run scored {len(outcome.scored)} earlier as_of ({outcome.rows_written} rows).\n\n"
+    realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
+    summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised), on="as_of", how="left") \
+        if realized.height else pl.DataFrame()
+    if summary.height:
+        rows = summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M")).to_dicts()
+        text += markdown_table(rows) + "\n"
+    if png is not None:
+        text += plot_markdown(png, f"Realized MASE by as_of, {outcome.dataset}").split("\n", 2)[-1]
+    return text
+
+
+def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime) -> Any:
+    """Draw the plot and push the markdown artifact (inside a run; a no-op outside one)."""
+    from prefect.context import FlowRunContext
+
+    from flowcast.registry import ModelRegistry
+
+    realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
+    versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
+    promised = promised_mase(ModelRegistry(settings.models_dir), versions)
+    png = None
+    if realized.height:
+        png = plot_realized(realized, promised,
+                            settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
+                            title=f"{outcome.dataset}: realized vs promised MASE (as of {as_of:%Y-%m-%d})")
+    outcome.plot = png
+    if FlowRunContext.get() is None:
+        return None
+    from prefect.artifacts import create_markdown_artifact
+
+    return create_markdown_artifact(markdown(outcome, promised, png), key=artifact_key(outcome.dataset),
+                                    description=f"Realized accuracy of {outcome.dataset}'s published forecasts")
