@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --progress-bar off
 PYTEST_ARGS ?=
 
-.PHONY: install run test serve server bench lint clean
+.PHONY: install run test serve server bench lint typecheck clean
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests bench deployments
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .flowcast .pytest_cache

@@ -74,7 +74,8 @@ def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
     """The keyword arguments of `prefect.events.emit_event` for one flowcast event."""
     if event not in ALL:
         raise ValueError(f"unknown flowcast event {event!r}; known: {list(ALL)}")
-    out = {"event": event, "resource": resource(dataset, as_of), "payload": {"message": message, **_jsonable(payload)}}
+    out: dict[str, Any] = {"event": event, "resource": resource(dataset, as_of),
+                           "payload": {"message": message, **_jsonable(payload)}}
     if related:
         out["related"] = related
     return out

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from flowcast.cli.app import app
-from flowcast.cli.common import ConfigOpt, HomeOpt, JsonOpt, cli_errors, console, emit_json, out, parse_as_of, resolve_settings
+from flowcast.cli.common import (
+    ConfigOpt,
+    HomeOpt,
+    JsonOpt,
+    cli_errors,
+    console,
+    emit_json,
+    out,
+    parse_as_of,
+    resolve_settings,
+)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -39,7 +49,9 @@ def accuracy(
     from flowcast.store import open_store
 
     settings = resolve_settings(config=config, home=home)
-    when = parse_as_of(as_of)
+    from flowcast.timekeys import storage_naive
+
+    when = storage_naive(parse_as_of(as_of))
     store = open_store(settings)
     rows = store.read_realized(dataset, when)
     registry = ModelRegistry(settings.models_dir)

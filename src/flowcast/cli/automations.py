@@ -6,7 +6,16 @@ from __future__ import annotations
 import typer
 
 from flowcast.cli.app import app
-from flowcast.cli.common import ConfigOpt, HomeOpt, JsonOpt, cli_errors, console, emit_json, out, resolve_settings
+from flowcast.cli.common import (
+    ConfigOpt,
+    HomeOpt,
+    JsonOpt,
+    cli_errors,
+    console,
+    emit_json,
+    out,
+    resolve_settings,
+)
 
 automations_app = typer.Typer(help="Prefect automations that notify on failed runs, bad data, degraded accuracy "
                                    "and missed publishes.", no_args_is_help=True)

@@ -10,7 +10,17 @@ from typing import Annotated
 import typer
 
 from flowcast.cli.app import app
-from flowcast.cli.common import ConfigOpt, HomeOpt, JsonOpt, cli_errors, console, emit_json, out, parse_as_of, resolve_settings
+from flowcast.cli.common import (
+    ConfigOpt,
+    HomeOpt,
+    JsonOpt,
+    cli_errors,
+    console,
+    emit_json,
+    out,
+    parse_as_of,
+    resolve_settings,
+)
 
 
 @app.command("gc")

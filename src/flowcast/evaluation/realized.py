@@ -250,7 +250,7 @@ def _weighted(frame: pl.DataFrame, col: str, weight: str = "n") -> float | None:
     ok = frame.filter(pl.col(col).is_not_null())
     if ok.height == 0 or ok[weight].sum() == 0:
         return None
-    value = float((ok[col] * ok[weight]).sum() / ok[weight].sum())
+    value = float((ok[col] * ok[weight]).sum()) / float(ok[weight].sum())
     return value if math.isfinite(value) else None
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,14 @@ import polars as pl
 
 from flowcast import events
 from flowcast.atomic import atomic_file
-from flowcast.evaluation.realized import Decay, as_ofs_to_score, assess_decay, newly_scored, score_realized, summary_by_as_of
+from flowcast.evaluation.realized import (
+    Decay,
+    as_ofs_to_score,
+    assess_decay,
+    newly_scored,
+    score_realized,
+    summary_by_as_of,
+)
 
 ARTIFACT_KEY = "realized-accuracy"
 
@@ -109,7 +117,9 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     """Steps 1-5 of the module doc for one dataset at one run's as_of."""
     from flowcast.registry import ModelRegistry
     from flowcast.store import open_store
+    from flowcast.timekeys import storage_naive
 
+    as_of = storage_naive(as_of)  # the store's axis: naive UTC
     store = store if store is not None else open_store(settings)
     registry = ModelRegistry(settings.models_dir)
     say = (log.info if log is not None else (lambda _m: None))
@@ -212,7 +222,8 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised), on="as_of", how="left") \
         if realized.height else pl.DataFrame()
     if summary.height:
-        rows = summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M")).to_dicts()
+        rows: list[Mapping[str, Any]] = list(
+            summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M")).to_dicts())
         text += markdown_table(rows) + "\n"
     if png is not None:
         text += plot_markdown(png, f"Realized MASE by as_of, {outcome.dataset}").split("\n", 2)[-1]

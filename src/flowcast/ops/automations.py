@@ -41,7 +41,7 @@ NOT_PUBLISHED = NAME_PREFIX + "forecast not published"
 
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
 _AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
-_DATASETS = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
+_DATASETS: dict[str, str | list[str]] = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
 
 
 @dataclass

@@ -66,9 +66,10 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     `flowcast.forecast.unchanged`), else None. Reads the dataset's latest earlier publish."""
     from flowcast import events
     from flowcast.publish import ForecastStore
+    from flowcast.timekeys import storage_naive
 
     store = ForecastStore(settings.warehouse_dir)
-    prev = previous_as_of(store.as_ofs(), as_of)
+    prev = previous_as_of(store.as_ofs(), storage_naive(as_of))
     if prev is None:
         return None
     previous = store.read(as_of=prev)

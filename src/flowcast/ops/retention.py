@@ -114,7 +114,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         for mv in newest_first:
             vdir = mv.path.parent
             if mv.version in versions:
-                size, newest = _walk(vdir)
+                size, _ = _walk(vdir)
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 out.append(Item("model", vdir, size, None, f"named explicitly{note}", mv.version))
             elif mv.version in protected:
