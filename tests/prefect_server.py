@@ -86,10 +86,11 @@ class Server:
             time.sleep(1)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.logs()}")
 
-    def start(self, args: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen:
+    def start(self, args: list[str], log: Path, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start another process (e.g. `serve`) against this server; stopped with the server."""
-        proc = subprocess.Popen(args, env=self.env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=cwd, stdout=log.open("wb"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.others.append((proc, log))
         return proc
 

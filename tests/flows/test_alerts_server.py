@@ -1,8 +1,9 @@
 """Alerts end to end: a real `prefect server start` on loopback runs flowcast's automations, and
 a local HTTP receiver gets the notifications.
 
-`flowcast automations apply` creates the four automations and the webhook block (a second apply
-changes nothing); then, each in its own process against that server:
+`flowcast serve` creates the four automations and the webhook block; `flowcast automations apply`
+then changes nothing, a changed deadline updates one automation; then, each in its own process
+against that server:
 - a retrain on data over the quarantine threshold fails: `flowcast.data-quality.failed` fires
   "data quality failed" and `flowcast.run.failed` fires "run failed";
 - a forecast publishes (`flowcast.forecast.published`) and nothing follows within the 10 s
@@ -23,11 +24,13 @@ from prefect_server import http, http_receiver, prefect_server
 
 from flowcast.ops import automations as auto
 
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+FLOWCAST = str(Path(sys.executable).parent / "flowcast")
+
 
 def _flowcast(srv, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "flowcast"
-    env = {**srv.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    env = {**srv.env, "PYTHONPATH": SRC}
+    return subprocess.run([FLOWCAST, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _source_args(csv: Path) -> list[str]:
@@ -60,21 +63,32 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
         cfg = tmp_path / "flowcast.toml"
         cfg.write_text(TOML.format(url=rx.url))
 
-        # -- apply: created, then unchanged; exactly our four on the server
-        first = _flowcast(srv, "automations", "apply", "--config", str(cfg), "--json")
-        assert first.returncode == 0, first.stderr[-3000:]
-        applied = json.loads(first.stdout.strip().splitlines()[-1])["automations"]
+        # -- serve creates them (its schedules moved out of the way); apply then changes nothing
         names = [auto.RUN_FAILED, auto.QUALITY_FAILED, auto.DEGRADED, auto.NOT_PUBLISHED]
-        assert [(a["name"], a["action"]) for a in applied] == [(n, "created") for n in names]
+        never = {"FLOWCAST_RETRAIN_CRON": "0 0 29 2 *", "FLOWCAST_FORECAST_CRON": "0 0 29 2 *", "PYTHONPATH": SRC}
+        srv.start([FLOWCAST, "serve", "--config", str(cfg), "--home", str(tmp_path / "served")],
+                  tmp_path / "serve.log", cwd=tmp_path, env=never)
+
+        def ours() -> list[str]:
+            r = http("POST", f"{srv.api}/automations/filter", json={})
+            return sorted(a["name"] for a in r.json()) if r.status_code == 200 else []
+
+        srv.wait(lambda: ours() == sorted(names), 300, "flowcast serve to create the four automations")
+        applied = _flowcast(srv, "automations", "apply", "--config", str(cfg), "--json")
+        assert applied.returncode == 0, applied.stderr[-3000:]
+        actions = json.loads(applied.stdout.strip().splitlines()[-1])["automations"]
+        assert [(a["name"], a["action"]) for a in actions] == [(n, "unchanged") for n in names]
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        from flowcast.config import load_settings
+        from flowcast.config import load_settings, with_overrides
 
-        with temporary_settings({PREFECT_API_URL: srv.api}):  # the same code in this process: nothing to change
-            again = auto.apply(load_settings(cfg))
-        assert [(a.name, a.action) for a in again] == [(n, "unchanged") for n in names]
-        on_server = http("POST", f"{srv.api}/automations/filter", json={}).json()
-        assert sorted(a["name"] for a in on_server) == sorted(names)
+        settings = load_settings(cfg)
+        with temporary_settings({PREFECT_API_URL: srv.api}):  # the same code in this process
+            moved = auto.apply(with_overrides(settings, alerts={"publish_deadline": "20s"}))
+            assert [(a.name, a.action) for a in moved] == [(n, "updated" if n == auto.NOT_PUBLISHED else "unchanged")
+                                                           for n in names]
+            back = auto.apply(settings)
+        assert [a.action for a in back] == ["unchanged"] * 3 + ["updated"] and ours() == sorted(names)
 
         # -- a run on data over the quarantine threshold (12 of 120 rows unparsable > 5%)
         bad = write_series(tmp_path / "raw" / "bad.csv", n_series=1)

@@ -320,3 +320,61 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     loud = {**production_home, "overrides": {**production_home["overrides"], "publish": {"skip_unchanged": False}}}
     again = forecast_flow(as_of=datetime(2019, 9, 3), **loud)
     assert again["published_rows"] == 24 and store.has(datetime(2019, 9, 3))
+
+
+def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_home, tmp_path):
+    """Forecasts published at 2019-01-01 are scored by the run at 2019-04-01 on the three months
+    observed since (steps 1-3, 4 series each) and again, completed, at 2019-09-01; a re-run of
+    an as_of writes nothing new. A level shift in the actuals after 2019-01 (the data changed
+    regime) makes the dataset degraded: stored, shown by `flowcast accuracy`, an event."""
+    import json
+
+    import polars as pl
+    from flow_helpers import events_named, write_series
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.config import load_settings
+    from flowcast.flows import forecast_flow
+    from flowcast.ops.accuracy import artifact_key, read_status
+    from flowcast.store import open_store
+
+    csv = write_series(tmp_path / "shifted" / "sales.csv")
+    raw = pl.read_csv(csv)
+    raw.with_columns(pl.when(pl.col("month") > "2019-01-01").then(pl.col("sales") + 500.0).otherwise(pl.col("sales"))
+                     .alias("sales")).write_csv(csv)
+    kw = {**production_home, "source": {**production_home["source"], "path": str(csv)}}
+    settings = load_settings(home=kw["home"])
+    store = open_store(settings)
+    jan = datetime(2019, 1, 1)
+
+    forecast_flow(as_of=jan, **kw)
+    april = forecast_flow(as_of=datetime(2019, 4, 1), **kw)
+    rows = store.read_realized("tiny", jan)
+    assert rows.select("step", "n").rows() == [(1, 4), (2, 4), (3, 4)]
+    published = store.read(dataset="tiny", as_of=jan)
+    actual = raw.with_columns(pl.col("month").str.to_datetime().alias("ds"))
+    joined = published.join(actual.rename({"store": "unique_id"}).select("unique_id", "ds", "sales"),
+                            on=["unique_id", "ds"])
+    want = joined.group_by("step").agg((pl.col("sales") + 500.0 - pl.col("y_hat")).abs().mean().alias("mae"))
+    got = dict(rows.select("step", "mae").rows())
+    assert all(abs(got[s] - m) < 1e-9 for s, m in want.filter(pl.col("step") <= 3).rows())
+    arts = artifacts_of(april["run_id"])
+    assert artifact_key("tiny") in arts and "Realized accuracy of tiny" in arts[artifact_key("tiny")][0].data
+
+    before = store.read_realized("tiny")
+    forecast_flow(as_of=datetime(2019, 4, 1), **kw)  # a re-run: the same rows, nothing duplicated
+    assert store.read_realized("tiny").equals(before)
+
+    forecast_flow(as_of=datetime(2019, 9, 1), **kw)
+    n = dict(store.read_realized("tiny").group_by("as_of").agg(pl.col("n").sum()).rows())
+    assert n[jan] == 24 and n[datetime(2019, 4, 1)] == 20 and n[datetime(2019, 6, 1)] == 12
+    status = read_status(Path(kw["home"]), "tiny")
+    assert status is not None and status.degraded and status.realized_mase > 10 * status.promised_mase
+    sent = [e for e in events_named("flowcast.accuracy.degraded") if e["resource"]["flowcast.dataset"] == "tiny"]
+    assert sent and "exceeds the backtest's" in sent[0]["payload"]["message"]
+
+    res = CliRunner().invoke(app, ["accuracy", "--home", kw["home"], "--dataset", "tiny", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])["datasets"]["tiny"]
+    assert out["status"]["degraded"] and [r["n"] for r in out["as_ofs"]][:1] == [24]

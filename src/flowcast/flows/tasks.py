@@ -224,3 +224,17 @@ def promote_task(models_dir: Path, version: Any, reason: str, **kwargs: Any):
     from flowcast.registry import ModelRegistry
 
     return ModelRegistry(models_dir).promote(version, reason=reason, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ monitoring
+@task(name="realized-accuracy", cache_policy=NO_CACHE, **IO_RETRIES)
+def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any, run_id: str):
+    """Score the dataset's earlier published forecasts on the actuals this run sees, store them,
+    judge decay and leave the realized-accuracy artifact (flowcast.ops.accuracy)."""
+    from prefect import get_run_logger
+
+    from flowcast.ops.accuracy import artifact, score_and_record
+
+    outcome = score_and_record(settings, dataset=dataset, as_of=as_of, td=td, run_id=run_id, log=get_run_logger())
+    artifact(settings, outcome, as_of=as_of)
+    return outcome

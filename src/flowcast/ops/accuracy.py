@@ -251,3 +251,23 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime) -> Any
 
     return create_markdown_artifact(markdown(outcome, promised, png), key=artifact_key(outcome.dataset),
                                     description=f"Realized accuracy of {outcome.dataset}'s published forecasts")
+
+
+def record_in_run(settings: Any, data: Any, *, as_of: datetime, run_id: str) -> RealizedOutcome | None:
+    """The flows' one call: the `realized-accuracy` task (scores, stores, judges, emits, artifact).
+    A failure here is logged, not raised: today's forecasts are published either way, and the
+    next run scores what this one could not."""
+    from prefect import get_run_logger
+
+    from flowcast.flows import tasks
+
+    state = tasks.realized_task(settings, dataset=data.source.name, as_of=as_of, td=data.td, run_id=run_id,
+                                return_state=True)
+    if state.is_completed():
+        return state.result()
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as exc:  # noqa: BLE001 - reported as one warning line, the run goes on
+        get_run_logger().warning(f"Realized accuracy of {data.source.name} could not be recorded this run "
+                                 f"({type(exc).__name__}: {exc}); the forecasts are published, the next run retries")
+    return None

@@ -145,7 +145,6 @@ def _comparable(automation: Any) -> str:
 def apply(settings: Settings, log: Callable[[str], None] | None = None) -> list[Applied]:
     """Save the notification block and create, update or delete automations until the server
     holds exactly the ones `desired` lists. Needs a reachable Prefect API."""
-    from prefect.automations import AutomationCore
     from prefect.client.orchestration import get_client
 
     say = log or (lambda _msg: None)
@@ -167,7 +166,7 @@ def apply(settings: Settings, log: Callable[[str], None] | None = None) -> list[
                 new_id = client.create_automation(spec)
                 done.append(Applied(name, "created", str(new_id)))
             elif _comparable(have[0]) != _comparable(spec):
-                client.update_automation(have[0].id, AutomationCore(**spec.model_dump()))
+                client.update_automation(have[0].id, spec)  # unset fields (owner_resource) stay unsent
                 done.append(Applied(name, "updated", str(have[0].id)))
             else:
                 done.append(Applied(name, "unchanged", str(have[0].id)))
