@@ -280,21 +280,22 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_h
 
 
 def test_retrain_with_a_model_in_production_scores_it_and_keeps_it_unless_beaten(production_home):
-    """gru-v1 is in production. A retrain backtests it as `incumbent` on the same windows as the
-    challengers; with a margin no challenger can clear (99%), production stays, nothing new is
-    promoted, and the run publishes the production model's forecasts."""
+    """gru-v1 is in production. A retrain scores it as the `production` candidate on the same
+    windows as every challenger; with a margin no challenger can clear (99%) production is kept:
+    nothing is registered or promoted, and the run publishes the production model's forecasts."""
     from flowcast.flows import retrain_flow
 
     registry = ModelRegistry(Path(production_home["home"]) / "models")
-    before = registry.production().version
-    events_before = len(registry.history())
-    kw = {**production_home, "overrides": {**production_home["overrides"], "evaluation": {"n_windows": 1, "margin": 0.99}}}
+    before = registry.production("tiny").version
+    events_before = len(registry.history("tiny"))
+    kw = {**production_home,
+          "overrides": {**production_home["overrides"], "evaluation": {"n_windows": 1, "margin": 0.99}}}
     s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
     board = {r["model"]: r for r in s["leaderboard"]}
-    assert "incumbent" in board and board["incumbent"]["mase"] is not None and board["incumbent"]["finite"]
-    assert not s["decision"]["promote"] and s["registered"] == {}
-    assert registry.production().version == before and len(registry.history()) == events_before
-    assert s["champion"] == before and not s["note"]
+    assert board["production"]["mase"] is not None and s["decision"]["incumbent"] == before
+    assert s["decision"]["action"] == "keep" and not s["decision"]["promote"] and s["registered"] == {}
+    assert registry.production("tiny").version == before and len(registry.history("tiny")) == events_before
+    assert s["model_version"] == before
     published = ForecastStore(Path(production_home["home"]) / "warehouse").read(as_of=datetime(2019, 9, 1))
     assert published.height == 24 and set(published["model_version"]) == {before}
 
