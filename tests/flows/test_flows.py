@@ -279,25 +279,41 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_h
     assert "rows quarantined | 2" in quality
 
 
-def test_retrain_with_a_model_in_production_scores_it_and_keeps_it_unless_beaten(production_home):
-    """gru-v1 is in production. A retrain scores it as the `production` candidate on the same
-    windows as every challenger; with a margin no challenger can clear (99%) production is kept:
-    nothing is registered or promoted, and the run publishes the production model's forecasts."""
+def test_retrain_with_a_model_in_production_replaces_it_only_when_it_must(production_home):
+    """gru-v1 (5 training steps) is in production and far behind the statistical models. A
+    retrain scores it as the `production` candidate on the same windows; even a 99% margin does
+    not keep it: it is demoted (the published forecast is never worse than the best statistical
+    model) and the champion is promoted by compare and swap from gru-v1. The next retrain, with
+    that champion in production, the same margin and naive as the only statistical row, keeps
+    it: nothing registered or promoted, and it publishes the production model's forecasts."""
     from flowcast.flows import retrain_flow
 
     registry = ModelRegistry(Path(production_home["home"]) / "models")
+    store = ForecastStore(Path(production_home["home"]) / "warehouse")
     before = registry.production("tiny").version
-    events_before = len(registry.history("tiny"))
-    kw = {**production_home,
-          "overrides": {**production_home["overrides"], "evaluation": {"n_windows": 1, "margin": 0.99}}}
-    s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    ev = {"n_windows": 1, "margin": 0.99}
+    s = retrain_flow(as_of=datetime(2019, 9, 1),
+                     **{**production_home, "overrides": {**production_home["overrides"], "evaluation": ev}})
     board = {r["model"]: r for r in s["leaderboard"]}
-    assert board["production"]["mase"] is not None and s["decision"]["incumbent"] == before
+    assert s["decision"]["incumbent"] == before and board["production"]["mase"] > board["damped"]["mase"]
+    assert s["decision"]["action"] == "demote" and s["decision"]["promote"]
+    champion = registry.production("tiny")
+    assert champion.version == s["model_version"] != before and champion.name == s["decision"]["publish"]
+    last = registry.history("tiny")[-1]
+    assert (last["action"], last["version"], last["previous"]) == ("promote", champion.version, before)
+    assert set(store.read(as_of=datetime(2019, 9, 1))["model_version"]) == {champion.version}
+
+    events_before = len(registry.history("tiny"))
+    ev = {**ev, "statistical": ["naive"]}
+    s = retrain_flow(as_of=datetime(2019, 10, 1),
+                     **{**production_home, "overrides": {**production_home["overrides"], "evaluation": ev}})
+    board = {r["model"]: r for r in s["leaderboard"]}
+    assert s["decision"]["incumbent"] == champion.version and board["production"]["mase"] < board["naive"]["mase"]
     assert s["decision"]["action"] == "keep" and not s["decision"]["promote"] and s["registered"] == {}
-    assert registry.production("tiny").version == before and len(registry.history("tiny")) == events_before
-    assert s["model_version"] == before
-    published = ForecastStore(Path(production_home["home"]) / "warehouse").read(as_of=datetime(2019, 9, 1))
-    assert published.height == 24 and set(published["model_version"]) == {before}
+    assert registry.production("tiny").version == champion.version == s["model_version"]
+    assert len(registry.history("tiny")) == events_before
+    published = store.read(as_of=datetime(2019, 10, 1))
+    assert published.height == 24 and set(published["model_version"]) == {champion.version}
 
 
 def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(production_home):
