@@ -236,13 +236,13 @@ def test_changed_values_at_an_http_url_are_never_served_from_the_cache(productio
     first = forecast_flow(as_of=datetime(2019, 3, 1), **kw)
     cache = Path(kw["home"]) / "cache" / "prefect"
     n_records = len(list(cache.iterdir()))
-    store = ForecastStore(Path(kw["home"]) / "warehouse")
-    before = store.read(as_of=datetime(2019, 3, 1))
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    before = store.read(dataset="tiny", as_of=datetime(2019, 3, 1))
     raw.with_columns((pl.col("sales").cast(pl.Float64) * 3).round(3).cast(pl.Utf8)).write_csv(served)
     second = forecast_flow(as_of=datetime(2019, 3, 1), **kw)
     assert second["rows_valid"] == first["rows_valid"]  # the same rows, other values
     assert len(list(cache.iterdir())) == n_records + 1  # a new preprocessing, not the first one's cached result
-    after = store.read(as_of=datetime(2019, 3, 1))
+    after = store.read(dataset="tiny", as_of=datetime(2019, 3, 1))
     assert after["y_hat"].mean() > 2 * before["y_hat"].mean()  # forecasts of the new values
 
 
@@ -289,7 +289,7 @@ def test_retrain_with_a_model_in_production_replaces_it_only_when_it_must(produc
     from flowcast.flows import retrain_flow
 
     registry = ModelRegistry(Path(production_home["home"]) / "models")
-    store = ForecastStore(Path(production_home["home"]) / "warehouse")
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
     before = registry.production("tiny").version
     ev = {"n_windows": 1, "margin": 0.99}
     s = retrain_flow(as_of=datetime(2019, 9, 1),
@@ -301,7 +301,7 @@ def test_retrain_with_a_model_in_production_replaces_it_only_when_it_must(produc
     assert champion.version == s["model_version"] != before and champion.name == s["decision"]["publish"]
     last = registry.history("tiny")[-1]
     assert (last["action"], last["version"], last["previous"]) == ("promote", champion.version, before)
-    assert set(store.read(as_of=datetime(2019, 9, 1))["model_version"]) == {champion.version}
+    assert set(store.read(dataset="tiny", as_of=datetime(2019, 9, 1))["model_version"]) == {champion.version}
 
     events_before = len(registry.history("tiny"))
     ev = {**ev, "statistical": ["naive"]}
@@ -312,7 +312,7 @@ def test_retrain_with_a_model_in_production_replaces_it_only_when_it_must(produc
     assert s["decision"]["action"] == "keep" and not s["decision"]["promote"] and s["registered"] == {}
     assert registry.production("tiny").version == champion.version == s["model_version"]
     assert len(registry.history("tiny")) == events_before
-    published = store.read(as_of=datetime(2019, 10, 1))
+    published = store.read(dataset="tiny", as_of=datetime(2019, 10, 1))
     assert published.height == 24 and set(published["model_version"]) == {champion.version}
 
 
@@ -324,19 +324,19 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
 
     from flowcast.flows import forecast_flow
 
-    store = ForecastStore(Path(production_home["home"]) / "warehouse")
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
     first = forecast_flow(as_of=datetime(2019, 9, 1), **production_home)
     assert first["published_rows"] == 24 and not first.get("unchanged")
     quiet = forecast_flow(as_of=datetime(2019, 9, 2), **production_home)
     assert quiet["unchanged"] and quiet["published_rows"] == 0
     assert "no new observation of tiny since its last publish (as_of 2019-09-01T00:00:00)" in quiet["note"]
-    assert not store.has(datetime(2019, 9, 2))
+    assert not store.has("tiny", datetime(2019, 9, 2))
     sent = [e for e in events_named("flowcast.forecast.unchanged") if e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00"]
     assert sent and sent[0]["resource"]["prefect.resource.id"] == "flowcast.dataset.tiny"
     assert any(r["prefect.resource.id"] == f"prefect.flow-run.{quiet['run_id']}" for r in sent[0]["related"])
     loud = {**production_home, "overrides": {**production_home["overrides"], "publish": {"skip_unchanged": False}}}
     again = forecast_flow(as_of=datetime(2019, 9, 3), **loud)
-    assert again["published_rows"] == 24 and store.has(datetime(2019, 9, 3))
+    assert again["published_rows"] == 24 and store.has("tiny", datetime(2019, 9, 3))
 
 
 def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_home, tmp_path):

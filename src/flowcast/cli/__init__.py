@@ -1,5 +1,6 @@
 """The `flowcast` command. Each area registers its commands on the one Typer app."""
 
+from flowcast.cli import accuracy as _accuracy  # noqa: F401  accuracy
 from flowcast.cli import automations as _automations  # noqa: F401  automations apply|list
 from flowcast.cli import data as _data  # noqa: F401  validate
 from flowcast.cli import gc as _gc  # noqa: F401  gc

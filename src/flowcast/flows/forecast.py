@@ -28,6 +28,7 @@ from flowcast.flows.common import (
     run_identity,
     store_label,
 )
+from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
 
@@ -128,6 +129,7 @@ def forecast_flow(
     receipt = publish_forecasts(
         settings, data, rf.frame, as_of=as_of, model=production.name, model_version=production.version, note=note
     )
+    record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),
         "run_id": run_id,

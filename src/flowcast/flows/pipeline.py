@@ -38,6 +38,7 @@ from flowcast.flows.common import (
     run_identity,
     store_label,
 )
+from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
 
 # model settings that do not change what a network learns (where and how fast it trains)
@@ -393,6 +394,7 @@ def retrain_flow(
 
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                 model_version=version.version, note=" ".join(notes))
+    record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),
         "run_id": run_id,

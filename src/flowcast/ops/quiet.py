@@ -65,14 +65,15 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     """For the forecast flow: the reason when this run would publish nothing new (and then emit
     `flowcast.forecast.unchanged`), else None. Reads the dataset's latest earlier publish."""
     from flowcast import events
-    from flowcast.publish import ForecastStore
+    from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
 
-    store = ForecastStore(settings.warehouse_dir)
-    prev = previous_as_of(store.as_ofs(), storage_naive(as_of))
+    store = open_store(settings)
+    dataset = data.source.name
+    prev = previous_as_of(store.as_ofs(dataset), storage_naive(as_of))
     if prev is None:
         return None
-    previous = store.read(as_of=prev)
+    previous = store.read(dataset=dataset, as_of=prev)
     td = data.td
     reason = unchanged_reason(previous, td.lengths().select("unique_id", "last_ds"), freq=td.meta.freq,
                               horizon=data.horizon, model_version=model_version, previous_as_of=prev,
