@@ -170,3 +170,27 @@ def test_cli_dry_run_then_yes(home):
     assert again.exit_code == 0 and "nothing to remove" in again.stderr
     bad = CliRunner().invoke(app, [*args, "--version", "gru-v5"])
     assert bad.exit_code == 1 and "never removes a production" in " ".join(bad.stderr.split())
+
+
+def test_published_forecasts_go_only_when_asked_for(tmp_path):
+    """Published forecasts are never in a plan; --forecasts-before lists (and --yes removes,
+    through the store) every as_of of a dataset before that date, the later ones stay."""
+    import polars as pl
+
+    from flowcast.store import open_store
+
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    store = open_store(settings)
+    as_ofs = [datetime(2023, 1, 1), datetime(2023, 6, 1), datetime(2024, 1, 1)]
+    for a in as_ofs:
+        fc = pl.DataFrame({"unique_id": ["a", "a"], "ds": [datetime(a.year, a.month + 1, 1), datetime(a.year, a.month + 2, 1)],
+                           "step": [1, 2], "y_hat": [1.0, 2.0]}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="sales", as_of=a, model="naive", model_version=None, run_id="r", created_at=NOW)
+    assert plan(settings, NOW) == []
+    items = plan(settings, NOW, forecasts_before=datetime(2023, 12, 1), dataset="sales")
+    assert [(i.kind, i.key) for i in items] == [("forecast", ("sales", as_ofs[0])), ("forecast", ("sales", as_ofs[1]))]
+    assert all("(2 rows)" in i.reason and i.bytes > 0 for i in items)
+    assert store.as_ofs("sales") == as_ofs  # a plan removes nothing
+    assert len(execute(settings, items)) == 2
+    assert open_store(settings).as_ofs("sales") == as_ofs[2:]

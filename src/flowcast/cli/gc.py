@@ -28,6 +28,10 @@ from flowcast.cli.common import (
 def gc(
     yes: Annotated[bool, typer.Option("--yes", help="delete; without it, only list what would go")] = False,
     as_of: Annotated[str | None, typer.Option("--as-of", help="measure ages from this instant (default: now)")] = None,
+    forecasts_before: Annotated[str | None, typer.Option(
+        "--forecasts-before", help="also remove published forecasts (and their realized accuracy) of every as_of "
+                                   "before this date: only when asked")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="with --forecasts-before: only this dataset")] = None,
     version: Annotated[list[str] | None, typer.Option(
         "--version", help="also remove this model version even if it is a previous production model or a recorded "
                           "champion (never the production model); repeat for several")] = None,
@@ -38,8 +42,8 @@ def gc(
     """Remove what the retention policy (flowcast.toml, section retention) lets go: model versions
     beyond keep_versions per dataset (never production or its predecessor), training run folders
     and checkpoints, preprocessing cache entries, quarantine files and report images older than
-    their days. Published forecasts are never removed. Dry run by default: prints what would go
-    and its size."""
+    their days. Published forecasts are removed only when asked (--forecasts-before). Dry run by
+    default: prints what would go and its size."""
     from rich.table import Table
 
     from flowcast.ops.retention import execute, human, plan, total_bytes
@@ -47,7 +51,8 @@ def gc(
     settings = resolve_settings(config=config, home=home)
     parsed = parse_as_of(as_of)
     now = parsed if parsed is not None else datetime.now(UTC)  # the clock is read here, at the edge
-    items = plan(settings, now, versions=list(version or []))
+    before = parse_as_of(forecasts_before, "--forecasts-before")
+    items = plan(settings, now, versions=list(version or []), forecasts_before=before, dataset=dataset)
     removed = execute(settings, items) if yes else []
     home_path = Path(settings.home)
     if json_out:

@@ -7,11 +7,13 @@
 | cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
+| forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
 Never removed: a dataset's production model, its predecessor (what a rollback puts back) and a
 recorded champion (those only when named with `versions=`, and a production model never), the
-registry's pointer, and published forecasts and the realized-accuracy table (the warehouse is
-not touched). Ages are measured from `now`, which the caller passes (the command line reads the
+registry's pointer, and published forecasts and the realized-accuracy table unless asked for
+explicitly (`forecasts_before`: every as_of of a dataset, or of all, before that date; through the
+store's own `delete`, so any backend). Ages are measured from `now`, which the caller passes (the command line reads the
 clock, nothing here does), against the newest modification time inside each item, so a run
 folder still being written to is young. `plan` only looks; `execute` removes what a plan lists,
 re-checking each model under the registry's lock (production may have moved since).
@@ -31,7 +33,7 @@ from flowcast.config import RetentionConfig, Settings
 from flowcast.errors import ConfigError, RegistryError
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
-KINDS = ("model", "run", "cache", "quarantine", "report")
+KINDS = ("model", "run", "cache", "quarantine", "report", "forecast")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Item:
     age_days: float | None
     reason: str
     version: str | None = None
+    key: tuple[str, datetime] | None = None  # (dataset, as_of) of a published forecast
 
     def to_dict(self, home: Path | None = None) -> dict[str, Any]:
         try:
@@ -128,9 +131,31 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     return out
 
 
+def _forecast_items(settings: Settings, before: datetime, dataset: str | None) -> list[Item]:
+    from flowcast.store import open_store
+    from flowcast.store.parquet import partition_name
+
+    store = open_store(settings)
+    names = [dataset] if dataset else store.datasets()
+    out = []
+    for ds in names:
+        for a in store.as_ofs(ds):
+            if a >= before:
+                continue
+            rows = store.receipt_of(ds, a).get("rows", "?")
+            local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
+            size = _walk(local)[0] if local.exists() else 0
+            out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {a.isoformat()} "
+                            f"({rows} rows) and their realized accuracy: asked for (before {before.isoformat()})",
+                            key=(ds, a)))
+    return out
+
+
 def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
-         policy: RetentionConfig | None = None) -> list[Item]:
-    """What gc would remove from `settings.home` at `now` (nothing is touched)."""
+         policy: RetentionConfig | None = None, forecasts_before: datetime | None = None,
+         dataset: str | None = None) -> list[Item]:
+    """What gc would remove from `settings.home` at `now` (nothing is touched). Published
+    forecasts only with `forecasts_before` (of `dataset`, or of every dataset)."""
     policy = policy or settings.retention
     now = _naive_utc(now)
     home = Path(settings.home)
@@ -162,6 +187,8 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
     reports = [p for p in settings.reports_dir.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES] \
         if settings.reports_dir.is_dir() else []
     items += _old(reports, "report", policy.reports_days, now, "report")
+    if forecasts_before is not None:
+        items += _forecast_items(settings, _naive_utc(forecasts_before), dataset)
     return items
 
 
@@ -171,9 +198,17 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     from flowcast.registry import ModelRegistry
 
     reg = ModelRegistry(settings.models_dir)
+    store = None
     done = []
     for item in items:
-        if item.kind == "model":
+        if item.kind == "forecast":
+            from flowcast.store import open_store
+
+            assert item.key is not None
+            store = store or open_store(settings)
+            if not store.delete(*item.key):
+                continue
+        elif item.kind == "model":
             assert item.version is not None
             try:
                 reg.delete(item.version, allow_protected=item.reason.startswith("named explicitly"))
