@@ -7,7 +7,10 @@ against that server:
 - a retrain on data over the quarantine threshold fails: `flowcast.data-quality.failed` fires
   "data quality failed" and `flowcast.run.failed` fires "run failed";
 - a forecast publishes (`flowcast.forecast.published`) and nothing follows within the 10 s
-  publish deadline: the proactive "forecast not published" fires.
+  publish deadline: the proactive "forecast not published" fires;
+- the data then shift by +500 after that as_of (a new regime): the next forecast run scores the
+  earlier forecasts far worse than their backtest promised, `flowcast.accuracy.degraded` fires
+  "accuracy degraded".
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ def _source_args(csv: Path) -> list[str]:
 
 
 TOML = """
+[sources.tiny]
+path = "{csv}"
+id_cols = ["store"]
+time_col = "month"
+target_col = "sales"
+freq = "1mo"
+horizon = 6
+season_length = 12
+
 [alerts]
 webhook_url = "{url}"
 publish_deadline = "10s"
@@ -61,7 +73,10 @@ n_windows = 1
 def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp_path):
     with http_receiver() as rx, prefect_server(tmp_path / "server") as srv:
         cfg = tmp_path / "flowcast.toml"
-        cfg.write_text(TOML.format(url=rx.url))
+        data = tmp_path / "data" / "tiny.csv"  # the production model's dataset, `tiny`, read from here
+        data.parent.mkdir()
+        data.write_bytes(Path(production_home["source"]["path"]).read_bytes())
+        cfg.write_text(TOML.format(url=rx.url, csv=data))
 
         # -- serve creates them (its schedules moved out of the way); apply then changes nothing
         names = [auto.RUN_FAILED, auto.QUALITY_FAILED, auto.DEGRADED, auto.NOT_PUBLISHED]
@@ -100,12 +115,20 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
         assert failed.returncode == 2, failed.stderr[-3000:]
         assert "quarantine" in failed.stderr
 
-        # -- a publish arms the deadline; nothing follows it
-        csv = Path(production_home["source"]["path"])
-        published = _flowcast(srv, "forecast", *_source_args(csv), "--config", str(cfg), "--home",
-                              production_home["home"], "--as-of", "2019-01-01", "--json")
-        assert published.returncode == 0, published.stderr[-3000:]
-        assert json.loads(published.stdout.strip().splitlines()[-1])["published_rows"] == 24
+        # -- a publish arms the deadline; nothing follows it for longer than 10 s
+        def forecast(as_of: str) -> dict:
+            res = _flowcast(srv, "forecast", "--dataset", "tiny", "--config", str(cfg), "--home",
+                            production_home["home"], "--as-of", as_of, "--json")
+            assert res.returncode == 0, res.stderr[-3000:]
+            return json.loads(res.stdout.strip().splitlines()[-1])
+
+        assert forecast("2019-01-01")["published_rows"] == 24
+
+        # -- the actuals after 2019-01 shift by +500: the run at 2019-09 scores those forecasts
+        raw = pl.read_csv(data)
+        raw.with_columns(pl.when(pl.col("month") > "2019-01-01").then(pl.col("sales") + 500.0)
+                         .otherwise(pl.col("sales")).alias("sales")).write_csv(data)
+        assert forecast("2019-09-01")["published_rows"] == 24
 
         def got(subject: str) -> list[dict]:
             return [r for r in rx.received if r.get("subject", "").startswith(subject)]
@@ -113,11 +136,14 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
         expected = {
             "flowcast: data quality failed for bad": "Dataset bad, as_of 2019-06-01T00:00:00: source 'bad'",
             "flowcast: run failed": "Dataset bad, as_of 2019-06-01T00:00:00: retrain run failed:",
-            "flowcast: forecast not published for sales": "Dataset sales has published nothing for 10s since as_of "
-                                                          "2019-01-01T00:00:00",
+            "flowcast: forecast not published for tiny": "Dataset tiny has published nothing for 10s since as_of "
+                                                         "2019-0",
+            "flowcast: accuracy degraded for tiny": "Dataset tiny, as_of 2019-09-01T00:00:00: realized MASE",
         }
         srv.wait(lambda: all(got(s) for s in expected), 180, f"notifications {list(expected)}; got {rx.received}")
         for subject, body in expected.items():
             assert body in got(subject)[0]["body"], (subject, got(subject))
         assert "quarantined" in got("flowcast: data quality failed")[0]["body"]
         assert len(got("flowcast: run failed")) == 1  # one failure, one notification
+        assert "exceeds the backtest's" in got("flowcast: accuracy degraded")[0]["body"]
+        assert len(got("flowcast: accuracy degraded")) == 1  # sent when it turned degraded
