@@ -95,10 +95,12 @@ def run_identity() -> tuple[str, datetime]:
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
-    if ctx is None:
+    if ctx is None or ctx.flow_run is None:
         raise RuntimeError("run_identity() must be called inside a flow run")
     fr = ctx.flow_run
     started = fr.start_time or fr.expected_start_time or fr.created
+    if started is None:
+        raise RuntimeError(f"flow run {fr.id} has no start, expected start or creation time")
     return str(fr.id), naive_utc(started)
 
 

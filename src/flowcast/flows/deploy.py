@@ -53,7 +53,7 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
 
     s = schedule_settings()
     params = {k: v for k, v in (parameters or {}).items() if v is not None}
-    common = {"entrypoint_type": EntrypointType.MODULE_PATH, "parameters": params, "tags": ["flowcast"]}
+    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "parameters": params, "tags": ["flowcast"]}
     return [
         retrain_flow.to_deployment(
             "retrain", schedules=[Cron(s["retrain_cron"], timezone=s["timezone"])], paused=paused,

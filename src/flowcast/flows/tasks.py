@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from prefect import task
@@ -31,6 +31,19 @@ from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.tasks import exponential_backoff
 
 from flowcast.config import Settings, SourceConfig
+
+if TYPE_CHECKING:  # the tasks' return types, for the type checker only (the modules load lazily)
+    from flowcast.data.preprocess import PreprocessSummary
+    from flowcast.data.sources import Ingested
+    from flowcast.data.training_data import TrainingData
+    from flowcast.data.validate import ValidationResult
+    from flowcast.evaluation.backtest import BacktestResult
+    from flowcast.models.baselines import BaselineName
+    from flowcast.models.recipes import RecipeForecast
+    from flowcast.models.train import ModelArtifact
+    from flowcast.ops.accuracy import RealizedOutcome
+    from flowcast.registry import ModelVersion
+    from flowcast.store import PublishReceipt
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -56,7 +69,7 @@ TRAINING_TAG = "training"
 
 # ------------------------------------------------------------------------------------ I/O
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRIES)
-def ingest_task(source: SourceConfig, as_of: datetime | None):
+def ingest_task(source: SourceConfig, as_of: datetime | None) -> Ingested:
     """Read the source up to `as_of` (a lazy scan; errors reading files surface here)."""
     from flowcast.data.sources import ingest
 
@@ -81,7 +94,7 @@ def quarantine_task(result: Any, directory: Path) -> Path | None:
 
 
 @task(name="publish", cache_policy=NO_CACHE, **IO_RETRIES)
-def publish_task(settings: Settings, forecasts: pl.DataFrame, **kwargs: Any):
+def publish_task(settings: Settings, forecasts: pl.DataFrame, **kwargs: Any) -> PublishReceipt:
     """Publish the forecasts of one (dataset, as_of) atomically into the configured store
     (replacing what that key published; other datasets and as_ofs are untouched)."""
     from flowcast.store import open_store
@@ -106,7 +119,7 @@ def _unavailable(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(name="validate", cache_policy=NO_CACHE, **{**IO_RETRIES, "retry_condition_fn": _unavailable})
-def validate_task(ingested: Any, source: SourceConfig, settings: Settings):
+def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> ValidationResult:
     from flowcast.data.validate import validate
 
     return validate(ingested, source, settings.validation)
@@ -139,7 +152,8 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     cache_policy=CacheKeyFnPolicy(cache_key_fn=preprocess_cache_key),
     cache_expiration=timedelta(days=7),
 )
-def preprocess_task(valid: Any, source: SourceConfig, settings: Settings, as_of: datetime | None, fingerprint: str):
+def preprocess_task(valid: Any, source: SourceConfig, settings: Settings, as_of: datetime | None,
+                    fingerprint: str) -> tuple[TrainingData, PreprocessSummary]:
     """Regular grid, gaps, scalers: (TrainingData, PreprocessSummary)."""
     from flowcast.data.preprocess import preprocess
 
@@ -161,7 +175,8 @@ def cached_preprocess(settings: Settings):
 
 # ------------------------------------------------------------------------------------ models
 @task(name="train", tags=[TRAINING_TAG], cache_policy=NO_CACHE)
-def train_task(td: Any, settings: Settings, out_dir: Path, cell: str, on_progress: Callable[[Any], None] | None = None):
+def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
+               on_progress: Callable[[Any], None] | None = None) -> ModelArtifact:
     """Train one model family (in its own process when model.launcher='process')."""
     from flowcast.models.train import train_model
 
@@ -170,7 +185,7 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str, on_progres
 
 @task(name="backtest", cache_policy=NO_CACHE)
 def backtest_task(td: Any, fit: Callable[[Any], Callable[[Any], pl.DataFrame]], name: str, settings: Settings,
-                  horizon: int):
+                  horizon: int) -> BacktestResult:
     """Rolling-origin backtest of one forecaster (a model family, a baseline or the incumbent)."""
     from flowcast.evaluation.backtest import backtest
 
@@ -186,7 +201,7 @@ def predict_task(artifact: Any, td: Any, horizon: int) -> pl.DataFrame:
 
 
 @task(name="baseline-forecast", cache_policy=NO_CACHE)
-def baseline_task(name: str, td: Any, horizon: int) -> pl.DataFrame:
+def baseline_task(name: BaselineName, td: Any, horizon: int) -> pl.DataFrame:
     from flowcast.models.baselines import baseline_forecast
 
     return baseline_forecast(name, td, horizon)
@@ -201,7 +216,8 @@ def component_task(component: dict[str, Any], td: Any, horizon: int) -> pl.DataF
 
 
 @task(name="forecast", cache_policy=NO_CACHE)
-def forecast_task(model: Any, td: Any, horizon: int, bounds: tuple[float | None, float | None] = (None, None)):
+def forecast_task(model: Any, td: Any, horizon: int,
+                  bounds: tuple[float | None, float | None] = (None, None)) -> RecipeForecast:
     """A model of any kind (registered version, recipe, artifact) forecasts every series, with its
     per-series fallback and calibrated intervals: a RecipeForecast."""
     from flowcast.models.recipes import forecast_detailed
@@ -211,14 +227,14 @@ def forecast_task(model: Any, td: Any, horizon: int, bounds: tuple[float | None,
 
 # ------------------------------------------------------------------------------------ registry
 @task(name="register-model", cache_policy=NO_CACHE)
-def register_task(models_dir: Path, artifact_path: Path, **kwargs: Any):
+def register_task(models_dir: Path, artifact_path: Path | None, **kwargs: Any) -> ModelVersion:
     from flowcast.registry import ModelRegistry
 
     return ModelRegistry(models_dir).register(artifact_path, **kwargs)
 
 
 @task(name="promote-model", cache_policy=NO_CACHE)
-def promote_task(models_dir: Path, version: Any, reason: str, **kwargs: Any):
+def promote_task(models_dir: Path, version: Any, reason: str, **kwargs: Any) -> ModelVersion:
     """Promote (dataset=, expected= for the compare and swap, at=): never retried, a moved
     production pointer is an answer, not a transient failure."""
     from flowcast.registry import ModelRegistry
@@ -228,7 +244,7 @@ def promote_task(models_dir: Path, version: Any, reason: str, **kwargs: Any):
 
 # ------------------------------------------------------------------------------------ monitoring
 @task(name="realized-accuracy", cache_policy=NO_CACHE, **IO_RETRIES)
-def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any, run_id: str):
+def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any, run_id: str) -> RealizedOutcome:
     """Score the dataset's earlier published forecasts on the actuals this run sees, store them,
     judge decay and leave the realized-accuracy artifact (flowcast.ops.accuracy)."""
     from prefect import get_run_logger
