@@ -30,6 +30,18 @@ Cell = Literal["rnn", "lstm", "gru"]
 FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
 
 
+def _cells(*names: Cell) -> list[Cell]:
+    return list(names)
+
+
+def _modes(*names: Literal["windowed", "forking"]) -> list[Literal["windowed", "forking"]]:
+    return list(names)
+
+
+def _losses(*names: Literal["mae", "mse", "huber"]) -> list[Literal["mae", "mse", "huber"]]:
+    return list(names)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,7 +121,7 @@ class PreprocessConfig(_Section):
 
 
 class ModelConfig(_Section):
-    cells: list[Cell] = Field(default_factory=lambda: ["rnn", "lstm", "gru"])
+    cells: list[Cell] = Field(default_factory=lambda: _cells("rnn", "lstm", "gru"))
     lookback: int = Field(36, ge=1)
     hidden_size: int = Field(32, ge=1, description="64 trains ~8x slower per step on a 2-core CPU (measured); raise it on a GPU")
     num_layers: int = Field(2, ge=1)
@@ -244,8 +256,8 @@ class TuningConfig(_Section):
     lr: tuple[float, float] = (3e-4, 1e-2)
     max_steps: tuple[int, int] = (50, 400)
     steps_step: int = Field(50, ge=1, description="granularity of the searched step counts")
-    mode: list[Literal["windowed", "forking"]] = Field(default_factory=lambda: ["windowed", "forking"])
-    loss: list[Literal["mae", "mse", "huber"]] = Field(default_factory=lambda: ["mae", "huber"])
+    mode: list[Literal["windowed", "forking"]] = Field(default_factory=lambda: _modes("windowed", "forking"))
+    loss: list[Literal["mae", "mse", "huber"]] = Field(default_factory=lambda: _losses("mae", "huber"))
 
     @model_validator(mode="after")
     def _ranges(self) -> TuningConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FlowcastError(Exception):
     """Base class: `exit_code` is what the CLI exits with."""
@@ -21,7 +23,7 @@ class DataValidationError(FlowcastError):
     `report`: the data quality report so far, when the failure came after validation."""
 
     exit_code = 2
-    report = None
+    report: Any = None
 
 
 class SourceUnavailableError(FlowcastError):

@@ -34,6 +34,7 @@ reads the clock: times are passed in.
 
 from __future__ import annotations
 
+import builtins  # the registry has a method named `list`
 import contextlib
 import fcntl
 import json
@@ -434,7 +435,7 @@ class ModelRegistry:
             out = [v for v in out if v.dataset == dataset]
         return sorted(out, key=lambda v: (v.seq, v.version))
 
-    def datasets(self) -> list[str]:
+    def datasets(self) -> builtins.list[str]:
         """Datasets with a production pointer (a model in production now or before)."""
         return sorted(self._pointer()["datasets"])
 
@@ -456,7 +457,7 @@ class ModelRegistry:
                 out[ds] = self.get(ent["stack"][-1])
         return out
 
-    def history(self, dataset: str | None = None) -> list[dict[str, Any]]:
+    def history(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
         """Promotions, rollbacks and champion choices, oldest first: {action, version, previous,
         reason, at} (plus `dataset` when all datasets are listed)."""
         ptr = self._pointer()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ def table_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return [{k: _fmt(v) for k, v in row.items()} for row in frame.to_dicts()]
 
 
-def markdown_table(rows: list[Mapping[str, Any]]) -> str:
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """Rows (dicts with the same keys) as a GitHub markdown table."""
     if not rows:
         return "_(empty)_"
@@ -245,7 +245,7 @@ class TrainingProgress:
         self.cell = cell
         self.key = progress_key(cell)
         self.label = label or f"Training {cell}"
-        self._id = None
+        self._id: Any = None  # the progress artifact's id (a UUID) inside a run
         self._last = 0.0
         self._notify(0.0)
         if _in_run():
@@ -256,8 +256,8 @@ class TrainingProgress:
     @staticmethod
     def fraction(event: Any) -> float | None:
         get = event.get if isinstance(event, Mapping) else (lambda k, d=None: getattr(event, k, d))
-        if get("fraction") is not None:
-            return float(get("fraction"))
+        if (fraction := get("fraction")) is not None:
+            return float(fraction)
         for num, den in (("step", "max_steps"), ("global_step", "max_steps"), ("epoch", "max_epochs")):
             n, d = get(num), get(den)
             if n is not None and d:

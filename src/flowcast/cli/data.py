@@ -63,7 +63,7 @@ def validate_cmd(
     Exit 0 when clean, 1 when rows were quarantined, 2 on a dataset-level failure."""
     from flowcast.data.preprocess import prepare_data
 
-    failure: DataValidationError | None = None
+    failure: FlowcastError | None = None
     try:
         if path and data and path != data:
             raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")

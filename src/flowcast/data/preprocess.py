@@ -32,10 +32,11 @@ handed over and the result, only chunk-sized temporaries are allocated.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -95,12 +96,17 @@ def _periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
             last.dt.month().cast(pl.Int64) - first.dt.month().cast(pl.Int64)
         )
         return months // (_MONTHS[unit] * n)
-    step_us = pl.duration(**{_DURATION_ARG[unit]: n}).dt.total_microseconds()
-    return (last - first).dt.total_microseconds() // step_us
+    return (last - first).dt.total_microseconds() // _step_us(unit, n)
 
 
 _DURATION_ARG = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes",
                  "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _step_us(unit: str, n: int) -> pl.Expr:
+    """Microseconds in `n` fixed-length units (not months)."""
+    kw: dict[str, Any] = {_DURATION_ARG[unit]: n}
+    return pl.duration(**kw).dt.total_microseconds()
 
 
 def _grid_ds(first: pl.Expr, pos: pl.Expr, freq: str) -> pl.Expr:
@@ -109,8 +115,7 @@ def _grid_ds(first: pl.Expr, pos: pl.Expr, freq: str) -> pl.Expr:
     if unit in _MONTHS:
         months = first.dt.year().cast(pl.Int64) * 12 + first.dt.month().cast(pl.Int64) - 1 + pos * (_MONTHS[unit] * n)
         return pl.datetime(months // 12, months % 12 + 1, 1, time_unit="us")
-    step_us = pl.duration(**{_DURATION_ARG[unit]: n}).dt.total_microseconds()
-    return first + pl.duration(microseconds=pos * step_us, time_unit="us")
+    return first + pl.duration(microseconds=pos * _step_us(unit, n), time_unit="us")
 
 
 def _offset(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
@@ -180,14 +185,15 @@ def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq
     between two observed rows of its series (rows are trimmed to the observed span), so the runs
     are the steps between consecutive observed rows: one chunked pass, no grid needed."""
     found = []
-    carry_at = carry_sid = None  # last observed row of the previous chunk
+    carry_at: pl.Series | None = None  # last observed row of the previous chunk
+    carry_sid: pl.Series | None = None
     sid, ds, y = rows.get_column("__sid"), rows.get_column("ds"), rows.get_column("y")
     for a in range(0, rows.height, chunk):
         s = sid.slice(a, chunk)
         observed = y.slice(a, chunk).is_not_null()
         at = _grid_rows(s, ds.slice(a, chunk), first, offsets, freq).filter(observed)
         s = s.filter(observed)
-        if carry_at is not None:
+        if carry_at is not None and carry_sid is not None:
             at, s = pl.concat([carry_at, at]), pl.concat([carry_sid, s])
         step = at.diff()
         where = ((step > 1) & (s == s.shift(1))).fill_null(False).arg_true()
@@ -253,7 +259,9 @@ def _impute(y: pl.Series, method: str) -> pl.Series:
     missing = y.is_null().arg_true()
     near = pl.concat([missing - 1, missing, missing + 1]).unique().sort()  # each gap with its neighbours
     part = y.gather(near)
-    filled = {"linear": part.interpolate, "ffill": part.forward_fill, "zero": lambda: part.fill_null(0.0)}[method]()
+    fills: dict[str, Callable[[], pl.Series]] = {
+        "linear": part.interpolate, "ffill": part.forward_fill, "zero": lambda: part.fill_null(0.0)}
+    filled = fills[method]()
     return y.scatter(missing, filled.gather(near.search_sorted(missing)))
 
 
@@ -311,13 +319,13 @@ def preprocess(
 
     all_observed = v.get_column("y").null_count() == 0
     if all_observed:  # every row counts: the first and last row of each series (rows are sorted)
-        lengths = v.get_column("__sid").rle().struct.field("len").cast(pl.Int64)
-        ends = lengths.cum_sum() - 1
+        run_lengths = v.get_column("__sid").rle().struct.field("len").cast(pl.Int64)
+        ends = run_lengths.cum_sum() - 1
         bounds = pl.DataFrame({
             "__sid": pl.Series(np.arange(n_series, dtype=np.uint32)), "unique_id": ids,
-            "__first": v.get_column("ds").gather(ends - lengths + 1), "__last": v.get_column("ds").gather(ends),
+            "__first": v.get_column("ds").gather(ends - run_lengths + 1), "__last": v.get_column("ds").gather(ends),
         })
-        del lengths, ends
+        del run_lengths, ends
     else:
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
     no_obs = bounds.filter(pl.col("__first").is_null()).select("unique_id")
@@ -420,7 +428,8 @@ def preprocess(
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
         hint = ""
         if short.height == len(summary.excluded) and lengths.height:  # every series is just too short
-            longest, median = int(lengths["length"].max()), int(lengths["length"].median())
+            longest = int(cast(int, lengths["length"].max()))
+            median = int(cast(float, lengths["length"].median()))
             hint = (f"; series have {median} periods (median), {longest} at most: lower model.lookback "
                     f"(FLOWCAST_MODEL__LOOKBACK={max(1, median - horizon - val_size)} keeps half of them) or the horizon"
                     + (", or set preprocess.short_series = 'pad'" if cfg.short_series == "exclude" else ""))

@@ -557,6 +557,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
         issue = pl.when(t.has_off).then(None).otherwise(issue)
     elif local_times(source):  # no naive values in this column (an aware Parquet column): no issue
         issue = pl.lit(None, dtype=pl.Utf8)
+    assert ds is not None  # _read_time gives naive or aware values (or both)
     return ds.dt.cast_time_unit("us"), t.has_off, issue
 
 
@@ -569,12 +570,15 @@ def _grid_anchor(source: SourceConfig) -> int:
     from datetime import datetime as _dt
     from zoneinfo import ZoneInfo
 
+    from datetime import timedelta
+
+    assert source.tz is not None  # local_times(source) says so
     zone = ZoneInfo(source.tz)
     for month in (1, 7):
         when = _dt(2001, month, 1, tzinfo=zone)
         if not when.dst():
-            return int(when.utcoffset().total_seconds() * 1_000_000)
-    return int(_dt(2001, 1, 1, tzinfo=zone).utcoffset().total_seconds() * 1_000_000)
+            return int((when.utcoffset() or timedelta(0)).total_seconds() * 1_000_000)
+    return int((_dt(2001, 1, 1, tzinfo=zone).utcoffset() or timedelta(0)).total_seconds() * 1_000_000)
 
 
 def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = False) -> pl.Expr:

@@ -32,7 +32,7 @@ import polars as pl
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import parse_freq
-from flowcast.data.order import CHUNK, ds_steps, in_key_order, repeated_keys
+from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
     RAW_PREFIX,
@@ -253,7 +253,7 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.Da
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
         return ok, _duplicates_in_order(ok.clear(), pl.lit(True))
-    steps = ds_steps(ok, chunk)
+    steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
@@ -463,6 +463,7 @@ def _quarantine_rows(
         raise DataValidationError(f"cannot read back quarantined rows of {ingested.label}: {exc}") from exc
     parts = []
     if n_failed:
+        assert failed is not None  # the failing rows' codes, when some rows failed
         coded = raw.join(failed, on=ROW, how="inner")
         name = pl.lit(None, dtype=pl.Utf8)
         reason = pl.lit(None, dtype=pl.Utf8)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -165,7 +165,7 @@ def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVEL
         score = ((pl.col(hi) - pl.col(lo)) + 2 / a * (pl.col(lo) - pl.col("y")).clip(lower_bound=0)
                  + 2 / a * (pl.col("y") - pl.col(hi)).clip(lower_bound=0)) / pl.col("scale")
         keys = [k for k in ("unique_id", "window") if k in rows.columns]
-        out["msis"] = float(rows.group_by(keys).agg(score.mean().alias("s"))["s"].mean())
+        out["msis"] = float(cast(float, rows.group_by(keys).agg(score.mean().alias("s"))["s"].mean()))
     else:
         out["msis"] = None
     return out

@@ -175,8 +175,8 @@ def check_forecasts(
         problems.append(f"{short.height} series without exactly {horizon} forecast steps, e.g. {short.head(5).rows()}")
     value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith(("y_hat_lo", "y_hat_hi"))]
     for c in value_cols:
-        missing = pl.col(c).is_null() if (c == "y_hat" or require_intervals) else pl.lit(False)
-        bad = frame.filter(missing | ~pl.col(c).is_finite().fill_null(True))
+        empty = pl.col(c).is_null() if (c == "y_hat" or require_intervals) else pl.lit(False)
+        bad = frame.filter(empty | ~pl.col(c).is_finite().fill_null(True))
         if bad.height:
             problems.append(f"{bad.height} {c} values not finite, e.g. series {bad['unique_id'].unique().sort().head(3).to_list()}")
     y_min, y_max = bounds

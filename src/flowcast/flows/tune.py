@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,10 +21,13 @@ from flowcast.config import Settings, SourceConfig, with_overrides
 from flowcast.flows.common import flow_settings, load_data, resolve_as_of, run_identity
 from flowcast.flows.tasks import TRAINING_TAG
 
+if TYPE_CHECKING:
+    from flowcast.models.tuning import TuningResult
+
 
 @task(name="tune", tags=[TRAINING_TAG], cache_policy=NO_CACHE)
 def tune_task(td: Any, settings: Settings, out_dir: Path, horizon: int, budget_minutes: float | None = None,
-              n_trials: int | None = None):
+              n_trials: int | None = None) -> TuningResult:
     """The search over the validation window before the leaderboard's; trials under `out_dir`."""
     from flowcast.models.tuning import tune
 

@@ -56,7 +56,7 @@ def statistical_models() -> tuple[str, ...]:
 
     names = list(BASELINES)
     try:
-        from flowcast.models import stats  # type: ignore[attr-defined]
+        from flowcast.models import stats
     except ImportError:
         return tuple(names)
     return tuple(dict.fromkeys([*names, *getattr(stats, "STATISTICAL_MODELS", ())]))
@@ -69,7 +69,7 @@ def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFr
     if name in BASELINES:
         return baseline_forecast(name, td, horizon)  # type: ignore[arg-type]
     if name in statistical_models():
-        from flowcast.models import stats  # type: ignore[attr-defined]
+        from flowcast.models import stats
 
         return stats.statistical_forecast(name, td, horizon)
     raise ValueError(f"unknown statistical model {name!r}; expected one of {list(statistical_models())}")
@@ -283,7 +283,7 @@ def bad_rows(frame: pl.DataFrame, bounds: tuple[float | None, float | None]) -> 
 
 def _reason(bounds: tuple[float | None, float | None]) -> pl.Expr:
     y_min, y_max = bounds
-    r = pl.when(pl.col("y_hat").is_null()).then(pl.lit("no forecast (series not forecastable by this model)"))
+    r: Any = pl.when(pl.col("y_hat").is_null()).then(pl.lit("no forecast (series not forecastable by this model)"))
     r = r.when(~pl.col("y_hat").is_finite()).then(pl.lit("forecast not finite"))
     if y_min is not None:
         r = r.when(pl.col("y_hat") < y_min).then(pl.lit(f"forecast below y_min={y_min:g}"))

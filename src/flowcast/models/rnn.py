@@ -33,6 +33,8 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class RNNForecaster(L.LightningModule):
+    q: torch.Tensor  # the quantile levels, a registered (non-persistent) buffer
+
     def __init__(
         self,
         *,
@@ -82,16 +84,21 @@ class RNNForecaster(L.LightningModule):
 
     # ------------------------------------------------------------------ network
     @property
+    def hp(self) -> Any:
+        """The saved hyperparameters (Lightning's AttributeDict: attribute access, untyped)."""
+        return self.hparams
+
+    @property
     def eval_lookback(self) -> int:
         """Input length at validation/prediction: the lookback, or the forking crop length."""
-        hp = self.hparams
+        hp = self.hp
         return int(hp.fork_length or hp.lookback) if hp.mode == "forking" else int(hp.lookback)
 
     def forward(self, x: torch.Tensor, future: torch.Tensor, static: torch.Tensor, every_step: bool = False) -> torch.Tensor:
         """x [B, T, C], future [B, T+H-1, F] (every_step) or [B, H, F], static [B, K].
         Returns the change from each origin's value, scaled: [B, T, H, Q] (every_step) or [B, H, Q]."""
         B = x.shape[0]
-        if self.hparams.mode == "windowed":
+        if self.hp.mode == "windowed":
             ref = x[:, -1, 0]  # [B] last lookback value
             x = torch.cat([(x[..., :1] - ref[:, None, None]) * x[..., 1:2], x[..., 1:]], dim=-1)  # [B, T, C]
         else:  # forking: first differences, so that one pass is level-invariant at every origin
@@ -120,7 +127,7 @@ class RNNForecaster(L.LightningModule):
     # ------------------------------------------------------------------ loss
     def loss_fn(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """pred [..., H, Q], target and mask [..., H]."""
-        kind = self.hparams.loss
+        kind = self.hp.loss
         if kind == "quantile":
             err = target[..., None] - pred  # [..., H] -> [..., H, 1] - [..., H, Q]
             pin = torch.maximum(self.q * err, (self.q - 1) * err).mean(dim=-1)  # [..., H, Q] -> [..., H]
@@ -154,9 +161,11 @@ class RNNForecaster(L.LightningModule):
         return loss
 
     # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self):
-        hp = self.hparams
+    def configure_optimizers(self) -> Any:
+        hp = self.hp
         params = self.parameters()
+        opt: torch.optim.Optimizer
+        sched: torch.optim.lr_scheduler.LRScheduler
         if hp.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
         elif hp.optimizer == "adamw":

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import ModelConfig
@@ -141,7 +141,7 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
     stats = fit_cov_stats(td)
     fork_length = cfg.fork_length
     if cfg.mode == "forking" and fork_length is None:
-        longest = int(td.lengths()["length"].max() or 1) - meta.val_size
+        longest = int(cast(int, td.lengths()["length"].max()) or 1) - meta.val_size
         fork_length = max(longest, meta.lookback, 2)
     data = {
         "future_cols": list(meta.future_cols), "past_cols": list(meta.past_cols),
@@ -222,7 +222,7 @@ def fit(
         strategy = "ddp"
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-        precision=resolve_precision(cfg, accelerator), max_steps=cfg.max_steps,
+        precision=cast(Any, resolve_precision(cfg, accelerator)), max_steps=cfg.max_steps,
         max_epochs=cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None),
         val_check_interval=val_every if has_val else None, check_val_every_n_epoch=None if has_val else 1,
         gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
@@ -249,12 +249,13 @@ def fit(
             val_loss = float(cb.best_model_score)
     train_loss = trainer.callback_metrics.get("train_loss")
     if not torch.isfinite(torch.tensor(float(train_loss) if train_loss is not None else 0.0)):
-        raise TrainingError(f"training {cell} diverged: train_loss={float(train_loss)}")
+        raise TrainingError(f"training {cell} diverged: train_loss={float(cast(torch.Tensor, train_loss))}")
     atomic_copy(chosen, out_dir / "model.ckpt")
     metrics = {"val_loss": val_loss, "train_loss": float(train_loss) if train_loss is not None else None,
                "train_seconds": seconds, "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
                "world_size": world, "accelerator": accelerator}
-    meta = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics, "train_seconds": seconds,
+    meta: dict[str, Any] = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics,
+                            "train_seconds": seconds,
             "fingerprint": td.meta.fingerprint, "as_of": td.meta.as_of, "source": td.meta.source,
             "horizon": td.meta.horizon, "freq": td.meta.freq, "checkpoint": "model.ckpt", "config": cfg.model_dump()}
     atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
@@ -72,7 +72,7 @@ def tuning_data(td: TrainingData, settings: Settings, horizon: int) -> TrainingD
     ev = settings.evaluation
     step = int(ev.step or horizon)
     leaderboard_span = horizon + (ev.n_windows - 1) * step
-    longest = int(td.lengths()["length"].max() or 0)
+    longest = int(cast(int, td.lengths()["length"].max()) or 0)
     if longest <= leaderboard_span + horizon + 1:
         raise TrainingError(
             f"too little history to tune: the longest series has {longest} periods, the leaderboard holds out "
@@ -181,13 +181,15 @@ def tune(
     n_trials = n_trials if n_trials is not None else sp.n_trials
     metric = settings.evaluation.metric
     data = tuning_data(td, settings, h)
-    longest = int(data.lengths()["length"].max())
+    longest = int(cast(int, data.lengths()["length"].max()))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     journal = out / "study.log"
     journal.unlink(missing_ok=True)
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
     study = optuna.create_study(
         study_name="flowcast", direction="minimize", storage=storage,
         sampler=optuna.samplers.TPESampler(seed=sp.seed, n_startup_trials=sp.n_startup_trials),
@@ -216,6 +218,7 @@ def tune(
         if cb.pruned:
             trial.set_user_attr("stopped", cb.reason)
             raise optuna.TrialPruned(cb.reason)
+        assert art is not None  # fit returns None only on DDP ranks other than 0, and tuning runs on one
         res = backtest(trial_data, lambda _td: (lambda cut: predict(art, cut, h)), name="trial", n_windows=1,
                        horizon=h)
         value = res.summary.get(metric)
@@ -238,7 +241,7 @@ def tune(
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
         best = study.best_trial
-        best_params, best_value = dict(best.params), float(best.value)
+        best_params, best_value = dict(best.params), float(cast(float, best.value))
     else:
         best_params, best_value = {}, None
         notes.append(f"no trial completed within {budget:g} minutes: the configured [model] settings are kept")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import polars as pl
@@ -46,8 +46,8 @@ class CovStats:
 
 
 def _std(col: pl.Series) -> tuple[float, float]:
-    m = float(col.mean()) if col.len() else 0.0
-    s = float(col.std(ddof=0)) if col.len() > 1 else 1.0
+    m = float(cast(float, col.mean())) if col.len() else 0.0
+    s = float(cast(float, col.std(ddof=0))) if col.len() > 1 else 1.0
     if not math.isfinite(m):
         m = 0.0
     if not math.isfinite(s) or s < 1e-8:
@@ -439,7 +439,7 @@ def make_loader(ds: Dataset, sampler: Sampler, batch_size: int, num_workers: int
 try:
     import lightning as L
 except ImportError:  # pragma: no cover
-    L = None
+    L = None  # type: ignore[assignment]  # (lightning is a dependency; this keeps `import windows` light in tools)
 
 
 class WindowDataModule(L.LightningDataModule):
@@ -455,7 +455,7 @@ class WindowDataModule(L.LightningDataModule):
         self.mode, self.batch_size, self.samples, self.short = mode, batch_size, samples_per_epoch, short
         self.seed, self.num_workers, self.pin_memory = seed, num_workers, pin_memory
         if mode == "forking":
-            self.train_ds: Dataset = ForkingDataset(
+            self.train_ds: WindowDataset | ForkingDataset = ForkingDataset(
                 packed, fork_length or int(packed.obs_len.max()), horizon, val_size, short, lookback
             )
         else:
