@@ -30,8 +30,7 @@ def main() -> None:
         block = line * ((1 << 20) // len(line))
         with open(path, "wb") as fh:
             fh.write(b"date,id,val\n")
-            for _ in range(args.mb):
-                fh.write(block)
+            fh.writelines(block for _ in range(args.mb))
         src = SourceConfig(name="bench", path=str(path), id_cols=["id"], time_col="date", target_col="val", freq="1h")
         t0 = time.perf_counter()
         source_fingerprint(src)
