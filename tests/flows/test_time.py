@@ -68,3 +68,38 @@ def test_flow_run_keeps_exactly_the_rows_its_instant_allows(tmp_path, as_of):
     assert published.height == 2 * 6
     last_known = FIRST_UTC + timedelta(hours=KNOWN_PER_SERIES - 1)  # == as_of
     assert sorted(published["ds"].unique().to_list()) == [last_known + timedelta(hours=k) for k in range(1, 7)]
+
+
+def test_a_scheduled_run_is_keyed_by_its_scheduled_instant_across_daylight_saving(monkeypatch):
+    """The forecast deployment's cron read in Australia/Melbourne (06:00 local) is scheduled by
+    Prefect's own scheduler code at 19:00 UTC in summer time and 20:00 UTC after the April
+    change; a run created for that time takes exactly that instant as its as_of (aware UTC)."""
+    import asyncio
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.server.schemas.schedules import CronSchedule
+    from prefect.states import Scheduled
+
+    from flowcast.flows.common import resolve_as_of
+    from flowcast.flows.deploy import build_deployments, schedule_settings
+
+    monkeypatch.setenv("FLOWCAST_TIMEZONE", "Australia/Melbourne")
+    s = schedule_settings()
+    deployed = {d.name: d for d in build_deployments()}
+    assert deployed["forecast"].schedules[0].schedule.timezone == "Australia/Melbourne"
+    cron = CronSchedule(cron=s["forecast_cron"], timezone=s["timezone"])
+    dates = asyncio.run(cron.get_dates(n=2, start=datetime(2020, 4, 3, tzinfo=UTC)))
+    expected = [datetime(2020, 4, 3, 19, tzinfo=UTC), datetime(2020, 4, 4, 20, tzinfo=UTC)]
+    assert [d.astimezone(UTC) for d in dates] == expected
+
+    @flow
+    def run_key() -> datetime:
+        return resolve_as_of(None)
+
+    for when, instant in zip(dates, expected):
+        with get_client(sync_client=True) as client:
+            fr = client.create_flow_run(run_key, state=Scheduled(scheduled_time=when))
+        got = run_flow(run_key, flow_run=fr)
+        assert got == instant and got.tzinfo is UTC
