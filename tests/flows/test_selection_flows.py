@@ -10,9 +10,9 @@ import pytest
 from flow_helpers import AS_OF, artifacts_of
 
 from flowcast.errors import ProductionMovedError, TrainingError
-from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
 from flowcast.reporting import KEYS
+from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
