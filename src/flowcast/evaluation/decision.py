@@ -233,7 +233,8 @@ def decision_markdown(
     the intervals did on windows they were not calibrated on."""
     name = _METRIC_NAMES.get(d.metric, d.metric)
     rows = {r["model"]: r for r in board.to_dicts()}
-    lines = [f"### Published: **{published or 'nothing'}**" + (f" ({published_version})" if published_version else "")]
+    shown = "the production model" if published == PRODUCTION else (published or "nothing")
+    lines = [f"### Published: **{shown}**" + (f" ({published_version})" if published_version else "")]
     lines.append("")
     if published and published in rows:
         r = rows[published]
