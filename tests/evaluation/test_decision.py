@@ -100,12 +100,17 @@ def test_check_forecasts_says_what_is_wrong():
     assert not c.ok and "6 y_hat values not finite" in c.sentence()
     c = check_forecasts(_fc(["a"], 3, values=-1.0, lo=-2.0), expected_ids=["a"], horizon=3, bounds=(0.0, None))
     assert not c.ok and "below the declared y_min=0" in c.sentence()
-    fb = pl.DataFrame({"unique_id": ["a", "b"], "model": ["naive", "naive"],
-                       "reason": ["forecast not finite", "no forecast (series not forecastable by this model)"]})
-    assert check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3, fallbacks=fb,
-                           max_fallback_share=0.5).ok  # one failure in two series, by design for the other
-    c = check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3, fallbacks=fb, max_fallback_share=0.2)
-    assert not c.ok and "failed on 1 of 2 series" in c.sentence()
+    fb = pl.DataFrame({"unique_id": ["a", "b", "c"], "model": ["naive"] * 3,
+                       "reason": ["forecast not finite", "forecast below y_min=0",
+                                  "no forecast (series not forecastable by this model)"]})
+    ids = ["a", "b", "c", "d"]
+    assert check_forecasts(_fc(ids, 3), expected_ids=ids, horizon=3, fallbacks=fb,
+                           max_fallback_share=0.5).ok  # two failures in four series, one by design
+    c = check_forecasts(_fc(ids, 3), expected_ids=ids, horizon=3, fallbacks=fb, max_fallback_share=0.2)
+    assert not c.ok and "failed on 2 of 4 series" in c.sentence()
+    # one bad series never decides a run; a single series with a broken forecast does
+    assert check_forecasts(_fc(ids, 3), expected_ids=ids, horizon=3, fallbacks=fb.head(1), max_fallback_share=0.0).ok
+    assert not check_forecasts(_fc(["a"], 3), expected_ids=["a"], horizon=3, fallbacks=fb.head(1)).ok
 
 
 def test_first_publishable_skips_a_broken_winner():

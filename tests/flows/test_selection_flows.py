@@ -10,9 +10,9 @@ import pytest
 from flow_helpers import AS_OF, artifacts_of
 
 from flowcast.errors import ProductionMovedError, TrainingError
-from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
 from flowcast.reporting import KEYS
+from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -121,3 +121,35 @@ def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted
     assert reg.production("tiny") is None and reg.champion("tiny").version == s["model_version"]
     f = forecast_flow(as_of=datetime(2019, 4, 1), **kw)
     assert f["model_version"] == s["model_version"] and f["kind"] == "statistical" and f["published_rows"] == 24
+
+
+def test_a_series_the_champion_cannot_forecast_gets_a_fallback_named_in_its_rows(tmp_path):
+    """Counts (y_min = 0) with trends: a trend model wins the backtest, but on the series falling
+    towards zero it forecasts negative values. That series alone is published from the best
+    statistical model that stays within the bounds, and its rows name that model."""
+    import polars as pl
+
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    rows = []
+    for s, (start, slope) in enumerate([(100, 2.0), (80, 1.5), (60, 1.0), (118, -1.0)]):
+        for t in range(120):
+            y = max(start + slope * t + ((t * 7 + s * 3) % 5 - 2) * 0.5, 0.0)
+            rows.append({"store": f"S{s}", "month": f"{2010 + t // 12}-{t % 12 + 1:02d}-01", "sales": round(y, 3)})
+    csv = tmp_path / "raw" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    pl.DataFrame(rows).write_csv(csv)
+    source = {"name": "tiny", "path": str(csv), "id_cols": ["store"], "time_col": "month", "target_col": "sales",
+              "freq": "1mo", "horizon": 6, "season_length": 12, "y_min": 0.0}
+    kw = {"source": source, "home": str(tmp_path / "home"), "overrides": {**STATS_ONLY, "publish": {"plot_series": 1}}}
+    s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)  # S3 reaches 0 in 2019-11
+    assert s["kind"] == "statistical" and s["champion"] in ("damped", "theta", "comb")
+    assert s["fallback_series"] == 1 and "forecast by its fallback" in s["note"]
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    published = store.read(dataset="tiny", as_of=datetime(2019, 9, 1))
+    models = dict(published.group_by("unique_id").agg(pl.col("model").unique().first()).rows())
+    assert models["S3"] != s["champion"] and {models[u] for u in ("S0", "S1", "S2")} == {s["champion"]}
+    assert (published["y_hat"] >= 0).all() and (published["y_hat_lo95"] >= 0).all()
+    # the forecast flow publishes the same composition with the registered model
+    f = forecast_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert f["fallback_series"] == 1 and f["model_version"] == s["model_version"]

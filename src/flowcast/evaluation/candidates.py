@@ -19,8 +19,9 @@ hand-set `model.blend` makes the hybrid's weights fixed instead.
 A row a candidate cannot forecast (a network's series that is too short, a value that is not
 finite or breaks the declared bounds) is forecast by its fallback (the best statistical model
 that can), exactly as publishing does, so no candidate is scored on fewer rows than another.
-Non-finite values count as failures: a candidate that needs its fallback for more than
-`max_fallback_share` of its (series, window) pairs is not eligible.
+Non-finite values and broken bounds count as failures: a candidate that fails on more series than
+`max_fallback_share` of them (one series is always allowed when there are several: one bad series
+never decides a run) is not eligible (`too_many_failures`).
 
 Intervals (`flowcast.evaluation.conformal`): coverage80/95 and MSIS of each candidate come from
 windows 1.. calibrated on the earlier windows; the published calibration uses every window.
@@ -43,6 +44,17 @@ if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
 
 COMB, ENSEMBLE, HYBRID, PRODUCTION = "comb", "ensemble", "hybrid", "production"
+
+
+def too_many_failures(failed: int, n: int, max_share: float) -> bool:
+    """A model that failed (forecasts not finite, out of bounds) on `failed` of `n` series is not
+    fit to publish when that is more than `max_share` of them; one failed series is allowed when
+    there are several (one bad series never fails a run), none when the data has one series."""
+    if failed == 0:
+        return False
+    if n <= 1:
+        return True
+    return failed > max(max_share * n, 1)
 
 
 @dataclass(frozen=True)
@@ -268,13 +280,14 @@ def evaluate_candidate(
     # scored on the point forecasts (a quantile network's quantiles serve the calibration only)
     result = result_from_forecasts(spec.name, frame.drop("scale", *qcols), td, n_windows=n_windows, horizon=horizon,
                                    step=step)
-    share = n_broken / n_pairs if n_pairs else 0.0
+    failed_series = pairs.filter(pl.col("broken"))["unique_id"].n_unique()
+    n_series = pairs["unique_id"].n_unique()
     eligible, why = True, ""
     if not np.isfinite(frame["y_hat"].to_numpy()).all():
         eligible, why = False, "some forecasts are not finite even after the fallback"
-    elif share > max_fallback_share:
-        eligible, why = False, (f"{n_broken} of {n_pairs} backtest forecasts (series x window) were not finite or broke "
-                                f"the declared bounds ({share:.0%} > {max_fallback_share:.0%})")
+    elif too_many_failures(failed_series, n_series, max_fallback_share):
+        eligible, why = False, (f"its backtest forecasts of {failed_series} of {n_series} series were not finite or "
+                                f"broke the declared bounds (more than {max_fallback_share:.0%})")
     cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", "scale", *qcols)
     calibration = calibrate(cal_rows, horizon, levels)
     crossed = cross_calibrated(cal_rows, horizon, levels)

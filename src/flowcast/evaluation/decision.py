@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.errors import FlowcastError
-from flowcast.evaluation.candidates import PRODUCTION
+from flowcast.evaluation.candidates import PRODUCTION, too_many_failures
 
 _METRIC_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}
 
@@ -162,9 +162,10 @@ def check_forecasts(
 ) -> ForecastCheck:
     """Are these forecasts fit to publish? Every expected series has `horizon` rows, every value
     (y_hat and the interval bounds) is finite and within the declared bounds (interval bounds may
-    be missing only with `require_intervals=False`: a model registered before intervals), and the share of
-    series whose model failed (not finite, out of bounds: forecast by the fallback instead) is at
-    most `max_fallback_share`. Series the model does not forecast by design are not failures."""
+    be missing only with `require_intervals=False`: a model registered before intervals), and the
+    series whose model failed (not finite, out of bounds: forecast by the fallback instead) are not
+    too many (`candidates.too_many_failures`). Series the model does not forecast by design are not
+    failures."""
     problems: list[str] = []
     counts = frame.group_by("unique_id").len()
     missing = sorted(set(expected_ids) - set(counts["unique_id"].to_list()))
@@ -188,7 +189,7 @@ def check_forecasts(
     if fallbacks is not None and fallbacks.height:
         failed = fallbacks.filter(~pl.col("reason").str.starts_with("no forecast")).height
         n = max(len(expected_ids), 1)
-        if failed / n > max_fallback_share:
+        if too_many_failures(failed, n, max_fallback_share):
             problems.append(f"the model failed on {failed} of {n} series (forecasts not finite or out of bounds, "
                             f"more than {max_fallback_share:.0%}): its fallback would forecast them")
     return ForecastCheck(ok=not problems, problems=problems, fallback_series=failed)
@@ -232,7 +233,8 @@ def decision_markdown(
     the intervals did on windows they were not calibrated on."""
     name = _METRIC_NAMES.get(d.metric, d.metric)
     rows = {r["model"]: r for r in board.to_dicts()}
-    lines = [f"### Published: **{published or 'nothing'}**" + (f" ({published_version})" if published_version else "")]
+    shown = "the production model" if published == PRODUCTION else (published or "nothing")
+    lines = [f"### Published: **{shown}**" + (f" ({published_version})" if published_version else "")]
     lines.append("")
     if published and published in rows:
         r = rows[published]
