@@ -9,9 +9,9 @@ import pytest
 from flow_helpers import AS_OF, artifacts_of, source_dict
 
 from flowcast.errors import DataValidationError, RegistryError
-from flowcast.store import EmbeddedStore
 from flowcast.registry import ModelRegistry
 from flowcast.reporting import KEYS, progress_key
+from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

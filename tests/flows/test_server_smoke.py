@@ -18,8 +18,8 @@ import httpx
 import pytest
 from flow_helpers import artifacts_of
 
-from flowcast.store import EmbeddedStore
 from flowcast.reporting import KEYS
+from flowcast.store import EmbeddedStore
 
 
 def _free_port() -> int:

@@ -55,7 +55,7 @@ def _reference(y: list[float], h: int, m: int) -> list[float]:
     for alpha in np.linspace(0.01, 0.99, 99):
         # the best initial level: least squares over l0, errors e_t = x_t - l_t(l0), by brute force
         # on a fine grid refined twice around the minimum (the sum of squares is a parabola in l0)
-        def sse_and_level(l0):
+        def sse_and_level(l0, alpha=alpha):
             level, sse = l0, 0.0
             for t in range(n):
                 e = x[t] - level
@@ -183,7 +183,7 @@ def test_unknown_baseline_names_the_choices():
 
 @pytest.mark.parametrize("name", ["theta", "damped"])
 def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
-    import flowcast.models.baselines as baselines
+    from flowcast.models import baselines
 
     td = make_td(length=[50, 37, 13, 60, 24], horizon=5, noise=0.3, level=20.0)
     whole = baseline_forecast(name, td)

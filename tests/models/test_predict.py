@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 import typer
 from rich.console import Console
@@ -42,6 +42,12 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run output
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
 
 
+@overload
+def parse_as_of(value: str, option: str = ...) -> datetime: ...
+@overload
+def parse_as_of(value: None, option: str = ...) -> None: ...
+@overload
+def parse_as_of(value: str | None, option: str = ...) -> datetime | None: ...
 def parse_as_of(value: str | None, option: str = "--as-of") -> datetime | None:
     """'2019-06-01', '2019-06-01T12:00', '2019-06-01T12:00+10:00', '...Z' -> the instant, an aware
     UTC datetime (`timekeys.as_instant`: no offset means UTC); None stays None."""
@@ -180,3 +186,10 @@ def emit_json(obj: Any) -> None:
     """One JSON object on the last line of stdout."""
     sys.stdout.flush()
     print(json.dumps(obj, default=str), flush=True)
+
+
+def call_flow(flow: Any, **params: Any) -> dict[str, Any]:
+    """A flow called in-process with keyword parameters; its return value (Prefect's overloads of
+    `Flow.__call__` cannot type a call with **params)."""
+    result: dict[str, Any] = flow(**params)
+    return result

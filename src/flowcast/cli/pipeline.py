@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TextIO, cast
 
 import typer
 
@@ -32,6 +32,7 @@ from flowcast.cli.common import (
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
+    call_flow,
     cli_errors,
     console,
     emit_json,
@@ -108,7 +109,7 @@ def _prefect_console() -> Iterator[None]:
     for h in logging.getLogger().handlers:
         if isinstance(h, PrefectConsoleHandler):
             patched.append((h, h.formatter))
-            h.stream = h.console.file = _CurrentStderr()
+            h.stream = h.console.file = cast(TextIO, _CurrentStderr())
             if not os.environ.get("FLOWCAST_DEBUG"):
                 h.setFormatter(_NoTraceback(h.formatter))
     try:
@@ -183,7 +184,7 @@ def run(
     from flowcast.flows import retrain_flow
 
     with _prefect_console(), _TrainingBars(enabled=not json_out and console.is_terminal):
-        result = retrain_flow(
+        result = call_flow(retrain_flow,
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
             **({"overrides": {"tuning": {"enabled": True, "budget_minutes": budget}}} if budget else {}),
@@ -262,7 +263,7 @@ def forecast(
     from flowcast.flows import forecast_flow
 
     with _prefect_console():
-        result = forecast_flow(
+        result = call_flow(forecast_flow,
             as_of=parse_as_of(as_of), horizon=horizon, config_file=str(config) if config else None,
             **_flow_source_args(settings, data),
         )
@@ -335,7 +336,7 @@ def backfill(
     failed: BackfillError | None = None
     with _prefect_console(), bar, listen(on_date):
         try:
-            summary = backfill_flow(
+            summary = call_flow(backfill_flow,
                 start=t0, end=t1, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
                 config_file=str(config) if config else None, **_flow_source_args(settings, data),
             )

@@ -568,9 +568,8 @@ def _grid_anchor(source: SourceConfig) -> int:
     if not local_times(source):
         return 0
     from datetime import datetime as _dt
-    from zoneinfo import ZoneInfo
-
     from datetime import timedelta
+    from zoneinfo import ZoneInfo
 
     assert source.tz is not None  # local_times(source) says so
     zone = ZoneInfo(source.tz)

@@ -163,7 +163,7 @@ def backfill_flow(
             outcomes.append(o)
             _notify(o)
 
-    outcomes.sort(key=lambda o: o["as_of"])
+    outcomes.sort(key=lambda o: str(o["as_of"]))
     reporting.backfill_artifact(outcomes)
     failed = [o for o in outcomes if o["status"] == "failed"]
     summary = {
@@ -194,13 +194,13 @@ def _fan_out(deployment: str, dates: list[datetime], common: dict[str, Any], mod
         params["promote"] = False
     launched = {}
     for d in dates:
-        fr = run_deployment(
+        fr: Any = run_deployment(  # a FlowRun (the sync call of an async-dual function)
             name=deployment, parameters={**params, "as_of": d.isoformat()}, timeout=0,
             idempotency_key=f"backfill-{run_id}-{mode}-{d.isoformat()}", flow_run_name=f"{mode}-{d:%Y-%m-%dT%H%M}",
         )
         launched[d] = fr.id
         log.info(f"{d:%Y-%m-%d %H:%M}: started flow run {fr.name} on {deployment}")
-    outcomes = []
+    outcomes: list[Outcome] = []
     with get_client(sync_client=True) as client:
         pending = dict(launched)
         while pending:
@@ -209,6 +209,7 @@ def _fan_out(deployment: str, dates: list[datetime], common: dict[str, Any], mod
                 if fr.state is None or not fr.state.is_final():
                     continue
                 del pending[d]
+                o: Outcome
                 if fr.state.is_completed():
                     o = {"as_of": d.isoformat(), "status": "published", "rows": None, "model": None,
                          "run_id": str(fid), "error": None}

@@ -10,6 +10,7 @@ the same path.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ def flow_settings(
     dataset: str | None = None,
     source: SourceConfig | dict | None = None,
     horizon: int | None = None,
-    models: list[str] | None = None,
+    models: Sequence[str] | None = None,
     max_steps: int | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Settings:

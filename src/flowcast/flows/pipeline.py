@@ -290,7 +290,8 @@ def retrain_flow(
                 recipe.fallback = recipe.fallback or list(fallback)
             return recipe
         cand = by_name[name]
-        comps_out, weights = [], []
+        comps_out: list[dict[str, Any]] = []
+        weights: list[float] = []
         art_dir = run_dir / "candidates" / name
         shutil.rmtree(art_dir, ignore_errors=True)
         for (_label, keys), w in zip(cand.spec.groups, cand.weights):
@@ -366,6 +367,7 @@ def retrain_flow(
         return mv
 
     if chosen == PRODUCTION:
+        assert started_from is not None, "production is a candidate only when a model is in production"
         version = started_from
     else:
         version = register(chosen, model_obj)

@@ -14,6 +14,7 @@ q50, hi80 = 90%, hi95 = 97.5%), so any store lays them out the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -78,8 +79,8 @@ def published_order(columns: list[str]) -> list[str]:
     return cols[:i] + value_columns(columns) + cols[i:]
 
 
-def empty_forecasts(vcols: list[str] = ()) -> pl.DataFrame:
-    schema = {
+def empty_forecasts(vcols: Sequence[str] = ()) -> pl.DataFrame:
+    schema: dict[str, Any] = {
         "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
         "step": pl.Int32, "model": pl.Utf8, "model_version": pl.Utf8, "y_hat": pl.Float64,
         **{q: pl.Float64 for q in value_columns(list(vcols))}, "run_id": pl.Utf8, "created_at": pl.Datetime("us"),
@@ -96,6 +97,11 @@ def normalise_read(frame: pl.DataFrame) -> pl.DataFrame:
                         "created_at": pl.Datetime("us"), **{q: pl.Float64 for q in vcols}})
     keep = [q for q in vcols if frame[q].null_count() < frame.height]
     return frame.select(published_order(keep)).sort("dataset", "as_of", "unique_id", "ds")
+
+
+def _is_aware(dtype: Any) -> bool:
+    """A time-zone-aware Datetime column (converted to naive UTC on the way in)."""
+    return isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
 
 
 # ---------------------------------------------------------------------- the forecast contract
@@ -124,7 +130,8 @@ def _schema(vcols: list[str], last_ds: pl.DataFrame | None, horizon: int | None,
             ))
     if last_ds is not None:
         lds = pl.col("last_ds")
-        if isinstance(last_ds.schema.get("last_ds"), pl.Datetime) and last_ds.schema["last_ds"].time_zone:
+        lds_type = last_ds.schema.get("last_ds")
+        if isinstance(lds_type, pl.Datetime) and lds_type.time_zone:
             lds = lds.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         last = last_ds.lazy().select(pl.col("unique_id").cast(pl.Utf8), lds.cast(pl.Datetime("us")))
 
@@ -239,7 +246,7 @@ def validate_forecasts(
         if extra:
             raise ForecastContractError(f"forecasts for as_of {when} hold {len(extra)} unexpected series: {extra[:5]}")
     counts = frame.group_by("unique_id").agg(pl.len().alias("n"), pl.col("step").max().alias("max_step"))
-    h = horizon if horizon is not None else int(counts["n"].max())
+    h = horizon if horizon is not None else int(counts.get_column("n").max() or 0)  # type: ignore[arg-type]
     incomplete = counts.filter((pl.col("n") != h) | (pl.col("max_step") != h)).sort("unique_id")
     if incomplete.height:
         raise ForecastContractError(
@@ -316,7 +323,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     try:
         out = frame.select(
             (pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-             if isinstance(frame.schema[c], pl.Datetime) and frame.schema[c].time_zone else pl.col(c))
+             if _is_aware(frame.schema[c]) else pl.col(c))
             .cast(_REALIZED_TYPES[c]) for c in REALIZED_COLUMNS
         )
     except pl.exceptions.PolarsError as exc:

@@ -63,8 +63,9 @@ class EmbeddedStore:
                                    grace_s=superseded_grace_s)
         self.location = self.data.root
         self.root = Path(self.data.root) if self.data.local else None
-        self.db_path = (Path(db_path) if db_path else self.root / DB_NAME) if self.data.local else None
-        self.views = DuckDBViews(self.db_path, self.root) if self.db_path is not None else None
+        self.db_path = (Path(db_path) if db_path else self.root / DB_NAME) if self.root is not None else None
+        self.views = (DuckDBViews(self.db_path, self.root)
+                      if self.db_path is not None and self.root is not None else None)
         self.legacy_dataset = check_dataset(legacy_dataset) if legacy_dataset else None
         self.resolve_legacy = resolve_legacy
         self._legacy_cache: tuple[tuple[str, ...], dict[datetime, tuple[str, str]]] | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from flowcast.store.base import ForecastStore
 from flowcast.store.migrate import Resolver
@@ -26,8 +26,8 @@ PG_SCHEMES = ("postgresql", "postgres")
 log = logging.getLogger(__name__)
 
 
-def is_postgres(url: str | None) -> bool:
-    return bool(url) and url.split("://", 1)[0].split("+", 1)[0].lower() in PG_SCHEMES
+def is_postgres(url: str | None) -> TypeGuard[str]:
+    return url is not None and url.split("://", 1)[0].split("+", 1)[0].lower() in PG_SCHEMES
 
 
 def registry_resolver(models_dir: Path) -> Resolver:

@@ -51,7 +51,7 @@ class FileStore:
     def __init__(self, root: str | Path, *, storage_options: dict[str, Any] | None = None):
         protocol, rest = split_url(root)
         if protocol in ("file", "local"):
-            self.fs = None
+            self.fs: Any = None
             self.root = str(Path(rest))
         elif protocol in OBJECT_PROTOCOLS:
             import fsspec

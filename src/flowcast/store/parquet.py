@@ -108,7 +108,7 @@ class ParquetDataset:
         url = str(root)
         protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
         if protocol in ("file", "local"):
-            self.fs = None
+            self.fs: Any = None
             self.root: str = str(Path(url.split("://", 1)[1] if "://" in url else url))
         elif protocol in OBJECT_PROTOCOLS:
             import fsspec
@@ -186,16 +186,16 @@ class ParquetDataset:
                 for adir in ddir.iterdir():
                     as_of = parse_as_of(adir.name)
                     parts = self._parts_in(str(adir)) if as_of is not None else []
-                    if parts:
+                    if as_of is not None and parts:
                         out[(name, as_of)] = parts[-1]
         else:
             self.fs.invalidate_cache()
             pattern = self.path(table, f"dataset={dataset if dataset is not None else '*'}", "as_of=*", PART_GLOB)
             for p in sorted(self.fs.glob(pattern)):  # sorted: the last file of a key is its current one
-                _, ddir, adir, fname = str(p).rsplit("/", 3)
-                as_of = parse_as_of(adir)
-                if as_of is not None and ddir.startswith("dataset=") and is_part(fname):
-                    out[(ddir.removeprefix("dataset="), as_of)] = self._full(str(p))
+                _, dname, aname, fname = str(p).rsplit("/", 3)
+                when = parse_as_of(aname)
+                if when is not None and dname.startswith("dataset=") and is_part(fname):
+                    out[(dname.removeprefix("dataset="), when)] = self._full(str(p))
         return dict(sorted(out.items()))
 
     def legacy_partitions(self) -> dict[datetime, str]:
@@ -240,7 +240,9 @@ class ParquetDataset:
         import pyarrow.parquet as pq
 
         with self._open(path) as fh:
-            return pl.from_arrow(pq.read_table(fh, filters=filters or None))
+            out = pl.from_arrow(pq.read_table(fh, filters=filters or None))
+        assert isinstance(out, pl.DataFrame)  # a Table gives a frame (a Series only from an Array)
+        return out
 
     def metadata(self, path: str) -> dict[str, str]:
         """flowcast's key-value metadata of a partition (content_hash, run_id, model, ...)."""

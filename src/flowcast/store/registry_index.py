@@ -82,10 +82,11 @@ def sync_if_postgres(settings: Settings) -> dict[str, int] | None:
     """`sync_registry` when store.url is PostgreSQL; None otherwise (nothing to mirror)."""
     from flowcast.store.factory import is_postgres
 
-    if not is_postgres(settings.store.url):
+    url = settings.store.url
+    if not is_postgres(url):
         return None
     from flowcast.registry import ModelRegistry
     from flowcast.store.postgres import PostgresStore
 
-    return sync_registry(PostgresStore(settings.store.url, schema=settings.store.pg_schema),
+    return sync_registry(PostgresStore(url, schema=settings.store.pg_schema),
                          ModelRegistry(settings.models_dir))
