@@ -3,19 +3,24 @@
 Per series, all vectorised in polars (no per-series Python loop):
 
 1. leading and trailing rows without a value are trimmed; trailing rows that still carry declared
-   future covariates become `future_exog` (known ahead, within as_of);
+   future covariates become `future_exog` (the planned values: ingestion keeps the rows after
+   as_of for them, their target ignored);
 2. `preprocess.max_length` keeps only the last N periods;
 3. the series is put on its regular grid at the source frequency (missing timestamps inserted);
 4. interior gaps up to `preprocess.max_gap` periods are imputed (`linear`, `ffill`, `zero`);
-   a series with a longer gap (any gap with `impute="none"`) is excluded;
+   a series with a longer gap (any gap with `impute="none"`) is excluded; the imputed points are
+   kept in `TrainingData.imputed` (they are not observations: backtests do not score them) and
+   counted (`rows_imputed`);
 5. series too short are excluded: `short_series="exclude"` needs lookback + horizon + val_size
    points, `"pad"` needs horizon + val_size + 1 (the models pad/mask short inputs);
 6. past/future covariates are filled forward then backward within the series (then 0 where a
-   series has none at all); the calendar features (future-known) are named in the meta, not
+   series has none at all; declared future ones get 0 with `future_fill="zero"`, as on the horizon); the calendar features (future-known) are named in the meta, not
    stored: they are computed from `ds` where used (`TrainingData.with_calendar`, `windows.pack`);
 7. per-series scalers are fitted on the training span only (all but the last val_size points).
    With `log1p=True` a series holding negative values falls back to no log1p (its scaler row
-   says so) and is listed in the summary: log1p stays invertible per series.
+   says so, and every backtest window keeps that decision) and is listed in the summary;
+8. the horizon's declared future covariates are checked: values the source did not plan are
+   counted (`future_missing`, per column) and get `preprocess.future_fill` (`error` fails here).
 
 Static features: numeric static columns become Float64 (first value per series, nulls -> 0);
 text statics are one-hot encoded when they have at most `MAX_STATIC_LEVELS` distinct values,
@@ -45,7 +50,7 @@ from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import calendar_columns, parse_freq, season_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
-from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers
+from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
 
 MAX_STATIC_LEVELS = 32
@@ -63,7 +68,8 @@ class PreprocessSummary:
     rows_out: int = 0
     rows_trimmed: int = 0  # leading/trailing rows without a value (and rows cut by max_length)
     rows_inserted: int = 0  # missing timestamps put on the grid
-    rows_imputed: int = 0  # inserted or empty values filled by the impute method (kept series)
+    rows_imputed: int = 0  # inserted or empty values filled by the impute method (kept series): not observations,
+    # never scored (TrainingData.imputed / observed())
     excluded: list[dict] = field(default_factory=list)
     log1p_disabled: list[str] = field(default_factory=list)
     static_features: list[str] = field(default_factory=list)
@@ -72,7 +78,13 @@ class PreprocessSummary:
     lookback: int = 0
     val_size: int = 0
     min_length: int = 0
-    future_exog_rows: int = 0
+    future_exog_rows: int = 0  # planned rows (future-known covariates after each series' last observation)
+    # the horizon's declared future covariates: series x steps expected, values the source did not plan
+    # (per column), series concerned, and the declared fill applied to them (preprocess.future_fill)
+    future_fill: str = "last"
+    future_expected: int = 0
+    future_missing: dict[str, int] = field(default_factory=dict)
+    future_missing_series: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -444,8 +456,14 @@ def preprocess(
         frame = _onto_grid(trimmed, bounds.get_column("__first"), kept, keep, freq, chunk)
     del trimmed  # _onto_grid consumed it column by column
 
-    # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming
+    # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming. The
+    # imputed points are remembered: they are not observations, and backtests never score them
     n_missing = frame["y"].null_count()
+    imputed = None
+    if n_missing:
+        at = frame.select("__sid", "ds").filter(frame["y"].is_null())
+        imputed = at.select(ids.gather(at.get_column("__sid")).alias("unique_id"), "ds")
+        del at
     if n_missing and cfg.impute in ("linear", "ffill", "zero"):
         frame = frame.with_columns(_impute(frame.drop_in_place("y"), cfg.impute))
     summary.rows_imputed = n_missing
@@ -457,6 +475,8 @@ def preprocess(
     cal_cols = calendar_columns(freq) if cfg.calendar else []
     if covs:
         frame = frame.with_columns(pl.col(covs).cast(pl.Float64))
+        if cfg.future_fill == "zero" and declared_future:  # the declared fill, as on the horizon (future_frame)
+            frame = frame.with_columns(pl.col(declared_future).fill_null(0.0))
         if any(frame[c].null_count() for c in covs):
             frame = frame.with_columns(
                 pl.col(covs).forward_fill().backward_fill().over("__sid").fill_null(0.0)
@@ -475,14 +495,10 @@ def preprocess(
     frame = pl.DataFrame(cols)
 
     # 7. scalers on the training span (log1p per series where the data allow it)
-    if cfg.log1p:
-        neg = frame.group_by("unique_id").agg((pl.col("y").min() < 0).alias("neg")).filter(pl.col("neg"))
-        neg_ids = neg.get_column("unique_id")
-        summary.log1p_disabled = sorted(neg_ids.to_list())
-        parts = [fit_scalers(frame.filter(~pl.col("unique_id").is_in(neg_ids.implode())), cfg.scaler, True, val_size)]
-        if neg_ids.len():
-            parts.append(fit_scalers(frame.filter(pl.col("unique_id").is_in(neg_ids.implode())), cfg.scaler, False, val_size))
-        scalers = pl.concat([p for p in parts if p.height], how="vertical_relaxed").sort("unique_id")
+    if cfg.log1p:  # the decision per series is kept in the scalers' log1p column: backtest windows reuse it
+        neg = frame.group_by("unique_id").agg((pl.col("y").min() < 0).alias("neg"))
+        summary.log1p_disabled = sorted(neg.filter(pl.col("neg"))["unique_id"].to_list())
+        scalers = fit_scalers_per_series(frame, cfg.scaler, neg.filter(~pl.col("neg"))["unique_id"], val_size)
     else:
         scalers = fit_scalers(frame, cfg.scaler, False, val_size)
 
@@ -510,9 +526,30 @@ def preprocess(
         static_cols=static_names,
         declared_future_cols=declared_future,
         tz=source.tz,
+        future_fill=cfg.future_fill,
     )
-    td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl)
+    td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl,
+                      imputed=imputed)
+    if declared_future:
+        _check_future(td, summary, source)
     return td, summary
+
+
+def _check_future(td: TrainingData, summary: PreprocessSummary, source: SourceConfig) -> None:
+    """Count the horizon values of the declared future covariates that the source did not plan
+    (summary.future_*); with future_fill='error' any such value fails the run, naming them."""
+    info = td.missing_future()
+    summary.future_fill = info["fill"]
+    summary.future_expected = info["expected"]
+    summary.future_missing = info["missing"]
+    summary.future_missing_series = info["series"]
+    if info["fill"] == "error" and any(info["missing"].values()):
+        raise DataValidationError(
+            f"source {source.name!r}: future-known covariates {source.future_cols} have no planned value for "
+            f"{sum(info['missing'].values())} of {info['expected']} horizon values ({info['missing']} per column, "
+            f"{info['series']} series; first missing e.g. {info['examples'][:3]}) and preprocess.future_fill = "
+            "'error': add the planned rows (dated after as_of) to the source, or declare future_fill = 'last' or 'zero'"
+        )
 
 
 # ------------------------------------------------------------------------------------ one call

@@ -13,6 +13,12 @@ so their consumers compute them where they are used (`with_calendar`, `future_fr
 `models.windows.pack`) instead of holding six Float64 columns per row. `meta.future_cols` (the
 model's future inputs, in order) is still calendar + declared future covariates. A frame saved
 by an older version, which held the calendar columns, loads without them (same values).
+
+Observations and imputed points: `imputed` lists (unique_id, ds) of the frame rows whose `y` the
+preprocessing filled in (gaps); `observed()` is the per-row mark. Backtests and realized accuracy
+score observed points only. Future-known covariates beyond each series' end come from
+`future_exog` (the planned rows of the source); a horizon step without a planned value gets the
+declared fill `meta.future_fill` (`last`: carried forward, `zero`, `error`), see `future_frame`.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from flowcast.data.calendar import calendar_exprs, parse_freq
+from flowcast.errors import DataValidationError
 
 SCALERS = ("standard", "robust", "minmax", "none")
 
@@ -50,6 +58,7 @@ class TrainingMeta:
     static_cols: list[str] = field(default_factory=list)
     declared_future_cols: list[str] = field(default_factory=list)
     tz: str | None = None  # the source's time zone: sub-daily ds are naive UTC instants, local time serves calendar features and display
+    future_fill: str = "last"  # declared future covariates without a planned value: last | zero | error
 
 
 def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:
@@ -89,6 +98,15 @@ def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0)
     return out.sort("unique_id")
 
 
+def fit_scalers_per_series(frame: pl.DataFrame, method: str, log1p_ids: pl.Series | list[str],
+                           holdout: int = 0) -> pl.DataFrame:
+    """`fit_scalers` with log1p for the series in `log1p_ids` only (the others: identity)."""
+    ids = pl.Series("unique_id", log1p_ids, dtype=pl.Utf8).implode()
+    on = pl.col("unique_id").is_in(ids)
+    parts = [fit_scalers(frame.filter(on), method, True, holdout), fit_scalers(frame.filter(~on), method, False, holdout)]
+    return pl.concat([p for p in parts if p.height] or parts[:1], how="vertical_relaxed").sort("unique_id")
+
+
 @dataclass
 class TrainingData:
     frame: pl.DataFrame
@@ -99,6 +117,7 @@ class TrainingData:
     excluded: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
     )
+    imputed: pl.DataFrame | None = None  # unique_id, ds of the frame rows whose y was imputed (not observed)
 
     # ------------------------------------------------------------------ views
     @property
@@ -120,6 +139,23 @@ class TrainingData:
             .agg(pl.len().alias("length"), pl.col("ds").min().alias("first_ds"), pl.col("ds").max().alias("last_ds"))
             .sort("unique_id")
         )
+
+    def observed(self) -> pl.Series:
+        """Per frame row: True where `y` was observed, False where preprocessing imputed it."""
+        if self.imputed is None or not self.imputed.height:
+            return pl.Series("observed", [True] * self.frame.height, dtype=pl.Boolean)
+        marked = self.imputed.select("unique_id", pl.col("ds").cast(self.frame.schema["ds"]),
+                                     pl.lit(False).alias("observed"))
+        return (self.frame.select("unique_id", "ds").join(marked, on=["unique_id", "ds"], how="left",
+                                                          maintain_order="left")
+                .get_column("observed").fill_null(True))
+
+    def drop_imputed(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`rows` (unique_id, ds, ...) without the points whose y was imputed: actuals to score."""
+        if self.imputed is None or not self.imputed.height:
+            return rows
+        imp = self.imputed.select("unique_id", pl.col("ds").cast(rows.schema["ds"]))
+        return rows.join(imp, on=["unique_id", "ds"], how="anti", maintain_order="left")
 
     # ------------------------------------------------------------------ scaling
     def scale(self, frame: pl.DataFrame, cols: tuple[str, ...] = ("y",)) -> pl.DataFrame:
@@ -148,11 +184,9 @@ class TrainingData:
         return frame.with_columns(calendar_exprs(self.meta.freq, tz=self.meta.tz)) if self.meta.calendar_cols else frame
 
     # ------------------------------------------------------------------ horizons
-    def future_frame(self, horizon: int | None = None) -> pl.DataFrame:
+    def _future_grid(self, h: int) -> pl.DataFrame:
         """unique_id, ds, step (1..h) for the `h` periods after each series' last ds, with the
-        future-known covariates: calendar features computed from ds, declared future covariates
-        from `future_exog` where the source had them, else carried forward from the last value."""
-        h = horizon or self.meta.horizon
+        declared future covariates the source planned for them (null where it did not)."""
         n, unit = parse_freq(self.meta.freq)
         last = self.frame.group_by("unique_id").agg(pl.col("ds").max().alias("last_ds"))
         steps = pl.DataFrame({"step": pl.Series(range(1, h + 1), dtype=pl.Int32)})
@@ -162,27 +196,73 @@ class TrainingData:
             .select("unique_id", "ds", "step")
             .sort("unique_id", "step")
         )
-        fut = self.with_calendar(fut)
         declared = self.meta.declared_future_cols
         if declared:
             if self.future_exog is not None and self.future_exog.height:
-                fut = fut.join(self.future_exog.select("unique_id", "ds", *declared), on=["unique_id", "ds"], how="left")
+                planned = self.future_exog.select("unique_id", pl.col("ds").cast(fut.schema["ds"]), *declared)
+                fut = fut.join(planned, on=["unique_id", "ds"], how="left", maintain_order="left")
             else:
                 fut = fut.with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for c in declared])
-            last_vals = self.frame.group_by("unique_id").agg([pl.col(c).last().alias(f"__last_{c}") for c in declared])
-            fut = (
-                fut.join(last_vals, on="unique_id", how="left")
-                .with_columns([pl.col(c).fill_null(pl.col(f"__last_{c}")) for c in declared])
-                .drop([f"__last_{c}" for c in declared])
-            )
+        return fut.sort("unique_id", "step")
+
+    def missing_future(self, horizon: int | None = None) -> dict[str, Any]:
+        """How many horizon values of the declared future covariates the source did not plan:
+        {"fill", "expected" (series x steps), "missing" {column: count}, "series" (with any
+        missing), "examples" [(unique_id, column, first ds missing)]}."""
+        h = horizon or self.meta.horizon
+        declared = self.meta.declared_future_cols
+        fut = self._future_grid(h)
+        out: dict[str, Any] = {"fill": self.meta.future_fill, "expected": fut.height if declared else 0,
+                               "missing": {}, "series": 0, "examples": []}
+        if not declared:
+            return out
+        out["missing"] = {c: int(fut[c].null_count()) for c in declared}
+        gaps = fut.filter(pl.any_horizontal(pl.col(declared).is_null()))
+        out["series"] = int(gaps["unique_id"].n_unique())
+        for c in declared:
+            first = fut.filter(pl.col(c).is_null()).group_by("unique_id", maintain_order=True).agg(pl.col("ds").min())
+            out["examples"] += [(u, c, str(d)) for u, d in first.head(3).iter_rows()]
+        return out
+
+    def future_frame(self, horizon: int | None = None) -> pl.DataFrame:
+        """unique_id, ds, step (1..h) for the `h` periods after each series' last ds, with the
+        future-known covariates: calendar features computed from ds, declared future covariates
+        from `future_exog` (the source's planned values). A step without a planned value gets
+        the declared fill `meta.future_fill`: `last` carries the last known value forward (the
+        history's, then the planned rows', in time order: what preprocessing does inside the
+        history, so a backtest window sees the same), `zero` puts 0, `error` raises."""
+        h = horizon or self.meta.horizon
+        fut = self.with_calendar(self._future_grid(h))
+        declared = self.meta.declared_future_cols
+        if declared and any(fut[c].null_count() for c in declared):
+            fill = self.meta.future_fill
+            if fill == "error":
+                info = self.missing_future(h)
+                raise DataValidationError(
+                    f"future-known covariates without a planned value for the horizon (future_fill='error'): "
+                    f"{info['missing']} of {info['expected']} (series x steps), e.g. {info['examples'][:3]}"
+                )
+            if fill == "zero":
+                fut = fut.with_columns([pl.col(c).fill_null(0.0) for c in declared])
+            else:
+                last_vals = self.frame.group_by("unique_id").agg([pl.col(c).last().alias(f"__last_{c}") for c in declared])
+                fut = (
+                    fut.join(last_vals, on="unique_id", how="left")
+                    .sort("unique_id", "step")
+                    .with_columns([pl.col(c).fill_null(pl.col(c).forward_fill().over("unique_id"))
+                                   .fill_null(pl.col(f"__last_{c}")) for c in declared])
+                    .drop([f"__last_{c}" for c in declared])
+                )
         return fut.select("unique_id", "ds", "step", *self.meta.future_cols).sort("unique_id", "step")
 
     def holdout(self, n: int) -> tuple[TrainingData, pl.DataFrame]:
         """Drop the last `n` observations of every series.
 
-        Returns the truncated TrainingData (scalers refitted on what is left, the removed
-        rows become its `future_exog` so future covariates stay known) and the removed rows
-        (unique_id, ds, y, step) as actuals for evaluation.
+        Returns the truncated TrainingData (scalers refitted on what is left with the same
+        per-series log1p decisions as this one; the removed rows, then the planned rows beyond
+        the data, become its `future_exog`, so future covariates are what a run at the cut knew)
+        and the removed rows (unique_id, ds, y, step) as actuals
+        for evaluation (imputed ones included: `drop_imputed` leaves the observed ones).
         """
         if n <= 0:
             raise ValueError(f"holdout needs n >= 1, got {n}")
@@ -195,8 +275,15 @@ class TrainingData:
         short = set(self.ids) - set(kept["unique_id"].unique().to_list())
         if short:
             raise ValueError(f"series with no observations left after holding out {n}: {sorted(short)[:5]}")
-        scalers = fit_scalers(kept, self.meta.scaler, self.meta.log1p, holdout=self.meta.val_size)
-        fexog = removed.select("unique_id", "ds", *self.meta.declared_future_cols) if self.meta.declared_future_cols else None
+        # the same per-series decisions as the full run (log1p is off for series that cannot take it)
+        log1p_ids: pl.Series | list[str] = self.scalers.filter(pl.col("log1p"))["unique_id"] if self.meta.log1p else []
+        scalers = fit_scalers_per_series(kept, self.meta.scaler, log1p_ids, holdout=self.meta.val_size)
+        fexog = None
+        if self.meta.declared_future_cols:  # what a run at the cut knew: the removed rows', then the planned rows'
+            fexog = removed.select("unique_id", "ds", *self.meta.declared_future_cols)
+            if self.future_exog is not None and self.future_exog.height:
+                planned = self.future_exog.select(fexog.columns).cast(dict(fexog.schema))  # type: ignore[arg-type]
+                fexog = pl.concat([fexog, planned]).sort("unique_id", "ds")
         td = replace(self, frame=kept, scalers=scalers, future_exog=fexog)
         return td, removed.select("unique_id", "ds", "step", "y")
 
@@ -214,6 +301,8 @@ class TrainingData:
                 self.static.write_parquet(tmp / "static.parquet")
             if self.future_exog is not None:
                 self.future_exog.write_parquet(tmp / "future_exog.parquet")
+            if self.imputed is not None:
+                self.imputed.write_parquet(tmp / "imputed.parquet")
             (tmp / "meta.json").write_text(json.dumps(asdict(self.meta), indent=2))
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:
@@ -246,6 +335,7 @@ class TrainingData:
             meta=meta,
             static=opt("static.parquet"),
             future_exog=opt("future_exog.parquet"),
+            imputed=opt("imputed.parquet"),
             excluded=pl.read_parquet(path / "excluded.parquet"),
         )
 

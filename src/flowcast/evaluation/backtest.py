@@ -7,6 +7,12 @@ once, on the oldest window's training data (so no window's actuals are ever seen
 training), and forecasts every window from that window's own history; with `refit=True`
 it is fitted again per window. Baselines run through the same function, so every model is
 scored on exactly the same windows.
+
+Only observed actuals are scored: a held-out point whose value preprocessing imputed (a gap in
+the source, `TrainingData.imputed`) is no actual, so it is left out of the forecasts frame and
+of everything computed from it (metrics, combination weights, conformal calibration); the
+summary counts them (`n_imputed_not_scored`). Each window's history is the truncated data with
+the full run's per-series preprocessing decisions (`TrainingData.holdout`).
 """
 
 from __future__ import annotations
@@ -113,10 +119,13 @@ def backtest(
 
     forecaster: Forecaster | None = None
     parts: list[pl.DataFrame] = []
+    skipped = 0
     for k in range(n_windows):
         held = h + (n_windows - 1 - k) * s
         train_k, removed = td.holdout(held)
-        actuals = removed.filter(pl.col("step") <= h)
+        horizon_rows = removed.filter(pl.col("step") <= h)
+        actuals = td.drop_imputed(horizon_rows)  # observed points only: an imputed value is no actual
+        skipped += horizon_rows.height - actuals.height
         cutoffs = train_k.lengths().select("unique_id", pl.col("last_ds").alias("cutoff"))
         if forecaster is None or refit:
             forecaster = fit(train_k)
@@ -130,7 +139,9 @@ def backtest(
         )
         parts.append(part)
     forecasts = pl.concat(parts, how="vertical").sort("unique_id", "window", "step")
-    return result_from_forecasts(name, forecasts, td, n_windows=n_windows, horizon=h, step=s, refit=refit)
+    result = result_from_forecasts(name, forecasts, td, n_windows=n_windows, horizon=h, step=s, refit=refit)
+    result.summary["n_imputed_not_scored"] = skipped
+    return result
 
 
 def result_from_forecasts(name: str, forecasts: pl.DataFrame, td: TrainingData, *, n_windows: int, horizon: int,

@@ -1,0 +1,125 @@
+"""Backtests are honest about what preprocessing did (issue 9): every window keeps the full run's
+per-series decisions (log1p off for series that cannot take it), and only observed actuals are
+scored (a gap the preprocessing imputed is no actual)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from flowcast.config import ModelConfig, SourceConfig, load_settings
+from flowcast.data.preprocess import preprocess
+from flowcast.data.training_data import TrainingData
+from flowcast.evaluation.backtest import backtest
+from flowcast.evaluation.candidates import evaluate_candidates, plan_candidates
+from flowcast.models.baselines import baseline_forecast
+from flowcast.models.predict import predict
+from flowcast.models.train import train_model
+
+D0 = datetime(2020, 1, 1)
+
+
+def _source() -> SourceConfig:
+    return SourceConfig(name="t", path="unused.csv", id_cols=["id"], time_col="date", target_col="val", freq="1d")
+
+
+def _valid(series: dict[str, list[float | None]]) -> pl.DataFrame:
+    rows = [(uid, D0 + timedelta(days=i), v) for uid, ys in series.items() for i, v in enumerate(ys)]
+    return pl.DataFrame(rows, schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+
+
+def _wave(n: int, level: float, amp: float = 3.0) -> list[float]:
+    t = np.arange(n)
+    return [float(v) for v in level + amp * np.sin(2 * np.pi * t / 7)]
+
+
+# ----------------------------------------------------------------------------------- item 4: per-series log1p
+def test_every_backtest_window_keeps_the_full_runs_log1p_decision_per_series(tmp_path):
+    """Regression: holdout refitted the scalers with the global log1p flag, so a series with
+    values <= -1 got log1p(y) = NaN scalers in every backtest window: NaN network forecasts, and
+    the network was not eligible."""
+    valid = _valid({"pos": _wave(60, 20.0), "neg": _wave(60, -5.0)})  # 'neg' lies in [-8, -2]
+    settings = load_settings(model={"lookback": 7}, horizon=3, preprocess={"log1p": True})
+    td, summary = preprocess(valid, _source(), settings, None)
+    assert summary.log1p_disabled == ["neg"]
+    assert dict(td.scalers.select("unique_id", "log1p").iter_rows()) == {"neg": False, "pos": True}
+
+    cut, _ = td.holdout(9)
+    assert dict(cut.scalers.select("unique_id", "log1p").iter_rows()) == {"neg": False, "pos": True}
+    assert cut.scalers.select(pl.col("center").is_finite().all() & pl.col("scale").is_finite().all()).item()
+    scaled = cut.scale(cut.frame)
+    assert scaled["y"].is_finite().all()
+
+    cfg = ModelConfig(lookback=7, hidden_size=8, num_layers=1, batch_size=32, max_steps=5, launcher="inline",
+                      accelerator="cpu", devices=1, early_stopping_patience=None, num_threads=1)
+
+    def fit(train: TrainingData):
+        art = train_model(train, cfg, tmp_path / "gru", cell="gru")
+        return lambda window: predict(art, window, 3)
+
+    res = backtest(td, fit, name="gru", n_windows=2, step=3)
+    assert res.finite and res.n_nonfinite == 0
+    assert res.forecasts.filter(pl.col("unique_id") == "neg").height == 6
+
+
+# ----------------------------------------------------------------------------------- item 5: observed only
+def _gappy_td() -> tuple[TrainingData, object]:
+    """Two daily series of 40 points; 'a' has no value on days 35 and 36 (imputed linearly)."""
+    a: list[float | None] = [float(i) for i in range(40)]
+    a[35] = a[36] = None
+    valid = _valid({"a": a, "b": [float(2 * i) for i in range(40)]})
+    settings = load_settings(model={"lookback": 5}, horizon=4, preprocess={"impute": "linear"})
+    return preprocess(valid, _source(), settings, None)
+
+
+def test_imputed_points_are_marked_and_round_trip(tmp_path):
+    td, summary = _gappy_td()
+    assert summary.rows_imputed == 2
+    assert td.imputed.rows() == [("a", D0 + timedelta(days=35)), ("a", D0 + timedelta(days=36))]
+    marks = td.frame.with_columns(td.observed().alias("obs")).filter(~pl.col("obs"))
+    assert marks.select("unique_id", "ds").rows() == td.imputed.rows()
+    assert marks["y"].to_list() == [35.0, 36.0]  # the values are there (linear), but not observations
+    back = TrainingData.load(td.save(tmp_path / "td"))
+    assert back.imputed.equals(td.imputed) and back.observed().equals(td.observed())
+    assert int((~td.holdout(3)[0].observed()).sum()) == 2  # the cut keeps the marks of its rows
+    assert int((~td.holdout(4)[0].observed()).sum()) == 1
+
+
+def naive(t: TrainingData) -> pl.DataFrame:
+    return baseline_forecast("naive", t)
+
+
+def test_backtests_score_observed_points_only():
+    """Regression: gaps were imputed before any cut, and the backtest scored the interpolated
+    points as if they had been observed."""
+    td, _ = _gappy_td()
+    # windows: cutoffs at day 31 (actuals 32..35) and 35 (actuals 36..39); days 35, 36 of 'a' were imputed
+    res = backtest(td, lambda _t: naive, name="naive", n_windows=2, step=4)
+    a = res.forecasts.filter(pl.col("unique_id") == "a")
+    assert a["ds"].to_list() == [D0 + timedelta(days=d) for d in (32, 33, 34, 37, 38, 39)]
+    assert a["step"].to_list() == [1, 2, 3, 2, 3, 4]
+    assert res.summary["n_imputed_not_scored"] == 2
+    assert res.forecasts.filter(pl.col("unique_id") == "b").height == 8
+    # naive from cutoff 31 (y=31): errors 1, 2, 3 on the observed days only -> MAE 2, not 2.5
+    m = res.metrics.filter(pl.col("unique_id") == "a").sort("window")
+    assert m["mae"].to_list() == pytest.approx([2.0, (2 + 3 + 4) / 3])
+
+
+def test_candidates_and_their_interval_calibration_see_observed_points_only():
+    td, _ = _gappy_td()
+    plan = plan_candidates(cells=[], seeds=1, base_seed=0, statistical=["naive", "seasonal_naive"],
+                           combination=["naive", "seasonal_naive"], ensemble=False, hybrid=False)
+    comps = {s: backtest(td, lambda _t, s=s: (lambda w: baseline_forecast(s, w)), name=s, n_windows=3, step=4)
+             for s in plan.statistical}
+    results, _, calibrations = evaluate_candidates(plan.specs, comps, td, statistical=plan.statistical,
+                                                   metric="mae", resolution=10, horizon=4, n_windows=3, step=4)
+    imputed = td.imputed.select("unique_id", "ds")
+    for r in results:
+        scored = r.result.forecasts
+        assert scored.join(imputed, on=["unique_id", "ds"], how="semi").height == 0, r.name
+        assert scored.height == 3 * 4 * 2 - 2, r.name  # every observed held-out point, none of the imputed
+        assert r.calibration is not None and r.calibration["n"] == scored.height, r.name
+    assert all(c is not None and c["n"] == 22 for c in calibrations.values())
