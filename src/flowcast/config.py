@@ -118,6 +118,12 @@ class PreprocessConfig(_Section):
     short_series: Literal["exclude", "pad"] = "exclude"
     val_size: int | None = Field(None, ge=0, description="validation span per series; default: horizon")
     max_length: int | None = Field(None, ge=1, description="keep only the last N periods of each series")
+    future_fill: Literal["last", "zero", "error"] = Field(
+        "last",
+        description="a declared future covariate without a planned value (no row dated after as_of for that "
+        "horizon step): last carries the last known value forward, zero puts 0, error fails the run. The run "
+        "reports how many values were filled (log and data quality report)",
+    )
 
 
 class ModelConfig(_Section):

@@ -3,7 +3,10 @@
 `ingest(source, as_of)` scans the file(s) (CSV, gzipped CSV or Parquet; a path, a glob or a URL)
 with polars, maps id/time/target/exogenous columns onto `unique_id`, `ds`, `y` and the declared
 covariate names, and keeps only rows with `ds <= as_of` (or an unparsable time, which validation
-quarantines) before anything is collected. Nothing is read here beyond file headers: the result
+quarantines) before anything is collected, plus the planned rows: rows after as_of that carry a
+value of a declared future-known covariate (`future_cols`: prices, promotions, weather forecasts)
+keep those values, with their target and past covariates nulled (not known at as_of), so the
+forecast sees what was planned instead of the last value carried forward. Nothing is read here beyond file headers: the result
 is a LazyFrame plan that validation collects once.
 
 CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
@@ -72,7 +75,8 @@ class Ingested:
     `frame` holds, per raw row: `source_row`, `unique_id`, `ds` (aligned), `y` (Float64 or null),
     the declared exogenous columns (past/future as Float64, static as read), the internal
     `__ds_raw` / `__ds_aware` columns and every raw column as `__raw__<name>` (original values,
-    for the quarantine). It is already filtered to `ds <= as_of` (unparsable times kept).
+    for the quarantine). It is already filtered to `ds <= as_of` (unparsable times kept) plus the
+    planned rows after as_of (declared future covariates only, y null: `_within_as_of`).
     `unfiltered` is the same plan before the as_of filter (validation counts rows after as_of on it).
     """
 
@@ -680,7 +684,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
     if as_of is not None:
         bound = as_of_on_ds(as_of, freq=source.freq, tz=source.tz)
-        filtered = frame.filter(pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= bound))
+        filtered = _within_as_of(frame, source, bound)
     else:
         bound, filtered = None, frame
     time_dtype = schema[RAW_PREFIX + source.time_col]
@@ -699,6 +703,34 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         raw=raw,
         mapping=mapping,
         blank=blank,
+    )
+
+
+def planned_row(source: SourceConfig) -> pl.Expr:
+    """True on a raw row with a value in a declared future-known covariate (a planned value when
+    the row is dated after as_of); False for a source without future_cols."""
+    future = list(dict.fromkeys(source.future_cols))
+    if not future:
+        return pl.lit(False)
+    return pl.any_horizontal([pl.col(RAW_PREFIX + c).is_not_null() for c in future])
+
+
+def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) -> pl.LazyFrame:
+    """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
+    ds, which validation quarantines), plus the planned rows after it, those with a value in a
+    declared future-known covariate. A planned row keeps its future covariates (and statics),
+    its target and past-only covariates are null: they are not known yet."""
+    inside = pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= bound)
+    future = list(dict.fromkeys(source.future_cols))
+    if not future:
+        return frame.filter(inside)
+    planned = planned_row(source)
+    past_only = [c for c in dict.fromkeys(source.past_cols) if c not in future]
+    # the mapped values and the raw ones the row checks read (a planned row's target is not checked:
+    # it is ignored); the quarantine reads original values back from the source by row number
+    unknown = ["y", *past_only, *[RAW_PREFIX + c for c in dict.fromkeys([source.target_col, *past_only])]]
+    return frame.filter(inside | planned).with_columns(
+        [pl.when(inside).then(pl.col(c)).otherwise(None).alias(c) for c in unknown]
     )
 
 

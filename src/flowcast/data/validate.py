@@ -10,7 +10,8 @@ the report says how many rows went into how many periods (valid rows = rows in p
 Quarantined rows carry their original raw values (read back from the source by row number),
 `source_row`, `check` and `reason`. The counts always reconcile:
 rows_in == rows_valid + rows_quarantined, where rows_in are the rows with ds <= as_of or an
-unparsable time. The valid frame is canonical (unique_id, ds, y, covariates), sorted by
+unparsable time, plus the planned rows after as_of that carry declared future covariates
+(`rows_planned`; their target is null, ingestion ignores it). The valid frame is canonical (unique_id, ds, y, covariates), sorted by
 (unique_id, ds), and passes the pandera `Observations` model.
 
 Dataset-level failures raise `DataValidationError` (exit code 2): empty input, nothing left
@@ -41,7 +42,7 @@ from flowcast.data.schemas import (
     Observations,
     row_checks,
 )
-from flowcast.data.sources import Ingested, first_invalid_utf8, local_times
+from flowcast.data.sources import Ingested, first_invalid_utf8, local_times, planned_row
 from flowcast.errors import DataValidationError, SourceUnavailableError
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -57,6 +58,7 @@ class DataQualityReport:
     rows_read: int = 0
     blank_lines: int = 0  # empty/whitespace-only CSV lines: not rows, skipped (not in rows_read)
     rows_after_as_of: int = 0
+    rows_planned: int = 0  # of those, rows kept for their declared future covariates (planned values; y ignored)
     rows_in: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
@@ -94,6 +96,25 @@ class DataQualityReport:
         self.n_series_excluded = len(self.excluded)
         self.preprocess = summary.to_dict()
 
+    def _preprocess_lines(self) -> list[str]:
+        """Imputed points (not observations: never scored) and the horizon's planned covariates."""
+        p = self.preprocess
+        if not p:
+            return []
+        imputed = (f"points imputed (gaps filled by preprocessing; not scored in backtests or realized accuracy): "
+                   f"{int(p.get('rows_imputed', 0)):,} of {int(p.get('rows_out', 0)):,}")
+        lines = ["", imputed]
+        missing = {k: int(v) for k, v in (p.get("future_missing") or {}).items()}
+        if missing:
+            total = sum(missing.values())
+            lines.append(
+                f"future-known covariates on the horizon: {int(p.get('future_exog_rows', 0)):,} planned rows; "
+                + (f"{total:,} values of {int(p.get('future_expected', 0)):,} (series x steps) per column not planned "
+                   f"({', '.join(f'{k}: {v:,}' for k, v in missing.items())}; {int(p.get('future_missing_series', 0)):,} "
+                   f"series), filled by future_fill = {p.get('future_fill')!r}" if total else "every horizon value planned")
+            )
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["quarantine_rate"] = round(self.quarantine_rate, 6)
@@ -110,7 +131,9 @@ class DataQualityReport:
             "| --- | ---: |",
             f"| rows read | {self.rows_read:,} |",
             *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
-            f"| rows after as_of (outside this run) | {self.rows_after_as_of:,} |",
+            f"| rows after as_of (outside this run) | {self.rows_after_as_of - self.rows_planned:,} |",
+            *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
+                f"{self.rows_planned:,} |")] if self.rows_planned else []),
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} |",
             f"| of which without a value (y null) | {self.rows_null_y:,} |",
@@ -127,6 +150,7 @@ class DataQualityReport:
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
              f"{'yes' if self.reconciled else 'NO'}"),
         ]
+        lines += self._preprocess_lines()
         if self.checks:
             lines += ["", "| failed check | rows |", "| --- | ---: |"]
             lines += [f"| {k} | {v:,} |" for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
@@ -301,22 +325,31 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     flagged_plan = ingested.frame.select(ROW, *cols, *order_col, code.alias("__code"))
     plans = [flagged_plan]
     if ingested.as_of is not None:
+        after = pl.col(DS_RAW) > ingested.as_of_ds
         plans.append(
             ingested.unfiltered.select(
-                pl.len().alias("rows_read"), (pl.col(DS_RAW) > ingested.as_of_ds).sum().alias("after")
+                pl.len().alias("rows_read"), after.sum().alias("after"),
+                (after & planned_row(source)).sum().alias("planned"),
             )
         )
     else:
-        plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after")))
+        plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after"),
+                                                pl.lit(0).alias("planned")))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
     flagged, counts, *blank = _collect(plans, ingested)
     rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
+    rows_planned = int(counts["planned"][0])
     blank_lines = int(blank[0]["blank"][0]) if blank else 0
     rows_in = flagged.height
     if rows_read == 0:
         blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
         raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data{blanks})")
+    if rows_in == rows_planned and rows_in:
+        raise DataValidationError(
+            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of} ({rows_planned} of them kept "
+            "for their planned future covariates only); nothing observed to validate"
+        )
     if rows_in == 0:
         raise DataValidationError(
             f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}; nothing to validate"
@@ -364,11 +397,13 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
     quarantined = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
+    # observations only: planned rows (after as_of, future covariates only) are counted apart
+    seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else pl.col("ds") <= ingested.as_of_ds
     stats = valid.select(
         pl.col("unique_id").n_unique().alias("n"),
-        pl.col("ds").min().alias("lo"),
-        pl.col("ds").max().alias("hi"),
-        pl.col("y").null_count().alias("nulls"),
+        pl.col("ds").filter(seen).min().alias("lo"),
+        pl.col("ds").filter(seen).max().alias("hi"),
+        (pl.col("y").is_null() & seen).sum().alias("nulls"),
     ).row(0, named=True)
     report = DataQualityReport(
         source=source.name,
@@ -376,6 +411,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_read=rows_read,
         blank_lines=blank_lines,
         rows_after_as_of=rows_after,
+        rows_planned=rows_planned,
         rows_in=rows_in,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,

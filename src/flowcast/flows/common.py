@@ -161,11 +161,32 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
             + "; ".join(f"{u}: {r}" for u, r in ex.select("unique_id", "reason").head(3).iter_rows())
         )
     log.info(f"Prepared {td.n_series} series ({td.n_obs} observations, frequency {td.meta.freq}, "
-             f"horizon {td.meta.horizon})")
+             f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
+    for line in future_notes(summary):
+        log.warning(line)
     return LoadedData(
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
     )
+
+
+def future_notes(summary: Any) -> list[str]:
+    """A sentence when the horizon lacks planned values of declared future covariates (the fill
+    applied is named: the run never fills them silently)."""
+    missing = {k: int(v) for k, v in (getattr(summary, "future_missing", None) or {}).items() if v}
+    if not missing:
+        return []
+    per_column = ", ".join(f"{k}: {v}" for k, v in missing.items())
+    return [(f"Future-known covariates without a planned value on the horizon: {sum(missing.values())} of "
+             f"{summary.future_expected} values (series x steps) per column ({per_column}; "
+             f"{summary.future_missing_series} series), filled by preprocess.future_fill = {summary.future_fill!r}")]
+
+
+def run_counts(data: LoadedData) -> dict[str, Any]:
+    """What a run's JSON summary says about its data: imputed points and unplanned future values."""
+    s = data.summary
+    return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
+            "future_missing": dict(s.future_missing), "future_fill": s.future_fill}
 
 
 # ------------------------------------------------------------------------------- publishing

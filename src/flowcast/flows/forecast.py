@@ -25,6 +25,7 @@ from flowcast.flows.common import (
     load_data,
     publish_forecasts,
     resolve_as_of,
+    run_counts,
     run_identity,
     store_label,
 )
@@ -106,7 +107,7 @@ def forecast_flow(
         log.info(quiet)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "n_series": data.td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
-                "model": production.name, "model_version": production.version, "published_rows": 0,
+                **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
                 "unchanged": True, "note": quiet, "store": str(settings.warehouse_dir.resolve())}
     bounds = (data.source.y_min, data.source.y_max)
     rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
@@ -138,6 +139,7 @@ def forecast_flow(
         "rows_in": data.rows_in,
         "rows_valid": data.rows_valid,
         "rows_quarantined": data.rows_quarantined,
+        **run_counts(data),
         "model": production.name,
         "model_version": production.version,
         "kind": production.kind,

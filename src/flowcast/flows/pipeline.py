@@ -35,6 +35,7 @@ from flowcast.flows.common import (
     load_data,
     publish_forecasts,
     resolve_as_of,
+    run_counts,
     run_identity,
     store_label,
 )
@@ -405,6 +406,7 @@ def retrain_flow(
         "rows_in": data.rows_in,
         "rows_valid": data.rows_valid,
         "rows_quarantined": data.rows_quarantined,
+        **run_counts(data),
         "horizon": h,
         "leaderboard": _board_json(board),
         "decision": {"promote": promoted, "action": decision.action, "challenger": decision.champion,

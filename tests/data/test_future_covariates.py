@@ -1,0 +1,129 @@
+"""Future-known covariates reach production (issue 9): the rows of a source dated after as_of keep
+their declared `future_cols` (planned prices, promotions, weather forecasts; their target is
+ignored), a backtest cut at t sees what a run at t would have seen, and horizon values without a
+plan get the declared `preprocess.future_fill`, counted in the report, never silently."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from flowcast.config import load_settings
+from flowcast.data.preprocess import prepare_data
+from flowcast.errors import DataValidationError
+
+D0 = datetime(2020, 1, 1)
+H = 7
+
+
+def day(t: int) -> datetime:
+    return D0 + timedelta(days=t)
+
+
+def write_promo(path: Path, n: int, planned: int, *, seed: int = 0) -> pl.DataFrame:
+    """Three daily series whose value is set by a promotion flag: y = 20 + 5 s + 10 promo. Days
+    0..n-1 are history, the next `planned` days are planned rows (their `val` is filled too, as
+    an export of actuals might have it: a run must ignore it)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(3):
+        promo = (rng.random(n + planned) < 0.35).astype(float)
+        rows += [{"id": f"s{s}", "date": f"{day(t):%Y-%m-%d}", "val": 20 + 5 * s + 10 * promo[t], "promo": promo[t]}
+                 for t in range(n + planned)]
+    df = pl.DataFrame(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.write_csv(path)
+    return df
+
+
+def settings_for(path: Path, home: Path, **pre):
+    source = {"name": "promo", "path": str(path), "id_cols": ["id"], "time_col": "date", "target_col": "val",
+              "freq": "1d", "future_cols": ["promo"]}
+    model = {"cells": ["gru"], "lookback": 14, "hidden_size": 16, "num_layers": 1, "batch_size": 64, "max_steps": 120,
+             "lr": 0.01, "loss": "mse", "scheduler": "none", "launcher": "inline", "accelerator": "cpu", "devices": 1,
+             "early_stopping_patience": None, "num_threads": 1}
+    return load_settings(home=home, source=source, horizon=H, model=model,
+                         preprocess={"calendar": False, **pre})
+
+
+def test_planned_rows_after_as_of_keep_their_future_covariates_and_lose_their_target(tmp_path):
+    """Regression: ingestion dropped every row after as_of, so the horizon got the last promo
+    value carried forward while the backtests used the true future values."""
+    df = write_promo(tmp_path / "promo.csv", 40, 10)
+    p = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home"), as_of=day(39))
+    td, rep = p.training, p.report
+    assert (rep.rows_read, rep.rows_after_as_of, rep.rows_planned) == (150, 30, 30)
+    assert rep.rows_in == rep.rows_valid + rep.rows_quarantined == 150 and rep.rows_quarantined == 0
+    assert rep.ds_max == "2020-02-09 00:00:00" and rep.rows_null_y == 0  # observations only
+    assert td.frame["ds"].max() == day(39) and td.frame.height == 120  # no planned row is an observation
+    fut = td.future_frame().filter(pl.col("unique_id") == "s1")
+    planned = df.filter((pl.col("id") == "s1") & (pl.col("date") > "2020-02-09")).head(H)
+    assert fut["promo"].to_list() == planned["promo"].to_list()
+    assert rep.preprocess["future_missing"] == {"promo": 0} and rep.preprocess["future_exog_rows"] == 30
+    assert "rows after as_of kept for planned future covariates" in rep.to_markdown()
+
+
+def test_a_backtest_cut_sees_what_a_run_at_the_cutoff_would_have_seen(tmp_path):
+    write_promo(tmp_path / "promo.csv", 40, 10)
+    later = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "a"), as_of=day(39)).training
+    earlier = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "b"), as_of=day(34)).training
+    cut, _ = later.holdout(5)
+    assert cut.frame.equals(earlier.frame) and cut.scalers.equals(earlier.scalers)
+    assert cut.future_frame().equals(earlier.future_frame())
+
+
+@pytest.mark.parametrize("fill, expected", [("last", [1.0, 1.0, 1.0, 1.0, 1.0]), ("zero", [0.0] * 5)])
+def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path, fill, expected):
+    df = write_promo(tmp_path / "promo.csv", 40, 2, seed=3)
+    # the last planned value of s0 is 1 (set so): 'last' carries it forward over the 5 unplanned steps
+    df = df.with_columns(pl.when((pl.col("id") == "s0") & (pl.col("date") == f"{day(41):%Y-%m-%d}"))
+                         .then(1.0).otherwise(pl.col("promo")).alias("promo"))
+    df.write_csv(tmp_path / "promo.csv")
+    p = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home", future_fill=fill), as_of=day(39))
+    pre = p.report.preprocess
+    assert (pre["future_fill"], pre["future_expected"], pre["future_missing"], pre["future_missing_series"]) == (
+        fill, 3 * H, {"promo": 3 * 5}, 3)
+    assert f"15 values of 21 (series x steps) per column not planned (promo: 15; 3 series), filled by " \
+           f"future_fill = '{fill}'" in p.report.to_markdown()
+    fut = p.training.future_frame().filter(pl.col("unique_id") == "s0")
+    assert fut["promo"].to_list()[2:] == expected
+
+
+def test_unplanned_horizon_values_fail_the_run_when_declared_so(tmp_path):
+    write_promo(tmp_path / "promo.csv", 40, 0)
+    with pytest.raises(DataValidationError, match=r"no planned value for 21 of 21 horizon values .*future_fill = 'error'"):
+        prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home", future_fill="error"), as_of=day(39))
+
+
+def test_a_covariate_that_determines_y_makes_the_forecast_nearly_exact(tmp_path):
+    """Through the product path (ingest, validate, preprocess, train, predict): with the planned
+    promotions the forecast is nearly exact; the same history without the planned rows is not."""
+    from flowcast.models.predict import predict
+    from flowcast.models.train import train_model
+
+    n = 120
+    df = write_promo(tmp_path / "planned.csv", n, H)
+    as_of = day(n - 1)
+    df.filter(pl.col("date") <= f"{as_of:%Y-%m-%d}").write_csv(tmp_path / "history.csv")
+    s_planned = settings_for(tmp_path / "planned.csv", tmp_path / "home")
+    planned = prepare_data(s_planned, as_of=as_of).training
+    unplanned = prepare_data(settings_for(tmp_path / "history.csv", tmp_path / "home2"), as_of=as_of)
+    history = unplanned.training
+    assert planned.frame.equals(history.frame)  # the same observations: only the plans differ
+    assert unplanned.report.preprocess["future_missing"] == {"promo": 3 * H}  # said, and filled by 'last'
+    art = train_model(planned, s_planned.model, tmp_path / "gru", cell="gru")
+    truth = df.filter(pl.col("date") > f"{as_of:%Y-%m-%d}").select(
+        pl.col("id").alias("unique_id"), pl.col("date").str.to_datetime("%Y-%m-%d").alias("ds"), "val")
+
+    def mae(td) -> float:
+        got = predict(art, td, H).join(truth, on=["unique_id", "ds"])
+        assert got.height == 3 * H
+        return float((got["y_hat"] - got["val"]).abs().mean())
+
+    with_plans, without = mae(planned), mae(history)
+    assert with_plans < 1.0, (with_plans, without)  # a promotion moves y by 10
+    assert without > 2.0 and with_plans < without / 4, (with_plans, without)
