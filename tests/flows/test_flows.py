@@ -279,6 +279,23 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_h
     assert "rows quarantined | 2" in quality
 
 
+def test_imputed_points_are_counted_in_the_run_summary_and_the_quality_report(production_home, tmp_path):
+    """Actuals are observations (issue 9): gaps the preprocessing fills are counted per run."""
+    import polars as pl
+    from flow_helpers import write_series
+
+    from flowcast.flows import forecast_flow
+
+    csv = write_series(tmp_path / "gaps" / "sales.csv")
+    raw = pl.read_csv(csv, infer_schema=False)
+    raw.filter(~pl.int_range(pl.len()).is_in([50, 51, 300])).write_csv(csv)  # two gaps: S0 (2 months), S2 (1)
+    kw = dict(production_home, source=source_dict(csv))
+    s = forecast_flow(as_of=datetime(2019, 12, 1), **kw)
+    assert (s["rows_in"], s["rows_valid"], s["rows_imputed"], s["rows_planned"]) == (477, 477, 3, 0)
+    quality = artifacts_of(s["run_id"])[KEYS["quality"]][0].data
+    assert "not scored in backtests or realized accuracy): 3 of 480" in quality
+
+
 def test_retrain_with_a_model_in_production_replaces_it_only_when_it_must(production_home):
     """gru-v1 (5 training steps) is in production and far behind the statistical models. A
     retrain scores it as the `production` candidate on the same windows; even a 99% margin does
