@@ -22,9 +22,9 @@ def _last(**last) -> pl.DataFrame:
                         schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
 
 
-def _reason(previous, last, horizon=3, version="gru-v1"):
+def _reason(previous, last, horizon=3, version="gru-v1", planned_rows=0):
     return unchanged_reason(previous, last, freq="1mo", horizon=horizon, model_version=version,
-                            previous_as_of=PREV, dataset="tiny")
+                            previous_as_of=PREV, dataset="tiny", planned_rows=planned_rows)
 
 
 def test_same_next_periods_horizon_and_model_is_unchanged():
@@ -41,6 +41,7 @@ def test_anything_new_publishes():
     assert _reason(_published(), _last(**same), version="gru-v2") is None  # another production model
     assert _reason(_published(), _last(**same), horizon=6) is None  # another horizon
     assert _reason(_published().clear(), _last(**same)) is None  # nothing was published
+    assert _reason(_published(), _last(**same), planned_rows=6) is None  # planned covariates may have changed
 
 
 def test_the_previous_publish_is_the_latest_strictly_before():

@@ -6,7 +6,9 @@ latest publish before its as_of: when every series' next period to forecast is t
 publish started from (no new observation arrived, no series came or went), the horizon is the
 same and the production model is the one that published it, the run says so, emits
 `flowcast.forecast.unchanged` and publishes nothing. A re-run of an as_of that is published
-is not compared with itself (it replaces it, as before), and a retrain always publishes.
+is not compared with itself (it replaces it, as before), and a retrain always publishes. Data
+with planned values of future-known covariates always publishes: a plan (a price, a weather
+forecast) can change without any new observation, and the forecast with it.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ def unchanged_reason(
     model_version: str | None,
     previous_as_of: datetime,
     dataset: str,
+    planned_rows: int = 0,
 ) -> str | None:
     """A sentence saying why nothing new would be published, or None when something changed.
 
     previous: the rows published at `previous_as_of` (unique_id, ds, step, model_version);
-    last_ds: unique_id, last_ds of the data this run sees."""
-    if previous.height == 0:
+    last_ds: unique_id, last_ds of the data this run sees; planned_rows: its planned rows of
+    future-known covariates (any: the plans may have changed, so it publishes)."""
+    if previous.height == 0 or planned_rows:
         return None
     first = previous.filter(pl.col("step") == 1).select("unique_id", pl.col("ds").cast(pl.Datetime("us")))
     nxt = last_ds.select(
@@ -77,7 +81,8 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     td = data.td
     reason = unchanged_reason(previous, td.lengths().select("unique_id", "last_ds"), freq=td.meta.freq,
                               horizon=data.horizon, model_version=model_version, previous_as_of=prev,
-                              dataset=data.source.name)
+                              dataset=data.source.name,
+                              planned_rows=0 if td.future_exog is None else td.future_exog.height)
     if reason is not None:
         events.emit(events.UNCHANGED, dataset=data.source.name, as_of=as_of, message=reason,
                     previous_as_of=prev, model_version=model_version)
