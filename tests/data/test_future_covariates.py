@@ -91,6 +91,13 @@ def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path
            f"future_fill = '{fill}'" in p.report.to_markdown()
     fut = p.training.future_frame().filter(pl.col("unique_id") == "s0")
     assert fut["promo"].to_list()[2:] == expected
+    from types import SimpleNamespace
+
+    from flowcast.flows.common import future_notes  # the run's warning line
+
+    assert future_notes(SimpleNamespace(**pre)) == [
+        ("Future-known covariates without a planned value on the horizon: 15 of 21 values (series x steps) per "
+        f"column (promo: 15; 3 series), filled by preprocess.future_fill = '{fill}'")]
 
 
 def test_unplanned_horizon_values_fail_the_run_when_declared_so(tmp_path):
