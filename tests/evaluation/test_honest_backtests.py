@@ -123,3 +123,12 @@ def test_candidates_and_their_interval_calibration_see_observed_points_only():
         assert scored.height == 3 * 4 * 2 - 2, r.name  # every observed held-out point, none of the imputed
         assert r.calibration is not None and r.calibration["n"] == scored.height, r.name
     assert all(c is not None and c["n"] == 22 for c in calibrations.values())
+
+
+def test_realized_accuracy_reads_observed_actuals_only():
+    from flowcast.ops.accuracy import observed_actuals
+
+    td, _ = _gappy_td()
+    got = observed_actuals(td, D0 + timedelta(days=30))  # days 31..39 of both series
+    assert got.height == 2 * 9 - 2
+    assert D0 + timedelta(days=35) not in got.filter(pl.col("unique_id") == "a")["ds"].to_list()
