@@ -143,7 +143,7 @@ class TrainingData:
     def observed(self) -> pl.Series:
         """Per frame row: True where `y` was observed, False where preprocessing imputed it."""
         if self.imputed is None or not self.imputed.height:
-            return pl.Series("observed", [True] * self.frame.height, dtype=pl.Boolean)
+            return pl.repeat(True, self.frame.height, dtype=pl.Boolean, eager=True).alias("observed")
         marked = self.imputed.select("unique_id", pl.col("ds").cast(self.frame.schema["ds"]),
                                      pl.lit(False).alias("observed"))
         return (self.frame.select("unique_id", "ds").join(marked, on=["unique_id", "ds"], how="left",
