@@ -57,6 +57,7 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["as_of"] == "2019-06-01T00:00:00+00:00"  # one instant, UTC (no offset given: UTC)
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
+    assert (out["rows_imputed"], out["rows_planned"], out["future_missing"]) == (0, 0, {})  # what preprocessing did
     # --models overrides the config's cells
     assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped", "dotm", "comb", "hybrid"}
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())

@@ -195,7 +195,9 @@ def run(
         emit_json({
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
-            "rows_quarantined": result["rows_quarantined"], "horizon": result["horizon"], "leaderboard": board,
+            "rows_quarantined": result["rows_quarantined"],
+            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill")},
+            "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
             "action": result["decision"].get("action"),
@@ -206,8 +208,8 @@ def run(
     from rich.table import Table
 
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
-              f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}",
-              highlight=False)
+              f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
+              f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
     from rich import box
 
     table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "
