@@ -48,6 +48,15 @@ MARKER = "_COMPLETE"
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 
 
+def _fault(point: str) -> None:
+    """Test-only fault injection: FLOWCAST_FAULT=fs:<point> SIGKILLs this process there
+    (mid_put_dir: one file of a folder uploaded, the others and the marker not)."""
+    if os.environ.get("FLOWCAST_FAULT") == f"fs:{point}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def split_url(url: str | Path) -> tuple[str, str]:
     """(protocol, path): ('file', '/abs/or/rel') for local paths and file:// URLs."""
     text = str(url)
@@ -229,9 +238,10 @@ class FileStore:
             else:
                 self.remove(f"{rel}/{MARKER}")  # what is there is incomplete from now on
                 self.remove(rel)
-                for path in sorted(local_dir.rglob("*")):
-                    if path.is_file():
-                        self.fs.put_file(str(path), f"{target}/{path.relative_to(local_dir).as_posix()}")
+                for i, path in enumerate(p for p in sorted(local_dir.rglob("*")) if p.is_file()):
+                    if i == 1:
+                        _fault("mid_put_dir")
+                    self.fs.put_file(str(path), f"{target}/{path.relative_to(local_dir).as_posix()}")
                 self.fs.pipe_file(f"{target}/{MARKER}", b"")
         except StorageError:
             raise
