@@ -69,8 +69,6 @@ def split_url(url: str | Path) -> tuple[str, str]:
 class FileStore:
     """Files under one root, local or at an fsspec URL (see module doc)."""
 
-    fs: Any  # the fsspec file system of an object-store root; None for a local folder
-
     def __init__(self, root: str | Path, *, storage_options: dict[str, Any] | None = None):
         protocol, rest = split_url(root)
         if protocol in ("file", "local"):
@@ -288,8 +286,9 @@ class FileStore:
     @contextlib.contextmanager
     def lock(self, rel: str, *, timeout: float = 600.0, stale_after: float = 600.0,
              poll: float = 0.2) -> Iterator[None]:
-        """Hold the lock `rel` (see module doc); StorageError naming it after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
+        """Hold the lock `rel` (see module doc); StorageError naming it after `timeout` seconds
+        (on an object store never before a dead holder's lock could be broken)."""
+        deadline = time.monotonic() + (timeout if self.local else max(timeout, stale_after + 5 * poll))
         if self.local:
             path = Path(self.url(rel))
             path.parent.mkdir(parents=True, exist_ok=True)
