@@ -179,8 +179,11 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
                on_progress: Callable[[Any], None] | None = None) -> ModelArtifact:
     """Train one model family (in its own process when model.launcher='process')."""
     from flowcast.models.train import train_model
+    from flowcast.shared import jobs_location
 
-    return train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress)
+    return train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress,
+                       distributed=settings.distributed, jobs=jobs_location(settings),
+                       storage_options=settings.shared_options)
 
 
 @task(name="backtest", cache_policy=NO_CACHE)
