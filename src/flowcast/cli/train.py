@@ -142,6 +142,8 @@ def train_cmd(
 NodeRankOpt = Annotated[int | None, typer.Option("--node-rank", help="this machine's rank, 1..nnodes-1 "
                                                  "(default: distributed.node_rank)")]
 MaxJobsOpt = Annotated[int | None, typer.Option("--max-jobs", help="stop after this many trainings")]
+StopOpt = Annotated[bool, typer.Option("--stop", help="node 0, after its flow: tell the joining nodes to exit "
+                                        "once no training is pending")]
 IdleOpt = Annotated[float | None, typer.Option("--idle", help="stop when no training was posted for this many "
                                                "seconds (default: distributed.join_timeout)")]
 
@@ -152,6 +154,7 @@ def train_node_cmd(
     node_rank: NodeRankOpt = None,
     max_jobs: MaxJobsOpt = None,
     idle: IdleOpt = None,
+    stop: StopOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,
@@ -159,13 +162,17 @@ def train_node_cmd(
     """Join multi-node trainings as node R: every training that node 0 (the machine whose flow
     trains) posts is run here too, under torchrun's rendezvous ([distributed] section)."""
     settings = resolve_settings(config=config, home=home)
-    from flowcast.models.nodes import job_work_dir, serve_jobs
+    from flowcast.models.nodes import job_work_dir, serve_jobs, stop_jobs
     from flowcast.models.train import resolve_devices
     from flowcast.shared import jobs_location
 
     dist = settings.distributed
     rank = dist.node_rank if node_rank is None else node_rank
     where = jobs_location(settings)
+    if stop:
+        console.print(f"told the nodes of {dist.rdzv_id} to stop: {stop_jobs(where, dist, settings.shared_options)}",
+                      highlight=False)
+        return
     console.print(f"node {rank} of {dist.nnodes}: joining the trainings posted to {where}/{dist.rdzv_id} "
                   f"(rendezvous {dist.rdzv_endpoint})", highlight=False)
     results = serve_jobs(where, dist, node_rank=rank, nproc=resolve_devices(settings.model),

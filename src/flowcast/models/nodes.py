@@ -19,7 +19,8 @@ A job folder `<jobs>/<rdzv_id>/<seq>-<cell>-<token>/` holds `data/` (TrainingDat
 `ranks/rank-<global rank>.json` (each rank's report: node, world size, steps, a digest of its
 final weights) and `status.json` (node 0: ok or failed). A joining node takes the oldest job
 without a status that it has not run yet, so a node that starts late catches up and a job whose
-node 0 died is tried once and then skipped.
+node 0 died is tried once and then skipped. `flowcast train-node --stop` (node 0, after its
+flow) writes `<jobs>/<rdzv_id>/STOP`: joining nodes exit once no job is pending.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from flowcast.store.fs import FileStore
 log = logging.getLogger(__name__)
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
+STOP_FILE = "STOP"  # <jobs>/<rdzv_id>/STOP: node 0 is done, joining nodes exit once no job is pending
 
 
 def rendezvous_command(dist: DistributedConfig, *, nproc: int, node_rank: int, rdzv_id: str,
@@ -132,11 +134,23 @@ def run_job(files: FileStore, name: str, dist: DistributedConfig, *, node_rank: 
     return JobResult(name, node_rank, rc, (here / "train.log").read_text(errors="replace")[-3000:])
 
 
+def stop_jobs(location: str, dist: DistributedConfig, storage_options: dict[str, Any] | None = None) -> str:
+    """Node 0 is done: joining nodes of this rendezvous id exit once no job is pending."""
+    return _jobs(location, storage_options, dist).write_text(STOP_FILE, uuid.uuid4().hex)
+
+
+def _stop_token(files: FileStore) -> str | None:
+    try:
+        return files.read_text(STOP_FILE)
+    except FileNotFoundError:
+        return None
+
+
 def serve_jobs(location: str, dist: DistributedConfig, *, node_rank: int, nproc: int, work_dir: Path,
                storage_options: dict[str, Any] | None = None, max_jobs: int | None = None,
                idle_timeout: float | None = None, poll: float = 0.5) -> list[JobResult]:
-    """Join every job posted to `location` (oldest first), until `max_jobs` were run or no new job
-    came for `idle_timeout` seconds (None: distributed.join_timeout)."""
+    """Join every job posted to `location` (oldest first), until `max_jobs` were run, node 0 said
+    stop (stop_jobs) or no new job came for `idle_timeout` seconds (None: distributed.join_timeout)."""
     if node_rank < 1 or node_rank >= dist.nnodes:
         raise TrainingError(f"a joining node's rank must lie in 1..{dist.nnodes - 1} (nnodes {dist.nnodes}); node 0 "
                             f"is the machine whose flow trains; got --node-rank {node_rank}")
@@ -147,11 +161,13 @@ def serve_jobs(location: str, dist: DistributedConfig, *, node_rank: int, nproc:
     idle = dist.join_timeout if idle_timeout is None else idle_timeout
     done: set[str] = set()
     results: list[JobResult] = []
+    stale_stop = _stop_token(files)  # a stop of an earlier session of this rendezvous id does not count
     last = time.monotonic()
     while max_jobs is None or len(results) < max_jobs:
         name = _next_job(files, done)
         if name is None:
-            if time.monotonic() - last > idle:
+            stop = _stop_token(files)
+            if time.monotonic() - last > idle or (stop is not None and stop != stale_stop):
                 break
             time.sleep(poll)
             continue
