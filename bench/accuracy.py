@@ -139,11 +139,11 @@ def with_intervals(pred: pl.DataFrame, result: dict, dataset: str, home: Path, a
     from flowcast.data.preprocess import prepare_data
     from flowcast.flows.common import flow_settings
     from flowcast.models.recipes import forecast_with
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
     settings = flow_settings(home=str(home), dataset=dataset, overrides=overrides)
     td = prepare_data(settings, as_of).training
-    version = ModelRegistry(settings.models_dir).get(result["model_version"])
+    version = open_registry(settings).get(result["model_version"])
     again = forecast_with(version, td, result["horizon"])
     j = pred.select("unique_id", "ds", "y_hat").join(
         again.select("unique_id", "ds", pl.col("y_hat").alias("again"), *INTERVALS), on=["unique_id", "ds"], how="left")

@@ -51,6 +51,40 @@ def pg_database(postgres, request):
     postgres.drop_database(name)
 
 
+# ---------------------------------------------------------------------- S3 (moto server)
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server (moto in server mode, its own thread) on loopback: endpoint URL."""
+    pytest.importorskip("s3fs", reason="the object-store tests need s3fs (pip install 's3fs')")
+    server_mod = pytest.importorskip("moto.server", reason="the object-store tests need moto[server]")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_server):
+    """A fresh bucket: (url, storage_options)."""
+    import uuid
+
+    import boto3
+
+    opts = {"key": "testing", "secret": "testing", "endpoint_url": s3_server,
+            "client_kwargs": {"region_name": "us-east-1"}}
+    bucket = f"flowcast-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=s3_server, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}/store", opts  # the server keeps buckets in memory until it stops
+
+
 class _ScriptedHandler:
     """Mixed into http.server's SimpleHTTPRequestHandler by the `http_server` fixture: records
     every request and plays the server's scripted failures before serving files."""

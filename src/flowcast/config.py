@@ -367,6 +367,39 @@ class StoreConfig(_Section):
     )
 
 
+class DistributedConfig(_Section):
+    """How training processes are started (launcher = process): on this machine alone
+    (`torchrun --standalone`), or as one node of several that meet at a rendezvous
+    (`torchrun --nnodes N --node-rank R --rdzv-backend c10d --rdzv-endpoint HOST:PORT`). The
+    other nodes join with `flowcast train-node --node-rank R` (or `srun torchrun ...` under
+    SLURM: deployments/slurm/train.sbatch). README, "Multi-node training"."""
+
+    launcher: Literal["standalone", "rendezvous"] = Field(
+        "standalone", description="standalone: every process on this machine; rendezvous: nnodes machines meet "
+        "at rdzv_endpoint"
+    )
+    nnodes: int = Field(1, ge=1, description="machines (torchrun agents) that train one model together")
+    node_rank: int = Field(0, ge=0, description="this machine's rank; the flow's machine is 0")
+    rdzv_endpoint: str | None = Field(None, description="HOST:PORT of the rendezvous (node 0's address)")
+    rdzv_id: str = Field("flowcast", pattern=r"^[A-Za-z0-9_.-]+$", description="rendezvous (job) id shared by the nodes")
+    rdzv_backend: str = Field("c10d", description="torchrun --rdzv-backend")
+    jobs_dir: str | None = Field(
+        None, description="folder shared by the nodes where node 0 posts each training job (data, config) for the "
+        "others; None: home/runs/jobs (home on a shared file system) or shared/runs/jobs"
+    )
+    join_timeout: float = Field(900.0, gt=0, description="seconds a joining node waits for a job to be posted")
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> DistributedConfig:
+        if self.launcher == "rendezvous":
+            if not self.rdzv_endpoint or ":" not in self.rdzv_endpoint:
+                raise ValueError(f"distributed.launcher='rendezvous' needs rdzv_endpoint = 'HOST:PORT', got "
+                                 f"{self.rdzv_endpoint!r}")
+            if self.node_rank >= self.nnodes:
+                raise ValueError(f"distributed.node_rank {self.node_rank} must be below nnodes {self.nnodes}")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`, not directly."""
 
@@ -374,7 +407,19 @@ class Settings(BaseSettings):
         env_prefix="FLOWCAST_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    home: Path = Field(Path(".flowcast"), description="root of everything a run writes")
+    home: Path = Field(Path(".flowcast"), description="this machine's folder: root of everything a run writes, "
+                       "except what lives in `shared` when it is set (then home keeps caches, run folders and "
+                       "local copies)")
+    shared: str | None = Field(
+        None,
+        description="the home that workers on several machines share: a folder, file://, s3://, gs:// or az:// URL. "
+        "The model registry (shared/models), the forecast store (shared/warehouse, unless store.url), reports, "
+        "quarantine and accuracy status live there; None: everything under home",
+    )
+    shared_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options of an object-store `shared` URL, e.g. {endpoint_url = "
+        "'...', key = '...', secret = '...'}; store.storage_options default to these"
+    )
     dataset: str = Field("us_employment", description="bundled or [sources.NAME] dataset")
     source: SourceConfig | None = Field(None, description="explicit source; overrides dataset")
     sources: dict[str, SourceConfig] = Field(default_factory=dict, description="user-declared sources")
@@ -389,6 +434,51 @@ class Settings(BaseSettings):
     accuracy: AccuracyConfig = Field(default_factory=AccuracyConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_is_a_folder(cls, v: Any) -> Any:
+        if isinstance(v, str) and "://" in v:
+            raise ValueError(f"home must be a folder of this machine, got the URL {v!r}: put a shared URL in "
+                             f"`shared` (FLOWCAST_SHARED), e.g. shared = {v!r}")
+        return v
+
+    @field_validator("shared")
+    @classmethod
+    def _shared_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from flowcast.store.fs import OBJECT_PROTOCOLS, split_url
+
+        protocol, rest = split_url(v)
+        if protocol not in OBJECT_PROTOCOLS | {"file"} or not rest.strip("/"):
+            raise ValueError(f"shared must be a folder, file:// or an object-store URL "
+                             f"({', '.join(sorted(OBJECT_PROTOCOLS))}://bucket/prefix), got {v!r}")
+        return v.rstrip("/") if "://" in v else v
+
+    # -- the shared home: what another machine must read
+    @property
+    def shared_remote(self) -> bool:
+        """Whether `shared` is an object-store URL (not a folder)."""
+        from flowcast.store.fs import OBJECT_PROTOCOLS, split_url
+
+        return self.shared is not None and split_url(self.shared)[0] in OBJECT_PROTOCOLS
+
+    def shared_path(self, sub: str) -> str:
+        """`sub` of the shared home: a URL when `shared` is one, else a local path."""
+        if self.shared is None:
+            return str(self.home / sub)
+        if self.shared_remote:
+            return f"{self.shared}/{sub}"
+        from flowcast.store.fs import split_url
+
+        return str(Path(split_url(self.shared)[1]) / sub)
+
+    @property
+    def models_location(self) -> str:
+        """The model registry's root: shared/models, or home/models."""
+        return self.shared_path("models")
 
     # -- paths: everything a run writes lives under `home`
     @property

@@ -17,6 +17,16 @@ Kinds: `network` (one trained RNN/LSTM/GRU), `statistical` (naive, seasonal naiv
 `hybrid` (networks blended with statistical forecasts). The recipe is a JSON description that
 `flowcast.models.recipes.forecast_with` turns into forecasts; the registry only stores it.
 
+Shared registry. `root` may be an object-store URL (s3://bucket/flowcast/models, gs://...,
+with fsspec `storage_options`) so that workers on several machines share one registry: the same
+layout lives there, written through flowcast.store.fs.FileStore. A version is uploaded whole
+(its files, then a `_COMPLETE` marker: a version without it is not listed and the next writer
+removes it), the pointer is one object written with one PUT (whole or not at all), and writers
+take a lock object created with an exclusive write (FileStore.lock) besides the local fcntl
+lock, so compare-and-swap holds across machines. Versions are immutable: `get` copies a
+version's files once into a local cache (`cache_dir`/<hash of the URL>/versions), and
+`ModelVersion.path` is that local copy.
+
 A version is registered by copying into a dot-prefixed temporary directory, fsyncing and
 renaming it into place, so a half-written version is never listed. Registering never moves a
 production pointer. `promote` and `rollback` rewrite production.json atomically (temp file,
@@ -36,7 +46,9 @@ from __future__ import annotations
 
 import builtins  # the registry has a method named `list`
 import contextlib
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -51,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.errors import ProductionMovedError, RegistryError
+from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
 
 KINDS = ("network", "statistical", "ensemble", "hybrid")
 POINTER_FORMAT = 2
@@ -174,30 +187,106 @@ def _is_legacy(data: Any) -> bool:
     return isinstance(data, dict) and "format" not in data and isinstance(data.get("stack"), list)
 
 
+def default_cache_dir() -> Path:
+    """Where versions of a registry at a URL are copied when no cache_dir is given."""
+    return Path(tempfile.gettempdir()) / "flowcast-models"
+
+
 class ModelRegistry:
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    def __init__(self, root: str | Path, *, storage_options: dict[str, Any] | None = None,
+                 cache_dir: Path | None = None, lock_timeout: float = 600.0):
+        """`root`: a folder (or file:// URL), or an object-store URL (see module doc: shared registry)."""
+        protocol, rest = split_url(root)
+        self.remote: FileStore | None = None
+        self.lock_timeout = lock_timeout
+        if protocol in OBJECT_PROTOCOLS:
+            self.remote = FileStore(root, storage_options=storage_options)
+            self.location = self.remote.root
+            key = hashlib.sha256(self.location.encode()).hexdigest()[:16]
+            self.root = Path(cache_dir or default_cache_dir()) / key
+        else:
+            self.root = Path(rest) if protocol in ("file", "local") else Path(root)
+            self.location = str(self.root)
         self.versions_dir = self.root / "versions"
         self.pointer_path = self.root / "production.json"
+        self.pointer_label = f"{self.location}/production.json" if self.remote else str(self.pointer_path)
 
-    # ------------------------------------------------------------------ internals
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self.location!r})"
+
+    # ------------------------------------------------------------------ files (local or remote)
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "a+") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
-                yield
+                if self.remote is not None:
+                    with self.remote.lock(".lock", timeout=self.lock_timeout, stale_after=self.lock_timeout):
+                        yield
+                else:
+                    yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _read_pointer_file(self) -> Any:
-        if not self.pointer_path.exists():
-            return None
         try:
-            return json.loads(self.pointer_path.read_text())
+            if self.remote is not None:
+                try:
+                    text = self.remote.read_text("production.json")
+                except FileNotFoundError:
+                    return None
+            else:
+                if not self.pointer_path.exists():
+                    return None
+                text = self.pointer_path.read_text()
+            return json.loads(text)
         except (ValueError, OSError) as exc:
-            raise RegistryError(f"corrupt production pointer {self.pointer_path}: {exc}") from exc
+            raise RegistryError(f"corrupt production pointer {self.pointer_label}: {exc}") from exc
+
+    def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
+        """Replace production.json whole (local: temp, fsync, rename; remote: one PUT)."""
+        if self.remote is None:
+            _write_json_atomic(self.pointer_path, obj, fault=fault)
+            return
+        text = json.dumps(obj, indent=2, default=str)
+        _fault(fault)
+        self.remote.write_text("production.json", text)
+
+    def _version_names(self) -> builtins.list[str]:
+        """Every name under versions/, complete or not (temporary folders included)."""
+        if self.remote is not None:
+            return self.remote.list("versions")
+        return [d.name for d in self.versions_dir.iterdir()] if self.versions_dir.exists() else []
+
+    def _has_version(self, version: str) -> bool:
+        if self.remote is not None:
+            return self.remote.has_dir(f"versions/{version}")
+        return (self.versions_dir / version / "version.json").exists()
+
+    def _read_meta(self, version: str) -> str:
+        if self.remote is not None:
+            return self.remote.read_text(f"versions/{version}/version.json")
+        return (self.versions_dir / version / "version.json").read_text()
+
+    def _materialize(self, version: str) -> None:
+        """A registry at a URL: copy the version's files into the local cache once (immutable)."""
+        local = self.versions_dir / version
+        if self.remote is None or (local / "version.json").exists():
+            return
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=self.versions_dir))
+        try:
+            self.remote.get_dir(f"versions/{version}", tmp)
+            _make_readonly(tmp)
+            os.rename(tmp, local)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):  # another process copied it meanwhile
+                raise
+        finally:
+            if tmp.exists():
+                _make_writable(tmp)
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def _checked(self, data: Any) -> dict[str, Any]:
         problem = None
@@ -212,7 +301,7 @@ class ModelRegistry:
                     break
                 entry.setdefault("events", [])
         if problem:
-            raise RegistryError(f"corrupt production pointer {self.pointer_path}: {problem}")
+            raise RegistryError(f"corrupt production pointer {self.pointer_label}: {problem}")
         return data
 
     def _pointer(self) -> dict[str, Any]:
@@ -260,10 +349,14 @@ class ModelRegistry:
                 "reason": f"one production pointer per dataset: {len(ent['stack'])} promotion(s) of {ds} kept from "
                           f"the home's single pointer ({LEGACY_POINTER})", "at": None,
             })
-        legacy = self.root / LEGACY_POINTER
-        if not legacy.exists():  # the old pointer, byte for byte
-            _write_bytes_atomic(legacy, self.pointer_path.read_bytes())
-        _write_json_atomic(self.pointer_path, new, fault="before_migration_rename")
+        if self.remote is not None:
+            if not self.remote.exists(LEGACY_POINTER):  # the old pointer, byte for byte
+                self.remote.write_bytes(LEGACY_POINTER, self.remote.read_bytes("production.json"))
+        else:
+            legacy = self.root / LEGACY_POINTER
+            if not legacy.exists():
+                _write_bytes_atomic(legacy, self.pointer_path.read_bytes())
+        self._write_pointer(new, fault="before_migration_rename")
         return new
 
     def _legacy_dataset(self) -> str:
@@ -273,10 +366,11 @@ class ModelRegistry:
                 return str(data["legacy_dataset"])
         return DEFAULT_DATASET
 
-    def _read_version(self, vdir: Path) -> ModelVersion:
-        meta_path = vdir / "version.json"
+    def _read_version(self, version: str) -> ModelVersion:
+        vdir = self.versions_dir / version
+        meta_path = f"{self.location}/versions/{version}/version.json"
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(self._read_meta(version))
             fingerprint = meta.get("fingerprint") or {}
             kind = meta.get("kind") or "network"
             recipe = meta.get("recipe") or network_recipe(meta["name"])
@@ -291,18 +385,13 @@ class ModelRegistry:
             raise RegistryError(f"corrupt registry entry {meta_path}: {exc}") from exc
 
     def _scan(self) -> list[ModelVersion]:
-        if not self.versions_dir.exists():
-            return []
-        return [
-            self._read_version(d)
-            for d in self.versions_dir.iterdir()
-            if not d.name.startswith(".") and (d / "version.json").exists()
-        ]
+        return [self._read_version(n) for n in self._version_names()
+                if not n.startswith(".") and self._has_version(n)]
 
     def _next_seq(self) -> int:
         """One more than any version ever seen: on disk or named in a promotion history (so a
         version deleted by hand never has its name reused for a different model)."""
-        names = [d.name for d in self.versions_dir.iterdir()] if self.versions_dir.exists() else []
+        names = self._version_names()
         with contextlib.suppress(RegistryError):
             for ent in self._pointer_locked()["datasets"].values():
                 names += [str(v) for v in ent["stack"]]
@@ -317,7 +406,12 @@ class ModelRegistry:
         return max(seqs) + 1
 
     def _clean_stale_temps(self) -> None:
-        """Called under the lock: any temporary directory left is from a writer that died."""
+        """Called under the lock: any temporary directory left is from a writer that died (at a
+        URL: a version folder without its marker, uploaded half-way)."""
+        if self.remote is not None:
+            for name in self.remote.list("versions"):
+                if not self.remote.has_dir(f"versions/{name}"):
+                    self.remote.remove(f"versions/{name}")
         if self.versions_dir.exists():
             for d in self.versions_dir.iterdir():
                 if d.name.startswith(".tmp-"):
@@ -336,10 +430,10 @@ class ModelRegistry:
         return names[0] if names else None
 
     def _existing(self, version: str, where: str) -> ModelVersion:
-        if not (self.versions_dir / version / "version.json").exists():
+        if not self._has_version(version):
             raise RegistryError(
-                f"unknown model version {version!r} in {where} {self.pointer_path}: it is missing "
-                f"from {self.versions_dir} (deleted by hand?); `flowcast models rollback` or "
+                f"unknown model version {version!r} in {where} {self.pointer_label}: it is missing "
+                f"from {self.location}/versions (deleted by hand?); `flowcast models rollback` or "
                 "`flowcast models promote VERSION` puts an existing version in production"
             )
         return self.get(version)
@@ -403,6 +497,12 @@ class ModelRegistry:
                 _fsync_tree(tmp)
                 _make_readonly(tmp)
                 _fault("before_version_rename")
+                if self.remote is not None:  # uploaded whole (marker last), then kept as the local copy
+                    self.remote.put_dir(tmp, f"versions/{version}")
+                    stale = self.versions_dir / version
+                    if stale.exists():  # a copy from a registry that was wiped and reused its names
+                        _make_writable(stale)
+                        shutil.rmtree(stale)
                 os.rename(tmp, self.versions_dir / version)
                 _fsync_dir(self.versions_dir)
             except BaseException:
@@ -412,12 +512,12 @@ class ModelRegistry:
         return self.get(version)
 
     def get(self, version: str) -> ModelVersion:
-        vdir = self.versions_dir / version
-        if not version or version.startswith(".") or "/" in version or not (vdir / "version.json").exists():
+        if not version or version.startswith(".") or "/" in version or not self._has_version(version):
             known = [v.version for v in self.list()]
             hint = f"; known: {known[-10:]}" if known else "; the registry is empty"
             raise RegistryError(f"unknown model version {version!r}{hint}")
-        mv = self._read_version(vdir)
+        mv = self._read_version(version)
+        self._materialize(version)
         if mv.dataset is None:
             mv.dataset = self._legacy_dataset()
         return mv
@@ -453,7 +553,7 @@ class ModelRegistry:
         """dataset -> its production version, for every dataset that has one (gone versions left out)."""
         out = {}
         for ds, ent in self._pointer()["datasets"].items():
-            if ent["stack"] and (self.versions_dir / ent["stack"][-1] / "version.json").exists():
+            if ent["stack"] and self._has_version(ent["stack"][-1]):
                 out[ds] = self.get(ent["stack"][-1])
         return out
 
@@ -490,7 +590,7 @@ class ModelRegistry:
             ent["events"].append(
                 {"action": "promote", "version": version, "previous": previous, "reason": reason, "at": _iso(at)}
             )
-            _write_json_atomic(self.pointer_path, ptr)
+            self._write_pointer(ptr)
         return mv
 
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
@@ -516,7 +616,7 @@ class ModelRegistry:
             ent["events"].append(
                 {"action": "rollback", "version": target, "previous": current, "reason": reason, "at": _iso(at)}
             )
-            _write_json_atomic(self.pointer_path, ptr)
+            self._write_pointer(ptr)
         return mv
 
     def record_champion(self, version: str, *, dataset: str | None = None, reason: str = "",
@@ -531,7 +631,7 @@ class ModelRegistry:
             ent["champion"] = {"version": version, "as_of": _iso(as_of), "at": _iso(at), "reason": reason}
             ent["events"].append({"action": "champion", "version": version, "previous": None, "reason": reason,
                                   "at": _iso(at)})
-            _write_json_atomic(self.pointer_path, ptr)
+            self._write_pointer(ptr)
         return mv
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:
@@ -573,6 +673,11 @@ class ModelRegistry:
                                        " (name it explicitly to delete it anyway)"))
             vdir = self.versions_dir / version
             tmp = self.versions_dir / f".tmp-deleted-{version}"
+            if self.remote is not None:  # out of sight first (its marker), then its files
+                self.remote.remove(f"versions/{version}/{MARKER}")
+                self.remote.remove(f"versions/{version}")
+                if not vdir.exists():
+                    return
             os.rename(vdir, tmp)
             _fsync_dir(self.versions_dir)
             _make_writable(tmp)

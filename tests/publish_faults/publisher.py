@@ -2,8 +2,9 @@
 (or loop publishing).
 
 usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noise]
-STORE is a folder (the embedded store there) or a JSON object of `[store]` settings (url,
-storage_options, pg_schema), opened with flowcast.store.open_store like a flow does.
+STORE is a folder (the embedded store there), a JSON object of `[store]` settings (url,
+storage_options, pg_schema), or {"shared": URL, "shared_options": {...}} (a shared home: its
+warehouse), opened with flowcast.store.open_store like a flow does.
 VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so that a reader
 can tell which publish it sees; --noise makes a big file for the multipart-upload test (long
 random ids, ~300 incompressible bytes a series, and noise below 1e-3 in the values). --loop
@@ -56,7 +57,10 @@ def store_from_arg(arg: str):
     if arg.lstrip().startswith("{"):
         # home only names defaults (warehouse, registry) that a url-configured store never writes to
         home = os.path.join(tempfile.gettempdir(), "flowcast-child-home-unused")
-        return open_store(load_settings(home=home, store=json.loads(arg)))
+        spec = json.loads(arg)
+        if "shared" in spec:  # a shared home: the store is its warehouse (flowcast.shared)
+            return open_store(load_settings(home=home, shared=spec["shared"], shared_options=spec["shared_options"]))
+        return open_store(load_settings(home=home, store=spec))
     return EmbeddedStore(arg)
 
 

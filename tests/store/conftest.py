@@ -10,7 +10,6 @@ schema, dropped afterwards. Skipped, saying why, only when the binaries are abse
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import uuid
 from dataclasses import dataclass
@@ -20,12 +19,6 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish_faults"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------- PostgreSQL
@@ -48,32 +41,8 @@ def pg_schema(pg_url):
         con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-# ---------------------------------------------------------------------- S3 (moto server)
-@pytest.fixture(scope="session")
-def s3_server():
-    """An S3-compatible server (moto in server mode, its own thread) on loopback: endpoint URL."""
-    pytest.importorskip("s3fs", reason="the object-store tests need s3fs (pip install 's3fs')")
-    server_mod = pytest.importorskip("moto.server", reason="the object-store tests need moto[server]")
-    port = free_port()
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_url(s3_server):
-    """A fresh bucket: (url, storage_options)."""
-    import boto3
-
-    opts = {"key": "testing", "secret": "testing", "endpoint_url": s3_server,
-            "client_kwargs": {"region_name": "us-east-1"}}
-    bucket = f"flowcast-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3_server, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket=bucket)
-    yield f"s3://{bucket}/store", opts  # the server keeps buckets in memory until it stops
+# S3 (moto server): the `s3_server` and `s3_url` fixtures live in tests/conftest.py (the flow
+# tests use them too)
 
 
 # ---------------------------------------------------------------------- backends

@@ -44,8 +44,8 @@ def accuracy(
     import polars as pl
 
     from flowcast.evaluation.realized import summary_by_as_of
-    from flowcast.ops.accuracy import promised_by_as_of, promised_mase, read_status
-    from flowcast.registry import ModelRegistry
+    from flowcast.ops.accuracy import promised_by_as_of, promised_mase, read_status, status_path
+    from flowcast.shared import open_registry, pull_file
     from flowcast.store import open_store
 
     settings = resolve_settings(config=config, home=home)
@@ -54,7 +54,7 @@ def accuracy(
     when = storage_naive(parse_as_of(as_of))
     store = open_store(settings)
     rows = store.read_realized(dataset, when)
-    registry = ModelRegistry(settings.models_dir)
+    registry = open_registry(settings)
     datasets = sorted(set(rows["dataset"].to_list())) if rows.height else ([dataset] if dataset else [])
     report: dict[str, Any] = {}
     for name in datasets:
@@ -62,6 +62,7 @@ def accuracy(
         versions = sorted({v for v in mine["model_version"].to_list() if v})
         promised = promised_mase(registry, versions)
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
+        pull_file(settings, status_path(settings.home, name))
         status = read_status(settings.home, name)
         report[name] = {
             "status": status.to_dict() if status else None,

@@ -156,10 +156,10 @@ def models_list(
     home: HomeOpt = None,
 ) -> None:
     """Registered model versions of every kind, oldest first; production ones are marked."""
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
-    reg = ModelRegistry(settings.models_dir)
+    reg = open_registry(settings)
     prods, problems = _productions(reg)
     rows = [_version_row(v, prods) for v in reg.list(name, dataset=dataset)]
     for problem in problems:
@@ -170,7 +170,7 @@ def models_list(
                    **({"problem": "; ".join(problems)} if problems else {})})
         return
     if not rows:
-        console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {settings.models_dir}")
+        console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}")
         return
     from rich.table import Table
 
@@ -196,10 +196,10 @@ def models_show(
 ) -> None:
     """Everything recorded about one version (JSON): its dataset, kind, what it is in words, its
     recipe (members, weights, fallback, interval calibration), metrics and data fingerprint."""
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
-    reg = ModelRegistry(settings.models_dir)
+    reg = open_registry(settings)
     mv = reg.get(version)
     prods, _ = _productions(reg)
     emit_json({**mv.to_dict(), "production_of": sorted(d for d, v in prods.items() if v == mv.version)})
@@ -220,10 +220,11 @@ def models_promote(
     home: HomeOpt = None,
 ) -> None:
     """Make VERSION the production model of its dataset (atomic pointer swap)."""
-    from flowcast.registry import ANY, ModelRegistry
+    from flowcast.registry import ANY
+    from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
-    reg = ModelRegistry(settings.models_dir)
+    reg = open_registry(settings)
     target = dataset or reg.get(version).dataset
     before = _production_or_none(reg, target)
     want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
@@ -246,10 +247,10 @@ def models_rollback(
     home: HomeOpt = None,
 ) -> None:
     """Put the previous production version of the dataset back."""
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
-    reg = ModelRegistry(settings.models_dir)
+    reg = open_registry(settings)
     before = _production_or_none(reg, dataset)
     mv = reg.rollback(dataset=dataset, reason=reason, at=parse_as_of(at))
     _mirror_registry(settings)

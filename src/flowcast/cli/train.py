@@ -123,7 +123,11 @@ def train_cmd(
             bar.update(task, completed=e["step"])
             bar.console.print(f"  step {e['step']}/{e['max_steps']} epoch {e['epoch']}{trn}{val}", highlight=False)
 
-        art = train_model(td, cfg, run_dir, cell=model, resume=resume, on_progress=show)
+        from flowcast.shared import jobs_location
+
+        art = train_model(td, cfg, run_dir, cell=model, resume=resume, on_progress=show,
+                          distributed=settings.distributed, jobs=jobs_location(settings),
+                          storage_options=settings.shared_options)
         bar.update(task, completed=art.metrics.get("steps") or 0)
     m = art.metrics
     console.print(
@@ -133,3 +137,53 @@ def train_cmd(
     if json_out:
         emit_json({"model": model, "path": str(art.path), "metrics": m, "n_series": td.n_series,
                    "horizon": td.meta.horizon, "mode": cfg.mode, "as_of": td.meta.as_of})
+
+
+NodeRankOpt = Annotated[int | None, typer.Option("--node-rank", help="this machine's rank, 1..nnodes-1 "
+                                                 "(default: distributed.node_rank)")]
+MaxJobsOpt = Annotated[int | None, typer.Option("--max-jobs", help="stop after this many trainings")]
+StopOpt = Annotated[bool, typer.Option("--stop", help="node 0, after its flow: tell the joining nodes to exit "
+                                        "once no training is pending")]
+IdleOpt = Annotated[float | None, typer.Option("--idle", help="stop when no training was posted for this many "
+                                               "seconds (default: distributed.join_timeout)")]
+
+
+@app.command("train-node")
+@cli_errors
+def train_node_cmd(
+    node_rank: NodeRankOpt = None,
+    max_jobs: MaxJobsOpt = None,
+    idle: IdleOpt = None,
+    stop: StopOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Join multi-node trainings as node R: every training that node 0 (the machine whose flow
+    trains) posts is run here too, under torchrun's rendezvous ([distributed] section)."""
+    settings = resolve_settings(config=config, home=home)
+    from flowcast.models.nodes import job_work_dir, serve_jobs, stop_jobs
+    from flowcast.models.train import resolve_devices
+    from flowcast.shared import jobs_location
+
+    dist = settings.distributed
+    rank = dist.node_rank if node_rank is None else node_rank
+    where = jobs_location(settings)
+    if stop:
+        console.print(f"told the nodes of {dist.rdzv_id} to stop: {stop_jobs(where, dist, settings.shared_options)}",
+                      highlight=False)
+        return
+    console.print(f"node {rank} of {dist.nnodes}: joining the trainings posted to {where}/{dist.rdzv_id} "
+                  f"(rendezvous {dist.rdzv_endpoint})", highlight=False)
+    results = serve_jobs(where, dist, node_rank=rank, nproc=resolve_devices(settings.model),
+                         work_dir=job_work_dir(settings.home), storage_options=settings.shared_options,
+                         max_jobs=max_jobs, idle_timeout=idle)
+    for r in results:
+        colour = "green" if r.returncode == 0 else "red"
+        console.print(f"[{colour}]{r.job}[/]: exit code {r.returncode}", highlight=False)
+        if r.returncode:
+            console.print(r.log, highlight=False)
+    if json_out:
+        emit_json({"node_rank": rank, "jobs": [{"job": r.job, "returncode": r.returncode} for r in results]})
+    if any(r.returncode for r in results):
+        raise typer.Exit(1)

@@ -135,9 +135,16 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
     # always called: a clean re-run of an as_of removes the quarantine file an earlier run left
     folder = quarantine_folder(settings.quarantine_dir, source.name, as_of_label(ingested.as_of))
     where = tasks.quarantine_task(result, folder)
+    if settings.shared:  # the quarantine any machine reads: shared/quarantine/<source>/<as_of>
+        from flowcast.shared import share_file, unshare
+
+        if where is None:
+            unshare(settings, folder / "quarantine.parquet")
+        else:
+            report.quarantine_path = share_file(settings, where)
     if rows_q:
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
-                    f"to {where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
+                    f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
     log.info(f"Validation: {rows_in} rows in, {rows_v} valid, {rows_q} quarantined, {report.n_series} series")
     from flowcast.data.validate import enforce_thresholds, take_valid
 
@@ -147,7 +154,7 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
         reporting.quality_artifact(report)
         events.emit(events.QUALITY_FAILED, dataset=source.name, as_of=as_of, message=str(exc), rows_in=rows_in,
                     rows_valid=rows_v, rows_quarantined=rows_q, threshold=settings.validation.quarantine_threshold,
-                    checks=dict(report.checks), quarantine=str(where) if where else None)
+                    checks=dict(report.checks), quarantine=report.quarantine_path or (str(where) if where else None))
         raise
     # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
     fingerprint = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
@@ -226,6 +233,10 @@ def publish_forecasts(
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
                     "the forecasts are published")
     else:
+        if settings.shared and png is not None:
+            from flowcast.shared import share_file
+
+            share_file(settings, png)
         reporting.plot_artifact(
             png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}"
         )
@@ -256,6 +267,8 @@ def store_label(settings: Settings) -> str:
     """Where the configured store lives, for run summaries: the warehouse folder of the embedded
     default, else store.url without its password."""
     url = settings.store.url
+    if not url and settings.shared:
+        url = settings.shared_path("warehouse")
     if not url:
         return str(settings.warehouse_dir.resolve())
     import re

@@ -79,10 +79,10 @@ def forecast_flow(
 
     from flowcast.data.datasets import resolve_source
     from flowcast.evaluation.decision import check_forecasts
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
     src = resolve_source(settings)
-    registry = ModelRegistry(settings.models_dir)
+    registry = open_registry(settings)
     production = registry.production(src.name)
     which = "the production model"
     if production is None:
@@ -94,7 +94,7 @@ def forecast_flow(
                 f"{', '.join(versions[-5:])})" if versions else
                 "run the retrain flow first (`flowcast run`): it backtests every candidate, statistical models "
                 "included, and promotes the best")
-        raise RegistryError(f"no production model of {src.name} in {settings.models_dir}: {hint}")
+        raise RegistryError(f"no production model of {src.name} in {registry.location}: {hint}")
     if settings.horizon is None and src.horizon is None:
         # no horizon given or declared: the production model's own, not the frequency's default
         # (a model trained with --horizon 7 cannot forecast the 14 days a daily default asks for)
@@ -108,7 +108,7 @@ def forecast_flow(
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "n_series": data.td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
-                "unchanged": True, "note": quiet, "store": str(settings.warehouse_dir.resolve())}
+                "unchanged": True, "note": quiet, "store": store_label(settings)}
     bounds = (data.source.y_min, data.source.y_max)
     rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
     calibrated = bool(rf.recipe.intervals)

@@ -159,7 +159,7 @@ def retrain_flow(
     from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
     from flowcast.evaluation.selection import candidate_board, usable_metric
     from flowcast.models.recipes import Recipe, kind_of, load_recipe
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
     log = get_run_logger()
     settings = flow_settings(
@@ -181,7 +181,7 @@ def retrain_flow(
 
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
-    registry = ModelRegistry(settings.models_dir)
+    registry = open_registry(settings)
     started_from = None
     if promote:
         try:
@@ -358,7 +358,7 @@ def retrain_flow(
         row = next(r for r in board.to_dicts() if r["model"] == name)
         metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
         mv = tasks.register_task(
-            settings.models_dir, recipe.base, name=name, dataset=name_of_data, kind=recipe.kind,
+            settings, recipe.base, name=name, dataset=name_of_data, kind=recipe.kind,
             recipe={k: v for k, v in recipe.to_dict().items() if k != "name"},
             config={**mc.model_dump(mode="json"), "evaluation": ev.model_dump(mode="json")},
             fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started,
@@ -378,7 +378,7 @@ def retrain_flow(
                 register(cell, build(cell))
     promoted = False
     if promote and chosen != PRODUCTION:
-        tasks.promote_task(settings.models_dir, version.version, " ".join(decision.reasons), dataset=name_of_data,
+        tasks.promote_task(settings, version.version, " ".join(decision.reasons), dataset=name_of_data,
                            expected=expected, at=started)
         promoted = True
         log.info(f"Promoted {version.version} to production of {name_of_data} (it was {expected or 'empty'})")

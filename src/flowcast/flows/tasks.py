@@ -179,8 +179,11 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
                on_progress: Callable[[Any], None] | None = None) -> ModelArtifact:
     """Train one model family (in its own process when model.launcher='process')."""
     from flowcast.models.train import train_model
+    from flowcast.shared import jobs_location
 
-    return train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress)
+    return train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress,
+                       distributed=settings.distributed, jobs=jobs_location(settings),
+                       storage_options=settings.shared_options)
 
 
 @task(name="backtest", cache_policy=NO_CACHE)
@@ -227,19 +230,20 @@ def forecast_task(model: Any, td: Any, horizon: int,
 
 # ------------------------------------------------------------------------------------ registry
 @task(name="register-model", cache_policy=NO_CACHE)
-def register_task(models_dir: Path, artifact_path: Path | None, **kwargs: Any) -> ModelVersion:
-    from flowcast.registry import ModelRegistry
+def register_task(settings: Settings, artifact_path: Path | None, **kwargs: Any) -> ModelVersion:
+    """Register into the configured registry (home/models, or shared/models: flowcast.shared)."""
+    from flowcast.shared import open_registry
 
-    return ModelRegistry(models_dir).register(artifact_path, **kwargs)
+    return open_registry(settings).register(artifact_path, **kwargs)
 
 
 @task(name="promote-model", cache_policy=NO_CACHE)
-def promote_task(models_dir: Path, version: Any, reason: str, **kwargs: Any) -> ModelVersion:
+def promote_task(settings: Settings, version: Any, reason: str, **kwargs: Any) -> ModelVersion:
     """Promote (dataset=, expected= for the compare and swap, at=): never retried, a moved
     production pointer is an answer, not a transient failure."""
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
-    return ModelRegistry(models_dir).promote(version, reason=reason, **kwargs)
+    return open_registry(settings).promote(version, reason=reason, **kwargs)
 
 
 # ------------------------------------------------------------------------------------ monitoring

@@ -4,7 +4,9 @@
 TrainingData to the run directory and starts `python -m flowcast.models.train_entry` (one
 device) or `python -m torch.distributed.run --standalone --nproc_per_node=N -m
 flowcast.models.train_entry` (N devices, DDP): Lightning's own `ddp` launcher would re-execute
-sys.argv, which under Prefect re-runs the flow. Rank 0 appends progress as JSON lines to a file
+sys.argv, which under Prefect re-runs the flow. With `[distributed] launcher = "rendezvous"`
+this machine is node 0 of `nnodes`: the job is posted for the other nodes and torchrun meets
+them at the rendezvous (flowcast.models.nodes). Rank 0 appends progress as JSON lines to a file
 that this process tails and hands to `on_progress`. With `launcher == "inline"` the same `fit`
 runs in this process.
 
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
-from flowcast.config import ModelConfig
+from flowcast.config import DistributedConfig, ModelConfig
 from flowcast.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -286,9 +288,12 @@ def _tail(path: Path, n: int = 3000) -> str:
 
 def train_model(
     td: TrainingData, cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, distributed: DistributedConfig | None = None, jobs: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> ModelArtifact:
-    """Train `cell` on `td`; write the run to `out_dir` and return its artifact."""
+    """Train `cell` on `td`; write the run to `out_dir` and return its artifact. With
+    `distributed.launcher == "rendezvous"` (launcher process only) the job is posted to `jobs`
+    (a folder or URL every node sees) and this machine trains as node 0 of distributed.nnodes."""
     out_dir = Path(out_dir)
     if cell not in ("rnn", "lstm", "gru"):
         raise TrainingError(f"unknown model {cell!r}; expected rnn, lstm or gru")
@@ -297,6 +302,10 @@ def train_model(
             p = out_dir / stale
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
+    rendezvous = distributed is not None and distributed.launcher == "rendezvous"
+    if rendezvous and cfg.launcher == "inline":
+        raise TrainingError("[distributed] launcher = 'rendezvous' trains with torchrun: it needs model.launcher = "
+                            "'process', got 'inline'")
     if cfg.launcher == "inline":
         art = fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress)
         assert art is not None
@@ -312,7 +321,20 @@ def train_model(
     progress.unlink(missing_ok=True)
     args = ["--data", str(data_dir), "--config", str(cfg_file), "--out", str(out_dir), "--cell", cell,
             "--progress", str(progress)] + (["--resume"] if resume else [])
-    cmd = launch_command(n, args)
+    posted = None
+    if rendezvous:
+        from flowcast.models.nodes import post_job, rendezvous_command
+
+        assert distributed is not None
+        if jobs is None:
+            raise TrainingError("multi-node training needs a jobs folder every node sees (distributed.jobs_dir)")
+        posted = post_job(jobs, distributed, data_dir=data_dir, config_file=cfg_file, cell=cell,
+                          storage_options=storage_options)
+        (out_dir / "ranks").mkdir(exist_ok=True)
+        args += ["--report", str(out_dir / "ranks")]
+        cmd = rendezvous_command(distributed, nproc=n, node_rank=0, rdzv_id=posted.rdzv_id, args=args)
+    else:
+        cmd = launch_command(n, args)
     log = out_dir / "train.log"
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -333,6 +355,9 @@ def train_model(
             proc.wait()
             raise
     seen = _drain(progress, seen, on_progress)
+    if posted is not None:  # the other nodes' agents see the job done (or failed) and move on
+        posted.report_rank(out_dir / "ranks")
+        posted.finish(rc == 0, "" if rc == 0 else _tail(log))
     if rc != 0:
         raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{_tail(log)}")
     art = ModelArtifact.load(out_dir)

@@ -55,6 +55,29 @@ def exit_with_launcher(pid: int, interval: float = 1.0) -> threading.Thread:
     return t
 
 
+def rank_report(folder: Path):
+    """A callback: at the end of training each rank writes what it trained (rank-<global>.json)."""
+    import hashlib
+    import socket
+
+    import lightning as L
+
+    class RankReport(L.Callback):
+        def on_train_end(self, trainer, pl_module) -> None:
+            digest = hashlib.sha256()
+            for key, value in sorted(pl_module.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+            report = {"global_rank": trainer.global_rank, "local_rank": trainer.local_rank,
+                      "node_rank": trainer.node_rank, "world_size": trainer.world_size, "num_nodes": trainer.num_nodes,
+                      "steps": int(trainer.global_step), "weights_sha256": digest.hexdigest(),
+                      "host": socket.gethostname(), "pid": os.getpid()}
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"rank-{trainer.global_rank:03d}.json").write_text(json.dumps(report))
+
+    return RankReport()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="flowcast.models.train_entry")
     ap.add_argument("--data", required=True, help="TrainingData directory")
@@ -63,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cell", required=True, choices=["rnn", "lstm", "gru"])
     ap.add_argument("--progress", default=None, help="JSON-lines progress file (rank 0 appends)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--report", default=None, help="folder where each rank writes rank-<N>.json at the end of "
+                    "training (rank, node, world size, steps, a digest of its weights)")
     a = ap.parse_args(argv)
     if os.environ.get(LAUNCHER_ENV, "").isdigit():
         exit_with_launcher(int(os.environ[LAUNCHER_ENV]))
@@ -86,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(json.dumps(event) + "\n")
                 fh.flush()
 
+    extra = [rank_report(Path(a.report))] if a.report else []
     fit(td, cfg, a.out, cell=a.cell, resume=a.resume, on_progress=on_progress, devices=local,
-        num_nodes=max(1, world // local))
+        num_nodes=max(1, world // local), extra_callbacks=extra)
     return 0
 
 

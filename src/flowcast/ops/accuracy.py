@@ -115,13 +115,13 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
 def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
                      store: Any = None, log: Any = None) -> RealizedOutcome:
     """Steps 1-5 of the module doc for one dataset at one run's as_of."""
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry, pull_file, share_file
     from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
 
     as_of = storage_naive(as_of)  # the store's axis: naive UTC
     store = store if store is not None else open_store(settings)
-    registry = ModelRegistry(settings.models_dir)
+    registry = open_registry(settings)
     say = (log.info if log is not None else (lambda _m: None))
     existing = store.read_realized(dataset)
     todo = as_ofs_to_score(store.as_ofs(dataset), existing, scored_at=as_of, horizon=int(td.meta.horizon),
@@ -146,9 +146,10 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
                          tolerance=acc.tolerance, min_points=acc.min_points)
     outcome.decay = decay
+    pull_file(settings, status_path(settings.home, dataset))  # the verdict any machine stored last
     outcome.previous = read_status(settings.home, dataset)
     was = bool(outcome.previous and outcome.previous.degraded)
-    write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id)
+    share_file(settings, write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id))
     if decay.degraded and not was:
         outcome.event = events.DEGRADED
         events.emit(events.DEGRADED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons),
@@ -234,16 +235,18 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime) -> Any
     """Draw the plot and push the markdown artifact (inside a run; a no-op outside one)."""
     from prefect.context import FlowRunContext
 
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry, share_file
 
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
-    promised = promised_mase(ModelRegistry(settings.models_dir), versions)
+    promised = promised_mase(open_registry(settings), versions)
     png = None
     if realized.height:
         png = plot_realized(realized, promised,
                             settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
                             title=f"{outcome.dataset}: realized vs promised MASE (as of {as_of:%Y-%m-%d})")
+        if png is not None:
+            share_file(settings, png)
     outcome.plot = png
     if FlowRunContext.get() is None:
         return None

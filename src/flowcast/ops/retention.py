@@ -94,9 +94,9 @@ def _old(paths: Iterable[Path], kind: str, days: float, now: datetime, what: str
 
 
 def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str]) -> list[Item]:
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
-    reg = ModelRegistry(settings.models_dir)
+    reg = open_registry(settings)
     all_versions = reg.list()
     known = {v.version for v in all_versions}
     if unknown := [v for v in versions if v not in known]:
@@ -195,9 +195,9 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
 def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     """Remove what `plan` listed; returns what was removed. A model that became protected since
     the plan is skipped (RegistryError from the registry's own check), everything else goes."""
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
 
-    reg = ModelRegistry(settings.models_dir)
+    reg = open_registry(settings)
     store = None
     done = []
     for item in items:

@@ -1,6 +1,7 @@
 """`open_store(settings)`: the forecast store that `[store] url` names.
 
-    url unset                      the embedded store under home/warehouse (Parquet + DuckDB views)
+    url unset                      the embedded store under home/warehouse (Parquet + DuckDB views),
+                                   or under shared/warehouse when `shared` is set (flowcast.shared)
     a folder or file:///path       the embedded store there
     s3://, gs://, az:// URL        the embedded store's Parquet dataset in that object store
                                    (fsspec; options from `store.storage_options`), no DuckDB file
@@ -13,7 +14,6 @@ other writer is migrating it (migrate.py; writers migrate before they write in a
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
 from flowcast.store.base import ForecastStore
@@ -30,16 +30,16 @@ def is_postgres(url: str | None) -> TypeGuard[str]:
     return url is not None and url.split("://", 1)[0].split("+", 1)[0].lower() in PG_SCHEMES
 
 
-def registry_resolver(models_dir: Path) -> Resolver:
+def registry_resolver(settings: Settings) -> Resolver:
     """The dataset of an old partition: the source its model version was registered with."""
 
     def resolve(meta: dict[str, str]) -> str | None:
         version = meta.get("model_version")
         if not version:
             return None
-        from flowcast.registry import ModelRegistry
+        from flowcast.shared import open_registry
 
-        mv = ModelRegistry(models_dir).get(version)
+        mv = open_registry(settings).get(version)
         name = getattr(mv, "dataset", None)
         if isinstance(name, str) and name:
             return name
@@ -58,10 +58,11 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ForecastStore:
         return PostgresStore(cfg.url, schema=cfg.pg_schema)
     from flowcast.store.embedded import EmbeddedStore
 
+    root = cfg.url or (settings.shared_path("warehouse") if settings.shared else settings.warehouse_dir)
     store = EmbeddedStore(
-        cfg.url or settings.warehouse_dir, storage_options=cfg.storage_options, lock_timeout=cfg.lock_timeout,
+        root, storage_options=cfg.storage_options or settings.shared_options, lock_timeout=cfg.lock_timeout,
         superseded_grace_s=cfg.superseded_grace_s,
-        legacy_dataset=cfg.legacy_dataset, resolve_legacy=registry_resolver(settings.models_dir),
+        legacy_dataset=cfg.legacy_dataset, resolve_legacy=registry_resolver(settings),
     )
     if migrate:
         try:

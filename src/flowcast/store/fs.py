@@ -16,24 +16,45 @@ as absent, so a reader never loads half an artifact, and a writer killed half-wa
 folder that the next `put_dir` to the same place overwrites. Locally `put_dir` copies into a
 temporary folder beside the target and renames it into place, as the registry does.
 
-Nothing here reads the clock or knows what the files mean: the registry and reporting decide
-the layout.
+Locks. `lock(rel)` serialises writers of one thing (the model registry) across machines:
+locally an fcntl lock on a file; on an object store an object created with an exclusive write
+(S3's conditional PUT, `If-None-Match: *`), deleted on release. A holder that died leaves its
+lock object: a waiter that has seen the same lock object for `stale_after` seconds (monotonic,
+this process's waiting, never a wall clock) deletes it and tries again, so a writer crashed
+while holding the lock delays others by `stale_after`, it never blocks them for ever. Hold such
+a lock for short critical sections only (seconds, not the `stale_after` of minutes).
+
+Nothing here knows what the files mean: the registry and reporting decide the layout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from flowcast.errors import ConfigError, StorageError
 
+log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
+
+
+def _fault(point: str) -> None:
+    """Test-only fault injection: FLOWCAST_FAULT=fs:<point> SIGKILLs this process there
+    (mid_put_dir: one file of a folder uploaded, the others and the marker not)."""
+    if os.environ.get("FLOWCAST_FAULT") == f"fs:{point}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def split_url(url: str | Path) -> tuple[str, str]:
@@ -215,9 +236,10 @@ class FileStore:
             else:
                 self.remove(f"{rel}/{MARKER}")  # what is there is incomplete from now on
                 self.remove(rel)
-                for path in sorted(local_dir.rglob("*")):
-                    if path.is_file():
-                        self.fs.put_file(str(path), f"{target}/{path.relative_to(local_dir).as_posix()}")
+                for i, path in enumerate(p for p in sorted(local_dir.rglob("*")) if p.is_file()):
+                    if i == 1:
+                        _fault("mid_put_dir")
+                    self.fs.put_file(str(path), f"{target}/{path.relative_to(local_dir).as_posix()}")
                 self.fs.pipe_file(f"{target}/{MARKER}", b"")
         except StorageError:
             raise
@@ -259,3 +281,65 @@ class FileStore:
             yield self.get_dir(rel, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ locks
+    @contextlib.contextmanager
+    def lock(self, rel: str, *, timeout: float = 600.0, stale_after: float = 600.0,
+             poll: float = 0.2) -> Iterator[None]:
+        """Hold the lock `rel` (see module doc); StorageError naming it after `timeout` seconds
+        (on an object store never before a dead holder's lock could be broken)."""
+        deadline = time.monotonic() + (timeout if self.local else max(timeout, stale_after + 5 * poll))
+        if self.local:
+            path = Path(self.url(rel))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a+") as fh:
+                while True:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise StorageError(f"{path} stayed locked by another writer for {timeout:g}s") from None
+                        time.sleep(poll)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            return
+        token = f"{uuid.uuid4().hex} {os.uname().nodename} {os.getpid()}".encode()
+        target = self.url(rel)
+        seen: tuple[bytes, float] | None = None  # (holder's token, when this waiter first saw it)
+        while True:
+            try:
+                self.fs.pipe_file(target, token, mode="create")
+                break
+            except FileExistsError:
+                pass
+            except TypeError as exc:  # a file system without exclusive create
+                raise ConfigError(f"{self.root}: {type(self.fs).__name__} cannot create a file exclusively "
+                                  f"(needed for the lock {rel}): {exc}") from exc
+            except Exception as exc:
+                raise self._fail("lock", rel, exc) from exc
+            try:
+                holder = self.fs.cat_file(target)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            now = time.monotonic()
+            if seen is None or seen[0] != holder:
+                seen = (holder, now)
+            elif now - seen[1] > stale_after:
+                log.warning("breaking the lock %s held by %s for over %gs (a writer that died)", target,
+                            holder.decode(errors="replace"), stale_after)
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(target)
+                seen = None
+                continue
+            if now > deadline:
+                raise StorageError(f"{target} stayed locked by {holder.decode(errors='replace')} for {timeout:g}s")
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                if self.fs.cat_file(target) == token:  # not broken and retaken meanwhile
+                    self.fs.rm_file(target)

@@ -85,8 +85,7 @@ def sync_if_postgres(settings: Settings) -> dict[str, int] | None:
     url = settings.store.url
     if not is_postgres(url):
         return None
-    from flowcast.registry import ModelRegistry
+    from flowcast.shared import open_registry
     from flowcast.store.postgres import PostgresStore
 
-    return sync_registry(PostgresStore(url, schema=settings.store.pg_schema),
-                         ModelRegistry(settings.models_dir))
+    return sync_registry(PostgresStore(url, schema=settings.store.pg_schema), open_registry(settings))

@@ -1,0 +1,202 @@
+"""The shared home on an S3-compatible server (moto in server mode on loopback): the model
+registry and the forecast store that workers on several machines share (flowcast.shared).
+
+"Machines" are registries with their own local cache folder, or processes: nothing but the
+bucket is shared between them. Kill tests SIGKILL a child process (tests/publish_faults/) at a
+named point or at a random moment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from publisher import make_forecast
+from store_helpers import AS_OF, DS, H, child, publish, variant_of
+
+from flowcast.config import load_settings
+from flowcast.errors import ProductionMovedError
+from flowcast.registry import ModelRegistry
+from flowcast.store import content_hash, open_store
+
+CHILD = Path(__file__).resolve().parents[1] / "publish_faults" / "registry_child.py"
+AT = datetime(2024, 1, 2)
+
+
+def _artifact(tmp_path: Path, payload: str) -> Path:
+    art = tmp_path / f"art-{payload}"
+    art.mkdir(parents=True)
+    (art / "model.ckpt").write_bytes(payload.encode() * 500)
+    (art / "meta.json").write_text(json.dumps({"cell": "gru", "payload": payload}))
+    return art
+
+
+def _keys(url: str, opts: dict) -> list[str]:
+    """Every object under `url`, relative to it."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", **opts)
+    fs.invalidate_cache()
+    root = url.split("://", 1)[1]
+    return sorted(p.removeprefix(root + "/") for p in fs.find(root))
+
+
+def test_two_machines_share_one_registry_on_s3(s3_url, tmp_path):
+    url, opts = s3_url
+    models = f"{url}/models"
+    a = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-a")
+    b = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-b")
+    v1 = a.register(_artifact(tmp_path, "one"), name="gru", dataset="sales", created_at=AT)
+    assert v1.version == "gru-v1" and b.production("sales") is None
+    a.promote(v1.version, dataset="sales", expected=None, at=AT)
+
+    seen = b.production("sales")  # machine b reads what machine a wrote, from the bucket alone
+    assert seen is not None and seen.version == "gru-v1" and seen.kind == "network"
+    assert seen.path.is_relative_to(tmp_path / "machine-b")  # b's own local copy ...
+    assert (seen.path / "model.ckpt").read_bytes() == b"one" * 500  # ... of a's files
+    v2 = b.register(_artifact(tmp_path, "two"), name="gru", dataset="sales", created_at=AT)
+    assert v2.version == "gru-v2"
+    with pytest.raises(ProductionMovedError, match="gru-v1"):  # compare and swap across machines
+        b.promote(v2.version, dataset="sales", expected=None)
+    b.promote(v2.version, dataset="sales", expected="gru-v1", at=AT)
+    now = a.production("sales")
+    assert now is not None and (now.path / "model.ckpt").read_bytes() == b"two" * 500
+    assert [v.version for v in a.list()] == ["gru-v1", "gru-v2"]
+    assert a.rollback(dataset="sales", expected="gru-v2").version == "gru-v1"
+    assert [e["action"] for e in b.history("sales")] == ["promote", "promote", "rollback"]
+
+    keys = _keys(url, opts)
+    assert "models/production.json" in keys and "models/.lock" not in keys  # every lock released
+    assert {k for k in keys if k.startswith("models/versions/gru-v1/")} == {
+        "models/versions/gru-v1/_COMPLETE", "models/versions/gru-v1/version.json",
+        "models/versions/gru-v1/artifact/model.ckpt", "models/versions/gru-v1/artifact/meta.json",
+        "models/versions/gru-v1/artifact/recipe.json"}
+    a.delete("gru-v2", allow_protected=True)  # the previous production model, named explicitly
+    assert [v.version for v in b.list()] == ["gru-v1"]
+    assert not any(k.startswith("models/versions/gru-v2/") for k in _keys(url, opts))
+
+
+def _registry_child(spec: dict, artifact: Path, name: str, fault: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "FLOWCAST_FAULT"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")])
+    if fault:
+        env["FLOWCAST_FAULT"] = fault
+    return subprocess.Popen([sys.executable, str(CHILD), json.dumps(spec), str(artifact), name], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_writers_on_four_machines_never_take_one_version_name_twice(s3_url, tmp_path):
+    """Four processes, each with its own cache folder (so no local lock joins them), register a
+    model named `gru` and promote it at once: the lock object in the bucket serialises them,
+    gru-v1..v4 each hold the files of the process that printed that name."""
+    url, opts = s3_url
+    procs = {}
+    for i in range(4):
+        spec = {"url": f"{url}/models", "storage_options": opts, "cache_dir": str(tmp_path / f"machine-{i}")}
+        procs[i] = _registry_child(spec, _artifact(tmp_path, f"p{i}"), "gru")
+    printed = {}
+    for i, p in procs.items():
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        printed[i] = out.split()[0]
+    assert sorted(printed.values()) == ["gru-v1", "gru-v2", "gru-v3", "gru-v4"]
+    reg = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "reader")
+    for i, version in printed.items():
+        assert (reg.get(version).path / "model.ckpt").read_bytes() == f"p{i}".encode() * 500
+    stack = [e["version"] for e in reg.history("toy") if e["action"] == "promote"]
+    assert sorted(stack) == sorted(printed.values())  # four promotions, none lost by a torn pointer
+    prod = reg.production("toy")
+    assert prod is not None and prod.version == stack[-1]
+
+
+@pytest.mark.parametrize("fault", ["fs:mid_put_dir", "registry:before_pointer_rename"])
+def test_a_registry_writer_killed_half_way_leaves_the_shared_registry_whole(s3_url, tmp_path, fault):
+    """Killed with one file of the version uploaded (no marker), or with the version uploaded
+    and the pointer not yet written: production stays gru-v1, a half version is never listed,
+    the dead writer's lock is broken after the lock timeout and the next writer completes."""
+    url, opts = s3_url
+    reg = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "parent")
+    reg.promote(reg.register(_artifact(tmp_path, "old"), name="gru", dataset="toy", created_at=AT).version, at=AT)
+    spec = {"url": f"{url}/models", "storage_options": opts, "cache_dir": str(tmp_path / "child")}
+    proc = _registry_child(spec, _artifact(tmp_path, "dead"), "gru", fault)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
+    keys = _keys(url, opts)
+    assert "models/.lock" in keys  # the dead writer's lock is still there
+    assert any(k.startswith("models/versions/gru-v2/") for k in keys)  # what it uploaded before it died
+    half = fault == "fs:mid_put_dir"
+    assert ("models/versions/gru-v2/_COMPLETE" in keys) is not half
+    prod = reg.production("toy")
+    assert prod is not None and prod.version == "gru-v1"
+    assert [v.version for v in reg.list()] == (["gru-v1"] if half else ["gru-v1", "gru-v2"])
+
+    quick = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "next", lock_timeout=2.0)
+    new = quick.register(_artifact(tmp_path, "next"), name="gru", dataset="toy", created_at=AT)
+    quick.promote(new.version, expected="gru-v1", at=AT)
+    assert new.version == ("gru-v2" if half else "gru-v3")  # the half version was removed, its name reused
+    prod = reg.production("toy")
+    assert prod is not None and (prod.path / "model.ckpt").read_bytes() == b"next" * 500
+    assert "models/.lock" not in _keys(url, opts)
+
+
+def _shared_spec(s3_url) -> tuple[str, str, dict]:
+    url, opts = s3_url
+    return json.dumps({"shared": url, "shared_options": opts}), url, opts
+
+
+def _whole(store, n: int, h: int = H) -> int:
+    back = store.read(dataset=DS, as_of=AS_OF)
+    assert back.height == n * h and back.select("unique_id", "ds").n_unique() == n * h
+    (variant,) = variant_of(back)
+    assert back["model_version"].unique().to_list() == [f"lstm-v{variant}"]
+    assert store.receipt_of(DS, AS_OF)["content_hash"] == content_hash(back)
+    return variant
+
+
+def test_publishers_killed_at_random_leave_whole_forecasts_in_the_shared_home(s3_url, tmp_path):
+    """The forecast store of a shared home (shared/warehouse on S3, no store.url): a publisher
+    killed at a random moment of a publish loop leaves one publish whole, never a mix."""
+    spec, url, opts = _shared_spec(s3_url)
+    settings = load_settings(home=tmp_path / "home", shared=url, shared_options=opts)
+    store = open_store(settings)
+    assert store.location == f"{url}/warehouse"
+    n = 1000
+    publish(store, make_forecast(1, n, H, AS_OF))
+    rng = random.Random(11)
+    seen = []
+    for i in range(3):
+        proc = child(spec, AS_OF, 10 + 100 * i, n, None, "--loop")
+        first = proc.stdout.readline()
+        assert first.startswith("published"), proc.stderr.read()
+        time.sleep(rng.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        seen.append(_whole(open_store(settings), n))
+    assert all(v >= 10 for v in seen), seen  # each child published whole at least once before it died
+    assert not any(k.startswith("forecasts") for k in _keys(url, opts))  # all under shared/warehouse
+    assert all(k.startswith("warehouse/forecasts/dataset=sales/as_of=") for k in _keys(url, opts))
+
+
+def test_a_multipart_upload_killed_half_way_leaves_the_previous_forecasts(s3_url, tmp_path):
+    spec, url, opts = _shared_spec(s3_url)
+    settings = load_settings(home=tmp_path / "home", shared=url, shared_options=opts)
+    big = 20000  # series, horizon 1, with --noise: a ~6 MB file, two parts of a multipart upload
+    proc = child(spec, AS_OF, 1, big, None, "--noise", horizon=1)
+    assert proc.communicate(timeout=300) and proc.returncode == 0
+    proc = child(spec, AS_OF, 2, big, "publish:mid_upload", "--noise", horizon=1)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
+    assert _whole(open_store(settings), big, h=1) == 1
+    proc = child(spec, AS_OF, 3, big, None, "--noise", horizon=1)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert _whole(open_store(settings), big, h=1) == 3
