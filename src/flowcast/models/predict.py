@@ -1,8 +1,8 @@
 """Prediction: every series of a TrainingData exactly once, on the original scale, in one process.
 
 `predict` cuts each series at its last observation (short series are padded and masked), feeds
-the future-known covariates of the horizon rows and the statics, and inverts the per-series
-scaling. `ensemble` combines several prediction frames; `blend` mixes statistical forecasts into
+the future-known covariates of the horizon rows and the statics (a category level the model never
+saw is its unknown level), and inverts the per-series scaling. `ensemble` combines several prediction frames; `blend` mixes statistical forecasts into
 one (a model trained with `model.blend` has it applied by `predict`).
 """
 
@@ -36,6 +36,23 @@ def load_module(artifact: ModelArtifact):
     return _MODULES[key]
 
 
+def _model_statics(td: TrainingData, want: list[str], artifact: ModelArtifact) -> TrainingData:
+    """`td` with its statics as the model's columns: a category level the model never saw is its
+    unknown level (`flowcast.data.statics`), so a new series never fails every series' forecast."""
+    from dataclasses import replace
+
+    from flowcast.data.statics import align_statics
+
+    have = list(td.meta.static_cols)
+    if have == want:
+        return td
+    try:
+        static = align_statics(td.static, have, want, td.ids)
+    except TrainingError as exc:
+        raise TrainingError(f"{exc} ({artifact.path})") from None
+    return replace(td, static=static, meta=replace(td.meta, static_cols=want))
+
+
 def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = None,
             batch_size: int = 4096) -> pl.DataFrame:
     """unique_id, ds, step (Int32 1..h), y_hat (Float64) [+ quantile columns], original scale."""
@@ -50,10 +67,11 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
     h = int(horizon or td.meta.horizon)
     if h > h_model:
         raise TrainingError(f"model {artifact.path} forecasts {h_model} steps; asked for horizon={h}")
-    for kind in ("future_cols", "past_cols", "static_cols"):
+    for kind in ("future_cols", "past_cols"):
         have, want = list(getattr(td.meta, kind)), list(data.get(kind, []))
         if have != want:
             raise TrainingError(f"data {kind} {have} differ from the model's {want} ({artifact.path})")
+    td = _model_statics(td, list(data.get("static_cols", [])), artifact)
     stats = CovStats(**data["cov_stats"])
     packed = pack(td, stats, horizon=h_model)
     L = module.eval_lookback

@@ -1,0 +1,33 @@
+"""Statics of today's data as a model's columns (flowcast.data.statics)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from flowcast.data.statics import align_statics, unknown_level
+from flowcast.errors import TrainingError
+
+MODEL = ["size", "region=north", "region=south", unknown_level("region")]
+
+
+def test_an_unseen_level_is_the_unknown_level_and_a_missing_known_level_is_zero():
+    data_cols = ["size", "region=north", "region=west", unknown_level("region")]
+    static = pl.DataFrame({"unique_id": ["a", "b", "c"], "size": [1.0, 2.0, 3.0], "region=north": [1.0, 0.0, 0.0],
+                           "region=west": [0.0, 1.0, 0.0], "region=__unknown__": [0.0, 0.0, 1.0]})
+    got = align_statics(static, data_cols, MODEL, ["a", "b", "c", "d"])
+    assert got.columns == ["unique_id", *MODEL]
+    assert got.rows() == [
+        ("a", 1.0, 1.0, 0.0, 0.0),  # north: known
+        ("b", 2.0, 0.0, 0.0, 1.0),  # west: never seen -> unknown
+        ("c", 3.0, 0.0, 0.0, 1.0),  # no region
+        ("d", 0.0, 0.0, 0.0, 1.0),  # no static row at all
+    ]
+
+
+def test_a_numeric_static_the_model_needs_must_be_there():
+    static = pl.DataFrame({"unique_id": ["a"], "region=north": [1.0]})
+    with pytest.raises(TrainingError, match=r"missing \['size'\]"):
+        align_statics(static, ["region=north"], MODEL, ["a"])
+    with pytest.raises(TrainingError, match=r"not known to the model \['weight'\]"):
+        align_statics(static.with_columns(size=1.0, weight=2.0), ["size", "region=north", "weight"], MODEL, ["a"])
