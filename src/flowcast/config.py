@@ -115,8 +115,14 @@ class PreprocessConfig(_Section):
     scaler: Literal["standard", "robust", "minmax", "none"] = "standard"
     log1p: bool = Field(False, description="log1p-transform non-negative series before scaling")
     calendar: bool = True
-    short_series: Literal["exclude", "pad"] = "exclude"
+    short_series: Literal["exclude", "pad"] = Field(
+        "exclude", description="which series a network trains on and forecasts: exclude (at least lookback + horizon "
+        "+ val_size periods) or pad (horizon + val_size + 1, shorter inputs padded and masked); every shorter series "
+        "is kept and forecast by the statistical models that can run on it")
     val_size: int | None = Field(None, ge=0, description="validation span per series; default: horizon")
+    length_share: float = Field(
+        0.8, gt=0, le=1, description="a retrain shortens model.lookback, val_size and evaluation.n_windows, where not "
+        "given, so that at least this share of the series is long enough for a network and the backtest")
     max_length: int | None = Field(None, ge=1, description="keep only the last N periods of each series")
     future_fill: Literal["last", "zero", "error"] = Field(
         "last",

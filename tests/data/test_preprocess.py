@@ -81,19 +81,19 @@ def test_leading_and_trailing_empty_values_are_trimmed():
     assert td.frame["ds"].min() == D0 + timedelta(days=2)
 
 
-def test_short_series_exclude_and_pad():
+def test_short_series_are_kept_and_marked_for_the_network():
+    """Every series with an observation is kept; `short_series` says which ones a network serves
+    (exclude: lookback + horizon + val_size periods, pad: horizon + val_size + 1)."""
     valid = frame({"long": list(range(7)), "short": list(range(6)), "tiny": [1.0]})
     td, s = preprocess(valid, source(), settings(), None)
-    assert td.ids == ["long"]
-    assert s.excluded == [
-        {"unique_id": "short", "reason": "6 periods < 7 needed (lookback 3 + horizon 2 + val_size 2)"},
-        {"unique_id": "tiny", "reason": "1 periods < 7 needed (lookback 3 + horizon 2 + val_size 2)"},
-    ]
+    assert td.ids == ["long", "short", "tiny"] and s.excluded == []
+    assert td.meta.min_length == 7 and s.min_length == 7 and s.network_short == 2
+    assert td.marks().rows() == [("long", 7, True), ("short", 6, False), ("tiny", 1, False)]
+    assert td.network_subset().ids == ["long"]
     td, s = preprocess(valid, source(), settings(short_series="pad"), None)
-    assert td.ids == ["long", "short"]  # pad needs horizon + val_size + 1 = 5
-    assert s.excluded == [
-        {"unique_id": "tiny", "reason": "1 periods < 5 needed (horizon 2 + val_size 2 + 1, short_series='pad')"}
-    ]
+    assert td.meta.min_length == 5 and s.network_short == 1  # pad needs horizon + val_size + 1 = 5
+    assert td.marks().filter(pl.col("network"))["unique_id"].to_list() == ["long", "short"]
+    assert td.marks(network_min_length=1)["network"].all()
 
 
 def test_series_without_any_value_is_excluded():
@@ -103,8 +103,10 @@ def test_series_without_any_value_is_excluded():
 
 
 def test_no_series_left_is_a_dataset_error():
-    with pytest.raises(DataValidationError, match=r"no series left after preprocessing \(1 excluded: a: 2 periods < 7"):
-        preprocess(frame({"a": [1, 2]}), source(), settings(), None)
+    with pytest.raises(DataValidationError, match=r"no series left after preprocessing \(1 excluded: a: no observed"):
+        preprocess(frame({"a": [None, None]}), source(), settings(), None)
+    td, _ = preprocess(frame({"a": [1, 2]}), source(), settings(), None)  # short, but a series
+    assert td.ids == ["a"] and not td.marks()["network"].any()
 
 
 def test_scalers_fitted_on_training_span_only():
@@ -170,8 +172,9 @@ def test_covariates_static_and_future_exog():
     assert td.future_exog.filter(pl.col("unique_id") == "a")["temp"].to_list() == [27, 28]
     fut = td.future_frame(2).filter(pl.col("unique_id") == "a")
     assert fut["temp"].to_list() == [27, 28] and fut["step"].to_list() == [1, 2]
-    assert td.meta.static_cols == ["size", "region=north", "region=south"]
-    assert td.static.rows() == [("a", 3.0, 1.0, 0.0), ("b", 5.0, 0.0, 1.0)]
+    # a text static: one column per level plus the unknown level reserved for levels never seen here
+    assert td.meta.static_cols == ["size", "region=north", "region=south", "region=__unknown__"]
+    assert td.static.rows() == [("a", 3.0, 1.0, 0.0, 0.0), ("b", 5.0, 0.0, 1.0, 0.0)]
 
 
 def test_text_static_with_many_levels_is_reported_not_used():
@@ -266,7 +269,7 @@ def test_calendar_after_excluding_interleaved_series(kept_runs):
     series = {}
     for i in range(kept_runs):
         series[f"s{i:02d}"] = [float(v) for v in range(10)]
-        series[f"s{i:02d}_short"] = [1.0, 2.0]  # 2 < 7 needed: excluded
+        series[f"s{i:02d}_short"] = [1.0, None, None, None, None, 2.0]  # a gap of 4 > max_gap 3: excluded
     td, s = preprocess(frame(series), source(), settings(), None)
     assert s.n_series_out == kept_runs
     assert [e["unique_id"] for e in s.excluded] == [f"s{i:02d}_short" for i in range(kept_runs)]
@@ -293,13 +296,13 @@ def test_weekly_data_keeps_its_weekday_end_to_end(write_csv, first):
     assert td.future_frame(2)["ds"].to_list() == [days[-1] + timedelta(weeks=k) for k in (1, 2)]
 
 
-def test_all_series_too_short_says_which_lookback_would_do():
-    """A bundled dataset (m3-yearly) failed with the default lookback 36 and no way forward named."""
+def test_all_series_too_short_for_a_network_are_kept():
+    """A bundled dataset (m3-yearly) failed with the default lookback 36 ('no series left'): every
+    series is kept, none marked for a network (a retrain fits the lookback to the data first,
+    flowcast.data.lengths)."""
     valid = frame({"a": [1.0] * 4, "b": [2.0] * 5, "c": [3.0] * 6})  # 7 needed: lookback 3 + 2 + 2
-    with pytest.raises(DataValidationError, match=r"no series left .*; series have 5 periods \(median\), 6 at most: "
-                       r"lower model.lookback \(FLOWCAST_MODEL__LOOKBACK=1 keeps half of them\) or the horizon, "
-                       r"or set preprocess.short_series = 'pad'"):
-        preprocess(valid, source(), settings(), None)
+    td, s = preprocess(valid, source(), settings(), None)
+    assert td.ids == ["a", "b", "c"] and s.network_short == 3 and not td.marks()["network"].any()
 
 
 @pytest.mark.parametrize("method", ["linear", "ffill", "zero"])
@@ -326,7 +329,8 @@ def test_longest_gap_ties_name_the_first_gap():
 
 
 def test_excluded_series_between_kept_ones_leave_a_one_chunk_frame():
-    series = {"a": [float(v) for v in range(10)], "b": [1.0, 2.0], "c": [float(v) for v in range(10)]}
+    series = {"a": [float(v) for v in range(10)], "b": [None, None], "c": [float(v) for v in range(10)]}
+    # b: no value, excluded
     valid = frame(series, days={"a": list(range(10)), "b": [0, 1], "c": [0, 1, 2, 4, 5, 6, 7, 8, 9, 10]})
     many = pl.concat([valid.slice(i, 1) for i in range(valid.height)], rechunk=False)  # one chunk a row
     td, s = preprocess(many, source(), settings(), None)

@@ -135,3 +135,47 @@ def test_bad_recipes_are_refused(tmp_path):
     (tmp_path / "recipe.json").write_text(json.dumps({"components": [{"type": "statistical", "model": "arima"}]}))
     with pytest.raises(ValueError, match="unknown statistical model 'arima'"):
         forecast_with(Path(tmp_path), make_td(), 6)
+
+
+def test_a_short_series_gets_the_best_fallback_that_can_run_on_its_length():
+    """damped needs 4 points, theta 3, seasonal naive a season (12): each short series is made by the
+    first model of the fallback chain (the leaderboard's order) that runs on its length, its rows
+    name it, and these by-design fallbacks do not count as failures of the model."""
+    td = make_td(length=[1, 2, 3, 13], horizon=6, level=50.0)
+    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
+               weights=[1.0], fallback=["seasonal_naive", "theta", "naive"],
+               intervals={"damped": CAL, "theta": CAL, "naive": CAL})
+    rf = forecast_detailed(r, td, 6)
+    models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
+        "unique_id", pl.col("model").list.join(",")).rows())
+    assert models == {"s00": "naive", "s01": "naive", "s02": "theta", "s03": "damped"}
+    assert rf.fallbacks.rows() == [
+        ("s00", "naive", "no forecast: 1 observation(s), too few for damped"),
+        ("s01", "naive", "no forecast: 2 observation(s), too few for damped"),
+        ("s02", "theta", "no forecast: 3 observation(s), too few for damped"),
+    ]
+    assert rf.frame["y_hat"].is_finite().all()
+    check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.0)
+    assert check.ok and check.fallback_series == 0
+
+
+def test_a_network_leaves_series_shorter_than_its_training_to_the_fallback(net, tmp_path):
+    """A network trained on series of at least 20 periods (its meta's network_min_length): a
+    5-point series is forecast by the fallback, the others by the network."""
+    import shutil
+    from dataclasses import replace
+
+    td, art = net
+    path = tmp_path / "gru"
+    shutil.copytree(art.path, path)
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "network_min_length": 20}))
+    short = td.frame.filter(pl.col("unique_id") == "s01").tail(5).with_columns(pl.lit("new").alias("unique_id"))
+    td2 = replace(td, frame=pl.concat([td.frame, short]).sort("unique_id", "ds"),
+                  scalers=pl.concat([td.scalers, td.scalers.filter(pl.col("unique_id") == "s01").with_columns(
+                      pl.lit("new").alias("unique_id"))]).sort("unique_id"))
+    r = load_recipe(path)
+    r.fallback = ["theta", "naive"]
+    rf = forecast_detailed(r, td2, 6)
+    models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").first()).rows())
+    assert models == {"new": "theta", "s00": "gru", "s01": "gru", "s02": "gru"}

@@ -11,8 +11,10 @@ Per series, all vectorised in polars (no per-series Python loop):
    a series with a longer gap (any gap with `impute="none"`) is excluded; the imputed points are
    kept in `TrainingData.imputed` (they are not observations: backtests do not score them) and
    counted (`rows_imputed`);
-5. series too short are excluded: `short_series="exclude"` needs lookback + horizon + val_size
-   points, `"pad"` needs horizon + val_size + 1 (the models pad/mask short inputs);
+5. every series with an observation is kept, however short: a network trains on and forecasts
+   the series of at least `meta.min_length` periods (`short_series="exclude"`: lookback + horizon
+   + val_size, `"pad"`: horizon + val_size + 1, the models pad/mask short inputs); the statistical
+   models that can run on them forecast the shorter ones (`TrainingData.marks`);
 6. past/future covariates are filled forward then backward within the series (then 0 where a
    series has none at all; declared future ones get 0 with `future_fill="zero"`, as on the horizon); the calendar features (future-known) are named in the meta, not
    stored: they are computed from `ds` where used (`TrainingData.with_calendar`, `windows.pack`);
@@ -23,8 +25,10 @@ Per series, all vectorised in polars (no per-series Python loop):
    counted (`future_missing`, per column) and get `preprocess.future_fill` (`error` fails here).
 
 Static features: numeric static columns become Float64 (first value per series, nulls -> 0);
-text statics are one-hot encoded when they have at most `MAX_STATIC_LEVELS` distinct values,
-otherwise left out and reported (e.g. us_employment's Title, one distinct value per series).
+text statics are one-hot encoded when they have at most `MAX_STATIC_LEVELS` distinct values, plus
+an explicit unknown level (`<col>=__unknown__`: a null here, a level never seen in training at
+prediction, `flowcast.data.statics`), otherwise left out and reported (e.g. us_employment's
+Title, one distinct value per series).
 Every excluded series appears in `TrainingData.excluded` and `PreprocessSummary.excluded` with
 its reason; nothing is dropped silently.
 
@@ -36,12 +40,11 @@ handed over and the result, only chunk-sized temporaries are allocated.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -50,6 +53,7 @@ from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import calendar_columns, parse_freq, season_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
+from flowcast.data.statics import level_name, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
 
@@ -77,7 +81,8 @@ class PreprocessSummary:
     horizon: int = 0
     lookback: int = 0
     val_size: int = 0
-    min_length: int = 0
+    min_length: int = 0  # the shortest series a network trains on and forecasts
+    network_short: int = 0  # series shorter than that: forecast by the statistical models that can run on them
     future_exog_rows: int = 0  # planned rows (future-known covariates after each series' last observation)
     # the horizon's declared future covariates: series x steps expected, values the source did not plan
     # (per column), series concerned, and the declared fill applied to them (preprocess.future_fill)
@@ -137,7 +142,7 @@ def _offset(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
 
 
 def _safe_name(col: str, value: str) -> str:
-    return f"{col}={re.sub(r'[^0-9A-Za-z_.-]+', '_', str(value))[:40]}"
+    return level_name(col, value)
 
 
 def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
@@ -175,6 +180,10 @@ def _static_features(
                     name = _safe_name(c, lv)
                     out = out.with_columns((text == lv).fill_null(False).cast(pl.Float64).alias(name))
                     names.append(name)
+                # the explicit unknown level, reserved at training time: a level the model never saw
+                # (a new region) is this one at prediction (`flowcast.data.statics.align_statics`)
+                out = out.with_columns(text.is_null().cast(pl.Float64).alias(unknown_level(c)))
+                names.append(unknown_level(c))
                 continue
         out = out.with_columns(num.fill_null(0.0).fill_nan(0.0).alias(c))
         names.append(c)
@@ -406,22 +415,10 @@ def preprocess(
         if too_long.height:
             excluded.append(too_long)
 
-    # 5. short series
-    short = lengths.filter(pl.col("length") < min_length).select(
-        "unique_id",
-        pl.format(
-            "{} periods < {} needed ({})",
-            pl.col("length"),
-            pl.lit(min_length),
-            pl.lit(
-                f"lookback {lookback} + horizon {horizon} + val_size {val_size}"
-                if cfg.short_series == "exclude"
-                else f"horizon {horizon} + val_size {val_size} + 1, short_series='pad'"
-            ),
-        ).alias("reason"),
-    )
-    if short.height:
-        excluded.append(short)
+    # 5. short series are kept: a network trains on and forecasts the series of at least min_length
+    # periods (`TrainingData.marks`), the statistical models that can run on them forecast the others
+    short = lengths.filter(pl.col("length") < min_length)
+    summary.network_short = short.height
 
     excl = (
         pl.concat(excluded, how="vertical_relaxed").group_by("unique_id", maintain_order=True).agg(
@@ -438,15 +435,8 @@ def preprocess(
     kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
     if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
-        hint = ""
-        if short.height == len(summary.excluded) and lengths.height:  # every series is just too short
-            longest = int(cast(int, lengths["length"].max()))
-            median = int(cast(float, lengths["length"].median()))
-            hint = (f"; series have {median} periods (median), {longest} at most: lower model.lookback "
-                    f"(FLOWCAST_MODEL__LOOKBACK={max(1, median - horizon - val_size)} keeps half of them) or the horizon"
-                    + (", or set preprocess.short_series = 'pad'" if cfg.short_series == "exclude" else ""))
         raise DataValidationError(
-            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons}){hint}"
+            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons})"
         )
     # 3. (continued) the kept series on their grid: missing timestamps inserted (with nulls), excluded
     # series left out, in one pass that writes each output column once
@@ -527,6 +517,7 @@ def preprocess(
         declared_future_cols=declared_future,
         tz=source.tz,
         future_fill=cfg.future_fill,
+        min_length=min_length,
     )
     td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl,
                       imputed=imputed)

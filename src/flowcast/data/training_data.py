@@ -59,6 +59,7 @@ class TrainingMeta:
     declared_future_cols: list[str] = field(default_factory=list)
     tz: str | None = None  # the source's time zone: sub-daily ds are naive UTC instants, local time serves calendar features and display
     future_fill: str = "last"  # declared future covariates without a planned value: last | zero | error
+    min_length: int = 0  # the shortest series a network trains on and forecasts (shorter: statistical models); 0: any
 
 
 def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:
@@ -342,4 +343,27 @@ class TrainingData:
     @property
     def as_of(self) -> datetime | None:
         return datetime.fromisoformat(self.meta.as_of) if self.meta.as_of else None
+
+    # ------------------------------------------------------------------ short series
+    def subset(self, ids: list[str] | pl.Series) -> TrainingData:
+        """The series `ids` of this data (frame, scalers, statics, future covariates, same meta)."""
+        keep = pl.col("unique_id").is_in(pl.Series(list(ids), dtype=pl.Utf8).implode())
+        return replace(
+            self, frame=self.frame.filter(keep), scalers=self.scalers.filter(keep),
+            static=None if self.static is None else self.static.filter(keep),
+            future_exog=None if self.future_exog is None else self.future_exog.filter(keep),
+            imputed=None if self.imputed is None else self.imputed.filter(keep),
+        )
+
+    def marks(self, network_min_length: int | None = None) -> pl.DataFrame:
+        """unique_id, length, network: whether a network trains on and forecasts the series (at
+        least `network_min_length` periods, default `meta.min_length`); the shorter series are
+        forecast by the statistical models that can run on them."""
+        need = self.meta.min_length if network_min_length is None else int(network_min_length)
+        return self.lengths().select("unique_id", "length", (pl.col("length") >= need).alias("network"))
+
+    def network_subset(self, network_min_length: int | None = None) -> TrainingData:
+        """The series long enough for a network (see `marks`)."""
+        m = self.marks(network_min_length)
+        return self if bool(m["network"].all()) else self.subset(m.filter(pl.col("network"))["unique_id"])
 

@@ -117,10 +117,34 @@ class LoadedData:
     rows_valid: int
     rows_quarantined: int
     horizon: int
+    settings: Settings | None = None  # the settings the data was prepared with (spans fitted to it)
+    notes: tuple[str, ...] = ()
 
 
-def load_data(settings: Settings, as_of: datetime) -> LoadedData:
-    """Ingest, validate (quarantine bad rows), preprocess (cached): TrainingData for as_of."""
+def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
+    """`settings` with the lookback and validation span shortened to the data where they were not
+    given (`flowcast.data.lengths.fit_network_spans`), and what changed."""
+    from flowcast.config import with_overrides
+    from flowcast.data.lengths import fit_network_spans
+
+    pp, mc, h = settings.preprocess, settings.model, int(td.meta.horizon)
+    val = pp.val_size if pp.val_size is not None else h
+    spans = fit_network_spans(
+        td.lengths()["length"].to_list(), horizon=h, lookback=mc.lookback, val_size=val,
+        short_series=pp.short_series, share=pp.length_share,
+        lookback_given="lookback" in settings._given.get("model", frozenset()),
+        val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
+    )
+    if not spans.changed(mc.lookback, val):
+        return settings, []
+    fitted = with_overrides(settings, model={"lookback": spans.lookback}, preprocess={"val_size": spans.val_size})
+    return fitted, spans.notes
+
+
+def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -> LoadedData:
+    """Ingest, validate (quarantine bad rows), preprocess (cached): TrainingData for as_of. With
+    `fit_spans` (a retrain) the lookback and validation span not given are fitted to the series'
+    lengths first (`fitted_spans`); the returned `settings` say what the data was prepared with."""
     from flowcast.data.datasets import resolve_source
 
     log = get_run_logger()
@@ -158,7 +182,16 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
         raise
     # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
     fingerprint = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
-    td, summary = tasks.cached_preprocess(settings)(take_valid(result), source, settings, ingested.as_of, fingerprint)
+    valid = take_valid(result)
+    td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
+    notes: list[str] = []
+    if fit_spans:
+        fitted, notes = fitted_spans(settings, td)
+        if notes:
+            log.info("Spans fitted to the data: " + " ".join(notes))
+            settings = fitted
+            td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
+    del valid
     report.add_preprocess(summary)
     reporting.quality_artifact(report)
     if td.excluded.height:
@@ -171,9 +204,13 @@ def load_data(settings: Settings, as_of: datetime) -> LoadedData:
              f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
     for line in future_notes(summary):
         log.warning(line)
+    if summary.network_short:
+        log.info(f"{summary.network_short} of {td.n_series} series have fewer than the {td.meta.min_length} periods a "
+                 "network needs: the statistical models that can run on them forecast them")
     return LoadedData(
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
+        settings=settings, notes=tuple(notes),
     )
 
 

@@ -93,6 +93,32 @@ def _frozen_fit(version: Any, horizon: int, bounds: tuple[float | None, float | 
     return fit
 
 
+def _backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, Any, Any]:
+    """(settings with the backtest windows fitted to the data where not given, the series long
+    enough for them, the BacktestSpans): `flowcast.data.lengths.fit_backtest`. The shorter series take no part
+    in the leaderboard; each is published by the best candidate that can run on it."""
+    from flowcast.config import with_overrides
+    from flowcast.data.lengths import fit_backtest
+
+    ev = settings.evaluation
+    lengths = td.lengths()
+    spans = fit_backtest(lengths["length"].to_list(), horizon=horizon, n_windows=ev.n_windows, step=ev.step or horizon,
+                         share=settings.preprocess.length_share,
+                         given="n_windows" in settings._given.get("evaluation", frozenset()))
+    if spans.n_windows != ev.n_windows:
+        settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows})
+    long_enough = lengths.filter(pl.col("length") >= spans.need)["unique_id"]
+    if long_enough.len() == 0:
+        raise TrainingError(
+            f"no series is long enough for a backtest: {spans.n_windows} window(s) of horizon {horizon} need "
+            f"{spans.need} periods, the longest of the {td.n_series} series has {int(lengths['length'].max() or 0)}; "
+            "lower the horizon")
+    return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
+
+
+_LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded); the counts are complete
+
+
 def _naive_utc(iso: str | None) -> datetime | None:
     if not iso:
         return None
@@ -171,7 +197,9 @@ def retrain_flow(
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
-    data = load_data(settings, as_of)
+    data = load_data(settings, as_of, fit_spans=True)
+    settings = data.settings or settings  # the lookback and validation span fitted to the data
+    ev, mc = settings.evaluation, settings.model
     td, h = data.td, data.horizon
     name_of_data = data.source.name
     bounds = (data.source.y_min, data.source.y_max)
@@ -181,6 +209,11 @@ def retrain_flow(
 
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
+    # -- the backtest: windows fitted to the data, on the series long enough for them
+    settings, td_bt, bt_spans = _backtest_data(settings, td, h)
+    ev = settings.evaluation
+    for n in [*data.notes, *bt_spans.notes]:
+        log.info(n)
     registry = open_registry(settings)
     started_from = None
     if promote:
@@ -201,13 +234,13 @@ def retrain_flow(
     dropped: list[str] = []
     for m in plan.members:
         try:
-            comps[m.key] = tasks.backtest_task(td, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
+            comps[m.key] = tasks.backtest_task(td_bt, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
                                                                 m.cell, label[m.key], h), m.key, settings, h)
         except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
             dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
             log.warning(dropped[-1])
     for s in plan.statistical:
-        comps[s] = tasks.backtest_task(td, _statistical_fit(s, h), s, settings, h)
+        comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, h)
     usable = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
 
     # -- the production model, scored fairly
@@ -220,8 +253,8 @@ def retrain_flow(
         if ev.incumbent in ("auto", "frozen") and has_network:
             log.info(f"Scoring the production model {started_from.version} with its frozen weights")
             try:
-                res = tasks.backtest_task(td, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, h)
-                frozen = frozen_candidate(res, td, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
+                res = tasks.backtest_task(td_bt, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, h)
+                frozen = frozen_candidate(res, td_bt, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
                                           horizon=h, n_windows=ev.n_windows, step=step)
             except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
                 cannot = f"it cannot forecast this data ({exc})"
@@ -242,13 +275,13 @@ def retrain_flow(
                 log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
                 s_ = _member_settings(settings, seed, started_from.config)
                 try:
-                    comps[key] = tasks.backtest_task(td, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
+                    comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
                                                      key, settings, h)
                 except TrainingError as exc:
                     refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
             for c in started_from.recipe.get("components") or []:
                 if c.get("type") == "statistical" and c["model"] not in comps:
-                    comps[c["model"]] = tasks.backtest_task(td, _statistical_fit(c["model"], h), c["model"], settings, h)
+                    comps[c["model"]] = tasks.backtest_task(td_bt, _statistical_fit(c["model"], h), c["model"], settings, h)
             if not refit_error:
                 specs.append(spec)
             scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
@@ -263,7 +296,7 @@ def retrain_flow(
         log.warning(metric_note)
         dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
     cands, fallback, fallback_cal = evaluate_candidates(
-        specs, comps, td, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
+        specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
         horizon=h, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
     )
     for c in cands:
@@ -336,7 +369,7 @@ def retrain_flow(
                                max_fallback_share=ev.max_fallback_share)
 
     chosen, model_obj, rf, notes = first_publishable(decision.order, attempt, check)
-    notes = dropped + notes
+    notes = [*data.notes, *bt_spans.notes] + dropped + notes
     for n in notes:
         log.warning(n)
     if chosen is None or rf is None:
@@ -417,6 +450,10 @@ def retrain_flow(
         "model_version": version.version,
         "kind": version.kind,
         "fallback_series": int(rf.fallbacks.height),
+        "fallbacks": rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
+        "excluded": td.excluded.head(_LISTED).to_dicts(),  # series not forecast, with the reason
+        "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": ev.n_windows,
+                  "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
         "published_rows": int(receipt.rows),
         "store": store_label(settings),
         "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,

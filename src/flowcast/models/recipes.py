@@ -62,17 +62,40 @@ def statistical_models() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*names, *getattr(stats, "STATISTICAL_MODELS", ())]))
 
 
+# observations a statistical model needs to run on a series (seasonal naive: one full season)
+MIN_POINTS = {"naive": 1, "drift": 2, "theta": 3, "dotm": 3, "damped": 4}
+
+
+def min_points(name: str, season_length: int) -> int:
+    """The fewest observations `name` forecasts a series from: naive 1, drift 2, theta and dotm 3,
+    damped 4, seasonal naive one season (a model not listed: 1). Shorter series get no forecast
+    from it (null), so the next model of a fallback chain that can run on them makes theirs."""
+    if name == "seasonal_naive":
+        return max(int(season_length), 1)
+    return MIN_POINTS.get(name, 1)
+
+
 def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFrame:
-    """unique_id, ds, step, y_hat of statistical model `name` for every series of `td`."""
+    """unique_id, ds, step, y_hat of statistical model `name` for every series of `td` (y_hat null
+    for a series shorter than `min_points`)."""
     from flowcast.models.baselines import BASELINES, baseline_forecast
 
     if name in BASELINES:
-        return baseline_forecast(name, td, horizon)  # type: ignore[arg-type]
-    if name in statistical_models():
+        out = baseline_forecast(name, td, horizon)  # type: ignore[arg-type]
+    elif name in statistical_models():
         from flowcast.models import stats
 
-        return stats.statistical_forecast(name, td, horizon)
-    raise ValueError(f"unknown statistical model {name!r}; expected one of {list(statistical_models())}")
+        out = stats.statistical_forecast(name, td, horizon)
+    else:
+        raise ValueError(f"unknown statistical model {name!r}; expected one of {list(statistical_models())}")
+    need = min_points(name, td.meta.season_length)
+    if need <= 1:
+        return out
+    short = td.frame.group_by("unique_id").len().filter(pl.col("len") < need)["unique_id"]
+    if not short.len():
+        return out
+    return out.with_columns(pl.when(pl.col("unique_id").is_in(short.implode())).then(None)
+                            .otherwise(pl.col("y_hat")).alias("y_hat"))
 
 
 def network_ids(td: TrainingData, min_length: int | None = None) -> set[str] | None:
@@ -327,6 +350,13 @@ def forecast_detailed(
     judged = main.with_columns(_reason(bounds).alias("__reason"))
     bad_ids = judged.filter(pl.col("__reason") != "ok").group_by("unique_id").agg(
         pl.col("__reason").first().alias("reason"))
+    if bad_ids.height:  # say how short a series the model does not forecast by design is
+        n_obs = td.frame.group_by("unique_id").len().rename({"len": "__n"})
+        bad_ids = bad_ids.join(n_obs, on="unique_id", how="left").with_columns(
+            pl.when(pl.col("reason").str.starts_with("no forecast"))
+            .then(pl.format("no forecast: {} observation(s), too few for {}", pl.col("__n").fill_null(0),
+                            pl.lit(recipe.name)))
+            .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     main = main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))
     if len(recipe.components) == 1 and recipe.components[0]["type"] == "statistical":
         main = _true_method(main, str(recipe.components[0]["model"]), td)

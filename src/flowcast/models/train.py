@@ -135,6 +135,21 @@ def _progress_callback(fn: Progress, max_steps: int):
     return ProgressReporter()
 
 
+def network_data(td: TrainingData) -> TrainingData:
+    """The series a network trains on: those of at least `td.meta.min_length` periods (the shorter
+    ones are forecast by statistical models, `TrainingData.marks`). Raises TrainingError when none is."""
+    if not td.meta.min_length:
+        return td
+    sub = td.network_subset()
+    if sub.n_series == 0:
+        longest = int(cast(int, td.lengths()["length"].max() or 0))
+        raise TrainingError(f"no series is long enough for a network: they need {td.meta.min_length} periods "
+                            f"(lookback {td.meta.lookback} + horizon {td.meta.horizon} + val_size "
+                            f"{td.meta.val_size}, or horizon + val_size + 1 with short_series='pad'), the longest "
+                            f"of the {td.n_series} has {longest}")
+    return sub
+
+
 def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
     from flowcast.models.rnn import RNNForecaster
     from flowcast.models.windows import fit_cov_stats
@@ -192,6 +207,7 @@ def fit(
     if accelerator == "cpu":  # don't oversubscribe the cores: split them over the local ranks
         torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // devices))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    td = network_data(td)
     module, stats = build_module(td, cfg, cell)
     dm = build_datamodule(td, cfg, module, stats)
     has_val = dm.val_ds is not None and len(dm.val_ds) > 0
@@ -259,7 +275,8 @@ def fit(
     meta: dict[str, Any] = {"cell": cell, "hparams": _jsonable(dict(module.hparams)), "metrics": metrics,
                             "train_seconds": seconds,
             "fingerprint": td.meta.fingerprint, "as_of": td.meta.as_of, "source": td.meta.source,
-            "horizon": td.meta.horizon, "freq": td.meta.freq, "checkpoint": "model.ckpt", "config": cfg.model_dump()}
+            "horizon": td.meta.horizon, "freq": td.meta.freq, "checkpoint": "model.ckpt", "config": cfg.model_dump(),
+            "network_min_length": int(td.meta.min_length), "n_series": td.n_series}
     atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     return ModelArtifact(path=out_dir, cell=cell, hparams=meta["hparams"], metrics=metrics, meta=meta)
 
@@ -306,6 +323,7 @@ def train_model(
     if rendezvous and cfg.launcher == "inline":
         raise TrainingError("[distributed] launcher = 'rendezvous' trains with torchrun: it needs model.launcher = "
                             "'process', got 'inline'")
+    td = network_data(td)
     if cfg.launcher == "inline":
         art = fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress)
         assert art is not None

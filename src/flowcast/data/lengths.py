@@ -1,0 +1,92 @@
+"""Spans that fit the data: the lookback, the validation span and the backtest windows chosen from
+the series' lengths, so that short histories work with the defaults.
+
+A run's settings name a lookback, a validation span (`preprocess.val_size`, default: the horizon)
+and a number of backtest windows. On short data (M3 yearly: 14 to 41 periods a series, horizon 6)
+the defaults would leave no series long enough for a network or for the backtest. Where a setting
+was not given explicitly, it is shortened so that at least `preprocess.length_share` of the series
+fit (the shortest useful share): a network needs `lookback + horizon + val_size` periods
+(`short_series="exclude"`; `horizon + val_size + 1` with `"pad"`), a backtest of `n` windows
+`horizon + (n - 1) * step + 1`. The lookback is shortened first, never below the horizon (a
+shorter one sees too little to be worth a network), then the validation span (down to 0). A value
+given explicitly is kept. The series still too short are forecast by the statistical models that
+can run on them.
+Every change is said in a note.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+def share_length(lengths: Sequence[int], share: float) -> int:
+    """The largest length that at least `share` of the series have (0 for no series)."""
+    ordered = sorted((int(n) for n in lengths), reverse=True)
+    if not ordered:
+        return 0
+    k = max(1, math.ceil(share * len(ordered)))
+    return ordered[min(k, len(ordered)) - 1]
+
+
+@dataclass
+class NetworkSpans:
+    lookback: int
+    val_size: int
+    notes: list[str] = field(default_factory=list)
+
+    def changed(self, lookback: int, val_size: int) -> bool:
+        return (self.lookback, self.val_size) != (lookback, val_size)
+
+
+def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, val_size: int, short_series: str,
+                      share: float, lookback_given: bool = False, val_size_given: bool = False) -> NetworkSpans:
+    """The lookback and validation span for series of `lengths` (see the module)."""
+    n = share_length(lengths, share)
+    lb, vs = lookback, val_size
+    if short_series == "exclude":
+        room = n - horizon  # for lookback + val_size
+        if lb + vs > room and not lookback_given:
+            lb = max(min(lookback, horizon), room - vs, 1)
+        if lb + vs > room and not val_size_given:
+            vs = max(room - lb, 0)
+    elif vs > n - horizon - 1 and not val_size_given:
+        vs = max(n - horizon - 1, 0)
+    out = NetworkSpans(lb, vs)
+    if out.changed(lookback, val_size):
+        out.notes.append(
+            f"{share:.0%} of the series have at least {n} periods: lookback {lookback} -> {lb}, validation span "
+            f"{val_size} -> {vs}, so that they are long enough for a network (the shorter ones are forecast by the "
+            "statistical models that can run on them)")
+    return out
+
+
+@dataclass
+class BacktestSpans:
+    n_windows: int
+    step: int
+    need: int  # periods a series needs to take part in the backtest
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: int, share: float,
+                 given: bool = False) -> BacktestSpans:
+    """Backtest windows for series of `lengths`: fewer windows (not below 1) unless `given`, so that
+    at least `share` of the series take part; a series with no more than `need - 1` periods is left
+    out of the backtest (the leaderboard) and forecast by the best candidate that can run on it."""
+    n = share_length(lengths, share)
+    k = n_windows
+    if not given:
+        fits = (n - 1 - horizon) // step + 1 if n > horizon else 1
+        k = max(1, min(n_windows, fits))
+    need = horizon + (k - 1) * step + 1
+    out = BacktestSpans(k, step, need)
+    if k != n_windows:
+        out.notes.append(f"{share:.0%} of the series have at least {n} periods: {k} backtest window(s) instead of "
+                         f"{n_windows}")
+    left_out = sum(1 for x in lengths if x < need)
+    if left_out:
+        out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {need} periods: they take no part in "
+                         "the backtest and are forecast by the best candidate that can run on them")
+    return out

@@ -1,0 +1,46 @@
+"""Spans fitted to the series' lengths (flowcast.data.lengths)."""
+
+from __future__ import annotations
+
+from flowcast.data.lengths import fit_backtest, fit_network_spans, share_length
+
+M3_YEARLY_LIKE = [14] * 200 + [20] * 300 + [41] * 145  # 14 to 41 periods a series
+
+
+def test_share_length_is_what_the_share_of_series_has():
+    assert share_length([3, 8, 14, 40], 0.8) == 3  # all four
+    assert share_length([3, 8, 14, 40], 0.5) == 14  # two of four
+    assert share_length(M3_YEARLY_LIKE, 0.8) == 14 and share_length([], 0.8) == 0
+
+
+def test_lookback_then_validation_span_shrink_to_fit_the_share():
+    s = fit_network_spans(M3_YEARLY_LIKE, horizon=6, lookback=36, val_size=6, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size) == (6, 2)  # 6 + 6 + 2 = 14: every series serves a network
+    assert "lookback 36 -> 6" in s.notes[0]
+    # given values are kept
+    s = fit_network_spans(M3_YEARLY_LIKE, horizon=6, lookback=36, val_size=6, short_series="exclude", share=0.8,
+                          lookback_given=True)
+    assert (s.lookback, s.val_size) == (36, 0)
+    s = fit_network_spans(M3_YEARLY_LIKE, horizon=6, lookback=36, val_size=6, short_series="exclude", share=0.8,
+                          lookback_given=True, val_size_given=True)
+    assert (s.lookback, s.val_size, s.notes) == (36, 6, [])
+    # the lookback never goes below the horizon; long enough data keeps everything
+    s = fit_network_spans([3, 8, 14, 40], horizon=3, lookback=36, val_size=3, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size) == (3, 0)
+    s = fit_network_spans([200] * 5, horizon=12, lookback=36, val_size=12, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size, s.notes) == (36, 12, [])
+
+
+def test_pad_needs_only_horizon_and_validation_span():
+    s = fit_network_spans([10] * 9 + [100], horizon=6, lookback=36, val_size=6, short_series="pad", share=0.8)
+    assert (s.lookback, s.val_size) == (36, 3)  # 6 + 3 + 1 = 10
+
+
+def test_backtest_windows_shrink_and_short_series_are_left_out():
+    b = fit_backtest(M3_YEARLY_LIKE, horizon=6, n_windows=2, step=6, share=0.8)
+    assert (b.n_windows, b.need, b.notes) == (2, 13, [])
+    b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8)
+    assert (b.n_windows, b.need) == (1, 4)
+    assert b.notes[1].startswith("1 of 4 series have fewer than 4 periods")
+    b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8, given=True)
+    assert (b.n_windows, b.need) == (2, 7)
