@@ -202,7 +202,9 @@ def run(
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
             "action": result["decision"].get("action"),
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
-            "duckdb": result["duckdb"],
+            "duckdb": result["duckdb"], "spans": result.get("spans"),
+            "fallback_series": result.get("fallback_series"), "fallbacks": result.get("fallbacks"),
+            "excluded": result.get("excluded"),
         })
         return
     from rich.table import Table
