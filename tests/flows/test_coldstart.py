@@ -10,10 +10,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from flow_helpers import AS_OF, TINY_OVERRIDES
+from flow_helpers import AS_OF, TINY_OVERRIDES, artifacts_of
 
 from flowcast.models.recipes import min_points
 from flowcast.registry import ModelRegistry
+from flowcast.reporting import KEYS
 from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -95,18 +96,19 @@ def _static_cols(reg: ModelRegistry, version: str) -> list[str]:
 
 
 def test_short_histories_are_all_published_with_the_defaults(tmp_path):
-    """Daily series of 3, 8, 14 and 40 points, horizon 3, the default lookback (36) and validation
-    span: today's main stopped with 'no series left'. The lookback and validation span are fitted
-    to the data, the backtest to the series long enough for it, and every series is published: the
-    3-point one by the best statistical model that runs on 3 points (naive: damped needs 4), the
-    others by the champion, whatever it is."""
+    """Daily series of 1, 3, 8, 14 and 40 points, horizon 3, the default lookback (36) and
+    validation span: today's main stopped with 'no series left'. The lookback and validation span
+    are fitted to the data, the backtest to the series long enough for it, and every series is
+    published: the 1-point one by naive (the only model that runs on one point), the 3-point one
+    (too short for the network and the backtest) by damped, the best statistical model on this
+    trend, the others by the champion, whatever it is (gru or damped can forecast them)."""
     from flowcast.flows import retrain_flow
 
     rows = []
-    for sid, n in (("A", 3), ("B", 8), ("C", 14), ("D", 40)):
+    for sid, n in (("A", 1), ("B", 3), ("C", 8), ("D", 14), ("E", 40)):
         for t in range(40 - n, 40):
-            rows.append({"id": sid, "day": f"2020-01-{1 + t % 31:02d}" if t < 31 else f"2020-02-{t - 30:02d}",
-                         "v": 50 + 2.0 * t + (t % 3)})
+            rows.append({"id": sid, "day": f"2020-01-{1 + t:02d}" if t < 31 else f"2020-02-{t - 30:02d}",
+                         "v": 50 + 2.0 * t + 0.1 * (t % 3)})
     csv = tmp_path / "short.csv"
     pl.DataFrame(rows).write_csv(csv)
     source = {"name": "short", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
@@ -119,13 +121,17 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     as_of = datetime(2020, 2, 9)
     out = retrain_flow(as_of=as_of, source=source, home=str(tmp_path / "home"), overrides=overrides)
 
+    # 80% of the series (4 of 5) have 3 points: lookback 3 (the horizon), no validation span, 1 window
     assert out["spans"] == {"lookback": 3, "val_size": 0, "n_windows": 1, "network_min_length": 6,
                             "backtest_min_length": 4}
     pub = _published(str(tmp_path / "home"), "short", as_of)
     models = dict(pub.group_by("unique_id").agg(pl.col("model").unique()).select(
         "unique_id", pl.col("model").list.first()).iter_rows())
     assert pub.group_by("unique_id").agg(pl.col("model").n_unique())["model"].max() == 1
-    assert sorted(models) == ["A", "B", "C", "D"] and pub.height == 4 * 3
-    assert models["A"] == "naive"
-    assert models["B"] == models["C"] == models["D"] == out["champion"]
-    assert {r["model"] for r in out["leaderboard"]} >= {"gru", "damped", "naive"}
+    assert sorted(models) == ["A", "B", "C", "D", "E"] and pub.height == 5 * 3
+    assert out["champion"] in ("gru", "damped")
+    assert models == {"A": "naive", "B": "damped", "C": out["champion"], "D": out["champion"], "E": out["champion"]}
+    board = {r["model"]: r for r in out["leaderboard"]}
+    assert board["damped"]["rank"] < board["naive"]["rank"]
+    quality = artifacts_of(out["run_id"])[KEYS["quality"]][0].data
+    assert "| series too short for a network (statistical models forecast them) | 2 |" in quality

@@ -138,21 +138,20 @@ def test_bad_recipes_are_refused(tmp_path):
 
 
 def test_a_short_series_gets_the_best_fallback_that_can_run_on_its_length():
-    """damped needs 4 points, theta 3, seasonal naive a season (12): each short series is made by the
-    first model of the fallback chain (the leaderboard's order) that runs on its length, its rows
-    name it, and these by-design fallbacks do not count as failures of the model."""
-    td = make_td(length=[1, 2, 3, 13], horizon=6, level=50.0)
-    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
-               weights=[1.0], fallback=["seasonal_naive", "theta", "naive"],
-               intervals={"damped": CAL, "theta": CAL, "naive": CAL})
+    """Seasonal naive needs a season (12), theta and damped 2 points, naive 1: each short series is
+    made by the first model of the fallback chain (the leaderboard's order) that runs on its length,
+    its rows name it, and these by-design fallbacks do not count as failures of the model."""
+    td = make_td(length=[1, 5, 13], horizon=6, level=50.0)
+    r = Recipe(name="seasonal_naive", kind="statistical",
+               components=[{"type": "statistical", "model": "seasonal_naive"}], weights=[1.0],
+               fallback=["damped", "naive"], intervals={"seasonal_naive": CAL, "damped": CAL, "naive": CAL})
     rf = forecast_detailed(r, td, 6)
     models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
         "unique_id", pl.col("model").list.join(",")).rows())
-    assert models == {"s00": "naive", "s01": "naive", "s02": "theta", "s03": "damped"}
+    assert models == {"s00": "naive", "s01": "damped", "s02": "seasonal_naive"}
     assert rf.fallbacks.rows() == [
-        ("s00", "naive", "no forecast: 1 observation(s), too few for damped"),
-        ("s01", "naive", "no forecast: 2 observation(s), too few for damped"),
-        ("s02", "theta", "no forecast: 3 observation(s), too few for damped"),
+        ("s00", "naive", "no forecast: 1 observation(s), too few for seasonal_naive"),
+        ("s01", "damped", "no forecast: 5 observation(s), too few for seasonal_naive"),
     ]
     assert rf.frame["y_hat"].is_finite().all()
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.0)

@@ -145,6 +145,8 @@ class DataQualityReport:
             f"| rows quarantined | {self.rows_quarantined:,} ({self.quarantine_rate:.2%}) |",
             f"| series | {self.n_series:,} |",
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
+            *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
+              if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {self.ds_min} .. {self.ds_max} |",
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
