@@ -95,8 +95,9 @@ def _frozen_fit(version: Any, horizon: int, bounds: tuple[float | None, float | 
 
 def _backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, Any, Any]:
     """(settings with the backtest windows fitted to the data where not given, the series long
-    enough for them, the BacktestSpans): `flowcast.data.lengths.fit_backtest`. The shorter series take no part
-    in the leaderboard; each is published by the best candidate that can run on it."""
+    enough for them, the BacktestSpans): `flowcast.data.lengths.fit_backtest`. The shorter
+    series take no part in the leaderboard; each is published by the best candidate that can run
+    on it."""
     from flowcast.config import with_overrides
     from flowcast.data.lengths import fit_backtest
 
@@ -212,8 +213,6 @@ def retrain_flow(
     # -- the backtest: windows fitted to the data, on the series long enough for them
     settings, td_bt, bt_spans = _backtest_data(settings, td, h)
     ev = settings.evaluation
-    for n in [*data.notes, *bt_spans.notes]:
-        log.info(n)
     registry = open_registry(settings)
     started_from = None
     if promote:
