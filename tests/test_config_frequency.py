@@ -43,3 +43,18 @@ def test_flows_apply_the_recipe_of_the_source_frequency(tmp_path):
     assert s.model.mode == FREQUENCY_DEFAULTS["1y"]["model"]["mode"]
     hourly = with_frequency_defaults(load_settings(empty, source={**source, "freq": "1h"}))
     assert hourly.model.mode == load_settings(empty).model.mode
+
+
+def test_training_length_given_in_steps_is_the_whole_length(tmp_path, monkeypatch):
+    """The monthly recipe bounds training by epochs too; a user who sets max_steps (or max_epochs)
+    gets exactly that, not the recipe's other bound on top."""
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    s = for_frequency(load_settings(empty), "1mo")
+    assert (s.model.max_steps, s.model.max_epochs) == (600, 50)
+    s = for_frequency(load_settings(empty, model={"max_steps": 2000}), "1mo")
+    assert (s.model.max_steps, s.model.max_epochs) == (2000, None)
+    monkeypatch.setenv("FLOWCAST_MODEL__MAX_EPOCHS", "3")
+    s = for_frequency(load_settings(empty), "1mo")
+    assert (s.model.max_steps, s.model.max_epochs) == (300, 3)
+    assert s.model.hidden_size == FREQUENCY_DEFAULTS["1mo"]["model"]["hidden_size"]  # the rest still applies

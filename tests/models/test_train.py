@@ -192,3 +192,24 @@ def test_training_process_dies_with_a_killed_launcher(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the training process outlived its killed launcher")
+
+
+def test_cosine_schedule_ends_where_max_epochs_ends_training(tmp_path):
+    """Bounded by epochs before steps, training still anneals the learning rate to its floor
+    (the schedule's length is the trainer's estimate, min of both bounds), not to a midpoint."""
+    import lightning as L
+
+    td = make_td(n_series=4, length=40)
+    seen: dict[str, float] = {}
+
+    class LastLR(L.Callback):
+        def on_train_end(self, trainer, pl_module):
+            seen["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+            seen["steps"] = trainer.global_step
+
+    from flowcast.models.train import fit
+
+    cfg = tiny_cfg(mode="forking", batch_size=2, max_steps=500, max_epochs=3, lr=1e-2)
+    fit(td, cfg, tmp_path / "m", cell="rnn", extra_callbacks=[LastLR()])
+    assert seen["steps"] == 6  # 3 epochs of 2 batches, long before 500 steps
+    assert seen["lr"] == pytest.approx(1e-2 * 0.01, rel=1e-6)  # eta_min = lr / 100

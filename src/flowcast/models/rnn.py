@@ -18,6 +18,7 @@ quantile plus cumulative softplus increments).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -179,8 +180,10 @@ class RNNForecaster(L.LightningModule):
         if hp.scheduler == "none":
             return opt
         total = hp.max_steps if hp.max_steps and hp.max_steps > 0 else None
-        if total is None and self._trainer is not None:
-            total = int(self.trainer.estimated_stepping_batches)
+        if self._trainer is not None:  # the schedule ends where training does: max_steps or max_epochs
+            est = self.trainer.estimated_stepping_batches
+            if math.isfinite(est) and est > 0:
+                total = min(int(est), total) if total is not None else int(est)
         total = max(int(total or 1000), 1)
         if hp.scheduler == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=hp.lr * 0.01)
