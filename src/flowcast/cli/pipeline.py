@@ -351,10 +351,11 @@ def backfill(
 
         table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
                             f"{summary['skipped']} skipped, {summary['failed']} failed")
-        for col in ("as_of", "status", "rows", "detail"):
+        for col in ("as_of", "status", "rows", "model", "worker", "flow run", "detail"):
             table.add_column(col)
         for o in summary["outcomes"]:
-            table.add_row(o["as_of"], o["status"], str(o["rows"] or ""), o["error"] or (o["model"] or ""))
+            table.add_row(o["as_of"], o["status"], str(o["rows"]), o["model"] or "", o.get("worker") or "",
+                          o.get("flow_run") or "", o["error"] or "")
         out.print(table)
     if failed is not None:
         console.print(f"[bold red]error:[/] {failed}", highlight=False)
