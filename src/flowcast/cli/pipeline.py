@@ -351,7 +351,9 @@ def backfill(
 
         table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
                             f"{summary['skipped']} skipped, {summary['failed']} failed")
-        for col in ("as_of", "status", "rows", "model", "worker", "flow run", "detail"):
+        table.add_column("as_of", no_wrap=True, min_width=19)  # narrow terminals squeeze the other columns
+        table.add_column("status", no_wrap=True)
+        for col in ("rows", "model", "worker", "flow run", "detail"):
             table.add_column(col)
         for o in summary["outcomes"]:
             table.add_row(o["as_of"], o["status"], str(o["rows"]), o["model"] or "", o.get("worker") or "",

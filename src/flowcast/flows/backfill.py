@@ -129,8 +129,8 @@ def backfill_flow(
         if not overwrite and store.has(src.name, d):
             held = store.receipt_of(src.name, d)
             o: Outcome = {"as_of": d.isoformat(), "status": "skipped", "rows": int(held.get("rows") or 0),
-                 "model": held.get("model_version") or held.get("model"), "run_id": held.get("run_id"),
-                 "flow_run": None, "worker": None, "error": "already published (overwrite=False)"}
+                          "model": held.get("model_version") or held.get("model"), "run_id": held.get("run_id"),
+                          "flow_run": None, "worker": None, "error": "already published (overwrite=False)"}
             outcomes.append(o)
             _notify(o)
         else:
