@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import uuid4
 
+import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Crashed, Failed
 
-from flowcast.flows.fanout import FanOut, outcome_of
+from flowcast.errors import ConfigError
+from flowcast.flows.fanout import FanOut, mode_of, outcome_of
 
 PLAN = FanOut(deployment="forecast/forecast", dataset="tiny", mode="forecast", backfill_run_id="b1")
 AS_OF = datetime(2019, 3, 1)
@@ -50,3 +52,14 @@ def test_failed_and_crashed_runs_fail_with_their_message():
     assert (o["status"], o["worker"], o["error"]) == ("failed", None, "Failed after 1 flow run(s): boom")
     o = outcome_of(AS_OF, _run(Crashed(message="no heartbeat")), None, attempts=3)
     assert (o["status"], o["error"]) == ("failed", "Crashed after 3 flow run(s): no heartbeat")
+
+
+def test_the_deployment_decides_the_mode_and_a_contradiction_fails():
+    assert mode_of("forecast/forecast", "forecast") == "forecast"
+    assert mode_of("retrain/retrain", "forecast") == "retrain"  # never promotes from a backfill
+    assert mode_of("retrain/nightly", "retrain") == "retrain"
+    assert mode_of("my-flow/x", "forecast") == "forecast"
+    with pytest.raises(ConfigError, match="mode 'retrain' with deployment 'forecast/forecast'"):
+        mode_of("forecast/forecast", "retrain")
+    with pytest.raises(ConfigError, match="'forecast' is not 'flow-name/deployment-name'"):
+        mode_of("forecast", "forecast")

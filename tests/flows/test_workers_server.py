@@ -9,6 +9,8 @@ hand: nothing to train), the data a tiny CSV served by a local HTTP server (Pyth
    `prefect.worker.name` label; the summary names it), every date is published exactly once
    (24 rows, no duplicate key, the receipt names the flow run that wrote it).
 2. The same backfill again starts no flow run and changes no byte: every date is skipped.
+   `--deployment retrain/retrain` over 2 dates: each trains (one tiny network) and publishes
+   its own best model; production is left alone.
 3. A worker killed mid-backfill (SIGKILL to the worker and its flow-run process, as when its
    machine dies): the run it held stops sending heartbeats, the shipped automation
    `flowcast: crash silent runs` (applied with `flowcast automations apply`) marks it Crashed,
@@ -61,6 +63,20 @@ read_timeout = 600
 
 [publish]
 plot_series = 1
+
+# the retrain backfill: one tiny network, a few steps, one backtest window
+[model]
+cells = ["gru"]
+lookback = 12
+hidden_size = 8
+num_layers = 1
+batch_size = 64
+max_steps = 3
+launcher = "inline"
+accelerator = "cpu"
+
+[evaluation]
+n_windows = 1
 """
 
 
@@ -70,9 +86,10 @@ def _run(srv, args: list[str], timeout: float = 600, cwd: Path = ROOT) -> subpro
     return p
 
 
-def _backfill_args(cfg: Path, home: Path, start: str, end: str) -> list[str]:
-    return [FLOWCAST, "backfill", "--deployment", "forecast/forecast", "--dataset", "tiny", "--config", str(cfg),
-            "--home", str(home), "--start", start, "--end", end, "--every", "1mo", "--json"]
+def _backfill_args(cfg: Path, home: Path, start: str, end: str, deployment: str = "forecast/forecast",
+                   every: str = "1mo") -> list[str]:
+    return [FLOWCAST, "backfill", "--deployment", deployment, "--dataset", "tiny", "--config", str(cfg),
+            "--home", str(home), "--start", start, "--end", end, "--every", every, "--json"]
 
 
 def _summary(stdout: str) -> dict:
@@ -187,6 +204,18 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         assert [(o["status"], o["rows"], o["model"]) for o in again["outcomes"]] == [("skipped", 24, champion)] * 6
         assert len(_flow_runs(srv)) == 6 and _stored(home) == stored
 
+        # -- retrain/retrain: each date trains and publishes its own best model, production stays
+        retrains = _summary(_run(srv, _backfill_args(cfg, home, "2018-06-01", "2018-12-01", "retrain/retrain", "6mo"),
+                                 timeout=900).stdout)["outcomes"]
+        print(json.dumps([{k: o[k] for k in ("as_of", "status", "rows", "model", "worker", "flow_run")}
+                          for o in retrains]))
+        assert [(o["as_of"], o["status"], o["rows"]) for o in retrains] == [
+            ("2018-06-01T00:00:00", "published", 24), ("2018-12-01T00:00:00", "published", 24)]
+        after = ModelRegistry(home / "models")
+        assert all(o["worker"] in WORKERS and after.get(o["model"]).dataset == "tiny" for o in retrains)
+        assert after.production("tiny").version == champion  # backfills never promote
+        stored.update({o["as_of"]: _stored(home)[o["as_of"]] for o in retrains})
+
         # -- 3. a worker dies mid-backfill: its date is started again, on the other worker
         http_server.failures.append(900.0)  # the next data request is answered after 15 minutes
         log = tmp_path / "backfill-kill.log"
@@ -220,7 +249,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         assert crashed["state"]["type"] == "CRASHED", crashed["state"]
         assert f"No heartbeat for {CRASH_AFTER}" in crashed["state"]["message"]
         final = _stored(home)
-        assert sorted(final) == six + ["2019-07-01T00:00:00", "2019-08-01T00:00:00", "2019-09-01T00:00:00"]
+        assert sorted(final) == sorted(stored) + ["2019-07-01T00:00:00", "2019-08-01T00:00:00", "2019-09-01T00:00:00"]
         assert all(rows == distinct == 24 for rows, distinct, _, _ in final.values())
-        assert {a: v for a, v in final.items() if a in six} == stored  # earlier dates untouched
+        assert {a: v for a, v in final.items() if a in stored} == stored  # earlier dates untouched
         assert final[retried[0]["as_of"]][3] == retried[0]["flow_run_id"]  # written by the restarted run

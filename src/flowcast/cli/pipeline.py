@@ -295,7 +295,8 @@ def backfill(
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
-        "--deployment", help="fan out through this deployment (e.g. forecast/forecast) to a work pool")] = None,
+        "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
+                             "retrain/retrain (implies --mode retrain)")] = None,
     dataset: DatasetOpt = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,

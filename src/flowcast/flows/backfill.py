@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -109,7 +109,7 @@ def backfill_flow(
         end: last as_of (inclusive), an instant (without a UTC offset it means UTC).
         every: step between as_ofs, a duration such as 1d, 1w, 1mo (default: the data's frequency).
         deployment: fan out through this deployment ("flow-name/deployment-name") instead of
-            running the dates here one after another.
+            running the dates here one after another; a retrain deployment implies mode retrain.
     """
     from flowcast.data.datasets import resolve_source
     from flowcast.store import open_store
@@ -119,6 +119,13 @@ def backfill_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
     run_id, _ = run_identity()
+    if deployment:
+        from flowcast.flows.fanout import mode_of
+
+        if (implied := mode_of(deployment, mode)) != mode:
+            log.info(f"Deployment {deployment} runs the {implied} flow: backfill mode {implied} (each date trains "
+                     "its own models; production is left alone)")
+            mode = cast(Literal["forecast", "retrain"], implied)
     src = resolve_source(settings)
     step = every or src.freq
     dates = backfill_dates(start, end, step)

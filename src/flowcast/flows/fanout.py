@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from flowcast.errors import PublishError
+from flowcast.errors import ConfigError, PublishError
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -56,6 +56,20 @@ class FanOut:
     def run_name(self, as_of: datetime, attempt: int) -> str:
         name = f"{self.mode} {self.dataset} {as_of:%Y-%m-%d %H:%M}"
         return name if attempt == 1 else f"{name} (attempt {attempt})"
+
+
+def mode_of(deployment: str, mode: str) -> str:
+    """The backfill mode a deployment implies: its flow's name ("retrain/retrain" runs the retrain
+    flow, so its dates must not promote), else `mode`. A retrain backfill through a forecast
+    deployment is a contradiction and fails; forecast (the default) through a retrain
+    deployment becomes retrain."""
+    flow_name, sep, _ = deployment.partition("/")
+    if not sep or not flow_name:
+        raise ConfigError(f"deployment {deployment!r} is not 'flow-name/deployment-name' (e.g. forecast/forecast)")
+    if flow_name == "forecast" and mode == "retrain":
+        raise ConfigError(f"mode 'retrain' with deployment {deployment!r}, which runs the forecast flow: pass a "
+                          "retrain deployment (e.g. retrain/retrain)")
+    return "retrain" if flow_name == "retrain" else mode
 
 
 def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, attempts: int) -> Outcome:
