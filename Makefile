@@ -25,8 +25,12 @@ test: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python deployments/serve.py
 
+# The Prefect server keeps its runs in SQLite under PREFECT_HOME unless DATABASE_URL names a
+# PostgreSQL database (postgresql+asyncpg://user:password@host:5432/prefect), which several
+# workers and servers can share. PREFECT_SERVER_HOST=0.0.0.0 serves other machines.
 server: $(STAMP)
-	$(BIN)/prefect server start --host 127.0.0.1 --port $${PREFECT_SERVER_PORT:-4200}
+	$(if $(DATABASE_URL),PREFECT_API_DATABASE_CONNECTION_URL='$(DATABASE_URL)') \
+	$(BIN)/prefect server start --host $${PREFECT_SERVER_HOST:-127.0.0.1} --port $${PREFECT_SERVER_PORT:-4200}
 
 bench: $(STAMP)
 	$(BIN)/python bench/preprocess.py --series 10000 --steps 1000

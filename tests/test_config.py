@@ -154,3 +154,16 @@ def test_durations():
     assert parse_duration("1.5d") == timedelta(days=1.5)
     with pytest.raises(ValueError, match="such as 90s"):
         parse_duration("tomorrow")
+
+
+def test_workers_section_defaults_env_and_bounds(monkeypatch):
+    s = load_settings()
+    assert (s.workers.max_attempts, s.workers.wait_timeout, s.workers.crash_after) == (3, "6h", "10m")
+    monkeypatch.setenv("FLOWCAST_WORKERS__CRASH_AFTER", "75s")
+    assert load_settings().workers.crash_after == "75s"
+    with pytest.raises(ValueError, match="crash_after must be at least 40s.*'30s'"):
+        load_settings(workers={"crash_after": "30s"})
+    with pytest.raises(ValueError, match="max_attempts"):
+        load_settings(workers={"max_attempts": 0})
+    with pytest.raises(ValueError, match="such as 90s"):
+        load_settings(workers={"wait_timeout": "soon"})

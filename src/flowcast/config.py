@@ -406,6 +406,35 @@ class DistributedConfig(_Section):
         return self
 
 
+class WorkersConfig(_Section):
+    """Runs on a Prefect work pool: how `flowcast backfill --deployment` fans dates out, and when
+    the server marks a run whose worker died as crashed (the shipped zombie automation)."""
+
+    max_attempts: int = Field(
+        3, ge=1, description="flow runs a backfill date may take: a run that crashed (its worker died) is started again"
+    )
+    wait_timeout: str = Field("6h", description="longest a backfill waits for one date's flow run to finish")
+    crash_after: str = Field(
+        "10m", description="a running flow run without a heartbeat for this long is marked Crashed (the "
+        "'flowcast: crash silent runs' automation); keep it above PREFECT_FLOWS_HEARTBEAT_FREQUENCY (180 s by default)"
+    )
+
+    @field_validator("crash_after")
+    @classmethod
+    def _crash_after(cls, v: str) -> str:
+        if parse_duration(v) < timedelta(seconds=40):
+            raise ValueError(f"crash_after must be at least 40s (flow run heartbeats come every 30 s at the most), "
+                             f"got {v!r}")
+        return v
+
+    @field_validator("wait_timeout")
+    @classmethod
+    def _wait_timeout(cls, v: str) -> str:
+        if parse_duration(v) <= timedelta(0):
+            raise ValueError(f"wait_timeout must be a positive duration such as 30m or 6h, got {v!r}")
+        return v
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`, not directly."""
 
@@ -441,6 +470,7 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
 
     @field_validator("home", mode="before")
     @classmethod

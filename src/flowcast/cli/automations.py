@@ -34,7 +34,8 @@ def _api_hint() -> str:
 def apply_cmd(config: ConfigOpt = None, home: HomeOpt = None, json_out: JsonOpt = False) -> None:
     """Create or update flowcast's automations and their notification block (idempotent).
 
-    Notifications go to [alerts] webhook_url (FLOWCAST_ALERTS__WEBHOOK_URL)."""
+    Notifications go to [alerts] webhook_url (FLOWCAST_ALERTS__WEBHOOK_URL); without one only
+    `flowcast: crash silent runs` (runs whose heartbeats stopped are marked Crashed) is applied."""
     from flowcast.ops.automations import apply
 
     settings = resolve_settings(config=config, home=home)
@@ -45,8 +46,12 @@ def apply_cmd(config: ConfigOpt = None, home: HomeOpt = None, json_out: JsonOpt 
         return
     for d in done:
         out.print(f"{d.action:<9} {d.name}  ({d.id})", highlight=False)
-    console.print(f"notification block {settings.alerts.block_name!r} -> {settings.alerts.webhook_url} on {_api_hint()}",
-                  highlight=False)
+    if settings.alerts.webhook_url:
+        console.print(f"notification block {settings.alerts.block_name!r} -> {settings.alerts.webhook_url} on "
+                      f"{_api_hint()}", highlight=False)
+    else:
+        console.print(f"no [alerts] webhook_url: notifications are off; silent runs are still marked crashed on "
+                      f"{_api_hint()}", highlight=False)
 
 
 @automations_app.command("list")

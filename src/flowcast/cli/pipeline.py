@@ -297,7 +297,8 @@ def backfill(
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
-        "--deployment", help="fan out through this deployment (e.g. forecast/forecast) to a work pool")] = None,
+        "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
+                             "retrain/retrain (implies --mode retrain)")] = None,
     dataset: DatasetOpt = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
@@ -353,10 +354,13 @@ def backfill(
 
         table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
                             f"{summary['skipped']} skipped, {summary['failed']} failed")
-        for col in ("as_of", "status", "rows", "detail"):
+        table.add_column("as_of", no_wrap=True, min_width=19)  # narrow terminals squeeze the other columns
+        table.add_column("status", no_wrap=True)
+        for col in ("rows", "model", "worker", "flow run", "detail"):
             table.add_column(col)
         for o in summary["outcomes"]:
-            table.add_row(o["as_of"], o["status"], str(o["rows"] or ""), o["error"] or (o["model"] or ""))
+            table.add_row(o["as_of"], o["status"], str(o["rows"]), o["model"] or "", o.get("worker") or "",
+                          o.get("flow_run") or "", o["error"] or "")
         out.print(table)
     if failed is not None:
         console.print(f"[bold red]error:[/] {failed}", highlight=False)

@@ -8,28 +8,30 @@ forecasts (for this dataset) are skipped unless `overwrite`. A failing date does
 date's outcome is listed at the end (log, `backfill-summary` artifact, return value) and the
 run fails only after all dates were tried.
 
-With `deployment` set (e.g. "forecast/forecast") the dates fan out through
-`run_deployment`, one flow run per date with an idempotency key, so that the workers of a
-work pool process dates in parallel; a retried backfill does not start a date twice.
+With `deployment` set (e.g. "forecast/forecast") the dates fan out over the deployment's work
+pool (flows/fanout.py: `run_deployment` with an idempotency key per date, `wait_for_flow_run`,
+a crashed run started again), so that its workers process dates in parallel; a retried
+backfill does not start a date twice. Every outcome names the flow run and the worker that ran
+it (`in-process` without a deployment).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import polars as pl
 from prefect import flow, get_run_logger
 
 from flowcast import reporting
-from flowcast.config import SourceConfig
+from flowcast.config import SourceConfig, parse_duration
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.flows.common import flow_settings, naive_utc, run_identity
 from flowcast.ops.hooks import on_run_failure
 
-Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, error
+Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error
+IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
 _listeners: list[Callable[[Outcome], None]] = []
 
 
@@ -107,7 +109,7 @@ def backfill_flow(
         end: last as_of (inclusive), an instant (without a UTC offset it means UTC).
         every: step between as_ofs, a duration such as 1d, 1w, 1mo (default: the data's frequency).
         deployment: fan out through this deployment ("flow-name/deployment-name") instead of
-            running the dates here one after another.
+            running the dates here one after another; a retrain deployment implies mode retrain.
     """
     from flowcast.data.datasets import resolve_source
     from flowcast.store import open_store
@@ -117,15 +119,25 @@ def backfill_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
     run_id, _ = run_identity()
+    if deployment:
+        from flowcast.flows.fanout import mode_of
+
+        if (implied := mode_of(deployment, mode)) != mode:
+            log.info(f"Deployment {deployment} runs the {implied} flow: backfill mode {implied} (each date trains "
+                     "its own models; production is left alone)")
+            mode = cast(Literal["forecast", "retrain"], implied)
     src = resolve_source(settings)
     step = every or src.freq
     dates = backfill_dates(start, end, step)
     store = open_store(settings)
-    todo, outcomes = [], []
+    todo: list[datetime] = []
+    outcomes: list[Outcome] = []
     for d in dates:
         if not overwrite and store.has(src.name, d):
-            o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": None, "run_id": None,
-                 "error": "already published (overwrite=False)"}
+            held = store.receipt_of(src.name, d)
+            o: Outcome = {"as_of": d.isoformat(), "status": "skipped", "rows": int(held.get("rows") or 0),
+                          "model": held.get("model_version") or held.get("model"), "run_id": held.get("run_id"),
+                          "flow_run": None, "worker": None, "error": "already published (overwrite=False)"}
             outcomes.append(o)
             _notify(o)
         else:
@@ -136,7 +148,24 @@ def backfill_flow(
     common = {"dataset": dataset, "source": source, "horizon": horizon, "config_file": config_file, "home": home,
               "overrides": overrides}
     if deployment:
-        outcomes += _fan_out(deployment, todo, common, mode, run_id, log)
+        from flowcast.flows.fanout import FanOut, fan_out, store_receipt
+
+        params = {k: (v.model_dump(mode="json") if isinstance(v, SourceConfig) else v) for k, v in common.items()
+                  if v is not None}
+        if mode == "retrain":
+            params["promote"] = False
+        plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
+                      max_attempts=settings.workers.max_attempts,
+                      wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())
+        fanned = fan_out(plan, todo, params, store_receipt(store, src.name), log.info, on_outcome=_notify)
+        for f in fanned:
+            if f["status"] == "published":
+                log.info(f"{f['as_of'][:16]}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
+                         f"({f['flow_run']})")
+            else:
+                (log.error if f["status"] == "failed" else log.info)(
+                    f"{f['as_of'][:16]}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
+        outcomes += fanned
     else:
         from flowcast.flows.forecast import forecast_flow
         from flowcast.flows.pipeline import retrain_flow
@@ -144,7 +173,8 @@ def backfill_flow(
         for d in todo:
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
-            state = child.with_options(flow_run_name=f"{mode}-{d:%Y-%m-%dT%H%M}")(as_of=d, return_state=True, **kw)
+            name = f"{mode}-{d:%Y-%m-%dT%H%M}"
+            state = child.with_options(flow_run_name=name)(as_of=d, return_state=True, **kw)
             if state.is_completed() and state.result().get("unchanged"):  # nothing new since the last publish
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
@@ -160,6 +190,7 @@ def backfill_flow(
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                      "error": _error_of(state)}
                 log.error(f"{d:%Y-%m-%d %H:%M}: failed: {o['error']}")
+            o.update(flow_run=name, worker=IN_PROCESS)
             outcomes.append(o)
             _notify(o)
 
@@ -180,44 +211,3 @@ def backfill_flow(
         raise BackfillError(msg, summary)
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
     return summary
-
-
-def _fan_out(deployment: str, dates: list[datetime], common: dict[str, Any], mode: str, run_id: str,
-             log: Any) -> list[Outcome]:
-    """One deployment run per date (idempotency key per backfill run and date), then wait."""
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
-    params = {k: (v.model_dump(mode="json") if isinstance(v, SourceConfig) else v) for k, v in common.items()
-              if v is not None}
-    if mode == "retrain":
-        params["promote"] = False
-    launched = {}
-    for d in dates:
-        fr: Any = run_deployment(  # a FlowRun (the sync call of an async-dual function)
-            name=deployment, parameters={**params, "as_of": d.isoformat()}, timeout=0,
-            idempotency_key=f"backfill-{run_id}-{mode}-{d.isoformat()}", flow_run_name=f"{mode}-{d:%Y-%m-%dT%H%M}",
-        )
-        launched[d] = fr.id
-        log.info(f"{d:%Y-%m-%d %H:%M}: started flow run {fr.name} on {deployment}")
-    outcomes: list[Outcome] = []
-    with get_client(sync_client=True) as client:
-        pending = dict(launched)
-        while pending:
-            for d, fid in list(pending.items()):
-                fr = client.read_flow_run(fid)
-                if fr.state is None or not fr.state.is_final():
-                    continue
-                del pending[d]
-                o: Outcome
-                if fr.state.is_completed():
-                    o = {"as_of": d.isoformat(), "status": "published", "rows": None, "model": None,
-                         "run_id": str(fid), "error": None}
-                else:
-                    o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": str(fid),
-                         "error": fr.state.message or fr.state.name}
-                outcomes.append(o)
-                _notify(o)
-            if pending:
-                time.sleep(2)
-    return outcomes

@@ -11,9 +11,15 @@ notification block (a Custom Webhook block named `alerts.block_name`, POSTing JS
 | flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
 | flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish |
 
+and one that acts instead of notifying, applied with or without a webhook:
+
+| automation                          | does                                                          |
+| ----------------------------------- | ------------------------------------------------------------- |
+| flowcast: crash silent runs         | marks a flow run Crashed when its `prefect.flow-run.heartbeat` events stop for `workers.crash_after` without a final state (its worker or machine died: Prefect's "detect zombie flows" recipe). Flow runs send heartbeats every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (180 by default, 30 at least); a backfill then starts the crashed date again (flows/fanout.py) |
+
 `apply(settings)` creates or updates them idempotently (compare, then create, update or leave
 alone; a `flowcast: ` automation no longer shipped is deleted; duplicates of one name are
-removed) and saves the block (overwritten in place, so its id and the automations' reference
+removed; without a webhook the four notifying ones are left as they are) and saves the block (overwritten in place, so its id and the automations' reference
 stay valid). `flowcast automations apply` and `flowcast serve` call it. The Prefect server
 evaluates the triggers and runs the actions: its `triggers` and `actions` services (on by
 default in `prefect server start`; `PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED` and
@@ -38,6 +44,10 @@ RUN_FAILED = NAME_PREFIX + "run failed"
 QUALITY_FAILED = NAME_PREFIX + "data quality failed"
 DEGRADED = NAME_PREFIX + "accuracy degraded"
 NOT_PUBLISHED = NAME_PREFIX + "forecast not published"
+CRASH_SILENT = NAME_PREFIX + "crash silent runs"
+NOTIFYING = (RUN_FAILED, QUALITY_FAILED, DEGRADED, NOT_PUBLISHED)
+HEARTBEAT = "prefect.flow-run.heartbeat"
+FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
 
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
 _AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
@@ -67,9 +77,33 @@ def webhook_block(settings: Settings) -> Any:
     )
 
 
-def desired(settings: Settings, block_document_id: Any) -> list[Any]:
-    """The automations flowcast ships (prefect.automations.AutomationCore), pointing at the block."""
+def crash_silent_runs(settings: Settings) -> Any:
+    """A running flow run whose heartbeats stop for `workers.crash_after` is marked Crashed."""
+    from prefect.automations import AutomationCore, EventTrigger, Posture
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+
+    after = settings.workers.crash_after
+    return AutomationCore(
+        name=CRASH_SILENT,
+        description=f"A flow run that sent no heartbeat for {after} (its worker or machine died) is marked Crashed.",
+        trigger=EventTrigger(
+            after={HEARTBEAT}, expect={HEARTBEAT, *FINAL_EVENTS}, match={"prefect.resource.id": "prefect.flow-run.*"},
+            for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1, within=parse_duration(after),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"No heartbeat for {after}: its worker or machine stopped "
+                                            "(marked by the 'flowcast: crash silent runs' automation)")],
+    )
+
+
+def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
+    """The automations flowcast ships (prefect.automations.AutomationCore): the four notifying
+    ones pointing at the block (none without a block), then `crash silent runs`."""
     from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
+
+    if block_document_id is None:
+        return [crash_silent_runs(settings)]
 
     def notify(subject: str, body: str) -> list[Any]:
         return [SendNotification(block_document_id=block_document_id, subject=subject, body=body)]
@@ -124,6 +158,7 @@ def desired(settings: Settings, block_document_id: Any) -> list[Any]:
                 + " since as_of " + _AS_OF + " (published {{ event.occurred }}): is the forecast deployment running?",
             ),
         ),
+        crash_silent_runs(settings),
     ]
 
 
@@ -136,21 +171,26 @@ def _comparable(automation: Any) -> str:
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if k != "id"}
         if isinstance(x, list):
-            return [strip(v) for v in x]
+            items = [strip(v) for v in x]
+            # sets (expect, after, for_each) dump in hash order, which differs between processes
+            return sorted(items) if all(isinstance(v, str) for v in items) else items
         return x
 
     return json.dumps(strip(d), sort_keys=True, default=str)
 
 
 def apply(settings: Settings, log: Callable[[str], None] | None = None) -> list[Applied]:
-    """Save the notification block and create, update or delete automations until the server
-    holds exactly the ones `desired` lists. Needs a reachable Prefect API."""
+    """Save the notification block (when a webhook is configured) and create, update or delete
+    automations until the server holds exactly the ones `desired` lists; without a webhook the
+    notifying ones are neither created nor deleted. Needs a reachable Prefect API."""
     from prefect.client.orchestration import get_client
 
     say = log or (lambda _msg: None)
-    block = webhook_block(settings)
-    block_id = block.save(settings.alerts.block_name, overwrite=True)
+    block_id = None
+    if settings.alerts.webhook_url:
+        block_id = webhook_block(settings).save(settings.alerts.block_name, overwrite=True)
     want = {a.name: a for a in desired(settings, block_id)}
+    left_alone = set(NOTIFYING) if block_id is None else set()
     done: list[Applied] = []
     with get_client(sync_client=True) as client:
         existing = [a for a in client.read_automations() if a.name.startswith(NAME_PREFIX)]
@@ -171,6 +211,8 @@ def apply(settings: Settings, log: Callable[[str], None] | None = None) -> list[
             else:
                 done.append(Applied(name, "unchanged", str(have[0].id)))
         for name, stale in by_name.items():  # ours, no longer shipped
+            if name in left_alone:
+                continue
             for a in stale:
                 client.delete_automation(a.id)
                 done.append(Applied(name, "deleted", str(a.id)))
@@ -180,10 +222,9 @@ def apply(settings: Settings, log: Callable[[str], None] | None = None) -> list[
 
 
 def ensure(settings: Settings, log: Callable[[str], None]) -> list[Applied]:
-    """`apply` when a webhook is configured; otherwise say so and do nothing (for `serve`)."""
+    """`apply` (for `serve`); without a webhook it says that notifications are off."""
     if not settings.alerts.webhook_url:
-        log("No [alerts] webhook_url configured: no flowcast automations applied (notifications are off)")
-        return []
+        log("No [alerts] webhook_url configured: no notifying automations applied (notifications are off)")
     return apply(settings, log)
 
 

@@ -1,0 +1,162 @@
+"""Fan backfill dates out over a Prefect work pool: one deployment run per as_of.
+
+Each date becomes a flow run of a deployment (e.g. "forecast/forecast"), started with
+Prefect's `run_deployment(..., timeout=0, idempotency_key=...)` and awaited with
+`wait_for_flow_run`; the workers of the deployment's pool pick the runs up, as many at once as
+their `--limit` allows. Nothing here polls on its own.
+
+- Idempotency: the key is `{deployment}:{dataset}:{as_of}:{backfill run id}` (with
+  `:attempt-N` for a restart), so a retried backfill run finds the flow runs it started and
+  never starts a date twice; a later backfill is a new run (published dates are skipped before
+  anything is started, unless `overwrite`).
+- A run that crashed (its worker or machine died: the process reported it, or the server's
+  "crash silent runs" automation marked it when its heartbeats stopped) is started again, up to
+  `workers.max_attempts` flow runs per date; its date is not lost. A run that failed (the flow
+  raised) is not: that is an answer, and the flow's own retries already had their turn.
+- What a date published is read back from the store (its receipt names the flow run that wrote
+  it), so that the summary's rows and model need no shared result storage; the flow run says
+  which worker ran it (Prefect's `prefect.worker.name` label).
+
+The publish itself is idempotent (one (dataset, as_of) is replaced atomically; the same content
+hashes the same), so even a run that was marked crashed but lived on publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from flowcast.errors import ConfigError, PublishError
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
+Outcome = dict[str, Any]
+WORKER_LABEL = "prefect.worker.name"
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """One backfill's fan-out: where the runs go and how long they may take."""
+
+    deployment: str  # "flow-name/deployment-name"
+    dataset: str
+    mode: str  # forecast | retrain
+    backfill_run_id: str
+    max_attempts: int = 3
+    wait_timeout_s: float = 6 * 3600
+
+    def key(self, as_of: datetime, attempt: int) -> str:
+        base = f"{self.deployment}:{self.dataset}:{as_of.isoformat()}:{self.backfill_run_id}"
+        return base if attempt == 1 else f"{base}:attempt-{attempt}"
+
+    def run_name(self, as_of: datetime, attempt: int) -> str:
+        name = f"{self.mode} {self.dataset} {as_of:%Y-%m-%d %H:%M}"
+        return name if attempt == 1 else f"{name} (attempt {attempt})"
+
+
+def mode_of(deployment: str, mode: str) -> str:
+    """The backfill mode a deployment implies: its flow's name ("retrain/retrain" runs the retrain
+    flow, so its dates must not promote), else `mode`. A retrain backfill through a forecast
+    deployment is a contradiction and fails; forecast (the default) through a retrain
+    deployment becomes retrain."""
+    flow_name, sep, _ = deployment.partition("/")
+    if not sep or not flow_name:
+        raise ConfigError(f"deployment {deployment!r} is not 'flow-name/deployment-name' (e.g. forecast/forecast)")
+    if flow_name == "forecast" and mode == "retrain":
+        raise ConfigError(f"mode 'retrain' with deployment {deployment!r}, which runs the forecast flow: pass a "
+                          "retrain deployment (e.g. retrain/retrain)")
+    return "retrain" if flow_name == "retrain" else mode
+
+
+def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, attempts: int) -> Outcome:
+    """One date's line of the backfill summary from its last flow run and the store's receipt.
+
+    published: the run completed and the store's rows for the date carry its id; skipped: it
+    completed without publishing (nothing new since the last publish); failed: anything else."""
+    state = flow_run.state
+    worker = (flow_run.labels or {}).get(WORKER_LABEL)
+    base = {"as_of": as_of.isoformat(), "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
+            "worker": worker, "attempts": attempts, "state": state.name if state else None}
+    if state is not None and state.is_completed():
+        if receipt is not None and receipt.get("run_id") == str(flow_run.id):
+            return {**base, "status": "published", "rows": int(receipt.get("rows") or 0),
+                    "model": receipt.get("model_version") or receipt.get("model"), "run_id": str(flow_run.id),
+                    "error": None}
+        held = f" (the store holds run {receipt.get('run_id')}'s)" if receipt else ""
+        return {**base, "status": "skipped", "rows": 0, "model": receipt.get("model_version") if receipt else None,
+                "run_id": str(flow_run.id), "error": f"completed without publishing{held}"}
+    message = (state.message or state.name) if state is not None else "no state"
+    return {**base, "status": "failed", "rows": 0, "model": None, "run_id": str(flow_run.id),
+            "error": f"{state.name if state else 'unknown'} after {attempts} flow run(s): {message}"}
+
+
+async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
+                    receipt_of: Callable[[datetime], dict[str, str] | None],
+                    log: Callable[[str], None]) -> Outcome:
+    from prefect.deployments.flow_runs import arun_deployment
+    from prefect.exceptions import FlowRunWaitTimeout
+    from prefect.flow_runs import wait_for_flow_run
+
+    for attempt in range(1, plan.max_attempts + 1):
+        started = await arun_deployment(
+            name=plan.deployment, parameters={**parameters, "as_of": as_of.isoformat()}, timeout=0,
+            idempotency_key=plan.key(as_of, attempt), flow_run_name=plan.run_name(as_of, attempt),
+            tags=["backfill"],
+        )
+        log(f"{as_of:%Y-%m-%d %H:%M}: flow run {started.name!r} ({started.id}) on {plan.deployment}")
+        try:
+            done = cast("FlowRun", await wait_for_flow_run(started.id, timeout=int(plan.wait_timeout_s)))
+        except FlowRunWaitTimeout:
+            return {"as_of": as_of.isoformat(), "status": "failed", "rows": 0, "model": None,
+                    "run_id": str(started.id), "flow_run": started.name, "flow_run_id": str(started.id),
+                    "worker": None, "attempts": attempt, "state": None,
+                    "error": f"flow run {started.name!r} did not finish within {plan.wait_timeout_s:.0f}s "
+                             f"(is a worker serving {plan.deployment}'s work pool?)"}
+        state = done.state
+        if state is not None and state.is_crashed() and attempt < plan.max_attempts:
+            log(f"{as_of:%Y-%m-%d %H:%M}: flow run {done.name!r} crashed ({state.message}); starting it again "
+                f"(attempt {attempt + 1} of {plan.max_attempts})")
+            continue
+        receipt = receipt_of(as_of) if state is not None and state.is_completed() else None
+        return outcome_of(as_of, done, receipt, attempt)
+    raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
+
+def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
+            receipt_of: Callable[[datetime], dict[str, str] | None], log: Callable[[str], None],
+            on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Start one flow run of `plan.deployment` per date, all at once, and wait for them all;
+    one outcome per date (in date order). `receipt_of(as_of)` reads the store's receipt of the
+    date (None when nothing is published)."""
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def one(d: datetime) -> Outcome:
+        o = await _one_date(plan, d, parameters, receipt_of, log)
+        if on_outcome is not None:
+            on_outcome(o)
+        return o
+
+    async def all_dates() -> list[Outcome]:
+        return list(await asyncio.gather(*(one(d) for d in dates)))
+
+    if not dates:
+        return []
+    outcomes = run_coro_as_sync(all_dates())
+    assert outcomes is not None
+    return sorted(outcomes, key=lambda o: o["as_of"])
+
+
+def store_receipt(store: Any, dataset: str) -> Callable[[datetime], dict[str, str] | None]:
+    """`receipt_of` for `fan_out`: the store's receipt of one date, None when nothing is there."""
+
+    def receipt_of(as_of: datetime) -> dict[str, str] | None:
+        try:
+            return dict(store.receipt_of(dataset, as_of))
+        except PublishError:
+            return None
+
+    return receipt_of

@@ -1,0 +1,65 @@
+"""The fan-out's pure parts: idempotency keys, run names and one date's outcome from its flow run
+and the store's receipt (the end-to-end behaviour is tests/flows/test_workers_server.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import uuid4
+
+import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Completed, Crashed, Failed
+
+from flowcast.errors import ConfigError
+from flowcast.flows.fanout import FanOut, mode_of, outcome_of
+
+PLAN = FanOut(deployment="forecast/forecast", dataset="tiny", mode="forecast", backfill_run_id="b1")
+AS_OF = datetime(2019, 3, 1)
+
+
+def _run(state, worker: str | None = "worker-a") -> FlowRun:
+    return FlowRun(id=uuid4(), name="forecast tiny 2019-03-01 00:00", flow_id=uuid4(), state=state,
+                   labels={"prefect.worker.name": worker} if worker else {})
+
+
+def test_keys_are_per_deployment_dataset_date_and_backfill_run_and_attempt():
+    assert PLAN.key(AS_OF, 1) == "forecast/forecast:tiny:2019-03-01T00:00:00:b1"
+    assert PLAN.key(AS_OF, 2) == "forecast/forecast:tiny:2019-03-01T00:00:00:b1:attempt-2"
+    assert PLAN.key(datetime(2019, 4, 1), 1) != PLAN.key(AS_OF, 1)
+    assert FanOut("forecast/forecast", "other", "forecast", "b1").key(AS_OF, 1) != PLAN.key(AS_OF, 1)
+    assert PLAN.run_name(AS_OF, 1) == "forecast tiny 2019-03-01 00:00"
+    assert PLAN.run_name(AS_OF, 3) == "forecast tiny 2019-03-01 00:00 (attempt 3)"
+
+
+def test_a_completed_run_whose_rows_are_in_the_store_published_them():
+    fr = _run(Completed())
+    receipt = {"run_id": str(fr.id), "rows": "24", "model_version": "seasonal_naive-v1", "model": "seasonal_naive"}
+    o = outcome_of(AS_OF, fr, receipt, attempts=2)
+    assert (o["status"], o["rows"], o["model"], o["worker"], o["attempts"], o["flow_run"], o["error"]) == (
+        "published", 24, "seasonal_naive-v1", "worker-a", 2, fr.name, None)
+
+
+def test_a_completed_run_that_published_nothing_is_skipped_naming_who_wrote_the_rows():
+    fr = _run(Completed())
+    o = outcome_of(AS_OF, fr, {"run_id": "someone-else", "rows": "24", "model_version": "v0"}, attempts=1)
+    assert (o["status"], o["rows"], o["model"]) == ("skipped", 0, "v0")
+    assert "someone-else" in o["error"]
+    assert outcome_of(AS_OF, fr, None, attempts=1)["error"] == "completed without publishing"
+
+
+def test_failed_and_crashed_runs_fail_with_their_message():
+    o = outcome_of(AS_OF, _run(Failed(message="boom"), worker=None), None, attempts=1)
+    assert (o["status"], o["worker"], o["error"]) == ("failed", None, "Failed after 1 flow run(s): boom")
+    o = outcome_of(AS_OF, _run(Crashed(message="no heartbeat")), None, attempts=3)
+    assert (o["status"], o["error"]) == ("failed", "Crashed after 3 flow run(s): no heartbeat")
+
+
+def test_the_deployment_decides_the_mode_and_a_contradiction_fails():
+    assert mode_of("forecast/forecast", "forecast") == "forecast"
+    assert mode_of("retrain/retrain", "forecast") == "retrain"  # never promotes from a backfill
+    assert mode_of("retrain/nightly", "retrain") == "retrain"
+    assert mode_of("my-flow/x", "forecast") == "forecast"
+    with pytest.raises(ConfigError, match="mode 'retrain' with deployment 'forecast/forecast'"):
+        mode_of("forecast/forecast", "retrain")
+    with pytest.raises(ConfigError, match="'forecast' is not 'flow-name/deployment-name'"):
+        mode_of("forecast", "forecast")
