@@ -186,9 +186,9 @@ def backfill_flow(
     common = {"dataset": dataset, "source": source, "horizon": horizon, "config_file": config_file, "home": home,
               "overrides": overrides}
     if deployment:
-        from flowcast.flows.fanout import FanOut, fan_out, store_receipt
-
         from pydantic import BaseModel
+
+        from flowcast.flows.fanout import FanOut, fan_out, store_receipt
 
         params = {k: (v.model_dump(mode="json", exclude_unset=k == "overrides") if isinstance(v, BaseModel) else v)
                   for k, v in common.items() if v is not None}

@@ -102,10 +102,10 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
                     receipt_of: Callable[[datetime], dict[str, str] | None],
                     log: Callable[[str], None]) -> Outcome:
     from prefect.deployments.flow_runs import arun_deployment
-
-    from flowcast.flows.naming import BACKFILL_TAG, run_tags
     from prefect.exceptions import FlowRunWaitTimeout
     from prefect.flow_runs import wait_for_flow_run
+
+    from flowcast.flows.naming import BACKFILL_TAG, run_tags
 
     for attempt in range(1, plan.max_attempts + 1):
         started = await arun_deployment(
