@@ -179,7 +179,7 @@ def test_backfill_three_dates_then_nothing_new(production_home):
     again = backfill_flow(start=dates[0], end=dates[-1], every="1mo", **production_home)
     assert (again["published"], again["skipped"], again["failed"]) == (0, 3, 0)
     assert [(o["worker"], o["flow_run"]) for o in first["outcomes"]] == [
-        ("in-process", f"forecast-{d:%Y-%m-%dT%H%M}") for d in dates]
+        ("in-process", f"forecast tiny {d:%Y-%m-%d} (backfill)") for d in dates]
     assert [(o["rows"], o["model"], o["run_id"]) for o in again["outcomes"]] == [  # what is there, from the store
         (24, o["model"], o["run_id"]) for o in first["outcomes"]]
     assert {d: store.receipt_of("tiny", d)["content_hash"] for d in dates} == hashes

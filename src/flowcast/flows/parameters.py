@@ -6,7 +6,8 @@
   resolved, `data.datasets.resolve_source`, naming the known datasets).
 - `RunOverrides`: nested settings for one run, typed: one optional section per section of the
   configuration (`model`, `evaluation`, `publish`, ...) with each of its settings optional and
-  described as in `flowcast.config`, instead of a raw dict. Only what is given applies
+  described as in `flowcast.config` (and the top-level settings such as `shared`), instead of a
+  raw dict. Only what is given applies
   (`overrides_dict`); the full configuration validates the result, so the bounds of every setting
   hold as they do in flowcast.toml.
 """
@@ -23,9 +24,9 @@ from flowcast.data.datasets import BUNDLED_DATASETS
 DATASET_NAMES: list[str] = list(BUNDLED_DATASETS)
 DatasetChoice = Annotated[str, WithJsonSchema({"type": "string", "enum": DATASET_NAMES, "title": "dataset"})]
 
-# the configuration sections a run may override (paths, sources and the store's location are
-# parameters of their own or belong in flowcast.toml)
-OVERRIDABLE = ("model", "evaluation", "preprocess", "validation", "publish", "tuning", "accuracy")
+# what a run may override: every setting of the configuration but those that are flow parameters
+# of their own (home, dataset, source, horizon)
+NOT_OVERRIDES = ("home", "dataset", "source", "horizon")
 
 
 def _partial(section: type[BaseModel], label: str) -> type[BaseModel]:
@@ -40,12 +41,16 @@ def _partial(section: type[BaseModel], label: str) -> type[BaseModel]:
 
 def _overrides_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
-    for name in OVERRIDABLE:
-        info = Settings.model_fields[name]
-        section = info.annotation
-        assert isinstance(section, type) and issubclass(section, BaseModel)
-        doc = (section.__doc__ or "").strip().splitlines()[0] if section.__doc__ else "settings"
-        fields[name] = (_partial(section, name) | None, Field(None, description=f"[{name}] {doc}", title=name))
+    for name, info in Settings.model_fields.items():
+        if name in NOT_OVERRIDES:
+            continue
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):  # a [section]: its settings, each optional
+            doc = (kind.__doc__ or "").strip().splitlines()[0] if kind.__doc__ else "settings"
+            fields[name] = (_partial(kind, name) | None, Field(None, description=f"[{name}] {doc}", title=name))
+        else:
+            fields[name] = (kind | None, Field(None, title=name,  # type: ignore[operator]
+                                               description=info.description or f"{name} (empty: as configured)"))
     return create_model("RunOverrides", __config__=ConfigDict(extra="forbid"),
                         __doc__="Settings for this run only, by section (what is left empty keeps its configured value).",
                         **fields)
