@@ -27,10 +27,19 @@ serve: $(STAMP)
 
 # The Prefect server keeps its runs in SQLite under PREFECT_HOME unless DATABASE_URL names a
 # PostgreSQL database (postgresql+asyncpg://user:password@host:5432/prefect), which several
-# workers and servers can share. PREFECT_SERVER_HOST=0.0.0.0 serves other machines.
+# workers and servers can share. SERVER_HOST=0.0.0.0 serves other machines; on another port than
+# 4200 (make server SERVER_PORT=4300) the UI must be told where its API is (PREFECT_UI_API_URL),
+# or every page stays empty. In the shell that runs flows: export PREFECT_API_URL=$(SERVER_URL)/api
+SERVER_HOST ?= $(or $(PREFECT_SERVER_HOST),127.0.0.1)
+SERVER_PORT ?= $(or $(PREFECT_SERVER_PORT),$(PREFECT_SERVER_API_PORT),4200)
+SERVER_URL = http://$(SERVER_HOST):$(SERVER_PORT)
+
 server: $(STAMP)
+	@echo "Prefect UI: $(SERVER_URL)  (in the shell that runs flows: export PREFECT_API_URL=$(SERVER_URL)/api)"
 	$(if $(DATABASE_URL),PREFECT_API_DATABASE_CONNECTION_URL='$(DATABASE_URL)') \
-	$(BIN)/prefect server start --host $${PREFECT_SERVER_HOST:-127.0.0.1} --port $${PREFECT_SERVER_PORT:-4200}
+	PREFECT_SERVER_API_HOST=$(SERVER_HOST) PREFECT_SERVER_API_PORT=$(SERVER_PORT) \
+	PREFECT_UI_API_URL=$(SERVER_URL)/api PREFECT_UI_URL=$(SERVER_URL) \
+	$(BIN)/prefect server start --host $(SERVER_HOST) --port $(SERVER_PORT)
 
 bench: $(STAMP)
 	$(BIN)/python bench/preprocess.py --series 10000 --steps 1000

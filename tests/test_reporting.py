@@ -101,4 +101,5 @@ def test_progress_outside_a_run_notifies_listeners_only():
     assert p.key == reporting.progress_key("lstm") == "training-progress-lstm"
     fractions = [f for _, f in seen]
     assert fractions == sorted(set(fractions)) and fractions[0] == 0.0 and fractions[-1] == 1.0
-    assert reporting.leaderboard_artifact(pl.DataFrame({"model": ["x"]}), "mase") is None  # no run: no artifact
+    scope = reporting.Scope("tiny")
+    assert reporting.leaderboard_artifact(pl.DataFrame({"model": ["x"]}), "mase", scope) is None  # no run: no artifact

@@ -79,6 +79,10 @@ class SourceConfig(_Section):
         "are duplicates (an exact repeat keeps one row, conflicting values are quarantined)",
     )
     static_cols: list[str] = Field(default_factory=list)
+    label_col: str | None = Field(
+        None, description="a static column holding each series' human name (e.g. Title): the forecast plot titles "
+        "its panels with it instead of the id")
+    unit: str | None = Field(None, description="unit of the target, e.g. 'thousands of persons' (plot axes)")
     past_cols: list[str] = Field(default_factory=list)
     future_cols: list[str] = Field(default_factory=list)
     strict: bool = Field(False, description="undeclared columns fail the run instead of being reported")
@@ -99,6 +103,12 @@ class SourceConfig(_Section):
         if not re.fullmatch(r"\d+(ns|us|ms|s|m|h|d|w|mo|q|y)", v):
             raise ValueError(f"freq must be a polars duration string such as {sorted(FREQ_ALIASES)}, got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _label_is_static(self) -> SourceConfig:
+        if self.label_col is not None and self.label_col not in self.static_cols:
+            raise ValueError(f"label_col {self.label_col!r} must be one of static_cols {self.static_cols}")
+        return self
 
     @property
     def exog_cols(self) -> list[str]:

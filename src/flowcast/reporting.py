@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ import polars as pl
 from flowcast.atomic import atomic_file
 
 # Stable artifact keys: every run of a flow writes a new version under the same key, so the UI's
-# Artifacts page shows the history of each. Keys: lowercase letters, digits and dashes.
+# Artifacts page shows the history of each. A key is `<kind>-<dataset>` (`forecast-plot-us-employment`);
+# a backfill's runs write under `backfill-<kind>-<dataset>`, so the latest version of a production key
+# is never a recomputed past date. Keys: lowercase letters, digits and dashes.
 KEYS = {
     "quality": "data-quality",
     "leaderboard": "leaderboard",
@@ -29,12 +33,53 @@ KEYS = {
     "plot": "forecast-plot",
     "receipt": "publish-receipt",
     "backfill": "backfill-summary",
+    "progress": "training-progress",
 }
+BACKFILL_PREFIX = "backfill-"
 
 
-def progress_key(cell: str) -> str:
-    """Key of the training progress artifact of one model family ('training-progress-lstm')."""
-    return f"training-progress-{cell}".lower().replace("_", "-")
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def artifact_key(kind: str, dataset: str, *, backfill: bool = False, suffix: str = "") -> str:
+    """`forecast-plot-us-employment`; `backfill-forecast-plot-us-employment` for a backfill's run;
+    `suffix` names one thing of a kind (`training-progress-us-employment-gru-backtest`)."""
+    base = KEYS.get(kind, kind)
+    key = f"{base}-{_slug(dataset)}" + (f"-{_slug(suffix)}" if suffix else "")
+    return (BACKFILL_PREFIX + key) if backfill and not base.startswith(BACKFILL_PREFIX) else key
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose artifacts these are: the dataset, the run's as_of and whether a backfill recomputes it.
+    Keys carry the dataset; every description starts with the as_of (the key's history in the UI
+    lists descriptions, so it reads as a list of as_ofs), a backfill's says so."""
+
+    dataset: str
+    as_of: datetime | None = None
+    backfill: bool = False
+
+    def key(self, kind: str, suffix: str = "") -> str:
+        return artifact_key(kind, self.dataset, backfill=self.backfill, suffix=suffix)
+
+    def describe(self, text: str) -> str:
+        when = "" if self.as_of is None else f"as of {as_of_text(self.as_of)}"
+        head = ("Backfill " + when if self.backfill else when[:1].upper() + when[1:]).strip()
+        return f"{head}: {text}" if head else text
+
+
+def as_of_text(as_of: datetime) -> str:
+    """2019-06-01 for a midnight as_of, else 2019-06-01 06:00 (UTC)."""
+    return f"{as_of:%Y-%m-%d}" if (as_of.hour, as_of.minute, as_of.second) == (0, 0, 0) else f"{as_of:%Y-%m-%d %H:%M}"
+
+
+def progress_key(cell: str, dataset: str | None = None, backfill: bool = False) -> str:
+    """Key of the training progress artifact of one model ('training-progress-us-employment-lstm';
+    'training-progress-lstm' without a dataset)."""
+    if dataset is None:
+        return f"training-progress-{_slug(cell)}"
+    return artifact_key("progress", dataset, backfill=backfill, suffix=cell)
 
 
 # --------------------------------------------------------------------------- rendering helpers
@@ -73,6 +118,81 @@ def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None 
     return title + markdown_table(rows) + note
 
 
+def leaderboard_rows(board: pl.DataFrame, published: str | None = None) -> list[dict[str, Any]]:
+    """The leaderboard for a person: rank first, then a `published` mark on the model whose
+    forecasts were published, then the scores; no Python values (an unranked candidate reads
+    'not ranked', flags read yes/no, a missing score is empty)."""
+    out = []
+    for row in table_rows(board):
+        rank = row.pop("rank", None)
+        model = row.pop("model", None)
+        cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
+                                 "published": "✔ published" if published is not None and model == published else ""}
+        for k, v in row.items():
+            cells[k] = _plain(v)
+        out.append(cells)
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """A table cell without Python spellings: None -> '', True/False -> yes/no."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return _fmt(v)
+
+
+def receipt_sentence(receipt: Any) -> str:
+    """The one sentence a person needs: what was published, for which as_of, from which model."""
+    d = _as_dict(receipt)
+    as_of = d.get("as_of")
+    when = as_of_text(datetime.fromisoformat(as_of)) if isinstance(as_of, str) else (
+        as_of_text(as_of) if isinstance(as_of, datetime) else str(as_of))
+    model = d.get("model") or "?"
+    version = d.get("model_version")
+    text = (f"Published {int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "
+            f"{d.get('dataset')} as of {when} from {model}" + (f" ({version})" if version and version != model else ""))
+    replaced = int(d.get("replaced_rows") or 0)
+    if replaced:
+        same = d.get("previous_content_hash") and d.get("previous_content_hash") == d.get("content_hash")
+        text += f", replacing the {replaced:,} rows this as_of had published" + (" (identical content)" if same else "")
+    return text + "."
+
+
+def receipt_table(receipt: Any, note: str = "") -> list[dict[str, Any]]:
+    """The publish receipt as a table: its sentence first, then the details that have a value."""
+    d = _as_dict(receipt)
+    labels = {"location": "stored in", "duckdb_path": "DuckDB views", "models": "models (fallbacks included)",
+              "quantile_cols": "interval columns", "run_id": "flow run", "content_hash": "content hash",
+              "ignored_columns": "ignored columns"}
+    rows = [{"field": "published", "value": receipt_sentence(receipt)}]
+    for k in ("location", "duckdb_path", "models", "quantile_cols", "ignored_columns", "run_id", "content_hash"):
+        v = d.get(k)
+        if v in (None, "", [], False):
+            continue
+        rows.append({"field": labels[k], "value": str(_fmt(v))})
+    for n in d.get("notes") or []:
+        rows.append({"field": "note", "value": str(n)})
+    if note:
+        rows.append({"field": "note", "value": note})
+    return rows
+
+
+def _as_dict(receipt: Any) -> dict[str, Any]:
+    if hasattr(receipt, "to_dict"):
+        return dict(receipt.to_dict())
+    if hasattr(receipt, "model_dump"):
+        return dict(receipt.model_dump())
+    if hasattr(receipt, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(receipt)
+    if isinstance(receipt, Mapping):
+        return dict(receipt)
+    return dict(vars(receipt))
+
+
 def receipt_rows(receipt: Any) -> list[dict[str, Any]]:
     """A PublishReceipt (dataclass or pydantic model or dict) as a one-column-per-field table."""
     if hasattr(receipt, "to_dict"):
@@ -91,6 +211,10 @@ def receipt_rows(receipt: Any) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- the forecast plot
+PLOT_DPI = 100
+PLOT_FONT_PT = 11  # at PLOT_DPI: 15 px; tick labels 10 pt (14 px), never under 10 px once shown at 70 %
+
+
 def plot_forecasts(
     history: pl.DataFrame,
     forecasts: pl.DataFrame,
@@ -100,17 +224,67 @@ def plot_forecasts(
     context: int = 48,
     title: str = "",
     tz: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    unit: str | None = None,
+    actuals: pl.DataFrame | None = None,
+    as_of: datetime | None = None,
 ) -> Path | None:
-    """Draw the last `context` observations and the forecast of up to `n_series` series, one
-    panel each, into a PNG at `path` (written atomically). Returns the path, or None when there
-    is nothing to draw. `history`: unique_id, ds, y; `forecasts`: unique_id, ds, y_hat and
-    optional y_hat_q* columns (the lowest and highest quantile are shaded). `tz`: sub-daily ds
+    """Draw `forecast_figure` into a PNG at `path` (written atomically). Returns the path, or None
+    when there is nothing to draw."""
+    import matplotlib.pyplot as plt
+
+    fig = forecast_figure(history, forecasts, n_series=n_series, context=context, title=title, tz=tz, labels=labels,
+                          unit=unit, actuals=actuals, as_of=as_of)
+    if fig is None:
+        return None
+    path = Path(path)
+    try:
+        with atomic_file(path) as fh:
+            fig.savefig(fh, format="png", dpi=PLOT_DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def panel_title(uid: str, name: str | None, width: int = 58) -> str:
+    """`Total Private (CEU0500000001)`: the series' human name, shortened to fit its panel, then its id."""
+    if not name or name == uid:
+        return uid
+    room = max(12, width - len(uid) - 3)
+    short = name if len(name) <= room else name[: room - 1].rstrip() + "…"
+    return f"{short} ({uid})"
+
+
+def forecast_figure(
+    history: pl.DataFrame,
+    forecasts: pl.DataFrame,
+    *,
+    n_series: int = 6,
+    context: int = 48,
+    title: str = "",
+    tz: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    unit: str | None = None,
+    actuals: pl.DataFrame | None = None,
+    as_of: datetime | None = None,
+) -> Any:
+    """The matplotlib figure of the last `context` observations and the forecast of up to
+    `n_series` series, one panel each (None when there is nothing to draw).
+
+    `history`: unique_id, ds, y (what the run saw); `forecasts`: unique_id, ds, y_hat and the
+    interval columns y_hat_lo95/hi95 and lo80/hi80 (drawn as two bands; without them the lowest
+    and highest y_hat_q* quantile are shaded). `labels`: unique_id -> the series' human name (the
+    panel's title; the id follows it). `unit`: the y axis label. `actuals`: unique_id, ds, y
+    observed after as_of (a past as_of: what really happened over the forecast's horizon), drawn
+    over the forecast. `as_of`: a dashed line where the run's knowledge ends. `tz`: sub-daily ds
     are UTC instants; the time axis is labelled in this zone's local time (the points stay in
     instant order, so the hour repeated when daylight saving ends is not folded onto itself)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
+    from flowcast.columns import interval_cols
 
     if n_series <= 0 or forecasts.is_empty():
         return None
@@ -119,18 +293,36 @@ def plot_forecasts(
         stride = len(ids) / n_series
         ids = [ids[int(i * stride)] for i in range(n_series)]
     qcols = sorted(c for c in forecasts.columns if c.startswith("y_hat_q"))
+    bands = [(lv, *interval_cols(lv)) for lv in (95, 80) if set(interval_cols(lv)) <= set(forecasts.columns)]
     ncols = 2 if len(ids) > 1 else 1
     nrows = math.ceil(len(ids) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 2.4 * nrows), squeeze=False)
+    # about 1120 px wide: the UI shows it near its own size, so 10 pt labels stay >= 12 px on screen
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, 3.3 * nrows + (0.6 if title else 0)), squeeze=False)
     for ax, uid in zip(axes.flat, ids):
         h = history.filter(pl.col("unique_id") == uid).sort("ds").tail(context)
         f = forecasts.filter(pl.col("unique_id") == uid).sort("ds")
-        ax.plot(h["ds"].to_list(), h["y"].to_list(), color="0.3", lw=1, label="observed")
-        ax.plot(f["ds"].to_list(), f["y_hat"].to_list(), color="C0", lw=1.5, label="forecast")
-        if len(qcols) >= 2:
-            ax.fill_between(f["ds"].to_list(), f[qcols[0]].to_list(), f[qcols[-1]].to_list(), color="C0", alpha=0.2)
-        ax.set_title(str(uid), fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.plot(h["ds"].to_list(), h["y"].to_list(), color="0.25", lw=1.4, label="observed")
+        for lv, lo, hi in bands:
+            ax.fill_between(f["ds"].to_list(), f[lo].to_list(), f[hi].to_list(), color="C0",
+                            alpha=0.15 if lv == 95 else 0.3, lw=0, label=f"{lv}% interval")
+        if not bands and len(qcols) >= 2:
+            ax.fill_between(f["ds"].to_list(), f[qcols[0]].to_list(), f[qcols[-1]].to_list(), color="C0", alpha=0.2,
+                            lw=0, label=f"{qcols[0][5:]}..{qcols[-1][5:]} quantiles")
+        ax.plot(f["ds"].to_list(), f["y_hat"].to_list(), color="C0", lw=2, label="forecast")
+        if actuals is not None and actuals.height:
+            a = actuals.filter(pl.col("unique_id") == uid).sort("ds")
+            if f.height:
+                a = a.filter(pl.col("ds") <= f["ds"].max())
+            if a.height:
+                ax.plot(a["ds"].to_list(), a["y"].to_list(), color="C3", lw=1.4, marker="o", ms=3,
+                        label="actual (after as_of)")
+        if as_of is not None:
+            ax.axvline(as_of, color="0.5", lw=1, ls="--")
+        ax.set_title(panel_title(str(uid), (labels or {}).get(str(uid))), fontsize=PLOT_FONT_PT, loc="left")
+        ax.tick_params(labelsize=PLOT_FONT_PT - 1)
+        if unit:
+            ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
+        ax.grid(True, color="0.9", lw=0.8)
         if tz is not None:
             from zoneinfo import ZoneInfo
 
@@ -141,17 +333,13 @@ def plot_forecasts(
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=ZoneInfo(tz)))
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="upper left")
+    handles, names = axes.flat[0].get_legend_handles_labels()
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_file(path) as fh:
-            fig.savefig(fh, format="png", dpi=80)
-    finally:
-        plt.close(fig)
-    return path
+        fig.suptitle(title, fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
+    fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
+               ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.7 / (3.3 * nrows + 0.6)))
+    return fig
 
 
 def plot_markdown(png: Path, caption: str, embed_limit: int = 400_000) -> str:
@@ -170,88 +358,139 @@ def _in_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def quality_artifact(report: Any) -> Any:
+def quality_artifact(report: Any, scope: Scope) -> Any:
     """The data quality report (rows in / valid / quarantined, failed checks, excluded series) as markdown."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
     md = report.to_markdown() if hasattr(report, "to_markdown") else str(report)
-    return create_markdown_artifact(md, key=KEYS["quality"], description="Data quality: rows in, valid, quarantined and why")
+    return create_markdown_artifact(md, key=scope.key("quality"),
+                                    description=scope.describe("data quality: rows in, valid, quarantined and why"))
 
 
-def leaderboard_artifact(board: pl.DataFrame, metric: str, champion: str | None = None) -> Any:
+def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None) -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
-    desc = f"Backtest leaderboard, ranked by {metric} (lower is better)"
+    desc = f"backtest leaderboard, ranked by {metric} (lower is better)"
     if champion:
-        desc += f"; published forecasts come from {champion}"
-    return create_table_artifact(table_rows(board), key=KEYS["leaderboard"], description=desc)
+        desc += f"; the published forecasts come from {champion}"
+    return create_table_artifact(leaderboard_rows(board, champion), key=scope.key("leaderboard"),
+                                 description=scope.describe(desc))
 
 
-def decision_artifact(markdown: str) -> Any:
+def decision_artifact(markdown: str, scope: Scope) -> Any:
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    return create_markdown_artifact(markdown, key=KEYS["decision"], description="Promotion decision and its reasons")
+    return create_markdown_artifact(markdown, key=scope.key("decision"),
+                                    description=scope.describe("what was published and why"))
 
 
-def plot_artifact(png: Path | None, caption: str) -> Any:
+def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
     md = plot_markdown(png, caption) if png is not None else f"## {caption}\n\nNothing to draw (no forecasts).\n"
-    return create_markdown_artifact(md, key=KEYS["plot"], description=caption)
+    return create_markdown_artifact(md, key=scope.key("plot"), description=scope.describe(caption))
 
 
-def receipt_artifact(receipt: Any, note: str = "") -> Any:
+def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
-    rows = receipt_rows(receipt)
-    if note:
-        rows.append({"field": "note", "value": note})
-    return create_table_artifact(rows, key=KEYS["receipt"], description="Published forecasts: rows, as_of, store")
+    return create_table_artifact(receipt_table(receipt, note), key=scope.key("receipt"),
+                                 description=scope.describe(receipt_sentence(receipt)))
 
 
-def backfill_artifact(rows: Iterable[Mapping[str, Any]]) -> Any:
+BACKFILL_COLUMNS = ("as_of", "status", "rows", "model", "flow run", "worker", "detail")
+
+
+def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per as_of, every column filled: published rows, the model that published, the
+    flow run and the worker that ran it, what happened (an error, a skip reason); `-` where a
+    date has none (a skipped date ran no flow run)."""
+    rows = []
+    for o in outcomes:
+        rows.append({
+            "as_of": str(o.get("as_of") or "")[:16].replace("T", " "), "status": o.get("status") or "",
+            "rows": o.get("rows") if o.get("rows") is not None else "-",
+            "model": o.get("model") or "-", "flow run": o.get("flow_run") or o.get("run_id") or "-",
+            "worker": o.get("worker") or "-", "detail": o.get("error") or "-",
+        })
+    return rows
+
+
+def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = None) -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
-    return create_table_artifact(
-        [dict(r) for r in rows], key=KEYS["backfill"], description="Backfill: one row per as_of and what happened"
-    )
+    key = scope.key("backfill") if scope is not None else KEYS["backfill"]
+    text = "backfill: one row per as_of and what happened"
+    return create_table_artifact(backfill_rows(rows), key=key,
+                                 description=text if scope is None else f"{scope.dataset} {text}")
 
 
 # In-process observers of training progress (the CLI's rich bars): called with (key, label, fraction).
 progress_listeners: list = []
 
 
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    m, s_ = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s_:02d}" if m >= 60 else f"{m}:{s_:02d}"
+
+
+def progress_text(label: str, event: Mapping[str, Any], *, final: bool = False) -> str:
+    """`gru backtest: step 120 of 500, 0:42 elapsed, train loss 0.123, val loss 0.145` (what the
+    progress artifact's description says while training, and once it ended)."""
+    get = event.get
+    step, total = get("step"), get("max_steps")
+    parts = [f"{step} steps" if final else (f"step {step} of {total}" if total else f"step {step}")]
+    if get("elapsed") is not None:
+        parts.append(f"{_clock(get('elapsed'))} {'in all' if final else 'elapsed'}")
+    if get("train_loss") is not None:
+        parts.append(f"train loss {get('train_loss'):.4g}")
+    if get("val_loss") is not None:
+        parts.append(f"{'best ' if final and get('best') else ''}val loss {get('val_loss'):.4g}")
+    return f"{label} {'finished' if final else 'training'}: " + ", ".join(parts)
+
+
 class TrainingProgress:
-    """A progress artifact (0..100 %) for one model family, updated as training reports epochs.
+    """A progress artifact (0..100 %) for one model, moved by the training's progress events.
 
     Use as `on_progress` callback: called with a mapping or object carrying `step`/`max_steps`
-    (or `epoch`/`max_epochs`, or a `fraction` in 0..1). Updates are rate-limited to whole
-    percent changes so a fast loop does not flood the API.
+    (or `epoch`/`max_epochs`, or a `fraction` in 0..1) and, when known, `elapsed` seconds and the
+    latest `train_loss` / `val_loss`. The training side sends them every few steps or seconds
+    (`models.train`'s ProgressReporter), so the bar moves during training, not only at validation;
+    each event updates the percentage and the description (step of total, elapsed, losses).
+    `done(metrics)` ends it with the final figures.
     """
 
-    def __init__(self, cell: str, label: str = "") -> None:
+    def __init__(self, cell: str, label: str = "", scope: Scope | None = None) -> None:
         self.cell = cell
-        self.key = progress_key(cell)
+        self.key = progress_key(cell, scope.dataset if scope else None, scope.backfill if scope else False)
         self.label = label or f"Training {cell}"
+        self.scope = scope
         self._id: Any = None  # the progress artifact's id (a UUID) inside a run
         self._last = 0.0
+        self.last_event: dict[str, Any] = {}
+        self.updates = 0  # artifact updates sent (tests read it)
         self._notify(0.0)
         if _in_run():
             from prefect.artifacts import create_progress_artifact
 
-            self._id = create_progress_artifact(0.0, key=self.key, description=self.label)
+            self._id = create_progress_artifact(0.0, key=self.key, description=self._describe(f"{self.label}: starting"))
+
+    def _describe(self, text: str) -> str:
+        return self.scope.describe(text) if self.scope is not None else text
 
     @staticmethod
     def fraction(event: Any) -> float | None:
@@ -271,33 +510,41 @@ class TrainingProgress:
             except Exception:  # noqa: BLE001, S110 - a broken display must not fail training
                 pass
 
-    def __call__(self, event: Any) -> None:
-        frac = self.fraction(event)
-        if frac is None:
-            return
-        pct = round(min(max(frac, 0.0), 1.0) * 100.0, 0)
-        if pct <= self._last:
-            return
-        self._last = pct
-        self._notify(pct / 100.0)
+    def _update(self, pct: float, description: str) -> None:
         if self._id is None:
             return
         from prefect.artifacts import update_progress_artifact
 
         try:
-            update_progress_artifact(self._id, pct)
+            update_progress_artifact(self._id, pct, description=self._describe(description))
+            self.updates += 1
         except Exception:  # noqa: BLE001, S110 - progress is a courtesy: never fail training because the UI is away
             pass
 
-    def done(self) -> None:
-        """Training finished (early stopping may end it before max_steps): show 100 %."""
-        if self._last < 100:
+    def __call__(self, event: Any) -> None:
+        frac = self.fraction(event)
+        if frac is None:
+            return
+        ev = dict(event) if isinstance(event, Mapping) else dict(vars(event))
+        self.last_event = {**self.last_event, **{k: v for k, v in ev.items() if v is not None}}
+        pct = round(min(max(frac, 0.0), 1.0) * 100.0, 1)
+        if pct > self._last:
+            self._last = pct
+            self._notify(pct / 100.0)
+        self._update(self._last, progress_text(self.label, self.last_event))
+
+    def done(self, metrics: Mapping[str, Any] | None = None) -> None:
+        """Training finished (early stopping may end it before max_steps): 100 % and the final
+        figures (steps, time, last training loss, best validation loss) from the artifact's metrics."""
+        m = dict(metrics or {})
+        final = {**self.last_event, "step": m.get("steps", self.last_event.get("step")),
+                 "elapsed": m.get("train_seconds", self.last_event.get("elapsed")),
+                 "train_loss": m.get("train_loss", self.last_event.get("train_loss")),
+                 "val_loss": m.get("val_loss", self.last_event.get("val_loss")), "best": m.get("val_loss") is not None}
+        if self._last < 100.0:
             self._last = 100.0
             self._notify(1.0)
-            if self._id is not None:
-                from prefect.artifacts import update_progress_artifact
-
-                update_progress_artifact(self._id, 100.0)
+        self._update(100.0, progress_text(self.label, final, final=True))
 
 
 # --------------------------------------------------------------------------- hyperparameter search

@@ -66,7 +66,8 @@ def artifacts_of(flow_run_id: str) -> dict[str, list]:
 
 
 def task_states_of(flow_run_id: str) -> dict[str, list[str]]:
-    """task name -> state names of one flow run's task runs (read back through the Prefect API)."""
+    """first word of the task run name (preprocess, train, ...) -> state names of one flow run's task runs
+    (read back through the Prefect API)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -79,7 +80,9 @@ def task_states_of(flow_run_id: str) -> dict[str, list[str]]:
 
     out: dict[str, list[str]] = {}
     for tr in asyncio.run(read()):
-        out.setdefault(tr["name"].rsplit("-", 1)[0], []).append(tr["state"]["name"] if tr.get("state") else "")
+        # task runs are named for a person ("preprocess tiny"); unnamed ones keep Prefect's "name-3fa"
+        name = tr["name"].split(" ", 1)[0] if " " in tr["name"] else tr["name"].rsplit("-", 1)[0]
+        out.setdefault(name, []).append(tr["state"]["name"] if tr.get("state") else "")
     return out
 
 

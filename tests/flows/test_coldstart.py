@@ -14,7 +14,7 @@ from flow_helpers import AS_OF, TINY_OVERRIDES, artifacts_of
 
 from flowcast.models.recipes import min_points
 from flowcast.registry import ModelRegistry
-from flowcast.reporting import KEYS
+from flowcast.reporting import artifact_key
 from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -133,5 +133,5 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     assert models == {"A": "naive", "B": "damped", "C": out["champion"], "D": out["champion"], "E": out["champion"]}
     board = {r["model"]: r for r in out["leaderboard"]}
     assert board["damped"]["rank"] < board["naive"]["rank"]
-    quality = artifacts_of(out["run_id"])[KEYS["quality"]][0].data
+    quality = artifacts_of(out["run_id"])[artifact_key("quality", "short")][0].data
     assert "| series too short for a network (statistical models forecast them) | 2 |" in quality

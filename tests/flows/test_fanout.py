@@ -27,8 +27,8 @@ def test_keys_are_per_deployment_dataset_date_and_backfill_run_and_attempt():
     assert PLAN.key(AS_OF, 2) == "forecast/forecast:tiny:2019-03-01T00:00:00:b1:attempt-2"
     assert PLAN.key(datetime(2019, 4, 1), 1) != PLAN.key(AS_OF, 1)
     assert FanOut("forecast/forecast", "other", "forecast", "b1").key(AS_OF, 1) != PLAN.key(AS_OF, 1)
-    assert PLAN.run_name(AS_OF, 1) == "forecast tiny 2019-03-01 00:00"
-    assert PLAN.run_name(AS_OF, 3) == "forecast tiny 2019-03-01 00:00 (attempt 3)"
+    assert PLAN.run_name(AS_OF, 1) == "forecast tiny 2019-03-01 (backfill)"
+    assert PLAN.run_name(AS_OF, 3) == "forecast tiny 2019-03-01 (backfill) (attempt 3)"
 
 
 def test_a_completed_run_whose_rows_are_in_the_store_published_them():

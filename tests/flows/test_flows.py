@@ -10,7 +10,7 @@ from flow_helpers import AS_OF, artifacts_of, source_dict
 
 from flowcast.errors import DataValidationError, RegistryError
 from flowcast.registry import ModelRegistry
-from flowcast.reporting import KEYS, progress_key
+from flowcast.reporting import artifact_key, progress_key
 from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -41,15 +41,15 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert published["ds"].min() == datetime(2019, 7, 1)  # the first period after as_of
 
     arts = artifacts_of(s["run_id"])
-    expected = {KEYS["quality"], KEYS["leaderboard"], KEYS["decision"], KEYS["plot"], KEYS["receipt"],
-                progress_key("gru"), progress_key("gru-backtest")}
+    expected = {artifact_key(k, "tiny") for k in ("quality", "leaderboard", "decision", "plot", "receipt")} | {
+        progress_key("gru all data", "tiny"), progress_key("gru backtest", "tiny")}
     assert expected <= set(arts), sorted(arts)
-    assert [a.data for a in arts[progress_key("gru-backtest")]] == [100.0]
-    assert "rows quarantined" in arts[KEYS["quality"]][0].data
-    decision = arts[KEYS["decision"]][0].data
+    assert [a.data for a in arts[progress_key("gru backtest", "tiny")]] == [100.0]
+    assert "rows quarantined" in arts[artifact_key("quality", "tiny")][0].data
+    decision = arts[artifact_key("decision", "tiny")][0].data
     assert f"### Published: **{best['model']}** ({production})" in decision
     assert "There was no model in production" in decision and "x (1 -" not in decision
-    assert "data:image/png;base64," in arts[KEYS["plot"]][0].data
+    assert "data:image/png;base64," in arts[artifact_key("plot", "tiny")][0].data
     pngs = list((home / "reports").glob("forecast_*.png"))
     assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
 
@@ -113,7 +113,7 @@ def test_forecast_flow_uses_the_production_model(production_home):
     assert s["model_version"] == ModelRegistry(Path(production_home["home"]) / "models").production().version
     assert s["published_rows"] == 24
     arts = artifacts_of(s["run_id"])
-    assert {KEYS["quality"], KEYS["plot"], KEYS["receipt"]} <= set(arts)
+    assert {artifact_key(k, "tiny") for k in ("quality", "plot", "receipt")} <= set(arts)
 
 
 def test_forecast_without_a_declared_horizon_uses_the_production_models(production_home):
@@ -179,7 +179,7 @@ def test_backfill_three_dates_then_nothing_new(production_home):
     again = backfill_flow(start=dates[0], end=dates[-1], every="1mo", **production_home)
     assert (again["published"], again["skipped"], again["failed"]) == (0, 3, 0)
     assert [(o["worker"], o["flow_run"]) for o in first["outcomes"]] == [
-        ("in-process", f"forecast-{d:%Y-%m-%dT%H%M}") for d in dates]
+        ("in-process", f"forecast tiny {d:%Y-%m-%d} (backfill)") for d in dates]
     assert [(o["rows"], o["model"], o["run_id"]) for o in again["outcomes"]] == [  # what is there, from the store
         (24, o["model"], o["run_id"]) for o in first["outcomes"]]
     assert {d: store.receipt_of("tiny", d)["content_hash"] for d in dates} == hashes
@@ -279,7 +279,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_h
     q = pl.read_parquet(Path(kw["home"]) / "quarantine" / "tiny" / "2019-12-01T00-00-00" / "quarantine.parquet")
     assert q.height == 2 and q["reason"].null_count() == 0
     assert sorted(q["sales"].to_list()) == ["-3", "n/a"]
-    quality = artifacts_of(s["run_id"])[KEYS["quality"]][0].data
+    quality = artifacts_of(s["run_id"])[artifact_key("quality", "tiny")][0].data
     assert "rows quarantined | 2" in quality
 
 
@@ -296,7 +296,7 @@ def test_imputed_points_are_counted_in_the_run_summary_and_the_quality_report(pr
     kw = dict(production_home, source=source_dict(csv))
     s = forecast_flow(as_of=datetime(2019, 12, 1), **kw)
     assert (s["rows_in"], s["rows_valid"], s["rows_imputed"], s["rows_planned"]) == (477, 477, 3, 0)
-    quality = artifacts_of(s["run_id"])[KEYS["quality"]][0].data
+    quality = artifacts_of(s["run_id"])[artifact_key("quality", "tiny")][0].data
     assert "not scored in backtests or realized accuracy): 3 of 480" in quality
 
 

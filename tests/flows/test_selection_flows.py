@@ -11,7 +11,7 @@ from flow_helpers import AS_OF, artifacts_of
 
 from flowcast.errors import ProductionMovedError, TrainingError
 from flowcast.registry import ModelRegistry
-from flowcast.reporting import KEYS
+from flowcast.reporting import artifact_key
 from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -41,7 +41,7 @@ def test_production_is_never_scored_on_windows_it_was_trained_on(production_home
     assert s["decision"]["incumbent_scoring"].startswith("its recipe refit on this run's backtest windows")
     prod = next(r for r in s["leaderboard"] if r["model"] == "production")
     assert prod["n_windows"] == 2 and prod["kind"] == "network"
-    decision_md = artifacts_of(s["run_id"])[KEYS["decision"]][0].data
+    decision_md = artifacts_of(s["run_id"])[artifact_key("decision", "tiny")][0].data
     assert "How the production model was scored: its recipe refit" in decision_md
     # its configuration is this run's: the refit reuses this run's backtest network, no extra training
     assert not list((Path(kw["home"]) / "runs").glob("*/gru-s0-production-backtest"))
@@ -66,9 +66,9 @@ def test_a_nan_refit_never_reaches_production(flow_kwargs, monkeypatch):
 
     real = pipeline._train_member
 
-    def nan_refit(td, settings, out_dir, cell, label):
-        art = real(td, settings, out_dir, cell, label)
-        if not label.endswith("-backtest"):
+    def nan_refit(td, settings, out_dir, cell, label, scope):
+        art = real(td, settings, out_dir, cell, label, scope)
+        if label.endswith("all data"):  # the refit on all data, not the backtest's training
             ckpt = torch.load(art.checkpoint, map_location="cpu", weights_only=False)
             ckpt["state_dict"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
                                   for k, v in ckpt["state_dict"].items()}

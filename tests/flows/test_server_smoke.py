@@ -18,7 +18,7 @@ import httpx
 import pytest
 from flow_helpers import artifacts_of
 
-from flowcast.reporting import KEYS
+from flowcast.reporting import artifact_key
 from flowcast.store import EmbeddedStore
 
 
@@ -128,9 +128,9 @@ def test_served_forecast_deployment_runs_through_a_real_server(production_home, 
 
         with temporary_settings({PREFECT_API_URL: api}):
             arts = artifacts_of(run_id)
-        assert {KEYS["quality"], KEYS["plot"], KEYS["receipt"]} <= set(arts), sorted(arts)
-        receipt = {r["field"]: r["value"] for r in json.loads(arts[KEYS["receipt"]][0].data)}
-        assert receipt["rows"] == "24" and receipt["run_id"] == run_id
+        assert {artifact_key(k, "tiny") for k in ("quality", "plot", "receipt")} <= set(arts), sorted(arts)
+        receipt = {r["field"]: r["value"] for r in json.loads(arts[artifact_key("receipt", "tiny")][0].data)}
+        assert receipt["published"].startswith("Published 24 forecast rows") and receipt["flow run"] == run_id
         assert EmbeddedStore(Path(production_home["home"]) / "warehouse").has("tiny", as_of)
     finally:
         for p in reversed(procs):

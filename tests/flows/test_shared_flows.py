@@ -65,7 +65,7 @@ def test_retrain_on_one_machine_and_forecast_on_another_through_a_shared_home_on
     assert sorted({p.rsplit("/", 2)[1] for p in parts}) == ["as_of=2019-06-01T00:00:00", "as_of=2019-09-01T00:00:00"]
     assert "quarantine/tiny/2019-06-01T00-00-00/quarantine.parquet" in keys
     assert "quarantine/tiny/2019-09-01T00-00-00/quarantine.parquet" in keys
-    assert "reports/forecast_20190601T000000.png" in keys and "reports/forecast_20190901T000000.png" in keys
+    assert "reports/forecast_tiny_20190601T000000.png" in keys and "reports/forecast_tiny_20190901T000000.png" in keys
     assert "accuracy/tiny.json" in keys
 
     # any machine reads the same forecasts: one row per series and step, each as_of from its run

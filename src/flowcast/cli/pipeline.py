@@ -119,6 +119,15 @@ def _prefect_console() -> Iterator[None]:
             h.setFormatter(fmt)
 
 
+def _run_tags(flow_name: str) -> Any:
+    """The tags a deployment run of this flow carries (`naming.run_tags`), for a run from the CLI."""
+    from prefect import tags
+
+    from flowcast.flows.naming import run_tags
+
+    return tags(*run_tags(flow_name))
+
+
 class _TrainingBars:
     """A rich progress bar per training, fed by reporting's progress listeners."""
 
@@ -183,7 +192,7 @@ def run(
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
 
-    with _prefect_console(), _TrainingBars(enabled=not json_out and console.is_terminal):
+    with _prefect_console(), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
         result = call_flow(retrain_flow,
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
@@ -266,7 +275,7 @@ def forecast(
     )
     from flowcast.flows import forecast_flow
 
-    with _prefect_console():
+    with _prefect_console(), _run_tags("forecast"):
         result = call_flow(forecast_flow,
             as_of=parse_as_of(as_of), horizon=horizon, config_file=str(config) if config else None,
             **_flow_source_args(settings, data),
@@ -339,7 +348,7 @@ def backfill(
 
     summary: dict[str, Any]
     failed: BackfillError | None = None
-    with _prefect_console(), bar, listen(on_date):
+    with _prefect_console(), _run_tags("backfill"), bar, listen(on_date):
         try:
             summary = call_flow(backfill_flow,
                 start=t0, end=t1, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,

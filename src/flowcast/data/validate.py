@@ -121,9 +121,18 @@ class DataQualityReport:
         d["reconciled"] = self.reconciled
         return json.loads(json.dumps(d, default=str))
 
+    def summary_sentence(self) -> str:
+        """What a person reads first: rows in, valid (and how many of them have no target value),
+        quarantined, series."""
+        return (f"**{self.rows_in:,} rows in: {self.rows_valid:,} valid, of which {self.rows_null_y:,} without a "
+                f"target value; {self.rows_quarantined:,} quarantined ({self.quarantine_rate:.2%}); "
+                f"{self.n_series:,} series.**")
+
     def to_markdown(self) -> str:
         lines = [
             f"## Data quality: {self.source}",
+            "",
+            self.summary_sentence(),
             "",
             f"as_of: {self.as_of or 'everything'}; files: {', '.join(self.files) or '-'}",
             "",
@@ -135,8 +144,7 @@ class DataQualityReport:
             *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
                 f"{self.rows_planned:,} |")] if self.rows_planned else []),
             f"| rows in | {self.rows_in:,} |",
-            f"| rows valid | {self.rows_valid:,} |",
-            f"| of which without a value (y null) | {self.rows_null_y:,} |",
+            f"| rows valid | {self.rows_valid:,} ({self.rows_null_y:,} without a target value) |",
             *([(f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
                 f"into {self.periods_aggregated:,} periods |"),
                f"| periods (one row per series and period) | {self.periods:,} |",

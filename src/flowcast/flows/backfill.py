@@ -28,6 +28,8 @@ from flowcast import reporting
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.flows.common import flow_settings, naive_utc, run_identity
+from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
+from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
 
 Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error
@@ -78,6 +80,26 @@ def backfill_dates(start: datetime, end: datetime, every: str) -> list[datetime]
     return dates
 
 
+def model_for_backfill(settings: Any, dataset: str) -> str:
+    """Before a forecast backfill starts its dates: the model they will publish (the production
+    model, else the champion the last retrain chose, whatever its kind), said once; none is a
+    RegistryError that says what to do, instead of one failed run per date."""
+    from flowcast.errors import RegistryError
+    from flowcast.shared import open_registry
+
+    registry = open_registry(settings)
+    production = registry.production(dataset)
+    if production is not None:
+        return f"Every date is forecast by the production model {production.version} ({production.describe()})"
+    champion = registry.champion(dataset)
+    if champion is not None:
+        return (f"No model of {dataset} was promoted: every date is forecast by the champion the last retrain chose, "
+                f"{champion.version} ({champion.describe()})")
+    raise RegistryError(f"a forecast backfill of {dataset} needs a model, and {settings.models_dir} holds none for it "
+                        "(nothing promoted, no retrain chose a champion): run the retrain flow first, or backfill "
+                        "with mode=retrain")
+
+
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
@@ -86,7 +108,7 @@ def _error_of(state: Any) -> str:
     return state.message or state.name
 
 
-@flow(name="backfill", validate_parameters=True, on_failure=[on_run_failure])
+@flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 def backfill_flow(
     start: datetime,
     end: datetime,
@@ -94,12 +116,12 @@ def backfill_flow(
     mode: Literal["forecast", "retrain"] = "forecast",
     overwrite: bool = False,
     deployment: str | None = None,
-    dataset: str | None = None,
+    dataset: DatasetChoice | None = None,
     source: SourceConfig | None = None,
     horizon: int | None = None,
     config_file: str | None = None,
     home: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: RunOverrides | None = None,
 ) -> dict[str, Any]:
     """Run the forecast (or retrain) flow once per as_of from `start` to `end` every `every`
     (default: the data's frequency). Already published dates are skipped unless `overwrite`.
@@ -107,9 +129,23 @@ def backfill_flow(
     Args:
         start: first as_of, an instant (ISO timestamp; without a UTC offset it means UTC).
         end: last as_of (inclusive), an instant (without a UTC offset it means UTC).
-        every: step between as_ofs, a duration such as 1d, 1w, 1mo (default: the data's frequency).
-        deployment: fan out through this deployment ("flow-name/deployment-name") instead of
-            running the dates here one after another; a retrain deployment implies mode retrain.
+        every: step between as_ofs, a duration such as 1d, 1w, 1mo. Empty: the data's frequency.
+        mode: forecast: the production model (else the last retrain's champion) forecasts each
+            date; retrain: models are trained on the data up to each date, production is left alone.
+        overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
+        deployment: fan out through this deployment ("flow-name/deployment-name", e.g.
+            "forecast/forecast") so that a work pool's workers run the dates in parallel; a retrain
+            deployment implies mode retrain. Empty: the dates run here, one after another.
+        dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
+            as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
+        source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
+        horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
+            else the frequency's default.
+        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
+        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
+            else ./.flowcast.
+        overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
+            left empty keeps its configured value.
     """
     from flowcast.data.datasets import resolve_source
     from flowcast.store import open_store
@@ -144,14 +180,18 @@ def backfill_flow(
             todo.append(d)
     log.info(f"Backfill ({mode}) over {len(dates)} date(s) every {step}: {len(todo)} to run, "
              f"{len(dates) - len(todo)} already published")
+    if mode == "forecast" and todo:
+        log.info(model_for_backfill(settings, src.name))
 
     common = {"dataset": dataset, "source": source, "horizon": horizon, "config_file": config_file, "home": home,
               "overrides": overrides}
     if deployment:
+        from pydantic import BaseModel
+
         from flowcast.flows.fanout import FanOut, fan_out, store_receipt
 
-        params = {k: (v.model_dump(mode="json") if isinstance(v, SourceConfig) else v) for k, v in common.items()
-                  if v is not None}
+        params = {k: (v.model_dump(mode="json", exclude_unset=k == "overrides") if isinstance(v, BaseModel) else v)
+                  for k, v in common.items() if v is not None}
         if mode == "retrain":
             params["promote"] = False
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
@@ -167,14 +207,19 @@ def backfill_flow(
                     f"{f['as_of'][:16]}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
         outcomes += fanned
     else:
+        from prefect import tags
+
         from flowcast.flows.forecast import forecast_flow
         from flowcast.flows.pipeline import retrain_flow
 
         for d in todo:
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
-            name = f"{mode}-{d:%Y-%m-%dT%H%M}"
-            state = child.with_options(flow_run_name=name)(as_of=d, return_state=True, **kw)
+            # tagged `backfill`: the child names itself `forecast <dataset> <as_of> (backfill)` and writes
+            # its artifacts under the backfill- keys
+            name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)
+            with tags(*run_tags(child.name), BACKFILL_TAG):
+                state = child(as_of=d, return_state=True, **kw)
             if state.is_completed() and state.result().get("unchanged"):  # nothing new since the last publish
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
@@ -185,7 +230,7 @@ def backfill_flow(
                 o = {"as_of": d.isoformat(), "status": "published", "rows": res.get("published_rows", 0),
                      "model": res.get("model_version") or res.get("champion"), "run_id": res.get("run_id"),
                      "error": None}
-                log.info(f"{d:%Y-%m-%d %H:%M}: published {o['rows']} rows")
+                log.info(f"{d:%Y-%m-%d %H:%M}: published {o['rows']} rows from {o['model']}")
             else:
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                      "error": _error_of(state)}
@@ -195,7 +240,7 @@ def backfill_flow(
             _notify(o)
 
     outcomes.sort(key=lambda o: str(o["as_of"]))
-    reporting.backfill_artifact(outcomes)
+    reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True))
     failed = [o for o in outcomes if o["status"] == "failed"]
     summary = {
         "run_id": run_id, "mode": mode, "every": step, "dates": len(dates),
@@ -207,7 +252,6 @@ def backfill_flow(
         msg = f"{len(failed)} of {len(dates)} backfill date(s) failed: " + "; ".join(
             f"{o['as_of']}: {o['error']}" for o in failed[:5]
         )
-        log.error(msg)
-        raise BackfillError(msg, summary)
+        raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
     return summary

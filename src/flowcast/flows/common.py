@@ -36,10 +36,14 @@ def flow_settings(
     horizon: int | None = None,
     models: Sequence[str] | None = None,
     max_steps: int | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: Any = None,
 ) -> Settings:
     """defaults < the configuration file named by `config_file` or FLOWCAST_CONFIG (none is read
-    otherwise) < FLOWCAST_* env < flow parameters (None means 'not given')."""
+    otherwise) < FLOWCAST_* env < flow parameters (None means 'not given'). `overrides`: a
+    `parameters.RunOverrides` (the flows' typed parameter) or the same as a nested dict."""
+    from flowcast.flows.parameters import overrides_dict
+
+    overrides = overrides_dict(overrides)
     if isinstance(source, SourceConfig):
         source = source.model_dump()
     model: dict[str, Any] = dict((overrides or {}).get("model") or {})
@@ -105,6 +109,14 @@ def run_identity() -> tuple[str, datetime]:
     return str(fr.id), naive_utc(started)
 
 
+def artifact_scope(dataset: str, as_of: datetime) -> reporting.Scope:
+    """Whose artifacts this run writes: its dataset and as_of, under the `backfill-` keys when the
+    run recomputes a past date for a backfill (`naming.in_backfill`)."""
+    from flowcast.flows.naming import in_backfill
+
+    return reporting.Scope(dataset=dataset, as_of=as_of, backfill=in_backfill())
+
+
 # ------------------------------------------------------------------------------- data
 @dataclass
 class LoadedData:
@@ -119,6 +131,8 @@ class LoadedData:
     horizon: int
     settings: Settings | None = None  # the settings the data was prepared with (spans fitted to it)
     notes: tuple[str, ...] = ()
+    ingested: Any = None  # the Ingested source (labels of the series, actuals after as_of for the plot)
+    rows_null_y: int = 0  # valid rows without a target value
 
 
 def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
@@ -169,13 +183,14 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     if rows_q:
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
-    log.info(f"Validation: {rows_in} rows in, {rows_v} valid, {rows_q} quarantined, {report.n_series} series")
+    log.info(validation_line(report))
     from flowcast.data.validate import enforce_thresholds, take_valid
 
+    scope = artifact_scope(source.name, as_of)
     try:
         enforce_thresholds(result, settings.validation)
     except Exception as exc:
-        reporting.quality_artifact(report)
+        reporting.quality_artifact(report, scope)
         events.emit(events.QUALITY_FAILED, dataset=source.name, as_of=as_of, message=str(exc), rows_in=rows_in,
                     rows_valid=rows_v, rows_quarantined=rows_q, threshold=settings.validation.quarantine_threshold,
                     checks=dict(report.checks), quarantine=report.quarantine_path or (str(where) if where else None))
@@ -193,7 +208,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
     del valid
     report.add_preprocess(summary)
-    reporting.quality_artifact(report)
+    reporting.quality_artifact(report, scope)
     if td.excluded.height:
         ex = td.excluded
         log.warning(
@@ -211,6 +226,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
         settings=settings, notes=tuple(notes),
+        ingested=ingested, rows_null_y=int(getattr(report, "rows_null_y", 0) or 0),
     )
 
 
@@ -233,6 +249,13 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill}
 
 
+def validation_line(report: Any) -> str:
+    """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`."""
+    null_y = int(getattr(report, "rows_null_y", 0) or 0)
+    return (f"Validation: {report.rows_in:,} rows in, {report.rows_valid:,} valid ({null_y:,} without a target "
+            f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series")
+
+
 # ------------------------------------------------------------------------------- publishing
 def publish_forecasts(
     settings: Settings,
@@ -253,18 +276,27 @@ def publish_forecasts(
         settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
         run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
     )
-    png_path = settings.reports_dir / f"forecast_{as_of:%Y%m%dT%H%M%S}.png"
+    scope = artifact_scope(data.source.name, as_of)
+    png_path = settings.reports_dir / (f"{'backfill_' if scope.backfill else ''}forecast_{data.source.name}_"
+                                       f"{as_of:%Y%m%dT%H%M%S}.png")
     # sub-daily ds are UTC instants: the plot labels them in the source's local time
     local_tz = td.meta.tz if td.meta.tz not in (None, "UTC") and is_subdaily(td.meta.freq) else None
+    n_plot = min(settings.publish.plot_series, td.n_series)
+    try:
+        labels, actuals = plot_context(data, forecasts)
+    except Exception as exc:  # noqa: BLE001 - names and late actuals are a courtesy of the plot
+        log.warning(f"The forecast plot shows ids and no later actuals: reading them failed ({exc})")
+        labels, actuals = {}, None
     try:
         png = reporting.plot_forecasts(
             td.frame.select("unique_id", "ds", "y"),
             forecasts,
             png_path,
             n_series=settings.publish.plot_series,
-            title=f"{data.source.name}: {model} {model_version or ''} as of {as_of:%Y-%m-%d %H:%M} UTC"
-            + (f" (times in {local_tz})" if local_tz else ""),
-            tz=local_tz,
+            title=f"{data.source.name}: forecasts of {model} {model_version or ''} as of "
+            f"{reporting.as_of_text(naive_utc(as_of))} UTC" + (f" (times in {local_tz})" if local_tz else ""),
+            tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
+            as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
         )
     except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
@@ -274,10 +306,12 @@ def publish_forecasts(
             from flowcast.shared import share_file
 
             share_file(settings, png)
+        shown = (f", and the actuals observed after {reporting.as_of_text(naive_utc(as_of))}"
+                 if actuals is not None and actuals.height else "")
         reporting.plot_artifact(
-            png, f"Forecasts of {min(settings.publish.plot_series, td.n_series)} series as of {as_of:%Y-%m-%d}"
+            png, f"Forecasts of {n_plot} of {td.n_series} series from {model} with 80% and 95% intervals{shown}", scope
         )
-    reporting.receipt_artifact(receipt, note=note)
+    reporting.receipt_artifact(receipt, scope, note=note)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
                 f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
@@ -298,6 +332,28 @@ def publish_forecasts(
     except FlowcastError as exc:  # a mirror: the forecasts are published and the registry is intact
         log.warning(f"The registry index on PostgreSQL could not be updated: {exc}")
     return receipt
+
+
+def plot_context(data: LoadedData, forecasts: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame | None]:
+    """For the forecast plot: each series' human name (the source's label_col) and the actuals
+    observed after as_of over the forecast's dates (a past as_of), read from the same source."""
+    ing, src = data.ingested, data.source
+    if ing is None:
+        return {}, None
+    labels: dict[str, str] = {}
+    if src.label_col and src.label_col in ing.frame.collect_schema().names():
+        pairs = (ing.frame.select("unique_id", pl.col(src.label_col).cast(pl.Utf8)).drop_nulls()
+                 .unique("unique_id", keep="last").collect())
+        labels = dict(pairs.iter_rows())
+    if ing.as_of_ds is None or forecasts.is_empty():
+        return labels, None
+    first, last = forecasts["ds"].min(), forecasts["ds"].max()
+    ids = forecasts["unique_id"].unique().to_list()
+    actuals = (ing.unfiltered.select("unique_id", "ds", "y")
+               .filter(pl.col("unique_id").is_in(ids) & pl.col("y").is_not_null()
+                       & (pl.col("ds") > ing.as_of_ds) & (pl.col("ds") >= first) & (pl.col("ds") <= last))
+               .unique(["unique_id", "ds"], keep="last").collect())
+    return labels, actuals.with_columns(pl.col("ds").cast(forecasts.schema["ds"]))
 
 
 def store_label(settings: Settings) -> str:

@@ -50,25 +50,54 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
     from prefect.types.entrypoint import EntrypointType
 
     from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
+    from flowcast.flows.naming import run_tags
 
     s = schedule_settings()
     params = {k: v for k, v in (parameters or {}).items() if v is not None}
-    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "parameters": params, "tags": ["flowcast"]}
-    return [
+    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "parameters": params}
+    tz = s["timezone"]
+    deployments = [
         retrain_flow.to_deployment(
-            "retrain", schedules=[Cron(s["retrain_cron"], timezone=s["timezone"])], paused=paused,
-            description="Weekly: retrain rnn/lstm/gru, backtest, promote the winner if better, publish.",
+            "retrain", tags=run_tags("retrain"), schedules=[Cron(s["retrain_cron"], timezone=tz)], paused=paused,
+            description=f"Weekly (cron {s['retrain_cron']}, time zone {tz}): retrain rnn/lstm/gru, backtest every "
+            "candidate, promote the winner if it beats production, publish.",
             concurrency_limit=1, **common,
         ),
         forecast_flow.to_deployment(
-            "forecast", schedules=[Cron(s["forecast_cron"], timezone=s["timezone"])], paused=paused,
-            description="Daily: forecast every series with the production model and publish.", **common,
+            "forecast", tags=run_tags("forecast"), schedules=[Cron(s["forecast_cron"], timezone=tz)], paused=paused,
+            description=f"Daily (cron {s['forecast_cron']}, time zone {tz}): forecast every series with the production "
+            "model (else the last retrain's champion) and publish.", **common,
         ),
         backfill_flow.to_deployment(
-            "backfill", description="On demand: one forecast (or retrain) run per as_of over a date range.",
-            **common,
+            "backfill", tags=run_tags("backfill"),
+            description="On demand: one forecast (or retrain) run per as_of over a date range; published dates are "
+            "skipped unless overwrite.", **common,
         ),
     ]
+    offer_configured_datasets(deployments, params)
+    return deployments
+
+
+def offer_configured_datasets(deployments: list[Any], params: dict[str, Any]) -> None:
+    """The Run form's dataset list: the bundled datasets plus the [sources.NAME] of the
+    configuration these deployments read (`parameters.DatasetChoice` lists the bundled ones); the
+    configured dataset is each deployment's default (the form then shows the choices, not `None`)."""
+    from flowcast.config import load_settings
+    from flowcast.errors import FlowcastError
+
+    try:
+        settings = load_settings(params.get("config_file"), home=params.get("home"))
+    except (FlowcastError, OSError, ValueError):  # the runs report a broken configuration themselves
+        return
+    configured = list(settings.sources)
+    for d in deployments:
+        if "source" not in params:  # the form opens on the configured dataset, its list of choices shown
+            d.parameters.setdefault("dataset", settings.dataset)
+        schema = getattr(d, "_parameter_openapi_schema", None)
+        prop = (getattr(schema, "properties", None) or {}).get("dataset") or {}
+        for choice in prop.get("anyOf") or [prop]:
+            if "enum" in choice:
+                choice["enum"] = [*choice["enum"], *(n for n in configured if n not in choice["enum"])]
 
 
 def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None) -> None:

@@ -54,7 +54,11 @@ class FanOut:
         return base if attempt == 1 else f"{base}:attempt-{attempt}"
 
     def run_name(self, as_of: datetime, attempt: int) -> str:
-        name = f"{self.mode} {self.dataset} {as_of:%Y-%m-%d %H:%M}"
+        """`forecast us_employment 2019-01-01 (backfill)`: the name the run gives itself when it
+        starts (`naming.run_name`), so the runs list reads the same before and after."""
+        from flowcast.flows.naming import flow_run_title
+
+        name = flow_run_title(self.mode, self.dataset, {"as_of": as_of}, None, backfill=True)
         return name if attempt == 1 else f"{name} (attempt {attempt})"
 
 
@@ -101,11 +105,13 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
     from prefect.exceptions import FlowRunWaitTimeout
     from prefect.flow_runs import wait_for_flow_run
 
+    from flowcast.flows.naming import BACKFILL_TAG, run_tags
+
     for attempt in range(1, plan.max_attempts + 1):
         started = await arun_deployment(
             name=plan.deployment, parameters={**parameters, "as_of": as_of.isoformat()}, timeout=0,
             idempotency_key=plan.key(as_of, attempt), flow_run_name=plan.run_name(as_of, attempt),
-            tags=["backfill"],
+            tags=[*run_tags(plan.mode), BACKFILL_TAG],  # a deployment run's tags, and `backfill`: its backfill- keys
         )
         log(f"{as_of:%Y-%m-%d %H:%M}: flow run {started.name!r} ({started.id}) on {plan.deployment}")
         try:

@@ -29,6 +29,8 @@ from flowcast.flows.common import (
     run_identity,
     store_label,
 )
+from flowcast.flows.naming import run_name
+from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
@@ -50,25 +52,32 @@ def _model_horizon(version: Any) -> int | None:
     return None
 
 
-@flow(name="forecast", validate_parameters=True, on_failure=[on_run_failure])
+@flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 def forecast_flow(
     as_of: datetime | None = None,
-    dataset: str | None = None,
+    dataset: DatasetChoice | None = None,
     source: SourceConfig | None = None,
     horizon: int | None = None,
     config_file: str | None = None,
     home: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: RunOverrides | None = None,
 ) -> dict[str, Any]:
     """Forecast every series with the production model from the data up to `as_of` and publish
     the forecasts under that as_of.
 
     Args:
         as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
-            timestamp; without a UTC offset it means UTC. Default: the run's scheduled start time.
-        dataset: a bundled or configured dataset name to read.
-        source: an explicit source to read (overrides dataset).
-        overrides: any nested settings, e.g. {"publish": {"plot_series": 2}}.
+            timestamp; without a UTC offset it means UTC. Empty: the run's scheduled start time.
+        dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
+            as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
+        source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
+        horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
+            else the frequency's default.
+        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
+        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
+            else ./.flowcast.
+        overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
+            left empty keeps its configured value.
     """
     log = get_run_logger()
     settings = flow_settings(

@@ -31,6 +31,7 @@ from flowcast.config import Cell, ModelConfig, Settings, SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    artifact_scope,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -39,6 +40,8 @@ from flowcast.flows.common import (
     run_identity,
     store_label,
 )
+from flowcast.flows.naming import run_name, task_label
+from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
 
@@ -60,18 +63,23 @@ def _member_settings(settings: Settings, seed: int, model: dict[str, Any] | None
     return settings.model_copy(update={"model": mc})
 
 
-def _train_member(td: Any, settings: Settings, out_dir: Path, cell: str, label: str):
-    progress = reporting.TrainingProgress(label, label=f"Training {label}")
-    artifact = tasks.train_task(td, settings, out_dir, cell, progress)
-    progress.done()
+def _train_member(td: Any, settings: Settings, out_dir: Path, cell: str, label: str, scope: reporting.Scope):
+    """Train one network in a `train <label>` task, its progress artifact moving as it trains."""
+    progress = reporting.TrainingProgress(label, label=label, scope=scope)
+    artifact = tasks.train_task(td, settings, out_dir, cell, progress, label=label)
+    progress.done(artifact.metrics)
     return artifact
 
 
-def _network_fit(settings: Settings, out_dir: Path, cell: str, key: str, horizon: int):
-    """fit(td) for the backtest: train the member on td, return a forecaster for any cut of it."""
+def _network_fit(settings: Settings, out_dir: Path, cell: str, key: str, horizon: int, scope: reporting.Scope):
+    """fit(td) for the backtest: train the member on td, return a forecaster for any cut of it.
+    With evaluation.refit each window trains its own (`train gru window 2`)."""
+    ev = settings.evaluation
+    windows = iter(range(1, ev.n_windows + 1))
 
     def fit(td_train):
-        artifact = _train_member(td_train, settings, out_dir, cell, f"{key}-backtest")
+        label = task_label(key, window=next(windows, None) if ev.refit else None, n_windows=ev.n_windows)
+        artifact = _train_member(td_train, settings, out_dir, cell, label, scope)
         return lambda td_cut: tasks.component_task({"type": "network", "path": str(artifact.path)}, td_cut, horizon)
 
     return fit
@@ -144,10 +152,11 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     log.info("\n".join(lines))
 
 
-@flow(name="retrain", log_prints=False, validate_parameters=True, on_failure=[on_run_failure])
+@flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
+      on_failure=[on_run_failure])
 def retrain_flow(
     as_of: datetime | None = None,
-    dataset: str | None = None,
+    dataset: DatasetChoice | None = None,
     source: SourceConfig | None = None,
     models: list[Cell] | None = None,
     horizon: int | None = None,
@@ -156,7 +165,7 @@ def retrain_flow(
     refit_all: bool = False,
     config_file: str | None = None,
     home: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: RunOverrides | None = None,
 ) -> dict[str, Any]:
     """Backtest every candidate (each network cell, their ensemble, hybrids with statistical
     forecasts, the statistical models, the production model) on the same windows, publish the
@@ -165,15 +174,24 @@ def retrain_flow(
     Args:
         as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
             timestamp; without a UTC offset it means UTC (2019-06-01T09:00 is 09:00 UTC,
-            2019-06-01T09:00+10:00 is 23:00 UTC the day before). Default: the run's scheduled
+            2019-06-01T09:00+10:00 is 23:00 UTC the day before). Empty: the run's scheduled
             start time.
-        dataset: a bundled or configured dataset name to read.
-        source: an explicit source to read (overrides dataset).
-        models: network cells to train (default: config model.cells).
-        promote: False leaves the production pointer alone (backfills of past dates): this
-            run's best candidate is registered, noted as the dataset's last champion and published.
+        dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
+            as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
+        source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
+        horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
+            else the frequency's default.
+        models: network cells to train (rnn, lstm, gru). Empty: the configured model.cells.
+        max_steps: training steps of each network. Empty: the configured model.max_steps.
+        promote: put the winner in production when it beats the production model. Off: the
+            production pointer is left alone (backfills of past dates): this run's best candidate
+            is registered, noted as the dataset's last champion and published.
         refit_all: also retrain and register every network cell on all data, not only the winner's.
-        overrides: any nested settings, e.g. {"evaluation": {"seeds": 2}}.
+        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
+        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
+            else ./.flowcast.
+        overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
+            left empty keeps its configured value.
     """
     from flowcast.evaluation.candidates import (
         PRODUCTION,
@@ -203,6 +221,7 @@ def retrain_flow(
     ev, mc = settings.evaluation, settings.model
     td, h = data.td, data.horizon
     name_of_data = data.source.name
+    scope = artifact_scope(name_of_data, as_of)
     bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
     if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
@@ -234,7 +253,7 @@ def retrain_flow(
     for m in plan.members:
         try:
             comps[m.key] = tasks.backtest_task(td_bt, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
-                                                                m.cell, label[m.key], h), m.key, settings, h)
+                                                                   m.cell, label[m.key], h, scope), m.key, settings, h)
         except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
             dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
             log.warning(dropped[-1])
@@ -274,7 +293,8 @@ def retrain_flow(
                 log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
                 s_ = _member_settings(settings, seed, started_from.config)
                 try:
-                    comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h),
+                    comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h,
+                                                                         scope),
                                                      key, settings, h)
                 except TrainingError as exc:
                     refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
@@ -338,7 +358,7 @@ def retrain_flow(
                     if key not in trained:
                         log.info(f"Training {key} on all data up to {as_of:%Y-%m-%d} for production")
                         trained[key] = _train_member(td, member_settings[key], run_dir / key, member.cell,
-                                                     label[key]).path
+                                                     task_label(label[key], final=True), scope).path
                     dest = art_dir / "members" / key
                     dest.mkdir(parents=True, exist_ok=True)
                     for f in ("model.ckpt", "meta.json"):
@@ -373,7 +393,7 @@ def retrain_flow(
         log.warning(n)
     if chosen is None or rf is None:
         reporting.decision_artifact(decision_markdown(decision, board, published=None, published_version=None,
-                                                      descriptions={}, notes=notes))
+                                                      descriptions={}, notes=notes), scope)
         raise TrainingError("no candidate produced forecasts fit to publish: " + " ".join(notes))
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
@@ -423,8 +443,8 @@ def retrain_flow(
         descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
     md = decision_markdown(decision, board, published=chosen, published_version=version.version,
                            descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=h)
-    reporting.decision_artifact(md)
-    reporting.leaderboard_artifact(board, metric, champion=chosen)
+    reporting.decision_artifact(md, scope)
+    reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
     _print_board(log, board, metric, chosen)
 
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,

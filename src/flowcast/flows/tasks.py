@@ -60,6 +60,41 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+def _named(fn: Callable[[dict[str, Any]], str]) -> Any:
+    """A `task_run_name` callable from a function of the task's parameters; a name is a courtesy,
+    so one that cannot be built falls back to the task's own name (never a failed task)."""
+
+    def name(parameters: dict[str, Any]) -> str:
+        try:
+            return fn(parameters)
+        except Exception:  # noqa: BLE001 - see above
+            from prefect.runtime import task_run
+
+            return str(task_run.task_name or "task")
+
+    return name
+
+
+def _model_label(key: str) -> str:
+    """`gru-s0` -> `gru` (seed 0 is the only seed unless evaluation.seeds > 1); other keys as they are."""
+    return key.removesuffix("-s0")
+
+
+def _model_name(model: Any) -> str:
+    """What a forecast task forecasts with: a version (`damped-v1`), a recipe's or artifact's name."""
+    for attr in ("version", "name", "cell"):
+        if isinstance(v := getattr(model, attr, None), str) and v:
+            return v
+    return type(model).__name__
+
+
+def _publish_name(p: dict[str, Any]) -> str:
+    kw = p.get("kwargs") or p
+    from flowcast.flows.naming import as_of_label
+
+    return f"publish {kw.get('dataset')} {as_of_label(kw.get('as_of'))}"
+
+
 IO_RETRIES: dict[str, Any] = {
     "retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2), "retry_jitter_factor": 0.5,
     "retry_condition_fn": _transient,
@@ -68,7 +103,7 @@ TRAINING_TAG = "training"
 
 
 # ------------------------------------------------------------------------------------ I/O
-@task(name="ingest", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="ingest", cache_policy=NO_CACHE, task_run_name="ingest {source.name}", **IO_RETRIES)
 def ingest_task(source: SourceConfig, as_of: datetime | None) -> Ingested:
     """Read the source up to `as_of` (a lazy scan; errors reading files surface here)."""
     from flowcast.data.sources import ingest
@@ -85,7 +120,8 @@ def fingerprint_task(source: SourceConfig) -> str:
     return source_fingerprint(source)
 
 
-@task(name="write-quarantine", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="write-quarantine", cache_policy=NO_CACHE, task_run_name=_named(lambda p: f"quarantine {p['result'].report.source}"),
+      **IO_RETRIES)
 def quarantine_task(result: Any, directory: Path) -> Path | None:
     """Write the quarantined rows (with their reasons) to `directory/quarantine.parquet`."""
     from flowcast.data.validate import write_quarantine
@@ -93,7 +129,7 @@ def quarantine_task(result: Any, directory: Path) -> Path | None:
     return write_quarantine(result, directory)
 
 
-@task(name="publish", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="publish", cache_policy=NO_CACHE, task_run_name=_named(_publish_name), **IO_RETRIES)
 def publish_task(settings: Settings, forecasts: pl.DataFrame, **kwargs: Any) -> PublishReceipt:
     """Publish the forecasts of one (dataset, as_of) atomically into the configured store
     (replacing what that key published; other datasets and as_ofs are untouched)."""
@@ -118,7 +154,8 @@ def _unavailable(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="validate", cache_policy=NO_CACHE, **{**IO_RETRIES, "retry_condition_fn": _unavailable})
+@task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {source.name}",
+      **{**IO_RETRIES, "retry_condition_fn": _unavailable})
 def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> ValidationResult:
     from flowcast.data.validate import validate
 
@@ -149,6 +186,7 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 
 @task(
     name="preprocess",
+    task_run_name="preprocess {source.name}",
     persist_result=True,
     cache_policy=CacheKeyFnPolicy(cache_key_fn=preprocess_cache_key),
     cache_expiration=timedelta(days=7),
@@ -175,19 +213,41 @@ def cached_preprocess(settings: Settings):
 
 
 # ------------------------------------------------------------------------------------ models
-@task(name="train", tags=[TRAINING_TAG], cache_policy=NO_CACHE)
+@task(name="train", tags=[TRAINING_TAG], cache_policy=NO_CACHE, task_run_name="train {label}")
 def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
-               on_progress: Callable[[Any], None] | None = None) -> ModelArtifact:
-    """Train one model family (in its own process when model.launcher='process')."""
+               on_progress: Callable[[Any], None] | None = None, label: str = "") -> ModelArtifact:
+    """Train one model family (in its own process when model.launcher='process'); `label` names
+    the task run (`train gru window 2`, `naming.task_label`) and its result line in the log."""
+    from prefect import get_run_logger
+
     from flowcast.models.train import train_model
     from flowcast.shared import jobs_location
 
-    return train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress,
-                       distributed=settings.distributed, jobs=jobs_location(settings),
-                       storage_options=settings.shared_options)
+    artifact = train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress,
+                           distributed=settings.distributed, jobs=jobs_location(settings),
+                           storage_options=settings.shared_options)
+    get_run_logger().info(training_line(label or cell, artifact.metrics))
+    return artifact
 
 
-@task(name="backtest", cache_policy=NO_CACHE)
+def training_line(label: str, metrics: dict[str, Any]) -> str:
+    """One log line per trained network: steps, duration and score (validation loss)."""
+    steps, seconds = metrics.get("steps"), metrics.get("train_seconds")
+    val, train = metrics.get("val_loss"), metrics.get("train_loss")
+    score = (f"validation loss {val:.4g}" if val is not None else "no validation window") + (
+        f", training loss {train:.4g}" if train is not None else "")
+    took = f"{seconds:.1f} s" if seconds is not None else "an unknown time"
+    return f"Trained {label}: {steps if steps is not None else '?'} steps in {took}, {score}"
+
+
+def _component_name(parameters: dict[str, Any]) -> str:
+    """`forecast gru` / `forecast seasonal_naive`: which component a component task forecasts."""
+    c = parameters["component"]
+    what = c.get("model") or c.get("cell") or Path(str(c.get("path") or "network")).name.split("-")[0]
+    return f"forecast {what}"
+
+
+@task(name="backtest", cache_policy=NO_CACHE, task_run_name=_named(lambda p: f"backtest {_model_label(p['name'])}"))
 def backtest_task(td: Any, fit: Callable[[Any], Callable[[Any], pl.DataFrame]], name: str, settings: Settings,
                   horizon: int) -> BacktestResult:
     """Rolling-origin backtest of one forecaster (a model family, a baseline or the incumbent)."""
@@ -204,14 +264,14 @@ def predict_task(artifact: Any, td: Any, horizon: int) -> pl.DataFrame:
     return predict(artifact, td, horizon=horizon)
 
 
-@task(name="baseline-forecast", cache_policy=NO_CACHE)
+@task(name="baseline-forecast", cache_policy=NO_CACHE, task_run_name="forecast {name}")
 def baseline_task(name: BaselineName, td: Any, horizon: int) -> pl.DataFrame:
     from flowcast.models.baselines import baseline_forecast
 
     return baseline_forecast(name, td, horizon)
 
 
-@task(name="component-forecast", cache_policy=NO_CACHE)
+@task(name="component-forecast", cache_policy=NO_CACHE, task_run_name=_named(_component_name))
 def component_task(component: dict[str, Any], td: Any, horizon: int) -> pl.DataFrame:
     """One network's or statistical model's forecast of every series (a backtest window's cut)."""
     from flowcast.models.recipes import component_forecast
@@ -219,7 +279,7 @@ def component_task(component: dict[str, Any], td: Any, horizon: int) -> pl.DataF
     return component_forecast(component, td, horizon)
 
 
-@task(name="forecast", cache_policy=NO_CACHE)
+@task(name="forecast", cache_policy=NO_CACHE, task_run_name=_named(lambda p: f"forecast {_model_name(p['model'])}"))
 def forecast_task(model: Any, td: Any, horizon: int,
                   bounds: tuple[float | None, float | None] = (None, None)) -> RecipeForecast:
     """A model of any kind (registered version, recipe, artifact) forecasts every series, with its
@@ -230,7 +290,8 @@ def forecast_task(model: Any, td: Any, horizon: int,
 
 
 # ------------------------------------------------------------------------------------ registry
-@task(name="register-model", cache_policy=NO_CACHE)
+@task(name="register-model", cache_policy=NO_CACHE,
+      task_run_name=_named(lambda p: f"register {p.get('kwargs', {}).get('name') or p.get('name')}"))
 def register_task(settings: Settings, artifact_path: Path | None, **kwargs: Any) -> ModelVersion:
     """Register into the configured registry (home/models, or shared/models: flowcast.shared)."""
     from flowcast.shared import open_registry
@@ -238,7 +299,7 @@ def register_task(settings: Settings, artifact_path: Path | None, **kwargs: Any)
     return open_registry(settings).register(artifact_path, **kwargs)
 
 
-@task(name="promote-model", cache_policy=NO_CACHE)
+@task(name="promote-model", cache_policy=NO_CACHE, task_run_name="promote {version}")
 def promote_task(settings: Settings, version: Any, reason: str, **kwargs: Any) -> ModelVersion:
     """Promote (dataset=, expected= for the compare and swap, at=): never retried, a moved
     production pointer is an answer, not a transient failure."""
@@ -248,14 +309,15 @@ def promote_task(settings: Settings, version: Any, reason: str, **kwargs: Any) -
 
 
 # ------------------------------------------------------------------------------------ monitoring
-@task(name="realized-accuracy", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="realized-accuracy", cache_policy=NO_CACHE, task_run_name="realized accuracy {dataset}", **IO_RETRIES)
 def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any, run_id: str) -> RealizedOutcome:
     """Score the dataset's earlier published forecasts on the actuals this run sees, store them,
     judge decay and leave the realized-accuracy artifact (flowcast.ops.accuracy)."""
     from prefect import get_run_logger
 
+    from flowcast.flows.naming import in_backfill
     from flowcast.ops.accuracy import artifact, score_and_record
 
     outcome = score_and_record(settings, dataset=dataset, as_of=as_of, td=td, run_id=run_id, log=get_run_logger())
-    artifact(settings, outcome, as_of=as_of)
+    artifact(settings, outcome, as_of=as_of, backfill=in_backfill())
     return outcome

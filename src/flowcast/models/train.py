@@ -108,28 +108,60 @@ def _atomic_checkpoint_io():
     return AtomicCheckpointIO()
 
 
-def _progress_callback(fn: Progress, max_steps: int):
+PROGRESS_EVERY_SECONDS = 5.0  # a progress event at least this often while training
+PROGRESS_UPDATES = 20  # and about this many over a run (every max_steps / 20 steps)
+
+
+def progress_due(step: int, elapsed: float, last_step: int, last_elapsed: float, *, max_steps: int,
+                 every_seconds: float = PROGRESS_EVERY_SECONDS) -> bool:
+    """Whether training should report progress now: every max_steps/PROGRESS_UPDATES steps or
+    every `every_seconds`, whichever comes first (never twice for one step)."""
+    if step <= last_step:
+        return False
+    every_steps = max(1, max_steps // PROGRESS_UPDATES) if max_steps > 0 else 50
+    return step - max(last_step, 0) >= every_steps or elapsed - last_elapsed >= every_seconds
+
+
+def _progress_callback(fn: Progress, max_steps: int, every_seconds: float = PROGRESS_EVERY_SECONDS):
     import lightning as L
 
     class ProgressReporter(L.Callback):
-        """Rank 0 reports {epoch, step, max_steps, train_loss, val_loss} after each validation
-        and at each epoch end."""
+        """Rank 0 reports {epoch, step, max_steps, elapsed, train_loss, val_loss} during training
+        (every few steps or seconds, `progress_due`), after each validation and at the end."""
 
         last_step = -1
+        last_elapsed = 0.0
+        t0: float | None = None
+
+        def _elapsed(self) -> float:
+            return time.perf_counter() - self.t0 if self.t0 is not None else 0.0
 
         def _emit(self, trainer) -> None:
             if trainer.global_rank != 0 or trainer.sanity_checking or trainer.global_step == self.last_step:
                 return
             self.last_step = trainer.global_step
+            self.last_elapsed = self._elapsed()
             m = trainer.callback_metrics
             get = lambda k: float(m[k]) if k in m else None
             fn({"epoch": trainer.current_epoch, "step": trainer.global_step, "max_steps": max_steps,
-                "train_loss": get("train_loss"), "val_loss": get("val_loss")})
+                "elapsed": round(self.last_elapsed, 2), "train_loss": get("train_loss"), "val_loss": get("val_loss")})
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if trainer.global_rank == 0 and progress_due(trainer.global_step, self._elapsed(), self.last_step,
+                                                         self.last_elapsed, max_steps=max_steps,
+                                                         every_seconds=every_seconds):
+                self._emit(trainer)
 
         def on_validation_end(self, trainer, pl_module) -> None:
             self._emit(trainer)
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
+            self._emit(trainer)
+
+        def on_train_end(self, trainer, pl_module) -> None:
             self._emit(trainer)
 
     return ProgressReporter()

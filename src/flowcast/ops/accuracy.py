@@ -231,8 +231,9 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     return text
 
 
-def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime) -> Any:
-    """Draw the plot and push the markdown artifact (inside a run; a no-op outside one)."""
+def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfill: bool = False) -> Any:
+    """Draw the plot and push the markdown artifact (inside a run; a no-op outside one). A backfill's
+    run writes it under `backfill-realized-accuracy-<dataset>`, described with its as_of."""
     from prefect.context import FlowRunContext
 
     from flowcast.shared import open_registry, share_file
@@ -252,8 +253,10 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime) -> Any
         return None
     from prefect.artifacts import create_markdown_artifact
 
-    return create_markdown_artifact(markdown(outcome, promised, png), key=artifact_key(outcome.dataset),
-                                    description=f"Realized accuracy of {outcome.dataset}'s published forecasts")
+    key = ("backfill-" if backfill else "") + artifact_key(outcome.dataset)
+    when = f"{'Backfill as' if backfill else 'As'} of {as_of:%Y-%m-%d}"
+    return create_markdown_artifact(markdown(outcome, promised, png), key=key,
+                                    description=f"{when}: realized accuracy of {outcome.dataset}'s published forecasts")
 
 
 def record_in_run(settings: Any, data: Any, *, as_of: datetime, run_id: str) -> RealizedOutcome | None:

@@ -1,0 +1,94 @@
+"""Run logs written for a person: flowcast's own lines say what each stage decided; this filter
+takes out Prefect's lines that repeat them.
+
+`install()` (called when `flowcast.flows` is imported, so every flow run, deployment runs
+included, has it) adds `QuietFilter` to Prefect's `prefect.task_runs` and `prefect.flow_runs`
+loggers, before their handlers (console and the API: what the UI shows):
+
+- `Finished in state Completed()` of flowcast's own tasks is dropped (one per task: ingest,
+  validate, train, backtest, ... tell nothing the next flowcast line does not).
+- A failure flowcast explains itself (a `FlowcastError`: ConfigError, DataValidationError,
+  RegistryError, TrainingError, ...) is said ONCE, by the run's final `Finished in state
+  Failed(...)` line, which carries flowcast's sentence: the failing task's own `Finished in state
+  Failed` line and the flow's `Encountered exception during execution` (with its traceback) are
+  dropped, and any other line about it loses the traceback. Any other exception keeps Prefect's
+  full report, traceback included (a bug needs it).
+- The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
+
+Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging); Prefect's own setting
+`PREFECT_LOGGING_LEVEL` still applies on top.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from flowcast.errors import FlowcastError
+
+LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
+_FAILED_BY = re.compile(r"exception:? ([A-Za-z_][A-Za-z0-9_]*)(?::|\()")
+_OWN_HOOKS = ("on_run_failure",)
+
+
+def _flowcast_error_names() -> set[str]:
+    names, todo = set(), [FlowcastError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def flowcast_task_names() -> set[str]:
+    """The names of flowcast's tasks (`flowcast.flows.tasks`)."""
+    from prefect import Task
+
+    from flowcast.flows import tasks
+
+    return {t.name for t in vars(tasks).values() if isinstance(t, Task)}
+
+
+class QuietFilter(logging.Filter):
+    """Drops Prefect's repetitions of what flowcast says (see the module docstring)."""
+
+    def __init__(self, task_names: set[str] | None = None) -> None:
+        super().__init__()
+        self.task_names = task_names
+
+    def _own_task(self, record: logging.LogRecord) -> bool:
+        if self.task_names is None:
+            self.task_names = flowcast_task_names()
+        return getattr(record, "task_name", None) in self.task_names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        msg = record.getMessage() if record.args else str(record.msg)
+        if record.name == "prefect.task_runs" and msg.startswith("Finished in state"):
+            if msg.startswith("Finished in state Completed(") and self._own_task(record):
+                return False
+            m = _FAILED_BY.search(msg)
+            if m and m.group(1) in _flowcast_error_names() and self._own_task(record):
+                return False  # the flow's final state says it
+        if isinstance(exc, FlowcastError):
+            if msg.startswith("Encountered exception during execution"):
+                return False  # the flow's final `Finished in state Failed(...)` says it, without a traceback
+            record.exc_info, record.exc_text = None, None
+        own_hook = any(msg.startswith((f"Running hook {h!r}", f"Hook {h!r} finished")) for h in _OWN_HOOKS)
+        return not (record.name == "prefect.flow_runs" and own_hook)
+
+
+def install() -> QuietFilter | None:
+    """Add the filter to Prefect's run loggers once (None: FLOWCAST_PREFECT_LOGS=full)."""
+    if os.environ.get("FLOWCAST_PREFECT_LOGS", "").lower() == "full":
+        return None
+    found = None
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        existing = next((f for f in logger.filters if isinstance(f, QuietFilter)), None)
+        if existing is None:
+            existing = found or QuietFilter()
+            logger.addFilter(existing)
+        found = existing
+    return found

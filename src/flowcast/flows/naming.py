@@ -1,0 +1,84 @@
+"""What a person reads in the Prefect UI's run lists: flow run names, task run names and tags.
+
+- Flow runs are named `<flow> <dataset> <as_of>`: `retrain us_employment 2019-09-01`,
+  `forecast us_employment 2019-09-02 06:00`, `backfill us_employment 2018-10-01..2018-12-01`.
+  The same name whether the run was scheduled, started from the UI, from the CLI or by a
+  backfill (a backfill's children add `(backfill)`). `run_name()` is the `flow_run_name`
+  callable of the three flows; it reads the run's parameters and, without an as_of, its
+  scheduled start (what `flows.common.resolve_as_of` uses), and never fails a run.
+- Every flowcast run carries the tags of its deployment (`run_tags`): the CLI's runs as well.
+  The children of a backfill also carry `backfill`: that is how a run knows it recomputes a
+  past date (its artifacts go under the `backfill-` keys, `reporting.artifact_key`).
+- Task run names say which model and window: `train gru window 2`, `backtest gru`
+  (`task_label` and the tasks' `task_run_name` in `flowcast.flows.tasks`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+FLOWCAST_TAG = "flowcast"
+BACKFILL_TAG = "backfill"
+
+
+def run_tags(flow_name: str) -> list[str]:
+    """Tags of every run of a flow, deployment runs and CLI runs alike."""
+    return [FLOWCAST_TAG, flow_name]
+
+
+def as_of_label(as_of: datetime | str | None) -> str:
+    """`2019-09-01` for a midnight as_of, `2019-09-01 06:00` otherwise (UTC, like the run key)."""
+    if as_of is None:
+        return "now"
+    from flowcast.timekeys import as_instant
+
+    ts = as_instant(as_of)
+    return f"{ts:%Y-%m-%d}" if (ts.hour, ts.minute, ts.second) == (0, 0, 0) else f"{ts:%Y-%m-%d %H:%M}"
+
+
+def flow_run_title(flow_name: str, dataset: str, parameters: dict[str, Any], scheduled: datetime | None,
+                   *, backfill: bool = False) -> str:
+    """The name of one flow run from its parameters (pure: the tests call it without Prefect)."""
+    if flow_name == "backfill":
+        start, end = parameters.get("start"), parameters.get("end")
+        span = f"{as_of_label(start)}..{as_of_label(end)}" if start and end and start != end else as_of_label(start)
+        mode = parameters.get("mode") or "forecast"
+        return f"backfill {dataset} {span}" + (f" ({mode})" if mode != "forecast" else "")
+    as_of = parameters.get("as_of") or scheduled
+    return f"{flow_name} {dataset} {as_of_label(as_of)}" + (" (backfill)" if backfill else "")
+
+
+def run_name() -> str:
+    """`flow_run_name` of the retrain, forecast and backfill flows (evaluated by Prefect when the
+    run starts). A name is a courtesy: any failure to build it falls back to the flow's name."""
+    from prefect.runtime import flow_run
+
+    flow_name = str(flow_run.flow_name or "flowcast")
+    try:
+        from flowcast.ops.hooks import run_dataset
+
+        params = dict(flow_run.parameters or {})
+        return flow_run_title(flow_name, run_dataset(params), params, flow_run.scheduled_start_time,
+                              backfill=BACKFILL_TAG in (flow_run.tags or []))
+    except Exception:  # noqa: BLE001 - never fail a run over its name
+        return flow_name
+
+
+def in_backfill() -> bool:
+    """Whether the current flow run recomputes a past date for a backfill (its `backfill` tag)."""
+    from prefect.context import FlowRunContext, TagsContext
+
+    ctx = FlowRunContext.get()
+    tags = set(ctx.flow_run.tags or []) if ctx is not None and ctx.flow_run is not None else set()
+    return BACKFILL_TAG in tags | set(TagsContext.get().current_tags)
+
+
+def task_label(cell: str, *, window: int | None = None, n_windows: int = 1, final: bool = False) -> str:
+    """What a training task trains: `gru window 2` (one backtest window, refit per window),
+    `gru backtest` (once for all backtest windows), `gru all data` (the model that publishes)."""
+    if final:
+        return f"{cell} all data"
+    if window is not None and n_windows > 1:
+        return f"{cell} window {window}"
+    return f"{cell} backtest"

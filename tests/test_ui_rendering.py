@@ -1,0 +1,282 @@
+"""What the Prefect UI shows, rendered without Prefect: run and task names, artifact keys and
+descriptions, the leaderboard and receipt tables, the forecast plot, progress texts, the run form's
+parameter schema, the log filter's decisions, the quality summary."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from flowcast import reporting
+from flowcast.flows.naming import as_of_label, flow_run_title, task_label
+
+
+# ----------------------------------------------------------------------------------------- names
+def test_flow_run_names_say_flow_dataset_and_as_of():
+    assert flow_run_title("retrain", "us_employment", {"as_of": datetime(2019, 9, 1)}, None) == \
+        "retrain us_employment 2019-09-01"
+    # a scheduled run without an as_of parameter: its scheduled start (an aware instant)
+    sched = datetime.fromisoformat("2019-09-02T06:00:00+00:00")
+    assert flow_run_title("forecast", "us_employment", {}, sched) == "forecast us_employment 2019-09-02 06:00"
+    # a deployment run's parameters arrive as JSON strings; an offset is read as the instant it is
+    assert flow_run_title("forecast", "tiny", {"as_of": "2019-09-01T10:00:00+10:00"}, None) == "forecast tiny 2019-09-01"
+    assert flow_run_title("forecast", "tiny", {"as_of": datetime(2018, 10, 1)}, None, backfill=True) == \
+        "forecast tiny 2018-10-01 (backfill)"
+    assert flow_run_title("backfill", "tiny", {"start": "2018-10-01", "end": "2018-12-01"}, None) == \
+        "backfill tiny 2018-10-01..2018-12-01"
+    assert flow_run_title("backfill", "tiny", {"start": "2018-10-01", "end": "2018-12-01", "mode": "retrain"},
+                          None) == "backfill tiny 2018-10-01..2018-12-01 (retrain)"
+    assert as_of_label(datetime(2019, 9, 1, 0, 30)) == "2019-09-01 00:30"
+
+
+def test_task_labels_say_model_and_window():
+    assert task_label("gru") == "gru backtest"
+    assert task_label("rnn", window=2, n_windows=3) == "rnn window 2"
+    assert task_label("rnn", window=1, n_windows=1) == "rnn backtest"  # one window: nothing to number
+    assert task_label("lstm", final=True) == "lstm all data"
+
+
+def test_task_run_names_are_templates_of_the_tasks_parameters():
+    from flowcast.flows import tasks
+
+    assert tasks.train_task.task_run_name == "train {label}"
+    assert tasks.backtest_task.task_run_name(parameters={"name": "gru-s0"}) == "backtest gru"
+    assert tasks.backtest_task.task_run_name(parameters={"name": "theta"}) == "backtest theta"
+    assert tasks.ingest_task.task_run_name == tasks.validate_task.task_run_name.replace("validate", "ingest")
+    publish = tasks.publish_task.task_run_name
+    assert publish(parameters={"kwargs": {"dataset": "tiny", "as_of": datetime(2019, 6, 1)}}) == "publish tiny 2019-06-01"
+    name = tasks.component_task.task_run_name
+    assert name(parameters={"component": {"type": "statistical", "model": "theta"}}) == "forecast theta"
+    assert name(parameters={"component": {"type": "network", "path": "/x/runs/a/gru-s0-backtest"}}) == "forecast gru"
+    line = tasks.training_line("gru backtest", {"steps": 20, "train_seconds": 3.25, "val_loss": 0.1234567,
+                                                "train_loss": 0.2})
+    assert line == "Trained gru backtest: 20 steps in 3.2 s, validation loss 0.1235, training loss 0.2"
+
+
+# ----------------------------------------------------------------------------------------- keys
+def test_artifact_keys_carry_the_dataset_and_keep_backfills_apart():
+    prod = reporting.Scope("us_employment", datetime(2019, 9, 1))
+    back = reporting.Scope("us_employment", datetime(2018, 10, 1), backfill=True)
+    assert prod.key("plot") == "forecast-plot-us-employment"
+    assert back.key("plot") == "backfill-forecast-plot-us-employment"
+    assert back.key("backfill") == "backfill-summary-us-employment"  # not backfill-backfill-...
+    assert prod.key("progress", "gru all data") == "training-progress-us-employment-gru-all-data"
+    for key in (prod.key("plot"), back.key("receipt"), reporting.progress_key("gru backtest", "M3 Monthly", True)):
+        assert re.fullmatch(r"[a-z0-9-]+", key), key  # what Prefect accepts
+    assert prod.describe("forecast plot") == "As of 2019-09-01: forecast plot"
+    assert back.describe("forecast plot") == "Backfill as of 2018-10-01: forecast plot"
+    assert reporting.Scope("x", datetime(2019, 9, 1, 6)).describe("y") == "As of 2019-09-01 06:00: y"
+
+
+# ----------------------------------------------------------------------------------------- tables
+def test_leaderboard_rank_first_published_marked_no_python_values():
+    board = pl.DataFrame({"rank": [1, None], "model": ["theta", "gru"], "kind": ["statistical", "network"],
+                          "mase": [0.81234, None], "finite": [True, False], "note": [None, "diverged"]})
+    rows = reporting.leaderboard_rows(board, published="theta")
+    assert list(rows[0])[:3] == ["rank", "model", "published"]
+    assert rows[0]["published"] == "✔ published" and rows[1]["published"] == ""
+    assert rows[1]["rank"] == "not ranked" and rows[1]["mase"] == "" and rows[1]["finite"] == "no"
+    assert "None" not in str(rows) and "False" not in str(rows) and "True" not in str(rows)
+
+
+def test_receipt_key_sentence_first_without_python_values():
+    receipt = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1776, "n_series": 148,
+               "model": "theta", "model_version": "theta-v3", "run_id": "abc", "replaced_rows": 0,
+               "content_hash": "f00", "location": "/w/forecasts", "parquet_path": None, "duckdb_path": None,
+               "quantile_cols": [], "ignored_columns": [], "previous_content_hash": None, "models": ["theta"],
+               "notes": [], "unchanged": False}
+    rows = reporting.receipt_table(receipt)
+    assert rows[0] == {"field": "published", "value": "Published 1,776 forecast rows of 148 series of us_employment "
+                                                        "as of 2019-09-01 from theta (theta-v3)."}
+    text = str(rows)
+    assert "None" not in text and "False" not in text and "[]" not in text
+
+
+def test_backfill_rows_fill_every_column():
+    rows = reporting.backfill_rows([
+        {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 24, "model": "gru-v1", "run_id": "r1",
+         "flow_run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "error": None},
+        {"as_of": "2018-11-01T00:00:00", "status": "skipped", "rows": 0, "model": None, "run_id": None,
+         "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
+    ])
+    assert [list(r) for r in rows] == [list(reporting.BACKFILL_COLUMNS)] * 2
+    assert rows[0] == {"as_of": "2018-10-01 00:00", "status": "published", "rows": 24, "model": "gru-v1",
+                       "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "-"}
+    assert all(v not in (None, "") for r in rows for v in r.values())
+
+
+# ----------------------------------------------------------------------------------------- plot
+def _plot_frames():
+    hist = pl.DataFrame({"unique_id": ["a"] * 24 + ["b"] * 24,
+                         "ds": [datetime(2017 + t // 12, t % 12 + 1, 1) for t in range(24)] * 2,
+                         "y": [float(t) for t in range(24)] * 2})
+    fc = pl.DataFrame({"unique_id": ["a"] * 3 + ["b"] * 3, "ds": [datetime(2019, m, 1) for m in (1, 2, 3)] * 2,
+                       "y_hat": [24.0, 25.0, 26.0] * 2})
+    fc = fc.with_columns(y_hat_lo80=pl.col("y_hat") - 1, y_hat_hi80=pl.col("y_hat") + 1,
+                         y_hat_lo95=pl.col("y_hat") - 2, y_hat_hi95=pl.col("y_hat") + 2)
+    actuals = pl.DataFrame({"unique_id": ["a", "a"], "ds": [datetime(2019, 1, 1), datetime(2019, 2, 1)],
+                            "y": [23.5, 26.0]})
+    return hist, fc, actuals
+
+
+def test_forecast_plot_is_large_titled_with_names_and_units_with_both_bands_and_late_actuals(tmp_path):
+    import matplotlib.pyplot as plt
+
+    hist, fc, actuals = _plot_frames()
+    fig = reporting.forecast_figure(hist, fc, title="t", labels={"a": "Retail Trade"}, unit="thousands of persons",
+                                    actuals=actuals, as_of=datetime(2018, 12, 1))
+    try:
+        w, h = fig.get_size_inches() * reporting.PLOT_DPI
+        assert w >= 1100 and h >= 350  # large, yet shown by the UI near its own size (labels stay readable)
+        ax_a, ax_b = fig.axes[:2]
+        assert ax_a.get_title(loc="left") == "Retail Trade (a)" and ax_b.get_title(loc="left") == "b"
+        assert reporting.panel_title("CEU4348800001", "Transportation and Warehousing: Support Activities for "
+                                     "Transportation") == "Transportation and Warehousing: Support A… (CEU4348800001)"
+        assert ax_a.get_ylabel() == "thousands of persons"
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert {"observed", "95% interval", "80% interval", "forecast", "actual (after as_of)"} <= set(legend)
+        assert "actual (after as_of)" not in [line.get_label() for line in ax_b.get_lines()]  # b has none
+        px = lambda pt: pt * reporting.PLOT_DPI / 72
+        sizes = [t.get_fontsize() for t in ax_a.get_xticklabels() + ax_a.get_yticklabels()]
+        sizes += [ax_a.title.get_fontsize(), ax_a.yaxis.label.get_fontsize()]
+        sizes += [t.get_fontsize() for t in fig.legends[0].get_texts()]
+        assert min(px(s) for s in sizes) >= 12  # >= 10 px even when the UI shows it at 85 %
+    finally:
+        plt.close(fig)
+    png = reporting.plot_forecasts(hist, fc, tmp_path / "p.png", labels={"a": "Retail Trade"})
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------------------------------- progress
+def test_progress_text_shows_steps_of_total_elapsed_and_losses():
+    ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}
+    assert reporting.progress_text("gru backtest", ev) == \
+        "gru backtest training: step 120 of 500, 0:42 elapsed, train loss 0.1235, val loss 0.2"
+    final = {"step": 500, "elapsed": 3725, "train_loss": 0.1, "val_loss": 0.15, "best": True}
+    assert reporting.progress_text("gru backtest", final, final=True) == \
+        "gru backtest finished: 500 steps, 1:02:05 in all, train loss 0.1, best val loss 0.15"
+
+
+def test_progress_is_due_every_few_steps_or_seconds():
+    from flowcast.models.train import progress_due
+
+    due = [s for s in range(1, 101) if progress_due(s, 0.0, (s - 1) // 5 * 5, 0.0, max_steps=100)]
+    assert due == list(range(5, 101, 5))  # every max_steps / 20 steps
+    assert progress_due(2, 6.0, 1, 0.5, max_steps=100_000)  # or every 5 seconds on a long run
+    assert not progress_due(3, 1.0, 3, 0.0, max_steps=10)  # never twice for a step
+
+
+# ----------------------------------------------------------------------------------------- quality
+def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
+    from flowcast.data.validate import DataQualityReport
+    from flowcast.flows.common import validation_line
+
+    r = DataQualityReport(source="tiny", as_of="2019-06-01", rows_in=1000, rows_valid=990, rows_quarantined=10,
+                          rows_null_y=12, n_series=4, periods=990)
+    head = r.to_markdown().splitlines()[:4]
+    assert any("990 valid, of which 12 without a target value" in line for line in head), head
+    assert "| rows valid | 990 (12 without a target value) |" in r.to_markdown()
+    assert validation_line(r) == ("Validation: 1,000 rows in, 990 valid (12 without a target value), 10 quarantined, "
+                                  "4 series")
+
+
+# ----------------------------------------------------------------------------------------- the run form
+@pytest.mark.parametrize("flow_name", ["retrain_flow", "forecast_flow", "backfill_flow"])
+def test_run_form_every_parameter_described_choices_are_choices(flow_name):
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast import flows
+
+    schema = parameter_schema(getattr(flows, flow_name).fn)
+    props = schema.properties
+    missing = [k for k, v in props.items() if not v.get("description")]
+    assert not missing, f"parameters without a description: {missing}"
+    datasets = next(c for c in props["dataset"]["anyOf"] if c.get("type") == "string")
+    assert {"us_employment", "vic_elecdemand", "m3-monthly"} <= set(datasets["enum"])
+    assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")
+    overrides = schema.definitions["RunOverrides"]["properties"]
+    assert {"model", "evaluation", "publish"} <= set(overrides)
+    model = schema.definitions["ModelConfigOverride"]["properties"]
+    assert model["mode"]["anyOf"][0]["enum"] == ["windowed", "forking"]
+    assert all(v.get("description") for v in model.values())
+    if flow_name == "retrain_flow":
+        assert props["models"]["anyOf"][0]["items"]["enum"] == ["rnn", "lstm", "gru"]
+    if flow_name == "backfill_flow":
+        assert props["mode"]["enum"] == ["forecast", "retrain"]
+
+
+def test_run_overrides_are_typed_and_name_what_is_wrong():
+    from pydantic import ValidationError
+
+    from flowcast.flows.common import flow_settings
+    from flowcast.flows.parameters import RunOverrides, overrides_dict
+
+    o = RunOverrides.model_validate({"model": {"max_steps": 7, "mode": "forking"}, "evaluation": {"n_windows": 1}})
+    assert overrides_dict(o) == {"model": {"max_steps": 7, "mode": "forking"}, "evaluation": {"n_windows": 1}}
+    s = flow_settings(overrides=o)
+    assert s.model.max_steps == 7 and s.model.mode == "forking" and s.evaluation.n_windows == 1
+    with pytest.raises(ValidationError, match="hiden_size"):
+        RunOverrides.model_validate({"model": {"hiden_size": 8}})
+    with pytest.raises(ValidationError, match="mode"):
+        RunOverrides.model_validate({"model": {"mode": "sideways"}})
+
+
+def test_deployments_show_their_time_zone_tags_and_configured_datasets(tmp_path, monkeypatch):
+    from flowcast.flows.deploy import build_deployments
+
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[sources.shop]\npath = "x.csv"\ntime_col = "t"\ntarget_col = "y"\nfreq = "1d"\n')
+    monkeypatch.setenv("FLOWCAST_TIMEZONE", "Europe/Berlin")
+    deps = {d.name: d for d in build_deployments({"config_file": str(cfg), "home": str(tmp_path / "h")})}
+    assert deps["retrain"].schedules[0].schedule.timezone == "Europe/Berlin"
+    assert "time zone Europe/Berlin" in deps["retrain"].description
+    assert "time zone Europe/Berlin" in deps["forecast"].description
+    assert {n: d.tags for n, d in deps.items()} == {n: ["flowcast", n] for n in ("retrain", "forecast", "backfill")}
+    enum = next(c for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"] if "enum" in c)
+    assert enum["enum"][0] == "us_employment" and enum["enum"][-1] == "shop"
+    assert {d.parameters["dataset"] for d in deps.values()} == {"us_employment"}  # the configured default
+
+
+# ----------------------------------------------------------------------------------------- log filter
+def _record(logger: str, msg: str, *, task_name: str | None = None, exc: BaseException | None = None):
+    rec = logging.LogRecord(logger, logging.INFO, __file__, 1, msg, (), (type(exc), exc, None) if exc else None)
+    if task_name:
+        rec.task_name = task_name
+    return rec
+
+
+def test_log_filter_drops_noise_of_flowcast_tasks_and_repeats_of_explained_failures():
+    from flowcast.errors import RegistryError
+    from flowcast.flows.logs import QuietFilter
+
+    f = QuietFilter()
+    assert not f.filter(_record("prefect.task_runs", "Finished in state Completed()", task_name="validate"))
+    assert f.filter(_record("prefect.task_runs", "Finished in state Completed()", task_name="someone-elses"))
+    assert not f.filter(_record("prefect.task_runs", "Finished in state Failed('Task run encountered an exception "
+                                "RegistryError: no production model of tiny')", task_name="predict"))
+    # a bug keeps Prefect's whole report, traceback included
+    assert f.filter(_record("prefect.task_runs", "Finished in state Failed('Task run encountered an exception "
+                            "KeyError: y')", task_name="predict"))
+    bug = _record("prefect.flow_runs", "Encountered exception during execution: KeyError('y')", exc=KeyError("y"))
+    assert f.filter(bug) and bug.exc_info is not None
+    err = RegistryError("no production model of tiny")
+    assert not f.filter(_record("prefect.flow_runs", "Encountered exception during execution: x", exc=err))
+    other = _record("prefect.flow_runs", "something about it", exc=err)
+    assert f.filter(other) and other.exc_info is None  # said, without a traceback
+    assert f.filter(_record("prefect.flow_runs", "Finished in state Failed('Flow run encountered an exception: "
+                            "RegistryError: no production model of tiny')"))  # the one message
+    assert not f.filter(_record("prefect.flow_runs", "Running hook 'on_run_failure' in response to entering state "
+                                "'Failed'"))
+
+
+def test_log_filter_is_installed_on_prefects_run_loggers_once():
+    import flowcast.flows  # noqa: F401 - installs it
+    from flowcast.flows.logs import QuietFilter, install
+
+    install()
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        assert sum(isinstance(f, QuietFilter) for f in logging.getLogger(name).filters) == 1
