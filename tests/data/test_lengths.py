@@ -56,3 +56,9 @@ def test_data_shorter_than_the_horizon_is_scored_on_fewer_steps():
         ("2 of 3 series have fewer than 5 periods: they take no part in the backtest and are forecast by the best "
          "candidate that can run on them")]
     assert fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8).horizon == 3
+
+
+def test_windows_given_that_no_series_fits_are_reduced():
+    b = fit_backtest([10, 8], horizon=3, n_windows=4, step=3, share=0.8, given=True)
+    assert (b.n_windows, b.need, b.horizon) == (3, 10, 3)
+    assert "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 window(s)" in b.notes

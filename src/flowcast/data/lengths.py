@@ -75,8 +75,10 @@ class BacktestSpans:
 def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: int, share: float,
                  given: bool = False) -> BacktestSpans:
     """Backtest windows for series of `lengths`: fewer windows (not below 1) unless `given`, so that
-    at least `share` of the series take part; a series with no more than `need - 1` periods is left
-    out of the backtest (the leaderboard) and forecast by the best candidate that can run on it."""
+    at least `share` of the series take part (given windows are reduced only when no series could
+    take part; when no series is longer than the horizon, one window scores fewer steps); a series
+    with fewer than `need` periods is left out of the backtest (the leaderboard) and forecast by the
+    best candidate that can run on it."""
     n = share_length(lengths, share)
     k = n_windows
     if not given:
@@ -88,6 +90,11 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
         out.notes.append(f"{share:.0%} of the series have at least {n} periods: {k} backtest window(s) instead of "
                          f"{n_windows}")
     longest = max((int(x) for x in lengths), default=0)
+    if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
+        k = (longest - 1 - horizon) // step + 1
+        out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
+        out.notes.append(f"no series is long enough for {n_windows} backtest windows (the longest has {longest} "
+                         f"periods): {k} window(s)")
     if 2 <= longest <= horizon:  # no series is longer than the horizon: whatever the windows asked for
         out = BacktestSpans(1, longest - 1, longest, notes=out.notes, horizon=longest - 1)
         out.notes.append(f"no series has more than {horizon} periods (the longest has {longest}): one backtest window "

@@ -110,11 +110,10 @@ def _backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings,
         settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows,
                                                         **({"step": spans.step} if ev.step else {})})
     long_enough = lengths.filter(pl.col("length") >= spans.need)["unique_id"]
-    if long_enough.len() == 0:
+    if long_enough.len() == 0:  # every series has one observation: nothing to score a candidate on
         raise TrainingError(
-            f"no series is long enough for a backtest: {spans.n_windows} window(s) of horizon {horizon} need "
-            f"{spans.need} periods, the longest of the {td.n_series} series has {int(lengths['length'].max() or 0)}; "
-            "lower the horizon")
+            f"no series is long enough for a backtest: each of the {td.n_series} series has a single observation, so "
+            "no candidate can be scored or chosen; run again once a second period has arrived")
     return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
 
 
