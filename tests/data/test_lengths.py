@@ -44,3 +44,21 @@ def test_backtest_windows_shrink_and_short_series_are_left_out():
     assert b.notes[1].startswith("1 of 4 series have fewer than 4 periods")
     b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8, given=True)
     assert (b.n_windows, b.need) == (2, 7)
+
+
+def test_data_shorter_than_the_horizon_is_scored_on_fewer_steps():
+    """No series longer than the horizon (7): one window scores the first 4 steps (the longest has 5)."""
+    b = fit_backtest([2, 3, 5], horizon=7, n_windows=2, step=7, share=0.8)
+    assert (b.n_windows, b.horizon, b.need) == (1, 4, 5)
+    assert b.notes[-2:] == [
+        ("no series has more than 7 periods (the longest has 5): one backtest window scores the first 4 step(s) of "
+         "the forecasts"),
+        ("2 of 3 series have fewer than 5 periods: they take no part in the backtest and are forecast by the best "
+         "candidate that can run on them")]
+    assert fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8).horizon == 3
+
+
+def test_windows_given_that_no_series_fits_are_reduced():
+    b = fit_backtest([10, 8], horizon=3, n_windows=4, step=3, share=0.8, given=True)
+    assert (b.n_windows, b.need, b.horizon) == (3, 10, 3)
+    assert "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 window(s)" in b.notes

@@ -135,3 +135,27 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     assert board["damped"]["rank"] < board["naive"]["rank"]
     quality = artifacts_of(out["run_id"])[artifact_key("quality", "short")][0].data
     assert "| series too short for a network (statistical models forecast them) | 2 |" in quality
+
+
+def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
+    """Three new series of 2, 3 and 5 days and a horizon of 7: no series can be backtested on 7
+    steps, so one window scores the first 4 (the longest series allows that), the candidates are
+    ranked on it and every series is published, each by a model that runs on its length."""
+    from flowcast.flows import retrain_flow
+
+    rows = [{"id": sid, "day": f"2020-03-{d:02d}", "v": 10.0 + 3 * d} for sid, n in (("a", 2), ("b", 3), ("c", 5))
+            for d in range(10 - n, 10)]
+    csv = tmp_path / "new.csv"
+    pl.DataFrame(rows).write_csv(csv)
+    source = {"name": "new", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
+              "freq": "1d", "horizon": 7}
+    overrides = {"model": {"cells": []}, "evaluation": {"statistical": ["damped", "naive"], "combination": []},
+                 "publish": {"plot_series": 1}}
+    as_of = datetime(2020, 3, 9)
+    out = retrain_flow(as_of=as_of, source=source, home=str(tmp_path / "home"), overrides=overrides)
+    assert out["spans"]["n_windows"] == 1 and out["spans"]["backtest_min_length"] == 5
+    assert "one backtest window scores the first 4 step(s)" in out["note"]
+    pub = _published(str(tmp_path / "home"), "new", as_of)
+    assert pub.height == 3 * 7 and sorted(pub["unique_id"].unique()) == ["a", "b", "c"]
+    assert out["champion"] == "damped"  # a linear trend: damped beats naive
+    assert set(pub["model"]) == {"damped"} and pub["y_hat_lo95"].is_finite().all()

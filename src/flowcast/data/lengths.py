@@ -7,7 +7,8 @@ the defaults would leave no series long enough for a network or for the backtest
 was not given explicitly, it is shortened so that at least `preprocess.length_share` of the series
 fit (the shortest useful share): a network needs `lookback + horizon + val_size` periods
 (`short_series="exclude"`; `horizon + val_size + 1` with `"pad"`), a backtest of `n` windows
-`horizon + (n - 1) * step + 1`. The lookback is shortened first, never below the horizon (a
+`horizon + (n - 1) * step + 1` (when no series is longer than the horizon, one window scores
+as many steps as the longest series allows, so that the candidates are still ranked). The lookback is shortened first, never below the horizon (a
 shorter one sees too little to be worth a network), then the validation span (down to 0). A value
 given explicitly is kept. The series still too short are forecast by the statistical models that
 can run on them.
@@ -68,25 +69,38 @@ class BacktestSpans:
     step: int
     need: int  # periods a series needs to take part in the backtest
     notes: list[str] = field(default_factory=list)
+    horizon: int = 0  # steps each window scores: the run's horizon, fewer when no series is longer than it
 
 
 def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: int, share: float,
                  given: bool = False) -> BacktestSpans:
     """Backtest windows for series of `lengths`: fewer windows (not below 1) unless `given`, so that
-    at least `share` of the series take part; a series with no more than `need - 1` periods is left
-    out of the backtest (the leaderboard) and forecast by the best candidate that can run on it."""
+    at least `share` of the series take part (given windows are reduced only when no series could
+    take part; when no series is longer than the horizon, one window scores fewer steps); a series
+    with fewer than `need` periods is left out of the backtest (the leaderboard) and forecast by the
+    best candidate that can run on it."""
     n = share_length(lengths, share)
     k = n_windows
     if not given:
         fits = (n - 1 - horizon) // step + 1 if n > horizon else 1
         k = max(1, min(n_windows, fits))
     need = horizon + (k - 1) * step + 1
-    out = BacktestSpans(k, step, need)
+    out = BacktestSpans(k, step, need, horizon=horizon)
     if k != n_windows:
         out.notes.append(f"{share:.0%} of the series have at least {n} periods: {k} backtest window(s) instead of "
                          f"{n_windows}")
-    left_out = sum(1 for x in lengths if x < need)
+    longest = max((int(x) for x in lengths), default=0)
+    if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
+        k = (longest - 1 - horizon) // step + 1
+        out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
+        out.notes.append(f"no series is long enough for {n_windows} backtest windows (the longest has {longest} "
+                         f"periods): {k} window(s)")
+    if 2 <= longest <= horizon:  # no series is longer than the horizon: whatever the windows asked for
+        out = BacktestSpans(1, longest - 1, longest, notes=out.notes, horizon=longest - 1)
+        out.notes.append(f"no series has more than {horizon} periods (the longest has {longest}): one backtest window "
+                         f"scores the first {longest - 1} step(s) of the forecasts")
+    left_out = sum(1 for x in lengths if x < out.need)
     if left_out:
-        out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {need} periods: they take no part in "
-                         "the backtest and are forecast by the best candidate that can run on them")
+        out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods: they take no part "
+                         "in the backtest and are forecast by the best candidate that can run on them")
     return out

@@ -348,7 +348,7 @@ def evaluate_candidates(
     levels: tuple[int, ...] = INTERVAL_LEVELS,
 ) -> tuple[list[CandidateResult], list[str], dict[str, dict[str, Any] | None]]:
     """Every candidate scored on the same rows; returns (results, the fallback order: the
-    statistical models from best to worst on `metric`, naive last, and the interval calibration
+    statistical models from best to worst on `metric`, and the interval calibration
     of each of those models, which a published model's fallback rows are given)."""
     base = _base_rows(components, statistical)
     scales = backtest_scales(base, td)
@@ -363,7 +363,9 @@ def evaluate_candidates(
         v = r.result.summary.get(metric)
         return float(v) if v is not None and np.isfinite(v) and r.eligible else float("inf")
 
-    fallback = sorted(singles, key=lambda s: (s == "naive", score(stat_results[s]), s))
+    # best first, naive included where it ranks: a short series gets the best of those that can run
+    # on its length (naive runs on any, so the models ranked below it only serve failures)
+    fallback = sorted(singles, key=lambda s: (score(stat_results[s]), s))
     out = []
     for spec in specs:
         if spec.weighting == "single" and spec.kind == "statistical" and spec.name in stat_results:

@@ -114,14 +114,14 @@ def _backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings,
     spans = fit_backtest(lengths["length"].to_list(), horizon=horizon, n_windows=ev.n_windows, step=ev.step or horizon,
                          share=settings.preprocess.length_share,
                          given="n_windows" in settings._given.get("evaluation", frozenset()))
-    if spans.n_windows != ev.n_windows:
-        settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows})
+    if spans.n_windows != ev.n_windows or (ev.step and spans.horizon < horizon):
+        settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows,
+                                                        **({"step": spans.step} if ev.step else {})})
     long_enough = lengths.filter(pl.col("length") >= spans.need)["unique_id"]
-    if long_enough.len() == 0:
+    if long_enough.len() == 0:  # every series has one observation: nothing to score a candidate on
         raise TrainingError(
-            f"no series is long enough for a backtest: {spans.n_windows} window(s) of horizon {horizon} need "
-            f"{spans.need} periods, the longest of the {td.n_series} series has {int(lengths['length'].max() or 0)}; "
-            "lower the horizon")
+            f"no series is long enough for a backtest: each of the {td.n_series} series has a single observation, so "
+            "no candidate can be scored or chosen; run again once a second period has arrived")
     return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
 
 
@@ -244,8 +244,9 @@ def retrain_flow(
     # -- the candidates and what they are made of
     plan = plan_candidates(cells=list(mc.cells), seeds=ev.seeds, base_seed=mc.seed, statistical=list(ev.statistical),
                            combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
-    step = ev.step or h
-    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {h} periods per series")
+    hb = bt_spans.horizon  # steps each backtest window scores (the horizon unless every series is shorter)
+    step = ev.step or hb
+    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {hb} periods per series")
     comps: dict[str, Any] = {}
     member_settings = {m.key: _member_settings(settings, m.seed) for m in plan.members}
     label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
@@ -253,12 +254,12 @@ def retrain_flow(
     for m in plan.members:
         try:
             comps[m.key] = tasks.backtest_task(td_bt, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
-                                                                   m.cell, label[m.key], h, scope), m.key, settings, h)
+                                                                   m.cell, label[m.key], h, scope), m.key, settings, hb)
         except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
             dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
             log.warning(dropped[-1])
     for s in plan.statistical:
-        comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, h)
+        comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
     usable = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
 
     # -- the production model, scored fairly
@@ -271,9 +272,9 @@ def retrain_flow(
         if ev.incumbent in ("auto", "frozen") and has_network:
             log.info(f"Scoring the production model {started_from.version} with its frozen weights")
             try:
-                res = tasks.backtest_task(td_bt, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, h)
+                res = tasks.backtest_task(td_bt, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, hb)
                 frozen = frozen_candidate(res, td_bt, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
-                                          horizon=h, n_windows=ev.n_windows, step=step)
+                                          horizon=hb, n_windows=ev.n_windows, step=step)
             except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
                 cannot = f"it cannot forecast this data ({exc})"
                 log.warning(f"The production model {started_from.version}: {cannot}")
@@ -295,12 +296,13 @@ def retrain_flow(
                 try:
                     comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h,
                                                                          scope),
-                                                     key, settings, h)
+                                                     key, settings, hb)
                 except TrainingError as exc:
                     refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
             for c in started_from.recipe.get("components") or []:
                 if c.get("type") == "statistical" and c["model"] not in comps:
-                    comps[c["model"]] = tasks.backtest_task(td_bt, _statistical_fit(c["model"], h), c["model"], settings, h)
+                    comps[c["model"]] = tasks.backtest_task(td_bt, _statistical_fit(c["model"], h), c["model"], settings,
+                                                            hb)
             if not refit_error:
                 specs.append(spec)
             scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
@@ -316,7 +318,7 @@ def retrain_flow(
         dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
     cands, fallback, fallback_cal = evaluate_candidates(
         specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
-        horizon=h, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
+        horizon=hb, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
     )
     for c in cands:
         if c.name == PRODUCTION:
@@ -442,7 +444,7 @@ def retrain_flow(
     if started_from is not None:
         descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
     md = decision_markdown(decision, board, published=chosen, published_version=version.version,
-                           descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=h)
+                           descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=hb)
     reporting.decision_artifact(md, scope)
     reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
     _print_board(log, board, metric, chosen)
