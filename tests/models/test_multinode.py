@@ -70,8 +70,31 @@ def test_the_rendezvous_command_names_every_torchrun_option():
     dist = DistributedConfig(launcher="rendezvous", nnodes=4, rdzv_endpoint="head:29500", rdzv_id="weekly")
     cmd = rendezvous_command(dist, nproc=8, node_rank=3, rdzv_id="weekly-000001-gru-ab", args=["--cell", "gru"])
     assert cmd[1:] == ["-m", "torch.distributed.run", "--nnodes=4", "--nproc-per-node=8", "--node-rank=3",
-                       "--rdzv-backend=c10d", "--rdzv-endpoint=head:29500", "--rdzv-id=weekly-000001-gru-ab", "-m",
-                       "flowcast.models.train_entry", "--cell", "gru"]
+                       "--rdzv-backend=c10d", "--rdzv-endpoint=head:29500", "--rdzv-id=weekly-000001-gru-ab",
+                       "--rdzv-conf=join_timeout=600", "-m", "flowcast.models.train_entry", "--cell", "gru"]
+
+
+def test_a_joining_node_checks_its_rank_and_exits_on_a_new_stop_only(tmp_path):
+    import threading
+
+    from flowcast.errors import TrainingError
+    from flowcast.models.nodes import serve_jobs, stop_jobs
+
+    dist = DistributedConfig(launcher="rendezvous", nnodes=2, rdzv_endpoint="127.0.0.1:29500", rdzv_id="t")
+    with pytest.raises(TrainingError, match="rank must lie in 1..1"):
+        serve_jobs(str(tmp_path), dist, node_rank=0, nproc=1, work_dir=tmp_path / "w")
+    with pytest.raises(TrainingError, match="launcher = 'rendezvous'"):
+        serve_jobs(str(tmp_path), DistributedConfig(nnodes=2), node_rank=1, nproc=1, work_dir=tmp_path / "w")
+    stop_jobs(str(tmp_path), dist)  # a stop left by an earlier session of this rendezvous id
+    out: list = []
+    agent = threading.Thread(target=lambda: out.append(serve_jobs(
+        str(tmp_path), dist, node_rank=1, nproc=1, work_dir=tmp_path / "w", idle_timeout=120, poll=0.05)))
+    agent.start()
+    agent.join(1.0)
+    assert agent.is_alive()  # the old stop does not count
+    stop_jobs(str(tmp_path), dist)
+    agent.join(60)
+    assert not agent.is_alive() and out == [[]]  # the new one does: no job was posted, none was run
 
 
 @pytest.mark.slow
