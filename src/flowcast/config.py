@@ -404,6 +404,8 @@ class DistributedConfig(_Section):
         "others; None: home/runs/jobs (home on a shared file system) or shared/runs/jobs"
     )
     join_timeout: float = Field(900.0, gt=0, description="seconds a joining node waits for a job to be posted")
+    rdzv_timeout: int = Field(600, ge=1, description="seconds torchrun waits for every node at a job's rendezvous "
+                              "(--rdzv-conf join_timeout)")
 
     @model_validator(mode="after")
     def _endpoint(self) -> DistributedConfig:

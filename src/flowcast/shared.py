@@ -12,8 +12,10 @@ workers on several machines share one home:
     shared/runs/jobs/   training jobs posted for the other nodes of a multi-node training
 
 `home` stays this machine's folder: the preprocessing cache (a miss on another machine
-recomputes), training run folders (checkpoints while a model trains; the finished model is
-registered into shared/models) and local copies of registered versions (home/models-cache).
+recomputes), the flows' training run folders (checkpoints while a model trains; the finished
+model is registered into shared/models) and local copies of registered versions
+(home/models-cache). `flowcast train` copies its run's checkpoints to the same place under
+`shared` as it goes (`mirror_of`), so `flowcast train --resume` continues on any machine.
 
 Files are written locally under home first (the code that draws a plot or writes quarantine
 rows needs a path), then copied whole to the same place under `shared` (`share_file`).
@@ -58,6 +60,14 @@ def share_file(settings: Settings, local: Path) -> str:
     if files is None:
         return str(local)
     return files.put_file(local, _rel(settings, local))
+
+
+def mirror_of(settings: Settings, local: Path) -> str | None:
+    """The place under `shared` of a folder under home (None without `shared`): where a training
+    run's checkpoints are copied so that another machine can resume it."""
+    if settings.shared is None:
+        return None
+    return settings.shared_path(_rel(settings, local))
 
 
 def unshare(settings: Settings, local: Path) -> None:

@@ -42,8 +42,15 @@ def _node(config: Path, home: Path, rank: int, *extra: str) -> subprocess.Popen:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _config_file(tmp_path: Path, dist: dict) -> Path:
-    lines = ["[distributed]"] + [f"{k} = {json.dumps(v)}" for k, v in dist.items()]
+def _toml(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def _config_file(tmp_path: Path, dist: dict, shared: dict) -> Path:
+    lines = [f"{k} = {_toml(v)}" for k, v in shared.items()]
+    lines += ["[distributed]"] + [f"{k} = {_toml(v)}" for k, v in dist.items()]
     lines += ["", "[model]", 'accelerator = "cpu"', "devices = 1"]
     path = tmp_path / "node.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -63,12 +70,38 @@ def test_the_rendezvous_command_names_every_torchrun_option():
     dist = DistributedConfig(launcher="rendezvous", nnodes=4, rdzv_endpoint="head:29500", rdzv_id="weekly")
     cmd = rendezvous_command(dist, nproc=8, node_rank=3, rdzv_id="weekly-000001-gru-ab", args=["--cell", "gru"])
     assert cmd[1:] == ["-m", "torch.distributed.run", "--nnodes=4", "--nproc-per-node=8", "--node-rank=3",
-                       "--rdzv-backend=c10d", "--rdzv-endpoint=head:29500", "--rdzv-id=weekly-000001-gru-ab", "-m",
-                       "flowcast.models.train_entry", "--cell", "gru"]
+                       "--rdzv-backend=c10d", "--rdzv-endpoint=head:29500", "--rdzv-id=weekly-000001-gru-ab",
+                       "--rdzv-conf=join_timeout=600", "-m", "flowcast.models.train_entry", "--cell", "gru"]
+
+
+def test_a_joining_node_checks_its_rank_and_exits_on_a_new_stop_only(tmp_path):
+    import threading
+
+    from flowcast.errors import TrainingError
+    from flowcast.models.nodes import serve_jobs, stop_jobs
+
+    dist = DistributedConfig(launcher="rendezvous", nnodes=2, rdzv_endpoint="127.0.0.1:29500", rdzv_id="t")
+    with pytest.raises(TrainingError, match="rank must lie in 1..1"):
+        serve_jobs(str(tmp_path), dist, node_rank=0, nproc=1, work_dir=tmp_path / "w")
+    with pytest.raises(TrainingError, match="launcher = 'rendezvous'"):
+        serve_jobs(str(tmp_path), DistributedConfig(nnodes=2), node_rank=1, nproc=1, work_dir=tmp_path / "w")
+    stop_jobs(str(tmp_path), dist)  # a stop left by an earlier session of this rendezvous id
+    out: list = []
+    agent = threading.Thread(target=lambda: out.append(serve_jobs(
+        str(tmp_path), dist, node_rank=1, nproc=1, work_dir=tmp_path / "w", idle_timeout=120, poll=0.05)))
+    agent.start()
+    agent.join(1.0)
+    assert agent.is_alive()  # the old stop does not count
+    stop_jobs(str(tmp_path), dist)
+    agent.join(60)
+    assert not agent.is_alive() and out == [[]]  # the new one does: no job was posted, none was run
 
 
 @pytest.mark.slow
-def test_two_nodes_train_one_model_from_a_prefect_flow(prefect_api, tmp_path):
+@pytest.mark.parametrize("jobs", ["folder", "s3"])
+def test_two_nodes_train_one_model_from_a_prefect_flow(prefect_api, tmp_path, request, jobs):
+    """jobs=folder: the jobs folder on a file system both nodes see; jobs=s3: no folder in common,
+    a shared home on an S3-compatible server (moto) carries the job's data to node 1."""
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
@@ -80,14 +113,19 @@ def test_two_nodes_train_one_model_from_a_prefect_flow(prefect_api, tmp_path):
 
     td = make_td(n_series=6, length=60, horizon=6, lookback=12)
     data_dir = td.save(tmp_path / "td")
-    dist = {"launcher": "rendezvous", "nnodes": 2, "rdzv_endpoint": f"127.0.0.1:{_free_port()}",
-            "rdzv_id": "test", "jobs_dir": str(tmp_path / "jobs")}
-    node1 = _node(_config_file(tmp_path, dist), tmp_path / "node-1", 1, "--max-jobs", "1", "--idle", "300")
+    dist = {"launcher": "rendezvous", "nnodes": 2, "rdzv_endpoint": f"127.0.0.1:{_free_port()}", "rdzv_id": "test"}
+    shared: dict = {}
+    if jobs == "folder":
+        dist["jobs_dir"] = str(tmp_path / "jobs")
+    else:
+        url, opts = request.getfixturevalue("s3_url")
+        shared = {"shared": url, "shared_options": opts}
+    node1 = _node(_config_file(tmp_path, dist, shared), tmp_path / "node-1", 1, "--max-jobs", "1", "--idle", "300")
     flow_name = f"two-node-train-{tmp_path.name}"
 
     # the flows' own training task, configured as a [distributed] section would configure it
     settings = load_settings(home=tmp_path / "node-0-home", distributed=dist, model=tiny_cfg(
-        launcher="process", batch_size=BATCH, max_steps=STEPS).model_dump())
+        launcher="process", batch_size=BATCH, max_steps=STEPS).model_dump(), **shared)
 
     @flow(name=flow_name)
     def train_flow(data: str, out: str) -> dict:
@@ -109,9 +147,15 @@ def test_two_nodes_train_one_model_from_a_prefect_flow(prefect_api, tmp_path):
 
     assert asyncio.run(runs()) == 1  # DDP never re-ran the flow
 
-    (job,) = sorted((tmp_path / "jobs" / "test").iterdir())  # one training, one job
-    assert json.loads((job / "status.json").read_text())["ok"] is True
-    ranks = [json.loads((job / "ranks" / f).read_text()) for f in sorted(os.listdir(job / "ranks"))]
+    from flowcast.shared import jobs_location
+    from flowcast.store.fs import FileStore
+
+    where = jobs_location(settings)
+    assert where == (str(tmp_path / "jobs") if jobs == "folder" else f"{shared['shared']}/runs/jobs")
+    files = FileStore(f"{where}/test", storage_options=settings.shared_options)
+    (job,) = files.list()  # one training, one job
+    assert json.loads(files.read_text(f"{job}/status.json"))["ok"] is True
+    ranks = [json.loads(files.read_text(f"{job}/ranks/{f}")) for f in files.list(f"{job}/ranks")]
     assert [(r["global_rank"], r["node_rank"], r["world_size"], r["num_nodes"]) for r in ranks] == [
         (0, 0, 2, 2), (1, 1, 2, 2)]
     assert ranks[0]["pid"] != ranks[1]["pid"] and {r["steps"] for r in ranks} == {STEPS}
@@ -131,5 +175,5 @@ def test_two_nodes_train_one_model_from_a_prefect_flow(prefect_api, tmp_path):
     assert joined.height == 36
     diff = np.abs(joined["y_hat"].to_numpy() - joined["y_hat_single"].to_numpy())
     scale = np.abs(joined["y_hat_single"].to_numpy()).mean()
-    print(json.dumps({"ranks": ranks, "max_abs_diff": float(diff.max()), "mean_abs_y_hat": float(scale)}))
+    print(json.dumps({"jobs": jobs, "ranks": ranks, "max_abs_diff": float(diff.max()), "mean_abs_y_hat": float(scale)}))
     assert diff.max() <= 1e-5 * scale, diff.max()  # measured: ~4e-8 on a scale of 35

@@ -103,7 +103,13 @@ def train_cmd(
         f" -> {run_dir}", highlight=False,
     )
 
-    if resume and not (run_dir / "checkpoints" / "last.ckpt").exists():
+    from flowcast.shared import jobs_location, mirror_of
+    from flowcast.store.fs import FileStore
+
+    mirror = mirror_of(settings, run_dir)  # with a shared home: the checkpoints another machine resumes from
+    shared_ckpt = mirror is not None and FileStore(mirror, storage_options=settings.shared_options).exists(
+        "checkpoints/last.ckpt")
+    if resume and not (run_dir / "checkpoints" / "last.ckpt").exists() and not shared_ckpt:
         console.print(f"[yellow]no checkpoint in {run_dir} to resume from[/] (one is written every "
                       f"{cfg.checkpoint_every} steps, model.checkpoint_every): training from the start",
                       highlight=False)
@@ -123,11 +129,9 @@ def train_cmd(
             bar.update(task, completed=e["step"])
             bar.console.print(f"  step {e['step']}/{e['max_steps']} epoch {e['epoch']}{trn}{val}", highlight=False)
 
-        from flowcast.shared import jobs_location
-
         art = train_model(td, cfg, run_dir, cell=model, resume=resume, on_progress=show,
                           distributed=settings.distributed, jobs=jobs_location(settings),
-                          storage_options=settings.shared_options)
+                          storage_options=settings.shared_options, mirror=mirror)
         bar.update(task, completed=art.metrics.get("steps") or 0)
     m = art.metrics
     console.print(

@@ -54,7 +54,8 @@ def rendezvous_command(dist: DistributedConfig, *, nproc: int, node_rank: int, r
     assert dist.rdzv_endpoint is not None
     return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={dist.nnodes}", f"--nproc-per-node={nproc}",
             f"--node-rank={node_rank}", f"--rdzv-backend={dist.rdzv_backend}", f"--rdzv-endpoint={dist.rdzv_endpoint}",
-            f"--rdzv-id={rdzv_id}", "-m", "flowcast.models.train_entry", *args]
+            f"--rdzv-id={rdzv_id}", f"--rdzv-conf=join_timeout={dist.rdzv_timeout}", "-m",
+            "flowcast.models.train_entry", *args]
 
 
 def _jobs(location: str, storage_options: dict[str, Any] | None, dist: DistributedConfig) -> FileStore:

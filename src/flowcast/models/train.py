@@ -15,6 +15,11 @@ Run directory layout (`out_dir`): `checkpoints/last.ckpt` (every `checkpoint_eve
 `meta.json` (cell, hparams, data fingerprint, metrics), `logs/` (CSVLogger), `progress.jsonl`.
 Every checkpoint write is atomic (temp file, fsync, rename): a crash while saving leaves the
 previous checkpoint intact.
+
+With `mirror` (a folder or fsspec URL in the shared home) the run's checkpoints are copied there
+as training goes (launcher process: each new `last.ckpt`, whole, after the progress event that
+follows it; inline: at the end) and the finished run (`model.ckpt`, `meta.json`, checkpoints)
+at the end, so that `resume` on another machine continues from the last checkpoint copied.
 """
 
 from __future__ import annotations
@@ -338,12 +343,17 @@ def _tail(path: Path, n: int = 3000) -> str:
 def train_model(
     td: TrainingData, cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, distributed: DistributedConfig | None = None, jobs: str | None = None,
-    storage_options: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None, mirror: str | None = None,
 ) -> ModelArtifact:
     """Train `cell` on `td`; write the run to `out_dir` and return its artifact. With
     `distributed.launcher == "rendezvous"` (launcher process only) the job is posted to `jobs`
-    (a folder or URL every node sees) and this machine trains as node 0 of distributed.nnodes."""
+    (a folder or URL every node sees) and this machine trains as node 0 of distributed.nnodes.
+    With `mirror`, checkpoints are copied there and `resume` starts from its copy when this
+    machine has none (module doc)."""
     out_dir = Path(out_dir)
+    copies = _Mirror(out_dir, mirror, storage_options) if mirror else None
+    if resume and copies is not None:
+        copies.fetch_last()
     if cell not in ("rnn", "lstm", "gru"):
         raise TrainingError(f"unknown model {cell!r}; expected rnn, lstm or gru")
     if not resume:
@@ -359,6 +369,8 @@ def train_model(
     if cfg.launcher == "inline":
         art = fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress)
         assert art is not None
+        if copies is not None:
+            copies.finish()
         return art
 
     n = resolve_devices(cfg)
@@ -400,6 +412,8 @@ def train_model(
             while True:
                 rc = proc.poll()
                 seen = _drain(progress, seen, on_progress)
+                if copies is not None:
+                    copies.sync_last()
                 if rc is not None:
                     break
                 time.sleep(0.2)
@@ -415,7 +429,44 @@ def train_model(
         raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{_tail(log)}")
     art = ModelArtifact.load(out_dir)
     shutil.rmtree(data_dir, ignore_errors=True)  # the copy for the child; the artifact doesn't need it
+    if copies is not None:
+        copies.finish()
     return art
+
+
+class _Mirror:
+    """The run's checkpoints copied to a shared place (see module doc)."""
+
+    LAST = "checkpoints/last.ckpt"
+
+    def __init__(self, out_dir: Path, url: str, storage_options: dict[str, Any] | None):
+        from flowcast.store.fs import FileStore
+
+        self.out_dir, self.files = out_dir, FileStore(url, storage_options=storage_options)
+        self.copied: tuple[int, int] | None = None  # (mtime_ns, size) of the last.ckpt copied
+
+    def fetch_last(self) -> bool:
+        """Resume: this machine has no last checkpoint, the mirror has one: copy it here."""
+        local = self.out_dir / self.LAST
+        if local.exists() or not self.files.exists(self.LAST):
+            return False
+        self.files.get_file(self.LAST, local)
+        return True
+
+    def sync_last(self) -> None:
+        local = self.out_dir / self.LAST
+        try:
+            st = local.stat()
+        except FileNotFoundError:
+            return
+        if self.copied != (st.st_mtime_ns, st.st_size):
+            self.files.put_file(local, self.LAST)  # whole or not at all; an open handle survives a newer rename
+            self.copied = (st.st_mtime_ns, st.st_size)
+
+    def finish(self) -> None:
+        for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "meta.json", "model.ckpt"):
+            if (self.out_dir / name).exists():
+                self.files.put_file(self.out_dir / name, name)
 
 
 def _drain(progress: Path, seen: int, on_progress: Progress | None) -> int:
