@@ -106,5 +106,49 @@ def test_series_scale_falls_back_on_constant_history():
     ds = [datetime(2020, 1, 1) + timedelta(days=i) for i in range(6)]
     hist = pl.DataFrame({"unique_id": ["c"] * 6 + ["v"] * 6, "ds": ds * 2,
                          "y": [5.0] * 6 + [1.0, 3.0, 1.0, 3.0, 1.0, 3.0]})
-    got = dict(series_scale(hist, 1).rows())
-    assert got == {"c": 5.0, "v": 2.0}
+    got = series_scale(hist, 1)
+    assert dict(got.select("unique_id", "scale").rows()) == {"c": 5.0, "v": 2.0}
+    assert dict(got.select("unique_id", "history").rows()) == {"c": 6, "v": 6}
+
+
+def _by_history(n_short: int, n_long: int, seed: int, horizon: int = 2) -> pl.DataFrame:
+    """Series with 12 rows of history forecast with errors of sd 3, series with 60 rows with sd 1."""
+    rows = []
+    for part, n, hist, sd in (("short", n_short, 12, 3.0), ("long", n_long, 60, 1.0)):
+        part_rows = _rows(n, horizon, 1, [sd] * horizon, seed=seed + (part == "long"))
+        rows.append(part_rows.with_columns(pl.lit(hist).alias("history"),
+                                           (pl.lit(f"{part}-") + pl.col("unique_id")).alias("unique_id")))
+    return pl.concat(rows)
+
+
+def test_short_and_long_histories_are_calibrated_apart():
+    """Errors are larger on short histories: each history group gets its own widths, and a fresh
+    series is covered at the nominal rate in either group (pooled widths would over-cover the long
+    ones and under-cover the short ones)."""
+    cal = calibrate(_by_history(200, 200, seed=1), 2)
+    assert 12 <= cal["history_edge"] < 60  # the median history of the pairs
+    short, long = cal["q_by_history"]["80"]
+    np.testing.assert_allclose(short, [1.2816 * 3.0] * 2, rtol=0.2)
+    np.testing.assert_allclose(long, [1.2816 * 1.0] * 2, rtol=0.2)
+    fresh = _by_history(300, 300, seed=5)
+    got = apply_intervals(fresh, cal)
+    for part in ("short", "long"):
+        m = interval_metrics(got.filter(pl.col("unique_id").str.starts_with(part)))
+        assert 0.74 <= m["coverage80"] <= 0.86, (part, m)
+    pooled = apply_intervals(fresh.drop("history"), cal)  # unknown history: the pooled widths
+    m = interval_metrics(pooled.filter(pl.col("unique_id").str.starts_with("long")))
+    assert m["coverage80"] > 0.95
+    # the forecast path: history and scale come from series_scale's frame
+    sc = fresh.select("unique_id", "scale", "history").unique()
+    again = apply_intervals(fresh.drop("scale", "history"), cal, scale=sc)
+    assert again.columns == fresh.drop("scale", "history").columns + [c for c in got.columns if c.startswith("y_hat_")
+                                                                      and c != "y_hat"]
+    assert again.sort("unique_id", "window", "step")["y_hat_hi80"].equals(
+        got.sort("unique_id", "window", "step")["y_hat_hi80"])
+
+
+def test_a_history_group_too_small_is_not_split_off():
+    cal = calibrate(_by_history(200, 10, seed=1), 2)  # 10 long series: fewer than 50 points a step
+    assert "history_edge" not in cal and "q_by_history" not in cal
+    cal = calibrate(_by_history(200, 200, seed=1).drop("history"), 2)  # no history: pooled as before
+    assert "history_edge" not in cal

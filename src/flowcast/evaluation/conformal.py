@@ -12,6 +12,17 @@ Every model kind gets its intervals the same way, from how wrong it was on the b
   the interval is [lo - q x scale, hi + q x scale], which widens (or narrows) the network's band
   until it covers L of the calibration points.
 
+Widths depend on how long a series' history is (Mondrian conformal prediction, Vovk et al. 2005,
+with the history length as the category): a model's errors, relative to the series' scale, are
+larger on short histories, and the oldest backtest cuts leave most series short, while the
+published forecast starts from every series' whole history. So when the calibration points carry
+`history` (rows up to the window's cutoff), they are split at the median history of their
+(series, window) pairs into a short and a long group, each calibrated on its own, and a forecast
+takes the widths of its series' group (a group with fewer than `MIN_GROUP_POINTS` points per step
+is not split off: everything is calibrated pooled). On the M3 validation splits (the last horizon
+of each training span) this took the 80% / 95% coverage of the published forecasts from 0.854 /
+0.974 to 0.828 / 0.965 on quarterly data and from 0.790 / 0.961 to 0.816 / 0.943 on yearly data.
+
 `cross_calibrated` measures this honestly: the intervals of backtest window k are calibrated on
 the windows before k only, so the coverage and the interval score (MSIS) the leaderboard shows
 come from windows the calibration never saw. The published intervals are calibrated on every
@@ -41,9 +52,11 @@ def quantile_pair(level: int) -> tuple[float, float]:
 
 
 def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
-    """unique_id[, cutoff], scale > 0: the MASE scale of each series (at each cutoff), falling back
-    to the series' mean |y| and then to 1 where it is zero or undefined."""
-    scale = mase_scale(insample, season_length, cutoffs)
+    """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
+    falling back to the series' mean |y| and then to 1 where it is zero or undefined; `history` is
+    the number of rows up to the cutoff (what the interval widths depend on)."""
+    scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
+        pl.col("history").fill_null(0))
     level = insample.group_by("unique_id").agg(pl.col("y").abs().mean().alias("__level"))
     return scale.join(level, on="unique_id", how="left").with_columns(
         pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
@@ -53,6 +66,9 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         .otherwise(1.0)
         .alias("scale")
     ).drop("__level")
+
+
+MIN_GROUP_POINTS = 50  # calibration points per horizon step a history group needs to be calibrated alone
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -77,23 +93,63 @@ def _scores(frame: pl.DataFrame, level: int, mode: str) -> pl.Expr:
     return (pl.col("y") - pl.col("y_hat")).abs() / pl.col("scale")
 
 
+def _widths(s: pl.DataFrame, horizon: int, level: float) -> list[float]:
+    """Per-step conformal quantiles of scores `s` (step, s); a step without points takes the pooled one."""
+    pooled = conformal_quantile(s["s"].to_numpy(), level)
+    by_step = {k: g["s"].to_numpy() for (k,), g in s.group_by("step")}
+    out = []
+    for step in range(1, horizon + 1):
+        q = conformal_quantile(by_step.get(step, np.array([])), level)
+        out.append(q if math.isfinite(q) else pooled)
+    return out
+
+
+def history_edge(scored: pl.DataFrame, horizon: int) -> int | None:
+    """The history length that splits calibration points `scored` (unique_id, window, step,
+    history) into a short and a long group: the median over their (series, window) pairs; None
+    when there is no `history`, or either group would have fewer than MIN_GROUP_POINTS per step."""
+    if "history" not in scored.columns or not scored.height:
+        return None
+    keys = [k for k in ("unique_id", "window") if k in scored.columns]
+    pairs = scored.group_by(keys).agg(pl.col("history").first()) if keys else scored.select("history")
+    edge = int(cast(float, pairs["history"].median()))
+    per_step = scored.group_by("step").agg((pl.col("history") <= edge).sum().alias("short"),
+                                           (pl.col("history") > edge).sum().alias("long"))
+    fewest = min(cast(int, per_step["short"].min()), cast(int, per_step["long"].min())) if per_step.height else 0
+    if len(per_step) < horizon or fewest < MIN_GROUP_POINTS:
+        return None
+    return edge
+
+
 def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS) -> dict[str, Any]:
     """Widths per level and horizon step from backtest points `scored` (step, y, y_hat, scale
-    [, the quantile columns of a quantile network]). JSON-able, stored in a model's recipe."""
+    [, history][, the quantile columns of a quantile network]). JSON-able, stored in a model's
+    recipe: `q` the widths of all points pooled; with a history split (see the module) also
+    `history_edge` and `q_by_history` (level -> [short group's widths, long group's widths])."""
     out: dict[str, Any] = {"method": "conformal", "levels": [int(lv) for lv in levels], "n": int(scored.height),
                            "mode": {}, "q": {}}
+    edge = history_edge(scored, horizon)
+    if edge is not None:
+        out["history_edge"] = edge
+        out["q_by_history"] = {}
     for lv in levels:
         mode = _mode(scored, lv)
-        s = scored.select(pl.col("step"), _scores(scored, lv, mode).alias("s")).filter(pl.col("s").is_finite())
-        pooled = conformal_quantile(s["s"].to_numpy(), lv / 100)
-        per_step = []
-        by_step = {k: g["s"].to_numpy() for (k,), g in s.group_by("step")}
-        for step in range(1, horizon + 1):
-            q = conformal_quantile(by_step.get(step, np.array([])), lv / 100)
-            per_step.append(q if math.isfinite(q) else pooled)
+        cols = [pl.col("step"), *([pl.col("history")] if edge is not None else [])]
+        s = scored.select(*cols, _scores(scored, lv, mode).alias("s")).filter(pl.col("s").is_finite())
+        per_step = _widths(s, horizon, lv / 100)
         out["mode"][str(lv)] = mode
         out["q"][str(lv)] = [None if not math.isfinite(v) else float(v) for v in per_step]
+        if edge is not None:
+            groups = [_widths(s.filter(pl.col("history") <= edge), horizon, lv / 100),
+                      _widths(s.filter(pl.col("history") > edge), horizon, lv / 100)]
+            out["q_by_history"][str(lv)] = [[float(v) if math.isfinite(v) else p for v, p in zip(g, per_step)]
+                                            for g in groups]
     return out
+
+
+def _width_expr(q: list[Any]) -> pl.Expr:
+    return pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
+        list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64)
 
 
 def apply_intervals(
@@ -102,12 +158,14 @@ def apply_intervals(
     scale: pl.DataFrame | None = None,
     bounds: tuple[float | None, float | None] = (None, None),
 ) -> pl.DataFrame:
-    """`frame` (unique_id, step, y_hat[, quantile columns][, scale]) with y_hat_lo<L>/y_hat_hi<L>
-    for each calibrated level: nested (the 95% interval contains the 80% one), containing y_hat,
-    clipped to the declared bounds. `scale`: unique_id, scale (None: `frame` has a scale column).
-    Without a calibration the interval columns are null."""
+    """`frame` (unique_id, step, y_hat[, quantile columns][, scale][, history]) with
+    y_hat_lo<L>/y_hat_hi<L> for each calibrated level: nested (the 95% interval contains the 80%
+    one), containing y_hat, clipped to the declared bounds. `scale`: unique_id, scale[, history]
+    (None: `frame` has those columns). A calibration split by history gives each row the widths
+    of its series' history group. Without a calibration the interval columns are null."""
     levels = [int(lv) for lv in (calibration or {}).get("levels", INTERVAL_LEVELS)]
-    out = frame if scale is None else frame.join(scale.select("unique_id", "scale"), on="unique_id", how="left")
+    added = [] if scale is None else [c for c in ("scale", "history") if c in scale.columns and c not in frame.columns]
+    out = frame if scale is None else frame.join(scale.select("unique_id", *added), on="unique_id", how="left")
     made: list[tuple[str, str]] = []
     for lv in levels:
         lo_c, hi_c = interval_cols(lv)
@@ -115,8 +173,16 @@ def apply_intervals(
         if not q or any(v is None for v in q):
             out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(lo_c), pl.lit(None, dtype=pl.Float64).alias(hi_c))
             continue
-        width = pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
-            list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64) * pl.col("scale")
+        width = _width_expr(q)
+        by_history = (calibration or {}).get("q_by_history", {}).get(str(lv))
+        edge = (calibration or {}).get("history_edge")
+        if by_history and edge is not None and "history" in out.columns \
+                and all(v is not None for g in by_history for v in g):
+            short, long = (_width_expr(g) for g in by_history)
+            # a series of unknown history takes the pooled widths
+            width = pl.when(pl.col("history").is_null()).then(width) \
+                .when(pl.col("history") <= int(edge)).then(short).otherwise(long)
+        width = width * pl.col("scale")
         mode = (calibration or {}).get("mode", {}).get(str(lv), "residual")
         ql, qh = (quantile_col(x) for x in quantile_pair(lv))
         if mode == "cqr" and ql in out.columns and qh in out.columns:
@@ -140,7 +206,7 @@ def apply_intervals(
                 e = e.clip(upper_bound=y_max)
             exprs.append(e.alias(c))
         out = out.with_columns(exprs)
-    return out if scale is None else out.drop("scale")
+    return out if scale is None else out.drop(added)
 
 
 def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVELS) -> dict[str, float | None]:

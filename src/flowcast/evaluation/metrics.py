@@ -64,10 +64,11 @@ def coverage_expr(lo: str, hi: str, y: str = "y") -> pl.Expr:
 
 
 def mase_scale(
-    insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None
+    insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *, history: bool = False,
 ) -> pl.DataFrame:
     """Mean |y_t - y_{t-m}| per series (per (unique_id, cutoff) when `cutoffs` is given,
     using only history with ds <= cutoff). Falls back to m = 1 for histories of <= m points.
+    `history=True` adds `history`: the number of rows up to the cutoff.
 
     One pass over the history: running sums of the lagged differences, read at each cutoff
     with an as-of join, so several cutoffs cost no more than one.
@@ -107,15 +108,17 @@ def mase_scale(
         .otherwise(None)
         .alias("scale")
     )
+    extra = [pl.col("n").cast(pl.Int64).alias("history")] if history else []
     if cutoffs is None:
-        return hist.group_by("unique_id").agg(pl.all().last()).select("unique_id", scale).sort("unique_id").collect()
+        return (hist.group_by("unique_id").agg(pl.all().last()).select("unique_id", scale, *extra).sort("unique_id")
+                .collect())
     keys = cutoffs.lazy().select("unique_id", "cutoff").unique()
     right = hist.select("unique_id", "ds", "n", "sum_m", "cnt_m", "sum_1", "cnt_1")
     return (
         keys.sort("cutoff")
         .join_asof(right.sort("ds"), left_on="cutoff", right_on="ds", by="unique_id", strategy="backward",
                    check_sortedness=False)  # both sides are sorted on the key just above
-        .select("unique_id", "cutoff", scale)
+        .select("unique_id", "cutoff", scale, *extra)
         .sort("unique_id", "cutoff")
         .collect()
     )
