@@ -60,6 +60,21 @@ def test_intervals_and_a_per_row_model_are_published(tmp_path):
         publish(store, fc.with_columns(pl.lit("").alias("model")), variant=2)
 
 
+
+def test_interval_columns_null_in_every_row_are_not_published_but_one_null_is_refused(tmp_path):
+    """A model registered without interval calibration forecasts null intervals: they are left out
+    (its forecasts still publish, as the forecast flow says); a single null among values is an error."""
+    store = EmbeddedStore(tmp_path / "wh")
+    fc = make_forecast(1, 4, H, AS_OF).drop("y_hat_q10", "y_hat_q90").with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("y_hat_lo80"), pl.lit(None, dtype=pl.Float64).alias("y_hat_hi80"))
+    publish(store, fc)
+    assert "y_hat_lo80" not in store.read().columns and store.read().height == 4 * H
+    one_null = fc.with_columns((pl.col("y_hat") - 1).alias("y_hat_lo80"), (pl.col("y_hat") + 1).alias("y_hat_hi80"))
+    one_null = one_null.with_columns(pl.when(pl.col("step") == 1).then(None).otherwise(pl.col("y_hat_lo80"))
+                                     .alias("y_hat_lo80"))
+    with pytest.raises(ForecastContractError, match="y_hat_lo80"):
+        publish(store, one_null, variant=2)
+
 @pytest.mark.parametrize("name", ["", "a/b", "../x", "with space", ".hidden", "x" * 129, None])
 def test_a_dataset_name_must_be_a_usable_key(tmp_path, name):
     store = EmbeddedStore(tmp_path / "wh")

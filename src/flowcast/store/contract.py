@@ -194,7 +194,9 @@ def validate_forecasts(
     missing columns, non-finite values, an interval whose lower bound exceeds its upper bound,
     duplicate (unique_id, step) or (unique_id, ds), steps outside 1..horizon, a series without
     every step 1..horizon, ds not after the series' last observation, missing or unexpected
-    series, an empty per-row `model`. Other columns are ignored (and listed in the receipt).
+    series, an empty per-row `model`. Other columns are ignored (and listed in the receipt), and so
+    is a value column null in every row (a model without interval calibration publishes no
+    intervals; `read` leaves such columns out too); one null among values is an error.
     """
     import pandera.polars as pa
 
@@ -207,7 +209,7 @@ def validate_forecasts(
         raise ForecastContractError(f"forecasts for as_of {when} lack columns {missing} (have {forecasts.columns})")
     if last_ds is not None and not {"unique_id", "last_ds"} <= set(last_ds.columns):
         raise ForecastContractError(f"last_ds needs columns unique_id and last_ds, got {last_ds.columns}")
-    vcols = value_columns(forecasts.columns)
+    vcols = [q for q in value_columns(forecasts.columns) if forecasts[q].null_count() < forecasts.height]
     with_model = "model" in forecasts.columns
     try:
         ds = pl.col("ds")
