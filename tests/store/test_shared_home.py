@@ -200,3 +200,20 @@ def test_a_multipart_upload_killed_half_way_leaves_the_previous_forecasts(s3_url
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert _whole(open_store(settings), big, h=1) == 3
+
+
+def test_the_shared_home_setting_names_what_is_wrong(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="home must be a folder of this machine.*shared = 's3://b/fc'"):
+        load_settings(home="s3://b/fc")
+    with pytest.raises(ValidationError, match="shared must be a folder, file:// or an object-store URL.*ftp://h/x"):
+        load_settings(shared="ftp://h/x")
+    s = load_settings(home=tmp_path / "h", shared="s3://b/fc/")
+    assert s.shared_remote and s.models_location == "s3://b/fc/models" and s.shared_path("warehouse") == \
+        "s3://b/fc/warehouse"
+    nfs = load_settings(home=tmp_path / "h", shared=f"file://{tmp_path}/nfs")
+    assert not nfs.shared_remote and nfs.models_location == str(tmp_path / "nfs" / "models")
+    assert open_store(nfs).location == str(tmp_path / "nfs" / "warehouse")
+    alone = load_settings(home=tmp_path / "h")
+    assert alone.models_location == str(tmp_path / "h" / "models")
