@@ -72,6 +72,10 @@ def test_two_machines_share_one_registry_on_s3(s3_url, tmp_path):
     assert [v.version for v in a.list()] == ["gru-v1", "gru-v2"]
     assert a.rollback(dataset="sales", expected="gru-v2").version == "gru-v1"
     assert [e["action"] for e in b.history("sales")] == ["promote", "promote", "rollback"]
+    c = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-c")  # moves pointers only:
+    c.record_champion("gru-v2", dataset="sales", at=AT)
+    assert set(c.productions()) == {"sales"}
+    assert not list((tmp_path / "machine-c").rglob("model.ckpt"))  # ... nothing of the models is downloaded
 
     keys = _keys(url, opts)
     assert "models/production.json" in keys and "models/.lock" not in keys  # every lock released
@@ -79,7 +83,7 @@ def test_two_machines_share_one_registry_on_s3(s3_url, tmp_path):
         "models/versions/gru-v1/_COMPLETE", "models/versions/gru-v1/version.json",
         "models/versions/gru-v1/artifact/model.ckpt", "models/versions/gru-v1/artifact/meta.json",
         "models/versions/gru-v1/artifact/recipe.json"}
-    a.delete("gru-v2", allow_protected=True)  # the previous production model, named explicitly
+    a.delete("gru-v2", allow_protected=True)  # the recorded champion, named explicitly
     assert [v.version for v in b.list()] == ["gru-v1"]
     assert not any(k.startswith("models/versions/gru-v2/") for k in _keys(url, opts))
 
