@@ -429,14 +429,14 @@ class ModelRegistry:
                                 "(--dataset)")
         return names[0] if names else None
 
-    def _existing(self, version: str, where: str) -> ModelVersion:
+    def _existing(self, version: str, where: str, *, fetch: bool = True) -> ModelVersion:
         if not self._has_version(version):
             raise RegistryError(
                 f"unknown model version {version!r} in {where} {self.pointer_label}: it is missing "
                 f"from {self.location}/versions (deleted by hand?); `flowcast models rollback` or "
                 "`flowcast models promote VERSION` puts an existing version in production"
             )
-        return self.get(version)
+        return self.get(version, fetch=fetch)
 
     # ------------------------------------------------------------------ API
     def register(
@@ -511,13 +511,16 @@ class ModelRegistry:
                 raise
         return self.get(version)
 
-    def get(self, version: str) -> ModelVersion:
+    def get(self, version: str, *, fetch: bool = True) -> ModelVersion:
+        """One version. At a URL its files are copied to the local cache first (`path` is that
+        copy); fetch=False skips the copy (metadata only: the registry's own pointer moves)."""
         if not version or version.startswith(".") or "/" in version or not self._has_version(version):
             known = [v.version for v in self.list()]
             hint = f"; known: {known[-10:]}" if known else "; the registry is empty"
             raise RegistryError(f"unknown model version {version!r}{hint}")
         mv = self._read_version(version)
-        self._materialize(version)
+        if fetch:
+            self._materialize(version)
         if mv.dataset is None:
             mv.dataset = self._legacy_dataset()
         return mv
@@ -550,11 +553,12 @@ class ModelRegistry:
         return self._existing(stack[-1], "the production pointer")
 
     def productions(self) -> dict[str, ModelVersion]:
-        """dataset -> its production version, for every dataset that has one (gone versions left out)."""
+        """dataset -> its production version, for every dataset that has one (gone versions left out;
+        metadata only: at a URL their files are not copied here)."""
         out = {}
         for ds, ent in self._pointer()["datasets"].items():
             if ent["stack"] and self._has_version(ent["stack"][-1]):
-                out[ds] = self.get(ent["stack"][-1])
+                out[ds] = self.get(ent["stack"][-1], fetch=False)
         return out
 
     def history(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
@@ -571,7 +575,7 @@ class ModelRegistry:
         in one atomic pointer swap. With `expected` (a version, or None for 'no production model'),
         compare and swap: ProductionMovedError, and nothing changed, when production moved."""
         with self._lock():
-            mv = self.get(version)
+            mv = self.get(version, fetch=False)  # under the lock: no download
             ds = dataset or mv.dataset or DEFAULT_DATASET
             if dataset is not None and mv.dataset not in (None, dataset):
                 raise RegistryError(f"{version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
@@ -612,7 +616,7 @@ class ModelRegistry:
             assert ent is not None
             stack.pop()
             target = stack[-1]
-            mv = self.get(target)
+            mv = self.get(target, fetch=False)
             ent["events"].append(
                 {"action": "rollback", "version": target, "previous": current, "reason": reason, "at": _iso(at)}
             )
@@ -624,7 +628,7 @@ class ModelRegistry:
         """Note `version` as the champion a retrain chose without promoting it (a backfill's
         retrain, `promote=False`): the forecast flow publishes it while no model is in production."""
         with self._lock():
-            mv = self.get(version)
+            mv = self.get(version, fetch=False)  # under the lock: no download
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
@@ -665,7 +669,7 @@ class ModelRegistry:
         renamed out of sight first (atomic: it is listed whole or not at all), then removed; a
         crash in between leaves a `.tmp-` folder the next registry writer deletes."""
         with self._lock():
-            self._existing(version, "the registry at")
+            self._existing(version, "the registry at", fetch=False)
             why = self.protected().get(version)
             if why and (why.startswith("the production model") or not allow_protected):
                 raise RegistryError(f"{version} is {why}: not deleted"

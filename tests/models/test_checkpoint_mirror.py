@@ -24,7 +24,8 @@ def test_a_training_killed_on_one_machine_resumes_on_another_from_the_shared_che
     mirror = f"{url}/runs/sales_gru_all"
     shared = FileStore(mirror, storage_options=opts)
     td = make_td(n_series=8, length=60, horizon=6, lookback=12)
-    cfg = tiny_cfg(launcher="process", max_steps=200, checkpoint_every=10, val_check_interval=10)
+    # enough steps that A is still training when a copied checkpoint lets the test kill it
+    cfg = tiny_cfg(launcher="process", max_steps=600, checkpoint_every=10, val_check_interval=10)
     run_a, run_b = tmp_path / "machine-a" / "run", tmp_path / "machine-b" / "run"
     killed = threading.Event()
 
@@ -38,12 +39,12 @@ def test_a_training_killed_on_one_machine_resumes_on_another_from_the_shared_che
     assert killed.is_set() and not shared.exists("model.ckpt")  # A never finished
     shared.get_file("checkpoints/last.ckpt", tmp_path / "copied.ckpt")
     copied_step = torch.load(tmp_path / "copied.ckpt", weights_only=False)["global_step"]
-    assert 10 <= copied_step < 200
+    assert 10 <= copied_step < 600
 
     resumed: list[dict] = []
     art = train_model(td, cfg, run_b, cell="gru", resume=True, on_progress=resumed.append, mirror=mirror,
                       storage_options=opts)
-    assert art.metrics["steps"] == 200
+    assert art.metrics["steps"] == 600
     assert resumed and resumed[0]["step"] > copied_step  # continued from A's checkpoint, did not start over
     assert predict(art, td).height == 8 * 6
     assert shared.exists("model.ckpt") and shared.exists("meta.json")  # the finished run, for any machine

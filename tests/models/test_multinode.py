@@ -71,7 +71,7 @@ def test_the_rendezvous_command_names_every_torchrun_option():
     cmd = rendezvous_command(dist, nproc=8, node_rank=3, rdzv_id="weekly-000001-gru-ab", args=["--cell", "gru"])
     assert cmd[1:] == ["-m", "torch.distributed.run", "--nnodes=4", "--nproc-per-node=8", "--node-rank=3",
                        "--rdzv-backend=c10d", "--rdzv-endpoint=head:29500", "--rdzv-id=weekly-000001-gru-ab",
-                       "--rdzv-conf=join_timeout=600", "-m", "flowcast.models.train_entry", "--cell", "gru"]
+                       "--rdzv-conf=join_timeout=600,is_host=false", "-m", "flowcast.models.train_entry", "--cell", "gru"]
 
 
 def test_a_joining_node_checks_its_rank_and_exits_on_a_new_stop_only(tmp_path):

@@ -72,6 +72,10 @@ def test_two_machines_share_one_registry_on_s3(s3_url, tmp_path):
     assert [v.version for v in a.list()] == ["gru-v1", "gru-v2"]
     assert a.rollback(dataset="sales", expected="gru-v2").version == "gru-v1"
     assert [e["action"] for e in b.history("sales")] == ["promote", "promote", "rollback"]
+    c = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-c")  # moves pointers only:
+    c.record_champion("gru-v2", dataset="sales", at=AT)
+    assert set(c.productions()) == {"sales"}
+    assert not list((tmp_path / "machine-c").rglob("model.ckpt"))  # ... nothing of the models is downloaded
 
     keys = _keys(url, opts)
     assert "models/production.json" in keys and "models/.lock" not in keys  # every lock released
@@ -79,7 +83,7 @@ def test_two_machines_share_one_registry_on_s3(s3_url, tmp_path):
         "models/versions/gru-v1/_COMPLETE", "models/versions/gru-v1/version.json",
         "models/versions/gru-v1/artifact/model.ckpt", "models/versions/gru-v1/artifact/meta.json",
         "models/versions/gru-v1/artifact/recipe.json"}
-    a.delete("gru-v2", allow_protected=True)  # the previous production model, named explicitly
+    a.delete("gru-v2", allow_protected=True)  # the recorded champion, named explicitly
     assert [v.version for v in b.list()] == ["gru-v1"]
     assert not any(k.startswith("models/versions/gru-v2/") for k in _keys(url, opts))
 
@@ -200,3 +204,20 @@ def test_a_multipart_upload_killed_half_way_leaves_the_previous_forecasts(s3_url
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert _whole(open_store(settings), big, h=1) == 3
+
+
+def test_the_shared_home_setting_names_what_is_wrong(tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="home must be a folder of this machine.*shared = 's3://b/fc'"):
+        load_settings(home="s3://b/fc")
+    with pytest.raises(ValidationError, match="shared must be a folder, file:// or an object-store URL.*ftp://h/x"):
+        load_settings(shared="ftp://h/x")
+    s = load_settings(home=tmp_path / "h", shared="s3://b/fc/")
+    assert s.shared_remote and s.models_location == "s3://b/fc/models" and s.shared_path("warehouse") == \
+        "s3://b/fc/warehouse"
+    nfs = load_settings(home=tmp_path / "h", shared=f"file://{tmp_path}/nfs")
+    assert not nfs.shared_remote and nfs.models_location == str(tmp_path / "nfs" / "models")
+    assert open_store(nfs).location == str(tmp_path / "nfs" / "warehouse")
+    alone = load_settings(home=tmp_path / "h")
+    assert alone.models_location == str(tmp_path / "h" / "models")

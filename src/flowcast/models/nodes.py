@@ -50,11 +50,14 @@ STOP_FILE = "STOP"  # <jobs>/<rdzv_id>/STOP: node 0 is done, joining nodes exit 
 
 def rendezvous_command(dist: DistributedConfig, *, nproc: int, node_rank: int, rdzv_id: str,
                        args: list[str]) -> list[str]:
-    """The torchrun command of one node of a multi-node job."""
+    """The torchrun command of one node of a multi-node job. Node 0 hosts the rendezvous store
+    at rdzv_endpoint (is_host), the others only connect to it: left to guess, a joining agent on
+    the endpoint's machine could host it and take it down when it exits first."""
     assert dist.rdzv_endpoint is not None
+    host = "true" if node_rank == 0 else "false"
     return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={dist.nnodes}", f"--nproc-per-node={nproc}",
             f"--node-rank={node_rank}", f"--rdzv-backend={dist.rdzv_backend}", f"--rdzv-endpoint={dist.rdzv_endpoint}",
-            f"--rdzv-id={rdzv_id}", f"--rdzv-conf=join_timeout={dist.rdzv_timeout}", "-m",
+            f"--rdzv-id={rdzv_id}", f"--rdzv-conf=join_timeout={dist.rdzv_timeout},is_host={host}", "-m",
             "flowcast.models.train_entry", *args]
 
 
