@@ -202,9 +202,10 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     # what the server checks a deployment run's parameters against: a configured dataset passes too
     import jsonschema
 
-    jsonschema.validate({"dataset": "my_shop"}, schema.model_dump())
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"dataset": 5}, schema.model_dump())
+    given = {"start": "2019-01-01T00:00:00", "end": "2019-02-01T00:00:00"} if flow_name == "backfill_flow" else {}
+    jsonschema.validate({**given, "dataset": "my_shop"}, schema.model_dump())
+    with pytest.raises(jsonschema.ValidationError, match="dataset|5"):
+        jsonschema.validate({**given, "dataset": 5}, schema.model_dump())
     assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")
     overrides = schema.definitions["RunOverrides"]["properties"]
     assert {"model", "evaluation", "publish"} <= set(overrides)
