@@ -195,8 +195,17 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     props = schema.properties
     missing = [k for k, v in props.items() if not v.get("description")]
     assert not missing, f"parameters without a description: {missing}"
-    datasets = next(c for c in props["dataset"]["anyOf"] if c.get("type") == "string")
+    choices = props["dataset"]["anyOf"]
+    datasets = next(c for c in choices if "enum" in c)
     assert {"us_employment", "vic_elecdemand", "m3-monthly"} <= set(datasets["enum"])
+    assert {"type": "string", "title": "configured dataset"} in choices and {"type": "null"} in choices
+    # what the server checks a deployment run's parameters against: a configured dataset passes too
+    import jsonschema
+
+    given = {"start": "2019-01-01T00:00:00", "end": "2019-02-01T00:00:00"} if flow_name == "backfill_flow" else {}
+    jsonschema.validate({**given, "dataset": "my_shop"}, schema.model_dump())
+    with pytest.raises(jsonschema.ValidationError, match="dataset|5"):
+        jsonschema.validate({**given, "dataset": 5}, schema.model_dump())
     assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")
     overrides = schema.definitions["RunOverrides"]["properties"]
     assert {"model", "evaluation", "publish"} <= set(overrides)

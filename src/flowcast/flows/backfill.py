@@ -116,7 +116,7 @@ def backfill_flow(
     mode: Literal["forecast", "retrain"] = "forecast",
     overwrite: bool = False,
     deployment: str | None = None,
-    dataset: DatasetChoice | None = None,
+    dataset: DatasetChoice = None,
     source: SourceConfig | None = None,
     horizon: int | None = None,
     config_file: str | None = None,

@@ -55,7 +55,7 @@ def _model_horizon(version: Any) -> int | None:
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 def forecast_flow(
     as_of: datetime | None = None,
-    dataset: DatasetChoice | None = None,
+    dataset: DatasetChoice = None,
     source: SourceConfig | None = None,
     horizon: int | None = None,
     config_file: str | None = None,

@@ -1,9 +1,9 @@
 """Types of the flows' parameters, so that the Prefect UI's Run form offers choices, not blanks.
 
-- `DatasetChoice`: a dataset name. The form offers the bundled datasets as a list to pick from
-  (and `flows.deploy` adds the datasets a deployment's configuration declares); any configured
-  `[sources.NAME]` is still accepted from the CLI and the API (the value is validated where it is
-  resolved, `data.datasets.resolve_source`, naming the known datasets).
+- `DatasetChoice`: a dataset name (or None: the configured default). The form offers the bundled
+  datasets as a list to pick from (`flows.deploy` adds the datasets a served deployment's
+  configuration declares), or a configured `[sources.NAME]` typed in; the value is validated where
+  it is resolved (`data.datasets.resolve_source`, naming the known datasets).
 - `RunOverrides`: nested settings for one run, typed: one optional section per section of the
   configuration (`model`, `evaluation`, `publish`, ...) with each of its settings optional and
   described as in `flowcast.config` (and the top-level settings such as `shared`), instead of a
@@ -22,7 +22,14 @@ from flowcast.config import Settings
 from flowcast.data.datasets import BUNDLED_DATASETS
 
 DATASET_NAMES: list[str] = list(BUNDLED_DATASETS)
-DatasetChoice = Annotated[str, WithJsonSchema({"type": "string", "enum": DATASET_NAMES, "title": "dataset"})]
+# the form: a list to pick a bundled dataset from, or a name typed in (a [sources.NAME] of the
+# configuration: a deployment made by `prefect deploy` does not know them, and the server checks
+# a run's parameters against this schema), or empty (the configured default)
+DatasetChoice = Annotated[str | None, WithJsonSchema({"anyOf": [
+    {"type": "string", "enum": DATASET_NAMES, "title": "bundled dataset"},
+    {"type": "string", "title": "configured dataset"},
+    {"type": "null"},
+]})]
 
 # what a run may override: every setting of the configuration but those that are flow parameters
 # of their own (home, dataset, source, horizon)

@@ -156,7 +156,7 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
       on_failure=[on_run_failure])
 def retrain_flow(
     as_of: datetime | None = None,
-    dataset: DatasetChoice | None = None,
+    dataset: DatasetChoice = None,
     source: SourceConfig | None = None,
     models: list[Cell] | None = None,
     horizon: int | None = None,
