@@ -63,3 +63,13 @@ def test_the_deployment_decides_the_mode_and_a_contradiction_fails():
         mode_of("forecast/forecast", "retrain")
     with pytest.raises(ConfigError, match="'forecast' is not 'flow-name/deployment-name'"):
         mode_of("forecast", "forecast")
+
+
+def test_an_unknown_deployment_fails_at_once_naming_it_and_starts_nothing(prefect_api):
+    from flowcast.flows.fanout import fan_out
+
+    said: list[str] = []
+    with pytest.raises(ConfigError, match=r"no deployment 'forecast/nope' on http.*: deploy it first .*deployments "
+                                          r"there: "):
+        fan_out(FanOut("forecast/nope", "tiny", "forecast", "b1"), [AS_OF], {}, lambda _: None, said.append)
+    assert said == []  # no flow run was started

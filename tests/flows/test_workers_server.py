@@ -8,7 +8,9 @@ hand: nothing to train), the data a tiny CSV served by a local HTTP server (Pyth
 1. A 6-date backfill runs on both workers (each flow run carries Prefect's
    `prefect.worker.name` label; the summary names it), every date is published exactly once
    (24 rows, no duplicate key, the receipt names the flow run that wrote it).
-2. The same backfill again starts no flow run and changes no byte: every date is skipped.
+2. The same backfill again starts no flow run and changes no byte: every date is skipped;
+   with `--overwrite` one date is published again by a new flow run: replaced (24 rows, not
+   48), the same content hash.
    `--deployment retrain/retrain` over 2 dates: each trains (one tiny network) and publishes
    its own best model; production is left alone.
 3. A worker killed mid-backfill (SIGKILL to the worker and its flow-run process, as when its
@@ -210,6 +212,14 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         again = _summary(_run(srv, _backfill_args(cfg, home, "2019-01-01", "2019-06-01"), timeout=600).stdout)
         assert [(o["status"], o["rows"], o["model"]) for o in again["outcomes"]] == [("skipped", 24, champion)] * 6
         assert len(_flow_runs(srv)) == 6 and _stored(home) == stored
+        redo = _summary(_run(srv, [*_backfill_args(cfg, home, "2019-06-01", "2019-06-01"), "--overwrite"],
+                             timeout=600).stdout)["outcomes"]
+        (o,) = redo
+        assert (o["status"], o["rows"]) == ("published", 24) and o["flow_run_id"] != outcomes[-1]["flow_run_id"]
+        rows, distinct, digest, run_id = _stored(home)["2019-06-01T00:00:00"]
+        assert rows == distinct == 24 and run_id == o["flow_run_id"]  # replaced, not added to
+        assert digest == stored["2019-06-01T00:00:00"][2]  # the same forecasts: the same content hash
+        stored["2019-06-01T00:00:00"] = (rows, distinct, digest, run_id)
 
         # -- retrain/retrain: each date trains and publishes its own best model, production stays
         retrains = _summary(_run(srv, _backfill_args(cfg, home, "2018-06-01", "2018-12-01", "retrain/retrain", "6mo"),

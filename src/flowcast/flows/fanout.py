@@ -137,16 +137,34 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
             on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Start one flow run of `plan.deployment` per date, all at once, and wait for them all;
     one outcome per date (in date order). `receipt_of(as_of)` reads the store's receipt of the
-    date (None when nothing is published)."""
+    date (None when nothing is published). An unknown deployment fails at once (ConfigError,
+    nothing started); an error while starting or waiting for one date (the API unreachable)
+    fails that date, not the others."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     async def one(d: datetime) -> Outcome:
-        o = await _one_date(plan, d, parameters, receipt_of, log)
+        try:
+            o = await _one_date(plan, d, parameters, receipt_of, log)
+        except Exception as exc:  # noqa: BLE001 - one date's API trouble becomes that date's outcome
+            o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
+                 "flow_run": None, "flow_run_id": None, "worker": None, "attempts": 0, "state": None,
+                 "error": f"{type(exc).__name__}: {exc}"}
         if on_outcome is not None:
             on_outcome(o)
         return o
 
     async def all_dates() -> list[Outcome]:
+        async with get_client() as client:
+            try:
+                await client.read_deployment_by_name(plan.deployment)
+            except ObjectNotFound:
+                deployments = await client.read_deployments()
+                known = sorted([f"{(await client.read_flow(d.flow_id)).name}/{d.name}" for d in deployments])
+                raise ConfigError(f"no deployment {plan.deployment!r} on {client.api_url}: deploy it first "
+                                  f"(`prefect deploy --all`); deployments there: {', '.join(known) or 'none'}"
+                                  ) from None
         return list(await asyncio.gather(*(one(d) for d in dates)))
 
     if not dates:
