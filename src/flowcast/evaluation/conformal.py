@@ -147,6 +147,17 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     return out
 
 
+def calibration_rows(scored: pl.DataFrame, oldest_only: bool) -> pl.DataFrame:
+    """The backtest points that calibrate: all of them, or (`oldest_only`) those of the oldest
+    window. A network is trained once, up to the oldest window's cutoff, and forecasts the later
+    windows with weights that have not seen the periods in between, while the published model is
+    trained up to the last observation: only the oldest window's errors are made the way the
+    published forecast is, and the later windows' (larger) errors would widen its intervals."""
+    if not oldest_only or "window" not in scored.columns or not scored.height:
+        return scored
+    return scored.filter(pl.col("window") == pl.col("window").min())
+
+
 def _width_expr(q: list[Any]) -> pl.Expr:
     return pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
         list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64)
@@ -237,13 +248,15 @@ def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVEL
     return out
 
 
-def cross_calibrated(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS) -> pl.DataFrame:
+def cross_calibrated(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS, *,
+                     oldest_only: bool = False) -> pl.DataFrame:
     """Backtest rows (unique_id, window, step, y, y_hat, scale[, quantiles]) of windows 1.. with
-    intervals calibrated on the earlier windows only (window 0 has no earlier window: left out)."""
+    intervals calibrated on the earlier windows only (window 0 has no earlier window: left out);
+    `oldest_only`: on the oldest window only (see `calibration_rows`)."""
     windows = sorted(scored["window"].unique().to_list())
     parts = []
     for k in windows[1:]:
-        cal = calibrate(scored.filter(pl.col("window") < k), horizon, levels)
+        cal = calibrate(calibration_rows(scored.filter(pl.col("window") < k), oldest_only), horizon, levels)
         parts.append(apply_intervals(scored.filter(pl.col("window") == k), cal))
     if not parts:
         return scored.clear().with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for lv in levels
