@@ -173,3 +173,24 @@ def test_the_production_recipe_refit_reuses_this_runs_members():
     assert spec.groups == [("gru-s0", ["gru-s0"]), ("rnn-s1-production", ["rnn-s1-production"]),
                            ("theta", ["theta"])]
     assert spec.fixed == [0.5, 0.25, 0.25] and to_train == [("rnn", 1, "rnn-s1-production")]
+
+
+def test_a_network_trained_once_is_calibrated_on_the_oldest_window(td):
+    """A network forecasts the later windows with weights that have not seen the periods in between
+    (here: 10x its error on the oldest window); the published one is trained on all data, so its
+    intervals come from the oldest window. The same forecasts as a statistical model (refit at
+    every cutoff) or a network backtested with refit calibrate on every window."""
+    short_cut = int(td.frame.group_by("unique_id").len()["len"].max()) - H * W
+    fit = _oracle(td, lambda n: 1.0 if n == short_cut else 10.0)
+    comps = _components(td, net=fit)
+    comps["refitted"] = backtest(td, fit, name="refitted", n_windows=W, refit=True)
+    specs = [CandidateSpec("net", "network", [("net", ["net"])], networks=frozenset({"net"})),
+             CandidateSpec("same", "statistical", [("net", ["net"])]),
+             CandidateSpec("refitted", "network", [("refitted", ["refitted"])], networks=frozenset({"refitted"}))]
+    res, _, _ = _evaluate(specs, comps, td)
+    by = {r.name: r for r in res}
+    q_net, q_stat, q_refit = (by[n].calibration["q"]["80"] for n in ("net", "same", "refitted"))
+    assert max(q_net) < min(q_stat)  # the oldest window's errors only
+    assert q_refit == q_stat
+    # the leaderboard's coverage: window 1 (errors x10) calibrated on window 0 covers nothing either way
+    assert by["net"].intervals["coverage80"] == 0.0

@@ -152,3 +152,13 @@ def test_a_history_group_too_small_is_not_split_off():
     assert "history_edge" not in cal and "q_by_history" not in cal
     cal = calibrate(_by_history(200, 200, seed=1).drop("history"), 2)  # no history: pooled as before
     assert "history_edge" not in cal
+
+
+def test_widths_never_grow_with_the_history():
+    """Short histories that come out with the smaller scaled errors (a scale measured on a few points
+    can be far too large) do not get narrower intervals than long ones: both take the pooled widths."""
+    rows = _by_history(200, 200, seed=1).with_columns(
+        pl.when(pl.col("history") == 12).then(60).otherwise(12).alias("history"))  # sd 3 now on the long ones
+    cal = calibrate(rows, 2)
+    short, long = cal["q_by_history"]["80"]
+    assert short == cal["q"]["80"] and long == cal["q"]["80"]

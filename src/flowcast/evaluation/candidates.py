@@ -24,7 +24,10 @@ Non-finite values and broken bounds count as failures: a candidate that fails on
 never decides a run) is not eligible (`too_many_failures`).
 
 Intervals (`flowcast.evaluation.conformal`): coverage80/95 and MSIS of each candidate come from
-windows 1.. calibrated on the earlier windows; the published calibration uses every window.
+windows 1.. calibrated on the earlier windows; the published calibration uses every window, except
+for a candidate with a network trained once for the whole backtest (no `refit`): its intervals are
+calibrated on the oldest window, the only one its networks forecast as freshly as the published
+model does (on the M3 quarterly validation split the hybrid's 80% coverage went from 0.855 to 0.804).
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ import polars as pl
 from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS
 from flowcast.evaluation.backtest import BacktestResult, result_from_forecasts
 from flowcast.evaluation.combine import describe_weights, fit_weights, weights_by_window
-from flowcast.evaluation.conformal import calibrate, cross_calibrated, interval_metrics, series_scale
+from flowcast.evaluation.conformal import (
+    calibrate,
+    calibration_rows,
+    cross_calibrated,
+    interval_metrics,
+    series_scale,
+)
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -290,8 +299,11 @@ def evaluate_candidate(
         eligible, why = False, (f"its backtest forecasts of {failed_series} of {n_series} series were not finite or "
                                 f"broke the declared bounds (more than {max_fallback_share:.0%})")
     cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", "scale", "history", *qcols)
-    calibration = calibrate(cal_rows, horizon, levels)
-    crossed = cross_calibrated(cal_rows, horizon, levels)
+    # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
+    net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
+    stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
+    calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels)
+    crossed = cross_calibrated(cal_rows, horizon, levels, oldest_only=stale)
     return CandidateResult(
         spec=spec, result=result, weights=[float(x) for x in final],
         weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,
