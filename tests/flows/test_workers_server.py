@@ -98,9 +98,11 @@ def _summary(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def _flow_runs(srv, **flt: object) -> list[dict]:
-    r = http("POST", f"{srv.api}/flow_runs/filter", json={"flow_runs": {"tags": {"all_": ["backfill"]}, **flt},
-                                                           "limit": 200})
+def _flow_runs(srv, deployment_id: str, **flt: object) -> list[dict]:
+    """The flow runs of one deployment started by backfills."""
+    body = {"flow_runs": {"tags": {"all_": ["backfill"]}, **flt}, "deployments": {"id": {"any_": [deployment_id]}},
+            "limit": 200}
+    r = http("POST", f"{srv.api}/flow_runs/filter", json=body)
     assert r.status_code == 200, r.text
     # the dates' runs: the backfill's own run carries the tag too (its deployment's tags: flowcast, backfill)
     return [fr for fr in r.json() if fr["flow_id"] != _backfill_flow_id(srv)]
@@ -173,6 +175,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         r = http("POST", f"{srv.api}/deployments/filter", json={"limit": 20})
         assert sorted((d["name"], d["work_pool_name"]) for d in r.json()) == [
             ("backfill", POOL), ("forecast", POOL), ("retrain", POOL)]
+        forecast_id = next(d["id"] for d in r.json() if d["name"] == "forecast")
         for expected in ("created", "unchanged"):  # idempotent
             done = _summary(_run(srv, [FLOWCAST, "automations", "apply", "--config", str(cfg), "--json"]).stdout)
             assert [(a["name"], a["action"]) for a in done["automations"]] == [
@@ -196,7 +199,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         assert [(o["status"], o["rows"], o["model"], o["attempts"]) for o in outcomes] == [
             ("published", 24, champion, 1)] * 6
         assert {o["worker"] for o in outcomes} == set(WORKERS)  # both workers took dates
-        runs = {fr["id"]: fr for fr in _flow_runs(srv)}
+        runs = {fr["id"]: fr for fr in _flow_runs(srv, forecast_id)}
         assert len(runs) == 6
         for o in outcomes:  # the summary agrees with what the server recorded
             fr = runs[o["flow_run_id"]]
@@ -211,7 +214,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         # -- 2. the same backfill again: nothing started, nothing published twice
         again = _summary(_run(srv, _backfill_args(cfg, home, "2019-01-01", "2019-06-01"), timeout=600).stdout)
         assert [(o["status"], o["rows"], o["model"]) for o in again["outcomes"]] == [("skipped", 24, champion)] * 6
-        assert len(_flow_runs(srv)) == 6 and _stored(home) == stored
+        assert len(_flow_runs(srv, forecast_id)) == 6 and _stored(home) == stored
         redo = _summary(_run(srv, [*_backfill_args(cfg, home, "2019-06-01", "2019-06-01"), "--overwrite"],
                              timeout=600).stdout)["outcomes"]
         (o,) = redo
@@ -240,7 +243,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
                               stdout=subprocess.PIPE, stderr=log.open("wb"), text=True, start_new_session=True)
         try:
             victim = srv.wait(lambda: _holder_of_port(workers, port), 300, "a flow run to hold the data request")
-            (held,) = [fr for fr in _flow_runs(srv, state={"type": {"any_": ["RUNNING"]}})
+            (held,) = [fr for fr in _flow_runs(srv, forecast_id, state={"type": {"any_": ["RUNNING"]}})
                        if fr["labels"].get("prefect.worker.name") == victim]
             srv.wait(lambda: _heartbeats(srv, held["id"]), 120, f"a heartbeat of {held['name']}")
             proc = workers.pop(victim)
