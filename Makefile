@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --progress-bar off
-PYTEST_ARGS ?=
+# two test processes (the suite waits on servers and subprocesses much of the time); PYTEST_ARGS="-n 0" runs it in one
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install run test serve server bench lint typecheck clean
 
