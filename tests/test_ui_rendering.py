@@ -105,7 +105,7 @@ def test_backfill_rows_fill_every_column():
     ])
     assert [list(r) for r in rows] == [list(reporting.BACKFILL_COLUMNS)] * 2
     assert rows[0] == {"as_of": "2018-10-01 00:00", "status": "published", "rows": 24, "model": "gru-v1",
-                       "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "-"}
+                       "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "—"}
     assert all(v not in (None, "") for r in rows for v in r.values())
 
 
@@ -135,7 +135,7 @@ def test_forecast_plot_is_large_titled_with_names_and_units_with_both_bands_and_
         ax_a, ax_b = fig.axes[:2]
         assert ax_a.get_title(loc="left") == "Retail Trade (a)" and ax_b.get_title(loc="left") == "b"
         assert reporting.panel_title("CEU4348800001", "Transportation and Warehousing: Support Activities for "
-                                     "Transportation") == "Transportation and Warehousing: Support A… (CEU4348800001)"
+                                     "Transportation") == "Transportation and Warehousing: Sup… (CEU4348800001)"
         assert ax_a.get_ylabel() == "thousands of persons"
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert {"observed", "95% interval", "80% interval", "forecast", "actual (after as_of)"} <= set(legend)

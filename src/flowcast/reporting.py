@@ -246,7 +246,7 @@ def plot_forecasts(
     return path
 
 
-def panel_title(uid: str, name: str | None, width: int = 58) -> str:
+def panel_title(uid: str, name: str | None, width: int = 52) -> str:
     """`Total Private (CEU0500000001)`: the series' human name, shortened to fit its panel, then its id."""
     if not name or name == uid:
         return uid
@@ -338,7 +338,7 @@ def forecast_figure(
         fig.suptitle(title, fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
     fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
                ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.7 / (3.3 * nrows + 0.6)))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
     return fig
 
 
@@ -408,20 +408,21 @@ def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
                                  description=scope.describe(receipt_sentence(receipt)))
 
 
+NONE = "—"  # an empty table cell a person reads as "nothing here"
 BACKFILL_COLUMNS = ("as_of", "status", "rows", "model", "flow run", "worker", "detail")
 
 
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
-    flow run and the worker that ran it, what happened (an error, a skip reason); `-` where a
-    date has none (a skipped date ran no flow run)."""
+    flow run and the worker that ran it, what happened (an error, a skip reason); `—` where a
+    date has none (a skipped date ran no flow run; a plain `-` would render as a bullet)."""
     rows = []
     for o in outcomes:
         rows.append({
             "as_of": str(o.get("as_of") or "")[:16].replace("T", " "), "status": o.get("status") or "",
-            "rows": o.get("rows") if o.get("rows") is not None else "-",
-            "model": o.get("model") or "-", "flow run": o.get("flow_run") or o.get("run_id") or "-",
-            "worker": o.get("worker") or "-", "detail": o.get("error") or "-",
+            "rows": o.get("rows") if o.get("rows") is not None else NONE,
+            "model": o.get("model") or NONE, "flow run": o.get("flow_run") or o.get("run_id") or NONE,
+            "worker": o.get("worker") or NONE, "detail": o.get("error") or NONE,
         })
     return rows
 
