@@ -162,3 +162,23 @@ def test_widths_never_grow_with_the_history():
     cal = calibrate(rows, 2)
     short, long = cal["q_by_history"]["80"]
     assert short == cal["q"]["80"] and long == cal["q"]["80"]
+
+
+def test_one_window_is_cross_calibrated_by_series():
+    """One backtest window (short histories): each half of the series is calibrated on the other
+    half, so every row gets intervals that never saw its own actuals."""
+    rows = _rows(60, 2, 1, [1.0, 2.0], seed=3)
+    crossed = cross_calibrated(rows, 2)
+    assert crossed.height == rows.height and crossed["y_hat_lo80"].null_count() == 0
+    m = interval_metrics(crossed)
+    assert 0.7 <= m["coverage80"] <= 0.9 and 0.9 <= m["coverage95"] <= 1.0
+    ids = sorted(rows["unique_id"].unique().to_list())
+    wrecked = rows.with_columns(pl.when(pl.col("unique_id").is_in(ids[0::2])).then(pl.col("y") * 50)
+                                .otherwise(pl.col("y")).alias("y"))
+    again = cross_calibrated(wrecked, 2)
+    cols = ["unique_id", "step", "y_hat_lo80", "y_hat_hi80"]
+    mine = pl.col("unique_id").is_in(ids[0::2])  # their own widths come from the other half only
+    assert crossed.filter(mine).select(cols).sort(cols[:2]).equals(again.filter(mine).select(cols).sort(cols[:2]))
+    assert not crossed.filter(~mine).select(cols).sort(cols[:2]).equals(again.filter(~mine).select(cols).sort(cols[:2]))
+    one = _rows(1, 2, 1, [1.0, 1.0], seed=3)  # a single series: nothing to calibrate on
+    assert cross_calibrated(one, 2).height == 0

@@ -24,7 +24,8 @@ Non-finite values and broken bounds count as failures: a candidate that fails on
 never decides a run) is not eligible (`too_many_failures`).
 
 Intervals (`flowcast.evaluation.conformal`): coverage80/95 and MSIS of each candidate come from
-windows 1.. calibrated on the earlier windows; the published calibration uses every window, except
+windows 1.. calibrated on the earlier windows (a one-window backtest: each half of the series
+calibrated on the other half); the published calibration uses every window, except
 for a candidate with a network trained once for the whole backtest (no `refit`): its intervals are
 calibrated on the oldest window, the only one its networks forecast as freshly as the published
 model does (on the M3 quarterly validation split the hybrid's 80% coverage went from 0.855 to 0.804).
