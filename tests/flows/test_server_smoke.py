@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,42 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 from flow_helpers import artifacts_of
+from prefect_server import free_port as _free_port
+from prefect_server import http as _http
+from prefect_server import stop as _stop
 
 from flowcast.reporting import artifact_key
 from flowcast.store import EmbeddedStore
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGINT to the process group we started (graceful), then SIGKILL if it lingers."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _http(method: str, url: str, **kw) -> httpx.Response:
-    """One API call; a busy SQLite server answers 503 for a moment, so that is retried (as
-    Prefect's own client does)."""
-    for _ in range(20):
-        r = httpx.request(method, url, timeout=10, **kw)
-        if r.status_code not in (429, 503):
-            return r
-        time.sleep(0.5)
-    return r
 
 
 def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen], logs: list[Path]):
