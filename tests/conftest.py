@@ -5,13 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-def pytest_collection_modifyitems(config, items):
-    """Slow end-to-end tests first (a stable sort: otherwise collection order). Under `make test`'s
-    two processes (pytest-xdist, a file per process) the longest files then start at once instead of
-    last, where they would stretch the run's tail while the other process sits idle."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "flowcast_home"

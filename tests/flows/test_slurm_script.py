@@ -83,7 +83,8 @@ def test_the_slurm_script_retrains_with_every_training_on_two_nodes(prefect_api,
            "DEVICES": "1", "RDZV_PORT": str(_free_port())}
     env.pop("FLOWCAST_HOME", None)
     proc = subprocess.run(["bash", str(SBATCH)], check=False, env=env, capture_output=True, text=True, timeout=900)
-    logs = {i: (tmp_path / "slurm-tmp" / f"node-{i}.log").read_text() for i in (0, 1)}
+    node_logs = [tmp_path / "slurm-tmp" / f"node-{i}.log" for i in (0, 1)]
+    logs = {i: p.read_text() if p.exists() else f"(no {p.name})" for i, p in enumerate(node_logs)}
     assert proc.returncode == 0, (proc.stderr, logs[0][-3000:], logs[1][-3000:])
 
     summary = json.loads([line for line in logs[0].splitlines() if line.startswith("{")][-1])
