@@ -231,16 +231,21 @@ def plot_forecasts(
 ) -> Path | None:
     """Draw `forecast_figure` into a PNG at `path` (written atomically). Returns the path, or None
     when there is nothing to draw."""
-    import matplotlib.pyplot as plt
-
     fig = forecast_figure(history, forecasts, n_series=n_series, context=context, title=title, tz=tz, labels=labels,
                           unit=unit, actuals=actuals, as_of=as_of)
     if fig is None:
         return None
+    return save_figure(fig, path, dpi=PLOT_DPI)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 80) -> Path:
+    """Write a matplotlib figure as a PNG at `path`, atomically, and close it (also on failure)."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     try:
         with atomic_file(path) as fh:
-            fig.savefig(fh, format="png", dpi=PLOT_DPI)
+            fig.savefig(fh, format="png", dpi=dpi)
     finally:
         plt.close(fig)
     return path

@@ -275,7 +275,6 @@ def plot_history(trials: pl.DataFrame, path: str | Path, metric: str) -> Path | 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from flowcast.atomic import atomic_file
 
     done = trials.filter(pl.col("state") == "COMPLETE").sort("number")
     if done.is_empty():
@@ -293,10 +292,6 @@ def plot_history(trials: pl.DataFrame, path: str | Path, metric: str) -> Path | 
     ax.set_title("Optimisation history", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_file(path) as fh:
-            fig.savefig(fh, format="png", dpi=80)
-    finally:
-        plt.close(fig)
-    return path
+    from flowcast.reporting import save_figure
+
+    return save_figure(fig, path)

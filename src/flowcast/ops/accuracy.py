@@ -201,12 +201,9 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     ax.set_title(title, fontsize=9)
     fig.autofmt_xdate()
     fig.tight_layout()
-    try:
-        with atomic_file(path) as fh:
-            fig.savefig(fh, format="png", dpi=80)
-    finally:
-        plt.close(fig)
-    return path
+    from flowcast.reporting import save_figure
+
+    return save_figure(fig, path)
 
 
 def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None) -> str:
