@@ -298,7 +298,9 @@ def forecast_figure(
         stride = len(ids) / n_series
         ids = [ids[int(i * stride)] for i in range(n_series)]
     qcols = sorted(c for c in forecasts.columns if c.startswith("y_hat_q"))
-    bands = [(lv, *interval_cols(lv)) for lv in (95, 80) if set(interval_cols(lv)) <= set(forecasts.columns)]
+    # interval columns that hold any value (a model without interval calibration leaves them null)
+    bands = [(lv, *interval_cols(lv)) for lv in (95, 80) if set(interval_cols(lv)) <= set(forecasts.columns)
+             and forecasts[interval_cols(lv)[0]].null_count() < forecasts.height]
     ncols = 2 if len(ids) > 1 else 1
     nrows = math.ceil(len(ids) / ncols)
     # about 1120 px wide: the UI shows it near its own size, so 10 pt labels stay >= 12 px on screen
@@ -308,8 +310,8 @@ def forecast_figure(
         f = forecasts.filter(pl.col("unique_id") == uid).sort("ds")
         ax.plot(h["ds"].to_list(), h["y"].to_list(), color="0.25", lw=1.4, label="observed")
         for lv, lo, hi in bands:
-            ax.fill_between(f["ds"].to_list(), f[lo].to_list(), f[hi].to_list(), color="C0",
-                            alpha=0.15 if lv == 95 else 0.3, lw=0, label=f"{lv}% interval")
+            ax.fill_between(f["ds"].to_list(), *(f[c].cast(pl.Float64).fill_null(math.nan).to_list() for c in (lo, hi)),
+                            color="C0", alpha=0.15 if lv == 95 else 0.3, lw=0, label=f"{lv}% interval")
         if not bands and len(qcols) >= 2:
             ax.fill_between(f["ds"].to_list(), f[qcols[0]].to_list(), f[qcols[-1]].to_list(), color="C0", alpha=0.2,
                             lw=0, label=f"{qcols[0][5:]}..{qcols[-1][5:]} quantiles")

@@ -8,7 +8,14 @@ import math
 import polars as pl
 import pytest
 
-from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
+from flowcast.evaluation.decision import (
+    check_forecasts,
+    decide,
+    decision_markdown,
+    first_publishable,
+    last_resort_decision,
+)
+from flowcast.evaluation.selection import candidate_board
 
 BASE = ["naive", "seasonal_naive", "theta", "damped"]
 
@@ -84,6 +91,30 @@ def test_a_run_that_does_not_promote_publishes_its_best():
 def test_no_eligible_candidate_publishes_nothing():
     d = decide(_board({"rnn": math.nan}), metric="mase", margin=0.0, baselines=BASE)
     assert d.action == "none" and d.publish is None and d.order == []
+
+
+@pytest.mark.parametrize("incumbent, promote, action", [
+    (None, True, "first"),  # nothing in production: the last resort is promoted
+    ("gru-v3", True, "publish"),  # an unscored candidate never replaces production: published for this run only
+    (None, False, "publish"),  # a backfill leaves production alone
+])
+def test_nothing_to_score_publishes_the_last_resort_without_a_leaderboard(incumbent, promote, action):
+    """Every series has a single observation: no backtest window, no score, no leaderboard; naive
+    publishes, and the decision says why in plain words."""
+    d = last_resort_decision(3, last_resort="naive", metric="mase", margin=0.05, incumbent_version=incumbent,
+                             promote=promote)
+    assert (d.action, d.champion, d.publish, d.order) == (action, "naive", "naive", ["naive"])
+    assert d.promote is (action == "first") and d.scores == {} and d.best_baseline is None
+    assert d.reasons[0] == ("Each of the 3 series has a single observation: there is nothing to backtest, so no "
+                            "candidate is scored and there is no leaderboard; naive, the only model that forecasts "
+                            "from one observation, publishes without a backtest.")
+    if incumbent:
+        assert "The production model gru-v3 stays: a candidate without a backtest score does not replace it" in d.reasons[1]
+    md = decision_markdown(d, candidate_board([], "mase"), published="naive", published_version="naive-v1",
+                           descriptions={}, notes=["naive's forecasts carry no 80/95% intervals"])
+    assert md.startswith("### Published: **naive** (naive-v1)")
+    assert "single observation: there is nothing to backtest" in md and "no 80/95% intervals" in md
+    assert "lowest" not in md and "None" not in md
 
 
 def _fc(ids, h, values=None, lo=None):

@@ -140,3 +140,22 @@ def test_forecast_command_without_a_production_model_is_one_sentence(tiny_csv, t
     result = CliRunner().invoke(app, ["forecast", *_source_args(tiny_csv), "--home", str(tmp_path / "empty")])
     assert result.exit_code != 0
     assert "no production model" in result.stderr and "Traceback" not in result.output + result.stderr
+
+
+def test_run_on_single_observations_says_why_naive_publishes(tmp_path):
+    """Every series has one observation: `flowcast run` publishes naive without a leaderboard, and
+    both its JSON and its text say why (no backtest, intervals not calibrated)."""
+    csv = tmp_path / "new.csv"
+    csv.write_text("store,month,sales\nA,2019-05-01,10\nB,2019-05-01,20\n")
+    args = ["run", *_source_args(csv), "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (out["champion"], out["kind"], out["leaderboard"], out["promoted"], out["published_rows"]) == (
+        "naive", "statistical", {}, True, 2 * 6)
+    assert "Each of the 2 series has a single observation: there is nothing to backtest" in out["reasons"][0]
+    assert "could not be calibrated without a backtest" in out["note"]
+    result = CliRunner().invoke(app, [*args[:-1], "2019-06-02"])
+    assert result.exit_code == 0, result.output
+    assert "Backtest leaderboard" not in result.stdout and "nothing to backtest" in result.stdout
+    assert "published, not promoted" in result.stdout and "Published 12 forecast rows" in result.stdout

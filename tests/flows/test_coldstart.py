@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from flow_helpers import AS_OF, TINY_OVERRIDES, artifacts_of
 
+from flowcast.columns import INTERVAL_COLUMNS
 from flowcast.models.recipes import min_points
 from flowcast.registry import ModelRegistry
 from flowcast.reporting import artifact_key
@@ -162,3 +163,63 @@ def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
     assert pub.height == 3 * 7 and sorted(pub["unique_id"].unique()) == ["a", "b", "c"]
     assert out["champion"] == "damped"  # a linear trend: damped beats naive
     assert set(pub["model"]) == {"damped"} and pub["y_hat_lo95"].is_finite().all()
+
+
+def test_series_of_a_single_observation_are_published_by_naive_without_a_backtest(tmp_path):
+    """Three new stores with one month of sales each: nothing can be backtested (today's main
+    stopped with 'no series is long enough for a backtest'). naive, the only model that forecasts
+    from one observation, is published for every series without a leaderboard and promoted (nothing
+    was in production); its intervals are null, and the run says why. A second run before a second
+    month arrives leaves that production model alone; the forecast flow then forecasts with it."""
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    csv = tmp_path / "raw" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    stores = {"S0": "north", "S1": "north", "S2": "south"}
+    pl.DataFrame([r for s, region in stores.items() for r in _monthly_rows(s, region, 113, 1)]).write_csv(csv)
+    kw = {"source": _source(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    out = retrain_flow(as_of=AS_OF, **kw)  # 2019-06-01: each store has its 2019-06 value only
+
+    assert (out["champion"], out["kind"], out["leaderboard"], out["registered"]) == (
+        "naive", "statistical", [], {"naive": out["model_version"]})
+    d = out["decision"]
+    assert (d["action"], d["promote"], d["publish"], d["incumbent"]) == ("first", True, "naive", None)
+    assert "Each of the 3 series has a single observation: there is nothing to backtest" in d["reasons"][0]
+    assert "no 80/95% intervals: they could not be calibrated without a backtest" in out["note"]
+    assert out["spans"]["n_windows"] == 0 and out["published_rows"] == 3 * 6 and out["fallback_series"] == 0
+    pub = _published(kw["home"], "regions", AS_OF)
+    assert pub.height == 3 * 6 and set(pub["model"]) == {"naive"} and pub["model_version"].unique().to_list() == [
+        out["model_version"]]
+    last = {r["store"]: r["sales"] for r in _monthly_rows("S0", "north", 113, 1) + _monthly_rows(
+        "S1", "north", 113, 1) + _monthly_rows("S2", "south", 113, 1)}
+    assert dict(pub.select("unique_id", "y_hat").unique().iter_rows()) == last
+    assert not set(INTERVAL_COLUMNS) & set(pub.columns)  # null in every row: the store's read leaves them out
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    prod = reg.production("regions")
+    assert prod is not None and (prod.version, prod.kind, prod.recipe["components"]) == (
+        out["model_version"], "statistical", [{"type": "statistical", "model": "naive"}])
+    assert "no intervals (not calibrated: every series had a single observation" in prod.describe()
+    arts = artifacts_of(out["run_id"])
+    decision_md = arts[artifact_key("decision", "regions")][0].data
+    assert "### Published: **naive**" in decision_md and "nothing to backtest" in decision_md
+    assert "could not be calibrated without a backtest" in decision_md
+    assert artifact_key("leaderboard", "regions") not in arts  # no candidate was scored
+
+    # a day later, still one month a store: production (naive, first) stays; this run's naive publishes
+    again = retrain_flow(as_of=datetime(2019, 6, 2), **kw)
+    assert (again["decision"]["action"], again["decision"]["promote"]) == ("publish", False)
+    assert f"The production model {prod.version} stays" in again["decision"]["reasons"][1]
+    assert reg.production("regions").version == prod.version != again["model_version"]
+    assert _published(kw["home"], "regions", datetime(2019, 6, 2)).height == 3 * 6
+
+    # a month later each store has two months: the forecast flow forecasts with the production naive
+    rows = [r for s, region in stores.items() for r in _monthly_rows(s, region, 113, 2)]
+    pl.DataFrame(rows).write_csv(csv)
+    later = datetime(2019, 7, 1)
+    fc = forecast_flow(as_of=later, **kw)
+    assert (fc["model"], fc["model_version"], fc["kind"], fc["published_rows"]) == (
+        "naive", prod.version, "statistical", 3 * 6)
+    pub = _published(kw["home"], "regions", later)
+    assert pub.height == 3 * 6 and set(pub["model"]) == {"naive"} and not set(INTERVAL_COLUMNS) & set(pub.columns)
+    assert dict(pub.select("unique_id", "y_hat").unique().iter_rows()) == {
+        r["store"]: r["sales"] for r in rows if r["month"] == "2019-07-01"}

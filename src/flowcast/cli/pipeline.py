@@ -209,7 +209,8 @@ def run(
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
-            "action": result["decision"].get("action"),
+            "action": result["decision"].get("action"), "reasons": result["decision"].get("reasons"),
+            "note": result.get("note"),
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
             "duckdb": result["duckdb"], "spans": result.get("spans"),
             "fallback_series": result.get("fallback_series"), "fallbacks": result.get("fallbacks"),
@@ -235,7 +236,8 @@ def run(
         fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         table.add_row(str(r["rank"] or "-"), model + (" *" if model == published else ""), r.get("kind") or "",
                       *[fmt(r.get(c)) for c in cols[3:]])
-    out.print(table)
+    if board:  # none when nothing could be scored (the decision says why)
+        out.print(table)
     d = result["decision"]
     verdict = "promoted" if d["promote"] else ("kept in production" if d.get("action") == "keep"
                                                else "published, not promoted")

@@ -14,6 +14,10 @@ eligible row on the configured metric, whatever its kind. Against the production
 - production could not be scored (its forecasts are not finite, it cannot forecast this data):
   it is replaced (`replace`).
 
+When nothing can be scored (every series has a single observation: no backtest window exists),
+`last_resort_decision` publishes the last resort (naive, the one model that forecasts from one
+observation) without a leaderboard: promoted only when nothing is in production.
+
 `order` lists the candidates to fall back on, best first, when the chosen one fails
 `check_forecasts` (forecasts not finite, a series missing, bounds broken) before promotion.
 The markdown says all of this in plain words for the Prefect UI.
@@ -137,6 +141,38 @@ def decide(
         d.reasons.append(f"{champ} is better than the production model {incumbent_version} by {_pct(ch or 0, inc or 0)} "
                          f"only ({name} {_fmt(ch)} against {_fmt(inc)} {same}); the margin asks for {margin:.1%}, so "
                          "production stays.")
+    return d
+
+
+def last_resort_decision(
+    n_series: int,
+    *,
+    last_resort: str,
+    metric: str,
+    margin: float,
+    incumbent_version: str | None = None,
+    promote: bool = True,
+) -> Decision:
+    """The decision when no candidate can be scored: each of the `n_series` series has a single
+    observation, so there is no backtest window, no leaderboard and nothing to calibrate intervals
+    on. `last_resort` (naive: the one model that forecasts from one observation) publishes without
+    a score. It is promoted only when nothing is in production (action `first`); an unscored
+    candidate never replaces a production model, which stays while naive's forecasts are published
+    for this run only (action `publish`, as when `promote` is off)."""
+    d = Decision(metric=metric, margin=margin, action="publish", champion=last_resort, publish=last_resort,
+                 order=[last_resort], incumbent_version=incumbent_version)
+    d.reasons.append(f"Each of the {n_series} series has a single observation: there is nothing to backtest, so no "
+                     f"candidate is scored and there is no leaderboard; {last_resort}, the only model that forecasts "
+                     f"from one observation, publishes without a backtest.")
+    if not promote:
+        d.reasons.append("This run leaves production alone (a backfill of a past date): it is noted as the dataset's "
+                         "last champion.")
+    elif incumbent_version is None:
+        d.action = "first"
+        d.reasons.append(f"There was no model in production, so {last_resort} is promoted.")
+    else:
+        d.reasons.append(f"The production model {incumbent_version} stays: a candidate without a backtest score does "
+                         f"not replace it; {last_resort}'s forecasts are published for this run only.")
     return d
 
 

@@ -308,9 +308,9 @@ def publish_forecasts(
             share_file(settings, png)
         shown = (f", and the actuals observed after {reporting.as_of_text(naive_utc(as_of))}"
                  if actuals is not None and actuals.height else "")
-        reporting.plot_artifact(
-            png, f"Forecasts of {n_plot} of {td.n_series} series from {model} with 80% and 95% intervals{shown}", scope
-        )
+        bands = ("with 80% and 95% intervals" if "y_hat_lo80" in forecasts.columns
+                 and forecasts["y_hat_lo80"].null_count() < forecasts.height else "without intervals")
+        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}", scope)
     reporting.receipt_artifact(receipt, scope, note=note)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "

@@ -122,8 +122,9 @@ def forecast_flow(
     rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
     calibrated = bool(rf.recipe.intervals)
     if not calibrated:
-        log.warning(f"{production.version} was registered without interval calibration (an older flowcast): its "
-                    "forecasts are published without 80/95% intervals until the next retrain")
+        why = rf.recipe.extra.get("intervals_note") or "an older flowcast"
+        log.warning(f"{production.version} was registered without interval calibration ({why}): its forecasts are "
+                    "published without 80/95% intervals until the next retrain")
     check = check_forecasts(rf.frame, expected_ids=data.td.ids, horizon=data.horizon, bounds=bounds,
                             fallbacks=rf.fallbacks, max_fallback_share=settings.evaluation.max_fallback_share,
                             require_intervals=calibrated)

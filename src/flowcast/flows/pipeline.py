@@ -10,6 +10,10 @@ model forecasts every window. Only the members of the candidate that will publis
 retrained on all data up to as_of (a statistical winner trains nothing). `refit_all=True` also
 retrains and registers every network cell.
 
+When every series has a single observation nothing can be backtested: naive (the last resort,
+the one model that forecasts from one observation) publishes without a leaderboard and without
+intervals, promoted only when nothing is in production (`decision.last_resort_decision`).
+
 The production model is scored fairly (`evaluation.incumbent`): with its frozen weights only on
 windows after its training data ended, or, when no such window exists (auto) or when asked
 (refit), its recipe refit on this run's windows like every challenger; its networks reuse this
@@ -105,12 +109,15 @@ def _backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings,
     """(settings with the backtest windows fitted to the data where not given, the series long
     enough for them, the BacktestSpans): `flowcast.data.lengths.fit_backtest`. The shorter
     series take no part in the leaderboard; each is published by the best candidate that can run
-    on it."""
+    on it. When every series has a single observation there is nothing to backtest: (settings,
+    None, no windows), and the last resort publishes (`decision.last_resort_decision`)."""
     from flowcast.config import with_overrides
-    from flowcast.data.lengths import fit_backtest
+    from flowcast.data.lengths import BacktestSpans, fit_backtest
 
     ev = settings.evaluation
     lengths = td.lengths()
+    if int(lengths["length"].max() or 0) < 2:  # one observation a series: not a single error to score
+        return settings, None, BacktestSpans(n_windows=0, step=ev.step or horizon, need=2, horizon=0)
     spans = fit_backtest(lengths["length"].to_list(), horizon=horizon, n_windows=ev.n_windows, step=ev.step or horizon,
                          share=settings.preprocess.length_share,
                          given="n_windows" in settings._given.get("evaluation", frozenset()))
@@ -118,10 +125,6 @@ def _backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings,
         settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows,
                                                         **({"step": spans.step} if ev.step else {})})
     long_enough = lengths.filter(pl.col("length") >= spans.need)["unique_id"]
-    if long_enough.len() == 0:  # every series has one observation: nothing to score a candidate on
-        raise TrainingError(
-            f"no series is long enough for a backtest: each of the {td.n_series} series has a single observation, so "
-            "no candidate can be scored or chosen; run again once a second period has arrived")
     return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
 
 
@@ -195,15 +198,22 @@ def retrain_flow(
     """
     from flowcast.evaluation.candidates import (
         PRODUCTION,
+        CandidatePlan,
         evaluate_candidates,
         frozen_candidate,
         incumbent_spec,
         paired_scores,
         plan_candidates,
     )
-    from flowcast.evaluation.decision import check_forecasts, decide, decision_markdown, first_publishable
+    from flowcast.evaluation.decision import (
+        check_forecasts,
+        decide,
+        decision_markdown,
+        first_publishable,
+        last_resort_decision,
+    )
     from flowcast.evaluation.selection import candidate_board, usable_metric
-    from flowcast.models.recipes import Recipe, kind_of, load_recipe
+    from flowcast.models.recipes import LAST_RESORT, Recipe, kind_of, last_resort_recipe, load_recipe
     from flowcast.shared import open_registry
 
     log = get_run_logger()
@@ -241,95 +251,112 @@ def retrain_flow(
             log.warning(f"{exc}; this run compares its candidates without a production model")
     expected = started_from.version if started_from is not None else None
 
-    # -- the candidates and what they are made of
-    plan = plan_candidates(cells=list(mc.cells), seeds=ev.seeds, base_seed=mc.seed, statistical=list(ev.statistical),
-                           combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
-    hb = bt_spans.horizon  # steps each backtest window scores (the horizon unless every series is shorter)
-    step = ev.step or hb
-    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {hb} periods per series")
-    comps: dict[str, Any] = {}
-    member_settings = {m.key: _member_settings(settings, m.seed) for m in plan.members}
-    label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
     dropped: list[str] = []
-    for m in plan.members:
-        try:
-            comps[m.key] = tasks.backtest_task(td_bt, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
-                                                                   m.cell, label[m.key], h, scope), m.key, settings, hb)
-        except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
-            dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
-            log.warning(dropped[-1])
-    for s in plan.statistical:
-        comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
-    usable = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
-
-    # -- the production model, scored fairly
-    specs = usable
-    frozen = None
-    scoring = None
-    cannot = ""
-    if started_from is not None:
-        has_network = any(c.get("type") == "network" for c in started_from.recipe.get("components") or [])
-        if ev.incumbent in ("auto", "frozen") and has_network:
-            log.info(f"Scoring the production model {started_from.version} with its frozen weights")
+    if td_bt is None:  # every series has a single observation: nothing to score, the last resort publishes
+        plan = CandidatePlan(members=[], statistical=[], specs=[])
+        member_settings: dict[str, Settings] = {}
+        label: dict[str, str] = {}
+        cands: list[Any] = []
+        fallback: list[str] = []
+        fallback_cal: dict[str, Any] = {}
+        scoring: str | None = None
+        metric: str = ev.metric
+        hb = 0
+        board = candidate_board([], metric)
+        by_name: dict[str, Any] = {}
+        decision = last_resort_decision(td.n_series, last_resort=LAST_RESORT, metric=metric, margin=ev.margin,
+                                        incumbent_version=expected, promote=promote)
+        dropped.append(f"{LAST_RESORT}'s forecasts carry no 80/95% intervals: they could not be calibrated without a "
+                       "backtest (no residuals to calibrate on).")
+    else:
+        # -- the candidates and what they are made of
+        plan = plan_candidates(cells=list(mc.cells), seeds=ev.seeds, base_seed=mc.seed, statistical=list(ev.statistical),
+                               combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
+        hb = bt_spans.horizon  # steps each backtest window scores (the horizon unless every series is shorter)
+        step = ev.step or hb
+        log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {hb} periods per series")
+        comps: dict[str, Any] = {}
+        member_settings = {m.key: _member_settings(settings, m.seed) for m in plan.members}
+        label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
+        for m in plan.members:
             try:
-                res = tasks.backtest_task(td_bt, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, hb)
-                frozen = frozen_candidate(res, td_bt, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
-                                          horizon=hb, n_windows=ev.n_windows, step=step)
-            except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
-                cannot = f"it cannot forecast this data ({exc})"
-                log.warning(f"The production model {started_from.version}: {cannot}")
-            if frozen is not None:
-                scoring = frozen.scoring
-        if frozen is None and (ev.incumbent in ("auto", "refit") or not has_network):
-            theirs = _training_config(started_from.config or {})
+                comps[m.key] = tasks.backtest_task(td_bt, _network_fit(member_settings[m.key], run_dir / f"{m.key}-backtest",
+                                                                       m.cell, label[m.key], h, scope), m.key, settings, hb)
+            except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
+                dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
+                log.warning(dropped[-1])
+        for s in plan.statistical:
+            comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
+        usable = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
 
-            def same_as_theirs(key: str) -> bool:
-                mine = _training_config(member_settings[key].model.model_dump(mode="json"))
-                return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
-
-            same = {(m.cell, m.seed): m.key for m in plan.members if m.key in comps and same_as_theirs(m.key)}
-            spec, to_train = incumbent_spec(started_from.recipe, same, started_from.kind)
-            refit_error = ""
-            for cell, seed, key in to_train:
-                log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
-                s_ = _member_settings(settings, seed, started_from.config)
+        # -- the production model, scored fairly
+        specs = usable
+        frozen = None
+        scoring = None
+        cannot = ""
+        if started_from is not None:
+            has_network = any(c.get("type") == "network" for c in started_from.recipe.get("components") or [])
+            if ev.incumbent in ("auto", "frozen") and has_network:
+                log.info(f"Scoring the production model {started_from.version} with its frozen weights")
                 try:
-                    comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h,
-                                                                         scope),
-                                                     key, settings, hb)
-                except TrainingError as exc:
-                    refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
-            for c in started_from.recipe.get("components") or []:
-                if c.get("type") == "statistical" and c["model"] not in comps:
-                    comps[c["model"]] = tasks.backtest_task(td_bt, _statistical_fit(c["model"], h), c["model"], settings,
-                                                            hb)
-            if not refit_error:
-                specs.append(spec)
-            scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
-                       "training data like the challengers', its stored combination weights)" if has_network else
-                       "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
-        elif frozen is None:
-            scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
-                                 f"({started_from.as_of})")
+                    res = tasks.backtest_task(td_bt, _frozen_fit(started_from, h, bounds), PRODUCTION, settings, hb)
+                    frozen = frozen_candidate(res, td_bt, kind=started_from.kind, trained_until=_naive_utc(started_from.as_of),
+                                              horizon=hb, n_windows=ev.n_windows, step=step)
+                except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
+                    cannot = f"it cannot forecast this data ({exc})"
+                    log.warning(f"The production model {started_from.version}: {cannot}")
+                if frozen is not None:
+                    scoring = frozen.scoring
+            if frozen is None and (ev.incumbent in ("auto", "refit") or not has_network):
+                theirs = _training_config(started_from.config or {})
 
-    metric, metric_note = usable_metric([comps[s] for s in plan.statistical], ev.metric)
-    if metric_note:
-        log.warning(metric_note)
-        dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
-    cands, fallback, fallback_cal = evaluate_candidates(
-        specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
-        horizon=hb, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
-    )
-    for c in cands:
-        if c.name == PRODUCTION:
-            c.scoring = scoring or ""
-    if frozen is not None:
-        cands.append(frozen)
-    board = candidate_board(cands, metric)
-    by_name = {c.name: c for c in cands}
-    paired = paired_scores(cands, frozen, metric) if frozen is not None else None
-    decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
-                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
+                def same_as_theirs(key: str) -> bool:
+                    mine = _training_config(member_settings[key].model.model_dump(mode="json"))
+                    return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
+
+                same = {(m.cell, m.seed): m.key for m in plan.members if m.key in comps and same_as_theirs(m.key)}
+                spec, to_train = incumbent_spec(started_from.recipe, same, started_from.kind)
+                refit_error = ""
+                for cell, seed, key in to_train:
+                    log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
+                    s_ = _member_settings(settings, seed, started_from.config)
+                    try:
+                        comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h,
+                                                                             scope),
+                                                         key, settings, hb)
+                    except TrainingError as exc:
+                        refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
+                for c in started_from.recipe.get("components") or []:
+                    if c.get("type") == "statistical" and c["model"] not in comps:
+                        comps[c["model"]] = tasks.backtest_task(td_bt, _statistical_fit(c["model"], h), c["model"], settings,
+                                                                hb)
+                if not refit_error:
+                    specs.append(spec)
+                scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
+                           "training data like the challengers', its stored combination weights)" if has_network else
+                           "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
+            elif frozen is None:
+                scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
+                                     f"({started_from.as_of})")
+
+        metric, metric_note = usable_metric([comps[s] for s in plan.statistical], ev.metric)
+        if metric_note:
+            log.warning(metric_note)
+            dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
+        cands, fallback, fallback_cal = evaluate_candidates(
+            specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
+            horizon=hb, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
+        )
+        for c in cands:
+            if c.name == PRODUCTION:
+                c.scoring = scoring or ""
+        if frozen is not None:
+            cands.append(frozen)
+        board = candidate_board(cands, metric)
+        by_name = {c.name: c for c in cands}
+        paired = paired_scores(cands, frozen, metric) if frozen is not None else None
+        decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
+                          incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
     log.info("Decision: " + " ".join(decision.reasons))
 
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
@@ -338,6 +365,10 @@ def retrain_flow(
     def build(name: str) -> Any:
         """The candidate as a model: a registered version (production) or a recipe whose networks
         are trained on all data, written to an artifact directory."""
+        if td_bt is None:  # nothing was scored: the last resort, without intervals to calibrate
+            return last_resort_recipe(horizon=h, season_length=td.meta.season_length,
+                                      intervals_note="not calibrated: every series had a single observation, so there "
+                                      "were no backtest residuals")
         if name == PRODUCTION:  # as registered; one from before intervals gets them from this backtest
             recipe = load_recipe(started_from)
             if not recipe.intervals.get(recipe.name) and by_name[PRODUCTION].calibration:
@@ -387,7 +418,7 @@ def retrain_flow(
 
     def check(fc: Any) -> Any:
         return check_forecasts(fc.frame, expected_ids=td.ids, horizon=h, bounds=bounds, fallbacks=fc.fallbacks,
-                               max_fallback_share=ev.max_fallback_share)
+                               max_fallback_share=ev.max_fallback_share, require_intervals=td_bt is not None)
 
     chosen, model_obj, rf, notes = first_publishable(decision.order, attempt, check)
     notes = [*data.notes, *bt_spans.notes] + dropped + notes
@@ -409,7 +440,7 @@ def retrain_flow(
     fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()}
 
     def register(name: str, recipe: Recipe) -> Any:
-        row = next(r for r in board.to_dicts() if r["model"] == name)
+        row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
         metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
         mv = tasks.register_task(
             settings, recipe.base, name=name, dataset=name_of_data, kind=recipe.kind,
@@ -431,7 +462,7 @@ def retrain_flow(
             if cell != chosen and cell in by_name:
                 register(cell, build(cell))
     promoted = False
-    if promote and chosen != PRODUCTION:
+    if promote and chosen != PRODUCTION and decision.action != "publish":  # publish: production stays
         tasks.promote_task(settings, version.version, " ".join(decision.reasons), dataset=name_of_data,
                            expected=expected, at=started)
         promoted = True
@@ -446,8 +477,9 @@ def retrain_flow(
     md = decision_markdown(decision, board, published=chosen, published_version=version.version,
                            descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=hb)
     reporting.decision_artifact(md, scope)
-    reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
-    _print_board(log, board, metric, chosen)
+    if board.height:
+        reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
+        _print_board(log, board, metric, chosen)
 
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                 model_version=version.version, note=" ".join(notes))
@@ -473,7 +505,7 @@ def retrain_flow(
         "fallback_series": int(rf.fallbacks.height),
         "fallbacks": rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
         "excluded": td.excluded.head(_LISTED).to_dicts(),  # series not forecast, with the reason
-        "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": ev.n_windows,
+        "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
                   "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
         "published_rows": int(receipt.rows),
         "store": store_label(settings),

@@ -173,6 +173,15 @@ class Recipe:
         return path
 
 
+def last_resort_recipe(*, horizon: int, season_length: int, intervals_note: str) -> Recipe:
+    """The last resort (naive) as a statistical recipe without interval calibration: what a retrain
+    publishes when no candidate could be scored. `intervals_note` says why its interval columns are
+    null (there were no backtest residuals to calibrate them on)."""
+    return Recipe(name=LAST_RESORT, kind="statistical", components=[{"type": "statistical", "model": LAST_RESORT}],
+                  weights=[1.0], extra={"horizon": horizon, "season_length": season_length,
+                                        "intervals_note": intervals_note})
+
+
 def kind_of(components: list[dict[str, Any]]) -> str:
     """network (one network), statistical (statistical models only), ensemble (networks only),
     hybrid (networks and statistical models)."""
@@ -219,6 +228,8 @@ def describe_recipe(recipe: dict[str, Any]) -> str:
         text += f"; series it cannot forecast: {', '.join(recipe['fallback'])}"
     if recipe.get("intervals"):
         text += "; 80/95% conformal intervals"
+    elif recipe.get("intervals_note"):
+        text += f"; no intervals ({recipe['intervals_note']})"
     return text
 
 
@@ -430,4 +441,4 @@ def _subset(td: TrainingData, ids: list[str]) -> TrainingData:
 
 
 __all__ = ["INTERVAL_LEVELS", "KINDS", "Recipe", "RecipeForecast", "combine", "describe_recipe", "forecast_detailed",
-           "forecast_with", "kind_of", "load_recipe", "statistical_forecast", "statistical_models"]
+           "forecast_with", "kind_of", "last_resort_recipe", "load_recipe", "statistical_forecast", "statistical_models"]
