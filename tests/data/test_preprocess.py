@@ -96,6 +96,33 @@ def test_short_series_are_kept_and_marked_for_the_network():
     assert td.marks(network_min_length=1)["network"].all()
 
 
+@pytest.mark.parametrize("short_series", ["exclude", "pad"])
+def test_a_tuned_lookback_marks_the_series_as_preprocessing_would(short_series):
+    """`with_lookback` (a lookback chosen by the search after preprocessing) fits the network's
+    minimum length as preprocessing fits it for that lookback: exclude moves it with the lookback,
+    pad does not depend on it."""
+    from flowcast.config import with_overrides
+    from flowcast.models.tuning import tuned_data
+
+    valid = frame({"long": list(range(12)), "mid": list(range(8)), "short": list(range(6)), "tiny": [1.0]})
+    base = settings(short_series=short_series)
+    td, _ = preprocess(valid, source(), base, None)  # lookback 3
+    direct, _ = preprocess(valid, source(), with_overrides(base, model={"lookback": 6}), None)
+    tuned = td.with_lookback(6, short_series)
+    assert (tuned.meta.lookback, tuned.meta.min_length) == (direct.meta.lookback, direct.meta.min_length)
+    assert tuned.marks().equals(direct.marks()) and tuned.frame.equals(td.frame)
+    fitted, notes = tuned_data(with_overrides(base, model={"lookback": 6}), td)
+    assert fitted.meta.min_length == direct.meta.min_length
+    if short_series == "exclude":  # 6 + 2 + 2 = 10: "mid" (8) now goes to the statistical models
+        assert direct.meta.min_length == 10 and td.marks()["network"].sum() == 2
+        assert fitted.marks()["network"].to_list() == [True, False, False, False]
+        assert notes == [("The tuned lookback 6 (configured 3) needs 10 periods a series for a network "
+                          "(short_series='exclude'; 7 before): 3 of 4 series are shorter and forecast by the "
+                          "statistical models that can run on them.")]
+    else:  # horizon 2 + val_size 2 + 1, whatever the lookback
+        assert direct.meta.min_length == td.meta.min_length == 5 and notes == []
+
+
 def test_series_without_any_value_is_excluded():
     valid = frame({"a": list(range(8)), "empty": [None, None]})
     td, s = preprocess(valid, source(), settings(), None)

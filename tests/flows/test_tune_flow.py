@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -49,3 +50,42 @@ def test_retrain_with_a_budget_trains_what_the_search_chose(flow_kwargs):
     config = version.config  # the [model] settings the registered network was trained with
     assert (config["hidden_size"], config["lookback"], config["max_steps"]) == (
         best["hidden_size"], best["lookback"], best["max_steps"])
+
+
+def test_a_tuned_lookback_sets_which_series_the_network_forecasts(tmp_path):
+    """With short_series='exclude' (the default for daily data) a network trains on and forecasts
+    only the series of at least lookback + horizon + val_size periods. lookback 3 is set, the
+    search picks 9: the network's minimum becomes 9 + 3 + 3 = 15 periods, as preprocessing fits it
+    for an untuned lookback (main kept 3 + 3 + 3 = 9, so the network forecast a 12-day series from an
+    input padded to its lookback, in exclude mode). The 12-day series is published by the fallback."""
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.registry import ModelRegistry
+
+    day0 = datetime(2020, 1, 1)
+    rows = [{"id": sid, "day": (day0 + timedelta(days=t)).date().isoformat(), "v": 50 + 2.0 * t + 3 * (t % 4) + i}
+            for i, (sid, n) in enumerate((("A", 40), ("B", 40), ("C", 12))) for t in range(40 - n, 40)]
+    csv = tmp_path / "daily.csv"
+    pl.DataFrame(rows).write_csv(csv)
+    source = {"name": "daily", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
+              "freq": "1d", "horizon": 3}
+    overrides = {"model": {"cells": ["gru"], "lookback": 3, "hidden_size": 4, "num_layers": 1, "max_steps": 5,
+                           "launcher": "inline", "accelerator": "cpu", "early_stopping_patience": None},
+                 "evaluation": {"n_windows": 1, "statistical": ["damped", "naive"], "combination": [],
+                                "ensemble": False, "hybrid": False},
+                 "tuning": {**SPACE, "enabled": True, "n_trials": 1, "n_startup_trials": 1, "lookback": [9],
+                            "hidden_size": [4], "max_steps": (5, 5), "loss": ["mae"]},
+                 "publish": {"plot_series": 1, "skip_unchanged": False}}
+    kw = {"source": source, "home": str(tmp_path / "home"), "overrides": overrides}
+    as_of = day0 + timedelta(days=39)
+    out = retrain_flow(as_of=as_of, refit_all=True, **kw)
+    assert (out["spans"]["lookback"], out["spans"]["network_min_length"]) == (9, 15)
+    assert "lookback 9" in out["note"] and "1 of 3 series" in out["note"]
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    gru = reg.get(out["registered"]["gru"])
+    meta = json.loads((gru.path / gru.recipe["components"][0]["path"] / "meta.json").read_text())
+    assert (gru.config["lookback"], meta["network_min_length"]) == (9, 15)
+    reg.promote(gru.version, reason="the test needs the tuned network in production")
+    fc = forecast_flow(as_of=as_of, **kw)
+    assert fc["published_rows"] == 3 * 3 and fc["model_version"] == gru.version
+    assert [(f["unique_id"], f["reason"]) for f in fc["fallbacks"]] == [
+        ("C", "no forecast: 12 observation(s), too few for gru")]

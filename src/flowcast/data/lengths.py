@@ -22,6 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
+def network_min_length(*, lookback: int, horizon: int, val_size: int, short_series: str) -> int:
+    """The fewest periods a series needs for a network to train on and forecast it: lookback +
+    horizon + val_size with `short_series="exclude"`, horizon + val_size + 1 with `"pad"` (shorter
+    inputs padded and masked)."""
+    if short_series == "exclude":
+        return lookback + horizon + val_size
+    return horizon + val_size + 1
+
+
 def share_length(lengths: Sequence[int], share: float) -> int:
     """The largest length that at least `share` of the series have (0 for no series)."""
     ordered = sorted((int(n) for n in lengths), reverse=True)

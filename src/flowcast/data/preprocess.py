@@ -51,6 +51,7 @@ import polars as pl
 
 from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import calendar_columns, parse_freq, season_length
+from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
 from flowcast.data.statics import level_name, unknown_level
@@ -302,7 +303,7 @@ def preprocess(
     horizon = resolve_horizon(settings, source)
     lookback = settings.model.lookback
     val_size = cfg.val_size if cfg.val_size is not None else horizon
-    min_length = lookback + horizon + val_size if cfg.short_series == "exclude" else horizon + val_size + 1
+    min_length = network_min_length(lookback=lookback, horizon=horizon, val_size=val_size, short_series=cfg.short_series)
     past = list(dict.fromkeys(source.past_cols))
     declared_future = list(dict.fromkeys(source.future_cols))
     covs = [*declared_future, *[c for c in past if c not in declared_future]]

@@ -355,6 +355,16 @@ class TrainingData:
             imputed=None if self.imputed is None else self.imputed.filter(keep),
         )
 
+    def with_lookback(self, lookback: int, short_series: str) -> TrainingData:
+        """This data for a network of another `lookback` (a tuned one): the meta's lookback and the
+        network's minimum length fitted as preprocessing fits them (`lengths.network_min_length`:
+        with `short_series="exclude"` the minimum moves with the lookback). Nothing else changes."""
+        from flowcast.data.lengths import network_min_length
+
+        need = network_min_length(lookback=lookback, horizon=self.meta.horizon, val_size=self.meta.val_size,
+                                  short_series=short_series)
+        return replace(self, meta=replace(self.meta, lookback=int(lookback), min_length=need))
+
     def marks(self, network_min_length: int | None = None) -> pl.DataFrame:
         """unique_id, length, network: whether a network trains on and forecasts the series (at
         least `network_min_length` periods, default `meta.min_length`); the shorter series are

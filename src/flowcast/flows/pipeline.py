@@ -234,11 +234,14 @@ def retrain_flow(
     scope = artifact_scope(name_of_data, as_of)
     bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
+    tuned_notes: list[str] = []
     if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
         from flowcast.flows.tune import tuned_settings
+        from flowcast.models.tuning import tuned_data
 
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
+        td, tuned_notes = tuned_data(settings, td)  # which series the tuned lookback leaves to a network
     # -- the backtest: windows fitted to the data, on the series long enough for them
     settings, td_bt, bt_spans = _backtest_data(settings, td, h)
     ev = settings.evaluation
@@ -421,7 +424,7 @@ def retrain_flow(
                                max_fallback_share=ev.max_fallback_share, require_intervals=td_bt is not None)
 
     chosen, model_obj, rf, notes = first_publishable(decision.order, attempt, check)
-    notes = [*data.notes, *bt_spans.notes] + dropped + notes
+    notes = [*data.notes, *tuned_notes, *bt_spans.notes] + dropped + notes
     for n in notes:
         log.warning(n)
     if chosen is None or rf is None:

@@ -11,8 +11,11 @@ training when the budget runs out is stopped and recorded as pruned.
 Searched (each one a list of choices or a [low, high] range in `[tuning]`): lookback, hidden
 size, layers, dropout, learning rate (log scale), steps, training mode, loss, and the cell.
 `TuningResult.model_overrides()` is what a run applies to `[model]` (the cell is not: every cell
-trains with the chosen settings). Trials are written to `out_dir` (`trials.parquet`, the Optuna
-journal `study.log` that `optuna.load_study` reads, `best.json`, `history.png`).
+trains with the chosen settings); `tuned_data` fits the network's minimum series length to the
+chosen lookback as preprocessing fits it to a configured one (with `short_series="exclude"` a
+longer lookback leaves more series to the statistical models). Trials are written to `out_dir`
+(`trials.parquet`, the Optuna journal `study.log` that `optuna.load_study` reads, `best.json`,
+`history.png`).
 
 Plain functions, no Prefect: the flow `flowcast.flows.tune.tune_flow` and the retrain flow wrap
 `tune`, and `flowcast.reporting.tuning_artifacts` shows the trials in the UI.
@@ -90,6 +93,24 @@ def tuning_data(td: TrainingData, settings: Settings, horizon: int) -> TrainingD
     from dataclasses import replace
 
     return replace(cut, meta=replace(cut.meta, val_size=horizon))
+
+
+def tuned_data(settings: Settings, td: TrainingData) -> tuple[TrainingData, list[str]]:
+    """`td` for the tuned `[model]` settings: the network's minimum length fitted to the tuned
+    lookback as preprocessing fits it to a configured one (`TrainingData.with_lookback`), and a
+    note when that moves series between the network and the statistical models."""
+    lookback, was = int(settings.model.lookback), int(td.meta.lookback)
+    if lookback == was:
+        return td, []
+    fitted = td.with_lookback(lookback, settings.preprocess.short_series)
+    need, before = int(fitted.meta.min_length), int(td.meta.min_length)
+    if need == before:
+        return fitted, []
+    short = int((td.lengths()["length"] < need).sum())
+    note = (f"The tuned lookback {lookback} (configured {was}) needs {need} periods a series for a network "
+            f"(short_series={settings.preprocess.short_series!r}; {before} before): {short} of {td.n_series} series "
+            "are shorter and forecast by the statistical models that can run on them.")
+    return fitted, [note]
 
 
 def _with_lookback(td: TrainingData, lookback: int, val_size: int) -> TrainingData:
