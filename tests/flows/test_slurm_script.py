@@ -32,8 +32,9 @@ for p in "${pids[@]}"; do wait "$p" || status=$?; done
 exit $status
 """
 FAKE_SCONTROL = """#!/bin/bash
-# scontrol show hostnames LIST: one host per node
-for ((i = 0; i < SLURM_NNODES; i++)); do echo 127.0.0.1; done
+# scontrol show hostnames LIST: one host per node, written line by line as a real one streams them
+# (a reader that stops after the first line makes the next write a SIGPIPE)
+for ((i = 0; i < SLURM_NNODES; i++)); do echo 127.0.0.1; sleep 0.2; done
 """
 FLOWCAST = f"""#!/bin/bash
 exec {sys.executable} -c "from flowcast.cli import app; app()" "$@"
