@@ -1,0 +1,305 @@
+"""The retrain's scoring stage: plan the candidates, backtest every network member and statistical
+model on the same windows, score the production model fairly, evaluate the candidates, rank them
+on a board and decide (`score_candidates`). When every series has a single observation nothing
+can be scored and the last resort's decision stands in (`nothing_to_score`).
+
+Both return a `Scored`, what the rest of `retrain_flow` (build, check, register, publish) needs.
+They are plain functions called from the flow; the Prefect tasks they call (`backtest gru`,
+`train gru window 2`, ...) run in the flow's context. Every decision is a pure function under
+`flowcast.evaluation`; this module trains, calls them and says what happened.
+
+The production model is scored fairly (`evaluation.incumbent`): with its frozen weights only on
+windows after its training data ended, or, when no such window exists (auto) or when asked
+(refit), its recipe refit on this run's windows like every challenger; its networks reuse this
+run's backtest members when their configuration is the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import polars as pl
+
+from flowcast import reporting
+from flowcast.config import ModelConfig, Settings
+from flowcast.errors import TrainingError
+from flowcast.flows import tasks
+from flowcast.flows.naming import task_label
+
+if TYPE_CHECKING:
+    from flowcast.data.lengths import BacktestSpans
+    from flowcast.data.training_data import TrainingData
+    from flowcast.evaluation.backtest import BacktestResult
+    from flowcast.evaluation.candidates import CandidatePlan, CandidateResult, CandidateSpec
+    from flowcast.evaluation.decision import Decision
+    from flowcast.models.train import ModelArtifact
+    from flowcast.registry import ModelVersion
+
+    Log: TypeAlias = logging.Logger | logging.LoggerAdapter[logging.Logger]  # what get_run_logger returns
+
+Bounds = tuple[float | None, float | None]
+
+# model settings that do not change what a network learns (where and how fast it trains)
+_RUNTIME_FIELDS = {"accelerator", "devices", "strategy", "precision", "num_workers", "pin_memory", "checkpoint_every",
+                   "num_threads", "launcher", "cells", "blend"}
+
+
+def training_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The model settings in `config` that shape what a network learns (seed excepted)."""
+    return {k: config.get(k) for k in ModelConfig.model_fields if k not in _RUNTIME_FIELDS | {"seed"} and k in config}
+
+
+def member_settings(settings: Settings, seed: int, model: dict[str, Any] | None = None) -> Settings:
+    """The run's settings for training one member: its seed, no blend (combinations are candidates
+    of their own), and the model configuration of a production recipe when it differs."""
+    base = {**settings.model.model_dump(), **training_config(model or {})}
+    mc = ModelConfig.model_validate({**base, "seed": seed, "blend": {}})
+    return settings.model_copy(update={"model": mc})
+
+
+def train_member(td: Any, settings: Settings, out_dir: Path, cell: str, label: str,
+                 scope: reporting.Scope) -> ModelArtifact:
+    """Train one network in a `train <label>` task, its progress artifact moving as it trains."""
+    progress = reporting.TrainingProgress(label, label=label, scope=scope)
+    artifact = tasks.train_task(td, settings, out_dir, cell, progress, label=label)
+    progress.done(artifact.metrics)
+    return artifact
+
+
+def _network_fit(settings: Settings, out_dir: Path, cell: str, key: str, horizon: int, scope: reporting.Scope):
+    """fit(td) for the backtest: train the member on td, return a forecaster for any cut of it.
+    With evaluation.refit each window trains its own (`train gru window 2`)."""
+    ev = settings.evaluation
+    windows = iter(range(1, ev.n_windows + 1))
+
+    def fit(td_train):
+        label = task_label(key, window=next(windows, None) if ev.refit else None, n_windows=ev.n_windows)
+        artifact = train_member(td_train, settings, out_dir, cell, label, scope)
+        return lambda td_cut: tasks.component_task({"type": "network", "path": str(artifact.path)}, td_cut, horizon)
+
+    return fit
+
+
+def _statistical_fit(name: str, horizon: int):
+    def fit(_td_train):
+        return lambda td_cut: tasks.component_task({"type": "statistical", "model": name}, td_cut, horizon)
+
+    return fit
+
+
+def _frozen_fit(version: Any, horizon: int, bounds: Bounds):
+    def fit(_td_train):
+        from flowcast.models.recipes import forecast_with
+
+        return lambda td_cut: forecast_with(version, td_cut, horizon, bounds=bounds)
+
+    return fit
+
+
+def backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, Any, BacktestSpans]:
+    """(settings with the backtest windows fitted to the data where not given, the series long
+    enough for them, the BacktestSpans): `flowcast.data.lengths.fit_backtest`. The shorter
+    series take no part in the leaderboard; each is published by the best candidate that can run
+    on it. When every series has a single observation there is nothing to backtest: (settings,
+    None, no windows), and the last resort publishes (`decision.last_resort_decision`)."""
+    from flowcast.config import with_overrides
+    from flowcast.data.lengths import BacktestSpans, fit_backtest
+
+    ev = settings.evaluation
+    lengths = td.lengths()
+    if int(lengths["length"].max() or 0) < 2:  # one observation a series: not a single error to score
+        return settings, None, BacktestSpans(n_windows=0, step=ev.step or horizon, need=2, horizon=0)
+    spans = fit_backtest(lengths["length"].to_list(), horizon=horizon, n_windows=ev.n_windows, step=ev.step or horizon,
+                         share=settings.preprocess.length_share,
+                         given="n_windows" in settings._given.get("evaluation", frozenset()))
+    if spans.n_windows != ev.n_windows or (ev.step and spans.horizon < horizon):
+        settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows,
+                                                        **({"step": spans.step} if ev.step else {})})
+    long_enough = lengths.filter(pl.col("length") >= spans.need)["unique_id"]
+    return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
+
+
+def _naive_utc(iso: str | None) -> datetime | None:
+    if not iso:
+        return None
+    ts = datetime.fromisoformat(iso)
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+@dataclass
+class Scored:
+    """What the scoring stage leaves the rest of the run: the plan and each network member's
+    training settings and label (to train the chosen candidate's members on all data), the
+    evaluated candidates and their board, the fallback chain and its calibration, how the
+    production model was scored, the metric ranked on, the steps each window scored (`hb`), the
+    decision, and the notes the run reports (a member that could not be trained, a metric that
+    could not be used). `backtested` is False on the last resort's path (nothing was scored)."""
+
+    plan: CandidatePlan
+    member_settings: dict[str, Settings]
+    labels: dict[str, str]
+    candidates: list[CandidateResult]
+    board: pl.DataFrame
+    fallback: list[str]
+    fallback_cal: dict[str, Any]
+    scoring: str | None
+    metric: str
+    hb: int
+    decision: Decision
+    notes: list[str] = field(default_factory=list)
+    backtested: bool = True
+
+    @property
+    def by_name(self) -> dict[str, CandidateResult]:
+        return {c.name: c for c in self.candidates}
+
+
+def nothing_to_score(settings: Settings, td: TrainingData, *, production: ModelVersion | None,
+                     promote: bool) -> Scored:
+    """Every series has a single observation: nothing to score, the last resort publishes
+    (`decision.last_resort_decision`), without a board and without intervals."""
+    from flowcast.evaluation.candidates import CandidatePlan
+    from flowcast.evaluation.decision import last_resort_decision
+    from flowcast.evaluation.selection import candidate_board
+    from flowcast.models.recipes import LAST_RESORT
+
+    ev = settings.evaluation
+    metric = ev.metric
+    decision = last_resort_decision(td.n_series, last_resort=LAST_RESORT, metric=metric, margin=ev.margin,
+                                    incumbent_version=production.version if production is not None else None,
+                                    promote=promote)
+    note = (f"{LAST_RESORT}'s forecasts carry no 80/95% intervals: they could not be calibrated without a "
+            "backtest (no residuals to calibrate on).")
+    return Scored(plan=CandidatePlan(members=[], statistical=[], specs=[]), member_settings={}, labels={},
+                  candidates=[], board=candidate_board([], metric), fallback=[], fallback_cal={}, scoring=None,
+                  metric=metric, hb=0, decision=decision, notes=[note], backtested=False)
+
+
+def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpans, *, horizon: int, bounds: Bounds,
+                     run_dir: Path, scope: reporting.Scope, production: ModelVersion | None, promote: bool,
+                     log: Log) -> Scored:
+    """Backtest every candidate (each network cell, their ensemble, hybrids with statistical
+    forecasts, the statistical models, the production model) on the same windows of `td_bt`,
+    rank them and decide. Each network member is trained once for the backtest (`backtest_task`
+    with `_network_fit`), in `run_dir/<key>-backtest`."""
+    from flowcast.evaluation.candidates import PRODUCTION, evaluate_candidates, paired_scores, plan_candidates
+    from flowcast.evaluation.decision import decide
+    from flowcast.evaluation.selection import candidate_board, usable_metric
+
+    ev, mc, h = settings.evaluation, settings.model, horizon
+    expected = production.version if production is not None else None
+    dropped: list[str] = []
+    # -- the candidates and what they are made of
+    plan = plan_candidates(cells=list(mc.cells), seeds=ev.seeds, base_seed=mc.seed, statistical=list(ev.statistical),
+                           combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
+    hb = spans.horizon  # steps each backtest window scores (the horizon unless every series is shorter)
+    step = ev.step or hb
+    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {hb} periods per series")
+    comps: dict[str, Any] = {}
+    members = {m.key: member_settings(settings, m.seed) for m in plan.members}
+    label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
+    for m in plan.members:
+        try:
+            comps[m.key] = tasks.backtest_task(td_bt, _network_fit(members[m.key], run_dir / f"{m.key}-backtest",
+                                                                   m.cell, label[m.key], h, scope), m.key, settings, hb)
+        except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
+            dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
+            log.warning(dropped[-1])
+    for s in plan.statistical:
+        comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
+    specs = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
+
+    # -- the production model, scored fairly
+    frozen = None
+    scoring = None
+    if production is not None:
+        refit, frozen, scoring = _score_production(production, settings, td_bt, plan, members, comps, horizon=h,
+                                                   hb=hb, step=step, bounds=bounds, run_dir=run_dir, scope=scope,
+                                                   log=log)
+        if refit is not None:
+            specs.append(refit)
+
+    metric, metric_note = usable_metric([comps[s] for s in plan.statistical], ev.metric)
+    if metric_note:
+        log.warning(metric_note)
+        dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
+    cands, fallback, fallback_cal = evaluate_candidates(
+        specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
+        horizon=hb, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
+    )
+    for c in cands:
+        if c.name == PRODUCTION:
+            c.scoring = scoring or ""
+    if frozen is not None:
+        cands.append(frozen)
+    board = candidate_board(cands, metric)
+    paired = paired_scores(cands, frozen, metric) if frozen is not None else None
+    decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
+                      incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
+    return Scored(plan=plan, member_settings=members, labels=label, candidates=cands, board=board, fallback=fallback,
+                  fallback_cal=fallback_cal, scoring=scoring, metric=metric, hb=hb, decision=decision, notes=dropped)
+
+
+def _score_production(
+    production: ModelVersion, settings: Settings, td_bt: TrainingData, plan: CandidatePlan,
+    members: dict[str, Settings], comps: dict[str, BacktestResult], *, horizon: int, hb: int, step: int,
+    bounds: Bounds, run_dir: Path, scope: reporting.Scope, log: Log,
+) -> tuple[CandidateSpec | None, CandidateResult | None, str | None]:
+    """(the production model's recipe as a candidate spec, refit on this run's windows; its frozen
+    candidate; how it was scored): frozen when it has networks and `evaluation.incumbent` allows
+    and a window lies after its training data, else its recipe refit (auto, refit, or no network);
+    the refit spec is None when it was not refit or one of its networks could not be. The backtests
+    of its members that this run did not train already are added to `comps`."""
+    from flowcast.evaluation.candidates import PRODUCTION, frozen_candidate, incumbent_spec
+
+    ev, h = settings.evaluation, horizon
+    frozen = None
+    scoring = None
+    cannot = ""
+    refit: CandidateSpec | None = None
+    has_network = any(c.get("type") == "network" for c in production.recipe.get("components") or [])
+    if ev.incumbent in ("auto", "frozen") and has_network:
+        log.info(f"Scoring the production model {production.version} with its frozen weights")
+        try:
+            res = tasks.backtest_task(td_bt, _frozen_fit(production, h, bounds), PRODUCTION, settings, hb)
+            frozen = frozen_candidate(res, td_bt, kind=production.kind, trained_until=_naive_utc(production.as_of),
+                                      horizon=hb, n_windows=ev.n_windows, step=step)
+        except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
+            cannot = f"it cannot forecast this data ({exc})"
+            log.warning(f"The production model {production.version}: {cannot}")
+        if frozen is not None:
+            scoring = frozen.scoring
+    if frozen is None and (ev.incumbent in ("auto", "refit") or not has_network):
+        theirs = training_config(production.config or {})
+
+        def same_as_theirs(key: str) -> bool:
+            mine = training_config(members[key].model.model_dump(mode="json"))
+            return bool(theirs) and all(mine.get(k) == v for k, v in theirs.items())
+
+        same = {(m.cell, m.seed): m.key for m in plan.members if m.key in comps and same_as_theirs(m.key)}
+        spec, to_train = incumbent_spec(production.recipe, same, production.kind)
+        refit_error = ""
+        for cell, seed, key in to_train:
+            log.info(f"Refitting the production model's {cell} (seed {seed}) on the backtest windows")
+            s_ = member_settings(settings, seed, production.config)
+            try:
+                comps[key] = tasks.backtest_task(td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h, scope),
+                                                 key, settings, hb)
+            except TrainingError as exc:
+                refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
+        for c in production.recipe.get("components") or []:
+            if c.get("type") == "statistical" and c["model"] not in comps:
+                comps[c["model"]] = tasks.backtest_task(td_bt, _statistical_fit(c["model"], h), c["model"], settings, hb)
+        if not refit_error:
+            refit = spec
+        scoring = refit_error or ("its recipe refit on this run's backtest windows (its networks trained on the backtest's "
+                   "training data like the challengers', its stored combination weights)" if has_network else
+                   "its recipe refit on this run's backtest windows (a statistical model fits each window's history)")
+    elif frozen is None:
+        scoring = cannot or (f"it could not be scored: no backtest window lies after its training data "
+                             f"({production.as_of})")
+    return refit, frozen, scoring
