@@ -2,7 +2,9 @@
 decide, build the winner, check its forecasts, promote (compare and swap), publish.
 
 Every decision is a pure function under `flowcast.evaluation` (candidates, combine, conformal,
-selection, decision); this flow only trains, calls them and writes what they chose.
+selection, decision); this flow only trains, calls them and writes what they chose. Its stages:
+`retrain_scoring.score_candidates` (or `nothing_to_score`) backtests and decides, `_Builder`
+turns the chosen candidate into a model and checks its forecasts, `_register` registers it.
 
 Training cost: each network member (cell x seed) is trained once for the backtest, on the data up
 to the first (oldest) backtest cutoff, so no window's actuals are ever seen in training; that
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
     from flowcast.evaluation.decision import ForecastCheck
     from flowcast.flows.retrain_scoring import Log
     from flowcast.models.recipes import Recipe, RecipeForecast
-    from flowcast.registry import ModelVersion
+    from flowcast.registry import ModelRegistry, ModelVersion
 
 # `_Builder.build` trains through this module's `_train_member` (a seam: tests wrap the refit on all data)
 _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded); the counts are complete
@@ -167,6 +169,15 @@ class _Builder:
                                require_intervals=self.scored.backtested)
 
 
+def _production_model(registry: ModelRegistry, dataset: str, log: Log) -> ModelVersion | None:
+    """The dataset's production model, the one this run's candidates are compared against."""
+    try:
+        return registry.production(dataset)
+    except RegistryError as exc:  # a pointer to a version deleted by hand: say so, compare against nothing
+        log.warning(f"{exc}; this run compares its candidates without a production model")
+        return None
+
+
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
               fingerprint: dict[str, Any], as_of: datetime, started: datetime, registered: dict[str, str],
               log: Log) -> ModelVersion:
@@ -259,12 +270,7 @@ def retrain_flow(
     settings, td_bt, bt_spans = backtest_data(settings, td, h)
     ev = settings.evaluation
     registry = open_registry(settings)
-    started_from = None
-    if promote:
-        try:
-            started_from = registry.production(name_of_data)
-        except RegistryError as exc:  # a pointer to a version deleted by hand: say so, compare against nothing
-            log.warning(f"{exc}; this run compares its candidates without a production model")
+    started_from = _production_model(registry, name_of_data, log) if promote else None
     expected = started_from.version if started_from is not None else None
 
     # -- every candidate backtested on the same windows, the production model scored fairly, the decision
