@@ -114,9 +114,10 @@ def tuned_data(settings: Settings, td: TrainingData) -> tuple[TrainingData, list
 
 
 def _with_lookback(td: TrainingData, lookback: int, val_size: int) -> TrainingData:
-    """`td` whose meta carries the trial's lookback (training reads it from the data's meta)."""
-    if hasattr(td, "with_lengths"):  # TrainingData that fits lengths to the data keeps its marks consistent
-        return td.with_lengths(lookback=lookback, val_size=val_size)
+    """`td` whose meta carries the trial's lookback and validation span (training reads them from
+    the data's meta). The network's minimum length stays the one preprocessing fitted: a trial
+    trains on the series the run's network would; the retrain refits it to the lookback the search
+    chose (`tuned_data`)."""
     from dataclasses import replace
 
     return replace(td, meta=replace(td.meta, lookback=lookback, val_size=val_size))
