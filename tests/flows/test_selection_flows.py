@@ -153,3 +153,30 @@ def test_a_series_the_champion_cannot_forecast_gets_a_fallback_named_in_its_rows
     # the forecast flow publishes the same composition with the registered model
     f = forecast_flow(as_of=datetime(2019, 9, 1), **kw)
     assert f["fallback_series"] == 1 and f["model_version"] == s["model_version"]
+
+
+def test_a_backfill_to_single_observations_keeps_the_production_network_and_forecasts(production_home):
+    """gru is in production; a backfill as of 2010-01-15, when every store had its first month
+    only: nothing can be backtested, so naive publishes that as_of without a leaderboard and gru
+    stays in production. The forecast flow at that as_of cannot run gru on one observation: every
+    series falls back to a model that can forecast it, named in its rows."""
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    reg = ModelRegistry(Path(production_home["home"]) / "models")
+    gru = reg.production("tiny").version
+    early = datetime(2010, 1, 15)
+    s = retrain_flow(as_of=early, **production_home)
+    d = s["decision"]
+    assert (s["champion"], s["leaderboard"], d["promote"], d["publish"], d["incumbent"]) == (
+        "naive", [], False, "naive", gru)
+    assert "Each of the 4 series has a single observation: there is nothing to backtest" in d["reasons"][0]
+    assert reg.production("tiny").version == gru
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    pub = store.read(dataset="tiny", as_of=early)
+    assert pub.height == 4 * 6 and set(pub["model"]) == {"naive"} and pub["y_hat"].is_finite().all()
+
+    fc = forecast_flow(as_of=early, **production_home)
+    assert fc["model_version"] == gru and fc["published_rows"] == 4 * 6
+    assert fc["fallback_series"] == 4
+    pub = store.read(dataset="tiny", as_of=early)
+    assert pub.height == 4 * 6 and pub["y_hat"].is_finite().all() and "gru" not in set(pub["model"])
