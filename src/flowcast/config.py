@@ -644,8 +644,8 @@ FREQUENCY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},
         "model": {"cells": ["rnn", "gru"], "mode": "forking", "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
                   "batch_size": 128, "max_steps": 200, "lookback": 16, "early_stopping_patience": None},
-        "evaluation": {"statistical": ["naive", "seasonal_naive", "theta", "damped", "dotm"],
-                       "combination": ["theta", "damped", "dotm"], "n_windows": 4, "step": 4},
+        "evaluation": {"statistical": ["naive", "seasonal_naive", "theta", "damped", "dotm", "drift"],
+                       "combination": ["theta", "damped", "dotm", "drift"], "n_windows": 4, "step": 4},
     },
     "1mo": {
         "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},
