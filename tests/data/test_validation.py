@@ -50,6 +50,12 @@ ROW_CASES = [
     ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
      [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT),
       (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
+    # regression: an epoch number was quarantined without saying that time_format %s reads it
+    ("epoch_seconds", "1577923200,a,4\n1577923200000,b,5\n", {},
+     [(3, "time_unparsable", ("time '1577923200' does not parse as ISO-8601 (Unix epoch seconds? declare its "
+                             "time_format: --time-format %s)")),
+      (4, "time_unparsable", ("time '1577923200000' does not parse as ISO-8601 (Unix epoch milliseconds? export "
+                             "the times as ISO-8601, or as seconds with --time-format %s)"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

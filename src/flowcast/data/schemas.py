@@ -81,10 +81,16 @@ DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:
-    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles."""
+    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles, or
+    a Unix epoch number (seconds parse with time_format %s)."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
     return (
-        pl.when(raw.cast(pl.Utf8).str.contains(DAY_MONTH_RE))
+        pl.when(text.str.contains(DAY_MONTH_RE))
         .then(pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"))
+        .when(text.str.contains(r"^\d{9,10}$"))
+        .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
+        .when(text.str.contains(r"^\d{12,13}$"))
+        .then(pl.lit(" (Unix epoch milliseconds? export the times as ISO-8601, or as seconds with --time-format %s)"))
         .otherwise(pl.lit(""))
     )
 

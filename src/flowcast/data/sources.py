@@ -16,6 +16,8 @@ skipped and counted (report: blank_lines).
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
 order is ambiguous, needs a declared time_format; without one it is quarantined with that hint).
+A year ('2020') or month ('2020-03'), ISO-8601 at reduced precision, and a quarter ('2020Q1',
+'2020-Q1', '2020 Q1') mean their first day.
 Sub-daily `ds` are instants, kept as naive UTC: values with a UTC offset ('Z', '+10:00') are
 converted; values without one are wall times in the source's declared `tz` (UTC when none) and
 are converted too, so a daylight-saving change loses nothing. A wall time that does not exist
@@ -65,6 +67,9 @@ from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+_YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
+_YEAR_MONTH_RE = r"^\d{4}-\d{2}$"  # ... and a calendar month ('2020-03')
+_QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
 
 
@@ -476,7 +481,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
     # polars would infer a day-first or month-first format from the first value and misread the
     # other order ('01/02/2020'): without a declared time_format such values are unparsable
     day_month = text.str.contains(DAY_MONTH_RE)
-    wall = pl.when(day_month).then(None).otherwise(wall_text.str.to_datetime(time_unit="us", strict=False))
+    wall = pl.when(day_month).then(None).otherwise(_period_start_text(wall_text).str.to_datetime(time_unit="us", strict=False))
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
     minutes = sign * (
@@ -484,6 +489,18 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
     )
     minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
+
+
+def _period_start_text(text: pl.Expr) -> pl.Expr:
+    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision) or a quarter ('2020Q1',
+    '2020-Q1') as the ISO date of its first day, which `str.to_datetime` parses; other values unchanged."""
+    quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
+    return (
+        pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
+        .when(text.str.contains(_YEAR_MONTH_RE)).then(text + "-01")
+        .when(text.str.contains(_QUARTER_RE)).then(pl.format("{}-{}-01", text.str.extract(_QUARTER_RE, 1), quarter))
+        .otherwise(text)
+    )
 
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
