@@ -256,6 +256,23 @@ def test_all_rows_quarantined_fails(write_csv):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=1.0))
 
 
+def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
+    # regression: a unique_id,ds,y file run without --id-col failed with "no valid rows left ... 2 rows
+    # for (t, 2020-01-01) with different y values", not saying that no series key was declared
+    r = run_validate(write_csv("date,store,val\n2020-01-01,a,1\n2020-01-01,b,2\n"), id_cols=[])
+    with pytest.raises(DataValidationError, match=r"with different y values \(no id column is declared, so every row "
+                       r"belongs to one series named 't': name the series' id column\(s\) with --id-col or the "
+                       r"source's id_cols, e.g. store\)"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
+def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
+    r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
+    with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(several rows "
+                       r"per series and period: if the times are finer than freq '1d', declare the source's aggregate"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
 def test_report_serialises(write_csv):
     import json
 
