@@ -346,3 +346,16 @@ def test_quarantine_folder_is_per_source_and_a_safe_name(tmp_path, name, folder)
     from flowcast.data.validate import quarantine_folder
 
     assert quarantine_folder(tmp_path, name, "all") == tmp_path / folder / "all"
+
+
+def test_quoted_empty_fields_are_missing_values_not_text(write_csv, tmp_path):
+    """Regression: a file exported with every field quoted (csv.QUOTE_ALL, pandas quoting=1) writes a
+    missing value as "": the target was quarantined as "val '' is not a number" and a covariate as
+    "promo '' is not a finite number" (every row of a covariate with gaps: the run failed), instead of
+    being a missing value like an empty field."""
+    text = ('"date","id","val","promo"\n"2020-01-01","a","1","0"\n"2020-01-02","a","","1"\n'
+            '"2020-01-03","a","3",""\n"2020-01-04","a"," ","  "\n"","a","5","0"\n')
+    r = run_validate(write_csv(text), past_cols=["promo"])
+    assert r.report.rows_valid == 4 and r.report.rows_null_y == 2
+    assert r.valid.select("y", "promo").rows() == [(1.0, 0.0), (None, 1.0), (3.0, None), (None, None)]
+    assert r.quarantined.select("source_row", "check").rows() == [(4, "time_missing")]

@@ -12,7 +12,8 @@ is a LazyFrame plan that validation collects once.
 CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
 byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
 Empty or whitespace-only lines (and lines of empty fields only, ',,') are not rows: they are
-skipped and counted (report: blank_lines).
+skipped and counted (report: blank_lines). An empty quoted field ('""', how csv.QUOTE_ALL writes a
+missing value) or a blank one in the time, target or covariate column holds no value, as an empty field.
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
 order is ambiguous, needs a declared time_format; without one it is quarantined with that hint).
@@ -639,9 +640,14 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) -> list[list[pl.Expr]]:
-    """Expressions (two with_columns stages) computing the canonical columns from __raw__ ones."""
+    """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
+    stages: list[list[pl.Expr]] = []
+    if text:  # CSV: an empty quoted field ("", as csv.QUOTE_ALL writes a missing value) or blanks hold no value
+        valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
+        stages.append([pl.when(pl.col(RAW_PREFIX + c).str.strip_chars() != "").then(pl.col(RAW_PREFIX + c))
+                       .alias(RAW_PREFIX + c) for c in valued])
     if source.id_cols:
         parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
         if text:  # CSV: surrounding blanks are formatting, not part of the id
@@ -660,7 +666,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
     ds = _grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source), aggregate=source.aggregate != "none")
-    return [mapped, [ds.alias("ds")]]
+    return [*stages, mapped, [ds.alias("ds")]]
 
 
 def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
