@@ -117,6 +117,7 @@ def row_checks(
     freq: str,
     subdaily: bool,
     weekly: bool = False,
+    period_days: int | None = None,
     tz_ambiguous: bool,
     y_min: float | None,
     y_max: float | None,
@@ -191,6 +192,17 @@ def row_checks(
                     pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
                 ),
                 "a weekly timestamp on another weekday than the source's",
+            )
+        )
+    if period_days:  # a grid of several days ('2w', '7d', '3d'): one phase for the whole source, the most common
+        phase = pl.col("ds").dt.epoch("d") % period_days
+        checks.append(
+            RowCheck(
+                "off_grid",
+                phase != phase.drop_nulls().mode().min(),
+                pl.format("time '{}' is not on the {} grid of this source (every {} days from the day most of its "
+                          "times fall on)", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.lit(freq), pl.lit(period_days)),
+                "a timestamp between the grid points of a source whose periods span several days",
             )
         )
     if subdaily:

@@ -62,7 +62,7 @@ from pathlib import Path
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import is_subdaily, parse_freq
+from flowcast.data.calendar import is_subdaily, multiday_period, parse_freq
 from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
@@ -608,13 +608,15 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
     Weekly ('1w') data keeps the weekday it is labelled with (weeks starting on Sunday or ending on
     Friday are common): ds is only truncated to the day, and validation quarantines the rows that
     are not on the source's weekday (`off_grid`). Truncating to ISO Mondays moved a Sunday-labelled
-    week to the Monday before it, outside that week. With `aggregate` (finer data combined into
+    week to the Monday before it, outside that week. Other grids of several days ('2w', '7d', '3d')
+    likewise keep their dates (truncating to polars' epoch-aligned periods moved them up to a period
+    back), and validation quarantines the rows off the source's most common phase. With `aggregate` (finer data combined into
     periods) a week is an ISO week (starting on Monday). Sub-daily instants are truncated in the
     zone's standard time (`anchor_us`, see `_grid_anchor`)."""
     n, unit = parse_freq(freq)
     if unit == "y" and n == 1:
         return ds.dt.truncate("1y")
-    if unit == "w" and n == 1 and not aggregate:
+    if multiday_period(freq) and not aggregate:  # '1w', '2w', '7d', '3d': the dates as labelled
         return ds.dt.truncate("1d")
     if anchor_us:
         shift = pl.duration(microseconds=anchor_us, time_unit="us")
