@@ -26,7 +26,7 @@ def test_lookback_then_validation_span_shrink_to_fit_the_share():
     assert (s.lookback, s.val_size, s.notes) == (36, 6, [])
     # the lookback never goes below the horizon; long enough data keeps everything
     s = fit_network_spans([3, 8, 14, 40], horizon=3, lookback=36, val_size=3, short_series="exclude", share=0.8)
-    assert (s.lookback, s.val_size) == (3, 0)
+    assert (s.lookback, s.val_size) == (3, 2)  # 3 + 3 + 2 = 8: the 3-period series never fits, 8 does
     s = fit_network_spans([200] * 5, horizon=12, lookback=36, val_size=12, short_series="exclude", share=0.8)
     assert (s.lookback, s.val_size, s.notes) == (36, 12, [])
 
@@ -39,9 +39,13 @@ def test_pad_needs_only_horizon_and_validation_span():
 def test_backtest_windows_shrink_and_short_series_are_left_out():
     b = fit_backtest(M3_YEARLY_LIKE, horizon=6, n_windows=2, step=6, share=0.8)
     assert (b.n_windows, b.need, b.notes) == (2, 13, [])
+    b = fit_backtest([8, 8, 8, 8, 40], horizon=3, n_windows=3, step=3, share=0.8)
+    assert (b.n_windows, b.need) == (2, 7)
+    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest window(s) instead of 3."]
     b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8)
-    assert (b.n_windows, b.need) == (1, 4)
-    assert b.notes[1].startswith("1 of 4 series have fewer than 4 periods")
+    assert (b.n_windows, b.need) == (2, 7)  # one window (4 periods) would not take the 3-period series either
+    assert b.notes == [("1 of 4 series have fewer than 7 periods: they take no part in the backtest and are forecast "
+                       "by the best candidate that can run on them.")]
     b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8, given=True)
     assert (b.n_windows, b.need) == (2, 7)
 
@@ -52,13 +56,30 @@ def test_data_shorter_than_the_horizon_is_scored_on_fewer_steps():
     assert (b.n_windows, b.horizon, b.need) == (1, 4, 5)
     assert b.notes[-2:] == [
         ("no series has more than 7 periods (the longest has 5): one backtest window scores the first 4 step(s) of "
-         "the forecasts"),
+         "the forecasts."),
         ("2 of 3 series have fewer than 5 periods: they take no part in the backtest and are forecast by the best "
-         "candidate that can run on them")]
+         "candidate that can run on them.")]
     assert fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8).horizon == 3
 
 
 def test_windows_given_that_no_series_fits_are_reduced():
     b = fit_backtest([10, 8], horizon=3, n_windows=4, step=3, share=0.8, given=True)
     assert (b.n_windows, b.need, b.horizon) == (3, 10, 3)
-    assert "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 window(s)" in b.notes
+    assert "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 window(s)." in b.notes
+
+
+def test_series_that_can_never_take_part_do_not_shorten_the_spans_of_the_others():
+    """Regression: one series of 6 days beside series of 81 and 171 shortened the lookback from 36 to the
+    horizon (7) and the validation span to 0, and 3 tiny quarterly series out of 11 cut the backtest from 4
+    windows to 1, though no shorter span let them take part: the others lost lookback, validation and
+    backtest windows for nothing."""
+    s = fit_network_spans([171, 81, 6], horizon=7, lookback=36, val_size=7, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size, s.notes) == (36, 7, [])
+    s = fit_network_spans([171, 81, 6, 30], horizon=7, lookback=36, val_size=7, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size) == (16, 7)  # the 30-period series can take part: 16 + 7 + 7 = 30
+    s = fit_network_spans([48] * 8 + [1, 2, 3], horizon=8, lookback=16, val_size=8, short_series="pad", share=0.8)
+    assert (s.lookback, s.val_size, s.notes) == (16, 8, [])
+    b = fit_backtest([48] * 7 + [24, 3, 2, 1], horizon=8, n_windows=4, step=4, share=0.8)
+    assert (b.n_windows, b.need) == (4, 21)
+    assert b.notes == [("3 of 11 series have fewer than 21 periods: they take no part in the backtest and are "
+                       "forecast by the best candidate that can run on them.")]

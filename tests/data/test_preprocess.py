@@ -323,6 +323,29 @@ def test_weekly_data_keeps_its_weekday_end_to_end(write_csv, first):
     assert td.future_frame(2)["ds"].to_list() == [days[-1] + timedelta(weeks=k) for k in (1, 2)]
 
 
+@pytest.mark.parametrize("freq,first,step", [
+    ("2w", datetime(2022, 1, 2), timedelta(weeks=2)),  # fortnights labelled on Sundays
+    ("7d", datetime(2022, 1, 5), timedelta(days=7)),  # weeks labelled on Wednesdays, written as 7d
+    ("3d", datetime(2022, 1, 2), timedelta(days=3)),
+])
+def test_multiday_grids_keep_their_dates_end_to_end(write_csv, freq, first, step):
+    """Regression: '2w', '7d' and '3d' ds were truncated to polars' epoch-aligned periods, moving every
+    date up to a period back (Sunday fortnights to the Monday 6 days before, Wednesday weeks to
+    Thursdays): forecasts carried dates the user never had. A date off the source's grid is quarantined."""
+    from data_helpers import run_validate
+
+    days = [first + i * step for i in range(12)]
+    text = "date,id,val\n" + "".join(f"{d:%Y-%m-%d},a,{i}\n" for i, d in enumerate(days))
+    text += f"{first + timedelta(days=1):%Y-%m-%d},b,99\n"  # a day after the grid: off it
+    r = run_validate(write_csv(text), freq=freq)
+    assert r.quarantined.select("check", "reason").rows() == [
+        ("off_grid", (f"time '{first + timedelta(days=1):%Y-%m-%d}' is not on the {freq} grid of this source (every "
+                     f"{step.days} days from the day most of its times fall on)"))]
+    td, _ = preprocess(r.valid, source(freq=freq), settings(), None)
+    assert td.frame["ds"].to_list() == days
+    assert td.future_frame(2)["ds"].to_list() == [days[-1] + k * step for k in (1, 2)]
+
+
 def test_all_series_too_short_for_a_network_are_kept():
     """A bundled dataset (m3-yearly) failed with the default lookback 36 ('no series left'): every
     series is kept, none marked for a network (a retrain fits the lookback to the data first,

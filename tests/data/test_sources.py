@@ -201,3 +201,23 @@ def test_day_month_order_comes_from_the_declared_format(write_csv, fmt, text, ex
     p = write_csv(f"date,id,val\n{text},a,1\n")
     got = ingest(make_source(p, freq="1h", time_format=fmt), None).frame.select("ds").collect()
     assert got["ds"].to_list() == [expected]
+
+
+@pytest.mark.parametrize("freq,texts,expected", [
+    ("1y", ["2019", "2020"], [datetime(2019, 1, 1), datetime(2020, 1, 1)]),
+    ("1mo", ["2020-02", "2020-03"], [datetime(2020, 2, 1), datetime(2020, 3, 1)]),
+    ("1q", ["2019Q4", "2020-Q1", "2020 Q2", "2020q3"],
+     [datetime(2019, 10, 1), datetime(2020, 1, 1), datetime(2020, 4, 1), datetime(2020, 7, 1)]),
+])
+def test_years_months_and_quarters_parse_without_a_time_format(write_csv, freq, texts, expected):
+    # regression: '2020' and '2020-03' (ISO-8601 at reduced precision) and '2020Q1' were quarantined
+    # as "does not parse as ISO-8601", and no strptime format reads a quarter
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(texts)))
+    got = ingest(make_source(p, freq=freq), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == expected
+
+
+def test_an_invalid_month_or_quarter_stays_unparsable(write_csv):
+    p = write_csv("date,id,val\n2020-13,a,1\n2020Q5,a,2\n")
+    got = ingest(make_source(p, freq="1mo"), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [None, None]

@@ -50,6 +50,12 @@ ROW_CASES = [
     ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
      [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT),
       (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
+    # regression: an epoch number was quarantined without saying that time_format %s reads it
+    ("epoch_seconds", "1577923200,a,4\n1577923200000,b,5\n", {},
+     [(3, "time_unparsable", ("time '1577923200' does not parse as ISO-8601 (Unix epoch seconds? declare its "
+                             "time_format: --time-format %s)")),
+      (4, "time_unparsable", ("time '1577923200000' does not parse as ISO-8601 (Unix epoch milliseconds? export "
+                             "the times as ISO-8601, or as seconds with --time-format %s)"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
@@ -250,6 +256,23 @@ def test_all_rows_quarantined_fails(write_csv):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=1.0))
 
 
+def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
+    # regression: a unique_id,ds,y file run without --id-col failed with "no valid rows left ... 2 rows
+    # for (t, 2020-01-01) with different y values", not saying that no series key was declared
+    r = run_validate(write_csv("date,store,val\n2020-01-01,a,1\n2020-01-01,b,2\n"), id_cols=[])
+    with pytest.raises(DataValidationError, match=r"with different y values \(no id column is declared, so every row "
+                       r"belongs to one series named 't': name the series' id column\(s\) with --id-col or the "
+                       r"source's id_cols, e.g. store\)"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
+def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
+    r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
+    with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(several rows "
+                       r"per series and period: if the times are finer than freq '1d', declare the source's aggregate"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
 def test_report_serialises(write_csv):
     import json
 
@@ -323,3 +346,16 @@ def test_quarantine_folder_is_per_source_and_a_safe_name(tmp_path, name, folder)
     from flowcast.data.validate import quarantine_folder
 
     assert quarantine_folder(tmp_path, name, "all") == tmp_path / folder / "all"
+
+
+def test_quoted_empty_fields_are_missing_values_not_text(write_csv, tmp_path):
+    """Regression: a file exported with every field quoted (csv.QUOTE_ALL, pandas quoting=1) writes a
+    missing value as "": the target was quarantined as "val '' is not a number" and a covariate as
+    "promo '' is not a finite number" (every row of a covariate with gaps: the run failed), instead of
+    being a missing value like an empty field."""
+    text = ('"date","id","val","promo"\n"2020-01-01","a","1","0"\n"2020-01-02","a","","1"\n'
+            '"2020-01-03","a","3",""\n"2020-01-04","a"," ","  "\n"","a","5","0"\n')
+    r = run_validate(write_csv(text), past_cols=["promo"])
+    assert r.report.rows_valid == 4 and r.report.rows_null_y == 2
+    assert r.valid.select("y", "promo").rows() == [(1.0, 0.0), (None, 1.0), (3.0, None), (None, None)]
+    assert r.quarantined.select("source_row", "check").rows() == [(4, "time_missing")]

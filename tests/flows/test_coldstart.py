@@ -122,9 +122,11 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     as_of = datetime(2020, 2, 9)
     out = retrain_flow(as_of=as_of, source=source, home=str(tmp_path / "home"), overrides=overrides)
 
-    # 80% of the series (4 of 5) have 3 points: lookback 3 (the horizon), no validation span, 1 window
-    assert out["spans"] == {"lookback": 3, "val_size": 0, "n_windows": 1, "network_min_length": 6,
-                            "backtest_min_length": 4}
+    # 80% of the series (4 of 5) have 3 points, too few for a network or a backtest whatever the spans: they
+    # are fitted to the shortest series that can take part (C, 8 points): lookback 3 (the horizon),
+    # validation span 2, 2 windows
+    assert out["spans"] == {"lookback": 3, "val_size": 2, "n_windows": 2, "network_min_length": 8,
+                            "backtest_min_length": 7}
     pub = _published(str(tmp_path / "home"), "short", as_of)
     models = dict(pub.group_by("unique_id").agg(pl.col("model").unique()).select(
         "unique_id", pl.col("model").list.first()).iter_rows())

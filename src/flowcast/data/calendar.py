@@ -25,6 +25,16 @@ def parse_freq(freq: str) -> tuple[int, str]:
 _SUBDAILY_UNITS = frozenset({"ns", "us", "ms", "s", "m", "h"})
 
 
+def multiday_period(freq: str) -> int | None:
+    """Days in one period of a grid of several days ('1w' 7, '2w' 14, '3d' 3); None for other grids."""
+    n, unit = parse_freq(freq)
+    if unit == "w":
+        return 7 * n
+    if unit == "d" and n > 1:
+        return n
+    return None
+
+
 def is_subdaily(freq: str) -> bool:
     """True for periods shorter than a day ('30m', '1h'): their `ds` are instants, not dates."""
     return parse_freq(freq)[1] in _SUBDAILY_UNITS

@@ -54,6 +54,27 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
                       share: float, lookback_given: bool = False, val_size_given: bool = False) -> NetworkSpans:
     """The lookback and validation span for series of `lengths` (see the module)."""
     n = share_length(lengths, share)
+    lb, vs = _shortened(n, horizon=horizon, lookback=lookback, val_size=val_size, short_series=short_series,
+                        lookback_given=lookback_given, val_size_given=val_size_given)
+    need = network_min_length(lookback=lb, horizon=horizon, val_size=vs, short_series=short_series)
+    if need > n:  # the share is out of reach (too short even for the shortest spans): shorten them no further
+        # than the shortest series that can take part needs; shorter spans would add no series
+        n = min((int(x) for x in lengths if x >= need), default=n)
+        lb, vs = _shortened(n, horizon=horizon, lookback=lookback, val_size=val_size, short_series=short_series,
+                            lookback_given=lookback_given, val_size_given=val_size_given)
+    out = NetworkSpans(lb, vs)
+    if out.changed(lookback, val_size):
+        out.notes.append(
+            f"{share:.0%} of the series have at least {n} periods: lookback {lookback} -> {lb}, validation span "
+            f"{val_size} -> {vs}, so that they are long enough for a network (the shorter ones are forecast by the "
+            "statistical models that can run on them).")
+    return out
+
+
+def _shortened(n: int, *, horizon: int, lookback: int, val_size: int, short_series: str, lookback_given: bool,
+               val_size_given: bool) -> tuple[int, int]:
+    """(lookback, validation span) shortened, where not given, so that a series of `n` periods serves a
+    network: the lookback first (never below the horizon), then the validation span (down to 0)."""
     lb, vs = lookback, val_size
     if short_series == "exclude":
         room = n - horizon  # for lookback + val_size
@@ -63,13 +84,7 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
             vs = max(room - lb, 0)
     elif vs > n - horizon - 1 and not val_size_given:
         vs = max(n - horizon - 1, 0)
-    out = NetworkSpans(lb, vs)
-    if out.changed(lookback, val_size):
-        out.notes.append(
-            f"{share:.0%} of the series have at least {n} periods: lookback {lookback} -> {lb}, validation span "
-            f"{val_size} -> {vs}, so that they are long enough for a network (the shorter ones are forecast by the "
-            "statistical models that can run on them)")
-    return out
+    return lb, vs
 
 
 @dataclass
@@ -91,25 +106,34 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     n = share_length(lengths, share)
     k = n_windows
     if not given:
-        fits = (n - 1 - horizon) // step + 1 if n > horizon else 1
-        k = max(1, min(n_windows, fits))
+        k = _windows_that_fit(n, horizon=horizon, n_windows=n_windows, step=step)
+        if horizon + (k - 1) * step + 1 > n:  # the share is out of reach even with one window: drop no more
+            # windows than the shortest series that can take part needs; fewer windows would add no series
+            n = min((int(x) for x in lengths if x >= horizon + (k - 1) * step + 1), default=n)
+            k = _windows_that_fit(n, horizon=horizon, n_windows=n_windows, step=step)
     need = horizon + (k - 1) * step + 1
     out = BacktestSpans(k, step, need, horizon=horizon)
     if k != n_windows:
         out.notes.append(f"{share:.0%} of the series have at least {n} periods: {k} backtest window(s) instead of "
-                         f"{n_windows}")
+                         f"{n_windows}.")
     longest = max((int(x) for x in lengths), default=0)
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1
         out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
         out.notes.append(f"no series is long enough for {n_windows} backtest windows (the longest has {longest} "
-                         f"periods): {k} window(s)")
+                         f"periods): {k} window(s).")
     if 2 <= longest <= horizon:  # no series is longer than the horizon: whatever the windows asked for
         out = BacktestSpans(1, longest - 1, longest, notes=out.notes, horizon=longest - 1)
         out.notes.append(f"no series has more than {horizon} periods (the longest has {longest}): one backtest window "
-                         f"scores the first {longest - 1} step(s) of the forecasts")
+                         f"scores the first {longest - 1} step(s) of the forecasts.")
     left_out = sum(1 for x in lengths if x < out.need)
     if left_out:
         out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods: they take no part "
-                         "in the backtest and are forecast by the best candidate that can run on them")
+                         "in the backtest and are forecast by the best candidate that can run on them.")
     return out
+
+
+def _windows_that_fit(n: int, *, horizon: int, n_windows: int, step: int) -> int:
+    """The most backtest windows (1 to n_windows) that a series of `n` periods takes part in."""
+    fits = (n - 1 - horizon) // step + 1 if n > horizon else 1
+    return max(1, min(n_windows, fits))

@@ -81,10 +81,16 @@ DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:
-    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles."""
+    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles, or
+    a Unix epoch number (seconds parse with time_format %s)."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
     return (
-        pl.when(raw.cast(pl.Utf8).str.contains(DAY_MONTH_RE))
+        pl.when(text.str.contains(DAY_MONTH_RE))
         .then(pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"))
+        .when(text.str.contains(r"^\d{9,10}$"))
+        .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
+        .when(text.str.contains(r"^\d{12,13}$"))
+        .then(pl.lit(" (Unix epoch milliseconds? export the times as ISO-8601, or as seconds with --time-format %s)"))
         .otherwise(pl.lit(""))
     )
 
@@ -111,6 +117,7 @@ def row_checks(
     freq: str,
     subdaily: bool,
     weekly: bool = False,
+    period_days: int | None = None,
     tz_ambiguous: bool,
     y_min: float | None,
     y_max: float | None,
@@ -185,6 +192,17 @@ def row_checks(
                     pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
                 ),
                 "a weekly timestamp on another weekday than the source's",
+            )
+        )
+    if period_days:  # a grid of several days ('2w', '7d', '3d'): one phase for the whole source, the most common
+        phase = pl.col("ds").dt.epoch("d") % period_days
+        checks.append(
+            RowCheck(
+                "off_grid",
+                phase != phase.drop_nulls().mode().min(),
+                pl.format("time '{}' is not on the {} grid of this source (every {} days from the day most of its "
+                          "times fall on)", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.lit(freq), pl.lit(period_days)),
+                "a timestamp between the grid points of a source whose periods span several days",
             )
         )
     if subdaily:

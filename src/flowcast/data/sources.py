@@ -12,10 +12,13 @@ is a LazyFrame plan that validation collects once.
 CSV is read with every column as text, so no value is lost before validation sees it: a UTF-8
 byte-order mark, Windows line endings, quoted fields with commas and unsorted rows all work.
 Empty or whitespace-only lines (and lines of empty fields only, ',,') are not rows: they are
-skipped and counted (report: blank_lines).
+skipped and counted (report: blank_lines). An empty quoted field ('""', how csv.QUOTE_ALL writes a
+missing value) or a blank one in the time, target or covariate column holds no value, as an empty field.
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
 Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
 order is ambiguous, needs a declared time_format; without one it is quarantined with that hint).
+A year ('2020') or month ('2020-03'), ISO-8601 at reduced precision, and a quarter ('2020Q1',
+'2020-Q1', '2020 Q1') mean their first day.
 Sub-daily `ds` are instants, kept as naive UTC: values with a UTC offset ('Z', '+10:00') are
 converted; values without one are wall times in the source's declared `tz` (UTC when none) and
 are converted too, so a daylight-saving change loses nothing. A wall time that does not exist
@@ -59,12 +62,15 @@ from pathlib import Path
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import is_subdaily, parse_freq
+from flowcast.data.calendar import is_subdaily, multiday_period, parse_freq
 from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+_YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
+_YEAR_MONTH_RE = r"^\d{4}-\d{2}$"  # ... and a calendar month ('2020-03')
+_QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
 
 
@@ -476,7 +482,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
     # polars would infer a day-first or month-first format from the first value and misread the
     # other order ('01/02/2020'): without a declared time_format such values are unparsable
     day_month = text.str.contains(DAY_MONTH_RE)
-    wall = pl.when(day_month).then(None).otherwise(wall_text.str.to_datetime(time_unit="us", strict=False))
+    wall = pl.when(day_month).then(None).otherwise(_period_start_text(wall_text).str.to_datetime(time_unit="us", strict=False))
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
     minutes = sign * (
@@ -484,6 +490,18 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
     )
     minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
+
+
+def _period_start_text(text: pl.Expr) -> pl.Expr:
+    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision) or a quarter ('2020Q1',
+    '2020-Q1') as the ISO date of its first day, which `str.to_datetime` parses; other values unchanged."""
+    quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
+    return (
+        pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
+        .when(text.str.contains(_YEAR_MONTH_RE)).then(text + "-01")
+        .when(text.str.contains(_QUARTER_RE)).then(pl.format("{}-{}-01", text.str.extract(_QUARTER_RE, 1), quarter))
+        .otherwise(text)
+    )
 
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
@@ -590,13 +608,15 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
     Weekly ('1w') data keeps the weekday it is labelled with (weeks starting on Sunday or ending on
     Friday are common): ds is only truncated to the day, and validation quarantines the rows that
     are not on the source's weekday (`off_grid`). Truncating to ISO Mondays moved a Sunday-labelled
-    week to the Monday before it, outside that week. With `aggregate` (finer data combined into
+    week to the Monday before it, outside that week. Other grids of several days ('2w', '7d', '3d')
+    likewise keep their dates (truncating to polars' epoch-aligned periods moved them up to a period
+    back), and validation quarantines the rows off the source's most common phase. With `aggregate` (finer data combined into
     periods) a week is an ISO week (starting on Monday). Sub-daily instants are truncated in the
     zone's standard time (`anchor_us`, see `_grid_anchor`)."""
     n, unit = parse_freq(freq)
     if unit == "y" and n == 1:
         return ds.dt.truncate("1y")
-    if unit == "w" and n == 1 and not aggregate:
+    if multiday_period(freq) and not aggregate:  # '1w', '2w', '7d', '3d': the dates as labelled
         return ds.dt.truncate("1d")
     if anchor_us:
         shift = pl.duration(microseconds=anchor_us, time_unit="us")
@@ -622,9 +642,14 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) -> list[list[pl.Expr]]:
-    """Expressions (two with_columns stages) computing the canonical columns from __raw__ ones."""
+    """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
+    stages: list[list[pl.Expr]] = []
+    if text:  # CSV: an empty quoted field ("", as csv.QUOTE_ALL writes a missing value) or blanks hold no value
+        valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
+        stages.append([pl.when(pl.col(RAW_PREFIX + c).str.strip_chars() != "").then(pl.col(RAW_PREFIX + c))
+                       .alias(RAW_PREFIX + c) for c in valued])
     if source.id_cols:
         parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
         if text:  # CSV: surrounding blanks are formatting, not part of the id
@@ -643,7 +668,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
     ds = _grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source), aggregate=source.aggregate != "none")
-    return [mapped, [ds.alias("ds")]]
+    return [*stages, mapped, [ds.alias("ds")]]
 
 
 def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:

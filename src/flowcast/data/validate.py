@@ -32,7 +32,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
-from flowcast.data.calendar import parse_freq
+from flowcast.data.calendar import multiday_period, parse_freq
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
@@ -182,6 +182,8 @@ class ValidationResult:
     valid: pl.DataFrame  # canonical: unique_id, ds, y, declared covariates; sorted by (unique_id, ds)
     quarantined: pl.DataFrame  # source_row, raw columns (original names and values), check, reason
     report: DataQualityReport
+    # what to check when duplicates dominate (`_duplicate_hint`); enforce_thresholds adds it to its error
+    hint: str = ""
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -318,6 +320,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         # rows finer than freq are combined into their period (aggregate), not off the grid
         subdaily=unit in _SUBDAILY and source.aggregate == "none",
         weekly=source.freq == "1w" and source.aggregate == "none",
+        # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
+        period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
         tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
         y_min=source.y_min,
         y_max=source.y_max,
@@ -448,7 +452,22 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             Observations.validate(valid.select("unique_id", "ds", "y"), lazy=True)
         except pa.errors.SchemaErrors as exc:
             raise DataValidationError(f"{ingested.label}: valid rows break the Observations contract: {exc}") from exc
-    return ValidationResult(valid=valid, quarantined=quarantined, report=report)
+    return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report))
+
+
+def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
+    """The likely cause of duplicate (unique_id, ds) rows: no id column declared (every row is one
+    series), or data finer than `freq` without `aggregate`."""
+    if not (report.checks.get("duplicate_conflict") or report.checks.get("duplicate_row")):
+        return ""
+    if not source.id_cols:
+        e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
+        return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
+                f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
+    if source.aggregate == "none":
+        return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
+                "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
+    return ""
 
 
 def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -534,16 +553,18 @@ def take_valid(result: ValidationResult) -> pl.DataFrame:
 def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
     r = result.report
+    top_check = max(r.checks.items(), key=lambda kv: kv[1])[0] if r.checks else None
+    hint = result.hint if top_check in ("duplicate_conflict", "duplicate_row") else ""
     if r.rows_valid == 0:
         raise DataValidationError(
-            f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks}){_example(result)}"
+            f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks}){_example(result)}{hint}"
         )
     if r.quarantine_rate > cfg.quarantine_threshold:
         top = ", ".join(f"{k}={v}" for k, v in sorted(r.checks.items(), key=lambda kv: -kv[1])[:5])
         where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
         raise DataValidationError(
             f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
-            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{where}"
+            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
         )
 
 
