@@ -23,7 +23,9 @@ import polars as pl
 from flowcast.errors import StorageError
 
 
-def _storage_error(path: Path, exc: BaseException) -> StorageError:
+def storage_error(path: Path, exc: BaseException) -> StorageError:
+    """A failed write of `path` as one sentence: the path, and 'no space left' for a full disk
+    (errno ENOSPC, or polars' wrapping of it)."""
     text = " ".join(str(exc).split())
     full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in text or "No space left" in text
     why = "no space left on device (the disk is full)" if full else text
@@ -47,7 +49,7 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         os.replace(tmp, path)
         tmp = None
     except (OSError, pl.exceptions.PolarsError) as exc:  # polars wraps I/O errors in a ComputeError
-        raise _storage_error(path, exc) from exc
+        raise storage_error(path, exc) from exc
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
