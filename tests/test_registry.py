@@ -165,6 +165,20 @@ def test_corrupt_pointer_is_a_registry_error(tmp_path):
         reg.production()
 
 
+def test_a_lock_that_cannot_be_opened_is_a_registry_error_naming_it(tmp_path):
+    """Regression: a registry whose lock file could not be created (read-only or full disk) failed
+    with a bare OSError that named no file."""
+    reg = ModelRegistry(tmp_path / "models")
+    old = _register(reg, tmp_path, "rnn").version
+    reg.promote(old)
+    (tmp_path / "models" / ".lock").unlink()
+    (tmp_path / "models" / ".lock").mkdir()  # in the way of the lock file: open() fails for real
+    with pytest.raises(RegistryError, match=r"could not open the registry lock .*models/\.lock: Is a directory; "
+                                            r"the registry is unchanged"):
+        _register(reg, tmp_path, "gru")
+    assert [v.version for v in reg.list()] == [old] and reg.production().version == old
+
+
 def _run_child(root: Path, art: Path, name: str, fault: str | None) -> subprocess.CompletedProcess:
     env = {**os.environ}
     env.pop("FLOWCAST_FAULT", None)

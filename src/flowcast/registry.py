@@ -217,8 +217,13 @@ class ModelRegistry:
     # ------------------------------------------------------------------ files (local or remote)
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as fh:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:  # a read-only or full disk: say which file
+            raise RegistryError(f"could not open the registry lock {self.root / '.lock'}: {exc.strerror or exc}; "
+                                "the registry is unchanged") from exc
+        with handle as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 if self.remote is not None:
