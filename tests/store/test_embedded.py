@@ -188,6 +188,19 @@ def test_a_writer_lock_that_cannot_be_opened_names_it_and_changes_nothing(tmp_pa
     assert publish(store, make_forecast(3, N, H, AS_OF), variant=3).rows == N * H
 
 
+def test_a_views_sidecar_that_cannot_be_written_never_fails_a_publish_that_landed(tmp_path):
+    """Regression: the first publish of a store on a nearly full disk wrote its forecasts and created
+    the DuckDB views, then failed writing the small sidecar forecasts.duckdb.views.json; the task
+    retried a publish that had landed, and a `.forecasts.duckdb.views.json.<pid>.tmp` stayed behind."""
+    store = EmbeddedStore(tmp_path / "wh")
+    store.root.mkdir(parents=True)
+    (store.root / "forecasts.duckdb.views.json").mkdir()  # the sidecar cannot be replaced: a real OSError
+    r = publish(store, make_forecast(1, N, H, AS_OF))
+    assert r.notes == [] and store.read().height == N * H
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+    assert [p.name for p in store.root.iterdir() if p.is_file() and p.name.endswith(".tmp")] == []
+
+
 def test_a_damaged_partition_is_named_and_republishing_repairs_it(tmp_path):
     store = EmbeddedStore(tmp_path / "wh")
     publish(store, make_forecast(1, N, H, AS_OF))
