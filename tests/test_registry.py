@@ -200,6 +200,7 @@ def test_crash_between_register_and_promote_keeps_the_old_champion(tmp_path):
     assert reg.production().version == old
     assert [v.version for v in reg.list()] == [old, "gru-v2"]
     assert json.loads(reg.pointer_path.read_text())["datasets"]["toy"]["stack"] == [old]  # whole JSON
+    (left,) = root.glob(".production.json.*.tmp")  # the dead writer's temp pointer ...
     # killed while registering: no half version is listed, and the next run completes
     proc = _run_child(root, _artifact(tmp_path, "rnn", "new"), "rnn", "registry:before_version_rename")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -209,6 +210,7 @@ def test_crash_between_register_and_promote_keeps_the_old_champion(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert reg.production().version == "rnn-v3"
     assert not [d for d in reg.versions_dir.iterdir() if d.name.startswith(".")]  # stale temp cleaned
+    assert not left.exists() and not list(root.glob(".*.tmp"))  # ... removed by the next pointer write
     assert reg.rollback().version == old  # rolling back is one call (one command in the CLI)
 
 

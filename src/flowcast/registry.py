@@ -250,8 +250,11 @@ class ModelRegistry:
             raise RegistryError(f"corrupt production pointer {self.pointer_label}: {exc}") from exc
 
     def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
-        """Replace production.json whole (local: temp, fsync, rename; remote: one PUT)."""
+        """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
+        the lock, so a pointer temp file found here is a dead writer's: removed first."""
         if self.remote is None:
+            for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             return
         text = json.dumps(obj, indent=2, default=str)
