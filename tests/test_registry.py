@@ -179,6 +179,38 @@ def test_a_lock_that_cannot_be_opened_is_a_registry_error_naming_it(tmp_path):
     assert [v.version for v in reg.list()] == [old] and reg.production().version == old
 
 
+REGISTER_WITH_A_SIZE_LIMIT = """
+import resource, sys
+from datetime import datetime
+from flowcast.errors import StorageError
+from flowcast.registry import ModelRegistry
+resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))  # files past 1 KB fail (EFBIG), as on a full disk
+try:
+    ModelRegistry(sys.argv[1]).register(sys.argv[2], name="gru", created_at=datetime(2024, 1, 1))
+except StorageError as exc:
+    print(exc)
+"""
+
+
+def test_a_version_that_cannot_be_copied_is_one_sentence_and_leaves_nothing(tmp_path):
+    """Regression: on a full disk, registering a network ended the run with 'error: Error:
+    [('.../members/gru-s0/model.ckpt', ..., "[Errno 28] No space left on device: ...")]', shutil's
+    list of failed copies."""
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    old = _register(reg, tmp_path, "rnn").version
+    reg.promote(old)
+    big = _artifact(tmp_path, "gru", "big")
+    (big / "ckpt" / "model.ckpt").write_bytes(b"w" * 4096)
+    r = subprocess.run([sys.executable, "-c", REGISTER_WITH_A_SIZE_LIMIT, str(root), str(big)], check=False,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"could not write {root}/versions/gru-v2: [Errno 27] File too large: ")
+    assert [v.version for v in reg.list()] == [old] and reg.production().version == old
+    assert not [d for d in reg.versions_dir.iterdir() if d.name.startswith(".")]
+    assert _register(reg, tmp_path, "gru").version == "gru-v2"  # with room again, the next one lands
+
+
 def _run_child(root: Path, art: Path, name: str, fault: str | None) -> subprocess.CompletedProcess:
     env = {**os.environ}
     env.pop("FLOWCAST_FAULT", None)

@@ -32,7 +32,11 @@ from flowcast.errors import StorageError
 def storage_error(path: Path, exc: BaseException) -> StorageError:
     """A failed write of `path` as one sentence: the path, and 'no space left' for a full disk
     (errno ENOSPC, or polars' wrapping of it)."""
-    text = " ".join(str(exc).split())
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]  # copytree's list of (source, destination, why): the first says it
+        text = " ".join(str(first[-1] if isinstance(first, tuple) else first).split())
+    else:
+        text = " ".join(str(exc).split())
     full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in text or "No space left" in text
     why = "no space left on device (the disk is full)" if full else text
     return StorageError(f"could not write {path}: {why}; the previous file, if any, is intact")

@@ -62,6 +62,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flowcast.atomic import storage_error
 from flowcast.errors import ProductionMovedError, RegistryError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
 
@@ -513,9 +514,11 @@ class ModelRegistry:
                         shutil.rmtree(stale)
                 os.rename(tmp, self.versions_dir / version)
                 _fsync_dir(self.versions_dir)
-            except BaseException:
+            except BaseException as exc:
                 _make_writable(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
+                if isinstance(exc, OSError):  # a full disk (shutil.Error is one too): one sentence, the path
+                    raise storage_error(self.versions_dir / version, exc) from exc
                 raise
         return self.get(version)
 
