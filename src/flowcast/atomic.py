@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,7 +87,8 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         clean_stale_temps(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         lock_fd = os.dup(fd)  # the flock lives as long as one descriptor: this one, closed after the rename
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        with suppress(OSError):  # a file system without flock: no lock, and no cleaner can take it either
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
