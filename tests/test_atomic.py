@@ -44,3 +44,65 @@ def test_atomic_file_keeps_the_old_content_when_the_writer_fails(tmp_path):
     with atomic_file(target) as fh:
         fh.write(b"new")
     assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["model.ckpt"]
+
+
+WRITER = """
+import sys, time
+from flowcast.atomic import atomic_file
+with atomic_file(sys.argv[1]) as fh:
+    fh.write(b"half of the new plot")
+    fh.flush()
+    print("writing", flush=True)
+    sys.stdin.readline()  # killed here, or told to finish
+    fh.write(b" and the rest")
+"""
+
+
+def _writer(target):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def _temps(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_a_writer_killed_mid_write_leaves_a_temp_file_that_the_next_write_removes(tmp_path):
+    """Regression: a run SIGKILLed while it drew its forecast plot left
+    reports/.forecast_<dataset>_<as_of>.png.<random>.tmp behind, and no re-run ever removed it."""
+    import signal
+
+    from flowcast.atomic import atomic_write_text
+
+    plot = tmp_path / "reports" / "forecast.png"
+    atomic_write_text(plot, "old plot")
+    proc = _writer(plot)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    (left,) = _temps(plot.parent)
+    assert left.startswith(".forecast.png.") and plot.read_text() == "old plot"
+    atomic_write_text(plot.parent / "other.png", "another file of the folder")
+    assert _temps(plot.parent) == [] and plot.read_text() == "old plot"
+
+
+def test_a_live_writers_temp_file_is_left_alone(tmp_path):
+    from flowcast.atomic import atomic_write_text, clean_stale_temps
+
+    plot = tmp_path / "reports" / "forecast.png"
+    atomic_write_text(plot, "old plot")
+    proc = _writer(plot)
+    try:
+        atomic_write_text(plot.parent / "other.png", "another writer of the folder")
+        assert clean_stale_temps(plot.parent, min_age_s=0) == []
+        assert len(_temps(plot.parent)) == 1  # still being written
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    assert plot.read_bytes() == b"half of the new plot and the rest" and _temps(plot.parent) == []

@@ -165,6 +165,52 @@ def test_corrupt_pointer_is_a_registry_error(tmp_path):
         reg.production()
 
 
+def test_a_lock_that_cannot_be_opened_is_a_registry_error_naming_it(tmp_path):
+    """Regression: a registry whose lock file could not be created (read-only or full disk) failed
+    with a bare OSError that named no file."""
+    reg = ModelRegistry(tmp_path / "models")
+    old = _register(reg, tmp_path, "rnn").version
+    reg.promote(old)
+    (tmp_path / "models" / ".lock").unlink()
+    (tmp_path / "models" / ".lock").mkdir()  # in the way of the lock file: open() fails for real
+    with pytest.raises(RegistryError, match=r"could not open the registry lock .*models/\.lock: Is a directory; "
+                                            r"the registry is unchanged"):
+        _register(reg, tmp_path, "gru")
+    assert [v.version for v in reg.list()] == [old] and reg.production().version == old
+
+
+REGISTER_WITH_A_SIZE_LIMIT = """
+import resource, sys
+from datetime import datetime
+from flowcast.errors import StorageError
+from flowcast.registry import ModelRegistry
+resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))  # files past 1 KB fail (EFBIG), as on a full disk
+try:
+    ModelRegistry(sys.argv[1]).register(sys.argv[2], name="gru", created_at=datetime(2024, 1, 1))
+except StorageError as exc:
+    print(exc)
+"""
+
+
+def test_a_version_that_cannot_be_copied_is_one_sentence_and_leaves_nothing(tmp_path):
+    """Regression: on a full disk, registering a network ended the run with 'error: Error:
+    [('.../members/gru-s0/model.ckpt', ..., "[Errno 28] No space left on device: ...")]', shutil's
+    list of failed copies."""
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    old = _register(reg, tmp_path, "rnn").version
+    reg.promote(old)
+    big = _artifact(tmp_path, "gru", "big")
+    (big / "ckpt" / "model.ckpt").write_bytes(b"w" * 4096)
+    r = subprocess.run([sys.executable, "-c", REGISTER_WITH_A_SIZE_LIMIT, str(root), str(big)], check=False,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"could not write {root}/versions/gru-v2: [Errno 27] File too large: ")
+    assert [v.version for v in reg.list()] == [old] and reg.production().version == old
+    assert not [d for d in reg.versions_dir.iterdir() if d.name.startswith(".")]
+    assert _register(reg, tmp_path, "gru").version == "gru-v2"  # with room again, the next one lands
+
+
 def _run_child(root: Path, art: Path, name: str, fault: str | None) -> subprocess.CompletedProcess:
     env = {**os.environ}
     env.pop("FLOWCAST_FAULT", None)
@@ -186,6 +232,7 @@ def test_crash_between_register_and_promote_keeps_the_old_champion(tmp_path):
     assert reg.production().version == old
     assert [v.version for v in reg.list()] == [old, "gru-v2"]
     assert json.loads(reg.pointer_path.read_text())["datasets"]["toy"]["stack"] == [old]  # whole JSON
+    (left,) = root.glob(".production.json.*.tmp")  # the dead writer's temp pointer ...
     # killed while registering: no half version is listed, and the next run completes
     proc = _run_child(root, _artifact(tmp_path, "rnn", "new"), "rnn", "registry:before_version_rename")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -195,6 +242,7 @@ def test_crash_between_register_and_promote_keeps_the_old_champion(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert reg.production().version == "rnn-v3"
     assert not [d for d in reg.versions_dir.iterdir() if d.name.startswith(".")]  # stale temp cleaned
+    assert not left.exists() and not list(root.glob(".*.tmp"))  # ... removed by the next pointer write
     assert reg.rollback().version == old  # rolling back is one call (one command in the CLI)
 
 

@@ -1,7 +1,10 @@
 """Atomic file writes: a temp file beside the target, fsync, rename.
 
 Readers see the old file or the new one, never a part of either; a crash leaves at most a
-dot-prefixed `.tmp` file that no reader globs. Every plain file flowcast writes goes through
+dot-prefixed `.tmp` file that no reader globs, and the next atomic write into that folder
+removes it: a writer holds an flock on its temp file from the moment it is created to the
+rename, so a temp file whose lock is free and that has data (or is older than
+`STALE_TEMP_AGE_S`) belongs to a writer that died. Every plain file flowcast writes goes through
 `atomic_file` (quarantine, M3 cache, checkpoints, model metadata, plots). publish.py and
 registry.py keep their own, longer sequences because they add directory fsyncs, locks and
 fault-injection hooks.
@@ -10,11 +13,14 @@ fault-injection hooks.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,23 +29,66 @@ import polars as pl
 from flowcast.errors import StorageError
 
 
-def _storage_error(path: Path, exc: BaseException) -> StorageError:
-    text = " ".join(str(exc).split())
+def storage_error(path: Path, exc: BaseException) -> StorageError:
+    """A failed write of `path` as one sentence: the path, and 'no space left' for a full disk
+    (errno ENOSPC, or polars' wrapping of it)."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]  # copytree's list of (source, destination, why): the first says it
+        text = " ".join(str(first[-1] if isinstance(first, tuple) else first).split())
+    else:
+        text = " ".join(str(exc).split())
     full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in text or "No space left" in text
     why = "no space left on device (the disk is full)" if full else text
     return StorageError(f"could not write {path}: {why}; the previous file, if any, is intact")
+
+
+STALE_TEMP_AGE_S = 10.0
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")
+
+
+def clean_stale_temps(folder: str | Path, min_age_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Remove the temp files that dead writers of `atomic_file` left in `folder` (module doc);
+    returns them. A live writer's file (locked) and a file just created (empty, young) stay."""
+    removed: list[Path] = []
+    try:
+        entries = [e for e in os.scandir(folder) if _TEMP_NAME.match(e.name) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            st = os.fstat(fd)
+            if st.st_size > 0 or now - st.st_mtime > min_age_s:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # BlockingIOError: a live writer holds it; or it went away meanwhile
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Yield an open temp file beside `path`; on a clean exit it is fsynced and renamed over
     `path`, on any error it is removed and `path` keeps its old content. I/O failures (a full
-    disk, polars wrapping one) become a StorageError naming the file."""
+    disk, polars wrapping one) become a StorageError naming the file. Temp files that dead
+    writers left in the folder are removed first (`clean_stale_temps`)."""
     path = Path(path)
     tmp: str | None = None
+    lock_fd = -1
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        lock_fd = os.dup(fd)  # the flock lives as long as one descriptor: this one, closed after the rename
+        with suppress(OSError):  # a file system without flock: no lock, and no cleaner can take it either
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
@@ -47,10 +96,12 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         os.replace(tmp, path)
         tmp = None
     except (OSError, pl.exceptions.PolarsError) as exc:  # polars wraps I/O errors in a ComputeError
-        raise _storage_error(path, exc) from exc
+        raise storage_error(path, exc) from exc
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if lock_fd >= 0:
+            os.close(lock_fd)
 
 
 def atomic_write_parquet(frame: pl.DataFrame, path: str | Path) -> Path:

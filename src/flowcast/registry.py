@@ -62,6 +62,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flowcast.atomic import storage_error
 from flowcast.errors import ProductionMovedError, RegistryError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
 
@@ -217,8 +218,13 @@ class ModelRegistry:
     # ------------------------------------------------------------------ files (local or remote)
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as fh:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:  # a read-only or full disk: say which file
+            raise RegistryError(f"could not open the registry lock {self.root / '.lock'}: {exc.strerror or exc}; "
+                                "the registry is unchanged") from exc
+        with handle as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 if self.remote is not None:
@@ -245,8 +251,11 @@ class ModelRegistry:
             raise RegistryError(f"corrupt production pointer {self.pointer_label}: {exc}") from exc
 
     def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
-        """Replace production.json whole (local: temp, fsync, rename; remote: one PUT)."""
+        """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
+        the lock, so a pointer temp file found here is a dead writer's: removed first."""
         if self.remote is None:
+            for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             return
         text = json.dumps(obj, indent=2, default=str)
@@ -505,9 +514,11 @@ class ModelRegistry:
                         shutil.rmtree(stale)
                 os.rename(tmp, self.versions_dir / version)
                 _fsync_dir(self.versions_dir)
-            except BaseException:
+            except BaseException as exc:
                 _make_writable(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
+                if isinstance(exc, OSError):  # a full disk (shutil.Error is one too): one sentence, the path
+                    raise storage_error(self.versions_dir / version, exc) from exc
                 raise
         return self.get(version)
 

@@ -398,3 +398,35 @@ def test_training_data_saved_with_calendar_columns_loads_without_them(tmp_path):
     old = TrainingData(frame=td.with_calendar(), scalers=td.scalers, meta=td.meta)  # as an older version saved it
     back = TrainingData.load(old.save(tmp_path / "td"))
     assert back.frame.equals(td.frame) and back.with_calendar().equals(old.frame)
+
+
+SAVE_WITH_A_SIZE_LIMIT = """
+import resource, sys
+from flowcast.data.training_data import TrainingData
+from flowcast.errors import StorageError
+td = TrainingData.load(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (256, 256))  # every file past 256 bytes fails: EFBIG, a full disk's cousin
+try:
+    td.save(sys.argv[2])
+except StorageError as exc:
+    print(exc)
+"""
+
+
+def test_training_data_that_cannot_be_written_is_a_storage_error_naming_the_folder(tmp_path):
+    """Regression: on a full disk `flowcast run` ended with 'error: ComputeError: parquet: File out of
+    specification: underlying IO error: No space left on device (os error 28)' (or a bare OSError
+    28), naming no path; the training data copy for the training process failed unexplained."""
+    import subprocess
+    import sys
+
+    td, _ = preprocess(frame({"a": [float(i) for i in range(40)]}), source(), settings(), None)
+    good = td.save(tmp_path / "good")
+    target = tmp_path / "run" / "data"
+    old = TrainingData(frame=td.frame.head(10), scalers=td.scalers, meta=td.meta).save(target)
+    r = subprocess.run([sys.executable, "-c", SAVE_WITH_A_SIZE_LIMIT, str(good), str(target)], check=False,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"could not write {target}: ") and "File too large" in r.stdout
+    assert TrainingData.load(old).frame.height == 10  # what was there stays whole
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data"]  # no temp folder left

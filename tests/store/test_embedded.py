@@ -166,6 +166,41 @@ def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch)
     assert publish(store, make_forecast(3, N, H, AS_OF), variant=3).rows == N * H  # and the next run works
 
 
+def test_a_writer_lock_that_cannot_be_opened_names_it_and_changes_nothing(tmp_path):
+    """Regression: with the store's lock folder unwritable (a read-only or full disk) a publish
+    failed with a bare 'OSError(30, Read-only file system)' that named no file."""
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    before = store.read()
+    locks = store.root / ".locks"
+    for f in locks.iterdir():
+        f.unlink()
+    locks.rmdir()
+    locks.write_text("")  # a file where the lock folder goes: mkdir fails for real
+    with pytest.raises(PublishError, match=r"could not open the writer lock .*wh/\.locks/forecasts\.dataset=sales\."
+                                           r"as_of=2024-03-01T00:00:00\.lock of the forecast store: File exists "
+                                           r"\[EEXIST\]; previously published forecasts are intact") as exc:
+        publish(store, make_forecast(2, N, H, AS_OF), variant=2)
+    assert exc.value.exit_code == 1  # I/O: the publish task retries it
+    assert store.read().equals(before) and files(store) == [
+        "forecasts/dataset=sales/as_of=2024-03-01T00:00:00/part-00000001.parquet"]
+    locks.unlink()
+    assert publish(store, make_forecast(3, N, H, AS_OF), variant=3).rows == N * H
+
+
+def test_a_views_sidecar_that_cannot_be_written_never_fails_a_publish_that_landed(tmp_path):
+    """Regression: the first publish of a store on a nearly full disk wrote its forecasts and created
+    the DuckDB views, then failed writing the small sidecar forecasts.duckdb.views.json; the task
+    retried a publish that had landed, and a `.forecasts.duckdb.views.json.<pid>.tmp` stayed behind."""
+    store = EmbeddedStore(tmp_path / "wh")
+    store.root.mkdir(parents=True)
+    (store.root / "forecasts.duckdb.views.json").mkdir()  # the sidecar cannot be replaced: a real OSError
+    r = publish(store, make_forecast(1, N, H, AS_OF))
+    assert r.notes == [] and store.read().height == N * H
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+    assert [p.name for p in store.root.iterdir() if p.is_file() and p.name.endswith(".tmp")] == []
+
+
 def test_a_damaged_partition_is_named_and_republishing_repairs_it(tmp_path):
     store = EmbeddedStore(tmp_path / "wh")
     publish(store, make_forecast(1, N, H, AS_OF))

@@ -99,9 +99,12 @@ class _CurrentStderr:
 @contextmanager
 def _prefect_console() -> Iterator[None]:
     """While a flow runs from the command line: Prefect's console log lines go to the current
-    stderr, without tracebacks unless FLOWCAST_DEBUG=1."""
+    stderr, without tracebacks unless FLOWCAST_DEBUG=1; Prefect's temporary API, when no API is
+    configured, is stopped even if this process is killed (ops.reaper)."""
     from prefect.logging import configuration
     from prefect.logging.handlers import PrefectConsoleHandler
+
+    from flowcast.ops.reaper import watch_temporary_api
 
     if not configuration.PROCESS_LOGGING_CONFIG:
         configuration.setup_logging()
@@ -112,6 +115,7 @@ def _prefect_console() -> Iterator[None]:
             h.stream = h.console.file = cast(TextIO, _CurrentStderr())
             if not os.environ.get("FLOWCAST_DEBUG"):
                 h.setFormatter(_NoTraceback(h.formatter))
+    watch_temporary_api()
     try:
         yield
     finally:

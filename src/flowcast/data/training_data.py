@@ -34,6 +34,7 @@ from typing import Any
 
 import polars as pl
 
+from flowcast.atomic import storage_error
 from flowcast.data.calendar import calendar_exprs, parse_freq
 from flowcast.errors import DataValidationError
 
@@ -290,10 +291,14 @@ class TrainingData:
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | Path) -> Path:
-        """Write to directory `path` atomically (temp dir, then rename)."""
+        """Write to directory `path` atomically (temp dir, then rename). A failed write (a full
+        disk) is a StorageError naming `path`; the temp dir is removed and `path` is as it was."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        except OSError as exc:
+            raise storage_error(path, exc) from exc
         try:
             self.frame.write_parquet(tmp / "frame.parquet")
             self.scalers.write_parquet(tmp / "scalers.parquet")
@@ -316,6 +321,8 @@ class TrainingData:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 tmp.rename(path)
+        except (OSError, pl.exceptions.PolarsError) as exc:  # polars wraps I/O errors in a ComputeError
+            raise storage_error(path, exc) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path

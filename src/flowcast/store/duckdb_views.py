@@ -33,6 +33,8 @@ import json
 import os
 from pathlib import Path
 
+from flowcast.atomic import atomic_write_text
+from flowcast.errors import StorageError
 from flowcast.store.parquet import PART_GLOB
 
 DB_NAME = "forecasts.duckdb"
@@ -141,7 +143,6 @@ class DuckDBViews:
             con.close()
         prev = self._state().get("views", {})
         state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()), "views": {**prev, **wanted}}
-        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.state_path)
+        with contextlib.suppress(StorageError):  # a full disk: the sidecar only spares later publishes a
+            atomic_write_text(self.state_path, json.dumps(state, indent=1))  # look into DuckDB; the views exist
         return None

@@ -268,9 +268,14 @@ class ParquetDataset:
         if not self.local:
             yield True
             return
-        self.locks_dir.mkdir(parents=True, exist_ok=True)
         path = self.locks_dir / f"{name}.lock"
-        with open(path, "a+") as fh:
+        try:
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:  # a read-only or full disk: say which file, keep it retryable
+            raise PublishError(f"could not open the writer lock {path} of the forecast store: "
+                               f"{_io_error(name, exc)}; previously published forecasts are intact") from exc
+        with handle as fh:
             deadline = time.monotonic() + self.lock_timeout
             while True:
                 try:

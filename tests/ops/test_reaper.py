@@ -1,0 +1,66 @@
+"""Prefect's temporary API never outlives a killed command (flowcast.ops.reaper): real processes,
+real signals. The 'server' is a sleeping Python process whose command line carries the argument
+Prefect starts its temporary server with, so the test does not wait for a real server to boot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flowcast.ops.reaper import SERVER_ARG, start_time
+
+FAKE_SERVER = [sys.executable, "-c", "import time; time.sleep(600)", SERVER_ARG.decode()]
+
+# a flowcast command: marks itself and starts its watchdog, starts its "temporary server", then waits
+OWNER = f"""
+import subprocess, sys, time
+from flowcast.ops.reaper import watch_temporary_api
+dog = watch_temporary_api()
+server = subprocess.Popen({FAKE_SERVER!r})
+print(dog.pid if dog else 0, server.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if start_time(pid) is None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_command_leaves_no_temporary_server_behind(sig):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL" and not k.startswith("FLOWCAST_OWNER")}
+    stranger = subprocess.Popen(FAKE_SERVER)  # the same command line, not this command's: never touched
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        dog, server = (int(x) for x in owner.stdout.readline().split())
+        assert dog and start_time(dog) and start_time(server)
+        os.kill(owner.pid, sig)
+        owner.wait(timeout=30)
+        assert _gone(server, 20), "the temporary server outlived the command"
+        assert _gone(dog, 20), "the watchdog did not exit"
+        assert start_time(stranger.pid) is not None
+    finally:
+        for p in (owner, stranger):
+            p.kill()
+            p.wait()
+
+
+def test_nothing_is_watched_when_an_api_is_configured(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.ops.reaper import MARK, watch_temporary_api
+
+    monkeypatch.delenv(MARK, raising=False)
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        assert watch_temporary_api() is None
+    assert MARK not in os.environ
