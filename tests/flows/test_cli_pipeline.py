@@ -79,6 +79,7 @@ def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Backtest leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
     assert "Published 24 forecast rows" in result.stdout
+    assert "…" not in result.stdout, result.stdout  # every figure whole in 80 columns (was "0.48…")
 
 
 @pytest.mark.parametrize("args,code,message", [

@@ -229,12 +229,11 @@ def run(
     from rich import box
 
     table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "
-                        "used to calibrate)", box=box.SIMPLE_HEAD)
+                        "used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False)
     cols = ("rank", "model", "kind", "smape", "mase", "coverage80", "coverage95", "msis")
     heads = {"coverage80": "cov80", "coverage95": "cov95"}
-    for col in cols:
-        table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right",
-                         no_wrap=col in ("model", "kind"))
+    for col in cols:  # no column shrinks to an ellipsis in 80 columns (a figure cut to "0.48…" says nothing)
+        table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right", no_wrap=True)
     published = result["decision"].get("publish")
     for model, r in board.items():
         fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
