@@ -21,6 +21,12 @@ from flowcast.cli.common import (
 )
 
 
+def _when(as_of: Any) -> str:
+    """'2019-06-01T00:00:00' (a stored, UTC instant) -> '2019-06-01 00:00'."""
+    text = str(as_of).replace("T", " ")
+    return text[:-3] if len(text) == 19 and text.endswith(":00") else text
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "-"
@@ -79,24 +85,27 @@ def accuracy(
         console.print(f"no realized accuracy{f' for {what}' if what else ''} yet: a retrain or forecast run scores "
                       "earlier published forecasts once their periods have actuals", highlight=False)
         return
+    from rich import box
     from rich.table import Table
 
     for name, rep in report.items():
         st = rep["status"]
         verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
         out.print(f"[bold]{name}[/]: {verdict}" + (f" - {'; '.join(st['reasons'])}" if st else ""), highlight=False)
-        table = Table()
-        for c in ("as_of", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive MASE", "promised MASE"):
-            table.add_column(c, justify="left" if c == "as_of" else "right")
+        # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive\nMASE", "promised\nMASE"):
+            table.add_column(c, justify="left" if c.startswith("as_of") else "right", no_wrap=True)
         for r in rep["as_ofs"]:
-            table.add_row(str(r["as_of"]).replace("T", " "), str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
+            table.add_row(_when(r["as_of"]), str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
                           _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
                           _fmt(r.get("mase_snaive")), _fmt(r.get("promised")))
         out.print(table)
         if "rows" in rep:
-            steps = Table(title=f"{name} as of {as_of}: per model and step")
+            steps = Table(title=f"{name} as of {as_of}: per model and step", box=box.SIMPLE_HEAD, pad_edge=False,
+                          collapse_padding=True)
             for c in ("model", "version", "step", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95"):
-                steps.add_column(c, justify="left" if c in ("model", "version") else "right")
+                steps.add_column(c, justify="left" if c in ("model", "version") else "right", no_wrap=True)
             for r in rep["rows"]:
                 steps.add_row(r["model"], r["model_version"] or "-", str(r["step"]), str(r["n"]), _fmt(r["mae"]),
                               _fmt(r["mase"]), _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2))
