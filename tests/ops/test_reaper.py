@@ -64,3 +64,26 @@ def test_nothing_is_watched_when_an_api_is_configured(monkeypatch):
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
         assert watch_temporary_api() is None
     assert MARK not in os.environ
+
+
+def test_the_temporary_api_gets_time_to_start_unless_its_timeout_is_set(monkeypatch):
+    """Regression: on a loaded machine the temporary server took over Prefect's 20 s to start and
+    `flowcast run` failed before reading any data ('Timed out while attempting to connect to
+    ephemeral Prefect API server')."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    from flowcast.ops import reaper
+
+    monkeypatch.setattr(reaper, "watch_temporary_api", lambda: None)  # no watchdog for the test process
+    monkeypatch.delenv(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name, raising=False)
+    with temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}):
+        assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == 20  # Prefect's own
+        with reaper.temporary_api():
+            assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == reaper.STARTUP_TIMEOUT_S
+        monkeypatch.setenv(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name, "7")
+        with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 7}), reaper.temporary_api():
+            assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == 7  # the user's choice stays

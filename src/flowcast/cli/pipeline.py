@@ -104,7 +104,7 @@ def _prefect_console() -> Iterator[None]:
     from prefect.logging import configuration
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from flowcast.ops.reaper import watch_temporary_api
+    from flowcast.ops.reaper import temporary_api
 
     if not configuration.PROCESS_LOGGING_CONFIG:
         configuration.setup_logging()
@@ -115,9 +115,9 @@ def _prefect_console() -> Iterator[None]:
             h.stream = h.console.file = cast(TextIO, _CurrentStderr())
             if not os.environ.get("FLOWCAST_DEBUG"):
                 h.setFormatter(_NoTraceback(h.formatter))
-    watch_temporary_api()
     try:
-        yield
+        with temporary_api():
+            yield
     finally:
         for h, fmt in patched:
             h.setFormatter(fmt)

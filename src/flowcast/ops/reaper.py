@@ -15,6 +15,11 @@ Prefect server that carries the mark (SIGTERM, then SIGKILL after a grace period
 A command that ends normally has stopped its server already: the watchdog finds nothing.
 Processes are identified by pid and start time, so a reused pid is never signalled.
 
+While the command runs, the temporary server gets `STARTUP_TIMEOUT_S` to start instead of
+Prefect's 20 s unless PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is set: on a loaded
+machine (several runs starting at once) it took longer, and the run failed before reading any
+data with 'Timed out while attempting to connect to ephemeral Prefect API server'.
+
 Run as `python -m flowcast.ops.reaper OWNER_PID OWNER_START`.
 """
 
@@ -25,8 +30,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MARK = "FLOWCAST_OWNER"
+STARTUP_TIMEOUT_S = 120
 SERVER_ARG = b"prefect.server.api.server:create_app"  # how Prefect starts its temporary server
 
 
@@ -103,6 +111,25 @@ def watch_temporary_api() -> subprocess.Popen[bytes] | None:
         [sys.executable, "-m", "flowcast.ops.reaper", str(me), mine],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
+
+
+@contextmanager
+def temporary_api() -> Iterator[None]:
+    """While a command runs flows: its temporary Prefect API (if any) is watched, and given
+    STARTUP_TIMEOUT_S to start unless its timeout was set (module doc)."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    watch_temporary_api()
+    if PREFECT_API_URL.value() or PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name in os.environ:
+        yield
+        return
+    with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: max(
+            STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())}):
+        yield
 
 
 if __name__ == "__main__":
