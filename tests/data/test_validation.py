@@ -359,3 +359,18 @@ def test_quoted_empty_fields_are_missing_values_not_text(write_csv, tmp_path):
     assert r.report.rows_valid == 4 and r.report.rows_null_y == 2
     assert r.valid.select("y", "promo").rows() == [(1.0, 0.0), (None, 1.0), (3.0, None), (None, None)]
     assert r.quarantined.select("source_row", "check").rows() == [(4, "time_missing")]
+
+
+def test_a_series_with_every_row_quarantined_is_named_not_dropped_silently(write_csv):
+    """Regression: a series whose every row failed validation (here its target is text) vanished: the
+    report counted 5 quarantined rows and 1 series, but no run summary, log or report said that series
+    'zz' existed and is not forecast. Series in = series kept + series with every row quarantined."""
+    text = HEADER + GOOD + "".join(f"2020-01-0{d},zz,n/a\n" for d in range(1, 5)) + (
+        "2020-01-09,,7\n")  # a row without an id names no series
+    r = run_validate(write_csv(text))
+    assert r.report.n_series == 1 and r.report.checks == {"id_missing": 1, "y_not_number": 4}
+    assert r.report.series_quarantined == [{"unique_id": "zz", "reason": "every row quarantined (y_not_number=4)"}]
+    md = r.report.to_markdown()
+    assert "| series with every row quarantined (not forecast) | 1 |" in md
+    assert "| zz | every row quarantined (y_not_number=4) |" in md
+    assert run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,x\n")).report.series_quarantined == []

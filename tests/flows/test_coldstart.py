@@ -69,6 +69,10 @@ def test_a_new_region_and_a_5_point_series_are_forecast_after_a_retrain(tmp_path
     rows += _monthly_rows("S5", "north", 110, 5)  # 2019-03 .. 2019-07: five points
     rows += [{"store": "S6", "region": "south", "month": "2019-07-01", "sales": None}]  # no value at all
     pl.DataFrame(rows, schema_overrides={"sales": pl.Float64}).write_csv(csv)
+    header = csv.read_text().splitlines()[0].split(",")
+    s7 = {"store": "S7", "region": "north", "month": "2019-07-01", "sales": "n/a"}  # every row quarantined
+    with csv.open("a") as f:
+        f.write(",".join(s7[c] for c in header) + "\n")
     out = forecast_flow(as_of=later, **kw)
 
     pub = _published(kw["home"], "regions", later)
@@ -84,7 +88,9 @@ def test_a_new_region_and_a_5_point_series_are_forecast_after_a_retrain(tmp_path
     assert out["fallback_series"] == 1
     assert out["fallbacks"] == [{"unique_id": "S5", "model": expected,
                                  "reason": "no forecast: 5 observation(s), too few for gru"}]
-    assert out["excluded"] == [{"unique_id": "S6", "reason": "no observed values (every y is empty)"}]
+    # regression: S7 (its one row quarantined) vanished from the summary; now every series in is accounted for
+    assert out["excluded"] == [{"unique_id": "S7", "reason": "every row quarantined (y_not_number=1)"},
+                               {"unique_id": "S6", "reason": "no observed values (every y is empty)"}]
 
 
 def _static_cols(reg: ModelRegistry, version: str) -> list[str]:

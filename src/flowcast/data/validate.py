@@ -66,6 +66,8 @@ class DataQualityReport:
     n_series: int = 0
     n_series_excluded: int = 0
     excluded: list[dict] = field(default_factory=list)  # {unique_id, reason}
+    # series whose every row was quarantined: not in `n_series`, never forecast ({unique_id, reason})
+    series_quarantined: list[dict] = field(default_factory=list)
     ds_min: str | None = None
     ds_max: str | None = None
     undeclared_columns: list[str] = field(default_factory=list)
@@ -152,6 +154,8 @@ class DataQualityReport:
               if self.aggregate != "none" else []),
             f"| rows quarantined | {self.rows_quarantined:,} ({self.quarantine_rate:.2%}) |",
             f"| series | {self.n_series:,} |",
+            *([f"| series with every row quarantined (not forecast) | {len(self.series_quarantined):,} |"]
+              if self.series_quarantined else []),
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
@@ -169,11 +173,12 @@ class DataQualityReport:
         if self.undeclared_columns:
             shown = [c if c.strip() else repr(c) for c in self.undeclared_columns]  # '' from a trailing comma
             lines += ["", f"undeclared columns (ignored): {', '.join(shown)}"]
-        if self.excluded:
+        excluded = [*self.series_quarantined, *self.excluded]
+        if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
-            lines += [f"| {e['unique_id']} | {e['reason']} |" for e in self.excluded[:50]]
-            if len(self.excluded) > 50:
-                lines.append(f"| ... | {len(self.excluded) - 50} more |")
+            lines += [f"| {e['unique_id']} | {e['reason']} |" for e in excluded[:50]]
+            if len(excluded) > 50:
+                lines.append(f"| ... | {len(excluded) - 50} more |")
         return "\n".join(lines)
 
 
@@ -409,7 +414,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                 valid = ok.select(cols)
             del ok
 
-    quarantined = _quarantine_rows(ingested, failed, dups, checks)
+    quarantined, quarantined_ids = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
     # observations only: planned rows (after as_of, future covariates only) are counted apart
     seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else pl.col("ds") <= ingested.as_of_ds
@@ -441,6 +446,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_aggregated=agg.get("rows_aggregated", 0),
         periods_aggregated=agg.get("periods_aggregated", 0),
         periods_with_quarantined_rows=agg.get("periods_with_quarantined_rows", 0),
+        series_quarantined=_series_quarantined(quarantined_ids, valid),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
@@ -515,12 +521,13 @@ def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[st
 
 def _quarantine_rows(
     ingested: Ingested, failed: pl.DataFrame | None, dups: pl.DataFrame, checks: list
-) -> pl.DataFrame:
-    """Original raw values of the quarantined rows (read back by row number) + check + reason."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Original raw values of the quarantined rows (read back by row number) + check + reason, and
+    their series keys (unique_id, check: `_series_quarantined`)."""
     schema = {ROW: pl.UInt32, **{c: pl.Utf8 for c in ingested.raw_columns}, "check": pl.Utf8, "reason": pl.Utf8}
     n_failed = 0 if failed is None else failed.height
     if n_failed + dups.height == 0:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=schema), pl.DataFrame(schema={"unique_id": pl.Utf8, "check": pl.Utf8})
     rows = pl.concat([s for s in (None if failed is None else failed[ROW], dups[ROW]) if s is not None and s.len()])
     try:
         raw = ingested.rows(rows)
@@ -540,7 +547,25 @@ def _quarantine_rows(
         parts.append(raw.join(dups, on=ROW, how="inner"))
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
-    return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW)
+    ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
+    return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW), ids
+
+
+def _series_quarantined(ids: pl.DataFrame, valid: pl.DataFrame) -> list[dict]:
+    """The series of quarantined rows (`ids`: unique_id, check) that kept no valid row, each with
+    its checks ('every row quarantined: y_not_number=5'): they are not forecast, and say so."""
+    keyed = ids.filter(pl.col("unique_id").is_not_null() & (pl.col("unique_id") != ""))  # not id_missing rows
+    if keyed.height == 0:
+        return []
+    candidates = keyed["unique_id"].unique()
+    kept = valid.filter(pl.col("unique_id").is_in(candidates.implode()))["unique_id"].unique()
+    lost = keyed.filter(~pl.col("unique_id").is_in(kept.implode()))
+    counts = lost.group_by("unique_id", "check").len().sort("unique_id", "len", "check", descending=[False, True, False])
+    out = []
+    for (uid,), part in counts.group_by("unique_id", maintain_order=True):
+        said = ", ".join(f"{c}={n}" for c, n in part.select("check", "len").iter_rows())
+        out.append({"unique_id": uid, "reason": f"every row quarantined ({said})"})
+    return out
 
 
 def take_valid(result: ValidationResult) -> pl.DataFrame:

@@ -252,8 +252,11 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
 def validation_line(report: Any) -> str:
     """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`."""
     null_y = int(getattr(report, "rows_null_y", 0) or 0)
+    lost = list(getattr(report, "series_quarantined", None) or [])
+    lost_said = (f"; {len(lost):,} series with every row quarantined, not forecast: "
+                 + ", ".join(str(e["unique_id"]) for e in lost[:5]) + (", ..." if len(lost) > 5 else "")) if lost else ""
     return (f"Validation: {report.rows_in:,} rows in, {report.rows_valid:,} valid ({null_y:,} without a target "
-            f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series")
+            f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}")
 
 
 # ------------------------------------------------------------------------------- publishing

@@ -155,7 +155,8 @@ def forecast_flow(
         "kind": production.kind,
         "fallback_series": int(rf.fallbacks.height),
         "fallbacks": rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
-        "excluded": data.td.excluded.head(100).to_dicts(),  # series not forecast, with the reason
+        # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
+        "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
         "published_rows": int(receipt.rows),
         "store": store_label(settings),
         "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,

@@ -357,7 +357,8 @@ def retrain_flow(
         "kind": version.kind,
         "fallback_series": int(rf.fallbacks.height),
         "fallbacks": rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
-        "excluded": td.excluded.head(_LISTED).to_dicts(),  # series not forecast, with the reason
+        # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
+        "excluded": [*data.report.series_quarantined, *td.excluded.to_dicts()][:_LISTED],
         "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
                   "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
         "published_rows": int(receipt.rows),
