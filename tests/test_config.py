@@ -167,3 +167,18 @@ def test_workers_section_defaults_env_and_bounds(monkeypatch):
         load_settings(workers={"max_attempts": 0})
     with pytest.raises(ValueError, match="such as 90s"):
         load_settings(workers={"wait_timeout": "soon"})
+
+
+def test_a_dataset_name_the_store_cannot_key_is_refused_when_the_configuration_is_read(tmp_path, monkeypatch):
+    """Regression: such a name trained and promoted a model, then failed at publish."""
+    monkeypatch.chdir(tmp_path)
+    src = {"path": "x.csv", "time_col": "t", "target_col": "y", "freq": "1d"}
+    with pytest.raises(ValueError, match=r"dataset name .my sales. cannot key the forecast store"):
+        load_settings(source={**src, "name": "my sales"})
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[sources."my sales"]\npath = "x.csv"\ntime_col = "t"\ntarget_col = "y"\nfreq = "1d"\n')
+    with pytest.raises(ValueError, match=r"dataset name .my sales. cannot key the forecast store"):
+        load_settings(cfg)
+    cfg.write_text('[sources."my sales"]\nname = "my_sales"\npath = "x.csv"\ntime_col = "t"\ntarget_col = "y"\n'
+                   'freq = "1d"\n')
+    assert load_settings(cfg).sources["my sales"].name == "my_sales"

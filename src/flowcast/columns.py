@@ -12,6 +12,9 @@ from __future__ import annotations
 
 ID, TIME, TARGET, PRED = "unique_id", "ds", "y", "y_hat"
 DATASET = "dataset"
+# a dataset name is a store key and a folder name (flowcast.store.contract.check_dataset): checked when
+# the configuration is read, so that a run never trains for a name it cannot publish under
+DATASET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
 # published forecasts: one row per (dataset, as_of, unique_id, ds); extra value columns (quantiles
 # y_hat_q<p>, intervals y_hat_lo<level>/y_hat_hi<level>) sit after y_hat, see flowcast.store.contract

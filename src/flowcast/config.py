@@ -26,6 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from flowcast.columns import DATASET_NAME_PATTERN
+
 Cell = Literal["rnn", "lstm", "gru"]
 FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
 
@@ -44,6 +46,16 @@ def _losses(*names: Literal["mae", "mse", "huber"]) -> list[Literal["mae", "mse"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _dataset_name(name: str) -> str:
+    """`name` when it can key the store and name its folders (columns.DATASET_NAME_PATTERN)."""
+    import re
+
+    if not re.match(DATASET_NAME_PATTERN, name):
+        raise ValueError(f"dataset name {name!r} cannot key the forecast store: use 1-128 letters, digits, '_', '.' "
+                         "or '-', starting with a letter or digit")
+    return name
 
 
 class SourceConfig(_Section):
@@ -103,6 +115,11 @@ class SourceConfig(_Section):
         if not re.fullmatch(r"\d+(ns|us|ms|s|m|h|d|w|mo|q|y)", v):
             raise ValueError(f"freq must be a polars duration string such as {sorted(FREQ_ALIASES)}, got {v!r}")
         return v
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_key(cls, v: str) -> str:
+        return _dataset_name(v)
 
     @model_validator(mode="after")
     def _label_is_static(self) -> SourceConfig:
@@ -490,6 +507,14 @@ class Settings(BaseSettings):
         if isinstance(v, str) and "://" in v:
             raise ValueError(f"home must be a folder of this machine, got the URL {v!r}: put a shared URL in "
                              f"`shared` (FLOWCAST_SHARED), e.g. shared = {v!r}")
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names_are_keys(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for key, src in v.items():  # [sources.NAME] names its dataset unless it sets `name`
+            if src.name == "custom":
+                _dataset_name(key)
         return v
 
     @field_validator("shared")

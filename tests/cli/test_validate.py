@@ -114,3 +114,13 @@ def test_semicolon_file_from_the_command_line(tmp_path):
     res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--json"])
     assert res.exit_code == 0, res.output
     assert last_json(res.stdout)["rows_valid"] == 80
+
+
+def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path):
+    """Regression: `flowcast run --data "Sales Data 2023 (v2).csv"` trained, backtested and promoted a model
+    for dataset 'Sales Data 2023 (v2)', then failed at publish ('not usable as a store key'), leaving a
+    production model without published forecasts. The name is now the stem as a key."""
+    p = write(tmp_path).rename(tmp_path / "Sales Data 2023 (v2).csv")
+    res = runner.invoke(app, ["validate", "--data", str(p), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["source"] == "Sales_Data_2023_v2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -89,7 +90,7 @@ def resolve_settings(
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}")
         try:
             source = SourceConfig(
-                name=Path(data).stem.split(".")[0] or "custom",
+                name=_name_of(data),
                 path=data,
                 id_cols=list(id_col or []),
                 time_col=time_col,
@@ -122,6 +123,13 @@ def resolve_settings(
             raise
         where = config or os.environ.get("FLOWCAST_CONFIG") or "defaults"
         raise ConfigError(f"invalid configuration ({where} + FLOWCAST_* env + options): {one_line(exc)}") from exc
+
+
+def _name_of(data: str) -> str:
+    """The dataset name of a file given with --data: its stem as a store key ('Sales Data 2023 (v2).csv'
+    -> 'Sales_Data_2023_v2'; a name the store cannot key failed the run at publish, after training)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(data).stem.split(".")[0]).strip("_.-")[:128]
+    return stem or "custom"
 
 
 def _note_unnamed_config(config: Path | None) -> None:

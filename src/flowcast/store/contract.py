@@ -20,10 +20,10 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS, REALIZED_KEY
+from flowcast.columns import DATASET_NAME_PATTERN, FORECAST_COLUMNS, REALIZED_COLUMNS, REALIZED_KEY
 from flowcast.errors import PublishError
 
-_DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_DATASET_RE = re.compile(DATASET_NAME_PATTERN)
 _VALUE_RE = re.compile(r"^y_hat_(?:q(?P<q>\d+(?:\.\d+)?)|(?P<side>lo|hi)(?P<level>\d+(?:\.\d+)?))$")
 
 
