@@ -124,3 +124,12 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     res = runner.invoke(app, ["validate", "--data", str(p), *FILE_OPTS, "--json"])
     assert res.exit_code == 0, res.output
     assert last_json(res.stdout)["source"] == "Sales_Data_2023_v2"
+
+
+def test_a_glob_names_the_dataset_after_its_folder(tmp_path):
+    """Regression: `--data 'sales/*.csv'` named the dataset '*', which the store cannot key."""
+    (tmp_path / "sales").mkdir()
+    write(tmp_path).rename(tmp_path / "sales" / "part-1.csv")
+    res = runner.invoke(app, ["validate", "--data", str(tmp_path / "sales" / "*.csv"), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["source"] == "sales"

@@ -127,8 +127,13 @@ def resolve_settings(
 
 def _name_of(data: str) -> str:
     """The dataset name of a file given with --data: its stem as a store key ('Sales Data 2023 (v2).csv'
-    -> 'Sales_Data_2023_v2'; a name the store cannot key failed the run at publish, after training)."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(data).stem.split(".")[0]).strip("_.-")[:128]
+    -> 'Sales_Data_2023_v2'), a glob's folder ('sales/*.csv' -> 'sales'). A name the store cannot key
+    ('*') failed the run at publish, after training."""
+    path = Path(data)
+    stem = path.stem.split(".")[0]
+    if any(c in stem for c in "*?["):
+        stem = path.parent.name
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:128]
     return stem or "custom"
 
 
