@@ -221,3 +221,15 @@ def test_an_invalid_month_or_quarter_stays_unparsable(write_csv):
     p = write_csv("date,id,val\n2020-13,a,1\n2020Q5,a,2\n")
     got = ingest(make_source(p, freq="1mo"), None).frame.select("ds").collect()
     assert got["ds"].to_list() == [None, None]
+
+
+def test_decimal_commas_of_a_semicolon_file_are_numbers(write_csv):
+    """Regression: Excel's CSV in locales whose decimal mark is ',' (';'-separated, '3,5') had every row
+    quarantined as "val '3,5' is not a number (decimal comma? ...)". A ','-separated file keeps its rule
+    (a quoted '3,5' there is still quarantined with that hint), and so does a thousands separator."""
+    p = write_csv("date;id;val;promo\n2020-01-01;a;3,5;0,25\n2020-01-02;a;-0,5;1\n2020-01-03;a;4;\n"
+                  "2020-01-04;a;1.234,5;0\n")
+    got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
+    assert got.rows() == [(3.5, 0.25), (-0.5, 1.0), (4.0, None), (None, 0.0)]
+    p = write_csv('date,id,val\n2020-01-01,a,"3,5"\n', name="comma.csv")
+    assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None]

@@ -14,7 +14,8 @@ byte-order mark, Windows line endings, quoted fields with commas and unsorted ro
 Empty or whitespace-only lines (and lines of empty fields only, ',,') are not rows: they are
 skipped and counted (report: blank_lines). An empty quoted field ('""', how csv.QUOTE_ALL writes a
 missing value) or a blank one in the time, target or covariate column holds no value, as an empty field.
-A file separated by ';', tab or '|' is recognised when the source keeps the default ','.
+A file separated by ';', tab or '|' is recognised when the source keeps the default ','; in a ';'
+file (Excel's CSV where ',' is the decimal mark) a number written '3,5' is 3.5.
 Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
 order is ambiguous, needs a declared time_format; without one it is quarantined with that hint).
 A year ('2020') or month ('2020-03'), ISO-8601 at reduced precision, and a quarter ('2020Q1',
@@ -389,7 +390,15 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
 
     lf = scan(source.separator)
     sniffed = _sniff_separator(source, lf.collect_schema().names())
-    return scan(sniffed) if sniffed else lf
+    lf = scan(sniffed) if sniffed else lf
+    if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
+        present = set(lf.collect_schema().names())
+        numeric = [c for c in dict.fromkeys([source.target_col, *source.past_cols, *source.future_cols]) if c in present]
+        lf = lf.with_columns(pl.col(c).str.replace(_DECIMAL_COMMA_RE, "${1}.${2}") for c in numeric)
+    return lf
+
+
+_DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
 
 
 _OTHER_SEPARATORS = (";", "\t", "|")
