@@ -204,6 +204,24 @@ def test_covariates_static_and_future_exog():
     assert td.static.rows() == [("a", 3.0, 1.0, 0.0, 0.0), ("b", 5.0, 0.0, 1.0, 0.0)]
 
 
+def test_a_static_that_changes_within_a_series_is_reported():
+    """Regression: a static column whose value changes within a series (a store moved region) was
+    silently reduced to its first value; the data-quality report now says which column and series."""
+    from flowcast.data.validate import DataQualityReport
+
+    valid = frame({"a": [1.0] * 8, "b": [2.0] * 8}, region=["north"] * 4 + ["south"] * 4 + ["east"] * 8,
+                  size=[3.0] * 16)
+    td, s = preprocess(valid, source(static_cols=["region", "size"]), settings(), None)
+    assert s.static_varying == {"region": {"series": 1, "example": "a"}}
+    assert td.static.filter(pl.col("unique_id") == "a")["region=north"].item() == 1.0  # the first value
+    assert preprocess(valid.with_columns(region=pl.lit("east")), source(static_cols=["region"]), settings(),
+                      None)[1].static_varying is None
+    report = DataQualityReport(source="t", as_of=None)
+    report.add_preprocess(s)
+    assert ("static column 'region' changes within 1 series (e.g. a): a static is one value per series, the first "
+            "one is used") in report.to_markdown()
+
+
 def test_text_static_with_many_levels_is_reported_not_used():
     series = {f"s{i:02d}": list(range(7)) for i in range(33)}
     valid = frame(series).with_columns(pl.format("title {}", pl.col("unique_id")).alias("title"), size=pl.lit(1.0))

@@ -79,6 +79,9 @@ class PreprocessSummary:
     log1p_disabled: list[str] = field(default_factory=list)
     static_features: list[str] = field(default_factory=list)
     static_dropped: dict[str, str] = field(default_factory=dict)
+    # static columns whose value changes within a series (the first value is used): {col: {series, example}};
+    # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
+    static_varying: dict[str, dict[str, Any]] | None = None
     horizon: int = 0
     lookback: int = 0
     val_size: int = 0
@@ -146,11 +149,21 @@ def _safe_name(col: str, value: str) -> str:
     return level_name(col, value)
 
 
-def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> pl.DataFrame | None:
-    """First non-null value of each static column per series (one small row per series)."""
+def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame | None, dict[str, dict[str, Any]]]:
+    """First non-null value of each static column per series (one small row per series), and the
+    static columns whose value changes within a series: {col: {"series": n, "example": unique_id}}."""
     if not cols:
-        return None
-    return valid.group_by("unique_id").agg([pl.col(c).drop_nulls().first().alias(c) for c in cols])
+        return None, {}
+    per = valid.group_by("unique_id").agg(
+        *[pl.col(c).drop_nulls().first().alias(c) for c in cols],
+        *[pl.col(c).drop_nulls().n_unique().alias(f"__n_{c}") for c in cols],
+    )
+    varying: dict[str, dict[str, Any]] = {}
+    for c in cols:
+        changed = per.filter(pl.col(f"__n_{c}") > 1)["unique_id"].sort()
+        if changed.len():
+            varying[c] = {"series": changed.len(), "example": str(changed[0])}
+    return per.drop([f"__n_{c}" for c in cols]), varying
 
 
 def _static_features(
@@ -326,7 +339,7 @@ def preprocess(
     v = valid.select("ds", "y", *covs).with_columns(sid)
     del sid
     static_cols = list(dict.fromkeys(source.static_cols))
-    firsts = _static_firsts(valid, static_cols)
+    firsts, static_varying = _static_firsts(valid, static_cols)
     n_valid = valid.height
     del valid  # from here on only `v` (same buffers) is used: a caller that hands over its frame frees it early
 
@@ -496,6 +509,7 @@ def preprocess(
     ids = scalers.get_column("unique_id")
     static, static_names, dropped = _static_features(firsts, static_cols, ids)
     summary.static_features, summary.static_dropped = static_names, dropped
+    summary.static_varying = static_varying or None
     summary.n_series_out = ids.len()
     summary.rows_out = frame.height
     summary.future_exog_rows = 0 if future_exog is None else future_exog.height

@@ -106,6 +106,9 @@ class DataQualityReport:
         imputed = (f"points imputed (gaps filled by preprocessing; not scored in backtests or realized accuracy): "
                    f"{int(p.get('rows_imputed', 0)):,} of {int(p.get('rows_out', 0)):,}")
         lines = ["", imputed]
+        for col, v in (p.get("static_varying") or {}).items():
+            lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
+                         "a static is one value per series, the first one is used")
         missing = {k: int(v) for k, v in (p.get("future_missing") or {}).items()}
         if missing:
             total = sum(missing.values())
