@@ -448,3 +448,12 @@ def test_training_data_that_cannot_be_written_is_a_storage_error_naming_the_fold
     assert r.stdout.startswith(f"could not write {target}: ") and "File too large" in r.stdout
     assert TrainingData.load(old).frame.height == 10  # what was there stays whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["data"]  # no temp folder left
+
+
+def test_no_series_left_for_a_gap_names_the_setting_that_keeps_it():
+    """Regression: half-hourly data read in the wrong zone (a daylight-saving hour quarantined) lost its one
+    series to 'interior gap of 4 periods > max_gap=3' and the run stopped without saying what to change."""
+    with pytest.raises(DataValidationError, match=r"interior gap of 4 periods from 2020-01-03 00:00 > max_gap=3\); a "
+                       r"gap of up to N periods is imputed with \[preprocess\] max_gap = N "
+                       r"\(FLOWCAST_PREPROCESS__MAX_GAP=4 keeps these series\), or check freq '1d'"):
+        preprocess(frame({"a": [1.0, 2.0, None, None, None, None, 7.0, 8.0]}), source(), settings(), None)

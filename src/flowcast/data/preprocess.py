@@ -412,6 +412,7 @@ def preprocess(
 
     # 4. interior gaps: longest run of missing values per series
     lengths = bounds.filter(pl.col("__first").is_not_null()).select("unique_id", pl.col("__expected").alias("length"))
+    longest_gap = 0  # the longest gap that excluded a series (said when no series is left)
     if total != n_rows or trimmed.get_column("y").null_count():
         gaps = _longest_gaps(trimmed, bounds.get_column("__first"), offsets, freq, chunk)
         gaps = gaps.with_columns(unique_id=ids.gather(gaps.get_column("__sid")))
@@ -428,6 +429,7 @@ def preprocess(
         )
         if too_long.height:
             excluded.append(too_long)
+            longest_gap = int(gaps.select(pl.col("__gap").max()).item())
 
     # 5. short series are kept: a network trains on and forecasts the series of at least min_length
     # periods (`TrainingData.marks`), the statistical models that can run on them forecast the others
@@ -449,8 +451,11 @@ def preprocess(
     kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
     if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
+        hint = (f"; a gap of up to N periods is imputed with [preprocess] max_gap = N (FLOWCAST_PREPROCESS__MAX_GAP="
+                f"{longest_gap} keeps these series), or check freq {source.freq!r}" if longest_gap else "")
         raise DataValidationError(
-            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: {reasons})"
+            f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: "
+            f"{reasons}){hint}"
         )
     # 3. (continued) the kept series on their grid: missing timestamps inserted (with nulls), excluded
     # series left out, in one pass that writes each output column once
