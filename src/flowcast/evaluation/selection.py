@@ -123,5 +123,6 @@ def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
     for m in ("smape", "mae", "rmse", "mase"):
         if m != metric and defined(m):
             return m, (f"{metric} is undefined for every candidate on this data (e.g. MASE when each series repeats "
-                       f"itself exactly every season); the candidates are ranked by {m} instead")
+                       "itself exactly every season, or when the history before the backtest window is too short for "
+                       f"its scale); the candidates are ranked by {m} instead.")
     return metric, ""

@@ -207,7 +207,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
             comps[m.key] = tasks.backtest_task(td_bt, _network_fit(members[m.key], run_dir / f"{m.key}-backtest",
                                                                    m.cell, label[m.key], h, scope), m.key, settings, hb)
         except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
-            dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out")
+            dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out.")
             log.warning(dropped[-1])
     for s in plan.statistical:
         comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
