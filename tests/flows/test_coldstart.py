@@ -231,3 +231,27 @@ def test_series_of_a_single_observation_are_published_by_naive_without_a_backtes
     assert pub.height == 3 * 6 and set(pub["model"]) == {"naive"} and not set(INTERVAL_COLUMNS) & set(pub.columns)
     assert dict(pub.select("unique_id", "y_hat").unique().iter_rows()) == {
         r["store"]: r["sales"] for r in rows if r["month"] == "2019-07-01"}
+
+
+def test_networks_no_series_can_train_on_are_left_out_once_without_failed_tasks(tmp_path):
+    """Regression: with a horizon longer than every series, each network member's backtest training ran as
+    a task and failed (an ERROR line per member, 6 in a default run that then succeeded). Now the run
+    says once that no series is long enough for a network and trains none; the statistical models publish."""
+    from flowcast.flows import retrain_flow
+
+    rows = [{"id": sid, "day": f"2020-03-{d:02d}", "v": 10.0 + 3 * d} for sid, n in (("a", 2), ("b", 3), ("c", 5))
+            for d in range(10 - n, 10)]
+    csv = tmp_path / "new.csv"
+    pl.DataFrame(rows).write_csv(csv)
+    source = {"name": "new", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
+              "freq": "1d", "horizon": 7}
+    overrides = {"model": {"cells": ["gru", "rnn"], "hidden_size": 4, "num_layers": 1, "max_steps": 2,
+                           "launcher": "inline", "accelerator": "cpu"},
+                 "evaluation": {"statistical": ["damped", "naive"], "combination": []}, "publish": {"plot_series": 1}}
+    as_of = datetime(2020, 3, 9)
+    out = retrain_flow(as_of=as_of, source=source, home=str(tmp_path / "home"), overrides=overrides)
+    assert "No series is long enough for a network in the backtest (one needs " in out["note"]
+    assert "could not be trained" not in out["note"]
+    assert {r["kind"] for r in out["leaderboard"]} == {"statistical"}
+    assert out["champion"] == "damped" and out["published_rows"] == 3 * 7
+    assert not list((tmp_path / "home" / "runs").glob("*/*-backtest"))  # no training was started

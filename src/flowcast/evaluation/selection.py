@@ -124,5 +124,5 @@ def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
         if m != metric and defined(m):
             return m, (f"{metric} is undefined for every candidate on this data (e.g. MASE when each series repeats "
                        "itself exactly every season, or when the history before the backtest window is too short for "
-                       f"its scale); the candidates are ranked by {m} instead.")
+                       f"its scale); the candidates are ranked by {m} instead")
     return metric, ""

@@ -202,7 +202,15 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     comps: dict[str, Any] = {}
     members = {m.key: member_settings(settings, m.seed) for m in plan.members}
     label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say
-    for m in plan.members:
+    # no series long enough for a network even in the newest window: say so once, instead of a failed
+    # training task (an ERROR line) per member in a run that goes on without them
+    longest = int(td_bt.lengths().select(pl.col("length").max()).item() or 0) - hb
+    no_network = bool(plan.members) and bool(td_bt.meta.min_length) and longest < td_bt.meta.min_length
+    if no_network:
+        dropped.append(f"No series is long enough for a network in the backtest (one needs {td_bt.meta.min_length} "
+                       f"periods before a window, the longest has {max(longest, 0)}): the network candidates are left out.")
+        log.warning(dropped[-1])
+    for m in [] if no_network else plan.members:
         try:
             comps[m.key] = tasks.backtest_task(td_bt, _network_fit(members[m.key], run_dir / f"{m.key}-backtest",
                                                                    m.cell, label[m.key], h, scope), m.key, settings, hb)
