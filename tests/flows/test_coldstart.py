@@ -149,18 +149,23 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     assert "| series too short for a network (statistical models forecast them) | 2 |" in quality
 
 
+def _short_daily_source(tmp_path: Path) -> dict:
+    """Three new series of 2, 3 and 5 days (up to 2020-03-09) with a horizon of 7: shorter than it, every one."""
+    rows = [{"id": sid, "day": f"2020-03-{d:02d}", "v": 10.0 + 3 * d} for sid, n in (("a", 2), ("b", 3), ("c", 5))
+            for d in range(10 - n, 10)]
+    csv = tmp_path / "new.csv"
+    pl.DataFrame(rows).write_csv(csv)
+    return {"name": "new", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
+            "freq": "1d", "horizon": 7}
+
+
 def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
     """Three new series of 2, 3 and 5 days and a horizon of 7: no series can be backtested on 7
     steps, so one window scores the first 4 (the longest series allows that), the candidates are
     ranked on it and every series is published, each by a model that runs on its length."""
     from flowcast.flows import retrain_flow
 
-    rows = [{"id": sid, "day": f"2020-03-{d:02d}", "v": 10.0 + 3 * d} for sid, n in (("a", 2), ("b", 3), ("c", 5))
-            for d in range(10 - n, 10)]
-    csv = tmp_path / "new.csv"
-    pl.DataFrame(rows).write_csv(csv)
-    source = {"name": "new", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
-              "freq": "1d", "horizon": 7}
+    source = _short_daily_source(tmp_path)
     overrides = {"model": {"cells": []}, "evaluation": {"statistical": ["damped", "naive"], "combination": []},
                  "publish": {"plot_series": 1}}
     as_of = datetime(2020, 3, 9)
@@ -239,12 +244,7 @@ def test_networks_no_series_can_train_on_are_left_out_once_without_failed_tasks(
     says once that no series is long enough for a network and trains none; the statistical models publish."""
     from flowcast.flows import retrain_flow
 
-    rows = [{"id": sid, "day": f"2020-03-{d:02d}", "v": 10.0 + 3 * d} for sid, n in (("a", 2), ("b", 3), ("c", 5))
-            for d in range(10 - n, 10)]
-    csv = tmp_path / "new.csv"
-    pl.DataFrame(rows).write_csv(csv)
-    source = {"name": "new", "path": str(csv), "id_cols": ["id"], "time_col": "day", "target_col": "v",
-              "freq": "1d", "horizon": 7}
+    source = _short_daily_source(tmp_path)
     overrides = {"model": {"cells": ["gru", "rnn"], "hidden_size": 4, "num_layers": 1, "max_steps": 2,
                            "launcher": "inline", "accelerator": "cpu"},
                  "evaluation": {"statistical": ["damped", "naive"], "combination": []}, "publish": {"plot_series": 1}}
