@@ -21,12 +21,6 @@ from flowcast.cli.common import (
 )
 
 
-def _when(as_of: Any) -> str:
-    """'2019-06-01T00:00:00' (a stored, UTC instant) -> '2019-06-01 00:00'."""
-    text = str(as_of).replace("T", " ")
-    return text[:-3] if len(text) == 19 and text.endswith(":00") else text
-
-
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "-"
@@ -88,6 +82,8 @@ def accuracy(
     from rich import box
     from rich.table import Table
 
+    from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
+
     for name, rep in report.items():
         st = rep["status"]
         verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
@@ -97,7 +93,7 @@ def accuracy(
         for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive\nMASE", "promised\nMASE"):
             table.add_column(c, justify="left" if c.startswith("as_of") else "right", no_wrap=True)
         for r in rep["as_ofs"]:
-            table.add_row(_when(r["as_of"]), str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
+            table.add_row(as_of_label(r["as_of"]), str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
                           _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
                           _fmt(r.get("mase_snaive")), _fmt(r.get("promised")))
         out.print(table)
