@@ -87,3 +87,29 @@ def test_the_temporary_api_gets_time_to_start_unless_its_timeout_is_set(monkeypa
         monkeypatch.setenv(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name, "7")
         with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 7}), reaper.temporary_api():
             assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == 7  # the user's choice stays
+
+
+def test_the_temporary_api_sends_no_telemetry_unless_the_user_asks(monkeypatch):
+    """Regression: offline, Prefect's temporary server logged 'ERROR ... Failed to send telemetry'
+    in every `flowcast run`. The server inherits the current settings as environment variables."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from flowcast.ops import reaper
+
+    def server_env() -> dict[str, str]:  # what Prefect passes to the server process it starts
+        return get_current_settings().to_environment_variables(exclude_unset=True)
+
+    monkeypatch.setattr(reaper, "watch_temporary_api", lambda: None)  # no watchdog for the test process
+    monkeypatch.delenv(PREFECT_SERVER_ANALYTICS_ENABLED.name, raising=False)
+    with temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}):
+        with reaper.temporary_api():
+            assert PREFECT_SERVER_ANALYTICS_ENABLED.value() is False
+            assert server_env()[PREFECT_SERVER_ANALYTICS_ENABLED.name].lower() == "false"
+        monkeypatch.setenv(PREFECT_SERVER_ANALYTICS_ENABLED.name, "true")
+        with temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: True}), reaper.temporary_api():
+            assert PREFECT_SERVER_ANALYTICS_ENABLED.value() is True  # the user's choice stays

@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 MARK = "FLOWCAST_OWNER"
 STARTUP_TIMEOUT_S = 120
@@ -115,20 +116,26 @@ def watch_temporary_api() -> subprocess.Popen[bytes] | None:
 
 @contextmanager
 def temporary_api() -> Iterator[None]:
-    """While a command runs flows: its temporary Prefect API (if any) is watched, and given
-    STARTUP_TIMEOUT_S to start unless its timeout was set (module doc)."""
+    """While a command runs flows: its temporary Prefect API (if any) is watched, given
+    STARTUP_TIMEOUT_S to start unless its timeout was set (module doc), and sends Prefect no usage
+    telemetry unless PREFECT_SERVER_ANALYTICS_ENABLED says so (offline, the server logged
+    "ERROR ... Failed to send telemetry" in every run: an error that was none)."""
     from prefect.settings import (
         PREFECT_API_URL,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
 
     watch_temporary_api()
-    if PREFECT_API_URL.value() or PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name in os.environ:
-        yield
-        return
-    with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: max(
-            STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())}):
+    updates: dict[Any, Any] = {}
+    if not PREFECT_API_URL.value():  # the server inherits these settings (as environment variables)
+        if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
+            updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = max(
+                STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
+            updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
+    with temporary_settings(updates):
         yield
 
 
