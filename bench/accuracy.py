@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from flowcast.config import load_settings
     from flowcast.flows import retrain_flow
+    from flowcast.ops.reaper import temporary_api
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(a.home or tmp)
@@ -179,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings(dataset=a.dataset, home=home)
         as_of, train, test, h, m = split(a.dataset, a.holdout, settings.cache_dir)
         t0 = time.perf_counter()
-        result = retrain_flow(as_of=as_of, dataset=a.dataset, home=str(home), overrides=parse_sets(a.sets) or None)
+        with temporary_api():  # as `flowcast run`: a temporary API that is watched and sends no telemetry
+            result = retrain_flow(as_of=as_of, dataset=a.dataset, home=str(home),
+                                  overrides=parse_sets(a.sets) or None)
         seconds = time.perf_counter() - t0
         pub = published(result)
         pred, intervals_from = with_intervals(pub, result, a.dataset, home, as_of, parse_sets(a.sets) or None)
