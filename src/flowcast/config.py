@@ -656,7 +656,8 @@ FREQUENCY_SECTIONS = ("preprocess", "model", "evaluation")
 # apart: the same 16 quarters give twice the forecast origins to learn combination weights and to
 # choose on (M3 quarterly validation split: the published sMAPE went from 9.04, damped, to 8.87,
 # comb; 80% / 95% coverage 0.825 / 0.966). Like every backtest span, the windows shrink to fit
-# short data (`flowcast.data.lengths.fit_backtest`).
+# short data (`flowcast.data.lengths.fit_backtest`). The global linear model (`flowcast.models.stats`,
+# glin) is in no recipe: README, "Benchmarks".
 FREQUENCY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "1y": {
         "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},

@@ -1,4 +1,4 @@
-"""The dynamic optimised Theta model and the random walk with drift (flowcast.models.stats):
+"""The dynamic optimised Theta model, the random walk with drift and the global linear model (flowcast.models.stats):
 a loop-by-loop reference of DOTM written from the paper's equations (the trend line refitted by
 ordinary least squares at every step, the initial level searched numerically) that the vectorised
 version must match on ragged seasonal series, and hand-checkable cases."""
@@ -16,6 +16,10 @@ from flowcast.models.stats import (
     STATISTICAL_MODELS,
     dotm_matrix,
     drift_matrix,
+    glin_coefficients,
+    glin_lags,
+    glin_matrix,
+    glin_normal_equations,
     statistical_forecast,
 )
 
@@ -95,7 +99,51 @@ def test_drift_extends_the_average_change():
     np.testing.assert_allclose(f, [[9.0, 11.0, 13.0], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]])
 
 
-@pytest.mark.parametrize("name", ["dotm", "drift"])
+def _seasonal_rows(levels: list[float], lengths: list[int], m: int = 4, width: int = 30) -> np.ndarray:
+    """Right-aligned rows: level x (1 + 0.2 x a pattern repeating every m periods)."""
+    pattern = np.array([1.0, 1.3, 0.8, 0.9])[:m]
+    y = np.full((len(levels), width), np.nan)
+    for i, (lv, n) in enumerate(zip(levels, lengths)):
+        y[i, width - n:] = lv * pattern[np.arange(n) % m]
+    return y
+
+
+def test_glin_learns_a_shared_pattern_and_scales_it_to_each_series():
+    # every series repeats one seasonal pattern at its own level: the pooled model, fitted on
+    # scaled windows, continues each series' pattern at that series' level (within a few percent:
+    # the windows that reach back before a short series' start see its padding, not the pattern;
+    # a flat forecast would be 20-30% off at the peaks)
+    lengths = [30, 24, 20, 30, 17]
+    y = _seasonal_rows([1.0, 50.0, 3.0, 1000.0, 7.0], lengths)
+    f = glin_matrix(y, np.array(lengths), 6, 4)  # [S, h]
+    pattern = np.array([1.0, 1.3, 0.8, 0.9])
+    for i, (lv, n) in enumerate(zip([1.0, 50.0, 3.0, 1000.0, 7.0], lengths)):
+        np.testing.assert_allclose(f[i], lv * pattern[np.arange(n, n + 6) % 4], rtol=0.05)
+
+
+def test_glin_without_a_whole_window_forecasts_nothing_and_pads_short_series():
+    assert glin_lags(4) == 8 and glin_lags(12) == 24 and glin_lags(1) == 6
+    short = np.array([[np.nan, 1.0, 2.0, 3.0]])  # 3 points: no window of 8 inputs and 6 outputs
+    assert np.isnan(glin_matrix(short, np.array([3]), 6, 4)).all()
+    assert glin_coefficients(*glin_normal_equations(short, np.array([3]), 6, 4)) is None
+    # a series shorter than the inputs (or with one point) still gets a finite forecast from the others'
+    lengths = [30, 30, 30, 3, 1]
+    y = _seasonal_rows([2.0, 5.0, 9.0, 4.0, 6.0], lengths)
+    f = glin_matrix(y, np.array(lengths), 6, 4)
+    assert np.isfinite(f).all()
+    assert np.isfinite(glin_matrix(np.zeros((2, 20)), np.array([20, 20]), 3, 4)).all()  # zero scale
+
+
+def test_glin_learns_from_the_latest_origins_only(monkeypatch):
+    from flowcast.models import stats
+
+    y = _seasonal_rows([2.0, 5.0], [30, 30])
+    assert glin_normal_equations(y, np.array([30, 30]), 6, 4)[2] == 2 * (30 - 6 + 1 - 4)  # every origin
+    monkeypatch.setattr(stats, "GLIN_ORIGINS", 3)
+    assert glin_normal_equations(y, np.array([30, 30]), 6, 4)[2] == 2 * 3
+
+
+@pytest.mark.parametrize("name", ["dotm", "drift", "glin"])
 def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
     from flowcast.models import baselines
 
@@ -110,6 +158,6 @@ def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
 
 
 def test_unknown_model_names_the_choices():
-    assert set(STATISTICAL_MODELS) == {"dotm", "drift"}
+    assert set(STATISTICAL_MODELS) == {"dotm", "drift", "glin"}
     with pytest.raises(ValueError, match="dotm"):
         statistical_forecast("arima", make_td())

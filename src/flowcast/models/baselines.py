@@ -18,6 +18,7 @@ Both are vectorised over all series in numpy, in blocks of series.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -68,10 +69,10 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
 _SERIES_BLOCK = 2048  # series per block: bounds the [series, steps] and [series, alphas or grid] arrays
 
 
-def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFrame:
-    """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`."""
+def _matrices(td: TrainingData) -> Iterator[tuple[pl.DataFrame, np.ndarray, np.ndarray]]:
+    """(block's series (unique_id, y list), right-aligned NaN-padded rows y [S, N], lengths [S])
+    for blocks of at most _SERIES_BLOCK series."""
     per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
-    blocks = []
     for b in range(0, per.height, _SERIES_BLOCK):
         part = per.slice(b, _SERIES_BLOCK)
         lengths = part["y"].list.len().to_numpy().astype(np.int64)
@@ -80,6 +81,15 @@ def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFr
         flat = part["y"].explode().to_numpy().astype(np.float64)
         within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         y[np.repeat(np.arange(S), lengths), N - np.repeat(lengths, lengths) + within] = flat
+        yield part, y, lengths
+
+
+def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFrame:
+    """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`."""
+    per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
+    blocks = []
+    for part, y, lengths in _matrices(td):
+        S = part.height
         f = method(y, lengths, h, td.meta.season_length)  # [S, h]
         blocks.append(pl.DataFrame({
             "unique_id": part["unique_id"].gather(np.repeat(np.arange(S), h)),
