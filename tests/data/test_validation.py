@@ -87,7 +87,21 @@ def test_empty_value_is_valid_null_not_quarantined(write_csv):
 def test_exog_text_is_quarantined(write_csv):
     p = write_csv("date,id,val,temp\n2020-01-01,a,1,20.5\n2020-01-02,a,2,warm\n")
     r = run_validate(p, future_cols=["temp"])
-    assert quarantined(r) == [(1, "exog_invalid", "temp 'warm' is not a finite number")]
+    reason = ("temp 'warm' is not a finite number (past and future covariates are numbers or true/false: encode a "
+              "category as one 0/1 column per value)")
+    assert quarantined(r) == [(1, "exog_invalid", reason)]
+
+
+def test_true_false_covariates_are_flags_not_text(write_csv):
+    """Regression: a promotion flag exported by Excel or R (TRUE/FALSE) or pandas (True/False) had every
+    row quarantined as "promo 'TRUE' is not a finite number" (the whole source, when every row has one);
+    it is 1/0, as a Boolean Parquet column is. Other words stay quarantined, with what to do instead."""
+    p = write_csv("date,id,val,promo,hol\n2020-01-01,a,1,TRUE,0\n2020-01-02,a,2,False,\n2020-01-03,a,3, true ,1\n"
+                  "2020-01-04,a,4,yes,0\n2020-01-05,a,5,0,easter\n")
+    r = run_validate(p, future_cols=["promo"], past_cols=["hol"])
+    assert r.valid.sort("ds")["promo"].to_list() == [1.0, 0.0, 1.0]
+    assert [(row, check) for row, check, _ in quarantined(r)] == [(3, "exog_invalid"), (4, "exog_invalid")]
+    assert "encode a category as one 0/1 column per value" in quarantined(r)[1][2]
 
 
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):

@@ -107,6 +107,19 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+def _covariate_hint(raw: pl.Expr) -> pl.Expr:
+    """Why a covariate did not parse: a number's formatting (`_number_hint`), or text (a category such
+    as a holiday's name), which a past/future covariate cannot hold."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    words = text.str.contains(r"[A-Za-z]") & ~text.str.contains(r"(?i)^[-+]?(nan|inf|infinity)$")
+    return (
+        pl.when(words)
+        .then(pl.lit(" (past and future covariates are numbers or true/false: encode a category as one 0/1 "
+                     "column per value)"))
+        .otherwise(_number_hint(raw))
+    )
+
+
 def row_checks(
     *,
     time_col: str,
@@ -259,7 +272,7 @@ def row_checks(
             RowCheck(
                 "exog_invalid",
                 (_raw(c).is_not_null() & pl.col(c).is_null()) | (pl.col(c).is_not_null() & ~pl.col(c).is_finite()),
-                pl.format("{} '{}' is not a finite number", pl.lit(c), _show(_raw(c))),
+                pl.format("{} '{}' is not a finite number{}", pl.lit(c), _show(_raw(c)), _covariate_hint(_raw(c))),
                 "a past/future covariate is text, NaN or infinite",
             )
         )

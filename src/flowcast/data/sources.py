@@ -431,9 +431,19 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
     )
 
 
-def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str) -> pl.Expr:
+_BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
+
+
+def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans: bool = False) -> pl.Expr:
+    """`expr` as Float64 (null where it is not a number); `booleans`: a covariate's 'TRUE'/'False'
+    text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas)."""
     if dtype == pl.Utf8:
-        return expr.str.strip_chars().cast(pl.Float64, strict=False)
+        text = expr.str.strip_chars()
+        number = text.cast(pl.Float64, strict=False)
+        if not booleans:
+            return number
+        flag = text.str.to_lowercase().replace_strict(_BOOLEAN_TEXT, default=None, return_dtype=pl.Float64)
+        return pl.coalesce(number, flag)
     if dtype.is_numeric() or dtype == pl.Boolean:
         return expr.cast(pl.Float64)
     raise DataValidationError(f"{file}: column {col!r} has type {dtype}, which cannot be cast to a number")
@@ -672,7 +682,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
     if issue is not None:
         mapped.append(issue.alias(TIME_LOCAL_ISSUE))
     for c in numeric_exog:
-        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label).alias(c))
+        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label, booleans=True).alias(c))
     for c in source.static_cols:
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
