@@ -182,3 +182,21 @@ def test_a_dataset_name_the_store_cannot_key_is_refused_when_the_configuration_i
     cfg.write_text('[sources."my sales"]\nname = "my_sales"\npath = "x.csv"\ntime_col = "t"\ntarget_col = "y"\n'
                    'freq = "1d"\n')
     assert load_settings(cfg).sources["my sales"].name == "my_sales"
+
+
+@pytest.mark.parametrize(("name", "value", "needs"), [
+    ("FLOWCAST_MODEL__CELLS", "gru", """FLOWCAST_MODEL__CELLS='["gru"]'"""),
+    ("FLOWCAST_EVALUATION__STATISTICAL", "theta, damped", """FLOWCAST_EVALUATION__STATISTICAL='["theta", "damped"]'"""),
+    ("FLOWCAST_MODEL__QUANTILES", "0.1,0.9", "FLOWCAST_MODEL__QUANTILES='[0.1, 0.9]'"),
+    ("FLOWCAST_MODEL__BLEND", "theta=0.2", "is not a JSON object"),
+])
+def test_a_list_or_table_setting_from_the_environment_names_its_variable(monkeypatch, name, value, needs):
+    """Regression: FLOWCAST_MODEL__CELLS=gru failed with pydantic-settings' 'error parsing value for field
+    "model" from source "EnvSettingsSource"', naming neither the variable nor its value nor the JSON it needs."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as err:
+        load_settings()
+    assert f"{name}={value!r}" in str(err.value) and needs in str(err.value)
+    assert "EnvSettingsSource" not in str(err.value)
+    monkeypatch.setenv(name, '["gru"]' if name.endswith("CELLS") else "[]" if "BLEND" not in name else "{}")
+    load_settings()  # the JSON it asks for is read

@@ -14,6 +14,7 @@ Nothing here reads the clock: `as_of` is a run argument, never configuration.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -611,6 +613,65 @@ def config_path(config_file: str | Path | None = None) -> Path | None:
     return path
 
 
+def _setting_kind(path: list[str]) -> str | None:
+    """'list', 'dict' or 'section' for a setting that an environment variable must give as JSON
+    (model.cells, model.blend, a whole section), None for a plain value or an unknown name."""
+    import types
+    import typing
+
+    model: Any = Settings
+    annotation: Any = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
+            annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+        model = annotation
+    origin = typing.get_origin(annotation) or annotation
+    if origin in (list, tuple, set):
+        return "list"
+    if origin is dict:
+        return "dict"
+    return "section" if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _env_json_error(exc: Exception, environ: Mapping[str, str]) -> str | None:
+    """The FLOWCAST_* variable behind pydantic-settings' 'error parsing value for field "model" from
+    source "EnvSettingsSource"', named with its value and the JSON it needs (FLOWCAST_MODEL__CELLS=gru
+    -> '["gru"]'); None when no such variable is found."""
+    import json
+    import re
+
+    m = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))
+    if not m:
+        return None
+    prefix = f"FLOWCAST_{m.group(1)}".upper()
+    said = []
+    for name, value in sorted(environ.items()):
+        if name.upper() != prefix and not name.upper().startswith(prefix + "__"):
+            continue
+        kind = _setting_kind(name[len("FLOWCAST_"):].lower().split("__"))
+        try:
+            json.loads(value)
+            continue
+        except ValueError:
+            pass
+        if kind == "list":
+            items = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+            example = json.dumps([json.loads(v) if re.fullmatch(r"-?\d+(\.\d+)?", v) else v.strip("'\"")
+                                  for v in items])
+            said.append(f"{name}={value!r} is not a JSON list, which this setting needs: e.g. {name}='{example}'")
+        elif kind == "dict":
+            said.append(f"{name}={value!r} is not a JSON object, which this setting needs: e.g. "
+                        f"{name}='{{\"theta\": 0.25}}'")
+        elif kind == "section":
+            said.append(f"{name}={value!r} is not a JSON object; set the section's settings one by one instead, "
+                        f"as {name}__<SETTING>=<value>")
+    return "; ".join(said) or None
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Read defaults < the NAMED TOML file (`config_path`) < FLOWCAST_* env < overrides (nested
     dicts merge, None is ignored)."""
@@ -629,7 +690,10 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
             return (init_settings, env_settings, toml)
 
-    merged = _FromFile(**_drop_none(overrides))
+    try:
+        merged = _FromFile(**_drop_none(overrides))
+    except SettingsError as exc:  # pydantic-settings names the section, not the variable or its value
+        raise ValueError(_env_json_error(exc, os.environ) or str(exc)) from exc
     settings = Settings.model_validate(merged.model_dump())
     settings._given = {name: frozenset(getattr(merged, name).model_fields_set) for name in FREQUENCY_SECTIONS}
     return settings
