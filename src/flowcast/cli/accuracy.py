@@ -18,6 +18,7 @@ from flowcast.cli.common import (
     out,
     parse_as_of,
     resolve_settings,
+    said,
 )
 
 
@@ -87,7 +88,8 @@ def accuracy(
     for name, rep in report.items():
         st = rep["status"]
         verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
-        out.print(f"[bold]{name}[/]: {verdict}" + (f" - {'; '.join(st['reasons'])}" if st else ""), highlight=False)
+        out.print(f"[bold]{said(name)}[/]: {verdict}" + (f" - {said('; '.join(st['reasons']))}" if st else ""),
+                  highlight=False, markup=True)
         # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive\nMASE", "promised\nMASE"):

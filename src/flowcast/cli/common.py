@@ -14,13 +14,23 @@ from typing import Annotated, Any, overload
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.timekeys import as_instant
 
-console = Console(stderr=True)  # human output goes to stderr so that --json stdout stays clean
-out = Console()
+# human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
+# would take any '[...]' in it for a style and drop it ('declare a variant as [sources.NAME]' lost its
+# '[sources.NAME]', FLOWCAST_MODEL__CELLS='[gru]' showed as ''); a styled line passes markup=True and
+# puts what it did not write itself through `said`
+console = Console(stderr=True, markup=False)
+out = Console(markup=False)
+
+
+def said(value: object) -> str:
+    """`value` as literal text inside a markup=True line: its brackets are not styles."""
+    return escape(str(value))
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
@@ -144,7 +154,7 @@ def _note_unnamed_config(config: Path | None) -> None:
         console.print(
             f"[yellow]note:[/] ./{IMPLICIT_CONFIG_NAME} is not read unless named: pass --config "
             f"{IMPLICIT_CONFIG_NAME} or set FLOWCAST_CONFIG={IMPLICIT_CONFIG_NAME} (the defaults are in effect)",
-            highlight=False,
+            highlight=False, markup=True,
         )
 
 
@@ -181,15 +191,16 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except FlowcastError as exc:
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            console.print(f"[bold red]error:[/] {said(exc)}", highlight=False, markup=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
+            console.print("[yellow]interrupted[/]", markup=True)
             raise typer.Exit(130) from None
         except Exception as exc:  # anything unexpected: still one sentence, exit 1
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (FLOWCAST_DEBUG=1 shows the traceback)")
+            console.print(f"[bold red]error:[/] {type(exc).__name__}: {said(exc)} (FLOWCAST_DEBUG=1 shows the "
+                          "traceback)", markup=True)
             raise typer.Exit(1) from None
 
     return wrapper

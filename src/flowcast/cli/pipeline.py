@@ -39,6 +39,7 @@ from flowcast.cli.common import (
     out,
     parse_as_of,
     resolve_settings,
+    said,
 )
 from flowcast.errors import ConfigError
 
@@ -377,7 +378,7 @@ def backfill(
                           o.get("flow_run") or "", o["error"] or "")
         out.print(table)
     if failed is not None:
-        console.print(f"[bold red]error:[/] {failed}", highlight=False)
+        console.print(f"[bold red]error:[/] {said(failed)}", highlight=False, markup=True)
         raise typer.Exit(failed.exit_code)
 
 

@@ -19,6 +19,7 @@ from flowcast.cli.common import (
     out,
     parse_as_of,
     resolve_settings,
+    said,
 )
 from flowcast.errors import ConfigError, RegistryError
 
@@ -87,8 +88,8 @@ def _mirror_registry(settings: Any) -> None:
     try:
         sync_if_postgres(settings)
     except FlowcastError as exc:
-        console.print(f"[bold yellow]warning:[/] the registry index on PostgreSQL is not updated: {exc}",
-                      highlight=False)
+        console.print(f"[bold yellow]warning:[/] the registry index on PostgreSQL is not updated: {said(exc)}",
+                      highlight=False, markup=True)
 
 
 def _published_hint(store: Any, dataset: str | None) -> str:
@@ -163,7 +164,7 @@ def models_list(
     prods, problems = _productions(reg)
     rows = [_version_row(v, prods) for v in reg.list(name, dataset=dataset)]
     for problem in problems:
-        console.print(f"[bold yellow]warning:[/] {problem}", highlight=False)
+        console.print(f"[bold yellow]warning:[/] {said(problem)}", highlight=False, markup=True)
     production: Any = prods.get(dataset) if dataset else (next(iter(prods.values())) if len(prods) == 1 else None)
     if json_out:
         emit_json({"production": production, "productions": prods, "versions": rows,
@@ -230,8 +231,8 @@ def models_promote(
     want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
     mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
     _mirror_registry(settings)
-    console.print(f"production of {target}: {before.version if before else 'none'} -> [bold]{mv.version}[/]",
-                  highlight=False)
+    console.print(f"production of {said(target)}: {said(before.version) if before else 'none'} -> "
+                  f"[bold]{said(mv.version)}[/]", highlight=False, markup=True)
     if json_out:
         emit_json({"dataset": target, "production": mv.version, "previous": before.version if before else None})
 
@@ -254,7 +255,7 @@ def models_rollback(
     before = _production_or_none(reg, dataset)
     mv = reg.rollback(dataset=dataset, reason=reason, at=parse_as_of(at))
     _mirror_registry(settings)
-    console.print(f"production of {mv.dataset}: {before.version if before else 'none'} -> [bold]{mv.version}[/] "
-                  "(rolled back)", highlight=False)
+    console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
+                  f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
     if json_out:
         emit_json({"dataset": mv.dataset, "production": mv.version, "previous": before.version if before else None})
