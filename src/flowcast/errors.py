@@ -54,3 +54,23 @@ class ProductionMovedError(RegistryError):
 
 class StorageError(FlowcastError):
     """A file could not be written (full disk, no permission); what was there before is intact."""
+
+
+def one_line(exc: Exception) -> str:
+    """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
+    valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            parts = []
+            for e in errors():
+                loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
+                msg = str(e.get("msg", "")).removeprefix("Value error, ")
+                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
+                got = f" (got {e['input']!r})" if shown else ""
+                parts.append(f"{loc}: {msg}{got}")
+            if parts:
+                return "; ".join(parts)
+        except Exception:  # noqa: BLE001, S110 - not pydantic's shape: fall back to the plain text below
+            pass
+    return " ".join(str(exc).split())

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
-from flowcast.errors import ConfigError, FlowcastError
+from flowcast.errors import ConfigError, FlowcastError, one_line
 from flowcast.timekeys import as_instant
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
@@ -156,26 +156,6 @@ def _note_unnamed_config(config: Path | None) -> None:
             f"{IMPLICIT_CONFIG_NAME} or set FLOWCAST_CONFIG={IMPLICIT_CONFIG_NAME} (the defaults are in effect)",
             highlight=False, markup=True,
         )
-
-
-def one_line(exc: Exception) -> str:
-    """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
-    valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            parts = []
-            for e in errors():
-                loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
-                msg = str(e.get("msg", "")).removeprefix("Value error, ")
-                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
-                got = f" (got {e['input']!r})" if shown else ""
-                parts.append(f"{loc}: {msg}{got}")
-            if parts:
-                return "; ".join(parts)
-        except Exception:  # noqa: BLE001, S110 - not pydantic's shape: fall back to the plain text below
-            pass
-    return " ".join(str(exc).split())
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -190,9 +190,11 @@ def run(
     Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
     forecasts went."""
     cells = _models(models)
-    settings = resolve_settings(
+    tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
+    settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        model={"max_steps": max_steps}, tuning=tuning,
     )
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
@@ -201,7 +203,7 @@ def run(
         result = call_flow(retrain_flow,
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
-            **({"overrides": {"tuning": {"enabled": True, "budget_minutes": budget}}} if budget else {}),
+            **({"overrides": {"tuning": tuning}} if tuning else {}),
         )
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}

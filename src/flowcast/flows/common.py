@@ -21,7 +21,7 @@ from prefect import get_run_logger
 from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
-from flowcast.errors import ConfigError, FlowcastError, StorageError
+from flowcast.errors import ConfigError, FlowcastError, StorageError, one_line
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
@@ -62,7 +62,7 @@ def flow_settings(
     except FlowcastError:
         raise
     except Exception as exc:  # pydantic ValidationError: one sentence naming the values
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        raise ConfigError(f"invalid configuration: {one_line(exc)}") from exc
 
 
 def with_frequency_defaults(settings: Settings) -> Settings:
