@@ -65,6 +65,8 @@ def accuracy(
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))
         status = read_status(settings.home, name)
+        if not mine.height and status is None:  # --dataset with nothing scored nor judged (a typo, or too soon)
+            continue
         report[name] = {
             "status": status.to_dict() if status else None,
             "as_ofs": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "dataset"}
