@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime
 
 import polars as pl
@@ -173,6 +174,19 @@ def test_binary_file(write_csv):
 def test_non_utf8_bytes(write_csv):
     p = write_csv(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1"))
     with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\); re-export the file as UTF-8"):
+        run_validate(p)
+
+
+def test_non_utf8_header_and_gzipped_file_name_the_encoding(write_csv):
+    """Regression: a header that is not UTF-8 (Excel's plain 'CSV' on Windows: 'Qté' in Windows-1252) failed
+    with "declared column(s) 'val' (renamed to 'Qt\ufffd'?) missing"; and in a gzipped file the bad byte was
+    looked for in the compressed bytes ('byte 0x8b on line 1', the gzip magic)."""
+    p = write_csv("date,id,Qt\xe9\n2020-01-01,a,1\n".encode("latin-1"))
+    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 1 \(offset 10\); "
+                       r"re-export the file as UTF-8 \(Excel: 'CSV UTF-8'"):
+        run_validate(p, target_col="Qt\xe9")
+    p = write_csv(gzip.compress(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1")), name="src.csv.gz")
+    with pytest.raises(DataValidationError, match=r"src.csv.gz is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\)"):
         run_validate(p)
 
 

@@ -347,7 +347,9 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     """(byte offset, line number (1-based), byte value) of the first invalid UTF-8 byte in a
     (gzipped) text file; None when the file is valid UTF-8."""
-    opener = gzip.open if _head_bytes(file, 2) == b"\x1f\x8b" else open
+    with open(file, "rb") as fh:  # the file's own first bytes (_head_bytes reads a gzip's content)
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
     offset, lines, carry = 0, 1, b""
     with opener(file, "rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -418,6 +420,18 @@ def _sniff_separator(source: SourceConfig, header: list[str]) -> str | None:
 # ------------------------------------------------------------------------------------ mapping
 def _declared(source: SourceConfig) -> list[str]:
     return [*source.id_cols, source.time_col, source.target_col, *source.exog_cols]
+
+
+def _header_not_utf8_error(file: str, found: list[str]) -> DataValidationError:
+    """A header read with replacement characters: the file is not UTF-8, which the missing column
+    it causes ("'Qté' (renamed to 'Qt\ufffd'?) missing") does not say."""
+    bad = None if _is_url(file) else first_invalid_utf8(file)
+    where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]})" if bad else " (its header reads " \
+        f"{found})"
+    return DataValidationError(
+        f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
+        "is Windows-1252 on Windows)"
+    )
 
 
 def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str]) -> DataValidationError:
@@ -649,6 +663,8 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     found = list(schema.names())
     declared = _declared(source)
     missing = [c for c in dict.fromkeys(declared) if c not in found]
+    if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
+        raise _header_not_utf8_error(file, found)
     if missing:
         raise _missing_column_error(source, file, missing, found)
     undeclared = [c for c in found if c not in declared]
