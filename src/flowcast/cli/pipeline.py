@@ -304,6 +304,32 @@ def forecast(
     )
 
 
+def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
+    """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
+    them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run
+    and the detail wrapped, never cut."""
+    from rich import box
+    from rich.table import Table
+
+    from flowcast.flows.backfill import IN_PROCESS
+    from flowcast.flows.naming import as_of_label
+
+    outcomes = summary["outcomes"]
+    workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
+    table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
+                        f"{summary['skipped']} skipped, {summary['failed']} failed",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("as_of (UTC)", no_wrap=True)
+    for col in ("status", "rows", "model", *(["worker"] if workers else [])):
+        table.add_column(col, no_wrap=True, justify="right" if col == "rows" else "left")
+    for col in ("flow run", "detail"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        table.add_row(as_of_label(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+                      *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "", o["error"] or "")
+    return table
+
+
 @app.command()
 @cli_errors
 def backfill(
@@ -367,18 +393,7 @@ def backfill(
     if json_out:
         emit_json(summary)
     else:
-        from rich.table import Table
-
-        table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
-                            f"{summary['skipped']} skipped, {summary['failed']} failed")
-        table.add_column("as_of", no_wrap=True, min_width=19)  # narrow terminals squeeze the other columns
-        table.add_column("status", no_wrap=True)
-        for col in ("rows", "model", "worker", "flow run", "detail"):
-            table.add_column(col)
-        for o in summary["outcomes"]:
-            table.add_row(o["as_of"], o["status"], str(o["rows"]), o["model"] or "", o.get("worker") or "",
-                          o.get("flow_run") or "", o["error"] or "")
-        out.print(table)
+        out.print(_backfill_table(summary, mode, step))
     if failed is not None:
         console.print(f"[bold red]error:[/] {said(failed)}", highlight=False, markup=True)
         raise typer.Exit(failed.exit_code)
