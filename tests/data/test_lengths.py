@@ -83,3 +83,20 @@ def test_series_that_can_never_take_part_do_not_shorten_the_spans_of_the_others(
     assert (b.n_windows, b.need) == (4, 21)
     assert b.notes == [("3 of 11 series have fewer than 21 periods: they take no part in the backtest and are "
                        "forecast by the best candidate that can run on them.")]
+
+
+def test_notes_say_how_many_series_fit_when_the_share_is_out_of_reach():
+    """Regression: 3,000 series of 1 to 8 days (horizon 3) were told '80% of the series have at least 6
+    periods: lookback 36 -> 3' and '80% of the series have at least 4 periods: 1 backtest window(s) instead
+    of 2' beside '1117 of 3000 series have fewer than 4 periods': where the share is out of reach the spans
+    fit the shortest series that can take part, and the note now says how many series that is."""
+    lengths = [1, 2, 3, 4, 5, 6, 7, 8]
+    s = fit_network_spans(lengths, horizon=3, lookback=36, val_size=3, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size) == (3, 0)
+    assert s.notes[0].startswith("only 3 of 8 series have at least 6 periods (the share 80% is out of reach): "
+                                 "lookback 36 -> 3, validation span 3 -> 0")
+    b = fit_backtest(lengths, horizon=3, n_windows=2, step=3, share=0.8)
+    assert b.notes[0] == ("only 5 of 8 series have at least 4 periods (the share 80% is out of reach): 1 backtest "
+                          "window(s) instead of 2.")
+    b = fit_backtest([8, 8, 8, 8, 40], horizon=3, n_windows=3, step=3, share=0.8)  # within reach: as before
+    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest window(s) instead of 3."]

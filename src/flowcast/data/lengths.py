@@ -40,6 +40,15 @@ def share_length(lengths: Sequence[int], share: float) -> int:
     return ordered[min(k, len(ordered)) - 1]
 
 
+def _who_has(lengths: Sequence[int], n: int, share: float) -> str:
+    """'80% of the series have at least n periods', or, when the share is out of reach and the spans fit
+    the shortest series that can take part, how many do ('2 of 5 series have ...', not '80% ...')."""
+    count = sum(1 for x in lengths if int(x) >= n)
+    if count >= max(1, math.ceil(share * len(lengths))):
+        return f"{share:.0%} of the series have at least {n} periods"
+    return f"only {count} of {len(lengths)} series have at least {n} periods (the share {share:.0%} is out of reach)"
+
+
 @dataclass
 class NetworkSpans:
     lookback: int
@@ -65,7 +74,7 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
     out = NetworkSpans(lb, vs)
     if out.changed(lookback, val_size):
         out.notes.append(
-            f"{share:.0%} of the series have at least {n} periods: lookback {lookback} -> {lb}, validation span "
+            f"{_who_has(lengths, n, share)}: lookback {lookback} -> {lb}, validation span "
             f"{val_size} -> {vs}, so that they are long enough for a network (the shorter ones are forecast by the "
             "statistical models that can run on them).")
     return out
@@ -114,8 +123,7 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     need = horizon + (k - 1) * step + 1
     out = BacktestSpans(k, step, need, horizon=horizon)
     if k != n_windows:
-        out.notes.append(f"{share:.0%} of the series have at least {n} periods: {k} backtest window(s) instead of "
-                         f"{n_windows}.")
+        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window(s) instead of {n_windows}.")
     longest = max((int(x) for x in lengths), default=0)
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1
