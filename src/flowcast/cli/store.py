@@ -173,19 +173,35 @@ def models_list(
     if not rows:
         console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}")
         return
+    for table in _versions_tables(rows):
+        out.print(table)
+    console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
+
+
+def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
+    """The registered versions, one table per dataset (titled with it), every version, kind, as_of and
+    score whole in 80 columns (one folded table printed 'statistic|al' and '2024-04-1|9 00:00:00+|00');
+    what each is wraps by words."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(show_header=True, header_style="bold")
-    cols = ("version", "dataset", "kind", "as_of", "mase", "smape", "what it is")
-    for c in ("", *cols):
-        table.add_column(c, overflow="fold")  # wraps on a narrow terminal instead of ending in '…'
+    from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
+
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-    for r in rows:
-        as_of = (r["as_of"] or "").replace("T", " ").removesuffix(":00")
-        table.add_row("*" if r["production"] else "", r["version"], r["dataset"] or "", r["kind"], as_of,
-                      fmt(r["mase"]), fmt(r["smape"]), r["description"])
-    out.print(table)
-    console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
+    tables = []
+    for dataset in dict.fromkeys(r["dataset"] or "" for r in rows):
+        table = Table(title=f"dataset {dataset}" if dataset else "no dataset", title_justify="left",
+                      header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for c in ("", "version", "kind", "as_of (UTC)", "mase", "smape"):
+            table.add_column(c, no_wrap=True, justify="right" if c in ("mase", "smape") else "left")
+        table.add_column("what it is", min_width=16, overflow="fold")  # whole words: 'seasonal_naive,' fits
+        for r in rows:
+            if (r["dataset"] or "") == dataset:
+                table.add_row("*" if r["production"] else "", r["version"], r["kind"],
+                              as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r["smape"]),
+                              r["description"])
+        tables.append(table)
+    return tables
 
 
 @models_app.command("show")
