@@ -204,6 +204,30 @@ def test_covariates_static_and_future_exog():
     assert td.static.rows() == [("a", 3.0, 1.0, 0.0, 0.0), ("b", 5.0, 0.0, 1.0, 0.0)]
 
 
+def test_covariate_values_the_source_left_empty_are_counted_where_they_are_filled():
+    """Regression: a past or future covariate left empty on the source's own rows (a missing temperature
+    reading) was filled with the series' last value without a word (only the horizon's unplanned values
+    were counted); the summary, the data-quality report and the run log now say how many, per column.
+    Planned rows after the last observation and the rows of an excluded series are not counted."""
+    from flowcast.data.validate import DataQualityReport
+
+    valid = frame(
+        {"a": [*range(1, 8), None, None], "b": [*range(1, 8), None, None], "c": [1.0, None, None, None, None, 6.0]},
+        days={"c": [0, 1, 2, 3, 4, 5]},
+        temp=[20.0, None, 22, 23, None, 25, 26, 27, None] + [20.0] * 9 + [None] * 6,
+        promo=[0.0, None, 0, 0, 0, 0, 0, 0, 0] + [1.0, None, None, 0, 0, 0, 0, 0, 0] + [0.0] * 6,
+    )
+    td, summary = preprocess(valid, source(future_cols=["temp"], past_cols=["promo"]), settings(max_gap=2), None)
+    assert td.excluded["unique_id"].to_list() == ["c"]  # a gap of 4 > max_gap
+    assert summary.covariates_filled == {"temp": 2, "promo": 3}
+    report = DataQualityReport(source="t", as_of=None)
+    report.add_preprocess(summary)
+    assert ("covariate values missing on the source's rows, filled with the series' last value (else its next): "
+            "temp: 2, promo: 3") in report.to_markdown()
+    _, clean = preprocess(frame({"a": [1.0, 2, 3]}, temp=[1.0, 2, 3]), source(future_cols=["temp"]), settings(), None)
+    assert clean.covariates_filled is None
+
+
 def test_a_static_that_changes_within_a_series_is_reported():
     """Regression: a static column whose value changes within a series (a store moved region) was
     silently reduced to its first value; the data-quality report now says which column and series."""

@@ -94,6 +94,10 @@ class PreprocessSummary:
     future_expected: int = 0
     future_missing: dict[str, int] = field(default_factory=dict)
     future_missing_series: int = 0
+    # source rows of the kept series without a value in a past/future covariate, per column, filled (the
+    # series' last value carried forward, else its next one; 0 for future ones with future_fill='zero');
+    # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
+    covariates_filled: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -457,6 +461,11 @@ def preprocess(
             f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: "
             f"{reasons}){hint}"
         )
+    if covs:  # covariate values the source left empty on its rows: filled below, never silently
+        kept_rows = trimmed.filter(keep.gather(trimmed.get_column("__sid"))) if excl.height else trimmed
+        nulls = kept_rows.select(pl.col(covs).null_count()).row(0, named=True)
+        summary.covariates_filled = {c: int(n) for c, n in nulls.items() if n} or None
+        del kept_rows
     # 3. (continued) the kept series on their grid: missing timestamps inserted (with nulls), excluded
     # series left out, in one pass that writes each output column once
     if total == n_rows and not excl.height:  # nothing to insert, nothing to drop

@@ -231,13 +231,18 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
 
 def future_notes(summary: Any) -> list[str]:
-    """A sentence when the horizon lacks planned values of declared future covariates (the fill
-    applied is named: the run never fills them silently)."""
+    """A sentence when the source's rows lack covariate values, and one when the horizon lacks planned
+    values of declared future covariates (the fill applied is named: the run never fills them silently)."""
+    from flowcast.data.validate import covariates_filled_line
+
+    filled = getattr(summary, "covariates_filled", None) or {}
+    line = covariates_filled_line(filled, summary.future_fill)
+    said = [line[0].upper() + line[1:]] if filled else []
     missing = {k: int(v) for k, v in (getattr(summary, "future_missing", None) or {}).items() if v}
     if not missing:
-        return []
+        return said
     per_column = ", ".join(f"{k}: {v}" for k, v in missing.items())
-    return [(f"Future-known covariates without a planned value on the horizon: {sum(missing.values())} of "
+    return [*said, (f"Future-known covariates without a planned value on the horizon: {sum(missing.values())} of "
              f"{summary.future_expected} values (series x steps) per column ({per_column}; "
              f"{summary.future_missing_series} series), filled by preprocess.future_fill = {summary.future_fill!r}")]
 
