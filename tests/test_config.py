@@ -139,6 +139,10 @@ def test_defaults_without_any_file_or_environment(tmp_path, monkeypatch):
 def test_a_named_file_that_does_not_exist_and_bad_values_are_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="nope.toml"):
         load_settings(tmp_path / "nope.toml")
+    monkeypatch.setenv("FLOWCAST_CONFIG", str(tmp_path))  # regression: a folder was said to be 'not found'
+    with pytest.raises(FileNotFoundError, match=r"is a folder, not a TOML file \(named by FLOWCAST_CONFIG\)"):
+        load_settings()
+    monkeypatch.delenv("FLOWCAST_CONFIG")
     monkeypatch.setenv("FLOWCAST_MODEL__LOOKBACK", "abc")
     with pytest.raises(ValueError, match="lookback"):
         load_settings()

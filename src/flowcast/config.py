@@ -609,6 +609,8 @@ def config_path(config_file: str | Path | None = None) -> Path | None:
     path = Path(named).expanduser()
     if not path.is_file():
         how = "FLOWCAST_CONFIG" if config_file is None else "the configuration file"
+        if path.is_dir():  # it exists: 'not found' sent people looking for a typo
+            raise FileNotFoundError(f"configuration file {path} is a folder, not a TOML file (named by {how})")
         raise FileNotFoundError(f"configuration file not found: {path} (named by {how})")
     return path
 
