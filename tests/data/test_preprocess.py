@@ -481,3 +481,20 @@ def test_no_series_left_for_a_gap_names_the_setting_that_keeps_it():
                        r"gap of up to N periods is imputed with \[preprocess\] max_gap = N "
                        r"\(FLOWCAST_PREPROCESS__MAX_GAP=4 keeps these series\), or check freq '1d'"):
         preprocess(frame({"a": [1.0, 2.0, None, None, None, None, 7.0, 8.0]}), source(), settings(), None)
+
+
+@pytest.mark.parametrize(("freq", "step", "seen", "guess"), [
+    ("1m", timedelta(days=31), "31 days", "but freq '1m' is 1 minute: is it freq '1mo'?"),
+    ("1d", timedelta(weeks=1), "7 days", "but freq '1d' is 1 day: is it freq '1w'?"),
+    ("15m", timedelta(hours=6), "6 hours", "but freq '15m' is 15 minutes: is it freq '6h'?"),
+])
+def test_no_series_left_because_freq_is_finer_than_the_data_says_which_freq_it_has(freq, step, seen, guess):
+    """Regression: monthly data read with --freq 1m (a minute, where '1mo' is a month) lost every series to
+    'interior gap of 44639 periods' and the error advised FLOWCAST_PREPROCESS__MAX_GAP=44639; it now says how
+    far apart the observations are and which freq that is, and no longer suggests the max_gap."""
+    valid = pl.DataFrame({"unique_id": ["a"] * 4 + ["b"] * 4, "ds": [D0 + i * step for i in range(4)] * 2,
+                          "y": [1.0, 2.0, 3.0, 4.0] * 2})
+    with pytest.raises(DataValidationError) as err:
+        preprocess(valid, source(freq=freq), settings(), None)
+    said = f"the observations are {seen} apart (the median step), {guess}"
+    assert said in str(err.value) and "MAX_GAP" not in str(err.value)
