@@ -57,6 +57,12 @@ ROW_CASES = [
                              "time_format: --time-format %s)")),
       (4, "time_unparsable", ("time '1577923200000' does not parse as ISO-8601 (Unix epoch milliseconds? export "
                              "the times as ISO-8601, or as seconds with --time-format %s)"))]),
+    # regression: Excel's day numbers (a date column left unformatted: 45292 is 2024-01-01) had no hint
+    ("excel_serial", "45292,a,4\n45292.5,b,5\n", {},
+     [(3, "time_unparsable", ("time '45292' does not parse as ISO-8601 (an Excel date serial number? format the "
+                             "column as a date (yyyy-mm-dd) in Excel before saving the CSV)")),
+      (4, "time_unparsable", ("time '45292.5' does not parse as ISO-8601 (an Excel date serial number? format the "
+                             "column as a date (yyyy-mm-dd) in Excel before saving the CSV)"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

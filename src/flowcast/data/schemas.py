@@ -91,6 +91,9 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
         .when(text.str.contains(r"^\d{12,13}$"))
         .then(pl.lit(" (Unix epoch milliseconds? export the times as ISO-8601, or as seconds with --time-format %s)"))
+        .when(text.str.contains(r"^[1-7]\d{4}(\.\d+)?$"))  # 10000..79999: 1927..2118 as Excel day numbers
+        .then(pl.lit(" (an Excel date serial number? format the column as a date (yyyy-mm-dd) in Excel before "
+                     "saving the CSV)"))
         .otherwise(pl.lit(""))
     )
 
