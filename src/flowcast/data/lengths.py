@@ -80,6 +80,39 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
     return out
 
 
+def fit_network_spans_for_backtest(lengths: Sequence[int], *, horizon: int, lookback: int, val_size: int,
+                                   short_series: str, share: float, n_windows: int, step: int,
+                                   windows_given: bool = False, lookback_given: bool = False,
+                                   val_size_given: bool = False) -> NetworkSpans:
+    """`fit_network_spans`, unless no series would then be long enough for a network at the first
+    backtest cutoff (where the backtest's networks are trained): then the spans are fitted to the
+    histories before that cutoff. Fitted to whole series only, 60 days with horizon 7 kept lookback
+    36 (50 periods needed) while the backtest's networks had 46: none was trained, no network
+    candidate was scored, and none could ever be published."""
+    def fit(of: Sequence[int]) -> NetworkSpans:
+        return fit_network_spans(of, horizon=horizon, lookback=lookback, val_size=val_size, short_series=short_series,
+                                 share=share, lookback_given=lookback_given, val_size_given=val_size_given)
+
+    spans = fit(lengths)
+    bt = fit_backtest(lengths, horizon=horizon, n_windows=n_windows, step=step, share=share, given=windows_given)
+    cut = [int(x) - bt.horizon - (bt.n_windows - 1) * bt.step for x in lengths]
+    need = network_min_length(lookback=spans.lookback, horizon=horizon, val_size=spans.val_size,
+                              short_series=short_series)
+    if not lengths or max(cut) >= need or max(lengths) < need:  # the backtest trains them, or nothing would
+        return spans
+    at_cut = fit(cut)
+    if network_min_length(lookback=at_cut.lookback, horizon=horizon, val_size=at_cut.val_size,
+                          short_series=short_series) > max(cut):
+        return spans  # even the shortest spans leave the backtest without a network: nothing gained
+    changed = [f"{what} {before} -> {after}" for what, before, after in (
+        ("lookback", lookback, at_cut.lookback), ("validation span", val_size, at_cut.val_size)) if before != after]
+    at_cut.notes = [
+        (f"no series has {need} periods before the first backtest window (the longest has {max(cut)}): "
+         f"{', '.join(changed)}, so that the networks take part in the backtest (the shorter series are forecast by "
+         "the statistical models that can run on them).")]
+    return at_cut
+
+
 def _shortened(n: int, *, horizon: int, lookback: int, val_size: int, short_series: str, lookback_given: bool,
                val_size_given: bool) -> tuple[int, int]:
     """(lookback, validation span) shortened, where not given, so that a series of `n` periods serves a

@@ -139,13 +139,14 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     """`settings` with the lookback and validation span shortened to the data where they were not
     given (`flowcast.data.lengths.fit_network_spans`), and what changed."""
     from flowcast.config import with_overrides
-    from flowcast.data.lengths import fit_network_spans
+    from flowcast.data.lengths import fit_network_spans_for_backtest
 
-    pp, mc, h = settings.preprocess, settings.model, int(td.meta.horizon)
+    pp, mc, ev, h = settings.preprocess, settings.model, settings.evaluation, int(td.meta.horizon)
     val = pp.val_size if pp.val_size is not None else h
-    spans = fit_network_spans(
+    spans = fit_network_spans_for_backtest(
         td.lengths()["length"].to_list(), horizon=h, lookback=mc.lookback, val_size=val,
-        short_series=pp.short_series, share=pp.length_share,
+        short_series=pp.short_series, share=pp.length_share, n_windows=ev.n_windows, step=ev.step or h,
+        windows_given="n_windows" in settings._given.get("evaluation", frozenset()),
         lookback_given="lookback" in settings._given.get("model", frozenset()),
         val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
     )
