@@ -204,3 +204,18 @@ def test_a_list_or_table_setting_from_the_environment_names_its_variable(monkeyp
     assert "EnvSettingsSource" not in str(err.value)
     monkeypatch.setenv(name, '["gru"]' if name.endswith("CELLS") else "[]" if "BLEND" not in name else "{}")
     load_settings()  # the JSON it asks for is read
+
+
+def test_a_home_or_shared_folder_under_tilde_is_the_users(tmp_path, monkeypatch):
+    """Regression: home = "~/flowcast" in flowcast.toml (or a quoted FLOWCAST_HOME, which no shell expands)
+    wrote everything under a folder named '~' in the working directory: a different home from every
+    directory, and not the one the user meant."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCAST_HOME")  # (set for every test by conftest)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('home = "~/flowcast"\nshared = "~/team"\n')
+    s = load_settings(cfg)
+    assert s.home == tmp_path / "flowcast" and s.shared == str(tmp_path / "team")
+    assert s.quarantine_dir == tmp_path / "flowcast" / "quarantine"
+    monkeypatch.setenv("FLOWCAST_HOME", "~/other")
+    assert load_settings().home == tmp_path / "other"

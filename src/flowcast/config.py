@@ -509,7 +509,9 @@ class Settings(BaseSettings):
         if isinstance(v, str) and "://" in v:
             raise ValueError(f"home must be a folder of this machine, got the URL {v!r}: put a shared URL in "
                              f"`shared` (FLOWCAST_SHARED), e.g. shared = {v!r}")
-        return v
+        # home = "~/flowcast" (a TOML file or a quoted variable: no shell expands it) made a folder named '~'
+        # in the working directory, a different home from every directory
+        return Path(v).expanduser() if isinstance(v, (str, Path)) else v
 
     @field_validator("sources")
     @classmethod
@@ -530,7 +532,7 @@ class Settings(BaseSettings):
         if protocol not in OBJECT_PROTOCOLS | {"file"} or not rest.strip("/"):
             raise ValueError(f"shared must be a folder, file:// or an object-store URL "
                              f"({', '.join(sorted(OBJECT_PROTOCOLS))}://bucket/prefix), got {v!r}")
-        return v.rstrip("/") if "://" in v else v
+        return v.rstrip("/") if "://" in v else os.path.expanduser(v)  # '~/shared' is the user's, as home is
 
     # -- the shared home: what another machine must read
     @property
