@@ -91,6 +91,20 @@ def test_empty_value_is_valid_null_not_quarantined(write_csv):
     assert r.valid.filter(pl.col("y").is_null())["ds"].to_list() == [datetime(2020, 1, 4)]
 
 
+def test_missing_value_markers_are_no_value_not_text(write_csv):
+    """Regression: R's write.csv writes a missing number as NA (Excel #N/A, SQL exports NULL or \\N); every such
+    row was quarantined as "val 'NA' is not a number" (a covariate's NA quarantined a row with a good target),
+    and a few percent of them failed the run. They hold no value, as an empty field does; other text stays
+    quarantined."""
+    p = write_csv('"date","id","val","temp"\n"2020-01-01","a",1,NA\n"2020-01-02","a",NA,3\n"2020-01-03","a",#N/A,4\n'
+                  '"2020-01-04","a",null,N/A\n"2020-01-05","a",\\N,NULL\n"2020-01-06","a",n/a,7\n')
+    r = run_validate(p, past_cols=["temp"])
+    assert quarantined(r) == [(5, "y_not_number", "val 'n/a' is not a number")]
+    assert r.report.rows_null_y == 4
+    assert r.valid.sort("ds").select("y", "temp").rows() == [
+        (1.0, None), (None, 3.0), (None, 4.0), (None, None), (None, None)]
+
+
 def test_exog_text_is_quarantined(write_csv):
     p = write_csv("date,id,val,temp\n2020-01-01,a,1,20.5\n2020-01-02,a,2,warm\n")
     r = run_validate(p, future_cols=["temp"])

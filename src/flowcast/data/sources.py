@@ -676,15 +676,28 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     return lf.select([pl.col(c).alias(RAW_PREFIX + c) for c in found]), undeclared
 
 
+MISSING_MARKERS = ("NA", "N/A", "#N/A", "NULL", "null", "\\N")  # R's, Excel's and SQL exports' missing number
+
+
+def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
+    """Whether a CSV field holds a value: not empty or blank, and (`marker`: a number's column) not a
+    missing-value marker as those tools write it (`MISSING_MARKERS`): R's NA was quarantined as "val 'NA' is
+    not a number". Other text ('n/a', 'none', '-') is still quarantined: it may be a typo."""
+    text = raw.str.strip_chars()
+    has = text != ""
+    return has & ~text.is_in(MISSING_MARKERS) if marker else has
+
+
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
     stages: list[list[pl.Expr]] = []
-    if text:  # CSV: an empty quoted field ("", as csv.QUOTE_ALL writes a missing value) or blanks hold no value
+    if text:  # CSV: an empty quoted field ("", as csv.QUOTE_ALL writes a missing value) or blanks hold no value,
+        # nor does a number written as a missing-value marker (R's write.csv writes NA, Excel #N/A, SQL NULL)
         valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
-        stages.append([pl.when(pl.col(RAW_PREFIX + c).str.strip_chars() != "").then(pl.col(RAW_PREFIX + c))
-                       .alias(RAW_PREFIX + c) for c in valued])
+        stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
+                       .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
     if source.id_cols:
         parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
         if text:  # CSV: surrounding blanks are formatting, not part of the id
