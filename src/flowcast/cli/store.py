@@ -21,7 +21,7 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
-from flowcast.errors import ConfigError, RegistryError
+from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
 
 FORMATS = ("table", "csv", "json")
 
@@ -245,7 +245,12 @@ def models_promote(
     target = dataset or reg.get(version).dataset
     before = _production_or_none(reg, target)
     want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
-    mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+    try:
+        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+    except ProductionMovedError as exc:  # its text is the retrain's ('moved while this run was deciding ...')
+        raise ProductionMovedError(
+            f"production of {target} is {before.version if before else 'none'}, not {expected} (--expected): "
+            f"{version} was not promoted, nothing changed") from exc
     _mirror_registry(settings)
     console.print(f"production of {said(target)}: {said(before.version) if before else 'none'} -> "
                   f"[bold]{said(mv.version)}[/]", highlight=False, markup=True)
