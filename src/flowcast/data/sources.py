@@ -140,13 +140,15 @@ def resolve_files(source: SourceConfig) -> list[str]:
     path = os.path.expanduser(source.path)
     if _is_url(path):
         return [path]
+    # a relative path is read from the working directory (not from the configuration file's folder): say which
+    where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
     if any(ch in path for ch in "*?["):
         files = sorted(glob.glob(path))
         if not files:
-            raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}")
+            raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}{where}")
         return files
     if not Path(path).exists():
-        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}")
+        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}")
     if Path(path).is_dir():
         # every file below it (Hive-style partition folders included), skipping hidden files and the
         # markers that Spark/Hadoop leave beside their output (_SUCCESS, _committed_*, _metadata)
