@@ -676,6 +676,44 @@ def _env_json_error(exc: Exception, environ: Mapping[str, str]) -> str | None:
     return "; ".join(said) or None
 
 
+# FLOWCAST_* variables that are read elsewhere than the configuration tree
+OTHER_ENV = ("CONFIG", "DEBUG", "PREFECT_LOGS", "RETRAIN_CRON", "FORECAST_CRON", "TIMEZONE", "FAULT", "PG_BIN",
+             "OWNER", "LAUNCHER_PID")
+
+
+def _env_names() -> list[str]:
+    """Every FLOWCAST_* name a setting reads: FLOWCAST_HORIZON, FLOWCAST_MODEL__MAX_STEPS, ..."""
+    names = []
+    for name, info in Settings.model_fields.items():
+        names.append(name.upper())
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            names += [f"{name}__{sub}".upper() for sub in ann.model_fields]
+    return names
+
+
+def unknown_env(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """(variable, the FLOWCAST_* name it may mean) for each FLOWCAST_* variable that no setting reads:
+    pydantic-settings ignores them, so FLOWCAST_MAX_STEPS=50 (for FLOWCAST_MODEL__MAX_STEPS) or
+    FLOWCAST_HORIZN=7 changed nothing without a word."""
+    import difflib
+
+    known = _env_names()
+    sections = {n.split("__")[0] for n in known if "__" in n}
+    out = []
+    for var in sorted(environ):
+        if not var.upper().startswith("FLOWCAST_"):
+            continue
+        rest = var[len("FLOWCAST_"):].upper()
+        head = rest.split("__")[0]
+        if rest in known or head in OTHER_ENV or (head in sections and "__" in rest) or head == "SOURCES":
+            continue  # a section's unknown field fails validation, naming it; [sources.NAME] keys are names
+        close = difflib.get_close_matches(rest, known, n=1, cutoff=0.75) or [
+            n for n in known if n.endswith(f"__{rest}")][:1]
+        out.append((var, f"FLOWCAST_{close[0]}" if close else None))
+    return out
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Read defaults < the NAMED TOML file (`config_path`) < FLOWCAST_* env < overrides (nested
     dicts merge, None is ignored)."""

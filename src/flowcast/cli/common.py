@@ -91,6 +91,7 @@ def resolve_settings(
     """Settings from the named configuration file (--config or FLOWCAST_CONFIG; none otherwise)
     + FLOWCAST_* env + these command-line options."""
     _note_unnamed_config(config)
+    _note_unknown_env()
     source = None
     if data is not None and dataset:
         raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
@@ -145,6 +146,15 @@ def _name_of(data: str) -> str:
         stem = path.parent.name
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:128]
     return stem or "custom"
+
+
+def _note_unknown_env() -> None:
+    """A FLOWCAST_* variable that no setting reads changes nothing: say so, naming the one it may be."""
+    from flowcast.config import unknown_env
+
+    for var, close in unknown_env(os.environ):
+        console.print(f"[yellow]note:[/] {said(var)} is not a flowcast setting and is ignored"
+                      + (f" (did you mean {said(close)}?)" if close else ""), highlight=False, markup=True)
 
 
 def _note_unnamed_config(config: Path | None) -> None:
