@@ -219,3 +219,14 @@ def test_a_home_or_shared_folder_under_tilde_is_the_users(tmp_path, monkeypatch)
     assert s.quarantine_dir == tmp_path / "flowcast" / "quarantine"
     monkeypatch.setenv("FLOWCAST_HOME", "~/other")
     assert load_settings().home == tmp_path / "other"
+
+
+def test_an_empty_flowcast_variable_is_not_set(tmp_path, monkeypatch):
+    """Regression: FLOWCAST_HOME= (an `export` without a value, or a variable set from an unset one) made the
+    home '.', so that a run wrote lake/, models/, warehouse/ and quarantine/ into the working directory; and
+    FLOWCAST_MODEL__MAX_STEPS= failed as not an integer. An empty variable is not set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCAST_HOME", "")
+    monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "")
+    s = load_settings()
+    assert s.home == Path(".flowcast") and s.model.max_steps == 300

@@ -469,8 +469,12 @@ class WorkersConfig(_Section):
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`, not directly."""
 
+    # an empty FLOWCAST_* variable (`export FLOWCAST_HOME=`, or one set from an unset shell variable) is not
+    # set: FLOWCAST_HOME= made the home '.', so that a run wrote lake/, models/, warehouse/ ... into the
+    # working directory
     model_config = SettingsConfigDict(
-        env_prefix="FLOWCAST_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix="FLOWCAST_", env_nested_delimiter="__", extra="forbid", validate_default=True,
+        env_ignore_empty=True,
     )
 
     home: Path = Field(Path(".flowcast"), description="this machine's folder: root of everything a run writes, "
