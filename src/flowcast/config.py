@@ -687,10 +687,15 @@ OTHER_ENV = ("CONFIG", "DEBUG", "PREFECT_LOGS", "RETRAIN_CRON", "FORECAST_CRON",
 
 def _env_names() -> list[str]:
     """Every FLOWCAST_* name a setting reads: FLOWCAST_HORIZON, FLOWCAST_MODEL__MAX_STEPS, ..."""
+    import types
+    import typing
+
     names = []
     for name, info in Settings.model_fields.items():
         names.append(name.upper())
         ann = info.annotation
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):  # source: SourceConfig | None
+            ann = next((a for a in typing.get_args(ann) if a is not type(None)), ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             names += [f"{name}__{sub}".upper() for sub in ann.model_fields]
     return names
