@@ -410,7 +410,9 @@ def serve(
 
     Runs until Ctrl-C. Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)
-    from flowcast.flows.deploy import serve_all
+    from flowcast.flows.deploy import schedule_settings, serve_all
+
+    schedule_settings()  # a bad FLOWCAST_TIMEZONE or *_CRON is said before a Prefect server starts
 
     serve_all(
         {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
