@@ -139,6 +139,10 @@ def test_defaults_without_any_file_or_environment(tmp_path, monkeypatch):
 def test_a_named_file_that_does_not_exist_and_bad_values_are_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="nope.toml"):
         load_settings(tmp_path / "nope.toml")
+    monkeypatch.setenv("FLOWCAST_CONFIG", str(tmp_path))  # regression: a folder was said to be 'not found'
+    with pytest.raises(FileNotFoundError, match=r"is a folder, not a TOML file \(named by FLOWCAST_CONFIG\)"):
+        load_settings()
+    monkeypatch.delenv("FLOWCAST_CONFIG")
     monkeypatch.setenv("FLOWCAST_MODEL__LOOKBACK", "abc")
     with pytest.raises(ValueError, match="lookback"):
         load_settings()
@@ -182,3 +186,47 @@ def test_a_dataset_name_the_store_cannot_key_is_refused_when_the_configuration_i
     cfg.write_text('[sources."my sales"]\nname = "my_sales"\npath = "x.csv"\ntime_col = "t"\ntarget_col = "y"\n'
                    'freq = "1d"\n')
     assert load_settings(cfg).sources["my sales"].name == "my_sales"
+
+
+@pytest.mark.parametrize(("name", "value", "needs"), [
+    ("FLOWCAST_MODEL__CELLS", "gru", """FLOWCAST_MODEL__CELLS='["gru"]'"""),
+    ("FLOWCAST_EVALUATION__STATISTICAL", "theta, damped", """FLOWCAST_EVALUATION__STATISTICAL='["theta", "damped"]'"""),
+    ("FLOWCAST_MODEL__QUANTILES", "0.1,0.9", "FLOWCAST_MODEL__QUANTILES='[0.1, 0.9]'"),
+    ("FLOWCAST_MODEL__BLEND", "theta=0.2", "is not a JSON object"),
+])
+def test_a_list_or_table_setting_from_the_environment_names_its_variable(monkeypatch, name, value, needs):
+    """Regression: FLOWCAST_MODEL__CELLS=gru failed with pydantic-settings' 'error parsing value for field
+    "model" from source "EnvSettingsSource"', naming neither the variable nor its value nor the JSON it needs."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as err:
+        load_settings()
+    assert f"{name}={value!r}" in str(err.value) and needs in str(err.value)
+    assert "EnvSettingsSource" not in str(err.value)
+    monkeypatch.setenv(name, '["gru"]' if name.endswith("CELLS") else "[]" if "BLEND" not in name else "{}")
+    load_settings()  # the JSON it asks for is read
+
+
+def test_a_home_or_shared_folder_under_tilde_is_the_users(tmp_path, monkeypatch):
+    """Regression: home = "~/flowcast" in flowcast.toml (or a quoted FLOWCAST_HOME, which no shell expands)
+    wrote everything under a folder named '~' in the working directory: a different home from every
+    directory, and not the one the user meant."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("FLOWCAST_HOME")  # (set for every test by conftest)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('home = "~/flowcast"\nshared = "~/team"\n')
+    s = load_settings(cfg)
+    assert s.home == tmp_path / "flowcast" and s.shared == str(tmp_path / "team")
+    assert s.quarantine_dir == tmp_path / "flowcast" / "quarantine"
+    monkeypatch.setenv("FLOWCAST_HOME", "~/other")
+    assert load_settings().home == tmp_path / "other"
+
+
+def test_an_empty_flowcast_variable_is_not_set(tmp_path, monkeypatch):
+    """Regression: FLOWCAST_HOME= (an `export` without a value, or a variable set from an unset one) made the
+    home '.', so that a run wrote lake/, models/, warehouse/ and quarantine/ into the working directory; and
+    FLOWCAST_MODEL__MAX_STEPS= failed as not an integer. An empty variable is not set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCAST_HOME", "")
+    monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "")
+    s = load_settings()
+    assert s.home == Path(".flowcast") and s.model.max_steps == 300

@@ -479,7 +479,10 @@ def test_cli_models_say_what_a_version_is(tmp_path, _isolated_home, monkeypatch)
     assert runner.invoke(app, ["models", "promote", th]).exit_code == 0
     assert runner.invoke(app, ["models", "promote", gr, "--dataset", "energy", "--expected", "none"]).exit_code == 0
     r = runner.invoke(app, ["models", "promote", gr, "--dataset", "energy", "--expected", "none"])
-    assert r.exit_code == 1 and "moved" in r.output
+    # regression: the manual promotion was told the retrain's 'moved while this run was deciding ... run again'
+    said = " ".join(r.output.split())
+    assert r.exit_code == 1 and f"production of energy is {gr}, not none (--expected): {gr} was not promoted" in said
+    assert "this run" not in said
     r = runner.invoke(app, ["models", "list", "--json"])
     payload = json.loads(r.stdout.strip().splitlines()[-1])
     assert payload["productions"] == {"sales": th, "energy": gr}

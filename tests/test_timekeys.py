@@ -79,3 +79,17 @@ def test_schedules_in_an_unknown_zone_are_refused(monkeypatch):
         schedule_settings()
     monkeypatch.setenv("FLOWCAST_TIMEZONE", "Australia/Melbourne")
     assert schedule_settings()["timezone"] == "Australia/Melbourne"
+
+
+def test_a_cron_that_does_not_parse_names_its_variable(monkeypatch):
+    """Regression: FLOWCAST_RETRAIN_CRON='every monday' started `flowcast serve`'s Prefect server, then failed
+    with "ValueError: Invalid cron string", naming neither the variable nor what a cron looks like."""
+    from flowcast.errors import ConfigError
+    from flowcast.flows.deploy import schedule_settings
+
+    monkeypatch.setenv("FLOWCAST_RETRAIN_CRON", "every monday")
+    with pytest.raises(ConfigError, match=r"FLOWCAST_RETRAIN_CRON='every monday' is not a cron expression: five "
+                       r"fields, minute hour day-of-month month day-of-week, such as '0 3 \* \* 1'"):
+        schedule_settings()
+    monkeypatch.setenv("FLOWCAST_RETRAIN_CRON", "30 2 * * 0")
+    assert schedule_settings()["retrain_cron"] == "30 2 * * 0"

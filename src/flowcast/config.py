@@ -14,6 +14,7 @@ Nothing here reads the clock: `as_of` is a run argument, never configuration.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -467,8 +469,12 @@ class WorkersConfig(_Section):
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`, not directly."""
 
+    # an empty FLOWCAST_* variable (`export FLOWCAST_HOME=`, or one set from an unset shell variable) is not
+    # set: FLOWCAST_HOME= made the home '.', so that a run wrote lake/, models/, warehouse/ ... into the
+    # working directory
     model_config = SettingsConfigDict(
-        env_prefix="FLOWCAST_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix="FLOWCAST_", env_nested_delimiter="__", extra="forbid", validate_default=True,
+        env_ignore_empty=True,
     )
 
     home: Path = Field(Path(".flowcast"), description="this machine's folder: root of everything a run writes, "
@@ -507,7 +513,9 @@ class Settings(BaseSettings):
         if isinstance(v, str) and "://" in v:
             raise ValueError(f"home must be a folder of this machine, got the URL {v!r}: put a shared URL in "
                              f"`shared` (FLOWCAST_SHARED), e.g. shared = {v!r}")
-        return v
+        # home = "~/flowcast" (a TOML file or a quoted variable: no shell expands it) made a folder named '~'
+        # in the working directory, a different home from every directory
+        return Path(v).expanduser() if isinstance(v, (str, Path)) else v
 
     @field_validator("sources")
     @classmethod
@@ -528,7 +536,7 @@ class Settings(BaseSettings):
         if protocol not in OBJECT_PROTOCOLS | {"file"} or not rest.strip("/"):
             raise ValueError(f"shared must be a folder, file:// or an object-store URL "
                              f"({', '.join(sorted(OBJECT_PROTOCOLS))}://bucket/prefix), got {v!r}")
-        return v.rstrip("/") if "://" in v else v
+        return v.rstrip("/") if "://" in v else os.path.expanduser(v)  # '~/shared' is the user's, as home is
 
     # -- the shared home: what another machine must read
     @property
@@ -607,8 +615,112 @@ def config_path(config_file: str | Path | None = None) -> Path | None:
     path = Path(named).expanduser()
     if not path.is_file():
         how = "FLOWCAST_CONFIG" if config_file is None else "the configuration file"
+        if path.is_dir():  # it exists: 'not found' sent people looking for a typo
+            raise FileNotFoundError(f"configuration file {path} is a folder, not a TOML file (named by {how})")
         raise FileNotFoundError(f"configuration file not found: {path} (named by {how})")
     return path
+
+
+def _setting_kind(path: list[str]) -> str | None:
+    """'list', 'dict' or 'section' for a setting that an environment variable must give as JSON
+    (model.cells, model.blend, a whole section), None for a plain value or an unknown name."""
+    import types
+    import typing
+
+    model: Any = Settings
+    annotation: Any = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
+            annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+        model = annotation
+    origin = typing.get_origin(annotation) or annotation
+    if origin in (list, tuple, set):
+        return "list"
+    if origin is dict:
+        return "dict"
+    return "section" if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _env_json_error(exc: Exception, environ: Mapping[str, str]) -> str | None:
+    """The FLOWCAST_* variable behind pydantic-settings' 'error parsing value for field "model" from
+    source "EnvSettingsSource"', named with its value and the JSON it needs (FLOWCAST_MODEL__CELLS=gru
+    -> '["gru"]'); None when no such variable is found."""
+    import json
+    import re
+
+    m = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))
+    if not m:
+        return None
+    prefix = f"FLOWCAST_{m.group(1)}".upper()
+    said = []
+    for name, value in sorted(environ.items()):
+        if name.upper() != prefix and not name.upper().startswith(prefix + "__"):
+            continue
+        kind = _setting_kind(name[len("FLOWCAST_"):].lower().split("__"))
+        try:
+            json.loads(value)
+            continue
+        except ValueError:
+            pass
+        if kind == "list":
+            items = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+            example = json.dumps([json.loads(v) if re.fullmatch(r"-?\d+(\.\d+)?", v) else v.strip("'\"")
+                                  for v in items])
+            said.append(f"{name}={value!r} is not a JSON list, which this setting needs: e.g. {name}='{example}'")
+        elif kind == "dict":
+            said.append(f"{name}={value!r} is not a JSON object, which this setting needs: e.g. "
+                        f"{name}='{{\"theta\": 0.25}}'")
+        elif kind == "section":
+            said.append(f"{name}={value!r} is not a JSON object; set the section's settings one by one instead, "
+                        f"as {name}__<SETTING>=<value>")
+    return "; ".join(said) or None
+
+
+# FLOWCAST_* variables that are read elsewhere than the configuration tree
+OTHER_ENV = ("CONFIG", "DEBUG", "PREFECT_LOGS", "RETRAIN_CRON", "FORECAST_CRON", "TIMEZONE", "FAULT", "PG_BIN",
+             "OWNER", "LAUNCHER_PID")
+
+
+def _env_names() -> list[str]:
+    """Every FLOWCAST_* name a setting reads: FLOWCAST_HORIZON, FLOWCAST_MODEL__MAX_STEPS, ..."""
+    import types
+    import typing
+
+    names = []
+    for name, info in Settings.model_fields.items():
+        names.append(name.upper())
+        ann = info.annotation
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):  # source: SourceConfig | None
+            ann = next((a for a in typing.get_args(ann) if a is not type(None)), ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            names += [f"{name}__{sub}".upper() for sub in ann.model_fields]
+    return names
+
+
+def unknown_env(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """(variable, the FLOWCAST_* name it may mean) for each FLOWCAST_* variable that no setting reads:
+    pydantic-settings ignores them, so FLOWCAST_MAX_STEPS=50 (for FLOWCAST_MODEL__MAX_STEPS) or
+    FLOWCAST_HORIZN=7 changed nothing without a word."""
+    import difflib
+
+    known = _env_names()
+    sections = {n.split("__")[0] for n in known if "__" in n}
+    out = []
+    for var in sorted(environ):
+        if not var.upper().startswith("FLOWCAST_"):
+            continue
+        rest = var[len("FLOWCAST_"):].upper()
+        head = rest.split("__")[0]
+        if rest in known or head in OTHER_ENV or (head in sections and "__" in rest) or head == "SOURCES":
+            continue  # a section's unknown field fails validation, naming it; [sources.NAME] keys are names
+        close = difflib.get_close_matches(rest, known, n=1, cutoff=0.75) or [
+            n for n in known if n.endswith(f"__{rest}")][:1]
+        out.append((var, f"FLOWCAST_{close[0]}" if close else None))
+    return out
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -629,7 +741,10 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
             return (init_settings, env_settings, toml)
 
-    merged = _FromFile(**_drop_none(overrides))
+    try:
+        merged = _FromFile(**_drop_none(overrides))
+    except SettingsError as exc:  # pydantic-settings names the section, not the variable or its value
+        raise ValueError(_env_json_error(exc, os.environ) or str(exc)) from exc
     settings = Settings.model_validate(merged.model_dump())
     settings._given = {name: frozenset(getattr(merged, name).model_fields_set) for name in FREQUENCY_SECTIONS}
     return settings

@@ -54,3 +54,58 @@ class ProductionMovedError(RegistryError):
 
 class StorageError(FlowcastError):
     """A file could not be written (full disk, no permission); what was there before is intact."""
+
+
+def one_line(exc: Exception) -> str:
+    """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
+    valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            parts = []
+            for e in errors():
+                loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
+                msg = str(e.get("msg", "")).removeprefix("Value error, ")
+                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
+                got = [f"got {e['input']!r}"] if shown else []
+                if e.get("type") == "extra_forbidden":  # a misspelled key: say so, and name the one it may be
+                    msg = "unknown setting"
+                    close = _close_setting(tuple(e.get("loc", ())))
+                    got += [f"did you mean {close!r}?"] if close else []
+                parts.append(f"{loc}: {msg}" + (f" ({'; '.join(got)})" if got else ""))
+            if parts:
+                return "; ".join(parts)
+        except Exception:  # noqa: BLE001, S110 - not pydantic's shape: fall back to the plain text below
+            pass
+    return " ".join(str(exc).split())
+
+
+def _close_setting(loc: tuple[Any, ...]) -> str | None:
+    """The configuration key nearest to the unknown last part of `loc` among its siblings (model.max_step
+    -> 'max_steps', sources.NAME.futur_cols -> 'future_cols'); None when nothing is close."""
+    import difflib
+    import types
+    import typing
+
+    from flowcast.config import Settings
+
+    model: Any = Settings
+    parts = [str(p) for p in loc]
+    i = 0
+    while i < len(parts) - 1:
+        fields = getattr(model, "model_fields", None)
+        if not fields or parts[i] not in fields:
+            return None
+        ann = fields[parts[i]].annotation
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):  # X | None
+            ann = next((a for a in typing.get_args(ann) if a is not type(None)), ann)
+        if typing.get_origin(ann) is dict:  # [sources.NAME]: the next part is a name, then its fields
+            ann = typing.get_args(ann)[1]
+            i += 1
+        model = ann
+        i += 1
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return None
+    close = difflib.get_close_matches(parts[-1], list(fields), n=1, cutoff=0.6)
+    return close[0] if close else None

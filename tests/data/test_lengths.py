@@ -83,3 +83,44 @@ def test_series_that_can_never_take_part_do_not_shorten_the_spans_of_the_others(
     assert (b.n_windows, b.need) == (4, 21)
     assert b.notes == [("3 of 11 series have fewer than 21 periods: they take no part in the backtest and are "
                        "forecast by the best candidate that can run on them.")]
+
+
+def test_notes_say_how_many_series_fit_when_the_share_is_out_of_reach():
+    """Regression: 3,000 series of 1 to 8 days (horizon 3) were told '80% of the series have at least 6
+    periods: lookback 36 -> 3' and '80% of the series have at least 4 periods: 1 backtest window(s) instead
+    of 2' beside '1117 of 3000 series have fewer than 4 periods': where the share is out of reach the spans
+    fit the shortest series that can take part, and the note now says how many series that is."""
+    lengths = [1, 2, 3, 4, 5, 6, 7, 8]
+    s = fit_network_spans(lengths, horizon=3, lookback=36, val_size=3, short_series="exclude", share=0.8)
+    assert (s.lookback, s.val_size) == (3, 0)
+    assert s.notes[0].startswith("only 3 of 8 series have at least 6 periods (the share 80% is out of reach): "
+                                 "lookback 36 -> 3, validation span 3 -> 0")
+    b = fit_backtest(lengths, horizon=3, n_windows=2, step=3, share=0.8)
+    assert b.notes[0] == ("only 5 of 8 series have at least 4 periods (the share 80% is out of reach): 1 backtest "
+                          "window(s) instead of 2.")
+    b = fit_backtest([8, 8, 8, 8, 40], horizon=3, n_windows=3, step=3, share=0.8)  # within reach: as before
+    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest window(s) instead of 3."]
+
+
+def test_spans_leave_the_networks_a_series_at_the_first_backtest_cutoff():
+    """Regression: 60 days a series with horizon 7 kept lookback 36 (36 + 7 + 7 = 50 periods fit every whole
+    series), but the backtest trains its networks on the 46 days before its first window: no network was
+    trained, no network candidate scored, none could ever be published ('rnn-s0 could not be trained for the
+    backtest ... the longest of the 3 has 46'). The spans are then fitted to the histories at that cutoff."""
+    from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_length
+
+    kw = {"horizon": 7, "lookback": 36, "val_size": 7, "short_series": "exclude", "share": 0.8, "step": 7}
+    s = fit_network_spans_for_backtest([60, 60, 60], n_windows=2, **kw)
+    assert (s.lookback, s.val_size) == (32, 7)  # 32 + 7 + 7 = 46: every series trains at the first cutoff
+    assert s.notes == [("no series has 50 periods before the first backtest window (the longest has 46): lookback 36 -> "
+                       "32, so that the networks take part in the backtest (the shorter series "
+                       "are forecast by the statistical models that can run on them).")]
+    # where some series train at the cutoff (or none could at any span), the spans fitted to whole series stay
+    for lengths in ([60, 60, 200], [10, 12]):
+        want = fit_network_spans(lengths, **{k: v for k, v in kw.items() if k != "step"})
+        got = fit_network_spans_for_backtest(lengths, n_windows=2, **kw)
+        assert (got.lookback, got.val_size, got.notes) == (want.lookback, want.val_size, want.notes)
+    # a given lookback is kept: the validation span gives way instead
+    s = fit_network_spans_for_backtest([60, 60, 60], n_windows=2, lookback_given=True, **kw)
+    assert (s.lookback, s.val_size) == (36, 3)
+    assert network_min_length(lookback=36, horizon=7, val_size=3, short_series="exclude") == 46

@@ -204,6 +204,30 @@ def test_covariates_static_and_future_exog():
     assert td.static.rows() == [("a", 3.0, 1.0, 0.0, 0.0), ("b", 5.0, 0.0, 1.0, 0.0)]
 
 
+def test_covariate_values_the_source_left_empty_are_counted_where_they_are_filled():
+    """Regression: a past or future covariate left empty on the source's own rows (a missing temperature
+    reading) was filled with the series' last value without a word (only the horizon's unplanned values
+    were counted); the summary, the data-quality report and the run log now say how many, per column.
+    Planned rows after the last observation and the rows of an excluded series are not counted."""
+    from flowcast.data.validate import DataQualityReport
+
+    valid = frame(
+        {"a": [*range(1, 8), None, None], "b": [*range(1, 8), None, None], "c": [1.0, None, None, None, None, 6.0]},
+        days={"c": [0, 1, 2, 3, 4, 5]},
+        temp=[20.0, None, 22, 23, None, 25, 26, 27, None] + [20.0] * 9 + [None] * 6,
+        promo=[0.0, None, 0, 0, 0, 0, 0, 0, 0] + [1.0, None, None, 0, 0, 0, 0, 0, 0] + [0.0] * 6,
+    )
+    td, summary = preprocess(valid, source(future_cols=["temp"], past_cols=["promo"]), settings(max_gap=2), None)
+    assert td.excluded["unique_id"].to_list() == ["c"]  # a gap of 4 > max_gap
+    assert summary.covariates_filled == {"temp": 2, "promo": 3}
+    report = DataQualityReport(source="t", as_of=None)
+    report.add_preprocess(summary)
+    assert ("covariate values missing on the source's rows, filled with the series' last value (else its next): "
+            "temp: 2, promo: 3") in report.to_markdown()
+    _, clean = preprocess(frame({"a": [1.0, 2, 3]}, temp=[1.0, 2, 3]), source(future_cols=["temp"]), settings(), None)
+    assert clean.covariates_filled is None
+
+
 def test_a_static_that_changes_within_a_series_is_reported():
     """Regression: a static column whose value changes within a series (a store moved region) was
     silently reduced to its first value; the data-quality report now says which column and series."""
@@ -457,3 +481,20 @@ def test_no_series_left_for_a_gap_names_the_setting_that_keeps_it():
                        r"gap of up to N periods is imputed with \[preprocess\] max_gap = N "
                        r"\(FLOWCAST_PREPROCESS__MAX_GAP=4 keeps these series\), or check freq '1d'"):
         preprocess(frame({"a": [1.0, 2.0, None, None, None, None, 7.0, 8.0]}), source(), settings(), None)
+
+
+@pytest.mark.parametrize(("freq", "step", "seen", "guess"), [
+    ("1m", timedelta(days=31), "31 days", "but freq '1m' is 1 minute: is it freq '1mo'?"),
+    ("1d", timedelta(weeks=1), "7 days", "but freq '1d' is 1 day: is it freq '1w'?"),
+    ("15m", timedelta(hours=6), "6 hours", "but freq '15m' is 15 minutes: is it freq '6h'?"),
+])
+def test_no_series_left_because_freq_is_finer_than_the_data_says_which_freq_it_has(freq, step, seen, guess):
+    """Regression: monthly data read with --freq 1m (a minute, where '1mo' is a month) lost every series to
+    'interior gap of 44639 periods' and the error advised FLOWCAST_PREPROCESS__MAX_GAP=44639; it now says how
+    far apart the observations are and which freq that is, and no longer suggests the max_gap."""
+    valid = pl.DataFrame({"unique_id": ["a"] * 4 + ["b"] * 4, "ds": [D0 + i * step for i in range(4)] * 2,
+                          "y": [1.0, 2.0, 3.0, 4.0] * 2})
+    with pytest.raises(DataValidationError) as err:
+        preprocess(valid, source(freq=freq), settings(), None)
+    said = f"the observations are {seen} apart (the median step), {guess}"
+    assert said in str(err.value) and "MAX_GAP" not in str(err.value)

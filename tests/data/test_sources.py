@@ -75,6 +75,22 @@ def test_no_matching_file(tmp_path):
         ingest(make_source(tmp_path / "*.csv"), None)
 
 
+def test_a_relative_path_not_found_names_the_folder_it_was_read_from(tmp_path, monkeypatch):
+    """Regression: path = "data/sales.csv" in a configuration file is read from the working directory, not the
+    file's folder; run from elsewhere it failed with 'file not found: data/sales.csv', naming no folder."""
+    monkeypatch.chdir(tmp_path)
+    where = f"(relative to the working directory {tmp_path})"
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source("data/sales.csv"), None)
+    assert str(err.value).endswith(f"file not found: data/sales.csv {where}")
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source("data/*.csv"), None)
+    assert str(err.value).endswith(f"no file matches 'data/*.csv' {where}")
+    with pytest.raises(DataValidationError) as err:  # an absolute path names itself
+        ingest(make_source(tmp_path / "nope.csv"), None)
+    assert str(err.value).endswith(f"file not found: {tmp_path / 'nope.csv'}")
+
+
 def test_parquet_native_types_and_integer_time(tmp_path):
     p = tmp_path / "y.parquet"
     pl.DataFrame({"date": [2019, 2020], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)

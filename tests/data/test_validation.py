@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime
 
 import polars as pl
@@ -56,6 +57,12 @@ ROW_CASES = [
                              "time_format: --time-format %s)")),
       (4, "time_unparsable", ("time '1577923200000' does not parse as ISO-8601 (Unix epoch milliseconds? export "
                              "the times as ISO-8601, or as seconds with --time-format %s)"))]),
+    # regression: Excel's day numbers (a date column left unformatted: 45292 is 2024-01-01) had no hint
+    ("excel_serial", "45292,a,4\n45292.5,b,5\n", {},
+     [(3, "time_unparsable", ("time '45292' does not parse as ISO-8601 (an Excel date serial number? format the "
+                             "column as a date (yyyy-mm-dd) in Excel before saving the CSV)")),
+      (4, "time_unparsable", ("time '45292.5' does not parse as ISO-8601 (an Excel date serial number? format the "
+                             "column as a date (yyyy-mm-dd) in Excel before saving the CSV)"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
@@ -84,10 +91,38 @@ def test_empty_value_is_valid_null_not_quarantined(write_csv):
     assert r.valid.filter(pl.col("y").is_null())["ds"].to_list() == [datetime(2020, 1, 4)]
 
 
+def test_missing_value_markers_are_no_value_not_text(write_csv):
+    """Regression: R's write.csv writes a missing number as NA (Excel #N/A, SQL exports NULL or \\N); every such
+    row was quarantined as "val 'NA' is not a number" (a covariate's NA quarantined a row with a good target),
+    and a few percent of them failed the run. They hold no value, as an empty field does; other text stays
+    quarantined."""
+    p = write_csv('"date","id","val","temp"\n"2020-01-01","a",1,NA\n"2020-01-02","a",NA,3\n"2020-01-03","a",#N/A,4\n'
+                  '"2020-01-04","a",null,N/A\n"2020-01-05","a",\\N,NULL\n"2020-01-06","a",n/a,7\n')
+    r = run_validate(p, past_cols=["temp"])
+    assert quarantined(r) == [(5, "y_not_number", "val 'n/a' is not a number")]
+    assert r.report.rows_null_y == 4
+    assert r.valid.sort("ds").select("y", "temp").rows() == [
+        (1.0, None), (None, 3.0), (None, 4.0), (None, None), (None, None)]
+
+
 def test_exog_text_is_quarantined(write_csv):
     p = write_csv("date,id,val,temp\n2020-01-01,a,1,20.5\n2020-01-02,a,2,warm\n")
     r = run_validate(p, future_cols=["temp"])
-    assert quarantined(r) == [(1, "exog_invalid", "temp 'warm' is not a finite number")]
+    reason = ("temp 'warm' is not a finite number (past and future covariates are numbers or true/false: encode a "
+              "category as one 0/1 column per value)")
+    assert quarantined(r) == [(1, "exog_invalid", reason)]
+
+
+def test_true_false_covariates_are_flags_not_text(write_csv):
+    """Regression: a promotion flag exported by Excel or R (TRUE/FALSE) or pandas (True/False) had every
+    row quarantined as "promo 'TRUE' is not a finite number" (the whole source, when every row has one);
+    it is 1/0, as a Boolean Parquet column is. Other words stay quarantined, with what to do instead."""
+    p = write_csv("date,id,val,promo,hol\n2020-01-01,a,1,TRUE,0\n2020-01-02,a,2,False,\n2020-01-03,a,3, true ,1\n"
+                  "2020-01-04,a,4,yes,0\n2020-01-05,a,5,0,easter\n")
+    r = run_validate(p, future_cols=["promo"], past_cols=["hol"])
+    assert r.valid.sort("ds")["promo"].to_list() == [1.0, 0.0, 1.0]
+    assert [(row, check) for row, check, _ in quarantined(r)] == [(3, "exog_invalid"), (4, "exog_invalid")]
+    assert "encode a category as one 0/1 column per value" in quarantined(r)[1][2]
 
 
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
@@ -159,6 +194,19 @@ def test_binary_file(write_csv):
 def test_non_utf8_bytes(write_csv):
     p = write_csv(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1"))
     with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\); re-export the file as UTF-8"):
+        run_validate(p)
+
+
+def test_non_utf8_header_and_gzipped_file_name_the_encoding(write_csv):
+    """Regression: a header that is not UTF-8 (Excel's plain 'CSV' on Windows: 'Qté' in Windows-1252) failed
+    with "declared column(s) 'val' (renamed to 'Qt\ufffd'?) missing"; and in a gzipped file the bad byte was
+    looked for in the compressed bytes ('byte 0x8b on line 1', the gzip magic)."""
+    p = write_csv("date,id,Qt\xe9\n2020-01-01,a,1\n".encode("latin-1"))
+    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 1 \(offset 10\); "
+                       r"re-export the file as UTF-8 \(Excel: 'CSV UTF-8'"):
+        run_validate(p, target_col="Qt\xe9")
+    p = write_csv(gzip.compress(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1")), name="src.csv.gz")
+    with pytest.raises(DataValidationError, match=r"src.csv.gz is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\)"):
         run_validate(p)
 
 

@@ -18,6 +18,7 @@ from flowcast.cli.common import (
     out,
     parse_as_of,
     resolve_settings,
+    said,
 )
 
 
@@ -64,6 +65,8 @@ def accuracy(
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))
         status = read_status(settings.home, name)
+        if not mine.height and status is None:  # --dataset with nothing scored nor judged (a typo, or too soon)
+            continue
         report[name] = {
             "status": status.to_dict() if status else None,
             "as_ofs": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "dataset"}
@@ -87,7 +90,8 @@ def accuracy(
     for name, rep in report.items():
         st = rep["status"]
         verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
-        out.print(f"[bold]{name}[/]: {verdict}" + (f" - {'; '.join(st['reasons'])}" if st else ""), highlight=False)
+        out.print(f"[bold]{said(name)}[/]: {verdict}" + (f" - {said('; '.join(st['reasons']))}" if st else ""),
+                  highlight=False, markup=True)
         # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive\nMASE", "promised\nMASE"):

@@ -14,13 +14,23 @@ from typing import Annotated, Any, overload
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
-from flowcast.errors import ConfigError, FlowcastError
+from flowcast.errors import ConfigError, FlowcastError, one_line
 from flowcast.timekeys import as_instant
 
-console = Console(stderr=True)  # human output goes to stderr so that --json stdout stays clean
-out = Console()
+# human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
+# would take any '[...]' in it for a style and drop it ('declare a variant as [sources.NAME]' lost its
+# '[sources.NAME]', FLOWCAST_MODEL__CELLS='[gru]' showed as ''); a styled line passes markup=True and
+# puts what it did not write itself through `said`
+console = Console(stderr=True, markup=False)
+out = Console(markup=False)
+
+
+def said(value: object) -> str:
+    """`value` as literal text inside a markup=True line: its brackets are not styles."""
+    return escape(str(value))
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
@@ -81,6 +91,7 @@ def resolve_settings(
     """Settings from the named configuration file (--config or FLOWCAST_CONFIG; none otherwise)
     + FLOWCAST_* env + these command-line options."""
     _note_unnamed_config(config)
+    _note_unknown_env()
     source = None
     if data is not None and dataset:
         raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
@@ -137,6 +148,15 @@ def _name_of(data: str) -> str:
     return stem or "custom"
 
 
+def _note_unknown_env() -> None:
+    """A FLOWCAST_* variable that no setting reads changes nothing: say so, naming the one it may be."""
+    from flowcast.config import unknown_env
+
+    for var, close in unknown_env(os.environ):
+        console.print(f"[yellow]note:[/] {said(var)} is not a flowcast setting and is ignored"
+                      + (f" (did you mean {said(close)}?)" if close else ""), highlight=False, markup=True)
+
+
 def _note_unnamed_config(config: Path | None) -> None:
     """A flowcast.toml in the working directory is not read unless named: say so once, so that
     nobody wonders why their edits there change nothing."""
@@ -144,28 +164,8 @@ def _note_unnamed_config(config: Path | None) -> None:
         console.print(
             f"[yellow]note:[/] ./{IMPLICIT_CONFIG_NAME} is not read unless named: pass --config "
             f"{IMPLICIT_CONFIG_NAME} or set FLOWCAST_CONFIG={IMPLICIT_CONFIG_NAME} (the defaults are in effect)",
-            highlight=False,
+            highlight=False, markup=True,
         )
-
-
-def one_line(exc: Exception) -> str:
-    """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
-    valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            parts = []
-            for e in errors():
-                loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
-                msg = str(e.get("msg", "")).removeprefix("Value error, ")
-                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
-                got = f" (got {e['input']!r})" if shown else ""
-                parts.append(f"{loc}: {msg}{got}")
-            if parts:
-                return "; ".join(parts)
-        except Exception:  # noqa: BLE001, S110 - not pydantic's shape: fall back to the plain text below
-            pass
-    return " ".join(str(exc).split())
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,15 +181,16 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except FlowcastError as exc:
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            console.print(f"[bold red]error:[/] {said(exc)}", highlight=False, markup=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
+            console.print("[yellow]interrupted[/]", markup=True)
             raise typer.Exit(130) from None
         except Exception as exc:  # anything unexpected: still one sentence, exit 1
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (FLOWCAST_DEBUG=1 shows the traceback)")
+            console.print(f"[bold red]error:[/] {type(exc).__name__}: {said(exc)} (FLOWCAST_DEBUG=1 shows the "
+                          "traceback)", markup=True)
             raise typer.Exit(1) from None
 
     return wrapper

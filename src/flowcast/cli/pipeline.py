@@ -39,6 +39,7 @@ from flowcast.cli.common import (
     out,
     parse_as_of,
     resolve_settings,
+    said,
 )
 from flowcast.errors import ConfigError
 
@@ -189,9 +190,11 @@ def run(
     Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
     forecasts went."""
     cells = _models(models)
-    settings = resolve_settings(
+    tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
+    settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        model={"max_steps": max_steps}, tuning=tuning,
     )
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
@@ -200,7 +203,7 @@ def run(
         result = call_flow(retrain_flow,
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
-            **({"overrides": {"tuning": {"enabled": True, "budget_minutes": budget}}} if budget else {}),
+            **({"overrides": {"tuning": tuning}} if tuning else {}),
         )
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
@@ -301,6 +304,32 @@ def forecast(
     )
 
 
+def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
+    """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
+    them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run
+    and the detail wrapped, never cut."""
+    from rich import box
+    from rich.table import Table
+
+    from flowcast.flows.backfill import IN_PROCESS
+    from flowcast.flows.naming import as_of_label
+
+    outcomes = summary["outcomes"]
+    workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
+    table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
+                        f"{summary['skipped']} skipped, {summary['failed']} failed",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("as_of (UTC)", no_wrap=True)
+    for col in ("status", "rows", "model", *(["worker"] if workers else [])):
+        table.add_column(col, no_wrap=True, justify="right" if col == "rows" else "left")
+    for col in ("flow run", "detail"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        table.add_row(as_of_label(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+                      *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "", o["error"] or "")
+    return table
+
+
 @app.command()
 @cli_errors
 def backfill(
@@ -364,20 +393,9 @@ def backfill(
     if json_out:
         emit_json(summary)
     else:
-        from rich.table import Table
-
-        table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
-                            f"{summary['skipped']} skipped, {summary['failed']} failed")
-        table.add_column("as_of", no_wrap=True, min_width=19)  # narrow terminals squeeze the other columns
-        table.add_column("status", no_wrap=True)
-        for col in ("rows", "model", "worker", "flow run", "detail"):
-            table.add_column(col)
-        for o in summary["outcomes"]:
-            table.add_row(o["as_of"], o["status"], str(o["rows"]), o["model"] or "", o.get("worker") or "",
-                          o.get("flow_run") or "", o["error"] or "")
-        out.print(table)
+        out.print(_backfill_table(summary, mode, step))
     if failed is not None:
-        console.print(f"[bold red]error:[/] {failed}", highlight=False)
+        console.print(f"[bold red]error:[/] {said(failed)}", highlight=False, markup=True)
         raise typer.Exit(failed.exit_code)
 
 
@@ -392,7 +410,9 @@ def serve(
 
     Runs until Ctrl-C. Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)
-    from flowcast.flows.deploy import serve_all
+    from flowcast.flows.deploy import schedule_settings, serve_all
+
+    schedule_settings()  # a bad FLOWCAST_TIMEZONE or *_CRON is said before a Prefect server starts
 
     serve_all(
         {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},

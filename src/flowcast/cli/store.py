@@ -19,8 +19,9 @@ from flowcast.cli.common import (
     out,
     parse_as_of,
     resolve_settings,
+    said,
 )
-from flowcast.errors import ConfigError, RegistryError
+from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
 
 FORMATS = ("table", "csv", "json")
 
@@ -87,8 +88,8 @@ def _mirror_registry(settings: Any) -> None:
     try:
         sync_if_postgres(settings)
     except FlowcastError as exc:
-        console.print(f"[bold yellow]warning:[/] the registry index on PostgreSQL is not updated: {exc}",
-                      highlight=False)
+        console.print(f"[bold yellow]warning:[/] the registry index on PostgreSQL is not updated: {said(exc)}",
+                      highlight=False, markup=True)
 
 
 def _published_hint(store: Any, dataset: str | None) -> str:
@@ -163,7 +164,7 @@ def models_list(
     prods, problems = _productions(reg)
     rows = [_version_row(v, prods) for v in reg.list(name, dataset=dataset)]
     for problem in problems:
-        console.print(f"[bold yellow]warning:[/] {problem}", highlight=False)
+        console.print(f"[bold yellow]warning:[/] {said(problem)}", highlight=False, markup=True)
     production: Any = prods.get(dataset) if dataset else (next(iter(prods.values())) if len(prods) == 1 else None)
     if json_out:
         emit_json({"production": production, "productions": prods, "versions": rows,
@@ -172,19 +173,35 @@ def models_list(
     if not rows:
         console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}")
         return
+    for table in _versions_tables(rows):
+        out.print(table)
+    console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
+
+
+def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
+    """The registered versions, one table per dataset (titled with it), every version, kind, as_of and
+    score whole in 80 columns (one folded table printed 'statistic|al' and '2024-04-1|9 00:00:00+|00');
+    what each is wraps by words."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(show_header=True, header_style="bold")
-    cols = ("version", "dataset", "kind", "as_of", "mase", "smape", "what it is")
-    for c in ("", *cols):
-        table.add_column(c, overflow="fold")  # wraps on a narrow terminal instead of ending in '…'
+    from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
+
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-    for r in rows:
-        as_of = (r["as_of"] or "").replace("T", " ").removesuffix(":00")
-        table.add_row("*" if r["production"] else "", r["version"], r["dataset"] or "", r["kind"], as_of,
-                      fmt(r["mase"]), fmt(r["smape"]), r["description"])
-    out.print(table)
-    console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
+    tables = []
+    for dataset in dict.fromkeys(r["dataset"] or "" for r in rows):
+        table = Table(title=f"dataset {dataset}" if dataset else "no dataset", title_justify="left",
+                      header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for c in ("", "version", "kind", "as_of (UTC)", "mase", "smape"):
+            table.add_column(c, no_wrap=True, justify="right" if c in ("mase", "smape") else "left")
+        table.add_column("what it is", min_width=16, overflow="fold")  # whole words: 'seasonal_naive,' fits
+        for r in rows:
+            if (r["dataset"] or "") == dataset:
+                table.add_row("*" if r["production"] else "", r["version"], r["kind"],
+                              as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r["smape"]),
+                              r["description"])
+        tables.append(table)
+    return tables
 
 
 @models_app.command("show")
@@ -228,10 +245,15 @@ def models_promote(
     target = dataset or reg.get(version).dataset
     before = _production_or_none(reg, target)
     want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
-    mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+    try:
+        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+    except ProductionMovedError as exc:  # its text is the retrain's ('moved while this run was deciding ...')
+        raise ProductionMovedError(
+            f"production of {target} is {before.version if before else 'none'}, not {expected} (--expected): "
+            f"{version} was not promoted, nothing changed") from exc
     _mirror_registry(settings)
-    console.print(f"production of {target}: {before.version if before else 'none'} -> [bold]{mv.version}[/]",
-                  highlight=False)
+    console.print(f"production of {said(target)}: {said(before.version) if before else 'none'} -> "
+                  f"[bold]{said(mv.version)}[/]", highlight=False, markup=True)
     if json_out:
         emit_json({"dataset": target, "production": mv.version, "previous": before.version if before else None})
 
@@ -254,7 +276,7 @@ def models_rollback(
     before = _production_or_none(reg, dataset)
     mv = reg.rollback(dataset=dataset, reason=reason, at=parse_as_of(at))
     _mirror_registry(settings)
-    console.print(f"production of {mv.dataset}: {before.version if before else 'none'} -> [bold]{mv.version}[/] "
-                  "(rolled back)", highlight=False)
+    console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
+                  f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
     if json_out:
         emit_json({"dataset": mv.dataset, "production": mv.version, "previous": before.version if before else None})

@@ -31,6 +31,7 @@ from flowcast.cli.common import (
     emit_json,
     parse_as_of,
     resolve_settings,
+    said,
 )
 from flowcast.errors import ConfigError
 
@@ -100,7 +101,7 @@ def train_cmd(
     cfg = settings.model
     console.print(
         f"training [bold]{model}[/] ({cfg.mode}) on {td.n_series} series, {td.n_obs} rows, horizon {td.meta.horizon}"
-        f" -> {run_dir}", highlight=False,
+        f" -> {said(run_dir)}", highlight=False, markup=True,
     )
 
     from flowcast.shared import jobs_location, mirror_of
@@ -110,9 +111,9 @@ def train_cmd(
     shared_ckpt = mirror is not None and FileStore(mirror, storage_options=settings.shared_options).exists(
         "checkpoints/last.ckpt")
     if resume and not (run_dir / "checkpoints" / "last.ckpt").exists() and not shared_ckpt:
-        console.print(f"[yellow]no checkpoint in {run_dir} to resume from[/] (one is written every "
+        console.print(f"[yellow]no checkpoint in {said(run_dir)} to resume from[/] (one is written every "
                       f"{cfg.checkpoint_every} steps, model.checkpoint_every): training from the start",
-                      highlight=False)
+                      highlight=False, markup=True)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -136,7 +137,7 @@ def train_cmd(
     m = art.metrics
     console.print(
         f"[green]done[/]: {m['steps']} steps in {m['train_seconds']:.1f}s, best val_loss "
-        f"{m['val_loss'] if m['val_loss'] is None else round(m['val_loss'], 4)}", highlight=False,
+        f"{m['val_loss'] if m['val_loss'] is None else round(m['val_loss'], 4)}", highlight=False, markup=True,
     )
     if json_out:
         emit_json({"model": model, "path": str(art.path), "metrics": m, "n_series": td.n_series,
@@ -184,7 +185,7 @@ def train_node_cmd(
                          max_jobs=max_jobs, idle_timeout=idle)
     for r in results:
         colour = "green" if r.returncode == 0 else "red"
-        console.print(f"[{colour}]{r.job}[/]: exit code {r.returncode}", highlight=False)
+        console.print(f"[{colour}]{said(r.job)}[/]: exit code {r.returncode}", highlight=False, markup=True)
         if r.returncode:
             console.print(r.log, highlight=False)
     if json_out:

@@ -54,15 +54,16 @@ def tune(
 ) -> None:
     """Search lookback, hidden size, layers, dropout, learning rate, steps, mode and loss on the
     validation window before the backtest's windows, within a time budget (Optuna TPE + pruning)."""
-    from flowcast.cli.pipeline import _flow_source_args, _prefect_console
+    from flowcast.cli.pipeline import _flow_source_args, _prefect_console, _run_tags
 
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast.flows.tune import tune_flow
 
-    with _prefect_console():
+    with _prefect_console(), _run_tags("tune"):
         result = tune_flow(as_of=parse_as_of(as_of), horizon=horizon, budget_minutes=budget, n_trials=trials,
                            config_file=str(config) if config else None, **_flow_source_args(settings, data))
     if json_out:

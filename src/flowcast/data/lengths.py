@@ -40,6 +40,15 @@ def share_length(lengths: Sequence[int], share: float) -> int:
     return ordered[min(k, len(ordered)) - 1]
 
 
+def _who_has(lengths: Sequence[int], n: int, share: float) -> str:
+    """'80% of the series have at least n periods', or, when the share is out of reach and the spans fit
+    the shortest series that can take part, how many do ('2 of 5 series have ...', not '80% ...')."""
+    count = sum(1 for x in lengths if int(x) >= n)
+    if count >= max(1, math.ceil(share * len(lengths))):
+        return f"{share:.0%} of the series have at least {n} periods"
+    return f"only {count} of {len(lengths)} series have at least {n} periods (the share {share:.0%} is out of reach)"
+
+
 @dataclass
 class NetworkSpans:
     lookback: int
@@ -65,10 +74,43 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
     out = NetworkSpans(lb, vs)
     if out.changed(lookback, val_size):
         out.notes.append(
-            f"{share:.0%} of the series have at least {n} periods: lookback {lookback} -> {lb}, validation span "
+            f"{_who_has(lengths, n, share)}: lookback {lookback} -> {lb}, validation span "
             f"{val_size} -> {vs}, so that they are long enough for a network (the shorter ones are forecast by the "
             "statistical models that can run on them).")
     return out
+
+
+def fit_network_spans_for_backtest(lengths: Sequence[int], *, horizon: int, lookback: int, val_size: int,
+                                   short_series: str, share: float, n_windows: int, step: int,
+                                   windows_given: bool = False, lookback_given: bool = False,
+                                   val_size_given: bool = False) -> NetworkSpans:
+    """`fit_network_spans`, unless no series would then be long enough for a network at the first
+    backtest cutoff (where the backtest's networks are trained): then the spans are fitted to the
+    histories before that cutoff. Fitted to whole series only, 60 days with horizon 7 kept lookback
+    36 (50 periods needed) while the backtest's networks had 46: none was trained, no network
+    candidate was scored, and none could ever be published."""
+    def fit(of: Sequence[int]) -> NetworkSpans:
+        return fit_network_spans(of, horizon=horizon, lookback=lookback, val_size=val_size, short_series=short_series,
+                                 share=share, lookback_given=lookback_given, val_size_given=val_size_given)
+
+    spans = fit(lengths)
+    bt = fit_backtest(lengths, horizon=horizon, n_windows=n_windows, step=step, share=share, given=windows_given)
+    cut = [int(x) - bt.horizon - (bt.n_windows - 1) * bt.step for x in lengths]
+    need = network_min_length(lookback=spans.lookback, horizon=horizon, val_size=spans.val_size,
+                              short_series=short_series)
+    if not lengths or max(cut) >= need or max(lengths) < need:  # the backtest trains them, or nothing would
+        return spans
+    at_cut = fit(cut)
+    if network_min_length(lookback=at_cut.lookback, horizon=horizon, val_size=at_cut.val_size,
+                          short_series=short_series) > max(cut):
+        return spans  # even the shortest spans leave the backtest without a network: nothing gained
+    changed = [f"{what} {before} -> {after}" for what, before, after in (
+        ("lookback", lookback, at_cut.lookback), ("validation span", val_size, at_cut.val_size)) if before != after]
+    at_cut.notes = [
+        (f"no series has {need} periods before the first backtest window (the longest has {max(cut)}): "
+         f"{', '.join(changed)}, so that the networks take part in the backtest (the shorter series are forecast by "
+         "the statistical models that can run on them).")]
+    return at_cut
 
 
 def _shortened(n: int, *, horizon: int, lookback: int, val_size: int, short_series: str, lookback_given: bool,
@@ -114,8 +156,7 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     need = horizon + (k - 1) * step + 1
     out = BacktestSpans(k, step, need, horizon=horizon)
     if k != n_windows:
-        out.notes.append(f"{share:.0%} of the series have at least {n} periods: {k} backtest window(s) instead of "
-                         f"{n_windows}.")
+        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window(s) instead of {n_windows}.")
     longest = max((int(x) for x in lengths), default=0)
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,10 @@ class PreprocessSummary:
     future_expected: int = 0
     future_missing: dict[str, int] = field(default_factory=dict)
     future_missing_series: int = 0
+    # source rows of the kept series without a value in a past/future covariate, per column, filled (the
+    # series' last value carried forward, else its next one; 0 for future ones with future_fill='zero');
+    # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
+    covariates_filled: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -300,6 +304,47 @@ def _impute(y: pl.Series, method: str) -> pl.Series:
     return y.scatter(missing, filled.gather(near.search_sorted(missing)))
 
 
+_UNIT_WORDS = {"ns": "nanosecond", "us": "microsecond", "ms": "millisecond", "s": "second", "m": "minute",
+               "h": "hour", "d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
+_NOMINAL = {"ns": timedelta(microseconds=0.001), "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
+            "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+            "w": timedelta(weeks=1), "mo": timedelta(days=30.44), "q": timedelta(days=91.3), "y": timedelta(days=365.25)}
+
+
+def _freq_for(step: timedelta) -> str | None:
+    """The freq whose periods are `step` long ('1mo' for 28 to 31 days, '7d' -> '1w', 1 hour -> '1h')."""
+    days = step.total_seconds() / 86400
+    for lo, hi, alias in ((28, 31, "1mo"), (89, 92, "1q"), (365, 366, "1y")):
+        if lo <= days <= hi:
+            return alias
+    seconds = int(step.total_seconds())
+    if seconds <= 0 or seconds != step.total_seconds():
+        return None
+    for size, unit in ((7 * 86400, "w"), (86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return None
+
+
+def _spacing_hint(rows: pl.DataFrame, freq: str) -> str:
+    """When the observations are typically several periods of `freq` apart, every series ends up with gaps
+    too long to impute: say what freq the data has ('1m' is a minute; monthly data is '1mo') instead of
+    suggesting a max_gap of 44,639 minutes."""
+    diffs = (rows.filter(pl.col("y").is_not_null()).select(pl.col("ds").diff().over("__sid").alias("d"))
+             .get_column("d").drop_nulls())
+    median = diffs.median() if diffs.len() else None
+    if not isinstance(median, timedelta):
+        return ""
+    n, unit = parse_freq(freq)
+    if median <= 1.5 * n * _NOMINAL[unit]:
+        return ""
+    guess = _freq_for(median)
+    seen = (f"{median.days} days" if median.days and not median.seconds else
+            f"{median.total_seconds() / 3600:g} hours" if median >= timedelta(hours=1) else f"{median}")
+    return (f"; the observations are {seen} apart (the median step), but freq {freq!r} is {n} {_UNIT_WORDS[unit]}"
+            f"{'s' if n > 1 else ''}" + (f": is it freq {guess!r}?" if guess else ": check freq"))
+
+
 def preprocess(
     valid: pl.DataFrame,
     source: SourceConfig,
@@ -451,12 +496,19 @@ def preprocess(
     kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
     if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
+        spacing = _spacing_hint(trimmed, freq) if longest_gap else ""
         hint = (f"; a gap of up to N periods is imputed with [preprocess] max_gap = N (FLOWCAST_PREPROCESS__MAX_GAP="
-                f"{longest_gap} keeps these series), or check freq {source.freq!r}" if longest_gap else "")
+                f"{longest_gap} keeps these series), or check freq {source.freq!r}" if longest_gap and not spacing
+                else spacing)
         raise DataValidationError(
             f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: "
             f"{reasons}){hint}"
         )
+    if covs:  # covariate values the source left empty on its rows: filled below, never silently
+        kept_rows = trimmed.filter(keep.gather(trimmed.get_column("__sid"))) if excl.height else trimmed
+        nulls = kept_rows.select(pl.col(covs).null_count()).row(0, named=True)
+        summary.covariates_filled = {c: int(n) for c, n in nulls.items() if n} or None
+        del kept_rows
     # 3. (continued) the kept series on their grid: missing timestamps inserted (with nulls), excluded
     # series left out, in one pass that writes each output column once
     if total == n_rows and not excl.height:  # nothing to insert, nothing to drop

@@ -91,6 +91,9 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
         .when(text.str.contains(r"^\d{12,13}$"))
         .then(pl.lit(" (Unix epoch milliseconds? export the times as ISO-8601, or as seconds with --time-format %s)"))
+        .when(text.str.contains(r"^[1-7]\d{4}(\.\d+)?$"))  # 10000..79999: 1927..2118 as Excel day numbers
+        .then(pl.lit(" (an Excel date serial number? format the column as a date (yyyy-mm-dd) in Excel before "
+                     "saving the CSV)"))
         .otherwise(pl.lit(""))
     )
 
@@ -104,6 +107,19 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
         .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
         .otherwise(pl.lit(""))
+    )
+
+
+def _covariate_hint(raw: pl.Expr) -> pl.Expr:
+    """Why a covariate did not parse: a number's formatting (`_number_hint`), or text (a category such
+    as a holiday's name), which a past/future covariate cannot hold."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    words = text.str.contains(r"[A-Za-z]") & ~text.str.contains(r"(?i)^[-+]?(nan|inf|infinity)$")
+    return (
+        pl.when(words)
+        .then(pl.lit(" (past and future covariates are numbers or true/false: encode a category as one 0/1 "
+                     "column per value)"))
+        .otherwise(_number_hint(raw))
     )
 
 
@@ -259,7 +275,7 @@ def row_checks(
             RowCheck(
                 "exog_invalid",
                 (_raw(c).is_not_null() & pl.col(c).is_null()) | (pl.col(c).is_not_null() & ~pl.col(c).is_finite()),
-                pl.format("{} '{}' is not a finite number", pl.lit(c), _show(_raw(c))),
+                pl.format("{} '{}' is not a finite number{}", pl.lit(c), _show(_raw(c)), _covariate_hint(_raw(c))),
                 "a past/future covariate is text, NaN or infinite",
             )
         )

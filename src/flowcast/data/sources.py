@@ -140,13 +140,15 @@ def resolve_files(source: SourceConfig) -> list[str]:
     path = os.path.expanduser(source.path)
     if _is_url(path):
         return [path]
+    # a relative path is read from the working directory (not from the configuration file's folder): say which
+    where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
     if any(ch in path for ch in "*?["):
         files = sorted(glob.glob(path))
         if not files:
-            raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}")
+            raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}{where}")
         return files
     if not Path(path).exists():
-        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}")
+        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}")
     if Path(path).is_dir():
         # every file below it (Hive-style partition folders included), skipping hidden files and the
         # markers that Spark/Hadoop leave beside their output (_SUCCESS, _committed_*, _metadata)
@@ -347,7 +349,9 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     """(byte offset, line number (1-based), byte value) of the first invalid UTF-8 byte in a
     (gzipped) text file; None when the file is valid UTF-8."""
-    opener = gzip.open if _head_bytes(file, 2) == b"\x1f\x8b" else open
+    with open(file, "rb") as fh:  # the file's own first bytes (_head_bytes reads a gzip's content)
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
     offset, lines, carry = 0, 1, b""
     with opener(file, "rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -420,6 +424,18 @@ def _declared(source: SourceConfig) -> list[str]:
     return [*source.id_cols, source.time_col, source.target_col, *source.exog_cols]
 
 
+def _header_not_utf8_error(file: str, found: list[str]) -> DataValidationError:
+    """A header read with replacement characters: the file is not UTF-8, which the missing column
+    it causes ("'Qté' (renamed to 'Qt\ufffd'?) missing") does not say."""
+    bad = None if _is_url(file) else first_invalid_utf8(file)
+    where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]})" if bad else " (its header reads " \
+        f"{found})"
+    return DataValidationError(
+        f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
+        "is Windows-1252 on Windows)"
+    )
+
+
 def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str]) -> DataValidationError:
     parts = []
     for col in missing:
@@ -431,9 +447,19 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
     )
 
 
-def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str) -> pl.Expr:
+_BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
+
+
+def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans: bool = False) -> pl.Expr:
+    """`expr` as Float64 (null where it is not a number); `booleans`: a covariate's 'TRUE'/'False'
+    text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas)."""
     if dtype == pl.Utf8:
-        return expr.str.strip_chars().cast(pl.Float64, strict=False)
+        text = expr.str.strip_chars()
+        number = text.cast(pl.Float64, strict=False)
+        if not booleans:
+            return number
+        flag = text.str.to_lowercase().replace_strict(_BOOLEAN_TEXT, default=None, return_dtype=pl.Float64)
+        return pl.coalesce(number, flag)
     if dtype.is_numeric() or dtype == pl.Boolean:
         return expr.cast(pl.Float64)
     raise DataValidationError(f"{file}: column {col!r} has type {dtype}, which cannot be cast to a number")
@@ -639,6 +665,8 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     found = list(schema.names())
     declared = _declared(source)
     missing = [c for c in dict.fromkeys(declared) if c not in found]
+    if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
+        raise _header_not_utf8_error(file, found)
     if missing:
         raise _missing_column_error(source, file, missing, found)
     undeclared = [c for c in found if c not in declared]
@@ -650,15 +678,28 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     return lf.select([pl.col(c).alias(RAW_PREFIX + c) for c in found]), undeclared
 
 
+MISSING_MARKERS = ("NA", "N/A", "#N/A", "NULL", "null", "\\N")  # R's, Excel's and SQL exports' missing number
+
+
+def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
+    """Whether a CSV field holds a value: not empty or blank, and (`marker`: a number's column) not a
+    missing-value marker as those tools write it (`MISSING_MARKERS`): R's NA was quarantined as "val 'NA' is
+    not a number". Other text ('n/a', 'none', '-') is still quarantined: it may be a typo."""
+    text = raw.str.strip_chars()
+    has = text != ""
+    return has & ~text.is_in(MISSING_MARKERS) if marker else has
+
+
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
     stages: list[list[pl.Expr]] = []
-    if text:  # CSV: an empty quoted field ("", as csv.QUOTE_ALL writes a missing value) or blanks hold no value
+    if text:  # CSV: an empty quoted field ("", as csv.QUOTE_ALL writes a missing value) or blanks hold no value,
+        # nor does a number written as a missing-value marker (R's write.csv writes NA, Excel #N/A, SQL NULL)
         valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
-        stages.append([pl.when(pl.col(RAW_PREFIX + c).str.strip_chars() != "").then(pl.col(RAW_PREFIX + c))
-                       .alias(RAW_PREFIX + c) for c in valued])
+        stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
+                       .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
     if source.id_cols:
         parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
         if text:  # CSV: surrounding blanks are formatting, not part of the id
@@ -672,7 +713,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
     if issue is not None:
         mapped.append(issue.alias(TIME_LOCAL_ISSUE))
     for c in numeric_exog:
-        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label).alias(c))
+        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label, booleans=True).alias(c))
     for c in source.static_cols:
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))

@@ -109,6 +109,9 @@ class DataQualityReport:
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
+        filled = {k: int(v) for k, v in (p.get("covariates_filled") or {}).items()}
+        if filled:
+            lines.append(covariates_filled_line(filled, p.get("future_fill")))
         missing = {k: int(v) for k, v in (p.get("future_missing") or {}).items()}
         if missing:
             total = sum(missing.values())
@@ -303,6 +306,13 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.Da
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk))
+
+
+def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:
+    """The covariate values the source left empty on its own rows and what filled them (per column)."""
+    zero = " (0 for future-known ones: future_fill = 'zero')" if future_fill == "zero" else ""
+    return (f"covariate values missing on the source's rows, filled with the series' last value (else its next)"
+            f"{zero}: {', '.join(f'{k}: {v:,}' for k, v in filled.items())}")
 
 
 def _fmt_ts(value: Any) -> str | None:

@@ -21,7 +21,7 @@ from prefect import get_run_logger
 from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
-from flowcast.errors import ConfigError, FlowcastError, StorageError
+from flowcast.errors import ConfigError, FlowcastError, StorageError, one_line
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
@@ -62,7 +62,7 @@ def flow_settings(
     except FlowcastError:
         raise
     except Exception as exc:  # pydantic ValidationError: one sentence naming the values
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        raise ConfigError(f"invalid configuration: {one_line(exc)}") from exc
 
 
 def with_frequency_defaults(settings: Settings) -> Settings:
@@ -139,13 +139,14 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     """`settings` with the lookback and validation span shortened to the data where they were not
     given (`flowcast.data.lengths.fit_network_spans`), and what changed."""
     from flowcast.config import with_overrides
-    from flowcast.data.lengths import fit_network_spans
+    from flowcast.data.lengths import fit_network_spans_for_backtest
 
-    pp, mc, h = settings.preprocess, settings.model, int(td.meta.horizon)
+    pp, mc, ev, h = settings.preprocess, settings.model, settings.evaluation, int(td.meta.horizon)
     val = pp.val_size if pp.val_size is not None else h
-    spans = fit_network_spans(
+    spans = fit_network_spans_for_backtest(
         td.lengths()["length"].to_list(), horizon=h, lookback=mc.lookback, val_size=val,
-        short_series=pp.short_series, share=pp.length_share,
+        short_series=pp.short_series, share=pp.length_share, n_windows=ev.n_windows, step=ev.step or h,
+        windows_given="n_windows" in settings._given.get("evaluation", frozenset()),
         lookback_given="lookback" in settings._given.get("model", frozenset()),
         val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
     )
@@ -231,13 +232,18 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
 
 def future_notes(summary: Any) -> list[str]:
-    """A sentence when the horizon lacks planned values of declared future covariates (the fill
-    applied is named: the run never fills them silently)."""
+    """A sentence when the source's rows lack covariate values, and one when the horizon lacks planned
+    values of declared future covariates (the fill applied is named: the run never fills them silently)."""
+    from flowcast.data.validate import covariates_filled_line
+
+    filled = getattr(summary, "covariates_filled", None) or {}
+    line = covariates_filled_line(filled, summary.future_fill)
+    said = [line[0].upper() + line[1:]] if filled else []
     missing = {k: int(v) for k, v in (getattr(summary, "future_missing", None) or {}).items() if v}
     if not missing:
-        return []
+        return said
     per_column = ", ".join(f"{k}: {v}" for k, v in missing.items())
-    return [(f"Future-known covariates without a planned value on the horizon: {sum(missing.values())} of "
+    return [*said, (f"Future-known covariates without a planned value on the horizon: {sum(missing.values())} of "
              f"{summary.future_expected} values (series x steps) per column ({per_column}; "
              f"{summary.future_missing_series} series), filled by preprocess.future_fill = {summary.future_fill!r}")]
 

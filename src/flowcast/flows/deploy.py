@@ -23,9 +23,11 @@ TIMEZONE = "UTC"
 
 
 def schedule_settings() -> dict[str, str]:
-    """The crons and their zone; an unknown zone is a ConfigError naming it (never a schedule in
-    another zone than the one asked for)."""
+    """The crons and their zone; an unknown zone or a cron that does not parse is a ConfigError naming
+    the variable (never a schedule in another zone than the one asked for)."""
     import zoneinfo
+
+    from prefect.schedules import Cron
 
     from flowcast.errors import ConfigError
 
@@ -36,11 +38,16 @@ def schedule_settings() -> dict[str, str]:
         raise ConfigError(
             f"FLOWCAST_TIMEZONE={tz!r} is not a time zone; use an IANA name such as 'UTC' or 'Europe/Berlin'"
         ) from None
-    return {
-        "retrain_cron": os.environ.get("FLOWCAST_RETRAIN_CRON", RETRAIN_CRON),
-        "forecast_cron": os.environ.get("FLOWCAST_FORECAST_CRON", FORECAST_CRON),
-        "timezone": tz,
-    }
+    crons = {}
+    for key, default in (("retrain_cron", RETRAIN_CRON), ("forecast_cron", FORECAST_CRON)):
+        var = f"FLOWCAST_{key.upper()}"
+        crons[key] = os.environ.get(var, default)
+        try:  # 'every monday' failed once the server had started, with "ValueError: Invalid cron string"
+            Cron(crons[key], timezone=tz)
+        except ValueError:
+            raise ConfigError(f"{var}={crons[key]!r} is not a cron expression: five fields, minute hour day-of-month "
+                              f"month day-of-week, such as {default!r}") from None
+    return {**crons, "timezone": tz}
 
 
 def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = False) -> list[Any]:

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, with_overrides
 from flowcast.flows.common import flow_settings, load_data, resolve_as_of, run_identity
+from flowcast.flows.naming import run_name
 from flowcast.flows.tasks import TRAINING_TAG
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
     return with_overrides(settings, model=result.model_overrides()), result
 
 
-@flow(name="tune", log_prints=False, validate_parameters=True)
+@flow(name="tune", flow_run_name=run_name, log_prints=False, validate_parameters=True)
 def tune_flow(
     as_of: datetime | None = None,
     dataset: str | None = None,

@@ -1,0 +1,40 @@
+"""The command line's shared pieces: errors are printed as they were written."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+
+runner = CliRunner()
+
+
+def test_error_text_in_brackets_is_printed_not_taken_for_markup(tmp_path, monkeypatch):
+    """Regression: rich markup took any '[...]' in an error for a style and dropped it: 'declare a variant as
+    [sources.NAME] in a configuration file' printed as 'declare a variant as  in a configuration file', and
+    FLOWCAST_MODEL__CELLS='[gru]' as FLOWCAST_MODEL__CELLS=''."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["validate", "--dataset", "x", "--freq", "1d"], terminal_width=400)
+    assert res.exit_code == 2
+    assert "declare a variant as [sources.NAME] in a configuration file" in res.output
+    monkeypatch.setenv("FLOWCAST_MODEL__CELLS", "[gru]")
+    res = runner.invoke(app, ["validate"], terminal_width=400)
+    assert res.exit_code == 2 and "FLOWCAST_MODEL__CELLS='[gru]' is not a JSON list" in res.output
+
+
+def test_a_flowcast_variable_that_no_setting_reads_is_pointed_out(tmp_path, monkeypatch):
+    """Regression: FLOWCAST_MAX_STEPS=50 (for FLOWCAST_MODEL__MAX_STEPS), FLOWCAST_HORIZN=7 or a misspelled
+    section (FLOWCAST_MODLE__MAX_STEPS) were ignored without a word: the run trained with the defaults."""
+    monkeypatch.chdir(tmp_path)
+    for var, value in (("FLOWCAST_MAX_STEPS", "50"), ("FLOWCAST_HORIZN", "7"), ("FLOWCAST_MODLE__MAX_STEPS", "5"),
+                       ("FLOWCAST_ZZZ", "1"), ("FLOWCAST_DEBUG", ""), ("FLOWCAST_MODEL__LOOKBACK", "12"),
+                       ("FLOWCAST_SOURCE__UNIT", "kWh")):
+        monkeypatch.setenv(var, value)
+    res = runner.invoke(app, ["validate", "--dataset", "x", "--freq", "1d"])
+    said = " ".join(res.output.split())  # (rich wraps at its console's width, fixed when it was made)
+    ignored = "is not a flowcast setting and is ignored"
+    assert said.count(ignored) == 4
+    for var, close in (("HORIZN", "HORIZON"), ("MAX_STEPS", "MODEL__MAX_STEPS"), ("MODLE__MAX_STEPS", "MODEL__MAX_STEPS")):
+        assert f"note: FLOWCAST_{var} {ignored} (did you mean FLOWCAST_{close}?)" in said
+    assert f"note: FLOWCAST_ZZZ {ignored} error:" in said  # no guess; the known ones are not named
+    assert "FLOWCAST_DEBUG" not in said and "LOOKBACK" not in said and "SOURCE__UNIT" not in said

@@ -1,0 +1,55 @@
+"""`flowcast run` and `flowcast tune`: options that cannot work are refused before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+from flowcast.cli import pipeline as cli_pipeline
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["run", "--budget", "-1"], "tuning.budget_minutes: Input should be greater than 0 (got -1.0)"),
+    (["run", "--budget", "0"], "tuning.budget_minutes: Input should be greater than 0 (got 0.0)"),
+    (["run", "--max-steps", "-5"], "model.max_steps: Input should be greater than or equal to -1 (got -5)"),
+    (["tune", "--budget", "-1"], "tuning.budget_minutes: Input should be greater than 0 (got -1.0)"),
+    (["tune", "--trials", "0"], "tuning.n_trials: Input should be greater than or equal to 1 (got 0)"),
+])
+def test_bad_budget_or_steps_are_refused_before_prefect_starts(tmp_path, monkeypatch, args, said):
+    """Regression: `flowcast run --budget -1` started Prefect's temporary server, then failed inside the flow
+    with pydantic's multi-line text ('1 validation error for _FromFile ... https://errors.pydantic.dev/...');
+    `--budget 0` silently ran without tuning; `flowcast tune --budget -1` read and prepared the data before
+    its task failed (ERROR lines), and `--trials 0` ran a search of 0 trials."""
+    monkeypatch.chdir(tmp_path)
+
+    def no_prefect():
+        raise AssertionError("Prefect was started for options that cannot work")
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    res = runner.invoke(app, [*args, "--dataset", "m3-yearly"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    assert said in res.output and "pydantic.dev" not in res.output
+
+
+def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
+    """Regression: `flowcast backfill` printed its outcomes in 80 columns as 'theta-…', 'in-pr…' and
+    'foreca… sales 2024-0… (backf…': rich cut every column to fit the seven. Dates, status, rows and
+    model stay whole; the worker column shows only when dates ran on workers; the rest wraps."""
+    from rich.console import Console
+
+    def outcome(day: int, worker: str) -> dict:
+        return {"as_of": f"2024-04-{day:02d}T00:00:00", "status": "published", "rows": 21, "model": "hybrid-v12",
+                "worker": worker, "flow_run": f"forecast sales 2024-04-{day:02d} (backfill)", "error": None}
+
+    summary = {"published": 2, "skipped": 0, "failed": 0, "outcomes": [outcome(10, "in-process"), outcome(11, "in-process")]}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    text = console.export_text()
+    assert "…" not in text and "worker" not in text, text
+    assert "2024-04-10" in text and "hybrid-v12" in text and "(backfill)" in text
+    summary["outcomes"][1]["worker"] = "node-b"
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    assert "node-b" in console.export_text()
