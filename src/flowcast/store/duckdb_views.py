@@ -35,6 +35,7 @@ from pathlib import Path
 
 from flowcast.atomic import atomic_write_text
 from flowcast.errors import StorageError
+from flowcast.store.base import fault
 from flowcast.store.parquet import PART_GLOB
 
 DB_NAME = "forecasts.duckdb"
@@ -133,6 +134,7 @@ class DuckDBViews:
                     con.execute(f"DROP TABLE {name}")
             for stmt in wanted.values():
                 con.execute(stmt)
+            fault("in_views")
             con.execute("COMMIT")
             st = os.stat(self.db_path)
         except duckdb.Error as exc:
