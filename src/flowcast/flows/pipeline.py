@@ -238,6 +238,7 @@ def retrain_flow(
             left empty keeps its configured value.
     """
     from flowcast.evaluation.candidates import PRODUCTION
+    from flowcast.evaluation.conformal import calibration_notes
     from flowcast.evaluation.decision import decision_markdown, first_publishable
     from flowcast.registry import Promotion
     from flowcast.shared import open_registry
@@ -297,6 +298,7 @@ def retrain_flow(
         raise TrainingError("no candidate produced forecasts fit to publish: " + " ".join(notes))
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
+    notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
     if rf.fallbacks.height:
         by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
         notes.append(f"{rf.fallbacks.height} series it cannot forecast were forecast by its fallback: "
