@@ -285,7 +285,8 @@ def test_registering_and_promoting_in_one_transaction_registers_nothing_when_it_
     first = _register(reg, tmp_path, "lstm", "a").version
     reg.promote(first)
     with pytest.raises(ProductionMovedError, match=r"production of toy moved while this run was deciding: it started "
-                                                   r"from no production model and is now lstm-v1"):
+                                                   r"from no production model and is now lstm-v1; this run's gru was "
+                                                   r"neither registered nor promoted \(run again"):
         reg.register(_artifact(tmp_path, "gru", "late"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
                      then=Promotion("promote", expected=None))
     assert [v.version for v in reg.list()] == [first]

@@ -343,15 +343,17 @@ class ModelRegistry:
     def _follow_up(self, ptr: dict[str, Any], ds: str, version: str, then: Promotion, *, check_only: bool = False,
                    ) -> None:
         """Apply `then` to pointer `ptr` (promote: compare and swap first; ProductionMovedError, nothing
-        changed, when production moved); `check_only`: only the compare and swap."""
+        changed, when production moved); `check_only`: only the compare and swap, before `version` exists."""
+        what = (f"this run's {version.rsplit('-v', 1)[0]} was neither registered nor promoted" if check_only
+                else f"{version} was not promoted")
         ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
         previous = ent["stack"][-1] if ent["stack"] else None
         if then.action == "promote":
             if then.expected is not ANY and previous != then.expected:
                 raise ProductionMovedError(
                     f"production of {ds} moved while this run was deciding: it started from "
-                    f"{then.expected or 'no production model'} and is now {previous or 'empty'}; {version} was not "
-                    "promoted (run again to compare against the new production model)"
+                    f"{then.expected or 'no production model'} and is now {previous or 'empty'}; {what} (run again to "
+                    "compare against the new production model)"
                 )
             if check_only:
                 return
