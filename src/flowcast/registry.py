@@ -322,8 +322,9 @@ class ModelRegistry:
         if version and _VERSION_RE.match(version) and self._has_version(version) \
                 and not self._committed(self._pointer_locked(), note):
             self._remove_version(version)
-            log.warning("removed model version %s from %s: the run that registered it stopped before it could "
-                        "%s it (killed, or out of disk)", version, self.location, note.get("action", "promote"))
+            what = "record it as the champion" if note.get("action") == "champion" else "promote it"
+            log.warning("removed model version %s from %s: the run that registered it stopped before it could %s "
+                        "(killed, or out of disk)", version, self.location, what)
         self._clear_pending()
 
     def _remove_version(self, version: str) -> None:
