@@ -28,7 +28,7 @@ version's files once into a local cache (`cache_dir`/<hash of the URL>/versions)
 `ModelVersion.path` is that local copy.
 
 A version is registered by copying into a dot-prefixed temporary directory, fsyncing and
-renaming it into place, so a half-written version is never listed. Registering never moves a
+renaming it into place, so a half-written version is never listed. Registering alone never moves a
 production pointer. `promote` and `rollback` rewrite production.json atomically (temp file,
 fsync, rename, fsync of the directory): a crash before the rename leaves the previous champion
 in production, a crash after it leaves the new one, never a torn pointer. `promote(...,
