@@ -294,11 +294,13 @@ def test_registering_and_promoting_in_one_transaction_registers_nothing_when_it_
     def full(obj, fault="before_pointer_rename"):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(reg, "_write_pointer", full)
-    with pytest.raises(StorageError, match=r"models/versions/gru-v2: no space left on device"):
-        reg.register(_artifact(tmp_path, "gru", "full"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
-                     then=Promotion("promote", expected=first))
-    monkeypatch.undo()
+    for step in ("_write_pending", "_write_pointer"):  # the note before the version's rename, the swap after
+        monkeypatch.setattr(reg, step, full)
+        with pytest.raises(StorageError, match=r"models/versions/gru-v2: no space left on device"):
+            reg.register(_artifact(tmp_path, "gru", f"full{step}"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                         then=Promotion("promote", expected=first))
+        monkeypatch.undo()
+        assert [v.version for v in reg.list()] == [first] and sorted(p.name for p in reg.versions_dir.iterdir()) == [first]
     assert [v.version for v in reg.list()] == [first] and reg.production().version == first
     assert not (reg.root / ".pending.json").exists() and sorted(p.name for p in reg.versions_dir.iterdir()) == [first]
     mv = reg.register(_artifact(tmp_path, "gru", "room"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
