@@ -211,12 +211,12 @@ def test_a_version_that_cannot_be_copied_is_one_sentence_and_leaves_nothing(tmp_
     assert _register(reg, tmp_path, "gru").version == "gru-v2"  # with room again, the next one lands
 
 
-def _run_child(root: Path, art: Path, name: str, fault: str | None) -> subprocess.CompletedProcess:
+def _run_child(root: Path, art: Path, name: str, fault: str | None, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ}
     env.pop("FLOWCAST_FAULT", None)
     if fault:
         env["FLOWCAST_FAULT"] = fault
-    return subprocess.run([sys.executable, str(CHILD), str(root), str(art), name], env=env, check=False,
+    return subprocess.run([sys.executable, str(CHILD), str(root), str(art), name, *extra], env=env, check=False,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -244,6 +244,68 @@ def test_crash_between_register_and_promote_keeps_the_old_champion(tmp_path):
     assert not [d for d in reg.versions_dir.iterdir() if d.name.startswith(".")]  # stale temp cleaned
     assert not left.exists() and not list(root.glob(".*.tmp"))  # ... removed by the next pointer write
     assert reg.rollback().version == old  # rolling back is one call (one command in the CLI)
+
+
+@pytest.mark.parametrize("point", ["before_version_rename", "before_promotion", "before_pointer_rename"])
+def test_a_run_killed_between_registering_and_promoting_leaves_no_unpromoted_version(tmp_path, point):
+    """Regression: a retrain killed after its version was registered and before it was promoted left
+    that version registered and unpromoted (listed beside the re-run's, removed only by `gc` beyond
+    keep_versions). Registering and promoting are one transaction: the version is not listed, the
+    next writer removes it, and the re-run's version is the next one in production."""
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    old = _register(reg, tmp_path, "lstm", "old").version
+    reg.promote(old)
+    proc = _run_child(root, _artifact(tmp_path, "gru", "dead"), "gru", f"registry:{point}", "together")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert proc.stdout == ""  # its name was never handed out
+    assert [v.version for v in reg.list()] == [old] and reg.production().version == old
+    assert json.loads((root / ".pending.json").read_text())["version"] == "gru-v2"
+    proc = _run_child(root, _artifact(tmp_path, "gru", "again"), "gru", None, "together")
+    assert proc.returncode == 0, proc.stderr
+    if point != "before_version_rename":  # placed, then rolled back by the next writer, which says so
+        assert "removed model version gru-v2 from" in proc.stderr and "stopped before it could promote" in proc.stderr
+    assert reg.production().version == proc.stdout.split()[0] == "gru-v2"
+    assert (reg.production().path / "ckpt" / "model.ckpt").read_text() == "again"
+    assert [v.version for v in reg.list()] == [old, "gru-v2"]
+    assert not (root / ".pending.json").exists() and not [d for d in reg.versions_dir.iterdir()
+                                                          if d.name.startswith(".")]
+    assert [(e["action"], e["version"]) for e in reg.history("toy")] == [("promote", old), ("promote", "gru-v2")]
+
+
+def test_registering_and_promoting_in_one_transaction_registers_nothing_when_it_cannot_promote(tmp_path, monkeypatch):
+    """A run that lost the race (production moved) or whose pointer swap failed (a full disk)
+    registers nothing: before, its version stayed registered and unpromoted."""
+    import errno
+
+    from flowcast.errors import ProductionMovedError, StorageError
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    first = _register(reg, tmp_path, "lstm", "a").version
+    reg.promote(first)
+    with pytest.raises(ProductionMovedError, match=r"production of toy moved while this run was deciding: it started "
+                                                   r"from no production model and is now lstm-v1; this run's gru was "
+                                                   r"neither registered nor promoted \(run again"):
+        reg.register(_artifact(tmp_path, "gru", "late"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                     then=Promotion("promote", expected=None))
+    assert [v.version for v in reg.list()] == [first]
+
+    def full(obj, fault="before_pointer_rename"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    for step in ("_write_pending", "_write_pointer"):  # the note before the version's rename, the swap after
+        monkeypatch.setattr(reg, step, full)
+        with pytest.raises(StorageError, match=r"models/versions/gru-v2: no space left on device"):
+            reg.register(_artifact(tmp_path, "gru", f"full{step}"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                         then=Promotion("promote", expected=first))
+        monkeypatch.undo()
+        assert [v.version for v in reg.list()] == [first] and sorted(p.name for p in reg.versions_dir.iterdir()) == [first]
+    assert [v.version for v in reg.list()] == [first] and reg.production().version == first
+    assert not (reg.root / ".pending.json").exists() and sorted(p.name for p in reg.versions_dir.iterdir()) == [first]
+    mv = reg.register(_artifact(tmp_path, "gru", "room"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                      then=Promotion("champion", reason="backfill", as_of=T0))
+    assert reg.champion("toy").version == mv.version == "gru-v2" and reg.production().version == first
 
 
 def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):

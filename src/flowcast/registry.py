@@ -28,12 +28,20 @@ version's files once into a local cache (`cache_dir`/<hash of the URL>/versions)
 `ModelVersion.path` is that local copy.
 
 A version is registered by copying into a dot-prefixed temporary directory, fsyncing and
-renaming it into place, so a half-written version is never listed. Registering never moves a
+renaming it into place, so a half-written version is never listed. Registering alone never moves a
 production pointer. `promote` and `rollback` rewrite production.json atomically (temp file,
 fsync, rename, fsync of the directory): a crash before the rename leaves the previous champion
 in production, a crash after it leaves the new one, never a torn pointer. `promote(...,
 expected=V)` is a compare-and-swap: it raises ProductionMovedError, changing nothing, when the
 dataset's production is no longer V (another run or a person promoted meanwhile).
+
+A run registers and promotes its winner in one transaction (`register(..., then=Promotion(...))`),
+under one hold of the lock: the compare and swap is checked before anything is written (a run
+that lost the race registers nothing), a note `.pending.json` names the version before it is
+renamed into place, and the pointer swap commits it. A writer killed between the version's rename
+and the pointer swap left an unpromoted version that only `gc` removed; now that version is not
+listed, and the next writer of the registry rolls the transaction back: it removes the version
+(whose name `register` never returned) and logs a warning naming it.
 
 Migration: a production.json written by an older flowcast (one stack for the whole home) is
 rewritten on first open, under the lock: each stacked version and each event goes to the dataset
@@ -50,6 +58,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -74,6 +83,7 @@ RECIPE_FILE = "recipe.json"
 
 _VERSION_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*)-v(?P<seq>\d+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+log = logging.getLogger(__name__)
 
 
 class _Any:
@@ -84,6 +94,21 @@ class _Any:
 
 
 ANY = _Any()
+PENDING = ".pending.json"  # the version a register-and-promote transaction placed, until its pointer swap
+FOLLOW_UPS = ("promote", "champion")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What `register(..., then=...)` does with the new version in the same transaction: `promote`
+    it (compare and swap on `expected`: a version, None for 'no production model', or ANY) or
+    record it as the dataset's `champion` (a retrain that does not promote)."""
+
+    action: str = "promote"
+    expected: Any = ANY
+    reason: str = ""
+    at: datetime | None = None
+    as_of: datetime | None = None  # the champion's run key
 
 
 def _fault(point: str) -> None:
@@ -229,11 +254,119 @@ class ModelRegistry:
             try:
                 if self.remote is not None:
                     with self.remote.lock(".lock", timeout=self.lock_timeout, stale_after=self.lock_timeout):
+                        self._recover_pending()
                         yield
                 else:
+                    self._recover_pending()
                     yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ register-and-promote transactions
+    def _read_pending(self) -> dict[str, Any] | None:
+        """The note of a register-and-promote transaction in flight (or of a dead writer's)."""
+        try:
+            if self.remote is not None:
+                if not self.remote.exists(PENDING):
+                    return None
+                text = self.remote.read_text(PENDING)
+            else:
+                text = (self.root / PENDING).read_text()
+            note = json.loads(text)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):  # torn by a crash while it was written: nothing was placed after it
+            return {}
+        return note if isinstance(note, dict) else {}
+
+    def _write_pending(self, note: dict[str, Any]) -> None:
+        if self.remote is not None:
+            self.remote.write_text(PENDING, json.dumps(note))
+        else:
+            _write_json_atomic(self.root / PENDING, note, fault=None)
+
+    def _clear_pending(self) -> None:
+        if self.remote is not None:
+            self.remote.remove(PENDING)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / PENDING)
+            _fsync_dir(self.root)
+
+    def _committed(self, ptr: dict[str, Any], note: dict[str, Any]) -> bool:
+        ent = ptr["datasets"].get(note.get("dataset"), {})
+        return any(isinstance(e, dict) and e.get("version") == note.get("version")
+                   and e.get("action") == note.get("action") for e in ent.get("events", []))
+
+    def _uncommitted(self) -> str | None:
+        """The version a register-and-promote transaction placed and has not committed (in flight, or
+        its writer died): not listed. None when there is none."""
+        note = self._read_pending()
+        if not note or not note.get("version"):
+            return None
+        try:
+            ptr = self._read_pointer_file()
+            committed = ptr is not None and not _is_legacy(ptr) and self._committed(self._checked(ptr), note)
+        except RegistryError:
+            committed = False
+        return None if committed else str(note["version"])
+
+    def _recover_pending(self) -> None:
+        """Called under the lock, so a note found here is a dead writer's (or one whose pointer swap
+        failed): if its pointer swap did not happen, its transaction is rolled back, the version
+        removed (its name was never handed out: `register` returns after the swap); else committed."""
+        note = self._read_pending()
+        if note is None:
+            return
+        version = str(note.get("version") or "")
+        if version and _VERSION_RE.match(version) and self._has_version(version) \
+                and not self._committed(self._pointer_locked(), note):
+            self._remove_version(version)
+            what = "record it as the champion" if note.get("action") == "champion" else "promote it"
+            log.warning("removed model version %s from %s: the run that registered it stopped before it could %s "
+                        "(killed, or out of disk)", version, self.location, what)
+        self._clear_pending()
+
+    def _remove_version(self, version: str) -> None:
+        """Called under the lock: out of sight first (a rename, or at a URL its marker), then its files."""
+        vdir = self.versions_dir / version
+        tmp = self.versions_dir / f".tmp-deleted-{version}"
+        if self.remote is not None:
+            self.remote.remove(f"versions/{version}/{MARKER}")
+            self.remote.remove(f"versions/{version}")
+            if not vdir.exists():
+                return
+        os.rename(vdir, tmp)
+        _fsync_dir(self.versions_dir)
+        _make_writable(tmp)
+        shutil.rmtree(tmp)
+
+    def _follow_up(self, ptr: dict[str, Any], ds: str, version: str, then: Promotion, *, check_only: bool = False,
+                   ) -> None:
+        """Apply `then` to pointer `ptr` (promote: compare and swap first; ProductionMovedError, nothing
+        changed, when production moved); `check_only`: only the compare and swap, before `version` exists."""
+        what = (f"this run's {version.rsplit('-v', 1)[0]} was neither registered nor promoted" if check_only
+                else f"{version} was not promoted")
+        ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
+        previous = ent["stack"][-1] if ent["stack"] else None
+        if then.action == "promote":
+            if then.expected is not ANY and previous != then.expected:
+                raise ProductionMovedError(
+                    f"production of {ds} moved while this run was deciding: it started from "
+                    f"{then.expected or 'no production model'} and is now {previous or 'empty'}; {what} (run again to "
+                    "compare against the new production model)"
+                )
+            if check_only:
+                return
+            if previous != version:
+                ent["stack"].append(version)
+            ent["events"].append({"action": "promote", "version": version, "previous": previous,
+                                  "reason": then.reason, "at": _iso(then.at)})
+        elif not check_only:
+            ent["champion"] = {"version": version, "as_of": _iso(then.as_of), "at": _iso(then.at),
+                               "reason": then.reason}
+            ent["events"].append({"action": "champion", "version": version, "previous": None,
+                                  "reason": then.reason, "at": _iso(then.at)})
 
     def _read_pointer_file(self) -> Any:
         try:
@@ -394,8 +527,9 @@ class ModelRegistry:
             raise RegistryError(f"corrupt registry entry {meta_path}: {exc}") from exc
 
     def _scan(self) -> list[ModelVersion]:
+        hidden = self._uncommitted()
         return [self._read_version(n) for n in self._version_names()
-                if not n.startswith(".") and self._has_version(n)]
+                if not n.startswith(".") and n != hidden and self._has_version(n)]
 
     def _next_seq(self) -> int:
         """One more than any version ever seen: on disk or named in a promotion history (so a
@@ -461,10 +595,15 @@ class ModelRegistry:
         metrics: dict | None = None,
         as_of: datetime | None = None,
         created_at: datetime,
+        then: Promotion | None = None,
     ) -> ModelVersion:
         """Copy `artifact_dir` (None for a statistical model: nothing was trained) into a new
-        immutable version `<name>-v<seq>` of `dataset` (default: the fingerprint's `source`);
-        production is untouched. `recipe` (JSON) says how it forecasts; default: one network."""
+        immutable version `<name>-v<seq>` of `dataset` (default: the fingerprint's `source`).
+        `recipe` (JSON) says how it forecasts; default: one network. Production is untouched unless
+        `then` promotes the version (or records it as the champion) in the same transaction (see
+        the module doc): ProductionMovedError, and nothing registered, when production moved."""
+        if then is not None and then.action not in FOLLOW_UPS:
+            raise RegistryError(f"unknown follow-up {then.action!r} of a registration: one of {list(FOLLOW_UPS)}")
         if artifact_dir is not None:
             artifact_dir = Path(artifact_dir)
             if not artifact_dir.is_dir():
@@ -490,6 +629,9 @@ class ModelRegistry:
             self._clean_stale_temps()
             seq = self._next_seq()
             version = f"{name}-v{seq}"
+            ptr = self._pointer_locked() if then is not None else None
+            if ptr is not None and then is not None:  # a run that lost the race registers nothing
+                self._follow_up(ptr, dataset, version, then, check_only=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
             try:
                 if artifact_dir is not None:
@@ -505,6 +647,9 @@ class ModelRegistry:
                 (tmp / "version.json").write_text(json.dumps(meta, indent=2, default=str))
                 _fsync_tree(tmp)
                 _make_readonly(tmp)
+                if then is not None:
+                    self._write_pending({"version": version, "dataset": dataset, "action": then.action,
+                                         "at": _iso(then.at)})
                 _fault("before_version_rename")
                 if self.remote is not None:  # uploaded whole (marker last), then kept as the local copy
                     self.remote.put_dir(tmp, f"versions/{version}")
@@ -514,9 +659,18 @@ class ModelRegistry:
                         shutil.rmtree(stale)
                 os.rename(tmp, self.versions_dir / version)
                 _fsync_dir(self.versions_dir)
+                if ptr is not None and then is not None:
+                    _fault("before_promotion")
+                    self._follow_up(ptr, dataset, version, then)
+                    self._write_pointer(ptr)  # the commit
+                    with contextlib.suppress(Exception):  # a note left behind is read as committed
+                        self._clear_pending()
             except BaseException as exc:
                 _make_writable(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
+                if then is not None:  # not committed: rolled back whole (else by the next writer)
+                    with contextlib.suppress(Exception):
+                        self._recover_pending()
                 if isinstance(exc, OSError):  # a full disk (shutil.Error is one too): one sentence, the path
                     raise storage_error(self.versions_dir / version, exc) from exc
                 raise
@@ -686,17 +840,7 @@ class ModelRegistry:
                 raise RegistryError(f"{version} is {why}: not deleted"
                                     + ("" if why.startswith("the production model") else
                                        " (name it explicitly to delete it anyway)"))
-            vdir = self.versions_dir / version
-            tmp = self.versions_dir / f".tmp-deleted-{version}"
-            if self.remote is not None:  # out of sight first (its marker), then its files
-                self.remote.remove(f"versions/{version}/{MARKER}")
-                self.remote.remove(f"versions/{version}")
-                if not vdir.exists():
-                    return
-            os.rename(vdir, tmp)
-            _fsync_dir(self.versions_dir)
-            _make_writable(tmp)
-            shutil.rmtree(tmp)
+            self._remove_version(version)
 
 
 def _fsync_tree(root: Path) -> None:

@@ -12,9 +12,11 @@ import pytest
 from flowcast.evaluation.conformal import (
     apply_intervals,
     calibrate,
+    calibration_notes,
     conformal_quantile,
     cross_calibrated,
     interval_metrics,
+    min_points,
     quantile_pair,
     series_scale,
 )
@@ -23,7 +25,9 @@ from flowcast.evaluation.conformal import (
 def test_conformal_quantile_is_the_finite_sample_order_statistic():
     s = np.arange(1.0, 10.0)  # 9 scores
     assert conformal_quantile(s, 0.8) == 8.0  # ceil(10 x 0.8) = 8th smallest
-    assert conformal_quantile(s, 0.95) == 9.0  # ceil(9.5) = 10 > 9: the largest
+    # ceil(9.5) = 10 > 9: no finite-sample quantile (the largest score would cover less than 95%)
+    assert math.isnan(conformal_quantile(s, 0.95))
+    assert conformal_quantile(np.arange(1.0, 20.0), 0.95) == 19.0 and min_points(0.95) == 19 and min_points(0.8) == 4
     assert math.isnan(conformal_quantile(np.array([]), 0.8))
     assert quantile_pair(80) == (0.1, 0.9) and quantile_pair(95) == (0.025, 0.975)
 
@@ -182,3 +186,50 @@ def test_one_window_is_cross_calibrated_by_series():
     assert not crossed.filter(~mine).select(cols).sort(cols[:2]).equals(again.filter(~mine).select(cols).sort(cols[:2]))
     one = _rows(1, 2, 1, [1.0, 1.0], seed=3)  # a single series: nothing to calibrate on
     assert cross_calibrated(one, 2).height == 0
+
+
+def _order_statistic(scores: np.ndarray, level: float) -> float:
+    return float(np.sort(scores)[math.ceil((len(scores) + 1) * level) - 1])
+
+
+def test_a_small_backtest_gets_distinct_honest_80_and_95_intervals_and_says_how():
+    """Regression: 8 series and one calibration window give 8 points per step; ceil(9 x 0.8) = 8 and
+    ceil(9 x 0.95) = 10 > 8, so both levels took the largest score: lo80 == lo95 and hi80 == hi95,
+    and a '95%' interval that covers at most 8/9. Such steps now take the widths pooled over all
+    steps (48 points: 95% is the 47th smallest, 80% the 40th) and the run's notes say so."""
+    rows = _rows(8, 6, 1, [1.0, 1.5, 2.0, 2.5, 3.0, 3.5], seed=4)
+    cal = calibrate(rows, 6)
+    scores = ((rows["y"] - rows["y_hat"]).abs() / rows["scale"]).to_numpy()
+    assert cal["q"]["80"] == [_order_statistic(scores, 0.8)] * 6
+    assert cal["q"]["95"] == [_order_statistic(scores, 0.95)] * 6
+    assert all(a < b for a, b in zip(cal["q"]["80"], cal["q"]["95"]))
+    got = apply_intervals(rows, cal)
+    assert (got["y_hat_lo95"] < got["y_hat_lo80"]).all() and (got["y_hat_hi80"] < got["y_hat_hi95"]).all()
+    assert cal["pooled_steps"] == {"80": [1, 2, 3, 4, 5, 6], "95": [1, 2, 3, 4, 5, 6]} and "too_few" not in cal
+    assert calibration_notes(cal, "gru") == [
+        ("gru's 80%/95% intervals at every horizon step are calibrated on the errors of all steps pooled: the "
+        "backtest left 8 calibration points per step, fewer than the 19 a 95% interval needs per step.")]
+
+
+def test_a_level_with_too_few_points_even_pooled_publishes_no_interval_and_says_why():
+    rows = _rows(2, 3, 1, [1.0, 1.0, 1.0], seed=5)  # 6 points: enough for 80% pooled, not for 95%
+    cal = calibrate(rows, 3)
+    assert cal["q"]["95"] == [None, None, None] and all(v is not None for v in cal["q"]["80"])
+    got = apply_intervals(rows, cal)
+    assert got["y_hat_lo95"].null_count() == got.height and got["y_hat_lo80"].null_count() == 0
+    assert calibration_notes(cal, "naive") == [
+        ("naive publishes no 95% interval: its backtest left 6 calibration points, and a 95% conformal interval "
+        "needs at least 19 (more series or backtest windows give it one)."),
+        ("naive's 80% intervals at every horizon step are calibrated on the errors of all steps pooled: the "
+        "backtest left 2 calibration points per step, fewer than the 19 a 95% interval needs per step.")]
+
+
+def test_a_normal_sized_backtest_keeps_its_per_step_widths():
+    """19 points per step and up (every M3 set by far): each step's own order statistic, as before."""
+    rows = _rows(19, 4, 1, [1.0, 2.0, 3.0, 4.0], seed=6)
+    cal = calibrate(rows, 4)
+    for lv in (80, 95):
+        want = [_order_statistic((g["y"] - g["y_hat"]).abs().to_numpy() / g["scale"].to_numpy(), lv / 100)
+                for _, g in sorted(rows.group_by("step"), key=lambda kv: kv[0])]
+        assert cal["q"][str(lv)] == want
+    assert "pooled_steps" not in cal and calibration_notes(cal, "gru") == []

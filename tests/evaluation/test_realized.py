@@ -184,3 +184,28 @@ def test_summary_weights_by_points():
     assert s.height == 1 and s["n"][0] == 3
     assert s["mae"][0] == pytest.approx((1 + 2 + 1) / 3)
     assert s["mase"][0] == pytest.approx((1 / 12 + 2 / 12) / 2)  # b's null MASE carries no weight
+
+
+def test_an_early_as_of_whose_history_is_too_short_for_the_scale_gets_no_mase_and_no_degraded_verdict():
+    """Regression: a backfill early in the data (y = t, monthly: seasonal difference 12, the backtest
+    promised MASE 1/12 for errors of 1) scored its as_ofs with 12 and 13 rows of history on a lag-1
+    scale (1) or one seasonal difference: realized MASE 1.0 against a promise of 0.083, degraded,
+    for a forecaster as good as ever. Such points have no MASE now and the verdict is not judged."""
+    hist = pl.DataFrame({"unique_id": "a", "ds": [_month(t) for t in range(40)], "y": [float(t) for t in range(40)]},
+                        schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64})
+    rows = [(_month(a - 1), "a", _month(a - 1 + k), k, "gru", "gru-v1", float(a - 1 + k) + 1.0)
+            for a in (12, 13, 24) for k in (1, 2)]  # as_ofs with 12, 13 and 24 rows of history; errors of 1
+    fc = pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
+                                    "step": pl.Int32, "model": pl.Utf8, "model_version": pl.Utf8, "y_hat": pl.Float64},
+                      orient="row")
+    out = score_realized(fc, hist, hist, dataset="toy", season_length=12, freq="1mo", scored_at=_month(39))
+    by = {a: g for (a,), g in out.group_by("as_of")}
+    for early in (_month(11), _month(12)):
+        assert by[early]["mase"].to_list() == [None, None] and by[early]["mase_snaive"].to_list() == [None, None]
+        assert by[early]["n"].to_list() == [1, 1] and by[early]["mae"].to_list() == [1.0, 1.0]
+    assert by[_month(23)]["mase"].to_list() == [pytest.approx(1 / 12)] * 2  # two seasons: scaled as before
+    early_only = out.filter(pl.col("as_of") < _month(23))
+    d = assess_decay(early_only, {"gru-v1": 1 / 12}, dataset="toy", window=3, tolerance=0.25, min_points=2)
+    assert not d.degraded and not d.judged and "shorter than two seasons" in d.reasons[0]
+    d = assess_decay(out, {"gru-v1": 1 / 12}, dataset="toy", window=3, tolerance=0.25, min_points=2)
+    assert not d.degraded and d.realized_mase == pytest.approx(1 / 12)

@@ -110,6 +110,8 @@ def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
         retrain_flow(as_of=datetime(2019, 6, 1), **kw)
     assert reg.production("tiny").version == first["model_version"]
     assert not EmbeddedStore(Path(kw["home"]) / "warehouse").has("tiny", datetime(2019, 6, 1))
+    # registered and promoted in one transaction: the run that lost registered nothing either
+    assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], naive])
 
 
 def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted(flow_kwargs):

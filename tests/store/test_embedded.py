@@ -316,3 +316,36 @@ def test_readers_take_no_lock_and_never_open_duckdb(tmp_path, monkeypatch):
     finally:
         for fh in held:
             fh.close()
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut short"])
+def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_path, damage):
+    """Regression: a full disk (or a kill) while forecasts.duckdb was first written left it empty or
+    cut short; every later publish then said it was 'held open by another program' and the views
+    never came back. It holds only views: it is rebuilt, and its stale write-ahead log removed."""
+    good = EmbeddedStore(tmp_path / "good")
+    publish(good, make_forecast(1, 3, H, AS_OF))
+    store = EmbeddedStore(tmp_path / "wh")
+    store.root.mkdir(parents=True)
+    store.db_path.write_bytes(b"" if damage == "empty" else good.db_path.read_bytes()[:8192])
+    store.db_path.with_name(store.db_path.name + ".wal").write_bytes(b"\0" * 100)
+    r = publish(store, make_forecast(1, N, H, AS_OF))
+    assert r.notes == []
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+    assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == ["forecasts.duckdb",
+                                                                          "forecasts.duckdb.views.json"]
+
+
+def test_a_duckdb_file_that_cannot_be_opened_is_not_said_to_be_held_open(tmp_path, monkeypatch):
+    import duckdb
+
+    store = EmbeddedStore(tmp_path / "wh")
+
+    def full(*_a, **_k):
+        raise duckdb.IOException('IO Error: Could not write file "forecasts.duckdb": No space left on device')
+
+    monkeypatch.setattr(duckdb, "connect", full)
+    (note,) = publish(store, make_forecast(1, N, H, AS_OF)).notes
+    assert "were not created because DuckDB could not open it (IO Error: Could not write file" in note
+    assert "No space left on device" in note and "held open" not in note
+    assert store.read().height == N * H

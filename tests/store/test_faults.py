@@ -145,3 +145,26 @@ def test_an_upload_killed_half_way_leaves_the_previous_object(request, tmp_path)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert _whole(b.reopen(), UPLOAD_BIG, h=1) == 3
+
+
+@pytest.mark.parametrize("point", ["after_rename", "in_views"])
+def test_views_a_kill_left_uncreated_on_the_first_publish_are_created_when_the_store_is_opened(tmp_path, point):
+    """Regression: a publisher killed on a store's first publish, after its file landed and before the
+    DuckDB views were committed, left forecasts.duckdb without a `forecasts` view (or without the
+    file) until the next publish; opening the store (any flowcast command: `flowcast forecasts`)
+    creates them."""
+    import duckdb
+
+    from flowcast.config import load_settings
+    from flowcast.store import open_store
+
+    home = tmp_path / "home"
+    proc = child(str(home / "warehouse"), AS_OF, 1, 5, f"publish:{point}")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
+    db = home / "warehouse" / "forecasts.duckdb"
+    store = open_store(load_settings(home=home))
+    assert store.read().height == 5 * H
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM forecasts").fetchall() == [(5 * H,)]
+        assert con.execute("SELECT dataset, rows FROM publishes").fetchall() == [(DS, 5 * H)]

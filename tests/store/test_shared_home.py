@@ -24,7 +24,7 @@ from store_helpers import AS_OF, DS, H, child, publish, variant_of
 
 from flowcast.config import load_settings
 from flowcast.errors import ProductionMovedError
-from flowcast.registry import ModelRegistry
+from flowcast.registry import ModelRegistry, Promotion
 from flowcast.store import content_hash, open_store
 
 CHILD = Path(__file__).resolve().parents[1] / "publish_faults" / "registry_child.py"
@@ -88,12 +88,12 @@ def test_two_machines_share_one_registry_on_s3(s3_url, tmp_path):
     assert not any(k.startswith("models/versions/gru-v2/") for k in _keys(url, opts))
 
 
-def _registry_child(spec: dict, artifact: Path, name: str, fault: str | None = None) -> subprocess.Popen:
+def _registry_child(spec: dict, artifact: Path, name: str, fault: str | None = None, *extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "FLOWCAST_FAULT"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")])
     if fault:
         env["FLOWCAST_FAULT"] = fault
-    return subprocess.Popen([sys.executable, str(CHILD), json.dumps(spec), str(artifact), name], env=env,
+    return subprocess.Popen([sys.executable, str(CHILD), json.dumps(spec), str(artifact), name, *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -149,6 +149,27 @@ def test_a_registry_writer_killed_half_way_leaves_the_shared_registry_whole(s3_u
     prod = reg.production("toy")
     assert prod is not None and (prod.path / "model.ckpt").read_bytes() == b"next" * 500
     assert "models/.lock" not in _keys(url, opts)
+
+
+def test_a_shared_registry_rolls_back_a_writer_killed_between_registering_and_promoting(s3_url, tmp_path):
+    """Register and promote in one transaction at a URL: the version a killed writer uploaded is not
+    listed, and the next writer (on another machine) removes it from the bucket."""
+    url, opts = s3_url
+    reg = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "parent")
+    reg.promote(reg.register(_artifact(tmp_path, "old"), name="gru", dataset="toy", created_at=AT).version, at=AT)
+    spec = {"url": f"{url}/models", "storage_options": opts, "cache_dir": str(tmp_path / "child")}
+    proc = _registry_child(spec, _artifact(tmp_path, "dead"), "gru", "registry:before_promotion", "together")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
+    assert "models/versions/gru-v2/_COMPLETE" in _keys(url, opts) and "models/.pending.json" in _keys(url, opts)
+    assert [v.version for v in reg.list()] == ["gru-v1"] and reg.production("toy").version == "gru-v1"
+    quick = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "next", lock_timeout=2.0)
+    new = quick.register(_artifact(tmp_path, "next"), name="gru", dataset="toy", created_at=AT,
+                         then=Promotion("promote", expected="gru-v1", at=AT))
+    assert new.version == "gru-v2" and reg.production("toy").version == "gru-v2"
+    assert (reg.production("toy").path / "model.ckpt").read_bytes() == b"next" * 500
+    keys = _keys(url, opts)
+    assert "models/.pending.json" not in keys and "models/.lock" not in keys
 
 
 def _shared_spec(s3_url) -> tuple[str, str, dict]:

@@ -29,6 +29,17 @@ of each training span) this took the 80% / 95% coverage of the published forecas
 the windows before k only, so the coverage and the interval score (MSIS) the leaderboard shows
 come from windows the calibration never saw. The published intervals are calibrated on every
 window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps.
+
+Few points. The conformal quantile at level L exists only with n >= `min_points(L)` scores (4 at
+80%, 19 at 95%): with fewer, ceil((n + 1) L) > n and the level's conformal interval is unbounded.
+Taking the largest score instead (as flowcast did) published a "95%" interval that covers less
+than 95%, and on a small backtest (8 series, one calibration window: 8 points per step) the 80%
+and 95% intervals were both the largest score, identical. So the widths of a step are its own
+only when the step has enough points for every level calibrated (19 for 95%); otherwise that step
+takes the widths pooled over all steps, and a level whose pooled points are too few too gets no
+interval (its columns stay null). `calibrate` records both (`points`, `pooled_steps`, `too_few`)
+and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen series and
+up) have far more points per step: their widths are unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| (1 if
 that is 0 too).
 """
@@ -73,13 +84,24 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
 MIN_GROUP_POINTS = 50  # calibration points per horizon step a history group needs to be calibrated alone
 
 
+def min_points(level: float) -> int:
+    """The fewest scores whose conformal quantile at `level` (a fraction) exists: the smallest n with
+    ceil((n + 1) level) <= n (4 at 0.8, 19 at 0.95)."""
+    n = 1
+    while math.ceil((n + 1) * level) > n:
+        n += 1
+    return n
+
+
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """The ceil((n + 1) level)-th smallest score (the largest when that exceeds n); nan when n = 0."""
+    """The ceil((n + 1) level)-th smallest of the n finite scores; nan when that exceeds n (fewer
+    than `min_points(level)` scores: the conformal interval is unbounded, the largest score would
+    cover less than `level`)."""
     s = np.sort(scores[np.isfinite(scores)])
     n = len(s)
-    if n == 0:
+    k = math.ceil((n + 1) * level)
+    if n == 0 or k > n:
         return math.nan
-    k = min(math.ceil((n + 1) * level), n)
     return float(s[max(k, 1) - 1])
 
 
@@ -95,15 +117,23 @@ def _scores(frame: pl.DataFrame, level: int, mode: str) -> pl.Expr:
     return (pl.col("y") - pl.col("y_hat")).abs() / pl.col("scale")
 
 
-def _widths(s: pl.DataFrame, horizon: int, level: float) -> list[float]:
-    """Per-step conformal quantiles of scores `s` (step, s); a step without points takes the pooled one."""
+def _widths(s: pl.DataFrame, horizon: int, level: float, need: int = 1) -> list[float]:
+    """Per-step conformal quantiles of scores `s` (step, s); a step with fewer than `need` points
+    (none, or too few for the strictest level calibrated) takes the pooled one (nan: too few too)."""
     pooled = conformal_quantile(s["s"].to_numpy(), level)
     by_step = {k: g["s"].to_numpy() for (k,), g in s.group_by("step")}
     out = []
     for step in range(1, horizon + 1):
-        q = conformal_quantile(by_step.get(step, np.array([])), level)
+        scores = by_step.get(step, np.array([]))
+        q = conformal_quantile(scores, level) if len(scores) >= need else math.nan
         out.append(q if math.isfinite(q) else pooled)
     return out
+
+
+def _points(s: pl.DataFrame, horizon: int) -> list[int]:
+    """Finite scores per horizon step 1..horizon."""
+    counts = dict(s.group_by("step").len().iter_rows())
+    return [int(counts.get(step, 0)) for step in range(1, horizon + 1)]
 
 
 def history_edge(scored: pl.DataFrame, horizon: int) -> int | None:
@@ -134,13 +164,21 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     if edge is not None:
         out["history_edge"] = edge
         out["q_by_history"] = {}
+    need = max((min_points(lv / 100) for lv in levels), default=1)  # per step, for every level alike
     for lv in levels:
         mode = _mode(scored, lv)
         cols = [pl.col("step"), *([pl.col("history")] if edge is not None else [])]
         s = scored.select(*cols, _scores(scored, lv, mode).alias("s")).filter(pl.col("s").is_finite())
-        per_step = _widths(s, horizon, lv / 100)
+        per_step = _widths(s, horizon, lv / 100, need)
+        points = _points(s, horizon)
         out["mode"][str(lv)] = mode
         out["q"][str(lv)] = [None if not math.isfinite(v) else float(v) for v in per_step]
+        pooled = [step for step, n in enumerate(points, 1) if n < need]
+        if pooled and s.height:  # too few points for every level: recorded, for the run's notes
+            out.setdefault("points", {})[str(lv)] = points
+            out.setdefault("pooled_steps", {})[str(lv)] = pooled
+            if s.height < min_points(lv / 100):
+                out.setdefault("too_few", {})[str(lv)] = {"points": int(s.height), "need": min_points(lv / 100)}
         if edge is not None:
             short, long = (_widths(s.filter(cond), horizon, lv / 100)
                            for cond in (pl.col("history") <= edge, pl.col("history") > edge))
@@ -151,6 +189,42 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
                 [min(v, p) if math.isfinite(v) else p for v, p in zip(long, per_step)],
             ]
     return out
+
+
+def calibration_notes(calibration: dict[str, Any] | None, name: str) -> list[str]:
+    """Sentences for a run's notes when `name`'s calibration had too few points (see the module)."""
+    cal = calibration or {}
+    notes = []
+    levels = [int(lv) for lv in cal.get("levels", [])]
+    missing = [lv for lv in levels if str(lv) in cal.get("too_few", {})]
+    for lv in missing:
+        few = cal["too_few"][str(lv)]
+        notes.append(f"{name} publishes no {lv}% interval: its backtest left {few['points']} calibration points, "
+                     f"and a {lv}% conformal interval needs at least {few['need']} (more series or backtest "
+                     "windows give it one).")
+    pooled = [lv for lv in levels if lv not in missing and cal.get("pooled_steps", {}).get(str(lv))]
+    if pooled:
+        lv = pooled[-1]
+        steps, points = cal["pooled_steps"][str(lv)], cal["points"][str(lv)]
+        fewest = min(points[step - 1] for step in steps)
+        need = max(min_points(x / 100) for x in levels)
+        label = "/".join(f"{x}%" for x in pooled)
+        which = "every horizon step" if len(steps) == len(points) else f"horizon steps {_steps_label(steps)}"
+        notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled: "
+                     f"the backtest left {fewest} calibration points per step, fewer than the {need} a "
+                     f"{max(levels)}% interval needs per step.")
+    return notes
+
+
+def _steps_label(steps: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    runs: list[list[int]] = []
+    for step in steps:
+        if runs and step == runs[-1][-1] + 1:
+            runs[-1].append(step)
+        else:
+            runs.append([step])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def calibration_rows(scored: pl.DataFrame, oldest_only: bool) -> pl.DataFrame:

@@ -10,7 +10,13 @@ carry none) and, on the same points, the MAE and MASE of the seasonal-naive fore
 could have been made at that as_of (`mae_snaive`, `mase_snaive`). Only observed actuals
 count: a period the source had no value for (a gap the preprocessing imputed) is not scored.
 The MASE scale of each series is its mean seasonal difference over the history up to that
-as_of, never later data (`metrics.mase_scale` with the as_of as cutoff).
+as_of, never later data (`metrics.mase_scale` with the as_of as cutoff), and only where that
+history holds `min_scale_history` rows (two seasons; at least 4 differences): early backfills
+cut series to a season or less, where the scale was the mean of one seasonal difference or, with
+a season or less, of the lag-1 differences, a different quantity (on monthly data with a trend of
+1 a month: 1 instead of 12). Their realized MASE came out twice the backtest's and more for a
+forecaster as good as ever, and the verdict flipped to degraded; such points now have no MASE
+(they are still counted in `n` and scored by MAE and sMAPE), nor does seasonal naive on them.
 
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
 either never scored or scored from actuals that ended before their forecasts could all have
@@ -74,6 +80,13 @@ def _empty(dataset: str | None = None) -> pl.DataFrame:
 
 
 # ------------------------------------------------------------------------------------ scoring
+def min_scale_history(season_length: int) -> int:
+    """Rows of history a realized MASE scale needs: the season plus max(season, 4) seasonal
+    differences (24 monthly, 8 quarterly, 5 yearly)."""
+    m = max(1, int(season_length))
+    return m + max(m, 4)
+
+
 def score_realized(
     forecasts: pl.DataFrame,
     actuals: pl.DataFrame,
@@ -126,7 +139,7 @@ def score_realized(
                           pl.col("y").cast(pl.Float64))
     # each series' MASE scale from its history up to the as_of the forecast was made at
     cutoffs = rows.select("unique_id", pl.col("as_of").alias("cutoff")).unique()
-    scales = mase_scale(hist, m, cutoffs).rename({"cutoff": "as_of"})
+    scales = mase_scale(hist, m, cutoffs, history=True).rename({"cutoff": "as_of"})
     rows = rows.join(scales, on=["unique_id", "as_of"], how="left")
     # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
@@ -138,7 +151,7 @@ def score_realized(
     )
 
     err = (pl.col("y") - pl.col("y_hat")).abs()
-    usable = (pl.col("scale") > 0).fill_null(False)
+    usable = ((pl.col("scale") > 0) & (pl.col("history") >= min_scale_history(m))).fill_null(False)
     scaled = pl.when(usable).then(err / pl.col("scale"))
     denom = pl.col("y").abs() + pl.col("y_hat").abs()
     smape_row = pl.when(denom == 0).then(0.0).otherwise(200.0 * err / denom)
@@ -291,7 +304,8 @@ def assess_decay(
         return decay
     if realized_mase is None:
         decay.judged = False
-        decay.reasons.append(f"no MASE over {span} (constant histories)")
+        decay.reasons.append(f"no MASE over {span} (constant histories, or histories shorter than two seasons at "
+                             "those as_of)")
         return decay
     if promised_mase is not None and realized_mase > promised_mase * (1 + tolerance):
         decay.degraded = True

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from flowcast.evaluation.decision import ForecastCheck
     from flowcast.flows.retrain_scoring import Log
     from flowcast.models.recipes import Recipe, RecipeForecast
-    from flowcast.registry import ModelRegistry, ModelVersion
+    from flowcast.registry import ModelRegistry, ModelVersion, Promotion
 
 # `_Builder.build` trains through this module's `_train_member` (a seam: tests wrap the refit on all data)
 _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded); the counts are complete
@@ -180,15 +180,16 @@ def _production_model(registry: ModelRegistry, dataset: str, log: Log) -> ModelV
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
               fingerprint: dict[str, Any], as_of: datetime, started: datetime, registered: dict[str, str],
-              log: Log) -> ModelVersion:
-    """Register `recipe` as `name` with its leaderboard row's metrics; `registered` records it."""
+              log: Log, then: Promotion | None = None) -> ModelVersion:
+    """Register `recipe` as `name` with its leaderboard row's metrics; `registered` records it.
+    `then`: promote it (or record it as the champion) in the same registry transaction."""
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
     metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
     mv = tasks.register_task(
         settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
         recipe={k: v for k, v in recipe.to_dict().items() if k != "name"},
         config={**settings.model.model_dump(mode="json"), "evaluation": settings.evaluation.model_dump(mode="json")},
-        fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started,
+        fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then,
     )
     registered[name] = mv.version
     log.info(f"Registered {name} ({recipe.kind}) as {mv.version}")
@@ -237,7 +238,9 @@ def retrain_flow(
             left empty keeps its configured value.
     """
     from flowcast.evaluation.candidates import PRODUCTION
+    from flowcast.evaluation.conformal import calibration_notes
     from flowcast.evaluation.decision import decision_markdown, first_publishable
+    from flowcast.registry import Promotion
     from flowcast.shared import open_registry
 
     log = get_run_logger()
@@ -295,6 +298,7 @@ def retrain_flow(
         raise TrainingError("no candidate produced forecasts fit to publish: " + " ".join(notes))
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
+    notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
     if rf.fallbacks.height:
         by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
         notes.append(f"{rf.fallbacks.height} series it cannot forecast were forecast by its fallback: "
@@ -305,24 +309,22 @@ def retrain_flow(
     fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()}
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log)
+    # registered and promoted (or noted as the champion) in one registry transaction: a run killed
+    # in between leaves no unpromoted version behind, and a run that lost the race registers nothing
+    promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
+    then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started) if promoted
+            else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
     if chosen == PRODUCTION:
         assert started_from is not None, "production is a candidate only when a model is in production"
         version = started_from
     else:
-        version = register(chosen, model_obj)
+        version = register(chosen, model_obj, then=then)
     if refit_all:
         for cell in mc.cells:
             if cell != chosen and cell in scored.by_name:
                 register(cell, builder.build(cell))
-    promoted = False
-    if promote and chosen != PRODUCTION and decision.action != "publish":  # publish: production stays
-        tasks.promote_task(settings, version.version, " ".join(decision.reasons), dataset=name_of_data,
-                           expected=expected, at=started)
-        promoted = True
+    if promoted:
         log.info(f"Promoted {version.version} to production of {name_of_data} (it was {expected or 'empty'})")
-    elif not promote:
-        registry.record_champion(version.version, dataset=name_of_data, reason="retrain without promotion",
-                                 at=started, as_of=as_of)
 
     descriptions = {c.name: c.describe() for c in scored.candidates if c.name != PRODUCTION}
     if started_from is not None:

@@ -34,7 +34,8 @@ def fault(point: str) -> None:
 
     Embedded store points, in order: after_parquet_tmp (temp file written, not yet fsynced),
     mid_upload (object stores: part of a multipart upload sent), before_rename, after_rename
-    (the partition is in place, the DuckDB views not yet checked). PostgreSQL points:
+    (the partition is in place, the DuckDB views not yet checked), in_views (the views created in
+    DuckDB, not committed). PostgreSQL points:
     in_transaction (after DELETE), before_commit (after INSERT), after_commit. The process
     SIGKILLs itself there (a real kill -9: no cleanup, no atexit)."""
     if os.environ.get("FLOWCAST_FAULT") == f"publish:{point}":

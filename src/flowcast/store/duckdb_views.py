@@ -21,6 +21,12 @@ absolute path). If another program holds it then, the publish still succeeds, sa
 its receipt, and a later publish creates the views. A sidecar `forecasts.duckdb.views.json`
 records what was created, so publishes do not open DuckDB at all once the views exist.
 
+A full disk or a crash while the file was first written can leave it damaged (empty, or cut
+short: "not a valid DuckDB database file"). It holds nothing but views, so such a file is
+rebuilt: a new one is written beside it and renamed over it (and its write-ahead log removed).
+Before, every later publish said the file was "held open by another program" and the views
+never came back until someone deleted it by hand.
+
 Before datasets were keyed, `forecasts.duckdb` held tables `forecasts` and `publishes`, a
 copy of the Parquet files; `ensure` replaces those tables by the views (the Parquet files,
 migrated first, hold every row).
@@ -31,15 +37,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
+import time
 from pathlib import Path
 
 from flowcast.atomic import atomic_write_text
 from flowcast.errors import StorageError
+from flowcast.store.base import fault
 from flowcast.store.parquet import PART_GLOB
 
 DB_NAME = "forecasts.duckdb"
 TABLES = ("forecasts", "realized")
 _VERSION = 3
+# what DuckDB says of a file that is not a whole database (empty, or cut short by a full disk or a crash)
+_DAMAGED = ("not a valid duckdb database file", "could not read enough bytes")
+_LOCKED = ("could not set lock", "conflicting lock")
+_STALE_TMP_S = 600.0  # a rebuild's temp file older than this is a dead writer's
+
+
+def _damaged(text: str) -> bool:
+    return any(k in text.lower() for k in _DAMAGED)
+
+
+def _locked(text: str) -> bool:
+    return any(k in text.lower() for k in _LOCKED)
 
 
 def _glob(root: Path, table: str) -> str:
@@ -120,9 +141,11 @@ class DuckDBViews:
             con = duckdb.connect(str(self.db_path))
         except duckdb.Error as exc:
             text = " ".join(str(exc).split())
-            return (f"the DuckDB views in {self.db_path} were not created because the file is held open by another "
-                    f"program ({text[:200]}); the forecasts are published in the Parquet dataset and a later publish "
-                    "creates the views")
+            if _damaged(text):
+                return self._rebuild(wanted, text)
+            why = "the file is held open by another program" if _locked(text) else "DuckDB could not open it"
+            return (f"the DuckDB views in {self.db_path} were not created because {why} ({text[:200]}); the "
+                    "forecasts are published in the Parquet dataset and a later publish creates the views")
         try:
             con.execute("BEGIN TRANSACTION")
             kinds = dict(con.execute(
@@ -133,6 +156,7 @@ class DuckDBViews:
                     con.execute(f"DROP TABLE {name}")
             for stmt in wanted.values():
                 con.execute(stmt)
+            fault("in_views")
             con.execute("COMMIT")
             st = os.stat(self.db_path)
         except duckdb.Error as exc:
@@ -141,8 +165,51 @@ class DuckDBViews:
             return f"the DuckDB views in {self.db_path} could not be created ({exc}); the Parquet dataset is intact"
         finally:
             con.close()
-        prev = self._state().get("views", {})
-        state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()), "views": {**prev, **wanted}}
+        self._record(st, {**self._state().get("views", {}), **wanted})
+        return None
+
+    def _record(self, st: os.stat_result, views: dict[str, str]) -> None:
+        state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()), "views": views}
         with contextlib.suppress(StorageError):  # a full disk: the sidecar only spares later publishes a
             atomic_write_text(self.state_path, json.dumps(state, indent=1))  # look into DuckDB; the views exist
+
+    def _rebuild(self, wanted: dict[str, str], why: str) -> str | None:
+        """The DuckDB file is damaged (see the module doc): build a new one with the views beside it and
+        rename it over the damaged one; None when done, else a sentence for the receipt."""
+        import duckdb
+
+        folder = self.db_path.parent
+        for stale in folder.glob(f".{self.db_path.name}.*.tmp*"):  # a dead rebuilder's
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > _STALE_TMP_S:
+                    stale.unlink()
+        fd, name = tempfile.mkstemp(prefix=f".{self.db_path.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        tmp = Path(name)
+        tmp.unlink()  # DuckDB creates the file itself (an empty file is not a database)
+        try:
+            con = duckdb.connect(str(tmp))
+            try:
+                for stmt in wanted.values():
+                    con.execute(stmt)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            self.db_path.with_name(self.db_path.name + ".wal").unlink(missing_ok=True)  # the damaged file's log
+            os.replace(tmp, self.db_path)
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            st = os.stat(self.db_path)
+        except (duckdb.Error, OSError) as exc:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            text = " ".join(str(exc).split())
+            return (f"the DuckDB file {self.db_path} is damaged ({why[:200]}) and could not be rebuilt ({text[:200]}); "
+                    "the forecasts are published in the Parquet dataset and a later publish rebuilds it")
+        self._record(st, dict(wanted))
         return None

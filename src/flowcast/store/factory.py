@@ -8,7 +8,10 @@
     postgresql://user@host/db      PostgreSQL (tables in schema `store.pg_schema`)
 
 An embedded store written before forecasts were keyed by dataset is migrated on open when no
-other writer is migrating it (migrate.py; writers migrate before they write in any case).
+other writer is migrating it (migrate.py; writers migrate before they write in any case). Its
+DuckDB views are created on open too when they are missing (a writer killed while creating them
+on the store's first publish, a deleted DuckDB file): until then a query of forecasts.duckdb
+found no table `forecasts` although the Parquet dataset held every row.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from flowcast.store.migrate import Resolver
 
 if TYPE_CHECKING:
     from flowcast.config import Settings
+    from flowcast.store.embedded import EmbeddedStore
 
 PG_SCHEMES = ("postgresql", "postgres")
 log = logging.getLogger(__name__)
@@ -73,4 +77,18 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ForecastStore:
             for m in moved:
                 log.info("migrated forecasts of as_of %s (%d rows) to dataset %s: %s", m.as_of.isoformat(), m.rows,
                          m.dataset, m.why)
+        repair_views(store)
     return store
+
+
+def repair_views(store: EmbeddedStore) -> None:
+    """Create the DuckDB views `store` lacks (no DuckDB file is opened when the sidecar says they
+    exist); a file held open elsewhere, or a read-only warehouse, is logged: readers never need them."""
+    try:
+        note = store.sync_views()
+    except Exception as exc:  # noqa: BLE001 - e.g. a read-only home: the Parquet dataset still reads
+        log.warning("could not create the DuckDB views of %s yet (%s); the next publish creates them",
+                    store.location, exc)
+    else:
+        if note:
+            log.info("%s", note)
