@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--home", default=None, help="flowcast home of the run (default: a temporary directory)")
     ap.add_argument("--config", default=None,
                     help="flowcast.toml to run with (default: none, i.e. config.py's defaults and per-frequency "
-                         "recipes; the repository's flowcast.toml is the small example that `make run` uses)")
+                         "recipes, as `make run` and `flowcast run` without --config)")
     a = ap.parse_args(argv)
 
     from flowcast.config import load_settings
