@@ -280,6 +280,12 @@ def test_threshold_and_quarantine_file(write_csv, tmp_path):
     enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # 1/4 = 25%: allowed
     with pytest.raises(DataValidationError, match=r"1 of 4 rows quarantined \(25.0% > threshold 20.0%\): y_not_number=1"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.2))
+    # regression: the error named no setting; it says which one lets the run go on, with a value that does
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+    assert str(err.value).endswith("; to run with these rows left out, raise [validation] quarantine_threshold "
+                                   "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.25)")
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # the value it names is enough
 
 
 def test_no_quarantine_file_when_clean(write_csv, tmp_path):
