@@ -428,3 +428,10 @@ def test_a_series_with_every_row_quarantined_is_named_not_dropped_silently(write
     assert "| series with every row quarantined (not forecast) | 1 |" in md
     assert "| zz | every row quarantined (y_not_number=4) |" in md
     assert run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,x\n")).report.series_quarantined == []
+
+
+def test_the_report_of_a_source_without_a_valid_row_has_no_date_range(write_csv):
+    """Regression: the data-quality report of a source whose every row was quarantined said
+    '| date range | None .. None |'."""
+    md = run_validate(write_csv(HEADER + "2020-01-01,a,x\n2020-01-02,a,y\n")).report.to_markdown()
+    assert "| date range | - (no valid row) |" in md and "None" not in md

@@ -166,7 +166,7 @@ class DataQualityReport:
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
-            f"| date range | {self.ds_min} .. {self.ds_max} |",
+            f"| date range | {f'{self.ds_min} .. {self.ds_max}' if self.ds_min is not None else '- (no valid row)'} |",
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
              f"{'yes' if self.reconciled else 'NO'}"),
