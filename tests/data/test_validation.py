@@ -280,6 +280,12 @@ def test_threshold_and_quarantine_file(write_csv, tmp_path):
     enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # 1/4 = 25%: allowed
     with pytest.raises(DataValidationError, match=r"1 of 4 rows quarantined \(25.0% > threshold 20.0%\): y_not_number=1"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.2))
+    # regression: the error named no setting; it says which one lets the run go on, with a value that does
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+    assert str(err.value).endswith("; to run with these rows left out, raise [validation] quarantine_threshold "
+                                   "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.25)")
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # the value it names is enough
 
 
 def test_no_quarantine_file_when_clean(write_csv, tmp_path):
@@ -422,3 +428,10 @@ def test_a_series_with_every_row_quarantined_is_named_not_dropped_silently(write
     assert "| series with every row quarantined (not forecast) | 1 |" in md
     assert "| zz | every row quarantined (y_not_number=4) |" in md
     assert run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,x\n")).report.series_quarantined == []
+
+
+def test_the_report_of_a_source_without_a_valid_row_has_no_date_range(write_csv):
+    """Regression: the data-quality report of a source whose every row was quarantined said
+    '| date range | None .. None |'."""
+    md = run_validate(write_csv(HEADER + "2020-01-01,a,x\n2020-01-02,a,y\n")).report.to_markdown()
+    assert "| date range | - (no valid row) |" in md and "None" not in md

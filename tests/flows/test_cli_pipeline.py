@@ -143,6 +143,20 @@ def test_forecast_command_without_a_production_model_is_one_sentence(tiny_csv, t
     assert "no production model" in result.stderr and "Traceback" not in result.output + result.stderr
 
 
+def test_forecast_of_a_dataset_without_production_names_those_that_have_one(production_home):
+    """Regression: after `flowcast run --data sales.csv ...` (production of dataset 'sales'), a plain
+    `flowcast forecast` (the default dataset) said 'no production model of us_employment ...: run the
+    retrain flow first', which the user had just done; it names the datasets this home has models of."""
+    from flowcast.registry import ModelRegistry
+
+    kw = production_home
+    names = sorted(ModelRegistry(Path(kw["home"]) / "models").productions())
+    result = CliRunner().invoke(app, ["forecast", "--home", kw["home"]])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code != 0 and "no production model of us_employment" in said
+    assert f"this home has production models of {', '.join(names)} only" in said and "retrain flow first" not in said
+
+
 def test_run_on_single_observations_says_why_naive_publishes(tmp_path):
     """Every series has one observation: `flowcast run` publishes naive without a leaderboard, and
     both its JSON and its text say why (no backtest, intervals not calibrated)."""

@@ -19,11 +19,16 @@ SPACE = {"hidden_size": [4, 8], "num_layers": [1], "max_steps": (5, 10), "steps_
          "mode": ["windowed"], "n_startup_trials": 2, "cells": ["gru"]}
 
 
-def test_tune_flow_stores_trials_and_shows_them(flow_kwargs):
+def test_tune_flow_stores_trials_and_shows_them(flow_kwargs, monkeypatch):
+    from flowcast.flows import tune as tune_module
     from flowcast.flows.tune import tune_flow
 
+    prepared = []  # regression: `flowcast tune` searched on spans a retrain (`run --budget`) would have fitted
+    load_data = tune_module.load_data
+    monkeypatch.setattr(tune_module, "load_data", lambda *a, **k: prepared.append(k) or load_data(*a, **k))
     kw = {**flow_kwargs, "overrides": {**TINY_OVERRIDES, "tuning": SPACE}}
     out = tune_flow(as_of=AS_OF, n_trials=3, **kw)
+    assert prepared == [{"fit_spans": True}]
     from uuid import UUID
 
     from prefect.client.orchestration import get_client

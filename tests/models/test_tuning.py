@@ -66,3 +66,17 @@ def test_tune_says_when_there_is_too_little_history(tmp_path):
     td = make_td(n_series=2, length=18, horizon=6)
     with pytest.raises(TrainingError, match="too little history to tune"):
         tune(td, _settings(tmp_path), tmp_path / "tuning", n_trials=1)
+
+
+def test_when_every_trial_fails_the_note_says_why_not_the_budget(tmp_path):
+    """Regression: `flowcast tune` on 60 days a series (horizon 7) ran 2 trials in 5 s, each failing with 'no
+    series is long enough for a network ...', then said 'no trial completed within 2 minutes', as if the
+    budget had been too short. The note now says every trial failed, and why."""
+    from dataclasses import replace
+
+    td = make_td(n_series=4, length=60, horizon=6)
+    td = replace(td, meta=replace(td.meta, min_length=500))  # no series is long enough for a network
+    res = tune(td, _settings(tmp_path), tmp_path / "tuning", n_trials=2, budget_minutes=5)
+    assert res.best_params == {} and res.trials["state"].to_list() == ["PRUNED", "PRUNED"]
+    assert res.notes[0].startswith("no trial completed: all 2 failed (e.g. ") and "within" not in res.notes[0]
+    assert "no series is long enough for a network" in res.notes[0]

@@ -51,6 +51,8 @@ def season_length(freq: str) -> int:
         return 1
     if unit == "w":
         return max(1, 52 // n)
+    if unit == "d" and n % 7 == 0:  # '7d', '14d': weeks written in days, as '1w', '2w' (it was 1: no season)
+        return max(1, 52 // (n // 7))
     seconds = n * _UNIT_SECONDS[unit]
     if seconds < 86400:
         return max(1, round(86400 / seconds))  # daily cycle

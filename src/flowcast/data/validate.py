@@ -21,6 +21,7 @@ inside as_of; `enforce_thresholds` adds the quarantine-rate limit and "no valid 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -165,7 +166,7 @@ class DataQualityReport:
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
-            f"| date range | {self.ds_min} .. {self.ds_max} |",
+            f"| date range | {f'{self.ds_min} .. {self.ds_max}' if self.ds_min is not None else '- (no valid row)'} |",
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
              f"{'yes' if self.reconciled else 'NO'}"),
@@ -600,9 +601,14 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     if r.quarantine_rate > cfg.quarantine_threshold:
         top = ", ".join(f"{k}={v}" for k, v in sorted(r.checks.items(), key=lambda kv: -kv[1])[:5])
         where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
+        # the setting that lets the run go on, and the value it needs (rounded up to a whole percent)
+        needed = min(1.0, math.ceil(r.quarantine_rate * 100) / 100)
+        setting = (f"; to run with these rows left out, raise [validation] quarantine_threshold "
+                   f"(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD={needed:g})")
         raise DataValidationError(
             f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
             f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
+            f"{setting}"
         )
 
 

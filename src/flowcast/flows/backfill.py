@@ -95,9 +95,11 @@ def model_for_backfill(settings: Any, dataset: str) -> str:
     if champion is not None:
         return (f"No model of {dataset} was promoted: every date is forecast by the champion the last retrain chose, "
                 f"{champion.version} ({champion.describe()})")
+    others = sorted(registry.productions())  # a retrain of `--data sales.csv` promoted for dataset 'sales'
+    what = (f"this home has production models of {', '.join(others)} only: pass the --dataset or --data options "
+            "their retrain was given" if others else "run the retrain flow first")
     raise RegistryError(f"a forecast backfill of {dataset} needs a model, and {settings.models_dir} holds none for it "
-                        "(nothing promoted, no retrain chose a champion): run the retrain flow first, or backfill "
-                        "with mode=retrain")
+                        f"(nothing promoted, no retrain chose a champion): {what}, or backfill with mode=retrain")
 
 
 def _error_of(state: Any) -> str:

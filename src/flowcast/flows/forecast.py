@@ -99,8 +99,11 @@ def forecast_flow(
         which = "the champion of the last retrain (nothing was promoted)"
     if production is None:
         versions = [v.version for v in registry.list(dataset=src.name)]
+        others = sorted(registry.productions())  # a retrain of `--data sales.csv` promoted for dataset 'sales'
         hint = (f"put a registered version in production with `flowcast models promote VERSION` (registered: "
                 f"{', '.join(versions[-5:])})" if versions else
+                f"this home has production models of {', '.join(others)} only: forecast one of them with the "
+                "--dataset or --data options its retrain was given" if others else
                 "run the retrain flow first (`flowcast run`): it backtests every candidate, statistical models "
                 "included, and promotes the best")
         raise RegistryError(f"no production model of {src.name} in {registry.location}: {hint}")

@@ -81,7 +81,10 @@ def tune_flow(
                              overrides=overrides)
     as_of = resolve_as_of(as_of)
     run_id, _ = run_identity()
-    data = load_data(settings, as_of)
+    # the data a retrain tunes on: the lookback and validation span fitted to it (`flowcast run --budget` runs
+    # this same search; without the fitting, `flowcast tune` searched other spans, and on short series none fit)
+    data = load_data(settings, as_of, fit_spans=True)
+    settings = data.settings or settings
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
     _, result = tuned_settings(settings, data.td, data.horizon, run_dir, budget_minutes, n_trials)
     return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "horizon": data.horizon,

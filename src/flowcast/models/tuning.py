@@ -266,7 +266,12 @@ def tune(
         best_params, best_value = dict(best.params), float(cast(float, best.value))
     else:
         best_params, best_value = {}, None
-        notes.append(f"no trial completed within {budget:g} minutes: the configured [model] settings are kept")
+        failed = [str(t.user_attrs["error"]) for t in study.trials if t.user_attrs.get("error")]
+        if study.trials and len(failed) == len(study.trials):  # not the budget: every trial failed, say why
+            notes.append(f"no trial completed: all {len(failed)} failed (e.g. {failed[0]}); the configured [model] "
+                         "settings are kept")
+        else:
+            notes.append(f"no trial completed within {budget:g} minutes: the configured [model] settings are kept")
     result = TuningResult(best_params=best_params, best_value=best_value, metric=metric, trials=trials,
                           budget_minutes=budget, seconds=seconds, out_dir=out, notes=notes)
     trials.write_parquet(out / "trials.parquet")

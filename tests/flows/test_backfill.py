@@ -1,0 +1,31 @@
+"""The backfill flow's decisions made before any date runs (flowcast.flows.backfill)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from flowcast.config import load_settings
+from flowcast.errors import RegistryError
+from flowcast.flows.backfill import model_for_backfill
+from flowcast.registry import ModelRegistry
+
+
+def test_a_forecast_backfill_without_a_model_names_the_datasets_that_have_one(tmp_path):
+    """Regression: after `flowcast run --data sales.csv ...` (production of dataset 'sales'), `flowcast backfill`
+    without the same options (the default dataset) said 'run the retrain flow first', which the user had just
+    done; it names the datasets this home has production models of."""
+    settings = load_settings(home=tmp_path)
+    with pytest.raises(RegistryError, match="run the retrain flow first, or backfill with mode=retrain"):
+        model_for_backfill(settings, "us_employment")
+    reg = ModelRegistry(tmp_path / "models")
+    theta = reg.register(None, name="theta", dataset="sales", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "theta"}]},
+                         created_at=datetime(2024, 1, 1)).version
+    reg.promote(theta)
+    with pytest.raises(RegistryError) as err:
+        model_for_backfill(settings, "us_employment")
+    assert "this home has production models of sales only: pass the --dataset or --data options" in str(err.value)
+    assert "retrain flow first" not in str(err.value)
+    assert theta in model_for_backfill(settings, "sales")
