@@ -172,3 +172,15 @@ def test_the_decision_in_plain_words():
     assert "hybrid replaces the production model rnn-v2" in md and "frozen weights" in md
     assert "80% and 95% intervals covered 80% and 95%" in md
     assert "x (1 -" not in md and "None" not in md and "False" not in md
+
+
+def test_a_level_the_calibration_left_out_whole_is_fit_to_publish_a_missing_bound_is_not():
+    """A backtest too small for a 95% interval publishes none (conformal.calibration_notes): its
+    columns are null in every row, which must not reject every candidate of the run (it did: 'no
+    candidate produced forecasts fit to publish'); a bound missing in some rows still does."""
+    fc = _fc(["a", "b"], 3).with_columns(pl.lit(None, dtype=pl.Float64).alias("y_hat_lo95"),
+                                         pl.lit(None, dtype=pl.Float64).alias("y_hat_hi95"))
+    assert check_forecasts(fc, expected_ids=["a", "b"], horizon=3, require_intervals=True).ok
+    some = fc.with_columns(pl.when(pl.col("unique_id") == "a").then(pl.col("y_hat_lo80")).alias("y_hat_lo80"))
+    c = check_forecasts(some, expected_ids=["a", "b"], horizon=3, require_intervals=True)
+    assert not c.ok and "3 y_hat_lo80 values not finite" in c.sentence()

@@ -114,6 +114,35 @@ def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
     assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], naive])
 
 
+def test_a_run_that_keeps_production_publishes_nothing_when_another_run_promoted_meanwhile(flow_kwargs, monkeypatch):
+    """Regression: two runs of one as_of; the other promoted while this one decided to keep the
+    production model it started from: this one published that old model's forecasts over the
+    other's (the as_of then held forecasts of a model no longer in production). It stops now."""
+    from flowcast.flows import pipeline, retrain_flow
+
+    kw = _with(flow_kwargs, STATS_ONLY)
+    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
+                         created_at=datetime(2024, 1, 1)).version
+    real = pipeline.tasks.forecast_task
+
+    def meanwhile(*a, **k):
+        out = real(*a, **k)
+        ModelRegistry(Path(kw["home"]) / "models").promote(other, reason="another run, meanwhile")
+        return out
+
+    monkeypatch.setattr(pipeline.tasks, "forecast_task", meanwhile)
+    with pytest.raises(ProductionMovedError, match=f"started from {first['model_version']} and is now {other}; this "
+                                                   f"run, which left {first['model_version']} in production, "
+                                                   "registers and publishes nothing"):
+        retrain_flow(as_of=datetime(2019, 3, 1), **kw)
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    assert set(store.read(dataset="tiny", as_of=datetime(2019, 3, 1))["model_version"]) == {first["model_version"]}
+    assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], other])
+
+
 def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted(flow_kwargs):
     from flowcast.flows import forecast_flow, retrain_flow
 

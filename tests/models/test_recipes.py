@@ -178,3 +178,19 @@ def test_a_network_leaves_series_shorter_than_its_training_to_the_fallback(net, 
     rf = forecast_detailed(r, td2, 6)
     models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").first()).rows())
     assert models == {"new": "theta", "s00": "gru", "s01": "gru", "s02": "gru"}
+
+
+def test_a_level_the_champion_has_too_few_points_for_is_left_out_for_its_fallback_rows_too():
+    """Regression: a champion calibrated on too few points for 95% (no 95% widths) with a fallback
+    that has them published a 95% interval for the fallback's series only: null bounds in the other
+    rows, which the forecast check rejects (a forecast run with such a production model failed).
+    The level is left out for every series; the 80% interval stays."""
+    td = make_td(length=[1, 24, 24], horizon=6, level=50.0)
+    thin = {**CAL, "q": {"80": [0.5] * 6, "95": [None] * 6}}
+    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
+               weights=[1.0], fallback=["naive"], intervals={"damped": thin, "naive": CAL})
+    rf = forecast_detailed(r, td, 6)
+    assert set(rf.frame.filter(pl.col("unique_id") == "s00")["model"]) == {"naive"}
+    assert rf.frame["y_hat_lo95"].null_count() == rf.frame["y_hat_hi95"].null_count() == rf.frame.height
+    assert rf.frame["y_hat_lo80"].null_count() == 0
+    assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.5).ok

@@ -198,7 +198,9 @@ def check_forecasts(
 ) -> ForecastCheck:
     """Are these forecasts fit to publish? Every expected series has `horizon` rows, every value
     (y_hat and the interval bounds) is finite and within the declared bounds (interval bounds may
-    be missing only with `require_intervals=False`: a model registered before intervals), and the
+    be missing only with `require_intervals=False`: a model registered before intervals; or in every
+    row of a level the calibration had too few points for, which is published without that level:
+    `conformal.calibration_notes`), and the
     series whose model failed (not finite, out of bounds: forecast by the fallback instead) are not
     too many (`candidates.too_many_failures`). Series the model does not forecast by design are not
     failures."""
@@ -212,7 +214,8 @@ def check_forecasts(
         problems.append(f"{short.height} series without exactly {horizon} forecast steps, e.g. {short.head(5).rows()}")
     value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith(("y_hat_lo", "y_hat_hi"))]
     for c in value_cols:
-        empty = pl.col(c).is_null() if (c == "y_hat" or require_intervals) else pl.lit(False)
+        uncalibrated = c != "y_hat" and frame[c].null_count() == frame.height  # a level left out whole
+        empty = pl.col(c).is_null() if (c == "y_hat" or (require_intervals and not uncalibrated)) else pl.lit(False)
         bad = frame.filter(empty | ~pl.col(c).is_finite().fill_null(True))
         if bad.height:
             problems.append(f"{bad.height} {c} values not finite, e.g. series {bad['unique_id'].unique().sort().head(3).to_list()}")

@@ -178,6 +178,21 @@ def _production_model(registry: ModelRegistry, dataset: str, log: Log) -> ModelV
         return None
 
 
+def _check_production_unmoved(registry: ModelRegistry, dataset: str, expected: str | None) -> None:
+    """A run that leaves production alone publishes only while production is still `expected`: when
+    another run promoted meanwhile, this run's decision compared against a model that is no longer
+    in production, and its forecasts would replace the other run's under the same as_of."""
+    from flowcast.errors import ProductionMovedError
+
+    now = registry.production(dataset)
+    if (now.version if now is not None else None) != expected:
+        raise ProductionMovedError(
+            f"production of {dataset} moved while this run was deciding: it started from "
+            f"{expected or 'no production model'} and is now {now.version if now else 'empty'}; this run, which left "
+            f"{expected or 'it'} in production, registers and publishes nothing (run again to compare against the new "
+            "production model)")
+
+
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
               fingerprint: dict[str, Any], as_of: datetime, started: datetime, registered: dict[str, str],
               log: Log, then: Promotion | None = None) -> ModelVersion:
@@ -314,6 +329,8 @@ def retrain_flow(
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
     then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started) if promoted
             else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
+    if promote and not promoted:  # production stays: only if it is still the one this run compared against
+        _check_production_unmoved(registry, name_of_data, expected)
     if chosen == PRODUCTION:
         assert started_from is not None, "production is a candidate only when a model is in production"
         version = started_from

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS
+from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, interval_cols
 from flowcast.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -344,6 +344,18 @@ class RecipeForecast:
         return self.fallbacks.height / n if n else 0.0
 
 
+def _whole_levels(frame: pl.DataFrame) -> pl.DataFrame:
+    """An interval level is published for every series or for none: when the calibration of one
+    part's model had too few points for a level (conformal.calibration_notes: e.g. the champion's, fitted
+    on the oldest backtest window only, while its fallback's has every window), the level's bounds
+    are left out for all rows, not published for some series only (which no forecast check passes)."""
+    for lv in INTERVAL_LEVELS:
+        cols = list(interval_cols(lv))
+        if all(c in frame.columns for c in cols) and any(0 < frame[c].null_count() < frame.height for c in cols):
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in cols)
+    return frame
+
+
 def forecast_detailed(
     source: Any,
     td: TrainingData,
@@ -406,6 +418,7 @@ def forecast_detailed(
     for c in INTERVAL_COLUMNS:
         if c not in result.columns:
             result = result.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    result = _whole_levels(result)
     result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
     fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
         schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
