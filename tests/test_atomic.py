@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from flowcast.atomic import atomic_write_parquet
+from flowcast.atomic import atomic_write_parquet, atomic_write_text
 from flowcast.errors import StorageError
 
 
@@ -106,3 +106,31 @@ def test_a_live_writers_temp_file_is_left_alone(tmp_path):
     finally:
         proc.kill()
     assert plot.read_bytes() == b"half of the new plot and the rest" and _temps(plot.parent) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_and_registered_versions_have_the_umasks_permissions(tmp_path, umask):
+    # tempfile.mkstemp / mkdtemp make 0600 / 0700, and the rename kept them: other users of a shared
+    # home could read neither a quarantine file nor the registry's pointer nor a version's folder
+    import os
+    import stat
+    from datetime import datetime
+
+    from flowcast.registry import ModelRegistry
+
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "q.txt", "x")
+        art = tmp_path / "art"
+        art.mkdir()
+        (art / "meta.json").write_text("{}")
+        reg = ModelRegistry(tmp_path / "models")
+        mv = reg.register(art, name="gru", config={}, fingerprint={}, metrics={}, as_of=datetime(2024, 1, 1),
+                          created_at=datetime(2024, 1, 2))
+        reg.promote(mv.version)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(mv.path.parent.stat().st_mode) == 0o777 & ~umask  # the version's folder
+    pointers = [p for p in (tmp_path / "models").iterdir() if p.is_file() and p.suffix == ".json"]
+    assert pointers and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in pointers)

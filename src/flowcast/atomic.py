@@ -73,6 +73,37 @@ def clean_stale_temps(folder: str | Path, min_age_s: float = STALE_TEMP_AGE_S) -
     return removed
 
 
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, without changing it; else set and restored)."""
+    with suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def plain_mode(directory: bool = False) -> int:
+    """The permissions open() or mkdir() would give a new file (0666) or folder (0777) under the umask."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def temp_beside(path: Path) -> tuple[int, str]:
+    """(fd, name) of a new temp file beside `path` (`.<name>.XXXXXXXX.tmp`), with the permissions a
+    plain open() would give the file (0666 less the umask): tempfile.mkstemp makes it 0600, and the
+    rename kept that, so other users of a shared home could not read a quarantine, a registry
+    pointer or a model's metadata."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, plain_mode())
+    except OSError:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Yield an open temp file beside `path`; on a clean exit it is fsynced and renamed over
@@ -85,7 +116,7 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temp_beside(path)
         lock_fd = os.dup(fd)  # the flock lives as long as one descriptor: this one, closed after the rename
         with suppress(OSError):  # a file system without flock: no lock, and no cleaner can take it either
             fcntl.flock(lock_fd, fcntl.LOCK_EX)

@@ -71,7 +71,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flowcast.atomic import storage_error
+from flowcast.atomic import plain_mode, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
 
@@ -126,7 +126,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer_rename") -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(obj, fh, indent=2, default=str)
@@ -143,7 +143,7 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -418,6 +418,7 @@ class ModelRegistry:
             return
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=self.versions_dir))
+        os.chmod(tmp, plain_mode(directory=True))  # mkdtemp's 0700 would stay the version's
         try:
             self.remote.get_dir(f"versions/{version}", tmp)
             _make_readonly(tmp)
@@ -633,6 +634,7 @@ class ModelRegistry:
             if ptr is not None and then is not None:  # a run that lost the race registers nothing
                 self._follow_up(ptr, dataset, version, then, check_only=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
+            os.chmod(tmp, plain_mode(directory=True))  # mkdtemp's 0700 would stay the version's
             try:
                 if artifact_dir is not None:
                     shutil.copytree(artifact_dir, tmp / "artifact")
