@@ -86,7 +86,6 @@ def _matrices(td: TrainingData) -> Iterator[tuple[pl.DataFrame, np.ndarray, np.n
 
 def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFrame:
     """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`."""
-    per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
     blocks = []
     for part, y, lengths in _matrices(td):
         S = part.height
@@ -96,7 +95,7 @@ def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFr
             "step": pl.Series(np.tile(np.arange(1, h + 1), S), dtype=pl.Int32),
             "y_hat": f.reshape(-1),  # [S, h] -> [S*h]
         }))
-    out = pl.concat(blocks) if blocks else pl.DataFrame(schema={"unique_id": per.schema["unique_id"],
+    out = pl.concat(blocks) if blocks else pl.DataFrame(schema={"unique_id": td.frame.schema["unique_id"],
                                                                 "step": pl.Int32, "y_hat": pl.Float64})
     return fut.join(out, on=["unique_id", "step"], how="left").sort("unique_id", "step")
 
