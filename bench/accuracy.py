@@ -14,7 +14,8 @@ the published intervals), msis (the 95% interval score scaled like mase) and sec
 the whole flow: data, backtest of every candidate, refit, checks, publish).
 
 `--holdout N` runs the same flow on a validation split instead (as_of N periods earlier; the last
-N periods of the training span are the test): recipes are chosen there, never on the test.
+N periods of the training span are the test; with N larger than the horizon, an earlier origin
+whose next horizon is scored): recipes are chosen there, never on the test.
 `--set section.key=value` overrides a setting (as `FLOWCAST_SECTION__KEY` would), for experiments;
 the figures in the README are from runs without it.
 
@@ -77,6 +78,8 @@ def split(dataset: str, holdout: int, cache_dir: Path) -> tuple[datetime, pl.Dat
         end = pl.select(pl.lit(end).dt.offset_by(f"-{holdout * n_unit}{unit}")).item()
         test = train.filter(pl.col("ds") > end)
         train = train.filter(pl.col("ds") <= end)
+        # a holdout longer than the horizon is an earlier validation origin: its next h periods are scored
+        test = test.sort("unique_id", "ds").filter(pl.int_range(pl.len()).over("unique_id") < h)
     return end, train, test, h, M3_SUBSETS[dataset][3]
 
 
@@ -157,7 +160,7 @@ def with_intervals(pred: pl.DataFrame, result: dict, dataset: str, home: Path, a
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="m3-monthly")
-    ap.add_argument("--holdout", type=int, default=0, help="validation split: the last N periods of the training span")
+    ap.add_argument("--holdout", type=int, default=0, help="validation split: as_of N periods before the training span's end (its next horizon scored)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="section.key=value (experiments)")
     ap.add_argument("--home", default=None, help="flowcast home of the run (default: a temporary directory)")
     ap.add_argument("--config", default=None,
