@@ -79,7 +79,9 @@ def split(dataset: str, holdout: int, cache_dir: Path) -> tuple[datetime, pl.Dat
         test = train.filter(pl.col("ds") > end)
         train = train.filter(pl.col("ds") <= end)
         # a holdout longer than the horizon is an earlier validation origin: its next h periods are scored
-        test = test.sort("unique_id", "ds").filter(pl.int_range(pl.len()).over("unique_id") < h)
+        # (and a series that starts after the origin is not in that split at all)
+        test = test.sort("unique_id", "ds").filter(pl.int_range(pl.len()).over("unique_id") < h) \
+            .join(train.select("unique_id").unique(), on="unique_id", how="semi")
     return end, train, test, h, M3_SUBSETS[dataset][3]
 
 
