@@ -53,3 +53,23 @@ def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
     summary["outcomes"][1]["worker"] = "node-b"
     console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
     assert "node-b" in console.export_text()
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--data", "sales.csv", "--time-col", "date"],
+    ["forecast", "--dataset", "us_employment", "--freq", "1d"],
+    ["backfill", "--start", "2024-01-01", "--end", "someday", "--dataset", "m3-yearly"],
+])
+def test_a_failed_command_with_json_still_prints_one_json_object(tmp_path, monkeypatch, args):
+    """Regression: `flowcast run --json` that failed printed nothing on stdout (the error went to stderr only):
+    a script reading the last line of stdout had no object to parse. It now ends stdout with
+    {"status": "failed", "error": ..., "exit_code": ...}, as `flowcast validate --json` did."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*args, "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    last = json.loads(res.stdout.strip().splitlines()[-1])
+    assert last["status"] == "failed" and last["exit_code"] == 2
+    assert ("--data sales.csv also needs --target-col, --freq" in last["error"]
+            or "describe a file" in last["error"] or "--end must be an ISO date" in last["error"]), last

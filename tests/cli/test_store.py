@@ -30,3 +30,35 @@ def test_versions_stay_whole_in_80_columns_one_table_per_dataset():
                   "2024-04-19 ", "0.7165", "30.71", "seasonal_naive,"):
         assert whole in text, (whole, text)
     assert "+00" not in text
+
+
+def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
+    """Regression: `flowcast forecasts` printed polars' table of all 14 columns with every digit (y_hat
+    100.90347018165181, the run id and created_at in each row): 280 columns, each row folded over four
+    lines of a terminal. One table per (dataset, as_of) now, titled with the as_of as --as-of takes it,
+    the model version and the run; per row the series, period, step and the bounds around y_hat, rounded
+    to the values' magnitude; a model column only when a fallback made some rows; a level published for
+    no row is left out and said."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.cli.store import forecast_tables
+
+    def rows(uid: str, version: str, level95: bool) -> list[dict]:
+        return [{"dataset": "sales", "as_of": datetime(2024, 4, 19, 6, 30, 15), "unique_id": uid,
+                 "ds": datetime(2024, 4, 19 + s), "step": s, "model": version.split("-")[0], "model_version": version,
+                 "y_hat": 1234.56789 * s, "y_hat_lo95": 1000.0 * s if level95 else None, "y_hat_lo80": 1100.123 * s,
+                 "y_hat_hi80": 1300.0 * s, "y_hat_hi95": 1400.0 * s if level95 else None,
+                 "run_id": "d8fb9950-0c8c-4bef-afa5-67fe1837f56b", "created_at": datetime(2024, 4, 19, 6, 31)}
+                for s in (1, 2)]
+
+    frame = pl.DataFrame(rows("store-ÅLBORG-01", "hybrid-v12", False) + rows("s2", "theta-v3", False))
+    text = forecast_tables(frame)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    assert "sales as of 2024-04-19T06:30:15 (UTC): 2 models" in text
+    assert "run d8fb9950-0c8c-4bef-afa5-67fe1837f56b" in text
+    assert "store-ÅLBORG-01  2024-04-20     1  hybrid-v12" in text and "1234.6" in text and "1100.1" in text
+    assert "lo95" not in text and "(no 95% interval was published" in text
+    one = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(pl.col("ds").dt.date()))
+    assert ": gru-v1\n" in one and "model" not in one.splitlines()[2] and "lo95" in one and "2024-04-21" in one

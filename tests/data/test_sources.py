@@ -249,3 +249,23 @@ def test_decimal_commas_of_a_semicolon_file_are_numbers(write_csv):
     assert got.rows() == [(3.5, 0.25), (-0.5, 1.0), (4.0, None), (None, 0.0)]
     p = write_csv('date,id,val\n2020-01-01,a,"3,5"\n', name="comma.csv")
     assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None]
+
+
+def test_header_cells_without_a_name_are_called_by_their_position(write_csv):
+    """Regression: a header with empty cells (the index column pandas writes, an Excel export's empty
+    trailing columns) read as columns '' and '_duplicated_0': the missing-column error and the report's
+    undeclared columns named '_duplicated_0', which is nowhere in the file, and the date column of
+    `df.to_csv()` could not be declared at all. They are column_<position> now, which a source can declare
+    (a ';' file's decimal commas included); a declared name written twice in the header is an error, where
+    the first one was read silently."""
+    p = write_csv(",id,val,\n2020-01-01,a,1,\n2020-01-02,a,2,\n")
+    with pytest.raises(DataValidationError, match=r"the file has columns \['column_1', 'id', 'val', 'column_4'\] "
+                                                  r"\(column_1, column_4: header cells with no name"):
+        ingest(make_source(p), None)
+    got = ingest(make_source(p, time_col="column_1"), None)
+    assert got.frame.select("y").collect()["y"].to_list() == [1.0, 2.0] and got.undeclared == ["column_4"]
+    p = write_csv("date;id;;x\n2020-01-01;a;3,5;1\n", name="semi2.csv")
+    assert ingest(make_source(p, target_col="column_3"), None).frame.select("y").collect()["y"].to_list() == [3.5]
+    p = write_csv("date,id,val,val\n2020-01-01,a,1,2\n", name="twice.csv")
+    with pytest.raises(DataValidationError, match=r"names a declared column more than once \('val' is column 3 and 4\)"):
+        ingest(make_source(p), None)

@@ -213,3 +213,25 @@ def test_cosine_schedule_ends_where_max_epochs_ends_training(tmp_path):
     fit(td, cfg, tmp_path / "m", cell="rnn", extra_callbacks=[LastLR()])
     assert seen["steps"] == 6  # 3 epochs of 2 batches, long before 500 steps
     assert seen["lr"] == pytest.approx(1e-2 * 0.01, rel=1e-6)  # eta_min = lr / 100
+
+
+def test_training_in_this_process_says_nothing_lightning_says_at_info(tmp_path, caplog):
+    """Regression: `flowcast tune` (its trials train in the flow's process) printed Lightning's INFO lines,
+    each twice: 'GPU available: False, used: False', 'TPU available', the litlogger tip, '`Trainer.fit`
+    stopped: `max_steps=5` reached', '`weights_only` was not set, defaulting to `False`', and a warning that
+    the 1 training batch of an epoch was fewer than log_every_n_steps=10. Lightning's warnings still show."""
+    import logging
+    import warnings
+
+    import lightning.pytorch  # noqa: F401
+
+    before = logging.getLogger("lightning.pytorch").level
+    td = make_td(n_series=2, length=30)
+    with caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        art = train_model(td, tiny_cfg(max_steps=3, batch_size=512, launcher="inline"), tmp_path / "m", cell="gru")
+        predict(art, td)
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("lightning")]
+    assert chatter == [], chatter
+    assert not [str(w.message) for w in said if "log_every_n_steps" in str(w.message)]
+    assert logging.getLogger("lightning.pytorch").level == before  # given back as it was

@@ -170,10 +170,19 @@ def _note_unnamed_config(config: Path | None) -> None:
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
-    Set FLOWCAST_DEBUG=1 to see tracebacks."""
+    Set FLOWCAST_DEBUG=1 to see tracebacks. With --json, a command that fails before printing its
+    JSON object still ends stdout with one: {"status": "failed", "error": ..., "exit_code": ...}
+    (`flowcast run --json` printed nothing at all, so a script reading its last line had no object)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        emitted = _json_emitted
+        json_out = bool(kwargs.get("json_out"))
+
+        def failed(error: str, code: int) -> None:
+            if json_out and _json_emitted == emitted:
+                emit_json({"status": "failed", "error": error, "exit_code": code})
+
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
@@ -182,24 +191,32 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
             console.print(f"[bold red]error:[/] {said(exc)}", highlight=False, markup=True)
+            failed(str(exc), exc.exit_code)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]", markup=True)
+            failed("interrupted", 130)
             raise typer.Exit(130) from None
         except Exception as exc:  # anything unexpected: still one sentence, exit 1
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
             console.print(f"[bold red]error:[/] {type(exc).__name__}: {said(exc)} (FLOWCAST_DEBUG=1 shows the "
                           "traceback)", markup=True)
+            failed(f"{type(exc).__name__}: {exc}", 1)
             raise typer.Exit(1) from None
 
     return wrapper
 
 
+_json_emitted = 0  # JSON objects printed so far: a command that printed its own is not given a second
+
+
 def emit_json(obj: Any) -> None:
     """One JSON object on the last line of stdout."""
+    global _json_emitted
     sys.stdout.flush()
     print(json.dumps(obj, default=str), flush=True)
+    _json_emitted += 1
 
 
 def call_flow(flow: Any, **params: Any) -> dict[str, Any]:

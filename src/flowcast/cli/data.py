@@ -74,9 +74,7 @@ def validate_cmd(
         report = prepare_data(settings, parse_as_of(as_of)).report
     except FlowcastError as exc:
         report = exc.report if isinstance(exc, DataValidationError) else None
-        if report is None:  # no report yet: --json still ends stdout with one object
-            if json_out:
-                emit_json({"status": "failed", "error": str(exc), "exit_code": exc.exit_code})
+        if report is None:  # no report yet: cli_errors ends --json's stdout with the failure's object
             raise
         failure = exc
 

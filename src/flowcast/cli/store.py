@@ -44,8 +44,6 @@ def forecasts(
 ) -> None:
     """Read published forecasts back from the configured store (`[store] url`; by default the
     warehouse under FLOWCAST_HOME). Takes no lock: safe while flows publish."""
-    import polars as pl
-
     from flowcast.store import open_store
 
     if fmt not in FORMATS:
@@ -70,13 +68,98 @@ def forecasts(
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
                       f"{_published_hint(store, dataset) if filters else ''}", highlight=False)
         return
-    # polars' own table: every row and column, never squeezed into ellipses (wide tables wrap)
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=30_000, fmt_str_lengths=1000,
-                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, fmt_float="full", tbl_formatting="UTF8_FULL_CONDENSED"):
-        sys.stdout.write(f"{frame}\n")
+    sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
     console.print(f"{frame.height} rows, {frame['dataset'].n_unique()} dataset(s), {frame['as_of'].n_unique()} as_of, "
                   f"{frame['unique_id'].n_unique()} series")
+
+
+def forecast_tables(frame: Any) -> str:
+    """Published forecasts as a person reads them, in 80 columns: one table per (dataset, as_of) whose
+    title says what every row shares (the as_of as --as-of takes it, the model version when one made
+    every row, the run), then per row the series, period, step, the 95% and 80% bounds around y_hat with
+    as many decimals as the values need. polars' table of every column and 17 digits was 280 columns
+    wide, a terminal folded each row over four lines. --format csv or json has every column and digit
+    (quantile columns included)."""
+    import polars as pl
+
+    parts = []
+    keys = frame.select("dataset", "as_of").unique(maintain_order=True).iter_rows()
+    for dataset, as_of in keys:
+        group = frame.filter((pl.col("dataset") == dataset) & (pl.col("as_of") == as_of))
+        versions = group["model_version"].unique(maintain_order=True).to_list()
+        runs = group["run_id"].unique(maintain_order=True).to_list()
+        title = f"{dataset} as of {_instant_text(as_of)} (UTC): " + (
+            f"{versions[0]}" if len(versions) == 1 else f"{len(versions)} models")
+        title += f"\nrun {runs[0]}" if len(runs) == 1 else ""
+        bounds = [c for c in ("y_hat_lo95", "y_hat_lo80", "y_hat", "y_hat_hi80", "y_hat_hi95")
+                  if c in group.columns and (c == "y_hat" or group[c].is_not_null().any())]
+        values = [v for c in bounds for v in group[c].to_list() if v is not None]
+        number = _number_format(values)
+        daily = all(not hasattr(d, "hour") or (d.hour, d.minute, d.second) == (0, 0, 0) for d in group["ds"])
+        heads = ["unique_id", "ds", "step", *(["model"] if len(versions) > 1 else []),
+                 *[c.removeprefix("y_hat_") for c in bounds]]
+        rows = [[str(r["unique_id"]), _period_text(r["ds"], daily), str(r["step"]),
+                 *([r["model_version"] or ""] if len(versions) > 1 else []),
+                 *[number(r[c]) for c in bounds]] for r in group.iter_rows(named=True)]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+        text = [title, _aligned(heads, heads, widths), "  ".join("-" * w for w in widths),
+                *(_aligned(r, heads, widths) for r in rows)]
+        missing = [lv for lv in ("95", "80") if f"y_hat_lo{lv}" in group.columns
+                   and group[f"y_hat_lo{lv}"].is_null().all()]
+        if missing:
+            text.append(f"(no {' or '.join(m + '%' for m in missing)} interval was published: the run's notes say "
+                        "why)")
+        quantiles = [c for c in group.columns if c.startswith("y_hat_q") and group[c].is_not_null().any()]
+        if quantiles:
+            text.append(f"(quantile columns {', '.join(quantiles)}: --format csv or json)")
+        parts.append("\n".join(text) + "\n")
+    return "\n".join(parts)
+
+
+def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:
+    """One line of a plain table: names left, figures right."""
+    return "  ".join(c.ljust(w) if h in ("unique_id", "ds", "model") else c.rjust(w)
+                     for c, w, h in zip(cells, widths, heads, strict=True)).rstrip()
+
+
+def _instant_text(value: Any) -> str:
+    """An as_of as --as-of takes it back: '2026-12-03T03:04:41', '2019-06-01' at midnight."""
+    if value is None:
+        return "-"
+    if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+        return f"{value:%Y-%m-%d}"
+    return value.isoformat(timespec="seconds" if not value.microsecond else "microseconds")
+
+
+def _period_text(value: Any, daily: bool) -> str:
+    if value is None:
+        return "-"
+    if not hasattr(value, "hour"):  # a Date
+        return f"{value:%Y-%m-%d}"
+    return f"{value:%Y-%m-%d}" if daily else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _number_format(values: list[float]) -> Any:
+    """One format for a table's figures: five significant digits of its typical magnitude (100.90,
+    1234568, 0.012346), scientific beyond 1e9; '-' for a missing value."""
+    import math
+
+    finite = sorted(abs(v) for v in values if math.isfinite(v) and v != 0)
+    typical = finite[len(finite) // 2] if finite else 1.0
+    digits = math.floor(math.log10(typical)) + 1
+    decimals = min(max(5 - digits, 0), 6)
+
+    def fmt(v: float | None) -> str:
+        if v is None:
+            return "-"
+        if not math.isfinite(v):
+            return str(v)
+        if abs(v) >= 1e9:
+            return f"{v:.4e}"
+        return f"{v:.{decimals}f}"
+
+    return fmt
 
 
 def _mirror_registry(settings: Any) -> None:

@@ -56,6 +56,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -396,8 +397,11 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     sniffed = _sniff_separator(source, lf.collect_schema().names())
     lf = scan(sniffed) if sniffed else lf
     if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-        present = set(lf.collect_schema().names())
-        numeric = [c for c in dict.fromkeys([source.target_col, *source.past_cols, *source.future_cols]) if c in present]
+        names = lf.collect_schema().names()
+        renames, _ = _header_names(names)
+        present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
+        numeric = [present[c] for c in dict.fromkeys([source.target_col, *source.past_cols, *source.future_cols])
+                   if c in present]
         lf = lf.with_columns(pl.col(c).str.replace(_DECIMAL_COMMA_RE, "${1}.${2}") for c in numeric)
     return lf
 
@@ -436,14 +440,17 @@ def _header_not_utf8_error(file: str, found: list[str]) -> DataValidationError:
     )
 
 
-def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str]) -> DataValidationError:
+def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str],
+                          unnamed: list[str] | None = None) -> DataValidationError:
     parts = []
     for col in missing:
         close = difflib.get_close_matches(col, found, n=1, cutoff=0.6)
         hint = f" (renamed to {close[0]!r}?)" if close else ""
         parts.append(f"{col!r}{hint}")
+    note = (f" ({', '.join(unnamed)}: header cells with no name, called by their position; declare one by that "
+            "name or write a name in the header)") if unnamed else ""
     return DataValidationError(
-        f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}"
+        f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
     )
 
 
@@ -659,23 +666,52 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
     return ds.dt.truncate(freq)
 
 
+_DUPLICATED_RE = re.compile(r"^(.*)_duplicated_(\d+)$")  # polars' name for a header cell seen before
+
+
+def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]]]:
+    """The header as the file wrote it, from polars' names: a cell with no name ('' and polars'
+    '_duplicated_N' for the next ones: an index column pandas wrote, the empty cells of an Excel export)
+    -> `column_<position>` (1-based, as a spreadsheet counts), and the names written more than once ->
+    their positions (polars reads the second 'units' as 'units_duplicated_0')."""
+    renames: dict[str, str] = {}
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(found, start=1):
+        dup = _DUPLICATED_RE.match(name)
+        written = dup.group(1) if dup and dup.group(1) in found[: i - 1] else name
+        positions.setdefault(written, []).append(i)
+        if written == "" or not written.strip():
+            taken = set(found) | set(renames.values())
+            renames[name] = next(n for n in (f"column_{i}", f"unnamed_{i}", f"column_{i}_unnamed") if n not in taken)
+    return renames, {n: p for n, p in positions.items() if len(p) > 1 and n.strip()}
+
+
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
     """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>."""
     schema = lf.collect_schema()
-    found = list(schema.names())
+    renames, repeated = _header_names(list(schema.names()))
+    found = [renames.get(c, c) for c in schema.names()]
     declared = _declared(source)
+    twice = {c: repeated[c] for c in dict.fromkeys(declared) if c in repeated}
+    if twice:  # which one would the run read? polars' first, silently
+        said = "; ".join(f"{c!r} is column {', '.join(map(str, p[:-1]))} and {p[-1]}" for c, p in twice.items())
+        raise DataValidationError(
+            f"{file}: the header names a declared column more than once ({said}): rename the others in the file "
+            "so that it is clear which one to read"
+        )
     missing = [c for c in dict.fromkeys(declared) if c not in found]
     if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
         raise _header_not_utf8_error(file, found)
     if missing:
-        raise _missing_column_error(source, file, missing, found)
+        unnamed = list(renames.values())
+        raise _missing_column_error(source, file, missing, found, unnamed)
     undeclared = [c for c in found if c not in declared]
     if source.strict and undeclared:
         raise DataValidationError(
             f"{file}: undeclared column(s) {undeclared} in strict source {source.name!r} (schema drift); "
             f"declared: {declared}"
         )
-    return lf.select([pl.col(c).alias(RAW_PREFIX + c) for c in found]), undeclared
+    return lf.select([pl.col(c).alias(RAW_PREFIX + renames.get(c, c)) for c in schema.names()]), undeclared
 
 
 MISSING_MARKERS = ("NA", "N/A", "#N/A", "NULL", "null", "\\N")  # R's, Excel's and SQL exports' missing number

@@ -31,7 +31,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -224,13 +225,48 @@ def build_datamodule(td: TrainingData, cfg: ModelConfig, module, stats):
     )
 
 
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's INFO lines at WARNING while flowcast trains: 'GPU available: False, used: False',
+    'TPU available', the litlogger tip, '`Trainer.fit` stopped: `max_steps=5` reached', '`weights_only`
+    was not set, defaulting to `False`' (twice each under Prefect, which also logs them) say nothing a
+    user acts on, and a `flowcast tune` (whose trials train in the flow's process) printed seven per
+    trial. Its warnings and errors still show."""
+    import logging
+
+    import lightning.pytorch  # noqa: F401  (its first import sets these loggers to INFO)
+
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        if lg.getEffectiveLevel() < logging.WARNING:
+            lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, saved, strict=True):
+            lg.setLevel(level)
+
+
 def fit(
     td: TrainingData, cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, devices: int | None = None, num_nodes: int = 1,
     extra_callbacks: list | None = None,
 ) -> ModelArtifact | None:
     """Train in this process (one rank of a torchrun job, or alone). Rank 0 writes the artifact
-    and returns it; other ranks return None."""
+    and returns it; other ranks return None. Lightning's INFO chatter is quieted (`quiet_lightning`)."""
+    with quiet_lightning():
+        return _fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress, devices=devices,
+                    num_nodes=num_nodes, extra_callbacks=extra_callbacks)
+
+
+def _fit(
+    td: TrainingData, cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool,
+    on_progress: Progress | None, devices: int | None, num_nodes: int, extra_callbacks: list | None,
+) -> ModelArtifact | None:
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
@@ -281,7 +317,8 @@ def fit(
         max_epochs=cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None),
         val_check_interval=val_every if has_val else None, check_val_every_n_epoch=None if has_val else 1,
         gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
-        enable_progress_bar=show_bar, enable_model_summary=False, log_every_n_steps=10, use_distributed_sampler=False,
+        enable_progress_bar=show_bar, enable_model_summary=False, use_distributed_sampler=False,
+        log_every_n_steps=max(1, min(10, per_epoch)),  # not more than an epoch's batches: Lightning warns then
         plugins=[_atomic_checkpoint_io()], default_root_dir=out_dir, num_sanity_val_steps=0,
         limit_val_batches=1.0 if has_val else 0,
     )
