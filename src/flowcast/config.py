@@ -136,6 +136,10 @@ class SourceConfig(_Section):
 
 class ValidationConfig(_Section):
     quarantine_threshold: float = Field(0.05, ge=0, le=1, description="fail the run above this share")
+    max_staleness: int | None = Field(
+        None, ge=0, description="fail the run when as_of is more than this many periods after the latest observation "
+        "of any series (a source that stopped being updated); unset: the run only warns, once every forecast period "
+        "lies before as_of")
 
 
 class PreprocessConfig(_Section):

@@ -58,6 +58,8 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     assert out["as_of"] == "2019-06-01T00:00:00+00:00"  # one instant, UTC (no offset given: UTC)
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
     assert (out["rows_imputed"], out["rows_planned"], out["future_missing"]) == (0, 0, {})  # what preprocessing did
+    # fresh data: the latest observation is as_of's own month, no series ended early
+    assert (out["latest_ds"], out["periods_behind"], out["series_ended"]) == ("2019-06-01T00:00:00", 0, 0)
     # --models overrides the config's cells
     assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped", "dotm", "comb", "hybrid"}
     assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
@@ -69,6 +71,20 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     best = min((m for m, r in out["leaderboard"].items() if r["rank"]), key=lambda m: out["leaderboard"][m]["rank"])
     assert [v.name for v in registered] == [best] and out["promoted"]
     assert ModelRegistry(home / "models").production("tiny").name == best
+
+
+def test_a_stale_source_fails_the_run_past_max_staleness(tiny_csv, tmp_path, monkeypatch):
+    """A source that stopped being updated: as_of 2030 on data that end in 2019 (or whenever the
+    fixture ends) fails the run with validation.max_staleness set, before any training."""
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    monkeypatch.setenv("FLOWCAST_VALIDATION__MAX_STALENESS", "3")
+    result = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--config", str(cfg),
+                                      "--home", str(tmp_path / "home"), "--as-of", "2030-01-01", "--json"])
+    assert result.exit_code == 2, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["status"] == "failed" and "stale" in out["error"] and "max_staleness = 3" in out["error"]
+    assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
 
 
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):

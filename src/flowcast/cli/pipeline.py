@@ -212,7 +212,8 @@ def run(
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"],
-            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill")},
+            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
+                                          "latest_ds", "periods_behind", "series_ended")},
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
@@ -229,6 +230,10 @@ def run(
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+    behind = result.get("periods_behind")
+    if behind is not None and behind >= int(result["horizon"]):
+        out.print(f"[yellow]Stale data:[/yellow] the latest observation ({result.get('latest_ds')}) is {behind} "
+                  f"periods before as_of, so every forecast period lies before as_of", highlight=False)
     from rich import box
 
     table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "

@@ -76,6 +76,7 @@ class DataQualityReport:
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
     preprocess: dict[str, Any] = field(default_factory=dict)  # filled by add_preprocess
+    freshness: dict[str, Any] = field(default_factory=dict)  # flowcast.data.freshness: latest_ds, periods_behind, ...
     # source.aggregate: valid rows finer than freq combined into one row per (unique_id, period)
     aggregate: str = "none"
     periods: int = 0  # rows of the valid frame: one per (unique_id, ds); == rows_valid without aggregation
@@ -167,6 +168,11 @@ class DataQualityReport:
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {f'{self.ds_min} .. {self.ds_max}' if self.ds_min is not None else '- (no valid row)'} |",
+            *([f"| periods from the latest observation to as_of | {self.freshness['periods_behind']:,} |"]
+              if self.freshness.get("periods_behind") is not None else []),
+            *([(f"| series ended more than a horizon before the latest observation | "
+                f"{self.freshness['series_ended']:,} (e.g. {', '.join(self.freshness.get('ended', []))}) |")]
+              if self.freshness.get("series_ended") else []),
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
              f"{'yes' if self.reconciled else 'NO'}"),

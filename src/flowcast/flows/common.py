@@ -209,7 +209,14 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
     del valid
     report.add_preprocess(summary)
+    from flowcast.data.freshness import check_staleness, freshness, freshness_lines
+
+    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon))
+    report.freshness = fresh.to_dict()
     reporting.quality_artifact(report, scope)
+    for line in freshness_lines(fresh, ingested.as_of):
+        log.warning(line)
+    check_staleness(fresh, settings.validation.max_staleness)
     if td.excluded.height:
         ex = td.excluded
         log.warning(
@@ -251,8 +258,11 @@ def future_notes(summary: Any) -> list[str]:
 def run_counts(data: LoadedData) -> dict[str, Any]:
     """What a run's JSON summary says about its data: imputed points and unplanned future values."""
     s = data.summary
+    fresh = getattr(data.report, "freshness", None) or {}
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
-            "future_missing": dict(s.future_missing), "future_fill": s.future_fill}
+            "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
+            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"),
+            "series_ended": fresh.get("series_ended", 0)}
 
 
 def validation_line(report: Any) -> str:

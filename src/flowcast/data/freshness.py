@@ -1,0 +1,115 @@
+"""Data freshness: how far a run's as_of is past the data's latest observation, and which series
+ended long before the others.
+
+A scheduled pipeline keeps running when its source stops being updated (an export job that
+died, a feed that moved): every run then forecasts from the same old observations, and the
+"forecast" of as_of 2026-12 covers 2019-10 .. 2020-09. Nothing fails, so nobody notices. Like
+dbt's source freshness (warn_after / error_after), a run measures the gap:
+
+- `periods_behind`: whole periods (of the source's frequency) from the latest observation of any
+  series to as_of, both on the ds axis (`Ingested.as_of_ds`: the source's local dates, or UTC
+  instants for sub-daily data). A monthly source read on 2026-12-03 whose latest month is
+  2026-11 is 1 behind (its usual publication lag); one whose latest is 2019-09 is 86 behind.
+  When it reaches the horizon, every forecast period lies before as_of: the run says so (a
+  warning; `validation.max_staleness` turns a gap above a limit into an error).
+- `ended`: series whose last observation is more than a horizon before the latest one (a
+  discontinued product, a closed store): each is still forecast from its own last
+  observation, so their forecasts are dated long before the others'. The run names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from flowcast.data.calendar import _UNIT_SECONDS, parse_freq
+
+_UNIT_MONTHS = {"mo": 1, "q": 3, "y": 12}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    latest_ds: datetime | None  # the latest observation of any series
+    periods_behind: int | None  # whole periods from latest_ds to as_of (None: no as_of or no data)
+    horizon: int
+    freq: str
+    ended: list[str] = field(default_factory=list)  # a sample of the ended series' ids (at most 5)
+    n_ended: int = 0
+
+    @property
+    def all_before_as_of(self) -> bool:
+        """Every forecast period (latest_ds + 1 .. + horizon) lies at or before as_of."""
+        return self.periods_behind is not None and self.periods_behind >= self.horizon
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
+                "periods_behind": self.periods_behind, "series_ended": self.n_ended, "ended": list(self.ended)}
+
+
+def periods_expr(start: pl.Expr, end: pl.Expr, freq: str) -> pl.Expr:
+    """Whole periods of `freq` from `start` to `end` (Int64; negative when end is earlier): months
+    counted on the calendar for mo/q/y, fixed durations otherwise."""
+    n, unit = parse_freq(freq)
+    if unit in _UNIT_MONTHS:
+        months = (end.dt.year().cast(pl.Int64) * 12 + end.dt.month().cast(pl.Int64)
+                  - start.dt.year().cast(pl.Int64) * 12 - start.dt.month().cast(pl.Int64))
+        # a later day within the month does not make a whole month (Jan 31 -> Feb 1 is 0 months)
+        months = months - (end.dt.day() < start.dt.day()).cast(pl.Int64)
+        return months.floordiv(_UNIT_MONTHS[unit] * n)
+    seconds = (end - start).dt.total_microseconds().cast(pl.Float64) / 1e6
+    return (seconds / (_UNIT_SECONDS[unit] * n)).floor().cast(pl.Int64)
+
+
+def periods_between(start: datetime, end: datetime, freq: str) -> int:
+    """Whole periods of `freq` from `start` to `end` (see `periods_expr`)."""
+    frame = pl.DataFrame({"a": [start], "b": [end]}, schema={"a": pl.Datetime("us"), "b": pl.Datetime("us")})
+    return int(frame.select(periods_expr(pl.col("a"), pl.col("b"), freq)).item())
+
+
+def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horizon: int) -> Freshness:
+    """`lengths`: unique_id, last_ds per series (`TrainingData.lengths()`); `as_of_ds`: the run's
+    as_of on the ds axis (None: a run that sees everything, no gap to measure)."""
+    h = int(horizon)
+    if not lengths.height or lengths["last_ds"].null_count() == lengths.height:
+        return Freshness(None, None, h, freq)
+    last = lengths.select("unique_id", pl.col("last_ds").cast(pl.Datetime("us")))
+    latest = last["last_ds"].max()
+    assert isinstance(latest, datetime)
+    behind = None if as_of_ds is None else max(periods_between(latest, as_of_ds.replace(tzinfo=None), freq), 0)
+    gaps = last.with_columns(periods_expr(pl.col("last_ds"), pl.lit(latest, dtype=pl.Datetime("us")), freq).alias("gap"))
+    ended = gaps.filter(pl.col("gap") > h).sort(["gap", "unique_id"], descending=[True, False])
+    return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height)
+
+
+def _when(ds: datetime | None) -> str:
+    if ds is None:
+        return "-"
+    return ds.strftime("%Y-%m-%d") if (ds.hour, ds.minute, ds.second) == (0, 0, 0) else ds.strftime("%Y-%m-%d %H:%M")
+
+
+def freshness_lines(f: Freshness, as_of: datetime | None) -> list[str]:
+    """Warnings for a run's log: the data stopped before as_of, series that ended long ago."""
+    out = []
+    if f.all_before_as_of and as_of is not None:
+        out.append(f"The latest observation, {_when(f.latest_ds)}, is {f.periods_behind} periods ({f.freq}) before "
+                   f"as_of {as_of:%Y-%m-%d %H:%M}: every forecast period (the next {f.horizon}) lies before as_of. "
+                   "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
+    if f.n_ended:
+        out.append(f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
+                   f"({_when(f.latest_ds)}), e.g. {', '.join(f.ended)}: each is forecast from its own last observation")
+    return out
+
+
+def check_staleness(f: Freshness, max_staleness: int | None) -> None:
+    """DataValidationError when as_of is more than `max_staleness` periods past the latest observation."""
+    if max_staleness is None or f.periods_behind is None or f.periods_behind <= max_staleness:
+        return
+    from flowcast.errors import DataValidationError
+
+    raise DataValidationError(
+        f"the data are stale: the latest observation, {_when(f.latest_ds)}, is {f.periods_behind} periods ({f.freq}) "
+        f"before as_of, more than [validation] max_staleness = {max_staleness}. Check that the source is still "
+        f"updated, or allow it: FLOWCAST_VALIDATION__MAX_STALENESS={f.periods_behind}")

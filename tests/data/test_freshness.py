@@ -1,0 +1,79 @@
+"""Data freshness: the gap from the latest observation to as_of, and series that ended early."""
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from flowcast.data.freshness import check_staleness, freshness, freshness_lines, periods_between
+from flowcast.errors import DataValidationError
+
+
+@pytest.mark.parametrize(("start", "end", "freq", "n"), [
+    (datetime(2019, 9, 1), datetime(2026, 12, 3, 3, 51), "1mo", 87),
+    (datetime(2026, 11, 1), datetime(2026, 12, 3), "1mo", 1),
+    (datetime(2026, 12, 1), datetime(2026, 12, 3), "1mo", 0),
+    (datetime(2026, 1, 31), datetime(2026, 2, 1), "1mo", 0),  # one day is not a month
+    (datetime(2025, 10, 1), datetime(2026, 12, 3), "1q", 4),
+    (datetime(2020, 1, 1), datetime(2026, 12, 3), "1y", 6),
+    (datetime(2026, 12, 1), datetime(2026, 12, 3), "1d", 2),
+    (datetime(2026, 11, 2), datetime(2026, 12, 3), "1w", 4),
+    (datetime(2026, 12, 3, 0, 0), datetime(2026, 12, 3, 3, 51), "1h", 3),
+    (datetime(2026, 12, 3, 0, 0), datetime(2026, 12, 3, 3, 51), "30m", 7),
+    (datetime(2026, 12, 3), datetime(2026, 12, 1), "1d", -2),
+])
+def test_periods_between(start, end, freq, n):
+    assert periods_between(start, end, freq) == n
+
+
+def _lengths(last: dict[str, datetime]) -> pl.DataFrame:
+    return pl.DataFrame({"unique_id": list(last), "last_ds": list(last.values())})
+
+
+def test_a_source_that_stopped_is_said_and_can_fail_the_run():
+    f = freshness(_lengths({"a": datetime(2019, 9, 1), "b": datetime(2019, 8, 1)}), datetime(2026, 12, 3), "1mo", 12)
+    assert f.latest_ds == datetime(2019, 9, 1) and f.periods_behind == 87 and f.all_before_as_of
+    assert f.n_ended == 0
+    lines = freshness_lines(f, datetime(2026, 12, 3))
+    assert len(lines) == 1 and "2019-09-01" in lines[0] and "87 periods" in lines[0] and "max_staleness" in lines[0]
+    check_staleness(f, None)  # unset: a warning only
+    check_staleness(f, 87)
+    with pytest.raises(DataValidationError, match=r"2019-09-01.*87 periods.*max_staleness = 12.*MAX_STALENESS=87"):
+        check_staleness(f, 12)
+
+
+def test_a_usual_publication_lag_is_not_stale():
+    f = freshness(_lengths({"a": datetime(2026, 10, 1), "b": datetime(2026, 11, 1)}), datetime(2026, 12, 3), "1mo", 12)
+    assert f.periods_behind == 1 and not f.all_before_as_of
+    assert freshness_lines(f, datetime(2026, 12, 3)) == []
+    check_staleness(f, 1)
+
+
+def test_series_that_ended_a_horizon_before_the_others_are_named():
+    last = {"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1), "edge": datetime(2025, 11, 1),
+            "older": datetime(2020, 1, 1)}
+    f = freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12)
+    assert f.n_ended == 2 and f.ended == ["older", "closed"]  # the longest ended first; 12 periods is not more
+    line = freshness_lines(f, datetime(2026, 12, 3))[0]
+    assert line.startswith("2 series ended") and "older, closed" in line
+    assert f.to_dict() == {"latest_ds": "2026-11-01T00:00:00", "periods_behind": 1, "series_ended": 2,
+                           "ended": ["older", "closed"]}
+
+
+def test_no_as_of_or_no_data_measures_nothing():
+    assert freshness(_lengths({"a": datetime(2020, 1, 1)}), None, "1mo", 12).periods_behind is None
+    empty = pl.DataFrame(schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
+    f = freshness(empty, datetime(2026, 12, 3), "1mo", 12)
+    assert f.latest_ds is None and f.periods_behind is None and freshness_lines(f, datetime(2026, 12, 3)) == []
+
+
+def test_the_data_quality_report_shows_the_gap_and_the_ended_series():
+    from flowcast.data.validate import DataQualityReport
+
+    report = DataQualityReport(source="s", as_of="2026-12-03")
+    report.freshness = freshness(_lengths({"live": datetime(2019, 9, 1), "closed": datetime(2010, 1, 1)}),
+                                 datetime(2026, 12, 3), "1mo", 12).to_dict()
+    md = report.to_markdown()
+    assert "| periods from the latest observation to as_of | 87 |" in md
+    assert "| series ended more than a horizon before the latest observation | 1 (e.g. closed) |" in md
+    assert "periods from the latest" not in DataQualityReport(source="s", as_of="2026-12-03").to_markdown()
