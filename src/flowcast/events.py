@@ -9,6 +9,7 @@ UI. Automations (`flowcast.ops.automations`) turn these events into notification
 | event                          | when                                                         |
 | ------------------------------ | ------------------------------------------------------------ |
 | flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row) |
+| flowcast.data.stale            | every forecast period of a run lay before its as_of: the source stopped being updated |
 | flowcast.run.failed            | a retrain, forecast or backfill run failed or crashed          |
 | flowcast.forecast.published    | forecasts of a (dataset, as_of) were published                 |
 | flowcast.forecast.unchanged    | the forecast flow found no new observation and published nothing new |
@@ -26,12 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 QUALITY_FAILED = "flowcast.data-quality.failed"
+STALE = "flowcast.data.stale"
 RUN_FAILED = "flowcast.run.failed"
 PUBLISHED = "flowcast.forecast.published"
 UNCHANGED = "flowcast.forecast.unchanged"
 DEGRADED = "flowcast.accuracy.degraded"
 RECOVERED = "flowcast.accuracy.recovered"
-ALL = (QUALITY_FAILED, RUN_FAILED, PUBLISHED, UNCHANGED, DEGRADED, RECOVERED)
+ALL = (QUALITY_FAILED, STALE, RUN_FAILED, PUBLISHED, UNCHANGED, DEGRADED, RECOVERED)
 
 RESOURCE_PREFIX = "flowcast.dataset."
 

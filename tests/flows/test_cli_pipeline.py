@@ -87,6 +87,26 @@ def test_a_stale_source_fails_the_run_past_max_staleness(tiny_csv, tmp_path, mon
     assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
 
 
+def test_a_stale_source_is_said_and_its_event_sent(tiny_csv, tmp_path, monkeypatch):
+    """Without max_staleness a stale source still runs: the summary says how far behind the data are
+    and the run sends flowcast.data.stale (the flow's decision to send it; delivery is Prefect's)."""
+    from flowcast import events
+
+    sent: list[tuple[str, dict]] = []
+    real = events.emit
+    monkeypatch.setattr(events, "emit", lambda event, **kw: (sent.append((event, kw)), real(event, **kw))[1])
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    result = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--config", str(cfg), "--home",
+                                      str(tmp_path / "home"), "--as-of", "2030-01-01", "--models", "rnn",
+                                      "--max-steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Stale data:" in result.stdout and "periods before as_of" in result.stdout
+    stale = [kw for e, kw in sent if e == events.STALE]
+    assert len(stale) == 1 and stale[0]["dataset"] == "tiny" and stale[0]["periods_behind"] >= 6
+    assert "before as_of" in stale[0]["message"]
+
+
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML.replace('cells = ["gru", "rnn"]', 'cells = ["rnn"]'))

@@ -216,6 +216,9 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     reporting.quality_artifact(report, scope)
     for line in freshness_lines(fresh, ingested.as_of):
         log.warning(line)
+    if fresh.all_before_as_of:
+        events.emit(events.STALE, dataset=source.name, as_of=as_of, message=freshness_lines(fresh, ingested.as_of)[0],
+                    **fresh.to_dict())
     check_staleness(fresh, settings.validation.max_staleness)
     if td.excluded.height:
         ex = td.excluded
