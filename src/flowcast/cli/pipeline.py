@@ -302,6 +302,8 @@ def forecast(
         f"  Read them: flowcast forecasts --as-of {result['as_of']}",
         highlight=False,
     )
+    if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
+        out.print(result["note"], highlight=False)
 
 
 def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:

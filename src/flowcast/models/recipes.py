@@ -343,6 +343,32 @@ class RecipeForecast:
         n = self.frame["unique_id"].n_unique()
         return self.fallbacks.height / n if n else 0.0
 
+    def missing_level_notes(self) -> list[str]:
+        """Why a level of a calibrated model has no bounds in this forecast (null in every row): the
+        sentence the retrain that registered it said (`conformal.calibration_notes`), so that a
+        forecast-only run, whose rows lack the 95% interval just the same, says it too."""
+        from flowcast.evaluation.conformal import calibration_notes
+
+        if not self.recipe.intervals or self.frame.height == 0:
+            return []  # uncalibrated: the forecast flow says so itself
+        names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
+        notes = []
+        for lv in INTERVAL_LEVELS:
+            lo, _ = interval_cols(lv)
+            if lo not in self.frame.columns or self.frame[lo].null_count() < self.frame.height:
+                continue
+            start = f" publishes no {lv}% interval"
+            said = next(((name, n) for name in names for n in calibration_notes(self.recipe.intervals.get(name), name)
+                         if n.startswith(name + start)), None)
+            if said is None:
+                notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
+            elif said[0] == self.recipe.name:
+                notes.append(said[1])
+            else:  # a level is published for every series or none (_whole_levels)
+                notes.append(f"{self.recipe.name}{start}: its fallback {said[0]} has none for the series it "
+                             f"forecasts ({said[1].removeprefix(said[0] + start + ': ').rstrip('.')}).")
+        return notes
+
 
 def _whole_levels(frame: pl.DataFrame) -> pl.DataFrame:
     """An interval level is published for every series or for none: when the calibration of one
