@@ -38,3 +38,18 @@ def test_a_flowcast_variable_that_no_setting_reads_is_pointed_out(tmp_path, monk
         assert f"note: FLOWCAST_{var} {ignored} (did you mean FLOWCAST_{close}?)" in said
     assert f"note: FLOWCAST_ZZZ {ignored} error:" in said  # no guess; the known ones are not named
     assert "FLOWCAST_DEBUG" not in said and "LOOKBACK" not in said and "SOURCE__UNIT" not in said
+
+
+def test_help_keeps_the_brackets_of_setting_sections():
+    """Regression: Typer's rich markup took '[store]' in `flowcast forecasts`' help for a style and dropped it
+    ('the configured store (` url`; ...'), as '[distributed]' of train-node ('rendezvous ( section)') and kept
+    each docstring's line breaks in the command list ('per dataset and as_of the points scored, MAE,' then
+    'MASE, ...' on the next line). Help is read as Markdown now: brackets stay, paragraphs flow."""
+    said = {}
+    for args in (["--help"], ["forecasts", "--help"], ["train-node", "--help"], ["gc", "--help"]):
+        res = runner.invoke(app, args, terminal_width=80)
+        assert res.exit_code == 0, res.output
+        said[args[0]] = " ".join(res.output.replace("│", " ").split())
+    assert "([store] url; by default" in said["forecasts"] and "([store] url; by default" in said["--help"]
+    assert "rendezvous ([distributed] section)" in said["train-node"] and "section [retention]" in said["gc"]
+    assert "the points scored, MAE, MASE, sMAPE" in said["--help"]
