@@ -227,7 +227,13 @@ def describe_recipe(recipe: dict[str, Any]) -> str:
     if recipe.get("fallback"):
         text += f"; series it cannot forecast: {', '.join(recipe['fallback'])}"
     if recipe.get("intervals"):
-        text += "; 80/95% conformal intervals"
+        own = recipe["intervals"].get(str(recipe.get("name"))) or {}
+        levels = [int(lv) for lv in own.get("levels", INTERVAL_LEVELS)]
+        few = [lv for lv in levels if str(lv) in (own.get("too_few") or {})]
+        kept = [lv for lv in levels if lv not in few]
+        # a level its calibration had too few points for is never published: 'no 95%', not '80/95%'
+        text += (f"; {'/'.join(map(str, kept))}% conformal intervals" if kept else "; no intervals") + (
+            f" (too few backtest points for {'/'.join(map(str, few))}%)" if few else "")
     elif recipe.get("intervals_note"):
         text += f"; no intervals ({recipe['intervals_note']})"
     return text
