@@ -230,3 +230,16 @@ def test_an_empty_flowcast_variable_is_not_set(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "")
     s = load_settings()
     assert s.home == Path(".flowcast") and s.model.max_steps == 300
+
+
+def test_a_tuning_step_range_the_step_granularity_cannot_reach_is_refused():
+    """Regression: [tuning] max_steps = [5, 10] with the default steps_step = 50 ran a search of 5 steps only:
+    Optuna replaced the range by [5, 5] with a UserWarning in the middle of the trials' log."""
+    from flowcast.config import TuningConfig
+
+    with pytest.raises(ValueError, match=re.escape(
+            "tuning.max_steps = [5, 10] spans 5 steps, not a multiple of tuning.steps_step = 50: the search would "
+            "try up to 5 steps only, never 10; set steps_step to 5 (FLOWCAST_TUNING__STEPS_STEP=5)")):
+        TuningConfig(max_steps=(5, 10))
+    assert TuningConfig(max_steps=(5, 10), steps_step=5).max_steps == (5, 10)
+    assert TuningConfig(max_steps=(100, 100)).max_steps == (100, 100) and TuningConfig().max_steps == (50, 400)

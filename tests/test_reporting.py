@@ -103,3 +103,19 @@ def test_progress_outside_a_run_notifies_listeners_only():
     assert fractions == sorted(set(fractions)) and fractions[0] == 0.0 and fractions[-1] == 1.0
     scope = reporting.Scope("tiny")
     assert reporting.leaderboard_artifact(pl.DataFrame({"model": ["x"]}), "mase", scope) is None  # no run: no artifact
+
+
+def test_a_series_id_the_font_cannot_draw_raises_no_warning(tmp_path):
+    """Regression: a series id in a script the plot's font lacks ('négatif-東京') made every forecast plot print
+    'UserWarning: Glyph 26481 (\\N{CJK UNIFIED IDEOGRAPH-6771}) missing from font(s) DejaVu Sans.' and its
+    source line, twice per plot (every date of a backfill), among the command's output."""
+    import warnings
+
+    hist, fc = _frames(2)
+    rename = {"s0": "négatif-東京", "s1": "naïve ☃"}
+    hist, fc = (f.with_columns(pl.col("unique_id").replace(rename)) for f in (hist, fc))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        path = reporting.plot_forecasts(hist, fc, tmp_path / "p.png", title="東京 sales")
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    assert not [str(w.message) for w in said if "Glyph" in str(w.message)], [str(w.message) for w in said]

@@ -13,6 +13,7 @@ Nothing here reads the clock: `as_of` is a run argument, never configuration.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -312,6 +313,14 @@ class TuningConfig(_Section):
                 raise ValueError(f"tuning.{name} = [{lo}, {hi}]: low above high")
         if self.dropout[1] >= 1:
             raise ValueError(f"tuning.dropout = {list(self.dropout)} must stay below 1")
+        lo, hi = self.max_steps
+        if (hi - lo) % self.steps_step:  # Optuna searched [lo, lo] instead, with a UserWarning
+            fits = math.gcd(hi - lo, self.steps_step)
+            top = lo + (hi - lo) // self.steps_step * self.steps_step
+            raise ValueError(
+                f"tuning.max_steps = [{lo}, {hi}] spans {hi - lo} steps, not a multiple of tuning.steps_step = "
+                f"{self.steps_step}: the search would try up to {top} steps only, never {hi}; set steps_step to {fits} "
+                f"(FLOWCAST_TUNING__STEPS_STEP={fits}) or make the span a multiple of {self.steps_step}")
         for name in ("hidden_size", "num_layers", "mode", "loss"):
             if not getattr(self, name):
                 raise ValueError(f"tuning.{name} needs at least one choice")

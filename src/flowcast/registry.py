@@ -185,7 +185,7 @@ class ModelVersion:
         """What this version is, in plain words (kind, members and weights)."""
         from flowcast.models.recipes import describe_recipe
 
-        return describe_recipe(self.recipe)
+        return describe_recipe({"name": self.name, **(self.recipe or {})})  # (the name keys its own calibration)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -38,3 +38,39 @@ def test_a_flowcast_variable_that_no_setting_reads_is_pointed_out(tmp_path, monk
         assert f"note: FLOWCAST_{var} {ignored} (did you mean FLOWCAST_{close}?)" in said
     assert f"note: FLOWCAST_ZZZ {ignored} error:" in said  # no guess; the known ones are not named
     assert "FLOWCAST_DEBUG" not in said and "LOOKBACK" not in said and "SOURCE__UNIT" not in said
+
+
+def test_help_keeps_the_brackets_of_setting_sections():
+    """Regression: Typer's rich markup took '[store]' in `flowcast forecasts`' help for a style and dropped it
+    ('the configured store (` url`; ...'), as '[distributed]' of train-node ('rendezvous ( section)') and kept
+    each docstring's line breaks in the command list ('per dataset and as_of the points scored, MAE,' then
+    'MASE, ...' on the next line). Help is read as Markdown now: brackets stay, paragraphs flow."""
+    said = {}
+    for args in (["--help"], ["forecasts", "--help"], ["train-node", "--help"], ["gc", "--help"]):
+        res = runner.invoke(app, args, terminal_width=80)
+        assert res.exit_code == 0, res.output
+        said[args[0]] = " ".join(res.output.replace("│", " ").split())
+    assert "([store] url; by default" in said["forecasts"] and "([store] url; by default" in said["--help"]
+    assert "rendezvous ([distributed] section)" in said["train-node"] and "section [retention]" in said["gc"]
+    assert "the points scored, MAE, MASE, sMAPE" in said["--help"]
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    """Regression: `flowcast models show V | head -c 100` (any command whose stdout reader exits first) ended
+    with 'error: BrokenPipeError: [Errno 32] Broken pipe (FLOWCAST_DEBUG=1 shows the traceback)' and exit 1;
+    it ends quietly with 141 (128 + SIGPIPE), as a shell tool does."""
+    import os
+    import subprocess
+    import sys
+
+    csv = tmp_path / "s.csv"
+    csv.write_text("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n")
+    env = {**os.environ, "FLOWCAST_HOME": str(tmp_path / "home"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from flowcast.cli import app; app()", "validate", str(csv), "--id-col", "id",
+         "--time-col", "date", "--target-col", "val", "--freq", "1d", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    proc.stdout.close()  # the reader is gone before the command writes its JSON
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "BrokenPipe" not in err and "error:" not in err, err

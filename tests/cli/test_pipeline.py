@@ -73,3 +73,21 @@ def test_a_failed_command_with_json_still_prints_one_json_object(tmp_path, monke
     assert last["status"] == "failed" and last["exit_code"] == 2
     assert ("--data sales.csv also needs --target-col, --freq" in last["error"]
             or "describe a file" in last["error"] or "--end must be an ISO date" in last["error"]), last
+
+
+def test_leaderboard_figures_stay_whole_in_80_columns():
+    """Regression: `flowcast run` printed a board whose MSIS read 2.134 as '2.1…' in 80 columns (rich's padding
+    made the eight columns 81 wide), though every figure was meant to stay whole."""
+    from rich.console import Console
+
+    row = lambda rank, kind, smape, mase, c80, c95, msis: {"rank": rank, "kind": kind, "smape": smape, "mase": mase,
+                                                           "coverage80": c80, "coverage95": c95, "msis": msis}
+    board = {"damped": row(1, "statistical", 13.8912, 0.0, 0.828571, 1.0, 2.13456),
+             "comb": row(2, "statistical", 14.1101, 0.0716123, 0.828571, 1.0, 2.15678),
+             "seasonal_naive": row(5, "statistical", 3.06512, 1.0, 0.971428, 0.971428, 2.0),
+             "production": row(None, "hybrid", 3.06512, 1.0, 0.971428, None, 1234.567)}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._leaderboard_table(board, "damped"))
+    text = console.export_text()
+    assert "…" not in text and "2.135" in text and "0.07161" in text and "1235" in text, text
+    assert "damped *" in text and "seasonal_naive" in text

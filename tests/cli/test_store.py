@@ -58,7 +58,10 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     assert max(len(line) for line in text.splitlines()) <= 80, text
     assert "sales as of 2024-04-19T06:30:15 (UTC): 2 models" in text
     assert "run d8fb9950-0c8c-4bef-afa5-67fe1837f56b" in text
+    assert "unique_id        ds          step" in text and "(UTC)  step" not in text
     assert "store-ÅLBORG-01  2024-04-20     1  hybrid-v12" in text and "1234.6" in text and "1100.1" in text
     assert "lo95" not in text and "(no 95% interval was published" in text
     one = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(pl.col("ds").dt.date()))
     assert ": gru-v1\n" in one and "model" not in one.splitlines()[2] and "lo95" in one and "2024-04-21" in one
+    hourly = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(pl.col("ds").dt.offset_by("30m")))
+    assert "ds (UTC)          step" in hourly and "2024-04-20 00:30     1" in hourly  # instants, said to be UTC

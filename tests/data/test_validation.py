@@ -435,3 +435,14 @@ def test_the_report_of_a_source_without_a_valid_row_has_no_date_range(write_csv)
     '| date range | None .. None |'."""
     md = run_validate(write_csv(HEADER + "2020-01-01,a,x\n2020-01-02,a,y\n")).report.to_markdown()
     assert "| date range | - (no valid row) |" in md and "None" not in md
+
+
+def test_the_reports_date_range_shows_dates_as_dates_and_says_instants_are_utc(write_csv):
+    """Regression: the data-quality report's date range read '2020-01-01 00:00:00 .. 2020-01-03 00:00:00' for
+    daily data, and '2024-03-25 00:00:00 .. 2024-04-07 23:00:00' for hourly times in Europe/Berlin without
+    saying that these are UTC instants (01:00 .. 01:00 there)."""
+    md = run_validate(write_csv(HEADER + GOOD)).report.to_markdown()
+    assert "| date range | 2020-01-01 .. 2020-01-03 |" in md, md
+    hourly = write_csv("date,id,val\n2024-03-25 01:00,a,1\n2024-03-25 02:00,a,2\n", name="h.csv")
+    md = run_validate(hourly, freq="1h", tz="Europe/Berlin").report.to_markdown()
+    assert "| date range | 2024-03-25 00:00 .. 2024-03-25 01:00 (UTC) |" in md, md

@@ -57,3 +57,21 @@ def test_an_undefined_metric_falls_back_to_one_that_is_defined():
     metric, note = usable_metric(results, "mase")
     assert metric == "smape" and "mase is undefined for every candidate" in note
     assert usable_metric(results, "mae") == ("mae", "")
+
+
+def test_a_metric_undefined_for_some_series_is_said():
+    """Regression: with a constant series, an all-zero one and one that repeats every season beside two
+    linear ones, MASE was defined for the linear two only: damped ranked first with MASE 0 and the worst
+    sMAPE, and nothing said that 3 of 5 series took no part in the ranking."""
+    from flowcast.evaluation.selection import usable_metric
+
+    pattern = [1.0, 5.0, 3.0, 8.0]
+    td = build_td({"flat": [5.0] * 20, "zeros": [0.0] * 20, "seasonal": pattern * 5,
+                   "up": [float(i) for i in range(20)], "down": [100.0 - 2 * i for i in range(20)]},
+                  horizon=4, season_length=4)
+    results = [backtest(td, f, name=n, n_windows=1) for n, f in [("naive", naive_fit), ("snaive", seasonal_naive_fit)]]
+    metric, note = usable_metric(results, "mase")
+    assert metric == "mase"
+    assert note.startswith("MASE is undefined for 3 of 5 series (flat, seasonal, zeros: a history that is constant"), note
+    assert "ranked on the other 2 series' MASE" in note
+    assert usable_metric(results, "smape") == ("smape", "")

@@ -258,3 +258,22 @@ def test_networks_no_series_can_train_on_are_left_out_once_without_failed_tasks(
     assert {r["kind"] for r in out["leaderboard"]} == {"statistical"}
     assert out["champion"] == "damped" and out["published_rows"] == 3 * 7
     assert not list((tmp_path / "home" / "runs").glob("*/*-backtest"))  # no training was started
+
+
+def test_a_forecast_run_says_why_a_level_is_missing_as_the_retrain_did(tmp_path):
+    """Regression: a retrain whose backtest left too few calibration points for a 95% interval said so
+    ('damped publishes no 95% interval: ...'), but the forecast runs after it published the same rows
+    without the 95% bounds and said nothing: neither the log, the receipt nor `flowcast forecast --json`."""
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    source = _short_daily_source(tmp_path)
+    overrides = {"model": {"cells": []}, "evaluation": {"statistical": ["damped", "naive"], "combination": []},
+                 "publish": {"plot_series": 1}}
+    as_of = datetime(2020, 3, 9)
+    home = str(tmp_path / "home")
+    said = next(n for n in retrain_flow(as_of=as_of, source=source, home=home, overrides=overrides)["note"].split(". ")
+                if n.startswith("damped publishes no 95% interval:"))
+    out = forecast_flow(as_of=as_of, source=source, home=home, overrides=overrides)
+    assert out["published_rows"] == 3 * 7
+    assert said in out["note"] and "a 95% conformal interval needs at least 19" in said, (said, out["note"])
+    assert "80% interval" not in out["note"]

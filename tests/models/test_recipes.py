@@ -194,3 +194,24 @@ def test_a_level_the_champion_has_too_few_points_for_is_left_out_for_its_fallbac
     assert rf.frame["y_hat_lo95"].null_count() == rf.frame["y_hat_hi95"].null_count() == rf.frame.height
     assert rf.frame["y_hat_lo80"].null_count() == 0
     assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.5).ok
+
+
+def test_a_version_whose_calibration_had_too_few_points_for_95_is_not_described_with_it(tmp_path):
+    """Regression: `flowcast models list` and `models show` said '80/95% conformal intervals' of a version whose
+    calibration had too few backtest points for 95% (12 of the 19 needed), whose forecasts never have a 95%
+    interval."""
+    from flowcast.registry import ModelRegistry
+
+    cal = {"method": "conformal", "levels": [80, 95], "n": 12, "mode": {"80": "residual", "95": "residual"},
+           "q": {"80": [1.0, 1.0], "95": [None, None]}, "too_few": {"95": {"points": 12, "need": 19}}}
+    recipe = {"kind": "statistical", "components": [{"type": "statistical", "model": "damped"}], "weights": [1.0],
+              "fallback": ["naive"], "intervals": {"damped": cal, "naive": {**cal, "too_few": {}}}}
+    d = tmp_path / "art"
+    d.mkdir()
+    (d / "recipe.json").write_text(json.dumps(recipe))
+    mv = ModelRegistry(tmp_path / "models").register(d, name="damped", dataset="toy", kind="statistical",
+                                                    recipe=recipe, created_at=datetime(2024, 1, 1))
+    assert mv.describe() == ("statistical: damped; series it cannot forecast: naive; 80% conformal intervals "
+                             "(too few backtest points for 95%)")
+    both = {**recipe, "intervals": {"damped": {**cal, "too_few": {}}}}
+    assert describe_recipe({"name": "damped", **both}).endswith("; 80/95% conformal intervals")

@@ -187,6 +187,9 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # `flowcast models show V | head`: the reader has what it wanted
+            _stdout_to_devnull()
+            raise typer.Exit(141) from None  # 128 + SIGPIPE, as a process the signal ended
         except FlowcastError as exc:
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
@@ -206,6 +209,16 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _stdout_to_devnull() -> None:
+    """After the reader of stdout went away: later writes and the interpreter's last flush go nowhere
+    (without this, Python ends with 'Exception ignored ... BrokenPipeError')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass
 
 
 _json_emitted = 0  # JSON objects printed so far: a command that printed its own is not given a second

@@ -39,7 +39,7 @@ def gc(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove what the retention policy (flowcast.toml, section retention) lets go: model versions
+    """Remove what the retention policy (flowcast.toml, section [retention]) lets go: model versions
     beyond keep_versions per dataset (never production or its predecessor), training run folders
     and checkpoints, preprocessing cache entries, quarantine files and report images older than
     their days. Published forecasts are removed only when asked (--forecasts-before). Dry run by

@@ -97,8 +97,9 @@ def forecast_tables(frame: Any) -> str:
         values = [v for c in bounds for v in group[c].to_list() if v is not None]
         number = _number_format(values)
         daily = all(not hasattr(d, "hour") or (d.hour, d.minute, d.second) == (0, 0, 0) for d in group["ds"])
-        heads = ["unique_id", "ds", "step", *(["model"] if len(versions) > 1 else []),
+        heads = ["unique_id", "ds" if daily else "ds (UTC)", "step", *(["model"] if len(versions) > 1 else []),
                  *[c.removeprefix("y_hat_") for c in bounds]]
+        # sub-daily ds are instants, stored and shown in UTC (the header says so)
         rows = [[str(r["unique_id"]), _period_text(r["ds"], daily), str(r["step"]),
                  *([r["model_version"] or ""] if len(versions) > 1 else []),
                  *[number(r[c]) for c in bounds]] for r in group.iter_rows(named=True)]
@@ -119,7 +120,7 @@ def forecast_tables(frame: Any) -> str:
 
 def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:
     """One line of a plain table: names left, figures right."""
-    return "  ".join(c.ljust(w) if h in ("unique_id", "ds", "model") else c.rjust(w)
+    return "  ".join(c.ljust(w) if h in ("unique_id", "ds", "ds (UTC)", "model") else c.rjust(w)
                      for c, w, h in zip(cells, widths, heads, strict=True)).rstrip()
 
 

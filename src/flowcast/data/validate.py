@@ -138,6 +138,16 @@ class DataQualityReport:
                 f"target value; {self.rows_quarantined:,} quarantined ({self.quarantine_rate:.2%}); "
                 f"{self.n_series:,} series.**")
 
+    def _range_text(self) -> str:
+        """'2022-01-01 .. 2024-12-01' for dates; '2024-03-25 00:00 .. 2024-04-07 23:00 (UTC)' for instants
+        (sub-daily ds are UTC instants, whatever the source's tz: it read '00:00:00 .. 23:00:00' unlabelled)."""
+        if self.ds_min is None or self.ds_max is None:
+            return "- (no valid row)"
+        ends = (self.ds_min, self.ds_max)
+        if all(e.endswith(" 00:00:00") for e in ends):
+            return " .. ".join(e.removesuffix(" 00:00:00") for e in ends)
+        return " .. ".join(e.removesuffix(":00") if len(e) == 19 else e for e in ends) + " (UTC)"
+
     def to_markdown(self) -> str:
         lines = [
             f"## Data quality: {self.source}",
@@ -167,7 +177,7 @@ class DataQualityReport:
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
-            f"| date range | {f'{self.ds_min} .. {self.ds_max}' if self.ds_min is not None else '- (no valid row)'} |",
+            f"| date range | {self._range_text()} |",
             *([f"| periods from the latest observation to as_of | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "

@@ -110,6 +110,25 @@ def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
     return board.select(cols).sort("rank", "model", nulls_last=True)
 
 
+def _partly_undefined(cands: list[Any], metric: str) -> str:
+    """A sentence when `metric` (MASE) is undefined for some series in every window: the ranking rests on the
+    others alone, which a board whose winner has MASE 0 and the worst sMAPE did not say (a constant or
+    all-zero series, or one that repeats itself exactly every season, has a scale of 0)."""
+    metrics = getattr(cands[0], "result", cands[0]).metrics
+    if metric not in metrics.columns or not metrics.height:
+        return ""
+    per_series = metrics.group_by("unique_id").agg(pl.col(metric).is_not_null().any().alias("defined"))
+    undefined = per_series.filter(~pl.col("defined"))["unique_id"].sort().to_list()
+    if not undefined:
+        return ""
+    named = ", ".join(map(str, undefined[:5])) + (f" and {len(undefined) - 5} more" if len(undefined) > 5 else "")
+    shown = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}.get(metric, metric)
+    return (f"{shown} is undefined for {len(undefined)} of {per_series.height} series ({named}: a history that is "
+            f"constant or repeats itself exactly every season has a scale of 0); the candidates are ranked on the "
+            f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"smape\" ranks on "
+            "every series)")
+
+
 def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
     """(the metric to rank on, a note) for backtests or candidates `cands`: `metric`, unless none has a finite value of it
     (MASE is undefined when every series repeats itself exactly each season: its scale is 0);
@@ -118,8 +137,10 @@ def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
         summaries = [getattr(c, "result", c).summary for c in cands]
         return any(x.get(m) is not None and math.isfinite(x[m]) for x in summaries)
 
-    if defined(metric) or not cands:
+    if not cands:
         return metric, ""
+    if defined(metric):
+        return metric, _partly_undefined(cands, metric)
     for m in ("smape", "mae", "rmse", "mase"):
         if m != metric and defined(m):
             return m, (f"{metric} is undefined for every candidate on this data (e.g. MASE when each series repeats "

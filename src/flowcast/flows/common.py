@@ -330,8 +330,10 @@ def publish_forecasts(
             share_file(settings, png)
         shown = (f", and the actuals observed after {reporting.as_of_text(naive_utc(as_of))}"
                  if actuals is not None and actuals.height else "")
-        bands = ("with 80% and 95% intervals" if "y_hat_lo80" in forecasts.columns
-                 and forecasts["y_hat_lo80"].null_count() < forecasts.height else "without intervals")
+        shown_levels = [f"{lv}%" for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
+                        and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
+        # a level its calibration had too few points for is not drawn: the description said 80% and 95% anyway
+        bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
         reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}", scope)
     reporting.receipt_artifact(receipt, scope, note=note)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,

@@ -140,6 +140,12 @@ def forecast_flow(
         note = (f"{rf.fallbacks.height} series {production.name} cannot forecast were forecast by its fallback: "
                 + ", ".join(f"{n} by {m}" for m, n in by_model))
         log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
+        note += "."
+    # a level its calibration had too few points for: said again here, as the retrain that registered it did
+    missing = rf.missing_level_notes()
+    for sentence in missing:
+        log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
+    note = " ".join([note, *missing]).strip()
     receipt = publish_forecasts(
         settings, data, rf.frame, as_of=as_of, model=production.name, model_version=production.version, note=note
     )
@@ -161,6 +167,7 @@ def forecast_flow(
         # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
         "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
         "published_rows": int(receipt.rows),
+        "note": note or None,
         "store": store_label(settings),
         "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
         "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,

@@ -227,7 +227,13 @@ def describe_recipe(recipe: dict[str, Any]) -> str:
     if recipe.get("fallback"):
         text += f"; series it cannot forecast: {', '.join(recipe['fallback'])}"
     if recipe.get("intervals"):
-        text += "; 80/95% conformal intervals"
+        own = recipe["intervals"].get(str(recipe.get("name"))) or {}
+        levels = [int(lv) for lv in own.get("levels", INTERVAL_LEVELS)]
+        few = [lv for lv in levels if str(lv) in (own.get("too_few") or {})]
+        kept = [lv for lv in levels if lv not in few]
+        # a level its calibration had too few points for is never published: 'no 95%', not '80/95%'
+        text += (f"; {'/'.join(map(str, kept))}% conformal intervals" if kept else "; no intervals") + (
+            f" (too few backtest points for {'/'.join(map(str, few))}%)" if few else "")
     elif recipe.get("intervals_note"):
         text += f"; no intervals ({recipe['intervals_note']})"
     return text
@@ -342,6 +348,32 @@ class RecipeForecast:
     def fallback_share(self) -> float:
         n = self.frame["unique_id"].n_unique()
         return self.fallbacks.height / n if n else 0.0
+
+    def missing_level_notes(self) -> list[str]:
+        """Why a level of a calibrated model has no bounds in this forecast (null in every row): the
+        sentence the retrain that registered it said (`conformal.calibration_notes`), so that a
+        forecast-only run, whose rows lack the 95% interval just the same, says it too."""
+        from flowcast.evaluation.conformal import calibration_notes
+
+        if not self.recipe.intervals or self.frame.height == 0:
+            return []  # uncalibrated: the forecast flow says so itself
+        names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
+        notes = []
+        for lv in INTERVAL_LEVELS:
+            lo, _ = interval_cols(lv)
+            if lo not in self.frame.columns or self.frame[lo].null_count() < self.frame.height:
+                continue
+            start = f" publishes no {lv}% interval"
+            said = next(((name, n) for name in names for n in calibration_notes(self.recipe.intervals.get(name), name)
+                         if n.startswith(name + start)), None)
+            if said is None:
+                notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
+            elif said[0] == self.recipe.name:
+                notes.append(said[1])
+            else:  # a level is published for every series or none (_whole_levels)
+                notes.append(f"{self.recipe.name}{start}: its fallback {said[0]} has none for the series it "
+                             f"forecasts ({said[1].removeprefix(said[0] + start + ': ').rstrip('.')}).")
+        return notes
 
 
 def _whole_levels(frame: pl.DataFrame) -> pl.DataFrame:
