@@ -528,9 +528,33 @@ class ModelRegistry:
             raise RegistryError(f"corrupt registry entry {meta_path}: {exc}") from exc
 
     def _scan(self) -> list[ModelVersion]:
+        """The versions whose metadata reads; a damaged one (its version.json cut short or
+        overwritten) is left out with a warning, so that it does not take every listing, `gc`
+        (which removes it when named) and `models list` down with it."""
+        out = []
+        for name, problem in self._entries():
+            if isinstance(problem, ModelVersion):
+                out.append(problem)
+            else:
+                log.warning("%s: left out of the registry's list (`flowcast gc --version %s --yes` removes it)",
+                            problem, name)
+        return out
+
+    def _entries(self) -> list[tuple[str, ModelVersion | str]]:
         hidden = self._uncommitted()
-        return [self._read_version(n) for n in self._version_names()
-                if not n.startswith(".") and n != hidden and self._has_version(n)]
+        out: list[tuple[str, ModelVersion | str]] = []
+        for n in self._version_names():
+            if n.startswith(".") or n == hidden or not self._has_version(n):
+                continue
+            try:
+                out.append((n, self._read_version(n)))
+            except RegistryError as exc:
+                out.append((n, str(exc)))
+        return out
+
+    def damaged(self) -> dict[str, str]:
+        """version -> why, of the registered versions whose metadata cannot be read."""
+        return {n: p for n, p in self._entries() if isinstance(p, str)}
 
     def _next_seq(self) -> int:
         """One more than any version ever seen: on disk or named in a promotion history (so a
@@ -836,7 +860,8 @@ class ModelRegistry:
         renamed out of sight first (atomic: it is listed whole or not at all), then removed; a
         crash in between leaves a `.tmp-` folder the next registry writer deletes."""
         with self._lock():
-            self._existing(version, "the registry at", fetch=False)
+            if version not in self.damaged():  # a damaged version is removed without reading it
+                self._existing(version, "the registry at", fetch=False)
             why = self.protected().get(version)
             if why and (why.startswith("the production model") or not allow_protected):
                 raise RegistryError(f"{version} is {why}: not deleted"

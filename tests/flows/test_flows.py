@@ -360,6 +360,22 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert again["published_rows"] == 24 and store.has("tiny", datetime(2019, 9, 3))
 
 
+def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(production_home):
+    """Regression: the quiet-schedule check read the dataset's last earlier publish, and a damaged
+    Parquet file there (a disk error, a truncated copy) failed every later forecast run with
+    'published partition ... cannot be read'. The check is skipped with a warning naming the
+    file; the new as_of publishes (realized accuracy, which needs the old one, is a warning)."""
+    from flowcast.flows import forecast_flow
+
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    assert forecast_flow(as_of=datetime(2019, 9, 1), **production_home)["published_rows"] == 24
+    [part] = (Path(production_home["home"]) / "warehouse" / "forecasts").glob("dataset=tiny/as_of=2019-09-01*/*.parquet")
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # cut short
+    later = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
+    assert later["published_rows"] == 24 and not later.get("unchanged")
+    assert store.read(dataset="tiny", as_of=datetime(2019, 10, 1)).height == 24
+
+
 def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_home, tmp_path):
     """Forecasts published at 2019-01-01 are scored by the run at 2019-04-01 on the three months
     observed since (steps 1-3, 4 series each) and again, completed, at 2019-09-01; a re-run of

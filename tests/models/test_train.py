@@ -235,3 +235,29 @@ def test_training_in_this_process_says_nothing_lightning_says_at_info(tmp_path, 
     assert chatter == [], chatter
     assert not [str(w.message) for w in said if "log_every_n_steps" in str(w.message)]
     assert logging.getLogger("lightning.pytorch").level == before  # given back as it was
+
+
+def test_only_an_unfinished_training_of_the_same_key_is_resumable(tmp_path, td):
+    """The key covers what the weights depend on (data, settings, cell); a finished training is
+    never reused, a damaged checkpoint is passed over (flows: tests/flows/test_resume_after_kill.py)."""
+    from flowcast.models.train import KEY_FILE, resumable, training_key
+
+    cfg = tiny_cfg()
+    key = training_key(td, cfg, "gru")
+    assert key == training_key(make_td(), tiny_cfg(), "gru")
+    assert key != training_key(td, tiny_cfg(hidden_size=9), "gru")
+    assert key != training_key(td, cfg, "rnn")
+    assert key != training_key(make_td(seed=1), cfg, "gru")  # other values
+    assert key != training_key(make_td(length=61), cfg, "gru")  # one more row
+    runs = tmp_path / "runs"
+    out = runs / "run-a" / "gru-backtest"
+    out.mkdir(parents=True)
+    (out / KEY_FILE).write_text(json.dumps({"key": key, "cell": "gru"}))
+    train_model(td, cfg, out, cell="gru")
+    assert resumable(runs, key) is None  # finished: its model.ckpt is there
+    (out / "model.ckpt").unlink()
+    assert resumable(runs, key) == (out, cfg.max_steps)
+    assert resumable(runs, key, exclude=out) is None
+    assert resumable(runs, "another-key") is None
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"cut short")
+    assert resumable(runs, key) is None

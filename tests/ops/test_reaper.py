@@ -4,8 +4,10 @@ Prefect starts its temporary server with, so the test does not wait for a real s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,8 +21,8 @@ FAKE_SERVER = [sys.executable, "-c", "import time; time.sleep(600)", SERVER_ARG.
 # a flowcast command: marks itself and starts its watchdog, starts its "temporary server", then waits
 OWNER = f"""
 import subprocess, sys, time
-from flowcast.ops.reaper import watch_temporary_api
-dog = watch_temporary_api()
+from flowcast.ops.reaper import watch_command
+dog = watch_command()
 server = subprocess.Popen({FAKE_SERVER!r})
 print(dog.pid if dog else 0, server.pid, flush=True)
 time.sleep(600)
@@ -55,17 +57,6 @@ def test_a_killed_command_leaves_no_temporary_server_behind(sig):
             p.wait()
 
 
-def test_nothing_is_watched_when_an_api_is_configured(monkeypatch):
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from flowcast.ops.reaper import MARK, watch_temporary_api
-
-    monkeypatch.delenv(MARK, raising=False)
-    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
-        assert watch_temporary_api() is None
-    assert MARK not in os.environ
-
-
 def test_the_temporary_api_gets_time_to_start_unless_its_timeout_is_set(monkeypatch):
     """Regression: on a loaded machine the temporary server took over Prefect's 20 s to start and
     `flowcast run` failed before reading any data ('Timed out while attempting to connect to
@@ -78,7 +69,7 @@ def test_the_temporary_api_gets_time_to_start_unless_its_timeout_is_set(monkeypa
 
     from flowcast.ops import reaper
 
-    monkeypatch.setattr(reaper, "watch_temporary_api", lambda: None)  # no watchdog for the test process
+    monkeypatch.setattr(reaper, "watch_command", lambda home=None: None)  # no watchdog for the test process
     monkeypatch.delenv(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name, raising=False)
     with temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}):
         assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == 20  # Prefect's own
@@ -104,7 +95,7 @@ def test_the_temporary_api_sends_no_telemetry_unless_the_user_asks(monkeypatch):
     def server_env() -> dict[str, str]:  # what Prefect passes to the server process it starts
         return get_current_settings().to_environment_variables(exclude_unset=True)
 
-    monkeypatch.setattr(reaper, "watch_temporary_api", lambda: None)  # no watchdog for the test process
+    monkeypatch.setattr(reaper, "watch_command", lambda home=None: None)  # no watchdog for the test process
     monkeypatch.delenv(PREFECT_SERVER_ANALYTICS_ENABLED.name, raising=False)
     with temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}):
         with reaper.temporary_api():
@@ -113,3 +104,22 @@ def test_the_temporary_api_sends_no_telemetry_unless_the_user_asks(monkeypatch):
         monkeypatch.setenv(PREFECT_SERVER_ANALYTICS_ENABLED.name, "true")
         with temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: True}), reaper.temporary_api():
             assert PREFECT_SERVER_ANALYTICS_ENABLED.value() is True  # the user's choice stays
+
+
+def test_reaping_leaves_live_and_foreign_claims_and_drops_damaged_ones(tmp_path):
+    """Only a claim whose process is gone from this host is acted on (that needs an API: the
+    server test, tests/flows/test_killed_runs_server.py); a live process's claim, another host's
+    and a damaged file never reach the API."""
+    from flowcast.ops.reaper import CLAIMS, reap
+
+    folder = tmp_path / CLAIMS
+    folder.mkdir()
+    me = os.getpid()
+    live = {"flow_run_id": "00000000-0000-0000-0000-000000000001", "pid": me, "pid_start": start_time(me),
+            "host": socket.gethostname(), "api_url": "http://127.0.0.1:9/api"}
+    foreign = {**live, "flow_run_id": "00000000-0000-0000-0000-000000000002", "pid": 1, "host": "elsewhere"}
+    (folder / "live.json").write_text(json.dumps(live))
+    (folder / "foreign.json").write_text(json.dumps(foreign))
+    (folder / "damaged.json").write_text('{"flow_run_id": "0000')
+    assert reap(tmp_path, current_api=False) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["foreign.json", "live.json"]

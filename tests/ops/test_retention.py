@@ -194,3 +194,26 @@ def test_published_forecasts_go_only_when_asked_for(tmp_path):
     assert store.as_ofs("sales") == as_ofs  # a plan removes nothing
     assert len(execute(settings, items)) == 2
     assert open_store(settings).as_ofs("sales") == as_ofs[2:]
+
+
+def test_a_damaged_version_is_left_out_of_listings_and_gc_removes_it_when_named(home):
+    """Regression: one version whose version.json was cut short (a disk error, a truncated copy)
+    failed `flowcast models list` and `flowcast gc`, the very command that removes it, with
+    'corrupt registry entry ...'. It is left out of every listing with a warning, never removed by
+    the policy, and removed when named; reading it still names the damage."""
+    meta = home / "models" / "versions" / "gru-v1" / "version.json"
+    meta.chmod(0o644)
+    meta.write_text(meta.read_text()[:40])
+    reg = ModelRegistry(home / "models")
+    assert "gru-v1" not in {v.version for v in reg.list()} and len(reg.list()) == 7
+    assert list(reg.damaged()) == ["gru-v1"] and "corrupt registry entry" in reg.damaged()["gru-v1"]
+    with pytest.raises(RegistryError, match="corrupt registry entry .*gru-v1/version.json"):
+        reg.get("gru-v1")
+    listed = CliRunner().invoke(app, ["models", "list", "--home", str(home)])
+    assert listed.exit_code == 0, listed.output
+    settings = _settings(home, keep_versions=1)
+    assert "gru-v1" not in {i.version for i in plan(settings, NOW)}  # never by the policy
+    named = [i for i in plan(settings, NOW, versions=["gru-v1"]) if i.version == "gru-v1"]
+    assert len(named) == 1 and "damaged" in named[0].reason
+    execute(settings, named)
+    assert not (home / "models" / "versions" / "gru-v1").exists() and not ModelRegistry(home / "models").damaged()

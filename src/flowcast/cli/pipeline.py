@@ -1,4 +1,4 @@
-"""`flowcast run`, `flowcast backfill`, `flowcast serve`: the Prefect flows from the command line.
+"""`flowcast run`, `backfill`, `serve` and `reap`: the Prefect flows from the command line.
 
 `run` and `backfill` run their flow once in this process, under the Prefect API named by
 PREFECT_API_URL, or Prefect's temporary local API when none is configured. Prefect and torch
@@ -98,10 +98,11 @@ class _CurrentStderr:
 
 
 @contextmanager
-def _prefect_console() -> Iterator[None]:
+def _prefect_console(home: str | Path | None = None) -> Iterator[None]:
     """While a flow runs from the command line: Prefect's console log lines go to the current
     stderr, without tracebacks unless FLOWCAST_DEBUG=1; Prefect's temporary API, when no API is
-    configured, is stopped even if this process is killed (ops.reaper)."""
+    configured, is stopped even if this process is killed, and the flow runs a killed command
+    leaves Running in `home` are marked Crashed (ops.reaper)."""
     from prefect.logging import configuration
     from prefect.logging.handlers import PrefectConsoleHandler
 
@@ -117,7 +118,7 @@ def _prefect_console() -> Iterator[None]:
             if not os.environ.get("FLOWCAST_DEBUG"):
                 h.setFormatter(_NoTraceback(h.formatter))
     try:
-        with temporary_api():
+        with temporary_api(home):
             yield
     finally:
         for h, fmt in patched:
@@ -219,7 +220,7 @@ def run(
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
 
-    with _prefect_console(), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
+    with _prefect_console(settings.home), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
         result = call_flow(retrain_flow,
             as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
@@ -294,7 +295,7 @@ def forecast(
     )
     from flowcast.flows import forecast_flow
 
-    with _prefect_console(), _run_tags("forecast"):
+    with _prefect_console(settings.home), _run_tags("forecast"):
         result = call_flow(forecast_flow,
             as_of=parse_as_of(as_of), horizon=horizon, config_file=str(config) if config else None,
             **_flow_source_args(settings, data),
@@ -395,7 +396,7 @@ def backfill(
 
     summary: dict[str, Any]
     failed: BackfillError | None = None
-    with _prefect_console(), _run_tags("backfill"), bar, listen(on_date):
+    with _prefect_console(settings.home), _run_tags("backfill"), bar, listen(on_date):
         try:
             summary = call_flow(backfill_flow,
                 start=t0, end=t1, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
@@ -431,3 +432,32 @@ def serve(
         {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
         limit=limit,
     )
+
+
+@app.command()
+@cli_errors
+def reap(
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mark Crashed the flow runs of this home left Running by a killed flowcast process.
+
+    Each flow run records which process runs it (<home>/.flow-runs/); a run whose process is gone
+    from this machine while the Prefect API still has it Running (or Pending) is marked Crashed
+    with a message naming the process, its running task runs too. The command's watchdog and
+    every later run in the same home do the same on their own; this is for doing it now."""
+    settings = resolve_settings(config=config, home=home)
+    from flowcast.ops.reaper import reap as reap_home
+
+    with _prefect_console(settings.home):
+        done = reap_home(settings.home, by="flowcast reap")
+    if json_out:
+        emit_json({"home": str(Path(settings.home).resolve()), "flow_runs": [r.to_dict() for r in done]})
+        return
+    crashed = [r for r in done if r.action == "crashed"]
+    for r in crashed:
+        out.print(f"Marked flow run '{r.name}' ({r.flow_run_id}) Crashed: it was {r.state}.", highlight=False)
+    ended = len(done) - len(crashed)
+    out.print(f"{len(crashed)} flow run(s) marked Crashed" + (f"; {ended} record(s) of runs that had ended dropped"
+                                                              if ended else ""), highlight=False)

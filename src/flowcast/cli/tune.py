@@ -63,7 +63,7 @@ def tune(
     )
     from flowcast.flows.tune import tune_flow
 
-    with _prefect_console(), _run_tags("tune"):
+    with _prefect_console(settings.home), _run_tags("tune"):
         result = tune_flow(as_of=parse_as_of(as_of), horizon=horizon, budget_minutes=budget, n_trials=trials,
                            config_file=str(config) if config else None, **_flow_source_args(settings, data))
     if json_out:

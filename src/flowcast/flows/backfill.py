@@ -156,7 +156,7 @@ def backfill_flow(
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
-    run_id, _ = run_identity()
+    run_id, _ = run_identity(settings.home)
     if deployment:
         from flowcast.flows.fanout import mode_of
 

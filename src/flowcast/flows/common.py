@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -95,8 +96,10 @@ def resolve_as_of(as_of: datetime | str | None) -> datetime:
     return as_instant(as_of).replace(microsecond=0)
 
 
-def run_identity() -> tuple[str, datetime]:
-    """(flow run id, the run's start time as naive UTC) from the Prefect run context."""
+def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
+    """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
+    the run is claimed there (which process runs it), and the runs of this home that a killed
+    process left Running are marked Crashed (`ops.reaper.claim_flow_run`)."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
@@ -106,6 +109,10 @@ def run_identity() -> tuple[str, datetime]:
     started = fr.start_time or fr.expected_start_time or fr.created
     if started is None:
         raise RuntimeError(f"flow run {fr.id} has no start, expected start or creation time")
+    if home is not None:
+        from flowcast.ops.reaper import claim_flow_run
+
+        claim_flow_run(home)
     return str(fr.id), naive_utc(started)
 
 

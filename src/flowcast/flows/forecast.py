@@ -84,7 +84,7 @@ def forecast_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
     as_of = resolve_as_of(as_of)
-    run_id, _ = run_identity()
+    run_id, _ = run_identity(settings.home)
 
     from flowcast.data.datasets import resolve_source
     from flowcast.evaluation.decision import check_forecasts

@@ -264,7 +264,7 @@ def retrain_flow(
         max_steps=max_steps, overrides=overrides,
     )
     as_of = resolve_as_of(as_of)
-    run_id, started = run_identity()
+    run_id, started = run_identity(settings.home)
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 

@@ -220,13 +220,23 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
     the task run (`train gru window 2`, `naming.task_label`) and its result line in the log."""
     from prefect import get_run_logger
 
-    from flowcast.models.train import train_model
+    from flowcast.atomic import atomic_write_text
+    from flowcast.models.train import KEY_FILE, resumable, resume_from, train_model, training_key
     from flowcast.shared import jobs_location
 
-    artifact = train_model(td, settings.model, out_dir, cell=cell, resume=False, on_progress=on_progress,
+    log = get_run_logger()
+    key = training_key(td, settings.model, cell)
+    prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir)  # a killed run's (models.train doc)
+    if prior is not None:
+        resume_from(prior[0], out_dir)
+        log.info(f"Resuming {label or cell} from step {prior[1]} of {settings.model.max_steps}: an earlier run "
+                 f"stopped while training it on the same data with the same settings ({prior[0]})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / KEY_FILE, json.dumps({"key": key, "cell": cell}))
+    artifact = train_model(td, settings.model, out_dir, cell=cell, resume=prior is not None, on_progress=on_progress,
                            distributed=settings.distributed, jobs=jobs_location(settings),
                            storage_options=settings.shared_options)
-    get_run_logger().info(training_line(label or cell, artifact.metrics))
+    log.info(training_line(label or cell, artifact.metrics))
     return artifact
 
 

@@ -80,7 +80,7 @@ def tune_flow(
     settings = flow_settings(config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon,
                              overrides=overrides)
     as_of = resolve_as_of(as_of)
-    run_id, _ = run_identity()
+    run_id, _ = run_identity(settings.home)
     # the data a retrain tunes on: the lookback and validation span fitted to it (`flowcast run --budget` runs
     # this same search; without the fitting, `flowcast tune` searched other spans, and on short series none fit)
     data = load_data(settings, as_of, fit_spans=True)

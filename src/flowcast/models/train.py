@@ -20,6 +20,19 @@ With `mirror` (a folder or fsspec URL in the shared home) the run's checkpoints 
 as training goes (launcher process: each new `last.ckpt`, whole, after the progress event that
 follows it; inline: at the end) and the finished run (`model.ckpt`, `meta.json`, checkpoints)
 at the end, so that `resume` on another machine continues from the last checkpoint copied.
+
+**A run killed while it trained.** Each training writes `training.json` first: its key, a digest
+of everything the network's weights depend on (the training data's every frame and its meta,
+the model settings, the cell, and the polars, torch and Lightning versions: `training_key`).
+`resumable(runs, key)` finds, among the run folders under `runs` (`<home>/runs`), a training of
+that key that never finished (no `model.ckpt`) and whose `checkpoints/last.ckpt` loads; the
+retrain flow copies its checkpoints into its own run folder and resumes from them, so re-running
+`flowcast run` for the same as_of after a kill continues where the killed run stopped instead of
+training from scratch. A training that finished is never reused (a re-run trains again), one
+whose key differs in anything (another as_of, new rows, other settings) is never resumed, and a
+damaged checkpoint is passed over. A resumed network is not bit-identical to an uninterrupted one
+(the random order of the training windows after the checkpoint is drawn anew), as with `flowcast
+train --resume`.
 """
 
 from __future__ import annotations
@@ -377,6 +390,90 @@ def _tail(path: Path, n: int = 3000) -> str:
         return ""
 
 
+KEY_FILE = "training.json"
+
+
+def training_key(td: TrainingData, cfg: ModelConfig, cell: str) -> str:
+    """A digest of what a training's weights depend on (module doc): equal keys, same training."""
+    import hashlib
+    from dataclasses import asdict
+
+    import lightning
+    import polars as pl
+    import torch
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"cell": cell, "config": cfg.model_dump(mode="json"), "meta": asdict(td.meta),
+                         "versions": [pl.__version__, torch.__version__, lightning.__version__]},
+                        sort_keys=True, default=str).encode())
+    for name in ("frame", "scalers", "static", "future_exog", "imputed", "excluded"):
+        frame = getattr(td, name)
+        h.update(name.encode())
+        if frame is not None:
+            h.update(json.dumps([[c, str(t)] for c, t in frame.schema.items()]).encode())
+            h.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _loads(ckpt: Path) -> int | None:
+    """The global step of a checkpoint that loads; None when it does not (damaged, cut short)."""
+    import torch
+
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        return int(state["global_step"])
+    except Exception:  # noqa: BLE001 - any unreadable checkpoint is passed over
+        return None
+
+
+def resumable(runs: Path, key: str, exclude: Path | None = None) -> tuple[Path, int] | None:
+    """(folder, step) of an unfinished training of `key` under `runs/<run>/<training>/` whose last
+    checkpoint loads, the one furthest along (module doc); None when there is none."""
+    best: tuple[Path, int] | None = None
+    for marker in runs.glob(f"*/*/{KEY_FILE}"):
+        folder = marker.parent
+        if exclude is not None and folder.resolve() == Path(exclude).resolve():
+            continue
+        try:
+            mark = json.loads(marker.read_text())
+            if mark.get("key") != key or mark.get("resumed_by"):  # resumed once: superseded
+                continue
+        except (OSError, ValueError, AttributeError):
+            continue
+        last = folder / "checkpoints" / "last.ckpt"
+        if (folder / "model.ckpt").exists() or not last.exists():
+            continue
+        step = _loads(last)
+        if step is not None and (best is None or step > best[1]):
+            best = (folder, step)
+    return best
+
+
+def clear_run(out_dir: Path) -> None:
+    """Remove what an earlier training left in `out_dir` (a fresh start)."""
+    for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl", "data", "train.log"):
+        p = Path(out_dir) / stale
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def resume_from(prior: Path, out_dir: Path) -> None:
+    """Start `out_dir` afresh with an unfinished training's checkpoints (module doc); the prior
+    training is marked as resumed, so that no later run starts from it again."""
+    clear_run(out_dir)
+    ckpts = Path(out_dir) / "checkpoints"
+    ckpts.mkdir(parents=True)
+    for name in ("last.ckpt", "best.ckpt"):
+        if (prior / "checkpoints" / name).exists():
+            atomic_copy(prior / "checkpoints" / name, ckpts / name)
+    try:
+        mark = json.loads((prior / KEY_FILE).read_text())
+        atomic_write_text(prior / KEY_FILE, json.dumps({**mark, "resumed_by": str(out_dir)}))
+    except (OSError, ValueError) as exc:  # it may be offered again; its checkpoint is as good
+        import logging
+
+        logging.getLogger(__name__).warning("could not mark %s as resumed: %s", prior, exc)
+
+
 def train_model(
     td: TrainingData, cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, distributed: DistributedConfig | None = None, jobs: str | None = None,
@@ -394,9 +491,7 @@ def train_model(
     if cell not in ("rnn", "lstm", "gru"):
         raise TrainingError(f"unknown model {cell!r}; expected rnn, lstm or gru")
     if not resume:
-        for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl", "data", "train.log"):
-            p = out_dir / stale
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        clear_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rendezvous = distributed is not None and distributed.launcher == "rendezvous"
     if rendezvous and cfg.launcher == "inline":

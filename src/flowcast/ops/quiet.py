@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from flowcast.errors import PublishError
 from flowcast.evaluation.realized import shift_periods
 
 
@@ -77,7 +78,14 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     prev = previous_as_of(store.as_ofs(dataset), storage_naive(as_of))
     if prev is None:
         return None
-    previous = store.read(dataset=dataset, as_of=prev)
+    try:
+        previous = store.read(dataset=dataset, as_of=prev)
+    except PublishError as exc:  # a damaged earlier partition must not stop this as_of from publishing
+        from prefect import get_run_logger
+
+        get_run_logger().warning(f"Not compared with the last publish of {dataset} (as_of {prev.isoformat()}): "
+                                 f"{exc}. This as_of publishes.")
+        return None
     td = data.td
     reason = unchanged_reason(previous, td.lengths().select("unique_id", "last_ds"), freq=td.meta.freq,
                               horizon=data.horizon, model_version=model_version, previous_as_of=prev,

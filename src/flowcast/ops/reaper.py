@@ -7,7 +7,7 @@ into a crash of the run, then re-raises it with the default handler, which exits
 server stayed behind, one orphan per killed run, each holding a port, a few hundred MB and
 Prefect's database open.
 
-`watch_temporary_api()` marks this process's environment with `FLOWCAST_OWNER=<pid>:<start
+`watch_command()` marks this process's environment with `FLOWCAST_OWNER=<pid>:<start
 time>` (every child inherits it, the temporary server included) and starts a small watchdog
 process in its own session, so that a signal sent to the command's process group does not take
 it along. The watchdog polls the command; once the command is gone, it stops every temporary
@@ -20,23 +20,46 @@ Prefect's 20 s unless PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS is set: o
 machine (several runs starting at once) it took longer, and the run failed before reading any
 data with 'Timed out while attempting to connect to ephemeral Prefect API server'.
 
-Run as `python -m flowcast.ops.reaper OWNER_PID OWNER_START`.
+**Flow runs a killed command left Running.** A flow run whose process is killed with SIGKILL
+(or whose machine stops) never reports a final state: against a real Prefect server (`prefect
+server start`, PREFECT_API_URL set) it stayed "Running" in the UI for good. Prefect's flow-run
+heartbeats only help where an automation watches them (`flowcast: crash silent runs`, applied by
+`flowcast automations apply` or `flowcast serve`, and only after `workers.crash_after`); a plain
+server has none. So every flowcast flow run records which process runs it (`claim_flow_run`:
+`<home>/.flow-runs/<flow run id>.json`, with the API it reports to, the pid and its start time,
+the host), and `reap(home)` marks Crashed, with a message naming the dead process, every claimed
+flow run whose process is gone from this host while the API still has it in a non-final state
+(its Running task runs too), then drops the claim; the claim of a run that ended is just dropped.
+Three places call it: the watchdog, as soon as its command is gone (before it stops the temporary
+server, which still holds that run); every flowcast flow run as it starts (a later run in the same
+home, for a watchdog that was killed too or a process that had none, e.g. `flowcast serve`); and
+`flowcast reap`. A claim of another host is left alone (its process cannot be checked from here).
+
+Run as `python -m flowcast.ops.reaper OWNER_PID OWNER_START [HOME ...]`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 MARK = "FLOWCAST_OWNER"
 STARTUP_TIMEOUT_S = 120
 SERVER_ARG = b"prefect.server.api.server:create_app"  # how Prefect starts its temporary server
+CLAIMS = ".flow-runs"  # under the home: which process runs which flow run (module doc)
 
 
 def start_time(pid: int) -> str | None:
@@ -89,34 +112,190 @@ def stop(processes: dict[int, str], grace: float = 5.0) -> None:
             return
 
 
-def watch(owner: int, owner_start: str, *, interval: float = 0.5, grace: float = 5.0) -> dict[int, str]:
-    """Wait for `owner` to be gone, then stop the temporary servers it left; returns them."""
+def watch(owner: int, owner_start: str, homes: Iterable[str | Path] = (), *, interval: float = 0.5,
+          grace: float = 5.0) -> dict[int, str]:
+    """Wait for `owner` to be gone, mark the flow runs it left Running in `homes` Crashed (while
+    its temporary server, if any, still answers), then stop the temporary servers it left; returns
+    them."""
     while start_time(owner) == owner_start:
         time.sleep(interval)
+    for home in homes:
+        try:
+            reap(home, by=f"the watchdog of the flowcast command (pid {owner})", current_api=False)
+        except Exception:  # a claim left here is reaped by the next run in that home
+            log.exception("could not reap the flow runs of %s", home)
     left = marked_servers(f"{owner}:{owner_start}")
     stop(left, grace)
     return left
 
 
-def watch_temporary_api() -> subprocess.Popen[bytes] | None:
-    """Mark this process and start its watchdog (module doc); None when a Prefect API is
-    configured (no temporary server), off Linux, or when already watched."""
-    from prefect.settings import PREFECT_API_URL
-
+def watch_command(home: str | Path | None = None) -> subprocess.Popen[bytes] | None:
+    """Mark this process and start its watchdog (module doc): it stops the temporary Prefect API
+    (when no API is configured) and marks Crashed the flow runs this process left non-final in
+    `home`. None off Linux or when already watched."""
     me = os.getpid()
     mine = start_time(me)
-    if PREFECT_API_URL.value() or mine is None or os.environ.get(MARK) == f"{me}:{mine}":
+    if mine is None or os.environ.get(MARK) == f"{me}:{mine}":
         return None
     os.environ[MARK] = f"{me}:{mine}"
     return subprocess.Popen(
-        [sys.executable, "-m", "flowcast.ops.reaper", str(me), mine],
+        [sys.executable, "-m", "flowcast.ops.reaper", str(me), mine, *([str(Path(home).resolve())] if home else [])],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
 
 
+# ------------------------------------------------------------------ flow runs left Running
+@dataclass
+class Reaped:
+    flow_run_id: str
+    name: str
+    action: str  # crashed | ended (already final: claim dropped) | unknown (the API has no such run)
+    state: str  # the state it was in
+    message: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"flow_run_id": self.flow_run_id, "name": self.name, "action": self.action, "state": self.state,
+                "message": self.message}
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def claim_flow_run(home: str | Path) -> Path | None:
+    """Record that this process runs the current flow run (module doc); None outside a flow run.
+    Then reap the claims of this home that dead processes left (a run killed before this one)."""
+    from prefect.context import FlowRunContext
+
+    from flowcast.atomic import atomic_write_text
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return None
+    me = os.getpid()
+    api = str(getattr(ctx.client, "api_url", "") or "")
+    folder = Path(home) / CLAIMS
+    claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
+             "pid_start": start_time(me), "host": _host(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
+    path = folder / f"{ctx.flow_run.id}.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(claim))
+    except OSError as exc:  # a full disk: the run goes on, unclaimed (it would only miss being reaped)
+        log.warning("could not record flow run %s in %s: %s", ctx.flow_run.id, folder, exc)
+        return None
+    try:
+        from prefect import get_run_logger
+
+        for r in reap(home, by=f"flow run '{ctx.flow_run.name}' ({ctx.flow_run.id}), which started in this home"):
+            if r.action == "crashed":
+                get_run_logger().warning(f"Marked flow run '{r.name}' ({r.flow_run_id}) Crashed: {r.message}")
+    except Exception as exc:  # noqa: BLE001 - reaping others never fails this run
+        log.warning("could not check the flow runs left in %s: %s", folder, exc)
+    return path
+
+
+def _alive(claim: dict[str, Any]) -> bool | None:
+    """Whether the claim's process still runs; None when it ran on another host (unknown)."""
+    if claim.get("host") != _host():
+        return None
+    pid, started = claim.get("pid"), claim.get("pid_start")
+    return isinstance(pid, int) and started is not None and start_time(pid) == started
+
+
+def _clients(claim: dict[str, Any], current_api: bool) -> list[Any]:
+    """API clients that may know the claimed run: this process's API (the same database as a
+    temporary API that is gone) first, then the one the run reported to."""
+    from prefect.client.orchestration import SyncPrefectClient, get_client
+    from prefect.settings import PREFECT_API_URL
+
+    out: list[Any] = []
+    if current_api:
+        out.append(get_client(sync_client=True))
+    url = claim.get("api_url")
+    if url and url != (PREFECT_API_URL.value() if current_api else None):
+        out.append(SyncPrefectClient(url, httpx_settings={"timeout": 15}))
+    return out
+
+
+def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = True) -> list[Reaped]:
+    """Mark Crashed the flow runs claimed in `home` whose process is gone while the API still has
+    them non-final (module doc); drop the claims of runs that ended. `current_api`: ask this
+    process's Prefect API too (False in the watchdog: it must not start a temporary server)."""
+    from prefect.states import Crashed
+
+    folder = Path(home) / CLAIMS
+    if not folder.is_dir():
+        return []
+    done: list[Reaped] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            claim = json.loads(path.read_text())
+            if not isinstance(claim, dict) or "flow_run_id" not in claim:
+                raise ValueError("not a claim")
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                continue  # another reaper dropped it meanwhile
+            log.warning("removed the damaged flow-run claim %s (%s)", path, exc)
+            path.unlink(missing_ok=True)
+            continue
+        if _alive(claim) is not False:  # running, or on another host
+            continue
+        run_id = str(claim["flow_run_id"])
+        found = _reap_one(claim, run_id, by, current_api, Crashed)
+        if found is None:  # no API answered: keep the claim for a later try
+            continue
+        done.append(found)
+        path.unlink(missing_ok=True)
+    return done
+
+
+def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+
+    name = str(claim.get("name") or run_id)
+    answered = False
+    for client in _clients(claim, current_api):
+        try:
+            with client:
+                try:
+                    run = client.read_flow_run(UUID(run_id))
+                except ObjectNotFound:
+                    answered = True
+                    continue
+                state = run.state
+                if state is None or state.is_final():
+                    return Reaped(run_id, run.name or name, "ended", state.name if state else "none")
+                message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
+                           f"{claim.get('command') or 'flowcast'}) is gone without reporting a final state: killed "
+                           f"(SIGKILL) or its machine stopped; it was {state.name}. Marked Crashed by {by}")
+                client.set_flow_run_state(run.id, crashed(message=message))
+                tasks = client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+                    task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
+                        any_=[StateType.RUNNING, StateType.PENDING]))))
+                for tr in tasks:
+                    client.set_task_run_state(tr.id, crashed(message=f"its flow run crashed: {message}"), force=True)
+                return Reaped(run_id, run.name or name, "crashed", state.name, message)
+        except Exception as exc:  # noqa: BLE001 - unreachable API: try the next, else keep the claim
+            log.debug("could not reach %s for flow run %s: %s", getattr(client, "api_url", "?"), run_id, exc)
+    return Reaped(run_id, name, "unknown", "") if answered else None
+
+
 @contextmanager
-def temporary_api() -> Iterator[None]:
-    """While a command runs flows: its temporary Prefect API (if any) is watched, given
+def temporary_api(home: str | Path | None = None) -> Iterator[None]:
+    """While a command runs flows: the command is watched (its temporary Prefect API, if any, and
+    the flow runs it leaves non-final in `home`, module doc), its temporary API is given
     STARTUP_TIMEOUT_S to start unless its timeout was set (module doc), and sends Prefect no usage
     telemetry unless PREFECT_SERVER_ANALYTICS_ENABLED says so (offline, the server logged
     "ERROR ... Failed to send telemetry" in every run: an error that was none)."""
@@ -127,7 +306,7 @@ def temporary_api() -> Iterator[None]:
         temporary_settings,
     )
 
-    watch_temporary_api()
+    watch_command(home)
     updates: dict[Any, Any] = {}
     if not PREFECT_API_URL.value():  # the server inherits these settings (as environment variables)
         if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
@@ -140,4 +319,4 @@ def temporary_api() -> Iterator[None]:
 
 
 if __name__ == "__main__":
-    watch(int(sys.argv[1]), sys.argv[2])
+    watch(int(sys.argv[1]), sys.argv[2], sys.argv[3:])

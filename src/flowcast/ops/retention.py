@@ -98,7 +98,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
 
     reg = open_registry(settings)
     all_versions = reg.list()
-    known = {v.version for v in all_versions}
+    damaged = reg.damaged() if versions else {}
+    known = {v.version for v in all_versions} | set(damaged)
     if unknown := [v for v in versions if v not in known]:
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
                           f"(registered: {sorted(known)[-10:]})")
@@ -108,6 +109,10 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         if why.startswith("the production model"):
             raise RegistryError(f"{v} is {why}: gc never removes a production model (promote or roll back first)")
     out: list[Item] = []
+    for v in versions:
+        if v in damaged:  # its metadata does not read: removed when named, never by the policy
+            vdir = Path(reg.versions_dir) / v
+            out.append(Item("model", vdir, _walk(vdir)[0], None, f"named explicitly (damaged: {damaged[v]})", v))
     by_dataset: dict[str, list[Any]] = {}
     for mv in all_versions:
         by_dataset.setdefault(str(mv.dataset), []).append(mv)
