@@ -50,7 +50,14 @@ import numpy as np
 import polars as pl
 
 from flowcast.config import Settings, SourceConfig
-from flowcast.data.calendar import calendar_columns, parse_freq, season_length
+from flowcast.data.calendar import (
+    calendar_columns,
+    grid_point,
+    parse_freq,
+    periods_between,
+    season_length,
+    shift,
+)
 from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
@@ -60,7 +67,6 @@ from flowcast.errors import DataValidationError
 
 MAX_STATIC_LEVELS = 32
 _DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14}
-_MONTHS = {"mo": 1, "q": 3, "y": 12}
 
 
 @dataclass
@@ -111,42 +117,6 @@ def resolve_horizon(settings: Settings, source: SourceConfig) -> int:
         return source.horizon
     _, unit = parse_freq(source.freq)
     return _DEFAULT_HORIZON.get(unit, season_length(source.freq))
-
-
-def _periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
-    """Number of grid steps from first to last (both on the grid)."""
-    n, unit = parse_freq(freq)
-    if unit in _MONTHS:
-        months = (last.dt.year() - first.dt.year()).cast(pl.Int64) * 12 + (
-            last.dt.month().cast(pl.Int64) - first.dt.month().cast(pl.Int64)
-        )
-        return months // (_MONTHS[unit] * n)
-    return (last - first).dt.total_microseconds() // _step_us(unit, n)
-
-
-_DURATION_ARG = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes",
-                 "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _step_us(unit: str, n: int) -> pl.Expr:
-    """Microseconds in `n` fixed-length units (not months)."""
-    kw: dict[str, Any] = {_DURATION_ARG[unit]: n}
-    return pl.duration(**kw).dt.total_microseconds()
-
-
-def _grid_ds(first: pl.Expr, pos: pl.Expr, freq: str) -> pl.Expr:
-    """The grid point `pos` periods after `first` (first on the grid, pos >= 0)."""
-    n, unit = parse_freq(freq)
-    if unit in _MONTHS:
-        months = first.dt.year().cast(pl.Int64) * 12 + first.dt.month().cast(pl.Int64) - 1 + pos * (_MONTHS[unit] * n)
-        return pl.datetime(months // 12, months % 12 + 1, 1, time_unit="us")
-    return first + pl.duration(microseconds=pos * _step_us(unit, n), time_unit="us")
-
-
-def _offset(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
-    """ds shifted by k periods (k may be negative)."""
-    n, unit = parse_freq(freq)
-    return ds.dt.offset_by(pl.format("{}" + unit, k * n))
 
 
 def _safe_name(col: str, value: str) -> str:
@@ -214,7 +184,7 @@ def _grid_rows(sid: pl.Series, ds: pl.Series, first: pl.Series, offsets: pl.Seri
     """Grid row of data rows (series index `sid`, time `ds`): the series' offset plus the periods
     since its first point (`first`, `offsets`: per series index)."""
     part = pl.DataFrame({"o": offsets.gather(sid), "f": first.gather(sid), "d": ds})
-    return part.select(pl.col("o") + _periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
+    return part.select(pl.col("o") + periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
 
 
 def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str,
@@ -249,7 +219,7 @@ def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq
     )
     s = gaps.get_column("__sid")
     start = pl.DataFrame({"f": first.gather(s), "p": gaps.get_column("__at") - offsets.gather(s)}).select(
-        _grid_ds(pl.col("f"), pl.col("p"), freq).alias("__start")
+        grid_point(pl.col("f"), pl.col("p"), freq).alias("__start")
     )
     return gaps.select("__sid", "__gap").with_columns(start)
 
@@ -285,7 +255,7 @@ def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: 
     new = cols["ds"].is_null().arg_true()  # the grid points inserted: their ds from the series' first point
     s = sid_full.gather(new)
     part = pl.DataFrame({"f": first.gather(s), "p": new.cast(pl.Int64) - offsets.gather(s)})
-    cols["ds"].scatter(new, part.select(_grid_ds(pl.col("f"), pl.col("p"), freq)).to_series())
+    cols["ds"].scatter(new, part.select(grid_point(pl.col("f"), pl.col("p"), freq)).to_series())
     cols["__sid"] = sid_full
     return pl.DataFrame(cols)
 
@@ -430,7 +400,7 @@ def preprocess(
 
     # 2. max_length: the first kept point is the first observed one inside the last N periods
     if cfg.max_length:
-        cut = _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1)))
+        cut = shift(pl.col("__last"), -(cfg.max_length - 1), freq)
         cut_row = bounds.select(cut.alias("__cut")).get_column("__cut").gather(row_sid)
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
         del cut_row
@@ -448,7 +418,7 @@ def preprocess(
     del row_sid, v
     summary.rows_trimmed = n_valid - trimmed.height
     bounds = bounds.with_columns(
-        (_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
+        (periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
     )
     expected = bounds.get_column("__expected")
     offsets = expected.cum_sum() - expected  # first grid row of each series
