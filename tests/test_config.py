@@ -230,3 +230,14 @@ def test_an_empty_flowcast_variable_is_not_set(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "")
     s = load_settings()
     assert s.home == Path(".flowcast") and s.model.max_steps == 300
+
+
+def test_freq_takes_business_days_one_at_a_time():
+    from flowcast.config import SourceConfig
+
+    src = {"name": "s", "path": "x.csv", "time_col": "t", "target_col": "y"}
+    assert SourceConfig(**src, freq="1b").freq == "1b"
+    with pytest.raises(ValueError, match=r"got '2b': freq '2b': business days come one period at a time, '1b'"):
+        SourceConfig(**src, freq="2b")
+    with pytest.raises(ValueError, match=r"or 1b \(business days\), got '1bd'"):
+        SourceConfig(**src, freq="1bd")

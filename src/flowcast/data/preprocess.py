@@ -66,7 +66,7 @@ from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers,
 from flowcast.errors import DataValidationError
 
 MAX_STATIC_LEVELS = 32
-_DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14}
+_DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14, "b": 10}
 
 
 @dataclass
@@ -275,9 +275,9 @@ def _impute(y: pl.Series, method: str) -> pl.Series:
 
 
 _UNIT_WORDS = {"ns": "nanosecond", "us": "microsecond", "ms": "millisecond", "s": "second", "m": "minute",
-               "h": "hour", "d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
+               "h": "hour", "d": "day", "b": "business day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
 _NOMINAL = {"ns": timedelta(microseconds=0.001), "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
-            "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+            "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "b": timedelta(days=1),
             "w": timedelta(weeks=1), "mo": timedelta(days=30.44), "q": timedelta(days=91.3), "y": timedelta(days=365.25)}
 
 
