@@ -104,6 +104,9 @@ class PreprocessSummary:
     # series' last value carried forward, else its next one; 0 for future ones with future_fill='zero');
     # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
     covariates_filled: dict[str, int] | None = None
+    # at '1d', a source without a single Saturday or Sunday row: weekday-only data that freq '1b' fits (said to
+    # the user: log, data-quality report, the error when no series is left); None otherwise, or cached by an older one
+    freq_hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,7 +280,8 @@ def _impute(y: pl.Series, method: str) -> pl.Series:
 _UNIT_WORDS = {"ns": "nanosecond", "us": "microsecond", "ms": "millisecond", "s": "second", "m": "minute",
                "h": "hour", "d": "day", "b": "business day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
 _NOMINAL = {"ns": timedelta(microseconds=0.001), "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
-            "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "b": timedelta(days=1),
+            "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+            "b": timedelta(days=1),
             "w": timedelta(weeks=1), "mo": timedelta(days=30.44), "q": timedelta(days=91.3), "y": timedelta(days=365.25)}
 
 
@@ -313,6 +317,33 @@ def _spacing_hint(rows: pl.DataFrame, freq: str) -> str:
             f"{median.total_seconds() / 3600:g} hours" if median >= timedelta(hours=1) else f"{median}")
     return (f"; the observations are {seen} apart (the median step), but freq {freq!r} is {n} {_UNIT_WORDS[unit]}"
             f"{'s' if n > 1 else ''}" + (f": is it freq {guess!r}?" if guess else ": check freq"))
+
+
+BUSINESS_HINT_MIN_VALUES = 10  # observed values, and
+BUSINESS_HINT_MIN_WEEKEND_DAYS = 4  # weekend days inside the series' spans (two weekends), to tell weekday-only data
+
+
+def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> str | None:
+    """At '1d': when no row of any series falls on a Saturday or Sunday although the series' observed
+    spans hold weekends, every weekend is a 2-day gap (imputed, or a series excluded under a small max_gap)
+    and the horizon forecasts Saturdays and Sundays: say that freq '1b' fits. None otherwise, and when
+    there is too little data to tell (fewer than 10 values or two weekends)."""
+    if freq != "1d":
+        return None
+    if rows.height - rows.get_column("y").null_count() < BUSINESS_HINT_MIN_VALUES:
+        return None
+    if rows.select((pl.col("ds").dt.weekday() >= 6).any()).item():
+        return None
+    spans = bounds.filter(pl.col("__first").is_not_null())
+    first, last = pl.col("__first").dt.date(), pl.col("__last").dt.date()
+    weekend_days = int(spans.select(
+        ((last - first).dt.total_days() + 1 - pl.business_day_count(first, last.dt.offset_by("1d"))).sum()
+    ).item() or 0)
+    if weekend_days < BUSINESS_HINT_MIN_WEEKEND_DAYS:
+        return None
+    return (f"no row falls on a Saturday or Sunday, so at freq '1d' the series' {weekend_days:,} weekend days are "
+            "gaps (imputed up to max_gap) and the forecast includes weekends: weekday-only data (prices, trading "
+            "volumes, B2B orders) takes freq '1b' (business days, Monday to Friday; --freq 1b)")
 
 
 def preprocess(
@@ -379,6 +410,7 @@ def preprocess(
     else:
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
     no_obs = bounds.filter(pl.col("__first").is_null()).select("unique_id")
+    summary.freq_hint = _business_day_hint(v, bounds, freq)
     if no_obs.height:
         excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
 
@@ -466,7 +498,7 @@ def preprocess(
     kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
     if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
-        spacing = _spacing_hint(trimmed, freq) if longest_gap else ""
+        spacing = (f"; {summary.freq_hint}" if summary.freq_hint else _spacing_hint(trimmed, freq)) if longest_gap else ""
         hint = (f"; a gap of up to N periods is imputed with [preprocess] max_gap = N (FLOWCAST_PREPROCESS__MAX_GAP="
                 f"{longest_gap} keeps these series), or check freq {source.freq!r}" if longest_gap and not spacing
                 else spacing)

@@ -107,6 +107,8 @@ class DataQualityReport:
         imputed = (f"points imputed (gaps filled by preprocessing; not scored in backtests or realized accuracy): "
                    f"{int(p.get('rows_imputed', 0)):,} of {int(p.get('rows_out', 0)):,}")
         lines = ["", imputed]
+        if p.get("freq_hint"):
+            lines.append(f"frequency: {p['freq_hint']}")
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
