@@ -532,3 +532,18 @@ def test_daily_data_without_a_weekend_row_is_told_about_freq_1b():
     # weekly data, or already business days: nothing to say
     on_b = frame({"a": [float(d) for d in days]}, days={"a": days})
     assert preprocess(on_b, source(freq="1b"), settings(), None)[1].freq_hint is None
+
+
+def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
+    """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
+    gap like any other, imputed; the horizon starts on the Monday after a Friday."""
+    days = [d for d in _weekday_offsets(16) if d != 6]  # 2020-01-01 .. 2020-01-16 without Tuesday the 7th
+    valid = frame({"a": [float(d) for d in days]}, days={"a": days})
+    td, s = preprocess(valid, source(freq="1b"), settings(), None)
+    grid = td.frame["ds"]
+    assert grid.to_list() == [D0 + timedelta(days=d) for d in _weekday_offsets(16)]
+    assert (s.rows_inserted, s.rows_imputed, s.freq_hint) == (1, 1, None)
+    assert y_of(td, "a")[4] == 6.0  # Tuesday 7th, between Monday (5.0) and Wednesday (7.0)
+    assert (td.meta.season_length, td.meta.horizon) == (5, 2)
+    assert td.future_frame(3)["ds"].to_list() == [datetime(2020, 1, 17), datetime(2020, 1, 20), datetime(2020, 1, 21)]
+    assert resolve_horizon(load_settings(), source(freq="1b")) == 10  # two business weeks
