@@ -54,11 +54,10 @@ def _weekdays(path: Path, n_series: int = 3) -> Path:
     return path
 
 
-def _run(csv: Path, cfg: Path, home: Path, as_of: datetime) -> dict:
+def _run(csv: Path, cfg: Path, home: Path, *args: str, command: str = "run") -> dict:
     result = CliRunner().invoke(app, [
-        "run", "--data", str(csv), "--id-col", "ticker", "--time-col", "date", "--target-col", "volume",
-        "--freq", "1b", "--horizon", "7", "--config", str(cfg), "--home", str(home), "--as-of", as_of.isoformat(),
-        "--json"])
+        command, "--data", str(csv), "--id-col", "ticker", "--time-col", "date", "--target-col", "volume",
+        "--freq", "1b", "--horizon", "7", "--config", str(cfg), "--home", str(home), *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -69,7 +68,7 @@ def test_run_on_business_days_publishes_weekdays_and_scores_them(tmp_path):
     cfg.write_text(TOML)
     home = tmp_path / "home"
 
-    first = _run(csv, cfg, home, FIRST_RUN)
+    first = _run(csv, cfg, home, "--as-of", FIRST_RUN.isoformat())
     # the Saturday row is quarantined (off the grid); the weekends are not gaps: nothing imputed
     assert first["rows_quarantined"] == 1 and first["rows_imputed"] == 0
     assert first["n_series"] == 3 and first["published_rows"] == 3 * 7
@@ -88,7 +87,7 @@ def test_run_on_business_days_publishes_weekdays_and_scores_them(tmp_path):
     quarantine = pl.read_parquet(next((home / "quarantine").rglob("*.parquet")))
     assert quarantine["check"].to_list() == ["off_grid"] and "is a Saturday" in quarantine["reason"][0]
 
-    second = _run(csv, cfg, home, SECOND_RUN)
+    second = _run(csv, cfg, home, "--as-of", SECOND_RUN.isoformat())
     later = store.read(dataset="weekdays", as_of=SECOND_RUN)["ds"]
     assert later.min() == datetime(2024, 5, 20) and later.max() == datetime(2024, 5, 28)  # Monday .. 7 days on
     assert later.dt.weekday().max() <= 5 and second["published_rows"] == 21
@@ -96,3 +95,10 @@ def test_run_on_business_days_publishes_weekdays_and_scores_them(tmp_path):
     realized = store.read_realized("weekdays", FIRST_RUN)
     assert realized.select("step", "n").sort("step").rows() == [(s, 3) for s in range(1, 8)]
     assert realized["mase"].is_finite().all() and realized["mase_snaive"].is_finite().all()
+
+    # a backfill steps by the source's business days: Thursday, Friday, Monday (not the weekend between)
+    back = _run(csv, cfg, home, "--start", "2024-05-09", "--end", "2024-05-13", command="backfill")
+    assert (back["every"], back["published"], back["failed"]) == ("1b", 3, 0)
+    new = set(store.as_ofs("weekdays")) - {FIRST_RUN, SECOND_RUN}
+    assert new == {datetime(2024, 5, 9), datetime(2024, 5, 10), datetime(2024, 5, 13)}
+    assert store.read(dataset="weekdays", as_of=datetime(2024, 5, 10))["ds"].min() == datetime(2024, 5, 13)
