@@ -243,3 +243,14 @@ def test_a_tuning_step_range_the_step_granularity_cannot_reach_is_refused():
         TuningConfig(max_steps=(5, 10))
     assert TuningConfig(max_steps=(5, 10), steps_step=5).max_steps == (5, 10)
     assert TuningConfig(max_steps=(100, 100)).max_steps == (100, 100) and TuningConfig().max_steps == (50, 400)
+
+
+def test_freq_takes_business_days_one_at_a_time():
+    from flowcast.config import SourceConfig
+
+    src = {"name": "s", "path": "x.csv", "time_col": "t", "target_col": "y"}
+    assert SourceConfig(**src, freq="1b").freq == "1b"
+    with pytest.raises(ValueError, match=r"got '2b': freq '2b': business days come one period at a time, '1b'"):
+        SourceConfig(**src, freq="2b")
+    with pytest.raises(ValueError, match=r"or 1b \(business days\), got '1bd'"):
+        SourceConfig(**src, freq="1bd")

@@ -73,7 +73,8 @@ class SourceConfig(_Section):
     time_col: str
     time_format: str | None = Field(None, description="strptime format of time_col; None infers ISO-8601")
     target_col: str
-    freq: str = Field(description="polars duration string: 30m, 1h, 1d, 1w, 1mo, 1q, 1y")
+    freq: str = Field(description="polars duration string (30m, 1h, 1d, 1w, 1mo, 1q, 1y) or 1b: business days, "
+                      "Monday to Friday")
     tz: str | None = Field(
         None,
         description="IANA time zone of the source's naive times (e.g. Australia/Melbourne). Sub-daily ds become "
@@ -113,10 +114,13 @@ class SourceConfig(_Section):
     @field_validator("freq")
     @classmethod
     def _freq_is_duration(cls, v: str) -> str:
-        import re
+        from flowcast.data.calendar import parse_freq
 
-        if not re.fullmatch(r"\d+(ns|us|ms|s|m|h|d|w|mo|q|y)", v):
-            raise ValueError(f"freq must be a polars duration string such as {sorted(FREQ_ALIASES)}, got {v!r}")
+        try:
+            parse_freq(v)
+        except ValueError as exc:
+            raise ValueError(f"freq must be a polars duration string such as {sorted(FREQ_ALIASES)} or 1b (business "
+                             f"days), got {v!r}" + ("" if str(exc).startswith("not a") else f": {exc}")) from None
         return v
 
     @field_validator("name")

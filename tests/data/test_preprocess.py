@@ -498,3 +498,52 @@ def test_no_series_left_because_freq_is_finer_than_the_data_says_which_freq_it_h
         preprocess(valid, source(freq=freq), settings(), None)
     said = f"the observations are {seen} apart (the median step), {guess}"
     assert said in str(err.value) and "MAX_GAP" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------ business days
+def _weekday_offsets(n_days: int) -> list[int]:
+    """Day offsets from D0 (Wednesday 2020-01-01) that are Monday to Friday."""
+    return [d for d in range(n_days) if (D0 + timedelta(days=d)).weekday() < 5]
+
+
+def test_daily_data_without_a_weekend_row_is_told_about_freq_1b():
+    """At '1d', weekday-only data (no Saturday or Sunday in any series) has every weekend imputed and would
+    forecast weekends: the summary, the data-quality report and the error when no series is left say '1b'."""
+    days = _weekday_offsets(25)  # 2020-01-01 .. 2020-01-24: 18 weekdays, three weekends between them
+    valid = frame({"a": [float(d) for d in days], "b": [2.0 * d for d in days]}, days={"a": days, "b": days})
+    _, s = preprocess(valid, source(), settings(), None)
+    assert s.rows_imputed == 2 * 6  # three weekends in each of two series
+    assert s.freq_hint is not None and "freq '1b' (business days" in s.freq_hint
+    assert "the series' 12 weekend days are gaps" in s.freq_hint
+    from flowcast.data.validate import DataQualityReport
+
+    report = DataQualityReport(source="t", as_of=None)
+    report.add_preprocess(s)
+    assert f"frequency: {s.freq_hint}" in report.to_markdown()
+    with pytest.raises(DataValidationError, match=r"max_gap=1\).*; no row falls on a Saturday or Sunday.*--freq 1b"):
+        preprocess(valid, source(), settings(max_gap=1), None)
+
+    # one Saturday row in one series: daily data with gaps, no hint
+    sat = frame({"a": [1.0] * (len(days) + 1)}, days={"a": sorted([*days, 3])})
+    assert preprocess(sat, source(), settings(), None)[1].freq_hint is None
+    # too little to tell: one weekend
+    short = _weekday_offsets(7)
+    assert preprocess(frame({"a": [1.0] * len(short)}, days={"a": short}), source(), settings(), None)[1].freq_hint is None
+    # weekly data, or already business days: nothing to say
+    on_b = frame({"a": [float(d) for d in days]}, days={"a": days})
+    assert preprocess(on_b, source(freq="1b"), settings(), None)[1].freq_hint is None
+
+
+def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
+    """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
+    gap like any other, imputed; the horizon starts on the Monday after a Friday."""
+    days = [d for d in _weekday_offsets(16) if d != 6]  # 2020-01-01 .. 2020-01-16 without Tuesday the 7th
+    valid = frame({"a": [float(d) for d in days]}, days={"a": days})
+    td, s = preprocess(valid, source(freq="1b"), settings(), None)
+    grid = td.frame["ds"]
+    assert grid.to_list() == [D0 + timedelta(days=d) for d in _weekday_offsets(16)]
+    assert (s.rows_inserted, s.rows_imputed, s.freq_hint) == (1, 1, None)
+    assert y_of(td, "a")[4] == 6.0  # Tuesday 7th, between Monday (5.0) and Wednesday (7.0)
+    assert (td.meta.season_length, td.meta.horizon) == (5, 2)
+    assert td.future_frame(3)["ds"].to_list() == [datetime(2020, 1, 17), datetime(2020, 1, 20), datetime(2020, 1, 21)]
+    assert resolve_horizon(load_settings(), source(freq="1b")) == 10  # two business weeks

@@ -135,6 +135,23 @@ def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     assert r.valid["ds"].to_list() == [datetime(2020, 1, 1), datetime(2020, 2, 1)]
 
 
+def test_weekend_dates_of_a_business_day_source_are_quarantined(write_csv):
+    """freq '1b': Monday to Friday. A Saturday or Sunday is off the grid and named with its weekday; a
+    weekday row with a time of day is that date (as at '1d'), aggregated or not."""
+    p = write_csv("date,id,val\n2024-01-05,a,1\n2024-01-06,a,2\n2024-01-07T10:00,a,3\n2024-01-08T09:30,a,4\n")
+    r = run_validate(p, freq="1b")
+    assert quarantined(r) == [
+        (1, "off_grid", "time '2024-01-06' is a Saturday, not a business day (freq 1b has the dates Monday to Friday)"),
+        (2, "off_grid", "time '2024-01-07' is a Sunday, not a business day (freq 1b has the dates Monday to Friday)"),
+    ]
+    assert r.valid["ds"].to_list() == [datetime(2024, 1, 5), datetime(2024, 1, 8)]
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 4
+    summed = run_validate(p, freq="1b", aggregate="sum")
+    assert [c for _, c, _ in quarantined(summed)] == ["off_grid", "off_grid"]
+    assert summed.valid["y"].to_list() == [1.0, 4.0]
+    assert run_validate(p, freq="1d").report.rows_quarantined == 0  # every day is a period of '1d'
+
+
 # --------------------------------------------------------------------- time zones
 def test_mixed_offsets_convert_to_declared_tz(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00+10:00,a,1\n2019-12-31T14:30Z,a,2\n2020-01-01T02:00,a,3\n")

@@ -14,7 +14,6 @@ from flowcast.evaluation.realized import (
     interval_columns,
     newly_scored,
     score_realized,
-    shift_periods,
     summary_by_as_of,
 )
 
@@ -106,14 +105,6 @@ def test_nothing_to_score_gives_an_empty_frame_of_the_same_columns():
     assert out.height == 0 and out.columns == REALIZED_COLUMNS
     with pytest.raises(ValueError, match=r"lack columns \['step'\]"):
         _score(_forecasts().drop("step"))
-
-
-def test_shift_periods_moves_by_calendar_months_and_fixed_durations():
-    f = pl.DataFrame({"ds": [datetime(2021, 3, 31), datetime(2021, 1, 1, 12)]})
-    got = f.select(shift_periods(pl.col("ds"), "1mo", pl.lit(-13)).alias("x"))["x"].to_list()
-    assert got == [datetime(2020, 2, 29), datetime(2019, 12, 1, 12)]
-    got = f.select(shift_periods(pl.col("ds"), "30m", pl.lit(3)).alias("x"))["x"].to_list()
-    assert got == [datetime(2021, 3, 31, 1, 30), datetime(2021, 1, 1, 13, 30)]
 
 
 def _realized(rows: list[tuple]) -> pl.DataFrame:

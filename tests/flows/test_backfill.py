@@ -29,3 +29,16 @@ def test_a_forecast_backfill_without_a_model_names_the_datasets_that_have_one(tm
     assert "this home has production models of sales only: pass the --dataset or --data options" in str(err.value)
     assert "retrain flow first" not in str(err.value)
     assert theta in model_for_backfill(settings, "sales")
+
+
+def test_backfill_dates_step_by_business_days():
+    """every='1b': the weekdays from start to end (polars' datetime_range has no business-day unit)."""
+    from flowcast.errors import ConfigError
+    from flowcast.flows.backfill import backfill_dates
+
+    got = backfill_dates(datetime(2024, 1, 4), datetime(2024, 1, 9), "1b")
+    assert got == [datetime(2024, 1, 4), datetime(2024, 1, 5), datetime(2024, 1, 8), datetime(2024, 1, 9)]
+    assert backfill_dates(datetime(2024, 1, 1), datetime(2024, 2, 1), "1mo") == [datetime(2024, 1, 1),
+                                                                                datetime(2024, 2, 1)]
+    with pytest.raises(ConfigError, match="every='2b' is not a duration such as 1d, 1b"):
+        backfill_dates(datetime(2024, 1, 1), datetime(2024, 2, 1), "2b")

@@ -38,7 +38,7 @@ IdColOpt = Annotated[list[str] | None, typer.Option("--id-col", help="id column 
 TimeColOpt = Annotated[str | None, typer.Option("--time-col", help="time column")]
 TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strptime format of the time column")]
 TargetColOpt = Annotated[str | None, typer.Option("--target-col", help="target column")]
-FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1w, 1mo, 1q, 1y")]
+FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q, 1y")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time column")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",

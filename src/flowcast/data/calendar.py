@@ -1,25 +1,108 @@
-"""Calendar features: future-known covariates derived from `ds` and the frequency alone.
+"""The frequency's grid and calendar features: everything derived from `ds` and the frequency alone.
 
-Used by preprocessing for the history and by prediction for the forecast horizon, so both
-sides compute exactly the same columns. Each feature is a sin/cos pair in [-1, 1].
+Grid arithmetic lives here, once: `shift` (a date moved by k periods), `periods_between` (the steps
+between two grid points), `grid_point` (a series' grid from its first point), `on_grid` (membership
+that the source's parsing cannot give by truncation) and `grid_dates` (an eager range). Most
+frequencies are polars durations; `1b` (business days) is Monday to Friday, which polars'
+`offset_by` and `datetime_range` have no unit for: it steps with `dt.add_business_days`.
+
+Calendar features are used by preprocessing for the history and by prediction for the forecast
+horizon, so both sides compute exactly the same columns. Each feature is a sin/cos pair in [-1, 1].
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+FREQ_PATTERN = r"(\d+)(ns|us|ms|s|m|h|d|b|w|mo|q|y)"
+
+
 def parse_freq(freq: str) -> tuple[int, str]:
-    """'30m' -> (30, 'm'); '1mo' -> (1, 'mo')."""
-    m = re.fullmatch(r"(\d+)(ns|us|ms|s|m|h|d|w|mo|q|y)", freq)
+    """'30m' -> (30, 'm'); '1mo' -> (1, 'mo'); '1b' -> (1, 'b') (business days: only one at a time)."""
+    m = re.fullmatch(FREQ_PATTERN, freq)
     if not m:
-        raise ValueError(f"not a polars duration string: {freq!r} (use 30m, 1h, 1d, 1w, 1mo, 1q, 1y)")
-    return int(m.group(1)), m.group(2)
+        raise ValueError(f"not a polars duration string: {freq!r} (use 30m, 1h, 1d, 1b, 1w, 1mo, 1q, 1y)")
+    n, unit = int(m.group(1)), m.group(2)
+    if unit == "b" and n != 1:
+        raise ValueError(f"freq {freq!r}: business days come one period at a time, '1b' (Monday to Friday)")
+    return n, unit
+
+
+def is_business(freq: str) -> bool:
+    """True for '1b': periods are the dates Monday to Friday (holidays are not known: a missing weekday
+    is a gap like any other)."""
+    return parse_freq(freq)[1] == "b"
+
+
+def shift(ds: pl.Expr, k: pl.Expr | int, freq: str) -> pl.Expr:
+    """`ds` moved by `k` periods of `freq` (k may be negative, an int or an integer expression):
+    calendar months for 1mo/1q/1y, Monday to Friday for 1b (a Saturday or Sunday counts from the
+    Friday before it, the business day whose period holds it: Saturday + 1 is Monday)."""
+    n, unit = parse_freq(freq)
+    steps = (k if isinstance(k, pl.Expr) else pl.lit(k)).cast(pl.Int64) * n
+    if unit == "b":
+        return ds.dt.add_business_days(steps, roll="backward")
+    return ds.dt.offset_by(pl.format("{}" + unit, steps))
+
+
+_MONTHS = {"mo": 1, "q": 3, "y": 12}
+_DURATION_ARG = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes",
+                 "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _step_us(unit: str, n: int) -> pl.Expr:
+    """Microseconds in `n` fixed-length units (not months, not business days)."""
+    kw: dict[str, Any] = {_DURATION_ARG[unit]: n}
+    return pl.duration(**kw).dt.total_microseconds()
+
+
+def periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
+    """Number of grid steps from `first` to `last` (both on the grid; Int64)."""
+    n, unit = parse_freq(freq)
+    if unit in _MONTHS:
+        months = (last.dt.year() - first.dt.year()).cast(pl.Int64) * 12 + (
+            last.dt.month().cast(pl.Int64) - first.dt.month().cast(pl.Int64)
+        )
+        return months // (_MONTHS[unit] * n)
+    if unit == "b":  # business days in [first, last): the steps between two of them
+        return pl.business_day_count(first.dt.date(), last.dt.date()).cast(pl.Int64)
+    return (last - first).dt.total_microseconds() // _step_us(unit, n)
+
+
+def grid_point(first: pl.Expr, pos: pl.Expr, freq: str) -> pl.Expr:
+    """The grid point `pos` periods after `first` (`first` on the grid, pos >= 0): a series' grid."""
+    n, unit = parse_freq(freq)
+    if unit in _MONTHS:
+        months = first.dt.year().cast(pl.Int64) * 12 + first.dt.month().cast(pl.Int64) - 1 + pos * (_MONTHS[unit] * n)
+        return pl.datetime(months // 12, months % 12 + 1, 1, time_unit="us")
+    if unit == "b":
+        return shift(first, pos, freq)
+    return first + pl.duration(microseconds=pos * _step_us(unit, n), time_unit="us")
+
+
+def on_grid(ds: pl.Expr, freq: str) -> pl.Expr:
+    """Whether `ds` (already aligned to its period's start by the source) is a grid point: False for a
+    Saturday or Sunday at 1b; True at every other frequency, whose alignment puts every time on the grid."""
+    if is_business(freq):
+        return ds.dt.weekday() <= 5
+    return pl.lit(True)
+
+
+def grid_dates(start: datetime, end: datetime, freq: str) -> list[datetime]:
+    """The grid points from `start` to `end` inclusive, stepping by `freq` from `start` (at 1b: the
+    weekdays among the days from `start`, at its time of day)."""
+    if is_business(freq):
+        days = pl.datetime_range(start, end, interval="1d", eager=True, time_unit="us")
+        return days.filter(days.dt.weekday() <= 5).to_list()
+    return pl.datetime_range(start, end, interval=freq, eager=True, time_unit="us").to_list()
 
 
 _SUBDAILY_UNITS = frozenset({"ns", "us", "ms", "s", "m", "h"})
@@ -43,6 +126,8 @@ def is_subdaily(freq: str) -> bool:
 def season_length(freq: str) -> int:
     """The usual seasonal period for a frequency: 12 for monthly, 48 for half-hourly, 1 for yearly."""
     n, unit = parse_freq(freq)
+    if unit == "b":
+        return 5  # a business week
     if unit == "mo":
         return max(1, 12 // n)
     if unit == "q":
@@ -78,7 +163,9 @@ def calendar_exprs(freq: str, ds: str = "ds", tz: str | None = None) -> list[pl.
         exprs += _cycle("cal_day", minutes, 1440)
     if unit in {"ns", "us", "ms", "s", "m", "h", "d"}:
         exprs += _cycle("cal_week", col.dt.weekday().cast(pl.Int32) - 1, 7)
-    if unit in {"ns", "us", "ms", "s", "m", "h", "d", "w", "mo"}:
+    if unit == "b":  # the business week: Monday 0 .. Friday 4
+        exprs += _cycle("cal_week", col.dt.weekday().cast(pl.Int32) - 1, 5)
+    if unit in {"ns", "us", "ms", "s", "m", "h", "d", "b", "w", "mo"}:
         exprs += _cycle("cal_year", col.dt.ordinal_day().cast(pl.Int32) - 1, 366)
     if unit == "q":
         exprs += _cycle("cal_quarter", col.dt.quarter().cast(pl.Int32) - 1, 4)

@@ -50,7 +50,14 @@ import numpy as np
 import polars as pl
 
 from flowcast.config import Settings, SourceConfig
-from flowcast.data.calendar import calendar_columns, parse_freq, season_length
+from flowcast.data.calendar import (
+    calendar_columns,
+    grid_point,
+    parse_freq,
+    periods_between,
+    season_length,
+    shift,
+)
 from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
@@ -59,8 +66,7 @@ from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers,
 from flowcast.errors import DataValidationError
 
 MAX_STATIC_LEVELS = 32
-_DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14}
-_MONTHS = {"mo": 1, "q": 3, "y": 12}
+_DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14, "b": 10}
 
 
 @dataclass
@@ -98,6 +104,9 @@ class PreprocessSummary:
     # series' last value carried forward, else its next one; 0 for future ones with future_fill='zero');
     # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
     covariates_filled: dict[str, int] | None = None
+    # at '1d', a source without a single Saturday or Sunday row: weekday-only data that freq '1b' fits (said to
+    # the user: log, data-quality report, the error when no series is left); None otherwise, or cached by an older one
+    freq_hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,42 +120,6 @@ def resolve_horizon(settings: Settings, source: SourceConfig) -> int:
         return source.horizon
     _, unit = parse_freq(source.freq)
     return _DEFAULT_HORIZON.get(unit, season_length(source.freq))
-
-
-def _periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
-    """Number of grid steps from first to last (both on the grid)."""
-    n, unit = parse_freq(freq)
-    if unit in _MONTHS:
-        months = (last.dt.year() - first.dt.year()).cast(pl.Int64) * 12 + (
-            last.dt.month().cast(pl.Int64) - first.dt.month().cast(pl.Int64)
-        )
-        return months // (_MONTHS[unit] * n)
-    return (last - first).dt.total_microseconds() // _step_us(unit, n)
-
-
-_DURATION_ARG = {"ns": "nanoseconds", "us": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes",
-                 "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _step_us(unit: str, n: int) -> pl.Expr:
-    """Microseconds in `n` fixed-length units (not months)."""
-    kw: dict[str, Any] = {_DURATION_ARG[unit]: n}
-    return pl.duration(**kw).dt.total_microseconds()
-
-
-def _grid_ds(first: pl.Expr, pos: pl.Expr, freq: str) -> pl.Expr:
-    """The grid point `pos` periods after `first` (first on the grid, pos >= 0)."""
-    n, unit = parse_freq(freq)
-    if unit in _MONTHS:
-        months = first.dt.year().cast(pl.Int64) * 12 + first.dt.month().cast(pl.Int64) - 1 + pos * (_MONTHS[unit] * n)
-        return pl.datetime(months // 12, months % 12 + 1, 1, time_unit="us")
-    return first + pl.duration(microseconds=pos * _step_us(unit, n), time_unit="us")
-
-
-def _offset(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
-    """ds shifted by k periods (k may be negative)."""
-    n, unit = parse_freq(freq)
-    return ds.dt.offset_by(pl.format("{}" + unit, k * n))
 
 
 def _safe_name(col: str, value: str) -> str:
@@ -214,7 +187,7 @@ def _grid_rows(sid: pl.Series, ds: pl.Series, first: pl.Series, offsets: pl.Seri
     """Grid row of data rows (series index `sid`, time `ds`): the series' offset plus the periods
     since its first point (`first`, `offsets`: per series index)."""
     part = pl.DataFrame({"o": offsets.gather(sid), "f": first.gather(sid), "d": ds})
-    return part.select(pl.col("o") + _periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
+    return part.select(pl.col("o") + periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
 
 
 def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str,
@@ -249,7 +222,7 @@ def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq
     )
     s = gaps.get_column("__sid")
     start = pl.DataFrame({"f": first.gather(s), "p": gaps.get_column("__at") - offsets.gather(s)}).select(
-        _grid_ds(pl.col("f"), pl.col("p"), freq).alias("__start")
+        grid_point(pl.col("f"), pl.col("p"), freq).alias("__start")
     )
     return gaps.select("__sid", "__gap").with_columns(start)
 
@@ -285,7 +258,7 @@ def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: 
     new = cols["ds"].is_null().arg_true()  # the grid points inserted: their ds from the series' first point
     s = sid_full.gather(new)
     part = pl.DataFrame({"f": first.gather(s), "p": new.cast(pl.Int64) - offsets.gather(s)})
-    cols["ds"].scatter(new, part.select(_grid_ds(pl.col("f"), pl.col("p"), freq)).to_series())
+    cols["ds"].scatter(new, part.select(grid_point(pl.col("f"), pl.col("p"), freq)).to_series())
     cols["__sid"] = sid_full
     return pl.DataFrame(cols)
 
@@ -305,9 +278,10 @@ def _impute(y: pl.Series, method: str) -> pl.Series:
 
 
 _UNIT_WORDS = {"ns": "nanosecond", "us": "microsecond", "ms": "millisecond", "s": "second", "m": "minute",
-               "h": "hour", "d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
+               "h": "hour", "d": "day", "b": "business day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
 _NOMINAL = {"ns": timedelta(microseconds=0.001), "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
             "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+            "b": timedelta(days=1),
             "w": timedelta(weeks=1), "mo": timedelta(days=30.44), "q": timedelta(days=91.3), "y": timedelta(days=365.25)}
 
 
@@ -343,6 +317,33 @@ def _spacing_hint(rows: pl.DataFrame, freq: str) -> str:
             f"{median.total_seconds() / 3600:g} hours" if median >= timedelta(hours=1) else f"{median}")
     return (f"; the observations are {seen} apart (the median step), but freq {freq!r} is {n} {_UNIT_WORDS[unit]}"
             f"{'s' if n > 1 else ''}" + (f": is it freq {guess!r}?" if guess else ": check freq"))
+
+
+BUSINESS_HINT_MIN_VALUES = 10  # observed values, and
+BUSINESS_HINT_MIN_WEEKEND_DAYS = 4  # weekend days inside the series' spans (two weekends), to tell weekday-only data
+
+
+def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> str | None:
+    """At '1d': when no row of any series falls on a Saturday or Sunday although the series' observed
+    spans hold weekends, every weekend is a 2-day gap (imputed, or a series excluded under a small max_gap)
+    and the horizon forecasts Saturdays and Sundays: say that freq '1b' fits. None otherwise, and when
+    there is too little data to tell (fewer than 10 values or two weekends)."""
+    if freq != "1d":
+        return None
+    if rows.height - rows.get_column("y").null_count() < BUSINESS_HINT_MIN_VALUES:
+        return None
+    if rows.select((pl.col("ds").dt.weekday() >= 6).any()).item():
+        return None
+    spans = bounds.filter(pl.col("__first").is_not_null())
+    first, last = pl.col("__first").dt.date(), pl.col("__last").dt.date()
+    weekend_days = int(spans.select(
+        ((last - first).dt.total_days() + 1 - pl.business_day_count(first, last.dt.offset_by("1d"))).sum()
+    ).item() or 0)
+    if weekend_days < BUSINESS_HINT_MIN_WEEKEND_DAYS:
+        return None
+    return (f"no row falls on a Saturday or Sunday, so at freq '1d' the series' {weekend_days:,} weekend days are "
+            "gaps (imputed up to max_gap) and the forecast includes weekends: weekday-only data (prices, trading "
+            "volumes, B2B orders) takes freq '1b' (business days, Monday to Friday; --freq 1b)")
 
 
 def preprocess(
@@ -409,6 +410,7 @@ def preprocess(
     else:
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
     no_obs = bounds.filter(pl.col("__first").is_null()).select("unique_id")
+    summary.freq_hint = _business_day_hint(v, bounds, freq)
     if no_obs.height:
         excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
 
@@ -430,7 +432,7 @@ def preprocess(
 
     # 2. max_length: the first kept point is the first observed one inside the last N periods
     if cfg.max_length:
-        cut = _offset(pl.col("__last"), freq, pl.lit(-(cfg.max_length - 1)))
+        cut = shift(pl.col("__last"), -(cfg.max_length - 1), freq)
         cut_row = bounds.select(cut.alias("__cut")).get_column("__cut").gather(row_sid)
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
         del cut_row
@@ -448,7 +450,7 @@ def preprocess(
     del row_sid, v
     summary.rows_trimmed = n_valid - trimmed.height
     bounds = bounds.with_columns(
-        (_periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
+        (periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
     )
     expected = bounds.get_column("__expected")
     offsets = expected.cum_sum() - expected  # first grid row of each series
@@ -496,7 +498,7 @@ def preprocess(
     kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
     if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
-        spacing = _spacing_hint(trimmed, freq) if longest_gap else ""
+        spacing = (f"; {summary.freq_hint}" if summary.freq_hint else _spacing_hint(trimmed, freq)) if longest_gap else ""
         hint = (f"; a gap of up to N periods is imputed with [preprocess] max_gap = N (FLOWCAST_PREPROCESS__MAX_GAP="
                 f"{longest_gap} keeps these series), or check freq {source.freq!r}" if longest_gap and not spacing
                 else spacing)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from flowcast.data.calendar import on_grid
+
 # internal column names used between ingestion and validation
 RAW_PREFIX = "__raw__"  # original values of each raw column, for the quarantine
 ROW = "source_row"  # 0-based row number across the source's files
@@ -134,6 +136,7 @@ def row_checks(
     subdaily: bool,
     weekly: bool = False,
     period_days: int | None = None,
+    business: bool = False,
     tz_ambiguous: bool,
     y_min: float | None,
     y_max: float | None,
@@ -219,6 +222,16 @@ def row_checks(
                 pl.format("time '{}' is not on the {} grid of this source (every {} days from the day most of its "
                           "times fall on)", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.lit(freq), pl.lit(period_days)),
                 "a timestamp between the grid points of a source whose periods span several days",
+            )
+        )
+    if business:  # '1b': Monday to Friday (holidays are not known: a missing weekday is a gap)
+        checks.append(
+            RowCheck(
+                "off_grid",
+                ~on_grid(pl.col("ds"), freq),
+                pl.format("time '{}' is a {}, not a business day (freq {} has the dates Monday to Friday)",
+                          pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"), pl.lit(freq)),
+                "a Saturday or Sunday in a source of business days (freq 1b)",
             )
         )
     if subdaily:

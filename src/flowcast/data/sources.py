@@ -658,6 +658,8 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
     n, unit = parse_freq(freq)
     if unit == "y" and n == 1:
         return ds.dt.truncate("1y")
+    if unit == "b":  # the date; validation quarantines Saturdays and Sundays (`calendar.on_grid`)
+        return ds.dt.truncate("1d")
     if multiday_period(freq) and not aggregate:  # '1w', '2w', '7d', '3d': the dates as labelled
         return ds.dt.truncate("1d")
     if anchor_us:

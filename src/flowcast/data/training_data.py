@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import storage_error
-from flowcast.data.calendar import calendar_exprs, parse_freq
+from flowcast.data.calendar import calendar_exprs, shift
 from flowcast.errors import DataValidationError
 
 SCALERS = ("standard", "robust", "minmax", "none")
@@ -189,12 +189,11 @@ class TrainingData:
     def _future_grid(self, h: int) -> pl.DataFrame:
         """unique_id, ds, step (1..h) for the `h` periods after each series' last ds, with the
         declared future covariates the source planned for them (null where it did not)."""
-        n, unit = parse_freq(self.meta.freq)
         last = self.frame.group_by("unique_id").agg(pl.col("ds").max().alias("last_ds"))
         steps = pl.DataFrame({"step": pl.Series(range(1, h + 1), dtype=pl.Int32)})
         fut = (
             last.join(steps, how="cross")
-            .with_columns(pl.col("last_ds").dt.offset_by(pl.format("{}" + unit, pl.col("step") * n)).alias("ds"))
+            .with_columns(shift(pl.col("last_ds"), pl.col("step"), self.meta.freq).alias("ds"))
             .select("unique_id", "ds", "step")
             .sort("unique_id", "step")
         )

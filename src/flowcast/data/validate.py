@@ -33,7 +33,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
-from flowcast.data.calendar import multiday_period, parse_freq
+from flowcast.data.calendar import is_business, multiday_period, parse_freq
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
@@ -108,6 +108,8 @@ class DataQualityReport:
         imputed = (f"points imputed (gaps filled by preprocessing; not scored in backtests or realized accuracy): "
                    f"{int(p.get('rows_imputed', 0)):,} of {int(p.get('rows_out', 0)):,}")
         lines = ["", imputed]
+        if p.get("freq_hint"):
+            lines.append(f"frequency: {p['freq_hint']}")
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
@@ -357,6 +359,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         weekly=source.freq == "1w" and source.aggregate == "none",
         # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
         period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
+        business=is_business(source.freq),  # aggregated or not, a weekend date is not a period of '1b'
         tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
         y_min=source.y_min,
         y_max=source.y_max,

@@ -39,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.data.calendar import parse_freq
+from flowcast.data.calendar import shift
 from flowcast.evaluation.metrics import mase_scale
 
 LEVELS = (80, 95)
@@ -59,15 +59,6 @@ def interval_columns(columns: Sequence[str], level: int) -> tuple[str, str] | No
     tail = (1 - level / 100) / 2
     pair = (quantile_col(tail), quantile_col(1 - tail))
     return pair if all(c in columns for c in pair) else None
-
-
-# ------------------------------------------------------------------------------------ periods
-def shift_periods(ds: pl.Expr, freq: str, k: pl.Expr) -> pl.Expr:
-    """ds moved by k periods of `freq` (k may be negative): calendar months for 1mo/1q/1y."""
-    n, unit = parse_freq(freq)
-    steps = k.cast(pl.Int64) * n
-    sign = pl.when(steps < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    return ds.dt.offset_by(pl.format("{}{}" + unit, sign, steps.abs()))
 
 
 def _empty(dataset: str | None = None) -> pl.DataFrame:
@@ -144,7 +135,7 @@ def score_realized(
     # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
     back = -(m * ((pl.col("step").cast(pl.Int64) + m - 1) // m))
-    rows = rows.with_columns(shift_periods(pl.col("ds"), freq, back).alias("__naive_ds"))
+    rows = rows.with_columns(shift(pl.col("ds"), back, freq).alias("__naive_ds"))
     naive = hist.rename({"ds": "__naive_ds", "y": "__naive"})
     rows = rows.join(naive, on=["unique_id", "__naive_ds"], how="left").with_columns(
         pl.when(pl.col("__naive_ds") <= pl.col("as_of")).then(pl.col("__naive")).alias("__naive")
@@ -207,7 +198,7 @@ def as_ofs_to_score(
         return []
     settled = (
         pl.DataFrame({"as_of": todo}, schema={"as_of": pl.Datetime("us")})
-        .with_columns(shift_periods(pl.col("as_of"), freq, pl.lit(2 * max(1, horizon))).alias("settled"))
+        .with_columns(shift(pl.col("as_of"), 2 * max(1, horizon), freq).alias("settled"))
     )
     out = []
     for a, settle in settled.iter_rows():

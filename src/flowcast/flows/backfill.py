@@ -21,11 +21,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Self, cast
 
-import polars as pl
 from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import SourceConfig, parse_duration
+from flowcast.data.calendar import grid_dates
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.flows.common import flow_settings, naive_utc, run_identity
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
@@ -69,14 +69,15 @@ def _notify(outcome: Outcome) -> None:
 
 
 def backfill_dates(start: datetime, end: datetime, every: str) -> list[datetime]:
-    """as_of values from start to end inclusive, stepping by a polars duration ('1d', '1mo')."""
+    """as_of values from start to end inclusive, stepping by a polars duration ('1d', '1mo') or by business
+    days ('1b': the weekdays from start on)."""
     start, end = naive_utc(start), naive_utc(end)
     if end < start:
         raise ConfigError(f"backfill end {end:%Y-%m-%d %H:%M} is before start {start:%Y-%m-%d %H:%M}")
     try:
-        dates = pl.datetime_range(start, end, interval=every, eager=True, time_unit="us").to_list()
+        dates = grid_dates(start, end, every)
     except Exception as exc:
-        raise ConfigError(f"backfill every={every!r} is not a duration such as 1d, 1w, 1mo: {exc}") from exc
+        raise ConfigError(f"backfill every={every!r} is not a duration such as 1d, 1b, 1w, 1mo: {exc}") from exc
     return dates
 
 

@@ -235,6 +235,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         )
     log.info(f"Prepared {td.n_series} series ({td.n_obs} observations, frequency {td.meta.freq}, "
              f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
+    if getattr(summary, "freq_hint", None):
+        log.warning(f"Frequency: {summary.freq_hint}")
     for line in future_notes(summary):
         log.warning(line)
     if summary.network_short:

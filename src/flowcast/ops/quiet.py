@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from flowcast.data.calendar import shift
 from flowcast.errors import PublishError
-from flowcast.evaluation.realized import shift_periods
 
 
 def previous_as_of(published: list[datetime], as_of: datetime) -> datetime | None:
@@ -49,7 +49,7 @@ def unchanged_reason(
     first = previous.filter(pl.col("step") == 1).select("unique_id", pl.col("ds").cast(pl.Datetime("us")))
     nxt = last_ds.select(
         pl.col("unique_id").cast(pl.Utf8),
-        shift_periods(pl.col("last_ds").cast(pl.Datetime("us")), freq, pl.lit(1)).alias("ds"),
+        shift(pl.col("last_ds").cast(pl.Datetime("us")), 1, freq).alias("ds"),
     )
     if first.height != previous["unique_id"].n_unique() or first.height != nxt.height:
         return None
