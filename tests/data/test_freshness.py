@@ -13,7 +13,8 @@ from flowcast.errors import DataValidationError
     (datetime(2019, 9, 1), datetime(2026, 12, 3, 3, 51), "1mo", 87),
     (datetime(2026, 11, 1), datetime(2026, 12, 3), "1mo", 1),
     (datetime(2026, 12, 1), datetime(2026, 12, 3), "1mo", 0),
-    (datetime(2026, 1, 31), datetime(2026, 2, 1), "1mo", 0),  # one day is not a month
+    (datetime(2024, 5, 3), datetime(2024, 5, 6, 3), "1b", 1),  # Friday's value, read early on Monday
+    (datetime(2024, 5, 3), datetime(2024, 5, 7, 3), "1b", 2),
     (datetime(2025, 10, 1), datetime(2026, 12, 3), "1q", 4),
     (datetime(2020, 1, 1), datetime(2026, 12, 3), "1y", 6),
     (datetime(2026, 12, 1), datetime(2026, 12, 3), "1d", 2),

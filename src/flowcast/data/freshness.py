@@ -25,9 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.data.calendar import _UNIT_SECONDS, parse_freq
-
-_UNIT_MONTHS = {"mo": 1, "q": 3, "y": 12}
+from flowcast.data import calendar
 
 
 @dataclass(frozen=True)
@@ -49,24 +47,10 @@ class Freshness:
                 "periods_behind": self.periods_behind, "series_ended": self.n_ended, "ended": list(self.ended)}
 
 
-def periods_expr(start: pl.Expr, end: pl.Expr, freq: str) -> pl.Expr:
-    """Whole periods of `freq` from `start` to `end` (Int64; negative when end is earlier): months
-    counted on the calendar for mo/q/y, fixed durations otherwise."""
-    n, unit = parse_freq(freq)
-    if unit in _UNIT_MONTHS:
-        months = (end.dt.year().cast(pl.Int64) * 12 + end.dt.month().cast(pl.Int64)
-                  - start.dt.year().cast(pl.Int64) * 12 - start.dt.month().cast(pl.Int64))
-        # a later day within the month does not make a whole month (Jan 31 -> Feb 1 is 0 months)
-        months = months - (end.dt.day() < start.dt.day()).cast(pl.Int64)
-        return months.floordiv(_UNIT_MONTHS[unit] * n)
-    seconds = (end - start).dt.total_microseconds().cast(pl.Float64) / 1e6
-    return (seconds / (_UNIT_SECONDS[unit] * n)).floor().cast(pl.Int64)
-
-
 def periods_between(start: datetime, end: datetime, freq: str) -> int:
-    """Whole periods of `freq` from `start` to `end` (see `periods_expr`)."""
+    """Whole periods of `freq` from `start` (a grid point) to `end` (any time; negative when earlier)."""
     frame = pl.DataFrame({"a": [start], "b": [end]}, schema={"a": pl.Datetime("us"), "b": pl.Datetime("us")})
-    return int(frame.select(periods_expr(pl.col("a"), pl.col("b"), freq)).item())
+    return int(frame.select(calendar.periods_between(pl.col("a"), pl.col("b"), freq)).item())
 
 
 def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horizon: int) -> Freshness:
@@ -79,7 +63,8 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
     latest = last["last_ds"].max()
     assert isinstance(latest, datetime)
     behind = None if as_of_ds is None else max(periods_between(latest, as_of_ds.replace(tzinfo=None), freq), 0)
-    gaps = last.with_columns(periods_expr(pl.col("last_ds"), pl.lit(latest, dtype=pl.Datetime("us")), freq).alias("gap"))
+    gaps = last.with_columns(calendar.periods_between(pl.col("last_ds"), pl.lit(latest, dtype=pl.Datetime("us")), freq)
+                             .alias("gap"))
     ended = gaps.filter(pl.col("gap") > h).sort(["gap", "unique_id"], descending=[True, False])
     return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height)
 
