@@ -101,7 +101,12 @@ def test_a_stale_source_is_said_and_its_event_sent(tiny_csv, tmp_path, monkeypat
                                       str(tmp_path / "home"), "--as-of", "2030-01-01", "--models", "rnn",
                                       "--max-steps", "2"])
     assert result.exit_code == 0, result.output
-    assert "Stale data:" in result.stdout and "periods before as_of" in result.stdout
+    said = " ".join(result.stdout.split())  # sentences fold at the terminal's width
+    assert "Stale data: the latest observation" in said and "periods before as_of" in said
+    assert "[yellow]" not in result.stdout  # the console prints no markup: tags would show as text
+    # the published file's path is printed whole, never folded at the terminal's width (copyable)
+    parquet = next(line for line in result.stdout.splitlines() if line.strip().startswith("Parquet:"))
+    assert parquet.strip().endswith(".parquet") and Path(parquet.split("Parquet:")[1].strip()).exists()
     stale = [kw for e, kw in sent if e == events.STALE]
     assert len(stale) == 1 and stale[0]["dataset"] == "tiny" and stale[0]["periods_behind"] >= 6
     assert "before as_of" in stale[0]["message"]

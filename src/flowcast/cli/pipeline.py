@@ -251,8 +251,8 @@ def run(
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
     behind = result.get("periods_behind")
     if behind is not None and behind >= int(result["horizon"]):
-        out.print(f"[yellow]Stale data:[/yellow] the latest observation ({result.get('latest_ds')}) is {behind} "
-                  f"periods before as_of, so every forecast period lies before as_of", highlight=False)
+        out.print(f"Stale data: the latest observation ({result.get('latest_ds')}) is {behind} periods before "
+                  "as_of, so every forecast period lies before as_of", highlight=False)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, published))
@@ -267,7 +267,7 @@ def run(
         f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
         f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
         f"\n  Read them: flowcast forecasts --as-of {result['as_of']}",
-        highlight=False,
+        highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
 
 
@@ -312,7 +312,7 @@ def forecast(
         f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
         f"  Read them: flowcast forecasts --as-of {result['as_of']}",
-        highlight=False,
+        highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
