@@ -145,6 +145,9 @@ class ValidationConfig(_Section):
         None, ge=0, description="fail the run when as_of is more than this many periods after the latest observation "
         "of any series (a source that stopped being updated); unset: the run only warns, once every forecast period "
         "lies before as_of")
+    max_series_lost: float | None = Field(
+        None, ge=0, le=1, description="fail the run when more than this share of the series of the dataset's last "
+        "publish are not in the data at all (a partial export); unset: the run only warns, naming them")
 
 
 class PreprocessConfig(_Section):

@@ -5,7 +5,14 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from flowcast.data.freshness import check_staleness, freshness, freshness_lines, periods_between
+from flowcast.data.freshness import (
+    check_series_lost,
+    check_staleness,
+    freshness,
+    freshness_lines,
+    lost_series,
+    periods_between,
+)
 from flowcast.errors import DataValidationError
 
 
@@ -78,3 +85,20 @@ def test_the_data_quality_report_shows_the_gap_and_the_ended_series():
     assert "| periods from the latest observation to as_of | 87 |" in md
     assert "| series ended more than a horizon before the latest observation | 1 (e.g. closed) |" in md
     assert "periods from the latest" not in DataQualityReport(source="s", as_of="2026-12-03").to_markdown()
+
+
+def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail_the_run():
+    prev = datetime(2026, 11, 1)
+    c = lost_series(["a", "b", "c", "d"], {"a", "c", "new"}, prev)
+    assert c.lost == ["b", "d"] and c.previous_series == 4 and c.share == 0.5
+    line = c.line()
+    assert line is not None and line.startswith("2 of the 4 series of the last publish (as_of 2026-11-01 00:00)")
+    assert "e.g. b, d" in line and "max_series_lost" in line
+    check_series_lost(c, None)  # unset: a warning only
+    check_series_lost(c, 0.5)
+    with pytest.raises(DataValidationError, match=r"2 of the 4 series .*50.0%.*max_series_lost = 0.1: b, d\..*"
+                                                  r"MAX_SERIES_LOST=0.50"):
+        check_series_lost(c, 0.1)
+    kept = lost_series(["a", "b"], {"a", "b", "c"}, prev)
+    assert kept.lost == [] and kept.line() is None
+    check_series_lost(kept, 0.0)

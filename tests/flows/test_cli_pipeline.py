@@ -112,6 +112,34 @@ def test_a_stale_source_is_said_and_its_event_sent(tiny_csv, tmp_path, monkeypat
     assert "before as_of" in stale[0]["message"]
 
 
+def test_series_the_data_lost_since_the_last_publish_are_named_and_can_fail_the_run(tiny_csv, tmp_path, monkeypatch):
+    """A partial export: the next month's file lacks one of the 4 series the last publish forecast."""
+    import polars as pl
+
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    home = tmp_path / "home"
+    args = ["--config", str(cfg), "--home", str(home), "--models", "rnn", "--max-steps", "2", "--json"]
+    first = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--as-of", "2019-06-01", *args])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout.strip().splitlines()[-1])["series_lost"] == 0  # no earlier publish
+    full = pl.read_csv(tiny_csv)
+    gone = sorted(full["store"].unique().to_list())[1]
+    partial = tmp_path / "partial" / "tiny.csv"
+    partial.parent.mkdir()
+    full.filter(pl.col("store") != gone).write_csv(partial)
+    monkeypatch.setenv("FLOWCAST_VALIDATION__MAX_SERIES_LOST", "0.1")
+    failed = CliRunner().invoke(app, ["run", *_source_args(partial), "--as-of", "2019-07-01", *args])
+    assert failed.exit_code == 2, failed.output
+    error = json.loads(failed.stdout.strip().splitlines()[-1])["error"]
+    assert "1 of the 4 series of the last publish (25.0%)" in error and str(gone) in error
+    assert not EmbeddedStore(home / "warehouse").has("tiny", datetime(2019, 7, 1))
+    monkeypatch.delenv("FLOWCAST_VALIDATION__MAX_SERIES_LOST")
+    warned = CliRunner().invoke(app, ["run", *_source_args(partial), "--as-of", "2019-07-01", *args])
+    assert warned.exit_code == 0, warned.output
+    assert json.loads(warned.stdout.strip().splitlines()[-1])["series_lost"] == 1
+
+
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML.replace('cells = ["gru", "rnn"]', 'cells = ["rnn"]'))

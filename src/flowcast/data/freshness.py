@@ -1,5 +1,5 @@
-"""Data freshness: how far a run's as_of is past the data's latest observation, and which series
-ended long before the others.
+"""Data freshness and continuity: how far a run's as_of is past the data's latest observation,
+which series ended long before the others, and which series of the last publish the data lost.
 
 A scheduled pipeline keeps running when its source stops being updated (an export job that
 died, a feed that moved): every run then forecasts from the same old observations, and the
@@ -15,6 +15,10 @@ dbt's source freshness (warn_after / error_after), a run measures the gap:
 - `ended`: series whose last observation is more than a horizon before the latest one (a
   discontinued product, a closed store): each is still forecast from its own last
   observation, so their forecasts are dated long before the others'. The run names them.
+- `lost_series`: series the dataset's last earlier publish forecast that this run's data do not
+  have at all (not even a quarantined row): a partial export, a filter gone wrong upstream. The
+  run would publish without them and they would silently drop out of the forecasts; it names
+  them, and `validation.max_series_lost` (a share of the last publish's series) fails it.
 """
 
 from __future__ import annotations
@@ -98,3 +102,43 @@ def check_staleness(f: Freshness, max_staleness: int | None) -> None:
         f"the data are stale: the latest observation, {_when(f.latest_ds)}, is {f.periods_behind} periods ({f.freq}) "
         f"before as_of, more than [validation] max_staleness = {max_staleness}. Check that the source is still "
         f"updated, or allow it: FLOWCAST_VALIDATION__MAX_STALENESS={f.periods_behind}")
+
+
+@dataclass(frozen=True)
+class Continuity:
+    previous_as_of: datetime | None  # the dataset's last publish before this run's as_of (None: none)
+    previous_series: int  # series it forecast
+    lost: list[str]  # those this run's data do not have at all (sorted)
+
+    @property
+    def share(self) -> float:
+        return len(self.lost) / self.previous_series if self.previous_series else 0.0
+
+    def line(self) -> str | None:
+        """A warning for the run's log, None when nothing was lost."""
+        if not self.lost or self.previous_as_of is None:
+            return None
+        return (f"{len(self.lost)} of the {self.previous_series} series of the last publish (as_of "
+                f"{self.previous_as_of:%Y-%m-%d %H:%M}) are not in this run's data at all, e.g. "
+                f"{', '.join(self.lost[:5])}: they get no forecast this time. Did the source lose them? "
+                "([validation] max_series_lost fails a run past a share)")
+
+
+def lost_series(previous_ids: list[str], present_ids: set[str], previous_as_of: datetime | None) -> Continuity:
+    """`previous_ids`: the series of the last publish; `present_ids`: every series this run's data
+    have (forecast, excluded by preprocessing or with every row quarantined)."""
+    prev = {str(u) for u in previous_ids}
+    return Continuity(previous_as_of, len(prev), sorted(prev - {str(u) for u in present_ids}))
+
+
+def check_series_lost(c: Continuity, max_series_lost: float | None) -> None:
+    """DataValidationError when more than `max_series_lost` of the last publish's series are lost."""
+    if max_series_lost is None or not c.lost or c.share <= max_series_lost:
+        return
+    from flowcast.errors import DataValidationError
+
+    raise DataValidationError(
+        f"{len(c.lost)} of the {c.previous_series} series of the last publish ({c.share:.1%}) are not in the data, "
+        f"more than [validation] max_series_lost = {max_series_lost:g}: {', '.join(c.lost[:5])}"
+        f"{', ...' if len(c.lost) > 5 else ''}. Check the source, or allow it: "
+        f"FLOWCAST_VALIDATION__MAX_SERIES_LOST={c.share:.2f}")

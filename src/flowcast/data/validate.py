@@ -185,6 +185,9 @@ class DataQualityReport:
             *([(f"| series ended more than a horizon before the latest observation | "
                 f"{self.freshness['series_ended']:,} (e.g. {', '.join(self.freshness.get('ended', []))}) |")]
               if self.freshness.get("series_ended") else []),
+            *([(f"| series of the last publish not in the data (no forecast this time) | "
+                f"{self.freshness['series_lost']:,} (e.g. {', '.join(self.freshness.get('lost', []))}) |")]
+              if self.freshness.get("series_lost") else []),
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
              f"{'yes' if self.reconciled else 'NO'}"),

@@ -216,17 +216,23 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
     del valid
     report.add_preprocess(summary)
-    from flowcast.data.freshness import check_staleness, freshness, freshness_lines
+    from flowcast.data.freshness import check_series_lost, check_staleness, freshness, freshness_lines
 
     fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon))
     report.freshness = fresh.to_dict()
+    continuity = series_continuity(settings, source.name, as_of, td, report)
+    if continuity is not None:
+        report.freshness.update(series_lost=len(continuity.lost), lost=continuity.lost[:5])
     reporting.quality_artifact(report, scope)
-    for line in freshness_lines(fresh, ingested.as_of):
-        log.warning(line)
+    for line in [*freshness_lines(fresh, ingested.as_of), *([continuity.line()] if continuity else [])]:
+        if line:
+            log.warning(line)
     if fresh.all_before_as_of:
         events.emit(events.STALE, dataset=source.name, as_of=as_of, message=freshness_lines(fresh, ingested.as_of)[0],
                     **fresh.to_dict())
     check_staleness(fresh, settings.validation.max_staleness)
+    if continuity is not None:
+        check_series_lost(continuity, settings.validation.max_series_lost)
     if td.excluded.height:
         ex = td.excluded
         log.warning(
@@ -248,6 +254,28 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         settings=settings, notes=tuple(notes),
         ingested=ingested, rows_null_y=int(getattr(report, "rows_null_y", 0) or 0),
     )
+
+
+def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any, report: Any) -> Any:
+    """The series of `dataset`'s last publish before `as_of` that this run's data do not have at all
+    (`flowcast.data.freshness.Continuity`); None when there is no earlier publish or it cannot be read
+    (said in the log: the check must not stop a run that can publish)."""
+    from flowcast.data.freshness import lost_series
+    from flowcast.ops.quiet import previous_as_of
+    from flowcast.store import open_store
+
+    try:
+        store = open_store(settings)
+        prev = previous_as_of(store.as_ofs(dataset), storage_naive(as_of))
+        if prev is None:
+            return None
+        ids = store.read(dataset=dataset, as_of=prev)["unique_id"].unique().to_list()
+    except FlowcastError as exc:
+        get_run_logger().warning(f"Not compared with the series of the last publish of {dataset}: {exc}")
+        return None
+    present = set(td.ids) | set(td.excluded["unique_id"].cast(pl.Utf8).to_list() if td.excluded.height else [])
+    present |= {str(e["unique_id"]) for e in (getattr(report, "series_quarantined", None) or [])}
+    return lost_series(ids, present, prev)
 
 
 def future_notes(summary: Any) -> list[str]:
@@ -274,7 +302,7 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
             "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"),
-            "series_ended": fresh.get("series_ended", 0)}
+            "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0)}
 
 
 def validation_line(report: Any) -> str:
