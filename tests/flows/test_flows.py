@@ -376,6 +376,26 @@ def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(p
     assert store.read(dataset="tiny", as_of=datetime(2019, 10, 1)).height == 24
 
 
+@pytest.mark.parametrize("damage", ["cut short", "overwritten"])
+def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_home, damage):
+    """Regression: a cached TrainingData that could not be read back (a full disk or a kill while
+    Prefect rewrote it: its result file is written in place; or damage on disk) failed every run of
+    that data and as_of ('Error: Incorrect padding', 'UnpicklingError') until the entry expired,
+    7 days later. It is removed with a warning and the data preprocessed again."""
+    from flowcast.flows import forecast_flow
+
+    as_of = datetime(2019, 9, 1)
+    assert forecast_flow(as_of=as_of, **production_home)["published_rows"] == 24
+    values = sorted((Path(production_home["home"]) / "cache" / "results").glob("flowcast-preprocess-*"),
+                    key=lambda p: p.stat().st_mtime)
+    value = values[-1]  # this run's entry
+    value.write_bytes(value.read_bytes()[:100] if damage == "cut short" else b"\x1d" * 300)
+    again = forecast_flow(as_of=as_of, **production_home)
+    assert again["published_rows"] == 24
+    assert value.stat().st_size > 300  # written again, whole
+    assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
+
+
 def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_home, tmp_path):
     """Forecasts published at 2019-01-01 are scored by the run at 2019-04-01 on the three months
     observed since (steps 1-3, 4 series each) and again, completed, at 2019-09-01; a re-run of

@@ -96,6 +96,21 @@ def resolve_as_of(as_of: datetime | str | None) -> datetime:
     return as_instant(as_of).replace(microsecond=0)
 
 
+def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: datetime | None,
+                fingerprint: str) -> tuple[Any, Any]:
+    """The cached preprocess task; a cache entry that cannot be read back (cut short, damaged)
+    failed every run of that data and as_of until it expired (7 days): it is removed with a
+    warning and the data preprocessed again."""
+    try:
+        return tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+    except Exception:
+        why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
+        if why is None:
+            raise
+    get_run_logger().warning(f"The {why}: removed, preprocessing again")
+    return tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+
+
 def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
     the run is claimed there (which process runs it), and the runs of this home that a killed
@@ -206,14 +221,14 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     # the same data fingerprint as flowcast.data.preprocess.prepare_data: source content, as_of, valid rows
     fingerprint = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{rows_v}".encode()).hexdigest()[:16]
     valid = take_valid(result)
-    td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
+    td, summary = _preprocess(settings, valid, source, ingested.as_of, fingerprint)
     notes: list[str] = []
     if fit_spans:
         fitted, notes = fitted_spans(settings, td)
         if notes:
             log.info("Spans fitted to the data: " + " ".join(notes))
             settings = fitted
-            td, summary = tasks.cached_preprocess(settings)(valid, source, settings, ingested.as_of, fingerprint)
+            td, summary = _preprocess(settings, valid, source, ingested.as_of, fingerprint)
     del valid
     report.add_preprocess(summary)
     from flowcast.data.freshness import check_series_lost, check_staleness, freshness, freshness_lines

@@ -199,6 +199,33 @@ def preprocess_task(valid: Any, source: SourceConfig, settings: Settings, as_of:
     return preprocess(valid, source, settings, as_of, fingerprint)
 
 
+def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime | None,
+                       fingerprint: str) -> str | None:
+    """When the preprocessing cache entry of these arguments cannot be read back (its value cut
+    short by a full disk or a kill while Prefect rewrote it, or damaged on disk), remove its record
+    and value and return why; None when there is no entry or it reads (the failure was another)."""
+    from prefect._internal.result_records import ResultRecord
+
+    key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
+                                      "fingerprint": fingerprint})
+    record = settings.cache_dir.resolve() / "prefect" / key
+    value = settings.cache_dir.resolve() / "results" / key
+    try:
+        meta = record.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        stored = json.loads(meta).get("storage_key")
+        value = Path(stored) if stored else value
+        ResultRecord.deserialize_from_result_and_metadata(result=value.read_bytes(), metadata=meta)
+        return None
+    except Exception as exc:  # noqa: BLE001 - whatever the damage, the entry is unusable
+        why = f"preprocessing cache entry {record} (value {value}) could not be read back ({type(exc).__name__}: {exc})"
+    for path in (record, value):
+        path.unlink(missing_ok=True)
+    return why
+
+
 def cached_preprocess(settings: Settings):
     """The preprocess task with its cache records and cached values under the run's cache folder,
     so that two FLOWCAST_HOME roots never share state."""
