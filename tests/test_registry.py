@@ -343,6 +343,10 @@ def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     assert r.exit_code == 1 and "unknown model version 'lstm-v42'" in r.output
     r = runner.invoke(app, ["models", "list"])
     assert r.exit_code == 0 and "rnn-v1" in r.output
+    # a --dataset nothing was registered for (a typo) names the datasets that have versions
+    r = runner.invoke(app, ["models", "list", "--dataset", "toys"], terminal_width=400)
+    assert r.exit_code == 0 and "no registered models of toys in" in r.output
+    assert "registered datasets: toy" in r.output, r.output
 
 
 def test_a_production_version_deleted_by_hand_can_be_seen_and_repaired(tmp_path, _isolated_home):
