@@ -498,25 +498,3 @@ def test_no_series_left_because_freq_is_finer_than_the_data_says_which_freq_it_h
         preprocess(valid, source(freq=freq), settings(), None)
     said = f"the observations are {seen} apart (the median step), {guess}"
     assert said in str(err.value) and "MAX_GAP" not in str(err.value)
-
-
-def test_business_days_read_as_days_say_their_weekends_were_imputed():
-    """Regression: a stock's closes on business days, declared freq '1d', had every weekend imputed (102 of
-    361 points of a year) and forecast, and only a count of imputed points said anything. The report and the
-    run's log say that no observation falls on a weekend and what that means; a daily series observed on one
-    weekend day, or with a midweek gap, says nothing of the kind."""
-    from flowcast.data.validate import DataQualityReport
-
-    business = [d for d in range(21) if (D0 + timedelta(days=d)).weekday() < 5]
-    valid = frame({"a": [float(i) for i in range(len(business))], "b": [1.0] * len(business)},
-                  days={"a": business, "b": business})
-    _, s = preprocess(valid, source(), settings(), None)
-    assert s.weekends_imputed == 2 * 6 and s.rows_imputed == 2 * 6  # 3 weekends inside 3 weeks, 2 series
-    report = DataQualityReport(source="t", as_of=None)
-    report.add_preprocess(s)
-    assert "no observation falls on a Saturday or Sunday (business days?): the 12 weekend days" in report.to_markdown()
-    one_saturday = business + [3]
-    valid = frame({"a": [float(i) for i in range(len(one_saturday))]}, days={"a": sorted(one_saturday)})
-    assert preprocess(valid, source(), settings(), None)[1].weekends_imputed is None
-    midweek = frame({"a": [1, 2, 3, 6, 7, 8, 9, 10]}, days={"a": [0, 1, 2, 5, 6, 7, 8, 9]})
-    assert preprocess(midweek, source(), settings(), None)[1].weekend_note() is None

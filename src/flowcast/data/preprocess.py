@@ -98,17 +98,6 @@ class PreprocessSummary:
     # series' last value carried forward, else its next one; 0 for future ones with future_fill='zero');
     # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
     covariates_filled: dict[str, int] | None = None
-    # daily data with no observation on any Saturday or Sunday (business days): the weekend days imputed;
-    # None (a class attribute) when that is not the case, as for covariates_filled
-    weekends_imputed: int | None = None
-
-    def weekend_note(self) -> str | None:
-        """What a person with business-day data must know (None when it does not apply)."""
-        if not self.weekends_imputed:
-            return None
-        return (f"no observation falls on a Saturday or Sunday (business days?): the {self.weekends_imputed:,} "
-                "weekend days between them were imputed as gaps, and the forecasts count weekend days in their "
-                "horizon; flowcast has no business-day frequency (imputed days are never scored)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -536,12 +525,6 @@ def preprocess(
         at = frame.select("__sid", "ds").filter(frame["y"].is_null())
         imputed = at.select(ids.gather(at.get_column("__sid")).alias("unique_id"), "ds")
         del at
-    if n_missing and freq == "1d":  # business days read as days: every weekend a gap, imputed without a word
-        weekend = frame.select((pl.col("ds").dt.weekday() >= 6).alias("w"), pl.col("y").is_null().alias("m"))
-        weekend = weekend.filter(pl.col("w"))
-        if weekend.height >= 4 and weekend.get_column("m").all():  # two weekends or more, none observed
-            summary.weekends_imputed = weekend.height
-        del weekend
     if n_missing and cfg.impute in ("linear", "ffill", "zero"):
         frame = frame.with_columns(_impute(frame.drop_in_place("y"), cfg.impute))
     summary.rows_imputed = n_missing

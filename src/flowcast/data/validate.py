@@ -107,10 +107,6 @@ class DataQualityReport:
         imputed = (f"points imputed (gaps filled by preprocessing; not scored in backtests or realized accuracy): "
                    f"{int(p.get('rows_imputed', 0)):,} of {int(p.get('rows_out', 0)):,}")
         lines = ["", imputed]
-        if p.get("weekends_imputed"):
-            from flowcast.data.preprocess import PreprocessSummary
-
-            lines.append(str(PreprocessSummary(weekends_imputed=int(p["weekends_imputed"])).weekend_note()))
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")

@@ -222,8 +222,6 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
              f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
     for line in future_notes(summary):
         log.warning(line)
-    if weekends := getattr(summary, "weekend_note", lambda: None)():
-        log.warning(weekends[0].upper() + weekends[1:])
     if summary.network_short:
         log.info(f"{summary.network_short} of {td.n_series} series have fewer than the {td.meta.min_length} periods a "
                  "network needs: the statistical models that can run on them forecast them")
