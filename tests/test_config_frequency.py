@@ -58,3 +58,17 @@ def test_training_length_given_in_steps_is_the_whole_length(tmp_path, monkeypatc
     s = for_frequency(load_settings(empty), "1mo")
     assert (s.model.max_steps, s.model.max_epochs) == (300, 3)
     assert s.model.hidden_size == FREQUENCY_DEFAULTS["1mo"]["model"]["hidden_size"]  # the rest still applies
+
+
+def test_quarters_and_years_written_in_months_take_their_recipe(tmp_path):
+    """Regression: quarterly data declared as freq '3mo' (or yearly as '12mo', '4q') got the plain defaults, not
+    the quarterly (yearly) recipe chosen on M3 for that grid, as '7d' once lost the weekly season."""
+    from flowcast.config import recipe_freq
+
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    base = load_settings(empty)
+    assert for_frequency(base, "3mo").model_dump() == for_frequency(base, "1q").model_dump() != base.model_dump()
+    assert for_frequency(base, "12mo").model_dump() == for_frequency(base, "1y").model_dump()
+    assert [recipe_freq(f) for f in ("3mo", "12mo", "4q", "1q", "2mo", "6mo", "1d", "7d")] == [
+        "1q", "1y", "1y", "1q", "2mo", "6mo", "1d", "7d"]

@@ -157,6 +157,18 @@ def test_promote_and_rollback_stack(tmp_path):
     assert not [p for p in reg.root.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_rolling_back_a_dataset_without_a_pointer_names_those_that_have_one(tmp_path):
+    """Regression: `flowcast models rollback --dataset toys` (for 'toy') said 'production of toys is empty and
+    there is no earlier promotion', as if 'toys' were a dataset; it names the datasets that have a pointer."""
+    reg = ModelRegistry(tmp_path / "models")
+    reg.promote(_register(reg, tmp_path, "lstm").version)
+    with pytest.raises(RegistryError, match=r"production of toys is empty and there is no earlier promotion \(this "
+                                            r"registry has production pointers for toy only\)"):
+        reg.rollback(dataset="toys")
+    with pytest.raises(RegistryError, match=r"no earlier promotion$"):
+        reg.rollback(dataset="toy")
+
+
 def test_corrupt_pointer_is_a_registry_error(tmp_path):
     reg = ModelRegistry(tmp_path / "models")
     _register(reg, tmp_path, "rnn")
@@ -331,6 +343,10 @@ def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     assert r.exit_code == 1 and "unknown model version 'lstm-v42'" in r.output
     r = runner.invoke(app, ["models", "list"])
     assert r.exit_code == 0 and "rnn-v1" in r.output
+    # a --dataset nothing was registered for (a typo) names the datasets that have versions
+    r = runner.invoke(app, ["models", "list", "--dataset", "toys"], terminal_width=400)
+    assert r.exit_code == 0 and "no registered models of toys in" in r.output
+    assert "registered datasets: toy" in r.output, r.output
 
 
 def test_a_production_version_deleted_by_hand_can_be_seen_and_repaired(tmp_path, _isolated_home):

@@ -823,11 +823,23 @@ FREQUENCY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 _LINKED = ({"max_steps", "max_epochs"},)
 
 
+def recipe_freq(freq: str) -> str:
+    """The FREQUENCY_DEFAULTS key of a frequency written another way on the same grid: quarters as
+    '3mo', years as '12mo' or '4q' ('3mo' data got the plain defaults, not the quarterly recipe)."""
+    import re
+
+    m = re.fullmatch(r"(\d+)(mo|q|y)", freq)
+    if not m:
+        return freq
+    months = int(m.group(1)) * {"mo": 1, "q": 3, "y": 12}[m.group(2)]
+    return {1: "1mo", 3: "1q", 12: "1y"}.get(months, freq)
+
+
 def for_frequency(settings: Settings, freq: str) -> Settings:
     """`settings` with FREQUENCY_DEFAULTS[freq] applied to every field that was not given
     explicitly (a value in flowcast.toml, the environment or an option always wins). Fields the
     configuration does not have (yet) are left out."""
-    table = FREQUENCY_DEFAULTS.get(freq)
+    table = FREQUENCY_DEFAULTS.get(recipe_freq(freq))
     if not table:
         return settings
     update: dict[str, dict[str, Any]] = {}

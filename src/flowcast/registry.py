@@ -800,9 +800,12 @@ class ModelRegistry:
             if expected is not ANY and current != expected:
                 raise ProductionMovedError(f"production of {ds} is {current or 'empty'}, not {expected}: not rolled back")
             if len(stack) < 2:
+                known = sorted(ptr["datasets"])
+                other = (f" (this registry has production pointers for {', '.join(known)} only)"
+                         if ds is not None and ent is None and known else "")  # a typo in --dataset
                 raise RegistryError(
                     f"nothing to roll back to: production{f' of {ds}' if ds else ''} is {current or 'empty'} and there "
-                    "is no earlier promotion"
+                    f"is no earlier promotion{other}"
                 )
             assert ent is not None
             stack.pop()

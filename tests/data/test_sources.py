@@ -269,3 +269,13 @@ def test_header_cells_without_a_name_are_called_by_their_position(write_csv):
     p = write_csv("date,id,val,val\n2020-01-01,a,1,2\n", name="twice.csv")
     with pytest.raises(DataValidationError, match=r"names a declared column more than once \('val' is column 3 and 4\)"):
         ingest(make_source(p), None)
+
+
+def test_iso_weeks_parse_as_their_monday(write_csv):
+    """Regression: weekly data written as ISO-8601 weeks ('2021-W01', as SQL's IYYY-"W"IW and Excel exports
+    write them) was quarantined row by row as "time '2021-W01' does not parse as ISO-8601", while '2020Q1'
+    parsed. A week is its Monday (a weekday suffix its day); a week the year does not have stays unparsable."""
+    p = write_csv("date,id,val\n2021-W01,a,1\n2021W02,a,2\n2020-W53,a,3\n2021-W01-3,a,4\n2021-W53,a,5\n2021-W00,a,6\n")
+    got = ingest(make_source(p, freq="1w"), None).frame.select("ds").collect()
+    assert got["ds"].to_list() == [datetime(2021, 1, 4), datetime(2021, 1, 11), datetime(2020, 12, 28),
+                                   datetime(2021, 1, 6), None, None]

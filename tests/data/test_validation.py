@@ -463,3 +463,11 @@ def test_the_reports_date_range_shows_dates_as_dates_and_says_instants_are_utc(w
     hourly = write_csv("date,id,val\n2024-03-25 01:00,a,1\n2024-03-25 02:00,a,2\n", name="h.csv")
     md = run_validate(hourly, freq="1h", tz="Europe/Berlin").report.to_markdown()
     assert "| date range | 2024-03-25 00:00 .. 2024-03-25 01:00 (UTC) |" in md, md
+
+
+def test_an_as_of_before_the_data_says_when_the_data_begins(write_csv):
+    """Regression: a backfill date (or --as-of) before a dataset's first row failed with 'all 3 rows are after
+    as_of=...; nothing to validate', leaving the user to find where the data begins; it says so."""
+    with pytest.raises(DataValidationError, match=r"all 3 rows are after as_of=2019-06-01 00:00:00\+00:00 \(the first "
+                                                  r"is 2020-01-01: pick an as_of from then on\); nothing to validate"):
+        run_validate(write_csv(HEADER + GOOD), as_of=datetime(2019, 6, 1))

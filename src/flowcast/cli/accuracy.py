@@ -78,6 +78,11 @@ def accuracy(
         emit_json({"store": getattr(store, "location", str(settings.warehouse_dir)), "datasets": report})
         return
     if not report:
+        published = store.datasets()
+        if dataset and published and dataset not in published:  # a typo: 'yet' promised what never comes
+            console.print(f"nothing of dataset {dataset} is published in {getattr(store, 'location', '')}: "
+                          f"published datasets: {', '.join(published)}", highlight=False)
+            return
         what = " ".join(x for x in (f"dataset {dataset}" if dataset else "", f"as_of {as_of}" if as_of else "") if x)
         console.print(f"no realized accuracy{f' for {what}' if what else ''} yet: a retrain or forecast run scores "
                       "earlier published forecasts once their periods have actuals", highlight=False)

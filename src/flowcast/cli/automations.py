@@ -37,9 +37,11 @@ def apply_cmd(config: ConfigOpt = None, home: HomeOpt = None, json_out: JsonOpt 
     Notifications go to [alerts] webhook_url (FLOWCAST_ALERTS__WEBHOOK_URL); without one only
     `flowcast: crash silent runs` (runs whose heartbeats stopped are marked Crashed) is applied."""
     from flowcast.ops.automations import apply
+    from flowcast.ops.reaper import temporary_api
 
     settings = resolve_settings(config=config, home=home)
-    done = apply(settings)
+    with temporary_api():  # without PREFECT_API_URL: a watched temporary server that sends no telemetry
+        done = apply(settings)
     if json_out:
         emit_json({"api": _api_hint(), "block": settings.alerts.block_name, "webhook_url": settings.alerts.webhook_url,
                    "automations": [d.to_dict() for d in done]})
@@ -59,8 +61,10 @@ def apply_cmd(config: ConfigOpt = None, home: HomeOpt = None, json_out: JsonOpt 
 def list_cmd(json_out: JsonOpt = False) -> None:
     """flowcast's automations on the Prefect server."""
     from flowcast.ops.automations import listing
+    from flowcast.ops.reaper import temporary_api
 
-    rows = listing()
+    with temporary_api():  # (offline, the temporary server's telemetry logged ERROR tracebacks)
+        rows = listing()
     if json_out:
         emit_json({"api": _api_hint(), "automations": rows})
         return

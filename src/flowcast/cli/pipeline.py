@@ -427,11 +427,13 @@ def serve(
     from flowcast.flows.deploy import schedule_settings, serve_all
 
     schedule_settings()  # a bad FLOWCAST_TIMEZONE or *_CRON is said before a Prefect server starts
+    from flowcast.ops.reaper import temporary_api
 
-    serve_all(
-        {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
-        limit=limit,
-    )
+    with temporary_api():  # no PREFECT_API_URL: Prefect's temporary server, watched, without telemetry
+        serve_all(
+            {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
+            limit=limit,
+        )
 
 
 @app.command()

@@ -255,7 +255,9 @@ def models_list(
                    **({"problem": "; ".join(problems)} if problems else {})})
         return
     if not rows:
-        console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}")
+        others = sorted({v.dataset for v in reg.list() if v.dataset}) if dataset else []  # a typo in --dataset
+        console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}"
+                      + (f"; registered datasets: {', '.join(others)}" if others else ""), highlight=False)
         return
     for table in _versions_tables(rows):
         out.print(table)

@@ -73,6 +73,7 @@ _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{2}$"  # ... and a calendar month ('2020-03')
 _QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
+_ISO_WEEK_RE = r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$"  # an ISO-8601 week ('2021-W01', '2021W01'), or a day of it ('2021-W01-3')
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
 
 
@@ -535,15 +536,28 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
-    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision) or a quarter ('2020Q1',
-    '2020-Q1') as the ISO date of its first day, which `str.to_datetime` parses; other values unchanged."""
+    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
+    '2020-Q1') or an ISO week ('2021-W01': its Monday) as the ISO date of its first day, which
+    `str.to_datetime` parses; other values unchanged."""
     quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
     return (
         pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
         .when(text.str.contains(_YEAR_MONTH_RE)).then(text + "-01")
         .when(text.str.contains(_QUARTER_RE)).then(pl.format("{}-{}-01", text.str.extract(_QUARTER_RE, 1), quarter))
+        .when(text.str.contains(_ISO_WEEK_RE)).then(_iso_week_day(text).dt.to_string("%Y-%m-%d"))
         .otherwise(text)
     )
+
+
+def _iso_week_day(text: pl.Expr) -> pl.Expr:
+    """'2021-W01' -> 2021-01-04 (the Monday of ISO week 1 of 2021; '2021-W01-3' its Wednesday); a week the
+    year does not have ('2021-W53') is null, so unparsable, never the next year's first week."""
+    year = text.str.extract(_ISO_WEEK_RE, 1).cast(pl.Int32, strict=False)
+    week = text.str.extract(_ISO_WEEK_RE, 2).cast(pl.Int32, strict=False)
+    day = text.str.extract(_ISO_WEEK_RE, 3).cast(pl.Int32, strict=False).fill_null(1)
+    jan4 = pl.date(year, 1, 4)  # always in week 1
+    date = jan4 - pl.duration(days=jan4.dt.weekday() - 1) + pl.duration(days=(week - 1) * 7 + day - 1)
+    return pl.when((date.dt.iso_year() == year) & (date.dt.week() == week)).then(date)
 
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:

@@ -384,7 +384,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         plans.append(
             ingested.unfiltered.select(
                 pl.len().alias("rows_read"), after.sum().alias("after"),
-                (after & planned_row(source)).sum().alias("planned"),
+                (after & planned_row(source)).sum().alias("planned"), pl.col(DS_RAW).min().alias("first"),
             )
         )
     else:
@@ -405,9 +405,11 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of} ({rows_planned} of them kept "
             "for their planned future covariates only); nothing observed to validate"
         )
-    if rows_in == 0:
+    if rows_in == 0:  # a backfill date before the data began: say when it begins
+        first = counts["first"][0] if "first" in counts.columns else None
+        since = f" (the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on)" if first else ""
         raise DataValidationError(
-            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}; nothing to validate"
+            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{since}; nothing to validate"
         )
 
     n_failed = flagged.height - flagged["__code"].null_count()

@@ -164,6 +164,8 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     from flowcast.data.lengths import fit_network_spans_for_backtest
 
     pp, mc, ev, h = settings.preprocess, settings.model, settings.evaluation, int(td.meta.horizon)
+    if not mc.cells and not settings.tuning.enabled:  # no network to fit them for: the notes said it was
+        return settings, []                         # shortened 'so that the networks take part in the backtest'
     val = pp.val_size if pp.val_size is not None else h
     spans = fit_network_spans_for_backtest(
         td.lengths()["length"].to_list(), horizon=h, lookback=mc.lookback, val_size=val,
