@@ -267,7 +267,11 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         assert retried[0]["as_of"] == held["parameters"]["as_of"]  # the killed run's date
         crashed = http("GET", f"{srv.api}/flow_runs/{held['id']}").json()
         assert crashed["state"]["type"] == "CRASHED", crashed["state"]
-        assert f"No heartbeat for {CRASH_AFTER}" in crashed["state"]["message"]
+        # whoever saw it first says why: Prefect's heartbeat automation, or flowcast's reaper (a later run in
+        # the same home on this machine finds the killed run's process gone: flowcast.ops.reaper)
+        message = crashed["state"]["message"]
+        assert f"No heartbeat for {CRASH_AFTER}" in message or (
+            "is gone without reporting a final state" in message and "killed (SIGKILL)" in message), message
         final = _stored(home)
         assert sorted(final) == sorted(stored) + ["2019-07-01T00:00:00", "2019-08-01T00:00:00", "2019-09-01T00:00:00"]
         assert all(rows == distinct == 24 for rows, distinct, _, _ in final.values())
