@@ -249,6 +249,7 @@ def quiet_lightning() -> Iterator[None]:
     user acts on, and a `flowcast tune` (whose trials train in the flow's process) printed seven per
     trial. Its warnings and errors still show."""
     import logging
+    import warnings
 
     import lightning.pytorch  # noqa: F401  (its first import sets these loggers to INFO)
 
@@ -258,7 +259,12 @@ def quiet_lightning() -> Iterator[None]:
         if lg.getEffectiveLevel() < logging.WARNING:
             lg.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            # what Lightning's own code is told by torch ('`isinstance(treespec, LeafSpec)` is deprecated',
+            # a FutureWarning raised in lightning/pytorch/utilities/_pytree.py) is for its developers
+            for category in (FutureWarning, DeprecationWarning):
+                warnings.filterwarnings("ignore", category=category, module=r"lightning\.")
+            yield
     finally:
         for lg, level in zip(loggers, saved, strict=True):
             lg.setLevel(level)

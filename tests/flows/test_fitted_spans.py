@@ -1,4 +1,4 @@
-"""The flows' shared steps that need no Prefect run: spans fitted to the data."""
+"""The flows' shared steps that need no Prefect run (flows.common): spans fitted to the data."""
 
 from __future__ import annotations
 
