@@ -264,3 +264,52 @@ def test_only_an_unfinished_training_of_the_same_key_is_resumable(tmp_path, td):
     assert resumable(runs, "another-key") is None
     (out / "checkpoints" / "last.ckpt").write_bytes(b"cut short")
     assert resumable(runs, key) is None
+
+
+TRAIN_WITH_A_SIZE_LIMIT = """
+import resource, sys
+from model_factories import make_td, tiny_cfg
+from flowcast.errors import StorageError
+from flowcast.models.train import train_model
+resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))  # the data (4 KB) fits, a checkpoint (39 KB) fails
+try:
+    train_model(make_td(), tiny_cfg(launcher="process"), sys.argv[1], cell="gru")
+except StorageError as exc:
+    print("StorageError:", exc)
+"""
+
+
+def test_a_training_process_that_cannot_write_is_a_storage_error(tmp_path):
+    """Regression: a training process that failed for a full disk was a TrainingError, which the
+    retrain treats as the candidate's fault: on a nearly full disk a run went on to the next
+    candidate and registered and promoted naive (then failed to publish). It is a StorageError,
+    which fails the run (evaluation.decision.first_publishable)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src")])}
+    r = subprocess.run([sys.executable, "-c", TRAIN_WITH_A_SIZE_LIMIT, str(tmp_path / "run")], env=env, check=False,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.startswith(f"StorageError: could not write the training of gru under {tmp_path / 'run'}: "
+                               "file too large (a file-size limit)"), r.stdout
+
+
+def test_a_full_disk_fails_the_run_instead_of_publishing_the_next_candidate():
+    from flowcast.errors import StorageError
+    from flowcast.evaluation.decision import ForecastCheck, first_publishable
+
+    def attempt(name):
+        if name == "hybrid":
+            raise StorageError("could not write /x: no space left on device (the disk is full)")
+        if name == "gru":
+            raise TrainingError("training gru diverged")
+        return name, "forecast"
+
+    ok = lambda fc: ForecastCheck(ok=True, problems=[])
+    name, _, _, notes = first_publishable(["gru", "theta"], attempt, ok)
+    assert name == "theta" and "gru was not published: it could not forecast (training gru diverged)" in notes[0]
+    with pytest.raises(StorageError, match="no space left"):
+        first_publishable(["hybrid", "theta"], attempt, ok)

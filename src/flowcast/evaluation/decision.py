@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import FlowcastError
+from flowcast.errors import FlowcastError, StorageError
 from flowcast.evaluation.candidates import PRODUCTION, too_many_failures
 
 _METRIC_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}
@@ -242,11 +242,15 @@ def first_publishable(
     """Walk `order` (best first): `attempt(name)` builds the candidate and forecasts with it
     (model, forecast), `check(forecast)` says whether those forecasts may be published. Returns
     (name, model, forecast, notes) of the first that passes, or (None, None, None, notes): a
-    candidate that fails (a NaN refit, an error) never gets further than its note."""
+    candidate that fails (a NaN refit, an error) never gets further than its note. A file that
+    cannot be written (a full disk: StorageError) is no fault of the candidate: it is raised, so
+    that the run fails instead of registering and promoting the next, worse one."""
     notes: list[str] = []
     for name in order:
         try:
             model, fc = attempt(name)
+        except StorageError:
+            raise
         except (FlowcastError, ValueError) as exc:
             notes.append(f"{name} was not published: it could not forecast ({exc}).")
             continue

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import DistributedConfig, ModelConfig
-from flowcast.errors import TrainingError
+from flowcast.errors import StorageError, TrainingError
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -389,6 +389,16 @@ def launch_command(n_devices: int, args: list[str]) -> list[str]:
     return [sys.executable, "-m", "flowcast.models.train_entry", *args]
 
 
+def _full_disk(log_tail: str) -> str | None:
+    """Why a training process could not write its files, from its log (a full disk, a file-size
+    limit), or None."""
+    if any(m in log_tail for m in ("No space left on device", "[Errno 28]", "os error 28")):
+        return "no space left on device (the disk is full)"
+    if any(m in log_tail for m in ("File too large", "[Errno 27]")):
+        return "file too large (a file-size limit)"
+    return None
+
+
 def _tail(path: Path, n: int = 3000) -> str:
     try:
         return path.read_text(errors="replace")[-n:]
@@ -564,7 +574,11 @@ def train_model(
         posted.report_rank(out_dir / "ranks")
         posted.finish(rc == 0, "" if rc == 0 else _tail(log))
     if rc != 0:
-        raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{_tail(log)}")
+        tail = _tail(log)
+        if full := _full_disk(tail):  # the disk, not the model: a StorageError, as in this process
+            raise StorageError(f"could not write the training of {cell} under {out_dir}: {full}; the previous "
+                               f"file, if any, is intact (the training process said:\n{tail[-1000:]})")
+        raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{tail}")
     art = ModelArtifact.load(out_dir)
     shutil.rmtree(data_dir, ignore_errors=True)  # the copy for the child; the artifact doesn't need it
     if copies is not None:
