@@ -15,6 +15,10 @@ from flowcast.errors import DataValidationError
     (datetime(2026, 12, 1), datetime(2026, 12, 3), "1mo", 0),
     (datetime(2024, 5, 3), datetime(2024, 5, 6, 3), "1b", 1),  # Friday's value, read early on Monday
     (datetime(2024, 5, 3), datetime(2024, 5, 7, 3), "1b", 2),
+    # as_of over the weekend: Friday's period holds Saturday and Sunday, so Friday's value is not behind
+    (datetime(2024, 5, 3), datetime(2024, 5, 4, 10), "1b", 0),
+    (datetime(2024, 5, 3), datetime(2024, 5, 5, 23), "1b", 0),
+    (datetime(2024, 5, 2), datetime(2024, 5, 5), "1b", 1),
     (datetime(2025, 10, 1), datetime(2026, 12, 3), "1q", 4),
     (datetime(2020, 1, 1), datetime(2026, 12, 3), "1y", 6),
     (datetime(2026, 12, 1), datetime(2026, 12, 3), "1d", 2),
@@ -78,3 +82,13 @@ def test_the_data_quality_report_shows_the_gap_and_the_ended_series():
     assert "| periods from the latest observation to as_of | 87 |" in md
     assert "| series ended more than a horizon before the latest observation | 1 (e.g. closed) |" in md
     assert "periods from the latest" not in DataQualityReport(source="s", as_of="2026-12-03").to_markdown()
+
+
+def test_a_weekend_as_of_is_not_stale_at_1b():
+    """Data through Friday read on Saturday: the next business day, Monday, is still ahead, so the
+    run neither warns that every forecast period lies before as_of nor fails max_staleness = 0."""
+    f = freshness(_lengths({"a": datetime(2026, 9, 25), "b": datetime(2026, 9, 25)}), datetime(2026, 9, 26, 9),
+                  "1b", 1)
+    assert f.periods_behind == 0 and not f.all_before_as_of
+    assert freshness_lines(f, datetime(2026, 9, 26, 9)) == []
+    check_staleness(f, 0)
