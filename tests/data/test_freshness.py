@@ -92,3 +92,14 @@ def test_a_weekend_as_of_is_not_stale_at_1b():
     assert f.periods_behind == 0 and not f.all_before_as_of
     assert freshness_lines(f, datetime(2026, 9, 26, 9)) == []
     check_staleness(f, 0)
+
+
+def test_the_period_of_as_of_still_to_forecast_is_not_stale():
+    """Daily data through yesterday, read today with horizon 1: the one forecast period is today,
+    the period as_of falls in, not one before it (each such run warned and sent flowcast.data.stale).
+    A day more, and the forecast of yesterday lies wholly before as_of."""
+    fresh = freshness(_lengths({"a": datetime(2026, 12, 2)}), datetime(2026, 12, 3, 4, 40), "1d", 1)
+    assert fresh.periods_behind == 1 and not fresh.all_before_as_of
+    assert freshness_lines(fresh, datetime(2026, 12, 3, 4, 40)) == []
+    late = freshness(_lengths({"a": datetime(2026, 12, 1)}), datetime(2026, 12, 3, 4, 40), "1d", 1)
+    assert late.periods_behind == 2 and late.all_before_as_of
