@@ -22,6 +22,10 @@ from flowcast.errors import DataValidationError
     (datetime(2026, 12, 1), datetime(2026, 12, 3), "1mo", 0),
     (datetime(2024, 5, 3), datetime(2024, 5, 6, 3), "1b", 1),  # Friday's value, read early on Monday
     (datetime(2024, 5, 3), datetime(2024, 5, 7, 3), "1b", 2),
+    # as_of over the weekend: Friday's period holds Saturday and Sunday, so Friday's value is not behind
+    (datetime(2024, 5, 3), datetime(2024, 5, 4, 10), "1b", 0),
+    (datetime(2024, 5, 3), datetime(2024, 5, 5, 23), "1b", 0),
+    (datetime(2024, 5, 2), datetime(2024, 5, 5), "1b", 1),
     (datetime(2025, 10, 1), datetime(2026, 12, 3), "1q", 4),
     (datetime(2020, 1, 1), datetime(2026, 12, 3), "1y", 6),
     (datetime(2026, 12, 1), datetime(2026, 12, 3), "1d", 2),
@@ -102,3 +106,24 @@ def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail
     kept = lost_series(["a", "b"], {"a", "b", "c"}, prev)
     assert kept.lost == [] and kept.line() is None
     check_series_lost(kept, 0.0)
+
+
+def test_a_weekend_as_of_is_not_stale_at_1b():
+    """Data through Friday read on Saturday: the next business day, Monday, is still ahead, so the
+    run neither warns that every forecast period lies before as_of nor fails max_staleness = 0."""
+    f = freshness(_lengths({"a": datetime(2026, 9, 25), "b": datetime(2026, 9, 25)}), datetime(2026, 9, 26, 9),
+                  "1b", 1)
+    assert f.periods_behind == 0 and not f.all_before_as_of
+    assert freshness_lines(f, datetime(2026, 9, 26, 9)) == []
+    check_staleness(f, 0)
+
+
+def test_the_period_of_as_of_still_to_forecast_is_not_stale():
+    """Daily data through yesterday, read today with horizon 1: the one forecast period is today,
+    the period as_of falls in, not one before it (each such run warned and sent flowcast.data.stale).
+    A day more, and the forecast of yesterday lies wholly before as_of."""
+    fresh = freshness(_lengths({"a": datetime(2026, 12, 2)}), datetime(2026, 12, 3, 4, 40), "1d", 1)
+    assert fresh.periods_behind == 1 and not fresh.all_before_as_of
+    assert freshness_lines(fresh, datetime(2026, 12, 3, 4, 40)) == []
+    late = freshness(_lengths({"a": datetime(2026, 12, 1)}), datetime(2026, 12, 3, 4, 40), "1d", 1)
+    assert late.periods_behind == 2 and late.all_before_as_of

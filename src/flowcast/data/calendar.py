@@ -65,15 +65,20 @@ def _step_us(unit: str, n: int) -> pl.Expr:
 
 
 def periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
-    """Number of grid steps from `first` to `last` (both on the grid; Int64)."""
+    """Number of grid steps from `first` to `last` (both on the grid; Int64; at 1b `last` may fall on a
+    weekend: it counts from the Friday before it)."""
     n, unit = parse_freq(freq)
     if unit in _MONTHS:
         months = (last.dt.year() - first.dt.year()).cast(pl.Int64) * 12 + (
             last.dt.month().cast(pl.Int64) - first.dt.month().cast(pl.Int64)
         )
         return months // (_MONTHS[unit] * n)
-    if unit == "b":  # business days in [first, last): the steps between two of them
-        return pl.business_day_count(first.dt.date(), last.dt.date()).cast(pl.Int64)
+    if unit == "b":  # business days in [first, last): the steps between two of them. A Saturday or
+        # Sunday (an as_of read over a weekend) counts as the Friday whose period holds it, as in `shift`
+        def day(x: pl.Expr) -> pl.Expr:
+            return x.dt.date().dt.add_business_days(0, roll="backward")
+
+        return pl.business_day_count(day(first), day(last)).cast(pl.Int64)
     return (last - first).dt.total_microseconds() // _step_us(unit, n)
 
 

@@ -10,7 +10,7 @@ dbt's source freshness (warn_after / error_after), a run measures the gap:
   series to as_of, both on the ds axis (`Ingested.as_of_ds`: the source's local dates, or UTC
   instants for sub-daily data). A monthly source read on 2026-12-03 whose latest month is
   2026-11 is 1 behind (its usual publication lag); one whose latest is 2019-09 is 86 behind.
-  When it reaches the horizon, every forecast period lies before as_of: the run says so (a
+  When it exceeds the horizon, every forecast period lies before as_of: the run says so (a
   warning; `validation.max_staleness` turns a gap above a limit into an error).
 - `ended`: series whose last observation is more than a horizon before the latest one (a
   discontinued product, a closed store): each is still forecast from its own last
@@ -43,8 +43,10 @@ class Freshness:
 
     @property
     def all_before_as_of(self) -> bool:
-        """Every forecast period (latest_ds + 1 .. + horizon) lies at or before as_of."""
-        return self.periods_behind is not None and self.periods_behind >= self.horizon
+        """Every forecast period (latest_ds + 1 .. + horizon) lies before the period of as_of: more than a
+        horizon behind. At exactly a horizon the last forecast period is the one as_of falls in, still
+        running (daily data through yesterday, read today at horizon 1): not stale."""
+        return self.periods_behind is not None and self.periods_behind > self.horizon
 
     def to_dict(self) -> dict[str, Any]:
         return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
