@@ -123,3 +123,30 @@ def test_reaping_leaves_live_and_foreign_claims_and_drops_damaged_ones(tmp_path)
     (folder / "damaged.json").write_text('{"flow_run_id": "0000')
     assert reap(tmp_path, current_api=False) == []
     assert sorted(p.name for p in folder.iterdir()) == ["foreign.json", "live.json"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_claim_whose_process_cannot_be_seen_from_here_is_never_marked(tmp_path):
+    """Two containers on one machine may share its hostname (docker --network host) and a home,
+    each seeing only its own processes: a live run of the other container is not in our /proc. A
+    claim written in another pid namespace, or without a process start time (no /proc where it
+    ran), is left alone; before, the answering API was asked and the claim dropped (a live run
+    would have been marked Crashed)."""
+    from flowcast.ops.reaper import CLAIMS, reap
+
+    folder = tmp_path / CLAIMS
+    folder.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    base = {"pid": dead.pid, "pid_start": "1", "host": socket.gethostname(), "api_url": ""}
+    other_ns = {**base, "flow_run_id": "00000000-0000-0000-0000-000000000003", "pid_ns": "pid:[1]"}
+    no_start = {**base, "flow_run_id": "00000000-0000-0000-0000-000000000004", "pid_start": None}
+    (folder / "other_ns.json").write_text(json.dumps(other_ns))
+    (folder / "no_start.json").write_text(json.dumps(no_start))
+    assert reap(tmp_path) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["no_start.json", "other_ns.json"]
+    # the same claim in this process's namespace, its process gone: acted on (the API has no such run)
+    mine = {**other_ns, "pid_ns": os.readlink("/proc/self/ns/pid")}
+    (folder / "other_ns.json").write_text(json.dumps(mine))
+    assert [r.action for r in reap(tmp_path)] == ["unknown"]
+    assert [p.name for p in folder.iterdir()] == ["no_start.json"]

@@ -33,7 +33,9 @@ flow run whose process is gone from this host while the API still has it in a no
 Three places call it: the watchdog, as soon as its command is gone (before it stops the temporary
 server, which still holds that run); every flowcast flow run as it starts (a later run in the same
 home, for a watchdog that was killed too or a process that had none, e.g. `flowcast serve`); and
-`flowcast reap`. A claim of another host is left alone (its process cannot be checked from here).
+`flowcast reap`. A claim of another host, of another pid namespace (a container sharing the
+hostname and the home) or without a process start time is left alone (its process cannot be
+checked from here).
 
 Run as `python -m flowcast.ops.reaper OWNER_PID OWNER_START [HOME ...]`.
 """
@@ -162,6 +164,15 @@ def _host() -> str:
     return socket.gethostname()
 
 
+def _pid_namespace() -> str | None:
+    """This process's pid namespace ('pid:[4026531836]'): containers on one machine may share its
+    hostname (docker --network host, hostNetwork pods) while each sees only its own processes."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def claim_flow_run(home: str | Path) -> Path | None:
     """Record that this process runs the current flow run (module doc); None outside a flow run.
     Then reap the claims of this home that dead processes left (a run killed before this one)."""
@@ -176,7 +187,7 @@ def claim_flow_run(home: str | Path) -> Path | None:
     api = str(getattr(ctx.client, "api_url", "") or "")
     folder = Path(home) / CLAIMS
     claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
-             "pid_start": start_time(me), "host": _host(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
+             "pid_start": start_time(me), "host": _host(), "pid_ns": _pid_namespace(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
     path = folder / f"{ctx.flow_run.id}.json"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -196,11 +207,18 @@ def claim_flow_run(home: str | Path) -> Path | None:
 
 
 def _alive(claim: dict[str, Any]) -> bool | None:
-    """Whether the claim's process still runs; None when it ran on another host (unknown)."""
+    """Whether the claim's process still runs; None when that cannot be checked from here (unknown):
+    another host, another pid namespace of this host (another container sharing the home: its
+    processes are not in our /proc), or a claim without a start time (no /proc where it ran)."""
     if claim.get("host") != _host():
         return None
+    ns = claim.get("pid_ns")
+    if ns is not None and ns != _pid_namespace():
+        return None
     pid, started = claim.get("pid"), claim.get("pid_start")
-    return isinstance(pid, int) and started is not None and start_time(pid) == started
+    if started is None:
+        return None
+    return isinstance(pid, int) and start_time(pid) == started
 
 
 def _clients(claim: dict[str, Any], current_api: bool) -> list[Any]:
