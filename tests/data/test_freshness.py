@@ -127,3 +127,9 @@ def test_the_period_of_as_of_still_to_forecast_is_not_stale():
     assert freshness_lines(fresh, datetime(2026, 12, 3, 4, 40)) == []
     late = freshness(_lengths({"a": datetime(2026, 12, 1)}), datetime(2026, 12, 3, 4, 40), "1d", 1)
     assert late.periods_behind == 2 and late.all_before_as_of
+
+
+def test_a_sub_daily_latest_observation_is_said_as_a_utc_instant():
+    f = freshness(_lengths({"a": datetime(2026, 12, 1, 0, 0)}), datetime(2026, 12, 3, 4, 40), "1h", 24)
+    assert f.periods_behind == 52 and "The latest observation, 2026-12-01 00:00 UTC, is 52 periods (1h)" in \
+        freshness_lines(f, datetime(2026, 12, 3, 4, 40))[0]
