@@ -25,6 +25,39 @@ def write_series(path: Path, n_series: int = 4, n_months: int = N_MONTHS) -> Pat
     return path
 
 
+def tiny_toml(csv: Path, max_steps: int = 3, **model: object) -> str:
+    """flowcast.toml of a command-line run on `write_series` data (dataset "tiny"): one tiny gru trained
+    inline on the CPU, one backtest window; `model` adds [model] keys (checkpoint_every = 10)."""
+    extra = "".join(f"{k} = {v}\n" for k, v in model.items())
+    return f"""
+[sources.tiny]
+path = "{csv}"
+id_cols = ["store"]
+time_col = "month"
+target_col = "sales"
+freq = "1mo"
+horizon = 6
+season_length = 12
+
+[publish]
+plot_series = 1
+
+[model]
+cells = ["gru"]
+lookback = 12
+hidden_size = 8
+num_layers = 1
+batch_size = 64
+max_steps = {max_steps}
+{extra}launcher = "inline"
+accelerator = "cpu"
+early_stopping_patience = 0
+
+[evaluation]
+n_windows = 1
+"""
+
+
 def source_dict(path: Path) -> dict:
     return {"name": "tiny", "path": str(path), "id_cols": ["store"], "time_col": "month", "target_col": "sales",
             "freq": "1mo", "horizon": 6, "season_length": 12}

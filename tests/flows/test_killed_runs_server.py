@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from flow_helpers import write_series
+from flow_helpers import tiny_toml, write_series
 from prefect_server import http, prefect_server
 
 from flowcast.store import EmbeddedStore
@@ -26,33 +26,6 @@ from flowcast.store import EmbeddedStore
 ROOT = Path(__file__).resolve().parents[2]
 FLOWCAST = str(Path(sys.executable).parent / "flowcast")
 
-TOML = """
-[sources.tiny]
-path = "{csv}"
-id_cols = ["store"]
-time_col = "month"
-target_col = "sales"
-freq = "1mo"
-horizon = 6
-season_length = 12
-
-[publish]
-plot_series = 1
-
-[model]
-cells = ["gru"]
-lookback = 12
-hidden_size = 8
-num_layers = 1
-batch_size = 64
-max_steps = 3
-launcher = "inline"
-accelerator = "cpu"
-early_stopping_patience = 0
-
-[evaluation]
-n_windows = 1
-"""
 
 
 def _args(cfg: Path, home: Path, *extra: str) -> list[str]:
@@ -113,7 +86,7 @@ def _start_and_kill(srv, cfg: Path, home: Path, log: Path, *, watchdog_too: bool
 def test_a_killed_run_is_marked_crashed_not_left_running(tmp_path):
     csv = write_series(tmp_path / "tiny.csv", n_series=4)
     cfg = tmp_path / "flowcast.toml"
-    cfg.write_text(TOML.format(csv=csv))
+    cfg.write_text(tiny_toml(csv))
     home = tmp_path / "home"
     with prefect_server(tmp_path / "server", {"PYTHONPATH": str(ROOT / "src")}) as srv:
         # -- 1. the command alone is killed: its watchdog crashes the run

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from flow_helpers import write_series
+from flow_helpers import tiny_toml, write_series
 
 from flowcast.store import EmbeddedStore
 
@@ -22,34 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWCAST = str(Path(sys.executable).parent / "flowcast")
 MAX_STEPS = 80
 
-TOML = """
-[sources.tiny]
-path = "{csv}"
-id_cols = ["store"]
-time_col = "month"
-target_col = "sales"
-freq = "1mo"
-horizon = 6
-season_length = 12
-
-[publish]
-plot_series = 1
-
-[model]
-cells = ["gru"]
-lookback = 12
-hidden_size = 8
-num_layers = 1
-batch_size = 64
-max_steps = {steps}
-checkpoint_every = 10
-launcher = "inline"
-accelerator = "cpu"
-early_stopping_patience = 0
-
-[evaluation]
-n_windows = 1
-"""
 
 
 def _env() -> dict[str, str]:
@@ -69,7 +41,7 @@ def _steps_logged(training: Path) -> list[int]:
 def test_a_rerun_resumes_the_training_a_kill_interrupted(tmp_path):
     data = write_series(tmp_path / "tiny.csv", n_series=4)
     cfg = tmp_path / "flowcast.toml"
-    cfg.write_text(TOML.format(csv=data, steps=MAX_STEPS))
+    cfg.write_text(tiny_toml(data, MAX_STEPS, checkpoint_every=10))
     home = tmp_path / "home"
     args = [FLOWCAST, "run", "--dataset", "tiny", "--config", str(cfg), "--home", str(home), "--as-of", "2019-06-01",
             "--json"]
