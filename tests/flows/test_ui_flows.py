@@ -165,3 +165,24 @@ def test_the_progress_artifact_moves_during_training_and_ends_with_the_final_fig
     assert stored["data"] == 100.0
     assert stored["description"].startswith("As of 2019-06-01: gru backtest finished: 40 steps, ")
     assert f"train loss {art.metrics['train_loss']:.4g}" in stored["description"]
+
+
+def test_a_scoring_note_is_logged_once(tmp_path):
+    """Regression: the backtest's notes (MASE undefined for some series, no series long enough for a network,
+    a member that could not be trained) were logged as a WARNING when they arose and again with the run's
+    other notes: every such line twice in the run's log."""
+    import polars as pl
+
+    from flowcast.flows import retrain_flow
+
+    rows = [{"store": s, "day": f"2024-01-{d:02d}", "units": v(d)} for s, v in
+            (("flat", lambda d: 5.0), ("up", lambda d: float(d)), ("wave", lambda d: float((d * d) % 11)))
+            for d in range(1, 29)]
+    pl.DataFrame(rows).write_csv(tmp_path / "s.csv")
+    source = {"name": "few", "path": str(tmp_path / "s.csv"), "id_cols": ["store"], "time_col": "day",
+              "target_col": "units", "freq": "1d", "horizon": 3}
+    out = retrain_flow(as_of=datetime(2024, 1, 28), source=source, home=str(tmp_path / "home"),
+                       overrides={"model": {"cells": []}, "publish": {"plot_series": 1}})
+    assert "MASE is undefined for 1 of 3 series (flat:" in out["note"]
+    said = [e["message"] for e in _logs(out["run_id"]) if "MASE is undefined for" in e["message"]]
+    assert len(said) == 1, said

@@ -209,14 +209,12 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     if no_network:
         dropped.append(f"No series is long enough for a network in the backtest (one needs {td_bt.meta.min_length} "
                        f"periods before a window, the longest has {max(longest, 0)}): the network candidates are left out.")
-        log.warning(dropped[-1])
     for m in [] if no_network else plan.members:
         try:
             comps[m.key] = tasks.backtest_task(td_bt, _network_fit(members[m.key], run_dir / f"{m.key}-backtest",
                                                                    m.cell, label[m.key], h, scope), m.key, settings, hb)
         except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
             dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out.")
-            log.warning(dropped[-1])
     for s in plan.statistical:
         comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
     specs = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
@@ -232,8 +230,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
             specs.append(refit)
 
     metric, metric_note = usable_metric([comps[s] for s in plan.statistical], ev.metric)
-    if metric_note:
-        log.warning(metric_note)
+    if metric_note:  # (the retrain logs its notes once, after scoring: these were said twice)
         dropped.append(metric_note[0].upper() + metric_note[1:] + ".")
     cands, fallback, fallback_cal = evaluate_candidates(
         specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
