@@ -2,7 +2,9 @@
 does not stay "Running" in the UI (flowcast.ops.reaper): real processes, real signals.
 
 1. The command alone is killed while it trains: its watchdog marks the flow run Crashed, with a
-   message naming the dead process, and its running task runs too.
+   message naming the dead process, and its running task runs too; the same when it is killed
+   the moment its run is Running, before the flow's body began (FLOWCAST_FAULT=flow:started), or
+   before Prefect set it Running (flow:naming: the run had not recorded its process yet).
 2. The command and its watchdog are killed together (nothing is left to report): the flow run
    stays Running until the next `flowcast run` in the same home, which marks it Crashed as it
    starts, says so in its log, and then completes and publishes once.
@@ -97,7 +99,19 @@ def test_a_killed_run_is_marked_crashed_not_left_running(tmp_path):
         assert "watchdog" in state["message"], state
         tasks = _task_states(srv, first)
         assert "RUNNING" not in tasks.values() and tasks["train gru backtest"] == "CRASHED", tasks
-        assert not list((home / ".flow-runs").glob("*.json"))  # its claim is dropped
+        srv.wait(lambda: not list((home / ".flow-runs").glob("*.json")), 60,
+                 "the watchdog to drop the dead command's records")  # the run's, then the command's
+
+        # -- 1b. killed the moment the run is Running, before its body began; 1c. before Prefect set it
+        # Running, as it asked flowcast for the run's name (the run had not recorded itself yet)
+        for n, point, was in ((1, "flow:started", "Running"), (2, "flow:naming", "Pending")):
+            early = srv.start(_args(cfg, home), tmp_path / f"{point}.log", cwd=ROOT, env={"FLOWCAST_FAULT": point})
+            early.wait(300)
+            srv.others.remove(next(o for o in srv.others if o[0] is early))
+            assert early.returncode == -signal.SIGKILL
+            crashed = srv.wait(lambda n=n: [r for r in _runs(srv)[1:] if r["state"]["type"] == "CRASHED"][n - 1:], 120,
+                               f"the watchdog to mark the run killed at {point} Crashed")
+            assert "watchdog" in crashed[0]["state"]["message"] and f"it was {was}" in crashed[0]["state"]["message"]
 
         # -- 2. command and watchdog killed: Running until the next run in this home
         second = _start_and_kill(srv, cfg, home, tmp_path / "run2.log", watchdog_too=True)
@@ -112,7 +126,7 @@ def test_a_killed_run_is_marked_crashed_not_left_running(tmp_path):
         assert f"Marked flow run 'retrain tiny 2019-06-01' ({second}) Crashed" in p.stderr
         assert "RUNNING" not in _task_states(srv, second).values()
         summary = json.loads(p.stdout.strip().splitlines()[-1])
-        assert [r["state"]["type"] for r in _runs(srv)] == ["CRASHED", "CRASHED", "COMPLETED"]
+        assert [r["state"]["type"] for r in _runs(srv)] == ["CRASHED"] * 4 + ["COMPLETED"]
 
     stored = EmbeddedStore(home / "warehouse").read(dataset="tiny")
     assert stored.height == summary["published_rows"] == 24

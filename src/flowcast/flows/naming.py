@@ -15,6 +15,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 from datetime import datetime
 from typing import Any
 
@@ -55,14 +58,32 @@ def run_name() -> str:
     from prefect.runtime import flow_run
 
     flow_name = str(flow_run.flow_name or "flowcast")
+    params = dict(flow_run.parameters or {})
+    if os.environ.get("FLOWCAST_FAULT") == "flow:naming":  # test-only: SIGKILL before the run is recorded
+        os.kill(os.getpid(), signal.SIGKILL)
+    _claim(params)
     try:
         from flowcast.ops.hooks import run_dataset
 
-        params = dict(flow_run.parameters or {})
         return flow_run_title(flow_name, run_dataset(params), params, flow_run.scheduled_start_time,
                               backfill=BACKFILL_TAG in (flow_run.tags or []))
     except Exception:  # noqa: BLE001 - never fail a run over its name
         return flow_name
+
+
+def _claim(params: dict) -> None:
+    """Record which process runs this flow run before Prefect sets it Running (the name is the
+    first thing it asks of flowcast), so that no SIGKILL leaves a Running run without a record
+    (ops.reaper). Never fails the run: its body claims it again (flows.common.run_identity)."""
+    try:
+        from flowcast.flows.common import flow_settings
+        from flowcast.ops.reaper import claim_flow_run
+
+        home = params.get("home") or flow_settings(config_file=params.get("config_file"),
+                                                    overrides=params.get("overrides")).home
+        claim_flow_run(home, reap_others=False)  # the body reaps, once the run has its name
+    except Exception as exc:  # noqa: BLE001 - a courtesy, as the name is
+        logging.getLogger(__name__).debug("flow run not claimed before it ran: %s", exc)
 
 
 def in_backfill() -> bool:

@@ -66,6 +66,16 @@ if TYPE_CHECKING:
 _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded); the counts are complete
 
 
+def _fault(point: str) -> None:
+    """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
+    (`flow:started`: the run is Running, its body has not begun)."""
+    import os
+    import signal
+
+    if os.environ.get("FLOWCAST_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _board_json(board: pl.DataFrame) -> list[dict[str, Any]]:
     return [
         {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
@@ -258,6 +268,7 @@ def retrain_flow(
     from flowcast.registry import Promotion
     from flowcast.shared import open_registry
 
+    _fault("flow:started")
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,

@@ -36,6 +36,11 @@ home, for a watchdog that was killed too or a process that had none, e.g. `flowc
 `flowcast reap`. A claim of another host, of another pid namespace (a container sharing the
 hostname and the home) or without a process start time is left alone (its process cannot be
 checked from here).
+A flow run claims itself as Prefect asks for its name (flows.naming), before it is set Running;
+a command that runs flows claims itself before any (`claim_command`: `command-<pid>-<start>.json`,
+removed when it ends), so that a run killed between its creation and its own claim (Pending) is
+found by the dead command's record: a non-final run of that home (its `home` parameter) created
+after the command began and named by no claim, unless a live command of the home began before it.
 
 Run as `python -m flowcast.ops.reaper OWNER_PID OWNER_START [HOME ...]`.
 """
@@ -160,6 +165,9 @@ class Reaped:
                 "message": self.message}
 
 
+_CLAIMED: dict[str, Path] = {}  # flow run id -> its claim, written by this process
+
+
 def _host() -> str:
     return socket.gethostname()
 
@@ -173,9 +181,10 @@ def _pid_namespace() -> str | None:
         return None
 
 
-def claim_flow_run(home: str | Path) -> Path | None:
-    """Record that this process runs the current flow run (module doc); None outside a flow run.
-    Then reap the claims of this home that dead processes left (a run killed before this one)."""
+def claim_flow_run(home: str | Path, *, reap_others: bool = True) -> Path | None:
+    """Record that this process runs the current flow run (module doc), once; None outside a flow
+    run or when it cannot be written. With `reap_others`, then reap the claims of this home that
+    dead processes left (a run killed before this one)."""
     from prefect.context import FlowRunContext
 
     from flowcast.atomic import atomic_write_text
@@ -183,18 +192,23 @@ def claim_flow_run(home: str | Path) -> Path | None:
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return None
-    me = os.getpid()
-    api = str(getattr(ctx.client, "api_url", "") or "")
     folder = Path(home) / CLAIMS
-    claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
-             "pid_start": start_time(me), "host": _host(), "pid_ns": _pid_namespace(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
     path = folder / f"{ctx.flow_run.id}.json"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(claim))
-    except OSError as exc:  # a full disk: the run goes on, unclaimed (it would only miss being reaped)
-        log.warning("could not record flow run %s in %s: %s", ctx.flow_run.id, folder, exc)
-        return None
+    if _CLAIMED.get(str(ctx.flow_run.id)) != path:  # not claimed yet (flows.naming claims it before it runs)
+        me = os.getpid()
+        api = str(getattr(ctx.client, "api_url", "") or "")
+        claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
+                 "pid_start": start_time(me), "host": _host(), "pid_ns": _pid_namespace(),
+                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(claim))
+        except OSError as exc:  # a full disk: the run goes on, unclaimed (it would only miss being reaped)
+            log.warning("could not record flow run %s in %s: %s", ctx.flow_run.id, folder, exc)
+            return None
+        _CLAIMED[str(ctx.flow_run.id)] = path
+    if not reap_others:
+        return path
     try:
         from prefect import get_run_logger
 
@@ -246,9 +260,13 @@ def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = Tru
     if not folder.is_dir():
         return []
     done: list[Reaped] = []
+    commands: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(folder.glob("*.json")):
         try:
             claim = json.loads(path.read_text())
+            if isinstance(claim, dict) and claim.get("command_claim"):
+                commands.append((path, claim))
+                continue
             if not isinstance(claim, dict) or "flow_run_id" not in claim:
                 raise ValueError("not a claim")
         except (OSError, ValueError) as exc:
@@ -265,7 +283,84 @@ def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = Tru
             continue
         done.append(found)
         path.unlink(missing_ok=True)
+    for path, claim in commands:
+        if _alive(claim) is not False:
+            continue
+        found_all = _reap_unclaimed(folder, claim, [c for _, c in commands if _alive(c)], by, current_api, Crashed)
+        if found_all is None:
+            continue
+        done += found_all
+        path.unlink(missing_ok=True)
     return done
+
+
+def claim_command(home: str | Path) -> Path | None:
+    """Record that this command is about to run flows in `home` (module doc): a flow run it starts
+    is recorded by itself a moment after Prefect creates it; a kill in between leaves a run that
+    only this record can tie to the dead command. None when it cannot be written."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.atomic import atomic_write_text
+
+    me = os.getpid()
+    mine = start_time(me)
+    folder = Path(home) / CLAIMS
+    path = folder / f"command-{me}-{mine}.json"
+    claim = {"command_claim": True, "pid": me, "pid_start": mine, "host": _host(), "pid_ns": _pid_namespace(),
+             "api_url": PREFECT_API_URL.value() or "", "home": str(Path(home).resolve()),
+             "since": time.time(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(claim))
+    except OSError as exc:
+        log.warning("could not record this command in %s: %s", folder, exc)
+        return None
+    return path
+
+
+def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, Any]], by: str, current_api: bool,
+                    crashed: Any) -> list[Reaped] | None:
+    """The flow runs a dead command left non-final before they recorded themselves: in its home,
+    started after it, named by no record; not one a live command of this home may have started
+    (after that command began: it is left for a later reap). None when no API answered."""
+    from datetime import UTC, datetime
+
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    since = datetime.fromtimestamp(float(claim.get("since") or 0) - 1, UTC)
+    claimed = {p.stem for p in folder.glob("*.json")}
+    others = min((float(c.get("since") or 0) for c in live), default=None)
+    for client in _clients(claim, current_api):
+        try:
+            with client:
+                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])),
+                    start_time=FlowRunFilterStartTime(after_=since, is_null_=None)), limit=200)
+                runs += client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING])),
+                    start_time=FlowRunFilterStartTime(is_null_=True)), limit=200)
+        except Exception as exc:  # noqa: BLE001 - unreachable API: try the next, else keep the record
+            log.debug("could not reach %s for the runs of a dead command: %s", getattr(client, "api_url", "?"), exc)
+            continue
+        out = []
+        for run in {r.id: r for r in runs}.values():
+            params = run.parameters or {}
+            created = run.created.timestamp() if run.created else 0.0
+            if (str(run.id) in claimed or str(params.get("home")) != claim.get("home") or created < since.timestamp()
+                    or (others is not None and created >= others)):
+                continue
+            found = _reap_one({**claim, "flow_run_id": str(run.id), "name": run.name}, str(run.id), by, current_api,
+                              crashed)
+            if found is not None:
+                out.append(found)
+        return out
+    return None
 
 
 def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
@@ -325,6 +420,7 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     )
 
     watch_command(home)
+    command = claim_command(home) if home is not None else None
     updates: dict[Any, Any] = {}
     if not PREFECT_API_URL.value():  # the server inherits these settings (as environment variables)
         if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
@@ -332,8 +428,12 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
                 STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
             updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
-    with temporary_settings(updates):
-        yield
+    try:
+        with temporary_settings(updates):
+            yield
+    finally:
+        if command is not None:
+            command.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
