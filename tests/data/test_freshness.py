@@ -68,7 +68,7 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
     assert f.n_ended == 2 and f.ended == ["older", "closed"]  # the longest ended first; 12 periods is not more
     line = freshness_lines(f, datetime(2026, 12, 3))[0]
     assert line.startswith("2 series ended") and "older, closed" in line
-    assert f.to_dict() == {"latest_ds": "2026-11-01T00:00:00", "periods_behind": 1, "series_ended": 2,
+    assert f.to_dict() == {"latest_ds": "2026-11-01T00:00:00", "periods_behind": 1, "stale": False, "series_ended": 2,
                            "ended": ["older", "closed"]}
 
 

@@ -250,7 +250,7 @@ def run(
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
     behind = result.get("periods_behind")
-    if behind is not None and behind > int(result["horizon"]):  # as Freshness.all_before_as_of
+    if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow
         out.print(f"Stale data: the latest observation ({result.get('latest_ds')}) is {behind} periods before "
                   "as_of, so every forecast period lies before as_of", highlight=False)
     published = result["decision"].get("publish")

@@ -50,7 +50,8 @@ class Freshness:
 
     def to_dict(self) -> dict[str, Any]:
         return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
-                "periods_behind": self.periods_behind, "series_ended": self.n_ended, "ended": list(self.ended)}
+                "periods_behind": self.periods_behind, "stale": self.all_before_as_of, "series_ended": self.n_ended,
+                "ended": list(self.ended)}
 
 
 def periods_between(start: datetime, end: datetime, freq: str) -> int:

@@ -319,6 +319,7 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
             "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"),
+            "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0)}
 
 
