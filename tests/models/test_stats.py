@@ -12,8 +12,10 @@ from model_factories import make_td
 from test_baselines import _reference_seasons, _with_y
 
 from flowcast.models.stats import (
+    ARIMA_MAX_P,
     DOTM_GRID,
     STATISTICAL_MODELS,
+    arima_matrix,
     dotm_matrix,
     drift_matrix,
     glin_coefficients,
@@ -143,7 +145,81 @@ def test_glin_learns_from_the_latest_origins_only(monkeypatch):
     assert glin_normal_equations(y, np.array([30, 30]), 6, 4)[2] == 2 * 3
 
 
-@pytest.mark.parametrize("name", ["dotm", "drift", "glin"])
+def _arima_reference(y: list[float], h: int, m: int) -> list[float]:
+    """ARIMA(p, 1, 0) [+ drift] one series at a time: every order and drift fitted by np.linalg.lstsq,
+    the stationary fit with the smallest AICc kept, forecast by recursion on the differences."""
+    n = len(y)
+    seas = _reference_seasons(y, h, m)
+    x = np.array([y[t] / seas[t] for t in range(n)])
+    z = np.diff(x)
+    best = None
+    for p in range(ARIMA_MAX_P + 1):
+        for drift in (False, True):
+            rows = len(z) - p
+            k = p + drift + 1
+            if rows - k - 1 <= 0:
+                continue
+            X = np.array([[z[t - j] for j in range(1, p + 1)] + ([1.0] if drift else []) for t in range(p, len(z))])
+            Y = z[p:]
+            coef = np.linalg.lstsq(X, Y, rcond=None)[0] if X.size else np.zeros(0)
+            res = Y - (X @ coef if X.size else 0.0)
+            if p and np.abs(np.roots(np.r_[1.0, -coef[:p]])).max() >= 1.0:
+                continue
+            aicc = rows * np.log(res @ res / rows) + 2 * k + 2 * k * (k + 1) / (rows - k - 1)
+            if best is None or aicc < best[0]:
+                best = (aicc, p, drift, coef)
+    out, level, hist = [], x[-1], list(z)
+    for _ in range(h):
+        if best is None:
+            dz = 0.0
+        else:
+            _, p, drift, coef = best
+            dz = sum(coef[j] * hist[-1 - j] for j in range(p)) + (coef[p] if drift else 0.0)
+        level += dz
+        hist.append(dz)
+        out.append(level)
+    return [v * seas[n + s] for s, v in enumerate(out)]
+
+
+def test_arima_matches_the_loop_reference_on_ragged_series():
+    rng = np.random.default_rng(3)
+    lengths = [40, 23, 9, 4, 31]
+    rows = []
+    for i, n in enumerate(lengths):  # a random walk with some momentum, a drift and a season of 4
+        d = np.zeros(n)
+        for t in range(1, n):
+            d[t] = 0.5 * d[t - 1] * (-1) ** i + rng.normal(0.3 * i, 1.0)
+        rows.append(50 + np.cumsum(d) + 3 * np.sin(np.arange(n) * np.pi / 2))
+    y = np.full((len(lengths), max(lengths)), np.nan)
+    for i, r in enumerate(rows):
+        y[i, -len(r):] = r
+    got = arima_matrix(y, np.array(lengths), 6, 4)
+    for i, r in enumerate(rows):
+        np.testing.assert_allclose(got[i], _arima_reference(list(r), 6, 4), rtol=1e-7, atol=1e-7)
+
+
+def test_arima_learns_momentum_in_the_changes():
+    # changes that follow z_t = 0.8 z_(t-1) + noise, the last one large: the forecast's changes
+    # shrink by about 0.8 a step (a random walk would repeat the last value, a drift the mean change)
+    rng = np.random.default_rng(0)
+    z = [0.0]
+    for _ in range(300):
+        z.append(0.8 * z[-1] + rng.normal(0.0, 0.2))
+    z.append(5.0)
+    y = np.cumsum([10.0, *z])[None, :]
+    f = arima_matrix(y, np.array([y.shape[1]]), 3, 1)[0]
+    steps = np.diff(np.r_[y[0, -1], f])
+    np.testing.assert_allclose(steps / np.r_[5.0, steps[:-1]], 0.8, atol=0.08)
+
+
+def test_arima_on_short_series_is_the_last_value():
+    y = np.array([[np.nan, np.nan, 4.0, 6.0], [np.nan, np.nan, np.nan, 7.0], [np.nan] * 4])
+    got = arima_matrix(y, np.array([2, 1, 0]), 2, 1)
+    np.testing.assert_allclose(got[:2], [[6.0, 6.0], [7.0, 7.0]])
+    assert np.isnan(got[2]).all()
+
+
+@pytest.mark.parametrize("name", ["dotm", "drift", "arima", "glin"])
 def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
     from flowcast.models import baselines
 
@@ -158,6 +234,6 @@ def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
 
 
 def test_unknown_model_names_the_choices():
-    assert set(STATISTICAL_MODELS) == {"dotm", "drift", "glin"}
+    assert set(STATISTICAL_MODELS) == {"dotm", "drift", "arima", "glin"}
     with pytest.raises(ValueError, match="dotm"):
-        statistical_forecast("arima", make_td())
+        statistical_forecast("ets", make_td())

@@ -18,6 +18,16 @@ validation split: yearly 19.32 sMAPE against Theta's 19.58, quarterly 9.09 again
 drift: the random walk with drift (the last value plus the average change per period over the
 series), a strong member of combinations on short trending series.
 
+arima: ARIMA(p, 1, 0), with or without drift, p = 0..3, on the deseasonalised series (the same test
+and classical decomposition as Theta): an autoregression of the first differences fitted by least
+squares (conditional sum of squares), the order and the drift chosen per series by AICc, as
+`forecast::auto.arima` chooses among its candidates (here without moving-average terms and with
+d = 1 always: the differences of short business series, M3's, are what it models). A fit whose
+autoregression is not stationary is not a candidate. It differs from the smoothing models in what
+it keeps from the past (the last p changes, not a weighted level), which is what a combination of
+Theta, damped and DOTM lacks (Petropoulos & Svetunkov 2020, "A simple combination of univariate
+models", IJF: ETS, CES, ARIMA and DOTM together).
+
 glin: a global linear autoregression (Montero-Manso & Hyndman 2021, "Principles and algorithms for
 forecasting groups of time series: locality and globality", IJF): ONE ridge regression pooled over
 the windows of every series maps the last L = 2 seasons (6 periods without seasonality) to the
@@ -121,6 +131,94 @@ def drift_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     return last[:, None] + slope[:, None] * np.arange(1, h + 1)[None, :]
 
 
+ARIMA_MAX_P = 3  # the largest autoregressive order tried
+
+
+def _lagged(z: np.ndarray, k: int) -> np.ndarray:
+    """z [S, T] shifted right by k columns (NaN in the first k): column t holds z[:, t - k]."""
+    out = np.full_like(z, np.nan)
+    if k < z.shape[1]:
+        out[:, k:] = z[:, :z.shape[1] - k]
+    return out
+
+
+def _ar_fit(z: np.ndarray, p: int, drift: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(AICc [S] (inf where the fit is not possible or not stationary), coefficients [S, p + drift])
+    of the least-squares autoregression of order p (plus a constant when `drift`) of rows z [S, T]."""
+    S, T = z.shape
+    cols = [_lagged(z, k) for k in range(1, p + 1)] + ([np.ones_like(z)] if drift else [])
+    q = len(cols)
+    ok = np.isfinite(z)
+    for c in cols:
+        ok &= np.isfinite(c)
+    cnt = ok.sum(axis=1).astype(np.float64)  # [S] points of the regression
+    Y = np.where(ok, z, 0.0)
+    if q:
+        X = np.stack([np.where(ok, c, 0.0) for c in cols], axis=-1)  # [S, T, q]
+        xtx = np.einsum("stq,str->sqr", X, X)  # [S, q, q]
+        xty = np.einsum("stq,st->sq", X, Y)  # [S, q]
+        ridge = 1e-10 * (np.trace(xtx, axis1=1, axis2=2) + 1.0)[:, None, None] * np.eye(q)
+        coef = np.linalg.solve(xtx + ridge, xty[..., None])[..., 0]  # [S, q]
+        rss = (Y * Y).sum(axis=1) - 2 * (coef * xty).sum(axis=1) + np.einsum("sq,sqr,sr->s", coef, xtx, coef)
+    else:
+        coef, rss = np.zeros((S, 0)), (Y * Y).sum(axis=1)
+    k = q + 1  # the coefficients and the variance
+    fits = cnt - k - 1 > 0
+    s2 = np.maximum(rss, 0.0) / np.maximum(cnt, 1.0)
+    s2 = np.maximum(s2, 1e-12 * ((Y * Y).sum(axis=1) / np.maximum(cnt, 1.0)) + 1e-300)
+    aicc = np.where(fits, cnt * np.log(s2) + 2 * k + 2 * k * (k + 1) / np.where(fits, cnt - k - 1, 1.0), np.inf)
+    if p:
+        companion = np.zeros((S, p, p))
+        companion[:, 0, :] = coef[:, :p]
+        companion[:, np.arange(1, p), np.arange(p - 1)] = 1.0
+        radius = np.abs(np.linalg.eigvals(companion)).max(axis=1)
+        aicc = np.where(radius < 1.0, aicc, np.inf)
+    return aicc, coef
+
+
+def arima_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+    """ARIMA(p, 1, 0) [+ drift] forecasts [S, h], p and drift by AICc, for right-aligned, NaN-padded
+    rows y [S, N]; a series too short for any fit (or with one observation) gets its last value."""
+    S, N = y.shape
+    x, fseas = _deseasonalise(y, n, h, m)
+    rows = np.arange(S)
+    last_col = np.where(np.isfinite(x), np.arange(N)[None, :], -1).max(axis=1) if N else np.full(S, -1)
+    last = x[rows, np.clip(last_col, 0, max(N - 1, 0))] if N else np.full(S, np.nan)
+    z = np.diff(x, axis=1) if N > 1 else np.zeros((S, 0))  # [S, N - 1] first differences
+    best_ic, best_p = np.full(S, np.inf), np.zeros(S, dtype=np.int64)
+    best_drift, best_coef = np.zeros(S, dtype=bool), np.zeros((S, ARIMA_MAX_P + 1))
+    for p in range(ARIMA_MAX_P + 1):
+        for drift in (False, True):
+            ic, coef = _ar_fit(z, p, drift)
+            better = ic < best_ic
+            best_ic = np.where(better, ic, best_ic)
+            best_p = np.where(better, p, best_p)
+            best_drift = np.where(better, drift, best_drift)
+            full = np.zeros((S, ARIMA_MAX_P + 1))  # AR coefficients in 0..p-1, the constant in the last
+            full[:, :p] = coef[:, :p]
+            if drift:
+                full[:, -1] = coef[:, p]
+            best_coef = np.where(better[:, None], full, best_coef)
+    # the last ARIMA_MAX_P differences of each series, newest first (0 where there are fewer)
+    recent = np.zeros((S, ARIMA_MAX_P))
+    for k in range(ARIMA_MAX_P):
+        col = last_col - 1 - k  # z's column of the difference ending at x's column last_col - k
+        have = col >= 0
+        val = z[rows, np.clip(col, 0, max(z.shape[1] - 1, 0))] if z.shape[1] else np.zeros(S)
+        recent[:, k] = np.where(have & np.isfinite(val), val, 0.0)
+    out = np.empty((S, h))
+    level = last.copy()
+    fitted = np.isfinite(best_ic)
+    for s in range(h):
+        dz = (best_coef[:, :ARIMA_MAX_P] * recent).sum(axis=1) + best_coef[:, -1]  # [S]
+        dz = np.where(fitted, dz, 0.0)  # no fit: the last value (naive)
+        level = level + dz
+        out[:, s] = level
+        recent = np.concatenate([dz[:, None], recent[:, :-1]], axis=1)
+    out = np.where((n > 0)[:, None], out, np.nan)
+    return out * fseas
+
+
 GLIN_RIDGE = 1.0  # ridge penalty on the scaled inputs' coefficients (not on the intercept)
 GLIN_ORIGINS = 500  # forecast origins the model learns from, the latest ones (bounds the work on long series)
 
@@ -200,7 +298,7 @@ def glin_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     return glin_predict(y, n, h, m, glin_coefficients(*glin_normal_equations(y, n, h, m)))
 
 
-_MATRICES = {"dotm": dotm_matrix, "drift": drift_matrix, "glin": glin_matrix}
+_MATRICES = {"dotm": dotm_matrix, "drift": drift_matrix, "arima": arima_matrix, "glin": glin_matrix}
 STATISTICAL_MODELS: tuple[str, ...] = tuple(_MATRICES)  # read by flowcast.models.recipes.statistical_models
 
 
