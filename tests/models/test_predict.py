@@ -53,7 +53,7 @@ def test_blend_refuses_a_forecast_missing_rows():
 
 
 @pytest.mark.parametrize("blend_cfg, match", [
-    ({"arima": 0.2}, "blend names"),
+    ({"prophet": 0.2}, "blend names"),
     ({"theta": 0.5, "damped": 0.5}, "sum below 1"),
     ({"theta": -0.2}, ">= 0"),
 ])

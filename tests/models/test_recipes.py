@@ -132,8 +132,8 @@ def test_bad_recipes_are_refused(tmp_path):
         Recipe.from_dict({"components": [{"type": "oracle"}]})
     with pytest.raises(TrainingError, match="no model at"):
         load_recipe(tmp_path)
-    (tmp_path / "recipe.json").write_text(json.dumps({"components": [{"type": "statistical", "model": "arima"}]}))
-    with pytest.raises(ValueError, match="unknown statistical model 'arima'"):
+    (tmp_path / "recipe.json").write_text(json.dumps({"components": [{"type": "statistical", "model": "prophet"}]}))
+    with pytest.raises(ValueError, match="unknown statistical model 'prophet'"):
         forecast_with(Path(tmp_path), make_td(), 6)
 
 
