@@ -831,6 +831,30 @@ class ModelRegistry:
             self._write_pointer(ptr)
         return mv
 
+    def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
+                 ) -> str | None:
+        """Undo the register-and-promote transaction of a run whose publish then failed: in one
+        pointer swap, and only while `version` is still `dataset`'s production model (compare and
+        swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
+        previous production model back (none when `version` was the first), record a `withdraw`
+        event, and remove `version` (no publish names it). Returns what production is now."""
+        with self._lock():
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].get(dataset)
+            stack = ent["stack"] if ent else []
+            current = stack[-1] if stack else None
+            if ent is None or current != version:
+                raise ProductionMovedError(f"production of {dataset} is {current or 'empty'}, not {version}: "
+                                           f"{version} was not withdrawn")
+            stack.pop()
+            target = stack[-1] if stack else None
+            ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
+                                  "at": _iso(at)})
+            self._write_pointer(ptr)  # the commit: production is `target` again
+            if version not in stack:  # promoted by that run only: nothing else names it
+                self._remove_version(version)
+        return target
+
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
         """Put back a production pointer that cannot be read (`flowcast models repair`). The damaged
         file is kept as production.json.damaged-<n>; the pointer comes back from its copy

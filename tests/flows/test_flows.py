@@ -455,3 +455,40 @@ def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_
     res = CliRunner().invoke(app, ["accuracy", "--home", kw["home"], "--dataset", "tiny"])
     assert res.exit_code == 0, res.output
     assert "2019-01-01 " in res.stdout and "…" not in res.stdout, res.stdout  # every figure whole in 80 columns
+
+
+def test_a_publish_failing_after_the_promotion_withdraws_the_promoted_model(production_home, monkeypatch):
+    """A retrain promoted its winner, then its publish failed (a full disk): production pointed at
+    a model whose forecasts were never published. The promotion is undone in one registry
+    transaction (the version removed, a `withdraw` event); the run fails with the publish's error.
+    Run again with room, it publishes and promotes once."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from flowcast.errors import PublishError
+    from flowcast.flows import retrain_flow
+
+    registry = ModelRegistry(Path(production_home["home"]) / "models")
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    before, versions = registry.production("tiny").version, [v.version for v in registry.list()]
+    kw = {**production_home, "overrides": {**production_home["overrides"], "evaluation": {"n_windows": 1}}}
+    write_table = pq.write_table
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(PublishError, match="No space left"):
+        retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert registry.production("tiny").version == before
+    assert [v.version for v in registry.list()] == versions  # the promoted version is gone
+    last = registry.history("tiny")[-1]
+    assert last["action"] == "withdraw" and last["previous"] == before and "No space left" in last["reason"]
+    assert not store.has("tiny", datetime(2019, 9, 1))
+
+    monkeypatch.setattr(pq, "write_table", write_table)
+    s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert s["decision"]["promote"] and registry.production("tiny").version == s["model_version"] != before
+    assert len(registry.list()) == len(versions) + 1
+    assert set(store.read(dataset="tiny", as_of=datetime(2019, 9, 1))["model_version"]) == {s["model_version"]}
