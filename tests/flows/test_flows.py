@@ -374,6 +374,23 @@ def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(p
     later = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
     assert later["published_rows"] == 24 and not later.get("unchanged")
     assert store.read(dataset="tiny", as_of=datetime(2019, 10, 1)).height == 24
+    # realized accuracy leaves the damaged as_of out, not every as_of: 2019-06-01 is scored through October
+    assert store.read_realized("tiny", datetime(2019, 6, 1))["step"].to_list() == [1, 2, 3, 4]
+    assert store.read_realized("tiny", datetime(2019, 9, 1)).height == 0
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    r = CliRunner().invoke(app, ["forecasts", "--home", production_home["home"], "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    said = f"warning: left out dataset tiny as_of 2019-09-01T00:00:00: published partition {part}"
+    assert "".join(said.split()) in "".join(r.stderr.split())  # the console wraps long paths
+    import io
+
+    import polars as pl
+
+    listed = pl.read_csv(io.StringIO(r.stdout))["as_of"].cast(pl.Utf8).str.slice(0, 10).value_counts(sort=True)
+    assert sorted(listed.rows()) == [("2019-06-01", 24), ("2019-10-01", 24)]
 
 
 @pytest.mark.parametrize("damage", ["cut short", "overwritten"])

@@ -51,6 +51,8 @@ def forecasts(
     settings = resolve_settings(config=config, home=home)
     store = open_store(settings)
     frame = store.read(dataset=dataset, as_of=parse_as_of(as_of), unique_id=unique_id, model=model)
+    for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
+        console.print(f"warning: {problem}", highlight=False)
     if limit is not None:
         frame = frame.head(limit)
     if fmt == "json":
