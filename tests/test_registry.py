@@ -579,3 +579,46 @@ def test_cli_models_say_what_a_version_is(tmp_path, _isolated_home, monkeypatch)
     assert r.exit_code == 0 and "statistical: theta" in r.output and "sales: theta-v1" in r.output
     r = runner.invoke(app, ["models", "rollback"])
     assert r.exit_code == 1 and "several datasets" in r.output
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"format": 2, "datasets": {"toy": {"stak": []}}}', b""])
+def test_a_damaged_production_pointer_names_its_file_and_models_repair_puts_it_back(tmp_path, _isolated_home, damage):
+    """A damaged production.json stopped every run of every dataset ('corrupt production pointer
+    ...') and only a hand edit repaired it. The error names the file and `flowcast models repair`,
+    which puts the pointer back from its copy (written after every swap), history included, and
+    keeps the damaged file."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    b = _register(reg, tmp_path, "gru", "2").version
+    reg.promote(a, at=T0)
+    reg.promote(b, at=T0)
+    history = reg.history("toy")
+    reg.pointer_path.write_bytes(damage)
+    with pytest.raises(RegistryError, match=rf"corrupt production pointer {reg.pointer_path}: .*`flowcast models "
+                                            r"repair` puts it back from its copy .*production\.backup\.json"):
+        reg.production("toy")
+    r = CliRunner().invoke(app, ["models", "repair", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["status"] == "restored" and res["productions"] == {"toy": b}
+    assert reg.production("toy").version == b and reg.history("toy") == history
+    assert Path(res["damaged"]).read_bytes() == damage  # kept, beside it
+    assert reg.rollback(dataset="toy").version == a  # the stack came back too
+    r = CliRunner().invoke(app, ["models", "repair"])
+    assert r.exit_code == 0 and "intact" in r.output
+
+
+def test_a_damaged_pointer_without_a_readable_copy_is_rederived_from_the_newest_publishes(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    b = _register(reg, tmp_path, "gru", "2").version
+    reg.promote(b, at=T0)
+    reg.pointer_path.write_text("{not json")
+    (reg.root / "production.backup.json").write_text("")
+    res = reg.repair(newest={"toy": a, "other": "lstm-v9"}, at=T0)  # lstm-v9 is not registered: left out
+    assert res["status"] == "derived" and res["productions"] == {"toy": a}
+    assert reg.production("toy").version == a
+    [event] = reg.history("toy")
+    assert event["action"] == "repair" and "damaged" in event["reason"] and a in event["reason"]

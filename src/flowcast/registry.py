@@ -78,6 +78,7 @@ from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
 KINDS = ("network", "statistical", "ensemble", "hybrid")
 POINTER_FORMAT = 2
 LEGACY_POINTER = "production.v1.json"
+BACKUP_POINTER = "production.backup.json"  # a copy of production.json, written after it: what `repair` restores
 DEFAULT_DATASET = "default"  # versions registered without any dataset (older tests and scripts)
 RECIPE_FILE = "recipe.json"
 
@@ -319,8 +320,11 @@ class ModelRegistry:
         if note is None:
             return
         version = str(note.get("version") or "")
-        if version and _VERSION_RE.match(version) and self._has_version(version) \
-                and not self._committed(self._pointer_locked(), note):
+        try:
+            ptr = self._pointer_locked() if version and _VERSION_RE.match(version) else None
+        except RegistryError:  # a damaged pointer: the note waits for `repair`
+            return
+        if ptr is not None and self._has_version(version) and not self._committed(ptr, note):
             self._remove_version(version)
             what = "record it as the champion" if note.get("action") == "champion" else "promote it"
             log.warning("removed model version %s from %s: the run that registered it stopped before it could %s "
@@ -381,7 +385,7 @@ class ModelRegistry:
                 text = self.pointer_path.read_text()
             return json.loads(text)
         except (ValueError, OSError) as exc:
-            raise RegistryError(f"corrupt production pointer {self.pointer_label}: {exc}") from exc
+            raise self._corrupt(str(exc)) from exc
 
     def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
         """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
@@ -390,10 +394,12 @@ class ModelRegistry:
             for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
                 stale.unlink(missing_ok=True)
             _write_json_atomic(self.pointer_path, obj, fault=fault)
+            _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
             return
         text = json.dumps(obj, indent=2, default=str)
         _fault(fault)
         self.remote.write_text("production.json", text)
+        self.remote.write_text(BACKUP_POINTER, text)
 
     def _version_names(self) -> builtins.list[str]:
         """Every name under versions/, complete or not (temporary folders included)."""
@@ -444,8 +450,16 @@ class ModelRegistry:
                     break
                 entry.setdefault("events", [])
         if problem:
-            raise RegistryError(f"corrupt production pointer {self.pointer_label}: {problem}")
+            raise self._corrupt(problem)
         return data
+
+    def _corrupt(self, problem: str) -> RegistryError:
+        err = RegistryError(
+            f"corrupt production pointer {self.pointer_label}: {problem}. `flowcast models repair` puts it back "
+            f"from its copy {self.location}/{BACKUP_POINTER} (or, without a readable copy, points each dataset at "
+            "the model of its newest publish) and keeps the damaged file beside it")
+        err.problem = problem  # type: ignore[attr-defined]
+        return err
 
     def _pointer(self) -> dict[str, Any]:
         """The pointer (format 2); a legacy one is migrated first, under the lock."""
@@ -816,6 +830,80 @@ class ModelRegistry:
             )
             self._write_pointer(ptr)
         return mv
+
+    def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
+                 ) -> str | None:
+        """Undo the register-and-promote transaction of a run whose publish then failed: in one
+        pointer swap, and only while `version` is still `dataset`'s production model (compare and
+        swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
+        previous production model back (none when `version` was the first), record a `withdraw`
+        event, and remove `version` (no publish names it). Returns what production is now."""
+        with self._lock():
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].get(dataset)
+            stack = ent["stack"] if ent else []
+            current = stack[-1] if stack else None
+            if ent is None or current != version:
+                raise ProductionMovedError(f"production of {dataset} is {current or 'empty'}, not {version}: "
+                                           f"{version} was not withdrawn")
+            stack.pop()
+            target = stack[-1] if stack else None
+            ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
+                                  "at": _iso(at)})
+            self._write_pointer(ptr)  # the commit: production is `target` again
+            if version not in stack:  # promoted by that run only: nothing else names it
+                self._remove_version(version)
+        return target
+
+    def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
+        """Put back a production pointer that cannot be read (`flowcast models repair`). The damaged
+        file is kept as production.json.damaged-<n>; the pointer comes back from its copy
+        (production.backup.json, written after every pointer swap) when that reads, else each dataset
+        of `newest` (dataset -> the model version of its newest publish) whose version is registered
+        points at it, with a `repair` event (its earlier history is in the damaged file only).
+        Returns {"status": "intact" | "restored" | "derived", "damaged": where the damaged file is
+        kept, "problem": what was wrong, "productions": {dataset: version}}."""
+        with self._lock():
+            try:
+                data = self._read_pointer_file()
+                if data is not None and not _is_legacy(data):
+                    self._checked(data)
+                return {"status": "intact", "damaged": None, "problem": None,
+                        "productions": {} if data is None or _is_legacy(data)
+                        else {d: e["stack"][-1] for d, e in data["datasets"].items() if e["stack"]}}
+            except RegistryError as exc:
+                problem = str(getattr(exc, "problem", exc))
+            kept = self._keep_damaged()
+            try:
+                backup = json.loads(self.remote.read_text(BACKUP_POINTER) if self.remote is not None
+                                    else (self.root / BACKUP_POINTER).read_text())
+                ptr = self._checked(backup)
+                status = "restored"
+            except (OSError, ValueError, RegistryError):
+                ptr, status = _empty_pointer(), "derived"
+                for ds, version in sorted((newest or {}).items()):
+                    if self._has_version(version):
+                        ptr["datasets"][ds] = {"stack": [version], "events": [{
+                            "action": "repair", "version": version, "previous": None, "at": _iso(at),
+                            "reason": f"production.json was damaged ({problem}); {version} published the newest "
+                                      f"forecasts of {ds}"}]}
+            self._write_pointer(ptr)
+        return {"status": status, "damaged": kept, "problem": problem,
+                "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
+
+    def _keep_damaged(self) -> str:
+        """Called under the lock: copy the damaged pointer to production.json.damaged-<n> (a new name)."""
+        if self.remote is not None:
+            names = set(self.remote.list(""))
+            n = next(i for i in range(1, 10_000) if f"production.json.damaged-{i}" not in names)
+            with contextlib.suppress(FileNotFoundError):
+                self.remote.write_bytes(f"production.json.damaged-{n}", self.remote.read_bytes("production.json"))
+            return f"{self.location}/production.json.damaged-{n}"
+        n = next(i for i in range(1, 10_000) if not (self.root / f"production.json.damaged-{i}").exists())
+        kept = self.root / f"production.json.damaged-{n}"
+        with contextlib.suppress(FileNotFoundError):
+            _write_bytes_atomic(kept, self.pointer_path.read_bytes())
+        return str(kept)
 
     def record_champion(self, version: str, *, dataset: str | None = None, reason: str = "",
                         at: datetime | None = None, as_of: datetime | None = None) -> ModelVersion:

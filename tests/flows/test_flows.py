@@ -374,6 +374,23 @@ def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(p
     later = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
     assert later["published_rows"] == 24 and not later.get("unchanged")
     assert store.read(dataset="tiny", as_of=datetime(2019, 10, 1)).height == 24
+    # realized accuracy leaves the damaged as_of out, not every as_of: 2019-06-01 is scored through October
+    assert store.read_realized("tiny", datetime(2019, 6, 1))["step"].to_list() == [1, 2, 3, 4]
+    assert store.read_realized("tiny", datetime(2019, 9, 1)).height == 0
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    r = CliRunner().invoke(app, ["forecasts", "--home", production_home["home"], "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    said = f"warning: left out dataset tiny as_of 2019-09-01T00:00:00: published partition {part}"
+    assert "".join(said.split()) in "".join(r.stderr.split())  # the console wraps long paths
+    import io
+
+    import polars as pl
+
+    listed = pl.read_csv(io.StringIO(r.stdout))["as_of"].cast(pl.Utf8).str.slice(0, 10).value_counts(sort=True)
+    assert sorted(listed.rows()) == [("2019-06-01", 24), ("2019-10-01", 24)]
 
 
 @pytest.mark.parametrize("damage", ["cut short", "overwritten"])
@@ -455,3 +472,40 @@ def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_
     res = CliRunner().invoke(app, ["accuracy", "--home", kw["home"], "--dataset", "tiny"])
     assert res.exit_code == 0, res.output
     assert "2019-01-01 " in res.stdout and "…" not in res.stdout, res.stdout  # every figure whole in 80 columns
+
+
+def test_a_publish_failing_after_the_promotion_withdraws_the_promoted_model(production_home, monkeypatch):
+    """A retrain promoted its winner, then its publish failed (a full disk): production pointed at
+    a model whose forecasts were never published. The promotion is undone in one registry
+    transaction (the version removed, a `withdraw` event); the run fails with the publish's error.
+    Run again with room, it publishes and promotes once."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from flowcast.errors import PublishError
+    from flowcast.flows import retrain_flow
+
+    registry = ModelRegistry(Path(production_home["home"]) / "models")
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    before, versions = registry.production("tiny").version, [v.version for v in registry.list()]
+    kw = {**production_home, "overrides": {**production_home["overrides"], "evaluation": {"n_windows": 1}}}
+    write_table = pq.write_table
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(PublishError, match="No space left"):
+        retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert registry.production("tiny").version == before
+    assert [v.version for v in registry.list()] == versions  # the promoted version is gone
+    last = registry.history("tiny")[-1]
+    assert last["action"] == "withdraw" and last["previous"] == before and "No space left" in last["reason"]
+    assert not store.has("tiny", datetime(2019, 9, 1))
+
+    monkeypatch.setattr(pq, "write_table", write_table)
+    s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
+    assert s["decision"]["promote"] and registry.production("tiny").version == s["model_version"] != before
+    assert len(registry.list()) == len(versions) + 1
+    assert set(store.read(dataset="tiny", as_of=datetime(2019, 9, 1))["model_version"]) == {s["model_version"]}

@@ -208,8 +208,13 @@ def test_a_damaged_partition_is_named_and_republishing_repairs_it(tmp_path):
     (part,) = (store.root / "forecasts" / "dataset=sales" / "as_of=2024-02-01T00:00:00").iterdir()
     part.write_bytes(b"PAR1 garbage")  # damaged outside flowcast
     with pytest.raises(PublishError, match=r"as_of=2024-02-01T00:00:00/part-0000000\d-\w+.parquet cannot be read.*re-publish"):
-        store.read()
+        store.read(as_of=OTHER)  # asked for by its as_of: an error naming it
     assert variant_of(store.read(as_of=AS_OF)) == {1}  # the other keys stay readable
+    # a read of every as_of (`flowcast forecasts`, realized accuracy) leaves the damaged one out, said
+    everything = store.read()
+    assert variant_of(everything) == {1} and everything.height == N * H
+    [left_out] = store.skipped
+    assert "left out dataset sales as_of 2024-02-01T00:00:00" in left_out and str(part) in left_out
     r = publish(store, make_forecast(3, N, H, OTHER), as_of=OTHER, variant=3)
     assert r.replaced_rows == 0 and r.previous_content_hash is None
     assert variant_of(store.read(as_of=OTHER)) == {3} and variant_of(store.read(as_of=AS_OF)) == {1}

@@ -65,3 +65,49 @@ def test_bad_urls_and_paths_are_refused(tmp_path):
         FileStore("ftp://host/x")
     with pytest.raises(ConfigError, match="leaves the root"):
         FileStore(tmp_path).write_text("../escape.txt", "x")
+
+
+def test_an_object_store_lock_is_held_once_where_its_exclusive_create_is_not_atomic(s3_url):
+    """moto checks that the lock object is absent, then writes it: under load two conditional PUTs
+    both succeed and two registry writers held the lock at once (both took version name gru-v3).
+    Here writer B's create succeeds while A holds the lock (its object is gone, as if B's check ran
+    before A's PUT landed): B must still wait for A."""
+    import threading
+
+    url, opts = s3_url
+    a, b = FileStore(url + "/models", storage_options=opts), FileStore(url + "/models", storage_options=opts)
+    holding = {"a": False}
+    entered: dict[str, object] = {}
+
+    def writer_b() -> None:
+        with b.lock(".lock", poll=0.01):
+            entered["a_holding"] = holding["a"]
+            entered["a_done"] = b.exists("a-done")
+
+    with a.lock(".lock"):
+        holding["a"] = True
+        own = set(a.list(".lock.claims"))  # A's claim
+        a.remove(".lock")  # what B's check saw: no lock object, so B's exclusive create succeeds
+        thread = threading.Thread(target=writer_b)
+        thread.start()
+        for _ in range(6000):  # until B is seen waiting (a claim of its own) or B got in
+            if entered or set(a.list(".lock.claims")) - own:
+                break
+            thread.join(0.01)
+        a.write_text("a-done", "")
+        holding["a"] = False
+    thread.join(60)
+    assert entered == {"a_holding": False, "a_done": True}
+    assert a.list(".lock.claims") == [] and not a.exists(".lock")  # B released what it took
+
+
+def test_an_object_store_lock_passes_over_a_dead_writers_claim(s3_url, caplog):
+    """A writer killed between writing its claim and withdrawing it: its claim delays the next
+    writer by stale_after, never for ever."""
+    url, opts = s3_url
+    files = FileStore(url + "/models", storage_options=opts)
+    files.write_text(".lock.claims/dead0writer", "")
+    with files.lock(".lock", stale_after=0.5, poll=0.05):
+        assert files.list(".lock.claims") != ["dead0writer"]
+    assert "dead0writer" in caplog.text and "a writer that died" in caplog.text
+    assert files.list(".lock.claims") == [] and not files.exists(".lock")

@@ -55,6 +55,8 @@ def accuracy(
     when = storage_naive(parse_as_of(as_of))
     store = open_store(settings)
     rows = store.read_realized(dataset, when)
+    for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
+        console.print(f"warning: {problem}", highlight=False)
     registry = open_registry(settings)
     datasets = sorted(set(rows["dataset"].to_list())) if rows.height else ([dataset] if dataset else [])
     report: dict[str, Any] = {}

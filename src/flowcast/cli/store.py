@@ -51,6 +51,8 @@ def forecasts(
     settings = resolve_settings(config=config, home=home)
     store = open_store(settings)
     frame = store.read(dataset=dataset, as_of=parse_as_of(as_of), unique_id=unique_id, model=model)
+    for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
+        console.print(f"warning: {problem}", highlight=False)
     if limit is not None:
         frame = frame.head(limit)
     if fmt == "json":
@@ -366,3 +368,55 @@ def models_rollback(
                   f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
     if json_out:
         emit_json({"dataset": mv.dataset, "production": mv.version, "previous": before.version if before else None})
+
+
+def _newest_published(settings: Any) -> dict[str, str]:
+    """dataset -> the model version of its newest readable publish (what `models repair` points a
+    dataset at when the pointer has no readable copy)."""
+    from flowcast.store import open_store
+
+    out: dict[str, str] = {}
+    try:
+        store = open_store(settings)
+        names = store.datasets()
+    except Exception:  # noqa: BLE001 - no store, nothing to derive from
+        return out
+    for name in names:
+        for as_of in reversed(store.as_ofs(name)):
+            try:
+                version = store.receipt_of(name, as_of).get("model_version")
+            except Exception:  # noqa: BLE001, S112 - a damaged publish: the one before it
+                continue
+            if version:
+                out[name] = str(version)
+                break
+    return out
+
+
+@models_app.command("repair")
+@cli_errors
+def models_repair(
+    at: Annotated[str | None, typer.Option("--at", help="timestamp recorded with a re-derived pointer (ISO)")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Put back a damaged production pointer (production.json): from its copy production.backup.json,
+    else each dataset's production model is the model of its newest publish. The damaged file is kept."""
+    from flowcast.shared import open_registry
+
+    settings = resolve_settings(config=config, home=home)
+    reg = open_registry(settings)
+    res = reg.repair(newest=_newest_published(settings), at=parse_as_of(at))
+    prods = ", ".join(f"{said(d)}: {said(v)}" for d, v in sorted(res["productions"].items())) or "none"
+    if res["status"] == "intact":
+        console.print(f"the production pointer of {said(reg.location)} is intact (production: {prods}); nothing "
+                      "changed", highlight=False, markup=True)
+    else:
+        how = ("put back from its copy production.backup.json" if res["status"] == "restored" else
+               "re-derived from each dataset's newest publish (its copy could not be read either)")
+        console.print(f"the production pointer was damaged ({said(res['problem'])}): {how}; the damaged file is "
+                      f"kept as {said(res['damaged'])}. Production: {prods}", highlight=False, markup=True)
+        _mirror_registry(settings)
+    if json_out:
+        emit_json(res)

@@ -24,6 +24,7 @@ run's backtest members when their configuration is the same. The decision artifa
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,7 +69,8 @@ _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded);
 
 def _fault(point: str) -> None:
     """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
-    (`flow:started`: the run is Running, its body has not begun)."""
+    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
+    registered and promoted, its forecasts not yet published)."""
     import os
     import signal
 
@@ -201,6 +203,30 @@ def _check_production_unmoved(registry: ModelRegistry, dataset: str, expected: s
             f"{expected or 'no production model'} and is now {now.version if now else 'empty'}; this run, which left "
             f"{expected or 'it'} in production, registers and publishes nothing (run again to compare against the new "
             "production model)")
+
+
+def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: str, version: str,
+                          as_of: datetime, at: datetime, exc: BaseException, log: Log) -> None:
+    """The publish of a run that promoted `version` failed (a full disk, a store error): unless the
+    forecasts were published all the same, the promotion is undone in one registry transaction
+    (compare and swap), and the run fails with the publish's error. A run killed between its
+    promotion and its publish cannot do this: its re-run for the same as_of publishes."""
+    from flowcast.store import open_store
+
+    with contextlib.suppress(Exception):
+        receipt = open_store(settings).receipt_of(dataset, as_of)
+        if receipt is not None and receipt.get("model_version") == version:
+            return  # published: the promotion stands
+    try:
+        now = registry.withdraw(version, dataset=dataset, at=at,
+                                reason=f"its publish for as_of {as_of.isoformat()} failed: {exc}")
+    except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
+        log.error(f"{version} stays in production of {dataset} although its forecasts for "
+                  f"{as_of.isoformat()} were not published: withdrawing it failed ({undo}); run again for this "
+                  f"as_of to publish, or `flowcast models rollback --dataset {dataset}`")
+        return
+    log.error(f"{version} was withdrawn from production of {dataset} because its forecasts for {as_of.isoformat()} "
+              f"could not be published; production is {now or 'empty'} again (run again for this as_of)")
 
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
@@ -364,8 +390,14 @@ def retrain_flow(
         reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
         _print_board(log, board, metric, chosen)
 
-    receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
-                                model_version=version.version, note=" ".join(notes))
+    _fault("flow:before_publish")  # promoted (or not), nothing published
+    try:
+        receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
+                                    model_version=version.version, note=" ".join(notes))
+    except Exception as exc:
+        if promoted:  # production must not point at a model whose forecasts were never published
+            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)
+        raise
     record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),

@@ -21,6 +21,7 @@ Called by the retrain and forecast flows after loading the data (the scoring its
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import polars as pl
 
 from flowcast import events
 from flowcast.atomic import atomic_file
+from flowcast.errors import PublishError
 from flowcast.evaluation.realized import (
     Decay,
     as_ofs_to_score,
@@ -82,6 +84,7 @@ class RealizedOutcome:
     previous: Decay | None = None
     event: str | None = None  # the event emitted, if any
     plot: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # the publishes that could not be read, why
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "scored_as_ofs": [a.isoformat() for a in self.scored],
@@ -127,8 +130,17 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     todo = as_ofs_to_score(store.as_ofs(dataset), existing, scored_at=as_of, horizon=int(td.meta.horizon),
                            freq=td.meta.freq)
     outcome = RealizedOutcome(dataset)
+    readable: list[tuple[datetime, pl.DataFrame]] = []
+    for a in todo:  # a damaged publish of one as_of is left out (said), the others are scored
+        try:
+            readable.append((a, store.read(dataset=dataset, as_of=a)))
+        except PublishError as exc:
+            (log.warning if log is not None else logging.getLogger(__name__).warning)(
+                f"Realized accuracy leaves out as_of {a.isoformat()} of {dataset}: {exc}")
+            outcome.skipped.append(str(exc))
+    todo = [a for a, _ in readable]
     if todo:
-        forecasts = pl.concat([store.read(dataset=dataset, as_of=a) for a in todo], how="diagonal_relaxed")
+        forecasts = pl.concat([f for _, f in readable], how="diagonal_relaxed")
         new = score_realized(forecasts, observed_actuals(td, min(todo)), td.frame.select("unique_id", "ds", "y"),
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
                              scored_at=as_of)

@@ -20,6 +20,7 @@ a read returns complete as_of sets, never a mix of two publishes, never a duplic
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from flowcast.store.contract import (
 from flowcast.store.duckdb_views import DB_NAME, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
 from flowcast.store.parquet import ParquetDataset, partition_name
+
+log = logging.getLogger(__name__)
 
 _READ_TRIES = 5
 
@@ -69,6 +72,7 @@ class EmbeddedStore:
         self.legacy_dataset = check_dataset(legacy_dataset) if legacy_dataset else None
         self.resolve_legacy = resolve_legacy
         self._legacy_cache: tuple[tuple[str, ...], dict[datetime, tuple[str, str]]] | None = None
+        self.skipped: list[str] = []  # what the last read of several as_of left out (damaged partitions)
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({self.location!r})"
@@ -224,18 +228,25 @@ class EmbeddedStore:
 
     # ------------------------------------------------------------------ read
     def _read_parts(self, table: str, keys: dict[tuple[str, datetime], str],
-                    filters: list[tuple[str, str, Any]]) -> list[pl.DataFrame] | None:
+                    filters: list[tuple[str, str, Any]], *, skip_damaged: bool = False) -> list[pl.DataFrame] | None:
+        """The partitions `keys`; None when one went away meanwhile. A partition that cannot be read
+        is a PublishError naming it, or with `skip_damaged` (a read of several as_of) left out with
+        a warning naming it, noted in `self.skipped`: one damaged file must not hide every other."""
         frames = []
-        for (dataset, _), path in keys.items():
+        for (dataset, as_of), path in keys.items():
             try:
                 f = self.data.read(path, filters)
             except FileNotFoundError:
                 return None  # removed since it was listed (a migration, a delete): list again
             except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
-                raise PublishError(
-                    f"published partition {path} cannot be read ({type(exc).__name__}: {exc}); re-publish "
-                    f"that dataset and as_of, or remove that folder"
-                ) from exc
+                what = "published partition" if table == "forecasts" else f"{table} partition"
+                problem = (f"{what} {path} cannot be read ({type(exc).__name__}: {exc}); re-publish that dataset "
+                           f"and as_of, or remove that folder")
+                if not skip_damaged:
+                    raise PublishError(problem) from exc
+                log.warning("left out: %s", problem)
+                self.skipped.append(f"left out dataset {dataset} as_of {as_of.isoformat()}: {problem}")
+                continue
             if "dataset" not in f.columns:  # an old partition read before its migration
                 f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
                 f = f.select(published_order(f.columns)) if table == "forecasts" else f
@@ -247,10 +258,11 @@ class EmbeddedStore:
         if dataset is not None:
             check_dataset(dataset)
         for _ in range(_READ_TRIES):
+            self.skipped = []
             keys = self._visible(table, dataset)
             if as_of is not None:
                 keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
-            frames = self._read_parts(table, keys, filters)
+            frames = self._read_parts(table, keys, filters, skip_damaged=as_of is None)
             if frames is not None:
                 return pl.concat(frames, how="diagonal_relaxed") if frames else None
         raise PublishError(f"the {table} of {self.location} kept changing while being read ({_READ_TRIES} tries)")

@@ -18,11 +18,20 @@ temporary folder beside the target and renames it into place, as the registry do
 
 Locks. `lock(rel)` serialises writers of one thing (the model registry) across machines:
 locally an fcntl lock on a file; on an object store an object created with an exclusive write
-(S3's conditional PUT, `If-None-Match: *`), deleted on release. A holder that died leaves its
-lock object: a waiter that has seen the same lock object for `stale_after` seconds (monotonic,
-this process's waiting, never a wall clock) deletes it and tries again, so a writer crashed
-while holding the lock delays others by `stale_after`, it never blocks them for ever. Hold such
-a lock for short critical sections only (seconds, not the `stale_after` of minutes).
+(S3's conditional PUT, `If-None-Match: *`) holding the writer's token, deleted on release. The
+writer reads the object back after its create, refused or not: its own token there means it
+holds the lock (a create retried after its first attempt landed is refused, yet that writer
+holds it). It then writes a claim `rel.claims/<its id>` and lists the claims: it holds the lock
+only when its claim is the only one, else it withdraws the claim and tries again. With writes
+and listings strongly consistent (S3, GCS, Azure, moto) two writers can never both list
+themselves alone, so the lock holds where an exclusive create is not atomic (moto checks, then
+writes: under load two creates both succeed, and two registry writers took one version name)
+and where two waiters break a dead holder's lock at once. A holder that died leaves its lock
+object and claim: a waiter that has seen the same lock object (or a rival claim) for
+`stale_after` seconds (monotonic, this process's waiting, never a wall clock) deletes it and
+tries again, so a writer crashed while holding the lock delays others by `stale_after`, it never
+blocks them for ever. Hold such a lock for short critical sections only (seconds, not the
+`stale_after` of minutes).
 
 Nothing here knows what the files mean: the registry and reporting decide the layout.
 """
@@ -45,6 +54,7 @@ from flowcast.errors import ConfigError, StorageError
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
+CLAIMS = ".claims"  # the lock `rel` at a URL: its writers' claims live under `rel`.claims/
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 
 
@@ -306,40 +316,119 @@ class FileStore:
                 finally:
                     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
             return
-        token = f"{uuid.uuid4().hex} {os.uname().nodename} {os.getpid()}".encode()
+        ident = uuid.uuid4().hex
+        token = f"{ident} {os.uname().nodename} {os.getpid()}".encode()
         target = self.url(rel)
+        claims = f"{rel}{CLAIMS}"
+        mine = f"{claims}/{ident}"
         seen: tuple[bytes, float] | None = None  # (holder's token, when this waiter first saw it)
-        while True:
-            try:
-                self.fs.pipe_file(target, token, mode="create")
-                break
-            except FileExistsError:
-                pass
-            except TypeError as exc:  # a file system without exclusive create
-                raise ConfigError(f"{self.root}: {type(self.fs).__name__} cannot create a file exclusively "
-                                  f"(needed for the lock {rel}): {exc}") from exc
-            except Exception as exc:
-                raise self._fail("lock", rel, exc) from exc
-            try:
-                holder = self.fs.cat_file(target)
-            except FileNotFoundError:
-                continue  # released meanwhile
-            now = time.monotonic()
-            if seen is None or seen[0] != holder:
-                seen = (holder, now)
-            elif now - seen[1] > stale_after:
-                log.warning("breaking the lock %s held by %s for over %gs (a writer that died)", target,
-                            holder.decode(errors="replace"), stale_after)
-                with contextlib.suppress(FileNotFoundError):
+        others: dict[str, float] = {}  # claim -> when this waiter first saw it
+        try:
+            while True:
+                holder = self._create_lock_object(rel, token)
+                if holder is None:  # released meanwhile, or a rival's create is in flight
+                    if time.monotonic() > deadline:
+                        raise StorageError(f"{target} could not be created for {timeout:g}s")
+                    time.sleep(min(poll, 0.05))
+                    continue
+                try:
+                    if holder == token and self._alone(rel, mine, others, stale_after):
+                        break
+                except Exception as exc:
+                    raise self._fail("lock", rel, exc) from exc
+                now = time.monotonic()
+                if holder != token:
+                    if seen is None or seen[0] != holder:
+                        seen = (holder, now)
+                    elif now - seen[1] > stale_after:
+                        log.warning("breaking the lock %s held by %s for over %gs (a writer that died)", target,
+                                    holder.decode(errors="replace"), stale_after)
+                        with contextlib.suppress(FileNotFoundError):
+                            self.fs.rm_file(target)
+                        with contextlib.suppress(FileNotFoundError):
+                            self.fs.rm_file(self.url(f"{claims}/{holder.split(b' ', 1)[0].decode(errors='replace')}"))
+                        seen = None
+                        continue
+                if now > deadline:
+                    who = holder.decode(errors="replace") if holder != token else \
+                        f"writers whose claims stay under {self.url(claims)}"
+                    raise StorageError(f"{target} stayed locked by {who} for {timeout:g}s")
+                time.sleep(poll)
+        except BaseException:  # not acquired: leave nothing of this writer's behind
+            with contextlib.suppress(Exception):
+                if self.fs.cat_file(target) == token:
                     self.fs.rm_file(target)
-                seen = None
-                continue
-            if now > deadline:
-                raise StorageError(f"{target} stayed locked by {holder.decode(errors='replace')} for {timeout:g}s")
-            time.sleep(poll)
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(self.url(mine))
+            raise
         try:
             yield
         finally:
             with contextlib.suppress(FileNotFoundError):
                 if self.fs.cat_file(target) == token:  # not broken and retaken meanwhile
                     self.fs.rm_file(target)
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.url(mine))
+
+    def _create_lock_object(self, rel: str, token: bytes) -> bytes | None:
+        """Create the lock object `rel` holding `token` with an exclusive write (If-None-Match: *);
+        then, whether the write succeeded or was refused, read back who holds it (None: nobody, it
+        was released meanwhile). Reading back finds this writer's own token when a create was
+        retried after its first attempt had landed (the retry is refused: the object exists), and
+        another writer's where a store's exclusive write is not atomic (moto checks, then writes:
+        two creates can both succeed, the later one's token stays)."""
+        target = self.url(rel)
+        try:
+            self.fs.pipe_file(target, token, mode="create")
+        except TypeError as exc:  # a file system without exclusive create
+            raise ConfigError(f"{self.root}: {type(self.fs).__name__} cannot create a file exclusively "
+                              f"(needed for the lock {rel}): {exc}") from exc
+        except Exception as exc:
+            if not _refused_create(exc):
+                raise self._fail("lock", rel, exc) from exc
+        try:
+            return bytes(self.fs.cat_file(target))
+        except FileNotFoundError:
+            return None
+
+    def _alone(self, rel: str, mine: str, others: dict[str, float], stale_after: float) -> bool:
+        """Called while the lock object holds this writer's token: write this writer's claim beside
+        it and list the claims; the lock is held only when this claim is the only one. On a store
+        where writes and listings are strongly consistent (S3, GCS, Azure, moto) two writers can
+        never both see themselves alone: whichever lists second sees the other's claim. So the lock
+        holds even where the exclusive create is not atomic, or where two waiters broke a dead
+        holder's lock at once. A writer that is not alone withdraws its claim and tries again; a
+        claim seen for over `stale_after` seconds is a dead writer's and removed."""
+        claims = mine.rsplit("/", 1)[0]
+        self.fs.pipe_file(self.url(mine), b"")
+        names = [f"{claims}/{n}" for n in self.list(claims)]
+        rivals = [n for n in names if n != mine]
+        if not rivals:
+            return True
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.url(mine))
+        now = time.monotonic()
+        for name in rivals:
+            first = others.setdefault(name, now)
+            if now - first > stale_after:
+                log.warning("removing the claim %s on the lock %s: seen for over %gs (a writer that died)",
+                            self.url(name), self.url(rel), stale_after)
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(self.url(name))
+                del others[name]
+        return False
+
+
+def _refused_create(exc: BaseException) -> bool:
+    """An exclusive create refused because the object exists or another conditional write to it is
+    in flight: S3's 412 PreconditionFailed (s3fs makes it FileExistsError when the answer names the
+    If-None-Match condition, an OSError otherwise) or 409 ConditionalRequestConflict."""
+    if isinstance(exc, FileExistsError):
+        return True
+    cause = exc.__cause__
+    answer = getattr(cause, "response", None)
+    if not isinstance(answer, dict):
+        return False
+    code = str(answer.get("Error", {}).get("Code", ""))
+    status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or status in (409, 412)
