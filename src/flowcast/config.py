@@ -370,7 +370,17 @@ class AlertsConfig(_Section):
     publish_deadline: str = Field(
         "26h", description="notify when a dataset has published nothing (and found nothing new) for this long"
     )
+    stale_every: str = Field(
+        "24h", description="a dataset whose data are stale is notified at most once per this (every run of it "
+        "emits flowcast.data.stale)"
+    )
     block_name: str = Field("flowcast-alerts", description="name of the Prefect notification block")
+
+    @field_validator("stale_every")
+    @classmethod
+    def _stale_every(cls, v: str) -> str:
+        parse_duration(v)  # a ValueError naming the value
+        return v
 
     @field_validator("publish_deadline")
     @classmethod
