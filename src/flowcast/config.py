@@ -408,6 +408,10 @@ class RetentionConfig(_Section):
     cache_days: float = Field(7, ge=0, description="preprocessing cache entries older than this go")
     quarantine_days: float = Field(90, ge=0, description="quarantine files older than this go")
     reports_days: float = Field(30, ge=0, description="report images older than this go")
+    in_runs: bool = Field(
+        True, description="every retrain and forecast run removes the run folders, cache entries, quarantine files "
+        "and report images older than their days as it starts (model versions: `flowcast gc`)"
+    )
 
 
 class StoreConfig(_Section):
