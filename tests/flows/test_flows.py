@@ -431,6 +431,19 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
 
 
+def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(production_home):
+    """Every artifact's description starts with the run's as_of, with its time when it has one ("As of
+    2019-04-01 06:00: ..."); the realized-accuracy one said the date only, so the runs of one day (a
+    forecast every 2 minutes on a server, or hourly) all read "As of 2026-12-03" in its history."""
+    from flowcast.flows import forecast_flow
+    from flowcast.ops.accuracy import artifact_key
+
+    forecast_flow(as_of=datetime(2019, 1, 1), **production_home)
+    later = forecast_flow(as_of=datetime(2019, 4, 1, 6, 0), **production_home)
+    [art] = artifacts_of(later["run_id"])[artifact_key("tiny")]
+    assert art.description.startswith("As of 2019-04-01 06:00: realized accuracy of tiny"), art.description
+
+
 def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_home, tmp_path):
     """Forecasts published at 2019-01-01 are scored by the run at 2019-04-01 on the three months
     observed since (steps 1-3, 4 series each) and again, completed, at 2019-09-01; a re-run of
