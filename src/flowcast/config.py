@@ -370,7 +370,17 @@ class AlertsConfig(_Section):
     publish_deadline: str = Field(
         "26h", description="notify when a dataset has published nothing (and found nothing new) for this long"
     )
+    stale_every: str = Field(
+        "24h", description="a dataset whose data are stale is notified at most once per this (every run of it "
+        "emits flowcast.data.stale)"
+    )
     block_name: str = Field("flowcast-alerts", description="name of the Prefect notification block")
+
+    @field_validator("stale_every")
+    @classmethod
+    def _stale_every(cls, v: str) -> str:
+        parse_duration(v)  # a ValueError naming the value
+        return v
 
     @field_validator("publish_deadline")
     @classmethod
@@ -398,6 +408,10 @@ class RetentionConfig(_Section):
     cache_days: float = Field(7, ge=0, description="preprocessing cache entries older than this go")
     quarantine_days: float = Field(90, ge=0, description="quarantine files older than this go")
     reports_days: float = Field(30, ge=0, description="report images older than this go")
+    in_runs: bool = Field(
+        True, description="every retrain and forecast run removes the run folders, cache entries, quarantine files "
+        "and report images older than their days as it starts (model versions: `flowcast gc`)"
+    )
 
 
 class StoreConfig(_Section):

@@ -1,7 +1,7 @@
 """Alerts end to end: a real `prefect server start` on loopback runs flowcast's automations, and
 a local HTTP receiver gets the notifications.
 
-`flowcast serve` creates the four automations and the webhook block; `flowcast automations apply`
+`flowcast serve` creates the five notifying automations and the webhook block; `flowcast automations apply`
 then changes nothing, a changed deadline updates one automation; then, each in its own process
 against that server:
 - a retrain on data over the quarantine threshold fails: `flowcast.data-quality.failed` fires
@@ -79,7 +79,8 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
         cfg.write_text(TOML.format(url=rx.url, csv=data))
 
         # -- serve creates them (its schedules moved out of the way); apply then changes nothing
-        names = [auto.RUN_FAILED, auto.QUALITY_FAILED, auto.DEGRADED, auto.NOT_PUBLISHED, auto.CRASH_SILENT]
+        names = [auto.RUN_FAILED, auto.QUALITY_FAILED, auto.DEGRADED, auto.NOT_PUBLISHED, auto.STALE_DATA,
+                 auto.CRASH_SILENT]
         never = {"FLOWCAST_RETRAIN_CRON": "0 0 29 2 *", "FLOWCAST_FORECAST_CRON": "0 0 29 2 *", "PYTHONPATH": SRC}
         srv.start([FLOWCAST, "serve", "--config", str(cfg), "--home", str(tmp_path / "served")],
                   tmp_path / "serve.log", cwd=tmp_path, env=never)
@@ -88,7 +89,7 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
             r = http("POST", f"{srv.api}/automations/filter", json={})
             return sorted(a["name"] for a in r.json()) if r.status_code == 200 else []
 
-        srv.wait(lambda: ours() == sorted(names), 300, "flowcast serve to create the five automations")
+        srv.wait(lambda: ours() == sorted(names), 300, "flowcast serve to create the six automations")
         applied = _flowcast(srv, "automations", "apply", "--config", str(cfg), "--json")
         assert applied.returncode == 0, applied.stderr[-3000:]
         actions = json.loads(applied.stdout.strip().splitlines()[-1])["automations"]
@@ -103,7 +104,8 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
             assert [(a.name, a.action) for a in moved] == [(n, "updated" if n == auto.NOT_PUBLISHED else "unchanged")
                                                            for n in names]
             back = auto.apply(settings)
-        assert [a.action for a in back] == ["unchanged"] * 3 + ["updated", "unchanged"] and ours() == sorted(names)
+        assert [a.action for a in back] == ["unchanged"] * 3 + ["updated", "unchanged", "unchanged"]
+        assert ours() == sorted(names)
 
         # -- a run on data over the quarantine threshold (12 of 120 rows unparsable > 5%)
         bad = write_series(tmp_path / "raw" / "bad.csv", n_series=1)

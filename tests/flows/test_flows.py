@@ -116,6 +116,41 @@ def test_forecast_flow_uses_the_production_model(production_home):
     assert {artifact_key(k, "tiny") for k in ("quality", "plot", "receipt")} <= set(arts)
 
 
+def test_a_run_removes_what_the_retention_policy_lets_go(production_home):
+    """Left running on a schedule (2-minute forecast runs on a real server), a home grew by every run's
+    preprocessing cache entry (1.1 MB a run on us_employment), forecast plot and training folder: the
+    policy's ages were applied only by `flowcast gc --yes`, which nothing runs. Each run now removes,
+    as it starts, what [retention] lets go by age; young items and model versions stay."""
+    import os
+    import time
+
+    from flowcast.flows import forecast_flow
+
+    home = Path(production_home["home"])
+
+    def put(rel: str, days_old: float) -> Path:
+        path = home / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+        when = time.time() - days_old * 86400
+        for p in [path, *path.relative_to(home).parents][:-2]:  # the file and its folders below the kind's
+            os.utime(home / p, (when, when))
+        return path
+
+    old = [put("runs/20240101T000000-aaaa/gru-s0/last.ckpt", 40), put("cache/prefect/flowcast-preprocess-old", 10),
+           put("cache/results/flowcast-preprocess-old", 10), put("reports/forecast_tiny_20240101T000000.png", 40),
+           put("quarantine/tiny/2024-01-01T00:00:00/quarantine.parquet", 100)]
+    young = [put("runs/20260101T000000-bbbb/gru-s0/last.ckpt", 1), put("cache/prefect/flowcast-preprocess-new", 1),
+             put("reports/forecast_tiny_20260101T000000.png", 1)]
+    versions = sorted(p.name for p in (home / "models" / "versions").iterdir())
+    s = forecast_flow(as_of=datetime(2019, 9, 1), **production_home)
+    assert s["published_rows"] == 24
+    assert [p for p in old if p.exists()] == []
+    assert not (home / "runs" / "20240101T000000-aaaa").exists() and not (home / "quarantine" / "tiny").exists()
+    assert all(p.exists() for p in young)
+    assert sorted(p.name for p in (home / "models" / "versions").iterdir()) == versions
+
+
 def test_forecast_without_a_declared_horizon_uses_the_production_models(production_home):
     """A source that declares no horizon (a --data file, a model trained with --horizon 6): the
     forecast flow forecasts the production model's 6 steps, not the monthly default of 12, which
@@ -411,6 +446,19 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     assert again["published_rows"] == 24
     assert value.stat().st_size > 300  # written again, whole
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
+
+
+def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(production_home):
+    """Every artifact's description starts with the run's as_of, with its time when it has one ("As of
+    2019-04-01 06:00: ..."); the realized-accuracy one said the date only, so the runs of one day (a
+    forecast every 2 minutes on a server, or hourly) all read "As of 2026-12-03" in its history."""
+    from flowcast.flows import forecast_flow
+    from flowcast.ops.accuracy import artifact_key
+
+    forecast_flow(as_of=datetime(2019, 1, 1), **production_home)
+    later = forecast_flow(as_of=datetime(2019, 4, 1, 6, 0), **production_home)
+    [art] = artifacts_of(later["run_id"])[artifact_key("tiny")]
+    assert art.description.startswith("As of 2019-04-01 06:00: realized accuracy of tiny"), art.description
 
 
 def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_home, tmp_path):

@@ -131,6 +131,31 @@ def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     return str(fr.id), naive_utc(started)
 
 
+def expire_aged(settings: Settings, now: datetime) -> None:
+    """The retention policy's ages, applied as a run starts (`retention.in_runs`; `now`: the run's
+    start): run folders, cache entries, quarantine files and report images older than their days go,
+    one line says what. A home left running on a schedule grew by every run's cache entry (1.1 MB a
+    run on us_employment), plot and training folder until someone ran `flowcast gc --yes`. A failure
+    here is a warning: the run goes on."""
+    if not settings.retention.in_runs:
+        return
+    from flowcast.ops.retention import expire, human, total_bytes
+
+    log = get_run_logger()
+    try:
+        removed = expire(settings, now)
+    except OSError as exc:
+        log.warning(f"Retention: could not remove what [retention] lets go under {settings.home} "
+                    f"({getattr(exc, 'strerror', None) or exc}); `flowcast gc` lists it")
+        return
+    if removed:
+        kinds: dict[str, int] = {}
+        for item in removed:
+            kinds[item.kind] = kinds.get(item.kind, 0) + 1
+        log.info(f"Retention: removed {human(total_bytes(removed))} older than [retention] allows ("
+                 + ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())) + ")")
+
+
 def artifact_scope(dataset: str, as_of: datetime) -> reporting.Scope:
     """Whose artifacts this run writes: its dataset and as_of, under the `backfill-` keys when the
     run recomputes a past date for a backfill (`naming.in_backfill`)."""

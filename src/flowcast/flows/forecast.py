@@ -21,6 +21,7 @@ from flowcast.config import SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    expire_aged,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -84,7 +85,8 @@ def forecast_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
     as_of = resolve_as_of(as_of)
-    run_id, _ = run_identity(settings.home)
+    run_id, started = run_identity(settings.home)
+    expire_aged(settings, started)
 
     from flowcast.data.datasets import resolve_source
     from flowcast.evaluation.decision import check_forecasts

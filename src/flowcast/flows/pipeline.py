@@ -41,6 +41,7 @@ from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     artifact_scope,
+    expire_aged,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -302,6 +303,7 @@ def retrain_flow(
     )
     as_of = resolve_as_of(as_of)
     run_id, started = run_identity(settings.home)
+    expire_aged(settings, started)
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 

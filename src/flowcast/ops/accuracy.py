@@ -245,6 +245,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     run writes it under `backfill-realized-accuracy-<dataset>`, described with its as_of."""
     from prefect.context import FlowRunContext
 
+    from flowcast.reporting import as_of_text
     from flowcast.shared import open_registry, share_file
 
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
@@ -254,7 +255,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     if realized.height:
         png = plot_realized(realized, promised,
                             settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
-                            title=f"{outcome.dataset}: realized vs promised MASE (as of {as_of:%Y-%m-%d})")
+                            title=f"{outcome.dataset}: realized vs promised MASE (as of {as_of_text(as_of)})")
         if png is not None:
             share_file(settings, png)
     outcome.plot = png
@@ -263,7 +264,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     from prefect.artifacts import create_markdown_artifact
 
     key = ("backfill-" if backfill else "") + artifact_key(outcome.dataset)
-    when = f"{'Backfill as' if backfill else 'As'} of {as_of:%Y-%m-%d}"
+    when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
     return create_markdown_artifact(markdown(outcome, promised, png), key=key,
                                     description=f"{when}: realized accuracy of {outcome.dataset}'s published forecasts")
 

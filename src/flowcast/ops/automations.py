@@ -1,6 +1,6 @@
 """Prefect automations shipped as code: what an operator is notified of, and through what.
 
-Four automations, all named `flowcast: ...`, each sending a notification through one Prefect
+Five automations, all named `flowcast: ...`, each sending a notification through one Prefect
 notification block (a Custom Webhook block named `alerts.block_name`, POSTing JSON
 `{"text", "subject", "body"}` to `alerts.webhook_url`):
 
@@ -10,6 +10,7 @@ notification block (a Custom Webhook block named `alerts.block_name`, POSTing JS
 | flowcast: data quality failed       | `flowcast.data-quality.failed`                                |
 | flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
 | flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish |
+| flowcast: data stale                | `flowcast.data.stale` (every forecast period of a run lay before its as_of: the source stopped being updated), at most once per dataset per `alerts.stale_every` (24h): every run on stale data emits the event, and a forecast run that finds nothing new emits `...unchanged`, which keeps "forecast not published" quiet |
 
 and one that acts instead of notifying, applied with or without a webhook:
 
@@ -19,7 +20,7 @@ and one that acts instead of notifying, applied with or without a webhook:
 
 `apply(settings)` creates or updates them idempotently (compare, then create, update or leave
 alone; a `flowcast: ` automation no longer shipped is deleted; duplicates of one name are
-removed; without a webhook the four notifying ones are left as they are) and saves the block (overwritten in place, so its id and the automations' reference
+removed; without a webhook the five notifying ones are left as they are) and saves the block (overwritten in place, so its id and the automations' reference
 stay valid). `flowcast automations apply` and `flowcast serve` call it. The Prefect server
 evaluates the triggers and runs the actions: its `triggers` and `actions` services (on by
 default in `prefect server start`; `PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED` and
@@ -44,8 +45,9 @@ RUN_FAILED = NAME_PREFIX + "run failed"
 QUALITY_FAILED = NAME_PREFIX + "data quality failed"
 DEGRADED = NAME_PREFIX + "accuracy degraded"
 NOT_PUBLISHED = NAME_PREFIX + "forecast not published"
+STALE_DATA = NAME_PREFIX + "data stale"
 CRASH_SILENT = NAME_PREFIX + "crash silent runs"
-NOTIFYING = (RUN_FAILED, QUALITY_FAILED, DEGRADED, NOT_PUBLISHED)
+NOTIFYING = (RUN_FAILED, QUALITY_FAILED, DEGRADED, NOT_PUBLISHED, STALE_DATA)
 HEARTBEAT = "prefect.flow-run.heartbeat"
 FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
 
@@ -98,7 +100,7 @@ def crash_silent_runs(settings: Settings) -> Any:
 
 
 def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
-    """The automations flowcast ships (prefect.automations.AutomationCore): the four notifying
+    """The automations flowcast ships (prefect.automations.AutomationCore): the five notifying
     ones pointing at the block (none without a block), then `crash silent runs`."""
     from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
 
@@ -156,6 +158,21 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
                 "flowcast: forecast not published for " + _DATASET,
                 "Dataset " + _DATASET + " has published nothing for " + settings.alerts.publish_deadline
                 + " since as_of " + _AS_OF + " (published {{ event.occurred }}): is the forecast deployment running?",
+            ),
+        ),
+        AutomationCore(
+            name=STALE_DATA,
+            description=f"A dataset's source stopped being updated (notified at most once per "
+                        f"{settings.alerts.stale_every} per dataset).",
+            # reactive with a window: the first stale run of a dataset notifies, the others of the
+            # window (every scheduled run while the source is stale) only count
+            trigger=EventTrigger(expect={events.STALE}, match=_DATASETS, for_each={"prefect.resource.id"},
+                                 posture=Posture.Reactive, threshold=1,
+                                 within=parse_duration(settings.alerts.stale_every)),
+            actions=notify(
+                "flowcast: data stale for " + _DATASET,
+                "Dataset " + _DATASET + ", as_of " + _AS_OF + ": {{ event.payload.message }} (flow run "
+                "{{ flow_run.name }}; told at most once per " + settings.alerts.stale_every + ")",
             ),
         ),
         crash_silent_runs(settings),

@@ -163,9 +163,25 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
     forecasts only with `forecasts_before` (of `dataset`, or of every dataset)."""
     policy = policy or settings.retention
     now = _naive_utc(now)
-    home = Path(settings.home)
     items = _model_items(settings, policy, list(versions))
+    items += _aged_items(settings, policy, now)
+    if forecasts_before is not None:
+        items += _forecast_items(settings, _naive_utc(forecasts_before), dataset)
+    return items
 
+
+def expire(settings: Settings, now: datetime) -> list[Item]:
+    """Remove what the policy's ages let go (run folders and checkpoints, preprocessing cache
+    entries, quarantine files, report images) and return it: what every retrain and forecast run
+    does as it starts (`retention.in_runs`), so that a home left running stays bounded without
+    anyone running `flowcast gc`. Model versions and published forecasts are left to `flowcast gc`."""
+    return execute(settings, _aged_items(settings, settings.retention, _naive_utc(now)))
+
+
+def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> list[Item]:
+    """The items the policy lets go by age (every kind but models and forecasts)."""
+    home = Path(settings.home)
+    items: list[Item] = []
     runs = [d for root in (home / "runs", settings.models_dir / "runs") if root.is_dir() for d in root.iterdir()]
     items += _old(runs, "run", policy.runs_days, now, "training run")
 
@@ -192,8 +208,6 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
     reports = [p for p in settings.reports_dir.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES] \
         if settings.reports_dir.is_dir() else []
     items += _old(reports, "report", policy.reports_days, now, "report")
-    if forecasts_before is not None:
-        items += _forecast_items(settings, _naive_utc(forecasts_before), dataset)
     return items
 
 
@@ -202,7 +216,8 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     the plan is skipped (RegistryError from the registry's own check), everything else goes."""
     from flowcast.shared import open_registry
 
-    reg = open_registry(settings)
+    items = list(items)
+    reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     done = []
     for item in items:
@@ -214,15 +229,19 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
             if not store.delete(*item.key):
                 continue
         elif item.kind == "model":
-            assert item.version is not None
+            assert item.version is not None and reg is not None
             try:
                 reg.delete(item.version, allow_protected=item.reason.startswith("named explicitly"))
             except RegistryError:
                 continue
-        elif item.path.is_dir() and not item.path.is_symlink():
-            shutil.rmtree(item.path)
         else:
-            item.path.unlink(missing_ok=True)
+            try:
+                if item.path.is_dir() and not item.path.is_symlink():
+                    shutil.rmtree(item.path)
+                else:
+                    item.path.unlink(missing_ok=True)
+            except FileNotFoundError:  # another run's retention removed it first
+                continue
         done.append(item)
     # folders emptied by the removals (a source's quarantine folder with no as_of left)
     qroot = settings.quarantine_dir
