@@ -172,12 +172,14 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
     Set FLOWCAST_DEBUG=1 to see tracebacks. With --json, a command that fails before printing its
     JSON object still ends stdout with one: {"status": "failed", "error": ..., "exit_code": ...}
-    (`flowcast run --json` printed nothing at all, so a script reading its last line had no object)."""
+    (`flowcast run --json` printed nothing at all, so a script reading its last line had no object);
+    so does `flowcast forecasts --format json`. Errors in the options themselves, raised before any
+    command runs, are `app.FlowcastGroup`'s."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         emitted = _json_emitted
-        json_out = bool(kwargs.get("json_out"))
+        json_out = bool(kwargs.get("json_out")) or kwargs.get("fmt") == "json"  # --json, forecasts' --format json
 
         def failed(error: str, code: int) -> None:
             if json_out and _json_emitted == emitted:
