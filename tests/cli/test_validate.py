@@ -133,3 +133,31 @@ def test_a_glob_names_the_dataset_after_its_folder(tmp_path):
     res = runner.invoke(app, ["validate", "--data", str(tmp_path / "sales" / "*.csv"), *FILE_OPTS, "--json"])
     assert res.exit_code == 0, res.output
     assert last_json(res.stdout)["source"] == "sales"
+
+
+def test_validate_measures_freshness_as_a_run_does(tmp_path, monkeypatch):
+    """Regression: `flowcast validate` said nothing about how old the data were (`flowcast run` measures it,
+    `flowcast.data.freshness`): a file whose latest day is years old was 'clean', then every run warned that
+    its forecasts lay in the past, or failed on [validation] max_staleness. validate now measures the periods
+    from the latest observation to --as-of (to now without one, as a run without one), warns when every
+    forecast period lies before it, and fails (exit 2, with the report) past max_staleness."""
+    csv = write(tmp_path)  # 80 days from 2020-01-01: the latest is 2020-03-20
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--as-of", "2020-03-23", "--horizon", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    fresh = last_json(res.stdout)["freshness"]
+    assert fresh["periods_behind"] == 3 and fresh["stale"] is False and fresh["latest_ds"].startswith("2020-03-20")
+    assert "| periods from the latest observation to as_of | 3 |" in res.stderr
+
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--horizon", "7", "--json"])  # measured to now
+    fresh = last_json(res.stdout)["freshness"]
+    assert res.exit_code == 0 and fresh["stale"] is True and fresh["periods_behind"] > 365 and fresh["measured_at"]
+    said = " ".join(res.stderr.split())
+    assert "periods from the latest observation to now (" in said
+    assert "The latest observation, 2020-03-20, is" in said and "every forecast period (the next 7) lies before" in said
+
+    monkeypatch.setenv("FLOWCAST_VALIDATION__MAX_STALENESS", "2")
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--as-of", "2020-03-23", "--json"])
+    assert res.exit_code == 2
+    failed = last_json(res.stdout)
+    assert failed["status"] == "failed" and "3 periods (1d) before as_of" in failed["error"]
+    assert "max_staleness = 2" in failed["error"] and failed["rows_valid"] == 80  # the report comes with it

@@ -150,6 +150,11 @@ class DataQualityReport:
             return " .. ".join(e.removesuffix(" 00:00:00") for e in ends)
         return " .. ".join(e.removesuffix(":00") if len(e) == 19 else e for e in ends) + " (UTC)"
 
+    def _freshness_to(self) -> str:
+        """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
+        measured = self.freshness.get("measured_at")
+        return f"now ({str(measured)[:16].replace('T', ' ')} UTC)" if measured else "as_of"
+
     def to_markdown(self) -> str:
         lines = [
             f"## Data quality: {self.source}",
@@ -180,7 +185,7 @@ class DataQualityReport:
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {self._range_text()} |",
-            *([f"| periods from the latest observation to as_of | {self.freshness['periods_behind']:,} |"]
+            *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
                 f"{self.freshness['series_ended']:,} (e.g. {', '.join(self.freshness.get('ended', []))}) |")]
