@@ -200,3 +200,13 @@ def test_an_early_as_of_whose_history_is_too_short_for_the_scale_gets_no_mase_an
     assert not d.degraded and not d.judged and "shorter than two seasons" in d.reasons[0]
     d = assess_decay(out, {"gru-v1": 1 / 12}, dataset="toy", window=3, tolerance=0.25, min_points=2)
     assert not d.degraded and d.realized_mase == pytest.approx(1 / 12)
+
+
+def test_a_forecast_exact_up_to_float_rounding_scores_zero_not_1e_16():
+    """Regression: `flowcast accuracy` printed MAE 1.184e-14, MASE 1.41e-16 and sMAPE 2.157e-14 for forecasts
+    exact up to float rounding (cut to '1.184e-…' in its table); they are 0."""
+    exact = _forecasts().filter(pl.col("model") == "gru", pl.col("as_of") == A, pl.col("step") == 1).with_columns(
+        pl.lit(24.0 * (1 + 3e-16)).alias("y_hat"))
+    assert exact["y_hat"].item() != 24.0
+    row = _score(exact).row(0, named=True)
+    assert (row["mae"], row["mase"], row["smape"]) == (0.0, 0.0, 0.0)

@@ -40,7 +40,7 @@ import polars as pl
 
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import shift
-from flowcast.evaluation.metrics import mase_scale
+from flowcast.evaluation.metrics import abs_error, mase_scale
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive"]
@@ -141,7 +141,7 @@ def score_realized(
         pl.when(pl.col("__naive_ds") <= pl.col("as_of")).then(pl.col("__naive")).alias("__naive")
     )
 
-    err = (pl.col("y") - pl.col("y_hat")).abs()
+    err = abs_error("y", "y_hat")
     usable = ((pl.col("scale") > 0) & (pl.col("history") >= min_scale_history(m))).fill_null(False)
     scaled = pl.when(usable).then(err / pl.col("scale"))
     denom = pl.col("y").abs() + pl.col("y_hat").abs()
