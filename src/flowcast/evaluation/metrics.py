@@ -26,6 +26,12 @@ import polars as pl
 from flowcast.columns import quantile_col
 
 METRICS = ("mae", "rmse", "smape", "mase")
+_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE", "msis": "MSIS"}
+
+
+def metric_name(metric: str) -> str:
+    """A metric as a sentence writes it: 'mase' -> 'MASE', 'smape' -> 'sMAPE'."""
+    return _NAMES.get(metric, metric)
 
 
 # an error within what float64 arithmetic on the values can resolve is no error: a forecast exact up to
