@@ -91,3 +91,16 @@ def test_leaderboard_figures_stay_whole_in_80_columns():
     text = console.export_text()
     assert "…" not in text and "2.135" in text and "0.07161" in text and "1235" in text, text
     assert "damped *" in text and "seasonal_naive" in text
+
+
+@pytest.mark.parametrize("command", ["run", "forecast", "backfill", "tune", "train"])
+def test_every_command_that_reads_a_file_takes_it_as_its_argument_as_validate_does(tmp_path, monkeypatch, command):
+    """Regression: `flowcast validate sales.csv ...` worked, then `flowcast run sales.csv ...` (the same line with
+    another command) failed with 'Got unexpected extra argument(s) (sales.csv)'. The file is the PATH argument
+    or --data, never two different ones; refused here before Prefect starts."""
+    monkeypatch.chdir(tmp_path)
+    extra = ["--start", "2020-01-01", "--end", "2020-02-01"] if command == "backfill" else []
+    res = runner.invoke(app, [command, "sales.csv", "--time-col", "d", "--target-col", "y", *extra], terminal_width=400)
+    assert res.exit_code == 2 and "--data sales.csv also needs --freq" in res.output, res.output
+    res = runner.invoke(app, [command, "sales.csv", "--data", "other.csv", *extra], terminal_width=400)
+    assert res.exit_code == 2 and "give the file once: PATH 'sales.csv' or --data 'other.csv'" in res.output

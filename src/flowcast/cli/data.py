@@ -10,7 +10,7 @@ human-readable report then goes to stderr.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
@@ -25,20 +25,20 @@ from flowcast.cli.common import (
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PathArg,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
     cli_errors,
     console,
+    data_given,
     emit_json,
     out,
     parse_as_of,
     resolve_settings,
 )
-from flowcast.errors import ConfigError, DataValidationError, FlowcastError
-
-PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
+from flowcast.errors import DataValidationError, FlowcastError
 
 
 @app.command("validate")
@@ -66,10 +66,8 @@ def validate_cmd(
 
     failure: FlowcastError | None = None
     try:
-        if path and data and path != data:
-            raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
         settings = resolve_settings(
-            dataset=dataset, data=path or data, id_col=id_col, time_col=time_col, time_format=time_format,
+            dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
             target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         )
         run_as_of = parse_as_of(as_of)

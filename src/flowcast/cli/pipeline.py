@@ -28,6 +28,7 @@ from flowcast.cli.common import (
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PathArg,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
@@ -35,6 +36,7 @@ from flowcast.cli.common import (
     call_flow,
     cli_errors,
     console,
+    data_given,
     emit_json,
     out,
     parse_as_of,
@@ -190,6 +192,7 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None) 
 @cli_errors
 def run(
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -210,6 +213,7 @@ def run(
 
     Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
     forecasts went."""
+    data = data_given(path, data)
     cells = _models(models)
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
@@ -275,6 +279,7 @@ def run(
 @cli_errors
 def forecast(
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -289,6 +294,7 @@ def forecast(
     json_out: JsonOpt = False,
 ) -> None:
     """Forecast every series with the production model and publish (the forecast flow once, no training)."""
+    data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
@@ -357,6 +363,7 @@ def backfill(
         "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
                              "retrain/retrain (implies --mode retrain)")] = None,
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -370,6 +377,7 @@ def backfill(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute forecasts as they would have been made on each as_of from --start to --end."""
+    data = data_given(path, data)
     if mode not in ("forecast", "retrain"):
         raise ConfigError(f"--mode must be forecast or retrain, got {mode!r}")
     settings = resolve_settings(
