@@ -112,3 +112,13 @@ def test_forecasts_format_json_ends_stdout_with_the_failure_object(tmp_path, mon
     assert res.exit_code == 2
     failed = _last_json(res.stdout)
     assert failed["status"] == "failed" and "'bad'" in failed["error"] and failed["exit_code"] == 2
+
+
+def test_models_show_takes_json_as_every_other_command_does(tmp_path, monkeypatch):
+    """Regression: `flowcast models show V --json` (every other command takes --json; show prints JSON anyway)
+    failed with 'No such option: --json'. It is accepted, and a failure then ends stdout with the object."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["models", "show", "gru-v9", "--json", "--home", str(tmp_path / "h")])
+    assert res.exit_code == 1, res.output
+    failed = _last_json(res.stdout)
+    assert failed["status"] == "failed" and "gru-v9" in failed["error"]
