@@ -161,3 +161,13 @@ def test_validate_measures_freshness_as_a_run_does(tmp_path, monkeypatch):
     failed = last_json(res.stdout)
     assert failed["status"] == "failed" and "3 periods (1d) before as_of" in failed["error"]
     assert "max_staleness = 2" in failed["error"] and failed["rows_valid"] == 80  # the report comes with it
+
+
+def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
+    """Regression: the report counted the rows of each failed check ('| y_not_number | 2 |') and said where the
+    quarantine file was; the reason, the value and what to do were only in that Parquet file. Each check now
+    shows its first row's reason."""
+    res = runner.invoke(app, ["validate", str(write(tmp_path, bad_rows=2)), *FILE_OPTS, "--json"])
+    assert res.exit_code == 1, res.output
+    assert last_json(res.stdout)["check_examples"] == {"y_not_number": "source_row 80: val 'oops' is not a number"}
+    assert "| y_not_number | 2 | source_row 80: val 'oops' is not a number |" in res.stderr

@@ -64,6 +64,8 @@ class DataQualityReport:
     rows_valid: int = 0
     rows_quarantined: int = 0
     checks: dict[str, int] = field(default_factory=dict)
+    # per failed check, its first quarantined row: 'source_row 7: local time ... occurs twice ... declare ...'
+    check_examples: dict[str, str] = field(default_factory=dict)
     n_series: int = 0
     n_series_excluded: int = 0
     excluded: list[dict] = field(default_factory=list)  # {unique_id, reason}
@@ -199,8 +201,11 @@ class DataQualityReport:
         ]
         lines += self._preprocess_lines()
         if self.checks:
-            lines += ["", "| failed check | rows |", "| --- | ---: |"]
-            lines += [f"| {k} | {v:,} |" for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
+            # with an example of each: the reason (and what to do) was only in the quarantine file, so a report of
+            # 'time_ambiguous | 2' never said that the source's ambiguous setting would keep those rows
+            lines += ["", "| failed check | rows | e.g. |", "| --- | ---: | --- |"]
+            lines += [f"| {k} | {v:,} | {self.check_examples.get(k, '').replace('|', '/')} |"
+                      for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
@@ -478,6 +483,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
+        check_examples=_check_examples(quarantined),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -639,6 +645,15 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
             f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
             f"{setting}"
         )
+
+
+def _check_examples(quarantined: pl.DataFrame) -> dict[str, str]:
+    """check -> 'source_row N: reason' of its first quarantined row."""
+    if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
+        return {}
+    first = quarantined.group_by("check", maintain_order=True).first()
+    return {str(r["check"]): (f"source_row {r[ROW]}: " if r.get(ROW) is not None else "") + str(r["reason"])
+            for r in first.iter_rows(named=True)}
 
 
 def _example(result: ValidationResult) -> str:
