@@ -149,6 +149,14 @@ def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     assert "Backtest leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
     assert "Published 24 forecast rows" in result.stdout
     assert "…" not in result.stdout, result.stdout  # every figure whole in 80 columns (was "0.48…")
+    # regression: the command it says to read them with left out the run's --home (and --config): run as printed,
+    # it read the default home and found 'no published forecasts'
+    import shlex
+
+    said = shlex.split(result.stdout.split("Read them: ", 1)[1].splitlines()[0])
+    assert said[:2] == ["flowcast", "forecasts"] and "--home" in said
+    read = CliRunner().invoke(app, [*said[1:], "--format", "csv"])
+    assert read.exit_code == 0 and len(read.stdout.strip().splitlines()) == 1 + 24, read.output
 
 
 @pytest.mark.parametrize("args,code,message", [

@@ -188,6 +188,16 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None) 
     return table
 
 
+def _read_them(result: dict[str, Any], config: Path | None, home: Path | None) -> str:
+    """The command that reads what this run published: its dataset and as_of, and the --config and --home the
+    run was given (without them it read the default home: 'no published forecasts' right after a publish)."""
+    import shlex
+
+    args = ["flowcast", "forecasts", "--dataset", str(result["dataset"]), "--as-of", str(result["as_of"])]
+    args += [*(["--config", str(config)] if config else []), *(["--home", str(home)] if home else [])]
+    return shlex.join(args)
+
+
 @app.command()
 @cli_errors
 def run(
@@ -270,7 +280,7 @@ def run(
     out.print(
         f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
         f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
-        f"\n  Read them: flowcast forecasts --as-of {result['as_of']}",
+        f"\n  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
 
@@ -317,7 +327,7 @@ def forecast(
         f"valid {result['rows_valid']}, quarantined {result['rows_quarantined']}\n"
         f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
-        f"  Read them: flowcast forecasts --as-of {result['as_of']}",
+        f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
