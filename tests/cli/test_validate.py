@@ -163,6 +163,19 @@ def test_validate_measures_freshness_as_a_run_does(tmp_path, monkeypatch):
     assert "max_staleness = 2" in failed["error"] and failed["rows_valid"] == 80  # the report comes with it
 
 
+def test_an_undeclared_column_is_said_with_how_to_use_it(tmp_path):
+    """Regression: a covariate column of a file given with --data ('temp') was listed as 'undeclared columns
+    (ignored)' with no word on how to use it (the command line has no option for covariates)."""
+    csv = tmp_path / "obs.csv"
+    csv.write_text("date,id,val,temp\n" + "".join(f"2020-01-{d:02d},a,{d},{d % 3}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["undeclared_columns"] == ["temp"]
+    said = " ".join(res.stderr.split())
+    assert "undeclared columns (ignored): temp; to use one as a covariate, declare the source in a configuration " \
+           "file ([sources.NAME], --config) with it in future_cols" in said
+
+
 def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
     """Regression: the report counted the rows of each failed check ('| y_not_number | 2 |') and said where the
     quarantine file was; the reason, the value and what to do were only in that Parquet file. Each check now

@@ -143,9 +143,18 @@ def test_series_the_data_lost_since_the_last_publish_are_named_and_can_fail_the_
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML.replace('cells = ["gru", "rnn"]', 'cells = ["rnn"]'))
-    result = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--config", str(cfg),
+    import polars as pl
+
+    csv = _tiny(tiny_csv)  # with a covariate column the command line cannot declare
+    pl.read_csv(csv).with_columns(promo=pl.col("sales") % 2).write_csv(csv)
+    result = CliRunner().invoke(app, ["run", *_source_args(csv), "--config", str(cfg),
                                       "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"])
     assert result.exit_code == 0, result.output
+    # regression: the column was left out of training without a word in the run's output (only the data-quality
+    # artifact listed it): the output names it and says how to declare it
+    said = " ".join(result.stdout.split())
+    assert "Undeclared columns (ignored): promo; to use one as a covariate, declare the source" in said
+    assert "future_cols" in said
     assert "Backtest leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
     assert "Published 24 forecast rows" in result.stdout
     assert "…" not in result.stdout, result.stdout  # every figure whole in 80 columns (was "0.48…")

@@ -248,7 +248,8 @@ def run(
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"],
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
-                                          "latest_ds", "periods_behind", "series_ended", "series_lost")},
+                                          "latest_ds", "periods_behind", "series_ended", "series_lost",
+                                          "columns_ignored")},
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
@@ -263,6 +264,11 @@ def run(
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+    if result.get("columns_ignored"):  # a covariate the user expected to be used was not
+        from flowcast.data.validate import ignored_columns_line
+
+        line = ignored_columns_line(result["columns_ignored"])
+        out.print(line[0].upper() + line[1:], highlight=False)
     behind = result.get("periods_behind")
     if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow
         out.print(f"Stale data: the latest observation ({result.get('latest_ds')}) is {behind} periods before "

@@ -209,8 +209,7 @@ class DataQualityReport:
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
-            shown = [c if c.strip() else repr(c) for c in self.undeclared_columns]  # '' from a trailing comma
-            lines += ["", f"undeclared columns (ignored): {', '.join(shown)}"]
+            lines += ["", ignored_columns_line(self.undeclared_columns)]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -338,6 +337,17 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.Da
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk))
+
+
+def ignored_columns_line(columns: list[str]) -> str:
+    """The source's columns that no declaration names: not used, and how to use them. A file of sales with
+    price and promo columns given with --data was trained on its target alone, and only the data-quality
+    artifact said 'undeclared columns (ignored)'; the run's log and output say it too now."""
+    shown = [c if c.strip() else repr(c) for c in columns]  # '' from a trailing comma
+    return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
+            "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
+            "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
+            "static_cols (one value per series)")
 
 
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:
