@@ -102,7 +102,9 @@ def test_a_stale_source_is_said_and_its_event_sent(tiny_csv, tmp_path, monkeypat
                                       "--max-steps", "2"])
     assert result.exit_code == 0, result.output
     said = " ".join(result.stdout.split())  # sentences fold at the terminal's width
-    assert "Stale data: the latest observation" in said and "periods before as_of" in said
+    assert "Stale data: the latest observation" in said and "periods (1mo) before as_of" in said
+    # regression: the date read '(2015-08-01T00:00:00)', a timestamp of a monthly period
+    assert "T00:00:00" not in said.split("Stale data:")[1].split("before as_of")[0]
     assert "[yellow]" not in result.stdout  # the console prints no markup: tags would show as text
     # the published file's path is printed whole, never folded at the terminal's width (copyable)
     parquet = next(line for line in result.stdout.splitlines() if line.strip().startswith("Parquet:"))

@@ -271,7 +271,13 @@ def run(
         out.print(line[0].upper() + line[1:], highlight=False)
     behind = result.get("periods_behind")
     if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow
-        out.print(f"Stale data: the latest observation ({result.get('latest_ds')}) is {behind} periods before "
+        from datetime import datetime
+
+        from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
+
+        latest = result.get("latest_ds")
+        latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
+        out.print(f"Stale data: the latest observation ({latest}) is {behind} periods ({result.get('freq')}) before "
                   "as_of, so every forecast period lies before as_of", highlight=False)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)

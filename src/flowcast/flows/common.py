@@ -323,7 +323,7 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
     fresh = getattr(data.report, "freshness", None) or {}
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
-            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"),
+            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"), "freq": data.td.meta.freq,
             "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or [])}
