@@ -241,3 +241,16 @@ def test_a_verdict_says_how_many_points_its_mase_covers_and_is_not_judged_on_too
     old = assess_decay(out.with_columns(pl.lit(None, dtype=pl.Int64).alias("n_mase")), {"damped-v1": 0.0},
                        dataset="toy", window=3, tolerance=0.25, min_points=10)
     assert old.judged and old.realized_mase == 0.0 and "covers" not in old.reasons[0]
+
+
+def test_a_backtest_without_a_single_error_is_no_yardstick():
+    """Regression: a model whose backtest forecasts were exact (MASE 0, a straight line) promised 0, and 0 x (1 +
+    25%) is 0: the first realized error, MASE 0.05, read 'DEGRADED - exceeds the backtest's 0.000 by more than
+    25%'. Such a dataset is judged against seasonal naive alone, and says so."""
+    rows = _decay_rows([0.05, 0.04, 0.06], snaive=1.0)
+    d = assess_decay(rows, {"gru-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert d.judged and not d.degraded and d.promised_mase == 0.0
+    assert "exact (MASE 0), no yardstick: judged against seasonal naive" in d.reasons[0]
+    worse = assess_decay(_decay_rows([1.5, 1.4, 1.6], snaive=1.0), {"gru-v1": 0.0}, dataset="toy", window=3,
+                         tolerance=0.25, min_points=10)
+    assert worse.degraded and len(worse.reasons) == 1 and "worse than seasonal naive's 1.000" in worse.reasons[0]
