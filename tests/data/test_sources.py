@@ -207,6 +207,22 @@ def test_excel_workbook_is_named_as_such(tmp_path, magic):
         ingest(make_source(p), None)
 
 
+@pytest.mark.parametrize(("name", "text"), [
+    ("rows.json", '[{"date": "2020-01-01", "id": "a", "val": 1}]'), ("rows.txt", '\ufeff[\n  {"date": "2020-01-01"}]'),
+    ("rows.csv", '{"date": "2020-01-01", "id": "a", "val": 1}\n'), ("rows.jsonl", "date,id,val\n")])
+def test_a_json_file_is_named_as_such(write_csv, name, text):
+    """Regression: a JSON export was read as a CSV and failed on its 'columns' ['[{"date": "2020-01-01"', ...]."""
+    with pytest.raises(DataValidationError, match=rf"{name} is JSON, not a CSV file; flowcast reads CSV .* and Parquet"):
+        ingest(make_source(write_csv(text, name=name)), None)
+
+
+def test_a_header_in_brackets_is_still_a_csv(write_csv):
+    """SQL Server exports bracket their column names: '[date],[val]' is a CSV header, not JSON."""
+    p = write_csv("[date],[id],[val]\n2020-01-01,a,1\n")
+    got = ingest(make_source(p, time_col="[date]", id_cols=["[id]"], target_col="[val]"), None).frame.collect()
+    assert got["y"].to_list() == [1.0]
+
+
 @pytest.mark.parametrize("fmt,text,expected", [
     ("%d/%m/%Y", "01/02/2020", datetime(2020, 2, 1)),
     ("%m/%d/%Y", "01/02/2020", datetime(2020, 1, 2)),

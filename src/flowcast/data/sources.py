@@ -346,6 +346,14 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
         )
     if b"\x00" in head:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if (file.lower().endswith((".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz"))
+            or text.startswith(b"{") or re.match(rb"\[\s*[\[{\"\d\]-]", text)):
+        # read as a CSV it failed on its 'columns' ['[{"date":"2024-01-01"', 'y":1}']
+        raise DataValidationError(
+            f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: convert it, e.g. "
+            f"python -c \"import polars as pl; pl.read_json('{file}').write_parquet('data.parquet')\" "
+            "(pl.read_ndjson for one object per line)")
 
 
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
