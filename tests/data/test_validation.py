@@ -484,3 +484,10 @@ def test_the_time_format_hint_is_written_as_the_value_is(write_csv, value, forma
     (row,) = quarantined(run_validate(p))
     assert row[2] == f"time '{value}' does not parse as ISO-8601 (day/month order is ambiguous: declare its " \
                      f"time_format, e.g. --time-format {formats})"
+
+
+@pytest.mark.parametrize("value", ["$1.50", "12%", "3,50 €", "-$4", "7 EUR"])
+def test_a_number_with_a_unit_says_so(write_csv, value):
+    """Regression: '$1.50' or '12%' was quarantined as "val '$1.50' is not a number", no word on why."""
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,\"{value}\"\n")))
+    assert row[2] == f"val '{value}' is not a number (a currency or percent sign? export the numbers alone, without a unit)"
