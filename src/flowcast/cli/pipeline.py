@@ -47,7 +47,8 @@ from flowcast.errors import ConfigError
 
 ModelsOpt = Annotated[
     list[str] | None,
-    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate)"),
+    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate); none: "
+                                         "no network, the statistical models only"),
 ]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="training steps per model")]
 BudgetOpt = Annotated[float | None, typer.Option(
@@ -58,9 +59,11 @@ def _models(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     cells = [m.strip().lower() for v in values for m in v.split(",") if m.strip()]
+    if cells == ["none"]:  # the statistical models only (it was refused: a run could not leave the networks out)
+        return []
     bad = [m for m in cells if m not in ("rnn", "lstm", "gru")]
     if bad:
-        raise ConfigError(f"--models takes rnn, lstm, gru; got {bad}")
+        raise ConfigError(f"--models takes rnn, lstm, gru, or none (the statistical models only); got {bad}")
     return cells
 
 
@@ -229,16 +232,18 @@ def run(
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
-        model={"max_steps": max_steps}, tuning=tuning,
+        model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
 
+    overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
+
     with _prefect_console(settings.home), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
         result = call_flow(retrain_flow,
-            as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
+            as_of=when, models=cells or None, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
-            **({"overrides": {"tuning": tuning}} if tuning else {}),
+            **({"overrides": overrides} if overrides else {}),
         )
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
