@@ -254,3 +254,18 @@ def test_freq_takes_business_days_one_at_a_time():
         SourceConfig(**src, freq="2b")
     with pytest.raises(ValueError, match=r"or 1b \(business days\), got '1bd'"):
         SourceConfig(**src, freq="1bd")
+
+
+@pytest.mark.parametrize(("given", "meant"), [
+    ("D", "1d"), ("daily", "1d"), ("H", "1h"), ("2H", "2h"), ("15min", "15m"), ("W-SUN", "1w"), ("MS", "1mo"),
+    ("1M", "1mo"), ("QS-JAN", "1q"), ("Y", "1y"), ("Monthly", "1mo"), ("B", "1b")])
+def test_a_pandas_frequency_or_a_word_gets_its_polars_spelling(given, meant):
+    """Regression: '--freq D' (pandas' and Nixtla's alias), 'MS', '15min' or 'monthly' listed the valid strings
+    but not which one was meant; the error says it ('did you mean '1mo'?')."""
+    from flowcast.config import SourceConfig
+
+    src = {"name": "s", "path": "x.csv", "time_col": "t", "target_col": "y"}
+    with pytest.raises(ValueError, match=re.escape(f"got {given!r} (did you mean {meant!r}?)")):
+        SourceConfig(**src, freq=given)
+    with pytest.raises(ValueError, match=r"got 'bogus'$|got 'bogus'\s*\["):
+        SourceConfig(**src, freq="bogus")

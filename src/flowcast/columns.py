@@ -24,11 +24,13 @@ FORECAST_COLUMNS = [
 
 # realized accuracy of published forecasts: one row per (dataset, as_of, model, step) once actuals exist;
 # mae_snaive/mase_snaive: the seasonal-naive forecast made at that as_of, scored on the same points;
-# scored_at: the as_of of the run whose actuals scored the row
+# n_mase: the points of n that MASE covers (a series whose history then had no scale, constant or shorter than
+# two seasons, has none; null in rows scored before it was recorded); scored_at: the as_of of the run whose
+# actuals scored the row
 REALIZED_KEY = ["dataset", "as_of", "model", "step"]
 REALIZED_COLUMNS = [
-    "dataset", "as_of", "model", "model_version", "step", "n", "mae", "mase", "smape", "coverage80", "coverage95",
-    "mae_snaive", "mase_snaive", "scored_at",
+    "dataset", "as_of", "model", "model_version", "step", "n", "mae", "mase", "n_mase", "smape", "coverage80",
+    "coverage95", "mae_snaive", "mase_snaive", "scored_at",
 ]
 
 

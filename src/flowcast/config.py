@@ -35,6 +35,28 @@ Cell = Literal["rnn", "lstm", "gru"]
 FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
 
 
+# pandas' offset aliases and plain words, which users bring from pandas, Nixtla or a spreadsheet ('D', 'MS',
+# '15min', 'monthly'): the error listed the valid strings but left the translation to them
+_PANDAS_FREQ = {"d": "d", "b": "b", "h": "h", "w": "w", "m": "mo", "ms": "mo", "me": "mo", "q": "q", "qs": "q",
+                "qe": "q", "y": "y", "ys": "y", "ye": "y", "a": "y", "as": "y", "t": "m", "min": "m"}
+_WORDS = {"daily": "1d", "day": "1d", "days": "1d", "hourly": "1h", "hour": "1h", "weekly": "1w", "week": "1w",
+          "monthly": "1mo", "month": "1mo", "quarterly": "1q", "quarter": "1q", "yearly": "1y", "year": "1y",
+          "annual": "1y", "annually": "1y", "businessday": "1b", "business": "1b"}
+
+
+def _freq_meant(value: str) -> str | None:
+    """The frequency a pandas alias or a word means ('D' -> '1d', '15min' -> '15m', 'MS' -> '1mo'); None."""
+    import re
+
+    text = value.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
+    if text in _WORDS:
+        return _WORDS[text]
+    m = re.fullmatch(r"(\d*)([a-z]+)(?:-[a-z]+)?", value.strip().lower())
+    if m is None or m.group(2) not in _PANDAS_FREQ:
+        return None
+    return f"{m.group(1) or 1}{_PANDAS_FREQ[m.group(2)]}"
+
+
 def _cells(*names: Cell) -> list[Cell]:
     return list(names)
 
@@ -119,8 +141,10 @@ class SourceConfig(_Section):
         try:
             parse_freq(v)
         except ValueError as exc:
+            guess = _freq_meant(v)
             raise ValueError(f"freq must be a polars duration string such as {sorted(FREQ_ALIASES)} or 1b (business "
-                             f"days), got {v!r}" + ("" if str(exc).startswith("not a") else f": {exc}")) from None
+                             f"days), got {v!r}" + ("" if str(exc).startswith("not a") else f": {exc}")
+                             + (f" (did you mean {guess!r}?)" if guess else "")) from None
         return v
 
     @field_validator("name")

@@ -74,3 +74,51 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
     assert "BrokenPipe" not in err and "error:" not in err, err
+
+
+def _last_json(stdout: str) -> dict:
+    import json
+
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_an_option_error_with_json_ends_stdout_with_the_failure_object(tmp_path, monkeypatch):
+    """Regression: an error in the options themselves (`--horizon abc`, an unknown option, a value Typer refuses)
+    is raised by Click before the command runs, so `--json` printed no object at all (only Click's box on
+    stderr); a script reading stdout's last line had nothing. The value refused is named too: the message said
+    only 'Input should be a valid integer, unable to parse string as an integer'."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["run", "--json", "--horizon", "abc"])
+    assert res.exit_code == 2
+    failed = _last_json(res.stdout)
+    assert failed["status"] == "failed" and failed["exit_code"] == 2
+    assert "--horizon" in failed["error"] and "'abc'" in failed["error"]
+    assert "'abc'" in " ".join(res.stderr.replace("│", " ").split())  # the person's message names it too
+    res = runner.invoke(app, ["validate", "--bogus", "--json"])
+    assert res.exit_code == 2 and _last_json(res.stdout)["error"] == "No such option: --bogus"
+    res = runner.invoke(app, ["models", "list", "--json", "--dataset"])
+    assert res.exit_code == 2 and "--dataset" in _last_json(res.stdout)["error"]
+    res = runner.invoke(app, ["forecasts", "--format", "json", "--limit", "0"])
+    assert res.exit_code == 2 and "--limit" in _last_json(res.stdout)["error"]
+    res = runner.invoke(app, ["run", "--horizon", "abc"])  # without --json: no JSON on stdout
+    assert res.exit_code == 2 and res.stdout == ""
+
+
+def test_forecasts_format_json_ends_stdout_with_the_failure_object(tmp_path, monkeypatch):
+    """Regression: `flowcast forecasts --format json` (its JSON mode; it has no --json) printed only the red
+    sentence on a failure: a script parsing stdout got nothing to parse."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["forecasts", "--home", str(tmp_path / "h"), "--format", "json", "--as-of", "bad"])
+    assert res.exit_code == 2
+    failed = _last_json(res.stdout)
+    assert failed["status"] == "failed" and "'bad'" in failed["error"] and failed["exit_code"] == 2
+
+
+def test_models_show_takes_json_as_every_other_command_does(tmp_path, monkeypatch):
+    """Regression: `flowcast models show V --json` (every other command takes --json; show prints JSON anyway)
+    failed with 'No such option: --json'. It is accepted, and a failure then ends stdout with the object."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["models", "show", "gru-v9", "--json", "--home", str(tmp_path / "h")])
+    assert res.exit_code == 1, res.output
+    failed = _last_json(res.stdout)
+    assert failed["status"] == "failed" and "gru-v9" in failed["error"]

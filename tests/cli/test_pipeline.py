@@ -91,3 +91,36 @@ def test_leaderboard_figures_stay_whole_in_80_columns():
     text = console.export_text()
     assert "…" not in text and "2.135" in text and "0.07161" in text and "1235" in text, text
     assert "damped *" in text and "seasonal_naive" in text
+
+
+@pytest.mark.parametrize("command", ["run", "forecast", "backfill", "tune", "train"])
+def test_every_command_that_reads_a_file_takes_it_as_its_argument_as_validate_does(tmp_path, monkeypatch, command):
+    """Regression: `flowcast validate sales.csv ...` worked, then `flowcast run sales.csv ...` (the same line with
+    another command) failed with 'Got unexpected extra argument(s) (sales.csv)'. The file is the PATH argument
+    or --data, never two different ones; refused here before Prefect starts."""
+    monkeypatch.chdir(tmp_path)
+    extra = ["--start", "2020-01-01", "--end", "2020-02-01"] if command == "backfill" else []
+    res = runner.invoke(app, [command, "sales.csv", "--time-col", "d", "--target-col", "y", *extra], terminal_width=400)
+    assert res.exit_code == 2 and "--data sales.csv also needs --freq" in res.output, res.output
+    res = runner.invoke(app, [command, "sales.csv", "--data", "other.csv", *extra], terminal_width=400)
+    assert res.exit_code == 2 and "give the file once: PATH 'sales.csv' or --data 'other.csv'" in res.output
+
+
+def test_models_none_runs_the_statistical_models_only(tmp_path, monkeypatch):
+    """Regression: `flowcast run --models none` was refused ('--models takes rnn, lstm, gru; got ['none']'), and
+    `--models ""` trained the configured networks: a run could not leave the networks out from the command line.
+    `none` sets model.cells = [] for the run (checked here on the settings the run is given, before Prefect)."""
+    from flowcast.cli.common import resolve_settings
+
+    assert cli_pipeline._models(["none"]) == [] and cli_pipeline._models(["gru,rnn"]) == ["gru", "rnn"]
+    seen = {}
+
+    def settings_of_the_run(**kw):
+        seen["settings"] = resolve_settings(**kw)
+        raise SystemExit(0)  # stop before Prefect starts: the settings are what this test checks
+
+    monkeypatch.setattr(cli_pipeline, "resolve_settings", settings_of_the_run)
+    runner.invoke(app, ["run", "--dataset", "m3-yearly", "--models", "none"])
+    assert seen["settings"].model.cells == []
+    res = runner.invoke(app, ["run", "--models", "transformer"], terminal_width=400)
+    assert res.exit_code == 2 and "--models takes rnn, lstm, gru, or none (the statistical models only)" in res.output

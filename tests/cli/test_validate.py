@@ -133,3 +133,54 @@ def test_a_glob_names_the_dataset_after_its_folder(tmp_path):
     res = runner.invoke(app, ["validate", "--data", str(tmp_path / "sales" / "*.csv"), *FILE_OPTS, "--json"])
     assert res.exit_code == 0, res.output
     assert last_json(res.stdout)["source"] == "sales"
+
+
+def test_validate_measures_freshness_as_a_run_does(tmp_path, monkeypatch):
+    """Regression: `flowcast validate` said nothing about how old the data were (`flowcast run` measures it,
+    `flowcast.data.freshness`): a file whose latest day is years old was 'clean', then every run warned that
+    its forecasts lay in the past, or failed on [validation] max_staleness. validate now measures the periods
+    from the latest observation to --as-of (to now without one, as a run without one), warns when every
+    forecast period lies before it, and fails (exit 2, with the report) past max_staleness."""
+    csv = write(tmp_path)  # 80 days from 2020-01-01: the latest is 2020-03-20
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--as-of", "2020-03-23", "--horizon", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    fresh = last_json(res.stdout)["freshness"]
+    assert fresh["periods_behind"] == 3 and fresh["stale"] is False and fresh["latest_ds"].startswith("2020-03-20")
+    assert "| periods from the latest observation to as_of | 3 |" in res.stderr
+
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--horizon", "7", "--json"])  # measured to now
+    fresh = last_json(res.stdout)["freshness"]
+    assert res.exit_code == 0 and fresh["stale"] is True and fresh["periods_behind"] > 365 and fresh["measured_at"]
+    said = " ".join(res.stderr.split())
+    assert "periods from the latest observation to now (" in said
+    assert "The latest observation, 2020-03-20, is" in said and "every forecast period (the next 7) lies before" in said
+
+    monkeypatch.setenv("FLOWCAST_VALIDATION__MAX_STALENESS", "2")
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--as-of", "2020-03-23", "--json"])
+    assert res.exit_code == 2
+    failed = last_json(res.stdout)
+    assert failed["status"] == "failed" and "3 periods (1d) before as_of" in failed["error"]
+    assert "max_staleness = 2" in failed["error"] and failed["rows_valid"] == 80  # the report comes with it
+
+
+def test_an_undeclared_column_is_said_with_how_to_use_it(tmp_path):
+    """Regression: a covariate column of a file given with --data ('temp') was listed as 'undeclared columns
+    (ignored)' with no word on how to use it (the command line has no option for covariates)."""
+    csv = tmp_path / "obs.csv"
+    csv.write_text("date,id,val,temp\n" + "".join(f"2020-01-{d:02d},a,{d},{d % 3}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["undeclared_columns"] == ["temp"]
+    said = " ".join(res.stderr.split())
+    assert "undeclared columns (ignored): temp; to use one as a covariate, declare the source in a configuration " \
+           "file ([sources.NAME], --config) with it in future_cols" in said
+
+
+def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
+    """Regression: the report counted the rows of each failed check ('| y_not_number | 2 |') and said where the
+    quarantine file was; the reason, the value and what to do were only in that Parquet file. Each check now
+    shows its first row's reason."""
+    res = runner.invoke(app, ["validate", str(write(tmp_path, bad_rows=2)), *FILE_OPTS, "--json"])
+    assert res.exit_code == 1, res.output
+    assert last_json(res.stdout)["check_examples"] == {"y_not_number": "source_row 80: val 'oops' is not a number"}
+    assert "| y_not_number | 2 | source_row 80: val 'oops' is not a number |" in res.stderr

@@ -63,15 +63,24 @@ def test_long_gap_excludes_the_series_with_its_reason():
     valid = frame({"a": [1, 2, None, None, None, None, 7, 8, 9, 10], "b": list(range(10))})
     td, s = preprocess(valid, source(), settings(max_gap=3), None)
     assert td.ids == ["b"]
-    assert s.excluded == [{"unique_id": "a", "reason": "interior gap of 4 periods from 2020-01-03 00:00 > max_gap=3"}]
+    assert s.excluded == [{"unique_id": "a", "reason": "interior gap of 4 periods from 2020-01-03 > max_gap=3"}]
     assert td.excluded.to_dicts() == s.excluded
+
+
+def test_a_gap_starts_at_a_date_or_a_utc_instant():
+    """Regression: the reason gave a date as a time ('from 2001-02-01 00:00' of monthly data) and a sub-daily
+    instant without its zone; dates are dates now, instants say UTC."""
+    hourly = frame({"a": [1, 2, None, None, None, None, 7, 8, 9, 10], "b": list(range(10))}).with_columns(
+        ds=pl.datetime(2020, 1, 1) + pl.duration(hours=pl.int_range(0, pl.len()).over("unique_id")))
+    _, s = preprocess(hourly, source(freq="1h"), settings(max_gap=3), None)
+    assert s.excluded[0]["reason"] == "interior gap of 4 periods from 2020-01-01 02:00 UTC > max_gap=3"
 
 
 def test_impute_none_excludes_any_gap():
     valid = frame({"a": [1, 2, None, 4, 5, 6, 7, 8], "b": list(range(8))})
     td, s = preprocess(valid, source(), settings(impute="none"), None)
     assert td.ids == ["b"]
-    assert s.excluded[0]["reason"] == "interior gap of 1 periods from 2020-01-03 00:00 > max_gap=0 (impute='none')"
+    assert s.excluded[0]["reason"] == "interior gap of 1 periods from 2020-01-03 > max_gap=0 (impute='none')"
 
 
 def test_leading_and_trailing_empty_values_are_trimmed():
@@ -416,7 +425,7 @@ def test_longest_gap_ties_name_the_first_gap():
     # two gaps of 2 days (days 2-3 and 6-7): the reason names the first, on every run
     valid = frame({"a": [0.0, 1, 4, 5, 8, 9, 10]}, days={"a": [0, 1, 4, 5, 8, 9, 10]})
     for _ in range(3):
-        with pytest.raises(DataValidationError, match="interior gap of 2 periods from 2020-01-03 00:00"):
+        with pytest.raises(DataValidationError, match="interior gap of 2 periods from 2020-01-03"):
             preprocess(valid, source(), settings(max_gap=1), None)
 
 
@@ -477,7 +486,7 @@ def test_training_data_that_cannot_be_written_is_a_storage_error_naming_the_fold
 def test_no_series_left_for_a_gap_names_the_setting_that_keeps_it():
     """Regression: half-hourly data read in the wrong zone (a daylight-saving hour quarantined) lost its one
     series to 'interior gap of 4 periods > max_gap=3' and the run stopped without saying what to change."""
-    with pytest.raises(DataValidationError, match=r"interior gap of 4 periods from 2020-01-03 00:00 > max_gap=3\); a "
+    with pytest.raises(DataValidationError, match=r"interior gap of 4 periods from 2020-01-03 > max_gap=3\); a "
                        r"gap of up to N periods is imputed with \[preprocess\] max_gap = N "
                        r"\(FLOWCAST_PREPROCESS__MAX_GAP=4 keeps these series\), or check freq '1d'"):
         preprocess(frame({"a": [1.0, 2.0, None, None, None, None, 7.0, 8.0]}), source(), settings(), None)

@@ -207,6 +207,22 @@ def test_excel_workbook_is_named_as_such(tmp_path, magic):
         ingest(make_source(p), None)
 
 
+@pytest.mark.parametrize(("name", "text"), [
+    ("rows.json", '[{"date": "2020-01-01", "id": "a", "val": 1}]'), ("rows.txt", '\ufeff[\n  {"date": "2020-01-01"}]'),
+    ("rows.csv", '{"date": "2020-01-01", "id": "a", "val": 1}\n'), ("rows.jsonl", "date,id,val\n")])
+def test_a_json_file_is_named_as_such(write_csv, name, text):
+    """Regression: a JSON export was read as a CSV and failed on its 'columns' ['[{"date": "2020-01-01"', ...]."""
+    with pytest.raises(DataValidationError, match=rf"{name} is JSON, not a CSV file; flowcast reads CSV .* and Parquet"):
+        ingest(make_source(write_csv(text, name=name)), None)
+
+
+def test_a_header_in_brackets_is_still_a_csv(write_csv):
+    """SQL Server exports bracket their column names: '[date],[val]' is a CSV header, not JSON."""
+    p = write_csv("[date],[id],[val]\n2020-01-01,a,1\n")
+    got = ingest(make_source(p, time_col="[date]", id_cols=["[id]"], target_col="[val]"), None).frame.collect()
+    assert got["y"].to_list() == [1.0]
+
+
 @pytest.mark.parametrize("fmt,text,expected", [
     ("%d/%m/%Y", "01/02/2020", datetime(2020, 2, 1)),
     ("%m/%d/%Y", "01/02/2020", datetime(2020, 1, 2)),
@@ -242,13 +258,27 @@ def test_an_invalid_month_or_quarter_stays_unparsable(write_csv):
 def test_decimal_commas_of_a_semicolon_file_are_numbers(write_csv):
     """Regression: Excel's CSV in locales whose decimal mark is ',' (';'-separated, '3,5') had every row
     quarantined as "val '3,5' is not a number (decimal comma? ...)". A ','-separated file keeps its rule
-    (a quoted '3,5' there is still quarantined with that hint), and so does a thousands separator."""
+    (a quoted '3,5' there is still quarantined with that hint). Thousands separators of such a column: see
+    the next test."""
     p = write_csv("date;id;val;promo\n2020-01-01;a;3,5;0,25\n2020-01-02;a;-0,5;1\n2020-01-03;a;4;\n"
                   "2020-01-04;a;1.234,5;0\n")
     got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
-    assert got.rows() == [(3.5, 0.25), (-0.5, 1.0), (4.0, None), (None, 0.0)]
+    assert got.rows() == [(3.5, 0.25), (-0.5, 1.0), (4.0, None), (1234.5, 0.0)]
     p = write_csv('date,id,val\n2020-01-01,a,"3,5"\n', name="comma.csv")
     assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None]
+
+
+def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
+    """Regression: Excel's '#.##0,00' export ('1.234,56', German locale, ';'-separated) had such rows
+    quarantined ('thousands separators? export numbers without them') and '1.234' beside them read as 1.234,
+    a thousandth of its value. In a column that has decimal commas, digits grouped by '.' or (no-break) spaces
+    are thousands; a column without a decimal comma keeps '.' as its decimal point ('1.234' is 1.234)."""
+    p = write_csv("date;id;val;promo\n2020-01-01;a;1.234,56;1.5\n2020-01-02;a;1.234;2.25\n"
+                  "2020-01-03;a;12\u00a0345,5;1.234\n2020-01-04;a;-1.234.567,0;0\n2020-01-05;a;7,5;1\n"
+                  "2020-01-06;a;12.34,5;1\n")
+    got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
+    assert got["y"].to_list() == [1234.56, 1234.0, 12345.5, -1234567.0, 7.5, None]  # '12.34,5' is no number
+    assert got["promo"].to_list() == [1.5, 2.25, 1.234, 0.0, 1.0, 1.0]
 
 
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):

@@ -22,7 +22,7 @@ def quarantined(result) -> list[tuple[int, str, str]]:
     return list(zip(q["source_row"].to_list(), q["check"].to_list(), q["reason"].to_list()))
 
 
-DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"
+DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y')"
 
 # --------------------------------------------------------------------- row-level: quarantined rows
 # (body rows appended after GOOD, so the first bad row is source_row 3)
@@ -471,3 +471,23 @@ def test_an_as_of_before_the_data_says_when_the_data_begins(write_csv):
     with pytest.raises(DataValidationError, match=r"all 3 rows are after as_of=2019-06-01 00:00:00\+00:00 \(the first "
                                                   r"is 2020-01-01: pick an as_of from then on\); nothing to validate"):
         run_validate(write_csv(HEADER + GOOD), as_of=datetime(2019, 6, 1))
+
+
+@pytest.mark.parametrize(("value", "formats"), [
+    ("01.02.2024", "'%d.%m.%Y' or '%m.%d.%Y'"), ("1-2-20", "'%d-%m-%y' or '%m-%d-%y'"),
+    ("01.02.2024 13:00", "'%d.%m.%Y %H:%M' or '%m.%d.%Y %H:%M'"),
+    ("01/02/2024 13:00:05", "'%d/%m/%Y %H:%M:%S' or '%m/%d/%Y %H:%M:%S'")])
+def test_the_time_format_hint_is_written_as_the_value_is(write_csv, value, formats):
+    """Regression: '01.02.2024' (a German export) was told 'declare its time_format, e.g. --time-format %d/%m/%Y',
+    which does not parse it; the hint takes the value's separator, year digits and time of day."""
+    p = write_csv(f"date,id,val\n{value},a,1\n")
+    (row,) = quarantined(run_validate(p))
+    assert row[2] == f"time '{value}' does not parse as ISO-8601 (day/month order is ambiguous: declare its " \
+                     f"time_format, e.g. --time-format {formats})"
+
+
+@pytest.mark.parametrize("value", ["$1.50", "12%", "3,50 €", "-$4", "7 EUR"])
+def test_a_number_with_a_unit_says_so(write_csv, value):
+    """Regression: '$1.50' or '12%' was quarantined as "val '$1.50' is not a number", no word on why."""
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,\"{value}\"\n")))
+    assert row[2] == f"val '{value}' is not a number (a currency or percent sign? export the numbers alone, without a unit)"

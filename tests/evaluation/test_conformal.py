@@ -220,8 +220,10 @@ def test_a_level_with_too_few_points_even_pooled_publishes_no_interval_and_says_
     assert calibration_notes(cal, "naive") == [
         ("naive publishes no 95% interval: its backtest left 6 calibration points, and a 95% conformal interval "
         "needs at least 19 (more series or backtest windows give it one)."),
+        # regression: it said 'fewer than the 19 a 95% interval needs' of the 80% level, beside a note that there
+        # is no 95% interval
         ("naive's 80% intervals at every horizon step are calibrated on the errors of all steps pooled: the "
-        "backtest left 2 calibration points per step, fewer than the 19 a 95% interval needs per step.")]
+        "backtest left 2 calibration points per step, fewer than the 4 an 80% interval needs per step.")]
 
 
 def test_a_normal_sized_backtest_keeps_its_per_step_widths():

@@ -96,3 +96,19 @@ def test_mase_scale_keeps_precision_across_series_of_very_different_scales():
     })
     scale = dict(mase_scale(frame, 1).iter_rows())
     assert scale["b"] == pytest.approx(1e-6, rel=1e-9)  # alternating 0, 1e-6: every lag-1 difference is 1e-6
+
+
+def test_a_forecast_exact_up_to_float_rounding_scores_exactly_zero():
+    """Regression: damped on a straight line (0.7 a month) forecast it exactly up to float rounding; the
+    backtest scored MASE 8.2e-16 and sMAPE 4.2e-15, and `flowcast models list` printed '8.235e-16' where 0 is
+    meant. An error within the float rounding of the values (1e-12 of them) is no error; a real one stays."""
+    y = [10.1 + 0.7 * i for i in range(24, 30)]
+    noisy = [v + v * 3e-16 for v in y]  # what the arithmetic of a fitted trend leaves
+    assert any(a != b for a, b in zip(y, noisy, strict=True))
+    history = pl.DataFrame({"unique_id": ["a"] * 24, "ds": [D(i) for i in range(24)],
+                            "y": [10.1 + 0.7 * i for i in range(24)]})
+    frame = pl.DataFrame({"unique_id": ["a"] * 6, "ds": [D(i) for i in range(24, 30)], "y": y, "y_hat": noisy})
+    row = score(frame, history, season_length=12).row(0, named=True)
+    assert (row["mae"], row["rmse"], row["smape"], row["mase"]) == (0.0, 0.0, 0.0, 0.0)
+    off = frame.with_columns(pl.col("y_hat") + 1e-6)  # a small but real error is kept
+    assert score(off, history, season_length=12)["mae"].item() == pytest.approx(1e-6)

@@ -200,3 +200,57 @@ def test_an_early_as_of_whose_history_is_too_short_for_the_scale_gets_no_mase_an
     assert not d.degraded and not d.judged and "shorter than two seasons" in d.reasons[0]
     d = assess_decay(out, {"gru-v1": 1 / 12}, dataset="toy", window=3, tolerance=0.25, min_points=2)
     assert not d.degraded and d.realized_mase == pytest.approx(1 / 12)
+
+
+def test_a_forecast_exact_up_to_float_rounding_scores_zero_not_1e_16():
+    """Regression: `flowcast accuracy` printed MAE 1.184e-14, MASE 1.41e-16 and sMAPE 2.157e-14 for forecasts
+    exact up to float rounding (cut to '1.184e-…' in its table); they are 0."""
+    exact = _forecasts().filter(pl.col("model") == "gru", pl.col("as_of") == A, pl.col("step") == 1).with_columns(
+        pl.lit(24.0 * (1 + 3e-16)).alias("y_hat"))
+    assert exact["y_hat"].item() != 24.0
+    row = _score(exact).row(0, named=True)
+    assert (row["mae"], row["mase"], row["smape"]) == (0.0, 0.0, 0.0)
+
+
+def test_a_verdict_says_how_many_points_its_mase_covers_and_is_not_judged_on_too_few():
+    """Regression: a dataset of a straight line (forecast exactly) and a constant series that doubled after the
+    as_of (forecast 5 for 10: its history has no MASE scale) read 'healthy - realized MASE 0.000 over ... 12
+    points': the MASE covered the line's 6 points, not the 6 forecast 50% off, and each row's MASE (over the
+    points with a scale) was weighted by all of its points. Rows record the points MASE covers (n_mase), the
+    averages weigh by them, the verdict says how many of the points its MASE covers, and with fewer than
+    min_points it is not judged."""
+    hist = pl.DataFrame(
+        [("lin", _month(t), float(t)) for t in range(30)] + [("const", _month(t), 5.0 if t < 24 else 10.0)
+                                                             for t in range(30)],
+        schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    rows = [(_month(23), u, _month(23 + k), k, "damped", "damped-v1", float(23 + k) if u == "lin" else 5.0)
+            for u in ("lin", "const") for k in range(1, 7)]
+    fc = pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
+                                    "step": pl.Int32, "model": pl.Utf8, "model_version": pl.Utf8, "y_hat": pl.Float64},
+                      orient="row")
+    out = score_realized(fc, hist, hist, dataset="toy", season_length=12, freq="1mo", scored_at=_month(29))
+    assert out["n"].to_list() == [2] * 6 and out["n_mase"].to_list() == [1] * 6 and out["mase"].to_list() == [0.0] * 6
+    assert summary_by_as_of(out).row(0, named=True)["n_mase"] == 6
+    d = assess_decay(out, {"damped-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=6)
+    assert d.judged and not d.degraded and d.points == 12
+    assert "MASE covers 6 of the 12 points" in d.reasons[0] and "constant or shorter than two seasons" in d.reasons[0]
+    few = assess_decay(out, {"damped-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert not few.judged and not few.degraded and few.realized_mase is None
+    assert few.reasons[0].startswith("only 6 of the 12 points scored over the last 1 scored as_of")
+    # rows scored before n_mase was recorded (null) weigh by all their points, as they did
+    old = assess_decay(out.with_columns(pl.lit(None, dtype=pl.Int64).alias("n_mase")), {"damped-v1": 0.0},
+                       dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert old.judged and old.realized_mase == 0.0 and "covers" not in old.reasons[0]
+
+
+def test_a_backtest_without_a_single_error_is_no_yardstick():
+    """Regression: a model whose backtest forecasts were exact (MASE 0, a straight line) promised 0, and 0 x (1 +
+    25%) is 0: the first realized error, MASE 0.05, read 'DEGRADED - exceeds the backtest's 0.000 by more than
+    25%'. Such a dataset is judged against seasonal naive alone, and says so."""
+    rows = _decay_rows([0.05, 0.04, 0.06], snaive=1.0)
+    d = assess_decay(rows, {"gru-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert d.judged and not d.degraded and d.promised_mase == 0.0
+    assert "exact (MASE 0), no yardstick: judged against seasonal naive" in d.reasons[0]
+    worse = assess_decay(_decay_rows([1.5, 1.4, 1.6], snaive=1.0), {"gru-v1": 0.0}, dataset="toy", window=3,
+                         tolerance=0.25, min_points=10)
+    assert worse.degraded and len(worse.reasons) == 1 and "worse than seasonal naive's 1.000" in worse.reasons[0]

@@ -102,7 +102,9 @@ def test_a_stale_source_is_said_and_its_event_sent(tiny_csv, tmp_path, monkeypat
                                       "--max-steps", "2"])
     assert result.exit_code == 0, result.output
     said = " ".join(result.stdout.split())  # sentences fold at the terminal's width
-    assert "Stale data: the latest observation" in said and "periods before as_of" in said
+    assert "Stale data: the latest observation" in said and "periods (1mo) before as_of" in said
+    # regression: the date read '(2015-08-01T00:00:00)', a timestamp of a monthly period
+    assert "T00:00:00" not in said.split("Stale data:")[1].split("before as_of")[0]
     assert "[yellow]" not in result.stdout  # the console prints no markup: tags would show as text
     # the published file's path is printed whole, never folded at the terminal's width (copyable)
     parquet = next(line for line in result.stdout.splitlines() if line.strip().startswith("Parquet:"))
@@ -143,12 +145,29 @@ def test_series_the_data_lost_since_the_last_publish_are_named_and_can_fail_the_
 def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML.replace('cells = ["gru", "rnn"]', 'cells = ["rnn"]'))
-    result = CliRunner().invoke(app, ["run", *_source_args(_tiny(tiny_csv)), "--config", str(cfg),
+    import polars as pl
+
+    csv = _tiny(tiny_csv)  # with a covariate column the command line cannot declare
+    pl.read_csv(csv).with_columns(promo=pl.col("sales") % 2).write_csv(csv)
+    result = CliRunner().invoke(app, ["run", *_source_args(csv), "--config", str(cfg),
                                       "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"])
     assert result.exit_code == 0, result.output
+    # regression: the column was left out of training without a word in the run's output (only the data-quality
+    # artifact listed it): the output names it and says how to declare it
+    said = " ".join(result.stdout.split())
+    assert "Undeclared columns (ignored): promo; to use one as a covariate, declare the source" in said
+    assert "future_cols" in said
     assert "Backtest leaderboard" in result.stdout and "seasonal_naive" in result.stdout and "rnn" in result.stdout
     assert "Published 24 forecast rows" in result.stdout
     assert "…" not in result.stdout, result.stdout  # every figure whole in 80 columns (was "0.48…")
+    # regression: the command it says to read them with left out the run's --home (and --config): run as printed,
+    # it read the default home and found 'no published forecasts'
+    import shlex
+
+    said = shlex.split(result.stdout.split("Read them: ", 1)[1].splitlines()[0])
+    assert said[:2] == ["flowcast", "forecasts"] and "--home" in said
+    read = CliRunner().invoke(app, [*said[1:], "--format", "csv"])
+    assert read.exit_code == 0 and len(read.stdout.strip().splitlines()) == 1 + 24, read.output
 
 
 @pytest.mark.parametrize("args,code,message", [

@@ -215,3 +215,22 @@ def test_a_version_whose_calibration_had_too_few_points_for_95_is_not_described_
                              "(too few backtest points for 95%)")
     both = {**recipe, "intervals": {"damped": {**cal, "too_few": {}}}}
     assert describe_recipe({"name": "damped", **both}).endswith("; 80/95% conformal intervals")
+
+
+def test_a_published_model_that_uses_no_declared_covariate_says_so():
+    """Regression: a source declaring future_cols = ["promo"] published damped (statistical models take no
+    covariates) and nothing said the promotions were not used. The run's notes say so, and why; a model whose
+    networks carry weight uses them, and a source without covariates has nothing to say."""
+    from flowcast.models.recipes import covariates_note
+
+    damped = Recipe.from_dict({"components": [{"type": "statistical", "model": "damped"}]}, name="damped")
+    blend = Recipe.from_dict({"components": [{"type": "network", "cell": "gru", "path": "m"},
+                                             {"type": "statistical", "model": "theta"}], "weights": [0.0, 1.0]},
+                             name="hybrid")
+    used = Recipe.from_dict({"components": [{"type": "network", "cell": "gru", "path": "m"},
+                                            {"type": "statistical", "model": "theta"}], "weights": [0.3, 0.7]})
+    assert covariates_note(damped, ["promo"], []) == (
+        "The declared covariates (promo) are not used by damped, which publishes: only the networks take covariates, "
+        "and no network was trained (model.cells is empty).")
+    assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
+    assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None

@@ -13,7 +13,7 @@ from test_contract import realized_frame
 
 from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS
 from flowcast.errors import PublishError
-from flowcast.store import ForecastStore, content_hash
+from flowcast.store import EmbeddedStore, ForecastContractError, ForecastStore, content_hash
 
 N = 20
 
@@ -77,3 +77,26 @@ def test_realized_accuracy_is_replaced_per_key_and_idempotent(backend):
     assert store.read_realized("b")["model_version"].null_count() == 3
     assert store.read_realized(DS, datetime(2000, 1, 1)).height == 0
     assert store.read().height == 0  # realized rows are not forecasts
+
+
+def test_realized_rows_keep_the_points_their_mase_covers_and_older_rows_read_as_unknown(backend):
+    """n_mase (the points MASE covers) round-trips on every backend; rows written without it read back as null,
+    and more points than were scored is refused."""
+    store = backend.store
+    store.write_realized(DS, realized_frame([OTHER]).with_columns(n_mase=pl.col("n") - 1))
+    store.write_realized(DS, realized_frame([AS_OF]))  # no n_mase: null
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.schema["n_mase"] == pl.Int64
+    assert back.filter(pl.col("as_of") == OTHER)["n_mase"].to_list() == [10, 11, 12] * 2
+    assert back.filter(pl.col("as_of") == AS_OF)["n_mase"].null_count() == 6
+    with pytest.raises(ForecastContractError, match="n_mase out of range"):
+        store.write_realized(DS, realized_frame([AS_OF]).with_columns(n_mase=pl.col("n") + 1))
+
+
+def test_a_realized_partition_of_an_older_flowcast_without_n_mase_reads_back(tmp_path):
+    store = EmbeddedStore(tmp_path / "wh")
+    store.write_realized(DS, realized_frame([AS_OF]))
+    (part,) = (tmp_path / "wh" / "realized").rglob("*.parquet")
+    pl.read_parquet(part).drop("n_mase").write_parquet(part)
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.height == 6 and back["n_mase"].null_count() == 6

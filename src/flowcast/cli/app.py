@@ -1,6 +1,75 @@
 """The Typer application and the `models` sub-command group."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import pairwise
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
+
+try:  # typer 0.2x vendors click: its usage errors derive from TyperException
+    from typer import TyperException as _OptionError
+except ImportError:  # pragma: no cover  (older typer raises click's own)
+    from click import ClickException as _OptionError  # type: ignore[assignment]
+
+_ARGS = "flowcast.args"  # ctx.meta: the command line as given, before Click consumed it
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether a command line asks for JSON on stdout: `--json`, or `--format json` (`flowcast forecasts`)."""
+    args = list(args)
+    return ("--json" in args or "--format=json" in args
+            or any(a == "--format" and b == "json" for a, b in pairwise(args)))
+
+
+@contextmanager
+def _option_errors(args: Sequence[str]) -> Iterator[None]:
+    """An error in the options themselves (`--horizon abc`, an unknown option, a missing value) is raised
+    by Click before any command runs, so `cli_errors` never sees it: with --json it printed Click's box
+    on stderr and no JSON object, and a script reading stdout's last line had nothing. Such a failure
+    ends stdout with the same object as any other: {"status": "failed", "error": ..., "exit_code": ...}.
+    A value Typer's pydantic coercion refused is named in the message (it said only 'Input should be a
+    valid integer')."""
+    from flowcast.cli import common
+
+    emitted = common._json_emitted
+    try:
+        yield
+    except _OptionError as exc:
+        _name_refused_value(exc)
+        if wants_json(args) and common._json_emitted == emitted:
+            common.emit_json({"status": "failed", "error": exc.format_message(),
+                              "exit_code": getattr(exc, "exit_code", 2)})
+        raise
+
+
+def _name_refused_value(exc: Exception) -> None:
+    errors = getattr(exc.__cause__, "errors", None)
+    message = getattr(exc, "message", None)
+    if not callable(errors) or not isinstance(message, str) or "(got " in message:
+        return
+    try:
+        given = errors()[0]["input"]
+    except (LookupError, TypeError, ValueError):
+        return
+    exc.message = f"{message} (got {given!r})"  # type: ignore[attr-defined]
+
+
+class FlowcastGroup(TyperGroup):
+    """The `flowcast` group: option errors of any command say what was refused, and in JSON with --json."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = ctx.meta.setdefault(_ARGS, list(args))
+        with _option_errors(given):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _option_errors(ctx.meta.get(_ARGS, [])):
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
     name="flowcast",
@@ -9,6 +78,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    cls=FlowcastGroup,
 )
 models_app = typer.Typer(help="The model registry: list versions, promote or roll back.", no_args_is_help=True,
                          rich_markup_mode="markdown")

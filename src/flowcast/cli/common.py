@@ -34,6 +34,7 @@ def said(value: object) -> str:
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
+PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
 IdColOpt = Annotated[list[str] | None, typer.Option("--id-col", help="id column (repeat for several)")]
 TimeColOpt = Annotated[str | None, typer.Option("--time-col", help="time column")]
 TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strptime format of the time column")]
@@ -71,6 +72,14 @@ def parse_as_of(value: str | None, option: str = "--as-of") -> datetime | None:
             f"{option} must be an ISO date or timestamp such as 2019-06-01 or 2019-06-01T12:00+10:00 "
             f"(no offset means UTC), got {value!r}"
         ) from None
+
+
+def data_given(path: str | None, data: str | None) -> str | None:
+    """The file a command was given as its PATH argument or --data (`flowcast run sales.csv ...` failed with
+    'Got unexpected extra argument(s)' where `flowcast validate sales.csv ...` worked)."""
+    if path and data and path != data:
+        raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
+    return path or data
 
 
 def resolve_settings(
@@ -172,12 +181,14 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
     Set FLOWCAST_DEBUG=1 to see tracebacks. With --json, a command that fails before printing its
     JSON object still ends stdout with one: {"status": "failed", "error": ..., "exit_code": ...}
-    (`flowcast run --json` printed nothing at all, so a script reading its last line had no object)."""
+    (`flowcast run --json` printed nothing at all, so a script reading its last line had no object);
+    so does `flowcast forecasts --format json`. Errors in the options themselves, raised before any
+    command runs, are `app.FlowcastGroup`'s."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         emitted = _json_emitted
-        json_out = bool(kwargs.get("json_out"))
+        json_out = bool(kwargs.get("json_out")) or kwargs.get("fmt") == "json"  # --json, forecasts' --format json
 
         def failed(error: str, code: int) -> None:
             if json_out and _json_emitted == emitted:

@@ -9,7 +9,8 @@ human-readable report then goes to stderr.
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -24,20 +25,20 @@ from flowcast.cli.common import (
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PathArg,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
     cli_errors,
     console,
+    data_given,
     emit_json,
     out,
     parse_as_of,
     resolve_settings,
 )
-from flowcast.errors import ConfigError, DataValidationError, FlowcastError
-
-PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
+from flowcast.errors import DataValidationError, FlowcastError
 
 
 @app.command("validate")
@@ -65,13 +66,14 @@ def validate_cmd(
 
     failure: FlowcastError | None = None
     try:
-        if path and data and path != data:
-            raise ConfigError(f"give the file once: PATH {path!r} or --data {data!r}")
         settings = resolve_settings(
-            dataset=dataset, data=path or data, id_col=id_col, time_col=time_col, time_format=time_format,
+            dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
             target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         )
-        report = prepare_data(settings, parse_as_of(as_of)).report
+        run_as_of = parse_as_of(as_of)
+        prepared = prepare_data(settings, run_as_of)
+        report = prepared.report
+        stale = _freshness(prepared, run_as_of, settings.validation.max_staleness)
     except FlowcastError as exc:
         report = exc.report if isinstance(exc, DataValidationError) else None
         if report is None:  # no report yet: cli_errors ends --json's stdout with the failure's object
@@ -79,6 +81,8 @@ def validate_cmd(
         failure = exc
 
     (console if json_out else out).print(report.to_markdown(), markup=False, highlight=False)
+    for line in [] if failure else stale:
+        console.print(f"warning: {line}", highlight=False)
     if json_out:
         payload = report.to_dict()
         payload["status"] = "failed" if failure else ("quarantined" if report.rows_quarantined else "clean")
@@ -93,3 +97,24 @@ def validate_cmd(
             highlight=False,
         )
         raise typer.Exit(1)
+
+
+def _freshness(prepared: Any, as_of: datetime | None, max_staleness: int | None) -> list[str]:
+    """The data's freshness, as `flowcast run` measures it (`flowcast.data.freshness`): periods from the latest
+    observation to as_of (now when no --as-of is given, as a run without one), series that ended long before the
+    others, into the report; the run's warnings returned; `[validation] max_staleness` fails as it fails a run
+    (validate said nothing about it: data two years old were 'clean', then every run warned or failed)."""
+    from flowcast.data.freshness import check_staleness, freshness, freshness_lines
+    from flowcast.timekeys import as_of_on_ds
+
+    td = prepared.training
+    measured = as_of or datetime.now(UTC)
+    fresh = freshness(td.lengths(), as_of_on_ds(measured, freq=td.meta.freq, tz=prepared.source.tz), td.meta.freq,
+                      int(td.meta.horizon))
+    prepared.report.freshness = {**fresh.to_dict(), **({} if as_of else {"measured_at": measured.isoformat()})}
+    try:
+        check_staleness(fresh, max_staleness)
+    except DataValidationError as exc:
+        exc.report = prepared.report
+        raise
+    return freshness_lines(fresh, measured)

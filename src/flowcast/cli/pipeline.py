@@ -28,6 +28,7 @@ from flowcast.cli.common import (
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PathArg,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
@@ -35,6 +36,7 @@ from flowcast.cli.common import (
     call_flow,
     cli_errors,
     console,
+    data_given,
     emit_json,
     out,
     parse_as_of,
@@ -45,7 +47,8 @@ from flowcast.errors import ConfigError
 
 ModelsOpt = Annotated[
     list[str] | None,
-    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate)"),
+    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate); none: "
+                                         "no network, the statistical models only"),
 ]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="training steps per model")]
 BudgetOpt = Annotated[float | None, typer.Option(
@@ -56,9 +59,11 @@ def _models(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     cells = [m.strip().lower() for v in values for m in v.split(",") if m.strip()]
+    if cells == ["none"]:  # the statistical models only (it was refused: a run could not leave the networks out)
+        return []
     bad = [m for m in cells if m not in ("rnn", "lstm", "gru")]
     if bad:
-        raise ConfigError(f"--models takes rnn, lstm, gru; got {bad}")
+        raise ConfigError(f"--models takes rnn, lstm, gru, or none (the statistical models only); got {bad}")
     return cells
 
 
@@ -186,10 +191,21 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None) 
     return table
 
 
+def _read_them(result: dict[str, Any], config: Path | None, home: Path | None) -> str:
+    """The command that reads what this run published: its dataset and as_of, and the --config and --home the
+    run was given (without them it read the default home: 'no published forecasts' right after a publish)."""
+    import shlex
+
+    args = ["flowcast", "forecasts", "--dataset", str(result["dataset"]), "--as-of", str(result["as_of"])]
+    args += [*(["--config", str(config)] if config else []), *(["--home", str(home)] if home else [])]
+    return shlex.join(args)
+
+
 @app.command()
 @cli_errors
 def run(
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -210,21 +226,24 @@ def run(
 
     Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
     forecasts went."""
+    data = data_given(path, data)
     cells = _models(models)
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
-        model={"max_steps": max_steps}, tuning=tuning,
+        model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
     when = parse_as_of(as_of)
     from flowcast.flows import retrain_flow
 
+    overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
+
     with _prefect_console(settings.home), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
         result = call_flow(retrain_flow,
-            as_of=when, models=cells, horizon=horizon, max_steps=max_steps,
+            as_of=when, models=cells or None, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
-            **({"overrides": {"tuning": tuning}} if tuning else {}),
+            **({"overrides": overrides} if overrides else {}),
         )
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
@@ -234,7 +253,8 @@ def run(
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"],
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
-                                          "latest_ds", "periods_behind", "series_ended", "series_lost")},
+                                          "latest_ds", "periods_behind", "series_ended", "series_lost",
+                                          "columns_ignored")},
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
@@ -249,9 +269,20 @@ def run(
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+    if result.get("columns_ignored"):  # a covariate the user expected to be used was not
+        from flowcast.data.validate import ignored_columns_line
+
+        line = ignored_columns_line(result["columns_ignored"])
+        out.print(line[0].upper() + line[1:], highlight=False)
     behind = result.get("periods_behind")
     if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow
-        out.print(f"Stale data: the latest observation ({result.get('latest_ds')}) is {behind} periods before "
+        from datetime import datetime
+
+        from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
+
+        latest = result.get("latest_ds")
+        latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
+        out.print(f"Stale data: the latest observation ({latest}) is {behind} periods ({result.get('freq')}) before "
                   "as_of, so every forecast period lies before as_of", highlight=False)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
@@ -266,7 +297,7 @@ def run(
     out.print(
         f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
         f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
-        f"\n  Read them: flowcast forecasts --as-of {result['as_of']}",
+        f"\n  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
 
@@ -275,6 +306,7 @@ def run(
 @cli_errors
 def forecast(
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -289,6 +321,7 @@ def forecast(
     json_out: JsonOpt = False,
 ) -> None:
     """Forecast every series with the production model and publish (the forecast flow once, no training)."""
+    data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
@@ -311,7 +344,7 @@ def forecast(
         f"valid {result['rows_valid']}, quarantined {result['rows_quarantined']}\n"
         f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
-        f"  Read them: flowcast forecasts --as-of {result['as_of']}",
+        f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
@@ -357,6 +390,7 @@ def backfill(
         "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
                              "retrain/retrain (implies --mode retrain)")] = None,
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -370,6 +404,7 @@ def backfill(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute forecasts as they would have been made on each as_of from --start to --end."""
+    data = data_given(path, data)
     if mode not in ("forecast", "retrain"):
         raise ConfigError(f"--mode must be forecast or retrain, got {mode!r}")
     settings = resolve_settings(

@@ -298,9 +298,12 @@ def models_show(
     version: Annotated[str, typer.Argument(help="a version from `flowcast models list`")],
     config: ConfigOpt = None,
     home: HomeOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="its output is JSON anyway; a failure then ends stdout "
+                                                          "with a JSON object too")] = False,
 ) -> None:
     """Everything recorded about one version (JSON): its dataset, kind, what it is in words, its
-    recipe (members, weights, fallback, interval calibration), metrics and data fingerprint."""
+    recipe (members, weights, fallback, interval calibration), metrics and data fingerprint. `--json`, which
+    every other command takes, is accepted ('No such option: --json' for a command whose output is JSON)."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)

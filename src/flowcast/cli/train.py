@@ -22,12 +22,14 @@ from flowcast.cli.common import (
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PathArg,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
     cli_errors,
     console,
+    data_given,
     emit_json,
     parse_as_of,
     resolve_settings,
@@ -60,6 +62,7 @@ def _devices(value: str | None) -> int | str | None:
 def train_cmd(
     model: ModelOpt = "lstm",
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -79,6 +82,7 @@ def train_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Train an RNN, LSTM or GRU global model on a dataset (in its own process; DDP with --devices N)."""
+    data = data_given(path, data)
     if model not in ("rnn", "lstm", "gru"):
         raise ConfigError(f"--model must be rnn, lstm or gru, got {model!r}")
     if accelerator is not None and accelerator not in ("cpu", "gpu", "auto"):

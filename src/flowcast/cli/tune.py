@@ -18,11 +18,13 @@ from flowcast.cli.common import (
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PathArg,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
     cli_errors,
+    data_given,
     emit_json,
     out,
     parse_as_of,
@@ -37,6 +39,7 @@ TrialsOpt = Annotated[int | None, typer.Option("--trials", help="stop after this
 @cli_errors
 def tune(
     dataset: DatasetOpt = None,
+    path: PathArg = None,
     data: DataOpt = None,
     id_col: IdColOpt = None,
     time_col: TimeColOpt = None,
@@ -54,6 +57,7 @@ def tune(
 ) -> None:
     """Search lookback, hidden size, layers, dropout, learning rate, steps, mode and loss on the
     validation window before the backtest's windows, within a time budget (Optuna TPE + pruning)."""
+    data = data_given(path, data)
     from flowcast.cli.pipeline import _flow_source_args, _prefect_console, _run_tags
 
     settings = resolve_settings(

@@ -76,7 +76,7 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
     return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height)
 
 
-def _when(ds: datetime | None, freq: str = "1d") -> str:
+def when_text(ds: datetime | None, freq: str = "1d") -> str:
     """A date as a date; a sub-daily ds (a UTC instant: README, time zones) with its time and 'UTC'."""
     if ds is None:
         return "-"
@@ -89,12 +89,12 @@ def freshness_lines(f: Freshness, as_of: datetime | None) -> list[str]:
     """Warnings for a run's log: the data stopped before as_of, series that ended long ago."""
     out = []
     if f.all_before_as_of and as_of is not None:
-        out.append(f"The latest observation, {_when(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) before "
+        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) before "
                    f"as_of {as_of:%Y-%m-%d %H:%M}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
         out.append(f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
-                   f"({_when(f.latest_ds, f.freq)}), e.g. {', '.join(f.ended)}: each is forecast from its own last observation")
+                   f"({when_text(f.latest_ds, f.freq)}), e.g. {', '.join(f.ended)}: each is forecast from its own last observation")
     return out
 
 
@@ -105,7 +105,7 @@ def check_staleness(f: Freshness, max_staleness: int | None) -> None:
     from flowcast.errors import DataValidationError
 
     raise DataValidationError(
-        f"the data are stale: the latest observation, {_when(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) "
+        f"the data are stale: the latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) "
         f"before as_of, more than [validation] max_staleness = {max_staleness}. Check that the source is still "
         f"updated, or allow it: FLOWCAST_VALIDATION__MAX_STALENESS={f.periods_behind}")
 

@@ -53,6 +53,7 @@ from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import (
     calendar_columns,
     grid_point,
+    is_subdaily,
     parse_freq,
     periods_between,
     season_length,
@@ -469,7 +470,8 @@ def preprocess(
             pl.format(
                 "interior gap of {} periods from {} > max_gap={}{}",
                 pl.col("__gap"),
-                pl.col("__start").dt.to_string("%Y-%m-%d %H:%M"),
+                # a date as a date ('from 2001-02-01 00:00' of monthly data); a sub-daily ds is a UTC instant
+                pl.col("__start").dt.to_string("%Y-%m-%d %H:%M UTC" if is_subdaily(freq) else "%Y-%m-%d"),
                 pl.lit(limit),
                 pl.lit(" (impute='none')" if cfg.impute == "none" else ""),
             ).alias("reason"),

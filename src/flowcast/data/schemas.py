@@ -86,9 +86,17 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles, or
     a Unix epoch number (seconds parse with time_format %s)."""
     text = raw.cast(pl.Utf8).str.strip_chars()
+    # the formats of the value as written: '01.01.2024' was told '--time-format %d/%m/%Y', which does not parse it
+    sep = text.str.extract(r"^(\d{1,2})([/.\-])", 2)
+    year = pl.when(text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}")).then(pl.lit("%Y")).otherwise(pl.lit("%y"))
+    clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
+             .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}")).then(pl.lit(" %H:%M")).otherwise(pl.lit("")))
+    day_month = pl.concat_str([
+        pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d"), sep, pl.lit("%m"),
+        sep, year, clock, pl.lit("' or '%m"), sep, pl.lit("%d"), sep, year, clock, pl.lit("')")])
     return (
         pl.when(text.str.contains(DAY_MONTH_RE))
-        .then(pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format %d/%m/%Y or %m/%d/%Y)"))
+        .then(day_month)
         .when(text.str.contains(r"^\d{9,10}$"))
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
         .when(text.str.contains(r"^\d{12,13}$"))
@@ -108,6 +116,8 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
         .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
+        .when(text.str.contains(r"^[-+]?\s*[$€£¥]\s*[-+]?[\d.,]+$|^[-+]?[\d.,]+\s*(%|[$€£¥]|EUR|USD)$"))
+        .then(pl.lit(" (a currency or percent sign? export the numbers alone, without a unit)"))
         .otherwise(pl.lit(""))
     )
 

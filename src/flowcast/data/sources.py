@@ -346,6 +346,14 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
         )
     if b"\x00" in head:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if (file.lower().endswith((".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz"))
+            or text.startswith(b"{") or re.match(rb"\[\s*[\[{\"\d\]-]", text)):
+        # read as a CSV it failed on its 'columns' ['[{"date":"2024-01-01"', 'y":1}']
+        raise DataValidationError(
+            f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: convert it, e.g. "
+            f"python -c \"import polars as pl; pl.read_json('{file}').write_parquet('data.parquet')\" "
+            "(pl.read_ndjson for one object per line)")
 
 
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
@@ -403,11 +411,24 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
         present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
         numeric = [present[c] for c in dict.fromkeys([source.target_col, *source.past_cols, *source.future_cols])
                    if c in present]
-        lf = lf.with_columns(pl.col(c).str.replace(_DECIMAL_COMMA_RE, "${1}.${2}") for c in numeric)
+        lf = lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
     return lf
 
 
 _DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
+_GROUPS = "[.\u00a0\u202f ]"  # the thousands separators of ','-decimal locales: '.', (narrow) no-break space, space
+_GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_GROUPS}\d{{3}})+(?:,\d+)?$"  # '1.234,56', '12 345', '1.234.567'
+
+
+def _comma_decimals(col: pl.Expr) -> pl.Expr:
+    """A ';' file's number column with ',' as its decimal mark: '3,5' is 3.5, and in a column that has decimal
+    commas, digits grouped by '.' or spaces are thousands ('1.234,56' is 1234.56, '1.234' is 1234: Excel's
+    '#.##0,00' format). '1.234,56' was quarantined ('thousands separators? export numbers without them') and,
+    worse, '1.234' beside it read as 1.234. A column without any decimal comma keeps '.' as its decimal point."""
+    text = col.str.strip_chars()
+    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+$").any()
+    grouped = pl.when(commas & text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
+    return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}")
 
 
 _OTHER_SEPARATORS = (";", "\t", "|")

@@ -64,6 +64,8 @@ class DataQualityReport:
     rows_valid: int = 0
     rows_quarantined: int = 0
     checks: dict[str, int] = field(default_factory=dict)
+    # per failed check, its first quarantined row: 'source_row 7: local time ... occurs twice ... declare ...'
+    check_examples: dict[str, str] = field(default_factory=dict)
     n_series: int = 0
     n_series_excluded: int = 0
     excluded: list[dict] = field(default_factory=list)  # {unique_id, reason}
@@ -150,6 +152,11 @@ class DataQualityReport:
             return " .. ".join(e.removesuffix(" 00:00:00") for e in ends)
         return " .. ".join(e.removesuffix(":00") if len(e) == 19 else e for e in ends) + " (UTC)"
 
+    def _freshness_to(self) -> str:
+        """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
+        measured = self.freshness.get("measured_at")
+        return f"now ({str(measured)[:16].replace('T', ' ')} UTC)" if measured else "as_of"
+
     def to_markdown(self) -> str:
         lines = [
             f"## Data quality: {self.source}",
@@ -180,7 +187,7 @@ class DataQualityReport:
             *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {self._range_text()} |",
-            *([f"| periods from the latest observation to as_of | {self.freshness['periods_behind']:,} |"]
+            *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
                 f"{self.freshness['series_ended']:,} (e.g. {', '.join(self.freshness.get('ended', []))}) |")]
@@ -194,13 +201,15 @@ class DataQualityReport:
         ]
         lines += self._preprocess_lines()
         if self.checks:
-            lines += ["", "| failed check | rows |", "| --- | ---: |"]
-            lines += [f"| {k} | {v:,} |" for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
+            # with an example of each: the reason (and what to do) was only in the quarantine file, so a report of
+            # 'time_ambiguous | 2' never said that the source's ambiguous setting would keep those rows
+            lines += ["", "| failed check | rows | e.g. |", "| --- | ---: | --- |"]
+            lines += [f"| {k} | {v:,} | {self.check_examples.get(k, '').replace('|', '/')} |"
+                      for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
-            shown = [c if c.strip() else repr(c) for c in self.undeclared_columns]  # '' from a trailing comma
-            lines += ["", f"undeclared columns (ignored): {', '.join(shown)}"]
+            lines += ["", ignored_columns_line(self.undeclared_columns)]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -328,6 +337,17 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.Da
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk))
+
+
+def ignored_columns_line(columns: list[str]) -> str:
+    """The source's columns that no declaration names: not used, and how to use them. A file of sales with
+    price and promo columns given with --data was trained on its target alone, and only the data-quality
+    artifact said 'undeclared columns (ignored)'; the run's log and output say it too now."""
+    shown = [c if c.strip() else repr(c) for c in columns]  # '' from a trailing comma
+    return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
+            "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
+            "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
+            "static_cols (one value per series)")
 
 
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:
@@ -473,6 +493,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
+        check_examples=_check_examples(quarantined),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -634,6 +655,15 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
             f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
             f"{setting}"
         )
+
+
+def _check_examples(quarantined: pl.DataFrame) -> dict[str, str]:
+    """check -> 'source_row N: reason' of its first quarantined row."""
+    if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
+        return {}
+    first = quarantined.group_by("check", maintain_order=True).first()
+    return {str(r["check"]): (f"source_row {r[ROW]}: " if r.get(ROW) is not None else "") + str(r["reason"])
+            for r in first.iter_rows(named=True)}
 
 
 def _example(result: ValidationResult) -> str:

@@ -207,12 +207,13 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str) -> list[str
         lv = pooled[-1]
         steps, points = cal["pooled_steps"][str(lv)], cal["points"][str(lv)]
         fewest = min(points[step - 1] for step in steps)
-        need = max(min_points(x / 100) for x in levels)
+        top = max(pooled)  # the level pooled for (it said 'the 19 a 95% interval needs' of a run with no 95% one)
+        need = min_points(top / 100)
         label = "/".join(f"{x}%" for x in pooled)
         which = "every horizon step" if len(steps) == len(points) else f"horizon steps {_steps_label(steps)}"
         notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled: "
-                     f"the backtest left {fewest} calibration points per step, fewer than the {need} a "
-                     f"{max(levels)}% interval needs per step.")
+                     f"the backtest left {fewest} calibration points per step, fewer than the {need} "
+                     f"{'an' if str(top).startswith(('8', '11', '18')) else 'a'} {top}% interval needs per step.")
     return notes
 
 

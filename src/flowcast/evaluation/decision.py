@@ -34,8 +34,7 @@ import polars as pl
 
 from flowcast.errors import FlowcastError, StorageError
 from flowcast.evaluation.candidates import PRODUCTION, too_many_failures
-
-_METRIC_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}
+from flowcast.evaluation.metrics import metric_name
 
 
 @dataclass
@@ -88,7 +87,7 @@ def decide(
     scores = {m: (None if r.get(metric) is None else float(r[metric])) for m, r in rows.items()}
     ranked = [r["model"] for r in sorted((r for r in rows.values() if r.get("rank") is not None),
                                          key=lambda r: r["rank"])]
-    name = _METRIC_NAMES.get(metric, metric)
+    name = metric_name(metric)
     d = Decision(metric=metric, margin=margin, action="none", champion=None, publish=None, scores=scores,
                  incumbent_version=incumbent_version, incumbent_scoring=incumbent_scoring)
     bl = [b for b in ranked if b in baselines]
@@ -274,7 +273,7 @@ def decision_markdown(
 ) -> str:
     """The decision in plain words: what publishes and why, the production model's fate, and how
     the intervals did on windows they were not calibrated on."""
-    name = _METRIC_NAMES.get(d.metric, d.metric)
+    name = metric_name(d.metric)
     rows = {r["model"]: r for r in board.to_dicts()}
     shown = "the production model" if published == PRODUCTION else (published or "nothing")
     lines = [f"### Published: **{shown}**" + (f" ({published_version})" if published_version else "")]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from flowcast.evaluation.backtest import BacktestResult
-from flowcast.evaluation.metrics import METRICS
+from flowcast.evaluation.metrics import METRICS, metric_name
 
 if TYPE_CHECKING:
     from flowcast.evaluation.candidates import CandidateResult
@@ -122,7 +122,7 @@ def _partly_undefined(cands: list[Any], metric: str) -> str:
     if not undefined:
         return ""
     named = ", ".join(map(str, undefined[:5])) + (f" and {len(undefined) - 5} more" if len(undefined) > 5 else "")
-    shown = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE"}.get(metric, metric)
+    shown = metric_name(metric)
     return (f"{shown} is undefined for {len(undefined)} of {per_series.height} series ({named}: a history that is "
             f"constant or repeats itself exactly every season has a scale of 0); the candidates are ranked on the "
             f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"smape\" ranks on "
@@ -143,7 +143,7 @@ def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
         return metric, _partly_undefined(cands, metric)
     for m in ("smape", "mae", "rmse", "mase"):
         if m != metric and defined(m):
-            return m, (f"{metric} is undefined for every candidate on this data (e.g. MASE when each series repeats "
-                       "itself exactly every season, or when the history before the backtest window is too short for "
-                       f"its scale); the candidates are ranked by {m} instead")
+            return m, (f"{metric_name(metric)} is undefined for every candidate on this data (e.g. MASE when each "
+                       "series repeats itself exactly every season, or when the history before the backtest window is "
+                       f"too short for its scale); the candidates are ranked by {metric_name(m)} instead")
     return metric, ""

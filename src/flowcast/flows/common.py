@@ -234,6 +234,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
     log.info(validation_line(report))
+    if report.undeclared_columns:
+        from flowcast.data.validate import ignored_columns_line
+
+        line = ignored_columns_line(report.undeclared_columns)
+        log.warning(line[0].upper() + line[1:])
     from flowcast.data.validate import enforce_thresholds, take_valid
 
     scope = artifact_scope(source.name, as_of)
@@ -343,9 +348,10 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
     fresh = getattr(data.report, "freshness", None) or {}
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
-            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"),
+            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"), "freq": data.td.meta.freq,
             "stale": bool(fresh.get("stale")),
-            "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0)}
+            "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
+            "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or [])}
 
 
 def validation_line(report: Any) -> str:

@@ -353,6 +353,12 @@ def retrain_flow(
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
     notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
+    from flowcast.models.recipes import covariates_note
+
+    src = data.source
+    declared = list(dict.fromkeys([*src.future_cols, *src.past_cols, *src.static_cols]))
+    if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
+        notes.append(unused)
     if rf.fallbacks.height:
         by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
         notes.append(f"{rf.fallbacks.height} series it cannot forecast were forecast by its fallback: "

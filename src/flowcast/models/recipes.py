@@ -182,6 +182,21 @@ def last_resort_recipe(*, horizon: int, season_length: int, intervals_note: str)
                                         "intervals_note": intervals_note})
 
 
+def covariates_note(recipe: Recipe, declared: list[str], cells: list[str]) -> str | None:
+    """A sentence when the source declares covariates (`future_cols`, `past_cols`, `static_cols`) and the published
+    model uses none of them: only the networks take covariates, and a statistical winner (or a blend whose networks
+    got weight 0) forecast without them while the run said nothing (a user who declared promo = ["promo"] read a
+    damped forecast as one that knew the promotions). None when there is nothing to say."""
+    if not declared:
+        return None
+    if any(c.get("type") == "network" and w > 0 for c, w in zip(recipe.components, recipe.weights, strict=False)):
+        return None
+    why = ("no network was trained (model.cells is empty)" if not cells
+           else f"the networks that do ({', '.join(cells)}) did not earn a weight in it on the backtest")
+    return (f"The declared covariates ({', '.join(declared)}) are not used by {recipe.name}, which publishes: only the "
+            f"networks take covariates, and {why}.")
+
+
 def kind_of(components: list[dict[str, Any]]) -> str:
     """network (one network), statistical (statistical models only), ensemble (networks only),
     hybrid (networks and statistical models)."""

@@ -287,7 +287,7 @@ def check_labels(*, dataset: str, as_of: datetime, model: str, run_id: str) -> N
 # ---------------------------------------------------------------------- realized accuracy
 _REALIZED_TYPES: dict[str, Any] = {
     "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
-    "step": pl.Int32, "n": pl.Int64, "mae": pl.Float64, "mase": pl.Float64, "smape": pl.Float64,
+    "step": pl.Int32, "n": pl.Int64, "mae": pl.Float64, "mase": pl.Float64, "n_mase": pl.Int64, "smape": pl.Float64,
     "coverage80": pl.Float64, "coverage95": pl.Float64, "mae_snaive": pl.Float64, "mase_snaive": pl.Float64,
     "scored_at": pl.Datetime("us"),
 }
@@ -303,7 +303,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     One row per (as_of, model, step) of `dataset`; n >= 1 points scored; mae, mase, smape,
     mae_snaive, mase_snaive >= 0 (finite or null: a metric that cannot be computed is null, never
     NaN); coverage in [0, 1] or null. A `dataset` column, if given, must name `dataset`.
-    model_version, mae_snaive and mase_snaive may be absent (null)."""
+    model_version, n_mase, mae_snaive and mase_snaive may be absent (null); n_mase is in [0, n]."""
     check_dataset(dataset)
     if frame is None or frame.height == 0:
         raise ForecastContractError(f"refusing to write an empty realized-accuracy frame for dataset {dataset}")
@@ -312,9 +312,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         if others:
             raise ForecastContractError(f"realized rows for dataset {dataset} name other datasets: {others[:5]}")
     frame = frame.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
-    for col, dtype in (("model_version", pl.Utf8), ("mae_snaive", pl.Float64), ("mase_snaive", pl.Float64)):
-        if col not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    frame = _optional_realized(frame)
     missing = [c for c in REALIZED_COLUMNS if c not in frame.columns]
     extra = [c for c in frame.columns if c not in REALIZED_COLUMNS]
     if missing or extra:
@@ -340,6 +338,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         problems.append(f"{dup.height} rows repeat a (as_of, model, step), e.g. {ex}")
     rules = {
         "step": pl.col("step") >= 1, "n": pl.col("n") >= 1,
+        "n_mase": pl.col("n_mase").is_null() | ((pl.col("n_mase") >= 0) & (pl.col("n_mase") <= pl.col("n"))),
         **{m: pl.col(m).is_null() | (pl.col(m).is_finite() & (pl.col(m) >= 0))
            for m in ("mae", "mase", "smape", "mae_snaive", "mase_snaive")},
         **{c: pl.col(c).is_null() | ((pl.col(c) >= 0) & (pl.col(c) <= 1)) for c in ("coverage80", "coverage95")},
@@ -354,8 +353,17 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     return out.sort("as_of", "model", "step")
 
 
+def _optional_realized(frame: pl.DataFrame) -> pl.DataFrame:
+    """The columns a realized frame may lack, null: written by an older flowcast (n_mase) or not computed."""
+    for col in ("model_version", "n_mase", "mae_snaive", "mase_snaive"):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=_REALIZED_TYPES[col]).alias(col))
+    return frame
+
+
 def normalise_realized(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.height == 0:
         return empty_realized()
+    frame = _optional_realized(frame)
     return frame.select(pl.col(c).cast(_REALIZED_TYPES[c]) for c in REALIZED_COLUMNS).sort(
         "dataset", "as_of", "model", "step")

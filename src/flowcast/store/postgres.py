@@ -79,6 +79,8 @@ def _ddl(schema: str) -> list[str]:
             coverage95 double precision, mae_snaive double precision, mase_snaive double precision,
             scored_at timestamp NOT NULL,
             PRIMARY KEY (dataset, as_of, model, step))""",
+        # the points MASE covers: a table an older flowcast created lacks it
+        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
     ]
 
 
@@ -333,6 +335,6 @@ class PostgresStore:
             query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
                 sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
-        frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, **{c: pl.Float64 for c in (
+        frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
             "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
         return empty_realized() if frame.height == 0 else normalise_realized(frame)
