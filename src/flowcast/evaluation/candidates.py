@@ -317,7 +317,7 @@ def evaluate_candidate(
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
     calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels)
-    crossed = cross_calibrated(cal_rows, horizon, levels, oldest_only=stale)
+    crossed = cross_calibrated(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels, oldest_only=stale)
     return CandidateResult(
         spec=spec, result=result, weights=[float(x) for x in final],
         weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,
