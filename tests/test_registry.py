@@ -622,3 +622,26 @@ def test_a_damaged_pointer_without_a_readable_copy_is_rederived_from_the_newest_
     assert reg.production("toy").version == a
     [event] = reg.history("toy")
     assert event["action"] == "repair" and "damaged" in event["reason"] and a in event["reason"]
+
+
+def test_a_champion_of_older_data_never_replaces_a_newer_one(tmp_path):
+    """Regression: the champion was whichever retrain without promotion finished last. A retrain backfill of
+    past dates (its dates fanned out to workers finish in any order, or one run after today's) put a model of
+    older data in place, and the forecast flow, with nothing in production, published today's forecasts
+    with it."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    new, old = datetime(2024, 6, 1), datetime(2023, 1, 1)
+    newer = reg.register(_artifact(tmp_path, "gru", "new"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                         then=Promotion("champion", reason="retrain without promotion", as_of=new))
+    reg.register(_artifact(tmp_path, "gru", "old"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                 then=Promotion("champion", reason="backfill", as_of=old))
+    assert reg.champion("toy").version == newer.version
+    older = reg.register(_artifact(tmp_path, "gru", "old2"), name="gru", fingerprint={"source": "toy"}, created_at=T0)
+    reg.record_champion(older.version, reason="backfill", at=T0, as_of=old)
+    assert reg.champion("toy").version == newer.version
+    newest = reg.register(_artifact(tmp_path, "gru", "newest"), name="gru", fingerprint={"source": "toy"},
+                          created_at=T0, then=Promotion("champion", reason="retrain", as_of=datetime(2024, 7, 1)))
+    assert reg.champion("toy").version == newest.version
+    assert [e["version"] for e in reg.history("toy") if e["action"] == "champion"] == [newer.version, newest.version]

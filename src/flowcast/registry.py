@@ -162,6 +162,19 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
 
 
+def _older_champion(ent: dict[str, Any], as_of: datetime | None) -> bool:
+    """Whether a champion of run key `as_of` is older than the one `ent` records: the dataset's
+    champion is the newest data's (a backfill of past dates, whose dates may finish in any order on
+    several workers, never puts a model of older data in place of a newer one for the forecast flow)."""
+    ch = ent.get("champion")
+    have = ch.get("as_of") if isinstance(ch, dict) else None
+    if as_of is None or not have:
+        return False
+    from flowcast.timekeys import storage_naive
+
+    return storage_naive(as_of) < storage_naive(str(have))
+
+
 def network_recipe(cell: str) -> dict[str, Any]:
     """The recipe of one trained network whose files are the artifact directory itself."""
     return {"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}], "weights": [1.0]}
@@ -366,7 +379,7 @@ class ModelRegistry:
                 ent["stack"].append(version)
             ent["events"].append({"action": "promote", "version": version, "previous": previous,
                                   "reason": then.reason, "at": _iso(then.at)})
-        elif not check_only:
+        elif not check_only and not _older_champion(ent, then.as_of):
             ent["champion"] = {"version": version, "as_of": _iso(then.as_of), "at": _iso(then.at),
                                "reason": then.reason}
             ent["events"].append({"action": "champion", "version": version, "previous": None,
@@ -908,12 +921,15 @@ class ModelRegistry:
     def record_champion(self, version: str, *, dataset: str | None = None, reason: str = "",
                         at: datetime | None = None, as_of: datetime | None = None) -> ModelVersion:
         """Note `version` as the champion a retrain chose without promoting it (a backfill's
-        retrain, `promote=False`): the forecast flow publishes it while no model is in production."""
+        retrain, `promote=False`): the forecast flow publishes it while no model is in production.
+        A champion of older data (`as_of` before the recorded one's) leaves the recorded one."""
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
+            if _older_champion(ent, as_of):
+                return mv
             ent["champion"] = {"version": version, "as_of": _iso(as_of), "at": _iso(at), "reason": reason}
             ent["events"].append({"action": "champion", "version": version, "previous": None, "reason": reason,
                                   "at": _iso(at)})
@@ -921,7 +937,7 @@ class ModelRegistry:
         return mv
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:
-        """The champion the last retrain of `dataset` chose without promoting it (None if none)."""
+        """The champion the latest retrain of `dataset` (by as_of) chose without promoting it (None if none)."""
         ptr = self._pointer()
         ds = self._dataset_of(ptr, dataset, need_stack=False)
         ch = ptr["datasets"].get(ds, {}).get("champion") if ds is not None else None

@@ -3,7 +3,7 @@ windows only, fallback where a model fails, the production model scored on fair 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -120,6 +120,38 @@ def test_learned_weights_are_never_scored_on_the_window_that_chose_them(td):
     per_window = ens.result.metrics.group_by("window").agg(pl.col("mae").mean()).sort("window")["mae"].to_list()
     assert per_window == pytest.approx([5.0, 10.0])  # window 1 pays for weights learned on window 0
     assert ens.weights == pytest.approx([0.5, 0.5])  # published: fitted on both windows
+
+
+def test_windows_closer_than_a_horizon_learn_weights_only_on_actuals_known_at_their_cutoff(td):
+    """Regression: with windows a step apart that is shorter than the horizon (the quarterly recipe: 4 apart,
+    horizon 8) an earlier window's later steps are the newer window's first periods, and the newer window's
+    weights were fitted on them: chosen on its own actuals. a is exact up to day 35 and off by 10 after, b
+    the opposite; windows 2 apart with a horizon of 4: window 0 holds out days 34..37, window 1 (cut at day
+    35) days 36..39. Window 1 may learn on days 34 and 35 only (all on a), not on 36 and 37 (a tie)."""
+    truth = td.frame.select("unique_id", "ds", "y")
+    last_known = datetime(2020, 1, 1) + timedelta(days=35)
+
+    def by_day(exact_early: bool):
+        def fit(_td):
+            def forecast(cut):
+                fut = cut.future_frame(H).select("unique_id", "ds", "step")
+                early = pl.col("ds") <= last_known
+                err = pl.when(early).then(0.0 if exact_early else 10.0).otherwise(10.0 if exact_early else 0.0)
+                return fut.join(truth, on=["unique_id", "ds"]).select("unique_id", "ds", "step",
+                                                                     (pl.col("y") + err).alias("y_hat"))
+            return forecast
+        return fit
+
+    comps = {s: backtest(td, _stat(s), name=s, n_windows=W, step=2) for s in ("naive", "theta")}
+    comps["a-s0"] = backtest(td, by_day(True), name="a-s0", n_windows=W, step=2)
+    comps["b-s0"] = backtest(td, by_day(False), name="b-s0", n_windows=W, step=2)
+    assert comps["a-s0"].forecasts.filter(pl.col("window") == 1)["cutoff"].unique().to_list() == [last_known]
+    spec = CandidateSpec("ensemble", "ensemble", [("a", ["a-s0"]), ("b", ["b-s0"])], "learned",
+                         networks=frozenset({"a", "b"}))
+    (ens,), _, _ = _evaluate([spec], comps, td, statistical=["naive", "theta"], step=2)
+    assert ens.weights_by_window == {0: [0.5, 0.5], 1: [1.0, 0.0]}
+    per_window = ens.result.metrics.group_by("window").agg(pl.col("mae").mean()).sort("window")["mae"].to_list()
+    assert per_window == pytest.approx([5.0, 10.0])  # window 1 pays for weights learned on what it knew
 
 
 def test_a_failing_series_falls_back_and_a_failing_model_is_not_eligible(td):

@@ -104,6 +104,26 @@ def test_cross_calibration_never_uses_the_window_it_scores():
     assert crossed.select(cols).sort(cols[:3]).equals(again.select(cols).sort(cols[:3]))
 
 
+def test_overlapping_windows_are_cross_calibrated_on_what_each_cutoff_knew():
+    """Regression: windows a step apart shorter than the horizon overlap (quarterly: 4 apart, horizon 8), and
+    window k's intervals were calibrated on the earlier windows' errors at its own periods. Here windows are
+    1 period apart with a horizon of 2: window 0's step 2 is window 1's step 1, after window 1's cutoff."""
+    from datetime import datetime, timedelta
+
+    rows = _rows(60, 2, 2, [1.0, 1.0], seed=5)
+    day = lambda n: datetime(2020, 1, 1) + timedelta(days=n)
+    rows = rows.with_columns(pl.col("window").map_elements(day, return_dtype=pl.Datetime("us")).alias("cutoff"),
+                             (pl.col("window") + pl.col("step")).map_elements(day, return_dtype=pl.Datetime("us"))
+                             .alias("ds"))
+    crossed = cross_calibrated(rows, 2)
+    # wrecking window 0's step 2 (day 2: after window 1's cutoff, day 1) changes nothing about window 1's intervals
+    wrecked = rows.with_columns(pl.when((pl.col("window") == 0) & (pl.col("step") == 2)).then(pl.col("y") * 50)
+                                .otherwise(pl.col("y")).alias("y"))
+    again = cross_calibrated(wrecked, 2)
+    cols = ["unique_id", "window", "step", "y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95"]
+    assert crossed.select(cols).sort(cols[:3]).equals(again.select(cols).sort(cols[:3]))
+
+
 def test_series_scale_falls_back_on_constant_history():
     from datetime import datetime, timedelta
 

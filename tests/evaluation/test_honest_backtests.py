@@ -84,8 +84,12 @@ def test_imputed_points_are_marked_and_round_trip(tmp_path):
     assert marks["y"].to_list() == [35.0, 36.0]  # the values are there (linear), but not observations
     back = TrainingData.load(td.save(tmp_path / "td"))
     assert back.imputed.equals(td.imputed) and back.observed().equals(td.observed())
-    assert int((~td.holdout(3)[0].observed()).sum()) == 2  # the cut keeps the marks of its rows
-    assert int((~td.holdout(4)[0].observed()).sum()) == 1
+    assert int((~td.holdout(2)[0].observed()).sum()) == 2  # the cut keeps the marks of its rows
+    # a cut inside the gap (day 36 or 35) ends the history at the last observation before it (day 34)
+    for n in (3, 4):
+        cut = td.holdout(n)[0]
+        assert int((~cut.observed()).sum()) == 0
+        assert cut.lengths()["last_ds"].to_list() == [D0 + timedelta(days=34), D0 + timedelta(days=39 - n)]
 
 
 def naive(t: TrainingData) -> pl.DataFrame:
@@ -96,16 +100,17 @@ def test_backtests_score_observed_points_only():
     """Regression: gaps were imputed before any cut, and the backtest scored the interpolated
     points as if they had been observed."""
     td, _ = _gappy_td()
-    # windows: cutoffs at day 31 (actuals 32..35) and 35 (actuals 36..39); days 35, 36 of 'a' were imputed
+    # windows: cutoffs at day 31 (actuals 32..35) and 35 (actuals 36..39); days 35, 36 of 'a' were imputed, so
+    # its second cutoff is day 34, its last observation before day 35 (actuals 35..38)
     res = backtest(td, lambda _t: naive, name="naive", n_windows=2, step=4)
     a = res.forecasts.filter(pl.col("unique_id") == "a")
-    assert a["ds"].to_list() == [D0 + timedelta(days=d) for d in (32, 33, 34, 37, 38, 39)]
-    assert a["step"].to_list() == [1, 2, 3, 2, 3, 4]
-    assert res.summary["n_imputed_not_scored"] == 2
+    assert a["ds"].to_list() == [D0 + timedelta(days=d) for d in (32, 33, 34, 37, 38)]
+    assert a["step"].to_list() == [1, 2, 3, 3, 4]
+    assert res.summary["n_imputed_not_scored"] == 3
     assert res.forecasts.filter(pl.col("unique_id") == "b").height == 8
     # naive from cutoff 31 (y=31): errors 1, 2, 3 on the observed days only -> MAE 2, not 2.5
     m = res.metrics.filter(pl.col("unique_id") == "a").sort("window")
-    assert m["mae"].to_list() == pytest.approx([2.0, (2 + 3 + 4) / 3])
+    assert m["mae"].to_list() == pytest.approx([2.0, (3 + 4) / 2])
 
 
 def test_candidates_and_their_interval_calibration_see_observed_points_only():
@@ -120,9 +125,10 @@ def test_candidates_and_their_interval_calibration_see_observed_points_only():
     for r in results:
         scored = r.result.forecasts
         assert scored.join(imputed, on=["unique_id", "ds"], how="semi").height == 0, r.name
-        assert scored.height == 3 * 4 * 2 - 2, r.name  # every observed held-out point, none of the imputed
+        # every observed held-out point, none of the imputed (the newest window of 'a' ends at day 38: cut at 34)
+        assert scored.height == 3 * 4 * 2 - 3, r.name
         assert r.calibration is not None and r.calibration["n"] == scored.height, r.name
-    assert all(c is not None and c["n"] == 22 for c in calibrations.values())
+    assert all(c is not None and c["n"] == 21 for c in calibrations.values())
 
 
 def test_realized_accuracy_reads_observed_actuals_only():
@@ -132,3 +138,21 @@ def test_realized_accuracy_reads_observed_actuals_only():
     got = observed_actuals(td, D0 + timedelta(days=30))  # days 31..39 of both series
     assert got.height == 2 * 9 - 2
     assert D0 + timedelta(days=35) not in got.filter(pl.col("unique_id") == "a")["ds"].to_list()
+
+
+def test_a_window_cut_inside_an_imputed_gap_does_not_see_the_value_after_the_cut():
+    """Regression: a gap is imputed (linearly) from the observations on both sides of it, so a backtest cut
+    inside the gap kept interpolated values that came from the first observation after the cut (leakage): a
+    run with as_of at that cut has the series up to its last observation, and forecasts from there."""
+    a: list[float | None] = [0.0] * 20 + [None, None] + [90.0] * 4  # days 20, 21 imputed: 30, 60 (from day 22's 90)
+    td, summary = preprocess(_valid({"a": a}), _source(), load_settings(model={"lookback": 5}, horizon=4), None)
+    assert summary.rows_imputed == 2 and td.frame["y"].to_list()[20:22] == [30.0, 60.0]
+
+    cut, removed = td.holdout(4)  # the cut at day 21, inside the gap: the history ends at day 19 (observed)
+    assert cut.frame["y"].max() == 0.0 and cut.lengths()["last_ds"].to_list() == [D0 + timedelta(days=19)]
+    assert removed["ds"].min() == D0 + timedelta(days=20) and removed["step"].to_list() == list(range(1, 7))
+    res = backtest(td, lambda _t: naive, name="naive", n_windows=1, horizon=4)
+    f = res.forecasts
+    assert f["cutoff"].to_list() == [D0 + timedelta(days=19)] * 2  # days 22, 23 (steps 3, 4) scored
+    assert f["y_hat"].to_list() == [0.0, 0.0] and f["step"].to_list() == [3, 4]
+    assert res.summary["n_imputed_not_scored"] == 2

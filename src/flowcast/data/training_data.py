@@ -259,6 +259,10 @@ class TrainingData:
     def holdout(self, n: int) -> tuple[TrainingData, pl.DataFrame]:
         """Drop the last `n` observations of every series.
 
+        A series whose cut falls inside an imputed gap ends at its last observation before the cut (what a
+        run with as_of at the cut had: the gap's values were interpolated from the observation after it);
+        its held-out rows start there.
+
         Returns the truncated TrainingData (scalers refitted on what is left with the same
         per-series log1p decisions as this one; the removed rows, then the planned rows beyond
         the data, become its `future_exog`, so future covariates are what a run at the cut knew)
@@ -269,8 +273,18 @@ class TrainingData:
             raise ValueError(f"holdout needs n >= 1, got {n}")
         pos = pl.int_range(pl.len()).over("unique_id")
         cut = pl.len().over("unique_id") - n
-        kept = self.frame.filter(pos < cut)
-        removed = self.frame.filter(pos >= cut).with_columns(
+        keep = pos < cut
+        if self.imputed is not None and self.imputed.height:
+            # a cut inside an imputed gap: the gap's values came from the observation after the cut (linear
+            # interpolation), which a run with as_of at the cut did not have; its series ends at its last
+            # observation, so the history does too, and the imputed points before the cut are held out
+            last_obs = pl.when(keep & pl.col("__obs")).then(pos).max().over("unique_id")
+            flags = self.frame.select("unique_id", self.observed().alias("__obs")).select(
+                (pos <= last_obs).fill_null(False).alias("k"))["k"]
+        else:
+            flags = self.frame.select(keep.alias("k"))["k"]
+        kept = self.frame.filter(flags)
+        removed = self.frame.filter(~flags).with_columns(
             (pl.int_range(pl.len()).over("unique_id") + 1).cast(pl.Int32).alias("step")
         )
         short = set(self.ids) - set(kept["unique_id"].unique().to_list())

@@ -215,6 +215,19 @@ def _wide(base: pl.DataFrame, components: dict[str, BacktestResult], keys: list[
     return out
 
 
+def _known_at_cutoffs(rows: pl.DataFrame) -> dict[int, np.ndarray]:
+    """window k -> per row of `rows` (unique_id, window, cutoff, ds): whether its actual was observed by
+    window k's cutoff of its series (what a run at that cutoff could have learned weights on)."""
+    cuts = rows.select("unique_id", "window", "cutoff").unique()
+    out = {}
+    for k in rows["window"].unique().to_list():
+        ck = cuts.filter(pl.col("window") == k).select("unique_id", pl.col("cutoff").alias("__ck"))
+        known = rows.select("unique_id", "ds").join(ck, on="unique_id", how="left", maintain_order="left").select(
+            (pl.col("ds") <= pl.col("__ck")).fill_null(False))
+        out[int(k)] = known.to_series().to_numpy()
+    return out
+
+
 def _group_expr(keys: list[str], col: str) -> pl.Expr:
     return pl.mean_horizontal([pl.col(f"{k}::{col}") for k in keys]).alias(col) if len(keys) > 1 \
         else pl.col(f"{keys[0]}::{col}").alias(col)
@@ -252,7 +265,7 @@ def evaluate_candidate(
     sc = g["scale"].to_numpy().astype(np.float64)
     win = g["window"].to_numpy()
     if spec.weighting == "learned":
-        by_window = weights_by_window(F, y, sc, win, metric, resolution)
+        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g))
         final = fit_weights(F, y, sc, metric, resolution)
     else:
         w = np.asarray(spec.fixed if spec.fixed is not None else [1.0 / len(groups)] * len(groups), dtype=np.float64)
@@ -304,7 +317,7 @@ def evaluate_candidate(
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
     calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels)
-    crossed = cross_calibrated(cal_rows, horizon, levels, oldest_only=stale)
+    crossed = cross_calibrated(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels, oldest_only=stale)
     return CandidateResult(
         spec=spec, result=result, weights=[float(x) for x in final],
         weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,

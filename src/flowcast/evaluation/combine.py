@@ -7,8 +7,9 @@ the configured metric over backtest points, searched on a regular grid of the si
 Ties go to the weights closest to equal ones.
 
 `weights_by_window` keeps the leaderboard honest: window k is forecast with weights fitted on
-windows 0..k-1 only, and window 0 (no earlier window) with equal weights, so no window is ever
-scored with weights chosen on its own actuals. The weights a model is published with are fitted
+the points of windows 0..k-1 observed by window k's cutoff only (windows closer than a horizon
+overlap: quarterly's are 4 apart with a horizon of 8), and window 0 (no earlier window) with
+equal weights, so no window is ever scored with weights chosen on its own actuals. The weights a model is published with are fitted
 on every window (`fit_weights` on all points).
 """
 
@@ -67,13 +68,18 @@ def fit_weights(F: np.ndarray, y: np.ndarray, scale: np.ndarray, metric: str, re
 
 
 def weights_by_window(F: np.ndarray, y: np.ndarray, scale: np.ndarray, window: np.ndarray, metric: str,
-                      resolution: int = 10) -> dict[int, np.ndarray]:
+                      resolution: int = 10, known: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
     """window -> the weights its points are forecast with: equal for the first window, else fitted
-    on the points of the earlier windows only."""
+    on the points of the earlier windows only, and of those (with `known`: window -> mask of the
+    points whose actual a run at that window's cutoff had) only the ones observed by its cutoff:
+    windows a step apart that is shorter than the horizon overlap, and an earlier window's later
+    steps are this window's first periods."""
     out: dict[int, np.ndarray] = {}
     K = F.shape[0]
     for k in sorted(int(w) for w in np.unique(window)):
         before = window < k
+        if known is not None:
+            before = before & known[k]
         out[k] = fit_weights(F[:, before], y[before], scale[before], metric, resolution) if before.any() \
             else np.full(K, 1.0 / K)
     return out

@@ -26,7 +26,7 @@ of each training span) this took the 80% / 95% coverage of the published forecas
 0.974 to 0.828 / 0.965 on quarterly data and from 0.790 / 0.961 to 0.790 / 0.943 on yearly data.
 
 `cross_calibrated` measures this honestly: the intervals of backtest window k are calibrated on
-the windows before k only, so the coverage and the interval score (MSIS) the leaderboard shows
+the windows before k only (their points observed by k's cutoff: windows may overlap), so the coverage and the interval score (MSIS) the leaderboard shows
 come from windows the calibration never saw. The published intervals are calibrated on every
 window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps.
 
@@ -331,8 +331,10 @@ def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVEL
 
 def cross_calibrated(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS, *,
                      oldest_only: bool = False) -> pl.DataFrame:
-    """Backtest rows (unique_id, window, step, y, y_hat, scale[, quantiles]) of windows 1.. with
-    intervals calibrated on the earlier windows only (window 0 has no earlier window: left out);
+    """Backtest rows (unique_id, window, step, y, y_hat, scale[, quantiles][, ds, cutoff]) of windows 1..
+    with intervals calibrated on the earlier windows only (window 0 has no earlier window: left out),
+    and with `ds` and `cutoff` on their points observed by window k's cutoff only (windows a step apart
+    shorter than the horizon overlap: an earlier window's later steps are window k's own periods);
     `oldest_only`: on the oldest window only (see `calibration_rows`). A backtest of one window
     (short histories) is split by series instead: every other series in sorted order is
     calibrated on the rest (the same period, never the same points), so the leaderboard still
@@ -347,7 +349,11 @@ def cross_calibrated(scored: pl.DataFrame, horizon: int, levels: Sequence[int] =
             parts.append(apply_intervals(scored.filter(pl.col("unique_id").is_in(mine)), cal))
         return pl.concat(parts, how="vertical_relaxed")
     for k in windows[1:]:
-        cal = calibrate(calibration_rows(scored.filter(pl.col("window") < k), oldest_only), horizon, levels)
+        earlier = scored.filter(pl.col("window") < k)
+        if {"ds", "cutoff"} <= set(scored.columns):  # windows closer than a horizon overlap: only what k's cutoff knew
+            ck = scored.filter(pl.col("window") == k).select("unique_id", pl.col("cutoff").alias("__ck")).unique()
+            earlier = earlier.join(ck, on="unique_id", how="inner").filter(pl.col("ds") <= pl.col("__ck")).drop("__ck")
+        cal = calibrate(calibration_rows(earlier, oldest_only), horizon, levels)
         parts.append(apply_intervals(scored.filter(pl.col("window") == k), cal))
     if not parts:
         return scored.clear().with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for lv in levels

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -123,11 +123,14 @@ def backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, 
     return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
 
 
-def _naive_utc(iso: str | None) -> datetime | None:
-    if not iso:
-        return None
-    ts = datetime.fromisoformat(iso)
-    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+def trained_until(as_of: str | None, freq: str, tz: str | None) -> datetime | None:
+    """The last `ds` a model registered at `as_of` (ISO, its run key) can have seen, on the `ds` axis of
+    data of `freq` in zone `tz`: what ingestion kept for that run (`timekeys.as_of_on_ds`). Daily and
+    coarser `ds` are local dates: a run at 20:00 UTC read the next day's row in Melbourne (UTC+11), and
+    that day's actuals are not after its training data. None without an as_of."""
+    from flowcast.timekeys import as_of_on_ds
+
+    return as_of_on_ds(as_of, freq=freq, tz=tz) if as_of else None
 
 
 @dataclass
@@ -271,7 +274,8 @@ def _score_production(
         log.info(f"Scoring the production model {production.version} with its frozen weights")
         try:
             res = tasks.backtest_task(td_bt, _frozen_fit(production, h, bounds), PRODUCTION, settings, hb)
-            frozen = frozen_candidate(res, td_bt, kind=production.kind, trained_until=_naive_utc(production.as_of),
+            saw = trained_until(production.as_of, td_bt.meta.freq, td_bt.meta.tz)
+            frozen = frozen_candidate(res, td_bt, kind=production.kind, trained_until=saw,
                                       horizon=hb, n_windows=ev.n_windows, step=step)
         except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained
             cannot = f"it cannot forecast this data ({exc})"
