@@ -31,6 +31,10 @@ serve: $(STAMP)
 # workers and servers can share. SERVER_HOST=0.0.0.0 serves other machines; on another port than
 # 4200 (make server SERVER_PORT=4300) the UI must be told where its API is (PREFECT_UI_API_URL),
 # or every page stays empty. In the shell that runs flows: export PREFECT_API_URL=$(SERVER_URL)/api
+# Prefect keeps every flow run, its logs and artifacts for good (only events expire, after 7 days): the
+# server deletes flow runs that ended more than PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD (90
+# days by default) ago, with their logs and artifacts; PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED=events keeps them.
+PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED ?= events,flow_runs
 SERVER_HOST ?= $(or $(PREFECT_SERVER_HOST),127.0.0.1)
 SERVER_PORT ?= $(or $(PREFECT_SERVER_PORT),$(PREFECT_SERVER_API_PORT),4200)
 SERVER_URL = http://$(SERVER_HOST):$(SERVER_PORT)
@@ -41,6 +45,7 @@ server: $(STAMP)
 	PREFECT_SERVER_API_HOST=$(SERVER_HOST) PREFECT_SERVER_API_PORT=$(SERVER_PORT) \
 	PREFECT_UI_API_URL=$(SERVER_URL)/api PREFECT_UI_URL=$(SERVER_URL) \
 	PREFECT_SERVER_ANALYTICS_ENABLED=$(or $(PREFECT_SERVER_ANALYTICS_ENABLED),false) \
+	PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED='$(PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED)' \
 	$(BIN)/prefect server start --host $(SERVER_HOST) --port $(SERVER_PORT)
 
 bench: $(STAMP)
