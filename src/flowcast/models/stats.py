@@ -145,7 +145,7 @@ def _lagged(z: np.ndarray, k: int) -> np.ndarray:
 def _ar_fit(z: np.ndarray, p: int, drift: bool) -> tuple[np.ndarray, np.ndarray]:
     """(AICc [S] (inf where the fit is not possible or not stationary), coefficients [S, p + drift])
     of the least-squares autoregression of order p (plus a constant when `drift`) of rows z [S, T]."""
-    S, T = z.shape
+    S = z.shape[0]
     cols = [_lagged(z, k) for k in range(1, p + 1)] + ([np.ones_like(z)] if drift else [])
     q = len(cols)
     ok = np.isfinite(z)
