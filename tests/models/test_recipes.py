@@ -158,6 +158,20 @@ def test_a_short_series_gets_the_best_fallback_that_can_run_on_its_length():
     assert check.ok and check.fallback_series == 0
 
 
+def test_arima_leaves_a_single_observation_to_naive_and_says_so():
+    """Regression: arima (the quarterly recipe's new member) had no minimum length, so as the champion it
+    published a one-observation series' last value (no model fitted) under its own name and with its own
+    calibration, where drift, theta, dotm and damped leave such a series to naive, which names it."""
+    td = make_td(length=[1, 24], horizon=6, level=50.0)
+    r = Recipe(name="arima", kind="statistical", components=[{"type": "statistical", "model": "arima"}],
+               weights=[1.0], fallback=["naive"], intervals={"arima": CAL, "naive": CAL})
+    rf = forecast_detailed(r, td, 6)
+    models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
+        "unique_id", pl.col("model").list.join(",")).rows())
+    assert models == {"s00": "naive", "s01": "arima"}
+    assert rf.fallbacks.rows() == [("s00", "naive", "no forecast: 1 observation(s), too few for arima")]
+
+
 def test_a_network_leaves_series_shorter_than_its_training_to_the_fallback(net, tmp_path):
     """A network trained on series of at least 20 periods (its meta's network_min_length): a
     5-point series is forecast by the fallback, the others by the network."""

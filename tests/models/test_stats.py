@@ -237,3 +237,21 @@ def test_unknown_model_names_the_choices():
     assert set(STATISTICAL_MODELS) == {"dotm", "drift", "arima", "glin"}
     with pytest.raises(ValueError, match="dotm"):
         statistical_forecast("ets", make_td())
+
+
+def test_arima_edge_cases_give_finite_sane_forecasts():
+    """Review of the new member (no bug found): a constant and an all-zero series stay flat, a negative line and a
+    line at 1e12 keep their slope, an interior gap is skipped, five points are enough for the drift."""
+    t = np.arange(32, dtype=float)
+    gap = 300 + 2 * t
+    gap[20:22] = np.nan
+    rows = [np.full(32, 100.0), np.zeros(32), -50 + 3 * t, 1e12 + 1e9 * t, gap]
+    y = np.stack(rows + [np.r_[np.full(27, np.nan), [1.0, 2.0, 3.0, 4.0, 5.0]]])
+    got = arima_matrix(y, np.array([32] * 5 + [5]), 4, 4)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got[0], 100.0)
+    np.testing.assert_allclose(got[1], 0.0)
+    np.testing.assert_allclose(got[2], -50 + 3 * np.arange(32, 36), rtol=1e-6)
+    np.testing.assert_allclose(got[3], 1e12 + 1e9 * np.arange(32, 36), rtol=1e-9)
+    np.testing.assert_allclose(got[4], 300 + 2 * np.arange(32, 36), rtol=1e-6)
+    np.testing.assert_allclose(got[5], [6.0, 7.0, 8.0, 9.0], rtol=1e-6)

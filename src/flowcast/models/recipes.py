@@ -63,15 +63,15 @@ def statistical_models() -> tuple[str, ...]:
 
 
 # observations a statistical model needs to run on a series (seasonal naive: one full season).
-# The trend models need two points for a slope; on M3 yearly's shortest backtest cuts (2 points)
+# The trend models need two points for a slope (arima a change to model); on M3 yearly's shortest backtest cuts (2 points)
 # theta and damped still beat naive (sMAPE 19.6 and 19.8 against 21.0 and 21.7 when those cuts
 # went to naive), so they are not asked for more.
-MIN_POINTS = {"naive": 1, "drift": 2, "theta": 2, "dotm": 2, "damped": 2}
+MIN_POINTS = {"naive": 1, "drift": 2, "theta": 2, "dotm": 2, "damped": 2, "arima": 2}
 
 
 def min_points(name: str, season_length: int) -> int:
-    """The fewest observations `name` forecasts a series from: naive 1, drift, theta, dotm and
-    damped 2, seasonal naive one season (a model not listed: 1). Shorter series get no forecast
+    """The fewest observations `name` forecasts a series from: naive 1, drift, theta, dotm, damped
+    and arima 2, seasonal naive one season (a model not listed: 1). Shorter series get no forecast
     from it (null), so the next model of a fallback chain that can run on them makes theirs."""
     if name == "seasonal_naive":
         return max(int(season_length), 1)
