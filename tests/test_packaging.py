@@ -62,3 +62,14 @@ def test_pip_install_then_run_on_the_bundled_data_from_another_directory(tmp_pat
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["dataset"] == "us_employment" and out["n_series"] > 100 and out["published_rows"] > 0
     assert Path(out["store"]).is_relative_to(elsewhere)
+
+
+def test_test_modules_have_unique_basenames():
+    """The test folders have no __init__.py, so pytest imports each test file by its basename: two
+    files of one name in different folders make the second fail to collect ('import file mismatch')
+    and its tests silently never run in that session."""
+    from collections import Counter
+
+    root = Path(__file__).resolve().parent
+    names = Counter(p.name for p in root.rglob("*.py") if "__pycache__" not in p.parts and p.name != "conftest.py")
+    assert not [n for n, c in names.items() if c > 1], sorted(n for n, c in names.items() if c > 1)
