@@ -491,3 +491,23 @@ def test_a_number_with_a_unit_says_so(write_csv, value):
     """Regression: '$1.50' or '12%' was quarantined as "val '$1.50' is not a number", no word on why."""
     (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,\"{value}\"\n")))
     assert row[2] == f"val '{value}' is not a number (a currency or percent sign? export the numbers alone, without a unit)"
+
+
+def test_the_reports_date_range_of_hourly_data_ending_at_utc_midnight_says_utc(write_csv):
+    """Regression: the date range of sub-daily data was told from dates by its text: hourly data in Europe/Berlin
+    whose first and last rows fell on 00:00 UTC (02:00 there) read '2024-03-24 .. 2024-03-25', dates, not the
+    instants '2024-03-24 00:00 .. 2024-03-25 00:00 (UTC)'."""
+    rows = "".join(f"2024-03-24 {h:02d}:00,a,{h}\n" for h in range(1, 24)) + "2024-03-25 00:00,a,0\n2024-03-25 01:00,a,0\n"
+    md = run_validate(write_csv("date,id,val\n" + rows, name="h.csv"), freq="1h", tz="Europe/Berlin").report.to_markdown()
+    assert "| date range | 2024-03-24 00:00 .. 2024-03-25 00:00 (UTC) |" in md, md
+
+
+def test_the_reports_as_of_says_the_sources_zone(write_csv):
+    """Regression: the report gave as_of in UTC only: a daily source in America/New_York run with --as-of
+    2020-01-03 (midnight UTC, 19:00 on 2 January there) read 'as_of: 2020-01-03T00:00:00+00:00' beside a date
+    range ending 2020-01-02, without saying which zone's calendar cut it."""
+    rep = run_validate(write_csv(HEADER + GOOD), tz="America/New_York", as_of=datetime(2020, 1, 3)).report
+    assert rep.ds_max == "2020-01-02 00:00:00" and rep.tz == "America/New_York"
+    md = rep.to_markdown()
+    assert "as_of: 2020-01-03T00:00:00+00:00 (2020-01-02 19:00 in America/New_York, the source's tz)" in md, md
+    assert rep.to_dict()["tz"] == "America/New_York"

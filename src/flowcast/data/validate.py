@@ -33,7 +33,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
-from flowcast.data.calendar import is_business, multiday_period, parse_freq
+from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
@@ -45,6 +45,7 @@ from flowcast.data.schemas import (
 )
 from flowcast.data.sources import Ingested, first_invalid_utf8, local_times, planned_row
 from flowcast.errors import DataValidationError, SourceUnavailableError
+from flowcast.timekeys import wall_time
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
@@ -85,6 +86,8 @@ class DataQualityReport:
     rows_aggregated: int = 0  # valid rows that shared their period with others
     periods_aggregated: int = 0  # periods made of several rows
     periods_with_quarantined_rows: int = 0  # periods that also had a quarantined row (an aggregate without it)
+    freq: str | None = None  # the source's: sub-daily ds are UTC instants, coarser ones calendar dates
+    tz: str | None = None  # the source's declared zone (as_of is cut on its wall time / calendar)
 
     @property
     def quarantine_rate(self) -> float:
@@ -148,9 +151,17 @@ class DataQualityReport:
         if self.ds_min is None or self.ds_max is None:
             return "- (no valid row)"
         ends = (self.ds_min, self.ds_max)
-        if all(e.endswith(" 00:00:00") for e in ends):
+        # by the frequency when known: hourly data starting and ending on 00:00 UTC is not dates
+        dates = not is_subdaily(self.freq) if self.freq else all(e.endswith(" 00:00:00") for e in ends)
+        if dates:
             return " .. ".join(e.removesuffix(" 00:00:00") for e in ends)
         return " .. ".join(e.removesuffix(":00") if len(e) == 19 else e for e in ends) + " (UTC)"
+
+    def _as_of_local(self) -> str:
+        """' (2020-01-02 19:00 in America/New_York, the source's tz)': the wall time the rows were cut on."""
+        if not self.as_of or not self.tz or self.tz == "UTC":
+            return ""
+        return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
 
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
@@ -163,7 +174,7 @@ class DataQualityReport:
             "",
             self.summary_sentence(),
             "",
-            f"as_of: {self.as_of or 'everything'}; files: {', '.join(self.files) or '-'}",
+            f"as_of: {self.as_of or 'everything'}{self._as_of_local()}; files: {', '.join(self.files) or '-'}",
             "",
             "| metric | value |",
             "| --- | ---: |",
@@ -485,6 +496,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     report = DataQualityReport(
         source=source.name,
         as_of=ingested.as_of.isoformat() if ingested.as_of else None,
+        freq=source.freq,
+        tz=source.tz,
         rows_read=rows_read,
         blank_lines=blank_lines,
         rows_after_as_of=rows_after,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, cast
 
 import numpy as np
@@ -40,6 +40,10 @@ class CovStats:
     past_std: list[float]
     static_mean: list[float]
     static_std: list[float]
+    # per meta.future_cols (calendar features 0/1: already in [-1, 1]); empty in a model saved before declared
+    # future covariates were standardised (a price in units entered the network raw): they stay raw for it
+    future_mean: list[float] = field(default_factory=list)
+    future_std: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {k: list(v) for k, v in self.__dict__.items()}
@@ -58,9 +62,11 @@ def _std(col: pl.Series) -> tuple[float, float]:
 def fit_cov_stats(td: TrainingData) -> CovStats:
     past = [_std(td.frame[c].drop_nulls()) for c in td.meta.past_cols]
     static = [_std(td.static[c].drop_nulls()) for c in td.meta.static_cols] if td.static is not None else []
+    future = [(0.0, 1.0) if c in td.meta.calendar_cols else _std(td.frame[c].drop_nulls()) for c in td.meta.future_cols]
     return CovStats(
         past_mean=[p[0] for p in past], past_std=[p[1] for p in past],
         static_mean=[s[0] for s in static], static_std=[s[1] for s in static],
+        future_mean=[f[0] for f in future], future_std=[f[1] for f in future],
     )
 
 
@@ -173,9 +179,10 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0, *, chunk: int = _C
         if j in from_ds:
             continue
         col = np.zeros(N, dtype=np.float32)
-        _fill_column(col, rows, frame[c], chunk=chunk)
-        if fut is not None:
-            _fill_column(col, rows_f, fut[c], chunk=chunk)
+        m, sd = (stats.future_mean[j], stats.future_std[j]) if len(stats.future_mean) == len(meta.future_cols) else (0.0, 1.0)
+        _fill_column(col, rows, frame[c], m, sd, chunk=chunk)
+        if fut is not None:  # the planned values, on the history's scale
+            _fill_column(col, rows_f, fut[c], m, sd, chunk=chunk)
         future[:, j] = col
     if from_ds:
         exprs, ds = calendar_exprs(meta.freq, tz=meta.tz), frame["ds"]
