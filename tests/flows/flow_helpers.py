@@ -25,9 +25,11 @@ def write_series(path: Path, n_series: int = 4, n_months: int = N_MONTHS) -> Pat
     return path
 
 
-def tiny_toml(csv: Path, max_steps: int = 3, **model: object) -> str:
-    """flowcast.toml of a command-line run on `write_series` data (dataset "tiny"): one tiny gru trained
-    inline on the CPU, one backtest window; `model` adds [model] keys (checkpoint_every = 10)."""
+def tiny_toml(csv: Path | str, max_steps: int = 3, source: str = "", sections: str = "", **model: object) -> str:
+    """flowcast.toml of a command-line run on `write_series` data (dataset "tiny", at a path or URL): one
+    tiny gru trained inline on the CPU, one backtest window; `source` adds lines to [sources.tiny]
+    ('read_timeout = 600'), `sections` whole sections ('[alerts] ...'), `model` [model] keys
+    (checkpoint_every = 10)."""
     extra = "".join(f"{k} = {v}\n" for k, v in model.items())
     return f"""
 [sources.tiny]
@@ -38,7 +40,8 @@ target_col = "sales"
 freq = "1mo"
 horizon = 6
 season_length = 12
-
+{source}
+{sections}
 [publish]
 plot_series = 1
 

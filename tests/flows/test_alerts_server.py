@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from flow_helpers import write_series
+from flow_helpers import tiny_toml, write_series
 from prefect_server import http, http_receiver, prefect_server
 
 from flowcast.ops import automations as auto
@@ -41,34 +41,6 @@ def _source_args(csv: Path) -> list[str]:
             "--horizon", "6"]
 
 
-TOML = """
-[sources.tiny]
-path = "{csv}"
-id_cols = ["store"]
-time_col = "month"
-target_col = "sales"
-freq = "1mo"
-horizon = 6
-season_length = 12
-
-[alerts]
-webhook_url = "{url}"
-publish_deadline = "10s"
-
-[model]
-cells = ["gru"]
-lookback = 12
-hidden_size = 8
-num_layers = 1
-max_steps = 3
-launcher = "inline"
-accelerator = "cpu"
-
-[evaluation]
-n_windows = 1
-"""
-
-
 @pytest.mark.slow
 def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp_path):
     with http_receiver() as rx, prefect_server(tmp_path / "server") as srv:
@@ -76,7 +48,7 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
         data = tmp_path / "data" / "tiny.csv"  # the production model's dataset, `tiny`, read from here
         data.parent.mkdir()
         data.write_bytes(Path(production_home["source"]["path"]).read_bytes())
-        cfg.write_text(TOML.format(url=rx.url, csv=data))
+        cfg.write_text(tiny_toml(data, sections=f'[alerts]\nwebhook_url = "{rx.url}"\npublish_deadline = "10s"\n'))
 
         # -- serve creates them (its schedules moved out of the way); apply then changes nothing
         names = [auto.RUN_FAILED, auto.QUALITY_FAILED, auto.DEGRADED, auto.NOT_PUBLISHED, auto.STALE_DATA,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from flow_helpers import write_series
+from flow_helpers import tiny_toml, write_series
 from prefect_server import http, prefect_server
 
 from flowcast.registry import ModelRegistry
@@ -51,35 +51,6 @@ CRASH_AFTER = "75s"  # no heartbeat for this long: crashed (two and a half heart
 # conformal widths (in units of each series' scale) per level and horizon step, as a retrain stores them
 CALIBRATION = {"method": "conformal", "levels": [80, 95], "n": 24, "mode": {"80": "residual", "95": "residual"},
                "q": {"80": [0.8] * 6, "95": [1.5] * 6}}
-
-TOML = """
-[sources.tiny]
-path = "{url}"
-id_cols = ["store"]
-time_col = "month"
-target_col = "sales"
-freq = "1mo"
-horizon = 6
-season_length = 12
-read_timeout = 600
-
-[publish]
-plot_series = 1
-
-# the retrain backfill: one tiny network, a few steps, one backtest window
-[model]
-cells = ["gru"]
-lookback = 12
-hidden_size = 8
-num_layers = 1
-batch_size = 64
-max_steps = 3
-launcher = "inline"
-accelerator = "cpu"
-
-[evaluation]
-n_windows = 1
-"""
 
 
 def _run(srv, args: list[str], timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -158,7 +129,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
     write_series(http_server.root / "sales.csv")
     port = http_server.server_address[1]
     cfg = tmp_path / "flowcast.toml"
-    cfg.write_text(TOML.format(url=http_server.url("sales.csv")))
+    cfg.write_text(tiny_toml(http_server.url("sales.csv"), source="read_timeout = 600"))
     reg = ModelRegistry(home / "models")
     champion = reg.register(None, name="seasonal_naive", dataset="tiny", kind="statistical",
                             recipe={"components": [{"type": "statistical", "model": "seasonal_naive"}],
