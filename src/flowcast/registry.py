@@ -815,6 +815,26 @@ class ModelRegistry:
             self._write_pointer(ptr)
         return mv
 
+    @contextlib.contextmanager
+    def publishing(self, dataset: str, expected: str | None) -> Iterator[None]:
+        """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
+        the production model the run decided on (None: none was in production). Checked under the
+        lock first: ProductionMovedError, and the caller publishes nothing, when production of
+        `dataset` is no longer `expected` (another run or a person promoted, rolled back or
+        withdrew meanwhile). No pointer moves until the block ends, so forecasts land only while
+        the model that made them is in production, and two runs' check-then-publish never
+        interleave. Nothing in the block may take this registry's lock again (it would wait for itself)."""
+        with self._lock():
+            ptr = self._pointer_locked()
+            stack = ptr["datasets"].get(dataset, {}).get("stack") or []
+            now = stack[-1] if stack else None
+            if now != expected:
+                raise ProductionMovedError(
+                    f"production of {dataset} moved before this run published: it decided on "
+                    f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
+                    f"published (run again to compare against the new production model)")
+            yield
+
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                  at: datetime | None = None) -> ModelVersion:
         """Put the previous production version of `dataset` back; RegistryError when there is none."""

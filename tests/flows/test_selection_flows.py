@@ -143,6 +143,63 @@ def test_a_run_that_keeps_production_publishes_nothing_when_another_run_promoted
     assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], other])
 
 
+def _promote_after(monkeypatch, module, name: str, home: str, version: str) -> None:
+    """Another run promotes `version` right after this run's `module.name` (its decision made)."""
+    real = getattr(module, name)
+
+    def meanwhile(*a, **k):
+        out = real(*a, **k)
+        ModelRegistry(Path(home) / "models").promote(version, reason="another run, meanwhile")
+        return out
+
+    monkeypatch.setattr(module, name, meanwhile)
+
+
+@pytest.mark.parametrize("keeps", [True, False])
+def test_a_run_publishes_nothing_when_production_moved_after_its_decision(flow_kwargs, monkeypatch, keeps):
+    """Regression: production was checked when the run decided (kept it, or promoted its winner)
+    and not again when it published; another run promoting in between (after the decision
+    artifact) saw its model's forecasts for this as_of replaced by those of a model no longer in
+    production. The publish is now checked under the registry's lock: this run fails, publishes nothing."""
+    from flowcast.flows import pipeline, retrain_flow
+
+    kw = _with(flow_kwargs, STATS_ONLY)
+    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
+                         created_at=datetime(2024, 1, 1)).version
+    if not keeps:  # a worse model in production: the run promotes a new winner
+        reg.promote(other, reason="so that the next run replaces it")
+        other = first["model_version"]
+    as_of = datetime(2019, 3, 1) if keeps else datetime(2019, 6, 1)
+    _promote_after(monkeypatch, pipeline.reporting, "decision_artifact", kw["home"], other)
+    with pytest.raises(ProductionMovedError, match=f"and production is now {other}; nothing was published"):
+        retrain_flow(as_of=as_of, **kw)
+    assert reg.production("tiny").version == other
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    if keeps:  # the first run's forecasts of that as_of stay
+        assert set(store.read(dataset="tiny", as_of=as_of)["run_id"]) == {first["run_id"]}
+    else:
+        assert not store.has("tiny", as_of)
+
+
+def test_the_forecast_flow_publishes_nothing_when_production_moved_while_it_forecast(flow_kwargs, monkeypatch):
+    from flowcast.flows import forecast_flow, retrain_flow, tasks
+
+    kw = _with(flow_kwargs, STATS_ONLY)
+    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
+                         created_at=datetime(2024, 1, 1)).version
+    _promote_after(monkeypatch, tasks, "forecast_task", kw["home"], other)
+    with pytest.raises(ProductionMovedError, match=f"decided on {first['model_version']} and production is now "
+                                                   f"{other}; nothing was published"):
+        forecast_flow(as_of=datetime(2019, 4, 1), **kw)
+    assert not EmbeddedStore(Path(kw["home"]) / "warehouse").has("tiny", datetime(2019, 4, 1))
+
+
 def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted(flow_kwargs):
     from flowcast.flows import forecast_flow, retrain_flow
 

@@ -217,3 +217,44 @@ def test_a_damaged_version_is_left_out_of_listings_and_gc_removes_it_when_named(
     assert len(named) == 1 and "damaged" in named[0].reason
     execute(settings, named)
     assert not (home / "models" / "versions" / "gru-v1").exists() and not ModelRegistry(home / "models").damaged()
+
+
+def test_versions_that_made_forecasts_still_published_stay_and_gc_says_why(home):
+    """Regression: gc removed by count versions that older publishes still name (each publish
+    records its model_version): those forecasts then named a model that no longer existed. Such a
+    version stays, listed as kept with the publish that needs it, until its forecasts go
+    (--forecasts-before in the same gc)."""
+    import polars as pl
+
+    from flowcast.store import open_store
+
+    settings = _settings(home, keep_versions=1)
+    store = open_store(settings)
+    for a, version in ((datetime(2023, 6, 1), "gru-v1"), (datetime(2023, 7, 1), "gru-v1"),
+                       (datetime(2023, 9, 1), "gru-v3")):
+        fc = pl.DataFrame({"unique_id": ["a", "a"], "ds": [a + timedelta(days=31), a + timedelta(days=62)],
+                           "step": [1, 2], "y_hat": [1.0, 2.0]}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="sales", as_of=a, model="gru", model_version=version, run_id="r", created_at=NOW)
+
+    assert not {"gru-v1", "gru-v3"} & {i.version for i in plan(settings, NOW) if i.kind == "model"}
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 1\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat()]
+    res = CliRunner().invoke(app, [*args, "--yes"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert "kept gru-v1: it made the published forecasts of sales as_of 2023-07-01T00:00:00 (and 1 earlier as_of)" \
+        in said and "kept gru-v3: it made the published forecasts of sales as_of 2023-09-01T00:00:00" in said
+    assert "kept gru-v5: the production model of sales" in said
+    reg = ModelRegistry(home / "models")
+    assert {"gru-v1", "gru-v3"} <= {v.version for v in reg.list()}
+
+    # the forecasts gru-v1 made go in the same gc: so does it; gru-v3's stay, and it with them
+    res = CliRunner().invoke(app, [*args, "--forecasts-before", "2023-08-01", "--yes", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert sorted(i["version"] for i in out["items"] if i["kind"] == "model") == ["gru-v1"]
+    assert {"version": "gru-v3", "why": "it made the published forecasts of sales as_of 2023-09-01T00:00:00"} \
+        in out["kept"]
+    assert {v.version for v in reg.list()} >= {"gru-v3"} and "gru-v1" not in {v.version for v in reg.list()}
+    assert open_store(settings).as_ofs("sales") == [datetime(2023, 9, 1)]

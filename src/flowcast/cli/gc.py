@@ -40,27 +40,34 @@ def gc(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove what the retention policy (flowcast.toml, section [retention]) lets go: model versions
-    beyond keep_versions per dataset (never production or its predecessor), training run folders
+    beyond keep_versions per dataset (never production, its predecessor, the recorded champion or a
+    version that made forecasts still published: each is listed as kept, with why), training run folders
     and checkpoints, preprocessing cache entries, quarantine files and report images older than
     their days. Published forecasts are removed only when asked (--forecasts-before). Dry run by
     default: prints what would go and its size."""
     from rich.table import Table
 
-    from flowcast.ops.retention import execute, human, plan, total_bytes
+    from flowcast.ops.retention import execute, human, plan_and_kept, total_bytes
 
     settings = resolve_settings(config=config, home=home)
     parsed = parse_as_of(as_of)
     now = parsed if parsed is not None else datetime.now(UTC)  # the clock is read here, at the edge
     before = parse_as_of(forecasts_before, "--forecasts-before")
-    items = plan(settings, now, versions=list(version or []), forecasts_before=before, dataset=dataset)
+    items, kept = plan_and_kept(settings, now, versions=list(version or []), forecasts_before=before,
+                                dataset=dataset)
     removed = execute(settings, items) if yes else []
     home_path = Path(settings.home)
     if json_out:
         emit_json({"home": str(home_path.resolve()), "as_of": now.isoformat(), "dry_run": not yes,
                    "items": [i.to_dict(home_path) for i in items], "bytes": total_bytes(items),
                    "removed": len(removed), "removed_bytes": total_bytes(removed),
-                   "skipped": [i.to_dict(home_path) for i in items if i not in removed] if yes else []})
+                   "skipped": [i.to_dict(home_path) for i in items if i not in removed] if yes else [],
+                   "kept": [{"version": i.version, "why": i.reason} for i in kept if i.kind == "model"],
+                   "notes": [i.reason for i in kept if i.kind != "model"]})
         return
+    for i in kept:  # model versions that stay whatever the policy says, and why
+        out.print(f"kept {i.version}: {i.reason}" if i.kind == "model" else f"note: {i.reason}",
+                  highlight=False, soft_wrap=True)
     if not items:
         console.print(f"nothing to remove under {home_path} (policy: {settings.retention.model_dump()})")
         return

@@ -9,6 +9,7 @@ the same path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -374,16 +375,19 @@ def publish_forecasts(
     model: str,
     model_version: str | None,
     note: str = "",
+    guard: contextlib.AbstractContextManager[Any] | None = None,
 ) -> Any:
-    """Publish, then draw the forecast plot and leave the receipt artifact."""
+    """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
+    publish itself (`ModelRegistry.publishing`: only while production is what the run decided on)."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
     last_ds = td.lengths().select("unique_id", "last_ds")
-    receipt = tasks.publish_task(
-        settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
-        run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
-    )
+    with guard if guard is not None else contextlib.nullcontext():
+        receipt = tasks.publish_task(
+            settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
+            run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
+        )
     scope = artifact_scope(data.source.name, as_of)
     png_path = settings.reports_dir / (f"{'backfill_' if scope.backfill else ''}forecast_{data.source.name}_"
                                        f"{as_of:%Y%m%dT%H%M%S}.png")

@@ -148,9 +148,10 @@ def forecast_flow(
     for sentence in missing:
         log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
     note = " ".join([note, *missing]).strip()
-    receipt = publish_forecasts(
-        settings, data, rf.frame, as_of=as_of, model=production.name, model_version=production.version, note=note
-    )
+    # published only while production is still what this run read (none: it forecast with the champion)
+    guard = registry.publishing(src.name, production.version if which == "the production model" else None)
+    receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
+                                model_version=production.version, note=note, guard=guard)
     record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),

@@ -9,8 +9,10 @@
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
-Never removed: a dataset's production model, its predecessor (what a rollback puts back) and a
-recorded champion (those only when named with `versions=`, and a production model never), the
+Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
+recorded champion and a version that made forecasts still published (each publish names its model
+version; those `forecasts_before` removes in the same plan do not count) (those only when named
+with `versions=`, and a production model never; `plan_and_kept` says which stayed and why), the
 registry's pointer, and published forecasts and the realized-accuracy table unless asked for
 explicitly (`forecasts_before`: every as_of of a dataset, or of all, before that date; through the
 store's own `delete`, so any backend). Ages are measured from `now`, which the caller passes (the command line reads the
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.config import RetentionConfig, Settings
-from flowcast.errors import ConfigError, RegistryError
+from flowcast.errors import ConfigError, FlowcastError, RegistryError
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
 KINDS = ("model", "run", "cache", "quarantine", "report", "forecast")
@@ -93,7 +95,36 @@ def _old(paths: Iterable[Path], kind: str, days: float, now: datetime, what: str
     return out
 
 
-def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str]) -> list[Item]:
+def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) -> tuple[dict[str, str], list[str]]:
+    """version -> why it stays: it made forecasts that stay published (every (dataset, as_of) of the
+    store but those in `removed`); and a sentence for each publish whose receipt could not be read."""
+    from flowcast.store import open_store
+
+    store = open_store(settings)
+    named: dict[str, list[tuple[str, datetime]]] = {}
+    unread: list[str] = []
+    for ds in store.datasets():
+        for a in store.as_ofs(ds):
+            if (ds, a) in removed:
+                continue
+            try:
+                version = store.receipt_of(ds, a).get("model_version")
+            except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: its forecasts do not read either
+                unread.append(f"the publish of {ds} as_of {a.isoformat()} could not be read ({exc}): the model "
+                              "version it names is not known, so it protects none")
+                continue
+            if version:
+                named.setdefault(version, []).append((ds, a))
+    why = {}
+    for version, keys in named.items():
+        ds, newest = max(keys, key=lambda k: k[1])
+        more = f" (and {len(keys) - 1} earlier as_of{'s' if len(keys) > 2 else ''})" if len(keys) > 1 else ""
+        why[version] = f"it made the published forecasts of {ds} as_of {newest.isoformat()}{more}"
+    return why, unread
+
+
+def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str],
+                 removed: set[tuple[str, datetime]] | None = None, kept_out: list[Item] | None = None) -> list[Item]:
     from flowcast.shared import open_registry
 
     reg = open_registry(settings)
@@ -104,6 +135,11 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
                           f"(registered: {sorted(known)[-10:]})")
     protected = reg.protected()
+    published, unread = _published_versions(settings, removed or set()) if all_versions else ({}, [])
+    for version, why in published.items():
+        protected.setdefault(version, why)
+    if kept_out is not None:  # said, not acted on: gc removes no version because of them
+        kept_out += [Item("note", Path(settings.warehouse_dir), 0, None, sentence) for sentence in unread]
     for v in versions:
         why = protected.get(v, "")
         if why.startswith("the production model"):
@@ -126,6 +162,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 out.append(Item("model", vdir, size, None, f"named explicitly{note}", mv.version))
             elif mv.version in protected:
+                if kept_out is not None:
+                    kept_out.append(Item("model", vdir, 0, None, protected[mv.version], mv.version))
                 continue
             elif kept < policy.keep_versions:
                 kept += 1
@@ -161,13 +199,24 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
          dataset: str | None = None) -> list[Item]:
     """What gc would remove from `settings.home` at `now` (nothing is touched). Published
     forecasts only with `forecasts_before` (of `dataset`, or of every dataset)."""
+    return plan_and_kept(settings, now, versions=versions, policy=policy, forecasts_before=forecasts_before,
+                         dataset=dataset)[0]
+
+
+def plan_and_kept(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
+                  policy: RetentionConfig | None = None, forecasts_before: datetime | None = None,
+                  dataset: str | None = None) -> tuple[list[Item], list[Item]]:
+    """`plan`, and the model versions that stay whatever their age, each with why: a production
+    model, its predecessor, a recorded champion, or the model that made forecasts that stay
+    published (a publish names its model version; those `forecasts_before` removes do not count)."""
     policy = policy or settings.retention
     now = _naive_utc(now)
-    items = _model_items(settings, policy, list(versions))
+    forecasts = (_forecast_items(settings, _naive_utc(forecasts_before), dataset)
+                 if forecasts_before is not None else [])
+    kept: list[Item] = []
+    items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept)
     items += _aged_items(settings, policy, now)
-    if forecasts_before is not None:
-        items += _forecast_items(settings, _naive_utc(forecasts_before), dataset)
-    return items
+    return items + forecasts, kept
 
 
 def expire(settings: Settings, now: datetime) -> list[Item]:

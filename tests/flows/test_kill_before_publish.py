@@ -1,0 +1,70 @@
+"""`flowcast run` SIGKILLed between its promotion and its publish (FLOWCAST_FAULT=flow:before_publish):
+production points at its winner and that as_of has no forecasts. The scheduled forecast and the
+re-run of the same as_of must then publish (neither skips as 'unchanged' or 'already promoted'),
+once: one set of rows, the production model's, and no second promotion. Real processes under
+the session's Prefect API, statistical candidates only (no training)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from flow_helpers import tiny_toml, write_series
+
+from flowcast.registry import ModelRegistry
+from flowcast.store import EmbeddedStore
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWCAST = str(Path(sys.executable).parent / "flowcast")
+AS_OF = datetime(2019, 6, 1)
+
+
+def _flowcast(command: str, cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env.pop("FLOWCAST_FAULT", None)
+    if fault:
+        env["FLOWCAST_FAULT"] = fault
+    return subprocess.run([FLOWCAST, command, "--dataset", "tiny", "--config", str(cfg), "--home", str(home),
+                           "--as-of", AS_OF.date().isoformat(), "--json"],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+
+
+def _summary(p: subprocess.CompletedProcess) -> dict:
+    assert p.returncode == 0, f"{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_a_run_killed_between_its_promotion_and_its_publish_publishes_when_run_again(tmp_path):
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []"))
+    home = tmp_path / "home"
+    registry, store = ModelRegistry(home / "models"), EmbeddedStore(home / "warehouse")
+
+    killed = _flowcast("run", cfg, home, fault="flow:before_publish")
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    winner = registry.production("tiny").version  # promoted, then killed
+    assert not store.has("tiny", AS_OF)
+    promotions = [e for e in registry.history("tiny") if e["action"] == "promote"]
+    assert [e["version"] for e in promotions] == [winner]
+
+    forecast = _summary(_flowcast("forecast", cfg, home))  # the scheduled forecast of that as_of
+    assert forecast["model_version"] == winner and forecast["published_rows"] == 24
+
+    rerun = _summary(_flowcast("run", cfg, home))  # the re-run of the killed retrain
+    assert rerun["published_rows"] == 24 and rerun["model_version"] == registry.production("tiny").version
+    rows = store.read(dataset="tiny", as_of=AS_OF)
+    assert rows.height == 24 and rows.select("unique_id", "ds").n_unique() == 24
+    assert set(rows["model_version"]) == {rerun["model_version"]} and set(rows["run_id"]) == {rerun["run_id"]}
+    # it compared against the killed run's winner, kept it, and promoted nothing twice
+    assert not rerun["promoted"] and rerun["action"] == "keep" and rerun["model_version"] == winner
+    assert len(registry.list()) == 1
+    assert [e["version"] for e in registry.history("tiny") if e["action"] == "promote"] == [winner]

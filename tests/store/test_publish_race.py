@@ -1,0 +1,96 @@
+"""Publishing races the production pointer: a run decides on a model (promotes its winner, or
+keeps production), then publishes that model's forecasts. Checked and published under the
+registry's lock (`ModelRegistry.publishing`), so forecasts land only while the model that made
+them is in production: real processes on the real registry and stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import make_backend
+from publisher import make_forecast
+
+from flowcast.errors import ProductionMovedError
+from flowcast.registry import ModelRegistry
+
+WORKER = Path(__file__).resolve().parents[1] / "publish_faults" / "race_worker.py"
+DS, AS_OF = "sales", datetime(2024, 3, 1)
+
+
+def _statistical(reg: ModelRegistry, name: str) -> str:
+    return reg.register(None, name=name, dataset=DS, kind="statistical",
+                        recipe={"components": [{"type": "statistical", "model": "naive"}]},
+                        created_at=datetime(2024, 1, 1)).version
+
+
+def _publish(store, variant: int, version: str):
+    return store.publish(make_forecast(variant, 3, 2, AS_OF), dataset=DS, as_of=AS_OF, model="naive",
+                         model_version=version, run_id=f"run-{variant}", created_at=AS_OF + timedelta(hours=1),
+                         horizon=2)
+
+
+def test_a_run_publishes_nothing_once_production_moved_after_its_decision(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    store = make_backend("embedded", None, tmp_path).store  # type: ignore[arg-type]
+    kept, other = _statistical(reg, "kept"), _statistical(reg, "other")
+    reg.promote(kept)
+    _publish(store, 1, kept)
+    reg.promote(other, expected=kept)  # another run, after this one decided to keep `kept`
+    with pytest.raises(ProductionMovedError, match=f"it decided on {kept} and production is now {other}; nothing "
+                                                   "was published"), reg.publishing(DS, kept):
+        _publish(store, 2, kept)
+    assert set(store.read(dataset=DS, as_of=AS_OF)["run_id"]) == {"run-1"}
+
+
+def test_no_promotion_lands_between_the_check_and_the_publish(tmp_path):
+    """A run holds `publishing` (production checked); another process promotes meanwhile: its
+    promotion waits for the publish, so the publish and the pointer never disagree."""
+    reg = ModelRegistry(tmp_path / "models")
+    store = make_backend("embedded", None, tmp_path).store  # type: ignore[arg-type]
+    kept, other = _statistical(reg, "kept"), _statistical(reg, "other")
+    reg.promote(kept)
+    seen: list[str] = []
+    code = ("import sys; from flowcast.registry import ModelRegistry; "
+            f"ModelRegistry(sys.argv[1]).promote({other!r}); print('promoted', flush=True)")
+    with reg.publishing(DS, kept):
+        promoter = subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "models")],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
+            stdout=subprocess.PIPE, text=True)
+        reader = threading.Thread(target=lambda: seen.append(promoter.stdout.readline().strip()))
+        reader.start()
+        _publish(store, 1, kept)
+        # the promoter may have started or not; either way it has not promoted: the lock is held
+        assert reg.production(DS).version == kept and not seen
+    assert promoter.wait(timeout=120) == 0
+    reader.join()
+    assert seen == ["promoted"] and reg.production(DS).version == other
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend_name", ["embedded", "postgres"])
+def test_concurrent_runs_leave_the_production_models_forecasts_published(tmp_path, request, backend_name):
+    """Four processes, each five times: read production, promote a new version (compare and swap)
+    or keep it, publish the forecasts of the version decided on, for one as_of. Whatever the
+    interleaving, what that as_of holds at the end is the production model's, whole."""
+    backend = make_backend(backend_name, request, tmp_path)
+    models = tmp_path / "models"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
+                                                        str(WORKER.parent)])}
+    env.pop("FLOWCAST_FAULT", None)
+    procs = [subprocess.Popen([sys.executable, str(WORKER), str(models), backend.spec, str(w), "5"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(4)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    lines = [ln for o, _ in outs for ln in o.split()]
+    assert "published" in lines
+    reg = ModelRegistry(models)
+    held = backend.reopen().read(dataset=DS, as_of=AS_OF)
+    assert held.height == 6 and set(held["model_version"]) == {reg.production(DS).version}
+    assert held["run_id"].n_unique() == 1 and not held.select("unique_id", "ds").is_duplicated().any()
