@@ -44,7 +44,8 @@ TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time c
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",
     help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
-    "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before)",
+    "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before); "
+    "a date alone (2019-06-01) is that day of the source's calendar, from its midnight in the source's tz",
 )]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="periods to forecast")]
 ConfigOpt = Annotated[Path | None, typer.Option(
@@ -55,23 +56,44 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on 
 
 
 @overload
-def parse_as_of(value: str, option: str = ...) -> datetime: ...
+def parse_as_of(value: str, option: str = ..., tz: str | None = ...) -> datetime: ...
 @overload
-def parse_as_of(value: None, option: str = ...) -> None: ...
+def parse_as_of(value: None, option: str = ..., tz: str | None = ...) -> None: ...
 @overload
-def parse_as_of(value: str | None, option: str = ...) -> datetime | None: ...
-def parse_as_of(value: str | None, option: str = "--as-of") -> datetime | None:
+def parse_as_of(value: str | None, option: str = ..., tz: str | None = ...) -> datetime | None: ...
+def parse_as_of(value: str | None, option: str = "--as-of", tz: str | None = None) -> datetime | None:
     """'2019-06-01', '2019-06-01T12:00', '2019-06-01T12:00+10:00', '...Z' -> the instant, an aware
-    UTC datetime (`timekeys.as_instant`: no offset means UTC); None stays None."""
+    UTC datetime (`timekeys.as_instant`: no offset means UTC; a date alone is the midnight that day
+    starts at in zone `tz`, the source's, UTC when None); None stays None."""
     if value is None:
         return None
     try:
-        return as_instant(value)
+        return as_instant(value, tz)
     except ValueError:
         raise ConfigError(
             f"{option} must be an ISO date or timestamp such as 2019-06-01 or 2019-06-01T12:00+10:00 "
-            f"(no offset means UTC), got {value!r}"
+            f"(no offset means UTC; a date alone is that day in the source's tz), got {value!r}"
         ) from None
+
+
+def parse_run_as_of(value: str | None, settings: Any, option: str = "--as-of") -> datetime | None:
+    """`parse_as_of` for the source `settings` read: a date alone is that day of its calendar (the
+    midnight it starts at in its tz), the key a flow parameter or a backfill of that date gets."""
+    from flowcast.data.datasets import source_tz
+
+    return parse_as_of(value, option, source_tz(settings) if value is not None else None)
+
+
+def parse_read_as_of(value: str | None, settings: Any, dataset: str | None) -> datetime | None:
+    """`--as-of` of a command that reads what `dataset` published: a date alone is that dataset's day
+    (the key its run of that date got); without a dataset, or one no source declares, UTC's."""
+    if value is None or dataset is None:
+        return parse_as_of(value)
+    try:
+        scoped = settings.model_copy(update={"dataset": dataset, "source": None})
+    except Exception:  # noqa: BLE001 - no such dataset: the date is UTC's, the read finds nothing and says so
+        return parse_as_of(value)
+    return parse_run_as_of(value, scoped)
 
 
 def data_given(path: str | None, data: str | None) -> str | None:
