@@ -388,6 +388,14 @@ def publish_forecasts(
         settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
         run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
     )
+    try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
+        from flowcast.ops.quiet import data_fingerprint, record_fingerprint
+
+        record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=receipt.content_hash,
+                           fingerprint=data_fingerprint(td), run_id=run_id)
+    except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
+        log.warning(f"The fingerprint of the data this publish forecast from could not be recorded ({exc}): the next "
+                    "forecast run publishes even without new observations")
     scope = artifact_scope(data.source.name, as_of)
     png_path = settings.reports_dir / (f"{'backfill_' if scope.backfill else ''}forecast_{data.source.name}_"
                                        f"{as_of:%Y%m%dT%H%M%S}.png")
