@@ -125,6 +125,7 @@ def test_a_day_that_daylight_saving_starts_or_ends_at_midnight_begins_at_its_fir
 def test_the_cli_reads_a_date_alone_on_the_sources_calendar_and_a_flow_parameter_alike():
     from flowcast.cli.common import parse_as_of, parse_run_as_of
     from flowcast.config import load_settings
+    from flowcast.errors import ConfigError
     from flowcast.flows.common import resolve_as_of, source_tz
 
     ny = load_settings(source={"name": "sales", "path": "unused.csv", "id_cols": ["id"], "time_col": "date",
@@ -134,6 +135,13 @@ def test_the_cli_reads_a_date_alone_on_the_sources_calendar_and_a_flow_parameter
     assert resolve_as_of("2021-06-30", source_tz(ny)) == resolve_as_of(date(2021, 6, 30), source_tz(ny)) == key
     assert parse_run_as_of("2021-06-30T09:00", ny) == datetime(2021, 6, 30, 9, tzinfo=UTC)
     assert parse_as_of("2021-06-30") == datetime(2021, 6, 30, tzinfo=UTC)  # not a source's day (gc ages): UTC
+    # what run, forecast, tune and backfill hand their flow: the date itself (checked), read there on the same zone
+    from flowcast.cli.common import flow_as_of
+
+    assert flow_as_of(" 2021-06-30", ny) == "2021-06-30" and flow_as_of("2021-06-30T09:00", ny) == parse_as_of(
+        "2021-06-30T09:00")
+    with pytest.raises(ConfigError, match="--start must be an ISO date .* got '2021-06-31'"):
+        flow_as_of("2021-06-31", ny, "--start")
 
 
 def test_a_flow_parameter_keeps_a_date_alone_for_the_source_to_read():

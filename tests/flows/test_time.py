@@ -132,3 +132,11 @@ def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tm
     b = backfill_flow(start="2021-06-30", end="2021-06-30", source=source, home=str(home))
     assert [(o["as_of"], o["status"]) for o in b["outcomes"]] == [(key.isoformat(), "skipped")]
     assert store.as_ofs("sales") == [key]
+    # and reading it back by that date finds it (the file source is declared nowhere: its publish recorded its tz)
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    r = CliRunner().invoke(app, ["forecasts", "--home", str(home), "--dataset", "sales", "--as-of", "2021-06-30",
+                                 "--format", "csv"])
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 1 + 3, r.output

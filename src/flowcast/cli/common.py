@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, one_line
-from flowcast.timekeys import as_instant
+from flowcast.timekeys import as_instant, is_date_only
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
 # would take any '[...]' in it for a style and drop it ('declare a variant as [sources.NAME]' lost its
@@ -84,16 +84,28 @@ def parse_run_as_of(value: str | None, settings: Any, option: str = "--as-of") -
     return parse_as_of(value, option, source_tz(settings) if value is not None else None)
 
 
+def flow_as_of(value: str | None, settings: Any, option: str = "--as-of") -> datetime | str | None:
+    """What a command hands a flow as its as_of: checked here (`parse_run_as_of`); a date alone as
+    given, for the flow to read on its source's calendar (the same instant; the run is named for the
+    date, as a deployment run with that parameter is), else the instant."""
+    instant = parse_run_as_of(value, settings, option)
+    return value.strip() if value is not None and is_date_only(value) else instant
+
+
 def parse_read_as_of(value: str | None, settings: Any, dataset: str | None) -> datetime | None:
     """`--as-of` of a command that reads what `dataset` published: a date alone is that dataset's day
-    (the key its run of that date got); without a dataset, or one no source declares, UTC's."""
-    if value is None or dataset is None:
+    (the key its run of that date got): in the tz of the source the configuration declares by that
+    name, else the one its publishes recorded (a `--data` file's); without a dataset, UTC's."""
+    if value is None or dataset is None or not is_date_only(value):
         return parse_as_of(value)
+    from flowcast.data.datasets import resolve_source
+    from flowcast.ops.quiet import published_tz
+
     try:
-        scoped = settings.model_copy(update={"dataset": dataset, "source": None})
-    except Exception:  # noqa: BLE001 - no such dataset: the date is UTC's, the read finds nothing and says so
-        return parse_as_of(value)
-    return parse_run_as_of(value, scoped)
+        tz = resolve_source(settings.model_copy(update={"dataset": dataset, "source": None})).tz
+    except FlowcastError:  # not declared here: what its runs recorded
+        tz = published_tz(settings.home, dataset)
+    return parse_as_of(value, tz=tz)
 
 
 def data_given(path: str | None, data: str | None) -> str | None:

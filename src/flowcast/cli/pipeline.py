@@ -38,13 +38,12 @@ from flowcast.cli.common import (
     console,
     data_given,
     emit_json,
+    flow_as_of,
     out,
-    parse_run_as_of,
     resolve_settings,
     said,
 )
 from flowcast.errors import ConfigError
-from flowcast.timekeys import is_date_only
 
 ModelsOpt = Annotated[
     list[str] | None,
@@ -235,7 +234,7 @@ def run(
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
-    when = parse_run_as_of(as_of, settings)
+    when = flow_as_of(as_of, settings)
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
@@ -331,7 +330,7 @@ def forecast(
 
     with _prefect_console(settings.home), _run_tags("forecast"):
         result = call_flow(forecast_flow,
-            as_of=parse_run_as_of(as_of, settings), horizon=horizon, config_file=str(config) if config else None,
+            as_of=flow_as_of(as_of, settings), horizon=horizon, config_file=str(config) if config else None,
             **_flow_source_args(settings, data),
         )
     if json_out:
@@ -413,10 +412,8 @@ def backfill(
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
     )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar
-    t0, t1 = parse_run_as_of(start, settings, "--start"), parse_run_as_of(end, settings, "--end")
-    assert t0 is not None and t1 is not None  # (both options are required)
-    first = start.strip() if is_date_only(start) else t0
-    last = end.strip() if is_date_only(end) else t1
+    first, last = flow_as_of(start, settings, "--start"), flow_as_of(end, settings, "--end")
+    assert first is not None and last is not None  # (both options are required)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flowcast.data.datasets import resolve_source

@@ -392,7 +392,7 @@ def publish_forecasts(
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint
 
         record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=receipt.content_hash,
-                           fingerprint=data_fingerprint(td), run_id=run_id)
+                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz)
     except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
         log.warning(f"The fingerprint of the data this publish forecast from could not be recorded ({exc}): the next "
                     "forecast run publishes even without new observations")

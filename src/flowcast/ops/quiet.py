@@ -70,8 +70,10 @@ def fingerprint_path(home: Path, dataset: str, as_of: datetime) -> Path:
 
 
 def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, fingerprint: str,
-                       run_id: str) -> Path:
-    """Record, after a publish, the fingerprint of the data it forecast from (and share it)."""
+                       run_id: str, tz: str | None = None) -> Path:
+    """Record, after a publish, the fingerprint of the data it forecast from (and share it), with the
+    source's tz (where `flowcast forecasts --as-of DATE` of a source no configuration declares reads
+    a date alone)."""
     from flowcast.atomic import atomic_file
     from flowcast.shared import share_file
     from flowcast.timekeys import storage_naive
@@ -80,9 +82,23 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
     path = fingerprint_path(settings.home, dataset, as_of)
     with atomic_file(path, "w") as fh:
         json.dump({"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
-                   "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id}, fh, indent=2)
+                   "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz}, fh,
+                  indent=2)
     share_file(settings, path)
     return path
+
+
+def published_tz(home: Path, dataset: str) -> str | None:
+    """The source tz the newest publish of `dataset` recorded (None: UTC, or none recorded)."""
+    folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
+    for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        if "tz" in rec:
+            return rec["tz"]
+    return None
 
 
 def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
