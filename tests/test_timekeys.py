@@ -93,3 +93,66 @@ def test_a_cron_that_does_not_parse_names_its_variable(monkeypatch):
         schedule_settings()
     monkeypatch.setenv("FLOWCAST_RETRAIN_CRON", "30 2 * * 0")
     assert schedule_settings()["retrain_cron"] == "30 2 * * 0"
+
+
+@pytest.mark.parametrize(("tz", "start"), [
+    (None, datetime(2021, 6, 30, tzinfo=UTC)),
+    ("America/New_York", datetime(2021, 6, 30, 4, tzinfo=UTC)),  # EDT, UTC-4
+    ("Asia/Tokyo", datetime(2021, 6, 29, 15, tzinfo=UTC)),
+])
+def test_a_date_alone_is_the_midnight_that_day_starts_at_in_the_sources_zone(tz, start):
+    """Regression: a date alone was midnight UTC whatever the source's zone: --as-of 2021-06-30 on a daily
+    America/New_York source was 29 June 20:00 there, and the run's data ended on 29 June."""
+    assert as_instant("2021-06-30", tz) == as_instant(date(2021, 6, 30), tz) == start
+    assert as_of_on_ds(as_instant("2021-06-30", tz), freq="1d", tz=tz) == datetime(2021, 6, 30)  # the row of 30 June
+    # a timestamp without an offset still means UTC, zone or not
+    assert as_instant("2021-06-30T00:00", tz) == datetime(2021, 6, 30, tzinfo=UTC)
+
+
+def test_a_day_that_daylight_saving_starts_or_ends_at_midnight_begins_at_its_first_instant():
+    # Berlin 28 March 2021 (02:00 -> 03:00): midnight is CET; Havana 13 March 2022 and 6 November 2022: the clocks
+    # jump at midnight (00:00 -> 01:00; 01:00 -> 00:00, midnight twice: the first)
+    assert as_instant("2021-03-28", "Europe/Berlin") == datetime(2021, 3, 27, 23, tzinfo=UTC)
+    havana = ZoneInfo("America/Havana")
+    spring = as_instant("2022-03-13", "America/Havana")
+    assert spring.astimezone(havana).date() == date(2022, 3, 13)
+    assert (spring - timedelta(microseconds=1)).astimezone(havana).date() == date(2022, 3, 12)
+    autumn = as_instant("2022-11-06", "America/Havana")
+    assert autumn.astimezone(havana).date() == date(2022, 11, 6)
+    assert (autumn - timedelta(microseconds=1)).astimezone(havana).date() == date(2022, 11, 5)
+
+
+def test_the_cli_reads_a_date_alone_on_the_sources_calendar_and_a_flow_parameter_alike():
+    from flowcast.cli.common import parse_as_of, parse_run_as_of
+    from flowcast.config import load_settings
+    from flowcast.errors import ConfigError
+    from flowcast.flows.common import resolve_as_of, source_tz
+
+    ny = load_settings(source={"name": "sales", "path": "unused.csv", "id_cols": ["id"], "time_col": "date",
+                               "target_col": "val", "freq": "1d", "tz": "America/New_York"})
+    key = datetime(2021, 6, 30, 4, tzinfo=UTC)
+    assert parse_run_as_of("2021-06-30", ny) == key
+    assert resolve_as_of("2021-06-30", source_tz(ny)) == resolve_as_of(date(2021, 6, 30), source_tz(ny)) == key
+    assert parse_run_as_of("2021-06-30T09:00", ny) == datetime(2021, 6, 30, 9, tzinfo=UTC)
+    assert parse_as_of("2021-06-30") == datetime(2021, 6, 30, tzinfo=UTC)  # not a source's day (gc ages): UTC
+    # what run, forecast, tune and backfill hand their flow: the date itself (checked), read there on the same zone
+    from flowcast.cli.common import flow_as_of
+
+    assert flow_as_of(" 2021-06-30", ny) == "2021-06-30" and flow_as_of("2021-06-30T09:00", ny) == parse_as_of(
+        "2021-06-30T09:00")
+    with pytest.raises(ConfigError, match="--start must be an ISO date .* got '2021-06-31'"):
+        flow_as_of("2021-06-31", ny, "--start")
+
+
+def test_a_flow_parameter_keeps_a_date_alone_for_the_source_to_read():
+    """Prefect validates flow parameters: typed `datetime`, '2021-06-30' became midnight UTC before the flow could
+    read it on the source's calendar (a deployment run with {"as_of": "2021-06-30"})."""
+    from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
+    from flowcast.timekeys import is_date_only
+
+    for fl, name in ((forecast_flow, "as_of"), (retrain_flow, "as_of"), (backfill_flow, "start")):
+        params = {"start": "2021-06-01", "end": "2021-06-30"} if name == "start" else {name: "2021-06-30"}
+        got = fl.validate_parameters(params)[name]
+        assert is_date_only(got), (fl.name, got)
+        got = fl.validate_parameters({**params, name: "2021-06-30T09:00"})[name]
+        assert as_instant(got) == datetime(2021, 6, 30, 9, tzinfo=UTC), (fl.name, got)

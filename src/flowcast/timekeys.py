@@ -2,8 +2,13 @@
 
 A run is keyed by ONE instant. Wherever it enters (the `--as-of` option, a flow parameter, a
 schedule's start time, a backfill date) it becomes a tz-aware UTC `datetime` through
-`as_instant`; a value written without an offset means UTC (never the machine's zone, never the
-source's zone). The stages then express that instant on their own axis:
+`as_instant`; a timestamp written without an offset means UTC (never the machine's zone, never the
+source's zone). A date alone (`2021-06-30`, a `date`) names a day of the source's calendar: it is
+the midnight that day starts at in the source's `tz` (UTC when none is declared; `as_instant(value,
+tz)`), so a daily source's run includes that date's row in any zone, as it does in UTC (read as
+midnight UTC, 30 June on America/New_York data was 29 June 20:00 there and cut the run at 29 June).
+The same date in the same zone is always the same instant: a rerun hits the same as_of. The stages
+then express that instant on their own axis:
 
 - `storage_naive(instant)`: naive UTC, for stores, registries and file names (stores keep naive
   UTC timestamps; two spellings of one instant give one key);
@@ -29,18 +34,37 @@ import polars as pl
 from flowcast.data.calendar import is_subdaily
 
 
+def is_date_only(value: object) -> bool:
+    """True for a `date` (not a datetime) and for ISO text without a time ('2021-06-30')."""
+    if isinstance(value, str):
+        text = value.strip()
+        return len(text) == 10 and text[4:5] == "-" and text[7:8] == "-"
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 @overload
-def as_instant(value: None) -> None: ...
+def as_instant(value: None, tz: str | None = ...) -> None: ...
 @overload
-def as_instant(value: datetime | date | str) -> datetime: ...
-def as_instant(value: datetime | date | str | None) -> datetime | None:
+def as_instant(value: datetime | date | str, tz: str | None = ...) -> datetime: ...
+def as_instant(value: datetime | date | str | None, tz: str | None = None) -> datetime | None:
     """The instant `value` names, as an aware UTC datetime.
 
     Aware datetimes are converted to UTC; naive ones (and ISO strings without an offset) mean
-    UTC; a `date` is its midnight in UTC; 'Z' and '+10:00' suffixes are understood. None stays None.
+    UTC; a date alone (a `date`, or '2021-06-30') is the midnight that day starts at in zone `tz`
+    (the source's; UTC when None); 'Z' and '+10:00' suffixes are understood. None stays None.
     Raises ValueError (naming the value) for text that is not an ISO date or timestamp."""
     if value is None:
         return None
+    if is_date_only(value):
+        try:
+            day = date.fromisoformat(value.strip()) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an ISO date or timestamp (e.g. 2019-06-01, 2019-06-01T12:00, "
+                "2019-06-01T12:00+10:00; without an offset it means UTC)"
+            ) from None
+        assert isinstance(day, date)
+        return day_start(day, tz)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -56,9 +80,16 @@ def as_instant(value: datetime | date | str | None) -> datetime | None:
         # a plain datetime (Prefect hands over pendulum/whenever subclasses), microseconds kept
         return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
                         value.microsecond, tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=UTC)
     raise TypeError(f"as_of must be a datetime, a date or an ISO string, got {type(value).__name__}: {value!r}")
+
+
+def day_start(day: date, tz: str | None) -> datetime:
+    """The instant (aware UTC) local day `day` starts at in zone `tz` (UTC when None): its midnight,
+    the first one where midnight repeats, the first wall time of the day where a DST jump skips it."""
+    zone = ZoneInfo(tz or "UTC")
+    starts = [datetime.combine(day, time(0), tzinfo=zone).replace(fold=f).astimezone(UTC) for f in (0, 1)]
+    on_day = [t for t in starts if t.astimezone(zone).date() == day]
+    return min(on_day or starts)
 
 
 @overload

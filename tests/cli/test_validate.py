@@ -184,3 +184,16 @@ def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
     assert res.exit_code == 1, res.output
     assert last_json(res.stdout)["check_examples"] == {"y_not_number": "source_row 80: val 'oops' is not a number"}
     assert "| y_not_number | 2 | source_row 80: val 'oops' is not a number |" in res.stderr
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo", "UTC"])
+def test_a_date_alone_includes_that_day_of_a_daily_source_in_any_zone(tmp_path, tz):
+    """Regression: --as-of 2021-06-30 was midnight UTC: on a daily America/New_York source, 29 June 20:00 there,
+    and the run's data ended on 29 June (Tokyo and UTC kept 30 June)."""
+    lines = ["date,id,val"] + [f"{date(2021, 6, 20) + timedelta(days=i)},a,{i}" for i in range(20)]
+    p = tmp_path / "obs.csv"
+    p.write_text("\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--tz", tz, "--as-of", "2021-06-30", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert rep["ds_max"].startswith("2021-06-30"), rep["ds_max"]

@@ -140,6 +140,19 @@ def test_realized_accuracy_reads_observed_actuals_only():
     assert D0 + timedelta(days=35) not in got.filter(pl.col("unique_id") == "a")["ds"].to_list()
 
 
+def test_realized_accuracy_reads_a_daily_sources_actuals_after_as_of_on_its_own_calendar():
+    """as_of = day 30 02:00 UTC is day 29 22:00 in New York: that run saw days up to 29 and forecast from
+    day 30. Compared with the UTC instant, the actuals began at day 31, and step 1 was never scored."""
+    from flowcast.ops.accuracy import observed_actuals
+
+    source = _source().model_copy(update={"tz": "America/New_York"})
+    td, _ = preprocess(_valid({"a": [float(i) for i in range(40)]}), source,
+                       load_settings(model={"lookback": 5}, horizon=4), None)
+    assert td.meta.tz == "America/New_York"
+    got = observed_actuals(td, D0 + timedelta(days=30, hours=2))
+    assert got["ds"].min() == D0 + timedelta(days=30) and got.height == 10
+
+
 def test_a_window_cut_inside_an_imputed_gap_does_not_see_the_value_after_the_cut():
     """Regression: a gap is imputed (linearly) from the observations on both sides of it, so a backtest cut
     inside the gap kept interpolated values that came from the first observation after the cut (leakage): a

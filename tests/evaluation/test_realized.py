@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -254,3 +254,65 @@ def test_a_backtest_without_a_single_error_is_no_yardstick():
     worse = assess_decay(_decay_rows([1.5, 1.4, 1.6], snaive=1.0), {"gru-v1": 0.0}, dataset="toy", window=3,
                          tolerance=0.25, min_points=10)
     assert worse.degraded and len(worse.reasons) == 1 and "worse than seasonal naive's 1.000" in worse.reasons[0]
+
+
+# ------------------------------------------------------------------------------------ time zones
+def _daily(days: dict[int, float]) -> pl.DataFrame:
+    """One daily series 'a' in June/July 2021 (local calendar dates, naive midnight): day -> y."""
+    rows = [("a", datetime(2021, 6, 1) + timedelta(days=d), y) for d, y in sorted(days.items())]
+    return pl.DataFrame(rows, schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+
+
+def _daily_forecasts(as_of: datetime, first: datetime, y_hat: list[float]) -> pl.DataFrame:
+    rows = [(as_of, "a", first + timedelta(days=i), i + 1, "gru", "gru-v1", v) for i, v in enumerate(y_hat)]
+    return pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
+                                      "step": pl.Int32, "model": pl.Utf8, "model_version": pl.Utf8,
+                                      "y_hat": pl.Float64}, orient="row")
+
+
+def test_a_daily_source_west_of_utc_is_scored_on_its_own_calendar():
+    """as_of 2021-07-01 02:00 UTC is 30 June 22:00 in New York: the publish saw the days up to 30 June and
+    forecast 1, 2, 3 July. Compared with the UTC instant, the MASE scale took 1 July (a jump of 100 the run
+    never saw: MASE 0.23 for errors of 1 on a history moving by 1 a day), and a run at 3 July 02:00 UTC (2 July
+    22:00 in New York) scored 3 July, a day that had not begun there."""
+    hist = _daily({d: float(d) for d in range(30)} | {d: float(d + 100) for d in range(30, 40)})
+    as_of = datetime(2021, 7, 1, 2)
+    fc = _daily_forecasts(as_of, datetime(2021, 7, 1), [131.0, 132.0, 133.0])  # actuals 130, 131, 132: error 1
+    out = score_realized(fc, hist, hist, dataset="toy", season_length=1, freq="1d",
+                         scored_at=datetime(2021, 7, 3, 2), tz="America/New_York")
+    assert out["step"].to_list() == [1, 2]  # 3 July is not observed at 2 July 22:00 New York time
+    assert out["mase"].to_list() == pytest.approx([1.0, 1.0])  # scale 1: the days up to 30 June
+    # seasonal naive (m = 1) of step 1 is 30 June's 29: the run had seen it
+    assert out["mae_snaive"].to_list() == pytest.approx([101.0, 102.0])
+
+
+def test_a_daily_source_east_of_utc_is_scored_on_its_own_calendar():
+    """as_of 2021-06-30 20:00 UTC is 1 July 05:00 in Tokyo: the publish saw 1 July (a jump) and forecast from
+    2 July. Compared with the UTC instant the scale left 1 July out and seasonal naive had no value for
+    step 1 (1 July 'after' as_of), and 2 July, observed at a run of 2 July 01:00 UTC (10:00 in Tokyo), was
+    not scored."""
+    hist = _daily({d: float(d) for d in range(30)} | {30: 60.0, 31: 61.0, 32: 62.0})
+    as_of = datetime(2021, 6, 30, 20)
+    fc = _daily_forecasts(as_of, datetime(2021, 7, 2), [62.0, 63.0])  # actual of 2 July: 61, error 1
+    out = score_realized(fc, hist, hist, dataset="toy", season_length=1, freq="1d",
+                         scored_at=datetime(2021, 7, 2, 1), tz="Asia/Tokyo")
+    assert out["step"].to_list() == [1] and out["n"].to_list() == [1]
+    # the scale of the 31 days up to 1 July: (29 x 1 + 31) / 30 = 2
+    assert out["mase"].to_list() == pytest.approx([0.5])
+    assert out["mae_snaive"].to_list() == pytest.approx([1.0])  # 1 July's 60 against 61
+
+
+def test_sub_daily_data_compare_instants_whatever_the_zone():
+    """Hourly ds are naive UTC instants: as_of and scored_at compare with them as they are, tz or not."""
+    rows = [("a", datetime(2021, 7, 1) + timedelta(hours=h), float(h)) for h in range(12)]
+    hist = pl.DataFrame(rows, schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    as_of = datetime(2021, 7, 1, 5, 30)
+    fc = pl.DataFrame([(as_of, "a", datetime(2021, 7, 1, 6 + i), i + 1, "gru", "gru-v1", 7.0 + i) for i in range(4)],
+                      schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
+                              "step": pl.Int32, "model": pl.Utf8, "model_version": pl.Utf8, "y_hat": pl.Float64},
+                      orient="row")
+    for tz in (None, "Asia/Tokyo", "America/New_York"):
+        out = score_realized(fc, hist, hist, dataset="toy", season_length=1, freq="1h",
+                             scored_at=datetime(2021, 7, 1, 8), tz=tz)
+        assert out["step"].to_list() == [1, 2, 3], tz
+        assert out["mae_snaive"].to_list() == pytest.approx([1.0, 2.0, 3.0]), tz

@@ -42,3 +42,23 @@ def test_backfill_dates_step_by_business_days():
                                                                                 datetime(2024, 2, 1)]
     with pytest.raises(ConfigError, match="every='2b' is not a duration such as 1d, 1b"):
         backfill_dates(datetime(2024, 1, 1), datetime(2024, 2, 1), "2b")
+
+
+def test_backfill_dates_alone_are_days_of_the_sources_calendar_keyed_as_a_run_of_that_date():
+    """Regression: backfill dates were midnights UTC (a New York day's run cut at the day before), stepping over
+    UTC instants; each is now the midnight its day starts at in the source's tz, across daylight saving (14 March
+    2021 in New York), the same key as `--as-of` of that date."""
+    from datetime import date as day
+
+    from flowcast.flows.backfill import backfill_dates
+    from flowcast.timekeys import as_instant, storage_naive
+
+    got = backfill_dates("2021-03-13", "2021-03-15", "1d", "America/New_York")
+    assert got == [datetime(2021, 3, 13, 5), datetime(2021, 3, 14, 5), datetime(2021, 3, 15, 4)]
+    assert got == [storage_naive(as_instant(day(2021, 3, d), "America/New_York")) for d in (13, 14, 15)]
+    # months and business days step over the calendar too; timestamps stay instants (UTC without an offset)
+    assert backfill_dates("2021-01-01", "2021-03-01", "1mo", "America/New_York") == [
+        datetime(2021, 1, 1, 5), datetime(2021, 2, 1, 5), datetime(2021, 3, 1, 5)]
+    assert backfill_dates(datetime(2021, 3, 13), datetime(2021, 3, 14), "1d", "America/New_York") == [
+        datetime(2021, 3, 13), datetime(2021, 3, 14)]
+    assert backfill_dates("2021-06-30", "2021-06-30", "6h", "Asia/Tokyo") == [datetime(2021, 6, 29, 15)]

@@ -395,6 +395,34 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert again["published_rows"] == 24 and store.has("tiny", datetime(2019, 9, 3))
 
 
+def test_a_revised_history_is_published_by_a_quiet_schedule(production_home, tmp_path):
+    """Regression: the quiet-schedule check compared each series' next period, the horizon and the model only:
+    a source that revised a value before as_of (same rows, same last month) was 'unchanged' and the corrected
+    forecasts were never published. The fingerprint of the data recorded with each publish catches it."""
+    import shutil
+
+    import polars as pl
+
+    from flowcast.flows import forecast_flow
+
+    csv = tmp_path / "feed" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    shutil.copy(production_home["source"]["path"], csv)
+    kw = {**production_home, "source": {**production_home["source"], "path": str(csv)}}
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    assert forecast_flow(as_of=datetime(2019, 9, 1), **kw)["published_rows"] == 24
+    assert forecast_flow(as_of=datetime(2019, 9, 2), **kw)["unchanged"]  # nothing new, nothing revised
+    raw = pl.read_csv(csv)
+    revised = raw.with_columns(pl.when((pl.col("store") == "S1") & (pl.col("month") == "2019-08-01"))
+                               .then(pl.col("sales") * 3).otherwise(pl.col("sales")).alias("sales"))
+    assert revised.height == raw.height and not revised.equals(raw)
+    revised.write_csv(csv)
+    later = forecast_flow(as_of=datetime(2019, 9, 3), **kw)
+    assert later["published_rows"] == 24 and not later.get("unchanged")
+    assert store.has("tiny", datetime(2019, 9, 3))
+    assert forecast_flow(as_of=datetime(2019, 9, 4), **kw)["unchanged"]  # the revision is published: quiet again
+
+
 def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(production_home):
     """Regression: the quiet-schedule check read the dataset's last earlier publish, and a damaged
     Parquet file there (a disk error, a truncated copy) failed every later forecast run with

@@ -103,3 +103,40 @@ def test_a_scheduled_run_is_keyed_by_its_scheduled_instant_across_daylight_savin
             fr = client.create_flow_run(run_key, state=Scheduled(scheduled_time=when))
         got = run_flow(run_key, flow_run=fr)
         assert got == instant and got.tzinfo is UTC
+
+
+def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tmp_path):
+    """Regression: as_of '2021-06-30' (a deployment's parameter, a backfill's date) was midnight UTC: a daily
+    America/New_York source's run cut at 29 June 20:00 there and forecast 30 June, a day it had. Now the run
+    includes 30 June and is keyed by its New York midnight (04:00 UTC), and a backfill of that date finds that
+    key published (one partition, not a second one at midnight UTC)."""
+    from datetime import date
+
+    from flowcast.flows import backfill_flow, retrain_flow
+
+    csv = tmp_path / "raw" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    days = [date(2021, 5, 1) + timedelta(days=i) for i in range(70)]
+    pl.DataFrame({"store": ["s1"] * 70, "date": [str(d) for d in days],
+                  "sales": [10.0 + (i % 7) + 0.1 * i for i in range(70)]}).write_csv(csv)
+    source = {"name": "sales", "path": str(csv), "id_cols": ["store"], "time_col": "date", "target_col": "sales",
+              "freq": "1d", "tz": "America/New_York", "horizon": 3}
+    home = tmp_path / "home"
+    s = retrain_flow(as_of="2021-06-30", source=source, home=str(home), models=[], overrides=TINY_OVERRIDES)
+    key = datetime(2021, 6, 30, 4, 0)
+    assert s["as_of"] == key.replace(tzinfo=UTC).isoformat()
+    store = EmbeddedStore(home / "warehouse")
+    assert store.as_ofs("sales") == [key]
+    published = store.read(dataset="sales", as_of=key)
+    assert sorted(published["ds"].unique().to_list()) == [datetime(2021, 7, d) for d in (1, 2, 3)]
+    b = backfill_flow(start="2021-06-30", end="2021-06-30", source=source, home=str(home))
+    assert [(o["as_of"], o["status"]) for o in b["outcomes"]] == [(key.isoformat(), "skipped")]
+    assert store.as_ofs("sales") == [key]
+    # and reading it back by that date finds it (the file source is declared nowhere: its publish recorded its tz)
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    r = CliRunner().invoke(app, ["forecasts", "--home", str(home), "--dataset", "sales", "--as-of", "2021-06-30",
+                                 "--format", "csv"])
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 1 + 3, r.output

@@ -6,9 +6,10 @@ from datetime import datetime
 
 import polars as pl
 
-from flowcast.ops.quiet import previous_as_of, unchanged_reason
+from flowcast.ops.quiet import compare_with_last, data_fingerprint, previous_as_of
 
 PREV = datetime(2019, 9, 1)
+FP = "0123456789abcdef"
 
 
 def _published(ids=("a", "b"), first=datetime(2019, 10, 1), horizon=3, version="gru-v1") -> pl.DataFrame:
@@ -22,9 +23,12 @@ def _last(**last) -> pl.DataFrame:
                         schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
 
 
-def _reason(previous, last, horizon=3, version="gru-v1", planned_rows=0):
-    return unchanged_reason(previous, last, freq="1mo", horizon=horizon, model_version=version,
-                            previous_as_of=PREV, dataset="tiny", planned_rows=planned_rows)
+def _reason(previous, last, horizon=3, version="gru-v1", planned_rows=0, fingerprint=FP, recorded=FP):
+    """The sentence when unchanged (None when the run publishes)."""
+    quiet = compare_with_last(previous, last, freq="1mo", horizon=horizon, model_version=version,
+                              previous_as_of=PREV, dataset="tiny", planned_rows=planned_rows,
+                              fingerprint=fingerprint, recorded=recorded, recorded_note="no record, for the test")
+    return quiet.sentence if quiet.unchanged else None
 
 
 def test_same_next_periods_horizon_and_model_is_unchanged():
@@ -49,3 +53,43 @@ def test_the_previous_publish_is_the_latest_strictly_before():
     assert previous_as_of(published, datetime(2019, 9, 5)) == datetime(2019, 9, 1)  # not itself: a re-run replaces
     assert previous_as_of(published, datetime(2019, 9, 30)) == datetime(2019, 9, 5)
     assert previous_as_of(published, datetime(2019, 7, 1)) is None
+
+
+def test_a_revised_history_with_the_same_periods_publishes_and_says_why():
+    """Regression: the check compared only each series' next period, the horizon and the model: a source that
+    revised values before as_of (same rows, same last ds) was 'unchanged' and its corrected forecasts were never
+    published. The data's fingerprint must be the one recorded with the last publish."""
+    same = _last(a=datetime(2019, 9, 1), b=datetime(2019, 9, 1))
+    assert _reason(_published(), same, fingerprint="ffff000011112222") is None
+    quiet = compare_with_last(_published(), same, freq="1mo", horizon=3, model_version="gru-v1", previous_as_of=PREV,
+                              dataset="tiny", fingerprint="ffff000011112222", recorded=FP)
+    assert not quiet.unchanged and "history it forecast from was revised" in quiet.sentence, quiet.sentence
+    assert "ffff000011112222" in quiet.sentence and FP in quiet.sentence
+    # a publish without a record is never taken as unchanged, and the log says why
+    quiet = compare_with_last(_published(), same, freq="1mo", horizon=3, model_version="gru-v1", previous_as_of=PREV,
+                              dataset="tiny", fingerprint=FP, recorded=None,
+                              recorded_note="it kept no fingerprint of the observations it forecast from")
+    assert not quiet.unchanged and "it kept no fingerprint" in quiet.sentence
+    # and every other reason to publish is said too
+    quiet = compare_with_last(_published(), _last(a=datetime(2019, 9, 1), b=datetime(2019, 10, 1)), freq="1mo",
+                              horizon=3, model_version="gru-v1", previous_as_of=PREV, dataset="tiny", fingerprint=FP,
+                              recorded=FP)
+    assert quiet.sentence.startswith("Publishing: 1 of 2 series have new observations"), quiet.sentence
+
+
+def test_the_data_fingerprint_covers_every_value_and_not_the_row_order():
+    from flowcast.data.training_data import TrainingData, TrainingMeta
+
+    frame = pl.DataFrame({"unique_id": ["a", "a", "b", "b"],
+                          "ds": [datetime(2019, 7, 1), datetime(2019, 8, 1)] * 2,
+                          "y": [1.0, 2.0, 3.0, 4.0], "price": [9.0, 9.0, 5.0, 5.0]})
+
+    def fp(f: pl.DataFrame) -> str:
+        td = TrainingData(frame=f, scalers=pl.DataFrame({"unique_id": ["a", "b"]}), meta=TrainingMeta(freq="1mo", horizon=3, lookback=2, val_size=0, season_length=12))
+        return data_fingerprint(td)
+
+    base = fp(frame)
+    assert fp(frame.reverse()) == base
+    assert fp(frame.with_columns(pl.when(pl.int_range(4) == 0).then(1.5).otherwise(pl.col("y")).alias("y"))) != base
+    assert fp(frame.with_columns(pl.when(pl.int_range(4) == 3).then(6.0).otherwise(pl.col("price")).alias("price"))) != base
+    assert fp(frame.with_columns(pl.Series("ds", [datetime(2019, 6, 1), datetime(2019, 8, 1)] * 2))) != base

@@ -16,7 +16,7 @@ from flowcast.cli.common import (
     console,
     emit_json,
     out,
-    parse_as_of,
+    parse_read_as_of,
     resolve_settings,
     said,
 )
@@ -52,7 +52,7 @@ def accuracy(
     settings = resolve_settings(config=config, home=home)
     from flowcast.timekeys import storage_naive
 
-    when = storage_naive(parse_as_of(as_of))
+    when = storage_naive(parse_read_as_of(as_of, settings, dataset))
     store = open_store(settings)
     rows = store.read_realized(dataset, when)
     for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, one_line
-from flowcast.timekeys import as_instant
+from flowcast.timekeys import as_instant, is_date_only
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
 # would take any '[...]' in it for a style and drop it ('declare a variant as [sources.NAME]' lost its
@@ -44,7 +44,8 @@ TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time c
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",
     help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
-    "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before)",
+    "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before); "
+    "a date alone (2019-06-01) is that day of the source's calendar, from its midnight in the source's tz",
 )]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="periods to forecast")]
 ConfigOpt = Annotated[Path | None, typer.Option(
@@ -55,23 +56,56 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on 
 
 
 @overload
-def parse_as_of(value: str, option: str = ...) -> datetime: ...
+def parse_as_of(value: str, option: str = ..., tz: str | None = ...) -> datetime: ...
 @overload
-def parse_as_of(value: None, option: str = ...) -> None: ...
+def parse_as_of(value: None, option: str = ..., tz: str | None = ...) -> None: ...
 @overload
-def parse_as_of(value: str | None, option: str = ...) -> datetime | None: ...
-def parse_as_of(value: str | None, option: str = "--as-of") -> datetime | None:
+def parse_as_of(value: str | None, option: str = ..., tz: str | None = ...) -> datetime | None: ...
+def parse_as_of(value: str | None, option: str = "--as-of", tz: str | None = None) -> datetime | None:
     """'2019-06-01', '2019-06-01T12:00', '2019-06-01T12:00+10:00', '...Z' -> the instant, an aware
-    UTC datetime (`timekeys.as_instant`: no offset means UTC); None stays None."""
+    UTC datetime (`timekeys.as_instant`: no offset means UTC; a date alone is the midnight that day
+    starts at in zone `tz`, the source's, UTC when None); None stays None."""
     if value is None:
         return None
     try:
-        return as_instant(value)
+        return as_instant(value, tz)
     except ValueError:
         raise ConfigError(
             f"{option} must be an ISO date or timestamp such as 2019-06-01 or 2019-06-01T12:00+10:00 "
-            f"(no offset means UTC), got {value!r}"
+            f"(no offset means UTC; a date alone is that day in the source's tz), got {value!r}"
         ) from None
+
+
+def parse_run_as_of(value: str | None, settings: Any, option: str = "--as-of") -> datetime | None:
+    """`parse_as_of` for the source `settings` read: a date alone is that day of its calendar (the
+    midnight it starts at in its tz), the key a flow parameter or a backfill of that date gets."""
+    from flowcast.data.datasets import source_tz
+
+    return parse_as_of(value, option, source_tz(settings) if value is not None else None)
+
+
+def flow_as_of(value: str | None, settings: Any, option: str = "--as-of") -> datetime | str | None:
+    """What a command hands a flow as its as_of: checked here (`parse_run_as_of`); a date alone as
+    given, for the flow to read on its source's calendar (the same instant; the run is named for the
+    date, as a deployment run with that parameter is), else the instant."""
+    instant = parse_run_as_of(value, settings, option)
+    return value.strip() if value is not None and is_date_only(value) else instant
+
+
+def parse_read_as_of(value: str | None, settings: Any, dataset: str | None) -> datetime | None:
+    """`--as-of` of a command that reads what `dataset` published: a date alone is that dataset's day
+    (the key its run of that date got): in the tz of the source the configuration declares by that
+    name, else the one its publishes recorded (a `--data` file's); without a dataset, UTC's."""
+    if value is None or dataset is None or not is_date_only(value):
+        return parse_as_of(value)
+    from flowcast.data.datasets import resolve_source
+    from flowcast.ops.quiet import published_tz
+
+    try:
+        tz = resolve_source(settings.model_copy(update={"dataset": dataset, "source": None})).tz
+    except FlowcastError:  # not declared here: what its runs recorded
+        tz = published_tz(settings.home, dataset)
+    return parse_as_of(value, tz=tz)
 
 
 def data_given(path: str | None, data: str | None) -> str | None:

@@ -35,7 +35,7 @@ from flowcast.cli.common import (
     data_given,
     emit_json,
     out,
-    parse_as_of,
+    parse_run_as_of,
     resolve_settings,
 )
 from flowcast.errors import DataValidationError, FlowcastError
@@ -70,7 +70,7 @@ def validate_cmd(
             dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
             target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         )
-        run_as_of = parse_as_of(as_of)
+        run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)
         report = prepared.report
         stale = _freshness(prepared, run_as_of, settings.validation.max_staleness)

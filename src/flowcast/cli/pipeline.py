@@ -38,8 +38,8 @@ from flowcast.cli.common import (
     console,
     data_given,
     emit_json,
+    flow_as_of,
     out,
-    parse_as_of,
     resolve_settings,
     said,
 )
@@ -234,7 +234,7 @@ def run(
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
-    when = parse_as_of(as_of)
+    when = flow_as_of(as_of, settings)
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
@@ -330,7 +330,7 @@ def forecast(
 
     with _prefect_console(settings.home), _run_tags("forecast"):
         result = call_flow(forecast_flow,
-            as_of=parse_as_of(as_of), horizon=horizon, config_file=str(config) if config else None,
+            as_of=flow_as_of(as_of, settings), horizon=horizon, config_file=str(config) if config else None,
             **_flow_source_args(settings, data),
         )
     if json_out:
@@ -380,8 +380,8 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
 @app.command()
 @cli_errors
 def backfill(
-    start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC)")],
-    end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC)")],
+    start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
+    end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     every: Annotated[str | None, typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
                                                   "(default: the data's frequency)")] = None,
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
@@ -411,7 +411,9 @@ def backfill(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
     )
-    t0, t1 = parse_as_of(start, "--start"), parse_as_of(end, "--end")
+    # checked here; dates alone go to the flow as they are: the days of the source's calendar
+    first, last = flow_as_of(start, settings, "--start"), flow_as_of(end, settings, "--end")
+    assert first is not None and last is not None  # (both options are required)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flowcast.data.datasets import resolve_source
@@ -419,7 +421,7 @@ def backfill(
     from flowcast.flows.backfill import BackfillError, backfill_dates, listen
 
     step = every or resolve_source(settings).freq
-    dates = backfill_dates(t0, t1, step)
+    dates = backfill_dates(first, last, step, resolve_source(settings).tz)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
@@ -434,7 +436,7 @@ def backfill(
     with _prefect_console(settings.home), _run_tags("backfill"), bar, listen(on_date):
         try:
             summary = call_flow(backfill_flow,
-                start=t0, end=t1, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
+                start=first, end=last, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
                 config_file=str(config) if config else None, **_flow_source_args(settings, data),
             )
         except BackfillError as exc:

@@ -18,6 +18,7 @@ from flowcast.cli.common import (
     emit_json,
     out,
     parse_as_of,
+    parse_read_as_of,
     resolve_settings,
     said,
 )
@@ -34,7 +35,7 @@ def _jsonable(v: Any) -> Any:
 @cli_errors
 def forecasts(
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset (default: every one)")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="only this as_of (ISO date or timestamp; UTC without an offset)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="only this as_of (ISO date or timestamp; UTC without an offset; a date alone: that day in the --dataset's tz)")] = None,
     unique_id: Annotated[str | None, typer.Option("--unique-id", help="only this series")] = None,
     model: Annotated[str | None, typer.Option("--model", help="only forecasts of this model")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json (one array of row objects)")] = "table",
@@ -50,7 +51,8 @@ def forecasts(
         raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     settings = resolve_settings(config=config, home=home)
     store = open_store(settings)
-    frame = store.read(dataset=dataset, as_of=parse_as_of(as_of), unique_id=unique_id, model=model)
+    frame = store.read(dataset=dataset, as_of=parse_read_as_of(as_of, settings, dataset), unique_id=unique_id,
+                       model=model)
     for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
         console.print(f"warning: {problem}", highlight=False)
     if limit is not None:

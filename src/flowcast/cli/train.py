@@ -31,7 +31,7 @@ from flowcast.cli.common import (
     console,
     data_given,
     emit_json,
-    parse_as_of,
+    parse_run_as_of,
     resolve_settings,
     said,
 )
@@ -98,7 +98,7 @@ def train_cmd(
     from flowcast.data.validate import as_of_label
     from flowcast.models.train import train_model
 
-    run_as_of = parse_as_of(as_of)
+    run_as_of = parse_run_as_of(as_of, settings)
     prepared = prepare_data(settings, run_as_of)
     td = prepared.training
     run_dir = settings.models_dir / "runs" / f"{prepared.source.name}_{model}_{as_of_label(run_as_of)}"

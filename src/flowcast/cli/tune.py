@@ -26,8 +26,8 @@ from flowcast.cli.common import (
     cli_errors,
     data_given,
     emit_json,
+    flow_as_of,
     out,
-    parse_as_of,
     resolve_settings,
 )
 
@@ -68,7 +68,7 @@ def tune(
     from flowcast.flows.tune import tune_flow
 
     with _prefect_console(settings.home), _run_tags("tune"):
-        result = tune_flow(as_of=parse_as_of(as_of), horizon=horizon, budget_minutes=budget, n_trials=trials,
+        result = tune_flow(as_of=flow_as_of(as_of, settings), horizon=horizon, budget_minutes=budget, n_trials=trials,
                            config_file=str(config) if config else None, **_flow_source_args(settings, data))
     if json_out:
         emit_json(result)

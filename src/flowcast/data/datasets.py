@@ -26,7 +26,7 @@ import polars as pl
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import Settings, SourceConfig
 from flowcast.data.calendar import parse_freq
-from flowcast.errors import ConfigError
+from flowcast.errors import ConfigError, FlowcastError
 
 # package data: installed next to this module by `pip install .` (pyproject package-data), so the
 # samples are found from any directory and without the repository
@@ -131,6 +131,15 @@ BUNDLED_DATASETS: dict[str, BundledDataset] = {
         for name, spec in M3_SUBSETS.items()
     },
 }
+
+
+def source_tz(settings: Settings) -> str | None:
+    """The time zone of the source a run of `settings` reads, where a date alone given as as_of is read
+    (None: undeclared, UTC; or no such source, which the run itself reports)."""
+    try:
+        return resolve_source(settings).tz
+    except FlowcastError:
+        return None
 
 
 def resolve_source(settings: Settings) -> SourceConfig:

@@ -18,6 +18,14 @@ a season or less, of the lag-1 differences, a different quantity (on monthly dat
 forecaster as good as ever, and the verdict flipped to degraded; such points now have no MASE
 (they are still counted in `n` and scored by MAE and sMAPE), nor does seasonal naive on them.
 
+as_of and scored_at are instants (naive UTC, the store's axis); `ds` is on the source's axis. They
+are compared on the clock the publish used to cut its data (`timekeys.as_of_on_ds`): sub-daily
+`ds` are naive UTC instants, compared as they are; daily and coarser `ds` are the source's local
+calendar dates, compared with the instant's wall time in the source's `tz`. Comparing the UTC
+instant with local dates scored a New York run's first forecast day as 'after scored_at' or left
+it out, and took the MASE scale and seasonal naive from a day the run had not seen (or left out
+one it had).
+
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
 either never scored or scored from actuals that ended before their forecasts could all have
 been observed. A run never replaces rows scored from later actuals (a backfill of an old date
@@ -39,8 +47,9 @@ from typing import Any
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.data.calendar import shift
+from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, mase_scale
+from flowcast.timekeys import as_of_on_ds, local_wall
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive"]
@@ -88,6 +97,7 @@ def score_realized(
     season_length: int,
     freq: str,
     scored_at: datetime,
+    tz: str | None = None,
 ) -> pl.DataFrame:
     """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
     model_version, y_hat and optional interval or quantile columns) against `actuals` (observed
@@ -96,6 +106,8 @@ def score_realized(
 
     `history` (unique_id, ds, y, the series as the pipeline sees them, gaps filled) gives each
     series' MASE scale and its seasonal-naive forecast, both from rows with ds <= that as_of.
+    `tz`: the source's time zone; as_of and scored_at (naive UTC instants) meet `ds` on the axis
+    the publish cut its data on (`timekeys.as_of_on_ds`: local dates for daily and coarser data).
     Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""
     need = ["as_of", "unique_id", "ds", "step", "y_hat"]
     missing = [c for c in need if c not in forecasts.columns]
@@ -116,11 +128,16 @@ def score_realized(
         pl.col("as_of").cast(pl.Datetime("us")), pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
         pl.col("step").cast(pl.Int32), pl.col("model").cast(pl.Utf8), pl.col("model_version").cast(pl.Utf8),
         *[pl.col(c).cast(pl.Float64) for c in keep[6:]],
-    ).filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= scored_at))
+    )
+    # the instants on the ds axis the publish cut on: local wall time for daily and coarser data
+    scored_ds = as_of_on_ds(scored_at, freq=freq, tz=tz)
+    fc = fc.with_columns((pl.col("as_of") if is_subdaily(freq) else local_wall(pl.col("as_of"), tz))
+                         .cast(pl.Datetime("us")).alias("__as_of_ds"))
+    fc = fc.filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= scored_ds))
     obs = (
         actuals.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                        pl.col("y").cast(pl.Float64))
-        .filter(pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("ds") <= scored_at))
+        .filter(pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("ds") <= scored_ds))
         .unique(["unique_id", "ds"], keep="last")
     )
     rows = fc.join(obs, on=["unique_id", "ds"], how="inner")
@@ -130,16 +147,16 @@ def score_realized(
     hist = history.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                           pl.col("y").cast(pl.Float64))
     # each series' MASE scale from its history up to the as_of the forecast was made at
-    cutoffs = rows.select("unique_id", pl.col("as_of").alias("cutoff")).unique()
-    scales = mase_scale(hist, m, cutoffs, history=True).rename({"cutoff": "as_of"})
-    rows = rows.join(scales, on=["unique_id", "as_of"], how="left")
+    cutoffs = rows.select("unique_id", pl.col("__as_of_ds").alias("cutoff")).unique()
+    scales = mase_scale(hist, m, cutoffs, history=True).rename({"cutoff": "__as_of_ds"})
+    rows = rows.join(scales, on=["unique_id", "__as_of_ds"], how="left")
     # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
     back = -(m * ((pl.col("step").cast(pl.Int64) + m - 1) // m))
     rows = rows.with_columns(shift(pl.col("ds"), back, freq).alias("__naive_ds"))
     naive = hist.rename({"ds": "__naive_ds", "y": "__naive"})
     rows = rows.join(naive, on=["unique_id", "__naive_ds"], how="left").with_columns(
-        pl.when(pl.col("__naive_ds") <= pl.col("as_of")).then(pl.col("__naive")).alias("__naive")
+        pl.when(pl.col("__naive_ds") <= pl.col("__as_of_ds")).then(pl.col("__naive")).alias("__naive")
     )
 
     err = abs_error("y", "y_hat")

@@ -18,19 +18,20 @@ it (`in-process` without a deployment).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Self, cast
 
 from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import SourceConfig, parse_duration
-from flowcast.data.calendar import grid_dates
+from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, FlowcastError
-from flowcast.flows.common import flow_settings, naive_utc, run_identity
+from flowcast.flows.common import flow_settings, run_identity
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
+from flowcast.timekeys import as_instant, is_date_only, storage_naive
 
 Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
@@ -68,16 +69,32 @@ def _notify(outcome: Outcome) -> None:
             pass
 
 
-def backfill_dates(start: datetime, end: datetime, every: str) -> list[datetime]:
-    """as_of values from start to end inclusive, stepping by a polars duration ('1d', '1mo') or by business
-    days ('1b': the weekdays from start on)."""
-    start, end = naive_utc(start), naive_utc(end)
+def backfill_dates(start: datetime | date | str, end: datetime | date | str, every: str,
+                   tz: str | None = None) -> list[datetime]:
+    """as_of values (naive UTC) from start to end inclusive, stepping by a polars duration ('1d', '1mo') or by
+    business days ('1b': the weekdays from start on).
+
+    Given as dates alone, start and end are days of the source's calendar (zone `tz`): the grid steps over
+    those days and each as_of is the midnight its day starts at there (`timekeys.as_instant`), the same key
+    a single run of that date gets, across daylight-saving changes too. Otherwise they are instants
+    (without an offset: UTC) and the grid steps over instants."""
+    try:
+        subdaily = is_subdaily(every)
+    except Exception:  # noqa: BLE001 - grid_dates below names a bad duration
+        subdaily = False
+    local = is_date_only(start) and is_date_only(end) and not subdaily  # (a day's hours step over instants)
+    if local:
+        start, end = storage_naive(as_instant(start)), storage_naive(as_instant(end))  # the dates, as naive midnights
+    else:
+        start, end = storage_naive(as_instant(start, tz)), storage_naive(as_instant(end, tz))
     if end < start:
         raise ConfigError(f"backfill end {end:%Y-%m-%d %H:%M} is before start {start:%Y-%m-%d %H:%M}")
     try:
         dates = grid_dates(start, end, every)
     except Exception as exc:
         raise ConfigError(f"backfill every={every!r} is not a duration such as 1d, 1b, 1w, 1mo: {exc}") from exc
+    if local:
+        dates = [storage_naive(as_instant(d.date(), tz)) for d in dates]
     return dates
 
 
@@ -113,8 +130,8 @@ def _error_of(state: Any) -> str:
 
 @flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 def backfill_flow(
-    start: datetime,
-    end: datetime,
+    start: datetime | date | str,
+    end: datetime | date | str,
     every: str | None = None,
     mode: Literal["forecast", "retrain"] = "forecast",
     overwrite: bool = False,
@@ -130,8 +147,10 @@ def backfill_flow(
     (default: the data's frequency). Already published dates are skipped unless `overwrite`.
 
     Args:
-        start: first as_of, an instant (ISO timestamp; without a UTC offset it means UTC).
-        end: last as_of (inclusive), an instant (without a UTC offset it means UTC).
+        start: first as_of, an instant (ISO timestamp; without a UTC offset it means UTC), or a date
+            alone: the days from start to end of the source's calendar, each as_of the midnight its
+            day starts at in the source's tz (the key a run of that date gets).
+        end: last as_of (inclusive), an instant (without a UTC offset it means UTC) or a date.
         every: step between as_ofs, a duration such as 1d, 1w, 1mo. Empty: the data's frequency.
         mode: forecast: the production model (else the last retrain's champion) forecasts each
             date; retrain: models are trained on the data up to each date, production is left alone.
@@ -167,7 +186,7 @@ def backfill_flow(
             mode = cast(Literal["forecast", "retrain"], implied)
     src = resolve_source(settings)
     step = every or src.freq
-    dates = backfill_dates(start, end, step)
+    dates = backfill_dates(start, end, step, src.tz)
     store = open_store(settings)
     todo: list[datetime] = []
     outcomes: list[Outcome] = []

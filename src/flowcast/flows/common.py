@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from prefect import get_run_logger
 from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
+from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
 from flowcast.errors import ConfigError, FlowcastError, StorageError, one_line
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
@@ -86,15 +87,18 @@ def naive_utc(ts: datetime) -> datetime:
     return storage_naive(ts)
 
 
-def resolve_as_of(as_of: datetime | str | None) -> datetime:
+def resolve_as_of(as_of: datetime | date | str | None, tz: str | None = None) -> datetime:
     """The run key, ONE instant as an aware UTC datetime truncated to the second: the given as_of
-    (a value without an offset means UTC), else the flow run's scheduled start time (an aware
-    instant; for a manual run: when it was created). Carried as is down to ingestion."""
+    (a timestamp without an offset means UTC; a date alone is the midnight that day starts at in
+    `tz`, the source's zone: `timekeys.as_instant`), else the flow run's scheduled start time (an
+    aware instant; for a manual run: when it was created). Carried as is down to ingestion."""
     if as_of is None:
         from prefect.runtime import flow_run
 
         as_of = flow_run.scheduled_start_time
-    return as_instant(as_of).replace(microsecond=0)
+    return as_instant(as_of, tz).replace(microsecond=0)
+
+
 
 
 def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: datetime | None,
@@ -388,6 +392,14 @@ def publish_forecasts(
             settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
         )
+    try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
+        from flowcast.ops.quiet import data_fingerprint, record_fingerprint
+
+        record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=receipt.content_hash,
+                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz)
+    except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
+        log.warning(f"The fingerprint of the data this publish forecast from could not be recorded ({exc}): the next "
+                    "forecast run publishes even without new observations")
     scope = artifact_scope(data.source.name, as_of)
     png_path = settings.reports_dir / (f"{'backfill_' if scope.backfill else ''}forecast_{data.source.name}_"
                                        f"{as_of:%Y%m%dT%H%M%S}.png")

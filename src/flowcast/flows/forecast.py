@@ -12,7 +12,7 @@ publishing. Without any model it fails with one sentence telling the user to ret
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -28,6 +28,7 @@ from flowcast.flows.common import (
     resolve_as_of,
     run_counts,
     run_identity,
+    source_tz,
     store_label,
 )
 from flowcast.flows.naming import run_name
@@ -55,7 +56,7 @@ def _model_horizon(version: Any) -> int | None:
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 def forecast_flow(
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
     source: SourceConfig | None = None,
     horizon: int | None = None,
@@ -68,7 +69,9 @@ def forecast_flow(
 
     Args:
         as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
-            timestamp; without a UTC offset it means UTC. Empty: the run's scheduled start time.
+            timestamp; without a UTC offset it means UTC. A date alone (2021-06-30) is the midnight
+            that day starts at in the source's tz, so its row is included. Empty: the run's scheduled
+            start time.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
         source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
@@ -84,7 +87,7 @@ def forecast_flow(
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
-    as_of = resolve_as_of(as_of)
+    as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
 

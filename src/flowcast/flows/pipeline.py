@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from flowcast.flows.common import (
     resolve_as_of,
     run_counts,
     run_identity,
+    source_tz,
     store_label,
 )
 from flowcast.flows.naming import run_name, task_label
@@ -251,7 +252,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
       on_failure=[on_run_failure])
 def retrain_flow(
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
     source: SourceConfig | None = None,
     models: list[Cell] | None = None,
@@ -270,8 +271,9 @@ def retrain_flow(
     Args:
         as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
             timestamp; without a UTC offset it means UTC (2019-06-01T09:00 is 09:00 UTC,
-            2019-06-01T09:00+10:00 is 23:00 UTC the day before). Empty: the run's scheduled
-            start time.
+            2019-06-01T09:00+10:00 is 23:00 UTC the day before). A date alone (2021-06-30) is
+            the midnight that day starts at in the source's tz, so its row is included. Empty: the
+            run's scheduled start time.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
         source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
@@ -301,7 +303,7 @@ def retrain_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,
         max_steps=max_steps, overrides=overrides,
     )
-    as_of = resolve_as_of(as_of)
+    as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
     ev, mc = settings.evaluation, settings.model

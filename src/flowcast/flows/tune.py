@@ -9,7 +9,7 @@ its choice becomes the run's `[model]` settings.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, with_overrides
-from flowcast.flows.common import flow_settings, load_data, resolve_as_of, run_identity
+from flowcast.flows.common import flow_settings, load_data, resolve_as_of, run_identity, source_tz
 from flowcast.flows.naming import run_name
 from flowcast.flows.tasks import TRAINING_TAG
 
@@ -64,7 +64,7 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
 
 @flow(name="tune", flow_run_name=run_name, log_prints=False, validate_parameters=True)
 def tune_flow(
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
     dataset: str | None = None,
     source: SourceConfig | None = None,
     horizon: int | None = None,
@@ -79,7 +79,7 @@ def tune_flow(
     or published. The result names the settings to put under [model]."""
     settings = flow_settings(config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon,
                              overrides=overrides)
-    as_of = resolve_as_of(as_of)
+    as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, _ = run_identity(settings.home)
     # the data a retrain tunes on: the lookback and validation span fitted to it (`flowcast run --budget` runs
     # this same search; without the fitting, `flowcast tune` searched other spans, and on short series none fit)

@@ -93,12 +93,16 @@ class RealizedOutcome:
 
 
 def observed_actuals(td: Any, since: datetime) -> pl.DataFrame:
-    """unique_id, ds, y of the observed rows after `since` (imputed rows are not actuals)."""
+    """unique_id, ds, y of the observed rows after the instant `since` (naive UTC), compared on the
+    data's own axis (`timekeys.as_of_on_ds`: a daily source's local dates); imputed rows are not
+    actuals."""
+    from flowcast.timekeys import as_of_on_ds
+
     frame = td.frame.select("unique_id", "ds", "y")
     observed = td.observed() if hasattr(td, "observed") else None
     if observed is not None:
         frame = frame.filter(observed)
-    return frame.filter(pl.col("ds") > since)
+    return frame.filter(pl.col("ds") > as_of_on_ds(since, freq=td.meta.freq, tz=getattr(td.meta, "tz", None)))
 
 
 def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
@@ -143,7 +147,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
         forecasts = pl.concat([f for _, f in readable], how="diagonal_relaxed")
         new = score_realized(forecasts, observed_actuals(td, min(todo)), td.frame.select("unique_id", "ds", "y"),
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
-                             scored_at=as_of)
+                             scored_at=as_of, tz=getattr(td.meta, "tz", None))
         write = newly_scored(new, existing)
         if write.height:
             store.write_realized(dataset, write)

@@ -9,11 +9,25 @@ same and the production model is the one that published it, the run says so, emi
 is not compared with itself (it replaces it, as before), and a retrain always publishes. Data
 with planned values of future-known covariates always publishes: a plan (a price, a weather
 forecast) can change without any new observation, and the forecast with it.
+
+Same next periods do not mean the same data: a source may revise its history (a correction of
+last month's sales, a restated figure) without adding a period. Each publish therefore records a
+fingerprint of the observations it forecast from (`data_fingerprint`: a hash of the ids, ds, y and
+covariates of the run's data, computed in polars, in `<home>/published/<dataset>/<as_of>.json` beside
+the publish's content hash), and a run skips only when its own fingerprint is the one recorded.
+A publish without a record (made before flowcast kept one, or whose record was lost or belongs to
+another publish of that as_of) is never taken as unchanged. The log says why a run was or was not
+skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -28,7 +42,97 @@ def previous_as_of(published: list[datetime], as_of: datetime) -> datetime | Non
     return max(earlier) if earlier else None
 
 
-def unchanged_reason(
+# ------------------------------------------------------------------------------------ fingerprints
+def data_fingerprint(td: Any) -> str:
+    """A hash of the data a run forecasts from: every row's id, ds, y and covariates (the frame
+    sorted by series and ds), its static features and planned future covariates. Any revised value
+    changes it; the as_of does not. Row hashes come from polars (`hash_rows`, a fixed seed): stable
+    within one polars version (the record names it)."""
+    h = hashlib.sha256()
+    frames = [("frame", td.frame), ("static", getattr(td, "static", None)),
+              ("future", getattr(td, "future_exog", None))]
+    for name, frame in frames:
+        if frame is None:
+            continue
+        keys = [c for c in ("unique_id", "ds") if c in frame.columns]
+        cols = keys + sorted(c for c in frame.columns if c not in keys)
+        f = frame.select(cols).sort(keys) if keys else frame.select(cols)
+        h.update(f"{name}:{f.height}:{[(c, str(t)) for c, t in f.schema.items()]}".encode())
+        if f.height:
+            h.update(f.hash_rows(seed=0).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def fingerprint_path(home: Path, dataset: str, as_of: datetime) -> Path:
+    """`<home>/published/<dataset>/<as_of>.json`: the fingerprint of the data a publish forecast from."""
+    return (Path(home) / "published" / re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
+            / f"{as_of:%Y%m%dT%H%M%S}.json")
+
+
+def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, fingerprint: str,
+                       run_id: str, tz: str | None = None) -> Path:
+    """Record, after a publish, the fingerprint of the data it forecast from (and share it), with the
+    source's tz (where `flowcast forecasts --as-of DATE` of a source no configuration declares reads
+    a date alone)."""
+    from flowcast.atomic import atomic_file
+    from flowcast.shared import share_file
+    from flowcast.timekeys import storage_naive
+
+    as_of = storage_naive(as_of)
+    path = fingerprint_path(settings.home, dataset, as_of)
+    with atomic_file(path, "w") as fh:
+        json.dump({"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
+                   "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz}, fh,
+                  indent=2)
+    share_file(settings, path)
+    return path
+
+
+def published_tz(home: Path, dataset: str) -> str | None:
+    """The source tz the newest publish of `dataset` recorded (None: UTC, or none recorded)."""
+    folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
+    for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        if "tz" in rec:
+            return rec["tz"]
+    return None
+
+
+def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
+                         ) -> tuple[str | None, str]:
+    """(the fingerprint recorded for the publish of `as_of`, '') or (None, why there is none usable)."""
+    from flowcast.shared import pull_file
+
+    path = pull_file(settings, fingerprint_path(settings.home, dataset, as_of))
+    if not path.exists():
+        return None, ("it kept no fingerprint of the observations it forecast from (published before flowcast "
+                      "recorded one)")
+    try:
+        rec = json.loads(path.read_text())
+        fp, held = str(rec["data_fingerprint"]), rec.get("content_hash")
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return None, f"its fingerprint record {path} cannot be read ({exc})"
+    if content_hash is not None and held != content_hash:
+        return None, f"its fingerprint record {path} belongs to another publish of that as_of"
+    if rec.get("polars") != pl.__version__:
+        return None, (f"its fingerprint was computed by polars {rec.get('polars')} (this is {pl.__version__}), "
+                      "so values cannot be compared")
+    return fp, ""
+
+
+# ------------------------------------------------------------------------------------ decision
+@dataclass(frozen=True)
+class Quiet:
+    """Whether a forecast run would publish nothing new, and the sentence that says why (or why not)."""
+
+    unchanged: bool
+    sentence: str
+
+
+def compare_with_last(
     previous: pl.DataFrame,
     last_ds: pl.DataFrame,
     *,
@@ -37,61 +141,97 @@ def unchanged_reason(
     model_version: str | None,
     previous_as_of: datetime,
     dataset: str,
+    fingerprint: str,
+    recorded: str | None,
+    recorded_note: str = "",
     planned_rows: int = 0,
-) -> str | None:
-    """A sentence saying why nothing new would be published, or None when something changed.
+) -> Quiet:
+    """Compare this run with the publish of `previous_as_of`.
 
-    previous: the rows published at `previous_as_of` (unique_id, ds, step, model_version);
-    last_ds: unique_id, last_ds of the data this run sees; planned_rows: its planned rows of
-    future-known covariates (any: the plans may have changed, so it publishes)."""
-    if previous.height == 0 or planned_rows:
-        return None
+    previous: the rows published then (unique_id, ds, step, model_version); last_ds: unique_id, last_ds
+    of the data this run sees; fingerprint: `data_fingerprint` of those data; recorded: the one
+    recorded with that publish (None: `recorded_note` says why there is none); planned_rows: its
+    planned rows of future-known covariates (any: the plans may have changed, so it publishes)."""
+    last = f"{dataset}'s last publish (as_of {previous_as_of.isoformat()})"
+
+    def publishes(why: str) -> Quiet:
+        return Quiet(False, f"Publishing: {why}")
+
+    if previous.height == 0:
+        return publishes(f"{last} holds no rows")
+    if planned_rows:
+        return publishes(f"the data carry {planned_rows} planned rows of future-known covariates, which may have "
+                         f"changed since {last}")
     first = previous.filter(pl.col("step") == 1).select("unique_id", pl.col("ds").cast(pl.Datetime("us")))
     nxt = last_ds.select(
         pl.col("unique_id").cast(pl.Utf8),
         shift(pl.col("last_ds").cast(pl.Datetime("us")), 1, freq).alias("ds"),
     )
-    if first.height != previous["unique_id"].n_unique() or first.height != nxt.height:
-        return None
+    if first.height != previous["unique_id"].n_unique():
+        return publishes(f"{last} has series without a first step")
     joined = nxt.join(first, on="unique_id", how="full", coalesce=True, suffix="_prev")
-    if joined.filter(pl.col("ds").is_null() | pl.col("ds_prev").is_null() | (pl.col("ds") != pl.col("ds_prev"))).height:
-        return None
-    if int(previous["step"].max()) != horizon:  # type: ignore[arg-type]
-        return None
+    came = joined.filter(pl.col("ds_prev").is_null())["unique_id"].to_list()
+    went = joined.filter(pl.col("ds").is_null())["unique_id"].to_list()
+    if came or went:
+        return publishes(f"{len(came)} series came and {len(went)} went since {last} (e.g. {(came or went)[0]})")
+    moved = joined.filter(pl.col("ds") != pl.col("ds_prev"))
+    if moved.height:
+        return publishes(f"{moved.height} of {nxt.height} series have new observations since {last} "
+                         f"(e.g. {moved['unique_id'][0]})")
+    published_h = int(previous["step"].max())  # type: ignore[arg-type]
+    if published_h != horizon:
+        return publishes(f"the horizon is {horizon}, {last} forecast {published_h}")
     versions = set(previous["model_version"].to_list()) if "model_version" in previous.columns else {None}
     if versions != {model_version}:
-        return None
-    return (f"no new observation of {dataset} since its last publish (as_of {previous_as_of.isoformat()}): the "
-            f"{nxt.height} series' next periods, the horizon ({horizon}) and the production model "
-            f"({model_version or 'none'}) are the same, so nothing new is published")
+        return publishes(f"the production model is {model_version or 'none'}, {last} was made by "
+                         f"{', '.join(sorted(str(v) for v in versions))}")
+    if recorded is None:
+        return publishes(f"no new observation since {last}, but {recorded_note}: a revised history would go "
+                         "unnoticed")
+    if recorded != fingerprint:
+        return publishes(f"no new period since {last}, but the history it forecast from was revised: values of y "
+                         f"or covariates up to as_of differ (data fingerprint {fingerprint}, was {recorded})")
+    return Quiet(True, (
+        f"no new observation of {dataset} since its last publish (as_of {previous_as_of.isoformat()}): the "
+        f"{nxt.height} series' next periods, their observed values (data fingerprint {fingerprint}), the horizon "
+        f"({horizon}) and the production model ({model_version or 'none'}) are the same, so nothing new is "
+        "published"))
 
 
 def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: str | None) -> str | None:
     """For the forecast flow: the reason when this run would publish nothing new (and then emit
-    `flowcast.forecast.unchanged`), else None. Reads the dataset's latest earlier publish."""
+    `flowcast.forecast.unchanged`), else None; either way the log says why. Reads the dataset's
+    latest earlier publish and the fingerprint recorded with it."""
+    from prefect import get_run_logger
+
     from flowcast import events
     from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
 
+    log = get_run_logger()
     store = open_store(settings)
     dataset = data.source.name
     prev = previous_as_of(store.as_ofs(dataset), storage_naive(as_of))
     if prev is None:
+        log.info(f"Publishing: no earlier publish of {dataset} to compare with")
         return None
     try:
         previous = store.read(dataset=dataset, as_of=prev)
+        held = store.receipt_of(dataset, prev).get("content_hash")
     except PublishError as exc:  # a damaged earlier partition must not stop this as_of from publishing
-        from prefect import get_run_logger
-
-        get_run_logger().warning(f"Not compared with the last publish of {dataset} (as_of {prev.isoformat()}): "
-                                 f"{exc}. This as_of publishes.")
+        log.warning(f"Not compared with the last publish of {dataset} (as_of {prev.isoformat()}): "
+                    f"{exc}. This as_of publishes.")
         return None
+    recorded, note = recorded_fingerprint(settings, dataset=dataset, as_of=prev, content_hash=held)
     td = data.td
-    reason = unchanged_reason(previous, td.lengths().select("unique_id", "last_ds"), freq=td.meta.freq,
+    quiet = compare_with_last(previous, td.lengths().select("unique_id", "last_ds"), freq=td.meta.freq,
                               horizon=data.horizon, model_version=model_version, previous_as_of=prev,
-                              dataset=data.source.name,
+                              dataset=dataset, fingerprint=data_fingerprint(td), recorded=recorded,
+                              recorded_note=note,
                               planned_rows=0 if td.future_exog is None else td.future_exog.height)
-    if reason is not None:
-        events.emit(events.UNCHANGED, dataset=data.source.name, as_of=as_of, message=reason,
-                    previous_as_of=prev, model_version=model_version)
-    return reason
+    if not quiet.unchanged:
+        log.info(quiet.sentence)
+        return None
+    events.emit(events.UNCHANGED, dataset=dataset, as_of=as_of, message=quiet.sentence,
+                previous_as_of=prev, model_version=model_version)
+    return quiet.sentence
