@@ -387,8 +387,28 @@ def test_failure_message_shows_an_example_row(write_csv):
     """The run-failing message names a row and its reason, not only the check counts."""
     p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}.0"\n' for d in range(1, 6)))
     r = run_validate(p)
-    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0: val '1,001.0' is not a number \(thousands separators"):
+    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
+                                                  r"val '1,001.0' is not a number \(thousands separators"):
         enforce_thresholds(r, ValidationConfig())
+
+
+def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
+    """Regression: 'e.g. source_row 90: repeat of an earlier row' sent a reader of the file to line 90, two lines
+    before the row: source_row counts data rows from 0, an editor and a spreadsheet count lines from 1 with the
+    header on line 1. With one CSV file the example names the line (blank lines count, as an editor counts them);
+    Parquet files and several files keep source_row alone (the quarantine file has it)."""
+    p = write_csv(HEADER + GOOD + "\n" + "2020-01-04,a,oops\n" + "2020-01-05,a,5\n" * 2)
+    lines = p.read_text().splitlines()
+    assert lines[6 - 1] == "2020-01-04,a,oops" and lines[8 - 1] == "2020-01-05,a,5"
+    r = run_validate(p)
+    assert r.report.check_examples == {"y_not_number": f"source_row 4 (line 6 of {p}): val 'oops' is not a number",
+                                       "duplicate_row": f"source_row 6 (line 8 of {p}): repeat of an earlier row for "
+                                                        "(a, 2020-01-05 00:00:00) with the same y"}
+    with pytest.raises(DataValidationError, match=rf"e\.g\. source_row 6 \(line 8 of {p}\): repeat of"):
+        enforce_thresholds(r, ValidationConfig())
+    pq = tmp_path / "obs.parquet"
+    pl.read_csv(p, infer_schema=False).write_parquet(pq)
+    assert run_validate(pq).report.check_examples["y_not_number"] == "source_row 4: val 'oops' is not a number"
 
 
 @pytest.mark.parametrize("text,blank", [

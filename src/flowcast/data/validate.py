@@ -43,7 +43,7 @@ from flowcast.data.schemas import (
     Observations,
     row_checks,
 )
-from flowcast.data.sources import Ingested, first_invalid_utf8, local_times, planned_row
+from flowcast.data.sources import Ingested, file_format, first_invalid_utf8, local_times, planned_row
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import wall_time
 
@@ -506,7 +506,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
-        check_examples=_check_examples(quarantined),
+        check_examples=_check_examples(quarantined, _csv_file(ingested)),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -670,26 +670,36 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         )
 
 
-def _check_examples(quarantined: pl.DataFrame) -> dict[str, str]:
-    """check -> 'source_row N: reason' of its first quarantined row."""
+def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None) -> dict[str, str]:
+    """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
+    'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
+    sent a reader of the file to line 90, two lines before the row (the header is line 1)."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
+
+    def row(n: int | None) -> str:
+        if n is None:
+            return ""
+        return f"source_row {n} (line {n + 2} of {csv_file}): " if csv_file else f"source_row {n}: "
+
     first = quarantined.group_by("check", maintain_order=True).first()
-    return {str(r["check"]): (f"source_row {r[ROW]}: " if r.get(ROW) is not None else "") + str(r["reason"])
-            for r in first.iter_rows(named=True)}
+    return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
+
+
+def _csv_file(ingested: Ingested) -> str | None:
+    """The source's file when it is one CSV file (its lines are its header and rows), else None."""
+    files = ingested.files
+    return files[0] if len(files) == 1 and file_format(ingested.source, files[0]) == "csv" else None
 
 
 def _example(result: ValidationResult) -> str:
-    """'; e.g. source_row 3: sales '1,100.5' is not a number (...)' for the most frequent failed check."""
-    r, q = result.report, result.quarantined
-    if not r.checks or q.height == 0 or "reason" not in q.columns:
+    """'; e.g. source_row 3 (line 5 of sales.csv): sales '1,100.5' is not a number (...)' for the most
+    frequent failed check (its first row, as in the report's table)."""
+    r = result.report
+    if not r.checks:
         return ""
     top = max(r.checks.items(), key=lambda kv: kv[1])[0]
-    first = q.filter(pl.col("check") == top).head(1)
-    if first.height == 0:
-        return ""
-    row = f"source_row {first[ROW].item()}: " if ROW in first.columns else ""
-    return f"; e.g. {row}{first['reason'].item()}"
+    return f"; e.g. {r.check_examples[top]}" if top in r.check_examples else ""
 
 
 def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
