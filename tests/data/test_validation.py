@@ -42,10 +42,10 @@ ROW_CASES = [
     ("out_of_range", "2020-01-04,a,-5\n", {"y_min": 0.0},
      [(3, "y_out_of_range", "val -5.0 outside [0.0, inf]")]),
     ("duplicate_same_value", "2020-01-02,a,2\n", {},
-     [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02 00:00:00) with the same y")]),
+     [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
     ("duplicate_different_value", "2020-01-02,a,20\n", {},
-     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
-      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values"),
+      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
     # regression: without a time_format, polars guessed day-first from the first value and read
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
     ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
@@ -355,9 +355,9 @@ def test_report_serialises(write_csv):
 
 
 @pytest.mark.parametrize("second,expected_dup", [
-    ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02 00:00:00) with the same y")]),
-    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
-           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+    ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
+    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values"),
+           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
 ])
 @pytest.mark.parametrize("extra", ["", "nonsense,a,9\n"], ids=["keys-present", "unparsable-time"])
 def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expected_dup, extra):
@@ -403,7 +403,7 @@ def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
     r = run_validate(p)
     assert r.report.check_examples == {"y_not_number": f"source_row 4 (line 6 of {p}): val 'oops' is not a number",
                                        "duplicate_row": f"source_row 6 (line 8 of {p}): repeat of an earlier row for "
-                                                        "(a, 2020-01-05 00:00:00) with the same y"}
+                                                        "(a, 2020-01-05) with the same y"}
     with pytest.raises(DataValidationError, match=rf"e\.g\. source_row 6 \(line 8 of {p}\): repeat of"):
         enforce_thresholds(r, ValidationConfig())
     pq = tmp_path / "obs.parquet"
@@ -531,3 +531,18 @@ def test_the_reports_as_of_says_the_sources_zone(write_csv):
     md = rep.to_markdown()
     assert "as_of: 2020-01-03T00:00:00+00:00 (2020-01-02 19:00 in America/New_York, the source's tz)" in md, md
     assert rep.to_dict()["tz"] == "America/New_York"
+
+
+@pytest.mark.parametrize("freq,body,said", [
+    ("1d", "2020-01-01,a,1\n2020-01-01,a,2\n", "2 rows for (a, 2020-01-01) with different y values"),
+    # month-end and mid-month rows of one month: neither is dated 2020-01-01, the period they share starts then
+    ("1mo", "2020-01-31,a,1\n2020-01-15,a,2\n", "2 rows for (a, the 1mo period from 2020-01-01) with different y values"),
+    ("1h", "2020-01-01T00:00,a,1\n2020-01-01T00:00,a,1\n",
+     "repeat of an earlier row for (a, 2020-01-01 00:00:00 UTC) with the same y"),
+])
+def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, body, said):
+    """Regression: every duplicate's reason gave its key as a timestamp: '(a, 2020-01-01 00:00:00)' for daily
+    data, and for monthly rows dated 2020-01-31 and 2020-01-15 the aligned '(a, 2020-01-01 00:00:00)', a date
+    neither row has, without saying it is their month; sub-daily instants did not say they are UTC."""
+    r = run_validate(write_csv(HEADER + body), freq=freq)
+    assert r.quarantined["reason"].to_list()[-1] == said

@@ -24,7 +24,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -279,12 +279,27 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None) -> pl.DataFrame:
+def _period_shown(freq: str | None) -> pl.Expr:
+    """A key's ds in a reason as the source's periods read: a date as a date ('2024-01-05', not
+    '2024-01-05 00:00:00'), a month, quarter or year as the period it starts ('the 1mo period from
+    2024-01-01': month-end rows are aligned to it), a sub-daily instant with 'UTC' (README, time zones)."""
+    ds = pl.col("ds")
+    if freq is not None and is_subdaily(freq):
+        return ds.dt.to_string("%Y-%m-%d %H:%M:%S UTC")
+    date = pl.when(ds.dt.time() == time(0)).then(ds.dt.to_string("%Y-%m-%d")).otherwise(
+        ds.dt.to_string("%Y-%m-%d %H:%M:%S"))
+    if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y"):
+        return pl.format("the {} period from {}", pl.lit(freq), date)
+    return date
+
+
+def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
+                         freq: str | None = None) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values lose every row. Ineligible rows in between do not hide a duplicate: in
     sorted order everything between two rows of one key has that key. `repeat`: the frame's
-    `order.repeated_keys` when already known."""
+    `order.repeated_keys` when already known; `freq`: the source's, for the reason's period."""
     keys = ["unique_id", "ds"]
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
@@ -300,7 +315,7 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
         pl.len().over(keys).alias("__n"),
     )
     conflict = pl.col("__ny") > 1
-    shown = pl.col("ds").dt.to_string("%Y-%m-%d %H:%M:%S")
+    shown = _period_shown(freq)
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
@@ -337,17 +352,17 @@ def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     return pl.concat(runs, rechunk=False) if runs else frame.clear()
 
 
-def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
-        return ok, _duplicates_in_order(ok.clear(), pl.lit(True))
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk))
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq)
 
 
 def ignored_columns_line(columns: list[str]) -> str:
@@ -458,7 +473,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         if steps is not None and in_key_order(flagged, strict=False, steps=steps):
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
-            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps))
+            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -473,7 +488,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)
