@@ -546,3 +546,14 @@ def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, bo
     neither row has, without saying it is their month; sub-daily instants did not say they are UTC."""
     r = run_validate(write_csv(HEADER + body), freq=freq)
     assert r.quarantined["reason"].to_list()[-1] == said
+
+
+def test_a_header_line_repeated_among_the_rows_is_named_and_makes_no_series(write_csv):
+    """Regression: two exports joined with their headers (`cat jan.csv feb.csv`, the second with a BOM) had the
+    second header quarantined as "time 'date' does not parse as ISO-8601", and its id made a series 'id' listed
+    as 'every row quarantined' among the excluded series."""
+    p = write_csv(HEADER + GOOD + "\ufeff" + HEADER + "2020-01-04,a,4\n")
+    r = run_validate(p)
+    said = "the header line again ('id, date, val'): not a row (files joined with their headers? keep the first header only)"
+    assert quarantined(r) == [(3, "header_repeated", said)]
+    assert r.report.series_quarantined == [] and r.report.n_series == 1 and r.report.rows_valid == 4

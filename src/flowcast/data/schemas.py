@@ -71,6 +71,9 @@ class RowCheck:
     description: str
 
 
+HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
+
+
 def _raw(col: str) -> pl.Expr:
     return pl.col(RAW_PREFIX + col)
 
@@ -160,7 +163,18 @@ def row_checks(
     when `local_tz` is given: naive sub-daily times are wall times in that zone).
     """
     fmt = time_format or "ISO-8601"
+    # a row that is the header again, column for column (files joined with their headers: `cat a.csv b.csv`):
+    # it failed as "time 'date' does not parse" and its ids made a series named 'store', "every row quarantined"
+    header = pl.all_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.strip_chars_start("\ufeff") == c
+                                for c in (time_col, target_col, *id_cols)])
     checks = [
+        RowCheck(
+            HEADER_REPEATED,
+            header.fill_null(False),
+            pl.format("the header line again ('{}'): not a row (files joined with their headers? keep the first "
+                      "header only)", pl.lit(", ".join(dict.fromkeys((*id_cols, time_col, target_col))))),
+            "the file's header line repeated among its rows",
+        ),
         RowCheck(
             "time_missing",
             _raw(time_col).is_null(),

@@ -37,6 +37,7 @@ from flowcast.data.calendar import is_business, is_subdaily, multiday_period, pa
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
+    HEADER_REPEATED,
     RAW_PREFIX,
     ROW,
     MappedObservations,
@@ -635,6 +636,7 @@ def _quarantine_rows(
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
     ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
+    ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series
     return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW), ids
 
 
