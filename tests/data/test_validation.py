@@ -50,7 +50,8 @@ ROW_CASES = [
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
     ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
      [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT),
-      (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
+      (4, "time_unparsable", ("time '31/01/2020' does not parse as ISO-8601 (day first: declare its time_format, "
+                             "--time-format '%d/%m/%Y')"))]),
     # regression: an epoch number was quarantined without saying that time_format %s reads it
     ("epoch_seconds", "1577923200,a,4\n1577923200000,b,5\n", {},
      [(3, "time_unparsable", ("time '1577923200' does not parse as ISO-8601 (Unix epoch seconds? declare its "
@@ -557,3 +558,18 @@ def test_a_header_line_repeated_among_the_rows_is_named_and_makes_no_series(writ
     said = "the header line again ('id, date, val'): not a row (files joined with their headers? keep the first header only)"
     assert quarantined(r) == [(3, "header_repeated", said)]
     assert r.report.series_quarantined == [] and r.report.n_series == 1 and r.report.rows_valid == 4
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("31/01/2024", "(day first: declare its time_format, --time-format '%d/%m/%Y')"),
+    ("01/29/2024", "(month first: declare its time_format, --time-format '%m/%d/%Y')"),
+    ("12.13.24 08:00", "(month first: declare its time_format, --time-format '%m.%d.%y %H:%M')"),
+    ("05/06/2024", ("(day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or "
+                   "'%m/%d/%Y')")),
+    ("13/13/2024", ("(day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or "
+                   "'%m/%d/%Y')"))])
+def test_a_day_or_month_above_12_settles_the_time_format_hint(write_csv, value, said):
+    """Regression: '01/29/2024' (a US export) and '31/01/2024' were told 'day/month order is ambiguous' and given
+    both formats, though 29 and 31 can only be days."""
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n{value},a,1\n")))
+    assert row[2] == f"time '{value}' does not parse as ISO-8601 {said}"

@@ -94,11 +94,21 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     year = pl.when(text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}")).then(pl.lit("%Y")).otherwise(pl.lit("%y"))
     clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
              .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}")).then(pl.lit(" %H:%M")).otherwise(pl.lit("")))
+    day_first = pl.concat_str([pl.lit("%d"), sep, pl.lit("%m"), sep, year, clock])
+    month_first = pl.concat_str([pl.lit("%m"), sep, pl.lit("%d"), sep, year, clock])
     day_month = pl.concat_str([
-        pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d"), sep, pl.lit("%m"),
-        sep, year, clock, pl.lit("' or '%m"), sep, pl.lit("%d"), sep, year, clock, pl.lit("')")])
+        pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '"), day_first,
+        pl.lit("' or '"), month_first, pl.lit("')")])
+    # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
+    first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
+    second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     return (
-        pl.when(text.str.contains(DAY_MONTH_RE))
+        pl.when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
+        .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
+        .when(text.str.contains(DAY_MONTH_RE) & (second > 12) & (first <= 12))
+        .then(pl.concat_str([pl.lit(" (month first: declare its time_format, --time-format '"), month_first,
+                             pl.lit("')")]))
+        .when(text.str.contains(DAY_MONTH_RE))
         .then(day_month)
         .when(text.str.contains(r"^\d{9,10}$"))
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
