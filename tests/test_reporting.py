@@ -170,3 +170,43 @@ def test_the_forecast_plot_is_small_enough_to_embed_in_every_run_and_looks_the_s
     saved = np.asarray(Image.open(path).convert("RGB"), dtype=int)
     assert saved.shape == reference.shape
     assert np.abs(saved - reference).max() <= 16
+
+
+def test_progress_stops_updating_once_the_api_refused_an_update():
+    """Regression: an update the Prefect API did not take (a server restarted or gone mid-training) was retried by
+    Prefect's client for about a minute, then dropped, and the next event (every few seconds) did the same: the
+    training loop waited on the UI for hours while the training process had finished. After one failed update the
+    progress is no longer sent. A real HTTP server here answers 503 to every request and counts them."""
+    import threading
+    import uuid
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    hits = []
+
+    class Unavailable(BaseHTTPRequestHandler):
+        def answer(self):
+            hits.append(f"{self.command} {self.path}")
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PATCH = answer  # (http.server's names)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = f"http://127.0.0.1:{server.server_address[1]}/api"
+        with temporary_settings({PREFECT_API_URL: api, PREFECT_CLIENT_MAX_RETRIES: 0}):
+            p = reporting.TrainingProgress("gru")
+            p._id = uuid.uuid4()  # as inside a run, once its artifact exists
+            for step in (10, 20, 30, 40):
+                p({"step": step, "max_steps": 100})
+            p.done({"steps": 100})
+    finally:
+        server.shutdown()
+    assert len(hits) == 1 and p.updates == 0, hits

@@ -10,6 +10,7 @@ the artifact id. Outside a run they still work when an API is reachable, and do 
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import atomic_file
+
+_log = logging.getLogger(__name__)
 
 # Stable artifact keys: every run of a flow writes a new version under the same key, so the UI's
 # Artifacts page shows the history of each. A key is `<kind>-<dataset>` (`forecast-plot-us-employment`);
@@ -554,8 +557,13 @@ class TrainingProgress:
         try:
             update_progress_artifact(self._id, pct, description=self._describe(description))
             self.updates += 1
-        except Exception:  # noqa: BLE001, S110 - progress is a courtesy: never fail training because the UI is away
-            pass
+        except Exception as exc:  # noqa: BLE001 - progress is a courtesy: never fail training because the UI is away
+            # and never wait on it again: Prefect's client retries a call for about a minute before it gives up, and
+            # the training loop waited that long on every event (every few seconds), hours for a server restarted
+            # mid-training, while the training process itself had finished
+            self._id = None
+            _log.warning("%s: its progress is no longer shown (the Prefect API did not take an update: %s)",
+                         self.label, str(exc)[:200])
 
     def __call__(self, event: Any) -> None:
         frac = self.fraction(event)

@@ -122,3 +122,16 @@ def test_models_show_takes_json_as_every_other_command_does(tmp_path, monkeypatc
     assert res.exit_code == 1, res.output
     failed = _last_json(res.stdout)
     assert failed["status"] == "failed" and "gru-v9" in failed["error"]
+
+
+def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
+    """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
+    for its column names and to look up which strings --freq takes; the error names both."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sales.csv").write_bytes("\ufeffstore;week;units\n1;2024-01-07;3\n".encode())
+    res = runner.invoke(app, ["validate", "sales.csv"], terminal_width=400)
+    assert res.exit_code == 2
+    assert ("--data sales.csv also needs --time-col, --target-col, --freq (its columns: store, week, units; --freq is "
+            "the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y)") in " ".join(res.output.split())
+    res = runner.invoke(app, ["validate", "gone.csv", "--time-col", "week", "--target-col", "units"], terminal_width=400)
+    assert res.exit_code == 2 and "--data gone.csv also needs --freq (--freq is the period" in " ".join(res.output.split())

@@ -124,3 +124,27 @@ def test_models_none_runs_the_statistical_models_only(tmp_path, monkeypatch):
     assert seen["settings"].model.cells == []
     res = runner.invoke(app, ["run", "--models", "transformer"], terminal_width=400)
     assert res.exit_code == 2 and "--models takes rnn, lstm, gru, or none (the statistical models only)" in res.output
+
+
+def test_a_retrain_backfill_takes_models_and_max_steps_as_run_does(tmp_path, monkeypatch):
+    """Regression: `flowcast backfill --mode retrain` trains on every date, as `flowcast run` does, but took neither
+    --models nor --max-steps ('No such option: --models'): only FLOWCAST_MODEL__* variables could leave the networks
+    out or bound their training. Both go to every date's retrain; with --mode forecast (nothing trains) they are
+    refused."""
+    import json
+    from datetime import date, timedelta
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCAST_MODEL__CELLS", '["gru"]')  # what --models none must override for the run
+    rows = [f"{s},{date(2023, 1, 1) + timedelta(weeks=i)},{10 + s + i % 4}" for s in (1, 2) for i in range(30)]
+    (tmp_path / "w.csv").write_text("id,week,units\n" + "\n".join(rows) + "\n")
+    opts = ["w.csv", "--id-col", "id", "--time-col", "week", "--target-col", "units", "--freq", "1w", "--horizon", "2",
+            "--home", str(tmp_path / "home"), "--start", "2023-07-10", "--end", "2023-07-17"]
+    res = runner.invoke(app, ["backfill", *opts, "--models", "none", "--max-steps", "5"], terminal_width=400)
+    assert res.exit_code == 2
+    assert "--models and --max-steps only go with --mode retrain, where each date trains its models" in " ".join(res.output.split())
+    res = runner.invoke(app, ["backfill", *opts, "--mode", "retrain", "--models", "none", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert [d["status"] for d in summary["outcomes"]] == ["published", "published"], summary
+    assert not (tmp_path / "home" / "runs").exists()  # no network trained on any date

@@ -182,8 +182,9 @@ def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
     shows its first row's reason."""
     res = runner.invoke(app, ["validate", str(write(tmp_path, bad_rows=2)), *FILE_OPTS, "--json"])
     assert res.exit_code == 1, res.output
-    assert last_json(res.stdout)["check_examples"] == {"y_not_number": "source_row 80: val 'oops' is not a number"}
-    assert "| y_not_number | 2 | source_row 80: val 'oops' is not a number |" in res.stderr
+    said = f"source_row 80 (line 82 of {tmp_path / 'obs.csv'}): val 'oops' is not a number"
+    assert last_json(res.stdout)["check_examples"] == {"y_not_number": said}
+    assert f"| y_not_number | 2 | {said} |" in " ".join(res.stderr.split())
 
 
 @pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo", "UTC"])

@@ -101,9 +101,14 @@ def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path
 
 
 def test_unplanned_horizon_values_fail_the_run_when_declared_so(tmp_path):
+    """(Regression: the error's examples were Python's repr of tuples with timestamps, "[('s0', 'promo', '2020-02-10
+    00:00:00'), ...]"; they name each series, column and first date as the other messages do.)"""
     write_promo(tmp_path / "promo.csv", 40, 0)
-    with pytest.raises(DataValidationError, match=r"no planned value for 21 of 21 horizon values .*future_fill = 'error'"):
+    with pytest.raises(DataValidationError, match=r"no planned value for 21 of 21 horizon values .*future_fill = 'error'"
+                       ) as caught:
         prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home", future_fill="error"), as_of=day(39))
+    first = f"{day(40):%Y-%m-%d}"
+    assert f"first missing e.g. s0: promo from {first}; s1: promo from {first}; s2: promo from {first})" in str(caught.value)
 
 
 def test_a_covariate_that_determines_y_makes_the_forecast_nearly_exact(tmp_path):

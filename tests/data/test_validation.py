@@ -42,15 +42,16 @@ ROW_CASES = [
     ("out_of_range", "2020-01-04,a,-5\n", {"y_min": 0.0},
      [(3, "y_out_of_range", "val -5.0 outside [0.0, inf]")]),
     ("duplicate_same_value", "2020-01-02,a,2\n", {},
-     [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02 00:00:00) with the same y")]),
+     [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
     ("duplicate_different_value", "2020-01-02,a,20\n", {},
-     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
-      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values"),
+      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
     # regression: without a time_format, polars guessed day-first from the first value and read
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
     ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
      [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT),
-      (4, "time_unparsable", "time '31/01/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
+      (4, "time_unparsable", ("time '31/01/2020' does not parse as ISO-8601 (day first: declare its time_format, "
+                             "--time-format '%d/%m/%Y')"))]),
     # regression: an epoch number was quarantined without saying that time_format %s reads it
     ("epoch_seconds", "1577923200,a,4\n1577923200000,b,5\n", {},
      [(3, "time_unparsable", ("time '1577923200' does not parse as ISO-8601 (Unix epoch seconds? declare its "
@@ -355,9 +356,9 @@ def test_report_serialises(write_csv):
 
 
 @pytest.mark.parametrize("second,expected_dup", [
-    ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02 00:00:00) with the same y")]),
-    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values"),
-           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02 00:00:00) with different y values")]),
+    ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
+    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values"),
+           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
 ])
 @pytest.mark.parametrize("extra", ["", "nonsense,a,9\n"], ids=["keys-present", "unparsable-time"])
 def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expected_dup, extra):
@@ -387,8 +388,28 @@ def test_failure_message_shows_an_example_row(write_csv):
     """The run-failing message names a row and its reason, not only the check counts."""
     p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}.0"\n' for d in range(1, 6)))
     r = run_validate(p)
-    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0: val '1,001.0' is not a number \(thousands separators"):
+    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
+                                                  r"val '1,001.0' is not a number \(thousands separators"):
         enforce_thresholds(r, ValidationConfig())
+
+
+def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
+    """Regression: 'e.g. source_row 90: repeat of an earlier row' sent a reader of the file to line 90, two lines
+    before the row: source_row counts data rows from 0, an editor and a spreadsheet count lines from 1 with the
+    header on line 1. With one CSV file the example names the line (blank lines count, as an editor counts them);
+    Parquet files and several files keep source_row alone (the quarantine file has it)."""
+    p = write_csv(HEADER + GOOD + "\n" + "2020-01-04,a,oops\n" + "2020-01-05,a,5\n" * 2)
+    lines = p.read_text().splitlines()
+    assert lines[6 - 1] == "2020-01-04,a,oops" and lines[8 - 1] == "2020-01-05,a,5"
+    r = run_validate(p)
+    assert r.report.check_examples == {"y_not_number": f"source_row 4 (line 6 of {p}): val 'oops' is not a number",
+                                       "duplicate_row": f"source_row 6 (line 8 of {p}): repeat of an earlier row for "
+                                                        "(a, 2020-01-05) with the same y"}
+    with pytest.raises(DataValidationError, match=rf"e\.g\. source_row 6 \(line 8 of {p}\): repeat of"):
+        enforce_thresholds(r, ValidationConfig())
+    pq = tmp_path / "obs.parquet"
+    pl.read_csv(p, infer_schema=False).write_parquet(pq)
+    assert run_validate(pq).report.check_examples["y_not_number"] == "source_row 4: val 'oops' is not a number"
 
 
 @pytest.mark.parametrize("text,blank", [
@@ -511,3 +532,44 @@ def test_the_reports_as_of_says_the_sources_zone(write_csv):
     md = rep.to_markdown()
     assert "as_of: 2020-01-03T00:00:00+00:00 (2020-01-02 19:00 in America/New_York, the source's tz)" in md, md
     assert rep.to_dict()["tz"] == "America/New_York"
+
+
+@pytest.mark.parametrize("freq,body,said", [
+    ("1d", "2020-01-01,a,1\n2020-01-01,a,2\n", "2 rows for (a, 2020-01-01) with different y values"),
+    # month-end and mid-month rows of one month: neither is dated 2020-01-01, the period they share starts then
+    ("1mo", "2020-01-31,a,1\n2020-01-15,a,2\n", "2 rows for (a, the 1mo period from 2020-01-01) with different y values"),
+    ("1h", "2020-01-01T00:00,a,1\n2020-01-01T00:00,a,1\n",
+     "repeat of an earlier row for (a, 2020-01-01 00:00:00 UTC) with the same y"),
+])
+def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, body, said):
+    """Regression: every duplicate's reason gave its key as a timestamp: '(a, 2020-01-01 00:00:00)' for daily
+    data, and for monthly rows dated 2020-01-31 and 2020-01-15 the aligned '(a, 2020-01-01 00:00:00)', a date
+    neither row has, without saying it is their month; sub-daily instants did not say they are UTC."""
+    r = run_validate(write_csv(HEADER + body), freq=freq)
+    assert r.quarantined["reason"].to_list()[-1] == said
+
+
+def test_a_header_line_repeated_among_the_rows_is_named_and_makes_no_series(write_csv):
+    """Regression: two exports joined with their headers (`cat jan.csv feb.csv`, the second with a BOM) had the
+    second header quarantined as "time 'date' does not parse as ISO-8601", and its id made a series 'id' listed
+    as 'every row quarantined' among the excluded series."""
+    p = write_csv(HEADER + GOOD + "\ufeff" + HEADER + "2020-01-04,a,4\n")
+    r = run_validate(p)
+    said = "the header line again ('id, date, val'): not a row (files joined with their headers? keep the first header only)"
+    assert quarantined(r) == [(3, "header_repeated", said)]
+    assert r.report.series_quarantined == [] and r.report.n_series == 1 and r.report.rows_valid == 4
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("31/01/2024", "(day first: declare its time_format, --time-format '%d/%m/%Y')"),
+    ("01/29/2024", "(month first: declare its time_format, --time-format '%m/%d/%Y')"),
+    ("12.13.24 08:00", "(month first: declare its time_format, --time-format '%m.%d.%y %H:%M')"),
+    ("05/06/2024", ("(day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or "
+                   "'%m/%d/%Y')")),
+    ("13/13/2024", ("(day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or "
+                   "'%m/%d/%Y')"))])
+def test_a_day_or_month_above_12_settles_the_time_format_hint(write_csv, value, said):
+    """Regression: '01/29/2024' (a US export) and '31/01/2024' were told 'day/month order is ambiguous' and given
+    both formats, though 29 and 31 can only be days."""
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n{value},a,1\n")))
+    assert row[2] == f"time '{value}' does not parse as ISO-8601 {said}"

@@ -51,3 +51,24 @@ def test_cli_forecasts_formats_and_filters(_isolated_home):
     assert "published datasets: energy, sales" in " ".join(r.output.split())
     r = runner.invoke(app, ["forecasts", "--dataset", "bad/name"])
     assert r.exit_code == 2 and "not usable as a store key" in r.output
+
+
+def test_a_series_that_is_not_published_is_named_not_the_as_of(_isolated_home):
+    """Regression: '--unique-id 999' of a dataset and as_of that are published said 'no published forecasts matching
+    {...}; published as_of: ...', the one asked for among them: the id, the filter that matched nothing, went
+    unsaid (a series '7' whose file wrote '007', a typo)."""
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    ids = sorted(store.read(dataset="sales")["unique_id"].unique().to_list())
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts", "--dataset", "sales", "--as-of", "2024-03-01", "--unique-id", "zzz"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and f"series 'zzz' is not among the 3 series published there (e.g. {', '.join(ids)})" in text
+    assert "published as_of" not in text
+    typo = ids[0].upper()
+    r = runner.invoke(app, ["forecasts", "--unique-id", typo])
+    assert f"series {typo!r} is not among the 3 series published there (did you mean {ids[0]!r}" in " ".join(r.output.split())
+    r = runner.invoke(app, ["forecasts", "--as-of", "2024-02-02", "--unique-id", ids[0]])  # the as_of is what's wrong
+    assert "published as_of: sales: 2024-03-01T00:00:00" in " ".join(r.output.split())

@@ -116,6 +116,19 @@ def data_given(path: str | None, data: str | None) -> str | None:
     return path or data
 
 
+def _needs_hint(data: str, missing: list[str]) -> str:
+    """What to give for the missing options: the file's columns, the frequencies. 'also needs --time-col,
+    --target-col, --freq' left a new user to open the file and look up polars' duration strings."""
+    from flowcast.data.sources import columns_of
+
+    said = []
+    if {"--time-col", "--target-col"} & set(missing) and (columns := columns_of(data)):
+        said.append(f"its columns: {', '.join(columns)}")
+    if "--freq" in missing:
+        said.append("--freq is the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y")
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def resolve_settings(
     *,
     dataset: str | None = None,
@@ -141,7 +154,7 @@ def resolve_settings(
     if data is not None:
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col), ("--freq", freq)] if not v]
         if missing:
-            raise ConfigError(f"--data {data} also needs {', '.join(missing)}")
+            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
         try:
             source = SourceConfig(
                 name=_name_of(data),

@@ -399,6 +399,8 @@ def backfill(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     horizon: HorizonOpt = None,
+    models: ModelsOpt = None,
+    max_steps: MaxStepsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,
@@ -407,9 +409,18 @@ def backfill(
     data = data_given(path, data)
     if mode not in ("forecast", "retrain"):
         raise ConfigError(f"--mode must be forecast or retrain, got {mode!r}")
+    # `--mode retrain` trains on every date, as `flowcast run` does: the same options choose and bound the networks
+    # (they were 'No such option: --models'; only FLOWCAST_MODEL__* variables could)
+    cells = _models(models)
+    if (cells is not None or max_steps is not None) and mode != "retrain" and not (deployment or "").startswith("retrain/"):
+        given = " and ".join(o for o, v in (("--models", cells), ("--max-steps", max_steps)) if v is not None)
+        raise ConfigError(f"{given} only go with --mode retrain, where each date trains its models (--mode forecast "
+                          "publishes the production model as it was trained)")
+    model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        **({"model": model} if model else {}),
     )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar
     first, last = flow_as_of(start, settings, "--start"), flow_as_of(end, settings, "--end")
@@ -438,6 +449,7 @@ def backfill(
             summary = call_flow(backfill_flow,
                 start=first, end=last, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
                 config_file=str(config) if config else None, **_flow_source_args(settings, data),
+                **({"overrides": {"model": model}} if model else {}),
             )
         except BackfillError as exc:
             failed, summary = exc, exc.summary

@@ -69,8 +69,10 @@ def forecasts(
     if frame.height == 0:
         filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
                                      "model": model}.items() if v}
+        when = parse_as_of(as_of)
+        hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
-                      f"{_published_hint(store, dataset) if filters else ''}", highlight=False)
+                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False)
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
@@ -178,6 +180,22 @@ def _mirror_registry(settings: Any) -> None:
     except FlowcastError as exc:
         console.print(f"[bold yellow]warning:[/] the registry index on PostgreSQL is not updated: {said(exc)}",
                       highlight=False, markup=True)
+
+
+def _series_hint(store: Any, dataset: str | None, as_of: Any, unique_id: str, model: str | None) -> str:
+    """When forecasts match every filter but --unique-id: the series is the problem, not the as_of. The
+    message listed the published as_of, the one asked for among them, and left the id unsaid (a series
+    '7' whose file wrote '007', a typo)."""
+    import difflib
+
+    others = store.read(dataset=dataset, as_of=as_of, model=model)
+    if others.height == 0:
+        return ""
+    ids = sorted({str(u) for u in others["unique_id"].unique().to_list()})
+    close = [u for u in ids if u.lstrip("0") == unique_id.lstrip("0")]  # '007' for '7', leading zeros aside
+    close += [u for u in difflib.get_close_matches(unique_id, ids, n=3, cutoff=0.5) if u not in close]
+    said = f"did you mean {', '.join(repr(u) for u in close)}?" if close else f"e.g. {', '.join(ids[:5])}"
+    return f"; series {unique_id!r} is not among the {len(ids)} series published there ({said})"
 
 
 def _published_hint(store: Any, dataset: str | None) -> str:

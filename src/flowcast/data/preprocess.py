@@ -614,7 +614,7 @@ def _check_future(td: TrainingData, summary: PreprocessSummary, source: SourceCo
         raise DataValidationError(
             f"source {source.name!r}: future-known covariates {source.future_cols} have no planned value for "
             f"{sum(info['missing'].values())} of {info['expected']} horizon values ({info['missing']} per column, "
-            f"{info['series']} series; first missing e.g. {info['examples'][:3]}) and preprocess.future_fill = "
+            f"{info['series']} series; first missing e.g. {'; '.join(info['examples'][:3])}) and preprocess.future_fill = "
             "'error': add the planned rows (dated after as_of) to the source, or declare future_fill = 'last' or 'zero'"
         )
 

@@ -71,6 +71,9 @@ class RowCheck:
     description: str
 
 
+HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
+
+
 def _raw(col: str) -> pl.Expr:
     return pl.col(RAW_PREFIX + col)
 
@@ -91,11 +94,21 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     year = pl.when(text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}")).then(pl.lit("%Y")).otherwise(pl.lit("%y"))
     clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
              .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}")).then(pl.lit(" %H:%M")).otherwise(pl.lit("")))
+    day_first = pl.concat_str([pl.lit("%d"), sep, pl.lit("%m"), sep, year, clock])
+    month_first = pl.concat_str([pl.lit("%m"), sep, pl.lit("%d"), sep, year, clock])
     day_month = pl.concat_str([
-        pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d"), sep, pl.lit("%m"),
-        sep, year, clock, pl.lit("' or '%m"), sep, pl.lit("%d"), sep, year, clock, pl.lit("')")])
+        pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '"), day_first,
+        pl.lit("' or '"), month_first, pl.lit("')")])
+    # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
+    first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
+    second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     return (
-        pl.when(text.str.contains(DAY_MONTH_RE))
+        pl.when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
+        .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
+        .when(text.str.contains(DAY_MONTH_RE) & (second > 12) & (first <= 12))
+        .then(pl.concat_str([pl.lit(" (month first: declare its time_format, --time-format '"), month_first,
+                             pl.lit("')")]))
+        .when(text.str.contains(DAY_MONTH_RE))
         .then(day_month)
         .when(text.str.contains(r"^\d{9,10}$"))
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
@@ -160,7 +173,18 @@ def row_checks(
     when `local_tz` is given: naive sub-daily times are wall times in that zone).
     """
     fmt = time_format or "ISO-8601"
+    # a row that is the header again, column for column (files joined with their headers: `cat a.csv b.csv`):
+    # it failed as "time 'date' does not parse" and its ids made a series named 'store', "every row quarantined"
+    header = pl.all_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.strip_chars_start("\ufeff") == c
+                                for c in (time_col, target_col, *id_cols)])
     checks = [
+        RowCheck(
+            HEADER_REPEATED,
+            header.fill_null(False),
+            pl.format("the header line again ('{}'): not a row (files joined with their headers? keep the first "
+                      "header only)", pl.lit(", ".join(dict.fromkeys((*id_cols, time_col, target_col))))),
+            "the file's header line repeated among its rows",
+        ),
         RowCheck(
             "time_missing",
             _raw(time_col).is_null(),

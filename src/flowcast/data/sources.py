@@ -723,6 +723,22 @@ def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]
     return renames, {n: p for n, p in positions.items() if len(p) > 1 and n.strip()}
 
 
+def columns_of(path: str) -> list[str] | None:
+    """The columns of a local file (its first, for a glob or a folder) as a source would read them
+    (separator sniffed, unnamed cells as `column_<n>`); None when they cannot be read cheaply (a URL,
+    a missing or unreadable file). For a message, never for a run."""
+    if "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+        files = resolve_files(probe)
+        names = list(_scan_one(probe, files[0]).collect_schema().names())
+    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return None
+    renames, _ = _header_names(names)
+    return [renames.get(c, c) for c in names]
+
+
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
     """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>."""
     schema = lf.collect_schema()

@@ -36,6 +36,7 @@ import polars as pl
 
 from flowcast.atomic import storage_error
 from flowcast.data.calendar import calendar_exprs, shift
+from flowcast.data.freshness import when_text
 from flowcast.errors import DataValidationError
 
 SCALERS = ("standard", "robust", "minmax", "none")
@@ -209,7 +210,7 @@ class TrainingData:
     def missing_future(self, horizon: int | None = None) -> dict[str, Any]:
         """How many horizon values of the declared future covariates the source did not plan:
         {"fill", "expected" (series x steps), "missing" {column: count}, "series" (with any
-        missing), "examples" [(unique_id, column, first ds missing)]}."""
+        missing), "examples" ['unique_id: column from its first ds missing', as `freshness.when_text` says a ds]}."""
         h = horizon or self.meta.horizon
         declared = self.meta.declared_future_cols
         fut = self._future_grid(h)
@@ -222,7 +223,7 @@ class TrainingData:
         out["series"] = int(gaps["unique_id"].n_unique())
         for c in declared:
             first = fut.filter(pl.col(c).is_null()).group_by("unique_id", maintain_order=True).agg(pl.col("ds").min())
-            out["examples"] += [(u, c, str(d)) for u, d in first.head(3).iter_rows()]
+            out["examples"] += [f"{u}: {c} from {when_text(d, self.meta.freq)}" for u, d in first.head(3).iter_rows()]
         return out
 
     def future_frame(self, horizon: int | None = None) -> pl.DataFrame:
@@ -241,7 +242,7 @@ class TrainingData:
                 info = self.missing_future(h)
                 raise DataValidationError(
                     f"future-known covariates without a planned value for the horizon (future_fill='error'): "
-                    f"{info['missing']} of {info['expected']} (series x steps), e.g. {info['examples'][:3]}"
+                    f"{info['missing']} of {info['expected']} (series x steps), e.g. {'; '.join(info['examples'][:3])}"
                 )
             if fill == "zero":
                 fut = fut.with_columns([pl.col(c).fill_null(0.0) for c in declared])

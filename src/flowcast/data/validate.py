@@ -24,7 +24,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,14 @@ from flowcast.data.calendar import is_business, is_subdaily, multiday_period, pa
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
+    HEADER_REPEATED,
     RAW_PREFIX,
     ROW,
     MappedObservations,
     Observations,
     row_checks,
 )
-from flowcast.data.sources import Ingested, first_invalid_utf8, local_times, planned_row
+from flowcast.data.sources import Ingested, file_format, first_invalid_utf8, local_times, planned_row
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import wall_time
 
@@ -279,12 +280,27 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None) -> pl.DataFrame:
+def _period_shown(freq: str | None) -> pl.Expr:
+    """A key's ds in a reason as the source's periods read: a date as a date ('2024-01-05', not
+    '2024-01-05 00:00:00'), a month, quarter or year as the period it starts ('the 1mo period from
+    2024-01-01': month-end rows are aligned to it), a sub-daily instant with 'UTC' (README, time zones)."""
+    ds = pl.col("ds")
+    if freq is not None and is_subdaily(freq):
+        return ds.dt.to_string("%Y-%m-%d %H:%M:%S UTC")
+    date = pl.when(ds.dt.time() == time(0)).then(ds.dt.to_string("%Y-%m-%d")).otherwise(
+        ds.dt.to_string("%Y-%m-%d %H:%M:%S"))
+    if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y"):
+        return pl.format("the {} period from {}", pl.lit(freq), date)
+    return date
+
+
+def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
+                         freq: str | None = None) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values lose every row. Ineligible rows in between do not hide a duplicate: in
     sorted order everything between two rows of one key has that key. `repeat`: the frame's
-    `order.repeated_keys` when already known."""
+    `order.repeated_keys` when already known; `freq`: the source's, for the reason's period."""
     keys = ["unique_id", "ds"]
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
@@ -300,7 +316,7 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
         pl.len().over(keys).alias("__n"),
     )
     conflict = pl.col("__ny") > 1
-    shown = pl.col("ds").dt.to_string("%Y-%m-%d %H:%M:%S")
+    shown = _period_shown(freq)
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
@@ -337,17 +353,17 @@ def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     return pl.concat(runs, rechunk=False) if runs else frame.clear()
 
 
-def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
-        return ok, _duplicates_in_order(ok.clear(), pl.lit(True))
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk))
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq)
 
 
 def ignored_columns_line(columns: list[str]) -> str:
@@ -458,7 +474,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         if steps is not None and in_key_order(flagged, strict=False, steps=steps):
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
-            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps))
+            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -473,7 +489,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)
@@ -506,7 +522,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
-        check_examples=_check_examples(quarantined),
+        check_examples=_check_examples(quarantined, _csv_file(ingested)),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -620,6 +636,7 @@ def _quarantine_rows(
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
     ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
+    ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series
     return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW), ids
 
 
@@ -670,26 +687,36 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         )
 
 
-def _check_examples(quarantined: pl.DataFrame) -> dict[str, str]:
-    """check -> 'source_row N: reason' of its first quarantined row."""
+def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None) -> dict[str, str]:
+    """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
+    'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
+    sent a reader of the file to line 90, two lines before the row (the header is line 1)."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
+
+    def row(n: int | None) -> str:
+        if n is None:
+            return ""
+        return f"source_row {n} (line {n + 2} of {csv_file}): " if csv_file else f"source_row {n}: "
+
     first = quarantined.group_by("check", maintain_order=True).first()
-    return {str(r["check"]): (f"source_row {r[ROW]}: " if r.get(ROW) is not None else "") + str(r["reason"])
-            for r in first.iter_rows(named=True)}
+    return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
+
+
+def _csv_file(ingested: Ingested) -> str | None:
+    """The source's file when it is one CSV file (its lines are its header and rows), else None."""
+    files = ingested.files
+    return files[0] if len(files) == 1 and file_format(ingested.source, files[0]) == "csv" else None
 
 
 def _example(result: ValidationResult) -> str:
-    """'; e.g. source_row 3: sales '1,100.5' is not a number (...)' for the most frequent failed check."""
-    r, q = result.report, result.quarantined
-    if not r.checks or q.height == 0 or "reason" not in q.columns:
+    """'; e.g. source_row 3 (line 5 of sales.csv): sales '1,100.5' is not a number (...)' for the most
+    frequent failed check (its first row, as in the report's table)."""
+    r = result.report
+    if not r.checks:
         return ""
     top = max(r.checks.items(), key=lambda kv: kv[1])[0]
-    first = q.filter(pl.col("check") == top).head(1)
-    if first.height == 0:
-        return ""
-    row = f"source_row {first[ROW].item()}: " if ROW in first.columns else ""
-    return f"; e.g. {row}{first['reason'].item()}"
+    return f"; e.g. {r.check_examples[top]}" if top in r.check_examples else ""
 
 
 def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
