@@ -78,13 +78,14 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
         if not name or name in dropped or name == model.version:
             continue
         try:
-            mv = registry.get(name)
+            mv = registry.get(name, fetch=False)  # metadata only (at a URL: no download of every candidate)
         except RegistryError:  # removed since (gc): not a choice
             continue
         if mv.as_of and storage_naive(mv.as_of) <= at and (
                 best is None or storage_naive(mv.as_of) >= storage_naive(best.as_of)):
             best = mv
     if best is not None:
+        best = registry.get(best.version)  # its files, where the registry is remote
         return best, (f"{model.version} was trained on data up to {trained:%Y-%m-%d %H:%M} UTC, after this as_of: "
                       f"{best.version}, the newest model promoted for data up to it (trained up to "
                       f"{storage_naive(best.as_of):%Y-%m-%d %H:%M} UTC), forecasts it.")
