@@ -255,3 +255,18 @@ def test_a_normal_sized_backtest_keeps_its_per_step_widths():
                 for _, g in sorted(rows.group_by("step"), key=lambda kv: kv[0])]
         assert cal["q"][str(lv)] == want
     assert "pooled_steps" not in cal and calibration_notes(cal, "gru") == []
+
+
+def test_series_scale_at_a_cutoff_falls_back_on_the_level_up_to_that_cutoff():
+    """A history constant up to a backtest cutoff has MASE scale 0 there: its fallback, the mean |y|,
+    is the history's up to the cutoff, never the level of points after it (which weights and interval
+    calibration of that window must not see)."""
+    from datetime import datetime, timedelta
+
+    ds = [datetime(2020, 1, 1) + timedelta(days=i) for i in range(8)]
+    hist = pl.DataFrame({"unique_id": ["c"] * 8, "ds": ds, "y": [5.0] * 4 + [1000.0] * 4})
+    cutoffs = pl.DataFrame({"unique_id": ["c"], "cutoff": [ds[3]]})
+    got = series_scale(hist, 1, cutoffs)
+    assert got.select("unique_id", "cutoff", "scale", "history").rows() == [("c", ds[3], 5.0, 4)]
+    zeros = hist.with_columns(pl.when(pl.col("ds") <= ds[3]).then(0.0).otherwise(pl.col("y")).alias("y"))
+    assert series_scale(zeros, 1, cutoffs)["scale"].to_list() == [1.0]  # all zeros up to the cutoff: 1

@@ -585,3 +585,32 @@ def test_a_publish_failing_after_the_promotion_withdraws_the_promoted_model(prod
     assert s["decision"]["promote"] and registry.production("tiny").version == s["model_version"] != before
     assert len(registry.list()) == len(versions) + 1
     assert set(store.read(dataset="tiny", as_of=datetime(2019, 9, 1))["model_version"]) == {s["model_version"]}
+
+
+def test_a_past_as_of_is_never_forecast_by_a_model_trained_on_later_data(production_home):
+    """Regression: `flowcast forecast --as-of` (and a forecast backfill's dates) before the production model's
+    training data ended forecast with it anyway: gru trained up to 2019-06-01 published 'as of 2019-03-01' from
+    weights, combination and calibration fitted on actuals after that date. A date takes the newest model promoted
+    for data up to it; with none it keeps production and says its forecasts are not what a run then could make."""
+    from flowcast.flows import forecast_flow
+
+    reg = ModelRegistry(Path(production_home["home"]) / "models")
+    gru = reg.production("tiny")
+    theta = reg.register(None, name="theta", dataset="tiny", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "theta"}]},
+                         as_of=datetime(2019, 1, 1), created_at=datetime(2019, 1, 1)).version
+    reg.promote(theta, reason="the model of January")
+    reg.promote(gru.version, reason="the model of June")
+    assert reg.production("tiny").version == gru.version
+
+    march = forecast_flow(as_of=datetime(2019, 3, 1), **production_home)
+    assert march["model_version"] == theta and march["model"] == "theta"
+    assert f"{gru.version} was trained on data up to 2019-06-01 00:00 UTC, after this as_of: {theta}" in march["note"]
+    pub = EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=datetime(2019, 3, 1))
+    assert set(pub["model_version"]) == {theta} and "gru" not in set(pub["model"])
+
+    early = forecast_flow(as_of=datetime(2018, 6, 1), **production_home)  # nothing promoted for data up to then
+    assert early["model_version"] == gru.version
+    assert "no model of tiny was promoted for data up to it: these forecasts are not the ones" in early["note"]
+    later = forecast_flow(as_of=datetime(2019, 7, 1), **production_home)
+    assert later["model_version"] == gru.version and "trained on data up to" not in (later["note"] or "")

@@ -246,8 +246,8 @@ def test_a_series_the_champion_cannot_forecast_gets_a_fallback_named_in_its_rows
 def test_a_backfill_to_single_observations_keeps_the_production_network_and_forecasts(production_home):
     """gru is in production; a backfill as of 2010-01-15, when every store had its first month
     only: nothing can be backtested, so naive publishes that as_of without a leaderboard and gru
-    stays in production. The forecast flow at that as_of cannot run gru on one observation: every
-    series falls back to a model that can forecast it, named in its rows."""
+    stays in production. The forecast flow at that as_of takes naive, the model recorded for it (gru was
+    trained on later data)."""
     from flowcast.flows import forecast_flow, retrain_flow
 
     reg = ModelRegistry(Path(production_home["home"]) / "models")
@@ -255,8 +255,9 @@ def test_a_backfill_to_single_observations_keeps_the_production_network_and_fore
     early = datetime(2010, 1, 15)
     s = retrain_flow(as_of=early, **production_home)
     d = s["decision"]
+    # gru saw the data after 2010: no incumbent of this as_of (and production is left alone)
     assert (s["champion"], s["leaderboard"], d["promote"], d["publish"], d["incumbent"]) == (
-        "naive", [], False, "naive", gru)
+        "naive", [], False, "naive", None)
     assert "Each of the 4 series has a single observation: there is nothing to backtest" in d["reasons"][0]
     assert reg.production("tiny").version == gru
     store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
@@ -264,7 +265,29 @@ def test_a_backfill_to_single_observations_keeps_the_production_network_and_fore
     assert pub.height == 4 * 6 and set(pub["model"]) == {"naive"} and pub["y_hat"].is_finite().all()
 
     fc = forecast_flow(as_of=early, **production_home)
-    assert fc["model_version"] == gru and fc["published_rows"] == 4 * 6
-    assert fc["fallback_series"] == 4
+    # gru saw the data after 2010: the forecast of that as_of is the model recorded for it, naive (model_for_as_of)
+    assert fc["model_version"] == s["model_version"] != gru and fc["published_rows"] == 4 * 6
+    assert fc["fallback_series"] == 0
     pub = store.read(dataset="tiny", as_of=early)
     assert pub.height == 4 * 6 and pub["y_hat"].is_finite().all() and "gru" not in set(pub["model"])
+
+
+def test_a_retrain_of_an_earlier_as_of_neither_publishes_nor_replaces_a_production_model_of_later_data(
+        production_home):
+    """Regression: `flowcast run --as-of 2019-03-01` with gru in production, trained up to 2019-06-01, scored it as
+    the incumbent of 2019-03-01 (when it wins, the run publishes the registered gru, weights fitted on the actuals
+    after that as_of) and promoted a challenger trained on older data over it. Such a run leaves production alone,
+    as a backfill's retrain does, and publishes its own best model."""
+    from flowcast.flows import retrain_flow
+
+    reg = ModelRegistry(Path(production_home["home"]) / "models")
+    gru = reg.production("tiny").version
+    s = retrain_flow(as_of=datetime(2019, 3, 1), **production_home)
+    assert reg.production("tiny").version == gru
+    assert s["decision"]["incumbent"] is None and s["decision"]["promote"] is False
+    published = reg.get(s["model_version"], fetch=False)
+    assert published.version != gru and published.as_of.startswith("2019-03-01")
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    assert store.read(dataset="tiny", as_of=datetime(2019, 3, 1))["model_version"].unique().to_list() == [
+        published.version]
+    assert "production" not in {r["model"] for r in s["leaderboard"]}

@@ -74,3 +74,18 @@ def test_a_model_trained_with_a_blend_predicts_the_blend(tmp_path):
     assert got.drop("y_hat").equals(plain.drop("y_hat"))
     np.testing.assert_allclose(got["y_hat"].to_numpy(), expected.to_numpy(), rtol=1e-12)
     assert not np.allclose(got["y_hat"].to_numpy(), plain["y_hat"].to_numpy())
+
+
+def test_a_network_forecasts_with_the_scaling_it_was_trained_with(tmp_path):
+    """Regression: the per-series scaling (`preprocess.scaler`, `log1p`) was not saved with a network: a forecast run
+    whose settings differ from the retrain's (a flowcast.toml edited since, a FLOWCAST_PREPROCESS__* variable, a
+    frequency recipe that gained log1p) fed it inputs on another scale, and it forecast other values without a word.
+    The network records its scaling; data prepared otherwise is scaled again the model's way for it."""
+    td = make_td(n_series=3, length=48, level=50.0)
+    art = train_model(td, tiny_cfg(max_steps=5), tmp_path / "gru", cell="gru")
+    want = predict(art, td, 6)
+    for scaler, log1p in (("robust", False), ("standard", True), ("minmax", True)):
+        other = make_td(n_series=3, length=48, level=50.0, scaler=scaler, log1p=log1p)
+        assert not other.scalers.equals(td.scalers)
+        got = predict(art, other, 6)
+        np.testing.assert_allclose(got["y_hat"].to_numpy(), want["y_hat"].to_numpy(), rtol=1e-6)

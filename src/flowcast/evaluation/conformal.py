@@ -40,7 +40,7 @@ takes the widths pooled over all steps, and a level whose pooled points are too 
 interval (its columns stay null). `calibrate` records both (`points`, `pooled_steps`, `too_few`)
 and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen series and
 up) have far more points per step: their widths are unchanged.
-Scales that are zero or undefined (a constant history) fall back to the series' mean |y| (1 if
+Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
 that is 0 too).
 """
 
@@ -70,8 +70,20 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     the number of rows up to the cutoff (what the interval widths depend on)."""
     scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
         pl.col("history").fill_null(0))
-    level = insample.group_by("unique_id").agg(pl.col("y").abs().mean().alias("__level"))
-    return scale.join(level, on="unique_id", how="left").with_columns(
+    if cutoffs is None:
+        level = insample.group_by("unique_id").agg(pl.col("y").abs().mean().alias("__level"))
+        keys = ["unique_id"]
+    else:  # the level of the history up to each cutoff, never of the points after it (a running mean, as-of joined)
+        running = (insample.lazy().select("unique_id", "ds", pl.col("y").abs().alias("__a")).sort("unique_id", "ds")
+                   .with_columns((pl.col("__a").fill_null(0.0).cum_sum().over("unique_id")
+                                  / pl.col("__a").is_not_null().cum_sum().over("unique_id")).alias("__level"))
+                   .select("unique_id", "ds", "__level"))
+        level = (scale.lazy().select("unique_id", "cutoff").sort("cutoff")
+                 .join_asof(running.sort("ds"), left_on="cutoff", right_on="ds", by="unique_id", strategy="backward",
+                            check_sortedness=False)
+                 .select("unique_id", "cutoff", "__level").collect())
+        keys = ["unique_id", "cutoff"]
+    return scale.join(level, on=keys, how="left").with_columns(
         pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
         .then(pl.col("scale"))
         .when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
@@ -240,8 +252,10 @@ def calibration_rows(scored: pl.DataFrame, oldest_only: bool) -> pl.DataFrame:
 
 
 def _width_expr(q: list[Any]) -> pl.Expr:
-    return pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
-        list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64)
+    """The calibrated width of each row's step; null for a step beyond the calibrated ones (a forecast
+    longer than the backtest's horizon: nothing calibrated it, and widths grow with the step)."""
+    return pl.col("step").cast(pl.Int64).clip(lower_bound=1).replace_strict(
+        list(range(1, len(q) + 1)), [float(v) for v in q], default=None, return_dtype=pl.Float64)
 
 
 def apply_intervals(
@@ -281,12 +295,14 @@ def apply_intervals(
             lo, hi = pl.col(ql) - width, pl.col(qh) + width
         else:
             lo, hi = pl.col("y_hat") - width, pl.col("y_hat") + width
-        out = out.with_columns(pl.min_horizontal(lo, pl.col("y_hat")).alias(lo_c),
-                               pl.max_horizontal(hi, pl.col("y_hat")).alias(hi_c))
+        # (min/max_horizontal skip nulls: a row without a width keeps null bounds, not y_hat)
+        out = out.with_columns(pl.when(lo.is_not_null()).then(pl.min_horizontal(lo, pl.col("y_hat"))).alias(lo_c),
+                               pl.when(hi.is_not_null()).then(pl.max_horizontal(hi, pl.col("y_hat"))).alias(hi_c))
         made.append((lo_c, hi_c))
     # nested: a wider level's interval contains every narrower one
     for (lo_a, hi_a), (lo_b, hi_b) in itertools.pairwise(made):
-        out = out.with_columns(pl.min_horizontal(lo_a, lo_b).alias(lo_b), pl.max_horizontal(hi_a, hi_b).alias(hi_b))
+        out = out.with_columns(pl.when(pl.col(lo_b).is_not_null()).then(pl.min_horizontal(lo_a, lo_b)).alias(lo_b),
+                               pl.when(pl.col(hi_b).is_not_null()).then(pl.max_horizontal(hi_a, hi_b)).alias(hi_b))
     y_min, y_max = bounds
     for cols in made:
         exprs = []

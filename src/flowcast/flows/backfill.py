@@ -108,7 +108,8 @@ def model_for_backfill(settings: Any, dataset: str) -> str:
     registry = open_registry(settings)
     production = registry.production(dataset)
     if production is not None:
-        return f"Every date is forecast by the production model {production.version} ({production.describe()})"
+        return (f"Every date is forecast by the production model {production.version} ({production.describe()}), "
+                "except a date before its training data ended: the newest model promoted for data up to it")
     champion = registry.champion(dataset)
     if champion is not None:
         return (f"No model of {dataset} was promoted: every date is forecast by the champion the last retrain chose, "

@@ -4,7 +4,9 @@ No training. The model is the dataset's production version, whatever its kind (n
 statistical, ensemble, hybrid), forecasting through `flowcast.models.recipes` like the retrain
 flow and backfills: per-series fallback for the series it cannot forecast (named in the `model`
 column of every row) and calibrated 80/95% intervals. When nothing was promoted (only retrains
-without promotion ran), the champion the last retrain chose publishes. The forecasts are checked
+without promotion ran), the champion the last retrain chose publishes. A run whose as_of lies before
+that model's training data ended takes the newest model promoted for data up to it, else keeps it
+and says so (`model_for_as_of`). The forecasts are checked
 before they are published (every series, finite, within the source's declared bounds): a model
 that fails on more than `evaluation.max_fallback_share` of the series fails the run instead of
 publishing. Without any model it fails with one sentence telling the user to retrain first.
@@ -52,6 +54,45 @@ def _model_horizon(version: Any) -> int | None:
                 m = json.loads(meta.read_text())
                 return m.get("horizon") or (m.get("hparams") or {}).get("horizon")
     return None
+
+
+def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) -> tuple[Any, str | None]:
+    """(the model a run at `as_of` forecasts with, a sentence when it is not `model`, the dataset's
+    production model or last champion). A model trained on data after `as_of` (a backfill's or a
+    `--as-of` run's earlier date) saw actuals that the run must not: its weights, combination and
+    calibration were fitted on them. The run takes the newest model promoted (or recorded as champion)
+    for `dataset` whose training data ended at or before `as_of` (not one rolled back from or
+    withdrawn since, nor one removed); when there is none it keeps `model` and the sentence says that
+    its forecasts are not the ones a run at that as_of could have made."""
+    from flowcast.errors import RegistryError
+    from flowcast.timekeys import storage_naive
+
+    at = storage_naive(as_of)
+    trained = storage_naive(model.as_of) if model.as_of else None
+    if trained is None or trained <= at:
+        return model, None
+    events = registry.history(dataset)
+    dropped = {e.get("previous") for e in events if e.get("action") == "rollback"} | {
+        e.get("version") for e in events if e.get("action") == "withdraw"}
+    best = None
+    for name in dict.fromkeys(e.get("version") for e in events if e.get("action") in ("promote", "champion")):
+        if not name or name in dropped or name == model.version:
+            continue
+        try:
+            mv = registry.get(name, fetch=False)  # metadata only (at a URL: no download of every candidate)
+        except RegistryError:  # removed since (gc): not a choice
+            continue
+        if mv.as_of and storage_naive(mv.as_of) <= at and (
+                best is None or storage_naive(mv.as_of) >= storage_naive(best.as_of)):
+            best = mv
+    if best is not None:
+        best = registry.get(best.version)  # its files, where the registry is remote
+        return best, (f"{model.version} was trained on data up to {trained:%Y-%m-%d %H:%M} UTC, after this as_of: "
+                      f"{best.version}, the newest model promoted for data up to it (trained up to "
+                      f"{storage_naive(best.as_of):%Y-%m-%d %H:%M} UTC), forecasts it.")
+    return model, (f"{model.version} was trained on data up to {trained:%Y-%m-%d %H:%M} UTC, after this as_of, and no "
+                   f"model of {dataset} was promoted for data up to it: these forecasts are not the ones a run at "
+                   "this as_of could have made (a backfill with mode=retrain makes those).")
 
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
@@ -112,6 +153,14 @@ def forecast_flow(
                 "run the retrain flow first (`flowcast run`): it backtests every candidate, statistical models "
                 "included, and promotes the best")
         raise RegistryError(f"no production model of {src.name} in {registry.location}: {hint}")
+    # the production pointer as this run read it: the publish checks it is still that (a model chosen
+    # for an earlier as_of below is published while production is unchanged too)
+    read_production = production.version if which == "the production model" else None
+    chosen, earlier = model_for_as_of(registry, src.name, production, as_of)  # never one that saw later data
+    if earlier is not None:
+        log.warning(earlier)
+    if chosen is not production:
+        production, which = chosen, "the newest model promoted for data up to this as_of"
     if settings.horizon is None and src.horizon is None:
         # no horizon given or declared: the production model's own, not the frequency's default
         # (a model trained with --horizon 7 cannot forecast the 14 days a daily default asks for)
@@ -150,9 +199,9 @@ def forecast_flow(
     missing = rf.missing_level_notes()
     for sentence in missing:
         log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
-    note = " ".join([note, *missing]).strip()
+    note = " ".join([note, *missing, *([earlier] if earlier else [])]).strip()
     # published only while production is still what this run read (none: it forecast with the champion)
-    guard = registry.publishing(src.name, production.version if which == "the production model" else None)
+    guard = registry.publishing(src.name, read_production)
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
                                 model_version=production.version, note=note, guard=guard)
     record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out

@@ -57,6 +57,7 @@ from flowcast.flows.retrain_scoring import Bounds, Scored, backtest_data, nothin
 from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
+from flowcast.timekeys import storage_naive
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -283,7 +284,8 @@ def retrain_flow(
         max_steps: training steps of each network. Empty: the configured model.max_steps.
         promote: put the winner in production when it beats the production model. Off: the
             production pointer is left alone (backfills of past dates): this run's best candidate
-            is registered, noted as the dataset's last champion and published.
+            is registered, noted as the dataset's last champion and published. A run whose as_of lies
+            before the production model's training data ended leaves it alone too.
         refit_all: also retrain and register every network cell on all data, not only the winner's.
         config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
         home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
@@ -330,6 +332,14 @@ def retrain_flow(
     ev = settings.evaluation
     registry = open_registry(settings)
     started_from = _production_model(registry, name_of_data, log) if promote else None
+    if started_from is not None and started_from.as_of and storage_naive(started_from.as_of) > storage_naive(as_of):
+        # a model that saw this as_of's future is no candidate for it (published, it would forecast from actuals after
+        # as_of), and a model of older data does not replace it: production is left alone, as a backfill's retrain does
+        log.warning(f"The production model {started_from.version} was trained on data up to "
+                    f"{storage_naive(started_from.as_of):%Y-%m-%d %H:%M} UTC, after this run's as_of: it is neither a "
+                    "candidate for this as_of nor replaced by this run's models; production is left alone and this "
+                    "run publishes its own best model")
+        started_from, promote = None, False
     expected = started_from.version if started_from is not None else None
 
     # -- every candidate backtested on the same windows, the production model scored fairly, the decision

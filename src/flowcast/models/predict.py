@@ -53,6 +53,26 @@ def _model_statics(td: TrainingData, want: list[str], artifact: ModelArtifact) -
     return replace(td, static=static, meta=replace(td.meta, static_cols=want))
 
 
+def _model_scaling(td: TrainingData, data: dict) -> TrainingData:
+    """`td` with its per-series scalers fitted the way the network's training data had them (`scaler`, `log1p`
+    recorded in the model): data prepared with other settings (a configuration edited since the retrain) would
+    feed it inputs on another scale. The log1p decision stays per series (off where a value is negative), and the
+    span is `td`'s (all but the last val_size rows), as preprocessing fits it. A network saved before its scaling
+    was recorded keeps `td`'s."""
+    from dataclasses import replace
+
+    from flowcast.data.training_data import fit_scalers_per_series
+
+    scaler = data.get("scaler")
+    log1p = bool(data.get("log1p", False))
+    if scaler is None or (td.meta.scaler == scaler and bool(td.meta.log1p) == log1p):
+        return td
+    ids: pl.Series | list[str] = (td.frame.group_by("unique_id").agg((pl.col("y").min() >= 0).alias("ok"))
+                                  .filter(pl.col("ok"))["unique_id"]) if log1p else []
+    scalers = fit_scalers_per_series(td.frame, scaler, ids, holdout=td.meta.val_size)
+    return replace(td, scalers=scalers, meta=replace(td.meta, scaler=scaler, log1p=log1p))
+
+
 def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = None,
             batch_size: int = 4096) -> pl.DataFrame:
     """unique_id, ds, step (Int32 1..h), y_hat (Float64) [+ quantile columns], original scale."""
@@ -72,6 +92,7 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
         if have != want:
             raise TrainingError(f"data {kind} {have} differ from the model's {want} ({artifact.path})")
     td = _model_statics(td, list(data.get("static_cols", [])), artifact)
+    td = _model_scaling(td, data)
     stats = CovStats(**data["cov_stats"])
     packed = pack(td, stats, horizon=h_model)
     L = module.eval_lookback

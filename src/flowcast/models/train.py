@@ -215,6 +215,7 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
         "future_cols": list(meta.future_cols), "past_cols": list(meta.past_cols),
         "static_cols": list(meta.static_cols), "freq": meta.freq, "cov_stats": stats.as_dict(),
         "window_short": cfg.window_short,
+        "scaler": meta.scaler, "log1p": bool(meta.log1p),  # the target's scaling its inputs had (predict repeats it)
     }
     module = RNNForecaster(
         cell=cell, n_past=len(meta.past_cols), n_future=len(meta.future_cols), n_static=len(meta.static_cols),
