@@ -248,22 +248,3 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
         "and no network was trained (model.cells is empty).")
     assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
-
-
-def test_a_horizon_longer_than_the_calibrated_one_publishes_no_uncalibrated_interval():
-    """Regression: `flowcast forecast --horizon 9` with a statistical model calibrated on a 6-step backtest gave steps
-    7-9 the 6th step's widths (the step was clipped to the calibrated ones) and published them as 80/95% intervals,
-    which nothing had calibrated (widths grow with the step: those covered less). Steps beyond the calibration have
-    no width: the level is left out, and the run says why."""
-    td = make_td(horizon=6)
-    growing = {**CAL, "q": {"80": [0.5 * k for k in range(1, 7)], "95": [1.0 * k for k in range(1, 7)]}}
-    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
-               weights=[1.0], intervals={"theta": growing})
-    six = forecast_detailed(r, td, 6)
-    assert six.frame[INTERVAL_COLUMNS].null_count().row(0) == (0, 0, 0, 0) and not six.missing_level_notes()
-    nine = forecast_detailed(r, td, 9)
-    assert nine.frame.height == td.n_series * 9 and nine.frame["y_hat"].is_finite().all()
-    assert nine.frame[INTERVAL_COLUMNS].null_count().row(0) == (td.n_series * 9,) * 4
-    assert nine.missing_level_notes() == [
-        f"theta publishes no {lv}% interval: it was calibrated for 6 horizon steps and this forecast has 9." for lv in (80, 95)]
-    assert check_forecasts(nine.frame, expected_ids=td.ids, horizon=9, fallbacks=nine.fallbacks).ok

@@ -252,10 +252,8 @@ def calibration_rows(scored: pl.DataFrame, oldest_only: bool) -> pl.DataFrame:
 
 
 def _width_expr(q: list[Any]) -> pl.Expr:
-    """The calibrated width of each row's step; null for a step beyond the calibrated ones (a forecast
-    longer than the backtest's horizon: nothing calibrated it, and widths grow with the step)."""
-    return pl.col("step").cast(pl.Int64).clip(lower_bound=1).replace_strict(
-        list(range(1, len(q) + 1)), [float(v) for v in q], default=None, return_dtype=pl.Float64)
+    return pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
+        list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64)
 
 
 def apply_intervals(
@@ -295,14 +293,12 @@ def apply_intervals(
             lo, hi = pl.col(ql) - width, pl.col(qh) + width
         else:
             lo, hi = pl.col("y_hat") - width, pl.col("y_hat") + width
-        # (min/max_horizontal skip nulls: a row without a width keeps null bounds, not y_hat)
-        out = out.with_columns(pl.when(lo.is_not_null()).then(pl.min_horizontal(lo, pl.col("y_hat"))).alias(lo_c),
-                               pl.when(hi.is_not_null()).then(pl.max_horizontal(hi, pl.col("y_hat"))).alias(hi_c))
+        out = out.with_columns(pl.min_horizontal(lo, pl.col("y_hat")).alias(lo_c),
+                               pl.max_horizontal(hi, pl.col("y_hat")).alias(hi_c))
         made.append((lo_c, hi_c))
     # nested: a wider level's interval contains every narrower one
     for (lo_a, hi_a), (lo_b, hi_b) in itertools.pairwise(made):
-        out = out.with_columns(pl.when(pl.col(lo_b).is_not_null()).then(pl.min_horizontal(lo_a, lo_b)).alias(lo_b),
-                               pl.when(pl.col(hi_b).is_not_null()).then(pl.max_horizontal(hi_a, hi_b)).alias(hi_b))
+        out = out.with_columns(pl.min_horizontal(lo_a, lo_b).alias(lo_b), pl.max_horizontal(hi_a, hi_b).alias(hi_b))
     y_min, y_max = bounds
     for cols in made:
         exprs = []

@@ -381,13 +381,7 @@ class RecipeForecast:
             start = f" publishes no {lv}% interval"
             said = next(((name, n) for name in names for n in calibration_notes(self.recipe.intervals.get(name), name)
                          if n.startswith(name + start)), None)
-            steps = max((len((c or {}).get("q", {}).get(str(lv)) or []) for c in self.recipe.intervals.values()),
-                        default=0)
-            longest = int(self.frame["step"].max() or 0)  # type: ignore[arg-type]
-            if said is None and 0 < steps < longest:
-                notes.append(f"{self.recipe.name}{start}: it was calibrated for {steps} horizon steps and this "
-                             f"forecast has {longest}.")
-            elif said is None:
+            if said is None:
                 notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
             elif said[0] == self.recipe.name:
                 notes.append(said[1])
