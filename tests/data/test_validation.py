@@ -136,6 +136,16 @@ def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     assert r.valid["ds"].to_list() == [datetime(2020, 1, 1), datetime(2020, 2, 1)]
 
 
+def test_a_weekly_series_on_another_weekday_is_told_which_weekday_the_grid_uses(write_csv):
+    """Weekly series on different weekdays: the reason names the weekday of the source's grid (the
+    one most of its weeks fall on) and its anchored name, not only the row's own weekday."""
+    sundays = "".join(f"2024-01-{d:02d},a,{d}\n" for d in (7, 14, 21))
+    p = write_csv("date,id,val\n" + sundays + "2024-01-08,b,1\n2024-01-15,b,2\n")
+    r = run_validate(p, freq="1w")
+    assert quarantined(r)[0] == (3, "off_grid", "time '2024-01-08' is a Monday, not a Sunday, the weekday that "
+                                              "most of this source's weeks fall on (its grid is W-SUN)")
+
+
 def test_weekend_dates_of_a_business_day_source_are_quarantined(write_csv):
     """freq '1b': Monday to Friday. A Saturday or Sunday is off the grid and named with its weekday; a
     weekday row with a time of day is that date (as at '1d'), aggregated or not."""

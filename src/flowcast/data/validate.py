@@ -40,9 +40,11 @@ from flowcast.data.schemas import (
     HEADER_REPEATED,
     RAW_PREFIX,
     ROW,
+    WEEK_ANCHOR,
     MappedObservations,
     Observations,
     row_checks,
+    weekly_anchor,
 )
 from flowcast.data.sources import Ingested, file_format, first_invalid_utf8, local_times, planned_row
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -397,6 +399,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     except (pa.errors.SchemaError, pa.errors.SchemaErrors) as exc:
         raise DataValidationError(f"{ingested.label}: mapped columns do not match the contract: {exc}") from exc
     _, unit = parse_freq(source.freq)
+    weekly = source.freq == "1w" and source.aggregate == "none"
     checks = row_checks(
         time_col=source.time_col,
         target_col=source.target_col,
@@ -406,7 +409,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         freq=source.freq,
         # rows finer than freq are combined into their period (aggregate), not off the grid
         subdaily=unit in _SUBDAILY and source.aggregate == "none",
-        weekly=source.freq == "1w" and source.aggregate == "none",
+        weekly=weekly,
         # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
         period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
         business=is_business(source.freq),  # aggregated or not, a weekend date is not a period of '1b'
@@ -461,6 +464,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
+    if failed is not None and weekly:  # the off-grid reason names the grid's weekday
+        failed = failed.with_columns(pl.lit(flagged.select(weekly_anchor()).item(), pl.Int8).alias(WEEK_ANCHOR))
     agg: dict[str, int] = {}
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
         valid, agg = aggregate_periods(flagged, source, cols)
