@@ -403,6 +403,22 @@ def test_failure_message_shows_an_example_row(write_csv):
         enforce_thresholds(r, ValidationConfig())
 
 
+def test_a_file_appended_to_itself_is_said_to_be(write_csv):
+    """Every row an exact repeat of an earlier one (the file appended to itself): the threshold's
+    error says so, not only 'repeat of an earlier row' and the aggregate/freq hint."""
+    body = "2020-01-01,a,1\n2020-01-02,a,2\n2020-01-01,b,5\n2020-01-02,b,6\n"
+    r = run_validate(write_csv(HEADER + body + body))
+    assert r.report.checks == {"duplicate_row": 4}
+    with pytest.raises(DataValidationError, match=r"4 of 8 rows quarantined .*repeat of an earlier row.* \(the file "
+                                                  r"looks appended twice \(every row repeated\): remove the second "
+                                                  r"copy\)"):
+        enforce_thresholds(r, ValidationConfig())
+    once = run_validate(write_csv(HEADER + body + "2020-01-02,a,2\n2020-01-02,b,6\n", name="once.csv"))
+    with pytest.raises(DataValidationError) as err:  # a few repeats: not a second copy
+        enforce_thresholds(once, ValidationConfig(quarantine_threshold=0.2))
+    assert "appended twice" not in str(err.value)
+
+
 def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
     """Regression: 'e.g. source_row 90: repeat of an earlier row' sent a reader of the file to line 90, two lines
     before the row: source_row counts data rows from 0, an editor and a spreadsheet count lines from 1 with the

@@ -556,9 +556,13 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
 def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     """The likely cause of duplicate (unique_id, ds) rows: no id column declared (every row is one
-    series), or data finer than `freq` without `aggregate`."""
+    series), or data finer than `freq` without `aggregate`; or, when (nearly) every quarantined row
+    is an exact repeat and (nearly) every valid row has one, a file appended to itself."""
     if not (report.checks.get("duplicate_conflict") or report.checks.get("duplicate_row")):
         return ""
+    repeats = report.checks.get("duplicate_row", 0)
+    if repeats >= 0.95 * report.rows_quarantined and repeats >= 0.95 * report.rows_valid:
+        return " (the file looks appended twice (every row repeated): remove the second copy)"
     if not source.id_cols:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
