@@ -156,3 +156,39 @@ def test_a_flow_parameter_keeps_a_date_alone_for_the_source_to_read():
         assert is_date_only(got), (fl.name, got)
         got = fl.validate_parameters({**params, name: "2021-06-30T09:00"})[name]
         assert as_instant(got) == datetime(2021, 6, 30, 9, tzinfo=UTC), (fl.name, got)
+
+
+def test_the_old_key_of_a_date_alone_is_midnight_utc_of_that_local_date():
+    """A date alone used to be midnight UTC; now it is the source's local midnight: a run keyed by a
+    local midnight names the old key of its date (a home may have published under it), others none."""
+    from flowcast.timekeys import old_date_key
+
+    ny = as_instant("2021-06-30", "America/New_York")
+    assert old_date_key(ny, "America/New_York") == datetime(2021, 6, 30)
+    tokyo = as_instant("2021-06-30", "Asia/Tokyo")  # 29 June 15:00 UTC
+    assert old_date_key(tokyo, "Asia/Tokyo") == datetime(2021, 6, 30)
+    assert old_date_key(as_instant("2021-06-30"), None) is None  # UTC: one key, as before
+    assert old_date_key(as_instant("2021-06-30T09:00"), "America/New_York") is None  # a time: not a date alone
+
+
+def test_a_publish_under_the_old_key_of_the_same_date_is_named(tmp_path):
+    """A home that published a New York source for '2021-06-30' under the old key (midnight UTC) gets a
+    second as_of for that date from a run keyed by its local midnight: the run's warning names both."""
+    import polars as pl
+
+    from flowcast.config import SourceConfig, load_settings
+    from flowcast.flows.common import old_key_published
+    from flowcast.store import open_store
+
+    settings = load_settings(home=tmp_path / "home")
+    source = SourceConfig(name="sales", path=str(tmp_path / "s.csv"), id_cols=["id"], time_col="date",
+                          target_col="val", freq="1d", tz="America/New_York")
+    new = as_instant("2021-06-30", source.tz)
+    assert old_key_published(settings, source, new) is None  # nothing published
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2021, 7, 1)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    open_store(settings).publish(fc, dataset="sales", as_of=datetime(2021, 6, 30), model="naive", model_version=None,
+                                 run_id="old", created_at=datetime(2021, 6, 30, 1))
+    said = old_key_published(settings, source, new)
+    assert said is not None and "keyed 2021-06-30T00:00 UTC" in said and "(this run's 2021-06-30T04:00 UTC)" in said
+    assert old_key_published(settings, source, as_instant("2021-07-01", source.tz)) is None  # another date

@@ -816,23 +816,35 @@ class ModelRegistry:
         return mv
 
     @contextlib.contextmanager
-    def publishing(self, dataset: str, expected: str | None) -> Iterator[None]:
+    def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
+                   at: datetime | None = None) -> Iterator[None]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
         `dataset` is no longer `expected` (another run or a person promoted, rolled back or
         withdrew meanwhile). No pointer moves until the block ends, so forecasts land only while
         the model that made them is in production, and two runs' check-then-publish never
-        interleave. Nothing in the block may take this registry's lock again (it would wait for itself)."""
+        interleave. Nothing in the block may take this registry's lock again (it would wait for itself).
+        `promoted`: the run promoted `expected` itself; when it lost, its promotion, still in the
+        stack under the later one, is taken out (a `retract` event), so a rollback never puts back
+        a model whose forecasts were never published."""
         with self._lock():
             ptr = self._pointer_locked()
-            stack = ptr["datasets"].get(dataset, {}).get("stack") or []
+            ent = ptr["datasets"].get(dataset, {})
+            stack = ent.get("stack") or []
             now = stack[-1] if stack else None
             if now != expected:
+                retracted = ""
+                if promoted and expected is not None and expected in stack[:-1]:
+                    del stack[len(stack) - 2 - stack[-2::-1].index(expected)]  # its own promotion: the last one
+                    ent["events"].append({"action": "retract", "version": expected, "previous": None, "at": _iso(at),
+                                          "reason": f"promoted, but production moved to {now} before it published"})
+                    self._write_pointer(ptr)
+                    retracted = f"; {expected} was taken out of the production stack (a rollback skips it)"
                 raise ProductionMovedError(
                     f"production of {dataset} moved before this run published: it decided on "
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
-                    f"published (run again to compare against the new production model)")
+                    f"published{retracted} (run again to compare against the new production model)")
             yield
 
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",

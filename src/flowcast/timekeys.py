@@ -92,6 +92,19 @@ def day_start(day: date, tz: str | None) -> datetime:
     return min(on_day or starts)
 
 
+def old_date_key(as_of: datetime, tz: str | None) -> datetime | None:
+    """The key a date alone had before it meant the source's local midnight: midnight UTC of that
+    date (naive UTC, as stores keep it), when `as_of` is a local midnight of a zone other than UTC
+    (a date alone's key now) and the two differ; else None."""
+    if tz in (None, "UTC"):
+        return None
+    local = as_instant(as_of).astimezone(ZoneInfo(tz))
+    if day_start(local.date(), tz) != as_instant(as_of):
+        return None
+    old = datetime.combine(local.date(), time(0))
+    return old if old != storage_naive(as_of) else None
+
+
 @overload
 def storage_naive(value: None) -> None: ...
 @overload

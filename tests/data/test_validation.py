@@ -136,6 +136,16 @@ def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     assert r.valid["ds"].to_list() == [datetime(2020, 1, 1), datetime(2020, 2, 1)]
 
 
+def test_a_weekly_series_on_another_weekday_is_told_which_weekday_the_grid_uses(write_csv):
+    """Weekly series on different weekdays: the reason names the weekday of the source's grid (the
+    one most of its weeks fall on) and its anchored name, not only the row's own weekday."""
+    sundays = "".join(f"2024-01-{d:02d},a,{d}\n" for d in (7, 14, 21))
+    p = write_csv("date,id,val\n" + sundays + "2024-01-08,b,1\n2024-01-15,b,2\n")
+    r = run_validate(p, freq="1w")
+    said = "time '2024-01-08' is a Monday, not a Sunday, the weekday that most of this source's weeks fall on"
+    assert quarantined(r)[0] == (3, "off_grid", said + " (its grid is W-SUN)")
+
+
 def test_weekend_dates_of_a_business_day_source_are_quarantined(write_csv):
     """freq '1b': Monday to Friday. A Saturday or Sunday is off the grid and named with its weekday; a
     weekday row with a time of day is that date (as at '1d'), aggregated or not."""
@@ -391,6 +401,22 @@ def test_failure_message_shows_an_example_row(write_csv):
     with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
                                                   r"val '1,001.0' is not a number \(thousands separators"):
         enforce_thresholds(r, ValidationConfig())
+
+
+def test_a_file_appended_to_itself_is_said_to_be(write_csv):
+    """Every row an exact repeat of an earlier one (the file appended to itself): the threshold's
+    error says so, not only 'repeat of an earlier row' and the aggregate/freq hint."""
+    body = "2020-01-01,a,1\n2020-01-02,a,2\n2020-01-01,b,5\n2020-01-02,b,6\n"
+    r = run_validate(write_csv(HEADER + body + body))
+    assert r.report.checks == {"duplicate_row": 4}
+    with pytest.raises(DataValidationError, match=r"4 of 8 rows quarantined .*repeat of an earlier row.* \(the file "
+                                                  r"looks appended twice \(every row repeated\): remove the second "
+                                                  r"copy\)"):
+        enforce_thresholds(r, ValidationConfig())
+    once = run_validate(write_csv(HEADER + body + "2020-01-02,a,2\n2020-01-02,b,6\n", name="once.csv"))
+    with pytest.raises(DataValidationError) as err:  # a few repeats: not a second copy
+        enforce_thresholds(once, ValidationConfig(quarantine_threshold=0.2))
+    assert "appended twice" not in str(err.value)
 
 
 def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):

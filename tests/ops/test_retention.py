@@ -258,3 +258,31 @@ def test_versions_that_made_forecasts_still_published_stay_and_gc_says_why(home)
         in out["kept"]
     assert {v.version for v in reg.list()} >= {"gru-v3"} and "gru-v1" not in {v.version for v in reg.list()}
     assert open_store(settings).as_ofs("sales") == [datetime(2023, 9, 1)]
+
+
+def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):
+    """Regression: gc removed model versions before the --forecasts-before deletions; when one
+    failed, the forecasts it left published named a version that was already gone. Forecasts go
+    first, versions only after their forecasts' deletion succeeded."""
+    import polars as pl
+
+    from flowcast.errors import PublishError
+    from flowcast.store import open_store
+    from flowcast.store.parquet import partition_name
+
+    settings = _settings(home, keep_versions=1)
+    store = open_store(settings)
+    for a in (datetime(2023, 6, 1), datetime(2023, 7, 1)):
+        fc = pl.DataFrame({"unique_id": ["a", "a"], "ds": [a + timedelta(days=31), a + timedelta(days=62)],
+                           "step": [1, 2], "y_hat": [1.0, 2.0]}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r", created_at=NOW)
+    items = plan(settings, NOW, forecasts_before=datetime(2023, 8, 1), dataset="sales")
+    assert "gru-v1" in {i.version for i in items if i.kind == "model"}
+    # the second deletion cannot take its writer lock (a folder where the lock file goes)
+    lock = home / "warehouse" / ".locks" / f"forecasts.dataset=sales.{partition_name(datetime(2023, 7, 1))}.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir(parents=True)
+    with pytest.raises(PublishError, match="could not open the writer lock"):
+        execute(settings, items)
+    assert open_store(settings).as_ofs("sales") == [datetime(2023, 7, 1)]
+    assert "gru-v1" in {v.version for v in ModelRegistry(home / "models").list()}

@@ -94,3 +94,19 @@ def test_concurrent_runs_leave_the_production_models_forecasts_published(tmp_pat
     held = backend.reopen().read(dataset=DS, as_of=AS_OF)
     assert held.height == 6 and set(held["model_version"]) == {reg.production(DS).version}
     assert held["run_id"].n_unique() == 1 and not held.select("unique_id", "ds").is_duplicated().any()
+
+
+def test_a_promoted_run_that_lost_the_publish_takes_its_promotion_out_of_the_stack(tmp_path):
+    """Run A promoted W, run B promoted X over it before A published: A publishes nothing, and a
+    rollback from X puts back the model before W (W never published forecasts)."""
+    reg = ModelRegistry(tmp_path / "models")
+    before, w, x = _statistical(reg, "before"), _statistical(reg, "w"), _statistical(reg, "x")
+    reg.promote(before)
+    reg.promote(w, expected=before)  # run A's promotion
+    reg.promote(x, expected=w)  # run B's, before A published
+    with pytest.raises(ProductionMovedError, match=f"{w} was taken out of the production stack"), \
+            reg.publishing(DS, w, promoted=True):
+        pytest.fail("published although production moved")
+    assert reg.production(DS).version == x
+    assert [e["action"] for e in reg.history(DS)][-1] == "retract"
+    assert reg.rollback(dataset=DS).version == before

@@ -71,6 +71,15 @@ class RowCheck:
     description: str
 
 
+WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday), on its failing rows
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def weekly_anchor() -> pl.Expr:
+    """The weekday of a weekly source's grid: the most common one among its parsed times."""
+    return pl.col("ds").dt.weekday().drop_nulls().mode().min()
+
+
 HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
 
 
@@ -235,14 +244,17 @@ def row_checks(
             )
         )
     if weekly:  # one weekday for the whole source: the most common one among parsed times
-        anchor = pl.col("ds").dt.weekday().drop_nulls().mode().min()
+        anchor = pl.col(WEEK_ANCHOR)  # reasons are built on the failing rows alone: validate joins it onto them
         checks.append(
             RowCheck(
                 "off_grid",
-                pl.col("ds").dt.weekday() != anchor,
-                pl.format(  # (reasons are built on the failing rows alone: the anchor cannot be named here)
-                    "time '{}' is a {}, not the weekday that most of this source's weeks fall on",
-                    pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
+                pl.col("ds").dt.weekday() != weekly_anchor(),
+                pl.format(
+                    "time '{}' is a {}, not a {}, the weekday that most of this source's weeks fall on (its grid "
+                    "is W-{})", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
+                    anchor.replace_strict(dict(enumerate(_WEEKDAYS, start=1)), return_dtype=pl.Utf8),
+                    anchor.replace_strict({i: d[:3].upper() for i, d in enumerate(_WEEKDAYS, start=1)},
+                                          return_dtype=pl.Utf8),
                 ),
                 "a weekly timestamp on another weekday than the source's",
             )

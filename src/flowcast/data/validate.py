@@ -40,9 +40,11 @@ from flowcast.data.schemas import (
     HEADER_REPEATED,
     RAW_PREFIX,
     ROW,
+    WEEK_ANCHOR,
     MappedObservations,
     Observations,
     row_checks,
+    weekly_anchor,
 )
 from flowcast.data.sources import Ingested, file_format, first_invalid_utf8, local_times, planned_row
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -397,6 +399,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     except (pa.errors.SchemaError, pa.errors.SchemaErrors) as exc:
         raise DataValidationError(f"{ingested.label}: mapped columns do not match the contract: {exc}") from exc
     _, unit = parse_freq(source.freq)
+    weekly = source.freq == "1w" and source.aggregate == "none"
     checks = row_checks(
         time_col=source.time_col,
         target_col=source.target_col,
@@ -406,7 +409,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         freq=source.freq,
         # rows finer than freq are combined into their period (aggregate), not off the grid
         subdaily=unit in _SUBDAILY and source.aggregate == "none",
-        weekly=source.freq == "1w" and source.aggregate == "none",
+        weekly=weekly,
         # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
         period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
         business=is_business(source.freq),  # aggregated or not, a weekend date is not a period of '1b'
@@ -461,6 +464,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
+    if failed is not None and weekly:  # the off-grid reason names the grid's weekday
+        failed = failed.with_columns(pl.lit(flagged.select(weekly_anchor()).item(), pl.Int8).alias(WEEK_ANCHOR))
     agg: dict[str, int] = {}
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
         valid, agg = aggregate_periods(flagged, source, cols)
@@ -551,9 +556,13 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
 def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     """The likely cause of duplicate (unique_id, ds) rows: no id column declared (every row is one
-    series), or data finer than `freq` without `aggregate`."""
+    series), or data finer than `freq` without `aggregate`; or, when (nearly) every quarantined row
+    is an exact repeat and (nearly) every valid row has one, a file appended to itself."""
     if not (report.checks.get("duplicate_conflict") or report.checks.get("duplicate_row")):
         return ""
+    repeats = report.checks.get("duplicate_row", 0)
+    if repeats >= 0.95 * report.rows_quarantined and repeats >= 0.95 * report.rows_valid:
+        return " (the file looks appended twice (every row repeated): remove the second copy)"
     if not source.id_cols:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "

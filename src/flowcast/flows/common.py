@@ -449,6 +449,8 @@ def publish_forecasts(
     )
     for warning in receipt.notes:
         log.warning(warning)
+    if (old := old_key_published(settings, data.source, as_of)) is not None:
+        log.warning(old)
     from flowcast.store.registry_index import sync_if_postgres
 
     try:  # the registry's production pointers and versions, mirrored beside the forecasts
@@ -458,6 +460,25 @@ def publish_forecasts(
     except FlowcastError as exc:  # a mirror: the forecasts are published and the registry is intact
         log.warning(f"The registry index on PostgreSQL could not be updated: {exc}")
     return receipt
+
+
+def old_key_published(settings: Settings, source: SourceConfig, as_of: datetime) -> str | None:
+    """A sentence when the store has a publish of `source` under the key its date alone had before
+    it meant the source's local midnight (midnight UTC of that date): two as_of for one date."""
+    from flowcast.store import open_store
+    from flowcast.timekeys import old_date_key
+
+    old = old_date_key(as_of, source.tz)
+    try:
+        if old is None or old not in open_store(settings).as_ofs(source.name):
+            return None
+    except (OSError, FlowcastError):  # a courtesy: the forecasts are published
+        return None
+    return (f"{source.name} also has a publish keyed {old:%Y-%m-%dT%H:%M} UTC, the key a date alone "
+            f"({old:%Y-%m-%d}) had before it meant the midnight that day starts at in {source.tz} (this run's "
+            f"{storage_naive(as_of):%Y-%m-%dT%H:%M} UTC): two as_of for one date; remove the old partition "
+            f"{old:%Y-%m-%dT%H:%M} (no command removes one as_of alone: `flowcast gc --forecasts-before` removes "
+            "every as_of before a date)")
 
 
 def plot_context(data: LoadedData, forecasts: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame | None]:

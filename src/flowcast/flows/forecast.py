@@ -73,7 +73,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
         return model, None
     events = registry.history(dataset)
     dropped = {e.get("previous") for e in events if e.get("action") == "rollback"} | {
-        e.get("version") for e in events if e.get("action") == "withdraw"}
+        e.get("version") for e in events if e.get("action") in ("withdraw", "retract")}
     best = None
     for name in dict.fromkeys(e.get("version") for e in events if e.get("action") in ("promote", "champion")):
         if not name or name in dropped or name == model.version:

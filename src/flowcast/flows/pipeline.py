@@ -413,12 +413,13 @@ def retrain_flow(
     _fault("flow:before_publish")  # promoted (or not), nothing published
     # published only while production is what this run decided on (its winner, or the model it kept),
     # checked and published under the registry's lock: no promotion in between
-    guard = registry.publishing(name_of_data, version.version if promoted else expected) if promote else None
+    guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
+                                 at=started) if promote else None)
     try:
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=" ".join(notes), guard=guard)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
-        raise  # publishes; this run's winner stays registered, out of production
+        raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
     except Exception as exc:
         if promoted:  # production must not point at a model whose forecasts were never published
             _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)

@@ -262,10 +262,12 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
 
 def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     """Remove what `plan` listed; returns what was removed. A model that became protected since
-    the plan is skipped (RegistryError from the registry's own check), everything else goes."""
+    the plan is skipped (RegistryError from the registry's own check), everything else goes.
+    Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
+    so a failed forecast deletion (its error raised) stops gc before any version is removed."""
     from flowcast.shared import open_registry
 
-    items = list(items)
+    items = sorted(items, key=lambda i: i.kind != "forecast")  # stable: the rest in the plan's order
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     done = []
