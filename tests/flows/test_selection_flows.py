@@ -114,6 +114,18 @@ def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
     assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], naive])
 
 
+def _promote_after(monkeypatch, module, name: str, home: str, version: str) -> None:
+    """Another run promotes `version` right after this run's `module.name` (its decision made)."""
+    real = getattr(module, name)
+
+    def meanwhile(*a, **k):
+        out = real(*a, **k)
+        ModelRegistry(Path(home) / "models").promote(version, reason="another run, meanwhile")
+        return out
+
+    monkeypatch.setattr(module, name, meanwhile)
+
+
 def test_a_run_that_keeps_production_publishes_nothing_when_another_run_promoted_meanwhile(flow_kwargs, monkeypatch):
     """Regression: two runs of one as_of; the other promoted while this one decided to keep the
     production model it started from: this one published that old model's forecasts over the
@@ -126,14 +138,7 @@ def test_a_run_that_keeps_production_publishes_nothing_when_another_run_promoted
     other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
                          recipe={"components": [{"type": "statistical", "model": "naive"}]},
                          created_at=datetime(2024, 1, 1)).version
-    real = pipeline.tasks.forecast_task
-
-    def meanwhile(*a, **k):
-        out = real(*a, **k)
-        ModelRegistry(Path(kw["home"]) / "models").promote(other, reason="another run, meanwhile")
-        return out
-
-    monkeypatch.setattr(pipeline.tasks, "forecast_task", meanwhile)
+    _promote_after(monkeypatch, pipeline.tasks, "forecast_task", kw["home"], other)
     with pytest.raises(ProductionMovedError, match=f"started from {first['model_version']} and is now {other}; this "
                                                    f"run, which left {first['model_version']} in production, "
                                                    "registers and publishes nothing"):
@@ -141,18 +146,6 @@ def test_a_run_that_keeps_production_publishes_nothing_when_another_run_promoted
     store = EmbeddedStore(Path(kw["home"]) / "warehouse")
     assert set(store.read(dataset="tiny", as_of=datetime(2019, 3, 1))["model_version"]) == {first["model_version"]}
     assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], other])
-
-
-def _promote_after(monkeypatch, module, name: str, home: str, version: str) -> None:
-    """Another run promotes `version` right after this run's `module.name` (its decision made)."""
-    real = getattr(module, name)
-
-    def meanwhile(*a, **k):
-        out = real(*a, **k)
-        ModelRegistry(Path(home) / "models").promote(version, reason="another run, meanwhile")
-        return out
-
-    monkeypatch.setattr(module, name, meanwhile)
 
 
 @pytest.mark.parametrize("keeps", [True, False])
