@@ -114,6 +114,19 @@ def test_promotion_is_a_compare_and_swap(flow_kwargs, monkeypatch):
     assert sorted(v.version for v in reg.list()) == sorted([first["model_version"], naive])
 
 
+def _retrained_and_another(kw: dict) -> tuple[dict, ModelRegistry, str]:
+    """(a retrain's result as of 2019-03-01 (its winner in production), the registry, another
+    registered version (naive) that a concurrent run can promote)."""
+    from flowcast.flows import retrain_flow
+
+    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
+                         created_at=datetime(2024, 1, 1)).version
+    return first, reg, other
+
+
 def _promote_after(monkeypatch, module, name: str, home: str, version: str) -> None:
     """Another run promotes `version` right after this run's `module.name` (its decision made)."""
     real = getattr(module, name)
@@ -133,11 +146,7 @@ def test_a_run_that_keeps_production_publishes_nothing_when_another_run_promoted
     from flowcast.flows import pipeline, retrain_flow
 
     kw = _with(flow_kwargs, STATS_ONLY)
-    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
-    reg = ModelRegistry(Path(kw["home"]) / "models")
-    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
-                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
-                         created_at=datetime(2024, 1, 1)).version
+    first, reg, other = _retrained_and_another(kw)
     _promote_after(monkeypatch, pipeline.tasks, "forecast_task", kw["home"], other)
     with pytest.raises(ProductionMovedError, match=f"started from {first['model_version']} and is now {other}; this "
                                                    f"run, which left {first['model_version']} in production, "
@@ -157,11 +166,7 @@ def test_a_run_publishes_nothing_when_production_moved_after_its_decision(flow_k
     from flowcast.flows import pipeline, retrain_flow
 
     kw = _with(flow_kwargs, STATS_ONLY)
-    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
-    reg = ModelRegistry(Path(kw["home"]) / "models")
-    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
-                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
-                         created_at=datetime(2024, 1, 1)).version
+    first, reg, other = _retrained_and_another(kw)
     if not keeps:  # a worse model in production: the run promotes a new winner
         reg.promote(other, reason="so that the next run replaces it")
         other = first["model_version"]
@@ -178,14 +183,10 @@ def test_a_run_publishes_nothing_when_production_moved_after_its_decision(flow_k
 
 
 def test_the_forecast_flow_publishes_nothing_when_production_moved_while_it_forecast(flow_kwargs, monkeypatch):
-    from flowcast.flows import forecast_flow, retrain_flow, tasks
+    from flowcast.flows import forecast_flow, tasks
 
     kw = _with(flow_kwargs, STATS_ONLY)
-    first = retrain_flow(as_of=datetime(2019, 3, 1), **kw)
-    reg = ModelRegistry(Path(kw["home"]) / "models")
-    other = reg.register(None, name="naive", dataset="tiny", kind="statistical",
-                         recipe={"components": [{"type": "statistical", "model": "naive"}]},
-                         created_at=datetime(2024, 1, 1)).version
+    first, _reg, other = _retrained_and_another(kw)
     _promote_after(monkeypatch, tasks, "forecast_task", kw["home"], other)
     with pytest.raises(ProductionMovedError, match=f"decided on {first['model_version']} and production is now "
                                                    f"{other}; nothing was published"):
