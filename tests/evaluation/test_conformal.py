@@ -270,3 +270,35 @@ def test_series_scale_at_a_cutoff_falls_back_on_the_level_up_to_that_cutoff():
     assert got.select("unique_id", "cutoff", "scale", "history").rows() == [("c", ds[3], 5.0, 4)]
     zeros = hist.with_columns(pl.when(pl.col("ds") <= ds[3]).then(0.0).otherwise(pl.col("y")).alias("y"))
     assert series_scale(zeros, 1, cutoffs)["scale"].to_list() == [1.0]  # all zeros up to the cutoff: 1
+
+
+@pytest.mark.parametrize(("q80", "q95"), [
+    ([0.5, 1.0, 1.5, 2.0, 2.5, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),  # widths growing with the step
+    ([1.0] * 6, [2.0] * 6),  # pooled widths (a small backtest): the same growth from step 6
+    ([-0.2] * 6, [0.3] * 6),  # a CQR correction that narrows a network's band is never narrowed further
+])
+def test_steps_beyond_the_calibrated_ones_are_widened_from_the_last_by_the_square_root_of_the_step(q80, q95):
+    """Regression: a forecast of 9 steps with widths calibrated on 6 gave steps 7-9 the 6th step's widths (the
+    step was clipped to the calibrated ones), published as calibrated. Steps 1-6 keep their own widths; step h > 6
+    gets step 6's width x sqrt(h / 6) (never narrower than step 6's), and the notes say so."""
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": q80, "95": q95}}
+    rows = pl.DataFrame({"unique_id": ["a"] * 9, "step": list(range(1, 10)), "y_hat": [100.0] * 9, "scale": [2.0] * 9})
+    got = apply_intervals(rows, cal)
+    for lv, q in ((80, q80), (95, q95)):
+        want = [*q, *(max(q[-1], q[-1] * math.sqrt(h / 6)) for h in (7, 8, 9))]
+        np.testing.assert_allclose((got[f"y_hat_hi{lv}"] - 100.0).to_numpy(), [max(w, 0.0) * 2.0 for w in want],
+                                   rtol=1e-12)
+    assert calibration_notes(cal, "theta") == []  # the forecast's horizon unknown: nothing to say
+    assert calibration_notes(cal, "theta", horizon=6) == []
+    assert calibration_notes(cal, "theta", horizon=9) == [
+        ("theta's 80%/95% intervals at steps 7-9 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6) "
+         "(the growth of a random walk's errors), not calibrated.")]
+    assert calibration_notes(cal, "theta", horizon=7)[0].startswith(
+        "theta's 80%/95% intervals at step 7 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6)")
+
+
+def test_a_level_without_an_interval_is_not_said_to_be_widened():
+    rows = _rows(2, 3, 1, [1.0, 1.0, 1.0], seed=5)  # 6 points: an 80% interval, no 95% one
+    cal = calibrate(rows, 3)
+    notes = calibration_notes(cal, "naive", horizon=5)
+    assert notes[-1].startswith("naive's 80% intervals at steps 4-5 are beyond the 3 calibrated")

@@ -179,6 +179,11 @@ def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
     # 12 backtest points (3 series x 4 steps): too few for a 95% conformal interval (19), which is left
     # out and said so (it used to be the largest error: the same as the 80% one)
     assert "y_hat_lo95" not in pub.columns and "damped publishes no 95% interval" in out["note"]
+    # steps 5-7 were never scored: widened from step 4's width (they reused it, published as calibrated)
+    assert ("damped's 80% intervals at steps 5-7 are beyond the 4 calibrated: widened from step 4 by sqrt(h/4)"
+            in out["note"]), out["note"]
+    width = pub.sort("unique_id", "step").with_columns((pl.col("y_hat_hi80") - pl.col("y_hat_lo80")).alias("w"))
+    assert (width.filter(pl.col("step") >= 4).group_by("unique_id").agg(pl.col("w").diff().min())["w"] >= 0).all()
 
 
 def test_series_of_a_single_observation_are_published_by_naive_without_a_backtest(tmp_path):
@@ -276,4 +281,6 @@ def test_a_forecast_run_says_why_a_level_is_missing_as_the_retrain_did(tmp_path)
     out = forecast_flow(as_of=as_of, source=source, home=home, overrides=overrides)
     assert out["published_rows"] == 3 * 7
     assert said in out["note"] and "a 95% conformal interval needs at least 19" in said, (said, out["note"])
-    assert "80% interval" not in out["note"]
+    assert "no 80% interval" not in out["note"]
+    # its steps beyond the backtest's 4 are widened, and a forecast run says so as the retrain did
+    assert "damped's 80% intervals at steps 5-7 are beyond the 4 calibrated" in out["note"]

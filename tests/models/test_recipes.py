@@ -248,3 +248,31 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
         "and no network was trained (model.cells is empty).")
     assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
+
+
+@pytest.mark.parametrize("kind", ["statistical", "combination"])
+def test_a_horizon_longer_than_the_calibrated_one_widens_the_steps_beyond_it_and_says_so(kind):
+    """Regression: `flowcast forecast --horizon 9` with a model calibrated on a 6-step backtest gave steps 7-9
+    the 6th step's widths (the step was clipped to the calibrated ones), published as calibrated 80/95%
+    intervals. Steps 1-6 keep their widths; steps 7-9 get step 6's x sqrt(h/6), and the forecast says so."""
+    td = make_td(horizon=6)
+    growing = {**CAL, "q": {"80": [0.5 * k for k in range(1, 7)], "95": [1.0 * k for k in range(1, 7)]}}
+    if kind == "statistical":
+        r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                   weights=[1.0], intervals={"theta": growing})
+    else:
+        r = Recipe(name="comb", kind="statistical", components=[{"type": "statistical", "model": "theta"},
+                                                             {"type": "statistical", "model": "naive"}],
+                   weights=[0.5, 0.5], intervals={"comb": growing})
+    six = forecast_detailed(r, td, 6)
+    nine = forecast_detailed(r, td, 9)
+    assert not six.widened_notes() and nine.frame[INTERVAL_COLUMNS].null_count().row(0) == (0, 0, 0, 0)
+    assert nine.frame.filter(pl.col("step") <= 6).drop("ds").equals(six.frame.drop("ds"))
+    half = nine.frame.with_columns((pl.col("y_hat_hi80") - pl.col("y_hat")).alias("w"))
+    ratio = half.pivot(on="step", index="unique_id", values="w")
+    for h in (7, 8, 9):
+        np.testing.assert_allclose((ratio[str(h)] / ratio["6"]).to_numpy(), np.sqrt(h / 6), rtol=1e-9)
+    assert nine.widened_notes() == [
+        (f"{r.name}'s 80%/95% intervals at steps 7-9 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6) "
+         "(the growth of a random walk's errors), not calibrated.")]
+    assert check_forecasts(nine.frame, expected_ids=td.ids, horizon=9, fallbacks=nine.fallbacks).ok

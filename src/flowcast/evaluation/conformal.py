@@ -30,6 +30,15 @@ the windows before k only (their points observed by k's cutoff: windows may over
 come from windows the calibration never saw. The published intervals are calibrated on every
 window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps.
 
+Steps beyond the calibrated ones. A forecast can be longer than the steps its backtest scored (`flowcast
+forecast --horizon 9` after a 6-step backtest; a retrain whose short histories let one window score 4 steps of
+7). Steps 1..H keep their calibrated widths; a step h > H gets q_H x sqrt(h / H) (`_width_expr`), never
+narrower than q_H. sqrt(h) is how a random walk's h-step error grows (its variance is h times the one-step
+one): the model the MASE scale measures errors against, and the middle ground between models whose errors level
+off (stationary ones: slower) and those whose trend error compounds (linear in h: faster). It is a convention,
+not a calibration: `calibration_notes` (given the forecast's horizon) and `beyond_note` say so in the run's
+notes. Those steps used to reuse q_H silently, published as calibrated.
+
 Few points. The conformal quantile at level L exists only with n >= `min_points(L)` scores (4 at
 80%, 19 at 95%): with fewer, ceil((n + 1) L) > n and the level's conformal interval is unbounded.
 Taking the largest score instead (as flowcast did) published a "95%" interval that covers less
@@ -203,8 +212,9 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     return out
 
 
-def calibration_notes(calibration: dict[str, Any] | None, name: str) -> list[str]:
-    """Sentences for a run's notes when `name`'s calibration had too few points (see the module)."""
+def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: int | None = None) -> list[str]:
+    """Sentences for a run's notes when `name`'s calibration had too few points (see the module), and when a
+    forecast of `horizon` steps has steps beyond the calibrated ones (widened: see `_width_expr`)."""
     cal = calibration or {}
     notes = []
     levels = [int(lv) for lv in cal.get("levels", [])]
@@ -226,7 +236,25 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str) -> list[str
         notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled: "
                      f"the backtest left {fewest} calibration points per step, fewer than the {need} "
                      f"{'an' if str(top).startswith(('8', '11', '18')) else 'a'} {top}% interval needs per step.")
+    if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
+        notes.append(beyond)
     return notes
+
+
+def beyond_note(calibration: dict[str, Any] | None, name: str, horizon: int,
+                levels: Sequence[int] | None = None) -> str | None:
+    """The sentence for a forecast of `horizon` steps longer than `name`'s calibration (of the `levels` published,
+    default every level it has widths for): which steps were widened from which (see `_width_expr`)."""
+    cal = calibration or {}
+    steps = calibrated_steps(cal)
+    widened = [int(lv) for lv in cal.get("levels", []) if (levels is None or int(lv) in levels)
+               and len(cal.get("q", {}).get(str(lv)) or []) == steps and all(v is not None for v in cal["q"][str(lv)])]
+    if not (0 < steps < horizon and widened):
+        return None
+    label = "/".join(f"{x}%" for x in widened)
+    at = f"steps {steps + 1}-{horizon}" if horizon > steps + 1 else f"step {horizon}"
+    return (f"{name}'s {label} intervals at {at} are beyond the {steps} calibrated: widened from step {steps} by "
+            f"sqrt(h/{steps}) (the growth of a random walk's errors), not calibrated.")
 
 
 def _steps_label(steps: list[int]) -> str:
@@ -251,9 +279,22 @@ def calibration_rows(scored: pl.DataFrame, oldest_only: bool) -> pl.DataFrame:
     return scored.filter(pl.col("window") == pl.col("window").min())
 
 
+def calibrated_steps(calibration: dict[str, Any] | None) -> int:
+    """The horizon steps the calibration has widths for (0: none)."""
+    qs = [q for q in (calibration or {}).get("q", {}).values() if q and all(v is not None for v in q)]
+    return max((len(q) for q in qs), default=0)
+
+
 def _width_expr(q: list[Any]) -> pl.Expr:
-    return pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
-        list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64)
+    """The calibrated width of each row's step; a step h beyond the calibrated ones (a forecast longer than the
+    backtest's horizon) gets the last calibrated width x sqrt(h / last calibrated step), never less than it (the
+    module docstring says why)."""
+    n, last = len(q), float(q[-1])
+    step = pl.col("step").cast(pl.Int64).clip(lower_bound=1)
+    own = step.clip(upper_bound=n).replace_strict(list(range(1, n + 1)), [float(v) for v in q],
+                                                  return_dtype=pl.Float64)
+    grown = pl.lit(last) * (step.cast(pl.Float64) / n).sqrt()
+    return pl.when(step > n).then(pl.max_horizontal(grown, pl.lit(last))).otherwise(own)
 
 
 def apply_intervals(

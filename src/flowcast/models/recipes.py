@@ -391,6 +391,22 @@ class RecipeForecast:
         return notes
 
 
+    def widened_notes(self) -> list[str]:
+        """The sentence for the steps of this forecast beyond those its calibration has widths for (a horizon
+        longer than the backtest's: `conformal.beyond_note`), of the levels it publishes."""
+        from flowcast.evaluation.conformal import beyond_note
+
+        if not self.recipe.intervals or self.frame.height == 0:
+            return []
+        horizon = int(self.frame["step"].max())  # type: ignore[arg-type]
+        levels = [lv for lv in INTERVAL_LEVELS if (lo := interval_cols(lv)[0]) in self.frame.columns
+                  and self.frame[lo].null_count() < self.frame.height]
+        names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
+        cal = next((c for c in (self.recipe.intervals.get(n) for n in names) if c), None)
+        note = beyond_note(cal, self.recipe.name, horizon, levels)
+        return [note] if note else []
+
+
 def _whole_levels(frame: pl.DataFrame) -> pl.DataFrame:
     """An interval level is published for every series or for none: when the calibration of one
     part's model had too few points for a level (conformal.calibration_notes: e.g. the champion's, fitted
