@@ -302,3 +302,24 @@ def test_a_level_without_an_interval_is_not_said_to_be_widened():
     cal = calibrate(rows, 3)
     notes = calibration_notes(cal, "naive", horizon=5)
     assert notes[-1].startswith("naive's 80% intervals at steps 4-5 are beyond the 3 calibrated")
+
+
+@pytest.mark.parametrize("scored_steps", [2, 4])
+def test_steps_without_a_calibration_point_after_the_last_scored_one_are_widened_not_pooled(scored_steps):
+    """Regression: steps with no calibration point took the widths pooled over the scored steps (calibrated on
+    steps 1-4 of an 8-step horizon, as the cross-calibration of a window whose only earlier window had observed
+    4 of its steps, steps 5-8 got the pooled width of steps 1-4: narrower than step 4's). The calibration ends
+    at the last scored step, and the steps after it are widened from it like any step beyond a calibration."""
+    sig = [1.0, 2.0, 3.0, 4.0][:scored_steps]
+    rows = _rows(40, scored_steps, 1, sig, seed=7)
+    cal = calibrate(rows, 8)
+    alone = calibrate(rows, scored_steps)
+    assert cal["q"] == alone["q"] and all(len(q) == scored_steps for q in cal["q"].values())
+    fresh = pl.DataFrame({"unique_id": ["a"] * 8, "step": list(range(1, 9)), "y_hat": [0.0] * 8, "scale": [1.0] * 8})
+    got = apply_intervals(fresh, cal)
+    q80 = cal["q"]["80"]
+    np.testing.assert_allclose(got["y_hat_hi80"].to_numpy(),
+                               [*q80, *(q80[-1] * math.sqrt(h / scored_steps) for h in range(scored_steps + 1, 9))])
+    assert calibration_notes(cal, "gru", horizon=8) == [
+        (f"gru's 80%/95% intervals at steps {scored_steps + 1}-8 are beyond the {scored_steps} calibrated: widened "
+         f"from step {scored_steps} by sqrt(h/{scored_steps}) (the growth of a random walk's errors), not calibrated.")]

@@ -28,7 +28,8 @@ of each training span) this took the 80% / 95% coverage of the published forecas
 `cross_calibrated` measures this honestly: the intervals of backtest window k are calibrated on
 the windows before k only (their points observed by k's cutoff: windows may overlap), so the coverage and the interval score (MSIS) the leaderboard shows
 come from windows the calibration never saw. The published intervals are calibrated on every
-window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps.
+window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps; the
+calibration ends at the last step with one (later steps are beyond it, below).
 
 Steps beyond the calibrated ones. A forecast can be longer than the steps its backtest scored (`flowcast
 forecast --horizon 9` after a 6-step backtest; a retrain whose short histories let one window score 4 steps of
@@ -186,10 +187,17 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
         out["history_edge"] = edge
         out["q_by_history"] = {}
     need = max((min_points(lv / 100) for lv in levels), default=1)  # per step, for every level alike
+    cols = [pl.col("step"), *([pl.col("history")] if edge is not None else [])]
+    by_level = {lv: scored.select(*cols, _scores(scored, lv, _mode(scored, lv)).alias("s"))
+                .filter(pl.col("s").is_finite()) for lv in levels}
+    # the calibration ends at the last step with a point: the steps after it were never scored, so they are
+    # beyond it (widened from it when applied), not given the widths pooled over the earlier steps
+    scored_steps = [int(cast(int, s["step"].max())) for s in by_level.values() if s.height]
+    if scored_steps and max(scored_steps) < horizon:
+        horizon = max(scored_steps)
     for lv in levels:
         mode = _mode(scored, lv)
-        cols = [pl.col("step"), *([pl.col("history")] if edge is not None else [])]
-        s = scored.select(*cols, _scores(scored, lv, mode).alias("s")).filter(pl.col("s").is_finite())
+        s = by_level[lv]
         per_step = _widths(s, horizon, lv / 100, need)
         points = _points(s, horizon)
         out["mode"][str(lv)] = mode
