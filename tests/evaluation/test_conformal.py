@@ -323,3 +323,30 @@ def test_steps_without_a_calibration_point_after_the_last_scored_one_are_widened
     assert calibration_notes(cal, "gru", horizon=8) == [
         (f"gru's 80%/95% intervals at steps {scored_steps + 1}-8 are beyond the {scored_steps} calibrated: widened "
          f"from step {scored_steps} by sqrt(h/{scored_steps}) (the growth of a random walk's errors), not calibrated.")]
+
+
+@pytest.mark.parametrize(("ys", "scale"), [
+    ([7.0] * 6, 0.0),  # constant: no change to scale an error by (it was the level, 7: the interval [-1.2, 15.2])
+    ([0.0] * 6, 0.0),  # all zeros (it was 1, in the data's units whatever they are: +-1.17)
+    ([3.0, 3.0], 0.0),  # two equal points are a constant history too (statsforecast's naive: zero residuals)
+    ([7.0], 7.0),  # one point says nothing about how a series moves: the level, as before
+    ([1.0, 2.0, 1.0, 2.0], 1.5),  # repeats itself at the season (m = 2) but moves: the level, as before
+    ([1.0, 2.0, 4.0], 3.0),  # its MASE scale (|4 - 1|), as before
+])
+def test_a_constant_history_has_no_scale_to_publish_widths_with(ys, scale):
+    """Regression: a series constant at 7 was published with the interval [-1.2, 15.2] (the widths, multiples of
+    a series' typical change, times its level) and an all-zero series with +-1.17 (times 1). A history that never
+    moved gets zero width at publish time (`constant=True`), as a model with no residual variance gets in
+    statsforecast or fable; the calibration's scales (at backtest cutoffs) keep the fallback."""
+    from datetime import datetime, timedelta
+
+    hist = pl.DataFrame({"unique_id": ["c"] * len(ys), "ds": [datetime(2020, 1, 1) + timedelta(days=i)
+                                                             for i in range(len(ys))], "y": ys})
+    got = series_scale(hist, 2, constant=True)
+    assert got["scale"].to_list() == [scale]
+    before = series_scale(hist, 2)["scale"][0]
+    assert before > 0 and (scale == 0 or before == scale)
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": [1.17], "95": [2.0]}}
+    rows = pl.DataFrame({"unique_id": ["c"], "step": [1], "y_hat": [ys[-1]]})
+    out = apply_intervals(rows, cal, got)
+    assert (out["y_hat_hi95"][0] - out["y_hat_lo95"][0] == 0.0) == (scale == 0.0)

@@ -266,13 +266,43 @@ def test_a_horizon_longer_than_the_calibrated_one_widens_the_steps_beyond_it_and
                    weights=[0.5, 0.5], intervals={"comb": growing})
     six = forecast_detailed(r, td, 6)
     nine = forecast_detailed(r, td, 9)
-    assert not six.widened_notes() and nine.frame[INTERVAL_COLUMNS].null_count().row(0) == (0, 0, 0, 0)
+    assert not six.interval_notes() and nine.frame[INTERVAL_COLUMNS].null_count().row(0) == (0, 0, 0, 0)
     assert nine.frame.filter(pl.col("step") <= 6).drop("ds").equals(six.frame.drop("ds"))
     half = nine.frame.with_columns((pl.col("y_hat_hi80") - pl.col("y_hat")).alias("w"))
     ratio = half.pivot(on="step", index="unique_id", values="w")
     for h in (7, 8, 9):
         np.testing.assert_allclose((ratio[str(h)] / ratio["6"]).to_numpy(), np.sqrt(h / 6), rtol=1e-9)
-    assert nine.widened_notes() == [
+    assert nine.interval_notes() == [
         (f"{r.name}'s 80%/95% intervals at steps 7-9 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6) "
          "(the growth of a random walk's errors), not calibrated.")]
     assert check_forecasts(nine.frame, expected_ids=td.ids, horizon=9, fallbacks=nine.fallbacks).ok
+
+
+def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_be():
+    """Regression: a series constant at 7 was published with the 80% interval [-1.2, 15.2] and an all-zero one
+    with [-1.17, 1.17] (the widths times the level, or times 1). They are the point forecast now (what
+    statsforecast or fable give a model without residual variance), the others keep theirs, and the run says so;
+    a declared bound still clips the rest."""
+    import dataclasses
+
+    td = make_td(n_series=4, length=30, horizon=3)
+    flat = {"s00": 7.0, "s01": 0.0}
+    y = pl.col("y")
+    for sid, v in flat.items():
+        y = pl.when(pl.col("unique_id") == sid).then(v).otherwise(y)
+    td = dataclasses.replace(td, frame=td.frame.with_columns(y.alias("y")))
+    r = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
+               weights=[1.0], intervals={"naive": {**CAL, "q": {"80": [1.17] * 3, "95": [2.0] * 3}}})
+    rf = forecast_detailed(r, td, 3, bounds=(0.0, None))
+    got = rf.frame
+    for sid, v in flat.items():
+        rows = got.filter(pl.col("unique_id") == sid)
+        assert {*rows["y_hat"], *rows["y_hat_lo80"], *rows["y_hat_hi80"], *rows["y_hat_lo95"], *rows["y_hat_hi95"]} == {v}
+    moving = got.filter(~pl.col("unique_id").is_in(list(flat)))
+    assert ((moving["y_hat_hi80"] - moving["y_hat_lo80"]) > 0).all() and (got["y_hat_lo95"] >= 0).all()
+    assert rf.constant == flat
+    assert rf.interval_notes() == [
+        ("2 series have a constant history (e.g. s00 at 7, s01 at 0): their 80%/95% intervals have no conformal "
+         "width (the point forecast, as a model without residual variance gets in statsforecast or fable): "
+         "nothing in that history measures how far it may move.")]
+    assert check_forecasts(got, expected_ids=td.ids, horizon=3, fallbacks=rf.fallbacks, bounds=(0.0, None)).ok

@@ -51,7 +51,16 @@ interval (its columns stay null). `calibrate` records both (`points`, `pooled_st
 and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen series and
 up) have far more points per step: their widths are unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
-that is 0 too).
+that is 0 too): so the calibration keeps such backtest points.
+
+Constant histories at publish time. The widths are multiples of a series' typical change; a history of two or
+more values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
+nonsense: [-1.2, 15.2] for a series at 7 (below 0 for a series never below 7), +-1.17 for zeros in whatever
+units the data has. Its published scale is 0 (`series_scale(constant=True)`): the interval is the point
+forecast (a quantile network's own band under CQR), as statsforecast and fable give a model without residual
+variance. Nothing calibrated that either, so the run's notes name such series (`RecipeForecast.interval_notes`).
+One observation is no constant history (it says nothing about how a series moves): it keeps the fallback.
+A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history.
 """
 
 from __future__ import annotations
@@ -74,10 +83,13 @@ def quantile_pair(level: int) -> tuple[float, float]:
     return round(a, 6), round(1 - a, 6)
 
 
-def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
+def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
+                 constant: bool = False) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| and then to 1 where it is zero or undefined; `history` is
-    the number of rows up to the cutoff (what the interval widths depend on)."""
+    the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
+    published forecast's scales): a history of two or more values all equal has scale 0 instead (its
+    intervals are the point forecast: see the module)."""
     scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
         pl.col("history").fill_null(0))
     if cutoffs is None:
@@ -93,14 +105,24 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
                             check_sortedness=False)
                  .select("unique_id", "cutoff", "__level").collect())
         keys = ["unique_id", "cutoff"]
+    if constant and cutoffs is not None:
+        raise ValueError("series_scale(constant=True) is for the published forecast's scales: pass no cutoffs")
+    if constant:
+        flat = insample.filter(pl.col("y").is_finite()).group_by("unique_id").agg(
+            ((pl.len() >= 2) & (pl.col("y").min() == pl.col("y").max())).alias("__flat"))
+        level = level.join(flat, on="unique_id", how="left")
+    else:
+        level = level.with_columns(pl.lit(False).alias("__flat"))
     return scale.join(level, on=keys, how="left").with_columns(
         pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
         .then(pl.col("scale"))
+        .when(pl.col("__flat").fill_null(False))
+        .then(0.0)
         .when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
         .then(pl.col("__level"))
         .otherwise(1.0)
         .alias("scale")
-    ).drop("__level")
+    ).drop("__level", "__flat")
 
 
 MIN_GROUP_POINTS = 50  # calibration points per horizon step a history group needs to be calibrated alone

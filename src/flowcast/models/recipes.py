@@ -358,6 +358,7 @@ class RecipeForecast:
     frame: pl.DataFrame
     fallbacks: pl.DataFrame
     recipe: Recipe
+    constant: dict[str, float] = field(default_factory=dict)  # series of a constant history (its value): zero width
 
     @property
     def fallback_share(self) -> float:
@@ -391,20 +392,30 @@ class RecipeForecast:
         return notes
 
 
-    def widened_notes(self) -> list[str]:
-        """The sentence for the steps of this forecast beyond those its calibration has widths for (a horizon
-        longer than the backtest's: `conformal.beyond_note`), of the levels it publishes."""
+    def interval_notes(self) -> list[str]:
+        """What the published intervals are that no calibration made: the steps of this forecast beyond those its
+        calibration has widths for (a horizon longer than the backtest's: `conformal.beyond_note`), of the
+        levels it publishes, and the series of a constant history, published with zero width."""
         from flowcast.evaluation.conformal import beyond_note
 
         if not self.recipe.intervals or self.frame.height == 0:
             return []
+        notes = []
         horizon = int(self.frame["step"].max())  # type: ignore[arg-type]
         levels = [lv for lv in INTERVAL_LEVELS if (lo := interval_cols(lv)[0]) in self.frame.columns
                   and self.frame[lo].null_count() < self.frame.height]
         names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
         cal = next((c for c in (self.recipe.intervals.get(n) for n in names) if c), None)
-        note = beyond_note(cal, self.recipe.name, horizon, levels)
-        return [note] if note else []
+        if (note := beyond_note(cal, self.recipe.name, horizon, levels)) is not None:
+            notes.append(note)
+        if self.constant and levels:
+            e_g = ", ".join(f"{u} at {y:g}" for u, y in sorted(self.constant.items())[:3])
+            n = len(self.constant)
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} a constant history (e.g. {e_g}): "
+                         f"{'its' if n == 1 else 'their'} {'/'.join(f'{lv}%' for lv in levels)} intervals have no "
+                         "conformal width (the point forecast, as a model without residual variance gets in "
+                         "statsforecast or fable): nothing in that history measures how far it may move.")
+        return notes
 
 
 def _whole_levels(frame: pl.DataFrame) -> pl.DataFrame:
@@ -471,7 +482,8 @@ def forecast_detailed(
         )
     frame = pl.concat(parts, how="diagonal_relaxed")
     m = int(season_length or td.meta.season_length)
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m)
+    # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True)
     out = []
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
         # the calibration of the method that made the rows, else of the model they were asked of
@@ -485,7 +497,10 @@ def forecast_detailed(
     result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
     fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
         schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
-    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe)
+    flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
+                .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
+                .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
+    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat)
 
 
 def _true_method(part: pl.DataFrame, name: str, td: TrainingData) -> pl.DataFrame:
