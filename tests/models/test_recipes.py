@@ -306,3 +306,30 @@ def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_
          "width (the point forecast, as a model without residual variance gets in statsforecast or fable): "
          "nothing in that history measures how far it may move.")]
     assert check_forecasts(got, expected_ids=td.ids, horizon=3, fallbacks=rf.fallbacks, bounds=(0.0, None)).ok
+
+
+@pytest.mark.parametrize(("ys", "why"), [
+    ([5.0], "1 observation"),
+    ([4.0, 6.0] * 12, "repeats itself exactly every season"),
+])
+def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(ys, why):
+    """A series whose history cannot measure its typical change (one observation; a history that repeats itself
+    exactly at the season, MASE scale 0, though it moves) gets the calibrated widths times its mean |y|: a
+    stand-in nothing calibrated, which the run said nothing about. It says so now."""
+    import dataclasses
+    from datetime import timedelta
+
+    td = make_td(n_series=3, length=30, horizon=3, period=2)
+    start = td.frame["ds"].max() - timedelta(days=31 * (len(ys) - 1))  # ends with the others
+    odd = pl.DataFrame({"unique_id": "zz", "ds": pl.date_range(start, td.frame["ds"].max(), "1mo", eager=True)[-len(ys):],
+                        "y": ys})
+    frame = pl.concat([td.frame, odd.with_columns(pl.col("ds").cast(td.frame["ds"].dtype))], how="diagonal_relaxed")
+    td = dataclasses.replace(td, frame=frame.sort("unique_id", "ds"))
+    r = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
+               weights=[1.0], intervals={"naive": CAL})
+    rf = forecast_detailed(r, td, 3)
+    zz = rf.frame.filter(pl.col("unique_id") == "zz")
+    np.testing.assert_allclose((zz["y_hat_hi80"] - zz["y_hat"]).to_numpy(), 0.5 * float(np.mean(np.abs(ys))))
+    assert rf.interval_notes() == [
+        (f"1 series has no measured typical change to scale its widths by (e.g. zz: {why}): its 80%/95% widths "
+         "are the calibrated multiples of its mean |y| instead, a stand-in nothing calibrated.")]

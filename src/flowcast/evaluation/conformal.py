@@ -59,7 +59,9 @@ nonsense: [-1.2, 15.2] for a series at 7 (below 0 for a series never below 7), +
 units the data has. Its published scale is 0 (`series_scale(constant=True)`): the interval is the point
 forecast (a quantile network's own band under CQR), as statsforecast and fable give a model without residual
 variance. Nothing calibrated that either, so the run's notes name such series (`RecipeForecast.interval_notes`).
-One observation is no constant history (it says nothing about how a series moves): it keeps the fallback.
+One observation is no constant history (it says nothing about how a series moves): it keeps the fallback, as
+a history that moves but repeats itself exactly at the season does; nothing calibrated a width scaled by the
+level either, so the notes name those series too.
 A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history.
 """
 

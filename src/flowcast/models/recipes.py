@@ -359,6 +359,9 @@ class RecipeForecast:
     fallbacks: pl.DataFrame
     recipe: Recipe
     constant: dict[str, float] = field(default_factory=dict)  # series of a constant history (its value): zero width
+    # series whose history measures no typical change though it moves (one observation, or a history repeating
+    # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
+    level_scaled: dict[str, str] = field(default_factory=dict)
 
     @property
     def fallback_share(self) -> float:
@@ -415,6 +418,13 @@ class RecipeForecast:
                          f"{'its' if n == 1 else 'their'} {'/'.join(f'{lv}%' for lv in levels)} intervals have no "
                          "conformal width (the point forecast, as a model without residual variance gets in "
                          "statsforecast or fable): nothing in that history measures how far it may move.")
+        if self.level_scaled and levels:
+            n = len(self.level_scaled)
+            e_g = ", ".join(f"{u}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
+                         f"{'its' if n == 1 else 'their'} widths by (e.g. {e_g}): {'its' if n == 1 else 'their'} "
+                         f"{'/'.join(f'{lv}%' for lv in levels)} widths are the calibrated multiples of "
+                         f"{'its' if n == 1 else 'their'} mean |y| instead, a stand-in nothing calibrated.")
         return notes
 
 
@@ -500,7 +510,20 @@ def forecast_detailed(
     flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
                 .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
-    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat)
+    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
+                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat)))
+
+
+def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:
+    """The series of `ids` whose MASE scale is undefined or zero (`conformal.series_scale` scales them by their
+    mean |y|), with why: '1 observation' or 'repeats itself exactly every season'."""
+    from flowcast.evaluation.metrics import mase_scale
+
+    raw = mase_scale(td.frame.select("unique_id", "ds", "y").filter(pl.col("y").is_finite()), season_length)
+    odd = raw.filter(pl.col("unique_id").is_in(list(ids)) & (pl.col("scale").is_null() | (pl.col("scale") <= 0)))
+    n_obs = dict(td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len().iter_rows())
+    return {str(u): (f"{n_obs.get(u, 0)} observation" if n_obs.get(u, 0) < 2 else "repeats itself exactly every season")
+            for u in odd["unique_id"].to_list()}
 
 
 def _true_method(part: pl.DataFrame, name: str, td: TrainingData) -> pl.DataFrame:
