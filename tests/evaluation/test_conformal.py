@@ -350,3 +350,16 @@ def test_a_constant_history_has_no_scale_to_publish_widths_with(ys, scale):
     rows = pl.DataFrame({"unique_id": ["c"], "step": [1], "y_hat": [ys[-1]]})
     out = apply_intervals(rows, cal, got)
     assert (out["y_hat_hi95"][0] - out["y_hat_lo95"][0] == 0.0) == (scale == 0.0)
+
+
+def test_a_row_without_what_its_interval_is_made_from_gets_no_interval_not_a_zero_width_one():
+    """Regression: a CQR interval is the network's own quantiles widened; a row whose quantiles were missing got
+    min/max(null, y_hat) = y_hat: the zero-width interval [y_hat, y_hat], published as a calibrated 80% one (and
+    the 95% one, nested around it, took the 80% bounds). Such a row's bounds are null (the check then finds them)."""
+    rows = pl.DataFrame({"unique_id": ["a", "a"], "step": [1, 2], "y_hat": [0.0, 0.0], "scale": [1.0, 1.0],
+                         "y_hat_q10": [-1.0, None], "y_hat_q90": [1.0, None],
+                         "y_hat_q2.5": [-2.0, None], "y_hat_q97.5": [2.0, None]})
+    cal = {"levels": [80, 95], "mode": {"80": "cqr", "95": "cqr"}, "q": {"80": [0.5, 0.5], "95": [0.5, 0.5]}}
+    got = apply_intervals(rows, cal)
+    assert got["y_hat_lo80"].to_list() == [-1.5, None] and got["y_hat_hi80"].to_list() == [1.5, None]
+    assert got["y_hat_lo95"].to_list() == [-2.5, None] and got["y_hat_hi95"].to_list() == [2.5, None]

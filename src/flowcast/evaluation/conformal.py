@@ -366,12 +366,15 @@ def apply_intervals(
             lo, hi = pl.col(ql) - width, pl.col(qh) + width
         else:
             lo, hi = pl.col("y_hat") - width, pl.col("y_hat") + width
-        out = out.with_columns(pl.min_horizontal(lo, pl.col("y_hat")).alias(lo_c),
-                               pl.max_horizontal(hi, pl.col("y_hat")).alias(hi_c))
+        # (min/max_horizontal skip nulls: a row without what its bound is made from, such as a quantile network's
+        # quantiles, keeps a null bound, never the zero-width [y_hat, y_hat])
+        out = out.with_columns(pl.when(lo.is_not_null()).then(pl.min_horizontal(lo, pl.col("y_hat"))).alias(lo_c),
+                               pl.when(hi.is_not_null()).then(pl.max_horizontal(hi, pl.col("y_hat"))).alias(hi_c))
         made.append((lo_c, hi_c))
     # nested: a wider level's interval contains every narrower one
     for (lo_a, hi_a), (lo_b, hi_b) in itertools.pairwise(made):
-        out = out.with_columns(pl.min_horizontal(lo_a, lo_b).alias(lo_b), pl.max_horizontal(hi_a, hi_b).alias(hi_b))
+        out = out.with_columns(pl.when(pl.col(lo_b).is_not_null()).then(pl.min_horizontal(lo_a, lo_b)).alias(lo_b),
+                               pl.when(pl.col(hi_b).is_not_null()).then(pl.max_horizontal(hi_a, hi_b)).alias(hi_b))
     y_min, y_max = bounds
     for cols in made:
         exprs = []
