@@ -394,11 +394,11 @@ class RecipeForecast:
                              f"forecasts ({said[1].removeprefix(said[0] + start + ': ').rstrip('.')}).")
         return notes
 
-
     def interval_notes(self) -> list[str]:
-        """What the published intervals are that no calibration made: the steps of this forecast beyond those its
-        calibration has widths for (a horizon longer than the backtest's: `conformal.beyond_note`), of the
-        levels it publishes, and the series of a constant history, published with zero width."""
+        """What of the published intervals no calibration made, of the levels it publishes: the steps of this
+        forecast beyond those its calibration has widths for (a horizon longer than the backtest's:
+        `conformal.beyond_note`), the series of a constant history (zero width) and those whose widths are
+        scaled by their level (no measured change: `level_scaled`)."""
         from flowcast.evaluation.conformal import beyond_note
 
         if not self.recipe.intervals or self.frame.height == 0:
@@ -519,7 +519,7 @@ def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[s
     mean |y|), with why: '1 observation' or 'repeats itself exactly every season'."""
     from flowcast.evaluation.metrics import mase_scale
 
-    raw = mase_scale(td.frame.select("unique_id", "ds", "y").filter(pl.col("y").is_finite()), season_length)
+    raw = mase_scale(td.frame.select("unique_id", "ds", "y"), season_length)  # what series_scale starts from
     odd = raw.filter(pl.col("unique_id").is_in(list(ids)) & (pl.col("scale").is_null() | (pl.col("scale") <= 0)))
     n_obs = dict(td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len().iter_rows())
     return {str(u): (f"{n_obs.get(u, 0)} observation" if n_obs.get(u, 0) < 2 else "repeats itself exactly every season")
