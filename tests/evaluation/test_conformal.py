@@ -328,7 +328,8 @@ def test_steps_without_a_calibration_point_after_the_last_scored_one_are_widened
 @pytest.mark.parametrize(("ys", "scale"), [
     ([7.0] * 6, 0.0),  # constant: no change to scale an error by (it was the level, 7: the interval [-1.2, 15.2])
     ([0.0] * 6, 0.0),  # all zeros (it was 1, in the data's units whatever they are: +-1.17)
-    ([3.0, 3.0], 0.0),  # two equal points are a constant history too (statsforecast's naive: zero residuals)
+    ([3.0, 3.0, 3.0, 3.0], 0.0),  # two full seasons (m = 2) and 4 points: the shortest constant history
+    ([3.0, 3.0, 3.0], 3.0),  # shorter: too little to say the series never moves, the level as before
     ([7.0], 7.0),  # one point says nothing about how a series moves: the level, as before
     ([1.0, 2.0, 1.0, 2.0], 1.5),  # repeats itself at the season (m = 2) but moves: the level, as before
     ([1.0, 2.0, 4.0], 3.0),  # its MASE scale (|4 - 1|), as before

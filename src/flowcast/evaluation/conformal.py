@@ -53,8 +53,8 @@ up) have far more points per step: their widths are unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
 that is 0 too): so the calibration keeps such backtest points.
 
-Constant histories at publish time. The widths are multiples of a series' typical change; a history of two or
-more values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
+Constant histories at publish time. The widths are multiples of a series' typical change; a history of
+values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
 nonsense: [-1.2, 15.2] for a series at 7 (below 0 for a series never below 7), +-1.17 for zeros in whatever
 units the data has. Its published scale is 0 (`series_scale(constant=True)`): the interval is the point
 forecast (a quantile network's own band under CQR), as statsforecast and fable give a model without residual
@@ -90,7 +90,8 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| and then to 1 where it is zero or undefined; `history` is
     the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
-    published forecast's scales): a history of two or more values all equal has scale 0 instead (its
+    published forecast's scales): a history of at least
+    `min_constant_history(season_length)` values all equal has scale 0 instead (its
     intervals are the point forecast: see the module)."""
     scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
         pl.col("history").fill_null(0))
@@ -111,7 +112,8 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         raise ValueError("series_scale(constant=True) is for the published forecast's scales: pass no cutoffs")
     if constant:
         flat = insample.filter(pl.col("y").is_finite()).group_by("unique_id").agg(
-            ((pl.len() >= 2) & (pl.col("y").min() == pl.col("y").max())).alias("__flat"))
+            ((pl.len() >= min_constant_history(season_length)) & (pl.col("y").min() == pl.col("y").max()))
+            .alias("__flat"))
         level = level.join(flat, on="unique_id", how="left")
     else:
         level = level.with_columns(pl.lit(False).alias("__flat"))
@@ -125,6 +127,13 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         .otherwise(1.0)
         .alias("scale")
     ).drop("__level", "__flat")
+
+
+def min_constant_history(season_length: int) -> int:
+    """The fewest equal values that make a constant history (zero published width): two full seasons and
+    at least 4. Fewer say little about whether a series moves (two equal months of a new product): they keep
+    the level-scaled widths, and the run's notes name them."""
+    return max(4, 2 * max(int(season_length), 1))
 
 
 MIN_GROUP_POINTS = 50  # calibration points per horizon step a history group needs to be calibrated alone
