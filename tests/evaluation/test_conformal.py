@@ -270,3 +270,97 @@ def test_series_scale_at_a_cutoff_falls_back_on_the_level_up_to_that_cutoff():
     assert got.select("unique_id", "cutoff", "scale", "history").rows() == [("c", ds[3], 5.0, 4)]
     zeros = hist.with_columns(pl.when(pl.col("ds") <= ds[3]).then(0.0).otherwise(pl.col("y")).alias("y"))
     assert series_scale(zeros, 1, cutoffs)["scale"].to_list() == [1.0]  # all zeros up to the cutoff: 1
+
+
+@pytest.mark.parametrize(("q80", "q95"), [
+    ([0.5, 1.0, 1.5, 2.0, 2.5, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),  # widths growing with the step
+    ([1.0] * 6, [2.0] * 6),  # pooled widths (a small backtest): the same growth from step 6
+    ([-0.2] * 6, [0.3] * 6),  # a CQR correction that narrows a network's band is never narrowed further
+])
+def test_steps_beyond_the_calibrated_ones_are_widened_from_the_last_by_the_square_root_of_the_step(q80, q95):
+    """Regression: a forecast of 9 steps with widths calibrated on 6 gave steps 7-9 the 6th step's widths (the
+    step was clipped to the calibrated ones), published as calibrated. Steps 1-6 keep their own widths; step h > 6
+    gets step 6's width x sqrt(h / 6) (never narrower than step 6's), and the notes say so."""
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": q80, "95": q95}}
+    rows = pl.DataFrame({"unique_id": ["a"] * 9, "step": list(range(1, 10)), "y_hat": [100.0] * 9, "scale": [2.0] * 9})
+    got = apply_intervals(rows, cal)
+    for lv, q in ((80, q80), (95, q95)):
+        want = [*q, *(max(q[-1], q[-1] * math.sqrt(h / 6)) for h in (7, 8, 9))]
+        np.testing.assert_allclose((got[f"y_hat_hi{lv}"] - 100.0).to_numpy(), [max(w, 0.0) * 2.0 for w in want],
+                                   rtol=1e-12)
+    assert calibration_notes(cal, "theta") == []  # the forecast's horizon unknown: nothing to say
+    assert calibration_notes(cal, "theta", horizon=6) == []
+    assert calibration_notes(cal, "theta", horizon=9) == [
+        ("theta's 80%/95% intervals at steps 7-9 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6) "
+         "(the growth of a random walk's errors), not calibrated.")]
+    assert calibration_notes(cal, "theta", horizon=7)[0].startswith(
+        "theta's 80%/95% intervals at step 7 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6)")
+
+
+def test_a_level_without_an_interval_is_not_said_to_be_widened():
+    rows = _rows(2, 3, 1, [1.0, 1.0, 1.0], seed=5)  # 6 points: an 80% interval, no 95% one
+    cal = calibrate(rows, 3)
+    notes = calibration_notes(cal, "naive", horizon=5)
+    assert notes[-1].startswith("naive's 80% intervals at steps 4-5 are beyond the 3 calibrated")
+
+
+@pytest.mark.parametrize("scored_steps", [2, 4])
+def test_steps_without_a_calibration_point_after_the_last_scored_one_are_widened_not_pooled(scored_steps):
+    """Regression: steps with no calibration point took the widths pooled over the scored steps (calibrated on
+    steps 1-4 of an 8-step horizon, as the cross-calibration of a window whose only earlier window had observed
+    4 of its steps, steps 5-8 got the pooled width of steps 1-4: narrower than step 4's). The calibration ends
+    at the last scored step, and the steps after it are widened from it like any step beyond a calibration."""
+    sig = [1.0, 2.0, 3.0, 4.0][:scored_steps]
+    rows = _rows(40, scored_steps, 1, sig, seed=7)
+    cal = calibrate(rows, 8)
+    alone = calibrate(rows, scored_steps)
+    assert cal["q"] == alone["q"] and all(len(q) == scored_steps for q in cal["q"].values())
+    fresh = pl.DataFrame({"unique_id": ["a"] * 8, "step": list(range(1, 9)), "y_hat": [0.0] * 8, "scale": [1.0] * 8})
+    got = apply_intervals(fresh, cal)
+    q80 = cal["q"]["80"]
+    np.testing.assert_allclose(got["y_hat_hi80"].to_numpy(),
+                               [*q80, *(q80[-1] * math.sqrt(h / scored_steps) for h in range(scored_steps + 1, 9))])
+    assert calibration_notes(cal, "gru", horizon=8) == [
+        (f"gru's 80%/95% intervals at steps {scored_steps + 1}-8 are beyond the {scored_steps} calibrated: widened "
+         f"from step {scored_steps} by sqrt(h/{scored_steps}) (the growth of a random walk's errors), not calibrated.")]
+
+
+@pytest.mark.parametrize(("ys", "scale"), [
+    ([7.0] * 6, 0.0),  # constant: no change to scale an error by (it was the level, 7: the interval [-1.2, 15.2])
+    ([0.0] * 6, 0.0),  # all zeros (it was 1, in the data's units whatever they are: +-1.17)
+    ([3.0, 3.0, 3.0, 3.0], 0.0),  # two full seasons (m = 2) and 4 points: the shortest constant history
+    ([3.0, 3.0, 3.0], 3.0),  # shorter: too little to say the series never moves, the level as before
+    ([7.0], 7.0),  # one point says nothing about how a series moves: the level, as before
+    ([1.0, 2.0, 1.0, 2.0], 1.5),  # repeats itself at the season (m = 2) but moves: the level, as before
+    ([1.0, 2.0, 4.0], 3.0),  # its MASE scale (|4 - 1|), as before
+])
+def test_a_constant_history_has_no_scale_to_publish_widths_with(ys, scale):
+    """Regression: a series constant at 7 was published with the interval [-1.2, 15.2] (the widths, multiples of
+    a series' typical change, times its level) and an all-zero series with +-1.17 (times 1). A history that never
+    moved gets zero width at publish time (`constant=True`), as a model with no residual variance gets in
+    statsforecast or fable; the calibration's scales (at backtest cutoffs) keep the fallback."""
+    from datetime import datetime, timedelta
+
+    hist = pl.DataFrame({"unique_id": ["c"] * len(ys), "ds": [datetime(2020, 1, 1) + timedelta(days=i)
+                                                             for i in range(len(ys))], "y": ys})
+    got = series_scale(hist, 2, constant=True)
+    assert got["scale"].to_list() == [scale]
+    before = series_scale(hist, 2)["scale"][0]
+    assert before > 0 and (scale == 0 or before == scale)
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": [1.17], "95": [2.0]}}
+    rows = pl.DataFrame({"unique_id": ["c"], "step": [1], "y_hat": [ys[-1]]})
+    out = apply_intervals(rows, cal, got)
+    assert (out["y_hat_hi95"][0] - out["y_hat_lo95"][0] == 0.0) == (scale == 0.0)
+
+
+def test_a_row_without_what_its_interval_is_made_from_gets_no_interval_not_a_zero_width_one():
+    """Regression: a CQR interval is the network's own quantiles widened; a row whose quantiles were missing got
+    min/max(null, y_hat) = y_hat: the zero-width interval [y_hat, y_hat], published as a calibrated 80% one (and
+    the 95% one, nested around it, took the 80% bounds). Such a row's bounds are null (the check then finds them)."""
+    rows = pl.DataFrame({"unique_id": ["a", "a"], "step": [1, 2], "y_hat": [0.0, 0.0], "scale": [1.0, 1.0],
+                         "y_hat_q10": [-1.0, None], "y_hat_q90": [1.0, None],
+                         "y_hat_q2.5": [-2.0, None], "y_hat_q97.5": [2.0, None]})
+    cal = {"levels": [80, 95], "mode": {"80": "cqr", "95": "cqr"}, "q": {"80": [0.5, 0.5], "95": [0.5, 0.5]}}
+    got = apply_intervals(rows, cal)
+    assert got["y_hat_lo80"].to_list() == [-1.5, None] and got["y_hat_hi80"].to_list() == [1.5, None]
+    assert got["y_hat_lo95"].to_list() == [-2.5, None] and got["y_hat_hi95"].to_list() == [2.5, None]

@@ -123,6 +123,18 @@ def _fc(ids, h, values=None, lo=None):
     return pl.DataFrame(rows)
 
 
+@pytest.mark.parametrize(("bounds", "lo", "problem"), [
+    ((0.0, None), -0.5, "3 y_hat_lo80 values below the declared y_min=0, e.g. series ['a']"),
+    ((None, 1.5), 0.5, "3 y_hat_hi80 values above the declared y_max=1.5, e.g. series ['a']"),
+    ((0.0, 2.0), 0.0, None),  # on the bounds: fine
+])
+def test_check_forecasts_holds_the_intervals_to_the_declared_bounds(bounds, lo, problem):
+    """Regression: the check said every value, 'y_hat and the interval bounds', is within the declared bounds,
+    but only y_hat was held to them: an interval below y_min = 0 (a count) passed."""
+    c = check_forecasts(_fc(["a"], 3, lo=lo), expected_ids=["a"], horizon=3, bounds=bounds)
+    assert c.ok == (problem is None) and (problem is None or problem in c.sentence()), c.sentence()
+
+
 def test_check_forecasts_says_what_is_wrong():
     assert check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3).ok
     c = check_forecasts(_fc(["a"], 3), expected_ids=["a", "b"], horizon=3)

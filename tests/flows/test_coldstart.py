@@ -140,6 +140,8 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     assert sorted(models) == ["A", "B", "C", "D", "E"] and pub.height == 5 * 3
     assert out["champion"] in ("gru", "damped")
     assert models == {"A": "naive", "B": "damped", "C": out["champion"], "D": out["champion"], "E": out["champion"]}
+    # A's one point measures no change: its widths are scaled by its level, which nothing calibrated, and said so
+    assert "1 series has no measured typical change to scale its widths by (e.g. A: 1 observation)" in out["note"]
     board = {r["model"]: r for r in out["leaderboard"]}
     assert board["damped"]["rank"] < board["naive"]["rank"]
     # gru forecasts 2 of the 3 backtested series (C, D; B's cut has 5 points < 6): the third is made by
@@ -179,6 +181,11 @@ def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
     # 12 backtest points (3 series x 4 steps): too few for a 95% conformal interval (19), which is left
     # out and said so (it used to be the largest error: the same as the 80% one)
     assert "y_hat_lo95" not in pub.columns and "damped publishes no 95% interval" in out["note"]
+    # steps 5-7 were never scored: widened from step 4's width (they reused it, published as calibrated)
+    assert ("damped's 80% intervals at steps 5-7 are beyond the 4 calibrated: widened from step 4 by sqrt(h/4)"
+            in out["note"]), out["note"]
+    width = pub.sort("unique_id", "step").with_columns((pl.col("y_hat_hi80") - pl.col("y_hat_lo80")).alias("w"))
+    assert (width.filter(pl.col("step") >= 4).group_by("unique_id").agg(pl.col("w").diff().min())["w"] >= 0).all()
 
 
 def test_series_of_a_single_observation_are_published_by_naive_without_a_backtest(tmp_path):
@@ -276,4 +283,6 @@ def test_a_forecast_run_says_why_a_level_is_missing_as_the_retrain_did(tmp_path)
     out = forecast_flow(as_of=as_of, source=source, home=home, overrides=overrides)
     assert out["published_rows"] == 3 * 7
     assert said in out["note"] and "a 95% conformal interval needs at least 19" in said, (said, out["note"])
-    assert "80% interval" not in out["note"]
+    assert "no 80% interval" not in out["note"]
+    # its steps beyond the backtest's 4 are widened, and a forecast run says so as the retrain did
+    assert "damped's 80% intervals at steps 5-7 are beyond the 4 calibrated" in out["note"]

@@ -248,3 +248,88 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
         "and no network was trained (model.cells is empty).")
     assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
+
+
+@pytest.mark.parametrize("kind", ["statistical", "combination"])
+def test_a_horizon_longer_than_the_calibrated_one_widens_the_steps_beyond_it_and_says_so(kind):
+    """Regression: `flowcast forecast --horizon 9` with a model calibrated on a 6-step backtest gave steps 7-9
+    the 6th step's widths (the step was clipped to the calibrated ones), published as calibrated 80/95%
+    intervals. Steps 1-6 keep their widths; steps 7-9 get step 6's x sqrt(h/6), and the forecast says so."""
+    td = make_td(horizon=6)
+    growing = {**CAL, "q": {"80": [0.5 * k for k in range(1, 7)], "95": [1.0 * k for k in range(1, 7)]}}
+    if kind == "statistical":
+        r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                   weights=[1.0], intervals={"theta": growing})
+    else:
+        r = Recipe(name="comb", kind="statistical", components=[{"type": "statistical", "model": "theta"},
+                                                             {"type": "statistical", "model": "naive"}],
+                   weights=[0.5, 0.5], intervals={"comb": growing})
+    six = forecast_detailed(r, td, 6)
+    nine = forecast_detailed(r, td, 9)
+    assert not six.interval_notes() and nine.frame[INTERVAL_COLUMNS].null_count().row(0) == (0, 0, 0, 0)
+    assert nine.frame.filter(pl.col("step") <= 6).drop("ds").equals(six.frame.drop("ds"))
+    half = nine.frame.with_columns((pl.col("y_hat_hi80") - pl.col("y_hat")).alias("w"))
+    ratio = half.pivot(on="step", index="unique_id", values="w")
+    for h in (7, 8, 9):
+        np.testing.assert_allclose((ratio[str(h)] / ratio["6"]).to_numpy(), np.sqrt(h / 6), rtol=1e-9)
+    assert nine.interval_notes() == [
+        (f"{r.name}'s 80%/95% intervals at steps 7-9 are beyond the 6 calibrated: widened from step 6 by sqrt(h/6) "
+         "(the growth of a random walk's errors), not calibrated.")]
+    assert check_forecasts(nine.frame, expected_ids=td.ids, horizon=9, fallbacks=nine.fallbacks).ok
+
+
+def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_be():
+    """Regression: a series constant at 7 was published with the 80% interval [-1.2, 15.2] and an all-zero one
+    with [-1.17, 1.17] (the widths times the level, or times 1). They are the point forecast now (what
+    statsforecast or fable give a model without residual variance), the others keep theirs, and the run says so;
+    a declared bound still clips the rest."""
+    import dataclasses
+
+    td = make_td(n_series=4, length=30, horizon=3)
+    flat = {"s00": 7.0, "s01": 0.0}
+    y = pl.col("y")
+    for sid, v in flat.items():
+        y = pl.when(pl.col("unique_id") == sid).then(v).otherwise(y)
+    td = dataclasses.replace(td, frame=td.frame.with_columns(y.alias("y")))
+    r = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
+               weights=[1.0], intervals={"naive": {**CAL, "q": {"80": [1.17] * 3, "95": [2.0] * 3}}})
+    rf = forecast_detailed(r, td, 3, bounds=(0.0, None))
+    got = rf.frame
+    for sid, v in flat.items():
+        rows = got.filter(pl.col("unique_id") == sid)
+        assert {*rows["y_hat"], *rows["y_hat_lo80"], *rows["y_hat_hi80"], *rows["y_hat_lo95"], *rows["y_hat_hi95"]} == {v}
+    moving = got.filter(~pl.col("unique_id").is_in(list(flat)))
+    assert ((moving["y_hat_hi80"] - moving["y_hat_lo80"]) > 0).all() and (got["y_hat_lo95"] >= 0).all()
+    assert rf.constant == flat
+    assert rf.interval_notes() == [
+        ("2 series have a constant history (e.g. s00 at 7, s01 at 0): their 80%/95% intervals have no conformal "
+         "width (the point forecast, as a model without residual variance gets in statsforecast or fable): "
+         "nothing in that history measures how far it may move.")]
+    assert check_forecasts(got, expected_ids=td.ids, horizon=3, fallbacks=rf.fallbacks, bounds=(0.0, None)).ok
+
+
+@pytest.mark.parametrize(("ys", "why"), [
+    ([5.0], "1 observation"),
+    ([4.0, 6.0] * 12, "repeats itself exactly every season"),
+])
+def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(ys, why):
+    """A series whose history cannot measure its typical change (one observation; a history that repeats itself
+    exactly at the season, MASE scale 0, though it moves) gets the calibrated widths times its mean |y|: a
+    stand-in nothing calibrated, which the run said nothing about. It says so now."""
+    import dataclasses
+    from datetime import timedelta
+
+    td = make_td(n_series=3, length=30, horizon=3, period=2)
+    start = td.frame["ds"].max() - timedelta(days=31 * (len(ys) - 1))  # ends with the others
+    odd = pl.DataFrame({"unique_id": "zz", "ds": pl.date_range(start, td.frame["ds"].max(), "1mo", eager=True)[-len(ys):],
+                        "y": ys})
+    frame = pl.concat([td.frame, odd.with_columns(pl.col("ds").cast(td.frame["ds"].dtype))], how="diagonal_relaxed")
+    td = dataclasses.replace(td, frame=frame.sort("unique_id", "ds"))
+    r = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
+               weights=[1.0], intervals={"naive": CAL})
+    rf = forecast_detailed(r, td, 3)
+    zz = rf.frame.filter(pl.col("unique_id") == "zz")
+    np.testing.assert_allclose((zz["y_hat_hi80"] - zz["y_hat"]).to_numpy(), 0.5 * float(np.mean(np.abs(ys))))
+    assert rf.interval_notes() == [
+        (f"1 series has no measured typical change to scale its widths by (e.g. zz: {why}): its 80%/95% widths "
+         "are the calibrated multiples of its mean |y| instead, a stand-in nothing calibrated.")]

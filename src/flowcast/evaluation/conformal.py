@@ -28,7 +28,17 @@ of each training span) this took the 80% / 95% coverage of the published forecas
 `cross_calibrated` measures this honestly: the intervals of backtest window k are calibrated on
 the windows before k only (their points observed by k's cutoff: windows may overlap), so the coverage and the interval score (MSIS) the leaderboard shows
 come from windows the calibration never saw. The published intervals are calibrated on every
-window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps.
+window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps; the
+calibration ends at the last step with one (later steps are beyond it, below).
+
+Steps beyond the calibrated ones. A forecast can be longer than the steps its backtest scored (`flowcast
+forecast --horizon 9` after a 6-step backtest; a retrain whose short histories let one window score 4 steps of
+7). Steps 1..H keep their calibrated widths; a step h > H gets q_H x sqrt(h / H) (`_width_expr`), never
+narrower than q_H. sqrt(h) is how a random walk's h-step error grows (its variance is h times the one-step
+one): the model the MASE scale measures errors against, and the middle ground between models whose errors level
+off (stationary ones: slower) and those whose trend error compounds (linear in h: faster). It is a convention,
+not a calibration: `calibration_notes` (given the forecast's horizon) and `beyond_note` say so in the run's
+notes. Those steps used to reuse q_H silently, published as calibrated.
 
 Few points. The conformal quantile at level L exists only with n >= `min_points(L)` scores (4 at
 80%, 19 at 95%): with fewer, ceil((n + 1) L) > n and the level's conformal interval is unbounded.
@@ -41,7 +51,18 @@ interval (its columns stay null). `calibrate` records both (`points`, `pooled_st
 and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen series and
 up) have far more points per step: their widths are unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
-that is 0 too).
+that is 0 too): so the calibration keeps such backtest points.
+
+Constant histories at publish time. The widths are multiples of a series' typical change; a history of
+values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
+nonsense: [-1.2, 15.2] for a series at 7 (below 0 for a series never below 7), +-1.17 for zeros in whatever
+units the data has. Its published scale is 0 (`series_scale(constant=True)`): the interval is the point
+forecast (a quantile network's own band under CQR), as statsforecast and fable give a model without residual
+variance. Nothing calibrated that either, so the run's notes name such series (`RecipeForecast.interval_notes`).
+One observation is no constant history (it says nothing about how a series moves): it keeps the fallback, as
+a history that moves but repeats itself exactly at the season does; nothing calibrated a width scaled by the
+level either, so the notes name those series too.
+A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history.
 """
 
 from __future__ import annotations
@@ -64,10 +85,14 @@ def quantile_pair(level: int) -> tuple[float, float]:
     return round(a, 6), round(1 - a, 6)
 
 
-def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
+def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
+                 constant: bool = False) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| and then to 1 where it is zero or undefined; `history` is
-    the number of rows up to the cutoff (what the interval widths depend on)."""
+    the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
+    published forecast's scales): a history of at least
+    `min_constant_history(season_length)` values all equal has scale 0 instead (its
+    intervals are the point forecast: see the module)."""
     scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
         pl.col("history").fill_null(0))
     if cutoffs is None:
@@ -83,14 +108,32 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
                             check_sortedness=False)
                  .select("unique_id", "cutoff", "__level").collect())
         keys = ["unique_id", "cutoff"]
+    if constant and cutoffs is not None:
+        raise ValueError("series_scale(constant=True) is for the published forecast's scales: pass no cutoffs")
+    if constant:
+        flat = insample.filter(pl.col("y").is_finite()).group_by("unique_id").agg(
+            ((pl.len() >= min_constant_history(season_length)) & (pl.col("y").min() == pl.col("y").max()))
+            .alias("__flat"))
+        level = level.join(flat, on="unique_id", how="left")
+    else:
+        level = level.with_columns(pl.lit(False).alias("__flat"))
     return scale.join(level, on=keys, how="left").with_columns(
         pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
         .then(pl.col("scale"))
+        .when(pl.col("__flat").fill_null(False))
+        .then(0.0)
         .when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
         .then(pl.col("__level"))
         .otherwise(1.0)
         .alias("scale")
-    ).drop("__level")
+    ).drop("__level", "__flat")
+
+
+def min_constant_history(season_length: int) -> int:
+    """The fewest equal values that make a constant history (zero published width): two full seasons and
+    at least 4. Fewer say little about whether a series moves (two equal months of a new product): they keep
+    the level-scaled widths, and the run's notes name them."""
+    return max(4, 2 * max(int(season_length), 1))
 
 
 MIN_GROUP_POINTS = 50  # calibration points per horizon step a history group needs to be calibrated alone
@@ -177,10 +220,17 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
         out["history_edge"] = edge
         out["q_by_history"] = {}
     need = max((min_points(lv / 100) for lv in levels), default=1)  # per step, for every level alike
+    cols = [pl.col("step"), *([pl.col("history")] if edge is not None else [])]
+    by_level = {lv: scored.select(*cols, _scores(scored, lv, _mode(scored, lv)).alias("s"))
+                .filter(pl.col("s").is_finite()) for lv in levels}
+    # the calibration ends at the last step with a point: the steps after it were never scored, so they are
+    # beyond it (widened from it when applied), not given the widths pooled over the earlier steps
+    scored_steps = [int(cast(int, s["step"].max())) for s in by_level.values() if s.height]
+    if scored_steps and max(scored_steps) < horizon:
+        horizon = max(scored_steps)
     for lv in levels:
         mode = _mode(scored, lv)
-        cols = [pl.col("step"), *([pl.col("history")] if edge is not None else [])]
-        s = scored.select(*cols, _scores(scored, lv, mode).alias("s")).filter(pl.col("s").is_finite())
+        s = by_level[lv]
         per_step = _widths(s, horizon, lv / 100, need)
         points = _points(s, horizon)
         out["mode"][str(lv)] = mode
@@ -203,8 +253,9 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     return out
 
 
-def calibration_notes(calibration: dict[str, Any] | None, name: str) -> list[str]:
-    """Sentences for a run's notes when `name`'s calibration had too few points (see the module)."""
+def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: int | None = None) -> list[str]:
+    """Sentences for a run's notes when `name`'s calibration had too few points (see the module), and when a
+    forecast of `horizon` steps has steps beyond the calibrated ones (widened: see `_width_expr`)."""
     cal = calibration or {}
     notes = []
     levels = [int(lv) for lv in cal.get("levels", [])]
@@ -226,7 +277,25 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str) -> list[str
         notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled: "
                      f"the backtest left {fewest} calibration points per step, fewer than the {need} "
                      f"{'an' if str(top).startswith(('8', '11', '18')) else 'a'} {top}% interval needs per step.")
+    if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
+        notes.append(beyond)
     return notes
+
+
+def beyond_note(calibration: dict[str, Any] | None, name: str, horizon: int,
+                levels: Sequence[int] | None = None) -> str | None:
+    """The sentence for a forecast of `horizon` steps longer than `name`'s calibration (of the `levels` published,
+    default every level it has widths for): which steps were widened from which (see `_width_expr`)."""
+    cal = calibration or {}
+    steps = calibrated_steps(cal)
+    widened = [int(lv) for lv in cal.get("levels", []) if (levels is None or int(lv) in levels)
+               and len(cal.get("q", {}).get(str(lv)) or []) == steps and all(v is not None for v in cal["q"][str(lv)])]
+    if not (0 < steps < horizon and widened):
+        return None
+    label = "/".join(f"{x}%" for x in widened)
+    at = f"steps {steps + 1}-{horizon}" if horizon > steps + 1 else f"step {horizon}"
+    return (f"{name}'s {label} intervals at {at} are beyond the {steps} calibrated: widened from step {steps} by "
+            f"sqrt(h/{steps}) (the growth of a random walk's errors), not calibrated.")
 
 
 def _steps_label(steps: list[int]) -> str:
@@ -251,9 +320,22 @@ def calibration_rows(scored: pl.DataFrame, oldest_only: bool) -> pl.DataFrame:
     return scored.filter(pl.col("window") == pl.col("window").min())
 
 
+def calibrated_steps(calibration: dict[str, Any] | None) -> int:
+    """The horizon steps the calibration has widths for (0: none)."""
+    qs = [q for q in (calibration or {}).get("q", {}).values() if q and all(v is not None for v in q)]
+    return max((len(q) for q in qs), default=0)
+
+
 def _width_expr(q: list[Any]) -> pl.Expr:
-    return pl.col("step").cast(pl.Int64).clip(1, len(q)).replace_strict(
-        list(range(1, len(q) + 1)), [float(v) for v in q], return_dtype=pl.Float64)
+    """The calibrated width of each row's step; a step h beyond the calibrated ones (a forecast longer than the
+    backtest's horizon) gets the last calibrated width x sqrt(h / last calibrated step), never less than it (the
+    module docstring says why)."""
+    n, last = len(q), float(q[-1])
+    step = pl.col("step").cast(pl.Int64).clip(lower_bound=1)
+    own = step.clip(upper_bound=n).replace_strict(list(range(1, n + 1)), [float(v) for v in q],
+                                                  return_dtype=pl.Float64)
+    grown = pl.lit(last) * (step.cast(pl.Float64) / n).sqrt()
+    return pl.when(step > n).then(pl.max_horizontal(grown, pl.lit(last))).otherwise(own)
 
 
 def apply_intervals(
@@ -293,12 +375,15 @@ def apply_intervals(
             lo, hi = pl.col(ql) - width, pl.col(qh) + width
         else:
             lo, hi = pl.col("y_hat") - width, pl.col("y_hat") + width
-        out = out.with_columns(pl.min_horizontal(lo, pl.col("y_hat")).alias(lo_c),
-                               pl.max_horizontal(hi, pl.col("y_hat")).alias(hi_c))
+        # (min/max_horizontal skip nulls: a row without what its bound is made from, such as a quantile network's
+        # quantiles, keeps a null bound, never the zero-width [y_hat, y_hat])
+        out = out.with_columns(pl.when(lo.is_not_null()).then(pl.min_horizontal(lo, pl.col("y_hat"))).alias(lo_c),
+                               pl.when(hi.is_not_null()).then(pl.max_horizontal(hi, pl.col("y_hat"))).alias(hi_c))
         made.append((lo_c, hi_c))
     # nested: a wider level's interval contains every narrower one
     for (lo_a, hi_a), (lo_b, hi_b) in itertools.pairwise(made):
-        out = out.with_columns(pl.min_horizontal(lo_a, lo_b).alias(lo_b), pl.max_horizontal(hi_a, hi_b).alias(hi_b))
+        out = out.with_columns(pl.when(pl.col(lo_b).is_not_null()).then(pl.min_horizontal(lo_a, lo_b)).alias(lo_b),
+                               pl.when(pl.col(hi_b).is_not_null()).then(pl.max_horizontal(hi_a, hi_b)).alias(hi_b))
     y_min, y_max = bounds
     for cols in made:
         exprs = []

@@ -223,6 +223,14 @@ def check_forecasts(
         problems.append(f"forecasts below the declared y_min={y_min:g}")
     if y_max is not None and frame.filter(pl.col("y_hat") > y_max).height:
         problems.append(f"forecasts above the declared y_max={y_max:g}")
+    for c in (c for c in value_cols if c != "y_hat"):  # interval bounds too (apply_intervals clips them)
+        broken = [(f"below the declared y_min={y_min:g}", pl.col(c) < y_min)] if y_min is not None else []
+        broken += [(f"above the declared y_max={y_max:g}", pl.col(c) > y_max)] if y_max is not None else []
+        for said, expr in broken:
+            bad = frame.filter(expr)
+            if bad.height:
+                problems.append(f"{bad.height} {c} values {said}, e.g. series "
+                                f"{bad['unique_id'].unique().sort().head(3).to_list()}")
     failed = 0
     if fallbacks is not None and fallbacks.height:
         failed = fallbacks.filter(~pl.col("reason").str.starts_with("no forecast")).height

@@ -199,7 +199,11 @@ def forecast_flow(
     missing = rf.missing_level_notes()
     for sentence in missing:
         log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
-    note = " ".join([note, *missing, *([earlier] if earlier else [])]).strip()
+    # a --horizon longer than the backtest's (widened), series of a constant history (zero width): not calibrated
+    uncalibrated = rf.interval_notes()
+    for sentence in uncalibrated:
+        log.warning(sentence)
+    note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else [])]).strip()
     # published only while production is still what this run read (none: it forecast with the champion)
     guard = registry.publishing(src.name, read_production)
     receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,

@@ -365,6 +365,7 @@ def retrain_flow(
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
     notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
+    notes += rf.interval_notes()  # steps beyond the backtest's (short histories), constant series: not calibrated
     from flowcast.models.recipes import covariates_note
 
     src = data.source

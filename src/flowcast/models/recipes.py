@@ -358,6 +358,10 @@ class RecipeForecast:
     frame: pl.DataFrame
     fallbacks: pl.DataFrame
     recipe: Recipe
+    constant: dict[str, float] = field(default_factory=dict)  # series of a constant history (its value): zero width
+    # series whose history measures no typical change though it moves (one observation, or a history repeating
+    # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
+    level_scaled: dict[str, str] = field(default_factory=dict)
 
     @property
     def fallback_share(self) -> float:
@@ -388,6 +392,39 @@ class RecipeForecast:
             else:  # a level is published for every series or none (_whole_levels)
                 notes.append(f"{self.recipe.name}{start}: its fallback {said[0]} has none for the series it "
                              f"forecasts ({said[1].removeprefix(said[0] + start + ': ').rstrip('.')}).")
+        return notes
+
+    def interval_notes(self) -> list[str]:
+        """What of the published intervals no calibration made, of the levels it publishes: the steps of this
+        forecast beyond those its calibration has widths for (a horizon longer than the backtest's:
+        `conformal.beyond_note`), the series of a constant history (zero width) and those whose widths are
+        scaled by their level (no measured change: `level_scaled`)."""
+        from flowcast.evaluation.conformal import beyond_note
+
+        if not self.recipe.intervals or self.frame.height == 0:
+            return []
+        notes = []
+        horizon = int(self.frame["step"].max())  # type: ignore[arg-type]
+        levels = [lv for lv in INTERVAL_LEVELS if (lo := interval_cols(lv)[0]) in self.frame.columns
+                  and self.frame[lo].null_count() < self.frame.height]
+        names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
+        cal = next((c for c in (self.recipe.intervals.get(n) for n in names) if c), None)
+        if (note := beyond_note(cal, self.recipe.name, horizon, levels)) is not None:
+            notes.append(note)
+        if self.constant and levels:
+            e_g = ", ".join(f"{u} at {y:g}" for u, y in sorted(self.constant.items())[:3])
+            n = len(self.constant)
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} a constant history (e.g. {e_g}): "
+                         f"{'its' if n == 1 else 'their'} {'/'.join(f'{lv}%' for lv in levels)} intervals have no "
+                         "conformal width (the point forecast, as a model without residual variance gets in "
+                         "statsforecast or fable): nothing in that history measures how far it may move.")
+        if self.level_scaled and levels:
+            n = len(self.level_scaled)
+            e_g = ", ".join(f"{u}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
+                         f"{'its' if n == 1 else 'their'} widths by (e.g. {e_g}): {'its' if n == 1 else 'their'} "
+                         f"{'/'.join(f'{lv}%' for lv in levels)} widths are the calibrated multiples of "
+                         f"{'its' if n == 1 else 'their'} mean |y| instead, a stand-in nothing calibrated.")
         return notes
 
 
@@ -455,7 +492,8 @@ def forecast_detailed(
         )
     frame = pl.concat(parts, how="diagonal_relaxed")
     m = int(season_length or td.meta.season_length)
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m)
+    # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True)
     out = []
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
         # the calibration of the method that made the rows, else of the model they were asked of
@@ -469,7 +507,23 @@ def forecast_detailed(
     result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
     fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
         schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
-    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe)
+    flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
+                .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
+                .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
+    return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
+                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat)))
+
+
+def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:
+    """The series of `ids` whose MASE scale is undefined or zero (`conformal.series_scale` scales them by their
+    mean |y|), with why: '1 observation' or 'repeats itself exactly every season'."""
+    from flowcast.evaluation.metrics import mase_scale
+
+    raw = mase_scale(td.frame.select("unique_id", "ds", "y"), season_length)  # what series_scale starts from
+    odd = raw.filter(pl.col("unique_id").is_in(list(ids)) & (pl.col("scale").is_null() | (pl.col("scale") <= 0)))
+    n_obs = dict(td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len().iter_rows())
+    return {str(u): (f"{n_obs.get(u, 0)} observation" if n_obs.get(u, 0) < 2 else "repeats itself exactly every season")
+            for u in odd["unique_id"].to_list()}
 
 
 def _true_method(part: pl.DataFrame, name: str, td: TrainingData) -> pl.DataFrame:
