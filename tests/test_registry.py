@@ -698,3 +698,27 @@ def test_a_past_as_of_takes_the_champion_of_its_date_whatever_order_the_backfill
     chosen, sentence = model_for_as_of(reg, "toy", reg.production("toy"), datetime(2023, 3, 1))
     assert prod.version != chosen.version == "gru-v2", sentence
     assert (chosen.path / "ckpt" / "model.ckpt").read_text() == "january"
+
+
+def test_a_past_as_of_takes_a_model_promoted_again_after_a_rollback_from_it(tmp_path):
+    """Regression: `model_for_as_of` left out every version a rollback had ever taken out of production, even
+    one promoted again since (`flowcast models promote` after the rollback proved hasty): a forecast of a date
+    after its training data ended took the model before it, fitted on older data."""
+    from flowcast.flows.forecast import model_for_as_of
+
+    reg = ModelRegistry(tmp_path / "models")
+    trained = {}
+    for payload, day in (("jan", datetime(2024, 1, 1)), ("mar", datetime(2024, 3, 1)), ("jun", datetime(2024, 6, 1))):
+        trained[payload] = reg.register(_artifact(tmp_path, "gru", payload), name="gru", fingerprint={"source": "toy"},
+                                        created_at=T0, as_of=day).version
+    reg.promote(trained["jan"], at=T0)
+    reg.promote(trained["mar"], at=T0)
+    reg.rollback(dataset="toy", reason="hasty", at=T0)
+    reg.promote(trained["mar"], reason="it was fine after all", at=T0)
+    reg.promote(trained["jun"], at=T0)
+    chosen, sentence = model_for_as_of(reg, "toy", reg.production("toy"), datetime(2024, 4, 1))
+    assert chosen.version == trained["mar"], sentence
+    reg.rollback(dataset="toy", at=T0)  # from jun: mar is production again
+    reg.rollback(dataset="toy", at=T0)  # from mar, for good this time: jan forecasts April
+    chosen, _ = model_for_as_of(reg, "toy", reg.get(trained["jun"]), datetime(2024, 4, 1))
+    assert chosen.version == trained["jan"]
