@@ -101,6 +101,19 @@ def published_tz(home: Path, dataset: str) -> str | None:
     return None
 
 
+def dataset_tz(settings: Any, dataset: str) -> str | None:
+    """The tz whose calendar a date alone names for `dataset` (the key its run of that date got): the
+    source the configuration declares by that name, else the one its publishes recorded (a `--data`
+    file's); None: UTC."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.errors import FlowcastError
+
+    try:
+        return resolve_source(settings.model_copy(update={"dataset": dataset, "source": None})).tz
+    except FlowcastError:  # not declared here: what its runs recorded
+        return published_tz(settings.home, dataset)
+
+
 def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
                          ) -> tuple[str | None, str]:
     """(the fingerprint recorded for the publish of `as_of`, '') or (None, why there is none usable)."""
