@@ -318,3 +318,24 @@ def test_forecasts_before_a_date_keep_that_dates_run_of_a_source_east_of_utc(tmp
     assert res.exit_code == 0, res.output
     assert open_store(settings).as_ofs("melb") == keys["melb"][2:]
     assert open_store(settings).as_ofs("utc") == keys["utc"][2:]
+
+
+def test_a_version_that_published_after_the_plan_stays(home):
+    """Regression: execute re-checked under the registry's lock only what the registry protects (production, its
+    predecessor, the champion), not the publishes: a version the plan let go that published forecasts between the
+    plan and its execution (a forecast backfill of a past date chose it: `model_for_as_of`) was removed, and
+    those forecasts named a version already gone."""
+    import polars as pl
+
+    from flowcast.store import open_store
+
+    settings = _settings(home, keep_versions=1)
+    items = plan(settings, NOW)
+    assert {"gru-v1", "gru-v3"} <= {i.version for i in items if i.kind == "model"}
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2023, 4, 1)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    open_store(settings).publish(fc, dataset="sales", as_of=datetime(2023, 3, 1), model="gru", model_version="gru-v3",
+                                 run_id="backfill", created_at=NOW)
+    done = execute(settings, items)
+    assert "gru-v3" not in {i.version for i in done} and "gru-v1" in {i.version for i in done}
+    assert "gru-v3" in {v.version for v in ModelRegistry(home / "models").list()}

@@ -267,7 +267,8 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
 
 def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     """Remove what `plan` listed; returns what was removed. A model that became protected since
-    the plan is skipped (RegistryError from the registry's own check), everything else goes.
+    the plan is skipped (RegistryError from the registry's own check), and so is one that made
+    forecasts published since (read again before the first model goes); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
     from flowcast.shared import open_registry
@@ -276,6 +277,7 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     done = []
+    published: dict[str, str] | None = None  # read again after the forecast deletions: what published since the plan
     for item in items:
         if item.kind == "forecast":
             from flowcast.store import open_store
@@ -286,8 +288,14 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
                 continue
         elif item.kind == "model":
             assert item.version is not None and reg is not None
+            explicit = item.reason.startswith("named explicitly")
+            if published is None and not explicit:
+                gone = {i.key for i in done if i.kind == "forecast" and i.key}
+                published = _published_versions(settings, gone)[0]
+            if not explicit and item.version in (published or {}):  # a run published with it after the plan
+                continue
             try:
-                reg.delete(item.version, allow_protected=item.reason.startswith("named explicitly"))
+                reg.delete(item.version, allow_protected=explicit)
             except RegistryError:
                 continue
         else:
