@@ -189,6 +189,18 @@ def _champion(ent: dict[str, Any], version: str, *, reason: str, at: datetime | 
                           "at": _iso(at)})
 
 
+def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: str) -> bool:
+    """Take the last promotion of `version` out of dataset entry `ent`'s stack when a later one lies on
+    top of it (a run's own promotion whose forecasts were never published), with a `retract` event."""
+    stack = ent.get("stack") or []
+    if version not in stack[:-1]:
+        return False
+    del stack[len(stack) - 2 - stack[-2::-1].index(version)]  # its own promotion: the last one under the top
+    ent["events"].append({"action": "retract", "version": version, "previous": None, "at": _iso(at),
+                          "reason": reason})
+    return True
+
+
 def network_recipe(cell: str) -> dict[str, Any]:
     """The recipe of one trained network whose files are the artifact directory itself."""
     return {"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}], "weights": [1.0]}
@@ -846,10 +858,8 @@ class ModelRegistry:
             now = stack[-1] if stack else None
             if now != expected:
                 retracted = ""
-                if promoted and expected is not None and expected in stack[:-1]:
-                    del stack[len(stack) - 2 - stack[-2::-1].index(expected)]  # its own promotion: the last one
-                    ent["events"].append({"action": "retract", "version": expected, "previous": None, "at": _iso(at),
-                                          "reason": f"promoted, but production moved to {now} before it published"})
+                if promoted and expected is not None and _retract(
+                        ent, expected, at=at, reason=f"promoted, but production moved to {now} before it published"):
                     self._write_pointer(ptr)
                     retracted = f"; {expected} was taken out of the production stack (a rollback skips it)"
                 raise ProductionMovedError(
@@ -857,6 +867,19 @@ class ModelRegistry:
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
             yield
+
+    def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
+        """Take `version`, promoted by a run that then published nothing, out of `dataset`'s production
+        stack where another promotion already lies on top of it (a `retract` event), so that a rollback
+        never puts it back. True when it was taken out; False when it is production (withdraw it) or
+        not in the stack."""
+        with self._lock():
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].get(dataset)
+            if ent is None or not _retract(ent, version, at=at, reason=reason):
+                return False
+            self._write_pointer(ptr)
+        return True
 
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                  at: datetime | None = None) -> ModelVersion:
