@@ -233,10 +233,9 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
                       f"forecasts for {as_of.isoformat()} were not published: taking it out failed ({undo}); a "
                       "rollback would put it back")
             return
-        if out:
-            log.error(f"{version}'s forecasts for {as_of.isoformat()} could not be published and another run promoted "
-                      f"over it meanwhile: {version} was taken out of the production stack of {dataset} (a rollback "
-                      "skips it)")
+        log.error(f"{version}'s forecasts for {as_of.isoformat()} could not be published and production of {dataset} "
+                  "moved meanwhile: " + (f"{version} was taken out of the production stack of {dataset} (a rollback "
+                                         "skips it)" if out else f"{version} is no longer in its production stack"))
         return
     except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
         log.error(f"{version} stays in production of {dataset} although its forecasts for "
