@@ -644,4 +644,81 @@ def test_a_champion_of_older_data_never_replaces_a_newer_one(tmp_path):
     newest = reg.register(_artifact(tmp_path, "gru", "newest"), name="gru", fingerprint={"source": "toy"},
                           created_at=T0, then=Promotion("champion", reason="retrain", as_of=datetime(2024, 7, 1)))
     assert reg.champion("toy").version == newest.version
-    assert [e["version"] for e in reg.history("toy") if e["action"] == "champion"] == [newer.version, newest.version]
+    # each recorded (a forecast of its past date takes it), the older ones saying they did not become the champion
+    events = [e for e in reg.history("toy") if e["action"] == "champion"]
+    assert [e["version"] for e in events] == [newer.version, "gru-v2", older.version, newest.version]
+    assert [f"older data than the recorded champion {newer.version}" in e["reason"] for e in events] == [
+        False, True, True, False]
+
+
+def test_a_champion_of_older_data_is_committed_and_kept_when_its_note_outlives_the_swap(tmp_path, monkeypatch):
+    """Regression: a retrain backfill's champion of older data than the recorded one (its date finished after a
+    later date) was registered in a transaction whose pointer swap recorded nothing: no `champion` event, so the
+    transaction did not read as committed. When its `.pending.json` outlived the swap (its removal failed, which the
+    code tolerates: 'a note left behind is read as committed', or the run was killed right after the swap), the
+    next writer of the registry 'rolled it back' and removed the version whose forecasts the backfill had just
+    published for that date."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    newer = reg.register(_artifact(tmp_path, "gru", "new"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                         as_of=datetime(2024, 6, 1),
+                         then=Promotion("champion", reason="backfill", as_of=datetime(2024, 6, 1)))
+
+    def cannot_remove() -> None:
+        raise OSError("the note could not be removed")
+
+    monkeypatch.setattr(reg, "_clear_pending", cannot_remove)
+    older = reg.register(_artifact(tmp_path, "gru", "old"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                         as_of=datetime(2023, 1, 1),
+                         then=Promotion("champion", reason="backfill", as_of=datetime(2023, 1, 1)))
+    monkeypatch.undo()
+    assert (reg.root / ".pending.json").exists()
+    assert [v.version for v in reg.list()] == [newer.version, older.version]  # listed: committed
+    reg.promote(newer.version, dataset="toy", at=T0)  # the next writer
+    assert [v.version for v in reg.list()] == [newer.version, older.version]
+    assert reg.champion("toy").version == newer.version  # the newest data's champion stays the champion
+    assert [e["version"] for e in reg.history("toy") if e["action"] == "champion"] == [newer.version, older.version]
+
+
+def test_a_past_as_of_takes_the_champion_of_its_date_whatever_order_the_backfill_dates_finished_in(tmp_path):
+    """Regression: a retrain backfill's champion of older data than the recorded one left no event, so
+    `model_for_as_of` never saw it: the forecast of a past as_of depended on which of the backfill's dates
+    finished last (here 2023-01's finished after 2024-06's; a forecast as of 2023-03 found no model for its date
+    and kept the production model trained up to 2024-07, fitted on actuals after that as_of)."""
+    from flowcast.flows.forecast import model_for_as_of
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    for payload, day in (("june", datetime(2024, 6, 1)), ("january", datetime(2023, 1, 1))):
+        reg.register(_artifact(tmp_path, "gru", payload), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                     as_of=day, then=Promotion("champion", reason="backfill", as_of=day))
+    prod = reg.register(_artifact(tmp_path, "lstm", "prod"), name="lstm", fingerprint={"source": "toy"},
+                        created_at=T0, as_of=datetime(2024, 7, 1), then=Promotion("promote"))
+    chosen, sentence = model_for_as_of(reg, "toy", reg.production("toy"), datetime(2023, 3, 1))
+    assert prod.version != chosen.version == "gru-v2", sentence
+    assert (chosen.path / "ckpt" / "model.ckpt").read_text() == "january"
+
+
+def test_a_past_as_of_takes_a_model_promoted_again_after_a_rollback_from_it(tmp_path):
+    """Regression: `model_for_as_of` left out every version a rollback had ever taken out of production, even
+    one promoted again since (`flowcast models promote` after the rollback proved hasty): a forecast of a date
+    after its training data ended took the model before it, fitted on older data."""
+    from flowcast.flows.forecast import model_for_as_of
+
+    reg = ModelRegistry(tmp_path / "models")
+    trained = {}
+    for payload, day in (("jan", datetime(2024, 1, 1)), ("mar", datetime(2024, 3, 1)), ("jun", datetime(2024, 6, 1))):
+        trained[payload] = reg.register(_artifact(tmp_path, "gru", payload), name="gru", fingerprint={"source": "toy"},
+                                        created_at=T0, as_of=day).version
+    reg.promote(trained["jan"], at=T0)
+    reg.promote(trained["mar"], at=T0)
+    reg.rollback(dataset="toy", reason="hasty", at=T0)
+    reg.promote(trained["mar"], reason="it was fine after all", at=T0)
+    reg.promote(trained["jun"], at=T0)
+    chosen, sentence = model_for_as_of(reg, "toy", reg.production("toy"), datetime(2024, 4, 1))
+    assert chosen.version == trained["mar"], sentence
+    reg.rollback(dataset="toy", at=T0)  # from jun: mar is production again
+    reg.rollback(dataset="toy", at=T0)  # from mar, for good this time: jan forecasts April
+    chosen, _ = model_for_as_of(reg, "toy", reg.get(trained["jun"]), datetime(2024, 4, 1))
+    assert chosen.version == trained["jan"]

@@ -175,6 +175,32 @@ def _older_champion(ent: dict[str, Any], as_of: datetime | None) -> bool:
     return storage_naive(as_of) < storage_naive(str(have))
 
 
+def _champion(ent: dict[str, Any], version: str, *, reason: str, at: datetime | None, as_of: datetime | None) -> None:
+    """Record `version` as a champion of run key `as_of` in dataset entry `ent`: always an event (the
+    history `model_for_as_of` reads for a past as_of, and what commits a register-and-record transaction),
+    and the dataset's champion unless the recorded one is of newer data (`_older_champion`)."""
+    older = _older_champion(ent, as_of)
+    if older:
+        reason = (f"{reason}; of older data than the recorded champion {ent['champion'].get('version')} (as_of "
+                  f"{ent['champion'].get('as_of')}), which stays the dataset's champion").lstrip("; ")
+    else:
+        ent["champion"] = {"version": version, "as_of": _iso(as_of), "at": _iso(at), "reason": reason}
+    ent["events"].append({"action": "champion", "version": version, "previous": None, "reason": reason,
+                          "at": _iso(at)})
+
+
+def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: str) -> bool:
+    """Take the last promotion of `version` out of dataset entry `ent`'s stack when a later one lies on
+    top of it (a run's own promotion whose forecasts were never published), with a `retract` event."""
+    stack = ent.get("stack") or []
+    if version not in stack[:-1]:
+        return False
+    del stack[len(stack) - 2 - stack[-2::-1].index(version)]  # its own promotion: the last one under the top
+    ent["events"].append({"action": "retract", "version": version, "previous": None, "at": _iso(at),
+                          "reason": reason})
+    return True
+
+
 def network_recipe(cell: str) -> dict[str, Any]:
     """The recipe of one trained network whose files are the artifact directory itself."""
     return {"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}], "weights": [1.0]}
@@ -379,11 +405,8 @@ class ModelRegistry:
                 ent["stack"].append(version)
             ent["events"].append({"action": "promote", "version": version, "previous": previous,
                                   "reason": then.reason, "at": _iso(then.at)})
-        elif not check_only and not _older_champion(ent, then.as_of):
-            ent["champion"] = {"version": version, "as_of": _iso(then.as_of), "at": _iso(then.at),
-                               "reason": then.reason}
-            ent["events"].append({"action": "champion", "version": version, "previous": None,
-                                  "reason": then.reason, "at": _iso(then.at)})
+        elif not check_only:
+            _champion(ent, version, reason=then.reason, at=then.at, as_of=then.as_of)
 
     def _read_pointer_file(self) -> Any:
         try:
@@ -835,10 +858,8 @@ class ModelRegistry:
             now = stack[-1] if stack else None
             if now != expected:
                 retracted = ""
-                if promoted and expected is not None and expected in stack[:-1]:
-                    del stack[len(stack) - 2 - stack[-2::-1].index(expected)]  # its own promotion: the last one
-                    ent["events"].append({"action": "retract", "version": expected, "previous": None, "at": _iso(at),
-                                          "reason": f"promoted, but production moved to {now} before it published"})
+                if promoted and expected is not None and _retract(
+                        ent, expected, at=at, reason=f"promoted, but production moved to {now} before it published"):
                     self._write_pointer(ptr)
                     retracted = f"; {expected} was taken out of the production stack (a rollback skips it)"
                 raise ProductionMovedError(
@@ -846,6 +867,19 @@ class ModelRegistry:
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
             yield
+
+    def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
+        """Take `version`, promoted by a run that then published nothing, out of `dataset`'s production
+        stack where another promotion already lies on top of it (a `retract` event), so that a rollback
+        never puts it back. True when it was taken out; False when it is production (withdraw it) or
+        not in the stack."""
+        with self._lock():
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].get(dataset)
+            if ent is None or not _retract(ent, version, at=at, reason=reason):
+                return False
+            self._write_pointer(ptr)
+        return True
 
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                  at: datetime | None = None) -> ModelVersion:
@@ -954,17 +988,14 @@ class ModelRegistry:
                         at: datetime | None = None, as_of: datetime | None = None) -> ModelVersion:
         """Note `version` as the champion a retrain chose without promoting it (a backfill's
         retrain, `promote=False`): the forecast flow publishes it while no model is in production.
-        A champion of older data (`as_of` before the recorded one's) leaves the recorded one."""
+        A champion of older data (`as_of` before the recorded one's) leaves the recorded one (its
+        event is recorded all the same: a forecast of its past date takes it)."""
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
-            if _older_champion(ent, as_of):
-                return mv
-            ent["champion"] = {"version": version, "as_of": _iso(as_of), "at": _iso(at), "reason": reason}
-            ent["events"].append({"action": "champion", "version": version, "previous": None, "reason": reason,
-                                  "at": _iso(at)})
+            _champion(ent, version, reason=reason, at=at, as_of=as_of)
             self._write_pointer(ptr)
         return mv
 

@@ -60,8 +60,8 @@ def test_production_is_kept_or_replaced(scores, margin, action, publish, words):
     assert d.promote is (action in ("replace", "demote"))
     if publish == "production":
         assert d.order[0] == "production"
-    else:
-        assert "production" not in d.order
+    else:  # production stays a fallback: if the winner cannot publish, nothing worse replaces it
+        assert d.order[0] == publish and "production" in d.order
 
 
 def test_production_that_cannot_be_scored_is_replaced_and_the_reason_given():
@@ -196,3 +196,31 @@ def test_a_level_the_calibration_left_out_whole_is_fit_to_publish_a_missing_boun
     some = fc.with_columns(pl.when(pl.col("unique_id") == "a").then(pl.col("y_hat_lo80")).alias("y_hat_lo80"))
     c = check_forecasts(some, expected_ids=["a", "b"], horizon=3, require_intervals=True)
     assert not c.ok and "3 y_hat_lo80 values not finite" in c.sentence()
+
+
+@pytest.mark.parametrize("scores, margin, order", [
+    # gru replaces production; were its forecasts unfit, theta (worse than production) was next and promoted
+    ({"gru": 0.5, "production": 0.6, "theta": 0.7, "damped": 0.8}, 0.0, ["gru", "production", "theta", "damped"]),
+    # lstm beats production but not by the margin: it does not replace it either
+    ({"gru": 0.5, "lstm": 0.58, "production": 0.6, "damped": 0.8}, 0.1, ["gru", "production", "lstm", "damped"]),
+    ({"gru": 0.5, "lstm": 0.52, "production": 0.6, "damped": 0.8}, 0.1, ["gru", "lstm", "production", "damped"]),
+    # production fell behind damped: the candidates ranked above it come first, then production
+    ({"hybrid": 0.5, "damped": 0.55, "production": 0.6, "theta": 0.9}, 0.5, ["hybrid", "damped", "production", "theta"]),
+])
+def test_when_the_winner_cannot_publish_no_candidate_worse_than_production_replaces_it(scores, margin, order):
+    """Regression: a decision to replace production left production out of the fallback order, so when the winner's
+    forecasts failed the checks (a NaN refit, too many fallbacks) the next candidate down the board was built,
+    registered and promoted, even one the backtest scored worse than the production model: the published forecast
+    was worse than one the pipeline had computed. Production now keeps its place: after the candidates that would
+    replace it themselves, before the others."""
+    d = decide(_board(scores), metric="mase", margin=margin, baselines=BASE, incumbent_version="gru-v3",
+               incumbent_scoring="its recipe refit")
+    assert d.action in ("replace", "demote") and d.order == order
+
+    def attempt(name):
+        if name == order[0]:
+            raise ValueError("not finite after the refit")
+        return name, pl.DataFrame({"unique_id": ["a", "a"], "ds": [1, 2], "y_hat": [1.0, 2.0]})
+
+    chosen, *_ = first_publishable(d.order, attempt, lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))
+    assert chosen == order[1]

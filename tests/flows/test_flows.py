@@ -423,6 +423,37 @@ def test_a_revised_history_is_published_by_a_quiet_schedule(production_home, tmp
     assert forecast_flow(as_of=datetime(2019, 9, 4), **kw)["unchanged"]  # the revision is published: quiet again
 
 
+def test_a_rerun_of_a_published_as_of_replaces_it_even_when_its_data_match_the_publish_before(production_home,
+                                                                                               tmp_path):
+    """Regression: a re-run of an as_of that was published (a backfill with overwrite, a run repeated after the
+    source corrected a value) was compared with the publish before it, found 'unchanged' and published nothing:
+    the as_of kept the forecasts of the data it was first run on (here a value tripled by mistake, corrected
+    since), and the backfill listed the date as skipped. A re-run replaces its as_of, as the module doc says."""
+    import shutil
+
+    import polars as pl
+
+    from flowcast.flows import forecast_flow
+
+    csv = tmp_path / "feed" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    shutil.copy(production_home["source"]["path"], csv)
+    kw = {**production_home, "source": {**production_home["source"], "path": str(csv)}}
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    sep, sep2 = datetime(2019, 9, 1), datetime(2019, 9, 2)
+    assert forecast_flow(as_of=sep, **kw)["published_rows"] == 24
+    raw = pl.read_csv(csv)
+    raw.with_columns(pl.when((pl.col("store") == "S1") & (pl.col("month") == "2019-08-01"))
+                     .then(pl.col("sales") * 3).otherwise(pl.col("sales")).alias("sales")).write_csv(csv)
+    assert forecast_flow(as_of=sep2, **kw)["published_rows"] == 24  # from the mistaken value
+    raw.write_csv(csv)  # corrected
+    rerun = forecast_flow(as_of=sep2, **kw)
+    assert rerun["published_rows"] == 24 and not rerun.get("unchanged"), rerun.get("note")
+    values = ["unique_id", "ds", "y_hat"]
+    assert store.read(dataset="tiny", as_of=sep2).select(values).equals(store.read(dataset="tiny", as_of=sep)
+                                                                        .select(values))
+
+
 def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(production_home):
     """Regression: the quiet-schedule check read the dataset's last earlier publish, and a damaged
     Parquet file there (a disk error, a truncated copy) failed every later forecast run with

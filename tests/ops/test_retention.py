@@ -286,3 +286,56 @@ def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):
         execute(settings, items)
     assert open_store(settings).as_ofs("sales") == [datetime(2023, 7, 1)]
     assert "gru-v1" in {v.version for v in ModelRegistry(home / "models").list()}
+
+
+def test_forecasts_before_a_date_keep_that_dates_run_of_a_source_east_of_utc(tmp_path):
+    """Regression: `gc --forecasts-before 2023-08-01` read the date as midnight UTC, while the run of a source in
+    Australia/Melbourne keyed by 2023-08-01 is the midnight that day starts at there (2023-07-31 14:00 UTC): gc
+    removed the forecasts of the very date it was told to keep, and their realized accuracy. A date alone is each
+    dataset's day, as for `flowcast forecasts --as-of DATE` (its source's tz, else the one its publishes recorded)."""
+    import polars as pl
+
+    from flowcast.ops.quiet import record_fingerprint
+    from flowcast.store import open_store
+    from flowcast.timekeys import day_start, storage_naive
+
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    store = open_store(settings)
+    keys = {}
+    for ds, tz in (("melb", "Australia/Melbourne"), ("utc", None)):
+        keys[ds] = [storage_naive(day_start(datetime(2023, 7, d).date(), tz)) for d in (30, 31)] + [
+            storage_naive(day_start(datetime(2023, 8, d).date(), tz)) for d in (1, 2)]
+        for a in keys[ds]:
+            fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2023, 9, 1)], "step": [1], "y_hat": [1.0]},
+                              schema_overrides={"step": pl.Int32})
+            r = store.publish(fc, dataset=ds, as_of=a, model="naive", model_version=None, run_id="r", created_at=NOW)
+            record_fingerprint(settings, dataset=ds, as_of=a, content_hash=r.content_hash, fingerprint="f", run_id="r",
+                               tz=tz)
+    assert keys["melb"][2] == datetime(2023, 7, 31, 14, 0)  # the key of Melbourne's 1 August
+    res = CliRunner().invoke(app, ["gc", "--home", str(home), "--as-of", NOW.isoformat(), "--forecasts-before",
+                                   "2023-08-01", "--yes", "--json"])
+    assert res.exit_code == 0, res.output
+    assert open_store(settings).as_ofs("melb") == keys["melb"][2:]
+    assert open_store(settings).as_ofs("utc") == keys["utc"][2:]
+
+
+def test_a_version_that_published_after_the_plan_stays(home):
+    """Regression: execute re-checked under the registry's lock only what the registry protects (production, its
+    predecessor, the champion), not the publishes: a version the plan let go that published forecasts between the
+    plan and its execution (a forecast backfill of a past date chose it: `model_for_as_of`) was removed, and
+    those forecasts named a version already gone."""
+    import polars as pl
+
+    from flowcast.store import open_store
+
+    settings = _settings(home, keep_versions=1)
+    items = plan(settings, NOW)
+    assert {"gru-v1", "gru-v3"} <= {i.version for i in items if i.kind == "model"}
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2023, 4, 1)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    open_store(settings).publish(fc, dataset="sales", as_of=datetime(2023, 3, 1), model="gru", model_version="gru-v3",
+                                 run_id="backfill", created_at=NOW)
+    done = execute(settings, items)
+    assert "gru-v3" not in {i.version for i in done} and "gru-v1" in {i.version for i in done}
+    assert "gru-v3" in {v.version for v in ModelRegistry(home / "models").list()}

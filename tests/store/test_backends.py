@@ -79,6 +79,25 @@ def test_realized_accuracy_is_replaced_per_key_and_idempotent(backend):
     assert store.read().height == 0  # realized rows are not forecasts
 
 
+def test_republishing_an_as_of_with_other_forecasts_drops_the_realized_accuracy_of_the_ones_it_replaced(backend):
+    """Regression: a re-run of a published as_of (a backfill with overwrite, a forecast re-run with another model)
+    replaced its forecasts and kept the realized rows that scored the replaced ones: the realized table named the
+    old model version with its errors, and a run rescored that as_of only when more points had arrived (never once
+    settled), so a decay verdict stayed on forecasts no longer published. Those rows go with the forecasts they
+    scored (the next run scores the new ones); a publish of the same forecasts keeps them."""
+    store = backend.store
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)
+    store.write_realized(DS, realized_frame([OTHER, AS_OF]))
+    publish(store, make_forecast(1, N, H, AS_OF), run_id="again")  # the same forecasts: still what they scored
+    assert store.read_realized(DS).height == 12
+    publish(store, make_forecast(2, N, H, AS_OF), variant=2)  # lstm-v2's forecasts replace lstm-v1's
+    assert variant_of(store.read(dataset=DS, as_of=AS_OF)) == {2}
+    assert store.read_realized(DS, AS_OF).height == 0
+    assert store.read_realized(DS)["as_of"].unique().to_list() == [OTHER]  # other as_of keep theirs
+    assert backend.reopen().read_realized(DS).height == 6
+
+
 def test_realized_rows_keep_the_points_their_mase_covers_and_older_rows_read_as_unknown(backend):
     """n_mase (the points MASE covers) round-trips on every backend; rows written without it read back as null,
     and more points than were scored is refused."""

@@ -110,3 +110,29 @@ def test_a_promoted_run_that_lost_the_publish_takes_its_promotion_out_of_the_sta
     assert reg.production(DS).version == x
     assert [e["action"] for e in reg.history(DS)][-1] == "retract"
     assert reg.rollback(dataset=DS).version == before
+
+
+def test_a_run_whose_publish_failed_after_another_promotion_takes_its_promotion_out_of_the_stack(tmp_path):
+    """Run A promoted W and its publish failed (a full disk); run B promoted X over W before A could withdraw it
+    (the registry's lock is free between A's failed publish and its withdrawal). The withdrawal's compare and swap
+    failed, A logged that W 'stays in production' (it did not: X was) and left W in the stack under X, so a
+    rollback from X put back W, whose forecasts were never published. W is taken out, as when a run loses the
+    publish guard."""
+    from types import SimpleNamespace
+
+    from flowcast.config import load_settings
+    from flowcast.flows.pipeline import _withdraw_unpublished
+
+    settings = load_settings(home=tmp_path / "home")
+    reg = ModelRegistry(settings.models_dir)
+    before, w, x = _statistical(reg, "before"), _statistical(reg, "w"), _statistical(reg, "x")
+    reg.promote(before)
+    reg.promote(w, expected=before)  # run A's promotion; its publish then fails
+    reg.promote(x, expected=w)  # run B's, before A withdrew W
+    said: list[str] = []
+    log = SimpleNamespace(error=said.append, warning=said.append, info=said.append)  # what the run's log receives
+    _withdraw_unpublished(settings, reg, DS, w, AS_OF, datetime(2024, 3, 1, 1), OSError(28, "No space left"), log)
+    assert reg.production(DS).version == x
+    assert [e["action"] for e in reg.history(DS)][-1] == "retract"
+    assert len(said) == 1 and f"{w} was taken out of the production stack of {DS}" in said[0], said
+    assert reg.rollback(dataset=DS).version == before

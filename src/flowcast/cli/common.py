@@ -98,14 +98,9 @@ def parse_read_as_of(value: str | None, settings: Any, dataset: str | None) -> d
     name, else the one its publishes recorded (a `--data` file's); without a dataset, UTC's."""
     if value is None or dataset is None or not is_date_only(value):
         return parse_as_of(value)
-    from flowcast.data.datasets import resolve_source
-    from flowcast.ops.quiet import published_tz
+    from flowcast.ops.quiet import dataset_tz
 
-    try:
-        tz = resolve_source(settings.model_copy(update={"dataset": dataset, "source": None})).tz
-    except FlowcastError:  # not declared here: what its runs recorded
-        tz = published_tz(settings.home, dataset)
-    return parse_as_of(value, tz=tz)
+    return parse_as_of(value, tz=dataset_tz(settings, dataset))
 
 
 def data_given(path: str | None, data: str | None) -> str | None:

@@ -3,7 +3,7 @@ images by the `[retention]` policy (dry run unless --yes)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +21,7 @@ from flowcast.cli.common import (
     parse_as_of,
     resolve_settings,
 )
+from flowcast.timekeys import is_date_only
 
 
 @app.command("gc")
@@ -30,7 +31,8 @@ def gc(
     as_of: Annotated[str | None, typer.Option("--as-of", help="measure ages from this instant (default: now)")] = None,
     forecasts_before: Annotated[str | None, typer.Option(
         "--forecasts-before", help="also remove published forecasts (and their realized accuracy) of every as_of "
-                                   "before this date: only when asked")] = None,
+                                   "before this date (a date alone: that day of each dataset's source tz): only "
+                                   "when asked")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="with --forecasts-before: only this dataset")] = None,
     version: Annotated[list[str] | None, typer.Option(
         "--version", help="also remove this model version even if it is a previous production model or a recorded "
@@ -52,7 +54,9 @@ def gc(
     settings = resolve_settings(config=config, home=home)
     parsed = parse_as_of(as_of)
     now = parsed if parsed is not None else datetime.now(UTC)  # the clock is read here, at the edge
-    before = parse_as_of(forecasts_before, "--forecasts-before")
+    before: datetime | date | None = parse_as_of(forecasts_before, "--forecasts-before")
+    if forecasts_before is not None and is_date_only(forecasts_before):  # each dataset's day (its source's tz)
+        before = date.fromisoformat(forecasts_before.strip())
     items, kept = plan_and_kept(settings, now, versions=list(version or []), forecasts_before=before,
                                 dataset=dataset)
     removed = execute(settings, items) if yes else []

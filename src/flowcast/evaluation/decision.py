@@ -125,13 +125,17 @@ def decide(
     same = "on the same windows" if paired is None else "on the windows production was scored on"
     if ch is not None and inc is not None and ch < inc * (1 - margin):
         d.action, d.publish = "replace", champ
-        d.order = [m for m in ranked if m != PRODUCTION]
+        # when the winner cannot publish, the next one replaces production only if it would have on its own score;
+        # else production publishes (a candidate the backtest scored worse than production is never promoted)
+        replaces = [m for m in ranked if m != PRODUCTION
+                    and (m == champ or ((v := pair.get(m)) is not None and v < inc * (1 - margin)))]
+        d.order = [*replaces, PRODUCTION, *[m for m in ranked if m != PRODUCTION and m not in replaces]]
         d.reasons.append(f"{champ} replaces the production model {incumbent_version}: its {name} is {_fmt(ch)} against "
                          f"{_fmt(inc)} {same}, {_pct(ch, inc)} better"
                          + (f" (the margin asks for {margin:.1%})." if margin else "."))
     elif bb is not None and inc is not None and inc > bb:
         d.action, d.publish = "demote", champ
-        d.order = [m for m in ranked if m != PRODUCTION]
+        d.order = list(ranked)  # production in its place: after those ranked above it, before the worse ones
         d.reasons.append(f"The production model {incumbent_version} fell behind the best statistical model, "
                          f"{d.best_baseline} ({name} {_fmt(inc)} against {_fmt(bb)} {same}): it is replaced by {champ}.")
     else:

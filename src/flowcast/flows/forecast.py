@@ -72,8 +72,14 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
     if trained is None or trained <= at:
         return model, None
     events = registry.history(dataset)
-    dropped = {e.get("previous") for e in events if e.get("action") == "rollback"} | {
-        e.get("version") for e in events if e.get("action") in ("withdraw", "retract")}
+    dropped: set[Any] = set()  # by its last word: a version promoted again after a rollback from it is a choice
+    for e in events:
+        if e.get("action") == "rollback":
+            dropped.add(e.get("previous"))
+        elif e.get("action") in ("withdraw", "retract"):
+            dropped.add(e.get("version"))
+        elif e.get("action") in ("promote", "champion"):
+            dropped.discard(e.get("version"))
     best = None
     for name in dict.fromkeys(e.get("version") for e in events if e.get("action") in ("promote", "champion")):
         if not name or name in dropped or name == model.version:

@@ -220,9 +220,23 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
         receipt = open_store(settings).receipt_of(dataset, as_of)
         if receipt is not None and receipt.get("model_version") == version:
             return  # published: the promotion stands
+    from flowcast.errors import ProductionMovedError
+
+    why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
     try:
-        now = registry.withdraw(version, dataset=dataset, at=at,
-                                reason=f"its publish for as_of {as_of.isoformat()} failed: {exc}")
+        now = registry.withdraw(version, dataset=dataset, at=at, reason=why)
+    except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
+        try:
+            out = registry.retract(version, dataset=dataset, at=at, reason=why)
+        except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
+            log.error(f"{version} stays in the production stack of {dataset} under a later promotion although its "
+                      f"forecasts for {as_of.isoformat()} were not published: taking it out failed ({undo}); a "
+                      "rollback would put it back")
+            return
+        log.error(f"{version}'s forecasts for {as_of.isoformat()} could not be published and production of {dataset} "
+                  "moved meanwhile: " + (f"{version} was taken out of the production stack of {dataset} (a rollback "
+                                         "skips it)" if out else f"{version} is no longer in its production stack"))
+        return
     except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
         log.error(f"{version} stays in production of {dataset} although its forecasts for "
                   f"{as_of.isoformat()} were not published: withdrawing it failed ({undo}); run again for this "

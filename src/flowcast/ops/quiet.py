@@ -6,7 +6,7 @@ latest publish before its as_of: when every series' next period to forecast is t
 publish started from (no new observation arrived, no series came or went), the horizon is the
 same and the production model is the one that published it, the run says so, emits
 `flowcast.forecast.unchanged` and publishes nothing. A re-run of an as_of that is published
-is not compared with itself (it replaces it, as before), and a retrain always publishes. Data
+is not compared with any publish (it replaces it, as before), and a retrain always publishes. Data
 with planned values of future-known covariates always publishes: a plan (a price, a weather
 forecast) can change without any new observation, and the forecast with it.
 
@@ -99,6 +99,19 @@ def published_tz(home: Path, dataset: str) -> str | None:
         if "tz" in rec:
             return rec["tz"]
     return None
+
+
+def dataset_tz(settings: Any, dataset: str) -> str | None:
+    """The tz whose calendar a date alone names for `dataset` (the key its run of that date got): the
+    source the configuration declares by that name, else the one its publishes recorded (a `--data`
+    file's); None: UTC."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.errors import FlowcastError
+
+    try:
+        return resolve_source(settings.model_copy(update={"dataset": dataset, "source": None})).tz
+    except FlowcastError:  # not declared here: what its runs recorded
+        return published_tz(settings.home, dataset)
 
 
 def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
@@ -211,7 +224,13 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     log = get_run_logger()
     store = open_store(settings)
     dataset = data.source.name
-    prev = previous_as_of(store.as_ofs(dataset), storage_naive(as_of))
+    published = store.as_ofs(dataset)
+    if storage_naive(as_of) in published:  # a re-run (a backfill with overwrite, a corrected source): it replaces
+        # what this as_of holds, which the publish before it says nothing about
+        log.info(f"Publishing: {dataset} as_of {storage_naive(as_of).isoformat()} is published already and this run "
+                 "replaces it")
+        return None
+    prev = previous_as_of(published, storage_naive(as_of))
     if prev is None:
         log.info(f"Publishing: no earlier publish of {dataset} to compare with")
         return None

@@ -27,7 +27,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,16 +174,22 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     return out
 
 
-def _forecast_items(settings: Settings, before: datetime, dataset: str | None) -> list[Item]:
+def _forecast_items(settings: Settings, before: datetime | date, dataset: str | None) -> list[Item]:
+    """The published (dataset, as_of) before `before`: an instant, or a date alone, which is each
+    dataset's day (the midnight it starts at in its source's tz: the key its run of that date got)."""
+    from flowcast.ops.quiet import dataset_tz
     from flowcast.store import open_store
     from flowcast.store.parquet import partition_name
+    from flowcast.timekeys import day_start
 
     store = open_store(settings)
     names = [dataset] if dataset else store.datasets()
     out = []
     for ds in names:
+        cut = (_naive_utc(before) if isinstance(before, datetime)
+               else _naive_utc(day_start(before, dataset_tz(settings, ds))))
         for a in store.as_ofs(ds):
-            if a >= before:
+            if a >= cut:
                 continue
             rows = store.receipt_of(ds, a).get("rows", "?")
             local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
@@ -195,7 +201,7 @@ def _forecast_items(settings: Settings, before: datetime, dataset: str | None) -
 
 
 def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
-         policy: RetentionConfig | None = None, forecasts_before: datetime | None = None,
+         policy: RetentionConfig | None = None, forecasts_before: datetime | date | None = None,
          dataset: str | None = None) -> list[Item]:
     """What gc would remove from `settings.home` at `now` (nothing is touched). Published
     forecasts only with `forecasts_before` (of `dataset`, or of every dataset)."""
@@ -204,15 +210,14 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
 
 
 def plan_and_kept(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
-                  policy: RetentionConfig | None = None, forecasts_before: datetime | None = None,
+                  policy: RetentionConfig | None = None, forecasts_before: datetime | date | None = None,
                   dataset: str | None = None) -> tuple[list[Item], list[Item]]:
     """`plan`, and the model versions that stay whatever their age, each with why: a production
     model, its predecessor, a recorded champion, or the model that made forecasts that stay
     published (a publish names its model version; those `forecasts_before` removes do not count)."""
     policy = policy or settings.retention
     now = _naive_utc(now)
-    forecasts = (_forecast_items(settings, _naive_utc(forecasts_before), dataset)
-                 if forecasts_before is not None else [])
+    forecasts = (_forecast_items(settings, forecasts_before, dataset) if forecasts_before is not None else [])
     kept: list[Item] = []
     items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept)
     items += _aged_items(settings, policy, now)
@@ -262,7 +267,8 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
 
 def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     """Remove what `plan` listed; returns what was removed. A model that became protected since
-    the plan is skipped (RegistryError from the registry's own check), everything else goes.
+    the plan is skipped (RegistryError from the registry's own check), and so is one that made
+    forecasts published since (read again before the first model goes); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
     from flowcast.shared import open_registry
@@ -271,6 +277,7 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     done = []
+    published: dict[str, str] | None = None  # read again after the forecast deletions: what published since the plan
     for item in items:
         if item.kind == "forecast":
             from flowcast.store import open_store
@@ -281,8 +288,14 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
                 continue
         elif item.kind == "model":
             assert item.version is not None and reg is not None
+            explicit = item.reason.startswith("named explicitly")
+            if published is None and not explicit:
+                gone = {i.key for i in done if i.kind == "forecast" and i.key}
+                published = _published_versions(settings, gone)[0]
+            if not explicit and item.version in (published or {}):  # a run published with it after the plan
+                continue
             try:
-                reg.delete(item.version, allow_protected=item.reason.startswith("named explicitly"))
+                reg.delete(item.version, allow_protected=explicit)
             except RegistryError:
                 continue
         else:

@@ -187,7 +187,8 @@ class EmbeddedStore:
         horizon: int | None = None,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
-        touched. model_version may be None for a model that is not in the registry (a baseline)."""
+        touched but the realized accuracy of that key when the forecasts change (it scored the ones
+        replaced). model_version may be None for a model that is not in the registry (a baseline)."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon)
@@ -196,6 +197,10 @@ class EmbeddedStore:
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
             self.data.clean_temps()
             replaced, previous = self._previous(self.data.current("forecasts", p.dataset, p.as_of))
+            if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
+                # after it leaves those forecasts unscored, rescored by the next run, never scores of others)
+                with self.data.lock(f"realized.dataset={p.dataset}.{partition_name(p.as_of)}"):
+                    self.data.remove_key("realized", p.dataset, p.as_of)
             path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what)
         note = self.sync_views()
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),

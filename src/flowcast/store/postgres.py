@@ -192,7 +192,8 @@ class PostgresStore:
         expected_ids: list[str] | None = None,
         horizon: int | None = None,
     ) -> PublishReceipt:
-        """Validate, then replace the forecasts of (dataset, as_of) in one transaction."""
+        """Validate, then replace the forecasts of (dataset, as_of) in one transaction, with the
+        realized accuracy of that key when the forecasts change (it scored the ones replaced)."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon)
@@ -213,6 +214,9 @@ class PostgresStore:
                      p.n_series, p.vcols],
                 )
                 con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of])
+                if prev is None or prev[1] != p.digest:  # the realized accuracy of the forecasts replaced
+                    self._lock_key(con, s, "realized", p.dataset, p.as_of.isoformat())
+                    con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of])
                 fault("in_transaction")
                 self._copy_in(con, "forecasts", p.frame)
                 (n,) = con.execute(f"SELECT count(*) FROM {s}.forecasts WHERE dataset = %s AND as_of = %s",
