@@ -64,7 +64,7 @@ from pathlib import Path
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import is_subdaily, multiday_period, parse_freq
+from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq, shift
 from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
@@ -698,8 +698,8 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
     if multiday_period(freq) and not aggregate:  # '1w', '2w', '7d', '3d': the dates as labelled
         return ds.dt.truncate("1d")
     if anchor_us:
-        shift = pl.duration(microseconds=anchor_us, time_unit="us")
-        return (ds + shift).dt.truncate(freq) - shift
+        offset = pl.duration(microseconds=anchor_us, time_unit="us")
+        return (ds + offset).dt.truncate(freq) - offset
     return ds.dt.truncate(freq)
 
 
@@ -879,12 +879,37 @@ def planned_row(source: SourceConfig) -> pl.Expr:
     return pl.any_horizontal([pl.col(RAW_PREFIX + c).is_not_null() for c in future])
 
 
+def period_not_over(source: SourceConfig, bound: datetime) -> pl.Expr:
+    """True on a row of an aggregated source (`aggregate`: finer data combined into periods) whose
+    period has not ended at `bound` (as_of on the ds axis): the rows seen so far are part of that
+    period, not all of it (transactions summed to days, a run at 06:00; days summed to months, a run
+    on the 20th). Its rows wait until it ends, as rows after as_of do. Always False without aggregate:
+    a row of the source's own frequency is that period's value."""
+    if source.aggregate == "none":
+        return pl.lit(False)
+    return (pl.col(DS_RAW) <= bound) & (period_end(pl.col("ds"), source.freq) > bound).fill_null(False)
+
+
+def period_end(ds: pl.Expr, freq: str) -> pl.Expr:
+    """The end of the period starting at `ds`: the next period's start (1b's Friday ends on Saturday
+    00:00, not on Monday)."""
+    return ds.dt.offset_by("1d") if is_business(freq) else shift(ds, 1, freq)
+
+
+def observed_at(source: SourceConfig, bound: datetime) -> pl.Expr:
+    """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
+    aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation
+    quarantines it)."""
+    return pl.col(DS_RAW).is_null() | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
+
+
 def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) -> pl.LazyFrame:
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
-    ds, which validation quarantines), plus the planned rows after it, those with a value in a
-    declared future-known covariate. A planned row keeps its future covariates (and statics),
-    its target and past-only covariates are null: they are not known yet."""
-    inside = pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= bound)
+    ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
+    after it, those with a value in a declared future-known covariate. A planned row keeps its
+    future covariates (and statics), its target and past-only covariates are null: they are not
+    known yet."""
+    inside = observed_at(source, bound)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)

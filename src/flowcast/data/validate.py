@@ -46,7 +46,15 @@ from flowcast.data.schemas import (
     row_checks,
     weekly_anchor,
 )
-from flowcast.data.sources import Ingested, file_format, first_invalid_utf8, local_times, planned_row
+from flowcast.data.sources import (
+    Ingested,
+    file_format,
+    first_invalid_utf8,
+    local_times,
+    period_end,
+    period_not_over,
+    planned_row,
+)
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import wall_time
 
@@ -64,6 +72,8 @@ class DataQualityReport:
     blank_lines: int = 0  # empty/whitespace-only CSV lines: not rows, skipped (not in rows_read)
     rows_after_as_of: int = 0
     rows_planned: int = 0  # of those, rows kept for their declared future covariates (planned values; y ignored)
+    # of rows_after_as_of, those dated up to as_of in a period not over then (aggregate: the rest of it is to come)
+    rows_partial_period: int = 0
     rows_in: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
@@ -184,6 +194,8 @@ class DataQualityReport:
             f"| rows read | {self.rows_read:,} |",
             *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
             f"| rows after as_of (outside this run) | {self.rows_after_as_of - self.rows_planned:,} |",
+            *([(f"| of which in a period not over at as_of (its rows wait until it ends) | "
+                f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
                 f"{self.rows_planned:,} |")] if self.rows_planned else []),
             f"| rows in | {self.rows_in:,} |",
@@ -430,21 +442,23 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     flagged_plan = ingested.frame.select(ROW, *cols, *order_col, code.alias("__code"))
     plans = [flagged_plan]
     if ingested.as_of is not None:
-        after = pl.col(DS_RAW) > ingested.as_of_ds
+        # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
+        partial = period_not_over(source, ingested.as_of_ds)
+        after = (pl.col(DS_RAW) > ingested.as_of_ds) | partial
         plans.append(
             ingested.unfiltered.select(
-                pl.len().alias("rows_read"), after.sum().alias("after"),
+                pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),
                 (after & planned_row(source)).sum().alias("planned"), pl.col(DS_RAW).min().alias("first"),
             )
         )
     else:
         plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after"),
-                                                pl.lit(0).alias("planned")))
+                                                pl.lit(0).alias("partial"), pl.lit(0).alias("planned")))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
     flagged, counts, *blank = _collect(plans, ingested)
     rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
-    rows_planned = int(counts["planned"][0])
+    rows_planned, rows_partial = int(counts["planned"][0]), int(counts["partial"][0])
     blank_lines = int(blank[0]["blank"][0]) if blank else 0
     rows_in = flagged.height
     if rows_read == 0:
@@ -507,7 +521,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     quarantined, quarantined_ids = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
     # observations only: planned rows (after as_of, future covariates only) are counted apart
-    seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else pl.col("ds") <= ingested.as_of_ds
+    seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else (
+        pl.col("ds") <= ingested.as_of_ds if source.aggregate == "none"
+        else period_end(pl.col("ds"), source.freq) <= ingested.as_of_ds)  # a period not over is to forecast
     stats = valid.select(
         pl.col("unique_id").n_unique().alias("n"),
         pl.col("ds").filter(seen).min().alias("lo"),
@@ -523,6 +539,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         blank_lines=blank_lines,
         rows_after_as_of=rows_after,
         rows_planned=rows_planned,
+        rows_partial_period=rows_partial,
         rows_in=rows_in,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
