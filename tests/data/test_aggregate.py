@@ -120,3 +120,33 @@ def test_a_partial_period_keeps_its_planned_covariates_and_not_its_target(write_
     assert r.valid.select("ds", "y", "promo").rows() == [
         (datetime(2020, 1, 2), 5.0, 0.0), (datetime(2020, 1, 3), None, 1.0), (datetime(2020, 1, 4), None, 1.0)]
     assert (r.report.rows_planned, r.report.rows_partial_period) == (2, 1)
+
+
+def test_overlapping_files_sum_a_row_once_and_quarantine_the_repeat(tmp_path):
+    """Regression: a glob of two exports that overlap (part1 up to 2 January 10:00, part2 from 2 January
+    09:00) summed the rows both hold twice, silently: 2 January read 2+3+3 = 8 instead of 5, and rows in
+    counted both copies as valid. A repeat across files is one row: quarantined as duplicate_row, naming
+    the file that keeps it; two equal rows within a file are still two observations."""
+    (tmp_path / "part1.csv").write_text("date,id,val\n2020-01-01T09:00,a,1\n2020-01-01T09:00,a,1\n"
+                                        "2020-01-02T08:00,a,2\n2020-01-02T09:00,a,3\n")
+    (tmp_path / "part2.csv").write_text("date,id,val\n2020-01-02T09:00,a,3\n2020-01-02T11:00,a,4\n"
+                                        "2020-01-03T09:00,a,5\n")
+    r = run_validate(str(tmp_path / "part*.csv"), freq="1d", aggregate="sum")
+    rep = r.report
+    assert r.valid.select("ds", "y").rows() == [
+        (datetime(2020, 1, 1), 2.0), (datetime(2020, 1, 2), 9.0), (datetime(2020, 1, 3), 5.0)]
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined) == (7, 6, 1) and rep.reconciled
+    assert rep.checks == {"duplicate_row": 1}
+    q = r.quarantined.row(0, named=True)
+    assert (q["date"], q["val"]) == ("2020-01-02T09:00", "3")
+    assert q["reason"].startswith(f"repeat of a row of {tmp_path / 'part1.csv'} (the same series, time and values)")
+
+
+def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
+    """Two sales of the same amount in one minute, in the full export, and once in a partial one:
+    the two are kept (the file with more copies of the row), the partial file's copy is the repeat."""
+    (tmp_path / "a.csv").write_text("date,id,val\n2020-01-01T09:00,a,4\n")
+    (tmp_path / "b.csv").write_text("date,id,val\n2020-01-01T09:00,a,4\n2020-01-01T09:00,a,4\n")
+    r = run_validate(str(tmp_path / "*.csv"), freq="1d", aggregate="sum")
+    assert r.valid["y"].to_list() == [8.0] and r.report.rows_quarantined == 1
+    assert str(tmp_path / "b.csv") in r.quarantined["reason"][0]

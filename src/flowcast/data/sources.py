@@ -767,6 +767,9 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     return lf.select([pl.col(c).alias(RAW_PREFIX + renames.get(c, c)) for c in schema.names()]), undeclared
 
 
+FILE_INDEX = "__file"  # with several files: the position in `Ingested.files` of the file a row came from
+
+
 MISSING_MARKERS = ("NA", "N/A", "#N/A", "NULL", "null", "\\N")  # R's, Excel's and SQL exports' missing number
 
 
@@ -823,9 +826,11 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     payloads = {f: read_url(f, source) for f in files if _is_http(f)}
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
-    for file in files:
+    for i, file in enumerate(files):
         raw, und = _check_file(source, file, _scan_one(source, file, payloads.get(file)))
-        frames.append(raw)
+        # several files: which one a row came from (an aggregated source sums a row that two overlapping
+        # exports both hold once, `validate._overlap_repeats`)
+        frames.append(raw.with_columns(pl.lit(i, pl.UInt32).alias(FILE_INDEX)) if len(files) > 1 else raw)
         undeclared += [c for c in und if c not in undeclared]
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")

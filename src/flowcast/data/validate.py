@@ -47,6 +47,7 @@ from flowcast.data.schemas import (
     weekly_anchor,
 )
 from flowcast.data.sources import (
+    FILE_INDEX,
     Ingested,
     file_format,
     first_invalid_utf8,
@@ -438,8 +439,12 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             code = code.when(c.fails).then(pl.lit(i, pl.UInt8))
         code = code.otherwise(pl.lit(None, dtype=pl.UInt8))
     cols = _canonical_cols(ingested)
-    order_col = [pl.col(DS_RAW)] if source.aggregate == "last" else []  # 'last' is the latest raw time
-    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, code.alias("__code"))
+    # several files of an aggregated source: a row two overlapping exports both hold is summed once (`_overlap_repeats`)
+    overlap = source.aggregate != "none" and len(ingested.files) > 1
+    # 'last' is the latest raw time; an overlap's repeat is the same raw time
+    order_col = [pl.col(DS_RAW)] if source.aggregate == "last" or overlap else []
+    file_col = [pl.col(FILE_INDEX)] if overlap else []
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
     plans = [flagged_plan]
     if ingested.as_of is not None:
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
@@ -482,9 +487,13 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         failed = failed.with_columns(pl.lit(flagged.select(weekly_anchor()).item(), pl.Int8).alias(WEEK_ANCHOR))
     agg: dict[str, int] = {}
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
+        dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
+        if overlap:
+            dups = _overlap_repeats(flagged, cols, ingested.files, source.aggregate)
+            if dups.height:
+                flagged = flagged.filter(~pl.col(ROW).is_in(dups[ROW].implode()))
         valid, agg = aggregate_periods(flagged, source, cols)
         del flagged
-        dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     else:
         keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
         steps = ds_steps(flagged, chunk) if n_failed and keys_present else None
@@ -588,6 +597,33 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
         return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
                 "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
     return ""
+
+
+def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], how: str) -> pl.DataFrame:
+    """Rows of an aggregated source that another of its files also holds (the same series, raw time,
+    target and covariates): overlapping exports (a glob of daily exports of the last 7 days, a month's
+    file beside its weeks). Within one file two equal rows are two observations (two sales of the same
+    amount in one minute) and both are combined; across files they are one row read twice, which a sum
+    counted twice without a word. Per such row, the file that holds the most copies of it (the first of
+    them) keeps its copies; the others' are quarantined as duplicate_row, naming that file. Returns
+    source_row, check, reason (`_quarantine_rows`' dups)."""
+    key = ["unique_id", DS_RAW, *[c for c in cols if c not in ("unique_id", "ds")]]
+    rows = flagged.filter(pl.col("__code").is_null()).select(ROW, *key, FILE_INDEX)
+    per_file = rows.group_by([*key, FILE_INDEX]).agg(pl.len().alias("__n"))
+    keeper = (per_file.sort(["__n", FILE_INDEX], descending=[True, False])
+              .group_by(key, maintain_order=True)
+              .agg(pl.col(FILE_INDEX).first().alias("__keeper"), pl.len().alias("__files"))
+              .filter(pl.col("__files") > 1))
+    if keeper.height == 0:
+        return pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
+    repeats = rows.join(keeper, on=key, how="inner", nulls_equal=True).filter(pl.col(FILE_INDEX) != pl.col("__keeper"))
+    name = pl.col("__keeper").replace_strict(dict(enumerate(files)), return_dtype=pl.Utf8)
+    return repeats.select(
+        pl.col(ROW).cast(pl.UInt32),
+        pl.lit("duplicate_row").alias("check"),
+        pl.format("repeat of a row of {} (the same series, time and values): the files overlap, and aggregate = "
+                  "'{}' takes a row once", name, pl.lit(how)).alias("reason"),
+    ).sort(ROW)
 
 
 def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
