@@ -446,7 +446,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     file_col = [pl.col(FILE_INDEX)] if overlap else []
     flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
     plans = [flagged_plan]
-    if ingested.as_of is not None:
+    if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
         partial = period_not_over(source, ingested.as_of_ds)
         after = (pl.col(DS_RAW) > ingested.as_of_ds) | partial
