@@ -599,3 +599,25 @@ def test_a_day_or_month_above_12_settles_the_time_format_hint(write_csv, value, 
     both formats, though 29 and 31 can only be days."""
     (row,) = quarantined(run_validate(write_csv(f"date,id,val\n{value},a,1\n")))
     assert row[2] == f"time '{value}' does not parse as ISO-8601 {said}"
+
+
+def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
+    """Regression: with a future-known covariate planned on every row, an as_of before the data said 'all 3
+    rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to
+    validate', and not where the data begin, as it does without planned rows."""
+    with pytest.raises(DataValidationError, match=r"all 3 rows are after as_of=2019-06-01 00:00:00\+00:00 \(3 of them "
+                                                  r"kept for their planned future covariates only; the first is "
+                                                  r"2020-01-01: pick an as_of from then on\); nothing observed"):
+        run_validate(write_csv("date,id,val,promo\n2020-01-01,a,1,0\n2020-01-02,a,2,1\n2020-01-03,a,3,0\n"),
+                     as_of=datetime(2019, 6, 1), future_cols=["promo"])
+
+
+def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_over(write_csv):
+    """Days summed to months, every row in February and a run on 20 February: the month waits until it ends;
+    'all rows are after as_of (the first is 2020-02-03: pick an as_of from then on)' would send the user to a
+    date they already gave."""
+    with pytest.raises(DataValidationError, match=r"all 2 rows are after as_of=2020-02-20 00:00:00\+00:00 \(2 of them "
+                                                  r"in the 1mo period not over at as_of, which waits until it ends; "
+                                                  r"the first is 2020-02-03"):
+        run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=datetime(2020, 2, 20),
+                     freq="1mo", aggregate="sum")

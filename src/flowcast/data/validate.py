@@ -469,17 +469,16 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if rows_read == 0:
         blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
         raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data{blanks})")
-    if rows_in == rows_planned and rows_in:
-        raise DataValidationError(
-            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of} ({rows_planned} of them kept "
-            "for their planned future covariates only); nothing observed to validate"
-        )
-    if rows_in == 0:  # a backfill date before the data began: say when it begins
+    if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
-        since = f" (the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on)" if first else ""
-        raise DataValidationError(
-            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{since}; nothing to validate"
-        )
+        # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
+        partial = (f"{rows_partial} of them in the {source.freq} period not over at as_of, which waits until it "
+                   "ends; " if rows_partial else "")
+        planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
+        since = f"the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on" if first else ""
+        said = f" ({partial}{planned}{since})".replace("; )", ")") if partial or planned or since else ""
+        raise DataValidationError(f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{said}; "
+                                  f"nothing {'observed ' if rows_planned else ''}to validate")
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
