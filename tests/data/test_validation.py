@@ -621,3 +621,16 @@ def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_
                                                   r"the first is 2020-02-03"):
         run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=datetime(2020, 2, 20),
                      freq="1mo", aggregate="sum")
+
+
+@pytest.mark.parametrize("bad", ["05-Mar-2024", "2024-03-05 25:00+01:00"])
+def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguous(write_csv, bad):
+    """Regression: one row dated '05-Mar-2024' (its '-2024' read as the UTC offset -20:24) among ISO dates made
+    the file 'mixed': every other row was quarantined as time_zone_ambiguous ("has no UTC offset while other rows
+    do"), 28 of 29 rows, and the run failed with no valid row. Only the bad row is quarantined, as unparsable;
+    an offset counts when its time parsed."""
+    good = "".join(f"2024-02-{d:02d},a,{d}\n" for d in range(1, 6))
+    r = run_validate(write_csv("date,id,val\n" + good + f"{bad},a,9\n"))
+    assert r.report.checks == {"time_unparsable": 1} and r.report.rows_valid == 5
+    assert quarantined(r)[0][2].startswith(f"time '{bad}' does not parse as ISO-8601")
+

@@ -235,7 +235,9 @@ def row_checks(
         checks.append(
             RowCheck(
                 "time_zone_ambiguous",
-                ~pl.col(TIME_AWARE) & pl.col(TIME_AWARE).any(),
+                # against the rows whose time parsed with an offset: one unparsable value that looked like it had
+                # one ('05-Mar-2024') quarantined every other row of the file as 'no UTC offset while other rows do'
+                ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any(),
                 pl.format(
                     "time '{}' has no UTC offset while other rows do; declare the source's tz",
                     _show(_raw(time_col)),

@@ -70,6 +70,9 @@ from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+# a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
+# in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
+_TIME_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}:?\d{2})$"
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{2}$"  # ... and a calendar month ('2020-03')
 _QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
@@ -540,7 +543,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
             return _Time(None, utc, wall, pl.lit(True))
         return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
     # ISO-8601: parse the wall time, then apply the offset when the value carries one
-    has_off = text.str.contains(_OFFSET_RE)
+    has_off = text.str.contains(_TIME_OFFSET_RE)
     off = text.str.extract(_OFFSET_RE, 1)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
     # polars would infer a day-first or month-first format from the first value and misread the
