@@ -472,11 +472,11 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
         # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
-        partial = (f"{rows_partial} of them in the {source.freq} period not over at as_of, which waits until it "
+        waiting = (f"{rows_partial} of them in the {source.freq} period not over at as_of, which waits until it "
                    "ends; " if rows_partial else "")
         planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
         since = f"the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on" if first else ""
-        said = f" ({partial}{planned}{since})".replace("; )", ")") if partial or planned or since else ""
+        said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
         raise DataValidationError(f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{said}; "
                                   f"nothing {'observed ' if rows_planned else ''}to validate")
 

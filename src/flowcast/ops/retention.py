@@ -276,7 +276,7 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
     items = sorted(items, key=lambda i: i.kind != "forecast")  # stable: the rest in the plan's order
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
-    done = []
+    done: list[Item] = []
     published: dict[str, str] | None = None  # read again after the forecast deletions: what published since the plan
     for item in items:
         if item.kind == "forecast":
