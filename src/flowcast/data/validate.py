@@ -382,7 +382,7 @@ def ignored_columns_line(columns: list[str]) -> str:
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:
     """The covariate values the source left empty on its own rows and what filled them (per column)."""
     zero = " (0 for future-known ones: future_fill = 'zero')" if future_fill == "zero" else ""
-    return (f"covariate values missing on the source's rows, filled with the series' last value (else its next)"
+    return (f"covariate values missing on the source's rows, filled with the series' last value (0 before its first)"
             f"{zero}: {', '.join(f'{k}: {v:,}' for k, v in filled.items())}")
 
 
