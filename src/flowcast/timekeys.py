@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from flowcast.data.calendar import is_subdaily
+from flowcast.data.calendar import is_subdaily, parse_freq
 
 
 def is_date_only(value: object) -> bool:
@@ -125,6 +125,24 @@ def as_of_on_ds(value: datetime | date | str, *, freq: str, tz: str | None) -> d
     if is_subdaily(freq):
         return storage_naive(value)
     return wall_time(value, tz)
+
+
+def observed_through(value: datetime | date | str, *, freq: str, tz: str | None, aggregate: str = "none") -> datetime:
+    """The latest `ds` a run at `value` had observed, on the source's ds axis: `as_of_on_ds`, or for a
+    source that aggregates finer rows into periods (`aggregate`), the start of a period that had ended
+    by then (one period before it: the period holding as_of was not over, ingestion left it out)."""
+    bound = as_of_on_ds(value, freq=freq, tz=tz)
+    if aggregate == "none":
+        return bound
+    return pl.select(observed_through_expr(pl.lit(bound), freq=freq, aggregate=aggregate)).item()
+
+
+def observed_through_expr(as_of_ds: pl.Expr, *, freq: str, aggregate: str = "none") -> pl.Expr:
+    """`observed_through` of an as_of already on the ds axis, as an expression (one per published as_of)."""
+    if aggregate == "none":
+        return as_of_ds
+    n, unit = parse_freq(freq)
+    return as_of_ds.dt.offset_by("-1d" if unit == "b" else f"-{n}{unit}")
 
 
 def local_wall(ds: pl.Expr, tz: str | None) -> pl.Expr:

@@ -75,3 +75,78 @@ def test_every_method_keeps_a_single_row_period_as_it_is(write_csv, how, expecte
     r = run_validate(write_csv("date,id,val\n2020-01-01,a,1\n2020-01-01,a,1\n2020-01-02,a,7\n"), aggregate=how)
     assert r.valid["y"].to_list() == [expected, 7.0]
     assert pl.Series(r.valid["ds"]).is_unique().all()
+
+
+@pytest.mark.parametrize("freq,as_of,rows,kept,partial", [
+    # transactions summed to days, a run at noon: 3 January has only its morning
+    ("1d", datetime(2020, 1, 3, 12), ["2020-01-02T09:00,5", "2020-01-02T18:00,5", "2020-01-03T09:00,1"],
+     [(datetime(2020, 1, 2), 10.0)], 1),
+    # a date alone is the day's first instant: none of that day has happened
+    ("1d", datetime(2020, 1, 3), ["2020-01-02T09:00,5", "2020-01-03T00:00,1"], [(datetime(2020, 1, 2), 5.0)], 1),
+    # the end of a period is the start of the next: 2 January is whole at 3 January 00:00
+    ("1d", datetime(2020, 1, 3), ["2020-01-02T09:00,5", "2020-01-02T23:59,5"], [(datetime(2020, 1, 2), 10.0)], 0),
+    # days summed to months, a run on 20 February: February is not over
+    ("1mo", datetime(2020, 2, 20), ["2020-01-05,5", "2020-01-25,5", "2020-02-03,1", "2020-02-19,1"],
+     [(datetime(2020, 1, 1), 10.0)], 2),
+    # business days: Friday's period is over on Saturday
+    ("1b", datetime(2020, 1, 4, 6), ["2020-01-03T09:00,5", "2020-01-03T15:00,5"], [(datetime(2020, 1, 3), 10.0)], 0),
+    # 5-minute readings to hours
+    ("1h", datetime(2020, 1, 1, 10, 30), ["2020-01-01T09:00,1", "2020-01-01T09:55,3", "2020-01-01T10:05,100"],
+     [(datetime(2020, 1, 1, 9), 4.0)], 1),
+])
+def test_a_period_not_over_at_as_of_is_left_out_not_summed_in_part(write_csv, freq, as_of, rows, kept, partial):
+    """Regression: a run inside a period (the daily 06:00 schedule on transactions summed to days; as_of
+    20 February on days summed to months) summed the rows of that period seen so far and took the
+    part for the whole period: its last observation was a fraction of a day (tx.csv, ~48 sales a day,
+    as_of 12:00: 2024-02-20 was 230 against ~480), which naive forecast, the backtest scored as an actual and
+    realized accuracy later read as the period's actual. That period's rows wait until it ends: counted
+    apart, as rows after as_of."""
+    p = write_csv("date,id,val\n" + "\n".join(f"{r.split(',')[0]},a,{r.split(',')[1]}" for r in rows) + "\n")
+    r = run_validate(p, as_of=as_of, freq=freq, aggregate="sum")
+    rep = r.report
+    assert r.valid.select("ds", "y").rows() == kept
+    assert rep.rows_partial_period == partial
+    assert rep.rows_in + rep.rows_after_as_of == rep.rows_read == len(rows) and rep.reconciled
+    md = rep.to_markdown()
+    assert ("| of which in a period not over at as_of (its rows wait until it ends) | "
+            f"{partial} |" in md) == bool(partial)
+
+
+def test_a_partial_period_keeps_its_planned_covariates_and_not_its_target(write_csv):
+    """With a future-known covariate, the period not over at as_of is a period to forecast: its planned
+    value is kept (as on rows after as_of), its partial target is not."""
+    p = write_csv("date,id,val,promo\n2020-01-02T09:00,a,5,0\n2020-01-03T09:00,a,1,1\n2020-01-04T09:00,a,,1\n")
+    r = run_validate(p, as_of=datetime(2020, 1, 3, 12), freq="1d", aggregate="sum", future_cols=["promo"])
+    assert r.valid.select("ds", "y", "promo").rows() == [
+        (datetime(2020, 1, 2), 5.0, 0.0), (datetime(2020, 1, 3), None, 1.0), (datetime(2020, 1, 4), None, 1.0)]
+    assert (r.report.rows_planned, r.report.rows_partial_period) == (2, 1)
+
+
+def test_overlapping_files_sum_a_row_once_and_quarantine_the_repeat(tmp_path):
+    """Regression: a glob of two exports that overlap (part1 up to 2 January 10:00, part2 from 2 January
+    09:00) summed the rows both hold twice, silently: 2 January read 2+3+3 = 8 instead of 5, and rows in
+    counted both copies as valid. A repeat across files is one row: quarantined as duplicate_row, naming
+    the file that keeps it; two equal rows within a file are still two observations."""
+    (tmp_path / "part1.csv").write_text("date,id,val\n2020-01-01T09:00,a,1\n2020-01-01T09:00,a,1\n"
+                                        "2020-01-02T08:00,a,2\n2020-01-02T09:00,a,3\n")
+    (tmp_path / "part2.csv").write_text("date,id,val\n2020-01-02T09:00,a,3\n2020-01-02T11:00,a,4\n"
+                                        "2020-01-03T09:00,a,5\n")
+    r = run_validate(str(tmp_path / "part*.csv"), freq="1d", aggregate="sum")
+    rep = r.report
+    assert r.valid.select("ds", "y").rows() == [
+        (datetime(2020, 1, 1), 2.0), (datetime(2020, 1, 2), 9.0), (datetime(2020, 1, 3), 5.0)]
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined) == (7, 6, 1) and rep.reconciled
+    assert rep.checks == {"duplicate_row": 1}
+    q = r.quarantined.row(0, named=True)
+    assert (q["date"], q["val"]) == ("2020-01-02T09:00", "3")
+    assert q["reason"].startswith(f"repeat of a row of {tmp_path / 'part1.csv'} (the same series, time and values)")
+
+
+def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
+    """Two sales of the same amount in one minute, in the full export, and once in a partial one:
+    the two are kept (the file with more copies of the row), the partial file's copy is the repeat."""
+    (tmp_path / "a.csv").write_text("date,id,val\n2020-01-01T09:00,a,4\n")
+    (tmp_path / "b.csv").write_text("date,id,val\n2020-01-01T09:00,a,4\n2020-01-01T09:00,a,4\n")
+    r = run_validate(str(tmp_path / "*.csv"), freq="1d", aggregate="sum")
+    assert r.valid["y"].to_list() == [8.0] and r.report.rows_quarantined == 1
+    assert str(tmp_path / "b.csv") in r.quarantined["reason"][0]

@@ -599,3 +599,51 @@ def test_a_day_or_month_above_12_settles_the_time_format_hint(write_csv, value, 
     both formats, though 29 and 31 can only be days."""
     (row,) = quarantined(run_validate(write_csv(f"date,id,val\n{value},a,1\n")))
     assert row[2] == f"time '{value}' does not parse as ISO-8601 {said}"
+
+
+def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
+    """Regression: with a future-known covariate planned on every row, an as_of before the data said 'all 3
+    rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to
+    validate', and not where the data begin, as it does without planned rows."""
+    with pytest.raises(DataValidationError, match=r"all 3 rows are after as_of=2019-06-01 00:00:00\+00:00 \(3 of them "
+                                                  r"kept for their planned future covariates only; the first is "
+                                                  r"2020-01-01: pick an as_of from then on\); nothing observed"):
+        run_validate(write_csv("date,id,val,promo\n2020-01-01,a,1,0\n2020-01-02,a,2,1\n2020-01-03,a,3,0\n"),
+                     as_of=datetime(2019, 6, 1), future_cols=["promo"])
+
+
+def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_over(write_csv):
+    """Days summed to months, every row in February and a run on 20 February: the month waits until it ends;
+    'all rows are after as_of (the first is 2020-02-03: pick an as_of from then on)' would send the user to a
+    date they already gave."""
+    with pytest.raises(DataValidationError, match=r"all 2 rows are after as_of=2020-02-20 00:00:00\+00:00 \(2 of them "
+                                                  r"in the 1mo period not over at as_of, which waits until it ends; "
+                                                  r"the first is 2020-02-03"):
+        run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=datetime(2020, 2, 20),
+                     freq="1mo", aggregate="sum")
+
+
+@pytest.mark.parametrize("bad", ["05-Mar-2024", "2024-03-05 25:00+01:00"])
+def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguous(write_csv, bad):
+    """Regression: one row dated '05-Mar-2024' (its '-2024' read as the UTC offset -20:24) among ISO dates made
+    the file 'mixed': every other row was quarantined as time_zone_ambiguous ("has no UTC offset while other rows
+    do"), 28 of 29 rows, and the run failed with no valid row. Only the bad row is quarantined, as unparsable;
+    an offset counts when its time parsed."""
+    good = "".join(f"2024-02-{d:02d},a,{d}\n" for d in range(1, 6))
+    r = run_validate(write_csv("date,id,val\n" + good + f"{bad},a,9\n"))
+    assert r.report.checks == {"time_unparsable": 1} and r.report.rows_valid == 5
+    assert quarantined(r)[0][2].startswith(f"time '{bad}' does not parse as ISO-8601")
+
+
+@pytest.mark.parametrize(("value", "fmt"), [
+    ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("Mar 2024", "%b %Y"), ("Mar-2024", "%b-%Y"),
+    ("March 2024", "%B %Y"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d")])
+def test_a_common_non_iso_time_is_told_the_format_that_parses_it(write_csv, value, fmt):
+    """Regression: '2024/03', 'Mar 2024' (a spreadsheet's months), '05-Mar-2024' (Oracle's DD-MON-YYYY) or
+    '20240305' were told only "does not parse as ISO-8601"; the reason gives the --time-format that reads them,
+    and that format does."""
+    p = write_csv(f"date,id,val\n{value},a,1\n")
+    (row,) = quarantined(run_validate(p, freq="1mo" if "%d" not in fmt else "1d"))
+    assert row[2].endswith(f"declare its time_format: --time-format '{fmt}')"), row[2]
+    r = run_validate(p, freq="1mo" if "%d" not in fmt else "1d", time_format=fmt)
+    assert r.report.rows_valid == 1 and r.valid["ds"][0].year == 2024

@@ -169,3 +169,16 @@ def test_a_window_cut_inside_an_imputed_gap_does_not_see_the_value_after_the_cut
     assert f["cutoff"].to_list() == [D0 + timedelta(days=19)] * 2  # days 22, 23 (steps 3, 4) scored
     assert f["y_hat"].to_list() == [0.0, 0.0] and f["step"].to_list() == [3, 4]
     assert res.summary["n_imputed_not_scored"] == 2
+
+
+def test_realized_accuracy_of_an_aggregated_source_reads_the_period_that_held_as_of():
+    """Transactions summed to days, a publish at day 30 06:00: its run left day 30 out (not over) and forecast it
+    as step 1; observed_actuals began at day 31, so step 1 was never scored."""
+    from flowcast.ops.accuracy import observed_actuals
+
+    source = _source().model_copy(update={"aggregate": "sum"})
+    td, _ = preprocess(_valid({"a": [float(i) for i in range(40)]}), source,
+                       load_settings(model={"lookback": 5}, horizon=4), None)
+    assert td.meta.aggregate == "sum"
+    got = observed_actuals(td, D0 + timedelta(days=30, hours=6))
+    assert got["ds"].min() == D0 + timedelta(days=30) and got.height == 10

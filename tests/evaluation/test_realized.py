@@ -316,3 +316,30 @@ def test_sub_daily_data_compare_instants_whatever_the_zone():
                              scored_at=datetime(2021, 7, 1, 8), tz=tz)
         assert out["step"].to_list() == [1, 2, 3], tz
         assert out["mae_snaive"].to_list() == pytest.approx([1.0, 2.0, 3.0]), tz
+
+
+def test_an_aggregated_source_scores_the_period_that_held_its_as_of():
+    """Transactions summed to days, published at 06:00 on 1 July: the run left 1 July out (not over) and forecast
+    it as step 1. Compared as a daily row dated 1 July (as_of 06:00 on the ds axis), 1 July was in the publish's
+    history: step 1 was never scored, its MASE scale took that day (a jump the run never saw) and seasonal naive
+    of step 1 was 1 July itself."""
+    hist = _daily({d: float(d) for d in range(30)} | {d: float(d + 100) for d in range(30, 36)})
+    fc = _daily_forecasts(datetime(2021, 7, 1, 6), datetime(2021, 7, 1), [131.0, 132.0, 133.0])  # actuals 130-132
+    out = score_realized(fc, hist, hist, dataset="toy", season_length=1, freq="1d",
+                         scored_at=datetime(2021, 7, 3, 6), tz=None, aggregate="sum")
+    assert out["step"].to_list() == [1, 2]  # 1 and 2 July are over at 3 July 06:00; 3 July is not
+    assert out["mase"].to_list() == pytest.approx([1.0, 1.0])  # the scale of the days up to 30 June: 1
+    assert out["mae_snaive"].to_list() == pytest.approx([101.0, 102.0])  # 30 June's 29, the last day it saw
+
+
+@pytest.mark.parametrize(("freq", "as_of", "through"), [
+    ("1d", datetime(2021, 7, 1, 6), datetime(2021, 6, 30, 6)),
+    ("1mo", datetime(2021, 7, 20), datetime(2021, 6, 20)),
+    ("1b", datetime(2021, 7, 3, 6), datetime(2021, 7, 2, 6)),  # a Saturday: Friday is over
+    ("1h", datetime(2021, 7, 1, 6, 30), datetime(2021, 7, 1, 5, 30)),
+])
+def test_observed_through_is_one_period_back_for_an_aggregated_source(freq, as_of, through):
+    from flowcast.timekeys import observed_through
+
+    assert observed_through(as_of, freq=freq, tz=None) == as_of  # a row of the source's own frequency
+    assert observed_through(as_of, freq=freq, tz=None, aggregate="sum") == through

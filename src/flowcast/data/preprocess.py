@@ -596,6 +596,7 @@ def preprocess(
         tz=source.tz,
         future_fill=cfg.future_fill,
         min_length=min_length,
+        aggregate=source.aggregate,
     )
     td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl,
                       imputed=imputed)

@@ -119,6 +119,19 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
                              pl.lit("')")]))
         .when(text.str.contains(DAY_MONTH_RE))
         .then(day_month)
+        # other shapes a spreadsheet or a database writes, given the format that parses them
+        .when(text.str.contains(r"^\d{4}[/.]\d{1,2}$"))  # 2024/03, 2024.03
+        .then(pl.concat_str([pl.lit(" (a year and month? declare its time_format: --time-format '%Y"),
+                             text.str.slice(4, 1), pl.lit("%m')")]))
+        .when(text.str.contains(r"^[A-Za-z]{3}[ \-]\d{4}$"))  # Mar 2024, Mar-2024
+        .then(pl.concat_str([pl.lit(" (a month name? declare its time_format: --time-format '%b"),
+                             text.str.slice(3, 1), pl.lit("%Y')")]))
+        .when(text.str.contains(r"^[A-Za-z]{4,9} \d{4}$"))  # March 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %Y')"))
+        .when(text.str.contains(r"^\d{1,2}-[A-Za-z]{3}-\d{4}$"))  # 05-Mar-2024 (Oracle's DD-MON-YYYY)
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d-%b-%Y')"))
+        .when(text.str.contains(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"))  # 20240305
+        .then(pl.lit(" (a date without separators? declare its time_format: --time-format '%Y%m%d')"))
         .when(text.str.contains(r"^\d{9,10}$"))
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
         .when(text.str.contains(r"^\d{12,13}$"))
@@ -235,7 +248,9 @@ def row_checks(
         checks.append(
             RowCheck(
                 "time_zone_ambiguous",
-                ~pl.col(TIME_AWARE) & pl.col(TIME_AWARE).any(),
+                # against the rows whose time parsed with an offset: one unparsable value that looked like it had
+                # one ('05-Mar-2024') quarantined every other row of the file as 'no UTC offset while other rows do'
+                ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any(),
                 pl.format(
                     "time '{}' has no UTC offset while other rows do; declare the source's tz",
                     _show(_raw(time_col)),

@@ -64,12 +64,15 @@ from pathlib import Path
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import is_subdaily, multiday_period, parse_freq
+from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq, shift
 from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
 _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+# a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
+# in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
+_TIME_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}:?\d{2})$"
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{2}$"  # ... and a calendar month ('2020-03')
 _QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
@@ -540,7 +543,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
             return _Time(None, utc, wall, pl.lit(True))
         return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
     # ISO-8601: parse the wall time, then apply the offset when the value carries one
-    has_off = text.str.contains(_OFFSET_RE)
+    has_off = text.str.contains(_TIME_OFFSET_RE)
     off = text.str.extract(_OFFSET_RE, 1)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
     # polars would infer a day-first or month-first format from the first value and misread the
@@ -698,8 +701,8 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
     if multiday_period(freq) and not aggregate:  # '1w', '2w', '7d', '3d': the dates as labelled
         return ds.dt.truncate("1d")
     if anchor_us:
-        shift = pl.duration(microseconds=anchor_us, time_unit="us")
-        return (ds + shift).dt.truncate(freq) - shift
+        offset = pl.duration(microseconds=anchor_us, time_unit="us")
+        return (ds + offset).dt.truncate(freq) - offset
     return ds.dt.truncate(freq)
 
 
@@ -767,6 +770,9 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     return lf.select([pl.col(c).alias(RAW_PREFIX + renames.get(c, c)) for c in schema.names()]), undeclared
 
 
+FILE_INDEX = "__file"  # with several files: the position in `Ingested.files` of the file a row came from
+
+
 MISSING_MARKERS = ("NA", "N/A", "#N/A", "NULL", "null", "\\N")  # R's, Excel's and SQL exports' missing number
 
 
@@ -823,9 +829,11 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     payloads = {f: read_url(f, source) for f in files if _is_http(f)}
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
-    for file in files:
+    for i, file in enumerate(files):
         raw, und = _check_file(source, file, _scan_one(source, file, payloads.get(file)))
-        frames.append(raw)
+        # several files: which one a row came from (an aggregated source sums a row that two overlapping
+        # exports both hold once, `validate._overlap_repeats`)
+        frames.append(raw.with_columns(pl.lit(i, pl.UInt32).alias(FILE_INDEX)) if len(files) > 1 else raw)
         undeclared += [c for c in und if c not in undeclared]
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
@@ -879,12 +887,37 @@ def planned_row(source: SourceConfig) -> pl.Expr:
     return pl.any_horizontal([pl.col(RAW_PREFIX + c).is_not_null() for c in future])
 
 
+def period_not_over(source: SourceConfig, bound: datetime) -> pl.Expr:
+    """True on a row of an aggregated source (`aggregate`: finer data combined into periods) whose
+    period has not ended at `bound` (as_of on the ds axis): the rows seen so far are part of that
+    period, not all of it (transactions summed to days, a run at 06:00; days summed to months, a run
+    on the 20th). Its rows wait until it ends, as rows after as_of do. Always False without aggregate:
+    a row of the source's own frequency is that period's value."""
+    if source.aggregate == "none":
+        return pl.lit(False)
+    return (pl.col(DS_RAW) <= bound) & (period_end(pl.col("ds"), source.freq) > bound).fill_null(False)
+
+
+def period_end(ds: pl.Expr, freq: str) -> pl.Expr:
+    """The end of the period starting at `ds`: the next period's start (1b's Friday ends on Saturday
+    00:00, not on Monday)."""
+    return ds.dt.offset_by("1d") if is_business(freq) else shift(ds, 1, freq)
+
+
+def observed_at(source: SourceConfig, bound: datetime) -> pl.Expr:
+    """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
+    aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation
+    quarantines it)."""
+    return pl.col(DS_RAW).is_null() | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
+
+
 def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) -> pl.LazyFrame:
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
-    ds, which validation quarantines), plus the planned rows after it, those with a value in a
-    declared future-known covariate. A planned row keeps its future covariates (and statics),
-    its target and past-only covariates are null: they are not known yet."""
-    inside = pl.col(DS_RAW).is_null() | (pl.col(DS_RAW) <= bound)
+    ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
+    after it, those with a value in a declared future-known covariate. A planned row keeps its
+    future covariates (and statics), its target and past-only covariates are null: they are not
+    known yet."""
+    inside = observed_at(source, bound)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)

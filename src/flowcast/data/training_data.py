@@ -62,6 +62,8 @@ class TrainingMeta:
     tz: str | None = None  # the source's time zone: sub-daily ds are naive UTC instants, local time serves calendar features and display
     future_fill: str = "last"  # declared future covariates without a planned value: last | zero | error
     min_length: int = 0  # the shortest series a network trains on and forecasts (shorter: statistical models); 0: any
+    # the source's aggregate: with one, a run observes a period once it has ended (timekeys.observed_through)
+    aggregate: str = "none"
 
 
 def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:

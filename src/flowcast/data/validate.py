@@ -46,7 +46,16 @@ from flowcast.data.schemas import (
     row_checks,
     weekly_anchor,
 )
-from flowcast.data.sources import Ingested, file_format, first_invalid_utf8, local_times, planned_row
+from flowcast.data.sources import (
+    FILE_INDEX,
+    Ingested,
+    file_format,
+    first_invalid_utf8,
+    local_times,
+    period_end,
+    period_not_over,
+    planned_row,
+)
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import wall_time
 
@@ -64,6 +73,8 @@ class DataQualityReport:
     blank_lines: int = 0  # empty/whitespace-only CSV lines: not rows, skipped (not in rows_read)
     rows_after_as_of: int = 0
     rows_planned: int = 0  # of those, rows kept for their declared future covariates (planned values; y ignored)
+    # of rows_after_as_of, those dated up to as_of in a period not over then (aggregate: the rest of it is to come)
+    rows_partial_period: int = 0
     rows_in: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
@@ -184,6 +195,8 @@ class DataQualityReport:
             f"| rows read | {self.rows_read:,} |",
             *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
             f"| rows after as_of (outside this run) | {self.rows_after_as_of - self.rows_planned:,} |",
+            *([(f"| of which in a period not over at as_of (its rows wait until it ends) | "
+                f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
                 f"{self.rows_planned:,} |")] if self.rows_planned else []),
             f"| rows in | {self.rows_in:,} |",
@@ -426,41 +439,46 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             code = code.when(c.fails).then(pl.lit(i, pl.UInt8))
         code = code.otherwise(pl.lit(None, dtype=pl.UInt8))
     cols = _canonical_cols(ingested)
-    order_col = [pl.col(DS_RAW)] if source.aggregate == "last" else []  # 'last' is the latest raw time
-    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, code.alias("__code"))
+    # several files of an aggregated source: a row two overlapping exports both hold is summed once (`_overlap_repeats`)
+    overlap = source.aggregate != "none" and len(ingested.files) > 1
+    # 'last' is the latest raw time; an overlap's repeat is the same raw time
+    order_col = [pl.col(DS_RAW)] if source.aggregate == "last" or overlap else []
+    file_col = [pl.col(FILE_INDEX)] if overlap else []
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
     plans = [flagged_plan]
-    if ingested.as_of is not None:
-        after = pl.col(DS_RAW) > ingested.as_of_ds
+    if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
+        # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
+        partial = period_not_over(source, ingested.as_of_ds)
+        after = (pl.col(DS_RAW) > ingested.as_of_ds) | partial
         plans.append(
             ingested.unfiltered.select(
-                pl.len().alias("rows_read"), after.sum().alias("after"),
+                pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),
                 (after & planned_row(source)).sum().alias("planned"), pl.col(DS_RAW).min().alias("first"),
             )
         )
     else:
         plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after"),
-                                                pl.lit(0).alias("planned")))
+                                                pl.lit(0).alias("partial"), pl.lit(0).alias("planned")))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
     flagged, counts, *blank = _collect(plans, ingested)
     rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
-    rows_planned = int(counts["planned"][0])
+    rows_planned, rows_partial = int(counts["planned"][0]), int(counts["partial"][0])
     blank_lines = int(blank[0]["blank"][0]) if blank else 0
     rows_in = flagged.height
     if rows_read == 0:
         blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
         raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data{blanks})")
-    if rows_in == rows_planned and rows_in:
-        raise DataValidationError(
-            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of} ({rows_planned} of them kept "
-            "for their planned future covariates only); nothing observed to validate"
-        )
-    if rows_in == 0:  # a backfill date before the data began: say when it begins
+    if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
-        since = f" (the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on)" if first else ""
-        raise DataValidationError(
-            f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{since}; nothing to validate"
-        )
+        # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
+        partial = (f"{rows_partial} of them in the {source.freq} period not over at as_of, which waits until it "
+                   "ends; " if rows_partial else "")
+        planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
+        since = f"the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on" if first else ""
+        said = f" ({partial}{planned}{since})".replace("; )", ")") if partial or planned or since else ""
+        raise DataValidationError(f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{said}; "
+                                  f"nothing {'observed ' if rows_planned else ''}to validate")
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
@@ -468,9 +486,13 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         failed = failed.with_columns(pl.lit(flagged.select(weekly_anchor()).item(), pl.Int8).alias(WEEK_ANCHOR))
     agg: dict[str, int] = {}
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
+        dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
+        if overlap:
+            dups = _overlap_repeats(flagged, cols, ingested.files, source.aggregate)
+            if dups.height:
+                flagged = flagged.filter(~pl.col(ROW).is_in(dups[ROW].implode()))
         valid, agg = aggregate_periods(flagged, source, cols)
         del flagged
-        dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     else:
         keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
         steps = ds_steps(flagged, chunk) if n_failed and keys_present else None
@@ -507,7 +529,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     quarantined, quarantined_ids = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
     # observations only: planned rows (after as_of, future covariates only) are counted apart
-    seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else pl.col("ds") <= ingested.as_of_ds
+    seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else (
+        pl.col("ds") <= ingested.as_of_ds if source.aggregate == "none"
+        else period_end(pl.col("ds"), source.freq) <= ingested.as_of_ds)  # a period not over is to forecast
     stats = valid.select(
         pl.col("unique_id").n_unique().alias("n"),
         pl.col("ds").filter(seen).min().alias("lo"),
@@ -523,6 +547,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         blank_lines=blank_lines,
         rows_after_as_of=rows_after,
         rows_planned=rows_planned,
+        rows_partial_period=rows_partial,
         rows_in=rows_in,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
@@ -571,6 +596,33 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
         return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
                 "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
     return ""
+
+
+def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], how: str) -> pl.DataFrame:
+    """Rows of an aggregated source that another of its files also holds (the same series, raw time,
+    target and covariates): overlapping exports (a glob of daily exports of the last 7 days, a month's
+    file beside its weeks). Within one file two equal rows are two observations (two sales of the same
+    amount in one minute) and both are combined; across files they are one row read twice, which a sum
+    counted twice without a word. Per such row, the file that holds the most copies of it (the first of
+    them) keeps its copies; the others' are quarantined as duplicate_row, naming that file. Returns
+    source_row, check, reason (`_quarantine_rows`' dups)."""
+    key = ["unique_id", DS_RAW, *[c for c in cols if c not in ("unique_id", "ds")]]
+    rows = flagged.filter(pl.col("__code").is_null()).select(ROW, *key, FILE_INDEX)
+    per_file = rows.group_by([*key, FILE_INDEX]).agg(pl.len().alias("__n"))
+    keeper = (per_file.sort(["__n", FILE_INDEX], descending=[True, False])
+              .group_by(key, maintain_order=True)
+              .agg(pl.col(FILE_INDEX).first().alias("__keeper"), pl.len().alias("__files"))
+              .filter(pl.col("__files") > 1))
+    if keeper.height == 0:
+        return pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
+    repeats = rows.join(keeper, on=key, how="inner", nulls_equal=True).filter(pl.col(FILE_INDEX) != pl.col("__keeper"))
+    name = pl.col("__keeper").replace_strict(dict(enumerate(files)), return_dtype=pl.Utf8)
+    return repeats.select(
+        pl.col(ROW).cast(pl.UInt32),
+        pl.lit("duplicate_row").alias("check"),
+        pl.format("repeat of a row of {} (the same series, time and values): the files overlap, and aggregate = "
+                  "'{}' takes a row once", name, pl.lit(how)).alias("reason"),
+    ).sort(ROW)
 
 
 def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:

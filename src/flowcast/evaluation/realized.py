@@ -49,7 +49,7 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, mase_scale
-from flowcast.timekeys import as_of_on_ds, local_wall
+from flowcast.timekeys import local_wall, observed_through, observed_through_expr
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive"]
@@ -98,6 +98,7 @@ def score_realized(
     freq: str,
     scored_at: datetime,
     tz: str | None = None,
+    aggregate: str = "none",
 ) -> pl.DataFrame:
     """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
     model_version, y_hat and optional interval or quantile columns) against `actuals` (observed
@@ -108,6 +109,8 @@ def score_realized(
     series' MASE scale and its seasonal-naive forecast, both from rows with ds <= that as_of.
     `tz`: the source's time zone; as_of and scored_at (naive UTC instants) meet `ds` on the axis
     the publish cut its data on (`timekeys.as_of_on_ds`: local dates for daily and coarser data).
+    `aggregate`: the source's; with one, a run observed a period once it had ended, so the period holding
+    an as_of is an actual of that publish, and not in its history (`timekeys.observed_through`).
     Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""
     need = ["as_of", "unique_id", "ds", "step", "y_hat"]
     missing = [c for c in need if c not in forecasts.columns]
@@ -130,9 +133,10 @@ def score_realized(
         *[pl.col(c).cast(pl.Float64) for c in keep[6:]],
     )
     # the instants on the ds axis the publish cut on: local wall time for daily and coarser data
-    scored_ds = as_of_on_ds(scored_at, freq=freq, tz=tz)
-    fc = fc.with_columns((pl.col("as_of") if is_subdaily(freq) else local_wall(pl.col("as_of"), tz))
-                         .cast(pl.Datetime("us")).alias("__as_of_ds"))
+    scored_ds = observed_through(scored_at, freq=freq, tz=tz, aggregate=aggregate)
+    fc = fc.with_columns(observed_through_expr(
+        (pl.col("as_of") if is_subdaily(freq) else local_wall(pl.col("as_of"), tz)).cast(pl.Datetime("us")),
+        freq=freq, aggregate=aggregate).alias("__as_of_ds"))
     fc = fc.filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= scored_ds))
     obs = (
         actuals.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),

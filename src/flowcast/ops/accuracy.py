@@ -96,13 +96,15 @@ def observed_actuals(td: Any, since: datetime) -> pl.DataFrame:
     """unique_id, ds, y of the observed rows after the instant `since` (naive UTC), compared on the
     data's own axis (`timekeys.as_of_on_ds`: a daily source's local dates); imputed rows are not
     actuals."""
-    from flowcast.timekeys import as_of_on_ds
+    from flowcast.timekeys import observed_through
 
     frame = td.frame.select("unique_id", "ds", "y")
     observed = td.observed() if hasattr(td, "observed") else None
     if observed is not None:
         frame = frame.filter(observed)
-    return frame.filter(pl.col("ds") > as_of_on_ds(since, freq=td.meta.freq, tz=getattr(td.meta, "tz", None)))
+    # an aggregated source's period holding `since` was not over then: it is an actual of that publish
+    return frame.filter(pl.col("ds") > observed_through(since, freq=td.meta.freq, tz=getattr(td.meta, "tz", None),
+                                                        aggregate=getattr(td.meta, "aggregate", "none")))
 
 
 def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
@@ -147,7 +149,8 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
         forecasts = pl.concat([f for _, f in readable], how="diagonal_relaxed")
         new = score_realized(forecasts, observed_actuals(td, min(todo)), td.frame.select("unique_id", "ds", "y"),
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
-                             scored_at=as_of, tz=getattr(td.meta, "tz", None))
+                             scored_at=as_of, tz=getattr(td.meta, "tz", None),
+                             aggregate=getattr(td.meta, "aggregate", "none"))
         write = newly_scored(new, existing)
         if write.height:
             store.write_realized(dataset, write)
