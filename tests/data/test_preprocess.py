@@ -231,7 +231,7 @@ def test_covariate_values_the_source_left_empty_are_counted_where_they_are_fille
     assert summary.covariates_filled == {"temp": 2, "promo": 3}
     report = DataQualityReport(source="t", as_of=None)
     report.add_preprocess(summary)
-    assert ("covariate values missing on the source's rows, filled with the series' last value (else its next): "
+    assert ("covariate values missing on the source's rows, filled with the series' last value (0 before its first): "
             "temp: 2, promo: 3") in report.to_markdown()
     _, clean = preprocess(frame({"a": [1.0, 2, 3]}, temp=[1.0, 2, 3]), source(future_cols=["temp"]), settings(), None)
     assert clean.covariates_filled is None
@@ -556,3 +556,22 @@ def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
     assert (td.meta.season_length, td.meta.horizon) == (5, 2)
     assert td.future_frame(3)["ds"].to_list() == [datetime(2020, 1, 17), datetime(2020, 1, 20), datetime(2020, 1, 21)]
     assert resolve_horizon(load_settings(), source(freq="1b")) == 10  # two business weeks
+
+
+def test_a_backtest_cut_sees_no_covariate_value_from_after_it():
+    """Regression: covariates were filled forward then BACKWARD within the series, so the leading rows of a
+    covariate first known on day 9 took day 9's value. A backtest cut at day 8 (`holdout`) then trained on it:
+    values from after the cut, where a run with as_of = day 8 had none (0). Leading rows without a value get 0,
+    what the series knew then; a cut's frame equals the frame of a run at the cut."""
+    valid = frame({"a": [float(i) for i in range(1, 13)]}, promo=[None] * 8 + [5.0, 6, 7, 8],
+                  temp=[None] * 8 + [1.0, 2, 3, 4])
+    src = source(past_cols=["promo"], future_cols=["temp"])
+    td, _ = preprocess(valid, src, settings(), None)
+    cut, _ = td.holdout(4)
+    at_cut, _ = preprocess(valid.head(8), src, settings(), None)
+    assert cut.frame.select("promo", "temp").rows() == at_cut.frame.select("promo", "temp").rows()
+    assert cut.frame["promo"].to_list() == [0.0] * 8
+    # interior gaps are still carried forward from the series' last value
+    td2, _ = preprocess(frame({"a": [1.0, 2, 3, 4]}, promo=[None, 2.0, None, 4.0]), source(past_cols=["promo"]), settings(),
+                        None)
+    assert td2.frame["promo"].to_list() == [0.0, 2.0, 2.0, 4.0]

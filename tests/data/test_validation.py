@@ -647,3 +647,36 @@ def test_a_common_non_iso_time_is_told_the_format_that_parses_it(write_csv, valu
     assert row[2].endswith(f"declare its time_format: --time-format '{fmt}')"), row[2]
     r = run_validate(p, freq="1mo" if "%d" not in fmt else "1d", time_format=fmt)
     assert r.report.rows_valid == 1 and r.valid["ds"][0].year == 2024
+
+
+
+@pytest.mark.parametrize("body", [
+    # unsorted: the rows are copied and sorted before the duplicates are found
+    ("2020-01-01,a,1,10\n2020-01-02,a,2,11\n2020-01-03,a,,20\n2020-01-03,a,,25\n2020-01-02,a,2,99\n"
+     "2020-01-04,a,,30\n2020-01-04,a,,30\n"),
+    # sorted, with a failing row: the duplicates are found in place
+    ("2020-01-01,a,1,10\n2020-01-02,a,2,11\n2020-01-02,a,2,99\n2020-01-02,a,NaN,1\n2020-01-03,a,,20\n"
+     "2020-01-03,a,,25\n2020-01-04,a,,30\n2020-01-04,a,,30\n"),
+], ids=["copied", "in-place"])
+def test_duplicate_rows_whose_covariates_differ_are_a_conflict_not_a_repeat(write_csv, body):
+    """Regression: duplicates were judged on y alone. Two rows of (a, 2020-01-02) with y 2 but temperature 11 and
+    99 were called a 'repeat of an earlier row ... with the same y' and the first row's 11 kept; two planned rows
+    of 2020-01-03 (after as_of: y ignored) with temperatures 20 and 25 (a corrected forecast appended to the file)
+    kept 20, silently. Rows of one key with different covariate values are a conflict: every row of the key is
+    quarantined, the reason naming the column; a true repeat (every value equal) still keeps its first row."""
+    r = run_validate(write_csv("date,id,val,temp\n" + body), as_of=datetime(2020, 1, 2), future_cols=["temp"])
+    rows = body.splitlines()
+
+    def at(line: str, k: int = 0) -> int:  # the source_row of a line of the body
+        return [i for i, t in enumerate(rows) if t == line][k]
+
+    got = [q for q in quarantined(r) if q[1].startswith("duplicate")]
+    assert got == sorted([
+        (at("2020-01-02,a,2,11"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values"),
+        (at("2020-01-02,a,2,99"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values"),
+        (at("2020-01-03,a,,20"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values"),
+        (at("2020-01-03,a,,25"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values"),
+        (at("2020-01-04,a,,30", 1), "duplicate_row", "repeat of an earlier row for (a, 2020-01-04) with the same y and temp"),
+    ])
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined
+    assert r.valid.select("ds", "temp").rows() == [(datetime(2020, 1, 1), 10.0), (datetime(2020, 1, 4), 30.0)]

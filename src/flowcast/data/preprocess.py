@@ -15,8 +15,8 @@ Per series, all vectorised in polars (no per-series Python loop):
    the series of at least `meta.min_length` periods (`short_series="exclude"`: lookback + horizon
    + val_size, `"pad"`: horizon + val_size + 1, the models pad/mask short inputs); the statistical
    models that can run on them forecast the shorter ones (`TrainingData.marks`);
-6. past/future covariates are filled forward then backward within the series (then 0 where a
-   series has none at all; declared future ones get 0 with `future_fill="zero"`, as on the horizon); the calendar features (future-known) are named in the meta, not
+6. past/future covariates are filled forward within the series (0 before a series' first value:
+   a backward fill gave those rows a later value, which a backtest cut before it trained on; declared future ones get 0 with `future_fill="zero"`, as on the horizon); the calendar features (future-known) are named in the meta, not
    stored: they are computed from `ds` where used (`TrainingData.with_calendar`, `windows.pack`);
 7. per-series scalers are fitted on the training span only (all but the last val_size points).
    With `log1p=True` a series holding negative values falls back to no log1p (its scaler row
@@ -102,7 +102,7 @@ class PreprocessSummary:
     future_missing: dict[str, int] = field(default_factory=dict)
     future_missing_series: int = 0
     # source rows of the kept series without a value in a past/future covariate, per column, filled (the
-    # series' last value carried forward, else its next one; 0 for future ones with future_fill='zero');
+    # series' last value carried forward, 0 before its first one; 0 for future ones with future_fill='zero');
     # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
     covariates_filled: dict[str, int] | None = None
     # at '1d', a source without a single Saturday or Sunday row: weekday-only data that freq '1b' fits (said to
@@ -544,7 +544,9 @@ def preprocess(
             frame = frame.with_columns(pl.col(declared_future).fill_null(0.0))
         if any(frame[c].null_count() for c in covs):
             frame = frame.with_columns(
-                pl.col(covs).forward_fill().backward_fill().over("__sid").fill_null(0.0)
+                # forward only: a value is never filled from a later row (a backtest cut at an earlier
+                # date would train on it, where a run with that as_of had none: 0, as a series without any)
+                pl.col(covs).forward_fill().over("__sid").fill_null(0.0)
             )
     future_cols = [*cal_cols, *declared_future]
     past_cols = [c for c in past if c not in declared_future]

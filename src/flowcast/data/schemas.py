@@ -359,5 +359,5 @@ def row_checks(
 # the duplicate checks run after the row checks, on rows that passed them
 DUPLICATE_CHECKS = {
     "duplicate_row": "an exact repeat of an earlier row with the same (unique_id, ds) and y: the first is kept",
-    "duplicate_conflict": "several rows share (unique_id, ds) with different y: all are quarantined",
+    "duplicate_conflict": "several rows share (unique_id, ds) with different y or covariate values: all are quarantined",
 }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -310,12 +311,15 @@ def _period_shown(freq: str | None) -> pl.Expr:
 
 
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
-                         freq: str | None = None) -> pl.DataFrame:
+                         freq: str | None = None, covariates: Sequence[str] = ()) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
-    different y values lose every row. Ineligible rows in between do not hide a duplicate: in
-    sorted order everything between two rows of one key has that key. `repeat`: the frame's
-    `order.repeated_keys` when already known; `freq`: the source's, for the reason's period."""
+    different y values, or different values of a past/future covariate (`covariates`), lose every
+    row, the reason naming the columns that differ (rows equal in y whose temperature or planned
+    price differed were called a 'repeat with the same y' and the first row's value kept, silently
+    preferred to a correction written after it). Ineligible rows in between do not hide a
+    duplicate: in sorted order everything between two rows of one key has that key. `repeat`: the
+    frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period."""
     keys = ["unique_id", "ds"]
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
@@ -325,19 +329,24 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     dups = frame[rows].filter(eligible)
     if dups.height == 0:
         return empty
+    values = ["y", *[c for c in dict.fromkeys(covariates) if c in dups.columns and c != "y"]]
     dups = dups.with_columns(
-        pl.col("y").n_unique().over(keys).alias("__ny"),
+        *[(pl.col(c).n_unique().over(keys) > 1).alias(f"__differs{i}") for i, c in enumerate(values)],
         pl.int_range(pl.len()).over(keys).alias("__pos"),
         pl.len().over(keys).alias("__n"),
     )
-    conflict = pl.col("__ny") > 1
+    conflict = pl.any_horizontal([pl.col(f"__differs{i}") for i in range(len(values))])
+    differ = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.lit(c)) for i, c in enumerate(values)],
+                           separator=", ", ignore_nulls=True)
     shown = _period_shown(freq)
+    same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
         pl.when(conflict)
-        .then(pl.format("{} rows for ({}, {}) with different y values", pl.col("__n"), pl.col("unique_id"), shown))
-        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with the same y", pl.col("unique_id"), shown))
+        .then(pl.format("{} rows for ({}, {}) with different {} values", pl.col("__n"), pl.col("unique_id"), shown,
+                        differ))
+        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with {}", pl.col("unique_id"), shown, pl.lit(same)))
         .alias("reason"),
     )
 
@@ -368,17 +377,18 @@ def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     return pl.concat(runs, rechunk=False) if runs else frame.clear()
 
 
-def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None,
+                            covariates: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
-        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq)
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq)
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
 
 
 def ignored_columns_line(columns: list[str]) -> str:
@@ -395,7 +405,7 @@ def ignored_columns_line(columns: list[str]) -> str:
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:
     """The covariate values the source left empty on its own rows and what filled them (per column)."""
     zero = " (0 for future-known ones: future_fill = 'zero')" if future_fill == "zero" else ""
-    return (f"covariate values missing on the source's rows, filled with the series' last value (else its next)"
+    return (f"covariate values missing on the source's rows, filled with the series' last value (0 before its first)"
             f"{zero}: {', '.join(f'{k}: {v:,}' for k, v in filled.items())}")
 
 
@@ -501,7 +511,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         if steps is not None and in_key_order(flagged, strict=False, steps=steps):
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
-            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq)
+            dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq,
+                                        ingested.numeric_exog)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -516,7 +527,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)

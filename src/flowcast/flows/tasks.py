@@ -179,6 +179,7 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "lookback": s.model.lookback,
         "n_windows": s.evaluation.n_windows,
         "short_series_kept": True,  # TrainingData keeps short series (meta.min_length): older records miss
+        "covariates_forward_only": True,  # no covariate is filled from a later row: older records (backward fill) miss
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return f"flowcast-preprocess-{digest}"
