@@ -150,3 +150,37 @@ def test_a_claim_whose_process_cannot_be_seen_from_here_is_never_marked(tmp_path
     (folder / "other_ns.json").write_text(json.dumps(mine))
     assert [r.action for r in reap(tmp_path)] == ["unknown"]
     assert [p.name for p in folder.iterdir()] == ["no_start.json"]
+
+
+# a flowcast command started from a terminal: Prefect's temporary server is started (a health check), then it waits
+INTERRUPTED = """
+import os, sys, time
+from prefect.client.orchestration import get_client
+from flowcast.ops.reaper import MARK, marked_servers, temporary_api
+with temporary_api():
+    with get_client(sync_client=True) as client:
+        client.api_healthcheck()
+    print(*marked_servers(os.environ[MARK]), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_ctrl_c_reaches_the_command_not_its_temporary_server():
+    """Regression: Prefect started its temporary server in the command's process group, so the Ctrl-C a
+    terminal sends to that group stopped the server at once, while the command's flow engine, handling
+    the KeyboardInterrupt, reported the crash to the dead API: `flowcast run` interrupted mid-training
+    retried for minutes and ended with 'error: ConnectError: [Errno 111] Connection refused'. The server
+    runs in its own session; the command stops it as it exits."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL" and not k.startswith("FLOWCAST_OWNER")}
+    command = subprocess.Popen([sys.executable, "-c", INTERRUPTED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, start_new_session=True)  # its own group, as a terminal's job
+    try:
+        (server,) = (int(x) for x in command.stdout.readline().split())
+        assert os.getpgid(server) != command.pid, "the temporary server is in the command's process group"
+        os.killpg(command.pid, signal.SIGINT)  # what Ctrl-C does
+        command.wait(timeout=120)
+        assert "KeyboardInterrupt" in command.stderr.read()
+        assert _gone(server, 30), "the temporary server outlived the command"
+    finally:
+        command.kill()
+        command.wait()
