@@ -165,13 +165,16 @@ with temporary_api():
 """
 
 
-def test_ctrl_c_reaches_the_command_not_its_temporary_server():
+def test_ctrl_c_reaches_the_command_not_its_temporary_server(tmp_path):
     """Regression: Prefect started its temporary server in the command's process group, so the Ctrl-C a
     terminal sends to that group stopped the server at once, while the command's flow engine, handling
     the KeyboardInterrupt, reported the crash to the dead API: `flowcast run` interrupted mid-training
     retried for minutes and ended with 'error: ConnectError: [Errno 111] Connection refused'. The server
     runs in its own session; the command stops it as it exits."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL" and not k.startswith("FLOWCAST_OWNER")}
+    # its own Prefect home: a temporary server's SQLite database in the shared ~/.prefect is written by the
+    # other test process's servers too (likely why a CI run under xdist timed out at 120 s waiting for the exit)
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
     command = subprocess.Popen([sys.executable, "-c", INTERRUPTED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env, start_new_session=True)  # its own group, as a terminal's job
     try:
