@@ -153,16 +153,17 @@ def test_a_claim_whose_process_cannot_be_seen_from_here_is_never_marked(tmp_path
 
 
 # a flowcast command started from a terminal: Prefect's temporary server is started (a health check), the
-# command says which (a file named by its argument), then it waits
+# command says which (a file named by its argument, renamed into place), then it waits
 INTERRUPTED = """
 import os, sys, time
 from prefect.client.orchestration import get_client
-from flowcast.atomic import atomic_write_text
 from flowcast.ops.reaper import MARK, marked_servers, temporary_api
 with temporary_api():
     with get_client(sync_client=True) as client:
         client.api_healthcheck()
-    atomic_write_text(sys.argv[1], " ".join(map(str, marked_servers(os.environ[MARK]))))
+    with open(sys.argv[1] + ".tmp", "w") as fh:
+        fh.write(" ".join(map(str, marked_servers(os.environ[MARK]))))
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
     time.sleep(600)
 """
 
@@ -175,7 +176,8 @@ def _terminal_job(args: list[str], **kwargs) -> subprocess.Popen:
     """`args` started as a terminal starts a job: in its own process group (the group a Ctrl-C goes
     to) with SIGINT at its default. A shell running a script's `cmd &` (as a CI job may start the
     test suite) starts it with SIGINT ignored, and every process below inherits that across exec:
-    there the command never saw the test's Ctrl-C and the test waited out its timeout."""
+    there the command never saw the test's Ctrl-C and the test waited out its timeout. (A command
+    that imports polars catches SIGINT all the same: polars installs its own handler.)"""
     return subprocess.Popen([sys.executable, "-c", AS_A_TERMINAL_JOB, *args], start_new_session=True, **kwargs)
 
 
@@ -230,7 +232,13 @@ def test_ctrl_c_reaches_the_command_not_its_temporary_server(tmp_path):
         (server,) = (int(x) for x in _said(command, ready, 300).split())  # its server answered
         assert os.getpgid(server) != command.pid, "the temporary server is in the command's process group"
         os.killpg(command.pid, signal.SIGINT)  # what Ctrl-C does
-        command.wait(timeout=120)
+        try:
+            command.wait(timeout=120)
+        except subprocess.TimeoutExpired:  # say what would tell why: its signal masks and what it wrote
+            with open(f"/proc/{command.pid}/status") as fh:
+                masks = " ".join(line.strip() for line in fh if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+            raise AssertionError(f"the command did not end within 120 s of its SIGINT ({masks}); it wrote: "
+                                 f"{err.read_text()[-3000:]}") from None
         assert "KeyboardInterrupt" in err.read_text()
         assert _gone(server, 30), "the temporary server outlived the command"
     finally:
