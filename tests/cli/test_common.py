@@ -135,3 +135,49 @@ def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path
             "the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y)") in " ".join(res.output.split())
     res = runner.invoke(app, ["validate", "gone.csv", "--time-col", "week", "--target-col", "units"], terminal_width=400)
     assert res.exit_code == 2 and "--data gone.csv also needs --freq (--freq is the period" in " ".join(res.output.split())
+
+
+def test_a_ctrl_c_that_a_library_turned_into_its_own_error_is_an_interruption(capsys):
+    """Regression: a Ctrl-C while Prefect started its temporary server (it serializes its settings, a
+    pydantic model, for the server's environment) ended 'error: PydanticSerializationError: Error calling
+    function `_ser_model`: KeyboardInterrupt' with exit 1: pydantic turns a KeyboardInterrupt raised in a
+    serializer (where Python's SIGINT handler raised it) into its own error. It is 'interrupted', 130."""
+    import pydantic
+    import pytest
+    import typer
+
+    from flowcast.cli.common import cli_errors
+
+    class Server(pydantic.BaseModel):
+        port: int = 8000
+
+        @pydantic.model_serializer(mode="wrap")
+        def _ser_model(self, handler):
+            raise KeyboardInterrupt  # what Python's SIGINT handler raises in the code under way
+
+    class Settings(pydantic.BaseModel):  # Prefect's settings have a serializer at every level
+        server: Server = Server()
+
+        @pydantic.model_serializer(mode="wrap")
+        def _ser_model(self, handler):
+            return handler(self)
+
+    @cli_errors
+    def command(model: pydantic.BaseModel, json_out: bool = False) -> None:
+        model.model_dump()
+
+    for model in (Server(), Settings()):  # the error is caused by the interrupt; nested, it only names it
+        with pytest.raises(typer.Exit) as exit_:
+            command(model, json_out=True)
+        assert exit_.value.exit_code == 130
+        said = capsys.readouterr()
+        assert "interrupted" in said.err and "PydanticSerializationError" not in said.err
+        assert _last_json(said.out) == {"status": "failed", "error": "interrupted", "exit_code": 130}
+
+    @cli_errors
+    def failing() -> None:  # an error of its own, not of an interrupt, is still an error
+        raise ValueError("bad value 'x'")
+
+    with pytest.raises(typer.Exit) as exit_:
+        failing()
+    assert exit_.value.exit_code == 1 and "error: ValueError: bad value 'x'" in capsys.readouterr().err

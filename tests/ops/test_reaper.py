@@ -150,3 +150,97 @@ def test_a_claim_whose_process_cannot_be_seen_from_here_is_never_marked(tmp_path
     (folder / "other_ns.json").write_text(json.dumps(mine))
     assert [r.action for r in reap(tmp_path)] == ["unknown"]
     assert [p.name for p in folder.iterdir()] == ["no_start.json"]
+
+
+# a flowcast command started from a terminal: Prefect's temporary server is started (a health check), the
+# command says which (a file named by its argument, renamed into place), then it waits
+INTERRUPTED = """
+import os, sys, time
+from prefect.client.orchestration import get_client
+from flowcast.ops.reaper import MARK, marked_servers, temporary_api
+with temporary_api():
+    with get_client(sync_client=True) as client:
+        client.api_healthcheck()
+    with open(sys.argv[1] + ".tmp", "w") as fh:
+        fh.write(" ".join(map(str, marked_servers(os.environ[MARK]))))
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+    time.sleep(600)
+"""
+
+# run by _terminal_job before the command: SIGINT and SIGQUIT back to their defaults, then the command itself
+AS_A_TERMINAL_JOB = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                     "signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def _terminal_job(args: list[str], **kwargs) -> subprocess.Popen:
+    """`args` started as a terminal starts a job: in its own process group (the group a Ctrl-C goes
+    to) with SIGINT at its default. A shell running a script's `cmd &` (as a CI job may start the
+    test suite) starts it with SIGINT ignored, and every process below inherits that across exec:
+    there the command never saw the test's Ctrl-C and the test waited out its timeout. (A command
+    that imports polars catches SIGINT all the same: polars installs its own handler.)"""
+    return subprocess.Popen([sys.executable, "-c", AS_A_TERMINAL_JOB, *args], start_new_session=True, **kwargs)
+
+
+def _said(command: subprocess.Popen, path, timeout: float) -> str:
+    """What the command wrote to the file `path` (renamed into place: whole) once it is there; fails
+    when the command ended first or took over `timeout` s (generous: a server on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_text()
+        assert command.poll() is None, f"the command ended ({command.returncode}) before it wrote {path.name}"
+        time.sleep(0.1)
+    raise AssertionError(f"the command did not write {path.name} in {timeout} s")
+
+
+WAITS = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(600)"  # says it is ready
+
+
+def test_a_terminal_job_gets_the_ctrl_c_even_where_the_tests_ignore_it(tmp_path):
+    """Regression: the Ctrl-C test below timed out (120 s) in CI runs of the suite and passed alone:
+    a test process started in the background of a script ignores SIGINT, and so did the command it
+    started, whatever flowcast did. The command of a Ctrl-C test is started as a terminal's job."""
+    ready = tmp_path / "ready"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `.ci/run &`
+    try:
+        job = _terminal_job([sys.executable, "-c", WAITS, str(ready)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        _said(job, ready, 60)
+        os.killpg(job.pid, signal.SIGINT)
+        assert job.wait(timeout=60) == -signal.SIGINT  # KeyboardInterrupt: Python ends as the signal would
+    finally:
+        job.kill()
+        job.wait()
+
+
+def test_ctrl_c_reaches_the_command_not_its_temporary_server(tmp_path):
+    """Regression: Prefect started its temporary server in the command's process group, so the Ctrl-C a
+    terminal sends to that group stopped the server at once, while the command's flow engine, handling
+    the KeyboardInterrupt, reported the crash to the dead API: `flowcast run` interrupted mid-training
+    retried for minutes and ended with 'error: ConnectError: [Errno 111] Connection refused'. The server
+    runs in its own session; the command stops it as it exits."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL" and not k.startswith("FLOWCAST_OWNER")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")  # its server's own database, not the shared ~/.prefect
+    ready, err = tmp_path / "ready", tmp_path / "err"  # a file, not a pipe: the server inherits it and outlives the
+    # command by a moment (a pipe read to its end waits for the server too; one nobody reads can fill and block)
+    with err.open("w") as stderr:
+        command = _terminal_job([sys.executable, "-c", INTERRUPTED, str(ready)], stdout=subprocess.DEVNULL,
+                                stderr=stderr, env=env)
+    try:
+        (server,) = (int(x) for x in _said(command, ready, 300).split())  # its server answered
+        assert os.getpgid(server) != command.pid, "the temporary server is in the command's process group"
+        os.killpg(command.pid, signal.SIGINT)  # what Ctrl-C does
+        try:
+            command.wait(timeout=120)
+        except subprocess.TimeoutExpired:  # say what would tell why: its signal masks and what it wrote
+            with open(f"/proc/{command.pid}/status") as fh:
+                masks = " ".join(line.strip() for line in fh if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+            raise AssertionError(f"the command did not end within 120 s of its SIGINT ({masks}); it wrote: "
+                                 f"{err.read_text()[-3000:]}") from None
+        assert "KeyboardInterrupt" in err.read_text()
+        assert _gone(server, 30), "the temporary server outlived the command"
+    finally:
+        command.kill()
+        command.wait()

@@ -236,32 +236,55 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if json_out and _json_emitted == emitted:
                 emit_json({"status": "failed", "error": error, "exit_code": code})
 
+        def interrupted() -> typer.Exit:
+            console.print("[yellow]interrupted[/]", markup=True)
+            failed("interrupted", 130)
+            return typer.Exit(130)
+
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except KeyboardInterrupt:
+            raise interrupted() from None
         except BrokenPipeError:  # `flowcast models show V | head`: the reader has what it wanted
             _stdout_to_devnull()
             raise typer.Exit(141) from None  # 128 + SIGPIPE, as a process the signal ended
-        except FlowcastError as exc:
+        except Exception as exc:
+            if _by_interrupt(exc):  # a Ctrl-C that a library turned into an error of its own
+                raise interrupted() from None
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {said(exc)}", highlight=False, markup=True)
-            failed(str(exc), exc.exit_code)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]", markup=True)
-            failed("interrupted", 130)
-            raise typer.Exit(130) from None
-        except Exception as exc:  # anything unexpected: still one sentence, exit 1
-            if os.environ.get("FLOWCAST_DEBUG"):
-                raise
+            if isinstance(exc, FlowcastError):
+                console.print(f"[bold red]error:[/] {said(exc)}", highlight=False, markup=True)
+                failed(str(exc), exc.exit_code)
+                raise typer.Exit(exc.exit_code) from None
+            # anything unexpected: still one sentence, exit 1
             console.print(f"[bold red]error:[/] {type(exc).__name__}: {said(exc)} (FLOWCAST_DEBUG=1 shows the "
                           "traceback)", markup=True)
             failed(f"{type(exc).__name__}: {exc}", 1)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _by_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` comes of a KeyboardInterrupt (Ctrl-C): raised while handling one or caused by one,
+    or pydantic's error for one raised in a serializer, which names it only in its message when the
+    serializer was a nested model's (Prefect's settings: a Ctrl-C while Prefect serialized them for its
+    temporary server's environment ended 'error: PydanticSerializationError: Error calling function
+    `_ser_model`: KeyboardInterrupt' with exit 1, not 'interrupted' and 130)."""
+    from pydantic_core import PydanticSerializationError
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt) or (
+                isinstance(cause, PydanticSerializationError) and ": KeyboardInterrupt" in str(cause)):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _stdout_to_devnull() -> None:

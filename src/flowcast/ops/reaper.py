@@ -47,6 +47,7 @@ Run as `python -m flowcast.ops.reaper OWNER_PID OWNER_START [HOME ...]`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -55,6 +56,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -429,11 +431,32 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
         if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
             updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
     try:
-        with temporary_settings(updates):
+        with temporary_settings(updates), _server_in_own_session():
             yield
     finally:
         if command is not None:
             command.unlink(missing_ok=True)
+
+
+@contextmanager
+def _server_in_own_session() -> Iterator[None]:
+    """Prefect starts its temporary server as a plain child, in the command's process group, so the
+    Ctrl-C a terminal sends that group stopped the server at once while the command's flow engine,
+    handling the KeyboardInterrupt, tried to report the crash to it: `flowcast run` interrupted
+    mid-training retried the dead API for minutes and ended with 'error: ConnectError: [Errno 111]
+    Connection refused' instead of 'interrupted'. The server is started in its own session (as the
+    watchdog is); it is stopped by Prefect's atexit hook, or by the watchdog when the command dies."""
+    from prefect.server.api import server as prefect_server
+
+    plain = prefect_server.subprocess
+    own = types.ModuleType(plain.__name__)
+    own.__dict__.update(vars(plain))
+    own.Popen = functools.partial(plain.Popen, start_new_session=True)  # type: ignore[attr-defined]
+    prefect_server.subprocess = own  # (that module's name only, not subprocess itself)
+    try:
+        yield
+    finally:
+        prefect_server.subprocess = plain
 
 
 if __name__ == "__main__":
