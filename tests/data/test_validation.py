@@ -35,6 +35,13 @@ ROW_CASES = [
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
     ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
      [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
+    # regression: 1e300 passed; MASE became ~1e-298 and the networks diverged (train_loss=nan) naming nothing
+    ("beyond_float32", "2020-01-04,a,1e300\n2020-01-05,a,-4e38\n2020-01-06,a,3e38\n", {},
+     [(3, "y_too_large", ("val 1e300 is beyond the float32 range the models compute in (|y| <= 3.4e38): a unit "
+                         "or entry error? (declare y_max to quarantine smaller outliers)")),
+      (4, "y_too_large", ("val -4e38 is beyond the float32 range the models compute in (|y| <= 3.4e38): a unit "
+                         "or entry error? (declare y_max to quarantine smaller outliers)"))]),
+    ("large_but_legitimate", "2020-01-04,a,2.5e9\n2020-01-05,a,1e30\n", {}, []),
     ("unparsable_time", "2020-13-45,a,4\n", {},
      [(3, "time_unparsable", "time '2020-13-45' does not parse as ISO-8601")]),
     ("missing_time", ",a,4\n", {}, [(3, "time_missing", "time column 'date' is empty")]),
