@@ -59,12 +59,34 @@ def test_impute_methods_on_empty_values(method, expected):
     assert y_of(td, "a") == expected
 
 
-def test_long_gap_excludes_the_series_with_its_reason():
-    valid = frame({"a": [1, 2, None, None, None, None, 7, 8, 9, 10], "b": list(range(10))})
+@pytest.mark.parametrize(("values", "days", "kept", "reason"), [
+    # a 4-day hole: the series starts after it (its 6 rows before, 4 of them empty, counted)
+    ([1, 2, None, None, None, None, 7, 8, 9, 10], None, [7, 8, 9, 10],
+     "interior gap of 4 periods from 2020-01-03 > max_gap=3: the 6 rows before 2020-01-07 are not used"),
+    # two long holes: the latest contiguous segment, after the last one
+    ([1, 2, 3, 4, 5, 6], [0, 1, 6, 7, 13, 14], [5, 6],
+     "interior gap of 5 periods from 2020-01-09 > max_gap=3 (the last of 2): the 4 rows before 2020-01-14"),
+    # one point after the hole: kept, forecast by the models that run on one point (naive)
+    ([1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 12], [7],
+     "interior gap of 6 periods from 2020-01-07 > max_gap=3: the 6 rows before 2020-01-13 are not used"),
+])
+def test_long_gap_starts_the_series_after_it_with_its_reason(values, days, kept, reason):
+    """Regression: an interior gap longer than max_gap excluded the whole series (never published); the
+    series now starts after its last such gap, and the rows before are counted and said, per series."""
+    from flowcast.data.validate import DataQualityReport
+
+    valid = frame({"a": values, "b": list(range(10))}, days={"a": days, "b": list(range(10))} if days else None)
     td, s = preprocess(valid, source(), settings(max_gap=3), None)
-    assert td.ids == ["b"]
-    assert s.excluded == [{"unique_id": "a", "reason": "interior gap of 4 periods from 2020-01-03 > max_gap=3"}]
-    assert td.excluded.to_dicts() == s.excluded
+    assert td.ids == ["a", "b"] and s.excluded == [] and y_of(td, "a") == kept
+    [cut] = s.gap_cut
+    assert cut["unique_id"] == "a" and cut["reason"].startswith(reason) and "max_gap = " in cut["reason"]
+    assert s.rows_before_gap == cut["rows"] == len(values) - len(kept) and s.rows_trimmed == 0
+    # the counts reconcile: every row handed over is on the grid, trimmed or before a gap
+    assert s.rows_in == s.rows_out - s.rows_inserted + s.rows_trimmed + s.rows_before_gap
+    assert td.marks().filter(pl.col("unique_id") == "a")["network"].item() is (len(kept) >= 7)
+    report = DataQualityReport(source="t", as_of=None)
+    report.add_preprocess(s)
+    assert f"a: {cut['reason']}" in report.to_markdown()
 
 
 def test_a_gap_starts_at_a_date_or_a_utc_instant():
@@ -73,14 +95,15 @@ def test_a_gap_starts_at_a_date_or_a_utc_instant():
     hourly = frame({"a": [1, 2, None, None, None, None, 7, 8, 9, 10], "b": list(range(10))}).with_columns(
         ds=pl.datetime(2020, 1, 1) + pl.duration(hours=pl.int_range(0, pl.len()).over("unique_id")))
     _, s = preprocess(hourly, source(freq="1h"), settings(max_gap=3), None)
-    assert s.excluded[0]["reason"] == "interior gap of 4 periods from 2020-01-01 02:00 UTC > max_gap=3"
+    assert s.gap_cut[0]["reason"].startswith("interior gap of 4 periods from 2020-01-01 02:00 UTC > max_gap=3: the 6 "
+                                             "rows before 2020-01-01 06:00 UTC are not used")
 
 
-def test_impute_none_excludes_any_gap():
+def test_impute_none_starts_the_series_after_any_gap():
     valid = frame({"a": [1, 2, None, 4, 5, 6, 7, 8], "b": list(range(8))})
     td, s = preprocess(valid, source(), settings(impute="none"), None)
-    assert td.ids == ["b"]
-    assert s.excluded[0]["reason"] == "interior gap of 1 periods from 2020-01-03 > max_gap=0 (impute='none')"
+    assert td.ids == ["a", "b"] and y_of(td, "a") == [4, 5, 6, 7, 8] and s.rows_imputed == 0
+    assert s.gap_cut[0]["reason"].startswith("interior gap of 1 periods from 2020-01-03 > max_gap=0 (impute='none')")
 
 
 def test_leading_and_trailing_empty_values_are_trimmed():
@@ -221,13 +244,13 @@ def test_covariate_values_the_source_left_empty_are_counted_where_they_are_fille
     from flowcast.data.validate import DataQualityReport
 
     valid = frame(
-        {"a": [*range(1, 8), None, None], "b": [*range(1, 8), None, None], "c": [1.0, None, None, None, None, 6.0]},
+        {"a": [*range(1, 8), None, None], "b": [*range(1, 8), None, None], "c": [None] * 6},
         days={"c": [0, 1, 2, 3, 4, 5]},
         temp=[20.0, None, 22, 23, None, 25, 26, 27, None] + [20.0] * 9 + [None] * 6,
         promo=[0.0, None, 0, 0, 0, 0, 0, 0, 0] + [1.0, None, None, 0, 0, 0, 0, 0, 0] + [0.0] * 6,
     )
     td, summary = preprocess(valid, source(future_cols=["temp"], past_cols=["promo"]), settings(max_gap=2), None)
-    assert td.excluded["unique_id"].to_list() == ["c"]  # a gap of 4 > max_gap
+    assert td.excluded["unique_id"].to_list() == ["c"]  # no value
     assert summary.covariates_filled == {"temp": 2, "promo": 3}
     report = DataQualityReport(source="t", as_of=None)
     report.add_preprocess(summary)
@@ -347,7 +370,7 @@ def test_calendar_after_excluding_interleaved_series(kept_runs):
     series = {}
     for i in range(kept_runs):
         series[f"s{i:02d}"] = [float(v) for v in range(10)]
-        series[f"s{i:02d}_short"] = [1.0, None, None, None, None, 2.0]  # a gap of 4 > max_gap 3: excluded
+        series[f"s{i:02d}_short"] = [None] * 6  # no value: excluded
     td, s = preprocess(frame(series), source(), settings(), None)
     assert s.n_series_out == kept_runs
     assert [e["unique_id"] for e in s.excluded] == [f"s{i:02d}_short" for i in range(kept_runs)]
@@ -421,12 +444,13 @@ def test_impute_in_place_matches_the_whole_column_functions(method, seed):
     assert got.null_count() == 0 and got.equals(want)  # bit for bit
 
 
-def test_longest_gap_ties_name_the_first_gap():
-    # two gaps of 2 days (days 2-3 and 6-7): the reason names the first, on every run
+def test_equal_long_gaps_cut_at_the_last_one():
+    # two gaps of 2 days (days 2-3 and 6-7): the series starts after the second, on every run
     valid = frame({"a": [0.0, 1, 4, 5, 8, 9, 10]}, days={"a": [0, 1, 4, 5, 8, 9, 10]})
     for _ in range(3):
-        with pytest.raises(DataValidationError, match="interior gap of 2 periods from 2020-01-03"):
-            preprocess(valid, source(), settings(max_gap=1), None)
+        td, s = preprocess(valid, source(), settings(max_gap=1), None)
+        assert y_of(td, "a") == [8, 9, 10]
+        assert s.gap_cut[0]["reason"].startswith("interior gap of 2 periods from 2020-01-07 > max_gap=1 (the last of 2)")
 
 
 def test_excluded_series_between_kept_ones_leave_a_one_chunk_frame():
@@ -483,13 +507,13 @@ def test_training_data_that_cannot_be_written_is_a_storage_error_naming_the_fold
     assert sorted(p.name for p in target.parent.iterdir()) == ["data"]  # no temp folder left
 
 
-def test_no_series_left_for_a_gap_names_the_setting_that_keeps_it():
+def test_a_gap_cut_names_the_setting_that_imputes_it():
     """Regression: half-hourly data read in the wrong zone (a daylight-saving hour quarantined) lost its one
-    series to 'interior gap of 4 periods > max_gap=3' and the run stopped without saying what to change."""
-    with pytest.raises(DataValidationError, match=r"interior gap of 4 periods from 2020-01-03 > max_gap=3\); a "
-                       r"gap of up to N periods is imputed with \[preprocess\] max_gap = N "
-                       r"\(FLOWCAST_PREPROCESS__MAX_GAP=4 keeps these series\), or check freq '1d'"):
-        preprocess(frame({"a": [1.0, 2.0, None, None, None, None, 7.0, 8.0]}), source(), settings(), None)
+    series to 'interior gap of 4 periods > max_gap=3' and the run stopped without saying what to change; the
+    series is now kept after the gap, and the reason names the max_gap that would impute it."""
+    td, s = preprocess(frame({"a": [1.0, 2.0, None, None, None, None, 7.0, 8.0]}), source(), settings(), None)
+    assert y_of(td, "a") == [7.0, 8.0]
+    assert s.gap_cut[0]["reason"].endswith("the series starts there ([preprocess] max_gap = 4 imputes it)")
 
 
 @pytest.mark.parametrize(("freq", "step", "seen", "guess"), [

@@ -35,6 +35,13 @@ ROW_CASES = [
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
     ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
      [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
+    # regression: 1e300 passed; MASE became ~1e-298 and the networks diverged (train_loss=nan) naming nothing
+    ("beyond_float32", "2020-01-04,a,1e300\n2020-01-05,a,-4e38\n2020-01-06,a,3e38\n", {},
+     [(3, "y_too_large", ("val 1e300 is beyond the float32 range the models compute in (|y| <= 3.4e38): a unit "
+                         "or entry error? (declare y_max to quarantine smaller outliers)")),
+      (4, "y_too_large", ("val -4e38 is beyond the float32 range the models compute in (|y| <= 3.4e38): a unit "
+                         "or entry error? (declare y_max to quarantine smaller outliers)"))]),
+    ("large_but_legitimate", "2020-01-04,a,2.5e9\n2020-01-05,a,1e30\n", {}, []),
     ("unparsable_time", "2020-13-45,a,4\n", {},
      [(3, "time_unparsable", "time '2020-13-45' does not parse as ISO-8601")]),
     ("missing_time", ",a,4\n", {}, [(3, "time_missing", "time column 'date' is empty")]),
@@ -48,10 +55,9 @@ ROW_CASES = [
       (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
     # regression: without a time_format, polars guessed day-first from the first value and read
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
-    ("day_month_ambiguous", "01/02/2020,a,4\n31/01/2020,b,5\n", {},
-     [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT),
-      (4, "time_unparsable", ("time '31/01/2020' does not parse as ISO-8601 (day first: declare its time_format, "
-                             "--time-format '%d/%m/%Y')"))]),
+    # (no row settles the order here; `test_the_day_month_order_is_decided_from_all_rows`)
+    ("day_month_ambiguous", "01/02/2020,a,4\n", {},
+     [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
     # regression: an epoch number was quarantined without saying that time_format %s reads it
     ("epoch_seconds", "1577923200,a,4\n1577923200000,b,5\n", {},
      [(3, "time_unparsable", ("time '1577923200' does not parse as ISO-8601 (Unix epoch seconds? declare its "
@@ -587,18 +593,41 @@ def test_a_header_line_repeated_among_the_rows_is_named_and_makes_no_series(writ
 
 
 @pytest.mark.parametrize(("value", "said"), [
-    ("31/01/2024", "(day first: declare its time_format, --time-format '%d/%m/%Y')"),
-    ("01/29/2024", "(month first: declare its time_format, --time-format '%m/%d/%Y')"),
-    ("12.13.24 08:00", "(month first: declare its time_format, --time-format '%m.%d.%y %H:%M')"),
     ("05/06/2024", ("(day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or "
                    "'%m/%d/%Y')")),
     ("13/13/2024", ("(day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or "
                    "'%m/%d/%Y')"))])
-def test_a_day_or_month_above_12_settles_the_time_format_hint(write_csv, value, said):
-    """Regression: '01/29/2024' (a US export) and '31/01/2024' were told 'day/month order is ambiguous' and given
-    both formats, though 29 and 31 can only be days."""
+def test_a_day_month_order_no_row_settles_is_quarantined_with_the_formats(write_csv, value, said):
     (row,) = quarantined(run_validate(write_csv(f"date,id,val\n{value},a,1\n")))
     assert row[2] == f"time '{value}' does not parse as ISO-8601 {said}"
+
+
+@pytest.mark.parametrize(("rows", "freq", "first", "last"), [
+    # a German export: its first 12 rows could be either order, 13.01.2024 settles it (day first)
+    ([f"{d:02d}.01.2024" for d in range(1, 20)], "1d", datetime(2024, 1, 1), datetime(2024, 1, 19)),
+    ([f"1/{d}/24" for d in range(5, 15)], "1d", datetime(2024, 1, 5), datetime(2024, 1, 14)),  # a US one
+    (["31-01-2024", "01-02-2024"], "1d", datetime(2024, 1, 31), datetime(2024, 2, 1)),  # '-2024' is no UTC offset
+    (["12.13.24 08:00", "12.13.24 09:00"], "1h", datetime(2024, 12, 13, 8), datetime(2024, 12, 13, 9)),
+    (["2024-1", "2024-2", "2024-10"], "1mo", datetime(2024, 1, 1), datetime(2024, 10, 1)),  # unpadded months
+    (["2024-1-5", "2024-01-6", "2024-1-07"], "1d", datetime(2024, 1, 5), datetime(2024, 1, 7)),  # unpadded dates
+])
+def test_the_day_month_order_is_decided_from_all_rows(write_csv, rows, freq, first, last):
+    """Regression: a dd.mm.yyyy file was told 'day/month order is ambiguous' from its first row (01.01.2024),
+    though 13.01.2024 later in it can only be day first: every row was quarantined. The order is decided from
+    all rows (a number above 12 settles it); '2024-1' (a month without its zero) did not parse either."""
+    r = run_validate(write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(rows))), freq=freq)
+    assert r.report.rows_quarantined == 0 and r.report.rows_valid == len(rows)
+    assert (r.valid["ds"].min(), r.valid["ds"].max()) == (first, last)
+
+
+def test_day_month_rows_that_contradict_each_other_are_quarantined_with_their_hints(write_csv):
+    """31/01 is day first, 01/29 month first: no order reads both; each row says which format would read it."""
+    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n2024-01-05,a,3\n"))
+    assert quarantined(r) == [
+        (0, "time_unparsable", ("time '31/01/2024' does not parse as ISO-8601 (day first: declare its time_format, "
+                               "--time-format '%d/%m/%Y')")),
+        (1, "time_unparsable", ("time '01/29/2024' does not parse as ISO-8601 (month first: declare its time_format, "
+                               "--time-format '%m/%d/%Y')"))]
 
 
 def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):

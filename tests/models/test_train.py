@@ -116,6 +116,20 @@ def test_training_failure_raises_with_the_process_output(tmp_path):
         train_model(td, tiny_cfg(launcher="process", window_short="exclude"), tmp_path / "m", cell="gru")
 
 
+def test_a_diverged_training_names_the_series_with_the_most_extreme_scaled_values(tmp_path):
+    """Regression: a gross outlier (1e300, beyond float32, in data that did not pass validation's y_too_large)
+    made training fail with 'diverged: train_loss=nan', naming neither the value nor the series."""
+    from flowcast.data.training_data import TrainingData, fit_scalers
+
+    td = make_td(n_series=3, length=40)
+    spike = (pl.col("unique_id") == "s01") & (pl.int_range(pl.len()).over("unique_id") == 10)
+    frame = td.frame.with_columns(pl.when(spike).then(1e300).otherwise(pl.col("y")).alias("y"))
+    td = TrainingData(frame=frame, scalers=fit_scalers(frame, "standard", False, holdout=6), meta=td.meta)
+    with pytest.raises(TrainingError, match=r"training gru diverged: train_loss=nan; the series with the most "
+                       r"extreme scaled values: s01 \(\|scaled y\| up to 9.71e\+299, \|y\| up to 1e\+300\), s0"):
+        train_model(td, tiny_cfg(max_steps=3), tmp_path / "m", cell="gru")
+
+
 @pytest.mark.slow
 def test_killed_training_resumes_from_last_checkpoint(tmp_path):
     td = make_td(n_series=16, length=80, horizon=6, lookback=12)

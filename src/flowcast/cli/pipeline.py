@@ -254,7 +254,7 @@ def run(
             "rows_quarantined": result["rows_quarantined"],
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
                                           "latest_ds", "periods_behind", "series_ended", "series_lost",
-                                          "columns_ignored")},
+                                          "columns_ignored", "rows_before_gap", "gap_cut")},
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
@@ -273,6 +273,11 @@ def run(
         from flowcast.data.validate import ignored_columns_line
 
         line = ignored_columns_line(result["columns_ignored"])
+        out.print(line[0].upper() + line[1:], highlight=False)
+    if result.get("gap_cut"):  # series that start after a gap longer than max_gap (the rows before, not used)
+        from flowcast.data.validate import gap_cut_line
+
+        line = gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0))
         out.print(line[0].upper() + line[1:], highlight=False)
     behind = result.get("periods_behind")
     if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow

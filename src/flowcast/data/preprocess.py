@@ -8,7 +8,9 @@ Per series, all vectorised in polars (no per-series Python loop):
 2. `preprocess.max_length` keeps only the last N periods;
 3. the series is put on its regular grid at the source frequency (missing timestamps inserted);
 4. interior gaps up to `preprocess.max_gap` periods are imputed (`linear`, `ffill`, `zero`);
-   a series with a longer gap (any gap with `impute="none"`) is excluded; the imputed points are
+   a series with a longer gap (any gap with `impute="none"`) starts after its last such gap (its latest
+   contiguous history; the rows before are counted, `rows_before_gap`, and said per series, `gap_cut`;
+   when every series has one and the spacing says the freq is wrong, that is an error); the imputed points are
    kept in `TrainingData.imputed` (they are not observations: backtests do not score them) and
    counted (`rows_imputed`);
 5. every series with an observation is kept, however short: a network trains on and forecasts
@@ -79,6 +81,12 @@ class PreprocessSummary:
     rows_in: int = 0
     rows_out: int = 0
     rows_trimmed: int = 0  # leading/trailing rows without a value (and rows cut by max_length)
+    # rows before the last interior gap longer than max_gap of their series (the series starts after it):
+    # rows_in = rows_trimmed + rows_before_gap + rows of the excluded series + (rows_out - rows_inserted)
+    rows_before_gap: int = 0
+    # the series cut so: {unique_id, reason, rows}; None (a class attribute) when there are none, so that a
+    # summary cached by an older flowcast still reads
+    gap_cut: list[dict] | None = None
     rows_inserted: int = 0  # missing timestamps put on the grid
     rows_imputed: int = 0  # inserted or empty values filled by the impute method (kept series): not observations,
     # never scored (TrainingData.imputed / observed())
@@ -191,6 +199,11 @@ def _grid_rows(sid: pl.Series, ds: pl.Series, first: pl.Series, offsets: pl.Seri
     return part.select(pl.col("o") + periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
 
 
+def _date_text(ds: datetime, freq: str) -> str:
+    """A date as a date ('2001-02-01' of monthly data); a sub-daily ds is a UTC instant."""
+    return ds.strftime("%Y-%m-%d %H:%M UTC" if is_subdaily(freq) else "%Y-%m-%d")
+
+
 def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str,
                   chunk: int = _CHUNK) -> pl.DataFrame:
     """Longest run of missing grid points per series (the first of equally long ones): __sid, __gap
@@ -226,6 +239,30 @@ def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq
         grid_point(pl.col("f"), pl.col("p"), freq).alias("__start")
     )
     return gaps.select("__sid", "__gap").with_columns(start)
+
+
+def _last_long_gaps(rows: pl.DataFrame, first_row: pl.Series, limit: int, freq: str) -> pl.DataFrame:
+    """Per series whose observed span (from `first_row`, per row) holds a run of more than `limit` missing
+    periods: its last such gap. __sid, __gap (periods), __start (its first missing ds), __resume (the first
+    observation after it: the series' new first point), __n (how many such gaps). Series without one are
+    left out. The gaps are the steps between consecutive observed rows (rows sorted by __sid, ds)."""
+    obs = (
+        rows.lazy().select("__sid", "ds", "y").with_columns(first_row.alias("__f"))
+        .filter(pl.col("y").is_not_null() & (pl.col("ds") >= pl.col("__f")))
+        .select("__sid", "ds", pl.col("ds").shift(1).alias("__prev"), pl.col("__sid").shift(1).alias("__psid"))
+        .filter(pl.col("__psid") == pl.col("__sid"))
+        .with_columns((periods_between(pl.col("__prev"), pl.col("ds"), freq) - 1).alias("__gap"))
+        .filter(pl.col("__gap") > limit)
+    )
+    return (
+        obs.group_by("__sid").agg(  # rows keep their order within a group: the last is the latest gap
+            pl.len().alias("__n"), pl.col("__gap").last(), pl.col("__prev").last(), pl.col("ds").last().alias("__resume")
+        )
+        .with_columns(shift(pl.col("__prev"), 1, freq).alias("__start"))
+        .drop("__prev")
+        .sort("__sid")
+        .collect()
+    )
 
 
 def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: pl.Series, freq: str,
@@ -438,9 +475,52 @@ def preprocess(
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null() & (pl.col("ds") >= cut_row)))
         del cut_row
 
+    # 2b. a series with an interior gap longer than max_gap starts after its last such gap: its latest
+    # contiguous history is used (the rows before are counted and said, per series, never dropped silently)
+    limit = 0 if cfg.impute == "none" else cfg.max_gap
+    first_row = per_row("__first", row_sid)
+    cuts = _last_long_gaps(v, first_row, limit, freq)
+    gap_rows = 0
+    if cuts.height:
+        spacing = summary.freq_hint or _spacing_hint(v, freq)
+        n_observed = bounds.get_column("__first").is_not_null().sum()
+        if spacing and cuts.height == n_observed:  # every series "gapped": the freq is wrong, not the data
+            shown = "; ".join(
+                f"{ids[s]}: interior gap of {g} periods from {_date_text(d, freq)} > max_gap={limit}"
+                for s, g, d in cuts.select("__sid", "__gap", "__start").head(5).iter_rows()
+            )
+            raise DataValidationError(
+                f"source {source.name!r}: every series has an interior gap longer than max_gap ({shown}); "
+                f"{spacing.removeprefix('; ')}"
+            )
+        new_first = (
+            bounds.select("__sid").join(cuts.select("__sid", "__resume"), on="__sid", how="left", maintain_order="left")
+            .get_column("__resume").gather(row_sid)
+        )
+        before = v.select(
+            row_sid.alias("__sid"),
+            ((pl.col("ds") >= first_row) & (pl.col("ds") < new_first)).fill_null(False).alias("__b"),
+        ).filter(pl.col("__b")).group_by("__sid").len("__rows")
+        cuts = cuts.join(before, on="__sid", how="left").with_columns(pl.col("__rows").fill_null(0))
+        gap_rows = int(cuts.get_column("__rows").sum())
+        bounds = bounds.join(cuts.select("__sid", "__resume"), on="__sid", how="left", maintain_order="left").with_columns(
+            pl.coalesce("__resume", "__first").alias("__first")
+        ).drop("__resume")
+        mode = " (impute='none')" if cfg.impute == "none" else ""
+        summary.gap_cut = [
+            {"unique_id": str(ids[s]), "rows": int(r),
+             "reason": (f"interior gap of {g} periods from {_date_text(d, freq)} > max_gap={limit}{mode}"
+                        + (f" (the last of {n})" if n > 1 else "")
+                        + f": the {r} rows before {_date_text(f, freq)} are not used, the series starts there "
+                          f"([preprocess] max_gap = {g} imputes it)")}
+            for s, g, d, f, n, r in cuts.select("__sid", "__gap", "__start", "__resume", "__n", "__rows").iter_rows()
+        ]
+        summary.rows_before_gap = gap_rows
+    del first_row
+
     # 3. grid: trim to the observed span; each series' grid runs from its first to its last observed
     # point (built below, once the excluded series are known)
-    if all_observed and not cfg.max_length:  # every row is inside its series' observed span
+    if all_observed and not cfg.max_length and not gap_rows:  # every row is inside its series' observed span
         trimmed = v
     else:
         in_span = v.select(
@@ -449,7 +529,7 @@ def preprocess(
         trimmed = v if in_span.all() else v.filter(in_span)  # no copy when there is nothing to trim
         del in_span
     del row_sid, v
-    summary.rows_trimmed = n_valid - trimmed.height
+    summary.rows_trimmed = n_valid - trimmed.height - gap_rows
     bounds = bounds.with_columns(
         (periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
     )
@@ -464,7 +544,6 @@ def preprocess(
     if total != n_rows or trimmed.get_column("y").null_count():
         gaps = _longest_gaps(trimmed, bounds.get_column("__first"), offsets, freq, chunk)
         gaps = gaps.with_columns(unique_id=ids.gather(gaps.get_column("__sid")))
-        limit = 0 if cfg.impute == "none" else cfg.max_gap
         too_long = gaps.filter(pl.col("__gap") > limit).select(
             "unique_id",
             pl.format(

@@ -87,6 +87,10 @@ def _raw(col: str) -> pl.Expr:
     return pl.col(RAW_PREFIX + col)
 
 
+# the largest |y| a row may hold: float32's range (the networks' dtype); larger values are quarantined (y_too_large)
+Y_ABS_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
+
+
 def _show(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Utf8).fill_null("<null>")
 
@@ -328,6 +332,17 @@ def row_checks(
             pl.col("y").is_not_null() & ~pl.col("y").is_finite(),
             pl.format("{} {} is not finite", pl.lit(target_col), _show(pl.col("y"))),
             "the target is NaN or infinite",
+        ),
+        # a value beyond float32 (the networks' dtype) cannot be trained on or scored: its square overflows a
+        # scaler's variance and the networks diverge with train_loss=nan, naming nothing. Legitimate large
+        # series (billions, 1e30) pass; declare y_max to quarantine smaller outliers
+        RowCheck(
+            "y_too_large",
+            pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("y").abs() > Y_ABS_MAX),
+            pl.format("{} {} is beyond the float32 range the models compute in (|y| <= {}): a unit or entry error? "
+                      "(declare y_max to quarantine smaller outliers)", pl.lit(target_col), _show(_raw(target_col)),
+                      pl.lit("3.4e38")),
+            "the target's magnitude exceeds float32's range (3.4e38)",
         ),
     ]
     if y_min is not None or y_max is not None:

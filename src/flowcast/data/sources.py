@@ -16,10 +16,13 @@ skipped and counted (report: blank_lines). An empty quoted field ('""', how csv.
 missing value) or a blank one in the time, target or covariate column holds no value, as an empty field.
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','; in a ';'
 file (Excel's CSV where ',' is the decimal mark) a number written '3,5' is 3.5.
-Time values: `time_format` (strptime) or ISO-8601 (a value such as '01/02/2020', whose day/month
-order is ambiguous, needs a declared time_format; without one it is quarantined with that hint).
-A year ('2020') or month ('2020-03'), ISO-8601 at reduced precision, and a quarter ('2020Q1',
-'2020-Q1', '2020 Q1') mean their first day.
+Time values: `time_format` (strptime) or ISO-8601. Day/month dates ('13.01.2024', '01/29/2024') have
+their order decided from all the rows of the time column (`day_month_order`): a first number above 12
+anywhere makes them day first, a second one month first; when no row settles it (every value could be
+either, '01/02/2020') or rows contradict each other, they are quarantined with a hint naming the
+--time-format to pass. A year ('2020') or month ('2020-03', '2020-3'), ISO-8601 at reduced precision,
+and a quarter ('2020Q1', '2020-Q1', '2020 Q1') mean their first day; an unpadded date ('2024-1-5') is read
+as '2024-01-05'.
 Sub-daily `ds` are instants, kept as naive UTC: values with a UTC offset ('Z', '+10:00') are
 converted; values without one are wall times in the source's declared `tz` (UTC when none) and
 are converted too, so a daylight-saving change loses nothing. A wall time that does not exist
@@ -74,7 +77,10 @@ _OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
 _TIME_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}:?\d{2})$"
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
-_YEAR_MONTH_RE = r"^\d{4}-\d{2}$"  # ... and a calendar month ('2020-03')
+_YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
+_UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
+# a day/month date's parts: first number, second number, year (2 or 4 digits), the rest (a time of day)
+_DAY_MONTH_PARTS = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b(.*)$"
 _QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
 _ISO_WEEK_RE = r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$"  # an ISO-8601 week ('2021-W01', '2021W01'), or a day of it ('2021-W01-3')
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
@@ -509,7 +515,38 @@ class _Time:
     has_off: pl.Expr
 
 
-def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
+def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
+    """How the day/month dates of the time column `col` (raw text: '13.01.2024', '01/29/2024') are ordered,
+    decided from all its rows: 'day' when a first number is above 12 and no second one is, 'month' the
+    other way round; None when no value is such a date, when no row settles it (every value could be
+    either) or when rows contradict each other (those values stay unparsable, each with its hint)."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    is_dm = text.str.contains(DAY_MONTH_RE)
+    first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
+    second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
+    try:
+        row = raw.select(first.max().alias("first"), second.max().alias("second")).collect(engine="streaming").row(0)
+    except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
+        return None
+    day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
+    return "day" if day and not month else "month" if month and not day else None
+
+
+def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
+    """A day/month date ('13.01.2024 08:00', '1/2/24') as ISO-8601 text ('2024-01-13 08:00') in the
+    given order (a two-digit year is 1970..2069, as strptime's %y); null for other values."""
+    a = text.str.extract(_DAY_MONTH_PARTS, 1)
+    b = text.str.extract(_DAY_MONTH_PARTS, 2)
+    year = text.str.extract(_DAY_MONTH_PARTS, 3)
+    rest = text.str.extract(_DAY_MONTH_PARTS, 4)
+    yy = year.cast(pl.Int32, strict=False)
+    full = pl.when(year.str.len_chars() == 2).then(pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900)).otherwise(yy)
+    day, month = (a, b) if order == "day" else (b, a)
+    return pl.format("{}-{}-{}{}", full.cast(pl.Utf8).str.zfill(4), month.str.zfill(2), day.str.zfill(2),
+                     rest.fill_null(""))
+
+
+def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
@@ -547,9 +584,15 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str) -> _Time:
     off = text.str.extract(_OFFSET_RE, 1)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
     # polars would infer a day-first or month-first format from the first value and misread the
-    # other order ('01/02/2020'): without a declared time_format such values are unparsable
-    day_month = text.str.contains(DAY_MONTH_RE)
-    wall = pl.when(day_month).then(None).otherwise(_period_start_text(wall_text).str.to_datetime(time_unit="us", strict=False))
+    # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
+    # one such values are unparsable (quarantined with a hint naming the format)
+    is_dm = text.str.contains(DAY_MONTH_RE)
+    if day_month is not None:
+        wall_text = pl.when(is_dm).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
+        is_dm = pl.lit(False)
+    # (the unparsable values are left out of what is parsed: polars infers its format from the first value, and
+    # '31/01/2024' first made every ISO date of the column unparsable)
+    wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
     minutes = sign * (
@@ -566,7 +609,11 @@ def _period_start_text(text: pl.Expr) -> pl.Expr:
     quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
     return (
         pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
-        .when(text.str.contains(_YEAR_MONTH_RE)).then(text + "-01")
+        .when(text.str.contains(_YEAR_MONTH_RE)).then(pl.format("{}-{}-01", text.str.slice(0, 4),
+                                                                 text.str.slice(5).str.zfill(2)))
+        .when(text.str.contains(_UNPADDED_DATE_RE)).then(pl.format(
+            "{}-{}-{}{}", text.str.extract(_UNPADDED_DATE_RE, 1), text.str.extract(_UNPADDED_DATE_RE, 2).str.zfill(2),
+            text.str.extract(_UNPADDED_DATE_RE, 3).str.zfill(2), text.str.extract(_UNPADDED_DATE_RE, 4).fill_null("")))
         .when(text.str.contains(_QUARTER_RE)).then(pl.format("{}-{}-01", text.str.extract(_QUARTER_RE, 1), quarter))
         .when(text.str.contains(_ISO_WEEK_RE)).then(_iso_week_day(text).dt.to_string("%Y-%m-%d"))
         .otherwise(text)
@@ -625,7 +672,8 @@ def local_times(source: SourceConfig) -> bool:
     return is_subdaily(source.freq) and source.tz is not None and source.tz != "UTC"
 
 
-def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
+def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
+                day_month: str | None = None) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
@@ -633,7 +681,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
     wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
     is 1 March, not 29 February in UTC)."""
-    t = _read_time(source, dtype, file)
+    t = _read_time(source, dtype, file, day_month)
     issue = None
     if is_subdaily(source.freq):
         aware = t.aware_utc
@@ -785,7 +833,8 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
     return has & ~text.is_in(MISSING_MARKERS) if marker else has
 
 
-def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) -> list[list[pl.Expr]]:
+def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
+             day_month: str | None = None) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
@@ -802,7 +851,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool) ->
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid)
+    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
     if issue is not None:
@@ -842,7 +891,6 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     raw_columns = [c.removeprefix(RAW_PREFIX) for c in schema.names() if c.startswith(RAW_PREFIX)]
     text = all(file_format(source, f) == "csv" for f in files)
     label = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
-    mapping = _mapping(source, schema, label, text)
     blank = None
     if text:  # an empty or whitespace-only line is not a row (editors add them at the end of files)
         # polars reads such a line as nulls in every column but the first (whitespace there, or null)
@@ -850,6 +898,10 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         blank = pl.all_horizontal(
             [first.is_null() | (first.str.strip_chars() == ""), *[pl.col(RAW_PREFIX + c).is_null() for c in raw_columns[1:]]]
         )
+    # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column)
+    day_month = (day_month_order(raw, RAW_PREFIX + source.time_col)
+                 if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format else None)
+    mapping = _mapping(source, schema, label, text, day_month)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)

@@ -130,6 +130,8 @@ class DataQualityReport:
         lines = ["", imputed]
         if p.get("freq_hint"):
             lines.append(f"frequency: {p['freq_hint']}")
+        if cut := p.get("gap_cut"):
+            lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
@@ -389,6 +391,13 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | No
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
+
+
+def gap_cut_line(cut: list[dict], rows: int) -> str:
+    """The series that start after an interior gap longer than max_gap, and the rows before it, not used."""
+    shown = "; ".join(f"{c['unique_id']}: {c['reason']}" for c in cut[:5])
+    return (f"series starting after an interior gap longer than max_gap (their {rows:,} rows before it not used): "
+            f"{len(cut):,}, e.g. {shown}" + ("; ..." if len(cut) > 5 else ""))
 
 
 def ignored_columns_line(columns: list[str]) -> str:

@@ -295,6 +295,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
              f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
     if getattr(summary, "freq_hint", None):
         log.warning(f"Frequency: {summary.freq_hint}")
+    if getattr(summary, "gap_cut", None):
+        from flowcast.data.validate import gap_cut_line
+
+        log.warning(gap_cut_line(summary.gap_cut, summary.rows_before_gap))
     for line in future_notes(summary):
         log.warning(line)
     if summary.network_short:
@@ -356,7 +360,10 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"), "freq": data.td.meta.freq,
             "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
-            "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or [])}
+            "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
+            # series that start after an interior gap longer than max_gap: their rows before it, not used
+            "rows_before_gap": int(getattr(s, "rows_before_gap", 0) or 0),
+            "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100]}
 
 
 def validation_line(report: Any) -> str:

@@ -361,7 +361,7 @@ def _fit(
             val_loss = float(cb.best_model_score)
     train_loss = trainer.callback_metrics.get("train_loss")
     if not torch.isfinite(torch.tensor(float(train_loss) if train_loss is not None else 0.0)):
-        raise TrainingError(f"training {cell} diverged: train_loss={float(cast(torch.Tensor, train_loss))}")
+        raise TrainingError(diverged_message(cell, float(cast(torch.Tensor, train_loss)), td))
     atomic_copy(chosen, out_dir / "model.ckpt")
     metrics = {"val_loss": val_loss, "train_loss": float(train_loss) if train_loss is not None else None,
                "train_seconds": seconds, "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
@@ -373,6 +373,29 @@ def _fit(
             "network_min_length": int(td.meta.min_length), "n_series": td.n_series}
     atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     return ModelArtifact(path=out_dir, cell=cell, hparams=meta["hparams"], metrics=metrics, meta=meta)
+
+
+def extreme_series(td: TrainingData, n: int = 3) -> list[tuple[str, float, float]]:
+    """The `n` series with the largest |scaled y| (a non-finite scaled value counts as infinite):
+    (unique_id, largest |scaled y|, largest |y|), the most extreme first."""
+    import polars as pl
+
+    scaled = td.scale(td.frame.select("unique_id", "y")).get_column("y")
+    per = pl.DataFrame({"unique_id": td.frame.get_column("unique_id"), "z": scaled, "y": td.frame.get_column("y")})
+    return [
+        (str(u), float(z), float(y)) for u, z, y in per.group_by("unique_id").agg(
+            pl.when(pl.col("z").is_finite()).then(pl.col("z").abs()).otherwise(float("inf")).max().alias("z"),
+            pl.col("y").abs().max().alias("y"),
+        ).sort("z", "unique_id", descending=[True, False], nulls_last=True).head(n).iter_rows()
+    ]
+
+
+def diverged_message(cell: str, train_loss: float, td: TrainingData) -> str:
+    """What a diverged training says: the loss, and the series with the most extreme scaled values
+    (a gross outlier or entry error in one series is the usual cause)."""
+    shown = ", ".join(f"{u} (|scaled y| up to {z:.3g}, |y| up to {y:.3g})" for u, z, y in extreme_series(td))
+    return (f"training {cell} diverged: train_loss={train_loss}; the series with the most extreme scaled values: "
+            f"{shown}: check them for outliers or entry errors (declare y_min/y_max to quarantine such values)")
 
 
 def _jsonable(d: dict) -> dict:
