@@ -162,6 +162,12 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
     return validate(ingested, source, settings.validation)
 
 
+# What validation and preprocessing make of the same input changed (a bump makes older cached records miss once):
+# 1 = session 21: a series is cut after its last gap longer than max_gap instead of left out (PreprocessSummary.gap_cut),
+# |y| beyond float32 is quarantined, duplicates are judged on every column, a period not over at as_of is left out
+PREPROCESS_VERSION = 1
+
+
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """fingerprint + as_of + everything in the settings that changes the TrainingData + where the
     cache lives (its records name their result files by absolute path: a home that was moved or
@@ -180,6 +186,7 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "n_windows": s.evaluation.n_windows,
         "short_series_kept": True,  # TrainingData keeps short series (meta.min_length): older records miss
         "covariates_forward_only": True,  # no covariate is filled from a later row: older records (backward fill) miss
+        "version": PREPROCESS_VERSION,
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return f"flowcast-preprocess-{digest}"
