@@ -119,3 +119,25 @@ def test_a_realized_partition_of_an_older_flowcast_without_n_mase_reads_back(tmp
     pl.read_parquet(part).drop("n_mase").write_parquet(part)
     back = store.read_realized(DS)
     assert back.columns == REALIZED_COLUMNS and back.height == 6 and back["n_mase"].null_count() == 6
+
+
+def test_realized_accuracy_of_forecasts_replaced_or_removed_while_they_were_scored_is_not_written(backend):
+    """Regression (two runs at once): a run scores the as_of it read, then writes the rows. A backfill with
+    overwrite that re-published that as_of meanwhile (removing the realized rows of the forecasts it replaced),
+    or a `flowcast gc` that removed it, was followed by the scoring run's write: realized rows for forecasts no
+    longer published (another model's errors under the new publish), or for an as_of with no publish at all.
+    With `scored` (the content hash of what each as_of's rows scored) such an as_of is left out, under the key's
+    lock; the others are written."""
+    store = backend.store
+    first = publish(store, make_forecast(1, N, H, AS_OF))
+    other = publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)
+    scored = {AS_OF: first.content_hash, OTHER: other.content_hash}  # what a scoring run read
+    publish(store, make_forecast(2, N, H, AS_OF), variant=2)  # another run replaces AS_OF meanwhile
+    assert store.write_realized(DS, realized_frame([OTHER, AS_OF]), scored=scored) == 6
+    assert store.read_realized(DS)["as_of"].unique().to_list() == [OTHER]  # AS_OF's rows scored lstm-v1
+    assert store.delete(DS, OTHER)  # gc removes OTHER meanwhile
+    assert store.write_realized(DS, realized_frame([OTHER]), scored=scored) == 0
+    assert store.read_realized(DS).height == 0
+    now = {AS_OF: store.receipt_of(DS, AS_OF)["content_hash"]}
+    assert store.write_realized(DS, realized_frame([AS_OF]), scored=now) == 6  # what is published: written
+    assert backend.reopen().read_realized(DS)["as_of"].unique().to_list() == [AS_OF]

@@ -107,6 +107,14 @@ def observed_actuals(td: Any, since: datetime) -> pl.DataFrame:
                                                         aggregate=getattr(td.meta, "aggregate", "none")))
 
 
+def _holds(store: Any, dataset: str, as_of: datetime, digest: str) -> bool:
+    """True when (dataset, as_of) is published with the content hash `digest`."""
+    try:
+        return store.receipt_of(dataset, as_of).get("content_hash") == digest
+    except PublishError:
+        return False
+
+
 def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest MASE stored with it (None when unknown or gone)."""
     out: dict[str, float | None] = {}
@@ -153,7 +161,17 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                              aggregate=getattr(td.meta, "aggregate", "none"))
         write = newly_scored(new, existing)
         if write.height:
-            store.write_realized(dataset, write)
+            # only where each as_of still holds the forecasts read above: a run that re-published or
+            # removed one meanwhile (a backfill with overwrite, gc) took its realized rows away with them
+            from flowcast.store import content_hash
+            scored = {a: content_hash(f) for a, f in readable}
+            written = store.write_realized(dataset, write, scored=scored)
+            if written < write.height:
+                left = sorted(a for a in scored if not _holds(store, dataset, a, scored[a]))
+                (log.warning if log is not None else logging.getLogger(__name__).warning)(
+                    f"Realized accuracy of {dataset} leaves out as_of {', '.join(a.isoformat() for a in left)}: "
+                    "re-published or removed while it was scored (the next run scores what is published)")
+                write = write.filter(~pl.col("as_of").is_in(left))
             outcome.scored = sorted(write["as_of"].unique().to_list())
             outcome.rows_written = write.height
             say(f"Realized accuracy: scored {len(outcome.scored)} earlier as_of of {dataset} "

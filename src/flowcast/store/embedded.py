@@ -20,6 +20,7 @@ a read returns complete as_of sets, never a mix of two publishes, never a duplic
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -281,20 +282,34 @@ class EmbeddedStore:
         return empty_forecasts() if frame is None else normalise_read(frame)
 
     # ------------------------------------------------------------------ realized accuracy
-    def write_realized(self, dataset: str, frame: pl.DataFrame) -> int:
+    def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int:
         """Replace the realized-accuracy rows of each (dataset, as_of) in `frame` (each as_of's
-        file whole, so a re-run is idempotent); returns the rows written."""
+        file whole, so a re-run is idempotent); returns the rows written. With `scored` ({as_of:
+        content hash of the forecasts the rows scored}), an as_of whose publish is no longer those
+        forecasts (re-published or removed since they were read) is left out, under the key's lock."""
         valid = validate_realized(dataset, frame)
         self.migrate()
+        written = 0
         for (as_of,), part in valid.group_by("as_of", maintain_order=True):
             meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
                     "flowcast.rows": str(part.height)}
-            with self.data.lock(f"realized.dataset={dataset}.{partition_name(as_of)}"):
-                self.data.clean_temps()
-                self.data.write("realized", dataset, as_of, part, meta,
-                                what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")
+            key = f"dataset={dataset}.{partition_name(as_of)}"
+            # the forecasts' lock first, as a publish takes them: no publish or delete of the key in between
+            with self.data.lock(f"forecasts.{key}") if scored is not None else contextlib.nullcontext():
+                if scored is not None and not self._still_published(dataset, as_of, scored.get(as_of)):
+                    continue
+                with self.data.lock(f"realized.{key}"):
+                    self.data.clean_temps()
+                    self.data.write("realized", dataset, as_of, part, meta,
+                                    what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")
+                written += part.height
         self.sync_views()
-        return valid.height
+        return written
+
+    def _still_published(self, dataset: str, as_of: datetime, digest: str | None) -> bool:
+        """True when (dataset, as_of) still holds the forecasts whose content hash is `digest`."""
+        path = self.data.current("forecasts", dataset, as_of)
+        return digest is not None and path is not None and self._previous(path)[1] == digest
 
     def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
         frame = self._read("realized", dataset, as_of, [])

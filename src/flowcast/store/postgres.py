@@ -315,12 +315,22 @@ class PostgresStore:
         return content_hash(frame) == self.receipt_of(dataset, as_of)["content_hash"]
 
     # ------------------------------------------------------------------ realized accuracy
-    def write_realized(self, dataset: str, frame: pl.DataFrame) -> int:
-        """Replace the realized-accuracy rows of every (dataset, as_of) in `frame`, in one transaction."""
+    def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int:
+        """Replace the realized-accuracy rows of every (dataset, as_of) in `frame`, in one transaction.
+        With `scored` ({as_of: content hash of the forecasts scored}), an as_of whose publish is no
+        longer those forecasts (re-published or removed since they were read) is left out."""
         valid = validate_realized(dataset, frame)
         s = self.schema
         as_ofs = sorted(valid["as_of"].unique().to_list())
         with self._conn(f"write realized accuracy of dataset {dataset}") as con, con.transaction():
+            if scored is not None:  # the forecasts' locks first, as a publish takes them
+                for a in as_ofs:
+                    self._lock_key(con, s, "forecasts", dataset, a.isoformat())
+                current = dict(con.execute(
+                    f"SELECT as_of, content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = ANY(%s)",
+                    [dataset, as_ofs]).fetchall())
+                as_ofs = [a for a in as_ofs if scored.get(a) is not None and current.get(a) == scored.get(a)]
+                valid = valid.filter(pl.col("as_of").is_in(as_ofs))
             for a in as_ofs:
                 self._lock_key(con, s, "realized", dataset, a.isoformat())
             con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = ANY(%s)", [dataset, as_ofs])
