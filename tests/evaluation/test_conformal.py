@@ -3,6 +3,7 @@ coverage on points the calibration never saw, and the interval score."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -216,19 +217,22 @@ def test_a_small_backtest_gets_distinct_honest_80_and_95_intervals_and_says_how(
     """Regression: 8 series and one calibration window give 8 points per step; ceil(9 x 0.8) = 8 and
     ceil(9 x 0.95) = 10 > 8, so both levels took the largest score: lo80 == lo95 and hi80 == hi95,
     and a '95%' interval that covers at most 8/9. Such steps now take the widths pooled over all
-    steps (48 points: 95% is the 47th smallest, 80% the 40th) and the run's notes say so."""
+    steps (48 points: 95% is the 47th smallest, 80% the 40th, of the scores each divided by the square
+    root of its step), grown with sqrt(h), and the run's notes say so."""
     rows = _rows(8, 6, 1, [1.0, 1.5, 2.0, 2.5, 3.0, 3.5], seed=4)
     cal = calibrate(rows, 6)
-    scores = ((rows["y"] - rows["y_hat"]).abs() / rows["scale"]).to_numpy()
-    assert cal["q"]["80"] == [_order_statistic(scores, 0.8)] * 6
-    assert cal["q"]["95"] == [_order_statistic(scores, 0.95)] * 6
+    scores = ((rows["y"] - rows["y_hat"]).abs() / rows["scale"] / rows["step"].sqrt()).to_numpy()
+    for lv in (80, 95):
+        np.testing.assert_allclose(cal["q"][str(lv)], [_order_statistic(scores, lv / 100) * math.sqrt(h)
+                                                       for h in range(1, 7)], rtol=1e-12)
     assert all(a < b for a, b in zip(cal["q"]["80"], cal["q"]["95"]))
     got = apply_intervals(rows, cal)
     assert (got["y_hat_lo95"] < got["y_hat_lo80"]).all() and (got["y_hat_hi80"] < got["y_hat_hi95"]).all()
     assert cal["pooled_steps"] == {"80": [1, 2, 3, 4, 5, 6], "95": [1, 2, 3, 4, 5, 6]} and "too_few" not in cal
     assert calibration_notes(cal, "gru") == [
-        ("gru's 80%/95% intervals at every horizon step are calibrated on the errors of all steps pooled: the "
-        "backtest left 8 calibration points per step, fewer than the 19 a 95% interval needs per step.")]
+        ("gru's 80%/95% intervals at every horizon step are calibrated on the errors of all steps pooled, each "
+         "divided by the square root of its step, and grow with sqrt(h) (the growth of a random walk's errors): the "
+         "backtest left 8 calibration points per step, fewer than the 19 a 95% interval needs per step.")]
 
 
 def test_a_level_with_too_few_points_even_pooled_publishes_no_interval_and_says_why():
@@ -242,8 +246,40 @@ def test_a_level_with_too_few_points_even_pooled_publishes_no_interval_and_says_
         "needs at least 19 (more series or backtest windows give it one)."),
         # regression: it said 'fewer than the 19 a 95% interval needs' of the 80% level, beside a note that there
         # is no 95% interval
-        ("naive's 80% intervals at every horizon step are calibrated on the errors of all steps pooled: the "
-        "backtest left 2 calibration points per step, fewer than the 4 an 80% interval needs per step.")]
+        ("naive's 80% intervals at every horizon step are calibrated on the errors of all steps pooled, each "
+         "divided by the square root of its step, and grow with sqrt(h) (the growth of a random walk's errors): the "
+         "backtest left 2 calibration points per step, fewer than the 4 an 80% interval needs per step.")]
+
+
+def test_pooled_widths_grow_with_the_step_and_cover_the_first_and_last_step_nearer_the_level():
+    """Regression: a backtest with too few points per step (8 series, one window, 12 steps) gave every step the
+    widths pooled over all steps: the same width at step 1 as at step 12, while errors grow with the step (here as
+    a random walk's, sd sqrt(h)), so step 1 over-covered and step 12 under-covered (a small daily file: damped's
+    80% intervals covered 0.67). The pooled scores are divided by sqrt(step) and step h's width is the pooled one
+    x sqrt(h); fresh points drawn the same way are covered nearer 80% / 95% at both ends than flat widths do."""
+    sig = [math.sqrt(h) for h in range(1, 13)]
+    rows = _rows(8, 12, 1, sig, seed=11)
+    cal = calibrate(rows, 12)
+    assert cal["pooled_steps"]["95"] == list(range(1, 13))
+    scores = ((rows["y"] - rows["y_hat"]).abs() / rows["scale"]).to_numpy()
+    fresh = _rows(1000, 12, 1, sig, seed=12)
+    got = apply_intervals(fresh, cal)
+    for lv in (80, 95):
+        q = cal["q"][str(lv)]
+        assert all(a < b for a, b in itertools.pairwise(q))
+        np.testing.assert_allclose(q, [q[0] * math.sqrt(h) for h in range(1, 13)], rtol=1e-12)
+        flat = {**cal, "q": {**cal["q"], str(lv): [_order_statistic(scores, lv / 100)] * 12}}  # as it was
+        before = apply_intervals(fresh, flat)
+        for step in (1, 12):
+            now = interval_metrics(got.filter(pl.col("step") == step), levels=(lv,))[f"coverage{lv}"]
+            was = interval_metrics(before.filter(pl.col("step") == step), levels=(lv,))[f"coverage{lv}"]
+            assert now is not None and was is not None
+            assert abs(now - lv / 100) < abs(was - lv / 100), (lv, step, now, was)
+    # the leaderboard's cross-calibration (one window: by halves of the series, 4 points a step) grows them alike
+    crossed = cross_calibrated(rows, 12).with_columns(((pl.col("y_hat_hi80") - pl.col("y_hat")) / pl.col("scale")
+                                                       / pl.col("step").sqrt()).alias("w"))
+    for _, g in crossed.group_by("unique_id"):
+        np.testing.assert_allclose(g["w"].to_numpy(), g["w"][0], rtol=1e-12)
 
 
 def test_a_normal_sized_backtest_keeps_its_per_step_widths():
@@ -274,7 +310,7 @@ def test_series_scale_at_a_cutoff_falls_back_on_the_level_up_to_that_cutoff():
 
 @pytest.mark.parametrize(("q80", "q95"), [
     ([0.5, 1.0, 1.5, 2.0, 2.5, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),  # widths growing with the step
-    ([1.0] * 6, [2.0] * 6),  # pooled widths (a small backtest): the same growth from step 6
+    ([1.0] * 6, [2.0] * 6),  # flat widths: the same growth from step 6
     ([-0.2] * 6, [0.3] * 6),  # a CQR correction that narrows a network's band is never narrowed further
 ])
 def test_steps_beyond_the_calibrated_ones_are_widened_from_the_last_by_the_square_root_of_the_step(q80, q95):

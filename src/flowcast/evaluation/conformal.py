@@ -28,7 +28,8 @@ of each training span) this took the 80% / 95% coverage of the published forecas
 `cross_calibrated` measures this honestly: the intervals of backtest window k are calibrated on
 the windows before k only (their points observed by k's cutoff: windows may overlap), so the coverage and the interval score (MSIS) the leaderboard shows
 come from windows the calibration never saw. The published intervals are calibrated on every
-window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps; the
+window (`calibrate`). A step with no calibration point borrows the widths pooled over all steps (grown
+with sqrt(h): "Few points" below); the
 calibration ends at the last step with one (later steps are beyond it, below).
 
 Steps beyond the calibrated ones. A forecast can be longer than the steps its backtest scored (`flowcast
@@ -47,9 +48,20 @@ than 95%, and on a small backtest (8 series, one calibration window: 8 points pe
 and 95% intervals were both the largest score, identical. So the widths of a step are its own
 only when the step has enough points for every level calibrated (19 for 95%); otherwise that step
 takes the widths pooled over all steps, and a level whose pooled points are too few too gets no
-interval (its columns stay null). `calibrate` records both (`points`, `pooled_steps`, `too_few`)
-and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen series and
-up) have far more points per step: their widths are unchanged.
+interval (its columns stay null). The pooled widths grow with the step: errors grow with the
+horizon, and one width for every step (as flowcast had) under-covered the long steps and
+over-covered the short ones (a small daily file: damped's 80% intervals covered 0.67 of its
+points). Each score is divided by sqrt(its step) before pooling, and step h gets the pooled
+quantile x sqrt(h): the random walk's growth that widens the steps beyond a calibration (below),
+so a pooled calibration and its widening beyond follow one law. The finite-sample guarantee is
+the pooled one either way: a point of a step drawn as the calibration's steps are is covered with
+probability >= L (the normalised score is a fixed function of a point and its step, so the pooled
+scores stay exchangeable); no step is guaranteed its own L. Dividing by sqrt(h) makes the steps'
+normalised scores nearer alike (equal where errors grow as a random walk's), so each step's
+coverage nearer L than with flat widths; errors that level off or compound leave the short or the
+long steps off L, less than flat widths did. `calibrate` records both (`points`, `pooled_steps`,
+`too_few`) and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen
+series and up) have far more points per step: their widths are their own, unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
 that is 0 too): so the calibration keeps such backtest points.
 
@@ -173,15 +185,18 @@ def _scores(frame: pl.DataFrame, level: int, mode: str) -> pl.Expr:
 
 
 def _widths(s: pl.DataFrame, horizon: int, level: float, need: int = 1) -> list[float]:
-    """Per-step conformal quantiles of scores `s` (step, s); a step with fewer than `need` points
-    (none, or too few for the strictest level calibrated) takes the pooled one (nan: too few too)."""
-    pooled = conformal_quantile(s["s"].to_numpy(), level)
+    """Per-step conformal quantiles of scores `s` (step, s); a step h with fewer than `need` points
+    (none, or too few for the strictest level calibrated) takes the pooled one x sqrt(h): the
+    conformal quantile of all steps' scores each divided by sqrt(its step) (nan: too few too; see
+    the module's "Few points")."""
+    steps = s["step"].cast(pl.Float64).clip(lower_bound=1.0).to_numpy()
+    pooled = conformal_quantile(s["s"].to_numpy() / np.sqrt(steps), level)
     by_step = {k: g["s"].to_numpy() for (k,), g in s.group_by("step")}
     out = []
     for step in range(1, horizon + 1):
         scores = by_step.get(step, np.array([]))
         q = conformal_quantile(scores, level) if len(scores) >= need else math.nan
-        out.append(q if math.isfinite(q) else pooled)
+        out.append(q if math.isfinite(q) else pooled * math.sqrt(step))
     return out
 
 
@@ -274,8 +289,9 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
         need = min_points(top / 100)
         label = "/".join(f"{x}%" for x in pooled)
         which = "every horizon step" if len(steps) == len(points) else f"horizon steps {_steps_label(steps)}"
-        notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled: "
-                     f"the backtest left {fewest} calibration points per step, fewer than the {need} "
+        notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled, "
+                     "each divided by the square root of its step, and grow with sqrt(h) (the growth of a random "
+                     f"walk's errors): the backtest left {fewest} calibration points per step, fewer than the {need} "
                      f"{'an' if str(top).startswith(('8', '11', '18')) else 'a'} {top}% interval needs per step.")
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
