@@ -36,7 +36,7 @@ its reason; nothing is dropped silently.
 
 Memory: rows carry a series index instead of the id strings until the frame is final; the grid is
 built once, for the kept series only, by scattering the rows onto null columns chunk by chunk;
-gaps are found from the steps between observed rows and imputed in place. Besides the valid rows
+gaps are found from the steps between observed rows (2b) and imputed in place. Besides the valid rows
 handed over and the result, only chunk-sized temporaries are allocated.
 """
 
@@ -204,74 +204,64 @@ def _date_text(ds: datetime, freq: str) -> str:
     return ds.strftime("%Y-%m-%d %H:%M UTC" if is_subdaily(freq) else "%Y-%m-%d")
 
 
-def _longest_gaps(rows: pl.DataFrame, first: pl.Series, offsets: pl.Series, freq: str,
-                  chunk: int = _CHUNK) -> pl.DataFrame:
-    """Longest run of missing grid points per series (the first of equally long ones): __sid, __gap
-    (periods), __start (its first ds); series without a gap are left out. Every missing point lies
-    between two observed rows of its series (rows are trimmed to the observed span), so the runs
-    are the steps between consecutive observed rows: one chunked pass, no grid needed."""
+def _last_long_gaps(rows: pl.DataFrame, first: pl.Series, limit: int, freq: str, chunk: int = _CHUNK) -> pl.DataFrame:
+    """Per series whose observed span (from its `first` point, per series index) holds a run of more than
+    `limit` missing periods: its last such gap. __sid, __gap (periods), __start (its first missing ds),
+    __resume (the first observation after it: the series' new first point), __n (how many such gaps).
+    Series without one are left out. The gaps are the steps between consecutive observed rows (rows
+    sorted by __sid, ds): one chunked pass, so only chunk-sized temporaries besides the (few) gaps."""
     found = []
-    carry_at: pl.Series | None = None  # last observed row of the previous chunk
-    carry_sid: pl.Series | None = None
+    carry: pl.DataFrame | None = None  # last observed row of the previous chunk
     sid, ds, y = rows.get_column("__sid"), rows.get_column("ds"), rows.get_column("y")
     for a in range(0, rows.height, chunk):
-        s = sid.slice(a, chunk)
-        observed = y.slice(a, chunk).is_not_null()
-        at = _grid_rows(s, ds.slice(a, chunk), first, offsets, freq).filter(observed)
-        s = s.filter(observed)
-        if carry_at is not None and carry_sid is not None:
-            at, s = pl.concat([carry_at, at]), pl.concat([carry_sid, s])
-        step = at.diff()
-        where = ((step > 1) & (s == s.shift(1))).fill_null(False).arg_true()
+        s, d = sid.slice(a, chunk), ds.slice(a, chunk)
+        part = pl.DataFrame({"__sid": s, "ds": d}).filter(y.slice(a, chunk).is_not_null() & (d >= first.gather(s)))
+        if carry is not None:
+            part = pl.concat([carry, part])
+        if part.height:
+            carry = part.tail(1)
         found.append(
-            pl.DataFrame({"__sid": s.gather(where), "__gap": step.gather(where) - 1, "__at": at.gather(where - 1) + 1})
+            part.select("__sid", "ds", pl.col("ds").shift(1).alias("__prev"), pl.col("__sid").shift(1).alias("__psid"))
+            .filter(pl.col("__psid") == pl.col("__sid"))
+            .with_columns((periods_between(pl.col("__prev"), pl.col("ds"), freq) - 1).alias("__gap"))
+            .filter(pl.col("__gap") > limit)
+            .drop("__psid")
         )
-        if at.len():
-            carry_at, carry_sid = at.tail(1), s.tail(1)
-    gaps = (
-        pl.concat(found)
-        .sort("__sid", "__gap", "__at", descending=[False, True, False])  # ties: the first gap
-        .group_by("__sid", maintain_order=True)
-        .first()
-    )
-    s = gaps.get_column("__sid")
-    start = pl.DataFrame({"f": first.gather(s), "p": gaps.get_column("__at") - offsets.gather(s)}).select(
-        grid_point(pl.col("f"), pl.col("p"), freq).alias("__start")
-    )
-    return gaps.select("__sid", "__gap").with_columns(start)
-
-
-def _last_long_gaps(rows: pl.DataFrame, first_row: pl.Series, limit: int, freq: str) -> pl.DataFrame:
-    """Per series whose observed span (from `first_row`, per row) holds a run of more than `limit` missing
-    periods: its last such gap. __sid, __gap (periods), __start (its first missing ds), __resume (the first
-    observation after it: the series' new first point), __n (how many such gaps). Series without one are
-    left out. The gaps are the steps between consecutive observed rows (rows sorted by __sid, ds)."""
-    obs = (
-        rows.lazy().select("__sid", "ds", "y").with_columns(first_row.alias("__f"))
-        .filter(pl.col("y").is_not_null() & (pl.col("ds") >= pl.col("__f")))
-        .select("__sid", "ds", pl.col("ds").shift(1).alias("__prev"), pl.col("__sid").shift(1).alias("__psid"))
-        .filter(pl.col("__psid") == pl.col("__sid"))
-        .with_columns((periods_between(pl.col("__prev"), pl.col("ds"), freq) - 1).alias("__gap"))
-        .filter(pl.col("__gap") > limit)
-    )
+    if not found:
+        found.append(pl.DataFrame(schema={"__sid": sid.dtype, "ds": ds.dtype, "__prev": ds.dtype, "__gap": pl.Int64}))
     return (
-        obs.group_by("__sid").agg(  # rows keep their order within a group: the last is the latest gap
+        pl.concat(found, how="vertical_relaxed").group_by("__sid").agg(  # rows keep their order within a group:
+            # the last is the latest gap
             pl.len().alias("__n"), pl.col("__gap").last(), pl.col("__prev").last(), pl.col("ds").last().alias("__resume")
         )
         .with_columns(shift(pl.col("__prev"), 1, freq).alias("__start"))
         .drop("__prev")
         .sort("__sid")
-        .collect()
     )
 
 
+def _in_span(rows: pl.DataFrame, first: pl.Series, last: pl.Series, chunk: int = _CHUNK) -> pl.Series | None:
+    """Per row (sorted by __sid, ds): whether it lies inside its series' span [`first`, `last`] (per
+    series index; a series without one has none). None when every row does. Chunk by chunk: besides
+    the mask, only chunk-sized temporaries (not two per-row copies of the bounds)."""
+    sid, ds = rows.get_column("__sid"), rows.get_column("ds")
+    parts = [
+        pl.DataFrame({"d": ds.slice(a, chunk), "f": first.gather(sid.slice(a, chunk)), "l": last.gather(sid.slice(a, chunk))})
+        .select(pl.col("d").is_between(pl.col("f"), pl.col("l")).fill_null(False)).to_series()
+        for a in range(0, rows.height, chunk)
+    ]
+    mask = pl.concat(parts) if parts else pl.Series("d", [], dtype=pl.Boolean)
+    return None if mask.all() else mask
+
+
 def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: pl.Series, freq: str,
-               chunk: int = _CHUNK) -> pl.DataFrame:
-    """The rows (ds, y, covariates, __sid; sorted by (__sid, ds), each inside its series' span) of the
-    series to `keep` put on each series' full grid (`first` point and `expected` length per series
-    index, 0 for the others); grid points without a row get nulls (their ds is computed). Consumes
-    `rows`. The rows are scattered onto null columns in place, chunk by chunk, so that besides the
-    input and the output there are only chunk-sized temporaries."""
+               chunk: int = _CHUNK, in_span: pl.Series | None = None) -> pl.DataFrame:
+    """The rows (ds, y, covariates, __sid; sorted by (__sid, ds)) of the series to `keep` that lie
+    inside their series' span (`in_span`, per row; None: all of them) put on each series' full grid
+    (`first` point and `expected` length per series index, 0 for the others); grid points without a
+    row get nulls (their ds is computed). Consumes `rows`. The rows are scattered onto null columns in
+    place, chunk by chunk, so that besides the input and the output there are only chunk-sized
+    temporaries (rows outside the span are skipped, never copied out first)."""
     expected = expected.cast(pl.Int64)
     offsets = expected.cum_sum() - expected  # first grid row of each series
     total = int(expected.sum())
@@ -281,6 +271,9 @@ def _onto_grid(rows: pl.DataFrame, first: pl.Series, expected: pl.Series, keep: 
     for a in range(0, rows.height, chunk):
         s = sid.slice(a, chunk)
         kept = None if every else keep.gather(s)  # rows of the series kept
+        if in_span is not None:  # and inside their series' span
+            m = in_span.slice(a, chunk)
+            kept = m if kept is None else kept & m
 
         def pick(x: pl.Series, kept: pl.Series | None = kept) -> pl.Series:
             return x if kept is None else x.filter(kept)
@@ -478,13 +471,13 @@ def preprocess(
     # 2b. a series with an interior gap longer than max_gap starts after its last such gap: its latest
     # contiguous history is used (the rows before are counted and said, per series, never dropped silently)
     limit = 0 if cfg.impute == "none" else cfg.max_gap
-    first_row = per_row("__first", row_sid)
-    cuts = _last_long_gaps(v, first_row, limit, freq)
+    cuts = _last_long_gaps(v, bounds.get_column("__first"), limit, freq, chunk)
     gap_rows = 0
     if cuts.height:
-        spacing = summary.freq_hint or _spacing_hint(v, freq)
         n_observed = bounds.get_column("__first").is_not_null().sum()
-        if spacing and cuts.height == n_observed:  # every series "gapped": the freq is wrong, not the data
+        # every series "gapped" with a spacing that says so: the freq is wrong, not the data
+        spacing = (summary.freq_hint or _spacing_hint(v, freq)) if cuts.height == n_observed else ""
+        if spacing:
             shown = "; ".join(
                 f"{ids[s]}: interior gap of {g} periods from {_date_text(d, freq)} > max_gap={limit}"
                 for s, g, d in cuts.select("__sid", "__gap", "__start").head(5).iter_rows()
@@ -493,14 +486,14 @@ def preprocess(
                 f"source {source.name!r}: every series has an interior gap longer than max_gap ({shown}); "
                 f"{spacing.removeprefix('; ')}"
             )
-        new_first = (
-            bounds.select("__sid").join(cuts.select("__sid", "__resume"), on="__sid", how="left", maintain_order="left")
-            .get_column("__resume").gather(row_sid)
+        # the rows of the cut series from their first point to the one after the gap (only theirs are read)
+        spans = cuts.select("__sid", "__resume").join(bounds.select("__sid", "__first"), on="__sid", how="left")
+        before = (
+            v.lazy().select("__sid", "ds").filter(pl.col("__sid").is_in(spans.get_column("__sid").implode()))
+            .join(spans.lazy(), on="__sid", how="left")
+            .filter((pl.col("ds") >= pl.col("__first")) & (pl.col("ds") < pl.col("__resume")))
+            .group_by("__sid").len("__rows").collect()
         )
-        before = v.select(
-            row_sid.alias("__sid"),
-            ((pl.col("ds") >= first_row) & (pl.col("ds") < new_first)).fill_null(False).alias("__b"),
-        ).filter(pl.col("__b")).group_by("__sid").len("__rows")
         cuts = cuts.join(before, on="__sid", how="left").with_columns(pl.col("__rows").fill_null(0))
         gap_rows = int(cuts.get_column("__rows").sum())
         bounds = bounds.join(cuts.select("__sid", "__resume"), on="__sid", how="left", maintain_order="left").with_columns(
@@ -516,48 +509,26 @@ def preprocess(
             for s, g, d, f, n, r in cuts.select("__sid", "__gap", "__start", "__resume", "__n", "__rows").iter_rows()
         ]
         summary.rows_before_gap = gap_rows
-    del first_row
 
     # 3. grid: trim to the observed span; each series' grid runs from its first to its last observed
     # point (built below, once the excluded series are known)
-    if all_observed and not cfg.max_length and not gap_rows:  # every row is inside its series' observed span
-        trimmed = v
-    else:
-        in_span = v.select(
-            pl.col("ds").is_between(per_row("__first", row_sid), per_row("__last", row_sid)).fill_null(False).alias("m")
-        )["m"]
-        trimmed = v if in_span.all() else v.filter(in_span)  # no copy when there is nothing to trim
-        del in_span
+    # (a mask, not a filtered copy of the rows: _onto_grid skips the rows outside, chunk by chunk)
+    in_span = (None if all_observed and not cfg.max_length and not gap_rows  # every row is inside its span
+               else _in_span(v, bounds.get_column("__first"), bounds.get_column("__last"), chunk))
+    rows = v
     del row_sid, v
-    summary.rows_trimmed = n_valid - trimmed.height - gap_rows
+    n_rows = rows.height if in_span is None else int(in_span.sum())
+    summary.rows_trimmed = n_valid - n_rows - gap_rows
     bounds = bounds.with_columns(
         (periods_between(pl.col("__first"), pl.col("__last"), freq) + 1).fill_null(0).cast(pl.Int64).alias("__expected")
     )
     expected = bounds.get_column("__expected")
-    offsets = expected.cum_sum() - expected  # first grid row of each series
-    n_rows, total = trimmed.height, int(expected.sum())
+    total = int(expected.sum())
     summary.rows_inserted = total - n_rows
 
-    # 4. interior gaps: longest run of missing values per series
+    # 4. interior gaps: every gap left is at most max_gap periods (2b started each series after its last
+    # longer one), so none excludes a series; the grid below inserts their timestamps for imputation
     lengths = bounds.filter(pl.col("__first").is_not_null()).select("unique_id", pl.col("__expected").alias("length"))
-    longest_gap = 0  # the longest gap that excluded a series (said when no series is left)
-    if total != n_rows or trimmed.get_column("y").null_count():
-        gaps = _longest_gaps(trimmed, bounds.get_column("__first"), offsets, freq, chunk)
-        gaps = gaps.with_columns(unique_id=ids.gather(gaps.get_column("__sid")))
-        too_long = gaps.filter(pl.col("__gap") > limit).select(
-            "unique_id",
-            pl.format(
-                "interior gap of {} periods from {} > max_gap={}{}",
-                pl.col("__gap"),
-                # a date as a date ('from 2001-02-01 00:00' of monthly data); a sub-daily ds is a UTC instant
-                pl.col("__start").dt.to_string("%Y-%m-%d %H:%M UTC" if is_subdaily(freq) else "%Y-%m-%d"),
-                pl.lit(limit),
-                pl.lit(" (impute='none')" if cfg.impute == "none" else ""),
-            ).alias("reason"),
-        )
-        if too_long.height:
-            excluded.append(too_long)
-            longest_gap = int(gaps.select(pl.col("__gap").max()).item())
 
     # 5. short series are kept: a network trains on and forecasts the series of at least min_length
     # periods (`TrainingData.marks`), the statistical models that can run on them forecast the others
@@ -579,26 +550,27 @@ def preprocess(
     kept = expected * keep.cast(pl.Int64)  # grid length per series index, 0 for the excluded ones
     if int(kept.sum()) == 0:
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
-        spacing = (f"; {summary.freq_hint}" if summary.freq_hint else _spacing_hint(trimmed, freq)) if longest_gap else ""
-        hint = (f"; a gap of up to N periods is imputed with [preprocess] max_gap = N (FLOWCAST_PREPROCESS__MAX_GAP="
-                f"{longest_gap} keeps these series), or check freq {source.freq!r}" if longest_gap and not spacing
-                else spacing)
         raise DataValidationError(
             f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: "
-            f"{reasons}){hint}"
+            f"{reasons})"
         )
     if covs:  # covariate values the source left empty on its rows: filled below, never silently
-        kept_rows = trimmed.filter(keep.gather(trimmed.get_column("__sid"))) if excl.height else trimmed
-        nulls = kept_rows.select(pl.col(covs).null_count()).row(0, named=True)
+        rows_kept = keep.gather(rows.get_column("__sid")) if excl.height else None
+        if in_span is not None:
+            rows_kept = in_span if rows_kept is None else rows_kept & in_span
+        nulls = rows.select(
+            pl.col(covs).null_count() if rows_kept is None else pl.col(covs).filter(rows_kept).null_count()
+        ).row(0, named=True)
         summary.covariates_filled = {c: int(n) for c, n in nulls.items() if n} or None
-        del kept_rows
+        del rows_kept
     # 3. (continued) the kept series on their grid: missing timestamps inserted (with nulls), excluded
     # series left out, in one pass that writes each output column once
-    if total == n_rows and not excl.height:  # nothing to insert, nothing to drop
-        frame = trimmed
+    if total == n_rows and not excl.height and in_span is None:  # nothing to insert, nothing to drop
+        frame = rows
     else:
-        frame = _onto_grid(trimmed, bounds.get_column("__first"), kept, keep, freq, chunk)
-    del trimmed  # _onto_grid consumed it column by column
+        frame = _onto_grid(rows, bounds.get_column("__first"), kept, keep, freq, chunk, in_span)
+    del in_span
+    del rows  # _onto_grid consumed it column by column
 
     # impute what is left (gaps <= max_gap); series never start or end with a gap after trimming. The
     # imputed points are remembered: they are not observations, and backtests never score them

@@ -163,6 +163,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 
 
 # What validation and preprocessing make of the same input changed (a bump makes older cached records miss once):
+# before 1, the key carried flags instead: short series kept (meta.min_length), covariates filled forward only;
 # 1 = session 21: a series is cut after its last gap longer than max_gap instead of left out (PreprocessSummary.gap_cut),
 # |y| beyond float32 is quarantined, duplicates are judged on every column, a period not over at as_of is left out
 PREPROCESS_VERSION = 1
@@ -184,8 +185,6 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "horizon": s.horizon,
         "lookback": s.model.lookback,
         "n_windows": s.evaluation.n_windows,
-        "short_series_kept": True,  # TrainingData keeps short series (meta.min_length): older records miss
-        "covariates_forward_only": True,  # no covariate is filled from a later row: older records (backward fill) miss
         "version": PREPROCESS_VERSION,
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
