@@ -73,7 +73,7 @@ from typing import Any
 
 from flowcast.atomic import plain_mode, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError
-from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
+from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 
 KINDS = ("network", "statistical", "ensemble", "hybrid")
 POINTER_FORMAT = 2
@@ -265,6 +265,7 @@ class ModelRegistry:
         protocol, rest = split_url(root)
         self.remote: FileStore | None = None
         self.lock_timeout = lock_timeout
+        self._lease: Lease | None = None  # the lock object's lease while this registry holds it (at a URL)
         if protocol in OBJECT_PROTOCOLS:
             self.remote = FileStore(root, storage_options=storage_options)
             self.location = self.remote.root
@@ -293,9 +294,13 @@ class ModelRegistry:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 if self.remote is not None:
-                    with self.remote.lock(".lock", timeout=self.lock_timeout, stale_after=self.lock_timeout):
-                        self._recover_pending()
-                        yield
+                    with self.remote.lock(".lock", timeout=self.lock_timeout, stale_after=self.lock_timeout) as lease:
+                        self._lease = lease
+                        try:
+                            self._recover_pending()
+                            yield
+                        finally:
+                            self._lease = None
                 else:
                     self._recover_pending()
                     yield
@@ -319,8 +324,15 @@ class ModelRegistry:
             return {}
         return note if isinstance(note, dict) else {}
 
+    def _guarded(self, what: str) -> None:
+        """Called under the lock before a write to a registry at a URL: StorageError, `what` not
+        written, when this writer's lease on the lock object was lost (see store.fs.Lease)."""
+        if self._lease is not None:
+            self._lease.check(what)
+
     def _write_pending(self, note: dict[str, Any]) -> None:
         if self.remote is not None:
+            self._guarded(f"{self.location}/{PENDING}")
             self.remote.write_text(PENDING, json.dumps(note))
         else:
             _write_json_atomic(self.root / PENDING, note, fault=None)
@@ -375,6 +387,7 @@ class ModelRegistry:
         vdir = self.versions_dir / version
         tmp = self.versions_dir / f".tmp-deleted-{version}"
         if self.remote is not None:
+            self._guarded(f"the removal of {self.location}/versions/{version}")
             self.remote.remove(f"versions/{version}/{MARKER}")
             self.remote.remove(f"versions/{version}")
             if not vdir.exists():
@@ -434,6 +447,7 @@ class ModelRegistry:
             return
         text = json.dumps(obj, indent=2, default=str)
         _fault(fault)
+        self._guarded(self.pointer_label)
         self.remote.write_text("production.json", text)
         self.remote.write_text(BACKUP_POINTER, text)
 
@@ -728,6 +742,7 @@ class ModelRegistry:
                                          "at": _iso(then.at)})
                 _fault("before_version_rename")
                 if self.remote is not None:  # uploaded whole (marker last), then kept as the local copy
+                    self._guarded(f"{self.location}/versions/{version}")
                     self.remote.put_dir(tmp, f"versions/{version}")
                     stale = self.versions_dir / version
                     if stale.exists():  # a copy from a registry that was wiped and reused its names
