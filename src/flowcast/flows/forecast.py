@@ -23,6 +23,7 @@ from flowcast.config import SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    crash_on_interrupt,
     expire_aged,
     flow_settings,
     load_data,
@@ -103,6 +104,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
 
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
+@crash_on_interrupt
 def forecast_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,

@@ -41,6 +41,7 @@ from flowcast.errors import ProductionMovedError, RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     artifact_scope,
+    crash_on_interrupt,
     expire_aged,
     flow_settings,
     load_data,
@@ -267,6 +268,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
 
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
       on_failure=[on_run_failure])
+@crash_on_interrupt
 def retrain_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
