@@ -109,3 +109,22 @@ def _close_setting(loc: tuple[Any, ...]) -> str | None:
         return None
     close = difflib.get_close_matches(parts[-1], list(fields), n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def by_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` comes of a KeyboardInterrupt (Ctrl-C): raised while handling one or caused by one,
+    or pydantic's error for one raised in a serializer, which names it only in its message when the
+    serializer was a nested model's (Prefect's settings: a Ctrl-C while Prefect serialized them for its
+    temporary server's environment ended 'error: PydanticSerializationError: Error calling function
+    `_ser_model`: KeyboardInterrupt' with exit 1, not 'interrupted' and 130)."""
+    from pydantic_core import PydanticSerializationError
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt) or (
+                isinstance(cause, PydanticSerializationError) and ": KeyboardInterrupt" in str(cause)):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False

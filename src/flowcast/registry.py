@@ -11,6 +11,8 @@ Layout under `root` (settings.models_dir):
     production.v1.json                    the pointer as an older flowcast wrote it (one stack for the
                                           whole home), kept verbatim when it was migrated
     .lock                                 fcntl lock serialising writers of this registry
+    pins/<version>@<run>.json             a running run forecasts with that version: gc keeps it until
+                                          the run ends, or, for a killed run, until the pin's `until`
 
 Kinds: `network` (one trained RNN/LSTM/GRU), `statistical` (naive, seasonal naive, theta, damped,
 ... : nothing trained, the recipe names the method), `ensemble` (networks combined by weight) and
@@ -73,7 +75,7 @@ from typing import Any
 
 from flowcast.atomic import plain_mode, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError
-from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, split_url
+from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 
 KINDS = ("network", "statistical", "ensemble", "hybrid")
 POINTER_FORMAT = 2
@@ -97,6 +99,8 @@ class _Any:
 ANY = _Any()
 PENDING = ".pending.json"  # the version a register-and-promote transaction placed, until its pointer swap
 FOLLOW_UPS = ("promote", "champion")
+PINS = "pins"  # pins/<version>@<run>.json: a running run forecasts with that version (`pin`): gc keeps it
+PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run started
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,7 @@ class ModelRegistry:
         protocol, rest = split_url(root)
         self.remote: FileStore | None = None
         self.lock_timeout = lock_timeout
+        self._lease: Lease | None = None  # the lock object's lease while this registry holds it (at a URL)
         if protocol in OBJECT_PROTOCOLS:
             self.remote = FileStore(root, storage_options=storage_options)
             self.location = self.remote.root
@@ -293,9 +298,13 @@ class ModelRegistry:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 if self.remote is not None:
-                    with self.remote.lock(".lock", timeout=self.lock_timeout, stale_after=self.lock_timeout):
-                        self._recover_pending()
-                        yield
+                    with self.remote.lock(".lock", timeout=self.lock_timeout, stale_after=self.lock_timeout) as lease:
+                        self._lease = lease
+                        try:
+                            self._recover_pending()
+                            yield
+                        finally:
+                            self._lease = None
                 else:
                     self._recover_pending()
                     yield
@@ -319,8 +328,15 @@ class ModelRegistry:
             return {}
         return note if isinstance(note, dict) else {}
 
+    def _guarded(self, what: str) -> None:
+        """Called under the lock before a write to a registry at a URL: StorageError, `what` not
+        written, when this writer's lease on the lock object was lost (see store.fs.Lease)."""
+        if self._lease is not None:
+            self._lease.check(what)
+
     def _write_pending(self, note: dict[str, Any]) -> None:
         if self.remote is not None:
+            self._guarded(f"{self.location}/{PENDING}")
             self.remote.write_text(PENDING, json.dumps(note))
         else:
             _write_json_atomic(self.root / PENDING, note, fault=None)
@@ -375,6 +391,7 @@ class ModelRegistry:
         vdir = self.versions_dir / version
         tmp = self.versions_dir / f".tmp-deleted-{version}"
         if self.remote is not None:
+            self._guarded(f"the removal of {self.location}/versions/{version}")
             self.remote.remove(f"versions/{version}/{MARKER}")
             self.remote.remove(f"versions/{version}")
             if not vdir.exists():
@@ -434,6 +451,7 @@ class ModelRegistry:
             return
         text = json.dumps(obj, indent=2, default=str)
         _fault(fault)
+        self._guarded(self.pointer_label)
         self.remote.write_text("production.json", text)
         self.remote.write_text(BACKUP_POINTER, text)
 
@@ -728,6 +746,7 @@ class ModelRegistry:
                                          "at": _iso(then.at)})
                 _fault("before_version_rename")
                 if self.remote is not None:  # uploaded whole (marker last), then kept as the local copy
+                    self._guarded(f"{self.location}/versions/{version}")
                     self.remote.put_dir(tmp, f"versions/{version}")
                     stale = self.versions_dir / version
                     if stale.exists():  # a copy from a registry that was wiped and reused its names
@@ -1024,20 +1043,86 @@ class ModelRegistry:
                 out[str(stack[-1])] = f"the production model of {ds}"
         return out
 
-    def delete(self, version: str, *, allow_protected: bool = False) -> None:
-        """Remove one version (`flowcast gc`). Never a production model; a previous production
-        model or a recorded champion only with allow_protected. Under the lock the version is
-        renamed out of sight first (atomic: it is listed whole or not at all), then removed; a
-        crash in between leaves a `.tmp-` folder the next registry writer deletes."""
+    # ------------------------------------------------------------------ pins: versions runs are using
+    def pin(self, version: str, *, run: str, at: datetime, until: datetime) -> None:
+        """Record that run `run` chose `version` at `at` to forecast with: `gc` keeps it, and `delete`
+        refuses it, until the run ends (`unpin`) or, for a run killed before it could, until `until`.
+        Written under the lock, where `delete` checks: RegistryError when the version was removed
+        between the run's choice and this pin (the run then fails before forecasting with it)."""
+        with self._lock():
+            self._existing(version, "the registry at", fetch=False)
+            from flowcast.timekeys import storage_naive
+
+            note = {"version": version, "run": run, "at": _iso(storage_naive(at)), "until": _iso(storage_naive(until))}
+            if self.remote is not None:
+                self._guarded(f"{self.location}/{PINS}/{_pin_name(version, run)}")
+                self.remote.write_text(f"{PINS}/{_pin_name(version, run)}", json.dumps(note))
+            else:
+                (self.root / PINS).mkdir(exist_ok=True)
+                _write_json_atomic(self.root / PINS / _pin_name(version, run), note, fault=None)
+
+    def unpin(self, version: str, *, run: str) -> None:
+        """The run `run` no longer uses `version` (it published, or failed)."""
+        self._remove_pin(_pin_name(version, run))
+
+    def _remove_pin(self, name: str) -> None:
+        if self.remote is not None:
+            self.remote.remove(f"{PINS}/{name}")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / PINS / name)
+
+    def _pin_names(self) -> builtins.list[str]:
+        if self.remote is not None:
+            return self.remote.list(PINS)
+        return [p.name for p in (self.root / PINS).glob("*.json")] if (self.root / PINS).is_dir() else []
+
+    def pins(self, at: datetime | None = None) -> dict[str, str]:
+        """version -> why it stays: the runs using it (`pin`) whose pin has not lapsed at `at` (every pin
+        when None). A pin that cannot be read counts, lapsing never: it names its version and run."""
+        from flowcast.timekeys import storage_naive
+
+        out: dict[str, str] = {}
+        for name in sorted(self._pin_names()):
+            try:
+                text = (self.remote.read_text(f"{PINS}/{name}") if self.remote is not None
+                        else (self.root / PINS / name).read_text())
+                note = json.loads(text)
+                version, run, until = str(note["version"]), str(note["run"]), note.get("until")
+            except FileNotFoundError:  # unpinned meanwhile
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                version, _, run = name.removesuffix(".json").partition("@")
+                until = None
+            if at is not None and until and storage_naive(str(until)) <= storage_naive(at):
+                continue
+            out.setdefault(version, f"in use by the running flow run {run} (it chose this version to forecast with; "
+                           f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
+        return out
+
+    def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None) -> None:
+        """Remove one version (`flowcast gc`). Never a production model, nor one a running run uses
+        (`pins` at `at`); a previous production model or a recorded champion only with allow_protected.
+        Under the lock the version is renamed out of sight first (atomic: it is listed whole or not at
+        all), then removed; a crash in between leaves a `.tmp-` folder the next registry writer deletes."""
         with self._lock():
             if version not in self.damaged():  # a damaged version is removed without reading it
                 self._existing(version, "the registry at", fetch=False)
+            if in_use := self.pins(at).get(version):
+                raise RegistryError(f"{version} is {in_use}: not deleted")
             why = self.protected().get(version)
             if why and (why.startswith("the production model") or not allow_protected):
                 raise RegistryError(f"{version} is {why}: not deleted"
                                     + ("" if why.startswith("the production model") else
                                        " (name it explicitly to delete it anyway)"))
             self._remove_version(version)
+            for name in self._pin_names():  # lapsed pins of killed runs
+                if name.startswith(f"{version}@"):
+                    self._remove_pin(name)
+
+
+def _pin_name(version: str, run: str) -> str:
+    return f"{version}@{re.sub(r'[^A-Za-z0-9_.-]', '_', run)}.json"
 
 
 def _fsync_tree(root: Path) -> None:

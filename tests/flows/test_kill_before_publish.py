@@ -68,3 +68,44 @@ def test_a_run_killed_between_its_promotion_and_its_publish_publishes_when_run_a
     assert not rerun["promoted"] and rerun["action"] == "keep" and rerun["model_version"] == winner
     assert len(registry.list()) == 1
     assert [e["version"] for e in registry.history("tiny") if e["action"] == "promote"] == [winner]
+
+
+def _run_at(as_of: str, cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env.pop("FLOWCAST_FAULT", None)
+    if fault:
+        env["FLOWCAST_FAULT"] = fault
+    return subprocess.run([FLOWCAST, "run", "--dataset", "tiny", "--config", str(cfg), "--home", str(home),
+                           "--as-of", as_of, "--json"], env=env, capture_output=True, text=True, timeout=400,
+                          check=False)
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_gc_keeps_the_version_a_retrain_of_a_past_date_registered_until_it_publishes(tmp_path):
+    """Regression: a retrain of a past date leaves production alone and records its winner as a champion of older
+    data than the recorded one, so the version it registered was neither production, its predecessor nor the
+    champion, and published nothing yet: a `flowcast gc --yes` between its registration and its publish removed
+    it. Here the run is held there (SIGKILLed at flow:before_publish: a run still under way looks the same to gc,
+    and a killed run's pin lapses only after a day); gc keeps the version and says which run uses it."""
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []")
+                   + "\n[retention]\nkeep_versions = 0\n")
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    production = _summary(_run_at("2019-06-01", cfg, home))["model_version"]  # promoted
+    champion = _summary(_run_at("2019-04-01", cfg, home))["model_version"]  # a past date: recorded as the champion
+    assert registry.production("tiny").version == production and registry.champion("tiny").version == champion
+    killed = _run_at("2019-03-01", cfg, home, fault="flow:before_publish")  # older still: not the champion
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    (in_use,) = {v.version for v in registry.list()} - {production, champion}
+
+    gc = subprocess.run([FLOWCAST, "gc", "--config", str(cfg), "--home", str(home), "--yes"],
+                        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True,
+                        timeout=300, check=False)
+    assert gc.returncode == 0, gc.stderr[-3000:]
+    assert in_use in {v.version for v in registry.list()}
+    said = " ".join(gc.stdout.split())
+    assert f"kept {in_use}: in use by the running flow run " in said, said

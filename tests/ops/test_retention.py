@@ -339,3 +339,42 @@ def test_a_version_that_published_after_the_plan_stays(home):
     done = execute(settings, items)
     assert "gru-v3" not in {i.version for i in done} and "gru-v1" in {i.version for i in done}
     assert "gru-v3" in {v.version for v in ModelRegistry(home / "models").list()}
+
+
+def test_a_version_a_running_run_chose_stays_until_the_run_ends_and_gc_says_why(home):
+    """Regression: gc let go any version but production, its predecessor, the champion and those named by
+    publishes, so a forecast backfill of a past date (which forecasts with the newest model promoted for data up
+    to it: `model_for_as_of`, here gru-v3) lost its model between choosing it and publishing. The run pins the
+    version it chose (`ModelRegistry.pin`, under the registry's lock) and gc keeps it, says why, and refuses it
+    even when the plan was made before the pin; a pin a killed run left lapses at its `until`."""
+    settings = _settings(home, keep_versions=1)
+    reg = ModelRegistry(home / "models")
+    items = plan(settings, NOW)  # planned before the run chose gru-v3
+    assert "gru-v3" in {i.version for i in items}
+    reg.pin("gru-v3", run="3f2a-backfill-2023-03-01", at=NOW, until=NOW + timedelta(hours=24))
+    done = execute(settings, items, NOW)
+    assert "gru-v3" not in {i.version for i in done} and "gru-v1" in {i.version for i in done}
+    assert "gru-v3" in {v.version for v in reg.list()}
+
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 1\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat()]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert ("kept gru-v3: in use by the running flow run 3f2a-backfill-2023-03-01 (it chose this version to forecast "
+            "with; unless that run ends first, kept until 2024-06-02T12:00:00 UTC)") in said, said
+    named = CliRunner().invoke(app, [*args, "--version", "gru-v3"])
+    assert named.exit_code == 1 and "never removes a version in use" in " ".join(named.stderr.split())
+
+    later = CliRunner().invoke(app, ["gc", "--home", str(home), "--config", str(cfg), "--as-of",
+                                     (NOW + timedelta(hours=25)).isoformat(), "--yes", "--json"])
+    assert later.exit_code == 0, later.output  # a killed run's pin lapsed: the policy applies again
+    assert "gru-v3" in {i["version"] for i in json.loads(later.stdout.strip().splitlines()[-1])["items"]}
+    assert "gru-v3" not in {v.version for v in reg.list()}
+
+    reg.pin("gru-v6", run="r2", at=NOW, until=NOW + timedelta(hours=24))
+    reg.unpin("gru-v6", run="r2")  # the run ended
+    assert reg.pins(NOW) == {}
+    with pytest.raises(RegistryError, match="unknown model version 'gru-v3'"):  # gone before the run could pin it
+        reg.pin("gru-v3", run="r3", at=NOW, until=NOW + timedelta(hours=24))

@@ -111,3 +111,19 @@ def test_an_object_store_lock_passes_over_a_dead_writers_claim(s3_url, caplog):
         assert files.list(".lock.claims") != ["dead0writer"]
     assert "dead0writer" in caplog.text and "a writer that died" in caplog.text
     assert files.list(".lock.claims") == [] and not files.exists(".lock")
+
+
+def test_an_object_store_lock_holder_that_lost_its_lock_fails_before_it_writes(s3_url):
+    """A holder whose lock was broken by a waiter (its lease ran out: the process was stopped, or the
+    store unreachable) and taken by another writer must not go on writing as if it still held it."""
+    url, opts = s3_url
+    files = FileStore(url + "/models", storage_options=opts)
+    with files.lock(".lock", stale_after=60) as lease:
+        assert lease is not None
+        lease.check("production.json")  # held: nothing raised
+        files.remove(".lock")  # what a waiter that broke it does, then takes it
+        files.write_text(".lock", "0a1b2c other-machine 42")
+        with pytest.raises(StorageError, match=r"lost the lock .*/models/\.lock \(it is now held by 0a1b2c "
+                                               r"other-machine 42\): production.json was not written"):
+            lease.check("production.json")
+    assert files.read_text(".lock") == "0a1b2c other-machine 42"  # the new holder's lock is left alone

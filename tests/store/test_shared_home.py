@@ -23,7 +23,7 @@ from publisher import make_forecast
 from store_helpers import AS_OF, DS, H, child, publish, variant_of
 
 from flowcast.config import load_settings
-from flowcast.errors import ProductionMovedError
+from flowcast.errors import ProductionMovedError, StorageError
 from flowcast.registry import ModelRegistry, Promotion
 from flowcast.store import content_hash, open_store
 
@@ -242,3 +242,42 @@ def test_the_shared_home_setting_names_what_is_wrong(tmp_path):
     assert open_store(nfs).location == str(tmp_path / "nfs" / "warehouse")
     alone = load_settings(home=tmp_path / "h")
     assert alone.models_location == str(tmp_path / "h" / "models")
+
+
+def test_a_publish_held_past_the_lock_lease_keeps_the_registry_lock(s3_url, tmp_path):
+    """Regression: the lock object was never renewed, so a run publishing under the registry's lock
+    (`publishing`) for longer than the lease (lock_timeout, 600 s by default; 2 s here) lost it: a
+    run on another machine took it for a dead writer's, broke it and promoted in the middle of the
+    publish. The holder now renews its lease while it holds the lock, so the other run waits."""
+    import threading
+
+    url, opts = s3_url
+    a = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "machine-a", lock_timeout=2.0)
+    b = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "machine-b", lock_timeout=2.0)
+    v1 = a.register(_artifact(tmp_path, "one"), name="gru", dataset="toy", created_at=AT)
+    a.promote(v1.version, dataset="toy", expected=None, at=AT)
+    v2 = a.register(_artifact(tmp_path, "two"), name="gru", dataset="toy", created_at=AT)
+    publishing = threading.Event()
+    seen: dict[str, object] = {}
+
+    def other_machine() -> None:
+        for _ in range(4):  # each try gives up after its timeout (> the lease): 4 tries outlast the publish
+            try:
+                b.promote(v2.version, dataset="toy", expected="gru-v1", at=AT)
+                seen["promoted_while_publishing"] = publishing.is_set()
+                return
+            except StorageError as exc:  # waited its timeout for a live holder
+                seen.setdefault("waited", str(exc))
+
+    with a.publishing("toy", "gru-v1"):
+        publishing.set()
+        thread = threading.Thread(target=other_machine)
+        thread.start()
+        thread.join(4 * 2.0)  # four leases: a lease not renewed is broken after one
+        production_during = a.production("toy")
+        publishing.clear()
+    thread.join(120)
+    assert production_during is not None and production_during.version == "gru-v1"
+    assert seen.get("promoted_while_publishing") is False  # b promoted, only after the publish
+    assert b.production("toy").version == v2.version
+    assert "models/.lock" not in _keys(url, opts)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
-from flowcast.errors import ConfigError, FlowcastError, one_line
+from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
 from flowcast.timekeys import as_instant, is_date_only
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
@@ -251,7 +251,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _stdout_to_devnull()
             raise typer.Exit(141) from None  # 128 + SIGPIPE, as a process the signal ended
         except Exception as exc:
-            if _by_interrupt(exc):  # a Ctrl-C that a library turned into an error of its own
+            if by_interrupt(exc):  # a Ctrl-C that a library turned into an error of its own
                 raise interrupted() from None
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
@@ -266,25 +266,6 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def _by_interrupt(exc: BaseException) -> bool:
-    """Whether `exc` comes of a KeyboardInterrupt (Ctrl-C): raised while handling one or caused by one,
-    or pydantic's error for one raised in a serializer, which names it only in its message when the
-    serializer was a nested model's (Prefect's settings: a Ctrl-C while Prefect serialized them for its
-    temporary server's environment ended 'error: PydanticSerializationError: Error calling function
-    `_ser_model`: KeyboardInterrupt' with exit 1, not 'interrupted' and 130)."""
-    from pydantic_core import PydanticSerializationError
-
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt) or (
-                isinstance(cause, PydanticSerializationError) and ": KeyboardInterrupt" in str(cause)):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def _stdout_to_devnull() -> None:

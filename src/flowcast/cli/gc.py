@@ -42,8 +42,9 @@ def gc(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove what the retention policy (flowcast.toml, section [retention]) lets go: model versions
-    beyond keep_versions per dataset (never production, its predecessor, the recorded champion or a
-    version that made forecasts still published: each is listed as kept, with why), training run folders
+    beyond keep_versions per dataset (never production, its predecessor, the recorded champion, a version
+    a running run chose to forecast with, or a version that made forecasts still published: each is listed
+    as kept, with why), training run folders
     and checkpoints, preprocessing cache entries, quarantine files and report images older than
     their days. Published forecasts are removed only when asked (--forecasts-before). Dry run by
     default: prints what would go and its size."""
@@ -59,7 +60,7 @@ def gc(
         before = date.fromisoformat(forecasts_before.strip())
     items, kept = plan_and_kept(settings, now, versions=list(version or []), forecasts_before=before,
                                 dataset=dataset)
-    removed = execute(settings, items) if yes else []
+    removed = execute(settings, items, now) if yes else []
     home_path = Path(settings.home)
     if json_out:
         emit_json({"home": str(home_path.resolve()), "as_of": now.isoformat(), "dry_run": not yes,

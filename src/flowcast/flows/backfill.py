@@ -27,7 +27,7 @@ from flowcast import reporting
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, FlowcastError
-from flowcast.flows.common import flow_settings, run_identity
+from flowcast.flows.common import crash_on_interrupt, flow_settings, run_identity
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -130,6 +130,7 @@ def _error_of(state: Any) -> str:
 
 
 @flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
+@crash_on_interrupt
 def backfill_flow(
     start: datetime | date | str,
     end: datetime | date | str,

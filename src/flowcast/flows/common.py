@@ -10,12 +10,15 @@ the same path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-from collections.abc import Sequence
+import inspect
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 from prefect import get_run_logger
@@ -24,12 +27,41 @@ from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
-from flowcast.errors import ConfigError, FlowcastError, StorageError, one_line
+from flowcast.errors import ConfigError, FlowcastError, StorageError, by_interrupt, one_line
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
-
 # ------------------------------------------------------------------------------- settings
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def crash_on_interrupt(fn: Callable[P, R]) -> Callable[P, R]:
+    """A flow function (under @flow) whose Ctrl-C crashes its flow run, whatever it was doing. A SIGINT
+    that lands while Prefect creates a task run is raised before that task run exists; Prefect's task
+    engine, recording the crash, then fails with 'ValueError: Task run is not set', which reaches the
+    flow as the task's error: the flow run ended Failed ('Flow run encountered an exception: ValueError:
+    Task run is not set') and its failure hook sent a 'run failed' event. An error that comes of a
+    KeyboardInterrupt (`by_interrupt`) is raised as the KeyboardInterrupt it is, which Prefect's flow
+    engine records as Crashed ('Execution was aborted by an interrupt signal.') and the command line
+    ends with 'interrupted', exit 130."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if by_interrupt(exc):
+                raise KeyboardInterrupt(f"interrupted ({type(exc).__name__}: {exc})") from exc
+            raise
+
+    # the signature Prefect validates parameters against and shows: the flow's own, its annotations resolved
+    # (as text they would be read in this module, which does not define the flow's parameter types)
+    run.__annotations__ = typing.get_type_hints(fn)
+    run.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return run
+
+
 def flow_settings(
     *,
     config_file: str | None = None,

@@ -14,7 +14,7 @@ publishing. Without any model it fails with one sentence telling the user to ret
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -23,6 +23,7 @@ from flowcast.config import SourceConfig
 from flowcast.errors import RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    crash_on_interrupt,
     expire_aged,
     flow_settings,
     load_data,
@@ -38,6 +39,7 @@ from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
+from flowcast.registry import PIN_TTL_HOURS
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -102,6 +104,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
 
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
+@crash_on_interrupt
 def forecast_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
@@ -167,73 +170,79 @@ def forecast_flow(
         log.warning(earlier)
     if chosen is not production:
         production, which = chosen, "the newest model promoted for data up to this as_of"
-    if settings.horizon is None and src.horizon is None:
-        # no horizon given or declared: the production model's own, not the frequency's default
-        # (a model trained with --horizon 7 cannot forecast the 14 days a daily default asks for)
-        model_h = _model_horizon(production)
-        if model_h:
-            settings = settings.model_copy(update={"horizon": int(model_h)})
-    log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with {which} {production.version} ({production.describe()})")
-    data = load_data(settings, as_of)
-    if settings.publish.skip_unchanged and (quiet := skip_if_unchanged(settings, data, as_of, production.version)):
-        log.info(quiet)
-        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "n_series": data.td.n_series,
-                "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
-                **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
-                "unchanged": True, "note": quiet, "store": store_label(settings)}
-    bounds = (data.source.y_min, data.source.y_max)
-    rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
-    calibrated = bool(rf.recipe.intervals)
-    if not calibrated:
-        why = rf.recipe.extra.get("intervals_note") or "an older flowcast"
-        log.warning(f"{production.version} was registered without interval calibration ({why}): its forecasts are "
-                    "published without 80/95% intervals until the next retrain")
-    check = check_forecasts(rf.frame, expected_ids=data.td.ids, horizon=data.horizon, bounds=bounds,
-                            fallbacks=rf.fallbacks, max_fallback_share=settings.evaluation.max_fallback_share,
-                            require_intervals=calibrated)
-    if not check.ok:
-        raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
-                            f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
-    note = ""
-    if rf.fallbacks.height:
-        by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
-        note = (f"{rf.fallbacks.height} series {production.name} cannot forecast were forecast by its fallback: "
-                + ", ".join(f"{n} by {m}" for m, n in by_model))
-        log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
-        note += "."
-    # a level its calibration had too few points for: said again here, as the retrain that registered it did
-    missing = rf.missing_level_notes()
-    for sentence in missing:
-        log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
-    # a --horizon longer than the backtest's (widened), series of a constant history (zero width): not calibrated
-    uncalibrated = rf.interval_notes()
-    for sentence in uncalibrated:
-        log.warning(sentence)
-    note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else [])]).strip()
-    # published only while production is still what this run read (none: it forecast with the champion)
-    guard = registry.publishing(src.name, read_production)
-    receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
-                                model_version=production.version, note=note, guard=guard)
-    record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
-    return {
-        "as_of": as_of.isoformat(),
-        "run_id": run_id,
-        "dataset": data.source.name,
-        "n_series": data.td.n_series,
-        "rows_in": data.rows_in,
-        "rows_valid": data.rows_valid,
-        "rows_quarantined": data.rows_quarantined,
-        **run_counts(data),
-        "model": production.name,
-        "model_version": production.version,
-        "kind": production.kind,
-        "fallback_series": int(rf.fallbacks.height),
-        "fallbacks": rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
-        # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
-        "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
-        "published_rows": int(receipt.rows),
-        "note": note or None,
-        "store": store_label(settings),
-        "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
-        "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
-    }
+    # pinned until this run ends: `flowcast gc` keeps the version (a backfill date's model is often
+    # no longer production, its predecessor or the champion), and fails this run here if it went first
+    registry.pin(production.version, run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
+    try:
+        if settings.horizon is None and src.horizon is None:
+            # no horizon given or declared: the production model's own, not the frequency's default
+            # (a model trained with --horizon 7 cannot forecast the 14 days a daily default asks for)
+            model_h = _model_horizon(production)
+            if model_h:
+                settings = settings.model_copy(update={"horizon": int(model_h)})
+        log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with {which} {production.version} ({production.describe()})")
+        data = load_data(settings, as_of)
+        if settings.publish.skip_unchanged and (quiet := skip_if_unchanged(settings, data, as_of, production.version)):
+            log.info(quiet)
+            return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "n_series": data.td.n_series,
+                    "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
+                    **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
+                    "unchanged": True, "note": quiet, "store": store_label(settings)}
+        bounds = (data.source.y_min, data.source.y_max)
+        rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
+        calibrated = bool(rf.recipe.intervals)
+        if not calibrated:
+            why = rf.recipe.extra.get("intervals_note") or "an older flowcast"
+            log.warning(f"{production.version} was registered without interval calibration ({why}): its forecasts are "
+                        "published without 80/95% intervals until the next retrain")
+        check = check_forecasts(rf.frame, expected_ids=data.td.ids, horizon=data.horizon, bounds=bounds,
+                                fallbacks=rf.fallbacks, max_fallback_share=settings.evaluation.max_fallback_share,
+                                require_intervals=calibrated)
+        if not check.ok:
+            raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
+                                f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
+        note = ""
+        if rf.fallbacks.height:
+            by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
+            note = (f"{rf.fallbacks.height} series {production.name} cannot forecast were forecast by its fallback: "
+                    + ", ".join(f"{n} by {m}" for m, n in by_model))
+            log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
+            note += "."
+        # a level its calibration had too few points for: said again here, as the retrain that registered it did
+        missing = rf.missing_level_notes()
+        for sentence in missing:
+            log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
+        # a --horizon longer than the backtest's (widened), series of a constant history (zero width): not calibrated
+        uncalibrated = rf.interval_notes()
+        for sentence in uncalibrated:
+            log.warning(sentence)
+        note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else [])]).strip()
+        # published only while production is still what this run read (none: it forecast with the champion)
+        guard = registry.publishing(src.name, read_production)
+        receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
+                                    model_version=production.version, note=note, guard=guard)
+        record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
+        return {
+            "as_of": as_of.isoformat(),
+            "run_id": run_id,
+            "dataset": data.source.name,
+            "n_series": data.td.n_series,
+            "rows_in": data.rows_in,
+            "rows_valid": data.rows_valid,
+            "rows_quarantined": data.rows_quarantined,
+            **run_counts(data),
+            "model": production.name,
+            "model_version": production.version,
+            "kind": production.kind,
+            "fallback_series": int(rf.fallbacks.height),
+            "fallbacks": rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
+            # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
+            "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
+            "published_rows": int(receipt.rows),
+            "note": note or None,
+            "store": store_label(settings),
+            "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
+            "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
+        }
+    finally:
+        registry.unpin(production.version, run=run_id)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from flowcast.errors import ProductionMovedError, RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     artifact_scope,
+    crash_on_interrupt,
     expire_aged,
     flow_settings,
     load_data,
@@ -57,6 +58,7 @@ from flowcast.flows.retrain_scoring import Bounds, Scored, backtest_data, nothin
 from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
+from flowcast.registry import PIN_TTL_HOURS
 from flowcast.timekeys import storage_naive
 
 if TYPE_CHECKING:
@@ -266,6 +268,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
 
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
       on_failure=[on_run_failure])
+@crash_on_interrupt
 def retrain_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
@@ -408,6 +411,9 @@ def retrain_flow(
         version = started_from
     else:
         version = register(chosen, model_obj, then=then)
+    # pinned until its publish: a retrain that leaves production alone (a backfill of a past date) registers a
+    # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it
+    registry.pin(version.version, run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
     if refit_all:
         for cell in mc.cells:
             if cell != chosen and cell in scored.by_name:
@@ -439,6 +445,8 @@ def retrain_flow(
         if promoted:  # production must not point at a model whose forecasts were never published
             _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)
         raise
+    finally:  # (a failure before the publish leaves the pin to lapse)
+        registry.unpin(version.version, run=run_id)
     record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),

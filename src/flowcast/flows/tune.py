@@ -18,7 +18,14 @@ from prefect.cache_policies import NO_CACHE
 
 from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, with_overrides
-from flowcast.flows.common import flow_settings, load_data, resolve_as_of, run_identity, source_tz
+from flowcast.flows.common import (
+    crash_on_interrupt,
+    flow_settings,
+    load_data,
+    resolve_as_of,
+    run_identity,
+    source_tz,
+)
 from flowcast.flows.naming import run_name
 from flowcast.flows.tasks import TRAINING_TAG
 
@@ -63,6 +70,7 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
 
 
 @flow(name="tune", flow_run_name=run_name, log_prints=False, validate_parameters=True)
+@crash_on_interrupt
 def tune_flow(
     as_of: datetime | date | str | None = None,
     dataset: str | None = None,

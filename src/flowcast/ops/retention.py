@@ -10,7 +10,8 @@
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
 Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
-recorded champion and a version that made forecasts still published (each publish names its model
+recorded champion, a version a running run chose to forecast with (its pin, `ModelRegistry.pins`)
+and a version that made forecasts still published (each publish names its model
 version; those `forecasts_before` removes in the same plan do not count) (those only when named
 with `versions=`, and a production model never; `plan_and_kept` says which stayed and why), the
 registry's pointer, and published forecasts and the realized-accuracy table unless asked for
@@ -124,7 +125,8 @@ def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) 
 
 
 def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str],
-                 removed: set[tuple[str, datetime]] | None = None, kept_out: list[Item] | None = None) -> list[Item]:
+                 removed: set[tuple[str, datetime]] | None = None, kept_out: list[Item] | None = None,
+                 now: datetime | None = None) -> list[Item]:
     from flowcast.shared import open_registry
 
     reg = open_registry(settings)
@@ -135,6 +137,9 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
                           f"(registered: {sorted(known)[-10:]})")
     protected = reg.protected()
+    in_use = reg.pins(now)  # chosen by a running run (a backfill date, a forecast): gone, its publish would fail
+    for version, why in in_use.items():
+        protected.setdefault(version, why)
     published, unread = _published_versions(settings, removed or set()) if all_versions else ({}, [])
     for version, why in published.items():
         protected.setdefault(version, why)
@@ -144,6 +149,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         why = protected.get(v, "")
         if why.startswith("the production model"):
             raise RegistryError(f"{v} is {why}: gc never removes a production model (promote or roll back first)")
+        if v in in_use:
+            raise RegistryError(f"{v} is {in_use[v]}: gc never removes a version in use (run gc after that run)")
     out: list[Item] = []
     for v in versions:
         if v in damaged:  # its metadata does not read: removed when named, never by the policy
@@ -219,7 +226,7 @@ def plan_and_kept(settings: Settings, now: datetime, *, versions: Iterable[str] 
     now = _naive_utc(now)
     forecasts = (_forecast_items(settings, forecasts_before, dataset) if forecasts_before is not None else [])
     kept: list[Item] = []
-    items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept)
+    items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept, now)
     items += _aged_items(settings, policy, now)
     return items + forecasts, kept
 
@@ -265,9 +272,10 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
     return items
 
 
-def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
+def execute(settings: Settings, items: Iterable[Item], now: datetime | None = None) -> list[Item]:
     """Remove what `plan` listed; returns what was removed. A model that became protected since
-    the plan is skipped (RegistryError from the registry's own check), and so is one that made
+    the plan is skipped (RegistryError from the registry's own check: a run that chose it since
+    pinned it, its pin not lapsed at `now`), and so is one that made
     forecasts published since (read again before the first model goes); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
@@ -295,7 +303,7 @@ def execute(settings: Settings, items: Iterable[Item]) -> list[Item]:
             if not explicit and item.version in (published or {}):  # a run published with it after the plan
                 continue
             try:
-                reg.delete(item.version, allow_protected=explicit)
+                reg.delete(item.version, allow_protected=explicit, at=None if now is None else _naive_utc(now))
             except RegistryError:
                 continue
         else:

@@ -30,8 +30,9 @@ and where two waiters break a dead holder's lock at once. A holder that died lea
 object and claim: a waiter that has seen the same lock object (or a rival claim) for
 `stale_after` seconds (monotonic, this process's waiting, never a wall clock) deletes it and
 tries again, so a writer crashed while holding the lock delays others by `stale_after`, it never
-blocks them for ever. Hold such a lock for short critical sections only (seconds, not the
-`stale_after` of minutes).
+blocks them for ever. A live holder renews its lease (`Lease`: the lock object rewritten every
+`stale_after`/4 seconds), so a publish that holds the lock longer than `stale_after` keeps it;
+`Lease.check` before each guarded write fails a holder whose lock was broken all the same.
 
 Nothing here knows what the files mean: the registry and reporting decide the layout.
 """
@@ -44,6 +45,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -295,9 +297,10 @@ class FileStore:
     # ------------------------------------------------------------------ locks
     @contextlib.contextmanager
     def lock(self, rel: str, *, timeout: float = 600.0, stale_after: float = 600.0,
-             poll: float = 0.2) -> Iterator[None]:
+             poll: float = 0.2) -> Iterator[Lease | None]:
         """Hold the lock `rel` (see module doc); StorageError naming it after `timeout` seconds
-        (on an object store never before a dead holder's lock could be broken)."""
+        (on an object store never before a dead holder's lock could be broken). On an object store
+        it yields the holder's `Lease` (renewed while held; `check` before each write), locally None."""
         deadline = time.monotonic() + (timeout if self.local else max(timeout, stale_after + 5 * poll))
         if self.local:
             path = Path(self.url(rel))
@@ -312,7 +315,7 @@ class FileStore:
                             raise StorageError(f"{path} stayed locked by another writer for {timeout:g}s") from None
                         time.sleep(poll)
                 try:
-                    yield
+                    yield None
                 finally:
                     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
             return
@@ -361,11 +364,13 @@ class FileStore:
             with contextlib.suppress(Exception):
                 self.fs.rm_file(self.url(mine))
             raise
+        lease = Lease(self, rel, token, stale_after)
         try:
-            yield
+            yield lease
         finally:
+            lease.stop()
             with contextlib.suppress(FileNotFoundError):
-                if self.fs.cat_file(target) == token:  # not broken and retaken meanwhile
+                if _ident(self.fs.cat_file(target)) == _ident(token):  # not broken and retaken meanwhile
                     self.fs.rm_file(target)
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(self.url(mine))
@@ -417,6 +422,78 @@ class FileStore:
                     self.fs.rm_file(self.url(name))
                 del others[name]
         return False
+
+
+def _ident(token: bytes) -> bytes:
+    """The writer's id that a lock object's content starts with (its token, then a renewal count)."""
+    return bytes(token).split(b" ", 1)[0]
+
+
+class Lease:
+    """A held object-store lock kept alive. A waiter breaks a lock whose object it has seen unchanged
+    for `stale_after` seconds (a dead writer's), so a holder that simply held it longer (a registry
+    write or a publish under `ModelRegistry.publishing` that outlasts the lease) lost it without a
+    word and a second writer went in beside it. A thread rewrites the lock object every
+    `stale_after`/4 seconds (its token and a renewal count: new content, which restarts every waiter's
+    count) while this holder holds it; it stops when the object is no longer this holder's (broken
+    meanwhile). `check` raises StorageError when the lease is lost or was last renewed more than
+    `stale_after`/2 ago (renewals failing, or this process stopped): call it before each write the
+    lock guards, so a holder that lost its lock fails instead of writing unguarded."""
+
+    def __init__(self, files: FileStore, rel: str, token: bytes, stale_after: float):
+        self.files, self.rel, self.token, self.stale_after = files, rel, token, stale_after
+        self.renewed = time.monotonic()  # before the last write of the object that landed
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"flowcast lease {files.url(rel)}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        target = self.files.url(self.rel)
+        beat = 0
+        while not self._stop.wait(self.stale_after / 4):
+            started = time.monotonic()
+            try:
+                holder = bytes(self.files.fs.cat_file(target))
+            except FileNotFoundError:
+                holder = b""
+            except Exception as exc:  # noqa: BLE001 - a transient error: the next beat tries again, `check` times out
+                log.warning("could not renew the lock %s: %s", target, exc)
+                continue
+            if _ident(holder) != _ident(self.token):
+                self.lost = (f"it is now held by {holder.decode(errors='replace')}" if holder else
+                             "its object was removed")
+                return
+            beat += 1
+            try:
+                self.files.fs.pipe_file(target, self.token + f" {beat}".encode())
+            except Exception as exc:  # noqa: BLE001 - as above
+                log.warning("could not renew the lock %s: %s", target, exc)
+                continue
+            self.renewed = started
+
+    def check(self, what: str) -> None:
+        """StorageError when this holder may no longer hold the lock (the object is not its own, or
+        its lease is about to run out): `what` is not written."""
+        age = time.monotonic() - self.renewed
+        why = self.lost or (f"its lease was last renewed {age:.0f}s ago (a waiter breaks it after "
+                            f"{self.stale_after:g}s)" if age > self.stale_after / 2 else None)
+        if why is None:
+            try:
+                holder = bytes(self.files.fs.cat_file(self.files.url(self.rel)))
+            except FileNotFoundError:
+                holder = b""
+            except Exception as exc:
+                raise self.files._fail("lock", self.rel, exc) from exc
+            if _ident(holder) != _ident(self.token):
+                why = (f"it is now held by {holder.decode(errors='replace')}" if holder else
+                       "its object was removed")
+        if why:
+            raise StorageError(f"lost the lock {self.files.url(self.rel)} ({why}): {what} was not written")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _refused_create(exc: BaseException) -> bool:

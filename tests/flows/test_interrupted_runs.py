@@ -1,0 +1,45 @@
+"""A Ctrl-C that lands while Prefect creates a task run: the flow run is Crashed, the command says
+'interrupted' and exits 130. Real processes under the session's Prefect API (interrupt_child.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flow_helpers import tiny_toml, write_series
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).resolve().parent / "interrupt_child.py"
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_ctrl_c_while_prefect_creates_a_task_run_crashes_the_flow_run_and_exits_130(tmp_path):
+    """Regression: Prefect's task engine, handling a KeyboardInterrupt raised before its task run existed, failed
+    to record the crash ('ValueError: Task run is not set'); that ValueError reached the flow as the task's
+    error, so the flow run ended Failed ('Flow run encountered an exception: ValueError: Task run is not set'),
+    its failure hook sent a 'run failed' event, and nothing said a person had stopped it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL
+
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(CHILD.parent)]),
+           "PREFECT_API_URL": str(PREFECT_API_URL.value()), "SIGINT_AT_TASK_RUN": "2"}
+    done = subprocess.run([sys.executable, str(CHILD), "run", "--dataset", "tiny", "--config", str(cfg), "--home",
+                           str(tmp_path / "home"), "--as-of", "2019-06-01", "--json"],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode == 130, said[-3000:]
+    assert "interrupted" in done.stderr and "Task run is not set" not in said, said[-3000:]
+    run_id = re.search(r"\(run ([0-9a-f-]{36})\)", said)
+    assert run_id is not None, said[-3000:]
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id.group(1)).state
+    assert state is not None and state.type == StateType.CRASHED, state
+    assert "interrupt" in (state.message or ""), state.message
