@@ -41,6 +41,7 @@ def test_quarantined_rows_exit_1_and_are_written(tmp_path):
     assert res.exit_code == 1, res.output
     rep = last_json(res.stdout)
     assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": 2} and rep["rows_quarantined"] == 2
+    assert rep["exit_code"] == 1
     assert Path(rep["quarantine_path"]).exists()
 
 
@@ -49,6 +50,7 @@ def test_threshold_exceeded_exits_2_with_report(tmp_path):
     assert res.exit_code == 2
     rep = last_json(res.stdout)
     assert rep["status"] == "failed" and "threshold 5.0%" in rep["error"]
+    assert rep["exit_code"] == 2  # as in every failed command's object (it was missing here)
 
 
 def test_dataset_level_failure_exits_2_without_traceback(tmp_path):

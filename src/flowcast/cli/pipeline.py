@@ -458,8 +458,9 @@ def backfill(
             )
         except BackfillError as exc:
             failed, summary = exc, exc.summary
-    if json_out:
-        emit_json(summary)
+    if json_out:  # the same keys as any failed command's object (cli_errors), beside every date's outcome
+        emit_json({"status": "failed", "error": str(failed), "exit_code": failed.exit_code, **summary}
+                  if failed is not None else {"status": "completed", **summary})
     else:
         out.print(_backfill_table(summary, mode, step))
     if failed is not None:
