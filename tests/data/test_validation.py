@@ -709,3 +709,18 @@ def test_duplicate_rows_whose_covariates_differ_are_a_conflict_not_a_repeat(writ
     ])
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined
     assert r.valid.select("ds", "temp").rows() == [(datetime(2020, 1, 1), 10.0), (datetime(2020, 1, 4), 30.0)]
+
+
+def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(write_csv):
+    """Regression: hourly times written with India's offset ('2024-03-01T10:00+05:30') and no tz declared were all
+    quarantined as "not on the 1h grid", with nothing saying why (04:30 UTC is between UTC's hours) or what to do:
+    the reason now names the offset and the tz to declare; declared, every row is valid."""
+    rows = "".join(f"2024-03-01T{h:02d}:00+05:30,a,{h}\n" for h in range(10, 14))
+    r = run_validate(write_csv("date,id,val\n" + rows), freq="1h")
+    assert r.report.rows_valid == 0
+    assert quarantined(r)[0][2] == (
+        "time '2024-03-01T10:00+05:30' is not on the 1h grid (its UTC offset +05:30 is not a whole hour and no time "
+        "zone is declared, so the grid is UTC's: declare the source's tz, e.g. tz = \"Asia/Kolkata\" in "
+        "[sources.NAME] or --tz Asia/Kolkata, and the grid follows its local time)")
+    r = run_validate(write_csv("date,id,val\n" + rows, name="k.csv"), freq="1h", tz="Asia/Kolkata")
+    assert r.report.rows_quarantined == 0 and r.report.rows_valid == 4

@@ -147,6 +147,30 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+# a zone of each UTC offset that is not a whole hour, to name in a hint (the offset alone does not say the zone)
+_HALF_HOUR_ZONES = {"+03:30": "Asia/Tehran", "+04:30": "Asia/Kabul", "+05:30": "Asia/Kolkata", "+05:45": "Asia/Kathmandu",
+                    "+06:30": "Asia/Yangon", "+08:45": "Australia/Eucla", "+09:30": "Australia/Darwin",
+                    "+10:30": "Australia/Adelaide", "+12:45": "Pacific/Chatham", "+13:45": "Pacific/Chatham",
+                    "-02:30": "America/St_Johns", "-03:30": "America/St_Johns", "-09:30": "Pacific/Marquesas"}
+
+
+def _offset_hint(raw: pl.Expr) -> pl.Expr:
+    """Why a sub-daily time written with a UTC offset that is not a whole hour ('2024-03-01T10:00+05:30') is off
+    an hourly grid when the source declares no tz: its instant is 04:30 UTC, and without a zone the grid is UTC's.
+    Declaring the zone puts the grid on its local time ("1h in Adelaide is on the half hour in UTC")."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    off = text.str.extract(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-]\d{2}:?\d{2})$", 1)
+    norm = pl.concat_str([off.str.slice(0, 3), pl.lit(":"), off.str.slice(-2, 2)])
+    zone = norm.replace_strict(_HALF_HOUR_ZONES, default="the zone of your data", return_dtype=pl.Utf8)
+    return (
+        pl.when(off.is_not_null() & (off.str.slice(-2, 2) != "00"))
+        .then(pl.format(" (its UTC offset {} is not a whole hour and no time zone is declared, so the grid is UTC's: "
+                        "declare the source's tz, e.g. tz = \"{}\" in [sources.NAME] or --tz {}, and the grid follows "
+                        "its local time)", norm, zone, zone))
+        .otherwise(pl.lit(""))
+    )
+
+
 def _number_hint(raw: pl.Expr) -> pl.Expr:
     """Why a text value that looks numeric did not parse: thousands separators or a decimal comma."""
     text = raw.cast(pl.Utf8).str.strip_chars()
@@ -191,6 +215,7 @@ def row_checks(
     y_max: float | None,
     local_tz: str | None = None,
     ambiguous: str = "quarantine",
+    tz_declared: bool = False,
 ) -> list[RowCheck]:
     """The row-level checks of one source, in priority order (a row reports its first failure).
 
@@ -304,7 +329,8 @@ def row_checks(
             RowCheck(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
-                pl.format("time '{}' is not on the {} grid", _show(_raw(time_col)), pl.lit(freq)),
+                pl.format("time '{}' is not on the {} grid{}", _show(_raw(time_col)), pl.lit(freq),
+                          pl.lit("") if tz_declared else _offset_hint(_raw(time_col))),
                 "a sub-daily timestamp between two grid points",
             )
         )

@@ -450,6 +450,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         y_max=source.y_max,
         local_tz=source.tz if local_times(source) else None,
         ambiguous=source.ambiguous,
+        tz_declared=source.tz is not None,
     )
     code = pl.lit(None, dtype=pl.UInt8)
     if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only
