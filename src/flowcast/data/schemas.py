@@ -96,6 +96,8 @@ def _show(expr: pl.Expr) -> pl.Expr:
 
 
 DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2020, 1.2.20
+# ... of which those that may have a two-digit year first instead ('24-03-01': ISO's order, '%y-%m-%d')
+YEAR_FIRST_RE = r"^\s*(\d{2})-(\d{1,2})-(\d{2})\b"
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:
@@ -115,8 +117,14 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
+    yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False)
     return (
-        pl.when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
+        # '24-03-01': the year may be first ('%y-%m-%d') or last; nothing in the file said which
+        pl.when(text.str.contains(YEAR_FIRST_RE) & (second <= 12) & (yf_third <= 31))
+        .then(pl.concat_str([pl.lit(" (a two-digit year first or last? declare its time_format, e.g. --time-format "
+                                    "'%y-%m-%d' or '"), pl.when(first > 12).then(day_first).otherwise(month_first),
+                             pl.lit("'; time_format in [sources.NAME]; a four-digit year needs none)")]))
+        .when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
         .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
         .when(text.str.contains(DAY_MONTH_RE) & (second > 12) & (first <= 12))
         .then(pl.concat_str([pl.lit(" (month first: declare its time_format, --time-format '"), month_first,

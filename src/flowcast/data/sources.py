@@ -68,7 +68,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq, shift
-from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
+from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, YEAR_FIRST_RE, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
@@ -524,10 +524,21 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
+    # '24-03-01': a two-digit year first (ISO's order, '%y-%m-%d') or last ('%d-%m-%y'), the file decides
+    yf = text.str.contains(YEAR_FIRST_RE)
+    yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
+    yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
+    yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
     try:
-        row = raw.select(first.max().alias("first"), second.max().alias("second")).collect(engine="streaming").row(0)
+        row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
+                         yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
+                         ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None
+    if row[2] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every such value could be year first
+        # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
+        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001)
+        return "year" if (row[3] or 0) > 31 else None
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
     return "day" if day and not month else "month" if month and not day else None
 
@@ -539,9 +550,11 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
     b = text.str.extract(_DAY_MONTH_PARTS, 2)
     year = text.str.extract(_DAY_MONTH_PARTS, 3)
     rest = text.str.extract(_DAY_MONTH_PARTS, 4)
+    if order == "year":  # '24-03-01': year, month, day
+        a, b, year = year, b, a
     yy = year.cast(pl.Int32, strict=False)
     full = pl.when(year.str.len_chars() == 2).then(pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900)).otherwise(yy)
-    day, month = (a, b) if order == "day" else (b, a)
+    day, month = (a, b) if order in ("day", "year") else (b, a)
     return pl.format("{}-{}-{}{}", full.cast(pl.Utf8).str.zfill(4), month.str.zfill(2), day.str.zfill(2),
                      rest.fill_null(""))
 
