@@ -68,7 +68,15 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq, shift
-from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, YEAR_FIRST_RE, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
+from flowcast.data.schemas import (
+    DAY_MONTH_RE,
+    DS_RAW,
+    RAW_PREFIX,
+    ROW,
+    TIME_AWARE,
+    TIME_LOCAL_ISSUE,
+    YEAR_FIRST_RE,
+)
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
@@ -551,7 +559,7 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
     year = text.str.extract(_DAY_MONTH_PARTS, 3)
     rest = text.str.extract(_DAY_MONTH_PARTS, 4)
     if order == "year":  # '24-03-01': year, month, day
-        a, b, year = year, b, a
+        a, year = year, a
     yy = year.cast(pl.Int32, strict=False)
     full = pl.when(year.str.len_chars() == 2).then(pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900)).otherwise(yy)
     day, month = (a, b) if order in ("day", "year") else (b, a)
