@@ -343,3 +343,16 @@ def test_a_wide_file_whose_column_is_named_like_the_melted_ones_is_told_to_renam
 
     with pytest.raises(DataValidationError, match=r"has a column named 'y': name them otherwise"):
         run_validate(write_csv("date,x,y\n2024-01-01,1,2\n"), layout="wide", id_cols=[], target_col="")
+
+
+def test_an_unnamed_column_of_a_wide_file_is_not_a_series(write_csv):
+    """Regression: a wide Excel export with an empty trailing column ('date,a,b,') made a third series
+    'column_4' without any value (excluded, named in the report as if it were data); the index column pandas
+    writes ('' header, 0, 1, 2, ...) would have been forecast. A header cell without a name is not a series: it is
+    an undeclared column, ignored."""
+    from data_helpers import run_validate
+
+    rows = "".join(f"2024-01-{d:02d},{d},{2 * d},\n" for d in range(1, 6))
+    r = run_validate(write_csv("date,a,b,\n" + rows), layout="wide", id_cols=[], target_col="")
+    assert r.report.wide_columns == ["a", "b"] and r.report.n_series == 2 and r.report.rows_in == 10
+    assert r.report.undeclared_columns == ["column_4"]

@@ -449,7 +449,9 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
     found = [renames.get(c, c) for c in names]
     if source.time_col not in found:
         raise _missing_column_error(source, file, [source.time_col], found, list(renames.values()))
-    series = wide_series_columns(source, found)
+    # a header cell without a name is not a series: the index pandas writes, an Excel export's empty trailing column
+    unnamed = set(renames.values())
+    series = [c for c in wide_series_columns(source, found) if c not in unnamed]
     if not series:
         raise DataValidationError(f"{file}: a wide source needs a column per series beside its time column "
                                   f"{source.time_col!r}; its columns: {', '.join(found)}")
@@ -871,7 +873,7 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
         return None
     if repeated:
         return None
-    others = [c for c in head.columns if c != time_col]
+    others = [c for c in head.columns if c != time_col and c not in renames.values()]  # unnamed: no series
     for c in others:
         col = head.get_column(c)
         if col.dtype.is_numeric():
