@@ -356,3 +356,14 @@ def test_an_unnamed_column_of_a_wide_file_is_not_a_series(write_csv):
     r = run_validate(write_csv("date,a,b,\n" + rows), layout="wide", id_cols=[], target_col="")
     assert r.report.wide_columns == ["a", "b"] and r.report.n_series == 2 and r.report.rows_in == 10
     assert r.report.undeclared_columns == ["column_4"]
+
+
+def test_a_bad_value_of_a_wide_file_is_named_by_its_column_and_date(write_csv):
+    """Regression: a wide file's text value was quarantined as "y 'abc' is not a number" (y: the melted value, a
+    name the file does not have; the row number counts melted rows, so no line either): it names the series'
+    column and the date now."""
+    from data_helpers import run_validate
+
+    r = run_validate(write_csv("date,north,south\n2024-01-01,1,2\n2024-01-02,abc,3\n"), layout="wide", id_cols=[],
+                     target_col="")
+    assert r.quarantined["reason"].to_list() == ["north (on 2024-01-02) 'abc' is not a number"]

@@ -224,6 +224,7 @@ def row_checks(
     local_tz: str | None = None,
     ambiguous: str = "quarantine",
     tz_declared: bool = False,
+    wide: bool = False,
 ) -> list[RowCheck]:
     """The row-level checks of one source, in priority order (a row reports its first failure).
 
@@ -354,17 +355,20 @@ def row_checks(
                 "an id column is empty",
             )
         )
+    # the target as the file names it: a wide file's value sits in the column of its series ('north'), not in 'y'
+    target = (pl.format("{} (on {})", _raw(id_cols[0]).cast(pl.Utf8), _show(_raw(time_col))) if wide
+              else pl.lit(target_col))
     checks += [
         RowCheck(
             "y_not_number",
             _raw(target_col).is_not_null() & pl.col("y").is_null(),
-            pl.format("{} '{}' is not a number{}", pl.lit(target_col), _show(_raw(target_col)), _number_hint(_raw(target_col))),
+            pl.format("{} '{}' is not a number{}", target, _show(_raw(target_col)), _number_hint(_raw(target_col))),
             "the target is text, not a number",
         ),
         RowCheck(
             "y_not_finite",
             pl.col("y").is_not_null() & ~pl.col("y").is_finite(),
-            pl.format("{} {} is not finite", pl.lit(target_col), _show(pl.col("y"))),
+            pl.format("{} {} is not finite", target, _show(pl.col("y"))),
             "the target is NaN or infinite",
         ),
         # a value beyond float32 (the networks' dtype) cannot be trained on or scored: its square overflows a
@@ -374,7 +378,7 @@ def row_checks(
             "y_too_large",
             pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("y").abs() > Y_ABS_MAX),
             pl.format("{} {} is beyond the float32 range the models compute in (|y| <= {}): a unit or entry error? "
-                      "(declare y_max to quarantine smaller outliers)", pl.lit(target_col), _show(_raw(target_col)),
+                      "(declare y_max to quarantine smaller outliers)", target, _show(_raw(target_col)),
                       pl.lit("3.4e38")),
             "the target's magnitude exceeds float32's range (3.4e38)",
         ),
@@ -387,7 +391,7 @@ def row_checks(
                 "y_out_of_range",
                 pl.col("y").is_not_null() & (lo | hi),
                 pl.format(
-                    "{} {} outside [{}, {}]", pl.lit(target_col), _show(pl.col("y")),
+                    "{} {} outside [{}, {}]", target, _show(pl.col("y")),
                     pl.lit("-inf" if y_min is None else str(y_min)), pl.lit("inf" if y_max is None else str(y_max)),
                 ),
                 "the target is outside the declared [y_min, y_max]",

@@ -461,6 +461,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         local_tz=source.tz if local_times(source) else None,
         ambiguous=source.ambiguous,
         tz_declared=source.tz is not None,
+        wide=bool(ingested.wide_columns),
     )
     code = pl.lit(None, dtype=pl.UInt8)
     if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only
