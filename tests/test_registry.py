@@ -568,7 +568,7 @@ def test_cli_models_say_what_a_version_is(tmp_path, _isolated_home, monkeypatch)
         th: ("statistical", "statistical: theta"), gr: ("network", "network: gru")}
     r = runner.invoke(app, ["models", "list", "--dataset", "sales", "--json"])
     assert [v["version"] for v in json.loads(r.stdout.strip().splitlines()[-1])["versions"]] == [th]
-    r = runner.invoke(app, ["models", "show", th])
+    r = runner.invoke(app, ["models", "show", th, "--json"])
     shown = json.loads(r.stdout.strip().splitlines()[-1])
     assert shown["kind"] == "statistical" and shown["production_of"] == ["sales"] and shown["recipe"]["components"]
     # a terminal wide enough for the table (rich fixes a console's width when it is created, from
@@ -722,3 +722,37 @@ def test_a_past_as_of_takes_a_model_promoted_again_after_a_rollback_from_it(tmp_
     reg.rollback(dataset="toy", at=T0)  # from mar, for good this time: jan forecasts April
     chosen, _ = model_for_as_of(reg, "toy", reg.get(trained["jun"]), datetime(2024, 4, 1))
     assert chosen.version == trained["jan"]
+
+
+def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(tmp_path, _isolated_home):
+    """Regression: `flowcast models show V` printed the raw JSON record (a statistical model's was a screen of
+    calibration quantiles per step) and said nowhere in words when or on what data it was trained. It now prints
+    the kind, members and weights, fallback, intervals, backtest scores and the data (source, as_of, fingerprint);
+    `--json` keeps the whole record for scripts."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    recipe = {"kind": "hybrid", "weights": [0.6, 0.4], "weights_note": "learned on 2 backtest windows (mase)",
+              "components": [{"type": "network", "cell": "gru", "seed": 0, "path": "members/gru-s0"},
+                             {"type": "statistical", "model": "theta"}],
+              "fallback": ["damped", "naive"], "horizon": 7, "season_length": 7,
+              "intervals": {"hybrid": {"method": "conformal", "levels": [80, 95], "n": 42}}}
+    hy = reg.register(_artifact(tmp_path, "hybrid", "1"), name="hybrid", dataset="sales", kind="hybrid",
+                      recipe=recipe, created_at=T0, metrics={"rank": 1, "mase": 0.7968, "smape": 1.8724},
+                      as_of=datetime(2024, 3, 1),
+                      fingerprint={"source": "sales", "fingerprint": "1b10706db9db2bc8"},
+                      config={"lookback": 36, "hidden_size": 32, "num_layers": 2, "mode": "windowed"}).version
+    reg.promote(hy, at=T0)
+    r = CliRunner().invoke(app, ["models", "show", hy], terminal_width=200)
+    text = r.stdout
+    assert r.exit_code == 0 and not text.lstrip().startswith("{"), text
+    assert f"{hy}: hybrid model of dataset sales (in production)" in text
+    assert "0.600  network gru seed 0" in text and "0.400  statistical theta" in text
+    assert "weights: learned on 2 backtest windows (mase)" in text
+    assert "series it cannot forecast: damped, naive" in text and "80/95% conformal, calibrated on 42" in text
+    assert "backtest scores: mase 0.7968, smape 1.872 (rank 1 of its leaderboard)" in text
+    assert "trained on: source sales, data up to as_of 2024-03-01 UTC (data fingerprint 1b10706db9db2bc8)" in text
+    assert "network: lookback 36, hidden 32 x 2 layers, windowed mode" in text
+    r = CliRunner().invoke(app, ["models", "show", hy, "--json"])
+    shown = json.loads(r.stdout.strip().splitlines()[-1])
+    assert shown["recipe"]["weights"] == [0.6, 0.4] and shown["production_of"] == ["sales"]

@@ -129,6 +129,10 @@ class SourceConfig(_Section):
     horizon: int | None = Field(None, ge=1, description="this source's default forecast horizon")
     season_length: int | None = Field(None, ge=1, description="default derived from freq")
     separator: str = ","
+    layout: Literal["long", "wide"] = Field(
+        "long", description="long: one row per series and time (id_cols, time_col, target_col); wide: a time column "
+        "and one column per series (a spreadsheet's export), each column read as a series named after its header "
+        "(target_col and id_cols then name the melted value and id: default y and unique_id)")
     read_retries: int = Field(3, ge=0, description="retries of a read that failed for a transient reason "
                               "(connection reset, timeout, HTTP 5xx), with exponential backoff")
     read_timeout: float = Field(60.0, gt=0, description="seconds an HTTP(S) read may take")
@@ -151,6 +155,17 @@ class SourceConfig(_Section):
     @classmethod
     def _name_is_a_key(cls, v: str) -> str:
         return _dataset_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wide_names(cls, data: Any) -> Any:
+        """A wide source's melted columns: its value is `y` and its series key `unique_id` unless named."""
+        if isinstance(data, dict) and data.get("layout") == "wide":
+            data = {**data, "target_col": data.get("target_col") or "y", "id_cols": data.get("id_cols") or ["unique_id"]}
+            if len(data["id_cols"]) != 1:
+                raise ValueError(f"a wide source has one id, the name of each series' column: id_cols "
+                                 f"{data['id_cols']} names {len(data['id_cols'])}")
+        return data
 
     @model_validator(mode="after")
     def _label_is_static(self) -> SourceConfig:

@@ -148,3 +148,27 @@ def test_a_retrain_backfill_takes_models_and_max_steps_as_run_does(tmp_path, mon
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert [d["status"] for d in summary["outcomes"]] == ["published", "published"], summary
     assert not (tmp_path / "home" / "runs").exists()  # no network trained on any date
+
+
+def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_json(tmp_path, monkeypatch):
+    """Regression: `flowcast backfill --json` whose dates partly failed exited 1 with the summary alone
+    ({"run_id", "dates", "failed": 1, "outcomes"}), without the "status", "error" and "exit_code" that every
+    other failed --json command ends stdout with: a script checking `status` read a failure as success.
+    A backfill that succeeds says "status": "completed"."""
+    import json
+    from datetime import date, timedelta
+
+    monkeypatch.chdir(tmp_path)
+    rows = [f"{s},{date(2023, 1, 2) + timedelta(weeks=i)},{10 + s + i % 4}" for s in (1, 2) for i in range(30)]
+    (tmp_path / "w.csv").write_text("id,week,units\n" + "\n".join(rows) + "\n")
+    opts = ["w.csv", "--id-col", "id", "--time-col", "week", "--target-col", "units", "--freq", "1w", "--horizon", "2",
+            "--home", str(tmp_path / "home"), "--mode", "retrain", "--models", "none", "--json"]
+    # 2022-12-26 is before the first observation: that date has no data and fails, 2023-07-10 publishes
+    res = runner.invoke(app, ["backfill", *opts, "--start", "2022-12-26", "--end", "2023-07-10", "--every", "28w"])
+    last = json.loads(res.stdout.strip().splitlines()[-1])
+    assert res.exit_code != 0 and last["status"] == "failed" and last["exit_code"] == res.exit_code, last
+    assert "1 of 2 backfill date(s) failed" in last["error"], last
+    assert [o["status"] for o in last["outcomes"]] == ["failed", "published"], last
+    res = runner.invoke(app, ["backfill", *opts, "--start", "2023-07-10", "--end", "2023-07-10", "--overwrite"])
+    last = json.loads(res.stdout.strip().splitlines()[-1])
+    assert res.exit_code == 0 and last["status"] == "completed" and last["published"] == 1, last

@@ -41,6 +41,7 @@ def test_quarantined_rows_exit_1_and_are_written(tmp_path):
     assert res.exit_code == 1, res.output
     rep = last_json(res.stdout)
     assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": 2} and rep["rows_quarantined"] == 2
+    assert rep["exit_code"] == 1
     assert Path(rep["quarantine_path"]).exists()
 
 
@@ -49,6 +50,7 @@ def test_threshold_exceeded_exits_2_with_report(tmp_path):
     assert res.exit_code == 2
     rep = last_json(res.stdout)
     assert rep["status"] == "failed" and "threshold 5.0%" in rep["error"]
+    assert rep["exit_code"] == 2  # as in every failed command's object (it was missing here)
 
 
 def test_dataset_level_failure_exits_2_without_traceback(tmp_path):
@@ -199,3 +201,29 @@ def test_a_date_alone_includes_that_day_of_a_daily_source_in_any_zone(tmp_path, 
     assert res.exit_code == 0, res.output
     rep = last_json(res.stdout)
     assert rep["ds_max"].startswith("2021-06-30"), rep["ds_max"]
+
+
+def test_a_wide_file_given_without_target_col_is_read_as_one_series_per_column(tmp_path):
+    """Regression: a wide file (a date column and one column per series, a spreadsheet's export) needed
+    --target-col; given one, that column was read as the one series and the others reported as 'undeclared columns
+    (ignored)' with a hint to declare them as covariates. Without --target-col and --id-col, a file whose other
+    columns hold numbers and whose dates are each written once is read as wide (said on stderr and in the report);
+    with --target-col it says the other number columns are not used; a long file (dates repeated) still needs
+    --target-col."""
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(20)]
+    wide = tmp_path / "wide.csv"
+    wide.write_text("date,north,south,east\n" + "".join(f"{d},{i},{2 * i},{3 * i}\n" for i, d in enumerate(days)))
+    res = runner.invoke(app, ["validate", str(wide), "--time-col", "date", "--freq", "1d", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert rep["n_series"] == 3 and rep["rows_valid"] == 60 and rep["wide_columns"] == ["north", "south", "east"]
+    assert "read as a wide file, each of its 3 columns a series (north, south, east)" in " ".join(res.stderr.split())
+    res = runner.invoke(app, ["validate", str(wide), "--time-col", "date", "--target-col", "north", "--freq", "1d",
+                              "--json"])
+    assert res.exit_code == 0 and last_json(res.stdout)["n_series"] == 1
+    said = " ".join(res.stderr.split())
+    assert "reads --target-col north as its one series; its other number columns (south, east) are not used" in said
+    long = tmp_path / "long.csv"  # integer store ids: numbers too, but each date is written once per store
+    long.write_text("date,store,units\n" + "".join(f"{d},{s},{i}\n" for s in (1, 2) for i, d in enumerate(days)))
+    res = runner.invoke(app, ["validate", str(long), "--time-col", "date", "--freq", "1d", "--json"])
+    assert res.exit_code == 2 and "also needs --target-col" in last_json(res.stdout)["error"]

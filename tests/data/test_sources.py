@@ -309,3 +309,61 @@ def test_iso_weeks_parse_as_their_monday(write_csv):
     got = ingest(make_source(p, freq="1w"), None).frame.select("ds").collect()
     assert got["ds"].to_list() == [datetime(2021, 1, 4), datetime(2021, 1, 11), datetime(2020, 12, 28),
                                    datetime(2021, 1, 6), None, None]
+
+
+WIDE = "date,north,south,east\n2024-01-01,1,10,100\n2024-01-02,2,20,200\n2024-01-03,3,,300\n"
+
+
+def test_a_wide_file_reads_each_column_as_a_series(write_csv, tmp_path):
+    """A wide file (a date column, one column per series: how spreadsheets export) with layout "wide": each column
+    is a series named after its header (unique_id), its values the target; an empty cell is a missing value."""
+    from data_helpers import run_validate
+
+    r = run_validate(write_csv(WIDE), layout="wide", id_cols=[], target_col="")
+    assert r.report.rows_in == 9 and r.report.rows_valid == 9 and r.report.n_series == 3
+    assert r.report.wide_columns == ["north", "south", "east"] and r.report.undeclared_columns == []
+    got = {(u, d.day): y for u, d, y in r.valid.select("unique_id", "ds", "y").iter_rows()}
+    assert got[("north", 2)] == 2.0 and got[("east", 3)] == 300.0 and got[("south", 3)] is None
+    # Excel's ';' CSV: decimal commas in every series column; a Parquet file keeps its numbers
+    semi = write_csv("date;a;b\n2024-01-01;1,5;2\n2024-01-02;1.234,5;2,25\n", name="semi.csv")
+    r = run_validate(semi, layout="wide", id_cols=[], target_col="")
+    assert sorted(r.valid["y"].to_list()) == [1.5, 2.0, 2.25, 1234.5]
+    pq = tmp_path / "w.parquet"
+    pl.DataFrame({"d": ["2024-01-01", "2024-01-02"], "a": [1.25, 2.5], "b": [3, 4]}).write_parquet(pq)
+    r = run_validate(pq, layout="wide", id_cols=[], target_col="", time_col="d")
+    assert sorted(r.valid["y"].to_list()) == [1.25, 2.5, 3.0, 4.0] and r.report.n_series == 2
+    # a declared covariate shared by every series stays a column; named melted columns
+    cov = write_csv("date,promo,a,b\n2024-01-01,1,5,6\n2024-01-02,0,7,8\n", name="cov.csv")
+    r = run_validate(cov, layout="wide", id_cols=["store"], target_col="units", future_cols=["promo"])
+    assert r.report.wide_columns == ["a", "b"] and sorted(r.valid["promo"].to_list()) == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_a_wide_file_whose_column_is_named_like_the_melted_ones_is_told_to_rename(write_csv):
+    from data_helpers import run_validate
+
+    with pytest.raises(DataValidationError, match=r"has a column named 'y': name them otherwise"):
+        run_validate(write_csv("date,x,y\n2024-01-01,1,2\n"), layout="wide", id_cols=[], target_col="")
+
+
+def test_an_unnamed_column_of_a_wide_file_is_not_a_series(write_csv):
+    """Regression: a wide Excel export with an empty trailing column ('date,a,b,') made a third series
+    'column_4' without any value (excluded, named in the report as if it were data); the index column pandas
+    writes ('' header, 0, 1, 2, ...) would have been forecast. A header cell without a name is not a series: it is
+    an undeclared column, ignored."""
+    from data_helpers import run_validate
+
+    rows = "".join(f"2024-01-{d:02d},{d},{2 * d},\n" for d in range(1, 6))
+    r = run_validate(write_csv("date,a,b,\n" + rows), layout="wide", id_cols=[], target_col="")
+    assert r.report.wide_columns == ["a", "b"] and r.report.n_series == 2 and r.report.rows_in == 10
+    assert r.report.undeclared_columns == ["column_4"]
+
+
+def test_a_bad_value_of_a_wide_file_is_named_by_its_column_and_date(write_csv):
+    """Regression: a wide file's text value was quarantined as "y 'abc' is not a number" (y: the melted value, a
+    name the file does not have; the row number counts melted rows, so no line either): it names the series'
+    column and the date now."""
+    from data_helpers import run_validate
+
+    r = run_validate(write_csv("date,north,south\n2024-01-01,1,2\n2024-01-02,abc,3\n"), layout="wide", id_cols=[],
+                     target_col="")
+    assert r.quarantined["reason"].to_list() == ["north (on 2024-01-02) 'abc' is not a number"]

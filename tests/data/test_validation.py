@@ -709,3 +709,42 @@ def test_duplicate_rows_whose_covariates_differ_are_a_conflict_not_a_repeat(writ
     ])
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined
     assert r.valid.select("ds", "temp").rows() == [(datetime(2020, 1, 1), 10.0), (datetime(2020, 1, 4), 30.0)]
+
+
+def test_a_two_digit_year_first_or_last_is_not_guessed(write_csv):
+    """Regression: '24-03-01' (a two-digit year first: '%y-%m-%d', ISO's order cut short) was read as 24 March
+    2001 (its first number above 12 made it 'day first'), and a daily file of March 2024 became one value a year
+    ('is it freq 1y?'). Nothing in such a file says whether the year is first or last, so its rows are
+    quarantined naming both formats and the key to set; a first number above 31 can only be a year, a last one
+    above 31 only a year, and a declared time_format reads them."""
+    rows = "".join(f"24-03-{d:02d},a,{d}\n" for d in range(1, 6))
+    r = run_validate(write_csv("date,id,val\n" + rows))
+    assert r.report.rows_valid == 0 and {c for _, c, _ in quarantined(r)} == {"time_unparsable"}
+    assert quarantined(r)[0][2] == ("time '24-03-01' does not parse as ISO-8601 (a two-digit year first or last? "
+                                    "declare its time_format, e.g. --time-format '%y-%m-%d' or '%d-%m-%y'; "
+                                    "time_format in [sources.NAME]; a four-digit year needs none)")
+    r = run_validate(write_csv("date,id,val\n" + rows, name="f.csv"), time_format="%y-%m-%d")
+    assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 3, 5)
+    r = run_validate(write_csv("date,id,val\n99-12-31,a,1\n00-01-01,a,2\n", name="y.csv"))  # 99: a year
+    assert r.report.rows_quarantined == 0 and r.valid["ds"].to_list() == [datetime(1999, 12, 31), datetime(2000, 1, 1)]
+    r = run_validate(write_csv("date,id,val\n31-12-99,a,1\n13-01-99,a,2\n", name="d.csv"))  # 99 last: day first
+    assert r.report.rows_quarantined == 0 and sorted(r.valid["ds"].to_list()) == [datetime(1999, 1, 13),
+                                                                                  datetime(1999, 12, 31)]
+    r = run_validate(write_csv("date,id,val\n" + "".join(f"{m}/1/24,a,{m}\n" for m in range(1, 13)) + "3/13/24,a,13\n",
+                               name="us.csv"))  # slashes: a US M/D/YY export, read as before
+    assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 12, 1)
+
+
+def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(write_csv):
+    """Regression: hourly times written with India's offset ('2024-03-01T10:00+05:30') and no tz declared were all
+    quarantined as "not on the 1h grid", with nothing saying why (04:30 UTC is between UTC's hours) or what to do:
+    the reason now names the offset and the tz to declare; declared, every row is valid."""
+    rows = "".join(f"2024-03-01T{h:02d}:00+05:30,a,{h}\n" for h in range(10, 14))
+    r = run_validate(write_csv("date,id,val\n" + rows), freq="1h")
+    assert r.report.rows_valid == 0
+    assert quarantined(r)[0][2] == (
+        "time '2024-03-01T10:00+05:30' is not on the 1h grid (its UTC offset +05:30 is not a whole hour and no time "
+        "zone is declared, so the grid is UTC's: declare the source's tz, e.g. tz = \"Asia/Kolkata\" in "
+        "[sources.NAME] or --tz Asia/Kolkata, and the grid follows its local time)")
+    r = run_validate(write_csv("date,id,val\n" + rows, name="k.csv"), freq="1h", tz="Asia/Kolkata")
+    assert r.report.rows_quarantined == 0 and r.report.rows_valid == 4

@@ -146,8 +146,11 @@ def resolve_settings(
     source = None
     if data is not None and dataset:
         raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
+    layout = "long"
     if data is not None:
-        missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col), ("--freq", freq)] if not v]
+        layout = _layout_of(data, id_col, time_col, target_col)
+        missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
+                                  ("--freq", freq)] if not v]
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
         try:
@@ -157,9 +160,10 @@ def resolve_settings(
                 id_cols=list(id_col or []),
                 time_col=time_col,
                 time_format=time_format,
-                target_col=target_col,
+                target_col=target_col or "",
                 freq=freq,
                 tz=tz,
+                layout=layout,
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
             raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
@@ -185,6 +189,32 @@ def resolve_settings(
             raise
         where = config or os.environ.get("FLOWCAST_CONFIG") or "defaults"
         raise ConfigError(f"invalid configuration ({where} + FLOWCAST_* env + options): {one_line(exc)}") from exc
+
+
+def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+    """A file given with --time-col alone (no --id-col, no --target-col) whose other columns all hold numbers is
+    wide: a date column and one column per series, as spreadsheets export it; each column is read as a series
+    (said on stderr and in the data-quality report). Given --target-col, such a file reads that one column as
+    one series: say so, since its other columns are then ignored."""
+    if id_col or not time_col:
+        return "long"
+    from flowcast.data.sources import numeric_columns_of
+
+    numeric = numeric_columns_of(data, time_col)
+    if not numeric:
+        return "long"
+    if target_col is None:
+        console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} hold "
+                      f"numbers: it is read as a wide file, each of its {len(numeric)} columns a series "
+                      f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
+                      "--id-col for a long file", highlight=False)
+        return "wide"
+    others = [c for c in numeric if c != target_col]
+    if others and target_col in numeric:
+        console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
+                      f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each column is "
+                      f"a series (a wide file), leave out --target-col", highlight=False)
+    return "long"
 
 
 def _name_of(data: str) -> str:

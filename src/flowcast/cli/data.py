@@ -86,8 +86,9 @@ def validate_cmd(
     if json_out:
         payload = report.to_dict()
         payload["status"] = "failed" if failure else ("quarantined" if report.rows_quarantined else "clean")
-        if failure:
+        if failure:  # the keys of every failed command's object (cli_errors): status, error, exit_code
             payload["error"] = str(failure)
+        payload["exit_code"] = failure.exit_code if failure else (1 if report.rows_quarantined else 0)
         emit_json(payload)
     if failure:
         raise failure

@@ -254,7 +254,7 @@ def run(
             "rows_quarantined": result["rows_quarantined"],
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
                                           "latest_ds", "periods_behind", "series_ended", "series_lost",
-                                          "columns_ignored", "rows_before_gap", "gap_cut")},
+                                          "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut")},
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
@@ -273,6 +273,11 @@ def run(
         from flowcast.data.validate import ignored_columns_line
 
         line = ignored_columns_line(result["columns_ignored"])
+        out.print(line[0].upper() + line[1:], highlight=False)
+    if result.get("wide_columns"):  # a wide file: which columns became series
+        from flowcast.data.validate import wide_columns_line
+
+        line = wide_columns_line(result["wide_columns"])
         out.print(line[0].upper() + line[1:], highlight=False)
     if result.get("gap_cut"):  # series that start after a gap longer than max_gap (the rows before, not used)
         from flowcast.data.validate import gap_cut_line
@@ -458,8 +463,9 @@ def backfill(
             )
         except BackfillError as exc:
             failed, summary = exc, exc.summary
-    if json_out:
-        emit_json(summary)
+    if json_out:  # the same keys as any failed command's object (cli_errors), beside every date's outcome
+        emit_json({"status": "failed", "error": str(failed), "exit_code": failed.exit_code, **summary}
+                  if failed is not None else {"status": "completed", **summary})
     else:
         out.print(_backfill_table(summary, mode, step))
     if failed is not None:

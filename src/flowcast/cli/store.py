@@ -318,19 +318,85 @@ def models_show(
     version: Annotated[str, typer.Argument(help="a version from `flowcast models list`")],
     config: ConfigOpt = None,
     home: HomeOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="its output is JSON anyway; a failure then ends stdout "
-                                                          "with a JSON object too")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="everything recorded, as one JSON object (calibration "
+                                                          "quantiles, training configuration, paths)")] = False,
 ) -> None:
-    """Everything recorded about one version (JSON): its dataset, kind, what it is in words, its
-    recipe (members, weights, fallback, interval calibration), metrics and data fingerprint. `--json`, which
-    every other command takes, is accepted ('No such option: --json' for a command whose output is JSON)."""
+    """One version in words: its kind, what it is, its members and weights, fallback, intervals, backtest
+    scores, and the data it was trained on (source, as_of, fingerprint). `--json`: everything recorded (the
+    whole recipe with its interval calibration, the training configuration), for scripts."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
     mv = reg.get(version)
     prods, _ = _productions(reg)
-    emit_json({**mv.to_dict(), "production_of": sorted(d for d, v in prods.items() if v == mv.version)})
+    record = {**mv.to_dict(), "production_of": sorted(d for d, v in prods.items() if v == mv.version)}
+    if json_out:
+        emit_json(record)
+        return
+    out.print("\n".join(model_text(record)), highlight=False, soft_wrap=True)  # lines whole, the terminal wraps
+
+
+_SCORES = ("mase", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")
+
+
+def model_text(record: dict[str, Any]) -> list[str]:
+    """`flowcast models show` for a person: one registered version's record (`ModelVersion.to_dict` plus
+    `production_of`) as lines of plain text. It printed the raw JSON (the calibration's quantiles per step
+    of every fallback model, a screenful for one statistical model) and nothing said in words when or on
+    what the model was trained."""
+    from flowcast.flows.naming import as_of_label
+
+    fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+    recipe = record.get("recipe") or {}
+    prod = record.get("production_of") or []
+    lines = [f"{record['version']}: {record.get('kind') or 'network'} model of dataset "
+             f"{record.get('dataset') or '(none)'}" + (" (in production)" if prod else " (not in production)"),
+             f"  what it is: {record.get('description') or '-'}"]
+    comps = list(recipe.get("components") or [])
+    if comps:
+        weights = list(recipe.get("weights") or [1.0 / len(comps)] * len(comps))
+        lines.append("  members and weights:")
+        for c, w in zip(comps, weights):
+            if c.get("type") == "network":
+                what = f"network {c.get('cell')}" + (f" seed {c['seed']}" if c.get("seed") is not None else "")
+            else:
+                what = f"statistical {c.get('model')}"
+            lines.append(f"    {float(w):6.3f}  {what}")
+        if recipe.get("weights_note"):
+            lines.append(f"  weights: {recipe['weights_note']}")
+    if recipe.get("fallback"):
+        lines.append(f"  series it cannot forecast: {', '.join(recipe['fallback'])} (first that can)")
+    own = (recipe.get("intervals") or {}).get(str(record.get("name"))) or {}
+    if own:  # a level with too few calibration points is never published (as `describe_recipe` says)
+        few = [int(lv) for lv in (own.get("too_few") or {})]
+        kept = [str(lv) for lv in own.get("levels", []) if int(lv) not in few]
+        lines.append(f"  intervals: {'/'.join(kept) + '% ' + str(own.get('method', '')) if kept else 'none'}, "
+                     f"calibrated on {own.get('n', '?')} backtest points"
+                     + (f" (too few for {'/'.join(map(str, few))}%)" if few else ""))
+    elif recipe.get("intervals_note"):
+        lines.append(f"  intervals: none ({recipe['intervals_note']})")
+    if recipe.get("horizon") is not None:
+        lines.append(f"  horizon: {recipe['horizon']} periods"
+                     + (f", season {recipe['season_length']}" if recipe.get("season_length") else ""))
+    metrics = record.get("metrics") or {}
+    scored = [f"{k} {fmt(metrics[k])}" for k in _SCORES if metrics.get(k) is not None]
+    lines.append("  backtest scores: " + (", ".join(scored) if scored else "none (not scored)")
+                 + (f" (rank {metrics['rank']} of its leaderboard)" if metrics.get("rank") is not None else ""))
+    fp = record.get("fingerprint") or {}
+    as_of = record.get("as_of") or fp.get("as_of")
+    lines.append(f"  trained on: source {fp.get('source') or record.get('dataset') or '?'}, data up to as_of "
+                 f"{as_of_label(as_of) + ' UTC' if as_of else '-'} (data fingerprint {fp.get('fingerprint') or '-'})")
+    cfg = record.get("config") or {}
+    if any(c.get("type") == "network" for c in comps) or (not comps and record.get("kind", "network") == "network"):
+        lines.append(f"  network: lookback {fmt(cfg.get('lookback'))}, hidden {fmt(cfg.get('hidden_size'))} x "
+                     f"{fmt(cfg.get('num_layers'))} layers, {fmt(cfg.get('mode'))} mode, loss {fmt(cfg.get('loss'))}, "
+                     f"max_steps {fmt(cfg.get('max_steps'))}")
+    lines.append(f"  registered: {str(record.get('created_at') or '-')[:19].replace('T', ' ')} UTC; "
+                 f"artifact {record.get('path')}")
+    lines.append(f"  production of: {', '.join(prod)}" if prod else "  production of: none")
+    lines.append("  (--json: everything recorded, with the interval calibration and training configuration)")
+    return lines
 
 
 @models_app.command("promote")

@@ -96,6 +96,8 @@ def _show(expr: pl.Expr) -> pl.Expr:
 
 
 DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2020, 1.2.20
+# ... of which those that may have a two-digit year first instead ('24-03-01': ISO's order, '%y-%m-%d')
+YEAR_FIRST_RE = r"^\s*(\d{2})-(\d{1,2})-(\d{2})\b"
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:
@@ -115,8 +117,14 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
+    yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False)
     return (
-        pl.when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
+        # '24-03-01': the year may be first ('%y-%m-%d') or last; nothing in the file said which
+        pl.when(text.str.contains(YEAR_FIRST_RE) & (second <= 12) & (yf_third <= 31))
+        .then(pl.concat_str([pl.lit(" (a two-digit year first or last? declare its time_format, e.g. --time-format "
+                                    "'%y-%m-%d' or '"), pl.when(first > 12).then(day_first).otherwise(month_first),
+                             pl.lit("'; time_format in [sources.NAME]; a four-digit year needs none)")]))
+        .when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
         .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
         .when(text.str.contains(DAY_MONTH_RE) & (second > 12) & (first <= 12))
         .then(pl.concat_str([pl.lit(" (month first: declare its time_format, --time-format '"), month_first,
@@ -143,6 +151,30 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^[1-7]\d{4}(\.\d+)?$"))  # 10000..79999: 1927..2118 as Excel day numbers
         .then(pl.lit(" (an Excel date serial number? format the column as a date (yyyy-mm-dd) in Excel before "
                      "saving the CSV)"))
+        .otherwise(pl.lit(""))
+    )
+
+
+# a zone of each UTC offset that is not a whole hour, to name in a hint (the offset alone does not say the zone)
+_HALF_HOUR_ZONES = {"+03:30": "Asia/Tehran", "+04:30": "Asia/Kabul", "+05:30": "Asia/Kolkata", "+05:45": "Asia/Kathmandu",
+                    "+06:30": "Asia/Yangon", "+08:45": "Australia/Eucla", "+09:30": "Australia/Darwin",
+                    "+10:30": "Australia/Adelaide", "+12:45": "Pacific/Chatham", "+13:45": "Pacific/Chatham",
+                    "-02:30": "America/St_Johns", "-03:30": "America/St_Johns", "-09:30": "Pacific/Marquesas"}
+
+
+def _offset_hint(raw: pl.Expr) -> pl.Expr:
+    """Why a sub-daily time written with a UTC offset that is not a whole hour ('2024-03-01T10:00+05:30') is off
+    an hourly grid when the source declares no tz: its instant is 04:30 UTC, and without a zone the grid is UTC's.
+    Declaring the zone puts the grid on its local time ("1h in Adelaide is on the half hour in UTC")."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    off = text.str.extract(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-]\d{2}:?\d{2})$", 1)
+    norm = pl.concat_str([off.str.slice(0, 3), pl.lit(":"), off.str.slice(-2, 2)])
+    zone = norm.replace_strict(_HALF_HOUR_ZONES, default="the zone of your data", return_dtype=pl.Utf8)
+    return (
+        pl.when(off.is_not_null() & (off.str.slice(-2, 2) != "00"))
+        .then(pl.format(" (its UTC offset {} is not a whole hour and no time zone is declared, so the grid is UTC's: "
+                        "declare the source's tz, e.g. tz = \"{}\" in [sources.NAME] or --tz {}, and the grid follows "
+                        "its local time)", norm, zone, zone))
         .otherwise(pl.lit(""))
     )
 
@@ -191,6 +223,8 @@ def row_checks(
     y_max: float | None,
     local_tz: str | None = None,
     ambiguous: str = "quarantine",
+    tz_declared: bool = False,
+    wide: bool = False,
 ) -> list[RowCheck]:
     """The row-level checks of one source, in priority order (a row reports its first failure).
 
@@ -304,7 +338,8 @@ def row_checks(
             RowCheck(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
-                pl.format("time '{}' is not on the {} grid", _show(_raw(time_col)), pl.lit(freq)),
+                pl.format("time '{}' is not on the {} grid{}", _show(_raw(time_col)), pl.lit(freq),
+                          pl.lit("") if tz_declared else _offset_hint(_raw(time_col))),
                 "a sub-daily timestamp between two grid points",
             )
         )
@@ -320,17 +355,20 @@ def row_checks(
                 "an id column is empty",
             )
         )
+    # the target as the file names it: a wide file's value sits in the column of its series ('north'), not in 'y'
+    target = (pl.format("{} (on {})", _raw(id_cols[0]).cast(pl.Utf8), _show(_raw(time_col))) if wide
+              else pl.lit(target_col))
     checks += [
         RowCheck(
             "y_not_number",
             _raw(target_col).is_not_null() & pl.col("y").is_null(),
-            pl.format("{} '{}' is not a number{}", pl.lit(target_col), _show(_raw(target_col)), _number_hint(_raw(target_col))),
+            pl.format("{} '{}' is not a number{}", target, _show(_raw(target_col)), _number_hint(_raw(target_col))),
             "the target is text, not a number",
         ),
         RowCheck(
             "y_not_finite",
             pl.col("y").is_not_null() & ~pl.col("y").is_finite(),
-            pl.format("{} {} is not finite", pl.lit(target_col), _show(pl.col("y"))),
+            pl.format("{} {} is not finite", target, _show(pl.col("y"))),
             "the target is NaN or infinite",
         ),
         # a value beyond float32 (the networks' dtype) cannot be trained on or scored: its square overflows a
@@ -340,7 +378,7 @@ def row_checks(
             "y_too_large",
             pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("y").abs() > Y_ABS_MAX),
             pl.format("{} {} is beyond the float32 range the models compute in (|y| <= {}): a unit or entry error? "
-                      "(declare y_max to quarantine smaller outliers)", pl.lit(target_col), _show(_raw(target_col)),
+                      "(declare y_max to quarantine smaller outliers)", target, _show(_raw(target_col)),
                       pl.lit("3.4e38")),
             "the target's magnitude exceeds float32's range (3.4e38)",
         ),
@@ -353,7 +391,7 @@ def row_checks(
                 "y_out_of_range",
                 pl.col("y").is_not_null() & (lo | hi),
                 pl.format(
-                    "{} {} outside [{}, {}]", pl.lit(target_col), _show(pl.col("y")),
+                    "{} {} outside [{}, {}]", target, _show(pl.col("y")),
                     pl.lit("-inf" if y_min is None else str(y_min)), pl.lit("inf" if y_max is None else str(y_max)),
                 ),
                 "the target is outside the declared [y_min, y_max]",

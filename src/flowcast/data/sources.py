@@ -68,7 +68,15 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq, shift
-from flowcast.data.schemas import DAY_MONTH_RE, DS_RAW, RAW_PREFIX, ROW, TIME_AWARE, TIME_LOCAL_ISSUE
+from flowcast.data.schemas import (
+    DAY_MONTH_RE,
+    DS_RAW,
+    RAW_PREFIX,
+    ROW,
+    TIME_AWARE,
+    TIME_LOCAL_ISSUE,
+    YEAR_FIRST_RE,
+)
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
@@ -112,6 +120,7 @@ class Ingested:
     raw: pl.LazyFrame | None = None  # source_row + __raw__ columns, before mapping
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
+    wide_columns: list[str] = field(default_factory=list)  # layout "wide": the columns read as series
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -119,7 +128,7 @@ class Ingested:
         window of rows at a time (the reader skips the row groups outside it), so that only a
         window is decoded at once, not the whole file."""
         windows: list[tuple[pl.LazyFrame, pl.Series]] = []
-        if (self.raw is not None and len(self.files) == 1 and not _is_http(self.files[0])
+        if (self.raw is not None and len(self.files) == 1 and not _is_http(self.files[0]) and not self.wide_columns
                 and file_format(self.source, self.files[0]) == "parquet"):
             scan = pl.scan_parquet(self.files[0], row_index_name=ROW)  # the rows and numbers of `raw`
             scan = scan.select(ROW, *[pl.col(c).alias(RAW_PREFIX + c) for c in self.raw_columns])
@@ -418,10 +427,48 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
         names = lf.collect_schema().names()
         renames, _ = _header_names(names)
         present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
-        numeric = [present[c] for c in dict.fromkeys([source.target_col, *source.past_cols, *source.future_cols])
+        values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
+        numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols])
                    if c in present]
         lf = lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
     return lf
+
+
+def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
+    """The series of a wide source: every column but its time column and declared covariates."""
+    return [c for c in columns if c not in (source.time_col, *source.exog_cols)]
+
+
+def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
+    """A wide file (a time column and one column per series: a spreadsheet's export) as long rows: one per time
+    and series column, the column's header in `id_cols[0]` and its value in `target_col` (`layout = "wide"`).
+    Declared covariates (future_cols, past_cols) are shared by every series of the row. The rows of a file
+    are numbered column after column (source_row = column index x rows + row)."""
+    names = list(lf.collect_schema().names())
+    renames, _ = _header_names(names)
+    found = [renames.get(c, c) for c in names]
+    if source.time_col not in found:
+        raise _missing_column_error(source, file, [source.time_col], found, list(renames.values()))
+    # a header cell without a name is not a series: the index pandas writes, an Excel export's empty trailing column
+    unnamed = set(renames.values())
+    series = [c for c in wide_series_columns(source, found) if c not in unnamed]
+    if not series:
+        raise DataValidationError(f"{file}: a wide source needs a column per series beside its time column "
+                                  f"{source.time_col!r}; its columns: {', '.join(found)}")
+    clash = [c for c in (source.id_cols[0], source.target_col) if c in found]
+    if clash:
+        raise DataValidationError(
+            f"{file}: a wide source melts its series columns into {source.id_cols[0]!r} (the series) and "
+            f"{source.target_col!r} (the value), but the file has a column named {clash[0]!r}: name them otherwise "
+            "(id_cols = [\"series\"], target_col = \"value\" in [sources.NAME])")
+    keep = [c for c in found if c not in series]
+    lf = lf.rename({k: v for k, v in renames.items()}) if renames else lf
+    schema = lf.collect_schema()
+    # one type for the melted values: a Parquet file's numbers stay numbers, text (a CSV) stays text
+    numeric = all(schema[{v: k for k, v in renames.items()}.get(c, c)].is_numeric() for c in series)
+    same = {c: pl.col(c).cast(pl.Float64 if numeric else pl.Utf8) for c in series}
+    return (lf.with_columns(**same).unpivot(index=keep, on=series, variable_name=source.id_cols[0],
+                                            value_name=source.target_col), series)
 
 
 _DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
@@ -524,10 +571,21 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
+    # '24-03-01': a two-digit year first (ISO's order, '%y-%m-%d') or last ('%d-%m-%y'), the file decides
+    yf = text.str.contains(YEAR_FIRST_RE)
+    yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
+    yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
+    yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
     try:
-        row = raw.select(first.max().alias("first"), second.max().alias("second")).collect(engine="streaming").row(0)
+        row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
+                         yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
+                         ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None
+    if row[2] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every such value could be year first
+        # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
+        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001)
+        return "year" if (row[3] or 0) > 31 else None
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
     return "day" if day and not month else "month" if month and not day else None
 
@@ -539,9 +597,11 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
     b = text.str.extract(_DAY_MONTH_PARTS, 2)
     year = text.str.extract(_DAY_MONTH_PARTS, 3)
     rest = text.str.extract(_DAY_MONTH_PARTS, 4)
+    if order == "year":  # '24-03-01': year, month, day
+        a, year = year, a
     yy = year.cast(pl.Int32, strict=False)
     full = pl.when(year.str.len_chars() == 2).then(pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900)).otherwise(yy)
-    day, month = (a, b) if order == "day" else (b, a)
+    day, month = (a, b) if order in ("day", "year") else (b, a)
     return pl.format("{}-{}-{}{}", full.cast(pl.Utf8).str.zfill(4), month.str.zfill(2), day.str.zfill(2),
                      rest.fill_null(""))
 
@@ -790,6 +850,41 @@ def columns_of(path: str) -> list[str] | None:
     return [renames.get(c, c) for c in names]
 
 
+_NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'
+
+
+def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] | None:
+    """The columns of a local file besides `time_col` when the file is wide (a spreadsheet's export: a date column,
+    then one column per series): no time value written twice (a long file repeats each time once per series) and
+    each other column holding numbers (9 in 10 of its values in the first `rows` rows at least: a typo is
+    quarantined by the run, not taken for an id). None otherwise (a text column is an id: the file is long), or
+    when the file cannot be read cheaply. For the command line's choice of layout, never for a run."""
+    columns = columns_of(path)
+    if not columns or time_col not in columns or "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        scan = scan.rename(renames) if renames else scan
+        repeated = scan.select(pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item()
+        head = scan.head(rows).collect()
+    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    if repeated:
+        return None
+    others = [c for c in head.columns if c != time_col and c not in renames.values()]  # unnamed: no series
+    for c in others:
+        col = head.get_column(c)
+        if col.dtype.is_numeric():
+            continue
+        text = col.cast(pl.Utf8).str.strip_chars()
+        valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
+        if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
+            return None
+    return others or None
+
+
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
     """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>."""
     schema = lf.collect_schema()
@@ -878,8 +973,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     payloads = {f: read_url(f, source) for f in files if _is_http(f)}
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
+    wide: list[str] = []
     for i, file in enumerate(files):
-        raw, und = _check_file(source, file, _scan_one(source, file, payloads.get(file)))
+        scanned = _scan_one(source, file, payloads.get(file))
+        if source.layout == "wide":
+            scanned, series = _melt_wide(source, file, scanned)
+            wide += [c for c in series if c not in wide]
+        raw, und = _check_file(source, file, scanned)
         # several files: which one a row came from (an aggregated source sums a row that two overlapping
         # exports both hold once, `validate._overlap_repeats`)
         frames.append(raw.with_columns(pl.lit(i, pl.UInt32).alias(FILE_INDEX)) if len(files) > 1 else raw)
@@ -927,6 +1027,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         raw=raw,
         mapping=mapping,
         blank=blank,
+        wide_columns=wide,
     )
 
 

@@ -90,6 +90,7 @@ class DataQualityReport:
     ds_min: str | None = None
     ds_max: str | None = None
     undeclared_columns: list[str] = field(default_factory=list)
+    wide_columns: list[str] = field(default_factory=list)  # a wide source: the columns read as series
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -240,6 +241,8 @@ class DataQualityReport:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
             lines += ["", ignored_columns_line(self.undeclared_columns)]
+        if self.wide_columns:
+            lines += ["", wide_columns_line(self.wide_columns)]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -411,6 +414,13 @@ def ignored_columns_line(columns: list[str]) -> str:
             "static_cols (one value per series)")
 
 
+def wide_columns_line(columns: list[str]) -> str:
+    """A wide file's series: which columns became series (one row per time and column)."""
+    shown = ", ".join(columns[:10]) + (", ..." if len(columns) > 10 else "")
+    return (f"wide file: its {len(columns):,} columns beside the time column were read as one series each "
+            f"({shown}), named after their headers")
+
+
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:
     """The covariate values the source left empty on its own rows and what filled them (per column)."""
     zero = " (0 for future-known ones: future_fill = 'zero')" if future_fill == "zero" else ""
@@ -450,6 +460,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         y_max=source.y_max,
         local_tz=source.tz if local_times(source) else None,
         ambiguous=source.ambiguous,
+        tz_declared=source.tz is not None,
+        wide=bool(ingested.wide_columns),
     )
     code = pl.lit(None, dtype=pl.UInt8)
     if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only
@@ -577,6 +589,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
         undeclared_columns=list(ingested.undeclared),
+        wide_columns=list(ingested.wide_columns),
         files=list(ingested.files),
         rows_null_y=int(stats["nulls"] or 0),
         aggregate=source.aggregate,
@@ -787,6 +800,8 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None) -> d
 def _csv_file(ingested: Ingested) -> str | None:
     """The source's file when it is one CSV file (its lines are its header and rows), else None."""
     files = ingested.files
+    if ingested.wide_columns:  # a wide file's rows are its lines times its series columns
+        return None
     return files[0] if len(files) == 1 and file_format(ingested.source, files[0]) == "csv" else None
 
 

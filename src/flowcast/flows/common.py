@@ -393,6 +393,7 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
+            "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
             # series that start after an interior gap longer than max_gap: their rows before it, not used
             "rows_before_gap": int(getattr(s, "rows_before_gap", 0) or 0),
             "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100]}
