@@ -1,8 +1,10 @@
 """Prefect events for what an operator must know, each naming the dataset and the as_of.
 
 Every event's resource is the dataset, `flowcast.dataset.<name>`, with the labels
-`flowcast.dataset` and `flowcast.as_of` (ISO, UTC); its payload carries the figures and a
-one-sentence `message` that notifications quote. Inside a flow run Prefect attaches the run,
+`flowcast.dataset`, `flowcast.as_of` (ISO, UTC) and `flowcast.backfill` ("true" when a backfill's
+run recomputing a past date sent it, else "false": the automations about the dataset's current
+date, "forecast not published" and "data stale", leave those out); its payload carries the figures
+and a one-sentence `message` that notifications quote. Inside a flow run Prefect attaches the run,
 its flow, deployment and tags as related resources, so an event links back to its run in the
 UI. Automations (`flowcast.ops.automations`) turn these events into notifications.
 
@@ -36,6 +38,7 @@ RECOVERED = "flowcast.accuracy.recovered"
 ALL = (QUALITY_FAILED, STALE, RUN_FAILED, PUBLISHED, UNCHANGED, DEGRADED, RECOVERED)
 
 RESOURCE_PREFIX = "flowcast.dataset."
+BACKFILL_LABEL = "flowcast.backfill"
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +52,25 @@ def iso(as_of: datetime | None) -> str:
     return as_of.isoformat()
 
 
-def resource(dataset: str, as_of: datetime | None) -> dict[str, str]:
-    """The event's resource: the dataset, labelled with the run's as_of."""
+def resource(dataset: str, as_of: datetime | None, backfill: bool = False) -> dict[str, str]:
+    """The event's resource: the dataset, labelled with the run's as_of and whether a backfill sent it."""
     return {
         "prefect.resource.id": f"{RESOURCE_PREFIX}{dataset}",
         "prefect.resource.name": dataset,
         "flowcast.dataset": dataset,
         "flowcast.as_of": iso(as_of),
+        BACKFILL_LABEL: "true" if backfill else "false",
     }
+
+
+def in_backfill() -> bool:
+    """Whether the current flow run is a backfill's (`flows.naming.in_backfill`); False outside a run."""
+    try:
+        from flowcast.flows.naming import in_backfill as tagged
+
+        return tagged()
+    except Exception:  # noqa: BLE001 - no Prefect context: not a backfill
+        return False
 
 
 def _jsonable(v: Any) -> Any:
@@ -72,11 +86,11 @@ def _jsonable(v: Any) -> Any:
 
 
 def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
-          related: list[dict[str, str]] | None = None, **payload: Any) -> dict[str, Any]:
+          related: list[dict[str, str]] | None = None, backfill: bool = False, **payload: Any) -> dict[str, Any]:
     """The keyword arguments of `prefect.events.emit_event` for one flowcast event."""
     if event not in ALL:
         raise ValueError(f"unknown flowcast event {event!r}; known: {list(ALL)}")
-    out: dict[str, Any] = {"event": event, "resource": resource(dataset, as_of),
+    out: dict[str, Any] = {"event": event, "resource": resource(dataset, as_of, backfill),
                            "payload": {"message": message, **_jsonable(payload)}}
     if related:
         out["related"] = related
@@ -86,8 +100,10 @@ def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
 def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
          related: list[dict[str, str]] | None = None, **payload: Any) -> Any:
     """Send one event to the Prefect API; returns the Event, or None when none was sent.
-    `related`: extra related resources (inside a run, Prefect adds the run's own)."""
-    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related, **payload)
+    `related`: extra related resources (inside a run, Prefect adds the run's own). Inside a backfill's
+    run (its `backfill` tag) the resource is labelled `flowcast.backfill: "true"`."""
+    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related, backfill=in_backfill(),
+                   **payload)
     try:
         from prefect.events import emit_event
 

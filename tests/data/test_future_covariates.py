@@ -139,3 +139,25 @@ def test_a_covariate_that_determines_y_makes_the_forecast_nearly_exact(tmp_path)
     with_plans, without = mae(planned), mae(history)
     assert with_plans < 1.0, (with_plans, without)  # a promotion moves y by 10
     assert without > 2.0 and with_plans < without / 4, (with_plans, without)
+
+
+def test_a_static_written_only_after_as_of_is_not_known_at_as_of(tmp_path):
+    """Regression: planned rows (after as_of, kept for their future covariates) kept their statics too, and the
+    first static value of a series was taken from them: s0, whose `size` is first written on a row after as_of,
+    got that size, and s1, whose size changes after as_of, was said to have a changing static, where the same
+    data without a declared future covariate (no planned rows) had neither: a backfill saw a later export's
+    static. Only what was known at as_of counts: the statics are those of the rows up to it."""
+    rows = [{"id": f"s{s}", "date": f"{day(t):%Y-%m-%d}", "val": 20.0 + 5 * s + t % 3, "promo": float(t % 2),
+             "size": None if s == 0 and t < 40 else (3.0 if t < 40 else 9.0)} for s in range(2) for t in range(50)]
+    pl.DataFrame(rows).write_csv(tmp_path / "p.csv")
+
+    def statics(future: list[str], home: str) -> tuple[list[tuple], object]:
+        source = {"name": "promo", "path": str(tmp_path / "p.csv"), "id_cols": ["id"], "time_col": "date",
+                  "target_col": "val", "freq": "1d", "static_cols": ["size"], "future_cols": future}
+        p = prepare_data(load_settings(home=tmp_path / home, source=source, horizon=H,
+                                       preprocess={"calendar": False}), as_of=day(39))
+        return p.training.static.sort("unique_id").rows(), p.report.preprocess.get("static_varying")
+
+    planned = statics(["promo"], "a")
+    assert planned == statics([], "b")
+    assert planned == ([("s0", 0.0), ("s1", 3.0)], None)  # s0: no size known at as_of

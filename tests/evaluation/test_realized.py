@@ -128,6 +128,17 @@ def test_as_ofs_to_score_skips_settled_and_later_scored_as_ofs():
     assert as_ofs_to_score([a1, a2, a3], again, scored_at=datetime(2022, 6, 1), horizon=3, freq="1mo") == []
 
 
+def test_an_as_of_settles_two_of_the_horizons_it_was_published_with_after_it():
+    """A publish of 12 months scored 7 months after it is not settled by a run whose horizon is 3 (steps
+    8..12 were still to come); one of 2 months is, by a run whose horizon is 12."""
+    a1, a2 = datetime(2021, 1, 1), datetime(2021, 2, 1)
+    realized = _realized([(a1, 6, datetime(2021, 8, 1)), (a2, 2, datetime(2021, 8, 1))])
+    run = {"scored_at": datetime(2021, 9, 1), "freq": "1mo"}
+    assert as_ofs_to_score([a1, a2], realized, horizon=3, **run) == []  # both by this run's horizon
+    assert as_ofs_to_score([a1, a2], realized, horizon=3, horizons={a1: 12, a2: 2}, **run) == [a1]
+    assert as_ofs_to_score([a1, a2], realized, horizon=12, horizons={a1: 12, a2: 2}, **run) == [a1]
+
+
 def test_newly_scored_keeps_rows_that_knew_as_much():
     a, b = datetime(2021, 1, 1), datetime(2021, 2, 1)
     new = pl.DataFrame({"as_of": [a, a, b], "n": [4, 4, 4]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import pytest
@@ -62,3 +63,48 @@ def test_backfill_dates_alone_are_days_of_the_sources_calendar_keyed_as_a_run_of
     assert backfill_dates(datetime(2021, 3, 13), datetime(2021, 3, 14), "1d", "America/New_York") == [
         datetime(2021, 3, 13), datetime(2021, 3, 14)]
     assert backfill_dates("2021-06-30", "2021-06-30", "6h", "Asia/Tokyo") == [datetime(2021, 6, 29, 15)]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_backfills_publish_neither_rearms_nor_clears_the_current_dates_alerts(production_home):
+    """Regression: a backfill's child runs emitted flowcast.forecast.published (and would emit
+    ...unchanged, ...data.stale) for the dataset exactly as the scheduled forecast does, so
+    "forecast not published" took a publish of 2018-01-01 as today's: a backfill run while the daily
+    deployment was dead re-armed the deadline (nobody told for another 26h, then told 'since as_of
+    2018-01-01'), and "data stale" notified a past date and spent its once-a-day window. Their resource
+    carries flowcast.backfill "true", and those two automations match only "false" (the server's own
+    matching of the shipped triggers)."""
+    from flow_helpers import events_named
+    from prefect.server.events.schemas.events import Resource, ResourceSpecification
+
+    from flowcast import events
+    from flowcast.config import with_overrides
+    from flowcast.flows import backfill_flow, forecast_flow
+    from flowcast.ops import automations as auto
+
+    backfill_flow(start=datetime(2018, 1, 1), end=datetime(2018, 1, 1), every="1mo", **production_home)
+    forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
+    want = {"2018-01-01T00:00:00", "2019-10-01T00:00:00"}
+    for _ in range(60):  # stored in batches: the API may have one of the two yet
+        sent = {e["resource"]["flowcast.as_of"]: e["resource"] for e in events_named(events.PUBLISHED)
+                if e["resource"]["flowcast.dataset"] == "tiny"}
+        if want <= set(sent):
+            break
+        time.sleep(1)
+    past, today = sent["2018-01-01T00:00:00"], sent["2019-10-01T00:00:00"]
+    assert (past.get("flowcast.backfill"), today.get("flowcast.backfill")) == ("true", "false")
+
+    settings = with_overrides(load_settings(None, home=production_home["home"]),
+                              alerts={"webhook_url": "http://127.0.0.1:9/hook"})
+    shipped = {a.name: a.trigger for a in auto.desired(settings, "00000000-0000-0000-0000-000000000000")}
+
+    def matches(name: str, resource: dict) -> bool:
+        return ResourceSpecification(shipped[name].match.root).matches(Resource(root=resource))
+
+    assert matches(auto.NOT_PUBLISHED, today) and not matches(auto.NOT_PUBLISHED, past)
+    stale_past = events.build(events.STALE, dataset="tiny", as_of=datetime(2018, 1, 1), message="stale",
+                              backfill=True)["resource"]
+    stale_now = events.build(events.STALE, dataset="tiny", as_of=datetime(2019, 10, 1), message="stale")["resource"]
+    assert matches(auto.STALE_DATA, stale_now) and not matches(auto.STALE_DATA, stale_past)
+    # the others still hear a backfill's: its data-quality failure, a degraded verdict it reached
+    assert matches(auto.QUALITY_FAILED, stale_past) and matches(auto.DEGRADED, stale_past)

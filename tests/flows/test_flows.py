@@ -581,6 +581,28 @@ def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_
     assert "2019-01-01 " in res.stdout and "…" not in res.stdout, res.stdout  # every figure whole in 80 columns
 
 
+def test_an_as_of_is_settled_two_of_its_own_horizons_after_it_not_two_of_todays(production_home):
+    """Regression: realized accuracy called an as_of settled (never read again) two horizons after it, the
+    horizon being the scoring run's: 2018-01-01 published 6 months, the runs after it forecast 2 (`--horizon
+    2`), and the run at 2018-05-01, which had scored steps 1..4, settled it; its steps 5 and 6 (June, July)
+    were never scored. It is settled two of the horizons it was published with after it (its receipt)."""
+    import polars as pl
+
+    from flowcast.flows import forecast_flow
+
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    jan = datetime(2018, 1, 1)
+    assert forecast_flow(as_of=jan, **production_home)["published_rows"] == 4 * 6
+    short = {**production_home, "horizon": 2}
+    forecast_flow(as_of=datetime(2018, 5, 1), **short)
+    assert store.read_realized("tiny", jan)["step"].to_list() == [1, 2, 3, 4]
+    forecast_flow(as_of=datetime(2018, 9, 1), **short)
+    rows = store.read_realized("tiny", jan)
+    assert rows.select("step", "n").rows() == [(s, 4) for s in range(1, 7)], rows
+    n = dict(store.read_realized("tiny").group_by("as_of").agg(pl.col("n").sum()).rows())
+    assert n[datetime(2018, 5, 1)] == 4 * 2  # published with 2 steps: both scored
+
+
 def test_a_publish_failing_after_the_promotion_withdraws_the_promoted_model(production_home, monkeypatch):
     """A retrain promoted its winner, then its publish failed (a full disk): production pointed at
     a model whose forecasts were never published. The promotion is undone in one registry

@@ -5,7 +5,7 @@ with polars, maps id/time/target/exogenous columns onto `unique_id`, `ds`, `y` a
 covariate names, and keeps only rows with `ds <= as_of` (or an unparsable time, which validation
 quarantines) before anything is collected, plus the planned rows: rows after as_of that carry a
 value of a declared future-known covariate (`future_cols`: prices, promotions, weather forecasts)
-keep those values, with their target and past covariates nulled (not known at as_of), so the
+keep those values, with their target, past covariates and statics nulled (not known at as_of), so the
 forecast sees what was planned instead of the last value carried forward. Nothing is read here beyond file headers: the result
 is a LazyFrame plan that validation collects once.
 
@@ -1068,17 +1068,18 @@ def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) ->
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
     ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
     after it, those with a value in a declared future-known covariate. A planned row keeps its
-    future covariates (and statics), its target and past-only covariates are null: they are not
-    known yet."""
+    future covariates only; its target, past-only covariates and statics are null: they are not
+    known yet (a static first written on a row after as_of, or changed there, was the series' static
+    of a backfill at that as_of, and only where some future covariate was declared)."""
     inside = observed_at(source, bound)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)
     planned = planned_row(source)
-    past_only = [c for c in dict.fromkeys(source.past_cols) if c not in future]
+    not_planned = [c for c in dict.fromkeys([*source.past_cols, *source.static_cols]) if c not in future]
     # the mapped values and the raw ones the row checks read (a planned row's target is not checked:
     # it is ignored); the quarantine reads original values back from the source by row number
-    unknown = ["y", *past_only, *[RAW_PREFIX + c for c in dict.fromkeys([source.target_col, *past_only])]]
+    unknown = ["y", *not_planned, *[RAW_PREFIX + c for c in dict.fromkeys([source.target_col, *not_planned])]]
     return frame.filter(inside | planned).with_columns(
         [pl.when(inside).then(pl.col(c)).otherwise(None).alias(c) for c in unknown]
     )

@@ -204,14 +204,18 @@ def as_ofs_to_score(
     scored_at: datetime,
     horizon: int,
     freq: str,
+    horizons: Mapping[datetime, int] | None = None,
 ) -> list[datetime]:
     """The published as_ofs a run at `scored_at` should (re)score, oldest first.
 
     An as_of qualifies when it is earlier than `scored_at` and its realized rows (if any) were
     scored from actuals that ended before `scored_at` and before the as_of was settled: two
-    horizons after it, when every forecast it published has long had its period. Rows scored at
-    or after `scored_at` are never replaced (a backfill of an old date must not undo what a
-    later run knew); a settled as_of is not read again."""
+    horizons after it, when every forecast it published has long had its period. The horizon is
+    the one the as_of was published with (`horizons`: as_of -> its forecasts' steps), else
+    `horizon` (this run's): a run whose horizon is shorter than a publish's (12 months then, 3 now)
+    settled it after 6 months, and its steps 7..12 were never scored. Rows scored at or after
+    `scored_at` are never replaced (a backfill of an old date must not undo what a later run knew);
+    a settled as_of is not read again."""
     last: dict[datetime, datetime] = {}
     if realized.height:
         for a, s in realized.group_by("as_of").agg(pl.col("scored_at").max()).iter_rows():
@@ -219,9 +223,10 @@ def as_ofs_to_score(
     todo = [a for a in published if a < scored_at and (a not in last or last[a] < scored_at)]
     if not todo:
         return []
+    steps = [max(1, int((horizons or {}).get(a) or horizon)) for a in todo]
     settled = (
-        pl.DataFrame({"as_of": todo}, schema={"as_of": pl.Datetime("us")})
-        .with_columns(shift(pl.col("as_of"), 2 * max(1, horizon), freq).alias("settled"))
+        pl.DataFrame({"as_of": todo, "__h": steps}, schema={"as_of": pl.Datetime("us"), "__h": pl.Int64})
+        .select("as_of", shift(pl.col("as_of"), 2 * pl.col("__h"), freq).alias("settled"))
     )
     out = []
     for a, settle in settled.iter_rows():

@@ -166,7 +166,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # before 1, the key carried flags instead: short series kept (meta.min_length), covariates filled forward only;
 # 1 = session 21: a series is cut after its last gap longer than max_gap instead of left out (PreprocessSummary.gap_cut),
 # |y| beyond float32 is quarantined, duplicates are judged on every column, a period not over at as_of is left out
-PREPROCESS_VERSION = 1
+# 2 = session 22: a planned row (after as_of, kept for its future covariates) has no static: statics are those known
+# at as_of
+PREPROCESS_VERSION = 2
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -115,6 +115,21 @@ def _holds(store: Any, dataset: str, as_of: datetime, digest: str) -> bool:
         return False
 
 
+def published_horizons(store: Any, dataset: str, as_ofs: list[datetime]) -> dict[datetime, int]:
+    """as_of -> the horizon its forecasts were published with (its receipt: every series has steps 1..horizon,
+    so rows / n_series); an as_of whose receipt cannot be read or lacks the counts is left out."""
+    out: dict[datetime, int] = {}
+    for a in as_ofs:
+        try:
+            receipt = store.receipt_of(dataset, a)
+            rows, n = int(receipt.get("rows") or 0), int(receipt.get("n_series") or 0)
+        except (PublishError, ValueError):
+            continue
+        if rows > 0 and n > 0:
+            out[a] = max(1, rows // n)
+    return out
+
+
 def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest MASE stored with it (None when unknown or gone)."""
     out: dict[str, float | None] = {}
@@ -141,8 +156,12 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     registry = open_registry(settings)
     say = (log.info if log is not None else (lambda _m: None))
     existing = store.read_realized(dataset)
-    todo = as_ofs_to_score(store.as_ofs(dataset), existing, scored_at=as_of, horizon=int(td.meta.horizon),
-                           freq=td.meta.freq)
+    published = store.as_ofs(dataset)
+    # an as_of scored before is settled two of ITS horizons after it (not this run's, if that changed since)
+    scored_before = set(existing["as_of"].to_list()) if existing.height else set()
+    horizons = published_horizons(store, dataset, [a for a in published if a < as_of and a in scored_before])
+    todo = as_ofs_to_score(published, existing, scored_at=as_of, horizon=int(td.meta.horizon),
+                           freq=td.meta.freq, horizons=horizons)
     outcome = RealizedOutcome(dataset)
     readable: list[tuple[datetime, pl.DataFrame]] = []
     for a in todo:  # a damaged publish of one as_of is left out (said), the others are scored

@@ -9,8 +9,8 @@ notification block (a Custom Webhook block named `alerts.block_name`, POSTing JS
 | flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast or backfill run (a crash the run could not report itself) |
 | flowcast: data quality failed       | `flowcast.data-quality.failed`                                |
 | flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
-| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish |
-| flowcast: data stale                | `flowcast.data.stale` (every forecast period of a run lay before its as_of: the source stopped being updated), at most once per dataset per `alerts.stale_every` (24h): every run on stale data emits the event, and a forecast run that finds nothing new emits `...unchanged`, which keeps "forecast not published" quiet |
+| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish (not a backfill's: its events, labelled `flowcast.backfill: "true"`, neither arm nor satisfy it) |
+| flowcast: data stale                | `flowcast.data.stale` (every forecast period of a run lay before its as_of: the source stopped being updated; not a backfill's past date), at most once per dataset per `alerts.stale_every` (24h): every run on stale data emits the event, and a forecast run that finds nothing new emits `...unchanged`, which keeps "forecast not published" quiet |
 
 and one that acts instead of notifying, applied with or without a webhook:
 
@@ -54,6 +54,9 @@ FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancel
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
 _AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
 _DATASETS: dict[str, str | list[str]] = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
+# the dataset's current date: a backfill's publish (or stale data) of a past date neither re-arms nor
+# satisfies "forecast not published", nor tells (or spends the window of) "data stale"
+_CURRENT: dict[str, str | list[str]] = {**_DATASETS, events.BACKFILL_LABEL: "false"}
 
 
 @dataclass
@@ -151,7 +154,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
             description=f"A dataset published nothing for {settings.alerts.publish_deadline} after its last publish.",
             trigger=EventTrigger(
                 after={events.PUBLISHED, events.UNCHANGED}, expect={events.PUBLISHED, events.UNCHANGED},
-                match=_DATASETS, for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+                match=_CURRENT, for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
                 within=deadline,
             ),
             actions=notify(
@@ -166,7 +169,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
                         f"{settings.alerts.stale_every} per dataset).",
             # reactive with a window: the first stale run of a dataset notifies, the others of the
             # window (every scheduled run while the source is stale) only count
-            trigger=EventTrigger(expect={events.STALE}, match=_DATASETS, for_each={"prefect.resource.id"},
+            trigger=EventTrigger(expect={events.STALE}, match=_CURRENT, for_each={"prefect.resource.id"},
                                  posture=Posture.Reactive, threshold=1,
                                  within=parse_duration(settings.alerts.stale_every)),
             actions=notify(
