@@ -15,7 +15,7 @@ import torch
 from model_factories import make_td, tiny_cfg
 
 from flowcast.columns import quantile_col
-from flowcast.errors import TrainingError
+from flowcast.errors import TrainingError, TrainingStoppedError
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import ensemble, predict
 from flowcast.models.train import ModelArtifact, _atomic_checkpoint_io, train_model
@@ -145,7 +145,7 @@ def test_killed_training_resumes_from_last_checkpoint(tmp_path):
             os.kill(int((out / "train.pid").read_text()), signal.SIGKILL)
             killed.set()
 
-    with pytest.raises(TrainingError, match="exit code -9"):
+    with pytest.raises(TrainingStoppedError, match="stopped by SIGKILL"):
         train_model(td, cfg, out, cell="gru", on_progress=watch)
     assert killed.is_set()
     assert not (out / "meta.json").exists()
@@ -309,6 +309,55 @@ def test_a_training_process_that_cannot_write_is_a_storage_error(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith(f"StorageError: could not write the training of gru under {tmp_path / 'run'}: "
                                "file too large (a file-size limit)"), r.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_training_process_stopped_by_a_signal_is_not_the_models_failure(tmp_path, sig):
+    """Regression: a training process killed from outside (the OOM killer, `kill`, a node's shutdown)
+    was a TrainingError, which the retrain takes for the candidate's fault: a `flowcast run` whose gru
+    training process was killed went on without every candidate using it, promoted and published the
+    next, worse one (damped, where a clean run publishes the hybrid), and exited 0. SIGTERM was worse
+    still: Lightning turns it into a SystemExit without a code, so the process exited 0 without a model
+    ('no trained model ... (meta.json missing)'). Stopped by any signal, the training is a
+    TrainingStoppedError naming the signal and the checkpoint a re-run resumes from."""
+    from flowcast.errors import TrainingStoppedError
+
+    out = tmp_path / "run"
+    outcome: dict[str, BaseException] = {}
+
+    def train() -> None:
+        try:
+            train_model(make_td(), tiny_cfg(launcher="process", max_steps=1_000_000, checkpoint_every=1), out,
+                        cell="gru")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["exc"] = exc
+
+    t = threading.Thread(target=train, daemon=True)
+    t.start()
+    ckpt = out / "checkpoints" / "last.ckpt"
+    while t.is_alive() and not ckpt.exists():  # training, a checkpoint written: stopped mid-training
+        t.join(0.05)
+    assert t.is_alive(), f"the training ended before it was stopped: {outcome}"
+    os.kill(int((out / "train.pid").read_text()), sig)
+    t.join()
+    exc = outcome.get("exc")
+    assert isinstance(exc, TrainingStoppedError), repr(exc)
+    assert not isinstance(exc, TrainingError)
+    assert f"stopped by {sig.name}" in str(exc) and str(ckpt) in str(exc), str(exc)
+
+
+def test_a_stopped_training_fails_the_run_instead_of_publishing_the_next_candidate():
+    from flowcast.errors import TrainingStoppedError
+    from flowcast.evaluation.decision import ForecastCheck, first_publishable
+
+    def attempt(name):
+        if name == "hybrid":
+            raise TrainingStoppedError("the training process of gru was stopped by SIGKILL")
+        return name, "forecast"
+
+    ok = lambda fc: ForecastCheck(ok=True, problems=[])
+    with pytest.raises(TrainingStoppedError, match="SIGKILL"):
+        first_publishable(["hybrid", "damped"], attempt, ok)
 
 
 def test_a_full_disk_fails_the_run_instead_of_publishing_the_next_candidate():

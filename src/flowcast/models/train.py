@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import DistributedConfig, ModelConfig
-from flowcast.errors import StorageError, TrainingError
+from flowcast.errors import StorageError, TrainingError, TrainingStoppedError
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -423,6 +423,20 @@ def _full_disk(log_tail: str) -> str | None:
     return None
 
 
+def _stopped_by(rc: int) -> str | None:
+    """The signal that stopped a training process, from its exit code (-N: killed by signal N; 128 + N:
+    train_entry's exit on SIGTERM or SIGINT), or None when it exited by itself."""
+    import signal
+
+    n = -rc if rc < 0 else rc - 128 if rc - 128 in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL) else None
+    if n is None:
+        return None
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
 def _tail(path: Path, n: int = 3000) -> str:
     try:
         return path.read_text(errors="replace")[-n:]
@@ -598,6 +612,13 @@ def train_model(
         posted.report_rank(out_dir / "ranks")
         posted.finish(rc == 0, "" if rc == 0 else _tail(log))
     if rc != 0:
+        if (stopped := _stopped_by(rc)) is not None:  # from outside: not the model's failure (module doc)
+            ckpt = out_dir / "checkpoints" / "last.ckpt"
+            raise TrainingStoppedError(
+                f"the training process of {cell} (pid {proc.pid}, under {out_dir}) was stopped by {stopped} before it "
+                "finished: a signal from outside (a person, the OOM killer, a shutdown), not the model's failure, so "
+                f"the run stops instead of going on without {cell}; a re-run of the same as_of resumes it from "
+                + (f"its last checkpoint {ckpt}" if ckpt.exists() else "the start (no checkpoint was written yet)"))
         tail = _tail(log)
         if full := _full_disk(tail):  # the disk, not the model: a StorageError, as in this process
             raise StorageError(f"could not write the training of {cell} under {out_dir}: {full}; the previous "
