@@ -360,6 +360,37 @@ def test_a_stopped_training_fails_the_run_instead_of_publishing_the_next_candida
         first_publishable(["hybrid", "damped"], attempt, ok)
 
 
+def test_a_training_process_that_cannot_write_even_its_log_says_so_by_its_exit_code(tmp_path):
+    """Regression: on a full disk the training process cannot write its log either (its stdout and
+    stderr are `train.log`), so the launcher found no 'No space left on device' in it: 'training gru
+    failed (exit code 1 ...)' with an empty log, a TrainingError, and a `flowcast run` with runs/ on
+    a full tmpfs dropped the gru candidates and went on (it failed only because the production
+    model's refit then said StorageError). A training process stopped by a write it could not make
+    exits 74 (EX_IOERR), which the launcher reads as a StorageError whatever its log holds."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flowcast.models.train import CANNOT_WRITE_EXIT
+
+    td = make_td()
+    td.save(tmp_path / "data")
+    (tmp_path / "config.json").write_text(tiny_cfg(launcher="process").model_dump_json())
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src")])}
+
+    def a_size_limit() -> None:  # a checkpoint (39 KB) cannot be written
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    with open("/dev/full", "wb") as full:  # every write of its log fails: no space left on device
+        r = subprocess.run([sys.executable, "-m", "flowcast.models.train_entry", "--data", str(tmp_path / "data"),
+                            "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "run"), "--cell", "gru"],
+                           stdout=full, stderr=full, env=env, preexec_fn=a_size_limit, timeout=600, check=False)
+    assert r.returncode == CANNOT_WRITE_EXIT == 74
+    assert not (tmp_path / "run" / "meta.json").exists()
+
+
 def test_a_full_disk_fails_the_run_instead_of_publishing_the_next_candidate():
     from flowcast.errors import StorageError
     from flowcast.evaluation.decision import ForecastCheck, first_publishable

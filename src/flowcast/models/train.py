@@ -423,6 +423,11 @@ def _full_disk(log_tail: str) -> str | None:
     return None
 
 
+CANNOT_WRITE_EXIT = 74  # EX_IOERR: the training process stopped on a write it could not make (train_entry)
+_NOT_WRITTEN = ("no space left on device or a file-size limit (the training process stopped on a write it could "
+                "not make; its log may be empty: it is on the same disk)")
+
+
 def _stopped_by(rc: int) -> str | None:
     """The signal that stopped a training process, from its exit code (-N: killed by signal N; 128 + N:
     train_entry's exit on SIGTERM or SIGINT), or None when it exited by itself."""
@@ -620,7 +625,8 @@ def train_model(
                 f"the run stops instead of going on without {cell}; a re-run of the same as_of resumes it from "
                 + (f"its last checkpoint {ckpt}" if ckpt.exists() else "the start (no checkpoint was written yet)"))
         tail = _tail(log)
-        if full := _full_disk(tail):  # the disk, not the model: a StorageError, as in this process
+        # the disk, not the model: a StorageError, as in this process (its log may not say it: on the same disk)
+        if full := _full_disk(tail) or (_NOT_WRITTEN if rc == CANNOT_WRITE_EXIT else None):
             raise StorageError(f"could not write the training of {cell} under {out_dir}: {full}; the previous "
                                f"file, if any, is intact (the training process said:\n{tail[-1000:]})")
         raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{tail}")

@@ -133,5 +133,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> None:
+    """main(), and an exit code that tells a write it could not make (a full disk, a file-size
+    limit) from any other failure: on a full disk the traceback cannot be written to the log the
+    launcher reads (`train.log` is on that disk), so the exit code says it (train.CANNOT_WRITE_EXIT)."""
+    try:
+        code = main(argv)
+    except Exception as exc:  # noqa: BLE001 - any failure: its traceback, and which exit code says it
+        import traceback
+
+        from flowcast.models.train import CANNOT_WRITE_EXIT, _full_disk
+
+        said = "".join(traceback.format_exception(exc))
+        try:
+            sys.stderr.write(said)
+            sys.stderr.flush()
+        except OSError:  # the log is on the full disk too
+            pass
+        os._exit(CANNOT_WRITE_EXIT if _full_disk(said) else 1)  # not sys.exit: flushing a full log at exit fails
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
