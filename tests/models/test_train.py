@@ -346,6 +346,41 @@ def test_a_training_process_stopped_by_a_signal_is_not_the_models_failure(tmp_pa
     assert f"stopped by {sig.name}" in str(exc) and str(ckpt) in str(exc), str(exc)
 
 
+@pytest.mark.parametrize("target,sig", [("torchrun", signal.SIGTERM), ("rank", signal.SIGKILL)])
+def test_a_torchrun_training_stopped_by_a_signal_is_not_the_models_failure(tmp_path, target, sig):
+    """Regression: with several devices training runs under torchrun, which exits 1 whatever stopped
+    it: its agent terminated ('SignalException: Process N got signal: 15') or one of its ranks killed
+    ('Signal 9 (SIGKILL) received by PID N') read as 'training gru failed (exit code 1)', the
+    candidate's failure. Two CPU ranks (gloo); the signal goes to torchrun or to a rank."""
+    import subprocess
+
+    from flowcast.errors import TrainingStoppedError
+
+    out = tmp_path / "run"
+    outcome: dict[str, BaseException] = {}
+
+    def train() -> None:
+        try:
+            train_model(make_td(), tiny_cfg(launcher="process", devices=2, max_steps=1_000_000, checkpoint_every=1),
+                        out, cell="gru")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["exc"] = exc
+
+    t = threading.Thread(target=train, daemon=True)
+    t.start()
+    ckpt = out / "checkpoints" / "last.ckpt"
+    while t.is_alive() and not ckpt.exists():  # both ranks training, a checkpoint written
+        t.join(0.05)
+    assert t.is_alive(), f"the training ended before it was stopped: {outcome}"
+    agent = int((out / "train.pid").read_text())
+    ranks = subprocess.run(["pgrep", "-P", str(agent)], capture_output=True, text=True, check=True).stdout.split()
+    os.kill(agent if target == "torchrun" else int(ranks[0]), sig)
+    t.join()
+    exc = outcome.get("exc")
+    assert isinstance(exc, TrainingStoppedError), repr(exc)[:3000]
+    assert f"stopped by {sig.name}" in str(exc), str(exc)
+
+
 def test_a_stopped_training_fails_the_run_instead_of_publishing_the_next_candidate():
     from flowcast.errors import TrainingStoppedError
     from flowcast.evaluation.decision import ForecastCheck, first_publishable

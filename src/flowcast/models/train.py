@@ -428,18 +428,25 @@ _NOT_WRITTEN = ("no space left on device or a file-size limit (the training proc
                 "not make; its log may be empty: it is on the same disk)")
 
 
-def _stopped_by(rc: int) -> str | None:
-    """The signal that stopped a training process, from its exit code (-N: killed by signal N; 128 + N:
-    train_entry's exit on SIGTERM or SIGINT), or None when it exited by itself."""
+def _stopped_by(rc: int, log_tail: str = "") -> str | None:
+    """The signal from outside (SIGKILL, SIGTERM, SIGINT, SIGHUP) that stopped a training process, or
+    None when it exited by itself or crashed (SIGSEGV, SIGABRT: the training's own failure). From its
+    exit code (-N: killed by signal N; 128 + N: train_entry's exit on SIGTERM or SIGINT) or, under
+    torchrun (which exits 1 whatever happened), from its log: its agent's 'SignalException: Process
+    N got signal: 15', a rank's 'Signal 9 (SIGKILL) received by PID N' or 'exitcode : 143'."""
+    import re
     import signal
 
-    n = -rc if rc < 0 else rc - 128 if rc - 128 in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL) else None
-    if n is None:
-        return None
-    try:
-        return signal.Signals(n).name
-    except ValueError:
-        return f"signal {n}"
+    outside = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    found = [-rc if rc < 0 else rc - 128]
+    for pattern in (r"SignalException: Process \d+ got signal: (\d+)", r"Signal (\d+) \(SIG\w+\) received by PID",
+                    r"exitcode\s*:\s*(?:-(\d+)|1(?:30|43)\b)"):
+        for m in re.finditer(pattern, log_tail):
+            found.append(int(m.group(1)) if m.group(1) else int(m.group(0)[-3:]) - 128)
+    for n in found:
+        if n in outside:
+            return signal.Signals(n).name
+    return None
 
 
 def _tail(path: Path, n: int = 3000) -> str:
@@ -617,7 +624,7 @@ def train_model(
         posted.report_rank(out_dir / "ranks")
         posted.finish(rc == 0, "" if rc == 0 else _tail(log))
     if rc != 0:
-        if (stopped := _stopped_by(rc)) is not None:  # from outside: not the model's failure (module doc)
+        if (stopped := _stopped_by(rc, _tail(log))) is not None:  # from outside: not the model's failure
             ckpt = out_dir / "checkpoints" / "last.ckpt"
             raise TrainingStoppedError(
                 f"the training process of {cell} (pid {proc.pid}, under {out_dir}) was stopped by {stopped} before it "
