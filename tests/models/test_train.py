@@ -381,6 +381,20 @@ def test_a_torchrun_training_stopped_by_a_signal_is_not_the_models_failure(tmp_p
     assert f"stopped by {sig.name}" in str(exc), str(exc)
 
 
+def test_a_training_process_interrupted_while_python_starts_is_stopped_not_failed():
+    """Regression (fault injection, `flowcast run` with the gru training process sent SIGINT 0.4 s after
+    it started): Python had not reached train_entry's handlers, exited 1 with 'Could not import runpy
+    module' and a traceback ending in KeyboardInterrupt, and the run went on without the gru
+    candidates, promoting damped. An uncaught KeyboardInterrupt in the log is a SIGINT."""
+    from flowcast.models.train import _stopped_by
+
+    log = ("Could not import runpy module\nTraceback (most recent call last):\n"
+           '  File "<frozen importlib._bootstrap>", line 1173, in _find_and_load\n'
+           '  File "<frozen importlib._bootstrap>", line 71, in __init__\nKeyboardInterrupt\n')
+    assert _stopped_by(1, log) == "SIGINT"
+    assert _stopped_by(1, "Traceback (most recent call last):\n  ...\nValueError: bad input\n") is None
+
+
 def test_a_stopped_training_fails_the_run_instead_of_publishing_the_next_candidate():
     from flowcast.errors import TrainingStoppedError
     from flowcast.evaluation.decision import ForecastCheck, first_publishable

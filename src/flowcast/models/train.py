@@ -433,7 +433,8 @@ def _stopped_by(rc: int, log_tail: str = "") -> str | None:
     None when it exited by itself or crashed (SIGSEGV, SIGABRT: the training's own failure). From its
     exit code (-N: killed by signal N; 128 + N: train_entry's exit on SIGTERM or SIGINT) or, under
     torchrun (which exits 1 whatever happened), from its log: its agent's 'SignalException: Process
-    N got signal: 15', a rank's 'Signal 9 (SIGKILL) received by PID N' or 'exitcode : 143'."""
+    N got signal: 15', a rank's 'Signal 9 (SIGKILL) received by PID N' or 'exitcode : 143'; and a
+    log ending in an uncaught KeyboardInterrupt (exit 1: 'Could not import runpy module')."""
     import re
     import signal
 
@@ -443,6 +444,9 @@ def _stopped_by(rc: int, log_tail: str = "") -> str | None:
                     r"exitcode\s*:\s*(?:-(\d+)|1(?:30|43)\b)"):
         for m in re.finditer(pattern, log_tail):
             found.append(int(m.group(1)) if m.group(1) else int(m.group(0)[-3:]) - 128)
+    lines = log_tail.strip().splitlines()
+    if lines and lines[-1].strip() == "KeyboardInterrupt":  # SIGINT while Python started, before train_entry ran
+        found.append(signal.SIGINT)
     for n in found:
         if n in outside:
             return signal.Signals(n).name
