@@ -39,6 +39,13 @@ class TrainingError(FlowcastError):
     """Training could not produce a usable model (diverged, the training process failed)."""
 
 
+class TrainingStoppedError(FlowcastError):
+    """A training process was stopped from outside (a signal: killed by a person or the OOM killer,
+    terminated, interrupted) before it finished. Not a TrainingError: it says nothing about the
+    model, so a run stops instead of going on with the next candidate (a re-run resumes the
+    training from its last checkpoint)."""
+
+
 class PublishError(FlowcastError):
     """Forecasts failed their contract or could not be written; what was published stays intact."""
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from model_factories import make_td, tiny_cfg
 
-from flowcast.errors import TrainingError
+from flowcast.errors import TrainingStoppedError
 from flowcast.models.predict import predict
 from flowcast.models.train import train_model
 from flowcast.store.fs import FileStore
@@ -34,7 +34,7 @@ def test_a_training_killed_on_one_machine_resumes_on_another_from_the_shared_che
             os.kill(int((run_a / "train.pid").read_text()), signal.SIGKILL)
             killed.set()
 
-    with pytest.raises(TrainingError, match="exit code -9"):
+    with pytest.raises(TrainingStoppedError, match="stopped by SIGKILL"):
         train_model(td, cfg, run_a, cell="gru", on_progress=watch, mirror=mirror, storage_options=opts)
     assert killed.is_set() and not shared.exists("model.ckpt")  # A never finished
     shared.get_file("checkpoints/last.ckpt", tmp_path / "copied.ckpt")

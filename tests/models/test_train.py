@@ -15,7 +15,7 @@ import torch
 from model_factories import make_td, tiny_cfg
 
 from flowcast.columns import quantile_col
-from flowcast.errors import TrainingError
+from flowcast.errors import TrainingError, TrainingStoppedError
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import ensemble, predict
 from flowcast.models.train import ModelArtifact, _atomic_checkpoint_io, train_model
@@ -145,7 +145,7 @@ def test_killed_training_resumes_from_last_checkpoint(tmp_path):
             os.kill(int((out / "train.pid").read_text()), signal.SIGKILL)
             killed.set()
 
-    with pytest.raises(TrainingError, match="exit code -9"):
+    with pytest.raises(TrainingStoppedError, match="stopped by SIGKILL"):
         train_model(td, cfg, out, cell="gru", on_progress=watch)
     assert killed.is_set()
     assert not (out / "meta.json").exists()
@@ -309,6 +309,135 @@ def test_a_training_process_that_cannot_write_is_a_storage_error(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith(f"StorageError: could not write the training of gru under {tmp_path / 'run'}: "
                                "file too large (a file-size limit)"), r.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_training_process_stopped_by_a_signal_is_not_the_models_failure(tmp_path, sig):
+    """Regression: a training process killed from outside (the OOM killer, `kill`, a node's shutdown)
+    was a TrainingError, which the retrain takes for the candidate's fault: a `flowcast run` whose gru
+    training process was killed went on without every candidate using it, promoted and published the
+    next, worse one (damped, where a clean run publishes the hybrid), and exited 0. SIGTERM was worse
+    still: Lightning turns it into a SystemExit without a code, so the process exited 0 without a model
+    ('no trained model ... (meta.json missing)'). Stopped by any signal, the training is a
+    TrainingStoppedError naming the signal and the checkpoint a re-run resumes from."""
+    from flowcast.errors import TrainingStoppedError
+
+    out = tmp_path / "run"
+    outcome: dict[str, BaseException] = {}
+
+    def train() -> None:
+        try:
+            train_model(make_td(), tiny_cfg(launcher="process", max_steps=1_000_000, checkpoint_every=1), out,
+                        cell="gru")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["exc"] = exc
+
+    t = threading.Thread(target=train, daemon=True)
+    t.start()
+    ckpt = out / "checkpoints" / "last.ckpt"
+    while t.is_alive() and not ckpt.exists():  # training, a checkpoint written: stopped mid-training
+        t.join(0.05)
+    assert t.is_alive(), f"the training ended before it was stopped: {outcome}"
+    os.kill(int((out / "train.pid").read_text()), sig)
+    t.join()
+    exc = outcome.get("exc")
+    assert isinstance(exc, TrainingStoppedError), repr(exc)
+    assert not isinstance(exc, TrainingError)
+    assert f"stopped by {sig.name}" in str(exc) and str(ckpt) in str(exc), str(exc)
+
+
+@pytest.mark.parametrize("target,sig", [("torchrun", signal.SIGTERM), ("rank", signal.SIGKILL)])
+def test_a_torchrun_training_stopped_by_a_signal_is_not_the_models_failure(tmp_path, target, sig):
+    """Regression: with several devices training runs under torchrun, which exits 1 whatever stopped
+    it: its agent terminated ('SignalException: Process N got signal: 15') or one of its ranks killed
+    ('Signal 9 (SIGKILL) received by PID N') read as 'training gru failed (exit code 1)', the
+    candidate's failure. Two CPU ranks (gloo); the signal goes to torchrun or to a rank."""
+    import subprocess
+
+    from flowcast.errors import TrainingStoppedError
+
+    out = tmp_path / "run"
+    outcome: dict[str, BaseException] = {}
+
+    def train() -> None:
+        try:
+            train_model(make_td(), tiny_cfg(launcher="process", devices=2, max_steps=1_000_000, checkpoint_every=1),
+                        out, cell="gru")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["exc"] = exc
+
+    t = threading.Thread(target=train, daemon=True)
+    t.start()
+    ckpt = out / "checkpoints" / "last.ckpt"
+    while t.is_alive() and not ckpt.exists():  # both ranks training, a checkpoint written
+        t.join(0.05)
+    assert t.is_alive(), f"the training ended before it was stopped: {outcome}"
+    agent = int((out / "train.pid").read_text())
+    ranks = subprocess.run(["pgrep", "-P", str(agent)], capture_output=True, text=True, check=True).stdout.split()
+    os.kill(agent if target == "torchrun" else int(ranks[0]), sig)
+    t.join()
+    exc = outcome.get("exc")
+    assert isinstance(exc, TrainingStoppedError), repr(exc)[:3000]
+    assert f"stopped by {sig.name}" in str(exc), str(exc)
+
+
+def test_a_training_process_interrupted_while_python_starts_is_stopped_not_failed():
+    """Regression (fault injection, `flowcast run` with the gru training process sent SIGINT 0.4 s after
+    it started): Python had not reached train_entry's handlers, exited 1 with 'Could not import runpy
+    module' and a traceback ending in KeyboardInterrupt, and the run went on without the gru
+    candidates, promoting damped. An uncaught KeyboardInterrupt in the log is a SIGINT."""
+    from flowcast.models.train import _stopped_by
+
+    log = ("Could not import runpy module\nTraceback (most recent call last):\n"
+           '  File "<frozen importlib._bootstrap>", line 1173, in _find_and_load\n'
+           '  File "<frozen importlib._bootstrap>", line 71, in __init__\nKeyboardInterrupt\n')
+    assert _stopped_by(1, log) == "SIGINT"
+    assert _stopped_by(1, "Traceback (most recent call last):\n  ...\nValueError: bad input\n") is None
+
+
+def test_a_stopped_training_fails_the_run_instead_of_publishing_the_next_candidate():
+    from flowcast.errors import TrainingStoppedError
+    from flowcast.evaluation.decision import ForecastCheck, first_publishable
+
+    def attempt(name):
+        if name == "hybrid":
+            raise TrainingStoppedError("the training process of gru was stopped by SIGKILL")
+        return name, "forecast"
+
+    ok = lambda fc: ForecastCheck(ok=True, problems=[])
+    with pytest.raises(TrainingStoppedError, match="SIGKILL"):
+        first_publishable(["hybrid", "damped"], attempt, ok)
+
+
+def test_a_training_process_that_cannot_write_even_its_log_says_so_by_its_exit_code(tmp_path):
+    """Regression: on a full disk the training process cannot write its log either (its stdout and
+    stderr are `train.log`), so the launcher found no 'No space left on device' in it: 'training gru
+    failed (exit code 1 ...)' with an empty log, a TrainingError, and a `flowcast run` with runs/ on
+    a full tmpfs dropped the gru candidates and went on (it failed only because the production
+    model's refit then said StorageError). A training process stopped by a write it could not make
+    exits 74 (EX_IOERR), which the launcher reads as a StorageError whatever its log holds."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flowcast.models.train import CANNOT_WRITE_EXIT
+
+    td = make_td()
+    td.save(tmp_path / "data")
+    (tmp_path / "config.json").write_text(tiny_cfg(launcher="process").model_dump_json())
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src")])}
+
+    def a_size_limit() -> None:  # a checkpoint (39 KB) cannot be written
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    with open("/dev/full", "wb") as full:  # every write of its log fails: no space left on device
+        r = subprocess.run([sys.executable, "-m", "flowcast.models.train_entry", "--data", str(tmp_path / "data"),
+                            "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "run"), "--cell", "gru"],
+                           stdout=full, stderr=full, env=env, preexec_fn=a_size_limit, timeout=600, check=False)
+    assert r.returncode == CANNOT_WRITE_EXIT == 74
+    assert not (tmp_path / "run" / "meta.json").exists()
 
 
 def test_a_full_disk_fails_the_run_instead_of_publishing_the_next_candidate():

@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import FlowcastError, StorageError
+from flowcast.errors import FlowcastError, StorageError, TrainingStoppedError
 from flowcast.evaluation.candidates import PRODUCTION, too_many_failures
 from flowcast.evaluation.metrics import metric_name
 
@@ -254,13 +254,14 @@ def first_publishable(
     (model, forecast), `check(forecast)` says whether those forecasts may be published. Returns
     (name, model, forecast, notes) of the first that passes, or (None, None, None, notes): a
     candidate that fails (a NaN refit, an error) never gets further than its note. A file that
-    cannot be written (a full disk: StorageError) is no fault of the candidate: it is raised, so
-    that the run fails instead of registering and promoting the next, worse one."""
+    cannot be written (a full disk: StorageError) or a training process stopped from outside (a
+    signal: TrainingStoppedError) is no fault of the candidate: it is raised, so that the run fails
+    instead of registering and promoting the next, worse one."""
     notes: list[str] = []
     for name in order:
         try:
             model, fc = attempt(name)
-        except StorageError:
+        except (StorageError, TrainingStoppedError):
             raise
         except (FlowcastError, ValueError) as exc:
             notes.append(f"{name} was not published: it could not forecast ({exc}).")

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import DistributedConfig, ModelConfig
-from flowcast.errors import StorageError, TrainingError
+from flowcast.errors import StorageError, TrainingError, TrainingStoppedError
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -423,6 +423,36 @@ def _full_disk(log_tail: str) -> str | None:
     return None
 
 
+CANNOT_WRITE_EXIT = 74  # EX_IOERR: the training process stopped on a write it could not make (train_entry)
+_NOT_WRITTEN = ("no space left on device or a file-size limit (the training process stopped on a write it could "
+                "not make; its log may be empty: it is on the same disk)")
+
+
+def _stopped_by(rc: int, log_tail: str = "") -> str | None:
+    """The signal from outside (SIGKILL, SIGTERM, SIGINT, SIGHUP) that stopped a training process, or
+    None when it exited by itself or crashed (SIGSEGV, SIGABRT: the training's own failure). From its
+    exit code (-N: killed by signal N; 128 + N: train_entry's exit on SIGTERM or SIGINT) or, under
+    torchrun (which exits 1 whatever happened), from its log: its agent's 'SignalException: Process
+    N got signal: 15', a rank's 'Signal 9 (SIGKILL) received by PID N' or 'exitcode : 143'; and a
+    log ending in an uncaught KeyboardInterrupt (exit 1: 'Could not import runpy module')."""
+    import re
+    import signal
+
+    outside = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    found = [-rc if rc < 0 else rc - 128]
+    for pattern in (r"SignalException: Process \d+ got signal: (\d+)", r"Signal (\d+) \(SIG\w+\) received by PID",
+                    r"exitcode\s*:\s*(?:-(\d+)|1(?:30|43)\b)"):
+        for m in re.finditer(pattern, log_tail):
+            found.append(int(m.group(1)) if m.group(1) else int(m.group(0)[-3:]) - 128)
+    lines = log_tail.strip().splitlines()
+    if lines and lines[-1].strip() == "KeyboardInterrupt":  # SIGINT while Python started, before train_entry ran
+        found.append(signal.SIGINT)
+    for n in found:
+        if n in outside:
+            return signal.Signals(n).name
+    return None
+
+
 def _tail(path: Path, n: int = 3000) -> str:
     try:
         return path.read_text(errors="replace")[-n:]
@@ -598,8 +628,16 @@ def train_model(
         posted.report_rank(out_dir / "ranks")
         posted.finish(rc == 0, "" if rc == 0 else _tail(log))
     if rc != 0:
+        if (stopped := _stopped_by(rc, _tail(log))) is not None:  # from outside: not the model's failure
+            ckpt = out_dir / "checkpoints" / "last.ckpt"
+            raise TrainingStoppedError(
+                f"the training process of {cell} (pid {proc.pid}, under {out_dir}) was stopped by {stopped} before it "
+                "finished: a signal from outside (a person, the OOM killer, a shutdown), not the model's failure, so "
+                f"the run stops instead of going on without {cell}; a re-run of the same as_of resumes it from "
+                + (f"its last checkpoint {ckpt}" if ckpt.exists() else "the start (no checkpoint was written yet)"))
         tail = _tail(log)
-        if full := _full_disk(tail):  # the disk, not the model: a StorageError, as in this process
+        # the disk, not the model: a StorageError, as in this process (its log may not say it: on the same disk)
+        if full := _full_disk(tail) or (_NOT_WRITTEN if rc == CANNOT_WRITE_EXIT else None):
             raise StorageError(f"could not write the training of {cell} under {out_dir}: {full}; the previous "
                                f"file, if any, is intact (the training process said:\n{tail[-1000:]})")
         raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{tail}")

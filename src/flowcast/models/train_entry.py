@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -55,6 +56,20 @@ def exit_with_launcher(pid: int, interval: float = 1.0) -> threading.Thread:
     return t
 
 
+def stop_on_signals() -> None:
+    """Exit with 128 + N on SIGTERM or SIGINT, so that the launcher tells a training stopped from
+    outside from a failed one (`train._stopped_by`). Lightning turns a SIGTERM into a SystemExit
+    without a code (exit 0, without a model), and a SIGINT into exit 1; it calls the handler found
+    here after its own, and the SystemExit raised ends the fit (the last checkpoint is intact: every
+    checkpoint is written to a temp file and renamed)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
 def rank_report(folder: Path):
     """A callback: at the end of training each rank writes what it trained (rank-<global>.json)."""
     import hashlib
@@ -89,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", default=None, help="folder where each rank writes rank-<N>.json at the end of "
                     "training (rank, node, world size, steps, a digest of its weights)")
     a = ap.parse_args(argv)
+    stop_on_signals()
     if os.environ.get(LAUNCHER_ENV, "").isdigit():
         exit_with_launcher(int(os.environ[LAUNCHER_ENV]))
 
@@ -117,5 +133,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> None:
+    """main(), and an exit code that tells a write it could not make (a full disk, a file-size
+    limit) from any other failure: on a full disk the traceback cannot be written to the log the
+    launcher reads (`train.log` is on that disk), so the exit code says it (train.CANNOT_WRITE_EXIT)."""
+    try:
+        code = main(argv)
+    except Exception as exc:  # noqa: BLE001 - any failure: its traceback, and which exit code says it
+        import traceback
+
+        from flowcast.models.train import CANNOT_WRITE_EXIT, _full_disk
+
+        said = "".join(traceback.format_exception(exc))
+        try:
+            sys.stderr.write(said)
+            sys.stderr.flush()
+        except OSError:  # the log is on the full disk too
+            pass
+        os._exit(CANNOT_WRITE_EXIT if _full_disk(said) else 1)  # not sys.exit: flushing a full log at exit fails
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
