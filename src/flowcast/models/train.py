@@ -638,8 +638,10 @@ def train_model(
         tail = _tail(log)
         # the disk, not the model: a StorageError, as in this process (its log may not say it: on the same disk)
         if full := _full_disk(tail) or (_NOT_WRITTEN if rc == CANNOT_WRITE_EXIT else None):
+            said = (f" (the training process said:\n{tail[-1000:]})" if tail.strip()
+                    else f" (its log {log} is empty: the disk it is on is full too)")
             raise StorageError(f"could not write the training of {cell} under {out_dir}: {full}; the previous "
-                               f"file, if any, is intact (the training process said:\n{tail[-1000:]})")
+                               f"file, if any, is intact{said}")
         raise TrainingError(f"training {cell} failed (exit code {rc}; command {' '.join(cmd[:6])} ...):\n{tail}")
     art = ModelArtifact.load(out_dir)
     shutil.rmtree(data_dir, ignore_errors=True)  # the copy for the child; the artifact doesn't need it
