@@ -12,6 +12,10 @@ from typing import Any
 
 from prefect import task_engine
 
+# a process started with SIGINT ignored (the test suite run as a background job: `make test &`, nohup, CI
+# runners) inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler; a terminal's Ctrl-C
+# reaches a foreground process, which has Python's own handler: this child is given it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 AT = int(os.environ["SIGINT_AT_TASK_RUN"])
 _create = task_engine._create_task_run_locally
 _calls = 0
