@@ -3,29 +3,47 @@ as_of and error (the `flowcast: run failed` automation notifies on it).
 
 The dataset and as_of come from the run's parameters: `dataset`, else the explicit `source`'s
 name, else the configured default; `as_of`, else the run's scheduled start (what
-`resolve_as_of` uses). A hook never raises: a failing hook must not hide the run's own error.
+`resolve_as_of` uses), read as the run reads it: a date alone is the midnight that day starts at
+in the source's tz. A hook never raises: a failing hook must not hide the run's own error.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flowcast import events
+from flowcast.timekeys import as_instant
 
 log = logging.getLogger(__name__)
 
 
-def _as_of(value: Any, fallback: datetime | None) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
+def _as_of(value: Any, fallback: datetime | None, tz: str | None = None) -> datetime | None:
+    """The instant the run's as_of parameter names, as the run resolves it (`flows.common.resolve_as_of`:
+    no offset means UTC, a date alone is that day's midnight in `tz`, the source's); `fallback` when
+    it is empty or not a date."""
+    if isinstance(value, (datetime, date)) or (isinstance(value, str) and value.strip()):
         try:
-            return datetime.fromisoformat(value)
+            return as_instant(value, tz)
         except ValueError:
             return fallback
     return fallback
+
+
+def run_tz(parameters: dict[str, Any]) -> str | None:
+    """The tz of the source a run's parameters read (where a date alone given as its as_of is read, as
+    the run itself reads it); None (UTC) when it is undeclared or cannot be known."""
+    try:
+        from flowcast.data.datasets import source_tz
+        from flowcast.flows.common import flow_settings
+
+        settings = flow_settings(config_file=parameters.get("config_file"), home=parameters.get("home"),
+                                 dataset=parameters.get("dataset"), source=parameters.get("source"),
+                                 overrides=parameters.get("overrides"))
+        return source_tz(settings)
+    except Exception:  # noqa: BLE001 - e.g. the configuration itself is what failed
+        return None
 
 
 def run_dataset(parameters: dict[str, Any]) -> str:
@@ -52,7 +70,7 @@ def on_run_failure(flow: Any, flow_run: Any, state: Any) -> None:
     try:
         params = dict(flow_run.parameters or {})
         dataset = run_dataset(params)
-        as_of = _as_of(params.get("as_of") or params.get("start"), flow_run.expected_start_time)
+        as_of = _as_of(params.get("as_of") or params.get("start"), flow_run.expected_start_time, run_tz(params))
         message = (state.message or state.name or "failed").strip()
         related = [
             {"prefect.resource.id": f"prefect.flow-run.{flow_run.id}", "prefect.resource.role": "flow-run",
