@@ -367,3 +367,21 @@ def test_a_bad_value_of_a_wide_file_is_named_by_its_column_and_date(write_csv):
     r = run_validate(write_csv("date,north,south\n2024-01-01,1,2\n2024-01-02,abc,3\n"), layout="wide", id_cols=[],
                      target_col="")
     assert r.quarantined["reason"].to_list() == ["north (on 2024-01-02) 'abc' is not a number"]
+
+
+def test_a_blank_line_of_a_wide_file_is_skipped_once(write_csv):
+    """Regression: a wide file's empty line (or ',,', as Excel writes an empty row) was melted into one row per
+    series column, each with no time, quarantined as time_missing (2 blank lines of a 2-series file: 4 quarantined
+    rows, over the 5% threshold of a 28-day file, and the run failed); a long file's blank line is skipped and
+    counted once. It is now so in a wide file too: blank_lines 2, nothing quarantined."""
+    from data_helpers import run_validate
+
+    rows = [f"2024-01-{d:02d},{d},{2 * d}\n" for d in range(1, 29)]
+    text = "date,north,south\n" + "".join([*rows[:11], "\n", *rows[11:22], ",,\n", *rows[22:], "\n"])
+    r = run_validate(write_csv(text), layout="wide", id_cols=[], target_col="")
+    assert r.report.blank_lines == 3 and r.report.rows_quarantined == 0
+    assert r.report.rows_in == 56 and r.report.rows_valid == 56 and r.report.n_series == 2
+    # a line with a time and no value is no blank line: its series have no value that day
+    r = run_validate(write_csv("date,north,south\n2024-01-01,1,2\n2024-01-02,,\n", name="t.csv"), layout="wide",
+                     id_cols=[], target_col="")
+    assert r.report.blank_lines == 0 and r.report.rows_in == 4 and r.report.rows_quarantined == 0

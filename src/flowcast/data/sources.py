@@ -467,8 +467,26 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
     # one type for the melted values: a Parquet file's numbers stay numbers, text (a CSV) stays text
     numeric = all(schema[{v: k for k, v in renames.items()}.get(c, c)].is_numeric() for c in series)
     same = {c: pl.col(c).cast(pl.Float64 if numeric else pl.Utf8) for c in series}
-    return (lf.with_columns(**same).unpivot(index=keep, on=series, variable_name=source.id_cols[0],
-                                            value_name=source.target_col), series)
+    melted = lf.with_columns(**same)
+    if file_format(source, file) == "csv":
+        # an empty line (or ',,') is no row of any series: it stays one melted row with no series name, which
+        # ingest's blank-line test skips and counts once, as in a long file (it was one row per series column,
+        # each quarantined as time_missing: 2 blank lines of a 2-series file were 4 quarantined rows)
+        first, rest = pl.col(found[0]), [pl.col(c) for c in found[1:]]
+        text = first.cast(pl.Utf8).str.strip_chars()
+        blank = pl.all_horizontal([first.is_null() | (text == ""), *[c.is_null() for c in rest]])
+        melted = melted.with_columns(blank.alias(_WIDE_BLANK))
+        keep = [*keep, _WIDE_BLANK]
+    out = melted.unpivot(index=keep, on=series, variable_name=source.id_cols[0], value_name=source.target_col)
+    if file_format(source, file) == "csv":
+        out = (out.filter(~pl.col(_WIDE_BLANK) | (pl.col(source.id_cols[0]) == series[0]))
+               .with_columns(pl.when(pl.col(_WIDE_BLANK)).then(None).otherwise(pl.col(source.id_cols[0]))
+                             .alias(source.id_cols[0]))
+               .drop(_WIDE_BLANK))
+    return out, series
+
+
+_WIDE_BLANK = "__wide_blank_line"
 
 
 _DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
