@@ -182,3 +182,40 @@ def test_realized_accuracy_of_an_aggregated_source_reads_the_period_that_held_as
     assert td.meta.aggregate == "sum"
     got = observed_actuals(td, D0 + timedelta(days=30, hours=6))
     assert got["ds"].min() == D0 + timedelta(days=30) and got.height == 10
+
+
+def test_a_backtest_cut_does_not_see_a_static_first_given_after_it(tmp_path):
+    """Regression: statics are each series' first value known at as_of (a run at as_of c has a series' static
+    only when a row up to c gives it), but a backtest window cut at c reused the statics of the full run: a
+    static first written on a row after the cut (a region assigned later, a size filled in late) was a feature
+    of the windows cut before it. A window now has the statics a run with as_of at its cut had (0, or a text
+    static's unknown level, where none was known yet); statics known before the cut are as they are."""
+    n = 30
+    valid = _valid({"a": _wave(n, 10.0), "b": _wave(n, 20.0)}).with_columns(
+        # a: region from day 0 and size from day 25; b: region from day 25 only
+        region=pl.when((pl.col("unique_id") == "a") | (pl.col("ds") >= D0 + timedelta(days=25)))
+        .then(pl.when(pl.col("unique_id") == "a").then(pl.lit("north")).otherwise(pl.lit("south"))),
+        size=pl.when((pl.col("unique_id") == "a") & (pl.col("ds") >= D0 + timedelta(days=25))).then(pl.lit(7.0)),
+    )
+    source = _source().model_copy(update={"static_cols": ["region", "size"]})
+    td, _ = preprocess(valid, source, load_settings(model={"lookback": 5}, horizon=4), None)
+    full = {r["unique_id"]: r for r in td.static.iter_rows(named=True)}
+    assert full["a"]["region=north"] == 1.0 and full["a"]["size"] == 7.0 and full["b"]["region=south"] == 1.0
+
+    def statics(t: TrainingData) -> dict[str, dict]:
+        return {r.pop("unique_id"): r for r in t.static.iter_rows(named=True)}
+
+    cut, _ = td.holdout(8)  # cut at day 21: a's size and b's region came later
+    assert statics(cut) == {
+        "a": {"region=north": 1.0, "region=south": 0.0, "region=__unknown__": 0.0, "size": 0.0},
+        "b": {"region=north": 0.0, "region=south": 0.0, "region=__unknown__": 1.0, "size": 0.0},
+    }
+    late, _ = td.holdout(3)  # cut at day 26: both known, as in the full run
+    assert statics(late) == statics(td)
+    # the backtest hands each window's fit the statics known at its cut, and they survive a save (the training
+    # process reads its data from disk)
+    seen: list[dict] = []
+    backtest(td, lambda t: seen.append(statics(t)) or naive, name="naive", n_windows=2, step=5, horizon=3)
+    assert seen[0]["b"]["region=__unknown__"] == 1.0 and seen[0]["a"]["size"] == 0.0
+    back = TrainingData.load(td.save(tmp_path / "td"))
+    assert statics(back.holdout(8)[0]) == statics(cut)

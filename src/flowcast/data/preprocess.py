@@ -136,12 +136,14 @@ def _safe_name(col: str, value: str) -> str:
 
 
 def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame | None, dict[str, dict[str, Any]]]:
-    """First non-null value of each static column per series (one small row per series), and the
+    """First non-null value of each static column per series (one small row per series) with the ds of
+    the row that gave it (`__since_<col>`: a backtest cut before it did not know it), and the
     static columns whose value changes within a series: {col: {"series": n, "example": unique_id}}."""
     if not cols:
         return None, {}
     per = valid.group_by("unique_id").agg(
         *[pl.col(c).drop_nulls().first().alias(c) for c in cols],
+        *[pl.col("ds").filter(pl.col(c).is_not_null()).min().alias(f"__since_{c}") for c in cols],
         *[pl.col(c).drop_nulls().n_unique().alias(f"__n_{c}") for c in cols],
     )
     varying: dict[str, dict[str, Any]] = {}
@@ -622,6 +624,12 @@ def preprocess(
 
     ids = scalers.get_column("unique_id")
     static, static_names, dropped = _static_features(firsts, static_cols, ids)
+    static_since = None
+    if static is not None and firsts is not None:  # when each series' statics became known (backtest cuts)
+        used = [c for c in static_cols if c not in dropped]
+        static_since = pl.DataFrame({"unique_id": ids}).join(
+            firsts.select("unique_id", *[pl.col(f"__since_{c}").cast(frame.schema["ds"]).alias(c) for c in used]),
+            on="unique_id", how="left", maintain_order="left")
     summary.static_features, summary.static_dropped = static_names, dropped
     summary.static_varying = static_varying or None
     summary.n_series_out = ids.len()
@@ -650,7 +658,7 @@ def preprocess(
         aggregate=source.aggregate,
     )
     td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl,
-                      imputed=imputed)
+                      imputed=imputed, static_since=static_since)
     if declared_future:
         _check_future(td, summary, source)
     return td, summary

@@ -123,6 +123,9 @@ class TrainingData:
         default_factory=lambda: pl.DataFrame(schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
     )
     imputed: pl.DataFrame | None = None  # unique_id, ds of the frame rows whose y was imputed (not observed)
+    # unique_id + one column per static source column (`region`, not `region=north`): the ds of the row that
+    # first gave the series its value (null: none did); a backtest cut before it did not know it (`holdout`)
+    static_since: pl.DataFrame | None = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -302,8 +305,36 @@ class TrainingData:
             if self.future_exog is not None and self.future_exog.height:
                 planned = self.future_exog.select(fexog.columns).cast(dict(fexog.schema))  # type: ignore[arg-type]
                 fexog = pl.concat([fexog, planned]).sort("unique_id", "ds")
-        td = replace(self, frame=kept, scalers=scalers, future_exog=fexog)
+        td = replace(self, frame=kept, scalers=scalers, future_exog=fexog, static=self._statics_known(kept))
         return td, removed.select("unique_id", "ds", "step", "y")
+
+    def _statics_known(self, kept: pl.DataFrame) -> pl.DataFrame | None:
+        """The statics a run at each series' cut (its last row in `kept`) knew: a static first given on a row
+        after the cut is unknown there (0, a text static's unknown level), as a run with as_of at the cut has
+        it (statics are the first value known at as_of); the others are as they are."""
+        from flowcast.data.statics import categorical_bases, unknown_level
+
+        if self.static is None or self.static_since is None or not self.meta.static_cols:
+            return self.static
+        bases = [c for c in self.static_since.columns if c != "unique_id"]
+        cut = kept.group_by("unique_id").agg(pl.col("ds").max().alias("__cut"))
+        late = self.static_since.join(cut, on="unique_id", how="inner").select(
+            "unique_id", *[(pl.col(b) > pl.col("__cut")).fill_null(False).alias(f"__late_{b}") for b in bases])
+        if not any(bool(late.get_column(f"__late_{b}").any()) for b in bases):
+            return self.static
+        cats = categorical_bases(self.meta.static_cols)
+        exprs = []
+        for col in self.meta.static_cols:
+            head, sep, _ = col.rpartition("=")
+            base = head if sep and head in cats else col
+            if base not in bases:
+                exprs.append(pl.col(col))
+                continue
+            value = 1.0 if base in cats and col == unknown_level(base) else 0.0
+            exprs.append(pl.when(pl.col(f"__late_{base}").fill_null(False)).then(pl.lit(value)).otherwise(pl.col(col))
+                         .cast(pl.Float64).alias(col))
+        return (self.static.join(late, on="unique_id", how="left", maintain_order="left")
+                .select("unique_id", *exprs))
 
     # ------------------------------------------------------------------ disk
     def save(self, path: str | Path) -> Path:
@@ -325,6 +356,8 @@ class TrainingData:
                 self.future_exog.write_parquet(tmp / "future_exog.parquet")
             if self.imputed is not None:
                 self.imputed.write_parquet(tmp / "imputed.parquet")
+            if self.static_since is not None:
+                self.static_since.write_parquet(tmp / "static_since.parquet")
             (tmp / "meta.json").write_text(json.dumps(asdict(self.meta), indent=2))
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:
@@ -361,6 +394,7 @@ class TrainingData:
             future_exog=opt("future_exog.parquet"),
             imputed=opt("imputed.parquet"),
             excluded=pl.read_parquet(path / "excluded.parquet"),
+            static_since=opt("static_since.parquet"),
         )
 
     @property
@@ -376,6 +410,7 @@ class TrainingData:
             static=None if self.static is None else self.static.filter(keep),
             future_exog=None if self.future_exog is None else self.future_exog.filter(keep),
             imputed=None if self.imputed is None else self.imputed.filter(keep),
+            static_since=None if self.static_since is None else self.static_since.filter(keep),
         )
 
     def with_lookback(self, lookback: int, short_series: str) -> TrainingData:
