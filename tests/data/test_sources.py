@@ -385,3 +385,24 @@ def test_a_blank_line_of_a_wide_file_is_skipped_once(write_csv):
     r = run_validate(write_csv("date,north,south\n2024-01-01,1,2\n2024-01-02,,\n", name="t.csv"), layout="wide",
                      id_cols=[], target_col="")
     assert r.report.blank_lines == 0 and r.report.rows_in == 4 and r.report.rows_quarantined == 0
+
+
+def test_a_quarantined_row_of_a_wide_file_names_its_line(write_csv):
+    """Regression: a long file's quarantined row is shown as 'source_row N (line N + 2 of FILE)', but a wide file's
+    rows were numbered column after column (the 2nd series' row of 20 February in a 28-line file was source_row 47)
+    and shown without a line, so a row without a date ('time column is empty') could not be found in the file. A
+    single wide file's rows are numbered line by line (source_row = data row x series columns + the column's
+    position), and the example names the line."""
+    from data_helpers import run_validate
+
+    rows = [f"2024-02-{d:02d},{d},{2 * d}\n" for d in range(1, 29)]
+    rows[19] = "2024-02-20,20,x\n"  # line 21
+    rows[8] = ",9,18\n"  # line 10: no date
+    r = run_validate(write_csv("date,north,south\n" + "".join(rows), name="wide.csv"), layout="wide", id_cols=[],
+                     target_col="")
+    assert r.report.rows_in == 56 and r.report.rows_quarantined == 3
+    q = {(row["check"], row["unique_id"]): row["source_row"] for row in r.quarantined.iter_rows(named=True)}
+    assert q == {("time_missing", "north"): 16, ("time_missing", "south"): 17, ("y_not_number", "south"): 39}
+    ex = r.report.check_examples
+    assert ex["time_missing"].startswith("source_row 16 (line 10 of ") and "wide.csv): " in ex["time_missing"]
+    assert ex["y_not_number"].startswith("source_row 39 (line 21 of ")

@@ -439,11 +439,14 @@ def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
     return [c for c in columns if c not in (source.time_col, *source.exog_cols)]
 
 
-def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
+def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
+               number: bool = False) -> tuple[pl.LazyFrame, list[str]]:
     """A wide file (a time column and one column per series: a spreadsheet's export) as long rows: one per time
     and series column, the column's header in `id_cols[0]` and its value in `target_col` (`layout = "wide"`).
-    Declared covariates (future_cols, past_cols) are shared by every series of the row. The rows of a file
-    are numbered column after column (source_row = column index x rows + row)."""
+    Declared covariates (future_cols, past_cols) are shared by every series of the row. With `number` (the
+    source's only file) the rows carry their source_row: row x series columns + the column's position, so
+    that a row's line is source_row // series columns + 2 (`validate._check_examples`), as a long file's is
+    source_row + 2; otherwise ingest numbers them in their order (column after column)."""
     names = list(lf.collect_schema().names())
     renames, _ = _header_names(names)
     found = [renames.get(c, c) for c in names]
@@ -468,6 +471,9 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
     numeric = all(schema[{v: k for k, v in renames.items()}.get(c, c)].is_numeric() for c in series)
     same = {c: pl.col(c).cast(pl.Float64 if numeric else pl.Utf8) for c in series}
     melted = lf.with_columns(**same)
+    if number:
+        melted = melted.with_row_index(_WIDE_LINE)
+        keep = [*keep, _WIDE_LINE]
     if file_format(source, file) == "csv":
         # an empty line (or ',,') is no row of any series: it stays one melted row with no series name, which
         # ingest's blank-line test skips and counts once, as in a long file (it was one row per series column,
@@ -479,14 +485,20 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
         keep = [*keep, _WIDE_BLANK]
     out = melted.unpivot(index=keep, on=series, variable_name=source.id_cols[0], value_name=source.target_col)
     if file_format(source, file) == "csv":
-        out = (out.filter(~pl.col(_WIDE_BLANK) | (pl.col(source.id_cols[0]) == series[0]))
-               .with_columns(pl.when(pl.col(_WIDE_BLANK)).then(None).otherwise(pl.col(source.id_cols[0]))
-                             .alias(source.id_cols[0]))
+        out = out.filter(~pl.col(_WIDE_BLANK) | (pl.col(source.id_cols[0]) == series[0]))
+    if number:
+        position = pl.col(source.id_cols[0]).replace_strict({c: i for i, c in enumerate(series)}, return_dtype=pl.UInt64)
+        out = out.select((pl.col(_WIDE_LINE).cast(pl.UInt64) * len(series) + position).cast(pl.UInt32).alias(ROW),
+                         pl.exclude(_WIDE_LINE))
+    if file_format(source, file) == "csv":
+        out = (out.with_columns(pl.when(pl.col(_WIDE_BLANK)).then(None).otherwise(pl.col(source.id_cols[0]))
+                                .alias(source.id_cols[0]))
                .drop(_WIDE_BLANK))
     return out, series
 
 
 _WIDE_BLANK = "__wide_blank_line"
+_WIDE_LINE = "__wide_line"
 
 
 _DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
@@ -922,13 +934,14 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     if missing:
         unnamed = list(renames.values())
         raise _missing_column_error(source, file, missing, found, unnamed)
-    undeclared = [c for c in found if c not in declared]
+    undeclared = [c for c in found if c not in declared and c != ROW]
     if source.strict and undeclared:
         raise DataValidationError(
             f"{file}: undeclared column(s) {undeclared} in strict source {source.name!r} (schema drift); "
             f"declared: {declared}"
         )
-    return lf.select([pl.col(c).alias(RAW_PREFIX + renames.get(c, c)) for c in schema.names()]), undeclared
+    return lf.select([pl.col(c) if c == ROW else pl.col(c).alias(RAW_PREFIX + renames.get(c, c))
+                      for c in schema.names()]), undeclared
 
 
 FILE_INDEX = "__file"  # with several files: the position in `Ingested.files` of the file a row came from
@@ -995,7 +1008,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     for i, file in enumerate(files):
         scanned = _scan_one(source, file, payloads.get(file))
         if source.layout == "wide":
-            scanned, series = _melt_wide(source, file, scanned)
+            scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
         raw, und = _check_file(source, file, scanned)
         # several files: which one a row came from (an aggregated source sums a row that two overlapping
@@ -1004,7 +1017,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         undeclared += [c for c in und if c not in undeclared]
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    raw = raw.with_row_index(ROW)
+    if ROW not in raw.collect_schema():  # (a wide file numbers its rows by their line: `_melt_wide`)
+        raw = raw.with_row_index(ROW)
     schema = raw.collect_schema()
     raw_columns = [c.removeprefix(RAW_PREFIX) for c in schema.names() if c.startswith(RAW_PREFIX)]
     text = all(file_format(source, f) == "csv" for f in files)

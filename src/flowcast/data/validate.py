@@ -584,7 +584,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
-        check_examples=_check_examples(quarantined, _csv_file(ingested)),
+        check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns))),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -781,17 +781,18 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         )
 
 
-def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None) -> dict[str, str]:
+def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1) -> dict[str, str]:
     """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
-    sent a reader of the file to line 90, two lines before the row (the header is line 1)."""
+    sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
+    has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
 
     def row(n: int | None) -> str:
         if n is None:
             return ""
-        return f"source_row {n} (line {n + 2} of {csv_file}): " if csv_file else f"source_row {n}: "
+        return f"source_row {n} (line {n // per_line + 2} of {csv_file}): " if csv_file else f"source_row {n}: "
 
     first = quarantined.group_by("check", maintain_order=True).first()
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
@@ -800,8 +801,6 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None) -> d
 def _csv_file(ingested: Ingested) -> str | None:
     """The source's file when it is one CSV file (its lines are its header and rows), else None."""
     files = ingested.files
-    if ingested.wide_columns:  # a wide file's rows are its lines times its series columns
-        return None
     return files[0] if len(files) == 1 and file_format(ingested.source, files[0]) == "csv" else None
 
 
