@@ -406,3 +406,14 @@ def test_a_quarantined_row_of_a_wide_file_names_its_line(write_csv):
     ex = r.report.check_examples
     assert ex["time_missing"].startswith("source_row 16 (line 10 of ") and "wide.csv): " in ex["time_missing"]
     assert ex["y_not_number"].startswith("source_row 39 (line 21 of ")
+
+
+def test_a_wide_file_naming_a_series_twice_is_told_which_columns(write_csv):
+    """Regression: a wide file whose header names a series twice ('date,north,south,north') made a third series
+    'north_duplicated_0' (polars' name for the second column), forecast and published under a name the file does not
+    have; a long file's declared column written twice is an error naming its columns. So is a wide file's series."""
+    from data_helpers import run_validate
+
+    with pytest.raises(DataValidationError, match=r"names a series more than once \('north' is column 2 and 4\)"):
+        run_validate(write_csv("date,north,south,north\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n"), layout="wide",
+                     id_cols=[], target_col="")

@@ -448,10 +448,17 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
     that a row's line is source_row // series columns + 2 (`validate._check_examples`), as a long file's is
     source_row + 2; otherwise ingest numbers them in their order (column after column)."""
     names = list(lf.collect_schema().names())
-    renames, _ = _header_names(names)
+    renames, repeated = _header_names(names)
     found = [renames.get(c, c) for c in names]
     if source.time_col not in found:
         raise _missing_column_error(source, file, [source.time_col], found, list(renames.values()))
+    # a series header written twice: which column is the series? (polars named the second 'north_duplicated_0',
+    # which became a series of that name); a declared column written twice is said by _check_file
+    twice = {n: p for n, p in repeated.items() if n not in (source.time_col, *source.exog_cols)}
+    if twice:
+        said = "; ".join(f"{n!r} is column {', '.join(map(str, p[:-1]))} and {p[-1]}" for n, p in twice.items())
+        raise DataValidationError(f"{file}: the header names a series more than once ({said}): a wide file's series "
+                                  "is named by its column's header, so rename the others in the file")
     # a header cell without a name is not a series: the index pandas writes, an Excel export's empty trailing column
     unnamed = set(renames.values())
     series = [c for c in wide_series_columns(source, found) if c not in unnamed]
