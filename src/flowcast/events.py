@@ -2,8 +2,9 @@
 
 Every event's resource is the dataset, `flowcast.dataset.<name>`, with the labels
 `flowcast.dataset`, `flowcast.as_of` (ISO, UTC) and `flowcast.backfill` ("true" when a backfill's
-run recomputing a past date sent it, else "false": the automations about the dataset's current
-date, "forecast not published" and "data stale", leave those out); its payload carries the figures
+run recomputing a past date sent it, or a run of an as_of earlier than one the dataset already
+published, else "false": the automations about the dataset's current date, "forecast not
+published" and "data stale", leave those out); its payload carries the figures
 and a one-sentence `message` that notifications quote. Inside a flow run Prefect attaches the run,
 its flow, deployment and tags as related resources, so an event links back to its run in the
 UI. Automations (`flowcast.ops.automations`) turn these events into notifications.
@@ -98,12 +99,14 @@ def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
 
 
 def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
-         related: list[dict[str, str]] | None = None, **payload: Any) -> Any:
+         related: list[dict[str, str]] | None = None, past: bool = False, **payload: Any) -> Any:
     """Send one event to the Prefect API; returns the Event, or None when none was sent.
     `related`: extra related resources (inside a run, Prefect adds the run's own). Inside a backfill's
-    run (its `backfill` tag) the resource is labelled `flowcast.backfill: "true"`."""
-    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related, backfill=in_backfill(),
-                   **payload)
+    run (its `backfill` tag), or with `past` (the run's as_of is a past date of the dataset: a later
+    as_of is published, `flows.common.later_published`; a manual `flowcast forecast --as-of 2018-01-01`
+    is a backfill of one date), the resource is labelled `flowcast.backfill: "true"`."""
+    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related,
+                   backfill=past or in_backfill(), **payload)
     try:
         from prefect.events import emit_event
 

@@ -9,7 +9,7 @@ notification block (a Custom Webhook block named `alerts.block_name`, POSTing JS
 | flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast or backfill run (a crash the run could not report itself) |
 | flowcast: data quality failed       | `flowcast.data-quality.failed`                                |
 | flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
-| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish (not a backfill's: its events, labelled `flowcast.backfill: "true"`, neither arm nor satisfy it) |
+| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish (not a backfill's, nor a run's of an as_of before the dataset's latest publish: their events, labelled `flowcast.backfill: "true"`, neither arm nor satisfy it) |
 | flowcast: data stale                | `flowcast.data.stale` (every forecast period of a run lay before its as_of: the source stopped being updated; not a backfill's past date), at most once per dataset per `alerts.stale_every` (24h): every run on stale data emits the event, and a forecast run that finds nothing new emits `...unchanged`, which keeps "forecast not published" quiet |
 
 and one that acts instead of notifying, applied with or without a webhook:
