@@ -13,7 +13,7 @@ UI. Automations (`flowcast.ops.automations`) turn these events into notification
 | ------------------------------ | ------------------------------------------------------------ |
 | flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row) |
 | flowcast.data.stale            | every forecast period of a run lay before its as_of: the source stopped being updated |
-| flowcast.run.failed            | a retrain, forecast or backfill run failed or crashed          |
+| flowcast.run.failed            | a retrain, forecast, backfill or tune run failed or crashed    |
 | flowcast.forecast.published    | forecasts of a (dataset, as_of) were published                 |
 | flowcast.forecast.unchanged    | the forecast flow found no new observation and published nothing new |
 | flowcast.accuracy.degraded     | realized accuracy turned degraded (sent on the change, not every run) |

@@ -48,7 +48,7 @@ def run_dataset(parameters: dict[str, Any]) -> str:
 
 
 def on_run_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Prefect `on_failure` hook of the retrain, forecast and backfill flows."""
+    """Prefect `on_failure` hook of the retrain, forecast, backfill and tune flows."""
     try:
         params = dict(flow_run.parameters or {})
         dataset = run_dataset(params)
