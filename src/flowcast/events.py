@@ -2,8 +2,9 @@
 
 Every event's resource is the dataset, `flowcast.dataset.<name>`, with the labels
 `flowcast.dataset`, `flowcast.as_of` (ISO, UTC) and `flowcast.backfill` ("true" when a backfill's
-run recomputing a past date sent it, else "false": the automations about the dataset's current
-date, "forecast not published" and "data stale", leave those out); its payload carries the figures
+run recomputing a past date sent it, or a run of an as_of earlier than one the dataset already
+published, else "false": the automations about the dataset's current date, "forecast not
+published" and "data stale", leave those out); its payload carries the figures
 and a one-sentence `message` that notifications quote. Inside a flow run Prefect attaches the run,
 its flow, deployment and tags as related resources, so an event links back to its run in the
 UI. Automations (`flowcast.ops.automations`) turn these events into notifications.
@@ -12,7 +13,7 @@ UI. Automations (`flowcast.ops.automations`) turn these events into notification
 | ------------------------------ | ------------------------------------------------------------ |
 | flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row) |
 | flowcast.data.stale            | every forecast period of a run lay before its as_of: the source stopped being updated |
-| flowcast.run.failed            | a retrain, forecast or backfill run failed or crashed          |
+| flowcast.run.failed            | a retrain, forecast, backfill or tune run failed or crashed    |
 | flowcast.forecast.published    | forecasts of a (dataset, as_of) were published                 |
 | flowcast.forecast.unchanged    | the forecast flow found no new observation and published nothing new |
 | flowcast.accuracy.degraded     | realized accuracy turned degraded (sent on the change, not every run) |
@@ -25,6 +26,7 @@ the run because the event could not be sent.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +39,8 @@ DEGRADED = "flowcast.accuracy.degraded"
 RECOVERED = "flowcast.accuracy.recovered"
 ALL = (QUALITY_FAILED, STALE, RUN_FAILED, PUBLISHED, UNCHANGED, DEGRADED, RECOVERED)
 
+# event ids of keyed events (`emit(key=...)`): uuid5 in this namespace of 'event|dataset|key'
+EVENT_IDS = uuid.UUID("5b0c2f4e-3f6a-4a43-9a61-0c1f6f1c2d17")
 RESOURCE_PREFIX = "flowcast.dataset."
 BACKFILL_LABEL = "flowcast.backfill"
 
@@ -85,25 +89,41 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+def event_id(event: str, dataset: str, key: str) -> uuid.UUID:
+    """The id of the one event `event` of `dataset` that `key` names: the same whoever sends it, how often."""
+    return uuid.uuid5(EVENT_IDS, f"{event}|{dataset}|{key}")
+
+
 def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
-          related: list[dict[str, str]] | None = None, backfill: bool = False, **payload: Any) -> dict[str, Any]:
-    """The keyword arguments of `prefect.events.emit_event` for one flowcast event."""
+          related: list[dict[str, str]] | None = None, backfill: bool = False, key: str | None = None,
+          **payload: Any) -> dict[str, Any]:
+    """The keyword arguments of `prefect.events.emit_event` for one flowcast event; with `key`, its id
+    (`event_id`)."""
     if event not in ALL:
         raise ValueError(f"unknown flowcast event {event!r}; known: {list(ALL)}")
     out: dict[str, Any] = {"event": event, "resource": resource(dataset, as_of, backfill),
                            "payload": {"message": message, **_jsonable(payload)}}
     if related:
         out["related"] = related
+    if key is not None:
+        out["id"] = event_id(event, dataset, key)
     return out
 
 
 def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
-         related: list[dict[str, str]] | None = None, **payload: Any) -> Any:
+         related: list[dict[str, str]] | None = None, past: bool = False, key: str | None = None,
+         **payload: Any) -> Any:
     """Send one event to the Prefect API; returns the Event, or None when none was sent.
     `related`: extra related resources (inside a run, Prefect adds the run's own). Inside a backfill's
-    run (its `backfill` tag) the resource is labelled `flowcast.backfill: "true"`."""
-    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related, backfill=in_backfill(),
-                   **payload)
+    run (its `backfill` tag), or with `past` (the run's as_of is a past date of the dataset: a later
+    as_of is published, `flows.common.later_published`; a manual `flowcast forecast --as-of 2018-01-01`
+    is a backfill of one date), the resource is labelled `flowcast.backfill: "true"`.
+    `key`: what makes this event one of a kind (a verdict's change from the one stored, a flow run's failed
+    state); its id is derived from it, so the same event sent again (by two workers that both saw the change,
+    or by a re-run after a process stopped between sending it and recording that it did) is one event to
+    Prefect: its messaging and triggers drop an id they have seen (30 minutes), its event store keeps one."""
+    kwargs = build(event, dataset=dataset, as_of=as_of, message=message, related=related,
+                   backfill=past or in_backfill(), key=key, **payload)
     try:
         from prefect.events import emit_event
 

@@ -67,7 +67,7 @@ import shutil
 import signal
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -1100,9 +1100,12 @@ class ModelRegistry:
                            f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
         return out
 
-    def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None) -> None:
+    def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None,
+               keep: Callable[[str], str | None] | None = None) -> None:
         """Remove one version (`flowcast gc`). Never a production model, nor one a running run uses
-        (`pins` at `at`); a previous production model or a recorded champion only with allow_protected.
+        (`pins` at `at`), nor one `keep` names a reason for, asked under the lock after the pins (gc: the
+        forecasts it made are published; a run publishes before it unpins, so a version found unpinned here
+        has its publish visible); a previous production model or a recorded champion only with allow_protected.
         Under the lock the version is renamed out of sight first (atomic: it is listed whole or not at
         all), then removed; a crash in between leaves a `.tmp-` folder the next registry writer deletes."""
         with self._lock():
@@ -1110,6 +1113,8 @@ class ModelRegistry:
                 self._existing(version, "the registry at", fetch=False)
             if in_use := self.pins(at).get(version):
                 raise RegistryError(f"{version} is {in_use}: not deleted")
+            if keep is not None and (needed := keep(version)):
+                raise RegistryError(f"{version} is kept: {needed}")
             why = self.protected().get(version)
             if why and (why.startswith("the production model") or not allow_protected):
                 raise RegistryError(f"{version} is {why}: not deleted"

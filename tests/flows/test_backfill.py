@@ -108,3 +108,56 @@ def test_a_backfills_publish_neither_rearms_nor_clears_the_current_dates_alerts(
     assert matches(auto.STALE_DATA, stale_now) and not matches(auto.STALE_DATA, stale_past)
     # the others still hear a backfill's: its data-quality failure, a degraded verdict it reached
     assert matches(auto.QUALITY_FAILED, stale_past) and matches(auto.DEGRADED, stale_past)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_manual_forecast_of_a_past_date_neither_rearms_nor_clears_the_current_dates_alerts(production_home):
+    """Regression: a manual `flowcast forecast --as-of 2019-03-01`, run after 2019-10-01 was published, is a
+    backfill of one date, but only a backfill's runs (their tag) labelled their events: its publish carried
+    flowcast.backfill "false" and re-armed "forecast not published" as the current date's publish would (a dead
+    daily deployment told a day late). A run of an as_of earlier than one the dataset published labels them
+    "true"; a run of a later as_of still "false"."""
+    from flow_helpers import events_named
+
+    from flowcast import events
+    from flowcast.flows import forecast_flow
+
+    later = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
+    past = forecast_flow(as_of=datetime(2019, 3, 1), **production_home)
+    assert past["published_rows"] > 0 and later["published_rows"] > 0
+    want = {later["run_id"], past["run_id"]}
+    for _ in range(60):  # stored in batches: the API may have one of the two yet
+        sent = {e["payload"].get("run_id"): e["resource"] for e in events_named(events.PUBLISHED)}
+        if want <= set(sent):
+            break
+        time.sleep(1)
+    assert sent[later["run_id"]]["flowcast.backfill"] == "false"
+    assert sent[past["run_id"]]["flowcast.backfill"] == "true", sent[past["run_id"]]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_failed_backfill_date_is_told_once(production_home):
+    """Regression: a backfill date that failed sent flowcast.run.failed from its own run (its failure hook) and
+    again in the backfill's failure, which names it: 'run failed' told it twice. The date's run, tagged
+    backfill, leaves it to the backfill's failure (one event for all its failed dates)."""
+    from flow_helpers import events_named
+
+    from flowcast import events
+    from flowcast.flows import backfill_flow
+
+    state = backfill_flow(start=datetime(1990, 2, 1), end=datetime(1990, 2, 1), every="1mo", return_state=True,
+                          **production_home)
+    assert state.is_failed(), state
+    backfill_run = str(state.state_details.flow_run_id)
+    for _ in range(15):  # stored in batches
+        told = [e for e in events_named(events.RUN_FAILED, timeout=2)
+                if e["resource"].get("flowcast.as_of", "").startswith("1990-02-01")]
+        if any(e["payload"].get("flow_run_id") == backfill_run for e in told):
+            break
+        time.sleep(1)
+    time.sleep(3)  # a second event, if any, would be stored by now
+    told = [e for e in events_named(events.RUN_FAILED, timeout=2)
+            if e["resource"].get("flowcast.as_of", "").startswith("1990-02-01")]
+    assert [e["payload"]["flow"] for e in told] == ["backfill"], [(e["payload"]["flow"], e["payload"]["message"])
+                                                                  for e in told]
+    assert "1990-02-01" in told[0]["payload"]["message"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,3 +44,61 @@ def test_a_ctrl_c_while_prefect_creates_a_task_run_crashes_the_flow_run_and_exit
         state = client.read_flow_run(run_id.group(1)).state
     assert state is not None and state.type == StateType.CRASHED, state
     assert "interrupt" in (state.message or ""), state.message
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_ctrl_c_after_the_run_completed_keeps_its_forecasts_and_exits_130(tmp_path):
+    """Regression: a SIGINT landing after Prefect recorded the flow run Completed (the forecasts published, the
+    engine finishing: the command's last second) was swallowed by Prefect's engine ('BaseException was raised
+    after user code finished executing', a debug line) and the command exited 0 as if nothing had happened.
+    The run stays Completed and its forecasts stay published (they are whole); the command says it was
+    interrupted after publishing and exits 130, as every other Ctrl-C does."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL
+
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(CHILD.parent)]),
+           "PREFECT_API_URL": str(PREFECT_API_URL.value()), "SIGINT_AFTER_FLOW_COMPLETED": "1"}
+    env.pop("SIGINT_AT_TASK_RUN", None)
+    done = subprocess.run([sys.executable, str(CHILD), "run", "--dataset", "tiny", "--config", str(cfg), "--home",
+                           str(tmp_path / "home"), "--as-of", "2019-06-01", "--json"],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode == 130, said[-3000:]
+    assert "interrupted" in done.stderr and "published" in done.stderr.split("interrupted", 1)[1], said[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["published_rows"] > 0 and summary["interrupted"] is True, summary
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(summary["run_id"]).state
+    assert state is not None and state.type == StateType.COMPLETED, state
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_ctrl_c_after_a_backfill_date_completed_stops_the_backfill(tmp_path):
+    """Regression: a SIGINT landing after a backfill's date (a child flow run) was recorded Completed was swallowed
+    by Prefect's engine, and the backfill went on with its next dates and exited 0. It stops after that date
+    (published, whole) with 'interrupted', exit 130; the next date is not started."""
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(CHILD.parent)]),
+           "PREFECT_API_URL": _api_url(), "SIGINT_AFTER_FLOW_COMPLETED": "child"}
+    env.pop("SIGINT_AT_TASK_RUN", None)
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, str(CHILD), "backfill", "--dataset", "tiny", "--config", str(cfg), "--home",
+                           str(home), "--start", "2019-05-01", "--end", "2019-06-01", "--mode", "retrain"],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode == 130, said[-3000:]
+    assert "interrupted" in done.stderr, said[-3000:]
+    published = sorted(p.name for p in (home / "warehouse" / "forecasts" / "dataset=tiny").iterdir())
+    assert published == ["as_of=2019-05-01T00:00:00"], published
+
+
+def _api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value())

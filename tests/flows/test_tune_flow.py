@@ -102,3 +102,29 @@ def test_a_tuned_lookback_sets_which_series_the_network_forecasts(tmp_path):
     assert fc["published_rows"] == 3 * 3 and fc["model_version"] == gru.version
     assert [(f["unique_id"], f["reason"]) for f in fc["fallbacks"]] == [
         ("C", "no forecast: 12 observation(s), too few for gru")]
+
+
+def test_a_failed_tune_run_is_reported_as_the_other_flows_failures_are(flow_kwargs, tmp_path):
+    """Regression: the tune flow had no failure hook (retrain, forecast and backfill have `on_run_failure`), and
+    the 'run failed' automation matched only those three flows: a `flowcast tune` that failed (here its source
+    is gone) or crashed sent no `flowcast.run.failed` and notified nobody."""
+    import time
+
+    from flow_helpers import events_named
+
+    from flowcast import events
+    from flowcast.flows.tune import tune_flow
+    from flowcast.ops import automations as auto
+
+    kw = {**flow_kwargs, "source": {**flow_kwargs["source"], "path": str(tmp_path / "gone.csv")}}
+    state = tune_flow(as_of=AS_OF, n_trials=1, return_state=True, **kw)
+    assert state.is_failed(), state
+    run_id = str(state.state_details.flow_run_id)
+    for _ in range(15):  # stored in batches
+        sent = [e for e in events_named(events.RUN_FAILED, timeout=2) if e["payload"].get("flow_run_id") == run_id]
+        if sent:
+            break
+        time.sleep(1)
+    assert len(sent) == 1, sent
+    assert sent[0]["payload"]["flow"] == "tune" and sent[0]["resource"]["flowcast.dataset"] == "tiny", sent[0]
+    assert "tune" in auto.FLOW_NAMES  # its failure (and Prefect's Crashed event of it) notifies 'run failed'

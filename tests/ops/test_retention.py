@@ -378,3 +378,37 @@ def test_a_version_a_running_run_chose_stays_until_the_run_ends_and_gc_says_why(
     assert reg.pins(NOW) == {}
     with pytest.raises(RegistryError, match="unknown model version 'gru-v3'"):  # gone before the run could pin it
         reg.pin("gru-v3", run="r3", at=NOW, until=NOW + timedelta(hours=24))
+
+
+def test_a_version_that_published_while_gc_removed_other_versions_stays(home, monkeypatch):
+    """Regression: execute read the published versions once, before the first model went: a run that published
+    with a version the plan let go (a forecast backfill date chose gru-v3: `model_for_as_of`), and unpinned it,
+    while gc was removing the versions before it lost its model (its forecasts named a version gone). The
+    publishes are read again under the registry's lock before each version goes, after its pin check (a run
+    publishes before it unpins)."""
+    import polars as pl
+
+    from flowcast.store import open_store
+
+    settings = _settings(home, keep_versions=1)
+    items = plan(settings, NOW)
+    assert {"gru-v1", "gru-v3"} <= {i.version for i in items if i.kind == "model"}
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2023, 4, 1)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    real = ModelRegistry.delete
+    published: list[str] = []
+
+    def deleting(self, version, **kw):  # the backfill date runs while gc removes its first version
+        if not published:
+            self.pin("gru-v3", run="backfill-2023-03-01", at=NOW, until=NOW + timedelta(hours=24))
+            open_store(settings).publish(fc, dataset="sales", as_of=datetime(2023, 3, 1), model="gru",
+                                         model_version="gru-v3", run_id="backfill-2023-03-01", created_at=NOW)
+            self.unpin("gru-v3", run="backfill-2023-03-01")
+            published.append(version)
+        return real(self, version, **kw)
+
+    monkeypatch.setattr(ModelRegistry, "delete", deleting)
+    done = execute(settings, items, NOW)
+    assert published and "gru-v3" not in {i.version for i in done}
+    assert "gru-v3" in {v.version for v in ModelRegistry(home / "models").list()}
+    assert {"gru-v1"} <= {i.version for i in done}

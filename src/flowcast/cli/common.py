@@ -249,6 +249,19 @@ def _note_unnamed_config(config: Path | None) -> None:
         )
 
 
+class InterruptedAfterwards(KeyboardInterrupt):
+    """A Ctrl-C that came when the command's flow run had completed (`flowcast.interrupts`): its results
+    stand, and the command still ends 'interrupted', exit 130. The message says what was done."""
+
+
+def interrupted_afterwards(done: str) -> None:
+    """After a command printed what its flow did: raise InterruptedAfterwards saying `done`, what the run had
+    done when a Ctrl-C came that Prefect's flow engine swallowed (its flow run had completed: the command
+    exited 0); nothing when `done` is empty (no such Ctrl-C)."""
+    if done:
+        raise InterruptedAfterwards(done)
+
+
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
     Set FLOWCAST_DEBUG=1 to see tracebacks. With --json, a command that fails before printing its
@@ -266,15 +279,18 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if json_out and _json_emitted == emitted:
                 emit_json({"status": "failed", "error": error, "exit_code": code})
 
-        def interrupted() -> typer.Exit:
-            console.print("[yellow]interrupted[/]", markup=True)
-            failed("interrupted", 130)
+        def interrupted(after: str = "") -> typer.Exit:
+            console.print("[yellow]interrupted[/]" + (f" {said(after)}" if after else ""), markup=True,
+                          highlight=False)
+            failed(f"interrupted {after}".strip(), 130)
             return typer.Exit(130)
 
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except InterruptedAfterwards as exc:
+            raise interrupted(str(exc)) from None
         except KeyboardInterrupt:
             raise interrupted() from None
         except BrokenPipeError:  # `flowcast models show V | head`: the reader has what it wanted

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Self, TextIO, cast
 
 import typer
 
+from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
     AsOfOpt,
@@ -39,6 +40,7 @@ from flowcast.cli.common import (
     data_given,
     emit_json,
     flow_as_of,
+    interrupted_afterwards,
     out,
     resolve_settings,
     said,
@@ -107,10 +109,12 @@ def _prefect_console(home: str | Path | None = None) -> Iterator[None]:
     """While a flow runs from the command line: Prefect's console log lines go to the current
     stderr, without tracebacks unless FLOWCAST_DEBUG=1; Prefect's temporary API, when no API is
     configured, is stopped even if this process is killed, and the flow runs a killed command
-    leaves Running in `home` are marked Crashed (ops.reaper)."""
+    leaves Running in `home` are marked Crashed (ops.reaper). A Ctrl-C is counted
+    (`flowcast.interrupts`) before it is raised: one Prefect swallows is still seen."""
     from prefect.logging import configuration
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    from flowcast.interrupts import counted
     from flowcast.ops.reaper import temporary_api
 
     if not configuration.PROCESS_LOGGING_CONFIG:
@@ -123,11 +127,24 @@ def _prefect_console(home: str | Path | None = None) -> Iterator[None]:
             if not os.environ.get("FLOWCAST_DEBUG"):
                 h.setFormatter(_NoTraceback(h.formatter))
     try:
-        with temporary_api(home):
+        with counted(), temporary_api(home):
             yield
     finally:
         for h, fmt in patched:
             h.setFormatter(fmt)
+
+
+def _late_interrupt(before: int, result: dict[str, Any]) -> str:
+    """What a run had done when a Ctrl-C that Prefect swallowed came (its flow run had completed), said
+    with 'interrupted'; '' when none came since `before`."""
+    if interrupts.received() <= before:
+        return ""
+    if result.get("unchanged"):
+        return (f"after the run completed ({result.get('run_id')}): it published nothing new for {result.get('dataset')} "
+                f"as of {result.get('as_of')} (unchanged since its last publish)")
+    return (f"after the run completed ({result.get('run_id')}): its {result.get('published_rows')} forecast rows of "
+            f"{result.get('dataset')} for as_of {result.get('as_of')} were published and stay published; "
+            "nothing needs running again")
 
 
 def _run_tags(flow_name: str) -> Any:
@@ -239,12 +256,14 @@ def run(
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
 
+    before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
         result = call_flow(retrain_flow,
             as_of=when, models=cells or None, horizon=horizon, max_steps=max_steps,
             config_file=str(config) if config else None, **_flow_source_args(settings, data),
             **({"overrides": overrides} if overrides else {}),
         )
+    late = _late_interrupt(before, result)
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
     if json_out:
@@ -263,8 +282,9 @@ def run(
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
             "duckdb": result["duckdb"], "spans": result.get("spans"),
             "fallback_series": result.get("fallback_series"), "fallbacks": result.get("fallbacks"),
-            "excluded": result.get("excluded"),
+            "excluded": result.get("excluded"), **({"interrupted": True} if late else {}),
         })
+        interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
@@ -310,6 +330,7 @@ def run(
         f"\n  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
+    interrupted_afterwards(late)
 
 
 @app.command()
@@ -338,16 +359,20 @@ def forecast(
     )
     from flowcast.flows import forecast_flow
 
+    before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("forecast"):
         result = call_flow(forecast_flow,
             as_of=flow_as_of(as_of, settings), horizon=horizon, config_file=str(config) if config else None,
             **_flow_source_args(settings, data),
         )
+    late = _late_interrupt(before, result)
     if json_out:
-        emit_json(result)
+        emit_json({**result, **({"interrupted": True} if late else {})})
+        interrupted_afterwards(late)
         return
     if result.get("unchanged"):
         out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        interrupted_afterwards(late)
         return
     out.print(
         f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in {result['rows_in']}, "
@@ -359,6 +384,7 @@ def forecast(
     )
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
+    interrupted_afterwards(late)
 
 
 def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
@@ -454,6 +480,7 @@ def backfill(
 
     summary: dict[str, Any]
     failed: BackfillError | None = None
+    before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("backfill"), bar, listen(on_date):
         try:
             summary = call_flow(backfill_flow,
@@ -463,14 +490,17 @@ def backfill(
             )
         except BackfillError as exc:
             failed, summary = exc, exc.summary
+    late = (f"after the backfill completed ({summary.get('run_id')}): its {summary.get('published')} date(s) published "
+            "stay published" if interrupts.received() > before else "")
     if json_out:  # the same keys as any failed command's object (cli_errors), beside every date's outcome
         emit_json({"status": "failed", "error": str(failed), "exit_code": failed.exit_code, **summary}
-                  if failed is not None else {"status": "completed", **summary})
+                  if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
         out.print(_backfill_table(summary, mode, step))
     if failed is not None:
         console.print(f"[bold red]error:[/] {said(failed)}", highlight=False, markup=True)
         raise typer.Exit(failed.exit_code)
+    interrupted_afterwards(late)
 
 
 @app.command()

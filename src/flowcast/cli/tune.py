@@ -27,6 +27,7 @@ from flowcast.cli.common import (
     data_given,
     emit_json,
     flow_as_of,
+    interrupted_afterwards,
     out,
     resolve_settings,
 )
@@ -65,13 +66,19 @@ def tune(
         target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
+    from flowcast import interrupts
     from flowcast.flows.tune import tune_flow
 
+    before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("tune"):
         result = tune_flow(as_of=flow_as_of(as_of, settings), horizon=horizon, budget_minutes=budget, n_trials=trials,
                            config_file=str(config) if config else None, **_flow_source_args(settings, data))
+    # a Ctrl-C Prefect swallowed as the run completed: said after what the run did (`flowcast run` alike)
+    late = (f"after the tune run completed ({result.get('run_id')}): its {result.get('trials')} trials are stored in "
+            f"{result.get('trials_dir')}" if interrupts.received() > before else "")
     if json_out:
-        emit_json(result)
+        emit_json({**result, **({"interrupted": True} if late else {})})
+        interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['trials']} trials in {result['seconds']:.0f} s "
               f"(budget {result['budget_minutes']:g} min), scored by {result['metric']}", highlight=False)
@@ -84,3 +91,4 @@ def tune(
                 out.print(f"{k} = {v!r}".replace("'", '"'), highlight=False)
         out.print(f"# best cell: {result['best_params'].get('cell')}", highlight=False)
     out.print(f"Trials: {result['trials_dir']}", highlight=False)
+    interrupted_afterwards(late)

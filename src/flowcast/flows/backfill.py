@@ -23,7 +23,7 @@ from typing import Any, Literal, Self, cast
 
 from prefect import flow, get_run_logger
 
-from flowcast import reporting
+from flowcast import interrupts, reporting
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, FlowcastError
@@ -236,6 +236,7 @@ def backfill_flow(
         from flowcast.flows.forecast import forecast_flow
         from flowcast.flows.pipeline import retrain_flow
 
+        asked = interrupts.received()
         for d in todo:
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
@@ -262,6 +263,9 @@ def backfill_flow(
             o.update(flow_run=name, worker=IN_PROCESS)
             outcomes.append(o)
             _notify(o)
+            if interrupts.received() > asked:  # a Ctrl-C the child's engine swallowed (its run had completed)
+                raise KeyboardInterrupt(f"interrupted after the backfill's date {d:%Y-%m-%d %H:%M} ({o['status']}); "
+                                        "a re-run of the backfill skips the dates published")
 
     outcomes.sort(key=lambda o: str(o["as_of"]))
     reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True))

@@ -148,6 +148,23 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
     return tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
 
 
+def later_published(settings: Settings, dataset: str, as_of: datetime | None) -> bool:
+    """Whether `dataset` has a publish of an as_of after `as_of`: a run of this as_of recomputes a past date,
+    as a backfill's does, and its events say so (`events.emit(past=...)`). A manual `flowcast forecast --as-of
+    2018-01-01` re-armed the 'forecast not published' deadline as the scheduled forecast's publish does (a
+    dead daily deployment was told a day late). False when it cannot be told (the store unreadable)."""
+    if as_of is None:
+        return False
+    try:
+        from flowcast.store import open_store
+
+        at = storage_naive(as_of)
+        return any(a > at for a in open_store(settings).as_ofs(dataset))
+    except Exception as exc:  # noqa: BLE001 - a label of an event must not fail the run
+        get_run_logger().debug(f"could not tell whether {dataset} published after {as_of}: {exc}")
+        return False
+
+
 def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
     the run is claimed there (which process runs it), and the runs of this home that a killed
@@ -313,7 +330,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             log.warning(line)
     if fresh.all_before_as_of:
         events.emit(events.STALE, dataset=source.name, as_of=as_of, message=freshness_lines(fresh, ingested.as_of)[0],
-                    **fresh.to_dict())
+                    past=later_published(settings, source.name, as_of), **fresh.to_dict())
     check_staleness(fresh, settings.validation.max_staleness)
     if continuity is not None:
         check_series_lost(continuity, settings.validation.max_series_lost)
@@ -481,7 +498,7 @@ def publish_forecasts(
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
                 f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
-                model_version=model_version, run_id=run_id)
+                model_version=model_version, run_id=run_id, past=later_published(settings, data.source.name, as_of))
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
     log.info(
         f"Published {receipt.rows} forecast rows ({receipt.n_series} series) of {receipt.dataset} for as_of "

@@ -414,29 +414,31 @@ def retrain_flow(
     # pinned until its publish: a retrain that leaves production alone (a backfill of a past date) registers a
     # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it
     registry.pin(version.version, run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
-    if refit_all:
-        for cell in mc.cells:
-            if cell != chosen and cell in scored.by_name:
-                register(cell, builder.build(cell))
-    if promoted:
-        log.info(f"Promoted {version.version} to production of {name_of_data} (it was {expected or 'empty'})")
+    try:  # from its pin on: a failure before the publish (a refit's registration, an artifact) withdraws the
+        # promotion and releases the pin, as a failed publish does (it left production on a model whose forecasts
+        # were never published, and the pin to lapse 24 hours later)
+        if refit_all:
+            for cell in mc.cells:
+                if cell != chosen and cell in scored.by_name:
+                    register(cell, builder.build(cell))
+        if promoted:
+            log.info(f"Promoted {version.version} to production of {name_of_data} (it was {expected or 'empty'})")
 
-    descriptions = {c.name: c.describe() for c in scored.candidates if c.name != PRODUCTION}
-    if started_from is not None:
-        descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
-    md = decision_markdown(decision, board, published=chosen, published_version=version.version,
-                           descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
-    reporting.decision_artifact(md, scope)
-    if board.height:
-        reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
-        _print_board(log, board, metric, chosen)
+        descriptions = {c.name: c.describe() for c in scored.candidates if c.name != PRODUCTION}
+        if started_from is not None:
+            descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
+        md = decision_markdown(decision, board, published=chosen, published_version=version.version,
+                               descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
+        reporting.decision_artifact(md, scope)
+        if board.height:
+            reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
+            _print_board(log, board, metric, chosen)
 
-    _fault("flow:before_publish")  # promoted (or not), nothing published
-    # published only while production is what this run decided on (its winner, or the model it kept),
-    # checked and published under the registry's lock: no promotion in between
-    guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
-                                 at=started) if promote else None)
-    try:
+        _fault("flow:before_publish")  # promoted (or not), nothing published
+        # published only while production is what this run decided on (its winner, or the model it kept),
+        # checked and published under the registry's lock: no promotion in between
+        guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
+                                     at=started) if promote else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=" ".join(notes), guard=guard)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
@@ -445,7 +447,7 @@ def retrain_flow(
         if promoted:  # production must not point at a model whose forecasts were never published
             _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)
         raise
-    finally:  # (a failure before the publish leaves the pin to lapse)
+    finally:
         registry.unpin(version.version, run=run_id)
     record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {

@@ -28,6 +28,7 @@ from flowcast.flows.common import (
 )
 from flowcast.flows.naming import run_name
 from flowcast.flows.tasks import TRAINING_TAG
+from flowcast.ops.hooks import on_run_failure
 
 if TYPE_CHECKING:
     from flowcast.models.tuning import TuningResult
@@ -69,7 +70,7 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
     return with_overrides(settings, model=result.model_overrides()), result
 
 
-@flow(name="tune", flow_run_name=run_name, log_prints=False, validate_parameters=True)
+@flow(name="tune", flow_run_name=run_name, log_prints=False, validate_parameters=True, on_failure=[on_run_failure])
 @crash_on_interrupt
 def tune_flow(
     as_of: datetime | date | str | None = None,

@@ -147,7 +147,7 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
 def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
                      store: Any = None, log: Any = None) -> RealizedOutcome:
     """Steps 1-5 of the module doc for one dataset at one run's as_of."""
-    from flowcast.shared import open_registry, pull_file, share_file
+    from flowcast.shared import open_registry
     from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
 
@@ -202,25 +202,45 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
                          tolerance=acc.tolerance, min_points=acc.min_points)
     outcome.decay = decay
-    pull_file(settings, status_path(settings.home, dataset))  # the verdict any machine stored last
-    outcome.previous = read_status(settings.home, dataset)
-    was = bool(outcome.previous and outcome.previous.degraded)
-    share_file(settings, write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id))
-    if decay.degraded and not was:
-        outcome.event = events.DEGRADED
-        events.emit(events.DEGRADED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons),
-                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase,
-                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs)
-    elif was and decay.judged and not decay.degraded:
-        outcome.event = events.RECOVERED
-        events.emit(events.RECOVERED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons),
-                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase)
+    outcome.previous, outcome.event = announce(settings, dataset, decay, as_of=as_of, run_id=run_id)
     if decay.degraded and log is not None:
         log.warning(f"Accuracy of {dataset} is degraded: " + "; ".join(decay.reasons))
     return outcome
 
 
 # ------------------------------------------------------------------------------------ artifact
+def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_id: str) -> tuple[Decay | None, str | None]:
+    """Step 5: emit `flowcast.accuracy.degraded` (or `...recovered`) when `decay` changes the verdict stored last,
+    then store it; (the verdict stored before, the event sent or None). The event goes first, keyed by the
+    verdict it changes (`events.emit(key=...)`): a run stopped between storing and sending used to leave the
+    change stored and never told (the next run saw 'degraded' already), and two runs that both read the old
+    verdict (two backfill workers) each sent 'degraded'. Now a run stopped before storing sends it again with
+    the same id, and the second worker's is the first's to Prefect."""
+    from flowcast.shared import pull_file, share_file
+
+    path = status_path(settings.home, dataset)
+    pull_file(settings, path)  # the verdict any machine stored last
+    previous = read_status(settings.home, dataset)
+    try:
+        stored = json.loads(path.read_text()) if previous is not None else {}
+    except (OSError, ValueError):
+        stored = {}
+    key = f"after {stored.get('run_id')} {stored.get('checked_as_of')}" if previous is not None else "first"
+    was = bool(previous and previous.degraded)
+    event: str | None = None
+    if decay.degraded and not was:
+        event = events.DEGRADED
+        events.emit(events.DEGRADED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons), key=key,
+                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase,
+                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs)
+    elif was and decay.judged and not decay.degraded:
+        event = events.RECOVERED
+        events.emit(events.RECOVERED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons), key=key,
+                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase)
+    share_file(settings, write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id))
+    return previous, event
+
+
 def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
     """as_of, promised (the point-weighted backtest MASE of the versions that published it)."""
     if realized.height == 0:

@@ -6,10 +6,10 @@ notification block (a Custom Webhook block named `alerts.block_name`, POSTing JS
 
 | automation                          | fires on                                                      |
 | ----------------------------------- | ------------------------------------------------------------- |
-| flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast or backfill run (a crash the run could not report itself) |
+| flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast, backfill or tune run (a crash the run could not report itself) |
 | flowcast: data quality failed       | `flowcast.data-quality.failed`                                |
 | flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
-| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish (not a backfill's: its events, labelled `flowcast.backfill: "true"`, neither arm nor satisfy it) |
+| flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish (not a backfill's, nor a run's of an as_of before the dataset's latest publish: their events, labelled `flowcast.backfill: "true"`, neither arm nor satisfy it) |
 | flowcast: data stale                | `flowcast.data.stale` (every forecast period of a run lay before its as_of: the source stopped being updated; not a backfill's past date), at most once per dataset per `alerts.stale_every` (24h): every run on stale data emits the event, and a forecast run that finds nothing new emits `...unchanged`, which keeps "forecast not published" quiet |
 
 and one that acts instead of notifying, applied with or without a webhook:
@@ -40,7 +40,7 @@ from flowcast.config import Settings, parse_duration
 from flowcast.errors import ConfigError
 
 NAME_PREFIX = "flowcast: "
-FLOW_NAMES = ["retrain", "forecast", "backfill"]
+FLOW_NAMES = ["retrain", "forecast", "backfill", "tune"]
 RUN_FAILED = NAME_PREFIX + "run failed"
 QUALITY_FAILED = NAME_PREFIX + "data quality failed"
 DEGRADED = NAME_PREFIX + "accuracy degraded"
@@ -117,7 +117,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
     return [
         AutomationCore(
             name=RUN_FAILED,
-            description="A flowcast run (retrain, forecast, backfill) failed or crashed.",
+            description="A flowcast run (retrain, forecast, backfill, tune) failed or crashed.",
             trigger=EventTrigger(
                 expect={events.RUN_FAILED, "prefect.flow-run.Crashed"},
                 match_related={"prefect.resource.role": "flow", "prefect.resource.name": FLOW_NAMES},

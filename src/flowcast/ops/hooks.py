@@ -66,7 +66,15 @@ def run_dataset(parameters: dict[str, Any]) -> str:
 
 
 def on_run_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Prefect `on_failure` hook of the retrain, forecast and backfill flows."""
+    """Prefect `on_failure` hook of the retrain, forecast, backfill and tune flows. A backfill's date (a child
+    run tagged `backfill`, in its process or on a worker) sends nothing: its backfill fails naming it, once
+    for all its failed dates (each failed date was told twice: by its own run and by the backfill's failure).
+    The event's id is keyed by the failed state: a hook run twice for one failure sends one event."""
+    from flowcast.flows.naming import BACKFILL_TAG
+
+    if flow.name != "backfill" and BACKFILL_TAG in (getattr(flow_run, "tags", None) or []):
+        log.info("%s failed: told by its backfill's failure, which names every failed date", flow_run.name)
+        return
     try:
         params = dict(flow_run.parameters or {})
         dataset = run_dataset(params)
@@ -80,6 +88,6 @@ def on_run_failure(flow: Any, flow_run: Any, state: Any) -> None:
         ]
         events.emit(events.RUN_FAILED, dataset=dataset, as_of=as_of, message=f"{flow.name} run failed: {message}",
                     related=related, flow=flow.name, flow_run=str(flow_run.name), flow_run_id=str(flow_run.id),
-                    state=state.name)
+                    state=state.name, key=f"flow-run {flow_run.id} state {getattr(state, 'id', None) or message}")
     except Exception as exc:  # noqa: BLE001 - never hide the run's own error
         log.warning("could not report the failed run: %s", exc)

@@ -251,6 +251,6 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     if not quiet.unchanged:
         log.info(quiet.sentence)
         return None
-    events.emit(events.UNCHANGED, dataset=dataset, as_of=as_of, message=quiet.sentence,
-                previous_as_of=prev, model_version=model_version)
+    events.emit(events.UNCHANGED, dataset=dataset, as_of=as_of, message=quiet.sentence,  # `past`: a later as_of published
+                previous_as_of=prev, model_version=model_version, past=any(a > storage_naive(as_of) for a in published))
     return quiet.sentence

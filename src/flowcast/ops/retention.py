@@ -276,7 +276,9 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     """Remove what `plan` listed; returns what was removed. A model that became protected since
     the plan is skipped (RegistryError from the registry's own check: a run that chose it since
     pinned it, its pin not lapsed at `now`), and so is one that made
-    forecasts published since (read again before the first model goes); everything else goes.
+    forecasts published since (read again under the registry's lock before each model goes, after its pin
+    check: a backfill date that published with an old version and unpinned it after gc's one read of the
+    published versions lost its model); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
     from flowcast.shared import open_registry
@@ -285,7 +287,6 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     done: list[Item] = []
-    published: dict[str, str] | None = None  # read again after the forecast deletions: what published since the plan
     for item in items:
         if item.kind == "forecast":
             from flowcast.store import open_store
@@ -297,13 +298,14 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
         elif item.kind == "model":
             assert item.version is not None and reg is not None
             explicit = item.reason.startswith("named explicitly")
-            if published is None and not explicit:
-                gone = {i.key for i in done if i.kind == "forecast" and i.key}
-                published = _published_versions(settings, gone)[0]
-            if not explicit and item.version in (published or {}):  # a run published with it after the plan
-                continue
+            gone = {i.key for i in done if i.kind == "forecast" and i.key}
+
+            def published_with(version: str, gone: set[tuple[str, datetime]] = gone) -> str | None:  # a run published with it since
+                return _published_versions(settings, gone)[0].get(version)
+
             try:
-                reg.delete(item.version, allow_protected=explicit, at=None if now is None else _naive_utc(now))
+                reg.delete(item.version, allow_protected=explicit, at=None if now is None else _naive_utc(now),
+                           keep=None if explicit else published_with)
             except RegistryError:
                 continue
         else:

@@ -1,0 +1,47 @@
+"""Ctrl-Cs that something swallowed: every SIGINT a command receives while its flows run is counted
+before Python raises it as the KeyboardInterrupt it is.
+
+Prefect's flow engine swallows a KeyboardInterrupt that lands after it recorded the flow run final
+('BaseException was raised after user code finished executing', a debug line): a Ctrl-C in the last
+second of `flowcast run` (the forecasts published, the engine finishing) ended with exit 0 as if nothing
+had happened, and one that landed so in a backfill's date went on with the next dates. The count tells
+the command line (and a backfill between its dates) that a person asked to stop.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+_received = 0  # SIGINTs received under `counted` in this process
+
+
+def received() -> int:
+    """How many SIGINTs this process received under `counted` so far (compare two readings)."""
+    return _received
+
+
+def _count(signum: int, frame: FrameType | None) -> None:
+    global _received
+    _received += 1
+    signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as without this handler
+
+
+@contextmanager
+def counted() -> Iterator[None]:
+    """SIGINTs are counted in this block, then raised as KeyboardInterrupt as before. Only where Python's
+    own handler is in place (the main thread; a process started with SIGINT ignored, a background job,
+    keeps ignoring it)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(
+            signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, _count)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is _count:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
