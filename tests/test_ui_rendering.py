@@ -274,6 +274,10 @@ def test_log_filter_drops_noise_of_flowcast_tasks_and_repeats_of_explained_failu
     assert f.filter(bug) and bug.exc_info is not None
     err = RegistryError("no production model of tiny")
     assert not f.filter(_record("prefect.flow_runs", "Encountered exception during execution: x", exc=err))
+    # a deployment run's engine, as its subprocess exits (worker, flowcast serve): an ERROR after the final state
+    assert not f.filter(_record("prefect.flow_runs", "Engine execution exited with unexpected exception", exc=err))
+    crash = _record("prefect.flow_runs", "Engine execution exited with unexpected exception", exc=KeyError("y"))
+    assert f.filter(crash) and crash.exc_info is not None  # a bug's keeps its traceback
     other = _record("prefect.flow_runs", "something about it", exc=err)
     assert f.filter(other) and other.exc_info is None  # said, without a traceback
     assert f.filter(_record("prefect.flow_runs", "Finished in state Failed('Flow run encountered an exception: "
