@@ -4,6 +4,7 @@ parameter schema, the log filter's decisions, the quality summary."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from datetime import datetime
@@ -149,6 +150,34 @@ def test_forecast_plot_is_large_titled_with_names_and_units_with_both_bands_and_
         plt.close(fig)
     png = reporting.plot_forecasts(hist, fc, tmp_path / "p.png", labels={"a": "Retail Trade"})
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("every", "n", "horizon"), [("1mo", 48, 6), ("1mo", 48, 18), ("1d", 48, 14),
+                                                    ("1h", 48, 24), ("1q", 48, 8), ("1y", 40, 6)])
+def test_forecast_plot_time_labels_never_overlap(every, n, horizon):
+    """The time axis of a panel (about 5 inches wide) named every tick in full: the monthly panels of a
+    retrain on us_employment data read '2015-072016-012016-072017-01...' (9 'YYYY-MM' labels run
+    together). Each panel's labels are drawn apart, whatever the frequency."""
+    import matplotlib.pyplot as plt
+
+    ds = pl.datetime_range(datetime(2015, 1, 1), datetime(2100 if every == "1y" else 2030, 1, 1), every,
+                           eager=True)[: n + horizon]
+    hist = pl.DataFrame({"unique_id": "a", "ds": ds[:n], "y": [float(i % 12) for i in range(n)]})
+    fc = pl.DataFrame({"unique_id": "a", "ds": ds[n:], "y_hat": 1.0})
+    for frames in ((hist, fc), (pl.concat([hist, hist.with_columns(unique_id=pl.lit("b"))]),
+                                pl.concat([fc, fc.with_columns(unique_id=pl.lit("b"))]))):
+        fig = reporting.forecast_figure(*frames, as_of=ds[n - 1])
+        try:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+                assert len(labels) >= 2, [t.get_text() for t in labels]
+                boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+                gaps = [b.x0 - a.x1 for a, b in itertools.pairwise(boxes)]
+                assert min(gaps) > 2, ([t.get_text() for t in labels], gaps)
+        finally:
+            plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------- progress

@@ -361,14 +361,7 @@ def forecast_figure(
         if unit:
             ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
         ax.grid(True, color="0.9", lw=0.8)
-        if tz is not None:
-            from zoneinfo import ZoneInfo
-
-            import matplotlib.dates as mdates
-
-            locator = mdates.AutoDateLocator(tz=ZoneInfo(tz))
-            ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=ZoneInfo(tz)))
+        _time_axis(ax, tz)
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()
@@ -378,6 +371,21 @@ def forecast_figure(
                ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
     return fig
+
+
+def _time_axis(ax: Any, tz: str | None) -> None:
+    """Few, short time labels on a panel about 5 inches wide: matplotlib's default named every tick in
+    full, and a monthly panel's nine 'YYYY-MM' ran together ('2015-072016-012016-07...'); the concise
+    formatter writes a year once ('2016', 'Jul', '2017'). Sub-daily ds are UTC instants labelled in
+    the source's `tz` local time (UTC when undeclared)."""
+    from zoneinfo import ZoneInfo
+
+    import matplotlib.dates as mdates
+
+    zone = ZoneInfo(tz or "UTC")
+    locator = mdates.AutoDateLocator(tz=zone, minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
 
 
 def plot_markdown(png: Path, caption: str, embed_limit: int = 400_000) -> str:
