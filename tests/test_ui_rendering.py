@@ -309,8 +309,14 @@ def test_log_filter_drops_noise_of_flowcast_tasks_and_repeats_of_explained_failu
     assert f.filter(crash) and crash.exc_info is not None  # a bug's keeps its traceback
     other = _record("prefect.flow_runs", "something about it", exc=err)
     assert f.filter(other) and other.exc_info is None  # said, without a traceback
-    assert f.filter(_record("prefect.flow_runs", "Finished in state Failed('Flow run encountered an exception: "
-                            "RegistryError: no production model of tiny')"))  # the one message
+    final = _record("prefect.flow_runs", "Finished in state Failed('Flow run encountered an exception: "
+                    "RegistryError: no production model of tiny')")
+    assert f.filter(final)  # the one message: an ERROR (Prefect logs it at INFO; the UI's error filter missed it)
+    assert (final.levelno, final.levelname) == (logging.ERROR, "ERROR")
+    crashed = _record("prefect.flow_runs", "Finished in state Crashed('Execution was interrupted')")
+    assert f.filter(crashed) and crashed.levelno == logging.ERROR
+    done = _record("prefect.flow_runs", "Finished in state Completed()")
+    assert f.filter(done) and done.levelno == logging.INFO
     assert not f.filter(_record("prefect.flow_runs", "Running hook 'on_run_failure' in response to entering state "
                                 "'Failed'"))
 

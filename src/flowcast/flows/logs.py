@@ -13,7 +13,8 @@ loggers, before their handlers (console and the API: what the UI shows):
   Failed` line, the flow's `Encountered exception during execution` (with its traceback) and, in a
   deployment run (a worker's or `flowcast serve`'s subprocess), the engine's ERROR `Engine execution
   exited with unexpected exception` after it are dropped, and any other line about it loses the
-  traceback. Any other exception keeps Prefect's
+  traceback. That final line is an ERROR (Prefect's flow engine logs every final state at INFO, so a
+  Failed run's log, filtered to errors in the UI, showed nothing). Any other exception keeps Prefect's
   full report, traceback included (a bug needs it).
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
 
@@ -35,6 +36,8 @@ _OWN_HOOKS = ("on_run_failure",)
 # Prefect's lines that repeat a failure: the flow's own, and the engine's as a deployment run (a worker's or
 # `flowcast serve`'s subprocess) exits: an ERROR calling flowcast's explained failure 'unexpected'
 _REPEATS = ("Encountered exception during execution", "Engine execution exited with unexpected exception")
+# Prefect's synchronous flow engine logs a run's final state at INFO whatever it is
+_FAILED_FINAL = ("Finished in state Failed(", "Finished in state Crashed(")
 
 
 def _flowcast_error_names() -> set[str]:
@@ -81,6 +84,8 @@ class QuietFilter(logging.Filter):
                 return False  # the flow's final `Finished in state Failed(...)` says it, without a traceback
             record.exc_info, record.exc_text = None, None
         own_hook = any(msg.startswith((f"Running hook {h!r}", f"Hook {h!r} finished")) for h in _OWN_HOOKS)
+        if record.name == "prefect.flow_runs" and msg.startswith(_FAILED_FINAL) and record.levelno < logging.ERROR:
+            record.levelno, record.levelname = logging.ERROR, logging.getLevelName(logging.ERROR)
         return not (record.name == "prefect.flow_runs" and own_hook)
 
 
