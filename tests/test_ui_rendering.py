@@ -224,6 +224,11 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     props = schema.properties
     missing = [k for k, v in props.items() if not v.get("description")]
     assert not missing, f"parameters without a description: {missing}"
+    # what an empty field means on a work pool: the worker's configuration, not a fixed name (the form said
+    # 'Empty: the configured default (us_employment)' while the worker's FLOWCAST_CONFIG named another)
+    assert "FLOWCAST_CONFIG" in props["dataset"]["description"], props["dataset"]["description"]
+    assert "worker" in props["config_file"]["description"]
+    assert "configuration file's `home`" in props["home"]["description"]
     choices = props["dataset"]["anyOf"]
     datasets = next(c for c in choices if "enum" in c)
     assert {"us_employment", "vic_elecdemand", "m3-monthly"} <= set(datasets["enum"])
