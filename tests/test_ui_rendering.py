@@ -180,6 +180,37 @@ def test_forecast_plot_time_labels_never_overlap(every, n, horizon):
             plt.close(fig)
 
 
+def test_realized_accuracy_plot_is_as_large_and_readable_as_the_forecast_plot(tmp_path, monkeypatch):
+    """The realized-accuracy artifact's plot was 7 x 3 inches at 80 dpi (560 px) with a 7 pt legend and a
+    9 pt title: 8 and 10 px high on screen, where the forecast plot keeps every label >= 12 px."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from flowcast.ops import accuracy
+
+    months = [datetime(2019, m, 1) for m in range(1, 9)]
+    realized = pl.DataFrame({"dataset": "emp", "as_of": months, "model": "damped", "model_version": "damped-v1",
+                             "step": 1, "n": 8, "n_mase": 8, "mae": 10.0, "mase": [0.3 - 0.02 * i for i in range(8)],
+                             "mase_snaive": 0.7})
+    drawn = []  # the figure and dpi it is saved at
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append((fig, dpi)) or real_save(
+        fig, path, dpi=dpi))
+    png = accuracy.plot_realized(realized, {"damped-v1": 0.14}, tmp_path / "r.png", title="emp: realized vs promised")
+    assert png is not None
+    fig, dpi = drawn[0]
+    try:
+        px = lambda pt: pt * dpi / 72
+        ax = fig.axes[0]
+        texts = ax.get_xticklabels() + ax.get_yticklabels() + ax.get_legend().get_texts()
+        sizes = [t.get_fontsize() for t in texts] + [ax.title.get_fontsize(), ax.yaxis.label.get_fontsize()]
+        assert min(px(s) for s in sizes) >= 12, sizes
+    finally:
+        plt.close(fig)
+    with Image.open(png) as im:
+        assert im.width >= 1100, im.size
+
+
 # ----------------------------------------------------------------------------------------- progress
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}

@@ -361,7 +361,7 @@ def forecast_figure(
         if unit:
             ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
         ax.grid(True, color="0.9", lw=0.8)
-        _time_axis(ax, tz)
+        time_axis(ax, tz)
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()
@@ -373,7 +373,7 @@ def forecast_figure(
     return fig
 
 
-def _time_axis(ax: Any, tz: str | None) -> None:
+def time_axis(ax: Any, tz: str | None = None) -> None:
     """Few, short time labels on a panel about 5 inches wide: matplotlib's default named every tick in
     full, and a monthly panel's nine 'YYYY-MM' ran together ('2015-072016-012016-07...'); the concise
     formatter writes a year once ('2016', 'Jul', '2017'). Sub-daily ds are UTC instants labelled in
