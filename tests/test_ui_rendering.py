@@ -108,6 +108,17 @@ def test_backfill_rows_fill_every_column():
     assert rows[0] == {"as_of": "2018-10-01 00:00", "status": "published", "rows": 24, "model": "gru-v1",
                        "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "—"}
     assert all(v not in (None, "") for r in rows for v in r.values())
+    # a skipped date ran no flow run here: the run that published it earlier is named in its detail, not as
+    # a bare id under 'flow run' beside the names of this backfill's runs
+    skipped = reporting.backfill_rows([{"as_of": "2019-01-01T00:00:00", "status": "skipped", "rows": 48,
+                                        "model": "damped-v1", "run_id": "9a61bbeb", "flow_run": None, "worker": None,
+                                        "error": "already published (overwrite=False)"}])[0]
+    assert skipped["flow run"] == "—"
+    assert skipped["detail"] == "already published (overwrite=False), by flow run 9a61bbeb"
+    # each version of the key says its range and outcome (the UI's history lists descriptions)
+    outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
+    assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
+        "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
 
 
 # ----------------------------------------------------------------------------------------- plot

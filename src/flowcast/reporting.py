@@ -461,27 +461,45 @@ BACKFILL_COLUMNS = ("as_of", "status", "rows", "model", "flow run", "worker", "d
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
     flow run and the worker that ran it, what happened (an error, a skip reason); `—` where a
-    date has none (a skipped date ran no flow run; a plain `-` would render as a bullet)."""
+    date has none (a skipped date ran no flow run: its detail names the run that published it
+    earlier, which was shown as a bare id under 'flow run' beside the names of the runs this
+    backfill started; a plain `-` would render as a bullet)."""
     rows = []
     for o in outcomes:
+        skipped = o.get("status") == "skipped"
+        detail = o.get("error") or NONE
+        if skipped and o.get("run_id"):
+            detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
         rows.append({
             "as_of": str(o.get("as_of") or "")[:16].replace("T", " "), "status": o.get("status") or "",
             "rows": o.get("rows") if o.get("rows") is not None else NONE,
-            "model": o.get("model") or NONE, "flow run": o.get("flow_run") or o.get("run_id") or NONE,
-            "worker": o.get("worker") or NONE, "detail": o.get("error") or NONE,
+            "model": o.get("model") or NONE,
+            "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
+            "worker": o.get("worker") or NONE, "detail": detail,
         })
     return rows
 
 
-def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = None) -> Any:
+def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> str:
+    """`backfill emp 2019-01-01..2019-04-01: 0 published, 4 skipped, 0 failed`: the key's history in the
+    UI lists descriptions, so each backfill reads as its range and outcome (every version said 'emp
+    backfill: one row per as_of and what happened')."""
+    status = [o.get("status") for o in outcomes]
+    counts = ", ".join(f"{status.count(s)} {s}" for s in ("published", "skipped", "failed"))
+    return f"{title[:1].upper()}{title[1:]}: {counts}"
+
+
+def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = None, title: str = "") -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
+    rows = list(rows)
     key = scope.key("backfill") if scope is not None else KEYS["backfill"]
     text = "backfill: one row per as_of and what happened"
-    return create_table_artifact(backfill_rows(rows), key=key,
-                                 description=text if scope is None else f"{scope.dataset} {text}")
+    described = backfill_description(title, rows) if title else (
+        text if scope is None else f"{scope.dataset} {text}")
+    return create_table_artifact(backfill_rows(rows), key=key, description=described)
 
 
 # In-process observers of training progress (the CLI's rich bars): called with (key, label, fraction).

@@ -268,7 +268,9 @@ def backfill_flow(
             _notify(o)
 
     outcomes.sort(key=lambda o: str(o["as_of"]))
-    reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True))
+    reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True),
+                                title=flow_run_title("backfill", src.name, {"start": start, "end": end, "mode": mode},
+                                                     None))
     failed = [o for o in outcomes if o["status"] == "failed"]
     summary = {
         "run_id": run_id, "mode": mode, "every": step, "dates": len(dates),
