@@ -95,6 +95,16 @@ def test_receipt_key_sentence_first_without_python_values():
                                                         "as of 2019-09-01 from theta (theta-v3)."}
     text = str(rows)
     assert "None" not in text and "False" not in text and "[]" not in text
+    # a note is a paragraph of the description too: a table cell does not wrap in the UI, and a backfill's
+    # 'not the forecasts a run at this as_of could have made' was cut at the page's edge
+    scope = reporting.Scope(dataset="us_employment", as_of=datetime(2019, 3, 1), backfill=True)
+    assert reporting.receipt_description(receipt, scope) == (
+        "Backfill as of 2019-03-01: Published 1,776 forecast rows of 148 series of us_employment as of 2019-09-01 "
+        "from theta (theta-v3).")
+    noted = {**receipt, "notes": ["steps 7-9 are beyond the 6 calibrated"]}
+    described = reporting.receipt_description(noted, scope, note="theta-v3 was trained on data up to 2019-08-01")
+    assert described.split("\n\n")[1:] == ["Note: steps 7-9 are beyond the 6 calibrated",
+                                           "Note: theta-v3 was trained on data up to 2019-08-01"]
 
 
 def test_backfill_rows_fill_every_column():

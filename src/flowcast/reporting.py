@@ -451,7 +451,21 @@ def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
     if not _in_run():
         return None
     return create_table_artifact(receipt_table(receipt, note), key=scope.key("receipt"),
-                                 description=scope.describe(receipt_sentence(receipt)))
+                                 description=receipt_description(receipt, scope, note))
+
+
+def receipt_notes(receipt: Any, note: str = "") -> list[str]:
+    """The receipt's notes (and the run's), in the order its table lists them."""
+    return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + ([note] if note else [])
+
+
+def receipt_description(receipt: Any, scope: Scope, note: str = "") -> str:
+    """The sentence, led by the as_of, then each note as a paragraph of its own: a table cell does not
+    wrap in the UI, so a note in the table alone was cut at the page's edge ('hybrid-v2 was trained on
+    data up to 2019-08-01 00:00 UTC, after this as_of, and no model of emp was promoted for data up'),
+    its point (these are not the forecasts a run on that date could have made) out of sight."""
+    text = scope.describe(receipt_sentence(receipt))
+    return "\n\n".join([text, *(f"Note: {n}" for n in receipt_notes(receipt, note))])
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
