@@ -4,6 +4,7 @@ parameter schema, the log filter's decisions, the quality summary."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from datetime import datetime
@@ -94,6 +95,16 @@ def test_receipt_key_sentence_first_without_python_values():
                                                         "as of 2019-09-01 from theta (theta-v3)."}
     text = str(rows)
     assert "None" not in text and "False" not in text and "[]" not in text
+    # a note is a paragraph of the description too: a table cell does not wrap in the UI, and a backfill's
+    # 'not the forecasts a run at this as_of could have made' was cut at the page's edge
+    scope = reporting.Scope(dataset="us_employment", as_of=datetime(2019, 3, 1), backfill=True)
+    assert reporting.receipt_description(receipt, scope) == (
+        "Backfill as of 2019-03-01: Published 1,776 forecast rows of 148 series of us_employment as of 2019-09-01 "
+        "from theta (theta-v3).")
+    noted = {**receipt, "notes": ["steps 7-9 are beyond the 6 calibrated"]}
+    described = reporting.receipt_description(noted, scope, note="theta-v3 was trained on data up to 2019-08-01")
+    assert described.split("\n\n")[1:] == ["Note: steps 7-9 are beyond the 6 calibrated",
+                                           "Note: theta-v3 was trained on data up to 2019-08-01"]
 
 
 def test_backfill_rows_fill_every_column():
@@ -107,6 +118,17 @@ def test_backfill_rows_fill_every_column():
     assert rows[0] == {"as_of": "2018-10-01 00:00", "status": "published", "rows": 24, "model": "gru-v1",
                        "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "—"}
     assert all(v not in (None, "") for r in rows for v in r.values())
+    # a skipped date ran no flow run here: the run that published it earlier is named in its detail, not as
+    # a bare id under 'flow run' beside the names of this backfill's runs
+    skipped = reporting.backfill_rows([{"as_of": "2019-01-01T00:00:00", "status": "skipped", "rows": 48,
+                                        "model": "damped-v1", "run_id": "9a61bbeb", "flow_run": None, "worker": None,
+                                        "error": "already published (overwrite=False)"}])[0]
+    assert skipped["flow run"] == "—"
+    assert skipped["detail"] == "already published (overwrite=False), by flow run 9a61bbeb"
+    # each version of the key says its range and outcome (the UI's history lists descriptions)
+    outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
+    assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
+        "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
 
 
 # ----------------------------------------------------------------------------------------- plot
@@ -149,6 +171,65 @@ def test_forecast_plot_is_large_titled_with_names_and_units_with_both_bands_and_
         plt.close(fig)
     png = reporting.plot_forecasts(hist, fc, tmp_path / "p.png", labels={"a": "Retail Trade"})
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("every", "n", "horizon"), [("1mo", 48, 6), ("1mo", 48, 18), ("1d", 48, 14),
+                                                    ("1h", 48, 24), ("1q", 48, 8), ("1y", 40, 6)])
+def test_forecast_plot_time_labels_never_overlap(every, n, horizon):
+    """The time axis of a panel (about 5 inches wide) named every tick in full: the monthly panels of a
+    retrain on us_employment data read '2015-072016-012016-072017-01...' (9 'YYYY-MM' labels run
+    together). Each panel's labels are drawn apart, whatever the frequency."""
+    import matplotlib.pyplot as plt
+
+    ds = pl.datetime_range(datetime(2015, 1, 1), datetime(2100 if every == "1y" else 2030, 1, 1), every,
+                           eager=True)[: n + horizon]
+    hist = pl.DataFrame({"unique_id": "a", "ds": ds[:n], "y": [float(i % 12) for i in range(n)]})
+    fc = pl.DataFrame({"unique_id": "a", "ds": ds[n:], "y_hat": 1.0})
+    for frames in ((hist, fc), (pl.concat([hist, hist.with_columns(unique_id=pl.lit("b"))]),
+                                pl.concat([fc, fc.with_columns(unique_id=pl.lit("b"))]))):
+        fig = reporting.forecast_figure(*frames, as_of=ds[n - 1])
+        try:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+                assert len(labels) >= 2, [t.get_text() for t in labels]
+                boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+                gaps = [b.x0 - a.x1 for a, b in itertools.pairwise(boxes)]
+                assert min(gaps) > 2, ([t.get_text() for t in labels], gaps)
+        finally:
+            plt.close(fig)
+
+
+def test_realized_accuracy_plot_is_as_large_and_readable_as_the_forecast_plot(tmp_path, monkeypatch):
+    """The realized-accuracy artifact's plot was 7 x 3 inches at 80 dpi (560 px) with a 7 pt legend and a
+    9 pt title: 8 and 10 px high on screen, where the forecast plot keeps every label >= 12 px."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from flowcast.ops import accuracy
+
+    months = [datetime(2019, m, 1) for m in range(1, 9)]
+    realized = pl.DataFrame({"dataset": "emp", "as_of": months, "model": "damped", "model_version": "damped-v1",
+                             "step": 1, "n": 8, "n_mase": 8, "mae": 10.0, "mase": [0.3 - 0.02 * i for i in range(8)],
+                             "mase_snaive": 0.7})
+    drawn = []  # the figure and dpi it is saved at
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append((fig, dpi)) or real_save(
+        fig, path, dpi=dpi))
+    png = accuracy.plot_realized(realized, {"damped-v1": 0.14}, tmp_path / "r.png", title="emp: realized vs promised")
+    assert png is not None
+    fig, dpi = drawn[0]
+    try:
+        px = lambda pt: pt * dpi / 72
+        ax = fig.axes[0]
+        texts = ax.get_xticklabels() + ax.get_yticklabels() + ax.get_legend().get_texts()
+        sizes = [t.get_fontsize() for t in texts] + [ax.title.get_fontsize(), ax.yaxis.label.get_fontsize()]
+        assert min(px(s) for s in sizes) >= 12, sizes
+    finally:
+        plt.close(fig)
+    with Image.open(png) as im:
+        assert im.width >= 1100, im.size
 
 
 # ----------------------------------------------------------------------------------------- progress
@@ -195,6 +276,11 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     props = schema.properties
     missing = [k for k, v in props.items() if not v.get("description")]
     assert not missing, f"parameters without a description: {missing}"
+    # what an empty field means on a work pool: the worker's configuration, not a fixed name (the form said
+    # 'Empty: the configured default (us_employment)' while the worker's FLOWCAST_CONFIG named another)
+    assert "FLOWCAST_CONFIG" in props["dataset"]["description"], props["dataset"]["description"]
+    assert "worker" in props["config_file"]["description"]
+    assert "configuration file's `home`" in props["home"]["description"]
     choices = props["dataset"]["anyOf"]
     datasets = next(c for c in choices if "enum" in c)
     assert {"us_employment", "vic_elecdemand", "m3-monthly"} <= set(datasets["enum"])
@@ -274,10 +360,20 @@ def test_log_filter_drops_noise_of_flowcast_tasks_and_repeats_of_explained_failu
     assert f.filter(bug) and bug.exc_info is not None
     err = RegistryError("no production model of tiny")
     assert not f.filter(_record("prefect.flow_runs", "Encountered exception during execution: x", exc=err))
+    # a deployment run's engine, as its subprocess exits (worker, flowcast serve): an ERROR after the final state
+    assert not f.filter(_record("prefect.flow_runs", "Engine execution exited with unexpected exception", exc=err))
+    crash = _record("prefect.flow_runs", "Engine execution exited with unexpected exception", exc=KeyError("y"))
+    assert f.filter(crash) and crash.exc_info is not None  # a bug's keeps its traceback
     other = _record("prefect.flow_runs", "something about it", exc=err)
     assert f.filter(other) and other.exc_info is None  # said, without a traceback
-    assert f.filter(_record("prefect.flow_runs", "Finished in state Failed('Flow run encountered an exception: "
-                            "RegistryError: no production model of tiny')"))  # the one message
+    final = _record("prefect.flow_runs", "Finished in state Failed('Flow run encountered an exception: "
+                    "RegistryError: no production model of tiny')")
+    assert f.filter(final)  # the one message: an ERROR (Prefect logs it at INFO; the UI's error filter missed it)
+    assert (final.levelno, final.levelname) == (logging.ERROR, "ERROR")
+    crashed = _record("prefect.flow_runs", "Finished in state Crashed('Execution was interrupted')")
+    assert f.filter(crashed) and crashed.levelno == logging.ERROR
+    done = _record("prefect.flow_runs", "Finished in state Completed()")
+    assert f.filter(done) and done.levelno == logging.INFO
     assert not f.filter(_record("prefect.flow_runs", "Running hook 'on_run_failure' in response to entering state "
                                 "'Failed'"))
 

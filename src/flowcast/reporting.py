@@ -361,14 +361,7 @@ def forecast_figure(
         if unit:
             ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
         ax.grid(True, color="0.9", lw=0.8)
-        if tz is not None:
-            from zoneinfo import ZoneInfo
-
-            import matplotlib.dates as mdates
-
-            locator = mdates.AutoDateLocator(tz=ZoneInfo(tz))
-            ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=ZoneInfo(tz)))
+        time_axis(ax, tz)
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()
@@ -378,6 +371,21 @@ def forecast_figure(
                ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
     return fig
+
+
+def time_axis(ax: Any, tz: str | None = None) -> None:
+    """Few, short time labels on a panel about 5 inches wide: matplotlib's default named every tick in
+    full, and a monthly panel's nine 'YYYY-MM' ran together ('2015-072016-012016-07...'); the concise
+    formatter writes a year once ('2016', 'Jul', '2017'). Sub-daily ds are UTC instants labelled in
+    the source's `tz` local time (UTC when undeclared)."""
+    from zoneinfo import ZoneInfo
+
+    import matplotlib.dates as mdates
+
+    zone = ZoneInfo(tz or "UTC")
+    locator = mdates.AutoDateLocator(tz=zone, minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
 
 
 def plot_markdown(png: Path, caption: str, embed_limit: int = 400_000) -> str:
@@ -443,7 +451,21 @@ def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
     if not _in_run():
         return None
     return create_table_artifact(receipt_table(receipt, note), key=scope.key("receipt"),
-                                 description=scope.describe(receipt_sentence(receipt)))
+                                 description=receipt_description(receipt, scope, note))
+
+
+def receipt_notes(receipt: Any, note: str = "") -> list[str]:
+    """The receipt's notes (and the run's), in the order its table lists them."""
+    return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + ([note] if note else [])
+
+
+def receipt_description(receipt: Any, scope: Scope, note: str = "") -> str:
+    """The sentence, led by the as_of, then each note as a paragraph of its own: a table cell does not
+    wrap in the UI, so a note in the table alone was cut at the page's edge ('hybrid-v2 was trained on
+    data up to 2019-08-01 00:00 UTC, after this as_of, and no model of emp was promoted for data up'),
+    its point (these are not the forecasts a run on that date could have made) out of sight."""
+    text = scope.describe(receipt_sentence(receipt))
+    return "\n\n".join([text, *(f"Note: {n}" for n in receipt_notes(receipt, note))])
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
@@ -453,27 +475,45 @@ BACKFILL_COLUMNS = ("as_of", "status", "rows", "model", "flow run", "worker", "d
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
     flow run and the worker that ran it, what happened (an error, a skip reason); `—` where a
-    date has none (a skipped date ran no flow run; a plain `-` would render as a bullet)."""
+    date has none (a skipped date ran no flow run: its detail names the run that published it
+    earlier, which was shown as a bare id under 'flow run' beside the names of the runs this
+    backfill started; a plain `-` would render as a bullet)."""
     rows = []
     for o in outcomes:
+        skipped = o.get("status") == "skipped"
+        detail = o.get("error") or NONE
+        if skipped and o.get("run_id"):
+            detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
         rows.append({
             "as_of": str(o.get("as_of") or "")[:16].replace("T", " "), "status": o.get("status") or "",
             "rows": o.get("rows") if o.get("rows") is not None else NONE,
-            "model": o.get("model") or NONE, "flow run": o.get("flow_run") or o.get("run_id") or NONE,
-            "worker": o.get("worker") or NONE, "detail": o.get("error") or NONE,
+            "model": o.get("model") or NONE,
+            "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
+            "worker": o.get("worker") or NONE, "detail": detail,
         })
     return rows
 
 
-def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = None) -> Any:
+def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> str:
+    """`backfill emp 2019-01-01..2019-04-01: 0 published, 4 skipped, 0 failed`: the key's history in the
+    UI lists descriptions, so each backfill reads as its range and outcome (every version said 'emp
+    backfill: one row per as_of and what happened')."""
+    status = [o.get("status") for o in outcomes]
+    counts = ", ".join(f"{status.count(s)} {s}" for s in ("published", "skipped", "failed"))
+    return f"{title[:1].upper()}{title[1:]}: {counts}"
+
+
+def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = None, title: str = "") -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
+    rows = list(rows)
     key = scope.key("backfill") if scope is not None else KEYS["backfill"]
     text = "backfill: one row per as_of and what happened"
-    return create_table_artifact(backfill_rows(rows), key=key,
-                                 description=text if scope is None else f"{scope.dataset} {text}")
+    described = backfill_description(title, rows) if title else (
+        text if scope is None else f"{scope.dataset} {text}")
+    return create_table_artifact(backfill_rows(rows), key=key, description=described)
 
 
 # In-process observers of training progress (the CLI's rich bars): called with (key, label, fraction).

@@ -89,9 +89,11 @@ def test_the_cli_runs_carry_the_deployments_tags_and_a_failure_is_said_once_with
     assert len(runs) == 1, [r["name"] for r in runs]
     run = runs[0]
     assert sorted(run["tags"]) == ["flowcast", "retrain"] and run["name"].endswith(" 2019-06-01"), run["name"]
-    messages = [e["message"] for e in _logs(run["id"])]
+    entries = _logs(run["id"])
+    messages = [e["message"] for e in entries]
     said = [m for m in messages if "rows quarantined" in m and "threshold" in m]
     assert len(said) == 1 and said[0].startswith("Finished in state Failed("), messages
+    assert [e["message"] for e in entries if e["level"] >= 40] == said  # the one ERROR line of the run
     assert not [m for m in messages if "Traceback" in m]
 
 

@@ -152,6 +152,46 @@ def test_a_claim_whose_process_cannot_be_seen_from_here_is_never_marked(tmp_path
     assert [p.name for p in folder.iterdir()] == ["no_start.json"]
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_the_task_runs_of_a_flow_run_a_worker_marked_crashed_end_with_it(tmp_path):
+    """A deployment run killed on a work pool (kill -9 of the worker's flow process, the OOM killer)
+    is marked Crashed by the worker itself, but the task runs its process was running ('train gru
+    backtest', 'backtest gru') stayed Running in the UI for good: the next run in that home found
+    the flow run final and only dropped its claim. Now those task runs are marked Crashed too."""
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed, Crashed, Running
+
+    from flowcast.ops.reaper import CLAIMS, reap
+
+    @flow(name="retrain")
+    def retrain() -> None: ...
+
+    @task(name="train gru backtest")
+    def train() -> None: ...
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(retrain, state=Running())
+        running = client.create_task_run(train, run.id, dynamic_key="0", state=Running())
+        done = client.create_task_run(train, run.id, dynamic_key="1", state=Completed())
+        client.set_flow_run_state(run.id, Crashed(message="Process exited with status code: -9."), force=True)
+        folder = tmp_path / CLAIMS
+        folder.mkdir()
+        claim = {"flow_run_id": str(run.id), "name": "retrain tiny 2019-06-01", "pid": dead.pid, "pid_start": "1",
+                 "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": ""}
+        (folder / f"{run.id}.json").write_text(json.dumps(claim))
+
+        assert [(r.action, r.state) for r in reap(tmp_path)] == [("ended", "Crashed")]
+        assert not list(folder.iterdir())
+        state = client.read_task_run(running.id).state
+        assert state.type.value == "CRASHED", state
+        assert "its flow run ended Crashed: Process exited with status code: -9." in state.message
+        assert client.read_task_run(done.id).state.type.value == "COMPLETED"
+        assert client.read_flow_run(run.id).state.message == "Process exited with status code: -9."
+
+
 # a flowcast command started from a terminal: Prefect's temporary server is started (a health check), the
 # command says which (a file named by its argument, renamed into place), then it waits
 INTERRUPTED = """

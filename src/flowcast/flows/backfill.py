@@ -161,13 +161,17 @@ def backfill_flow(
             "forecast/forecast") so that a work pool's workers run the dates in parallel; a retrain
             deployment implies mode retrain. Empty: the dates run here, one after another.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
-            as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
+            as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
+            FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
+            run's, its worker's), us_employment when none names one.
         source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
         horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
             else the frequency's default.
-        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
-        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
-            else ./.flowcast.
+        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG of the process running the flow (a
+            deployment run's worker), else the defaults only.
+        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME, else
+            the configuration file's `home`, else .flowcast in the working directory (a deployment run's:
+            the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
     """
@@ -268,7 +272,9 @@ def backfill_flow(
                                         "a re-run of the backfill skips the dates published")
 
     outcomes.sort(key=lambda o: str(o["as_of"]))
-    reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True))
+    reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True),
+                                title=flow_run_title("backfill", src.name, {"start": start, "end": end, "mode": mode},
+                                                     None))
     failed = [o for o in outcomes if o["status"] == "failed"]
     summary = {
         "run_id": run_id, "mode": mode, "every": step, "dates": len(dates),

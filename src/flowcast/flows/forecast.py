@@ -123,13 +123,17 @@ def forecast_flow(
             that day starts at in the source's tz, so its row is included. Empty: the run's scheduled
             start time.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
-            as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
+            as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
+            FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
+            run's, its worker's), us_employment when none names one.
         source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
         horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
             else the frequency's default.
-        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
-        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
-            else ./.flowcast.
+        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG of the process running the flow (a
+            deployment run's worker), else the defaults only.
+        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME, else
+            the configuration file's `home`, else .flowcast in the working directory (a deployment run's:
+            the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
     """

@@ -10,8 +10,11 @@ loggers, before their handlers (console and the API: what the UI shows):
 - A failure flowcast explains itself (a `FlowcastError`: ConfigError, DataValidationError,
   RegistryError, TrainingError, ...) is said ONCE, by the run's final `Finished in state
   Failed(...)` line, which carries flowcast's sentence: the failing task's own `Finished in state
-  Failed` line and the flow's `Encountered exception during execution` (with its traceback) are
-  dropped, and any other line about it loses the traceback. Any other exception keeps Prefect's
+  Failed` line, the flow's `Encountered exception during execution` (with its traceback) and, in a
+  deployment run (a worker's or `flowcast serve`'s subprocess), the engine's ERROR `Engine execution
+  exited with unexpected exception` after it are dropped, and any other line about it loses the
+  traceback. That final line is an ERROR (Prefect's flow engine logs every final state at INFO, so a
+  Failed run's log, filtered to errors in the UI, showed nothing). Any other exception keeps Prefect's
   full report, traceback included (a bug needs it).
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
 
@@ -30,6 +33,11 @@ from flowcast.errors import FlowcastError
 LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
 _FAILED_BY = re.compile(r"exception:? ([A-Za-z_][A-Za-z0-9_]*)(?::|\()")
 _OWN_HOOKS = ("on_run_failure",)
+# Prefect's lines that repeat a failure: the flow's own, and the engine's as a deployment run (a worker's or
+# `flowcast serve`'s subprocess) exits: an ERROR calling flowcast's explained failure 'unexpected'
+_REPEATS = ("Encountered exception during execution", "Engine execution exited with unexpected exception")
+# Prefect's synchronous flow engine logs a run's final state at INFO whatever it is
+_FAILED_FINAL = ("Finished in state Failed(", "Finished in state Crashed(")
 
 
 def _flowcast_error_names() -> set[str]:
@@ -72,10 +80,12 @@ class QuietFilter(logging.Filter):
             if m and m.group(1) in _flowcast_error_names() and self._own_task(record):
                 return False  # the flow's final state says it
         if isinstance(exc, FlowcastError):
-            if msg.startswith("Encountered exception during execution"):
+            if msg.startswith(_REPEATS):
                 return False  # the flow's final `Finished in state Failed(...)` says it, without a traceback
             record.exc_info, record.exc_text = None, None
         own_hook = any(msg.startswith((f"Running hook {h!r}", f"Hook {h!r} finished")) for h in _OWN_HOOKS)
+        if record.name == "prefect.flow_runs" and msg.startswith(_FAILED_FINAL) and record.levelno < logging.ERROR:
+            record.levelno, record.levelname = logging.ERROR, logging.getLevelName(logging.ERROR)
         return not (record.name == "prefect.flow_runs" and own_hook)
 
 

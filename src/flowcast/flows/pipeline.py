@@ -293,7 +293,9 @@ def retrain_flow(
             the midnight that day starts at in the source's tz, so its row is included. Empty: the
             run's scheduled start time.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
-            as [sources.NAME] in the configuration file. Empty: the configured default (us_employment).
+            as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
+            FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
+            run's, its worker's), us_employment when none names one.
         source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
         horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
             else the frequency's default.
@@ -304,9 +306,11 @@ def retrain_flow(
             is registered, noted as the dataset's last champion and published. A run whose as_of lies
             before the production model's training data ended leaves it alone too.
         refit_all: also retrain and register every network cell on all data, not only the winner's.
-        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG, else the defaults only.
-        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME,
-            else ./.flowcast.
+        config_file: a flowcast.toml to read. Empty: FLOWCAST_CONFIG of the process running the flow (a
+            deployment run's worker), else the defaults only.
+        home: the folder every output goes under (models, warehouse, reports). Empty: FLOWCAST_HOME, else
+            the configuration file's `home`, else .flowcast in the working directory (a deployment run's:
+            the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
     """

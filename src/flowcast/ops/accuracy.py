@@ -262,8 +262,12 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     summary = summary_by_as_of(realized)
     if summary.height == 0:
         return None
+    from flowcast.reporting import PLOT_DPI, PLOT_FONT_PT, save_figure, time_axis
+
     prom = promised_by_as_of(realized, promised)
-    fig, ax = plt.subplots(figsize=(7, 3))
+    # as large as the forecast plot and in its type sizes: at 7 x 3 inches and 80 dpi its legend was 8 px
+    # high and its title 10 px (unreadable in the realized-accuracy artifact, shown at its own size)
+    fig, ax = plt.subplots(figsize=(11.2, 3.8))
     x = summary["as_of"].to_list()
     ax.plot(x, summary["mase"].to_list(), marker="o", color="C0", label="realized MASE")
     if "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
@@ -271,15 +275,15 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     if prom.height and prom["promised"].null_count() < prom.height:
         ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
                 label="backtest promised")
-    ax.set_ylabel("MASE")
-    ax.set_xlabel("as_of of the published forecast")
-    ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
-    fig.autofmt_xdate()
+    ax.set_ylabel("MASE", fontsize=PLOT_FONT_PT - 1)
+    ax.set_xlabel("as_of of the published forecast", fontsize=PLOT_FONT_PT - 1)
+    ax.tick_params(labelsize=PLOT_FONT_PT - 1)
+    ax.grid(True, color="0.9", lw=0.8)
+    time_axis(ax)
+    ax.legend(fontsize=PLOT_FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(title, fontsize=PLOT_FONT_PT + 1, loc="left")
     fig.tight_layout()
-    from flowcast.reporting import save_figure
-
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=PLOT_DPI)
 
 
 def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None) -> str:

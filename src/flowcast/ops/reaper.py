@@ -29,7 +29,9 @@ server has none. So every flowcast flow run records which process runs it (`clai
 `<home>/.flow-runs/<flow run id>.json`, with the API it reports to, the pid and its start time,
 the host), and `reap(home)` marks Crashed, with a message naming the dead process, every claimed
 flow run whose process is gone from this host while the API still has it in a non-final state
-(its Running task runs too), then drops the claim; the claim of a run that ended is just dropped.
+(its Running task runs too), then drops the claim; the claim of a run that ended is dropped, and the
+task runs its dead process left Running are marked Crashed (a worker marks the flow run of a
+killed process Crashed, not its task runs: they kept spinning in the UI's Task Runs tab).
 Three places call it: the watchdog, as soon as its command is gone (before it stops the temporary
 server, which still holds that run); every flowcast flow run as it starts (a later run in the same
 home, for a watchdog that was killed too or a process that had none, e.g. `flowcast serve`); and
@@ -389,16 +391,25 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                     answered = True
                     continue
                 state = run.state
-                if state is None or state.is_final():
-                    return Reaped(run_id, run.name or name, "ended", state.name if state else "none")
-                message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
-                           f"{claim.get('command') or 'flowcast'}) is gone without reporting a final state: killed "
-                           f"(SIGKILL) or its machine stopped; it was {state.name}. Marked Crashed by {by}")
-                client.set_flow_run_state(run.id, crashed(message=message))
                 tasks = client.read_task_runs(
                     flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
                     task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
                         any_=[StateType.RUNNING, StateType.PENDING]))))
+                if state is None or state.is_final():
+                    # a worker (or the crash-silent automation) marked the flow run Crashed, but the task runs
+                    # its dead process was running stay Running in the UI for good: they end with it
+                    ended = state.name if state else "none"
+                    why = f": {state.message}" if state is not None and state.message else ""
+                    for tr in tasks:
+                        client.set_task_run_state(tr.id, crashed(
+                            message=f"its flow run ended {ended}{why} (the process that ran it, pid "
+                                    f"{claim.get('pid')} on {claim.get('host')}, is gone). Marked Crashed by {by}"),
+                            force=True)
+                    return Reaped(run_id, run.name or name, "ended", ended)
+                message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
+                           f"{claim.get('command') or 'flowcast'}) is gone without reporting a final state: killed "
+                           f"(SIGKILL) or its machine stopped; it was {state.name}. Marked Crashed by {by}")
+                client.set_flow_run_state(run.id, crashed(message=message))
                 for tr in tasks:
                     client.set_task_run_state(tr.id, crashed(message=f"its flow run crashed: {message}"), force=True)
                 return Reaped(run_id, run.name or name, "crashed", state.name, message)
