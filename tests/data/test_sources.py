@@ -281,6 +281,23 @@ def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
     assert got["promo"].to_list() == [1.5, 2.25, 1.234, 0.0, 1.0, 1.0]
 
 
+def test_thousands_separators_of_a_comma_file_are_thousands(write_csv):
+    """Regression: an English-locale Excel export of a '#,##0.00' column writes "1,234.56" (quoted, in a ','
+    file): every such row was quarantined ('thousands separators? export numbers without them'), half of a
+    revenue file. '1,234.56' and '1,234,567' are thousands in any column; '1,234' where the column's other
+    values show a '.' decimal point; '1,234' beside whole numbers only, or in a column with a decimal comma
+    ('3,5'), stays unread."""
+    p = write_csv('date,id,val,promo\n2020-01-01,a,"1,234.56",1\n2020-01-02,a,"1,234","1,234"\n'
+                  '2020-01-03,a,"-1,234,567",2\n2020-01-04,a,7.5,3\n2020-01-05,a,"12,34.5",4\n')
+    got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
+    assert got["y"].to_list() == [1234.56, 1234.0, -1234567.0, 7.5, None]  # '12,34.5' is no number
+    assert got["promo"].to_list() == [1.0, None, 2.0, 3.0, 4.0]  # '1,234' beside whole numbers: 1.234 or 1234?
+    p = write_csv('date\tid\tval\n2020-01-01\ta\t"3,5"\n2020-01-02\ta\t1,234\n2020-01-03\ta\t1,234.5\n',
+                  name="tab.csv")
+    got = ingest(make_source(p), None).frame.select("y").collect()
+    assert got["y"].to_list() == [None, None, 1234.5]  # a decimal comma in the column: '1,234' is not settled
+
+
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):
     """Regression: a header with empty cells (the index column pandas writes, an Excel export's empty
     trailing columns) read as columns '' and '_duplicated_0': the missing-column error and the report's

@@ -423,15 +423,14 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     lf = scan(source.separator)
     sniffed = _sniff_separator(source, lf.collect_schema().names())
     lf = scan(sniffed) if sniffed else lf
+    names = lf.collect_schema().names()
+    renames, _ = _header_names(names)
+    present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
+    values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
+    numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols]) if c in present]
     if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-        names = lf.collect_schema().names()
-        renames, _ = _header_names(names)
-        present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
-        values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
-        numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols])
-                   if c in present]
-        lf = lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
-    return lf
+        return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
+    return lf.with_columns(_comma_thousands(pl.col(c)) for c in numeric)  # '1,234.56': Excel's '#,##0.00'
 
 
 def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
@@ -485,6 +484,26 @@ def _comma_decimals(col: pl.Expr) -> pl.Expr:
     commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+$").any()
     grouped = pl.when(commas & text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
     return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}")
+
+
+_COMMA_GROUPED_RE = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"  # '1,234', '1,234.56', '-12,345,678'
+# grouped numbers no decimal-comma locale writes: a '.' decimal after the groups, or two groups and more
+_COMMA_SURE_RE = r"^[-+]?\d{1,3}(?:(?:,\d{3})+\.\d+|(?:,\d{3}){2,})$"
+
+
+def _comma_thousands(col: pl.Expr) -> pl.Expr:
+    """A number column of a ',' (tab, '|') file with ',' as its thousands separator (Excel's '#,##0.00' format as
+    an English-locale export writes it, quoted: "1,234.56") is read without them. '1,234.56' and '1,234,567' are
+    thousands whatever the column holds; '1,234' alone could be a decimal comma with three decimals, so it is
+    read as 1234 only in a column whose other values show '.' as the decimal mark (a '1,234.56' or a '7.5') and
+    that has no decimal comma ('3,5'). Every such row was quarantined ('thousands separators? export numbers
+    without them'); where nothing settles it, it still is."""
+    text = col.str.strip_chars()
+    grouped = text.str.contains(_COMMA_GROUPED_RE)
+    point = (text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")).any()
+    decimal_comma = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped).any()  # '3,5', not '1,234'
+    thousands = text.str.contains(_COMMA_SURE_RE) | (grouped & point & ~decimal_comma)
+    return pl.when(thousands).then(text.str.replace_all(",", "", literal=True)).otherwise(col)
 
 
 _OTHER_SEPARATORS = (";", "\t", "|")

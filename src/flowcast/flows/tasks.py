@@ -168,7 +168,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # |y| beyond float32 is quarantined, duplicates are judged on every column, a period not over at as_of is left out
 # 2 = session 22: a planned row (after as_of, kept for its future covariates) has no static: statics are those known
 # at as_of
-PREPROCESS_VERSION = 2
+# 3 = session 23: a ',' file's thousands separators ('1,234.56') are read, where such rows were quarantined
+PREPROCESS_VERSION = 3
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
