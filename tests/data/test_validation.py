@@ -87,6 +87,17 @@ def test_row_level_failures_are_quarantined_with_reason(write_csv, body, kw, exp
     assert {"source_row", "date", "id", "val", "check", "reason"} == set(r.quarantined.columns)
 
 
+def test_an_empty_id_column_is_named_beside_the_others(write_csv):
+    """Regression: with several id columns, a row whose 'item' alone was empty said "id column(s) 'store',
+    'item' empty" (every id column, whichever was empty), though its store is there: the reason names the
+    empty ones and the values of the others."""
+    r = run_validate(write_csv("date,store,item,val\n2020-01-01,s1,i1,1\n2020-01-01,s1,,2\n2020-01-01, ,i2,3\n"
+                               "2020-01-01,,,4\n"), id_cols=["store", "item"])
+    assert quarantined(r) == [(1, "id_missing", "id column(s) 'item' empty (store 's1')"),
+                              (2, "id_missing", "id column(s) 'store' empty (item 'i2')"),
+                              (3, "id_missing", "id column(s) 'store', 'item' empty")]
+
+
 def test_quarantine_keeps_original_text(write_csv):
     r = run_validate(write_csv(HEADER + GOOD + "2020-01-04, a ,  12kg \n"))
     row = r.quarantined.row(0, named=True)

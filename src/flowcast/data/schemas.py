@@ -343,15 +343,19 @@ def row_checks(
                 "a sub-daily timestamp between two grid points",
             )
         )
-    id_missing = pl.lit(False)
-    for c in id_cols:
-        id_missing = id_missing | _raw(c).is_null() | (_raw(c).cast(pl.Utf8).str.strip_chars() == "")
     if id_cols:
+        empty = {c: _raw(c).is_null() | (_raw(c).cast(pl.Utf8).str.strip_chars() == "") for c in id_cols}
+        # the empty ones by name, beside the values of the others: 'store', 'item' read as if both were empty
+        names = pl.concat_str([pl.when(e).then(pl.lit(repr(c))) for c, e in empty.items()], separator=", ",
+                              ignore_nulls=True)
+        known = pl.concat_str([pl.when(~e).then(pl.format("{} '{}'", pl.lit(c), _raw(c).cast(pl.Utf8)))
+                               for c, e in empty.items()], separator=", ", ignore_nulls=True)
         checks.append(
             RowCheck(
                 "id_missing",
-                id_missing,
-                pl.format("id column(s) {} empty", pl.lit(", ".join(repr(c) for c in id_cols))),
+                pl.any_horizontal(list(empty.values())),
+                pl.format("id column(s) {} empty{}", names,
+                          pl.when(known != "").then(pl.format(" ({})", known)).otherwise(pl.lit(""))),
                 "an id column is empty",
             )
         )
