@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from data_helpers import make_source
+from data_helpers import make_source, run_validate
 
 from flowcast.data.schemas import RAW_PREFIX
 from flowcast.data.sources import ingest, resolve_files, source_fingerprint
@@ -296,6 +296,19 @@ def test_thousands_separators_of_a_comma_file_are_thousands(write_csv):
                   name="tab.csv")
     got = ingest(make_source(p), None).frame.select("y").collect()
     assert got["y"].to_list() == [None, None, 1234.5]  # a decimal comma in the column: '1,234' is not settled
+
+
+def test_blanks_around_header_names_are_formatting(write_csv):
+    """Regression: a header written 'date, store, sales' (a space after each comma, as hand-made files and
+    ', '.join exports have it) failed with "declared column(s) 'store' (renamed to ' store'?) missing", though
+    the values' blanks (' a', ' 3') were already read as formatting; its names are read without them."""
+    p = write_csv("date, id , val\n2020-01-01, a, 3\n2020-01-02, a, 4\ndate, id , val\n")
+    r = run_validate(p)
+    assert r.valid.select("unique_id", "y").rows() == [("a", 3.0), ("a", 4.0)]
+    assert r.quarantined["check"].to_list() == ["header_repeated"]  # the header again, blanks and all
+    p = write_csv("date,id,val, val\n2020-01-01,a,1,2\n", name="both.csv")  # 'val' is taken: ' val' stays itself
+    got = ingest(make_source(p), None)
+    assert got.frame.select("y").collect()["y"].to_list() == [1.0] and got.undeclared == [" val"]
 
 
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):

@@ -839,7 +839,8 @@ _DUPLICATED_RE = re.compile(r"^(.*)_duplicated_(\d+)$")  # polars' name for a he
 def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]]]:
     """The header as the file wrote it, from polars' names: a cell with no name ('' and polars'
     '_duplicated_N' for the next ones: an index column pandas wrote, the empty cells of an Excel export)
-    -> `column_<position>` (1-based, as a spreadsheet counts), and the names written more than once ->
+    -> `column_<position>` (1-based, as a spreadsheet counts), a name with blanks around it (' store' of
+    'date, store, sales') -> the name without them, and the names written more than once ->
     their positions (polars reads the second 'units' as 'units_duplicated_0')."""
     renames: dict[str, str] = {}
     positions: dict[str, list[int]] = {}
@@ -850,6 +851,9 @@ def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]
         if written == "" or not written.strip():
             taken = set(found) | set(renames.values())
             renames[name] = next(n for n in (f"column_{i}", f"unnamed_{i}", f"column_{i}_unnamed") if n not in taken)
+        elif written != written.strip() and not dup and written.strip() not in [*found, *renames.values()]:
+            # 'date, store, sales' (a space after each comma): the blanks are formatting, as they are in values
+            renames[name] = written.strip()
     return renames, {n: p for n, p in positions.items() if len(p) > 1 and n.strip()}
 
 
