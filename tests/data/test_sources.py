@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -159,6 +159,29 @@ def test_aware_parquet_daily_without_tz_keeps_its_wall_date(tmp_path):
     pl.DataFrame({"date": ts, "id": ["a", "a"], "val": [1.0, 2.0]}).write_parquet(p)
     got = ingest(make_source(p), None).frame.select("ds").collect()
     assert got["ds"].to_list() == [datetime(2020, 4, 4), datetime(2020, 4, 5)]
+
+
+@pytest.mark.parametrize("suffix,hours", [("+01", -1), ("-05", 5), ("+00", 0), (" UTC", 0), (" GMT", 0),
+                                          (" +0000", 0), ("+0100", -1), ("Z", 0)])
+def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
+    """Regression: PostgreSQL writes a timestamptz with its offset in hours alone ('2024-01-01 00:00:00+01', ISO-8601
+    allows it) and BigQuery's CSV export a TIMESTAMP with ' UTC': neither was stripped of its zone, and polars,
+    inferring the column's format from such a value, failed the whole read ("cannot read FILE: `strptime` /
+    `to_datetime` was called with no format and no time zone, but a time zone is part of the data"); ' +0000'
+    (a blank before the offset) was quarantined. Each is its instant; a zone's abbreviation ('CET', no single
+    offset) is quarantined, saying so."""
+    p = write_csv("".join(["date,id,val\n", *(f"2024-01-01 {h:02d}:00:00{suffix},a,{h}\n" for h in range(3))]))
+    got = ingest(make_source(p, freq="1h"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 1, 1) + timedelta(hours=h + hours) for h in range(3)]
+    got = ingest(make_source(p), None).frame.select("ds").collect()["ds"].to_list()  # daily: the date as written
+    assert got == [datetime(2024, 1, 1)] * 3
+
+
+def test_a_zone_abbreviation_is_quarantined_saying_so(write_csv):
+    r = run_validate(write_csv("date,id,val\n2024-01-01 00:00:00 CET,a,1\n2024-01-01 01:00:00 CET,a,2\n"), freq="1h")
+    assert r.quarantined["reason"].to_list()[0] == (
+        "time '2024-01-01 00:00:00 CET' does not parse as ISO-8601 (a time zone abbreviation? 'CET' is not a UTC "
+        "offset: export the times with their offset (+01:00), or without a zone and declare the source's tz (--tz))")
 
 
 def test_daily_offsets_with_a_strptime_format(write_csv):

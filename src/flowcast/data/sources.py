@@ -80,10 +80,15 @@ from flowcast.data.schemas import (
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
-_OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+# a UTC offset: 'Z', '+01:00', '+0100', and '+01' (ISO-8601's hours alone, as PostgreSQL writes a timestamptz:
+# '2024-01-01 00:00:00+01'), or ' UTC' / ' GMT' (BigQuery's exports: '2024-01-01 00:00:00 UTC'); such a time was
+# not stripped of its zone, and polars, inferring the column's format from it, failed the whole read ("cannot read
+# FILE: `strptime` / `to_datetime` was called with no format and no time zone, but a time zone is part of the data")
+_ZONE = r"(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)"
+_OFFSET_RE = rf"\s*{_ZONE}$"
 # a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
-_TIME_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}:?\d{2})$"
+_TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
@@ -674,10 +679,11 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
-    minutes = sign * (
-        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60 + digits.str.slice(2, 2).cast(pl.Int64, strict=False)
+    minutes = sign * (  # '+01': an hour, no minutes
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
     )
-    minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
+    minutes = pl.when(off.str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(minutes)
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
 
 
