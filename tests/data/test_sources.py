@@ -177,6 +177,22 @@ def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
     assert got == [datetime(2024, 1, 1)] * 3
 
 
+def test_a_12_hour_clock_is_read(write_csv):
+    """Regression: Excel's m/d/yyyy h:mm AM/PM (an English-locale export of a date-time column: '1/13/2024 2:30 PM')
+    had every row quarantined, with a hint ('--time-format %m/%d/%Y %H:%M') that does not parse it either. A
+    12-hour clock is read (12 AM is midnight, 12 PM noon), after a day/month date or an ISO one; where the
+    day/month order is not settled, the hint's format reads it."""
+    p = write_csv("date,id,val\n1/13/2024 12:00 AM,a,1\n1/13/2024 1:00 AM,a,2\n1/13/2024 12:00 PM,a,3\n"
+                  "1/13/2024 1:00:00 pm,a,4\n2024-01-14 11:00 P.M.,a,5\n1/13/2024 13:00 PM,a,6\n")
+    got = ingest(make_source(p, freq="1h"), None).frame.select(pl.col("ds").cast(pl.Datetime("us"))).collect()
+    assert got["ds"].to_list() == [datetime(2024, 1, 13, 0), datetime(2024, 1, 13, 1), datetime(2024, 1, 13, 12),
+                                   datetime(2024, 1, 13, 13), datetime(2024, 1, 14, 23), None]
+    r = run_validate(write_csv("date,id,val\n1/2/2024 2:30 PM,a,1\n", name="open.csv"), freq="1h")
+    assert r.quarantined["reason"].to_list() == [
+        ("time '1/2/2024 2:30 PM' does not parse as ISO-8601 (day/month order is ambiguous: declare its time_format, "
+         "e.g. --time-format '%d/%m/%Y %I:%M %p' or '%m/%d/%Y %I:%M %p')")]
+
+
 def test_a_zone_abbreviation_is_quarantined_saying_so(write_csv):
     r = run_validate(write_csv("date,id,val\n2024-01-01 00:00:00 CET,a,1\n2024-01-01 01:00:00 CET,a,2\n"), freq="1h")
     assert r.quarantined["reason"].to_list()[0] == (

@@ -107,7 +107,9 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     # the formats of the value as written: '01.01.2024' was told '--time-format %d/%m/%Y', which does not parse it
     sep = text.str.extract(r"^(\d{1,2})([/.\-])", 2)
     year = pl.when(text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}")).then(pl.lit("%Y")).otherwise(pl.lit("%y"))
-    clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
+    clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}\s*[AaPp][Mm]$")).then(pl.lit(" %I:%M:%S %p"))
+             .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}\s*[AaPp][Mm]$")).then(pl.lit(" %I:%M %p"))  # '2:30 PM'
+             .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
              .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}")).then(pl.lit(" %H:%M")).otherwise(pl.lit("")))
     day_first = pl.concat_str([pl.lit("%d"), sep, pl.lit("%m"), sep, year, clock])
     month_first = pl.concat_str([pl.lit("%m"), sep, pl.lit("%d"), sep, year, clock])

@@ -614,6 +614,23 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     return "day" if day and not month else "month" if month and not day else None
 
 
+# a 12-hour clock: '1/29/2024 2:30 PM' (Excel's m/d/yyyy h:mm AM/PM, as an English-locale export writes it)
+_CLOCK_12_RE = r"^(.*?\s)(\d{1,2}):(\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([AaPp])\.?[Mm]\.?$"
+
+
+def _clock_24(text: pl.Expr) -> pl.Expr:
+    """A time of day on a 12-hour clock ('2:30 PM', '12:05 a.m.') as a 24-hour one ('14:30', '00:05'), which
+    ISO-8601 and polars read; other values unchanged (an hour outside 1..12 stays, and is unparsable). Every such
+    row was quarantined, with a hint whose format ('%m/%d/%Y %H:%M') did not parse it either."""
+    hour = text.str.extract(_CLOCK_12_RE, 2).cast(pl.Int32, strict=False)
+    pm = text.str.extract(_CLOCK_12_RE, 4).str.to_uppercase() == "P"
+    h24 = hour % 12 + pl.when(pm).then(12).otherwise(0)
+    return (pl.when((hour >= 1) & (hour <= 12))
+            .then(pl.format("{}{}:{}", text.str.extract(_CLOCK_12_RE, 1), h24.cast(pl.Utf8).str.zfill(2),
+                            text.str.extract(_CLOCK_12_RE, 3)))
+            .otherwise(text))
+
+
 def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
     """A day/month date ('13.01.2024 08:00', '1/2/24') as ISO-8601 text ('2024-01-13 08:00') in the
     given order (a two-digit year is 1970..2069, as strptime's %y); null for other values."""
@@ -666,7 +683,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     # ISO-8601: parse the wall time, then apply the offset when the value carries one
     has_off = text.str.contains(_TIME_OFFSET_RE)
     off = text.str.extract(_OFFSET_RE, 1)
-    wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
+    wall_text = _clock_24(pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text))
     # polars would infer a day-first or month-first format from the first value and misread the
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)

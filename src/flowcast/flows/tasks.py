@@ -169,7 +169,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 2 = session 22: a planned row (after as_of, kept for its future covariates) has no static: statics are those known
 # at as_of
 # 3 = session 23: a ',' file's thousands separators ('1,234.56') are read, where such rows were quarantined, and
-# times with an offset written ' +0000' (a blank before it) are read
+# times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read
 PREPROCESS_VERSION = 3
 
 
