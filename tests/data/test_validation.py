@@ -678,12 +678,15 @@ def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguou
 
 @pytest.mark.parametrize(("value", "fmt"), [
     ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("Mar 2024", "%b %Y"), ("Mar-2024", "%b-%Y"),
-    ("March 2024", "%B %Y"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d")])
+    ("March 2024", "%B %Y"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
+    # Excel's d-mmm-yy, English long dates: told only "does not parse as ISO-8601" (session 23)
+    ("5-Mar-24", "%d-%b-%y"), ("Mar 5, 2024", "%b %d, %Y"), ("March 5, 2024", "%B %d, %Y"), ("5 Mar 2024", "%d %b %Y"),
+    ("5 March 2024", "%d %B %Y")])
 def test_a_common_non_iso_time_is_told_the_format_that_parses_it(write_csv, value, fmt):
     """Regression: '2024/03', 'Mar 2024' (a spreadsheet's months), '05-Mar-2024' (Oracle's DD-MON-YYYY) or
     '20240305' were told only "does not parse as ISO-8601"; the reason gives the --time-format that reads them,
     and that format does."""
-    p = write_csv(f"date,id,val\n{value},a,1\n")
+    p = write_csv(f'date,id,val\n"{value}",a,1\n')
     (row,) = quarantined(run_validate(p, freq="1mo" if "%d" not in fmt else "1d"))
     assert row[2].endswith(f"declare its time_format: --time-format '{fmt}')"), row[2]
     r = run_validate(p, freq="1mo" if "%d" not in fmt else "1d", time_format=fmt)

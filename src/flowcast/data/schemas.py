@@ -144,6 +144,16 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %Y')"))
         .when(text.str.contains(r"^\d{1,2}-[A-Za-z]{3}-\d{4}$"))  # 05-Mar-2024 (Oracle's DD-MON-YYYY)
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%d-%b-%Y')"))
+        .when(text.str.contains(r"^\d{1,2}-[A-Za-z]{3}-\d{2}$"))  # 5-Mar-24 (Excel's d-mmm-yy)
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d-%b-%y')"))
+        .when(text.str.contains(r"^[A-Za-z]{3} \d{1,2}, \d{4}$"))  # Mar 5, 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%b %d, %Y')"))
+        .when(text.str.contains(r"^[A-Za-z]{4,9} \d{1,2}, \d{4}$"))  # March 5, 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %d, %Y')"))
+        .when(text.str.contains(r"^\d{1,2} [A-Za-z]{3} \d{4}$"))  # 5 Mar 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %b %Y')"))
+        .when(text.str.contains(r"^\d{1,2} [A-Za-z]{4,9} \d{4}$"))  # 5 March 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %B %Y')"))
         .when(text.str.contains(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"))  # 20240305
         .then(pl.lit(" (a date without separators? declare its time_format: --time-format '%Y%m%d')"))
         .when(text.str.contains(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*[A-Z]{3,5}$"))  # '... 10:00 CET': no single offset
