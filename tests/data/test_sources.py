@@ -307,6 +307,14 @@ def test_decimal_commas_of_a_semicolon_file_are_numbers(write_csv):
     assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None]
 
 
+def test_scientific_numbers_with_a_decimal_comma_are_numbers(write_csv):
+    """Regression: Excel writes a large or small number in scientific format ('1,5E+03' in a ','-decimal
+    locale's ';' CSV): such rows were quarantined as "is not a number" while '3,5' beside them was read."""
+    p = write_csv("date;id;val\n2020-01-01;a;1,5E+03\n2020-01-02;a;-2,25e-2\n2020-01-03;a;3,5\n2020-01-04;a;1E+12\n")
+    got = ingest(make_source(p), None).frame.select("y").collect()
+    assert got["y"].to_list() == [1500.0, -0.0225, 3.5, 1e12]
+
+
 def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
     """Regression: Excel's '#.##0,00' export ('1.234,56', German locale, ';'-separated) had such rows
     quarantined ('thousands separators? export numbers without them') and '1.234' beside them read as 1.234,

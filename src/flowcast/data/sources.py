@@ -475,7 +475,8 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
                                             value_name=source.target_col), series)
 
 
-_DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
+# '3,5', '-0,25', ',5', '1,5E+03' (Excel's scientific format in a ','-decimal locale); no thousands separators
+_DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)([eE][-+]?\d+)?\s*$"
 _GROUPS = "[.\u00a0\u202f ]"  # the thousands separators of ','-decimal locales: '.', (narrow) no-break space, space
 _GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_GROUPS}\d{{3}})+(?:,\d+)?$"  # '1.234,56', '12 345', '1.234.567'
 
@@ -486,9 +487,9 @@ def _comma_decimals(col: pl.Expr) -> pl.Expr:
     '#.##0,00' format). '1.234,56' was quarantined ('thousands separators? export numbers without them') and,
     worse, '1.234' beside it read as 1.234. A column without any decimal comma keeps '.' as its decimal point."""
     text = col.str.strip_chars()
-    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+$").any()
+    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+([eE][-+]?\d+)?$").any()
     grouped = pl.when(commas & text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
-    return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}")
+    return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}${3}")
 
 
 _COMMA_GROUPED_RE = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"  # '1,234', '1,234.56', '-12,345,678'

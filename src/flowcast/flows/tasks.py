@@ -168,7 +168,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # |y| beyond float32 is quarantined, duplicates are judged on every column, a period not over at as_of is left out
 # 2 = session 22: a planned row (after as_of, kept for its future covariates) has no static: statics are those known
 # at as_of
-# 3 = session 23: a ',' file's thousands separators ('1,234.56') are read, where such rows were quarantined, and
+# 3 = session 23: a ',' file's thousands separators ('1,234.56') and a ';' file's '1,5E+03' are read, where such rows
+# were quarantined, and
 # times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read
 PREPROCESS_VERSION = 3
 
