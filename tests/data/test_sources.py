@@ -162,7 +162,9 @@ def test_aware_parquet_daily_without_tz_keeps_its_wall_date(tmp_path):
 
 
 @pytest.mark.parametrize("suffix,hours", [("+01", -1), ("-05", 5), ("+00", 0), (" UTC", 0), (" GMT", 0),
-                                          (" +0000", 0), ("+0100", -1), ("Z", 0)])
+                                          (" +0000", 0), ("+0100", -1), ("Z", 0),
+                                          # Java's ZonedDateTime (RFC 9557): the offset, then the zone in brackets
+                                          ("+01:00[Europe/Berlin]", -1), ("Z[UTC]", 0)])
 def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
     """Regression: PostgreSQL writes a timestamptz with its offset in hours alone ('2024-01-01 00:00:00+01', ISO-8601
     allows it) and BigQuery's CSV export a TIMESTAMP with ' UTC': neither was stripped of its zone, and polars,

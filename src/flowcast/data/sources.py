@@ -89,6 +89,7 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 # a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
+_BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
@@ -665,7 +666,9 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
             )
         text = raw.cast(pl.Utf8)
     elif dtype == pl.Utf8:
-        text = raw.str.strip_chars()
+        # '2024-01-01T10:00+01:00[Europe/Berlin]' (Java's ZonedDateTime, RFC 9557): the offset is the instant's,
+        # the bracketed zone a note on it (such a time was quarantined as not ISO-8601)
+        text = raw.str.strip_chars().str.replace(_BRACKET_ZONE_RE, "${1}")
     else:
         raise DataValidationError(
             f"{file}: time column {source.time_col!r} has type {dtype}, which cannot be parsed as a time"
