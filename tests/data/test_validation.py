@@ -24,6 +24,9 @@ def quarantined(result) -> list[tuple[int, str, str]]:
 
 DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y')"
 
+ACCOUNTING_HINT = (" (a negative number in parentheses, as accounting formats write it? export numbers with a minus "
+                   "sign and no format)")
+
 # --------------------------------------------------------------------- row-level: quarantined rows
 # (body rows appended after GOOD, so the first bad row is source_row 3)
 ROW_CASES = [
@@ -31,6 +34,10 @@ ROW_CASES = [
     # '1,234' beside whole numbers could be a decimal comma with three decimals ('1,234.5' is read: see test_sources)
     ("thousands_separator", '2020-01-04,a,"1,234"\n', {},
      [(3, "y_not_number", "val '1,234' is not a number (thousands separators? export numbers without them)")]),
+    # Excel's accounting format writes a negative in parentheses (session 23: no hint said so)
+    ("accounting_negative", '2020-01-04,a,"(1,234.00)"\n2020-01-05,a,($12)\n', {},
+     [(3, "y_not_number", "val '(1,234.00)' is not a number" + ACCOUNTING_HINT),
+      (4, "y_not_number", "val '($12)' is not a number" + ACCOUNTING_HINT)]),
     ("decimal_comma", '2020-01-04,a,"3,5"\n', {},
      [(3, "y_not_number", "val '3,5' is not a number (decimal comma? export numbers with a '.' decimal point)")]),
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),

@@ -203,6 +203,9 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
         .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
+        .when(text.str.contains(r"^\(\s*[$€£¥]?\s*\d[\d.,]*\s*\)$"))  # '(1,234.00)': Excel's accounting format
+        .then(pl.lit(" (a negative number in parentheses, as accounting formats write it? export numbers with a "
+                     "minus sign and no format)"))
         .when(text.str.contains(r"^[-+]?\s*[$€£¥]\s*[-+]?[\d.,]+$|^[-+]?[\d.,]+\s*(%|[$€£¥]|EUR|USD)$"))
         .then(pl.lit(" (a currency or percent sign? export the numbers alone, without a unit)"))
         .otherwise(pl.lit(""))
