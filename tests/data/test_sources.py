@@ -355,6 +355,11 @@ def test_blanks_around_header_names_are_formatting(write_csv):
     r = run_validate(p)
     assert r.valid.select("unique_id", "y").rows() == [("a", 3.0), ("a", 4.0)]
     assert r.quarantined["check"].to_list() == ["header_repeated"]  # the header again, blanks and all
+    # a wide file's series: ' north' is north (they were left out as unnamed cells, and the melt failed on its name)
+    p = write_csv('date, north, south\n2020-01-01,"1,000.5",2\n2020-01-02,3,4\n', name="wide.csv")
+    got = ingest(make_source(p, layout="wide", id_cols=["series"], target_col="value"), None)
+    assert got.frame.select("unique_id", "y").collect().rows() == [("north", 1000.5), ("north", 3.0), ("south", 2.0),
+                                                                   ("south", 4.0)]
     p = write_csv("date,id,val, val\n2020-01-01,a,1,2\n", name="both.csv")  # 'val' is taken: ' val' stays itself
     got = ingest(make_source(p), None)
     assert got.frame.select("y").collect()["y"].to_list() == [1.0] and got.undeclared == [" val"]

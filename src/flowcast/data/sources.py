@@ -453,9 +453,9 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
     renames, _ = _header_names(names)
     found = [renames.get(c, c) for c in names]
     if source.time_col not in found:
-        raise _missing_column_error(source, file, [source.time_col], found, list(renames.values()))
+        raise _missing_column_error(source, file, [source.time_col], found, _unnamed(renames))
     # a header cell without a name is not a series: the index pandas writes, an Excel export's empty trailing column
-    unnamed = set(renames.values())
+    unnamed = set(_unnamed(renames))
     series = [c for c in wide_series_columns(source, found) if c not in unnamed]
     if not series:
         raise DataValidationError(f"{file}: a wide source needs a column per series beside its time column "
@@ -470,7 +470,7 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.La
     lf = lf.rename({k: v for k, v in renames.items()}) if renames else lf
     schema = lf.collect_schema()
     # one type for the melted values: a Parquet file's numbers stay numbers, text (a CSV) stays text
-    numeric = all(schema[{v: k for k, v in renames.items()}.get(c, c)].is_numeric() for c in series)
+    numeric = all(schema[c].is_numeric() for c in series)  # (the schema of the renamed frame)
     same = {c: pl.col(c).cast(pl.Float64 if numeric else pl.Utf8) for c in series}
     return (lf.with_columns(**same).unpivot(index=keep, on=series, variable_name=source.id_cols[0],
                                             value_name=source.target_col), series)
@@ -884,6 +884,12 @@ def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]
     return renames, {n: p for n, p in positions.items() if len(p) > 1 and n.strip()}
 
 
+def _unnamed(renames: dict[str, str]) -> list[str]:
+    """The names `_header_names` gave header cells with no name (`column_<position>`), not the names it only
+    stripped of blanks (' north' -> 'north': a series of a wide file, a declared column)."""
+    return [new for old, new in renames.items() if old.strip() != new]
+
+
 def columns_of(path: str) -> list[str] | None:
     """The columns of a local file (its first, for a glob or a folder) as a source would read them
     (separator sniffed, unnamed cells as `column_<n>`); None when they cannot be read cheaply (a URL,
@@ -923,7 +929,7 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
         return None
     if repeated:
         return None
-    others = [c for c in head.columns if c != time_col and c not in renames.values()]  # unnamed: no series
+    others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     for c in others:
         col = head.get_column(c)
         if col.dtype.is_numeric():
@@ -952,7 +958,7 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
         raise _header_not_utf8_error(file, found)
     if missing:
-        unnamed = list(renames.values())
+        unnamed = _unnamed(renames)
         raise _missing_column_error(source, file, missing, found, unnamed)
     undeclared = [c for c in found if c not in declared]
     if source.strict and undeclared:
