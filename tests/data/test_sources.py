@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -363,6 +364,18 @@ def test_blanks_around_header_names_are_formatting(write_csv):
     p = write_csv("date,id,val, val\n2020-01-01,a,1,2\n", name="both.csv")  # 'val' is taken: ' val' stays itself
     got = ingest(make_source(p), None)
     assert got.frame.select("y").collect()["y"].to_list() == [1.0] and got.undeclared == [" val"]
+
+
+@pytest.mark.parametrize("first,note", [
+    ("sep=,", "its first line is Excel's separator line 'sep=...', not the header"),
+    ("sep=;", "its first line is Excel's separator line 'sep=...', not the header"),
+    ("# exported by logger v2", "its first line is a comment, not the header: remove the lines before the header")])
+def test_a_line_before_the_header_is_named(write_csv, first, note):
+    """Regression: a file whose first line is Excel's 'sep=,' (read as columns 'sep=' and column_2, "header cells
+    with no name") or a '# ...' comment failed on missing columns with no word on the line before the header."""
+    p = write_csv(f"{first}\ndate,id,val\n2020-01-01,a,1\n")
+    with pytest.raises(DataValidationError, match=re.escape(note)):
+        ingest(make_source(p), None)
 
 
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):

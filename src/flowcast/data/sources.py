@@ -553,6 +553,12 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
         parts.append(f"{col!r}{hint}")
     note = (f" ({', '.join(unnamed)}: header cells with no name, called by their position; declare one by that "
             "name or write a name in the header)") if unnamed else ""
+    # a line before the header: Excel's 'sep=,' (read as the columns 'sep=' and column_2), a '# exported by' comment
+    first = found[0].strip() if found else ""
+    if re.fullmatch(r"sep=.?", first):
+        note = " (its first line is Excel's separator line 'sep=...', not the header: remove it, the header must be first)"
+    elif first.startswith("#"):
+        note = " (its first line is a comment, not the header: remove the lines before the header)"
     return DataValidationError(
         f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
     )
