@@ -170,7 +170,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # at as_of
 # 3 = session 23: a ',' file's thousands separators ('1,234.56') and a ';' file's '1,5E+03' are read, where such rows
 # were quarantined, and
-# times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read
+# times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
+# static with 'NA' stays a number
 PREPROCESS_VERSION = 3
 
 
