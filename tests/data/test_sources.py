@@ -318,6 +318,18 @@ def test_scientific_numbers_with_a_decimal_comma_are_numbers(write_csv):
     assert got["y"].to_list() == [1500.0, -0.0225, 3.5, 1e12]
 
 
+def test_a_static_number_of_a_semicolon_file_is_a_number(write_csv):
+    """Regression: a static column's '1.234,5' or '3,5' (a store's area in a ';' file of a ','-decimal locale) stayed
+    text, and preprocessing one-hot encoded the numbers as categories (area=1.234,5, area=3,5); a ',' file's
+    '1,234.5' likewise. A text static is left as written."""
+    p = write_csv("date;id;val;area;region\n2020-01-01;a;1;1.234,5;Nord, West\n2020-01-01;b;2;3,5;Süd\n")
+    got = ingest(make_source(p, static_cols=["area", "region"]), None).frame.select("area", "region").collect()
+    assert got.rows() == [("1234.5", "Nord, West"), ("3.5", "Süd")]
+    p = write_csv('date,id,val,area\n2020-01-01,a,1,"1,234.5"\n2020-01-01,b,2,7\n', name="comma.csv")
+    got = ingest(make_source(p, static_cols=["area"]), None).frame.select("area").collect()
+    assert got["area"].to_list() == ["1234.5", "7"]
+
+
 def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
     """Regression: Excel's '#.##0,00' export ('1.234,56', German locale, ';'-separated) had such rows
     quarantined ('thousands separators? export numbers without them') and '1.234' beside them read as 1.234,

@@ -433,7 +433,9 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     renames, _ = _header_names(names)
     present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
     values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
-    numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols]) if c in present]
+    # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
+    numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
+                                                  *source.static_cols]) if c in present]
     if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
         return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
     return lf.with_columns(_comma_thousands(pl.col(c)) for c in numeric)  # '1,234.56': Excel's '#,##0.00'

@@ -171,7 +171,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 3 = session 23: a ',' file's thousands separators ('1,234.56') and a ';' file's '1,5E+03' are read, where such rows
 # were quarantined, and
 # times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
-# static with 'NA' stays a number
+# static with 'NA', '3,5' (a ';' file) or '1,234.5' (a ',' file) stays a number
 PREPROCESS_VERSION = 3
 
 
