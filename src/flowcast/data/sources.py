@@ -438,7 +438,14 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
                                                   *source.static_cols]) if c in present]
     if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
         return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
-    return lf.with_columns(_comma_thousands(pl.col(c)) for c in numeric)  # '1,234.56': Excel's '#,##0.00'
+    # '1,234.56' (Excel's '#,##0.00'): read only in the columns where some value has a ',' (one pass over them; the
+    # reading is a handful of regexes over every row, each time the rows are read)
+    try:
+        commas = lf.select(pl.col(c).str.contains(",", literal=True).any() for c in numeric).collect(
+            engine="streaming").row(0) if numeric else ()
+    except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
+        return lf
+    return lf.with_columns(_comma_thousands(pl.col(c)) for c, has in zip(numeric, commas, strict=True) if has)
 
 
 def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
@@ -601,6 +608,12 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     decided from all its rows: 'day' when a first number is above 12 and no second one is, 'month' the
     other way round; None when no value is such a date, when no row settles it (every value could be
     either) or when rows contradict each other (those values stay unparsable, each with its hint)."""
+    return time_column_profile(raw, col)[0]
+
+
+def time_column_profile(raw: pl.LazyFrame, col: str) -> tuple[str | None, frozenset[str]]:
+    """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
+    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]')."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
@@ -613,15 +626,18 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
+                         text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
+                         text.str.contains("]", literal=True).any().alias("bracket"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return None
+        return None, frozenset()
+    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7])) if on)
     if row[2] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every such value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001)
-        return "year" if (row[3] or 0) > 31 else None
+        return ("year" if (row[3] or 0) > 31 else None), traits
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
-    return "day" if day and not month else "month" if month and not day else None
+    return ("day" if day and not month else "month" if month and not day else None), traits
 
 
 # a 12-hour clock: '1/29/2024 2:30 PM' (Excel's m/d/yyyy h:mm AM/PM, as an English-locale export writes it)
@@ -657,7 +673,8 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
-def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None) -> _Time:
+def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None,
+               traits: frozenset[str] = frozenset()) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
@@ -676,7 +693,8 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     elif dtype == pl.Utf8:
         # '2024-01-01T10:00+01:00[Europe/Berlin]' (Java's ZonedDateTime, RFC 9557): the offset is the instant's,
         # the bracketed zone a note on it (such a time was quarantined as not ISO-8601)
-        text = raw.str.strip_chars().str.replace(_BRACKET_ZONE_RE, "${1}")
+        text = raw.str.strip_chars()
+        text = text.str.replace(_BRACKET_ZONE_RE, "${1}") if "bracket" in traits else text
     else:
         raise DataValidationError(
             f"{file}: time column {source.time_col!r} has type {dtype}, which cannot be parsed as a time"
@@ -694,8 +712,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
         return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
     # ISO-8601: parse the wall time, then apply the offset when the value carries one
     has_off = text.str.contains(_TIME_OFFSET_RE)
-    off = text.str.extract(_OFFSET_RE, 1)
-    wall_text = _clock_24(pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text))
+    off = text.str.extract(_TIME_OFFSET_RE, 3)  # null for a value without one (a date: its '-01' is no offset)
+    wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
+    if "clock12" in traits:  # (only where some value has one: the conversion costs a pass of regexes per read)
+        wall_text = _clock_24(wall_text)
     # polars would infer a day-first or month-first format from the first value and misread the
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
@@ -787,7 +807,8 @@ def local_times(source: SourceConfig) -> bool:
 
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
-                day_month: str | None = None) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
+                day_month: str | None = None, traits: frozenset[str] = frozenset(),
+                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
@@ -795,7 +816,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
     wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
     is 1 March, not 29 February in UTC)."""
-    t = _read_time(source, dtype, file, day_month)
+    t = _read_time(source, dtype, file, day_month, traits)
     issue = None
     if is_subdaily(source.freq):
         aware = t.aware_utc
@@ -993,7 +1014,7 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
-             day_month: str | None = None) -> list[list[pl.Expr]]:
+             day_month: str | None = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
@@ -1010,7 +1031,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month)
+    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
     if issue is not None:
@@ -1062,10 +1083,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         blank = pl.all_horizontal(
             [first.is_null() | (first.str.strip_chars() == ""), *[pl.col(RAW_PREFIX + c).is_null() for c in raw_columns[1:]]]
         )
-    # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column)
-    day_month = (day_month_order(raw, RAW_PREFIX + source.time_col)
-                 if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format else None)
-    mapping = _mapping(source, schema, label, text, day_month)
+    # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column),
+    # and which shapes that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone)
+    day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col)
+                         if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format
+                         else (None, frozenset[str]()))
+    mapping = _mapping(source, schema, label, text, day_month, traits)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)
