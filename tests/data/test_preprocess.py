@@ -278,6 +278,18 @@ def test_a_static_that_changes_within_a_series_is_reported():
             "one is used") in report.to_markdown()
 
 
+def test_a_numeric_static_with_a_missing_marker_stays_a_number():
+    """Regression: a numeric static read as text with R's 'NA' (or SQL's NULL) for one series was one-hot
+    encoded (size=10, size=20, size=NA): its magnitude was lost, and a model trained on numeric sizes failed the
+    prediction of every series once a new store came with 'NA' ("missing ['size']"). The marker is a missing
+    number (0, as an empty one), as it is in a covariate; 'NA' among words stays a level."""
+    valid = frame({"a": [1.0] * 8, "b": [2.0] * 8, "c": [3.0] * 8}, size=["10"] * 8 + ["20"] * 8 + ["NA"] * 8,
+                  region=["north"] * 8 + ["NA"] * 8 + ["south"] * 8)
+    td, _ = preprocess(valid, source(static_cols=["size", "region"]), settings(), None)
+    assert td.meta.static_cols == ["size", "region=NA", "region=north", "region=south", "region=__unknown__"]
+    assert td.static["size"].to_list() == [10.0, 20.0, 0.0]
+
+
 def test_text_static_with_many_levels_is_reported_not_used():
     series = {f"s{i:02d}": list(range(7)) for i in range(33)}
     valid = frame(series).with_columns(pl.format("title {}", pl.col("unique_id")).alias("title"), size=pl.lit(1.0))

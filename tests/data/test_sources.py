@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from data_helpers import make_source
+from data_helpers import make_source, run_validate
 
 from flowcast.data.schemas import RAW_PREFIX
 from flowcast.data.sources import ingest, resolve_files, source_fingerprint
@@ -161,6 +162,47 @@ def test_aware_parquet_daily_without_tz_keeps_its_wall_date(tmp_path):
     assert got["ds"].to_list() == [datetime(2020, 4, 4), datetime(2020, 4, 5)]
 
 
+@pytest.mark.parametrize("suffix,hours", [("+01", -1), ("-05", 5), ("+00", 0), (" UTC", 0), (" GMT", 0),
+                                          (" +0000", 0), ("+0100", -1), ("Z", 0),
+                                          # Java's ZonedDateTime (RFC 9557): the offset, then the zone in brackets
+                                          ("+01:00[Europe/Berlin]", -1), ("Z[UTC]", 0)])
+def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
+    """Regression: PostgreSQL writes a timestamptz with its offset in hours alone ('2024-01-01 00:00:00+01', ISO-8601
+    allows it) and BigQuery's CSV export a TIMESTAMP with ' UTC': neither was stripped of its zone, and polars,
+    inferring the column's format from such a value, failed the whole read ("cannot read FILE: `strptime` /
+    `to_datetime` was called with no format and no time zone, but a time zone is part of the data"); ' +0000'
+    (a blank before the offset) was quarantined. Each is its instant; a zone's abbreviation ('CET', no single
+    offset) is quarantined, saying so."""
+    p = write_csv("".join(["date,id,val\n", *(f"2024-01-01 {h:02d}:00:00{suffix},a,{h}\n" for h in range(3))]))
+    got = ingest(make_source(p, freq="1h"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 1, 1) + timedelta(hours=h + hours) for h in range(3)]
+    got = ingest(make_source(p), None).frame.select("ds").collect()["ds"].to_list()  # daily: the date as written
+    assert got == [datetime(2024, 1, 1)] * 3
+
+
+def test_a_12_hour_clock_is_read(write_csv):
+    """Regression: Excel's m/d/yyyy h:mm AM/PM (an English-locale export of a date-time column: '1/13/2024 2:30 PM')
+    had every row quarantined, with a hint ('--time-format %m/%d/%Y %H:%M') that does not parse it either. A
+    12-hour clock is read (12 AM is midnight, 12 PM noon), after a day/month date or an ISO one; where the
+    day/month order is not settled, the hint's format reads it."""
+    p = write_csv("date,id,val\n1/13/2024 12:00 AM,a,1\n1/13/2024 1:00 AM,a,2\n1/13/2024 12:00 PM,a,3\n"
+                  "1/13/2024 1:00:00 pm,a,4\n2024-01-14 11:00 P.M.,a,5\n1/13/2024 13:00 PM,a,6\n")
+    got = ingest(make_source(p, freq="1h"), None).frame.select(pl.col("ds").cast(pl.Datetime("us"))).collect()
+    assert got["ds"].to_list() == [datetime(2024, 1, 13, 0), datetime(2024, 1, 13, 1), datetime(2024, 1, 13, 12),
+                                   datetime(2024, 1, 13, 13), datetime(2024, 1, 14, 23), None]
+    r = run_validate(write_csv("date,id,val\n1/2/2024 2:30 PM,a,1\n", name="open.csv"), freq="1h")
+    assert r.quarantined["reason"].to_list() == [
+        ("time '1/2/2024 2:30 PM' does not parse as ISO-8601 (day/month order is ambiguous: declare its time_format, "
+         "e.g. --time-format '%d/%m/%Y %I:%M %p' or '%m/%d/%Y %I:%M %p')")]
+
+
+def test_a_zone_abbreviation_is_quarantined_saying_so(write_csv):
+    r = run_validate(write_csv("date,id,val\n2024-01-01 00:00:00 CET,a,1\n2024-01-01 01:00:00 CET,a,2\n"), freq="1h")
+    assert r.quarantined["reason"].to_list()[0] == (
+        "time '2024-01-01 00:00:00 CET' does not parse as ISO-8601 (a time zone abbreviation? 'CET' is not a UTC "
+        "offset: export the times with their offset (+01:00), or without a zone and declare the source's tz (--tz))")
+
+
 def test_daily_offsets_with_a_strptime_format(write_csv):
     p = write_csv("date,id,val\n04/04/2020 00:00 +1100,a,1\n05/04/2020 00:00 +1000,a,2\n")
     got = ingest(make_source(p, time_format="%d/%m/%Y %H:%M %z"), None).frame.select("ds").collect()
@@ -268,6 +310,26 @@ def test_decimal_commas_of_a_semicolon_file_are_numbers(write_csv):
     assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None]
 
 
+def test_scientific_numbers_with_a_decimal_comma_are_numbers(write_csv):
+    """Regression: Excel writes a large or small number in scientific format ('1,5E+03' in a ','-decimal
+    locale's ';' CSV): such rows were quarantined as "is not a number" while '3,5' beside them was read."""
+    p = write_csv("date;id;val\n2020-01-01;a;1,5E+03\n2020-01-02;a;-2,25e-2\n2020-01-03;a;3,5\n2020-01-04;a;1E+12\n")
+    got = ingest(make_source(p), None).frame.select("y").collect()
+    assert got["y"].to_list() == [1500.0, -0.0225, 3.5, 1e12]
+
+
+def test_a_static_number_of_a_semicolon_file_is_a_number(write_csv):
+    """Regression: a static column's '1.234,5' or '3,5' (a store's area in a ';' file of a ','-decimal locale) stayed
+    text, and preprocessing one-hot encoded the numbers as categories (area=1.234,5, area=3,5); a ',' file's
+    '1,234.5' likewise. A text static is left as written."""
+    p = write_csv("date;id;val;area;region\n2020-01-01;a;1;1.234,5;Nord, West\n2020-01-01;b;2;3,5;Süd\n")
+    got = ingest(make_source(p, static_cols=["area", "region"]), None).frame.select("area", "region").collect()
+    assert got.rows() == [("1234.5", "Nord, West"), ("3.5", "Süd")]
+    p = write_csv('date,id,val,area\n2020-01-01,a,1,"1,234.5"\n2020-01-01,b,2,7\n', name="comma.csv")
+    got = ingest(make_source(p, static_cols=["area"]), None).frame.select("area").collect()
+    assert got["area"].to_list() == ["1234.5", "7"]
+
+
 def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
     """Regression: Excel's '#.##0,00' export ('1.234,56', German locale, ';'-separated) had such rows
     quarantined ('thousands separators? export numbers without them') and '1.234' beside them read as 1.234,
@@ -279,6 +341,53 @@ def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
     got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
     assert got["y"].to_list() == [1234.56, 1234.0, 12345.5, -1234567.0, 7.5, None]  # '12.34,5' is no number
     assert got["promo"].to_list() == [1.5, 2.25, 1.234, 0.0, 1.0, 1.0]
+
+
+def test_thousands_separators_of_a_comma_file_are_thousands(write_csv):
+    """Regression: an English-locale Excel export of a '#,##0.00' column writes "1,234.56" (quoted, in a ','
+    file): every such row was quarantined ('thousands separators? export numbers without them'), half of a
+    revenue file. '1,234.56' and '1,234,567' are thousands in any column; '1,234' where the column's other
+    values show a '.' decimal point; '1,234' beside whole numbers only, or in a column with a decimal comma
+    ('3,5'), stays unread."""
+    p = write_csv('date,id,val,promo\n2020-01-01,a,"1,234.56",1\n2020-01-02,a,"1,234","1,234"\n'
+                  '2020-01-03,a,"-1,234,567",2\n2020-01-04,a,7.5,3\n2020-01-05,a,"12,34.5",4\n')
+    got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
+    assert got["y"].to_list() == [1234.56, 1234.0, -1234567.0, 7.5, None]  # '12,34.5' is no number
+    assert got["promo"].to_list() == [1.0, None, 2.0, 3.0, 4.0]  # '1,234' beside whole numbers: 1.234 or 1234?
+    p = write_csv('date\tid\tval\n2020-01-01\ta\t"3,5"\n2020-01-02\ta\t1,234\n2020-01-03\ta\t1,234.5\n',
+                  name="tab.csv")
+    got = ingest(make_source(p), None).frame.select("y").collect()
+    assert got["y"].to_list() == [None, None, 1234.5]  # a decimal comma in the column: '1,234' is not settled
+
+
+def test_blanks_around_header_names_are_formatting(write_csv):
+    """Regression: a header written 'date, store, sales' (a space after each comma, as hand-made files and
+    ', '.join exports have it) failed with "declared column(s) 'store' (renamed to ' store'?) missing", though
+    the values' blanks (' a', ' 3') were already read as formatting; its names are read without them."""
+    p = write_csv("date, id , val\n2020-01-01, a, 3\n2020-01-02, a, 4\ndate, id , val\n")
+    r = run_validate(p)
+    assert r.valid.select("unique_id", "y").rows() == [("a", 3.0), ("a", 4.0)]
+    assert r.quarantined["check"].to_list() == ["header_repeated"]  # the header again, blanks and all
+    # a wide file's series: ' north' is north (they were left out as unnamed cells, and the melt failed on its name)
+    p = write_csv('date, north, south\n2020-01-01,"1,000.5",2\n2020-01-02,3,4\n', name="wide.csv")
+    got = ingest(make_source(p, layout="wide", id_cols=["series"], target_col="value"), None)
+    assert got.frame.select("unique_id", "y").collect().rows() == [("north", 1000.5), ("north", 3.0), ("south", 2.0),
+                                                                   ("south", 4.0)]
+    p = write_csv("date,id,val, val\n2020-01-01,a,1,2\n", name="both.csv")  # 'val' is taken: ' val' stays itself
+    got = ingest(make_source(p), None)
+    assert got.frame.select("y").collect()["y"].to_list() == [1.0] and got.undeclared == [" val"]
+
+
+@pytest.mark.parametrize("first,note", [
+    ("sep=,", "its first line is Excel's separator line 'sep=...', not the header"),
+    ("sep=;", "its first line is Excel's separator line 'sep=...', not the header"),
+    ("# exported by logger v2", "its first line is a comment, not the header: remove the lines before the header")])
+def test_a_line_before_the_header_is_named(write_csv, first, note):
+    """Regression: a file whose first line is Excel's 'sep=,' (read as columns 'sep=' and column_2, "header cells
+    with no name") or a '# ...' comment failed on missing columns with no word on the line before the header."""
+    p = write_csv(f"{first}\ndate,id,val\n2020-01-01,a,1\n")
+    with pytest.raises(DataValidationError, match=re.escape(note)):
+        ingest(make_source(p), None)
 
 
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):

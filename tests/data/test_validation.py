@@ -24,12 +24,20 @@ def quarantined(result) -> list[tuple[int, str, str]]:
 
 DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y')"
 
+ACCOUNTING_HINT = (" (a negative number in parentheses, as accounting formats write it? export numbers with a minus "
+                   "sign and no format)")
+
 # --------------------------------------------------------------------- row-level: quarantined rows
 # (body rows appended after GOOD, so the first bad row is source_row 3)
 ROW_CASES = [
     ("text_in_numeric", "2020-01-04,a,abc\n", {}, [(3, "y_not_number", "val 'abc' is not a number")]),
-    ("thousands_separator", '2020-01-04,a,"1,234.5"\n', {},
-     [(3, "y_not_number", "val '1,234.5' is not a number (thousands separators? export numbers without them)")]),
+    # '1,234' beside whole numbers could be a decimal comma with three decimals ('1,234.5' is read: see test_sources)
+    ("thousands_separator", '2020-01-04,a,"1,234"\n', {},
+     [(3, "y_not_number", "val '1,234' is not a number (thousands separators? export numbers without them)")]),
+    # Excel's accounting format writes a negative in parentheses (session 23: no hint said so)
+    ("accounting_negative", '2020-01-04,a,"(1,234.00)"\n2020-01-05,a,($12)\n', {},
+     [(3, "y_not_number", "val '(1,234.00)' is not a number" + ACCOUNTING_HINT),
+      (4, "y_not_number", "val '($12)' is not a number" + ACCOUNTING_HINT)]),
     ("decimal_comma", '2020-01-04,a,"3,5"\n', {},
      [(3, "y_not_number", "val '3,5' is not a number (decimal comma? export numbers with a '.' decimal point)")]),
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
@@ -84,6 +92,17 @@ def test_row_level_failures_are_quarantined_with_reason(write_csv, body, kw, exp
     assert sum(rep.checks.values()) == rep.rows_quarantined
     # original raw values are kept as text, under the raw column names
     assert {"source_row", "date", "id", "val", "check", "reason"} == set(r.quarantined.columns)
+
+
+def test_an_empty_id_column_is_named_beside_the_others(write_csv):
+    """Regression: with several id columns, a row whose 'item' alone was empty said "id column(s) 'store',
+    'item' empty" (every id column, whichever was empty), though its store is there: the reason names the
+    empty ones and the values of the others."""
+    r = run_validate(write_csv("date,store,item,val\n2020-01-01,s1,i1,1\n2020-01-01,s1,,2\n2020-01-01, ,i2,3\n"
+                               "2020-01-01,,,4\n"), id_cols=["store", "item"])
+    assert quarantined(r) == [(1, "id_missing", "id column(s) 'item' empty (store 's1')"),
+                              (2, "id_missing", "id column(s) 'store' empty (item 'i2')"),
+                              (3, "id_missing", "id column(s) 'store', 'item' empty")]
 
 
 def test_quarantine_keeps_original_text(write_csv):
@@ -402,10 +421,10 @@ def test_ragged_csv_is_a_dataset_error(write_csv):
 
 def test_failure_message_shows_an_example_row(write_csv):
     """The run-failing message names a row and its reason, not only the check counts."""
-    p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}.0"\n' for d in range(1, 6)))
+    p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}"\n' for d in range(1, 6)))
     r = run_validate(p)
     with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
-                                                  r"val '1,001.0' is not a number \(thousands separators"):
+                                                  r"val '1,001' is not a number \(thousands separators"):
         enforce_thresholds(r, ValidationConfig())
 
 
@@ -666,12 +685,15 @@ def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguou
 
 @pytest.mark.parametrize(("value", "fmt"), [
     ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("Mar 2024", "%b %Y"), ("Mar-2024", "%b-%Y"),
-    ("March 2024", "%B %Y"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d")])
+    ("March 2024", "%B %Y"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
+    # Excel's d-mmm-yy, English long dates: told only "does not parse as ISO-8601" (session 23)
+    ("5-Mar-24", "%d-%b-%y"), ("Mar 5, 2024", "%b %d, %Y"), ("March 5, 2024", "%B %d, %Y"), ("5 Mar 2024", "%d %b %Y"),
+    ("5 March 2024", "%d %B %Y")])
 def test_a_common_non_iso_time_is_told_the_format_that_parses_it(write_csv, value, fmt):
     """Regression: '2024/03', 'Mar 2024' (a spreadsheet's months), '05-Mar-2024' (Oracle's DD-MON-YYYY) or
     '20240305' were told only "does not parse as ISO-8601"; the reason gives the --time-format that reads them,
     and that format does."""
-    p = write_csv(f"date,id,val\n{value},a,1\n")
+    p = write_csv(f'date,id,val\n"{value}",a,1\n')
     (row,) = quarantined(run_validate(p, freq="1mo" if "%d" not in fmt else "1d"))
     assert row[2].endswith(f"declare its time_format: --time-format '{fmt}')"), row[2]
     r = run_validate(p, freq="1mo" if "%d" not in fmt else "1d", time_format=fmt)

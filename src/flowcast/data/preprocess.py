@@ -64,6 +64,7 @@ from flowcast.data.calendar import (
 from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
+from flowcast.data.sources import MISSING_MARKERS
 from flowcast.data.statics import level_name, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
@@ -171,7 +172,10 @@ def _static_features(
         else:
             text = s.cast(pl.Utf8).str.strip_chars()
             num = text.cast(pl.Float64, strict=False)
-            if num.null_count() > text.null_count():  # not numbers: categorical
+            # R's NA, SQL's NULL among numbers is a missing number, as in a covariate: a store size with one 'NA'
+            # was one-hot encoded (size=10, size=20, size=NA), its magnitude lost
+            absent = int((text.is_null() | text.is_in(MISSING_MARKERS)).sum())
+            if num.null_count() > absent:  # not numbers: categorical
                 levels = text.drop_nulls().unique().sort()
                 if levels.len() > MAX_STATIC_LEVELS:
                     dropped[c] = (

@@ -107,7 +107,9 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     # the formats of the value as written: '01.01.2024' was told '--time-format %d/%m/%Y', which does not parse it
     sep = text.str.extract(r"^(\d{1,2})([/.\-])", 2)
     year = pl.when(text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}")).then(pl.lit("%Y")).otherwise(pl.lit("%y"))
-    clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
+    clock = (pl.when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}\s*[AaPp][Mm]$")).then(pl.lit(" %I:%M:%S %p"))
+             .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}\s*[AaPp][Mm]$")).then(pl.lit(" %I:%M %p"))  # '2:30 PM'
+             .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}:\d{2}")).then(pl.lit(" %H:%M:%S"))
              .when(text.str.contains(r"^\S+\s+\d{1,2}:\d{2}")).then(pl.lit(" %H:%M")).otherwise(pl.lit("")))
     day_first = pl.concat_str([pl.lit("%d"), sep, pl.lit("%m"), sep, year, clock])
     month_first = pl.concat_str([pl.lit("%m"), sep, pl.lit("%d"), sep, year, clock])
@@ -142,8 +144,22 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %Y')"))
         .when(text.str.contains(r"^\d{1,2}-[A-Za-z]{3}-\d{4}$"))  # 05-Mar-2024 (Oracle's DD-MON-YYYY)
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%d-%b-%Y')"))
+        .when(text.str.contains(r"^\d{1,2}-[A-Za-z]{3}-\d{2}$"))  # 5-Mar-24 (Excel's d-mmm-yy)
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d-%b-%y')"))
+        .when(text.str.contains(r"^[A-Za-z]{3} \d{1,2}, \d{4}$"))  # Mar 5, 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%b %d, %Y')"))
+        .when(text.str.contains(r"^[A-Za-z]{4,9} \d{1,2}, \d{4}$"))  # March 5, 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %d, %Y')"))
+        .when(text.str.contains(r"^\d{1,2} [A-Za-z]{3} \d{4}$"))  # 5 Mar 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %b %Y')"))
+        .when(text.str.contains(r"^\d{1,2} [A-Za-z]{4,9} \d{4}$"))  # 5 March 2024
+        .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %B %Y')"))
         .when(text.str.contains(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"))  # 20240305
         .then(pl.lit(" (a date without separators? declare its time_format: --time-format '%Y%m%d')"))
+        .when(text.str.contains(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*[A-Z]{3,5}$"))  # '... 10:00 CET': no single offset
+        .then(pl.format(" (a time zone abbreviation? '{}' is not a UTC offset: export the times with their offset "
+                        "(+01:00), or without a zone and declare the source's tz (--tz))",
+                        text.str.extract(r"([A-Z]{3,5})$", 1)))
         .when(text.str.contains(r"^\d{9,10}$"))
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
         .when(text.str.contains(r"^\d{12,13}$"))
@@ -187,6 +203,9 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
         .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
+        .when(text.str.contains(r"^\(\s*[$€£¥]?\s*\d[\d.,]*\s*\)$"))  # '(1,234.00)': Excel's accounting format
+        .then(pl.lit(" (a negative number in parentheses, as accounting formats write it? export numbers with a "
+                     "minus sign and no format)"))
         .when(text.str.contains(r"^[-+]?\s*[$€£¥]\s*[-+]?[\d.,]+$|^[-+]?[\d.,]+\s*(%|[$€£¥]|EUR|USD)$"))
         .then(pl.lit(" (a currency or percent sign? export the numbers alone, without a unit)"))
         .otherwise(pl.lit(""))
@@ -343,15 +362,19 @@ def row_checks(
                 "a sub-daily timestamp between two grid points",
             )
         )
-    id_missing = pl.lit(False)
-    for c in id_cols:
-        id_missing = id_missing | _raw(c).is_null() | (_raw(c).cast(pl.Utf8).str.strip_chars() == "")
     if id_cols:
+        empty = {c: _raw(c).is_null() | (_raw(c).cast(pl.Utf8).str.strip_chars() == "") for c in id_cols}
+        # the empty ones by name, beside the values of the others: 'store', 'item' read as if both were empty
+        names = pl.concat_str([pl.when(e).then(pl.lit(repr(c))) for c, e in empty.items()], separator=", ",
+                              ignore_nulls=True)
+        known = pl.concat_str([pl.when(~e).then(pl.format("{} '{}'", pl.lit(c), _raw(c).cast(pl.Utf8)))
+                               for c, e in empty.items()], separator=", ", ignore_nulls=True)
         checks.append(
             RowCheck(
                 "id_missing",
-                id_missing,
-                pl.format("id column(s) {} empty", pl.lit(", ".join(repr(c) for c in id_cols))),
+                pl.any_horizontal(list(empty.values())),
+                pl.format("id column(s) {} empty{}", names,
+                          pl.when(known != "").then(pl.format(" ({})", known)).otherwise(pl.lit(""))),
                 "an id column is empty",
             )
         )

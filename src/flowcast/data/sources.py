@@ -80,10 +80,16 @@ from flowcast.data.schemas import (
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds
 
-_OFFSET_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+# a UTC offset: 'Z', '+01:00', '+0100', and '+01' (ISO-8601's hours alone, as PostgreSQL writes a timestamptz:
+# '2024-01-01 00:00:00+01'), or ' UTC' / ' GMT' (BigQuery's exports: '2024-01-01 00:00:00 UTC'); such a time was
+# not stripped of its zone, and polars, inferring the column's format from it, failed the whole read ("cannot read
+# FILE: `strptime` / `to_datetime` was called with no format and no time zone, but a time zone is part of the data")
+_ZONE = r"(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)"
+_OFFSET_RE = rf"\s*{_ZONE}$"
 # a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
-_TIME_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}:?\d{2})$"
+_TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
+_BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
@@ -423,15 +429,23 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     lf = scan(source.separator)
     sniffed = _sniff_separator(source, lf.collect_schema().names())
     lf = scan(sniffed) if sniffed else lf
+    names = lf.collect_schema().names()
+    renames, _ = _header_names(names)
+    present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
+    values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
+    # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
+    numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
+                                                  *source.static_cols]) if c in present]
     if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-        names = lf.collect_schema().names()
-        renames, _ = _header_names(names)
-        present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
-        values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
-        numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols])
-                   if c in present]
-        lf = lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
-    return lf
+        return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
+    # '1,234.56' (Excel's '#,##0.00'): read only in the columns where some value has a ',' (one pass over them; the
+    # reading is a handful of regexes over every row, each time the rows are read)
+    try:
+        commas = lf.select(pl.col(c).str.contains(",", literal=True).any() for c in numeric).collect(
+            engine="streaming").row(0) if numeric else ()
+    except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
+        return lf
+    return lf.with_columns(_comma_thousands(pl.col(c)) for c, has in zip(numeric, commas, strict=True) if has)
 
 
 def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
@@ -451,7 +465,7 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
     renames, repeated = _header_names(names)
     found = [renames.get(c, c) for c in names]
     if source.time_col not in found:
-        raise _missing_column_error(source, file, [source.time_col], found, list(renames.values()))
+        raise _missing_column_error(source, file, [source.time_col], found, _unnamed(renames))
     # a series header written twice: which column is the series? (polars named the second 'north_duplicated_0',
     # which became a series of that name); a declared column written twice is said by _check_file
     twice = {n: p for n, p in repeated.items() if n not in (source.time_col, *source.exog_cols)}
@@ -460,7 +474,7 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
         raise DataValidationError(f"{file}: the header names a series more than once ({said}): a wide file's series "
                                   "is named by its column's header, so rename the others in the file")
     # a header cell without a name is not a series: the index pandas writes, an Excel export's empty trailing column
-    unnamed = set(renames.values())
+    unnamed = set(_unnamed(renames))
     series = [c for c in wide_series_columns(source, found) if c not in unnamed]
     if not series:
         raise DataValidationError(f"{file}: a wide source needs a column per series beside its time column "
@@ -475,7 +489,7 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
     lf = lf.rename({k: v for k, v in renames.items()}) if renames else lf
     schema = lf.collect_schema()
     # one type for the melted values: a Parquet file's numbers stay numbers, text (a CSV) stays text
-    numeric = all(schema[{v: k for k, v in renames.items()}.get(c, c)].is_numeric() for c in series)
+    numeric = all(schema[c].is_numeric() for c in series)  # (the schema of the renamed frame)
     same = {c: pl.col(c).cast(pl.Float64 if numeric else pl.Utf8) for c in series}
     melted = lf.with_columns(**same)
     if number:
@@ -508,7 +522,8 @@ _WIDE_BLANK = "__wide_blank_line"
 _WIDE_LINE = "__wide_line"
 
 
-_DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)\s*$"  # '3,5', '-0,25', ',5' (no thousands separators)
+# '3,5', '-0,25', ',5', '1,5E+03' (Excel's scientific format in a ','-decimal locale); no thousands separators
+_DECIMAL_COMMA_RE = r"^\s*([-+]?\d*),(\d+)([eE][-+]?\d+)?\s*$"
 _GROUPS = "[.\u00a0\u202f ]"  # the thousands separators of ','-decimal locales: '.', (narrow) no-break space, space
 _GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_GROUPS}\d{{3}})+(?:,\d+)?$"  # '1.234,56', '12 345', '1.234.567'
 
@@ -519,9 +534,29 @@ def _comma_decimals(col: pl.Expr) -> pl.Expr:
     '#.##0,00' format). '1.234,56' was quarantined ('thousands separators? export numbers without them') and,
     worse, '1.234' beside it read as 1.234. A column without any decimal comma keeps '.' as its decimal point."""
     text = col.str.strip_chars()
-    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+$").any()
+    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+([eE][-+]?\d+)?$").any()
     grouped = pl.when(commas & text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
-    return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}")
+    return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}${3}")
+
+
+_COMMA_GROUPED_RE = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"  # '1,234', '1,234.56', '-12,345,678'
+# grouped numbers no decimal-comma locale writes: a '.' decimal after the groups, or two groups and more
+_COMMA_SURE_RE = r"^[-+]?\d{1,3}(?:(?:,\d{3})+\.\d+|(?:,\d{3}){2,})$"
+
+
+def _comma_thousands(col: pl.Expr) -> pl.Expr:
+    """A number column of a ',' (tab, '|') file with ',' as its thousands separator (Excel's '#,##0.00' format as
+    an English-locale export writes it, quoted: "1,234.56") is read without them. '1,234.56' and '1,234,567' are
+    thousands whatever the column holds; '1,234' alone could be a decimal comma with three decimals, so it is
+    read as 1234 only in a column whose other values show '.' as the decimal mark (a '1,234.56' or a '7.5') and
+    that has no decimal comma ('3,5'). Every such row was quarantined ('thousands separators? export numbers
+    without them'); where nothing settles it, it still is."""
+    text = col.str.strip_chars()
+    grouped = text.str.contains(_COMMA_GROUPED_RE)
+    point = (text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")).any()
+    decimal_comma = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped).any()  # '3,5', not '1,234'
+    thousands = text.str.contains(_COMMA_SURE_RE) | (grouped & point & ~decimal_comma)
+    return pl.when(thousands).then(text.str.replace_all(",", "", literal=True)).otherwise(col)
 
 
 _OTHER_SEPARATORS = (";", "\t", "|")
@@ -564,6 +599,12 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
         parts.append(f"{col!r}{hint}")
     note = (f" ({', '.join(unnamed)}: header cells with no name, called by their position; declare one by that "
             "name or write a name in the header)") if unnamed else ""
+    # a line before the header: Excel's 'sep=,' (read as the columns 'sep=' and column_2), a '# exported by' comment
+    first = found[0].strip() if found else ""
+    if re.fullmatch(r"sep=.?", first):
+        note = " (its first line is Excel's separator line 'sep=...', not the header: remove it, the header must be first)"
+    elif first.startswith("#"):
+        note = " (its first line is a comment, not the header: remove the lines before the header)"
     return DataValidationError(
         f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
     )
@@ -604,6 +645,12 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     decided from all its rows: 'day' when a first number is above 12 and no second one is, 'month' the
     other way round; None when no value is such a date, when no row settles it (every value could be
     either) or when rows contradict each other (those values stay unparsable, each with its hint)."""
+    return time_column_profile(raw, col)[0]
+
+
+def time_column_profile(raw: pl.LazyFrame, col: str) -> tuple[str | None, frozenset[str]]:
+    """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
+    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]')."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
@@ -616,15 +663,35 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
+                         text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
+                         text.str.contains("]", literal=True).any().alias("bracket"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return None
+        return None, frozenset()
+    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7])) if on)
     if row[2] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every such value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001)
-        return "year" if (row[3] or 0) > 31 else None
+        return ("year" if (row[3] or 0) > 31 else None), traits
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
-    return "day" if day and not month else "month" if month and not day else None
+    return ("day" if day and not month else "month" if month and not day else None), traits
+
+
+# a 12-hour clock: '1/29/2024 2:30 PM' (Excel's m/d/yyyy h:mm AM/PM, as an English-locale export writes it)
+_CLOCK_12_RE = r"^(.*?\s)(\d{1,2}):(\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([AaPp])\.?[Mm]\.?$"
+
+
+def _clock_24(text: pl.Expr) -> pl.Expr:
+    """A time of day on a 12-hour clock ('2:30 PM', '12:05 a.m.') as a 24-hour one ('14:30', '00:05'), which
+    ISO-8601 and polars read; other values unchanged (an hour outside 1..12 stays, and is unparsable). Every such
+    row was quarantined, with a hint whose format ('%m/%d/%Y %H:%M') did not parse it either."""
+    hour = text.str.extract(_CLOCK_12_RE, 2).cast(pl.Int32, strict=False)
+    pm = text.str.extract(_CLOCK_12_RE, 4).str.to_uppercase() == "P"
+    h24 = hour % 12 + pl.when(pm).then(12).otherwise(0)
+    return (pl.when((hour >= 1) & (hour <= 12))
+            .then(pl.format("{}{}:{}", text.str.extract(_CLOCK_12_RE, 1), h24.cast(pl.Utf8).str.zfill(2),
+                            text.str.extract(_CLOCK_12_RE, 3)))
+            .otherwise(text))
 
 
 def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
@@ -643,7 +710,8 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
-def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None) -> _Time:
+def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None,
+               traits: frozenset[str] = frozenset()) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
@@ -660,7 +728,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
             )
         text = raw.cast(pl.Utf8)
     elif dtype == pl.Utf8:
+        # '2024-01-01T10:00+01:00[Europe/Berlin]' (Java's ZonedDateTime, RFC 9557): the offset is the instant's,
+        # the bracketed zone a note on it (such a time was quarantined as not ISO-8601)
         text = raw.str.strip_chars()
+        text = text.str.replace(_BRACKET_ZONE_RE, "${1}") if "bracket" in traits else text
     else:
         raise DataValidationError(
             f"{file}: time column {source.time_col!r} has type {dtype}, which cannot be parsed as a time"
@@ -678,8 +749,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
         return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
     # ISO-8601: parse the wall time, then apply the offset when the value carries one
     has_off = text.str.contains(_TIME_OFFSET_RE)
-    off = text.str.extract(_OFFSET_RE, 1)
+    off = text.str.extract(_TIME_OFFSET_RE, 3)  # null for a value without one (a date: its '-01' is no offset)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
+    if "clock12" in traits:  # (only where some value has one: the conversion costs a pass of regexes per read)
+        wall_text = _clock_24(wall_text)
     # polars would infer a day-first or month-first format from the first value and misread the
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
@@ -692,10 +765,11 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
-    minutes = sign * (
-        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60 + digits.str.slice(2, 2).cast(pl.Int64, strict=False)
+    minutes = sign * (  # '+01': an hour, no minutes
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
     )
-    minutes = pl.when(off.str.to_uppercase() == "Z").then(0).otherwise(minutes)
+    minutes = pl.when(off.str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(minutes)
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
 
 
@@ -770,7 +844,8 @@ def local_times(source: SourceConfig) -> bool:
 
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
-                day_month: str | None = None) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
+                day_month: str | None = None, traits: frozenset[str] = frozenset(),
+                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
@@ -778,7 +853,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
     wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
     is 1 March, not 29 February in UTC)."""
-    t = _read_time(source, dtype, file, day_month)
+    t = _read_time(source, dtype, file, day_month, traits)
     issue = None
     if is_subdaily(source.freq):
         aware = t.aware_utc
@@ -857,7 +932,8 @@ _DUPLICATED_RE = re.compile(r"^(.*)_duplicated_(\d+)$")  # polars' name for a he
 def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]]]:
     """The header as the file wrote it, from polars' names: a cell with no name ('' and polars'
     '_duplicated_N' for the next ones: an index column pandas wrote, the empty cells of an Excel export)
-    -> `column_<position>` (1-based, as a spreadsheet counts), and the names written more than once ->
+    -> `column_<position>` (1-based, as a spreadsheet counts), a name with blanks around it (' store' of
+    'date, store, sales') -> the name without them, and the names written more than once ->
     their positions (polars reads the second 'units' as 'units_duplicated_0')."""
     renames: dict[str, str] = {}
     positions: dict[str, list[int]] = {}
@@ -868,7 +944,16 @@ def _header_names(found: list[str]) -> tuple[dict[str, str], dict[str, list[int]
         if written == "" or not written.strip():
             taken = set(found) | set(renames.values())
             renames[name] = next(n for n in (f"column_{i}", f"unnamed_{i}", f"column_{i}_unnamed") if n not in taken)
+        elif written != written.strip() and not dup and written.strip() not in [*found, *renames.values()]:
+            # 'date, store, sales' (a space after each comma): the blanks are formatting, as they are in values
+            renames[name] = written.strip()
     return renames, {n: p for n, p in positions.items() if len(p) > 1 and n.strip()}
+
+
+def _unnamed(renames: dict[str, str]) -> list[str]:
+    """The names `_header_names` gave header cells with no name (`column_<position>`), not the names it only
+    stripped of blanks (' north' -> 'north': a series of a wide file, a declared column)."""
+    return [new for old, new in renames.items() if old.strip() != new]
 
 
 def columns_of(path: str) -> list[str] | None:
@@ -910,7 +995,7 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
         return None
     if repeated:
         return None
-    others = [c for c in head.columns if c != time_col and c not in renames.values()]  # unnamed: no series
+    others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     for c in others:
         col = head.get_column(c)
         if col.dtype.is_numeric():
@@ -939,7 +1024,7 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
     if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
         raise _header_not_utf8_error(file, found)
     if missing:
-        unnamed = list(renames.values())
+        unnamed = _unnamed(renames)
         raise _missing_column_error(source, file, missing, found, unnamed)
     undeclared = [c for c in found if c not in declared and c != ROW]
     if source.strict and undeclared:
@@ -967,7 +1052,7 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
-             day_month: str | None = None) -> list[list[pl.Expr]]:
+             day_month: str | None = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
@@ -984,7 +1069,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month)
+    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
     if issue is not None:
@@ -1037,10 +1122,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         blank = pl.all_horizontal(
             [first.is_null() | (first.str.strip_chars() == ""), *[pl.col(RAW_PREFIX + c).is_null() for c in raw_columns[1:]]]
         )
-    # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column)
-    day_month = (day_month_order(raw, RAW_PREFIX + source.time_col)
-                 if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format else None)
-    mapping = _mapping(source, schema, label, text, day_month)
+    # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column),
+    # and which shapes that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone)
+    day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col)
+                         if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format
+                         else (None, frozenset[str]()))
+    mapping = _mapping(source, schema, label, text, day_month, traits)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)

@@ -169,7 +169,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 2 = session 22: a planned row (after as_of, kept for its future covariates) has no static: statics are those known
 # at as_of
 # 3 = session 23: TrainingData.static_since (when each series' static became known: a backtest cut before it
-# does not see it); a cached record without it would keep the statics known only after the cut in its backtests
+# does not see it); a cached record without it would keep the statics known only after the cut in its backtests;
+# a ',' file's thousands separators ('1,234.56') and a ';' file's '1,5E+03' are read, where such rows
+# were quarantined, and
+# times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
+# static with 'NA', '3,5' (a ';' file) or '1,234.5' (a ',' file) stays a number
 PREPROCESS_VERSION = 3
 
 
