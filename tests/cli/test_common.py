@@ -181,3 +181,29 @@ def test_a_ctrl_c_that_a_library_turned_into_its_own_error_is_an_interruption(ca
     with pytest.raises(typer.Exit) as exit_:
         failing()
     assert exit_.value.exit_code == 1 and "error: ValueError: bad value 'x'" in capsys.readouterr().err
+
+
+def test_a_file_in_flowcasts_own_vocabulary_needs_no_column_options(tmp_path, monkeypatch):
+    """Regression: a file written as flowcast names its columns (Nixtla's long unique_id, ds, y: what `flowcast
+    forecasts` and neuralforecast write) needed --time-col ds --target-col y, and without --id-col unique_id was
+    read as one series whose every date repeated (all but one row per date quarantined as duplicates). Those
+    names are the defaults for a file that has them; an option given still wins."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{s},2024-01-{d:02d},{d}\n" for s in ("a", "b") for d in range(1, 29))
+    (tmp_path / "nixtla.csv").write_text("unique_id,ds,y\n" + rows)
+    res = runner.invoke(app, ["validate", "nixtla.csv", "--freq", "1d", "--json"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["rows_valid"] == 56 and report["rows_quarantined"] == 0 and report["n_series"] == 2, report
+    assert "--time-col ds --target-col y --id-col unique_id" in " ".join(res.output.split())
+    # an option given keeps its value: the target named explicitly, the others taken from the names
+    (tmp_path / "two.csv").write_text("unique_id,ds,y,units\n" + rows.replace("\n", ",1\n"))
+    res = runner.invoke(app, ["validate", "two.csv", "--freq", "1d", "--target-col", "units", "--json"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "--time-col ds --id-col unique_id" in said and "--target-col y" not in said
+    # a file without these names is told what it needs, as before
+    (tmp_path / "sales.csv").write_text("store,week,units\n1,2024-01-07,3\n")
+    res = runner.invoke(app, ["validate", "sales.csv", "--freq", "1w"], terminal_width=400)
+    assert res.exit_code == 2 and "also needs --time-col, --target-col" in " ".join(res.output.split())

@@ -148,6 +148,7 @@ def resolve_settings(
         raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
     layout = "long"
     if data is not None:
+        id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
         layout = _layout_of(data, id_col, time_col, target_col)
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
@@ -189,6 +190,34 @@ def resolve_settings(
             raise
         where = config or os.environ.get("FLOWCAST_CONFIG") or "defaults"
         raise ConfigError(f"invalid configuration ({where} + FLOWCAST_* env + options): {one_line(exc)}") from exc
+
+
+def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None,
+                    target_col: str | None) -> tuple[list[str] | None, str | None, str | None]:
+    """The columns of a file written in flowcast's own vocabulary (Nixtla's long `unique_id, ds, y`, what
+    `flowcast forecasts` and neuralforecast / statsforecast write) where the command names none: `ds` the
+    time, `y` the target, `unique_id` the series. Such a file needed `--time-col ds --target-col y`, and
+    without `--id-col unique_id` it was read as one series whose every date repeated (99% of its rows
+    quarantined as duplicates). An option given keeps its value; a file without these columns is as before."""
+    from flowcast.data.sources import columns_of
+
+    columns = columns_of(data)
+    if not columns:
+        return id_col, time_col, target_col
+    taken: list[str] = []
+    if time_col is None and "ds" in columns:
+        time_col = "ds"
+        taken.append("--time-col ds")
+    if target_col is None and "y" in columns and time_col != "y":
+        target_col = "y"
+        taken.append("--target-col y")
+    if not id_col and "unique_id" in columns and "unique_id" not in (time_col, target_col):
+        id_col = ["unique_id"]
+        taken.append("--id-col unique_id")
+    if taken:
+        console.print(f"note: {data} is read with {' '.join(taken)} (its columns named as flowcast names them); "
+                      "pass the options to read other columns", highlight=False)
+    return id_col, time_col, target_col
 
 
 def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
