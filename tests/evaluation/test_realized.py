@@ -11,6 +11,7 @@ from flowcast.evaluation.realized import (
     REALIZED_COLUMNS,
     as_ofs_to_score,
     assess_decay,
+    flag_lookahead,
     interval_columns,
     newly_scored,
     score_realized,
@@ -354,3 +355,34 @@ def test_observed_through_is_one_period_back_for_an_aggregated_source(freq, as_o
 
     assert observed_through(as_of, freq=freq, tz=None) == as_of  # a row of the source's own frequency
     assert observed_through(as_of, freq=freq, tz=None, aggregate="sum") == through
+
+
+def test_forecasts_by_a_model_trained_after_their_as_of_are_flagged_and_left_out_of_the_verdict():
+    # a backfill of a date no model was promoted for forecasts it with a later model (its receipt: "not the ones a
+    # run at this as_of could have made"): it saw the actuals it is scored on, and its MASE is optimistic
+    trained = {"gru-v3": A + timedelta(days=31)}
+    assert _score().columns == REALIZED_COLUMNS and _score()["lookahead"].null_count() == 3  # not known
+    flagged = score_realized(_forecasts(), _actuals(), _history(), dataset="toy", season_length=12, freq="1mo",
+                             scored_at=SCORED_AT, trained=trained)
+    assert flagged["lookahead"].to_list() == [True, True, True]
+    honest = score_realized(_forecasts(), _actuals(), _history(), dataset="toy", season_length=12, freq="1mo",
+                            scored_at=SCORED_AT, trained={"gru-v3": A})  # trained on data up to its as_of
+    assert honest["lookahead"].to_list() == [False, False, False]
+    # a stored value stands (a version gc removed since does not unflag it); an older row (null) is filled
+    assert flag_lookahead(flagged, {})["lookahead"].to_list() == [True, True, True]
+    assert flag_lookahead(_score(), trained)["lookahead"].to_list() == [True, True, True]
+
+    # honest as_ofs Jan..Mar realized 1.5 against a promise of 1.0: degraded; three later backfilled as_ofs
+    # forecast by a model that saw their actuals score 0.2 and, in the window of 3, read 'healthy'
+    rows = _decay_rows([1.5, 1.5, 1.5, 0.2, 0.2, 0.2], snaive=2.0).with_columns(
+        (pl.col("as_of") >= datetime(2021, 4, 1)).alias("lookahead"))
+    d = assess_decay(rows, {"gru-v1": 1.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
+    assert d.degraded and d.realized_mase == pytest.approx(1.5) and d.lookahead == 3
+    assert d.as_ofs == [datetime(2021, 1, 1), datetime(2021, 2, 1), datetime(2021, 3, 1)]
+    assert any("3 scored as_of left out (2021-04-01 00:00 .. 2021-06-01 00:00)" in r for r in d.reasons)
+    assert type(d).from_dict(d.to_dict()) == d
+    only = assess_decay(rows.filter(pl.col("lookahead")), {"gru-v1": 1.0}, dataset="toy", window=3,
+                        tolerance=0.25, min_points=10)
+    assert not only.judged and not only.degraded and "no honest forecast" in only.reasons[0]
+    s = summary_by_as_of(rows.with_columns(pl.lit("toy").alias("dataset")))
+    assert s["lookahead"].to_list() == [False, False, False, True, True, True]

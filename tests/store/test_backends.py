@@ -121,6 +121,26 @@ def test_a_realized_partition_of_an_older_flowcast_without_n_mase_reads_back(tmp
     assert back.columns == REALIZED_COLUMNS and back.height == 6 and back["n_mase"].null_count() == 6
 
 
+def test_realized_lookahead_round_trips_and_an_older_partition_without_it_reads_as_unknown(backend, tmp_path):
+    """lookahead (forecasts by a model trained after their as_of) round-trips on every backend, and is written
+    again identically; a partition of an older flowcast without the column reads back with it null."""
+    store = backend.store
+    store.write_realized(DS, realized_frame([OTHER]).with_columns(lookahead=pl.col("step") == 1))
+    store.write_realized(DS, realized_frame([AS_OF]))  # not known: null
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.schema["lookahead"] == pl.Boolean
+    assert back.filter(pl.col("as_of") == OTHER)["lookahead"].to_list() == [True, False, False] * 2
+    assert back.filter(pl.col("as_of") == AS_OF)["lookahead"].null_count() == 6
+    store.write_realized(DS, back.filter(pl.col("as_of") == OTHER))
+    assert store.read_realized(DS).equals(back)
+    old = EmbeddedStore(tmp_path / "old")
+    old.write_realized(DS, realized_frame([AS_OF]))
+    (part,) = (tmp_path / "old" / "realized").rglob("*.parquet")
+    pl.read_parquet(part).drop("lookahead").write_parquet(part)
+    again = old.read_realized(DS)
+    assert again.columns == REALIZED_COLUMNS and again.height == 6 and again["lookahead"].null_count() == 6
+
+
 def test_realized_accuracy_of_forecasts_replaced_or_removed_while_they_were_scored_is_not_written(backend):
     """Regression (two runs at once): a run scores the as_of it read, then writes the rows. A backfill with
     overwrite that re-published that as_of meanwhile (removing the realized rows of the forecasts it replaced),

@@ -44,8 +44,14 @@ def accuracy(
     backtest MASE the publishing model promised; and each dataset's verdict (degraded or not)."""
     import polars as pl
 
-    from flowcast.evaluation.realized import summary_by_as_of
-    from flowcast.ops.accuracy import promised_by_as_of, promised_mase, read_status, status_path
+    from flowcast.evaluation.realized import flag_lookahead, summary_by_as_of
+    from flowcast.ops.accuracy import (
+        promised_by_as_of,
+        promised_mase,
+        read_status,
+        status_path,
+        trained_as_of,
+    )
     from flowcast.shared import open_registry, pull_file
     from flowcast.store import open_store
 
@@ -63,6 +69,7 @@ def accuracy(
     for name in datasets:
         mine = rows.filter(pl.col("dataset") == name)
         versions = sorted({v for v in mine["model_version"].to_list() if v})
+        mine = flag_lookahead(mine, trained_as_of(registry, versions))  # rows stored before it was recorded
         promised = promised_mase(registry, versions)
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))

@@ -31,8 +31,15 @@ either never scored or scored from actuals that ended before their forecasts cou
 been observed. A run never replaces rows scored from later actuals (a backfill of an old date
 does not undo what a later run knew), so re-running gives the same table.
 
-`assess_decay` judges a dataset over its last N scored as_ofs: degraded when the realized
-MASE exceeds what the backtest promised by more than a tolerance, or when the forecasts did
+`flag_lookahead` marks the rows whose forecasts were made by a model trained on data after their
+as_of (`lookahead`): a backfill (or `--as-of` run) of a date no model had been promoted for
+forecasts it with a later model (`flows.forecast.model_for_as_of`, its receipt says "not the ones a
+run at this as_of could have made"). Those forecasts saw the actuals they are scored against: they
+are still scored and stored, but `assess_decay` leaves them out of its verdict (their optimistic
+MASE read as 'healthy', or 'recovered'), and the report shows them apart.
+
+`assess_decay` judges a dataset over its last N scored as_ofs (not lookahead): degraded when the
+realized MASE exceeds what the backtest promised by more than a tolerance, or when the forecasts did
 worse than seasonal naive on the same points.
 """
 
@@ -54,7 +61,7 @@ from flowcast.timekeys import local_wall, observed_through, observed_through_exp
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive"]
 _COUNTS = ("n", "n_mase")
-REALIZED_COLUMNS = ["dataset", "as_of", "model", "model_version", "step", *METRIC_COLUMNS, "scored_at"]
+REALIZED_COLUMNS = ["dataset", "as_of", "model", "model_version", "step", *METRIC_COLUMNS, "lookahead", "scored_at"]
 
 
 # ------------------------------------------------------------------------------------ intervals
@@ -75,9 +82,24 @@ def _empty(dataset: str | None = None) -> pl.DataFrame:
     schema: dict[str, Any] = {
         "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
         "step": pl.Int32, **{m: pl.Int64 if m in _COUNTS else pl.Float64 for m in METRIC_COLUMNS},
-        "scored_at": pl.Datetime("us"),
+        "lookahead": pl.Boolean, "scored_at": pl.Datetime("us"),
     }
     return pl.DataFrame(schema=schema)
+
+
+def flag_lookahead(realized: pl.DataFrame, trained: Mapping[str, datetime | None]) -> pl.DataFrame:
+    """`realized` with `lookahead`: True where the row's model_version was trained on data after the
+    row's as_of (`trained`: model_version -> the as_of its training data ended at, naive UTC), False where
+    it was not, null where that is not known (a version not in `trained`). A row that already has a value
+    keeps it: what was known when it was scored stands (a version removed since does not unflag it)."""
+    known = {v: t for v, t in trained.items() if v and t is not None}
+    if known:
+        after = pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Datetime("us")) \
+            > pl.col("as_of")
+    else:
+        after = pl.lit(None, dtype=pl.Boolean)
+    flag = pl.coalesce(pl.col("lookahead").cast(pl.Boolean), after) if "lookahead" in realized.columns else after
+    return realized.with_columns(flag.alias("lookahead"))
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -99,6 +121,7 @@ def score_realized(
     scored_at: datetime,
     tz: str | None = None,
     aggregate: str = "none",
+    trained: Mapping[str, datetime | None] | None = None,
 ) -> pl.DataFrame:
     """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
     model_version, y_hat and optional interval or quantile columns) against `actuals` (observed
@@ -111,6 +134,7 @@ def score_realized(
     the publish cut its data on (`timekeys.as_of_on_ds`: local dates for daily and coarser data).
     `aggregate`: the source's; with one, a run observed a period once it had ended, so the period holding
     an as_of is an actual of that publish, and not in its history (`timekeys.observed_through`).
+    `trained`: model_version -> the as_of its training data ended at; sets `lookahead` (`flag_lookahead`).
     Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""
     need = ["as_of", "unique_id", "ds", "step", "y_hat"]
     missing = [c for c in need if c not in forecasts.columns]
@@ -187,7 +211,7 @@ def score_realized(
             aggs.append(inside.mean().alias(f"coverage{lvl}"))
     aggs += [naive_err.mean().alias("mae_snaive"),
              pl.when(usable).then(naive_err / pl.col("scale")).mean().alias("mase_snaive")]
-    out = rows.group_by("as_of", "model", "step").agg(aggs)
+    out = flag_lookahead(rows.group_by("as_of", "model", "step").agg(aggs), trained or {})
     return (
         out.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"),
                          pl.lit(scored_at, dtype=pl.Datetime("us")).alias("scored_at"))
@@ -265,6 +289,7 @@ class Decay:
     promised_mase: float | None = None
     snaive_mase: float | None = None
     judged: bool = True  # False: too few points to judge
+    lookahead: int = 0  # as_ofs left out: forecast by a model trained on data after them
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -309,9 +334,20 @@ def assess_decay(
     Degraded when (1) the realized MASE (point-weighted) exceeds the promised MASE of the models
     that published those forecasts by more than `tolerance` (0.25 = 25%), or (2) it exceeds
     the seasonal-naive MASE on the same points. With fewer than `min_points` points, nothing
-    is judged (not degraded)."""
+    is judged (not degraded). Rows flagged `lookahead` (forecasts by a model trained on data after
+    their as_of, which saw the actuals they are scored on) are left out, and counted."""
     rows = realized.filter(pl.col("n") > 0) if realized.height else realized
+    ahead: list[datetime] = []
+    if rows.height and "lookahead" in rows.columns:
+        ahead = sorted(rows.filter(pl.col("lookahead").fill_null(False))["as_of"].unique().to_list())
+        rows = rows.filter(~pl.col("as_of").is_in(ahead))
+    left = (f"{len(ahead)} scored as_of left out ({ahead[0]:%Y-%m-%d %H:%M} .. {ahead[-1]:%Y-%m-%d %H:%M}): "
+            "forecast by a model trained on data after them, which saw the actuals they are scored on"
+            if ahead else "")
     if rows.height == 0:
+        if ahead:
+            return Decay(dataset, False, [f"no honest forecast has realized actuals yet; {left}"], judged=False,
+                         lookahead=len(ahead))
         return Decay(dataset, False, ["no forecast has realized actuals yet"], judged=False)
     as_ofs = sorted(rows["as_of"].unique().to_list())[-window:]
     rows = rows.filter(pl.col("as_of").is_in(as_ofs))
@@ -325,17 +361,17 @@ def assess_decay(
             {k: v for k, v in promised.items() if v is not None and math.isfinite(v)},
             default=None, return_dtype=pl.Float64).alias("__promised"))
     promised_mase = _weighted(promise, "__promised")
-    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase)
+    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, lookahead=len(ahead))
     span = f"the last {len(as_ofs)} scored as_of ({as_ofs[0]:%Y-%m-%d %H:%M} .. {as_ofs[-1]:%Y-%m-%d %H:%M}, {points} points)"
     if points < min_points:
         decay.judged = False
         decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")
-        return decay
+        return _with_left_out(decay, left)
     if realized_mase is None:
         decay.judged = False
         decay.reasons.append(f"no MASE over {span} (constant histories, or histories shorter than two seasons at "
                              "those as_of)")
-        return decay
+        return _with_left_out(decay, left)
     # MASE covers only the points whose series had a scale: a verdict on a few of them said 'healthy, realized MASE
     # 0.000 over ... 12 points' of a dataset whose constant series (no scale) were forecast 50% off
     covers = "" if mase_points >= points else (
@@ -347,7 +383,7 @@ def assess_decay(
         decay.reasons.append(f"only {mase_points} of the {points} points scored over {span} have a MASE; {min_points} "
                              "needed to judge (the others' series had no scale: constant, or shorter than two "
                              "seasons)")
-        return decay
+        return _with_left_out(decay, left)
     # a backtest without a single error (MASE 0: forecasts exact on every window) leaves a tolerance of 0 x 25%: the
     # first realized error, however small, read 'DEGRADED'; such a promise is not a yardstick, seasonal naive is
     exact = promised_mase is not None and promised_mase < 1e-9  # (8e-16: float rounding of versions before that)
@@ -370,15 +406,23 @@ def assess_decay(
         if snaive_mase is not None:
             parts.append(f"seasonal naive {snaive_mase:.3f}")
         decay.reasons.append("; ".join(parts) + covers)
+    return _with_left_out(decay, left)
+
+
+def _with_left_out(decay: Decay, left: str) -> Decay:
+    if left:
+        decay.reasons.append(left)
     return decay
 
 
 def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
-    """One row per (dataset, as_of): points and point-weighted metrics over steps and models."""
+    """One row per (dataset, as_of): points and point-weighted metrics over steps and models, and
+    `lookahead` (any of its forecasts by a model trained on data after it; null: not known)."""
     if realized.height == 0:
         return pl.DataFrame(schema={"dataset": pl.Utf8, "as_of": pl.Datetime("us"), "n": pl.Int64, "n_mase": pl.Int64,
                                     "mae": pl.Float64, "mase": pl.Float64, "smape": pl.Float64,
-                                    "coverage80": pl.Float64, "coverage95": pl.Float64, "mase_snaive": pl.Float64})
+                                    "coverage80": pl.Float64, "coverage95": pl.Float64, "mase_snaive": pl.Float64,
+                                    "lookahead": pl.Boolean})
 
     def wmean(c: str) -> pl.Expr:
         n = _points(c, realized.columns)
@@ -387,5 +431,7 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
 
     cols = [c for c in ("mae", "mase", "smape", "coverage80", "coverage95", "mase_snaive") if c in realized.columns]
     mase_points = [pl.col("n_mase").sum().alias("n_mase")] if "n_mase" in realized.columns else []
-    return (realized.group_by("dataset", "as_of").agg(pl.col("n").sum(), *mase_points, *[wmean(c) for c in cols])
+    ahead = [pl.col("lookahead").max().alias("lookahead")] if "lookahead" in realized.columns else []
+    return (realized.group_by("dataset", "as_of").agg(pl.col("n").sum(), *mase_points, *[wmean(c) for c in cols],
+                                                      *ahead)
             .with_columns(pl.col(c).fill_nan(None) for c in cols).sort("dataset", "as_of"))

@@ -9,9 +9,10 @@ Called by the retrain and forecast flows after loading the data (the scoring its
 2. scores them on the observed actuals (`td.observed()`: imputed gaps are not actuals) with the
    MASE scale and the seasonal-naive forecast from the history before each as_of;
 3. writes the as_ofs whose scored points grew to the store's `realized` table (replaced per
-   (dataset, as_of): re-running writes the same rows);
-4. judges decay over the last `accuracy.window` scored as_ofs against the backtest MASE stored
-   with each published model version in the registry and against seasonal naive;
+   (dataset, as_of): re-running writes the same rows), each row's `lookahead` set when its model
+   version was trained on data after its as_of (`trained_as_of`, from the registry);
+4. judges decay over the last `accuracy.window` scored as_ofs that are not lookahead against the
+   backtest MASE stored with each published model version in the registry and against seasonal naive;
 5. stores the verdict in `<home>/accuracy/<dataset>.json`, emits `flowcast.accuracy.degraded`
    when the dataset turns degraded (and `...recovered` when it is healthy again), and leaves a
    `realized-accuracy-<dataset>` artifact with a plot of realized MASE by as_of beside what
@@ -38,6 +39,7 @@ from flowcast.evaluation.realized import (
     Decay,
     as_ofs_to_score,
     assess_decay,
+    flag_lookahead,
     newly_scored,
     score_realized,
     summary_by_as_of,
@@ -144,6 +146,22 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
     return out
 
 
+def trained_as_of(registry: Any, versions: list[str]) -> dict[str, datetime | None]:
+    """model_version -> the as_of its training data ended at (naive UTC; None when unknown or gone): a
+    version trained after a forecast's as_of saw the actuals that forecast is scored on (`flag_lookahead`)."""
+    from flowcast.timekeys import storage_naive
+
+    out: dict[str, datetime | None] = {}
+    for v in versions:
+        try:
+            trained = registry.get(v, fetch=False).as_of  # metadata only
+        except Exception:  # noqa: BLE001 - a version removed by gc or by hand: not known
+            out[v] = None
+            continue
+        out[v] = storage_naive(trained) if trained else None
+    return out
+
+
 def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
                      store: Any = None, log: Any = None) -> RealizedOutcome:
     """Steps 1-5 of the module doc for one dataset at one run's as_of."""
@@ -174,10 +192,13 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     todo = [a for a, _ in readable]
     if todo:
         forecasts = pl.concat([f for _, f in readable], how="diagonal_relaxed")
+        used = sorted({v for v in forecasts["model_version"].to_list() if v}) \
+            if "model_version" in forecasts.columns else []
         new = score_realized(forecasts, observed_actuals(td, min(todo)), td.frame.select("unique_id", "ds", "y"),
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
                              scored_at=as_of, tz=getattr(td.meta, "tz", None),
-                             aggregate=getattr(td.meta, "aggregate", "none"))
+                             aggregate=getattr(td.meta, "aggregate", "none"),
+                             trained=trained_as_of(registry, used))
         write = newly_scored(new, existing)
         if write.height:
             # only where each as_of still holds the forecasts read above: a run that re-published or
@@ -196,8 +217,10 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             say(f"Realized accuracy: scored {len(outcome.scored)} earlier as_of of {dataset} "
                 f"({int(write['n'].sum())} points) against the actuals up to {as_of:%Y-%m-%d %H:%M}")
     realized = store.read_realized(dataset)
-    outcome.realized = realized
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
+    # rows stored before `lookahead` was recorded (null) are flagged from the registry as it is now
+    realized = flag_lookahead(realized, trained_as_of(registry, versions))
+    outcome.realized = realized
     acc = settings.accuracy
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
                          tolerance=acc.tolerance, min_points=acc.min_points)
@@ -269,7 +292,13 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     # high and its title 10 px (unreadable in the realized-accuracy artifact, shown at its own size)
     fig, ax = plt.subplots(figsize=(11.2, 3.8))
     x = summary["as_of"].to_list()
-    ax.plot(x, summary["mase"].to_list(), marker="o", color="C0", label="realized MASE")
+    ahead = summary["lookahead"].fill_null(False).to_list() if "lookahead" in summary.columns else [False] * len(x)
+    honest = [float("nan") if a or m is None else float(m) for m, a in zip(summary["mase"].to_list(), ahead, strict=True)]
+    ax.plot(x, honest, marker="o", color="C0", label="realized MASE")
+    if any(ahead):  # forecast by a model trained on later data: scored, not judged
+        ax.plot([t for t, a in zip(x, ahead, strict=True) if a],
+                [m for m, a in zip(summary["mase"].to_list(), ahead, strict=True) if a], ls="none", marker="o",
+                mfc="none", color="C1", label="model trained after as_of (not judged)")
     if "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
         ax.plot(x, summary["mase_snaive"].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
     if prom.height and prom["promised"].null_count() < prom.height:
@@ -294,6 +323,11 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     text = f"## Realized accuracy of {outcome.dataset}: {verdict}\n\n"
     if d:
         text += "".join(f"- {r}\n" for r in d.reasons) + "\n"
+    ahead = int(d.lookahead) if d else 0
+    if ahead:
+        text += (f"{ahead} as_of (`lookahead` in the table, hollow in the plot) were forecast by a model trained on "
+                 "data after them (a backfill before any model of that date): they saw the actuals they are scored "
+                 "on, and are not judged.\n\n")
     if outcome.scored:
         text += f"This run scored {len(outcome.scored)} earlier as_of ({outcome.rows_written} rows).\n\n"
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()

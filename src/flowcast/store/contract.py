@@ -289,7 +289,7 @@ _REALIZED_TYPES: dict[str, Any] = {
     "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
     "step": pl.Int32, "n": pl.Int64, "mae": pl.Float64, "mase": pl.Float64, "n_mase": pl.Int64, "smape": pl.Float64,
     "coverage80": pl.Float64, "coverage95": pl.Float64, "mae_snaive": pl.Float64, "mase_snaive": pl.Float64,
-    "scored_at": pl.Datetime("us"),
+    "lookahead": pl.Boolean, "scored_at": pl.Datetime("us"),
 }
 
 
@@ -303,7 +303,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     One row per (as_of, model, step) of `dataset`; n >= 1 points scored; mae, mase, smape,
     mae_snaive, mase_snaive >= 0 (finite or null: a metric that cannot be computed is null, never
     NaN); coverage in [0, 1] or null. A `dataset` column, if given, must name `dataset`.
-    model_version, n_mase, mae_snaive and mase_snaive may be absent (null); n_mase is in [0, n]."""
+    model_version, n_mase, mae_snaive, mase_snaive and lookahead may be absent (null); n_mase is in [0, n]."""
     check_dataset(dataset)
     if frame is None or frame.height == 0:
         raise ForecastContractError(f"refusing to write an empty realized-accuracy frame for dataset {dataset}")
@@ -354,8 +354,9 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _optional_realized(frame: pl.DataFrame) -> pl.DataFrame:
-    """The columns a realized frame may lack, null: written by an older flowcast (n_mase) or not computed."""
-    for col in ("model_version", "n_mase", "mae_snaive", "mase_snaive"):
+    """The columns a realized frame may lack, null: written by an older flowcast (n_mase,
+    lookahead) or not computed."""
+    for col in ("model_version", "n_mase", "mae_snaive", "mase_snaive", "lookahead"):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=_REALIZED_TYPES[col]).alias(col))
     return frame

@@ -81,6 +81,8 @@ def _ddl(schema: str) -> list[str]:
             PRIMARY KEY (dataset, as_of, model, step))""",
         # the points MASE covers: a table an older flowcast created lacks it
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
+        # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
+        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
     ]
 
 
@@ -351,4 +353,7 @@ class PostgresStore:
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
             "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
+        if "lookahead" in frame.columns:  # COPY writes a boolean as t / f
+            frame = frame.with_columns(pl.col("lookahead").cast(pl.Utf8).replace_strict(
+                {"t": True, "f": False, "true": True, "false": False}, default=None, return_dtype=pl.Boolean))
         return empty_realized() if frame.height == 0 else normalise_realized(frame)
