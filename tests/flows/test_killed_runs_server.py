@@ -97,8 +97,13 @@ def test_a_killed_run_is_marked_crashed_not_left_running(tmp_path):
                          "the watchdog to mark the killed run Crashed")
         assert "is gone without reporting a final state" in state["message"], state
         assert "watchdog" in state["message"], state
-        tasks = _task_states(srv, first)
-        assert "RUNNING" not in tasks.values() and tasks["train gru backtest"] == "CRASHED", tasks
+        # the watchdog crashes the task runs after the flow run, reading them until none is left Running
+        def settled() -> dict[str, str] | None:
+            tasks = _task_states(srv, first)
+            return tasks if "RUNNING" not in tasks.values() else None
+
+        tasks = srv.wait(settled, 30, "the watchdog to mark the killed run's task runs Crashed")
+        assert tasks["train gru backtest"] == "CRASHED", tasks
         srv.wait(lambda: not list((home / ".flow-runs").glob("*.json")), 60,
                  "the watchdog to drop the dead command's records")  # the run's, then the command's
 

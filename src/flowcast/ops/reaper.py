@@ -367,9 +367,17 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
     return None
 
 
-def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
-    from uuid import UUID
+# a dead process's task runs are read every second for at least the first (s) and until a read finds none left,
+# for at most the second: the events its process sent before it died may still be on their way to the task runs
+TASK_SETTLE_S = (3.0, 10.0)
 
+
+def _end_tasks(client: Any, flow_run_id: Any, crashed: Any, message: str) -> None:
+    """The task runs of a gone process's flow run left Running or Pending, Crashed with `message`. Prefect
+    records a task run's states from the events its process sent, which the server may still be working
+    through when the process is found gone (in a CI run a nested 'backtest gru' turned Running after the
+    watchdog had crashed the rest, and stayed so): they are read again every second for at least
+    TASK_SETTLE_S[0] and until a read finds none left, TASK_SETTLE_S[1] at most."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterId,
@@ -378,6 +386,24 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
         TaskRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+
+    began = time.monotonic()
+    while True:
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
+                any_=[StateType.RUNNING, StateType.PENDING]))))
+        for tr in tasks:
+            client.set_task_run_state(tr.id, crashed(message=message), force=True)
+        spent = time.monotonic() - began
+        if spent >= TASK_SETTLE_S[1] or (not tasks and spent >= TASK_SETTLE_S[0]):
+            return
+        time.sleep(1.0)
+
+
+def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
+    from uuid import UUID
+
     from prefect.exceptions import ObjectNotFound
 
     name = str(claim.get("name") or run_id)
@@ -391,27 +417,20 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                     answered = True
                     continue
                 state = run.state
-                tasks = client.read_task_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
-                    task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
-                        any_=[StateType.RUNNING, StateType.PENDING]))))
                 if state is None or state.is_final():
                     # a worker (or the crash-silent automation) marked the flow run Crashed, but the task runs
                     # its dead process was running stay Running in the UI for good: they end with it
                     ended = state.name if state else "none"
                     why = f": {state.message}" if state is not None and state.message else ""
-                    for tr in tasks:
-                        client.set_task_run_state(tr.id, crashed(
-                            message=f"its flow run ended {ended}{why} (the process that ran it, pid "
-                                    f"{claim.get('pid')} on {claim.get('host')}, is gone). Marked Crashed by {by}"),
-                            force=True)
+                    _end_tasks(client, run.id, crashed,
+                               f"its flow run ended {ended}{why} (the process that ran it, pid {claim.get('pid')} "
+                               f"on {claim.get('host')}, is gone). Marked Crashed by {by}")
                     return Reaped(run_id, run.name or name, "ended", ended)
                 message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
                            f"{claim.get('command') or 'flowcast'}) is gone without reporting a final state: killed "
                            f"(SIGKILL) or its machine stopped; it was {state.name}. Marked Crashed by {by}")
                 client.set_flow_run_state(run.id, crashed(message=message))
-                for tr in tasks:
-                    client.set_task_run_state(tr.id, crashed(message=f"its flow run crashed: {message}"), force=True)
+                _end_tasks(client, run.id, crashed, f"its flow run crashed: {message}")
                 return Reaped(run_id, run.name or name, "crashed", state.name, message)
         except Exception as exc:  # noqa: BLE001 - unreachable API: try the next, else keep the claim
             log.debug("could not reach %s for flow run %s: %s", getattr(client, "api_url", "?"), run_id, exc)
