@@ -284,3 +284,37 @@ def test_ctrl_c_reaches_the_command_not_its_temporary_server(tmp_path):
     finally:
         command.kill()
         command.wait()
+
+
+class _TaskRuns:
+    """A Prefect client of _end_tasks' two calls: each read returns the next list of task runs."""
+
+    def __init__(self, reads):
+        self.reads, self.crashed = list(reads), []
+
+    def read_task_runs(self, **_):
+        return self.reads.pop(0) if self.reads else []
+
+    def set_task_run_state(self, task_run_id, state, force):
+        self.crashed.append(task_run_id)
+
+
+def test_the_claim_of_a_run_that_ended_is_dropped_without_waiting(monkeypatch):
+    """Regression: the reaper read a dead process's task runs for at least 3 s so that late ones are crashed too,
+    but every finished run's claim is dropped that way (by the next run in the home, by its command's watchdog):
+    each cost 3 s, at the start of every run and for each date of a backfill. A run that ended with no task run
+    left is done at the first read; a dead one with task runs under way waits for the late ones."""
+    import uuid
+    from types import SimpleNamespace
+
+    from flowcast.ops import reaper
+
+    slept: list[float] = []
+    monkeypatch.setattr(reaper.time, "sleep", lambda s: slept.append(s))
+    monkeypatch.setattr(reaper, "TASK_SETTLE_S", (0.0, 60.0))  # until a read finds none left
+    ended = _TaskRuns([[]])
+    reaper._end_tasks(ended, uuid.uuid4(), lambda message: message, "ended", settle=False)
+    assert slept == [] and ended.crashed == []
+    late = _TaskRuns([[SimpleNamespace(id="train")], [SimpleNamespace(id="backtest")], []])
+    reaper._end_tasks(late, uuid.uuid4(), lambda message: message, "ended", settle=False)
+    assert late.crashed == ["train", "backtest"] and len(slept) == 2  # the late task run was read and crashed

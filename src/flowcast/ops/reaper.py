@@ -372,12 +372,14 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
 TASK_SETTLE_S = (3.0, 10.0)
 
 
-def _end_tasks(client: Any, flow_run_id: Any, crashed: Any, message: str) -> None:
+def _end_tasks(client: Any, flow_run_id: Any, crashed: Any, message: str, *, settle: bool = True) -> None:
     """The task runs of a gone process's flow run left Running or Pending, Crashed with `message`. Prefect
     records a task run's states from the events its process sent, which the server may still be working
     through when the process is found gone (in a CI run a nested 'backtest gru' turned Running after the
     watchdog had crashed the rest, and stayed so): they are read again every second for at least
-    TASK_SETTLE_S[0] and until a read finds none left, TASK_SETTLE_S[1] at most."""
+    TASK_SETTLE_S[0] and until a read finds none left, TASK_SETTLE_S[1] at most. Without `settle` (a flow run
+    that ended: the claim of every finished run is dropped so, by the next run or the command's watchdog) a
+    first read that finds none ends it at once: that run's process ended its tasks itself."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterId,
@@ -395,6 +397,9 @@ def _end_tasks(client: Any, flow_run_id: Any, crashed: Any, message: str) -> Non
                 any_=[StateType.RUNNING, StateType.PENDING]))))
         for tr in tasks:
             client.set_task_run_state(tr.id, crashed(message=message), force=True)
+        if not tasks and not settle:
+            return
+        settle = True  # its process died with task runs under way: more of their events may be on the way
         spent = time.monotonic() - began
         if spent >= TASK_SETTLE_S[1] or (not tasks and spent >= TASK_SETTLE_S[0]):
             return
@@ -424,7 +429,7 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                     why = f": {state.message}" if state is not None and state.message else ""
                     _end_tasks(client, run.id, crashed,
                                f"its flow run ended {ended}{why} (the process that ran it, pid {claim.get('pid')} "
-                               f"on {claim.get('host')}, is gone). Marked Crashed by {by}")
+                               f"on {claim.get('host')}, is gone). Marked Crashed by {by}", settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
                 message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
                            f"{claim.get('command') or 'flowcast'}) is gone without reporting a final state: killed "
