@@ -118,7 +118,7 @@ def run_bare(td, cell: str, steps: int, warmup: int, precision: str) -> dict:
 
 
 def m3_monthly():
-    from accuracy import m3_training_data
+    from accuracy_members import m3_training_data
 
     td, _ = m3_training_data("m3-monthly", lookback=LOOKBACK, log1p=True, val_size=0)
     return td

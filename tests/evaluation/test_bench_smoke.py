@@ -22,3 +22,20 @@ def test_bench_publish_tiny():
     out = bench_publish.run(n_series=10, horizon=3)
     assert out["rows"] == out["rows_read"] == 30 and out["series_rows"] == 3
     assert out["same_hash"] is True and out["replaced_rows"] == 30
+
+
+def test_bench_train_throughput_runs(capsys):
+    """`make bench` runs train_throughput.py; it read M3 from a helper that had moved out of
+    accuracy.py (an ImportError before any line was printed)."""
+    import json
+
+    import torch
+    import train_throughput
+
+    threads = torch.get_num_threads()  # main() sets the process's torch threads
+    try:
+        train_throughput.main(["--cells", "rnn", "--modes", "forking", "--steps", "1", "--warmup", "0", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert [(x["cell"], x["mode"]) for x in lines] == [("rnn", "forking")] and lines[0]["windows_per_s"] > 0
