@@ -859,7 +859,7 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
-                   at: datetime | None = None) -> Iterator[None]:
+                   at: datetime | None = None) -> Iterator[Callable[[str], None]]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
@@ -869,7 +869,12 @@ class ModelRegistry:
         interleave. Nothing in the block may take this registry's lock again (it would wait for itself).
         `promoted`: the run promoted `expected` itself; when it lost, its promotion, still in the
         stack under the later one, is taken out (a `retract` event), so a rollback never puts back
-        a model whose forecasts were never published."""
+        a model whose forecasts were never published.
+        Yields `check(what)`: call it right before the publish becomes visible (the store's rename or
+        commit). At a URL it fails (StorageError, `what` not written) when this holder's lease on the lock
+        object was lost meanwhile (a process stopped or cut off for longer than the lease: a waiter broke
+        the lock and may have promoted), so a publish never lands under a production it was not checked
+        against; a local registry's lock cannot be lost (it does nothing)."""
         with self._lock():
             ptr = self._pointer_locked()
             ent = ptr["datasets"].get(dataset, {})
@@ -885,7 +890,7 @@ class ModelRegistry:
                     f"production of {dataset} moved before this run published: it decided on "
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
-            yield
+            yield self._guarded
 
     def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
         """Take `version`, promoted by a run that then published nothing, out of `dataset`'s production

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,7 +99,8 @@ class ForecastStore(Protocol):
 
     def publish(self, forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: str,
                 model_version: str | None, run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
-                expected_ids: list[str] | None = None, horizon: int | None = None) -> PublishReceipt: ...
+                expected_ids: list[str] | None = None, horizon: int | None = None,
+                before_visible: Callable[[str], None] | None = None) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None) -> pl.DataFrame: ...

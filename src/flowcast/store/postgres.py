@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -193,9 +193,11 @@ class PostgresStore:
         last_ds: pl.DataFrame | None = None,
         expected_ids: list[str] | None = None,
         horizon: int | None = None,
+        before_visible: Callable[[str], None] | None = None,
     ) -> PublishReceipt:
         """Validate, then replace the forecasts of (dataset, as_of) in one transaction, with the
-        realized accuracy of that key when the forecasts change (it scored the ones replaced)."""
+        realized accuracy of that key when the forecasts change (it scored the ones replaced).
+        `before_visible(what)` is called right before the commit; what it raises rolls it back."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon)
@@ -227,6 +229,8 @@ class PostgresStore:
                     raise PublishError(f"dataset {p.dataset} as_of {p.as_of.isoformat()} would hold {n} rows, "
                                        f"expected {p.frame.height}: rolled back")
                 fault("before_commit")
+                if before_visible is not None:
+                    before_visible(f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}")
             fault("after_commit")
         replaced, previous = (int(prev[0]), prev[1]) if prev else (0, None)
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous,
