@@ -174,7 +174,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # were quarantined, and
 # times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
 # static with 'NA', '3,5' (a ';' file) or '1,234.5' (a ',' file) stays a number
-PREPROCESS_VERSION = 3
+# 4 = session 24: a numeric static a series has none of stays null (the training mean when packed) with a
+# `<col>=__missing__` indicator, where it was 0
+PREPROCESS_VERSION = 4
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
