@@ -188,6 +188,7 @@ class EmbeddedStore:
         expected_ids: list[str] | None = None,
         horizon: int | None = None,
         before_visible: Callable[[str], None] | None = None,
+        trained_as_of: datetime | None = None,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
         touched but the realized accuracy of that key when the forecasts change (it scored the ones
@@ -196,7 +197,7 @@ class EmbeddedStore:
         upload's completion); what it raises leaves the previous forecasts in place."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
-                    horizon=horizon)
+                    horizon=horizon, trained_as_of=trained_as_of)
         self.migrate()
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
