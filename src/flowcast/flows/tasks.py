@@ -48,11 +48,15 @@ if TYPE_CHECKING:  # the tasks' return types, for the type checker only (the mod
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry I/O failures, not user errors: a missing column or a bad option fails the same way
-    every time (ConfigError, DataValidationError: exit code 2), so it is not retried."""
-    from flowcast.errors import FlowcastError
+    every time (ConfigError, DataValidationError: exit code 2), so it is not retried; nor is a lost
+    lock (LockLostError: a publish refused because another writer took the registry's lock, which
+    each retry rewrote the file for and was refused again)."""
+    from flowcast.errors import FlowcastError, LockLostError
 
     try:
         state.result()
+    except LockLostError:
+        return False
     except FlowcastError as exc:
         return exc.exit_code != 2
     except Exception:  # noqa: BLE001 - anything else (OSError, network) may be transient
