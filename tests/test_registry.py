@@ -320,6 +320,43 @@ def test_registering_and_promoting_in_one_transaction_registers_nothing_when_it_
     assert reg.champion("toy").version == mv.version == "gru-v2" and reg.production().version == first
 
 
+def test_a_version_registered_for_a_run_is_pinned_in_its_registrations_transaction(tmp_path, monkeypatch):
+    """Regression: a retrain pinned its winner (models/pins/<version>@<run>.json) after the registration had
+    released the registry's lock: a `flowcast gc --yes` in between removed a version that was neither production
+    nor the champion (a backfill date's own model behind a newer champion, a candidate published without
+    promotion), and the run failed at its pin, its training lost. The pin is written under the registration's
+    lock; a registration rolled back (here: its pointer swap on a full disk) takes its pin with it."""
+    import errno
+    from datetime import timedelta
+
+    from flowcast.errors import StorageError
+    from flowcast.registry import Pin, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    first = _register(reg, tmp_path, "lstm", "a").version
+    reg.promote(first)
+    pin = Pin(run="run-7", at=T0, until=T0 + timedelta(hours=24))
+    # a candidate a run publishes without promoting it (the decision 'publish')
+    mv = reg.register(_artifact(tmp_path, "gru", "date"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                      pin=pin)
+    assert reg.protected().get(mv.version) is None  # neither production nor the champion: only its pin keeps it
+    # what `flowcast gc --yes` does the moment the registration releases the lock
+    with pytest.raises(RegistryError, match=r"gru-v2 is in use by the running flow run run-7"):
+        reg.delete(mv.version, at=T0 + timedelta(hours=1))
+    reg.unpin(mv.version, run="run-7")
+    reg.delete(mv.version, at=T0 + timedelta(hours=1))  # unpinned (the run published): gc may remove it
+
+    def full(obj, fault="before_pointer_rename"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reg, "_write_pointer", full)
+    with pytest.raises(StorageError, match=r"no space left on device"):
+        reg.register(_artifact(tmp_path, "gru", "full"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                     then=Promotion("promote", expected=first), pin=pin)
+    monkeypatch.undo()
+    assert [v.version for v in reg.list()] == [first] and reg.pins() == {}
+
+
 def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     from flowcast.cli import app
 

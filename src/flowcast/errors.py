@@ -63,6 +63,11 @@ class StorageError(FlowcastError):
     """A file could not be written (full disk, no permission); what was there before is intact."""
 
 
+class LockLostError(StorageError):
+    """A holder of an object-store lock lost it (its lease ran out and another writer took it): what it
+    guarded was not written. Never transient: a retry does not get the lock back."""
+
+
 def one_line(exc: Exception) -> str:
     """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
     valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""

@@ -116,6 +116,16 @@ class Promotion:
     as_of: datetime | None = None  # the champion's run key
 
 
+@dataclass(frozen=True)
+class Pin:
+    """`register(..., pin=...)`: run `run` forecasts with the new version (see `ModelRegistry.pin`), pinned in the
+    registration's transaction, so that no `gc` can remove the version between its registration and its pin."""
+
+    run: str
+    at: datetime
+    until: datetime
+
+
 def _fault(point: str) -> None:
     """Test-only fault injection: FLOWCAST_FAULT=registry:<point> SIGKILLs this process there."""
     if os.environ.get("FLOWCAST_FAULT") == f"registry:{point}":
@@ -381,6 +391,9 @@ class ModelRegistry:
             return
         if ptr is not None and self._has_version(version) and not self._committed(ptr, note):
             self._remove_version(version)
+            for name in self._pin_names():  # a pin its registration wrote
+                if name.startswith(f"{version}@"):
+                    self._remove_pin(name)
             what = "record it as the champion" if note.get("action") == "champion" else "promote it"
             log.warning("removed model version %s from %s: the run that registered it stopped before it could %s "
                         "(killed, or out of disk)", version, self.location, what)
@@ -689,12 +702,16 @@ class ModelRegistry:
         as_of: datetime | None = None,
         created_at: datetime,
         then: Promotion | None = None,
+        pin: Pin | None = None,
     ) -> ModelVersion:
         """Copy `artifact_dir` (None for a statistical model: nothing was trained) into a new
         immutable version `<name>-v<seq>` of `dataset` (default: the fingerprint's `source`).
         `recipe` (JSON) says how it forecasts; default: one network. Production is untouched unless
         `then` promotes the version (or records it as the champion) in the same transaction (see
-        the module doc): ProductionMovedError, and nothing registered, when production moved."""
+        the module doc): ProductionMovedError, and nothing registered, when production moved. `pin`: pinned
+        for a run in the same transaction, before the lock is released (a pin taken after the registration
+        left a window in which `flowcast gc` could remove a version that was neither production nor champion:
+        a backfill date's own model, a candidate published without promotion)."""
         if then is not None and then.action not in FOLLOW_UPS:
             raise RegistryError(f"unknown follow-up {then.action!r} of a registration: one of {list(FOLLOW_UPS)}")
         if artifact_dir is not None:
@@ -754,6 +771,8 @@ class ModelRegistry:
                         shutil.rmtree(stale)
                 os.rename(tmp, self.versions_dir / version)
                 _fsync_dir(self.versions_dir)
+                if pin is not None:  # before the commit: a pin that cannot be written rolls the registration back
+                    self._write_pin(version, pin)
                 if ptr is not None and then is not None:
                     _fault("before_promotion")
                     self._follow_up(ptr, dataset, version, then)
@@ -859,7 +878,7 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
-                   at: datetime | None = None) -> Iterator[None]:
+                   at: datetime | None = None) -> Iterator[Callable[[str], None]]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
@@ -869,7 +888,12 @@ class ModelRegistry:
         interleave. Nothing in the block may take this registry's lock again (it would wait for itself).
         `promoted`: the run promoted `expected` itself; when it lost, its promotion, still in the
         stack under the later one, is taken out (a `retract` event), so a rollback never puts back
-        a model whose forecasts were never published."""
+        a model whose forecasts were never published.
+        Yields `check(what)`: call it right before the publish becomes visible (the store's rename or
+        commit). At a URL it fails (StorageError, `what` not written) when this holder's lease on the lock
+        object was lost meanwhile (a process stopped or cut off for longer than the lease: a waiter broke
+        the lock and may have promoted), so a publish never lands under a production it was not checked
+        against; a local registry's lock cannot be lost (it does nothing)."""
         with self._lock():
             ptr = self._pointer_locked()
             ent = ptr["datasets"].get(dataset, {})
@@ -885,7 +909,7 @@ class ModelRegistry:
                     f"production of {dataset} moved before this run published: it decided on "
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
-            yield
+            yield self._guarded
 
     def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
         """Take `version`, promoted by a run that then published nothing, out of `dataset`'s production
@@ -1051,15 +1075,21 @@ class ModelRegistry:
         between the run's choice and this pin (the run then fails before forecasting with it)."""
         with self._lock():
             self._existing(version, "the registry at", fetch=False)
-            from flowcast.timekeys import storage_naive
+            self._write_pin(version, Pin(run=run, at=at, until=until))
 
-            note = {"version": version, "run": run, "at": _iso(storage_naive(at)), "until": _iso(storage_naive(until))}
-            if self.remote is not None:
-                self._guarded(f"{self.location}/{PINS}/{_pin_name(version, run)}")
-                self.remote.write_text(f"{PINS}/{_pin_name(version, run)}", json.dumps(note))
-            else:
-                (self.root / PINS).mkdir(exist_ok=True)
-                _write_json_atomic(self.root / PINS / _pin_name(version, run), note, fault=None)
+    def _write_pin(self, version: str, pin: Pin) -> None:
+        """Called under the lock: the pin file of `version` for `pin.run`."""
+        from flowcast.timekeys import storage_naive
+
+        note = {"version": version, "run": pin.run, "at": _iso(storage_naive(pin.at)),
+                "until": _iso(storage_naive(pin.until))}
+        name = _pin_name(version, pin.run)
+        if self.remote is not None:
+            self._guarded(f"{self.location}/{PINS}/{name}")
+            self.remote.write_text(f"{PINS}/{name}", json.dumps(note))
+        else:
+            (self.root / PINS).mkdir(exist_ok=True)
+            _write_json_atomic(self.root / PINS / name, note, fault=None)
 
     def unpin(self, version: str, *, run: str) -> None:
         """The run `run` no longer uses `version` (it published, or failed)."""

@@ -160,4 +160,4 @@ def test_a_static_written_only_after_as_of_is_not_known_at_as_of(tmp_path):
 
     planned = statics(["promo"], "a")
     assert planned == statics([], "b")
-    assert planned == ([("s0", 0.0), ("s1", 3.0)], None)  # s0: no size known at as_of
+    assert planned == ([("s0", None, 1.0), ("s1", 3.0, 0.0)], None)  # s0: no size known at as_of (missing)

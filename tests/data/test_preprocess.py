@@ -282,12 +282,43 @@ def test_a_numeric_static_with_a_missing_marker_stays_a_number():
     """Regression: a numeric static read as text with R's 'NA' (or SQL's NULL) for one series was one-hot
     encoded (size=10, size=20, size=NA): its magnitude was lost, and a model trained on numeric sizes failed the
     prediction of every series once a new store came with 'NA' ("missing ['size']"). The marker is a missing
-    number (0, as an empty one), as it is in a covariate; 'NA' among words stays a level."""
+    number (as an empty one: missing, with its indicator), as it is in a covariate; 'NA' among words stays a level."""
     valid = frame({"a": [1.0] * 8, "b": [2.0] * 8, "c": [3.0] * 8}, size=["10"] * 8 + ["20"] * 8 + ["NA"] * 8,
                   region=["north"] * 8 + ["NA"] * 8 + ["south"] * 8)
     td, _ = preprocess(valid, source(static_cols=["size", "region"]), settings(), None)
-    assert td.meta.static_cols == ["size", "region=NA", "region=north", "region=south", "region=__unknown__"]
-    assert td.static["size"].to_list() == [10.0, 20.0, 0.0]
+    assert td.meta.static_cols == ["size", "size=__missing__", "region=NA", "region=north", "region=south",
+                                   "region=__unknown__"]
+    assert td.static["size"].to_list() == [10.0, 20.0, None]
+    assert td.static["size=__missing__"].to_list() == [0.0, 0.0, 1.0]
+
+
+def test_a_missing_numeric_static_is_the_training_mean_with_an_indicator_not_zero():
+    """Regression: a numeric static a series had no value for was 0 on the raw scale, in preprocessing, in a
+    backtest cut before the static was known and at prediction (align_statics): 0 is a real value (a store of
+    size 0), far below every real size (1,000 to 3,000 here), so the network read the store as a tiny one. As
+    sklearn's SimpleImputer(add_indicator=True) and AutoGluon do, it is the training mean (0 once
+    standardised) with a `size=__missing__` indicator; a column no series lacks gets no indicator."""
+    from flowcast.data.statics import align_statics
+    from flowcast.models.windows import fit_cov_stats, pack
+
+    valid = frame({"a": [1.0] * 8, "b": [2.0] * 8, "c": [3.0] * 8}, size=["1000"] * 8 + ["3000"] * 8 + [None] * 8,
+                  floor=[1.0] * 8 + [2.0] * 8 + [3.0] * 8)
+    td, _ = preprocess(valid, source(static_cols=["size", "floor"]), settings(), None)
+    assert td.meta.static_cols == ["size", "size=__missing__", "floor"]
+    stats = fit_cov_stats(td)
+    assert stats.static_mean[0] == pytest.approx(2000.0)  # of the series that have a size
+    packed = pack(td, stats)
+    size = packed.static[:, 0].tolist()
+    assert size[2] == pytest.approx(0.0)  # c: the mean, standardised (0 raw would be (0 - 2000) / 1000 = -2)
+    assert size[0] == pytest.approx(-1.0) and size[1] == pytest.approx(1.0)
+    flag = packed.static[:, 1].tolist()  # the indicator, standardised: set for c alone
+    assert flag[0] == flag[1] < 0 < flag[2]
+    # at prediction: a new series without a size, the model's columns (with or without an indicator)
+    model = list(td.meta.static_cols)
+    new = pl.DataFrame({"unique_id": ["d"], "size": [None], "floor": [1.0]}, schema_overrides={"size": pl.Float64})
+    got = align_statics(new, ["size", "floor"], model, ["d"])
+    assert got.rows() == [("d", None, 1.0, 1.0)]
+    assert align_statics(td.static, model, ["size", "floor"], td.ids).columns == ["unique_id", "size", "floor"]
 
 
 def test_text_static_with_many_levels_is_reported_not_used():

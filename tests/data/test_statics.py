@@ -21,7 +21,7 @@ def test_an_unseen_level_is_the_unknown_level_and_a_missing_known_level_is_zero(
         ("a", 1.0, 1.0, 0.0, 0.0),  # north: known
         ("b", 2.0, 0.0, 0.0, 1.0),  # west: never seen -> unknown
         ("c", 3.0, 0.0, 0.0, 1.0),  # no region
-        ("d", 0.0, 0.0, 0.0, 1.0),  # no static row at all
+        ("d", None, 0.0, 0.0, 1.0),  # no static row at all: no size (the training mean when packed)
     ]
 
 

@@ -189,7 +189,8 @@ def test_a_backtest_cut_does_not_see_a_static_first_given_after_it(tmp_path):
     only when a row up to c gives it), but a backtest window cut at c reused the statics of the full run: a
     static first written on a row after the cut (a region assigned later, a size filled in late) was a feature
     of the windows cut before it. A window now has the statics a run with as_of at its cut had (0, or a text
-    static's unknown level, where none was known yet); statics known before the cut are as they are."""
+    static's unknown level, where none was known yet: missing, a numeric one, with its indicator); statics
+    known before the cut are as they are."""
     n = 30
     valid = _valid({"a": _wave(n, 10.0), "b": _wave(n, 20.0)}).with_columns(
         # a: region from day 0 and size from day 25; b: region from day 25 only
@@ -207,8 +208,10 @@ def test_a_backtest_cut_does_not_see_a_static_first_given_after_it(tmp_path):
 
     cut, _ = td.holdout(8)  # cut at day 21: a's size and b's region came later
     assert statics(cut) == {
-        "a": {"region=north": 1.0, "region=south": 0.0, "region=__unknown__": 0.0, "size": 0.0},
-        "b": {"region=north": 0.0, "region=south": 0.0, "region=__unknown__": 1.0, "size": 0.0},
+        "a": {"region=north": 1.0, "region=south": 0.0, "region=__unknown__": 0.0, "size": None,
+              "size=__missing__": 1.0},
+        "b": {"region=north": 0.0, "region=south": 0.0, "region=__unknown__": 1.0, "size": None,
+              "size=__missing__": 1.0},
     }
     late, _ = td.holdout(3)  # cut at day 26: both known, as in the full run
     assert statics(late) == statics(td)
@@ -216,6 +219,6 @@ def test_a_backtest_cut_does_not_see_a_static_first_given_after_it(tmp_path):
     # process reads its data from disk)
     seen: list[dict] = []
     backtest(td, lambda t: seen.append(statics(t)) or naive, name="naive", n_windows=2, step=5, horizon=3)
-    assert seen[0]["b"]["region=__unknown__"] == 1.0 and seen[0]["a"]["size"] == 0.0
+    assert seen[0]["b"]["region=__unknown__"] == 1.0 and seen[0]["a"]["size"] is None
     back = TrainingData.load(td.save(tmp_path / "td"))
     assert statics(back.holdout(8)[0]) == statics(cut)

@@ -37,6 +37,13 @@ def test_the_forecast_flow_pins_its_model_while_it_forecasts_and_releases_it_whe
     out = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)
     assert out["published_rows"] > 0 and list(seen[0]) == [production] and out["run_id"] in seen[0][production]
     assert registry.pins() == {}
+    # the publish records where its model's training data ended (realized accuracy's lookahead, once it is gone)
+    from flowcast.config import load_settings
+    from flowcast.store import open_store
+    from flowcast.timekeys import storage_naive
+
+    receipt = open_store(load_settings(home=production_home["home"])).receipt_of("tiny", datetime(2019, 10, 1))
+    assert storage_naive(receipt["trained_as_of"]) == storage_naive(registry.get(production).as_of)
 
     def broken(*a: Any, **k: Any) -> Any:
         seen.append(registry.pins())

@@ -72,3 +72,41 @@ def test_a_run_stopped_before_its_degraded_event_was_sent_is_told_by_the_next_ru
     sent = _sent(monkeypatch)
     _, event = announce(settings, "tiny", _verdict(True), as_of=datetime(2019, 3, 1), run_id="r2")
     assert event == events.DEGRADED and [e["event"] for e in sent] == [events.DEGRADED]
+
+
+def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
+    """Regression: a backfill date that crashed (its worker's process killed, its machine gone) was told twice:
+    'flowcast: run failed' fired on Prefect's own prefect.flow-run.Crashed of the date's run, then on the
+    backfill's flowcast.run.failed naming the date (or, in one process, on the backfill's own crash). A failed
+    date's run already left it to its backfill (on_run_failure); the automation now leaves a backfill date's
+    crash to it too, and still fires on any other run's crash and on flowcast's failure events."""
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.automations import EventTrigger
+    from prefect.server.events.schemas.events import ReceivedEvent
+
+    from flowcast.ops import automations as auto
+
+    [run_failed] = [a for a in auto.desired(load_settings(), uuid4()) if a.name == auto.RUN_FAILED]
+    trigger = EventTrigger.model_validate(run_failed.trigger.model_dump(mode="json"))
+
+    def crashed(run_name: str, flow: str, tags: tuple[str, ...] = ("flowcast",)) -> ReceivedEvent:
+        return ReceivedEvent(
+            event="prefect.flow-run.Crashed", occurred=datetime(2026, 1, 1), id=uuid4(),
+            resource={"prefect.resource.id": f"prefect.flow-run.{uuid4()}", "prefect.resource.name": run_name,
+                      "prefect.state-name": "Crashed", "prefect.state-type": "CRASHED"},
+            related=[{"prefect.resource.id": f"prefect.flow.{uuid4()}", "prefect.resource.role": "flow",
+                      "prefect.resource.name": flow},
+                     *[{"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"} for t in tags]])
+
+    assert not trigger.covers(crashed("forecast emp 2019-01-01 (backfill)", "forecast", ("flowcast", "backfill")))
+    assert not trigger.covers(crashed("retrain emp 2019-01-01 (backfill) (attempt 2)", "retrain",
+                                      ("flowcast", "backfill")))
+    assert trigger.covers(crashed("forecast emp 2019-01-01", "forecast"))  # a scheduled run's crash
+    assert trigger.covers(crashed("backfill emp 2019-01-01..2019-06-01", "backfill"))  # the backfill's own
+    assert not trigger.covers(crashed("some other flow", "etl"))  # not flowcast's
+    failed = events.build(events.RUN_FAILED, dataset="emp", as_of=datetime(2019, 1, 1),
+                          message="backfill run failed: 1 of 5 backfill date(s) failed",
+                          related=[{"prefect.resource.id": f"prefect.flow.{uuid4()}",
+                                    "prefect.resource.role": "flow", "prefect.resource.name": "backfill"}])
+    assert trigger.covers(ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **failed))

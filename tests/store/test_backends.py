@@ -157,3 +157,37 @@ def test_realized_accuracy_of_forecasts_replaced_or_removed_while_they_were_scor
     now = {AS_OF: store.receipt_of(DS, AS_OF)["content_hash"]}
     assert store.write_realized(DS, realized_frame([AS_OF]), scored=now) == 6  # what is published: written
     assert backend.reopen().read_realized(DS)["as_of"].unique().to_list() == [AS_OF]
+
+
+def test_a_publish_records_where_its_models_training_data_ended_so_lookahead_outlives_the_version(backend):
+    """Regression: realized accuracy's `lookahead` (the forecasts' model was trained on data after their as_of:
+    they saw the actuals they are scored on) was read from the registry only; once the version was removed
+    (`flowcast gc --version`, a rebuilt registry) it was null, and the verdict counted those forecasts as honest
+    without a word. A publish records its model's training as_of in its receipt; `trained_as_of` reads it for a
+    version the registry no longer has, and a verdict over rows still unknown says so."""
+    from flowcast.evaluation.realized import assess_decay, flag_lookahead
+    from flowcast.ops.accuracy import trained_as_of, unflagged
+
+    store = backend.store
+    later = datetime(2024, 6, 1)  # a model trained on data up to June forecast March (a backfill)
+    publish(store, make_forecast(1, N, H, AS_OF), variant=1, trained_as_of=later)
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2)  # a baseline, or an older flowcast
+    assert backend.reopen().receipt_of(DS, AS_OF)["trained_as_of"].startswith("2024-06-01T00:00")
+    assert not backend.reopen().receipt_of(DS, OTHER).get("trained_as_of")
+
+    class GoneRegistry:  # every version removed
+        def get(self, version, fetch=True):
+            raise KeyError(version)
+
+    rows = realized_frame([AS_OF, OTHER]).with_columns(
+        pl.when(pl.col("as_of") == AS_OF).then(pl.lit("lstm-v1")).otherwise(pl.lit("lstm-v2")).alias("model_version"))
+    trained = trained_as_of(GoneRegistry(), ["lstm-v1", "lstm-v2"], store=backend.reopen(), dataset=DS,
+                            published=unflagged(rows))
+    assert trained == {"lstm-v1": later, "lstm-v2": None}
+    flagged = flag_lookahead(rows, trained)
+    assert flagged.filter(pl.col("as_of") == AS_OF)["lookahead"].unique().to_list() == [True]
+    assert flagged.filter(pl.col("as_of") == OTHER)["lookahead"].null_count() == flagged.height // 2
+    d = assess_decay(flagged, {}, dataset=DS, window=5, tolerance=0.25, min_points=1)
+    assert d.lookahead == 1 and d.lookahead_unknown == 1
+    assert any("1 judged as_of (2024-02-01 00:00 .. 2024-02-01 00:00) have no record of whether their model was "
+               "trained on data after them" in r for r in d.reasons)

@@ -168,3 +168,55 @@ def test_views_a_kill_left_uncreated_on_the_first_publish_are_created_when_the_s
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM forecasts").fetchall() == [(5 * H,)]
         assert con.execute("SELECT dataset, rows FROM publishes").fetchall() == [(DS, 5 * H)]
+
+
+def test_an_object_upload_that_fails_half_way_is_abandoned_not_completed(monkeypatch):
+    """Regression: the upload of a forecasts file to an object store was a `with fs.open(...)` block, and
+    fsspec's __exit__ closes the file whatever happened, which completes the multipart upload: a part that
+    failed half way (a connection reset) made the bytes written so far visible as the key's newest file, a
+    truncated Parquet file that every later read of the key found damaged. The upload is abandoned instead
+    (s3fs: its multipart upload aborted), and nothing of it appears."""
+    from typing import Self
+
+    import pyarrow as pa
+
+    from flowcast.errors import PublishError
+    from flowcast.store import parquet
+
+    said: list[str] = []
+
+    class Upload:  # what fsspec's buffered file does with each call, minus the network
+        def __init__(self) -> None:
+            self.parts, self.closed = 0, False
+
+        def write(self, data: bytes) -> None:
+            self.parts += 1
+            if self.parts == 2:
+                raise OSError(104, "Connection reset by peer")
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            said.append("completed")
+            self.closed = True
+
+        def discard(self) -> None:
+            said.append("aborted")
+
+        def __enter__(self) -> Self:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+    class Bucket:
+        def open(self, path: str, mode: str, block_size: int | None = None) -> Upload:
+            return Upload()
+
+    data = object.__new__(parquet.ParquetDataset)
+    data.fs = Bucket()
+    monkeypatch.setattr(parquet, "_UPLOAD_CHUNK", 64)  # several parts
+    with pytest.raises(PublishError, match=r"could not upload forecasts of x to s3://b/x.parquet: .*Connection reset"):
+        data._write_object("s3://b/x.parquet", pa.table({"a": list(range(1000))}), "forecasts of x")
+    assert said == ["aborted"]

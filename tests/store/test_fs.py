@@ -127,3 +127,20 @@ def test_an_object_store_lock_holder_that_lost_its_lock_fails_before_it_writes(s
                                                r"other-machine 42\): production.json was not written"):
             lease.check("production.json")
     assert files.read_text(".lock") == "0a1b2c other-machine 42"  # the new holder's lock is left alone
+
+
+def test_a_lost_lock_is_not_retried_by_the_io_tasks():
+    """A publish refused because the registry lock's lease was lost (LockLostError) was a plain StorageError,
+    which the I/O tasks take for transient: three retries, each rewriting the forecasts and refused again."""
+    from types import SimpleNamespace
+
+    from flowcast.errors import LockLostError
+    from flowcast.flows.tasks import _transient
+
+    def state(exc: Exception) -> SimpleNamespace:
+        def result() -> None:
+            raise exc
+        return SimpleNamespace(result=result)
+
+    assert not _transient(None, None, state(LockLostError("lost the lock s3://b/models/.lock")))
+    assert _transient(None, None, state(StorageError("could not write x: no space left on device")))

@@ -281,3 +281,29 @@ def test_a_publish_held_past_the_lock_lease_keeps_the_registry_lock(s3_url, tmp_
     assert seen.get("promoted_while_publishing") is False  # b promoted, only after the publish
     assert b.production("toy").version == v2.version
     assert "models/.lock" not in _keys(url, opts)
+
+
+def test_a_publish_whose_registry_lock_was_lost_never_becomes_visible(backend, s3_url, tmp_path):
+    """Regression: the registry lock's lease was renewed while held and checked before each registry
+    write, but not before the publish it guards (`publishing`) became visible: a run stopped or cut off
+    for longer than the lease (a waiter broke its lock, took it and promoted) made its forecasts visible
+    under a production model it was never checked against. `publishing` yields the lease's check, which
+    the store calls right before the rename / the upload's completion / the commit."""
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    models = f"{url.rsplit('/', 1)[0]}/models"
+    reg = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-a")
+    v1 = reg.register(_artifact(tmp_path, "one"), name="gru", dataset=DS, created_at=AT)
+    reg.promote(v1.version, dataset=DS, expected=None, at=AT)
+    publish(backend.store, make_forecast(1, 20, H, AS_OF))
+    files = FileStore(models, storage_options=opts)
+    lost = (r"lost the lock .*/models/\.lock \(it is now held by 0a1b2c other-machine 42\): forecasts of dataset "
+            r"sales as_of 2024-03-01T00:00:00 was not written")
+    with pytest.raises(StorageError, match=lost), reg.publishing(DS, v1.version) as still_held:
+        files.remove(".lock")  # what a waiter that broke the lock does, then takes it
+        files.write_text(".lock", "0a1b2c other-machine 42")
+        publish(backend.store, make_forecast(2, 20, H, AS_OF), variant=2, before_visible=still_held)
+    assert variant_of(backend.reopen().read(dataset=DS, as_of=AS_OF)) == {1}  # the previous publish, whole
+    publish(backend.reopen(), make_forecast(3, 20, H, AS_OF), variant=3)  # nothing of the refused one in the way
+    assert variant_of(backend.reopen().read(dataset=DS, as_of=AS_OF)) == {3}

@@ -51,6 +51,7 @@ def accuracy(
         read_status,
         status_path,
         trained_as_of,
+        unflagged,
     )
     from flowcast.shared import open_registry, pull_file
     from flowcast.store import open_store
@@ -69,7 +70,9 @@ def accuracy(
     for name in datasets:
         mine = rows.filter(pl.col("dataset") == name)
         versions = sorted({v for v in mine["model_version"].to_list() if v})
-        mine = flag_lookahead(mine, trained_as_of(registry, versions))  # rows stored before it was recorded
+        # rows stored before it was recorded: from the registry, else the receipts of their publishes
+        mine = flag_lookahead(mine, trained_as_of(registry, versions, store=store, dataset=name,
+                                                  published=unflagged(mine)))
         promised = promised_mase(registry, versions)
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))

@@ -26,7 +26,8 @@ Per series, all vectorised in polars (no per-series Python loop):
 8. the horizon's declared future covariates are checked: values the source did not plan are
    counted (`future_missing`, per column) and get `preprocess.future_fill` (`error` fails here).
 
-Static features: numeric static columns become Float64 (first value per series, nulls -> 0);
+Static features: numeric static columns become Float64 (first value per series; none stays null: the
+training mean once packed, with a `<col>=__missing__` indicator when some series has none);
 text statics are one-hot encoded when they have at most `MAX_STATIC_LEVELS` distinct values, plus
 an explicit unknown level (`<col>=__unknown__`: a null here, a level never seen in training at
 prediction, `flowcast.data.statics`), otherwise left out and reported (e.g. us_employment's
@@ -65,7 +66,7 @@ from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
 from flowcast.data.sources import MISSING_MARKERS
-from flowcast.data.statics import level_name, unknown_level
+from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
 
@@ -191,8 +192,14 @@ def _static_features(
                 out = out.with_columns(text.is_null().cast(pl.Float64).alias(unknown_level(c)))
                 names.append(unknown_level(c))
                 continue
-        out = out.with_columns(num.fill_null(0.0).fill_nan(0.0).alias(c))
+        # missing stays missing: the training mean when the network reads it (windows.pack), with an indicator
+        # where some series has none (flowcast.data.statics); it was 0, a real value, on the raw scale
+        num = num.fill_nan(None)
+        out = out.with_columns(num.alias(c))
         names.append(c)
+        if num.null_count():
+            out = out.with_columns(num.is_null().cast(pl.Float64).alias(missing_indicator(c)))
+            names.append(missing_indicator(c))
     if not names:
         return None, [], dropped
     return out.sort("unique_id"), names, dropped

@@ -310,9 +310,9 @@ class TrainingData:
 
     def _statics_known(self, kept: pl.DataFrame) -> pl.DataFrame | None:
         """The statics a run at each series' cut (its last row in `kept`) knew: a static first given on a row
-        after the cut is unknown there (0, a text static's unknown level), as a run with as_of at the cut has
+        after the cut is unknown there (missing, a text static's unknown level), as a run with as_of at the cut has
         it (statics are the first value known at as_of); the others are as they are."""
-        from flowcast.data.statics import categorical_bases, unknown_level
+        from flowcast.data.statics import categorical_bases, indicated, unknown_level
 
         if self.static is None or self.static_since is None or not self.meta.static_cols:
             return self.static
@@ -326,12 +326,15 @@ class TrainingData:
         exprs = []
         for col in self.meta.static_cols:
             head, sep, _ = col.rpartition("=")
-            base = head if sep and head in cats else col
+            of = indicated(col) if head not in cats else None
+            base = head if sep and head in cats else of if of is not None else col
             if base not in bases:
                 exprs.append(pl.col(col))
                 continue
-            value = 1.0 if base in cats and col == unknown_level(base) else 0.0
-            exprs.append(pl.when(pl.col(f"__late_{base}").fill_null(False)).then(pl.lit(value)).otherwise(pl.col(col))
+            # unknown at the cut: a text static's unknown level, a numeric one missing (null, and its indicator 1)
+            value = (pl.lit(1.0) if (base in cats and col == unknown_level(base)) or of is not None
+                     else pl.lit(None, dtype=pl.Float64) if base not in cats else pl.lit(0.0))
+            exprs.append(pl.when(pl.col(f"__late_{base}").fill_null(False)).then(value).otherwise(pl.col(col))
                          .cast(pl.Float64).alias(col))
         return (self.static.join(late, on="unique_id", how="left", maintain_order="left")
                 .select("unique_id", *exprs))

@@ -290,6 +290,7 @@ class Decay:
     snaive_mase: float | None = None
     judged: bool = True  # False: too few points to judge
     lookahead: int = 0  # as_ofs left out: forecast by a model trained on data after them
+    lookahead_unknown: int = 0  # as_ofs judged although whether their model saw their actuals is not known
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -351,6 +352,13 @@ def assess_decay(
         return Decay(dataset, False, ["no forecast has realized actuals yet"], judged=False)
     as_ofs = sorted(rows["as_of"].unique().to_list())[-window:]
     rows = rows.filter(pl.col("as_of").is_in(as_ofs))
+    unknown = (sorted(rows.filter(pl.col("lookahead").is_null())["as_of"].unique().to_list())
+               if "lookahead" in rows.columns else [])
+    if unknown:  # said, not hidden: a null used to read as honest without a word
+        left = "; ".join(x for x in (left, (
+            f"{len(unknown)} judged as_of ({unknown[0]:%Y-%m-%d %H:%M} .. {unknown[-1]:%Y-%m-%d %H:%M}) have no record "
+            "of whether their model was trained on data after them (its version is gone and their publish is older "
+            "than that record): counted as honest")) if x)
     points = int(rows["n"].sum())
     mase_points = (int(rows.select(_points("mase", rows.columns).filter(pl.col("mase").is_not_null()).sum()).item()
                        or 0) if rows.height else 0)
@@ -361,7 +369,8 @@ def assess_decay(
             {k: v for k, v in promised.items() if v is not None and math.isfinite(v)},
             default=None, return_dtype=pl.Float64).alias("__promised"))
     promised_mase = _weighted(promise, "__promised")
-    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, lookahead=len(ahead))
+    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, lookahead=len(ahead),
+                  lookahead_unknown=len(unknown))
     span = f"the last {len(as_ofs)} scored as_of ({as_ofs[0]:%Y-%m-%d %H:%M} .. {as_ofs[-1]:%Y-%m-%d %H:%M}, {points} points)"
     if points < min_points:
         decay.judged = False

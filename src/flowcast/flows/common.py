@@ -437,17 +437,24 @@ def publish_forecasts(
     model_version: str | None,
     note: str = "",
     guard: contextlib.AbstractContextManager[Any] | None = None,
+    trained_as_of: datetime | str | None = None,
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
-    publish itself (`ModelRegistry.publishing`: only while production is what the run decided on)."""
+    publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
+    yields, when callable, is called right before the publish becomes visible (the guard still holds).
+    `trained_as_of`: where the model version's training data ended, kept with the publish (realized accuracy's
+    `lookahead` once the version is gone)."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
     last_ds = td.lengths().select("unique_id", "last_ds")
-    with guard if guard is not None else contextlib.nullcontext():
+    with guard if guard is not None else contextlib.nullcontext() as still_held:
+        # checked right before the publish becomes visible: a guard's lock lost meanwhile (a lease run out)
         receipt = tasks.publish_task(
             settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
+            before_visible=still_held if callable(still_held) else None,
+            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None,
         )
     try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint

@@ -224,7 +224,8 @@ def forecast_flow(
         # published only while production is still what this run read (none: it forecast with the champion)
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
-                                    model_version=production.version, note=note, guard=guard)
+                                    model_version=production.version, note=note, guard=guard,
+                                    trained_as_of=production.as_of)
         record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
         return {
             "as_of": as_of.isoformat(),

@@ -58,7 +58,7 @@ from flowcast.flows.retrain_scoring import Bounds, Scored, backtest_data, nothin
 from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
-from flowcast.registry import PIN_TTL_HOURS
+from flowcast.registry import PIN_TTL_HOURS, Pin
 from flowcast.timekeys import storage_naive
 
 if TYPE_CHECKING:
@@ -250,16 +250,17 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
               fingerprint: dict[str, Any], as_of: datetime, started: datetime, registered: dict[str, str],
-              log: Log, then: Promotion | None = None) -> ModelVersion:
+              log: Log, then: Promotion | None = None, pin: Pin | None = None) -> ModelVersion:
     """Register `recipe` as `name` with its leaderboard row's metrics; `registered` records it.
-    `then`: promote it (or record it as the champion) in the same registry transaction."""
+    `then`: promote it (or record it as the champion), `pin`: pin it for this run, in the same registry
+    transaction."""
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
     metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
     mv = tasks.register_task(
         settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
         recipe={k: v for k, v in recipe.to_dict().items() if k != "name"},
         config={**settings.model.model_dump(mode="json"), "evaluation": settings.evaluation.model_dump(mode="json")},
-        fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then,
+        fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then, pin=pin,
     )
     registered[name] = mv.version
     log.info(f"Registered {name} ({recipe.kind}) as {mv.version}")
@@ -410,14 +411,16 @@ def retrain_flow(
             else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
     if promote and not promoted:  # production stays: only if it is still the one this run compared against
         _check_production_unmoved(registry, name_of_data, expected)
+    # pinned until its publish: a retrain that leaves production alone (a backfill of a past date) registers a
+    # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it. A
+    # registered winner is pinned in its registration's transaction: pinned after it, gc could remove it between
+    run_pin = Pin(run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
     if chosen == PRODUCTION:
         assert started_from is not None, "production is a candidate only when a model is in production"
         version = started_from
+        registry.pin(version.version, run=run_pin.run, at=run_pin.at, until=run_pin.until)
     else:
-        version = register(chosen, model_obj, then=then)
-    # pinned until its publish: a retrain that leaves production alone (a backfill of a past date) registers a
-    # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it
-    registry.pin(version.version, run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
+        version = register(chosen, model_obj, then=then, pin=run_pin)
     try:  # from its pin on: a failure before the publish (a refit's registration, an artifact) withdraws the
         # promotion and releases the pin, as a failed publish does (it left production on a model whose forecasts
         # were never published, and the pin to lapse 24 hours later)
@@ -444,7 +447,8 @@ def retrain_flow(
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
                                      at=started) if promote else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
-                                    model_version=version.version, note=" ".join(notes), guard=guard)
+                                    model_version=version.version, note=" ".join(notes), guard=guard,
+                                    trained_as_of=version.as_of)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
     except Exception as exc:

@@ -48,11 +48,15 @@ if TYPE_CHECKING:  # the tasks' return types, for the type checker only (the mod
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry I/O failures, not user errors: a missing column or a bad option fails the same way
-    every time (ConfigError, DataValidationError: exit code 2), so it is not retried."""
-    from flowcast.errors import FlowcastError
+    every time (ConfigError, DataValidationError: exit code 2), so it is not retried; nor is a lost
+    lock (LockLostError: a publish refused because another writer took the registry's lock, which
+    each retry rewrote the file for and was refused again)."""
+    from flowcast.errors import FlowcastError, LockLostError
 
     try:
         state.result()
+    except LockLostError:
+        return False
     except FlowcastError as exc:
         return exc.exit_code != 2
     except Exception:  # noqa: BLE001 - anything else (OSError, network) may be transient
@@ -174,7 +178,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # were quarantined, and
 # times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
 # static with 'NA', '3,5' (a ';' file) or '1,234.5' (a ',' file) stays a number
-PREPROCESS_VERSION = 3
+# 4 = session 24: a numeric static a series has none of stays null (the training mean when packed) with a
+# `<col>=__missing__` indicator, where it was 0
+PREPROCESS_VERSION = 4
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from flowcast.data.calendar import calendar_exprs
+from flowcast.data.statics import numeric_statics
 from flowcast.data.training_data import TrainingData
 
 Short = Literal["pad", "exclude"]
@@ -107,10 +108,10 @@ _CHUNK = 1 << 22  # rows converted at a time: bounds the temporary memory of pac
 
 
 def _fill_column(dest: np.ndarray, rows: np.ndarray | None, values: pl.Series, mean: float = 0.0, std: float = 1.0,
-                 chunk: int = _CHUNK) -> None:
-    """dest[rows] = (values - mean) / std as float32, nulls/NaN -> 0, chunk by chunk."""
+                 chunk: int = _CHUNK, missing: float = 0.0) -> None:
+    """dest[rows] = (values - mean) / std as float32, nulls/NaN -> `missing` (raw scale), chunk by chunk."""
     for a in range(0, values.len(), chunk):
-        v = values.slice(a, chunk).cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy()
+        v = values.slice(a, chunk).cast(pl.Float64).fill_nan(None).fill_null(missing).to_numpy()
         v = ((v - mean) / std).astype(np.float32) if (mean != 0.0 or std != 1.0) else v.astype(np.float32)
         if rows is None:
             dest[a : a + len(v)] = v
@@ -198,9 +199,12 @@ def pack(td: TrainingData, stats: CovStats, horizon: int = 0, *, chunk: int = _C
     if td.static is not None and meta.static_cols:
         st = pl.DataFrame({"unique_id": ids}).join(td.static, on="unique_id", how="left")
         static = np.zeros((S, len(meta.static_cols)), dtype=np.float32)
+        numeric = numeric_statics(list(meta.static_cols))
         for j, c in enumerate(meta.static_cols):
             col = np.zeros(S, dtype=np.float32)
-            _fill_column(col, None, st[c], stats.static_mean[j], stats.static_std[j], chunk)
+            # a missing numeric static is the training mean (0 once standardised): 0 on the raw scale is a real value
+            _fill_column(col, None, st[c], stats.static_mean[j], stats.static_std[j], chunk,
+                         missing=stats.static_mean[j] if c in numeric else 0.0)
             static[:, j] = col
     else:
         static = np.zeros((S, 0), dtype=np.float32)

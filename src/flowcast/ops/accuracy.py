@@ -146,20 +146,43 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
     return out
 
 
-def trained_as_of(registry: Any, versions: list[str]) -> dict[str, datetime | None]:
-    """model_version -> the as_of its training data ended at (naive UTC; None when unknown or gone): a
-    version trained after a forecast's as_of saw the actuals that forecast is scored on (`flag_lookahead`)."""
+def trained_as_of(registry: Any, versions: list[str], *, store: Any = None, dataset: str | None = None,
+                  published: pl.DataFrame | None = None) -> dict[str, datetime | None]:
+    """model_version -> the as_of its training data ended at (naive UTC; None when unknown): a version
+    trained after a forecast's as_of saw the actuals that forecast is scored on (`flag_lookahead`). Read
+    from the registry; a version it no longer has (`flowcast gc --version`, a registry rebuilt) from the
+    receipt of a publish it made (`published`: as_of, model_version rows of `dataset` in `store`), which
+    records it since session 24. None only where neither knows (a publish of an older flowcast)."""
     from flowcast.timekeys import storage_naive
 
     out: dict[str, datetime | None] = {}
     for v in versions:
         try:
             trained = registry.get(v, fetch=False).as_of  # metadata only
-        except Exception:  # noqa: BLE001 - a version removed by gc or by hand: not known
+        except Exception:  # noqa: BLE001 - a version removed by gc or by hand: its publishes' receipts say
             out[v] = None
             continue
         out[v] = storage_naive(trained) if trained else None
+    gone = {v for v, t in out.items() if t is None}
+    if gone and store is not None and dataset is not None and published is not None and published.height:
+        pairs = published.select("as_of", "model_version").unique().filter(pl.col("model_version").is_in(list(gone)))
+        for a, v in pairs.sort("as_of", descending=True).iter_rows():
+            if out.get(v) is not None:
+                continue
+            try:
+                recorded = store.receipt_of(dataset, a).get("trained_as_of")
+            except (PublishError, OSError, ValueError):
+                continue
+            if recorded:
+                out[v] = storage_naive(str(recorded))
     return out
+
+
+def unflagged(realized: pl.DataFrame) -> pl.DataFrame | None:
+    """as_of, model_version of realized rows whose `lookahead` is not known yet (null)."""
+    if not realized.height or "lookahead" not in realized.columns:
+        return realized.select("as_of", "model_version") if realized.height else None
+    return realized.filter(pl.col("lookahead").is_null()).select("as_of", "model_version")
 
 
 def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
@@ -198,7 +221,9 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
                              scored_at=as_of, tz=getattr(td.meta, "tz", None),
                              aggregate=getattr(td.meta, "aggregate", "none"),
-                             trained=trained_as_of(registry, used))
+                             trained=trained_as_of(registry, used, store=store, dataset=dataset,
+                                                   published=forecasts.select("as_of", "model_version")
+                                                   if "model_version" in forecasts.columns else None))
         write = newly_scored(new, existing)
         if write.height:
             # only where each as_of still holds the forecasts read above: a run that re-published or
@@ -218,8 +243,9 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                 f"({int(write['n'].sum())} points) against the actuals up to {as_of:%Y-%m-%d %H:%M}")
     realized = store.read_realized(dataset)
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
-    # rows stored before `lookahead` was recorded (null) are flagged from the registry as it is now
-    realized = flag_lookahead(realized, trained_as_of(registry, versions))
+    # rows stored before `lookahead` was recorded (null) are flagged from the registry as it is now, or the receipts
+    realized = flag_lookahead(realized, trained_as_of(registry, versions, store=store, dataset=dataset,
+                                                      published=unflagged(realized)))
     outcome.realized = realized
     acc = settings.accuracy
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,

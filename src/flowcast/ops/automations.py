@@ -6,7 +6,7 @@ notification block (a Custom Webhook block named `alerts.block_name`, POSTing JS
 
 | automation                          | fires on                                                      |
 | ----------------------------------- | ------------------------------------------------------------- |
-| flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast, backfill or tune run (a crash the run could not report itself) |
+| flowcast: run failed                | `flowcast.run.failed` (a flowcast run failed: its dataset, as_of and error) or Prefect's own `prefect.flow-run.Crashed` for a retrain, forecast, backfill or tune run (a crash the run could not report itself), not a backfill's date (`... (backfill)`): its backfill tells it once (it fails naming the date, or crashes with it), as `flowcast.run.failed` leaves a failed date to its backfill |
 | flowcast: data quality failed       | `flowcast.data-quality.failed`                                |
 | flowcast: accuracy degraded         | `flowcast.accuracy.degraded`                                  |
 | flowcast: forecast not published    | proactive: after a dataset's `flowcast.forecast.published` (or `...unchanged`), none followed within `alerts.publish_deadline`; one notification per miss, re-armed by the next publish (not a backfill's, nor a run's of an as_of before the dataset's latest publish: their events, labelled `flowcast.backfill: "true"`, neither arm nor satisfy it) |
@@ -51,6 +51,11 @@ NOTIFYING = (RUN_FAILED, QUALITY_FAILED, DEGRADED, NOT_PUBLISHED, STALE_DATA)
 HEARTBEAT = "prefect.flow-run.heartbeat"
 FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
 
+# a backfill's date is told by its backfill (`flows.naming.flow_run_title`: `forecast emp 2019-01-01 (backfill)`,
+# `... (backfill) (attempt 2)`): its own Crashed event told it a second time. A negated label is the only way a
+# trigger leaves a run out (match_related is met by any one related resource, so a tag cannot be excluded); the
+# run's name is on the Crashed event's resource, a dataset's name on flowcast's events (never with parentheses)
+NOT_A_BACKFILL_DATE: dict[str, str | list[str]] = {"prefect.resource.name": "!*(backfill)*"}
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
 _AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
 _DATASETS: dict[str, str | list[str]] = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
@@ -119,7 +124,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
             name=RUN_FAILED,
             description="A flowcast run (retrain, forecast, backfill, tune) failed or crashed.",
             trigger=EventTrigger(
-                expect={events.RUN_FAILED, "prefect.flow-run.Crashed"},
+                expect={events.RUN_FAILED, "prefect.flow-run.Crashed"}, match=NOT_A_BACKFILL_DATE,
                 match_related={"prefect.resource.role": "flow", "prefect.resource.name": FLOW_NAMES},
                 posture=Posture.Reactive, threshold=1,
             ),

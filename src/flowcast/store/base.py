@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,7 +99,9 @@ class ForecastStore(Protocol):
 
     def publish(self, forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: str,
                 model_version: str | None, run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
-                expected_ids: list[str] | None = None, horizon: int | None = None) -> PublishReceipt: ...
+                expected_ids: list[str] | None = None, horizon: int | None = None,
+                before_visible: Callable[[str], None] | None = None,
+                trained_as_of: datetime | None = None) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None) -> pl.DataFrame: ...
@@ -134,6 +137,7 @@ class Prepared:
     vcols: list[str]
     ignored: list[str]
     models: list[str]
+    trained_as_of: datetime | None = None  # where the model's training data ended (None: unknown, a baseline)
 
     def metadata(self) -> dict[str, str]:
         """Key-value metadata stored with the partition (the embedded store's receipt)."""
@@ -143,6 +147,7 @@ class Prepared:
             f"{p}model_version": self.model_version or "", f"{p}dataset": self.dataset,
             f"{p}as_of": self.as_of.isoformat(), f"{p}created_at": self.created_at.isoformat(),
             f"{p}rows": str(self.frame.height), f"{p}n_series": str(self.n_series),
+            f"{p}trained_as_of": "" if self.trained_as_of is None else self.trained_as_of.isoformat(),
         }
 
     def receipt(self, **kw: Any) -> PublishReceipt:
@@ -155,8 +160,11 @@ class Prepared:
 
 def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: str, model_version: str | None,
             run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
-            expected_ids: list[str] | None = None, horizon: int | None = None) -> Prepared:
-    """Validate (nothing is written for a bad or empty forecast), label and hash one publish."""
+            expected_ids: list[str] | None = None, horizon: int | None = None,
+            trained_as_of: datetime | None = None) -> Prepared:
+    """Validate (nothing is written for a bad or empty forecast), label and hash one publish. `trained_as_of`:
+    where the publishing model version's training data ended, kept with the publish (its receipt), so that
+    realized accuracy knows whether those forecasts saw their actuals after the version is gone."""
     as_of, created_at = storage_ts(as_of), storage_ts(created_at)
     check_labels(dataset=dataset, as_of=as_of, model=model, run_id=run_id)
     valid = validate_forecasts(forecasts, as_of=as_of, last_ds=last_ds, expected_ids=expected_ids, horizon=horizon)
@@ -167,4 +175,5 @@ def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: st
         created_at=created_at, digest=content_hash(frame), n_series=frame["unique_id"].n_unique(),
         vcols=value_columns(valid.columns), ignored=[c for c in forecasts.columns if c not in valid.columns],
         models=sorted(frame["model"].unique().to_list()),
+        trained_as_of=None if trained_as_of is None else storage_ts(trained_as_of),
     )

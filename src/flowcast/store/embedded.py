@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -186,13 +187,17 @@ class EmbeddedStore:
         last_ds: pl.DataFrame | None = None,
         expected_ids: list[str] | None = None,
         horizon: int | None = None,
+        before_visible: Callable[[str], None] | None = None,
+        trained_as_of: datetime | None = None,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
         touched but the realized accuracy of that key when the forecasts change (it scored the ones
-        replaced). model_version may be None for a model that is not in the registry (a baseline)."""
+        replaced). model_version may be None for a model that is not in the registry (a baseline).
+        `before_visible(what)` is called right before the new file becomes visible (its rename, the
+        upload's completion); what it raises leaves the previous forecasts in place."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
-                    horizon=horizon)
+                    horizon=horizon, trained_as_of=trained_as_of)
         self.migrate()
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
@@ -202,7 +207,8 @@ class EmbeddedStore:
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)
                 with self.data.lock(f"realized.dataset={p.dataset}.{partition_name(p.as_of)}"):
                     self.data.remove_key("realized", p.dataset, p.as_of)
-            path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what)
+            path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what,
+                                   before_visible=None if before_visible is None else lambda: before_visible(what))
         note = self.sync_views()
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
                          parquet_path=self.data.display(path), duckdb_path=self.db_path,

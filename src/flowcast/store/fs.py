@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from flowcast.errors import ConfigError, StorageError
+from flowcast.errors import ConfigError, LockLostError, StorageError
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
@@ -489,7 +489,7 @@ class Lease:
                 why = (f"it is now held by {holder.decode(errors='replace')}" if holder else
                        "its object was removed")
         if why:
-            raise StorageError(f"lost the lock {self.files.url(self.rel)} ({why}): {what} was not written")
+            raise LockLostError(f"lost the lock {self.files.url(self.rel)} ({why}): {what} was not written")
 
     def stop(self) -> None:
         self._stop.set()

@@ -40,14 +40,14 @@ import io
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from flowcast.errors import PublishError
+from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
 
@@ -87,6 +87,14 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _abandon(fh: Any) -> None:
+    """Give up an upload in progress without completing it (s3fs: its multipart upload is aborted), so
+    that nothing of it becomes visible; the file object is closed without its close, which completes."""
+    with contextlib.suppress(Exception):
+        fh.discard()
+    fh.closed = True
 
 
 def _io_error(what: str, exc: BaseException) -> str:
@@ -328,19 +336,21 @@ class ParquetDataset:
         return f"part-{seq:08d}-{os.urandom(4).hex()}.parquet"
 
     def write(self, table: str, dataset: str, as_of: datetime, frame: pl.DataFrame, metadata: dict[str, str], *,
-              what: str) -> str:
+              what: str, before_visible: Callable[[], None] | None = None) -> str:
         """Write `frame` (+ key-value metadata) as the new current file of (dataset, as_of), then
         delete the files it supersedes. Raises PublishError naming `what`; the previous file stays
-        on any failure. Returns the new file. Local callers hold the key's lock."""
+        on any failure. Returns the new file. Local callers hold the key's lock. `before_visible` is
+        called once every byte is written, right before the file becomes visible (the rename; at a URL
+        the upload's completion): what it raises is raised as it is, and the new file never appears."""
         key_dir = self.key_dir(table, dataset, as_of)
         before = self._parts_in(key_dir)
         final = f"{key_dir}/{self._next_name(before)}"
         table_ = frame.to_arrow()
         table_ = table_.replace_schema_metadata({**(table_.schema.metadata or {}), **metadata})
         if self.local:
-            self._write_local(Path(final), table_, what)
+            self._write_local(Path(final), table_, what, before_visible)
         else:
-            self._write_object(final, table_, what)
+            self._write_object(final, table_, what, before_visible)
         fault("after_rename")
         self._drop_superseded(key_dir, final)
         if self.local:
@@ -348,7 +358,8 @@ class ParquetDataset:
                 _fsync_dir(Path(key_dir))
         return final
 
-    def _write_local(self, final: Path, table: Any, what: str) -> None:
+    def _write_local(self, final: Path, table: Any, what: str, before_visible: Callable[[], None] | None = None,
+                     ) -> None:
         import pyarrow.parquet as pq
 
         part_dir = final.parent
@@ -366,6 +377,8 @@ class ParquetDataset:
             fault("before_rename")
             part_dir.mkdir(parents=True, exist_ok=True)
             _fsync_dir(part_dir.parent)
+            if before_visible is not None:
+                before_visible()
             os.rename(tmp, final)  # a new name: nothing is replaced in place
             _fsync_dir(part_dir)
             _fsync_dir(self.tmp_dir)
@@ -375,6 +388,8 @@ class ParquetDataset:
             with contextlib.suppress(OSError):
                 if part_dir.exists() and not any(part_dir.iterdir()):
                     part_dir.rmdir()
+            if isinstance(exc, FlowcastError):  # before_visible's refusal, said as it is
+                raise
             if isinstance(exc, OSError):
                 raise PublishError(f"could not write {what} to {part_dir}: {_io_error(what, exc)}; "
                                    "previously published forecasts are intact") from exc
@@ -386,22 +401,33 @@ class ParquetDataset:
             if fd >= 0:
                 os.close(fd)
 
-    def _write_object(self, path: str, table: Any, what: str) -> None:
+    def _write_object(self, path: str, table: Any, what: str, before_visible: Callable[[], None] | None = None,
+                      ) -> None:
         import pyarrow.parquet as pq
 
+        fh = None
         try:
             buf = io.BytesIO()
             pq.write_table(table, buf, compression="zstd")
             data = buf.getbuffer()
             fault("after_parquet_tmp")
-            with self.fs.open(path, "wb", block_size=_UPLOAD_CHUNK) as fh:
-                for i in range(0, len(data), _UPLOAD_CHUNK):
-                    fh.write(data[i:i + _UPLOAD_CHUNK])
-                    if i == 0 and len(data) > _UPLOAD_CHUNK:
-                        fh.flush()  # the first part is uploaded; the object is not visible yet
-                        fault("mid_upload")
-                fault("before_rename")  # every byte sent, the upload not completed
+            fh = self.fs.open(path, "wb", block_size=_UPLOAD_CHUNK)
+            for i in range(0, len(data), _UPLOAD_CHUNK):
+                fh.write(data[i:i + _UPLOAD_CHUNK])
+                if i == 0 and len(data) > _UPLOAD_CHUNK:
+                    fh.flush()  # the first part is uploaded; the object is not visible yet
+                    fault("mid_upload")
+            fault("before_rename")  # every byte sent, the upload not completed
+            if before_visible is not None:
+                before_visible()
+            fh.close()  # completes the upload: the object appears whole
         except Exception as exc:
+            # not `with`: its exit closes the file, which completes the upload of what was written so far
+            # (a failed part, a refused before_visible); the upload is abandoned instead
+            if fh is not None and not fh.closed:
+                _abandon(fh)
+            if isinstance(exc, FlowcastError):
+                raise
             raise PublishError(f"could not upload {what} to {path}: {_io_error(what, exc)}; "
                                "previously published forecasts are intact") from exc
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +83,8 @@ def _ddl(schema: str) -> list[str]:
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
         # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
+        # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
+        f"ALTER TABLE {s}.publishes ADD COLUMN IF NOT EXISTS trained_as_of timestamp",
     ]
 
 
@@ -193,12 +195,15 @@ class PostgresStore:
         last_ds: pl.DataFrame | None = None,
         expected_ids: list[str] | None = None,
         horizon: int | None = None,
+        before_visible: Callable[[str], None] | None = None,
+        trained_as_of: datetime | None = None,
     ) -> PublishReceipt:
         """Validate, then replace the forecasts of (dataset, as_of) in one transaction, with the
-        realized accuracy of that key when the forecasts change (it scored the ones replaced)."""
+        realized accuracy of that key when the forecasts change (it scored the ones replaced).
+        `before_visible(what)` is called right before the commit; what it raises rolls it back."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
-                    horizon=horizon)
+                    horizon=horizon, trained_as_of=trained_as_of)
         s = self.schema
         with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}") as con:
             self._add_value_columns(con, p.vcols)
@@ -207,13 +212,15 @@ class PostgresStore:
                 prev = con.execute(f"SELECT rows, content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
                                    [p.dataset, p.as_of]).fetchone()
                 con.execute(
-                    f"""INSERT INTO {s}.publishes AS p VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    f"""INSERT INTO {s}.publishes AS p (dataset, as_of, content_hash, model, model_version, run_id,
+                    created_at, rows, n_series, value_columns, trained_as_of)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
                     model = EXCLUDED.model, model_version = EXCLUDED.model_version, run_id = EXCLUDED.run_id,
                     created_at = EXCLUDED.created_at, rows = EXCLUDED.rows, n_series = EXCLUDED.n_series,
-                    value_columns = EXCLUDED.value_columns""",
+                    value_columns = EXCLUDED.value_columns, trained_as_of = EXCLUDED.trained_as_of""",
                     [p.dataset, p.as_of, p.digest, p.model, p.model_version, p.run_id, p.created_at, p.frame.height,
-                     p.n_series, p.vcols],
+                     p.n_series, p.vcols, p.trained_as_of],
                 )
                 con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of])
                 if prev is None or prev[1] != p.digest:  # the realized accuracy of the forecasts replaced
@@ -227,6 +234,8 @@ class PostgresStore:
                     raise PublishError(f"dataset {p.dataset} as_of {p.as_of.isoformat()} would hold {n} rows, "
                                        f"expected {p.frame.height}: rolled back")
                 fault("before_commit")
+                if before_visible is not None:
+                    before_visible(f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}")
             fault("after_commit")
         replaced, previous = (int(prev[0]), prev[1]) if prev else (0, None)
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous,
@@ -288,8 +297,8 @@ class PostgresStore:
 
         with self._conn("read the published keys") as con:
             return con.execute(sql.SQL(
-                "SELECT dataset, as_of, content_hash, model, model_version, run_id, created_at, rows, n_series "
-                "FROM {}.publishes{} ORDER BY dataset, as_of").format(sql.Identifier(self.schema), w), params
+                "SELECT dataset, as_of, content_hash, model, model_version, run_id, created_at, rows, n_series, "
+                "trained_as_of FROM {}.publishes{} ORDER BY dataset, as_of").format(sql.Identifier(self.schema), w), params
             ).fetchall()
 
     def datasets(self) -> list[str]:
@@ -307,7 +316,7 @@ class PostgresStore:
             raise PublishError(f"nothing published for dataset {dataset} as_of {storage_ts(as_of).isoformat()} "
                                f"in {self.location}")
         names = ["dataset", "as_of", "content_hash", "model", "model_version", "run_id", "created_at", "rows",
-                 "n_series"]
+                 "n_series", "trained_as_of"]
         return {k: ("" if v is None else v.isoformat() if isinstance(v, datetime) else str(v))
                 for k, v in zip(names, rows[0], strict=True)}
 
