@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -378,16 +377,21 @@ def test_blanks_around_header_names_are_formatting(write_csv):
     assert got.frame.select("y").collect()["y"].to_list() == [1.0] and got.undeclared == [" val"]
 
 
-@pytest.mark.parametrize("first,note", [
-    ("sep=,", "its first line is Excel's separator line 'sep=...', not the header"),
-    ("sep=;", "its first line is Excel's separator line 'sep=...', not the header"),
-    ("# exported by logger v2", "its first line is a comment, not the header: remove the lines before the header")])
-def test_a_line_before_the_header_is_named(write_csv, first, note):
-    """Regression: a file whose first line is Excel's 'sep=,' (read as columns 'sep=' and column_2, "header cells
-    with no name") or a '# ...' comment failed on missing columns with no word on the line before the header."""
-    p = write_csv(f"{first}\ndate,id,val\n2020-01-01,a,1\n")
-    with pytest.raises(DataValidationError, match=re.escape(note)):
-        ingest(make_source(p), None)
+@pytest.mark.parametrize("preamble,data,skipped", [
+    ("sep=,\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 1),
+    ("\ufeffsep=;\n", "2020-01-01;a;1,5\n2020-01-02;a;x\n", 1),  # Excel's: a BOM, then 'sep=;', decimal commas
+    ("# exported by logger v2\n# at 2024-03-01 06:00\n\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 3)])
+def test_a_separator_line_and_comments_before_the_header_are_skipped(write_csv, preamble, data, skipped):
+    """Regression: a file whose first line is Excel's 'sep=;' (read as columns 'sep=' and column_2) or that starts
+    with '# ...' comment lines failed on missing columns, the error naming the line to delete by hand. Those
+    lines are skipped (the 'sep=' line's separator is the file's), and a quarantined row names its own line."""
+    sep = ";" if "sep=;" in preamble else ","
+    p = write_csv(f"{preamble}date{sep}id{sep}val\n{data}")
+    r = run_validate(p)
+    assert r.valid.select("unique_id", "y").rows() == [("a", 1.5 if sep == ";" else 1.0)]
+    assert r.report.rows_in == 2 and r.report.rows_quarantined == 1
+    assert r.report.check_examples["y_not_number"].startswith(f"source_row 1 (line {3 + skipped} of {p}): ")
+    assert ingest(make_source(p), None).preamble_lines == skipped
 
 
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):

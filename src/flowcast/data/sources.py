@@ -127,6 +127,7 @@ class Ingested:
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
     wide_columns: list[str] = field(default_factory=list)  # layout "wide": the columns read as series
+    preamble_lines: int = 0  # one CSV file: the lines before its header that were skipped (`preamble`)
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -404,6 +405,30 @@ def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     return None
 
 
+_SEP_LINE_RE = re.compile(r"^sep=(.)\s*$")  # Excel's first line naming the separator ('sep=;')
+
+
+def preamble(file: str, payload: bytes | None = None) -> tuple[int, str | None]:
+    """(lines before the header, the separator an Excel 'sep=;' line names) of a CSV file: that first line and
+    '#' comment lines (an export's '# exported by ... at ...' preamble), with the blank lines among them. The
+    header was read from the first of them ('sep=' and an unnamed column; '# exported by ...'), and the run
+    stopped, naming the line. A file made of nothing but such lines keeps them (its error says why)."""
+    try:
+        lines = _head_bytes(file, payload=payload).removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    except DataValidationError:
+        return 0, None
+    skip, sep = 0, None
+    for n, line in enumerate(lines.splitlines(keepends=True)[:-1]):  # the last one may be cut off
+        text = line.strip()
+        if n == 0 and (m := _SEP_LINE_RE.match(text)):
+            skip, sep = 1, m.group(1)
+        elif text.startswith("#") or (not text and skip):
+            skip = n + 1
+        else:
+            return skip, sep
+    return 0, None
+
+
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL)."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
@@ -415,10 +440,12 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
         return lf
     _check_text(file, payload)
+    skip, named = preamble(file, payload)
 
     def scan(separator: str) -> pl.LazyFrame:
         try:
-            lf = pl.scan_csv(target(), infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True)
+            lf = pl.scan_csv(target(), infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True,
+                             skip_rows=skip)
             lf.collect_schema()
         except pl.exceptions.NoDataError as exc:
             raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
@@ -426,8 +453,8 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             raise DataValidationError(f"cannot read CSV file {file}: {_one_line(exc)}") from exc
         return lf
 
-    lf = scan(source.separator)
-    sniffed = _sniff_separator(source, lf.collect_schema().names())
+    lf = scan(named or source.separator)
+    sniffed = None if named else _sniff_separator(source, lf.collect_schema().names())
     lf = scan(sniffed) if sniffed else lf
     names = lf.collect_schema().names()
     renames, _ = _header_names(names)
@@ -436,7 +463,7 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
     numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
                                                   *source.static_cols]) if c in present]
-    if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
+    if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
         return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
     # '1,234.56' (Excel's '#,##0.00'): read only in the columns where some value has a ',' (one pass over them; the
     # reading is a handful of regexes over every row, each time the rows are read)
@@ -1154,6 +1181,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         mapping=mapping,
         blank=blank,
         wide_columns=wide,
+        preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
     )
 
 

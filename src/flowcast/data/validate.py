@@ -584,7 +584,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
-        check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns))),
+        check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
+                                        ingested.preamble_lines),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -781,18 +782,20 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         )
 
 
-def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1) -> dict[str, str]:
+def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1,
+                    skipped: int = 0) -> dict[str, str]:
     """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
     sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
-    has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2."""
+    has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2. `skipped`: the lines
+    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`)."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
 
     def row(n: int | None) -> str:
         if n is None:
             return ""
-        return f"source_row {n} (line {n // per_line + 2} of {csv_file}): " if csv_file else f"source_row {n}: "
+        return f"source_row {n} (line {n // per_line + 2 + skipped} of {csv_file}): " if csv_file else f"source_row {n}: "
 
     first = quarantined.group_by("check", maintain_order=True).first()
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
