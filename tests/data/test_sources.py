@@ -345,18 +345,51 @@ def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
 def test_thousands_separators_of_a_comma_file_are_thousands(write_csv):
     """Regression: an English-locale Excel export of a '#,##0.00' column writes "1,234.56" (quoted, in a ','
     file): every such row was quarantined ('thousands separators? export numbers without them'), half of a
-    revenue file. '1,234.56' and '1,234,567' are thousands in any column; '1,234' where the column's other
-    values show a '.' decimal point; '1,234' beside whole numbers only, or in a column with a decimal comma
-    ('3,5'), stays unread."""
+    revenue file. '1,234.56' and '1,234,567' are thousands in any column; '1,234' where the file's numbers show
+    a '.' decimal point (here the 'val' column's, for 'promo' too); in a column with a decimal comma ('3,5') it
+    stays unread."""
     p = write_csv('date,id,val,promo\n2020-01-01,a,"1,234.56",1\n2020-01-02,a,"1,234","1,234"\n'
                   '2020-01-03,a,"-1,234,567",2\n2020-01-04,a,7.5,3\n2020-01-05,a,"12,34.5",4\n')
     got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
     assert got["y"].to_list() == [1234.56, 1234.0, -1234567.0, 7.5, None]  # '12,34.5' is no number
-    assert got["promo"].to_list() == [1.0, None, 2.0, 3.0, 4.0]  # '1,234' beside whole numbers: 1.234 or 1234?
+    assert got["promo"].to_list() == [1.0, 1234.0, 2.0, 3.0, 4.0]  # the file writes '.' decimals: 1234
     p = write_csv('date\tid\tval\n2020-01-01\ta\t"3,5"\n2020-01-02\ta\t1,234\n2020-01-03\ta\t1,234.5\n',
                   name="tab.csv")
     got = ingest(make_source(p), None).frame.select("y").collect()
     assert got["y"].to_list() == [None, None, 1234.5]  # a decimal comma in the column: '1,234' is not settled
+
+
+@pytest.mark.parametrize(("rows", "y"), [
+    # whole numbers only, but the file's price column writes '.' decimals: its '1,234' are thousands
+    (['"1,234",3.50', '"12,345",3.75', "987,4.00"], [1234.0, 12345.0, 987.0]),
+    # whole numbers below 1000 written plainly and a grouped one ending in 0: Excel's '#,##0'
+    (['"1,234",3', '"12,340",4', "987,5"], [1234.0, 12340.0, 987.0]),
+    # nothing settles it: 1.234 or 1234? quarantined, as before
+    (['"1,234",3', '"12,345",4', "987,5"], [None, None, 987.0]),
+    # a decimal comma in the file's other number column ('0,5'): '1,234' stays unsettled
+    (['"1,234","0,5"', '"12,340",4', "987,5"], [None, None, 987.0]),
+    # '0,250' is a decimal comma (no thousands group follows a lone 0)
+    (['"1,234",3', '"0,250",4', '"12,340",5', "987,6"], [None, None, None, 987.0]),
+])
+def test_whole_numbers_with_comma_thousands_are_read_where_the_file_settles_them(write_csv, rows, y):
+    """Regression: an English-locale export of whole numbers with thousands separators ('#,##0': units
+    "1,234", "12,345") had every such row quarantined ('thousands separators? export numbers without them')
+    even where the file's other numbers wrote '.' decimals (a price column '3.50'), or where its whole numbers
+    below 1000 were written plainly beside a grouped '12,340' (a three-decimal comma would not end in 0)."""
+    p = write_csv("date,id,units,price\n" + "".join(f"2020-01-{i + 1:02d},a,{r}\n" for i, r in enumerate(rows)))
+    got = ingest(make_source(p, target_col="units", past_cols=["price"]), None).frame.select("y").collect()
+    assert got["y"].to_list() == y
+
+
+def test_a_semicolon_file_is_not_scanned_again_for_its_decimal_commas_on_every_read(write_csv):
+    """Regression: a ';' file's decimal-comma reading held a whole-column .any() per number column in the plan,
+    so each read of the rows (validation reads them more than once) scanned the whole file again for it. Which
+    columns have decimal commas is decided once, when the file is opened; the plan reads each row by itself."""
+    p = write_csv("date;id;val;promo\n2020-01-01;a;3,5;1\n2020-01-02;a;1.234,5;2\n")
+    got = ingest(make_source(p, past_cols=["promo"]), None)
+    plan = got.frame.explain()
+    assert "any_ignore_nulls" not in plan and ".any(" not in plan
+    assert got.frame.select("y", "promo").collect().rows() == [(3.5, 1.0), (1234.5, 2.0)]
 
 
 def test_blanks_around_header_names_are_formatting(write_csv):

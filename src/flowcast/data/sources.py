@@ -463,16 +463,55 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
     numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
                                                   *source.static_cols]) if c in present]
-    if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-        return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
-    # '1,234.56' (Excel's '#,##0.00'): read only in the columns where some value has a ',' (one pass over them; the
-    # reading is a handful of regexes over every row, each time the rows are read)
     try:
-        commas = lf.select(pl.col(c).str.contains(",", literal=True).any() for c in numeric).collect(
-            engine="streaming").row(0) if numeric else ()
+        if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
+            return _read_comma_decimals(lf, numeric)
+        return _read_comma_thousands(lf, numeric)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return lf
-    return lf.with_columns(_comma_thousands(pl.col(c)) for c, has in zip(numeric, commas, strict=True) if has)
+
+
+def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
+    """name -> whether `expr` (a Boolean per row) holds on some row: one streaming pass over the file."""
+    if not exprs:
+        return {}
+    row = lf.select(e.any().alias(n) for n, e in exprs.items()).collect(engine="streaming").row(0, named=True)
+    return {n: bool(v) for n, v in row.items()}
+
+
+def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
+    """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
+    decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
+    .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
+    once)."""
+    has = _any(lf, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
+    return lf.with_columns(_comma_decimals(pl.col(c), has[c]) for c in numeric)
+
+
+def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
+    """A ',' (tab, '|') file's number columns read with ',' as their thousands separator (`_comma_thousands`) in
+    the columns where some value has a ',' (a cheap pass over them; a second one, only for a file that has such
+    columns, finds what settles a '1,234': the reading is a handful of regexes over every row, each time the rows
+    are read, so it is planned only where needed and with what the whole file says decided here)."""
+    has = _any(lf, {c: pl.col(c).str.contains(",", literal=True) for c in numeric})
+    commas = [c for c in numeric if has[c]]
+    if not commas:
+        return lf
+    exprs: dict[str, pl.Expr] = {}
+    for c in numeric:
+        text = pl.col(c).str.strip_chars()
+        grouped = text.str.contains(_COMMA_GROUPED_RE)
+        exprs[f"point:{c}"] = text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")
+        # '3,5', '0,250' (no thousands group starts with a lone 0), not '1,234'
+        exprs[f"comma:{c}"] = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped) | text.str.contains(r"^[-+]?0,\d+$")
+        if c in commas:
+            exprs[f"whole:{c}"] = text.str.contains(r"^[-+]?\d+$")
+            exprs[f"zero:{c}"] = grouped & text.str.contains(r"0$")
+    seen = _any(lf, exprs)
+    file_comma = any(seen[f"comma:{c}"] for c in numeric)
+    file_point = any(seen[f"point:{c}"] for c in numeric)
+    return lf.with_columns(_comma_thousands(pl.col(c), not seen[f"comma:{c}"] and (seen[f"point:{c}"] or (
+        not file_comma and (file_point or (seen[f"whole:{c}"] and seen[f"zero:{c}"]))))) for c in commas)
 
 
 def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
@@ -555,14 +594,19 @@ _GROUPS = "[.\u00a0\u202f ]"  # the thousands separators of ','-decimal locales:
 _GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_GROUPS}\d{{3}})+(?:,\d+)?$"  # '1.234,56', '12 345', '1.234.567'
 
 
-def _comma_decimals(col: pl.Expr) -> pl.Expr:
+_HAS_DECIMAL_COMMA_RE = r"^[-+]?[\d.\u00a0\u202f ]*,\d+([eE][-+]?\d+)?$"  # a value with a decimal comma
+
+
+def _comma_decimals(col: pl.Expr, commas: bool) -> pl.Expr:
     """A ';' file's number column with ',' as its decimal mark: '3,5' is 3.5, and in a column that has decimal
-    commas, digits grouped by '.' or spaces are thousands ('1.234,56' is 1234.56, '1.234' is 1234: Excel's
-    '#.##0,00' format). '1.234,56' was quarantined ('thousands separators? export numbers without them') and,
-    worse, '1.234' beside it read as 1.234. A column without any decimal comma keeps '.' as its decimal point."""
+    commas (`commas`: some value matches _HAS_DECIMAL_COMMA_RE), digits grouped by '.' or spaces are thousands
+    ('1.234,56' is 1234.56, '1.234' is 1234: Excel's '#.##0,00' format). '1.234,56' was quarantined ('thousands
+    separators? export numbers without them') and, worse, '1.234' beside it read as 1.234. A column without any
+    decimal comma keeps '.' as its decimal point."""
+    if not commas:  # nothing to read (a number is stripped of its blanks where it is parsed: `_number`)
+        return col
     text = col.str.strip_chars()
-    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+([eE][-+]?\d+)?$").any()
-    grouped = pl.when(commas & text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
+    grouped = pl.when(text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
     return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}${3}")
 
 
@@ -571,18 +615,20 @@ _COMMA_GROUPED_RE = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"  # '1,234', '1,234.56
 _COMMA_SURE_RE = r"^[-+]?\d{1,3}(?:(?:,\d{3})+\.\d+|(?:,\d{3}){2,})$"
 
 
-def _comma_thousands(col: pl.Expr) -> pl.Expr:
+def _comma_thousands(col: pl.Expr, settled: bool) -> pl.Expr:
     """A number column of a ',' (tab, '|') file with ',' as its thousands separator (Excel's '#,##0.00' format as
     an English-locale export writes it, quoted: "1,234.56") is read without them. '1,234.56' and '1,234,567' are
     thousands whatever the column holds; '1,234' alone could be a decimal comma with three decimals, so it is
-    read as 1234 only in a column whose other values show '.' as the decimal mark (a '1,234.56' or a '7.5') and
-    that has no decimal comma ('3,5'). Every such row was quarantined ('thousands separators? export numbers
-    without them'); where nothing settles it, it still is."""
+    read as 1234 only where the file settles it (`settled`, `_read_comma_thousands`): the column has no decimal
+    comma ('3,5', '0,250') and shows '.' as the decimal mark (a '1,234.56' or a '7.5'), or no number of the file
+    has a decimal comma and either another number column shows that '.', or the column also holds whole numbers
+    written without a ',' and a grouped one ends in 0 ('12,340': '#,##0' writes whole numbers below 1000 plainly; a decimal comma with
+    three decimals would not end in 0 beside them, its 'General' format drops the zero). Every such row was
+    quarantined ('thousands separators? export numbers without them'); where nothing settles it, it still is."""
     text = col.str.strip_chars()
-    grouped = text.str.contains(_COMMA_GROUPED_RE)
-    point = (text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")).any()
-    decimal_comma = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped).any()  # '3,5', not '1,234'
-    thousands = text.str.contains(_COMMA_SURE_RE) | (grouped & point & ~decimal_comma)
+    thousands = text.str.contains(_COMMA_SURE_RE)
+    if settled:
+        thousands = thousands | text.str.contains(_COMMA_GROUPED_RE)
     return pl.when(thousands).then(text.str.replace_all(",", "", literal=True)).otherwise(col)
 
 
