@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import gzip
 from datetime import datetime
 
@@ -740,12 +741,14 @@ def test_a_two_digit_year_first_or_last_is_not_guessed(write_csv):
     quarantined naming both formats and the key to set; a first number above 31 can only be a year, a last one
     above 31 only a year, and a declared time_format reads them."""
     rows = "".join(f"24-03-{d:02d},a,{d}\n" for d in range(1, 6))
-    r = run_validate(write_csv("date,id,val\n" + rows))
+    r = run_validate(write_csv("date,id,val\n24-03-01,a,1\n", name="one.csv"))  # one date: no spacing tells
     assert r.report.rows_valid == 0 and {c for _, c, _ in quarantined(r)} == {"time_unparsable"}
     assert quarantined(r)[0][2] == ("time '24-03-01' does not parse as ISO-8601 (a two-digit year first or last? "
                                     "declare its time_format, e.g. --time-format '%y-%m-%d' or '%d-%m-%y'; "
                                     "time_format in [sources.NAME]; a four-digit year needs none)")
     r = run_validate(write_csv("date,id,val\n" + rows, name="f.csv"), time_format="%y-%m-%d")
+    assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 3, 5)
+    r = run_validate(write_csv("date,id,val\n" + rows, name="daily.csv"))  # five days apart by a day: daily
     assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 3, 5)
     r = run_validate(write_csv("date,id,val\n99-12-31,a,1\n00-01-01,a,2\n", name="y.csv"))  # 99: a year
     assert r.report.rows_quarantined == 0 and r.valid["ds"].to_list() == [datetime(1999, 12, 31), datetime(2000, 1, 1)]
@@ -755,6 +758,40 @@ def test_a_two_digit_year_first_or_last_is_not_guessed(write_csv):
     r = run_validate(write_csv("date,id,val\n" + "".join(f"{m}/1/24,a,{m}\n" for m in range(1, 13)) + "3/13/24,a,13\n",
                                name="us.csv"))  # slashes: a US M/D/YY export, read as before
     assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 12, 1)
+
+
+@pytest.mark.parametrize(("rows", "freq", "first", "last"), [
+    ([f"24/03/{d:02d}" for d in range(1, 20)], "1d", datetime(2024, 3, 1), datetime(2024, 3, 19)),  # Japan's yy/mm/dd
+    ([f"{y}/{m:02d}/01" for y in (24, 25) for m in range(1, 13)], "1mo", datetime(2024, 1, 1), datetime(2025, 12, 1)),
+    ([f"24/03/01 {h:02d}:00" for h in range(24)] + ["24/03/02 00:00"], "1h", datetime(2024, 3, 1),
+     datetime(2024, 3, 2)),
+    ([f"{d:02d}/03/24" for d in range(1, 20)], "1d", datetime(2024, 3, 1), datetime(2024, 3, 19)),  # UK's dd/mm/yy
+    ([f"{d:02d}.03.24" for d in range(1, 20)], "1d", datetime(2024, 3, 1), datetime(2024, 3, 19)),  # German dd.mm.yy
+    # month ends, day first: read year first they would be the 24th of months of 2028-2031, days apart
+    ([f"{calendar.monthrange(2000 + y, m)[1]}/{m:02d}/{y}" for y in range(20, 25) for m in range(1, 13)], "1mo",
+     datetime(2020, 1, 1), datetime(2024, 12, 1)),
+    (["99/12/30", "99/12/31", "00/01/01"], "1d", datetime(1999, 12, 30), datetime(2000, 1, 1)),  # 99 first: a year
+])
+def test_a_slashed_two_digit_year_is_first_or_last_as_the_spacing_of_the_dates_says(write_csv, rows, freq, first,
+                                                                                    last):
+    """Regression: '24/03/01' (a two-digit year first, as Japanese and Chinese exports write yy/mm/dd) was read day
+    first, 24 March 2001: a daily file of March 2024 became 19 yearly dates (the run stopped on 'is it freq 1y?'),
+    a monthly one collided in 2001. Where every value could have its year first or last, the column is read both
+    ways and the one whose dates are spaced as the source's freq wins (a first number above 31 is a year);
+    UK and German day-first files keep their reading."""
+    r = run_validate(write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(rows))), freq=freq)
+    assert r.report.rows_quarantined == 0 and r.report.rows_valid == len(rows)
+    assert (r.valid["ds"].min(), r.valid["ds"].max()) == (first, last)
+
+
+def test_a_slashed_two_digit_year_that_nothing_settles_is_quarantined_naming_both_formats(write_csv):
+    """Two dates a year apart read day first, or a year and a day apart read year first: neither fits a daily
+    source better, so the rows are quarantined naming the slashed formats."""
+    r = run_validate(write_csv("date,id,val\n24/03/01,a,1\n25/03/02,a,2\n"))
+    assert r.report.rows_valid == 0
+    assert quarantined(r)[0][2] == ("time '24/03/01' does not parse as ISO-8601 (a two-digit year first or last? "
+                                    "declare its time_format, e.g. --time-format '%y/%m/%d' or '%d/%m/%y'; "
+                                    "time_format in [sources.NAME]; a four-digit year needs none)")
 
 
 def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(write_csv):

@@ -97,7 +97,7 @@ def _show(expr: pl.Expr) -> pl.Expr:
 
 DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2020, 1.2.20
 # ... of which those that may have a two-digit year first instead ('24-03-01': ISO's order, '%y-%m-%d')
-YEAR_FIRST_RE = r"^\s*(\d{2})-(\d{1,2})-(\d{2})\b"
+YEAR_FIRST_RE = r"^\s*(\d{2})[/.\-](\d{1,2})[/.\-](\d{2})\b"  # ... and '24/03/01' (Japanese, Chinese exports)
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:
@@ -124,7 +124,8 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         # '24-03-01': the year may be first ('%y-%m-%d') or last; nothing in the file said which
         pl.when(text.str.contains(YEAR_FIRST_RE) & (second <= 12) & (yf_third <= 31))
         .then(pl.concat_str([pl.lit(" (a two-digit year first or last? declare its time_format, e.g. --time-format "
-                                    "'%y-%m-%d' or '"), pl.when(first > 12).then(day_first).otherwise(month_first),
+                                    "'%y"), sep, pl.lit("%m"), sep, pl.lit("%d' or '"),
+                             pl.when(first > 12).then(day_first).otherwise(month_first),
                              pl.lit("'; time_format in [sources.NAME]; a four-digit year needs none)")]))
         .when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
         .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))

@@ -58,6 +58,7 @@ import glob
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -721,15 +722,60 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     return time_column_profile(raw, col)[0]
 
 
-def time_column_profile(raw: pl.LazyFrame, col: str) -> tuple[str | None, frozenset[str]]:
+_PERIOD_DAYS = {"w": 7.0, "mo": 30.44, "q": 91.31, "y": 365.25}  # a freq's nominal length in days ('d', 'b': 1)
+
+
+def _period_days(freq: str) -> float:
+    """The nominal days between two dates of a `freq` grid (1 for daily and finer: dates, not times, are compared)."""
+    n, unit = parse_freq(freq)
+    return n * _PERIOD_DAYS[unit] if unit in _PERIOD_DAYS else float(n) if unit == "d" else 1.0
+
+
+def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: str) -> str | None:
+    """'year' when the column's two-digit-year dates ('24/03/01') read year first are spaced as `freq` says and read
+    year last (`order`: 'day' or 'month'; None: either) they are not, `order` the other way round; None when their
+    spacing does not tell the two apart (each reading's median gap between its distinct dates, against freq's
+    nominal one: the closer by a factor of 1.5 wins). '24/03/01'..'24/03/19' read day first are 19 yearly dates
+    (24 March 2001..2019), year first 19 days; '31/01/24', '29/02/24', .. (month ends) read year first fall on the
+    24th of months of 2028-2031, days apart."""
+    cand = text.filter(text.str.contains(YEAR_FIRST_RE))
+    step = _period_days(freq)
+
+    def spacing(iso: pl.Expr) -> pl.Expr:
+        dates = iso.str.to_date("%Y-%m-%d", strict=False)
+        gaps = dates.unique().sort().diff().dt.total_days().drop_nulls()
+        # a date this reading cannot be (30 February) rules it out
+        return pl.when(dates.is_null().any() | (gaps.len() == 0)).then(None).otherwise(gaps.median())
+
+    readings = {"year": _day_month_iso(cand, "year").str.slice(0, 10)}
+    for o in ([order] if order else ["day", "month"]):
+        readings[o] = _day_month_iso(cand, o).str.slice(0, 10)
+    try:
+        row = raw.select(spacing(e).alias(k) for k, e in readings.items()).collect(engine="streaming").row(0, named=True)
+    except pl.exceptions.PolarsError:
+        return None
+    off = {k: abs(math.log(v / step)) if v else math.inf for k, v in row.items()}
+    last = min((k for k in off if k != "year"), key=lambda k: off[k])
+    if off["year"] + math.log(1.5) < off[last]:
+        return "year"
+    if off[last] + math.log(1.5) < off["year"] and len(off) == 2:
+        return last
+    return None
+
+
+def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
-    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]')."""
+    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
+    source's `freq`, two-digit years that could be first or last are decided by their spacing (`_year_first_fits`,
+    a second pass over the column, only for such a file)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
     # '24-03-01': a two-digit year first (ISO's order, '%y-%m-%d') or last ('%d-%m-%y'), the file decides
     yf = text.str.contains(YEAR_FIRST_RE)
+    # a day/month date that cannot have its year first ('1/5/24', '05/01/2024'): the file writes its year last
+    year_last = (is_dm & ~yf).any()
     yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
     yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
     yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
@@ -737,15 +783,20 @@ def time_column_profile(raw: pl.LazyFrame, col: str) -> tuple[str | None, frozen
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
                          text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
-                         text.str.contains("]", literal=True).any().alias("bracket"),
+                         text.str.contains("]", literal=True).any().alias("bracket"), year_last.alias("year_last"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7])) if on)
-    if row[2] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every such value could be year first
+    if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
-        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001)
-        return ("year" if (row[3] or 0) > 31 else None), traits
+        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
+        # '24/03/01' too: a daily file of March 2024 became one value a year), unless the spacing of the dates read
+        # each way tells which one the source's freq has. Slashed and dotted as dashed
+        if (row[3] or 0) > 31:
+            return "year", traits
+        order = "day" if (row[0] or 0) > 12 else None
+        return (_year_first_fits(raw, text, order, freq) if freq else None), traits
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
     return ("day" if day and not month else "month" if month and not day else None), traits
 
@@ -1197,7 +1248,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         )
     # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column),
     # and which shapes that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone)
-    day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col)
+    day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col, source.freq)
                          if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format
                          else (None, frozenset[str]()))
     mapping = _mapping(source, schema, label, text, day_month, traits)

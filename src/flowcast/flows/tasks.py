@@ -174,7 +174,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # were quarantined, and
 # times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
 # static with 'NA', '3,5' (a ';' file) or '1,234.5' (a ',' file) stays a number
-PREPROCESS_VERSION = 3
+# 4 = session 24: a file's 'sep=;' line and '#' comments before its header are skipped, whole numbers with comma
+# thousands ('1,234') are read where the file settles them, and two-digit years first ('24/03/01') are decided by
+# the dates' spacing: rows an older version quarantined (or read day first) are read
+PREPROCESS_VERSION = 4
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
