@@ -133,6 +133,8 @@ class DataQualityReport:
             lines.append(f"frequency: {p['freq_hint']}")
         if cut := p.get("gap_cut"):
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
+        if off := p.get("log1p_disabled"):
+            lines.append(log1p_off_line(list(off)))
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
@@ -394,6 +396,14 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | No
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
+
+
+def log1p_off_line(series: list[str]) -> str:
+    """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
+    -1 and flattens negative values), so they are scaled without it."""
+    shown = ", ".join(series[:10]) + (", ..." if len(series) > 10 else "")
+    return (f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it "
+            "(the others with it)")
 
 
 def gap_cut_line(cut: list[dict], rows: int) -> str:
