@@ -563,3 +563,23 @@ def test_a_wide_file_naming_a_series_twice_is_told_which_columns(write_csv):
     with pytest.raises(DataValidationError, match=r"names a series more than once \('north' is column 2 and 4\)"):
         run_validate(write_csv("date,north,south,north\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n"), layout="wide",
                      id_cols=[], target_col="")
+
+
+def test_dates_written_as_midnight_timestamps_keep_their_date_in_a_declared_zone(write_csv, tmp_path):
+    """Regression: daily data whose dates were serialized as timestamps at midnight UTC ('2024-01-01T00:00:00.000Z',
+    as JavaScript's toISOString or a DATE exported as a TIMESTAMP writes them; a pandas tz-aware date index in
+    Parquet) read with --tz America/New_York became 31 December, 1 January, ...: every day one early, silently
+    (midnight UTC is 19:00 the evening before in New York). A column whose every time with an offset is at midnight
+    of that offset holds dates: they are read as written. A column with other times still gives each instant's
+    date in the zone."""
+    rows = "".join(f"2024-01-{d:02d}T00:00:00.000Z,a,{d}\n" for d in range(1, 4))
+    got = ingest(make_source(write_csv("ts,id,val\n" + rows), time_col="ts", tz="America/New_York"), None)
+    assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 4)]
+    p = tmp_path / "utc.parquet"
+    pl.DataFrame({"ts": pl.datetime_range(datetime(2024, 1, 1), datetime(2024, 1, 3), "1d", eager=True,
+                                          time_zone="UTC"), "id": ["a"] * 3, "val": [1.0, 2.0, 3.0]}).write_parquet(p)
+    got = ingest(make_source(p, time_col="ts", tz="America/New_York"), None)
+    assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 4)]
+    rows = "2024-01-01T00:00:00Z,a,1\n2024-01-02T03:00:00Z,a,2\n"  # an instant at 03:00 UTC: 22:00 the day before
+    got = ingest(make_source(write_csv("ts,id,val\n" + rows, name="b.csv"), time_col="ts", tz="America/New_York"), None)
+    assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2023, 12, 31), datetime(2024, 1, 1)]

@@ -90,6 +90,7 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 # a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
+_MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -779,15 +780,20 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
     yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
     yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
     yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
+    # every time with an offset written at midnight of that offset ('2024-01-01T00:00:00.000Z': dates serialized as
+    # timestamps, JavaScript's toISOString, a DATE exported as a TIMESTAMP): 'midnight', read by a daily grid
+    offset = text.str.contains(_TIME_OFFSET_RE)
+    not_midnight = (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
                          text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
                          text.str.contains("]", literal=True).any().alias("bracket"), year_last.alias("year_last"),
+                         (offset.any() & ~not_midnight).alias("midnight"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
-    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7])) if on)
+    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9])) if on)
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
@@ -976,7 +982,8 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
     Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
     wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
-    is 1 March, not 29 February in UTC)."""
+    is 1 March, not 29 February in UTC); a column whose every such value is at midnight of its own
+    offset (traits 'midnight': dates serialized as timestamps) gives the dates as written in any case."""
     t = _read_time(source, dtype, file, day_month, traits)
     issue = None
     if is_subdaily(source.freq):
@@ -986,7 +993,9 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
             naive, issue = _localize(source, naive, uid)
     else:
         if t.aware_utc is not None:
-            if source.tz is not None:
+            # every such value at midnight of its own offset: dates written as timestamps, whose date is the one
+            # written ('2024-01-01T00:00:00Z' with tz America/New_York was 31 December, every day one early)
+            if source.tz is not None and not ("midnight" in traits and t.aware_wall is not None):
                 aware = _to_wall(t.aware_utc, source.tz)
             else:
                 aware = t.aware_wall if t.aware_wall is not None else t.aware_utc
@@ -1005,6 +1014,17 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
         issue = pl.lit(None, dtype=pl.Utf8)
     assert ds is not None  # _read_time gives naive or aware values (or both)
     return ds.dt.cast_time_unit("us"), t.has_off, issue
+
+
+def _aware_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
+    """{'midnight'} when every value of a zone-aware time column (a Parquet timestamp[ms, UTC] of dates, as pandas
+    writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing."""
+    wall = pl.col(col).dt.replace_time_zone(None)
+    try:
+        off = raw.select((wall != wall.dt.truncate("1d")).any()).collect(engine="streaming").item()
+    except pl.exceptions.PolarsError:
+        return frozenset()
+    return frozenset() if off else frozenset({"midnight"})
 
 
 def _grid_anchor(source: SourceConfig) -> int:
@@ -1248,9 +1268,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         )
     # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column),
     # and which shapes that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone)
+    time_dtype = schema[RAW_PREFIX + source.time_col]
     day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col, source.freq)
-                         if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format
+                         if time_dtype == pl.Utf8 and not source.time_format
                          else (None, frozenset[str]()))
+    if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
+        traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
     mapping = _mapping(source, schema, label, text, day_month, traits)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
@@ -1261,7 +1284,6 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         filtered = _within_as_of(frame, source, bound)
     else:
         bound, filtered = None, frame
-    time_dtype = schema[RAW_PREFIX + source.time_col]
     return Ingested(
         frame=filtered,
         unfiltered=frame,
