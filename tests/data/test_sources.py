@@ -583,3 +583,15 @@ def test_dates_written_as_midnight_timestamps_keep_their_date_in_a_declared_zone
     rows = "2024-01-01T00:00:00Z,a,1\n2024-01-02T03:00:00Z,a,2\n"  # an instant at 03:00 UTC: 22:00 the day before
     got = ingest(make_source(write_csv("ts,id,val\n" + rows, name="b.csv"), time_col="ts", tz="America/New_York"), None)
     assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2023, 12, 31), datetime(2024, 1, 1)]
+
+
+def test_months_written_by_name_are_read_without_a_time_format(write_csv):
+    """Regression: a monthly table whose period is written by name ('Jan 2024', as spreadsheets and statistics
+    tables label months) had every row quarantined until --time-format '%b %Y' was given, and a column mixing
+    'Sept 2024', 'October 2024' and '2024-Nov' no format read. English month names and abbreviations with a
+    four-digit year are the month's first day; a name that is no month stays unparsable."""
+    rows = ["Jan 2024", "February 2024", "Mar-2024", "Sept 2024", "Dec. 2024", "2025-Jan", "2025 february", "Foo 2024"]
+    p = write_csv("m,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(rows)))
+    got = ingest(make_source(p, time_col="m", freq="1mo"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1), datetime(2024, 9, 1),
+                   datetime(2024, 12, 1), datetime(2025, 1, 1), datetime(2025, 2, 1), None]

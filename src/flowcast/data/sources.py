@@ -53,6 +53,7 @@ undeclared column in a strict source, a column type that cannot be cast) raise
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import glob
 import gzip
@@ -790,10 +791,12 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
                          text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
                          text.str.contains("]", literal=True).any().alias("bracket"), year_last.alias("year_last"),
                          (offset.any() & ~not_midnight).alias("midnight"),
+                         text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}").any().alias("month_name"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
-    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9])) if on)
+    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
+                                                       ("month_name", row[10])) if on)
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
@@ -892,6 +895,8 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
         is_dm = pl.lit(False)
     # (the unparsable values are left out of what is parsed: polars infers its format from the first value, and
     # '31/01/2024' first made every ISO date of the column unparsable)
+    if "month_name" in traits:  # 'Jan 2024', 'January 2024', '2024-Jan' (only where some value has one)
+        wall_text = _month_name_text(wall_text)
     wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
@@ -901,6 +906,25 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     )
     minutes = pl.when(off.str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(minutes)
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
+
+
+_MONTHS = {name.lower(): f"{i:02d}" for i, (full, abbr) in enumerate(
+    zip(calendar.month_name[1:], calendar.month_abbr[1:], strict=True), start=1) for name in (full, abbr)} | {"sept": "09"}
+_MONTH_YEAR_RE = r"^([A-Za-z]{3,9})\.?[ \-/]?(\d{4})$"  # 'Jan 2024', 'January 2024', 'Jan-2024', 'Sept. 2024'
+_YEAR_MONTH_NAME_RE = r"^(\d{4})[ \-/]([A-Za-z]{3,9})$"  # '2024-Jan', '2024 January'
+
+
+def _month_name_text(text: pl.Expr) -> pl.Expr:
+    """A month written with its English name and a four-digit year ('Jan 2024', 'January 2024', '2024-Jan', as
+    spreadsheets and statistics tables write a monthly period) as its ISO month ('2024-01'); other values, and
+    names that are no month, unchanged (unparsable, with the hint naming '%b %Y'). Such a column needed
+    --time-format '%b %Y', and one mixing 'Sep 2024' with 'Sept 2024' or 'September 2024' no format read."""
+    def iso(year: pl.Expr, name: pl.Expr) -> pl.Expr:
+        month = name.str.to_lowercase().replace_strict(_MONTHS, default=None, return_dtype=pl.Utf8)
+        return pl.when(month.is_not_null()).then(pl.format("{}-{}", year, month))
+
+    return pl.coalesce(iso(text.str.extract(_MONTH_YEAR_RE, 2), text.str.extract(_MONTH_YEAR_RE, 1)),
+                       iso(text.str.extract(_YEAR_MONTH_NAME_RE, 1), text.str.extract(_YEAR_MONTH_NAME_RE, 2)), text)
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
