@@ -807,3 +807,19 @@ def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(wr
         "[sources.NAME] or --tz Asia/Kolkata, and the grid follows its local time)")
     r = run_validate(write_csv("date,id,val\n" + rows, name="k.csv"), freq="1h", tz="Asia/Kolkata")
     assert r.report.rows_quarantined == 0 and r.report.rows_valid == 4
+
+
+_TOTALS_SAID = " (a totals row? it is not an observation: leave totals out of the export)"
+
+
+@pytest.mark.parametrize(("last", "said"), [
+    ("Total,,1234", "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID),
+    (",Summe,1234", "time column 'date' is empty" + _TOTALS_SAID),
+    (",Grand Total,1234", "time column 'date' is empty" + _TOTALS_SAID),
+    (",a,1234", "time column 'date' is empty")])
+def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
+    """Regression: a spreadsheet's totals row at the end of an export ('Total,,1234', or 'Summe' under the store
+    column with no date) was quarantined as "time 'Total' does not parse" or "time column is empty", and its id
+    listed as a series with every row quarantined, nothing saying it was the sheet's total; the reason says so."""
+    r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n" + last + "\n"))
+    assert r.report.rows_valid == 2 and quarantined(r)[0][2] == said

@@ -100,6 +100,11 @@ DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2
 YEAR_FIRST_RE = r"^\s*(\d{2})[/.\-](\d{1,2})[/.\-](\d{2})\b"  # ... and '24/03/01' (Japanese, Chinese exports)
 
 
+# the label of a spreadsheet's totals row, in the languages of the exports seen: Total, Grand Total, Subtotal,
+# Sum, Totals, Summe, Gesamt(summe), Totaal, Totale, Total général
+_TOTALS_RE = r"(?i)^(grand |sub-?)?totals?\b|^(sum|summe|gesamt|gesamtsumme|totaal|totale|somme)$"
+
+
 def _time_hint(raw: pl.Expr) -> pl.Expr:
     """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles, or
     a Unix epoch number (seconds parse with time_format %s)."""
@@ -257,6 +262,10 @@ def row_checks(
     # it failed as "time 'date' does not parse" and its ids made a series named 'store', "every row quarantined"
     header = pl.all_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.strip_chars_start("\ufeff") == c
                                 for c in (time_col, target_col, *id_cols)])
+    # a spreadsheet's totals row ('Total,,123456'; ';Summe;123.456,78' under the store column) has no time: say so
+    totals = pl.when(pl.any_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.contains(_TOTALS_RE)
+                                        for c in (time_col, *id_cols)]).fill_null(False)) \
+        .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)")).otherwise(pl.lit(""))
     checks = [
         RowCheck(
             HEADER_REPEATED,
@@ -268,7 +277,7 @@ def row_checks(
         RowCheck(
             "time_missing",
             _raw(time_col).is_null(),
-            pl.format("time column '{}' is empty", pl.lit(time_col)),
+            pl.format("time column '{}' is empty{}", pl.lit(time_col), totals),
             "the time value is missing",
         ),
     ]
@@ -297,8 +306,8 @@ def row_checks(
         RowCheck(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
-            pl.format("time '{}' does not parse as {}{}", _show(_raw(time_col)), pl.lit(fmt),
-                      _time_hint(_raw(time_col)) if time_format is None else pl.lit("")),
+            pl.format("time '{}' does not parse as {}{}{}", _show(_raw(time_col)), pl.lit(fmt),
+                      _time_hint(_raw(time_col)) if time_format is None else pl.lit(""), totals),
             "the time value does not parse with the declared format",
         ),
     ]
