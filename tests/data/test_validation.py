@@ -823,3 +823,16 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     listed as a series with every row quarantined, nothing saying it was the sheet's total; the reason says so."""
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n" + last + "\n"))
     assert r.report.rows_valid == 2 and quarantined(r)[0][2] == said
+
+
+def test_a_series_named_as_a_total_is_pointed_out(write_csv):
+    """Regression: a pivot export with a totals row per date ('2024-01-01,Total,3' beside the stores) was read as
+    one more series, 'Total', forecast like the stores, and nothing said so (adding every series' forecasts then
+    counts the stores twice). The data-quality report names such series; they are still forecast."""
+    rows = "".join(f"2024-01-0{d},{s},{v}\n" for d in (1, 2) for s, v in (("a", 1), ("b", 2), ("Total", 3)))
+    r = run_validate(write_csv("date,store,val\n" + rows), id_cols=["store"])
+    assert r.report.totals_series == ["Total"] and r.report.n_series == 3 and r.report.rows_quarantined == 0
+    assert "series named as a total ('Total'): if they are the sum of the other series" in r.report.to_markdown()
+    r = run_validate(write_csv("date,store,val\n2024-01-01,Totalität,1\n2024-01-01,Sumatra,2\n", name="b.csv"),
+                     id_cols=["store"])
+    assert r.report.totals_series == []

@@ -103,6 +103,9 @@ YEAR_FIRST_RE = r"^\s*(\d{2})[/.\-](\d{1,2})[/.\-](\d{2})\b"  # ... and '24/03/0
 # the label of a spreadsheet's totals row, in the languages of the exports seen: Total, Grand Total, Subtotal,
 # Sum, Totals, Summe, Gesamt(summe), Totaal, Totale, Total général
 _TOTALS_RE = r"(?i)^(grand |sub-?)?totals?\b|^(sum|summe|gesamt|gesamtsumme|totaal|totale|somme)$"
+# ... as a series key (several id columns are joined with '|': 'Total|2024', 'north|Subtotal')
+TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|gesamtsumme|totaal|totale|somme)\s*"
+                r"(\||$)")
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:

@@ -41,6 +41,7 @@ from flowcast.data.schemas import (
     HEADER_REPEATED,
     RAW_PREFIX,
     ROW,
+    TOTALS_ID_RE,
     WEEK_ANCHOR,
     MappedObservations,
     Observations,
@@ -91,6 +92,7 @@ class DataQualityReport:
     ds_max: str | None = None
     undeclared_columns: list[str] = field(default_factory=list)
     wide_columns: list[str] = field(default_factory=list)  # a wide source: the columns read as series
+    totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -245,6 +247,8 @@ class DataQualityReport:
             lines += ["", ignored_columns_line(self.undeclared_columns)]
         if self.wide_columns:
             lines += ["", wide_columns_line(self.wide_columns)]
+        if self.totals_series:
+            lines += ["", totals_series_line(self.totals_series)]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -396,6 +400,14 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | No
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
+
+
+def totals_series_line(series: list[str]) -> str:
+    """Series whose key is a totals label: a spreadsheet's total per period, read as one more series."""
+    shown = ", ".join(repr(s) for s in series[:5]) + (", ..." if len(series) > 5 else "")
+    return (f"series named as a total ({shown}): if they are the sum of the other series (a spreadsheet's totals rows), "
+            "leave them out of the export: they are forecast as series of their own, and adding the forecasts of "
+            "every series counts them twice")
 
 
 def log1p_off_line(series: list[str]) -> str:
@@ -609,6 +621,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         periods_aggregated=agg.get("periods_aggregated", 0),
         periods_with_quarantined_rows=agg.get("periods_with_quarantined_rows", 0),
         series_quarantined=_series_quarantined(quarantined_ids, valid),
+        totals_series=_totals_series(valid),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
@@ -790,6 +803,12 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
             f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
             f"{setting}"
         )
+
+
+def _totals_series(valid: pl.DataFrame) -> list[str]:
+    """The valid series whose key is a totals label (`schemas.TOTALS_ID_RE`), at most 100."""
+    ids = valid.get_column("unique_id").unique(maintain_order=True)
+    return ids.filter(ids.str.contains(TOTALS_ID_RE)).head(100).to_list()
 
 
 def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1,

@@ -288,6 +288,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
     log.info(validation_line(report))
+    if getattr(report, "totals_series", None):
+        from flowcast.data.validate import totals_series_line
+
+        log.warning(totals_series_line(report.totals_series))
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 
