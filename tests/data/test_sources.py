@@ -595,3 +595,13 @@ def test_months_written_by_name_are_read_without_a_time_format(write_csv):
     got = ingest(make_source(p, time_col="m", freq="1mo"), None).frame.select("ds").collect()["ds"].to_list()
     assert got == [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1), datetime(2024, 9, 1),
                    datetime(2024, 12, 1), datetime(2025, 1, 1), datetime(2025, 2, 1), None]
+
+
+def test_a_header_whose_first_cell_is_a_hash_is_the_header_not_a_comment(write_csv):
+    """A header naming its row-number column '#' ('#,date,id,val', as some exports write it) is the header: only a
+    '#' line with fewer fields than the line after it is a comment before the header."""
+    p = write_csv("#,date,id,val\n1,2020-01-01,a,1\n2,2020-01-02,a,2\n")
+    got = ingest(make_source(p), None)
+    assert got.preamble_lines == 0 and got.frame.select("y").collect()["y"].to_list() == [1.0, 2.0]
+    p = write_csv("# exported at 06:00, by cron\ndate,id,val\n2020-01-01,a,1\n", name="c.csv")
+    assert ingest(make_source(p), None).preamble_lines == 1

@@ -421,15 +421,29 @@ def preamble(file: str, payload: bytes | None = None) -> tuple[int, str | None]:
     except DataValidationError:
         return 0, None
     skip, sep = 0, None
-    for n, line in enumerate(lines.splitlines(keepends=True)[:-1]):  # the last one may be cut off
+    rows = lines.splitlines()[:-1]  # the last one may be cut off
+    for n, line in enumerate(rows):
         text = line.strip()
         if n == 0 and (m := _SEP_LINE_RE.match(text)):
             skip, sep = 1, m.group(1)
-        elif text.startswith("#") or (not text and skip):
-            skip = n + 1
+        elif (text.startswith("#") and not _header_like(text, rows[n + 1:], sep)) or (not text and skip):
+            skip = n + 1  # a comment, or a blank line among them
         else:
             return skip, sep
     return 0, None
+
+
+def _header_like(line: str, after: list[str], sep: str | None) -> bool:
+    """Whether a line starting with '#' is the header itself ('#,date,sales': a row-number column named '#'): it
+    has as many fields (two at least) as the next line that is no comment; a comment ('# exported by logger v2',
+    '# at 06:00, by cron') has not."""
+    following = next((t for t in (a.strip() for a in after) if t and not t.startswith("#")), None)
+    if following is None:
+        return False
+    for s in [sep] if sep else [",", ";", "\t", "|"]:
+        if following.count(s) and line.count(s) == following.count(s):
+            return True
+    return False
 
 
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
