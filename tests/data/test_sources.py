@@ -605,3 +605,17 @@ def test_a_header_whose_first_cell_is_a_hash_is_the_header_not_a_comment(write_c
     assert got.preamble_lines == 0 and got.frame.select("y").collect()["y"].to_list() == [1.0, 2.0]
     p = write_csv("# exported at 06:00, by cron\ndate,id,val\n2020-01-01,a,1\n", name="c.csv")
     assert ingest(make_source(p), None).preamble_lines == 1
+
+
+def test_dictionary_encoded_text_columns_of_a_parquet_file_are_text(tmp_path):
+    """Regression: a Parquet file whose date column is stored as a category (pandas' 'category' dtype, Arrow's
+    dictionary<string>) failed with "time column 'day' has type Categorical, which cannot be parsed as a time".
+    Such columns are read as the text they hold, also when quarantined rows are read back."""
+    p = tmp_path / "cat.parquet"
+    days = ["2024-01-01", "2024-01-02", "oops"]
+    pl.DataFrame({"day": pl.Series(days, dtype=pl.Categorical), "id": pl.Series(["a"] * 3, dtype=pl.Categorical),
+                  "val": pl.Series(["1", "2", "3"], dtype=pl.Categorical)}).write_parquet(p)
+    r = run_validate(p, time_col="day")
+    assert r.valid.select("unique_id", "ds", "y").rows() == [("a", datetime(2024, 1, 1), 1.0),
+                                                              ("a", datetime(2024, 1, 2), 2.0)]
+    assert r.quarantined["check"].to_list() == ["time_unparsable"]

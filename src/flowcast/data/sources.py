@@ -140,7 +140,7 @@ class Ingested:
         windows: list[tuple[pl.LazyFrame, pl.Series]] = []
         if (self.raw is not None and len(self.files) == 1 and not _is_http(self.files[0]) and not self.wide_columns
                 and file_format(self.source, self.files[0]) == "parquet"):
-            scan = pl.scan_parquet(self.files[0], row_index_name=ROW)  # the rows and numbers of `raw`
+            scan = _dictionary_text(pl.scan_parquet(self.files[0], row_index_name=ROW))  # the rows and numbers of `raw`
             scan = scan.select(ROW, *[pl.col(c).alias(RAW_PREFIX + c) for c in self.raw_columns])
             window = source_rows // window_rows
             for w in window.unique().sort().to_list():
@@ -446,6 +446,14 @@ def _header_like(line: str, after: list[str], sep: str | None) -> bool:
     return False
 
 
+def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """A Parquet file's dictionary-encoded text columns (Categorical, Enum: pandas' 'category' dtype, Arrow's
+    dictionary<string>) as plain text: a date column stored so ('2024-01-01' as a category) failed the run with
+    "time column 'day' has type Categorical, which cannot be parsed as a time"; a number stored so is a number."""
+    dictionary = [n for n, t in lf.collect_schema().items() if isinstance(t, pl.Categorical | pl.Enum)]
+    return lf.with_columns(pl.col(dictionary).cast(pl.Utf8)) if dictionary else lf
+
+
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL)."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
@@ -455,7 +463,7 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             lf.collect_schema()
         except Exception as exc:
             raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
-        return lf
+        return _dictionary_text(lf)
     _check_text(file, payload)
     skip, named = preamble(file, payload)
 
