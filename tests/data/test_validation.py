@@ -836,3 +836,15 @@ def test_a_series_named_as_a_total_is_pointed_out(write_csv):
     r = run_validate(write_csv("date,store,val\n2024-01-01,Totalität,1\n2024-01-01,Sumatra,2\n", name="b.csv"),
                      id_cols=["store"])
     assert r.report.totals_series == []
+
+
+def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_csv):
+    """Regression: hourly data exported as 'date,hour,id,y' (the time of day in a column of its own) had every
+    row quarantined as duplicate_conflict, the hint suggesting aggregate = 'sum' (which would have summed the
+    24 hours of each day into midnight) or 'check freq and the id columns'; it names the hour column and says to
+    write one time column."""
+    rows = "".join(f"2024-01-0{d},{h},a,{h}\n" for d in (1, 2) for h in range(24))
+    r = run_validate(write_csv("date,hour,id,val\n" + rows), freq="1h")
+    assert r.report.rows_valid == 0 and r.report.checks == {"duplicate_conflict": 48}
+    assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
+                      "write them as one, '2024-01-01 13:00')")

@@ -636,6 +636,10 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report))
 
 
+# a column holding the time of day apart from the date ('date,hour,id,y': hourly data exported in two columns)
+_CLOCK_COLUMN_RE = r"(?i)(hour|hr|hh|hour_of_day|time|time_of_day|clock|uhrzeit|stunde|heure|hora|ora)"
+
+
 def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     """The likely cause of duplicate (unique_id, ds) rows: no id column declared (every row is one
     series), or data finer than `freq` without `aggregate`; or, when (nearly) every quarantined row
@@ -649,6 +653,10 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
                 f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
+    clock = [c for c in report.undeclared_columns if re.fullmatch(_CLOCK_COLUMN_RE, c.strip())]
+    if clock and is_subdaily(source.freq):
+        return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "
+                f"one time column: write them as one, '2024-01-01 13:00')")
     if source.aggregate == "none":
         return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
                 "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
