@@ -619,3 +619,12 @@ def test_dictionary_encoded_text_columns_of_a_parquet_file_are_text(tmp_path):
     assert r.valid.select("unique_id", "ds", "y").rows() == [("a", datetime(2024, 1, 1), 1.0),
                                                               ("a", datetime(2024, 1, 2), 2.0)]
     assert r.quarantined["check"].to_list() == ["time_unparsable"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such(write_csv, encoding):
+    """Regression: Excel's 'Unicode Text (*.txt)' export (UTF-16, tab-separated) was told "is not a text CSV file
+    (binary content, NUL bytes in the first bytes)"; it is named UTF-16, with how to make it UTF-8."""
+    p = write_csv("date\tid\tval\n2024-01-01\ta\t1\n".encode(encoding), name="unicode.txt")
+    with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8"):
+        ingest(make_source(p), None)

@@ -372,6 +372,12 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
         raise DataValidationError(
             f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
         )
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or re.match(rb"(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}", head):
+        # Excel's 'Unicode Text (*.txt)' export, PowerShell's Export-Csv before 6.0: UTF-16 (the NUL bytes of
+        # every ASCII character were told "binary content")
+        raise DataValidationError(
+            f"{file} is UTF-16 text (Excel's 'Unicode Text' export writes it), not UTF-8: re-export it as "
+            "'CSV UTF-8 (Comma delimited)', or convert it: iconv -f UTF-16 -t UTF-8")
     if b"\x00" in head:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
