@@ -628,3 +628,11 @@ def test_a_utf16_file_is_named_as_such(write_csv, encoding):
     p = write_csv("date\tid\tval\n2024-01-01\ta\t1\n".encode(encoding), name="unicode.txt")
     with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8"):
         ingest(make_source(p), None)
+
+
+def test_quarters_written_quarter_first_are_read(write_csv):
+    """Regression: 'Q1 2024' and 'Q1-2024' (a spreadsheet's quarter labels; '2024-Q1' was read) were quarantined
+    as not ISO-8601, with no hint. They are the quarter's first day."""
+    p = write_csv("q,id,val\nQ1 2024,a,1\nq2-2024,a,2\nQ3/2024,a,3\n2024 Q4,a,4\nQ5 2024,a,5\n")
+    got = ingest(make_source(p, time_col="q", freq="1q"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 1, 1), datetime(2024, 4, 1), datetime(2024, 7, 1), datetime(2024, 10, 1), None]

@@ -819,7 +819,8 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
                          text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
                          text.str.contains("]", literal=True).any().alias("bracket"), year_last.alias("year_last"),
                          (offset.any() & ~not_midnight).alias("midnight"),
-                         text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}").any().alias("month_name"),
+                         text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}|{_QUARTER_FIRST_RE}").any()
+                         .alias("month_name"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
@@ -940,19 +941,23 @@ _MONTHS = {name.lower(): f"{i:02d}" for i, (full, abbr) in enumerate(
     zip(calendar.month_name[1:], calendar.month_abbr[1:], strict=True), start=1) for name in (full, abbr)} | {"sept": "09"}
 _MONTH_YEAR_RE = r"^([A-Za-z]{3,9})\.?[ \-/]?(\d{4})$"  # 'Jan 2024', 'January 2024', 'Jan-2024', 'Sept. 2024'
 _YEAR_MONTH_NAME_RE = r"^(\d{4})[ \-/]([A-Za-z]{3,9})$"  # '2024-Jan', '2024 January'
+_QUARTER_FIRST_RE = r"^[Qq]([1-4])[ \-/]?(\d{4})$"  # 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1')
 
 
 def _month_name_text(text: pl.Expr) -> pl.Expr:
     """A month written with its English name and a four-digit year ('Jan 2024', 'January 2024', '2024-Jan', as
     spreadsheets and statistics tables write a monthly period) as its ISO month ('2024-01'); other values, and
     names that are no month, unchanged (unparsable, with the hint naming '%b %Y'). Such a column needed
-    --time-format '%b %Y', and one mixing 'Sep 2024' with 'Sept 2024' or 'September 2024' no format read."""
+    --time-format '%b %Y', and one mixing 'Sep 2024' with 'Sept 2024' or 'September 2024' no format read.
+    A quarter written first ('Q1 2024', 'Q1-2024') becomes '2024Q1' (`_period_start_text` reads it)."""
     def iso(year: pl.Expr, name: pl.Expr) -> pl.Expr:
         month = name.str.to_lowercase().replace_strict(_MONTHS, default=None, return_dtype=pl.Utf8)
         return pl.when(month.is_not_null()).then(pl.format("{}-{}", year, month))
 
+    quarter = pl.format("{}Q{}", text.str.extract(_QUARTER_FIRST_RE, 2), text.str.extract(_QUARTER_FIRST_RE, 1))
     return pl.coalesce(iso(text.str.extract(_MONTH_YEAR_RE, 2), text.str.extract(_MONTH_YEAR_RE, 1)),
-                       iso(text.str.extract(_YEAR_MONTH_NAME_RE, 1), text.str.extract(_YEAR_MONTH_NAME_RE, 2)), text)
+                       iso(text.str.extract(_YEAR_MONTH_NAME_RE, 1), text.str.extract(_YEAR_MONTH_NAME_RE, 2)),
+                       quarter, text)
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
