@@ -53,7 +53,6 @@ undeclared column in a strict source, a column type that cannot be cast) raise
 
 from __future__ import annotations
 
-import calendar
 import difflib
 import glob
 import gzip
@@ -653,8 +652,9 @@ def _comma_thousands(col: pl.Expr, settled: bool) -> pl.Expr:
     read as 1234 only where the file settles it (`settled`, `_read_comma_thousands`): the column has no decimal
     comma ('3,5', '0,250') and shows '.' as the decimal mark (a '1,234.56' or a '7.5'), or no number of the file
     has a decimal comma and either another number column shows that '.', or the column also holds whole numbers
-    written without a ',' and a grouped one ends in 0 ('12,340': '#,##0' writes whole numbers below 1000 plainly; a decimal comma with
-    three decimals would not end in 0 beside them, its 'General' format drops the zero). Every such row was
+    written without a ',' and a grouped one ends in 0 ('12,340': '#,##0' writes whole numbers below 1000
+    plainly; a decimal comma with three decimals would not end in 0 beside them, its 'General' format drops the
+    zero). Every such row was
     quarantined ('thousands separators? export numbers without them'); where nothing settles it, it still is."""
     text = col.str.strip_chars()
     thousands = text.str.contains(_COMMA_SURE_RE)
@@ -781,7 +781,8 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
     for o in ([order] if order else ["day", "month"]):
         readings[o] = _day_month_iso(cand, o).str.slice(0, 10)
     try:
-        row = raw.select(spacing(e).alias(k) for k, e in readings.items()).collect(engine="streaming").row(0, named=True)
+        row = raw.select(spacing(e).alias(k) for k, e in readings.items()).collect(engine="streaming").row(
+            0, named=True)
     except pl.exceptions.PolarsError:
         return None
     off = {k: abs(math.log(v / step)) if v else math.inf for k, v in row.items()}
@@ -937,8 +938,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
 
 
-_MONTHS = {name.lower(): f"{i:02d}" for i, (full, abbr) in enumerate(
-    zip(calendar.month_name[1:], calendar.month_abbr[1:], strict=True), start=1) for name in (full, abbr)} | {"sept": "09"}
+# English month names, written out (calendar.month_name follows the process' LC_TIME locale)
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december")
+_MONTHS = {n: f"{i:02d}" for i, full in enumerate(_MONTH_NAMES, start=1) for n in (full, full[:3])} | {"sept": "09"}
 _MONTH_YEAR_RE = r"^([A-Za-z]{3,9})\.?[ \-/]?(\d{4})$"  # 'Jan 2024', 'January 2024', 'Jan-2024', 'Sept. 2024'
 _YEAR_MONTH_NAME_RE = r"^(\d{4})[ \-/]([A-Za-z]{3,9})$"  # '2024-Jan', '2024 January'
 _QUARTER_FIRST_RE = r"^[Qq]([1-4])[ \-/]?(\d{4})$"  # 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1')

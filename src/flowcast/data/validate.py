@@ -405,8 +405,8 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | No
 def totals_series_line(series: list[str]) -> str:
     """Series whose key is a totals label: a spreadsheet's total per period, read as one more series."""
     shown = ", ".join(repr(s) for s in series[:5]) + (", ..." if len(series) > 5 else "")
-    return (f"series named as a total ({shown}): if they are the sum of the other series (a spreadsheet's totals rows), "
-            "leave them out of the export: they are forecast as series of their own, and adding the forecasts of "
+    return (f"series named as a total ({shown}): if they are the sum of the other series (a spreadsheet's totals "
+            "rows), leave them out of the export: they are forecast as series of their own, and adding the forecasts of "
             "every series counts them twice")
 
 
@@ -832,7 +832,8 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_
     def row(n: int | None) -> str:
         if n is None:
             return ""
-        return f"source_row {n} (line {n // per_line + 2 + skipped} of {csv_file}): " if csv_file else f"source_row {n}: "
+        line = n // per_line + 2 + skipped
+        return f"source_row {n} (line {line} of {csv_file}): " if csv_file else f"source_row {n}: "
 
     first = quarantined.group_by("check", maintain_order=True).first()
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
