@@ -823,6 +823,7 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     listed as a series with every row quarantined, nothing saying it was the sheet's total; the reason says so."""
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n" + last + "\n"))
     assert r.report.rows_valid == 2 and quarantined(r)[0][2] == said
+    assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
 
 
 def test_a_series_named_as_a_total_is_pointed_out(write_csv):

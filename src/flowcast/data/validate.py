@@ -762,7 +762,10 @@ def _quarantine_rows(
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
     ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
-    ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series
+    ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series, nor is the label
+    # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
+    ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
+                       & pl.col("unique_id").str.contains(TOTALS_ID_RE).fill_null(False)))
     return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW), ids
 
 
