@@ -227,3 +227,13 @@ def test_a_wide_file_given_without_target_col_is_read_as_one_series_per_column(t
     long.write_text("date,store,units\n" + "".join(f"{d},{s},{i}\n" for s in (1, 2) for i, d in enumerate(days)))
     res = runner.invoke(app, ["validate", str(long), "--time-col", "date", "--freq", "1d", "--json"])
     assert res.exit_code == 2 and "also needs --target-col" in last_json(res.stdout)["error"]
+
+
+def test_dataset_with_data_names_the_files_dataset(tmp_path):
+    """Regression: a retrain of `--data sales_2024-01-31.csv` keeps its model as dataset 'sales_2024-01-31', and
+    the next day's export could not be forecast with it: `flowcast forecast --data sales_2024-02-01.csv` looked for
+    a model of 'sales_2024-02-01', and `--dataset sales_2024-01-31 --data ...` was refused ('both name the data
+    to read'). With --data, --dataset names the file's dataset, unless it is a bundled or configured one."""
+    res = runner.invoke(app, ["validate", str(write(tmp_path)), "--dataset", "sales", *FILE_OPTS])
+    assert res.exit_code == 0, res.output
+    assert "## Data quality: sales" in res.stdout

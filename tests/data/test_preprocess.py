@@ -188,6 +188,20 @@ def test_log1p_falls_back_per_series_with_negative_values():
     assert back["y_hat"].to_list() == pytest.approx(td.frame["y"].to_list())
 
 
+def test_the_series_log1p_is_turned_off_for_are_said_in_the_data_quality_report(write_csv):
+    """Regression: with preprocess.log1p on, a series holding negative values is scaled without it, and nothing
+    said so: not the run's log, not its JSON summary, not the data-quality report (the decision was kept in
+    PreprocessSummary.log1p_disabled and read nowhere). The report names them (and run_counts, the JSON's fields)."""
+    from data_helpers import run_validate
+
+    rows = "".join(f"2020-01-{d:02d},pos,{d}\n2020-01-{d:02d},net,{d - 5}\n" for d in range(1, 15))
+    result = run_validate(write_csv("date,id,val\n" + rows))
+    _, s = preprocess(result.valid, source(), settings(log1p=True), None)
+    result.report.add_preprocess(s)
+    said = "log1p off for 1 series holding negative values (net): they are scaled without it (the others with it)"
+    assert said in result.report.to_markdown().replace("\n", " ")
+
+
 def test_calendar_features_follow_the_frequency():
     monthly = pl.DataFrame(
         {"unique_id": ["a"] * 8, "ds": pl.datetime_range(D0, datetime(2020, 8, 1), "1mo", eager=True), "y": [1.0] * 8}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -346,18 +345,51 @@ def test_thousands_of_a_decimal_comma_column_are_thousands(write_csv):
 def test_thousands_separators_of_a_comma_file_are_thousands(write_csv):
     """Regression: an English-locale Excel export of a '#,##0.00' column writes "1,234.56" (quoted, in a ','
     file): every such row was quarantined ('thousands separators? export numbers without them'), half of a
-    revenue file. '1,234.56' and '1,234,567' are thousands in any column; '1,234' where the column's other
-    values show a '.' decimal point; '1,234' beside whole numbers only, or in a column with a decimal comma
-    ('3,5'), stays unread."""
+    revenue file. '1,234.56' and '1,234,567' are thousands in any column; '1,234' where the file's numbers show
+    a '.' decimal point (here the 'val' column's, for 'promo' too); in a column with a decimal comma ('3,5') it
+    stays unread."""
     p = write_csv('date,id,val,promo\n2020-01-01,a,"1,234.56",1\n2020-01-02,a,"1,234","1,234"\n'
                   '2020-01-03,a,"-1,234,567",2\n2020-01-04,a,7.5,3\n2020-01-05,a,"12,34.5",4\n')
     got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
     assert got["y"].to_list() == [1234.56, 1234.0, -1234567.0, 7.5, None]  # '12,34.5' is no number
-    assert got["promo"].to_list() == [1.0, None, 2.0, 3.0, 4.0]  # '1,234' beside whole numbers: 1.234 or 1234?
+    assert got["promo"].to_list() == [1.0, 1234.0, 2.0, 3.0, 4.0]  # the file writes '.' decimals: 1234
     p = write_csv('date\tid\tval\n2020-01-01\ta\t"3,5"\n2020-01-02\ta\t1,234\n2020-01-03\ta\t1,234.5\n',
                   name="tab.csv")
     got = ingest(make_source(p), None).frame.select("y").collect()
     assert got["y"].to_list() == [None, None, 1234.5]  # a decimal comma in the column: '1,234' is not settled
+
+
+@pytest.mark.parametrize(("rows", "y"), [
+    # whole numbers only, but the file's price column writes '.' decimals: its '1,234' are thousands
+    (['"1,234",3.50', '"12,345",3.75', "987,4.00"], [1234.0, 12345.0, 987.0]),
+    # whole numbers below 1000 written plainly and a grouped one ending in 0: Excel's '#,##0'
+    (['"1,234",3', '"12,340",4', "987,5"], [1234.0, 12340.0, 987.0]),
+    # nothing settles it: 1.234 or 1234? quarantined, as before
+    (['"1,234",3', '"12,345",4', "987,5"], [None, None, 987.0]),
+    # a decimal comma in the file's other number column ('0,5'): '1,234' stays unsettled
+    (['"1,234","0,5"', '"12,340",4', "987,5"], [None, None, 987.0]),
+    # '0,250' is a decimal comma (no thousands group follows a lone 0)
+    (['"1,234",3', '"0,250",4', '"12,340",5', "987,6"], [None, None, None, 987.0]),
+])
+def test_whole_numbers_with_comma_thousands_are_read_where_the_file_settles_them(write_csv, rows, y):
+    """Regression: an English-locale export of whole numbers with thousands separators ('#,##0': units
+    "1,234", "12,345") had every such row quarantined ('thousands separators? export numbers without them')
+    even where the file's other numbers wrote '.' decimals (a price column '3.50'), or where its whole numbers
+    below 1000 were written plainly beside a grouped '12,340' (a three-decimal comma would not end in 0)."""
+    p = write_csv("date,id,units,price\n" + "".join(f"2020-01-{i + 1:02d},a,{r}\n" for i, r in enumerate(rows)))
+    got = ingest(make_source(p, target_col="units", past_cols=["price"]), None).frame.select("y").collect()
+    assert got["y"].to_list() == y
+
+
+def test_a_semicolon_file_is_not_scanned_again_for_its_decimal_commas_on_every_read(write_csv):
+    """Regression: a ';' file's decimal-comma reading held a whole-column .any() per number column in the plan,
+    so each read of the rows (validation reads them more than once) scanned the whole file again for it. Which
+    columns have decimal commas is decided once, when the file is opened; the plan reads each row by itself."""
+    p = write_csv("date;id;val;promo\n2020-01-01;a;3,5;1\n2020-01-02;a;1.234,5;2\n")
+    got = ingest(make_source(p, past_cols=["promo"]), None)
+    plan = got.frame.explain()
+    assert "any_ignore_nulls" not in plan and ".any(" not in plan
+    assert got.frame.select("y", "promo").collect().rows() == [(3.5, 1.0), (1234.5, 2.0)]
 
 
 def test_blanks_around_header_names_are_formatting(write_csv):
@@ -378,16 +410,21 @@ def test_blanks_around_header_names_are_formatting(write_csv):
     assert got.frame.select("y").collect()["y"].to_list() == [1.0] and got.undeclared == [" val"]
 
 
-@pytest.mark.parametrize("first,note", [
-    ("sep=,", "its first line is Excel's separator line 'sep=...', not the header"),
-    ("sep=;", "its first line is Excel's separator line 'sep=...', not the header"),
-    ("# exported by logger v2", "its first line is a comment, not the header: remove the lines before the header")])
-def test_a_line_before_the_header_is_named(write_csv, first, note):
-    """Regression: a file whose first line is Excel's 'sep=,' (read as columns 'sep=' and column_2, "header cells
-    with no name") or a '# ...' comment failed on missing columns with no word on the line before the header."""
-    p = write_csv(f"{first}\ndate,id,val\n2020-01-01,a,1\n")
-    with pytest.raises(DataValidationError, match=re.escape(note)):
-        ingest(make_source(p), None)
+@pytest.mark.parametrize("preamble,data,skipped", [
+    ("sep=,\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 1),
+    ("\ufeffsep=;\n", "2020-01-01;a;1,5\n2020-01-02;a;x\n", 1),  # Excel's: a BOM, then 'sep=;', decimal commas
+    ("# exported by logger v2\n# at 2024-03-01 06:00\n\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 3)])
+def test_a_separator_line_and_comments_before_the_header_are_skipped(write_csv, preamble, data, skipped):
+    """Regression: a file whose first line is Excel's 'sep=;' (read as columns 'sep=' and column_2) or that starts
+    with '# ...' comment lines failed on missing columns, the error naming the line to delete by hand. Those
+    lines are skipped (the 'sep=' line's separator is the file's), and a quarantined row names its own line."""
+    sep = ";" if "sep=;" in preamble else ","
+    p = write_csv(f"{preamble}date{sep}id{sep}val\n{data}")
+    r = run_validate(p)
+    assert r.valid.select("unique_id", "y").rows() == [("a", 1.5 if sep == ";" else 1.0)]
+    assert r.report.rows_in == 2 and r.report.rows_quarantined == 1
+    assert r.report.check_examples["y_not_number"].startswith(f"source_row 1 (line {3 + skipped} of {p}): ")
+    assert ingest(make_source(p), None).preamble_lines == skipped
 
 
 def test_header_cells_without_a_name_are_called_by_their_position(write_csv):
@@ -526,3 +563,76 @@ def test_a_wide_file_naming_a_series_twice_is_told_which_columns(write_csv):
     with pytest.raises(DataValidationError, match=r"names a series more than once \('north' is column 2 and 4\)"):
         run_validate(write_csv("date,north,south,north\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n"), layout="wide",
                      id_cols=[], target_col="")
+
+
+def test_dates_written_as_midnight_timestamps_keep_their_date_in_a_declared_zone(write_csv, tmp_path):
+    """Regression: daily data whose dates were serialized as timestamps at midnight UTC ('2024-01-01T00:00:00.000Z',
+    as JavaScript's toISOString or a DATE exported as a TIMESTAMP writes them; a pandas tz-aware date index in
+    Parquet) read with --tz America/New_York became 31 December, 1 January, ...: every day one early, silently
+    (midnight UTC is 19:00 the evening before in New York). A column whose every time with an offset is at midnight
+    of that offset holds dates: they are read as written. A column with other times still gives each instant's
+    date in the zone."""
+    rows = "".join(f"2024-01-{d:02d}T00:00:00.000Z,a,{d}\n" for d in range(1, 4))
+    got = ingest(make_source(write_csv("ts,id,val\n" + rows), time_col="ts", tz="America/New_York"), None)
+    assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 4)]
+    p = tmp_path / "utc.parquet"
+    pl.DataFrame({"ts": pl.datetime_range(datetime(2024, 1, 1), datetime(2024, 1, 3), "1d", eager=True,
+                                          time_zone="UTC"), "id": ["a"] * 3, "val": [1.0, 2.0, 3.0]}).write_parquet(p)
+    got = ingest(make_source(p, time_col="ts", tz="America/New_York"), None)
+    assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 4)]
+    rows = "2024-01-01T00:00:00Z,a,1\n2024-01-02T03:00:00Z,a,2\n"  # an instant at 03:00 UTC: 22:00 the day before
+    got = ingest(make_source(write_csv("ts,id,val\n" + rows, name="b.csv"), time_col="ts", tz="America/New_York"), None)
+    assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2023, 12, 31), datetime(2024, 1, 1)]
+
+
+def test_months_written_by_name_are_read_without_a_time_format(write_csv):
+    """Regression: a monthly table whose period is written by name ('Jan 2024', as spreadsheets and statistics
+    tables label months) had every row quarantined until --time-format '%b %Y' was given, and a column mixing
+    'Sept 2024', 'October 2024' and '2024-Nov' no format read. English month names and abbreviations with a
+    four-digit year are the month's first day; a name that is no month stays unparsable."""
+    rows = ["Jan 2024", "February 2024", "Mar-2024", "Sept 2024", "Dec. 2024", "2025-Jan", "2025 february", "Foo 2024"]
+    p = write_csv("m,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(rows)))
+    got = ingest(make_source(p, time_col="m", freq="1mo"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1), datetime(2024, 9, 1),
+                   datetime(2024, 12, 1), datetime(2025, 1, 1), datetime(2025, 2, 1), None]
+
+
+def test_a_header_whose_first_cell_is_a_hash_is_the_header_not_a_comment(write_csv):
+    """A header naming its row-number column '#' ('#,date,id,val', as some exports write it) is the header: only a
+    '#' line with fewer fields than the line after it is a comment before the header."""
+    p = write_csv("#,date,id,val\n1,2020-01-01,a,1\n2,2020-01-02,a,2\n")
+    got = ingest(make_source(p), None)
+    assert got.preamble_lines == 0 and got.frame.select("y").collect()["y"].to_list() == [1.0, 2.0]
+    p = write_csv("# exported at 06:00, by cron\ndate,id,val\n2020-01-01,a,1\n", name="c.csv")
+    assert ingest(make_source(p), None).preamble_lines == 1
+
+
+def test_dictionary_encoded_text_columns_of_a_parquet_file_are_text(tmp_path):
+    """Regression: a Parquet file whose date column is stored as a category (pandas' 'category' dtype, Arrow's
+    dictionary<string>) failed with "time column 'day' has type Categorical, which cannot be parsed as a time".
+    Such columns are read as the text they hold, also when quarantined rows are read back."""
+    p = tmp_path / "cat.parquet"
+    days = ["2024-01-01", "2024-01-02", "oops"]
+    pl.DataFrame({"day": pl.Series(days, dtype=pl.Categorical), "id": pl.Series(["a"] * 3, dtype=pl.Categorical),
+                  "val": pl.Series(["1", "2", "3"], dtype=pl.Categorical)}).write_parquet(p)
+    r = run_validate(p, time_col="day")
+    assert r.valid.select("unique_id", "ds", "y").rows() == [("a", datetime(2024, 1, 1), 1.0),
+                                                              ("a", datetime(2024, 1, 2), 2.0)]
+    assert r.quarantined["check"].to_list() == ["time_unparsable"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such(write_csv, encoding):
+    """Regression: Excel's 'Unicode Text (*.txt)' export (UTF-16, tab-separated) was told "is not a text CSV file
+    (binary content, NUL bytes in the first bytes)"; it is named UTF-16, with how to make it UTF-8."""
+    p = write_csv("date\tid\tval\n2024-01-01\ta\t1\n".encode(encoding), name="unicode.txt")
+    with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8"):
+        ingest(make_source(p), None)
+
+
+def test_quarters_written_quarter_first_are_read(write_csv):
+    """Regression: 'Q1 2024' and 'Q1-2024' (a spreadsheet's quarter labels; '2024-Q1' was read) were quarantined
+    as not ISO-8601, with no hint. They are the quarter's first day."""
+    p = write_csv("q,id,val\nQ1 2024,a,1\nq2-2024,a,2\nQ3/2024,a,3\n2024 Q4,a,4\nQ5 2024,a,5\n")
+    got = ingest(make_source(p, time_col="q", freq="1q"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 1, 1), datetime(2024, 4, 1), datetime(2024, 7, 1), datetime(2024, 10, 1), None]

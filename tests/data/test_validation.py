@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import gzip
 from datetime import datetime
 
@@ -684,8 +685,8 @@ def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguou
 
 
 @pytest.mark.parametrize(("value", "fmt"), [
-    ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("Mar 2024", "%b %Y"), ("Mar-2024", "%b-%Y"),
-    ("March 2024", "%B %Y"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
+    # ('Mar 2024', 'March 2024': read without a format since session 24, test_sources)
+    ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
     # Excel's d-mmm-yy, English long dates: told only "does not parse as ISO-8601" (session 23)
     ("5-Mar-24", "%d-%b-%y"), ("Mar 5, 2024", "%b %d, %Y"), ("March 5, 2024", "%B %d, %Y"), ("5 Mar 2024", "%d %b %Y"),
     ("5 March 2024", "%d %B %Y")])
@@ -740,12 +741,14 @@ def test_a_two_digit_year_first_or_last_is_not_guessed(write_csv):
     quarantined naming both formats and the key to set; a first number above 31 can only be a year, a last one
     above 31 only a year, and a declared time_format reads them."""
     rows = "".join(f"24-03-{d:02d},a,{d}\n" for d in range(1, 6))
-    r = run_validate(write_csv("date,id,val\n" + rows))
+    r = run_validate(write_csv("date,id,val\n24-03-01,a,1\n", name="one.csv"))  # one date: no spacing tells
     assert r.report.rows_valid == 0 and {c for _, c, _ in quarantined(r)} == {"time_unparsable"}
     assert quarantined(r)[0][2] == ("time '24-03-01' does not parse as ISO-8601 (a two-digit year first or last? "
                                     "declare its time_format, e.g. --time-format '%y-%m-%d' or '%d-%m-%y'; "
                                     "time_format in [sources.NAME]; a four-digit year needs none)")
     r = run_validate(write_csv("date,id,val\n" + rows, name="f.csv"), time_format="%y-%m-%d")
+    assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 3, 5)
+    r = run_validate(write_csv("date,id,val\n" + rows, name="daily.csv"))  # five days apart by a day: daily
     assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 3, 5)
     r = run_validate(write_csv("date,id,val\n99-12-31,a,1\n00-01-01,a,2\n", name="y.csv"))  # 99: a year
     assert r.report.rows_quarantined == 0 and r.valid["ds"].to_list() == [datetime(1999, 12, 31), datetime(2000, 1, 1)]
@@ -755,6 +758,40 @@ def test_a_two_digit_year_first_or_last_is_not_guessed(write_csv):
     r = run_validate(write_csv("date,id,val\n" + "".join(f"{m}/1/24,a,{m}\n" for m in range(1, 13)) + "3/13/24,a,13\n",
                                name="us.csv"))  # slashes: a US M/D/YY export, read as before
     assert r.report.rows_quarantined == 0 and r.valid["ds"].max() == datetime(2024, 12, 1)
+
+
+@pytest.mark.parametrize(("rows", "freq", "first", "last"), [
+    ([f"24/03/{d:02d}" for d in range(1, 20)], "1d", datetime(2024, 3, 1), datetime(2024, 3, 19)),  # Japan's yy/mm/dd
+    ([f"{y}/{m:02d}/01" for y in (24, 25) for m in range(1, 13)], "1mo", datetime(2024, 1, 1), datetime(2025, 12, 1)),
+    ([f"24/03/01 {h:02d}:00" for h in range(24)] + ["24/03/02 00:00"], "1h", datetime(2024, 3, 1),
+     datetime(2024, 3, 2)),
+    ([f"{d:02d}/03/24" for d in range(1, 20)], "1d", datetime(2024, 3, 1), datetime(2024, 3, 19)),  # UK's dd/mm/yy
+    ([f"{d:02d}.03.24" for d in range(1, 20)], "1d", datetime(2024, 3, 1), datetime(2024, 3, 19)),  # German dd.mm.yy
+    # month ends, day first: read year first they would be the 24th of months of 2028-2031, days apart
+    ([f"{calendar.monthrange(2000 + y, m)[1]}/{m:02d}/{y}" for y in range(20, 25) for m in range(1, 13)], "1mo",
+     datetime(2020, 1, 1), datetime(2024, 12, 1)),
+    (["99/12/30", "99/12/31", "00/01/01"], "1d", datetime(1999, 12, 30), datetime(2000, 1, 1)),  # 99 first: a year
+])
+def test_a_slashed_two_digit_year_is_first_or_last_as_the_spacing_of_the_dates_says(write_csv, rows, freq, first,
+                                                                                    last):
+    """Regression: '24/03/01' (a two-digit year first, as Japanese and Chinese exports write yy/mm/dd) was read day
+    first, 24 March 2001: a daily file of March 2024 became 19 yearly dates (the run stopped on 'is it freq 1y?'),
+    a monthly one collided in 2001. Where every value could have its year first or last, the column is read both
+    ways and the one whose dates are spaced as the source's freq wins (a first number above 31 is a year);
+    UK and German day-first files keep their reading."""
+    r = run_validate(write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(rows))), freq=freq)
+    assert r.report.rows_quarantined == 0 and r.report.rows_valid == len(rows)
+    assert (r.valid["ds"].min(), r.valid["ds"].max()) == (first, last)
+
+
+def test_a_slashed_two_digit_year_that_nothing_settles_is_quarantined_naming_both_formats(write_csv):
+    """Two dates a year apart read day first, or a year and a day apart read year first: neither fits a daily
+    source better, so the rows are quarantined naming the slashed formats."""
+    r = run_validate(write_csv("date,id,val\n24/03/01,a,1\n25/03/02,a,2\n"))
+    assert r.report.rows_valid == 0
+    assert quarantined(r)[0][2] == ("time '24/03/01' does not parse as ISO-8601 (a two-digit year first or last? "
+                                    "declare its time_format, e.g. --time-format '%y/%m/%d' or '%d/%m/%y'; "
+                                    "time_format in [sources.NAME]; a four-digit year needs none)")
 
 
 def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(write_csv):
@@ -770,3 +807,45 @@ def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(wr
         "[sources.NAME] or --tz Asia/Kolkata, and the grid follows its local time)")
     r = run_validate(write_csv("date,id,val\n" + rows, name="k.csv"), freq="1h", tz="Asia/Kolkata")
     assert r.report.rows_quarantined == 0 and r.report.rows_valid == 4
+
+
+_TOTALS_SAID = " (a totals row? it is not an observation: leave totals out of the export)"
+
+
+@pytest.mark.parametrize(("last", "said"), [
+    ("Total,,1234", "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID),
+    (",Summe,1234", "time column 'date' is empty" + _TOTALS_SAID),
+    (",Grand Total,1234", "time column 'date' is empty" + _TOTALS_SAID),
+    (",a,1234", "time column 'date' is empty")])
+def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
+    """Regression: a spreadsheet's totals row at the end of an export ('Total,,1234', or 'Summe' under the store
+    column with no date) was quarantined as "time 'Total' does not parse" or "time column is empty", and its id
+    listed as a series with every row quarantined, nothing saying it was the sheet's total; the reason says so."""
+    r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n" + last + "\n"))
+    assert r.report.rows_valid == 2 and quarantined(r)[0][2] == said
+    assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
+
+
+def test_a_series_named_as_a_total_is_pointed_out(write_csv):
+    """Regression: a pivot export with a totals row per date ('2024-01-01,Total,3' beside the stores) was read as
+    one more series, 'Total', forecast like the stores, and nothing said so (adding every series' forecasts then
+    counts the stores twice). The data-quality report names such series; they are still forecast."""
+    rows = "".join(f"2024-01-0{d},{s},{v}\n" for d in (1, 2) for s, v in (("a", 1), ("b", 2), ("Total", 3)))
+    r = run_validate(write_csv("date,store,val\n" + rows), id_cols=["store"])
+    assert r.report.totals_series == ["Total"] and r.report.n_series == 3 and r.report.rows_quarantined == 0
+    assert "series named as a total ('Total'): if they are the sum of the other series" in r.report.to_markdown()
+    r = run_validate(write_csv("date,store,val\n2024-01-01,Totalität,1\n2024-01-01,Sumatra,2\n", name="b.csv"),
+                     id_cols=["store"])
+    assert r.report.totals_series == []
+
+
+def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_csv):
+    """Regression: hourly data exported as 'date,hour,id,y' (the time of day in a column of its own) had every
+    row quarantined as duplicate_conflict, the hint suggesting aggregate = 'sum' (which would have summed the
+    24 hours of each day into midnight) or 'check freq and the id columns'; it names the hour column and says to
+    write one time column."""
+    rows = "".join(f"2024-01-0{d},{h},a,{h}\n" for d in (1, 2) for h in range(24))
+    r = run_validate(write_csv("date,hour,id,val\n" + rows), freq="1h")
+    assert r.report.rows_valid == 0 and r.report.checks == {"duplicate_conflict": 48}
+    assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
+                      "write them as one, '2024-01-01 13:00')")

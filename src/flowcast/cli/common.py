@@ -32,7 +32,9 @@ def said(value: object) -> str:
     """`value` as literal text inside a markup=True line: its brackets are not styles."""
     return escape(str(value))
 
-DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="bundled or configured dataset name")]
+DatasetOpt = Annotated[str | None, typer.Option(
+    "--dataset", "-d",
+    help="bundled or configured dataset name; with --data, the name of the file's dataset (default: its file name)")]
 DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
 PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
 IdColOpt = Annotated[list[str] | None, typer.Option("--id-col", help="id column (repeat for several)")]
@@ -144,8 +146,10 @@ def resolve_settings(
     _note_unnamed_config(config)
     _note_unknown_env()
     source = None
-    if data is not None and dataset:
-        raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them")
+    if data is not None and dataset and dataset in _declared_datasets(config):
+        raise ConfigError(f"--dataset {dataset} and --data {data} both name the data to read: give one of them "
+                          f"({dataset!r} is a bundled or configured dataset; --dataset with --data names the file's "
+                          "dataset when it is neither)")
     layout = "long"
     if data is not None:
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
@@ -156,7 +160,7 @@ def resolve_settings(
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
         try:
             source = SourceConfig(
-                name=_name_of(data),
+                name=dataset or _name_of(data),
                 path=data,
                 id_cols=list(id_col or []),
                 time_col=time_col,
@@ -244,6 +248,18 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
                       f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each column is "
                       f"a series (a wide file), leave out --target-col", highlight=False)
     return "long"
+
+
+def _declared_datasets(config: Path | None) -> set[str]:
+    """The bundled datasets and the [sources.NAME] of the configuration file read (none when it cannot be read:
+    the command's own reading of it says why)."""
+    from flowcast.data.datasets import BUNDLED_DATASETS
+
+    try:
+        configured = set(load_settings(config).sources)
+    except Exception:  # noqa: BLE001 - said where the settings are loaded
+        configured = set()
+    return set(BUNDLED_DATASETS) | configured
 
 
 def _name_of(data: str) -> str:

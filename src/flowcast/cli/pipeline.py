@@ -273,7 +273,8 @@ def run(
             "rows_quarantined": result["rows_quarantined"],
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
                                           "latest_ds", "periods_behind", "series_ended", "series_lost",
-                                          "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut")},
+                                          "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut",
+                                          "log1p_disabled")},
             "horizon": result["horizon"], "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
@@ -303,6 +304,11 @@ def run(
         from flowcast.data.validate import gap_cut_line
 
         line = gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0))
+        out.print(line[0].upper() + line[1:], highlight=False)
+    if result.get("log1p_disabled"):  # preprocess.log1p on: which series it could not be applied to
+        from flowcast.data.validate import log1p_off_line
+
+        line = log1p_off_line(result["log1p_disabled"])
         out.print(line[0].upper() + line[1:], highlight=False)
     behind = result.get("periods_behind")
     if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow

@@ -97,7 +97,15 @@ def _show(expr: pl.Expr) -> pl.Expr:
 
 DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2020, 1.2.20
 # ... of which those that may have a two-digit year first instead ('24-03-01': ISO's order, '%y-%m-%d')
-YEAR_FIRST_RE = r"^\s*(\d{2})-(\d{1,2})-(\d{2})\b"
+YEAR_FIRST_RE = r"^\s*(\d{2})[/.\-](\d{1,2})[/.\-](\d{2})\b"  # ... and '24/03/01' (Japanese, Chinese exports)
+
+
+# the label of a spreadsheet's totals row, in the languages of the exports seen: Total, Grand Total, Subtotal,
+# Sum, Totals, Summe, Gesamt(summe), Totaal, Totale, Total général
+_TOTALS_RE = r"(?i)^(grand |sub-?)?totals?\b|^(sum|summe|gesamt|gesamtsumme|totaal|totale|somme)$"
+# ... as a series key (several id columns are joined with '|': 'Total|2024', 'north|Subtotal')
+TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|gesamtsumme|totaal|totale|somme)\s*"
+                r"(\||$)")
 
 
 def _time_hint(raw: pl.Expr) -> pl.Expr:
@@ -124,7 +132,8 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         # '24-03-01': the year may be first ('%y-%m-%d') or last; nothing in the file said which
         pl.when(text.str.contains(YEAR_FIRST_RE) & (second <= 12) & (yf_third <= 31))
         .then(pl.concat_str([pl.lit(" (a two-digit year first or last? declare its time_format, e.g. --time-format "
-                                    "'%y-%m-%d' or '"), pl.when(first > 12).then(day_first).otherwise(month_first),
+                                    "'%y"), sep, pl.lit("%m"), sep, pl.lit("%d' or '"),
+                             pl.when(first > 12).then(day_first).otherwise(month_first),
                              pl.lit("'; time_format in [sources.NAME]; a four-digit year needs none)")]))
         .when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
         .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
@@ -256,6 +265,10 @@ def row_checks(
     # it failed as "time 'date' does not parse" and its ids made a series named 'store', "every row quarantined"
     header = pl.all_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.strip_chars_start("\ufeff") == c
                                 for c in (time_col, target_col, *id_cols)])
+    # a spreadsheet's totals row ('Total,,123456'; ';Summe;123.456,78' under the store column) has no time: say so
+    totals = pl.when(pl.any_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.contains(_TOTALS_RE)
+                                        for c in (time_col, *id_cols)]).fill_null(False)) \
+        .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)")).otherwise(pl.lit(""))
     checks = [
         RowCheck(
             HEADER_REPEATED,
@@ -267,7 +280,7 @@ def row_checks(
         RowCheck(
             "time_missing",
             _raw(time_col).is_null(),
-            pl.format("time column '{}' is empty", pl.lit(time_col)),
+            pl.format("time column '{}' is empty{}", pl.lit(time_col), totals),
             "the time value is missing",
         ),
     ]
@@ -296,8 +309,8 @@ def row_checks(
         RowCheck(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
-            pl.format("time '{}' does not parse as {}{}", _show(_raw(time_col)), pl.lit(fmt),
-                      _time_hint(_raw(time_col)) if time_format is None else pl.lit("")),
+            pl.format("time '{}' does not parse as {}{}{}", _show(_raw(time_col)), pl.lit(fmt),
+                      _time_hint(_raw(time_col)) if time_format is None else pl.lit(""), totals),
             "the time value does not parse with the declared format",
         ),
     ]

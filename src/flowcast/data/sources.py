@@ -58,6 +58,7 @@ import glob
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 # a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
+_MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
 _YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -127,6 +129,7 @@ class Ingested:
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
     wide_columns: list[str] = field(default_factory=list)  # layout "wide": the columns read as series
+    preamble_lines: int = 0  # one CSV file: the lines before its header that were skipped (`preamble`)
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -136,7 +139,7 @@ class Ingested:
         windows: list[tuple[pl.LazyFrame, pl.Series]] = []
         if (self.raw is not None and len(self.files) == 1 and not _is_http(self.files[0]) and not self.wide_columns
                 and file_format(self.source, self.files[0]) == "parquet"):
-            scan = pl.scan_parquet(self.files[0], row_index_name=ROW)  # the rows and numbers of `raw`
+            scan = _dictionary_text(pl.scan_parquet(self.files[0], row_index_name=ROW))  # the rows and numbers of `raw`
             scan = scan.select(ROW, *[pl.col(c).alias(RAW_PREFIX + c) for c in self.raw_columns])
             window = source_rows // window_rows
             for w in window.unique().sort().to_list():
@@ -368,6 +371,12 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
         raise DataValidationError(
             f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
         )
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or re.match(rb"(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}", head):
+        # Excel's 'Unicode Text (*.txt)' export, PowerShell's Export-Csv before 6.0: UTF-16 (the NUL bytes of
+        # every ASCII character were told "binary content")
+        raise DataValidationError(
+            f"{file} is UTF-16 text (Excel's 'Unicode Text' export writes it), not UTF-8: re-export it as "
+            "'CSV UTF-8 (Comma delimited)', or convert it: iconv -f UTF-16 -t UTF-8")
     if b"\x00" in head:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -404,6 +413,52 @@ def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     return None
 
 
+_SEP_LINE_RE = re.compile(r"^sep=(.)\s*$")  # Excel's first line naming the separator ('sep=;')
+
+
+def preamble(file: str, payload: bytes | None = None) -> tuple[int, str | None]:
+    """(lines before the header, the separator an Excel 'sep=;' line names) of a CSV file: that first line and
+    '#' comment lines (an export's '# exported by ... at ...' preamble), with the blank lines among them. The
+    header was read from the first of them ('sep=' and an unnamed column; '# exported by ...'), and the run
+    stopped, naming the line. A file made of nothing but such lines keeps them (its error says why)."""
+    try:
+        lines = _head_bytes(file, payload=payload).removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    except DataValidationError:
+        return 0, None
+    skip, sep = 0, None
+    rows = lines.splitlines()[:-1]  # the last one may be cut off
+    for n, line in enumerate(rows):
+        text = line.strip()
+        if n == 0 and (m := _SEP_LINE_RE.match(text)):
+            skip, sep = 1, m.group(1)
+        elif (text.startswith("#") and not _header_like(text, rows[n + 1:], sep)) or (not text and skip):
+            skip = n + 1  # a comment, or a blank line among them
+        else:
+            return skip, sep
+    return 0, None
+
+
+def _header_like(line: str, after: list[str], sep: str | None) -> bool:
+    """Whether a line starting with '#' is the header itself ('#,date,sales': a row-number column named '#'): it
+    has as many fields (two at least) as the next line that is no comment; a comment ('# exported by logger v2',
+    '# at 06:00, by cron') has not."""
+    following = next((t for t in (a.strip() for a in after) if t and not t.startswith("#")), None)
+    if following is None:
+        return False
+    for s in [sep] if sep else [",", ";", "\t", "|"]:
+        if following.count(s) and line.count(s) == following.count(s):
+            return True
+    return False
+
+
+def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """A Parquet file's dictionary-encoded text columns (Categorical, Enum: pandas' 'category' dtype, Arrow's
+    dictionary<string>) as plain text: a date column stored so ('2024-01-01' as a category) failed the run with
+    "time column 'day' has type Categorical, which cannot be parsed as a time"; a number stored so is a number."""
+    dictionary = [n for n, t in lf.collect_schema().items() if isinstance(t, pl.Categorical | pl.Enum)]
+    return lf.with_columns(pl.col(dictionary).cast(pl.Utf8)) if dictionary else lf
+
+
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL)."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
@@ -413,12 +468,14 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             lf.collect_schema()
         except Exception as exc:
             raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
-        return lf
+        return _dictionary_text(lf)
     _check_text(file, payload)
+    skip, named = preamble(file, payload)
 
     def scan(separator: str) -> pl.LazyFrame:
         try:
-            lf = pl.scan_csv(target(), infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True)
+            lf = pl.scan_csv(target(), infer_schema=False, separator=separator, encoding="utf8", raise_if_empty=True,
+                             skip_rows=skip)
             lf.collect_schema()
         except pl.exceptions.NoDataError as exc:
             raise DataValidationError(f"{file} is empty (no header, no rows)") from exc
@@ -426,8 +483,8 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             raise DataValidationError(f"cannot read CSV file {file}: {_one_line(exc)}") from exc
         return lf
 
-    lf = scan(source.separator)
-    sniffed = _sniff_separator(source, lf.collect_schema().names())
+    lf = scan(named or source.separator)
+    sniffed = None if named else _sniff_separator(source, lf.collect_schema().names())
     lf = scan(sniffed) if sniffed else lf
     names = lf.collect_schema().names()
     renames, _ = _header_names(names)
@@ -436,16 +493,55 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
     numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
                                                   *source.static_cols]) if c in present]
-    if (sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-        return lf.with_columns(_comma_decimals(pl.col(c)) for c in numeric)
-    # '1,234.56' (Excel's '#,##0.00'): read only in the columns where some value has a ',' (one pass over them; the
-    # reading is a handful of regexes over every row, each time the rows are read)
     try:
-        commas = lf.select(pl.col(c).str.contains(",", literal=True).any() for c in numeric).collect(
-            engine="streaming").row(0) if numeric else ()
+        if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
+            return _read_comma_decimals(lf, numeric)
+        return _read_comma_thousands(lf, numeric)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return lf
-    return lf.with_columns(_comma_thousands(pl.col(c)) for c, has in zip(numeric, commas, strict=True) if has)
+
+
+def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
+    """name -> whether `expr` (a Boolean per row) holds on some row: one streaming pass over the file."""
+    if not exprs:
+        return {}
+    row = lf.select(e.any().alias(n) for n, e in exprs.items()).collect(engine="streaming").row(0, named=True)
+    return {n: bool(v) for n, v in row.items()}
+
+
+def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
+    """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
+    decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
+    .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
+    once)."""
+    has = _any(lf, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
+    return lf.with_columns(_comma_decimals(pl.col(c), has[c]) for c in numeric)
+
+
+def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
+    """A ',' (tab, '|') file's number columns read with ',' as their thousands separator (`_comma_thousands`) in
+    the columns where some value has a ',' (a cheap pass over them; a second one, only for a file that has such
+    columns, finds what settles a '1,234': the reading is a handful of regexes over every row, each time the rows
+    are read, so it is planned only where needed and with what the whole file says decided here)."""
+    has = _any(lf, {c: pl.col(c).str.contains(",", literal=True) for c in numeric})
+    commas = [c for c in numeric if has[c]]
+    if not commas:
+        return lf
+    exprs: dict[str, pl.Expr] = {}
+    for c in numeric:
+        text = pl.col(c).str.strip_chars()
+        grouped = text.str.contains(_COMMA_GROUPED_RE)
+        exprs[f"point:{c}"] = text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")
+        # '3,5', '0,250' (no thousands group starts with a lone 0), not '1,234'
+        exprs[f"comma:{c}"] = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped) | text.str.contains(r"^[-+]?0,\d+$")
+        if c in commas:
+            exprs[f"whole:{c}"] = text.str.contains(r"^[-+]?\d+$")
+            exprs[f"zero:{c}"] = grouped & text.str.contains(r"0$")
+    seen = _any(lf, exprs)
+    file_comma = any(seen[f"comma:{c}"] for c in numeric)
+    file_point = any(seen[f"point:{c}"] for c in numeric)
+    return lf.with_columns(_comma_thousands(pl.col(c), not seen[f"comma:{c}"] and (seen[f"point:{c}"] or (
+        not file_comma and (file_point or (seen[f"whole:{c}"] and seen[f"zero:{c}"]))))) for c in commas)
 
 
 def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
@@ -528,14 +624,19 @@ _GROUPS = "[.\u00a0\u202f ]"  # the thousands separators of ','-decimal locales:
 _GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_GROUPS}\d{{3}})+(?:,\d+)?$"  # '1.234,56', '12 345', '1.234.567'
 
 
-def _comma_decimals(col: pl.Expr) -> pl.Expr:
+_HAS_DECIMAL_COMMA_RE = r"^[-+]?[\d.\u00a0\u202f ]*,\d+([eE][-+]?\d+)?$"  # a value with a decimal comma
+
+
+def _comma_decimals(col: pl.Expr, commas: bool) -> pl.Expr:
     """A ';' file's number column with ',' as its decimal mark: '3,5' is 3.5, and in a column that has decimal
-    commas, digits grouped by '.' or spaces are thousands ('1.234,56' is 1234.56, '1.234' is 1234: Excel's
-    '#.##0,00' format). '1.234,56' was quarantined ('thousands separators? export numbers without them') and,
-    worse, '1.234' beside it read as 1.234. A column without any decimal comma keeps '.' as its decimal point."""
+    commas (`commas`: some value matches _HAS_DECIMAL_COMMA_RE), digits grouped by '.' or spaces are thousands
+    ('1.234,56' is 1234.56, '1.234' is 1234: Excel's '#.##0,00' format). '1.234,56' was quarantined ('thousands
+    separators? export numbers without them') and, worse, '1.234' beside it read as 1.234. A column without any
+    decimal comma keeps '.' as its decimal point."""
+    if not commas:  # nothing to read (a number is stripped of its blanks where it is parsed: `_number`)
+        return col
     text = col.str.strip_chars()
-    commas = text.str.contains(r"^[-+]?[\d.\u00a0\u202f ]*,\d+([eE][-+]?\d+)?$").any()
-    grouped = pl.when(commas & text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
+    grouped = pl.when(text.str.contains(_GROUPED_RE)).then(text.str.replace_all(_GROUPS, "")).otherwise(text)
     return grouped.str.replace(_DECIMAL_COMMA_RE, "${1}.${2}${3}")
 
 
@@ -544,18 +645,21 @@ _COMMA_GROUPED_RE = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"  # '1,234', '1,234.56
 _COMMA_SURE_RE = r"^[-+]?\d{1,3}(?:(?:,\d{3})+\.\d+|(?:,\d{3}){2,})$"
 
 
-def _comma_thousands(col: pl.Expr) -> pl.Expr:
+def _comma_thousands(col: pl.Expr, settled: bool) -> pl.Expr:
     """A number column of a ',' (tab, '|') file with ',' as its thousands separator (Excel's '#,##0.00' format as
     an English-locale export writes it, quoted: "1,234.56") is read without them. '1,234.56' and '1,234,567' are
     thousands whatever the column holds; '1,234' alone could be a decimal comma with three decimals, so it is
-    read as 1234 only in a column whose other values show '.' as the decimal mark (a '1,234.56' or a '7.5') and
-    that has no decimal comma ('3,5'). Every such row was quarantined ('thousands separators? export numbers
-    without them'); where nothing settles it, it still is."""
+    read as 1234 only where the file settles it (`settled`, `_read_comma_thousands`): the column has no decimal
+    comma ('3,5', '0,250') and shows '.' as the decimal mark (a '1,234.56' or a '7.5'), or no number of the file
+    has a decimal comma and either another number column shows that '.', or the column also holds whole numbers
+    written without a ',' and a grouped one ends in 0 ('12,340': '#,##0' writes whole numbers below 1000
+    plainly; a decimal comma with three decimals would not end in 0 beside them, its 'General' format drops the
+    zero). Every such row was
+    quarantined ('thousands separators? export numbers without them'); where nothing settles it, it still is."""
     text = col.str.strip_chars()
-    grouped = text.str.contains(_COMMA_GROUPED_RE)
-    point = (text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")).any()
-    decimal_comma = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped).any()  # '3,5', not '1,234'
-    thousands = text.str.contains(_COMMA_SURE_RE) | (grouped & point & ~decimal_comma)
+    thousands = text.str.contains(_COMMA_SURE_RE)
+    if settled:
+        thousands = thousands | text.str.contains(_COMMA_GROUPED_RE)
     return pl.when(thousands).then(text.str.replace_all(",", "", literal=True)).otherwise(col)
 
 
@@ -648,31 +752,90 @@ def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
     return time_column_profile(raw, col)[0]
 
 
-def time_column_profile(raw: pl.LazyFrame, col: str) -> tuple[str | None, frozenset[str]]:
+_PERIOD_DAYS = {"w": 7.0, "mo": 30.44, "q": 91.31, "y": 365.25}  # a freq's nominal length in days ('d', 'b': 1)
+
+
+def _period_days(freq: str) -> float:
+    """The nominal days between two dates of a `freq` grid (1 for daily and finer: dates, not times, are compared)."""
+    n, unit = parse_freq(freq)
+    return n * _PERIOD_DAYS[unit] if unit in _PERIOD_DAYS else float(n) if unit == "d" else 1.0
+
+
+def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: str) -> str | None:
+    """'year' when the column's two-digit-year dates ('24/03/01') read year first are spaced as `freq` says and read
+    year last (`order`: 'day' or 'month'; None: either) they are not, `order` the other way round; None when their
+    spacing does not tell the two apart (each reading's median gap between its distinct dates, against freq's
+    nominal one: the closer by a factor of 1.5 wins). '24/03/01'..'24/03/19' read day first are 19 yearly dates
+    (24 March 2001..2019), year first 19 days; '31/01/24', '29/02/24', .. (month ends) read year first fall on the
+    24th of months of 2028-2031, days apart."""
+    cand = text.filter(text.str.contains(YEAR_FIRST_RE))
+    step = _period_days(freq)
+
+    def spacing(iso: pl.Expr) -> pl.Expr:
+        dates = iso.str.to_date("%Y-%m-%d", strict=False)
+        gaps = dates.unique().sort().diff().dt.total_days().drop_nulls()
+        # a date this reading cannot be (30 February) rules it out
+        return pl.when(dates.is_null().any() | (gaps.len() == 0)).then(None).otherwise(gaps.median())
+
+    readings = {"year": _day_month_iso(cand, "year").str.slice(0, 10)}
+    for o in ([order] if order else ["day", "month"]):
+        readings[o] = _day_month_iso(cand, o).str.slice(0, 10)
+    try:
+        row = raw.select(spacing(e).alias(k) for k, e in readings.items()).collect(engine="streaming").row(
+            0, named=True)
+    except pl.exceptions.PolarsError:
+        return None
+    off = {k: abs(math.log(v / step)) if v else math.inf for k, v in row.items()}
+    last = min((k for k in off if k != "year"), key=lambda k: off[k])
+    if off["year"] + math.log(1.5) < off[last]:
+        return "year"
+    if off[last] + math.log(1.5) < off["year"] and len(off) == 2:
+        return last
+    return None
+
+
+def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
-    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]')."""
+    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
+    source's `freq`, two-digit years that could be first or last are decided by their spacing (`_year_first_fits`,
+    a second pass over the column, only for such a file)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
     # '24-03-01': a two-digit year first (ISO's order, '%y-%m-%d') or last ('%d-%m-%y'), the file decides
     yf = text.str.contains(YEAR_FIRST_RE)
+    # a day/month date that cannot have its year first ('1/5/24', '05/01/2024'): the file writes its year last
+    year_last = (is_dm & ~yf).any()
     yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
     yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
     yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
+    # every time with an offset written at midnight of that offset ('2024-01-01T00:00:00.000Z': dates serialized as
+    # timestamps, JavaScript's toISOString, a DATE exported as a TIMESTAMP): 'midnight', read by a daily grid
+    offset = text.str.contains(_TIME_OFFSET_RE)
+    not_midnight = (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
                          text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
-                         text.str.contains("]", literal=True).any().alias("bracket"),
+                         text.str.contains("]", literal=True).any().alias("bracket"), year_last.alias("year_last"),
+                         (offset.any() & ~not_midnight).alias("midnight"),
+                         text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}|{_QUARTER_FIRST_RE}").any()
+                         .alias("month_name"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
-    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7])) if on)
-    if row[2] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every such value could be year first
+    traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
+                                                       ("month_name", row[10])) if on)
+    if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
-        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001)
-        return ("year" if (row[3] or 0) > 31 else None), traits
+        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
+        # '24/03/01' too: a daily file of March 2024 became one value a year), unless the spacing of the dates read
+        # each way tells which one the source's freq has. Slashed and dotted as dashed
+        if (row[3] or 0) > 31:
+            return "year", traits
+        order = "day" if (row[0] or 0) > 12 else None
+        return (_year_first_fits(raw, text, order, freq) if freq else None), traits
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
     return ("day" if day and not month else "month" if month and not day else None), traits
 
@@ -762,6 +925,8 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
         is_dm = pl.lit(False)
     # (the unparsable values are left out of what is parsed: polars infers its format from the first value, and
     # '31/01/2024' first made every ISO date of the column unparsable)
+    if "month_name" in traits:  # 'Jan 2024', 'January 2024', '2024-Jan' (only where some value has one)
+        wall_text = _month_name_text(wall_text)
     wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
@@ -771,6 +936,31 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     )
     minutes = pl.when(off.str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(minutes)
     return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off.fill_null(False))
+
+
+# English month names, written out (calendar.month_name follows the process' LC_TIME locale)
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december")
+_MONTHS = {n: f"{i:02d}" for i, full in enumerate(_MONTH_NAMES, start=1) for n in (full, full[:3])} | {"sept": "09"}
+_MONTH_YEAR_RE = r"^([A-Za-z]{3,9})\.?[ \-/]?(\d{4})$"  # 'Jan 2024', 'January 2024', 'Jan-2024', 'Sept. 2024'
+_YEAR_MONTH_NAME_RE = r"^(\d{4})[ \-/]([A-Za-z]{3,9})$"  # '2024-Jan', '2024 January'
+_QUARTER_FIRST_RE = r"^[Qq]([1-4])[ \-/]?(\d{4})$"  # 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1')
+
+
+def _month_name_text(text: pl.Expr) -> pl.Expr:
+    """A month written with its English name and a four-digit year ('Jan 2024', 'January 2024', '2024-Jan', as
+    spreadsheets and statistics tables write a monthly period) as its ISO month ('2024-01'); other values, and
+    names that are no month, unchanged (unparsable, with the hint naming '%b %Y'). Such a column needed
+    --time-format '%b %Y', and one mixing 'Sep 2024' with 'Sept 2024' or 'September 2024' no format read.
+    A quarter written first ('Q1 2024', 'Q1-2024') becomes '2024Q1' (`_period_start_text` reads it)."""
+    def iso(year: pl.Expr, name: pl.Expr) -> pl.Expr:
+        month = name.str.to_lowercase().replace_strict(_MONTHS, default=None, return_dtype=pl.Utf8)
+        return pl.when(month.is_not_null()).then(pl.format("{}-{}", year, month))
+
+    quarter = pl.format("{}Q{}", text.str.extract(_QUARTER_FIRST_RE, 2), text.str.extract(_QUARTER_FIRST_RE, 1))
+    return pl.coalesce(iso(text.str.extract(_MONTH_YEAR_RE, 2), text.str.extract(_MONTH_YEAR_RE, 1)),
+                       iso(text.str.extract(_YEAR_MONTH_NAME_RE, 1), text.str.extract(_YEAR_MONTH_NAME_RE, 2)),
+                       quarter, text)
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
@@ -852,7 +1042,8 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
     Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
     wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
-    is 1 March, not 29 February in UTC)."""
+    is 1 March, not 29 February in UTC); a column whose every such value is at midnight of its own
+    offset (traits 'midnight': dates serialized as timestamps) gives the dates as written in any case."""
     t = _read_time(source, dtype, file, day_month, traits)
     issue = None
     if is_subdaily(source.freq):
@@ -862,7 +1053,9 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
             naive, issue = _localize(source, naive, uid)
     else:
         if t.aware_utc is not None:
-            if source.tz is not None:
+            # every such value at midnight of its own offset: dates written as timestamps, whose date is the one
+            # written ('2024-01-01T00:00:00Z' with tz America/New_York was 31 December, every day one early)
+            if source.tz is not None and not ("midnight" in traits and t.aware_wall is not None):
                 aware = _to_wall(t.aware_utc, source.tz)
             else:
                 aware = t.aware_wall if t.aware_wall is not None else t.aware_utc
@@ -881,6 +1074,17 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
         issue = pl.lit(None, dtype=pl.Utf8)
     assert ds is not None  # _read_time gives naive or aware values (or both)
     return ds.dt.cast_time_unit("us"), t.has_off, issue
+
+
+def _aware_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
+    """{'midnight'} when every value of a zone-aware time column (a Parquet timestamp[ms, UTC] of dates, as pandas
+    writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing."""
+    wall = pl.col(col).dt.replace_time_zone(None)
+    try:
+        off = raw.select((wall != wall.dt.truncate("1d")).any()).collect(engine="streaming").item()
+    except pl.exceptions.PolarsError:
+        return frozenset()
+    return frozenset() if off else frozenset({"midnight"})
 
 
 def _grid_anchor(source: SourceConfig) -> int:
@@ -1124,9 +1328,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         )
     # day/month dates without a declared time_format: their order, decided from all rows (one pass over the column),
     # and which shapes that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone)
-    day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col)
-                         if schema[RAW_PREFIX + source.time_col] == pl.Utf8 and not source.time_format
+    time_dtype = schema[RAW_PREFIX + source.time_col]
+    day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col, source.freq)
+                         if time_dtype == pl.Utf8 and not source.time_format
                          else (None, frozenset[str]()))
+    if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
+        traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
     mapping = _mapping(source, schema, label, text, day_month, traits)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
@@ -1137,7 +1344,6 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         filtered = _within_as_of(frame, source, bound)
     else:
         bound, filtered = None, frame
-    time_dtype = schema[RAW_PREFIX + source.time_col]
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -1154,6 +1360,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         mapping=mapping,
         blank=blank,
         wide_columns=wide,
+        preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
     )
 
 

@@ -41,6 +41,7 @@ from flowcast.data.schemas import (
     HEADER_REPEATED,
     RAW_PREFIX,
     ROW,
+    TOTALS_ID_RE,
     WEEK_ANCHOR,
     MappedObservations,
     Observations,
@@ -91,6 +92,7 @@ class DataQualityReport:
     ds_max: str | None = None
     undeclared_columns: list[str] = field(default_factory=list)
     wide_columns: list[str] = field(default_factory=list)  # a wide source: the columns read as series
+    totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -133,6 +135,8 @@ class DataQualityReport:
             lines.append(f"frequency: {p['freq_hint']}")
         if cut := p.get("gap_cut"):
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
+        if off := p.get("log1p_disabled"):
+            lines.append(log1p_off_line(list(off)))
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
@@ -243,6 +247,8 @@ class DataQualityReport:
             lines += ["", ignored_columns_line(self.undeclared_columns)]
         if self.wide_columns:
             lines += ["", wide_columns_line(self.wide_columns)]
+        if self.totals_series:
+            lines += ["", totals_series_line(self.totals_series)]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -394,6 +400,22 @@ def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | No
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
     return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
+
+
+def totals_series_line(series: list[str]) -> str:
+    """Series whose key is a totals label: a spreadsheet's total per period, read as one more series."""
+    shown = ", ".join(repr(s) for s in series[:5]) + (", ..." if len(series) > 5 else "")
+    return (f"series named as a total ({shown}): if they are the sum of the other series (a spreadsheet's totals "
+            "rows), leave them out of the export: they are forecast as series of their own, and adding the forecasts of "
+            "every series counts them twice")
+
+
+def log1p_off_line(series: list[str]) -> str:
+    """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
+    -1 and flattens negative values), so they are scaled without it."""
+    shown = ", ".join(series[:10]) + (", ..." if len(series) > 10 else "")
+    return (f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it "
+            "(the others with it)")
 
 
 def gap_cut_line(cut: list[dict], rows: int) -> str:
@@ -584,7 +606,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
-        check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns))),
+        check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
+                                        ingested.preamble_lines),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -598,6 +621,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         periods_aggregated=agg.get("periods_aggregated", 0),
         periods_with_quarantined_rows=agg.get("periods_with_quarantined_rows", 0),
         series_quarantined=_series_quarantined(quarantined_ids, valid),
+        totals_series=_totals_series(valid),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
@@ -610,6 +634,10 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         except pa.errors.SchemaErrors as exc:
             raise DataValidationError(f"{ingested.label}: valid rows break the Observations contract: {exc}") from exc
     return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report))
+
+
+# a column holding the time of day apart from the date ('date,hour,id,y': hourly data exported in two columns)
+_CLOCK_COLUMN_RE = r"(?i)(hour|hr|hh|hour_of_day|time|time_of_day|clock|uhrzeit|stunde|heure|hora|ora)"
 
 
 def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
@@ -625,6 +653,10 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
                 f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
+    clock = [c for c in report.undeclared_columns if re.fullmatch(_CLOCK_COLUMN_RE, c.strip())]
+    if clock and is_subdaily(source.freq):
+        return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "
+                f"one time column: write them as one, '2024-01-01 13:00')")
     if source.aggregate == "none":
         return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
                 "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
@@ -730,7 +762,10 @@ def _quarantine_rows(
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
     ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
-    ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series
+    ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series, nor is the label
+    # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
+    ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
+                       & pl.col("unique_id").str.contains(TOTALS_ID_RE).fill_null(False)))
     return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW), ids
 
 
@@ -781,18 +816,27 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         )
 
 
-def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1) -> dict[str, str]:
+def _totals_series(valid: pl.DataFrame) -> list[str]:
+    """The valid series whose key is a totals label (`schemas.TOTALS_ID_RE`), at most 100."""
+    ids = valid.get_column("unique_id").unique(maintain_order=True)
+    return ids.filter(ids.str.contains(TOTALS_ID_RE)).head(100).to_list()
+
+
+def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1,
+                    skipped: int = 0) -> dict[str, str]:
     """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
     sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
-    has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2."""
+    has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2. `skipped`: the lines
+    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`)."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
 
     def row(n: int | None) -> str:
         if n is None:
             return ""
-        return f"source_row {n} (line {n // per_line + 2} of {csv_file}): " if csv_file else f"source_row {n}: "
+        line = n // per_line + 2 + skipped
+        return f"source_row {n} (line {line} of {csv_file}): " if csv_file else f"source_row {n}: "
 
     first = quarantined.group_by("check", maintain_order=True).first()
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}

@@ -288,6 +288,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
     log.info(validation_line(report))
+    if getattr(report, "totals_series", None):
+        from flowcast.data.validate import totals_series_line
+
+        log.warning(totals_series_line(report.totals_series))
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 
@@ -348,6 +352,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import gap_cut_line
 
         log.warning(gap_cut_line(summary.gap_cut, summary.rows_before_gap))
+    if getattr(summary, "log1p_disabled", None):
+        from flowcast.data.validate import log1p_off_line
+
+        log.warning(log1p_off_line(summary.log1p_disabled))
     for line in future_notes(summary):
         log.warning(line)
     if summary.network_short:
@@ -413,7 +421,9 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
             # series that start after an interior gap longer than max_gap: their rows before it, not used
             "rows_before_gap": int(getattr(s, "rows_before_gap", 0) or 0),
-            "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100]}
+            "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100],
+            # preprocess.log1p on: the series holding negative values, scaled without it
+            "log1p_disabled": list(getattr(s, "log1p_disabled", None) or [])[:100]}
 
 
 def validation_line(report: Any) -> str:

@@ -162,7 +162,8 @@ def forecast_flow(
         hint = (f"put a registered version in production with `flowcast models promote VERSION` (registered: "
                 f"{', '.join(versions[-5:])})" if versions else
                 f"this home has production models of {', '.join(others)} only: forecast one of them with the "
-                "--dataset or --data options its retrain was given" if others else
+                "--dataset or --data options its retrain was given (a file of another name, today's export: "
+                f"--data FILE --dataset {others[0]})" if others else
                 "run the retrain flow first (`flowcast run`): it backtests every candidate, statistical models "
                 "included, and promotes the best")
         raise RegistryError(f"no production model of {src.name} in {registry.location}: {hint}")
