@@ -179,7 +179,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # times with an offset written ' +0000' (a blank before it) or on a 12-hour clock ('2:30 PM') are read; a numeric
 # static with 'NA', '3,5' (a ';' file) or '1,234.5' (a ',' file) stays a number
 # 4 = session 24: a numeric static a series has none of stays null (the training mean when packed) with a
-# `<col>=__missing__` indicator, where it was 0; and # a file's 'sep=;' line and '#' comments before its header are skipped, whole numbers with comma
+# `<col>=__missing__` indicator, where it was 0; a file's 'sep=;' line and '#' comments before its header are skipped, whole numbers with comma
 # thousands ('1,234') are read where the file settles them, and two-digit years first ('24/03/01') are decided by
 # the dates' spacing: rows an older version quarantined (or read day first) are read; dates written as midnight
 # timestamps ('2024-01-01T00:00:00Z') keep their date under a declared tz; months by name ('Jan 2024') and
