@@ -132,6 +132,19 @@ def _published_already(store: Any, dataset: str, as_of: datetime, why: str) -> O
             "flow_run": None, "worker": None, "error": why}
 
 
+def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[str], None]) -> Outcome | None:
+    """`_published_already` of a date another run published since this backfill listed its dates; None also
+    when the store cannot say (a lost connection): the date runs, and fails on its own if the store is still
+    out of reach, listed with the others, where this check's error stopped the backfill and lost its summary."""
+    try:
+        return _published_already(store, dataset, as_of,
+                                  "published by another run since this backfill started (overwrite=False)")
+    except (FlowcastError, OSError) as exc:
+        warn(f"{as_of:%Y-%m-%d %H:%M}: could not check whether another run published it meanwhile ({exc}); "
+             "it runs")
+        return None
+
+
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
@@ -249,8 +262,7 @@ def backfill_flow(
 
         asked = interrupts.received()
         for d in todo:
-            if not overwrite and (o := _published_already(  # by another run since this backfill listed the dates
-                    store, src.name, d, "published by another run since this backfill started (overwrite=False)")):
+            if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
                 log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {o['error']}")
                 outcomes.append(o)
                 _notify(o)
