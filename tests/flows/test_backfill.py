@@ -161,3 +161,58 @@ def test_a_failed_backfill_date_is_told_once(production_home):
     assert [e["payload"]["flow"] for e in told] == ["backfill"], [(e["payload"]["flow"], e["payload"]["message"])
                                                                   for e in told]
     assert "1990-02-01" in told[0]["payload"]["message"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_date_another_run_published_while_the_backfill_ran_is_skipped_not_replaced(production_home):
+    """Regression (two backfills of overlapping ranges at once, or the daily forecast of a date inside a running
+    backfill's range): the dates to skip were read once, before the first date ran, so a date another run
+    published meanwhile was published again without --overwrite (its log: 'is published already and this run
+    replaces it') and counted 'published' by both commands. Each date is checked again just before it runs."""
+    from flowcast.flows import backfill_flow, forecast_flow
+    from flowcast.flows.backfill import listen
+    from flowcast.store import open_store
+
+    first, second = datetime(2018, 1, 1), datetime(2018, 2, 1)
+    other: dict = {}
+
+    def meanwhile(outcome: dict) -> None:  # another run publishes the second date as the first one finishes
+        if outcome["as_of"].startswith("2018-01-01") and not other:
+            other.update(forecast_flow(as_of=second, **production_home))
+
+    with listen(meanwhile):
+        summary = backfill_flow(start=first, end=second, every="1mo", **production_home)
+    assert other["published_rows"] > 0
+    assert [(o["as_of"][:10], o["status"]) for o in summary["outcomes"]] == [
+        ("2018-01-01", "published"), ("2018-02-01", "skipped")]
+    assert (summary["published"], summary["skipped"]) == (1, 1)
+    skipped = summary["outcomes"][1]
+    assert skipped["run_id"] == other["run_id"] and "since this backfill started" in skipped["error"]
+    store = open_store(load_settings(None, home=production_home["home"]))
+    assert store.receipt_of("tiny", second)["run_id"] == other["run_id"]  # the other run's publish stays
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_store_out_of_reach_when_a_date_is_checked_again_does_not_stop_the_backfill(production_home, monkeypatch):
+    """Regression (PostgreSQL stopped for 20 s during a backfill): the check, before each date, of whether another
+    run had published it meanwhile raised the store's 'cannot connect' error out of the backfill, which ended
+    Failed with no summary and never tried its remaining dates. A check that cannot be made is a warning and the
+    date runs (failing on its own, listed with the others, when the store is still out of reach)."""
+    from flowcast.errors import PublishError
+    from flowcast.flows import backfill_flow
+    from flowcast.store.embedded import EmbeddedStore
+
+    first, second = datetime(2018, 1, 1), datetime(2018, 2, 1)
+    real_has, calls = EmbeddedStore.has, []
+
+    def has(self, dataset, as_of):
+        calls.append(as_of)
+        if len(calls) == 3:  # the two dates listed, then the first date's check again: the connection is lost
+            raise PublishError("cannot connect to the store to read the published keys: connection refused")
+        return real_has(self, dataset, as_of)
+
+    monkeypatch.setattr(EmbeddedStore, "has", has)
+    summary = backfill_flow(start=first, end=second, every="1mo", **production_home)
+    assert [(o["as_of"][:10], o["status"]) for o in summary["outcomes"]] == [
+        ("2018-01-01", "published"), ("2018-02-01", "published")]
+    assert len(calls) >= 3

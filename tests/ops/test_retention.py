@@ -412,3 +412,41 @@ def test_a_version_that_published_while_gc_removed_other_versions_stays(home, mo
     assert published and "gru-v3" not in {i.version for i in done}
     assert "gru-v3" in {v.version for v in ModelRegistry(home / "models").list()}
     assert {"gru-v1"} <= {i.version for i in done}
+
+
+def test_superseded_parquet_files_go_once_their_grace_has_passed_and_a_keys_current_file_never(tmp_path):
+    """Regression: a publish deletes the files of its own key superseded more than store.superseded_grace_s
+    (60 s) before it, and only those: a backfill (each date rewrites the realized accuracy of every earlier
+    as_of, seconds apart) left up to 5 realized files per as_of for good, and a writer killed between its rename
+    and that deletion left its key's previous file; each a full copy of the key, never read, never removed
+    (16 Parquet files for 5 as_of after one 5-date backfill). gc and every run's retention remove them once
+    superseded for longer than the grace; a key's current file is never listed."""
+    import polars as pl
+
+    from flowcast.store import open_store
+    from flowcast.store.parquet import is_part
+
+    settings = load_settings(home=tmp_path / "home")
+    store = open_store(settings)
+    a = datetime(2023, 1, 1)
+    for y in (1.0, 2.0, 3.0):  # three publishes of one key seconds apart: two superseded files stay
+        fc = pl.DataFrame({"unique_id": ["a", "a"], "ds": [datetime(2023, 2, 1), datetime(2023, 3, 1)],
+                           "step": [1, 2], "y_hat": [y, y]}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="sales", as_of=a, model="naive", model_version=None, run_id=f"r{y}", created_at=NOW)
+    key_dir = settings.warehouse_dir / "forecasts" / "dataset=sales" / "as_of=2023-01-01T00:00:00"
+    parts = sorted(p for p in key_dir.iterdir() if is_part(p.name))
+    assert len(parts) == 3
+    written = datetime(2024, 6, 1, 12, 0)
+    for i, p in enumerate(parts):  # written 10 s apart, the last at `written`
+        t = (written - timedelta(seconds=10 * (len(parts) - 1 - i))).timestamp()
+        os.utime(p, (t, t))
+    # within the grace of its successor: kept (a DuckDB query planned on it may still read it)
+    assert plan(settings, written + timedelta(seconds=30)) == []
+    assert [i.path for i in plan(settings, written + timedelta(seconds=55))] == [parts[0]]  # its successor: 65 s
+    items = plan(settings, written + timedelta(seconds=61))
+    assert [(i.kind, i.path) for i in items] == [("superseded", parts[0]), ("superseded", parts[1])]
+    assert "superseded by " + parts[2].name in items[1].reason
+    assert plan(settings, written + timedelta(days=999))[-1].path != parts[2]  # the current file: never
+    assert len(execute(settings, items)) == 2
+    assert sorted(key_dir.iterdir()) == [parts[2]]
+    assert open_store(settings).read(dataset="sales", as_of=a)["y_hat"].to_list() == [3.0, 3.0]

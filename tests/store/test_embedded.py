@@ -354,3 +354,31 @@ def test_a_duckdb_file_that_cannot_be_opened_is_not_said_to_be_held_open(tmp_pat
     assert "were not created because DuckDB could not open it (IO Error: Could not write file" in note
     assert "No space left on device" in note and "held open" not in note
     assert store.read().height == N * H
+
+
+def test_a_delete_stopped_between_its_tables_leaves_no_realized_rows_of_forecasts_gone(tmp_path, monkeypatch):
+    """Regression: a delete (`flowcast gc --forecasts-before`) removed the key's forecasts, then its realized
+    rows; a kill in between left realized rows of an as_of with no publish, which no later gc lists (gc plans
+    from the published as_of) and the accuracy table kept for good. The realized rows go first (as a publish
+    removes them first): stopped there, the forecasts are still published and the next delete removes them."""
+    from test_contract import realized_frame
+
+    store = EmbeddedStore(tmp_path / "wh")
+    first = publish(store, make_forecast(1, N, H, AS_OF))
+    store.write_realized(DS, realized_frame([AS_OF]), scored={AS_OF: first.content_hash})
+    assert store.read_realized(DS).height == 6
+    real_remove = store.data.remove_key
+
+    def stopped(table, dataset, as_of):  # the process dies after the first table's files are gone
+        real_remove(table, dataset, as_of)
+        raise SystemExit(f"killed after removing {table}")
+
+    monkeypatch.setattr(store.data, "remove_key", stopped)
+    with pytest.raises(SystemExit):
+        store.delete(DS, AS_OF)
+    monkeypatch.undo()
+    again = EmbeddedStore(tmp_path / "wh")
+    published = set(again.as_ofs(DS))
+    assert set(again.read_realized(DS)["as_of"].unique().to_list()) <= published  # no orphan realized rows
+    assert again.delete(DS, AS_OF)  # the re-run of gc still lists it and completes
+    assert again.as_ofs(DS) == [] and again.read_realized(DS).height == 0

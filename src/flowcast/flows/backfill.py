@@ -121,6 +121,30 @@ def model_for_backfill(settings: Any, dataset: str) -> str:
                         f"(nothing promoted, no retrain chose a champion): {what}, or backfill with mode=retrain")
 
 
+def _published_already(store: Any, dataset: str, as_of: datetime, why: str) -> Outcome | None:
+    """The `skipped` outcome of a date the store holds forecasts of (None: nothing published), with the
+    rows, model and run of that publish."""
+    if not store.has(dataset, as_of):
+        return None
+    held = store.receipt_of(dataset, as_of)
+    return {"as_of": as_of.isoformat(), "status": "skipped", "rows": int(held.get("rows") or 0),
+            "model": held.get("model_version") or held.get("model"), "run_id": held.get("run_id"),
+            "flow_run": None, "worker": None, "error": why}
+
+
+def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[str], None]) -> Outcome | None:
+    """`_published_already` of a date another run published since this backfill listed its dates; None also
+    when the store cannot say (a lost connection): the date runs, and fails on its own if the store is still
+    out of reach, listed with the others, where this check's error stopped the backfill and lost its summary."""
+    try:
+        return _published_already(store, dataset, as_of,
+                                  "published by another run since this backfill started (overwrite=False)")
+    except (FlowcastError, OSError) as exc:
+        warn(f"{as_of:%Y-%m-%d %H:%M}: could not check whether another run published it meanwhile ({exc}); "
+             "it runs")
+        return None
+
+
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
@@ -197,11 +221,7 @@ def backfill_flow(
     todo: list[datetime] = []
     outcomes: list[Outcome] = []
     for d in dates:
-        if not overwrite and store.has(src.name, d):
-            held = store.receipt_of(src.name, d)
-            o: Outcome = {"as_of": d.isoformat(), "status": "skipped", "rows": int(held.get("rows") or 0),
-                          "model": held.get("model_version") or held.get("model"), "run_id": held.get("run_id"),
-                          "flow_run": None, "worker": None, "error": "already published (overwrite=False)"}
+        if not overwrite and (o := _published_already(store, src.name, d, "already published (overwrite=False)")):
             outcomes.append(o)
             _notify(o)
         else:
@@ -242,6 +262,11 @@ def backfill_flow(
 
         asked = interrupts.received()
         for d in todo:
+            if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
+                log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {o['error']}")
+                outcomes.append(o)
+                _notify(o)
+                continue
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
             # tagged `backfill`: the child names itself `forecast <dataset> <as_of> (backfill)` and writes

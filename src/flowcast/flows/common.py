@@ -207,7 +207,8 @@ def expire_aged(settings: Settings, now: datetime) -> None:
         for item in removed:
             kinds[item.kind] = kinds.get(item.kind, 0) + 1
         log.info(f"Retention: removed {human(total_bytes(removed))} older than [retention] allows ("
-                 + ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())) + ")")
+                 + ", ".join(f"{n} {k}{' file' if k == 'superseded' else ''}{'s' if n > 1 else ''}"
+                             for k, n in sorted(kinds.items())) + ")")
 
 
 def artifact_scope(dataset: str, as_of: datetime) -> reporting.Scope:

@@ -7,6 +7,7 @@
 | cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
+| superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
 Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
@@ -36,7 +37,7 @@ from flowcast.config import RetentionConfig, Settings
 from flowcast.errors import ConfigError, FlowcastError, RegistryError
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
-KINDS = ("model", "run", "cache", "quarantine", "report", "forecast")
+KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast")
 
 
 @dataclass
@@ -233,7 +234,7 @@ def plan_and_kept(settings: Settings, now: datetime, *, versions: Iterable[str] 
 
 def expire(settings: Settings, now: datetime) -> list[Item]:
     """Remove what the policy's ages let go (run folders and checkpoints, preprocessing cache
-    entries, quarantine files, report images) and return it: what every retrain and forecast run
+    entries, quarantine files, report images, superseded Parquet files) and return it: what every retrain and forecast run
     does as it starts (`retention.in_runs`), so that a home left running stays bounded without
     anyone running `flowcast gc`. Model versions and published forecasts are left to `flowcast gc`."""
     return execute(settings, _aged_items(settings, settings.retention, _naive_utc(now)))
@@ -266,10 +267,43 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
     quarantines = [d for src in qroot.iterdir() if src.is_dir() for d in src.iterdir()] if qroot.is_dir() else []
     items += _old(quarantines, "quarantine", policy.quarantine_days, now, "quarantine")
 
+    items += _superseded_items(settings, now)
+
     reports = [p for p in settings.reports_dir.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES] \
         if settings.reports_dir.is_dir() else []
     items += _old(reports, "report", policy.reports_days, now, "report")
     return items
+
+
+def _superseded_items(settings: Settings, now: datetime) -> list[Item]:
+    """The embedded store's Parquet files that a later file of the same key superseded more than
+    `store.superseded_grace_s` ago (local warehouse only). A publish deletes those of its own key only, and
+    only the ones superseded `grace_s` before it: the files a backfill re-scored seconds apart (each date
+    rewrites the realized accuracy of every earlier as_of), or a writer killed between its rename and that
+    deletion, left stayed for good, every one a full copy of its key. Never a key's current (highest) file."""
+    from itertools import pairwise
+
+    from flowcast.store.parquet import is_part
+
+    if settings.store.url or settings.shared:
+        return []
+    grace = settings.store.superseded_grace_s
+    out: list[Item] = []
+    for table in ("forecasts", "realized"):
+        base = settings.warehouse_dir / table
+        for key_dir in sorted(base.glob("dataset=*/as_of=*")) if base.is_dir() else []:
+            try:
+                names = sorted(e.name for e in os.scandir(key_dir) if e.is_file() and is_part(e.name))
+                for older, successor in pairwise(names):
+                    since = (now - datetime.fromtimestamp((key_dir / successor).stat().st_mtime, UTC)
+                             .replace(tzinfo=None)).total_seconds()
+                    if since >= grace:
+                        out.append(Item("superseded", key_dir / older, (key_dir / older).stat().st_size,
+                                        since / 86400, f"{table} file superseded by {successor} {since:.0f} s ago "
+                                        f"(> store.superseded_grace_s = {grace:g})"))
+            except FileNotFoundError:  # a publish of that key removed it meanwhile
+                continue
+    return out
 
 
 def execute(settings: Settings, items: Iterable[Item], now: datetime | None = None) -> list[Item]:

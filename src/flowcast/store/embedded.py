@@ -225,13 +225,17 @@ class EmbeddedStore:
 
     def delete(self, dataset: str, as_of: datetime) -> bool:
         """Remove what (dataset, as_of) published (an explicit request, e.g. `flowcast gc`); True if
-        there was something. Realized accuracy of that key is removed too."""
+        there was something. Realized accuracy of that key is removed too, first (as a publish does): a
+        delete stopped in between leaves forecasts still published and unscored, which a re-run of the
+        delete removes, never realized rows of an as_of whose forecasts are gone (no delete lists those)."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         found = False
-        with self.data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}"):
-            for table in ("forecasts", "realized"):
-                found = self.data.remove_key(table, dataset, as_of) or found
+        key = f"dataset={dataset}.{partition_name(as_of)}"
+        with self.data.lock(f"forecasts.{key}"):
+            with self.data.lock(f"realized.{key}"):
+                found = self.data.remove_key("realized", dataset, as_of)
+            found = self.data.remove_key("forecasts", dataset, as_of) or found
             legacy = self._legacy().get((dataset, as_of))
             if legacy is not None:
                 self.data.remove_legacy(legacy)
