@@ -9,12 +9,9 @@ schema, dropped afterwards. Skipped, saying why, only when the binaries are abse
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -46,32 +43,7 @@ def pg_schema(pg_url):
 
 
 # ---------------------------------------------------------------------- backends
-@dataclass
-class Backend:
-    name: str
-    spec: str  # what tests/publish_faults/publisher.py takes: a folder or a JSON [store] section
-    store: Any
-
-    def reopen(self) -> Any:
-        from publisher import store_from_arg
-
-        return store_from_arg(self.spec)
-
-
-def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    from publisher import store_from_arg
-
-    if name == "embedded":
-        spec = str(tmp_path / "wh")
-    elif name == "postgres":
-        url = request.getfixturevalue("pg_url")
-        spec = json.dumps({"url": url, "pg_schema": request.getfixturevalue("pg_schema")})
-    elif name == "s3":
-        url, opts = request.getfixturevalue("s3_url")
-        spec = json.dumps({"url": url, "storage_options": opts})
-    else:
-        raise ValueError(name)
-    return Backend(name, spec, store_from_arg(spec))
+from store_backends import Backend, make_backend
 
 
 @pytest.fixture(params=["embedded", "postgres", "s3"])

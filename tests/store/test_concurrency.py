@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import make_backend
 from publisher import make_forecast
+from store_backends import make_backend
 from store_helpers import DS, H, child, publish, variant_of
 
 READER = Path(__file__).resolve().parents[1] / "publish_faults" / "reader.py"

@@ -15,8 +15,8 @@ import time
 
 import polars as pl
 import pytest
-from conftest import make_backend
 from publisher import make_forecast
+from store_backends import make_backend
 from store_helpers import AS_OF, DS, OTHER, H, child, publish, variant_of
 
 from flowcast.store import content_hash

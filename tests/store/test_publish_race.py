@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import make_backend
 from publisher import make_forecast
+from store_backends import make_backend
 
 from flowcast.errors import ProductionMovedError
 from flowcast.registry import ModelRegistry
