@@ -31,7 +31,7 @@ from pydantic_settings import (
 
 from flowcast.columns import DATASET_NAME_PATTERN
 
-Cell = Literal["rnn", "lstm", "gru"]
+Cell = Literal["rnn", "lstm", "gru", "mlp"]  # mlp: a global MLP over the window (windowed mode only)
 FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
 
 
