@@ -208,7 +208,7 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
     meta = td.meta
     stats = fit_cov_stats(td)
     mode = cell_mode(cfg.mode, cell)  # the mlp cell trains windowed whatever model.mode says
-    fork_length = cfg.fork_length if mode == "forking" else None
+    fork_length = cfg.fork_length
     if mode == "forking" and fork_length is None:
         longest = int(cast(int, td.lengths()["length"].max()) or 1) - meta.val_size
         fork_length = max(longest, meta.lookback, 2)
