@@ -31,7 +31,7 @@ from pydantic_settings import (
 
 from flowcast.columns import DATASET_NAME_PATTERN
 
-Cell = Literal["rnn", "lstm", "gru"]
+Cell = Literal["rnn", "lstm", "gru", "mlp"]  # mlp: a global MLP over the window (windowed mode only)
 FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
 
 
@@ -847,7 +847,7 @@ FREQUENCY_SECTIONS = ("preprocess", "model", "evaluation")
 # short data (`flowcast.data.lengths.fit_backtest`). ARIMA (`arima`) is a quarterly member only: it
 # helped at both quarterly validation origins (published 8.877 -> 8.774 and 10.921 -> 10.757) but
 # not at both yearly ones nor on monthly data. The global linear model (`flowcast.models.stats`,
-# glin) is in no recipe: README, "Benchmarks".
+# glin) and the global MLP cell (`mlp`) are in no recipe: README, "Benchmarks".
 FREQUENCY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "1y": {
         "preprocess": {"log1p": True, "short_series": "pad", "val_size": 0},

@@ -123,7 +123,7 @@ def test_models_none_runs_the_statistical_models_only(tmp_path, monkeypatch):
     runner.invoke(app, ["run", "--dataset", "m3-yearly", "--models", "none"])
     assert seen["settings"].model.cells == []
     res = runner.invoke(app, ["run", "--models", "transformer"], terminal_width=400)
-    assert res.exit_code == 2 and "--models takes rnn, lstm, gru, or none (the statistical models only)" in res.output
+    assert res.exit_code == 2 and "--models takes rnn, lstm, gru, mlp, or none (the statistical models" in res.output
 
 
 def test_a_retrain_backfill_takes_models_and_max_steps_as_run_does(tmp_path, monkeypatch):

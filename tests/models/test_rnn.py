@@ -1,11 +1,11 @@
-"""RNNForecaster: shapes for every cell and mode, losses, non-crossing quantiles, optimisers."""
+"""RNNForecaster: shapes for every cell and mode, losses, non-crossing quantiles, optimisers, the mlp cell."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from flowcast.models.rnn import RNNForecaster
+from flowcast.models.rnn import RNNForecaster, cell_mode
 
 
 def _batch(B=5, L=8, H=3, P=1, F=2, K=1, T=None):
@@ -79,3 +79,43 @@ def test_optimisers_and_schedules(optimizer, scheduler):
 def test_unknown_cell_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown cell 'transformer'"):
         RNNForecaster(cell="transformer")
+
+
+@pytest.mark.parametrize("quantiles", [[], [0.1, 0.5, 0.9]])
+def test_mlp_cell_shapes_and_gradients(quantiles):
+    """The mlp cell reads the flattened window: one forecast per window, every layer gets a gradient."""
+    m = RNNForecaster(cell="mlp", n_past=1, n_future=2, n_static=1, lookback=8, horizon=3, hidden_size=8,
+                      num_layers=3, dropout=0.1, loss="quantile" if quantiles else "mae", quantiles=quantiles)
+    Q = max(1, len(quantiles))
+    b = _batch()
+    assert m(b["x"], b["future"], b["static"]).shape == (5, 3, Q)
+    assert m.predict_scaled(b).shape == (5, 3, Q)
+    assert sum(isinstance(layer, torch.nn.Linear) for layer in m.encoder) == 3
+    assert m.encoder[0].in_features == 8 * (2 + 1 + 2)  # lookback x (y, mask, past, future)
+    loss = m.shared_step(b, every_step=False)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in m.encoder.parameters())
+
+
+def test_mlp_forecast_is_level_invariant():
+    torch.manual_seed(0)
+    m = RNNForecaster(cell="mlp", lookback=6, horizon=2, hidden_size=8, num_layers=2)
+    b = _batch(P=0, F=0, K=0, L=6, H=2)
+    shifted = {**b, "x": b["x"].clone()}
+    shifted["x"][..., 0] += 5.0
+    torch.testing.assert_close(m.predict_scaled(shifted), m.predict_scaled(b) + 5.0)
+
+
+def test_mlp_cell_in_forking_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="cell 'mlp' has no recurrence and trains in windowed mode only"):
+        RNNForecaster(cell="mlp", mode="forking")
+    assert cell_mode("forking", "mlp") == "windowed"
+    assert cell_mode("forking", "gru") == "forking" and cell_mode("windowed", "rnn") == "windowed"
+
+
+def test_mlp_cell_rejects_a_window_of_another_length():
+    m = RNNForecaster(cell="mlp", lookback=6, horizon=2, hidden_size=8, num_layers=1)
+    b = _batch(P=0, F=0, K=0, L=5, H=2)
+    with pytest.raises(ValueError, match="lookback 6 rows, got 5"):
+        m.predict_scaled(b)

@@ -54,6 +54,21 @@ def test_noisy_sine_wave_is_learned(tmp_path, mode):
     assert mae < 0.2 * amp, f"{mode}: MAE {mae:.3f} on sines of amplitude ~{amp}"
 
 
+@pytest.mark.parametrize("mode", ["windowed", "forking"])
+def test_mlp_cell_learns_sine_waves_and_trains_windowed_under_either_mode(tmp_path, mode):
+    """The global MLP (N-BEATS-like) trains through train_model and predicts through predict; under
+    model.mode = forking (the recipes' mode for the recurrent cells) it still trains windowed."""
+    td = make_td(n_series=8, length=96, horizon=12, lookback=24, noise=0.1, level=5.0, seed=1)
+    train, actual = td.holdout(12)
+    cfg = tiny_cfg(mode=mode, lookback=24, hidden_size=32, batch_size=64, max_steps=300, lr=5e-3)
+    art = train_model(train, cfg, tmp_path / "m", cell="mlp")
+    assert art.cell == "mlp" and art.hparams["mode"] == "windowed" and art.hparams["fork_length"] is None
+    pred = predict(art, train).join(actual, on=["unique_id", "step"])
+    assert pred.height == 8 * 12
+    mae = float((pred["y_hat"] - pred["y"]).abs().mean())
+    assert mae < 0.2 * 2.0, f"{mode}: MAE {mae:.3f} on sines of amplitude ~2"
+
+
 def test_prediction_covers_every_series_once_on_the_original_scale(tmp_path):
     td = make_td(length=[60, 48, 7, 36], horizon=6, lookback=12, level=1000.0, past=True, static=True,
                  log1p=True)

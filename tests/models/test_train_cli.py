@@ -41,7 +41,7 @@ def test_resume_without_a_checkpoint_says_it_starts_over(_isolated_home, monkeyp
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--model", "transformer"], "--model must be rnn, lstm or gru"),
+        (["--model", "transformer"], "--model must be rnn, lstm, gru or mlp"),
         (["--devices", "zero"], "--devices must be a positive integer"),
         (["--accelerator", "tpu"], "--accelerator must be cpu, gpu or auto"),
         (["--dataset", "nope"], "unknown dataset 'nope'"),

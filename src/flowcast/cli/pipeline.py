@@ -49,7 +49,7 @@ from flowcast.errors import ConfigError
 
 ModelsOpt = Annotated[
     list[str] | None,
-    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru (repeat or comma-separate); none: "
+    typer.Option("--models", "-m", help="model families to train: rnn, lstm, gru, mlp (repeat or comma-separate); none: "
                                          "no network, the statistical models only"),
 ]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="training steps per model")]
@@ -63,9 +63,9 @@ def _models(values: list[str] | None) -> list[str] | None:
     cells = [m.strip().lower() for v in values for m in v.split(",") if m.strip()]
     if cells == ["none"]:  # the statistical models only (it was refused: a run could not leave the networks out)
         return []
-    bad = [m for m in cells if m not in ("rnn", "lstm", "gru")]
+    bad = [m for m in cells if m not in ("rnn", "lstm", "gru", "mlp")]
     if bad:
-        raise ConfigError(f"--models takes rnn, lstm, gru, or none (the statistical models only); got {bad}")
+        raise ConfigError(f"--models takes rnn, lstm, gru, mlp, or none (the statistical models only); got {bad}")
     return cells
 
 

@@ -37,7 +37,7 @@ from flowcast.cli.common import (
 )
 from flowcast.errors import ConfigError
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="rnn | lstm | gru")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="rnn | lstm | gru | mlp (windowed only)")]
 DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices (DDP when > 1), or auto")]
 AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="cpu | gpu | auto")]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="optimisation steps")]
@@ -81,10 +81,10 @@ def train_cmd(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train an RNN, LSTM or GRU global model on a dataset (in its own process; DDP with --devices N)."""
+    """Train an RNN, LSTM, GRU or MLP global model on a dataset (in its own process; DDP with --devices N)."""
     data = data_given(path, data)
-    if model not in ("rnn", "lstm", "gru"):
-        raise ConfigError(f"--model must be rnn, lstm or gru, got {model!r}")
+    if model not in ("rnn", "lstm", "gru", "mlp"):
+        raise ConfigError(f"--model must be rnn, lstm, gru or mlp, got {model!r}")
     if accelerator is not None and accelerator not in ("cpu", "gpu", "auto"):
         raise ConfigError(f"--accelerator must be cpu, gpu or auto, got {accelerator!r}")
     if mode is not None and mode not in ("windowed", "forking"):

@@ -300,7 +300,7 @@ def retrain_flow(
         source: an explicit source (path, id/time/target columns, frequency) to read instead of a dataset.
         horizon: periods to forecast after each series' last observation. Empty: the source's horizon,
             else the frequency's default.
-        models: network cells to train (rnn, lstm, gru). Empty: the configured model.cells.
+        models: network cells to train (rnn, lstm, gru, mlp). Empty: the configured model.cells.
         max_steps: training steps of each network. Empty: the configured model.max_steps.
         promote: put the winner in production when it beats the production model. Off: the
             production pointer is left alone (backfills of past dates): this run's best candidate

@@ -1,7 +1,10 @@
-"""`RNNForecaster`: one LightningModule for the rnn, lstm and gru cells.
+"""`RNNForecaster`: one LightningModule for the rnn, lstm, gru and mlp cells.
 
 Encoder: a recurrent network over the lookback window, whose inputs are the scaled target, its
-observed mask, past covariates and future-known covariates of each row. Head: a direct
+observed mask, past covariates and future-known covariates of each row. The `mlp` cell (a global
+fully connected network over the whole lookback window, as in N-BEATS: Oreshkin et al. 2019)
+flattens the window instead and reads it with `num_layers` Linear + ReLU layers of `hidden_size`;
+it has no recurrence, so it trains in `windowed` mode only (`cell_mode`). Head: a direct
 multi-horizon MLP that emits all `horizon` steps (times the quantiles) at once from the last
 hidden state, the statics and the future-known covariates of the horizon rows (a Conv1d with
 kernel `horizon`, so that the same layer serves one origin or every origin of a sequence).
@@ -27,6 +30,24 @@ import torch.nn.functional as F
 from torch import nn
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+WINDOWED_ONLY = ("mlp",)  # cells without recurrence: they cannot read a series once in forking mode
+CELL_NAMES = (*CELLS, *WINDOWED_ONLY)  # every cell a configuration can list
+
+
+def cell_mode(mode: str, cell: str) -> str:
+    """The training mode `cell` gets under `model.mode`: the recurrent cells take it, the mlp cell
+    always trains windowed (so one configuration can list forking rnn / gru next to an mlp)."""
+    return "windowed" if cell in WINDOWED_ONLY else mode
+
+
+def mlp_encoder(n_in: int, hidden_size: int, num_layers: int, dropout: float) -> nn.Sequential:
+    """num_layers x (Linear + ReLU) from the flattened window [B, n_in] to [B, hidden_size]."""
+    layers: list[nn.Module] = []
+    for i in range(num_layers):
+        if i and dropout:
+            layers.append(nn.Dropout(dropout))
+        layers += [nn.Linear(n_in if i == 0 else hidden_size, hidden_size), nn.ReLU()]
+    return nn.Sequential(*layers)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -60,20 +81,27 @@ class RNNForecaster(L.LightningModule):
         data: dict[str, Any] | None = None,  # covariate stats and column names, for prediction
     ):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(CELLS)}")
+        if cell not in CELL_NAMES:
+            raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(CELL_NAMES)}")
         if mode not in ("windowed", "forking"):
             raise ValueError(f"unknown mode {mode!r}; expected windowed or forking")
+        if cell in WINDOWED_ONLY and mode != "windowed":
+            raise ValueError(f"cell {cell!r} has no recurrence and trains in windowed mode only, got mode={mode!r} "
+                             "(flowcast.models.train gives it windowed mode whatever model.mode says)")
         self.save_hyperparameters()
         qs = sorted(quantiles or ([0.5] if loss == "quantile" else []))
         self.quantiles = qs
         self.n_out = max(1, len(qs))
         self.horizon = horizon
         c_in = 2 + n_past + n_future  # y, mask, past, future (see windows.n_channels)
-        self.encoder = CELLS[cell](
-            input_size=c_in, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
+        self.encoder: nn.Module
+        if cell in WINDOWED_ONLY:  # the whole window at once: lookback rows x c_in channels
+            self.encoder = mlp_encoder(lookback * c_in, hidden_size, num_layers, dropout)
+        else:
+            self.encoder = CELLS[cell](
+                input_size=c_in, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
+                dropout=dropout if num_layers > 1 else 0.0,
+            )
         d = hidden_size
         self.fut_proj = nn.Conv1d(n_future, d, kernel_size=horizon, bias=False) if n_future else None
         self.static_proj = nn.Linear(n_static, d, bias=False) if n_static else None
@@ -107,7 +135,12 @@ class RNNForecaster(L.LightningModule):
             both = m * F.pad(m[:, :-1], (0, 0, 1, 0))  # [B, T, 1] this and the previous row observed
             dy = (y - F.pad(y[:, :-1], (0, 0, 1, 0))) * both  # [B, T, 1]
             x = torch.cat([dy, x[..., 1:]], dim=-1)  # [B, T, C]
-        out, _ = self.encoder(x)  # [B, T, C] -> [B, T, Hd]
+        if self.hp.cell in WINDOWED_ONLY:  # windowed only: T is the lookback
+            if x.shape[1] != self.hp.lookback:
+                raise ValueError(f"cell {self.hp.cell!r} reads windows of lookback {self.hp.lookback} rows, got {x.shape[1]}")
+            out = self.encoder(x.reshape(B, -1))[:, None, :]  # [B, T, C] -> [B, T*C] -> [B, Hd] -> [B, 1, Hd]
+        else:
+            out, _ = self.encoder(x)  # [B, T, C] -> [B, T, Hd]
         if not every_step:
             out = out[:, -1:]  # [B, T, Hd] -> [B, 1, Hd]
         z = self.h_proj(out)  # [B, T', Hd] -> [B, T', D]

@@ -202,13 +202,14 @@ def network_data(td: TrainingData) -> TrainingData:
 
 
 def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
-    from flowcast.models.rnn import RNNForecaster
+    from flowcast.models.rnn import RNNForecaster, cell_mode
     from flowcast.models.windows import fit_cov_stats
 
     meta = td.meta
     stats = fit_cov_stats(td)
+    mode = cell_mode(cfg.mode, cell)  # the mlp cell trains windowed whatever model.mode says
     fork_length = cfg.fork_length
-    if cfg.mode == "forking" and fork_length is None:
+    if mode == "forking" and fork_length is None:
         longest = int(cast(int, td.lengths()["length"].max()) or 1) - meta.val_size
         fork_length = max(longest, meta.lookback, 2)
     data = {
@@ -220,7 +221,7 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
     module = RNNForecaster(
         cell=cell, n_past=len(meta.past_cols), n_future=len(meta.future_cols), n_static=len(meta.static_cols),
         lookback=cfg.lookback, horizon=meta.horizon, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-        dropout=cfg.dropout, mode=cfg.mode, fork_length=fork_length, loss=cfg.loss, quantiles=list(cfg.quantiles),
+        dropout=cfg.dropout, mode=mode, fork_length=fork_length, loss=cfg.loss, quantiles=list(cfg.quantiles),
         optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, scheduler=cfg.scheduler,
         max_steps=cfg.max_steps, data=data,
     )
@@ -231,9 +232,10 @@ def build_datamodule(td: TrainingData, cfg: ModelConfig, module, stats):
     from flowcast.models.windows import WindowDataModule, pack
 
     packed = pack(td, stats)
+    mode = module.hparams.mode  # the cell's own (flowcast.models.rnn.cell_mode)
     return WindowDataModule(
-        packed, lookback=module.eval_lookback if cfg.mode == "forking" else cfg.lookback, horizon=td.meta.horizon,
-        val_size=td.meta.val_size, mode=cfg.mode, batch_size=cfg.batch_size, samples_per_epoch=cfg.samples_per_epoch,
+        packed, lookback=module.eval_lookback, horizon=td.meta.horizon,
+        val_size=td.meta.val_size, mode=mode, batch_size=cfg.batch_size, samples_per_epoch=cfg.samples_per_epoch,
         short=cfg.window_short, fork_length=module.hparams.fork_length, seed=cfg.seed, num_workers=cfg.num_workers,
         pin_memory=cfg.pin_memory,
     )
@@ -558,8 +560,10 @@ def train_model(
     copies = _Mirror(out_dir, mirror, storage_options) if mirror else None
     if resume and copies is not None:
         copies.fetch_last()
-    if cell not in ("rnn", "lstm", "gru"):
-        raise TrainingError(f"unknown model {cell!r}; expected rnn, lstm or gru")
+    from flowcast.models.rnn import CELL_NAMES
+
+    if cell not in CELL_NAMES:
+        raise TrainingError(f"unknown model {cell!r}; expected one of {', '.join(CELL_NAMES)}")
     if not resume:
         clear_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="TrainingData directory")
     ap.add_argument("--config", required=True, help="ModelConfig as JSON")
     ap.add_argument("--out", required=True, help="run directory")
-    ap.add_argument("--cell", required=True, choices=["rnn", "lstm", "gru"])
+    ap.add_argument("--cell", required=True, choices=["rnn", "lstm", "gru", "mlp"])
     ap.add_argument("--progress", default=None, help="JSON-lines progress file (rank 0 appends)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--report", default=None, help="folder where each rank writes rank-<N>.json at the end of "
