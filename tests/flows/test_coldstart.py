@@ -286,3 +286,40 @@ def test_a_forecast_run_says_why_a_level_is_missing_as_the_retrain_did(tmp_path)
     assert "no 80% interval" not in out["note"]
     # its steps beyond the backtest's 4 are widened, and a forecast run says so as the retrain did
     assert "damped's 80% intervals at steps 5-7 are beyond the 4 calibrated" in out["note"]
+
+
+def _quarterly_rows(n_series: int = 12) -> list[dict]:
+    """Seasonal quarterly series with trend, 26 to 48 quarters long, ending in 2019-Q4."""
+    out = []
+    for s in range(n_series):
+        n = 26 + 2 * s
+        for t in range(40 - n, 40):
+            y = 200 + 15 * s + 1.5 * t + 12 * math.sin(2 * math.pi * t / 4 + s) + ((t * 5 + s) % 7 - 3)
+            out.append({"id": f"Q{s}", "quarter": f"{2010 + t // 4}-{3 * (t % 4) + 1:02d}-01", "v": round(y, 2)})
+    return out
+
+
+def test_quarterly_data_run_the_quarterly_recipe_end_to_end(tmp_path):
+    """Quarterly data get FREQUENCY_DEFAULTS['1q'] (M3 quarterly: published 8.99 on the test): a global
+    mlp retrained for every one of 4 backtest windows next to the statistical members, the hybrid and
+    comb on one board, and every series published with intervals (only the steps are fewer here)."""
+    from flowcast.flows import retrain_flow
+
+    csv = tmp_path / "q.csv"
+    pl.DataFrame(_quarterly_rows()).write_csv(csv)
+    source = {"name": "quarters", "path": str(csv), "id_cols": ["id"], "time_col": "quarter", "target_col": "v",
+              "freq": "1q", "horizon": 8, "y_min": 0}
+    overrides = {"model": {"max_steps": 30, "launcher": "inline", "accelerator": "cpu"}, "publish": {"plot_series": 2}}
+    as_of = datetime(2019, 12, 31)
+    out = retrain_flow(as_of=as_of, source=source, home=str(tmp_path / "home"), overrides=overrides)
+
+    board = {r["model"]: r for r in out["leaderboard"]}
+    assert {"mlp", "hybrid", "comb", "arima", "dotm", "theta", "damped"} <= set(board)
+    assert board["mlp"]["rank"] is not None and out["spans"]["n_windows"] == 4
+    pub = _published(str(tmp_path / "home"), "quarters", as_of)
+    assert pub["unique_id"].n_unique() == 12 and pub.height == 12 * 8
+    assert pub.select(pl.all_horizontal(pl.col(c).is_finite() for c in INTERVAL_COLUMNS).all()).item()
+    if out["champion"] in ("mlp", "hybrid"):  # a network champion's mlp is registered as one
+        v = ModelRegistry(tmp_path / "home" / "models").production("quarters")
+        assert v is not None
+        assert any(c.get("cell") == "mlp" for c in v.recipe["components"]), v.recipe
