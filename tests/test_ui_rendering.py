@@ -299,7 +299,7 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     assert model["mode"]["anyOf"][0]["enum"] == ["windowed", "forking"]
     assert all(v.get("description") for v in model.values())
     if flow_name == "retrain_flow":
-        assert props["models"]["anyOf"][0]["items"]["enum"] == ["rnn", "lstm", "gru"]
+        assert props["models"]["anyOf"][0]["items"]["enum"] == ["rnn", "lstm", "gru", "mlp"]
     if flow_name == "backfill_flow":
         assert props["mode"]["enum"] == ["forecast", "retrain"]
 
