@@ -289,10 +289,11 @@ def test_a_forecast_run_says_why_a_level_is_missing_as_the_retrain_did(tmp_path)
 
 
 def _quarterly_rows(n_series: int = 12) -> list[dict]:
-    """Seasonal quarterly series with trend, 26 to 48 quarters long, ending in 2019-Q4."""
+    """Seasonal quarterly series with trend, ending in 2019-Q4: 26 to 46 quarters long, and the last two
+    new ones of 3 and 6 quarters (shorter than the mlp's lookback of 8: padded, or a statistical model)."""
     out = []
     for s in range(n_series):
-        n = 26 + 2 * s
+        n = {n_series - 2: 3, n_series - 1: 6}.get(s, 26 + 2 * s)
         for t in range(40 - n, 40):
             y = 200 + 15 * s + 1.5 * t + 12 * math.sin(2 * math.pi * t / 4 + s) + ((t * 5 + s) % 7 - 3)
             out.append({"id": f"Q{s}", "quarter": f"{2010 + t // 4}-{3 * (t % 4) + 1:02d}-01", "v": round(y, 2)})
