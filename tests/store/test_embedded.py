@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import os
 import re
 import subprocess
@@ -382,3 +383,23 @@ def test_a_delete_stopped_between_its_tables_leaves_no_realized_rows_of_forecast
     assert set(again.read_realized(DS)["as_of"].unique().to_list()) <= published  # no orphan realized rows
     assert again.delete(DS, AS_OF)  # the re-run of gc still lists it and completes
     assert again.as_ofs(DS) == [] and again.read_realized(DS).height == 0
+
+
+@pytest.mark.parametrize("grace_s,kept", [(0.0, 1), (3600.0, 3)])
+def test_a_publish_removes_its_keys_files_superseded_longer_than_the_grace(tmp_path, grace_s, kept):
+    """A re-publish deletes the files of its key whose successor is older than store.superseded_grace_s
+    (`_drop_superseded`, the same rule `ParquetDataset.superseded` lists for gc): with no grace only the
+    current file stays; within an hour's grace the replaced files stay (a query may still read them) and are
+    what `superseded` lists once that grace has passed, never the current one."""
+    from flowcast.store.parquet import is_part
+
+    store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=grace_s)
+    for i in range(3):
+        publish(store, make_forecast(i + 1, N, H, AS_OF))
+    key_dir = store.root / "forecasts" / f"dataset={DS}" / "as_of=2024-03-01T00:00:00"
+    parts = sorted(str(p) for p in key_dir.iterdir() if is_part(p.name))
+    assert len(parts) == kept and store.read(dataset=DS, as_of=AS_OF).height == N * H
+    newest = os.stat(parts[-1]).st_mtime
+    assert store.data.superseded("forecasts", newest) == []  # nothing superseded longer than the grace yet
+    later = [(older, successor) for older, successor, _ in store.data.superseded("forecasts", newest + 2 * grace_s + 1)]
+    assert later == list(itertools.pairwise(parts))

@@ -25,6 +25,7 @@ re-checking each model under the registry's lock (production may have moved sinc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -281,28 +282,19 @@ def _superseded_items(settings: Settings, now: datetime) -> list[Item]:
     only the ones superseded `grace_s` before it: the files a backfill re-scored seconds apart (each date
     rewrites the realized accuracy of every earlier as_of), or a writer killed between its rename and that
     deletion, left stayed for good, every one a full copy of its key. Never a key's current (highest) file."""
-    from itertools import pairwise
-
-    from flowcast.store.parquet import is_part
+    from flowcast.store.parquet import ParquetDataset
 
     if settings.store.url or settings.shared:
         return []
     grace = settings.store.superseded_grace_s
+    data = ParquetDataset(settings.warehouse_dir, grace_s=grace)
     out: list[Item] = []
     for table in ("forecasts", "realized"):
-        base = settings.warehouse_dir / table
-        for key_dir in sorted(base.glob("dataset=*/as_of=*")) if base.is_dir() else []:
-            try:
-                names = sorted(e.name for e in os.scandir(key_dir) if e.is_file() and is_part(e.name))
-                for older, successor in pairwise(names):
-                    since = (now - datetime.fromtimestamp((key_dir / successor).stat().st_mtime, UTC)
-                             .replace(tzinfo=None)).total_seconds()
-                    if since >= grace:
-                        out.append(Item("superseded", key_dir / older, (key_dir / older).stat().st_size,
-                                        since / 86400, f"{table} file superseded by {successor} {since:.0f} s ago "
-                                        f"(> store.superseded_grace_s = {grace:g})"))
-            except FileNotFoundError:  # a publish of that key removed it meanwhile
-                continue
+        for older, successor, since in data.superseded(table, now.replace(tzinfo=UTC).timestamp()):
+            with contextlib.suppress(FileNotFoundError):  # a publish of that key removed it meanwhile
+                out.append(Item("superseded", Path(older), os.stat(older).st_size, since / 86400,
+                                f"{table} file superseded by {Path(successor).name} {since:.0f} s ago "
+                                f"(> store.superseded_grace_s = {grace:g})"))
     return out
 
 

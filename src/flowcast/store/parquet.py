@@ -108,6 +108,14 @@ def _io_error(what: str, exc: BaseException) -> str:
 Key = tuple[str, datetime]  # (dataset, as_of)
 
 
+def expired(times: dict[str, float], now: float, grace_s: float) -> list[tuple[str, str, float]]:
+    """(file, its successor, seconds since the successor was written) of one key's files `times` ({file:
+    modification time}) that a later file superseded `grace_s` or more before `now`; never the newest."""
+    names = sorted(times)
+    return [(older, successor, now - times[successor]) for older, successor in itertools.pairwise(names)
+            if now - times[successor] >= grace_s]
+
+
 class ParquetDataset:
     """The partition files of one store root (local folder or fsspec URL)."""
 
@@ -453,13 +461,19 @@ class ParquetDataset:
         system, not this machine's clock). A DuckDB query plans on a file's footer and reads its
         pages later; the grace lets every query shorter than it finish on the files it planned on."""
         times = self._mtimes(key_dir)
-        names = sorted(times)
         if newest not in times:
             return
-        now = times[newest]
-        for older, successor in itertools.pairwise(names):
-            if older < newest and now - times[successor] >= self.grace_s:
-                self._unlink(older)
+        for older, _, _ in expired({p: t for p, t in times.items() if p <= newest}, times[newest], self.grace_s):
+            self._unlink(older)
+
+    def superseded(self, table: str, now: float) -> list[tuple[str, str, float]]:
+        """(file, its successor, seconds since the successor was written) of every key of `table`: the files
+        a later one superseded `grace_s` or more before `now` (a time of the file system's clock), which a
+        publish removes only for its own key (`_drop_superseded`); never a key's current file."""
+        out: list[tuple[str, str, float]] = []
+        for current in self.partitions(table).values():
+            out += expired(self._mtimes(current.rsplit("/", 1)[0]), now, self.grace_s)
+        return out
 
     def _unlink(self, path: str) -> None:
         if self.local:
