@@ -216,3 +216,47 @@ def test_a_store_out_of_reach_when_a_date_is_checked_again_does_not_stop_the_bac
     assert [(o["as_of"][:10], o["status"]) for o in summary["outcomes"]] == [
         ("2018-01-01", "published"), ("2018-02-01", "published")]
     assert len(calls) >= 3
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_fanned_out_date_another_run_published_while_it_waited_in_the_queue_is_not_replaced(production_home,
+                                                                                               monkeypatch):
+    """Regression (`backfill --deployment` without --overwrite): the dates to skip were read once, before the
+    dates' runs were started, and the runs themselves replaced whatever was published when a worker got to them
+    (a queue of hours: an overlapping backfill or the daily forecast published the date meanwhile). The backfill
+    starts each run with overwrite=False, and such a run publishes nothing and names the run that published."""
+    from flowcast.flows import backfill_flow, fanout, forecast_flow
+    from flowcast.store import open_store
+
+    day = datetime(2018, 1, 1)
+    started: list[dict] = []
+    other: dict = {}
+
+    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None):  # a worker that gets to it late
+        started.append(parameters)
+        other.update(forecast_flow(as_of=day, **production_home))  # meanwhile, another run publishes the date
+        late = forecast_flow(**parameters, as_of=dates[0].isoformat())
+        return [{"as_of": dates[0].isoformat(), "status": "skipped", "rows": 0, "model": None,
+                 "run_id": late["run_id"], "flow_run": "late", "worker": "w", "error": late.get("note"), "late": late}]
+
+    monkeypatch.setattr(fanout, "fan_out", fan_out)
+    summary = backfill_flow(start=day, end=day, every="1mo", deployment="forecast/forecast", **production_home)
+    assert started and started[0]["overwrite"] is False
+    late = summary["outcomes"][0]["late"]
+    assert late["published_rows"] == 0 and late["skipped"] is True
+    assert f"run {other['run_id']}" in late["note"] and "overwrite is off" in late["note"]
+    store = open_store(load_settings(None, home=production_home["home"]))
+    assert store.receipt_of("tiny", day)["run_id"] == other["run_id"]  # the other run's publish stays
+    # with --overwrite the dates' runs replace as before
+    started.clear()
+    backfill_flow(start=day, end=day, every="1mo", deployment="forecast/forecast", overwrite=True, **production_home)
+    assert "overwrite" not in started[0]
+    # a retrain deployment's date (mode retrain) the same, before it trains anything
+    from flow_helpers import AS_OF
+
+    from flowcast.flows import retrain_flow
+
+    held = store.receipt_of("tiny", AS_OF)["run_id"]
+    skipped = retrain_flow(as_of=AS_OF, overwrite=False, promote=False, **production_home)
+    assert skipped["skipped"] is True and f"run {held}" in skipped["note"]
+    assert store.receipt_of("tiny", AS_OF)["run_id"] == held

@@ -73,3 +73,13 @@ def test_an_unknown_deployment_fails_at_once_naming_it_and_starts_nothing(prefec
                                           r"there: "):
         fan_out(FanOut("forecast/nope", "tiny", "forecast", "b1"), [AS_OF], {}, lambda _: None, said.append)
     assert said == []  # no flow run was started
+
+
+def test_a_date_published_by_a_run_that_then_crashed_is_published_by_that_run():
+    """The run started again after a crash finds the date published by the crashed one (overwrite off: it
+    publishes nothing): the date was published, by the crashed run, not skipped."""
+    crashed, again = uuid4(), _run(Completed())
+    receipt = {"run_id": str(crashed), "rows": "24", "model_version": "gru-v1"}
+    o = outcome_of(AS_OF, again, receipt, attempts=2, crashed=(str(crashed),))
+    assert (o["status"], o["rows"], o["run_id"], o["error"]) == ("published", 24, str(crashed), None)
+    assert outcome_of(AS_OF, again, receipt, attempts=2)["status"] == "skipped"

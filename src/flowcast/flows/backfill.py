@@ -11,7 +11,8 @@ run fails only after all dates were tried.
 With `deployment` set (e.g. "forecast/forecast") the dates fan out over the deployment's work
 pool (flows/fanout.py: `run_deployment` with an idempotency key per date, `wait_for_flow_run`,
 a crashed run started again), so that its workers process dates in parallel; a retried
-backfill does not start a date twice. Every outcome names the flow run and the worker that ran
+backfill does not start a date twice. Without `overwrite`, each date's run checks again when it starts (it may
+have waited in the pool's queue) and publishes nothing when another run published its date meanwhile. Every outcome names the flow run and the worker that ran
 it (`in-process` without a deployment).
 """
 
@@ -242,6 +243,8 @@ def backfill_flow(
                   for k, v in common.items() if v is not None}
         if mode == "retrain":
             params["promote"] = False
+        if not overwrite:  # each date's run checks again when it starts: it may wait in the pool's queue for hours
+            params["overwrite"] = False
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
                       max_attempts=settings.workers.max_attempts,
                       wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())

@@ -165,6 +165,31 @@ def later_published(settings: Settings, dataset: str, as_of: datetime | None) ->
         return False
 
 
+def published_already(settings: Settings, as_of: datetime) -> str | None:
+    """For a run with overwrite off (a backfill's date run by a deployment's worker, `backfill --deployment`
+    without --overwrite): the sentence saying that the store holds forecasts of this as_of of the run's dataset
+    and which run published them, None when it holds none. The backfill lists the dates to skip once, before it
+    starts their runs; a run that waited in the work pool's queue starts after another run (an overlapping
+    backfill, the scheduled forecast) may have published its date, which it would replace. A store that cannot
+    say is a warning and the run goes on (as the in-process backfill's check of each date)."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.store import open_store
+
+    dataset, at = resolve_source(settings).name, storage_naive(as_of)
+    try:
+        store = open_store(settings)
+        if not store.has(dataset, at):
+            return None
+        held = store.receipt_of(dataset, at)
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} is published already "
+                                 f"({exc}); the run goes on")
+        return None
+    return (f"{dataset} as of {at:%Y-%m-%d %H:%M} is published already ({held.get('rows')} rows of "
+            f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
+            "this run computes and publishes nothing")
+
+
 def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
     the run is claimed there (which process runs it), and the runs of this home that a killed

@@ -8,7 +8,8 @@ their `--limit` allows. Nothing here polls on its own.
 - Idempotency: the key is `{deployment}:{dataset}:{as_of}:{backfill run id}` (with
   `:attempt-N` for a restart), so a retried backfill run finds the flow runs it started and
   never starts a date twice; a later backfill is a new run (published dates are skipped before
-  anything is started, unless `overwrite`).
+  anything is started, unless `overwrite`; without it each run is started with `overwrite=False` too, so that
+  a date another run published while this one waited in the queue is left as it is: `flows.common.published_already`).
 - A run that crashed (its worker or machine died: the process reported it, or the server's
   "crash silent runs" automation marked it when its heartbeats stopped) is started again, up to
   `workers.max_attempts` flow runs per date; its date is not lost. A run that failed (the flow
@@ -76,19 +77,22 @@ def mode_of(deployment: str, mode: str) -> str:
     return "retrain" if flow_name == "retrain" else mode
 
 
-def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, attempts: int) -> Outcome:
+def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, attempts: int,
+               crashed: tuple[str, ...] = ()) -> Outcome:
     """One date's line of the backfill summary from its last flow run and the store's receipt.
 
-    published: the run completed and the store's rows for the date carry its id; skipped: it
-    completed without publishing (nothing new since the last publish); failed: anything else."""
+    published: the run completed and the store's rows for the date carry its id, or the id of one of the
+    date's `crashed` runs (it published, then died; the run started again found the date published);
+    skipped: it completed without publishing (nothing new since the last publish, or another run published
+    the date first); failed: anything else."""
     state = flow_run.state
     worker = (flow_run.labels or {}).get(WORKER_LABEL)
     base = {"as_of": as_of.isoformat(), "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
             "worker": worker, "attempts": attempts, "state": state.name if state else None}
     if state is not None and state.is_completed():
-        if receipt is not None and receipt.get("run_id") == str(flow_run.id):
+        if receipt is not None and receipt.get("run_id") in (str(flow_run.id), *crashed):
             return {**base, "status": "published", "rows": int(receipt.get("rows") or 0),
-                    "model": receipt.get("model_version") or receipt.get("model"), "run_id": str(flow_run.id),
+                    "model": receipt.get("model_version") or receipt.get("model"), "run_id": receipt["run_id"],
                     "error": None}
         held = f" (the store holds run {receipt.get('run_id')}'s)" if receipt else ""
         return {**base, "status": "skipped", "rows": 0, "model": receipt.get("model_version") if receipt else None,
@@ -107,6 +111,7 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
 
     from flowcast.flows.naming import BACKFILL_TAG, run_tags
 
+    crashed: list[str] = []  # the ids of this date's runs that crashed, each started again
     for attempt in range(1, plan.max_attempts + 1):
         started = await arun_deployment(
             name=plan.deployment, parameters={**parameters, "as_of": as_of.isoformat()}, timeout=0,
@@ -126,9 +131,10 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
         if state is not None and state.is_crashed() and attempt < plan.max_attempts:
             log(f"{as_of:%Y-%m-%d %H:%M}: flow run {done.name!r} crashed ({state.message}); starting it again "
                 f"(attempt {attempt + 1} of {plan.max_attempts})")
+            crashed.append(str(done.id))
             continue
         receipt = receipt_of(as_of) if state is not None and state.is_completed() else None
-        return outcome_of(as_of, done, receipt, attempt)
+        return outcome_of(as_of, done, receipt, attempt, tuple(crashed))
     raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
 

@@ -28,6 +28,7 @@ from flowcast.flows.common import (
     flow_settings,
     load_data,
     publish_forecasts,
+    published_already,
     resolve_as_of,
     run_counts,
     run_identity,
@@ -113,6 +114,7 @@ def forecast_flow(
     config_file: str | None = None,
     home: str | None = None,
     overrides: RunOverrides | None = None,
+    overwrite: bool = True,
 ) -> dict[str, Any]:
     """Forecast every series with the production model from the data up to `as_of` and publish
     the forecasts under that as_of.
@@ -136,6 +138,10 @@ def forecast_flow(
             the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
+        overwrite: replace the forecasts published already for this as_of (a run again of the same as_of
+            replaces what it published). Off: a run whose as_of has published forecasts when it starts computes
+            and publishes nothing and says which run published them (the dates of `backfill --deployment`
+            without --overwrite, which may start long after the backfill listed the dates to skip).
     """
     log = get_run_logger()
     settings = flow_settings(
@@ -150,6 +156,10 @@ def forecast_flow(
     from flowcast.shared import open_registry
 
     src = resolve_source(settings)
+    if not overwrite and (held := published_already(settings, as_of)):
+        log.info(held)
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": src.name, "published_rows": 0,
+                "skipped": True, "note": held, "store": store_label(settings)}
     registry = open_registry(settings)
     production = registry.production(src.name)
     which = "the production model"

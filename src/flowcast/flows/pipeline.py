@@ -46,6 +46,7 @@ from flowcast.flows.common import (
     flow_settings,
     load_data,
     publish_forecasts,
+    published_already,
     resolve_as_of,
     run_counts,
     run_identity,
@@ -282,6 +283,7 @@ def retrain_flow(
     config_file: str | None = None,
     home: str | None = None,
     overrides: RunOverrides | None = None,
+    overwrite: bool = True,
 ) -> dict[str, Any]:
     """Backtest every candidate (each network cell, their ensemble, hybrids with statistical
     forecasts, the statistical models, the production model) on the same windows, publish the
@@ -314,6 +316,10 @@ def retrain_flow(
             the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
+        overwrite: replace the forecasts published already for this as_of (a run again of the same as_of
+            replaces what it published). Off: a run whose as_of has published forecasts when it starts computes
+            and publishes nothing and says which run published them (the dates of `backfill --deployment`
+            without --overwrite, which may start long after the backfill listed the dates to skip).
     """
     from flowcast.evaluation.candidates import PRODUCTION
     from flowcast.evaluation.conformal import calibration_notes
@@ -330,6 +336,12 @@ def retrain_flow(
     as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
+    if not overwrite and (held := published_already(settings, as_of)):
+        from flowcast.data.datasets import resolve_source
+
+        log.info(held)
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
+                "published_rows": 0, "skipped": True, "note": held, "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
