@@ -232,6 +232,50 @@ def test_realized_accuracy_plot_is_as_large_and_readable_as_the_forecast_plot(tm
         assert im.width >= 1100, im.size
 
 
+def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_honest_ones(tmp_path, monkeypatch):
+    """Regression: an as_of whose model may have been trained on data after it (lookahead null: its version gone,
+    its publish older than the record) was drawn as an honest one, the same filled dot on the same line; and an
+    as_of with one honest and one unknown model read honest (max() skipped the null). Such as_ofs are hollow
+    diamonds, labelled, and the artifact's text and table say so."""
+    import matplotlib.pyplot as plt
+
+    from flowcast.evaluation.realized import assess_decay, summary_by_as_of
+    from flowcast.ops import accuracy
+
+    months = [datetime(2019, m, 1) for m in range(1, 7)]
+    flags = [False, None, False, True, False, None]
+    realized = pl.DataFrame({"dataset": "emp", "as_of": months, "model": "damped", "model_version": "damped-v1",
+                             "step": 1, "n": 8, "n_mase": 8, "mae": 10.0, "mase": [0.3, 0.9, 0.3, 0.1, 0.3, 0.8],
+                             "mase_snaive": 0.7, "lookahead": pl.Series(flags, dtype=pl.Boolean)})
+    # a second model (a fallback) of March whose lookahead is not known: March is not known to be honest
+    mixed = pl.concat([realized, realized.filter(pl.col("as_of") == months[2]).with_columns(
+        pl.lit("theta").alias("model"), pl.lit(None, pl.Boolean).alias("lookahead"))])
+    assert summary_by_as_of(mixed)["lookahead"].to_list() == [False, None, None, True, False, None]
+    drawn = []
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+        fig, path, dpi=dpi))
+    assert accuracy.plot_realized(realized, {"damped-v1": 0.3}, tmp_path / "r.png", title="emp") is not None
+    fig = drawn[0]
+    try:
+        lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+        unknown = next(v for k, v in lines.items() if k.startswith("no record whether its model"))
+        assert list(unknown.get_xdata()) == [months[1], months[5]] and unknown.get_marker() == "D"
+        assert unknown.get_markerfacecolor() == "none"
+        honest = lines["realized MASE"]
+        assert list(honest.get_markevery()) == [0, 2, 4]  # dots only where the model is known not to have seen them
+        ahead = lines["model trained after as_of (not judged)"]
+        assert list(ahead.get_xdata()) == [months[3]]
+    finally:
+        plt.close(fig)
+    decay = assess_decay(realized, {"damped-v1": 0.3}, dataset="emp", window=12, tolerance=0.25, min_points=1)
+    assert decay.lookahead_unknown == 2
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", scored=[], rows_written=0, realized=realized,
+                                                      decay=decay), {"damped-v1": 0.3}, None)
+    assert "2 judged as_of (lookahead `unknown` in the table, hollow diamonds in the plot)" in text
+    assert "| unknown |" in text and "| yes |" in text
+
+
 # ----------------------------------------------------------------------------------------- progress
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}

@@ -426,7 +426,8 @@ def _with_left_out(decay: Decay, left: str) -> Decay:
 
 def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
     """One row per (dataset, as_of): points and point-weighted metrics over steps and models, and
-    `lookahead` (any of its forecasts by a model trained on data after it; null: not known)."""
+    `lookahead`: True when any of its forecasts was made by a model trained on data after it, else null when
+    that is not known for one of them (a fallback model's null beside the champion's False), else False."""
     if realized.height == 0:
         return pl.DataFrame(schema={"dataset": pl.Utf8, "as_of": pl.Datetime("us"), "n": pl.Int64, "n_mase": pl.Int64,
                                     "mae": pl.Float64, "mase": pl.Float64, "smape": pl.Float64,
@@ -440,7 +441,9 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
 
     cols = [c for c in ("mae", "mase", "smape", "coverage80", "coverage95", "mase_snaive") if c in realized.columns]
     mase_points = [pl.col("n_mase").sum().alias("n_mase")] if "n_mase" in realized.columns else []
-    ahead = [pl.col("lookahead").max().alias("lookahead")] if "lookahead" in realized.columns else []
+    flag = pl.col("lookahead")  # max() alone skipped the nulls: an unknown row beside an honest one read honest
+    ahead = ([pl.when(flag.any()).then(True).when(flag.null_count() > 0).then(None).otherwise(False)
+              .alias("lookahead")] if "lookahead" in realized.columns else [])
     return (realized.group_by("dataset", "as_of").agg(pl.col("n").sum(), *mase_points, *[wmean(c) for c in cols],
                                                       *ahead)
             .with_columns(pl.col(c).fill_nan(None) for c in cols).sort("dataset", "as_of"))

@@ -317,13 +317,20 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     # as large as the forecast plot and in its type sizes: at 7 x 3 inches and 80 dpi its legend was 8 px
     # high and its title 10 px (unreadable in the realized-accuracy artifact, shown at its own size)
     fig, ax = plt.subplots(figsize=(11.2, 3.8))
-    x = summary["as_of"].to_list()
-    ahead = summary["lookahead"].fill_null(False).to_list() if "lookahead" in summary.columns else [False] * len(x)
-    honest = [float("nan") if a or m is None else float(m) for m, a in zip(summary["mase"].to_list(), ahead, strict=True)]
-    ax.plot(x, honest, marker="o", color="C0", label="realized MASE")
+    x, mase = summary["as_of"].to_list(), summary["mase"].to_list()
+    # True: forecast by a model trained on data after the as_of; None: no record of whether it was (judged as
+    # honest, drawn apart: it was drawn as an honest point, the same filled dot on the same line)
+    ahead = summary["lookahead"].to_list() if "lookahead" in summary.columns else [False] * len(x)
+    judged = [float("nan") if a or m is None else float(m) for m, a in zip(mase, ahead, strict=True)]
+    ax.plot(x, judged, marker="o", markevery=[i for i, a in enumerate(ahead) if a is False], color="C0",
+            label="realized MASE")
+    if None in ahead:
+        ax.plot([t for t, a in zip(x, ahead, strict=True) if a is None],
+                [m for m, a in zip(mase, ahead, strict=True) if a is None], ls="none", marker="D", mfc="none",
+                color="C2", label="no record whether its model was\ntrained after as_of (judged as honest)")
     if any(ahead):  # forecast by a model trained on later data: scored, not judged
         ax.plot([t for t, a in zip(x, ahead, strict=True) if a],
-                [m for m, a in zip(summary["mase"].to_list(), ahead, strict=True) if a], ls="none", marker="o",
+                [m for m, a in zip(mase, ahead, strict=True) if a], ls="none", marker="o",
                 mfc="none", color="C1", label="model trained after as_of (not judged)")
     if "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
         ax.plot(x, summary["mase_snaive"].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
@@ -351,17 +358,24 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
         text += "".join(f"- {r}\n" for r in d.reasons) + "\n"
     ahead = int(d.lookahead) if d else 0
     if ahead:
-        text += (f"{ahead} as_of (`lookahead` in the table, hollow in the plot) were forecast by a model trained on "
+        text += (f"{ahead} as_of (lookahead `yes` in the table, hollow dots in the plot) were forecast by a model trained on "
                  "data after them (a backfill before any model of that date): they saw the actuals they are scored "
                  "on, and are not judged.\n\n")
+    unknown = int(d.lookahead_unknown) if d else 0
+    if unknown:
+        text += (f"{unknown} judged as_of (lookahead `unknown` in the table, hollow diamonds in the plot) have no record "
+                 "of whether their model was trained on data after them: they are judged as honest, and may have "
+                 "seen the actuals they are scored on.\n\n")
     if outcome.scored:
         text += f"This run scored {len(outcome.scored)} earlier as_of ({outcome.rows_written} rows).\n\n"
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised), on="as_of", how="left") \
         if realized.height else pl.DataFrame()
     if summary.height:
-        rows: list[Mapping[str, Any]] = list(
-            summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M")).to_dicts())
+        rows: list[Mapping[str, Any]] = [
+            {**r, **({"lookahead": {True: "yes", False: "no"}.get(r["lookahead"], "unknown")} if "lookahead" in r else {})}
+            for r in summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M"))
+            .to_dicts()]
         text += markdown_table(rows) + "\n"
     if png is not None:
         text += plot_markdown(png, f"Realized MASE by as_of, {outcome.dataset}").split("\n", 2)[-1]
