@@ -450,3 +450,39 @@ def test_superseded_parquet_files_go_once_their_grace_has_passed_and_a_keys_curr
     assert len(execute(settings, items)) == 2
     assert sorted(key_dir.iterdir()) == [parts[2]]
     assert open_store(settings).read(dataset="sales", as_of=a)["y_hat"].to_list() == [3.0, 3.0]
+
+
+def test_superseded_objects_of_a_store_in_an_object_store_go_by_the_same_rule(tmp_path, s3_url):
+    """Regression: gc and every run's retention listed superseded Parquet files of the local warehouse only
+    (`store.url` or `shared` set: nothing), so a store in S3 kept every object a publish within
+    store.superseded_grace_s of its key's previous one had superseded (a backfill rewrites the realized accuracy
+    of every earlier as_of seconds apart): full copies, never read, never removed. They are listed by the same
+    rule (`parquet.expired`, on the objects' LastModified), shown by URL, and removed through the store's file
+    system (by gc; a run's own retention leaves them: one listing per key); a key's current object never."""
+    import polars as pl
+
+    from flowcast.store import open_store
+
+    url, opts = s3_url
+    settings = load_settings(home=tmp_path / "home", store={"url": url, "storage_options": opts})
+    store = open_store(settings)
+    a = datetime(2023, 1, 1)
+    for y in (1.0, 2.0, 3.0):  # three publishes of one key seconds apart: two superseded objects stay
+        fc = pl.DataFrame({"unique_id": ["a", "a"], "ds": [datetime(2023, 2, 1), datetime(2023, 3, 1)],
+                           "step": [1, 2], "y_hat": [y, y]}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="sales", as_of=a, model="naive", model_version=None, run_id=f"r{y}", created_at=NOW)
+    key_dir = store.data.key_dir("forecasts", "sales", a)
+    parts = store.data._parts_in(key_dir)
+    assert len(parts) == 3 and all(p.startswith("s3://") for p in parts)
+    assert plan(settings, datetime(2000, 1, 1)) == []  # superseded after `now`: within the grace
+    from flowcast.ops.retention import expire
+
+    assert expire(settings, datetime(2999, 1, 1)) == []  # a run's retention lists no objects: left to gc
+    assert store.data._parts_in(key_dir) == parts
+    items = plan(settings, datetime(2999, 1, 1))
+    assert [(i.kind, i.url) for i in items] == [("superseded", parts[0]), ("superseded", parts[1])]
+    assert all(i.bytes > 0 for i in items) and items[0].to_dict(tmp_path / "home")["path"] == parts[0]
+    assert len(execute(settings, items)) == 2
+    assert store.data._parts_in(key_dir) == [parts[2]]
+    assert execute(settings, items) == []  # gone already (another run's retention): nothing to report
+    assert open_store(settings).read(dataset="sales", as_of=a)["y_hat"].to_list() == [3.0, 3.0]

@@ -7,7 +7,7 @@
 | cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
-| superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago |
+| superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
 Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
@@ -50,10 +50,11 @@ class Item:
     reason: str
     version: str | None = None
     key: tuple[str, datetime] | None = None  # (dataset, as_of) of a published forecast
+    url: str | None = None  # a superseded file of a store at an object-store URL: removed through its file system
 
     def to_dict(self, home: Path | None = None) -> dict[str, Any]:
         try:
-            shown = str(self.path.relative_to(home)) if home else str(self.path)
+            shown = self.url or (str(self.path.relative_to(home)) if home else str(self.path))
         except ValueError:
             shown = str(self.path)
         return {"kind": self.kind, "path": shown, "bytes": self.bytes,
@@ -237,12 +238,15 @@ def expire(settings: Settings, now: datetime) -> list[Item]:
     """Remove what the policy's ages let go (run folders and checkpoints, preprocessing cache
     entries, quarantine files, report images, superseded Parquet files) and return it: what every retrain and forecast run
     does as it starts (`retention.in_runs`), so that a home left running stays bounded without
-    anyone running `flowcast gc`. Model versions and published forecasts are left to `flowcast gc`."""
-    return execute(settings, _aged_items(settings, settings.retention, _naive_utc(now)))
+    anyone running `flowcast gc`. Model versions and published forecasts are left to `flowcast gc`, and so are
+    the superseded objects of a store in an object store (listing them is one request per key: seconds to
+    minutes of every run's start on a large store)."""
+    return execute(settings, _aged_items(settings, settings.retention, _naive_utc(now), objects=False))
 
 
-def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> list[Item]:
-    """The items the policy lets go by age (every kind but models and forecasts)."""
+def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime, *, objects: bool = True) -> list[Item]:
+    """The items the policy lets go by age (every kind but models and forecasts); `objects`: the superseded
+    objects of a store in an object store too."""
     home = Path(settings.home)
     items: list[Item] = []
     runs = [d for root in (home / "runs", settings.models_dir / "runs") if root.is_dir() for d in root.iterdir()]
@@ -268,7 +272,7 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
     quarantines = [d for src in qroot.iterdir() if src.is_dir() for d in src.iterdir()] if qroot.is_dir() else []
     items += _old(quarantines, "quarantine", policy.quarantine_days, now, "quarantine")
 
-    items += _superseded_items(settings, now)
+    items += _superseded_items(settings, now, objects=objects)
 
     reports = [p for p in settings.reports_dir.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES] \
         if settings.reports_dir.is_dir() else []
@@ -276,25 +280,39 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime) -> l
     return items
 
 
-def _superseded_items(settings: Settings, now: datetime) -> list[Item]:
-    """The embedded store's Parquet files that a later file of the same key superseded more than
-    `store.superseded_grace_s` ago (local warehouse only). A publish deletes those of its own key only, and
-    only the ones superseded `grace_s` before it: the files a backfill re-scored seconds apart (each date
-    rewrites the realized accuracy of every earlier as_of), or a writer killed between its rename and that
-    deletion, left stayed for good, every one a full copy of its key. Never a key's current (highest) file."""
+def _store_files(settings: Settings) -> Any:
+    """The embedded store's Parquet dataset where `open_store` opens it (home/warehouse, shared/warehouse, or
+    store.url: a folder or an object-store URL), None for PostgreSQL (no files)."""
+    from flowcast.store.factory import is_postgres
     from flowcast.store.parquet import ParquetDataset
 
-    if settings.store.url or settings.shared:
+    cfg = settings.store
+    if is_postgres(cfg.url):
+        return None
+    root = cfg.url or (settings.shared_path("warehouse") if settings.shared else settings.warehouse_dir)
+    return ParquetDataset(root, storage_options=cfg.storage_options or settings.shared_options,
+                          grace_s=cfg.superseded_grace_s)
+
+
+def _superseded_items(settings: Settings, now: datetime, *, objects: bool = True) -> list[Item]:
+    """The embedded store's Parquet files that a later file of the same key superseded more than
+    `store.superseded_grace_s` ago, wherever the store is (a local folder, or an object store: s3://, gs://,
+    az://, where times are the objects' LastModified). A publish deletes those of its own key only, and
+    only the ones superseded `grace_s` before it: the files a backfill re-scored seconds apart (each date
+    rewrites the realized accuracy of every earlier as_of), or a writer killed between its rename and that
+    deletion, left stayed for good, every one a full copy of its key. Never a key's current (highest) file.
+    `objects` off (a run's retention): a store in an object store is left to `flowcast gc`."""
+    data = _store_files(settings)
+    if data is None or (not objects and not data.local):
         return []
     grace = settings.store.superseded_grace_s
-    data = ParquetDataset(settings.warehouse_dir, grace_s=grace)
     out: list[Item] = []
     for table in ("forecasts", "realized"):
         for older, successor, since in data.superseded(table, now.replace(tzinfo=UTC).timestamp()):
             with contextlib.suppress(FileNotFoundError):  # a publish of that key removed it meanwhile
-                out.append(Item("superseded", Path(older), os.stat(older).st_size, since / 86400,
-                                f"{table} file superseded by {Path(successor).name} {since:.0f} s ago "
-                                f"(> store.superseded_grace_s = {grace:g})"))
+                out.append(Item("superseded", Path(older), data.size(older), since / 86400,
+                                f"{table} file superseded by {successor.rsplit('/', 1)[-1]} {since:.0f} s ago "
+                                f"(> store.superseded_grace_s = {grace:g})", url=None if data.local else older))
     return out
 
 
@@ -312,6 +330,7 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     items = sorted(items, key=lambda i: i.kind != "forecast")  # stable: the rest in the plan's order
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
+    files = None
     done: list[Item] = []
     for item in items:
         if item.kind == "forecast":
@@ -333,6 +352,10 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
                 reg.delete(item.version, allow_protected=explicit, at=None if now is None else _naive_utc(now),
                            keep=None if explicit else published_with)
             except RegistryError:
+                continue
+        elif item.url is not None:  # a superseded object of a store at a URL
+            files = files or _store_files(settings)
+            if files is None or not files.delete_file(item.url):
                 continue
         else:
             try:

@@ -475,6 +475,22 @@ class ParquetDataset:
             out += expired(self._mtimes(current.rsplit("/", 1)[0]), now, self.grace_s)
         return out
 
+    def size(self, path: str) -> int:
+        """Bytes of one file (FileNotFoundError when it is gone)."""
+        return os.stat(path).st_size if self.local else int(self.fs.size(path))
+
+    def delete_file(self, path: str) -> bool:
+        """Delete one file of the dataset (retention: a superseded one); False when it was gone already."""
+        if self.local:
+            if not os.path.isfile(path):
+                return False
+        else:
+            self.fs.invalidate_cache(path.rsplit("/", 1)[0])
+            if not self.fs.exists(path):
+                return False
+        self._unlink(path)
+        return True
+
     def _unlink(self, path: str) -> None:
         if self.local:
             with contextlib.suppress(FileNotFoundError):
