@@ -28,6 +28,10 @@ DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. 
 ACCOUNTING_HINT = (" (a negative number in parentheses, as accounting formats write it? export numbers with a minus "
                    "sign and no format)")
 
+SUFFIX_HINT = " (the suffix '{}' for {}? export the full number without a suffix: {} for '{}')"
+EN_DASH_HINT = " (the dash '\u2013' where a minus sign belongs? export negative numbers with '-')"
+DASH_HINT = " (a dash for a missing value? leave the cell empty or write NA: both are read as missing)"
+
 # --------------------------------------------------------------------- row-level: quarantined rows
 # (body rows appended after GOOD, so the first bad row is source_row 3)
 ROW_CASES = [
@@ -41,6 +45,18 @@ ROW_CASES = [
       (4, "y_not_number", "val '($12)' is not a number" + ACCOUNTING_HINT)]),
     ("decimal_comma", '2020-01-04,a,"3,5"\n', {},
      [(3, "y_not_number", "val '3,5' is not a number (decimal comma? export numbers with a '.' decimal point)")]),
+    # regression (session 25): '1.5k', a lone '-' and an en dash for a minus were quarantined as 'is not a number'
+    # with no hint of why or what to do
+    ("magnitude_suffix", "2020-01-04,a,1.5k\n2020-01-05,a,-2.25M\n", {},
+     [(3, "y_not_number", "val '1.5k' is not a number" + SUFFIX_HINT.format("k", "thousands", "1500", "1.5k")),
+      (4, "y_not_number", "val '-2.25M' is not a number" + SUFFIX_HINT.format("M", "millions", "-2250000", "-2.25M"))]),
+    ("dash_for_missing", "2020-01-04,a,-\n2020-01-05,a, \u2014 \n", {},
+     [(3, "y_not_number", "val '-' is not a number" + DASH_HINT),
+      (4, "y_not_number", "val ' \u2014 ' is not a number" + DASH_HINT)]),
+    ("en_dash_for_minus", "2020-01-04,a,\u20135\n", {},
+     [(3, "y_not_number", "val '\u20135' is not a number" + EN_DASH_HINT)]),
+    # the Unicode minus sign is a minus: read, not quarantined
+    ("unicode_minus", "2020-01-04,a,\u22125\n2020-01-05,a,\u22121.5e\u22122\n", {}, []),
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
     ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
      [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
@@ -93,6 +109,16 @@ def test_row_level_failures_are_quarantined_with_reason(write_csv, body, kw, exp
     assert sum(rep.checks.values()) == rep.rows_quarantined
     # original raw values are kept as text, under the raw column names
     assert {"source_row", "date", "id", "val", "check", "reason"} == set(r.quarantined.columns)
+
+
+def test_the_unicode_minus_sign_is_read_as_a_minus(write_csv):
+    """Regression: '\u22125' (U+2212, the minus sign of typeset tables and some locales' exports) was quarantined as
+    "val '\u22125' is not a number", without a hint; it is nothing but a minus, in a target and a covariate."""
+    r = run_validate(write_csv("date,id,val,promo\n2020-01-01,a,\u22125,\u22121\n2020-01-02,a,\u22121.5e\u22122,2\n"),
+                     past_cols=["promo"])
+    assert r.quarantined.height == 0
+    assert r.valid.sort("ds")["y"].to_list() == [-5.0, -0.015]
+    assert r.valid.sort("ds")["promo"].to_list() == [-1.0, 2.0]
 
 
 def test_an_empty_id_column_is_named_beside_the_others(write_csv):

@@ -204,11 +204,34 @@ def _offset_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+# a magnitude suffix after a number ('1.5k', '2M', '3bn') and what it stands for ('m' alone: milli or million?)
+_SUFFIXES = {"k": (1e3, "thousands"), "K": (1e3, "thousands"), "M": (1e6, "millions"), "MM": (1e6, "millions"),
+             "mn": (1e6, "millions"), "Mn": (1e6, "millions"), "B": (1e9, "billions"), "bn": (1e9, "billions"),
+             "Bn": (1e9, "billions")}
+_SUFFIX_RE = r"^([-+]?\d+(?:\.\d+)?)\s*(" + "|".join(sorted(_SUFFIXES, key=len, reverse=True)) + r")$"
+# dashes that are not the minus sign ('–5': a word processor's en dash); the Unicode minus '−' is read as '-'
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\ufe63\uff0d"
+
+
 def _number_hint(raw: pl.Expr) -> pl.Expr:
-    """Why a text value that looks numeric did not parse: thousands separators or a decimal comma."""
-    text = raw.cast(pl.Utf8).str.strip_chars()
+    """Why a text value that looks numeric did not parse: a magnitude suffix ('1.5k', with the full number), a
+    dash for a missing value ('-'), a dash where the minus sign belongs ('–5'), thousands separators, a decimal
+    comma, accounting parentheses, a currency or percent sign."""
+    text = raw.cast(pl.Utf8).str.strip_chars().str.replace_all("\u2212", "-", literal=True)
+    suffix = text.str.extract(_SUFFIX_RE, 2)
+    factor = suffix.replace_strict({k: f for k, (f, _) in _SUFFIXES.items()}, default=None, return_dtype=pl.Float64)
+    full = (text.str.extract(_SUFFIX_RE, 1).cast(pl.Float64, strict=False) * factor).round(6)
     return (
-        pl.when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$"))
+        pl.when(suffix.is_not_null())
+        .then(pl.format(" (the suffix '{}' for {}? export the full number without a suffix: {} for '{}')", suffix,
+                        suffix.replace_strict({k: w for k, (_, w) in _SUFFIXES.items()}, default=None,
+                                              return_dtype=pl.Utf8), _plain(full), text))
+        .when(text.str.contains(f"^[-{_DASHES}]+$"))
+        .then(pl.lit(" (a dash for a missing value? leave the cell empty or write NA: both are read as missing)"))
+        .when(text.str.contains(f"^[{_DASHES}]\\s*\\d"))
+        .then(pl.format(" (the dash '{}' where a minus sign belongs? export negative numbers with '-')",
+                        text.str.slice(0, 1)))
+        .when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$"))
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
         .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
@@ -221,16 +244,23 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+def _plain(number: pl.Expr) -> pl.Expr:
+    """A float as a person writes it: 1500 for 1500.0, 1250.5 as it is."""
+    return (pl.when((number == number.round(0)) & (number.abs() < 1e15))
+            .then(number.cast(pl.Int64, strict=False).cast(pl.Utf8)).otherwise(number.cast(pl.Utf8)))
+
+
 def _covariate_hint(raw: pl.Expr) -> pl.Expr:
     """Why a covariate did not parse: a number's formatting (`_number_hint`), or text (a category such
     as a holiday's name), which a past/future covariate cannot hold."""
     text = raw.cast(pl.Utf8).str.strip_chars()
     words = text.str.contains(r"[A-Za-z]") & ~text.str.contains(r"(?i)^[-+]?(nan|inf|infinity)$")
+    number = _number_hint(raw)  # '1.5k' has a letter, and is a number's formatting all the same
     return (
-        pl.when(words)
+        pl.when(words & (number == ""))
         .then(pl.lit(" (past and future covariates are numbers or true/false: encode a category as one 0/1 "
                      "column per value)"))
-        .otherwise(_number_hint(raw))
+        .otherwise(number)
     )
 
 

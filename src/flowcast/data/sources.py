@@ -714,6 +714,7 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
     )
 
 
+UNICODE_MINUS = "\u2212"  # '−': read as '-' in a number
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
 
 
@@ -721,7 +722,8 @@ def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans:
     """`expr` as Float64 (null where it is not a number); `booleans`: a covariate's 'TRUE'/'False'
     text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas)."""
     if dtype == pl.Utf8:
-        text = expr.str.strip_chars()
+        # the Unicode minus sign (U+2212, as typesetting and some locales' exports write '−5') is nothing but a minus
+        text = expr.str.strip_chars().str.replace_all(UNICODE_MINUS, "-", literal=True)
         number = text.cast(pl.Float64, strict=False)
         if not booleans:
             return number
