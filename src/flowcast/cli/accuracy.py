@@ -30,6 +30,15 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+# an as_of's `lookahead` (summary_by_as_of): True, its forecasts were made by a model trained on data after it;
+# None, no record says whether they were. Both were shown as an honest as_of, without a mark
+_LOOKAHEAD_MARKS: dict[bool | None, str] = {True: " *", None: " ?"}
+_LOOKAHEAD_NOTES = {
+    " *": "forecast by a model trained on data after the as_of: it saw the actuals it is scored on; not judged",
+    " ?": "no record of whether its model was trained on data after the as_of: judged as honest",
+}
+
+
 @app.command("accuracy")
 @cli_errors
 def accuracy(
@@ -113,11 +122,15 @@ def accuracy(
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive\nMASE", "promised\nMASE"):
             table.add_column(c, justify="left" if c.startswith("as_of") else "right", no_wrap=True)
-        for r in rep["as_ofs"]:
-            table.add_row(as_of_label(r["as_of"]), str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
+        marks = [_LOOKAHEAD_MARKS.get(r["lookahead"], "") if "lookahead" in r else "" for r in rep["as_ofs"]]
+        for r, mark in zip(rep["as_ofs"], marks, strict=True):
+            table.add_row(as_of_label(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]),
                           _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
                           _fmt(r.get("mase_snaive")), _fmt(r.get("promised")))
         out.print(table)
+        for mark, meaning in _LOOKAHEAD_NOTES.items():
+            if mark in marks:
+                out.print(f"{mark.strip()} {meaning}", highlight=False, markup=False)
         if "rows" in rep:
             steps = Table(title=f"{name} as of {as_of}: per model and step", box=box.SIMPLE_HEAD, pad_edge=False,
                           collapse_padding=True)
