@@ -849,3 +849,18 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
     assert r.report.rows_valid == 0 and r.report.checks == {"duplicate_conflict": 48}
     assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
                       "write them as one, '2024-01-01 13:00')")
+
+
+def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(write_csv):
+    """Regression (new-user trial): epoch milliseconds (JavaScript's Date.getTime) given --time-format %s
+    parsed as the year 54970 and failed the run with "ValueError: year 54970 is out of range"; they are
+    quarantined, saying that %s reads seconds."""
+    body = "1672531200,a,1\n1672617600,a,2\n1672704000000,a,3\n1672704000000000,a,4\n"
+    r = run_validate(write_csv(HEADER + body), time_format="%s")
+    assert quarantined(r) == [
+        (2, "time_unparsable", ("time '1672704000000' does not parse as %s (Unix epoch milliseconds? %s reads "
+                               "seconds: divide the column by 1000 or export the times as ISO-8601)")),
+        (3, "time_unparsable", ("time '1672704000000000' does not parse as %s (Unix epoch microseconds? %s reads "
+                               "seconds: divide the column by 1000000 or export the times as ISO-8601)")),
+    ]
+    assert r.report.rows_valid == 2 and r.report.rows_quarantined == 2

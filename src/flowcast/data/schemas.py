@@ -180,6 +180,24 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+def _format_hint(raw: pl.Expr, time_format: str) -> pl.Expr:
+    """Why a time did not parse with the declared time_format: %s reads Unix epoch seconds, and epoch
+    milliseconds (JavaScript's Date.getTime, pandas' to_json) or microseconds read as seconds are years past
+    9999 (such a value failed the run with "ValueError: year 54970 is out of range")."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    if "%s" not in time_format:
+        return pl.lit("")
+    return (
+        pl.when(text.str.contains(r"^-?\d{12,13}(\.\d+)?$"))
+        .then(pl.lit(" (Unix epoch milliseconds? %s reads seconds: divide the column by 1000 or export the "
+                     "times as ISO-8601)"))
+        .when(text.str.contains(r"^-?\d{15,16}(\.\d+)?$"))
+        .then(pl.lit(" (Unix epoch microseconds? %s reads seconds: divide the column by 1000000 or export the "
+                     "times as ISO-8601)"))
+        .otherwise(pl.lit(""))
+    )
+
+
 # a zone of each UTC offset that is not a whole hour, to name in a hint (the offset alone does not say the zone)
 _HALF_HOUR_ZONES = {"+03:30": "Asia/Tehran", "+04:30": "Asia/Kabul", "+05:30": "Asia/Kolkata", "+05:45": "Asia/Kathmandu",
                     "+06:30": "Asia/Yangon", "+08:45": "Australia/Eucla", "+09:30": "Australia/Darwin",
@@ -310,7 +328,8 @@ def row_checks(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
             pl.format("time '{}' does not parse as {}{}{}", _show(_raw(time_col)), pl.lit(fmt),
-                      _time_hint(_raw(time_col)) if time_format is None else pl.lit(""), totals),
+                      _time_hint(_raw(time_col)) if time_format is None else _format_hint(_raw(time_col), time_format),
+                      totals),
             "the time value does not parse with the declared format",
         ),
     ]

@@ -1073,7 +1073,10 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     elif local_times(source):  # no naive values in this column (an aware Parquet column): no issue
         issue = pl.lit(None, dtype=pl.Utf8)
     assert ds is not None  # _read_time gives naive or aware values (or both)
-    return ds.dt.cast_time_unit("us"), t.has_off, issue
+    ds = ds.dt.cast_time_unit("us")
+    # a time beyond years 1..9999 (epoch milliseconds read with %s: 1672531200000 is the year 54970) is no time
+    # a report, a plot or a store can hold (it failed the run: "ValueError: year 54970 is out of range")
+    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue
 
 
 def _aware_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
