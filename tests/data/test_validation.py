@@ -246,9 +246,16 @@ def test_binary_file(write_csv):
 
 
 def test_non_utf8_bytes(write_csv):
+    """Regression (new-user trial, a German Excel export): the error named the byte alone ('byte 0xfc on line 2'):
+    it shows the field as Windows-1252 reads it and the command that converts the file."""
     p = write_csv(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1"))
-    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\); re-export the file as UTF-8"):
+    with pytest.raises(DataValidationError) as err:
         run_validate(p)
+    assert str(err.value) == (
+        f"{p} is not valid UTF-8: byte 0xe9 on line 2 (offset 26: 'caf\xe9' if it is Windows-1252); re-export the "
+        "file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' is Windows-1252 on Windows), or convert it: "
+        f"iconv '{p}' -f WINDOWS-1252 -t UTF-8 > '{str(p).removesuffix('.csv')}.utf8.csv'"
+    )
 
 
 def test_non_utf8_header_and_gzipped_file_name_the_encoding(write_csv):
@@ -256,11 +263,13 @@ def test_non_utf8_header_and_gzipped_file_name_the_encoding(write_csv):
     with "declared column(s) 'val' (renamed to 'Qt\ufffd'?) missing"; and in a gzipped file the bad byte was
     looked for in the compressed bytes ('byte 0x8b on line 1', the gzip magic)."""
     p = write_csv("date,id,Qt\xe9\n2020-01-01,a,1\n".encode("latin-1"))
-    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 1 \(offset 10\); "
+    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 1 \(offset 10: 'Qt\xe9' if it is Windows-1252\); "
                        r"re-export the file as UTF-8 \(Excel: 'CSV UTF-8'"):
         run_validate(p, target_col="Qt\xe9")
     p = write_csv(gzip.compress(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1")), name="src.csv.gz")
-    with pytest.raises(DataValidationError, match=r"src.csv.gz is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\)"):
+    with pytest.raises(DataValidationError, match=r"src.csv.gz is not valid UTF-8: byte 0xe9 on line 2 \(offset 26: "
+                       r"'caf\xe9' if it is Windows-1252\).*convert it: zcat '.*src.csv.gz' \| iconv -f WINDOWS-1252 "
+                       r"-t UTF-8 > '.*src.utf8.csv'"):
         run_validate(p)
 
 

@@ -413,6 +413,45 @@ def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     return None
 
 
+def not_utf8_error(file: str, bad: tuple[int, int, int] | None, found: list[str] | None = None) -> DataValidationError:
+    """The file is not UTF-8: where (`first_invalid_utf8`), the field around that byte as Windows-1252 would read it
+    (Excel's plain 'CSV' on Windows, the usual culprit: 'Z\xfcrich' is 'Zürich'), and how to convert it. The byte
+    alone ('0xfc on line 2') left the user to find out which text and which encoding."""
+    if bad is None:
+        where = f" (its header reads {found})" if found is not None else ""
+        convert = ""
+    else:
+        word = _field_as_cp1252(file, bad[0])
+        seen = f": '{word}' if it is Windows-1252" if word else ""
+        where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]}{seen})"
+        plain = file.removesuffix(".gz")
+        stem, dot, ext = plain.rpartition(".")
+        target = f"{stem}.utf8.{ext}" if dot and "/" not in ext else f"{plain}.utf8"
+        read = f"zcat '{file}' | iconv" if file.endswith(".gz") else f"iconv '{file}'"
+        convert = f", or convert it: {read} -f WINDOWS-1252 -t UTF-8 > '{target}'"
+    return DataValidationError(
+        f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
+        f"is Windows-1252 on Windows){convert}"
+    )
+
+
+def _field_as_cp1252(file: str, offset: int) -> str | None:
+    """The field (between separators, quotes or line ends) holding the byte at `offset` of a (gzipped) text file,
+    decoded as Windows-1252; None when that shows no letter."""
+    with open(file, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    start = max(0, offset - 64)
+    with (gzip.open if gzipped else open)(file, "rb") as fh:
+        fh.seek(start)
+        window = fh.read(offset - start + 64)
+    at = offset - start
+    ends = b",;\t|\r\n\""
+    lo = max(window.rfind(bytes([c]), 0, at) for c in ends) + 1
+    hi = min((i for i in (window.find(bytes([c]), at) for c in ends) if i >= 0), default=len(window))
+    word = window[lo:hi].decode("cp1252", errors="replace").strip()
+    return word if any(ch.isalpha() for ch in word) and "\ufffd" not in word else None
+
+
 _SEP_LINE_RE = re.compile(r"^sep=(.)\s*$")  # Excel's first line naming the separator ('sep=;')
 
 
@@ -685,13 +724,7 @@ def _declared(source: SourceConfig) -> list[str]:
 def _header_not_utf8_error(file: str, found: list[str]) -> DataValidationError:
     """A header read with replacement characters: the file is not UTF-8, which the missing column
     it causes ("'Qté' (renamed to 'Qt\ufffd'?) missing") does not say."""
-    bad = None if _is_url(file) else first_invalid_utf8(file)
-    where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]})" if bad else " (its header reads " \
-        f"{found})"
-    return DataValidationError(
-        f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
-        "is Windows-1252 on Windows)"
-    )
+    return not_utf8_error(file, None if _is_url(file) else first_invalid_utf8(file), found)
 
 
 def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str],

@@ -54,6 +54,7 @@ from flowcast.data.sources import (
     file_format,
     first_invalid_utf8,
     local_times,
+    not_utf8_error,
     period_end,
     period_not_over,
     planned_row,
@@ -294,10 +295,7 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
                     continue
                 bad = first_invalid_utf8(f)
                 if bad:
-                    raise DataValidationError(
-                        f"{f} is not valid UTF-8: byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]}); "
-                        "re-export the file as UTF-8"
-                    ) from exc
+                    raise not_utf8_error(f, bad) from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
 
 
