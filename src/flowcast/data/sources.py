@@ -1215,6 +1215,21 @@ def columns_of(path: str) -> list[str] | None:
 _NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'
 
 
+def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
+    """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
+    None when they cannot be read cheaply. For a message, never for a run."""
+    if "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        head = (scan.rename(renames) if renames else scan).select(columns).head(rows).collect()
+    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return None
+    return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
+
+
 def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] | None:
     """The columns of a local file besides `time_col` when the file is wide (a spreadsheet's export: a date column,
     then one column per series): no time value written twice (a long file repeats each time once per series) and
