@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import os
+import zipfile
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -255,6 +258,37 @@ def test_a_json_file_is_named_as_such(write_csv, name, text):
     """Regression: a JSON export was read as a CSV and failed on its 'columns' ['[{"date": "2020-01-01"', ...]."""
     with pytest.raises(DataValidationError, match=rf"{name} is JSON, not a CSV file; flowcast reads CSV .* and Parquet"):
         ingest(make_source(write_csv(text, name=name)), None)
+
+
+def test_json_lines_are_told_the_reader_of_json_lines(write_csv):
+    """Regression (new-user trial): a JSON Lines file (one object per line) was told to convert itself with
+    pl.read_json, which fails on it; pl.read_ndjson comes first for it."""
+    p = write_csv('{"date": "2020-01-01", "val": 1}\n{"date": "2020-01-02", "val": 2}\n', name="rows.ndjson")
+    with pytest.raises(DataValidationError, match=r"pl.read_ndjson\('.*rows.ndjson'\)\.write_parquet"):
+        ingest(make_source(p), None)
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("sales.csv.bz2", bz2.compress(b"date,id,val\n2020-01-01,a,1\n"), ("is bzip2-compressed; flowcast reads plain or "
+     "gzipped CSV and Parquet: decompress it (bunzip2 -k '{p}') or compress it with gzip instead")),
+    ("sales.csv.xz", lzma.compress(b"date,id,val\n2020-01-01,a,1\n"), ("is xz-compressed; flowcast reads plain or "
+     "gzipped CSV and Parquet: decompress it (xz -dk '{p}') or compress it with gzip instead")),
+    ("sales.zip", None, ("is a ZIP archive holding sales.csv, not a CSV file; flowcast reads CSV (gzipped too) and "
+     "Parquet: unzip it (unzip '{p}') and pass the file it holds")),
+])
+def test_an_archive_or_another_compression_is_named(tmp_path, name, data, expected):
+    """Regression (new-user trial): a 'sales.csv.bz2' or '.zst' was told "is not a text CSV file (binary content,
+    NUL bytes in the first bytes)", and a downloaded 'sales.zip' "is a ZIP or Excel workbook": each is named, with
+    the command that makes it readable."""
+    p = tmp_path / name
+    if data is None:
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("sales.csv", "date,id,val\n2020-01-01,a,1\n")
+    else:
+        p.write_bytes(data)
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source(p), None)
+    assert str(err.value) == f"{p} " + expected.format(p=p)
 
 
 def test_a_header_in_brackets_is_still_a_csv(write_csv):

@@ -365,12 +365,45 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+# compressions flowcast does not read (gzip it does), by their magic bytes: what decompresses the file
+_COMPRESSED = {b"BZh": ("bzip2", "bunzip2 -k"), b"\xfd7zXZ\x00": ("xz", "xz -dk"),
+               b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"7z\xbc\xaf\x27\x1c": ("7-Zip", "7z x")}
+
+
+def _zip_csvs(file: str, payload: bytes | None) -> list[str] | None:
+    """The CSV (and Parquet) members of a ZIP archive that is no Excel workbook; None for a workbook or an archive
+    that cannot be listed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload) if payload is not None else file) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(n.startswith("xl/") for n in names):
+        return None
+    return [n for n in names if n.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt", ".parquet"))]
+
+
 def _check_text(file: str, payload: bytes | None = None) -> None:
     head = _head_bytes(file, payload=payload)
+    if head[:4] == b"PK\x03\x04" and (members := _zip_csvs(file, payload)) is not None:
+        # a downloaded 'sales.csv.zip' (Kaggle, a data portal) was told "is a ZIP or Excel workbook"
+        held = f" holding {', '.join(members[:3])}{', ...' if len(members) > 3 else ''}" if members else ""
+        raise DataValidationError(
+            f"{file} is a ZIP archive{held}, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: unzip it "
+            f"(unzip '{file}') and pass the file it holds"
+        )
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise DataValidationError(
             f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
         )
+    for magic, (kind, undo) in _COMPRESSED.items():
+        if head.startswith(magic):  # a 'sales.csv.bz2' or '.zst' was told "binary content, NUL bytes"
+            raise DataValidationError(
+                f"{file} is {kind}-compressed; flowcast reads plain or gzipped CSV and Parquet: decompress it "
+                f"({undo} '{file}') or compress it with gzip instead"
+            )
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or re.match(rb"(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}", head):
         # Excel's 'Unicode Text (*.txt)' export, PowerShell's Export-Csv before 6.0: UTF-16 (the NUL bytes of
         # every ASCII character were told "binary content")
@@ -383,10 +416,13 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
     if (file.lower().endswith((".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz"))
             or text.startswith(b"{") or re.match(rb"\[\s*[\[{\"\d\]-]", text)):
         # read as a CSV it failed on its 'columns' ['[{"date":"2024-01-01"', 'y":1}']
+        # one object per line (JSON Lines) was told pl.read_json first, which fails on it
+        lines = file.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz")) or bool(re.match(rb"\{[^\n]*\}\r?\n\{", text))
+        reader, other = ("read_ndjson", "pl.read_json") if lines else ("read_json", "pl.read_ndjson")
         raise DataValidationError(
             f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: convert it, e.g. "
-            f"python -c \"import polars as pl; pl.read_json('{file}').write_parquet('data.parquet')\" "
-            "(pl.read_ndjson for one object per line)")
+            f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
+            f"({other} for {'one array of objects' if lines else 'one object per line'})")
 
 
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
