@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import re
 from datetime import datetime
 
 import polars as pl
@@ -873,3 +874,19 @@ def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(
                                "seconds: divide the column by 1000000 or export the times as ISO-8601)")),
     ]
     assert r.report.rows_valid == 2 and r.report.rows_quarantined == 2
+
+
+def test_id_columns_that_join_two_series_into_one_key_are_refused(write_csv):
+    """Regression (new-user trial): store 'a|b' with item 'c' and store 'a' with item 'b|c' both joined into the key
+    'a|b|c': one series, every row quarantined as "2 rows for (a/b/c, 2024-01-01) with different y values" (equal
+    values: one dropped as a repeat). The error names both and the separator; ids holding '|' that do not collide
+    read as before."""
+    body = "".join(f"2020-01-0{d},a|b,c,{d}\n2020-01-0{d},a,b|c,{d + 10}\n" for d in (1, 2, 3))
+    p = write_csv("date,store,item,val\n" + body)
+    with pytest.raises(DataValidationError, match=re.escape(
+            "the id columns store, item join different series into one key 'a|b|c': ('a', 'b|c') and ('a|b', 'c'); "
+            "the key joins the columns with '|', which these id values contain")):
+        run_validate(p, id_cols=["store", "item"])
+    p = write_csv("date,store,item,val\n" + body.replace("a,b|c", "x,b|c"), name="fine.csv")
+    r = run_validate(p, id_cols=["store", "item"])
+    assert r.report.rows_valid == 6 and sorted(r.valid["unique_id"].unique()) == ["a|b|c", "x|b|c"]

@@ -360,6 +360,38 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     )
 
 
+def _joined_id_collisions(frame: pl.LazyFrame, id_cols: list[str]) -> pl.LazyFrame:
+    """The series keys that several id columns join into from different values (store 'a|b' and item 'c', store
+    'a' and item 'b|c': both 'a|b|c'); only rows whose id values hold the separator can collide."""
+    parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8).str.strip_chars() for c in id_cols]
+    return (
+        frame.filter(pl.any_horizontal([p.str.contains("|", literal=True) for p in parts]).fill_null(False))
+        .select("unique_id", pl.struct([p.alias(c) for p, c in zip(parts, id_cols, strict=True)]).alias("__ids"))
+        .unique()
+        .group_by("unique_id")
+        .agg(pl.col("__ids").head(2), pl.len().alias("__n"))
+        .filter(pl.col("__n") > 1)
+        .sort("unique_id")
+        .head(3)
+    )
+
+
+def _refuse_joined_id_collisions(found: pl.DataFrame, id_cols: list[str], label: str) -> None:
+    """Two different series whose ids join into one key were one series: every row of a period they share was
+    quarantined as 'duplicate_conflict' (or, with equal values, one was dropped as a repeat; with aggregate,
+    summed), the reason naming a key that is in neither's data."""
+    if found.height == 0:
+        return
+    row = found.row(0, named=True)
+    a, b = sorted(tuple(v[c] for c in id_cols) for v in row["__ids"])  # (`unique` keeps no order)
+    more = f" (and {found.height - 1} other key(s))" if found.height > 1 else ""
+    raise DataValidationError(
+        f"{label}: the id columns {', '.join(id_cols)} join different series into one key {row['unique_id']!r}: "
+        f"{a} and {b}{more}; the key joins the columns with '|', which these id values contain: replace '|' in "
+        "them (or join the columns into one id column of your own)"
+    )
+
+
 def _take(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     """`frame.filter(keep)` one column at a time, dropping each source column from `frame` once
     taken: the frame is consumed, and the peak is the input plus one column, not two full frames."""
@@ -512,7 +544,12 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                                                 pl.lit(0).alias("partial"), pl.lit(0).alias("planned")))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
-    flagged, counts, *blank = _collect(plans, ingested)
+    if len(source.id_cols) > 1:
+        plans.append(_joined_id_collisions(ingested.frame, source.id_cols))
+    flagged, counts, *rest = _collect(plans, ingested)
+    if len(source.id_cols) > 1:
+        _refuse_joined_id_collisions(rest.pop(), source.id_cols, ingested.label)
+    blank = rest
     rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
     rows_planned, rows_partial = int(counts["planned"][0]), int(counts["partial"][0])
     blank_lines = int(blank[0]["blank"][0]) if blank else 0
