@@ -173,3 +173,21 @@ def test_hourly_grid_follows_the_zones_standard_time(write_csv):
     assert all(t.minute == 30 for t in ds.to_list()) and ds.is_unique().all()
     steps = ds.diff().drop_nulls().unique().to_list()
     assert steps == [timedelta(hours=1)] and ds[0] == datetime(2020, 3, 31, 13, 30)  # 00:00+10:30
+
+
+def test_local_times_without_a_tz_name_the_hour_daylight_saving_repeats(write_csv):
+    """Regression (new-user trial): hourly Berlin meter readings exported as naive local times and read without a tz
+    had the two rows of 02:00 on 2023-10-29 quarantined as "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different
+    y values", nothing saying that this is the hour the clocks repeat there; the reason names the zones and the tz
+    to declare. Another duplicate hour says nothing of it."""
+    hours = ["2023-10-29 00:00", "2023-10-29 01:00", "2023-10-29 02:00", "2023-10-29 02:00", "2023-10-29 03:00",
+             "2023-10-30 05:00", "2023-10-30 05:00"]
+    body = "".join(f"{h},m1,{i}\n" for i, h in enumerate(hours))
+    r = run_validate(write_csv("date,id,val\n" + body), freq="1h")
+    reasons = dict(zip(r.quarantined["date"].to_list(), r.quarantined["reason"].to_list(), strict=True))
+    assert reasons["2023-10-29 02:00"] == (
+        "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y values (the hour that occurs twice when daylight "
+        "saving ends in Europe/Berlin: local times written without their UTC offset? declare the source's tz (--tz "
+        "Europe/Berlin) and ambiguous = 'infer', or export the times with their offset)")
+    assert reasons["2023-10-30 05:00"] == "2 rows for (m1, 2023-10-30 05:00:00 UTC) with different y values"
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 7

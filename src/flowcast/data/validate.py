@@ -320,7 +320,7 @@ def _period_shown(freq: str | None) -> pl.Expr:
 
 
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
-                         freq: str | None = None, covariates: Sequence[str] = ()) -> pl.DataFrame:
+                         freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values, or different values of a past/future covariate (`covariates`), lose every
@@ -348,14 +348,16 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     differ = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.lit(c)) for i, c in enumerate(values)],
                            separator=", ", ignore_nulls=True)
     shown = _period_shown(freq)
+    why = _dst_repeat_hint() if dst else pl.lit("")
     same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
         pl.when(conflict)
-        .then(pl.format("{} rows for ({}, {}) with different {} values", pl.col("__n"), pl.col("unique_id"), shown,
-                        differ))
-        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with {}", pl.col("unique_id"), shown, pl.lit(same)))
+        .then(pl.format("{} rows for ({}, {}) with different {} values{}", pl.col("__n"), pl.col("unique_id"), shown,
+                        differ, why))
+        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with {}{}", pl.col("unique_id"), shown,
+                             pl.lit(same), why))
         .alias("reason"),
     )
 
@@ -418,18 +420,43 @@ def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     return pl.concat(runs, rechunk=False) if runs else frame.clear()
 
 
+# zones whose clocks go back (a wall hour that occurs twice) on other dates or at other hours: one names the date
+_DST_ZONES = ("Europe/London", "Europe/Berlin", "Europe/Helsinki", "America/New_York", "America/Chicago",
+              "America/Denver", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland")
+
+
+def _dst_repeat_hint() -> pl.Expr:
+    """Why a sub-daily key of a source without a tz is written twice: the wall hour that repeats when daylight
+    saving ends, in the zones where it does then (local times exported without their offset, read as UTC: the two
+    rows of 02:00 on 2023-10-29 in Berlin were told "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y
+    values" and nothing more)."""
+    ds = pl.col("ds")
+    zones = [pl.when(ds.dt.replace_time_zone(z, ambiguous="earliest", non_existent="null")
+                     != ds.dt.replace_time_zone(z, ambiguous="latest", non_existent="null")).then(pl.lit(z))
+             for z in _DST_ZONES]
+    named = pl.concat_str(zones, separator=", ", ignore_nulls=True)
+    first = named.str.extract(r"^([^,]+)", 1)
+    return (
+        pl.when(named.is_not_null() & (named != ""))
+        .then(pl.format(" (the hour that occurs twice when daylight saving ends in {}: local times written without "
+                        "their UTC offset? declare the source's tz (--tz {}) and ambiguous = 'infer', or export the "
+                        "times with their offset)", named, first))
+        .otherwise(pl.lit(""))
+    )
+
+
 def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None,
-                            covariates: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+                            covariates: Sequence[str] = (), dst: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
-        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates)
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates, dst=dst)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates, dst)
 
 
 def totals_series_line(series: list[str]) -> str:
@@ -582,6 +609,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         valid, agg = aggregate_periods(flagged, source, cols)
         del flagged
     else:
+        dst = is_subdaily(source.freq) and source.tz is None  # naive wall times, if local, repeat an hour a year
         keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
         steps = ds_steps(flagged, chunk) if n_failed and keys_present else None
         # no second full copy of the rows: the valid rows are sliced out of `flagged` (`_keep`), or copied
@@ -590,7 +618,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
             dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq,
-                                        ingested.numeric_exog)
+                                        ingested.numeric_exog, dst)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -605,7 +633,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog, dst=dst)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)
