@@ -670,3 +670,19 @@ def test_quarters_written_quarter_first_are_read(write_csv):
     p = write_csv("q,id,val\nQ1 2024,a,1\nq2-2024,a,2\nQ3/2024,a,3\n2024 Q4,a,4\nQ5 2024,a,5\n")
     got = ingest(make_source(p, time_col="q", freq="1q"), None).frame.select("ds").collect()["ds"].to_list()
     assert got == [datetime(2024, 1, 1), datetime(2024, 4, 1), datetime(2024, 7, 1), datetime(2024, 10, 1), None]
+
+
+def test_hour_24_is_the_end_of_its_day(write_csv):
+    """Regression (new-user trial): hour-ending exports (electricity markets, meters) write the last hour of a day as
+    '2024-01-01 24:00', ISO 8601's end of that day; every such row was quarantined as not ISO-8601, an hour a day
+    lost without failing the run (3 of 72 rows, under the 5% threshold). It is the next day's 00:00, with an offset
+    too; '25:00' stays unparsable."""
+    p = write_csv("date,id,val\n2024-01-01 23:00,a,1\n2024-01-01 24:00,a,2\n2024-01-02 01:00,a,3\n2024-01-01 25:00,a,6\n")
+    r = run_validate(p, freq="1h")
+    assert dict(zip(r.valid["y"].to_list(), r.valid["ds"].to_list(), strict=True)) == {
+        1.0: datetime(2024, 1, 1, 23), 2.0: datetime(2024, 1, 2, 0), 3.0: datetime(2024, 1, 2, 1)}
+    assert r.quarantined["reason"].to_list() == ["time '2024-01-01 25:00' does not parse as ISO-8601"]
+    p = write_csv("date,id,val\n2024-01-01T24:00+01:00,b,4\n2024-01-31 24:00:00Z,b,5\n", name="aware.csv")
+    r = run_validate(p, freq="1h")
+    assert dict(zip(r.valid["y"].to_list(), r.valid["ds"].to_list(), strict=True)) == {
+        4.0: datetime(2024, 1, 1, 23), 5.0: datetime(2024, 2, 1, 0)}

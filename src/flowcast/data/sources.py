@@ -863,6 +863,11 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
     return None
 
 
+# ISO 8601's 24:00, the end of a day ('2024-01-01 24:00' is 2024-01-02 00:00): hour-ending data (electricity markets,
+# meters) label the last hour of each day so, and every such row was quarantined as not ISO-8601, one hour a day lost
+_HOUR_24_RE = r"^\d{4}-\d{2}-\d{2}[ T]24:00(:00(\.0+)?)?([ ]?(Z|UTC|[+-]\d{2}(:?\d{2})?))?$"
+
+
 def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
@@ -891,11 +896,12 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
                          (offset.any() & ~not_midnight).alias("midnight"),
                          text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}|{_QUARTER_FIRST_RE}").any()
                          .alias("month_name"),
+                         text.str.contains(_HOUR_24_RE).any().alias("hour24"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
-                                                       ("month_name", row[10])) if on)
+                                                       ("month_name", row[10]), ("hour24", row[11])) if on)
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
@@ -996,7 +1002,13 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     # '31/01/2024' first made every ISO date of the column unparsable)
     if "month_name" in traits:  # 'Jan 2024', 'January 2024', '2024-Jan' (only where some value has one)
         wall_text = _month_name_text(wall_text)
+    is24 = None
+    if "hour24" in traits:  # '2024-01-01 24:00': the end of that day (hour-ending exports of energy data)
+        is24 = wall_text.str.contains(_HOUR_24_RE)
+        wall_text = pl.when(is24).then(wall_text.str.replace(r"([ T])24:", "${1}00:")).otherwise(wall_text)
     wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
+    if is24 is not None:
+        wall = pl.when(is24).then(wall + pl.duration(days=1)).otherwise(wall)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
     minutes = sign * (  # '+01': an hour, no minutes
