@@ -146,6 +146,18 @@ def test_naive_local_times_with_ambiguous_infer_take_file_order(write_csv):
     assert r.valid["ds"].to_list() == instants(APRIL_START)  # the same instants as the file with offsets
 
 
+def test_ambiguous_infer_reads_a_file_written_newest_first(write_csv):
+    """Regression (new-user trial): a series written newest first (a dashboard's export) with ambiguous = 'infer'
+    took its first row of the repeated hour for the earlier instant, which is the later one there: the two values
+    were swapped without a word. The order of the series in the file decides."""
+    lines = naive_april(write_csv).read_text().splitlines()
+    path = write_csv("\n".join([lines[0], *lines[:0:-1]]) + "\n", name="newest_first.csv")
+    r = run_validate(path, **source_kw(ambiguous="infer"))
+    assert r.report.rows_quarantined == 0
+    oldest_first = run_validate(naive_april(write_csv), **source_kw(ambiguous="infer")).valid
+    assert r.valid.sort("ds").select("ds", "y").equals(oldest_first.select("ds", "y"))
+
+
 def test_infer_cannot_pair_a_lone_repeated_hour(write_csv):
     """With one of the two 02:30 rows missing, file order cannot say which instant the other is."""
     lines = naive_april(write_csv).read_text().splitlines()

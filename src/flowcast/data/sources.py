@@ -28,7 +28,8 @@ converted; values without one are wall times in the source's declared `tz` (UTC 
 are converted too, so a daylight-saving change loses nothing. A wall time that does not exist
 (the hour skipped when daylight saving starts) is quarantined (`time_nonexistent`); one that
 occurs twice (the hour repeated when it ends) is resolved as the source's `ambiguous` declares
-(`infer`: of two rows of a series, the first in the file is the earlier instant; `earliest`;
+(`infer`: of two rows of a series, the first in the file is the earlier instant, the later in a series
+written newest first; `earliest`;
 `latest`) or quarantined (`time_ambiguous`, the default): two instants are never merged. The
 grid follows the zone's standard time ('1h' in Adelaide is on the half hour in UTC). Daily and
 coarser `ds` are calendar dates: a value with an offset gives its wall date in the declared tz,
@@ -1093,9 +1094,12 @@ def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Exp
     elif source.ambiguous == "infer":  # file order: of exactly two rows of a series, the first is the earlier
         key = [uid, wall]
         pos, n = pl.int_range(pl.len()).over(key), pl.len().over(key)
+        # ... unless the series is written newest first (a dashboard's export): its first is then the later (the
+        # two values were swapped without a word)
+        newest_first = (wall.diff() < 0).sum().over(uid) > (wall.diff() > 0).sum().over(uid)
         chosen = (
             pl.when(~twice).then(earliest)
-            .when(n == 2).then(pl.when(pos == 0).then(earliest).otherwise(latest))
+            .when(n == 2).then(pl.when((pos == 0) != newest_first).then(earliest).otherwise(latest))
             .otherwise(None)
         )
     else:

@@ -185,7 +185,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # timestamps ('2024-01-01T00:00:00Z') keep their date under a declared tz; months by name ('Jan 2024') and
 # quarters first ('Q1 2024') are read; a totals row's label is no quarantined series
 # 5 = session 25: ISO 8601's '24:00' ('2024-01-01 24:00', hour-ending exports) is the next day's 00:00, where such
-# rows were quarantined
+# rows were quarantined; ambiguous = 'infer' on a series written newest first takes its first row of a repeated hour
+# for the later instant (the two values were swapped)
 PREPROCESS_VERSION = 5
 
 
