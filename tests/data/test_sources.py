@@ -6,6 +6,7 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import zipfile
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -686,3 +687,23 @@ def test_hour_24_is_the_end_of_its_day(write_csv):
     r = run_validate(p, freq="1h")
     assert dict(zip(r.valid["y"].to_list(), r.valid["ds"].to_list(), strict=True)) == {
         4.0: datetime(2024, 1, 1, 23), 5.0: datetime(2024, 2, 1, 0)}
+
+
+def test_a_file_whose_name_says_the_other_format_is_told_which_it_is(tmp_path):
+    """Regression (new-user trial): a CSV saved as 'data.parquet' failed with "parquet: File out of specification:
+    The file must end with PAR1 or PARE", and a Parquet file saved as 'data.csv' with "is not a text CSV file (binary
+    content, NUL bytes in the first bytes)": each is named for what it is, and the declared format reads it."""
+    text = tmp_path / "data.parquet"
+    text.write_text("date,id,val\n2020-01-01,a,1\n")
+    with pytest.raises(DataValidationError, match=re.escape(
+            f"{text} is text, not a Parquet file (its first line: 'date,id,val'): name it .csv, or declare the "
+            "source's format = 'csv'")):
+        ingest(make_source(text), None)
+    assert ingest(make_source(text, format="csv"), None).frame.collect()["y"].to_list() == [1.0]
+    parquet = tmp_path / "data.csv"
+    pl.DataFrame({"date": ["2020-01-01"], "id": ["a"], "val": [1.0]}).write_parquet(parquet)
+    with pytest.raises(DataValidationError, match=re.escape(
+            f"{parquet} is a Parquet file (it starts with PAR1), not a CSV file: name it .parquet, or declare the "
+            "source's format = 'parquet'")):
+        ingest(make_source(parquet), None)
+    assert ingest(make_source(parquet, format="parquet"), None).frame.collect()["y"].to_list() == [1.0]

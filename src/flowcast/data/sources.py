@@ -386,8 +386,25 @@ def _zip_csvs(file: str, payload: bytes | None) -> list[str] | None:
     return [n for n in names if n.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt", ".parquet"))]
 
 
+def _raw_head(file: str, n: int = 4096) -> bytes:
+    """The first bytes of a local file as stored (not decompressed); empty when it cannot be read."""
+    try:
+        with open(file, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _first_line(head: bytes) -> str:
+    return head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")[:80]
+
+
 def _check_text(file: str, payload: bytes | None = None) -> None:
     head = _head_bytes(file, payload=payload)
+    if head.startswith(b"PAR1"):  # a Parquet file saved under .csv was told "binary content, NUL bytes"
+        raise DataValidationError(
+            f"{file} is a Parquet file (it starts with PAR1), not a CSV file: name it .parquet, or declare the "
+            "source's format = 'parquet'")
     if head[:4] == b"PK\x03\x04" and (members := _zip_csvs(file, payload)) is not None:
         # a downloaded 'sales.csv.zip' (Kaggle, a data portal) was told "is a ZIP or Excel workbook"
         held = f" holding {', '.join(members[:3])}{', ...' if len(members) > 3 else ''}" if members else ""
@@ -543,6 +560,11 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             lf = pl.scan_parquet(target())
             lf.collect_schema()
         except Exception as exc:
+            head = payload[:4096] if payload is not None else (b"" if _is_url(file) else _raw_head(file))
+            if head and b"\x00" not in head and not head.startswith(b"PAR1"):  # a CSV saved under .parquet
+                raise DataValidationError(
+                    f"{file} is text, not a Parquet file (its first line: {_first_line(head)!r}): name it .csv, or "
+                    "declare the source's format = 'csv'") from exc
             raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
         return _dictionary_text(lf)
     _check_text(file, payload)
