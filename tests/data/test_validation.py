@@ -890,3 +890,21 @@ def test_id_columns_that_join_two_series_into_one_key_are_refused(write_csv):
     p = write_csv("date,store,item,val\n" + body.replace("a,b|c", "x,b|c"), name="fine.csv")
     r = run_validate(p, id_cols=["store", "item"])
     assert r.report.rows_valid == 6 and sorted(r.valid["unique_id"].unique()) == ["a|b|c", "x|b|c"]
+
+
+def test_files_of_a_glob_that_each_settle_their_own_day_month_order_are_read_so(tmp_path):
+    """Regression (new-user trial): a UK export ('13/01/2024') beside a US one ('01/13/2024') in one glob contradicted
+    each other, and every day/month row of both was quarantined with a hint to declare one time_format, which would
+    have misread one file. Each file that settles its order by its own rows is read in it; a file settling nothing
+    alone stays quarantined with its hint."""
+    (tmp_path / "uk.csv").write_text("date,id,val\n13/01/2024,london,1\n02/01/2024,london,2\n")
+    (tmp_path / "us.csv").write_text("date,id,val\n01/13/2024,boston,3\n01/02/2024,boston,4\n")
+    r = run_validate(tmp_path / "*.csv")
+    assert r.report.rows_quarantined == 0
+    got = {(u, d.date().isoformat()) for u, d in zip(r.valid["unique_id"], r.valid["ds"], strict=True)}
+    assert got == {("london", "2024-01-13"), ("london", "2024-01-02"), ("boston", "2024-01-13"),
+                   ("boston", "2024-01-02")}
+    (tmp_path / "vague.csv").write_text("date,id,val\n03/04/2024,paris,5\n")
+    r = run_validate(tmp_path / "*.csv")
+    assert r.report.rows_valid == 4 and quarantined(r)[0][2].startswith(
+        "time '03/04/2024' does not parse as ISO-8601 (day/month order is ambiguous")

@@ -891,6 +891,24 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
 _HOUR_24_RE = r"^\d{4}-\d{2}-\d{2}[ T]24:00(:00(\.0+)?)?([ ]?(Z|UTC|[+-]\d{2}(:?\d{2})?))?$"
 
 
+# the day/month order of a time column: one for every row ('day', 'month', 'year': `day_month_order`), or per file
+# of a glob ({file index: order}, the files that settle theirs), or None
+DayMonth = str | dict[int, str] | None
+
+
+def _day_month_per_file(raw: pl.LazyFrame, col: str, freq: str | None, n_files: int) -> dict[int, str]:
+    """The day/month order each file of a glob settles by its own rows, where the files together settle none: a UK
+    export ('13/01/2024') beside a US one ('01/13/2024') contradicted each other, and every day/month row of both
+    was quarantined with a hint to declare one time_format, which would misread one of them. A file that settles
+    nothing alone is left out (its rows stay unparsable, with the hint)."""
+    orders = {}
+    for i in range(n_files):
+        order = time_column_profile(raw.filter(pl.col(FILE_INDEX) == i), col, freq)[0]
+        if order is not None:
+            orders[i] = order
+    return orders
+
+
 def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
@@ -971,7 +989,7 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
-def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None,
+def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
@@ -1018,7 +1036,12 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
     is_dm = text.str.contains(DAY_MONTH_RE)
-    if day_month is not None:
+    if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
+        for order in sorted(set(day_month.values())):
+            own = pl.col(FILE_INDEX).is_in([i for i, o in day_month.items() if o == order])
+            wall_text = pl.when(is_dm & own).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
+        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(list(day_month))
+    elif day_month is not None:
         wall_text = pl.when(is_dm).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = pl.lit(False)
     # (the unparsable values are left out of what is parsed: polars infers its format from the first value, and
@@ -1141,7 +1164,7 @@ def local_times(source: SourceConfig) -> bool:
 
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
-                day_month: str | None = None, traits: frozenset[str] = frozenset(),
+                day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
                 ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
@@ -1381,7 +1404,7 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
-             day_month: str | None = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
+             day_month: DayMonth = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
@@ -1457,9 +1480,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col, source.freq)
                          if time_dtype == pl.Utf8 and not source.time_format
                          else (None, frozenset[str]()))
+    orders: DayMonth = day_month
+    if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
+        orders = _day_month_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files)) or None
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
-    mapping = _mapping(source, schema, label, text, day_month, traits)
+    mapping = _mapping(source, schema, label, text, orders, traits)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)

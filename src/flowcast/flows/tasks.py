@@ -186,7 +186,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # quarters first ('Q1 2024') are read; a totals row's label is no quarantined series
 # 5 = session 25: ISO 8601's '24:00' ('2024-01-01 24:00', hour-ending exports) is the next day's 00:00, where such
 # rows were quarantined; ambiguous = 'infer' on a series written newest first takes its first row of a repeated hour
-# for the later instant (the two values were swapped)
+# for the later instant (the two values were swapped); files of a glob that each settle their own day/month order
+# are read in it, where the contradiction quarantined their rows
 PREPROCESS_VERSION = 5
 
 
