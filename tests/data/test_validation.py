@@ -80,6 +80,15 @@ ROW_CASES = [
                              "column as a date (yyyy-mm-dd) in Excel before saving the CSV)")),
       (4, "time_unparsable", ("time '45292.5' does not parse as ISO-8601 (an Excel date serial number? format the "
                              "column as a date (yyyy-mm-dd) in Excel before saving the CSV)"))]),
+    # regression (new-user trial): Excel's long dates and RFC 2822 times were quarantined with no hint
+    ("weekday_dates", ('"Monday, January 6, 2020",a,4\n"Monday, 6 January 2020",b,5\n'
+     '"Mon, 06 Jan 2020 10:00:00 +0100",c,6\n'), {},
+     [(3, "time_unparsable", ("time 'Monday, January 6, 2020' does not parse as ISO-8601 (a long date with its "
+                             "weekday? declare its time_format: --time-format '%A, %B %d, %Y')")),
+      (4, "time_unparsable", ("time 'Monday, 6 January 2020' does not parse as ISO-8601 (a long date with its "
+                             "weekday? declare its time_format: --time-format '%A, %d %B %Y')")),
+      (5, "time_unparsable", ("time 'Mon, 06 Jan 2020 10:00:00 +0100' does not parse as ISO-8601 (an RFC 2822 "
+                             "time? declare its time_format: --time-format '%a, %d %b %Y %H:%M:%S %z')"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

@@ -159,6 +159,13 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%b %d, %Y')"))
         .when(text.str.contains(r"^[A-Za-z]{4,9} \d{1,2}, \d{4}$"))  # March 5, 2024
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %d, %Y')"))
+        # a date with its weekday: Excel's long date formats, RFC 2822 (e-mail, HTTP, RSS exports)
+        .when(text.str.contains(r"^[A-Za-z]{6,9}, [A-Za-z]{3,9} \d{1,2}, \d{4}$"))  # Monday, January 1, 2024
+        .then(pl.lit(" (a long date with its weekday? declare its time_format: --time-format '%A, %B %d, %Y')"))
+        .when(text.str.contains(r"^[A-Za-z]{6,9}, \d{1,2} [A-Za-z]{3,9} \d{4}$"))  # Monday, 1 January 2024
+        .then(pl.lit(" (a long date with its weekday? declare its time_format: --time-format '%A, %d %B %Y')"))
+        .when(text.str.contains(r"^[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$"))
+        .then(pl.lit(" (an RFC 2822 time? declare its time_format: --time-format '%a, %d %b %Y %H:%M:%S %z')"))
         .when(text.str.contains(r"^\d{1,2} [A-Za-z]{3} \d{4}$"))  # 5 Mar 2024
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %b %Y')"))
         .when(text.str.contains(r"^\d{1,2} [A-Za-z]{4,9} \d{4}$"))  # 5 March 2024
