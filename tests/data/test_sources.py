@@ -673,6 +673,16 @@ def test_quarters_written_quarter_first_are_read(write_csv):
     assert got == [datetime(2024, 1, 1), datetime(2024, 4, 1), datetime(2024, 7, 1), datetime(2024, 10, 1), None]
 
 
+def test_quarters_as_finance_writes_them_are_read(write_csv):
+    """Regression (new-user trial): '2024/Q2' (beside '2024-Q2' and '2024 Q2', read), '1Q2025' and the two-digit years
+    of analysts' labels ('2Q25', 'Q3-25', 'Q4 99') were quarantined as not ISO-8601, with no hint. A two-digit year
+    is 1970..2069, as strptime's %y; 'Q5-25' and '5Q25' are no quarter."""
+    p = write_csv("q,id,val\n2024/Q2,a,1\n1Q2025,a,2\n2Q25,a,3\nQ3-25,a,4\nQ4 99,a,5\nQ5-25,a,6\n5Q25,a,7\n")
+    got = ingest(make_source(p, time_col="q", freq="1q"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 4, 1), datetime(2025, 1, 1), datetime(2025, 4, 1), datetime(2025, 7, 1),
+                   datetime(1999, 10, 1), None, None]
+
+
 def test_hour_24_is_the_end_of_its_day(write_csv):
     """Regression (new-user trial): hour-ending exports (electricity markets, meters) write the last hour of a day as
     '2024-01-01 24:00', ISO 8601's end of that day; every such row was quarantined as not ISO-8601, an hour a day

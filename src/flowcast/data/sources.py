@@ -98,7 +98,8 @@ _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '202
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
 # a day/month date's parts: first number, second number, year (2 or 4 digits), the rest (a time of day)
 _DAY_MONTH_PARTS = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b(.*)$"
-_QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
+_QUARTER_RE = r"^(\d{4})[-/ ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1',
+# '2020/Q1')
 _ISO_WEEK_RE = r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$"  # an ISO-8601 week ('2021-W01', '2021W01'), or a day of it ('2021-W01-3')
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
 
@@ -1071,7 +1072,9 @@ _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", 
 _MONTHS = {n: f"{i:02d}" for i, full in enumerate(_MONTH_NAMES, start=1) for n in (full, full[:3])} | {"sept": "09"}
 _MONTH_YEAR_RE = r"^([A-Za-z]{3,9})\.?[ \-/]?(\d{4})$"  # 'Jan 2024', 'January 2024', 'Jan-2024', 'Sept. 2024'
 _YEAR_MONTH_NAME_RE = r"^(\d{4})[ \-/]([A-Za-z]{3,9})$"  # '2024-Jan', '2024 January'
-_QUARTER_FIRST_RE = r"^[Qq]([1-4])[ \-/]?(\d{4})$"  # 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1')
+# 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1'), and as finance writes it, '1Q2024', '1Q24', 'Q1-24'
+# (a two-digit year is 1970..2069, as strptime's %y)
+_QUARTER_FIRST_RE = r"^(?:[Qq]([1-4])|([1-4])[Qq])[ \-/]?(\d{4}|\d{2})$"
 
 
 def _month_name_text(text: pl.Expr) -> pl.Expr:
@@ -1079,12 +1082,17 @@ def _month_name_text(text: pl.Expr) -> pl.Expr:
     spreadsheets and statistics tables write a monthly period) as its ISO month ('2024-01'); other values, and
     names that are no month, unchanged (unparsable, with the hint naming '%b %Y'). Such a column needed
     --time-format '%b %Y', and one mixing 'Sep 2024' with 'Sept 2024' or 'September 2024' no format read.
-    A quarter written first ('Q1 2024', 'Q1-2024') becomes '2024Q1' (`_period_start_text` reads it)."""
+    A quarter written first ('Q1 2024', 'Q1-2024', '1Q24') becomes '2024Q1' (`_period_start_text` reads it)."""
     def iso(year: pl.Expr, name: pl.Expr) -> pl.Expr:
         month = name.str.to_lowercase().replace_strict(_MONTHS, default=None, return_dtype=pl.Utf8)
         return pl.when(month.is_not_null()).then(pl.format("{}-{}", year, month))
 
-    quarter = pl.format("{}Q{}", text.str.extract(_QUARTER_FIRST_RE, 2), text.str.extract(_QUARTER_FIRST_RE, 1))
+    year = text.str.extract(_QUARTER_FIRST_RE, 3)
+    yy = year.cast(pl.Int32, strict=False)
+    year = pl.when(year.str.len_chars() == 2).then(
+        pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900).cast(pl.Utf8)).otherwise(year)
+    quarter = pl.format("{}Q{}", year, pl.coalesce(text.str.extract(_QUARTER_FIRST_RE, 1),
+                                                   text.str.extract(_QUARTER_FIRST_RE, 2)))
     return pl.coalesce(iso(text.str.extract(_MONTH_YEAR_RE, 2), text.str.extract(_MONTH_YEAR_RE, 1)),
                        iso(text.str.extract(_YEAR_MONTH_NAME_RE, 1), text.str.extract(_YEAR_MONTH_NAME_RE, 2)),
                        quarter, text)
