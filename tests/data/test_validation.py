@@ -917,3 +917,17 @@ def test_files_of_a_glob_that_each_settle_their_own_day_month_order_are_read_so(
     r = run_validate(tmp_path / "*.csv")
     assert r.report.rows_valid == 4 and quarantined(r)[0][2].startswith(
         "time '03/04/2024' does not parse as ISO-8601 (day/month order is ambiguous")
+
+
+def test_a_file_of_a_glob_that_settles_no_order_is_read_as_its_spacing_says(tmp_path):
+    """Regression (new-user trial): a US export of 1-12 January ('01/02/2024': no number above 12 settles its order)
+    beside a UK one that settles day first was read day first too, without a word: its 12 days became the first of
+    12 months (the series then cut at its 'gaps'). A file that settles nothing alone takes the order its dates'
+    spacing fits at freq where the other does not."""
+    (tmp_path / "uk.csv").write_text("date,id,val\n" + "".join(f"{d:02d}/01/2024,london,{d}\n" for d in range(1, 21)))
+    (tmp_path / "us.csv").write_text("date,id,val\n" + "".join(f"01/{d:02d}/2024,boston,{d}\n" for d in range(1, 13)))
+    r = run_validate(tmp_path / "*.csv")
+    assert r.report.rows_quarantined == 0
+    boston = r.valid.filter(pl.col("unique_id") == "boston")["ds"].to_list()
+    assert boston == [datetime(2024, 1, d) for d in range(1, 13)]
+    assert r.valid.filter(pl.col("unique_id") == "london")["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 21)]

@@ -910,6 +910,45 @@ def _day_month_per_file(raw: pl.LazyFrame, col: str, freq: str | None, n_files: 
     return orders
 
 
+def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: int, order: str) -> DayMonth:
+    """`order`, settled by some files of a glob, or per file where a file that settles nothing by its own rows
+    (every first and second number 12 or below: a US export of 1-12 January beside a UK one) is spaced as `freq` says
+    only read the other way: such a file was read in the others' order without a word (01/02/2024 .. 01/12/2024, 12
+    days, became the first of 12 months)."""
+    other = "month" if order == "day" else "day"
+    flips = []
+    for i in range(n_files):
+        part = raw.filter(pl.col(FILE_INDEX) == i)
+        if time_column_profile(part, col)[0] is None and _day_month_by_spacing(part, col, freq) == other:
+            flips.append(i)
+    return {i: other if i in flips else order for i in range(n_files)} if flips else order
+
+
+def _day_month_by_spacing(raw: pl.LazyFrame, col: str, freq: str) -> str | None:
+    """'day' or 'month': the reading of the day/month dates of `col` whose distinct dates are spaced as `freq` says
+    (the median gap against freq's nominal one, closer by a factor of 1.5); None when that does not tell them apart."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    cand = text.filter(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE))
+
+    def spacing(iso: pl.Expr) -> pl.Expr:
+        dates = iso.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        gaps = dates.unique().sort().diff().dt.total_days().drop_nulls()
+        return pl.when(dates.is_null().any() | (gaps.len() == 0)).then(None).otherwise(gaps.median())
+
+    try:
+        row = raw.select(spacing(_day_month_iso(cand, o)).alias(o) for o in ("day", "month")).collect(
+            engine="streaming").row(0, named=True)
+    except pl.exceptions.PolarsError:
+        return None
+    step = _period_days(freq)
+    off = {k: abs(math.log(v / step)) if v else math.inf for k, v in row.items()}
+    if off["day"] + math.log(1.5) < off["month"]:
+        return "day"
+    if off["month"] + math.log(1.5) < off["day"]:
+        return "month"
+    return None
+
+
 def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
@@ -1491,6 +1530,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     orders: DayMonth = day_month
     if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files)) or None
+    elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
+        orders = _day_month_spaced_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
     mapping = _mapping(source, schema, label, text, orders, traits)
