@@ -931,3 +931,19 @@ def test_a_file_of_a_glob_that_settles_no_order_is_read_as_its_spacing_says(tmp_
     boston = r.valid.filter(pl.col("unique_id") == "boston")["ds"].to_list()
     assert boston == [datetime(2024, 1, d) for d in range(1, 13)]
     assert r.valid.filter(pl.col("unique_id") == "london")["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 21)]
+
+
+def test_a_row_with_more_fields_than_the_header_is_named_by_its_line(write_csv):
+    """Regression (new-user trial): an amount written '$1,200.00' without quotes failed the read with "cannot read
+    src.csv: found more fields than defined in 'Schema'", not saying where; the error names the line and its text,
+    also after an Excel 'sep=;' line and in a gzipped file."""
+    p = write_csv("month,id,val\n2024-01,a,1\n2024-02,a,\"1,100\"\n2024-03,a,$1,200.00\n")
+    with pytest.raises(DataValidationError) as err:
+        run_validate(p, time_col="month", freq="1mo")
+    assert str(err.value) == (f"{p}: line 4 has 4 fields where the header has 3 ('2024-03,a,$1,200.00'): a value "
+                              "holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such values, "
+                              "or export without thousands separators)")
+    p = write_csv(gzip.compress(b"sep=;\nmonth;id;val\n2024-01;a;1\n2024-02;a;2;x\n"), name="semi.csv.gz")
+    with pytest.raises(DataValidationError, match=re.escape("semi.csv.gz: line 4 has 4 fields where the header has 3 "
+                                                            "('2024-02;a;2;x')")):
+        run_validate(p, time_col="month", freq="1mo")

@@ -532,6 +532,34 @@ def preamble(file: str, payload: bytes | None = None) -> tuple[int, str | None]:
     return 0, None
 
 
+def first_overlong_row(file: str, separator: str = ",") -> tuple[int, int, int, str] | None:
+    """(line number, its fields, the header's fields, the line) of the first row of a local (gzipped) CSV file with
+    more fields than its header: a value holding the separator unquoted ('$1,200.00', 'Widget, large'). polars said
+    "found more fields than defined in 'Schema'" and not where. None when there is none (or it cannot be read)."""
+    import csv
+
+    skip, named = preamble(file)
+    try:
+        with open(file, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for _ in range(skip):
+                fh.readline()
+            reader = csv.reader(fh, delimiter=named or separator)
+            header = next(reader, None)
+            if header is None:
+                return None
+            if named is None and len(header) == 1 and (sniffed := next((c for c in _OTHER_SEPARATORS if c in
+                                                                         header[0]), None)):
+                return first_overlong_row(file, sniffed) if sniffed != separator else None
+            for row in reader:
+                if len(row) > len(header):
+                    return skip + reader.line_num, len(row), len(header), (named or separator).join(row)
+    except (OSError, csv.Error):
+        return None
+    return None
+
+
 def _header_like(line: str, after: list[str], sep: str | None) -> bool:
     """Whether a line starting with '#' is the header itself ('#,date,sales': a row-number column named '#'): it
     has as many fields (two at least) as the next line that is no comment; a comment ('# exported by logger v2',

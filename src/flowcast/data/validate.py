@@ -53,6 +53,7 @@ from flowcast.data.sources import (
     Ingested,
     file_format,
     first_invalid_utf8,
+    first_overlong_row,
     local_times,
     not_utf8_error,
     period_end,
@@ -296,6 +297,16 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
                 bad = first_invalid_utf8(f)
                 if bad:
                     raise not_utf8_error(f, bad) from exc
+        if "more fields than defined" in msg:
+            for f in ingested.files:
+                if "://" in f or file_format(ingested.source, f) != "csv":
+                    continue
+                if found := first_overlong_row(f, ingested.source.separator):
+                    line, n, header, text = found
+                    raise DataValidationError(
+                        f"{f}: line {line} has {n} fields where the header has {header} ({text[:120]!r}): a value "
+                        "holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such values, or "
+                        "export without thousands separators)") from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
 
 
