@@ -435,7 +435,7 @@ def test_corrupt_parquet_is_a_dataset_error(tmp_path):
 
 
 def test_ragged_csv_is_a_dataset_error(write_csv):
-    with pytest.raises(DataValidationError, match=r"cannot read .*src.csv"):
+    with pytest.raises(DataValidationError, match=r"src.csv: line 3 has 5 fields where the header has 3"):
         run_validate(write_csv(HEADER + "2020-01-01,a,1\n2020-01-02,a,2,extra,fields\n"))
 
 
