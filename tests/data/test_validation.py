@@ -89,6 +89,14 @@ ROW_CASES = [
                              "weekday? declare its time_format: --time-format '%A, %d %B %Y')")),
       (5, "time_unparsable", ("time 'Mon, 06 Jan 2020 10:00:00 +0100' does not parse as ISO-8601 (an RFC 2822 "
                              "time? declare its time_format: --time-format '%a, %d %b %Y %H:%M:%S %z')"))]),
+    # regression (new-user trial): '2021/22' was told "a year and month? --time-format '%Y/%m'", which fails on it
+    ("fiscal_years", "2021/22,a,4\n2019-20,b,5\nFY2023,c,6\n", {},
+     [(3, "time_unparsable", ("time '2021/22' does not parse as ISO-8601 (a fiscal year? write the calendar year each "
+                             "one starts in, '2021' for '2021/22', with --freq 1y)")),
+      (4, "time_unparsable", ("time '2019-20' does not parse as ISO-8601 (a fiscal year? write the calendar year each "
+                             "one starts in, '2021' for '2021/22', with --freq 1y)")),
+      (5, "time_unparsable", ("time 'FY2023' does not parse as ISO-8601 (a fiscal year? write the calendar year it "
+                             "starts in, e.g. '2022' for a FY2023 that starts in 2022, with --freq 1y)"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

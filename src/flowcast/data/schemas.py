@@ -143,6 +143,16 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(DAY_MONTH_RE))
         .then(day_month)
         # other shapes a spreadsheet or a database writes, given the format that parses them
+        # a fiscal year ('2021/22', '2019-20', 'FY2023'): its label is no calendar period ('2021/22' was told
+        # "a year and month? --time-format '%Y/%m'", which does not parse it)
+        .when(text.str.contains(r"^\d{4}[-/.]\d{2}$") & (
+            text.str.slice(5, 2).cast(pl.Int32, strict=False)
+            == (text.str.slice(0, 4).cast(pl.Int32, strict=False) + 1) % 100))
+        .then(pl.lit(" (a fiscal year? write the calendar year each one starts in, '2021' for '2021/22', with "
+                     "--freq 1y)"))
+        .when(text.str.contains(r"^(?i:FY) ?'?\d{2}(\d{2})?$"))
+        .then(pl.lit(" (a fiscal year? write the calendar year it starts in, e.g. '2022' for a FY2023 that starts in "
+                     "2022, with --freq 1y)"))
         .when(text.str.contains(r"^\d{4}[/.]\d{1,2}$"))  # 2024/03, 2024.03
         .then(pl.concat_str([pl.lit(" (a year and month? declare its time_format: --time-format '%Y"),
                              text.str.slice(4, 1), pl.lit("%m')")]))
