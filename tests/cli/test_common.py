@@ -231,3 +231,18 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
     res = runner.invoke(app, ["validate", "wide.csv", "--time-col", "date", "--freq", "1d", "--home", "h"],
                         terminal_width=400)
     assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
+
+
+def test_periods_written_year_then_month_name_and_a_long_header_are_said_briefly(tmp_path, monkeypatch):
+    """Regression (new-user trial, us_employment pivoted to a planning sheet: 'Series_ID,Title,1939 Jan,...'): its
+    969 month columns written '1939 Jan' were not taken for periods, and the error listed all 971 column names.
+    The file is said to have its periods across, and a file's columns are listed up to 12, with their count."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emp.csv").write_text("id,title,1939 Jan,1939 Feb,1939 Mar\nA,Total,1,2,3\n")
+    res = runner.invoke(app, ["validate", "emp.csv", "--freq", "1mo"], terminal_width=400)
+    assert res.exit_code == 2 and ("emp.csv has its periods across: 3 of its 5 columns are named as times (1939 Jan .. "
+                                   "1939 Mar), one row per series ('id', 'title')") in " ".join(res.output.split())
+    (tmp_path / "many.csv").write_text(",".join(f"c{i}" for i in range(14)) + "\n" + ",".join("1" * 14) + "\n")
+    res = runner.invoke(app, ["validate", "many.csv", "--freq", "1mo"], terminal_width=400)
+    assert res.exit_code == 2 and ("also needs --time-col, --target-col (its columns: c0, c1, c2, c3, c4, c5, c6, c7, "
+                                   "c8, c9, c10, c11, ... (14 in all))") in " ".join(res.output.split())

@@ -120,7 +120,8 @@ def _needs_hint(data: str, missing: list[str]) -> str:
 
     said = []
     if {"--time-col", "--target-col"} & set(missing) and (columns := columns_of(data)):
-        said.append(f"its columns: {', '.join(columns)}")
+        shown = ", ".join(columns[:12]) + (f", ... ({len(columns)} in all)" if len(columns) > 12 else "")
+        said.append(f"its columns: {shown}")  # (a file of 971 columns printed every name)
     if "--freq" in missing:
         said.append("--freq is the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y")
     return f" ({'; '.join(said)})" if said else ""
@@ -251,11 +252,12 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     return "long"
 
 
-# a column named as a period: '2024-01-31', '2024-01', '2024', '2024Q1', '2024-W05', '31.01.2024', '1/31/24', 'Jan 2024'
+# a column named as a period: '2024-01-31', '2024-01', '2024', '2024Q1', '2024-W05', '31.01.2024', '1/31/24', 'Jan 2024',
+# '1939 Jan'
 _PERIOD_NAME_RE = re.compile(
     r"^(\d{4}([-/.]?(\d{1,2}|[Qq][1-4]|W\d{2})([-/.]\d{1,2})?)?([ T]\d{1,2}:\d{2}(:\d{2})?)?"
     r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
-    r"|[A-Za-z]{3,9}\.?[ \-/]?\d{2,4}|[Qq][1-4][ \-/]?\d{4})$"
+    r"|[A-Za-z]{3,9}\.?[ \-/]?\d{2,4}|\d{4}[ \-/][A-Za-z]{3,9}|[Qq][1-4][ \-/]?\d{4})$"
 )
 
 
