@@ -203,3 +203,21 @@ def test_local_times_without_a_tz_name_the_hour_daylight_saving_repeats(write_cs
         "Europe/Berlin) and ambiguous = 'infer', or export the times with their offset)")
     assert reasons["2023-10-30 05:00"] == "2 rows for (m1, 2023-10-30 05:00:00 UTC) with different y values"
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 7
+
+
+def test_a_fixed_offset_zone_named_like_a_region_is_said_on_sub_daily_data(write_csv):
+    """Regression (new-user trial): '--tz EST' was accepted and said nothing: IANA's EST is UTC-05:00 all year, so
+    a user meaning New York's local time had every summer time read an hour off. The summary (log, data-quality
+    report) says so for sub-daily data; America/New_York and daily data say nothing."""
+    from flowcast.data.preprocess import fixed_zone_hint
+
+    text = "time,meter,kwh\n" + "".join(f"2024-07-01T{h:02d}:00,m,{h}\n" for h in range(24))
+    path = write_csv(text)
+    src = make_source(path, time_col="time", id_cols=["meter"], target_col="kwh", freq="1h", tz="EST")
+    r = run_validate(path, time_col="time", id_cols=["meter"], target_col="kwh", freq="1h", tz="EST")
+    _, summary = preprocess(take_valid(r), src, Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2}),
+                            None)
+    assert summary.tz_hint == (
+        "tz 'EST' is UTC-05:00 all year, without daylight saving: if the times are local times of a place with summer "
+        "time, declare its zone (e.g. America/New_York); keep 'EST' if the source writes standard time all year")
+    assert fixed_zone_hint("America/New_York", "1h") is None and fixed_zone_hint("EST", "1d") is None

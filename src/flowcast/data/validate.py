@@ -135,6 +135,8 @@ class DataQualityReport:
         lines = ["", imputed]
         if p.get("freq_hint"):
             lines.append(f"frequency: {p['freq_hint']}")
+        if p.get("tz_hint"):
+            lines.append(f"time zone: {p['tz_hint']}")
         if cut := p.get("gap_cut"):
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         if off := p.get("log1p_disabled"):
