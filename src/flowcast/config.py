@@ -107,7 +107,7 @@ class SourceConfig(_Section):
         "quarantine",
         description="sub-daily naive times in a tz with daylight saving: a wall time that occurs twice (the "
         "repeated hour) is quarantined, or resolved by file order (infer: of two rows of a series, the first "
-        "is the earlier instant), or taken as the earliest / latest instant",
+        "in its file order is the earlier instant, the later when the series is written newest first), or taken as the earliest / latest instant",
     )
     aggregate: Literal["none", "sum", "mean", "last"] = Field(
         "none",

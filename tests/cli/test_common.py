@@ -207,3 +207,42 @@ def test_a_file_in_flowcasts_own_vocabulary_needs_no_column_options(tmp_path, mo
     (tmp_path / "sales.csv").write_text("store,week,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "sales.csv", "--freq", "1w"], terminal_width=400)
     assert res.exit_code == 2 and "also needs --time-col, --target-col" in " ".join(res.output.split())
+
+
+def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeypatch):
+    """Regression (new-user trial): a planning spreadsheet's layout, one row per series and one column per period
+    ('product,2022-01,2022-02,...'), was told 'also needs --time-col, --target-col' (it has no such column), and
+    given --time-col product it was read as a wide file, each month a series, every row quarantined. The error says
+    what the file is and how to melt it; a wide file whose series are numbered ('date,1001,1002,1003') is not it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan.csv").write_text("product;2022-01;2022-02;2022-03\napples;1;2;3\npears;4;5;6\n")
+    for extra in ([], ["--time-col", "product"]):
+        res = runner.invoke(app, ["validate", "plan.csv", "--freq", "1mo", *extra], terminal_width=400)
+        assert res.exit_code == 2, res.output
+        assert ("plan.csv has its periods across: 3 of its 4 columns are named as times (2022-01 .. 2022-03), one row "
+                "per series ('product'); flowcast reads a long file (one row per series and period) or a wide one (a "
+                "time column, one column per series). Melt it first: python -c \"import polars as pl; "
+                "pl.read_csv('plan.csv', separator=';').unpivot(index=['product'], variable_name='period', "
+                "value_name='value').write_csv('long.csv')\", then --data long.csv --id-col product --time-col period "
+                "--target-col value") in " ".join(res.output.split())
+    (tmp_path / "wide.csv").write_text("date,1001,1002,1003\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n")
+    res = runner.invoke(app, ["validate", "wide.csv", "--freq", "1d"], terminal_width=400)
+    assert res.exit_code == 2 and "also needs --time-col" in " ".join(res.output.split())
+    res = runner.invoke(app, ["validate", "wide.csv", "--time-col", "date", "--freq", "1d", "--home", "h"],
+                        terminal_width=400)
+    assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
+
+
+def test_periods_written_year_then_month_name_and_a_long_header_are_said_briefly(tmp_path, monkeypatch):
+    """Regression (new-user trial, us_employment pivoted to a planning sheet: 'Series_ID,Title,1939 Jan,...'): its
+    969 month columns written '1939 Jan' were not taken for periods, and the error listed all 971 column names.
+    The file is said to have its periods across, and a file's columns are listed up to 12, with their count."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emp.csv").write_text("id,title,1939 Jan,1939 Feb,1939 Mar\nA,Total,1,2,3\n")
+    res = runner.invoke(app, ["validate", "emp.csv", "--freq", "1mo"], terminal_width=400)
+    assert res.exit_code == 2 and ("emp.csv has its periods across: 3 of its 5 columns are named as times (1939 Jan .. "
+                                   "1939 Mar), one row per series ('id', 'title')") in " ".join(res.output.split())
+    (tmp_path / "many.csv").write_text(",".join(f"c{i}" for i in range(14)) + "\n" + ",".join("1" * 14) + "\n")
+    res = runner.invoke(app, ["validate", "many.csv", "--freq", "1mo"], terminal_width=400)
+    assert res.exit_code == 2 and ("also needs --time-col, --target-col (its columns: c0, c1, c2, c3, c4, c5, c6, c7, "
+                                   "c8, c9, c10, c11, ... (14 in all))") in " ".join(res.output.split())

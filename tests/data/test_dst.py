@@ -146,6 +146,18 @@ def test_naive_local_times_with_ambiguous_infer_take_file_order(write_csv):
     assert r.valid["ds"].to_list() == instants(APRIL_START)  # the same instants as the file with offsets
 
 
+def test_ambiguous_infer_reads_a_file_written_newest_first(write_csv):
+    """Regression (new-user trial): a series written newest first (a dashboard's export) with ambiguous = 'infer'
+    took its first row of the repeated hour for the earlier instant, which is the later one there: the two values
+    were swapped without a word. The order of the series in the file decides."""
+    lines = naive_april(write_csv).read_text().splitlines()
+    path = write_csv("\n".join([lines[0], *lines[:0:-1]]) + "\n", name="newest_first.csv")
+    r = run_validate(path, **source_kw(ambiguous="infer"))
+    assert r.report.rows_quarantined == 0
+    oldest_first = run_validate(naive_april(write_csv), **source_kw(ambiguous="infer")).valid
+    assert r.valid.sort("ds").select("ds", "y").equals(oldest_first.select("ds", "y"))
+
+
 def test_infer_cannot_pair_a_lone_repeated_hour(write_csv):
     """With one of the two 02:30 rows missing, file order cannot say which instant the other is."""
     lines = naive_april(write_csv).read_text().splitlines()
@@ -173,3 +185,39 @@ def test_hourly_grid_follows_the_zones_standard_time(write_csv):
     assert all(t.minute == 30 for t in ds.to_list()) and ds.is_unique().all()
     steps = ds.diff().drop_nulls().unique().to_list()
     assert steps == [timedelta(hours=1)] and ds[0] == datetime(2020, 3, 31, 13, 30)  # 00:00+10:30
+
+
+def test_local_times_without_a_tz_name_the_hour_daylight_saving_repeats(write_csv):
+    """Regression (new-user trial): hourly Berlin meter readings exported as naive local times and read without a tz
+    had the two rows of 02:00 on 2023-10-29 quarantined as "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different
+    y values", nothing saying that this is the hour the clocks repeat there; the reason names the zones and the tz
+    to declare. Another duplicate hour says nothing of it."""
+    hours = ["2023-10-29 00:00", "2023-10-29 01:00", "2023-10-29 02:00", "2023-10-29 02:00", "2023-10-29 03:00",
+             "2023-10-30 05:00", "2023-10-30 05:00"]
+    body = "".join(f"{h},m1,{i}\n" for i, h in enumerate(hours))
+    r = run_validate(write_csv("date,id,val\n" + body), freq="1h")
+    reasons = dict(zip(r.quarantined["date"].to_list(), r.quarantined["reason"].to_list(), strict=True))
+    assert reasons["2023-10-29 02:00"] == (
+        "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y values (the hour that occurs twice when daylight "
+        "saving ends in Europe/Berlin: local times written without their UTC offset? declare the source's tz (--tz "
+        "Europe/Berlin) and ambiguous = 'infer', or export the times with their offset)")
+    assert reasons["2023-10-30 05:00"] == "2 rows for (m1, 2023-10-30 05:00:00 UTC) with different y values"
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 7
+
+
+def test_a_fixed_offset_zone_named_like_a_region_is_said_on_sub_daily_data(write_csv):
+    """Regression (new-user trial): '--tz EST' was accepted and said nothing: IANA's EST is UTC-05:00 all year, so
+    a user meaning New York's local time had every summer time read an hour off. The summary (log, data-quality
+    report) says so for sub-daily data; America/New_York and daily data say nothing."""
+    from flowcast.data.preprocess import fixed_zone_hint
+
+    text = "time,meter,kwh\n" + "".join(f"2024-07-01T{h:02d}:00,m,{h}\n" for h in range(24))
+    path = write_csv(text)
+    src = make_source(path, time_col="time", id_cols=["meter"], target_col="kwh", freq="1h", tz="EST")
+    r = run_validate(path, time_col="time", id_cols=["meter"], target_col="kwh", freq="1h", tz="EST")
+    _, summary = preprocess(take_valid(r), src, Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2}),
+                            None)
+    assert summary.tz_hint == (
+        "tz 'EST' is UTC-05:00 all year, without daylight saving: if the times are local times of a place with summer "
+        "time, declare its zone (e.g. America/New_York); keep 'EST' if the source writes standard time all year")
+    assert fixed_zone_hint("America/New_York", "1h") is None and fixed_zone_hint("EST", "1d") is None

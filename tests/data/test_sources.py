@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import os
+import re
+import zipfile
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -255,6 +259,37 @@ def test_a_json_file_is_named_as_such(write_csv, name, text):
     """Regression: a JSON export was read as a CSV and failed on its 'columns' ['[{"date": "2020-01-01"', ...]."""
     with pytest.raises(DataValidationError, match=rf"{name} is JSON, not a CSV file; flowcast reads CSV .* and Parquet"):
         ingest(make_source(write_csv(text, name=name)), None)
+
+
+def test_json_lines_are_told_the_reader_of_json_lines(write_csv):
+    """Regression (new-user trial): a JSON Lines file (one object per line) was told to convert itself with
+    pl.read_json, which fails on it; pl.read_ndjson comes first for it."""
+    p = write_csv('{"date": "2020-01-01", "val": 1}\n{"date": "2020-01-02", "val": 2}\n', name="rows.ndjson")
+    with pytest.raises(DataValidationError, match=r"pl.read_ndjson\('.*rows.ndjson'\)\.write_parquet"):
+        ingest(make_source(p), None)
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("sales.csv.bz2", bz2.compress(b"date,id,val\n2020-01-01,a,1\n"), ("is bzip2-compressed; flowcast reads plain or "
+     "gzipped CSV and Parquet: decompress it (bunzip2 -k '{p}') or compress it with gzip instead")),
+    ("sales.csv.xz", lzma.compress(b"date,id,val\n2020-01-01,a,1\n"), ("is xz-compressed; flowcast reads plain or "
+     "gzipped CSV and Parquet: decompress it (xz -dk '{p}') or compress it with gzip instead")),
+    ("sales.zip", None, ("is a ZIP archive holding sales.csv, not a CSV file; flowcast reads CSV (gzipped too) and "
+     "Parquet: unzip it (unzip '{p}') and pass the file it holds")),
+])
+def test_an_archive_or_another_compression_is_named(tmp_path, name, data, expected):
+    """Regression (new-user trial): a 'sales.csv.bz2' or '.zst' was told "is not a text CSV file (binary content,
+    NUL bytes in the first bytes)", and a downloaded 'sales.zip' "is a ZIP or Excel workbook": each is named, with
+    the command that makes it readable."""
+    p = tmp_path / name
+    if data is None:
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("sales.csv", "date,id,val\n2020-01-01,a,1\n")
+    else:
+        p.write_bytes(data)
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source(p), None)
+    assert str(err.value) == f"{p} " + expected.format(p=p)
 
 
 def test_a_header_in_brackets_is_still_a_csv(write_csv):
@@ -636,3 +671,49 @@ def test_quarters_written_quarter_first_are_read(write_csv):
     p = write_csv("q,id,val\nQ1 2024,a,1\nq2-2024,a,2\nQ3/2024,a,3\n2024 Q4,a,4\nQ5 2024,a,5\n")
     got = ingest(make_source(p, time_col="q", freq="1q"), None).frame.select("ds").collect()["ds"].to_list()
     assert got == [datetime(2024, 1, 1), datetime(2024, 4, 1), datetime(2024, 7, 1), datetime(2024, 10, 1), None]
+
+
+def test_quarters_as_finance_writes_them_are_read(write_csv):
+    """Regression (new-user trial): '2024/Q2' (beside '2024-Q2' and '2024 Q2', read), '1Q2025' and the two-digit years
+    of analysts' labels ('2Q25', 'Q3-25', 'Q4 99') were quarantined as not ISO-8601, with no hint. A two-digit year
+    is 1970..2069, as strptime's %y; 'Q5-25' and '5Q25' are no quarter."""
+    p = write_csv("q,id,val\n2024/Q2,a,1\n1Q2025,a,2\n2Q25,a,3\nQ3-25,a,4\nQ4 99,a,5\nQ5-25,a,6\n5Q25,a,7\n")
+    got = ingest(make_source(p, time_col="q", freq="1q"), None).frame.select("ds").collect()["ds"].to_list()
+    assert got == [datetime(2024, 4, 1), datetime(2025, 1, 1), datetime(2025, 4, 1), datetime(2025, 7, 1),
+                   datetime(1999, 10, 1), None, None]
+
+
+def test_hour_24_is_the_end_of_its_day(write_csv):
+    """Regression (new-user trial): hour-ending exports (electricity markets, meters) write the last hour of a day as
+    '2024-01-01 24:00', ISO 8601's end of that day; every such row was quarantined as not ISO-8601, an hour a day
+    lost without failing the run (3 of 72 rows, under the 5% threshold). It is the next day's 00:00, with an offset
+    too; '25:00' stays unparsable."""
+    p = write_csv("date,id,val\n2024-01-01 23:00,a,1\n2024-01-01 24:00,a,2\n2024-01-02 01:00,a,3\n2024-01-01 25:00,a,6\n")
+    r = run_validate(p, freq="1h")
+    assert dict(zip(r.valid["y"].to_list(), r.valid["ds"].to_list(), strict=True)) == {
+        1.0: datetime(2024, 1, 1, 23), 2.0: datetime(2024, 1, 2, 0), 3.0: datetime(2024, 1, 2, 1)}
+    assert r.quarantined["reason"].to_list() == ["time '2024-01-01 25:00' does not parse as ISO-8601"]
+    p = write_csv("date,id,val\n2024-01-01T24:00+01:00,b,4\n2024-01-31 24:00:00Z,b,5\n", name="aware.csv")
+    r = run_validate(p, freq="1h")
+    assert dict(zip(r.valid["y"].to_list(), r.valid["ds"].to_list(), strict=True)) == {
+        4.0: datetime(2024, 1, 1, 23), 5.0: datetime(2024, 2, 1, 0)}
+
+
+def test_a_file_whose_name_says_the_other_format_is_told_which_it_is(tmp_path):
+    """Regression (new-user trial): a CSV saved as 'data.parquet' failed with "parquet: File out of specification:
+    The file must end with PAR1 or PARE", and a Parquet file saved as 'data.csv' with "is not a text CSV file (binary
+    content, NUL bytes in the first bytes)": each is named for what it is, and the declared format reads it."""
+    text = tmp_path / "data.parquet"
+    text.write_text("date,id,val\n2020-01-01,a,1\n")
+    with pytest.raises(DataValidationError, match=re.escape(
+            f"{text} is text, not a Parquet file (its first line: 'date,id,val'): name it .csv, or declare the "
+            "source's format = 'csv'")):
+        ingest(make_source(text), None)
+    assert ingest(make_source(text, format="csv"), None).frame.collect()["y"].to_list() == [1.0]
+    parquet = tmp_path / "data.csv"
+    pl.DataFrame({"date": ["2020-01-01"], "id": ["a"], "val": [1.0]}).write_parquet(parquet)
+    with pytest.raises(DataValidationError, match=re.escape(
+            f"{parquet} is a Parquet file (it starts with PAR1), not a CSV file: name it .parquet, or declare the "
+            "source's format = 'parquet'")):
+        ingest(make_source(parquet), None)
+    assert ingest(make_source(parquet, format="parquet"), None).frame.collect()["y"].to_list() == [1.0]

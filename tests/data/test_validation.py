@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import re
 from datetime import datetime
 
 import polars as pl
@@ -95,6 +96,23 @@ ROW_CASES = [
                              "column as a date (yyyy-mm-dd) in Excel before saving the CSV)")),
       (4, "time_unparsable", ("time '45292.5' does not parse as ISO-8601 (an Excel date serial number? format the "
                              "column as a date (yyyy-mm-dd) in Excel before saving the CSV)"))]),
+    # regression (new-user trial): Excel's long dates and RFC 2822 times were quarantined with no hint
+    ("weekday_dates", ('"Monday, January 6, 2020",a,4\n"Monday, 6 January 2020",b,5\n'
+     '"Mon, 06 Jan 2020 10:00:00 +0100",c,6\n'), {},
+     [(3, "time_unparsable", ("time 'Monday, January 6, 2020' does not parse as ISO-8601 (a long date with its "
+                             "weekday? declare its time_format: --time-format '%A, %B %d, %Y')")),
+      (4, "time_unparsable", ("time 'Monday, 6 January 2020' does not parse as ISO-8601 (a long date with its "
+                             "weekday? declare its time_format: --time-format '%A, %d %B %Y')")),
+      (5, "time_unparsable", ("time 'Mon, 06 Jan 2020 10:00:00 +0100' does not parse as ISO-8601 (an RFC 2822 "
+                             "time? declare its time_format: --time-format '%a, %d %b %Y %H:%M:%S %z')"))]),
+    # regression (new-user trial): '2021/22' was told "a year and month? --time-format '%Y/%m'", which fails on it
+    ("fiscal_years", "2021/22,a,4\n2019-20,b,5\nFY2023,c,6\n", {},
+     [(3, "time_unparsable", ("time '2021/22' does not parse as ISO-8601 (a fiscal year? write the calendar year each "
+                             "one starts in, '2021' for '2021/22', with --freq 1y)")),
+      (4, "time_unparsable", ("time '2019-20' does not parse as ISO-8601 (a fiscal year? write the calendar year each "
+                             "one starts in, '2021' for '2021/22', with --freq 1y)")),
+      (5, "time_unparsable", ("time 'FY2023' does not parse as ISO-8601 (a fiscal year? write the calendar year it "
+                             "starts in, e.g. '2022' for a FY2023 that starts in 2022, with --freq 1y)"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
@@ -272,9 +290,16 @@ def test_binary_file(write_csv):
 
 
 def test_non_utf8_bytes(write_csv):
+    """Regression (new-user trial, a German Excel export): the error named the byte alone ('byte 0xfc on line 2'):
+    it shows the field as Windows-1252 reads it and the command that converts the file."""
     p = write_csv(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1"))
-    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\); re-export the file as UTF-8"):
+    with pytest.raises(DataValidationError) as err:
         run_validate(p)
+    assert str(err.value) == (
+        f"{p} is not valid UTF-8: byte 0xe9 on line 2 (offset 26: 'caf\xe9' if it is Windows-1252); re-export the "
+        "file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' is Windows-1252 on Windows), or convert it: "
+        f"iconv '{p}' -f WINDOWS-1252 -t UTF-8 > '{str(p).removesuffix('.csv')}.utf8.csv'"
+    )
 
 
 def test_non_utf8_header_and_gzipped_file_name_the_encoding(write_csv):
@@ -282,11 +307,13 @@ def test_non_utf8_header_and_gzipped_file_name_the_encoding(write_csv):
     with "declared column(s) 'val' (renamed to 'Qt\ufffd'?) missing"; and in a gzipped file the bad byte was
     looked for in the compressed bytes ('byte 0x8b on line 1', the gzip magic)."""
     p = write_csv("date,id,Qt\xe9\n2020-01-01,a,1\n".encode("latin-1"))
-    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 1 \(offset 10\); "
+    with pytest.raises(DataValidationError, match=r"src.csv is not valid UTF-8: byte 0xe9 on line 1 \(offset 10: 'Qt\xe9' if it is Windows-1252\); "
                        r"re-export the file as UTF-8 \(Excel: 'CSV UTF-8'"):
         run_validate(p, target_col="Qt\xe9")
     p = write_csv(gzip.compress(HEADER.encode() + "2020-01-01,caf\xe9,1\n".encode("latin-1")), name="src.csv.gz")
-    with pytest.raises(DataValidationError, match=r"src.csv.gz is not valid UTF-8: byte 0xe9 on line 2 \(offset 26\)"):
+    with pytest.raises(DataValidationError, match=r"src.csv.gz is not valid UTF-8: byte 0xe9 on line 2 \(offset 26: "
+                       r"'caf\xe9' if it is Windows-1252\).*convert it: zcat '.*src.csv.gz' \| iconv -f WINDOWS-1252 "
+                       r"-t UTF-8 > '.*src.utf8.csv'"):
         run_validate(p)
 
 
@@ -442,7 +469,7 @@ def test_corrupt_parquet_is_a_dataset_error(tmp_path):
 
 
 def test_ragged_csv_is_a_dataset_error(write_csv):
-    with pytest.raises(DataValidationError, match=r"cannot read .*src.csv"):
+    with pytest.raises(DataValidationError, match=r"src.csv: line 3 has 5 fields where the header has 3"):
         run_validate(write_csv(HEADER + "2020-01-01,a,1\n2020-01-02,a,2,extra,fields\n"))
 
 
@@ -875,3 +902,82 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
     assert r.report.rows_valid == 0 and r.report.checks == {"duplicate_conflict": 48}
     assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
                       "write them as one, '2024-01-01 13:00')")
+
+
+def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(write_csv):
+    """Regression (new-user trial): epoch milliseconds (JavaScript's Date.getTime) given --time-format %s
+    parsed as the year 54970 and failed the run with "ValueError: year 54970 is out of range"; they are
+    quarantined, saying that %s reads seconds."""
+    body = "1672531200,a,1\n1672617600,a,2\n1672704000000,a,3\n1672704000000000,a,4\n"
+    r = run_validate(write_csv(HEADER + body), time_format="%s")
+    assert quarantined(r) == [
+        (2, "time_unparsable", ("time '1672704000000' does not parse as %s (Unix epoch milliseconds? %s reads "
+                               "seconds: divide the column by 1000 or export the times as ISO-8601)")),
+        (3, "time_unparsable", ("time '1672704000000000' does not parse as %s (Unix epoch microseconds? %s reads "
+                               "seconds: divide the column by 1000000 or export the times as ISO-8601)")),
+    ]
+    assert r.report.rows_valid == 2 and r.report.rows_quarantined == 2
+
+
+def test_id_columns_that_join_two_series_into_one_key_are_refused(write_csv):
+    """Regression (new-user trial): store 'a|b' with item 'c' and store 'a' with item 'b|c' both joined into the key
+    'a|b|c': one series, every row quarantined as "2 rows for (a/b/c, 2024-01-01) with different y values" (equal
+    values: one dropped as a repeat). The error names both and the separator; ids holding '|' that do not collide
+    read as before."""
+    body = "".join(f"2020-01-0{d},a|b,c,{d}\n2020-01-0{d},a,b|c,{d + 10}\n" for d in (1, 2, 3))
+    p = write_csv("date,store,item,val\n" + body)
+    with pytest.raises(DataValidationError, match=re.escape(
+            "the id columns store, item join different series into one key 'a|b|c': ('a', 'b|c') and ('a|b', 'c'); "
+            "the key joins the columns with '|', which these id values contain")):
+        run_validate(p, id_cols=["store", "item"])
+    p = write_csv("date,store,item,val\n" + body.replace("a,b|c", "x,b|c"), name="fine.csv")
+    r = run_validate(p, id_cols=["store", "item"])
+    assert r.report.rows_valid == 6 and sorted(r.valid["unique_id"].unique()) == ["a|b|c", "x|b|c"]
+
+
+def test_files_of_a_glob_that_each_settle_their_own_day_month_order_are_read_so(tmp_path):
+    """Regression (new-user trial): a UK export ('13/01/2024') beside a US one ('01/13/2024') in one glob contradicted
+    each other, and every day/month row of both was quarantined with a hint to declare one time_format, which would
+    have misread one file. Each file that settles its order by its own rows is read in it; a file settling nothing
+    alone stays quarantined with its hint."""
+    (tmp_path / "uk.csv").write_text("date,id,val\n13/01/2024,london,1\n02/01/2024,london,2\n")
+    (tmp_path / "us.csv").write_text("date,id,val\n01/13/2024,boston,3\n01/02/2024,boston,4\n")
+    r = run_validate(tmp_path / "*.csv")
+    assert r.report.rows_quarantined == 0
+    got = {(u, d.date().isoformat()) for u, d in zip(r.valid["unique_id"], r.valid["ds"], strict=True)}
+    assert got == {("london", "2024-01-13"), ("london", "2024-01-02"), ("boston", "2024-01-13"),
+                   ("boston", "2024-01-02")}
+    (tmp_path / "vague.csv").write_text("date,id,val\n03/04/2024,paris,5\n")
+    r = run_validate(tmp_path / "*.csv")
+    assert r.report.rows_valid == 4 and quarantined(r)[0][2].startswith(
+        "time '03/04/2024' does not parse as ISO-8601 (day/month order is ambiguous")
+
+
+def test_a_file_of_a_glob_that_settles_no_order_is_read_as_its_spacing_says(tmp_path):
+    """Regression (new-user trial): a US export of 1-12 January ('01/02/2024': no number above 12 settles its order)
+    beside a UK one that settles day first was read day first too, without a word: its 12 days became the first of
+    12 months (the series then cut at its 'gaps'). A file that settles nothing alone takes the order its dates'
+    spacing fits at freq where the other does not."""
+    (tmp_path / "uk.csv").write_text("date,id,val\n" + "".join(f"{d:02d}/01/2024,london,{d}\n" for d in range(1, 21)))
+    (tmp_path / "us.csv").write_text("date,id,val\n" + "".join(f"01/{d:02d}/2024,boston,{d}\n" for d in range(1, 13)))
+    r = run_validate(tmp_path / "*.csv")
+    assert r.report.rows_quarantined == 0
+    boston = r.valid.filter(pl.col("unique_id") == "boston")["ds"].to_list()
+    assert boston == [datetime(2024, 1, d) for d in range(1, 13)]
+    assert r.valid.filter(pl.col("unique_id") == "london")["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 21)]
+
+
+def test_a_row_with_more_fields_than_the_header_is_named_by_its_line(write_csv):
+    """Regression (new-user trial): an amount written '$1,200.00' without quotes failed the read with "cannot read
+    src.csv: found more fields than defined in 'Schema'", not saying where; the error names the line and its text,
+    also after an Excel 'sep=;' line and in a gzipped file."""
+    p = write_csv("month,id,val\n2024-01,a,1\n2024-02,a,\"1,100\"\n2024-03,a,$1,200.00\n")
+    with pytest.raises(DataValidationError) as err:
+        run_validate(p, time_col="month", freq="1mo")
+    assert str(err.value) == (f"{p}: line 4 has 4 fields where the header has 3 ('2024-03,a,$1,200.00'): a value "
+                              "holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such values, "
+                              "or export without thousands separators)")
+    p = write_csv(gzip.compress(b"sep=;\nmonth;id;val\n2024-01;a;1\n2024-02;a;2;x\n"), name="semi.csv.gz")
+    with pytest.raises(DataValidationError, match=re.escape("semi.csv.gz: line 4 has 4 fields where the header has 3 "
+                                                            "('2024-02;a;2;x')")):
+        run_validate(p, time_col="month", freq="1mo")

@@ -120,7 +120,8 @@ def _needs_hint(data: str, missing: list[str]) -> str:
 
     said = []
     if {"--time-col", "--target-col"} & set(missing) and (columns := columns_of(data)):
-        said.append(f"its columns: {', '.join(columns)}")
+        shown = ", ".join(columns[:12]) + (f", ... ({len(columns)} in all)" if len(columns) > 12 else "")
+        said.append(f"its columns: {shown}")  # (a file of 971 columns printed every name)
     if "--freq" in missing:
         said.append("--freq is the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y")
     return f" ({'; '.join(said)})" if said else ""
@@ -153,6 +154,7 @@ def resolve_settings(
     layout = "long"
     if data is not None:
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
+        _refuse_periods_across(data, time_col, target_col)
         layout = _layout_of(data, id_col, time_col, target_col)
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
@@ -248,6 +250,58 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
                       f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each column is "
                       f"a series (a wide file), leave out --target-col", highlight=False)
     return "long"
+
+
+# a column named as a period: '2024-01-31', '2024-01', '2024', '2024Q1', '2024-W05', '31.01.2024', '1/31/24', 'Jan 2024',
+# '1939 Jan'
+_PERIOD_NAME_RE = re.compile(
+    r"^(\d{4}([-/.]?(\d{1,2}|[Qq][1-4]|W\d{2})([-/.]\d{1,2})?)?([ T]\d{1,2}:\d{2}(:\d{2})?)?"
+    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+    r"|[A-Za-z]{3,9}\.?[ \-/]?\d{2,4}|\d{4}[ \-/][A-Za-z]{3,9}|[Qq][1-4][ \-/]?\d{4})$"
+)
+
+
+def _refuse_periods_across(data: str, time_col: str | None, target_col: str | None) -> None:
+    """A file with one row per series and one column per period (dates across: a planning spreadsheet,
+    'product,2022-01,2022-02,...') is neither long nor wide: it was told 'also needs --time-col, --target-col',
+    which it has no column for, and given --time-col product it was read as wide, each period a series, with every
+    row quarantined ("time 'apples' does not parse"). Say what it is and how to melt it."""
+    from flowcast.data.sources import columns_of, head_text_of
+
+    columns = columns_of(data)
+    if not columns or (target_col is not None and not _PERIOD_NAME_RE.match(target_col.strip())):
+        return
+    periods = [c for c in columns if _PERIOD_NAME_RE.match(c.strip())]
+    if len(periods) < 3 or 2 * len(periods) < len(columns) or (time_col is not None and time_col in periods):
+        return
+    index = [c for c in columns if c not in periods]
+    values = head_text_of(data, index) if index else {}
+    if values is None or any(_PERIOD_NAME_RE.match(v) for vs in values.values() for v in vs):
+        return  # a column of times beside columns named as numbers: a wide file whose series are numbered ('1001')
+    keys = ", ".join(f"'{c}'" for c in index)
+    ids = "".join(f"--id-col {c} " for c in index)
+    if data.lower().endswith((".parquet", ".pq", ".parq")):
+        read = f"pl.read_parquet('{data}')"
+    else:
+        sep = _separator_of(data)
+        read = f"pl.read_csv('{data}'{'' if sep == ',' else f', separator={sep!r}'})"
+    raise ConfigError(
+        f"{data} has its periods across: {len(periods)} of its {len(columns)} columns are named as times "
+        f"({periods[0]} .. {periods[-1]}), one row per series{f' ({keys})' if index else ''}; flowcast reads a long "
+        "file (one row per series and period) or a wide one (a time column, one column per series). Melt it first: "
+        f"python -c \"import polars as pl; {read}.unpivot(index=[{keys}], variable_name='period', "
+        f"value_name='value').write_csv('long.csv')\", then --data long.csv {ids}--time-col period --target-col value"
+    )
+
+
+def _separator_of(data: str) -> str:
+    """The separator of a plain CSV file's first line: ',' unless it has none and has ';', a tab or '|'."""
+    try:
+        with open(data, encoding="utf-8", errors="replace") as fh:
+            line = fh.readline()
+    except OSError:
+        return ","
+    return next((sep for sep in (";", "\t", "|") if sep in line), ",") if "," not in line else ","
 
 
 def _declared_datasets(config: Path | None) -> set[str]:

@@ -118,6 +118,9 @@ class PreprocessSummary:
     # at '1d', a source without a single Saturday or Sunday row: weekday-only data that freq '1b' fits (said to
     # the user: log, data-quality report, the error when no series is left); None otherwise, or cached by an older one
     freq_hint: str | None = None
+    # sub-daily data in a tz that is one fixed offset all year under a name people use for a zone with summer time
+    # ('EST': New York's winter offset): said to the user; None otherwise, or cached by an older flowcast
+    tz_hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -367,6 +370,21 @@ BUSINESS_HINT_MIN_VALUES = 10  # observed values, and
 BUSINESS_HINT_MIN_WEEKEND_DAYS = 4  # weekend days inside the series' spans (two weekends), to tell weekday-only data
 
 
+# IANA names of one fixed offset all year that read like a region's local time, and the zone meant by most
+_FIXED_ZONES = {"EST": ("-05:00", "America/New_York"), "MST": ("-07:00", "America/Denver")}
+
+
+def fixed_zone_hint(tz: str | None, freq: str) -> str | None:
+    """tz 'EST' or 'MST' on sub-daily data: IANA's fixed UTC-05:00 / -07:00, no daylight saving. A user meaning New
+    York's local time had every summer wall time read an hour off, without a word ('--tz EST' was accepted)."""
+    if tz not in _FIXED_ZONES or not is_subdaily(freq):
+        return None
+    offset, meant = _FIXED_ZONES[tz]
+    return (f"tz {tz!r} is UTC{offset} all year, without daylight saving: if the times are local times of a place "
+            f"with summer time, declare its zone (e.g. {meant}); keep {tz!r} if the source writes standard time all "
+            "year")
+
+
 def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> str | None:
     """At '1d': when no row of any series falls on a Saturday or Sunday although the series' observed
     spans hold weekends, every weekend is a 2-day gap (imputed, or a series excluded under a small max_gap)
@@ -455,6 +473,7 @@ def preprocess(
         bounds = observed_bounds(v.lazy().filter(pl.col("y").is_not_null()))
     no_obs = bounds.filter(pl.col("__first").is_null()).select("unique_id")
     summary.freq_hint = _business_day_hint(v, bounds, freq)
+    summary.tz_hint = fixed_zone_hint(source.tz, freq)
     if no_obs.height:
         excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
 

@@ -143,6 +143,16 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(DAY_MONTH_RE))
         .then(day_month)
         # other shapes a spreadsheet or a database writes, given the format that parses them
+        # a fiscal year ('2021/22', '2019-20', 'FY2023'): its label is no calendar period ('2021/22' was told
+        # "a year and month? --time-format '%Y/%m'", which does not parse it)
+        .when(text.str.contains(r"^\d{4}[-/.]\d{2}$") & (
+            text.str.slice(5, 2).cast(pl.Int32, strict=False)
+            == (text.str.slice(0, 4).cast(pl.Int32, strict=False) + 1) % 100))
+        .then(pl.lit(" (a fiscal year? write the calendar year each one starts in, '2021' for '2021/22', with "
+                     "--freq 1y)"))
+        .when(text.str.contains(r"^(?i:FY) ?'?\d{2}(\d{2})?$"))
+        .then(pl.lit(" (a fiscal year? write the calendar year it starts in, e.g. '2022' for a FY2023 that starts in "
+                     "2022, with --freq 1y)"))
         .when(text.str.contains(r"^\d{4}[/.]\d{1,2}$"))  # 2024/03, 2024.03
         .then(pl.concat_str([pl.lit(" (a year and month? declare its time_format: --time-format '%Y"),
                              text.str.slice(4, 1), pl.lit("%m')")]))
@@ -159,6 +169,13 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%b %d, %Y')"))
         .when(text.str.contains(r"^[A-Za-z]{4,9} \d{1,2}, \d{4}$"))  # March 5, 2024
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %d, %Y')"))
+        # a date with its weekday: Excel's long date formats, RFC 2822 (e-mail, HTTP, RSS exports)
+        .when(text.str.contains(r"^[A-Za-z]{6,9}, [A-Za-z]{3,9} \d{1,2}, \d{4}$"))  # Monday, January 1, 2024
+        .then(pl.lit(" (a long date with its weekday? declare its time_format: --time-format '%A, %B %d, %Y')"))
+        .when(text.str.contains(r"^[A-Za-z]{6,9}, \d{1,2} [A-Za-z]{3,9} \d{4}$"))  # Monday, 1 January 2024
+        .then(pl.lit(" (a long date with its weekday? declare its time_format: --time-format '%A, %d %B %Y')"))
+        .when(text.str.contains(r"^[A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$"))
+        .then(pl.lit(" (an RFC 2822 time? declare its time_format: --time-format '%a, %d %b %Y %H:%M:%S %z')"))
         .when(text.str.contains(r"^\d{1,2} [A-Za-z]{3} \d{4}$"))  # 5 Mar 2024
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %b %Y')"))
         .when(text.str.contains(r"^\d{1,2} [A-Za-z]{4,9} \d{4}$"))  # 5 March 2024
@@ -176,6 +193,24 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^[1-7]\d{4}(\.\d+)?$"))  # 10000..79999: 1927..2118 as Excel day numbers
         .then(pl.lit(" (an Excel date serial number? format the column as a date (yyyy-mm-dd) in Excel before "
                      "saving the CSV)"))
+        .otherwise(pl.lit(""))
+    )
+
+
+def _format_hint(raw: pl.Expr, time_format: str) -> pl.Expr:
+    """Why a time did not parse with the declared time_format: %s reads Unix epoch seconds, and epoch
+    milliseconds (JavaScript's Date.getTime, pandas' to_json) or microseconds read as seconds are years past
+    9999 (such a value failed the run with "ValueError: year 54970 is out of range")."""
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    if "%s" not in time_format:
+        return pl.lit("")
+    return (
+        pl.when(text.str.contains(r"^-?\d{12,13}(\.\d+)?$"))
+        .then(pl.lit(" (Unix epoch milliseconds? %s reads seconds: divide the column by 1000 or export the "
+                     "times as ISO-8601)"))
+        .when(text.str.contains(r"^-?\d{15,16}(\.\d+)?$"))
+        .then(pl.lit(" (Unix epoch microseconds? %s reads seconds: divide the column by 1000000 or export the "
+                     "times as ISO-8601)"))
         .otherwise(pl.lit(""))
     )
 
@@ -340,7 +375,8 @@ def row_checks(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
             pl.format("time '{}' does not parse as {}{}{}", _show(_raw(time_col)), pl.lit(fmt),
-                      _time_hint(_raw(time_col)) if time_format is None else pl.lit(""), totals),
+                      _time_hint(_raw(time_col)) if time_format is None else _format_hint(_raw(time_col), time_format),
+                      totals),
             "the time value does not parse with the declared format",
         ),
     ]

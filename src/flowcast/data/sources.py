@@ -28,7 +28,8 @@ converted; values without one are wall times in the source's declared `tz` (UTC 
 are converted too, so a daylight-saving change loses nothing. A wall time that does not exist
 (the hour skipped when daylight saving starts) is quarantined (`time_nonexistent`); one that
 occurs twice (the hour repeated when it ends) is resolved as the source's `ambiguous` declares
-(`infer`: of two rows of a series, the first in the file is the earlier instant; `earliest`;
+(`infer`: of two rows of a series, the first in the file is the earlier instant, the later in a series
+written newest first; `earliest`;
 `latest`) or quarantined (`time_ambiguous`, the default): two instants are never merged. The
 grid follows the zone's standard time ('1h' in Adelaide is on the half hour in UTC). Daily and
 coarser `ds` are calendar dates: a value with an offset gives its wall date in the declared tz,
@@ -97,7 +98,8 @@ _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '202
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
 # a day/month date's parts: first number, second number, year (2 or 4 digits), the rest (a time of day)
 _DAY_MONTH_PARTS = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b(.*)$"
-_QUARTER_RE = r"^(\d{4})[- ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1')
+_QUARTER_RE = r"^(\d{4})[-/ ]?[Qq]([1-4])$"  # a quarter as statistics offices write it ('2020Q1', '2020-Q1', '2020 Q1',
+# '2020/Q1')
 _ISO_WEEK_RE = r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$"  # an ISO-8601 week ('2021-W01', '2021W01'), or a day of it ('2021-W01-3')
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
 
@@ -365,12 +367,62 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+# compressions flowcast does not read (gzip it does), by their magic bytes: what decompresses the file
+_COMPRESSED = {b"BZh": ("bzip2", "bunzip2 -k"), b"\xfd7zXZ\x00": ("xz", "xz -dk"),
+               b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"), b"7z\xbc\xaf\x27\x1c": ("7-Zip", "7z x")}
+
+
+def _zip_csvs(file: str, payload: bytes | None) -> list[str] | None:
+    """The CSV (and Parquet) members of a ZIP archive that is no Excel workbook; None for a workbook or an archive
+    that cannot be listed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload) if payload is not None else file) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(n.startswith("xl/") for n in names):
+        return None
+    return [n for n in names if n.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt", ".parquet"))]
+
+
+def _raw_head(file: str, n: int = 4096) -> bytes:
+    """The first bytes of a local file as stored (not decompressed); empty when it cannot be read."""
+    try:
+        with open(file, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _first_line(head: bytes) -> str:
+    return head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")[:80]
+
+
 def _check_text(file: str, payload: bytes | None = None) -> None:
     head = _head_bytes(file, payload=payload)
+    if head.startswith(b"PAR1"):  # a Parquet file saved under .csv was told "binary content, NUL bytes"
+        raise DataValidationError(
+            f"{file} is a Parquet file (it starts with PAR1), not a CSV file: name it .parquet, or declare the "
+            "source's format = 'parquet'")
+    if head[:4] == b"PK\x03\x04" and (members := _zip_csvs(file, payload)) is not None:
+        # a downloaded 'sales.csv.zip' (Kaggle, a data portal) was told "is a ZIP or Excel workbook"
+        held = f" holding {', '.join(members[:3])}{', ...' if len(members) > 3 else ''}" if members else ""
+        raise DataValidationError(
+            f"{file} is a ZIP archive{held}, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: unzip it "
+            f"(unzip '{file}') and pass the file it holds"
+        )
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise DataValidationError(
             f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
         )
+    for magic, (kind, undo) in _COMPRESSED.items():
+        if head.startswith(magic):  # a 'sales.csv.bz2' or '.zst' was told "binary content, NUL bytes"
+            raise DataValidationError(
+                f"{file} is {kind}-compressed; flowcast reads plain or gzipped CSV and Parquet: decompress it "
+                f"({undo} '{file}') or compress it with gzip instead"
+            )
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or re.match(rb"(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}", head):
         # Excel's 'Unicode Text (*.txt)' export, PowerShell's Export-Csv before 6.0: UTF-16 (the NUL bytes of
         # every ASCII character were told "binary content")
@@ -383,10 +435,13 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
     if (file.lower().endswith((".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz"))
             or text.startswith(b"{") or re.match(rb"\[\s*[\[{\"\d\]-]", text)):
         # read as a CSV it failed on its 'columns' ['[{"date":"2024-01-01"', 'y":1}']
+        # one object per line (JSON Lines) was told pl.read_json first, which fails on it
+        lines = file.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz")) or bool(re.match(rb"\{[^\n]*\}\r?\n\{", text))
+        reader, other = ("read_ndjson", "pl.read_json") if lines else ("read_json", "pl.read_ndjson")
         raise DataValidationError(
             f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: convert it, e.g. "
-            f"python -c \"import polars as pl; pl.read_json('{file}').write_parquet('data.parquet')\" "
-            "(pl.read_ndjson for one object per line)")
+            f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
+            f"({other} for {'one array of objects' if lines else 'one object per line'})")
 
 
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
@@ -413,6 +468,45 @@ def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     return None
 
 
+def not_utf8_error(file: str, bad: tuple[int, int, int] | None, found: list[str] | None = None) -> DataValidationError:
+    """The file is not UTF-8: where (`first_invalid_utf8`), the field around that byte as Windows-1252 would read it
+    (Excel's plain 'CSV' on Windows, the usual culprit: 'Z\xfcrich' is 'Zürich'), and how to convert it. The byte
+    alone ('0xfc on line 2') left the user to find out which text and which encoding."""
+    if bad is None:
+        where = f" (its header reads {found})" if found is not None else ""
+        convert = ""
+    else:
+        word = _field_as_cp1252(file, bad[0])
+        seen = f": '{word}' if it is Windows-1252" if word else ""
+        where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]}{seen})"
+        plain = file.removesuffix(".gz")
+        stem, dot, ext = plain.rpartition(".")
+        target = f"{stem}.utf8.{ext}" if dot and "/" not in ext else f"{plain}.utf8"
+        read = f"zcat '{file}' | iconv" if file.endswith(".gz") else f"iconv '{file}'"
+        convert = f", or convert it: {read} -f WINDOWS-1252 -t UTF-8 > '{target}'"
+    return DataValidationError(
+        f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
+        f"is Windows-1252 on Windows){convert}"
+    )
+
+
+def _field_as_cp1252(file: str, offset: int) -> str | None:
+    """The field (between separators, quotes or line ends) holding the byte at `offset` of a (gzipped) text file,
+    decoded as Windows-1252; None when that shows no letter."""
+    with open(file, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    start = max(0, offset - 64)
+    with (gzip.open if gzipped else open)(file, "rb") as fh:
+        fh.seek(start)
+        window = fh.read(offset - start + 64)
+    at = offset - start
+    ends = b",;\t|\r\n\""
+    lo = max(window.rfind(bytes([c]), 0, at) for c in ends) + 1
+    hi = min((i for i in (window.find(bytes([c]), at) for c in ends) if i >= 0), default=len(window))
+    word = window[lo:hi].decode("cp1252", errors="replace").strip()
+    return word if any(ch.isalpha() for ch in word) and "\ufffd" not in word else None
+
+
 _SEP_LINE_RE = re.compile(r"^sep=(.)\s*$")  # Excel's first line naming the separator ('sep=;')
 
 
@@ -436,6 +530,34 @@ def preamble(file: str, payload: bytes | None = None) -> tuple[int, str | None]:
         else:
             return skip, sep
     return 0, None
+
+
+def first_overlong_row(file: str, separator: str = ",") -> tuple[int, int, int, str] | None:
+    """(line number, its fields, the header's fields, the line) of the first row of a local (gzipped) CSV file with
+    more fields than its header: a value holding the separator unquoted ('$1,200.00', 'Widget, large'). polars said
+    "found more fields than defined in 'Schema'" and not where. None when there is none (or it cannot be read)."""
+    import csv
+
+    skip, named = preamble(file)
+    try:
+        with open(file, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for _ in range(skip):
+                fh.readline()
+            reader = csv.reader(fh, delimiter=named or separator)
+            header = next(reader, None)
+            if header is None:
+                return None
+            if named is None and len(header) == 1 and (sniffed := next((c for c in _OTHER_SEPARATORS if c in
+                                                                         header[0]), None)):
+                return first_overlong_row(file, sniffed) if sniffed != separator else None
+            for row in reader:
+                if len(row) > len(header):
+                    return skip + reader.line_num, len(row), len(header), (named or separator).join(row)
+    except (OSError, csv.Error):
+        return None
+    return None
 
 
 def _header_like(line: str, after: list[str], sep: str | None) -> bool:
@@ -467,6 +589,11 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
             lf = pl.scan_parquet(target())
             lf.collect_schema()
         except Exception as exc:
+            head = payload[:4096] if payload is not None else (b"" if _is_url(file) else _raw_head(file))
+            if head and b"\x00" not in head and not head.startswith(b"PAR1"):  # a CSV saved under .parquet
+                raise DataValidationError(
+                    f"{file} is text, not a Parquet file (its first line: {_first_line(head)!r}): name it .csv, or "
+                    "declare the source's format = 'csv'") from exc
             raise DataValidationError(f"cannot read Parquet file {file}: {_one_line(exc)}") from exc
         return _dictionary_text(lf)
     _check_text(file, payload)
@@ -685,13 +812,7 @@ def _declared(source: SourceConfig) -> list[str]:
 def _header_not_utf8_error(file: str, found: list[str]) -> DataValidationError:
     """A header read with replacement characters: the file is not UTF-8, which the missing column
     it causes ("'Qté' (renamed to 'Qt\ufffd'?) missing") does not say."""
-    bad = None if _is_url(file) else first_invalid_utf8(file)
-    where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]})" if bad else " (its header reads " \
-        f"{found})"
-    return DataValidationError(
-        f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
-        "is Windows-1252 on Windows)"
-    )
+    return not_utf8_error(file, None if _is_url(file) else first_invalid_utf8(file), found)
 
 
 def _missing_column_error(source: SourceConfig, file: str, missing: list[str], found: list[str],
@@ -796,6 +917,68 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
     return None
 
 
+# ISO 8601's 24:00, the end of a day ('2024-01-01 24:00' is 2024-01-02 00:00): hour-ending data (electricity markets,
+# meters) label the last hour of each day so, and every such row was quarantined as not ISO-8601, one hour a day lost
+_HOUR_24_RE = r"^\d{4}-\d{2}-\d{2}[ T]24:00(:00(\.0+)?)?([ ]?(Z|UTC|[+-]\d{2}(:?\d{2})?))?$"
+
+
+# the day/month order of a time column: one for every row ('day', 'month', 'year': `day_month_order`), or per file
+# of a glob ({file index: order}, the files that settle theirs), or None
+DayMonth = str | dict[int, str] | None
+
+
+def _day_month_per_file(raw: pl.LazyFrame, col: str, freq: str | None, n_files: int) -> dict[int, str]:
+    """The day/month order each file of a glob settles by its own rows, where the files together settle none: a UK
+    export ('13/01/2024') beside a US one ('01/13/2024') contradicted each other, and every day/month row of both
+    was quarantined with a hint to declare one time_format, which would misread one of them. A file that settles
+    nothing alone is left out (its rows stay unparsable, with the hint)."""
+    orders = {}
+    for i in range(n_files):
+        order = time_column_profile(raw.filter(pl.col(FILE_INDEX) == i), col, freq)[0]
+        if order is not None:
+            orders[i] = order
+    return orders
+
+
+def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: int, order: str) -> DayMonth:
+    """`order`, settled by some files of a glob, or per file where a file that settles nothing by its own rows
+    (every first and second number 12 or below: a US export of 1-12 January beside a UK one) is spaced as `freq` says
+    only read the other way: such a file was read in the others' order without a word (01/02/2024 .. 01/12/2024, 12
+    days, became the first of 12 months)."""
+    other = "month" if order == "day" else "day"
+    flips = []
+    for i in range(n_files):
+        part = raw.filter(pl.col(FILE_INDEX) == i)
+        if time_column_profile(part, col)[0] is None and _day_month_by_spacing(part, col, freq) == other:
+            flips.append(i)
+    return {i: other if i in flips else order for i in range(n_files)} if flips else order
+
+
+def _day_month_by_spacing(raw: pl.LazyFrame, col: str, freq: str) -> str | None:
+    """'day' or 'month': the reading of the day/month dates of `col` whose distinct dates are spaced as `freq` says
+    (the median gap against freq's nominal one, closer by a factor of 1.5); None when that does not tell them apart."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    cand = text.filter(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE))
+
+    def spacing(iso: pl.Expr) -> pl.Expr:
+        dates = iso.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        gaps = dates.unique().sort().diff().dt.total_days().drop_nulls()
+        return pl.when(dates.is_null().any() | (gaps.len() == 0)).then(None).otherwise(gaps.median())
+
+    try:
+        row = raw.select(spacing(_day_month_iso(cand, o)).alias(o) for o in ("day", "month")).collect(
+            engine="streaming").row(0, named=True)
+    except pl.exceptions.PolarsError:
+        return None
+    step = _period_days(freq)
+    off = {k: abs(math.log(v / step)) if v else math.inf for k, v in row.items()}
+    if off["day"] + math.log(1.5) < off["month"]:
+        return "day"
+    if off["month"] + math.log(1.5) < off["day"]:
+        return "month"
+    return None
+
+
 def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
@@ -824,11 +1007,12 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
                          (offset.any() & ~not_midnight).alias("midnight"),
                          text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}|{_QUARTER_FIRST_RE}").any()
                          .alias("month_name"),
+                         text.str.contains(_HOUR_24_RE).any().alias("hour24"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset()
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
-                                                       ("month_name", row[10])) if on)
+                                                       ("month_name", row[10]), ("hour24", row[11])) if on)
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
@@ -875,7 +1059,7 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
-def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: str | None = None,
+def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
@@ -922,14 +1106,25 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: s
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
     is_dm = text.str.contains(DAY_MONTH_RE)
-    if day_month is not None:
+    if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
+        for order in sorted(set(day_month.values())):
+            own = pl.col(FILE_INDEX).is_in([i for i, o in day_month.items() if o == order])
+            wall_text = pl.when(is_dm & own).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
+        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(list(day_month))
+    elif day_month is not None:
         wall_text = pl.when(is_dm).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = pl.lit(False)
     # (the unparsable values are left out of what is parsed: polars infers its format from the first value, and
     # '31/01/2024' first made every ISO date of the column unparsable)
     if "month_name" in traits:  # 'Jan 2024', 'January 2024', '2024-Jan' (only where some value has one)
         wall_text = _month_name_text(wall_text)
+    is24 = None
+    if "hour24" in traits:  # '2024-01-01 24:00': the end of that day (hour-ending exports of energy data)
+        is24 = wall_text.str.contains(_HOUR_24_RE)
+        wall_text = pl.when(is24).then(wall_text.str.replace(r"([ T])24:", "${1}00:")).otherwise(wall_text)
     wall = _period_start_text(pl.when(is_dm).then(None).otherwise(wall_text)).str.to_datetime(time_unit="us", strict=False)
+    if is24 is not None:
+        wall = pl.when(is24).then(wall + pl.duration(days=1)).otherwise(wall)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
     digits = off.str.replace_all(r"[^0-9]", "")
     minutes = sign * (  # '+01': an hour, no minutes
@@ -946,7 +1141,9 @@ _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", 
 _MONTHS = {n: f"{i:02d}" for i, full in enumerate(_MONTH_NAMES, start=1) for n in (full, full[:3])} | {"sept": "09"}
 _MONTH_YEAR_RE = r"^([A-Za-z]{3,9})\.?[ \-/]?(\d{4})$"  # 'Jan 2024', 'January 2024', 'Jan-2024', 'Sept. 2024'
 _YEAR_MONTH_NAME_RE = r"^(\d{4})[ \-/]([A-Za-z]{3,9})$"  # '2024-Jan', '2024 January'
-_QUARTER_FIRST_RE = r"^[Qq]([1-4])[ \-/]?(\d{4})$"  # 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1')
+# 'Q1 2024', 'Q1-2024' (spreadsheets' order; ISO's is '2024-Q1'), and as finance writes it, '1Q2024', '1Q24', 'Q1-24'
+# (a two-digit year is 1970..2069, as strptime's %y)
+_QUARTER_FIRST_RE = r"^(?:[Qq]([1-4])|([1-4])[Qq])[ \-/]?(\d{4}|\d{2})$"
 
 
 def _month_name_text(text: pl.Expr) -> pl.Expr:
@@ -954,12 +1151,17 @@ def _month_name_text(text: pl.Expr) -> pl.Expr:
     spreadsheets and statistics tables write a monthly period) as its ISO month ('2024-01'); other values, and
     names that are no month, unchanged (unparsable, with the hint naming '%b %Y'). Such a column needed
     --time-format '%b %Y', and one mixing 'Sep 2024' with 'Sept 2024' or 'September 2024' no format read.
-    A quarter written first ('Q1 2024', 'Q1-2024') becomes '2024Q1' (`_period_start_text` reads it)."""
+    A quarter written first ('Q1 2024', 'Q1-2024', '1Q24') becomes '2024Q1' (`_period_start_text` reads it)."""
     def iso(year: pl.Expr, name: pl.Expr) -> pl.Expr:
         month = name.str.to_lowercase().replace_strict(_MONTHS, default=None, return_dtype=pl.Utf8)
         return pl.when(month.is_not_null()).then(pl.format("{}-{}", year, month))
 
-    quarter = pl.format("{}Q{}", text.str.extract(_QUARTER_FIRST_RE, 2), text.str.extract(_QUARTER_FIRST_RE, 1))
+    year = text.str.extract(_QUARTER_FIRST_RE, 3)
+    yy = year.cast(pl.Int32, strict=False)
+    year = pl.when(year.str.len_chars() == 2).then(
+        pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900).cast(pl.Utf8)).otherwise(year)
+    quarter = pl.format("{}Q{}", year, pl.coalesce(text.str.extract(_QUARTER_FIRST_RE, 1),
+                                                   text.str.extract(_QUARTER_FIRST_RE, 2)))
     return pl.coalesce(iso(text.str.extract(_MONTH_YEAR_RE, 2), text.str.extract(_MONTH_YEAR_RE, 1)),
                        iso(text.str.extract(_YEAR_MONTH_NAME_RE, 1), text.str.extract(_YEAR_MONTH_NAME_RE, 2)),
                        quarter, text)
@@ -1014,9 +1216,12 @@ def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Exp
     elif source.ambiguous == "infer":  # file order: of exactly two rows of a series, the first is the earlier
         key = [uid, wall]
         pos, n = pl.int_range(pl.len()).over(key), pl.len().over(key)
+        # ... unless the series is written newest first (a dashboard's export): its first is then the later (the
+        # two values were swapped without a word)
+        newest_first = (wall.diff() < 0).sum().over(uid) > (wall.diff() > 0).sum().over(uid)
         chosen = (
             pl.when(~twice).then(earliest)
-            .when(n == 2).then(pl.when(pos == 0).then(earliest).otherwise(latest))
+            .when(n == 2).then(pl.when((pos == 0) != newest_first).then(earliest).otherwise(latest))
             .otherwise(None)
         )
     else:
@@ -1036,7 +1241,7 @@ def local_times(source: SourceConfig) -> bool:
 
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
-                day_month: str | None = None, traits: frozenset[str] = frozenset(),
+                day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
                 ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
@@ -1075,7 +1280,10 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     elif local_times(source):  # no naive values in this column (an aware Parquet column): no issue
         issue = pl.lit(None, dtype=pl.Utf8)
     assert ds is not None  # _read_time gives naive or aware values (or both)
-    return ds.dt.cast_time_unit("us"), t.has_off, issue
+    ds = ds.dt.cast_time_unit("us")
+    # a time beyond years 1..9999 (epoch milliseconds read with %s: 1672531200000 is the year 54970) is no time
+    # a report, a plot or a store can hold (it failed the run: "ValueError: year 54970 is out of range")
+    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue
 
 
 def _aware_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
@@ -1181,6 +1389,21 @@ def columns_of(path: str) -> list[str] | None:
 _NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'
 
 
+def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
+    """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
+    None when they cannot be read cheaply. For a message, never for a run."""
+    if "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        head = (scan.rename(renames) if renames else scan).select(columns).head(rows).collect()
+    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return None
+    return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
+
+
 def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] | None:
     """The columns of a local file besides `time_col` when the file is wide (a spreadsheet's export: a date column,
     then one column per series): no time value written twice (a long file repeats each time once per series) and
@@ -1258,7 +1481,7 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
-             day_month: str | None = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
+             day_month: DayMonth = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
@@ -1334,9 +1557,14 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     day_month, traits = (time_column_profile(raw, RAW_PREFIX + source.time_col, source.freq)
                          if time_dtype == pl.Utf8 and not source.time_format
                          else (None, frozenset[str]()))
+    orders: DayMonth = day_month
+    if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
+        orders = _day_month_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files)) or None
+    elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
+        orders = _day_month_spaced_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
-    mapping = _mapping(source, schema, label, text, day_month, traits)
+    mapping = _mapping(source, schema, label, text, orders, traits)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)

@@ -53,7 +53,9 @@ from flowcast.data.sources import (
     Ingested,
     file_format,
     first_invalid_utf8,
+    first_overlong_row,
     local_times,
+    not_utf8_error,
     period_end,
     period_not_over,
     planned_row,
@@ -133,6 +135,8 @@ class DataQualityReport:
         lines = ["", imputed]
         if p.get("freq_hint"):
             lines.append(f"frequency: {p['freq_hint']}")
+        if p.get("tz_hint"):
+            lines.append(f"time zone: {p['tz_hint']}")
         if cut := p.get("gap_cut"):
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         if off := p.get("log1p_disabled"):
@@ -294,10 +298,17 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
                     continue
                 bad = first_invalid_utf8(f)
                 if bad:
+                    raise not_utf8_error(f, bad) from exc
+        if "more fields than defined" in msg:
+            for f in ingested.files:
+                if "://" in f or file_format(ingested.source, f) != "csv":
+                    continue
+                if found := first_overlong_row(f, ingested.source.separator):
+                    line, n, header, text = found
                     raise DataValidationError(
-                        f"{f} is not valid UTF-8: byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]}); "
-                        "re-export the file as UTF-8"
-                    ) from exc
+                        f"{f}: line {line} has {n} fields where the header has {header} ({text[:120]!r}): a value "
+                        "holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such values, or "
+                        "export without thousands separators)") from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
 
 
@@ -322,7 +333,7 @@ def _period_shown(freq: str | None) -> pl.Expr:
 
 
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
-                         freq: str | None = None, covariates: Sequence[str] = ()) -> pl.DataFrame:
+                         freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values, or different values of a past/future covariate (`covariates`), lose every
@@ -350,15 +361,49 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     differ = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.lit(c)) for i, c in enumerate(values)],
                            separator=", ", ignore_nulls=True)
     shown = _period_shown(freq)
+    why = _dst_repeat_hint() if dst else pl.lit("")
     same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
         pl.when(conflict)
-        .then(pl.format("{} rows for ({}, {}) with different {} values", pl.col("__n"), pl.col("unique_id"), shown,
-                        differ))
-        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with {}", pl.col("unique_id"), shown, pl.lit(same)))
+        .then(pl.format("{} rows for ({}, {}) with different {} values{}", pl.col("__n"), pl.col("unique_id"), shown,
+                        differ, why))
+        .otherwise(pl.format("repeat of an earlier row for ({}, {}) with {}{}", pl.col("unique_id"), shown,
+                             pl.lit(same), why))
         .alias("reason"),
+    )
+
+
+def _joined_id_collisions(frame: pl.LazyFrame, id_cols: list[str]) -> pl.LazyFrame:
+    """The series keys that several id columns join into from different values (store 'a|b' and item 'c', store
+    'a' and item 'b|c': both 'a|b|c'); only rows whose id values hold the separator can collide."""
+    parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8).str.strip_chars() for c in id_cols]
+    return (
+        frame.filter(pl.any_horizontal([p.str.contains("|", literal=True) for p in parts]).fill_null(False))
+        .select("unique_id", pl.struct([p.alias(c) for p, c in zip(parts, id_cols, strict=True)]).alias("__ids"))
+        .unique()
+        .group_by("unique_id")
+        .agg(pl.col("__ids").head(2), pl.len().alias("__n"))
+        .filter(pl.col("__n") > 1)
+        .sort("unique_id")
+        .head(3)
+    )
+
+
+def _refuse_joined_id_collisions(found: pl.DataFrame, id_cols: list[str], label: str) -> None:
+    """Two different series whose ids join into one key were one series: every row of a period they share was
+    quarantined as 'duplicate_conflict' (or, with equal values, one was dropped as a repeat; with aggregate,
+    summed), the reason naming a key that is in neither's data."""
+    if found.height == 0:
+        return
+    row = found.row(0, named=True)
+    a, b = sorted(tuple(v[c] for c in id_cols) for v in row["__ids"])  # (`unique` keeps no order)
+    more = f" (and {found.height - 1} other key(s))" if found.height > 1 else ""
+    raise DataValidationError(
+        f"{label}: the id columns {', '.join(id_cols)} join different series into one key {row['unique_id']!r}: "
+        f"{a} and {b}{more}; the key joins the columns with '|', which these id values contain: replace '|' in "
+        "them (or join the columns into one id column of your own)"
     )
 
 
@@ -388,18 +433,43 @@ def _keep(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
     return pl.concat(runs, rechunk=False) if runs else frame.clear()
 
 
+# zones whose clocks go back (a wall hour that occurs twice) on other dates or at other hours: one names the date
+_DST_ZONES = ("Europe/London", "Europe/Berlin", "Europe/Helsinki", "America/New_York", "America/Chicago",
+              "America/Denver", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland")
+
+
+def _dst_repeat_hint() -> pl.Expr:
+    """Why a sub-daily key of a source without a tz is written twice: the wall hour that repeats when daylight
+    saving ends, in the zones where it does then (local times exported without their offset, read as UTC: the two
+    rows of 02:00 on 2023-10-29 in Berlin were told "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y
+    values" and nothing more)."""
+    ds = pl.col("ds")
+    zones = [pl.when(ds.dt.replace_time_zone(z, ambiguous="earliest", non_existent="null")
+                     != ds.dt.replace_time_zone(z, ambiguous="latest", non_existent="null")).then(pl.lit(z))
+             for z in _DST_ZONES]
+    named = pl.concat_str(zones, separator=", ", ignore_nulls=True)
+    first = named.str.extract(r"^([^,]+)", 1)
+    return (
+        pl.when(named.is_not_null() & (named != ""))
+        .then(pl.format(" (the hour that occurs twice when daylight saving ends in {}: local times written without "
+                        "their UTC offset? declare the source's tz (--tz {}) and ambiguous = 'infer', or export the "
+                        "times with their offset)", named, first))
+        .otherwise(pl.lit(""))
+    )
+
+
 def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None,
-                            covariates: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+                            covariates: Sequence[str] = (), dst: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
     if ok.height <= 1:
-        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates)
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates, dst=dst)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates)
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates, dst)
 
 
 def totals_series_line(series: list[str]) -> str:
@@ -514,7 +584,12 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                                                 pl.lit(0).alias("partial"), pl.lit(0).alias("planned")))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
-    flagged, counts, *blank = _collect(plans, ingested)
+    if len(source.id_cols) > 1:
+        plans.append(_joined_id_collisions(ingested.frame, source.id_cols))
+    flagged, counts, *rest = _collect(plans, ingested)
+    if len(source.id_cols) > 1:
+        _refuse_joined_id_collisions(rest.pop(), source.id_cols, ingested.label)
+    blank = rest
     rows_read, rows_after = int(counts["rows_read"][0]), int(counts["after"][0])
     rows_planned, rows_partial = int(counts["planned"][0]), int(counts["partial"][0])
     blank_lines = int(blank[0]["blank"][0]) if blank else 0
@@ -547,6 +622,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         valid, agg = aggregate_periods(flagged, source, cols)
         del flagged
     else:
+        dst = is_subdaily(source.freq) and source.tz is None  # naive wall times, if local, repeat an hour a year
         keys_present = flagged.select(~(pl.col("unique_id").is_null() | pl.col("ds").is_null()).any()).item()
         steps = ds_steps(flagged, chunk) if n_failed and keys_present else None
         # no second full copy of the rows: the valid rows are sliced out of `flagged` (`_keep`), or copied
@@ -555,7 +631,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
             dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq,
-                                        ingested.numeric_exog)
+                                        ingested.numeric_exog, dst)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -570,7 +646,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog, dst=dst)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)

@@ -374,6 +374,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
              f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
     if getattr(summary, "freq_hint", None):
         log.warning(f"Frequency: {summary.freq_hint}")
+    if getattr(summary, "tz_hint", None):
+        log.warning(f"Time zone: {summary.tz_hint}")
     if getattr(summary, "gap_cut", None):
         from flowcast.data.validate import gap_cut_line
 

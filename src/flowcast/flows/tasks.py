@@ -184,7 +184,12 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # the dates' spacing: rows an older version quarantined (or read day first) are read; dates written as midnight
 # timestamps ('2024-01-01T00:00:00Z') keep their date under a declared tz; months by name ('Jan 2024') and
 # quarters first ('Q1 2024') are read; a totals row's label is no quarantined series
-PREPROCESS_VERSION = 4
+# 5 = session 25: ISO 8601's '24:00' ('2024-01-01 24:00', hour-ending exports) is the next day's 00:00, where such
+# rows were quarantined; ambiguous = 'infer' on a series written newest first takes its first row of a repeated hour
+# for the later instant (the two values were swapped); files of a glob that each settle their own day/month order
+# are read in it, where the contradiction quarantined their rows (and one settling none alone, in the order its
+# dates' spacing fits, where it took the others' order); quarters '2024/Q1', '1Q2024', '1Q24', 'Q1-24' are read
+PREPROCESS_VERSION = 5
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
