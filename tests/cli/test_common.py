@@ -207,3 +207,26 @@ def test_a_file_in_flowcasts_own_vocabulary_needs_no_column_options(tmp_path, mo
     (tmp_path / "sales.csv").write_text("store,week,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "sales.csv", "--freq", "1w"], terminal_width=400)
     assert res.exit_code == 2 and "also needs --time-col, --target-col" in " ".join(res.output.split())
+
+
+def test_a_prefect_api_that_did_not_answer_is_named(capsys):
+    """Regression: a `flowcast run` whose Prefect server (PREFECT_API_URL) was down for 90 s during its
+    backtest ended 'error: ConnectError: [Errno 111] Connection refused': no server named, nothing said of
+    the run. The error names the API and says the run's final state was not recorded there."""
+    import httpx
+    import pytest
+    import typer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4311/api"}), pytest.raises(typer.Exit) as exit_:
+        command()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.exit_code == 1
+    assert "the Prefect API at http://127.0.0.1:4311/api did not answer" in err
+    assert "final state was not recorded" in err and "ConnectError: [Errno 111] Connection refused" in err
