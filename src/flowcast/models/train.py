@@ -38,6 +38,7 @@ train --resume`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -521,6 +522,13 @@ def resumable(runs: Path, key: str, exclude: Path | None = None) -> tuple[Path, 
     return best
 
 
+def damaged_checkpoint(out_dir: Path) -> Path | None:
+    """The last checkpoint of the training in `out_dir` when it is there but does not load (cut short,
+    overwritten), which a resume cannot continue from; None otherwise."""
+    last = Path(out_dir) / "checkpoints" / "last.ckpt"
+    return last if last.exists() and _loads(last) is None else None
+
+
 def clear_run(out_dir: Path) -> None:
     """Remove what an earlier training left in `out_dir` (a fresh start)."""
     for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl", "data", "train.log"):
@@ -564,6 +572,10 @@ def train_model(
 
     if cell not in CELL_NAMES:
         raise TrainingError(f"unknown model {cell!r}; expected one of {', '.join(CELL_NAMES)}")
+    damaged = damaged_checkpoint(out_dir) if resume else None
+    if damaged is not None:  # Lightning failed on it, every resume again ('training gru failed (exit code 1 ...)')
+        logging.getLogger(__name__).info("%s does not load (damaged or cut short): training from the start", damaged)
+        resume = False
     if not resume:
         clear_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
