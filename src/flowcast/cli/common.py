@@ -370,9 +370,9 @@ def _unreachable_api(exc: BaseException) -> str:
     from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value()
-    return (f"the Prefect API{f' at {url}' if url else ''} did not answer, so the run's final state was not "
-            "recorded there (its log above says how far it got; it is marked Crashed, naming this error, once "
-            "the API answers again: `flowcast reap` does it at once): ")
+    return (f"the Prefect API{f' at {url}' if url else ''} did not answer and the run stopped (its log above says "
+            "how far it got; if it could not report its final state there either, it is marked Crashed, naming "
+            "this error, once the API answers again: `flowcast reap` does it at once): ")
 
 
 def _stdout_to_devnull() -> None:
