@@ -246,3 +246,26 @@ def test_periods_written_year_then_month_name_and_a_long_header_are_said_briefly
     res = runner.invoke(app, ["validate", "many.csv", "--freq", "1mo"], terminal_width=400)
     assert res.exit_code == 2 and ("also needs --time-col, --target-col (its columns: c0, c1, c2, c3, c4, c5, c6, c7, "
                                    "c8, c9, c10, c11, ... (14 in all))") in " ".join(res.output.split())
+
+
+def test_a_prefect_api_that_did_not_answer_is_named(capsys):
+    """Regression: a `flowcast run` whose Prefect server (PREFECT_API_URL) was down for 90 s during its
+    backtest ended 'error: ConnectError: [Errno 111] Connection refused': no server named, nothing said of
+    the run. The error names the API and says what becomes of the run's state."""
+    import httpx
+    import pytest
+    import typer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4311/api"}), pytest.raises(typer.Exit) as exit_:
+        command()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.exit_code == 1
+    assert "the Prefect API at http://127.0.0.1:4311/api did not answer" in err
+    assert "the run stopped" in err and "ConnectError: [Errno 111] Connection refused" in err

@@ -471,3 +471,29 @@ def test_a_full_disk_fails_the_run_instead_of_publishing_the_next_candidate():
     assert name == "theta" and "gru was not published: it could not forecast (training gru diverged)" in notes[0]
     with pytest.raises(StorageError, match="no space left"):
         first_publishable(["hybrid", "theta"], attempt, ok)
+
+
+def test_a_resume_on_corrected_data_trains_from_the_start(tmp_path):
+    """Regression: `flowcast train` killed at step 65 of 400, one series of the source corrected (x10), then
+    `--resume`: it went on from step 80 on the old data (the training process reads the copy saved in the run's
+    data/ folder, which a resume kept), and resuming a finished run after a correction returned its old weights.
+    A resume continues only on the data the checkpoint was trained on (`data.digest`); otherwise it starts over."""
+    from flowcast.data.training_data import TrainingData
+    from flowcast.models.train import not_resumable
+
+    td = make_td(n_series=4, length=60, horizon=6, lookback=12)
+    cfg = tiny_cfg(max_steps=6, checkpoint_every=2)
+    out = tmp_path / "run"
+    train_model(td, cfg, out, cell="gru")
+    again: list[dict] = []
+    train_model(td, cfg, out, cell="gru", resume=True, on_progress=again.append)
+    assert not again  # the same data: the finished run resumes to its last step, nothing trained
+    corrected = td.frame.with_columns(
+        pl.when(pl.col("unique_id") == td.frame["unique_id"][0]).then(pl.col("y") * 10).otherwise(pl.col("y")))
+    td2 = TrainingData(frame=corrected, scalers=td.scalers, meta=td.meta, static=td.static,
+                       future_exog=td.future_exog, imputed=td.imputed, excluded=td.excluded)
+    assert "the data changed since the checkpoint" in (not_resumable(out, td2) or "")
+    trained: list[dict] = []
+    art = train_model(td2, cfg, out, cell="gru", resume=True, on_progress=trained.append)
+    assert trained and trained[0]["step"] <= 2 and art.metrics["steps"] == 6  # from the start
+    assert not_resumable(out, td2) is None

@@ -192,6 +192,47 @@ def test_the_task_runs_of_a_flow_run_a_worker_marked_crashed_end_with_it(tmp_pat
         assert client.read_flow_run(run.id).state.message == "Process exited with status code: -9."
 
 
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_that_ended_with_an_error_it_could_not_report_is_not_said_to_be_killed(tmp_path, monkeypatch):
+    """Regression: a `flowcast run` whose Prefect server was down for 90 s failed (its training task could not
+    take its concurrency slot) and exited 1 without reporting a final state; once the server was back its
+    watchdog marked the run Crashed 'killed (SIGKILL) or its machine stopped', which it was not. The command
+    writes its error into the claims of its runs as it ends (`note_unreported`, called by cli_errors), and the
+    Crashed message names that error."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flowcast.ops import reaper
+
+    @flow(name="retrain")
+    def retrain() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(retrain, state=Running())
+        folder = tmp_path / reaper.CLAIMS
+        folder.mkdir()
+        path = folder / f"{run.id}.json"
+        me = os.getpid()
+        claim = {"flow_run_id": str(run.id), "name": "retrain tiny 2019-07-01", "pid": me, "pid_start": start_time(me),
+                 "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": "",
+                 "command": "flowcast run"}
+        path.write_text(json.dumps(claim))
+        monkeypatch.setitem(reaper._CLAIMED, str(run.id), path)
+        reaper.note_unreported(ConnectionError("[Errno 111] Connection refused"))
+        assert json.loads(path.read_text())["ended_with"] == "ConnectionError: [Errno 111] Connection refused"
+        # this process stands for the command; the claim is made a dead process's, as once the command exited
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        path.write_text(json.dumps({**json.loads(path.read_text()), "pid": dead.pid, "pid_start": "1"}))
+
+        assert [r.action for r in reaper.reap(tmp_path)] == ["crashed"]
+        message = client.read_flow_run(run.id).state.message
+        assert "ended with an error before it could report a final state (ConnectionError: [Errno 111]" in message
+        assert "SIGKILL" not in message
+
+
 # a flowcast command started from a terminal: Prefect's temporary server is started (a health check), the
 # command says which (a file named by its argument, renamed into place), then it waits
 INTERRUPTED = """

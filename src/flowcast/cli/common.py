@@ -398,6 +398,9 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if by_interrupt(exc):  # a Ctrl-C that a library turned into an error of its own
                 raise interrupted() from None
+            from flowcast.ops.reaper import note_unreported
+
+            note_unreported(exc)  # a run left non-final (its API did not answer) is marked Crashed naming it
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
             if isinstance(exc, FlowcastError):
@@ -405,12 +408,25 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 failed(str(exc), exc.exit_code)
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1
-            console.print(f"[bold red]error:[/] {type(exc).__name__}: {said(exc)} (FLOWCAST_DEBUG=1 shows the "
-                          "traceback)", markup=True)
+            console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(exc)} "
+                          "(FLOWCAST_DEBUG=1 shows the traceback)", markup=True)
             failed(f"{type(exc).__name__}: {exc}", 1)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _unreachable_api(exc: BaseException) -> str:
+    """Where a connection error came from: the Prefect API it could not reach ('error: ConnectError: [Errno
+    111] Connection refused' named no server), and what became of the run; '' for other errors."""
+    if not type(exc).__module__.startswith(("httpx", "httpcore")):
+        return ""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    return (f"the Prefect API{f' at {url}' if url else ''} did not answer and the run stopped (its log above says "
+            "how far it got; if it could not report its final state there either, it is marked Crashed, naming "
+            "this error, once the API answers again: `flowcast reap` does it at once): ")
 
 
 def _stdout_to_devnull() -> None:

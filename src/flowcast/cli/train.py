@@ -114,7 +114,12 @@ def train_cmd(
     mirror = mirror_of(settings, run_dir)  # with a shared home: the checkpoints another machine resumes from
     shared_ckpt = mirror is not None and FileStore(mirror, storage_options=settings.shared_options).exists(
         "checkpoints/last.ckpt")
-    if resume and not (run_dir / "checkpoints" / "last.ckpt").exists() and not shared_ckpt:
+    from flowcast.models.train import network_data, not_resumable
+
+    blocker = not_resumable(run_dir, network_data(td)) if resume else None
+    if blocker is not None:  # train_model starts over: said here, where the person who asked to resume reads
+        console.print(f"[yellow]{said(blocker)}[/]: training from the start", highlight=False, markup=True)
+    elif resume and not (run_dir / "checkpoints" / "last.ckpt").exists() and not shared_ckpt:
         console.print(f"[yellow]no checkpoint in {said(run_dir)} to resume from[/] (one is written every "
                       f"{cfg.checkpoint_every} steps, model.checkpoint_every): training from the start",
                       highlight=False, markup=True)

@@ -15,6 +15,7 @@ an aware UTC datetime down to ingestion).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
@@ -118,5 +119,23 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
 
     params = parameters or {}
     settings = load_settings(params.get("config_file"), home=params.get("home"))
-    ensure(settings, get_logger("flowcast.serve").info)
+    log = get_logger("flowcast.serve")
+    ensure(settings, log.info)
+    reap_before_serving(settings.home, log.warning)
     serve(*build_deployments(parameters), limit=limit)
+
+
+def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
+    """Mark Crashed the flow runs of `home` that a killed server process left Running (ops.reaper), before
+    serving again. A `flowcast serve` killed (SIGKILL, its machine stopped) during a retrain left that run
+    Running, holding the retrain deployment's one concurrency slot: the restarted serve's next retrain waited
+    in AwaitingConcurrencySlot for good, and the next run in the home, which would have reaped it, was that
+    one. Never stops the serving: a failure is said."""
+    from flowcast.ops.reaper import reap
+
+    try:
+        for r in reap(home, by="flowcast serve, as it started"):
+            if r.action == "crashed":
+                say(f"Marked flow run '{r.name}' ({r.flow_run_id}) Crashed: {r.message}")
+    except Exception as exc:  # noqa: BLE001 - an unreachable API: the runs say so themselves
+        say(f"could not check the flow runs left in {home}: {exc}")

@@ -38,6 +38,7 @@ train --resume`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -478,13 +479,17 @@ def training_key(td: TrainingData, cfg: ModelConfig, cell: str) -> str:
     h.update(json.dumps({"cell": cell, "config": cfg.model_dump(mode="json"), "meta": asdict(td.meta),
                          "versions": [pl.__version__, torch.__version__, lightning.__version__]},
                         sort_keys=True, default=str).encode())
+    _hash_frames(h, td)
+    return h.hexdigest()[:32]
+
+
+def _hash_frames(h: Any, td: TrainingData) -> None:
     for name in ("frame", "scalers", "static", "future_exog", "imputed", "excluded"):
         frame = getattr(td, name)
         h.update(name.encode())
         if frame is not None:
             h.update(json.dumps([[c, str(t)] for c, t in frame.schema.items()]).encode())
             h.update(frame.hash_rows(seed=0).to_numpy().tobytes())
-    return h.hexdigest()[:32]
 
 
 def _loads(ckpt: Path) -> int | None:
@@ -521,9 +526,41 @@ def resumable(runs: Path, key: str, exclude: Path | None = None) -> tuple[Path, 
     return best
 
 
+DATA_DIGEST = "data.digest"  # in a training's folder: `data_digest` of the data it trains on
+
+
+def data_digest(td: TrainingData) -> str:
+    """A digest of the training data alone (its metadata and every frame): a resume continues only on equal data."""
+    import hashlib
+    from dataclasses import asdict
+
+    h = hashlib.sha256(json.dumps(asdict(td.meta), sort_keys=True, default=str).encode())
+    _hash_frames(h, td)
+    return h.hexdigest()[:32]
+
+
+def not_resumable(out_dir: Path, td: TrainingData) -> str | None:
+    """Why the training in `out_dir` cannot be resumed on `td` (after `network_data`), or None: its last
+    checkpoint is there but does not load (cut short, overwritten: Lightning failed on it at every resume),
+    or the data it trained on is not `td` (the source was corrected since: the resume went on training on
+    the old data, saved in `data/` for the training process, or a finished run returned its old weights)."""
+    last = Path(out_dir) / "checkpoints" / "last.ckpt"
+    if last.exists() and _loads(last) is None:
+        return f"the checkpoint {last} does not load (damaged or cut short)"
+    try:
+        saved = (Path(out_dir) / DATA_DIGEST).read_text().strip()
+    except OSError:  # a training folder from before digests, or checkpoints copied in (the flows): not compared
+        return None
+    if last.exists() and saved != data_digest(td):
+        return (f"the data changed since the checkpoint {last} was written (a corrected or extended source): "
+                "it is not resumed on other data")
+    return None
+
+
 def clear_run(out_dir: Path) -> None:
     """Remove what an earlier training left in `out_dir` (a fresh start)."""
-    for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl", "data", "train.log"):
+    for stale in ("checkpoints", "logs", "model.ckpt", "meta.json", "progress.jsonl", "data", "train.log",
+                  DATA_DIGEST):
         p = Path(out_dir) / stale
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
@@ -564,14 +601,20 @@ def train_model(
 
     if cell not in CELL_NAMES:
         raise TrainingError(f"unknown model {cell!r}; expected one of {', '.join(CELL_NAMES)}")
+    td = network_data(td)
+    blocker = not_resumable(out_dir, td) if resume else None
+    if blocker is not None:  # a damaged checkpoint failed every resume; other data was resumed on silently
+        logging.getLogger(__name__).info("%s: training from the start", blocker)
+        resume = False
     if not resume:
         clear_run(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_text(out_dir / DATA_DIGEST, data_digest(td))
     rendezvous = distributed is not None and distributed.launcher == "rendezvous"
     if rendezvous and cfg.launcher == "inline":
         raise TrainingError("[distributed] launcher = 'rendezvous' trains with torchrun: it needs model.launcher = "
                             "'process', got 'inline'")
-    td = network_data(td)
     if cfg.launcher == "inline":
         art = fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress)
         assert art is not None

@@ -224,6 +224,30 @@ def claim_flow_run(home: str | Path, *, reap_others: bool = True) -> Path | None
     return path
 
 
+def note_unreported(error: BaseException) -> None:
+    """This process is ending with `error`: write it into the claims of the flow runs it ran, so that a run
+    it could not report a final state for (its Prefect API unreachable, the error itself) is marked Crashed
+    naming that error; the reaper used to say it was killed (SIGKILL). A claim of a run that reported its
+    final state is dropped by the next reap all the same."""
+    from flowcast.atomic import atomic_write_text
+
+    text = f"{type(error).__name__}: {error}"[:300]
+    for path in list(_CLAIMED.values()):
+        try:
+            claim = json.loads(path.read_text())
+            if isinstance(claim, dict) and claim.get("pid") == os.getpid():
+                atomic_write_text(path, json.dumps({**claim, "ended_with": text}))
+        except (OSError, ValueError):  # dropped meanwhile, or a full disk: the plain message stays
+            continue
+
+
+def _how_it_ended(claim: dict[str, Any]) -> str:
+    error = claim.get("ended_with")
+    if error:
+        return f"ended with an error before it could report a final state ({error})"
+    return "is gone without reporting a final state: killed (SIGKILL) or its machine stopped"
+
+
 def _alive(claim: dict[str, Any]) -> bool | None:
     """Whether the claim's process still runs; None when that cannot be checked from here (unknown):
     another host, another pid namespace of this host (another container sharing the home: its
@@ -432,8 +456,8 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                                f"on {claim.get('host')}, is gone). Marked Crashed by {by}", settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
                 message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
-                           f"{claim.get('command') or 'flowcast'}) is gone without reporting a final state: killed "
-                           f"(SIGKILL) or its machine stopped; it was {state.name}. Marked Crashed by {by}")
+                           f"{claim.get('command') or 'flowcast'}) {_how_it_ended(claim)}; it was {state.name}. "
+                           f"Marked Crashed by {by}")
                 client.set_flow_run_state(run.id, crashed(message=message))
                 _end_tasks(client, run.id, crashed, f"its flow run crashed: {message}")
                 return Reaped(run_id, run.name or name, "crashed", state.name, message)

@@ -1,0 +1,51 @@
+"""flowcast.flows.deploy: what `flowcast serve` does before it serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monkeypatch):
+    """Regression: `flowcast serve` killed (SIGKILL to its process group, as a machine stop) while its retrain
+    deployment ran left that run Running, and with it the retrain deployment's one concurrency slot: after a
+    restart of serve, the next retrain waited in AwaitingConcurrencySlot (150 s and more, for good), and the
+    next run in the home, which would have marked the dead one Crashed, was that very run. serve now reaps the
+    home before serving."""
+    import prefect
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flowcast.flows import deploy
+    from flowcast.ops import automations
+    from flowcast.ops.reaper import CLAIMS
+
+    @flow(name="retrain")
+    def retrain() -> None: ...
+
+    served: list[object] = []
+    monkeypatch.setattr(prefect, "serve", lambda *deployments, limit=None: served.extend(deployments))
+    monkeypatch.setattr(automations, "ensure", lambda settings, say: None)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(retrain, state=Running())
+        folder = tmp_path / CLAIMS
+        folder.mkdir()
+        claim = {"flow_run_id": str(run.id), "name": "retrain tiny 2019-07-01", "pid": dead.pid, "pid_start": "1",
+                 "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": "",
+                 "command": "engine.py"}
+        (folder / f"{run.id}.json").write_text(json.dumps(claim))
+
+        deploy.serve_all({"home": str(tmp_path)})
+
+        state = client.read_flow_run(run.id).state
+        assert state.type.value == "CRASHED" and "Marked Crashed by flowcast serve, as it started" in state.message
+    assert served and not list(folder.iterdir())
