@@ -250,8 +250,9 @@ class ModelConfig(_Section):
     warm_start_steps: int | None = Field(
         None, ge=1,
         description="the retrain's production refit of each network on all data starts from the weights its "
-        "backtest training ended with (the newest window's) and trains this many steps, its learning-rate schedule "
-        "restarted, instead of max_steps / max_epochs from new weights; None: from new weights",
+        "backtest training ended with (the newest window's) and trains this many steps (at most max_steps, within "
+        "max_epochs), its learning-rate schedule restarted, instead of max_steps / max_epochs from new weights; None: "
+        "from new weights",
     )
     init_from: str | None = Field(
         None, description="a network's model.ckpt (same cell and shapes) whose weights training starts from; the "

@@ -159,7 +159,7 @@ class _Builder:
                 else:
                     if key not in self.trained:
                         s_ = warm_settings(sc.member_settings[key], self.run_dir / f"{key}-backtest")
-                        how = (f", from its backtest weights ({s_.model.max_steps} steps)" if s_.model.init_from
+                        how = (f", from its backtest weights (at most {s_.model.max_steps} steps)" if s_.model.init_from
                                else "")
                         self.log.info(f"Training {key} on all data up to {self.as_of:%Y-%m-%d} for production{how}")
                         self.trained[key] = _train_member(td, s_, self.run_dir / key, member.cell,

@@ -66,12 +66,14 @@ def member_settings(settings: Settings, seed: int, model: dict[str, Any] | None 
 def warm_settings(settings: Settings, backtest_dir: Path) -> Settings:
     """The member's settings for its production refit on all data: with model.warm_start_steps, it
     starts from the weights its backtest training wrote to `backtest_dir` and trains that many steps
-    (max_epochs lifted: the steps decide); unchanged without it or when that training left no model."""
+    at most (max_epochs still bounds it: never longer than a refit from new weights on small data);
+    unchanged without it or when that training left no model."""
     mc = settings.model
     ckpt = backtest_dir / "model.ckpt"
     if mc.warm_start_steps is None or not ckpt.exists():
         return settings
-    warm = mc.model_copy(update={"max_steps": mc.warm_start_steps, "max_epochs": None, "init_from": str(ckpt)})
+    steps = min(mc.warm_start_steps, mc.max_steps) if mc.max_steps > 0 else mc.warm_start_steps
+    warm = mc.model_copy(update={"max_steps": steps, "init_from": str(ckpt)})
     return settings.model_copy(update={"model": warm})
 
 
