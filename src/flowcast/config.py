@@ -250,7 +250,7 @@ class ModelConfig(_Section):
     warm_start_steps: int | None = Field(
         None, ge=1,
         description="the retrain's production refit of each network on all data starts from the weights its "
-        "backtest training ended with (the newest window's) and trains this many steps (at most max_steps, within "
+        "backtest training ended with (trained once at the oldest cut; the newest window's with evaluation.refit) and trains this many steps (at most max_steps, within "
         "max_epochs), its learning-rate schedule restarted, instead of max_steps / max_epochs from new weights; None: "
         "from new weights",
     )
