@@ -247,6 +247,17 @@ class ModelConfig(_Section):
         "pad", description="windows with less history than the lookback: padded and masked, or not trained on"
     )
     fork_length: int | None = Field(None, ge=2, description="forking mode: rows read per series; None: the longest")
+    warm_start_steps: int | None = Field(
+        None, ge=1,
+        description="the retrain's production refit of each network on all data starts from the weights its "
+        "backtest training ended with (trained once at the oldest cut; the newest window's with evaluation.refit) and trains this many steps (at most max_steps, within "
+        "max_epochs), its learning-rate schedule restarted, instead of max_steps / max_epochs from new weights; None: "
+        "from new weights",
+    )
+    init_from: str | None = Field(
+        None, description="a network's model.ckpt (same cell and shapes) whose weights training starts from; the "
+        "retrain sets it for warm_start_steps",
+    )
     checkpoint_every: int = Field(50, ge=1, description="training steps between `last` checkpoints (for --resume)")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads per training process; None: cores / devices")
     launcher: Literal["process", "inline"] = Field(

@@ -285,3 +285,30 @@ def test_a_retrain_of_an_earlier_as_of_neither_publishes_nor_replaces_a_producti
     assert store.read(dataset="tiny", as_of=datetime(2019, 3, 1))["model_version"].unique().to_list() == [
         published.version]
     assert "production" not in {r["model"] for r in s["leaderboard"]}
+
+
+def test_warm_start_refits_each_network_from_its_backtest_weights(flow_kwargs, monkeypatch):
+    """model.warm_start_steps: the production refit of the published network on all data starts
+    from the checkpoint its backtest training wrote and trains warm_start_steps steps (max_epochs
+    still bounds it); the backtest's own training is unchanged (from new weights, max_steps)."""
+    import torch
+
+    from flowcast.flows import pipeline, retrain_flow
+
+    real = pipeline._train_member
+    seen: dict[str, tuple[int, int | None, str | None]] = {}
+
+    def spy(td, settings, out_dir, cell, label, scope):
+        seen[label] = (settings.model.max_steps, settings.model.max_epochs, settings.model.init_from)
+        return real(td, settings, out_dir, cell, label, scope)
+
+    monkeypatch.setattr(pipeline, "_train_member", spy)
+    kw = _with(flow_kwargs, {"evaluation": {"statistical": [], "combination": []},
+                             "model": {"warm_start_steps": 3, "max_epochs": 40}})
+    s = retrain_flow(as_of=AS_OF, **kw)
+    ((label, (steps, epochs, init)),) = seen.items()
+    assert label.endswith("all data") and (steps, epochs) == (3, 40)
+    assert init is not None and init.endswith("gru-s0-backtest/model.ckpt")
+    run_dir = Path(init).parent.parent
+    meta = torch.load(run_dir / "gru-s0" / "model.ckpt", map_location="cpu", weights_only=False)
+    assert meta["global_step"] == 3 and s["kind"] == "network"

@@ -497,3 +497,21 @@ def test_a_resume_on_corrected_data_trains_from_the_start(tmp_path):
     art = train_model(td2, cfg, out, cell="gru", resume=True, on_progress=trained.append)
     assert trained and trained[0]["step"] <= 2 and art.metrics["steps"] == 6  # from the start
     assert not_resumable(out, td2) is None
+
+
+def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):
+    """model.init_from (the retrain's warm-started production refit, model.warm_start_steps): the
+    network starts from that checkpoint's weights, not new ones from its seed; a checkpoint of
+    another shape is refused, naming it."""
+    td = make_td(n_series=3, length=40)
+    first = train_model(td, tiny_cfg(seed=1), tmp_path / "first", cell="gru")
+    # one step at a negligible learning rate: the weights stay where training started
+    still = {"max_steps": 1, "lr": 1e-12, "optimizer": "sgd", "scheduler": "none", "seed": 2}
+    warm = train_model(td, tiny_cfg(**still, init_from=str(first.checkpoint)), tmp_path / "warm", cell="gru")
+    cold = train_model(td, tiny_cfg(**still), tmp_path / "cold", cell="gru")
+    w0, ww, wc = _weights(first), _weights(warm), _weights(cold)
+    assert all(torch.allclose(w0[k], ww[k], atol=1e-6) for k in w0)
+    assert not all(torch.allclose(w0[k], wc[k], atol=1e-6) for k in w0)
+    with pytest.raises(TrainingError, match=r"cannot start gru from .*first.*do not fit this network"):
+        train_model(td, tiny_cfg(**still, hidden_size=8, init_from=str(first.checkpoint)), tmp_path / "bad",
+                    cell="gru")

@@ -55,7 +55,14 @@ from flowcast.flows.common import (
 )
 from flowcast.flows.naming import run_name, task_label
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
-from flowcast.flows.retrain_scoring import Bounds, Scored, backtest_data, nothing_to_score, score_candidates
+from flowcast.flows.retrain_scoring import (
+    Bounds,
+    Scored,
+    backtest_data,
+    nothing_to_score,
+    score_candidates,
+    warm_settings,
+)
 from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import record_in_run
 from flowcast.ops.hooks import on_run_failure
@@ -152,8 +159,11 @@ class _Builder:
                     comps_out.append({"type": "statistical", "model": key})
                 else:
                     if key not in self.trained:
-                        self.log.info(f"Training {key} on all data up to {self.as_of:%Y-%m-%d} for production")
-                        self.trained[key] = _train_member(td, sc.member_settings[key], self.run_dir / key, member.cell,
+                        s_ = warm_settings(sc.member_settings[key], self.run_dir / f"{key}-backtest")
+                        how = (f", from its backtest weights (at most {s_.model.max_steps} steps)" if s_.model.init_from
+                               else "")
+                        self.log.info(f"Training {key} on all data up to {self.as_of:%Y-%m-%d} for production{how}")
+                        self.trained[key] = _train_member(td, s_, self.run_dir / key, member.cell,
                                                           task_label(sc.labels[key], final=True), self.scope).path
                     dest = art_dir / "members" / key
                     dest.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,9 @@ Bounds = tuple[float | None, float | None]
 
 # model settings that do not change what a network learns (where and how fast it trains)
 _RUNTIME_FIELDS = {"accelerator", "devices", "strategy", "precision", "num_workers", "pin_memory", "checkpoint_every",
-                   "num_threads", "launcher", "cells", "blend"}
+                   "num_threads", "launcher", "cells", "blend",
+                   # nor these, in the backtest: they only shape the production refit on all data (`warm_settings`)
+                   "warm_start_steps", "init_from"}
 
 
 def training_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +61,20 @@ def member_settings(settings: Settings, seed: int, model: dict[str, Any] | None 
     base = {**settings.model.model_dump(), **training_config(model or {})}
     mc = ModelConfig.model_validate({**base, "seed": seed, "blend": {}})
     return settings.model_copy(update={"model": mc})
+
+
+def warm_settings(settings: Settings, backtest_dir: Path) -> Settings:
+    """The member's settings for its production refit on all data: with model.warm_start_steps, it
+    starts from the weights its backtest training wrote to `backtest_dir` and trains that many steps
+    at most (max_epochs still bounds it: never longer than a refit from new weights on small data);
+    unchanged without it or when that training left no model."""
+    mc = settings.model
+    ckpt = backtest_dir / "model.ckpt"
+    if mc.warm_start_steps is None or not ckpt.exists():
+        return settings
+    steps = min(mc.warm_start_steps, mc.max_steps) if mc.max_steps > 0 else mc.warm_start_steps
+    warm = mc.model_copy(update={"max_steps": steps, "init_from": str(ckpt)})
+    return settings.model_copy(update={"model": warm})
 
 
 def train_member(td: Any, settings: Settings, out_dir: Path, cell: str, label: str,

@@ -229,6 +229,21 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
     return module, stats
 
 
+def start_from(module: Any, ckpt: Path, cell: str) -> None:
+    """Load the weights of the network checkpoint `ckpt` into `module` (model.init_from)."""
+    import torch
+
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    except (OSError, KeyError, RuntimeError, EOFError) as exc:
+        raise TrainingError(f"cannot start {cell} from {ckpt}: not a readable network checkpoint ({exc})") from exc
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise TrainingError(f"cannot start {cell} from {ckpt}: its weights do not fit this network (another cell, "
+                            f"hidden_size, num_layers or covariates?): {str(exc).splitlines()[0]}") from exc
+
+
 def build_datamodule(td: TrainingData, cfg: ModelConfig, module, stats):
     from flowcast.models.windows import WindowDataModule, pack
 
@@ -305,6 +320,8 @@ def _fit(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     td = network_data(td)
     module, stats = build_module(td, cfg, cell)
+    if cfg.init_from:  # a resumed training then restores its own checkpoint over these weights
+        start_from(module, Path(cfg.init_from), cell)
     dm = build_datamodule(td, cfg, module, stats)
     has_val = dm.val_ds is not None and len(dm.val_ds) > 0
 
