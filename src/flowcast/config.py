@@ -290,10 +290,12 @@ class ModelConfig(_Section):
                 "each (DDP), which Lightning would start by re-running this command (under Prefect: the whole "
                 "flow) from inside it; use launcher='process' (torchrun starts them) or devices=1"
             )
-        from flowcast.models.baselines import BASELINES
+        if self.blend:
+            from flowcast.models.recipes import statistical_models
 
-        if unknown := sorted(set(self.blend) - set(BASELINES)):
-            raise ValueError(f"blend names {unknown}; the statistical forecasts are {list(BASELINES)}")
+            # every statistical model, as evaluation.statistical / combination take (dotm, drift, arima were refused)
+            if unknown := sorted(set(self.blend) - set(statistical_models())):
+                raise ValueError(f"blend names {unknown}; the statistical forecasts are {list(statistical_models())}")
         if any(w < 0 for w in self.blend.values()) or sum(self.blend.values()) >= 1:
             raise ValueError(f"blend weights {self.blend} must be >= 0 and sum below 1 (the network keeps the rest)")
         return self

@@ -89,3 +89,35 @@ def test_a_network_forecasts_with_the_scaling_it_was_trained_with(tmp_path):
         assert not other.scalers.equals(td.scalers)
         got = predict(art, other, 6)
         np.testing.assert_allclose(got["y_hat"].to_numpy(), want["y_hat"].to_numpy(), rtol=1e-6)
+
+
+def test_a_blend_may_name_any_statistical_model(tmp_path):
+    """Regression: model.blend was checked against the four baselines, so {dotm = 0.3} (the statistical model the
+    monthly hybrid's members include, like drift and arima) was refused ('blend names ['dotm']') although
+    evaluation.statistical and combination take it. Any statistical model blends, by the same arithmetic."""
+    from flowcast.models.recipes import statistical_forecast
+
+    assert ModelConfig(blend={"dotm": 0.2, "drift": 0.1}).blend == {"dotm": 0.2, "drift": 0.1}
+    td = make_td(length=[40, 30, 36], horizon=6, level=50.0)
+    art = train_model(td, tiny_cfg(max_steps=5, blend={"dotm": 0.3}), tmp_path / "m", cell="gru")
+    got = predict(art, td)
+    plain = predict(dataclasses.replace(art, meta={**art.meta, "config": {**art.meta["config"], "blend": {}}}), td)
+    expected = 0.7 * plain["y_hat"] + 0.3 * statistical_forecast("dotm", td, 6)["y_hat"]
+    np.testing.assert_allclose(got["y_hat"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+
+
+def test_a_series_too_short_for_a_blended_model_takes_the_naive_forecast_in_its_place():
+    from flowcast.models.predict import _blended
+    from flowcast.models.recipes import statistical_forecast
+
+    td = make_td(length=[40, 1], horizon=4, level=50.0)
+    raw = statistical_forecast("dotm", td, 4)
+    short = raw.filter(pl.col("y_hat").is_null())["unique_id"].unique().to_list()
+    assert len(short) == 1  # dotm needs 2 points
+    got = _blended("dotm", td, 4)
+    naive = baseline_forecast("naive", td, 4)
+    assert got.height == raw.height and not got["y_hat"].null_count()
+    np.testing.assert_allclose(got.filter(pl.col("unique_id").is_in(short))["y_hat"].to_numpy(),
+                               naive.filter(pl.col("unique_id").is_in(short))["y_hat"].to_numpy())
+    np.testing.assert_allclose(got.filter(~pl.col("unique_id").is_in(short))["y_hat"].to_numpy(),
+                               raw.filter(~pl.col("unique_id").is_in(short))["y_hat"].to_numpy())

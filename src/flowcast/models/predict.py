@@ -118,10 +118,24 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
     frame = frame.select("unique_id", "ds", "step", "y_hat", *qcols).sort("unique_id", "step")
     weights = (artifact.meta.get("config") or {}).get("blend") or {}
     if weights:
-        from flowcast.models.baselines import baseline_forecast
-
-        frame = blend(frame, {name: baseline_forecast(name, td, h) for name in weights}, weights)
+        frame = blend(frame, {name: _blended(name, td, h) for name in weights}, weights)
     return frame
+
+
+def _blended(name: str, td: TrainingData, horizon: int) -> pl.DataFrame:
+    """Statistical model `name`'s forecast to blend: a baseline's as it is; another model's (dotm, drift, arima,
+    ...) with the naive forecast (the last resort) for the series too short for it (it forecasts them null)."""
+    from flowcast.models.baselines import BASELINES, baseline_forecast
+    from flowcast.models.recipes import statistical_forecast
+
+    if name in BASELINES:
+        return baseline_forecast(name, td, horizon)  # type: ignore[arg-type]
+    out = statistical_forecast(name, td, horizon)
+    if not out["y_hat"].null_count():
+        return out
+    last = baseline_forecast("naive", td, horizon).select("unique_id", "step", pl.col("y_hat").alias("_last"))
+    return (out.join(last, on=["unique_id", "step"], how="left")
+            .with_columns(pl.col("y_hat").fill_null(pl.col("_last"))).drop("_last"))
 
 
 def blend(pred: pl.DataFrame, others: dict[str, pl.DataFrame], weights: dict[str, float]) -> pl.DataFrame:
