@@ -226,3 +226,17 @@ def test_a_network_trained_once_is_calibrated_on_the_oldest_window(td):
     assert q_refit == q_stat
     # the leaderboard's coverage: window 1 (errors x10) calibrated on window 0 covers nothing either way
     assert by["net"].intervals["coverage80"] == 0.0
+
+
+def test_a_tie_goes_to_the_simpler_candidate_not_the_first_name(td):
+    # a "network" that forecasts exactly what theta does: the network, the hybrid of the two and
+    # theta score the same; theta, the simplest, ranks first (by name gru and hybrid came first)
+    comps = _components(td, **{"gru-s0": _stat("theta")})
+    specs = plan_candidates(cells=["gru"], seeds=1, base_seed=0, statistical=["naive", "theta"],
+                            combination=["theta"]).specs
+    cands, _, _ = _evaluate(specs, comps, td, statistical=["naive", "theta"])
+    board = candidate_board(cands, "mae")
+    mae = dict(zip(board["model"], board["mae"], strict=True))
+    assert mae["gru"] == mae["theta"] == pytest.approx(mae["hybrid"], rel=1e-12), board
+    order = board.sort("rank")["model"].to_list()
+    assert order.index("theta") < order.index("gru") < order.index("hybrid"), order

@@ -81,6 +81,15 @@ def window_board(results: list[BacktestResult]) -> pl.DataFrame:
     return out.select("model", "window", *[c for c in out.columns if c not in ("model", "window")]).sort("model", "window")
 
 
+_KIND_ORDER = {"statistical": 0, "network": 1, "ensemble": 2, "hybrid": 3}
+
+
+def _simplicity(c: CandidateResult) -> int:
+    """Sort key among exactly tied candidates: fewer kinds of machinery first (statistical, network,
+    ensemble, hybrid), then fewer components."""
+    return _KIND_ORDER.get(c.kind, len(_KIND_ORDER)) * 1000 + len(c.spec.groups)
+
+
 def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
     """rank, model, kind, smape, mase, mae, rmse, coverage80, coverage95, msis, n_windows, n_series,
     fallback (share of series x windows its fallback forecast), finite (eligible), weights, note;
@@ -94,16 +103,21 @@ def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
             "fallback": (c.fallback_pairs + c.missing_pairs) / c.n_pairs if c.n_pairs else 0.0,
             "eligible": c.eligible, "weights": c.weights_text(),
             "note": c.why_not or (c.scoring if c.name == "production" else c.spec.note),
+            "__simplicity": _simplicity(c),
         } for c in cands],
         schema={"model": pl.Utf8, "kind": pl.Utf8, "coverage80": pl.Float64, "coverage95": pl.Float64,
                 "msis": pl.Float64, "fallback": pl.Float64, "eligible": pl.Boolean, "weights": pl.Utf8,
-                "note": pl.Utf8},
+                "note": pl.Utf8, "__simplicity": pl.Int64},
     )
     board = board.join(extra, on="model", how="left").with_columns(
         (pl.col("finite") & pl.col("eligible")).alias("finite")).drop("eligible")
-    # a tie goes to the production model (a challenger must be better to replace it), then by name
+    # a tie goes to the production model (a challenger must be better to replace it), then to the
+    # simpler candidate (a hybrid whose learned weights put everything on theta scores exactly as
+    # theta does: theta is published), and only then by name; scores equal to 9 significant digits
+    # are tied (weights summing to 1 leave the last bits of a blend of equal forecasts to chance)
     ranked = (board.filter(pl.col("finite")).with_columns((pl.col("model") != "production").alias("__challenger"))
-              .sort(metric, "__challenger", "model").with_row_index("rank", offset=1))
+              .sort(pl.col(metric).round_sig_figs(9), "__challenger", "__simplicity", "model")
+              .with_row_index("rank", offset=1))
     board = board.join(ranked.select("model", pl.col("rank").cast(pl.Int64)), on="model", how="left")
     cols = ["rank", "model", "kind", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis", "n_windows",
             "n_series", "fallback", "finite", "weights", "note"]
