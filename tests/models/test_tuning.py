@@ -10,7 +10,7 @@ import pytest
 from model_factories import make_td
 
 from flowcast.config import load_settings
-from flowcast.errors import TrainingError
+from flowcast.errors import StorageError, TrainingError
 from flowcast.models.tuning import tune, tuning_data
 
 
@@ -80,3 +80,26 @@ def test_when_every_trial_fails_the_note_says_why_not_the_budget(tmp_path):
     assert res.best_params == {} and res.trials["state"].to_list() == ["PRUNED", "PRUNED"]
     assert res.notes[0].startswith("no trial completed: all 2 failed (e.g. ") and "within" not in res.notes[0]
     assert "no series is long enough for a network" in res.notes[0]
+
+
+def test_a_failure_while_writing_the_trials_leaves_the_earlier_file_whole(tmp_path, monkeypatch):
+    """A full disk (or a kill) while `flowcast tune` writes trials.parquet left a torn file in place of the
+    earlier search's trials; the file is written beside and renamed, so the earlier one stays readable."""
+    td = make_td(n_series=4, length=60, horizon=6)
+    out = tmp_path / "tuning"
+    first = tune(td, _settings(tmp_path), out, n_trials=1)
+    real = pl.DataFrame.write_parquet
+
+    def torn(self, file, *args, **kwargs):  # writes half a file, then the disk is full
+        if isinstance(file, (str, bytes)) or hasattr(file, "__fspath__"):
+            with open(file, "wb") as fh:
+                fh.write(b"PAR1 torn")
+        else:
+            file.write(b"PAR1 torn")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", torn)
+    with pytest.raises(StorageError, match="disk is full.*previous file, if any, is intact"):
+        tune(td, _settings(tmp_path), out, n_trials=1)
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", real)
+    assert pl.read_parquet(out / "trials.parquet").height == first.trials.height

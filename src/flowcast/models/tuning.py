@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
-from flowcast.atomic import atomic_write_text
+from flowcast.atomic import atomic_write_parquet, atomic_write_text
 from flowcast.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def tune(
             notes.append(f"no trial completed within {budget:g} minutes: the configured [model] settings are kept")
     result = TuningResult(best_params=best_params, best_value=best_value, metric=metric, trials=trials,
                           budget_minutes=budget, seconds=seconds, out_dir=out, notes=notes)
-    trials.write_parquet(out / "trials.parquet")
+    atomic_write_parquet(trials, out / "trials.parquet")  # a kill mid-write leaves the old file or the new
     atomic_write_text(out / "best.json", json.dumps(result.summary(), indent=2, default=str))
     plot_history(trials, out / "history.png", metric)
     return result
