@@ -594,15 +594,19 @@ def test_cli_models_say_what_a_version_is(tmp_path, _isolated_home, monkeypatch)
     assert runner.invoke(app, ["models", "promote", th]).exit_code == 0
     assert runner.invoke(app, ["models", "promote", gr, "--dataset", "energy", "--expected", "none"]).exit_code == 0
     r = runner.invoke(app, ["models", "promote", gr, "--dataset", "energy", "--expected", "none"])
+    # the same command again (a retry): gr is production already, so nothing changes and it says so
+    assert r.exit_code == 0 and f"production of energy is already {gr}: nothing changed" in " ".join(r.output.split())
+    gr2 = _reg_ds(reg, tmp_path, "gru", "energy", payload="w2").version
+    r = runner.invoke(app, ["models", "promote", gr2, "--dataset", "energy", "--expected", "none"])
     # regression: the manual promotion was told the retrain's 'moved while this run was deciding ... run again'
     said = " ".join(r.output.split())
-    assert r.exit_code == 1 and f"production of energy is {gr}, not none (--expected): {gr} was not promoted" in said
+    assert r.exit_code == 1 and f"production of energy is {gr}, not none (--expected): {gr2} was not promoted" in said
     assert "this run" not in said
     r = runner.invoke(app, ["models", "list", "--json"])
     payload = json.loads(r.stdout.strip().splitlines()[-1])
     assert payload["productions"] == {"sales": th, "energy": gr}
     assert {v["version"]: (v["kind"], v["description"]) for v in payload["versions"]} == {
-        th: ("statistical", "statistical: theta"), gr: ("network", "network: gru")}
+        th: ("statistical", "statistical: theta"), gr: ("network", "network: gru"), gr2: ("network", "network: gru")}
     r = runner.invoke(app, ["models", "list", "--dataset", "sales", "--json"])
     assert [v["version"] for v in json.loads(r.stdout.strip().splitlines()[-1])["versions"]] == [th]
     r = runner.invoke(app, ["models", "show", th, "--json"])
@@ -793,3 +797,39 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
     r = CliRunner().invoke(app, ["models", "show", hy, "--json"])
     shown = json.loads(r.stdout.strip().splitlines()[-1])
     assert shown["recipe"]["weights"] == [0.6, 0.4] and shown["production_of"] == ["sales"]
+
+
+def test_a_rollback_killed_after_its_swap_and_run_again_rolls_back_once(tmp_path, _isolated_home):
+    """`models rollback` killed after the pointer swap (before it printed anything) and run again, as a user
+    or a retrying script does, rolled back a second time, to a version nobody asked for. With --expected the
+    retry sees that production was already rolled back from that version and changes nothing; a promote of
+    the version already in production is a no-op that says so."""
+    import subprocess
+    import sys
+
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a, b, c = (_register(reg, tmp_path, cell, n).version for cell, n in (("rnn", "1"), ("gru", "2"), ("lstm", "3")))
+    for v in (a, b, c):
+        reg.promote(v)
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:after_pointer_rename"}
+    killed = subprocess.run([sys.executable, "-m", "flowcast", "models", "rollback", "--expected", c], check=False,
+                            env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert reg.production().version == b  # the swap happened; nothing was printed
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "rollback", "--expected", c, "--json"], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    assert f"was already rolled back from {c} to {b}" in r.output and "nothing changed" in r.output
+    assert reg.production().version == b
+    assert [e["action"] for e in reg.history()] == ["promote", "promote", "promote", "rollback"]
+    # production moved some other way: --expected refuses, naming both
+    r = runner.invoke(app, ["models", "rollback", "--expected", a], terminal_width=300)
+    assert r.exit_code == 1 and f"is {b}, not {a} (--expected)" in r.output and reg.production().version == b
+    r = runner.invoke(app, ["models", "promote", b], terminal_width=300)
+    assert r.exit_code == 0 and f"is already {b}: nothing changed" in r.output
+    assert len(reg.history()) == 4
+    assert json.loads((_isolated_home / "models" / "production.backup.json").read_text()) == json.loads(
+        (_isolated_home / "models" / "production.json").read_text())

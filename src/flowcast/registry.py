@@ -460,6 +460,7 @@ class ModelRegistry:
             for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
                 stale.unlink(missing_ok=True)
             _write_json_atomic(self.pointer_path, obj, fault=fault)
+            _fault("after_pointer_rename")  # the swap is done, its backup copy not yet written
             _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
             return
         text = json.dumps(obj, indent=2, default=str)
@@ -952,6 +953,29 @@ class ModelRegistry:
             )
             self._write_pointer(ptr)
         return mv
+
+    def sync_backup(self) -> bool:
+        """Rewrite the pointer's backup copy (what `repair` restores) from production.json when the two
+        differ: a command killed between the swap and the copy left it one swap behind, and a retry that
+        changes nothing (`rollback --expected`, promoting production again) would leave it so. True when
+        it was rewritten."""
+        with self._lock():
+            if self.remote is not None:
+                if not self.remote.exists("production.json"):
+                    return False
+                text = self.remote.read_text("production.json")
+                if self.remote.exists(BACKUP_POINTER) and self.remote.read_text(BACKUP_POINTER) == text:
+                    return False
+                self.remote.write_text(BACKUP_POINTER, text)
+                return True
+            backup = self.root / BACKUP_POINTER
+            if not self.pointer_path.exists():
+                return False
+            data = self.pointer_path.read_bytes()
+            if backup.exists() and backup.read_bytes() == data:
+                return False
+            _write_bytes_atomic(backup, data)
+            return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                  ) -> str | None:

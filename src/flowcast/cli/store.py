@@ -422,6 +422,13 @@ def models_promote(
     target = dataset or reg.get(version).dataset
     before = _production_or_none(reg, target)
     want: Any = ANY if expected is None else (None if expected.lower() == "none" else expected)
+    if before is not None and before.version == version:  # a retried promote (its first try killed after the swap)
+        reg.sync_backup()
+        _mirror_registry(settings)  # the copy on PostgreSQL may be one swap behind: bring it up to date
+        console.print(f"production of {said(target)} is already {said(version)}: nothing changed", highlight=False)
+        if json_out:
+            emit_json({"dataset": target, "production": version, "previous": version})
+        return
     try:
         mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
     except ProductionMovedError as exc:  # its text is the retrain's ('moved while this run was deciding ...')
@@ -439,19 +446,40 @@ def models_promote(
 @cli_errors
 def models_rollback(
     dataset: ModelDatasetOpt = None,
+    expected: Annotated[str | None, typer.Option(
+        "--expected", help="roll back only if production is still this version; when a rollback from it is "
+        "already the latest change (a retried command), nothing changes and it says so")] = None,
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the promotion history)")] = "manual rollback",
     at: Annotated[str | None, typer.Option("--at", help="timestamp recorded with the rollback (ISO)")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Put the previous production version of the dataset back."""
+    """Put the previous production version of the dataset back (with --expected V: only while production is
+    V, so that a retried rollback does not roll back twice)."""
+    from flowcast.registry import ANY
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
     before = _production_or_none(reg, dataset)
-    mv = reg.rollback(dataset=dataset, reason=reason, at=parse_as_of(at))
+    if expected is not None and (before is None or before.version != expected):
+        now = before.version if before else None
+        target = dataset or (before.dataset if before else None)
+        last = (reg.history(target) or [{}])[-1] if target else {}
+        if last.get("action") == "rollback" and last.get("previous") == expected and last.get("version") == now:
+            reg.sync_backup()  # a retry after a kill: the pointer's backup copy and the copy on PostgreSQL
+            _mirror_registry(settings)  # may be one swap behind
+            console.print(f"production of {said(target)} was already rolled back from {said(expected)} to "
+                          f"{said(now)} ({last.get('at') or 'time not recorded'}): nothing changed", highlight=False)
+            if json_out:
+                emit_json({"dataset": target, "production": now, "previous": expected})
+            return
+        raise ProductionMovedError(
+            f"production{f' of {target}' if target else ''} is {now or 'none'}, not {expected} (--expected), and its "
+            f"latest change was not a rollback from {expected}: not rolled back, nothing changed")
+    mv = reg.rollback(dataset=dataset, expected=ANY if expected is None else expected, reason=reason,
+                      at=parse_as_of(at))
     _mirror_registry(settings)
     console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
                   f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
