@@ -478,6 +478,10 @@ class StoreConfig(_Section):
         default_factory=dict, description="fsspec options of an object-store url, e.g. {endpoint_url = '...'}"
     )
     pg_schema: str = Field("flowcast", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema of the tables")
+    pg_wait_s: float = Field(
+        60.0, ge=0, description="PostgreSQL store: seconds a server that refuses connections (not up yet, restarting) "
+        "is waited for, trying again with backoff, before the run fails naming it; 0: fail at once"
+    )
     legacy_dataset: str | None = Field(
         None, description="dataset of forecasts published before they were keyed by dataset (see store/migrate.py)"
     )

@@ -59,7 +59,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ForecastStore:
     if is_postgres(cfg.url):
         from flowcast.store.postgres import PostgresStore
 
-        return PostgresStore(cfg.url, schema=cfg.pg_schema)
+        return PostgresStore(cfg.url, schema=cfg.pg_schema, wait_s=cfg.pg_wait_s)
     from flowcast.store.embedded import EmbeddedStore
 
     root = cfg.url or (settings.shared_path("warehouse") if settings.shared else settings.warehouse_dir)

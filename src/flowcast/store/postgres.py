@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,17 @@ from flowcast.store.hashing import content_hash
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
+
+
+_PERMANENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "invalid dsn",
+              "invalid connection option", "missing \"=\"", "could not translate host name", "ssl is not enabled",
+              "permission denied")
+
+
+def _transient(message: str) -> bool:
+    """Whether a connection failure may pass by waiting (the server down, starting, restarting or busy)."""
+    low = message.lower()
+    return not any(p in low for p in _PERMANENT)
 
 
 def redact(url: str) -> str:
@@ -91,7 +103,7 @@ def _ddl(schema: str) -> list[str]:
 class PostgresStore:
     """Forecasts keyed by (dataset, as_of) and realized accuracy in PostgreSQL (module doc)."""
 
-    def __init__(self, url: str, *, schema: str = "flowcast", connect_timeout: int = 15):
+    def __init__(self, url: str, *, schema: str = "flowcast", connect_timeout: int = 15, wait_s: float = 60.0):
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
             from flowcast.errors import ConfigError
 
@@ -99,6 +111,7 @@ class PostgresStore:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.schema = schema
         self.connect_timeout = connect_timeout
+        self.wait_s = wait_s  # how long a server that is not up yet (or restarting) is waited for
         self.location = f"{redact(self.url)} (schema {schema})"
         self._ready = False
 
@@ -110,11 +123,7 @@ class PostgresStore:
     def _conn(self, what: str) -> Iterator[Any]:
         import psycopg
 
-        try:
-            con = psycopg.connect(self.url, connect_timeout=self.connect_timeout, autocommit=True)
-        except psycopg.Error as exc:
-            raise PublishError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
-                               f"{' '.join(str(exc).split())}") from exc
+        con = self._connect(what)
         try:
             if not self._ready:
                 self._create(con)
@@ -124,6 +133,33 @@ class PostgresStore:
                                f"{' '.join(str(exc).split())}; previously published forecasts are intact") from exc
         finally:
             con.close()
+
+    def _connect(self, what: str) -> Any:
+        """A connection; a server that refuses connections or is starting up, shutting down or in recovery
+        (a restart, a failover) is tried again with backoff for up to `wait_s` seconds. Refusals that waiting
+        cannot change (a wrong password, an unknown database or role) fail at once."""
+        import psycopg
+
+        t0 = time.monotonic()
+        delay, tries = 0.5, 0
+        while True:
+            tries += 1
+            try:
+                return psycopg.connect(self.url, connect_timeout=self.connect_timeout, autocommit=True)
+            except psycopg.Error as exc:
+                text = " ".join(str(exc).split())
+                waited = time.monotonic() - t0
+                if not _transient(text):
+                    raise PublishError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
+                                       f"{text}") from exc
+                if waited + delay > self.wait_s:
+                    raise PublishError(
+                        f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} (tried {tries} "
+                        f"time(s) over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
+                        "reachable from here? Start it (or fix store.url), or wait longer with store.pg_wait_s "
+                        "(FLOWCAST_STORE__PG_WAIT_S)") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _create(self, con: Any) -> None:
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",

@@ -88,4 +88,5 @@ def sync_if_postgres(settings: Settings) -> dict[str, int] | None:
     from flowcast.shared import open_registry
     from flowcast.store.postgres import PostgresStore
 
-    return sync_registry(PostgresStore(url, schema=settings.store.pg_schema), open_registry(settings))
+    store = PostgresStore(url, schema=settings.store.pg_schema, wait_s=settings.store.pg_wait_s)
+    return sync_registry(store, open_registry(settings))
