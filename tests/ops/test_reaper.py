@@ -233,6 +233,47 @@ def test_a_run_that_ended_with_an_error_it_could_not_report_is_not_said_to_be_ki
         assert "SIGKILL" not in message
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_a_killed_run_is_marked_crashed_with_the_last_error_it_logged(tmp_path):
+    """A flow process that logged why it was failing and was then killed (the OOM killer while it handled a
+    MemoryError, a kill -9 during a retry) was marked Crashed 'killed (SIGKILL) or its machine stopped'
+    only; the reason was in its logs, two clicks away. The Crashed message now names the last error it
+    logged."""
+    from datetime import UTC, datetime
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import LogCreate
+    from prefect.states import Running
+
+    from flowcast.ops.reaper import CLAIMS, reap
+
+    @flow(name="retrain")
+    def retrain() -> None: ...
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(retrain, state=Running())
+        now = datetime.now(UTC)
+        client.create_logs([
+            LogCreate(name="prefect.task_runs", level=40, flow_run_id=run.id, timestamp=now,
+                      message="Task run 'train gru' - MemoryError: unable to allocate 3.2 GiB\nTraceback ..."),
+            LogCreate(name="prefect.flow_runs", level=20, flow_run_id=run.id, timestamp=now,
+                      message="Retrying train gru"),
+        ])
+        folder = tmp_path / CLAIMS
+        folder.mkdir()
+        claim = {"flow_run_id": str(run.id), "name": "retrain tiny 2019-08-01", "pid": dead.pid, "pid_start": "1",
+                 "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": ""}
+        (folder / f"{run.id}.json").write_text(json.dumps(claim))
+        assert [r.action for r in reap(tmp_path)] == ["crashed"]
+        message = client.read_flow_run(run.id).state.message
+        assert "killed (SIGKILL) or its machine stopped; it was Running; the last error it logged: Task run " \
+               "'train gru' - MemoryError: unable to allocate 3.2 GiB. Marked Crashed by" in message, message
+        assert "Traceback" not in message
+
+
 # a flowcast command started from a terminal: Prefect's temporary server is started (a health check), the
 # command says which (a file named by its argument, renamed into place), then it waits
 INTERRUPTED = """

@@ -248,6 +248,26 @@ def _how_it_ended(claim: dict[str, Any]) -> str:
     return "is gone without reporting a final state: killed (SIGKILL) or its machine stopped"
 
 
+def _last_error_logged(client: Any, run_id: Any, limit: int = 300) -> str:
+    """The newest ERROR (or worse) log line of a flow run, first line, at most `limit` characters; '' when
+    there is none or the API cannot say. A process that died after its engine logged why (an exception in
+    a task, 'Crash detected!') is marked Crashed with that reason, not only 'killed (SIGKILL)'."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+    from prefect.client.schemas.sorting import LogSort
+
+    try:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]),
+                                                     level=LogFilterLevel(ge_=logging.ERROR)),
+                                limit=1, sort=LogSort.TIMESTAMP_DESC)
+    except Exception as exc:  # noqa: BLE001 - the reason is a courtesy: the run is marked all the same
+        log.debug("could not read the logs of flow run %s: %s", run_id, exc)
+        return ""
+    if not logs:
+        return ""
+    first = next((ln.strip() for ln in str(logs[0].message).splitlines() if ln.strip()), "")
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
 def _alive(claim: dict[str, Any]) -> bool | None:
     """Whether the claim's process still runs; None when that cannot be checked from here (unknown):
     another host, another pid namespace of this host (another container sharing the home: its
@@ -455,9 +475,11 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                                f"its flow run ended {ended}{why} (the process that ran it, pid {claim.get('pid')} "
                                f"on {claim.get('host')}, is gone). Marked Crashed by {by}", settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
+                logged = "" if claim.get("ended_with") else _last_error_logged(client, run.id)
                 message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
-                           f"{claim.get('command') or 'flowcast'}) {_how_it_ended(claim)}; it was {state.name}. "
-                           f"Marked Crashed by {by}")
+                           f"{claim.get('command') or 'flowcast'}) {_how_it_ended(claim)}; it was {state.name}"
+                           + (f"; the last error it logged: {logged}" if logged else "")
+                           + f". Marked Crashed by {by}")
                 client.set_flow_run_state(run.id, crashed(message=message))
                 _end_tasks(client, run.id, crashed, f"its flow run crashed: {message}")
                 return Reaped(run_id, run.name or name, "crashed", state.name, message)
