@@ -717,3 +717,36 @@ def test_a_file_whose_name_says_the_other_format_is_told_which_it_is(tmp_path):
             "source's format = 'parquet'")):
         ingest(make_source(parquet), None)
     assert ingest(make_source(parquet, format="parquet"), None).frame.collect()["y"].to_list() == [1.0]
+
+
+@pytest.mark.parametrize(("vals", "y"), [
+    # Excel's '#.##0' in a ','-decimal locale: '1.000' ends in 0, so the column's '.' groups thousands
+    (["1.000", "1.037", "1.074"], [1000.0, 1037.0, 1074.0]),
+    # whole numbers below 1000 written plainly beside grouped ones
+    (["987", "1.234", "2.001"], [987.0, 1234.0, 2001.0]),
+    # two groups: only thousands
+    (["1.234.567", "2.345"], [1234567.0, 2345.0]),
+    # a decimal point in the column ('7.5'): '.' is the decimal mark
+    (["7.5", "1.234", "1.000"], [7.5, 1.234, 1.0]),
+    # nothing settles it (three decimals each, none ending in 0): left as written
+    (["1.234", "2.345", "3.456"], [1.234, 2.345, 3.456]),
+])
+def test_thousands_points_of_a_semicolon_file_without_decimal_commas(write_csv, vals, y):
+    """Regression: a ';' file (','-decimal locale) whose numbers are whole, exported as '#.##0' ('1.037'), was
+    read a thousandth of its value (1.037), silently: no decimal comma in the column, so '.' was taken as the
+    decimal point."""
+    rows = "".join(f"2020-01-0{i + 1};a;{v}\n" for i, v in enumerate(vals))
+    p = write_csv("date;id;val\n" + rows)
+    assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == y
+
+
+def test_an_id_typed_with_a_combining_accent_is_the_same_series(write_csv):
+    """Regression: 'Café' written with a composed é (NFC) and with 'e' + a combining accent (NFD: macOS, some
+    exports) looked the same and were two series, each with half its dates (the other half imputed)."""
+    import unicodedata
+
+    nfc, nfd = unicodedata.normalize("NFC", "Café"), unicodedata.normalize("NFD", "Café")
+    assert nfc != nfd
+    p = write_csv(f"date,id,val\n2020-01-01,{nfc},1\n2020-01-02,{nfd},2\n2020-01-03, {nfd} ,3\n")
+    got = ingest(make_source(p), None).frame.select("unique_id").collect()["unique_id"].to_list()
+    assert got == [nfc, nfc, nfc]

@@ -51,6 +51,10 @@ def forecasts(
         raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     settings = resolve_settings(config=config, home=home)
     store = open_store(settings)
+    if unique_id is not None:  # ids are published in NFC (data/sources.py): 'Café' typed either way finds them
+        import unicodedata
+
+        unique_id = unicodedata.normalize("NFC", unique_id)
     frame = store.read(dataset=dataset, as_of=parse_read_as_of(as_of, settings, dataset), unique_id=unique_id,
                        model=model)
     for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself

@@ -642,7 +642,35 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
     .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
     once)."""
     has = _any(lf, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
-    return lf.with_columns(_comma_decimals(pl.col(c), has[c]) for c in numeric)
+    file_comma = any(has.values())
+    exprs: dict[str, pl.Expr] = {}
+    for c in (c for c in numeric if not has[c]):
+        text = pl.col(c).str.strip_chars()
+        grouped = text.str.contains(_POINT_GROUPED_RE)
+        exprs[f"grouped:{c}"] = grouped
+        exprs[f"point:{c}"] = text.str.contains(r"^[-+]?\d*\.\d+$") & ~grouped  # '7.5', '0.250': a decimal point
+        exprs[f"sure:{c}"] = text.str.contains(r"^[-+]?[1-9]\d{0,2}(?:\.\d{3}){2,}$")  # '1.234.567'
+        exprs[f"settles:{c}"] = (grouped & text.str.contains(r"0$")) | text.str.contains(r"^[-+]?\d+$")
+    seen = _any(lf, exprs)
+    grouped_thousands = [c for c in numeric if not has[c] and seen[f"grouped:{c}"] and not seen[f"point:{c}"] and (
+        seen[f"sure:{c}"] or file_comma or seen[f"settles:{c}"])]
+    return lf.with_columns(_point_thousands(pl.col(c)) if c in grouped_thousands else _comma_decimals(pl.col(c), has[c])
+                           for c in numeric)
+
+
+# '1.234', '-12.345.678': digits grouped by '.' as a ','-decimal locale writes thousands (no group starts with a lone 0)
+_POINT_GROUPED_RE = r"^[-+]?[1-9]\d{0,2}(?:\.\d{3})+$"
+
+
+def _point_thousands(col: pl.Expr) -> pl.Expr:
+    """A ';' file's number column without decimal commas whose '.' groups thousands: '1.037' is 1037 (Excel's
+    '#.##0' format in a ','-decimal locale), where it was read as 1.037, a thousandth of its value. Only where
+    the column settles it (`_read_comma_decimals`): no value reads as a decimal point ('7.5', '0.250'), and a
+    '1.234.567', a decimal comma elsewhere in the file, a grouped value ending in 0 ('12.340': a decimal would
+    not be written with its trailing zero) or a whole number beside them shows the format. A column of
+    '1.234'-like values alone, none ending in 0, stays as written (1.234)."""
+    text = col.str.strip_chars()
+    return pl.when(text.str.contains(_POINT_GROUPED_RE)).then(text.str.replace_all(".", "", literal=True)).otherwise(col)
 
 
 def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
@@ -1495,6 +1523,10 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
         if text:  # CSV: surrounding blanks are formatting, not part of the id
             parts = [p.str.strip_chars() for p in parts]
+        # one id, however its accents were typed: 'Café' with a composed é (NFC, most keyboards) and with an e plus
+        # a combining accent (NFD, macOS file names, some exports) looked the same and were two series, each half
+        # its dates with the other half imputed
+        parts = [p.str.normalize("NFC") for p in parts]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)

@@ -189,7 +189,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # for the later instant (the two values were swapped); files of a glob that each settle their own day/month order
 # are read in it, where the contradiction quarantined their rows (and one settling none alone, in the order its
 # dates' spacing fits, where it took the others' order); quarters '2024/Q1', '1Q2024', '1Q24', 'Q1-24' are read
-PREPROCESS_VERSION = 5
+# 6 = session 27: ids are Unicode-normalised (NFC): 'Café' typed with a composed and with a combining accent is one
+# series, where it was two; a ';' file's numbers grouped with '.' ('1.037') are thousands where nothing else in the
+# column reads as a decimal point
+PREPROCESS_VERSION = 6
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
