@@ -206,14 +206,18 @@ def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     assert r.valid["ds"].to_list() == [datetime(2020, 1, 1), datetime(2020, 2, 1)]
 
 
-def test_a_weekly_series_on_another_weekday_is_told_which_weekday_the_grid_uses(write_csv):
-    """Weekly series on different weekdays: the reason names the weekday of the source's grid (the
-    one most of its weeks fall on) and its anchored name, not only the row's own weekday."""
+def test_weekly_series_keep_their_own_weekday(write_csv):
+    """Regression: one store's weeks labelled on Sundays and another's on Mondays in one file: every row of the
+    Monday series was quarantined (off_grid: 'not a Sunday, the weekday most of this source's weeks fall on'), so
+    the run failed or that series was never forecast. Each series keeps its own weekday; a row on another weekday
+    than the rest of its series is quarantined naming that series' weekday."""
     sundays = "".join(f"2024-01-{d:02d},a,{d}\n" for d in (7, 14, 21))
-    p = write_csv("date,id,val\n" + sundays + "2024-01-08,b,1\n2024-01-15,b,2\n")
+    p = write_csv("date,id,val\n" + sundays + "2024-01-08,b,1\n2024-01-15,b,2\n2024-01-22,b,3\n2024-01-23,b,4\n")
     r = run_validate(p, freq="1w")
-    said = "time '2024-01-08' is a Monday, not a Sunday, the weekday that most of this source's weeks fall on"
-    assert quarantined(r)[0] == (3, "off_grid", said + " (its grid is W-SUN)")
+    said = "time '2024-01-23' is a Tuesday, not a Monday, the weekday that most of this series' weeks fall on"
+    assert quarantined(r) == [(6, "off_grid", said + " (its grid is W-MON)")]
+    weekdays = r.valid.group_by("unique_id").agg(pl.col("ds").dt.weekday().unique()).sort("unique_id")
+    assert weekdays.rows() == [("a", [7]), ("b", [1])]
 
 
 def test_weekend_dates_of_a_business_day_source_are_quarantined(write_csv):

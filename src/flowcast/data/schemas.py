@@ -76,8 +76,10 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 
 def weekly_anchor() -> pl.Expr:
-    """The weekday of a weekly source's grid: the most common one among its parsed times."""
-    return pl.col("ds").dt.weekday().drop_nulls().mode().min()
+    """The weekday of a weekly series' grid: the most common one among its parsed times (per series: one store's
+    weeks may end on Sundays and another's start on Mondays; one weekday for the whole source quarantined every
+    row of the series on the other)."""
+    return pl.col("ds").dt.weekday().drop_nulls().mode().min().over("unique_id")
 
 
 HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
@@ -394,20 +396,20 @@ def row_checks(
                 "naive timestamp mixed with offset-aware ones and no tz declared",
             )
         )
-    if weekly:  # one weekday for the whole source: the most common one among parsed times
+    if weekly:  # one weekday per series: the most common one among its parsed times
         anchor = pl.col(WEEK_ANCHOR)  # reasons are built on the failing rows alone: validate joins it onto them
         checks.append(
             RowCheck(
                 "off_grid",
                 pl.col("ds").dt.weekday() != weekly_anchor(),
                 pl.format(
-                    "time '{}' is a {}, not a {}, the weekday that most of this source's weeks fall on (its grid "
+                    "time '{}' is a {}, not a {}, the weekday that most of this series' weeks fall on (its grid "
                     "is W-{})", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
                     anchor.replace_strict(dict(enumerate(_WEEKDAYS, start=1)), return_dtype=pl.Utf8),
                     anchor.replace_strict({i: d[:3].upper() for i, d in enumerate(_WEEKDAYS, start=1)},
                                           return_dtype=pl.Utf8),
                 ),
-                "a weekly timestamp on another weekday than the source's",
+                "a weekly timestamp on another weekday than the rest of its series",
             )
         )
     if period_days:  # a grid of several days ('2w', '7d', '3d'): one phase for the whole source, the most common

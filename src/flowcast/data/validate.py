@@ -610,8 +610,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
-    if failed is not None and weekly:  # the off-grid reason names the grid's weekday
-        failed = failed.with_columns(pl.lit(flagged.select(weekly_anchor()).item(), pl.Int8).alias(WEEK_ANCHOR))
+    if failed is not None and weekly:  # the off-grid reason names the series' weekday
+        anchors = flagged.select(ROW, weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
+        failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
     agg: dict[str, int] = {}
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
         dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
