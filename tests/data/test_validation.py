@@ -985,3 +985,30 @@ def test_a_row_with_more_fields_than_the_header_is_named_by_its_line(write_csv):
     with pytest.raises(DataValidationError, match=re.escape("semi.csv.gz: line 4 has 4 fields where the header has 3 "
                                                             "('2024-02;a;2;x')")):
         run_validate(p, time_col="month", freq="1mo")
+
+
+def test_fiscal_years_at_12mo_keep_the_month_they_are_labelled_with(write_csv):
+    """Regression: years ending in June ('2023-06-30') at --freq 12mo (or 1y) were moved to 1 January, so the
+    published forecasts were dated 2024-01-01, 2025-01-01 and no longer named the fiscal year. At '12mo' ('3mo',
+    '2q') each series keeps its labelled month (as its first day, like '1mo'); a row off that series' grid is
+    quarantined saying so. '1y' stays the calendar year."""
+    rows = "".join(f"{y}-06-30,a,{y}\n" for y in range(2015, 2020)) + "2019-12-31,a,9\n"
+    rows += "".join(f"{y}-03-31,b,{y}\n" for y in range(2015, 2020))  # another company's year ends in March
+    p = write_csv("date,id,val\n" + rows)
+    r = run_validate(p, freq="12mo")
+    said = "time '2019-12' is not on the 12mo grid of its series (every 12 months from the month most of its times fall in)"
+    assert quarantined(r) == [(5, "off_grid", said)]
+    months = r.valid.group_by("unique_id").agg(pl.col("ds").dt.month().unique()).sort("unique_id")
+    assert months.rows() == [("a", [6]), ("b", [3])]
+    assert run_validate(p, freq="1y").valid["ds"].dt.month().unique().to_list() == [1]
+
+
+@pytest.mark.parametrize(("freq", "horizon"), [("12mo", 6), ("4q", 6), ("3mo", 8), ("1y", 6)])
+def test_the_default_horizon_of_a_multi_month_grid_is_its_calendar_equivalents(tmp_path, freq, horizon):
+    """'12mo' (fiscal years) took the monthly default horizon, 12 years ahead; it is yearly data: 6."""
+    from data_helpers import make_source
+
+    from flowcast.config import load_settings
+    from flowcast.data.preprocess import resolve_horizon
+
+    assert resolve_horizon(load_settings(home=tmp_path), make_source(tmp_path / "x.csv", freq=freq)) == horizon

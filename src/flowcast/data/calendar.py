@@ -123,6 +123,17 @@ def multiday_period(freq: str) -> int | None:
     return None
 
 
+def month_multiple(freq: str) -> int | None:
+    """Months in one period of a grid of several months that keeps the month its data are labelled with
+    ('3mo' 3, '12mo' 12, '2q' 6, '2y' 24: fiscal quarters and years, e.g. years ending in June); None for '1mo',
+    '1q' and '1y', which are calendar periods (a date anywhere in one is read as its first day)."""
+    n, unit = parse_freq(freq)
+    months = {"mo": n, "q": 3 * n, "y": 12 * n}.get(unit)
+    if months is None or months == 1 or freq in ("1q", "1y"):
+        return None
+    return months
+
+
 def is_subdaily(freq: str) -> bool:
     """True for periods shorter than a day ('30m', '1h'): their `ds` are instants, not dates."""
     return parse_freq(freq)[1] in _SUBDAILY_UNITS

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from flowcast.config import Settings, SourceConfig
+from flowcast.config import Settings, SourceConfig, recipe_freq
 from flowcast.data.calendar import (
     calendar_columns,
     grid_point,
@@ -132,7 +132,7 @@ def resolve_horizon(settings: Settings, source: SourceConfig) -> int:
         return settings.horizon
     if source.horizon:
         return source.horizon
-    _, unit = parse_freq(source.freq)
+    _, unit = parse_freq(recipe_freq(source.freq))  # '12mo' (fiscal years) is yearly: 6, not a monthly 12
     return _DEFAULT_HORIZON.get(unit, season_length(source.freq))
 
 

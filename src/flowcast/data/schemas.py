@@ -312,6 +312,7 @@ def row_checks(
     subdaily: bool,
     weekly: bool = False,
     period_days: int | None = None,
+    period_months: int | None = None,
     business: bool = False,
     tz_ambiguous: bool,
     y_min: float | None,
@@ -421,6 +422,18 @@ def row_checks(
                 pl.format("time '{}' is not on the {} grid of this source (every {} days from the day most of its "
                           "times fall on)", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.lit(freq), pl.lit(period_days)),
                 "a timestamp between the grid points of a source whose periods span several days",
+            )
+        )
+    if period_months:  # a grid of several months ('3mo', '12mo', '2q'): each series keeps its own phase (its
+        # fiscal year's month), the most common one among its rows
+        phase = (pl.col("ds").dt.year().cast(pl.Int64) * 12 + pl.col("ds").dt.month().cast(pl.Int64)) % period_months
+        checks.append(
+            RowCheck(
+                "off_grid",
+                phase != phase.drop_nulls().mode().min().over("unique_id"),
+                pl.format("time '{}' is not on the {} grid of its series (every {} months from the month most of its "
+                          "times fall in)", pl.col("ds").dt.to_string("%Y-%m"), pl.lit(freq), pl.lit(period_months)),
+                "a time between the grid points of a series whose periods span several months",
             )
         )
     if business:  # '1b': Monday to Friday (holidays are not known: a missing weekday is a gap)

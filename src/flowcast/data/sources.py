@@ -69,7 +69,14 @@ from pathlib import Path
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq, shift
+from flowcast.data.calendar import (
+    is_business,
+    is_subdaily,
+    month_multiple,
+    multiday_period,
+    parse_freq,
+    shift,
+)
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
     DS_RAW,
@@ -1362,6 +1369,8 @@ def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = Fa
         return ds.dt.truncate("1d")
     if multiday_period(freq) and not aggregate:  # '1w', '2w', '7d', '3d': the dates as labelled
         return ds.dt.truncate("1d")
+    if month_multiple(freq) and not aggregate:  # '3mo', '12mo', '2q': the month as labelled (fiscal periods)
+        return ds.dt.truncate("1mo")
     if anchor_us:
         offset = pl.duration(microseconds=anchor_us, time_unit="us")
         return (ds + offset).dt.truncate(freq) - offset

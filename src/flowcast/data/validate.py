@@ -34,7 +34,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_write_parquet
 from flowcast.config import SourceConfig, ValidationConfig
-from flowcast.data.calendar import is_business, is_subdaily, multiday_period, parse_freq
+from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
@@ -546,6 +546,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         weekly=weekly,
         # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
         period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
+        # '3mo', '12mo', '2q' keep the month they are labelled with: rows between them go
+        period_months=month_multiple(source.freq) if source.aggregate == "none" else None,
         business=is_business(source.freq),  # aggregated or not, a weekend date is not a period of '1b'
         tz_ambiguous=ingested.tz_mixed_possible and source.tz is None,
         y_min=source.y_min,

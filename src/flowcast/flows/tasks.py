@@ -191,7 +191,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # dates' spacing fits, where it took the others' order); quarters '2024/Q1', '1Q2024', '1Q24', 'Q1-24' are read
 # 6 = session 27: ids are Unicode-normalised (NFC): 'Café' typed with a composed and with a combining accent is one
 # series, where it was two; a ';' file's numbers grouped with '.' ('1.037') are thousands where nothing else in the
-# column reads as a decimal point; weekly series keep their own weekday (a second weekday's series was quarantined)
+# column reads as a decimal point; weekly series keep their own weekday (a second weekday's series was quarantined);
+# grids of several months ('12mo', '3mo', '2q') keep each series' labelled month (fiscal years) instead of January
 PREPROCESS_VERSION = 6
 
 
