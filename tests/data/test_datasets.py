@@ -67,3 +67,27 @@ def test_damaged_m3_cache_is_rebuilt(tmp_path, damage):
         path.write_bytes(damage)
     assert materialise_m3("m3-other", tmp_path) == path
     assert pl.read_parquet(path).equals(good)
+
+
+@pytest.mark.parametrize(("zone", "declared", "expected"), [
+    ("Europe/Berlin", None, "Europe/Berlin"),  # the column's own zone
+    ("Europe/Berlin", "America/New_York", "America/New_York"),  # a declared tz wins
+    ("UTC", None, None),
+    (None, None, None),  # a naive column: nothing to take
+])
+def test_a_parquet_time_columns_zone_is_the_sources_tz(tmp_path, zone, declared, expected):
+    """Regression: a Parquet export whose timestamp column carries its zone (pandas/Spark, Europe/Berlin) was read
+    as UTC: hour-of-day features and the day a date-alone as_of means were UTC's, an hour or two off the local
+    day, unless the user repeated the zone with --tz."""
+    ds = pl.datetime_range(datetime(2024, 3, 1), datetime(2024, 3, 3), "1h", eager=True)
+    frame = pl.DataFrame({"id": "a", "date": ds, "val": 1.0})
+    if zone:
+        frame = frame.with_columns(pl.col("date").dt.replace_time_zone(zone))
+    path = tmp_path / "x.parquet"
+    frame.write_parquet(path)
+    source = {"name": "x", "path": str(path), "id_cols": ["id"], "time_col": "date", "target_col": "val",
+              "freq": "1h", "tz": declared}
+    assert resolve_source(load_settings(home=tmp_path, source=source)).tz == expected
+    frame.write_csv(tmp_path / "x.csv")  # a CSV's zone is in its values, not a schema: unchanged
+    csv = {**source, "path": str(tmp_path / "x.csv")}
+    assert resolve_source(load_settings(home=tmp_path, source=csv)).tz == declared

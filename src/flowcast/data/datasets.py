@@ -143,17 +143,28 @@ def source_tz(settings: Settings) -> str | None:
 
 
 def resolve_source(settings: Settings) -> SourceConfig:
-    """The source a run reads: explicit source > [sources.NAME] > bundled dataset."""
+    """The source a run reads: explicit source > [sources.NAME] > bundled dataset. A source without a
+    declared tz whose Parquet time column carries a zone takes that zone (`sources.file_time_zone`): its
+    calendar (hour of day, the date a day's as_of means) is that zone's, where it was UTC's."""
     if settings.source is not None:
-        return settings.source
+        return _with_file_zone(settings.source)
     name = settings.dataset
     if name in settings.sources:
         src = settings.sources[name]
-        return src if src.name != "custom" else src.model_copy(update={"name": name})
+        return _with_file_zone(src if src.name != "custom" else src.model_copy(update={"name": name}))
     if name in BUNDLED_DATASETS:
         return BUNDLED_DATASETS[name].source(settings.cache_dir)
     known = sorted({*BUNDLED_DATASETS, *settings.sources})
     raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(known)}")
+
+
+def _with_file_zone(src: SourceConfig) -> SourceConfig:
+    from flowcast.data.sources import file_time_zone
+
+    if src.tz is not None:
+        return src
+    zone = file_time_zone(src)
+    return src if zone is None else src.model_copy(update={"tz": zone})
 
 
 # ---------------------------------------------------------------------------------------- M3

@@ -210,6 +210,21 @@ def file_format(source: SourceConfig, file: str) -> str:
     return "csv"
 
 
+def file_time_zone(source: SourceConfig) -> str | None:
+    """The time zone a local Parquet source's time column carries in its schema (a pandas/polars/Spark
+    timestamp column with a zone, e.g. Europe/Berlin), read from the first file's metadata; None for UTC, a naive
+    column, CSV, a URL (not fetched for this) or a file that cannot be read (ingest says why)."""
+    try:
+        files = resolve_files(source)
+        if not files or _is_url(files[0]) or file_format(source, files[0]) != "parquet":
+            return None
+        dtype = pl.read_parquet_schema(files[0]).get(source.time_col)
+    except Exception:  # noqa: BLE001 - no zone to take: the read itself reports the problem
+        return None
+    zone = getattr(dtype, "time_zone", None) if isinstance(dtype, pl.Datetime) else None
+    return None if zone in (None, "UTC", "Etc/UTC", "+00:00") else str(zone)
+
+
 # ------------------------------------------------------------------------------------ reading
 READ_BACKOFF_S = 0.5  # first pause between attempts at reading a source; doubles at each retry
 _HTTP = ("http://", "https://")
