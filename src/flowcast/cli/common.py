@@ -127,6 +127,26 @@ def _needs_hint(data: str, missing: list[str]) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
+def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
+                   tz: str | None, layout: str) -> str | None:
+    """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; None when its
+    dates do not settle one (the command then asks for --freq)."""
+    from flowcast.data.freq_infer import infer_freq
+
+    try:
+        probe = SourceConfig(name="probe", path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
+                             time_format=time_format, freq="1d", tz=tz, layout=layout)
+    except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
+        return None
+    found = infer_freq(probe)
+    if found is None:
+        return None
+    console.print(f"note: --freq not given: {data}'s dates step by {found.freq} ({found.share:.0%} of "
+                  f"{found.steps:,} consecutive steps), so --freq {found.freq} is used; pass --freq to set it",
+                  highlight=False)
+    return found.freq
+
+
 def resolve_settings(
     *,
     dataset: str | None = None,
@@ -158,6 +178,9 @@ def resolve_settings(
         layout = _layout_of(data, id_col, time_col, target_col)
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
+        if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
+            freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout)
+            missing = [] if freq else missing
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
         try:

@@ -1,0 +1,100 @@
+"""The frequency of a file's rows, read off its dates, for a `--data` file given without `--freq`.
+
+A new user's first `flowcast run sales.csv` stopped at 'also needs --freq'. pandas' `infer_freq` and darts
+read the step off the dates; so does this: the times are parsed by the source's own reader (`sources.ingest`,
+with a one-minute grid that truncates nothing coarser), the step between each series' consecutive times is
+taken, and the most common step names the frequency when it covers at least `MIN_SHARE` of them. Irregular
+dates (no step that common) name none: the command still asks for `--freq`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from flowcast.config import SourceConfig
+
+MIN_SHARE = 0.6  # of consecutive steps that must agree on one frequency
+SAMPLE_ROWS = 200_000  # rows read to infer it (the first ones of the file)
+_DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class Inferred:
+    freq: str
+    share: float  # of the consecutive steps it accounts for
+    steps: int  # consecutive steps looked at
+
+
+def freq_of_step(seconds: int) -> str | None:
+    """A step between consecutive times, in seconds -> the frequency it is one period of; None for none."""
+    if seconds <= 0:
+        return None
+    if seconds < _DAY_S:
+        if seconds % 3600 == 0:
+            return f"{seconds // 3600}h"
+        return f"{seconds // 60}m" if seconds % 60 == 0 else None
+    days, rest = divmod(seconds, _DAY_S)
+    if rest:
+        return None
+    if days in (1, 3):  # 3: a weekend skipped, counted with the days (business days are told apart below)
+        return "1d"
+    if 28 <= days <= 31:  # a month (February's 28 days too, not four weeks)
+        return "1mo"
+    if days % 7 == 0 and days < 28:
+        return f"{days // 7}w"
+    if 89 <= days <= 92:
+        return "1q"
+    if 181 <= days <= 184:
+        return "6mo"
+    if 365 <= days <= 366:
+        return "1y"
+    return f"{days}d" if days < 28 else None
+
+
+def infer_freq(source: SourceConfig) -> Inferred | None:
+    """The frequency of `source`'s rows (its `freq` is ignored), or None when the dates do not settle one
+    (irregular steps, unparsable times, fewer than 2 times a series)."""
+    from flowcast.data.schemas import DS_RAW
+    from flowcast.data.sources import ingest
+
+    try:
+        probe = source.model_copy(update={"freq": "1m", "tz": source.tz})
+        frame = (ingest(probe, None).frame.select("unique_id", pl.col(DS_RAW).alias("t")).head(SAMPLE_ROWS)
+                 .drop_nulls().unique().sort("unique_id", "t").collect())
+    except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong
+        return None
+    steps = (frame.with_columns(pl.col("t").diff().over("unique_id").dt.total_seconds().alias("s"))
+             .drop_nulls("s").filter(pl.col("s") > 0))
+    if steps.height == 0:
+        return None
+    named = steps.with_columns(pl.col("s").map_elements(freq_of_step, return_dtype=pl.Utf8).alias("freq"))
+    counts = named.drop_nulls("freq").group_by("freq").len().sort(["len", "freq"], descending=[True, False])
+    if counts.height == 0:
+        return None
+    freq, n = counts.row(0)
+    share = n / steps.height
+    if share < MIN_SHARE:
+        return None
+    if freq == "1d" and _weekdays_only(frame):
+        freq = "1b"
+    elif freq in ("1y", "1q"):
+        freq = _fiscal(frame, str(freq))
+    return Inferred(str(freq), share, steps.height)
+
+
+def _fiscal(frame: pl.DataFrame, freq: str) -> str:
+    """'1y' or '1q' as calendar periods, or '12mo' / '3mo' where the dates name other months (years ending in June,
+    quarters ending in February, May, August and November), which a calendar grid would move to January."""
+    month = frame.select(pl.col("t").dt.month().mode().min()).item()
+    if freq == "1y":
+        return "1y" if month in (1, 12) else "12mo"
+    return "1q" if month % 3 in (0, 1) else "3mo"
+
+
+def _weekdays_only(frame: pl.DataFrame) -> bool:
+    """Daily times none of which falls on a Saturday or Sunday, over at least two weeks of them: business days."""
+    if frame.height < 10:
+        return False
+    return not frame.select((pl.col("t").dt.weekday() >= 6).any()).item()

@@ -1,0 +1,68 @@
+"""Reading a file's frequency off its dates (flowcast.data.freq_infer), for a --data file given without --freq."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+import pytest
+from data_helpers import make_source
+from typer.testing import CliRunner
+
+from flowcast.data.freq_infer import freq_of_step, infer_freq
+
+
+@pytest.mark.parametrize(("seconds", "freq"), [
+    (1800, "30m"), (900, "15m"), (3600, "1h"), (7200, "2h"), (86_400, "1d"), (3 * 86_400, "1d"),
+    (7 * 86_400, "1w"), (14 * 86_400, "2w"), (31 * 86_400, "1mo"), (28 * 86_400, "1mo"), (92 * 86_400, "1q"),
+    (365 * 86_400, "1y"), (366 * 86_400, "1y"), (45, None), (0, None), (40 * 86_400, None),
+])
+def test_a_step_names_its_frequency(seconds, freq):
+    assert freq_of_step(seconds) == freq
+
+
+def _file(tmp_path, dates, ids=("a", "b")):
+    rows = [(i, d, 1.0) for i in ids for d in dates]
+    path = tmp_path / "x.csv"
+    pl.DataFrame(rows, schema=["id", "date", "val"], orient="row").write_csv(path)
+    return make_source(path, freq="1d")
+
+
+@pytest.mark.parametrize(("dates", "freq"), [
+    ([datetime(2024, 1, 1) + timedelta(minutes=30 * i) for i in range(50)], "30m"),
+    ([date(2024, 1, 1) + timedelta(days=i) for i in range(30)], "1d"),
+    ([d for d in (date(2024, 1, 1) + timedelta(days=i) for i in range(40)) if d.weekday() < 5], "1b"),
+    ([date(2024, 1, 7) + timedelta(weeks=i) for i in range(20)], "1w"),
+    ([date(2020 + i // 12, i % 12 + 1, 1) for i in range(30)], "1mo"),
+    ([date(2020 + i // 12, i % 12 + 1, 28) for i in range(30)], "1mo"),  # month ends are months
+    ([date(2000 + i, 12, 31) for i in range(10)], "1y"),
+    ([date(2000 + i, 6, 30) for i in range(10)], "12mo"),  # years ending in June keep June
+    ([date(2020 + i // 4, 3 * (i % 4) + 3, 1) for i in range(12)], "1q"),
+    ([date(2020 + i // 4, 3 * (i % 4) + 2, 1) for i in range(12)], "3mo"),  # quarters ending Feb/May/Aug/Nov
+])
+def test_the_frequency_of_a_files_dates(tmp_path, dates, freq):
+    got = infer_freq(_file(tmp_path, dates))
+    assert got is not None and got.freq == freq and got.share == 1.0
+
+
+def test_irregular_dates_name_no_frequency(tmp_path):
+    days = [0, 1, 5, 6, 20, 22, 40, 47, 60, 100]
+    assert infer_freq(_file(tmp_path, [date(2024, 1, 1) + timedelta(days=d) for d in days])) is None
+    assert infer_freq(make_source(tmp_path / "gone.csv")) is None
+
+
+def test_a_file_given_without_freq_is_read_at_the_frequency_of_its_dates(tmp_path, monkeypatch):
+    """Regression: `flowcast validate sales.csv` (or run) stopped at 'also needs --freq' where the dates say it; the
+    command now says which frequency it read off them and goes on."""
+    from flowcast.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{date(2024, 1, 7) + timedelta(weeks=i)},s{j},{i}\n" for i in range(20) for j in (1, 2))
+    (tmp_path / "sales.csv").write_text("week,store,units\n" + rows)
+    res = CliRunner().invoke(app, ["validate", "sales.csv", "--time-col", "week", "--target-col", "units",
+                                   "--id-col", "store"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert "note: --freq not given: sales.csv's dates step by 1w (100% of 38 consecutive steps), so --freq 1w is used" \
+        in said
+    assert "40 rows in: 40 valid" in said
