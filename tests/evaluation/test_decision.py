@@ -80,6 +80,10 @@ def test_frozen_production_is_compared_on_its_own_windows():
     d = decide(board, metric="mase", margin=0.0, baselines=BASE, incumbent_version="gru-v3",
                paired={"hybrid": 0.58, "production": 0.55, "damped": 0.7})
     assert d.action == "keep" and "on the windows production was scored on" in d.reasons[0]
+    # regression: it said 'hybrid is better than the production model gru-v3 by -5.2% only'
+    assert d.reasons[0] == ("hybrid leads the leaderboard but is not better than the production model gru-v3 on the "
+                            "windows production was scored on: its MASE is 0.58 against 0.55, 5.2% worse, so "
+                            "production stays."), d.reasons[0]
 
 
 def test_a_run_that_does_not_promote_publishes_its_best():

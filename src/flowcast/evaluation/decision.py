@@ -141,9 +141,14 @@ def decide(
     else:
         d.action, d.publish = "keep", PRODUCTION
         d.order = [PRODUCTION, *[m for m in ranked if m != PRODUCTION]]
-        d.reasons.append(f"{champ} is better than the production model {incumbent_version} by {_pct(ch or 0, inc or 0)} "
-                         f"only ({name} {_fmt(ch)} against {_fmt(inc)} {same}); the margin asks for {margin:.1%}, so "
-                         "production stays.")
+        if ch is not None and inc is not None and ch >= inc:  # first on the board, not on production's windows
+            d.reasons.append(f"{champ} leads the leaderboard but is not better than the production model "
+                             f"{incumbent_version} {same}: its {name} is {_fmt(ch)} against {_fmt(inc)}, "
+                             f"{_pct(inc, ch)} worse, so production stays.")
+        else:
+            d.reasons.append(f"{champ} is better than the production model {incumbent_version} by "
+                             f"{_pct(ch or 0, inc or 0)} only ({name} {_fmt(ch)} against {_fmt(inc)} {same}); the "
+                             f"margin asks for {margin:.1%}, so production stays.")
     return d
 
 
