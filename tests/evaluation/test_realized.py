@@ -148,6 +148,20 @@ def test_newly_scored_keeps_rows_that_knew_as_much():
     assert newly_scored(new, old.clear()).height == 3
 
 
+def test_an_as_of_whose_actuals_were_corrected_is_rescored():
+    """Regression: a month restated after it was scored (a corrected meter reading, revised sales) kept the errors
+    scored from the old value: the count of points had not grown, so the rows were never rewritten. As many points
+    with other errors are rewritten (`corrected` names those as_ofs); fewer points (actuals withdrawn) are not."""
+    from flowcast.evaluation.realized import corrected
+
+    a, b, c = datetime(2021, 1, 1), datetime(2021, 2, 1), datetime(2021, 3, 1)
+    old = pl.DataFrame({"as_of": [a, a, b, c], "n": [4, 4, 4, 4], "mae": [1.0, 2.0, 1.0, 1.0]})
+    new = pl.DataFrame({"as_of": [a, a, b, c], "n": [4, 4, 4, 3], "mae": [1.0, 2.5, 1.0, 9.0]})
+    assert corrected(new, old) == [a]
+    assert sorted(set(newly_scored(new, old)["as_of"].to_list())) == [a]
+    assert corrected(new, old.clear()) == [] and corrected(old, old) == []
+
+
 def _decay_rows(mases: list[float], snaive: float, version: str = "gru-v1", n: int = 10) -> pl.DataFrame:
     rows = [(datetime(2021, i + 1, 1), "gru", version, 1, n, m, snaive) for i, m in enumerate(mases)]
     return pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,

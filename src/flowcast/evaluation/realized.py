@@ -260,9 +260,28 @@ def as_ofs_to_score(
     return sorted(out)
 
 
+def _totals(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+    """Per as_of: the points scored and the sum of their absolute errors (what a corrected actual changes)."""
+    return frame.group_by("as_of").agg(pl.col("n").sum().alias(f"__n{suffix}"),
+                                       (pl.col("mae").fill_null(0.0) * pl.col("n")).sum().alias(f"__e{suffix}"))
+
+
+def corrected(new: pl.DataFrame, existing: pl.DataFrame) -> list[datetime]:
+    """The as_ofs that `new` scores on as many points as `existing` but with other errors: actuals corrected
+    since they were scored (a restated month, a fixed meter reading), oldest first."""
+    if new.height == 0 or existing.height == 0 or "mae" not in new.columns or "mae" not in existing.columns:
+        return []
+    both = _totals(new, "new").join(_totals(existing, "old"), on="as_of", how="inner")
+    changed = both.filter((pl.col("__nnew") == pl.col("__nold")) & (
+        (pl.col("__enew") - pl.col("__eold")).abs() > 1e-9 * pl.max_horizontal(pl.col("__eold").abs(), pl.lit(1.0))))
+    return sorted(changed["as_of"].to_list())
+
+
 def newly_scored(new: pl.DataFrame, existing: pl.DataFrame) -> pl.DataFrame:
     """Rows of `new` for the as_ofs where they know more than `existing` (more points scored, or
-    never scored): what a run writes. An as_of whose count did not grow keeps its rows."""
+    never scored) or know better (as many points, but actuals corrected since: `corrected`): what a run
+    writes. An as_of whose count did not grow and whose actuals did not change keeps its rows; one whose
+    count fell (actuals withdrawn, a partial file) keeps them too."""
     if new.height == 0:
         return new
     totals = new.group_by("as_of").agg(pl.col("n").sum().alias("__new"))
@@ -271,8 +290,8 @@ def newly_scored(new: pl.DataFrame, existing: pl.DataFrame) -> pl.DataFrame:
         totals = totals.join(before, on="as_of", how="left")
     else:
         totals = totals.with_columns(pl.lit(None, dtype=pl.Int64).alias("__old"))
-    grew = totals.filter(pl.col("__old").is_null() | (pl.col("__new") > pl.col("__old")))["as_of"]
-    return new.filter(pl.col("as_of").is_in(grew.implode()))
+    grew = totals.filter(pl.col("__old").is_null() | (pl.col("__new") > pl.col("__old")))["as_of"].to_list()
+    return new.filter(pl.col("as_of").is_in([*grew, *corrected(new, existing)]))
 
 
 # ------------------------------------------------------------------------------------ decay

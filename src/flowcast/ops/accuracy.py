@@ -39,6 +39,7 @@ from flowcast.evaluation.realized import (
     Decay,
     as_ofs_to_score,
     assess_decay,
+    corrected,
     flag_lookahead,
     newly_scored,
     score_realized,
@@ -87,10 +88,12 @@ class RealizedOutcome:
     event: str | None = None  # the event emitted, if any
     plot: Path | None = None
     skipped: list[str] = field(default_factory=list)  # the publishes that could not be read, why
+    corrected: list[datetime] = field(default_factory=list)  # as_ofs rescored because their actuals changed
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "scored_as_ofs": [a.isoformat() for a in self.scored],
                 "rows_written": self.rows_written, "decay": self.decay.to_dict() if self.decay else None,
+                "corrected_as_ofs": [a.isoformat() for a in self.corrected],
                 "event": self.event}
 
 
@@ -225,6 +228,11 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                                                    published=forecasts.select("as_of", "model_version")
                                                    if "model_version" in forecasts.columns else None))
         write = newly_scored(new, existing)
+        fixed = outcome.corrected = corrected(new, existing)
+        if fixed:
+            say(f"Realized accuracy: actuals of {dataset} were corrected since as_of "
+                f"{', '.join(a.isoformat() for a in fixed[:5])}{' ...' if len(fixed) > 5 else ''} was scored: "
+                f"{len(fixed)} as_of rescored")
         if write.height:
             # only where each as_of still holds the forecasts read above: a run that re-published or
             # removed one meanwhile (a backfill with overwrite, gc) took its realized rows away with them
