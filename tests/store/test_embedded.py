@@ -403,3 +403,43 @@ def test_a_publish_removes_its_keys_files_superseded_longer_than_the_grace(tmp_p
     assert store.data.superseded("forecasts", newest) == []  # nothing superseded longer than the grace yet
     later = [(older, successor) for older, successor, _ in store.data.superseded("forecasts", newest + 2 * grace_s + 1)]
     assert later == list(itertools.pairwise(parts))
+
+
+def test_lock_files_of_deleted_keys_go_and_removing_one_never_lets_two_writers_in(tmp_path):
+    """Regression: every key ever written left two empty lock files under .locks/ for good (an hourly forecast kept
+    8,760 a year after gc removed the forecasts). A delete removes its key's lock files and `flowcast gc --yes`
+    the idle ones; a writer waiting on a lock file that is removed takes the lock on the file that replaces it, so
+    two writers are never inside one key together."""
+    import threading
+    import time
+
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    locks = store.root / ".locks"
+    assert sorted(p.name.split(".")[0] for p in locks.iterdir()) == ["forecasts", "realized"]
+    assert store.delete(DS, AS_OF) and not list(locks.iterdir())
+
+    inside, seen, order = [0], [], []
+
+    def writer(name: str, hold: float, remove: bool = False) -> None:
+        with store.data.lock("k", remove=remove):
+            inside[0] += 1
+            seen.append(inside[0])
+            order.append(name)
+            time.sleep(hold)
+            inside[0] -= 1
+
+    first = threading.Thread(target=writer, args=("first", 0.5, True))
+    first.start()
+    time.sleep(0.1)
+    waiting = [threading.Thread(target=writer, args=(f"w{i}", 0.2)) for i in range(3)]
+    for t in waiting:
+        t.start()
+    for t in [first, *waiting]:
+        t.join(timeout=30)
+    assert order[0] == "first" and sorted(order[1:]) == ["w0", "w1", "w2"]
+    assert seen == [1, 1, 1, 1]  # never two inside at once
+    publish(store, make_forecast(1, N, H, AS_OF))
+    with store.data.lock("held"):
+        assert store.remove_idle_locks() == 3  # the publish's two and 'k'; not the held one
+        assert [p.name for p in locks.iterdir()] == ["held.lock"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,15 +61,19 @@ def gc(
     items, kept = plan_and_kept(settings, now, versions=list(version or []), forecasts_before=before,
                                 dataset=dataset)
     removed = execute(settings, items, now) if yes else []
+    locks = _remove_idle_locks(settings) if yes else 0
     home_path = Path(settings.home)
     if json_out:
         emit_json({"home": str(home_path.resolve()), "as_of": now.isoformat(), "dry_run": not yes,
+                   "lock_files_removed": locks,
                    "items": [i.to_dict(home_path) for i in items], "bytes": total_bytes(items),
                    "removed": len(removed), "removed_bytes": total_bytes(removed),
                    "skipped": [i.to_dict(home_path) for i in items if i not in removed] if yes else [],
                    "kept": [{"version": i.version, "why": i.reason} for i in kept if i.kind == "model"],
                    "notes": [i.reason for i in kept if i.kind != "model"]})
         return
+    if locks:
+        out.print(f"removed {locks} idle writer lock file(s) of the forecast store", highlight=False)
     for i in kept:  # model versions that stay whatever the policy says, and why
         out.print(f"kept {i.version}: {i.reason}" if i.kind == "model" else f"note: {i.reason}",
                   highlight=False, soft_wrap=True)
@@ -90,3 +94,16 @@ def gc(
     else:
         out.print(f"{len(items)} item(s), {human(total_bytes(items))} would be removed: run again with --yes",
                   highlight=False)
+
+
+def _remove_idle_locks(settings: Any) -> int:
+    """The embedded store's writer lock files that no writer holds (one per key ever written stayed for good);
+    0 for other stores or when the store cannot be opened (gc's other work is done and said)."""
+    from flowcast.store import open_store
+
+    try:
+        store = open_store(settings)
+    except Exception:  # noqa: BLE001 - nothing to sweep: the store's own commands say what is wrong
+        return 0
+    sweep = getattr(store, "remove_idle_locks", None)
+    return int(sweep()) if callable(sweep) else 0

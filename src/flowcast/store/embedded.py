@@ -223,6 +223,10 @@ class EmbeddedStore:
         except (OSError, ValueError):  # a damaged partition being replaced (ArrowInvalid is a ValueError)
             return 0, None
 
+    def remove_idle_locks(self) -> int:
+        """Delete the writer lock files no writer holds now (`ParquetDataset.remove_idle_locks`); how many."""
+        return self.data.remove_idle_locks()
+
     def delete(self, dataset: str, as_of: datetime) -> bool:
         """Remove what (dataset, as_of) published (an explicit request, e.g. `flowcast gc`); True if
         there was something. Realized accuracy of that key is removed too, first (as a publish does): a
@@ -232,8 +236,8 @@ class EmbeddedStore:
         as_of = storage_ts(as_of)
         found = False
         key = f"dataset={dataset}.{partition_name(as_of)}"
-        with self.data.lock(f"forecasts.{key}"):
-            with self.data.lock(f"realized.{key}"):
+        with self.data.lock(f"forecasts.{key}", remove=True):  # the key is gone: so are its lock files
+            with self.data.lock(f"realized.{key}", remove=True):
                 found = self.data.remove_key("realized", dataset, as_of)
             found = self.data.remove_key("forecasts", dataset, as_of) or found
             legacy = self._legacy().get((dataset, as_of))

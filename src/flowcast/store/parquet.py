@@ -116,6 +116,14 @@ def expired(times: dict[str, float], now: float, grace_s: float) -> list[tuple[s
             if now - times[successor] >= grace_s]
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is still the file at `path` (not removed, not replaced)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 class ParquetDataset:
     """The partition files of one store root (local folder or fsspec URL)."""
 
@@ -277,40 +285,61 @@ class ParquetDataset:
 
     # ------------------------------------------------------------------ locks (local writers only)
     @contextlib.contextmanager
-    def lock(self, name: str, *, blocking: bool = True) -> Iterator[bool]:
+    def lock(self, name: str, *, blocking: bool = True, remove: bool = False) -> Iterator[bool]:
         """An fcntl lock `name` under .locks/ (a no-op yielding True on object stores: there,
         writers of one key race and the last complete upload wins, whole). Yields False when
-        `blocking` is False and another process holds it."""
+        `blocking` is False and another process holds it. `remove`: the lock file is deleted before the
+        lock is released (its key was deleted: one empty file per as_of ever published stayed behind).
+        A lock is held only on the file the name still points at: a waiter whose file was removed (or
+        replaced) while it waited opens the name again, so removing a lock file never lets two writers in."""
         if not self.local:
             yield True
             return
         path = self.locks_dir / f"{name}.lock"
-        try:
-            self.locks_dir.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
-        except OSError as exc:  # a read-only or full disk: say which file, keep it retryable
-            raise PublishError(f"could not open the writer lock {path} of the forecast store: "
-                               f"{_io_error(name, exc)}; previously published forecasts are intact") from exc
-        with handle as fh:
-            deadline = time.monotonic() + self.lock_timeout
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not blocking:
-                        yield False
-                        return
-                    if time.monotonic() > deadline:
-                        raise PublishError(
-                            f"the forecast store {self.root} stayed locked by another writer for "
-                            f"{self.lock_timeout:g}s (lock file {path})"
-                        ) from None
-                    time.sleep(0.05)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
             try:
-                yield True
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                self.locks_dir.mkdir(parents=True, exist_ok=True)
+                handle = open(path, "a+")  # noqa: SIM115 - closed below
+            except OSError as exc:  # a read-only or full disk: say which file, keep it retryable
+                raise PublishError(f"could not open the writer lock {path} of the forecast store: "
+                                   f"{_io_error(name, exc)}; previously published forecasts are intact") from exc
+            with handle as fh:
+                while True:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if not blocking:
+                            yield False
+                            return
+                        if time.monotonic() > deadline:
+                            raise PublishError(
+                                f"the forecast store {self.root} stayed locked by another writer for "
+                                f"{self.lock_timeout:g}s (lock file {path})"
+                            ) from None
+                        time.sleep(0.05)
+                if not _same_file(fh.fileno(), path):  # removed while this process waited: take the new one
+                    continue
+                try:
+                    yield True
+                finally:
+                    if remove:
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                return
+
+    def remove_idle_locks(self) -> int:
+        """Delete the lock files no writer holds now (local only); how many. One empty file per key ever
+        written stayed under .locks/ for good; `lock` makes removing one safe (module doc)."""
+        if not self.local or not self.locks_dir.is_dir():
+            return 0
+        removed = 0
+        for f in self.locks_dir.glob("*.lock"):
+            with self.lock(f.name.removesuffix(".lock"), blocking=False, remove=True) as got:
+                removed += bool(got)
+        return removed
 
     def clean_temps(self, min_age_s: float = 10.0) -> list[Path]:
         """Temporary files of dead writers (local only). A writer holds an flock on its temp file
