@@ -67,3 +67,6 @@ def test_as_ofs_forecast_by_a_model_that_saw_their_actuals_or_may_have_are_marke
     assert "* forecast by a model trained on data after the as_of" in said
     assert "? no record of whether its model was trained on data after the as_of: judged as honest" in said
     assert "…" not in res.output
+    # regression: the column was headed 'naive MASE', and nothing said it was seasonal naive's, on which points
+    assert "snaive" in lines[next(i for i, x in enumerate(lines) if "promised" in x)]
+    assert "snaive MASE: seasonal naive's forecasts from the same as_of, on the same points" in said

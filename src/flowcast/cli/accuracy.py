@@ -120,7 +120,7 @@ def accuracy(
                   highlight=False, markup=True)
         # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-        for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "naive\nMASE", "promised\nMASE"):
+        for c in ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive\nMASE", "promised\nMASE"):
             table.add_column(c, justify="left" if c.startswith("as_of") else "right", no_wrap=True)
         marks = [_LOOKAHEAD_MARKS.get(r["lookahead"], "") if "lookahead" in r else "" for r in rep["as_ofs"]]
         for r, mark in zip(rep["as_ofs"], marks, strict=True):
@@ -131,6 +131,8 @@ def accuracy(
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:
                 out.print(f"{mark.strip()} {meaning}", highlight=False, markup=False)
+        out.print("snaive MASE: seasonal naive's forecasts from the same as_of, on the same points (MASE 1 is as "
+                  "good as it); promised MASE: the publishing model's backtest MASE", highlight=False, markup=False)
         if "rows" in rep:
             steps = Table(title=f"{name} as of {as_of}: per model and step", box=box.SIMPLE_HEAD, pad_edge=False,
                           collapse_padding=True)
