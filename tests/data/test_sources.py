@@ -750,3 +750,16 @@ def test_an_id_typed_with_a_combining_accent_is_the_same_series(write_csv):
     p = write_csv(f"date,id,val\n2020-01-01,{nfc},1\n2020-01-02,{nfd},2\n2020-01-03, {nfd} ,3\n")
     got = ingest(make_source(p), None).frame.select("unique_id").collect()["unique_id"].to_list()
     assert got == [nfc, nfc, nfc]
+
+
+def test_a_sign_set_apart_is_read_and_a_trailing_minus_is_named(write_csv):
+    """Regression: '- 5' and '− 5' (a sign set apart from its digits, as typeset reports write it) were quarantined as
+    'not a number', and a static '−5' was a category; '5-' (SAP writes negatives with the minus last) was
+    quarantined without saying why. The first are -5; the last is quarantined naming the fix."""
+    p = write_csv("date,id,val,size\n2020-01-01,a,- 5,\u2212 5\n2020-01-02,a,\u2212 2.5,\n2020-01-03,a,+ 3,\n"
+                  "2020-01-04,a,5-,\n")
+    r = run_validate(p, static_cols=["size"])
+    assert r.valid["y"].to_list() == [-5.0, -2.5, 3.0]
+    said = ("val '5-' is not a number (a minus sign after the number, as SAP exports write negatives? export them "
+            "with a leading minus: '-5')")
+    assert r.quarantined["reason"].to_list() == [said]

@@ -31,3 +31,16 @@ def test_a_numeric_static_the_model_needs_must_be_there():
         align_statics(static, ["region=north"], MODEL, ["a"])
     with pytest.raises(TrainingError, match=r"not known to the model \['weight'\]"):
         align_statics(static.with_columns(size=1.0, weight=2.0), ["size", "region=north", "weight"], MODEL, ["a"])
+
+
+def test_a_static_number_written_with_a_unicode_or_detached_minus_is_a_number():
+    """Regression: a store's static '−5' (U+2212) or '- 5' was not a number, so the column became a category
+    (one-hot: size=−5, size=10), its magnitude lost."""
+    import polars as pl
+
+    from flowcast.data.preprocess import _static_features
+
+    firsts = pl.DataFrame({"unique_id": ["a", "b", "c"], "size": ["\u22125", "- 2.5", "10"]})
+    frame, names, dropped = _static_features(firsts, ["size"], pl.Series(["a", "b", "c"]))
+    assert names == ["size"] and not dropped
+    assert frame["size"].to_list() == [-5.0, -2.5, 10.0]

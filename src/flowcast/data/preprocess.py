@@ -65,7 +65,7 @@ from flowcast.data.calendar import (
 from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
-from flowcast.data.sources import MISSING_MARKERS
+from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
@@ -175,7 +175,8 @@ def _static_features(
             num = s.cast(pl.Float64)
         else:
             text = s.cast(pl.Utf8).str.strip_chars()
-            num = text.cast(pl.Float64, strict=False)
+            # '−5' and '- 5' are numbers, as in a target: a store's '−5' was a category (one-hot, its magnitude lost)
+            num = text.to_frame("t").select(number_text(pl.col("t"))).to_series().cast(pl.Float64, strict=False)
             # R's NA, SQL's NULL among numbers is a missing number, as in a covariate: a store size with one 'NA'
             # was one-hot encoded (size=10, size=20, size=NA), its magnitude lost
             absent = int((text.is_null() | text.is_in(MISSING_MARKERS)).sum())

@@ -268,6 +268,9 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(f"^[{_DASHES}]\\s*\\d"))
         .then(pl.format(" (the dash '{}' where a minus sign belongs? export negative numbers with '-')",
                         text.str.slice(0, 1)))
+        .when(text.str.contains(r"^\d+(\.\d+)?\s*-$"))  # '5-': SAP and some ERP exports put the minus last
+        .then(pl.format(" (a minus sign after the number, as SAP exports write negatives? export them with a leading "
+                        "minus: '-{}')", text.str.replace(r"\s*-$", "")))
         .when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$"))
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))

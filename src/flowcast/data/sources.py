@@ -886,6 +886,14 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
 
 
 UNICODE_MINUS = "\u2212"  # '−': read as '-' in a number
+
+
+def number_text(expr: pl.Expr) -> pl.Expr:
+    """A number's text as a float cast reads it: blanks around it dropped, the Unicode minus sign (U+2212, as
+    typesetting and some locales' exports write '−5') as '-', and a sign set apart from its digits ('- 5',
+    '− 5', '+ 5': typeset reports) joined to them. For targets, covariates and numeric statics alike."""
+    text = expr.str.strip_chars().str.replace_all(UNICODE_MINUS, "-", literal=True)
+    return text.str.replace(r"^([-+])\s+(\d|\.\d)", "${1}${2}")
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
 
 
@@ -894,7 +902,7 @@ def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans:
     text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas)."""
     if dtype == pl.Utf8:
         # the Unicode minus sign (U+2212, as typesetting and some locales' exports write '−5') is nothing but a minus
-        text = expr.str.strip_chars().str.replace_all(UNICODE_MINUS, "-", literal=True)
+        text = number_text(expr)
         number = text.cast(pl.Float64, strict=False)
         if not booleans:
             return number

@@ -193,6 +193,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # series, where it was two; a ';' file's numbers grouped with '.' ('1.037') are thousands where nothing else in the
 # column reads as a decimal point; weekly series keep their own weekday (a second weekday's series was quarantined);
 # grids of several months ('12mo', '3mo', '2q') keep each series' labelled month (fiscal years) instead of January
+# and a sign set apart from its digits ('- 5', '− 5') is read, in statics too
 PREPROCESS_VERSION = 6
 
 
