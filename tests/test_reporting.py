@@ -210,3 +210,24 @@ def test_progress_stops_updating_once_the_api_refused_an_update():
     finally:
         server.shutdown()
     assert len(hits) == 1 and p.updates == 0, hits
+
+
+def test_an_id_no_installed_font_can_draw_is_shown_with_its_escaped_form(monkeypatch):
+    """Regression: a series id in a script the plot's fonts do not have (東京 where no CJK font is installed) was
+    drawn as boxes, so two such panels could not be told apart; its escaped form follows it. Installed fonts of
+    other scripts are used glyph by glyph, and what they draw is left as it is."""
+    from flowcast import reporting
+
+    monkeypatch.setattr(reporting, "plot_fonts", lambda: (["DejaVu Sans"], frozenset(map(ord, "Café ()abc0123"))))
+    assert reporting.panel_title("東京", None) == "東京 (\\u6771\\u4eac)"
+    assert reporting.panel_title("Café", None) == "Café"
+    monkeypatch.setattr(reporting, "plot_fonts", lambda: (["DejaVu Sans", "Noto Sans CJK JP"],
+                                                          frozenset(map(ord, "東京Café "))))
+    assert reporting.panel_title("東京", None) == "東京"
+
+
+def test_the_fonts_a_plot_draws_with_start_with_dejavu_and_cover_latin():
+    from flowcast.reporting import plot_fonts
+
+    families, covered = plot_fonts()
+    assert families[0] == "DejaVu Sans" and {ord(c) for c in "Zürich 0-9"} <= covered

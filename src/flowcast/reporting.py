@@ -10,6 +10,7 @@ the artifact id. Outside a run they still work when an API is reachable, and do 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
 import re
@@ -282,13 +283,49 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 80) -> Path:
     return path
 
 
+# fonts that draw scripts DejaVu Sans (matplotlib's own) does not: CJK, Arabic, Hebrew, Indic, Thai; each used
+# where installed, glyph by glyph (matplotlib's font fallback)
+FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR", "Source Han Sans",
+                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "Arial Unicode MS", "Noto Sans",
+                  "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans Devanagari", "Noto Sans Thai")
+
+
+@functools.lru_cache(maxsize=1)
+def plot_fonts() -> tuple[list[str], frozenset[int]]:
+    """(the font families a plot draws with, DejaVu Sans first then the installed FALLBACK_FONTS; every code
+    point one of them has a glyph for)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    installed = {f.name: f.fname for f in font_manager.fontManager.ttflist}
+    families = ["DejaVu Sans", *[n for n in FALLBACK_FONTS if n in installed]]
+    covered: set[int] = set()
+    for name in families:
+        path = installed.get(name) or font_manager.findfont(name, fallback_to_default=True)
+        try:
+            covered |= set(FT2Font(path).get_charmap())
+        except Exception:  # noqa: BLE001, S112 - an unreadable font draws nothing: the next one may
+            continue
+    return families, frozenset(covered)
+
+
+def drawable(text: str) -> str:
+    """`text` as a plot can show it: where no installed font has a glyph for some character (東京 on a machine
+    without CJK fonts: boxes), its escaped form follows it (`東京 (\\u6771\\u4eac)`), so the series can still be
+    told apart and looked up."""
+    covered = plot_fonts()[1]
+    if all(c.isspace() or ord(c) in covered for c in text):
+        return text
+    return f"{text} ({text.encode('ascii', 'backslashreplace').decode()})"
+
+
 def panel_title(uid: str, name: str | None, width: int = 52) -> str:
     """`Total Private (CEU0500000001)`: the series' human name, shortened to fit its panel, then its id."""
     if not name or name == uid:
-        return uid
+        return drawable(uid)
     room = max(12, width - len(uid) - 3)
     short = name if len(name) <= room else name[: room - 1].rstrip() + "…"
-    return f"{short} ({uid})"
+    return drawable(f"{short} ({uid})")
 
 
 def forecast_figure(
@@ -335,6 +372,7 @@ def forecast_figure(
     ncols = 2 if len(ids) > 1 else 1
     nrows = math.ceil(len(ids) / ncols)
     # about 1120 px wide: the UI shows it near its own size, so 10 pt labels stay >= 12 px on screen
+    plt.rcParams["font.family"] = plot_fonts()[0]  # DejaVu Sans, then the installed fonts of other scripts
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, 3.3 * nrows + (0.6 if title else 0)), squeeze=False)
     for ax, uid in zip(axes.flat, ids):
         h = history.filter(pl.col("unique_id") == uid).sort("ds").tail(context)
@@ -366,7 +404,7 @@ def forecast_figure(
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()
     if title:
-        fig.suptitle(title, fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
+        fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
     fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
                ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
