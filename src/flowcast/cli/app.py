@@ -67,6 +67,9 @@ class FlowcastGroup(TyperGroup):
             return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
+        from flowcast.streams import guard
+
+        guard()  # a console that goes away (a pipe closed, a worker killed) silences the output, not the run
         with _option_errors(ctx.meta.get(_ARGS, [])):
             return super().invoke(ctx)
 

@@ -408,7 +408,10 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return typer.Exit(130)
 
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if getattr(sys.stdout, "silenced", False):  # its reader went away (flowcast.streams): the command
+                raise typer.Exit(141)  # did its work all the same; it ends as one the signal ended (128 + SIGPIPE)
+            return result
         except typer.Exit:
             raise
         except InterruptedAfterwards as exc:

@@ -48,6 +48,9 @@ def crash_on_interrupt(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from flowcast.streams import guard
+
+        guard()  # a flow whose worker (its console) went away goes on: flowcast.streams
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
