@@ -996,11 +996,32 @@ def test_fiscal_years_at_12mo_keep_the_month_they_are_labelled_with(write_csv):
     rows += "".join(f"{y}-03-31,b,{y}\n" for y in range(2015, 2020))  # another company's year ends in March
     p = write_csv("date,id,val\n" + rows)
     r = run_validate(p, freq="12mo")
-    said = "time '2019-12' is not on the 12mo grid of its series (every 12 months from the month most of its times fall in)"
+    said = ("time '2019-12' is not on the 12mo grid of its series (every 12 months from the month most of its times "
+            "fall in, labelled in June: a fiscal year ending in June?: the nearest are 2019-06 and 2020-06)")
     assert quarantined(r) == [(5, "off_grid", said)]
     months = r.valid.group_by("unique_id").agg(pl.col("ds").dt.month().unique()).sort("unique_id")
     assert months.rows() == [("a", [6]), ("b", [3])]
     assert run_validate(p, freq="1y").valid["ds"].dt.month().unique().to_list() == [1]
+
+
+@pytest.mark.parametrize(("freq", "dates", "said"), [
+    ("3mo", ["2023-02-28", "2023-05-31", "2023-08-31", "2023-11-30", "2024-02-29", "2024-04-30"],
+     ("time '2024-04' is not on the 3mo grid of its series (every 3 months from the month most of its times fall in, "
+     "labelled in Feb, May, Aug and Nov: the nearest are 2024-02 and 2024-05)")),
+    ("2q", ["2022-03-31", "2022-09-30", "2023-03-31", "2023-09-30", "2023-12-31"],
+     ("time '2023-12' is not on the 2q grid of its series (every 6 months from the month most of its times fall in, "
+     "labelled in Mar and Sep: the nearest are 2023-09 and 2024-03)")),
+    ("5mo", ["2023-01-31", "2023-06-30", "2023-11-30", "2024-02-29"],
+     ("time '2024-02' is not on the 5mo grid of its series (every 5 months from the month most of its times fall in: "
+     "the nearest are 2023-11 and 2024-04)")),
+])
+def test_a_row_off_a_multi_month_grid_names_the_months_its_series_is_labelled_in(write_csv, freq, dates, said):
+    """Regression: a quarter labelled in April among quarters ending in February, May, August and November was
+    quarantined as 'not on the 3mo grid of its series (every 3 months from the month most of its times fall in)':
+    which months those were, and the grid dates either side, the user had to work out. The reason names them."""
+    p = write_csv("date,id,val\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(dates)))
+    r = run_validate(p, freq=freq)
+    assert quarantined(r) == [(len(dates) - 1, "off_grid", said)]
 
 
 @pytest.mark.parametrize(("freq", "horizon"), [("12mo", 6), ("4q", 6), ("3mo", 8), ("1y", 6)])
