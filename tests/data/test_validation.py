@@ -1033,3 +1033,32 @@ def test_the_default_horizon_of_a_multi_month_grid_is_its_calendar_equivalents(t
     from flowcast.data.preprocess import resolve_horizon
 
     assert resolve_horizon(load_settings(home=tmp_path), make_source(tmp_path / "x.csv", freq=freq)) == horizon
+
+
+@pytest.mark.parametrize(("freq", "dates", "expected"), [
+    # read day first they are 1-5 April (daily); month first, the 4th of January .. May
+    ("1d", ["01/04/2024", "02/04/2024", "03/04/2024", "04/04/2024", "05/04/2024"],
+     [datetime(2024, 4, d) for d in range(1, 6)]),
+    # the same text at 1mo: the 4th of each month, read as its first day
+    ("1mo", ["01/04/2024", "02/04/2024", "03/04/2024", "04/04/2024", "05/04/2024"],
+     [datetime(2024, m, 1) for m in range(1, 6)]),
+    # month first: 3-7 March (daily)
+    ("1d", ["03/03/2024", "03/04/2024", "03/05/2024", "03/06/2024", "03/07/2024"],
+     [datetime(2024, 3, d) for d in range(3, 8)]),
+    ("1w", ["01/01/2024", "01/08/2024", "01/15/2024"], [datetime(2024, 1, d) for d in (1, 8, 15)]),
+])
+def test_ambiguous_day_month_dates_take_the_reading_the_declared_freq_fits(write_csv, freq, dates, expected):
+    """Regression: dates whose day and month are both 12 or below ('03/04/2024': 3 April or 4 March?) were all
+    quarantined as ambiguous even when only one reading is spaced as the declared --freq says. That reading is
+    taken; where both are (or neither), the rows stay quarantined with the hint to declare a time_format."""
+    p = write_csv("date,id,val\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(dates)))
+    r = run_validate(p, freq=freq)
+    assert r.quarantined.height == 0 and r.valid["ds"].to_list() == expected
+
+
+def test_day_month_dates_both_readings_fit_stay_quarantined_naming_the_formats(write_csv):
+    p = write_csv("date,id,val\n03/04/2024,a,1\n04/03/2024,a,2\n")
+    r = run_validate(p, freq="1d")
+    assert [c for _, c, _ in quarantined(r)] == ["time_unparsable"] * 2
+    assert all("declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y'" in why
+               for _, _, why in quarantined(r))

@@ -1129,6 +1129,11 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
         order = "day" if (row[0] or 0) > 12 else None
         return (_year_first_fits(raw, text, order, freq) if freq else None), traits
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
+    if not day and not month and row[0] is not None and freq:
+        # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
+        # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
+        # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
+        return _day_month_by_spacing(raw, col, freq), traits
     return ("day" if day and not month else "month" if month and not day else None), traits
 
 
