@@ -803,3 +803,15 @@ def test_a_declared_tz_that_disagrees_with_the_files_zone_names_both(tmp_path, s
     with pytest.raises(DataValidationError, match=r"'America/New_York'.*'Europe/Berlin'"):
         ingest(make_source(p, freq="1h", tz="America/New_York"), None)
     assert ingest(make_source(p, freq="1h", tz="Europe/Berlin"), None).frame.collect().height == 3
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "UTC"])
+def test_a_glob_mixing_zoned_and_zone_less_timestamps_names_the_files(tmp_path, zone):
+    """Regression: a glob where one export's timestamps carry a zone and another's do not failed with polars'
+    'failed to determine supertype of datetime[μs, Europe/Berlin] and datetime[μs]', naming no file."""
+    ts = pl.Series([datetime(2024, 3, 1, h) for h in range(2)])
+    pl.DataFrame({"date": ts.dt.replace_time_zone(zone), "id": "a", "val": 1.0}).write_parquet(tmp_path / "a.parquet")
+    pl.DataFrame({"date": ts, "id": "b", "val": 1.0}).write_ipc(tmp_path / "b.feather")
+    src = make_source(tmp_path / "*.*", freq="1h")
+    with pytest.raises(DataValidationError, match=r"no time zone in 1 file\(s\) \(.*b\.feather\) while .*a\.parquet"):
+        ingest(src, None)

@@ -1644,6 +1644,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
     wide: list[str] = []
+    aware: list[str] = []  # the files whose time column is a timestamp with a zone
+    naive: list[str] = []  # ... and without one
     for i, file in enumerate(files):
         scanned = _scan_one(source, file, payloads.get(file))
         if source.layout == "wide":
@@ -1651,6 +1653,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
             wide += [c for c in series if c not in wide]
         raw, und = _check_file(source, file, scanned)
         zoned = raw.collect_schema().get(RAW_PREFIX + source.time_col)
+        if isinstance(zoned, pl.Datetime):
+            (aware if zoned.time_zone is not None else naive).append(file)
         if len(files) > 1 and isinstance(zoned, pl.Datetime) and zoned.time_zone is not None:
             # files in different zones: each file's instants on the source's zone, so that they concatenate
             raw = raw.with_columns(pl.col(RAW_PREFIX + source.time_col)
@@ -1659,6 +1663,10 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # exports both hold once, `validate._overlap_repeats`)
         frames.append(raw.with_columns(pl.lit(i, pl.UInt32).alias(FILE_INDEX)) if len(files) > 1 else raw)
         undeclared += [c for c in und if c not in undeclared]
+    if aware and naive:  # a zone-less timestamp beside zoned ones: its zone is not known (polars cannot combine them)
+        raise DataValidationError(
+            f"source {source.name!r}: the time column {source.time_col!r} has no time zone in {len(naive)} file(s) "
+            f"({', '.join(naive[:5])}) while {aware[0]} carries one; write every file with its zone (or none)")
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     if ROW not in raw.collect_schema():  # (a wide file numbers its rows by their line: `_melt_wide`)
