@@ -87,8 +87,8 @@ class SourceConfig(_Section):
     """How one raw source maps onto the canonical (unique_id, ds, y) contract."""
 
     name: str = "custom"
-    path: str = Field(description="file path, glob or URL (CSV, gzipped CSV, Parquet)")
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    path: str = Field(description="file path, glob or URL (CSV, gzipped CSV, Parquet, Arrow IPC/Feather)")
+    format: Literal["auto", "csv", "parquet", "ipc"] = "auto"
     id_cols: list[str] = Field(
         default_factory=list, description="raw id columns, joined with '|' into unique_id; empty: one series named after the source"
     )

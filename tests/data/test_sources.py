@@ -763,3 +763,55 @@ def test_a_sign_set_apart_is_read_and_a_trailing_minus_is_named(write_csv):
     said = ("val '5-' is not a number (a minus sign after the number, as SAP exports write negatives? export them "
             "with a leading minus: '-5')")
     assert r.quarantined["reason"].to_list() == [said]
+
+
+@pytest.mark.parametrize("suffix", [".feather", ".arrow", ".ipc"])
+def test_arrow_ipc_and_feather_files_are_read(tmp_path, suffix):
+    """Regression: an Arrow IPC / Feather export (pandas' to_feather, polars' write_ipc) was read as CSV and
+    failed as text that is not UTF-8; it is read as Arrow, its zoned time column's zone the source's."""
+    p = tmp_path / f"x{suffix}"
+    ts = pl.Series([datetime(2024, 3, 1, h) for h in range(3)]).dt.replace_time_zone("Europe/Berlin")
+    pl.DataFrame({"date": ts, "id": ["a"] * 3, "val": [1.0, 2.0, 3.0]}).write_ipc(p)
+    src = make_source(p, freq="1h", tz="Europe/Berlin")
+    got = ingest(src, None).frame.select("ds", "y").collect()
+    assert got["ds"].to_list() == [datetime(2024, 2, 29, 23) + timedelta(hours=h) for h in range(3)]
+    assert got["y"].to_list() == [1.0, 2.0, 3.0]
+
+
+def test_a_glob_of_files_in_different_zones_converts_each_file(tmp_path):
+    """Regression: a glob of Parquet/Feather exports written in different zones (one per site) failed to
+    concatenate ('type Datetime(Europe/Berlin) incompatible with Datetime(America/New_York)'); each file's instants
+    are converted from its own zone."""
+    for name, zone, write in [("a.parquet", "Europe/Berlin", pl.DataFrame.write_parquet),
+                              ("b.parquet", "America/New_York", pl.DataFrame.write_parquet)]:
+        ts = pl.Series([datetime(2024, 3, 1, h) for h in range(2)]).dt.replace_time_zone(zone)
+        write(pl.DataFrame({"date": ts, "id": [name[0]] * 2, "val": [1.0, 2.0]}), tmp_path / name)
+    src = make_source(tmp_path / "*.parquet", freq="1h", tz="Europe/Berlin")
+    got = ingest(src, None).frame.select("unique_id", "ds").sort("unique_id", "ds").collect()
+    assert got.filter(pl.col("unique_id") == "a")["ds"].to_list() == [datetime(2024, 2, 29, 23), datetime(2024, 3, 1)]
+    assert got.filter(pl.col("unique_id") == "b")["ds"].to_list() == [datetime(2024, 3, 1, 5), datetime(2024, 3, 1, 6)]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".feather"])
+def test_a_declared_tz_that_disagrees_with_the_files_zone_names_both(tmp_path, suffix):
+    """Regression: --tz America/New_York on a file whose time column carries Europe/Berlin silently won: the
+    daily calendar and hour-of-day were New York's for Berlin's data. It is an error naming both zones."""
+    p = tmp_path / f"x{suffix}"
+    ts = pl.Series([datetime(2024, 3, 1, h) for h in range(3)]).dt.replace_time_zone("Europe/Berlin")
+    frame = pl.DataFrame({"date": ts, "id": ["a"] * 3, "val": [1.0, 2.0, 3.0]})
+    frame.write_parquet(p) if suffix == ".parquet" else frame.write_ipc(p)
+    with pytest.raises(DataValidationError, match=r"'America/New_York'.*'Europe/Berlin'"):
+        ingest(make_source(p, freq="1h", tz="America/New_York"), None)
+    assert ingest(make_source(p, freq="1h", tz="Europe/Berlin"), None).frame.collect().height == 3
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "UTC"])
+def test_a_glob_mixing_zoned_and_zone_less_timestamps_names_the_files(tmp_path, zone):
+    """Regression: a glob where one export's timestamps carry a zone and another's do not failed with polars'
+    'failed to determine supertype of datetime[μs, Europe/Berlin] and datetime[μs]', naming no file."""
+    ts = pl.Series([datetime(2024, 3, 1, h) for h in range(2)])
+    pl.DataFrame({"date": ts.dt.replace_time_zone(zone), "id": "a", "val": 1.0}).write_parquet(tmp_path / "a.parquet")
+    pl.DataFrame({"date": ts, "id": "b", "val": 1.0}).write_ipc(tmp_path / "b.feather")
+    src = make_source(tmp_path / "*.*", freq="1h")
+    with pytest.raises(DataValidationError, match=r"no time zone in 1 file\(s\) \(.*b\.feather\) while .*a\.parquet"):
+        ingest(src, None)

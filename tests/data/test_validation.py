@@ -996,11 +996,32 @@ def test_fiscal_years_at_12mo_keep_the_month_they_are_labelled_with(write_csv):
     rows += "".join(f"{y}-03-31,b,{y}\n" for y in range(2015, 2020))  # another company's year ends in March
     p = write_csv("date,id,val\n" + rows)
     r = run_validate(p, freq="12mo")
-    said = "time '2019-12' is not on the 12mo grid of its series (every 12 months from the month most of its times fall in)"
+    said = ("time '2019-12' is not on the 12mo grid of its series (every 12 months from the month most of its times "
+            "fall in, labelled in June: a fiscal year ending in June?: the nearest are 2019-06 and 2020-06)")
     assert quarantined(r) == [(5, "off_grid", said)]
     months = r.valid.group_by("unique_id").agg(pl.col("ds").dt.month().unique()).sort("unique_id")
     assert months.rows() == [("a", [6]), ("b", [3])]
     assert run_validate(p, freq="1y").valid["ds"].dt.month().unique().to_list() == [1]
+
+
+@pytest.mark.parametrize(("freq", "dates", "said"), [
+    ("3mo", ["2023-02-28", "2023-05-31", "2023-08-31", "2023-11-30", "2024-02-29", "2024-04-30"],
+     ("time '2024-04' is not on the 3mo grid of its series (every 3 months from the month most of its times fall in, "
+     "labelled in Feb, May, Aug and Nov: the nearest are 2024-02 and 2024-05)")),
+    ("2q", ["2022-03-31", "2022-09-30", "2023-03-31", "2023-09-30", "2023-12-31"],
+     ("time '2023-12' is not on the 2q grid of its series (every 6 months from the month most of its times fall in, "
+     "labelled in Mar and Sep: the nearest are 2023-09 and 2024-03)")),
+    ("5mo", ["2023-01-31", "2023-06-30", "2023-11-30", "2024-02-29"],
+     ("time '2024-02' is not on the 5mo grid of its series (every 5 months from the month most of its times fall in: "
+     "the nearest are 2023-11 and 2024-04)")),
+])
+def test_a_row_off_a_multi_month_grid_names_the_months_its_series_is_labelled_in(write_csv, freq, dates, said):
+    """Regression: a quarter labelled in April among quarters ending in February, May, August and November was
+    quarantined as 'not on the 3mo grid of its series (every 3 months from the month most of its times fall in)':
+    which months those were, and the grid dates either side, the user had to work out. The reason names them."""
+    p = write_csv("date,id,val\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(dates)))
+    r = run_validate(p, freq=freq)
+    assert quarantined(r) == [(len(dates) - 1, "off_grid", said)]
 
 
 @pytest.mark.parametrize(("freq", "horizon"), [("12mo", 6), ("4q", 6), ("3mo", 8), ("1y", 6)])
@@ -1012,3 +1033,32 @@ def test_the_default_horizon_of_a_multi_month_grid_is_its_calendar_equivalents(t
     from flowcast.data.preprocess import resolve_horizon
 
     assert resolve_horizon(load_settings(home=tmp_path), make_source(tmp_path / "x.csv", freq=freq)) == horizon
+
+
+@pytest.mark.parametrize(("freq", "dates", "expected"), [
+    # read day first they are 1-5 April (daily); month first, the 4th of January .. May
+    ("1d", ["01/04/2024", "02/04/2024", "03/04/2024", "04/04/2024", "05/04/2024"],
+     [datetime(2024, 4, d) for d in range(1, 6)]),
+    # the same text at 1mo: the 4th of each month, read as its first day
+    ("1mo", ["01/04/2024", "02/04/2024", "03/04/2024", "04/04/2024", "05/04/2024"],
+     [datetime(2024, m, 1) for m in range(1, 6)]),
+    # month first: 3-7 March (daily)
+    ("1d", ["03/03/2024", "03/04/2024", "03/05/2024", "03/06/2024", "03/07/2024"],
+     [datetime(2024, 3, d) for d in range(3, 8)]),
+    ("1w", ["01/01/2024", "01/08/2024", "01/15/2024"], [datetime(2024, 1, d) for d in (1, 8, 15)]),
+])
+def test_ambiguous_day_month_dates_take_the_reading_the_declared_freq_fits(write_csv, freq, dates, expected):
+    """Regression: dates whose day and month are both 12 or below ('03/04/2024': 3 April or 4 March?) were all
+    quarantined as ambiguous even when only one reading is spaced as the declared --freq says. That reading is
+    taken; where both are (or neither), the rows stay quarantined with the hint to declare a time_format."""
+    p = write_csv("date,id,val\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(dates)))
+    r = run_validate(p, freq=freq)
+    assert r.quarantined.height == 0 and r.valid["ds"].to_list() == expected
+
+
+def test_day_month_dates_both_readings_fit_stay_quarantined_naming_the_formats(write_csv):
+    p = write_csv("date,id,val\n03/04/2024,a,1\n04/03/2024,a,2\n")
+    r = run_validate(p, freq="1d")
+    assert [c for _, c, _ in quarantined(r)] == ["time_unparsable"] * 2
+    assert all("declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y'" in why
+               for _, _, why in quarantined(r))

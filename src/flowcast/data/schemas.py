@@ -71,8 +71,19 @@ class RowCheck:
     description: str
 
 
+MONTH_PHASE = "__month_phase"  # a multi-month source's usual phase per series (`usual_month_phase`), on its failing rows
 WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday), on its failing rows
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def month_phase(period_months: int) -> pl.Expr:
+    """A date's place on a grid of `period_months` months (0 .. period_months - 1)."""
+    return (pl.col("ds").dt.year().cast(pl.Int64) * 12 + pl.col("ds").dt.month().cast(pl.Int64)) % period_months
+
+
+def usual_month_phase(period_months: int) -> pl.Expr:
+    """A multi-month series' grid (its fiscal year's month): the most common phase among its parsed times."""
+    return month_phase(period_months).drop_nulls().mode().min().over("unique_id")
 
 
 def weekly_anchor() -> pl.Expr:
@@ -83,6 +94,34 @@ def weekly_anchor() -> pl.Expr:
 
 
 HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
+
+
+def _fiscal_pattern(usual: pl.Expr, period_months: int) -> pl.Expr:
+    """', labelled in June: a fiscal year ending in June?' (or the months of a shorter period, 'Feb, May, Aug and
+    Nov') for a series whose usual phase on a grid of `period_months` months is `usual`; '' for a grid that does not
+    divide the year (its months change from year to year)."""
+    if 12 % period_months:
+        return pl.lit("")
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    full = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+            "November", "December"]
+    said = pl.lit("")
+    for phase in range(period_months):
+        months = list(range(phase or period_months, 13, period_months))
+        if len(months) == 1:
+            text = f", labelled in {full[months[0] - 1]}: a fiscal year ending in {full[months[0] - 1]}?"
+        else:
+            text = f", labelled in {', '.join(names[m - 1] for m in months[:-1])} and {names[months[-1] - 1]}"
+        said = pl.when(usual == phase).then(pl.lit(text)).otherwise(said)
+    return said
+
+
+def _grid_months_around(phase: pl.Expr, usual: pl.Expr, period_months: int) -> tuple[pl.Expr, pl.Expr]:
+    """The months of a series' grid either side of a row off it ('2019-06' and '2020-06')."""
+    back = (phase - usual) % period_months
+    before = pl.col("ds").dt.offset_by(pl.format("-{}mo", back))
+    after = before.dt.offset_by(f"{period_months}mo")
+    return before.dt.to_string("%Y-%m"), after.dt.to_string("%Y-%m")
 
 
 def _raw(col: str) -> pl.Expr:
@@ -429,13 +468,16 @@ def row_checks(
         )
     if period_months:  # a grid of several months ('3mo', '12mo', '2q'): each series keeps its own phase (its
         # fiscal year's month), the most common one among its rows
-        phase = (pl.col("ds").dt.year().cast(pl.Int64) * 12 + pl.col("ds").dt.month().cast(pl.Int64)) % period_months
+        phase = month_phase(period_months)
+        usual = pl.col(MONTH_PHASE)  # reasons are built on the failing rows alone: validate joins it onto them
         checks.append(
             RowCheck(
                 "off_grid",
-                phase != phase.drop_nulls().mode().min().over("unique_id"),
+                phase != usual_month_phase(period_months),
                 pl.format("time '{}' is not on the {} grid of its series (every {} months from the month most of its "
-                          "times fall in)", pl.col("ds").dt.to_string("%Y-%m"), pl.lit(freq), pl.lit(period_months)),
+                          "times fall in{}: the nearest are {} and {})", pl.col("ds").dt.to_string("%Y-%m"),
+                          pl.lit(freq), pl.lit(period_months), _fiscal_pattern(usual, period_months),
+                          *_grid_months_around(phase, usual, period_months)),
                 "a time between the grid points of a series whose periods span several months",
             )
         )

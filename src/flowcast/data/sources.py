@@ -207,22 +207,63 @@ def file_format(source: SourceConfig, file: str) -> str:
     name = file.lower()
     if name.endswith((".parquet", ".pq", ".parq")):
         return "parquet"
+    if name.endswith((".arrow", ".feather", ".ipc")):
+        return "ipc"
     return "csv"
 
 
-def file_time_zone(source: SourceConfig) -> str | None:
-    """The time zone a local Parquet source's time column carries in its schema (a pandas/polars/Spark
-    timestamp column with a zone, e.g. Europe/Berlin), read from the first file's metadata; None for UTC, a naive
-    column, CSV, a URL (not fetched for this) or a file that cannot be read (ingest says why)."""
+_UTC_NAMES = (None, "UTC", "Etc/UTC", "+00:00")
+
+
+def file_time_zones(source: SourceConfig) -> dict[str, str]:
+    """The time zone each local Parquet or Arrow IPC/Feather file of `source` carries on its time column
+    (a pandas/polars/Spark timestamp column with a zone, e.g. Europe/Berlin), read from the files' metadata;
+    files whose column is naive or UTC, CSV files, URLs (not fetched for this) and files that cannot be read
+    (ingest says why) are left out."""
     try:
         files = resolve_files(source)
-        if not files or _is_url(files[0]) or file_format(source, files[0]) != "parquet":
-            return None
-        dtype = pl.read_parquet_schema(files[0]).get(source.time_col)
     except Exception:  # noqa: BLE001 - no zone to take: the read itself reports the problem
+        return {}
+    zones: dict[str, str] = {}
+    for file in files:
+        kind = file_format(source, file)
+        if _is_url(file) or kind == "csv":
+            continue
+        dtype = _schema_dtype(file, kind, source.time_col)
+        zone = dtype.time_zone if isinstance(dtype, pl.Datetime) else None
+        if zone not in _UTC_NAMES:
+            zones[file] = str(zone)
+    return zones
+
+
+def _schema_dtype(file: str, kind: str, column: str) -> pl.DataType | None:
+    """`column`'s type in a Parquet or Arrow IPC file's schema; None when the file cannot be read (ingest says why)."""
+    try:
+        schema = pl.read_parquet_schema(file) if kind == "parquet" else pl.read_ipc_schema(file)
+    except Exception:  # noqa: BLE001 - as above
         return None
-    zone = getattr(dtype, "time_zone", None) if isinstance(dtype, pl.Datetime) else None
-    return None if zone in (None, "UTC", "Etc/UTC", "+00:00") else str(zone)
+    return schema.get(column)
+
+
+def file_time_zone(source: SourceConfig) -> str | None:
+    """The source's zone as its files carry it (`file_time_zones`): the first zoned file's; None when no file
+    carries a zone other than UTC."""
+    zones = file_time_zones(source)
+    return next(iter(zones.values()), None)
+
+
+def check_file_zone(source: SourceConfig) -> None:
+    """A declared `tz` that disagrees with the zone the first zoned file's time column carries is an error
+    naming both (the instants are unambiguous; a different calendar zone is almost always a mistake)."""
+    zones = file_time_zones(source)
+    if source.tz is None or not zones:
+        return
+    file, zone = next(iter(zones.items()))
+    if zone != source.tz:
+        raise DataValidationError(
+            f"source {source.name!r}: tz {source.tz!r} was declared (--tz or configuration) but the time column "
+            f"{source.time_col!r} of {file} carries the zone {zone!r}; drop the tz (the file's zone is used) or "
+            f"declare tz = {zone!r}")
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -606,6 +647,13 @@ def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL)."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
+    if file_format(source, file) == "ipc":
+        try:
+            lf = pl.read_ipc(target()).lazy() if payload is not None else pl.scan_ipc(file)
+            lf.collect_schema()
+        except Exception as exc:
+            raise DataValidationError(f"cannot read Arrow IPC/Feather file {file}: {_one_line(exc)}") from exc
+        return _dictionary_text(lf)
     if file_format(source, file) == "parquet":
         try:
             lf = pl.scan_parquet(target())
@@ -1081,6 +1129,11 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
         order = "day" if (row[0] or 0) > 12 else None
         return (_year_first_fits(raw, text, order, freq) if freq else None), traits
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
+    if not day and not month and row[0] is not None and freq:
+        # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
+        # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
+        # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
+        return _day_month_by_spacing(raw, col, freq), traits
     return ("day" if day and not month else "month" if month and not day else None), traits
 
 
@@ -1582,6 +1635,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     `as_of` is one instant (`timekeys.as_instant`: aware values are converted, a naive value
     means UTC); it is compared with ds on the source's own axis (`timekeys.as_of_on_ds`)."""
     _check_tz(source)
+    check_file_zone(source)
     _check_roles(source)
     files = resolve_files(source)
     # an HTTP(S) URL is read whole, here, with retries: any server works (no Range requests), an
@@ -1590,16 +1644,29 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     frames: list[pl.LazyFrame] = []
     undeclared: list[str] = []
     wide: list[str] = []
+    aware: list[str] = []  # the files whose time column is a timestamp with a zone
+    naive: list[str] = []  # ... and without one
     for i, file in enumerate(files):
         scanned = _scan_one(source, file, payloads.get(file))
         if source.layout == "wide":
             scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
         raw, und = _check_file(source, file, scanned)
+        zoned = raw.collect_schema().get(RAW_PREFIX + source.time_col)
+        if isinstance(zoned, pl.Datetime):
+            (aware if zoned.time_zone is not None else naive).append(file)
+        if len(files) > 1 and isinstance(zoned, pl.Datetime) and zoned.time_zone is not None:
+            # files in different zones: each file's instants on the source's zone, so that they concatenate
+            raw = raw.with_columns(pl.col(RAW_PREFIX + source.time_col)
+                                   .dt.convert_time_zone(source.tz or "UTC").dt.cast_time_unit("us"))
         # several files: which one a row came from (an aggregated source sums a row that two overlapping
         # exports both hold once, `validate._overlap_repeats`)
         frames.append(raw.with_columns(pl.lit(i, pl.UInt32).alias(FILE_INDEX)) if len(files) > 1 else raw)
         undeclared += [c for c in und if c not in undeclared]
+    if aware and naive:  # a zone-less timestamp beside zoned ones: its zone is not known (polars cannot combine them)
+        raise DataValidationError(
+            f"source {source.name!r}: the time column {source.time_col!r} has no time zone in {len(naive)} file(s) "
+            f"({', '.join(naive[:5])}) while {aware[0]} carries one; write every file with its zone (or none)")
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     if ROW not in raw.collect_schema():  # (a wide file numbers its rows by their line: `_melt_wide`)

@@ -39,6 +39,7 @@ from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated
 from flowcast.data.schemas import (
     DS_RAW,
     HEADER_REPEATED,
+    MONTH_PHASE,
     RAW_PREFIX,
     ROW,
     TOTALS_ID_RE,
@@ -46,6 +47,7 @@ from flowcast.data.schemas import (
     MappedObservations,
     Observations,
     row_checks,
+    usual_month_phase,
     weekly_anchor,
 )
 from flowcast.data.sources import (
@@ -615,6 +617,10 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if failed is not None and weekly:  # the off-grid reason names the series' weekday
         anchors = flagged.select(ROW, weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
         failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
+    period_months = month_multiple(source.freq) if source.aggregate == "none" else None
+    if failed is not None and period_months:  # the off-grid reason names the series' months
+        phases = flagged.select(ROW, usual_month_phase(period_months).alias(MONTH_PHASE))
+        failed = failed.join(phases, on=ROW, how="left", maintain_order="left")
     agg: dict[str, int] = {}
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
         dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
