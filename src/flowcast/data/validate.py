@@ -61,6 +61,7 @@ from flowcast.data.sources import (
     planned_row,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
+from flowcast.mdtext import md_text
 from flowcast.timekeys import wall_time
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -229,10 +230,10 @@ class DataQualityReport:
             *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
-                f"{self.freshness['series_ended']:,} (e.g. {', '.join(self.freshness.get('ended', []))}) |")]
+                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))}) |")]
               if self.freshness.get("series_ended") else []),
             *([(f"| series of the last publish not in the data (no forecast this time) | "
-                f"{self.freshness['series_lost']:,} (e.g. {', '.join(self.freshness.get('lost', []))}) |")]
+                f"{self.freshness['series_lost']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('lost', []))}) |")]
               if self.freshness.get("series_lost") else []),
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
@@ -256,7 +257,7 @@ class DataQualityReport:
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
-            lines += [f"| {e['unique_id']} | {e['reason']} |" for e in excluded[:50]]
+            lines += [f"| {md_text(e['unique_id'])} | {md_text(e['reason'])} |" for e in excluded[:50]]
             if len(excluded) > 50:
                 lines.append(f"| ... | {len(excluded) - 50} more |")
         return "\n".join(lines)
