@@ -194,7 +194,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # column reads as a decimal point; weekly series keep their own weekday (a second weekday's series was quarantined);
 # grids of several months ('12mo', '3mo', '2q') keep each series' labelled month (fiscal years) instead of January
 # and a sign set apart from its digits ('- 5', '− 5') is read, in statics too
-PREPROCESS_VERSION = 6
+# 7 = newvals13: the report names ids equal but for leading zeros ('007' / '7', zero_padded_ids) and escapes ids in
+# its markdown, so a cached report of the same input lacked both
+PREPROCESS_VERSION = 7
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
