@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import atomic_file
+from flowcast.mdtext import md_text
 
 _log = logging.getLogger(__name__)
 
@@ -107,12 +108,13 @@ def table_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows (dicts with the same keys) as a GitHub markdown table."""
+    """Rows (dicts with the same keys) as a GitHub markdown table, every header and cell shown as written (`md_text`)."""
     if not rows:
         return "_(empty)_"
     cols = list(rows[0].keys())
-    head = "| " + " | ".join(cols) + " |\n| " + " | ".join("---" for _ in cols) + " |\n"
-    body = "".join("| " + " | ".join(str(_fmt(r.get(c, ""))) for c in cols) + " |\n" for r in rows)
+    head = "| " + " | ".join(md_text(c) for c in cols) + " |\n| " + " | ".join("---" for _ in cols) + " |\n"
+    # cells are the data's text (ids, names): escaped, so an id 'A|B' or '*promo*' keeps the table intact
+    body = "".join("| " + " | ".join(md_text(_fmt(r.get(c, ""))) for c in cols) + " |\n" for r in rows)
     return head + body
 
 

@@ -237,3 +237,17 @@ def test_dataset_with_data_names_the_files_dataset(tmp_path):
     res = runner.invoke(app, ["validate", str(write(tmp_path)), "--dataset", "sales", *FILE_OPTS])
     assert res.exit_code == 0, res.output
     assert "## Data quality: sales" in res.stdout
+
+
+def test_ids_equal_but_for_leading_zeros_are_named_end_to_end(tmp_path):
+    """'007' and '7' (Excel dropped the zeros in some rows) stay two series as written, and validate names them."""
+    p = tmp_path / "obs.csv"
+    start = date(2020, 1, 1)
+    p.write_text("date,id,val\n" + "".join(f"{start + timedelta(days=i)},{u},{i}\n" for u in ("007", "7")
+                                             for i in range(40)))
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--json"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert rep["n_series"] == 2 and rep["rows_in"] == rep["rows_valid"] == 80 and rep["reconciled"]
+    assert rep["zero_padded_ids"] == [["007", "7"]]
+    assert "differ only by leading zeros ('007' / '7')" in res.output

@@ -573,7 +573,7 @@ def test_a_series_with_every_row_quarantined_is_named_not_dropped_silently(write
     assert r.report.series_quarantined == [{"unique_id": "zz", "reason": "every row quarantined (y_not_number=4)"}]
     md = r.report.to_markdown()
     assert "| series with every row quarantined (not forecast) | 1 |" in md
-    assert "| zz | every row quarantined (y_not_number=4) |" in md
+    assert "| zz | every row quarantined (y\\_not\\_number=4) |" in md
     assert run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,x\n")).report.series_quarantined == []
 
 
@@ -1062,3 +1062,33 @@ def test_day_month_dates_both_readings_fit_stay_quarantined_naming_the_formats(w
     assert [c for _, c, _ in quarantined(r)] == ["time_unparsable"] * 2
     assert all("declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y'" in why
                for _, _, why in quarantined(r))
+
+
+@pytest.mark.parametrize(("uid", "shown"), [("A|B", "A\\|B"), ("*promo*", "\\*promo\\*"), ("<EU>", "&lt;EU&gt;")])
+def test_the_reports_excluded_series_table_shows_any_id_as_written(write_csv, uid, shown):
+    """Regression: a series id with '|' split the report's excluded-series row into three columns, '*promo*'
+    rendered as an italic 'promo' and '<EU>' vanished as an HTML tag."""
+    md = run_validate(write_csv(HEADER + GOOD + f'2020-01-01,"{uid}",x\n')).report.to_markdown()
+    row = next(line for line in md.splitlines() if line.endswith("(y\\_not\\_number=1) |"))
+    assert row == f"| {shown} | every row quarantined (y\\_not\\_number=1) |", md
+
+
+@pytest.mark.parametrize(("ids", "groups"), [
+    (["007", "7"], [["007", "7"]]),
+    (["007", "07", "7", "8"], [["007", "07", "7"]]),
+    (["0", "00"], [["0", "00"]]),
+    (["7", "70"], []),
+    (["A7", "A07"], []),
+])
+def test_ids_equal_but_for_leading_zeros_are_kept_and_named(write_csv, ids, groups):
+    """Regression: '007' in some rows and '7' in others (a spreadsheet dropped the zeros) were two series of half
+    the dates each and nothing said so. They are still kept as written (read as text, never as numbers), and the
+    report names them."""
+    body = "".join(f"2020-01-0{d},{u},{d}\n" for u in ids for d in (1, 2, 3))
+    r = run_validate(write_csv(HEADER + body))
+    assert r.report.n_series == len(ids) and r.report.reconciled
+    assert r.report.zero_padded_ids == groups
+    md = r.report.to_markdown()
+    assert ("differ only by leading zeros" in md) == bool(groups)
+    if groups:
+        assert " / ".join(repr(u) for u in groups[0]) in md

@@ -63,6 +63,7 @@ from flowcast.data.sources import (
     planned_row,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
+from flowcast.mdtext import md_text
 from flowcast.timekeys import wall_time
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -97,6 +98,7 @@ class DataQualityReport:
     undeclared_columns: list[str] = field(default_factory=list)
     wide_columns: list[str] = field(default_factory=list)  # a wide source: the columns read as series
     totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
+    zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -231,10 +233,10 @@ class DataQualityReport:
             *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
-                f"{self.freshness['series_ended']:,} (e.g. {', '.join(self.freshness.get('ended', []))}) |")]
+                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))}) |")]
               if self.freshness.get("series_ended") else []),
             *([(f"| series of the last publish not in the data (no forecast this time) | "
-                f"{self.freshness['series_lost']:,} (e.g. {', '.join(self.freshness.get('lost', []))}) |")]
+                f"{self.freshness['series_lost']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('lost', []))}) |")]
               if self.freshness.get("series_lost") else []),
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
@@ -255,10 +257,12 @@ class DataQualityReport:
             lines += ["", wide_columns_line(self.wide_columns)]
         if self.totals_series:
             lines += ["", totals_series_line(self.totals_series)]
+        if self.zero_padded_ids:
+            lines += ["", md_text(zero_padded_ids_line(self.zero_padded_ids))]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
-            lines += [f"| {e['unique_id']} | {e['reason']} |" for e in excluded[:50]]
+            lines += [f"| {md_text(e['unique_id'])} | {md_text(e['reason'])} |" for e in excluded[:50]]
             if len(excluded) > 50:
                 lines.append(f"| ... | {len(excluded) - 50} more |")
         return "\n".join(lines)
@@ -480,6 +484,15 @@ def totals_series_line(series: list[str]) -> str:
     return (f"series named as a total ({shown}): if they are the sum of the other series (a spreadsheet's totals "
             "rows), leave them out of the export: they are forecast as series of their own, and adding the forecasts of "
             "every series counts them twice")
+
+
+def zero_padded_ids_line(groups: list[list[str]]) -> str:
+    """Ids that differ only by leading zeros ('007' and '7'): kept as written, two series, but most likely one
+    whose zeros a spreadsheet dropped in some rows (Excel reads 007 as the number 7)."""
+    shown = "; ".join(" / ".join(repr(u) for u in g) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
+    return (f"{len(groups)} group(s) of series ids differ only by leading zeros ({shown}): they are kept as written, "
+            "as separate series; if they are one series (a spreadsheet drops the zeros of '007'), export the ids as "
+            "text with their zeros, or without them, the same way in every row")
 
 
 def log1p_off_line(series: list[str]) -> str:
@@ -707,6 +720,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         periods_with_quarantined_rows=agg.get("periods_with_quarantined_rows", 0),
         series_quarantined=_series_quarantined(quarantined_ids, valid),
         totals_series=_totals_series(valid),
+        zero_padded_ids=zero_padded_ids(valid.get_column("unique_id")),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
@@ -905,6 +919,15 @@ def _totals_series(valid: pl.DataFrame) -> list[str]:
     """The valid series whose key is a totals label (`schemas.TOTALS_ID_RE`), at most 100."""
     ids = valid.get_column("unique_id").unique(maintain_order=True)
     return ids.filter(ids.str.contains(TOTALS_ID_RE)).head(100).to_list()
+
+
+def zero_padded_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
+    """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros: ['007', '7']."""
+    frame = pl.DataFrame({"unique_id": ids.cast(pl.Utf8).unique()}).with_columns(
+        key=pl.col("unique_id").str.strip_chars_start("0"))
+    groups = (frame.group_by("key").agg(pl.col("unique_id").sort(), n=pl.len())
+              .filter(pl.col("n") > 1).sort("key").head(limit))
+    return [list(g) for g in groups.get_column("unique_id").to_list()]
 
 
 def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1,

@@ -321,6 +321,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import totals_series_line
 
         log.warning(totals_series_line(report.totals_series))
+    if getattr(report, "zero_padded_ids", None):
+        from flowcast.data.validate import zero_padded_ids_line
+
+        log.warning(zero_padded_ids_line(report.zero_padded_ids))
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 

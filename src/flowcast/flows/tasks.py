@@ -194,8 +194,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # column reads as a decimal point; weekly series keep their own weekday (a second weekday's series was quarantined);
 # grids of several months ('12mo', '3mo', '2q') keep each series' labelled month (fiscal years) instead of January
 # and a sign set apart from its digits ('- 5', '− 5') is read, in statics too
-# 7 = session 28: day/month dates whose numbers are all 12 or below ('01/04/2024'..'05/04/2024') are read in the
+# 7 = session 27: day/month dates whose numbers are all 12 or below ('01/04/2024'..'05/04/2024') are read in the
 # order whose dates are spaced as the declared freq says, where only one is (every row was quarantined as ambiguous)
+# and the report names ids equal but for leading zeros ('007' / '7', zero_padded_ids) and escapes ids in
+# its markdown, so a cached report of the same input lacked both
 PREPROCESS_VERSION = 7
 
 

@@ -1,0 +1,32 @@
+"""md_text and the markdown artifacts that show the data's ids: a table row keeps its columns and the id reads as written."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowcast import reporting
+from flowcast.mdtext import md_text
+
+
+@pytest.mark.parametrize(("raw", "escaped"), [
+    ("A|B", "A\\|B"),
+    ("*promo*", "\\*promo\\*"),
+    ("store_1_a", "store\\_1\\_a"),
+    ("<EU>", "&lt;EU&gt;"),
+    ("R&D", "R&amp;D"),
+    ("東京", "東京"),
+    ("متجر", "متجر"),
+    ("two\nlines", "two lines"),
+    (7, "7"),
+])
+def test_md_text_escapes_markup(raw: object, escaped: str) -> None:
+    assert md_text(raw) == escaped
+
+
+@pytest.mark.parametrize("uid", ["A|B", "*promo*", "a_b_c", "<EU>", "東京|大阪"])
+def test_markdown_table_keeps_its_columns_for_any_id(uid: str) -> None:
+    table = reporting.markdown_table([{"unique_id": uid, "mase": 0.5}])
+    row = table.splitlines()[2]
+    # an unescaped '|' is a column break: every row has exactly the header's three
+    assert row.replace("\\|", "").count("|") == 3
+    assert "<" not in row and "*promo*" not in row
