@@ -10,6 +10,7 @@ the command line (and a backfill between its dates) that a person asked to stop.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -24,9 +25,24 @@ def received() -> int:
     return _received
 
 
+_in_block = 0  # SIGINTs received in the current `counted` block
+
+CLEANING_UP = b"\nstopping: recording the run's final state (Ctrl-C again to stop at once)\n"
+
+
 def _count(signum: int, frame: FrameType | None) -> None:
-    global _received
+    """The first Ctrl-C of a block raises KeyboardInterrupt; the second one, landing while the first is being
+    handled (Prefect's engine recording the run Crashed, the temporary server stopping), is only counted
+    and said: raised there, it cut that cleanup short and left the run Running. A third raises."""
+    global _received, _in_block
     _received += 1
+    _in_block += 1
+    if _in_block == 2:
+        try:
+            os.write(2, CLEANING_UP)  # not sys.stderr: a handler may run inside its own write
+        except OSError:
+            pass
+        return
     signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as without this handler
 
 
@@ -39,6 +55,8 @@ def counted() -> Iterator[None]:
             signal.SIGINT) is not signal.default_int_handler:
         yield
         return
+    global _in_block
+    _in_block = 0
     signal.signal(signal.SIGINT, _count)
     try:
         yield

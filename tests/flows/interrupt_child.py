@@ -2,7 +2,8 @@
 Nth task run (SIGINT_AT_TASK_RUN=N): Python raises the KeyboardInterrupt inside Prefect's task run
 creation; or, with SIGINT_AFTER_FLOW_COMPLETED=1, just after Prefect recorded the outermost flow run
 Completed, while its engine finishes (the command's last second), with SIGINT_AFTER_FLOW_COMPLETED=child
-after each child flow run (a backfill's date). Moments a person's Ctrl-C hits only
+after each child flow run (a backfill's date); with SECOND_SIGINT_IN_CLEANUP=1, a second SIGINT as the engine
+begins recording the first one's crash. Moments a person's Ctrl-C hits only
 by chance. Only the moment is chosen here; the signal, Prefect and flowcast are the real ones."""
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ def _success(self: Any, result: Any) -> Any:
 
 
 flow_engine.FlowRunEngine.handle_success = _success  # type: ignore[method-assign]
+
+_crashing = flow_engine.FlowRunEngine.handle_crash
+
+
+def _crash(self: Any, exc: BaseException) -> Any:
+    if os.environ.get("SECOND_SIGINT_IN_CLEANUP") and isinstance(exc, KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while the engine records the first one's crash
+    return _crashing(self, exc)
+
+
+flow_engine.FlowRunEngine.handle_crash = _crash  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     from flowcast.cli import app

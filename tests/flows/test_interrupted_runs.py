@@ -48,6 +48,33 @@ def test_a_ctrl_c_while_prefect_creates_a_task_run_crashes_the_flow_run_and_exit
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
+def test_a_second_ctrl_c_while_the_engine_records_the_first_still_crashes_the_run(tmp_path):
+    """Regression: a second Ctrl-C landing while Prefect's engine recorded the first one's crash raised there
+    too, cut the recording short and left the flow run Running ('Finished in state Running()'). The second is
+    counted and said ('Ctrl-C again to stop at once'); the run is Crashed, the command exits 130, no traceback."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(CHILD.parent)]),
+           "PREFECT_API_URL": _api_url(), "SIGINT_AT_TASK_RUN": "2", "SECOND_SIGINT_IN_CLEANUP": "1"}
+    env.pop("SIGINT_AFTER_FLOW_COMPLETED", None)
+    done = subprocess.run([sys.executable, str(CHILD), "run", "--dataset", "tiny", "--config", str(cfg), "--home",
+                           str(tmp_path / "home"), "--as-of", "2019-06-01"],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode == 130, said[-3000:]
+    assert "Ctrl-C again to stop at once" in done.stderr and "Traceback" not in said, said[-3000:]
+    run_id = re.search(r"\(run ([0-9a-f-]{36})\)", said)
+    assert run_id is not None, said[-3000:]
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id.group(1)).state
+    assert state is not None and state.type == StateType.CRASHED, state
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
 def test_a_ctrl_c_after_the_run_completed_keeps_its_forecasts_and_exits_130(tmp_path):
     """Regression: a SIGINT landing after Prefect recorded the flow run Completed (the forecasts published, the
     engine finishing: the command's last second) was swallowed by Prefect's engine ('BaseException was raised

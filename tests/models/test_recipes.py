@@ -333,3 +333,17 @@ def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(y
     assert rf.interval_notes() == [
         (f"1 series has no measured typical change to scale its widths by (e.g. zz: {why}): its 80%/95% widths "
          "are the calibrated multiples of its mean |y| instead, a stand-in nothing calibrated.")]
+
+
+@pytest.mark.parametrize("weights", [[1.0], [0.25, 0.75]])
+def test_saving_a_recipe_replaces_the_file_whole_never_rewrites_it_in_place(tmp_path, weights):
+    """Regression: Recipe.save truncated recipe.json and wrote it in place, so a kill or a full disk mid-write left a
+    torn recipe (and a reader holding the old file read the new half-written one). It writes a temp file and
+    renames it: the old file stays whole for whoever holds it, the new one is whole, no temp file is left."""
+    comps = [{"type": "statistical", "model": m} for m in ("theta", "ets")[: len(weights)]]
+    Recipe(name="old", kind="statistical", components=comps, weights=weights).save(tmp_path)
+    with (tmp_path / "recipe.json").open() as held:
+        Recipe(name="new", kind="statistical", components=comps, weights=weights).save(tmp_path)
+        assert json.loads(held.read())["name"] == "old"
+    assert json.loads((tmp_path / "recipe.json").read_text())["name"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.json"]

@@ -167,10 +167,11 @@ class Recipe:
                 "fallback": self.fallback, "intervals": self.intervals, **self.extra}
 
     def save(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / RECIPE_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
-        return path
+        """Write recipe.json into `directory` atomically (temp file, fsync, rename): a kill or a full disk
+        mid-write leaves the old file or the new one, never a torn one (a full disk: StorageError)."""
+        from flowcast.atomic import atomic_write_text
+
+        return atomic_write_text(directory / RECIPE_FILE, json.dumps(self.to_dict(), indent=2, allow_nan=False))
 
 
 def last_resort_recipe(*, horizon: int, season_length: int, intervals_note: str) -> Recipe:

@@ -87,8 +87,9 @@ def rank_report(folder: Path):
                       "node_rank": trainer.node_rank, "world_size": trainer.world_size, "num_nodes": trainer.num_nodes,
                       "steps": int(trainer.global_step), "weights_sha256": digest.hexdigest(),
                       "host": socket.gethostname(), "pid": os.getpid()}
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"rank-{trainer.global_rank:03d}.json").write_text(json.dumps(report))
+            from flowcast.atomic import atomic_write_text
+
+            atomic_write_text(folder / f"rank-{trainer.global_rank:03d}.json", json.dumps(report))  # never torn
 
     return RankReport()
 
