@@ -62,6 +62,20 @@ def test_tables_round_and_render():
     assert reporting.markdown_table([]) == "_(empty)_"
 
 
+@pytest.mark.parametrize(("metric", "header", "says"), [
+    ("mase", "snaive MASE", "1.0 is as accurate as snaive was in-sample"),
+    ("smape", "sMAPE", "not relative to a baseline"),
+    ("mae", "MAE", "in the target's units"),
+])
+def test_the_leaderboard_names_what_its_metric_is_relative_to(metric, header, says):
+    """Regression: the leaderboard said 'ranked by mase' and nothing said that MASE 1.0 is seasonal naive."""
+    board = pl.DataFrame({"model": ["lstm"], metric: [0.9], "rank": [1]})
+    md = reporting.leaderboard_markdown(board, metric)
+    assert f"ranked by {header}," in md and says in md, md
+    desc = reporting.leaderboard_description(metric, "lstm")
+    assert f"ranked by {header} (lower is better)" in desc and says in desc and desc.endswith("come from lstm")
+
+
 def test_receipt_rows_from_to_dict_and_dataclass():
     class Receipt:
         def to_dict(self):

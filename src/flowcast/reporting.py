@@ -120,7 +120,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None = None) -> str:
     rows = table_rows(board)
-    title = f"## Leaderboard (ranked by {metric}, lower is better)\n\n"
+    title = f"## Leaderboard (ranked by {_metric_header(metric)}, lower is better)\n\n{_meaning(metric)}.\n\n"
     note = f"\nPublished forecasts come from **{champion}**.\n" if champion else ""
     return title + markdown_table(rows) + note
 
@@ -460,11 +460,29 @@ def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champio
 
     if not _in_run():
         return None
-    desc = f"backtest leaderboard, ranked by {metric} (lower is better)"
+    return create_table_artifact(leaderboard_rows(board, champion), key=scope.key("leaderboard"),
+                                 description=scope.describe(leaderboard_description(metric, champion)))
+
+
+def leaderboard_description(metric: str, champion: str | None = None) -> str:
+    """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
+    and what 1.0 of it means."""
+    desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better); {_meaning(metric)}"
     if champion:
         desc += f"; the published forecasts come from {champion}"
-    return create_table_artifact(leaderboard_rows(board, champion), key=scope.key("leaderboard"),
-                                 description=scope.describe(desc))
+    return desc
+
+
+def _metric_header(metric: str) -> str:
+    from flowcast.evaluation.metrics import metric_name
+
+    return f"snaive {metric_name(metric)}" if metric == "mase" else metric_name(metric)
+
+
+def _meaning(metric: str) -> str:
+    from flowcast.evaluation.metrics import metric_meaning
+
+    return metric_meaning(metric)
 
 
 def decision_artifact(markdown: str, scope: Scope) -> Any:

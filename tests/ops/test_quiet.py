@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+import pytest
 
 from flowcast.ops.quiet import compare_with_last, data_fingerprint, previous_as_of
 
@@ -75,6 +76,29 @@ def test_a_revised_history_with_the_same_periods_publishes_and_says_why():
                               horizon=3, model_version="gru-v1", previous_as_of=PREV, dataset="tiny", fingerprint=FP,
                               recorded=FP)
     assert quiet.sentence.startswith("Publishing: 1 of 2 series have new observations"), quiet.sentence
+
+
+@pytest.mark.parametrize(("b_last", "says", "not_says"), [
+    (datetime(2019, 10, 1), "1 of 2 series have new observations since", "withdrawn"),
+    (datetime(2019, 8, 1), "1 of 2 series had their newest observation withdrawn since", "new observations"),
+])
+def test_a_withdrawn_newest_observation_is_not_called_new(b_last, says, not_says):
+    """Regression: a corrected upload that withdrew b's newest observation (its last ds went back a month)
+    was logged as '1 of 2 series have new observations'."""
+    quiet = compare_with_last(_published(), _last(a=datetime(2019, 9, 1), b=b_last), freq="1mo", horizon=3,
+                              model_version="gru-v1", previous_as_of=PREV, dataset="tiny", fingerprint=FP,
+                              recorded=FP)
+    assert not quiet.unchanged
+    assert says in quiet.sentence and not_says not in quiet.sentence and "b" in quiet.sentence, quiet.sentence
+
+
+def test_both_new_and_withdrawn_are_counted_apart():
+    quiet = compare_with_last(_published(ids=("a", "b", "c")),
+                              _last(a=datetime(2019, 9, 1), b=datetime(2019, 10, 1), c=datetime(2019, 7, 1)),
+                              freq="1mo", horizon=3, model_version="gru-v1", previous_as_of=PREV, dataset="tiny",
+                              fingerprint=FP, recorded=FP)
+    assert "1 of 3 series have new observations" in quiet.sentence, quiet.sentence
+    assert "1 of 3 series had their newest observation withdrawn" in quiet.sentence, quiet.sentence
 
 
 def test_the_data_fingerprint_covers_every_value_and_not_the_row_order():

@@ -437,12 +437,22 @@ def frozen_candidate(
                             levels)
     n_pairs = fair_pairs.height
     windows = sorted(fair_pairs["window"].unique().to_list())
+    spans = rows.group_by("window").agg(pl.col("ds").min().alias("first"), pl.col("ds").max().alias("last"))
+    span = {int(r["window"]): (r["first"], r["last"]) for r in spans.to_dicts()}
+    named = "; ".join(f"window {w}: {_day(span[w][0])} to {_day(span[w][1])}" for w in windows if w in span)
     return CandidateResult(
         spec=CandidateSpec(PRODUCTION, kind, [(PRODUCTION, [PRODUCTION])]), result=scored, weights=[1.0],
         calibration=calibration, intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
         why_not="" if scored.finite else "its forecasts are not finite",
-        scoring=f"frozen weights, on the {len(windows)} backtest window(s) after its training data ended",
+        scoring=f"frozen weights, on the {len(windows)} backtest window(s) after its training data ended ({named}); "
+                "every other candidate is compared with it on the same window(s)",
     )
+
+
+def _day(v: Any) -> str:
+    """A forecast period as a date (or a date and time when it is not midnight)."""
+    text = v.isoformat(sep=" ") if hasattr(v, "isoformat") else str(v)
+    return text[:10] if text[10:].strip(" :0.") == "" else text[:16]
 
 
 def paired_scores(results: list[CandidateResult], reference: CandidateResult, metric: str) -> dict[str, float | None]:

@@ -34,6 +34,21 @@ def metric_name(metric: str) -> str:
     return _NAMES.get(metric, metric)
 
 
+_MEANINGS = {
+    "mase": ("MASE is relative to the seasonal naive forecast (snaive, y[t-m]): each series' mean absolute error "
+             "divided by snaive's in-sample mean absolute error on its history up to the window's cutoff; 1.0 is "
+             "as accurate as snaive was in-sample, below 1.0 better"),
+    "smape": "sMAPE is the symmetric mean absolute percentage error, from 0 (exact) to 200, not relative to a baseline",
+    "mae": "MAE is the mean absolute error in the target's units, not relative to a baseline",
+    "rmse": "RMSE is the root mean squared error in the target's units, not relative to a baseline",
+}
+
+
+def metric_meaning(metric: str) -> str:
+    """What a score of `metric` is measured against, for a table's header: 1.0 of MASE is seasonal naive."""
+    return _MEANINGS.get(metric, f"{metric_name(metric)}: lower is better")
+
+
 # an error within what float64 arithmetic on the values can resolve is no error: a forecast exact up to
 # rounding (damped or drift on a straight line) scored MASE 8.2e-16 and sMAPE 4.2e-15, which `flowcast models
 # list` and `flowcast accuracy` printed as '8.235e-16' where 0 is meant

@@ -187,10 +187,19 @@ def compare_with_last(
     went = joined.filter(pl.col("ds").is_null())["unique_id"].to_list()
     if came or went:
         return publishes(f"{len(came)} series came and {len(went)} went since {last} (e.g. {(came or went)[0]})")
-    moved = joined.filter(pl.col("ds") != pl.col("ds_prev"))
-    if moved.height:
-        return publishes(f"{moved.height} of {nxt.height} series have new observations since {last} "
-                         f"(e.g. {moved['unique_id'][0]})")
+    # a series whose next period is later got new observations; one whose next period is earlier had its
+    # newest observation(s) withdrawn since (a corrected upload): each is said as what it is
+    ahead = joined.filter(pl.col("ds") > pl.col("ds_prev"))["unique_id"].to_list()
+    back = joined.filter(pl.col("ds") < pl.col("ds_prev"))["unique_id"].to_list()
+    if ahead or back:
+        said = []
+        if ahead:
+            said.append(f"{len(ahead)} of {nxt.height} series have new observations since {last} "
+                        f"(e.g. {', '.join(map(str, ahead[:5]))})")
+        if back:
+            said.append(f"{len(back)} of {nxt.height} series had their newest observation withdrawn since {last} "
+                        f"(their last period is now earlier: {', '.join(map(str, back[:5]))})")
+        return publishes("; ".join(said))
     published_h = int(previous["step"].max())  # type: ignore[arg-type]
     if published_h != horizon:
         return publishes(f"the horizon is {horizon}, {last} forecast {published_h}")
