@@ -216,24 +216,24 @@ _UTC_NAMES = (None, "UTC", "Etc/UTC", "+00:00")
 
 
 def file_time_zones(source: SourceConfig) -> dict[str, str]:
-    """The time zone each local Parquet or Arrow IPC/Feather file of `source` carries on its time column
-    (a pandas/polars/Spark timestamp column with a zone, e.g. Europe/Berlin), read from the files' metadata;
-    files whose column is naive or UTC, CSV files, URLs (not fetched for this) and files that cannot be read
-    (ingest says why) are left out."""
+    """The time zone the first local Parquet or Arrow IPC/Feather file of `source` carries on its time column
+    (a pandas/polars/Spark timestamp column with a zone, e.g. Europe/Berlin), read from that file's metadata:
+    {file: zone}, empty when its column is naive or UTC, for CSV files, URLs (not fetched for this) and a file
+    that cannot be read (ingest says why). One file's schema only: this is asked each time the source is
+    resolved, and a glob of thousands of partition files was read whole each time; ingest checks that the
+    other files agree (zoned or not) as it reads them."""
     try:
         files = resolve_files(source)
     except Exception:  # noqa: BLE001 - no zone to take: the read itself reports the problem
         return {}
-    zones: dict[str, str] = {}
     for file in files:
         kind = file_format(source, file)
         if _is_url(file) or kind == "csv":
             continue
         dtype = _schema_dtype(file, kind, source.time_col)
         zone = dtype.time_zone if isinstance(dtype, pl.Datetime) else None
-        if zone not in _UTC_NAMES:
-            zones[file] = str(zone)
-    return zones
+        return {} if zone in _UTC_NAMES else {file: str(zone)}
+    return {}
 
 
 def _schema_dtype(file: str, kind: str, column: str) -> pl.DataType | None:
