@@ -60,7 +60,7 @@ def infer_freq(source: SourceConfig) -> Inferred | None:
     from flowcast.data.sources import ingest
 
     try:
-        probe = source.model_copy(update={"freq": "1m", "tz": source.tz})
+        probe = source.model_copy(update={"freq": "1m"})
         frame = (ingest(probe, None).frame.select("unique_id", pl.col(DS_RAW).alias("t")).head(SAMPLE_ROWS)
                  .drop_nulls().unique().sort("unique_id", "t").collect())
     except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong
@@ -69,11 +69,16 @@ def infer_freq(source: SourceConfig) -> Inferred | None:
              .drop_nulls("s").filter(pl.col("s") > 0))
     if steps.height == 0:
         return None
-    named = steps.with_columns(pl.col("s").map_elements(freq_of_step, return_dtype=pl.Utf8).alias("freq"))
-    counts = named.drop_nulls("freq").group_by("freq").len().sort(["len", "freq"], descending=[True, False])
-    if counts.height == 0:
+    # the few distinct steps are named in Python, not each of up to SAMPLE_ROWS steps
+    by_step = steps.group_by("s").len()
+    named: dict[str, int] = {}
+    for seconds, n in by_step.iter_rows():
+        name = freq_of_step(int(seconds))
+        if name is not None:
+            named[name] = named.get(name, 0) + n
+    if not named:
         return None
-    freq, n = counts.row(0)
+    freq, n = min(named.items(), key=lambda kv: (-kv[1], kv[0]))
     share = n / steps.height
     if share < MIN_SHARE:
         return None

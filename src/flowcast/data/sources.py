@@ -215,25 +215,24 @@ def file_format(source: SourceConfig, file: str) -> str:
 _UTC_NAMES = (None, "UTC", "Etc/UTC", "+00:00")
 
 
-def file_time_zones(source: SourceConfig) -> dict[str, str]:
-    """The time zone the first local Parquet or Arrow IPC/Feather file of `source` carries on its time column
-    (a pandas/polars/Spark timestamp column with a zone, e.g. Europe/Berlin), read from that file's metadata:
-    {file: zone}, empty when its column is naive or UTC, for CSV files, URLs (not fetched for this) and a file
+def file_zone(source: SourceConfig) -> tuple[str, str] | None:
+    """(file, zone) of the first local Parquet or Arrow IPC/Feather file of `source` whose time column carries a
+    zone other than UTC (a pandas/polars/Spark timestamp column, e.g. Europe/Berlin), read from that file's
+    metadata; None when that file's column is naive or UTC, for CSV files, URLs (not fetched for this) and a file
     that cannot be read (ingest says why). One file's schema only: this is asked each time the source is
-    resolved, and a glob of thousands of partition files was read whole each time; ingest checks that the
-    other files agree (zoned or not) as it reads them."""
+    resolved, and ingest checks that the other files agree (zoned or not) as it reads them."""
     try:
         files = resolve_files(source)
     except Exception:  # noqa: BLE001 - no zone to take: the read itself reports the problem
-        return {}
+        return None
     for file in files:
         kind = file_format(source, file)
         if _is_url(file) or kind == "csv":
             continue
         dtype = _schema_dtype(file, kind, source.time_col)
         zone = dtype.time_zone if isinstance(dtype, pl.Datetime) else None
-        return {} if zone in _UTC_NAMES else {file: str(zone)}
-    return {}
+        return None if zone in _UTC_NAMES else (file, str(zone))
+    return None
 
 
 def _schema_dtype(file: str, kind: str, column: str) -> pl.DataType | None:
@@ -246,19 +245,18 @@ def _schema_dtype(file: str, kind: str, column: str) -> pl.DataType | None:
 
 
 def file_time_zone(source: SourceConfig) -> str | None:
-    """The source's zone as its files carry it (`file_time_zones`): the first zoned file's; None when no file
-    carries a zone other than UTC."""
-    zones = file_time_zones(source)
-    return next(iter(zones.values()), None)
+    """The source's zone as its files carry it (`file_zone`); None when they carry none other than UTC."""
+    found = file_zone(source)
+    return found[1] if found else None
 
 
 def check_file_zone(source: SourceConfig) -> None:
     """A declared `tz` that disagrees with the zone the first zoned file's time column carries is an error
     naming both (the instants are unambiguous; a different calendar zone is almost always a mistake)."""
-    zones = file_time_zones(source)
-    if source.tz is None or not zones:
+    found = file_zone(source) if source.tz is not None else None
+    if found is None:
         return
-    file, zone = next(iter(zones.items()))
+    file, zone = found
     if zone != source.tz:
         raise DataValidationError(
             f"source {source.name!r}: tz {source.tz!r} was declared (--tz or configuration) but the time column "
