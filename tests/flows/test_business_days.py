@@ -95,6 +95,10 @@ def test_run_on_business_days_publishes_weekdays_and_scores_them(tmp_path):
     realized = store.read_realized("weekdays", FIRST_RUN)
     assert realized.select("step", "n").sort("step").rows() == [(s, 3) for s in range(1, 8)]
     assert realized["mase"].is_finite().all() and realized["mase_snaive"].is_finite().all()
+    # and the run's JSON says so: the first run had nothing to score, the second scored the first's as_of
+    assert first["realized"]["recorded"] and first["realized"]["scored_as_ofs"] == []
+    assert second["realized"]["recorded"] and second["realized"]["scored_as_ofs"] == [FIRST_RUN.isoformat()]
+    assert second["realized"]["rows_written"] == 7
 
     # a backfill steps by the source's business days: Thursday, Friday, Monday (not the weekend between)
     back = _run(csv, cfg, home, "--start", "2024-05-09", "--end", "2024-05-13", command="backfill")

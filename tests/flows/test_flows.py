@@ -564,8 +564,11 @@ def test_each_run_scores_earlier_forecasts_once_their_actuals_arrive(production_
     forecast_flow(as_of=datetime(2019, 4, 1), **kw)  # a re-run: the same rows, nothing duplicated
     assert store.read_realized("tiny").equals(before)
 
-    forecast_flow(as_of=datetime(2019, 9, 1), **kw)
+    september = forecast_flow(as_of=datetime(2019, 9, 1), **kw)
     n = dict(store.read_realized("tiny").group_by("as_of").agg(pl.col("n").sum()).rows())
+    # the run's own summary says what it scored and the status it came to (what `--json` prints)
+    assert april["realized"]["scored_as_ofs"] == [jan.isoformat()] and april["realized"]["recorded"]
+    assert september["realized"]["decay"]["degraded"] and september["realized"]["event"]
     assert n[jan] == 24 and n[datetime(2019, 4, 1)] == 20 and n[datetime(2019, 6, 1)] == 12
     status = read_status(Path(kw["home"]), "tiny")
     assert status is not None and status.degraded and status.realized_mase > 10 * status.promised_mase

@@ -37,7 +37,7 @@ from flowcast.flows.common import (
 )
 from flowcast.flows.naming import run_name
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
-from flowcast.ops.accuracy import record_in_run
+from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
 from flowcast.registry import PIN_TTL_HOURS
@@ -237,7 +237,7 @@ def forecast_flow(
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
                                     model_version=production.version, note=note, guard=guard,
                                     trained_as_of=production.as_of)
-        record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
+        realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
         return {
             "as_of": as_of.isoformat(),
             "run_id": run_id,
@@ -255,6 +255,7 @@ def forecast_flow(
             # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
             "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
             "published_rows": int(receipt.rows),
+            "realized": realized_json(realized),
             "note": note or None,
             "store": store_label(settings),
             "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,

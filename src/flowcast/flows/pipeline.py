@@ -64,7 +64,7 @@ from flowcast.flows.retrain_scoring import (
     warm_settings,
 )
 from flowcast.flows.retrain_scoring import train_member as _train_member
-from flowcast.ops.accuracy import record_in_run
+from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.registry import PIN_TTL_HOURS, Pin
 from flowcast.timekeys import storage_naive
@@ -479,7 +479,7 @@ def retrain_flow(
         raise
     finally:
         registry.unpin(version.version, run=run_id)
-    record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
+    realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),
         "run_id": run_id,
@@ -505,6 +505,7 @@ def retrain_flow(
         "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
                   "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
         "published_rows": int(receipt.rows),
+        "realized": realized_json(realized),
         "store": store_label(settings),
         "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
         "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,

@@ -419,6 +419,16 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
                                     description=f"{when}: realized accuracy of {outcome.dataset}'s published forecasts")
 
 
+def realized_json(outcome: RealizedOutcome | None) -> dict[str, Any]:
+    """The run's JSON summary of its realized-accuracy step: which earlier as_ofs it scored (new
+    actuals) or rescored (corrected ones), how many rows it wrote, the dataset's accuracy status
+    (degraded or not, realized against promised MASE) and the event emitted; `recorded` False when
+    the step failed (a warning in the run's log says why; the next run retries)."""
+    if outcome is None:
+        return {"recorded": False}
+    return {"recorded": True, **outcome.to_dict()}
+
+
 def record_in_run(settings: Any, data: Any, *, as_of: datetime, run_id: str) -> RealizedOutcome | None:
     """The flows' one call: the `realized-accuracy` task (scores, stores, judges, emits, artifact).
     A failure here is logged, not raised: today's forecasts are published either way, and the
