@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
+from flowcast.store import EmbeddedStore
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -29,8 +30,13 @@ def _write(path) -> None:
     for m, base in (("a", 100.0), ("b", 50.0)):
         for i in range(14 * 24):
             end = (FIRST_START + (i + 1) * HOUR).replace(tzinfo=UTC).astimezone(BERLIN)
-            lines.append(f"{end:%Y-%m-%d %H:%M},{m},{base + 10 * ((i % 24) in range(8, 20)) + i % 3}")
+            lines.append(f"{end:%Y-%m-%d %H:%M},{m},{_value(base, i)}")
     path.write_text("\n".join(lines) + "\n")
+
+
+def _value(base: float, i: int) -> float:
+    """The value of the hour that starts i hours after FIRST_START."""
+    return base + 10 * ((i % 24) in range(8, 20)) + i % 3 + (i % 7) / 2
 
 
 def test_published_forecasts_of_hour_ending_data_carry_their_end_labels(tmp_path):
@@ -58,6 +64,18 @@ def test_published_forecasts_of_hour_ending_data_carry_their_end_labels(tmp_path
     assert walls == labels[i + 1:i + 4]  # the next three labels of the file, as it writes them
     table = runner.invoke(app, ["forecasts", "--dataset", "meters", "--home", str(home)], terminal_width=200)
     assert "ds_end (UTC)" in table.stdout and "2024-03-30 14:00" in table.stdout
+
+    # the next day's run, read with the same setting, scores them against the hours they forecast: step 1 is the
+    # hour from 13:00 UTC, labelled 15:00 CET in the file (not the one labelled 14:00, its start's label)
+    everyone = pl.read_csv(io.StringIO(res.stdout), try_parse_dates=True)
+    res = runner.invoke(app, ["run", *opts, "--time-label", "end", "--as-of", "2024-03-31T12:00:00+00:00", "--json"])
+    assert res.exit_code == 0, res.output
+    realized = EmbeddedStore(home / "warehouse").read_realized("meters", datetime(2024, 3, 30, 12))
+    step1 = realized.filter(pl.col("step") == 1)
+    assert step1.height == 1 and step1["n"][0] == 2
+    actual = {m: _value(base, 10 * 24 + 13) for m, base in (("a", 100.0), ("b", 50.0))}
+    errors = [abs(r["y_hat"] - actual[r["unique_id"]]) for r in everyone.filter(pl.col("step") == 1).iter_rows(named=True)]
+    assert step1["mae"][0] == pytest.approx(sum(errors) / 2)
 
     # the same dataset read as start labels next: refused, not mixed with the end-labelled publish
     res = runner.invoke(app, ["run", *opts, "--as-of", "2024-03-31T12:00:00+00:00", "--json"])
