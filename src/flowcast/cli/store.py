@@ -88,11 +88,12 @@ def forecasts(
 def with_end_labels(frame: Any, settings: Any) -> Any:
     """The forecasts with `ds_end` after `ds` where a dataset's source labels its times by their end
     (`time_label = "end"`: hour-ending data): each forecast's end label, as that data is written (ds, the
-    interval start, is what every dataset's forecasts are keyed and scored by). The rows of a dataset of start
-    labels get the end of their interval as well where its freq is known; a frame of start-labelled datasets
-    only is returned as it is."""
+    interval start, is what every dataset's forecasts are keyed and scored by): the next period's start, or for a
+    fiscal grid ('12mo', '3mo': ds is the month the period ends in, `sources.label_to_start`) the next month's
+    first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is."""
     import polars as pl
 
+    from flowcast.data.calendar import month_multiple
     from flowcast.data.sources import period_end
     from flowcast.ops.quiet import dataset_time_label
 
@@ -102,9 +103,11 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     if not any(label == "end" and freq for label, freq in labels.values()):
         return frame
     end = pl.lit(None, dtype=frame.schema["ds"])
-    for d, (_, freq) in labels.items():
-        if freq:
-            end = pl.when(pl.col("dataset") == d).then(period_end(pl.col("ds"), freq)).otherwise(end)
+    for d, (label, freq) in labels.items():
+        if label == "end" and freq:
+            ds = pl.col("ds")
+            end = pl.when(pl.col("dataset") == d).then(
+                ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)).otherwise(end)
     frame = frame.with_columns(end.alias("ds_end"))
     cols = frame.columns
     cols.remove("ds_end")

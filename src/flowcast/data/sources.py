@@ -1431,14 +1431,19 @@ def label_to_start(ds: pl.Expr, source: SourceConfig) -> pl.Expr:
     """A parsed time as the start of the interval it labels. `time_label = "start"`: as it is. `"end"` (hour-ending
     data: the value at 01:00 covers 00:00-01:00; a daily total dated by the next midnight): one step of the source's
     freq back, on the instant for sub-daily data (naive UTC: a fixed step, so the hours around a daylight-saving
-    change are each one hour long) and on the calendar for daily and coarser data (a month labelled 2024-02-01 is
-    January; a business day ends at the next midnight, as `period_end` has it). An aggregated source's times are
+    change are each one hour long) and on the calendar for daily and weekly data (a business day ends at the next
+    midnight, as `period_end` has it). A month, quarter or year moves one day back, into the month it ends, which
+    the grid reads as its period: 2024-02-01 is January, and an end written as the period's last day (2024-01-31,
+    2024-03-31) stays in it (one month back put it in the month before); a fiscal year ending in June labelled
+    2024-07-01 is the year labelled June, as flowcast dates fiscal periods. An aggregated source's times are
     finer than freq: each is moved just before its label (1 microsecond), so that the period it ends holds it (a
     5-minute reading labelled 01:00 belongs to the hour from 00:00, one labelled 00:05 too)."""
     if source.time_label == "start":
         return ds
     if source.aggregate != "none":
         return ds - pl.duration(microseconds=1)
+    if parse_freq(source.freq)[1] in ("mo", "q", "y"):  # into the month it ends, which the grid reads as its period
+        return ds.dt.offset_by("-1d")
     # (sub-daily ds are naive UTC here: the offset is a fixed duration, whatever the zone's clock did)
     return ds.dt.offset_by("-1d" if is_business(source.freq) else f"-{source.freq}")
 
@@ -1451,6 +1456,9 @@ def time_label_note(source: SourceConfig) -> str | None:
     if source.aggregate != "none":
         return ("time labels are interval ends: each time was moved 1 microsecond back, into the "
                 f"{source.freq} period it ends, before aggregating (ds is the period's start)")
+    if parse_freq(source.freq)[1] in ("mo", "q", "y"):
+        return ("time labels are interval ends: each date was moved back 1 day, into the month it ends "
+                "(2024-02-01 is January's), and read as its period (ds is the period's start)")
     step = "1d (a business day ends at the next midnight)" if is_business(source.freq) else source.freq
     return f"time labels are interval ends: ds shifted back by {step} (ds is the interval's start)"
 
