@@ -109,6 +109,14 @@ class SourceConfig(_Section):
         "repeated hour) is quarantined, or resolved by file order (infer: of two rows of a series, the first "
         "in its file order is the earlier instant, the later when the series is written newest first), or taken as the earliest / latest instant",
     )
+    time_label: Literal["start", "end"] = Field(
+        "start",
+        description="what a time labels: start (default) the start of its interval, end its end (hour-ending data "
+        "as electricity markets and weather stations publish it: the value at 01:00 covers 00:00-01:00; a daily "
+        "total dated by the next midnight). end: ingest moves each time back one step of freq (sub-daily: a fixed "
+        "step in UTC; daily and coarser: on the calendar), so ds is the interval start everywhere inside flowcast, "
+        "and `flowcast forecasts` adds each forecast's end label as ds_end",
+    )
     aggregate: Literal["none", "sum", "mean", "last"] = Field(
         "none",
         description="several observations in one period (data finer than freq: transactions to 1d, 5-minute "

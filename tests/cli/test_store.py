@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import polars as pl
+import pytest
 from rich.console import Console
 
-from flowcast.cli.store import _versions_tables
+from flowcast.cli.store import _versions_tables, with_end_labels
 
 
 def test_versions_stay_whole_in_80_columns_one_table_per_dataset():
@@ -65,3 +69,29 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     assert ": gru-v1\n" in one and "model" not in one.splitlines()[2] and "lo95" in one and "2024-04-21" in one
     hourly = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(pl.col("ds").dt.offset_by("30m")))
     assert "ds (UTC)          step" in hourly and "2024-04-20 00:30     1" in hourly  # instants, said to be UTC
+
+
+@pytest.mark.parametrize(("freq", "ds", "ds_end"), [
+    ("1h", datetime(2024, 3, 30, 13), datetime(2024, 3, 30, 14)),
+    ("1d", datetime(2024, 1, 1), datetime(2024, 1, 2)),  # a daily total dated by the next midnight
+    ("1b", datetime(2024, 1, 5), datetime(2024, 1, 6)),  # Friday's, by Saturday 00:00
+    ("1mo", datetime(2024, 1, 1), datetime(2024, 2, 1)),
+    ("12mo", datetime(2024, 6, 1), datetime(2024, 7, 1)),  # a fiscal year dated by the month it ends in
+])
+def test_forecasts_of_an_end_labelled_dataset_carry_their_end_label(tmp_path, freq, ds, ds_end):
+    """`flowcast forecasts` adds ds_end (the label the data write) to an end-labelled dataset's rows, what its
+    publish recorded; a start-labelled dataset's rows have none, and a listing of those alone is unchanged."""
+    from flowcast.config import Settings
+    from flowcast.ops.quiet import record_fingerprint
+
+    settings = Settings(home=tmp_path)
+    record_fingerprint(settings, dataset="hourend", as_of=datetime(2024, 1, 1), content_hash="c", fingerprint="f",
+                       run_id="r", time_label="end", freq=freq)
+    record_fingerprint(settings, dataset="plain", as_of=datetime(2024, 1, 1), content_hash="c", fingerprint="f",
+                       run_id="r", freq=freq)
+    frame = pl.DataFrame({"dataset": ["hourend", "plain"], "as_of": [datetime(2024, 1, 1)] * 2,
+                          "unique_id": ["a", "a"], "ds": [ds, ds], "step": [1, 1], "y_hat": [1.0, 2.0]})
+    got = with_end_labels(frame, settings)
+    assert got.columns == ["dataset", "as_of", "unique_id", "ds", "ds_end", "step", "y_hat"]
+    assert got["ds_end"].to_list() == [ds_end, None]
+    assert with_end_labels(frame.filter(pl.col("dataset") == "plain"), settings).columns == frame.columns

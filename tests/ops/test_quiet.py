@@ -117,3 +117,31 @@ def test_the_data_fingerprint_covers_every_value_and_not_the_row_order():
     assert fp(frame.with_columns(pl.when(pl.int_range(4) == 0).then(1.5).otherwise(pl.col("y")).alias("y"))) != base
     assert fp(frame.with_columns(pl.when(pl.int_range(4) == 3).then(6.0).otherwise(pl.col("price")).alias("price"))) != base
     assert fp(frame.with_columns(pl.Series("ds", [datetime(2019, 6, 1), datetime(2019, 8, 1)] * 2))) != base
+
+
+def test_a_source_whose_time_label_changed_is_refused_beside_its_earlier_publishes(tmp_path):
+    """Regression: a dataset published from start labels and then read as hour-ending (or back) got forecasts one
+    step apart under one name, and realized accuracy scored the old ones against actuals read the new way. A
+    publish recorded before time labels existed (no time_label in its record) was of start labels."""
+    import json
+
+    from flowcast.config import Settings, SourceConfig
+    from flowcast.errors import ConfigError
+    from flowcast.ops.quiet import check_time_label, fingerprint_path, record_fingerprint
+
+    settings = Settings(home=tmp_path)
+    src = {"name": "meters", "path": "m.csv", "time_col": "t", "target_col": "y", "freq": "1h"}
+    start, end = SourceConfig(**src), SourceConfig(**src, time_label="end")
+    check_time_label(settings, end)  # nothing published yet
+    old = fingerprint_path(tmp_path, "meters", datetime(2024, 1, 1))
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"dataset": "meters", "as_of": "2024-01-01T00:00:00", "tz": None}))
+    check_time_label(settings, start)
+    with pytest.raises(ConfigError, match=r"'meters' was published with time_label = 'start'.*2024-01-01T00:00:00"
+                                          r".*now says time_label = 'end'"):
+        check_time_label(settings, end)
+    record_fingerprint(settings, dataset="meters", as_of=datetime(2024, 1, 2), content_hash="c", fingerprint="f",
+                       run_id="r", time_label="end", freq="1h")  # the newest publish is the one that counts
+    check_time_label(settings, end)
+    with pytest.raises(ConfigError, match="--dataset meters_start"):
+        check_time_label(settings, start)

@@ -43,6 +43,9 @@ TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strpti
 TargetColOpt = Annotated[str | None, typer.Option("--target-col", help="target column")]
 FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q, 1y")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time column")]
+TimeLabelOpt = Annotated[str | None, typer.Option(
+    "--time-label", help="start (default): a time labels the start of its interval; end: its end (hour-ending data: "
+    "the value at 01:00 covers 00:00-01:00), read one step of --freq back")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",
     help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
@@ -157,6 +160,7 @@ def resolve_settings(
     target_col: str | None = None,
     freq: str | None = None,
     tz: str | None = None,
+    time_label: str | None = None,
     horizon: int | None = None,
     config: Path | None = None,
     home: Path | None = None,
@@ -194,12 +198,14 @@ def resolve_settings(
                 freq=freq,
                 tz=tz,
                 layout=layout,
+                **({"time_label": time_label} if time_label is not None else {}),
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
             raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
     else:
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
-                                ("--target-col", target_col), ("--freq", freq), ("--tz", tz)] if v]
+                                ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
+                                ("--time-label", time_label)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns
             raise ConfigError(
                 f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "

@@ -61,6 +61,7 @@ def forecasts(
         console.print(f"warning: {problem}", highlight=False)
     if limit is not None:
         frame = frame.head(limit)
+    frame = with_end_labels(frame, settings)
     if fmt == "json":
         rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -82,6 +83,36 @@ def forecasts(
     sys.stdout.flush()
     console.print(f"{frame.height} rows, {frame['dataset'].n_unique()} dataset(s), {frame['as_of'].n_unique()} as_of, "
                   f"{frame['unique_id'].n_unique()} series")
+
+
+def with_end_labels(frame: Any, settings: Any) -> Any:
+    """The forecasts with `ds_end` after `ds` where a dataset's source labels its times by their end
+    (`time_label = "end"`: hour-ending data): each forecast's end label, as that data is written (ds, the
+    interval start, is what every dataset's forecasts are keyed and scored by): the next period's start, or for a
+    fiscal grid ('12mo', '3mo': ds is the month the period ends in, `sources.label_to_start`) the next month's
+    first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is."""
+    import polars as pl
+
+    from flowcast.data.calendar import month_multiple
+    from flowcast.data.sources import period_end
+    from flowcast.ops.quiet import dataset_time_label
+
+    if frame.height == 0:
+        return frame
+    labels = {d: dataset_time_label(settings, d) for d in frame["dataset"].unique().to_list()}
+    if not any(label == "end" and freq for label, freq in labels.values()):
+        return frame
+    end = pl.lit(None, dtype=frame.schema["ds"])
+    for d, (label, freq) in labels.items():
+        if label == "end" and freq:
+            ds = pl.col("ds")
+            end = pl.when(pl.col("dataset") == d).then(
+                ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)).otherwise(end)
+    frame = frame.with_columns(end.alias("ds_end"))
+    cols = frame.columns
+    cols.remove("ds_end")
+    cols.insert(cols.index("ds") + 1, "ds_end")
+    return frame.select(cols)
 
 
 def forecast_tables(frame: Any) -> str:
@@ -107,10 +138,12 @@ def forecast_tables(frame: Any) -> str:
         values = [v for c in bounds for v in group[c].to_list() if v is not None]
         number = _number_format(values)
         daily = all(not hasattr(d, "hour") or (d.hour, d.minute, d.second) == (0, 0, 0) for d in group["ds"])
-        heads = ["unique_id", "ds" if daily else "ds (UTC)", "step", *(["model"] if len(versions) > 1 else []),
-                 *[c.removeprefix("y_hat_") for c in bounds]]
+        ends = "ds_end" in group.columns and group["ds_end"].is_not_null().any()  # an end-labelled dataset's
+        heads = ["unique_id", "ds" if daily else "ds (UTC)", *([("ds_end" if daily else "ds_end (UTC)")] if ends else []),
+                 "step", *(["model"] if len(versions) > 1 else []), *[c.removeprefix("y_hat_") for c in bounds]]
         # sub-daily ds are instants, stored and shown in UTC (the header says so)
-        rows = [[str(r["unique_id"]), _period_text(r["ds"], daily), str(r["step"]),
+        rows = [[str(r["unique_id"]), _period_text(r["ds"], daily),
+                 *([_period_text(r["ds_end"], daily)] if ends else []), str(r["step"]),
                  *([r["model_version"] or ""] if len(versions) > 1 else []),
                  *[number(r[c]) for c in bounds]] for r in group.iter_rows(named=True)]
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
@@ -130,7 +163,7 @@ def forecast_tables(frame: Any) -> str:
 
 def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:
     """One line of a plain table: names left, figures right."""
-    return "  ".join(c.ljust(w) if h in ("unique_id", "ds", "ds (UTC)", "model") else c.rjust(w)
+    return "  ".join(c.ljust(w) if h in ("unique_id", "ds", "ds (UTC)", "ds_end", "ds_end (UTC)", "model") else c.rjust(w)
                      for c, w, h in zip(cells, widths, heads, strict=True)).rstrip()
 
 

@@ -375,7 +375,9 @@ def _fingerprint(source: SourceConfig, files: list[str], payloads: dict[str, byt
     """Identity of a source's content: its declaration plus, per file, a digest of its bytes
     (those read for an HTTP(S) URL, the file's own for a local path) or an object store's
     validator. Changing any value changes it, whatever the file's size and times."""
-    h = hashlib.sha256(source.model_dump_json().encode())
+    # a field at its default is left out (time_label = "start"): adding it did not change every source's identity
+    h = hashlib.sha256(source.model_dump_json(exclude={"time_label"} if source.time_label == "start" else None)
+                       .encode())
     for f in files:
         h.update(f.encode())
         if f in payloads:
@@ -1425,6 +1427,42 @@ def _grid_anchor(source: SourceConfig) -> int:
     return int((_dt(2001, 1, 1, tzinfo=zone).utcoffset() or timedelta(0)).total_seconds() * 1_000_000)
 
 
+def label_to_start(ds: pl.Expr, source: SourceConfig) -> pl.Expr:
+    """A parsed time as the start of the interval it labels. `time_label = "start"`: as it is. `"end"` (hour-ending
+    data: the value at 01:00 covers 00:00-01:00; a daily total dated by the next midnight): one step of the source's
+    freq back, on the instant for sub-daily data (naive UTC: a fixed step, so the hours around a daylight-saving
+    change are each one hour long) and on the calendar for daily and weekly data (a business day ends at the next
+    midnight, as `period_end` has it). A month, quarter or year moves one day back, into the month it ends, which
+    the grid reads as its period: 2024-02-01 is January, and an end written as the period's last day (2024-01-31,
+    2024-03-31) stays in it (one month back put it in the month before); a fiscal year ending in June labelled
+    2024-07-01 is the year labelled June, as flowcast dates fiscal periods. An aggregated source's times are
+    finer than freq: each is moved just before its label (1 microsecond), so that the period it ends holds it (a
+    5-minute reading labelled 01:00 belongs to the hour from 00:00, one labelled 00:05 too)."""
+    if source.time_label == "start":
+        return ds
+    if source.aggregate != "none":
+        return ds - pl.duration(microseconds=1)
+    if parse_freq(source.freq)[1] in ("mo", "q", "y"):  # into the month it ends, which the grid reads as its period
+        return ds.dt.offset_by("-1d")
+    # (sub-daily ds are naive UTC here: the offset is a fixed duration, whatever the zone's clock did)
+    return ds.dt.offset_by("-1d" if is_business(source.freq) else f"-{source.freq}")
+
+
+def time_label_note(source: SourceConfig) -> str | None:
+    """What ingest did to an end-labelled source's times, in one sentence (the run's log and the data-quality
+    report); None for start labels."""
+    if source.time_label == "start":
+        return None
+    if source.aggregate != "none":
+        return ("time labels are interval ends: each time was moved 1 microsecond back, into the "
+                f"{source.freq} period it ends, before aggregating (ds is the period's start)")
+    if parse_freq(source.freq)[1] in ("mo", "q", "y"):
+        return ("time labels are interval ends: each date was moved back 1 day, into the month it ends "
+                "(2024-02-01 is January's), and read as its period (ds is the period's start)")
+    step = "1d (a business day ends at the next midnight)" if is_business(source.freq) else source.freq
+    return f"time labels are interval ends: ds shifted back by {step} (ds is the interval's start)"
+
+
 def _grid_start(ds: pl.Expr, freq: str, anchor_us: int = 0, aggregate: bool = False) -> pl.Expr:
     """Align to the start of the period containing ds (month-end dates -> month start).
 
@@ -1614,6 +1652,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
     ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits)
+    ds_raw = label_to_start(ds_raw, source)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
     if issue is not None:

@@ -61,6 +61,7 @@ from flowcast.data.sources import (
     period_end,
     period_not_over,
     planned_row,
+    time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import md_text
@@ -112,6 +113,8 @@ class DataQualityReport:
     periods_with_quarantined_rows: int = 0  # periods that also had a quarantined row (an aggregate without it)
     freq: str | None = None  # the source's: sub-daily ds are UTC instants, coarser ones calendar dates
     tz: str | None = None  # the source's declared zone (as_of is cut on its wall time / calendar)
+    time_label: str = "start"  # the source's: "end" when its times label interval ends (ingest shifted them back)
+    time_label_note: str | None = None  # ... and what ingest did, in one sentence (`sources.time_label_note`)
 
     @property
     def quarantine_rate(self) -> float:
@@ -205,6 +208,7 @@ class DataQualityReport:
             self.summary_sentence(),
             "",
             f"as_of: {self.as_of or 'everything'}{self._as_of_local()}; files: {', '.join(self.files) or '-'}",
+            *(["", self.time_label_note] if self.time_label_note else []),
             "",
             "| metric | value |",
             "| --- | ---: |",
@@ -695,6 +699,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         as_of=ingested.as_of.isoformat() if ingested.as_of else None,
         freq=source.freq,
         tz=source.tz,
+        time_label=source.time_label,
+        time_label_note=time_label_note(source),
         rows_read=rows_read,
         blank_lines=blank_lines,
         rows_after_as_of=rows_after,

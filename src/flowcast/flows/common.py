@@ -296,6 +296,9 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     log = get_run_logger()
     source = resolve_source(settings)
+    from flowcast.ops.quiet import check_time_label
+
+    check_time_label(settings, source)  # before any work: not beside publishes of the other time label
     log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
     ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
     result = tasks.validate_task(ingested, source, settings)
@@ -317,6 +320,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
     log.info(validation_line(report))
+    if report.time_label_note:  # said once: every ds of the run is one step before the file's label
+        log.info(report.time_label_note[0].upper() + report.time_label_note[1:])
     if getattr(report, "totals_series", None):
         from flowcast.data.validate import totals_series_line
 
@@ -505,7 +510,8 @@ def publish_forecasts(
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint
 
         record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=receipt.content_hash,
-                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz)
+                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
+                           time_label=data.source.time_label, freq=data.source.freq)
     except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
         log.warning(f"The fingerprint of the data this publish forecast from could not be recorded ({exc}): the next "
                     "forecast run publishes even without new observations")

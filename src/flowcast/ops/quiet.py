@@ -70,10 +70,12 @@ def fingerprint_path(home: Path, dataset: str, as_of: datetime) -> Path:
 
 
 def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, fingerprint: str,
-                       run_id: str, tz: str | None = None) -> Path:
+                       run_id: str, tz: str | None = None, time_label: str = "start",
+                       freq: str | None = None) -> Path:
     """Record, after a publish, the fingerprint of the data it forecast from (and share it), with the
     source's tz (where `flowcast forecasts --as-of DATE` of a source no configuration declares reads
-    a date alone)."""
+    a date alone), what its times label (`time_label`) and its freq (`flowcast forecasts` dates an end-labelled
+    dataset's forecasts by their end as well, `ds_end`)."""
     from flowcast.atomic import atomic_file
     from flowcast.shared import share_file
     from flowcast.timekeys import storage_naive
@@ -82,7 +84,8 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
     path = fingerprint_path(settings.home, dataset, as_of)
     with atomic_file(path, "w") as fh:
         json.dump({"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
-                   "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz}, fh,
+                   "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz,
+                   "time_label": time_label, "freq": freq}, fh,
                   indent=2)
     share_file(settings, path)
     return path
@@ -99,6 +102,51 @@ def published_tz(home: Path, dataset: str) -> str | None:
         if "tz" in rec:
             return rec["tz"]
     return None
+
+
+def published_time_label(home: Path, dataset: str) -> tuple[str, str | None, str] | None:
+    """(time_label, freq, as_of) the newest publish of `dataset` recorded; a publish recorded before time labels
+    existed was of start labels (freq unknown); None: nothing published here."""
+    folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
+    for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        if isinstance(rec, dict):
+            return str(rec.get("time_label") or "start"), rec.get("freq"), str(rec.get("as_of") or path.stem)
+    return None
+
+
+def check_time_label(settings: Any, source: Any) -> None:
+    """Refuse to publish a source's forecasts beside its earlier publishes of the other time label: realized
+    accuracy would score the old forecasts (dated by the old reading of the times) against actuals one step
+    apart, and the forecasts of one dataset would mean two things by `ds`."""
+    from flowcast.errors import ConfigError
+    found = published_time_label(settings.home, source.name)
+    if found is None or found[0] == source.time_label:
+        return
+    label, _, as_of = found
+    raise ConfigError(
+        f"dataset {source.name!r} was published with time_label = {label!r} (the newest publish, as_of {as_of}, "
+        f"read its times as interval {label}s) and its source now says time_label = {source.time_label!r}: its "
+        "forecasts and their realized accuracy would mix the two readings, one step apart. Publish under another "
+        f"dataset name (--dataset {source.name}_{source.time_label}, or a new [sources.NAME]), or keep "
+        f"time_label = {label!r}")
+
+
+def dataset_time_label(settings: Any, dataset: str) -> tuple[str, str | None]:
+    """(time_label, freq) of `dataset`: the source the configuration declares by that name, else what its
+    publishes recorded (a `--data` file's); ('start', None) when neither says."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.errors import FlowcastError
+
+    try:
+        src = resolve_source(settings.model_copy(update={"dataset": dataset, "source": None}))
+        return src.time_label, src.freq
+    except FlowcastError:
+        found = published_time_label(settings.home, dataset)
+        return (found[0], found[1]) if found else ("start", None)
 
 
 def dataset_tz(settings: Any, dataset: str) -> str | None:

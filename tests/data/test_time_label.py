@@ -1,0 +1,135 @@
+"""time_label = "end": times that label the end of their interval (hour-ending data, a daily total dated by the
+next midnight) are read as the interval's start, one step of freq back (sub-daily: a fixed step in UTC, so the
+days daylight saving changes are right; daily and coarser: on the calendar)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from data_helpers import make_source, run_validate
+
+from flowcast.config import Settings
+from flowcast.data.preprocess import preprocess
+from flowcast.data.sources import ingest, time_label_note
+from flowcast.data.validate import take_valid
+from flowcast.flows.tasks import preprocess_cache_key
+
+HOUR = timedelta(hours=1)
+
+
+def hour_ending_csv(zone: str, first_start_utc: datetime, hours: int) -> tuple[str, list[datetime]]:
+    """Hourly values labelled by the local wall time their hour ends at (no offset written, as such exports do),
+    and the UTC instants their hours start at."""
+    tz = ZoneInfo(zone)
+    starts = [first_start_utc + i * HOUR for i in range(hours)]
+    lines = ["date,id,val"]
+    for i, start in enumerate(starts):
+        end_wall = (start + HOUR).replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+        lines.append(f"{end_wall:%Y-%m-%dT%H:%M},m,{100 + i}")
+    return "\n".join(lines) + "\n", starts
+
+
+@pytest.mark.parametrize(("zone", "first_start_utc"), [
+    ("Europe/Berlin", datetime(2024, 3, 30, 23)),  # 31 March: 02:00 CET is 03:00 CEST (23 hours)
+    ("Europe/Berlin", datetime(2024, 10, 26, 22)),  # 27 October: 03:00 CEST is 02:00 CET again (25 hours)
+    ("Australia/Melbourne", datetime(2020, 4, 4, 13)),  # 5 April: 03:00 AEDT is 02:00 AEST again
+    ("Australia/Melbourne", datetime(2020, 10, 3, 14)),  # 4 October: 02:00 AEST is 03:00 AEDT
+])
+def test_hour_ending_labels_across_a_daylight_saving_change_are_the_hours_they_end(write_csv, zone, first_start_utc):
+    """Regression: a value labelled 01:00 (the hour 00:00-01:00) was the hour from 01:00, so its hour of day,
+    weekday and holidays were those of the next hour, and its forecasts were labelled one hour early without a
+    word. Each label is now its hour's start, also on the days of 23 and 25 hours (48 hours: both sides)."""
+    text, starts = hour_ending_csv(zone, first_start_utc, 48)
+    r = run_validate(write_csv(text), freq="1h", tz=zone, ambiguous="infer", time_label="end")
+    assert r.report.rows_quarantined == 0, r.quarantined
+    assert take_valid(r)["ds"].to_list() == starts
+    assert r.report.time_label_note == "time labels are interval ends: ds shifted back by 1h (ds is the interval's start)"
+    assert r.report.time_label_note in r.report.to_markdown()
+
+
+def test_calendar_features_of_hour_ending_data_are_those_of_the_hour_it_covers(write_csv):
+    """The value labelled 2024-01-01 00:00 (Berlin) is the last hour of 31 December: its features are those of
+    23:00 on a Sunday, as for the same values written by their start (they were those of Monday 00:00)."""
+    text, starts = hour_ending_csv("Europe/Berlin", datetime(2023, 12, 29, 23), 24 * 4)
+    by_start = "date,id,val\n" + "".join(
+        f"{t.replace(tzinfo=UTC).astimezone(ZoneInfo('Europe/Berlin')):%Y-%m-%dT%H:%M},m,{100 + i}\n"
+        for i, t in enumerate(starts))
+    settings = Settings(model={"lookback": 12}, horizon=4, preprocess={"val_size": 4})
+    cals = []
+    for name, body, label in (("end.csv", text, "end"), ("start.csv", by_start, "start")):
+        src = make_source(write_csv(body, name), freq="1h", tz="Europe/Berlin", time_label=label)
+        r = run_validate(src.path, **src.model_dump(exclude={"name", "path"}))
+        td, _ = preprocess(take_valid(r), src, settings, datetime(2024, 2, 1, tzinfo=UTC))
+        cals.append(td.with_calendar())
+    end, start = cals
+    assert end.equals(start)
+    last_of_year = end.filter(pl.col("ds") == datetime(2023, 12, 31, 22))  # 23:00 CET, a Sunday
+    assert last_of_year["y"].to_list() == [100.0 + 47]
+    assert last_of_year["cal_day_sin"][0] == pytest.approx(math.sin(2 * math.pi * 23 * 60 / 1440))
+    assert last_of_year["cal_week_sin"][0] == pytest.approx(math.sin(2 * math.pi * 6 / 7))
+
+
+@pytest.mark.parametrize(("freq", "labels", "starts"), [
+    # a daily total dated by the next midnight
+    ("1d", ["2024-01-02", "2024-01-03", "2024-01-04"], [datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 3)]),
+    # ... or by ISO 8601's 24:00 of its own day (read as the next day's 00:00)
+    ("1d", ["2024-01-01T24:00", "2024-01-02T24:00", "2024-01-03T24:00"],
+     [datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 3)]),
+    # months dated by their end instant (the next month's first day), or by their last day
+    ("1mo", ["2024-02-01", "2024-03-01", "2024-04-01"], [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1)]),
+    ("1mo", ["2024-01-31", "2024-02-29", "2024-03-31"], [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1)]),
+    ("1q", ["2024-04-01", "2024-07-01"], [datetime(2024, 1, 1), datetime(2024, 4, 1)]),
+    ("1y", ["2024-01-01", "2025-01-01"], [datetime(2023, 1, 1), datetime(2024, 1, 1)]),
+    # weeks ending at Monday 00:00: the weeks from the Monday before
+    ("1w", ["2024-01-08", "2024-01-15"], [datetime(2024, 1, 1), datetime(2024, 1, 8)]),
+    # a business day's total dated by the next midnight (Friday's by Saturday)
+    ("1b", ["2024-01-05", "2024-01-06", "2024-01-09"], [datetime(2024, 1, 4), datetime(2024, 1, 5), datetime(2024, 1, 8)]),
+    # an hour-ending export's last hour written 24:00
+    ("1h", ["2024-01-01T22:00", "2024-01-01T23:00", "2024-01-01T24:00", "2024-01-02T01:00"],
+     [datetime(2024, 1, 1, 21), datetime(2024, 1, 1, 22), datetime(2024, 1, 1, 23), datetime(2024, 1, 2, 0)]),
+    # half-hour-ending (electricity market intervals)
+    ("30m", ["2024-01-01T00:30", "2024-01-01T01:00"], [datetime(2024, 1, 1, 0), datetime(2024, 1, 1, 0, 30)]),
+])
+def test_end_labels_are_moved_one_step_back(write_csv, freq, labels, starts):
+    path = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(labels)))
+    r = run_validate(path, freq=freq, time_label="end")
+    assert r.report.rows_quarantined == 0, r.quarantined
+    assert take_valid(r)["ds"].to_list() == starts
+
+
+def test_end_labels_finer_than_an_aggregated_freq_fall_in_the_period_they_end(write_csv):
+    """Half-hour-ending readings summed to hours: 00:30 and 01:00 are the hour from 00:00 (one step of 1h back
+    put 00:30 in the hour before)."""
+    path = write_csv("date,id,val\n2024-01-01T00:30,a,1\n2024-01-01T01:00,a,2\n2024-01-01T01:30,a,4\n"
+                     "2024-01-01T02:00,a,8\n")
+    r = run_validate(path, freq="1h", aggregate="sum", time_label="end")
+    valid = take_valid(r)
+    assert valid["ds"].to_list() == [datetime(2024, 1, 1, 0), datetime(2024, 1, 1, 1)]
+    assert valid["y"].to_list() == [3.0, 12.0]
+    note = time_label_note(make_source(path, freq="1h", aggregate="sum", time_label="end"))
+    assert note is not None and "1 microsecond" in note
+
+
+def test_time_label_is_part_of_the_source_identity(write_csv):
+    """A change of time_label is new data to preprocessing: another fingerprint and another cache key (a cached
+    TrainingData of the other reading was served); a start-labelled source keeps the identity it had."""
+    path = write_csv("date,id,val\n2024-01-02,a,1\n2024-01-03,a,2\n")
+    start, end = make_source(path), make_source(path, time_label="end")
+    fp_start, fp_end = ingest(start, None).fingerprint, ingest(end, None).fingerprint
+    assert fp_start != fp_end
+    import hashlib
+
+    from flowcast.data.sources import _file_digest
+
+    old = hashlib.sha256(start.model_dump_json(exclude={"time_label"}).encode())  # as before the setting existed
+    old.update(str(path).encode() + b"|" + _file_digest(str(path)).encode())
+    assert fp_start == old.hexdigest()[:16]
+    s = Settings()
+    keys = {preprocess_cache_key(None, {"settings": s, "source": src, "as_of": None, "fingerprint": "f"})
+            for src in (start, end)}
+    assert len(keys) == 2
+    assert time_label_note(start) is None
