@@ -17,6 +17,10 @@ then express that instant on their own axis:
   as naive UTC, so the bound is naive UTC. Daily and coarser `ds` are calendar dates (naive
   midnight): the bound is the instant's wall time in the source's declared `tz`, or in UTC when
   none is declared.
+- `observed_through(instant, ..., time_label=...)`: the latest `ds` a run at that instant had
+  observed. A source whose times label interval ends (`time_label = "end"`: hour-ending data) has its
+  `ds` moved back to the interval's start at ingest (`label_start`), so the bound moves back with it:
+  at 10:00 the hour labelled 10:00 (ds 09:00) is known, the one labelled 11:00 (ds 10:00) is not.
 - `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
   plots), an expression.
 
@@ -31,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from flowcast.data.calendar import is_subdaily, parse_freq
+from flowcast.data.calendar import is_business, is_subdaily, parse_freq
 
 
 def is_date_only(value: object) -> bool:
@@ -127,20 +131,41 @@ def as_of_on_ds(value: datetime | date | str, *, freq: str, tz: str | None) -> d
     return wall_time(value, tz)
 
 
-def observed_through(value: datetime | date | str, *, freq: str, tz: str | None, aggregate: str = "none") -> datetime:
+def label_start(ds: pl.Expr, freq: str, time_label: str = "start") -> pl.Expr:
+    """A time of a source of one value per period (no `aggregate`) as the start of the interval it labels.
+    `time_label = "start"`: as it is. `"end"` (hour-ending data: the value at 01:00 covers 00:00-01:00; a daily
+    total dated by the next midnight): one step of freq back, on the instant for sub-daily data (naive UTC: a fixed
+    step, so the hours around a daylight-saving change are each one hour long) and on the calendar for daily and
+    weekly data (a business day ends at the next midnight). A month, quarter or year moves one day back, into the
+    month it ends, which the grid reads as its period: 2024-02-01 is January, and an end written as the period's
+    last day (2024-01-31) stays in it. The same move takes an as_of to the last `ds` it has observed
+    (`observed_through`): the move is monotone, so label <= as_of exactly when moved label <= moved as_of."""
+    if time_label == "start":
+        return ds
+    if parse_freq(freq)[1] in ("mo", "q", "y"):  # into the month it ends, which the grid reads as its period
+        return ds.dt.offset_by("-1d")
+    return ds.dt.offset_by("-1d" if is_business(freq) else f"-{freq}")
+
+
+def observed_through(value: datetime | date | str, *, freq: str, tz: str | None, aggregate: str = "none",
+                     time_label: str = "start") -> datetime:
     """The latest `ds` a run at `value` had observed, on the source's ds axis: `as_of_on_ds`, or for a
     source that aggregates finer rows into periods (`aggregate`), the start of a period that had ended
-    by then (one period before it: the period holding as_of was not over, ingestion left it out)."""
+    by then (one period before it: the period holding as_of was not over, ingestion left it out); for
+    a source labelled by interval ends, the start of the last interval that had ended (`label_start`)."""
     bound = as_of_on_ds(value, freq=freq, tz=tz)
-    if aggregate == "none":
+    if aggregate == "none" and time_label == "start":
         return bound
-    return pl.select(observed_through_expr(pl.lit(bound), freq=freq, aggregate=aggregate)).item()
+    return pl.select(observed_through_expr(pl.lit(bound), freq=freq, aggregate=aggregate,
+                                           time_label=time_label)).item()
 
 
-def observed_through_expr(as_of_ds: pl.Expr, *, freq: str, aggregate: str = "none") -> pl.Expr:
-    """`observed_through` of an as_of already on the ds axis, as an expression (one per published as_of)."""
+def observed_through_expr(as_of_ds: pl.Expr, *, freq: str, aggregate: str = "none",
+                          time_label: str = "start") -> pl.Expr:
+    """`observed_through` of an as_of already on the ds axis, as an expression (one per published as_of).
+    An aggregated source's end labels are already inside the periods they end (ingest moves them 1 us back)."""
     if aggregate == "none":
-        return as_of_ds
+        return label_start(as_of_ds, freq, time_label)
     n, unit = parse_freq(freq)
     return as_of_ds.dt.offset_by("-1d" if unit == "b" else f"-{n}{unit}")
 

@@ -133,3 +133,29 @@ def test_time_label_is_part_of_the_source_identity(write_csv):
             for src in (start, end)}
     assert len(keys) == 2
     assert time_label_note(start) is None
+
+
+@pytest.mark.parametrize(("freq", "labels", "as_of", "seen"), [
+    # at 12:00 UTC the hour labelled 12:00 (11:00-12:00) is over, the one labelled 13:00 is not
+    ("1h", ["2024-03-30T11:00", "2024-03-30T12:00", "2024-03-30T13:00"], datetime(2024, 3, 30, 12, tzinfo=UTC), 2),
+    ("1h", ["2024-03-30T11:00", "2024-03-30T12:00", "2024-03-30T13:00"], datetime(2024, 3, 30, 12, 30, tzinfo=UTC), 2),
+    # a daily total dated by the next midnight: on 3 January the total labelled 3 January (2 January's) is known
+    ("1d", ["2024-01-02", "2024-01-03", "2024-01-04"], datetime(2024, 1, 3, tzinfo=UTC), 2),
+    # months labelled by their end's first day: on 1 March, February's (labelled 2024-03-01) is known, not March's
+    ("1mo", ["2024-02-01", "2024-03-01", "2024-04-01"], datetime(2024, 3, 1, tzinfo=UTC), 2),
+    ("1mo", ["2024-01-31", "2024-02-29", "2024-03-31"], datetime(2024, 3, 30, tzinfo=UTC), 2),
+])
+def test_a_run_sees_the_end_labelled_intervals_over_by_its_as_of_only(write_csv, freq, labels, as_of, seen):
+    """Regression: the as_of bound was not moved back with the end labels, so a run (a backfill) at 12:00 read the
+    value labelled 13:00, one interval it could not have known. The bound moves as the labels do; rows after it
+    are counted as after as_of (counts reconcile), and observed_through says the same on its own."""
+    from flowcast.timekeys import observed_through
+
+    path = write_csv("date,id,val\n" + "".join(f"{t},m,{i}\n" for i, t in enumerate(labels)))
+    r = run_validate(path, as_of=as_of, freq=freq, time_label="end")
+    valid = take_valid(r)
+    assert valid.height == seen and valid["y"].to_list() == [float(i) for i in range(seen)]
+    assert r.report.rows_in == seen and r.report.rows_after_as_of == len(labels) - seen
+    bound = observed_through(as_of, freq=freq, tz=None, time_label="end")
+    assert valid["ds"].max() <= bound
+    assert observed_through(as_of, freq=freq, tz=None) > bound  # start labels: the bound is the as_of itself

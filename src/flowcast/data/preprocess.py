@@ -687,6 +687,7 @@ def preprocess(
         future_fill=cfg.future_fill,
         min_length=min_length,
         aggregate=source.aggregate,
+        time_label=source.time_label,
     )
     td = TrainingData(frame=frame, scalers=scalers, meta=meta, static=static, future_exog=future_exog, excluded=excl,
                       imputed=imputed, static_since=static_since)

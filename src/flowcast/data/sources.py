@@ -87,7 +87,7 @@ from flowcast.data.schemas import (
     YEAR_FIRST_RE,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
-from flowcast.timekeys import as_instant, as_of_on_ds
+from flowcast.timekeys import as_instant, as_of_on_ds, label_start, observed_through
 
 # a UTC offset: 'Z', '+01:00', '+0100', and '+01' (ISO-8601's hours alone, as PostgreSQL writes a timestamptz:
 # '2024-01-01 00:00:00+01'), or ' UTC' / ' GMT' (BigQuery's exports: '2024-01-01 00:00:00 UTC'); such a time was
@@ -1428,24 +1428,15 @@ def _grid_anchor(source: SourceConfig) -> int:
 
 
 def label_to_start(ds: pl.Expr, source: SourceConfig) -> pl.Expr:
-    """A parsed time as the start of the interval it labels. `time_label = "start"`: as it is. `"end"` (hour-ending
-    data: the value at 01:00 covers 00:00-01:00; a daily total dated by the next midnight): one step of the source's
-    freq back, on the instant for sub-daily data (naive UTC: a fixed step, so the hours around a daylight-saving
-    change are each one hour long) and on the calendar for daily and weekly data (a business day ends at the next
-    midnight, as `period_end` has it). A month, quarter or year moves one day back, into the month it ends, which
-    the grid reads as its period: 2024-02-01 is January, and an end written as the period's last day (2024-01-31,
-    2024-03-31) stays in it (one month back put it in the month before); a fiscal year ending in June labelled
-    2024-07-01 is the year labelled June, as flowcast dates fiscal periods. An aggregated source's times are
-    finer than freq: each is moved just before its label (1 microsecond), so that the period it ends holds it (a
-    5-minute reading labelled 01:00 belongs to the hour from 00:00, one labelled 00:05 too)."""
+    """A parsed time as the start of the interval it labels: `timekeys.label_start` (one step of freq back for
+    `time_label = "end"`, a month, quarter or year one day back, into the month it ends). An aggregated source's
+    times are finer than freq: each is moved just before its label (1 microsecond), so that the period it ends
+    holds it (a 5-minute reading labelled 01:00 belongs to the hour from 00:00, one labelled 00:05 too)."""
     if source.time_label == "start":
         return ds
     if source.aggregate != "none":
         return ds - pl.duration(microseconds=1)
-    if parse_freq(source.freq)[1] in ("mo", "q", "y"):  # into the month it ends, which the grid reads as its period
-        return ds.dt.offset_by("-1d")
-    # (sub-daily ds are naive UTC here: the offset is a fixed duration, whatever the zone's clock did)
-    return ds.dt.offset_by("-1d" if is_business(source.freq) else f"-{source.freq}")
+    return label_start(ds, source.freq, source.time_label)  # (sub-daily ds are naive UTC here)
 
 
 def time_label_note(source: SourceConfig) -> str | None:
@@ -1738,7 +1729,10 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         frame = frame.with_columns(stage)
     as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
     if as_of is not None:
-        bound = as_of_on_ds(as_of, freq=source.freq, tz=source.tz)
+        # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
+        # is not over); an aggregated source's periods are cut by `observed_at` instead
+        bound = (as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
+                 else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
         filtered = _within_as_of(frame, source, bound)
     else:
         bound, filtered = None, frame

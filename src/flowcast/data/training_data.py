@@ -64,6 +64,8 @@ class TrainingMeta:
     min_length: int = 0  # the shortest series a network trains on and forecasts (shorter: statistical models); 0: any
     # the source's aggregate: with one, a run observes a period once it has ended (timekeys.observed_through)
     aggregate: str = "none"
+    # the source's time_label: "end" moved ds back to interval starts, and the as_of bound with them (observed_through)
+    time_label: str = "start"
 
 
 def fit_scalers(frame: pl.DataFrame, method: str, log1p: bool, holdout: int = 0) -> pl.DataFrame:

@@ -121,6 +121,7 @@ def score_realized(
     scored_at: datetime,
     tz: str | None = None,
     aggregate: str = "none",
+    time_label: str = "start",
     trained: Mapping[str, datetime | None] | None = None,
 ) -> pl.DataFrame:
     """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
@@ -134,6 +135,7 @@ def score_realized(
     the publish cut its data on (`timekeys.as_of_on_ds`: local dates for daily and coarser data).
     `aggregate`: the source's; with one, a run observed a period once it had ended, so the period holding
     an as_of is an actual of that publish, and not in its history (`timekeys.observed_through`).
+    `time_label`: the source's; "end" (ds moved back to interval starts) moves each as_of's bound back with them.
     `trained`: model_version -> the as_of its training data ended at; sets `lookahead` (`flag_lookahead`).
     Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""
     need = ["as_of", "unique_id", "ds", "step", "y_hat"]
@@ -157,10 +159,10 @@ def score_realized(
         *[pl.col(c).cast(pl.Float64) for c in keep[6:]],
     )
     # the instants on the ds axis the publish cut on: local wall time for daily and coarser data
-    scored_ds = observed_through(scored_at, freq=freq, tz=tz, aggregate=aggregate)
+    scored_ds = observed_through(scored_at, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label)
     fc = fc.with_columns(observed_through_expr(
         (pl.col("as_of") if is_subdaily(freq) else local_wall(pl.col("as_of"), tz)).cast(pl.Datetime("us")),
-        freq=freq, aggregate=aggregate).alias("__as_of_ds"))
+        freq=freq, aggregate=aggregate, time_label=time_label).alias("__as_of_ds"))
     fc = fc.filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= scored_ds))
     obs = (
         actuals.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),

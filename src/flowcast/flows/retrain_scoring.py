@@ -139,14 +139,15 @@ def backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, 
     return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
 
 
-def trained_until(as_of: str | None, freq: str, tz: str | None) -> datetime | None:
+def trained_until(as_of: str | None, freq: str, tz: str | None, time_label: str = "start") -> datetime | None:
     """The last `ds` a model registered at `as_of` (ISO, its run key) can have seen, on the `ds` axis of
     data of `freq` in zone `tz`: what ingestion kept for that run (`timekeys.as_of_on_ds`). Daily and
     coarser `ds` are local dates: a run at 20:00 UTC read the next day's row in Melbourne (UTC+11), and
-    that day's actuals are not after its training data. None without an as_of."""
-    from flowcast.timekeys import as_of_on_ds
+    that day's actuals are not after its training data; end-labelled data's bound moves back with its ds
+    (`timekeys.observed_through`). None without an as_of."""
+    from flowcast.timekeys import observed_through
 
-    return as_of_on_ds(as_of, freq=freq, tz=tz) if as_of else None
+    return observed_through(as_of, freq=freq, tz=tz, time_label=time_label) if as_of else None
 
 
 @dataclass
@@ -290,7 +291,7 @@ def _score_production(
         log.info(f"Scoring the production model {production.version} with its frozen weights")
         try:
             res = tasks.backtest_task(td_bt, _frozen_fit(production, h, bounds), PRODUCTION, settings, hb)
-            saw = trained_until(production.as_of, td_bt.meta.freq, td_bt.meta.tz)
+            saw = trained_until(production.as_of, td_bt.meta.freq, td_bt.meta.tz, td_bt.meta.time_label)
             frozen = frozen_candidate(res, td_bt, kind=production.kind, trained_until=saw,
                                       horizon=hb, n_windows=ev.n_windows, step=step)
         except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained

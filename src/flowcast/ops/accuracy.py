@@ -109,7 +109,8 @@ def observed_actuals(td: Any, since: datetime) -> pl.DataFrame:
         frame = frame.filter(observed)
     # an aggregated source's period holding `since` was not over then: it is an actual of that publish
     return frame.filter(pl.col("ds") > observed_through(since, freq=td.meta.freq, tz=getattr(td.meta, "tz", None),
-                                                        aggregate=getattr(td.meta, "aggregate", "none")))
+                                                        aggregate=getattr(td.meta, "aggregate", "none"),
+                                                        time_label=getattr(td.meta, "time_label", "start")))
 
 
 def _holds(store: Any, dataset: str, as_of: datetime, digest: str) -> bool:
@@ -224,6 +225,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
                              scored_at=as_of, tz=getattr(td.meta, "tz", None),
                              aggregate=getattr(td.meta, "aggregate", "none"),
+                             time_label=getattr(td.meta, "time_label", "start"),
                              trained=trained_as_of(registry, used, store=store, dataset=dataset,
                                                    published=forecasts.select("as_of", "model_version")
                                                    if "model_version" in forecasts.columns else None))
