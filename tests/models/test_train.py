@@ -18,7 +18,14 @@ from flowcast.columns import quantile_col
 from flowcast.errors import TrainingError, TrainingStoppedError
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import ensemble, predict
-from flowcast.models.train import ModelArtifact, _atomic_checkpoint_io, train_model
+from flowcast.models.train import (
+    PID_FILE,
+    ModelArtifact,
+    _atomic_checkpoint_io,
+    train_model,
+    training_pid,
+    write_training_pid,
+)
 
 
 def _weights(art: ModelArtifact) -> dict[str, torch.Tensor]:
@@ -196,12 +203,13 @@ def test_training_process_dies_with_a_killed_launcher(tmp_path):
                                  str(out)], env=env)
     try:
         deadline = time.monotonic() + 120
-        while not ((out / "train.pid").exists() and (out / "progress.jsonl").exists()
+        while not (training_pid(out) is not None and (out / "progress.jsonl").exists()
                    and (out / "progress.jsonl").stat().st_size):
             assert launcher.poll() is None, "the launcher ended before training started"
             assert time.monotonic() < deadline, "training did not start"
             time.sleep(0.1)
-        child = int((out / "train.pid").read_text())
+        child = training_pid(out)
+        assert child is not None
     finally:
         launcher.kill()
         launcher.wait()
@@ -515,3 +523,31 @@ def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):
     with pytest.raises(TrainingError, match=r"cannot start gru from .*first.*do not fit this network"):
         train_model(td, tiny_cfg(**still, hidden_size=8, init_from=str(first.checkpoint)), tmp_path / "bad",
                     cell="gru")
+
+
+def test_train_pid_is_replaced_whole_not_rewritten_in_place(tmp_path):
+    """Regression: train.pid was written in place (`write_text`): a reader polling for it (a watcher, a person's
+    `kill $(cat train.pid)`) could open it empty or cut between the truncation and the write, and a re-run in a
+    killed run's folder rewrote the old file where it stood. It is written beside and renamed over the old one."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / PID_FILE).write_text("4242")  # a killed run's
+    before = (out / PID_FILE).stat().st_ino
+    with open(out / PID_FILE) as keep:  # a reader that opened the old file keeps reading the old, whole content
+        write_training_pid(out, 31337)
+        assert keep.read() == "4242"
+    assert (out / PID_FILE).stat().st_ino != before  # a new file renamed over it
+    assert training_pid(out) == 31337
+    assert sorted(p.name for p in out.iterdir()) == [PID_FILE]  # no temp file left beside it
+
+
+@pytest.mark.parametrize("content", [None, "", "\n", "12ab", "-5", "0", "１２", b"\xff\xfe"])
+def test_a_missing_empty_or_garbled_train_pid_names_no_process(tmp_path, content):
+    """A folder whose training has not started (no train.pid), an empty or garbled one (a person's edit, a file
+    cut by a full disk before the write was atomic) names no process: None, never a ValueError, never pid 0
+    (os.kill(0, ...) signals the whole process group) nor a negative one."""
+    if content is not None:
+        (tmp_path / PID_FILE).write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert training_pid(tmp_path) is None
+    (tmp_path / PID_FILE).write_text(" 123\n")
+    assert training_pid(tmp_path) == 123

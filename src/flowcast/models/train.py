@@ -600,6 +600,26 @@ def resume_from(prior: Path, out_dir: Path) -> None:
         logging.getLogger(__name__).warning("could not mark %s as resumed: %s", prior, exc)
 
 
+PID_FILE = "train.pid"  # in a training's folder: the process id of its training process (launcher = "process")
+
+
+def write_training_pid(out_dir: Path, pid: int) -> Path:
+    """`train.pid`, written beside and renamed (`atomic_write_text`): it was written in place, so a reader (a
+    person's `kill $(cat train.pid)`, a watcher polling for it) could find it empty or cut, and a re-run over a
+    killed run's folder rewrote the old file where it stood."""
+    return atomic_write_text(Path(out_dir) / PID_FILE, f"{pid}\n")
+
+
+def training_pid(out_dir: Path) -> int | None:
+    """The training process id `train.pid` names; None when the file is missing, empty or not a process id
+    (never an exception: a folder whose training has not started yet, or one a person edited)."""
+    try:
+        text = (Path(out_dir) / PID_FILE).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
 def train_model(
     td: TrainingData, cfg: ModelConfig, out_dir: Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, distributed: DistributedConfig | None = None, jobs: str | None = None,
@@ -672,7 +692,7 @@ def train_model(
     env["FLOWCAST_LAUNCHER_PID"] = str(os.getpid())  # the child exits when this process dies (train_entry)
     with open(log, "wb") as log_fh:
         proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        (out_dir / "train.pid").write_text(str(proc.pid))
+        write_training_pid(out_dir, proc.pid)
         seen = 0
         try:
             while True:
