@@ -137,6 +137,11 @@ class SourceConfig(_Section):
     horizon: int | None = Field(None, ge=1, description="this source's default forecast horizon")
     season_length: int | None = Field(None, ge=1, description="default derived from freq")
     separator: str = ","
+    decimal: Literal[",", "."] | None = Field(
+        None, description="the decimal mark of the file's numbers: ',' ('.' and spaces then group thousands: "
+        "'1.234,5' is 1234.5, '2.000' is 2000) or '.' (',' groups thousands: '1,234.5'); None: decided per column "
+        "from its values (a ';' file's ',' is a decimal mark), and a column they do not settle is said or its "
+        "unsettled values quarantined")
     layout: Literal["long", "wide"] = Field(
         "long", description="long: one row per series and time (id_cols, time_col, target_col); wide: a time column "
         "and one column per series (a spreadsheet's export), each column read as a series named after its header "

@@ -251,3 +251,22 @@ def test_ids_equal_but_for_leading_zeros_are_named_end_to_end(tmp_path):
     assert rep["n_series"] == 2 and rep["rows_in"] == rep["rows_valid"] == 80 and rep["reconciled"]
     assert rep["zero_padded_ids"] == [["007", "7"]]
     assert "differ only by leading zeros ('007' / '7')" in res.output
+
+
+def test_decimal_declares_the_files_decimal_mark_and_the_report_says_an_unsettled_column(tmp_path):
+    """A ';' file whose every value is '1.234'-like (1234 or 1.234?): `flowcast validate` says how the column was
+    read and how to declare it; `--decimal ,` reads '.' as thousands and says nothing more. A value other than
+    ',' or '.' is refused."""
+    start = date(2020, 1, 1)
+    p = tmp_path / "de.csv"
+    p.write_text("date;id;val\n" + "".join(f"{start + timedelta(days=i)};a;{i + 1}.{i % 9 + 1}23\n" for i in range(80)))
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "numbers: column 'val' of" in said and "read as 1.123 ('.' as the decimal point)" in said
+    assert last_json(res.stdout)["number_notes"]
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--decimal", ",", "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["number_notes"] == [] and "numbers:" not in res.output
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--decimal", "x"])
+    assert res.exit_code == 2 and "decimal" in res.output and "Traceback" not in res.output

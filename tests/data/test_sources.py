@@ -333,15 +333,16 @@ def test_an_invalid_month_or_quarter_stays_unparsable(write_csv):
 
 def test_decimal_commas_of_a_semicolon_file_are_numbers(write_csv):
     """Regression: Excel's CSV in locales whose decimal mark is ',' (';'-separated, '3,5') had every row
-    quarantined as "val '3,5' is not a number (decimal comma? ...)". A ','-separated file keeps its rule
-    (a quoted '3,5' there is still quarantined with that hint). Thousands separators of such a column: see
-    the next test."""
+    quarantined as "val '3,5' is not a number (decimal comma? ...)". In a ','-separated file a quoted '3,5' is
+    read where its column settles it (no decimal point beside it: see
+    test_a_comma_files_decimal_comma_column_reads_its_points_as_thousands). Thousands separators of such a
+    column: see the next test."""
     p = write_csv("date;id;val;promo\n2020-01-01;a;3,5;0,25\n2020-01-02;a;-0,5;1\n2020-01-03;a;4;\n"
                   "2020-01-04;a;1.234,5;0\n")
     got = ingest(make_source(p, past_cols=["promo"]), None).frame.select("y", "promo").collect()
     assert got.rows() == [(3.5, 0.25), (-0.5, 1.0), (4.0, None), (1234.5, 0.0)]
-    p = write_csv('date,id,val\n2020-01-01,a,"3,5"\n', name="comma.csv")
-    assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None]
+    p = write_csv('date,id,val\n2020-01-01,a,"3,5"\n2020-01-02,a,7.5\n', name="comma.csv")
+    assert ingest(make_source(p), None).frame.select("y").collect()["y"].to_list() == [None, 7.5]
 
 
 def test_scientific_numbers_with_a_decimal_comma_are_numbers(write_csv):
@@ -403,8 +404,8 @@ def test_thousands_separators_of_a_comma_file_are_thousands(write_csv):
     (['"1,234",3', '"12,345",4', "987,5"], [None, None, 987.0]),
     # a decimal comma in the file's other number column ('0,5'): '1,234' stays unsettled
     (['"1,234","0,5"', '"12,340",4', "987,5"], [None, None, 987.0]),
-    # '0,250' is a decimal comma (no thousands group follows a lone 0)
-    (['"1,234",3', '"0,250",4', '"12,340",5', "987,6"], [None, None, None, 987.0]),
+    # '0,250' is a decimal comma (no thousands group follows a lone 0): read, and '1,234' stays unsettled
+    (['"1,234",3', '"0,250",4', '"12,340",5', "987,6"], [None, 0.25, None, 987.0]),
 ])
 def test_whole_numbers_with_comma_thousands_are_read_where_the_file_settles_them(write_csv, rows, y):
     """Regression: an English-locale export of whole numbers with thousands separators ('#,##0': units
@@ -815,3 +816,82 @@ def test_a_glob_mixing_zoned_and_zone_less_timestamps_names_the_files(tmp_path, 
     src = make_source(tmp_path / "*.*", freq="1h")
     with pytest.raises(DataValidationError, match=r"no time zone in 1 file\(s\) \(.*b\.feather\) while .*a\.parquet"):
         ingest(src, None)
+
+
+@pytest.mark.parametrize(("vals", "y"), [
+    # decimal commas settle the column: '.' groups its thousands ('2.000' was read as 2.0, '1.234' as 1.234)
+    (['"2,5"', '"3,75"', '"2.000"', '"1.234"', "12", '"1.234,5"'], [2.5, 3.75, 2000.0, 1234.0, 12.0, 1234.5]),
+    # unquoted '2.000' beside them likewise; '-0,5' and '0,250' are decimal commas
+    (['"2,5"', "2.000", '"-0,5"', '"0,250"'], [2.5, 2000.0, -0.5, 0.25]),
+    # decimal commas and a decimal point ('7.5') in one column: '2.000' is 2000 or 2.0, so it is not read
+    (['"2,5"', "7.5", '"2.000"', '"1.234"', "0.25"], [None, 7.5, None, None, 0.25]),
+    # no decimal comma: '.' is the decimal point, as before
+    (["2.5", "2.000", "1.234"], [2.5, 2.0, 1.234]),
+])
+def test_a_comma_files_decimal_comma_column_reads_its_points_as_thousands(write_csv, vals, y):
+    """Regression: in a ',' file whose target is written with quoted decimal commas ("2,5", "3,75": a ','-decimal
+    locale's export with ',' as the separator), a "2.000" (2000, '.' grouping thousands) was read as 2.0 and
+    "1.234" as 1.234, silently, while the decimal commas beside them were quarantined. The column's decimal
+    commas settle it: ',' is its decimal mark, '.' its thousands separator."""
+    rows = "".join(f"2020-01-{i + 1:02d},a,{v}\n" for i, v in enumerate(vals))
+    assert ingest(make_source(write_csv("date,id,val\n" + rows)), None).frame.select("y").collect()["y"].to_list() == y
+
+
+def test_an_unsettled_point_is_quarantined_naming_it_and_counted(write_csv):
+    """A '2.000' in a column of decimal commas and decimal points alike (a ',' or a ';' file) is quarantined, the
+    reason naming the value as written and both readings; the quarantine file keeps it as written, and the
+    counts reconcile."""
+    for sep in (",", ";"):
+        body = [("2,5" if sep == ";" else '"2,5"'), "7.5", "2.000", "-1.234"]
+        p = write_csv(f"date{sep}id{sep}val\n" + "".join(f"2020-01-0{i + 1}{sep}a{sep}{v}\n" for i, v in enumerate(body)),
+                      name=f"f{sep == ';'}.csv")
+        r = run_validate(p)
+        got = r.quarantined.filter(pl.col("check") == "y_not_number").select("val", "reason").rows()
+        assert ("2.000", ("val '2.000' is not a number (2000 with '.' grouping thousands, or 2.0 with '.' as the decimal "
+                "point? its column has decimal commas and decimal points: declare the source's decimal = \",\" or "
+                "\".\" (--decimal), or export every number alike)")) in got
+        assert any(v == "-1.234" and "(-1234 with '.' grouping thousands, or -1.234 with" in why for v, why in got)
+        assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 4
+        assert 7.5 in r.valid["y"].to_list()
+
+
+@pytest.mark.parametrize(("vals", "y", "read_as"), [
+    (["1.234", "2.345", "3.456"], [1.234, 2.345, 3.456], "read as 1.234 ('.' as the decimal point)"),
+    (["1.234", "12.500", "3.456"], [1234.0, 12500.0, 3456.0], "read as 1234 ('.' grouping thousands"),
+])
+def test_a_semicolon_column_of_one_point_groups_alone_is_said(write_csv, vals, y, read_as):
+    """Regression: a ';' file's column whose every value is like '1.234' / '12.500' (one '.', three digits after
+    it: 1234 with '.' grouping thousands, or 1.234?) was read one way without a word. The run's report says so
+    once, naming the column, an example and how it was read, and the setting that declares it otherwise; a
+    declared decimal mark reads it that way and silences the note."""
+    p = write_csv("date;id;val\n" + "".join(f"2020-01-0{i + 1};a;{v}\n" for i, v in enumerate(vals)))
+    r = run_validate(p)
+    assert r.valid["y"].to_list() == y
+    (note,) = r.report.number_notes
+    assert note.startswith(f"column 'val' of {p}: every number is written like '1.234' (one '.' and three digits "
+                           "after it), which is 1234 with '.' grouping thousands or 1.234 with '.' as the decimal point")
+    assert read_as in note and "decimal = " in note and "--decimal" in note
+    assert "numbers: column 'val'" in r.report.to_markdown()
+    assert run_validate(p, decimal=",").valid["y"].to_list() == [float(v.replace(".", "")) for v in vals]
+    declared = run_validate(p, decimal=".")
+    assert declared.valid["y"].to_list() == [float(v) for v in vals] and declared.report.number_notes == []
+    # a column that shows its decimal mark ('7.5') or a two-group '1.234.567' is not said
+    for other in ("7.5", "1.234.567"):
+        q = write_csv("date;id;val\n" + "".join(f"2020-01-0{i + 1};a;{v}\n" for i, v in enumerate([*vals, other])),
+                      name="other.csv")
+        assert run_validate(q).report.number_notes == []
+
+
+@pytest.mark.parametrize(("text", "decimal", "y"), [
+    ('"1.234,5";"2,5";2.000', ",", [1234.5, 2.5, 2000.0]),  # a ';' file, declared
+    ('"1,234.5";"2,5";2.000', ".", [1234.5, None, 2.0]),  # '.' declared: ',' groups thousands, '2,5' is no number
+])
+def test_a_declared_decimal_mark_reads_every_number_column_so(write_csv, text, decimal, y):
+    """`decimal` (--decimal) declares the decimal mark of the file's numbers, whatever the separator: ',' reads
+    '1.234,5' as 1234.5 and '2.000' as 2000; '.' reads '1,234.5' as 1234.5 and '2.000' as 2.0."""
+    for sep in (";", ","):
+        vals = text.split(";")
+        p = write_csv(f"date{sep}id{sep}val\n" + "".join(f"2020-01-0{i + 1}{sep}a{sep}{v}\n" for i, v in enumerate(vals)),
+                      name=f"d{sep == ';'}.csv")
+        got = ingest(make_source(p, decimal=decimal), None).frame.select("y").collect()["y"].to_list()
+        assert got == y, sep

@@ -46,6 +46,9 @@ TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time c
 TimeLabelOpt = Annotated[str | None, typer.Option(
     "--time-label", help="start (default): a time labels the start of its interval; end: its end (hour-ending data: "
     "the value at 01:00 covers 00:00-01:00), read one step of --freq back")]
+DecimalOpt = Annotated[str | None, typer.Option(
+    "--decimal", help="decimal mark of the file's numbers: ',' ('.' groups thousands: 2.000 is 2000) or '.' (',' "
+    "groups thousands); default: decided per column from its values")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",
     help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
@@ -161,6 +164,7 @@ def resolve_settings(
     freq: str | None = None,
     tz: str | None = None,
     time_label: str | None = None,
+    decimal: str | None = None,
     horizon: int | None = None,
     config: Path | None = None,
     home: Path | None = None,
@@ -197,6 +201,7 @@ def resolve_settings(
                 target_col=target_col or "",
                 freq=freq,
                 tz=tz,
+                decimal=decimal,
                 layout=layout,
                 **({"time_label": time_label} if time_label is not None else {}),
             )
@@ -205,7 +210,8 @@ def resolve_settings(
     else:
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
                                 ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
-                                ("--time-label", time_label)] if v]
+                                ("--time-label", time_label),
+                                ("--decimal", decimal)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns
             raise ConfigError(
                 f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "

@@ -20,6 +20,7 @@ from flowcast.cli.common import (
     ConfigOpt,
     DataOpt,
     DatasetOpt,
+    DecimalOpt,
     FreqOpt,
     HomeOpt,
     HorizonOpt,
@@ -55,6 +56,7 @@ def validate_cmd(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    decimal: DecimalOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     config: ConfigOpt = None,
@@ -70,7 +72,8 @@ def validate_cmd(
     try:
         settings = resolve_settings(
             dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, horizon=horizon, config=config, home=home,
+            target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
+            config=config, home=home,
         )
         run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)

@@ -24,6 +24,7 @@ from flowcast.cli.common import (
     ConfigOpt,
     DataOpt,
     DatasetOpt,
+    DecimalOpt,
     FreqOpt,
     HomeOpt,
     HorizonOpt,
@@ -232,6 +233,7 @@ def run(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    decimal: DecimalOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     models: ModelsOpt = None,
@@ -250,7 +252,8 @@ def run(
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
+        config=config, home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
     when = flow_as_of(as_of, settings)
@@ -355,6 +358,7 @@ def forecast(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    decimal: DecimalOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
@@ -365,7 +369,8 @@ def forecast(
     data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
+        config=config, home=home,
     )
     from flowcast.flows import forecast_flow
 
@@ -445,6 +450,7 @@ def backfill(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    decimal: DecimalOpt = None,
     horizon: HorizonOpt = None,
     models: ModelsOpt = None,
     max_steps: MaxStepsOpt = None,
@@ -466,7 +472,8 @@ def backfill(
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
+        config=config, home=home,
         **({"model": model} if model else {}),
     )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar

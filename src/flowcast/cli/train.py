@@ -17,6 +17,7 @@ from flowcast.cli.common import (
     ConfigOpt,
     DataOpt,
     DatasetOpt,
+    DecimalOpt,
     FreqOpt,
     HomeOpt,
     HorizonOpt,
@@ -72,6 +73,7 @@ def train_cmd(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    decimal: DecimalOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     devices: DevicesOpt = None,
@@ -93,7 +95,8 @@ def train_cmd(
         raise ConfigError(f"--mode must be windowed or forking, got {mode!r}")
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
+        config=config, home=home,
         model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},
     )
     from flowcast.data.preprocess import prepare_data

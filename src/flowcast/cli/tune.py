@@ -13,6 +13,7 @@ from flowcast.cli.common import (
     ConfigOpt,
     DataOpt,
     DatasetOpt,
+    DecimalOpt,
     FreqOpt,
     HomeOpt,
     HorizonOpt,
@@ -50,6 +51,7 @@ def tune(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    decimal: DecimalOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     budget: BudgetOpt = None,
@@ -65,7 +67,8 @@ def tune(
 
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
+        config=config, home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast import interrupts

@@ -132,8 +132,11 @@ def _raw(col: str) -> pl.Expr:
 Y_ABS_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 
 
+UNSETTLED = "\u2063"  # sources.UNSETTLED: marks a number whose decimal mark its column leaves unsettled; never shown
+
+
 def _show(expr: pl.Expr) -> pl.Expr:
-    return expr.cast(pl.Utf8).fill_null("<null>")
+    return expr.cast(pl.Utf8).str.replace_all(UNSETTLED, "", literal=True).fill_null("<null>")
 
 
 DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2020, 1.2.20
@@ -297,8 +300,17 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
     suffix = text.str.extract(_SUFFIX_RE, 2)
     factor = suffix.replace_strict({k: f for k, (f, _) in _SUFFIXES.items()}, default=None, return_dtype=pl.Float64)
     full = (text.str.extract(_SUFFIX_RE, 1).cast(pl.Float64, strict=False) * factor).round(6)
+    unsettled = text.str.ends_with(UNSETTLED)
+    written = text.str.replace_all(UNSETTLED, "", literal=True)
+    whole = written.str.replace(r"\..*$", "")
     return (
-        pl.when(suffix.is_not_null())
+        # '2.000' in a column written with decimal commas ('2,5') and decimal points ('7.5') alike (sources)
+        pl.when(unsettled)
+        .then(pl.format(" ({}{} with '.' grouping thousands, or {} with '.' as the decimal point? its column has "
+                        "decimal commas and decimal points: declare the source's decimal = \",\" or \".\" "
+                        "(--decimal), or export every number alike)", whole, written.str.replace(r"^[-+]?\d+\.", ""),
+                        written.cast(pl.Float64, strict=False).cast(pl.Utf8)))
+        .when(suffix.is_not_null())
         .then(pl.format(" (the suffix '{}' for {}? export the full number without a suffix: {} for '{}')", suffix,
                         suffix.replace_strict({k: w for k, (_, w) in _SUFFIXES.items()}, default=None,
                                               return_dtype=pl.Utf8), _plain(full), text))
@@ -313,7 +325,8 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$"))
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
-        .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point)"))
+        .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point, or declare the source's decimal = "
+                     "\",\" (--decimal ','))"))
         .when(text.str.contains(r"^\(\s*[$€£¥]?\s*\d[\d.,]*\s*\)$"))  # '(1,234.00)': Excel's accounting format
         .then(pl.lit(" (a negative number in parentheses, as accounting formats write it? export numbers with a "
                      "minus sign and no format)"))

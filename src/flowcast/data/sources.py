@@ -84,6 +84,7 @@ from flowcast.data.schemas import (
     ROW,
     TIME_AWARE,
     TIME_LOCAL_ISSUE,
+    UNSETTLED,
     YEAR_FIRST_RE,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -139,6 +140,8 @@ class Ingested:
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
     wide_columns: list[str] = field(default_factory=list)  # layout "wide": the columns read as series
     preamble_lines: int = 0  # one CSV file: the lines before its header that were skipped (`preamble`)
+    # how numbers were read where their column did not prove it ('1.234' alone: 1234 or 1.234?), once per column
+    number_notes: list[str] = field(default_factory=list)
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -644,8 +647,10 @@ def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(pl.col(dictionary).cast(pl.Utf8)) if dictionary else lf
 
 
-def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> pl.LazyFrame:
-    """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL)."""
+def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
+              notes: dict[str, str] | None = None) -> pl.LazyFrame:
+    """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL); `notes`: column -> what the
+    run should say about how its numbers were read (`_read_comma_decimals`), filled for a CSV file."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
     if file_format(source, file) == "ipc":
         try:
@@ -691,8 +696,12 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None) -> 
     numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
                                                   *source.static_cols]) if c in present]
     try:
+        if source.decimal == ",":  # declared: ',' is the decimal mark, '.' and spaces group thousands
+            return lf.with_columns(_comma_decimals(pl.col(c), True) for c in numeric)
+        if source.decimal == ".":  # declared: '.' is the decimal mark, ',' groups thousands
+            return lf.with_columns(_comma_thousands(pl.col(c), True) for c in numeric)
         if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-            return _read_comma_decimals(lf, numeric)
+            return _read_comma_decimals(lf, numeric, file, {} if notes is None else notes)
         return _read_comma_thousands(lf, numeric)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return lf
@@ -706,26 +715,84 @@ def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
     return {n: bool(v) for n, v in row.items()}
 
 
-def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
+def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str]) -> pl.LazyFrame:
     """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
     decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
     .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
-    once)."""
+    once). A column of '1.234'-like values alone (1234 or 1.234?) is read as `_point_thousands` settles it and
+    said in `notes` (column -> the line, `ambiguous_points_line`): it was read one way without a word."""
     has = _any(lf, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
     file_comma = any(has.values())
     exprs: dict[str, pl.Expr] = {}
-    for c in (c for c in numeric if not has[c]):
+    for c in numeric:
         text = pl.col(c).str.strip_chars()
+        exprs[f"point:{c}"] = _decimal_point(text)  # '7.5', '0.250': a decimal point
+        if has[c]:
+            continue
         grouped = text.str.contains(_POINT_GROUPED_RE)
         exprs[f"grouped:{c}"] = grouped
-        exprs[f"point:{c}"] = text.str.contains(r"^[-+]?\d*\.\d+$") & ~grouped  # '7.5', '0.250': a decimal point
         exprs[f"sure:{c}"] = text.str.contains(r"^[-+]?[1-9]\d{0,2}(?:\.\d{3}){2,}$")  # '1.234.567'
         exprs[f"settles:{c}"] = (grouped & text.str.contains(r"0$")) | text.str.contains(r"^[-+]?\d+$")
+        # a value of another shape than '1.234' (blanks and missing-value markers aside): the column is not all
+        # '1.234'-like values, whose reading nothing proves
+        valued = (text != "") & ~text.is_in(MISSING_MARKERS)
+        exprs[f"other:{c}"] = valued & ~text.str.contains(_ONE_POINT_GROUP_RE)
+        exprs[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
     seen = _any(lf, exprs)
     grouped_thousands = [c for c in numeric if not has[c] and seen[f"grouped:{c}"] and not seen[f"point:{c}"] and (
         seen[f"sure:{c}"] or file_comma or seen[f"settles:{c}"])]
-    return lf.with_columns(_point_thousands(pl.col(c)) if c in grouped_thousands else _comma_decimals(pl.col(c), has[c])
-                           for c in numeric)
+    # a column of '1.234'-like values alone: thousands or decimals? read one way (`_point_thousands`), and said
+    for c in numeric:
+        if not has[c] and not file_comma and seen[f"example:{c}"] and not seen[f"other:{c}"]:
+            example = _first(lf, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
+            notes.setdefault(c, ambiguous_points_line(c, file, example, c in grouped_thousands))
+    # a column with decimal commas ('2,5') and decimal points ('7.5'): a '2.000' there is 2000 or 2.0, unsettled
+    mixed = [c for c in numeric if has[c] and seen[f"point:{c}"]]
+    return lf.with_columns(_unsettled_points(_comma_decimals(pl.col(c), True), pl.col(c)) if c in mixed
+                           else _point_thousands(pl.col(c)) if c in grouped_thousands
+                           else _comma_decimals(pl.col(c), has[c]) for c in numeric)
+
+
+_ONE_POINT_GROUP_RE = r"^[-+]?[1-9]\d{0,2}\.\d{3}$"  # '1.234', '12.500': 1234 / 12500, or 1.234 / 12.5?
+# a decimal point no thousands separator can be: '7.5', '0.250', '1.2E+03', and ',' thousands before it ('1,234.5')
+_DECIMAL_POINT_RE = r"^[-+]?(\d*\.\d+([eE][-+]?\d+)?|\d{1,3}(,\d{3})+\.\d+)$"
+
+
+def _decimal_point(text: pl.Expr) -> pl.Expr:
+    """True on a number that can only have '.' as its decimal point ('7.5', '0.250', '1,234.5', '1.5E+03'), not
+    on one that may be '.'-grouped thousands ('1.234', '12.345.678')."""
+    return text.str.contains(_DECIMAL_POINT_RE) & ~text.str.contains(_POINT_GROUPED_RE)
+
+
+def _unsettled_points(read: pl.Expr, col: pl.Expr) -> pl.Expr:
+    """A column written with decimal commas ('2,5') and decimal points ('7.5') alike: its '2.000' or '1.234' is
+    2000 with '.' grouping thousands, or 2.0 with '.' as the decimal point, and nothing tells which; it was read
+    as 2.0 or as 2000, silently. Such a value is left as written, marked (`UNSETTLED`) so that it is no number
+    and its row is quarantined, the reason naming it (`schemas._number_hint`); the rest is read as `read`."""
+    text = col.str.strip_chars()
+    return pl.when(text.str.contains(_ONE_POINT_GROUP_RE)).then(text + UNSETTLED).otherwise(read)
+
+
+def _first(lf: pl.LazyFrame, col: str, where: pl.Expr) -> str:
+    """The first value of `col` where `where` holds (an example to name), stripped."""
+    found = lf.select(pl.col(col).filter(where).first()).collect(engine="streaming").item()
+    return str(found).strip() if found is not None else ""
+
+
+def ambiguous_points_line(col: str, file: str, example: str, thousands: bool) -> str:
+    """What the run says of a number column all of whose values are '1.234'-like: 1234 or 1.234 (a ';' file)."""
+    whole, frac = example.lstrip("+-").split(".")
+    sign = "-" if example.startswith("-") else ""
+    as_thousands = f"{sign}{whole}{frac}"
+    as_decimal = f"{sign}{whole}.{frac.rstrip('0') or '0'}"
+    how = (f"read as {as_thousands} ('.' grouping thousands: one of them ends in 0, or a whole number stands beside)"
+           if thousands else f"read as {as_decimal} ('.' as the decimal point)")
+    other = "," if not thousands else "."
+    return (f"column {col!r} of {file}: every number is written like {example!r} (one '.' and three digits after it), "
+            f"which is {as_thousands} with '.' grouping thousands or {as_decimal} with '.' as the decimal point; "
+            f"{how}. If that is wrong, declare the source's decimal mark: decimal = \"{other}\" in [sources.NAME] "
+            f"(--decimal '{other}'); declaring decimal = \"{',' if thousands else '.'}\" keeps this reading and "
+            "silences this note")
 
 
 # '1.234', '-12.345.678': digits grouped by '.' as a ','-decimal locale writes thousands (no group starts with a lone 0)
@@ -757,16 +824,38 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
         text = pl.col(c).str.strip_chars()
         grouped = text.str.contains(_COMMA_GROUPED_RE)
         exprs[f"point:{c}"] = text.str.contains(_COMMA_SURE_RE) | text.str.contains(r"^[-+]?\d*\.\d+$")
-        # '3,5', '0,250' (no thousands group starts with a lone 0), not '1,234'
-        exprs[f"comma:{c}"] = (text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped) | text.str.contains(r"^[-+]?0,\d+$")
+        # '3,5', '0,250' (no thousands group starts with a lone 0), '1.234,5', '1,5E+03'; not '1,234'
+        exprs[f"comma:{c}"] = ((text.str.contains(r"^[-+]?\d*,\d+$") & ~grouped) | text.str.contains(r"^[-+]?0,\d+$")
+                               | text.str.contains(_SURE_DECIMAL_COMMA_RE))
         if c in commas:
             exprs[f"whole:{c}"] = text.str.contains(r"^[-+]?\d+$")
             exprs[f"zero:{c}"] = grouped & text.str.contains(r"0$")
+            exprs[f"decimal:{c}"] = _decimal_point(text)  # '7.5', '0.250': '.' is a decimal point there
     seen = _any(lf, exprs)
     file_comma = any(seen[f"comma:{c}"] for c in numeric)
     file_point = any(seen[f"point:{c}"] for c in numeric)
-    return lf.with_columns(_comma_thousands(pl.col(c), not seen[f"comma:{c}"] and (seen[f"point:{c}"] or (
-        not file_comma and (file_point or (seen[f"whole:{c}"] and seen[f"zero:{c}"]))))) for c in commas)
+    # a column of decimal commas ('"2,5"', '"3,75"': a ','-decimal locale's export, quoted) and no decimal point:
+    # ',' is its decimal mark and '.' groups its thousands ('"2.000"' is 2000, where it was read as 2.0, silently);
+    # with decimal points as well ('7.5') a '2.000' is unsettled (2000 or 2.0?) and quarantined, naming it
+    comma_decimal = {c: seen[f"comma:{c}"] and not seen[f"decimal:{c}"] for c in commas}
+    mixed = {c: seen[f"comma:{c}"] and seen[f"decimal:{c}"] for c in commas}
+    return lf.with_columns(
+        _comma_decimals_keeping_groups(pl.col(c)) if comma_decimal[c]
+        else _unsettled_points(_comma_thousands(pl.col(c), False), pl.col(c)) if mixed[c]
+        else _comma_thousands(pl.col(c), not seen[f"comma:{c}"] and (seen[f"point:{c}"] or (
+            not file_comma and (file_point or (seen[f"whole:{c}"] and seen[f"zero:{c}"]))))) for c in commas)
+
+
+def _comma_decimals_keeping_groups(col: pl.Expr) -> pl.Expr:
+    """A ',' file's column settled as decimal commas (`_read_comma_thousands`) read as a ';' file's
+    (`_comma_decimals`), but for its ','-grouped whole numbers ('1,234', '12,340'): in a ',' file they are
+    thousands as often as three decimals, so they stay unread (quarantined, as before), never guessed."""
+    text = col.str.strip_chars()
+    return pl.when(text.str.contains(r"^[-+]?[1-9]\d{0,2}(,\d{3})+$")).then(col).otherwise(_comma_decimals(col, True))
+
+
+# a decimal comma no thousands separator can be: after '.' or space groups ('1.234,5'), or before an exponent ('1,5E+03')
+_SURE_DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}([.\u00a0\u202f ]\d{3})+,\d+|\d*,\d+[eE][-+]?\d+)$"
 
 
 def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
@@ -1674,8 +1763,9 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     wide: list[str] = []
     aware: list[str] = []  # the files whose time column is a timestamp with a zone
     naive: list[str] = []  # ... and without one
+    notes: dict[str, str] = {}  # column -> how its numbers were read, said once (the first file that needs it)
     for i, file in enumerate(files):
-        scanned = _scan_one(source, file, payloads.get(file))
+        scanned = _scan_one(source, file, payloads.get(file), notes)
         if source.layout == "wide":
             scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
@@ -1753,6 +1843,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         blank=blank,
         wide_columns=wide,
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
+        number_notes=list(notes.values()),
     )
 
 

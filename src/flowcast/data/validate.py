@@ -43,6 +43,7 @@ from flowcast.data.schemas import (
     RAW_PREFIX,
     ROW,
     TOTALS_ID_RE,
+    UNSETTLED,
     WEEK_ANCHOR,
     MappedObservations,
     Observations,
@@ -100,6 +101,8 @@ class DataQualityReport:
     wide_columns: list[str] = field(default_factory=list)  # a wide source: the columns read as series
     totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
     zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
+    # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
+    number_notes: list[str] = field(default_factory=list)
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -263,6 +266,8 @@ class DataQualityReport:
             lines += ["", totals_series_line(self.totals_series)]
         if self.zero_padded_ids:
             lines += ["", md_text(zero_padded_ids_line(self.zero_padded_ids))]
+        for note in self.number_notes:
+            lines += ["", md_text(f"numbers: {note}")]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -727,6 +732,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         series_quarantined=_series_quarantined(quarantined_ids, valid),
         totals_series=_totals_series(valid),
         zero_padded_ids=zero_padded_ids(valid.get_column("unique_id")),
+        number_notes=list(ingested.number_notes),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
@@ -871,6 +877,9 @@ def _quarantine_rows(
     # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
     ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
                        & pl.col("unique_id").str.contains(TOTALS_ID_RE).fill_null(False)))
+    # the values as written: a number its column left unsettled ('2.000': 2000 or 2.0?) carries a mark (sources)
+    out = out.with_columns(pl.col(RAW_PREFIX + c).str.replace_all(UNSETTLED, "", literal=True)
+                           for c in ingested.raw_columns if out.schema[RAW_PREFIX + c] == pl.Utf8)
     return out.rename({RAW_PREFIX + c: c for c in ingested.raw_columns}).sort(ROW), ids
 
 

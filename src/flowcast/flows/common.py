@@ -330,6 +330,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import zero_padded_ids_line
 
         log.warning(zero_padded_ids_line(report.zero_padded_ids))
+    for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said once per column
+        log.warning(f"Numbers: {note}")
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 
