@@ -701,8 +701,8 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
         if source.decimal == ".":  # declared: '.' is the decimal mark, ',' groups thousands
             return lf.with_columns(_comma_thousands(pl.col(c), True) for c in numeric)
         if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-            return _read_comma_decimals(lf, numeric, file, {} if notes is None else notes)
-        return _read_comma_thousands(lf, numeric)
+            return _read_comma_decimals(lf, numeric, file, {} if notes is None else notes, source.static_cols)
+        return _read_comma_thousands(lf, numeric, file, {} if notes is None else notes, source.static_cols)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return lf
 
@@ -715,7 +715,8 @@ def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
     return {n: bool(v) for n, v in row.items()}
 
 
-def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str]) -> pl.LazyFrame:
+def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
+                         statics: list[str]) -> pl.LazyFrame:
     """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
     decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
     .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
@@ -748,6 +749,8 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
             notes.setdefault(c, ambiguous_points_line(c, file, example, c in grouped_thousands))
     # a column with decimal commas ('2,5') and decimal points ('7.5'): a '2.000' there is 2000 or 2.0, unsettled
     mixed = [c for c in numeric if has[c] and seen[f"point:{c}"]]
+    _say_mixed_statics(lf, [c for c in mixed if c in statics], file, notes, "2000")
+    mixed = [c for c in mixed if c not in statics]
     return lf.with_columns(_unsettled_points(_comma_decimals(pl.col(c), True), pl.col(c)) if c in mixed
                            else _point_thousands(pl.col(c)) if c in grouped_thousands
                            else _comma_decimals(pl.col(c), has[c]) for c in numeric)
@@ -771,6 +774,18 @@ def _unsettled_points(read: pl.Expr, col: pl.Expr) -> pl.Expr:
     and its row is quarantined, the reason naming it (`schemas._number_hint`); the rest is read as `read`."""
     text = col.str.strip_chars()
     return pl.when(text.str.contains(_ONE_POINT_GROUP_RE)).then(text + UNSETTLED).otherwise(read)
+
+
+def _say_mixed_statics(lf: pl.LazyFrame, cols: list[str], file: str, notes: dict[str, str], read: str) -> None:
+    """A static column written with decimal commas and decimal points alike: a static has no row to quarantine
+    (it is one value per series), so its '2.000'-like values are read as before (`read`: 2000 or 2.0) and said."""
+    for c in cols:
+        example = _first(lf, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
+        if example:
+            notes.setdefault(c, f"static column {c!r} of {file} has decimal commas and decimal points, so a value "
+                                f"such as {example!r} may be thousands or a decimal; read as if '2.000' were {read}. "
+                                "Declare the source's decimal mark: decimal = \",\" or \".\" in [sources.NAME] "
+                                "(--decimal), or export every number alike")
 
 
 def _first(lf: pl.LazyFrame, col: str, where: pl.Expr) -> str:
@@ -810,7 +825,8 @@ def _point_thousands(col: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_POINT_GROUPED_RE)).then(text.str.replace_all(".", "", literal=True)).otherwise(col)
 
 
-def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
+def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
+                          statics: list[str]) -> pl.LazyFrame:
     """A ',' (tab, '|') file's number columns read with ',' as their thousands separator (`_comma_thousands`) in
     the columns where some value has a ',' (a cheap pass over them; a second one, only for a file that has such
     columns, finds what settles a '1,234': the reading is a handful of regexes over every row, each time the rows
@@ -839,6 +855,8 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str]) -> pl.LazyFrame:
     # with decimal points as well ('7.5') a '2.000' is unsettled (2000 or 2.0?) and quarantined, naming it
     comma_decimal = {c: seen[f"comma:{c}"] and not seen[f"decimal:{c}"] for c in commas}
     mixed = {c: seen[f"comma:{c}"] and seen[f"decimal:{c}"] for c in commas}
+    _say_mixed_statics(lf, [c for c in commas if mixed[c] and c in statics], file, notes, "2.0")
+    mixed = {c: m and c not in statics for c, m in mixed.items()}
     return lf.with_columns(
         _comma_decimals_keeping_groups(pl.col(c)) if comma_decimal[c]
         else _unsettled_points(_comma_thousands(pl.col(c), False), pl.col(c)) if mixed[c]
