@@ -44,3 +44,14 @@ def test_a_static_number_written_with_a_unicode_or_detached_minus_is_a_number():
     frame, names, dropped = _static_features(firsts, ["size"], pl.Series(["a", "b", "c"]))
     assert names == ["size"] and not dropped
     assert frame["size"].to_list() == [-5.0, -2.5, 10.0]
+
+
+def test_a_static_number_with_swiss_thousands_is_a_number():
+    """Regression: a store's area '1'234.5' (Swiss thousands, also with the typographic apostrophe U+2019) was
+    no number, so the whole column became a category (one-hot per area), its magnitudes lost."""
+    from flowcast.data.preprocess import _static_features
+
+    firsts = pl.DataFrame({"unique_id": ["a", "b", "c"], "area": ["1'234.5", "12\u2019000", "980"]})
+    frame, names, dropped = _static_features(firsts, ["area"], pl.Series(["a", "b", "c"]))
+    assert names == ["area"] and not dropped
+    assert frame["area"].to_list() == [1234.5, 12000.0, 980.0]

@@ -31,6 +31,8 @@ ACCOUNTING_HINT = (" (a negative number in parentheses, as accounting formats wr
 
 SUFFIX_HINT = " (the suffix '{}' for {}? export the full number without a suffix: {} for '{}')"
 EN_DASH_HINT = " (the dash '\u2013' where a minus sign belongs? export negative numbers with '-')"
+MISSING_HINT = " (a missing value? leave the cell empty or write NA: both are read as missing)"
+FORMULA_HINT = " (a spreadsheet formula's error: fix the formula, or leave the cell empty for a missing value)"
 DASH_HINT = " (a dash for a missing value? leave the cell empty or write NA: both are read as missing)"
 
 # --------------------------------------------------------------------- row-level: quarantined rows
@@ -58,6 +60,19 @@ ROW_CASES = [
       (4, "y_not_number", "val ' \u2014 ' is not a number" + DASH_HINT)]),
     ("en_dash_for_minus", "2020-01-04,a,\u20135\n", {},
      [(3, "y_not_number", "val '\u20135' is not a number" + EN_DASH_HINT)]),
+    # Swiss thousands ('1'234.5', or with the typographic apostrophe U+2019): read as 1234.5; they were quarantined
+    # ('thousands separators?'), the typographic one with no hint at all
+    ("swiss_apostrophe", "2020-01-04,a,1'234.5\n2020-01-05,a,-1\u2019234\u2019567.25\n2020-01-06,a,12'34\n", {},
+     [(5, "y_not_number", "val '12'34' is not a number")]),
+    # a missing value in other words than NA / N/A / NULL, and a spreadsheet formula's error, were quarantined
+    # as 'is not a number' with no word of what to do
+    ("missing_in_words", "2020-01-04,a,n/a\n2020-01-05,a,none\n2020-01-06,a,?\n", {},
+     [(3, "y_not_number", "val 'n/a' is not a number" + MISSING_HINT),
+      (4, "y_not_number", "val 'none' is not a number" + MISSING_HINT),
+      (5, "y_not_number", "val '?' is not a number" + MISSING_HINT)]),
+    ("formula_error", "2020-01-04,a,#DIV/0!\n2020-01-05,a,#VALUE!\n", {},
+     [(3, "y_not_number", "val '#DIV/0!' is not a number" + FORMULA_HINT),
+      (4, "y_not_number", "val '#VALUE!' is not a number" + FORMULA_HINT)]),
     # the Unicode minus sign is a minus: read, not quarantined
     ("unicode_minus", "2020-01-04,a,\u22125\n2020-01-05,a,\u22121.5e\u22122\n", {}, []),
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
@@ -172,7 +187,7 @@ def test_missing_value_markers_are_no_value_not_text(write_csv):
     p = write_csv('"date","id","val","temp"\n"2020-01-01","a",1,NA\n"2020-01-02","a",NA,3\n"2020-01-03","a",#N/A,4\n'
                   '"2020-01-04","a",null,N/A\n"2020-01-05","a",\\N,NULL\n"2020-01-06","a",n/a,7\n')
     r = run_validate(p, past_cols=["temp"])
-    assert quarantined(r) == [(5, "y_not_number", "val 'n/a' is not a number")]
+    assert quarantined(r) == [(5, "y_not_number", "val 'n/a' is not a number" + MISSING_HINT)]  # a typo? said
     assert r.report.rows_null_y == 4
     assert r.valid.sort("ds").select("y", "temp").rows() == [
         (1.0, None), (None, 3.0), (None, 4.0), (None, None), (None, None)]
@@ -1094,3 +1109,11 @@ def test_ids_equal_but_for_leading_zeros_are_kept_and_named(write_csv, ids, grou
     assert ("differ only by leading zeros" in md) == bool(groups)
     if groups:
         assert " / ".join(repr(u) for u in groups[0]) in md
+
+
+def test_swiss_thousands_are_read_in_a_target_a_covariate_and_a_static(write_csv):
+    """Regression: '1'234.5' (Swiss thousands: an apostrophe between groups of three digits) was quarantined in a
+    target or covariate (a static: test_statics); it is 1234.5 wherever a number is read."""
+    r = run_validate(write_csv("date,id,val,promo\n2020-01-01,a,1'234.5,2\u2019000\n2020-01-02,a,7,1\n"),
+                     past_cols=["promo"])
+    assert r.valid.select("y", "promo").rows() == [(1234.5, 2000.0), (7.0, 1.0)] and r.report.rows_quarantined == 0

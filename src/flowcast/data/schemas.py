@@ -332,6 +332,12 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
                      "minus sign and no format)"))
         .when(text.str.contains(r"^[-+]?\s*[$€£¥]\s*[-+]?[\d.,]+$|^[-+]?[\d.,]+\s*(%|[$€£¥]|EUR|USD)$"))
         .then(pl.lit(" (a currency or percent sign? export the numbers alone, without a unit)"))
+        # '#DIV/0!', '#VALUE!': a formula's error, exported as text (Excel's '#N/A' is a missing value)
+        .when(text.str.contains(r"^#(DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA)$"))
+        .then(pl.lit(" (a spreadsheet formula's error: fix the formula, or leave the cell empty for a missing value)"))
+        # 'n/a', 'none', '?': a missing value written in words other than the markers read as missing (NA, N/A, NULL)
+        .when(text.str.contains(r"(?i)^(n/a|na|n\.a\.?|none|nil|missing|unknown|empty|\?+|\.)$"))
+        .then(pl.lit(" (a missing value? leave the cell empty or write NA: both are read as missing)"))
         .otherwise(pl.lit(""))
     )
 

@@ -1048,7 +1048,14 @@ def number_text(expr: pl.Expr) -> pl.Expr:
     typesetting and some locales' exports write '−5') as '-', and a sign set apart from its digits ('- 5',
     '− 5', '+ 5': typeset reports) joined to them. For targets, covariates and numeric statics alike."""
     text = expr.str.strip_chars().str.replace_all(UNICODE_MINUS, "-", literal=True)
-    return text.str.replace(r"^([-+])\s+(\d|\.\d)", "${1}${2}")
+    text = text.str.replace(r"^([-+])\s+(\d|\.\d)", "${1}${2}")
+    # Swiss thousands: '1'234.5' (an apostrophe, or the typographic U+2019 '1’234.5', between groups of three
+    # digits, '.' the decimal point) is 1234.5; it was quarantined as 'thousands separators?', the ’ with no hint
+    swiss = text.str.contains(_SWISS_GROUPED_RE)
+    return pl.when(swiss).then(text.str.replace_all("['\u2019]", "")).otherwise(text)
+
+
+_SWISS_GROUPED_RE = r"^[-+]?\d{1,3}(?:['\u2019]\d{3})+(?:\.\d+)?$"  # '1'234', '1’234.5', '-12'345'678.25'
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
 
 
