@@ -306,6 +306,25 @@ def test_a_numeric_static_with_a_missing_marker_stays_a_number():
     assert td.static["size=__missing__"].to_list() == [0.0, 0.0, 1.0]
 
 
+@pytest.mark.parametrize("stray", ["n/a", "(12)", "$15"])
+def test_a_numeric_static_made_a_category_by_a_stray_value_is_said(stray):
+    """Regression: a store's size '10', '20', '30' with one 'n/a' (or '(12)', '$15') for a fourth store became
+    four categories (size=10, size=20, ...), its magnitudes lost, without a word. The data-quality report names
+    the column, how many values are not numbers and one of them; a column of words is not said."""
+    from flowcast.data.validate import DataQualityReport
+
+    valid = frame({"a": [1.0] * 8, "b": [2.0] * 8, "c": [3.0] * 8, "d": [4.0] * 8},
+                  size=["10"] * 8 + ["20"] * 8 + ["30"] * 8 + [stray] * 8,
+                  region=["north"] * 8 + ["south"] * 8 + ["7"] * 8 + ["east"] * 8)
+    td, s = preprocess(valid, source(static_cols=["size", "region"]), settings(), None)
+    assert "size=10" in td.meta.static_cols  # read as before: categories
+    assert s.static_as_text == {"size": {"values": 1, "of": 4, "example": stray}}
+    report = DataQualityReport(source="t", as_of=None)
+    report.add_preprocess(s)
+    assert (f"static column 'size' is read as categories (one 0/1 column per value, its magnitudes lost): 1 of 4 "
+            f"series' values are not numbers (e.g. '{stray}')") in report.to_markdown().replace("\\", "")
+
+
 def test_a_missing_numeric_static_is_the_training_mean_with_an_indicator_not_zero():
     """Regression: a numeric static a series had no value for was 0 on the raw scale, in preprocessing, in a
     backtest cut before the static was known and at prediction (align_statics): 0 is a real value (a store of

@@ -99,6 +99,9 @@ class PreprocessSummary:
     # static columns whose value changes within a series (the first value is used): {col: {series, example}};
     # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
     static_varying: dict[str, dict[str, Any]] | None = None
+    # numeric static columns made categories by a few values that are not numbers ('n/a', '(12)', '$5'):
+    # {col: {values, of, example}}; None (a class attribute) when there are none, or cached by an older flowcast
+    static_as_text: dict[str, dict[str, Any]] | None = None
     horizon: int = 0
     lookback: int = 0
     val_size: int = 0
@@ -157,6 +160,27 @@ def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame |
         if changed.len():
             varying[c] = {"series": changed.len(), "example": str(changed[0])}
     return per.drop([f"__n_{c}" for c in cols]), varying
+
+
+def _numbers_as_text(firsts: pl.DataFrame | None, cols: list[str], ids: pl.Series) -> dict[str, dict[str, Any]]:
+    """The text static columns (`_static_features`: some value is no number) most of whose values are numbers:
+    a store's size '100', '250', 'n/a' became three categories (one 0/1 column each), its magnitudes lost,
+    without a word. {col: {"values": not numbers, "of": values, "example": the first of them}}."""
+    found: dict[str, dict[str, Any]] = {}
+    if firsts is None:
+        return found
+    kept = pl.DataFrame({"unique_id": ids}).join(firsts, on="unique_id", how="left", maintain_order="left")
+    for c in cols:
+        s = kept.get_column(c)
+        if s.dtype != pl.Utf8:
+            continue
+        text = s.str.strip_chars()
+        valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
+        num = valued.to_frame("t").select(number_text(pl.col("t"))).to_series().cast(pl.Float64, strict=False)
+        bad = valued.filter(num.is_null())
+        if bad.len() and bad.len() * 2 < valued.len():
+            found[c] = {"values": bad.len(), "of": valued.len(), "example": str(bad[0])}
+    return found
 
 
 def _static_features(
@@ -663,6 +687,7 @@ def preprocess(
             on="unique_id", how="left", maintain_order="left")
     summary.static_features, summary.static_dropped = static_names, dropped
     summary.static_varying = static_varying or None
+    summary.static_as_text = _numbers_as_text(firsts, static_cols, ids) or None
     summary.n_series_out = ids.len()
     summary.rows_out = frame.height
     summary.future_exog_rows = 0 if future_exog is None else future_exog.height

@@ -154,6 +154,11 @@ class DataQualityReport:
         for col, v in (p.get("static_varying") or {}).items():
             lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
                          "a static is one value per series, the first one is used")
+        for col, v in (p.get("static_as_text") or {}).items():
+            lines.append(md_text(
+                f"static column {col!r} is read as categories (one 0/1 column per value, its magnitudes lost): "
+                f"{int(v['values']):,} of {int(v['of']):,} series' values are not numbers (e.g. {v['example']!r}); "
+                "write the numbers alone, and a missing one as an empty cell or NA"))
         filled = {k: int(v) for k, v in (p.get("covariates_filled") or {}).items()}
         if filled:
             lines.append(covariates_filled_line(filled, p.get("future_fill")))
