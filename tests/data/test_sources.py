@@ -908,3 +908,16 @@ def test_a_static_column_of_decimal_commas_and_points_is_said_not_marked(write_c
     assert r.report.rows_valid == 3 and "\u2063" not in "".join(r.valid["area"].to_list())
     (note,) = r.report.number_notes
     assert note.startswith(f"static column 'area' of {p} has decimal commas and decimal points") and read in note
+
+
+def test_a_comma_files_column_of_one_point_groups_alone_is_said(write_csv):
+    """A ',' file's column of '1.234'-like values alone (a ','-decimal locale's whole numbers exported with ','
+    as the separator, or three-decimal prices) is read with '.' as the decimal point, as before, and said once:
+    the column, an example, the reading and `decimal = ","` to read it as thousands."""
+    p = write_csv("date,id,val,price\n2020-01-01,a,1.234,2.5\n2020-01-02,a,2.345,NA\n2020-01-03,a,,3\n")
+    r = run_validate(p, past_cols=["price"])
+    assert r.valid["y"].to_list() == [1.234, 2.345, None]
+    (note,) = r.report.number_notes
+    assert note.startswith(f"column 'val' of {p}: every number is written like '1.234'")
+    assert "read as 1.234 ('.' as the decimal point)" in note and 'decimal = ","' in note
+    assert run_validate(p, past_cols=["price"], decimal=",").valid["y"].to_list() == [1234.0, 2345.0, None]

@@ -800,7 +800,7 @@ def ambiguous_points_line(col: str, file: str, example: str, thousands: bool) ->
     sign = "-" if example.startswith("-") else ""
     as_thousands = f"{sign}{whole}{frac}"
     as_decimal = f"{sign}{whole}.{frac.rstrip('0') or '0'}"
-    how = (f"read as {as_thousands} ('.' grouping thousands: one of them ends in 0, or a whole number stands beside)"
+    how = (f"read as {as_thousands} ('.' grouping thousands: one of them ends in 0, as '#.##0' writes whole numbers)"
            if thousands else f"read as {as_decimal} ('.' as the decimal point)")
     other = "," if not thousands else "."
     return (f"column {col!r} of {file}: every number is written like {example!r} (one '.' and three digits after it), "
@@ -831,7 +831,18 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes
     the columns where some value has a ',' (a cheap pass over them; a second one, only for a file that has such
     columns, finds what settles a '1,234': the reading is a handful of regexes over every row, each time the rows
     are read, so it is planned only where needed and with what the whole file says decided here)."""
-    has = _any(lf, {c: pl.col(c).str.contains(",", literal=True) for c in numeric})
+    first: dict[str, pl.Expr] = {}
+    for c in numeric:
+        text = pl.col(c).str.strip_chars()
+        first[c] = pl.col(c).str.contains(",", literal=True)
+        # (the same pass) a column of '1.234'-like values alone: 1.234, or 1234 grouped by a ','-decimal locale?
+        first[f"other:{c}"] = (text != "") & ~text.is_in(MISSING_MARKERS) & ~text.str.contains(_ONE_POINT_GROUP_RE)
+        first[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
+    has = _any(lf, first)
+    for c in numeric:  # read with '.' as the decimal point, as before, and said
+        if has[f"example:{c}"] and not has[f"other:{c}"]:
+            example = _first(lf, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
+            notes.setdefault(c, ambiguous_points_line(c, file, example, False))
     commas = [c for c in numeric if has[c]]
     if not commas:
         return lf
