@@ -31,6 +31,8 @@ ACCOUNTING_HINT = (" (a negative number in parentheses, as accounting formats wr
 
 SUFFIX_HINT = " (the suffix '{}' for {}? export the full number without a suffix: {} for '{}')"
 EN_DASH_HINT = " (the dash '\u2013' where a minus sign belongs? export negative numbers with '-')"
+AS_TEXT_HINT = (" (a number stored as text, as a spreadsheet marks it ('123 or =\"123\")? export the number "
+                "alone)")
 MISSING_HINT = " (a missing value? leave the cell empty or write NA: both are read as missing)"
 FORMULA_HINT = " (a spreadsheet formula's error: fix the formula, or leave the cell empty for a missing value)"
 DASH_HINT = " (a dash for a missing value? leave the cell empty or write NA: both are read as missing)"
@@ -64,6 +66,12 @@ ROW_CASES = [
     # ('thousands separators?'), the typographic one with no hint at all
     ("swiss_apostrophe", "2020-01-04,a,1'234.5\n2020-01-05,a,-1\u2019234\u2019567.25\n2020-01-06,a,12'34\n", {},
      [(5, "y_not_number", "val '12'34' is not a number")]),
+    # India's grouping ('1,23,456.78', Excel's en-IN '#,##,##0.00') was quarantined with no hint: read
+    ("indian_grouping", '2020-01-04,a,"1,23,456.78"\n2020-01-05,a,"-12,34,567"\n2020-01-06,a,"1,00,000"\n', {}, []),
+    # a spreadsheet's number stored as text ("'123", '="00123"'): quarantined, saying so (it had no hint)
+    ("number_stored_as_text", "2020-01-04,a,'123\n2020-01-05,a,\"=\"\"00123\"\"\"\n", {},
+     [(3, "y_not_number", "val ''123' is not a number" + AS_TEXT_HINT),
+      (4, "y_not_number", "val '=\"00123\"' is not a number" + AS_TEXT_HINT)]),
     # a missing value in other words than NA / N/A / NULL, and a spreadsheet formula's error, were quarantined
     # as 'is not a number' with no word of what to do
     ("missing_in_words", "2020-01-04,a,n/a\n2020-01-05,a,none\n2020-01-06,a,?\n", {},
@@ -1117,3 +1125,11 @@ def test_swiss_thousands_are_read_in_a_target_a_covariate_and_a_static(write_csv
     r = run_validate(write_csv("date,id,val,promo\n2020-01-01,a,1'234.5,2\u2019000\n2020-01-02,a,7,1\n"),
                      past_cols=["promo"])
     assert r.valid.select("y", "promo").rows() == [(1234.5, 2000.0), (7.0, 1.0)] and r.report.rows_quarantined == 0
+
+
+def test_indian_grouping_of_a_semicolon_file_is_quarantined_with_a_hint(write_csv):
+    """In a ';' file (',' its decimal mark) '1,23,456' is read by nobody: quarantined, saying it has thousands
+    separators (it had no hint)."""
+    r = run_validate(write_csv("date;id;val\n2020-01-01;a;1\n2020-01-02;a;1,23,456\n"))
+    assert quarantined(r) == [(1, "y_not_number",
+                               "val '1,23,456' is not a number (thousands separators? export numbers without them)")]

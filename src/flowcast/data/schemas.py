@@ -322,7 +322,7 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^\d+(\.\d+)?\s*-$"))  # '5-': SAP and some ERP exports put the minus last
         .then(pl.format(" (a minus sign after the number, as SAP exports write negatives? export them with a leading "
                         "minus: '-{}')", text.str.replace(r"\s*-$", "")))
-        .when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$"))
+        .when(text.str.contains(r"^[-+]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?$|^[-+]?\d{1,2}(,\d{2})+,\d{3}(\.\d+)?$"))
         .then(pl.lit(" (thousands separators? export numbers without them)"))
         .when(text.str.contains(r"^[-+]?\d+,\d+$"))
         .then(pl.lit(" (decimal comma? export numbers with a '.' decimal point, or declare the source's decimal = "
@@ -335,6 +335,10 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
         # '#DIV/0!', '#VALUE!': a formula's error, exported as text (Excel's '#N/A' is a missing value)
         .when(text.str.contains(r"^#(DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA)$"))
         .then(pl.lit(" (a spreadsheet formula's error: fix the formula, or leave the cell empty for a missing value)"))
+        # "'123" (a spreadsheet's mark of a number stored as text) and '="00123"' (a formula that keeps its zeros)
+        .when(text.str.contains(r"^'[-+]?[\d.,]+$|^=\s*\"[-+]?[\d.,]+\"$"))
+        .then(pl.lit(" (a number stored as text, as a spreadsheet marks it ('123 or =\"123\")? export the number "
+                     "alone)"))
         # 'n/a', 'none', '?': a missing value written in words other than the markers read as missing (NA, N/A, NULL)
         .when(text.str.contains(r"(?i)^(n/a|na|n\.a\.?|none|nil|missing|unknown|empty|\?+|\.)$"))
         .then(pl.lit(" (a missing value? leave the cell empty or write NA: both are read as missing)"))

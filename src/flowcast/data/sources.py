@@ -758,7 +758,7 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
 
 _ONE_POINT_GROUP_RE = r"^[-+]?[1-9]\d{0,2}\.\d{3}$"  # '1.234', '12.500': 1234 / 12500, or 1.234 / 12.5?
 # a decimal point no thousands separator can be: '7.5', '0.250', '1.2E+03', and ',' thousands before it ('1,234.5')
-_DECIMAL_POINT_RE = r"^[-+]?(\d*\.\d+([eE][-+]?\d+)?|\d{1,3}(,\d{3})+\.\d+)$"
+_DECIMAL_POINT_RE = r"^[-+]?(\d*\.\d+([eE][-+]?\d+)?|\d{1,3}(,\d{3})+\.\d+|\d{1,2}(,\d{2})+,\d{3}\.\d+)$"
 
 
 def _decimal_point(text: pl.Expr) -> pl.Expr:
@@ -985,7 +985,9 @@ def _comma_decimals(col: pl.Expr, commas: bool) -> pl.Expr:
 
 _COMMA_GROUPED_RE = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"  # '1,234', '1,234.56', '-12,345,678'
 # grouped numbers no decimal-comma locale writes: a '.' decimal after the groups, or two groups and more
-_COMMA_SURE_RE = r"^[-+]?\d{1,3}(?:(?:,\d{3})+\.\d+|(?:,\d{3}){2,})$"
+# ... and India's grouping (lakh, crore: '1,23,456.78', '12,34,567', Excel's en-IN '#,##,##0.00'), which no
+# decimal-comma locale writes either: it was quarantined with no hint
+_COMMA_SURE_RE = r"^[-+]?(?:\d{1,3}(?:(?:,\d{3})+\.\d+|(?:,\d{3}){2,})|\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d+)?)$"
 
 
 def _comma_thousands(col: pl.Expr, settled: bool) -> pl.Expr:
