@@ -66,6 +66,9 @@ ROW_CASES = [
     # ('thousands separators?'), the typographic one with no hint at all
     ("swiss_apostrophe", "2020-01-04,a,1'234.5\n2020-01-05,a,-1\u2019234\u2019567.25\n2020-01-06,a,12'34\n", {},
      [(5, "y_not_number", "val '12'34' is not a number")]),
+    # spaces between groups of three digits (SI's, a narrow or thin no-break space as typeset reports and French
+    # exports write them) are thousands whatever the file: they were quarantined ('thousands separators?')
+    ("space_grouping", "2020-01-04,a,12 345\n2020-01-05,a,1\u202f234\u2009567.5\n2020-01-06,a,-1\u00a0000\n", {}, []),
     # India's grouping ('1,23,456.78', Excel's en-IN '#,##,##0.00') was quarantined with no hint: read
     ("indian_grouping", '2020-01-04,a,"1,23,456.78"\n2020-01-05,a,"-12,34,567"\n2020-01-06,a,"1,00,000"\n', {}, []),
     # a spreadsheet's number stored as text ("'123", '="00123"'): quarantined, saying so (it had no hint)

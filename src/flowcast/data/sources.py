@@ -1062,13 +1062,15 @@ def number_text(expr: pl.Expr) -> pl.Expr:
     '− 5', '+ 5': typeset reports) joined to them. For targets, covariates and numeric statics alike."""
     text = expr.str.strip_chars().str.replace_all(UNICODE_MINUS, "-", literal=True)
     text = text.str.replace(r"^([-+])\s+(\d|\.\d)", "${1}${2}")
-    # Swiss thousands: '1'234.5' (an apostrophe, or the typographic U+2019 '1’234.5', between groups of three
-    # digits, '.' the decimal point) is 1234.5; it was quarantined as 'thousands separators?', the ’ with no hint
-    swiss = text.str.contains(_SWISS_GROUPED_RE)
-    return pl.when(swiss).then(text.str.replace_all("['\u2019]", "")).otherwise(text)
+    # thousands no locale writes as a decimal mark, '.' the decimal point: Swiss '1'234.5' (an apostrophe, or the
+    # typographic U+2019 '1’234.5'), and SI's (narrow, thin, no-break) spaces '12 345.5', '1 234 567'; such values
+    # were quarantined as 'thousands separators?' (the ’ with no hint)
+    grouped = text.str.contains(_SURE_GROUPED_RE)
+    return pl.when(grouped).then(text.str.replace_all(_SURE_GROUPS, "")).otherwise(text)
 
 
-_SWISS_GROUPED_RE = r"^[-+]?\d{1,3}(?:['\u2019]\d{3})+(?:\.\d+)?$"  # '1'234', '1’234.5', '-12'345'678.25'
+_SURE_GROUPS = "['\u2019 \u00a0\u202f\u2009]"  # apostrophes and spaces between groups of three digits
+_SURE_GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_SURE_GROUPS}\d{{3}})+(?:\.\d+)?$"  # '1'234', '1’234.5', '12 345.25'
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
 
 
