@@ -921,3 +921,21 @@ def test_a_comma_files_column_of_one_point_groups_alone_is_said(write_csv):
     assert note.startswith(f"column 'val' of {p}: every number is written like '1.234'")
     assert "read as 1.234 ('.' as the decimal point)" in note and 'decimal = ","' in note
     assert run_validate(p, past_cols=["price"], decimal=",").valid["y"].to_list() == [1234.0, 2345.0, None]
+
+
+def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_not(write_csv):
+    """`decimal` reads the same bytes otherwise, so it is part of the source's identity; at its default (None) it is
+    left out, so that adding the setting did not change every existing source's fingerprint."""
+    p = write_csv("date;id;val\n2020-01-01;a;1.234\n")
+    base = source_fingerprint(make_source(p))
+    assert source_fingerprint(make_source(p, decimal=",")) != base != source_fingerprint(make_source(p, decimal="."))
+    src = make_source(p)
+    import hashlib
+
+    from flowcast.data.sources import _file_digest
+
+    # the default's fingerprint is the declaration without the field, as before it existed
+    h = hashlib.sha256(src.model_dump_json(exclude={"time_label", "decimal"}).encode())
+    h.update(str(p).encode())
+    h.update(b"|" + _file_digest(str(p)).encode())
+    assert base == h.hexdigest()[:16]

@@ -378,9 +378,10 @@ def _fingerprint(source: SourceConfig, files: list[str], payloads: dict[str, byt
     """Identity of a source's content: its declaration plus, per file, a digest of its bytes
     (those read for an HTTP(S) URL, the file's own for a local path) or an object store's
     validator. Changing any value changes it, whatever the file's size and times."""
-    # a field at its default is left out (time_label = "start"): adding it did not change every source's identity
-    h = hashlib.sha256(source.model_dump_json(exclude={"time_label"} if source.time_label == "start" else None)
-                       .encode())
+    # a field at its default is left out (time_label = "start", decimal = None): adding it did not change every
+    # source's identity
+    defaults = {n for n, at in (("time_label", source.time_label == "start"), ("decimal", source.decimal is None)) if at}
+    h = hashlib.sha256(source.model_dump_json(exclude=defaults or None).encode())
     for f in files:
         h.update(f.encode())
         if f in payloads:
