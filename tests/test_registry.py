@@ -651,6 +651,42 @@ def test_a_damaged_production_pointer_names_its_file_and_models_repair_puts_it_b
     assert r.exit_code == 0 and "intact" in r.output
 
 
+@pytest.mark.parametrize("earlier", [True, False])
+def test_a_damaged_production_version_is_named_with_the_way_out_and_models_repair_takes_it_out(
+        tmp_path, _isolated_home, earlier):
+    """Regression: a production version whose version.json was cut short stopped every run of its dataset
+    ('corrupt registry entry .../version.json: Expecting ...', no way out named) and nothing repaired it:
+    `models rollback` had nothing to roll back to (the only promotion), `gc --version V --yes` refused the
+    production model, `models repair` said the pointer was intact. The error now names `models repair`,
+    which takes the version out of production (the one before it, or none), and gc can then remove it."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    b = _register(reg, tmp_path, "gru", "2").version
+    if earlier:
+        reg.promote(a, at=T0)
+    reg.promote(b, at=T0)
+    meta = reg.versions_dir / b / "version.json"
+    os.chmod(meta, 0o644)
+    meta.write_bytes(meta.read_bytes()[:30])
+    with pytest.raises(RegistryError, match=rf"corrupt registry entry .*{b}/version.json: .*{b} is production in "
+                                            r".*`flowcast models repair` takes it out of production"):
+        reg.production("toy")
+    r = CliRunner().invoke(app, ["models", "repair", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["status"] == "withdrawn" and list(res["withdrawn"]) == [b] and "version.json" in res["withdrawn"][b]
+    assert res["productions"] == ({"toy": a} if earlier else {})
+    assert (reg.production("toy").version if earlier else reg.production("toy")) == (a if earlier else None)
+    assert reg.history("toy")[-1]["action"] == "withdraw"
+    r = CliRunner().invoke(app, ["gc", "--version", b, "--yes"])
+    assert r.exit_code == 0, r.output
+    assert not (reg.versions_dir / b).exists()
+    r = CliRunner().invoke(app, ["models", "repair"])
+    assert r.exit_code == 0 and "intact" in r.output
+
+
 def test_a_damaged_pointer_without_a_readable_copy_is_rederived_from_the_newest_publishes(tmp_path):
     reg = ModelRegistry(tmp_path / "models")
     a = _register(reg, tmp_path, "rnn", "1").version

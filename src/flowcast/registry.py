@@ -686,7 +686,16 @@ class ModelRegistry:
                 f"from {self.location}/versions (deleted by hand?); `flowcast models rollback` or "
                 "`flowcast models promote VERSION` puts an existing version in production"
             )
-        return self.get(version, fetch=fetch)
+        try:
+            return self.get(version, fetch=fetch)
+        except RegistryError as exc:
+            if where != "the production pointer" or version not in self.damaged():
+                raise
+            raise RegistryError(
+                f"{exc}. {version} is production in {self.pointer_label}: `flowcast models repair` takes it out of "
+                "production (the model before it is put back, or none, and the next `flowcast run` promotes its "
+                "best), `flowcast models promote VERSION` puts another version in its place"
+            ) from exc
 
     # ------------------------------------------------------------------ API
     def register(
@@ -1007,13 +1016,21 @@ class ModelRegistry:
         (production.backup.json, written after every pointer swap) when that reads, else each dataset
         of `newest` (dataset -> the model version of its newest publish) whose version is registered
         points at it, with a `repair` event (its earlier history is in the damaged file only).
-        Returns {"status": "intact" | "restored" | "derived", "damaged": where the damaged file is
+        An intact pointer whose production version cannot be read (its version.json cut short) has that version
+        taken off the stack ("withdrawn": {version: why}).
+        Returns {"status": "intact" | "restored" | "derived" | "withdrawn", "damaged": where the damaged file is
         kept, "problem": what was wrong, "productions": {dataset: version}}."""
         with self._lock():
             try:
                 data = self._read_pointer_file()
                 if data is not None and not _is_legacy(data):
-                    self._checked(data)
+                    ptr = self._checked(data)
+                    withdrawn = self._withdraw_damaged(ptr, at)
+                    if withdrawn:
+                        self._write_pointer(ptr)
+                        return {"status": "withdrawn", "damaged": None, "withdrawn": withdrawn,
+                                "problem": "; ".join(withdrawn.values()),
+                                "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
                 return {"status": "intact", "damaged": None, "problem": None,
                         "productions": {} if data is None or _is_legacy(data)
                         else {d: e["stack"][-1] for d, e in data["datasets"].items() if e["stack"]}}
@@ -1036,6 +1053,22 @@ class ModelRegistry:
             self._write_pointer(ptr)
         return {"status": status, "damaged": kept, "problem": problem,
                 "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
+
+    def _withdraw_damaged(self, ptr: dict[str, Any], at: datetime | None) -> dict[str, str]:
+        """Called under the lock with an intact pointer: take every production version whose metadata cannot
+        be read off its dataset's stack (a `withdraw` event each; the version's folder stays, `flowcast gc
+        --version V --yes` removes it). Returns {version: why} of those taken off."""
+        damaged = self.damaged()
+        out: dict[str, str] = {}
+        for ent in ptr["datasets"].values():
+            stack = ent["stack"]
+            while stack and stack[-1] in damaged:
+                version = stack.pop()
+                out[version] = damaged[version]
+                ent["events"].append({"action": "withdraw", "version": version,
+                                      "previous": stack[-1] if stack else None, "at": _iso(at),
+                                      "reason": f"flowcast models repair: {damaged[version]}"})
+        return out
 
     def _keep_damaged(self) -> str:
         """Called under the lock: copy the damaged pointer to production.json.damaged-<n> (a new name)."""

@@ -443,3 +443,21 @@ def test_lock_files_of_deleted_keys_go_and_removing_one_never_lets_two_writers_i
     with store.data.lock("held"):
         assert store.remove_idle_locks() == 3  # the publish's two and 'k'; not the held one
         assert [p.name for p in locks.iterdir()] == ["held.lock"]
+
+
+def test_republishing_a_damaged_partition_brings_the_duckdb_views_back(tmp_path):
+    """Regression: `flowcast forecast --as-of` of a key whose file was damaged (the remedy its error names)
+    published, but the damaged file stayed beside the new one for `superseded_grace_s` and, since the
+    views read every file of the dataset, every query of forecasts.duckdb still failed on it ('No magic
+    bytes found'), whatever as_of it asked for; and the publish's warning did not say what to do."""
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2)
+    (part,) = (store.root / "forecasts" / "dataset=sales" / "as_of=2024-02-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:500])  # cut short outside flowcast
+    with pytest.raises(duckdb.Error, match="magic bytes"):
+        duck(store, "SELECT count(*) AS n FROM forecasts")
+    r = publish(store, make_forecast(3, N, H, OTHER), as_of=OTHER, variant=3)
+    assert r.notes == [] and not part.exists()  # nothing can read it: no grace to give it
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 2 * N * H
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {1, 3}

@@ -556,14 +556,22 @@ def models_repair(
     home: HomeOpt = None,
 ) -> None:
     """Put back a damaged production pointer (production.json): from its copy production.backup.json,
-    else each dataset's production model is the model of its newest publish. The damaged file is kept."""
+    else each dataset's production model is the model of its newest publish. The damaged file is kept.
+    A production version whose version.json cannot be read is taken out of production (the model before it
+    is put back, or none: the next `flowcast run` promotes its best)."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
     res = reg.repair(newest=_newest_published(settings), at=parse_as_of(at))
     prods = ", ".join(f"{said(d)}: {said(v)}" for d, v in sorted(res["productions"].items())) or "none"
-    if res["status"] == "intact":
+    if res["status"] == "withdrawn":
+        taken = ", ".join(said(v) for v in res["withdrawn"])
+        console.print(f"the production version {taken} could not be read ({said(res['problem'])}): taken out of "
+                      f"production (its folder stays: `flowcast gc --version NAME --yes` removes it). Production: "
+                      f"{prods}", highlight=False, markup=True)
+        _mirror_registry(settings)
+    elif res["status"] == "intact":
         console.print(f"the production pointer of {said(reg.location)} is intact (production: {prods}); nothing "
                       "changed", highlight=False, markup=True)
     else:

@@ -494,6 +494,19 @@ class ParquetDataset:
             return
         for older, _, _ in expired({p: t for p, t in times.items() if p <= newest}, times[newest], self.grace_s):
             self._unlink(older)
+        for older in sorted(p for p in times if p < newest):
+            if not self._footer_readable(older):  # damaged (cut short outside flowcast): no query can use it,
+                self._unlink(older)  # and the DuckDB views, which glob every file, failed on it until its grace ended
+
+    def _footer_readable(self, path: str) -> bool:
+        """Whether a part file's footer can be read (True when it is gone already: nothing to remove)."""
+        try:
+            self.num_rows(path)
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):  # ArrowInvalid (a ValueError: 'Parquet magic bytes not found'): damaged
+            return False
+        return True
 
     def superseded(self, table: str, now: float) -> list[tuple[str, str, float]]:
         """(file, its successor, seconds since the successor was written) of every key of `table`: the files
