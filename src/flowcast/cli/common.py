@@ -173,6 +173,9 @@ def resolve_settings(
                           "dataset when it is neither)")
     layout = "long"
     if data is not None:
+        from flowcast.data.sources import check_readable
+
+        check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
         _refuse_periods_across(data, time_col, target_col)
         layout = _layout_of(data, id_col, time_col, target_col)

@@ -475,8 +475,10 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
             f"(unzip '{file}') and pass the file it holds"
         )
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        # flowcast reads no spreadsheet (no openpyxl / fastexcel dependency): say what to export
         raise DataValidationError(
-            f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
+            f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet (Excel: "
+            "File > Save As > 'CSV UTF-8 (Comma delimited)'): flowcast reads no spreadsheet"
         )
     for magic, (kind, undo) in _COMPRESSED.items():
         if head.startswith(magic):  # a 'sales.csv.bz2' or '.zst' was told "binary content, NUL bytes"
@@ -1479,6 +1481,19 @@ def _unnamed(renames: dict[str, str]) -> list[str]:
     """The names `_header_names` gave header cells with no name (`column_<position>`), not the names it only
     stripped of blanks (' north' -> 'north': a series of a wide file, a declared column)."""
     return [new for old, new in renames.items() if old.strip() != new]
+
+
+def check_readable(path: str, name: str) -> None:
+    """Refuse a local file that cannot be read at all (not found; an Excel workbook, a ZIP archive, another
+    compression, UTF-16 or JSON under a CSV name) before a command asks for its columns: `flowcast run
+    sales.xlsx` was told 'also needs --time-col, --target-col, --freq', and given them it started its run and only
+    there said the file was a workbook (a missing file was told the same). URLs are read by the run itself."""
+    if _is_url(path):
+        return
+    probe = SourceConfig(name=name, path=path, time_col="-", target_col="-", freq="1d")
+    first = resolve_files(probe)[0]
+    if file_format(probe, first) == "csv":
+        _check_text(first)
 
 
 def columns_of(path: str) -> list[str] | None:
