@@ -251,3 +251,16 @@ def test_ids_equal_but_for_leading_zeros_are_named_end_to_end(tmp_path):
     assert rep["n_series"] == 2 and rep["rows_in"] == rep["rows_valid"] == 80 and rep["reconciled"]
     assert rep["zero_padded_ids"] == [["007", "7"]]
     assert "differ only by leading zeros ('007' / '7')" in res.output
+
+
+def test_y_min_option_declares_the_bound_of_a_file(tmp_path):
+    """Regression: a --data user could not declare that counts cannot be negative (y_min lived in a configuration
+    file only): `--y-min 0` quarantines a row below it, as `y_min = 0` in [sources.NAME] does."""
+    p = tmp_path / "counts.csv"
+    p.write_text("date,id,val\n" + "".join(f"2020-01-{d:02d},a,{-1 if d == 5 else d % 3}\n" for d in range(1, 21)))
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--y-min", "0", "--json", "--home", str(tmp_path / "h")])
+    assert res.exit_code == 1, res.output
+    rep = last_json(res.stdout)
+    assert rep["rows_quarantined"] == 1 and "y_out_of_range" in json.dumps(rep)

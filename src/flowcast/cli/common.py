@@ -43,6 +43,9 @@ TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strpti
 TargetColOpt = Annotated[str | None, typer.Option("--target-col", help="target column")]
 FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q, 1y")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time column")]
+YMinOpt = Annotated[float | None, typer.Option(
+    "--y-min", help="smallest valid target value (0 for counts, sales): a row below it is quarantined and "
+    "intervals are cut at it; no bound is assumed from the data")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",
     help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
@@ -157,6 +160,7 @@ def resolve_settings(
     target_col: str | None = None,
     freq: str | None = None,
     tz: str | None = None,
+    y_min: float | None = None,
     horizon: int | None = None,
     config: Path | None = None,
     home: Path | None = None,
@@ -197,12 +201,14 @@ def resolve_settings(
                 freq=freq,
                 tz=tz,
                 layout=layout,
+                y_min=y_min,
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
             raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
     else:
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
-                                ("--target-col", target_col), ("--freq", freq), ("--tz", tz)] if v]
+                                ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
+                                ("--y-min", y_min is not None)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns
             raise ConfigError(
                 f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "

@@ -30,6 +30,7 @@ from flowcast.cli.common import (
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
+    YMinOpt,
     cli_errors,
     console,
     data_given,
@@ -53,6 +54,7 @@ def validate_cmd(
     target_col: TargetColOpt = None,
     freq: FreqOpt = None,
     tz: TzOpt = None,
+    y_min: YMinOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     config: ConfigOpt = None,
@@ -68,7 +70,7 @@ def validate_cmd(
     try:
         settings = resolve_settings(
             dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+            target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
         )
         run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)

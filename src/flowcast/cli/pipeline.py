@@ -34,6 +34,7 @@ from flowcast.cli.common import (
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
+    YMinOpt,
     call_flow,
     cli_errors,
     console,
@@ -230,6 +231,7 @@ def run(
     target_col: TargetColOpt = None,
     freq: FreqOpt = None,
     tz: TzOpt = None,
+    y_min: YMinOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     models: ModelsOpt = None,
@@ -248,7 +250,7 @@ def run(
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
     when = flow_as_of(as_of, settings)
@@ -351,6 +353,7 @@ def forecast(
     target_col: TargetColOpt = None,
     freq: FreqOpt = None,
     tz: TzOpt = None,
+    y_min: YMinOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
@@ -361,7 +364,7 @@ def forecast(
     data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
     )
     from flowcast.flows import forecast_flow
 
@@ -440,6 +443,7 @@ def backfill(
     target_col: TargetColOpt = None,
     freq: FreqOpt = None,
     tz: TzOpt = None,
+    y_min: YMinOpt = None,
     horizon: HorizonOpt = None,
     models: ModelsOpt = None,
     max_steps: MaxStepsOpt = None,
@@ -461,7 +465,7 @@ def backfill(
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
         **({"model": model} if model else {}),
     )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar

@@ -27,6 +27,7 @@ from flowcast.cli.common import (
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
+    YMinOpt,
     cli_errors,
     console,
     data_given,
@@ -70,6 +71,7 @@ def train_cmd(
     target_col: TargetColOpt = None,
     freq: FreqOpt = None,
     tz: TzOpt = None,
+    y_min: YMinOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     devices: DevicesOpt = None,
@@ -91,7 +93,7 @@ def train_cmd(
         raise ConfigError(f"--mode must be windowed or forking, got {mode!r}")
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
         model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},
     )
     from flowcast.data.preprocess import prepare_data

@@ -23,6 +23,7 @@ from flowcast.cli.common import (
     TimeColOpt,
     TimeFormatOpt,
     TzOpt,
+    YMinOpt,
     cli_errors,
     data_given,
     emit_json,
@@ -48,6 +49,7 @@ def tune(
     target_col: TargetColOpt = None,
     freq: FreqOpt = None,
     tz: TzOpt = None,
+    y_min: YMinOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     budget: BudgetOpt = None,
@@ -63,7 +65,7 @@ def tune(
 
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast import interrupts
