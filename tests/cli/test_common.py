@@ -294,3 +294,11 @@ def test_a_prefect_api_that_did_not_answer_is_named(capsys):
     assert exit_.value.exit_code == 1
     assert "the Prefect API at http://127.0.0.1:4311/api did not answer" in err
     assert "the run stopped" in err and "ConnectError: [Errno 111] Connection refused" in err
+
+
+def test_help_says_which_files_are_read():
+    """Regression: `flowcast run --help` said 'CSV/Parquet' while gzipped CSV, TSV and Arrow IPC / Feather files are
+    read too, and a user holding an .xlsx learned that it is not only from the run's error."""
+    res = runner.invoke(app, ["run", "--help"], terminal_width=200)
+    said = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 0 and "CSV, TSV (gzipped too), Parquet or Arrow IPC/Feather; no .xlsx: save it as CSV" in said

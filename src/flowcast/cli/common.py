@@ -35,8 +35,11 @@ def said(value: object) -> str:
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
     help="bundled or configured dataset name; with --data, the name of the file's dataset (default: its file name)")]
-DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
-PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
+# what is read: CSV (gzipped too; ',', ';', tab or '|' separated), Parquet, Arrow IPC / Feather; no spreadsheet
+# (the help said 'CSV/Parquet': a user with a .tsv.gz or .feather export did not know it was read)
+_READS = "CSV, TSV (gzipped too), Parquet or Arrow IPC/Feather; no .xlsx: save it as CSV"
+DataOpt = Annotated[str | None, typer.Option("--data", help=f"path, glob or URL of your own data: {_READS}")]
+PathArg = Annotated[str | None, typer.Argument(help=f"file, glob or URL (same as --data): {_READS}")]
 IdColOpt = Annotated[list[str] | None, typer.Option("--id-col", help="id column (repeat for several)")]
 TimeColOpt = Annotated[str | None, typer.Option("--time-col", help="time column")]
 TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strptime format of the time column")]
