@@ -180,3 +180,24 @@ def test_a_static_written_only_after_as_of_is_not_known_at_as_of(tmp_path):
     planned = statics(["promo"], "a")
     assert planned == statics([], "b")
     assert planned == ([("s0", None, 1.0), ("s1", 3.0, 0.0)], None)  # s0: no size known at as_of (missing)
+
+
+def test_planned_covariates_in_their_own_file_beside_the_history(tmp_path):
+    """Regression: a source of two files, the history (id, date, val, promo) and the plan of the next days (id, date,
+    promo: no target, as a weather forecast or a promotion calendar is kept) failed with "declared column(s) 'val'
+    missing". A file without the target that holds a declared future covariate is a plan: its rows' target is
+    empty, and the horizon gets its values as if they were rows of one file."""
+    df = write_promo(tmp_path / "all.csv", 40, H)
+    (tmp_path / "all.csv").unlink()
+    (tmp_path / "src").mkdir()
+    df.filter(pl.col("date") <= f"{day(39):%Y-%m-%d}").write_csv(tmp_path / "src" / "history.csv")
+    df.filter(pl.col("date") > f"{day(39):%Y-%m-%d}").drop("val").write_csv(tmp_path / "src" / "plan.csv")
+    p = prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home"), as_of=day(39))
+    assert p.report.preprocess["future_missing"] == {"promo": 0} and p.report.rows_planned == 3 * H
+    fut = p.training.future_frame().filter(pl.col("unique_id") == "s1")
+    planned = df.filter((pl.col("id") == "s1") & (pl.col("date") > f"{day(39):%Y-%m-%d}"))
+    assert fut["promo"].to_list() == planned["promo"].to_list()
+    (tmp_path / "src" / "history.csv").unlink()  # a plan alone is no source: the target is in none of its files
+    (tmp_path / "src" / "plan2.csv").write_bytes((tmp_path / "src" / "plan.csv").read_bytes())
+    with pytest.raises(DataValidationError, match=r"declared column 'val' \(the target\) is in none of its 2 files"):
+        prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home2"), as_of=day(39))

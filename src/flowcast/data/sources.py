@@ -1562,8 +1562,11 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
     return others or None
 
 
-def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
-    """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>."""
+def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
+                plan_file_ok: bool = False) -> tuple[pl.LazyFrame, list[str]]:
+    """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>. With
+    `plan_file_ok` (a source of several files) a file without the target that holds a declared future covariate is
+    a file of planned values (a weather forecast beside the history): its target is empty."""
     schema = lf.collect_schema()
     renames, repeated = _header_names(list(schema.names()))
     found = [renames.get(c, c) for c in schema.names()]
@@ -1576,6 +1579,10 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
             "so that it is clear which one to read"
         )
     missing = [c for c in dict.fromkeys(declared) if c not in found]
+    if plan_file_ok and missing == [source.target_col] and any(c in found for c in source.future_cols):
+        # planned covariates kept in their own file ('weather_forecast.csv': date, tmax) were refused as "declared
+        # column 'demand' missing"; the files are concatenated diagonally, so its target is null (not observed)
+        missing = []
     if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
         raise _header_not_utf8_error(file, found)
     if missing:
@@ -1664,7 +1671,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         if source.layout == "wide":
             scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
-        raw, und = _check_file(source, file, scanned)
+        raw, und = _check_file(source, file, scanned, plan_file_ok=len(files) > 1 and source.layout == "long")
         zoned = raw.collect_schema().get(RAW_PREFIX + source.time_col)
         if isinstance(zoned, pl.Datetime):
             (aware if zoned.time_zone is not None else naive).append(file)
@@ -1680,6 +1687,9 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         raise DataValidationError(
             f"source {source.name!r}: the time column {source.time_col!r} has no time zone in {len(naive)} file(s) "
             f"({', '.join(naive[:5])}) while {aware[0]} carries one; write every file with its zone (or none)")
+    if not any(RAW_PREFIX + source.target_col in f.collect_schema() for f in frames):  # plan files only
+        raise DataValidationError(f"source {source.name!r}: declared column {source.target_col!r} (the target) is in "
+                                  f"none of its {len(files)} files ({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})")
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     if ROW not in raw.collect_schema():  # (a wide file numbers its rows by their line: `_melt_wide`)
