@@ -197,6 +197,11 @@ def test_planned_covariates_in_their_own_file_beside_the_history(tmp_path):
     fut = p.training.future_frame().filter(pl.col("unique_id") == "s1")
     planned = df.filter((pl.col("id") == "s1") & (pl.col("date") > f"{day(39):%Y-%m-%d}"))
     assert fut["promo"].to_list() == planned["promo"].to_list()
+    later = df.filter(pl.col("date") > f"{day(39):%Y-%m-%d}")
+    later.rename({"val": "VAL"}).write_csv(tmp_path / "src" / "plan.csv")  # the target misspelled: not a plan
+    with pytest.raises(DataValidationError, match=r"plan.csv: declared column\(s\) 'val' missing"):
+        prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home3"), as_of=day(39))
+    later.drop("val").write_csv(tmp_path / "src" / "plan.csv")
     (tmp_path / "src" / "history.csv").unlink()  # a plan alone is no source: the target is in none of its files
     (tmp_path / "src" / "plan2.csv").write_bytes((tmp_path / "src" / "plan.csv").read_bytes())
     with pytest.raises(DataValidationError, match=r"declared column 'val' \(the target\) is in none of its 2 files"):

@@ -1579,7 +1579,8 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
             "so that it is clear which one to read"
         )
     missing = [c for c in dict.fromkeys(declared) if c not in found]
-    if plan_file_ok and missing == [source.target_col] and any(c in found for c in source.future_cols):
+    if (plan_file_ok and missing == [source.target_col] and any(c in found for c in source.future_cols)
+            and not any(c.strip().lower() == source.target_col.strip().lower() for c in found)):  # ('Demand': a typo)
         # planned covariates kept in their own file ('weather_forecast.csv': date, tmax) were refused as "declared
         # column 'demand' missing"; the files are concatenated diagonally, so its target is null (not observed)
         missing = []
