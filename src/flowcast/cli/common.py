@@ -46,6 +46,13 @@ TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strpti
 TargetColOpt = Annotated[str | None, typer.Option("--target-col", help="target column")]
 FreqOpt = Annotated[str | None, typer.Option("--freq", help="30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q, 1y")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time column")]
+FutureColOpt = Annotated[list[str] | None, typer.Option(
+    "--future-col", help="covariate known ahead (prices, promotions, weather forecasts; repeat for several): its "
+    "values for the horizon are rows dated after as_of")]
+PastColOpt = Annotated[list[str] | None, typer.Option(
+    "--past-col", help="covariate known up to each period only (repeat for several)")]
+StaticColOpt = Annotated[list[str] | None, typer.Option(
+    "--static-col", help="one value per series: region, size (repeat for several)")]
 YMinOpt = Annotated[float | None, typer.Option(
     "--y-min", help="smallest valid target value (0 for counts, sales): a row below it is quarantined and "
     "intervals are cut at it; no bound is assumed from the data")]
@@ -164,6 +171,9 @@ def resolve_settings(
     freq: str | None = None,
     tz: str | None = None,
     y_min: float | None = None,
+    future_col: list[str] | None = None,
+    past_col: list[str] | None = None,
+    static_col: list[str] | None = None,
     horizon: int | None = None,
     config: Path | None = None,
     home: Path | None = None,
@@ -185,7 +195,8 @@ def resolve_settings(
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
         _refuse_periods_across(data, time_col, target_col)
-        layout = _layout_of(data, id_col, time_col, target_col)
+        layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
+                                                                 *(static_col or [])])
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
         if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
@@ -205,13 +216,17 @@ def resolve_settings(
                 tz=tz,
                 layout=layout,
                 y_min=y_min,
+                future_cols=list(future_col or []),
+                past_cols=list(past_col or []),
+                static_cols=list(static_col or []),
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
             raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
     else:
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
                                 ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
-                                ("--y-min", y_min is not None)] if v]
+                                ("--y-min", y_min is not None), ("--future-col", future_col),
+                                ("--past-col", past_col), ("--static-col", static_col)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns
             raise ConfigError(
                 f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "
@@ -261,7 +276,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None,
     return id_col, time_col, target_col
 
 
-def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
+               covariates: list[str] | None = None) -> str:
     """A file given with --time-col alone (no --id-col, no --target-col) whose other columns all hold numbers is
     wide: a date column and one column per series, as spreadsheets export it; each column is read as a series
     (said on stderr and in the data-quality report). Given --target-col, such a file reads that one column as
@@ -279,7 +295,7 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
                       f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
                       "--id-col for a long file", highlight=False)
         return "wide"
-    others = [c for c in numeric if c != target_col]
+    others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
     if others and target_col in numeric:
         console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
                       f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each column is "

@@ -21,11 +21,14 @@ from flowcast.cli.common import (
     DataOpt,
     DatasetOpt,
     FreqOpt,
+    FutureColOpt,
     HomeOpt,
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PastColOpt,
     PathArg,
+    StaticColOpt,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
@@ -55,6 +58,9 @@ def validate_cmd(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     config: ConfigOpt = None,
@@ -70,7 +76,8 @@ def validate_cmd(
     try:
         settings = resolve_settings(
             dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
+            target_col=target_col, freq=freq, tz=tz, y_min=y_min, future_col=future_col, past_col=past_col,
+        static_col=static_col, horizon=horizon, config=config, home=home,
         )
         run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)

@@ -18,11 +18,14 @@ from flowcast.cli.common import (
     DataOpt,
     DatasetOpt,
     FreqOpt,
+    FutureColOpt,
     HomeOpt,
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PastColOpt,
     PathArg,
+    StaticColOpt,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
@@ -72,6 +75,9 @@ def train_cmd(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     devices: DevicesOpt = None,
@@ -93,7 +99,8 @@ def train_cmd(
         raise ConfigError(f"--mode must be windowed or forking, got {mode!r}")
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, future_col=future_col, past_col=past_col,
+        static_col=static_col, horizon=horizon, config=config, home=home,
         model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},
     )
     from flowcast.data.preprocess import prepare_data

@@ -14,11 +14,14 @@ from flowcast.cli.common import (
     DataOpt,
     DatasetOpt,
     FreqOpt,
+    FutureColOpt,
     HomeOpt,
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PastColOpt,
     PathArg,
+    StaticColOpt,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
@@ -50,6 +53,9 @@ def tune(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     budget: BudgetOpt = None,
@@ -65,7 +71,8 @@ def tune(
 
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, y_min=y_min, horizon=horizon, config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, y_min=y_min, future_col=future_col, past_col=past_col,
+        static_col=static_col, horizon=horizon, config=config, home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast import interrupts

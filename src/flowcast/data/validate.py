@@ -518,7 +518,7 @@ def ignored_columns_line(columns: list[str]) -> str:
     return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
             "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
             "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
-            "static_cols (one value per series)")
+            "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
 
 
 def wide_columns_line(columns: list[str]) -> str:
