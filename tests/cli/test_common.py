@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
@@ -133,8 +134,32 @@ def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path
     assert res.exit_code == 2
     assert ("--data sales.csv also needs --time-col, --target-col, --freq (its columns: store, week, units; --freq is "
             "the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y)") in " ".join(res.output.split())
-    res = runner.invoke(app, ["validate", "gone.csv", "--time-col", "week", "--target-col", "units"], terminal_width=400)
-    assert res.exit_code == 2 and "--data gone.csv also needs --freq (--freq is the period" in " ".join(res.output.split())
+    (tmp_path / "weeks.csv").write_text("store,week,units\n1,2024-01-07,3\n")
+    res = runner.invoke(app, ["validate", "weeks.csv", "--time-col", "week", "--target-col", "units"],
+                        terminal_width=400)
+    assert res.exit_code == 2 and "--data weeks.csv also needs --freq (--freq is the period" in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("sales.xlsx", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64,
+     "sales.xlsx is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"),
+    ("sales.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "sales.xls is a ZIP or Excel workbook"),
+    ("sales.csv.bz2", b"BZh91AY&SY" + b"\x00" * 16, "sales.csv.bz2 is bzip2-compressed"),
+    ("gone.csv", None, "file not found: gone.csv"),
+])
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_file_that_cannot_be_read_is_refused_before_its_columns_are_asked_for(tmp_path, monkeypatch, command, name,
+                                                                                content, said):
+    """Regression: `flowcast run sales.xlsx` (no Excel reader is installed) was told 'also needs --time-col,
+    --target-col, --freq'; given them, it started Prefect and only inside the run said the file was a workbook. A
+    missing file was told the same. The file is refused first, with what to do."""
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    res = runner.invoke(app, [command, name, "--json", "--home", str(tmp_path / "h")], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    error = _last_json(res.stdout)["error"]
+    assert said in error and "also needs" not in error
 
 
 def test_a_ctrl_c_that_a_library_turned_into_its_own_error_is_an_interruption(capsys):
@@ -269,3 +294,11 @@ def test_a_prefect_api_that_did_not_answer_is_named(capsys):
     assert exit_.value.exit_code == 1
     assert "the Prefect API at http://127.0.0.1:4311/api did not answer" in err
     assert "the run stopped" in err and "ConnectError: [Errno 111] Connection refused" in err
+
+
+def test_help_says_which_files_are_read():
+    """Regression: `flowcast run --help` said 'CSV/Parquet' while gzipped CSV, TSV and Arrow IPC / Feather files are
+    read too, and a user holding an .xlsx learned that it is not only from the run's error."""
+    res = runner.invoke(app, ["run", "--help"], terminal_width=200)
+    said = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 0 and "CSV, TSV (gzipped too), Parquet or Arrow IPC/Feather; no .xlsx: save it as CSV" in said

@@ -67,6 +67,7 @@ def test_a_failed_command_with_json_still_prints_one_json_object(tmp_path, monke
     import json
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "sales.csv").write_text("date,store,units\n2024-01-01,a,3\n")  # (a missing file is refused first)
     res = runner.invoke(app, [*args, "--json"], terminal_width=400)
     assert res.exit_code == 2, res.output
     last = json.loads(res.stdout.strip().splitlines()[-1])
@@ -100,6 +101,8 @@ def test_every_command_that_reads_a_file_takes_it_as_its_argument_as_validate_do
     or --data, never two different ones; refused here before Prefect starts."""
     monkeypatch.chdir(tmp_path)
     extra = ["--start", "2020-01-01", "--end", "2020-02-01"] if command == "backfill" else []
+    # irregular dates: no freq to infer (a missing file is refused first, as not found)
+    (tmp_path / "sales.csv").write_text("d,y\n2024-01-01,1\n2024-01-05,2\n2024-02-20,3\n")
     res = runner.invoke(app, [command, "sales.csv", "--time-col", "d", "--target-col", "y", *extra], terminal_width=400)
     assert res.exit_code == 2 and "--data sales.csv also needs --freq" in res.output, res.output
     res = runner.invoke(app, [command, "sales.csv", "--data", "other.csv", *extra], terminal_width=400)

@@ -270,3 +270,39 @@ def test_decimal_declares_the_files_decimal_mark_and_the_report_says_an_unsettle
     assert last_json(res.stdout)["number_notes"] == [] and "numbers:" not in res.output
     res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--decimal", "x"])
     assert res.exit_code == 2 and "decimal" in res.output and "Traceback" not in res.output
+
+
+def test_y_min_option_declares_the_bound_of_a_file(tmp_path):
+    """Regression: a --data user could not declare that counts cannot be negative (y_min lived in a configuration
+    file only): `--y-min 0` quarantines a row below it, as `y_min = 0` in [sources.NAME] does."""
+    p = tmp_path / "counts.csv"
+    p.write_text("date,id,val\n" + "".join(f"2020-01-{d:02d},a,{-1 if d == 5 else d % 3}\n" for d in range(1, 21)))
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS, "--y-min", "0", "--json", "--home", str(tmp_path / "h")])
+    assert res.exit_code == 1, res.output
+    rep = last_json(res.stdout)
+    assert rep["rows_quarantined"] == 1 and "y_out_of_range" in json.dumps(rep)
+
+
+def test_covariates_of_a_file_are_declared_on_the_command_line(tmp_path):
+    """Regression: the daily electricity demand with its temperature (and the forecast temperature of the next days
+    as rows with an empty target) could not use the temperature from the command line: the run said 'Undeclared
+    columns (ignored): tmax' and to write a configuration file. `--future-col tmax` declares it (`--past-col`,
+    `--static-col` the others), and the note that the file's other number columns are not used leaves it out."""
+    lines = ["date,demand,tmax"] + [f"2024-01-{d:02d},{'' if d > 24 else 100 + d},{20 + d % 5}" for d in range(1, 32)]
+    p = tmp_path / "elec.csv"
+    p.write_text("\n".join(lines) + "\n")
+    opts = [str(p), "--time-col", "date", "--target-col", "demand", "--freq", "1d", "--horizon", "7",
+            "--as-of", "2024-01-24", "--home", str(tmp_path / "h"), "--json"]
+    res = runner.invoke(app, ["validate", *opts], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["undeclared_columns"] == ["tmax"]
+    res = runner.invoke(app, ["validate", *opts, "--future-col", "tmax"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert rep["undeclared_columns"] == [] and rep["rows_planned"] == 7
+    assert rep["preprocess"]["future_missing"] == {"tmax": 0}
+    assert "other number columns" not in res.output
+    res = runner.invoke(app, ["validate", "--dataset", "us_employment", "--future-col", "tmax"], terminal_width=400)
+    assert res.exit_code == 2 and "--future-col describe a file given with --data" in res.output

@@ -8,7 +8,7 @@ Australia/Melbourne in 2020: on 5 April at 03:00 AEDT (+11:00) the clocks go bac
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -134,7 +134,8 @@ def test_naive_local_times_quarantine_the_repeated_hour_and_a_skipped_one_by_def
     assert "ambiguous = 'infer'" in reason
     assert q.filter(pl.col("check") == "time_nonexistent")["reason"].to_list() == [
         ("local time '2020-10-04T02:30' does not exist in Australia/Melbourne (the clocks skip it when daylight "
-         "saving starts); write times with their UTC offset")]
+         "saving starts); write times with their UTC offset, or, if the file is in standard time all year (it holds "
+         "this skipped hour), declare tz = 'Etc/GMT-10' (--tz Etc/GMT-10: UTC+10:00, no daylight saving)")]
     # never two instants silently merged into one: the valid rows are distinct instants
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == N + 1
     assert r.valid["ds"].is_unique().all()
@@ -221,3 +222,30 @@ def test_a_fixed_offset_zone_named_like_a_region_is_said_on_sub_daily_data(write
         "tz 'EST' is UTC-05:00 all year, without daylight saving: if the times are local times of a place with summer "
         "time, declare its zone (e.g. America/New_York); keep 'EST' if the source writes standard time all year")
     assert fixed_zone_hint("America/New_York", "1h") is None and fixed_zone_hint("EST", "1d") is None
+
+
+@pytest.mark.parametrize(("tz", "standard"), [("Australia/Melbourne", ("Etc/GMT-10", "UTC+10:00")),
+                                              ("America/New_York", ("Etc/GMT+5", "UTC-05:00")),
+                                              ("Europe/London", ("UTC", "UTC")),
+                                              ("Asia/Kolkata", None), ("Australia/Adelaide", None)])
+def test_standard_time_zone_of_a_zone_with_daylight_saving(tz, standard):
+    from flowcast.data.schemas import standard_time_zone
+
+    assert standard_time_zone(tz) == standard
+
+
+def test_a_file_in_standard_time_all_year_is_told_the_zone_that_reads_it(write_csv):
+    """Regression: vic_elec's half hours are written in standard time all year (48 every day, the skipped hour
+    too); read with --tz Australia/Melbourne the skipped and repeated hours were quarantined, the 4-period hole cut
+    the series there (4,564 of 17,520 rows unused), and nothing named the zone that reads it: the skipped hour's
+    reason names Etc/GMT-10, which reads every row."""
+    aest = timezone(timedelta(hours=10))
+    lines = ["time,meter,kwh"] + [
+        f"{t.replace(tzinfo=UTC).astimezone(aest).replace(tzinfo=None).isoformat(timespec='minutes')},O,{value(i, 1)}"
+        for i, t in enumerate(instants(OCTOBER_START))]
+    path = write_csv("\n".join(lines) + "\n")
+    r = run_validate(path, **source_kw())
+    reasons = r.quarantined.filter(pl.col("check") == "time_nonexistent")["reason"].to_list()
+    assert len(reasons) == 2 and all("declare tz = 'Etc/GMT-10' (--tz Etc/GMT-10: UTC+10:00" in x for x in reasons)
+    fixed = run_validate(path, **source_kw(tz="Etc/GMT-10"))
+    assert fixed.report.rows_quarantined == 0 and fixed.report.rows_valid == N

@@ -40,9 +40,9 @@ def write_promo(path: Path, n: int, planned: int, *, seed: int = 0) -> pl.DataFr
     return df
 
 
-def settings_for(path: Path, home: Path, **pre):
+def settings_for(path: Path, home: Path, future_cols: tuple[str, ...] = ("promo",), **pre):
     source = {"name": "promo", "path": str(path), "id_cols": ["id"], "time_col": "date", "target_col": "val",
-              "freq": "1d", "future_cols": ["promo"]}
+              "freq": "1d", "future_cols": list(future_cols)}
     model = {"cells": ["gru"], "lookback": 14, "hidden_size": 16, "num_layers": 1, "batch_size": 64, "max_steps": 120,
              "lr": 0.01, "loss": "mse", "scheduler": "none", "launcher": "inline", "accelerator": "cpu", "devices": 1,
              "early_stopping_patience": None, "num_threads": 1}
@@ -87,7 +87,7 @@ def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path
     pre = p.report.preprocess
     assert (pre["future_fill"], pre["future_expected"], pre["future_missing"], pre["future_missing_series"]) == (
         fill, 3 * H, {"promo": 3 * 5}, 3)
-    assert f"15 values of 21 (series x steps) per column not planned (promo: 15; 3 series), filled by " \
+    assert f"not planned: promo: 15 of 21 values (series x steps; 3 series), filled by " \
            f"future_fill = '{fill}'" in p.report.to_markdown()
     fut = p.training.future_frame().filter(pl.col("unique_id") == "s0")
     assert fut["promo"].to_list()[2:] == expected
@@ -96,8 +96,27 @@ def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path
     from flowcast.flows.common import future_notes  # the run's warning line
 
     assert future_notes(SimpleNamespace(**pre)) == [
-        ("Future-known covariates without a planned value on the horizon: 15 of 21 values (series x steps) per "
-        f"column (promo: 15; 3 series), filled by preprocess.future_fill = '{fill}'")]
+        ("Future-known covariates without a planned value on the horizon: promo: 15 of 21 values (series x steps; "
+         f"3 series), filled by preprocess.future_fill = '{fill}'")]
+
+
+def test_unplanned_values_of_two_columns_are_counted_per_column(tmp_path):
+    """Regression: with two declared future columns the run said '30 of 21 values (series x steps) per column
+    (promo: 15, price: 15; 3 series)' (a total against one column's count), and the data-quality report '30 values of
+    21 ... per column'; each column's count is of its own expected values."""
+    df = write_promo(tmp_path / "promo.csv", 40, 2, seed=3)
+    df.with_columns((pl.col("promo") * 2).alias("price")).write_csv(tmp_path / "promo.csv")
+    p = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home", ("promo", "price")), as_of=day(39))
+    assert p.report.preprocess["future_missing"] == {"promo": 15, "price": 15}
+    assert ("not planned: promo: 15 of 21, price: 15 of 21 values (series x steps; 3 series), filled by "
+            "future_fill = 'last'") in p.report.to_markdown()
+    from types import SimpleNamespace
+
+    from flowcast.flows.common import future_notes
+
+    assert future_notes(SimpleNamespace(**p.report.preprocess)) == [
+        ("Future-known covariates without a planned value on the horizon: promo: 15 of 21, price: 15 of 21 values "
+         "(series x steps; 3 series), filled by preprocess.future_fill = 'last'")]
 
 
 def test_unplanned_horizon_values_fail_the_run_when_declared_so(tmp_path):
@@ -161,3 +180,29 @@ def test_a_static_written_only_after_as_of_is_not_known_at_as_of(tmp_path):
     planned = statics(["promo"], "a")
     assert planned == statics([], "b")
     assert planned == ([("s0", None, 1.0), ("s1", 3.0, 0.0)], None)  # s0: no size known at as_of (missing)
+
+
+def test_planned_covariates_in_their_own_file_beside_the_history(tmp_path):
+    """Regression: a source of two files, the history (id, date, val, promo) and the plan of the next days (id, date,
+    promo: no target, as a weather forecast or a promotion calendar is kept) failed with "declared column(s) 'val'
+    missing". A file without the target that holds a declared future covariate is a plan: its rows' target is
+    empty, and the horizon gets its values as if they were rows of one file."""
+    df = write_promo(tmp_path / "all.csv", 40, H)
+    (tmp_path / "all.csv").unlink()
+    (tmp_path / "src").mkdir()
+    df.filter(pl.col("date") <= f"{day(39):%Y-%m-%d}").write_csv(tmp_path / "src" / "history.csv")
+    df.filter(pl.col("date") > f"{day(39):%Y-%m-%d}").drop("val").write_csv(tmp_path / "src" / "plan.csv")
+    p = prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home"), as_of=day(39))
+    assert p.report.preprocess["future_missing"] == {"promo": 0} and p.report.rows_planned == 3 * H
+    fut = p.training.future_frame().filter(pl.col("unique_id") == "s1")
+    planned = df.filter((pl.col("id") == "s1") & (pl.col("date") > f"{day(39):%Y-%m-%d}"))
+    assert fut["promo"].to_list() == planned["promo"].to_list()
+    later = df.filter(pl.col("date") > f"{day(39):%Y-%m-%d}")
+    later.rename({"val": "VAL"}).write_csv(tmp_path / "src" / "plan.csv")  # the target misspelled: not a plan
+    with pytest.raises(DataValidationError, match=r"plan.csv: declared column\(s\) 'val' missing"):
+        prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home3"), as_of=day(39))
+    later.drop("val").write_csv(tmp_path / "src" / "plan.csv")
+    (tmp_path / "src" / "history.csv").unlink()  # a plan alone is no source: the target is in none of its files
+    (tmp_path / "src" / "plan2.csv").write_bytes((tmp_path / "src" / "plan.csv").read_bytes())
+    with pytest.raises(DataValidationError, match=r"declared column 'val' \(the target\) is in none of its 2 files"):
+        prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home2"), as_of=day(39))

@@ -178,7 +178,9 @@ def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
     (["--as-of", "last tuesday"], 2, "--as-of must be an ISO date"),
     (["--dataset", "no_such_dataset"], 2, "unknown dataset"),
 ])
-def test_run_errors_are_one_sentence(tmp_path, args, code, message):
+def test_run_errors_are_one_sentence(tmp_path, monkeypatch, args, code, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text("month,store,sales\n2024-01-01,a,1\n")  # (a missing one is refused as not found)
     result = CliRunner().invoke(app, ["run", "--home", str(tmp_path / "home"), *args])
     assert result.exit_code == code, result.output
     assert message in result.stderr and "Traceback" not in result.output + result.stderr

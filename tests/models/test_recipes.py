@@ -250,6 +250,29 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
 
 
+@pytest.mark.parametrize(("history", "lo80", "y_min", "said"), [
+    ([0.0, 2.0, 0.0, 5.0], [-1.5, 0.5], None, "of 1 of 2 series go below 0 (lowest: b at -1.5)"),  # counts
+    ([0.0, 2.0, 0.0, 5.0], [-1.5, 0.5], 0.0, None),  # declared: the intervals were cut at it
+    ([-1.0, 2.0, 0.0, 5.0], [-1.5, 0.5], None, None),  # a history that went below 0 says it can
+    ([0.0, 2.0, 0.0, 5.0], [0.0, 0.5], None, None),  # nothing below 0
+])
+def test_forecasts_below_zero_of_a_never_negative_history_name_y_min(history, lo80, y_min, said):
+    """Regression: counts (every value 0 or more) were published with 80% intervals down to -4 and nothing said
+    that declaring y_min = 0 cuts them at 0 (nor could a --data user declare it). The run's notes say so, naming
+    the lowest series; flowcast still assumes no bound from the data."""
+    from flowcast.models.recipes import below_zero_note
+
+    hist = pl.DataFrame({"unique_id": ["a", "a", "b", "b"], "y": history})
+    fc = pl.DataFrame({"unique_id": ["a", "b"], "y_hat": [2.0, 1.0], "y_hat_lo80": [lo80[1], lo80[0]],
+                       "y_hat_hi80": [3.0, 4.0]})
+    note = below_zero_note(hist, fc, y_min)
+    if said is None:
+        assert note is None
+    else:
+        assert note is not None and note.startswith("Every observed value is 0 or more") and said in note
+        assert "declare y_min = 0 (--y-min 0, or y_min in the source's [sources.NAME])" in note
+
+
 @pytest.mark.parametrize("kind", ["statistical", "combination"])
 def test_a_horizon_longer_than_the_calibrated_one_widens_the_steps_beyond_it_and_says_so(kind):
     """Regression: `flowcast forecast --horizon 9` with a model calibrated on a 6-step backtest gave steps 7-9

@@ -35,8 +35,11 @@ def said(value: object) -> str:
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
     help="bundled or configured dataset name; with --data, the name of the file's dataset (default: its file name)")]
-DataOpt = Annotated[str | None, typer.Option("--data", help="path, glob or URL of your own CSV/Parquet")]
-PathArg = Annotated[str | None, typer.Argument(help="CSV/Parquet file, glob or URL (same as --data)")]
+# what is read: CSV (gzipped too; ',', ';', tab or '|' separated), Parquet, Arrow IPC / Feather; no spreadsheet
+# (the help said 'CSV/Parquet': a user with a .tsv.gz or .feather export did not know it was read)
+_READS = "CSV, TSV (gzipped too), Parquet or Arrow IPC/Feather; no .xlsx: save it as CSV"
+DataOpt = Annotated[str | None, typer.Option("--data", help=f"path, glob or URL of your own data: {_READS}")]
+PathArg = Annotated[str | None, typer.Argument(help=f"file, glob or URL (same as --data): {_READS}")]
 IdColOpt = Annotated[list[str] | None, typer.Option("--id-col", help="id column (repeat for several)")]
 TimeColOpt = Annotated[str | None, typer.Option("--time-col", help="time column")]
 TimeFormatOpt = Annotated[str | None, typer.Option("--time-format", help="strptime format of the time column")]
@@ -49,6 +52,16 @@ TimeLabelOpt = Annotated[str | None, typer.Option(
 DecimalOpt = Annotated[str | None, typer.Option(
     "--decimal", help="decimal mark of the file's numbers: ',' ('.' groups thousands: 2.000 is 2000) or '.' (',' "
     "groups thousands); default: decided per column from its values")]
+FutureColOpt = Annotated[list[str] | None, typer.Option(
+    "--future-col", help="covariate known ahead (prices, promotions, weather forecasts; repeat for several): its "
+    "values for the horizon are rows dated after as_of")]
+PastColOpt = Annotated[list[str] | None, typer.Option(
+    "--past-col", help="covariate known up to each period only (repeat for several)")]
+StaticColOpt = Annotated[list[str] | None, typer.Option(
+    "--static-col", help="one value per series: region, size (repeat for several)")]
+YMinOpt = Annotated[float | None, typer.Option(
+    "--y-min", help="smallest valid target value (0 for counts, sales): a row below it is quarantined and "
+    "intervals are cut at it; no bound is assumed from the data")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of",
     help="run key, one instant: only rows with ds <= as_of are seen. ISO date or timestamp; without a UTC "
@@ -165,6 +178,10 @@ def resolve_settings(
     tz: str | None = None,
     time_label: str | None = None,
     decimal: str | None = None,
+    y_min: float | None = None,
+    future_col: list[str] | None = None,
+    past_col: list[str] | None = None,
+    static_col: list[str] | None = None,
     horizon: int | None = None,
     config: Path | None = None,
     home: Path | None = None,
@@ -181,9 +198,13 @@ def resolve_settings(
                           "dataset when it is neither)")
     layout = "long"
     if data is not None:
+        from flowcast.data.sources import check_readable
+
+        check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
         _refuse_periods_across(data, time_col, target_col)
-        layout = _layout_of(data, id_col, time_col, target_col)
+        layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
+                                                                 *(static_col or [])])
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
         if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
@@ -204,14 +225,19 @@ def resolve_settings(
                 decimal=decimal,
                 layout=layout,
                 **({"time_label": time_label} if time_label is not None else {}),
+                y_min=y_min,
+                future_cols=list(future_col or []),
+                past_cols=list(past_col or []),
+                static_cols=list(static_col or []),
             )
         except Exception as exc:  # pydantic ValidationError: make it one sentence
             raise ConfigError(f"invalid source options: {one_line(exc)}") from exc
     else:
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
                                 ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
-                                ("--time-label", time_label),
-                                ("--decimal", decimal)] if v]
+                                ("--time-label", time_label), ("--decimal", decimal),
+                                ("--y-min", y_min is not None), ("--future-col", future_col),
+                                ("--past-col", past_col), ("--static-col", static_col)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns
             raise ConfigError(
                 f"{', '.join(given)} describe a file given with --data; dataset {dataset!r} declares its own "
@@ -261,7 +287,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None,
     return id_col, time_col, target_col
 
 
-def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
+               covariates: list[str] | None = None) -> str:
     """A file given with --time-col alone (no --id-col, no --target-col) whose other columns all hold numbers is
     wide: a date column and one column per series, as spreadsheets export it; each column is read as a series
     (said on stderr and in the data-quality report). Given --target-col, such a file reads that one column as
@@ -279,7 +306,7 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
                       f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
                       "--id-col for a long file", highlight=False)
         return "wide"
-    others = [c for c in numeric if c != target_col]
+    others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
     if others and target_col in numeric:
         console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
                       f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each column is "

@@ -22,16 +22,20 @@ from flowcast.cli.common import (
     DatasetOpt,
     DecimalOpt,
     FreqOpt,
+    FutureColOpt,
     HomeOpt,
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PastColOpt,
     PathArg,
+    StaticColOpt,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TimeLabelOpt,
     TzOpt,
+    YMinOpt,
     cli_errors,
     console,
     data_given,
@@ -57,6 +61,10 @@ def validate_cmd(
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
     decimal: DecimalOpt = None,
+    y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     config: ConfigOpt = None,
@@ -72,8 +80,9 @@ def validate_cmd(
     try:
         settings = resolve_settings(
             dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
-            config=config, home=home,
+            target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+            home=home,
         )
         run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)

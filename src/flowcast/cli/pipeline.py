@@ -26,16 +26,20 @@ from flowcast.cli.common import (
     DatasetOpt,
     DecimalOpt,
     FreqOpt,
+    FutureColOpt,
     HomeOpt,
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PastColOpt,
     PathArg,
+    StaticColOpt,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TimeLabelOpt,
     TzOpt,
+    YMinOpt,
     call_flow,
     cli_errors,
     console,
@@ -234,6 +238,10 @@ def run(
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
     decimal: DecimalOpt = None,
+    y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     models: ModelsOpt = None,
@@ -252,8 +260,9 @@ def run(
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
-        config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+        home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
     when = flow_as_of(as_of, settings)
@@ -359,6 +368,10 @@ def forecast(
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
     decimal: DecimalOpt = None,
+    y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
@@ -369,8 +382,9 @@ def forecast(
     data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
-        config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+        home=home,
     )
     from flowcast.flows import forecast_flow
 
@@ -451,6 +465,10 @@ def backfill(
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
     decimal: DecimalOpt = None,
+    y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     horizon: HorizonOpt = None,
     models: ModelsOpt = None,
     max_steps: MaxStepsOpt = None,
@@ -472,8 +490,9 @@ def backfill(
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
-        config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+        home=home,
         **({"model": model} if model else {}),
     )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar

@@ -15,16 +15,20 @@ from flowcast.cli.common import (
     DatasetOpt,
     DecimalOpt,
     FreqOpt,
+    FutureColOpt,
     HomeOpt,
     HorizonOpt,
     IdColOpt,
     JsonOpt,
+    PastColOpt,
     PathArg,
+    StaticColOpt,
     TargetColOpt,
     TimeColOpt,
     TimeFormatOpt,
     TimeLabelOpt,
     TzOpt,
+    YMinOpt,
     cli_errors,
     data_given,
     emit_json,
@@ -52,6 +56,10 @@ def tune(
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
     decimal: DecimalOpt = None,
+    y_min: YMinOpt = None,
+    future_col: FutureColOpt = None,
+    past_col: PastColOpt = None,
+    static_col: StaticColOpt = None,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     budget: BudgetOpt = None,
@@ -67,8 +75,9 @@ def tune(
 
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, horizon=horizon,
-        config=config, home=home,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+        home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast import interrupts

@@ -481,8 +481,10 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
             f"(unzip '{file}') and pass the file it holds"
         )
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        # flowcast reads no spreadsheet (no openpyxl / fastexcel dependency): say what to export
         raise DataValidationError(
-            f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet"
+            f"{file} is a ZIP or Excel workbook, not a CSV file; save the sheet as CSV (UTF-8) or Parquet (Excel: "
+            "File > Save As > 'CSV UTF-8 (Comma delimited)'): flowcast reads no spreadsheet"
         )
     for magic, (kind, undo) in _COMPRESSED.items():
         if head.startswith(magic):  # a 'sales.csv.bz2' or '.zst' was told "binary content, NUL bytes"
@@ -1640,6 +1642,19 @@ def _unnamed(renames: dict[str, str]) -> list[str]:
     return [new for old, new in renames.items() if old.strip() != new]
 
 
+def check_readable(path: str, name: str) -> None:
+    """Refuse a local file that cannot be read at all (not found; an Excel workbook, a ZIP archive, another
+    compression, UTF-16 or JSON under a CSV name) before a command asks for its columns: `flowcast run
+    sales.xlsx` was told 'also needs --time-col, --target-col, --freq', and given them it started its run and only
+    there said the file was a workbook (a missing file was told the same). URLs are read by the run itself."""
+    if _is_url(path):
+        return
+    probe = SourceConfig(name=name, path=path, time_col="-", target_col="-", freq="1d")
+    first = resolve_files(probe)[0]
+    if file_format(probe, first) == "csv":
+        _check_text(first)
+
+
 def columns_of(path: str) -> list[str] | None:
     """The columns of a local file (its first, for a glob or a folder) as a source would read them
     (separator sniffed, unnamed cells as `column_<n>`); None when they cannot be read cheaply (a URL,
@@ -1706,8 +1721,11 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
     return others or None
 
 
-def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
-    """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>."""
+def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
+                plan_file_ok: bool = False) -> tuple[pl.LazyFrame, list[str]]:
+    """Declared columns present (strict: nothing else); returns the raw columns as __raw__<name>. With
+    `plan_file_ok` (a source of several files) a file without the target that holds a declared future covariate is
+    a file of planned values (a weather forecast beside the history): its target is empty."""
     schema = lf.collect_schema()
     renames, repeated = _header_names(list(schema.names()))
     found = [renames.get(c, c) for c in schema.names()]
@@ -1720,6 +1738,11 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame) -> tuple[pl.L
             "so that it is clear which one to read"
         )
     missing = [c for c in dict.fromkeys(declared) if c not in found]
+    if (plan_file_ok and missing == [source.target_col] and any(c in found for c in source.future_cols)
+            and not any(c.strip().lower() == source.target_col.strip().lower() for c in found)):  # ('Demand': a typo)
+        # planned covariates kept in their own file ('weather_forecast.csv': date, tmax) were refused as "declared
+        # column 'demand' missing"; the files are concatenated diagonally, so its target is null (not observed)
+        missing = []
     if missing and any("\ufffd" in c for c in found):  # a header that is not UTF-8 ('Qté' in Windows-1252)
         raise _header_not_utf8_error(file, found)
     if missing:
@@ -1810,7 +1833,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         if source.layout == "wide":
             scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
-        raw, und = _check_file(source, file, scanned)
+        raw, und = _check_file(source, file, scanned, plan_file_ok=len(files) > 1 and source.layout == "long")
         zoned = raw.collect_schema().get(RAW_PREFIX + source.time_col)
         if isinstance(zoned, pl.Datetime):
             (aware if zoned.time_zone is not None else naive).append(file)
@@ -1826,6 +1849,9 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         raise DataValidationError(
             f"source {source.name!r}: the time column {source.time_col!r} has no time zone in {len(naive)} file(s) "
             f"({', '.join(naive[:5])}) while {aware[0]} carries one; write every file with its zone (or none)")
+    if not any(RAW_PREFIX + source.target_col in f.collect_schema() for f in frames):  # plan files only
+        raise DataValidationError(f"source {source.name!r}: declared column {source.target_col!r} (the target) is in "
+                                  f"none of its {len(files)} files ({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})")
     # raw columns may differ in type between files (int in one, text in another): relax to a supertype
     raw = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     if ROW not in raw.collect_schema():  # (a wide file numbers its rows by their line: `_melt_wide`)

@@ -164,12 +164,12 @@ class DataQualityReport:
             lines.append(covariates_filled_line(filled, p.get("future_fill")))
         missing = {k: int(v) for k, v in (p.get("future_missing") or {}).items()}
         if missing:
-            total = sum(missing.values())
+            total, expected = sum(missing.values()), int(p.get("future_expected", 0))
             lines.append(
                 f"future-known covariates on the horizon: {int(p.get('future_exog_rows', 0)):,} planned rows; "
-                + (f"{total:,} values of {int(p.get('future_expected', 0)):,} (series x steps) per column not planned "
-                   f"({', '.join(f'{k}: {v:,}' for k, v in missing.items())}; {int(p.get('future_missing_series', 0)):,} "
-                   f"series), filled by future_fill = {p.get('future_fill')!r}" if total else "every horizon value planned")
+                + (f"not planned: {', '.join(f'{k}: {v:,} of {expected:,}' for k, v in missing.items())} values (series x "
+                   f"steps; {int(p.get('future_missing_series', 0)):,} series), filled by future_fill = "
+                   f"{p.get('future_fill')!r}" if total else "every horizon value planned")
             )
         return lines
 
@@ -532,7 +532,7 @@ def ignored_columns_line(columns: list[str]) -> str:
     return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
             "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
             "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
-            "static_cols (one value per series)")
+            "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
 
 
 def wide_columns_line(columns: list[str]) -> str:

@@ -444,10 +444,11 @@ def future_notes(summary: Any) -> list[str]:
     missing = {k: int(v) for k, v in (getattr(summary, "future_missing", None) or {}).items() if v}
     if not missing:
         return said
-    per_column = ", ".join(f"{k}: {v}" for k, v in missing.items())
-    return [*said, (f"Future-known covariates without a planned value on the horizon: {sum(missing.values())} of "
-             f"{summary.future_expected} values (series x steps) per column ({per_column}; "
-             f"{summary.future_missing_series} series), filled by preprocess.future_fill = {summary.future_fill!r}")]
+    # each column's count of its own expected values (two columns said '28 of 14 values ... per column')
+    per_column = ", ".join(f"{k}: {v} of {summary.future_expected}" for k, v in missing.items())
+    return [*said, (f"Future-known covariates without a planned value on the horizon: {per_column} values "
+             f"(series x steps; {summary.future_missing_series} series), filled by preprocess.future_fill = "
+             f"{summary.future_fill!r}")]
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:

@@ -410,9 +410,12 @@ def retrain_flow(
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
     notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
     notes += rf.interval_notes()  # steps beyond the backtest's (short histories), constant series: not calibrated
-    from flowcast.models.recipes import covariates_note
+    from flowcast.models.recipes import below_zero_note, covariates_note
 
     src = data.source
+    if (negative := below_zero_note(td.frame, rf.frame, src.y_min)) is not None:
+        log.warning(negative)
+        notes.append(negative)
     declared = list(dict.fromkeys([*src.future_cols, *src.past_cols, *src.static_cols]))
     if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
         notes.append(unused)

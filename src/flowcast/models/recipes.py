@@ -198,6 +198,28 @@ def covariates_note(recipe: Recipe, declared: list[str], cells: list[str]) -> st
             f"networks take covariates, and {why}.")
 
 
+def below_zero_note(history: pl.DataFrame, forecasts: pl.DataFrame, y_min: float | None) -> str | None:
+    """A sentence when no `y_min` is declared, every value of the history (`y`) is 0 or more, and the forecasts
+    (`y_hat` or an interval bound) go below 0: counts published with an 80% interval down to -4 while the run
+    said nothing, and a `--data` user had no way to learn that `y_min = 0` cuts them at 0. flowcast guesses no
+    bound (a net flow can turn negative after years above 0): it names the series and the setting. None otherwise."""
+    if y_min is not None or not history.height or not forecasts.height:
+        return None
+    if (low := history["y"].min()) is None or float(low) < 0:  # type: ignore[arg-type]
+        return None
+    cols = ["y_hat", *[c for c in INTERVAL_COLUMNS if c in forecasts.columns]]
+    lowest = forecasts.select("unique_id", pl.min_horizontal(cols).alias("low")).group_by("unique_id", maintain_order=True).agg(
+        pl.col("low").min()).filter(pl.col("low") < 0).sort("low")
+    if not lowest.height:
+        return None
+    worst, value = lowest.row(0)
+    n_all = forecasts["unique_id"].n_unique()
+    return (f"Every observed value is 0 or more, but the forecasts or intervals of {lowest.height} of {n_all} series go "
+            f"below 0 (lowest: {worst} at {value:.4g}). If the values cannot be negative (counts, sales, demand), declare "
+            "y_min = 0 (--y-min 0, or y_min in the source's [sources.NAME]): intervals are then cut at 0; flowcast "
+            "assumes no bound from a history that happens to be non-negative.")
+
+
 def kind_of(components: list[dict[str, Any]]) -> str:
     """network (one network), statistical (statistical models only), ensemble (networks only),
     hybrid (networks and statistical models)."""
