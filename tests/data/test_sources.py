@@ -825,6 +825,8 @@ def test_a_glob_mixing_zoned_and_zone_less_timestamps_names_the_files(tmp_path, 
     (['"2,5"', "2.000", '"-0,5"', '"0,250"'], [2.5, 2000.0, -0.5, 0.25]),
     # decimal commas and a decimal point ('7.5') in one column: '2.000' is 2000 or 2.0, so it is not read
     (['"2,5"', "7.5", '"2.000"', '"1.234"', "0.25"], [None, 7.5, None, None, 0.25]),
+    # a Swiss '1'234.5' shows a decimal point as well: unsettled
+    (['"2,5"', "1'234.5", '"2.000"'], [None, 1234.5, None]),
     # no decimal comma: '.' is the decimal point, as before
     (["2.5", "2.000", "1.234"], [2.5, 2.0, 1.234]),
 ])

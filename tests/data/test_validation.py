@@ -89,6 +89,10 @@ ROW_CASES = [
     ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
     ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
      [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
+    # beyond float64: read as inf, and the reason named 'inf', not the value written
+    ("beyond_float64", "2020-01-04,a,1e309\n2020-01-05,a,-2E+400\n", {},
+     [(3, "y_not_finite", "val inf is not finite ('1e309' as written: beyond the largest number, about 1.8e308)"),
+      (4, "y_not_finite", "val -inf is not finite ('-2E+400' as written: beyond the largest number, about 1.8e308)")]),
     # regression: 1e300 passed; MASE became ~1e-298 and the networks diverged (train_loss=nan) naming nothing
     ("beyond_float32", "2020-01-04,a,1e300\n2020-01-05,a,-4e38\n2020-01-06,a,3e38\n", {},
      [(3, "y_too_large", ("val 1e300 is beyond the float32 range the models compute in (|y| <= 3.4e38): a unit "

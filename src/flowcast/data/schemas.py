@@ -584,7 +584,13 @@ def row_checks(
         RowCheck(
             "y_not_finite",
             pl.col("y").is_not_null() & ~pl.col("y").is_finite(),
-            pl.format("{} {} is not finite", target, _show(pl.col("y"))),
+            # a number beyond float64 ('1e309') is read as inf: the reason named 'inf', not the value written
+            pl.format("{} {} is not finite{}", target, _show(pl.col("y")),
+                      pl.when(_raw(target_col).cast(pl.Utf8).str.strip_chars()
+                              .str.contains(r"(?i)^[-+]?(nan|inf|infinity)$").fill_null(True))
+                      .then(pl.lit(""))
+                      .otherwise(pl.format(" ('{}' as written: beyond the largest number, about 1.8e308)",
+                                           _show(_raw(target_col))))),
             "the target is NaN or infinite",
         ),
         # a value beyond float32 (the networks' dtype) cannot be trained on or scored: its square overflows a

@@ -761,7 +761,8 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
 
 _ONE_POINT_GROUP_RE = r"^[-+]?[1-9]\d{0,2}\.\d{3}$"  # '1.234', '12.500': 1234 / 12500, or 1.234 / 12.5?
 # a decimal point no thousands separator can be: '7.5', '0.250', '1.2E+03', and ',' thousands before it ('1,234.5')
-_DECIMAL_POINT_RE = r"^[-+]?(\d*\.\d+([eE][-+]?\d+)?|\d{1,3}(,\d{3})+\.\d+|\d{1,2}(,\d{2})+,\d{3}\.\d+)$"
+_DECIMAL_POINT_RE = (r"^[-+]?(\d*\.\d+([eE][-+]?\d+)?|\d{1,3}(,\d{3})+\.\d+|\d{1,2}(,\d{2})+,\d{3}\.\d+"
+                     r"|\d{1,3}(['\u2019 \u00a0\u202f\u2009]\d{3})+\.\d+)$")  # ... Swiss and SI: '1'234.5', '12 345.5'
 
 
 def _decimal_point(text: pl.Expr) -> pl.Expr:
