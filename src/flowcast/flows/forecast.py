@@ -229,6 +229,12 @@ def forecast_flow(
             log.warning(f"{sentence} (calibrated by the retrain that registered {production.version})")
         # a --horizon longer than the backtest's (widened), series of a constant history (zero width): not calibrated
         uncalibrated = rf.interval_notes()
+        # counts forecast without the y_min their retrain declared (the bound is the source's, not the model's):
+        # intervals below 0 were published without a word, where the retrain's notes said it
+        from flowcast.models.recipes import below_zero_note
+
+        if (negative := below_zero_note(data.td.frame, rf.frame, src.y_min)) is not None:
+            uncalibrated.append(negative)
         for sentence in uncalibrated:
             log.warning(sentence)
         note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else [])]).strip()
