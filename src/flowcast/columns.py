@@ -10,6 +10,8 @@ columns (`quantile_col`): its raw, uncalibrated quantiles, which the intervals a
 
 from __future__ import annotations
 
+from typing import Any
+
 ID, TIME, TARGET, PRED = "unique_id", "ds", "y", "y_hat"
 DATASET = "dataset"
 # a dataset name is a store key and a folder name (flowcast.store.contract.check_dataset): checked when
@@ -55,3 +57,18 @@ def interval_cols(level: int) -> tuple[str, str]:
 
 
 INTERVAL_COLUMNS: list[str] = [c for lv in INTERVAL_LEVELS for c in interval_cols(lv)]
+
+
+def within_bounds(col: str, bounds: tuple[float | None, float | None]) -> Any:
+    """`col` (a forecast value column, a polars expression) cut at a source's declared bounds (`y_min`, `y_max`):
+    a count's declining trend forecast at 0, not below it. A value within the bounds is unchanged; a value that is
+    not finite is left as it is (a model failure, which the fallback replaces). Cutting a forecast at a bound the
+    actual value cannot cross never makes its error larger."""
+    import polars as pl
+
+    y_min, y_max = bounds
+    e = pl.col(col)
+    if y_min is None and y_max is None:
+        return e
+    cut = e.clip(lower_bound=y_min, upper_bound=y_max)
+    return pl.when(e.is_finite()).then(cut).otherwise(e).alias(col)

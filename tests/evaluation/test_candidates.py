@@ -244,3 +244,19 @@ def test_a_tie_goes_to_the_simpler_candidate_not_the_first_name(td):
     assert mae["gru"] == mae["theta"] == pytest.approx(mae["hybrid"], rel=1e-12), board
     order = board.sort("rank")["model"].to_list()
     assert order.index("theta") < order.index("gru") < order.index("hybrid"), order
+
+
+def test_backtest_forecasts_beyond_a_declared_bound_are_cut_at_it_not_fallen_back(td):
+    """Regression: a network forecasting below the declared y_min on one series was scored on its fallback's
+    rows for that series (a flat or trended statistical model); its rows are now cut at the bound and scored as
+    its own, as the published forecasts are (`within_bounds`), and its fallback share stays 0."""
+    floor = 70.0  # s0..s1 run below it over the backtest windows
+    low = _oracle(td, lambda n: -40.0)  # far below the truth: under the floor on every series
+    comps = _components(td, **{"gru-s0": low})
+    specs = [CandidateSpec("gru", "network", [("gru", ["gru-s0"])], networks=frozenset({"gru"}))]
+    (gru,), _, _ = _evaluate(specs, comps, td, bounds=(floor, None))
+    assert gru.eligible and gru.fallback_pairs == 0
+    raw = comps["gru-s0"].forecasts.select("unique_id", "ds", pl.col("y_hat").alias("raw"))
+    got = gru.result.forecasts.join(raw, on=["unique_id", "ds"])
+    assert got.height == raw.height and (got["raw"] < floor).any()
+    assert got["y_hat"].to_list() == pytest.approx([max(v, floor) for v in got["raw"].to_list()])

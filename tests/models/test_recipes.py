@@ -83,9 +83,11 @@ def test_an_old_registered_network_forecasts_as_it_did(net, tmp_path):
     assert load_recipe(art.path).kind == "network" and set(got["model"]) == {"gru"}
 
 
-def test_a_series_the_model_cannot_forecast_gets_the_fallback_and_says_so():
-    """A steep fall: damped forecasts negative values for it, below the declared y_min = 0; that
-    series alone is forecast by the next model of the fallback chain, and its rows say which."""
+def test_a_forecast_beyond_a_declared_bound_is_cut_at_it_not_handed_to_a_flat_fallback():
+    """A steep fall: damped forecasts negative values for it, below the declared y_min = 0. Regression: the whole
+    series went to the next model of the fallback chain (theta fell below 0 too, so naive: a flat line at the last
+    value, 6 steps of it); its forecasts are now damped's, cut at 0 (an actual at or above 0 is never further from
+    the cut value), and no series falls back."""
     td = make_td(n_series=3, length=36, horizon=6, level=50.0)
     falling = td.frame.filter(pl.col("unique_id") == "s00").with_columns(
         (200.0 - 5.5 * pl.int_range(pl.len())).alias("y"))
@@ -94,13 +96,13 @@ def test_a_series_the_model_cannot_forecast_gets_the_fallback_and_says_so():
     td = replace(td, frame=pl.concat([falling, td.frame.filter(pl.col("unique_id") != "s00")]).sort("unique_id", "ds"))
     r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
                weights=[1.0], fallback=["theta", "naive"], intervals={"damped": CAL, "naive": CAL})
+    free = forecast_detailed(r, td, 6).frame.filter(pl.col("unique_id") == "s00").sort("step")["y_hat"]
+    assert free.min() < 0  # unbounded, damped goes below 0 on this series
     rf = forecast_detailed(r, td, 6, bounds=(0.0, None))
-    assert rf.fallbacks.rows() == [("s00", "naive", "forecast below y_min=0")]  # theta falls below 0 too
-    models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
-        "unique_id", pl.col("model").list.join(",")).rows())
-    assert models == {"s00": "naive", "s01": "damped", "s02": "damped"}
-    assert (rf.frame["y_hat"] >= 0).all() and (rf.frame["y_hat_lo95"] >= 0).all()  # clipped to the bound
-    assert rf.frame.filter(pl.col("unique_id") == "s00")["y_hat"].to_list() == [falling["y"][-1]] * 6
+    assert rf.fallbacks.height == 0 and set(rf.frame["model"]) == {"damped"}
+    got = rf.frame.filter(pl.col("unique_id") == "s00").sort("step")["y_hat"]
+    assert got.to_list() == [max(v, 0.0) for v in free.to_list()]
+    assert (rf.frame["y_hat"] >= 0).all() and (rf.frame["y_hat_lo95"] >= 0).all()  # intervals clipped too
     assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, bounds=(0.0, None), fallbacks=rf.fallbacks,
                            max_fallback_share=0.5).ok
 

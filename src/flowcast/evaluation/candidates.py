@@ -16,10 +16,10 @@ weights fitted on the windows before it (equal weights on window 0), so the scor
 from the data that chose the weights; the published weights are fitted on every window. A
 hand-set `model.blend` makes the hybrid's weights fixed instead.
 
-A row a candidate cannot forecast (a network's series that is too short, a value that is not
-finite or breaks the declared bounds) is forecast by its fallback (the best statistical model
-that can), exactly as publishing does, so no candidate is scored on fewer rows than another.
-Non-finite values and broken bounds count as failures: a candidate that fails on more series than
+A value beyond the declared bounds is cut at them (`columns.within_bounds`), as publishing does. A row a
+candidate cannot forecast (a network's series that is too short, a value that is not finite) is forecast
+by its fallback (the best statistical model that can), exactly as publishing does, so no candidate is
+scored on fewer rows than another. Non-finite values count as failures: a candidate that fails on more series than
 `max_fallback_share` of them (one series is always allowed when there are several: one bad series
 never decides a run) is not eligible (`too_many_failures`).
 
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS
+from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, within_bounds
 from flowcast.evaluation.backtest import BacktestResult, result_from_forecasts
 from flowcast.evaluation.combine import describe_weights, fit_weights, weights_by_window
 from flowcast.evaluation.conformal import (
@@ -286,12 +286,9 @@ def evaluate_candidate(
         pl.Series("__missing", missing_in),
         *[pl.Series(c, combined[c]) for c in qcols],
     )
-    y_min, y_max = bounds
+    # forecasts beyond a declared bound are cut at it (a count's falling trend at 0), as the published ones are
+    frame = frame.with_columns(within_bounds(c, bounds) for c in ["y_hat", *qcols])
     broken = ~pl.col("y_hat").is_finite() & ~pl.col("__missing")
-    if y_min is not None:
-        broken = broken | (pl.col("y_hat") < y_min)
-    if y_max is not None:
-        broken = broken | (pl.col("y_hat") > y_max)
     pairs = frame.group_by("unique_id", "window").agg(broken.fill_null(True).any().alias("broken"),
                                                        pl.col("__missing").any().alias("missing"))
     n_pairs = pairs.height
@@ -310,8 +307,8 @@ def evaluate_candidate(
     if not np.isfinite(frame["y_hat"].to_numpy()).all():
         eligible, why = False, "some forecasts are not finite even after the fallback"
     elif too_many_failures(failed_series, n_series, max_fallback_share):
-        eligible, why = False, (f"its backtest forecasts of {failed_series} of {n_series} series were not finite or "
-                                f"broke the declared bounds (more than {max_fallback_share:.0%})")
+        eligible, why = False, (f"its backtest forecasts of {failed_series} of {n_series} series were not finite "
+                                f"(more than {max_fallback_share:.0%})")
     cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", "scale", "history", *qcols)
     # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
@@ -329,8 +326,7 @@ def evaluate_candidate(
 def _fill_from_fallback(frame: pl.DataFrame, wide: pl.DataFrame, redo: pl.DataFrame, fallback: list[str],
                         bounds: tuple[float | None, float | None], qcols: list[str]) -> pl.DataFrame:
     """Rows of the (series, window) pairs in `redo` from the first fallback model that forecasts
-    the whole pair finitely within the bounds."""
-    y_min, y_max = bounds
+    the whole pair finitely, cut at the bounds."""
     todo = redo
     filled = []
     for name in fallback:
@@ -340,14 +336,10 @@ def _fill_from_fallback(frame: pl.DataFrame, wide: pl.DataFrame, redo: pl.DataFr
         if col not in wide.columns:
             continue
         ok = pl.col(col).is_finite()
-        if y_min is not None:
-            ok = ok & (pl.col(col) >= y_min)
-        if y_max is not None:
-            ok = ok & (pl.col(col) <= y_max)
         cand = wide.join(todo, on=["unique_id", "window"], how="semi")
         good = cand.group_by("unique_id", "window").agg(ok.fill_null(False).all().alias("ok")).filter(pl.col("ok"))
         filled.append(cand.join(good.select("unique_id", "window"), on=["unique_id", "window"], how="semi")
-                      .select("unique_id", "window", "ds", pl.col(col).alias("__fb")))
+                      .select("unique_id", "window", "ds", within_bounds(col, bounds).alias("__fb")))
         todo = todo.join(good.select("unique_id", "window"), on=["unique_id", "window"], how="anti")
     if not filled:
         return frame

@@ -16,8 +16,10 @@ The forecast is sum_i weights[i] x forecast of component i (network paths are re
 artifact directory; a network's quantile columns are combined too when every component has
 them). Then, per series:
 
+- bounds: forecasts beyond the source's declared bounds y_min/y_max are cut at them (a count's falling
+  trend at 0, where it used to hand the whole series to a flat fallback), in the backtests as here;
 - fallback: a series the recipe cannot forecast (not long enough for its networks, a forecast
-  that is not finite or lies outside the source's declared bounds y_min/y_max) gets the first
+  that is not finite) gets the first
   model of `fallback` that forecasts it cleanly; every row names the model that made it
   (`model` column), so one bad series never fails the run and is never published silently;
 - intervals: y_hat_lo80/hi80/lo95/hi95 from the conformal calibration stored for the model that
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, interval_cols
+from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, interval_cols, within_bounds
 from flowcast.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -480,6 +482,7 @@ def forecast_detailed(
     frames = [component_forecast(c, td, h, recipe.base) for c in recipe.components]
     main = combine(frames, recipe.weights).with_columns(pl.lit(recipe.name).alias("model"),
                                                         pl.lit(recipe.name).alias("__nominal"))
+    main = main.with_columns(within_bounds(c, bounds) for c in main.columns if c.startswith("y_hat"))  # at y_min/y_max
     judged = main.with_columns(_reason(bounds).alias("__reason"))
     bad_ids = judged.filter(pl.col("__reason") != "ok").group_by("unique_id").agg(
         pl.col("__reason").first().alias("reason"))
@@ -502,6 +505,7 @@ def forecast_detailed(
             break
         sub = _subset(td, todo["unique_id"].to_list())
         fc = statistical_forecast(name, sub, h).with_columns(pl.lit(name).alias("model"), pl.lit(name).alias("__nominal"))
+        fc = fc.with_columns(within_bounds(c, bounds) for c in fc.columns if c.startswith("y_hat"))
         ok_ids = fc.with_columns(bad_rows(fc, bounds).alias("__bad")).group_by("unique_id").agg(
             (~pl.col("__bad").any()).alias("ok")).filter(pl.col("ok"))["unique_id"]
         took = todo.filter(pl.col("unique_id").is_in(ok_ids.implode()))
