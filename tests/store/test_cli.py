@@ -72,3 +72,26 @@ def test_a_series_that_is_not_published_is_named_not_the_as_of(_isolated_home):
     assert f"series {typo!r} is not among the 3 series published there (did you mean {ids[0]!r}" in " ".join(r.output.split())
     r = runner.invoke(app, ["forecasts", "--as-of", "2024-02-02", "--unique-id", ids[0]])  # the as_of is what's wrong
     assert "published as_of: sales: 2024-03-01T00:00:00" in " ".join(r.output.split())
+
+
+def test_cli_forecasts_names_a_damaged_file_the_duckdb_views_leave_out(_isolated_home):
+    """A damaged file nobody re-publishes is left out of the DuckDB views (every query of them failed on it):
+    `flowcast forecasts` says which file and what to do, and the views answer."""
+    import duckdb
+
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2, dataset="sales")
+    (part,) = (store.root / "forecasts" / "dataset=sales" / "as_of=2024-02-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:400])
+    r = CliRunner().invoke(app, ["forecasts", "--format", "csv"])
+    text = "".join(r.output.split())  # the console folds long lines
+    assert r.exit_code == 0 and f"warning:theDuckDBviewsin{store.db_path}leaveout{part}" in text, r.output
+    assert "re-publishthatdatasetandas_of,orremovethatfile" in text
+    con = duckdb.connect(str(store.db_path), read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM forecasts").fetchall() == [(3 * H,)]
+    finally:
+        con.close()

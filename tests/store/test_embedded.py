@@ -7,10 +7,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import itertools
+import json
 import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -338,8 +340,8 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
     r = publish(store, make_forecast(1, N, H, AS_OF))
     assert r.notes == []
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
-    assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == ["forecasts.duckdb",
-                                                                          "forecasts.duckdb.views.json"]
+    assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == [
+        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
 
 
 def test_a_duckdb_file_that_cannot_be_opened_is_not_said_to_be_held_open(tmp_path, monkeypatch):
@@ -461,3 +463,69 @@ def test_republishing_a_damaged_partition_brings_the_duckdb_views_back(tmp_path)
     assert r.notes == [] and not part.exists()  # nothing can read it: no grace to give it
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 2 * N * H
     assert variant_of(duck(store, "SELECT * FROM forecasts")) == {1, 3}
+
+
+@pytest.mark.parametrize("damage", ["cut short", "garbage"])
+def test_a_damaged_file_nobody_republishes_is_left_out_of_the_duckdb_views_and_named(tmp_path, damage):
+    """Regression: a damaged Parquet file of an earlier as_of that nobody re-publishes broke EVERY query of
+    forecasts.duckdb ('No magic bytes found in <file>'), the views reading every file of the dataset, while
+    the runs succeeded and `flowcast forecasts` left it out. The views leave it out now, and say which."""
+    store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=3600)
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2)
+    (part,) = (store.root / "forecasts" / "dataset=sales" / "as_of=2024-02-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:500] if damage == "cut short" else b"not parquet at all" * 40)
+    later = datetime(2024, 4, 1)
+    r = publish(store, make_forecast(3, N, H, later), as_of=later, variant=3)  # a run of a later as_of
+    assert len(r.notes) == 1 and str(part) in r.notes[0] and "re-publish that dataset and as_of" in r.notes[0]
+    assert "as_of 2024-02-01T00:00:00" in r.notes[0] and store.views_left_out == r.notes
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {1, 3}  # every query failed on it
+    assert duck(store, "SELECT count(*) AS n FROM publishes")["n"][0] == 2
+    publish(store, make_forecast(4, N, H, AS_OF), variant=4)  # later publishes of healthy keys are seen
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {3, 4}
+    # the damaged key re-published: its file is back in the views, which read the whole dataset again
+    r = publish(store, make_forecast(5, N, H, OTHER), as_of=OTHER, variant=5)
+    assert r.notes == [] and store.views_left_out == []
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {3, 4, 5}
+    assert "as_of=*" in json.loads(store.views.state_path.read_text())["views"]["forecasts"]
+
+
+def test_a_key_whose_newest_file_is_damaged_never_shows_the_file_it_superseded(tmp_path):
+    store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=3600)  # the superseded file stays
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2)
+    publish(store, make_forecast(3, N, H, OTHER), as_of=OTHER, variant=3)
+    old, newest = sorted((store.root / "forecasts" / "dataset=sales" / "as_of=2024-02-01T00:00:00").iterdir())
+    newest.write_bytes(newest.read_bytes()[:300])
+    assert store.sync_views() is None and [str(newest) in p for p in store.views_left_out] == [True]
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {1}  # never variant 2, superseded
+    old.write_bytes(b"garbage")  # the older one damaged instead: the newest is read
+    newest.unlink()
+    publish(store, make_forecast(4, N, H, OTHER), as_of=OTHER, variant=4)
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {1, 4}
+    assert store.delete(DS, AS_OF)  # a key the views listed, removed: the views follow
+    assert variant_of(duck(store, "SELECT * FROM forecasts")) == {4}
+
+
+def test_the_views_of_a_copied_home_never_read_the_original_homes_files(tmp_path):
+    """Regression: in a copy of a home (cp -a) whose views were not rebuilt (no flowcast command ran there
+    yet, the DuckDB file held open, read-only), the views still read the ORIGINAL home's files: a query
+    of the copy silently returned the other home's forecasts. They stop with an error naming both now,
+    and the first command that opens the copy's store rebuilds them."""
+    a = EmbeddedStore(tmp_path / "a" / "warehouse")
+    publish(a, make_forecast(1, N, H, AS_OF))
+    subprocess.run(["cp", "-a", str(tmp_path / "a"), str(tmp_path / "b")], check=True)
+    publish(a, make_forecast(2, N, H, AS_OF), variant=2)  # the original changes afterwards
+    b_db = tmp_path / "b" / "warehouse" / "forecasts.duckdb"
+    con = duckdb.connect(str(b_db), read_only=True)
+    try:
+        with pytest.raises(duckdb.Error, match=r"built for .*/a/warehouse/forecasts.duckdb.*opened at .*/b/warehouse"):
+            con.sql("SELECT * FROM forecasts").fetchall()
+        with pytest.raises(duckdb.Error, match="flowcast forecasts --home"):
+            con.sql("SELECT count(*) FROM publishes WHERE rows < 0").fetchall()
+    finally:
+        con.close()
+    b = EmbeddedStore(tmp_path / "b" / "warehouse")
+    assert b.sync_views() is None  # what `flowcast forecasts` and every publish do when they open it
+    assert variant_of(duck(b, "SELECT * FROM forecasts")) == {1}  # the copy's own forecasts
+    assert variant_of(duck(a, "SELECT * FROM forecasts")) == {2}

@@ -51,6 +51,8 @@ def forecasts(
         raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     settings = resolve_settings(config=config, home=home)
     store = open_store(settings)
+    for problem in getattr(store, "views_left_out", []):  # what a query of forecasts.duckdb cannot see
+        console.print(f"warning: {problem}", highlight=False)
     if unique_id is not None:  # ids are published in NFC (data/sources.py): 'Café' typed either way finds them
         import unicodedata
 

@@ -35,6 +35,8 @@ migrated first, hold every row).
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import hashlib
 import json
 import os
 import tempfile
@@ -48,7 +50,8 @@ from flowcast.store.parquet import PART_GLOB
 
 DB_NAME = "forecasts.duckdb"
 TABLES = ("forecasts", "realized")
-_VERSION = 3
+_VERSION = 4  # 4: the home guard, and views that leave damaged files out
+_CHECKED_VERSION = 1
 # what DuckDB says of a file that is not a whole database (empty, or cut short by a full disk or a crash)
 _DAMAGED = ("not a valid duckdb database file", "could not read enough bytes")
 _LOCKED = ("could not set lock", "conflicting lock")
@@ -63,28 +66,62 @@ def _locked(text: str) -> bool:
     return any(k in text.lower() for k in _LOCKED)
 
 
+def _lit(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def _glob(root: Path, table: str) -> str:
-    return str(root.resolve() / table / "dataset=*" / "as_of=*" / PART_GLOB).replace("'", "''")
+    return _lit(str(root.resolve() / table / "dataset=*" / "as_of=*" / PART_GLOB))
 
 
-def view_sql(root: Path) -> dict[str, str]:
+def home_guard(db_path: Path) -> str:
+    """A condition that is true when the database holding the view is the file `db_path` it was built
+    for, and stops the query with an error naming both paths otherwise: a copied or moved home whose views
+    could not be rebuilt (the file held open, read-only) would read the original home's forecasts. DuckDB
+    names each attached database by its real path; the marker finds the databases holding these views."""
+    real = os.path.realpath(db_path)
+    marker = "flowcast_views_" + hashlib.sha256(real.encode()).hexdigest()[:16]
+    msg = (f"the flowcast views of this DuckDB file were built for {real} and read that home's Parquet files; "
+           "this file is a copy or was moved (opened at ")
+    then = ("): run any flowcast command that opens the store in this home (flowcast forecasts --home <this home>) "
+            "to rebuild them")
+    return (f"(SELECT CASE WHEN count(*) = 0 THEN true ELSE error('{_lit(msg)}' || any_value(d.path) || '{_lit(then)}') END "
+            "FROM duckdb_views() v JOIN duckdb_databases() d ON v.database_name = d.database_name "
+            f"WHERE contains(v.sql, '{marker}') AND d.path IS DISTINCT FROM '{_lit(real)}')")
+
+
+def view_sql(root: Path, db_path: Path | None = None,
+             files: dict[str, list[str] | None] | None = None) -> dict[str, str]:
     """The CREATE VIEW statements for a dataset root. Each keeps, per (dataset, as_of), the rows
     of the key's newest file only: for the instant between a publish's new file appearing and
-    its predecessor being deleted, a listing holds both."""
-    f, r = _glob(root, "forecasts"), _glob(root, "realized")
+    its predecessor being deleted, a listing holds both. `files`: per table, the globs and files to
+    read instead of the whole table's glob (damaged files left out, `DuckDBViews.layout`); an empty
+    list: no view. `db_path`: the file the views are built in (`home_guard`)."""
+    files = files or {}
+
+    def source(table: str) -> str | None:
+        listed = files.get(table)
+        if listed is None:
+            return f"'{_glob(root, table)}'"
+        return f"[{', '.join(repr_lit(p) for p in listed)}]" if listed else None
+
+    f, r = source("forecasts"), source("realized")
+    guard = f" AND {home_guard(db_path)}" if db_path is not None else ""
     # dense_rank, not `QUALIFY filename = max(filename) OVER (...)`: DuckDB 2.0 drops whole keys from
     # the latter while files are being added (tests/store/test_concurrency.py saw it in 9 of 57 queries)
     rank = "dense_rank() OVER (PARTITION BY dataset, as_of ORDER BY filename DESC) AS __newest"
-    def read(glob: str) -> str:
-        return f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false, filename = true)"
+    def read(src: str) -> str:
+        return f"read_parquet({src}, union_by_name = true, hive_partitioning = false, filename = true)"
 
     def newest(inner: str) -> str:
-        return f"SELECT * EXCLUDE (filename, __newest) FROM (SELECT *, {rank} FROM {inner}) WHERE __newest = 1"
+        return (f"SELECT * EXCLUDE (filename, __newest) FROM (SELECT *, {rank} FROM {inner}) "
+                f"WHERE __newest = 1{guard}")
 
     kv = lambda k: f"max(CASE WHEN k = '{k}' THEN v END)"
-    return {
-        "forecasts": f"CREATE OR REPLACE VIEW forecasts AS {newest(read(f))}",
-        "publishes": (
+    out = {}
+    if f is not None:
+        out["forecasts"] = f"CREATE OR REPLACE VIEW forecasts AS {newest(read(f))}"
+        out["publishes"] = (
             "CREATE OR REPLACE VIEW publishes AS " + newest("(SELECT "
             f"{kv('dataset')} AS dataset, CAST({kv('as_of')} AS TIMESTAMP) AS as_of, "
             f"{kv('content_hash')} AS content_hash, {kv('model')} AS model, "
@@ -92,11 +129,40 @@ def view_sql(root: Path) -> dict[str, str]:
             f"CAST({kv('created_at')} AS TIMESTAMP) AS created_at, CAST({kv('rows')} AS BIGINT) AS rows, "
             f"CAST({kv('n_series')} AS BIGINT) AS n_series, file_name AS parquet_file, file_name AS filename "
             "FROM (SELECT file_name, replace(decode(key), 'flowcast.', '') AS k, decode(value) AS v "
-            f"FROM parquet_kv_metadata('{f}') WHERE starts_with(decode(key), 'flowcast.')) "
+            f"FROM parquet_kv_metadata({f}) WHERE starts_with(decode(key), 'flowcast.')) "
             "GROUP BY file_name)")
-        ),
-        "realized": f"CREATE OR REPLACE VIEW realized AS {newest(read(r))}",
-    }
+        )
+    if r is not None:
+        out["realized"] = f"CREATE OR REPLACE VIEW realized AS {newest(read(r))}"
+    return out
+
+
+def repr_lit(path: str) -> str:
+    return f"'{_lit(path)}'"
+
+
+def footer_problem(path: str | Path) -> str | None:
+    """Why a Parquet file's footer cannot be read (None: it reads). DuckDB reads every footer of the files a
+    view names when it plans a query: one unreadable footer fails every query of the view."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(str(path))
+    except FileNotFoundError:
+        return None  # gone meanwhile: not damaged
+    except (OSError, ValueError) as exc:  # ArrowInvalid (a ValueError): 'Parquet magic bytes not found'
+        return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return None
+
+
+def _dirs(folder: str, prefix: str) -> list[tuple[str, str]]:
+    """(name, path) of the folders in `folder` whose name starts with `prefix` (strings: a scan of
+    thousands of keys per publish, where pathlib cost 40 µs a key)."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted((e.name, e.path) for e in it if e.name.startswith(prefix) and e.is_dir())
+    except OSError:
+        return []
 
 
 class DuckDBViews:
@@ -106,15 +172,88 @@ class DuckDBViews:
         self.db_path = Path(db_path)
         self.root = Path(root)
         self.state_path = self.db_path.with_name(self.db_path.name + ".views.json")
+        self.checked_path = self.db_path.with_name(self.db_path.name + ".checked.json")
+        self.left_out: list[str] = []  # the damaged files the last `ensure` left out of the views, said
+
+    def _checked(self) -> dict[str, list[int]]:
+        try:
+            state = json.loads(self.checked_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        ok = isinstance(state, dict) and state.get("version") == _CHECKED_VERSION and isinstance(state.get("files"), dict)
+        return state["files"] if ok else {}
+
+    def layout(self, tables: set[str]) -> dict[str, list[str] | None]:
+        """Per table, what its view reads: None, the whole table's glob (no damaged file: every publish
+        is seen without touching DuckDB), else the globs of the datasets and keys without a damaged file
+        and the newest file of a key whose older (superseded) file is damaged; a key whose newest file is
+        damaged is left out whole (its older files would show superseded forecasts). Each damaged file is
+        said in `self.left_out`. A file's footer is read once: those that read are remembered with their
+        size and modification time (`forecasts.duckdb.checked.json`), so a publish reads only its own."""
+        known = self._checked()
+        seen: dict[str, list[int]] = {}
+        out: dict[str, list[str] | None] = {}
+        self.left_out = []
+        base = self.root.resolve()
+        for table in sorted(tables):
+            keys: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
+            damaged = False
+            for dname, ddir in _dirs(str(base / table), "dataset="):
+                for aname, adir in _dirs(ddir, "as_of="):
+                    parts = []
+                    with contextlib.suppress(OSError), os.scandir(adir) as it:
+                        for e in it:
+                            if not fnmatch.fnmatchcase(e.name, PART_GLOB) or not e.is_file():
+                                continue
+                            rel = f"{table}/{dname}/{aname}/{e.name}"
+                            try:
+                                st = e.stat()
+                            except OSError:
+                                continue
+                            stamp = [st.st_size, st.st_mtime_ns]
+                            why = None if known.get(rel) == stamp else footer_problem(e.path)
+                            if why is None:
+                                seen[rel] = stamp
+                            damaged |= why is not None
+                            parts.append((e.name, why))
+                    if parts:
+                        keys.setdefault(dname, {})[aname] = sorted(parts)
+            if not damaged:
+                out[table] = None
+                continue
+            listed: list[str] = []
+            for dname, as_ofs in sorted(keys.items()):
+                if not any(why for parts in as_ofs.values() for _, why in parts):
+                    listed.append(str(base / table / dname / "as_of=*" / PART_GLOB))
+                    continue
+                for aname, parts in sorted(as_ofs.items()):
+                    folder = base / table / dname / aname
+                    bad = [(n, why) for n, why in parts if why]
+                    if not bad:
+                        listed.append(str(folder / PART_GLOB))
+                    elif parts[-1][1] is None:
+                        listed.append(str(folder / parts[-1][0]))
+                    what = (f"dataset {dname.removeprefix('dataset=')} as_of {aname.removeprefix('as_of=')}"
+                            + (" (a superseded file; its newest file is read)" if parts[-1][1] is None else ""))
+                    self.left_out += [
+                        f"the DuckDB views in {self.db_path} leave out {folder / n}, {what}, whose footer cannot be "
+                        f"read ({why}); {'re-publish that dataset and as_of, or remove that file' if table == 'forecasts' else 'remove that file, or re-publish that dataset and as_of'}"
+                        for n, why in bad]
+            out[table] = listed
+        if seen != known:
+            with contextlib.suppress(StorageError, OSError):  # a cache: a read-only home reads the footers again
+                atomic_write_text(self.checked_path, json.dumps({"version": _CHECKED_VERSION, "files": seen}))
+        return out
 
     def _wanted(self, tables: set[str]) -> dict[str, str]:
-        sql = view_sql(self.root)
+        files = self.layout(tables)
+        sql = view_sql(self.root, self.db_path, files)
         names = set()
         if "forecasts" in tables:
             names |= {"forecasts", "publishes"}
         if "realized" in tables:
             names.add("realized")
-        return {n: sql[n] for n in sorted(names)}
+        return {n: sql.get(n, f"DROP VIEW IF EXISTS {n}") for n in sorted(names)}
 
     def _state(self) -> dict:
         try:
@@ -122,18 +261,20 @@ class DuckDBViews:
             st = os.stat(self.db_path)
         except (OSError, ValueError):
             return {}
-        return state if state.get("ino") == st.st_ino and state.get("version") == _VERSION else {}
+        same = state.get("ino") == st.st_ino and state.get("db") == os.path.realpath(self.db_path)
+        return state if same and state.get("version") == _VERSION else {}
 
-    def current(self, tables: set[str]) -> bool:
+    def current(self, tables: set[str], wanted: dict[str, str] | None = None) -> bool:
         """True when every view these tables need exists with today's SQL (no DuckDB opened)."""
         done = self._state().get("views", {})
-        return all(done.get(n) == s for n, s in self._wanted(tables).items())
+        return all(done.get(n) == s for n, s in (wanted or self._wanted(tables)).items())
 
     def ensure(self, tables: set[str]) -> str | None:
         """Create the missing views; None when done (or nothing to do), else a sentence saying
-        why not (the file is held open by another program) for the receipt."""
+        why not (the file is held open by another program) for the receipt. The damaged files the
+        views leave out are said in `self.left_out`."""
         wanted = self._wanted(tables)
-        if not wanted or self.current(tables):
+        if not wanted or self.current(tables, wanted):
             return None
         import duckdb
 
@@ -169,7 +310,8 @@ class DuckDBViews:
         return None
 
     def _record(self, st: os.stat_result, views: dict[str, str]) -> None:
-        state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()), "views": views}
+        state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()),
+                 "db": os.path.realpath(self.db_path), "views": views}
         with contextlib.suppress(StorageError):  # a full disk: the sidecar only spares later publishes a
             atomic_write_text(self.state_path, json.dumps(state, indent=1))  # look into DuckDB; the views exist
 

@@ -75,6 +75,7 @@ class EmbeddedStore:
         self.resolve_legacy = resolve_legacy
         self._legacy_cache: tuple[tuple[str, ...], dict[datetime, tuple[str, str]]] | None = None
         self.skipped: list[str] = []  # what the last read of several as_of left out (damaged partitions)
+        self.views_left_out: list[str] = []  # damaged files the DuckDB views leave out (sync_views)
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({self.location!r})"
@@ -114,11 +115,17 @@ class EmbeddedStore:
 
     def sync_views(self) -> str | None:
         """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
-        DuckDB file is held open elsewhere, else None."""
+        DuckDB file is held open elsewhere, else None. Damaged files the views leave out are logged
+        as warnings and kept in `views_left_out` (a publish's receipt notes them)."""
+        self.views_left_out = []
         if self.views is None:
             return None
         present = {t for t in ("forecasts", "realized") if self._has_any(t)}
-        return self.views.ensure(present)
+        note = self.views.ensure(present)
+        self.views_left_out = list(self.views.left_out)
+        for problem in self.views_left_out:
+            log.warning("%s", problem)
+        return note
 
     def _has_any(self, table: str) -> bool:
         """Whether `table` holds a key (cheap: stops at the first one; DuckDB cannot create a view
@@ -212,7 +219,7 @@ class EmbeddedStore:
         note = self.sync_views()
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
                          parquet_path=self.data.display(path), duckdb_path=self.db_path,
-                         notes=[note] if note else [])
+                         notes=([note] if note else []) + self.views_left_out)
 
     def _previous(self, path: str | None) -> tuple[int, str | None]:
         """Rows and content hash of the file about to be superseded (0, None: none or damaged)."""
@@ -244,6 +251,8 @@ class EmbeddedStore:
             if legacy is not None:
                 self.data.remove_legacy(legacy)
                 found = True
+        if found and self.views is not None and self.views.left_out:  # views listing keys: not this one now
+            self.sync_views()
         return found
 
     # ------------------------------------------------------------------ read
