@@ -869,3 +869,19 @@ def test_a_rollback_killed_after_its_swap_and_run_again_rolls_back_once(tmp_path
     assert len(reg.history()) == 4
     assert json.loads((_isolated_home / "models" / "production.backup.json").read_text()) == json.loads(
         (_isolated_home / "models" / "production.json").read_text())
+
+
+@pytest.mark.parametrize("damage", [b'{"version": "gru-v', b"\xff\xfe garbage", b'"gru-v2"'])
+def test_a_damaged_registration_note_is_named_with_what_is_assumed(tmp_path, caplog, damage):
+    """Regression: a damaged `models/.pending.json` (cut short, overwritten) was taken for 'nothing placed' and
+    removed without a word."""
+    reg = ModelRegistry(tmp_path / "models")
+    first = _register(reg, tmp_path, "lstm", "one").version
+    (reg.root / ".pending.json").write_bytes(damage)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        assert [v.version for v in reg.list()] == [first]
+        second = _register(reg, tmp_path, "gru", "two").version  # a writer removes the note
+    said = [r.getMessage() for r in caplog.records]
+    assert said and all(f"the registration note {reg.root}/.pending.json cannot be read" in m for m in said), said
+    assert "assumed that no model version was placed after it" in said[0]
+    assert not (reg.root / ".pending.json").exists() and [v.version for v in reg.list()] == [first, second]

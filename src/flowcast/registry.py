@@ -334,9 +334,20 @@ class ModelRegistry:
             note = json.loads(text)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):  # torn by a crash while it was written: nothing was placed after it
+        except (OSError, ValueError) as exc:  # torn by a crash while it was written: nothing was placed after it
+            self._damaged_pending(f"{type(exc).__name__}: {exc}")
             return {}
-        return note if isinstance(note, dict) else {}
+        if not isinstance(note, dict):
+            self._damaged_pending(f"a JSON {type(note).__name__}, not an object")
+            return {}
+        return note
+
+    def _damaged_pending(self, why: str) -> None:
+        """Say what a damaged `.pending.json` is taken for: it used to be passed over without a word."""
+        log.warning("the registration note %s/%s cannot be read (%s); assumed that no model version was placed after "
+                    "it (a registration stopped while writing it): the next command that writes the registry removes "
+                    "it; a version it named, if one was placed, is listed by `flowcast models list` and `flowcast gc "
+                    "--version NAME --yes` removes it", self.location, PENDING, " ".join(why.split())[:200])
 
     def _guarded(self, what: str) -> None:
         """Called under the lock before a write to a registry at a URL: StorageError, `what` not

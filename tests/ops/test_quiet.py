@@ -145,3 +145,23 @@ def test_a_source_whose_time_label_changed_is_refused_beside_its_earlier_publish
     check_time_label(settings, end)
     with pytest.raises(ConfigError, match="--dataset meters_start"):
         check_time_label(settings, start)
+
+
+@pytest.mark.parametrize("damage", [b'{"dataset": "sales", "tz": "Eur', b"\x00\x00\x00", b"[1, 2]"])
+def test_a_damaged_publish_record_is_named_with_what_is_assumed(tmp_path, caplog, damage):
+    """Regression: a damaged `published/<dataset>/<as_of>.json` (cut short, overwritten) was passed over without
+    a word: `flowcast forecasts --as-of DATE` read the date in another zone, the time label check used an older one."""
+    from flowcast.ops.quiet import fingerprint_path, published_time_label, published_tz
+
+    older = fingerprint_path(tmp_path, "sales", datetime(2024, 1, 1))
+    older.parent.mkdir(parents=True)
+    older.write_text('{"dataset": "sales", "as_of": "2024-01-01T00:00:00", "tz": "Europe/Paris", "time_label": "end"}')
+    newest = fingerprint_path(tmp_path, "sales", datetime(2024, 2, 1))
+    newest.write_bytes(damage)
+    with caplog.at_level("WARNING", logger="flowcast.ops.quiet"):
+        assert published_tz(tmp_path, "sales") == "Europe/Paris"
+        assert published_time_label(tmp_path, "sales") == ("end", None, "2024-01-01T00:00:00")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all(f"the publish record {newest} cannot be read" in m for m in said), said
+    assert "assumed the time zone of sales's next older record (UTC when none says)" in said[0]
+    assert "assumed the time label of sales's next older record" in said[1]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,24 @@ import polars as pl
 
 from flowcast.data.calendar import shift
 from flowcast.errors import PublishError
+
+log = logging.getLogger(__name__)
+
+
+def _record(path: Path, assumed: str) -> dict[str, Any] | None:
+    """One publish record, or None with a warning naming it and what is assumed instead (`assumed`): a
+    damaged record (cut short, overwritten) was passed over without a word."""
+    try:
+        rec = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    else:
+        if isinstance(rec, dict):
+            return rec
+        why = f"a JSON {type(rec).__name__}, not an object"
+    log.warning("the publish record %s cannot be read (%s); %s. Re-publishing that as_of writes it again, or remove it",
+                path, " ".join(why.split())[:200], assumed)
+    return None
 
 
 def previous_as_of(published: list[datetime], as_of: datetime) -> datetime | None:
@@ -95,11 +114,8 @@ def published_tz(home: Path, dataset: str) -> str | None:
     """The source tz the newest publish of `dataset` recorded (None: UTC, or none recorded)."""
     folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
     for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
-        try:
-            rec = json.loads(path.read_text())
-        except (ValueError, OSError):
-            continue
-        if "tz" in rec:
+        rec = _record(path, f"assumed the time zone of {dataset}'s next older record (UTC when none says)")
+        if rec is not None and "tz" in rec:
             return rec["tz"]
     return None
 
@@ -109,11 +125,9 @@ def published_time_label(home: Path, dataset: str) -> tuple[str, str | None, str
     existed was of start labels (freq unknown); None: nothing published here."""
     folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
     for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
-        try:
-            rec = json.loads(path.read_text())
-        except (ValueError, OSError):
-            continue
-        if isinstance(rec, dict):
+        rec = _record(path, f"assumed the time label of {dataset}'s next older record (start labels when none is "
+                            "left)")
+        if rec is not None:
             return str(rec.get("time_label") or "start"), rec.get("freq"), str(rec.get("as_of") or path.stem)
     return None
 
