@@ -507,7 +507,8 @@ def test_a_key_whose_newest_file_is_damaged_never_shows_the_file_it_superseded(t
     assert variant_of(duck(store, "SELECT * FROM forecasts")) == {4}
 
 
-def test_the_views_of_a_copied_home_never_read_the_original_homes_files(tmp_path):
+@pytest.mark.parametrize("held", [False, True])
+def test_the_views_of_a_copied_home_never_read_the_original_homes_files(tmp_path, held):
     """Regression: in a copy of a home (cp -a) whose views were not rebuilt (no flowcast command ran there
     yet, the DuckDB file held open, read-only), the views still read the ORIGINAL home's files: a query
     of the copy silently returned the other home's forecasts. They stop with an error naming both now,
@@ -517,6 +518,19 @@ def test_the_views_of_a_copied_home_never_read_the_original_homes_files(tmp_path
     subprocess.run(["cp", "-a", str(tmp_path / "a"), str(tmp_path / "b")], check=True)
     publish(a, make_forecast(2, N, H, AS_OF), variant=2)  # the original changes afterwards
     b_db = tmp_path / "b" / "warehouse" / "forecasts.duckdb"
+    if held:  # a DuckDB shell holds the copy's file while a run publishes there: the views cannot be rebuilt
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_DUCKDB.replace("select count(*) from forecasts",
+                                                                           "select 1"), str(b_db), "rw"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            r = publish(EmbeddedStore(tmp_path / "b" / "warehouse"), make_forecast(3, N, H, OTHER), as_of=OTHER,
+                        variant=3)
+            assert len(r.notes) == 1 and "held open by another program" in r.notes[0]
+            assert f"built for {os.path.realpath(tmp_path / 'a' / 'warehouse' / 'forecasts.duckdb')}" in r.notes[0]
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
     con = duckdb.connect(str(b_db), read_only=True)
     try:
         with pytest.raises(duckdb.Error, match=r"built for .*/a/warehouse/forecasts.duckdb.*opened at .*/b/warehouse"):
@@ -527,5 +541,5 @@ def test_the_views_of_a_copied_home_never_read_the_original_homes_files(tmp_path
         con.close()
     b = EmbeddedStore(tmp_path / "b" / "warehouse")
     assert b.sync_views() is None  # what `flowcast forecasts` and every publish do when they open it
-    assert variant_of(duck(b, "SELECT * FROM forecasts")) == {1}  # the copy's own forecasts
+    assert variant_of(duck(b, "SELECT * FROM forecasts")) == ({1, 3} if held else {1})  # the copy's own forecasts
     assert variant_of(duck(a, "SELECT * FROM forecasts")) == {2}

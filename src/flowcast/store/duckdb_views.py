@@ -286,7 +286,7 @@ class DuckDBViews:
                 return self._rebuild(wanted, text)
             why = "the file is held open by another program" if _locked(text) else "DuckDB could not open it"
             return (f"the DuckDB views in {self.db_path} were not created because {why} ({text[:200]}); the "
-                    "forecasts are published in the Parquet dataset and a later publish creates the views")
+                    f"forecasts are published in the Parquet dataset and a later publish creates the views{self._moved()}")
         try:
             con.execute("BEGIN TRANSACTION")
             kinds = dict(con.execute(
@@ -308,6 +308,17 @@ class DuckDBViews:
             con.close()
         self._record(st, {**self._state().get("views", {}), **wanted})
         return None
+
+    def _moved(self) -> str:
+        """A clause when the views in the file were built for another path (a copied or moved home)."""
+        try:
+            built = json.loads(self.state_path.read_text()).get("db")
+        except (OSError, ValueError, AttributeError):
+            return ""
+        if not built or built == os.path.realpath(self.db_path):
+            return ""
+        return (f"; the views it holds were built for {built} (a copied or moved home): until they are rebuilt, "
+                "a query of them stops with an error instead of reading that home's forecasts")
 
     def _record(self, st: os.stat_result, views: dict[str, str]) -> None:
         state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()),
