@@ -281,12 +281,13 @@ def run(
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
     if json_out:
+        from flowcast.data.freshness import RUN_KEYS  # the freshness keys of `flowcast forecast --json` too
+
         emit_json({
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"],
-            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
-                                          "latest_ds", "periods_behind", "series_ended", "series_lost",
+            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut",
                                           "log1p_disabled")},
             "horizon": result["horizon"], "leaderboard": board,

@@ -453,12 +453,17 @@ def future_notes(summary: Any) -> list[str]:
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
     """What a run's JSON summary says about its data: imputed points and unplanned future values."""
+    from flowcast.data.freshness import latest_end
+
     s = data.summary
     fresh = getattr(data.report, "freshness", None) or {}
+    freq = data.td.meta.freq
+    # the keys of freshness.RUN_KEYS, each run's JSON (`flowcast run --json` picks them from this)
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
-            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"), "freq": data.td.meta.freq,
-            "stale": bool(fresh.get("stale")),
+            "latest_ds": fresh.get("latest_ds"),
+            "latest_ds_end": latest_end(fresh.get("latest_ds"), freq, data.source.time_label),
+            "periods_behind": fresh.get("periods_behind"), "freq": freq, "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
