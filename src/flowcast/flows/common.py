@@ -548,6 +548,7 @@ def publish_forecasts(
             f"{reporting.as_of_text(naive_utc(as_of))} UTC" + (f" (times in {local_tz})" if local_tz else ""),
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
+            time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts
         )
     except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
@@ -563,7 +564,9 @@ def publish_forecasts(
                         and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
         # a level its calibration had too few points for is not drawn: the description said 80% and 95% anyway
         bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
-        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}", scope)
+        starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
+        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}",
+                                scope)
     reporting.receipt_artifact(receipt, scope, note=note)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
