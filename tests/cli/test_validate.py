@@ -43,6 +43,9 @@ def test_quarantined_rows_exit_1_and_are_written(tmp_path):
     assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": 2} and rep["rows_quarantined"] == 2
     assert rep["exit_code"] == 1
     assert Path(rep["quarantine_path"]).exists()
+    # regression: the closing line folded the path at 80 columns ('.../qua' 'rantine/...'): it is printed whole
+    closing = next(line for line in res.stderr.splitlines() if "row(s) quarantined" in line)
+    assert closing.endswith(rep["quarantine_path"]) and len(rep["quarantine_path"]) > 40, res.stderr
 
 
 def test_threshold_exceeded_exits_2_with_report(tmp_path):

@@ -113,7 +113,7 @@ def validate_cmd(
         console.print(
             f"{report.rows_quarantined} row(s) quarantined ({report.quarantine_rate:.2%}): {report.quarantine_path}"
             + (f"; {hint}" if hint else ""),
-            highlight=False,
+            highlight=False, soft_wrap=True,  # a path folded at 80 columns ('qua' 'rantine') cannot be copied whole
         )
         raise typer.Exit(1)
 
