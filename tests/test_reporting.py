@@ -245,3 +245,29 @@ def test_the_fonts_a_plot_draws_with_start_with_dejavu_and_cover_latin():
 
     families, covered = plot_fonts()
     assert families[0] == "DejaVu Sans" and {ord(c) for c in "Zürich 0-9"} <= covered
+
+
+@pytest.mark.parametrize(("time_label", "xlabel"), [("end", reporting.END_LABEL_AXIS), ("start", "")])
+def test_the_plot_of_hour_ending_data_says_its_times_are_interval_starts(time_label, xlabel):
+    """Regression (new-user trial): the forecast plot of an end-labelled dataset (time_label = "end") drew every
+    point at ds, the interval's start, one step before the labels the data write, and nothing on it said so. Each
+    panel's time axis says it (whole, within the panel, clear of the date the axis writes under its right end on
+    hourly data: '2024-Mar-30'); a start-labelled dataset's axis has no label."""
+    from datetime import timedelta
+
+    hours = [datetime(2024, 3, 28, 12) + timedelta(hours=i) for i in range(52)]
+    hist = pl.DataFrame({"unique_id": [f"s{i}" for i in range(3) for _ in range(48)], "ds": hours[:48] * 3,
+                         "y": [float(i + t % 24) for i in range(3) for t in range(48)]})
+    fc = pl.DataFrame({"unique_id": [f"s{i}" for i in range(3) for _ in range(4)], "ds": hours[48:] * 3,
+                       "y_hat": [float(i + h) for i in range(3) for h in range(4)]})
+    fig = reporting.forecast_figure(hist, fc, n_series=3, title="t", tz="Europe/Berlin", time_label=time_label)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(shown) == 3 and all(ax.get_xlabel() == xlabel for ax in shown)
+    if xlabel:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        for ax in shown:
+            text, panel = ax.xaxis.label.get_window_extent(renderer), ax.get_window_extent(renderer)
+            offset = ax.xaxis.get_offset_text()
+            assert offset.get_text() and not text.overlaps(offset.get_window_extent(renderer)), offset.get_text()
+            assert panel.x0 - 20 <= text.x0 and text.x1 <= panel.x1 + 20, (text, panel)

@@ -235,12 +235,13 @@ def plot_forecasts(
     unit: str | None = None,
     actuals: pl.DataFrame | None = None,
     as_of: datetime | None = None,
+    time_label: str = "start",
 ) -> Path | None:
     """Draw `forecast_figure` into a PNG at `path` (written atomically). Returns the path, or None
     when there is nothing to draw."""
     with missing_glyphs_quiet():
         fig = forecast_figure(history, forecasts, n_series=n_series, context=context, title=title, tz=tz,
-                              labels=labels, unit=unit, actuals=actuals, as_of=as_of)
+                              labels=labels, unit=unit, actuals=actuals, as_of=as_of, time_label=time_label)
     if fig is None:
         return None
     return save_figure(fig, path, dpi=PLOT_DPI)
@@ -330,6 +331,10 @@ def panel_title(uid: str, name: str | None, width: int = 52) -> str:
     return drawable(f"{short} ({uid})")
 
 
+# the time axis of an end-labelled dataset's forecast plot (time_label = "end"): it draws ds, each interval's start
+END_LABEL_AXIS = "interval start (the data label each interval by its end)"
+
+
 def forecast_figure(
     history: pl.DataFrame,
     forecasts: pl.DataFrame,
@@ -342,6 +347,7 @@ def forecast_figure(
     unit: str | None = None,
     actuals: pl.DataFrame | None = None,
     as_of: datetime | None = None,
+    time_label: str = "start",
 ) -> Any:
     """The matplotlib figure of the last `context` observations and the forecast of up to
     `n_series` series, one panel each (None when there is nothing to draw).
@@ -353,7 +359,9 @@ def forecast_figure(
     observed after as_of (a past as_of: what really happened over the forecast's horizon), drawn
     over the forecast. `as_of`: a dashed line where the run's knowledge ends. `tz`: sub-daily ds
     are UTC instants; the time axis is labelled in this zone's local time (the points stay in
-    instant order, so the hour repeated when daylight saving ends is not folded onto itself)."""
+    instant order, so the hour repeated when daylight saving ends is not folded onto itself).
+    `time_label`: the source's; "end" (hour-ending data) labels each time axis `END_LABEL_AXIS`: the points stand at
+    ds, the intervals' starts, one step before the labels the data write."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -402,6 +410,9 @@ def forecast_figure(
             ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
         ax.grid(True, color="0.9", lw=0.8)
         time_axis(ax, tz)
+        if time_label == "end":
+            # on the left: the concise formatter writes its offset ('2024-Mar-30') under the axis's right end
+            ax.set_xlabel(END_LABEL_AXIS, fontsize=PLOT_FONT_PT - 1, loc="left")
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()

@@ -175,3 +175,35 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
     res = runner.invoke(app, ["backfill", *opts, "--start", "2023-07-10", "--end", "2023-07-10", "--overwrite"])
     last = json.loads(res.stdout.strip().splitlines()[-1])
     assert res.exit_code == 0 and last["status"] == "completed" and last["published"] == 1, last
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    (["reap"], "which process runs it (.flow-runs/ in the home)"),  # '<home>/.flow-runs/': markdown ate '<home>'
+    (["run"], "root of run outputs (default: FLOWCAST_HOME, else ./.flowcast)"),
+    (["validate"], "(default: the configuration's dataset, else the bundled us_employment)"),
+    (["forecast"], ("periods to forecast (default: the source's horizon, else its frequency's; flowcast forecast: "
+                    "the production model's own)")),
+    (["backfill"], "--models -m <list[str]> with --mode retrain: model families each date trains"),
+    (["backfill"], "--max-steps <int> with --mode retrain: training steps per model"),
+    (["gc"], "the retention policy (the [retention] section of the --config file)"),
+    (["serve"], "Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments"),
+    (["serve"], "FLOWCAST_TIMEZONE their zone (default: UTC)"),
+])
+def test_help_says_the_defaults_and_limits_a_new_user_needs(command, says):
+    """Regression (new-user trial of every --help): --home, --dataset and --horizon named no default (a run wrote
+    to ./.flowcast and read us_employment without a word on either); backfill listed --models and --max-steps as
+    run does, though --mode forecast (its default) refuses them; gc named flowcast.toml, which is not read unless
+    named; serve said 'weekly' and 'daily' but not when, nor how to change it; reap's '<home>/.flow-runs/' showed
+    as '/.flow-runs/'. The defaults said are checked against the code's."""
+    from pathlib import Path
+
+    from flowcast.config import Settings
+    from flowcast.flows.deploy import FORECAST_CRON, RETRAIN_CRON, TIMEZONE
+
+    fields = Settings.model_fields  # the defaults (the tests' environment sets FLOWCAST_HOME)
+    assert (fields["home"].default, fields["dataset"].default) == (Path(".flowcast"), "us_employment")
+    assert (RETRAIN_CRON, FORECAST_CRON, TIMEZONE) == ("0 3 * * 1", "0 6 * * *", "UTC")
+    res = runner.invoke(app, [*command, "--help"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.replace("│", " ").split())
+    assert says in said, said

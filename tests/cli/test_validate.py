@@ -43,6 +43,9 @@ def test_quarantined_rows_exit_1_and_are_written(tmp_path):
     assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": 2} and rep["rows_quarantined"] == 2
     assert rep["exit_code"] == 1
     assert Path(rep["quarantine_path"]).exists()
+    # regression: the closing line folded the path at 80 columns ('.../qua' 'rantine/...'): it is printed whole
+    closing = next(line for line in res.stderr.splitlines() if "row(s) quarantined" in line)
+    assert closing.endswith(rep["quarantine_path"]) and len(rep["quarantine_path"]) > 40, res.stderr
 
 
 def test_threshold_exceeded_exits_2_with_report(tmp_path):
@@ -306,3 +309,40 @@ def test_covariates_of_a_file_are_declared_on_the_command_line(tmp_path):
     assert "other number columns" not in res.output
     res = runner.invoke(app, ["validate", "--dataset", "us_employment", "--future-col", "tmax"], terminal_width=400)
     assert res.exit_code == 2 and "--future-col describe a file given with --data" in res.output
+
+
+def test_a_standard_time_file_read_in_its_places_zone_is_told_the_zone_once(tmp_path):
+    """Regression (new-user trial): a file of half hours in standard time all year, validated with --tz
+    Australia/Melbourne: its skipped hour's rows were quarantined, each reason naming Etc/GMT-10, but the closing
+    line said only '2 row(s) quarantined'. It names the zone that reads the file once."""
+    from datetime import UTC, datetime, timezone
+
+    aest = timezone(timedelta(hours=10))
+    start = datetime(2020, 10, 3, 14, 0)  # 2020-10-04T00:00+10:00; Melbourne skips 02:00-02:59 that night
+    rows = [f"{(start + i * timedelta(minutes=30)).replace(tzinfo=UTC).astimezone(aest):%Y-%m-%dT%H:%M},O,{i}"
+            for i in range(2 * 48)]
+    path = tmp_path / "demand.csv"
+    path.write_text("time,meter,kwh\n" + "\n".join(rows) + "\n")
+    opts = [str(path), "--id-col", "meter", "--time-col", "time", "--target-col", "kwh", "--freq", "30m"]
+    res = runner.invoke(app, ["validate", *opts, "--tz", "Australia/Melbourne"], terminal_width=400)
+    assert res.exit_code == 1, res.output
+    said = " ".join(res.stderr.split())  # the console folds its lines at 80 columns
+    closing = said.split("2 row(s) quarantined", 1)[1]
+    assert "2 local time(s) that Australia/Melbourne skips (daylight saving starts)" in closing, said
+    assert closing.count("read it with --tz Etc/GMT-10") == said.count("read it with --tz Etc/GMT-10") == 1
+    assert runner.invoke(app, ["validate", *opts, "--tz", "Etc/GMT-10"]).exit_code == 0
+
+
+@pytest.mark.parametrize(("checks", "tz", "zone"), [
+    ({"time_nonexistent": 2, "y_not_number": 1}, "Australia/Melbourne", "Etc/GMT-10"),
+    ({"time_nonexistent": 1}, "America/New_York", "Etc/GMT+5"),
+    ({"time_nonexistent": 1}, "Europe/London", "UTC"),
+    ({"time_nonexistent": 1}, "Australia/Adelaide", None),  # standard time UTC+09:30: no Etc zone holds it
+    ({"time_ambiguous": 2}, "Australia/Melbourne", None),  # no skipped hour: nothing says standard time
+    ({"time_nonexistent": 1}, None, None),
+])
+def test_standard_time_line_names_the_zone_that_reads_the_file(checks, tz, zone):
+    from flowcast.data.validate import standard_time_line
+
+    line = standard_time_line(checks, tz)
+    assert (line is None) if zone is None else (f"read it with --tz {zone} (tz = '{zone}'" in line), line

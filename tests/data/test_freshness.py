@@ -10,6 +10,7 @@ from flowcast.data.freshness import (
     check_staleness,
     freshness,
     freshness_lines,
+    latest_end,
     lost_series,
     periods_between,
 )
@@ -133,3 +134,17 @@ def test_a_sub_daily_latest_observation_is_said_as_a_utc_instant():
     f = freshness(_lengths({"a": datetime(2026, 12, 1, 0, 0)}), datetime(2026, 12, 3, 4, 40), "1h", 24)
     assert f.periods_behind == 52 and "The latest observation, 2026-12-01 00:00 UTC, is 52 periods (1h)" in \
         freshness_lines(f, datetime(2026, 12, 3, 4, 40))[0]
+
+
+@pytest.mark.parametrize(("latest", "freq", "label", "end"), [
+    ("2024-03-30T11:00:00", "1h", "end", "2024-03-30T12:00:00"),  # the hour from 11:00 UTC, labelled 12:00 UTC
+    ("2024-03-30T23:30:00", "30m", "end", "2024-03-31T00:00:00"),
+    ("2024-01-01T00:00:00", "1mo", "end", "2024-02-01T00:00:00"),  # January, dated by the next month's first day
+    ("2024-06-01T00:00:00", "3mo", "end", "2024-07-01T00:00:00"),  # a fiscal quarter ending in June
+    ("2024-05-03T00:00:00", "1b", "end", "2024-05-04T00:00:00"),  # Friday ends at Saturday's midnight, not Monday's
+    ("2024-03-30T11:00:00", "1h", "start", None),
+    (None, "1h", "end", None),
+])
+def test_latest_end_is_the_label_an_end_labelled_source_writes(latest, freq, label, end):
+    """The run JSON's latest_ds_end: latest_ds is an interval's start (every ds is); hour-ending data write its end."""
+    assert latest_end(latest, freq, label) == end

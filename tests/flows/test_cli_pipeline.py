@@ -114,6 +114,27 @@ def test_a_stale_source_is_said_and_its_event_sent(tiny_csv, tmp_path, monkeypat
     assert "before as_of" in stale[0]["message"]
 
 
+def test_run_and_forecast_json_carry_the_same_freshness_keys(tiny_csv, tmp_path):
+    """Regression (new-user trial): `flowcast run --json` had `series_ended` but not `stale` (nor `freq`), though the
+    flow decided it and `flowcast forecast --json` printed it: a script watching for a dead source read the run's
+    JSON and found no freshness verdict. Both now carry `freshness.RUN_KEYS`, with the same values for the same
+    data and as_of."""
+    from flowcast.data.freshness import RUN_KEYS
+
+    csv = _tiny(tiny_csv)
+    args = [*_source_args(csv), "--home", str(tmp_path / "home"), "--as-of", "2030-01-01", "--json"]
+    ran = CliRunner().invoke(app, ["run", *args, "--models", "none"])
+    assert ran.exit_code == 0, ran.output
+    run = json.loads(ran.stdout.strip().splitlines()[-1])
+    forecast = CliRunner().invoke(app, ["forecast", *args])
+    assert forecast.exit_code == 0, forecast.output
+    fc = json.loads(forecast.stdout.strip().splitlines()[-1])
+    assert set(RUN_KEYS) <= set(run) and set(RUN_KEYS) <= set(fc)
+    assert {k: run[k] for k in RUN_KEYS} == {k: fc[k] for k in RUN_KEYS}
+    assert run["stale"] is True and run["freq"] == "1mo" and run["periods_behind"] > 6
+    assert run["latest_ds_end"] is None  # start-labelled data: no end label
+
+
 def test_series_the_data_lost_since_the_last_publish_are_named_and_can_fail_the_run(tiny_csv, tmp_path, monkeypatch):
     """A partial export: the next month's file lacks one of the 4 series the last publish forecast."""
     import polars as pl

@@ -52,6 +52,8 @@ def test_published_forecasts_of_hour_ending_data_carry_their_end_labels(tmp_path
     # the hour 11:00-12:00 UTC, labelled 13:00 CET in the file; the one labelled 14:00 CET was not over at as_of
     # (read as the hour starting at its label, it was: a backfill at 12:00 UTC saw the value of 12:00-13:00)
     assert out["latest_ds"] == "2024-03-30T11:00:00"
+    # ... and its label as the file writes it (13:00 CET): latest_ds is the interval's start, as every ds
+    assert out["latest_ds_end"] == "2024-03-30T12:00:00"
 
     res = runner.invoke(app, ["forecasts", "--dataset", "meters", "--home", str(home), "--format", "csv"])
     assert res.exit_code == 0, res.output

@@ -34,7 +34,8 @@ def said(value: object) -> str:
 
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
-    help="bundled or configured dataset name; with --data, the name of the file's dataset (default: its file name)")]
+    help="bundled or configured dataset name (default: the configuration's dataset, else the bundled us_employment); "
+         "with --data, the name of the file's dataset (default: its file name)")]
 # what is read: CSV (gzipped too; ',', ';', tab or '|' separated), Parquet, Arrow IPC / Feather; no spreadsheet
 # (the help said 'CSV/Parquet': a user with a .tsv.gz or .feather export did not know it was read)
 _READS = "CSV, TSV (gzipped too), Parquet or Arrow IPC/Feather; no .xlsx: save it as CSV"
@@ -68,11 +69,14 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "offset it means UTC (2019-06-01T09:00 is 09:00 UTC; 2019-06-01T09:00+10:00 is 23:00 UTC the day before); "
     "a date alone (2019-06-01) is that day of the source's calendar, from its midnight in the source's tz",
 )]
-HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="periods to forecast")]
+HorizonOpt = Annotated[int | None, typer.Option("--horizon", help=(
+    "periods to forecast (default: the source's horizon, else its frequency's; flowcast forecast: the production "
+    "model's own)"))]
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="configuration file (TOML) to read; none is read unless named here or by FLOWCAST_CONFIG",
 )]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run outputs (FLOWCAST_HOME)")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run outputs (default: FLOWCAST_HOME, else "
+                                                               "./.flowcast)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
 
 

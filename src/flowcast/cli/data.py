@@ -107,9 +107,13 @@ def validate_cmd(
     if failure:
         raise failure
     if report.rows_quarantined:
+        from flowcast.data.validate import standard_time_line
+
+        hint = standard_time_line(report.checks, prepared.source.tz)  # said once, as a run's warning says it
         console.print(
-            f"{report.rows_quarantined} row(s) quarantined ({report.quarantine_rate:.2%}): {report.quarantine_path}",
-            highlight=False,
+            f"{report.rows_quarantined} row(s) quarantined ({report.quarantine_rate:.2%}): {report.quarantine_path}"
+            + (f"; {hint}" if hint else ""),
+            highlight=False, soft_wrap=True,  # a path folded at 80 columns ('qua' 'rantine') cannot be copied whole
         )
         raise typer.Exit(1)
 

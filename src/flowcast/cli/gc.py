@@ -41,7 +41,7 @@ def gc(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove what the retention policy (flowcast.toml, section [retention]) lets go: model versions
+    """Remove what the retention policy (the [retention] section of the --config file) lets go: model versions
     beyond keep_versions per dataset (never production, its predecessor, the recorded champion, a version
     a running run chose to forecast with, or a version that made forecasts still published: each is listed
     as kept, with why), training run folders

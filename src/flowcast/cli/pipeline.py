@@ -59,6 +59,12 @@ ModelsOpt = Annotated[
                                          "no network, the statistical models only"),
 ]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="training steps per model")]
+# backfill's: they go to each date's retrain, and are refused with --mode forecast (nothing trains)
+BackfillModelsOpt = Annotated[list[str] | None, typer.Option(
+    "--models", "-m", help="with --mode retrain: model families each date trains: rnn, lstm, gru, mlp (repeat or "
+                           "comma-separate); none: no network, the statistical models only")]
+BackfillMaxStepsOpt = Annotated[int | None, typer.Option(
+    "--max-steps", help="with --mode retrain: training steps per model")]
 BudgetOpt = Annotated[float | None, typer.Option(
     "--budget", help="tune hyperparameters first, for up to this many minutes (sets tuning.enabled)")]
 
@@ -281,12 +287,13 @@ def run(
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
     if json_out:
+        from flowcast.data.freshness import RUN_KEYS  # the freshness keys of `flowcast forecast --json` too
+
         emit_json({
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"],
-            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill",
-                                          "latest_ds", "periods_behind", "series_ended", "series_lost",
+            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut",
                                           "log1p_disabled")},
             "horizon": result["horizon"], "leaderboard": board,
@@ -470,8 +477,8 @@ def backfill(
     past_col: PastColOpt = None,
     static_col: StaticColOpt = None,
     horizon: HorizonOpt = None,
-    models: ModelsOpt = None,
-    max_steps: MaxStepsOpt = None,
+    models: BackfillModelsOpt = None,
+    max_steps: BackfillMaxStepsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,
@@ -547,9 +554,10 @@ def serve(
     home: HomeOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", help="most flow runs at once")] = None,
 ) -> None:
-    """Serve the retrain (weekly), forecast (daily) and backfill deployments from this process.
+    """Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments from this process.
 
-    Runs until Ctrl-C. Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
+    Runs until Ctrl-C. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
+    their zone (default: UTC). Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)
     from flowcast.flows.deploy import schedule_settings, serve_all
 
@@ -572,7 +580,7 @@ def reap(
 ) -> None:
     """Mark Crashed the flow runs of this home left Running by a killed flowcast process.
 
-    Each flow run records which process runs it (<home>/.flow-runs/); a run whose process is gone
+    Each flow run records which process runs it (.flow-runs/ in the home); a run whose process is gone
     from this machine while the Prefect API still has it Running (or Pending) is marked Crashed
     with a message naming the process, its running task runs too. The command's watchdog and
     every later run in the same home do the same on their own; this is for doing it now."""

@@ -95,8 +95,7 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is."""
     import polars as pl
 
-    from flowcast.data.calendar import month_multiple
-    from flowcast.data.sources import period_end
+    from flowcast.data.sources import end_label
     from flowcast.ops.quiet import dataset_time_label
 
     if frame.height == 0:
@@ -107,9 +106,7 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     end = pl.lit(None, dtype=frame.schema["ds"])
     for d, (label, freq) in labels.items():
         if label == "end" and freq:
-            ds = pl.col("ds")
-            end = pl.when(pl.col("dataset") == d).then(
-                ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)).otherwise(end)
+            end = pl.when(pl.col("dataset") == d).then(end_label(pl.col("ds"), freq)).otherwise(end)
     frame = frame.with_columns(end.alias("ds_end"))
     cols = frame.columns
     cols.remove("ds_end")

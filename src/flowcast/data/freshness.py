@@ -31,6 +31,11 @@ import polars as pl
 
 from flowcast.data import calendar
 
+# what a run's JSON says of its data's freshness, `flowcast run --json` as `flowcast forecast --json`: one list, so that
+# both carry the same keys (run's had neither `stale` nor `freq`). latest_ds is the start of the latest interval, as
+# every ds; latest_ds_end its label as an end-labelled source writes it (time_label = "end"), null for start labels
+RUN_KEYS = ("latest_ds", "latest_ds_end", "periods_behind", "freq", "stale", "series_ended", "series_lost")
+
 
 @dataclass(frozen=True)
 class Freshness:
@@ -52,6 +57,19 @@ class Freshness:
         return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
                 "periods_behind": self.periods_behind, "stale": self.all_before_as_of, "series_ended": self.n_ended,
                 "ended": list(self.ended)}
+
+
+def latest_end(latest_ds: str | datetime | None, freq: str, time_label: str) -> str | None:
+    """The label an end-labelled source writes for the interval starting at `latest_ds` (ISO text, as in the run's
+    JSON): '2024-03-30T12:00:00' for the hour from 11:00 UTC; None for start labels or no data."""
+    if time_label != "end" or latest_ds is None:
+        return None
+    from flowcast.data.sources import end_label
+
+    start = datetime.fromisoformat(latest_ds) if isinstance(latest_ds, str) else latest_ds
+    frame = pl.DataFrame({"ds": [start]}, schema={"ds": pl.Datetime("us")})
+    end = frame.select(end_label(pl.col("ds"), freq)).item()
+    return end.isoformat() if isinstance(end, datetime) else None
 
 
 def periods_between(start: datetime, end: datetime, freq: str) -> int:

@@ -1941,6 +1941,13 @@ def period_end(ds: pl.Expr, freq: str) -> pl.Expr:
     return ds.dt.offset_by("1d") if is_business(freq) else shift(ds, 1, freq)
 
 
+def end_label(ds: pl.Expr, freq: str) -> pl.Expr:
+    """The label an end-labelled source (`time_label = "end"`) writes for the interval starting at `ds`: the next
+    period's start (`period_end`), or for a fiscal grid ('12mo', '3mo': ds is the month the period ends in,
+    `label_to_start`) the next month's first day."""
+    return ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)
+
+
 def observed_at(source: SourceConfig, bound: datetime) -> pl.Expr:
     """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
     aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation

@@ -524,6 +524,22 @@ def gap_cut_line(cut: list[dict], rows: int) -> str:
             f"{len(cut):,}, e.g. {shown}" + ("; ..." if len(cut) > 5 else ""))
 
 
+def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:
+    """For a run's one-line summary of its quarantined rows: rows whose local time `tz` skips (time_nonexistent)
+    are what a file written in standard time all year holds (vic_elec's 48 half hours every day); the zone that reads
+    it, `schemas.standard_time_zone`. Each such row's reason named it, the run's warning ('time_nonexistent=2') did
+    not. None when no row is of that check or `tz` has no whole-hour standard time."""
+    from flowcast.data.schemas import standard_time_zone
+
+    n = int(checks.get("time_nonexistent", 0) or 0)
+    standard = standard_time_zone(tz) if n and tz else None
+    if standard is None:
+        return None
+    zone, utc = standard
+    return (f"{n} local time(s) that {tz} skips (daylight saving starts): if the file is in standard time all year "
+            f"(it holds the skipped hour), read it with --tz {zone} (tz = '{zone}': {utc}, no daylight saving)")
+
+
 def ignored_columns_line(columns: list[str]) -> str:
     """The source's columns that no declaration names: not used, and how to use them. A file of sales with
     price and promo columns given with --data was trained on its target alone, and only the data-quality

@@ -317,8 +317,12 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         else:
             report.quarantine_path = share_file(settings, where)
     if rows_q:
+        from flowcast.data.validate import standard_time_line
+
+        hint = standard_time_line(report.checks, source.tz)  # a file in standard time all year: the zone that reads it
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
-                    f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items()))
+                    f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items())
+                    + (f"; {hint}" if hint else ""))
     log.info(validation_line(report))
     if report.time_label_note:  # said once: every ds of the run is one step before the file's label
         log.info(report.time_label_note[0].upper() + report.time_label_note[1:])
@@ -453,12 +457,17 @@ def future_notes(summary: Any) -> list[str]:
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
     """What a run's JSON summary says about its data: imputed points and unplanned future values."""
+    from flowcast.data.freshness import latest_end
+
     s = data.summary
     fresh = getattr(data.report, "freshness", None) or {}
+    freq = data.td.meta.freq
+    # the keys of freshness.RUN_KEYS, each run's JSON (`flowcast run --json` picks them from this)
     return {"rows_imputed": int(s.rows_imputed), "rows_planned": int(getattr(data.report, "rows_planned", 0)),
             "future_missing": dict(s.future_missing), "future_fill": s.future_fill,
-            "latest_ds": fresh.get("latest_ds"), "periods_behind": fresh.get("periods_behind"), "freq": data.td.meta.freq,
-            "stale": bool(fresh.get("stale")),
+            "latest_ds": fresh.get("latest_ds"),
+            "latest_ds_end": latest_end(fresh.get("latest_ds"), freq, data.source.time_label),
+            "periods_behind": fresh.get("periods_behind"), "freq": freq, "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
@@ -539,6 +548,7 @@ def publish_forecasts(
             f"{reporting.as_of_text(naive_utc(as_of))} UTC" + (f" (times in {local_tz})" if local_tz else ""),
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
+            time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts
         )
     except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
@@ -554,7 +564,9 @@ def publish_forecasts(
                         and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
         # a level its calibration had too few points for is not drawn: the description said 80% and 95% anyway
         bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
-        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}", scope)
+        starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
+        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}",
+                                scope)
     reporting.receipt_artifact(receipt, scope, note=note)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
