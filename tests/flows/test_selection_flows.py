@@ -205,10 +205,10 @@ def test_the_forecast_flow_publishes_the_last_champion_when_nothing_was_promoted
     assert f["model_version"] == s["model_version"] and f["kind"] == "statistical" and f["published_rows"] == 24
 
 
-def test_a_series_the_champion_cannot_forecast_gets_a_fallback_named_in_its_rows(tmp_path):
-    """Counts (y_min = 0) with trends: a trend model wins the backtest, but on the series falling
-    towards zero it forecasts negative values. That series alone is published from the best
-    statistical model that stays within the bounds, and its rows name that model."""
+def test_a_series_the_champion_forecasts_below_the_bound_is_cut_at_it(tmp_path):
+    """Counts (y_min = 0) with trends: a trend model wins the backtest, and on the series falling towards
+    zero it forecasts negative values. Regression: that series was handed to a fallback model (a flat line
+    at its last value); it is the champion's forecast cut at 0, every series from the champion."""
     import polars as pl
 
     from flowcast.flows import forecast_flow, retrain_flow
@@ -226,15 +226,16 @@ def test_a_series_the_champion_cannot_forecast_gets_a_fallback_named_in_its_rows
     kw = {"source": source, "home": str(tmp_path / "home"), "overrides": {**STATS_ONLY, "publish": {"plot_series": 1}}}
     s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)  # S3 reaches 0 in 2019-11
     assert s["kind"] == "statistical" and s["champion"] in ("damped", "theta", "comb")
-    assert s["fallback_series"] == 1 and "forecast by its fallback" in s["note"]
+    assert s["fallback_series"] == 0
     store = EmbeddedStore(Path(kw["home"]) / "warehouse")
     published = store.read(dataset="tiny", as_of=datetime(2019, 9, 1))
-    models = dict(published.group_by("unique_id").agg(pl.col("model").unique().first()).rows())
-    assert models["S3"] != s["champion"] and {models[u] for u in ("S0", "S1", "S2")} == {s["champion"]}
+    assert set(published["model"]) == {s["champion"]}
     assert (published["y_hat"] >= 0).all() and (published["y_hat_lo95"] >= 0).all()
-    # the forecast flow publishes the same composition with the registered model
+    falling = published.filter(pl.col("unique_id") == "S3").sort("step")["y_hat"].to_list()
+    assert falling[-1] == 0.0 and falling[0] > 0.0  # down the trend, then at the bound (not flat at the last value)
+    # the forecast flow publishes the same with the registered model
     f = forecast_flow(as_of=datetime(2019, 9, 1), **kw)
-    assert f["fallback_series"] == 1 and f["model_version"] == s["model_version"]
+    assert f["fallback_series"] == 0 and f["model_version"] == s["model_version"]
 
 
 def test_a_backfill_to_single_observations_keeps_the_production_network_and_forecasts(production_home):
