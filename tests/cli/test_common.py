@@ -52,7 +52,7 @@ def test_help_keeps_the_brackets_of_setting_sections():
         assert res.exit_code == 0, res.output
         said[args[0]] = " ".join(res.output.replace("│", " ").split())
     assert "([store] url; by default" in said["forecasts"] and "([store] url; by default" in said["--help"]
-    assert "rendezvous ([distributed] section)" in said["train-node"] and "section [retention]" in said["gc"]
+    assert "rendezvous ([distributed] section)" in said["train-node"] and "the [retention] section" in said["gc"]
     assert "the points scored, MAE, MASE, sMAPE" in said["--help"]
 
 
