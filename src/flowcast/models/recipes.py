@@ -353,26 +353,15 @@ def combine(frames: list[pl.DataFrame], weights: list[float]) -> pl.DataFrame:
     return out.with_columns([e.alias(c) for e, c in zip(acc, cols)]).select("unique_id", "ds", "step", *cols)
 
 
-def bad_rows(frame: pl.DataFrame, bounds: tuple[float | None, float | None]) -> pl.Expr:
-    """True where y_hat is missing, not finite or outside the declared bounds."""
-    y_min, y_max = bounds
-    bad = pl.col("y_hat").is_null() | ~pl.col("y_hat").is_finite()
-    if y_min is not None:
-        bad = bad | (pl.col("y_hat") < y_min)
-    if y_max is not None:
-        bad = bad | (pl.col("y_hat") > y_max)
-    return bad.fill_null(True)
+def bad_rows() -> pl.Expr:
+    """True where y_hat is missing or not finite (a value beyond the declared bounds is cut at them first:
+    `within_bounds`)."""
+    return (pl.col("y_hat").is_null() | ~pl.col("y_hat").is_finite()).fill_null(True)
 
 
-def _reason(bounds: tuple[float | None, float | None]) -> pl.Expr:
-    y_min, y_max = bounds
+def _reason() -> pl.Expr:
     r: Any = pl.when(pl.col("y_hat").is_null()).then(pl.lit("no forecast (series not forecastable by this model)"))
-    r = r.when(~pl.col("y_hat").is_finite()).then(pl.lit("forecast not finite"))
-    if y_min is not None:
-        r = r.when(pl.col("y_hat") < y_min).then(pl.lit(f"forecast below y_min={y_min:g}"))
-    if y_max is not None:
-        r = r.when(pl.col("y_hat") > y_max).then(pl.lit(f"forecast above y_max={y_max:g}"))
-    return r.otherwise(pl.lit("ok"))
+    return r.when(~pl.col("y_hat").is_finite()).then(pl.lit("forecast not finite")).otherwise(pl.lit("ok"))
 
 
 @dataclass
@@ -483,7 +472,7 @@ def forecast_detailed(
     main = combine(frames, recipe.weights).with_columns(pl.lit(recipe.name).alias("model"),
                                                         pl.lit(recipe.name).alias("__nominal"))
     main = main.with_columns(within_bounds(c, bounds) for c in main.columns if c.startswith("y_hat"))  # at y_min/y_max
-    judged = main.with_columns(_reason(bounds).alias("__reason"))
+    judged = main.with_columns(_reason().alias("__reason"))
     bad_ids = judged.filter(pl.col("__reason") != "ok").group_by("unique_id").agg(
         pl.col("__reason").first().alias("reason"))
     if bad_ids.height:  # say how short a series the model does not forecast by design is
@@ -506,15 +495,15 @@ def forecast_detailed(
         sub = _subset(td, todo["unique_id"].to_list())
         fc = statistical_forecast(name, sub, h).with_columns(pl.lit(name).alias("model"), pl.lit(name).alias("__nominal"))
         fc = fc.with_columns(within_bounds(c, bounds) for c in fc.columns if c.startswith("y_hat"))
-        ok_ids = fc.with_columns(bad_rows(fc, bounds).alias("__bad")).group_by("unique_id").agg(
+        ok_ids = fc.with_columns(bad_rows().alias("__bad")).group_by("unique_id").agg(
             (~pl.col("__bad").any()).alias("ok")).filter(pl.col("ok"))["unique_id"]
         took = todo.filter(pl.col("unique_id").is_in(ok_ids.implode()))
         parts.append(_true_method(fc.filter(pl.col("unique_id").is_in(ok_ids.implode())), name, sub))
         fallen.append(took.with_columns(pl.lit(name).alias("model")))
         todo = todo.filter(~pl.col("unique_id").is_in(ok_ids.implode()))
-    if todo.height:  # even the last resort failed (its own values break the bounds): never silent
+    if todo.height:  # even the last resort failed (its own values are not finite): never silent
         raise TrainingError(
-            f"{todo.height} series cannot be forecast within the declared bounds by {recipe.name} or any fallback "
+            f"{todo.height} series cannot be forecast (not finite) by {recipe.name} or any fallback "
             f"({', '.join(chain)}), e.g. {todo.head(5).rows()}"
         )
     frame = pl.concat(parts, how="diagonal_relaxed")
