@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 from publisher import make_forecast
@@ -95,3 +96,24 @@ def test_cli_forecasts_names_a_damaged_file_the_duckdb_views_leave_out(_isolated
         assert con.sql("SELECT count(*) FROM forecasts").fetchall() == [(3 * H,)]
     finally:
         con.close()
+
+
+def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home):
+    from test_embedded import _damage_page
+
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2, dataset="sales")
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts", "--verify"])
+    assert r.exit_code == 0 and "2 published file(s) checked" in r.output and "all whole" in r.output, r.output
+    part = Path(store.data.current("forecasts", "sales", OTHER))
+    _damage_page(part)
+    r = runner.invoke(app, ["forecasts", "--verify"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1, r.output
+    assert "damaged: published partition" in text and "dataset sales as_of 2024-02-01T00:00:00" in text
+    assert "1 damaged" in text
+    assert "flowcast forecast --as-of 2024-02-01T00:00:00" in text

@@ -40,6 +40,7 @@ def forecasts(
     model: Annotated[str | None, typer.Option("--model", help="only forecasts of this model")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json (one array of row objects)")] = "table",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="check every published file whole (each page's CRC, the content hash its publish recorded) instead of printing rows; exit 1 naming each damaged as_of")] = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
@@ -51,6 +52,9 @@ def forecasts(
         raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     settings = resolve_settings(config=config, home=home)
     store = open_store(settings)
+    if verify:
+        _verify(store, dataset, parse_read_as_of(as_of, settings, dataset))
+        return
     for problem in getattr(store, "views_left_out", []):  # what a query of forecasts.duckdb cannot see
         console.print(f"warning: {problem}", highlight=False)
     if unique_id is not None:  # ids are published in NFC (data/sources.py): 'Café' typed either way finds them
@@ -85,6 +89,20 @@ def forecasts(
     sys.stdout.flush()
     console.print(f"{frame.height} rows, {frame['dataset'].n_unique()} dataset(s), {frame['as_of'].n_unique()} as_of, "
                   f"{frame['unique_id'].n_unique()} series")
+
+
+def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
+    """`flowcast forecasts --verify`: every current file read whole and checked (EmbeddedStore.verify)."""
+    if not hasattr(store, "verify"):
+        raise ConfigError(f"--verify checks the Parquet files of the embedded store; {store.location} is a "
+                          "database, which checks its own pages")
+    checked, problems = store.verify(dataset, as_of)
+    for problem in problems:
+        console.print(f"damaged: {problem}", highlight=False)
+    console.print(f"{checked} published file(s) checked in {store.location}: "
+                  f"{f'{len(problems)} damaged' if problems else 'all whole'}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
 
 
 def with_end_labels(frame: Any, settings: Any) -> Any:

@@ -50,6 +50,16 @@ log = logging.getLogger(__name__)
 _READ_TRIES = 5
 
 
+def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str) -> str:
+    """What a damaged partition is called, and what repairs it."""
+    when = as_of.isoformat()
+    if table == "forecasts":
+        return (f"published partition {path} cannot be read ({why}); re-publish dataset {dataset} as_of {when} "
+                f"(flowcast forecast --as-of {when}, or the backfill or run that made it), or remove that folder")
+    return (f"{table} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
+            f"{when} rewrites it, or remove that folder")
+
+
 class EmbeddedStore:
     """Parquet (truth) + DuckDB views, under one root (see module doc)."""
 
@@ -268,9 +278,7 @@ class EmbeddedStore:
             except FileNotFoundError:
                 return None  # removed since it was listed (a migration, a delete): list again
             except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
-                what = "published partition" if table == "forecasts" else f"{table} partition"
-                problem = (f"{what} {path} cannot be read ({type(exc).__name__}: {exc}); re-publish that dataset "
-                           f"and as_of, or remove that folder")
+                problem = damaged_text(table, dataset, as_of, path, f"{type(exc).__name__}: {exc}")
                 if not skip_damaged:
                     raise PublishError(problem) from exc
                 log.warning("left out: %s", problem)
@@ -303,6 +311,25 @@ class EmbeddedStore:
         filters = [c for c in (("unique_id", "=", unique_id), ("model", "=", model)) if c[2] is not None]
         frame = self._read("forecasts", dataset, as_of, filters)
         return empty_forecasts() if frame is None else normalise_read(frame)
+
+    def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
+        """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the
+        content hash its publish recorded in the footer (files written before page CRCs have only the
+        hash). Returns (files checked, one sentence per damaged key naming its as_of, file and remedy)."""
+        keys = self._visible("forecasts", check_dataset(dataset) if dataset is not None else None)
+        if as_of is not None:
+            keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
+        problems = []
+        checked = 0
+        for (name, when), path in keys.items():
+            try:
+                why = self.data.verify(path)
+            except FileNotFoundError:  # superseded since it was listed: its successor is checked next time
+                continue
+            checked += 1
+            if why is not None:
+                problems.append(damaged_text("forecasts", name, when, path, why))
+        return checked, problems
 
     # ------------------------------------------------------------------ realized accuracy
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int:

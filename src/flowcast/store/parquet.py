@@ -260,13 +260,31 @@ class ParquetDataset:
         return self.fs.open(path, "rb")
 
     def read(self, path: str, filters: list[tuple[str, str, Any]] | None = None) -> pl.DataFrame:
-        """One partition, whole (FileNotFoundError when it went away since it was listed)."""
+        """One partition, whole (FileNotFoundError when it went away since it was listed). Each data page's
+        CRC (written since session faults15) is checked: bytes damaged inside a page under an intact footer
+        are an OSError ('CRC checksum verification failed'), where they were read as other forecast values."""
         import pyarrow.parquet as pq
 
         with self._open(path) as fh:
-            out = pl.from_arrow(pq.read_table(fh, filters=filters or None))
+            out = pl.from_arrow(pq.read_table(fh, filters=filters or None, page_checksum_verification=True))
         assert isinstance(out, pl.DataFrame)  # a Table gives a frame (a Series only from an Array)
         return out
+
+    def verify(self, path: str) -> str | None:
+        """Why a forecasts file is damaged (a page whose CRC fails, a footer that cannot be read, content
+        whose hash is not the one its publish recorded), or None when it is whole. Reads it whole."""
+        from flowcast.store.hashing import content_hash
+
+        try:
+            recorded = self.metadata(path).get("content_hash")
+            frame = self.read(path)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:  # ArrowInvalid is a ValueError
+            return f"{type(exc).__name__}: {exc}"
+        if recorded is not None and "dataset" in frame.columns and content_hash(frame) != recorded:
+            return f"its content hash is not the {recorded[:12]}... its publish recorded"
+        return None
 
     def metadata(self, path: str) -> dict[str, str]:
         """flowcast's key-value metadata of a partition (content_hash, run_id, model, ...)."""
@@ -407,7 +425,7 @@ class ParquetDataset:
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until the rename: clean_temps leaves a live writer's file
             with os.fdopen(os.dup(fd), "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
+                pq.write_table(table, fh, compression="zstd", write_page_checksum=True)
                 fh.flush()
                 fault("after_parquet_tmp")
                 os.fsync(fh.fileno())
@@ -445,7 +463,7 @@ class ParquetDataset:
         fh = None
         try:
             buf = io.BytesIO()
-            pq.write_table(table, buf, compression="zstd")
+            pq.write_table(table, buf, compression="zstd", write_page_checksum=True)
             data = buf.getbuffer()
             fault("after_parquet_tmp")
             fh = self.fs.open(path, "wb", block_size=_UPLOAD_CHUNK)
