@@ -117,3 +117,53 @@ def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home
     assert "damaged: published partition" in text and "dataset sales as_of 2024-02-01T00:00:00" in text
     assert "1 damaged" in text
     assert "flowcast forecast --as-of 2024-02-01T00:00:00" in text
+
+
+def test_a_home_that_was_moved_away_is_named_with_how_to_point_at_it(tmp_path):
+    """Regression: with the home moved (mv) and --home / FLOWCAST_HOME still naming the old place, the readers
+    said 'no published forecasts in <old>/warehouse' and 'no registered models', as if nothing had run."""
+    from flowcast.cli import app
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    publish(EmbeddedStore(old / "warehouse"), make_forecast(1, 3, H, AS_OF))
+    old.rename(new)
+    runner = CliRunner()
+    for args in (["forecasts"], ["models", "list"]):
+        r = runner.invoke(app, [*args, "--home", str(old)])
+        text = " ".join(r.output.split())
+        assert r.exit_code == 0, r.output
+        assert f"the home {old} does not exist either" in text and "point --home or FLOWCAST_HOME" in text, text
+    r = runner.invoke(app, ["forecasts", "--home", str(new), "--format", "csv"])
+    assert r.exit_code == 0 and pl.read_csv(r.stdout.encode()).height == 3 * H
+    assert not old.exists()  # a reader creates nothing at the old place
+
+
+def test_a_moved_home_whose_views_cannot_be_rebuilt_says_why_queries_fail_and_how_to_fix_it(tmp_path):
+    """Regression: in a moved home (the original gone) whose forecasts.duckdb could not be rebuilt (held open,
+    read-only), `flowcast forecasts` said nothing, while every query of the file failed with DuckDB's bare 'No
+    files found that match the pattern <old home>/...'. It warns now, naming the old path and the fix."""
+    import subprocess
+    import sys
+
+    from test_embedded import HOLD_DUCKDB
+
+    from flowcast.cli import app
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    publish(EmbeddedStore(old / "warehouse"), make_forecast(1, 3, H, AS_OF))
+    old.rename(new)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_DUCKDB.replace("select count(*) from forecasts", "select 1"),
+                               str(new / "warehouse" / "forecasts.duckdb"), "rw"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        r = CliRunner().invoke(app, ["forecasts", "--home", str(new)])
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "3 series" in text, r.output  # the forecasts read from Parquet all the same
+    assert f"built for {old.resolve() / 'warehouse' / 'forecasts.duckdb'} (a copied or moved home)" in text, text
+    assert "No files found that match the pattern" in text and "flowcast forecasts --home" in text
+    r = CliRunner().invoke(app, ["forecasts", "--home", str(new)])  # released: this one rebuilds them, silently
+    assert r.exit_code == 0 and "moved home" not in r.output

@@ -524,3 +524,15 @@ def call_flow(flow: Any, **params: Any) -> dict[str, Any]:
     `Flow.__call__` cannot type a call with **params)."""
     result: dict[str, Any] = flow(**params)
     return result
+
+
+def missing_home_hint(settings: Any, folder: Any) -> str:
+    """A clause for a reader that found nothing in `folder` because it does not exist: the home was moved or
+    copied elsewhere and the original is gone, or --home / FLOWCAST_HOME point at the wrong place."""
+    if not isinstance(folder, (str, os.PathLike)) or "://" in str(folder) or os.path.exists(folder):
+        return ""
+    home = Path(settings.home).resolve()
+    where = ("" if os.path.isdir(home) else f": the home {home} does not exist either")
+    return (f" (that folder does not exist{where}; if the home was moved or copied, point --home or FLOWCAST_HOME "
+            "at its new place, or [paths] home / store.url of your --config file)")
+

@@ -16,6 +16,7 @@ from flowcast.cli.common import (
     cli_errors,
     console,
     emit_json,
+    missing_home_hint,
     out,
     parse_as_of,
     parse_read_as_of,
@@ -57,6 +58,8 @@ def forecasts(
         return
     for problem in getattr(store, "views_left_out", []):  # what a query of forecasts.duckdb cannot see
         console.print(f"warning: {problem}", highlight=False)
+    if "a copied or moved home" in (getattr(store, "views_note", None) or ""):  # the views could not follow it
+        console.print(f"warning: {store.views_note}", highlight=False, soft_wrap=True)
     if unique_id is not None:  # ids are published in NFC (data/sources.py): 'Café' typed either way finds them
         import unicodedata
 
@@ -83,7 +86,8 @@ def forecasts(
         when = parse_as_of(as_of)
         hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
-                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False)
+                      f"{missing_home_hint(settings, store.location)}"
+                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False, soft_wrap=True)
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
@@ -98,9 +102,9 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
                           "database, which checks its own pages")
     checked, problems = store.verify(dataset, as_of)
     for problem in problems:
-        console.print(f"damaged: {problem}", highlight=False)
+        console.print(f"damaged: {problem}", highlight=False, soft_wrap=True)
     console.print(f"{checked} published file(s) checked in {store.location}: "
-                  f"{f'{len(problems)} damaged' if problems else 'all whole'}", highlight=False)
+                  f"{f'{len(problems)} damaged' if problems else 'all whole'}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
 
@@ -333,7 +337,8 @@ def models_list(
     if not rows:
         others = sorted({v.dataset for v in reg.list() if v.dataset}) if dataset else []  # a typo in --dataset
         console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}"
-                      + (f"; registered datasets: {', '.join(others)}" if others else ""), highlight=False)
+                      + missing_home_hint(settings, reg.location)
+                      + (f"; registered datasets: {', '.join(others)}" if others else ""), highlight=False, soft_wrap=True)
         return
     for table in _versions_tables(rows):
         out.print(table)

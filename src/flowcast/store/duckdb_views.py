@@ -318,7 +318,10 @@ class DuckDBViews:
         if not built or built == os.path.realpath(self.db_path):
             return ""
         return (f"; the views it holds were built for {built} (a copied or moved home): until they are rebuilt, "
-                "a query of them stops with an error instead of reading that home's forecasts")
+                "a query of them stops with an error instead of reading that home's forecasts (DuckDB's 'No files "
+                f"found that match the pattern \"{Path(built).parent}/...\"' once that home is gone); let flowcast "
+                f"write {self.db_path} (make it writable, close the program holding it) and run flowcast forecasts "
+                f"--home <this home> once to rebuild them")
 
     def _record(self, st: os.stat_result, views: dict[str, str]) -> None:
         state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()),

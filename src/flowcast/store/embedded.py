@@ -86,6 +86,7 @@ class EmbeddedStore:
         self._legacy_cache: tuple[tuple[str, ...], dict[datetime, tuple[str, str]]] | None = None
         self.skipped: list[str] = []  # what the last read of several as_of left out (damaged partitions)
         self.views_left_out: list[str] = []  # damaged files the DuckDB views leave out (sync_views)
+        self.views_note: str | None = None  # why open_store could not create or rebuild the views (factory)
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({self.location!r})"

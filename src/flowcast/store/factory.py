@@ -90,5 +90,6 @@ def repair_views(store: EmbeddedStore) -> None:
         log.warning("could not create the DuckDB views of %s yet (%s); the next publish creates them",
                     store.location, exc)
     else:
+        store.views_note = note
         if note:
             log.info("%s", note)
