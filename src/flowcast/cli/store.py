@@ -58,8 +58,9 @@ def forecasts(
         return
     for problem in getattr(store, "views_left_out", []):  # what a query of forecasts.duckdb cannot see
         console.print(f"warning: {problem}", highlight=False)
-    if "a copied or moved home" in (getattr(store, "views_note", None) or ""):  # the views could not follow it
-        console.print(f"warning: {store.views_note}", highlight=False, soft_wrap=True)
+    views_note = getattr(store, "views_note", None) or ""
+    if "a copied or moved home" in views_note:  # the views could not follow it
+        console.print(f"warning: {views_note}", highlight=False, soft_wrap=True)
     if unique_id is not None:  # ids are published in NFC (data/sources.py): 'Café' typed either way finds them
         import unicodedata
 
