@@ -302,3 +302,38 @@ def test_help_says_which_files_are_read():
     res = runner.invoke(app, ["run", "--help"], terminal_width=200)
     said = " ".join(res.output.replace("│", " ").split())
     assert res.exit_code == 0 and "CSV, TSV (gzipped too), Parquet or Arrow IPC/Feather; no .xlsx: save it as CSV" in said
+
+
+def test_a_prefect_api_that_is_down_when_the_run_starts_is_named_with_what_to_do(capsys):
+    """Regression: a `flowcast run` whose Prefect server (PREFECT_API_URL) was killed while the command started
+    ended 'error: RuntimeError: Failed to reach API at http://.../api/': Prefect's wrapper of the connection
+    error was not recognised, so nothing said what became of the run or what to do. The real client is asked
+    here, against a port nothing listens on."""
+    import asyncio
+    import socket
+
+    import pytest
+    import typer
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.cli.common import cli_errors
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/api"  # closed again below: nothing listens there
+
+    async def ask() -> None:
+        async with get_client() as client:
+            await client.raise_for_api_version_mismatch()
+
+    @cli_errors
+    def command() -> None:
+        asyncio.run(ask())
+
+    with temporary_settings({PREFECT_API_URL: url}), pytest.raises(typer.Exit) as exit_:
+        command()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.exit_code == 1
+    assert f"the Prefect API at {url} did not answer" in err and "Failed to reach API" in err, err
+    assert "start that server again" in err and "run the same command again" in err

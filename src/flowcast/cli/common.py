@@ -488,14 +488,21 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _unreachable_api(exc: BaseException) -> str:
     """Where a connection error came from: the Prefect API it could not reach ('error: ConnectError: [Errno
     111] Connection refused' named no server), and what became of the run; '' for other errors."""
-    if not type(exc).__module__.startswith(("httpx", "httpcore")):
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:  # Prefect wraps it: 'RuntimeError: Failed to reach API at <url>'
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if not any(type(e).__module__.startswith(("httpx", "httpcore")) for e in chain):
         return ""
     from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value()
     return (f"the Prefect API{f' at {url}' if url else ''} did not answer and the run stopped (its log above says "
             "how far it got; if it could not report its final state there either, it is marked Crashed, naming "
-            "this error, once the API answers again: `flowcast reap` does it at once): ")
+            "this error, once the API answers again: `flowcast reap` does it at once); start that server again, "
+            "or unset PREFECT_API_URL to run on a temporary one, and run the same command again: an as_of it "
+            "published is not published twice: ")
 
 
 def _stdout_to_devnull() -> None:
