@@ -645,6 +645,22 @@ class ModelRegistry:
                 out.append((n, str(exc)))
         return out
 
+    def removed_before(self, version: str) -> bool:
+        """Whether `version` names a version this registry once held and has removed since (a `flowcast gc`,
+        perhaps one killed after the removal): its sequence number was handed out (numbers are never reused)
+        and no version on disk carries it. A name whose number was never handed out is a typo."""
+        m = _VERSION_RE.match(version)
+        with contextlib.suppress(RegistryError):
+            self._pointer()  # a legacy pointer is migrated under the lock first: _next_seq reads it unlocked
+        if m is None or version.startswith(".") or int(m.group("seq")) >= self._next_seq():
+            return False
+        seq = int(m.group("seq"))
+        for n in self._version_names():
+            on_disk = _VERSION_RE.match(n.removeprefix(".tmp-deleted-"))
+            if on_disk is not None and int(on_disk.group("seq")) == seq and not n.startswith(".tmp-deleted-"):
+                return False
+        return True
+
     def damaged(self) -> dict[str, str]:
         """version -> why, of the registered versions whose metadata cannot be read."""
         return {n: p for n, p in self._entries() if isinstance(p, str)}

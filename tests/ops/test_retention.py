@@ -486,3 +486,22 @@ def test_superseded_objects_of_a_store_in_an_object_store_go_by_the_same_rule(tm
     assert store.data._parts_in(key_dir) == [parts[2]]
     assert execute(settings, items) == []  # gone already (another run's retention): nothing to report
     assert open_store(settings).read(dataset="sales", as_of=a)["y_hat"].to_list() == [3.0, 3.0]
+
+
+def test_gc_of_a_named_version_run_again_after_it_was_removed_says_so_and_succeeds(home):
+    """Regression: `flowcast gc --yes --version V` killed after it removed V (before it printed anything) and run
+    again, as one does after a kill, failed with exit 2: '--version names versions that are not registered'.
+    A version whose number was handed out and that no version on disk carries now was removed already: the
+    re-run says so and does the rest; a number never handed out is still a typo."""
+    settings = _settings(home, keep_versions=10)
+    execute(settings, plan(settings, NOW, versions=["gru-v3"]))
+    runner = CliRunner()
+    again = runner.invoke(app, ["gc", "--yes", "--version", "gru-v3", "--home", str(home)])
+    assert again.exit_code == 0, again.output
+    assert "gru-v3 was removed already" in " ".join(again.output.split())
+    typo = runner.invoke(app, ["gc", "--yes", "--version", "gru-v30", "--home", str(home)])
+    assert typo.exit_code == 2 and "not registered: ['gru-v30']" in " ".join(typo.output.split())
+    # killed between hiding the version and removing its files: the hidden folder is not a registered version
+    reg = ModelRegistry(home / "models")
+    (reg.versions_dir / "gru-v1").rename(reg.versions_dir / ".tmp-deleted-gru-v1")
+    assert reg.removed_before("gru-v1") and not reg.removed_before("gru-v2") and not reg.removed_before("gru-v9")

@@ -136,6 +136,13 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     all_versions = reg.list()
     damaged = reg.damaged() if versions else {}
     known = {v.version for v in all_versions} | set(damaged)
+    # named by a gc that removed it and was stopped before it said so, and run again: done, not a typo
+    gone = [v for v in versions if v not in known and reg.removed_before(v)]
+    if gone and kept_out is not None:
+        kept_out += [Item("note", Path(reg.versions_dir) / v, 0, None,
+                          f"{v} was removed already (no registered version carries its number; an earlier gc "
+                          "removed it): nothing to do") for v in gone]
+    versions = [v for v in versions if v not in gone]
     if unknown := [v for v in versions if v not in known]:
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
                           f"(registered: {sorted(known)[-10:]})")
