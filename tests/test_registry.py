@@ -885,3 +885,49 @@ def test_a_damaged_registration_note_is_named_with_what_is_assumed(tmp_path, cap
     assert said and all(f"the registration note {reg.root}/.pending.json cannot be read" in m for m in said), said
     assert "assumed that no model version was placed after it" in said[0]
     assert not (reg.root / ".pending.json").exists() and [v.version for v in reg.list()] == [first, second]
+
+
+POINTER_WRITES_WITH_A_SIZE_LIMIT = """
+import resource, sys
+from datetime import datetime, timedelta
+from flowcast.errors import StorageError
+from flowcast.registry import ModelRegistry, Pin
+reg = ModelRegistry(sys.argv[1])
+a, b = sys.argv[2], sys.argv[3]
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # files past 64 bytes fail (EFBIG), as on a full disk
+T = datetime(2024, 1, 1)
+for name, call in [("pin", lambda: reg.pin(a, run="r1", at=T, until=T + timedelta(hours=1))),
+                   ("promote", lambda: reg.promote(b)), ("champion", lambda: reg.record_champion(b)),
+                   ("withdraw", lambda: reg.withdraw(a, dataset="toy"))]:
+    try:
+        call()
+        print(name, "written")
+    except StorageError as exc:
+        print(name, "StorageError", exc)
+    except OSError as exc:
+        print(name, "bare", type(exc).__name__, exc)
+"""
+
+
+def test_a_pointer_or_pin_that_cannot_be_written_is_a_storage_error_naming_the_file(tmp_path):
+    """Regression: on a full disk a forecast run's pin (models/pins/), `flowcast models promote`, a recorded
+    champion and a withdrawal ended with a bare 'OSError: [Errno 28] No space left on device' naming no file (a
+    `flowcast backfill` on a nearly full home: '2019-03-01: failed: OSError: [Errno 28] ...'). Each is a
+    StorageError naming the file now; the pointer and its backup are unchanged and no temp file is left."""
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _register(reg, tmp_path, "lstm", "a").version
+    b = _register(reg, tmp_path, "gru", "b").version
+    reg.promote(a)
+    before = (root / "production.json").read_bytes(), (root / "production.backup.json").read_bytes()
+    r = subprocess.run([sys.executable, "-c", POINTER_WRITES_WITH_A_SIZE_LIMIT, str(root), a, b], check=False,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(" ", 1) for line in r.stdout.strip().splitlines())
+    assert set(lines) == {"pin", "promote", "champion", "withdraw"}, r.stdout
+    assert lines["pin"].startswith(f"StorageError could not write {root}/pins/{a}@r1.json: [Errno 27] File too large")
+    for name in ("promote", "champion", "withdraw"):
+        assert lines[name].startswith(f"StorageError could not write {root}/production.json: "), r.stdout
+    assert ((root / "production.json").read_bytes(), (root / "production.backup.json").read_bytes()) == before
+    assert reg.production().version == a and reg.pins() == {}
+    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]

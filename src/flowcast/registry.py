@@ -151,9 +151,11 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
             _fault(fault)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
+            raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
         raise
 
 
@@ -166,9 +168,11 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
+            raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
         raise
 
 
