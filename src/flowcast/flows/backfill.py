@@ -62,6 +62,17 @@ class listen:
         _listeners.remove(self.callback)
 
 
+def _done_clause(outcomes: list[Outcome]) -> str:
+    """What a failed backfill did complete, for its error (the dates whole; the failed ones hold nothing of
+    this run): a full disk's error listed only the failures, and which dates were done was in the table."""
+    done = [o for o in outcomes if o["status"] in ("published", "skipped")]
+    if not done:
+        return "; no date was published: a re-run of the backfill runs them all"
+    names = ", ".join(f"{str(o['as_of'])[:19]} ({o['status']})" for o in done[:10])
+    more = f" and {len(done) - 10} more" if len(done) > 10 else ""
+    return f"; done, whole: {names}{more}; a re-run of the backfill skips those and runs the dates that failed"
+
+
 def _notify(outcome: Outcome) -> None:
     for cb in _listeners:
         try:
@@ -313,7 +324,7 @@ def backfill_flow(
     if failed:
         msg = f"{len(failed)} of {len(dates)} backfill date(s) failed: " + "; ".join(
             f"{o['as_of']}: {o['error']}" for o in failed[:5]
-        )
+        ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
     return summary
