@@ -400,3 +400,62 @@ def test_the_claim_of_a_run_that_ended_is_dropped_without_waiting(monkeypatch):
     late = _TaskRuns([[SimpleNamespace(id="train")], [SimpleNamespace(id="backtest")], []])
     reaper._end_tasks(late, uuid.uuid4(), lambda message: message, "ended", settle=False)
     assert late.crashed == ["train", "backtest"] and len(slept) == 2  # the late task run was read and crashed
+
+
+def test_a_command_waits_for_a_prefect_api_that_is_restarting_and_names_one_that_stays_down(capsys):
+    """Regression: with PREFECT_API_URL set and its server restarting as a command started (killed 5.5 s into a
+    `flowcast run`, back 40 s later), the command failed at once, 'Failed to reach API', where a run already
+    going waits for it. It waits now (saying so), and names an API that stays down, having started nothing.
+    Here a real HTTP server starts answering /api/health while the command waits."""
+    import http.server
+    import socket
+    import threading
+
+    from flowcast.errors import FlowcastError
+    from flowcast.ops.reaper import wait_for_api
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    with pytest.raises(FlowcastError, match=rf"the Prefect API at {url} \(PREFECT_API_URL\) did not answer for 0.5s "
+                                            r"\(ConnectError.*nothing was started: start that server"):
+        wait_for_api(url, wait_s=0.5)
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    started = threading.Event()
+    servers: list[http.server.HTTPServer] = []
+
+    def serve_later() -> None:
+        started.wait()  # the command is waiting: now the server comes back (it listens from here on)
+        servers.append(http.server.HTTPServer(("127.0.0.1", port), Health))
+        servers[0].serve_forever()
+
+    def say(*args, **kwargs):  # the first 'waiting' line is the cue
+        original(*args, **kwargs)
+        started.set()
+
+    import builtins
+
+    original = builtins.print
+    thread = threading.Thread(target=serve_later, daemon=True)
+    thread.start()
+    builtins.print = say
+    try:
+        wait_for_api(url, wait_s=120)
+    finally:
+        builtins.print = original
+        if servers:
+            servers[0].shutdown()
+            servers[0].server_close()
+        thread.join(timeout=30)
+    err = capsys.readouterr().err
+    assert f"the Prefect API at {url} does not answer" in err and "answers again: starting" in err, err

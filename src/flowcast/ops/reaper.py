@@ -488,6 +488,43 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
     return Reaped(run_id, name, "unknown", "") if answered else None
 
 
+API_WAIT_S = 90.0  # how long a command waits for its Prefect server (PREFECT_API_URL) to answer before it starts
+
+
+def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
+    """Wait until the Prefect API at `url` answers its health check, saying so once on stderr; a FlowcastError
+    naming it after `wait_s`. A server restarting (an upgrade, a crash and its supervisor) when a scheduled
+    command started failed that command at once ('Failed to reach API'), where a run already going waits."""
+    import sys
+    import time
+
+    import httpx
+
+    from flowcast.errors import FlowcastError
+
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            answer = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+            if answer.status_code < 500:
+                if said:
+                    print(f"the Prefect API at {url} answers again: starting", file=sys.stderr, flush=True)
+                return
+            why = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            why = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise FlowcastError(f"the Prefect API at {url} (PREFECT_API_URL) did not answer for {wait_s:g}s ({why}); "
+                                "nothing was started: start that server (prefect server start, or make server), or "
+                                "unset PREFECT_API_URL to run on a temporary one, and run the command again")
+        if not said:
+            print(f"the Prefect API at {url} does not answer ({why}): waiting up to {wait_s:g}s for it",
+                  file=sys.stderr, flush=True)
+            said = True
+        time.sleep(1.0)
+
+
 @contextmanager
 def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     """While a command runs flows: the command is watched (its temporary Prefect API, if any, and
@@ -502,6 +539,8 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
         temporary_settings,
     )
 
+    if PREFECT_API_URL.value():
+        wait_for_api(str(PREFECT_API_URL.value()))
     watch_command(home)
     command = claim_command(home) if home is not None else None
     updates: dict[Any, Any] = {}
