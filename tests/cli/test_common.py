@@ -337,3 +337,60 @@ def test_a_prefect_api_that_is_down_when_the_run_starts_is_named_with_what_to_do
     assert exit_.value.exit_code == 1
     assert f"the Prefect API at {url} did not answer" in err and "Failed to reach API" in err, err
     assert "start that server again" in err and "run the same command again" in err
+
+
+def test_a_run_whose_api_went_away_after_its_publish_says_its_forecasts_were_published(tmp_path, capsys):
+    """Regression: a `flowcast run` whose Prefect server was killed just after its leaderboard (the publish task
+    running) waited, then failed 'the Prefect API ... did not answer and the run stopped': its forecasts were
+    in the store and its winner promoted, but its log never reached 'Published' and nothing said so. The
+    command's own flow-run record (`.flow-runs/`) ties the publish to it; a real connection error here."""
+    import json
+    import os
+    import socket
+    import sys
+    from datetime import datetime
+    from pathlib import Path
+
+    import httpx
+    import pytest
+    import typer
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish_faults"))
+    from publisher import make_forecast
+
+    from flowcast.cli.common import cli_errors, note_publish_of_this_command
+    from flowcast.config import load_settings
+    from flowcast.ops.reaper import CLAIMS, start_time
+    from flowcast.store import EmbeddedStore
+
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    as_of = datetime(2024, 3, 1)
+    EmbeddedStore(home / "warehouse").publish(make_forecast(1, 2, 3, as_of), dataset="sales", as_of=as_of,
+                                              model="comb", model_version="comb-v1", run_id="run-of-this-command",
+                                              created_at=as_of)
+    (home / CLAIMS).mkdir(parents=True)
+    (home / CLAIMS / "run-of-this-command.json").write_text(json.dumps(
+        {"flow_run_id": "run-of-this-command", "pid": os.getpid(), "pid_start": start_time(os.getpid())}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    @cli_errors
+    def command(when: datetime | None) -> None:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)  # nothing listens: the API went away
+        except Exception as exc:
+            note_publish_of_this_command(exc, settings, when)
+            raise
+
+    for when in (as_of, None):  # with --as-of, and without (now: the newest publish)
+        with pytest.raises(typer.Exit):
+            command(when)
+        err = " ".join(capsys.readouterr().err.split())
+        assert "did not answer" in err and "its forecasts of sales as_of 2024-03-01T00:00:00 were published" in err
+        assert "(flow run run-of-this-command)" in err, err
+    (home / CLAIMS / "run-of-this-command.json").unlink()  # another command's publish: nothing claimed
+    with pytest.raises(typer.Exit):
+        command(as_of)
+    assert "were published" not in capsys.readouterr().err

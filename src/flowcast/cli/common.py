@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -478,7 +479,8 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(exc)} "
-                          "(FLOWCAST_DEBUG=1 shows the traceback)", markup=True)
+                          f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}",
+                          markup=True)
             failed(f"{type(exc).__name__}: {exc}", 1)
             raise typer.Exit(1) from None
 
@@ -541,5 +543,39 @@ def missing_home_hint(settings: Any, folder: Any) -> str:
     home = Path(settings.home).resolve()
     where = ("" if os.path.isdir(home) else f": the home {home} does not exist either")
     return (f" (that folder does not exist{where}; if the home was moved or copied, point --home or FLOWCAST_HOME "
-            "at its new place, or [paths] home / store.url of your --config file)")
+            "at its new place, or `home` / `[store] url` of your --config file)")
 
+
+def note_publish_of_this_command(exc: BaseException, settings: Any, as_of: Any) -> None:
+    """After a run or forecast command failed because its Prefect API stopped answering: when a flow run of
+    this command had published `as_of` before (its publish task wrote the forecasts, then could not report
+    it), say so on the error (`flowcast_published`): the run's log never reached 'Published', and the error
+    alone read as if nothing had been (the forecasts and the promotion were in place)."""
+    if not _unreachable_api(exc):
+        return
+    try:
+        from flowcast.ops.reaper import CLAIMS, start_time
+        from flowcast.store import open_store
+        from flowcast.timekeys import storage_naive
+
+        me, mine = os.getpid(), start_time(os.getpid())
+        runs = set()
+        for path in (Path(settings.home) / CLAIMS).glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                claim = json.loads(path.read_text())
+                if claim.get("pid") == me and str(claim.get("pid_start")) == str(mine) and claim.get("flow_run_id"):
+                    runs.add(str(claim["flow_run_id"]))
+        if not runs:
+            return
+        store = open_store(settings)
+        for dataset in store.datasets():
+            published = store.as_ofs(dataset)  # without --as-of (now): the run's publish is the newest
+            when = storage_naive(as_of) if as_of is not None else (published[-1] if published else None)
+            if when is not None and store.has(dataset, when) and (
+                    run := store.receipt_of(dataset, when).get("run_id")) in runs:
+                exc.flowcast_published = (  # type: ignore[attr-defined]
+                    f"; its forecasts of {dataset} as_of {when.isoformat()} were published before the API went "
+                    f"away (flow run {run}): they are whole, and the same command run again publishes them once")
+                return
+    except Exception:  # noqa: BLE001 - a note on an error: never a second error
+        return

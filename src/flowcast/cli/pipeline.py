@@ -47,6 +47,7 @@ from flowcast.cli.common import (
     emit_json,
     flow_as_of,
     interrupted_afterwards,
+    note_publish_of_this_command,
     out,
     resolve_settings,
     said,
@@ -278,11 +279,15 @@ def run(
 
     before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("retrain"), _TrainingBars(enabled=not json_out and console.is_terminal):
-        result = call_flow(retrain_flow,
-            as_of=when, models=cells or None, horizon=horizon, max_steps=max_steps,
-            config_file=str(config) if config else None, **_flow_source_args(settings, data),
-            **({"overrides": overrides} if overrides else {}),
-        )
+        try:
+            result = call_flow(retrain_flow,
+                as_of=when, models=cells or None, horizon=horizon, max_steps=max_steps,
+                config_file=str(config) if config else None, **_flow_source_args(settings, data),
+                **({"overrides": overrides} if overrides else {}),
+            )
+        except Exception as exc:
+            note_publish_of_this_command(exc, settings, when)  # the API went away after the publish: say so
+            raise
     late = _late_interrupt(before, result)
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
              for r in result["leaderboard"]}
@@ -397,10 +402,15 @@ def forecast(
 
     before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("forecast"):
-        result = call_flow(forecast_flow,
-            as_of=flow_as_of(as_of, settings), horizon=horizon, config_file=str(config) if config else None,
-            **_flow_source_args(settings, data),
-        )
+        when = flow_as_of(as_of, settings)
+        try:
+            result = call_flow(forecast_flow,
+                as_of=when, horizon=horizon, config_file=str(config) if config else None,
+                **_flow_source_args(settings, data),
+            )
+        except Exception as exc:
+            note_publish_of_this_command(exc, settings, when)  # the API went away after the publish: say so
+            raise
     late = _late_interrupt(before, result)
     if json_out:
         emit_json({**result, **({"interrupted": True} if late else {})})
