@@ -249,6 +249,7 @@ def evaluate_candidate(
     bounds: tuple[float | None, float | None] = (None, None),
     max_fallback_share: float = 0.2,
     levels: tuple[int, ...] = INTERVAL_LEVELS,
+    shrink: float = 0.0,
 ) -> CandidateResult:
     """Backtest forecasts of `spec` from its components' (weights learned per window), filled by
     the fallback where it cannot forecast, scored, with cross-calibrated intervals."""
@@ -265,8 +266,8 @@ def evaluate_candidate(
     sc = g["scale"].to_numpy().astype(np.float64)
     win = g["window"].to_numpy()
     if spec.weighting == "learned":
-        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g))
-        final = fit_weights(F, y, sc, metric, resolution)
+        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g), shrink=shrink)
+        final = fit_weights(F, y, sc, metric, resolution, shrink)
     else:
         w = np.asarray(spec.fixed if spec.fixed is not None else [1.0 / len(groups)] * len(groups), dtype=np.float64)
         by_window = {int(k): w for k in np.unique(win)}
@@ -365,6 +366,7 @@ def evaluate_candidates(
     bounds: tuple[float | None, float | None] = (None, None),
     max_fallback_share: float = 0.2,
     levels: tuple[int, ...] = INTERVAL_LEVELS,
+    shrink: float = 0.0,
 ) -> tuple[list[CandidateResult], list[str], dict[str, dict[str, Any] | None]]:
     """Every candidate scored on the same rows; returns (results, the fallback order: the
     statistical models from best to worst on `metric`, and the interval calibration
@@ -373,7 +375,7 @@ def evaluate_candidates(
     scales = backtest_scales(base, td)
     common: dict[str, Any] = {"base": base, "scales": scales, "metric": metric, "resolution": resolution,
                               "horizon": horizon, "n_windows": n_windows, "step": step, "bounds": bounds,
-                              "max_fallback_share": max_fallback_share, "levels": levels}
+                              "max_fallback_share": max_fallback_share, "levels": levels, "shrink": shrink}
     singles = [s for s in statistical if s in components]
     stat_results = {s: evaluate_candidate(CandidateSpec(s, "statistical", [(s, [s])]), components, td,
                                           fallback=[x for x in singles if x != s], **common) for s in singles}
