@@ -74,7 +74,8 @@ variance. Nothing calibrated that either, so the run's notes name such series (`
 One observation is no constant history (it says nothing about how a series moves): it keeps the fallback, as
 a history that moves but repeats itself exactly at the season does; nothing calibrated a width scaled by the
 level either, so the notes name those series too.
-A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history.
+A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history, except
+0 for data classed intermittent (mostly zeros, never negative: `flowcast.evaluation.intermittency`).
 """
 
 from __future__ import annotations
