@@ -129,15 +129,18 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         level = level.join(flat, on="unique_id", how="left")
     else:
         level = level.with_columns(pl.lit(False).alias("__flat"))
+    measured = pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite()
+    stand_in = (pl.when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
+                .then(pl.col("__level")).otherwise(1.0))
     return scale.join(level, on=keys, how="left").with_columns(
-        pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
-        .then(pl.col("scale"))
-        .when(pl.col("__flat").fill_null(False))
-        .then(0.0)
-        .when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
-        .then(pl.col("__level"))
-        .otherwise(1.0)
-        .alias("scale")
+        pl.when(measured).then(pl.col("scale"))
+        .when(pl.col("__flat").fill_null(False)).then(0.0)
+        .otherwise(stand_in)
+        .alias("scale"),
+        # the stand-in of every series, and whether it is its scale: a calibration whose points are mostly
+        # level-scaled is expressed in levels, and applied to every series in levels (see `calibrate`)
+        stand_in.alias("level"),
+        (~measured & ~pl.col("__flat").fill_null(False)).alias("level_scaled"),
     ).drop("__level", "__flat")
 
 
@@ -230,6 +233,14 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     `history_edge` and `q_by_history` (level -> [short group's widths, long group's widths])."""
     out: dict[str, Any] = {"method": "conformal", "levels": [int(lv) for lv in levels], "n": int(scored.height),
                            "mode": {}, "q": {}}
+    if {"level", "level_scaled"} <= set(scored.columns) and scored.height \
+            and 2 * int(scored["level_scaled"].sum()) > scored.height:
+        # most points' histories measure no typical change (one observation at the cut: a brand-new dataset's
+        # backtest), so their scores are in units of the level (mean |y|): all are, and so are the widths, which
+        # every published series then takes in its level, not in its MASE scale (widths in levels applied to a
+        # 3-point series' mean |diff| were 10 to 50 times too narrow)
+        scored = scored.with_columns(pl.col("level").alias("scale"))
+        out["scale"] = "level"
     edge = history_edge(scored, horizon)
     if edge is not None:
         out["history_edge"] = edge
@@ -366,8 +377,12 @@ def apply_intervals(
     (None: `frame` has those columns). A calibration split by history gives each row the widths
     of its series' history group. Without a calibration the interval columns are null."""
     levels = [int(lv) for lv in (calibration or {}).get("levels", INTERVAL_LEVELS)]
-    added = [] if scale is None else [c for c in ("scale", "history") if c in scale.columns and c not in frame.columns]
+    added = [] if scale is None else [c for c in ("scale", "history", "level") if c in scale.columns
+                                      and c not in frame.columns]
     out = frame if scale is None else frame.join(scale.select("unique_id", *added), on="unique_id", how="left")
+    # widths calibrated in levels (see `calibrate`) scale every series by its level; a constant history keeps 0
+    unit = pl.when(pl.col("scale") == 0).then(0.0).otherwise(pl.col("level")) \
+        if (calibration or {}).get("scale") == "level" and "level" in out.columns else pl.col("scale")
     made: list[tuple[str, str]] = []
     for lv in levels:
         lo_c, hi_c = interval_cols(lv)
@@ -384,7 +399,7 @@ def apply_intervals(
             # a series of unknown history takes the pooled widths
             width = pl.when(pl.col("history").is_null()).then(width) \
                 .when(pl.col("history") <= int(edge)).then(short).otherwise(long)
-        width = width * pl.col("scale")
+        width = width * unit
         mode = (calibration or {}).get("mode", {}).get(str(lv), "residual")
         ql, qh = (quantile_col(x) for x in quantile_pair(lv))
         if mode == "cqr" and ql in out.columns and qh in out.columns:
