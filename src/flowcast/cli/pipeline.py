@@ -332,16 +332,7 @@ def run(
 
         line = log1p_off_line(result["log1p_disabled"])
         out.print(line[0].upper() + line[1:], highlight=False)
-    behind = result.get("periods_behind")
-    if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow
-        from datetime import datetime
-
-        from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
-
-        latest = result.get("latest_ds")
-        latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
-        out.print(f"Stale data: the latest observation ({latest}) is {behind} periods ({result.get('freq')}) before "
-                  "as_of, so every forecast period lies before as_of", highlight=False)
+    _print_stale(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, published))
@@ -359,6 +350,21 @@ def run(
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     interrupted_afterwards(late)
+
+
+def _print_stale(result: dict[str, Any]) -> None:
+    """The 'Stale data' line of a run whose every forecast period lies before its as_of (`Freshness.all_before_as_of`,
+    decided once by the flow): `flowcast run` and `flowcast forecast` alike."""
+    if not result.get("stale"):
+        return
+    from datetime import datetime
+
+    from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
+
+    latest = result.get("latest_ds")
+    latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
+    out.print(f"Stale data: the latest observation ({latest}) is {result.get('periods_behind')} periods "
+              f"({result.get('freq')}) before as_of, so every forecast period lies before as_of", highlight=False)
 
 
 @app.command()
@@ -408,6 +414,7 @@ def forecast(
         return
     if result.get("unchanged"):
         out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
     out.print(
@@ -418,6 +425,7 @@ def forecast(
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
+    _print_stale(result)  # as `flowcast run` says it: the forecast flow only logged it
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)
