@@ -131,7 +131,7 @@ def test_naive_local_times_quarantine_the_repeated_hour_and_a_skipped_one_by_def
         "2020-04-05T02:00", "2020-04-05T02:30", "2020-04-05T02:00", "2020-04-05T02:30"]
     reason = q.filter(pl.col("check") == "time_ambiguous")["reason"][1]
     assert reason.startswith("local time '2020-04-05T02:30' occurs twice in Australia/Melbourne")
-    assert "ambiguous = 'infer'" in reason
+    assert "ambiguous = 'infer'" in reason and "(--ambiguous infer)" in reason
     assert q.filter(pl.col("check") == "time_nonexistent")["reason"].to_list() == [
         ("local time '2020-10-04T02:30' does not exist in Australia/Melbourne (the clocks skip it when daylight "
          "saving starts); write times with their UTC offset, or, if the file is in standard time all year (it holds "
@@ -200,8 +200,8 @@ def test_local_times_without_a_tz_name_the_hour_daylight_saving_repeats(write_cs
     reasons = dict(zip(r.quarantined["date"].to_list(), r.quarantined["reason"].to_list(), strict=True))
     assert reasons["2023-10-29 02:00"] == (
         "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y values (the hour that occurs twice when daylight "
-        "saving ends in Europe/Berlin: local times written without their UTC offset? declare the source's tz (--tz "
-        "Europe/Berlin) and ambiguous = 'infer', or export the times with their offset)")
+        "saving ends in Europe/Berlin: local times written without their UTC offset? declare the source's tz and "
+        "ambiguous = 'infer' (--tz Europe/Berlin --ambiguous infer), or export the times with their offset)")
     assert reasons["2023-10-30 05:00"] == "2 rows for (m1, 2023-10-30 05:00:00 UTC) with different y values"
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 7
 

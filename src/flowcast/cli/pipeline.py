@@ -20,6 +20,7 @@ import typer
 from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
+    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
     DataOpt,
@@ -243,6 +244,7 @@ def run(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -266,7 +268,7 @@ def run(
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
@@ -380,6 +382,7 @@ def forecast(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -395,7 +398,7 @@ def forecast(
     data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
     )
@@ -479,6 +482,7 @@ def backfill(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -505,7 +509,7 @@ def backfill(
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         **({"model": model} if model else {}),

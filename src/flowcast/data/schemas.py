@@ -443,7 +443,7 @@ def row_checks(
     if local_tz is not None:
         how = ("ambiguous = 'infer' pairs exactly two rows of a series with this wall time (the first in the file "
                "is the earlier instant)" if ambiguous == "infer" else
-               "declare the source's ambiguous = 'infer' (file order), 'earliest' or 'latest'")
+               "declare the source's ambiguous = 'infer' (file order), 'earliest' or 'latest' (--ambiguous infer)")
         # a file written in standard time all year (vic_elec: 48 half hours every day) holds the skipped hour: read
         # in its place's zone, those rows and the repeated hour's were quarantined and the 4-period hole cut the
         # series there (4,564 of 17,520 rows not used), with no word on the zone that fits

@@ -472,7 +472,7 @@ def _dst_repeat_hint() -> pl.Expr:
     return (
         pl.when(named.is_not_null() & (named != ""))
         .then(pl.format(" (the hour that occurs twice when daylight saving ends in {}: local times written without "
-                        "their UTC offset? declare the source's tz (--tz {}) and ambiguous = 'infer', or export the "
+                        "their UTC offset? declare the source's tz and ambiguous = 'infer' (--tz {} --ambiguous infer), or export the "
                         "times with their offset)", named, first))
         .otherwise(pl.lit(""))
     )
