@@ -63,7 +63,8 @@ long steps off L, less than flat widths did. `calibrate` records both (`points`,
 `too_few`) and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen
 series and up) have far more points per step: their widths are their own, unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
-that is 0 too): so the calibration keeps such backtest points.
+that is 0 too), times how much the series with a measured scale typically change relative to their level (the
+median of their scale / mean |y|; 1 when none has one): so the calibration keeps such backtest points.
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
 values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
@@ -100,7 +101,8 @@ def quantile_pair(level: int) -> tuple[float, float]:
 def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
                  constant: bool = False) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
-    falling back to the series' mean |y| and then to 1 where it is zero or undefined; `history` is
+    falling back to the series' mean |y| times the median scale / mean |y| of the series whose scale is
+    measured (the mean |y| itself when none is), then to 1, where it is zero or undefined; `history` is
     the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
     published forecast's scales): a history of at least
     `min_constant_history(season_length)` values all equal has scale 0 instead (its
@@ -130,12 +132,19 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     else:
         level = level.with_columns(pl.lit(False).alias("__flat"))
     measured = pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite()
-    stand_in = (pl.when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
-                .then(pl.col("__level")).otherwise(1.0))
-    return scale.join(level, on=keys, how="left").with_columns(
+    has_level = pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite()
+    stand_in = pl.when(has_level).then(pl.col("__level")).otherwise(1.0)
+    joined = scale.join(level, on=keys, how="left")
+    # a series without a measured typical change moves, relative to its level, as the others typically do: its
+    # level times their median scale / level (a one-point series at 300 beside monthly series moving 2% a month:
+    # a scale of about 7, where its level, 300, published a 95% interval of [-688, 1288])
+    ratio = joined.select((pl.col("scale") / pl.col("__level")).filter(measured & has_level).median()).item()
+    relative = float(ratio) if ratio is not None and math.isfinite(ratio) and ratio > 0 else 1.0
+    return joined.with_columns(
         pl.when(measured).then(pl.col("scale"))
         .when(pl.col("__flat").fill_null(False)).then(0.0)
-        .otherwise(stand_in)
+        .when(has_level).then(pl.col("__level") * relative)
+        .otherwise(1.0)
         .alias("scale"),
         # the stand-in of every series, and whether it is its scale: a calibration whose points are mostly
         # level-scaled is expressed in levels, and applied to every series in levels (see `calibrate`)
