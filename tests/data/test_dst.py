@@ -224,6 +224,29 @@ def test_a_fixed_offset_zone_named_like_a_region_is_said_on_sub_daily_data(write
     assert fixed_zone_hint("America/New_York", "1h") is None and fixed_zone_hint("EST", "1d") is None
 
 
+def test_the_hour_daylight_saving_skips_missing_from_naive_times_without_a_tz_is_said(write_csv):
+    """Regression (new-user trial): hourly New York readings across 10 March written without their offset and read
+    without a tz had the skipped 02:00 imputed, one point among the run's imputed ones, without a word (the repeated
+    hour in November is quarantined naming the zone). The summary names the zone; a UTC file that has that hour, and
+    the same file read with --tz America/New_York, say nothing."""
+    def run(hours: list[str], tz: str | None = None) -> str | None:
+        path = write_csv("time,meter,kwh\n" + "".join(f"{h},m,{i}\n" for i, h in enumerate(hours)))
+        kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": "1h", "tz": tz}
+        r = run_validate(path, **kw)
+        settings = Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+        return preprocess(take_valid(r), make_source(path, **kw), settings, None)[1].tz_hint
+
+    every = [f"2024-03-{d:02d}T{h:02d}:00" for d in (9, 10, 11) for h in range(24)]
+    local = [t for t in every if t != "2024-03-10T02:00"]  # New York's clocks skip it
+    said = run(local)
+    assert said is not None and said.startswith(
+        "the hour the clocks skip when daylight saving starts in America/New_York, America/Chicago"), said
+    assert "(2024-03-10 02:00) is missing from every series and was imputed" in said
+    assert "(--tz America/New_York)" in said
+    assert run(every) is None  # UTC times: the hour is there
+    assert run(local, tz="America/New_York") is None
+
+
 @pytest.mark.parametrize(("tz", "standard"), [("Australia/Melbourne", ("Etc/GMT-10", "UTC+10:00")),
                                               ("America/New_York", ("Etc/GMT+5", "UTC-05:00")),
                                               ("Europe/London", ("UTC", "UTC")),

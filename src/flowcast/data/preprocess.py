@@ -410,6 +410,29 @@ def fixed_zone_hint(tz: str | None, freq: str) -> str | None:
             "year")
 
 
+def _dst_gap_hint(imputed: pl.DataFrame, grid: pl.Series) -> str | None:
+    """Sub-daily data read without a tz (UTC) whose only times that a daylight-saving zone skips are imputed ones:
+    local wall times exported without their offset, the hour the clocks skip missing from every series. The
+    repeated hour in autumn is quarantined with a reason naming the zone (`validate._dst_repeat_hint`); the skipped
+    one in spring was imputed, one point among the run's imputed ones, without a word."""
+    from flowcast.data.validate import _DST_ZONES
+
+    times = grid.unique()
+    gap = imputed.get_column("ds").unique()
+    found: dict[str, pl.Series] = {}
+    for zone in _DST_ZONES:
+        skipped = times.filter(times.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest").is_null())
+        if skipped.len() and skipped.is_in(gap.implode()).all():
+            found[zone] = skipped.sort()
+    if not found:
+        return None
+    zone, skipped = next(iter(found.items()))
+    more = f" and {skipped.len() - 1} more" if skipped.len() > 1 else ""
+    return (f"the hour the clocks skip when daylight saving starts in {', '.join(found)} ({skipped[0]:%Y-%m-%d %H:%M}"
+            f"{more}) is missing from every series and was imputed: local times written without their UTC offset? "
+            f"declare the source's tz (--tz {zone}), or export the times with their offset")
+
+
 def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> str | None:
     """At '1d': when no row of any series falls on a Saturday or Sunday although the series' observed
     spans hold weekends, every weekend is a 2-day gap (imputed, or a series excluded under a small max_gap)
@@ -663,6 +686,8 @@ def preprocess(
     if n_missing and cfg.impute in ("linear", "ffill", "zero"):
         frame = frame.with_columns(_impute(frame.drop_in_place("y"), cfg.impute))
     summary.rows_imputed = n_missing
+    if imputed is not None and source.tz is None and is_subdaily(freq):
+        summary.tz_hint = summary.tz_hint or _dst_gap_hint(imputed, frame.get_column("ds"))
 
     # 6. covariates: declared future + past, Float64, no nulls. The calendar features are future-known
     # covariates too (meta.calendar_cols, first in meta.future_cols), but not stored in the frame: they
