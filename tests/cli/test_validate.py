@@ -181,6 +181,20 @@ def test_an_undeclared_column_is_said_with_how_to_use_it(tmp_path):
            "file ([sources.NAME], --config) with it in future_cols" in said
 
 
+def test_the_row_index_pandas_writes_is_said_for_what_it_is(tmp_path):
+    """Regression (new-user trial): a file written by pandas' to_csv (its row index first, under an empty header)
+    was said to have an undeclared column 'column_1', a name the file does not hold, with advice to declare it as
+    a covariate. It is named as pandas' index, with how to leave it out; the file reads as before."""
+    csv = tmp_path / "obs.csv"
+    csv.write_text(",date,id,val\n" + "".join(f"{d - 1},2020-01-{d:02d},a,{d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["rows_valid"] == 28
+    said = " ".join(res.stderr.split())
+    assert ("undeclared columns (ignored): column_1 (the first column, without a header: the row index pandas' "
+            "to_csv writes; to_csv(index=False) leaves it out)") in said, said
+
+
 def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
     """Regression: the report counted the rows of each failed check ('| y_not_number | 2 |') and said where the
     quarantine file was; the reason, the value and what to do were only in that Parquet file. Each check now

@@ -544,11 +544,23 @@ def ignored_columns_line(columns: list[str]) -> str:
     """The source's columns that no declaration names: not used, and how to use them. A file of sales with
     price and promo columns given with --data was trained on its target alone, and only the data-quality
     artifact said 'undeclared columns (ignored)'; the run's log and output say it too now."""
-    shown = [c if c.strip() else repr(c) for c in columns]  # '' from a trailing comma
+    shown = [_column_shown(c) for c in columns]
     return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
             "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
             "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
             "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
+
+
+def _column_shown(name: str) -> str:
+    """A column named for the ignored-columns line: '' (a trailing comma) quoted; a first column without a header
+    (polars names it column_1; pandas, reading it back, 'Unnamed: 0') said to be what it nearly always is, pandas'
+    row index written by `to_csv`, which a user looked for in vain as 'column_1' among their headers."""
+    if not name.strip():
+        return repr(name)
+    if name in ("column_1", "Unnamed: 0"):
+        return (f"{name} (the first column, without a header: the row index pandas' to_csv writes; "
+                "to_csv(index=False) leaves it out)")
+    return name
 
 
 def wide_columns_line(columns: list[str]) -> str:
