@@ -45,11 +45,13 @@ from flowcast.data.schemas import (
     TOTALS_ID_RE,
     UNSETTLED,
     WEEK_ANCHOR,
+    WEEK_SINCE,
     MappedObservations,
     Observations,
     row_checks,
     usual_month_phase,
     weekly_anchor,
+    weekly_switch,
 )
 from flowcast.data.sources import (
     FILE_INDEX,
@@ -670,7 +672,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
     if failed is not None and weekly:  # the off-grid reason names the series' weekday
-        anchors = flagged.select(ROW, weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
+        anchors = (flagged.select(ROW, "unique_id", "ds", weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
+                   .with_columns(weekly_switch().alias(WEEK_SINCE)).select(ROW, WEEK_ANCHOR, WEEK_SINCE))
         failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
     period_months = month_multiple(source.freq) if source.aggregate == "none" else None
     if failed is not None and period_months:  # the off-grid reason names the series' months
