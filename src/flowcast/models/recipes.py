@@ -440,7 +440,8 @@ class RecipeForecast:
             notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
                          f"{'its' if n == 1 else 'their'} widths by (e.g. {e_g}): {'its' if n == 1 else 'their'} "
                          f"{'/'.join(f'{lv}%' for lv in levels)} widths are the calibrated multiples of "
-                         f"{'its' if n == 1 else 'their'} mean |y| instead, a stand-in nothing calibrated.")
+                         f"{'its' if n == 1 else 'their'} mean |y| times the other series' typical change relative "
+                         "to their level instead, a stand-in nothing calibrated.")
         return notes
 
 
