@@ -35,6 +35,9 @@ def test_cli_forecasts_formats_and_filters(_isolated_home):
     csv = pl.read_csv(r.stdout.encode())
     assert csv.height == 2 * H and csv["dataset"].unique().to_list() == ["energy"]
     assert csv.columns[:4] == ["dataset", "as_of", "unique_id", "ds"]
+    # times as --format json writes them: no '.000000' on every period
+    first = r.stdout.splitlines()[1].split(",")
+    assert first[1] == "2024-03-01T00:00:00" and first[3].endswith("T00:00:00"), first
     r = runner.invoke(app, ["forecasts", "--as-of", "2024-02-01"])
     assert r.exit_code == 0 and "s00002" in r.stdout and "lstm-v2" in r.stdout and "1 dataset(s)" in r.output
     r = runner.invoke(app, ["forecasts", "--format", "xml"])

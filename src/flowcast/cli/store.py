@@ -70,7 +70,7 @@ def forecasts(
         sys.stdout.flush()
         return
     if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(csv_text(frame))
         sys.stdout.flush()
         return
     if frame.height == 0:
@@ -85,6 +85,20 @@ def forecasts(
     sys.stdout.flush()
     console.print(f"{frame.height} rows, {frame['dataset'].n_unique()} dataset(s), {frame['as_of'].n_unique()} as_of, "
                   f"{frame['unique_id'].n_unique()} series")
+
+
+def csv_text(frame: Any) -> str:
+    """The forecasts as CSV, times written as --format json writes them (ISO 8601, fractional seconds only where
+    there are some, the offset of a zoned column): polars' default wrote every month start as
+    2024-11-01T00:00:00.000000."""
+    import polars as pl
+
+    times = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            zone = "%:z" if dtype.time_zone else ""
+            times.append(pl.col(name).dt.strftime(f"%Y-%m-%dT%H:%M:%S%.f{zone}"))
+    return str(frame.with_columns(times).write_csv())
 
 
 def with_end_labels(frame: Any, settings: Any) -> Any:
