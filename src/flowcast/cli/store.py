@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -266,6 +267,14 @@ def _version_row(mv: Any, productions: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _recorded_at(at: str | None) -> datetime:
+    """The time a by-hand registry change records: --at, else now; naive UTC, as a flow's promotion records
+    its run's start (a manual promote or rollback recorded none, and a retried rollback said 'time not
+    recorded' of one done a minute before)."""
+    when = parse_as_of(at, "--at") or datetime.now(UTC)
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
 def _production_or_none(reg: Any, dataset: str | None) -> Any:
     """The production version before a promote/rollback; None when there is none or it is gone
     (a dangling pointer must not block the command that repairs it)."""
@@ -466,7 +475,7 @@ def models_promote(
             emit_json({"dataset": target, "production": version, "previous": version})
         return
     try:
-        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=_recorded_at(at))
     except ProductionMovedError as exc:  # its text is the retrain's ('moved while this run was deciding ...')
         raise ProductionMovedError(
             f"production of {target} is {before.version if before else 'none'}, not {expected} (--expected): "
@@ -515,7 +524,7 @@ def models_rollback(
             f"production{f' of {target}' if target else ''} is {now or 'none'}, not {expected} (--expected), and its "
             f"latest change was not a rollback from {expected}: not rolled back, nothing changed")
     mv = reg.rollback(dataset=dataset, expected=ANY if expected is None else expected, reason=reason,
-                      at=parse_as_of(at))
+                      at=_recorded_at(at))
     _mirror_registry(settings)
     console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
                   f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
@@ -562,7 +571,7 @@ def models_repair(
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
-    res = reg.repair(newest=_newest_published(settings), at=parse_as_of(at))
+    res = reg.repair(newest=_newest_published(settings), at=_recorded_at(at))
     prods = ", ".join(f"{said(d)}: {said(v)}" for d, v in sorted(res["productions"].items())) or "none"
     if res["status"] == "withdrawn":
         taken = ", ".join(said(v) for v in res["withdrawn"])
