@@ -56,3 +56,15 @@ def test_a_flowcast_task_failing_in_a_flow_is_said_once(tmp_path, caplog):
              and "nope-v1" in r.getMessage()]
     assert [r.name for r in lines] == ["prefect.flow_runs"], [r.getMessage() for r in lines]
     assert lines[0].getMessage().startswith("Finished in state Failed(") and lines[0].levelno == logging.ERROR
+
+
+def test_the_tune_task_is_one_of_flowcasts_own():
+    """Regression: `flowcast tune` logged `Task run 'tune-ad7' - Finished in state Completed()`: its task lives
+    in flowcast.flows.tune, not flowcast.flows.tasks, so the filter took it for someone else's (and Prefect
+    named its run with a random suffix)."""
+    from flowcast.flows.logs import flowcast_task_names
+    from flowcast.flows.tune import tune_task
+
+    assert "tune" in flowcast_task_names() and "validate" in flowcast_task_names()
+    assert not QuietFilter().filter(_record("Finished in state Completed()", task_name="tune", level=logging.INFO))
+    assert tune_task.task_run_name == "tune hyperparameters"

@@ -52,12 +52,13 @@ def _flowcast_error_names() -> set[str]:
 
 
 def flowcast_task_names() -> set[str]:
-    """The names of flowcast's tasks (`flowcast.flows.tasks`)."""
+    """The names of flowcast's tasks (`flowcast.flows.tasks`, and the tune flow's `tune`, whose
+    `Finished in state Completed()` was the one left in a `flowcast tune` log)."""
     from prefect import Task
 
-    from flowcast.flows import tasks
+    from flowcast.flows import tasks, tune
 
-    return {t.name for t in vars(tasks).values() if isinstance(t, Task)}
+    return {t.name for mod in (tasks, tune) for t in vars(mod).values() if isinstance(t, Task)}
 
 
 class QuietFilter(logging.Filter):
