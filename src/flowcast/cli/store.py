@@ -65,6 +65,13 @@ def forecasts(
     if limit is not None:
         frame = frame.head(limit)
     frame = with_end_labels(frame, settings)
+    if frame.height == 0:  # said on stderr whatever the format: --format csv printed a bare header, exit 0
+        filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
+                                     "model": model}.items() if v}
+        when = parse_as_of(as_of)
+        hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
+        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
+                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False)
     if fmt == "json":
         rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -75,12 +82,6 @@ def forecasts(
         sys.stdout.flush()
         return
     if frame.height == 0:
-        filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
-                                     "model": model}.items() if v}
-        when = parse_as_of(as_of)
-        hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
-        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
-                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False)
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
