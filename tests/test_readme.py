@@ -73,3 +73,26 @@ def test_every_section_key_the_readme_names_exists():
     assert len(checked) >= 20
     unknown = sorted(f"{s}.{k}" for s, k in checked if k not in sections[s])
     assert not unknown, f"settings the README names that config.py does not have: {unknown}"
+
+
+def test_every_option_the_readme_gives_a_command_exists():
+    """`flowcast backfill ... --every 3mo --overwrite`, `flowcast gc --forecasts-before`: each --option the README
+    writes after `flowcast <command>` (up to the end of that code span or line) is one of that command's."""
+    text = README.read_text(encoding="utf-8")
+    root = get_command(app)
+    unknown, checked = set(), 0
+    for m in re.finditer(r"flowcast ((?:models|automations) [a-z-]+|[a-z][a-z-]*)([^`\n|]*)", text):
+        cmd = root
+        for part in m.group(1).split():
+            cmd = getattr(cmd, "commands", {}).get(part)
+            if cmd is None:
+                break
+        if cmd is None:
+            continue
+        known = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)} | {"--help"}
+        for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", re.split(r"flowcast |#|;|\)|,", m.group(2))[0]):
+            checked += 1
+            if opt not in known:
+                unknown.add(f"flowcast {m.group(1)} {opt}")
+    assert checked >= 40
+    assert not unknown, f"options the README gives that the commands do not have: {sorted(unknown)}"
