@@ -98,3 +98,20 @@ def test_cli_forecasts_names_a_damaged_file_the_duckdb_views_leave_out(_isolated
         assert con.sql("SELECT count(*) FROM forecasts").fetchall() == [(3 * H,)]
     finally:
         con.close()
+
+
+def test_csv_and_json_that_match_nothing_say_so_on_stderr(_isolated_home):
+    """Regression (the README's `flowcast forecasts --dataset us_employment --as-of 2019-09-01 --unique-id <id>
+    --format csv` after `make run`, whose as_of is now): --format csv printed a bare header and exit 0, not a word of
+    what is published; the table said it. stdout stays the (empty) data, the sentence goes to stderr."""
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    runner = CliRunner()
+    for fmt in ("csv", "json"):
+        r = runner.invoke(app, ["forecasts", "--dataset", "sales", "--as-of", "2024-02-02", "--format", fmt])
+        assert r.exit_code == 0, r.output
+        assert "published as_of: sales: 2024-03-01T00:00:00" in " ".join(r.stderr.split()), (fmt, r.stderr)
+        assert "published as_of" not in r.stdout
+        assert (json.loads(r.stdout) == []) if fmt == "json" else r.stdout.startswith("dataset,as_of,unique_id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -64,6 +65,13 @@ def forecasts(
     if limit is not None:
         frame = frame.head(limit)
     frame = with_end_labels(frame, settings)
+    if frame.height == 0:  # said on stderr whatever the format: --format csv printed a bare header, exit 0
+        filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
+                                     "model": model}.items() if v}
+        when = parse_as_of(as_of)
+        hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
+        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
+                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False)
     if fmt == "json":
         rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -74,12 +82,6 @@ def forecasts(
         sys.stdout.flush()
         return
     if frame.height == 0:
-        filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
-                                     "model": model}.items() if v}
-        when = parse_as_of(as_of)
-        hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
-        console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
-                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False)
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
@@ -278,6 +280,14 @@ def _version_row(mv: Any, productions: dict[str, str]) -> dict[str, Any]:
         "created_at": mv.created_at,
         **{k: m.get(k) for k in ("smape", "mase", "mae", "rmse", "coverage80", "coverage95")},
     }
+
+
+def _recorded_at(at: str | None) -> datetime:
+    """The time a by-hand registry change records: --at, else now; naive UTC, as a flow's promotion records
+    its run's start (a manual promote or rollback recorded none, and a retried rollback said 'time not
+    recorded' of one done a minute before)."""
+    when = parse_as_of(at, "--at") or datetime.now(UTC)
+    return when.astimezone(UTC).replace(tzinfo=None)
 
 
 def _production_or_none(reg: Any, dataset: str | None) -> Any:
@@ -480,7 +490,7 @@ def models_promote(
             emit_json({"dataset": target, "production": version, "previous": version})
         return
     try:
-        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=_recorded_at(at))
     except ProductionMovedError as exc:  # its text is the retrain's ('moved while this run was deciding ...')
         raise ProductionMovedError(
             f"production of {target} is {before.version if before else 'none'}, not {expected} (--expected): "
@@ -529,7 +539,7 @@ def models_rollback(
             f"production{f' of {target}' if target else ''} is {now or 'none'}, not {expected} (--expected), and its "
             f"latest change was not a rollback from {expected}: not rolled back, nothing changed")
     mv = reg.rollback(dataset=dataset, expected=ANY if expected is None else expected, reason=reason,
-                      at=parse_as_of(at))
+                      at=_recorded_at(at))
     _mirror_registry(settings)
     console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
                   f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
@@ -576,7 +586,7 @@ def models_repair(
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
-    res = reg.repair(newest=_newest_published(settings), at=parse_as_of(at))
+    res = reg.repair(newest=_newest_published(settings), at=_recorded_at(at))
     prods = ", ".join(f"{said(d)}: {said(v)}" for d, v in sorted(res["productions"].items())) or "none"
     if res["status"] == "withdrawn":
         taken = ", ".join(said(v) for v in res["withdrawn"])

@@ -225,10 +225,12 @@ class DataQualityReport:
             f"| rows read | {self.rows_read:,} |",
             *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
             f"| rows after as_of (outside this run) | {self.rows_after_as_of - self.rows_planned:,} |",
-            *([(f"| of which in a period not over at as_of (its rows wait until it ends) | "
-                f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
                 f"{self.rows_planned:,} |")] if self.rows_planned else []),
+            # of both lines above: a partial period's rows with a planned covariate are kept for it ("of which"
+            # under the first line read "0 ... of which 6" on the README's [sources.my_sales] example)
+            *([(f"| of the rows after as_of above, in a period not over at as_of (its rows wait until it ends) | "
+                f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} ({self.rows_null_y:,} without a target value) |",
             *([(f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
