@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/preprocess.py --series 10000 --steps 1000
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/accuracy.py --dataset m3-monthly
+	$(BIN)/python bench/intermittent.py --series 30 --days 120 --seed 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests bench deployments

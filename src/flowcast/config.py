@@ -336,6 +336,8 @@ class EvaluationConfig(_Section):
     hybrid: bool = Field(True, description="a `hybrid` candidate: the cells and `combination` combined, weights learned "
                          "(model.blend sets them by hand instead)")
     weight_resolution: int = Field(10, ge=1, le=100, description="combination weights are searched in steps of 1/N")
+    shrink: float = Field(0.0, ge=0, le=1, description="learned combination weights are moved this share of the way "
+                          "towards equal ones (0: as fitted on the backtest, 1: equal weights)")
     incumbent: Literal["auto", "frozen", "refit"] = Field(
         "auto", description="how the production model is scored: frozen weights on the windows after its training "
         "data ended, its recipe refit on this run's windows, or auto (frozen when such a window exists, else refit)",

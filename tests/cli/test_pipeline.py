@@ -188,6 +188,11 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
     (["gc"], "the retention policy (the [retention] section of the --config file)"),
     (["serve"], "Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments"),
     (["serve"], "FLOWCAST_TIMEZONE their zone (default: UTC)"),
+    # train named no default for these four (new-user trial): the configuration's, never a recipe's
+    (["train"], "--devices <str> number of devices (DDP when > 1), or auto: every GPU (default: [model] devices, 1)"),
+    (["train"], "--accelerator <str> cpu | gpu | auto (default: [model] accelerator, auto: a GPU when there is one)"),
+    (["train"], "--max-steps <int> optimisation steps (default: [model] max_steps, 300; flowcast run's"),
+    (["train"], "--mode <str> windowed | forking (default: [model] mode, windowed)"),
 ])
 def test_help_says_the_defaults_and_limits_a_new_user_needs(command, says):
     """Regression (new-user trial of every --help): --home, --dataset and --horizon named no default (a run wrote
@@ -197,10 +202,12 @@ def test_help_says_the_defaults_and_limits_a_new_user_needs(command, says):
     as '/.flow-runs/'. The defaults said are checked against the code's."""
     from pathlib import Path
 
-    from flowcast.config import Settings
+    from flowcast.config import ModelConfig, Settings
     from flowcast.flows.deploy import FORECAST_CRON, RETRAIN_CRON, TIMEZONE
 
     fields = Settings.model_fields  # the defaults (the tests' environment sets FLOWCAST_HOME)
+    model = ModelConfig()
+    assert (model.devices, model.accelerator, model.max_steps, model.mode) == (1, "auto", 300, "windowed")
     assert (fields["home"].default, fields["dataset"].default) == (Path(".flowcast"), "us_employment")
     assert (RETRAIN_CRON, FORECAST_CRON, TIMEZONE) == ("0 3 * * 1", "0 6 * * *", "UTC")
     res = runner.invoke(app, [*command, "--help"], terminal_width=400)

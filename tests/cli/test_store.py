@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -95,3 +95,39 @@ def test_forecasts_of_an_end_labelled_dataset_carry_their_end_label(tmp_path, fr
     assert got.columns == ["dataset", "as_of", "unique_id", "ds", "ds_end", "step", "y_hat"]
     assert got["ds_end"].to_list() == [ds_end, None]
     assert with_end_labels(frame.filter(pl.col("dataset") == "plain"), settings).columns == frame.columns
+
+
+def test_a_by_hand_promote_and_rollback_record_when(tmp_path, _isolated_home):
+    """Regression: `flowcast models promote` and `rollback` without --at recorded `"at": null` in the
+    history (a flow's promotion records its run's start), so a retried `rollback --expected V` said
+    'time not recorded' of a rollback done a minute before. Now: now, or --at, as naive UTC."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    versions = []
+    for name in ("rnn", "gru"):
+        art = tmp_path / f"art_{name}"
+        (art / "ckpt").mkdir(parents=True)
+        (art / "ckpt" / "model.ckpt").write_text(name)
+        (art / "meta.json").write_text(_json.dumps({"cell": name}))
+        versions.append(reg.register(art, name=name, config={}, fingerprint={"source": "toy", "as_of": "2024-01-01"},
+                                     metrics={"mase": 0.9}, as_of=datetime(2024, 1, 1),
+                                     created_at=datetime(2024, 1, 1)).version)
+    a, b = versions
+    runner = CliRunner()
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    assert runner.invoke(app, ["models", "promote", a]).exit_code == 0
+    assert runner.invoke(app, ["models", "promote", b, "--at", "2024-03-01T12:00+02:00"]).exit_code == 0
+    assert runner.invoke(app, ["models", "rollback", "--expected", b]).exit_code == 0
+    events = [e for e in reg.history("toy") if e["action"] in ("promote", "rollback")]
+    assert [e["action"] for e in events] == ["promote", "promote", "rollback"]
+    assert all(e["at"] is not None for e in events), events
+    assert datetime.fromisoformat(events[0]["at"]) >= before and datetime.fromisoformat(events[2]["at"]) >= before
+    assert events[1]["at"] == "2024-03-01T10:00:00"  # --at, in UTC, naive as the flows write it
+    r = runner.invoke(app, ["models", "rollback", "--expected", b], terminal_width=400)  # a retry
+    assert r.exit_code == 0 and "time not recorded" not in r.output and events[2]["at"] in r.output, r.output

@@ -181,6 +181,20 @@ def test_an_undeclared_column_is_said_with_how_to_use_it(tmp_path):
            "file ([sources.NAME], --config) with it in future_cols" in said
 
 
+def test_the_row_index_pandas_writes_is_said_for_what_it_is(tmp_path):
+    """Regression (new-user trial): a file written by pandas' to_csv (its row index first, under an empty header)
+    was said to have an undeclared column 'column_1', a name the file does not hold, with advice to declare it as
+    a covariate. It is named as pandas' index, with how to leave it out; the file reads as before."""
+    csv = tmp_path / "obs.csv"
+    csv.write_text(",date,id,val\n" + "".join(f"{d - 1},2020-01-{d:02d},a,{d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["rows_valid"] == 28
+    said = " ".join(res.stderr.split())
+    assert ("undeclared columns (ignored): column_1 (the first column, without a header: the row index pandas' "
+            "to_csv writes; to_csv(index=False) leaves it out)") in said, said
+
+
 def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
     """Regression: the report counted the rows of each failed check ('| y_not_number | 2 |') and said where the
     quarantine file was; the reason, the value and what to do were only in that Parquet file. Each check now
@@ -346,3 +360,23 @@ def test_standard_time_line_names_the_zone_that_reads_the_file(checks, tz, zone)
 
     line = standard_time_line(checks, tz)
     assert (line is None) if zone is None else (f"read it with --tz {zone} (tz = '{zone}'" in line), line
+
+
+def test_the_repeated_hour_of_a_data_file_is_read_by_file_order_with_ambiguous_infer(tmp_path):
+    """Regression (new-user trial): hourly New York times written without their offset had the hour repeated on
+    3 November quarantined, the reason saying to declare ambiguous = 'infer', which only a configuration file could:
+    `--ambiguous` says it for a --data file (run, forecast, backfill, validate, train, tune)."""
+    hours = [f"2024-11-{d:02d} {h:02d}:00" for d in (2, 3) for h in range(24)]
+    hours.insert(24 + 2, "2024-11-03 01:00")  # the hour the clocks repeat, once each side of the change
+    p = tmp_path / "ny.csv"
+    p.write_text("date,id,val\n" + "".join(f"{h},a,{i}\n" for i, h in enumerate(hours)))
+    opts = [str(p), *FILE_OPTS[:-1], "1h", "--tz", "America/New_York", "--json"]
+    before = runner.invoke(app, ["validate", *opts])
+    assert before.exit_code == 1 and last_json(before.stdout)["rows_quarantined"] == 2, before.output
+    assert "(--ambiguous infer)" in json.dumps(last_json(before.stdout))
+    res = runner.invoke(app, ["validate", *opts, "--ambiguous", "infer"])
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert rep["rows_in"] == rep["rows_valid"] == 49 and rep["rows_quarantined"] == 0
+    bad = runner.invoke(app, ["validate", *opts, "--ambiguous", "first"])
+    assert bad.exit_code == 2 and "ambiguous" in bad.output and "'infer'" in bad.output, bad.output

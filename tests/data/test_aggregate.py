@@ -108,7 +108,7 @@ def test_a_period_not_over_at_as_of_is_left_out_not_summed_in_part(write_csv, fr
     assert rep.rows_partial_period == partial
     assert rep.rows_in + rep.rows_after_as_of == rep.rows_read == len(rows) and rep.reconciled
     md = rep.to_markdown()
-    assert ("| of which in a period not over at as_of (its rows wait until it ends) | "
+    assert ("| of the rows after as_of above, in a period not over at as_of (its rows wait until it ends) | "
             f"{partial} |" in md) == bool(partial)
 
 
@@ -120,6 +120,24 @@ def test_a_partial_period_keeps_its_planned_covariates_and_not_its_target(write_
     assert r.valid.select("ds", "y", "promo").rows() == [
         (datetime(2020, 1, 2), 5.0, 0.0), (datetime(2020, 1, 3), None, 1.0), (datetime(2020, 1, 4), None, 1.0)]
     assert (r.report.rows_planned, r.report.rows_partial_period) == (2, 1)
+
+
+def test_the_report_counts_a_partial_period_with_planned_covariates_under_both_after_as_of_lines(write_csv):
+    """Regression (README's [sources.my_sales] example: daily sums with a promo column): the
+    report read "rows after as_of (outside this run) | 0" then "of which in a period not over at as_of | 6": the
+    period's rows are kept for their planned covariates, so they are counted on the planned line, not the first;
+    the partial-period line now counts of both and follows them."""
+    p = write_csv("date,id,val,promo\n2020-01-02T09:00,a,5,0\n2020-01-03T09:00,a,1,1\n2020-01-03T10:00,b,2,1\n"
+                  "2020-01-02T10:00,b,3,0\n")
+    r = run_validate(p, as_of=datetime(2020, 1, 3, 12), freq="1d", aggregate="sum", future_cols=["promo"])
+    rep = r.report
+    assert (rep.rows_after_as_of, rep.rows_planned, rep.rows_partial_period) == (2, 2, 2)
+    lines = [ln for ln in rep.to_markdown().splitlines() if "after as_of" in ln]
+    assert lines == [
+        "| rows after as_of (outside this run) | 0 |",
+        "| rows after as_of kept for planned future covariates (target ignored; in rows in) | 2 |",
+        "| of the rows after as_of above, in a period not over at as_of (its rows wait until it ends) | 2 |",
+    ]
 
 
 def test_overlapping_files_sum_a_row_once_and_quarantine_the_repeat(tmp_path):

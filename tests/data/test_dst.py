@@ -131,7 +131,7 @@ def test_naive_local_times_quarantine_the_repeated_hour_and_a_skipped_one_by_def
         "2020-04-05T02:00", "2020-04-05T02:30", "2020-04-05T02:00", "2020-04-05T02:30"]
     reason = q.filter(pl.col("check") == "time_ambiguous")["reason"][1]
     assert reason.startswith("local time '2020-04-05T02:30' occurs twice in Australia/Melbourne")
-    assert "ambiguous = 'infer'" in reason
+    assert "ambiguous = 'infer'" in reason and "(--ambiguous infer)" in reason
     assert q.filter(pl.col("check") == "time_nonexistent")["reason"].to_list() == [
         ("local time '2020-10-04T02:30' does not exist in Australia/Melbourne (the clocks skip it when daylight "
          "saving starts); write times with their UTC offset, or, if the file is in standard time all year (it holds "
@@ -200,8 +200,8 @@ def test_local_times_without_a_tz_name_the_hour_daylight_saving_repeats(write_cs
     reasons = dict(zip(r.quarantined["date"].to_list(), r.quarantined["reason"].to_list(), strict=True))
     assert reasons["2023-10-29 02:00"] == (
         "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y values (the hour that occurs twice when daylight "
-        "saving ends in Europe/Berlin: local times written without their UTC offset? declare the source's tz (--tz "
-        "Europe/Berlin) and ambiguous = 'infer', or export the times with their offset)")
+        "saving ends in Europe/Berlin: local times written without their UTC offset? declare the source's tz and "
+        "ambiguous = 'infer' (--tz Europe/Berlin --ambiguous infer), or export the times with their offset)")
     assert reasons["2023-10-30 05:00"] == "2 rows for (m1, 2023-10-30 05:00:00 UTC) with different y values"
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 7
 
@@ -222,6 +222,29 @@ def test_a_fixed_offset_zone_named_like_a_region_is_said_on_sub_daily_data(write
         "tz 'EST' is UTC-05:00 all year, without daylight saving: if the times are local times of a place with summer "
         "time, declare its zone (e.g. America/New_York); keep 'EST' if the source writes standard time all year")
     assert fixed_zone_hint("America/New_York", "1h") is None and fixed_zone_hint("EST", "1d") is None
+
+
+def test_the_hour_daylight_saving_skips_missing_from_naive_times_without_a_tz_is_said(write_csv):
+    """Regression (new-user trial): hourly New York readings across 10 March written without their offset and read
+    without a tz had the skipped 02:00 imputed, one point among the run's imputed ones, without a word (the repeated
+    hour in November is quarantined naming the zone). The summary names the zone; a UTC file that has that hour, and
+    the same file read with --tz America/New_York, say nothing."""
+    def run(hours: list[str], tz: str | None = None) -> str | None:
+        path = write_csv("time,meter,kwh\n" + "".join(f"{h},m,{i}\n" for i, h in enumerate(hours)))
+        kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": "1h", "tz": tz}
+        r = run_validate(path, **kw)
+        settings = Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+        return preprocess(take_valid(r), make_source(path, **kw), settings, None)[1].tz_hint
+
+    every = [f"2024-03-{d:02d}T{h:02d}:00" for d in (9, 10, 11) for h in range(24)]
+    local = [t for t in every if t != "2024-03-10T02:00"]  # New York's clocks skip it
+    said = run(local)
+    assert said is not None and said.startswith(
+        "the hour the clocks skip when daylight saving starts in America/New_York, America/Chicago"), said
+    assert "(2024-03-10 02:00) is missing from every series and was imputed" in said
+    assert "(--tz America/New_York)" in said
+    assert run(every) is None  # UTC times: the hour is there
+    assert run(local, tz="America/New_York") is None
 
 
 @pytest.mark.parametrize(("tz", "standard"), [("Australia/Melbourne", ("Etc/GMT-10", "UTC+10:00")),

@@ -643,6 +643,25 @@ def test_daily_data_without_a_weekend_row_is_told_about_freq_1b():
     assert preprocess(on_b, source(freq="1b"), settings(), None)[1].freq_hint is None
 
 
+def test_weekday_only_series_beside_daily_ones_are_named():
+    """Regression (new-user trial: three stock prices and a shop's daily sales in one file): the shop's weekends
+    made the source daily, and the prices' 234 weekend days were imputed and forecast without a word (the 1b hint
+    needed every series weekday-only). They are named, with the way to business days."""
+    days = _weekday_offsets(25)
+    every = list(range(25))
+    valid = frame({"p1": [float(d) for d in days], "p2": [2.0 * d for d in days], "shop": [1.0 + d % 7 for d in every]},
+                  days={"p1": days, "p2": days, "shop": every})
+    _, s = preprocess(valid, source(), settings(), None)
+    assert s.rows_imputed == 2 * 6
+    assert s.freq_hint is not None and s.freq_hint.startswith("2 of 3 series have no row on a Saturday or Sunday "
+                                                              "(p1, p2)"), s.freq_hint
+    assert "their 12 weekend days are gaps" in s.freq_hint and "with --freq 1b" in s.freq_hint
+    # a daily series that has a weekend row is never named; a short one neither
+    short = _weekday_offsets(7)
+    mixed = frame({"p1": [1.0] * len(short), "shop": [1.0] * 25}, days={"p1": short, "shop": every})
+    assert preprocess(mixed, source(), settings(), None)[1].freq_hint is None
+
+
 def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
     """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
     gap like any other, imputed; the horizon starts on the Monday after a Friday."""

@@ -256,8 +256,10 @@ def test_excel_workbook_is_named_as_such(tmp_path, magic):
     ("rows.json", '[{"date": "2020-01-01", "id": "a", "val": 1}]'), ("rows.txt", '\ufeff[\n  {"date": "2020-01-01"}]'),
     ("rows.csv", '{"date": "2020-01-01", "id": "a", "val": 1}\n'), ("rows.jsonl", "date,id,val\n")])
 def test_a_json_file_is_named_as_such(write_csv, name, text):
-    """Regression: a JSON export was read as a CSV and failed on its 'columns' ['[{"date": "2020-01-01"', ...]."""
-    with pytest.raises(DataValidationError, match=rf"{name} is JSON, not a CSV file; flowcast reads CSV .* and Parquet"):
+    """Regression: a JSON export was read as a CSV and failed on its 'columns' ['[{"date": "2020-01-01"', ...]. The
+    message named CSV and Parquet only: Arrow IPC/Feather files are read too, as --help and the README say."""
+    told = rf"{name} is JSON, not a CSV file; flowcast reads CSV \(gzipped too\), Parquet and Arrow IPC/Feather"
+    with pytest.raises(DataValidationError, match=told):
         ingest(make_source(write_csv(text, name=name)), None)
 
 
@@ -271,11 +273,11 @@ def test_json_lines_are_told_the_reader_of_json_lines(write_csv):
 
 @pytest.mark.parametrize(("name", "data", "expected"), [
     ("sales.csv.bz2", bz2.compress(b"date,id,val\n2020-01-01,a,1\n"), ("is bzip2-compressed; flowcast reads plain or "
-     "gzipped CSV and Parquet: decompress it (bunzip2 -k '{p}') or compress it with gzip instead")),
+     "gzipped CSV, Parquet and Arrow IPC/Feather: decompress it (bunzip2 -k '{p}') or compress it with gzip instead")),
     ("sales.csv.xz", lzma.compress(b"date,id,val\n2020-01-01,a,1\n"), ("is xz-compressed; flowcast reads plain or "
-     "gzipped CSV and Parquet: decompress it (xz -dk '{p}') or compress it with gzip instead")),
-    ("sales.zip", None, ("is a ZIP archive holding sales.csv, not a CSV file; flowcast reads CSV (gzipped too) and "
-     "Parquet: unzip it (unzip '{p}') and pass the file it holds")),
+     "gzipped CSV, Parquet and Arrow IPC/Feather: decompress it (xz -dk '{p}') or compress it with gzip instead")),
+    ("sales.zip", None, ("is a ZIP archive holding sales.csv, not a CSV file; flowcast reads CSV (gzipped too), "
+     "Parquet and Arrow IPC/Feather: unzip it (unzip '{p}') and pass the file it holds")),
 ])
 def test_an_archive_or_another_compression_is_named(tmp_path, name, data, expected):
     """Regression (new-user trial): a 'sales.csv.bz2' or '.zst' was told "is not a text CSV file (binary content,

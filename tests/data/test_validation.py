@@ -252,6 +252,27 @@ def test_weekly_series_keep_their_own_weekday(write_csv):
     assert weekdays.rows() == [("a", [7]), ("b", [1])]
 
 
+def test_a_series_whose_latest_weeks_moved_to_another_weekday_is_told_so(write_csv):
+    """Regression (new-user trial): a series labelled by Sundays, then by Mondays from 26 February (the export changed
+    its convention): its latest 20 weeks were quarantined row by row as 'a Monday, not a Sunday', and the error's
+    advice, to raise the threshold, forecast it from February. The reason says the series moved from that date on and
+    what leaving them out costs; a series with one stray latest date is told as before (above)."""
+    from datetime import date, timedelta
+
+    weeks = [date(2023, 1, 1) + timedelta(weeks=i) for i in range(8)] + [
+        date(2023, 2, 27) + timedelta(weeks=i) for i in range(3)]
+    p = write_csv("date,id,val\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(weeks)))
+    r = run_validate(p, freq="1w")
+    got = quarantined(r)
+    assert [(row, check) for row, check, _ in got] == [(8, "off_grid"), (9, "off_grid"), (10, "off_grid")]
+    assert got[0][2] == (
+        "time '2023-02-27' is a Monday, not a Sunday, the weekday that most of this series' weeks fall on (its grid is "
+        "W-SUN); every row of this series from 2023-02-27 on is off that weekday: did the export change the weekday "
+        "its weeks are labelled by? Left out, its latest weeks are lost (it is forecast from its last week before "
+        "2023-02-27): re-export them on one weekday")
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 11
+
+
 def test_weekend_dates_of_a_business_day_source_are_quarantined(write_csv):
     """freq '1b': Monday to Friday. A Saturday or Sunday is off the grid and named with its weekday; a
     weekday row with a time of day is that date (as at '1d'), aggregated or not."""

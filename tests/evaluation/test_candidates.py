@@ -246,6 +246,19 @@ def test_a_tie_goes_to_the_simpler_candidate_not_the_first_name(td):
     assert order.index("theta") < order.index("gru") < order.index("hybrid"), order
 
 
+def test_tied_statistical_models_rank_the_one_with_fewer_parameters_first(td):
+    """A brand-new dataset's backtest cuts every series at its first point, where damped and theta forecast as naive
+    does: all tie, and damped (first by name) published a trend fitted on 3 points that nothing had scored. Naive,
+    the simplest, ranks first; then seasonal naive, theta, damped."""
+    comps = {s: backtest(td, _stat("naive"), name=s, n_windows=W) for s in ("damped", "naive", "seasonal_naive",
+                                                                             "theta")}
+    specs = [CandidateSpec(s, "statistical", [(s, [s])]) for s in ("damped", "theta", "seasonal_naive", "naive")]
+    cands, _, _ = _evaluate(specs, comps, td)
+    board = candidate_board(cands, "mae")
+    assert board["mae"].n_unique() == 1, board
+    assert board.sort("rank")["model"].to_list() == ["naive", "seasonal_naive", "theta", "damped"]
+
+
 def test_backtest_forecasts_beyond_a_declared_bound_are_cut_at_it_not_fallen_back(td):
     """Regression: a network forecasting below the declared y_min on one series was scored on its fallback's
     rows for that series (a flat or trended statistical model); its rows are now cut at the bound and scored as

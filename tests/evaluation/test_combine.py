@@ -49,5 +49,20 @@ def test_each_window_is_forecast_with_weights_fitted_on_the_earlier_windows_only
     np.testing.assert_allclose(pooled, [0.5, 0.5])
 
 
+@pytest.mark.parametrize("shrink, expected", [(0.0, [0.3, 0.7, 0.0]), (0.5, [0.15 + 1 / 6, 0.35 + 1 / 6, 1 / 6]),
+                                              (1.0, [1 / 3, 1 / 3, 1 / 3])])
+def test_shrink_moves_the_fitted_weights_towards_equal_ones(shrink, expected):
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.normal(100, 10, 200) for _ in range(3))
+    F, y = np.stack([a, b, c]), 0.3 * a + 0.7 * b
+    w = fit_weights(F, y, np.ones(200), "mae", shrink=shrink)
+    np.testing.assert_allclose(w, expected, atol=1e-12)
+    assert w.sum() == pytest.approx(1.0)
+    window = np.repeat([0, 1], 100)  # window 1's weights are shrunk too; window 0's are equal already
+    by = weights_by_window(F, y, np.ones(200), window, "mae", shrink=shrink)
+    np.testing.assert_allclose(by[0], [1 / 3] * 3)
+    np.testing.assert_allclose(by[1], expected, atol=1e-12)
+
+
 def test_describe_weights_in_words():
     assert describe_weights(["gru", "theta", "damped"], [0.6, 0.4, 0.0]) == "0.6 x gru + 0.4 x theta"

@@ -400,3 +400,39 @@ def test_a_row_without_what_its_interval_is_made_from_gets_no_interval_not_a_zer
     got = apply_intervals(rows, cal)
     assert got["y_hat_lo80"].to_list() == [-1.5, None] and got["y_hat_hi80"].to_list() == [1.5, None]
     assert got["y_hat_lo95"].to_list() == [-2.5, None] and got["y_hat_hi95"].to_list() == [2.5, None]
+
+
+def test_widths_calibrated_on_one_point_histories_are_applied_in_levels_not_in_the_mase_scale():
+    """A brand-new dataset's backtest cuts every series at its first point: no history measures a typical change,
+    so each point's score is its error over the series' level (mean |y|). Those widths were multiplied by the
+    published series' MASE scale (mean |diff| of its 3 points, a tenth of its level here): 95% intervals covering
+    about a fifth of the next values. They are applied in levels, as calibrated."""
+    from datetime import datetime, timedelta
+
+    rng = np.random.default_rng(3)
+    n = 400
+    level = rng.uniform(5, 50, n)
+    ids = [f"s{i}" for i in range(n)]
+    t0 = datetime(2024, 1, 1)
+    draws = level[:, None] * (1 + 0.1 * rng.standard_normal((n, 5)))  # 5 values a series: noise a tenth of its level
+    # the backtest: cut after the first value, step 1 forecast by naive
+    hist = pl.DataFrame({"unique_id": ids, "ds": [t0] * n, "y": draws[:, 0]})
+    cut = series_scale(hist, 7, pl.DataFrame({"unique_id": ids, "cutoff": [t0] * n}))
+    assert cut["level_scaled"].all()
+    scored = pl.DataFrame({"unique_id": ids, "window": [0] * n, "step": [1] * n, "y": draws[:, 1],
+                           "y_hat": draws[:, 0]}).join(cut.drop("cutoff"), on="unique_id")
+    cal = calibrate(scored, 1)
+    assert cal["scale"] == "level"
+    # published from 3 values (a MASE scale exists), scored on the 4th
+    three = pl.DataFrame({"unique_id": [u for u in ids for _ in range(3)],
+                          "ds": [t0 + timedelta(days=k) for _ in ids for k in range(3)],
+                          "y": draws[:, 1:4].ravel()})
+    published = series_scale(three, 7, constant=True)
+    assert not published["level_scaled"].any()
+    fc = pl.DataFrame({"unique_id": ids, "step": [1] * n, "y_hat": draws[:, 3], "y": draws[:, 4]})
+    got = apply_intervals(fc, cal, published)
+    covered = got.select(((pl.col("y") >= pl.col("y_hat_lo95")) & (pl.col("y") <= pl.col("y_hat_hi95"))).mean()).item()
+    assert covered > 0.85, covered
+    # mostly measured scales: calibrated and applied in them, as before
+    measured = scored.with_columns(pl.lit(False).alias("level_scaled"))
+    assert "scale" not in calibrate(measured, 1)

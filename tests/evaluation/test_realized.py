@@ -393,10 +393,22 @@ def test_forecasts_by_a_model_trained_after_their_as_of_are_flagged_and_left_out
     d = assess_decay(rows, {"gru-v1": 1.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
     assert d.degraded and d.realized_mase == pytest.approx(1.5) and d.lookahead == 3
     assert d.as_ofs == [datetime(2021, 1, 1), datetime(2021, 2, 1), datetime(2021, 3, 1)]
-    assert any("3 scored as_of left out (2021-04-01 00:00 .. 2021-06-01 00:00)" in r for r in d.reasons)
+    assert any("3 scored as_of left out (2021-04-01 .. 2021-06-01)" in r for r in d.reasons)
     assert type(d).from_dict(d.to_dict()) == d
     only = assess_decay(rows.filter(pl.col("lookahead")), {"gru-v1": 1.0}, dataset="toy", window=3,
                         tolerance=0.25, min_points=10)
     assert not only.judged and not only.degraded and "no honest forecast" in only.reasons[0]
     s = summary_by_as_of(rows.with_columns(pl.lit("toy").alias("dataset")))
     assert s["lookahead"].to_list() == [False, False, False, True, True, True]
+
+
+@pytest.mark.parametrize("as_ofs, expected", [
+    ([datetime(2019, 4, 1)], "2019-04-01"),
+    ([datetime(2019, 1, 1), datetime(2019, 4, 1)], "2019-01-01 .. 2019-04-01"),
+    ([datetime(2024, 3, 1, 0), datetime(2024, 3, 1, 6)], "2024-03-01 00:00 .. 2024-03-01 06:00"),
+    ([datetime(2024, 3, 1, 6)], "2024-03-01 06:00"),
+])
+def test_as_of_spans_say_one_as_of_once_and_dates_alone_at_midnight(as_ofs, expected):
+    from flowcast.evaluation.realized import as_of_span
+
+    assert as_of_span(as_ofs) == expected

@@ -135,6 +135,21 @@ def test_run_and_forecast_json_carry_the_same_freshness_keys(tiny_csv, tmp_path)
     assert run["latest_ds_end"] is None  # start-labelled data: no end label
 
 
+def test_forecast_says_stale_data_as_run_does(tiny_csv, tmp_path):
+    """Regression (new-user trial): `flowcast run` printed a 'Stale data' line when every forecast period lay before
+    as_of; `flowcast forecast` between retrains only logged it, among Prefect's INFO lines, also when it published
+    nothing new for want of a new observation."""
+    args = [*_source_args(_tiny(tiny_csv)), "--home", str(tmp_path / "home"), "--as-of", "2030-01-01"]
+    assert CliRunner().invoke(app, ["run", *args, "--models", "none"]).exit_code == 0
+    # the same data, model and horizon: nothing new is published; a shorter horizon publishes
+    for extra, outcome in (([], "nothing new is published"), (["--horizon", "5"], "Published 20 forecast rows")):
+        said = CliRunner().invoke(app, ["forecast", *args[:-2], "--as-of", "2030-01-02", *extra])
+        assert said.exit_code == 0, said.output
+        flat = " ".join(said.stdout.split())
+        assert outcome in flat and "Stale data: the latest observation" in flat, flat
+        assert "periods (1mo) before as_of" in flat
+
+
 def test_series_the_data_lost_since_the_last_publish_are_named_and_can_fail_the_run(tiny_csv, tmp_path, monkeypatch):
     """A partial export: the next month's file lacks one of the 4 series the last publish forecast."""
     import polars as pl

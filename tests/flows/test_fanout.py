@@ -83,3 +83,22 @@ def test_a_date_published_by_a_run_that_then_crashed_is_published_by_that_run():
     o = outcome_of(AS_OF, again, receipt, attempts=2, crashed=(str(crashed),))
     assert (o["status"], o["rows"], o["run_id"], o["error"]) == ("published", 24, str(crashed), None)
     assert outcome_of(AS_OF, again, receipt, attempts=2)["status"] == "skipped"
+
+
+def test_an_unknown_deployment_on_the_temporary_api_says_to_point_at_the_server():
+    """Regression (README 'Workers that split a backfill', run in a shell without PREFECT_API_URL): `flowcast
+    backfill --deployment forecast/forecast` said "no deployment 'forecast/forecast' on http://127.0.0.1:8872/api/:
+    deploy it first", the command's own throwaway server; it now says to set PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.flows.fanout import no_deployment_message
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        said = no_deployment_message("forecast/forecast", "http://127.0.0.1:8872/api/", [])
+    assert said.startswith("no deployment 'forecast/forecast' on http://127.0.0.1:8872/api/ (Prefect's temporary "
+                           "local API of this command, which has no deployments: set PREFECT_API_URL to the server "
+                           "you deployed to): deploy it first")
+    with temporary_settings({PREFECT_API_URL: "http://server.example:4200/api"}):
+        said = no_deployment_message("forecast/nope", "http://server.example:4200/api/", ["forecast/forecast"])
+    assert said == ("no deployment 'forecast/nope' on http://server.example:4200/api/: deploy it first (`prefect "
+                    "deploy --all`); deployments there: forecast/forecast")

@@ -121,3 +121,17 @@ def test_a_series_too_short_for_a_blended_model_takes_the_naive_forecast_in_its_
                                naive.filter(pl.col("unique_id").is_in(short))["y_hat"].to_numpy())
     np.testing.assert_allclose(got.filter(~pl.col("unique_id").is_in(short))["y_hat"].to_numpy(),
                                raw.filter(~pl.col("unique_id").is_in(short))["y_hat"].to_numpy())
+
+
+def test_a_horizon_beyond_the_networks_says_what_to_do(tmp_path):
+    """Regression (README, 'Forecasting between retrains': a network refuses a longer --horizon): `flowcast forecast
+    --horizon 14` with a 12-step network said only "model .../rnn-s0 forecasts 12 steps; asked for horizon=14"."""
+    from flowcast.errors import TrainingError
+
+    td = make_td(n_series=2, length=40, level=50.0)
+    art = train_model(td, tiny_cfg(max_steps=2), tmp_path / "gru", cell="gru")
+    h = int(td.meta.horizon)
+    with pytest.raises(TrainingError, match=rf"forecasts {h} steps; asked for horizon={h + 2}: a network forecasts only "
+                       rf"the steps it was trained for \(ask for {h} or fewer, or retrain with horizon {h + 2}: "
+                       rf"flowcast run --horizon {h + 2}\)"):
+        predict(art, td, h + 2)

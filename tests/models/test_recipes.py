@@ -16,6 +16,7 @@ from model_factories import make_td, tiny_cfg
 from flowcast.columns import INTERVAL_COLUMNS
 from flowcast.errors import TrainingError
 from flowcast.evaluation.decision import check_forecasts
+from flowcast.evaluation.metrics import mase_scale
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import predict
 from flowcast.models.recipes import Recipe, describe_recipe, forecast_detailed, forecast_with, load_recipe
@@ -354,10 +355,19 @@ def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(y
                weights=[1.0], intervals={"naive": CAL})
     rf = forecast_detailed(r, td, 3)
     zz = rf.frame.filter(pl.col("unique_id") == "zz")
-    np.testing.assert_allclose((zz["y_hat_hi80"] - zz["y_hat"]).to_numpy(), 0.5 * float(np.mean(np.abs(ys))))
+    # its level times the others' typical change relative to theirs (median of scale / mean |y|): its level alone
+    # gave a one-point series at 300 beside series moving 2% a month a 95% interval of [-688, 1288]
+    others = td.frame.filter(pl.col("unique_id") != "zz")
+    measured = mase_scale(others.select("unique_id", "ds", "y"), td.meta.season_length).join(
+        others.group_by("unique_id").agg(pl.col("y").abs().mean().alias("level")), on="unique_id")
+    relative = float(np.median((measured["scale"] / measured["level"]).to_numpy()))
+    assert 0 < relative < 1
+    np.testing.assert_allclose((zz["y_hat_hi80"] - zz["y_hat"]).to_numpy(),
+                               0.5 * float(np.mean(np.abs(ys))) * relative)
     assert rf.interval_notes() == [
         (f"1 series has no measured typical change to scale its widths by (e.g. zz: {why}): its 80%/95% widths "
-         "are the calibrated multiples of its mean |y| instead, a stand-in nothing calibrated.")]
+         "are the calibrated multiples of its mean |y| times the other series' typical change relative to their "
+         "level instead, a stand-in nothing calibrated.")]
 
 
 @pytest.mark.parametrize("weights", [[1.0], [0.25, 0.75]])

@@ -219,7 +219,7 @@ def test_arima_on_short_series_is_the_last_value():
     assert np.isnan(got[2]).all()
 
 
-@pytest.mark.parametrize("name", ["dotm", "drift", "arima", "glin"])
+@pytest.mark.parametrize("name", ["dotm", "drift", "arima", "glin", "croston", "tsb", "adida"])
 def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
     from flowcast.models import baselines
 
@@ -234,7 +234,7 @@ def test_blocks_of_series_give_the_same_forecasts(monkeypatch, name):
 
 
 def test_unknown_model_names_the_choices():
-    assert set(STATISTICAL_MODELS) == {"dotm", "drift", "arima", "glin"}
+    assert set(STATISTICAL_MODELS) == {"dotm", "drift", "arima", "glin", "croston", "tsb", "adida"}
     with pytest.raises(ValueError, match="dotm"):
         statistical_forecast("ets", make_td())
 

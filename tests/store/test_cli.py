@@ -36,6 +36,9 @@ def test_cli_forecasts_formats_and_filters(_isolated_home):
     csv = pl.read_csv(r.stdout.encode())
     assert csv.height == 2 * H and csv["dataset"].unique().to_list() == ["energy"]
     assert csv.columns[:4] == ["dataset", "as_of", "unique_id", "ds"]
+    # times as --format json writes them: no '.000000' on every period
+    first = r.stdout.splitlines()[1].split(",")
+    assert first[1] == "2024-03-01T00:00:00" and first[3].endswith("T00:00:00"), first
     r = runner.invoke(app, ["forecasts", "--as-of", "2024-02-01"])
     assert r.exit_code == 0 and "s00002" in r.stdout and "lstm-v2" in r.stdout and "1 dataset(s)" in r.output
     r = runner.invoke(app, ["forecasts", "--format", "xml"])
@@ -96,6 +99,23 @@ def test_cli_forecasts_names_a_damaged_file_the_duckdb_views_leave_out(_isolated
         assert con.sql("SELECT count(*) FROM forecasts").fetchall() == [(3 * H,)]
     finally:
         con.close()
+
+
+def test_csv_and_json_that_match_nothing_say_so_on_stderr(_isolated_home):
+    """Regression (the README's `flowcast forecasts --dataset us_employment --as-of 2019-09-01 --unique-id <id>
+    --format csv` after `make run`, whose as_of is now): --format csv printed a bare header and exit 0, not a word of
+    what is published; the table said it. stdout stays the (empty) data, the sentence goes to stderr."""
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    runner = CliRunner()
+    for fmt in ("csv", "json"):
+        r = runner.invoke(app, ["forecasts", "--dataset", "sales", "--as-of", "2024-02-02", "--format", fmt])
+        assert r.exit_code == 0, r.output
+        assert "published as_of: sales: 2024-03-01T00:00:00" in " ".join(r.stderr.split()), (fmt, r.stderr)
+        assert "published as_of" not in r.stdout
+        assert (json.loads(r.stdout) == []) if fmt == "json" else r.stdout.startswith("dataset,as_of,unique_id")
 
 
 def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home):

@@ -51,6 +51,10 @@ TzOpt = Annotated[str | None, typer.Option("--tz", help="time zone of the time c
 TimeLabelOpt = Annotated[str | None, typer.Option(
     "--time-label", help="start (default): a time labels the start of its interval; end: its end (hour-ending data: "
     "the value at 01:00 covers 00:00-01:00), read one step of --freq back")]
+AmbiguousOpt = Annotated[str | None, typer.Option(
+    "--ambiguous", help="naive local times in a --tz with daylight saving: the hour that occurs twice when it ends is "
+    "quarantined (default), or read by file order (infer: of a series' two rows, the first is the earlier instant), "
+    "or as the earliest or latest instant")]
 DecimalOpt = Annotated[str | None, typer.Option(
     "--decimal", help="decimal mark of the file's numbers: ',' ('.' groups thousands: 2.000 is 2000) or '.' (',' "
     "groups thousands); default: decided per column from its values")]
@@ -182,6 +186,7 @@ def resolve_settings(
     freq: str | None = None,
     tz: str | None = None,
     time_label: str | None = None,
+    ambiguous: str | None = None,
     decimal: str | None = None,
     y_min: float | None = None,
     future_col: list[str] | None = None,
@@ -230,6 +235,7 @@ def resolve_settings(
                 decimal=decimal,
                 layout=layout,
                 **({"time_label": time_label} if time_label is not None else {}),
+                **({"ambiguous": ambiguous} if ambiguous is not None else {}),
                 y_min=y_min,
                 future_cols=list(future_col or []),
                 past_cols=list(past_col or []),
@@ -240,7 +246,7 @@ def resolve_settings(
     else:
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
                                 ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
-                                ("--time-label", time_label), ("--decimal", decimal),
+                                ("--time-label", time_label), ("--ambiguous", ambiguous), ("--decimal", decimal),
                                 ("--y-min", y_min is not None), ("--future-col", future_col),
                                 ("--past-col", past_col), ("--static-col", static_col)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns

@@ -20,6 +20,7 @@ import typer
 from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
+    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
     DataOpt,
@@ -244,6 +245,7 @@ def run(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -267,7 +269,7 @@ def run(
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
@@ -337,16 +339,7 @@ def run(
 
         line = log1p_off_line(result["log1p_disabled"])
         out.print(line[0].upper() + line[1:], highlight=False)
-    behind = result.get("periods_behind")
-    if result.get("stale"):  # Freshness.all_before_as_of, decided once by the flow
-        from datetime import datetime
-
-        from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
-
-        latest = result.get("latest_ds")
-        latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
-        out.print(f"Stale data: the latest observation ({latest}) is {behind} periods ({result.get('freq')}) before "
-                  "as_of, so every forecast period lies before as_of", highlight=False)
+    _print_stale(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, published))
@@ -366,6 +359,21 @@ def run(
     interrupted_afterwards(late)
 
 
+def _print_stale(result: dict[str, Any]) -> None:
+    """The 'Stale data' line of a run whose every forecast period lies before its as_of (`Freshness.all_before_as_of`,
+    decided once by the flow): `flowcast run` and `flowcast forecast` alike."""
+    if not result.get("stale"):
+        return
+    from datetime import datetime
+
+    from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
+
+    latest = result.get("latest_ds")
+    latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
+    out.print(f"Stale data: the latest observation ({latest}) is {result.get('periods_behind')} periods "
+              f"({result.get('freq')}) before as_of, so every forecast period lies before as_of", highlight=False)
+
+
 @app.command()
 @cli_errors
 def forecast(
@@ -379,6 +387,7 @@ def forecast(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -394,7 +403,7 @@ def forecast(
     data = data_given(path, data)
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
     )
@@ -418,6 +427,7 @@ def forecast(
         return
     if result.get("unchanged"):
         out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
     out.print(
@@ -428,6 +438,7 @@ def forecast(
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
+    _print_stale(result)  # as `flowcast run` says it: the forecast flow only logged it
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)
@@ -481,6 +492,7 @@ def backfill(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -507,7 +519,7 @@ def backfill(
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         **({"model": model} if model else {}),

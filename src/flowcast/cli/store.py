@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -72,16 +73,7 @@ def forecasts(
     if limit is not None:
         frame = frame.head(limit)
     frame = with_end_labels(frame, settings)
-    if fmt == "json":
-        rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
-        sys.stdout.write(json.dumps(rows) + "\n")
-        sys.stdout.flush()
-        return
-    if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
-        sys.stdout.flush()
-        return
-    if frame.height == 0:
+    if frame.height == 0:  # said on stderr whatever the format: --format csv printed a bare header, exit 0
         filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
                                      "model": model}.items() if v}
         when = parse_as_of(as_of)
@@ -89,6 +81,16 @@ def forecasts(
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
                       f"{missing_home_hint(settings, store.location)}"
                       f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False, soft_wrap=True)
+    if fmt == "json":
+        rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
+        sys.stdout.write(json.dumps(rows) + "\n")
+        sys.stdout.flush()
+        return
+    if fmt == "csv":
+        sys.stdout.write(csv_text(frame))
+        sys.stdout.flush()
+        return
+    if frame.height == 0:
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
@@ -108,6 +110,20 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
                   f"{f'{len(problems)} damaged' if problems else 'all whole'}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
+
+
+def csv_text(frame: Any) -> str:
+    """The forecasts as CSV, times written as --format json writes them (ISO 8601, fractional seconds only where
+    there are some, the offset of a zoned column): polars' default wrote every month start as
+    2024-11-01T00:00:00.000000."""
+    import polars as pl
+
+    times = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            zone = "%:z" if dtype.time_zone else ""
+            times.append(pl.col(name).dt.strftime(f"%Y-%m-%dT%H:%M:%S%.f{zone}"))
+    return str(frame.with_columns(times).write_csv())
 
 
 def with_end_labels(frame: Any, settings: Any) -> Any:
@@ -287,6 +303,14 @@ def _version_row(mv: Any, productions: dict[str, str]) -> dict[str, Any]:
         "created_at": mv.created_at,
         **{k: m.get(k) for k in ("smape", "mase", "mae", "rmse", "coverage80", "coverage95")},
     }
+
+
+def _recorded_at(at: str | None) -> datetime:
+    """The time a by-hand registry change records: --at, else now; naive UTC, as a flow's promotion records
+    its run's start (a manual promote or rollback recorded none, and a retried rollback said 'time not
+    recorded' of one done a minute before)."""
+    when = parse_as_of(at, "--at") or datetime.now(UTC)
+    return when.astimezone(UTC).replace(tzinfo=None)
 
 
 def _production_or_none(reg: Any, dataset: str | None) -> Any:
@@ -490,7 +514,7 @@ def models_promote(
             emit_json({"dataset": target, "production": version, "previous": version})
         return
     try:
-        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=parse_as_of(at))
+        mv = reg.promote(version, dataset=dataset, expected=want, reason=reason, at=_recorded_at(at))
     except ProductionMovedError as exc:  # its text is the retrain's ('moved while this run was deciding ...')
         raise ProductionMovedError(
             f"production of {target} is {before.version if before else 'none'}, not {expected} (--expected): "
@@ -539,7 +563,7 @@ def models_rollback(
             f"production{f' of {target}' if target else ''} is {now or 'none'}, not {expected} (--expected), and its "
             f"latest change was not a rollback from {expected}: not rolled back, nothing changed")
     mv = reg.rollback(dataset=dataset, expected=ANY if expected is None else expected, reason=reason,
-                      at=parse_as_of(at))
+                      at=_recorded_at(at))
     _mirror_registry(settings)
     console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
                   f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
@@ -586,7 +610,7 @@ def models_repair(
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
-    res = reg.repair(newest=_newest_published(settings), at=parse_as_of(at))
+    res = reg.repair(newest=_newest_published(settings), at=_recorded_at(at))
     prods = ", ".join(f"{said(d)}: {said(v)}" for d, v in sorted(res["productions"].items())) or "none"
     if res["status"] == "withdrawn":
         taken = ", ".join(said(v) for v in res["withdrawn"])

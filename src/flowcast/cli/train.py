@@ -7,12 +7,13 @@ the artifact summary is one JSON object on the last line of stdout; progress goe
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from flowcast.cli.app import app, models_app  # noqa: F401
 from flowcast.cli.common import (
+    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
     DataOpt,
@@ -41,13 +42,27 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
+from flowcast.config import ModelConfig
 from flowcast.errors import ConfigError
 
+
+def _default(key: str) -> Any:
+    return ModelConfig.model_fields[key].default
+
+
+# the defaults said are the configuration's (config.py, where they live): an option left out keeps [model]'s value.
+# `flowcast run`'s per-frequency recipes (monthly: forking, 600 steps) are not applied here: the model trained is
+# the one asked for, with the settings asked for
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="rnn | lstm | gru | mlp (windowed only)")]
-DevicesOpt = Annotated[str | None, typer.Option("--devices", help="number of devices (DDP when > 1), or auto")]
-AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help="cpu | gpu | auto")]
-MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="optimisation steps")]
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="windowed | forking")]
+DevicesOpt = Annotated[str | None, typer.Option("--devices", help=(
+    f"number of devices (DDP when > 1), or auto: every GPU (default: [model] devices, {_default('devices')})"))]
+AcceleratorOpt = Annotated[str | None, typer.Option("--accelerator", help=(
+    f"cpu | gpu | auto (default: [model] accelerator, {_default('accelerator')}: a GPU when there is one)"))]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help=(
+    f"optimisation steps (default: [model] max_steps, {_default('max_steps')}; flowcast run's per-frequency "
+    "recipes do not apply here)"))]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help=(
+    f"windowed | forking (default: [model] mode, {_default('mode')})"))]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="continue the run from its last checkpoint")]
 
 
@@ -77,6 +92,7 @@ def train_cmd(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -103,7 +119,7 @@ def train_cmd(
         raise ConfigError(f"--mode must be windowed or forking, got {mode!r}")
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},

@@ -9,6 +9,7 @@ import typer
 
 from flowcast.cli.app import app
 from flowcast.cli.common import (
+    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
     DataOpt,
@@ -55,6 +56,7 @@ def tune(
     freq: FreqOpt = None,
     tz: TzOpt = None,
     time_label: TimeLabelOpt = None,
+    ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
@@ -75,7 +77,7 @@ def tune(
 
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, decimal=decimal, y_min=y_min,
+        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts

@@ -410,6 +410,29 @@ def fixed_zone_hint(tz: str | None, freq: str) -> str | None:
             "year")
 
 
+def _dst_gap_hint(imputed: pl.DataFrame, grid: pl.Series) -> str | None:
+    """Sub-daily data read without a tz (UTC) whose only times that a daylight-saving zone skips are imputed ones:
+    local wall times exported without their offset, the hour the clocks skip missing from every series. The
+    repeated hour in autumn is quarantined with a reason naming the zone (`validate._dst_repeat_hint`); the skipped
+    one in spring was imputed, one point among the run's imputed ones, without a word."""
+    from flowcast.data.validate import _DST_ZONES
+
+    times = grid.unique()
+    gap = imputed.get_column("ds").unique()
+    found: dict[str, pl.Series] = {}
+    for zone in _DST_ZONES:
+        skipped = times.filter(times.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest").is_null())
+        if skipped.len() and skipped.is_in(gap.implode()).all():
+            found[zone] = skipped.sort()
+    if not found:
+        return None
+    zone, skipped = next(iter(found.items()))
+    more = f" and {skipped.len() - 1} more" if skipped.len() > 1 else ""
+    return (f"the hour the clocks skip when daylight saving starts in {', '.join(found)} ({skipped[0]:%Y-%m-%d %H:%M}"
+            f"{more}) is missing from every series and was imputed: local times written without their UTC offset? "
+            f"declare the source's tz (--tz {zone}), or export the times with their offset")
+
+
 def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> str | None:
     """At '1d': when no row of any series falls on a Saturday or Sunday although the series' observed
     spans hold weekends, every weekend is a 2-day gap (imputed, or a series excluded under a small max_gap)
@@ -419,18 +442,41 @@ def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> s
         return None
     if rows.height - rows.get_column("y").null_count() < BUSINESS_HINT_MIN_VALUES:
         return None
-    if rows.select((pl.col("ds").dt.weekday() >= 6).any()).item():
-        return None
     spans = bounds.filter(pl.col("__first").is_not_null())
     first, last = pl.col("__first").dt.date(), pl.col("__last").dt.date()
-    weekend_days = int(spans.select(
-        ((last - first).dt.total_days() + 1 - pl.business_day_count(first, last.dt.offset_by("1d"))).sum()
-    ).item() or 0)
+    in_span = (last - first).dt.total_days() + 1 - pl.business_day_count(first, last.dt.offset_by("1d"))
+    if rows.select((pl.col("ds").dt.weekday() >= 6).any()).item():
+        return _weekday_series_hint(rows, spans.with_columns(in_span.alias("__weekend_days")))
+    weekend_days = int(spans.select(in_span.sum()).item() or 0)
     if weekend_days < BUSINESS_HINT_MIN_WEEKEND_DAYS:
         return None
     return (f"no row falls on a Saturday or Sunday, so at freq '1d' the series' {weekend_days:,} weekend days are "
             "gaps (imputed up to max_gap) and the forecast includes weekends: weekday-only data (prices, trading "
             "volumes, B2B orders) takes freq '1b' (business days, Monday to Friday; --freq 1b)")
+
+
+def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
+    """At '1d', in a source whose other series have weekend rows: the series without a single Saturday or Sunday
+    row over at least two weekends and 10 values (stock prices beside a shop's daily sales in one file). Their
+    weekends were imputed, counted among the run's imputed points, and forecast, without a word: named here. One
+    freq serves a source, so the way to business days is a source of their own."""
+    per = (rows.filter(pl.col("y").is_not_null()).group_by("__sid")
+           .agg((pl.col("ds").dt.weekday() >= 6).any().alias("__weekend"), pl.len().alias("__n")))
+    odd = (spans.join(per, on="__sid", how="inner")
+           .filter(~pl.col("__weekend") & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)
+                   & (pl.col("__weekend_days") >= BUSINESS_HINT_MIN_WEEKEND_DAYS))
+           .sort("unique_id"))
+    if not odd.height:
+        return None
+    names = ", ".join(map(str, odd["unique_id"].head(5).to_list())) + (
+        f" and {odd.height - 5:,} more" if odd.height > 5 else "")
+    days = int(odd["__weekend_days"].sum())
+    rest = per.height - odd.height
+    return (f"{odd.height:,} of {per.height:,} series have no row on a Saturday or Sunday ({names}), while {rest:,} "
+            f"other{'s have' if rest > 1 else ' has'} weekend rows: at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
+            "weekends. If they are weekday-only data (prices, trading volumes, B2B orders), forecast them as a source "
+            "of their own with freq '1b' (business days: a file of those series with --freq 1b); one freq serves a "
+            "whole source")
 
 
 def preprocess(
@@ -640,6 +686,8 @@ def preprocess(
     if n_missing and cfg.impute in ("linear", "ffill", "zero"):
         frame = frame.with_columns(_impute(frame.drop_in_place("y"), cfg.impute))
     summary.rows_imputed = n_missing
+    if imputed is not None and source.tz is None and is_subdaily(freq):
+        summary.tz_hint = summary.tz_hint or _dst_gap_hint(imputed, frame.get_column("ds"))
 
     # 6. covariates: declared future + past, Float64, no nulls. The calendar features are future-known
     # covariates too (meta.calendar_cols, first in meta.future_cols), but not stored in the frame: they

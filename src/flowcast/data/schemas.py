@@ -73,6 +73,9 @@ class RowCheck:
 
 MONTH_PHASE = "__month_phase"  # a multi-month source's usual phase per series (`usual_month_phase`), on its failing rows
 WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday), on its failing rows
+# the first time from which every row of a weekly series falls off its weekday, none before it (else null), on its
+# failing rows: the export changed the weekday its weeks are labelled by, and its latest weeks were quarantined
+WEEK_SINCE = "__week_since"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -91,6 +94,18 @@ def weekly_anchor() -> pl.Expr:
     weeks may end on Sundays and another's start on Mondays; one weekday for the whole source quarantined every
     row of the series on the other)."""
     return pl.col("ds").dt.weekday().drop_nulls().mode().min().over("unique_id")
+
+
+def weekly_switch() -> pl.Expr:
+    """`WEEK_SINCE` of each row, from the rows' `ds` and `WEEK_ANCHOR`: the series' first time off its weekday when
+    every later row is off it too (a series labelled by Sundays, then by Mondays from 26 February on: its latest 20
+    weeks were quarantined, each row named as 'a Monday, not a Sunday', and the threshold's advice to run without
+    them forecast it from February). Null where the off rows are not the series' latest ones, or one row alone (a
+    stray date, more likely than a new convention)."""
+    off = pl.col("ds").dt.weekday() != pl.col(WEEK_ANCHOR)
+    first_off = pl.col("ds").filter(off).min().over("unique_id")
+    last_on = pl.col("ds").filter(~off).max().over("unique_id")
+    return pl.when((first_off > last_on) & (off.sum().over("unique_id") >= 2)).then(first_off)
 
 
 HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
@@ -443,7 +458,7 @@ def row_checks(
     if local_tz is not None:
         how = ("ambiguous = 'infer' pairs exactly two rows of a series with this wall time (the first in the file "
                "is the earlier instant)" if ambiguous == "infer" else
-               "declare the source's ambiguous = 'infer' (file order), 'earliest' or 'latest'")
+               "declare the source's ambiguous = 'infer' (file order), 'earliest' or 'latest' (--ambiguous infer)")
         # a file written in standard time all year (vic_elec: 48 half hours every day) holds the skipped hour: read
         # in its place's zone, those rows and the repeated hour's were quarantined and the 4-period hole cut the
         # series there (4,564 of 17,520 rows not used), with no word on the zone that fits
@@ -501,10 +516,16 @@ def row_checks(
                 pl.col("ds").dt.weekday() != weekly_anchor(),
                 pl.format(
                     "time '{}' is a {}, not a {}, the weekday that most of this series' weeks fall on (its grid "
-                    "is W-{})", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
+                    "is W-{}){}", pl.col("ds").dt.to_string("%Y-%m-%d"), pl.col("ds").dt.to_string("%A"),
                     anchor.replace_strict(dict(enumerate(_WEEKDAYS, start=1)), return_dtype=pl.Utf8),
                     anchor.replace_strict({i: d[:3].upper() for i, d in enumerate(_WEEKDAYS, start=1)},
                                           return_dtype=pl.Utf8),
+                    pl.when(pl.col(WEEK_SINCE).is_not_null()).then(pl.format(
+                        "; every row of this series from {} on is off that weekday: did the export change the "
+                        "weekday its weeks are labelled by? Left out, its latest weeks are lost (it is forecast from "
+                        "its last week before {}): re-export them on one weekday",
+                        pl.col(WEEK_SINCE).dt.to_string("%Y-%m-%d"), pl.col(WEEK_SINCE).dt.to_string("%Y-%m-%d"),
+                    )).otherwise(pl.lit("")),
                 ),
                 "a weekly timestamp on another weekday than the rest of its series",
             )

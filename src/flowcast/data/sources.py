@@ -477,7 +477,7 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
         # a downloaded 'sales.csv.zip' (Kaggle, a data portal) was told "is a ZIP or Excel workbook"
         held = f" holding {', '.join(members[:3])}{', ...' if len(members) > 3 else ''}" if members else ""
         raise DataValidationError(
-            f"{file} is a ZIP archive{held}, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: unzip it "
+            f"{file} is a ZIP archive{held}, not a CSV file; flowcast reads CSV (gzipped too), Parquet and Arrow IPC/Feather: unzip it "
             f"(unzip '{file}') and pass the file it holds"
         )
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -489,8 +489,8 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
     for magic, (kind, undo) in _COMPRESSED.items():
         if head.startswith(magic):  # a 'sales.csv.bz2' or '.zst' was told "binary content, NUL bytes"
             raise DataValidationError(
-                f"{file} is {kind}-compressed; flowcast reads plain or gzipped CSV and Parquet: decompress it "
-                f"({undo} '{file}') or compress it with gzip instead"
+                f"{file} is {kind}-compressed; flowcast reads plain or gzipped CSV, Parquet and Arrow IPC/Feather: "
+                f"decompress it ({undo} '{file}') or compress it with gzip instead"
             )
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or re.match(rb"(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}", head):
         # Excel's 'Unicode Text (*.txt)' export, PowerShell's Export-Csv before 6.0: UTF-16 (the NUL bytes of
@@ -508,7 +508,7 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
         lines = file.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz")) or bool(re.match(rb"\{[^\n]*\}\r?\n\{", text))
         reader, other = ("read_ndjson", "pl.read_json") if lines else ("read_json", "pl.read_ndjson")
         raise DataValidationError(
-            f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too) and Parquet: convert it, e.g. "
+            f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too), Parquet and Arrow IPC/Feather: convert it, e.g. "
             f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
             f"({other} for {'one array of objects' if lines else 'one object per line'})")
 

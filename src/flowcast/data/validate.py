@@ -45,11 +45,13 @@ from flowcast.data.schemas import (
     TOTALS_ID_RE,
     UNSETTLED,
     WEEK_ANCHOR,
+    WEEK_SINCE,
     MappedObservations,
     Observations,
     row_checks,
     usual_month_phase,
     weekly_anchor,
+    weekly_switch,
 )
 from flowcast.data.sources import (
     FILE_INDEX,
@@ -223,10 +225,12 @@ class DataQualityReport:
             f"| rows read | {self.rows_read:,} |",
             *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
             f"| rows after as_of (outside this run) | {self.rows_after_as_of - self.rows_planned:,} |",
-            *([(f"| of which in a period not over at as_of (its rows wait until it ends) | "
-                f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
                 f"{self.rows_planned:,} |")] if self.rows_planned else []),
+            # of both lines above: a partial period's rows with a planned covariate are kept for it ("of which"
+            # under the first line read "0 ... of which 6" on the README's [sources.my_sales] example)
+            *([(f"| of the rows after as_of above, in a period not over at as_of (its rows wait until it ends) | "
+                f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} ({self.rows_null_y:,} without a target value) |",
             *([(f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
@@ -472,7 +476,7 @@ def _dst_repeat_hint() -> pl.Expr:
     return (
         pl.when(named.is_not_null() & (named != ""))
         .then(pl.format(" (the hour that occurs twice when daylight saving ends in {}: local times written without "
-                        "their UTC offset? declare the source's tz (--tz {}) and ambiguous = 'infer', or export the "
+                        "their UTC offset? declare the source's tz and ambiguous = 'infer' (--tz {} --ambiguous infer), or export the "
                         "times with their offset)", named, first))
         .otherwise(pl.lit(""))
     )
@@ -544,11 +548,23 @@ def ignored_columns_line(columns: list[str]) -> str:
     """The source's columns that no declaration names: not used, and how to use them. A file of sales with
     price and promo columns given with --data was trained on its target alone, and only the data-quality
     artifact said 'undeclared columns (ignored)'; the run's log and output say it too now."""
-    shown = [c if c.strip() else repr(c) for c in columns]  # '' from a trailing comma
+    shown = [_column_shown(c) for c in columns]
     return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
             "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
             "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
             "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
+
+
+def _column_shown(name: str) -> str:
+    """A column named for the ignored-columns line: '' (a trailing comma) quoted; a first column without a header
+    (polars names it column_1; pandas, reading it back, 'Unnamed: 0') said to be what it nearly always is, pandas'
+    row index written by `to_csv`, which a user looked for in vain as 'column_1' among their headers."""
+    if not name.strip():
+        return repr(name)
+    if name in ("column_1", "Unnamed: 0"):
+        return (f"{name} (the first column, without a header: the row index pandas' to_csv writes; "
+                "to_csv(index=False) leaves it out)")
+    return name
 
 
 def wide_columns_line(columns: list[str]) -> str:
@@ -658,7 +674,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
     if failed is not None and weekly:  # the off-grid reason names the series' weekday
-        anchors = flagged.select(ROW, weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
+        anchors = (flagged.select(ROW, "unique_id", "ds", weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
+                   .with_columns(weekly_switch().alias(WEEK_SINCE)).select(ROW, WEEK_ANCHOR, WEEK_SINCE))
         failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
     period_months = month_multiple(source.freq) if source.aggregate == "none" else None
     if failed is not None and period_months:  # the off-grid reason names the series' months

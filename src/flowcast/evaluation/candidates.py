@@ -198,9 +198,14 @@ def _base_rows(components: dict[str, BacktestResult], statistical: list[str]) ->
                      "is scored on")
 
 
+# what `backtest_scales` adds to a backtest row: the scale, the rows up to the cutoff, the level stand-in and
+# whether the scale is it (see `conformal.series_scale`)
+SCALE_COLUMNS = ("scale", "history", "level", "level_scaled")
+
+
 def backtest_scales(base: pl.DataFrame, td: TrainingData) -> pl.DataFrame:
-    """unique_id, cutoff, scale, history of every backtest window (the interval and weight scale,
-    the rows up to the cutoff)."""
+    """unique_id, cutoff, scale, history, level, level_scaled of every backtest window (the interval and weight
+    scale, the rows up to the cutoff, the series' mean |y| up to it, whether the scale is that stand-in)."""
     return series_scale(td.frame.select("unique_id", "ds", "y"), td.meta.season_length,
                         base.select("unique_id", "cutoff").unique())
 
@@ -249,6 +254,7 @@ def evaluate_candidate(
     bounds: tuple[float | None, float | None] = (None, None),
     max_fallback_share: float = 0.2,
     levels: tuple[int, ...] = INTERVAL_LEVELS,
+    shrink: float = 0.0,
 ) -> CandidateResult:
     """Backtest forecasts of `spec` from its components' (weights learned per window), filled by
     the fallback where it cannot forecast, scored, with cross-calibrated intervals."""
@@ -265,8 +271,8 @@ def evaluate_candidate(
     sc = g["scale"].to_numpy().astype(np.float64)
     win = g["window"].to_numpy()
     if spec.weighting == "learned":
-        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g))
-        final = fit_weights(F, y, sc, metric, resolution)
+        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g), shrink=shrink)
+        final = fit_weights(F, y, sc, metric, resolution, shrink)
     else:
         w = np.asarray(spec.fixed if spec.fixed is not None else [1.0 / len(groups)] * len(groups), dtype=np.float64)
         by_window = {int(k): w for k in np.unique(win)}
@@ -281,7 +287,7 @@ def evaluate_candidate(
         for i in range(len(groups)):
             col = g[f"g{i}::y_hat"]
             missing_in |= (Wrow[i] > 0) & col.is_null().to_numpy()
-    frame = g.select(*base.columns, "scale", "history").with_columns(
+    frame = g.select(*base.columns, *SCALE_COLUMNS).with_columns(
         pl.Series("y_hat", np.where(missing_in, np.nan, combined["y_hat"])),
         pl.Series("__missing", missing_in),
         *[pl.Series(c, combined[c]) for c in qcols],
@@ -299,7 +305,7 @@ def evaluate_candidate(
         frame = _fill_from_fallback(frame, wide, redo, fallback, bounds, qcols)
     frame = frame.drop("__missing")
     # scored on the point forecasts (a quantile network's quantiles serve the calibration only)
-    result = result_from_forecasts(spec.name, frame.drop("scale", "history", *qcols), td, n_windows=n_windows, horizon=horizon,
+    result = result_from_forecasts(spec.name, frame.drop(*SCALE_COLUMNS, *qcols), td, n_windows=n_windows, horizon=horizon,
                                    step=step)
     failed_series = pairs.filter(pl.col("broken"))["unique_id"].n_unique()
     n_series = pairs["unique_id"].n_unique()
@@ -309,7 +315,7 @@ def evaluate_candidate(
     elif too_many_failures(failed_series, n_series, max_fallback_share):
         eligible, why = False, (f"its backtest forecasts of {failed_series} of {n_series} series were not finite "
                                 f"(more than {max_fallback_share:.0%})")
-    cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", "scale", "history", *qcols)
+    cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", *SCALE_COLUMNS, *qcols)
     # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
@@ -365,6 +371,7 @@ def evaluate_candidates(
     bounds: tuple[float | None, float | None] = (None, None),
     max_fallback_share: float = 0.2,
     levels: tuple[int, ...] = INTERVAL_LEVELS,
+    shrink: float = 0.0,
 ) -> tuple[list[CandidateResult], list[str], dict[str, dict[str, Any] | None]]:
     """Every candidate scored on the same rows; returns (results, the fallback order: the
     statistical models from best to worst on `metric`, and the interval calibration
@@ -373,7 +380,7 @@ def evaluate_candidates(
     scales = backtest_scales(base, td)
     common: dict[str, Any] = {"base": base, "scales": scales, "metric": metric, "resolution": resolution,
                               "horizon": horizon, "n_windows": n_windows, "step": step, "bounds": bounds,
-                              "max_fallback_share": max_fallback_share, "levels": levels}
+                              "max_fallback_share": max_fallback_share, "levels": levels, "shrink": shrink}
     singles = [s for s in statistical if s in components]
     stat_results = {s: evaluate_candidate(CandidateSpec(s, "statistical", [(s, [s])]), components, td,
                                           fallback=[x for x in singles if x != s], **common) for s in singles}
@@ -425,7 +432,7 @@ def frozen_candidate(
     have = [c for c in INTERVAL_COLUMNS if c in with_scale.columns]
     iv = interval_metrics(with_scale, levels) if have else {}
     # for a model registered without intervals: its own errors on these windows calibrate them
-    calibration = calibrate(with_scale.select("unique_id", "window", "step", "y", "y_hat", "scale", "history"), horizon,
+    calibration = calibrate(with_scale.select("unique_id", "window", "step", "y", "y_hat", *SCALE_COLUMNS), horizon,
                             levels)
     n_pairs = fair_pairs.height
     windows = sorted(fair_pairs["window"].unique().to_list())

@@ -4,7 +4,9 @@ A combination forecasts sum_g w_g f_g over groups g (a network cell, whose seeds
 equally, or a statistical model), with w on the simplex (w_g >= 0, sum 1). The weights minimise
 the configured metric over backtest points, searched on a regular grid of the simplex (step
 1 / resolution): transparent, deterministic and cheap for the handful of groups a candidate has.
-Ties go to the weights closest to equal ones.
+Ties go to the weights closest to equal ones. `shrink` moves the fitted weights part of the way
+towards equal ones (the "forecast combination puzzle": with few fitting points, equal weights
+often forecast better than estimated ones).
 
 `weights_by_window` keeps the leaderboard honest: window k is forecast with weights fitted on
 the points of windows 0..k-1 observed by window k's cutoff only (windows closer than a horizon
@@ -49,9 +51,16 @@ def loss(metric: str, pred: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def fit_weights(F: np.ndarray, y: np.ndarray, scale: np.ndarray, metric: str, resolution: int = 10) -> np.ndarray:
+def fit_weights(F: np.ndarray, y: np.ndarray, scale: np.ndarray, metric: str, resolution: int = 10,
+                shrink: float = 0.0) -> np.ndarray:
     """Simplex weights [K] minimising `metric` of sum_k w_k F[k] against y over the points where
-    every input is finite (equal weights when there is none)."""
+    every input is finite (equal weights when there is none), moved a share `shrink` of the way
+    towards equal weights (0: as fitted, 1: equal)."""
+    w = _fitted(F, y, scale, metric, resolution)
+    return w if shrink == 0 else (1.0 - shrink) * w + shrink / len(w)
+
+
+def _fitted(F: np.ndarray, y: np.ndarray, scale: np.ndarray, metric: str, resolution: int) -> np.ndarray:
     K = F.shape[0]
     if K == 1:
         return np.ones(1)
@@ -68,7 +77,8 @@ def fit_weights(F: np.ndarray, y: np.ndarray, scale: np.ndarray, metric: str, re
 
 
 def weights_by_window(F: np.ndarray, y: np.ndarray, scale: np.ndarray, window: np.ndarray, metric: str,
-                      resolution: int = 10, known: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
+                      resolution: int = 10, known: dict[int, np.ndarray] | None = None,
+                      shrink: float = 0.0) -> dict[int, np.ndarray]:
     """window -> the weights its points are forecast with: equal for the first window, else fitted
     on the points of the earlier windows only, and of those (with `known`: window -> mask of the
     points whose actual a run at that window's cutoff had) only the ones observed by its cutoff:
@@ -80,7 +90,7 @@ def weights_by_window(F: np.ndarray, y: np.ndarray, scale: np.ndarray, window: n
         before = window < k
         if known is not None:
             before = before & known[k]
-        out[k] = fit_weights(F[:, before], y[before], scale[before], metric, resolution) if before.any() \
+        out[k] = fit_weights(F[:, before], y[before], scale[before], metric, resolution, shrink) if before.any() \
             else np.full(K, 1.0 / K)
     return out
 

@@ -63,7 +63,8 @@ long steps off L, less than flat widths did. `calibrate` records both (`points`,
 `too_few`) and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen
 series and up) have far more points per step: their widths are their own, unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
-that is 0 too): so the calibration keeps such backtest points.
+that is 0 too), times how much the series with a measured scale typically change relative to their level (the
+median of their scale / mean |y|; 1 when none has one): so the calibration keeps such backtest points.
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
 values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
@@ -74,7 +75,8 @@ variance. Nothing calibrated that either, so the run's notes name such series (`
 One observation is no constant history (it says nothing about how a series moves): it keeps the fallback, as
 a history that moves but repeats itself exactly at the season does; nothing calibrated a width scaled by the
 level either, so the notes name those series too.
-A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history.
+A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history, except
+0 for data classed intermittent (mostly zeros, never negative: `flowcast.evaluation.intermittency`).
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def quantile_pair(level: int) -> tuple[float, float]:
 def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
                  constant: bool = False) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
-    falling back to the series' mean |y| and then to 1 where it is zero or undefined; `history` is
+    falling back to the series' mean |y| times the median scale / mean |y| of the series whose scale is
+    measured (the mean |y| itself when none is), then to 1, where it is zero or undefined; `history` is
     the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
     published forecast's scales): a history of at least
     `min_constant_history(season_length)` values all equal has scale 0 instead (its
@@ -129,15 +132,25 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         level = level.join(flat, on="unique_id", how="left")
     else:
         level = level.with_columns(pl.lit(False).alias("__flat"))
-    return scale.join(level, on=keys, how="left").with_columns(
-        pl.when(pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
-        .then(pl.col("scale"))
-        .when(pl.col("__flat").fill_null(False))
-        .then(0.0)
-        .when(pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite())
-        .then(pl.col("__level"))
+    measured = pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite()
+    has_level = pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite()
+    stand_in = pl.when(has_level).then(pl.col("__level")).otherwise(1.0)
+    joined = scale.join(level, on=keys, how="left")
+    # a series without a measured typical change moves, relative to its level, as the others typically do: its
+    # level times their median scale / level (a one-point series at 300 beside monthly series moving 2% a month:
+    # a scale of about 7, where its level, 300, published a 95% interval of [-688, 1288])
+    ratio = joined.select((pl.col("scale") / pl.col("__level")).filter(measured & has_level).median()).item()
+    relative = float(ratio) if ratio is not None and math.isfinite(ratio) and ratio > 0 else 1.0
+    return joined.with_columns(
+        pl.when(measured).then(pl.col("scale"))
+        .when(pl.col("__flat").fill_null(False)).then(0.0)
+        .when(has_level).then(pl.col("__level") * relative)
         .otherwise(1.0)
-        .alias("scale")
+        .alias("scale"),
+        # the stand-in of every series, and whether it is its scale: a calibration whose points are mostly
+        # level-scaled is expressed in levels, and applied to every series in levels (see `calibrate`)
+        stand_in.alias("level"),
+        (~measured & ~pl.col("__flat").fill_null(False)).alias("level_scaled"),
     ).drop("__level", "__flat")
 
 
@@ -230,6 +243,14 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     `history_edge` and `q_by_history` (level -> [short group's widths, long group's widths])."""
     out: dict[str, Any] = {"method": "conformal", "levels": [int(lv) for lv in levels], "n": int(scored.height),
                            "mode": {}, "q": {}}
+    if {"level", "level_scaled"} <= set(scored.columns) and scored.height \
+            and 2 * int(scored["level_scaled"].sum()) > scored.height:
+        # most points' histories measure no typical change (one observation at the cut: a brand-new dataset's
+        # backtest), so their scores are in units of the level (mean |y|): all are, and so are the widths, which
+        # every published series then takes in its level, not in its MASE scale (widths in levels applied to a
+        # 3-point series' mean |diff| were 10 to 50 times too narrow)
+        scored = scored.with_columns(pl.col("level").alias("scale"))
+        out["scale"] = "level"
     edge = history_edge(scored, horizon)
     if edge is not None:
         out["history_edge"] = edge
@@ -366,8 +387,12 @@ def apply_intervals(
     (None: `frame` has those columns). A calibration split by history gives each row the widths
     of its series' history group. Without a calibration the interval columns are null."""
     levels = [int(lv) for lv in (calibration or {}).get("levels", INTERVAL_LEVELS)]
-    added = [] if scale is None else [c for c in ("scale", "history") if c in scale.columns and c not in frame.columns]
+    added = [] if scale is None else [c for c in ("scale", "history", "level") if c in scale.columns
+                                      and c not in frame.columns]
     out = frame if scale is None else frame.join(scale.select("unique_id", *added), on="unique_id", how="left")
+    # widths calibrated in levels (see `calibrate`) scale every series by its level; a constant history keeps 0
+    unit = pl.when(pl.col("scale") == 0).then(0.0).otherwise(pl.col("level")) \
+        if (calibration or {}).get("scale") == "level" and "level" in out.columns else pl.col("scale")
     made: list[tuple[str, str]] = []
     for lv in levels:
         lo_c, hi_c = interval_cols(lv)
@@ -384,7 +409,7 @@ def apply_intervals(
             # a series of unknown history takes the pooled widths
             width = pl.when(pl.col("history").is_null()).then(width) \
                 .when(pl.col("history") <= int(edge)).then(short).otherwise(long)
-        width = width * pl.col("scale")
+        width = width * unit
         mode = (calibration or {}).get("mode", {}).get(str(lv), "residual")
         ql, qh = (quantile_col(x) for x in quantile_pair(lv))
         if mode == "cqr" and ql in out.columns and qh in out.columns:

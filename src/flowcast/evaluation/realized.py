@@ -341,6 +341,15 @@ def _weighted(frame: pl.DataFrame, col: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+
+def as_of_span(as_ofs: list[datetime]) -> str:
+    """'2019-01-01 .. 2019-04-01' of sorted as_ofs: one as_of alone, dates alone where every one is at midnight
+    ('2019-04-01 00:00 .. 2019-04-01 00:00' said one monthly as_of)."""
+    fmt = "%Y-%m-%d" if all((t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) for t in as_ofs) \
+        else "%Y-%m-%d %H:%M"
+    first, last = as_ofs[0].strftime(fmt), as_ofs[-1].strftime(fmt)
+    return first if first == last else f"{first} .. {last}"
+
 def assess_decay(
     realized: pl.DataFrame,
     promised: Mapping[str, float | None],
@@ -363,7 +372,7 @@ def assess_decay(
     if rows.height and "lookahead" in rows.columns:
         ahead = sorted(rows.filter(pl.col("lookahead").fill_null(False))["as_of"].unique().to_list())
         rows = rows.filter(~pl.col("as_of").is_in(ahead))
-    left = (f"{len(ahead)} scored as_of left out ({ahead[0]:%Y-%m-%d %H:%M} .. {ahead[-1]:%Y-%m-%d %H:%M}): "
+    left = (f"{len(ahead)} scored as_of left out ({as_of_span(ahead)}): "
             "forecast by a model trained on data after them, which saw the actuals they are scored on"
             if ahead else "")
     if rows.height == 0:
@@ -377,7 +386,7 @@ def assess_decay(
                if "lookahead" in rows.columns else [])
     if unknown:  # said, not hidden: a null used to read as honest without a word
         left = "; ".join(x for x in (left, (
-            f"{len(unknown)} judged as_of ({unknown[0]:%Y-%m-%d %H:%M} .. {unknown[-1]:%Y-%m-%d %H:%M}) have no record "
+            f"{len(unknown)} judged as_of ({as_of_span(unknown)}) have no record "
             "of whether their model was trained on data after them (its version is gone and their publish is older "
             "than that record): counted as honest")) if x)
     points = int(rows["n"].sum())
@@ -392,7 +401,7 @@ def assess_decay(
     promised_mase = _weighted(promise, "__promised")
     decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, lookahead=len(ahead),
                   lookahead_unknown=len(unknown))
-    span = f"the last {len(as_ofs)} scored as_of ({as_ofs[0]:%Y-%m-%d %H:%M} .. {as_ofs[-1]:%Y-%m-%d %H:%M}, {points} points)"
+    span = f"the last {len(as_ofs)} scored as_of ({as_of_span(as_ofs)}, {points} points)"
     if points < min_points:
         decay.judged = False
         decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")

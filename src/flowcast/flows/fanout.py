@@ -39,6 +39,19 @@ Outcome = dict[str, Any]
 WORKER_LABEL = "prefect.worker.name"
 
 
+def no_deployment_message(deployment: str, api_url: str, known: list[str]) -> str:
+    """What a fan-out to a deployment the API does not have says. Without PREFECT_API_URL the command talks to
+    Prefect's temporary local API, which never has one: it said 'no deployment ... on http://127.0.0.1:8872/api/:
+    deploy it first', as if deploying to that throwaway server would help."""
+    from prefect.settings import PREFECT_API_URL
+
+    temporary = "" if PREFECT_API_URL.value() else (
+        " (Prefect's temporary local API of this command, which has no deployments: set PREFECT_API_URL to the "
+        "server you deployed to)")
+    return (f"no deployment {deployment!r} on {api_url}{temporary}: deploy it first (`prefect deploy --all`); "
+            f"deployments there: {', '.join(known) or 'none'}")
+
+
 @dataclass(frozen=True)
 class FanOut:
     """One backfill's fan-out: where the runs go and how long they may take."""
@@ -168,9 +181,7 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
             except ObjectNotFound:
                 deployments = await client.read_deployments()
                 known = sorted([f"{(await client.read_flow(d.flow_id)).name}/{d.name}" for d in deployments])
-                raise ConfigError(f"no deployment {plan.deployment!r} on {client.api_url}: deploy it first "
-                                  f"(`prefect deploy --all`); deployments there: {', '.join(known) or 'none'}"
-                                  ) from None
+                raise ConfigError(no_deployment_message(plan.deployment, str(client.api_url), known)) from None
         return list(await asyncio.gather(*(one(d) for d in dates)))
 
     if not dates:

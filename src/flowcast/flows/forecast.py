@@ -203,7 +203,12 @@ def forecast_flow(
                     "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                     **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
                     "unchanged": True, "note": quiet, "store": store_label(settings)}
-        bounds = (data.source.y_min, data.source.y_max)
+        from flowcast.evaluation.intermittency import classify, count_bounds
+
+        # intermittent counts are cut at 0 as their retrain cut them (the rule reads this run's data)
+        bounds, bound_note = count_bounds((data.source.y_min, data.source.y_max), classify(data.td.frame))
+        if bound_note:
+            log.info(bound_note)
         rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
         calibrated = bool(rf.recipe.intervals)
         if not calibrated:
@@ -233,11 +238,12 @@ def forecast_flow(
         # intervals below 0 were published without a word, where the retrain's notes said it
         from flowcast.models.recipes import below_zero_note
 
-        if (negative := below_zero_note(data.td.frame, rf.frame, src.y_min)) is not None:
+        if (negative := below_zero_note(data.td.frame, rf.frame, bounds[0])) is not None:
             uncalibrated.append(negative)
         for sentence in uncalibrated:
             log.warning(sentence)
-        note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else [])]).strip()
+        note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else []),
+                         *([bound_note] if bound_note else [])]).strip()
         # published only while production is still what this run read (none: it forecast with the champion)
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,

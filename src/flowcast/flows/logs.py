@@ -10,7 +10,7 @@ loggers, before their handlers (console and the API: what the UI shows):
 - A failure flowcast explains itself (a `FlowcastError`: ConfigError, DataValidationError,
   RegistryError, TrainingError, ...) is said ONCE, by the run's final `Finished in state
   Failed(...)` line, which carries flowcast's sentence: the failing task's own `Finished in state
-  Failed` line, the flow's `Encountered exception during execution` (with its traceback) and, in a
+  Failed` line and its ERROR `Task run failed with exception: ...` (a retry's line stays), the flow's `Encountered exception during execution` (with its traceback) and, in a
   deployment run (a worker's or `flowcast serve`'s subprocess), the engine's ERROR `Engine execution
   exited with unexpected exception` after it are dropped, and any other line about it loses the
   traceback. That final line is an ERROR (Prefect's flow engine logs every final state at INFO, so a
@@ -36,6 +36,8 @@ _OWN_HOOKS = ("on_run_failure",)
 # Prefect's lines that repeat a failure: the flow's own, and the engine's as a deployment run (a worker's or
 # `flowcast serve`'s subprocess) exits: an ERROR calling flowcast's explained failure 'unexpected'
 _REPEATS = ("Encountered exception during execution", "Engine execution exited with unexpected exception")
+# Prefect's task engine as a task fails for good: "Task run failed with exception: TrainingError('...')"
+_TASK_FAILED = "Task run failed with "
 # Prefect's synchronous flow engine logs a run's final state at INFO whatever it is
 _FAILED_FINAL = ("Finished in state Failed(", "Finished in state Crashed(")
 
@@ -50,12 +52,13 @@ def _flowcast_error_names() -> set[str]:
 
 
 def flowcast_task_names() -> set[str]:
-    """The names of flowcast's tasks (`flowcast.flows.tasks`)."""
+    """The names of flowcast's tasks (`flowcast.flows.tasks`, and the tune flow's `tune`, whose
+    `Finished in state Completed()` was the one left in a `flowcast tune` log)."""
     from prefect import Task
 
-    from flowcast.flows import tasks
+    from flowcast.flows import tasks, tune
 
-    return {t.name for t in vars(tasks).values() if isinstance(t, Task)}
+    return {t.name for mod in (tasks, tune) for t in vars(mod).values() if isinstance(t, Task)}
 
 
 class QuietFilter(logging.Filter):
@@ -76,6 +79,11 @@ class QuietFilter(logging.Filter):
         if record.name == "prefect.task_runs" and msg.startswith("Finished in state"):
             if msg.startswith("Finished in state Completed(") and self._own_task(record):
                 return False
+            m = _FAILED_BY.search(msg)
+            if m and m.group(1) in _flowcast_error_names() and self._own_task(record):
+                return False  # the flow's final state says it
+        if record.name == "prefect.task_runs" and msg.startswith(_TASK_FAILED) and " - Retry " not in msg:
+            # Prefect 3's task engine says a task's final failure once more, as an ERROR (a retry's line stays)
             m = _FAILED_BY.search(msg)
             if m and m.group(1) in _flowcast_error_names() and self._own_task(record):
                 return False  # the flow's final state says it

@@ -371,6 +371,15 @@ def retrain_flow(
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
         td, tuned_notes = tuned_data(settings, td)  # which series the tuned lookback leaves to a network
+    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, counts are cut at 0
+    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
+
+    sparse = classify(td.frame)
+    settings, sparse_notes = intermittent_settings(settings, sparse)
+    bounds, bound_note = count_bounds(bounds, sparse)
+    sparse_notes += [bound_note] if bound_note else []
+    for n in sparse_notes:
+        log.info(n)
     # -- the backtest: windows fitted to the data, on the series long enough for them
     settings, td_bt, bt_spans = backtest_data(settings, td, h)
     ev = settings.evaluation
@@ -402,6 +411,7 @@ def retrain_flow(
     notes = [*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + notes
     for n in notes:
         log.warning(n)
+    notes = [*sparse_notes, *notes]  # (said above, as information)
     if chosen is None or rf is None:
         reporting.decision_artifact(decision_markdown(decision, board, published=None, published_version=None,
                                                       descriptions={}, notes=notes), scope)
@@ -413,7 +423,7 @@ def retrain_flow(
     from flowcast.models.recipes import below_zero_note, covariates_note
 
     src = data.source
-    if (negative := below_zero_note(td.frame, rf.frame, src.y_min)) is not None:
+    if (negative := below_zero_note(td.frame, rf.frame, bounds[0])) is not None:
         log.warning(negative)
         notes.append(negative)
     declared = list(dict.fromkeys([*src.future_cols, *src.past_cols, *src.static_cols]))

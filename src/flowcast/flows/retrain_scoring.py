@@ -255,6 +255,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     cands, fallback, fallback_cal = evaluate_candidates(
         specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
         horizon=hb, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
+        shrink=ev.shrink,
     )
     for c in cands:
         if c.name == PRODUCTION:

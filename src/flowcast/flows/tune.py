@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from flowcast.models.tuning import TuningResult
 
 
-@task(name="tune", tags=[TRAINING_TAG], cache_policy=NO_CACHE)
+@task(name="tune", tags=[TRAINING_TAG], cache_policy=NO_CACHE, task_run_name="tune hyperparameters")
 def tune_task(td: Any, settings: Settings, out_dir: Path, horizon: int, budget_minutes: float | None = None,
               n_trials: int | None = None) -> TuningResult:
     """The search over the validation window before the leaderboard's; trials under `out_dir`."""

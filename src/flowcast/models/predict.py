@@ -86,7 +86,9 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
     h_model = int(hp.horizon)
     h = int(horizon or td.meta.horizon)
     if h > h_model:
-        raise TrainingError(f"model {artifact.path} forecasts {h_model} steps; asked for horizon={h}")
+        raise TrainingError(f"model {artifact.path} forecasts {h_model} steps; asked for horizon={h}: a network forecasts "
+                            f"only the steps it was trained for (ask for {h_model} or fewer, or retrain with horizon "
+                            f"{h}: flowcast run --horizon {h})")
     for kind in ("future_cols", "past_cols"):
         have, want = list(getattr(td.meta, kind)), list(data.get(kind, []))
         if have != want:

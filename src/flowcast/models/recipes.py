@@ -204,7 +204,9 @@ def below_zero_note(history: pl.DataFrame, forecasts: pl.DataFrame, y_min: float
     """A sentence when no `y_min` is declared, every value of the history (`y`) is 0 or more, and the forecasts
     (`y_hat` or an interval bound) go below 0: counts published with an 80% interval down to -4 while the run
     said nothing, and a `--data` user had no way to learn that `y_min = 0` cuts them at 0. flowcast guesses no
-    bound (a net flow can turn negative after years above 0): it names the series and the setting. None otherwise."""
+    bound (a net flow can turn negative after years above 0): it names the series and the setting. None otherwise.
+    (Data classed intermittent, mostly exact zeros, is cut at 0 and passes that bound here as `y_min`:
+    `flowcast.evaluation.intermittency.count_bounds`.)"""
     if y_min is not None or not history.height or not forecasts.height:
         return None
     if (low := history["y"].min()) is None or float(low) < 0:  # type: ignore[arg-type]
@@ -438,7 +440,8 @@ class RecipeForecast:
             notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
                          f"{'its' if n == 1 else 'their'} widths by (e.g. {e_g}): {'its' if n == 1 else 'their'} "
                          f"{'/'.join(f'{lv}%' for lv in levels)} widths are the calibrated multiples of "
-                         f"{'its' if n == 1 else 'their'} mean |y| instead, a stand-in nothing calibrated.")
+                         f"{'its' if n == 1 else 'their'} mean |y| times the other series' typical change relative "
+                         "to their level instead, a stand-in nothing calibrated.")
         return notes
 
 

@@ -37,6 +37,27 @@ models fit each series alone; this one learns from all of them, which is what it
 combination. Alone it is weaker than Theta (M3 quarterly validation split: sMAPE 9.95 against
 9.20); averaged with theta, damped and dotm it helps (8.74 instead of 8.88; monthly 13.82 instead
 of 14.04), but with learned weights it did not help, and it is in no per-frequency recipe (README, "Benchmarks").
+
+croston, tsb, adida: models of intermittent demand (mostly zeros, occasional positive counts), as
+statsforecast writes them (`CrostonSBA`, `TSB`, `ADIDA`). Each simple exponential smoothing (SES) below
+starts its level at its sequence's first value, as statsforecast's does.
+croston: Croston's method with the Syntetos-Boylan (2005) bias correction: SES (alpha 0.1) of the
+positive demand sizes z and of the intervals p between them (the first one counted from the series'
+start), forecast 0.95 * z / p for every step. alpha is fixed, not optimised (statsforecast's
+`CrostonSBA`, not `CrostonOptimized`): a sparse series has few demands to fit on, the one-step errors
+of a handful of sizes choose an alpha by noise, and the literature's advice is a low fixed alpha
+(0.05-0.2; Syntetos & Boylan 2005); the 0.95 = 1 - alpha/2 factor corrects Croston's known upward bias.
+tsb: Teunter, Syntetos & Babai (2011): SES of the demand sizes (alpha_d, updated at demands only) and of
+the occurrence indicator (alpha_p, every period), forecast p * z; unlike Croston's, the probability
+decays while no demand comes (an item that stopped selling is forecast towards 0). (alpha_d, alpha_p)
+are chosen per series on TSB_GRID by the in-sample mean squared one-step error (the periods after the
+first demand). statsforecast asks the user for both.
+adida: the aggregate-disaggregate intermittent demand approach (Nikolopoulos et al. 2011): the series is
+summed over non-overlapping buckets of A periods (A = the mean interval between demands, rounded; the
+oldest n mod A periods are dropped so the last bucket ends at the last period), SES (alpha in [0.1, 0.3],
+by in-sample squared error) forecasts the next bucket, and each period gets 1/A of it. Aggregation
+removes most zeros, so SES sees a smoother series.
+A series whose observations hold no positive value is forecast by its last value (0 for all zeros).
 """
 
 from __future__ import annotations
@@ -298,7 +319,126 @@ def glin_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     return glin_predict(y, n, h, m, glin_coefficients(*glin_normal_equations(y, n, h, m)))
 
 
-_MATRICES = {"dotm": dotm_matrix, "drift": drift_matrix, "arima": arima_matrix, "glin": glin_matrix}
+CROSTON_ALPHA = 0.1  # statsforecast's CrostonSBA
+SBA_FACTOR = 1 - CROSTON_ALPHA / 2  # the Syntetos-Boylan correction, 0.95
+_TSB_ALPHA_D = (0.05, 0.1, 0.2, 0.3, 0.5)
+_TSB_ALPHA_P = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+TSB_GRID = np.array([(d, p) for d in _TSB_ALPHA_D for p in _TSB_ALPHA_P])  # [G, 2] (alpha_d, alpha_p)
+ADIDA_ALPHAS = np.linspace(0.1, 0.3, 21)  # statsforecast's golden-section search range, as a grid
+
+
+def _ses_levels(x: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(final level [S, A], in-sample one-step squared error [S, A]) of simple exponential smoothing
+    of each row of x [S, T] for every alpha [A]; NaN entries are skipped (the sequence is the row's
+    finite values in order), the level starts at the first of them (NaN without any)."""
+    S, T = x.shape
+    a = np.asarray(alphas, dtype=np.float64)[None, :]  # [1, A]
+    level = np.full((S, a.shape[1]), np.nan)
+    sse = np.zeros((S, a.shape[1]))
+    for t in range(T):
+        xt = x[:, t : t + 1]  # [S, 1]
+        seen = np.isfinite(xt)
+        started = np.isfinite(level)  # [S, A]
+        e = np.where(seen & started, xt - level, 0.0)
+        sse += e * e
+        level = np.where(seen, np.where(started, level + a * e, xt), level)
+    return level, sse
+
+
+def _demand_parts(y: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sizes [S, N]: y where it is a demand (y > 0) else NaN; intervals [S, N]: at a demand, the
+    periods since the previous one (the first counted from the series' first period, as
+    statsforecast's `_intervals`) else NaN; the last observed value [S], NaN without any)."""
+    S, N = y.shape
+    start = N - n  # first column of each series
+    cols = np.arange(N)[None, :]  # [1, N]
+    demand = (cols >= start[:, None]) & np.isfinite(y) & (y > 0)  # [S, N]
+    pos = np.where(demand, cols, -1)
+    prev = np.maximum.accumulate(np.concatenate([np.full((S, 1), -1), pos[:, :-1]], axis=1), axis=1)  # [S, N]
+    prev = np.where(prev >= 0, prev, start[:, None] - 1)  # before the first demand: one period before the start
+    sizes = np.where(demand, y, np.nan)
+    intervals = np.where(demand, cols - prev, np.nan)
+    obs = (cols >= start[:, None]) & np.isfinite(y)
+    last_col = np.where(obs, cols, -1).max(axis=1) if N else np.full(S, -1)
+    last = np.where(last_col >= 0, y[np.arange(S), np.clip(last_col, 0, max(N - 1, 0))] if N else np.nan, np.nan)
+    return sizes, intervals, last
+
+
+def _no_demand(out: np.ndarray, sizes: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """out [S, h] with the rows whose series had no demand replaced by their last value (0 for all
+    zeros; NaN for a series without observations)."""
+    none = ~np.isfinite(sizes).any(axis=1)  # [S]
+    return np.where(none[:, None], last[:, None], out)
+
+
+def croston_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+    """Croston SBA forecasts [S, h]: 0.95 x SES(sizes) / SES(intervals), alpha 0.1, for
+    right-aligned NaN-padded rows y [S, N] of lengths n [S]."""
+    sizes, intervals, last = _demand_parts(y, n)
+    alpha = np.array([CROSTON_ALPHA])
+    z, _ = _ses_levels(sizes, alpha)  # [S, 1]
+    p, _ = _ses_levels(intervals, alpha)  # [S, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = SBA_FACTOR * z[:, 0] / p[:, 0]  # [S]; p >= 1 where there is a demand
+    return _no_demand(np.repeat(rate[:, None], h, axis=1), sizes, last)
+
+
+def tsb_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+    """Teunter-Syntetos-Babai forecasts [S, h]: SES(occurrence, alpha_p) x SES(sizes, alpha_d), the
+    pair chosen per series on TSB_GRID by in-sample one-step MSE, for right-aligned NaN-padded rows
+    y [S, N] of lengths n [S]."""
+    S, N = y.shape
+    sizes, _, last = _demand_parts(y, n)
+    start = N - n
+    ad, ap = TSB_GRID[:, 0][None, :], TSB_GRID[:, 1][None, :]  # [1, G] each
+    G = TSB_GRID.shape[0]
+    z, prob = np.full((S, G), np.nan), np.full((S, G), np.nan)  # demand size, probability of a demand
+    sse = np.zeros((S, G))
+    for t in range(N):
+        yt = y[:, t : t + 1]  # [S, 1]
+        seen = (t >= start)[:, None] & np.isfinite(yt)  # [S, 1]
+        occ = np.where(seen, (yt > 0).astype(np.float64), np.nan)  # [S, 1]
+        scored = seen & np.isfinite(z) & np.isfinite(prob)  # after the first demand: [S, G]
+        e = np.where(scored, yt - prob * z, 0.0)
+        sse += e * e
+        prob = np.where(seen, np.where(np.isfinite(prob), prob + ap * (occ - prob), occ), prob)
+        st = sizes[:, t : t + 1]  # [S, 1]
+        dem = np.isfinite(st)
+        z = np.where(dem, np.where(np.isfinite(z), z + ad * (st - z), st), z)
+    best = sse.argmin(axis=1)  # [S]; ties (a series with one scored period or none) take the first pair
+    rows = np.arange(S)
+    rate = prob[rows, best] * z[rows, best]  # [S]
+    return _no_demand(np.repeat(rate[:, None], h, axis=1), sizes, last)
+
+
+def adida_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+    """ADIDA forecasts [S, h] for right-aligned NaN-padded rows y [S, N] of lengths n [S]: SES of
+    sums over buckets of A periods (A = round(mean interval between demands), per series), over A."""
+    S, N = y.shape
+    sizes, intervals, last = _demand_parts(y, n)
+    count = np.isfinite(intervals).sum(axis=1)  # [S] demands
+    mean_interval = np.nansum(intervals, axis=1) / np.maximum(count, 1)
+    level_of = np.where(count > 0, np.maximum(np.round(mean_interval), 1), 1).astype(np.int64)  # [S] A
+    rate = np.full(S, np.nan)
+    start = N - n
+    for A in np.unique(level_of):
+        rows = np.flatnonzero(level_of == A)
+        C = N // A  # buckets that fit in the block; the newest ends at the last column
+        off = N - C * A
+        block = y[rows, off:].reshape(len(rows), C, A)  # [S_A, N - off] -> [S_A, C, A]
+        whole = (off + np.arange(C) * A)[None, :] >= start[rows][:, None]  # [S_A, C] buckets inside the series
+        sums = np.where(whole, np.nansum(block, axis=2), np.nan)  # [S_A, C]
+        level, sse = _ses_levels(sums, ADIDA_ALPHAS)  # [S_A, G]
+        best = sse.argmin(axis=1)
+        rate[rows] = level[np.arange(len(rows)), best] / A
+    return _no_demand(np.repeat(rate[:, None], h, axis=1), sizes, last)
+
+
+INTERMITTENT_MODELS: tuple[str, ...] = ("croston", "tsb", "adida")  # added to intermittent data's candidates
+
+
+_MATRICES = {"dotm": dotm_matrix, "drift": drift_matrix, "arima": arima_matrix, "glin": glin_matrix,
+             "croston": croston_matrix, "tsb": tsb_matrix, "adida": adida_matrix}
 STATISTICAL_MODELS: tuple[str, ...] = tuple(_MATRICES)  # read by flowcast.models.recipes.statistical_models
 
 

@@ -1,0 +1,109 @@
+"""Intermittent (sparse) demand: is a dataset mostly zeros with occasional positive counts, and what a run
+does about it. Pure functions; the retrain and forecast flows call them once per run on the training data.
+
+The rule is Syntetos & Boylan's (2005) classification, as statsforecast and its users apply it: a series'
+average inter-demand interval (ADI: its observed periods over its periods with a demand, y > 0) above
+1.32 makes it intermittent (or lumpy), i.e. more than 1 - 1/1.32 = 24.2% of its observed values are 0.
+A dataset is classed intermittent when MORE THAN HALF of its series are, and no observed value is
+negative (a demand, a count). One champion forecasts every series, so models built for zeros matter
+when most series have them; a net flow or a temperature is never classed.
+
+Classed intermittent, a run
+- adds the intermittent models (`flowcast.models.stats.INTERMITTENT_MODELS`: croston, tsb, adida) to
+  the leaderboard's statistical candidates, unless `evaluation.statistical` was given explicitly
+  (flowcast.toml, FLOWCAST_EVALUATION__STATISTICAL, the run's overrides): a user's list is kept as is;
+- cuts its forecasts and intervals at 0 when the source declares no `y_min`: a series of counts that
+  is mostly exact zeros and never negative is a count (where a history that merely happens to be
+  non-negative is not taken for one: `recipes.below_zero_note`);
+- says both, with the figures, in its log and its notes (the decision artifact and the summary).
+Data not classed intermittent is untouched: same candidates, same bounds, no note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from flowcast.config import Settings
+
+ADI_THRESHOLD = 1.32  # Syntetos & Boylan's cut-off between smooth/erratic and intermittent/lumpy demand
+
+
+@dataclass(frozen=True)
+class Intermittency:
+    """The figures the classification rests on, over the series with at least one observed value."""
+
+    n_series: int
+    n_sparse: int  # series whose ADI is above ADI_THRESHOLD (a series without any demand counts: ADI infinite)
+    zero_share: float  # zeros among every observed value
+    median_adi: float  # inf when most series have no demand at all
+    negative: bool  # some observed value is below 0
+
+    @property
+    def intermittent(self) -> bool:
+        return not self.negative and 2 * self.n_sparse > self.n_series
+
+    def describe(self) -> str:
+        """One sentence: the classification and its figures."""
+        verdict = "classed intermittent" if self.intermittent else "not classed intermittent"
+        adi = "inf" if self.median_adi == float("inf") else f"{self.median_adi:.2f}"
+        neg = "; some values are negative" if self.negative else "; no value is negative"
+        return (f"The data was {verdict}: {self.n_sparse} of {self.n_series} series have an average interval "
+                f"between demands (ADI) above {ADI_THRESHOLD} (median ADI {adi}; {self.zero_share:.1%} of the "
+                f"observed values are 0{neg}).")
+
+
+def classify(frame: pl.DataFrame) -> Intermittency:
+    """The intermittency figures of a training frame (unique_id, y; null and NaN y are not observed)."""
+    per = (frame.select("unique_id", pl.col("y").cast(pl.Float64))
+           .filter(pl.col("y").is_not_null() & pl.col("y").is_finite())
+           .group_by("unique_id")
+           .agg(pl.len().alias("obs"), (pl.col("y") > 0).sum().alias("demands"), (pl.col("y") == 0).sum().alias("zeros"),
+                (pl.col("y") < 0).any().alias("negative")))
+    if not per.height:
+        return Intermittency(n_series=0, n_sparse=0, zero_share=0.0, median_adi=float("nan"), negative=False)
+    adi = per.select(pl.when(pl.col("demands") > 0).then(pl.col("obs") / pl.col("demands"))
+                     .otherwise(float("inf")).alias("adi"))["adi"]
+    return Intermittency(
+        n_series=per.height,
+        n_sparse=int((adi > ADI_THRESHOLD).sum()),
+        zero_share=int(per["zeros"].sum()) / int(per["obs"].sum()),
+        median_adi=float(adi.sort()[(per.height - 1) // 2]),  # the lower median: finite while half have demands
+        negative=bool(per["negative"].any()),
+    )
+
+
+def intermittent_settings(settings: Settings, info: Intermittency) -> tuple[Settings, list[str]]:
+    """(`settings` with the intermittent models added to `evaluation.statistical` when the data is classed
+    intermittent and that list was not given explicitly, the sentences that say what was done). Data not
+    classed intermittent: `settings` unchanged and nothing to say."""
+    from flowcast.config import with_overrides
+    from flowcast.models.stats import INTERMITTENT_MODELS
+
+    if not info.intermittent:
+        return settings, []
+    have = list(settings.evaluation.statistical)
+    missing = [m for m in INTERMITTENT_MODELS if m not in have]
+    if "statistical" in settings._given.get("evaluation", frozenset()):
+        add = f": {', '.join(missing)} could be added to it." if missing else "."
+        return settings, [(f"{info.describe()} The statistical candidates were given (evaluation.statistical = "
+                          f"{', '.join(have)}) and are kept as they are{add}")]
+    if not missing:
+        return settings, [info.describe()]
+    out = with_overrides(settings, evaluation={"statistical": [*have, *missing]})
+    return out, [(f"{info.describe()} Its statistical candidates include the intermittent-demand models "
+                 f"{', '.join(missing)}.")]
+
+
+def count_bounds(bounds: tuple[float | None, float | None],
+                 info: Intermittency) -> tuple[tuple[float | None, float | None], str | None]:
+    """(the bounds forecasts are cut at, a sentence when they were changed): data classed intermittent
+    without a declared y_min is cut at 0 (it is classed so only when no value is negative)."""
+    y_min, y_max = bounds
+    if y_min is not None or not info.intermittent:
+        return bounds, None
+    return (0.0, y_max), ("Intermittent counts without a declared y_min: forecasts and intervals are cut at 0 "
+                          "(declare y_min in the source, --y-min, to set another bound).")

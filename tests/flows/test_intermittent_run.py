@@ -1,0 +1,63 @@
+"""`flowcast run` on synthetic intermittent counts (30 spare parts x 120 days, mostly zeros), end to end under the
+session's Prefect API: the data is classed intermittent, croston, tsb and adida are on the leaderboard, the champion
+beats naive on the backtest, and nothing published (forecasts, intervals) goes below 0 although no y_min is declared."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+from flowcast.store import EmbeddedStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path):
+    from intermittent import run_args, write_intermittent
+
+    csv = write_intermittent(tmp_path / "parts.csv", n_series=30, days=120, seed=0)
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, run_args(csv, home))
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    board = out["leaderboard"]
+    assert {"croston", "tsb", "adida", "naive", "seasonal_naive", "theta", "damped"} <= set(board)
+    assert "The data was classed intermittent: 30 of 30 series" in out["note"]
+    assert "cut at 0" in out["note"]
+    champion = out["champion"]
+    assert board[champion]["rank"] == 1 and board[champion]["mase"] < board["naive"]["mase"]
+    # on these counts the intermittent models beat every classical one (bench/intermittent.py, README)
+    assert champion in {"croston", "tsb", "adida"}
+    published = EmbeddedStore(home / "warehouse").read(dataset="parts")
+    assert published.height == 30 * 14 and published["model"].unique().to_list() == [champion]
+    values = [c for c in published.columns if c.startswith("y_hat")]
+    assert len(values) > 1  # the intervals too
+    assert published.select(pl.min_horizontal(values).min()).item() >= 0
+    # the daily forecast with the promoted model cuts them at 0 too (the bound is the data's, not the model's)
+    fc_args = [a for a in run_args(csv, home) if a not in ("run", "--models", "none")]
+    forecast = CliRunner().invoke(app, ["forecast", *fc_args])
+    assert forecast.exit_code == 0, forecast.output
+    assert "cut at 0" in json.loads(forecast.stdout.strip().splitlines()[-1])["note"]
+    again = EmbeddedStore(home / "warehouse").read(dataset="parts")
+    assert again.height == 30 * 14 and again.select(pl.min_horizontal(values).min()).item() >= 0
+
+
+def test_a_given_list_of_statistical_models_is_kept_on_intermittent_data(tmp_path):
+    from intermittent import run_args, write_intermittent
+
+    csv = write_intermittent(tmp_path / "parts.csv", n_series=30, days=120, seed=0)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[evaluation]\nstatistical = ["naive", "theta"]\ncombination = ["theta"]\n')
+    result = CliRunner().invoke(app, [*run_args(csv, tmp_path / "home"), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not {"croston", "tsb", "adida"} & set(out["leaderboard"])
+    assert "kept as they are: croston, tsb, adida could be added" in out["note"]

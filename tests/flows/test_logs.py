@@ -1,0 +1,70 @@
+"""flowcast.flows.logs: a failure flowcast explains is said once, by the run's final line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from flowcast.errors import RegistryError, TrainingError
+from flowcast.flows.logs import QuietFilter
+
+
+def _record(msg: str, *, task_name: str | None, exc: BaseException | None = None, level: int = logging.ERROR):
+    rec = logging.LogRecord("prefect.task_runs", level, __file__, 1, msg, (), (type(exc), exc, None) if exc else None)
+    if task_name:
+        rec.task_name = task_name
+    return rec
+
+
+def test_prefects_task_failed_line_of_an_explained_failure_is_dropped():
+    """Regression: `flowcast forecast --horizon 14` with a 12-step network said its TrainingError twice,
+    once by Prefect 3's task engine (`Task run failed with exception: TrainingError(...)`, an ERROR) and
+    once by the flow's final `Finished in state Failed(...)`: the README promises once."""
+    f = QuietFilter()
+    err = TrainingError("model m forecasts 12 steps; asked for horizon=14")
+    assert not f.filter(_record(f"Task run failed with exception: {err!r}", task_name="forecast", exc=err))
+    assert not f.filter(_record(f"Task run failed with exception: {err!r} - Retries are exhausted",
+                                task_name="publish", exc=err))
+    # a retry is news (INFO, the run goes on), a bug keeps Prefect's report, someone else's task its own
+    retry = f"Task run failed with exception: {RegistryError('x')!r} - Retry 1/3 will start 2 second(s) from now"
+    assert f.filter(_record(retry, task_name="publish", level=logging.INFO))
+    bug = _record(f"Task run failed with exception: {KeyError('y')!r}", task_name="forecast", exc=KeyError("y"))
+    assert f.filter(bug) and bug.exc_info is not None
+    assert f.filter(_record(f"Task run failed with exception: {err!r}", task_name="someone-elses", exc=err))
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_flowcast_task_failing_in_a_flow_is_said_once(tmp_path, caplog):
+    """Through Prefect's real engine: the failing flowcast task's lines are dropped, the flow's final line
+    says it, as an ERROR."""
+    from prefect import flow
+
+    import flowcast.flows  # noqa: F401 - installs the filter
+    from flowcast.config import load_settings
+    from flowcast.flows.tasks import promote_task
+
+    settings = load_settings(home=str(tmp_path / "home"))
+
+    @flow(name="said-once")
+    def said_once() -> None:
+        promote_task(settings, "nope-v1", reason="test")
+
+    with caplog.at_level(logging.INFO), pytest.raises(RegistryError):
+        said_once()
+    lines = [r for r in caplog.records if r.name in ("prefect.task_runs", "prefect.flow_runs")
+             and "nope-v1" in r.getMessage()]
+    assert [r.name for r in lines] == ["prefect.flow_runs"], [r.getMessage() for r in lines]
+    assert lines[0].getMessage().startswith("Finished in state Failed(") and lines[0].levelno == logging.ERROR
+
+
+def test_the_tune_task_is_one_of_flowcasts_own():
+    """Regression: `flowcast tune` logged `Task run 'tune-ad7' - Finished in state Completed()`: its task lives
+    in flowcast.flows.tune, not flowcast.flows.tasks, so the filter took it for someone else's (and Prefect
+    named its run with a random suffix)."""
+    from flowcast.flows.logs import flowcast_task_names
+    from flowcast.flows.tune import tune_task
+
+    assert "tune" in flowcast_task_names() and "validate" in flowcast_task_names()
+    assert not QuietFilter().filter(_record("Finished in state Completed()", task_name="tune", level=logging.INFO))
+    assert tune_task.task_run_name == "tune hyperparameters"
