@@ -261,7 +261,7 @@ class ParquetDataset:
 
     def read(self, path: str, filters: list[tuple[str, str, Any]] | None = None) -> pl.DataFrame:
         """One partition, whole (FileNotFoundError when it went away since it was listed). Each data page's
-        CRC (written since session faults15) is checked: bytes damaged inside a page under an intact footer
+        CRC (written since page checksums were added) is checked: bytes damaged inside a page under an intact footer
         are an OSError ('CRC checksum verification failed'), where they were read as other forecast values."""
         import pyarrow.parquet as pq
 
