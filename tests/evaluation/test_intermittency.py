@@ -88,3 +88,19 @@ def test_counts_are_cut_at_zero_only_without_a_declared_bound():
     assert count_bounds((None, 10.0), sparse)[0] == (0.0, 10.0)
     assert count_bounds((-5.0, None), sparse) == ((-5.0, None), None)  # declared: kept
     assert count_bounds((None, None), smooth) == ((None, None), None)  # not intermittent: untouched
+
+
+def test_a_registered_models_recorded_decision_sets_the_forecasts_bound_not_this_runs_data():
+    from flowcast.evaluation.intermittency import recorded_bounds
+
+    sparse = _frame({"a": [0, 0, 5, 0], "b": [0, 1, 0, 0]})
+    smooth = _frame({"a": [4, 3, 5, 7], "b": [3, 1, 2, 2]})
+    # the retrain classed its data intermittent and cut at 0: newer, denser data does not lift the bound
+    assert recorded_bounds((None, None), True, smooth)[0] == (0.0, None)
+    # ... nor does newer, sparser data add one to a model selected and calibrated without it
+    assert recorded_bounds((None, None), False, sparse) == ((None, None), None)
+    # a declared y_min is the user's, whatever was recorded
+    assert recorded_bounds((-2.0, 9.0), True, sparse) == ((-2.0, 9.0), None)
+    # a model registered before the decision was recorded: this run's data decides, as it did
+    assert recorded_bounds((None, None), None, sparse)[0] == (0.0, None)
+    assert recorded_bounds((None, None), None, smooth) == ((None, None), None)

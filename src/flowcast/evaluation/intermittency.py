@@ -15,7 +15,12 @@ Classed intermittent, a run
 - cuts its forecasts and intervals at 0 when the source declares no `y_min`: a series of counts that
   is mostly exact zeros and never negative is a count (where a history that merely happens to be
   non-negative is not taken for one: `recipes.below_zero_note`);
-- says both, with the figures, in its log and its notes (the decision artifact and the summary).
+- says both, with the figures, in its log and its notes (the decision artifact and the summary);
+- records the decision with every model it registers (its recipe's `intermittent`): `flowcast forecast`
+  cuts that model's forecasts at 0 as its retrain did (`recorded_bounds`), where classifying its own, newer
+  data could flip the bound (a part whose demand picked up, half the series just at the threshold) under a
+  model selected and calibrated with the other one. A model registered before the decision was recorded has
+  none: this run's data decides, as it did.
 Data not classed intermittent is untouched: same candidates, same bounds, no note.
 """
 
@@ -107,3 +112,20 @@ def count_bounds(bounds: tuple[float | None, float | None],
         return bounds, None
     return (0.0, y_max), ("Intermittent counts without a declared y_min: forecasts and intervals are cut at 0 "
                           "(declare y_min in the source, --y-min, to set another bound).")
+
+
+RECIPE_KEY = "intermittent"  # the retrain's classification, recorded in each registered model's recipe
+
+
+def recorded_bounds(bounds: tuple[float | None, float | None], recorded: object,
+                    frame: pl.DataFrame) -> tuple[tuple[float | None, float | None], str | None]:
+    """`count_bounds` for a forecast with a registered model: `recorded` is its retrain's classification (its
+    recipe's RECIPE_KEY); a model registered before it was recorded (None) has this run's data (`frame`) classed."""
+    if not isinstance(recorded, bool):
+        return count_bounds(bounds, classify(frame))
+    y_min, y_max = bounds
+    if y_min is not None or not recorded:
+        return bounds, None
+    return (0.0, y_max), ("Intermittent counts without a declared y_min (as the retrain that trained this model "
+                          "classed them): forecasts and intervals are cut at 0 (declare y_min in the source, "
+                          "--y-min, to set another bound).")

@@ -203,10 +203,13 @@ def forecast_flow(
                     "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                     **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
                     "unchanged": True, "note": quiet, "store": store_label(settings)}
-        from flowcast.evaluation.intermittency import classify, count_bounds
+        from flowcast.evaluation.intermittency import RECIPE_KEY, recorded_bounds
+        from flowcast.models.recipes import load_recipe
 
-        # intermittent counts are cut at 0 as their retrain cut them (the rule reads this run's data)
-        bounds, bound_note = count_bounds((data.source.y_min, data.source.y_max), classify(data.td.frame))
+        # intermittent counts are cut at 0 as the retrain that trained the model cut them (its recorded decision;
+        # this run's data decides for a model registered before it was recorded)
+        bounds, bound_note = recorded_bounds((data.source.y_min, data.source.y_max),
+                                             load_recipe(production).extra.get(RECIPE_KEY), data.td.frame)
         if bound_note:
             log.info(bound_note)
         rf = tasks.forecast_task(production, data.td, data.horizon, bounds)

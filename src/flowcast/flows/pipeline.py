@@ -261,15 +261,20 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
               fingerprint: dict[str, Any], as_of: datetime, started: datetime, registered: dict[str, str],
-              log: Log, then: Promotion | None = None, pin: Pin | None = None) -> ModelVersion:
+              log: Log, then: Promotion | None = None, pin: Pin | None = None,
+              intermittent: bool | None = None) -> ModelVersion:
     """Register `recipe` as `name` with its leaderboard row's metrics; `registered` records it.
     `then`: promote it (or record it as the champion), `pin`: pin it for this run, in the same registry
-    transaction."""
+    transaction. `intermittent`: this run's classification of the data, recorded in the recipe (`flowcast
+    forecast` cuts the model's forecasts at 0 as this run did: `intermittency.recorded_bounds`)."""
+    from flowcast.evaluation.intermittency import RECIPE_KEY
+
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
     metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
     mv = tasks.register_task(
         settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
-        recipe={k: v for k, v in recipe.to_dict().items() if k != "name"},
+        recipe={**{k: v for k, v in recipe.to_dict().items() if k != "name"},
+                **({RECIPE_KEY: intermittent} if intermittent is not None else {})},
         config={**settings.model.model_dump(mode="json"), "evaluation": settings.evaluation.model_dump(mode="json")},
         fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then, pin=pin,
     )
@@ -438,7 +443,7 @@ def retrain_flow(
     registered: dict[str, str] = {}
     fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()}
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
-                       started=started, registered=registered, log=log)
+                       started=started, registered=registered, log=log, intermittent=sparse.intermittent)
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
     # in between leaves no unpromoted version behind, and a run that lost the race registers nothing
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
