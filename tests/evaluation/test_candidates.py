@@ -259,6 +259,19 @@ def test_tied_statistical_models_rank_the_one_with_fewer_parameters_first(td):
     assert board.sort("rank")["model"].to_list() == ["naive", "seasonal_naive", "theta", "damped"]
 
 
+def test_tied_intermittent_models_rank_by_fitted_parameters_not_by_name(td):
+    """croston (alpha fixed) fits nothing, adida one alpha, tsb two: tied (a backtest of series with no demand at
+    the cuts, where each forecasts the last value), they rank in that order after naive, where they ranked by name
+    (adida, croston, tsb) behind every model the tie-break knew."""
+    names = ("tsb", "adida", "croston", "naive", "arima")
+    comps = {s: backtest(td, _stat("naive"), name=s, n_windows=W) for s in names}
+    specs = [CandidateSpec(s, "statistical", [(s, [s])]) for s in names]
+    cands, _, _ = _evaluate(specs, comps, td)
+    board = candidate_board(cands, "mae")
+    assert board["mae"].n_unique() == 1, board
+    assert board.sort("rank")["model"].to_list() == ["naive", "croston", "adida", "tsb", "arima"]
+
+
 def test_backtest_forecasts_beyond_a_declared_bound_are_cut_at_it_not_fallen_back(td):
     """Regression: a network forecasting below the declared y_min on one series was scored on its fallback's
     rows for that series (a flat or trended statistical model); its rows are now cut at the bound and scored as

@@ -84,15 +84,18 @@ def window_board(results: list[BacktestResult]) -> pl.DataFrame:
 _KIND_ORDER = {"statistical": 0, "network": 1, "ensemble": 2, "hybrid": 3}
 # among tied statistical models, fewer fitted parameters first: on a backtest whose histories hold one point at
 # each cut (a brand-new dataset) every model forecasts as naive does, so all tie, and damped (a trend fitted on a
-# series' 3 points) published, ranked by its name, where nothing had scored its trend
-_STAT_ORDER = ("naive", "seasonal_naive", "drift", "theta", "dotm", "damped", "glin", "arima")
+# series' 3 points) published, ranked by its name, where nothing had scored its trend. The intermittent models by
+# the parameters they fit: croston none (alpha fixed), adida one alpha, tsb two (they ranked by name, adida first,
+# behind every model named here)
+_STAT_ORDER = ("naive", "seasonal_naive", "croston", "drift", "adida", "theta", "tsb", "dotm", "damped", "glin",
+               "arima")
 
 
 def _simplicity(c: CandidateResult) -> int:
     """Sort key among exactly tied candidates: fewer kinds of machinery first (statistical, network,
     ensemble, hybrid), then fewer components, then (one statistical model) fewer parameters."""
     own = _STAT_ORDER.index(c.name) if c.kind == "statistical" and c.name in _STAT_ORDER else len(_STAT_ORDER)
-    return _KIND_ORDER.get(c.kind, len(_KIND_ORDER)) * 1000 + len(c.spec.groups) * 10 + own
+    return _KIND_ORDER.get(c.kind, len(_KIND_ORDER)) * 100_000 + len(c.spec.groups) * 100 + own
 
 
 def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
