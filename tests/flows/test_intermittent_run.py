@@ -41,7 +41,7 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     values = [c for c in published.columns if c.startswith("y_hat")]
     assert len(values) > 1  # the intervals too
     assert published.select(pl.min_horizontal(values).min()).item() >= 0
-    # the daily forecast with the promoted model cuts them at 0 too (the bound is the data's, not the model's)
+    # the daily forecast with the promoted model cuts them at 0 too, as its retrain recorded in its recipe
     fc_args = [a for a in run_args(csv, home) if a not in ("run", "--models", "none")]
     forecast = CliRunner().invoke(app, ["forecast", *fc_args])
     assert forecast.exit_code == 0, forecast.output
