@@ -45,7 +45,10 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     fc_args = [a for a in run_args(csv, home) if a not in ("run", "--models", "none")]
     forecast = CliRunner().invoke(app, ["forecast", *fc_args])
     assert forecast.exit_code == 0, forecast.output
-    assert "cut at 0" in json.loads(forecast.stdout.strip().splitlines()[-1])["note"]
+    fc_note = json.loads(forecast.stdout.strip().splitlines()[-1])["note"]
+    assert "cut at 0" in fc_note
+    # by the decision recorded with the model, not by classing the forecast run's own data again
+    assert "as the retrain that trained this model classed them" in fc_note, fc_note
     again = EmbeddedStore(home / "warehouse").read(dataset="parts")
     assert again.height == 30 * 14 and again.select(pl.min_horizontal(values).min()).item() >= 0
 
