@@ -560,9 +560,10 @@ def note_publish_of_this_command(exc: BaseException, settings: Any, as_of: Any) 
     if not _unreachable_api(exc):
         return
     try:
+        from flowcast.data.datasets import source_tz
         from flowcast.ops.reaper import CLAIMS, start_time
         from flowcast.store import open_store
-        from flowcast.timekeys import storage_naive
+        from flowcast.timekeys import as_instant, storage_naive
 
         me, mine = os.getpid(), start_time(os.getpid())
         runs = set()
@@ -574,9 +575,11 @@ def note_publish_of_this_command(exc: BaseException, settings: Any, as_of: Any) 
         if not runs:
             return
         store = open_store(settings)
+        # a date alone (what `flow_as_of` hands the flow) is that day on the source's calendar, as the run read it
+        key = storage_naive(as_instant(as_of, source_tz(settings))) if as_of is not None else None
         for dataset in store.datasets():
             published = store.as_ofs(dataset)  # without --as-of (now): the run's publish is the newest
-            when = storage_naive(as_of) if as_of is not None else (published[-1] if published else None)
+            when = key if key is not None else (published[-1] if published else None)
             if when is not None and store.has(dataset, when) and (
                     run := store.receipt_of(dataset, when).get("run_id")) in runs:
                 exc.flowcast_published = (  # type: ignore[attr-defined]
