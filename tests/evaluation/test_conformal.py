@@ -436,3 +436,25 @@ def test_widths_calibrated_on_one_point_histories_are_applied_in_levels_not_in_t
     # mostly measured scales: calibrated and applied in them, as before
     measured = scored.with_columns(pl.lit(False).alias("level_scaled"))
     assert "scale" not in calibrate(measured, 1)
+
+
+def test_a_level_scaled_backtest_point_takes_the_relative_change_known_at_its_cutoff_only():
+    """A series without a measured change at a cutoff is scaled by its level times the others' typical change
+    relative to their level: as a run at that cutoff would have had it (DESIGN: a backtest cut at t sees what a run
+    with as_of = t saw). The ratio pooled every cutoff, so a jump in another series after the cutoff widened it."""
+    from datetime import datetime, timedelta
+
+    t = [datetime(2024, 1, 1) + timedelta(days=k) for k in range(6)]
+    cutoffs = pl.DataFrame({"unique_id": ["a", "a", "b", "b"], "cutoff": [t[2], t[5], t[2], t[5]]})
+
+    def scales(a_after: list[float]) -> pl.DataFrame:
+        insample = pl.DataFrame({"unique_id": ["a"] * 6 + ["b"] * 4, "ds": t + t[2:],
+                                 "y": [10.0, 11.0, 10.0, *a_after, 50.0, 52.0, 49.0, 51.0]})
+        return series_scale(insample, 1, cutoffs).sort("unique_id", "cutoff")
+
+    calm, jump = scales([11.0, 10.0, 11.0]), scales([100.0, 10.0, 100.0])
+    b_first = pl.col("unique_id").eq("b") & pl.col("cutoff").eq(t[2])  # b: one point at its first cutoff
+    assert calm.filter(b_first)["level_scaled"].item() and jump.filter(b_first)["level_scaled"].item()
+    # a at t2: mean |diff| 1 over a level of 31/3; b's one point, 50, moves as a did up to then
+    assert calm.filter(b_first)["scale"].item() == pytest.approx(50 * 1 / (31 / 3))
+    assert jump.filter(b_first)["scale"].item() == pytest.approx(calm.filter(b_first)["scale"].item())

@@ -139,8 +139,14 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     # a series without a measured typical change moves, relative to its level, as the others typically do: its
     # level times their median scale / level (a one-point series at 300 beside monthly series moving 2% a month:
     # a scale of about 7, where its level, 300, published a 95% interval of [-688, 1288])
-    ratio = joined.select((pl.col("scale") / pl.col("__level")).filter(measured & has_level).median()).item()
-    relative = float(ratio) if ratio is not None and math.isfinite(ratio) and ratio > 0 else 1.0
+    if cutoffs is None:
+        ratio = joined.select((pl.col("scale") / pl.col("__level")).filter(measured & has_level).median()).item()
+        relative: pl.Expr = pl.lit(float(ratio) if ratio is not None and math.isfinite(ratio) and ratio > 0 else 1.0)
+    else:  # at each cutoff, of what was known then: the series' ratios at that cutoff and the earlier ones
+        joined = joined.join(_relative_by_cutoff(joined.filter(measured & has_level),
+                                                 joined.filter(~measured & has_level)), on="cutoff", how="left")
+        relative = pl.when(pl.col("__relative").is_finite() & (pl.col("__relative") > 0)) \
+            .then(pl.col("__relative")).otherwise(1.0)
     return joined.with_columns(
         pl.when(measured).then(pl.col("scale"))
         .when(pl.col("__flat").fill_null(False)).then(0.0)
@@ -151,7 +157,21 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         # level-scaled is expressed in levels, and applied to every series in levels (see `calibrate`)
         stand_in.alias("level"),
         (~measured & ~pl.col("__flat").fill_null(False)).alias("level_scaled"),
-    ).drop("__level", "__flat")
+    ).drop("__level", "__flat", "__relative", strict=False)
+
+
+def _relative_by_cutoff(rated: pl.DataFrame, needed: pl.DataFrame) -> pl.DataFrame:
+    """cutoff, __relative: for each cutoff of `needed` (the rows scaled by their level), the median scale / level of
+    the `rated` rows (measured scale and level) with a cutoff no later than it: the ratio a run at that cutoff had,
+    never one of points after it (a pooled ratio widened a backtest point for another series' later jump)."""
+    times = needed.get_column("cutoff").unique().sort()
+    if not times.len():
+        return pl.DataFrame({"cutoff": times, "__relative": pl.Series([], dtype=pl.Float64)})
+    rated = rated.select("cutoff", (pl.col("scale") / pl.col("__level")).alias("__r")).sort("cutoff")
+    ratios = rated.get_column("__r").to_numpy()
+    upto = rated.get_column("cutoff").search_sorted(times, side="right").to_list()
+    return pl.DataFrame({"cutoff": times, "__relative": [float(np.median(ratios[:n])) if n else None for n in upto]},
+                        schema={"cutoff": times.dtype, "__relative": pl.Float64})
 
 
 def min_constant_history(season_length: int) -> int:
