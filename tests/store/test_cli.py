@@ -139,6 +139,18 @@ def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home
     assert "flowcast forecast --as-of 2024-02-01T00:00:00" in text
 
 
+def test_cli_forecasts_verify_of_a_dataset_nothing_is_published_for_is_not_all_whole(_isolated_home):
+    """Regression: `flowcast forecasts --verify --dataset salse` (a typo) checked no file and said '0 published
+    file(s) checked ...: all whole', exit 0; it names what it was asked and what is published."""
+    from flowcast.cli import app
+
+    publish(EmbeddedStore(_isolated_home / "warehouse"), make_forecast(1, 3, H, AS_OF), dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts", "--verify", "--dataset", "salse"])
+    text = " ".join(r.output.split())
+    assert r.exit_code != 0 and "all whole" not in text, text
+    assert "no published forecasts of dataset salse" in text and "published datasets: sales" in text, text
+
+
 def test_a_home_that_was_moved_away_is_named_with_how_to_point_at_it(tmp_path):
     """Regression: with the home moved (mv) and --home / FLOWCAST_HOME still naming the old place, the readers
     said 'no published forecasts in <old>/warehouse' and 'no registered models', as if nothing had run."""

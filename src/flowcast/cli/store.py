@@ -104,6 +104,11 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
         raise ConfigError(f"--verify checks the Parquet files of the embedded store; {store.location} is a "
                           "database, which checks its own pages")
     checked, problems = store.verify(dataset, as_of)
+    if not checked and (dataset is not None or as_of is not None):  # a typo checked nothing: not 'all whole'
+        asked = " ".join(x for x in (f"dataset {dataset}" if dataset is not None else "",
+                                     f"as_of {as_of.isoformat()}" if as_of is not None else "") if x)
+        raise ConfigError(f"--verify found no published forecasts of {asked} in {store.location}, so it checked "
+                          f"nothing (published datasets: {', '.join(store.datasets()) or 'none'})")
     for problem in problems:
         console.print(f"damaged: {problem}", highlight=False, soft_wrap=True)
     console.print(f"{checked} published file(s) checked in {store.location}: "
