@@ -114,7 +114,7 @@ def forecast_flow(
     config_file: str | None = None,
     home: str | None = None,
     overrides: RunOverrides | None = None,
-    overwrite: bool = True,
+    overwrite: bool | None = None,
 ) -> dict[str, Any]:
     """Forecast every series with the production model from the data up to `as_of` and publish
     the forecasts under that as_of.
@@ -142,11 +142,17 @@ def forecast_flow(
             replaces what it published). Off: a run whose as_of has published forecasts when it starts computes
             and publishes nothing and says which run published them (the dates of `backfill --deployment`
             without --overwrite, which may start long after the backfill listed the dates to skip).
+            Empty: on for a run given its as_of; off for a scheduled run (as_of empty: its scheduled start
+            time), so a second flow run of one schedule slot (a `flowcast serve` restarted while it held the
+            slot's run, which re-creates the deployment's scheduled runs; a Crashed run retried after it had
+            published) publishes nothing and names the run that published it.
     """
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
+    if overwrite is None:  # a schedule slot is published once; a run of an as_of given replaces it
+        overwrite = as_of is not None
     as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
