@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
@@ -122,6 +123,7 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     log = get_logger("flowcast.serve")
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
+    say_missed_slots(log.warning)
     serve(*build_deployments(parameters), limit=limit)
 
 
@@ -139,3 +141,61 @@ def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
                 say(f"Marked flow run '{r.name}' ({r.flow_run_id}) Crashed: {r.message}")
     except Exception as exc:  # noqa: BLE001 - an unreachable API: the runs say so themselves
         say(f"could not check the flow runs left in {home}: {exc}")
+
+
+def missed_slots(cron: str, tz: str, last: datetime, now: datetime, limit: int = 10_000) -> list[datetime]:
+    """The slots of `cron` (in zone `tz`) strictly after `last` (the latest slot that ran) and strictly before
+    `now`: the scheduled runs that never happened."""
+    from prefect.server.schemas.schedules import CronSchedule
+
+    dates = CronSchedule(cron=cron, timezone=tz)._get_dates_generator(n=limit, start=last, end=now)
+    return [d for d in dates if last < d < now]
+
+
+def missed_sentence(name: str, slots: list[datetime]) -> str | None:
+    """What `flowcast serve` says as it starts when the `name` deployment's schedule fell behind."""
+    if not slots:
+        return None
+    first, last = slots[0], slots[-1]
+    span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(slots) == 1
+            else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
+    return (f"{len(slots)} scheduled {name} run(s) did not happen while no `flowcast serve` ran ({span}): a stopped "
+            "serve pauses its schedules and Prefect drops their runs, so they are not caught up; the next scheduled "
+            f"run uses all data up to its own as_of. To publish the missed as_ofs: flowcast backfill --start "
+            f"{first:%Y-%m-%dT%H:%M} --end {last:%Y-%m-%dT%H:%M}" + (" --mode retrain" if name == "retrain" else ""))
+
+
+def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
+    """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
+    latest run that started (any state but Scheduled) and before now, said as a warning naming the backfill
+    that publishes them. Never stops the serving: an unreachable API or a first serve says nothing."""
+    from datetime import UTC
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    now = now or datetime.now(UTC)
+    try:
+        s = schedule_settings()
+        with get_client(sync_client=True) as client:
+            for name in ("retrain", "forecast"):
+                runs = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED]))),
+                    sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
+                ran = [r.expected_start_time for r in runs if r.expected_start_time is not None
+                       and r.expected_start_time <= now and r.auto_scheduled]
+                if ran and (sentence := missed_sentence(name, missed_slots(s[f"{name}_cron"], s["timezone"],
+                                                                           max(ran), now))):
+                    say(sentence)
+    except Exception as exc:  # noqa: BLE001 - the runs and the UI still work; this is a note
+        say(f"could not check for scheduled runs missed while no serve ran: {exc}")
