@@ -170,8 +170,8 @@ class DataQualityReport:
             lines.append(
                 f"future-known covariates on the horizon: {int(p.get('future_exog_rows', 0)):,} planned rows; "
                 + (f"not planned: {', '.join(f'{k}: {v:,} of {expected:,}' for k, v in missing.items())} values (series x "
-                   f"steps; {int(p.get('future_missing_series', 0)):,} series), filled by future_fill = "
-                   f"{p.get('future_fill')!r}" if total else "every horizon value planned")
+                   f"steps; {int(p.get('future_missing_series', 0)):,} series{future_examples(p.get('future_missing_examples'))}), "
+                   f"filled by future_fill = {p.get('future_fill')!r}{FUTURE_ADVICE}" if total else "every horizon value planned")
             )
         return lines
 
@@ -572,6 +572,15 @@ def wide_columns_line(columns: list[str]) -> str:
     shown = ", ".join(columns[:10]) + (", ..." if len(columns) > 10 else "")
     return (f"wide file: its {len(columns):,} columns beside the time column were read as one series each "
             f"({shown}), named after their headers")
+
+
+FUTURE_ADVICE = ("; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill "
+                 "('zero', or 'error' to fail instead)")
+
+
+def future_examples(examples: list[str] | None) -> str:
+    """'; e.g. s3: promo from 2024-07-19; s0: price from 2024-07-29': the first unplanned values, named."""
+    return f"; e.g. {'; '.join(examples[:3])}" if examples else ""
 
 
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:

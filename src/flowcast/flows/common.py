@@ -440,7 +440,7 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
 def future_notes(summary: Any) -> list[str]:
     """A sentence when the source's rows lack covariate values, and one when the horizon lacks planned
     values of declared future covariates (the fill applied is named: the run never fills them silently)."""
-    from flowcast.data.validate import covariates_filled_line
+    from flowcast.data.validate import FUTURE_ADVICE, covariates_filled_line, future_examples
 
     filled = getattr(summary, "covariates_filled", None) or {}
     line = covariates_filled_line(filled, summary.future_fill)
@@ -451,8 +451,9 @@ def future_notes(summary: Any) -> list[str]:
     # each column's count of its own expected values (two columns said '28 of 14 values ... per column')
     per_column = ", ".join(f"{k}: {v} of {summary.future_expected}" for k, v in missing.items())
     return [*said, (f"Future-known covariates without a planned value on the horizon: {per_column} values "
-             f"(series x steps; {summary.future_missing_series} series), filled by preprocess.future_fill = "
-             f"{summary.future_fill!r}")]
+             f"(series x steps; {summary.future_missing_series} series"
+             f"{future_examples(getattr(summary, 'future_missing_examples', None))}), filled by preprocess.future_fill = "
+             f"{summary.future_fill!r}{FUTURE_ADVICE}")]
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
