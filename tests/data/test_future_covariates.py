@@ -207,3 +207,23 @@ def test_planned_covariates_in_their_own_file_beside_the_history(tmp_path):
     (tmp_path / "src" / "plan2.csv").write_bytes((tmp_path / "src" / "plan.csv").read_bytes())
     with pytest.raises(DataValidationError, match=r"declared column 'val' \(the target\) is in none of its 2 files"):
         prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home2"), as_of=day(39))
+
+
+def test_a_future_covariate_never_planned_is_pointed_out_as_a_possible_leak(tmp_path):
+    """A covariate observed only up to as_of, declared as future by mistake, has no planned value at all: the
+    backtest read its actual values after each cutoff (a leak) while the forecast got filled ones, and the run
+    said only 'promo: 21 of 21 values ... filled'. It now says to declare it a past covariate if not known ahead."""
+    write_promo(tmp_path / "promo.csv", 40, 0)
+    p = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home"), as_of=day(39))
+    leak = ("'promo' has no planned value for any series: if it is not known ahead, declare it a past covariate "
+            "(--past-col, past_cols)")
+    assert leak in " ".join(p.report.to_markdown().split())
+    from types import SimpleNamespace
+
+    from flowcast.flows.common import future_notes
+
+    assert leak in future_notes(SimpleNamespace(**p.report.preprocess))[-1]
+    partly = write_promo(tmp_path / "partly.csv", 40, 2, seed=3)  # planned for 2 of 7 steps: no such warning
+    partly.write_csv(tmp_path / "partly.csv")
+    q = prepare_data(settings_for(tmp_path / "partly.csv", tmp_path / "home2"), as_of=day(39))
+    assert "no planned value for any series" not in q.report.to_markdown()

@@ -171,7 +171,8 @@ class DataQualityReport:
                 f"future-known covariates on the horizon: {int(p.get('future_exog_rows', 0)):,} planned rows; "
                 + (f"not planned: {', '.join(f'{k}: {v:,} of {expected:,}' for k, v in missing.items())} values (series x "
                    f"steps; {int(p.get('future_missing_series', 0)):,} series{future_examples(p.get('future_missing_examples'))}), "
-                   f"filled by future_fill = {p.get('future_fill')!r}{FUTURE_ADVICE}" if total else "every horizon value planned")
+                   f"filled by future_fill = {p.get('future_fill')!r}{FUTURE_ADVICE}{never_planned(missing, expected)}"
+                   if total else "every horizon value planned")
             )
         return lines
 
@@ -576,6 +577,20 @@ def wide_columns_line(columns: list[str]) -> str:
 
 FUTURE_ADVICE = ("; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill "
                  "('zero', or 'error' to fail instead)")
+
+
+def never_planned(missing: dict[str, int], expected: int) -> str:
+    """A warning for the declared future covariates with no planned value at all: a value observed only up to
+    as_of (sales of a sister product, a measured temperature) declared as future is a leak: a backtest window
+    reads its actual values after the cutoff, the published forecast only filled ones."""
+    cols = [k for k, v in missing.items() if expected and int(v) >= expected]
+    if not cols:
+        return ""
+    names = ", ".join(repr(c) for c in cols)
+    return (f". {names} {'has' if len(cols) == 1 else 'have'} no planned value for any series: if "
+            f"{'it is' if len(cols) == 1 else 'they are'} not known ahead, declare {'it' if len(cols) == 1 else 'them'} "
+            "a past covariate (--past-col, past_cols): as future, the backtest reads the actual values after each "
+            "cutoff, which a forecast never has, and scores better than the published forecast will do")
 
 
 def future_examples(examples: list[str] | None) -> str:

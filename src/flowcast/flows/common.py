@@ -440,7 +440,7 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
 def future_notes(summary: Any) -> list[str]:
     """A sentence when the source's rows lack covariate values, and one when the horizon lacks planned
     values of declared future covariates (the fill applied is named: the run never fills them silently)."""
-    from flowcast.data.validate import FUTURE_ADVICE, covariates_filled_line, future_examples
+    from flowcast.data.validate import FUTURE_ADVICE, covariates_filled_line, future_examples, never_planned
 
     filled = getattr(summary, "covariates_filled", None) or {}
     line = covariates_filled_line(filled, summary.future_fill)
@@ -453,7 +453,7 @@ def future_notes(summary: Any) -> list[str]:
     return [*said, (f"Future-known covariates without a planned value on the horizon: {per_column} values "
              f"(series x steps; {summary.future_missing_series} series"
              f"{future_examples(getattr(summary, 'future_missing_examples', None))}), filled by preprocess.future_fill = "
-             f"{summary.future_fill!r}{FUTURE_ADVICE}")]
+             f"{summary.future_fill!r}{FUTURE_ADVICE}{never_planned(missing, int(summary.future_expected))}")]
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
