@@ -160,7 +160,13 @@ def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame |
     for c in cols:
         changed = per.filter(pl.col(f"__n_{c}") > 1)["unique_id"].sort()
         if changed.len():
-            varying[c] = {"series": changed.len(), "example": str(changed[0])}
+            first = per.filter(pl.col("unique_id") == changed[0])[c][0]
+            # the example's first value and the first different one, with its date: what the user checks
+            rows = valid.filter((pl.col("unique_id") == changed[0]) & pl.col(c).is_not_null() & (pl.col(c) != first))
+            other = rows.sort("ds").head(1)
+            varying[c] = {"series": changed.len(), "example": str(changed[0]), "first": str(first),
+                          "then": str(other[c][0]) if other.height else None,
+                          "from": str(other["ds"][0]).removesuffix(" 00:00:00") if other.height else None}
     return per.drop([f"__n_{c}" for c in cols]), varying
 
 

@@ -153,9 +153,7 @@ class DataQualityReport:
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         if off := p.get("log1p_disabled"):
             lines.append(log1p_off_line(list(off)))
-        for col, v in (p.get("static_varying") or {}).items():
-            lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
-                         "a static is one value per series, the first one is used")
+        lines += static_varying_lines(p.get("static_varying"))
         for col, v in (p.get("static_as_text") or {}).items():
             lines.append(md_text(
                 f"static column {col!r} is read as categories (one 0/1 column per value, its magnitudes lost): "
@@ -573,6 +571,18 @@ def wide_columns_line(columns: list[str]) -> str:
     shown = ", ".join(columns[:10]) + (", ..." if len(columns) > 10 else "")
     return (f"wide file: its {len(columns):,} columns beside the time column were read as one series each "
             f"({shown}), named after their headers")
+
+
+def static_varying_lines(varying: dict[str, dict[str, Any]] | None) -> list[str]:
+    """A line per static column whose value changes within a series, naming the example's values and the date."""
+    lines = []
+    for col, v in (varying or {}).items():
+        seen = (f"{v['example']}: {v['first']!r}, then {v['then']!r} from {v['from']}" if v.get("then") is not None
+                else str(v["example"]))
+        lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {seen}): a static is one "
+                     f"value per series, the first one is used; if it changes over time, declare it a past covariate "
+                     f"(--past-col; text as one 0/1 column per value), or a future one when its changes are planned")
+    return lines
 
 
 FUTURE_ADVICE = ("; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill "

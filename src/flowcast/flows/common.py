@@ -402,8 +402,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import log1p_off_line
 
         log.warning(log1p_off_line(summary.log1p_disabled))
-    for line in future_notes(summary):
-        log.warning(line)
+    from flowcast.data.validate import static_varying_lines
+
+    for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
+        log.warning(line[0].upper() + line[1:])
     if summary.network_short:
         log.info(f"{summary.network_short} of {td.n_series} series have fewer than the {td.meta.min_length} periods a "
                  "network needs: the statistical models that can run on them forecast them")
