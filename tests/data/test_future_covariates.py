@@ -87,8 +87,9 @@ def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path
     pre = p.report.preprocess
     assert (pre["future_fill"], pre["future_expected"], pre["future_missing"], pre["future_missing_series"]) == (
         fill, 3 * H, {"promo": 3 * 5}, 3)
-    assert f"not planned: promo: 15 of 21 values (series x steps; 3 series), filled by " \
-           f"future_fill = '{fill}'" in p.report.to_markdown()
+    # the first unplanned values are named (the report said only '3 series'), with what to do
+    assert (f"not planned: promo: 15 of 21 values (series x steps; 3 series; e.g. s0: promo from 2020-02-12; s1: promo from 2020-02-12; s2: promo from 2020-02-12), filled by "
+            f"future_fill = '{fill}'; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill ('zero', or 'error' to fail instead)") in p.report.to_markdown()
     fut = p.training.future_frame().filter(pl.col("unique_id") == "s0")
     assert fut["promo"].to_list()[2:] == expected
     from types import SimpleNamespace
@@ -97,7 +98,7 @@ def test_unplanned_horizon_values_are_counted_and_get_the_declared_fill(tmp_path
 
     assert future_notes(SimpleNamespace(**pre)) == [
         ("Future-known covariates without a planned value on the horizon: promo: 15 of 21 values (series x steps; "
-         f"3 series), filled by preprocess.future_fill = '{fill}'")]
+         f"3 series; e.g. s0: promo from 2020-02-12; s1: promo from 2020-02-12; s2: promo from 2020-02-12), filled by preprocess.future_fill = '{fill}'; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill ('zero', or 'error' to fail instead)")]
 
 
 def test_unplanned_values_of_two_columns_are_counted_per_column(tmp_path):
@@ -108,15 +109,15 @@ def test_unplanned_values_of_two_columns_are_counted_per_column(tmp_path):
     df.with_columns((pl.col("promo") * 2).alias("price")).write_csv(tmp_path / "promo.csv")
     p = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home", ("promo", "price")), as_of=day(39))
     assert p.report.preprocess["future_missing"] == {"promo": 15, "price": 15}
-    assert ("not planned: promo: 15 of 21, price: 15 of 21 values (series x steps; 3 series), filled by "
-            "future_fill = 'last'") in p.report.to_markdown()
+    assert ("not planned: promo: 15 of 21, price: 15 of 21 values (series x steps; 3 series; e.g. s0: promo from 2020-02-12; s1: promo from 2020-02-12; s2: promo from 2020-02-12), filled by "
+            "future_fill = 'last'; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill ('zero', or 'error' to fail instead)") in p.report.to_markdown()
     from types import SimpleNamespace
 
     from flowcast.flows.common import future_notes
 
     assert future_notes(SimpleNamespace(**p.report.preprocess)) == [
         ("Future-known covariates without a planned value on the horizon: promo: 15 of 21, price: 15 of 21 values "
-         "(series x steps; 3 series), filled by preprocess.future_fill = 'last'")]
+         "(series x steps; 3 series; e.g. s0: promo from 2020-02-12; s1: promo from 2020-02-12; s2: promo from 2020-02-12), filled by preprocess.future_fill = 'last'; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill ('zero', or 'error' to fail instead)")]
 
 
 def test_unplanned_horizon_values_fail_the_run_when_declared_so(tmp_path):
@@ -206,3 +207,23 @@ def test_planned_covariates_in_their_own_file_beside_the_history(tmp_path):
     (tmp_path / "src" / "plan2.csv").write_bytes((tmp_path / "src" / "plan.csv").read_bytes())
     with pytest.raises(DataValidationError, match=r"declared column 'val' \(the target\) is in none of its 2 files"):
         prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home2"), as_of=day(39))
+
+
+def test_a_future_covariate_never_planned_is_pointed_out_as_a_possible_leak(tmp_path):
+    """A covariate observed only up to as_of, declared as future by mistake, has no planned value at all: the
+    backtest read its actual values after each cutoff (a leak) while the forecast got filled ones, and the run
+    said only 'promo: 21 of 21 values ... filled'. It now says to declare it a past covariate if not known ahead."""
+    write_promo(tmp_path / "promo.csv", 40, 0)
+    p = prepare_data(settings_for(tmp_path / "promo.csv", tmp_path / "home"), as_of=day(39))
+    leak = ("'promo' has no planned value for any series: if it is not known ahead, declare it a past covariate "
+            "(--past-col, past_cols)")
+    assert leak in " ".join(p.report.to_markdown().split())
+    from types import SimpleNamespace
+
+    from flowcast.flows.common import future_notes
+
+    assert leak in future_notes(SimpleNamespace(**p.report.preprocess))[-1]
+    partly = write_promo(tmp_path / "partly.csv", 40, 2, seed=3)  # planned for 2 of 7 steps: no such warning
+    partly.write_csv(tmp_path / "partly.csv")
+    q = prepare_data(settings_for(tmp_path / "partly.csv", tmp_path / "home2"), as_of=day(39))
+    assert "no planned value for any series" not in q.report.to_markdown()

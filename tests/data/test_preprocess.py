@@ -282,14 +282,19 @@ def test_a_static_that_changes_within_a_series_is_reported():
     valid = frame({"a": [1.0] * 8, "b": [2.0] * 8}, region=["north"] * 4 + ["south"] * 4 + ["east"] * 8,
                   size=[3.0] * 16)
     td, s = preprocess(valid, source(static_cols=["region", "size"]), settings(), None)
-    assert s.static_varying == {"region": {"series": 1, "example": "a"}}
+    # the example's values and the date of the change are named (it said only 'e.g. a')
+    ds_change = str(valid.filter(pl.col("region") == "south")["ds"].min()).removesuffix(" 00:00:00")
+    assert s.static_varying == {"region": {"series": 1, "example": "a", "first": "north", "then": "south",
+                                           "from": ds_change}}
     assert td.static.filter(pl.col("unique_id") == "a")["region=north"].item() == 1.0  # the first value
     assert preprocess(valid.with_columns(region=pl.lit("east")), source(static_cols=["region"]), settings(),
                       None)[1].static_varying is None
     report = DataQualityReport(source="t", as_of=None)
     report.add_preprocess(s)
-    assert ("static column 'region' changes within 1 series (e.g. a): a static is one value per series, the first "
-            "one is used") in report.to_markdown()
+    assert (f"static column 'region' changes within 1 series (e.g. a: 'north', then 'south' from {ds_change}): a "
+            "static is one value per series, the first one is used; if it changes over time, declare it a past "
+            "covariate (--past-col; text as one 0/1 column per value), or a future one when its changes are planned"
+            ) in report.to_markdown()
 
 
 def test_a_numeric_static_with_a_missing_marker_stays_a_number():

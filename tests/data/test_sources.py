@@ -224,6 +224,17 @@ def test_a_column_plays_one_role(write_csv, kw, needle):
         ingest(make_source(p, **kw), None)
 
 
+@pytest.mark.parametrize("kw,col", [({"future_cols": ["step"]}, "step"), ({"past_cols": ["y"]}, "y"),
+                                    ({"static_cols": ["ds"]}, "ds"), ({"future_cols": ["unique_id"]}, "unique_id")])
+def test_a_covariate_with_a_name_flowcast_gives_its_own_columns_is_a_clear_error(write_csv, kw, col):
+    """Regression: a covariate named 'step' failed the run inside backtesting with polars' "projections contained
+    duplicate output name 'step'" ('y', 'unique_id': "the name 'y' passed to LazyFrame.with_columns is duplicate")."""
+    p = write_csv(f"date,id,val,{col}\n2020-01-01,a,1,0\n")
+    with pytest.raises(DataValidationError, match=f"covariate column\\(s\\) '{col}' .* rename the column in the file "
+                       f"\\(e.g. '{col}_'\\)"):
+        ingest(make_source(p, **kw), None)
+
+
 def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path):
     """Regression: a Spark/Hive output folder failed on its empty _SUCCESS marker, and files in
     partition sub-folders (year=2020/) were not found ('holds no files')."""

@@ -551,3 +551,20 @@ def test_a_missing_empty_or_garbled_train_pid_names_no_process(tmp_path, content
     assert training_pid(tmp_path) is None
     (tmp_path / PID_FILE).write_text(" 123\n")
     assert training_pid(tmp_path) == 123
+
+
+def test_init_from_a_network_saved_before_the_direct_covariate_path(tmp_path):
+    """A checkpoint of a network with future covariates saved before the direct per-step path (no fut_skip weights)
+    still starts a new one: it is that network, the path at 0 (it failed with 'Missing key(s) fut_skip.weight')."""
+    from flowcast.models.rnn import RNNForecaster
+    from flowcast.models.train import start_from
+
+    kw = {"cell": "gru", "n_future": 2, "lookback": 6, "horizon": 3, "hidden_size": 8, "num_layers": 1}
+    torch.manual_seed(0)
+    old = RNNForecaster(**kw)
+    torch.save({"state_dict": old.state_dict()}, tmp_path / "old.ckpt")
+    new = RNNForecaster(**kw, future_skip=True)
+    start_from(new, tmp_path / "old.ckpt", "gru")
+    x, fut = torch.randn(4, 6, 4), torch.randn(4, 3, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x, fut, torch.zeros(4, 0)), old(x, fut, torch.zeros(4, 0)))

@@ -114,6 +114,8 @@ class PreprocessSummary:
     future_expected: int = 0
     future_missing: dict[str, int] = field(default_factory=dict)
     future_missing_series: int = 0
+    # up to 3 of them, 'unique_id: column from its first ds missing' (None when cached by an older flowcast)
+    future_missing_examples: list[str] | None = None
     # source rows of the kept series without a value in a past/future covariate, per column, filled (the
     # series' last value carried forward, 0 before its first one; 0 for future ones with future_fill='zero');
     # None (a class attribute) when there are none, so that a summary cached by an older flowcast still reads
@@ -158,7 +160,13 @@ def _static_firsts(valid: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame |
     for c in cols:
         changed = per.filter(pl.col(f"__n_{c}") > 1)["unique_id"].sort()
         if changed.len():
-            varying[c] = {"series": changed.len(), "example": str(changed[0])}
+            first = per.filter(pl.col("unique_id") == changed[0])[c][0]
+            # the example's first value and the first different one, with its date: what the user checks
+            rows = valid.filter((pl.col("unique_id") == changed[0]) & pl.col(c).is_not_null() & (pl.col(c) != first))
+            other = rows.sort("ds").head(1)
+            varying[c] = {"series": changed.len(), "example": str(changed[0]), "first": str(first),
+                          "then": str(other[c][0]) if other.height else None,
+                          "from": str(other["ds"][0]).removesuffix(" 00:00:00") if other.height else None}
     return per.drop([f"__n_{c}" for c in cols]), varying
 
 
@@ -777,6 +785,7 @@ def _check_future(td: TrainingData, summary: PreprocessSummary, source: SourceCo
     summary.future_expected = info["expected"]
     summary.future_missing = info["missing"]
     summary.future_missing_series = info["series"]
+    summary.future_missing_examples = list(info["examples"][:3]) or None
     if info["fill"] == "error" and any(info["missing"].values()):
         raise DataValidationError(
             f"source {source.name!r}: future-known covariates {source.future_cols} have no planned value for "

@@ -1976,6 +1976,9 @@ def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) ->
     )
 
 
+RESERVED_COVARIATE_NAMES = ("unique_id", "ds", "y", "step")  # series, time, target, horizon step
+
+
 def _check_roles(source: SourceConfig) -> None:
     """One raw column plays one role: id, time, target or covariate(s)."""
     roles: dict[str, list[str]] = {}
@@ -1988,6 +1991,15 @@ def _check_roles(source: SourceConfig) -> None:
     if clashes:
         said = "; ".join(f"{c!r} is declared as {' and '.join(r)}" for c, r in clashes.items())
         raise DataValidationError(f"source {source.name!r}: a column can play one role only: {said}")
+    # the canonical columns a covariate keeps its name beside (a covariate named 'step' failed deep inside with
+    # polars' "projections contained duplicate output name 'step'")
+    reserved = [c for c in roles if c in RESERVED_COVARIATE_NAMES and set(roles[c]) <= {"static", "past", "future"}]
+    if reserved:
+        said = ", ".join(f"{c!r} ({' and '.join(roles[c])})" for c in reserved)
+        raise DataValidationError(
+            f"source {source.name!r}: covariate column(s) {said} have a name flowcast gives its own columns "
+            f"({', '.join(RESERVED_COVARIATE_NAMES)}): rename the column in the file (e.g. {reserved[0] + '_'!r}) and "
+            "declare it under that name")
 
 
 def _check_tz(source: SourceConfig) -> None:

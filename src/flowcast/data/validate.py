@@ -153,9 +153,7 @@ class DataQualityReport:
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         if off := p.get("log1p_disabled"):
             lines.append(log1p_off_line(list(off)))
-        for col, v in (p.get("static_varying") or {}).items():
-            lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {v['example']}): "
-                         "a static is one value per series, the first one is used")
+        lines += static_varying_lines(p.get("static_varying"))
         for col, v in (p.get("static_as_text") or {}).items():
             lines.append(md_text(
                 f"static column {col!r} is read as categories (one 0/1 column per value, its magnitudes lost): "
@@ -170,8 +168,9 @@ class DataQualityReport:
             lines.append(
                 f"future-known covariates on the horizon: {int(p.get('future_exog_rows', 0)):,} planned rows; "
                 + (f"not planned: {', '.join(f'{k}: {v:,} of {expected:,}' for k, v in missing.items())} values (series x "
-                   f"steps; {int(p.get('future_missing_series', 0)):,} series), filled by future_fill = "
-                   f"{p.get('future_fill')!r}" if total else "every horizon value planned")
+                   f"steps; {int(p.get('future_missing_series', 0)):,} series{future_examples(p.get('future_missing_examples'))}), "
+                   f"filled by future_fill = {p.get('future_fill')!r}{FUTURE_ADVICE}{never_planned(missing, expected)}"
+                   if total else "every horizon value planned")
             )
         return lines
 
@@ -572,6 +571,41 @@ def wide_columns_line(columns: list[str]) -> str:
     shown = ", ".join(columns[:10]) + (", ..." if len(columns) > 10 else "")
     return (f"wide file: its {len(columns):,} columns beside the time column were read as one series each "
             f"({shown}), named after their headers")
+
+
+def static_varying_lines(varying: dict[str, dict[str, Any]] | None) -> list[str]:
+    """A line per static column whose value changes within a series, naming the example's values and the date."""
+    lines = []
+    for col, v in (varying or {}).items():
+        seen = (f"{v['example']}: {v['first']!r}, then {v['then']!r} from {v['from']}" if v.get("then") is not None
+                else str(v["example"]))
+        lines.append(f"static column {col!r} changes within {int(v['series']):,} series (e.g. {seen}): a static is one "
+                     f"value per series, the first one is used; if it changes over time, declare it a past covariate "
+                     f"(--past-col; text as one 0/1 column per value), or a future one when its changes are planned")
+    return lines
+
+
+FUTURE_ADVICE = ("; add their planned rows (dated after as_of, target empty) or set [preprocess] future_fill "
+                 "('zero', or 'error' to fail instead)")
+
+
+def never_planned(missing: dict[str, int], expected: int) -> str:
+    """A warning for the declared future covariates with no planned value at all: a value observed only up to
+    as_of (sales of a sister product, a measured temperature) declared as future is a leak: a backtest window
+    reads its actual values after the cutoff, the published forecast only filled ones."""
+    cols = [k for k, v in missing.items() if expected and int(v) >= expected]
+    if not cols:
+        return ""
+    names = ", ".join(repr(c) for c in cols)
+    return (f". {names} {'has' if len(cols) == 1 else 'have'} no planned value for any series: if "
+            f"{'it is' if len(cols) == 1 else 'they are'} not known ahead, declare {'it' if len(cols) == 1 else 'them'} "
+            "a past covariate (--past-col, past_cols): as future, the backtest reads the actual values after each "
+            "cutoff, which a forecast never has, and scores better than the published forecast will do")
+
+
+def future_examples(examples: list[str] | None) -> str:
+    """'; e.g. s3: promo from 2024-07-19; s0: price from 2024-07-29': the first unplanned values, named."""
+    return f"; e.g. {'; '.join(examples[:3])}" if examples else ""
 
 
 def covariates_filled_line(filled: dict[str, int], future_fill: str | None) -> str:

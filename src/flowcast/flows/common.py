@@ -402,8 +402,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import log1p_off_line
 
         log.warning(log1p_off_line(summary.log1p_disabled))
-    for line in future_notes(summary):
-        log.warning(line)
+    from flowcast.data.validate import static_varying_lines
+
+    for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
+        log.warning(line[0].upper() + line[1:])
     if summary.network_short:
         log.info(f"{summary.network_short} of {td.n_series} series have fewer than the {td.meta.min_length} periods a "
                  "network needs: the statistical models that can run on them forecast them")
@@ -440,7 +442,7 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
 def future_notes(summary: Any) -> list[str]:
     """A sentence when the source's rows lack covariate values, and one when the horizon lacks planned
     values of declared future covariates (the fill applied is named: the run never fills them silently)."""
-    from flowcast.data.validate import covariates_filled_line
+    from flowcast.data.validate import FUTURE_ADVICE, covariates_filled_line, future_examples, never_planned
 
     filled = getattr(summary, "covariates_filled", None) or {}
     line = covariates_filled_line(filled, summary.future_fill)
@@ -451,8 +453,9 @@ def future_notes(summary: Any) -> list[str]:
     # each column's count of its own expected values (two columns said '28 of 14 values ... per column')
     per_column = ", ".join(f"{k}: {v} of {summary.future_expected}" for k, v in missing.items())
     return [*said, (f"Future-known covariates without a planned value on the horizon: {per_column} values "
-             f"(series x steps; {summary.future_missing_series} series), filled by preprocess.future_fill = "
-             f"{summary.future_fill!r}")]
+             f"(series x steps; {summary.future_missing_series} series"
+             f"{future_examples(getattr(summary, 'future_missing_examples', None))}), filled by preprocess.future_fill = "
+             f"{summary.future_fill!r}{FUTURE_ADVICE}{never_planned(missing, int(summary.future_expected))}")]
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:

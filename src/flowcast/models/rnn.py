@@ -54,6 +54,9 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+SKIP_LR_SCALE = 20.0  # learning rate of the direct future-covariate path, relative to model.lr
+
+
 class RNNForecaster(L.LightningModule):
     q: torch.Tensor  # the quantile levels, a registered (non-persistent) buffer
 
@@ -79,6 +82,7 @@ class RNNForecaster(L.LightningModule):
         scheduler: str = "cosine",
         max_steps: int = 300,
         data: dict[str, Any] | None = None,  # covariate stats and column names, for prediction
+        future_skip: bool = False,  # a direct per-step path from each horizon row's future covariates (train sets it)
     ):
         super().__init__()
         if cell not in CELL_NAMES:
@@ -104,6 +108,9 @@ class RNNForecaster(L.LightningModule):
             )
         d = hidden_size
         self.fut_proj = nn.Conv1d(n_future, d, kernel_size=horizon, bias=False) if n_future else None
+        # the direct path: step h's forecast moves by w . (future[h] - future[origin]), one linear map shared by all
+        # steps, so a promotion on step 5 lifts step 5 (through the head alone it must be learned per step)
+        self.fut_skip = nn.Linear(n_future, 1, bias=False) if n_future and future_skip else None
         self.static_proj = nn.Linear(n_static, d, bias=False) if n_static else None
         self.h_proj = nn.Linear(hidden_size, d)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, horizon * self.n_out))
@@ -127,6 +134,8 @@ class RNNForecaster(L.LightningModule):
         """x [B, T, C], future [B, T+H-1, F] (every_step) or [B, H, F], static [B, K].
         Returns the change from each origin's value, scaled: [B, T, H, Q] (every_step) or [B, H, Q]."""
         B = x.shape[0]
+        n_fut = future.shape[-1]
+        origin_fut = x[..., x.shape[-1] - n_fut:] if self.fut_skip is not None else None  # [B, T, F] raw covariates
         if self.hp.mode == "windowed":
             ref = x[:, -1, 0]  # [B] last lookback value
             x = torch.cat([(x[..., :1] - ref[:, None, None]) * x[..., 1:2], x[..., 1:]], dim=-1)  # [B, T, C]
@@ -151,6 +160,10 @@ class RNNForecaster(L.LightningModule):
         raw = self.head(z).view(B, z.shape[1], self.horizon, self.n_out)  # [B, T', H*Q] -> [B, T', H, Q]
         if self.n_out > 1:  # non-crossing: first quantile, then positive increments
             raw = torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1).cumsum(dim=-1)  # [B, T', H, Q]
+        if self.fut_skip is not None and origin_fut is not None:
+            steps = future.unfold(1, self.horizon, 1).transpose(-1, -2)  # [B, T'+H-1, F] -> [B, T', H, F]
+            org = origin_fut if every_step else origin_fut[:, -1:]  # [B, T', F] the origins' own rows
+            raw = raw + self.fut_skip(steps - org[:, :, None, :])  # [B, T', H, F] -> [B, T', H, 1], all quantiles
         return raw if every_step else raw[:, 0]  # [B, 1, H, Q] -> [B, H, Q]
 
     def predict_scaled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -197,7 +210,11 @@ class RNNForecaster(L.LightningModule):
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
         hp = self.hp
-        params = self.parameters()
+        # the direct covariate path learns at SKIP_LR_SCALE x lr: one weight per covariate that must reach the size of
+        # the covariate's effect (a promotion's +2 standard deviations), which 300 steps at lr 1e-3 cannot
+        skip = list(self.fut_skip.parameters()) if self.fut_skip is not None else []
+        rest = [p for p in self.parameters() if all(p is not q for q in skip)]
+        params: Any = [{"params": rest}, *([{"params": skip, "lr": hp.lr * SKIP_LR_SCALE}] if skip else [])]
         opt: torch.optim.Optimizer
         sched: torch.optim.lr_scheduler.LRScheduler
         if hp.optimizer == "adam":

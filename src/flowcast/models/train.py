@@ -224,7 +224,7 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
         lookback=cfg.lookback, horizon=meta.horizon, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
         dropout=cfg.dropout, mode=mode, fork_length=fork_length, loss=cfg.loss, quantiles=list(cfg.quantiles),
         optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, scheduler=cfg.scheduler,
-        max_steps=cfg.max_steps, data=data,
+        max_steps=cfg.max_steps, data=data, future_skip=True,
     )
     return module, stats
 
@@ -237,6 +237,10 @@ def start_from(module: Any, ckpt: Path, cell: str) -> None:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     except (OSError, KeyError, RuntimeError, EOFError) as exc:
         raise TrainingError(f"cannot start {cell} from {ckpt}: not a readable network checkpoint ({exc})") from exc
+    own = module.state_dict()
+    if any(k.startswith("fut_skip.") for k in own) and not any(k.startswith("fut_skip.") for k in state):
+        # a network saved before the direct future-covariate path: it starts as that network (the path at 0)
+        state = {**state, **{k: torch.zeros_like(v) for k, v in own.items() if k.startswith("fut_skip.")}}
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
