@@ -144,7 +144,7 @@ def test_future_covariate_of_a_step_drives_that_step(mode):
     def fit(skip: bool) -> float:
         torch.manual_seed(0)
         m = RNNForecaster(cell="gru", n_future=1, lookback=8, horizon=4, hidden_size=8, num_layers=1, mode=mode,
-                          future_skip=skip, scheduler="none")  # model.lr's default, 1e-3
+                          future_skip=int(skip), scheduler="none")  # model.lr's default, 1e-3
         opt = m.configure_optimizers()
         for _ in range(150):
             opt.zero_grad()
@@ -166,7 +166,7 @@ def test_every_origin_reads_its_own_horizon_covariates():
     """In one forking pass, origin t's forecast uses covariate rows t+1..t+H, as a pass cut at t does."""
     torch.manual_seed(0)
     m = RNNForecaster(cell="gru", n_future=2, lookback=6, horizon=3, hidden_size=8, num_layers=1, mode="forking",
-                      future_skip=True)
+                      future_skip=1)
     b = _batch(P=0, F=2, K=0, L=6, H=3, T=6)
     with torch.no_grad():
         every = m(b["x"], b["future"], b["static"], every_step=True)  # [B, T, H, 1]

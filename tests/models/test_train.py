@@ -563,8 +563,28 @@ def test_init_from_a_network_saved_before_the_direct_covariate_path(tmp_path):
     torch.manual_seed(0)
     old = RNNForecaster(**kw)
     torch.save({"state_dict": old.state_dict()}, tmp_path / "old.ckpt")
-    new = RNNForecaster(**kw, future_skip=True)
+    new = RNNForecaster(**kw, future_skip=1)
     start_from(new, tmp_path / "old.ckpt", "gru")
     x, fut = torch.randn(4, 6, 4), torch.randn(4, 3, 2)
     with torch.no_grad():
         torch.testing.assert_close(new(x, fut, torch.zeros(4, 0)), old(x, fut, torch.zeros(4, 0)))
+
+
+def test_the_direct_covariate_path_reads_the_declared_covariates_only():
+    """The direct per-step path is for covariates a user declared (a promotion flag): data with calendar features
+    alone (M3, the bundled samples) trains the network it always did, without the path or its 20x learning rate."""
+    from dataclasses import replace
+
+    import polars as pl
+    from model_factories import make_td, tiny_cfg
+
+    from flowcast.models.train import build_module
+
+    td = make_td()
+    module, _ = build_module(td, tiny_cfg(), "gru")
+    assert td.meta.calendar_cols and module.fut_skip is None
+    assert len(module.configure_optimizers()["optimizer"].param_groups) == 1
+    promo = replace(td, frame=td.frame.with_columns((pl.col("ds").dt.month() == 12).cast(pl.Float64).alias("promo")),
+                    meta=replace(td.meta, future_cols=[*td.meta.calendar_cols, "promo"], declared_future_cols=["promo"]))
+    module, _ = build_module(promo, tiny_cfg(), "gru")
+    assert module.fut_skip is not None and module.fut_skip.in_features == 1

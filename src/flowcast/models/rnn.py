@@ -82,7 +82,7 @@ class RNNForecaster(L.LightningModule):
         scheduler: str = "cosine",
         max_steps: int = 300,
         data: dict[str, Any] | None = None,  # covariate stats and column names, for prediction
-        future_skip: bool = False,  # a direct per-step path from each horizon row's future covariates (train sets it)
+        future_skip: int = 0,  # the last N future covariates (the declared ones) get a direct per-step path
     ):
         super().__init__()
         if cell not in CELL_NAMES:
@@ -110,7 +110,11 @@ class RNNForecaster(L.LightningModule):
         self.fut_proj = nn.Conv1d(n_future, d, kernel_size=horizon, bias=False) if n_future else None
         # the direct path: step h's forecast moves by w . (future[h] - future[origin]), one linear map shared by all
         # steps, so a promotion on step 5 lifts step 5 (through the head alone it must be learned per step)
-        self.fut_skip = nn.Linear(n_future, 1, bias=False) if n_future and future_skip else None
+        # on the declared covariates only (the last `future_skip` of the future ones: the calendar features come first
+        # and keep the path they had, so data without declared covariates trains the network it always did)
+        if not 0 <= int(future_skip) <= n_future:
+            raise ValueError(f"future_skip={future_skip} must be between 0 and n_future={n_future}")
+        self.fut_skip = nn.Linear(int(future_skip), 1, bias=False) if future_skip else None
         self.static_proj = nn.Linear(n_static, d, bias=False) if n_static else None
         self.h_proj = nn.Linear(hidden_size, d)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, horizon * self.n_out))
@@ -134,8 +138,8 @@ class RNNForecaster(L.LightningModule):
         """x [B, T, C], future [B, T+H-1, F] (every_step) or [B, H, F], static [B, K].
         Returns the change from each origin's value, scaled: [B, T, H, Q] (every_step) or [B, H, Q]."""
         B = x.shape[0]
-        n_fut = future.shape[-1]
-        origin_fut = x[..., x.shape[-1] - n_fut:] if self.fut_skip is not None else None  # [B, T, F] raw covariates
+        k = self.fut_skip.in_features if self.fut_skip is not None else 0  # the declared covariates, last in x and future
+        origin_fut = x[..., x.shape[-1] - k:] if k else None  # [B, T, C] -> [B, T, k] raw covariates
         if self.hp.mode == "windowed":
             ref = x[:, -1, 0]  # [B] last lookback value
             x = torch.cat([(x[..., :1] - ref[:, None, None]) * x[..., 1:2], x[..., 1:]], dim=-1)  # [B, T, C]
@@ -161,9 +165,9 @@ class RNNForecaster(L.LightningModule):
         if self.n_out > 1:  # non-crossing: first quantile, then positive increments
             raw = torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1).cumsum(dim=-1)  # [B, T', H, Q]
         if self.fut_skip is not None and origin_fut is not None:
-            steps = future.unfold(1, self.horizon, 1).transpose(-1, -2)  # [B, T'+H-1, F] -> [B, T', H, F]
-            org = origin_fut if every_step else origin_fut[:, -1:]  # [B, T', F] the origins' own rows
-            raw = raw + self.fut_skip(steps - org[:, :, None, :])  # [B, T', H, F] -> [B, T', H, 1], all quantiles
+            steps = future[..., future.shape[-1] - k:].unfold(1, self.horizon, 1).transpose(-1, -2)  # [B, T'+H-1, k] -> [B, T', H, k]
+            org = origin_fut if every_step else origin_fut[:, -1:]  # [B, T', k] the origins' own rows
+            raw = raw + self.fut_skip(steps - org[:, :, None, :])  # [B, T', H, k] -> [B, T', H, 1], all quantiles
         return raw if every_step else raw[:, 0]  # [B, 1, H, Q] -> [B, H, Q]
 
     def predict_scaled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -224,7 +224,9 @@ def build_module(td: TrainingData, cfg: ModelConfig, cell: str):
         lookback=cfg.lookback, horizon=meta.horizon, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
         dropout=cfg.dropout, mode=mode, fork_length=fork_length, loss=cfg.loss, quantiles=list(cfg.quantiles),
         optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, scheduler=cfg.scheduler,
-        max_steps=cfg.max_steps, data=data, future_skip=True,
+        max_steps=cfg.max_steps, data=data,
+        # the direct per-step path on the declared future covariates only (calendar features keep theirs)
+        future_skip=len(meta.declared_future_cols),
     )
     return module, stats
 
