@@ -202,7 +202,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # where it was taken for constant (scaled to all 0); the summary names the hour a DST zone skips when only imputed
 # points fill it (local times without an offset) and weekday-only series beside daily ones; the quarantine reason of
 # a weekly series whose latest weeks moved to another weekday says from when; the data-quality report's line of
-# partial-period rows is labelled as what it counts
+# partial-period rows is labelled as what it counts; the summary names the first horizon values without a planned
+# covariate value and a static's changing values with their date
 PREPROCESS_VERSION = 8
 
 
