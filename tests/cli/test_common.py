@@ -345,37 +345,20 @@ def test_a_run_whose_api_went_away_after_its_publish_says_its_forecasts_were_pub
     running) waited, then failed 'the Prefect API ... did not answer and the run stopped': its forecasts were
     in the store and its winner promoted, but its log never reached 'Published' and nothing said so. The
     command's own flow-run record (`.flow-runs/`) ties the publish to it; a real connection error here."""
-    import json
-    import os
-    import socket
-    import sys
     from datetime import datetime
-    from pathlib import Path
 
     import httpx
     import pytest
     import typer
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish_faults"))
-    from publisher import make_forecast
-
     from flowcast.cli.common import cli_errors, note_publish_of_this_command
     from flowcast.config import load_settings
-    from flowcast.ops.reaper import CLAIMS, start_time
-    from flowcast.store import EmbeddedStore
+    from flowcast.ops.reaper import CLAIMS
 
     home = tmp_path / "home"
     settings = load_settings(home=home)
     as_of = datetime(2024, 3, 1)
-    EmbeddedStore(home / "warehouse").publish(make_forecast(1, 2, 3, as_of), dataset="sales", as_of=as_of,
-                                              model="comb", model_version="comb-v1", run_id="run-of-this-command",
-                                              created_at=as_of)
-    (home / CLAIMS).mkdir(parents=True)
-    (home / CLAIMS / "run-of-this-command.json").write_text(json.dumps(
-        {"flow_run_id": "run-of-this-command", "pid": os.getpid(), "pid_start": start_time(os.getpid())}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _published_by_this_command(home, as_of)
 
     @cli_errors
     def command(when: datetime | None) -> None:
@@ -401,39 +384,21 @@ def test_the_published_note_finds_a_date_only_as_of_on_the_sources_calendar(tmp_
     """`flowcast run --as-of 2024-03-01` hands the flow the date as given, read on the source's calendar (the
     midnight it starts at in its tz); the note looked for a publish at UTC midnight instead, so a source in
     Melbourne whose run had published said nothing of it."""
-    import json
-    import os
-    import socket
-    import sys
     from datetime import datetime
-    from pathlib import Path
 
     import httpx
     import pytest
     import typer
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish_faults"))
-    from publisher import make_forecast
-
     from flowcast.cli.common import cli_errors, note_publish_of_this_command
     from flowcast.config import SourceConfig, load_settings
-    from flowcast.ops.reaper import CLAIMS, start_time
-    from flowcast.store import EmbeddedStore
 
     home = tmp_path / "home"
     source = SourceConfig(name="sales", path=str(tmp_path / "s.csv"), id_cols=["id"], time_col="date",
                           target_col="y", freq="1d", tz="Australia/Melbourne")
     settings = load_settings(home=home).model_copy(update={"source": source})
     as_of = datetime(2024, 2, 29, 13)  # 2024-03-01 00:00 in Melbourne (UTC+11), naive UTC as stored
-    EmbeddedStore(home / "warehouse").publish(make_forecast(1, 2, 3, as_of), dataset="sales", as_of=as_of,
-                                              model="comb", model_version="comb-v1", run_id="run-of-this-command",
-                                              created_at=as_of)
-    (home / CLAIMS).mkdir(parents=True)
-    (home / CLAIMS / "run-of-this-command.json").write_text(json.dumps(
-        {"flow_run_id": "run-of-this-command", "pid": os.getpid(), "pid_start": start_time(os.getpid())}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _published_by_this_command(home, as_of)
 
     @cli_errors
     def command() -> None:
@@ -447,3 +412,29 @@ def test_the_published_note_finds_a_date_only_as_of_on_the_sources_calendar(tmp_
         command()
     err = " ".join(capsys.readouterr().err.split())
     assert "its forecasts of sales as_of 2024-02-29T13:00:00 were published" in err, err
+
+
+def _published_by_this_command(home, as_of) -> int:
+    """A publish of dataset 'sales' at `as_of` by the flow run this process claims (as a command's own run does),
+    and a loopback port nothing listens on (the Prefect API that went away)."""
+    import json
+    import os
+    import socket
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish_faults"))
+    from publisher import make_forecast
+
+    from flowcast.ops.reaper import CLAIMS, start_time
+    from flowcast.store import EmbeddedStore
+
+    EmbeddedStore(home / "warehouse").publish(make_forecast(1, 2, 3, as_of), dataset="sales", as_of=as_of,
+                                              model="comb", model_version="comb-v1", run_id="run-of-this-command",
+                                              created_at=as_of)
+    (home / CLAIMS).mkdir(parents=True)
+    (home / CLAIMS / "run-of-this-command.json").write_text(json.dumps(
+        {"flow_run_id": "run-of-this-command", "pid": os.getpid(), "pid_start": start_time(os.getpid())}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
