@@ -107,11 +107,7 @@ def count_bounds(bounds: tuple[float | None, float | None],
                  info: Intermittency) -> tuple[tuple[float | None, float | None], str | None]:
     """(the bounds forecasts are cut at, a sentence when they were changed): data classed intermittent
     without a declared y_min is cut at 0 (it is classed so only when no value is negative)."""
-    y_min, y_max = bounds
-    if y_min is not None or not info.intermittent:
-        return bounds, None
-    return (0.0, y_max), ("Intermittent counts without a declared y_min: forecasts and intervals are cut at 0 "
-                          "(declare y_min in the source, --y-min, to set another bound).")
+    return _at_zero(bounds, info.intermittent, "")
 
 
 RECIPE_KEY = "intermittent"  # the retrain's classification, recorded in each registered model's recipe
@@ -123,9 +119,14 @@ def recorded_bounds(bounds: tuple[float | None, float | None], recorded: object,
     recipe's RECIPE_KEY); a model registered before it was recorded (None) has this run's data (`frame`) classed."""
     if not isinstance(recorded, bool):
         return count_bounds(bounds, classify(frame))
+    return _at_zero(bounds, recorded, " (as the retrain that trained this model classed them)")
+
+
+def _at_zero(bounds: tuple[float | None, float | None], intermittent: bool,
+             whose: str) -> tuple[tuple[float | None, float | None], str | None]:
+    """The bounds with y_min 0 and the sentence saying so, for intermittent counts without a declared y_min."""
     y_min, y_max = bounds
-    if y_min is not None or not recorded:
+    if y_min is not None or not intermittent:
         return bounds, None
-    return (0.0, y_max), ("Intermittent counts without a declared y_min (as the retrain that trained this model "
-                          "classed them): forecasts and intervals are cut at 0 (declare y_min in the source, "
-                          "--y-min, to set another bound).")
+    return (0.0, y_max), (f"Intermittent counts without a declared y_min{whose}: forecasts and intervals are cut at 0 "
+                          "(declare y_min in the source, --y-min, to set another bound).")
