@@ -66,3 +66,44 @@ def test_a_file_given_without_freq_is_read_at_the_frequency_of_its_dates(tmp_pat
     assert "note: --freq not given: sales.csv's dates step by 1w (100% of 38 consecutive steps), so --freq 1w is used" \
         in said
     assert "40 rows in: 40 valid" in said
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    # Unix seconds: it stopped at 'also needs --freq'; given --freq, the run then said '--time-format %s'
+    ("".join(f"a,{1704067200 + 86_400 * i},{i}\n" for i in range(10)),
+     ("no value of its time column 'date' reads as a time (e.g. '1704067200' (Unix epoch seconds? declare its "
+      "time_format: --time-format %s))")),
+    ("".join(f"a,{d},{i}\n" for i, d in enumerate(["2024-01-01", "2024-01-02", "2024-01-09", "2024-03-01",
+                                                     "2024-03-05", "2024-06-01"])),
+     "its dates step irregularly (the most common step, 1d, is 20% of 5 consecutive steps)"),
+    ("a,2024-01-01,1\nb,2024-01-01,2\n", "no series has two different times"),
+])
+def test_a_file_whose_dates_settle_no_frequency_is_told_why(tmp_path, monkeypatch, body, said):
+    """Regression: a file whose times did not parse (Unix seconds), or whose steps are irregular, was answered
+    'also needs --freq' alone; the error now says why the frequency could not be read off its dates."""
+    from flowcast.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text("id,date,val\n" + body)
+    res = CliRunner().invoke(app, ["validate", "x.csv", "--time-col", "date", "--target-col", "val", "--id-col", "id"],
+                             terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert "--data x.csv also needs --freq" in out and f"it could not be read off the file's dates: {said}" in out
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("", "x.csv is empty (no header, no rows)"),
+    ("id,date,val\n", "x.csv: no rows (the file has a header but no data)"),
+])
+def test_a_file_without_rows_is_told_so_not_asked_for_freq(tmp_path, monkeypatch, text, said):
+    """Regression: an empty file (or a header alone) given without --freq was asked for --freq, and told it was
+    empty only once given one."""
+    from flowcast.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text(text)
+    res = CliRunner().invoke(app, ["validate", "x.csv", "--time-col", "date", "--target-col", "val", "--id-col", "id"],
+                             terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and said in out and "needs --freq" not in out, res.output

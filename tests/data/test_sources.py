@@ -954,3 +954,14 @@ def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_no
     h.update(str(p).encode())
     h.update(b"|" + _file_digest(str(p)).encode())
     assert base == h.hexdigest()[:16]
+
+
+def test_a_parquet_time_column_of_unix_seconds_is_told_about_percent_s(tmp_path):
+    """Regression: a Parquet time column of Unix seconds (Int64, as a database or a JavaScript exporter writes it)
+    was told to declare a format 'e.g. %Y for years, %Y%m%d for dates', neither of which reads it; %s does."""
+    p = tmp_path / "y.parquet"
+    pl.DataFrame({"date": [1704067200, 1704153600], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)
+    with pytest.raises(DataValidationError, match=r"holds integers \(Int64\).* %s for Unix epoch seconds"):
+        ingest(make_source(p), None)
+    got = ingest(make_source(p, time_format="%s"), None).frame.select("ds", "y").collect()
+    assert got.rows() == [(datetime(2024, 1, 1), 1.0), (datetime(2024, 1, 2), 2.0)]

@@ -156,19 +156,20 @@ def _needs_hint(data: str, missing: list[str]) -> str:
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
-                   tz: str | None, layout: str) -> str | None:
-    """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; None when its
-    dates do not settle one (the command then asks for --freq)."""
-    from flowcast.data.freq_infer import infer_freq
+                   tz: str | None, layout: str) -> str:
+    """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
+    do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular)."""
+    from flowcast.data.freq_infer import Inferred, explain_freq
 
+    missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
         probe = SourceConfig(name="probe", path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
                              time_format=time_format, freq="1d", tz=tz, layout=layout)
     except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
-        return None
-    found = infer_freq(probe)
-    if found is None:
-        return None
+        raise ConfigError(missing) from None
+    found = explain_freq(probe)
+    if not isinstance(found, Inferred):
+        raise ConfigError(f"{missing}: it could not be read off the file's dates: {found}")
     console.print(f"note: --freq not given: {data}'s dates step by {found.freq} ({found.share:.0%} of "
                   f"{found.steps:,} consecutive steps), so --freq {found.freq} is used; pass --freq to set it",
                   highlight=False)
@@ -219,7 +220,7 @@ def resolve_settings(
                                   ("--freq", freq)] if not v]
         if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
             freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout)
-            missing = [] if freq else missing
+            missing = []
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
         try:

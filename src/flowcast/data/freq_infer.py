@@ -56,19 +56,47 @@ def freq_of_step(seconds: int) -> str | None:
 def infer_freq(source: SourceConfig) -> Inferred | None:
     """The frequency of `source`'s rows (its `freq` is ignored), or None when the dates do not settle one
     (irregular steps, unparsable times, fewer than 2 times a series)."""
-    from flowcast.data.schemas import DS_RAW
+    from flowcast.errors import DataValidationError
+
+    try:
+        found = explain_freq(source)
+    except DataValidationError:
+        return None
+    return found if isinstance(found, Inferred) else None
+
+
+def explain_freq(source: SourceConfig) -> Inferred | str:
+    """`infer_freq`, or why its dates settle no frequency: the sentence a command asking for --freq adds, so that
+    a file whose times do not parse is not answered 'also needs --freq' alone (given --freq, Unix seconds were only
+    then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
+    integers) raises the error its run gives: --freq would not help it."""
+    from flowcast.data.schemas import DS_RAW, RAW_PREFIX, _time_hint
     from flowcast.data.sources import ingest
+    from flowcast.errors import DataValidationError
 
     try:
         probe = source.model_copy(update={"freq": "1m"})
-        frame = (ingest(probe, None).frame.select("unique_id", pl.col(DS_RAW).alias("t")).head(SAMPLE_ROWS)
-                 .drop_nulls().unique().sort("unique_id", "t").collect())
+        read = (ingest(probe, None).frame
+                .select("unique_id", pl.col(DS_RAW).alias("t"), pl.col(RAW_PREFIX + source.time_col).alias("raw"))
+                .head(SAMPLE_ROWS).collect())
+    except DataValidationError:
+        raise
     except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong
-        return None
+        return "its dates could not be read"
+    if read.height == 0:
+        raise DataValidationError(f"{source.path}: no rows (the file has a header but no data)")
+    frame = read.select("unique_id", "t").drop_nulls().unique().sort("unique_id", "t")
+    if frame.height == 0:
+        first = read.select(pl.col("raw").drop_nulls().first()).item()
+        if first is None:
+            return f"its time column {source.time_col!r} is empty"
+        hint = read.head(1).select(_time_hint(pl.lit(str(first)))).item() or ""
+        return (f"no value of its time column {source.time_col!r} reads as a time (e.g. {str(first).strip()!r}"
+                f"{hint}); --time-format gives the format that reads them")
     steps = (frame.with_columns(pl.col("t").diff().over("unique_id").dt.total_seconds().alias("s"))
              .drop_nulls("s").filter(pl.col("s") > 0))
     if steps.height == 0:
-        return None
+        return "no series has two different times"
     # the few distinct steps are named in Python, not each of up to SAMPLE_ROWS steps
     by_step = steps.group_by("s").len()
     named: dict[str, int] = {}
@@ -77,11 +105,12 @@ def infer_freq(source: SourceConfig) -> Inferred | None:
         if name is not None:
             named[name] = named.get(name, 0) + n
     if not named:
-        return None
+        return "no step between its times is a period of a frequency"
     freq, n = min(named.items(), key=lambda kv: (-kv[1], kv[0]))
     share = n / steps.height
     if share < MIN_SHARE:
-        return None
+        return (f"its dates step irregularly (the most common step, {freq}, is {share:.0%} of "
+                f"{steps.height:,} consecutive steps)")
     if freq == "1d" and _weekdays_only(frame):
         freq = "1b"
     elif freq in ("1y", "1q"):
