@@ -1161,3 +1161,31 @@ def test_indian_grouping_of_a_semicolon_file_is_quarantined_with_a_hint(write_cs
     r = run_validate(write_csv("date;id;val\n2020-01-01;a;1\n2020-01-02;a;1,23,456\n"))
     assert quarantined(r) == [(1, "y_not_number",
                                "val '1,23,456' is not a number (thousands separators? export numbers without them)")]
+
+
+@pytest.mark.parametrize(("ids", "groups"), [
+    (["Store A", "STORE A"], [["STORE A", "Store A"]]),
+    (["sku-1", "SKU-1", "Sku-1", "sku-2"], [["SKU-1", "Sku-1", "sku-1"]]),
+    (["a", "b"], []),
+    (["Café", "CAFÉ"], [["CAFÉ", "Café"]]),
+])
+def test_ids_equal_but_for_letter_case_are_kept_and_named(write_csv, ids, groups):
+    """Regression: 'Store A' in some rows and 'STORE A' in others (two systems, an export that changed) were two
+    series of part of the dates each, and nothing said so. They are kept as written, and the report names them."""
+    body = "".join(f"2020-01-0{d},{u},{d}\n" for u in ids for d in (1, 2, 3))
+    r = run_validate(write_csv(HEADER + body))
+    assert r.report.n_series == len(ids) and r.report.reconciled
+    assert r.report.case_ids == groups
+    md = r.report.to_markdown()
+    assert ("differ only by letter case" in md) == bool(groups)
+    if groups:
+        assert " / ".join(repr(u) for u in groups[0]) in md
+
+
+def test_ids_split_by_case_are_named_where_one_half_was_quarantined(write_csv):
+    """A series written 's0' on some days and 'S0' on the others: where one spelling's every row is quarantined
+    (here off the grid its days set), the report still names the pair, with the quarantined rows' ids."""
+    body = "".join(f"2020-01-{d:02d},{'s0' if d % 2 else 'S0'},{d}\n" for d in range(1, 21))
+    r = run_validate(write_csv(HEADER + body), freq="2d")
+    assert r.report.rows_quarantined == 10 and r.report.reconciled
+    assert r.report.case_ids == [["S0", "s0"]]

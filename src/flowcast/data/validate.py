@@ -103,6 +103,7 @@ class DataQualityReport:
     wide_columns: list[str] = field(default_factory=list)  # a wide source: the columns read as series
     totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
     zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
+    case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
     quarantine_path: str | None = None
@@ -274,6 +275,8 @@ class DataQualityReport:
             lines += ["", totals_series_line(self.totals_series)]
         if self.zero_padded_ids:
             lines += ["", md_text(zero_padded_ids_line(self.zero_padded_ids))]
+        if self.case_ids:
+            lines += ["", md_text(case_ids_line(self.case_ids))]
         for note in self.number_notes:
             lines += ["", md_text(f"numbers: {note}")]
         excluded = [*self.series_quarantined, *self.excluded]
@@ -510,6 +513,15 @@ def zero_padded_ids_line(groups: list[list[str]]) -> str:
     return (f"{len(groups)} group(s) of series ids differ only by leading zeros ({shown}): they are kept as written, "
             "as separate series; if they are one series (a spreadsheet drops the zeros of '007'), export the ids as "
             "text with their zeros, or without them, the same way in every row")
+
+
+def case_ids_line(groups: list[list[str]]) -> str:
+    """Ids that differ only by letter case ('Store A' and 'STORE A'): kept as written, two series, but most likely
+    one written two ways (two systems, an export that changed)."""
+    shown = "; ".join(" / ".join(repr(u) for u in g) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
+    return (f"{len(groups)} group(s) of series ids differ only by letter case ({shown}): they are kept as written, "
+            "as separate series (each with the dates of its own rows); if they are one series, export the id the "
+            "same way in every row")
 
 
 def log1p_off_line(series: list[str]) -> str:
@@ -804,6 +816,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         series_quarantined=_series_quarantined(quarantined_ids, valid),
         totals_series=_totals_series(valid),
         zero_padded_ids=zero_padded_ids(valid.get_column("unique_id")),
+        case_ids=case_ids(pl.concat([valid.get_column("unique_id").cast(pl.Utf8),
+                                     quarantined_ids.get_column("unique_id").cast(pl.Utf8)])),
         number_notes=list(ingested.number_notes),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
@@ -1012,6 +1026,16 @@ def zero_padded_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
     """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros: ['007', '7']."""
     frame = pl.DataFrame({"unique_id": ids.cast(pl.Utf8).unique()}).with_columns(
         key=pl.col("unique_id").str.strip_chars_start("0"))
+    groups = (frame.group_by("key").agg(pl.col("unique_id").sort(), n=pl.len())
+              .filter(pl.col("n") > 1).sort("key").head(limit))
+    return [list(g) for g in groups.get_column("unique_id").to_list()]
+
+
+def case_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
+    """The groups (at most `limit`, each sorted) of distinct ids equal but for letter case: ['STORE A', 'Store A'].
+    Given the quarantined rows' ids too: a series split by case may have lost one half to the grid it set."""
+    frame = pl.DataFrame({"unique_id": ids.cast(pl.Utf8).drop_nulls().unique()}).filter(
+        pl.col("unique_id") != "").with_columns(key=pl.col("unique_id").str.to_lowercase())
     groups = (frame.group_by("key").agg(pl.col("unique_id").sort(), n=pl.len())
               .filter(pl.col("n") > 1).sort("key").head(limit))
     return [list(g) for g in groups.get_column("unique_id").to_list()]

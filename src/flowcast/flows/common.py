@@ -334,6 +334,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import zero_padded_ids_line
 
         log.warning(zero_padded_ids_line(report.zero_padded_ids))
+    if getattr(report, "case_ids", None):
+        from flowcast.data.validate import case_ids_line
+
+        log.warning(case_ids_line(report.case_ids))
     for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said once per column
         log.warning(f"Numbers: {note}")
     if report.undeclared_columns:
