@@ -4,8 +4,8 @@ naive: the last observation repeated. seasonal_naive: the value one season earli
 (`td.meta.season_length`); series shorter than one season fall back to naive.
 theta: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah
 2003 and R's `forecast::thetaf`), the M3 competition's winner: when a series passes the 90%
-seasonality test at lag m (and is positive, with two full seasons), it is deseasonalised by
-classical multiplicative decomposition; then simple exponential smoothing (alpha on a grid and
+seasonality test at lag m (with two full seasons), it is deseasonalised by classical
+multiplicative decomposition (additive when a value is 0 or below); then simple exponential smoothing (alpha on a grid and
 the initial level chosen by in-sample one-step squared error, as `ets` does) plus half the
 slope of the linear trend, reseasonalised.
 damped: exponential smoothing with an additive damped trend (ETS(A,Ad,N), Gardner & McKenzie 1985)
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -135,7 +136,7 @@ def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     half_slope = np.divide(cov, var, out=np.zeros(S), where=var > 0) / 2
     steps = np.arange(h)[None, :]  # [1, h]
     drift = half_slope[:, None] * (steps + (1 - (1 - alpha[:, None]) ** n[:, None]) / alpha[:, None])
-    return (lvl[:, None] + drift) * fseas
+    return fseas.restore(lvl[:, None] + drift)
 
 
 def damped_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
@@ -171,25 +172,44 @@ def damped_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     p = phi[0, best][:, None]  # [S, 1]
     steps = np.arange(1, h + 1)[None, :]  # [1, h]
     damp = np.where(p < 1, p * (1 - p**steps) / np.where(p < 1, 1 - p, 1.0), steps)  # phi + ... + phi^k
-    return (level[rows, best][:, None] + damp * b[rows, best][:, None]) * fseas
+    return fseas.restore(level[rows, best][:, None] + damp * b[rows, best][:, None])
 
 
-def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """(y / seasonal indices [S, N], the indices of the next h steps [S, h]): classical
-    multiplicative decomposition for the series that pass the 90% seasonality test at lag m (and
-    are positive, with two full seasons); indices of 1 for the rest."""
+@dataclass(frozen=True)
+class Seasons:
+    """The seasonal indices of the next h steps [S, h] that `_deseasonalise` took out: multiplicative (1 where
+    none) and additive (0 where none); `restore` puts them back into forecasts of the adjusted series."""
+
+    mul: np.ndarray
+    add: np.ndarray
+
+    def restore(self, f: np.ndarray) -> np.ndarray:
+        return f * self.mul + self.add
+
+
+def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.ndarray, Seasons]:
+    """(the seasonally adjusted y [S, N], the indices of the next h steps) for the series that pass the 90%
+    seasonality test at lag m (with two full seasons): classical multiplicative decomposition when every value
+    is positive, additive otherwise (as statsforecast's Theta switches); untouched for the rest. A seasonal series
+    with a value at or below 0 (temperatures, net flows, losses; power that is 0 at night) was forecast without
+    its seasonality: a ratio to a level that crosses 0 means nothing."""
     S, N = y.shape
     seas, fseas = np.ones((S, N)), np.ones((S, h))
+    shift, fshift = np.zeros((S, N)), np.zeros((S, h))
     if m > 1 and N > 0:
         r = _acf(y, m)  # [S, m]
         stat = np.abs(r[:, m - 1]) / np.sqrt((1 + 2 * (r[:, : m - 1] ** 2).sum(axis=1)) / np.maximum(n, 1))
         positive = np.nanmin(np.where(np.isnan(y), np.inf, y), axis=1) > 0
-        seasonal = (stat > 1.645) & (n >= 2 * m) & positive
-        if seasonal.any():
-            idx = _seasonal_indices(y[seasonal], m)  # [S', m], by column % m
-            seas[seasonal] = idx[:, np.arange(N) % m]
-            fseas[seasonal] = idx[:, np.arange(N, N + h) % m]
-    return y / seas, fseas
+        seasonal = (stat > 1.645) & (n >= 2 * m)
+        if (seasonal & positive).any():
+            idx = _seasonal_indices(y[seasonal & positive], m)  # [S', m], by column % m
+            seas[seasonal & positive] = idx[:, np.arange(N) % m]
+            fseas[seasonal & positive] = idx[:, np.arange(N, N + h) % m]
+        if (seasonal & ~positive).any():
+            idx = _seasonal_indices(y[seasonal & ~positive], m, additive=True)
+            shift[seasonal & ~positive] = idx[:, np.arange(N) % m]
+            fshift[seasonal & ~positive] = idx[:, np.arange(N, N + h) % m]
+    return y / seas - shift, Seasons(fseas, fshift)
 
 
 def _acf(y: np.ndarray, max_lag: int) -> np.ndarray:
@@ -201,19 +221,23 @@ def _acf(y: np.ndarray, max_lag: int) -> np.ndarray:
     return np.stack([(d[:, k:] * d[:, :-k]).sum(axis=1) / den for k in range(1, max_lag + 1)], axis=1)
 
 
-def _seasonal_indices(y: np.ndarray, m: int) -> np.ndarray:
-    """Classical multiplicative seasonal indices [S, m] (column p: rows whose column % m == p):
-    the mean ratio of y to its centred moving average (2 x m for even m), normalised to mean 1."""
+def _seasonal_indices(y: np.ndarray, m: int, additive: bool = False) -> np.ndarray:
+    """Classical seasonal indices [S, m] (column p: rows whose column % m == p): the mean ratio of y to its
+    centred moving average (2 x m for even m), normalised to mean 1; `additive`: the mean difference from it,
+    normalised to mean 0."""
     S, N = y.shape
     w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
     half = len(w) // 2
     trend = np.full((S, N), np.nan)
     for t in range(half, N - half):
         trend[:, t] = y[:, t - half : t + half + 1] @ w  # NaN where the window leaves the series
-    ratio = y / trend
+    ratio = y - trend if additive else y / trend
     phase = np.arange(N) % m
     with warnings.catch_warnings():  # a phase without any ratio (short series) is a NaN, handled below
         warnings.simplefilter("ignore", RuntimeWarning)
         idx = np.stack([np.nanmean(ratio[:, phase == p], axis=1) for p in range(m)], axis=1)
+    if additive:
+        idx = np.where(np.isfinite(idx), idx, 0.0)
+        return idx - idx.mean(axis=1, keepdims=True)
     idx = np.where(np.isfinite(idx), idx, 1.0)
     return idx / idx.mean(axis=1, keepdims=True)

@@ -134,7 +134,7 @@ def dotm_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
         mean = new_mean
         i = i + 1
     out = np.where(i[:, None] > 0, out, np.nan)  # a series without observations gets no forecast
-    return out * fseas
+    return fseas.restore(out)
 
 
 def drift_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
@@ -237,7 +237,7 @@ def arima_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
         out[:, s] = level
         recent = np.concatenate([dz[:, None], recent[:, :-1]], axis=1)
     out = np.where((n > 0)[:, None], out, np.nan)
-    return out * fseas
+    return fseas.restore(out)
 
 
 GLIN_RIDGE = 1.0  # ridge penalty on the scaled inputs' coefficients (not on the intercept)
