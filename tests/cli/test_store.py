@@ -131,3 +131,20 @@ def test_a_by_hand_promote_and_rollback_record_when(tmp_path, _isolated_home):
     assert events[1]["at"] == "2024-03-01T10:00:00"  # --at, in UTC, naive as the flows write it
     r = runner.invoke(app, ["models", "rollback", "--expected", b], terminal_width=400)  # a retry
     assert r.exit_code == 0 and "time not recorded" not in r.output and events[2]["at"] in r.output, r.output
+
+
+@pytest.mark.parametrize(("values", "shown"), [
+    ([100.9034, 250.0, 0.05], ["100.90", "250.00", "5.0000e-02"]),
+    ([1.078e12, 1.2e-9, 1.3e-9], ["1.0780e+12", "1.2000e-09", "1.3000e-09"]),  # a huge and a tiny series
+    ([1.2e-6, 3.4e-6], ["1.2000e-06", "3.4000e-06"]),  # probabilities: '0.000001' and '0.000003'
+    ([0.0123456, 0.5], ["0.01235", "0.50000"]),
+    ([0.0, 5.0, float("nan")], ["0.0000", "5.0000", "nan"]),
+])
+def test_a_forecast_table_shows_every_value_with_significant_digits(values, shown):
+    """Regression: `flowcast forecasts` of a file with a series at 1e12 beside one at 1e-9 printed the small one's
+    every y_hat and bound as '0' (one format per table: five significant digits of the typical value, scientific
+    only beyond 1e9), and a table of values near 1e-6 showed one digit."""
+    from flowcast.cli.store import _number_format
+
+    fmt = _number_format(values)
+    assert [fmt(v) for v in values] == shown

@@ -229,7 +229,8 @@ def _period_text(value: Any, daily: bool) -> str:
 
 def _number_format(values: list[float]) -> Any:
     """One format for a table's figures: five significant digits of its typical magnitude (100.90,
-    1234568, 0.012346), scientific beyond 1e9; '-' for a missing value."""
+    1234568, 0.012346), scientific beyond 1e9 and where it would show fewer than two significant digits (a
+    series at 1e-9 beside one at 1e12 printed every value '0', 1e-6 alone '0.000001'); '-' for a missing value."""
     import math
 
     finite = sorted(abs(v) for v in values if math.isfinite(v) and v != 0)
@@ -242,7 +243,7 @@ def _number_format(values: list[float]) -> Any:
             return "-"
         if not math.isfinite(v):
             return str(v)
-        if abs(v) >= 1e9:
+        if abs(v) >= 1e9 or 0 < abs(v) < 10.0 ** (1 - decimals):
             return f"{v:.4e}"
         return f"{v:.{decimals}f}"
 
