@@ -309,6 +309,24 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
+@pytest.mark.parametrize(("after", "planned", "said"), [
+    (0, 0, ""),
+    (39_282, 0, "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
+    (5, 5, ""),  # planned future covariates: kept, counted in rows in
+])
+def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, said):
+    """Regression: a run at now of a file reaching into the future (an hourly file to 2031) logged 'Validation:
+    60,718 rows in' where `flowcast validate` of the same file had said 100,000, without a word about the 39,282
+    rows after as_of it did not see."""
+    from flowcast.data.validate import DataQualityReport
+    from flowcast.flows.common import validation_line
+
+    r = DataQualityReport(source="big", as_of="2026-12-04T21:23:01+00:00", rows_in=60_718, rows_valid=60_718,
+                          rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned)
+    assert validation_line(r) == "Validation: 60,718 rows in, 60,718 valid (0 without a target value), 0 quarantined, " \
+        "1 series" + said
+
+
 # ----------------------------------------------------------------------------------------- the run form
 @pytest.mark.parametrize("flow_name", ["retrain_flow", "forecast_flow", "backfill_flow"])
 def test_run_form_every_parameter_described_choices_are_choices(flow_name):

@@ -491,8 +491,12 @@ def validation_line(report: Any) -> str:
     lost = list(getattr(report, "series_quarantined", None) or [])
     lost_said = (f"; {len(lost):,} series with every row quarantined, not forecast: "
                  + ", ".join(str(e["unique_id"]) for e in lost[:5]) + (", ..." if len(lost) > 5 else "")) if lost else ""
+    # rows dated after as_of are not seen: said, so that a file of future dates (a wrong year, a zone ahead of UTC read
+    # without --tz) read by a run at now is not a row count that silently disagrees with `flowcast validate`'s
+    after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
+    after_said = f"; {after:,} rows dated after as_of {report.as_of} not seen by this run" if after > 0 else ""
     return (f"Validation: {report.rows_in:,} rows in, {report.rows_valid:,} valid ({null_y:,} without a target "
-            f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}")
+            f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}{after_said}")
 
 
 # ------------------------------------------------------------------------------- publishing
