@@ -965,3 +965,28 @@ def test_a_parquet_time_column_of_unix_seconds_is_told_about_percent_s(tmp_path)
         ingest(make_source(p), None)
     got = ingest(make_source(p, time_format="%s"), None).frame.select("ds", "y").collect()
     assert got.rows() == [(datetime(2024, 1, 1), 1.0), (datetime(2024, 1, 2), 2.0)]
+
+
+@pytest.mark.parametrize(("title", "line", "header"), [
+    ("Sales report Q1 2024\nGenerated 2024-05-01\n\n", 4, "id,date,val"),  # a report's title lines
+    ("Export\n", 2, "id,date,val"),
+    ("Weekly figures\n", 2, "id;date;val"),  # a ';' file
+])
+def test_a_header_below_title_lines_is_named_with_the_lines_to_remove(write_csv, title, line, header):
+    """Regression: a report export with title lines above its header said only "declared column(s) 'id', 'date',
+    'val' missing; the file has columns ['Sales report Q1 2024']", leaving the reader to find the header."""
+    sep = header[2]
+    p = write_csv(title + header + "\n" + sep.join(["a", "2020-01-01", "1"]) + "\n")
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source(p), None)
+    assert (f"(the declared columns are the header of line {line}, {header!r}: remove the {line - 1} line(s) above "
+            "it") in str(err.value)
+    commented = write_csv("".join(f"# {t}\n" if t else "\n" for t in title.splitlines()) + header + "\n"
+                          + sep.join(["a", "2020-01-01", "1"]) + "\n", name="commented.csv")
+    assert ingest(make_source(commented), None).frame.select("y").collect().item() == 1.0  # as the error says
+
+
+def test_missing_columns_name_no_header_below_when_there_is_none(write_csv):
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source(write_csv("Sales report\nstore,day,units\na,2020-01-01,1\n")), None)
+    assert "missing; the file has columns ['Sales report']" in str(err.value) and "header of line" not in str(err.value)

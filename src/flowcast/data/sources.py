@@ -1052,9 +1052,33 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
         note = " (its first line is Excel's separator line 'sep=...', not the header: remove it, the header must be first)"
     elif first.startswith("#"):
         note = " (its first line is a comment, not the header: remove the lines before the header)"
+    elif (below := _header_below(file, [*missing, *(c for c in _declared(source) if c in found)])) is not None:
+        line, text = below
+        note = (f" (the declared columns are the header of line {line}, {text!r}: remove the {line - 1} line(s) above "
+                "it, a report's title, or start each with '#': comment lines before the header are skipped)")
     return DataValidationError(
         f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
     )
+
+
+def _header_below(file: str, declared: list[str], lines: int = 30) -> tuple[int, str] | None:
+    """(line number, text) of the first of a CSV file's first `lines` lines, after the first, whose fields hold
+    every declared column: the header, below a report's title lines ('Sales report Q1 2024', 'Generated ...'),
+    which were read as the header ("declared column(s) ... missing; the file has columns ['Sales report Q1
+    2024']", and the header the reader had to find). None when no such line (or the file cannot be read)."""
+    import csv
+
+    try:
+        head = _head_bytes(file).removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace").splitlines()
+    except DataValidationError:
+        return None
+    want = set(declared)
+    for n, text in enumerate(head[1:lines], start=2):
+        for sep in (",", *_OTHER_SEPARATORS):
+            fields = {f.strip() for f in next(csv.reader([text], delimiter=sep), [])}
+            if want <= fields:
+                return n, text.strip()
+    return None
 
 
 UNICODE_MINUS = "\u2212"  # '−': read as '-' in a number
