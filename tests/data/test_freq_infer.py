@@ -95,10 +95,11 @@ def test_a_file_whose_dates_settle_no_frequency_is_told_why(tmp_path, monkeypatc
 @pytest.mark.parametrize(("text", "said"), [
     ("", "x.csv is empty (no header, no rows)"),
     ("id,date,val\n", "x.csv: no rows (the file has a header but no data)"),
+    ("id,date,val\na,2024-01-01,5,0\na,2024-01-02,6\n", "x.csv: line 2 has 4 fields where the header has 3"),
 ])
 def test_a_file_without_rows_is_told_so_not_asked_for_freq(tmp_path, monkeypatch, text, said):
-    """Regression: an empty file (or a header alone) given without --freq was asked for --freq, and told it was
-    empty only once given one."""
+    """Regression: an empty file (or a header alone, or a row with more fields than its header: a decimal comma
+    unquoted) given without --freq was asked for --freq, and told what was wrong only once given one."""
     from flowcast.cli import app
 
     monkeypatch.chdir(tmp_path)

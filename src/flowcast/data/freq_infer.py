@@ -56,11 +56,11 @@ def freq_of_step(seconds: int) -> str | None:
 def infer_freq(source: SourceConfig) -> Inferred | None:
     """The frequency of `source`'s rows (its `freq` is ignored), or None when the dates do not settle one
     (irregular steps, unparsable times, fewer than 2 times a series)."""
-    from flowcast.errors import DataValidationError
+    from flowcast.errors import FlowcastError
 
     try:
         found = explain_freq(source)
-    except DataValidationError:
+    except FlowcastError:
         return None
     return found if isinstance(found, Inferred) else None
 
@@ -69,20 +69,22 @@ def explain_freq(source: SourceConfig) -> Inferred | str:
     """`infer_freq`, or why its dates settle no frequency: the sentence a command asking for --freq adds, so that
     a file whose times do not parse is not answered 'also needs --freq' alone (given --freq, Unix seconds were only
     then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
-    integers) raises the error its run gives: --freq would not help it."""
+    integers, a row with more fields than the header) raises the error its run gives: --freq would not help it."""
     from flowcast.data.schemas import DS_RAW, RAW_PREFIX, _time_hint
     from flowcast.data.sources import ingest
-    from flowcast.errors import DataValidationError
+    from flowcast.data.validate import _collect
+    from flowcast.errors import DataValidationError, FlowcastError
 
     try:
         probe = source.model_copy(update={"freq": "1m"})
-        read = (ingest(probe, None).frame
-                .select("unique_id", pl.col(DS_RAW).alias("t"), pl.col(RAW_PREFIX + source.time_col).alias("raw"))
-                .head(SAMPLE_ROWS).collect())
-    except DataValidationError:
+        ingested = ingest(probe, None)
+        plan = (ingested.frame.select("unique_id", pl.col(DS_RAW).alias("t"),
+                                      pl.col(RAW_PREFIX + source.time_col).alias("raw")).head(SAMPLE_ROWS))
+        read = _collect([plan], ingested)[0]  # a malformed row is named as the run names it (a line, its fields)
+    except FlowcastError:
         raise
     except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong
-        return "its dates could not be read"
+        return "its rows could not be read"
     if read.height == 0:
         raise DataValidationError(f"{source.path}: no rows (the file has a header but no data)")
     frame = read.select("unique_id", "t").drop_nulls().unique().sort("unique_id", "t")
