@@ -6,6 +6,7 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -380,3 +381,18 @@ def test_the_repeated_hour_of_a_data_file_is_read_by_file_order_with_ambiguous_i
     assert rep["rows_in"] == rep["rows_valid"] == 49 and rep["rows_quarantined"] == 0
     bad = runner.invoke(app, ["validate", *opts, "--ambiguous", "first"])
     assert bad.exit_code == 2 and "ambiguous" in bad.output and "'infer'" in bad.output, bad.output
+
+
+def test_the_row_index_pandas_writes_to_parquet_is_said_for_what_it_is(tmp_path):
+    """Regression (new-user trial): a Parquet file written by pandas' to_parquet with a row index other than its
+    default keeps it as '__index_level_0__', which was said to be an undeclared column with advice to declare it as
+    a covariate. It is named as pandas' index, with how to leave it out."""
+    pq = tmp_path / "obs.parquet"
+    pl.DataFrame({"__index_level_0__": list(range(28)), "date": [date(2020, 1, d) for d in range(1, 29)],
+                  "id": ["a"] * 28, "val": [float(d) for d in range(28)]}).write_parquet(pq)
+    res = runner.invoke(app, ["validate", str(pq), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    assert last_json(res.stdout)["rows_valid"] == 28
+    said = " ".join(res.stderr.split())
+    assert ("undeclared columns (ignored): __index_level_0__ (the row index pandas' to_parquet writes; "
+            "to_parquet(index=False) leaves it out)") in said, said

@@ -575,6 +575,8 @@ def _column_shown(name: str) -> str:
     if name in ("column_1", "Unnamed: 0"):
         return (f"{name} (the first column, without a header: the row index pandas' to_csv writes; "
                 "to_csv(index=False) leaves it out)")
+    if re.fullmatch(r"__index_level_\d+__", name):  # a Parquet file's: it was advice to declare it a covariate
+        return f"{name} (the row index pandas' to_parquet writes; to_parquet(index=False) leaves it out)"
     return name
 
 
