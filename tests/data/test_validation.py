@@ -109,8 +109,8 @@ ROW_CASES = [
     ("duplicate_same_value", "2020-01-02,a,2\n", {},
      [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
     ("duplicate_different_value", "2020-01-02,a,20\n", {},
-     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values"),
-      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
+     [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 20.0)"),
+      (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 20.0)")]),
     # regression: without a time_format, polars guessed day-first from the first value and read
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
     # (no row settles the order here; `test_the_day_month_order_is_decided_from_all_rows`)
@@ -478,7 +478,7 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
     # regression: a unique_id,ds,y file run without --id-col failed with "no valid rows left ... 2 rows
     # for (t, 2020-01-01) with different y values", not saying that no series key was declared
     r = run_validate(write_csv("date,store,val\n2020-01-01,a,1\n2020-01-01,b,2\n"), id_cols=[])
-    with pytest.raises(DataValidationError, match=r"with different y values \(no id column is declared, so every row "
+    with pytest.raises(DataValidationError, match=r"with different y values \(1.0 / 2.0\) \(no id column is declared, so every row "
                        r"belongs to one series named 't': name the series' id column\(s\) with --id-col or the "
                        r"source's id_cols, e.g. store\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
@@ -486,7 +486,7 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
 
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
-    with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(several rows "
+    with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(1.0 / 2.0\) \(several rows "
                        r"per series and period: if the times are finer than freq '1d', declare the source's aggregate"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
 
@@ -503,8 +503,8 @@ def test_report_serialises(write_csv):
 
 @pytest.mark.parametrize("second,expected_dup", [
     ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
-    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values"),
-           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values")]),
+    ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 5.0)"),
+           (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 5.0)")]),
 ])
 @pytest.mark.parametrize("extra", ["", "nonsense,a,9\n"], ids=["keys-present", "unparsable-time"])
 def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expected_dup, extra):
@@ -697,9 +697,9 @@ def test_the_reports_as_of_says_the_sources_zone(write_csv):
 
 
 @pytest.mark.parametrize("freq,body,said", [
-    ("1d", "2020-01-01,a,1\n2020-01-01,a,2\n", "2 rows for (a, 2020-01-01) with different y values"),
+    ("1d", "2020-01-01,a,1\n2020-01-01,a,2\n", "2 rows for (a, 2020-01-01) with different y values (1.0 / 2.0)"),
     # month-end and mid-month rows of one month: neither is dated 2020-01-01, the period they share starts then
-    ("1mo", "2020-01-31,a,1\n2020-01-15,a,2\n", "2 rows for (a, the 1mo period from 2020-01-01) with different y values"),
+    ("1mo", "2020-01-31,a,1\n2020-01-15,a,2\n", "2 rows for (a, the 1mo period from 2020-01-01) with different y values (1.0 / 2.0)"),
     ("1h", "2020-01-01T00:00,a,1\n2020-01-01T00:00,a,1\n",
      "repeat of an earlier row for (a, 2020-01-01 00:00:00 UTC) with the same y"),
 ])
@@ -834,10 +834,10 @@ def test_duplicate_rows_whose_covariates_differ_are_a_conflict_not_a_repeat(writ
 
     got = [q for q in quarantined(r) if q[1].startswith("duplicate")]
     assert got == sorted([
-        (at("2020-01-02,a,2,11"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values"),
-        (at("2020-01-02,a,2,99"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values"),
-        (at("2020-01-03,a,,20"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values"),
-        (at("2020-01-03,a,,25"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values"),
+        (at("2020-01-02,a,2,11"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values (temp 11.0 / 99.0)"),
+        (at("2020-01-02,a,2,99"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values (temp 11.0 / 99.0)"),
+        (at("2020-01-03,a,,20"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values (temp 20.0 / 25.0)"),
+        (at("2020-01-03,a,,25"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values (temp 20.0 / 25.0)"),
         (at("2020-01-04,a,,30", 1), "duplicate_row", "repeat of an earlier row for (a, 2020-01-04) with the same y and temp"),
     ])
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined

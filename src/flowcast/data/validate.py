@@ -386,6 +386,12 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     conflict = pl.any_horizontal([pl.col(f"__differs{i}") for i in range(len(values))])
     differ = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.lit(c)) for i, c in enumerate(values)],
                            separator=", ", ignore_nulls=True)
+    # the values that differ, as read (the first 3 of each column): a reader compared the rows in the file by hand
+    text = [pl.col(c).cast(pl.Utf8).fill_null("empty").unique(maintain_order=True) for c in values]
+    seen = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.concat_str([
+        pl.lit(f"{c} " if len(values) > 1 else ""), t.head(3).str.join(" / ").over(keys),
+        pl.when(t.len().over(keys) > 3).then(pl.lit(" / ...")).otherwise(pl.lit(""))]))
+        for i, (c, t) in enumerate(zip(values, text, strict=True))], separator="; ", ignore_nulls=True)
     shown = _period_shown(freq)
     why = _dst_repeat_hint() if dst else pl.lit("")
     same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
@@ -393,8 +399,8 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
         pl.when(conflict)
-        .then(pl.format("{} rows for ({}, {}) with different {} values{}", pl.col("__n"), pl.col("unique_id"), shown,
-                        differ, why))
+        .then(pl.format("{} rows for ({}, {}) with different {} values ({}){}", pl.col("__n"), pl.col("unique_id"),
+                        shown, differ, seen, why))
         .otherwise(pl.format("repeat of an earlier row for ({}, {}) with {}{}", pl.col("unique_id"), shown,
                              pl.lit(same), why))
         .alias("reason"),

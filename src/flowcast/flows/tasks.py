@@ -204,7 +204,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # a weekly series whose latest weeks moved to another weekday says from when; the data-quality report's line of
 # partial-period rows is labelled as what it counts; the summary names the first horizon values without a planned
 # covariate value and a static's changing values with their date
-PREPROCESS_VERSION = 8
+# 10 = newuser16: the report names ids equal but for letter case (case_ids) and a duplicate_conflict's reason names
+# the values that differ, so a cached report of the same input lacked both (9 is review16's, on main)
+PREPROCESS_VERSION = 10
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
