@@ -70,3 +70,22 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
     assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
     assert missed_sentence("retrain", []) is None
+
+
+@pytest.mark.parametrize(("tz", "utc_hour"), [("Europe/Berlin", 4), ("America/New_York", 10), ("UTC", 6)])
+def test_missed_slots_are_said_and_backfilled_in_utc(tz, utc_hour):
+    """Regression: with FLOWCAST_TIMEZONE=Europe/Berlin and a forecast cron of 06:00, the missed slots came back
+    in Berlin time and were printed as '06:00 UTC', with 'flowcast backfill --start ...T06:00' (no offset: UTC),
+    which publishes as_ofs two hours after the scheduled runs' (04:00 UTC in summer). The slots are UTC instants,
+    and the sentence and its backfill name them as such."""
+    from datetime import UTC, datetime
+
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    slots = missed_slots("0 6 * * *", tz, datetime(2026, 7, 1, 12, tzinfo=UTC), datetime(2026, 7, 3, 12, tzinfo=UTC))
+    assert [(d.day, d.hour, d.utcoffset()) for d in slots] == [(2, utc_hour, UTC.utcoffset(None)),
+                                                               (3, utc_hour, UTC.utcoffset(None))]
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None
+    assert f"(2026-07-02 {utc_hour:02d}:00 to 2026-07-03 {utc_hour:02d}:00 UTC)" in sentence
+    assert f"flowcast backfill --start 2026-07-02T{utc_hour:02d}:00 --end 2026-07-03T{utc_hour:02d}:00" in sentence

@@ -145,18 +145,23 @@ def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
 
 def missed_slots(cron: str, tz: str, last: datetime, now: datetime, limit: int = 10_000) -> list[datetime]:
     """The slots of `cron` (in zone `tz`) strictly after `last` (the latest slot that ran) and strictly before
-    `now`: the scheduled runs that never happened."""
+    `now`: the scheduled runs that never happened, as UTC instants (the cron's zone yields local times, which
+    `missed_sentence` printed as UTC and handed to a backfill whose --start without an offset means UTC)."""
+    from datetime import UTC
+
     from prefect.server.schemas.schedules import CronSchedule
 
     dates = CronSchedule(cron=cron, timezone=tz)._get_dates_generator(n=limit, start=last, end=now)
-    return [d for d in dates if last < d < now]
+    return [datetime.fromtimestamp(d.timestamp(), UTC) for d in dates if last < d < now]
 
 
 def missed_sentence(name: str, slots: list[datetime]) -> str | None:
     """What `flowcast serve` says as it starts when the `name` deployment's schedule fell behind."""
+    from datetime import UTC
+
     if not slots:
         return None
-    first, last = slots[0], slots[-1]
+    first, last = (datetime.fromtimestamp(d.timestamp(), UTC) for d in (slots[0], slots[-1]))  # said as UTC
     span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(slots) == 1
             else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
     return (f"{len(slots)} scheduled {name} run(s) did not happen while no `flowcast serve` ran ({span}): a stopped "
