@@ -480,7 +480,7 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     names = ", ".join(map(str, odd["unique_id"].head(5).to_list())) + (
         f" and {odd.height - 5:,} more" if odd.height > 5 else "")
     days = int(odd["__weekend_days"].sum())
-    rest = per.height - odd.height
+    rest = int(per["__weekend"].sum())  # the series with weekend rows (a weekday-only one too short to name has none)
     return (f"{odd.height:,} of {per.height:,} series have no row on a Saturday or Sunday ({names}), while {rest:,} "
             f"other{'s have' if rest > 1 else ' has'} weekend rows: at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
             "weekends. If they are weekday-only data (prices, trading volumes, B2B orders), forecast them as a source "
