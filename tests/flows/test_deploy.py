@@ -89,3 +89,31 @@ def test_missed_slots_are_said_and_backfilled_in_utc(tz, utc_hour):
     assert sentence is not None
     assert f"(2026-07-02 {utc_hour:02d}:00 to 2026-07-03 {utc_hour:02d}:00 UTC)" in sentence
     assert f"flowcast backfill --start 2026-07-02T{utc_hour:02d}:00 --end 2026-07-03T{utc_hour:02d}:00" in sentence
+
+
+@pytest.mark.parametrize(("cron", "tz", "last", "now", "n"), [
+    ("* * * * *", "UTC", (2026, 12, 4, 19, 17), (2026, 12, 4, 19, 21, 30), 4),  # per minute, on monthly data
+    ("0 3 * * 1", "UTC", (2026, 11, 2, 3), (2026, 11, 24), 3),  # the weekly retrain, on daily data
+    ("0 6 * * *", "Europe/Berlin", (2026, 7, 1, 12), (2026, 7, 5), 3),  # daily, in a zone
+    ("0 6 * * *", "Europe/Berlin", (2026, 10, 23, 12), (2026, 10, 28), 4),  # across the end of daylight saving
+    ("0 6 * * 1-5", "UTC", (2026, 12, 3, 12), (2026, 12, 9, 12), 4),  # weekdays: 3 and 1 days apart
+])
+def test_the_backfill_the_missed_slots_sentence_names_publishes_exactly_those_slots(cron, tz, last, now, n):
+    """Regression: the sentence named 'flowcast backfill --start FIRST --end LAST' without --every, so the backfill
+    stepped by the data's frequency, not the schedule's: 4 missed per-minute slots on monthly data backfilled the
+    first one only, 3 missed weekly retrains on daily data retrained 15 days. The commands it names run the missed
+    slots' as_ofs, no other."""
+    import re
+    from datetime import UTC, datetime
+
+    from flowcast.flows.backfill import backfill_dates
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    slots = missed_slots(cron, tz, datetime(*last, tzinfo=UTC), datetime(*now, tzinfo=UTC))
+    assert len(slots) == n
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None
+    commands = re.findall(r"flowcast backfill --start ([^\s;]+) --end ([^\s;]+)(?: --every ([^\s;]+))?", sentence)
+    assert commands, sentence
+    dates = [d for start, end, every in commands for d in backfill_dates(start, end, every or "1mo")]
+    assert dates == [d.astimezone(UTC).replace(tzinfo=None) for d in slots], sentence
