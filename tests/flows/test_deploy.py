@@ -51,27 +51,6 @@ def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monk
     assert served and not list(folder.iterdir())
 
 
-def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
-    """Regression (ops15, a real server, forecast cron '* * * * *'): `flowcast serve` stopped (SIGTERM) for
-    several slots and started again: Prefect's serve pauses its deployments as it stops, which deletes their
-    scheduled runs, so the missed slots never ran and nothing recorded them; the restarted serve went on from
-    the next slot. It now names them, and the backfill that publishes them, as it starts."""
-    from datetime import UTC, datetime
-
-    from flowcast.flows.deploy import missed_sentence, missed_slots
-
-    last, now = datetime(2026, 12, 4, 19, 17, tzinfo=UTC), datetime(2026, 12, 4, 19, 21, 30, tzinfo=UTC)
-    slots = missed_slots("* * * * *", "UTC", last, now)
-    assert [d.minute for d in slots] == [18, 19, 20, 21]
-    sentence = missed_sentence("forecast", slots)
-    assert sentence is not None and sentence.startswith("4 scheduled forecast run(s) did not happen")
-    assert "flowcast backfill --start 2026-12-04T19:18 --end 2026-12-04T19:21" in sentence
-    daily = missed_slots("0 6 * * *", "Europe/Berlin", datetime(2026, 12, 1, 5, tzinfo=UTC), now)
-    assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
-    assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
-    assert missed_sentence("retrain", []) is None
-
-
 @pytest.mark.parametrize(("tz", "utc_hour"), [("Europe/Berlin", 4), ("America/New_York", 10), ("UTC", 6)])
 def test_missed_slots_are_said_and_backfilled_in_utc(tz, utc_hour):
     """Regression: with FLOWCAST_TIMEZONE=Europe/Berlin and a forecast cron of 06:00, the missed slots came back
@@ -117,3 +96,24 @@ def test_the_backfill_the_missed_slots_sentence_names_publishes_exactly_those_sl
     assert commands, sentence
     dates = [d for start, end, every in commands for d in backfill_dates(start, end, every or "1mo")]
     assert dates == [d.astimezone(UTC).replace(tzinfo=None) for d in slots], sentence
+
+
+def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
+    """Regression (ops15, a real server, forecast cron '* * * * *'): `flowcast serve` stopped (SIGTERM) for
+    several slots and started again: Prefect's serve pauses its deployments as it stops, which deletes their
+    scheduled runs, so the missed slots never ran and nothing recorded them; the restarted serve went on from
+    the next slot. It now names them, and the backfill that publishes them, as it starts."""
+    from datetime import UTC, datetime
+
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    last, now = datetime(2026, 12, 4, 19, 17, tzinfo=UTC), datetime(2026, 12, 4, 19, 21, 30, tzinfo=UTC)
+    slots = missed_slots("* * * * *", "UTC", last, now)
+    assert [d.minute for d in slots] == [18, 19, 20, 21]
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None and sentence.startswith("4 scheduled forecast run(s) did not happen")
+    assert "flowcast backfill --start 2026-12-04T19:18 --end 2026-12-04T19:21" in sentence
+    daily = missed_slots("0 6 * * *", "Europe/Berlin", datetime(2026, 12, 1, 5, tzinfo=UTC), now)
+    assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
+    assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
+    assert missed_sentence("retrain", []) is None
