@@ -51,6 +51,22 @@ def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monk
     assert served and not list(folder.iterdir())
 
 
+def test_missed_slots_are_counted_past_prefects_thousand_dates_per_call():
+    """Regression: Prefect's schedule yields at most about 1,000 dates per call, so a per-minute schedule stopped for
+    20 hours was said as '1001 scheduled forecast run(s) ... (... to <16.7 hours in>)' and its backfill ended there."""
+    from datetime import UTC, datetime, timedelta
+
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    slots = missed_slots("* * * * *", "UTC", now - timedelta(hours=20), now)
+    assert len(slots) == 20 * 60 - 1 and slots[-1] == now - timedelta(minutes=1)
+    assert len(set(slots)) == len(slots) and slots == sorted(slots)
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None and sentence.startswith("1199 scheduled forecast run(s)")
+    assert "--end 2026-12-04T11:59 --every 1m" in sentence
+
+
 @pytest.mark.parametrize(("tz", "utc_hour"), [("Europe/Berlin", 4), ("America/New_York", 10), ("UTC", 6)])
 def test_missed_slots_are_said_and_backfilled_in_utc(tz, utc_hour):
     """Regression: with FLOWCAST_TIMEZONE=Europe/Berlin and a forecast cron of 06:00, the missed slots came back
