@@ -931,3 +931,27 @@ def test_a_pointer_or_pin_that_cannot_be_written_is_a_storage_error_naming_the_f
     assert ((root / "production.json").read_bytes(), (root / "production.backup.json").read_bytes()) == before
     assert reg.production().version == a and reg.pins() == {}
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("writer", ["_write_json_atomic", "_write_bytes_atomic"])
+def test_a_folder_sync_failing_after_the_rename_does_not_say_the_old_file_is_intact(tmp_path, monkeypatch, writer):
+    """Regression (review16): an error of the folder's fsync, after the new file was renamed into place, was
+    reported as 'could not write <path>: ...; the previous file, if any, is intact', the opposite of what the
+    folder held. It says the new file is in place and may not survive a power cut."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.errors import StorageError
+
+    path = tmp_path / "production.json"
+    path.write_text('{"old": true}')
+
+    def eio(_path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(registry, "_fsync_dir", eio)
+    write = getattr(registry, writer)
+    with pytest.raises(StorageError) as err:
+        write(path, {"new": True}) if writer == "_write_json_atomic" else write(path, b'{"new": true}')
+    assert "previous file" not in str(err.value) and "the new file is in place" in str(err.value), err.value
+    assert json.loads(path.read_text()) == {"new": True}
