@@ -50,6 +50,16 @@ class PublishError(FlowcastError):
     """Forecasts failed their contract or could not be written; what was published stays intact."""
 
 
+class AlreadyPublished(PublishError):
+    """A publish asked to write only into an empty key (`if_absent`: a scheduled run, overwrite off) found
+    that key published, checked under the key's lock: nothing was written. `held`: the receipt of what the
+    key holds (run_id, model_version, rows, ...)."""
+
+    def __init__(self, message: str, held: dict[str, str]):
+        super().__init__(message)
+        self.held = held
+
+
 class RegistryError(FlowcastError):
     """Unknown model version, corrupt registry entry."""
 

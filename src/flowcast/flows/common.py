@@ -27,7 +27,7 @@ from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
-from flowcast.errors import ConfigError, FlowcastError, StorageError, by_interrupt, one_line
+from flowcast.errors import AlreadyPublished, ConfigError, FlowcastError, StorageError, by_interrupt, one_line
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
@@ -188,9 +188,17 @@ def published_already(settings: Settings, as_of: datetime) -> str | None:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} is published already "
                                  f"({exc}); the run goes on")
         return None
+    return held_sentence(dataset, at, held)
+
+
+def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: bool = False) -> str:
+    """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
+    is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
+    lock as it was about to publish, when it found the key empty as it started)."""
     return (f"{dataset} as of {at:%Y-%m-%d %H:%M} is published already ({held.get('rows')} rows of "
             f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
-            "this run computes and publishes nothing")
+            + ("another run published it while this one computed (found under the key's lock), so this run publishes "
+               "nothing" if late else "this run computes and publishes nothing"))
 
 
 def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
@@ -503,12 +511,15 @@ def publish_forecasts(
     note: str = "",
     guard: contextlib.AbstractContextManager[Any] | None = None,
     trained_as_of: datetime | str | None = None,
+    if_absent: bool = False,
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
     publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
     yields, when callable, is called right before the publish becomes visible (the guard still holds).
     `trained_as_of`: where the model version's training data ended, kept with the publish (realized accuracy's
-    `lookahead` once the version is gone)."""
+    `lookahead` once the version is gone). `if_absent` (overwrite off): only into a key that holds nothing,
+    checked under the key's lock; when another run published it since this run's first check, nothing is
+    written and the AlreadyPublished naming that run is returned (said in the log), not a receipt."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
@@ -519,8 +530,11 @@ def publish_forecasts(
             settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
             before_visible=still_held if callable(still_held) else None,
-            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None,
+            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
         )
+    if isinstance(receipt, AlreadyPublished):  # another run of this slot published it meanwhile
+        log.info(held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True))
+        return receipt
     try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint
 
