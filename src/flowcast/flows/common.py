@@ -191,6 +191,43 @@ def published_already(settings: Settings, as_of: datetime) -> str | None:
     return held_sentence(dataset, at, held)
 
 
+def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
+    """For a scheduled retrain (no as_of given): (the run that completed a retrain of this slot, the sentence
+    saying so) when the slot's as_of is done already, None otherwise. Done: the store holds forecasts of the run's
+    dataset for this as_of made by a version registered for that dataset and as_of, which only a retrain of this
+    as_of registers and then publishes (a run killed between the two left it registered and unpublished: not
+    done, its re-run retrains). Read from the store and the registry, not from Prefect's record of runs. A store or
+    registry that cannot say is a warning and the run goes on."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.shared import open_registry
+    from flowcast.store import open_store
+
+    dataset, at = resolve_source(settings).name, storage_naive(as_of)
+    try:
+        store = open_store(settings)
+        if not store.has(dataset, at):
+            return None
+        held = store.receipt_of(dataset, at)
+        version = held.get("model_version")
+        if not version:  # a baseline published without a registered version (an older flowcast)
+            return None
+        try:
+            mv = open_registry(settings).get(version, fetch=False)
+        except FlowcastError:  # removed since (gc): the slot's retrain cannot be told from it
+            return None
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} was retrained "
+                                 f"already ({exc}); the run goes on")
+        return None
+    if mv.dataset != dataset or not mv.as_of or storage_naive(mv.as_of) != at:
+        return None  # published by a model of another as_of: a forecast run, or a retrain that kept production
+    run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
+    return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
+                 f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). A scheduled retrain runs "
+                 "once per slot: this run trains, registers and publishes nothing (a run given its as_of retrains it "
+                 "again)")
+
+
 def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: bool = False) -> str:
     """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
     is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
