@@ -69,6 +69,12 @@ class ProductionMovedError(RegistryError):
     started from (another run or a person promoted meanwhile); nothing was changed."""
 
 
+class ServeRunningError(FlowcastError):
+    """Another `flowcast serve` of the same home or Prefect API is running (it holds the serve lock)."""
+
+    exit_code = 4
+
+
 class StorageError(FlowcastError):
     """A file could not be written (full disk, no permission); what was there before is intact."""
 
