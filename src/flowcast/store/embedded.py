@@ -215,7 +215,8 @@ class EmbeddedStore:
         `before_visible(what)` is called right before the new file becomes visible (its rename, the
         upload's completion); what it raises leaves the previous forecasts in place. `if_absent`: only into a
         key that holds nothing, checked under the key's lock (AlreadyPublished and nothing written otherwise: two
-        runs of one schedule slot that both found it empty as they started publish once)."""
+        runs of one schedule slot that both found it empty as they started publish once). On an object store,
+        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
