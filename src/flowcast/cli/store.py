@@ -87,6 +87,11 @@ def forecasts(
         sys.stdout.flush()
         return
     if fmt == "csv":
+        if frame.height == 0:  # the header a script reading the published columns expects: y_hat's intervals too
+            from flowcast.columns import INTERVAL_COLUMNS
+            from flowcast.store.contract import empty_forecasts
+
+            frame = empty_forecasts(INTERVAL_COLUMNS)
         sys.stdout.write(csv_text(frame))
         sys.stdout.flush()
         return
