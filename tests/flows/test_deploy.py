@@ -133,3 +133,46 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
     assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
     assert missed_sentence("retrain", []) is None
+
+
+def test_a_second_serve_refuses_to_start_while_one_runs_and_starts_once_it_died(tmp_path):
+    """Regression (ops15, a real server): a second `flowcast serve` started before the first was stopped served the
+    same deployments, and the first one's stop paused them: the second's schedule ran no slot for 9 minutes. A
+    serve holds a lock for its life (fcntl: the kernel releases it when the process dies, SIGKILL included), and
+    a second serve of the same home or Prefect API refuses to start, exit 4, naming the running one. The first
+    serve here waits for its Prefect API (nothing listens on that port): it holds the lock all the same."""
+    import signal
+    import time
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from flowcast.errors import ServeRunningError
+    from flowcast.ops.serving import serve_lock
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        api = f"http://127.0.0.1:{sock.getsockname()[1]}/api"  # closed when the block ends: nothing answers
+    home, prefect_home = tmp_path / "home", tmp_path / "prefect"
+    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(prefect_home), "FLOWCAST_HOME": str(home)}
+    flowcast = [str(Path(sys.executable).parent / "flowcast"), "serve"]
+    first = subprocess.Popen(flowcast, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while f'"pid": {first.pid},' not in ((home / ".serve.lock").read_text() if (home / ".serve.lock").exists()
+                                               else ""):
+            assert first.poll() is None and time.monotonic() < deadline, "the first serve never took its lock"
+            time.sleep(0.2)
+        second = subprocess.run(flowcast, env=env, capture_output=True, text=True, timeout=120, check=False)
+        said = second.stdout + second.stderr
+        assert second.returncode == 4, said
+        assert f"another `flowcast serve` is running: pid {first.pid} on {socket.gethostname()}, serving since " in said
+        assert first.poll() is None  # the running serve is left alone
+        with pytest.raises(ServeRunningError, match=f"pid {first.pid}"), \
+                serve_lock(tmp_path / "other-home", prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)):
+            pytest.fail("a serve of another home took the lock of the same Prefect API")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # a machine stop: no cleanup
+        first.wait(timeout=60)
+    with serve_lock(home, prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)) as paths:
+        assert paths[0] == home / ".serve.lock"  # the dead serve's lock files hold nothing: the next serve starts

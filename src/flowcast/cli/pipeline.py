@@ -578,15 +578,17 @@ def serve(
 ) -> None:
     """Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments from this process.
 
-    Runs until Ctrl-C. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
+    Runs until Ctrl-C. One serve per home and Prefect API: a second one refuses to start (exit 4), naming the
+    running one. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
     their zone (default: UTC). Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)
-    from flowcast.flows.deploy import schedule_settings, serve_all
+    from flowcast.flows.deploy import schedule_settings, serve_all, serving
 
     schedule_settings()  # a bad FLOWCAST_TIMEZONE or *_CRON is said before a Prefect server starts
     from flowcast.ops.reaper import temporary_api
 
-    with temporary_api():  # no PREFECT_API_URL: Prefect's temporary server, watched, without telemetry
+    # one serve per home and Prefect API (a second one refuses to start, naming this one), before any server starts
+    with serving(settings.home), temporary_api():  # no PREFECT_API_URL: Prefect's temporary server, watched
         serve_all(
             {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
             limit=limit,

@@ -127,6 +127,19 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     serve(*build_deployments(parameters), limit=limit)
 
 
+def serving(home: Any) -> Any:
+    """The serve lock of `home` and of the Prefect API this process talks to (`ops.serving.serve_lock`), taken as
+    a serve starts, before anything is registered: a second serve refuses to start, naming the running one."""
+    from datetime import UTC
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME
+
+    from flowcast.ops.serving import serve_lock
+
+    return serve_lock(home, prefect_home=PREFECT_HOME.value(), api_url=PREFECT_API_URL.value() or None,
+                      since=datetime.now(UTC).replace(microsecond=0))
+
+
 def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
     """Mark Crashed the flow runs of `home` that a killed server process left Running (ops.reaper), before
     serving again. A `flowcast serve` killed (SIGKILL, its machine stopped) during a retrain left that run

@@ -48,6 +48,7 @@ from flowcast.flows.common import (
     publish_forecasts,
     published_already,
     resolve_as_of,
+    retrained_already,
     run_counts,
     run_identity,
     source_tz,
@@ -309,7 +310,9 @@ def retrain_flow(
             timestamp; without a UTC offset it means UTC (2019-06-01T09:00 is 09:00 UTC,
             2019-06-01T09:00+10:00 is 23:00 UTC the day before). A date alone (2021-06-30) is
             the midnight that day starts at in the source's tz, so its row is included. Empty: the
-            run's scheduled start time.
+            run's scheduled start time, and the slot is retrained once: when a run of it registered a
+            version for this as_of and published its forecasts, a second run of the slot (a restarted
+            `flowcast serve` re-creating the scheduled run, a Crashed run retried) does nothing and names it.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
             FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
@@ -348,9 +351,17 @@ def retrain_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,
         max_steps=max_steps, overrides=overrides,
     )
+    scheduled = as_of is None  # a schedule slot: retrained once (a second run of the slot does nothing)
     as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
+    if scheduled and (done := retrained_already(settings, as_of)):
+        from flowcast.data.datasets import resolve_source
+
+        log.info(done[1])
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
+                "published_rows": 0, "skipped": True, "retrained_by": done[0], "note": done[1],
+                "store": store_label(settings)}
     if not overwrite and (held := published_already(settings, as_of)):
         from flowcast.data.datasets import resolve_source
 
@@ -441,7 +452,8 @@ def retrain_flow(
 
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
-    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()}
+    # run_id: which run registered the version (a second run of this schedule slot names it: `retrained_already`)
+    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat(), "run_id": run_id}
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log, intermittent=sparse.intermittent)
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
