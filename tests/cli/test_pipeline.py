@@ -214,3 +214,18 @@ def test_help_says_the_defaults_and_limits_a_new_user_needs(command, says):
     assert res.exit_code == 0, res.output
     said = " ".join(res.stdout.replace("│", " ").split())
     assert says in said, said
+
+
+def test_forecast_whose_slot_another_run_published_prints_its_note(tmp_path, monkeypatch):
+    """Regression (ops16): a forecast run that found its slot published by another run returns no Parquet path
+    or counts of its own (`skipped`, the other run named in `note`); the command's summary read
+    result['n_series'] and failed with KeyError. It prints the note, as for a run with nothing new."""
+    monkeypatch.chdir(tmp_path)
+    note = "us_employment as_of 2019-06-01 was published by run run-7 while this run computed: nothing published"
+    skipped = {"as_of": "2019-06-01T00:00:00", "run_id": "r", "dataset": "us_employment", "published_rows": 0,
+               "skipped": True, "published_by": "run-7", "note": note, "store": "x"}
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: skipped)
+    res = runner.invoke(app, ["forecast", "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    assert f"us_employment: {note}" in " ".join(res.output.split())

@@ -425,7 +425,7 @@ def forecast(
         emit_json({**result, **({"interrupted": True} if late else {})})
         interrupted_afterwards(late)
         return
-    if result.get("unchanged"):
+    if result.get("unchanged") or result.get("skipped"):  # skipped: its slot was published by another run
         out.print(f"{result['dataset']}: {result['note']}", highlight=False)
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
