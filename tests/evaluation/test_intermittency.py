@@ -104,3 +104,17 @@ def test_a_registered_models_recorded_decision_sets_the_forecasts_bound_not_this
     # a model registered before the decision was recorded: this run's data decides, as it did
     assert recorded_bounds((None, None), None, sparse)[0] == (0.0, None)
     assert recorded_bounds((None, None), None, smooth) == ((None, None), None)
+
+
+@pytest.mark.parametrize(("values", "cut"), [({"a": [0, 0, 5, -1], "b": [0, 1, 0, 0]}, False),
+                                             ({"a": [0, 0, 5, 0], "b": [0, 1, 0, 0]}, True)])
+def test_a_recorded_cut_at_0_is_not_applied_to_data_that_now_goes_below_it(values, cut):
+    """Regression (review16): a model whose retrain classed the data intermittent counts kept cutting its forecasts
+    at 0 after the data turned negative (a return booked as -1), with no word: the forecasts of a series with
+    negative values were raised to 0. The recorded cut holds only while the data is still never below 0; the
+    note names the series and says to retrain or declare y_min."""
+    from flowcast.evaluation.intermittency import recorded_bounds
+
+    bounds, note = recorded_bounds((None, None), True, _frame(values))
+    assert bounds == ((0.0, None) if cut else (None, None))
+    assert ("now hold negative values (e.g. a)" in (note or "")) is not cut and "retrain" in (note or ""), note

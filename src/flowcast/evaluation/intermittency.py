@@ -119,6 +119,14 @@ def recorded_bounds(bounds: tuple[float | None, float | None], recorded: object,
     recipe's RECIPE_KEY); a model registered before it was recorded (None) has this run's data (`frame`) classed."""
     if not isinstance(recorded, bool):
         return count_bounds(bounds, classify(frame))
+    if recorded and bounds[0] is None:  # a count never goes below 0: data that now does is no count
+        negative = (frame.filter(pl.col("y").cast(pl.Float64) < 0).get_column("unique_id").unique()
+                    .sort().to_list())
+        if negative:
+            return bounds, (f"The retrain that trained this model classed the data intermittent counts (cut at 0), "
+                            f"but {len(negative)} series now hold negative values (e.g. {', '.join(map(str, negative[:5]))}): "
+                            "its forecasts are not cut at 0; retrain to class the data again, or declare y_min "
+                            "(--y-min) to keep a bound.")
     return _at_zero(bounds, recorded, " (as the retrain that trained this model classed them)")
 
 

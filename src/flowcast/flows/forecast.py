@@ -218,8 +218,8 @@ def forecast_flow(
         # this run's data decides for a model registered before it was recorded)
         bounds, bound_note = recorded_bounds((data.source.y_min, data.source.y_max),
                                              load_recipe(production).extra.get(RECIPE_KEY), data.td.frame)
-        if bound_note:
-            log.info(bound_note)
+        if bound_note:  # a note with the bounds as declared: the recorded cut at 0 that negative values now break
+            (log.warning if bounds == (data.source.y_min, data.source.y_max) else log.info)(bound_note)
         rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
         calibrated = bool(rf.recipe.intervals)
         if not calibrated:
