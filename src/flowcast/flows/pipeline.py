@@ -102,7 +102,7 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     lines = [f"Leaderboard (by {metric}, lower is better; coverage on windows not used to calibrate):"]
     for row in board.iter_rows(named=True):
         s = " ".join(f"{m}={row[m]:.4g}" if row.get(m) is not None else f"{m}=n/a"
-                     for m in ("smape", "mase", "coverage80", "coverage95", "msis"))
+                     for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis"))
         mark = "  <- published" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))
@@ -270,7 +270,8 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     from flowcast.evaluation.intermittency import RECIPE_KEY
 
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
-    metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
+    metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "rmsse", "mae", "rmse", "coverage80", "coverage95",
+                                       "msis")}
     mv = tasks.register_task(
         settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
         recipe={**{k: v for k, v in recipe.to_dict().items() if k != "name"},
@@ -509,8 +510,8 @@ def retrain_flow(
         **run_counts(data),
         "horizon": h,
         "leaderboard": _board_json(board),
-        "decision": {"promote": promoted, "action": decision.action, "challenger": decision.champion,
-                     "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
+        "decision": {"promote": promoted, "action": decision.action, "metric": metric,
+                     "challenger": decision.champion, "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
                      "incumbent": expected, "incumbent_scoring": scored.scoring, "notes": notes},
         "registered": registered,
         "champion": version.name,  # the published model (the production model's own name when it stays)
