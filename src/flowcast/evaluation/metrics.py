@@ -143,11 +143,12 @@ def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | 
     idx = pl.int_range(pl.len(), dtype=pl.Int64)
     pos = idx - pl.when(boundary).then(idx).otherwise(None).forward_fill()
 
-    def running(lag: int, power: int = 1) -> pl.Expr:
-        d = pl.when(pl.col("pos") >= lag).then((pl.col("y") - pl.col("y").shift(lag)).abs().pow(power)).otherwise(0.0)
+    def running(lag: int, squared: bool = False) -> pl.Expr:
+        diff = pl.col("y") - pl.col("y").shift(lag)
+        d = pl.when(pl.col("pos") >= lag).then(diff * diff if squared else diff.abs()).otherwise(0.0)
         return d.cum_sum().over("unique_id")
 
-    sq = [running(1, 2).alias("sum_sq")] if squared else []
+    sq = [running(1, squared=True).alias("sum_sq")] if squared else []
 
     hist = (
         insample.lazy()
