@@ -77,6 +77,12 @@ def test_a_metric_undefined_for_some_series_is_said():
     assert note.startswith("MASE is undefined for 3 of 5 series (flat, seasonal, zeros: a history that is constant"), note
     assert "ranked on the other 2 series' MASE" in note
     assert usable_metric(results, "smape") == ("smape", "")
+    # RMSSE scales by one-step differences: the seasonal series has one; the flat and all-zero ones have none, and
+    # the note points at RMSE (sMAPE says little on the zeros of intermittent data, where RMSSE is the default)
+    metric, note = usable_metric(results, "rmsse")
+    assert metric == "rmsse"
+    assert note.startswith("RMSSE is undefined for 2 of 5 series (flat, zeros: a history that is constant"), note
+    assert "ranked on the other 3 series' RMSSE (evaluation.metric = \"rmse\" ranks on every series)" in note
 
 
 def _constant_fit(value: float):

@@ -148,10 +148,12 @@ def _partly_undefined(cands: list[Any], metric: str) -> str:
         return ""
     named = ", ".join(map(str, undefined[:5])) + (f" and {len(undefined) - 5} more" if len(undefined) > 5 else "")
     shown = metric_name(metric)
-    why = "constant (no demand at all, say)" if metric == "rmsse" else "constant or repeats itself exactly every season"
+    # RMSSE (intermittent data): a part without any demand yet; sMAPE says little on zeros, RMSE ranks alike unscaled
+    why, every = (("constant (no demand at all, say)", "rmse") if metric == "rmsse"
+                  else ("constant or repeats itself exactly every season", "smape"))
     return (f"{shown} is undefined for {len(undefined)} of {per_series.height} series ({named}: a history that is "
             f"{why} has a scale of 0); the candidates are ranked on the "
-            f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"smape\" ranks on "
+            f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"{every}\" ranks on "
             "every series)")
 
 
