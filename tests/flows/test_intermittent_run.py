@@ -70,3 +70,19 @@ def test_a_given_list_of_statistical_models_and_a_given_metric_are_kept_on_inter
     assert out["metric"] == "mase" and 'ranked on MASE as evaluation.metric = "mase" says' in out["note"]
     ranked = {m: r for m, r in out["leaderboard"].items() if r["rank"] is not None}
     assert min(ranked, key=lambda m: ranked[m]["mase"]) == out["champion"]
+
+
+def test_a_search_on_intermittent_data_is_scored_by_rmsse_as_the_retrain_ranks(tmp_path):
+    """`flowcast tune` (and `flowcast run --budget`, which runs the same search first) scores its trials by the
+    metric the retrain ranks on: RMSSE for data classed intermittent where evaluation.metric is not given."""
+    from intermittent import run_args, write_intermittent
+
+    csv = write_intermittent(tmp_path / "parts.csv", n_series=6, days=120, seed=0)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[model]\naccelerator = "cpu"\nlauncher = "inline"\n[tuning]\ncells = ["gru"]\n'
+                   'hidden_size = [4]\nnum_layers = [1]\nmax_steps = [5, 5]\nlookback = [14]\nmode = ["windowed"]\n')
+    args = [a for a in run_args(csv, tmp_path / "home") if a not in ("run", "--models", "none")]
+    result = CliRunner().invoke(app, ["tune", *args, "--trials", "1", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["metric"] == "rmsse" and any("ranked on RMSSE instead of MASE" in n for n in out["notes"]), out

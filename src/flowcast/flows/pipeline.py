@@ -370,6 +370,12 @@ def retrain_flow(
     bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
     tuned_notes: list[str] = []
+    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, it is ranked
+    # (and tuned) on RMSSE, counts are cut at 0 (tuning below changes the network's lookback, never the data classed)
+    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
+
+    sparse = classify(td.frame)
+    settings, sparse_notes = intermittent_settings(settings, sparse)
     if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
         from flowcast.flows.tune import tuned_settings
         from flowcast.models.tuning import tuned_data
@@ -377,11 +383,6 @@ def retrain_flow(
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
         td, tuned_notes = tuned_data(settings, td)  # which series the tuned lookback leaves to a network
-    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, counts are cut at 0
-    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
-
-    sparse = classify(td.frame)
-    settings, sparse_notes = intermittent_settings(settings, sparse)
     bounds, bound_note = count_bounds(bounds, sparse)
     sparse_notes += [bound_note] if bound_note else []
     for n in sparse_notes:
