@@ -81,6 +81,32 @@ def test_a_given_list_is_kept(tmp_path):
     assert out.evaluation.statistical == ["naive", "croston"] and "tsb, adida could be added" in notes[0]
 
 
+@pytest.mark.parametrize(("given", "metric", "said"), [
+    (None, "rmsse", "ranked on RMSSE instead of MASE (evaluation.metric was not given)"),
+    ("mase", "mase", 'ranked on MASE as evaluation.metric = "mase" says'),
+    ("smape", "smape", 'ranked on sMAPE as evaluation.metric = "smape" says'),
+    ("rmsse", "rmsse", 'ranked on RMSSE (evaluation.metric = "rmsse")'),
+])
+def test_intermittent_data_ranks_on_rmsse_unless_a_metric_was_given(tmp_path, given, metric, said):
+    settings = load_settings(home=tmp_path)
+    if given is not None:
+        settings = with_overrides(settings, evaluation={"metric": given})
+    out, notes = intermittent_settings(settings, classify(_frame(SPARSE)))
+    assert out.evaluation.metric == metric
+    assert len(notes) == 1 and said in notes[0] and "  " not in notes[0]
+    assert ("mean demand rate" in notes[0]) is (given != "rmsse")  # why, where it is not what was asked for
+    # not intermittent: the metric stays what it was (MASE by default), nothing said
+    same, nothing = intermittent_settings(settings, classify(_frame({"c": [1, 2, 3, 4]})))
+    assert same.evaluation.metric == (given or "mase") and nothing == []
+
+
+def test_a_metric_given_in_the_toml_file_is_kept(tmp_path):
+    toml = tmp_path / "flowcast.toml"
+    toml.write_text('[evaluation]\nmetric = "mae"\n')
+    out, notes = intermittent_settings(load_settings(toml, home=tmp_path), classify(_frame(SPARSE)))
+    assert out.evaluation.metric == "mae" and 'evaluation.metric = "mae" says' in notes[0]
+
+
 def test_counts_are_cut_at_zero_only_without_a_declared_bound():
     sparse, smooth = classify(_frame(SPARSE)), classify(_frame({"c": [1, 2, 3, 4]}))
     assert count_bounds((None, None), sparse) == ((0.0, None), count_bounds((None, None), sparse)[1])

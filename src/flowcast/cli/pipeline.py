@@ -202,16 +202,22 @@ class _TrainingBars:
             self.bars.stop()
 
 
-def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None) -> Any:
+def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, metric: str = "mase") -> Any:
     """The backtest leaderboard, every figure whole in 80 columns: with rich's default padding the eight
     columns of a board whose MASE read 0.07161 and MSIS 2.134 were 81 wide, and the MSIS column was cut to
-    '2.1…' (a figure cut short says nothing)."""
+    '2.1…' (a figure cut short says nothing). Two point scores fit: sMAPE and MASE, or MASE and the metric the
+    board is ranked on when it is another (RMSSE on intermittent data, where sMAPE says little; `--json` has
+    them all)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "
-                        "used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    cols = ("rank", "model", "kind", "smape", "mase", "coverage80", "coverage95", "msis")
+    from flowcast.evaluation.metrics import metric_name
+
+    table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better; cov80/cov95: "
+                        "interval coverage on windows not used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
+    cols = ("rank", "model", "kind", *point, "coverage80", "coverage95", "msis")
     heads = {"coverage80": "cov80", "coverage95": "cov95"}
     for col in cols:  # no column shrinks to an ellipsis in 80 columns (a figure cut to "0.48…" says nothing)
         table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right", no_wrap=True)
@@ -291,8 +297,10 @@ def run(
             note_publish_of_this_command(exc, settings, when)  # the API went away after the publish: say so
             raise
     late = _late_interrupt(before, result)
-    board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
+    board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "rmsse", "mae", "rmse", "coverage80",
+                                                 "coverage95", "msis")}
              for r in result["leaderboard"]}
+    metric = result["decision"].get("metric") or "mase"  # what the board is ranked on
     if json_out:
         from flowcast.data.freshness import RUN_KEYS  # the freshness keys of `flowcast forecast --json` too
 
@@ -303,7 +311,7 @@ def run(
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut",
                                           "log1p_disabled")},
-            "horizon": result["horizon"], "leaderboard": board,
+            "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
             "action": result["decision"].get("action"), "reasons": result["decision"].get("reasons"),
@@ -342,7 +350,7 @@ def run(
     _print_stale(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
-        out.print(_leaderboard_table(board, published))
+        out.print(_leaderboard_table(board, published, metric))
     d = result["decision"]
     verdict = "promoted" if d["promote"] else ("kept in production" if d.get("action") == "keep"
                                                else "published, not promoted")

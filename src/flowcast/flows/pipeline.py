@@ -103,7 +103,7 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     lines = [f"Leaderboard (by {metric}, lower is better; coverage on windows not used to calibrate):"]
     for row in board.iter_rows(named=True):
         s = " ".join(f"{m}={row[m]:.4g}" if row.get(m) is not None else f"{m}=n/a"
-                     for m in ("smape", "mase", "coverage80", "coverage95", "msis"))
+                     for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis"))
         mark = "  <- published" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))
@@ -271,7 +271,8 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     from flowcast.evaluation.intermittency import RECIPE_KEY
 
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
-    metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
+    metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "rmsse", "mae", "rmse", "coverage80", "coverage95",
+                                       "msis")}
     mv = tasks.register_task(
         settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
         recipe={**{k: v for k, v in recipe.to_dict().items() if k != "name"},
@@ -380,6 +381,12 @@ def retrain_flow(
     bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
     tuned_notes: list[str] = []
+    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, it is ranked
+    # (and tuned) on RMSSE, counts are cut at 0 (tuning below changes the network's lookback, never the data classed)
+    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
+
+    sparse = classify(td.frame)
+    settings, sparse_notes = intermittent_settings(settings, sparse)
     if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
         from flowcast.flows.tune import tuned_settings
         from flowcast.models.tuning import tuned_data
@@ -387,11 +394,6 @@ def retrain_flow(
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
         td, tuned_notes = tuned_data(settings, td)  # which series the tuned lookback leaves to a network
-    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, counts are cut at 0
-    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
-
-    sparse = classify(td.frame)
-    settings, sparse_notes = intermittent_settings(settings, sparse)
     bounds, bound_note = count_bounds(bounds, sparse)
     sparse_notes += [bound_note] if bound_note else []
     for n in sparse_notes:
@@ -521,8 +523,8 @@ def retrain_flow(
         **run_counts(data),
         "horizon": h,
         "leaderboard": _board_json(board),
-        "decision": {"promote": promoted, "action": decision.action, "challenger": decision.champion,
-                     "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
+        "decision": {"promote": promoted, "action": decision.action, "metric": metric,
+                     "challenger": decision.champion, "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
                      "incumbent": expected, "incumbent_scoring": scored.scoring, "notes": notes},
         "registered": registered,
         "champion": version.name,  # the published model (the production model's own name when it stays)

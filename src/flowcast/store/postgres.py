@@ -50,6 +50,8 @@ from flowcast.store.hashing import content_hash
 
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
+# the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
+_LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse"), "publishes": ("trained_as_of",)}
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 
@@ -93,6 +95,8 @@ def _ddl(schema: str) -> list[str]:
             PRIMARY KEY (dataset, as_of, model, step))""",
         # the points MASE covers: a table an older flowcast created lacks it
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
+        # RMSSE on the points MASE covers: likewise
+        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse double precision",
         # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
@@ -162,14 +166,23 @@ class PostgresStore:
                 delay = min(delay * 2, 5.0)
 
     def _create(self, con: Any) -> None:
+        """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
+        where a store an older flowcast created lacks them (they were added with the tables only, and such a
+        store then failed every read and write of realized accuracy: 'column "rmsse" does not exist')."""
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                                 [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
-        if not exists:
+        if not exists or self._lacks_later_columns(con):
             with con.transaction():
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
-                for stmt in _ddl(self.schema):
+                # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
+                for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
                     con.execute(stmt)
         self._ready = True
+
+    def _lacks_later_columns(self, con: Any) -> bool:
+        have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
+                               "AND table_name = ANY(%s)", [self.schema, list(_LATER_COLUMNS)]).fetchall())
+        return any((t, c) not in have for t, cols in _LATER_COLUMNS.items() for c in cols)
 
     def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
         rows = con.execute(
@@ -404,7 +417,7 @@ class PostgresStore:
                 sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
-            "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
+            "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
         if "lookahead" in frame.columns:  # COPY writes a boolean as t / f
             frame = frame.with_columns(pl.col("lookahead").cast(pl.Utf8).replace_strict(
                 {"t": True, "f": False, "true": True, "false": False}, default=None, return_dtype=pl.Boolean))
