@@ -1,6 +1,7 @@
 """Intermittent demand through the product: synthetic spare-parts counts (each series a Bernoulli chance of a
 demand per day, its size 1 + Poisson), `flowcast run --data ... --models none --json` on them, and the backtest
-MASE of every candidate on the leaderboard it prints. Prints one JSON object.
+MASE and RMSSE of every candidate on the leaderboard it prints, with the metric it ranked on (rmsse: the data is
+classed intermittent and evaluation.metric is not given). Prints one JSON object.
 
     .venv/bin/python bench/intermittent.py --series 30 --days 120 --seed 0
 """
@@ -68,8 +69,9 @@ def main() -> None:
     lows = [c for c in published.columns if c.startswith("y_hat")]
     print(json.dumps({
         "series": a.series, "days": a.days, "seed": a.seed, "horizon": a.horizon,
-        "champion": out["champion"],
+        "champion": out["champion"], "metric": out.get("metric"),
         "mase": {m: round(r["mase"], 4) for m, r in sorted(board.items(), key=lambda kv: kv[1]["mase"])},
+        "rmsse": {m: round(r["rmsse"], 4) for m, r in sorted(board.items(), key=lambda kv: kv[1]["rmsse"])},
         "classed_intermittent": "classed intermittent" in out["note"],
         "lowest_published": float(published.select(pl.min_horizontal(lows).min()).item()),
     }))

@@ -7,7 +7,9 @@ Schedules: FLOWCAST_RETRAIN_CRON, FLOWCAST_FORECAST_CRON, FLOWCAST_TIMEZONE (see
 flowcast.flows.deploy). Extra default flow parameters: FLOWCAST_HOME is read by each run.
 """
 
-from flowcast.flows.deploy import serve_all
+from flowcast.config import load_settings
+from flowcast.flows.deploy import serve_all, serving
 
 if __name__ == "__main__":
-    serve_all()
+    with serving(load_settings(None).home):  # one serve per home and Prefect API (`flowcast serve` says the same)
+        serve_all()

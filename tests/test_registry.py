@@ -815,7 +815,8 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
               "fallback": ["damped", "naive"], "horizon": 7, "season_length": 7,
               "intervals": {"hybrid": {"method": "conformal", "levels": [80, 95], "n": 42}}}
     hy = reg.register(_artifact(tmp_path, "hybrid", "1"), name="hybrid", dataset="sales", kind="hybrid",
-                      recipe=recipe, created_at=T0, metrics={"rank": 1, "mase": 0.7968, "smape": 1.8724},
+                      recipe=recipe, created_at=T0, metrics={"rank": 1, "mase": 0.7968, "rmsse": 0.81234,
+                                                                         "smape": 1.8724},
                       as_of=datetime(2024, 3, 1),
                       fingerprint={"source": "sales", "fingerprint": "1b10706db9db2bc8"},
                       config={"lookback": 36, "hidden_size": 32, "num_layers": 2, "mode": "windowed"}).version
@@ -827,12 +828,16 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
     assert "0.600  network gru seed 0" in text and "0.400  statistical theta" in text
     assert "weights: learned on 2 backtest windows (mase)" in text
     assert "series it cannot forecast: damped, naive" in text and "80/95% conformal, calibrated on 42" in text
-    assert "backtest scores: mase 0.7968, smape 1.872 (rank 1 of its leaderboard)" in text
+    assert "backtest scores: mase 0.7968, rmsse 0.8123, smape 1.872 (rank 1 of its leaderboard)" in text
     assert "trained on: source sales, data up to as_of 2024-03-01 UTC (data fingerprint 1b10706db9db2bc8)" in text
     assert "network: lookback 36, hidden 32 x 2 layers, windowed mode" in text
     r = CliRunner().invoke(app, ["models", "show", hy, "--json"])
     shown = json.loads(r.stdout.strip().splitlines()[-1])
     assert shown["recipe"]["weights"] == [0.6, 0.4] and shown["production_of"] == ["sales"]
+    r = CliRunner().invoke(app, ["models", "list", "--json"])
+    listed = json.loads(r.stdout.strip().splitlines()[-1])
+    row = next(v for v in listed["versions"] if v["version"] == hy)
+    assert row["rmsse"] == 0.81234 and row["metric"] is None  # (its recipe recorded no metric)
 
 
 def test_a_rollback_killed_after_its_swap_and_run_again_rolls_back_once(tmp_path, _isolated_home):
@@ -931,3 +936,27 @@ def test_a_pointer_or_pin_that_cannot_be_written_is_a_storage_error_naming_the_f
     assert ((root / "production.json").read_bytes(), (root / "production.backup.json").read_bytes()) == before
     assert reg.production().version == a and reg.pins() == {}
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("writer", ["_write_json_atomic", "_write_bytes_atomic"])
+def test_a_folder_sync_failing_after_the_rename_does_not_say_the_old_file_is_intact(tmp_path, monkeypatch, writer):
+    """Regression (review16): an error of the folder's fsync, after the new file was renamed into place, was
+    reported as 'could not write <path>: ...; the previous file, if any, is intact', the opposite of what the
+    folder held. It says the new file is in place and may not survive a power cut."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.errors import StorageError
+
+    path = tmp_path / "production.json"
+    path.write_text('{"old": true}')
+
+    def eio(_path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(registry, "_fsync_dir", eio)
+    write = getattr(registry, writer)
+    with pytest.raises(StorageError) as err:
+        write(path, {"new": True}) if writer == "_write_json_atomic" else write(path, b'{"new": true}')
+    assert "previous file" not in str(err.value) and "the new file is in place" in str(err.value), err.value
+    assert json.loads(path.read_text()) == {"new": True}

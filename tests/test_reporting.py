@@ -66,6 +66,7 @@ def test_tables_round_and_render():
     ("mase", "snaive MASE", "1.0 is as accurate as snaive was in-sample"),
     ("smape", "sMAPE", "not relative to a baseline"),
     ("mae", "MAE", "in the target's units"),
+    ("rmsse", "naive RMSSE", "1.0 is as accurate as naive was in-sample"),
 ])
 def test_the_leaderboard_names_what_its_metric_is_relative_to(metric, header, says):
     """Regression: the leaderboard said 'ranked by mase' and nothing said that MASE 1.0 is seasonal naive."""

@@ -319,7 +319,8 @@ class EvaluationConfig(_Section):
 
     n_windows: int = Field(2, ge=1)
     step: int | None = Field(None, ge=1, description="periods between backtest cutoffs; default: horizon")
-    metric: Literal["smape", "mase", "mae", "rmse"] = "mase"
+    metric: Literal["smape", "mase", "mae", "rmse", "rmsse"] = Field(
+        "mase", description="what the leaderboard ranks on; data classed intermittent ranks on rmsse unless it is given")
     margin: float = Field(0.0, ge=0, description="relative improvement a challenger needs over production, 0.02 = 2%")
     refit: bool = False
     seeds: int = Field(1, ge=1, description="networks trained per cell (seeds model.seed, +1, ...); a cell's candidate "

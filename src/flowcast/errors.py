@@ -50,6 +50,16 @@ class PublishError(FlowcastError):
     """Forecasts failed their contract or could not be written; what was published stays intact."""
 
 
+class AlreadyPublished(PublishError):
+    """A publish asked to write only into an empty key (`if_absent`: a scheduled run, overwrite off) found
+    that key published, checked under the key's lock: nothing was written. `held`: the receipt of what the
+    key holds (run_id, model_version, rows, ...)."""
+
+    def __init__(self, message: str, held: dict[str, str]):
+        super().__init__(message)
+        self.held = held
+
+
 class RegistryError(FlowcastError):
     """Unknown model version, corrupt registry entry."""
 
@@ -57,6 +67,12 @@ class RegistryError(FlowcastError):
 class ProductionMovedError(RegistryError):
     """A compare-and-swap promotion found another version in production than the one the run
     started from (another run or a person promoted meanwhile); nothing was changed."""
+
+
+class ServeRunningError(FlowcastError):
+    """Another `flowcast serve` of the same home or Prefect API is running (it holds the serve lock)."""
+
+    exit_code = 4
 
 
 class StorageError(FlowcastError):

@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.atomic import plain_mode, storage_error, temp_beside
-from flowcast.errors import ProductionMovedError, RegistryError
+from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 
 KINDS = ("network", "statistical", "ensemble", "hybrid")
@@ -140,6 +140,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _sync_replaced(path: Path) -> None:
+    """The folder's fsync after `path` was renamed into place: a failure then is not 'the previous file is
+    intact' (the new one already is in place, and readers see it), but a write that may not survive a power cut."""
+    try:
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(f"wrote {path}, but could not sync its folder ({' '.join(str(exc).split())}): the new "
+                           "file is in place and read, but may not survive a power cut") from exc
+
+
 def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer_rename") -> None:
     fd, tmp = temp_beside(path)
     try:
@@ -150,13 +160,13 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
         if fault:
             _fault(fault)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
             raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
         raise
+    _sync_replaced(path)
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -167,13 +177,13 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
             raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
         raise
+    _sync_replaced(path)
 
 
 def _iso(ts: datetime | None) -> str | None:

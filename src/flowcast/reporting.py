@@ -487,7 +487,7 @@ def leaderboard_description(metric: str, champion: str | None = None) -> str:
 def _metric_header(metric: str) -> str:
     from flowcast.evaluation.metrics import metric_name
 
-    return f"snaive {metric_name(metric)}" if metric == "mase" else metric_name(metric)
+    return {"mase": "snaive MASE", "rmsse": "naive RMSSE"}.get(metric, metric_name(metric))
 
 
 def _meaning(metric: str) -> str:

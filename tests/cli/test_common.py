@@ -438,3 +438,29 @@ def _published_by_this_command(home, as_of) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(("code", "advised"), [(30, True), (13, True), (1, True), (28, False), (2, False)])
+def test_a_folder_it_may_not_write_is_said_with_what_to_do(capsys, code, advised):
+    """Regression: a run on a read-only home (a read-only mount; another user's files) ended with
+    `OSError: [Errno 30] Read-only file system: '<home>/cache'` and no word that every run writes under its home;
+    a read-only (EROFS), permission (EACCES) or operation (EPERM) error, also one a flow raised from it, names
+    the home's settings. A full disk (ENOSPC) or a missing file is another matter: no such advice."""
+    import os
+
+    import typer
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        try:
+            raise OSError(code, os.strerror(code), "/mnt/ro/home/cache")
+        except OSError as exc:
+            raise RuntimeError("the flow failed") from exc
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.exit_code == 1 and "RuntimeError: the flow failed" in err
+    assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err

@@ -214,3 +214,37 @@ def test_help_says_the_defaults_and_limits_a_new_user_needs(command, says):
     assert res.exit_code == 0, res.output
     said = " ".join(res.stdout.replace("│", " ").split())
     assert says in said, said
+
+
+def test_forecast_whose_slot_another_run_published_prints_its_note(tmp_path, monkeypatch):
+    """Regression (ops16): a forecast run that found its slot published by another run returns no Parquet path
+    or counts of its own (`skipped`, the other run named in `note`); the command's summary read
+    result['n_series'] and failed with KeyError. It prints the note, as for a run with nothing new."""
+    monkeypatch.chdir(tmp_path)
+    note = "us_employment as_of 2019-06-01 was published by run run-7 while this run computed: nothing published"
+    skipped = {"as_of": "2019-06-01T00:00:00", "run_id": "r", "dataset": "us_employment", "published_rows": 0,
+               "skipped": True, "published_by": "run-7", "note": note, "store": "x"}
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: skipped)
+    res = runner.invoke(app, ["forecast", "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    assert f"us_employment: {note}" in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize(("metric", "shown", "hidden"), [
+    ("mase", ("smape", "mase", "13.89", "0.7162"), ("rmsse", "0.6543")),
+    ("smape", ("smape", "mase", "13.89", "0.7162"), ("rmsse", "0.6543")),
+    ("rmsse", ("mase", "rmsse", "0.7162", "0.6543", "ranked on RMSSE"), ("smape", "13.89")),
+])
+def test_the_leaderboard_table_shows_the_metric_it_is_ranked_on_whole_in_80_columns(metric, shown, hidden):
+    """A board ranked on RMSSE (intermittent data) shows MASE and RMSSE (its sMAPE says little on zeros: --json
+    has it); the others show sMAPE and MASE as before; every figure stays whole in 80 columns."""
+    from rich.console import Console
+
+    row = {"rank": 1, "kind": "statistical", "smape": 13.8912, "mase": 0.716212, "rmsse": 0.654321,
+           "coverage80": 0.828571, "coverage95": 1.0, "msis": 2.13456}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._leaderboard_table({"seasonal_naive": row}, "seasonal_naive", metric))
+    text = console.export_text()
+    assert "…" not in text and "seasonal_naive *" in text, text
+    assert all(s in text for s in shown) and not any(h in text for h in hidden), text

@@ -36,6 +36,29 @@ def test_versions_stay_whole_in_80_columns_one_table_per_dataset():
     assert "+00" not in text
 
 
+def test_a_dataset_ranked_on_rmsse_lists_its_rmsse_in_place_of_smape():
+    """Intermittent data is ranked on RMSSE (its sMAPE says little on zeros): its table shows MASE and RMSSE,
+    whole in 80 columns; a dataset ranked on MASE keeps MASE and sMAPE."""
+    rows = [
+        {"production": True, "version": "tsb-v1", "dataset": "parts", "kind": "statistical", "metric": "rmsse",
+         "as_of": "2024-04-19T00:00:00+00:00", "mase": 0.9271, "smape": 151.234, "rmsse": 0.80123,
+         "description": "statistical: tsb; series it cannot forecast: naive; 80/95% conformal intervals"},
+        {"production": False, "version": "naive-v1", "dataset": "parts", "kind": "statistical", "metric": None,
+         "as_of": None, "mase": 1.0, "smape": 160.0, "rmsse": None, "description": "statistical: naive"},
+        {"production": True, "version": "theta-v1", "dataset": "emp", "kind": "statistical", "metric": "mase",
+         "as_of": None, "mase": 0.71653, "smape": 30.7076, "rmsse": 0.6, "description": "statistical: theta"},
+    ]
+    console = Console(width=80, record=True)
+    tables = _versions_tables(rows)
+    for table in tables:
+        console.print(table)
+    text = console.export_text()
+    assert "…" not in text, text
+    parts, emp = text.split("dataset emp")
+    assert "rmsse" in parts and "0.8012" in parts and "smape" not in parts and "151.2" not in parts, parts
+    assert "smape" in emp and "30.71" in emp and "rmsse" not in emp, emp
+
+
 def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     """Regression: `flowcast forecasts` printed polars' table of all 14 columns with every digit (y_hat
     100.90347018165181, the run id and created_at in each row): 280 columns, each row folded over four

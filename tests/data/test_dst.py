@@ -247,6 +247,24 @@ def test_the_hour_daylight_saving_skips_missing_from_naive_times_without_a_tz_is
     assert run(local, tz="America/New_York") is None
 
 
+@pytest.mark.parametrize("gap", ["2024-03-10T02:00", "2024-03-10T03:00"])
+def test_one_series_missing_the_hour_daylight_saving_skips_is_no_hint_of_local_times(write_csv, gap):
+    """Regression: the hint fired when ANY series had the skipped hour imputed, while it says the hour 'is missing
+    from every series': a UTC file of two meters, one of which happened to miss 2024-03-10 02:00 (a gap like any
+    other, the other meter has that hour), was told to declare --tz America/New_York, which would misread it. The
+    hour must be missing from every series that spans it; a gap elsewhere says nothing either."""
+    every = [f"2024-03-{d:02d}T{h:02d}:00" for d in (9, 10, 11) for h in range(24)]
+    rows = "".join(f"{h},a,{i}\n" for i, h in enumerate(every))
+    rows += "".join(f"{h},b,{i + 1}\n" for i, h in enumerate(every) if h != gap)
+    path = write_csv("time,meter,kwh\n" + rows)
+    kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": "1h", "tz": None}
+    r = run_validate(path, **kw)
+    settings = Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+    summary = preprocess(take_valid(r), make_source(path, **kw), settings, None)[1]
+    assert summary.rows_imputed == 1  # the gap was imputed
+    assert summary.tz_hint is None, summary.tz_hint
+
+
 @pytest.mark.parametrize(("tz", "standard"), [("Australia/Melbourne", ("Etc/GMT-10", "UTC+10:00")),
                                               ("America/New_York", ("Etc/GMT+5", "UTC-05:00")),
                                               ("Europe/London", ("UTC", "UTC")),

@@ -667,6 +667,20 @@ def test_weekday_only_series_beside_daily_ones_are_named():
     assert preprocess(mixed, source(), settings(), None)[1].freq_hint is None
 
 
+def test_weekday_only_hint_counts_as_having_weekend_rows_only_the_series_that_have_them():
+    """Regression: the hint said '1 of 3 series have no row on a Saturday or Sunday (p1), while 2 others have
+    weekend rows' when the third was a weekday-only series too short to be named (one weekend, 5 rows): it counted
+    every series not named as one with weekend rows. Only the shop has them."""
+    days = _weekday_offsets(25)
+    every = list(range(25))
+    short = _weekday_offsets(7)
+    valid = frame({"p1": [float(d) for d in days], "p2": [1.0] * len(short), "shop": [1.0 + d % 7 for d in every]},
+                  days={"p1": days, "p2": short, "shop": every})
+    _, s = preprocess(valid, source(), settings(), None)
+    assert s.freq_hint is not None and s.freq_hint.startswith(
+        "1 of 3 series have no row on a Saturday or Sunday (p1), while 1 other has weekend rows"), s.freq_hint
+
+
 def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
     """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
     gap like any other, imputed; the horizon starts on the Monday after a Friday."""

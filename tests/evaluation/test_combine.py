@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowcast.evaluation.combine import describe_weights, fit_weights, simplex_grid, weights_by_window
+from flowcast.evaluation.combine import describe_weights, fit_weights, loss, simplex_grid, weights_by_window
 
 
 @pytest.mark.parametrize("k, r, n", [(1, 10, 1), (2, 10, 11), (3, 10, 66), (5, 10, 1001)])
@@ -16,7 +16,7 @@ def test_simplex_grid_is_every_point_once(k, r, n):
     assert (g >= 0).all() and len({tuple(row) for row in g}) == n
 
 
-@pytest.mark.parametrize("metric", ["mase", "mae", "rmse", "smape"])
+@pytest.mark.parametrize("metric", ["mase", "mae", "rmse", "smape", "rmsse"])
 def test_fit_recovers_the_mix_that_made_the_target(metric):
     rng = np.random.default_rng(0)
     a, b, c = (rng.normal(100, 10, 500) for _ in range(3))
@@ -66,3 +66,10 @@ def test_shrink_moves_the_fitted_weights_towards_equal_ones(shrink, expected):
 
 def test_describe_weights_in_words():
     assert describe_weights(["gru", "theta", "damped"], [0.6, 0.4, 0.0]) == "0.6 x gru + 0.4 x theta"
+
+
+def test_rmsse_loss_is_the_mean_squared_scaled_error_by_hand():
+    """Points of series scaled 1 and 2: errors 1 and 4 -> scaled 1 and 2 -> mean square (1 + 4) / 2."""
+    pred = np.array([[1.0, 4.0], [0.0, 0.0]])
+    got = loss("rmsse", pred, np.zeros(2), np.array([1.0, 2.0]))
+    np.testing.assert_allclose(got, [2.5, 0.0])

@@ -81,6 +81,32 @@ def test_a_given_list_is_kept(tmp_path):
     assert out.evaluation.statistical == ["naive", "croston"] and "tsb, adida could be added" in notes[0]
 
 
+@pytest.mark.parametrize(("given", "metric", "said"), [
+    (None, "rmsse", "ranked on RMSSE instead of MASE (evaluation.metric was not given)"),
+    ("mase", "mase", 'ranked on MASE as evaluation.metric = "mase" says'),
+    ("smape", "smape", 'ranked on sMAPE as evaluation.metric = "smape" says'),
+    ("rmsse", "rmsse", 'ranked on RMSSE (evaluation.metric = "rmsse")'),
+])
+def test_intermittent_data_ranks_on_rmsse_unless_a_metric_was_given(tmp_path, given, metric, said):
+    settings = load_settings(home=tmp_path)
+    if given is not None:
+        settings = with_overrides(settings, evaluation={"metric": given})
+    out, notes = intermittent_settings(settings, classify(_frame(SPARSE)))
+    assert out.evaluation.metric == metric
+    assert len(notes) == 1 and said in notes[0] and "  " not in notes[0]
+    assert ("mean demand rate" in notes[0]) is (given != "rmsse")  # why, where it is not what was asked for
+    # not intermittent: the metric stays what it was (MASE by default), nothing said
+    same, nothing = intermittent_settings(settings, classify(_frame({"c": [1, 2, 3, 4]})))
+    assert same.evaluation.metric == (given or "mase") and nothing == []
+
+
+def test_a_metric_given_in_the_toml_file_is_kept(tmp_path):
+    toml = tmp_path / "flowcast.toml"
+    toml.write_text('[evaluation]\nmetric = "mae"\n')
+    out, notes = intermittent_settings(load_settings(toml, home=tmp_path), classify(_frame(SPARSE)))
+    assert out.evaluation.metric == "mae" and 'evaluation.metric = "mae" says' in notes[0]
+
+
 def test_counts_are_cut_at_zero_only_without_a_declared_bound():
     sparse, smooth = classify(_frame(SPARSE)), classify(_frame({"c": [1, 2, 3, 4]}))
     assert count_bounds((None, None), sparse) == ((0.0, None), count_bounds((None, None), sparse)[1])
@@ -104,3 +130,17 @@ def test_a_registered_models_recorded_decision_sets_the_forecasts_bound_not_this
     # a model registered before the decision was recorded: this run's data decides, as it did
     assert recorded_bounds((None, None), None, sparse)[0] == (0.0, None)
     assert recorded_bounds((None, None), None, smooth) == ((None, None), None)
+
+
+@pytest.mark.parametrize(("values", "cut"), [({"a": [0, 0, 5, -1], "b": [0, 1, 0, 0]}, False),
+                                             ({"a": [0, 0, 5, 0], "b": [0, 1, 0, 0]}, True)])
+def test_a_recorded_cut_at_0_is_not_applied_to_data_that_now_goes_below_it(values, cut):
+    """Regression (review16): a model whose retrain classed the data intermittent counts kept cutting its forecasts
+    at 0 after the data turned negative (a return booked as -1), with no word: the forecasts of a series with
+    negative values were raised to 0. The recorded cut holds only while the data is still never below 0; the
+    note names the series and says to retrain or declare y_min."""
+    from flowcast.evaluation.intermittency import recorded_bounds
+
+    bounds, note = recorded_bounds((None, None), True, _frame(values))
+    assert bounds == ((0.0, None) if cut else (None, None))
+    assert ("now hold negative values (e.g. a)" in (note or "")) is not cut and "retrain" in (note or ""), note

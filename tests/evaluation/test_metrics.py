@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
-from flowcast.evaluation.metrics import mase_scale, score
+from flowcast.evaluation.metrics import mase_scale, rmsse_scale, score
 
 D = lambda i: datetime(2020, 1, 1) + timedelta(days=i)
 
@@ -112,3 +112,74 @@ def test_a_forecast_exact_up_to_float_rounding_scores_exactly_zero():
     assert (row["mae"], row["rmse"], row["smape"], row["mase"]) == (0.0, 0.0, 0.0, 0.0)
     off = frame.with_columns(pl.col("y_hat") + 1e-6)  # a small but real error is kept
     assert score(off, history, season_length=12)["mae"].item() == pytest.approx(1e-6)
+
+
+# RMSSE: a's one-step differences 2, -1, 2 -> squares 4, 1, 4 (mean 3); its errors 1, -3 -> mean square 5
+@pytest.mark.parametrize("season_length", [1, 2, 3, 12])  # one-step differences whatever the season (M5)
+def test_rmsse_by_hand(season_length):
+    out = score(_forecasts(), _insample(), season_length=season_length)
+    a = out.filter(pl.col("unique_id") == "a").row(0, named=True)
+    assert a["rmsse"] == pytest.approx(math.sqrt(5 / 3))
+    assert dict(rmsse_scale(_insample()).iter_rows())["a"] == pytest.approx(3.0)
+
+
+def test_rmsse_scale_only_uses_history_up_to_each_cutoff():
+    fc = pl.concat([
+        _forecasts().with_columns(pl.lit(D(2)).alias("cutoff"), pl.lit(0).alias("window")),
+        _forecasts().with_columns(pl.lit(D(3)).alias("cutoff"), pl.lit(1).alias("window")),
+    ]).drop("y_hat_q10", "y_hat_q90")
+    out = score(fc, _insample(), season_length=2).filter(pl.col("unique_id") == "a").sort("window")
+    # cutoff D(2): history 1, 3, 2 -> squared differences 4, 1 -> 2.5 ; cutoff D(3): 3
+    assert out["rmsse"].to_list() == pytest.approx([math.sqrt(5 / 2.5), math.sqrt(5 / 3)])
+
+
+@pytest.mark.parametrize(
+    "history, expected",
+    [
+        ([10.0, 10.0, 10.0], None),  # constant history: scale 0, RMSSE undefined (null, never inf), as MASE
+        ([7.0], None),  # one observation: no difference, no scale, as MASE
+        ([], None),  # no history at all before the window
+        ([1.0, None, 2.0, 4.0], "mase"),  # a missing value in the history: scaled as MASE scales it (not dropped)
+        ([1.0, float("nan"), 2.0, 4.0], "nan"),  # a NaN in the history: NaN, as MASE (never a silent number)
+    ],
+)
+def test_rmsse_edge_cases_match_mase(history, expected):
+    hist = pl.DataFrame({"unique_id": ["a"] * len(history), "ds": [D(i) for i in range(len(history))], "y": history},
+                        schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64})
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [D(9)], "y": [3.0], "y_hat": [2.0]})
+    row = score(fc, hist, season_length=1).row(0, named=True)
+    if expected is None:
+        assert row["rmsse"] is None and row["mase"] is None
+    elif expected == "nan":
+        assert math.isnan(row["rmsse"]) and math.isnan(row["mase"])
+    else:  # differences 1 - null, null - 2 count as 0 over 3 (as MASE's 2/3): squares (0 + 0 + 4) / 3
+        assert row["mase"] == pytest.approx(1 / (2 / 3))
+        assert row["rmsse"] == pytest.approx(math.sqrt(1 / (4 / 3)))
+
+
+def test_rmsse_nan_forecast_is_nan():
+    fc = _forecasts().with_columns(pl.when(pl.col("unique_id") == "a").then(float("nan")).otherwise(pl.col("y_hat"))
+                                   .alias("y_hat"))
+    a = score(fc, _insample(), season_length=1).filter(pl.col("unique_id") == "a").row(0, named=True)
+    assert math.isnan(a["rmsse"])
+
+
+def test_rmsse_rewards_the_demand_rate_where_mase_rewards_zero():
+    """On mostly-zero demand MASE (a scaled MAE) prefers forecasting 0, the median; RMSSE the mean rate."""
+    hist = pl.DataFrame({"unique_id": ["a"] * 6, "ds": [D(i) for i in range(6)], "y": [0.0, 0.0, 3.0, 0.0, 0.0, 3.0]})
+    actual = [0.0, 0.0, 3.0]
+    frames = {f: pl.DataFrame({"unique_id": ["a"] * 3, "ds": [D(i) for i in range(6, 9)], "y": actual, "y_hat": [f] * 3})
+              for f in (0.0, 1.0)}
+    zero, rate = (score(frames[f], hist, season_length=1).row(0, named=True) for f in (0.0, 1.0))
+    assert zero["mase"] < rate["mase"]  # MAE 1 against 4/3
+    # squared differences 0, 9, 9, 0, 9 -> 27/5; mean squared errors 3 (zero) and 2 (the rate)
+    assert zero["rmsse"] == pytest.approx(math.sqrt(3 / 5.4))
+    assert rate["rmsse"] == pytest.approx(math.sqrt(2 / 5.4))
+
+
+@pytest.mark.parametrize("y_hat, expected", [(0.0, 0.0), (2.0, 200.0)])
+def test_smape_on_an_all_zero_window_is_finite(y_hat, expected):
+    """A window whose actuals are all 0: sMAPE 0 for a forecast of 0 (not 0/0), 200 for any other."""
+    hist = pl.DataFrame({"unique_id": ["a"] * 3, "ds": [D(i) for i in range(3)], "y": [0.0, 2.0, 0.0]})
+    fc = pl.DataFrame({"unique_id": ["a"] * 2, "ds": [D(3), D(4)], "y": [0.0, 0.0], "y_hat": [y_hat] * 2})
+    assert score(fc, hist, season_length=1)["smape"].item() == expected

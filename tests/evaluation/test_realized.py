@@ -89,6 +89,17 @@ def test_scores_observed_points_with_point_in_time_scale_and_seasonal_naive():
     assert set(out["model_version"]) == {"gru-v3"}
 
 
+def test_rmsse_on_the_points_mase_covers_with_the_one_step_scale_up_to_the_as_of():
+    out = _score()
+    by = {(r["model"], r["step"]): r for r in out.iter_rows(named=True)}
+    # a's history up to A: y = t, every one-step difference 1 -> squared scale 1 (the x10 jump after t = 25 is not
+    # seen); errors 1 and 2 -> RMSSE 1 and 2 (one point each); b's constant history has no scale: null, never inf
+    assert (by["gru", 1]["rmsse"], by["gru", 2]["rmsse"]) == (pytest.approx(1.0), pytest.approx(2.0))
+    assert by["naive", 1]["rmsse"] is None and by["naive", 1]["n_mase"] == 0
+    # per as_of, weighted by the points it covers (n_mase): (1 + 2) / 2, the naive row (no point) left out
+    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(1.5)
+
+
 def test_quantile_columns_serve_as_intervals_and_named_intervals_win():
     assert interval_columns(["y_hat", "y_hat_q10", "y_hat_q90"], 80) == ("y_hat_q10", "y_hat_q90")
     assert interval_columns(["y_hat", "y_hat_q2.5", "y_hat_q97.5"], 95) == ("y_hat_q2.5", "y_hat_q97.5")

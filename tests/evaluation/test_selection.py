@@ -77,3 +77,28 @@ def test_a_metric_undefined_for_some_series_is_said():
     assert note.startswith("MASE is undefined for 3 of 5 series (flat, seasonal, zeros: a history that is constant"), note
     assert "ranked on the other 2 series' MASE" in note
     assert usable_metric(results, "smape") == ("smape", "")
+    # RMSSE scales by one-step differences: the seasonal series has one; the flat and all-zero ones have none, and
+    # the note points at RMSE (sMAPE says little on the zeros of intermittent data, where RMSSE is the default)
+    metric, note = usable_metric(results, "rmsse")
+    assert metric == "rmsse"
+    assert note.startswith("RMSSE is undefined for 2 of 5 series (flat, zeros: a history that is constant"), note
+    assert "ranked on the other 3 series' RMSSE (evaluation.metric = \"rmse\" ranks on every series)" in note
+
+
+def _constant_fit(value: float):
+    def fit(td):
+        return lambda t: t.future_frame().with_columns(pl.lit(value).alias("y_hat")).select("unique_id", "ds", "step",
+                                                                                              "y_hat")
+    return fit
+
+
+@pytest.mark.parametrize("metric, best", [("mase", "zero"), ("rmsse", "rate")])
+def test_rmsse_ranks_the_demand_rate_above_zero_on_intermittent_data(metric, best):
+    """Mostly-zero demand (one unit in three periods): MASE ranks forecasting 0 first, RMSSE the mean rate."""
+    td = build_td({"a": [0.0, 0.0, 3.0] * 8, "b": [3.0, 0.0, 0.0] * 8}, horizon=3)
+    results = [backtest(td, _constant_fit(v), name=n, n_windows=2, step=3) for n, v in [("zero", 0.0), ("rate", 1.0)]]
+    board = leaderboard(results, metric)
+    assert board.columns[:6] == ["model", "smape", "mase", "rmsse", "mae", "rmse"]
+    assert board["model"].to_list()[0] == best
+    zero = board.filter(pl.col("model") == "zero").row(0, named=True)
+    assert zero["rmsse"] is not None and zero["rmsse"] > board.filter(pl.col("model") == "rate")["rmsse"][0]

@@ -260,3 +260,38 @@ def test_a_fanned_out_date_another_run_published_while_it_waited_in_the_queue_is
     skipped = retrain_flow(as_of=AS_OF, overwrite=False, promote=False, **production_home)
     assert skipped["skipped"] is True and f"run {held}" in skipped["note"]
     assert store.receipt_of("tiny", AS_OF)["run_id"] == held
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_date_another_run_publishes_after_the_backfills_last_check_is_not_published_again(production_home,
+                                                                                               monkeypatch):
+    """Regression (ops16's note): the in-process backfill ran each date's forecast with overwrite on, so a date
+    another run (a second backfill, a real process here) published after the backfill's check before the date,
+    while the date computed, was published again by both. The date's run makes the check again under the key's
+    lock: the date is `skipped`, naming the run that published it, whose publish stays."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flowcast.flows import backfill_flow, forecast
+    from flowcast.store import open_store
+
+    date = datetime(2018, 1, 1)
+    settings = load_settings(None, home=production_home["home"])
+    faults = Path(__file__).resolve().parents[1] / "publish_faults"
+    real_check = forecast.published_already
+
+    def then_another_run_publishes(settings_, as_of):  # the race window: after the date's own first check
+        found = real_check(settings_, as_of)
+        subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
+                        date.isoformat(), "7", "4", "6"], check=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
+        return found
+
+    monkeypatch.setattr(forecast, "published_already", then_another_run_publishes)
+    summary = backfill_flow(start=date, end=date, every="1mo", **production_home)
+    (outcome,) = summary["outcomes"]
+    assert (outcome["status"], outcome["run_id"], summary["published"]) == ("skipped", "run-7", 0), outcome
+    store = open_store(settings)
+    assert set(store.read(dataset="tiny", as_of=date)["run_id"]) == {"run-7"}  # the other run's publish, alone

@@ -62,7 +62,8 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     assert (out["latest_ds"], out["periods_behind"], out["series_ended"]) == ("2019-06-01T00:00:00", 0, 0)
     # --models overrides the config's cells
     assert set(out["leaderboard"]) == {"gru", "naive", "seasonal_naive", "theta", "damped", "dotm", "comb", "hybrid"}
-    assert all({"smape", "mase"} <= set(v) for v in out["leaderboard"].values())
+    assert all({"smape", "mase", "rmsse"} <= set(v) for v in out["leaderboard"].values())
+    assert out["metric"] == "mase" and "RMSSE" not in (out["note"] or "")  # not intermittent: ranked on MASE
     assert out["published_rows"] == 24 and Path(out["store"]) == home.resolve() / "warehouse"
     assert out["champion"] and out["run_id"]
     assert EmbeddedStore(home / "warehouse").has("tiny", datetime(2019, 6, 1))

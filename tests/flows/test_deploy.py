@@ -51,6 +51,69 @@ def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monk
     assert served and not list(folder.iterdir())
 
 
+def test_missed_slots_are_counted_past_prefects_thousand_dates_per_call():
+    """Regression: Prefect's schedule yields at most about 1,000 dates per call, so a per-minute schedule stopped for
+    20 hours was said as '1001 scheduled forecast run(s) ... (... to <16.7 hours in>)' and its backfill ended there."""
+    from datetime import UTC, datetime, timedelta
+
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    slots = missed_slots("* * * * *", "UTC", now - timedelta(hours=20), now)
+    assert len(slots) == 20 * 60 - 1 and slots[-1] == now - timedelta(minutes=1)
+    assert len(set(slots)) == len(slots) and slots == sorted(slots)
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None and sentence.startswith("1199 scheduled forecast run(s)")
+    assert "--end 2026-12-04T11:59 --every 1m" in sentence
+
+
+@pytest.mark.parametrize(("tz", "utc_hour"), [("Europe/Berlin", 4), ("America/New_York", 10), ("UTC", 6)])
+def test_missed_slots_are_said_and_backfilled_in_utc(tz, utc_hour):
+    """Regression: with FLOWCAST_TIMEZONE=Europe/Berlin and a forecast cron of 06:00, the missed slots came back
+    in Berlin time and were printed as '06:00 UTC', with 'flowcast backfill --start ...T06:00' (no offset: UTC),
+    which publishes as_ofs two hours after the scheduled runs' (04:00 UTC in summer). The slots are UTC instants,
+    and the sentence and its backfill name them as such."""
+    from datetime import UTC, datetime
+
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    slots = missed_slots("0 6 * * *", tz, datetime(2026, 7, 1, 12, tzinfo=UTC), datetime(2026, 7, 3, 12, tzinfo=UTC))
+    assert [(d.day, d.hour, d.utcoffset()) for d in slots] == [(2, utc_hour, UTC.utcoffset(None)),
+                                                               (3, utc_hour, UTC.utcoffset(None))]
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None
+    assert f"(2026-07-02 {utc_hour:02d}:00 to 2026-07-03 {utc_hour:02d}:00 UTC)" in sentence
+    assert f"flowcast backfill --start 2026-07-02T{utc_hour:02d}:00 --end 2026-07-03T{utc_hour:02d}:00" in sentence
+
+
+@pytest.mark.parametrize(("cron", "tz", "last", "now", "n"), [
+    ("* * * * *", "UTC", (2026, 12, 4, 19, 17), (2026, 12, 4, 19, 21, 30), 4),  # per minute, on monthly data
+    ("0 3 * * 1", "UTC", (2026, 11, 2, 3), (2026, 11, 24), 3),  # the weekly retrain, on daily data
+    ("0 6 * * *", "Europe/Berlin", (2026, 7, 1, 12), (2026, 7, 5), 3),  # daily, in a zone
+    ("0 6 * * *", "Europe/Berlin", (2026, 10, 23, 12), (2026, 10, 28), 4),  # across the end of daylight saving
+    ("0 6 * * 1-5", "UTC", (2026, 12, 3, 12), (2026, 12, 9, 12), 4),  # weekdays: 3 and 1 days apart
+])
+def test_the_backfill_the_missed_slots_sentence_names_publishes_exactly_those_slots(cron, tz, last, now, n):
+    """Regression: the sentence named 'flowcast backfill --start FIRST --end LAST' without --every, so the backfill
+    stepped by the data's frequency, not the schedule's: 4 missed per-minute slots on monthly data backfilled the
+    first one only, 3 missed weekly retrains on daily data retrained 15 days. The commands it names run the missed
+    slots' as_ofs, no other."""
+    import re
+    from datetime import UTC, datetime
+
+    from flowcast.flows.backfill import backfill_dates
+    from flowcast.flows.deploy import missed_sentence, missed_slots
+
+    slots = missed_slots(cron, tz, datetime(*last, tzinfo=UTC), datetime(*now, tzinfo=UTC))
+    assert len(slots) == n
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None
+    commands = re.findall(r"flowcast backfill --start ([^\s;]+) --end ([^\s;]+)(?: --every ([^\s;]+))?", sentence)
+    assert commands, sentence
+    dates = [d for start, end, every in commands for d in backfill_dates(start, end, every or "1mo")]
+    assert dates == [d.astimezone(UTC).replace(tzinfo=None) for d in slots], sentence
+
+
 def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     """Regression (ops15, a real server, forecast cron '* * * * *'): `flowcast serve` stopped (SIGTERM) for
     several slots and started again: Prefect's serve pauses its deployments as it stops, which deletes their
@@ -70,3 +133,46 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
     assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
     assert missed_sentence("retrain", []) is None
+
+
+def test_a_second_serve_refuses_to_start_while_one_runs_and_starts_once_it_died(tmp_path):
+    """Regression (ops15, a real server): a second `flowcast serve` started before the first was stopped served the
+    same deployments, and the first one's stop paused them: the second's schedule ran no slot for 9 minutes. A
+    serve holds a lock for its life (fcntl: the kernel releases it when the process dies, SIGKILL included), and
+    a second serve of the same home or Prefect API refuses to start, exit 4, naming the running one. The first
+    serve here waits for its Prefect API (nothing listens on that port): it holds the lock all the same."""
+    import signal
+    import time
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from flowcast.errors import ServeRunningError
+    from flowcast.ops.serving import serve_lock
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        api = f"http://127.0.0.1:{sock.getsockname()[1]}/api"  # closed when the block ends: nothing answers
+    home, prefect_home = tmp_path / "home", tmp_path / "prefect"
+    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(prefect_home), "FLOWCAST_HOME": str(home)}
+    flowcast = [str(Path(sys.executable).parent / "flowcast"), "serve"]
+    first = subprocess.Popen(flowcast, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while f'"pid": {first.pid},' not in ((home / ".serve.lock").read_text() if (home / ".serve.lock").exists()
+                                               else ""):
+            assert first.poll() is None and time.monotonic() < deadline, "the first serve never took its lock"
+            time.sleep(0.2)
+        second = subprocess.run(flowcast, env=env, capture_output=True, text=True, timeout=120, check=False)
+        said = second.stdout + second.stderr
+        assert second.returncode == 4, said
+        assert f"another `flowcast serve` is running: pid {first.pid} on {socket.gethostname()}, serving since " in said
+        assert first.poll() is None  # the running serve is left alone
+        with pytest.raises(ServeRunningError, match=f"pid {first.pid}"), \
+                serve_lock(tmp_path / "other-home", prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)):
+            pytest.fail("a serve of another home took the lock of the same Prefect API")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # a machine stop: no cleanup
+        first.wait(timeout=60)
+    with serve_lock(home, prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)) as paths:
+        assert paths[0] == home / ".serve.lock"  # the dead serve's lock files hold nothing: the next serve starts

@@ -36,3 +36,42 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
     again = forecast_flow(as_of=SLOT, **production_home)
     assert again["published_rows"] > 0
     assert store.receipt_of("tiny", SLOT)["run_id"] == again["run_id"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_again(production_home, monkeypatch):
+    """Regression (ops16): the once-per-slot check was made as the run started, not under the key's lock: a run
+    of the slot that found it empty then, and another run (a real process here) that published it while the
+    first one computed, both published, one after the other. The check is made again in the publish, under the
+    key's lock: the first run publishes nothing, ends Completed and names the run that published."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flow_helpers import task_states_of
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import forecast
+    from flowcast.store import open_store
+
+    settings = load_settings(None, home=production_home["home"])
+    faults = Path(__file__).resolve().parents[1] / "publish_faults"
+    real_check = forecast.published_already
+
+    def then_another_run_publishes(settings_, as_of):  # the race window: right after this run's first check
+        found = real_check(settings_, as_of)
+        subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
+                        SLOT.isoformat(), "7", "4", "6"], check=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
+        return found
+
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    monkeypatch.setattr(forecast, "published_already", then_another_run_publishes)
+    late = forecast.forecast_flow(**production_home)
+    assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == "run-7"
+    assert "run run-7" in late["note"] and "found under the key's lock" in late["note"]
+    store = open_store(settings)
+    assert store.receipt_of("tiny", SLOT)["run_id"] == "run-7"  # the other run's publish, alone
+    assert set(store.read(dataset="tiny", as_of=SLOT)["run_id"]) == {"run-7"}
+    assert task_states_of(late["run_id"])["publish"] == ["Completed"]  # no failed task in the UI either

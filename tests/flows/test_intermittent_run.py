@@ -1,6 +1,6 @@
 """`flowcast run` on synthetic intermittent counts (30 spare parts x 120 days, mostly zeros), end to end under the
-session's Prefect API: the data is classed intermittent, croston, tsb and adida are on the leaderboard, the champion
-beats naive on the backtest, and nothing published (forecasts, intervals) goes below 0 although no y_min is declared."""
+session's Prefect API: the data is classed intermittent, croston, tsb and adida are on the leaderboard, it is ranked
+on RMSSE (unless evaluation.metric is given), the champion beats naive on the backtest, and nothing published (forecasts, intervals) goes below 0 although no y_min is declared."""
 
 from __future__ import annotations
 
@@ -32,8 +32,11 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     assert {"croston", "tsb", "adida", "naive", "seasonal_naive", "theta", "damped"} <= set(board)
     assert "The data was classed intermittent: 30 of 30 series" in out["note"]
     assert "cut at 0" in out["note"]
+    # ranked on RMSSE, which rewards the demand rate where MASE rewards forecasting 0, and the run says why
+    assert out["metric"] == "rmsse" and "ranked on RMSSE instead of MASE" in out["note"]
     champion = out["champion"]
-    assert board[champion]["rank"] == 1 and board[champion]["mase"] < board["naive"]["mase"]
+    assert board[champion]["rank"] == 1 and board[champion]["rmsse"] < board["naive"]["rmsse"]
+    assert board[champion]["rmsse"] == min(r["rmsse"] for r in board.values() if r["rank"] is not None)
     # on these counts the intermittent models beat every classical one (bench/intermittent.py, README)
     assert champion in {"croston", "tsb", "adida"}
     published = EmbeddedStore(home / "warehouse").read(dataset="parts")
@@ -53,14 +56,33 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     assert again.height == 30 * 14 and again.select(pl.min_horizontal(values).min()).item() >= 0
 
 
-def test_a_given_list_of_statistical_models_is_kept_on_intermittent_data(tmp_path):
+def test_a_given_list_of_statistical_models_and_a_given_metric_are_kept_on_intermittent_data(tmp_path):
     from intermittent import run_args, write_intermittent
 
     csv = write_intermittent(tmp_path / "parts.csv", n_series=30, days=120, seed=0)
     cfg = tmp_path / "flowcast.toml"
-    cfg.write_text('[evaluation]\nstatistical = ["naive", "theta"]\ncombination = ["theta"]\n')
+    cfg.write_text('[evaluation]\nstatistical = ["naive", "theta"]\ncombination = ["theta"]\nmetric = "mase"\n')
     result = CliRunner().invoke(app, [*run_args(csv, tmp_path / "home"), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert not {"croston", "tsb", "adida"} & set(out["leaderboard"])
     assert "kept as they are: croston, tsb, adida could be added" in out["note"]
+    assert out["metric"] == "mase" and 'ranked on MASE as evaluation.metric = "mase" says' in out["note"]
+    ranked = {m: r for m, r in out["leaderboard"].items() if r["rank"] is not None}
+    assert min(ranked, key=lambda m: ranked[m]["mase"]) == out["champion"]
+
+
+def test_a_search_on_intermittent_data_is_scored_by_rmsse_as_the_retrain_ranks(tmp_path):
+    """`flowcast tune` (and `flowcast run --budget`, which runs the same search first) scores its trials by the
+    metric the retrain ranks on: RMSSE for data classed intermittent where evaluation.metric is not given."""
+    from intermittent import run_args, write_intermittent
+
+    csv = write_intermittent(tmp_path / "parts.csv", n_series=6, days=120, seed=0)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[model]\naccelerator = "cpu"\nlauncher = "inline"\n[tuning]\ncells = ["gru"]\n'
+                   'hidden_size = [4]\nnum_layers = [1]\nmax_steps = [5, 5]\nlookback = [14]\nmode = ["windowed"]\n')
+    args = [a for a in run_args(csv, tmp_path / "home") if a not in ("run", "--models", "none")]
+    result = CliRunner().invoke(app, ["tune", *args, "--trials", "1", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["metric"] == "rmsse" and any("ranked on RMSSE instead of MASE" in n for n in out["notes"]), out

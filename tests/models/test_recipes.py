@@ -370,6 +370,29 @@ def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(y
          "level instead, a stand-in nothing calibrated.")]
 
 
+@pytest.mark.parametrize(("ys", "why"), [([5.0], "1 observation"), ([4.0, 6.0] * 12, "repeats itself exactly")])
+def test_a_calibration_in_levels_says_no_series_is_scaled_by_an_uncalibrated_stand_in(ys, why):
+    """Regression: widths calibrated in levels (`calibrate`'s scale 'level': a backtest of one-point histories) are
+    applied to every series in its mean |y|, the unit they were calibrated in; the notes still said of each series
+    without a measured change ('{why}') that its widths were 'its mean |y| times the other series' typical change
+    relative to their level instead, a stand-in nothing calibrated', which is neither what was published nor true."""
+    import dataclasses
+    from datetime import timedelta
+
+    td = make_td(n_series=3, length=30, horizon=3, period=2)
+    start = td.frame["ds"].max() - timedelta(days=31 * (len(ys) - 1))
+    odd = pl.DataFrame({"unique_id": "zz", "ds": pl.date_range(start, td.frame["ds"].max(), "1mo", eager=True)[-len(ys):],
+                        "y": ys})
+    frame = pl.concat([td.frame, odd.with_columns(pl.col("ds").cast(td.frame["ds"].dtype))], how="diagonal_relaxed")
+    td = dataclasses.replace(td, frame=frame.sort("unique_id", "ds"))
+    r = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
+               weights=[1.0], intervals={"naive": {**CAL, "scale": "level"}})
+    rf = forecast_detailed(r, td, 3)
+    zz = rf.frame.filter(pl.col("unique_id") == "zz")
+    np.testing.assert_allclose((zz["y_hat_hi80"] - zz["y_hat"]).to_numpy(), 0.5 * float(np.mean(np.abs(ys))))
+    assert rf.interval_notes() == []
+
+
 @pytest.mark.parametrize("weights", [[1.0], [0.25, 0.75]])
 def test_saving_a_recipe_replaces_the_file_whole_never_rewrites_it_in_place(tmp_path, weights):
     """Regression: Recipe.save truncated recipe.json and wrote it in place, so a kill or a full disk mid-write left a

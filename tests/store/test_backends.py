@@ -112,7 +112,7 @@ def test_realized_rows_keep_the_points_their_mase_covers_and_older_rows_read_as_
         store.write_realized(DS, realized_frame([AS_OF]).with_columns(n_mase=pl.col("n") + 1))
 
 
-@pytest.mark.parametrize("column", ["n_mase", "lookahead"])
+@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse"])
 def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_back(tmp_path, column):
     """A partition written before `column` was recorded reads back with it null (not known)."""
     store = EmbeddedStore(tmp_path / "wh")
@@ -121,6 +121,20 @@ def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_
     pl.read_parquet(part).drop(column).write_parquet(part)
     back = store.read_realized(DS)
     assert back.columns == REALIZED_COLUMNS and back.height == 6 and back[column].null_count() == 6
+
+
+def test_realized_rmsse_round_trips_and_rows_without_it_read_as_unknown(backend):
+    """rmsse (RMSSE on the points MASE covers) round-trips on every backend (PostgreSQL: a table an older flowcast
+    created gets the column); rows written without it read back as null; a negative one is refused."""
+    store = backend.store
+    store.write_realized(DS, realized_frame([OTHER]).with_columns(rmsse=0.25 * pl.col("step")))
+    store.write_realized(DS, realized_frame([AS_OF]))  # not computed: null
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.schema["rmsse"] == pl.Float64
+    assert back.filter(pl.col("as_of") == OTHER)["rmsse"].to_list() == [0.25, 0.5, 0.75] * 2
+    assert back.filter(pl.col("as_of") == AS_OF)["rmsse"].null_count() == 6
+    with pytest.raises(ForecastContractError, match="rmsse out of range"):
+        store.write_realized(DS, realized_frame([AS_OF]).with_columns(rmsse=pl.lit(-1.0)))
 
 
 def test_realized_lookahead_round_trips(backend):
@@ -191,3 +205,25 @@ def test_a_publish_records_where_its_models_training_data_ended_so_lookahead_out
     assert d.lookahead == 1 and d.lookahead_unknown == 1
     assert any("1 judged as_of (2024-02-01) have no record of whether their model was "
                "trained on data after them" in r for r in d.reasons)
+
+
+@pytest.mark.parametrize("columns", [["rmsse"], ["n_mase", "lookahead", "rmsse"]])
+def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_columns(pg_url, pg_schema, columns):
+    """Regression: the columns added since the realized table was first created (n_mase, lookahead, now rmsse) were
+    added only when the tables did not exist yet, so a store an older flowcast created failed every write and read
+    of realized accuracy ('column "rmsse" does not exist'). Opening the store adds the missing ones; older rows
+    read them as null."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    old = PostgresStore(pg_url, schema=pg_schema)
+    old.write_realized(DS, realized_frame([AS_OF]))
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the table as an older flowcast created it
+        for c in columns:
+            con.execute(f"ALTER TABLE {pg_schema}.realized DROP COLUMN {c}")
+    store = PostgresStore(pg_url, schema=pg_schema)
+    assert store.read_realized(DS)[columns].null_count().row(0) == (6,) * len(columns)
+    store.write_realized(DS, realized_frame([OTHER]).with_columns(rmsse=pl.lit(0.5), n_mase=pl.col("n")))
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.filter(pl.col("as_of") == OTHER)["rmsse"].to_list() == [0.5] * 6

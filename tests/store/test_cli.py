@@ -199,3 +199,20 @@ def test_a_moved_home_whose_views_cannot_be_rebuilt_says_why_queries_fail_and_ho
     assert "No files found that match the pattern" in text and "flowcast forecasts --home" in text
     r = CliRunner().invoke(app, ["forecasts", "--home", str(new)])  # released: this one rebuilds them, silently
     assert r.exit_code == 0 and "moved home" not in r.output
+
+
+def test_empty_csv_header_has_the_interval_columns(_isolated_home):
+    """Regression: `--format csv` matching nothing printed a header that stopped at y_hat, so a script reading
+    the published columns (y_hat_lo80 ...) by name failed only on the days with nothing to read; the header is
+    now the published default's: the 80% and 95% bounds around y_hat."""
+    from flowcast.cli import app
+    from flowcast.columns import INTERVAL_COLUMNS
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts", "--dataset", "nothing", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    header = r.stdout.splitlines()[0].split(",")
+    assert header == FORECAST_COLUMNS[:8] + ["y_hat_lo95", "y_hat_lo80", "y_hat_hi80", "y_hat_hi95"] \
+        + FORECAST_COLUMNS[8:], header
+    assert set(INTERVAL_COLUMNS) <= set(header) and r.stdout.splitlines()[1:] == []

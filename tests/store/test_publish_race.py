@@ -136,3 +136,52 @@ def test_a_run_whose_publish_failed_after_another_promotion_takes_its_promotion_
     assert [e["action"] for e in reg.history(DS)][-1] == "retract"
     assert len(said) == 1 and f"{w} was taken out of the production stack of {DS}" in said[0], said
     assert reg.rollback(dataset=DS).version == before
+
+
+SLOT_WORKER = WORKER.parent / "slot_worker.py"
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("backend_name", ["embedded", "postgres"])
+def test_runs_of_one_slot_that_all_found_it_empty_publish_it_once(tmp_path, request, backend_name):
+    """Regression (ops16): two scheduled runs of one slot (overwrite off) that both found the key empty as they
+    started both published, one after the other on the key's lock. Three real processes check, wait until all
+    have checked, then publish with `if_absent`: the check made again under the key's lock (in the publish
+    transaction) lets one write; the others write nothing and name the run that did."""
+    backend = make_backend(backend_name, request, tmp_path)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
+                                                        str(WORKER.parent)])}
+    env.pop("FLOWCAST_FAULT", None)
+    procs = [subprocess.Popen([sys.executable, str(SLOT_WORKER), backend.spec, str(barrier), str(w), "3"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(3)]
+    outs = [p.communicate(timeout=200) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    lines = sorted(o.strip() for o, _ in outs)
+    published = [ln.split()[1] for ln in lines if ln.startswith("published ")]
+    assert len(published) == 1, lines  # every racer got past the first check: it was empty for all of them
+    assert lines.count(f"held {published[0]}") == 2, lines
+    held = backend.reopen().read(dataset=DS, as_of=AS_OF)
+    assert held.height == 6 and set(held["run_id"]) == set(published)  # 3 series x 2 steps, one set
+    assert not held.select("unique_id", "ds").is_duplicated().any()
+    assert backend.reopen().receipt_of(DS, AS_OF)["run_id"] == published[0]
+
+
+@pytest.mark.parametrize("backend_name", ["embedded", "postgres"])
+def test_if_absent_writes_nothing_into_a_published_key(tmp_path, request, backend_name):
+    from flowcast.errors import AlreadyPublished
+
+    store = make_backend(backend_name, request, tmp_path).store
+    first = store.publish(make_forecast(1, 3, 2, AS_OF), dataset=DS, as_of=AS_OF, model="naive", model_version="a-v1",
+                          run_id="run-a", created_at=AS_OF, horizon=2, if_absent=True)  # empty: published
+    with pytest.raises(AlreadyPublished, match="as_of 2024-03-01T00:00:00 is published already \\(run run-a, a-v1\\)") \
+            as caught:
+        store.publish(make_forecast(2, 3, 2, AS_OF), dataset=DS, as_of=AS_OF, model="naive", model_version="b-v1",
+                      run_id="run-b", created_at=AS_OF, horizon=2, if_absent=True)
+    assert caught.value.held["run_id"] == "run-a" and int(caught.value.held["rows"]) == 6
+    assert store.receipt_of(DS, AS_OF)["content_hash"] == first.content_hash
+    assert set(store.read(dataset=DS, as_of=AS_OF)["run_id"]) == {"run-a"}
+    replaced = store.publish(make_forecast(2, 3, 2, AS_OF), dataset=DS, as_of=AS_OF, model="naive",
+                             model_version="b-v1", run_id="run-b", created_at=AS_OF, horizon=2)  # overwrite: replaces
+    assert replaced.replaced_rows == 6 and set(store.read(dataset=DS, as_of=AS_OF)["run_id"]) == {"run-b"}

@@ -486,12 +486,30 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(exc)} "
-                          f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}",
-                          markup=True)
+                          f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
+                          f"{_unwritable_advice(exc)}", markup=True)
             failed(f"{type(exc).__name__}: {exc}", 1)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _unwritable_advice(exc: BaseException) -> str:
+    """What to do about a folder flowcast may not write (a read-only mount, another user's files): the bare
+    `OSError: [Errno 30] Read-only file system: '<home>/cache'` named the path but not that every run writes
+    under its home."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the error or what it was raised from
+        if seen is None:
+            return ""
+        if isinstance(seen, OSError) and seen.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return ("; flowcast writes its cache, models, runs and forecasts under its home (--home, FLOWCAST_HOME or "
+                    "flowcast.toml's home): point it at a folder this user can write, or make that one writable, "
+                    "and run the same command again")
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 def _unreachable_api(exc: BaseException) -> str:

@@ -202,16 +202,22 @@ class _TrainingBars:
             self.bars.stop()
 
 
-def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None) -> Any:
+def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, metric: str = "mase") -> Any:
     """The backtest leaderboard, every figure whole in 80 columns: with rich's default padding the eight
     columns of a board whose MASE read 0.07161 and MSIS 2.134 were 81 wide, and the MSIS column was cut to
-    '2.1…' (a figure cut short says nothing)."""
+    '2.1…' (a figure cut short says nothing). Two point scores fit: sMAPE and MASE, or MASE and the metric the
+    board is ranked on when it is another (RMSSE on intermittent data, where sMAPE says little; `--json` has
+    them all)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(title="Backtest leaderboard (lower is better; cov80/cov95: interval coverage on windows not "
-                        "used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    cols = ("rank", "model", "kind", "smape", "mase", "coverage80", "coverage95", "msis")
+    from flowcast.evaluation.metrics import metric_name
+
+    table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better; cov80/cov95: "
+                        "interval coverage on windows not used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
+    cols = ("rank", "model", "kind", *point, "coverage80", "coverage95", "msis")
     heads = {"coverage80": "cov80", "coverage95": "cov95"}
     for col in cols:  # no column shrinks to an ellipsis in 80 columns (a figure cut to "0.48…" says nothing)
         table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right", no_wrap=True)
@@ -291,8 +297,10 @@ def run(
             note_publish_of_this_command(exc, settings, when)  # the API went away after the publish: say so
             raise
     late = _late_interrupt(before, result)
-    board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "coverage80", "coverage95", "msis")}
+    board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "rmsse", "mae", "rmse", "coverage80",
+                                                 "coverage95", "msis")}
              for r in result["leaderboard"]}
+    metric = result["decision"].get("metric") or "mase"  # what the board is ranked on
     if json_out:
         from flowcast.data.freshness import RUN_KEYS  # the freshness keys of `flowcast forecast --json` too
 
@@ -303,7 +311,7 @@ def run(
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut",
                                           "log1p_disabled")},
-            "horizon": result["horizon"], "leaderboard": board,
+            "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": result["decision"]["promote"],
             "action": result["decision"].get("action"), "reasons": result["decision"].get("reasons"),
@@ -342,7 +350,7 @@ def run(
     _print_stale(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
-        out.print(_leaderboard_table(board, published))
+        out.print(_leaderboard_table(board, published, metric))
     d = result["decision"]
     verdict = "promoted" if d["promote"] else ("kept in production" if d.get("action") == "keep"
                                                else "published, not promoted")
@@ -425,7 +433,7 @@ def forecast(
         emit_json({**result, **({"interrupted": True} if late else {})})
         interrupted_afterwards(late)
         return
-    if result.get("unchanged"):
+    if result.get("unchanged") or result.get("skipped"):  # skipped: its slot was published by another run
         out.print(f"{result['dataset']}: {result['note']}", highlight=False)
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
@@ -578,15 +586,17 @@ def serve(
 ) -> None:
     """Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments from this process.
 
-    Runs until Ctrl-C. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
+    Runs until Ctrl-C. One serve per home and Prefect API: a second one refuses to start (exit 4), naming the
+    running one. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
     their zone (default: UTC). Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)
-    from flowcast.flows.deploy import schedule_settings, serve_all
+    from flowcast.flows.deploy import schedule_settings, serve_all, serving
 
     schedule_settings()  # a bad FLOWCAST_TIMEZONE or *_CRON is said before a Prefect server starts
     from flowcast.ops.reaper import temporary_api
 
-    with temporary_api():  # no PREFECT_API_URL: Prefect's temporary server, watched, without telemetry
+    # one serve per home and Prefect API (a second one refuses to start, naming this one), before any server starts
+    with serving(settings.home), temporary_api():  # no PREFECT_API_URL: Prefect's temporary server, watched
         serve_all(
             {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
             limit=limit,

@@ -87,6 +87,11 @@ def forecasts(
         sys.stdout.flush()
         return
     if fmt == "csv":
+        if frame.height == 0:  # the header a script reading the published columns expects: y_hat's intervals too
+            from flowcast.columns import INTERVAL_COLUMNS
+            from flowcast.store.contract import empty_forecasts
+
+            frame = empty_forecasts(INTERVAL_COLUMNS)
         sys.stdout.write(csv_text(frame))
         sys.stdout.flush()
         return
@@ -307,7 +312,8 @@ def _version_row(mv: Any, productions: dict[str, str]) -> dict[str, Any]:
         "description": mv.describe(),
         "as_of": mv.as_of,
         "created_at": mv.created_at,
-        **{k: m.get(k) for k in ("smape", "mase", "mae", "rmse", "coverage80", "coverage95")},
+        **{k: m.get(k) for k in ("smape", "mase", "rmsse", "mae", "rmse", "coverage80", "coverage95")},
+        "metric": (mv.recipe or {}).get("metric"),  # what its leaderboard ranked on (none: not recorded)
     }
 
 
@@ -390,14 +396,16 @@ def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
     for dataset in dict.fromkeys(r["dataset"] or "" for r in rows):
         table = Table(title=f"dataset {dataset}" if dataset else "no dataset", title_justify="left",
                       header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-        for c in ("", "version", "kind", "as_of (UTC)", "mase", "smape"):
-            table.add_column(c, no_wrap=True, justify="right" if c in ("mase", "smape") else "left")
+        mine = [r for r in rows if (r["dataset"] or "") == dataset]
+        # two scores fit: MASE and sMAPE, or MASE and RMSSE where a version was ranked on it (intermittent data)
+        second = "rmsse" if any(r.get("metric") == "rmsse" for r in mine) else "smape"
+        for c in ("", "version", "kind", "as_of (UTC)", "mase", second):
+            table.add_column(c, no_wrap=True, justify="right" if c in ("mase", second) else "left")
         table.add_column("what it is", min_width=16, overflow="fold")  # whole words: 'seasonal_naive,' fits
-        for r in rows:
-            if (r["dataset"] or "") == dataset:
-                table.add_row("*" if r["production"] else "", r["version"], r["kind"],
-                              as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r["smape"]),
-                              r["description"])
+        for r in mine:
+            table.add_row("*" if r["production"] else "", r["version"], r["kind"],
+                          as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second)),
+                          r["description"])
         tables.append(table)
     return tables
 
@@ -427,7 +435,7 @@ def models_show(
     out.print("\n".join(model_text(record)), highlight=False, soft_wrap=True)  # lines whole, the terminal wraps
 
 
-_SCORES = ("mase", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")
+_SCORES = ("mase", "rmsse", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")
 
 
 def model_text(record: dict[str, Any]) -> list[str]:

@@ -418,19 +418,20 @@ def fixed_zone_hint(tz: str | None, freq: str) -> str | None:
             "year")
 
 
-def _dst_gap_hint(imputed: pl.DataFrame, grid: pl.Series) -> str | None:
-    """Sub-daily data read without a tz (UTC) whose only times that a daylight-saving zone skips are imputed ones:
-    local wall times exported without their offset, the hour the clocks skip missing from every series. The
-    repeated hour in autumn is quarantined with a reason naming the zone (`validate._dst_repeat_hint`); the skipped
-    one in spring was imputed, one point among the run's imputed ones, without a word."""
+def _dst_gap_hint(seen: pl.Series, grid: pl.Series) -> str | None:
+    """Sub-daily data read without a tz (UTC) whose times that a daylight-saving zone skips are on the grid (`grid`:
+    every row's ds, imputed ones included) but observed by no series (`seen`: the ds of rows with a value): local
+    wall times exported without their offset, the hour the clocks skip missing from every series. The repeated hour
+    in autumn is quarantined with a reason naming the zone (`validate._dst_repeat_hint`); the skipped one in spring
+    was imputed, one point among the run's imputed ones, without a word. (A skipped hour that one series misses and
+    another has is a gap like any other: it said 'missing from every series' and named a --tz that misreads UTC.)"""
     from flowcast.data.validate import _DST_ZONES
 
     times = grid.unique()
-    gap = imputed.get_column("ds").unique()
     found: dict[str, pl.Series] = {}
     for zone in _DST_ZONES:
         skipped = times.filter(times.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest").is_null())
-        if skipped.len() and skipped.is_in(gap.implode()).all():
+        if skipped.len() and not skipped.is_in(seen.implode()).any():
             found[zone] = skipped.sort()
     if not found:
         return None
@@ -479,7 +480,7 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     names = ", ".join(map(str, odd["unique_id"].head(5).to_list())) + (
         f" and {odd.height - 5:,} more" if odd.height > 5 else "")
     days = int(odd["__weekend_days"].sum())
-    rest = per.height - odd.height
+    rest = int(per["__weekend"].sum())  # the series with weekend rows (a weekday-only one too short to name has none)
     return (f"{odd.height:,} of {per.height:,} series have no row on a Saturday or Sunday ({names}), while {rest:,} "
             f"other{'s have' if rest > 1 else ' has'} weekend rows: at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
             "weekends. If they are weekday-only data (prices, trading volumes, B2B orders), forecast them as a source "
@@ -691,11 +692,15 @@ def preprocess(
         at = frame.select("__sid", "ds").filter(frame["y"].is_null())
         imputed = at.select(ids.gather(at.get_column("__sid")).alias("unique_id"), "ds")
         del at
+    # the times some series observed (before imputation fills the rest): an hour a DST zone skips that one of them
+    # has is no sign of local times
+    seen = frame.get_column("ds").filter(frame["y"].is_not_null()).unique() \
+        if imputed is not None and source.tz is None and is_subdaily(freq) else None
     if n_missing and cfg.impute in ("linear", "ffill", "zero"):
         frame = frame.with_columns(_impute(frame.drop_in_place("y"), cfg.impute))
     summary.rows_imputed = n_missing
-    if imputed is not None and source.tz is None and is_subdaily(freq):
-        summary.tz_hint = summary.tz_hint or _dst_gap_hint(imputed, frame.get_column("ds"))
+    if imputed is not None and seen is not None:
+        summary.tz_hint = summary.tz_hint or _dst_gap_hint(seen, frame.get_column("ds"))
 
     # 6. covariates: declared future + past, Float64, no nulls. The calendar features are future-known
     # covariates too (meta.calendar_cols, first in meta.future_cols), but not stored in the frame: they

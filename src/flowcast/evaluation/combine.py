@@ -41,6 +41,8 @@ def loss(metric: str, pred: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.
     e = pred - y[None, :]
     if metric == "mase":
         return (np.abs(e) / scale[None, :]).mean(axis=1)
+    if metric == "rmsse":  # (the mean squared scaled error, whose root ranks alike; scale: the weight scale)
+        return ((e / scale[None, :]) ** 2).mean(axis=1)
     if metric == "mae":
         return np.abs(e).mean(axis=1)
     if metric == "rmse":

@@ -12,10 +12,13 @@ Classed intermittent, a run
 - adds the intermittent models (`flowcast.models.stats.INTERMITTENT_MODELS`: croston, tsb, adida) to
   the leaderboard's statistical candidates, unless `evaluation.statistical` was given explicitly
   (flowcast.toml, FLOWCAST_EVALUATION__STATISTICAL, the run's overrides): a user's list is kept as is;
+- ranks its candidates on RMSSE (`flowcast.evaluation.metrics`: squared errors scaled by the naive forecast's
+  in-sample ones, the M5 competition's metric) instead of MASE, unless `evaluation.metric` was given explicitly:
+  MASE, a scaled absolute error, is lowest for the median forecast, and the median of mostly-zero demand is 0;
 - cuts its forecasts and intervals at 0 when the source declares no `y_min`: a series of counts that
   is mostly exact zeros and never negative is a count (where a history that merely happens to be
   non-negative is not taken for one: `recipes.below_zero_note`);
-- says both, with the figures, in its log and its notes (the decision artifact and the summary);
+- says each, with the figures, in its log and its notes (the decision artifact and the summary);
 - records the decision with every model it registers (its recipe's `intermittent`): `flowcast forecast`
   cuts that model's forecasts at 0 as its retrain did (`recorded_bounds`), where classifying its own, newer
   data could flip the bound (a part whose demand picked up, half the series just at the threshold) under a
@@ -82,25 +85,51 @@ def classify(frame: pl.DataFrame) -> Intermittency:
 
 
 def intermittent_settings(settings: Settings, info: Intermittency) -> tuple[Settings, list[str]]:
-    """(`settings` with the intermittent models added to `evaluation.statistical` when the data is classed
-    intermittent and that list was not given explicitly, the sentences that say what was done). Data not
-    classed intermittent: `settings` unchanged and nothing to say."""
+    """(`settings` with the intermittent models added to `evaluation.statistical` and `evaluation.metric` set to
+    rmsse when the data is classed intermittent and they were not given explicitly, the sentences that say what
+    was done). Data not classed intermittent: `settings` unchanged and nothing to say."""
+    if not info.intermittent:
+        return settings, []
+    out, models = _with_models(settings, info)
+    out, ranked = _ranked_on(out)
+    return out, [" ".join(part for part in (info.describe(), models, ranked) if part)]
+
+
+def _with_models(settings: Settings, info: Intermittency) -> tuple[Settings, str]:
     from flowcast.config import with_overrides
     from flowcast.models.stats import INTERMITTENT_MODELS
 
-    if not info.intermittent:
-        return settings, []
     have = list(settings.evaluation.statistical)
     missing = [m for m in INTERMITTENT_MODELS if m not in have]
     if "statistical" in settings._given.get("evaluation", frozenset()):
         add = f": {', '.join(missing)} could be added to it." if missing else "."
-        return settings, [(f"{info.describe()} The statistical candidates were given (evaluation.statistical = "
-                          f"{', '.join(have)}) and are kept as they are{add}")]
+        return settings, (f"The statistical candidates were given (evaluation.statistical = {', '.join(have)}) and are "
+                          f"kept as they are{add}")
     if not missing:
-        return settings, [info.describe()]
+        return settings, ""
     out = with_overrides(settings, evaluation={"statistical": [*have, *missing]})
-    return out, [(f"{info.describe()} Its statistical candidates include the intermittent-demand models "
-                 f"{', '.join(missing)}.")]
+    return out, f"Its statistical candidates include the intermittent-demand models {', '.join(missing)}."
+
+
+METRIC = "rmsse"  # what data classed intermittent is ranked on where evaluation.metric is not given
+
+
+def _ranked_on(settings: Settings) -> tuple[Settings, str]:
+    """(`settings` ranking on RMSSE unless evaluation.metric was given, the sentence that says which and why)."""
+    from flowcast.config import with_overrides
+    from flowcast.evaluation.metrics import metric_name
+
+    given = settings.evaluation.metric
+    why = ("MASE, a scaled absolute error, rewards forecasting 0 (the median of mostly-zero demand) where RMSSE, "
+           "a scaled squared error (the M5 competition's), rewards the mean demand rate")
+    if "metric" in settings._given.get("evaluation", frozenset()):
+        if given == METRIC:
+            return settings, "The candidates are ranked on RMSSE (evaluation.metric = \"rmsse\")."
+        return settings, (f"The candidates are ranked on {metric_name(given)} as evaluation.metric = \"{given}\" "
+                          f"says (\"rmsse\" suits intermittent demand: {why}).")
+    out = with_overrides(settings, evaluation={"metric": METRIC})
+    return out, (f"The candidates are ranked on RMSSE instead of {metric_name(given)} (evaluation.metric was not "
+                 f"given): {why}.")
 
 
 def count_bounds(bounds: tuple[float | None, float | None],
@@ -119,6 +148,14 @@ def recorded_bounds(bounds: tuple[float | None, float | None], recorded: object,
     recipe's RECIPE_KEY); a model registered before it was recorded (None) has this run's data (`frame`) classed."""
     if not isinstance(recorded, bool):
         return count_bounds(bounds, classify(frame))
+    if recorded and bounds[0] is None:  # a count never goes below 0: data that now does is no count
+        negative = (frame.filter(pl.col("y").cast(pl.Float64) < 0).get_column("unique_id").unique()
+                    .sort().to_list())
+        if negative:
+            return bounds, (f"The retrain that trained this model classed the data intermittent counts (cut at 0), "
+                            f"but {len(negative)} series now hold negative values (e.g. {', '.join(map(str, negative[:5]))}): "
+                            "its forecasts are not cut at 0; retrain to class the data again, or declare y_min "
+                            "(--y-min) to keep a bound.")
     return _at_zero(bounds, recorded, " (as the retrain that trained this model classed them)")
 
 

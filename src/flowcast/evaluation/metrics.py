@@ -10,6 +10,11 @@ Every `*_expr` is an aggregating expression meant for `group_by(...).agg(...)` o
 - MASE  MAE / scale, scale = mean |y_t - y_{t-m}| over the series' history up to the cutoff
         (m = season length; m = 1 when the history is not longer than m). A series whose
         history is constant has scale 0 and its MASE is null (undefined), never inf
+- RMSSE sqrt(mean (y - f)^2 / scale2), scale2 = mean (y_t - y_{t-1})^2 over the series' history up to the
+        cutoff (the M5 competition's root mean squared scaled error: one-step naive differences, whatever the
+        season). It rewards forecasting the mean demand rate where MASE rewards the median (0 on mostly-zero
+        demand); the same conventions as MASE: history up to each cutoff, a constant history (scale 0) or a
+        one-observation one (no difference) leaves it null, never inf, and a NaN forecast leaves it NaN
 - pinball loss per quantile q: mean max(q (y - f_q), (q - 1)(y - f_q))
 - coverage of the outermost interval [f_qmin, f_qmax]: share of y inside it
 
@@ -25,8 +30,8 @@ import polars as pl
 
 from flowcast.columns import quantile_col
 
-METRICS = ("mae", "rmse", "smape", "mase")
-_NAMES = {"mase": "MASE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE", "msis": "MSIS"}
+METRICS = ("mae", "rmse", "smape", "mase", "rmsse")
+_NAMES = {"mase": "MASE", "rmsse": "RMSSE", "smape": "sMAPE", "mae": "MAE", "rmse": "RMSE", "msis": "MSIS"}
 
 
 def metric_name(metric: str) -> str:
@@ -38,6 +43,9 @@ _MEANINGS = {
     "mase": ("MASE is relative to the seasonal naive forecast (snaive, y[t-m]): each series' mean absolute error "
              "divided by snaive's in-sample mean absolute error on its history up to the window's cutoff; 1.0 is "
              "as accurate as snaive was in-sample, below 1.0 better"),
+    "rmsse": ("RMSSE is the root mean squared error scaled by the naive forecast's (y[t-1]): each series' mean squared "
+              "error divided by the naive forecast's in-sample mean squared error on its history up to the window's "
+              "cutoff, square-rooted; 1.0 is as accurate as naive was in-sample, below 1.0 better"),
     "smape": "sMAPE is the symmetric mean absolute percentage error, from 0 (exact) to 200, not relative to a baseline",
     "mae": "MAE is the mean absolute error in the target's units, not relative to a baseline",
     "rmse": "RMSE is the root mean squared error in the target's units, not relative to a baseline",
@@ -82,6 +90,13 @@ def mase_expr(y: str = "y", f: str = "y_hat", scale: str = "scale") -> pl.Expr:
     return pl.when(s > 0).then(abs_error(y, f).mean() / s).otherwise(None).alias("mase")
 
 
+def rmsse_expr(y: str = "y", f: str = "y_hat", scale: str = "scale_sq") -> pl.Expr:
+    """Needs a `scale_sq` column (constant within the group: the mean squared one-step difference, e.g. from
+    `rmsse_scale`); null where it is 0 or undefined, as MASE is."""
+    s = pl.col(scale).first()
+    return pl.when(s > 0).then((abs_error(y, f).pow(2).mean() / s).sqrt()).otherwise(None).alias("rmsse")
+
+
 def pinball_expr(q: float, y: str = "y", f: str | None = None) -> pl.Expr:
     col = f or quantile_col(q)
     diff = pl.col(y) - pl.col(col)
@@ -104,6 +119,21 @@ def mase_scale(
     with an as-of join, so several cutoffs cost no more than one.
     Returns unique_id[, cutoff], scale (null when the history has fewer than 2 points).
     """
+    return _scales(insample, season_length, cutoffs, history=history, squared=False)
+
+
+def rmsse_scale(insample: pl.DataFrame, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Mean (y_t - y_{t-1})^2 per series (per (unique_id, cutoff) when `cutoffs` is given, using only history
+    with ds <= cutoff): RMSSE's scale, squared. Returns unique_id[, cutoff], scale_sq (null when the history has
+    fewer than 2 points, as `mase_scale`'s)."""
+    out = _scales(insample, 1, cutoffs, history=False, squared=True)
+    return out.drop("scale")
+
+
+def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None, *, history: bool,
+            squared: bool) -> pl.DataFrame:
+    """`mase_scale`; `squared` adds scale_sq, the mean squared one-step difference (`rmsse_scale`), from the
+    same pass."""
     m = max(1, int(season_length))
     # sorted by (unique_id, ds): positions restart at each series boundary (a linear scan) and
     # the lagged differences are only taken within a series. Running sums are per series
@@ -113,9 +143,12 @@ def mase_scale(
     idx = pl.int_range(pl.len(), dtype=pl.Int64)
     pos = idx - pl.when(boundary).then(idx).otherwise(None).forward_fill()
 
-    def running(lag: int) -> pl.Expr:
-        d = pl.when(pl.col("pos") >= lag).then((pl.col("y") - pl.col("y").shift(lag)).abs()).otherwise(0.0)
+    def running(lag: int, squared: bool = False) -> pl.Expr:
+        diff = pl.col("y") - pl.col("y").shift(lag)
+        d = pl.when(pl.col("pos") >= lag).then(diff * diff if squared else diff.abs()).otherwise(0.0)
         return d.cum_sum().over("unique_id")
+
+    sq = [running(1, squared=True).alias("sum_sq")] if squared else []
 
     hist = (
         insample.lazy()
@@ -128,6 +161,7 @@ def mase_scale(
             (pl.col("pos") + 1 - m).clip(lower_bound=0).alias("cnt_m"),
             running(1).alias("sum_1"),
             pl.col("pos").alias("cnt_1"),
+            *sq,
         )
     )
     scale = (
@@ -139,11 +173,14 @@ def mase_scale(
         .alias("scale")
     )
     extra = [pl.col("n").cast(pl.Int64).alias("history")] if history else []
+    if squared:  # one-step differences whatever the season (M5's RMSSE), null without any (one observation)
+        extra.append(pl.when(pl.col("cnt_1") > 0).then(pl.col("sum_sq") / pl.col("cnt_1")).otherwise(None)
+                     .alias("scale_sq"))
     if cutoffs is None:
         return (hist.group_by("unique_id").agg(pl.all().last()).select("unique_id", scale, *extra).sort("unique_id")
                 .collect())
     keys = cutoffs.lazy().select("unique_id", "cutoff").unique()
-    right = hist.select("unique_id", "ds", "n", "sum_m", "cnt_m", "sum_1", "cnt_1")
+    right = hist.select("unique_id", "ds", "n", "sum_m", "cnt_m", "sum_1", "cnt_1", *(["sum_sq"] if squared else []))
     return (
         keys.sort("cutoff")
         .join_asof(right.sort("ds"), left_on="cutoff", right_on="ds", by="unique_id", strategy="backward",
@@ -160,12 +197,12 @@ def score(
     season_length: int,
     quantiles: Sequence[float] = (),
 ) -> pl.DataFrame:
-    """Per (model, unique_id, window) metrics: mae, rmse, smape, mase, pinball per quantile and
+    """Per (model, unique_id, window) metrics: mae, rmse, smape, mase, rmsse, pinball per quantile and
     the coverage of the outermost interval (when at least two quantiles are given).
 
     forecasts: unique_id, [model], [window], [cutoff], ds, y, y_hat, [quantile columns].
     insample: unique_id, ds, y (the history; with a `cutoff` column in forecasts only rows with
-    ds <= cutoff scale that window's MASE).
+    ds <= cutoff scale that window's MASE and RMSSE).
     Missing `model`/`window` columns are filled with null / 0 so the output schema is fixed.
     """
     missing = [c for c in ("unique_id", "ds", "y", "y_hat") if c not in forecasts.columns]
@@ -182,11 +219,11 @@ def score(
         fc = fc.with_columns(pl.lit(0, dtype=pl.Int32).alias("window"))
     has_cutoff = "cutoff" in fc.columns
     if has_cutoff:
-        scale = mase_scale(insample, season_length, fc.select("unique_id", "cutoff"))
+        scale = _scales(insample, season_length, fc.select("unique_id", "cutoff"), history=False, squared=True)
         fc = fc.join(scale, on=["unique_id", "cutoff"], how="left")
     else:
-        fc = fc.join(mase_scale(insample, season_length), on="unique_id", how="left")
-    aggs = [mae_expr(), rmse_expr(), smape_expr(), mase_expr()]
+        fc = fc.join(_scales(insample, season_length, None, history=False, squared=True), on="unique_id", how="left")
+    aggs = [mae_expr(), rmse_expr(), smape_expr(), mase_expr(), rmsse_expr()]
     aggs += [pinball_expr(q) for q in qs]
     if len(qs) >= 2:
         aggs.append(coverage_expr(quantile_col(qs[0]), quantile_col(qs[-1])))

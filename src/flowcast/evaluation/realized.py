@@ -5,8 +5,8 @@ the `realized` table and emits events is `flowcast.ops.accuracy`).
 
 `score_realized` scores the published forecasts of earlier as_ofs against the observed actuals
 that have arrived since: one row per (as_of, model, step) with the number of points scored
-(`n`), MAE, MASE, sMAPE, the coverage of the 80% and 95% intervals (null when the forecasts
-carry none) and, on the same points, the MAE and MASE of the seasonal-naive forecast that
+(`n`), MAE, MASE, RMSSE (on MASE's points, `n_mase`: `metrics.rmsse_scale` up to the as_of), sMAPE, the
+coverage of the 80% and 95% intervals (null when the forecasts carry none) and, on the same points, the MAE and MASE of the seasonal-naive forecast that
 could have been made at that as_of (`mae_snaive`, `mase_snaive`). Only observed actuals
 count: a period the source had no value for (a gap the preprocessing imputed) is not scored.
 The MASE scale of each series is its mean seasonal difference over the history up to that
@@ -55,11 +55,12 @@ import polars as pl
 
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
-from flowcast.evaluation.metrics import abs_error, mase_scale
+from flowcast.evaluation.metrics import abs_error, mase_scale, rmsse_scale
 from flowcast.timekeys import local_wall, observed_through, observed_through_expr
 
 LEVELS = (80, 95)
-METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive"]
+METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
+                  "mase_snaive"]
 _COUNTS = ("n", "n_mase")
 REALIZED_COLUMNS = ["dataset", "as_of", "model", "model_version", "step", *METRIC_COLUMNS, "lookahead", "scored_at"]
 
@@ -178,7 +179,8 @@ def score_realized(
                           pl.col("y").cast(pl.Float64))
     # each series' MASE scale from its history up to the as_of the forecast was made at
     cutoffs = rows.select("unique_id", pl.col("__as_of_ds").alias("cutoff")).unique()
-    scales = mase_scale(hist, m, cutoffs, history=True).rename({"cutoff": "__as_of_ds"})
+    scales = mase_scale(hist, m, cutoffs, history=True).join(rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"],
+                                                              how="left").rename({"cutoff": "__as_of_ds"})
     rows = rows.join(scales, on=["unique_id", "__as_of_ds"], how="left")
     # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
@@ -201,6 +203,9 @@ def score_realized(
         err.mean().alias("mae"),
         scaled.mean().alias("mase"),
         usable.sum().cast(pl.Int64).alias("n_mase"),
+        # RMSSE on MASE's points (their histories have a seasonal scale > 0, so a one-step one too): the root of the
+        # mean squared error over the naive forecast's in-sample mean squared one-step difference up to the as_of
+        pl.when(usable & (pl.col("scale_sq") > 0)).then(err * err / pl.col("scale_sq")).mean().sqrt().alias("rmsse"),
         smape_row.mean().alias("smape"),
     ]
     for lvl, pair in bounds.items():
@@ -328,7 +333,7 @@ class Decay:
 def _points(col: str, columns: Sequence[str]) -> pl.Expr:
     """The points a realized row's `col` averages: MASE and seasonal naive's MASE only those whose series had a
     scale (`n_mase`; rows scored before it was recorded: all, `n`), every other metric all of them."""
-    if col in ("mase", "mase_snaive") and "n_mase" in columns:
+    if col in ("mase", "mase_snaive", "rmsse") and "n_mase" in columns:
         return pl.coalesce(pl.col("n_mase"), pl.col("n"))
     return pl.col("n")
 
@@ -460,7 +465,7 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
     that is not known for one of them (a fallback model's null beside the champion's False), else False."""
     if realized.height == 0:
         return pl.DataFrame(schema={"dataset": pl.Utf8, "as_of": pl.Datetime("us"), "n": pl.Int64, "n_mase": pl.Int64,
-                                    "mae": pl.Float64, "mase": pl.Float64, "smape": pl.Float64,
+                                    "mae": pl.Float64, "mase": pl.Float64, "rmsse": pl.Float64, "smape": pl.Float64,
                                     "coverage80": pl.Float64, "coverage95": pl.Float64, "mase_snaive": pl.Float64,
                                     "lookahead": pl.Boolean})
 
@@ -469,7 +474,8 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
         w = pl.when(pl.col(c).is_not_null()).then(n)
         return ((pl.col(c) * n).sum() / w.sum()).alias(c)
 
-    cols = [c for c in ("mae", "mase", "smape", "coverage80", "coverage95", "mase_snaive") if c in realized.columns]
+    cols = [c for c in ("mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mase_snaive")
+            if c in realized.columns]
     mase_points = [pl.col("n_mase").sum().alias("n_mase")] if "n_mase" in realized.columns else []
     flag = pl.col("lookahead")  # max() alone skipped the nulls: an unknown row beside an honest one read honest
     ahead = ([pl.when(flag.any()).then(True).when(flag.null_count() > 0).then(None).otherwise(False)

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from flowcast.evaluation.candidates import CandidateResult
 
 
+_POINT = ("smape", "mase", "rmsse", "mae", "rmse")  # the point metrics of every board, in its column order
+
+
 def _metric_means(res: BacktestResult) -> dict[str, float | None]:
     cols = [c for c in res.metrics.columns if c in METRICS or c == "coverage"]
     if not res.metrics.height:
@@ -30,7 +33,7 @@ def _metric_means(res: BacktestResult) -> dict[str, float | None]:
 
 
 def leaderboard(results: list[BacktestResult], metric: str) -> pl.DataFrame:
-    """One row per model: model, smape, mase, mae, rmse, [coverage], n_windows, n_series,
+    """One row per model: model, smape, mase, rmsse, mae, rmse, [coverage], n_windows, n_series,
     n_nonfinite, finite, rank (1 = best on `metric` among finite models; null otherwise),
     sorted by rank. `finite` is false when any forecast value is NaN/inf/null or the metric
     itself is not a finite number."""
@@ -45,7 +48,7 @@ def leaderboard(results: list[BacktestResult], metric: str) -> pl.DataFrame:
     for r in results:
         means = _metric_means(r)
         row: dict[str, Any] = {"model": r.name}
-        for m in ("smape", "mase", "mae", "rmse"):
+        for m in _POINT:
             row[m] = means.get(m)
         if with_cov:
             row["coverage"] = means.get("coverage")
@@ -55,7 +58,7 @@ def leaderboard(results: list[BacktestResult], metric: str) -> pl.DataFrame:
         score = row[metric]
         row["finite"] = bool(r.finite and score is not None and math.isfinite(score))
         rows.append(row)
-    schema: dict[str, Any] = {"model": pl.Utf8, **{m: pl.Float64 for m in ("smape", "mase", "mae", "rmse")}}
+    schema: dict[str, Any] = {"model": pl.Utf8, **{m: pl.Float64 for m in _POINT}}
     if with_cov:
         schema["coverage"] = pl.Float64
     schema |= {"n_windows": pl.Int64, "n_series": pl.Int64, "n_nonfinite": pl.Int64, "finite": pl.Boolean}
@@ -66,7 +69,7 @@ def leaderboard(results: list[BacktestResult], metric: str) -> pl.DataFrame:
 
 
 def window_board(results: list[BacktestResult]) -> pl.DataFrame:
-    """Per-window means: model, window, cutoff (latest cutoff of the window), mae, rmse, smape, mase[, coverage]."""
+    """Per-window means: model, window, cutoff (latest cutoff of the window), mae, rmse, smape, mase, rmsse[, coverage]."""
     parts = []
     for r in results:
         cols = [c for c in r.metrics.columns if c in METRICS or c == "coverage"]
@@ -99,7 +102,7 @@ def _simplicity(c: CandidateResult) -> int:
 
 
 def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
-    """rank, model, kind, smape, mase, mae, rmse, coverage80, coverage95, msis, n_windows, n_series,
+    """rank, model, kind, smape, mase, rmsse, mae, rmse, coverage80, coverage95, msis, n_windows, n_series,
     fallback (share of series x windows its fallback forecast), finite (eligible), weights, note;
     ranked by `metric` among eligible candidates (null rank otherwise), best first."""
     board = leaderboard([c.result for c in cands], metric).drop("rank")
@@ -127,7 +130,7 @@ def candidate_board(cands: list[CandidateResult], metric: str) -> pl.DataFrame:
               .sort(pl.col(metric).round_sig_figs(9), "__challenger", "__simplicity", "model")
               .with_row_index("rank", offset=1))
     board = board.join(ranked.select("model", pl.col("rank").cast(pl.Int64)), on="model", how="left")
-    cols = ["rank", "model", "kind", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis", "n_windows",
+    cols = ["rank", "model", "kind", *_POINT, "coverage80", "coverage95", "msis", "n_windows",
             "n_series", "fallback", "finite", "weights", "note"]
     return board.select(cols).sort("rank", "model", nulls_last=True)
 
@@ -145,9 +148,12 @@ def _partly_undefined(cands: list[Any], metric: str) -> str:
         return ""
     named = ", ".join(map(str, undefined[:5])) + (f" and {len(undefined) - 5} more" if len(undefined) > 5 else "")
     shown = metric_name(metric)
+    # RMSSE (intermittent data): a part without any demand yet; sMAPE says little on zeros, RMSE ranks alike unscaled
+    why, every = (("constant (no demand at all, say)", "rmse") if metric == "rmsse"
+                  else ("constant or repeats itself exactly every season", "smape"))
     return (f"{shown} is undefined for {len(undefined)} of {per_series.height} series ({named}: a history that is "
-            f"constant or repeats itself exactly every season has a scale of 0); the candidates are ranked on the "
-            f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"smape\" ranks on "
+            f"{why} has a scale of 0); the candidates are ranked on the "
+            f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"{every}\" ranks on "
             "every series)")
 
 
@@ -163,9 +169,9 @@ def usable_metric(cands: list[Any], metric: str) -> tuple[str, str]:
         return metric, ""
     if defined(metric):
         return metric, _partly_undefined(cands, metric)
-    for m in ("smape", "mae", "rmse", "mase"):
+    for m in ("smape", "mae", "rmse", "mase", "rmsse"):
         if m != metric and defined(m):
-            return m, (f"{metric_name(metric)} is undefined for every candidate on this data (e.g. MASE when each "
-                       "series repeats itself exactly every season, or when the history before the backtest window is "
+            return m, (f"{metric_name(metric)} is undefined for every candidate on this data (e.g. MASE or RMSSE when "
+                       "each series repeats itself exactly every season, or when the history before the backtest window is "
                        f"too short for its scale); the candidates are ranked by {metric_name(m)} instead")
     return metric, ""

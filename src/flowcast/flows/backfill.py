@@ -283,6 +283,8 @@ def backfill_flow(
                 continue
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
+            if mode == "forecast" and not overwrite:  # the check above made again under the key's lock as it
+                kw["overwrite"] = False  # publishes: another backfill (or run) may publish the date meanwhile
             # tagged `backfill`: the child names itself `forecast <dataset> <as_of> (backfill)` and writes
             # its artifacts under the backfill- keys
             name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)
@@ -293,6 +295,11 @@ def backfill_flow(
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
                      "run_id": res.get("run_id"), "error": f"unchanged: {res.get('note')}"}
                 log.info(f"{d:%Y-%m-%d %H:%M}: {res.get('note')}")
+            elif state.is_completed() and state.result().get("skipped"):  # published by another run meanwhile
+                res = state.result()
+                o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
+                     "run_id": res.get("published_by") or res.get("run_id"), "error": res.get("note")}
+                log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {res.get('note')}")
             elif state.is_completed():
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "published", "rows": res.get("published_rows", 0),

@@ -27,7 +27,7 @@ from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
-from flowcast.errors import ConfigError, FlowcastError, StorageError, by_interrupt, one_line
+from flowcast.errors import AlreadyPublished, ConfigError, FlowcastError, StorageError, by_interrupt, one_line
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
@@ -188,9 +188,54 @@ def published_already(settings: Settings, as_of: datetime) -> str | None:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} is published already "
                                  f"({exc}); the run goes on")
         return None
+    return held_sentence(dataset, at, held)
+
+
+def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
+    """For a scheduled retrain (no as_of given): (the run that completed a retrain of this slot, the sentence
+    saying so) when the slot's as_of is done already, None otherwise. Done: the store holds forecasts of the run's
+    dataset for this as_of made by a version registered for that dataset and as_of, which only a retrain of this
+    as_of registers and then publishes (a run killed between the two left it registered and unpublished: not
+    done, its re-run retrains). Read from the store and the registry, not from Prefect's record of runs. A store or
+    registry that cannot say is a warning and the run goes on."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.shared import open_registry
+    from flowcast.store import open_store
+
+    dataset, at = resolve_source(settings).name, storage_naive(as_of)
+    try:
+        store = open_store(settings)
+        if not store.has(dataset, at):
+            return None
+        held = store.receipt_of(dataset, at)
+        version = held.get("model_version")
+        if not version:  # a baseline published without a registered version (an older flowcast)
+            return None
+        try:
+            mv = open_registry(settings).get(version, fetch=False)
+        except FlowcastError:  # removed since (gc): the slot's retrain cannot be told from it
+            return None
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} was retrained "
+                                 f"already ({exc}); the run goes on")
+        return None
+    if mv.dataset != dataset or not mv.as_of or storage_naive(mv.as_of) != at:
+        return None  # published by a model of another as_of: a forecast run, or a retrain that kept production
+    run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
+    return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
+                 f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). A scheduled retrain runs "
+                 "once per slot: this run trains, registers and publishes nothing (a run given its as_of retrains it "
+                 "again)")
+
+
+def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: bool = False) -> str:
+    """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
+    is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
+    lock as it was about to publish, when it found the key empty as it started)."""
     return (f"{dataset} as of {at:%Y-%m-%d %H:%M} is published already ({held.get('rows')} rows of "
             f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
-            "this run computes and publishes nothing")
+            + ("another run published it while this one computed (found under the key's lock), so this run publishes "
+               "nothing" if late else "this run computes and publishes nothing"))
 
 
 def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
@@ -511,12 +556,15 @@ def publish_forecasts(
     note: str = "",
     guard: contextlib.AbstractContextManager[Any] | None = None,
     trained_as_of: datetime | str | None = None,
+    if_absent: bool = False,
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
     publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
     yields, when callable, is called right before the publish becomes visible (the guard still holds).
     `trained_as_of`: where the model version's training data ended, kept with the publish (realized accuracy's
-    `lookahead` once the version is gone)."""
+    `lookahead` once the version is gone). `if_absent` (overwrite off): only into a key that holds nothing,
+    checked under the key's lock; when another run published it since this run's first check, nothing is
+    written and the AlreadyPublished naming that run is returned (said in the log), not a receipt."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
@@ -527,8 +575,11 @@ def publish_forecasts(
             settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
             before_visible=still_held if callable(still_held) else None,
-            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None,
+            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
         )
+    if isinstance(receipt, AlreadyPublished):  # another run of this slot published it meanwhile
+        log.info(held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True))
+        return receipt
     try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint
 

@@ -127,6 +127,19 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     serve(*build_deployments(parameters), limit=limit)
 
 
+def serving(home: Any) -> Any:
+    """The serve lock of `home` and of the Prefect API this process talks to (`ops.serving.serve_lock`), taken as
+    a serve starts, before anything is registered: a second serve refuses to start, naming the running one."""
+    from datetime import UTC
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME
+
+    from flowcast.ops.serving import serve_lock
+
+    return serve_lock(home, prefect_home=PREFECT_HOME.value(), api_url=PREFECT_API_URL.value() or None,
+                      since=datetime.now(UTC).replace(microsecond=0))
+
+
 def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
     """Mark Crashed the flow runs of `home` that a killed server process left Running (ops.reaper), before
     serving again. A `flowcast serve` killed (SIGKILL, its machine stopped) during a retrain left that run
@@ -145,24 +158,72 @@ def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
 
 def missed_slots(cron: str, tz: str, last: datetime, now: datetime, limit: int = 10_000) -> list[datetime]:
     """The slots of `cron` (in zone `tz`) strictly after `last` (the latest slot that ran) and strictly before
-    `now`: the scheduled runs that never happened."""
+    `now`: the scheduled runs that never happened, as UTC instants (the cron's zone yields local times, which
+    `missed_sentence` printed as UTC and handed to a backfill whose --start without an offset means UTC)."""
+    from datetime import UTC
+
     from prefect.server.schemas.schedules import CronSchedule
 
-    dates = CronSchedule(cron=cron, timezone=tz)._get_dates_generator(n=limit, start=last, end=now)
-    return [d for d in dates if last < d < now]
+    schedule = CronSchedule(cron=cron, timezone=tz)
+    out: list[datetime] = []
+    start = last
+    while len(out) < limit:  # Prefect yields about 1,000 dates a call (a per-minute cron: 16.7 hours)
+        batch = [d for d in schedule._get_dates_generator(n=limit - len(out), start=start, end=now) if start < d < now]
+        if not batch:
+            break
+        out += [datetime.fromtimestamp(d.timestamp(), UTC) for d in batch]
+        start = batch[-1]
+    return out[:limit]
 
 
 def missed_sentence(name: str, slots: list[datetime]) -> str | None:
-    """What `flowcast serve` says as it starts when the `name` deployment's schedule fell behind."""
+    """What `flowcast serve` says as it starts when the `name` deployment's schedule fell behind: the slots, in UTC,
+    and the backfill(s) that publish exactly their as_ofs (`--every` the schedule's step: without it a backfill
+    steps by the data's frequency, so 4 missed per-minute slots on monthly data backfilled the first one only)."""
+    from datetime import UTC
+
     if not slots:
         return None
-    first, last = slots[0], slots[-1]
-    span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(slots) == 1
+    times = [datetime.fromtimestamp(d.timestamp(), UTC) for d in slots]  # said as UTC
+    first, last = times[0], times[-1]
+    span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(times) == 1
             else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
+    mode = " --mode retrain" if name == "retrain" else ""
+    runs = _even_runs(times)
+    commands = [f"flowcast backfill --start {r[0]:%Y-%m-%dT%H:%M} --end {r[-1]:%Y-%m-%dT%H:%M}"
+                + (f" --every {_duration(r[1] - r[0])}" if len(r) > 1 else "") + mode for r in runs]
+    shown = "; ".join(commands[:_COMMANDS_SHOWN]) + (
+        f"; and {len(commands) - _COMMANDS_SHOWN} more backfill(s) of the later slots" if len(commands) > _COMMANDS_SHOWN
+        else "")
     return (f"{len(slots)} scheduled {name} run(s) did not happen while no `flowcast serve` ran ({span}): a stopped "
             "serve pauses its schedules and Prefect drops their runs, so they are not caught up; the next scheduled "
-            f"run uses all data up to its own as_of. To publish the missed as_ofs: flowcast backfill --start "
-            f"{first:%Y-%m-%dT%H:%M} --end {last:%Y-%m-%dT%H:%M}" + (" --mode retrain" if name == "retrain" else ""))
+            f"run uses all data up to its own as_of. To publish the missed as_ofs"
+            f"{' (their spacing varies: one backfill per evenly spaced run of them)' if len(runs) > 1 else ''}: "
+            f"{shown}")
+
+
+_COMMANDS_SHOWN = 6
+
+
+def _even_runs(times: list[datetime]) -> list[list[datetime]]:
+    """`times` (sorted) cut into runs of one spacing each: a backfill's grid steps evenly (a weekday schedule is 1 and
+    3 days apart; a daily one in a zone with daylight saving is 23 or 25 hours apart once a year)."""
+    runs: list[list[datetime]] = []
+    for t in times:
+        if runs and (len(runs[-1]) == 1 or t - runs[-1][-1] == runs[-1][1] - runs[-1][0]):
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    return runs
+
+
+def _duration(step: Any) -> str:
+    """A timedelta as a backfill's --every (a polars duration: 1w, 1d, 1h, 1m, 1s)."""
+    seconds = int(step.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:

@@ -20,12 +20,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flowcast.config import SourceConfig
-from flowcast.errors import RegistryError, TrainingError
+from flowcast.errors import AlreadyPublished, RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     crash_on_interrupt,
     expire_aged,
     flow_settings,
+    held_sentence,
     load_data,
     publish_forecasts,
     published_already,
@@ -41,6 +42,7 @@ from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
 from flowcast.registry import PIN_TTL_HOURS
+from flowcast.timekeys import storage_naive
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -216,8 +218,8 @@ def forecast_flow(
         # this run's data decides for a model registered before it was recorded)
         bounds, bound_note = recorded_bounds((data.source.y_min, data.source.y_max),
                                              load_recipe(production).extra.get(RECIPE_KEY), data.td.frame)
-        if bound_note:
-            log.info(bound_note)
+        if bound_note:  # a note with the bounds as declared: the recorded cut at 0 that negative values now break
+            (log.warning if bounds == (data.source.y_min, data.source.y_max) else log.info)(bound_note)
         rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
         calibrated = bool(rf.recipe.intervals)
         if not calibrated:
@@ -257,7 +259,15 @@ def forecast_flow(
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
                                     model_version=production.version, note=note, guard=guard,
-                                    trained_as_of=production.as_of)
+                                    trained_as_of=production.as_of, if_absent=not overwrite)
+        if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above
+            return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name,
+                    "n_series": data.td.n_series, "rows_in": data.rows_in, "rows_valid": data.rows_valid,
+                    "rows_quarantined": data.rows_quarantined, "model": production.name,
+                    "model_version": production.version, "published_rows": 0, "skipped": True,
+                    "published_by": receipt.held.get("run_id"),
+                    "note": held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True),
+                    "store": store_label(settings)}
         realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
         return {
             "as_of": as_of.isoformat(),

@@ -48,6 +48,7 @@ from flowcast.flows.common import (
     publish_forecasts,
     published_already,
     resolve_as_of,
+    retrained_already,
     run_counts,
     run_identity,
     source_tz,
@@ -102,7 +103,7 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     lines = [f"Leaderboard (by {metric}, lower is better; coverage on windows not used to calibrate):"]
     for row in board.iter_rows(named=True):
         s = " ".join(f"{m}={row[m]:.4g}" if row.get(m) is not None else f"{m}=n/a"
-                     for m in ("smape", "mase", "coverage80", "coverage95", "msis"))
+                     for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis"))
         mark = "  <- published" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))
@@ -270,7 +271,8 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     from flowcast.evaluation.intermittency import RECIPE_KEY
 
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
-    metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "mae", "rmse", "coverage80", "coverage95", "msis")}
+    metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "rmsse", "mae", "rmse", "coverage80", "coverage95",
+                                       "msis")}
     mv = tasks.register_task(
         settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
         recipe={**{k: v for k, v in recipe.to_dict().items() if k != "name"},
@@ -309,7 +311,9 @@ def retrain_flow(
             timestamp; without a UTC offset it means UTC (2019-06-01T09:00 is 09:00 UTC,
             2019-06-01T09:00+10:00 is 23:00 UTC the day before). A date alone (2021-06-30) is
             the midnight that day starts at in the source's tz, so its row is included. Empty: the
-            run's scheduled start time.
+            run's scheduled start time, and the slot is retrained once: when a run of it registered a
+            version for this as_of and published its forecasts, a second run of the slot (a restarted
+            `flowcast serve` re-creating the scheduled run, a Crashed run retried) does nothing and names it.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
             FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
@@ -348,9 +352,17 @@ def retrain_flow(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,
         max_steps=max_steps, overrides=overrides,
     )
+    scheduled = as_of is None  # a schedule slot: retrained once (a second run of the slot does nothing)
     as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
+    if scheduled and (done := retrained_already(settings, as_of)):
+        from flowcast.data.datasets import resolve_source
+
+        log.info(done[1])
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
+                "published_rows": 0, "skipped": True, "retrained_by": done[0], "note": done[1],
+                "store": store_label(settings)}
     if not overwrite and (held := published_already(settings, as_of)):
         from flowcast.data.datasets import resolve_source
 
@@ -369,6 +381,12 @@ def retrain_flow(
     bounds = (data.source.y_min, data.source.y_max)
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
     tuned_notes: list[str] = []
+    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, it is ranked
+    # (and tuned) on RMSSE, counts are cut at 0 (tuning below changes the network's lookback, never the data classed)
+    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
+
+    sparse = classify(td.frame)
+    settings, sparse_notes = intermittent_settings(settings, sparse)
     if settings.tuning.enabled:  # the search's choice becomes this run's [model] settings
         from flowcast.flows.tune import tuned_settings
         from flowcast.models.tuning import tuned_data
@@ -376,11 +394,6 @@ def retrain_flow(
         settings, _ = tuned_settings(settings, td, h, run_dir)
         ev, mc = settings.evaluation, settings.model
         td, tuned_notes = tuned_data(settings, td)  # which series the tuned lookback leaves to a network
-    # -- intermittent (sparse) demand, classed once on the training data: its models join the candidates, counts are cut at 0
-    from flowcast.evaluation.intermittency import classify, count_bounds, intermittent_settings
-
-    sparse = classify(td.frame)
-    settings, sparse_notes = intermittent_settings(settings, sparse)
     bounds, bound_note = count_bounds(bounds, sparse)
     sparse_notes += [bound_note] if bound_note else []
     for n in sparse_notes:
@@ -441,7 +454,8 @@ def retrain_flow(
 
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
-    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat()}
+    # run_id: which run registered the version (a second run of this schedule slot names it: `retrained_already`)
+    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat(), "run_id": run_id}
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log, intermittent=sparse.intermittent)
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
@@ -509,8 +523,8 @@ def retrain_flow(
         **run_counts(data),
         "horizon": h,
         "leaderboard": _board_json(board),
-        "decision": {"promote": promoted, "action": decision.action, "challenger": decision.champion,
-                     "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
+        "decision": {"promote": promoted, "action": decision.action, "metric": metric,
+                     "challenger": decision.champion, "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
                      "incumbent": expected, "incumbent_scoring": scored.scoring, "notes": notes},
         "registered": registered,
         "champion": version.name,  # the published model (the production model's own name when it stays)

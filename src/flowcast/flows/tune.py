@@ -95,6 +95,13 @@ def tune_flow(
     data = load_data(settings, as_of, fit_spans=True)
     settings = data.settings or settings
     run_dir = settings.home / "runs" / f"{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}"
+    # scored on what a retrain would rank on: RMSSE for data classed intermittent, unless evaluation.metric is given
+    from flowcast.evaluation.intermittency import classify, intermittent_settings
+
+    settings, notes = intermittent_settings(settings, classify(data.td.frame))
+    for note in notes:
+        get_run_logger().info(note)
     _, result = tuned_settings(settings, data.td, data.horizon, run_dir, budget_minutes, n_trials)
+    summary = result.summary()
     return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "horizon": data.horizon,
-            **result.summary(), "trials_dir": str(result.out_dir)}
+            **summary, "notes": [*notes, *summary.get("notes", [])], "trials_dir": str(result.out_dir)}

@@ -414,7 +414,8 @@ class RecipeForecast:
         """What of the published intervals no calibration made, of the levels it publishes: the steps of this
         forecast beyond those its calibration has widths for (a horizon longer than the backtest's:
         `conformal.beyond_note`), the series of a constant history (zero width) and those whose widths are
-        scaled by their level (no measured change: `level_scaled`)."""
+        scaled by their level (no measured change: `level_scaled`; not where the widths were calibrated in levels,
+        every series' unit then, see `conformal.calibrate`)."""
         from flowcast.evaluation.conformal import beyond_note
 
         if not self.recipe.intervals or self.frame.height == 0:
@@ -514,10 +515,13 @@ def forecast_detailed(
     # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
     scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True)
     out = []
+    in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
         # the calibration of the method that made the rows, else of the model they were asked of
         cal = recipe.intervals.get(str(model_name)) or recipe.intervals.get(str(nominal))
         out.append(apply_intervals(part, cal, scale, bounds))
+        if (cal or {}).get("scale") == "level":
+            in_levels |= set(part["unique_id"].to_list())
     result = pl.concat(out, how="diagonal_relaxed") if out else frame
     for c in INTERVAL_COLUMNS:
         if c not in result.columns:
@@ -530,7 +534,7 @@ def forecast_detailed(
                 .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
-                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat)))
+                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat) - in_levels))
 
 
 def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
+from flowcast.errors import AlreadyPublished
 from flowcast.store.contract import (
     check_labels,
     published_frame,
@@ -93,7 +94,9 @@ class PublishReceipt:
 
 @runtime_checkable
 class ForecastStore(Protocol):
-    """Forecasts keyed by (dataset, as_of) and the realized-accuracy table."""
+    """Forecasts keyed by (dataset, as_of) and the realized-accuracy table. `publish(..., if_absent=True)`
+    writes only into a key that holds nothing, checked under the key's lock (in the publish transaction):
+    AlreadyPublished, naming what the key holds, and nothing written otherwise."""
 
     location: str
 
@@ -101,7 +104,7 @@ class ForecastStore(Protocol):
                 model_version: str | None, run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
                 expected_ids: list[str] | None = None, horizon: int | None = None,
                 before_visible: Callable[[str], None] | None = None,
-                trained_as_of: datetime | None = None) -> PublishReceipt: ...
+                trained_as_of: datetime | None = None, if_absent: bool = False) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None) -> pl.DataFrame: ...
@@ -177,3 +180,10 @@ def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: st
         models=sorted(frame["model"].unique().to_list()),
         trained_as_of=None if trained_as_of is None else storage_ts(trained_as_of),
     )
+
+
+def already_published(dataset: str, as_of: datetime, held: dict[str, str]) -> AlreadyPublished:
+    """The AlreadyPublished error of a publish with `if_absent` into a key that holds `held` (its receipt)."""
+    return AlreadyPublished(f"dataset {dataset} as_of {as_of.isoformat()} is published already (run "
+                            f"{held.get('run_id') or 'unknown'}, {held.get('model_version') or held.get('model')}): "
+                            "nothing was written", held)

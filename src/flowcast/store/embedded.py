@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.errors import PublishError
-from flowcast.store.base import PublishReceipt, prepare
+from flowcast.store.base import PublishReceipt, already_published, prepare
 from flowcast.store.contract import (
     check_dataset,
     empty_forecasts,
@@ -207,12 +207,16 @@ class EmbeddedStore:
         horizon: int | None = None,
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
+        if_absent: bool = False,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
         touched but the realized accuracy of that key when the forecasts change (it scored the ones
         replaced). model_version may be None for a model that is not in the registry (a baseline).
         `before_visible(what)` is called right before the new file becomes visible (its rename, the
-        upload's completion); what it raises leaves the previous forecasts in place."""
+        upload's completion); what it raises leaves the previous forecasts in place. `if_absent`: only into a
+        key that holds nothing, checked under the key's lock (AlreadyPublished and nothing written otherwise: two
+        runs of one schedule slot that both found it empty as they started publish once). On an object store,
+        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -220,6 +224,12 @@ class EmbeddedStore:
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
             self.data.clean_temps()
+            if if_absent and (held := self._path_of("forecasts", p.dataset, p.as_of)) is not None:
+                try:
+                    receipt = self.data.metadata(held)
+                except (OSError, ValueError):  # damaged: still published (its repair is a publish with overwrite)
+                    receipt = {}
+                raise already_published(p.dataset, p.as_of, receipt)
             replaced, previous = self._previous(self.data.current("forecasts", p.dataset, p.as_of))
             if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)

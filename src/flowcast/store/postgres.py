@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.errors import PublishError
-from flowcast.store.base import PublishReceipt, fault, prepare
+from flowcast.store.base import PublishReceipt, already_published, fault, prepare
 from flowcast.store.contract import (
     _VALUE_RE,
     check_dataset,
@@ -50,6 +50,8 @@ from flowcast.store.hashing import content_hash
 
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
+# the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
+_LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse"), "publishes": ("trained_as_of",)}
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 
@@ -93,6 +95,8 @@ def _ddl(schema: str) -> list[str]:
             PRIMARY KEY (dataset, as_of, model, step))""",
         # the points MASE covers: a table an older flowcast created lacks it
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
+        # RMSSE on the points MASE covers: likewise
+        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse double precision",
         # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
@@ -162,14 +166,23 @@ class PostgresStore:
                 delay = min(delay * 2, 5.0)
 
     def _create(self, con: Any) -> None:
+        """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
+        where a store an older flowcast created lacks them (they were added with the tables only, and such a
+        store then failed every read and write of realized accuracy: 'column "rmsse" does not exist')."""
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                                 [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
-        if not exists:
+        if not exists or self._lacks_later_columns(con):
             with con.transaction():
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
-                for stmt in _ddl(self.schema):
+                # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
+                for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
                     con.execute(stmt)
         self._ready = True
+
+    def _lacks_later_columns(self, con: Any) -> bool:
+        have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
+                               "AND table_name = ANY(%s)", [self.schema, list(_LATER_COLUMNS)]).fetchall())
+        return any((t, c) not in have for t, cols in _LATER_COLUMNS.items() for c in cols)
 
     def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
         rows = con.execute(
@@ -233,10 +246,13 @@ class PostgresStore:
         horizon: int | None = None,
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
+        if_absent: bool = False,
     ) -> PublishReceipt:
         """Validate, then replace the forecasts of (dataset, as_of) in one transaction, with the
         realized accuracy of that key when the forecasts change (it scored the ones replaced).
-        `before_visible(what)` is called right before the commit; what it raises rolls it back."""
+        `before_visible(what)` is called right before the commit; what it raises rolls it back.
+        `if_absent`: only into a key that holds nothing, checked in the transaction under the key's lock
+        (AlreadyPublished and nothing written otherwise)."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -245,8 +261,12 @@ class PostgresStore:
             self._add_value_columns(con, p.vcols)
             with con.transaction():
                 self._lock_key(con, s, "forecasts", p.dataset, p.as_of.isoformat())
-                prev = con.execute(f"SELECT rows, content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
-                                   [p.dataset, p.as_of]).fetchone()
+                prev = con.execute(f"SELECT rows, content_hash, run_id, model, model_version FROM {s}.publishes "
+                                   "WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of]).fetchone()
+                if if_absent and prev is not None:  # rolled back: nothing written
+                    raise already_published(p.dataset, p.as_of, {
+                        "rows": str(prev[0]), "content_hash": prev[1] or "", "run_id": prev[2] or "",
+                        "model": prev[3] or "", "model_version": prev[4] or ""})
                 con.execute(
                     f"""INSERT INTO {s}.publishes AS p (dataset, as_of, content_hash, model, model_version, run_id,
                     created_at, rows, n_series, value_columns, trained_as_of)
@@ -397,7 +417,7 @@ class PostgresStore:
                 sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
-            "mae", "mase", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
+            "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
         if "lookahead" in frame.columns:  # COPY writes a boolean as t / f
             frame = frame.with_columns(pl.col("lookahead").cast(pl.Utf8).replace_strict(
                 {"t": True, "f": False, "true": True, "false": False}, default=None, return_dtype=pl.Boolean))
