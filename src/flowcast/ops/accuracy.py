@@ -12,7 +12,8 @@ Called by the retrain and forecast flows after loading the data (the scoring its
    (dataset, as_of): re-running writes the same rows), each row's `lookahead` set when its model
    version was trained on data after its as_of (`trained_as_of`, from the registry);
 4. judges decay over the last `accuracy.window` scored as_ofs that are not lookahead against the
-   backtest MASE stored with each published model version in the registry and against seasonal naive;
+   backtest MASE stored with each published model version in the registry and against seasonal naive
+   (on RMSSE against the backtest RMSSE where those versions were ranked on it: data classed intermittent);
 5. stores the verdict in `<home>/accuracy/<dataset>.json`, emits `flowcast.accuracy.degraded`
    when the dataset turns degraded (and `...recovered` when it is healthy again), and leaves a
    `realized-accuracy-<dataset>` artifact with a plot of realized MASE by as_of beside what
@@ -150,6 +151,23 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
     return out
 
 
+def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None]:
+    """model_version -> the backtest RMSSE stored with it where its leaderboard was ranked on RMSSE (its recipe's
+    `metric`: data classed intermittent); None for a version ranked on another metric, one recorded before RMSSE
+    was, or one gone. `assess_decay` judges on RMSSE where every version it judges has one, else on MASE."""
+    out: dict[str, float | None] = {}
+    for v in versions:
+        try:
+            mv = registry.get(v, fetch=False)  # metadata only
+        except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
+            out[v] = None
+            continue
+        value = (mv.metrics or {}).get("rmsse")
+        ranked = (mv.recipe or {}).get("metric")
+        out[v] = float(value) if ranked == "rmsse" and isinstance(value, (int, float)) else None
+    return out
+
+
 def trained_as_of(registry: Any, versions: list[str], *, store: Any = None, dataset: str | None = None,
                   published: pl.DataFrame | None = None) -> dict[str, datetime | None]:
     """model_version -> the as_of its training data ended at (naive UTC; None when unknown): a version
@@ -259,7 +277,8 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     outcome.realized = realized
     acc = settings.accuracy
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
-                         tolerance=acc.tolerance, min_points=acc.min_points)
+                         tolerance=acc.tolerance, min_points=acc.min_points,
+                         promised_rmsse=promised_rmsse(registry, versions))
     outcome.decay = decay
     outcome.previous, outcome.event = announce(settings, dataset, decay, as_of=as_of, run_id=run_id)
     if decay.degraded and log is not None:
@@ -291,13 +310,20 @@ def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_
         event = events.DEGRADED
         events.emit(events.DEGRADED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons), key=key,
                     realized_mase=decay.realized_mase, promised_mase=decay.promised_mase,
-                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs)
+                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs, **_judged_on(decay))
     elif was and decay.judged and not decay.degraded:
         event = events.RECOVERED
         events.emit(events.RECOVERED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons), key=key,
-                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase)
+                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase, **_judged_on(decay))
     share_file(settings, write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id))
     return previous, event
+
+
+def _judged_on(decay: Decay) -> dict[str, Any]:
+    """The event payload's `metric` the verdict was judged on, and on RMSSE its realized and promised RMSSE."""
+    if decay.metric != "rmsse":
+        return {"metric": decay.metric}
+    return {"metric": decay.metric, "realized_rmsse": decay.realized_rmsse, "promised_rmsse": decay.promised_rmsse}
 
 
 def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
