@@ -50,7 +50,9 @@ def accuracy(
 ) -> None:
     """Realized accuracy of published forecasts: per dataset and as_of the points scored, MAE,
     MASE, sMAPE, 80%/95% interval coverage and seasonal naive on the same points, beside the
-    backtest MASE the publishing model promised; and each dataset's verdict (degraded or not)."""
+    backtest MASE the publishing model promised; and each dataset's verdict (degraded or not). Data whose models
+    were ranked on RMSSE (classed intermittent) is judged on RMSSE: the verdict says so, the table shows RMSSE and
+    the promised RMSSE."""
     import polars as pl
 
     from flowcast.evaluation.realized import flag_lookahead, summary_by_as_of
