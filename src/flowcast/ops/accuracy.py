@@ -337,8 +337,11 @@ def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None])
     return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).alias("promised")).sort("as_of")
 
 
-def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str) -> Path | None:
-    """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG)."""
+def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str,
+                  metric: str = "mase") -> Path | None:
+    """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG). metric "rmsse"
+    (a verdict judged on it: data classed intermittent): realized RMSSE and the promised RMSSE (`promised`: the
+    versions' backtest RMSSE), without seasonal naive (scored by MASE only)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -353,13 +356,14 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     # as large as the forecast plot and in its type sizes: at 7 x 3 inches and 80 dpi its legend was 8 px
     # high and its title 10 px (unreadable in the realized-accuracy artifact, shown at its own size)
     fig, ax = plt.subplots(figsize=(11.2, 3.8))
-    x, mase = summary["as_of"].to_list(), summary["mase"].to_list()
+    name = "RMSSE" if metric == "rmsse" else "MASE"
+    x, mase = summary["as_of"].to_list(), summary["rmsse" if metric == "rmsse" else "mase"].to_list()
     # True: forecast by a model trained on data after the as_of; None: no record of whether it was (judged as
     # honest, drawn apart: it was drawn as an honest point, the same filled dot on the same line)
     ahead = summary["lookahead"].to_list() if "lookahead" in summary.columns else [False] * len(x)
     judged = [float("nan") if a or m is None else float(m) for m, a in zip(mase, ahead, strict=True)]
     ax.plot(x, judged, marker="o", markevery=[i for i, a in enumerate(ahead) if a is False], color="C0",
-            label="realized MASE")
+            label=f"realized {name}")
     if None in ahead:
         ax.plot([t for t, a in zip(x, ahead, strict=True) if a is None],
                 [m for m, a in zip(mase, ahead, strict=True) if a is None], ls="none", marker="D", mfc="none",
@@ -368,12 +372,12 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
         ax.plot([t for t, a in zip(x, ahead, strict=True) if a],
                 [m for m, a in zip(mase, ahead, strict=True) if a], ls="none", marker="o",
                 mfc="none", color="C1", label="model trained after as_of (not judged)")
-    if "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
+    if metric != "rmsse" and "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
         ax.plot(x, summary["mase_snaive"].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
     if prom.height and prom["promised"].null_count() < prom.height:
         ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
                 label="backtest promised")
-    ax.set_ylabel("MASE", fontsize=PLOT_FONT_PT - 1)
+    ax.set_ylabel(name, fontsize=PLOT_FONT_PT - 1)
     ax.set_xlabel("as_of of the published forecast", fontsize=PLOT_FONT_PT - 1)
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
     ax.grid(True, color="0.9", lw=0.8)
@@ -405,7 +409,9 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     if outcome.scored:
         text += f"This run scored {len(outcome.scored)} earlier as_of ({outcome.rows_written} rows).\n\n"
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
-    summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised), on="as_of", how="left") \
+    on_rmsse = d is not None and d.metric == "rmsse"  # `promised`: the versions' backtest RMSSE
+    summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised).rename(
+        {"promised": "promised_rmsse" if on_rmsse else "promised"}), on="as_of", how="left") \
         if realized.height else pl.DataFrame()
     if summary.height:
         rows: list[Mapping[str, Any]] = [
@@ -414,7 +420,8 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
             .to_dicts()]
         text += markdown_table(rows) + "\n"
     if png is not None:
-        text += plot_markdown(png, f"Realized MASE by as_of, {outcome.dataset}").split("\n", 2)[-1]
+        text += plot_markdown(png, f"Realized {'RMSSE' if on_rmsse else 'MASE'} by as_of, {outcome.dataset}"
+                              ).split("\n", 2)[-1]
     return text
 
 
@@ -428,12 +435,15 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
-    promised = promised_mase(open_registry(settings), versions)
+    # judged on RMSSE (models ranked on it: data classed intermittent): the plot and table show it and its promise
+    metric = outcome.decay.metric if outcome.decay is not None else "mase"
+    promised = (promised_rmsse if metric == "rmsse" else promised_mase)(open_registry(settings), versions)
     png = None
     if realized.height:
         png = plot_realized(realized, promised,
                             settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
-                            title=f"{outcome.dataset}: realized vs promised MASE (as of {as_of_text(as_of)})")
+                            title=f"{outcome.dataset}: realized vs promised {'RMSSE' if metric == 'rmsse' else 'MASE'} "
+                                  f"(as of {as_of_text(as_of)})", metric=metric)
         if png is not None:
             share_file(settings, png)
     outcome.plot = png
