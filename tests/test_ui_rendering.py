@@ -276,6 +276,49 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
     assert "| unknown |" in text and "| yes |" in text
 
 
+@pytest.mark.parametrize(("promised_rmsse", "metric", "label", "promise_col", "snaive_drawn"), [
+    (None, "mase", "realized MASE", "promised", True),  # MASE-ranked: as before
+    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised_rmsse", False),  # ranked on RMSSE (intermittent)
+])
+def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_on(
+        tmp_path, monkeypatch, promised_rmsse, metric, label, promise_col, snaive_drawn):
+    """A verdict judged on RMSSE (data classed intermittent) drew realized MASE against the promised MASE and seasonal
+    naive: the plot draws realized RMSSE against the promised RMSSE (no seasonal naive: scored by MASE only), the
+    table names the promised column so; a verdict on MASE draws what it drew."""
+    import matplotlib.pyplot as plt
+
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops import accuracy
+
+    months = [datetime(2019, m, 1) for m in range(1, 5)]
+    realized = pl.DataFrame({"dataset": "parts", "as_of": months, "model": "croston", "model_version": "croston-v1",
+                             "step": 1, "n": 8, "n_mase": 8, "mae": 1.0, "mase": 0.9, "rmsse": [0.5, 0.6, 0.7, 0.8],
+                             "mase_snaive": 1.1})
+    decay = assess_decay(realized, {"croston-v1": 0.8}, dataset="parts", window=3, tolerance=0.25, min_points=1,
+                         promised_rmsse=promised_rmsse)
+    assert decay.metric == metric
+    promised = promised_rmsse or {"croston-v1": 0.8}
+    drawn = []
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+        fig, path, dpi=dpi))
+    assert accuracy.plot_realized(realized, promised, tmp_path / "r.png", title="parts", metric=metric) is not None
+    fig = drawn[0]
+    try:
+        lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+        drawn_values = [float(v) for v in lines[label].get_ydata()]
+        assert drawn_values == (realized["rmsse"] if metric == "rmsse" else realized["mase"]).to_list()
+        assert ("seasonal naive, same points" in lines) is snaive_drawn
+        assert [float(v) for v in lines["backtest promised"].get_ydata()] == [promised["croston-v1"]] * 4
+        assert fig.axes[0].get_ylabel() == label.split()[-1]
+    finally:
+        plt.close(fig)
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="parts", realized=realized, decay=decay), promised, None)
+    header = next(line for line in text.splitlines() if line.startswith("| as\\_of")).replace("\\_", "_")
+    assert f"| {promise_col} |" in header and ("promised_rmsse" in header) is (metric == "rmsse")
+    assert ("realized RMSSE 0.700 over the last 3" in text) is (metric == "rmsse")
+
+
 # ----------------------------------------------------------------------------------------- progress
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}

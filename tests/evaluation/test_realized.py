@@ -293,6 +293,65 @@ def test_a_backtest_without_a_single_error_is_no_yardstick():
     assert worse.degraded and len(worse.reasons) == 1 and "worse than seasonal naive's 1.000" in worse.reasons[0]
 
 
+def _ranked_rows(rmsse: float | None, versions: tuple[str, ...] = ("croston-v1",) * 3) -> pl.DataFrame:
+    """Three as_ofs of 10 points: realized MASE 1.0 against seasonal naive's 0.8 (worse on MASE), RMSSE `rmsse`
+    (None: rows scored before RMSSE was recorded)."""
+    return _decay_rows([1.0, 1.0, 1.0], snaive=0.8).with_columns(
+        pl.Series("model_version", list(versions)), pl.lit(rmsse, dtype=pl.Float64).alias("rmsse"))
+
+
+@pytest.mark.parametrize(("rmsse", "promised_rmsse", "versions", "metric", "degraded", "says"), [
+    # MASE-ranked (no RMSSE promise): on MASE exactly as before, worse than seasonal naive's MASE
+    (0.9, None, None, "mase", True, ("realized MASE 1.000 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 "
+                                     "points) is worse than seasonal naive's 0.800")),
+    # a version recorded before RMSSE was (or ranked on MASE): None, as before
+    (0.9, {"croston-v1": None}, None, "mase", True, "is worse than seasonal naive's 0.800"),
+    # ranked on RMSSE: realized 0.9 within 25% of the promised 0.8; seasonal naive (MASE) is not compared
+    (0.9, {"croston-v1": 0.8}, None, "rmsse", False, ("realized RMSSE 0.900 over the last 3 scored as_of "
+                                                      "(2021-01-01 .. 2021-03-01, 30 points); backtest promised 0.800")),
+    # ranked on RMSSE and 0.9 against a promise of 0.6: more than 25% off, degraded on RMSSE
+    (0.9, {"croston-v1": 0.6}, None, "rmsse", True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 "
+                                                     ".. 2021-03-01, 30 points) exceeds the backtest's 0.600 by more "
+                                                     "than 25%")),
+    # rows scored before RMSSE was recorded have none: on MASE
+    (None, {"croston-v1": 0.8}, None, "mase", True, "is worse than seasonal naive's 0.800"),
+    # one as_of of the window published by a MASE-ranked version: on MASE
+    (0.9, {"croston-v1": 0.8, "theta-v0": None}, ("theta-v0", "croston-v1", "croston-v1"), "mase", True,
+     "is worse than seasonal naive's 0.800"),
+    # a backtest without a single error (RMSSE 0) is no yardstick on RMSSE either: on MASE, against seasonal naive
+    (0.9, {"croston-v1": 0.0}, None, "mase", True, "is worse than seasonal naive's 0.800"),
+])
+def test_the_verdict_is_judged_on_the_metric_the_models_were_ranked_on(rmsse, promised_rmsse, versions, metric,
+                                                                        degraded, says):
+    """Data classed intermittent ranks its models on RMSSE: the verdict judges the realized RMSSE against the
+    backtest's RMSSE (same tolerance) where every model it judges was ranked on it and recorded it, says so, and
+    does not compare seasonal naive's MASE; everything else is judged on MASE exactly as before."""
+    rows = _ranked_rows(rmsse, versions) if versions else _ranked_rows(rmsse)
+    promised = {"croston-v1": 1.0, "theta-v0": 1.0}
+    d = assess_decay(rows, promised, dataset="toy", window=3, tolerance=0.25, min_points=10,
+                     promised_rmsse=promised_rmsse)
+    assert d.judged and d.metric == metric and d.degraded is degraded
+    assert says in d.reasons[0], d.reasons
+    assert d.realized_mase == pytest.approx(1.0) and d.promised_mase == pytest.approx(1.0)
+    if metric == "mase":  # exactly the verdict of a call without RMSSE promises
+        assert d == assess_decay(rows, promised, dataset="toy", window=3, tolerance=0.25, min_points=10)
+        assert d.realized_rmsse is None and d.promised_rmsse is None
+    else:
+        assert d.realized_rmsse == pytest.approx(0.9) and d.promised_rmsse == pytest.approx(promised_rmsse["croston-v1"])
+        assert not any("worse than seasonal naive" in r for r in d.reasons)
+        assert "judged on RMSSE, the metric its models were ranked on" in d.reasons[-1]
+    assert type(d).from_dict(d.to_dict()) == d
+
+
+def test_a_verdict_stored_before_the_metric_was_recorded_reads_as_judged_on_mase():
+    stored = assess_decay(_ranked_rows(0.9), {"croston-v1": 1.0}, dataset="toy", window=3, tolerance=0.25,
+                          min_points=10).to_dict()
+    old = {k: v for k, v in stored.items() if k not in ("metric", "realized_rmsse", "promised_rmsse")}
+    read = type(assess_decay(_ranked_rows(0.9), {}, dataset="toy", window=3, tolerance=0.25, min_points=10)) \
+        .from_dict(old)
+    assert read.metric == "mase" and read.degraded and read.promised_rmsse is None
+
+
 # ------------------------------------------------------------------------------------ time zones
 def _daily(days: dict[int, float]) -> pl.DataFrame:
     """One daily series 'a' in June/July 2021 (local calendar dates, naive midnight): day -> y."""

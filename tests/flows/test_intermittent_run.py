@@ -86,3 +86,34 @@ def test_a_search_on_intermittent_data_is_scored_by_rmsse_as_the_retrain_ranks(t
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["metric"] == "rmsse" and any("ranked on RMSSE instead of MASE" in n for n in out["notes"]), out
+
+
+def test_the_realized_accuracy_of_intermittent_data_is_judged_on_rmsse(tmp_path):
+    """A retrain on intermittent counts ranks on RMSSE; the forecast run 14 days later scores its publish on the
+    actuals since and judges the decay on RMSSE against the promoted model's backtest RMSSE, and says so in the
+    stored verdict, the run's JSON and `flowcast accuracy`."""
+    from intermittent import run_args, write_intermittent
+
+    csv = write_intermittent(tmp_path / "parts.csv", n_series=30, days=134, seed=0)
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, run_args(csv, home, days=120))  # as_of day 119: days 120..133 not seen
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["metric"] == "rmsse"
+    promised = out["leaderboard"][out["champion"]]["rmsse"]
+    forecast = CliRunner().invoke(app, ["forecast", *[a for a in run_args(csv, home, days=134)
+                                                      if a not in ("run", "--models", "none")]])
+    assert forecast.exit_code == 0, forecast.output
+    decay = json.loads(forecast.stdout.strip().splitlines()[-1])["realized"]["decay"]
+    assert decay["judged"] and decay["metric"] == "rmsse" and decay["points"] == 30 * 14
+    assert decay["promised_rmsse"] == pytest.approx(promised)
+    assert decay["realized_rmsse"] is not None and decay["realized_mase"] is not None
+    assert f"realized RMSSE {decay['realized_rmsse']:.3f}" in decay["reasons"][0]
+    assert "judged on RMSSE, the metric its models were ranked on" in decay["reasons"][-1]
+    shown = CliRunner().invoke(app, ["accuracy", "--home", str(home)], terminal_width=80)
+    assert shown.exit_code == 0, shown.output
+    verdict = next(line for line in shown.output.splitlines() if line.startswith("parts: "))
+    assert verdict.startswith(("parts: healthy on RMSSE - realized RMSSE", "parts: DEGRADED on RMSSE - realized RMSSE"))
+    assert "promised RMSSE: the publishing model's backtest RMSSE" in " ".join(shown.output.split())
+    assert json.loads(CliRunner().invoke(app, ["accuracy", "--home", str(home), "--json"]).stdout)[
+        "datasets"]["parts"]["status"]["metric"] == "rmsse"

@@ -74,6 +74,30 @@ def test_a_run_stopped_before_its_degraded_event_was_sent_is_told_by_the_next_ru
     assert event == events.DEGRADED and [e["event"] for e in sent] == [events.DEGRADED]
 
 
+@pytest.mark.parametrize(("metric", "extra"), [
+    ("mase", {}),  # MASE-ranked data: the payload of before, and the metric it was judged on
+    ("rmsse", {"realized_rmsse": 1.3, "promised_rmsse": 0.9}),  # ranked on RMSSE (data classed intermittent)
+])
+def test_the_accuracy_events_name_the_metric_the_verdict_was_judged_on(tmp_path, monkeypatch, metric, extra):
+    sent = _sent(monkeypatch)
+    settings = load_settings(home=tmp_path)
+    judged = {"metric": metric, **extra}
+    for degraded in (True, False):  # degraded, then recovered
+        announce(settings, "tiny", Decay(dataset="tiny", degraded=degraded, reasons=["r"], points=40,
+                                         realized_mase=1.2, promised_mase=1.0, **judged),
+                 as_of=datetime(2019, 1 + int(not degraded), 1), run_id="r")
+    assert [e["event"] for e in sent] == [events.DEGRADED, events.RECOVERED]
+    for e in sent:
+        payload = e["payload"]
+        assert payload["realized_mase"] == 1.2 and payload["promised_mase"] == 1.0
+        assert {k: payload.get(k) for k in ("metric", "realized_rmsse", "promised_rmsse")} == {
+            "metric": metric, "realized_rmsse": extra.get("realized_rmsse"),
+            "promised_rmsse": extra.get("promised_rmsse")}
+        assert ("realized_rmsse" in payload) is (metric == "rmsse")
+    stored = read_status(tmp_path, "tiny")
+    assert stored is not None and stored.metric == metric and stored.promised_rmsse == extra.get("promised_rmsse")
+
+
 def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
     """Regression: a backfill date that crashed (its worker's process killed, its machine gone) was told twice:
     'flowcast: run failed' fired on Prefect's own prefect.flow-run.Crashed of the date's run, then on the

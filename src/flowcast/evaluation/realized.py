@@ -40,7 +40,9 @@ MASE read as 'healthy', or 'recovered'), and the report shows them apart.
 
 `assess_decay` judges a dataset over its last N scored as_ofs (not lookahead): degraded when the
 realized MASE exceeds what the backtest promised by more than a tolerance, or when the forecasts did
-worse than seasonal naive on the same points.
+worse than seasonal naive on the same points. Where the models that published them were ranked on RMSSE
+(data classed intermittent, `evaluation.intermittency`) it judges the realized RMSSE against the backtest's
+RMSSE instead, with the same tolerance (seasonal naive is scored by MASE only: not compared), and says so.
 """
 
 from __future__ import annotations
@@ -317,6 +319,11 @@ class Decay:
     judged: bool = True  # False: too few points to judge
     lookahead: int = 0  # as_ofs left out: forecast by a model trained on data after them
     lookahead_unknown: int = 0  # as_ofs judged although whether their model saw their actuals is not known
+    # what the verdict was judged on: "mase", or "rmsse" where the models were ranked on it (`assess_decay`);
+    # verdicts stored before it was recorded read as "mase", what they were judged on
+    metric: str = "mase"
+    realized_rmsse: float | None = None
+    promised_rmsse: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -355,6 +362,24 @@ def as_of_span(as_ofs: list[datetime]) -> str:
     first, last = as_ofs[0].strftime(fmt), as_ofs[-1].strftime(fmt)
     return first if first == last else f"{first} .. {last}"
 
+def _rmsse_promised(rows: pl.DataFrame, promised_rmsse: Mapping[str, float | None] | None) -> float | None:
+    """The point-weighted backtest RMSSE the models that published `rows` promised, where every one of them was
+    ranked on RMSSE and recorded it, and every row with a MASE has an RMSSE too (rows scored before it was
+    recorded have none); else None: the verdict is on MASE, as it was."""
+    if not promised_rmsse or not rows.height or "rmsse" not in rows.columns or "model_version" not in rows.columns:
+        return None
+    known = {k: v for k, v in promised_rmsse.items() if v is not None and math.isfinite(v)}
+    if any(v not in known for v in rows["model_version"].to_list()):  # a MASE-ranked, unknown or gone version
+        return None
+    if rows.filter(pl.col("mase").is_not_null() & pl.col("rmsse").is_null()).height:
+        return None
+    promise = rows.with_columns(pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Float64)
+                                .alias("__promised"))
+    value = _weighted(promise, "__promised") if rows["rmsse"].null_count() < rows.height else None
+    # a backtest without a single error is no yardstick on RMSSE either: judged on MASE against seasonal naive
+    return value if value is not None and value >= 1e-9 else None
+
+
 def assess_decay(
     realized: pl.DataFrame,
     promised: Mapping[str, float | None],
@@ -363,6 +388,7 @@ def assess_decay(
     window: int,
     tolerance: float,
     min_points: int,
+    promised_rmsse: Mapping[str, float | None] | None = None,
 ) -> Decay:
     """Judge the last `window` scored as_ofs of `dataset` (realized rows of that dataset).
 
@@ -371,7 +397,13 @@ def assess_decay(
     that published those forecasts by more than `tolerance` (0.25 = 25%), or (2) it exceeds
     the seasonal-naive MASE on the same points. With fewer than `min_points` points, nothing
     is judged (not degraded). Rows flagged `lookahead` (forecasts by a model trained on data after
-    their as_of, which saw the actuals they are scored on) are left out, and counted."""
+    their as_of, which saw the actuals they are scored on) are left out, and counted.
+
+    promised_rmsse: model_version -> the backtest RMSSE of a model that was ranked on RMSSE (data classed
+    intermittent), None for the others. When every model that published the judged rows was ranked on RMSSE
+    and recorded it, the verdict is on RMSSE (`Decay.metric`): (1) with the realized RMSSE against the promised
+    one, the same tolerance; (2) is not judged (no seasonal-naive RMSSE is stored) and the verdict says so.
+    Otherwise (MASE-ranked models, a version recorded before RMSSE was, rows scored before it was) on MASE."""
     rows = realized.filter(pl.col("n") > 0) if realized.height else realized
     ahead: list[datetime] = []
     if rows.height and "lookahead" in rows.columns:
@@ -395,8 +427,6 @@ def assess_decay(
             "of whether their model was trained on data after them (its version is gone and their publish is older "
             "than that record): counted as honest")) if x)
     points = int(rows["n"].sum())
-    mase_points = (int(rows.select(_points("mase", rows.columns).filter(pl.col("mase").is_not_null()).sum()).item()
-                       or 0) if rows.height else 0)
     realized_mase = _weighted(rows, "mase")
     snaive_mase = _weighted(rows, "mase_snaive")
     promise = rows.with_columns(
@@ -404,52 +434,66 @@ def assess_decay(
             {k: v for k, v in promised.items() if v is not None and math.isfinite(v)},
             default=None, return_dtype=pl.Float64).alias("__promised"))
     promised_mase = _weighted(promise, "__promised")
+    rmsse_promise = _rmsse_promised(rows, promised_rmsse)
+    on_rmsse = rmsse_promise is not None
+    col, name = ("rmsse", "RMSSE") if on_rmsse else ("mase", "MASE")
+    metric_points = (int(rows.select(_points(col, rows.columns).filter(pl.col(col).is_not_null()).sum()).item()
+                         or 0) if rows.height else 0)
     decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, lookahead=len(ahead),
-                  lookahead_unknown=len(unknown))
+                  lookahead_unknown=len(unknown), metric=col,
+                  realized_rmsse=_weighted(rows, "rmsse") if on_rmsse else None, promised_rmsse=rmsse_promise)
+    realized_value = decay.realized_rmsse if on_rmsse else realized_mase
+    promised_value = rmsse_promise if on_rmsse else promised_mase
     span = f"the last {len(as_ofs)} scored as_of ({as_of_span(as_ofs)}, {points} points)"
     if points < min_points:
         decay.judged = False
         decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")
         return _with_left_out(decay, left)
-    if realized_mase is None:
+    if realized_value is None:
         decay.judged = False
-        decay.reasons.append(f"no MASE over {span} (constant histories, or histories shorter than two seasons at "
+        decay.reasons.append(f"no {name} over {span} (constant histories, or histories shorter than two seasons at "
                              "those as_of)")
         return _with_left_out(decay, left)
     # MASE covers only the points whose series had a scale: a verdict on a few of them said 'healthy, realized MASE
     # 0.000 over ... 12 points' of a dataset whose constant series (no scale) were forecast 50% off
-    covers = "" if mase_points >= points else (
-        f" (MASE covers {mase_points} of the {points} points: the other series' histories then had no scale, "
+    covers = "" if metric_points >= points else (
+        f" ({name} covers {metric_points} of the {points} points: the other series' histories then had no scale, "
         "constant or shorter than two seasons; their errors are in MAE and sMAPE only)")
-    if mase_points < min_points:
+    if metric_points < min_points:
         decay.judged = False
-        decay.realized_mase = decay.snaive_mase = None
-        decay.reasons.append(f"only {mase_points} of the {points} points scored over {span} have a MASE; {min_points} "
-                             "needed to judge (the others' series had no scale: constant, or shorter than two "
-                             "seasons)")
+        decay.realized_mase = decay.snaive_mase = decay.realized_rmsse = None
+        decay.reasons.append(f"only {metric_points} of the {points} points scored over {span} have a {name}; "
+                             f"{min_points} needed to judge (the others' series had no scale: constant, or shorter "
+                             "than two seasons)")
         return _with_left_out(decay, left)
     # a backtest without a single error (MASE 0: forecasts exact on every window) leaves a tolerance of 0 x 25%: the
     # first realized error, however small, read 'DEGRADED'; such a promise is not a yardstick, seasonal naive is
-    exact = promised_mase is not None and promised_mase < 1e-9  # (8e-16: float rounding of versions before that)
-    if promised_mase is not None and not exact and realized_mase > promised_mase * (1 + tolerance):
+    exact = promised_value is not None and promised_value < 1e-9  # (8e-16: float rounding of versions before that)
+    if promised_value is not None and not exact and realized_value > promised_value * (1 + tolerance):
         decay.degraded = True
         decay.reasons.append(
-            f"realized MASE {realized_mase:.3f} over {span} exceeds the backtest's {promised_mase:.3f} "
+            f"realized {name} {realized_value:.3f} over {span} exceeds the backtest's {promised_value:.3f} "
             f"by more than {tolerance:.0%}{covers}")
-    if snaive_mase is not None and realized_mase > snaive_mase:
+    # seasonal naive is scored by MASE alone (mase_snaive): a verdict on RMSSE does not compare it with MASE
+    if not on_rmsse and snaive_mase is not None and realized_mase is not None and realized_mase > snaive_mase:
         decay.degraded = True
         decay.reasons.append(
             f"realized MASE {realized_mase:.3f} over {span} is worse than seasonal naive's {snaive_mase:.3f} "
             f"on the same points{covers}")
     if not decay.degraded:
-        parts = [f"realized MASE {realized_mase:.3f} over {span}"]
+        parts = [f"realized {name} {realized_value:.3f} over {span}"]
         if exact:
             parts.append("the backtest's forecasts were exact (MASE 0), no yardstick: judged against seasonal naive")
-        elif promised_mase is not None:
-            parts.append(f"backtest promised {promised_mase:.3f} (tolerance {tolerance:.0%})")
-        if snaive_mase is not None:
+        elif promised_value is not None:
+            parts.append(f"backtest promised {promised_value:.3f} (tolerance {tolerance:.0%})")
+        if snaive_mase is not None and not on_rmsse:
             parts.append(f"seasonal naive {snaive_mase:.3f}")
         decay.reasons.append("; ".join(parts) + covers)
+    if on_rmsse:
+        decay.reasons.append("judged on RMSSE, the metric its models were ranked on (data classed intermittent); "
+                             "seasonal naive is scored by MASE only and not compared"
+                             + (f" (realized MASE {realized_mase:.3f}, seasonal naive {snaive_mase:.3f})"
+                                if realized_mase is not None and snaive_mase is not None else ""))
     return _with_left_out(decay, left)
 
 

@@ -12,7 +12,8 @@ Called by the retrain and forecast flows after loading the data (the scoring its
    (dataset, as_of): re-running writes the same rows), each row's `lookahead` set when its model
    version was trained on data after its as_of (`trained_as_of`, from the registry);
 4. judges decay over the last `accuracy.window` scored as_ofs that are not lookahead against the
-   backtest MASE stored with each published model version in the registry and against seasonal naive;
+   backtest MASE stored with each published model version in the registry and against seasonal naive
+   (on RMSSE against the backtest RMSSE where those versions were ranked on it: data classed intermittent);
 5. stores the verdict in `<home>/accuracy/<dataset>.json`, emits `flowcast.accuracy.degraded`
    when the dataset turns degraded (and `...recovered` when it is healthy again), and leaves a
    `realized-accuracy-<dataset>` artifact with a plot of realized MASE by as_of beside what
@@ -150,6 +151,23 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
     return out
 
 
+def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None]:
+    """model_version -> the backtest RMSSE stored with it where its leaderboard was ranked on RMSSE (its recipe's
+    `metric`: data classed intermittent); None for a version ranked on another metric, one recorded before RMSSE
+    was, or one gone. `assess_decay` judges on RMSSE where every version it judges has one, else on MASE."""
+    out: dict[str, float | None] = {}
+    for v in versions:
+        try:
+            mv = registry.get(v, fetch=False)  # metadata only
+        except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
+            out[v] = None
+            continue
+        value = (mv.metrics or {}).get("rmsse")
+        ranked = (mv.recipe or {}).get("metric")
+        out[v] = float(value) if ranked == "rmsse" and isinstance(value, (int, float)) else None
+    return out
+
+
 def trained_as_of(registry: Any, versions: list[str], *, store: Any = None, dataset: str | None = None,
                   published: pl.DataFrame | None = None) -> dict[str, datetime | None]:
     """model_version -> the as_of its training data ended at (naive UTC; None when unknown): a version
@@ -259,7 +277,8 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     outcome.realized = realized
     acc = settings.accuracy
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
-                         tolerance=acc.tolerance, min_points=acc.min_points)
+                         tolerance=acc.tolerance, min_points=acc.min_points,
+                         promised_rmsse=promised_rmsse(registry, versions))
     outcome.decay = decay
     outcome.previous, outcome.event = announce(settings, dataset, decay, as_of=as_of, run_id=run_id)
     if decay.degraded and log is not None:
@@ -291,13 +310,20 @@ def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_
         event = events.DEGRADED
         events.emit(events.DEGRADED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons), key=key,
                     realized_mase=decay.realized_mase, promised_mase=decay.promised_mase,
-                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs)
+                    snaive_mase=decay.snaive_mase, points=decay.points, window=decay.as_ofs, **_judged_on(decay))
     elif was and decay.judged and not decay.degraded:
         event = events.RECOVERED
         events.emit(events.RECOVERED, dataset=dataset, as_of=as_of, message="; ".join(decay.reasons), key=key,
-                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase)
+                    realized_mase=decay.realized_mase, promised_mase=decay.promised_mase, **_judged_on(decay))
     share_file(settings, write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id))
     return previous, event
+
+
+def _judged_on(decay: Decay) -> dict[str, Any]:
+    """The event payload's `metric` the verdict was judged on, and on RMSSE its realized and promised RMSSE."""
+    if decay.metric != "rmsse":
+        return {"metric": decay.metric}
+    return {"metric": decay.metric, "realized_rmsse": decay.realized_rmsse, "promised_rmsse": decay.promised_rmsse}
 
 
 def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
@@ -311,8 +337,11 @@ def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None])
     return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).alias("promised")).sort("as_of")
 
 
-def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str) -> Path | None:
-    """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG)."""
+def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str,
+                  metric: str = "mase") -> Path | None:
+    """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG). metric "rmsse"
+    (a verdict judged on it: data classed intermittent): realized RMSSE and the promised RMSSE (`promised`: the
+    versions' backtest RMSSE), without seasonal naive (scored by MASE only)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -327,13 +356,14 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     # as large as the forecast plot and in its type sizes: at 7 x 3 inches and 80 dpi its legend was 8 px
     # high and its title 10 px (unreadable in the realized-accuracy artifact, shown at its own size)
     fig, ax = plt.subplots(figsize=(11.2, 3.8))
-    x, mase = summary["as_of"].to_list(), summary["mase"].to_list()
+    name = "RMSSE" if metric == "rmsse" else "MASE"
+    x, mase = summary["as_of"].to_list(), summary["rmsse" if metric == "rmsse" else "mase"].to_list()
     # True: forecast by a model trained on data after the as_of; None: no record of whether it was (judged as
     # honest, drawn apart: it was drawn as an honest point, the same filled dot on the same line)
     ahead = summary["lookahead"].to_list() if "lookahead" in summary.columns else [False] * len(x)
     judged = [float("nan") if a or m is None else float(m) for m, a in zip(mase, ahead, strict=True)]
     ax.plot(x, judged, marker="o", markevery=[i for i, a in enumerate(ahead) if a is False], color="C0",
-            label="realized MASE")
+            label=f"realized {name}")
     if None in ahead:
         ax.plot([t for t, a in zip(x, ahead, strict=True) if a is None],
                 [m for m, a in zip(mase, ahead, strict=True) if a is None], ls="none", marker="D", mfc="none",
@@ -342,12 +372,12 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
         ax.plot([t for t, a in zip(x, ahead, strict=True) if a],
                 [m for m, a in zip(mase, ahead, strict=True) if a], ls="none", marker="o",
                 mfc="none", color="C1", label="model trained after as_of (not judged)")
-    if "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
+    if metric != "rmsse" and "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
         ax.plot(x, summary["mase_snaive"].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
     if prom.height and prom["promised"].null_count() < prom.height:
         ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
                 label="backtest promised")
-    ax.set_ylabel("MASE", fontsize=PLOT_FONT_PT - 1)
+    ax.set_ylabel(name, fontsize=PLOT_FONT_PT - 1)
     ax.set_xlabel("as_of of the published forecast", fontsize=PLOT_FONT_PT - 1)
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
     ax.grid(True, color="0.9", lw=0.8)
@@ -379,7 +409,9 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     if outcome.scored:
         text += f"This run scored {len(outcome.scored)} earlier as_of ({outcome.rows_written} rows).\n\n"
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
-    summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised), on="as_of", how="left") \
+    on_rmsse = d is not None and d.metric == "rmsse"  # `promised`: the versions' backtest RMSSE
+    summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised).rename(
+        {"promised": "promised_rmsse" if on_rmsse else "promised"}), on="as_of", how="left") \
         if realized.height else pl.DataFrame()
     if summary.height:
         rows: list[Mapping[str, Any]] = [
@@ -388,7 +420,8 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
             .to_dicts()]
         text += markdown_table(rows) + "\n"
     if png is not None:
-        text += plot_markdown(png, f"Realized MASE by as_of, {outcome.dataset}").split("\n", 2)[-1]
+        text += plot_markdown(png, f"Realized {'RMSSE' if on_rmsse else 'MASE'} by as_of, {outcome.dataset}"
+                              ).split("\n", 2)[-1]
     return text
 
 
@@ -402,12 +435,15 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
-    promised = promised_mase(open_registry(settings), versions)
+    # judged on RMSSE (models ranked on it: data classed intermittent): the plot and table show it and its promise
+    metric = outcome.decay.metric if outcome.decay is not None else "mase"
+    promised = (promised_rmsse if metric == "rmsse" else promised_mase)(open_registry(settings), versions)
     png = None
     if realized.height:
         png = plot_realized(realized, promised,
                             settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
-                            title=f"{outcome.dataset}: realized vs promised MASE (as of {as_of_text(as_of)})")
+                            title=f"{outcome.dataset}: realized vs promised {'RMSSE' if metric == 'rmsse' else 'MASE'} "
+                                  f"(as of {as_of_text(as_of)})", metric=metric)
         if png is not None:
             share_file(settings, png)
     outcome.plot = png
