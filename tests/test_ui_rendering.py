@@ -84,6 +84,23 @@ def test_leaderboard_rank_first_published_marked_no_python_values():
     assert "None" not in str(rows) and "False" not in str(rows) and "True" not in str(rows)
 
 
+@pytest.mark.parametrize(("metric", "scores"), [
+    ("rmsse", ["rmsse", "smape", "mase", "mae"]),  # intermittent data: ranked on RMSSE, which came third
+    ("mase", ["mase", "smape", "rmsse", "mae"]),
+    ("mae", ["mae", "smape", "mase", "rmsse"]),
+])
+def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
+    # ranked on RMSSE, the table read smape, mase, rmsse: mase first and out of order (croston 0.95 above adida
+    # 0.93), the ranking's column third of eight scores, past the page's edge on narrower screens
+    board = pl.DataFrame({"rank": [1, 2], "model": ["croston", "adida"], "kind": ["statistical", "statistical"],
+                          "smape": [169.77, 170.96], "mase": [0.9543, 0.9313], "rmsse": [0.6735, 0.678],
+                          "mae": [1.2248, 1.2065]})
+    rows = reporting.leaderboard_rows(board, published="croston", metric=metric)
+    assert list(rows[0]) == ["rank", "model", "published", "kind", *scores]
+    assert rows[0][metric] == board[metric][0] and rows[1]["rmsse"] == 0.678  # moved, not changed
+    assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["smape", "mase", "rmsse", "mae"]
+
+
 def test_receipt_key_sentence_first_without_python_values():
     receipt = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1776, "n_series": 148,
                "model": "theta", "model_version": "theta-v3", "run_id": "abc", "replaced_rows": 0,

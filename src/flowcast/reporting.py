@@ -125,16 +125,23 @@ def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None 
     return title + markdown_table(rows) + note
 
 
-def leaderboard_rows(board: pl.DataFrame, published: str | None = None) -> list[dict[str, Any]]:
+def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
+                     metric: str | None = None) -> list[dict[str, Any]]:
     """The leaderboard for a person: rank first, then a `published` mark on the model whose
-    forecasts were published, then the scores; no Python values (an unranked candidate reads
-    'not ranked', flags read yes/no, a missing score is empty)."""
+    forecasts were published, its kind, the score it is ranked by (`metric`: RMSSE on data classed
+    intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), then
+    the other scores; no Python values (an unranked candidate reads 'not ranked', flags read yes/no,
+    a missing score is empty)."""
     out = []
     for row in table_rows(board):
         rank = row.pop("rank", None)
         model = row.pop("model", None)
         cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
                                  "published": "✔ published" if published is not None and model == published else ""}
+        if "kind" in row:
+            cells["kind"] = _plain(row.pop("kind"))
+        if metric is not None and metric in row:
+            cells[metric] = _plain(row.pop(metric))
         for k, v in row.items():
             cells[k] = _plain(v)
         out.append(cells)
@@ -471,7 +478,7 @@ def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champio
 
     if not _in_run():
         return None
-    return create_table_artifact(leaderboard_rows(board, champion), key=scope.key("leaderboard"),
+    return create_table_artifact(leaderboard_rows(board, champion, metric), key=scope.key("leaderboard"),
                                  description=scope.describe(leaderboard_description(metric, champion)))
 
 
