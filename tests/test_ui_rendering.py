@@ -293,6 +293,21 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
     assert "| unknown |" in text and "| yes |" in text
 
 
+@pytest.mark.parametrize(("scored", "rows", "sentence"), [
+    (2, 3, "This run scored 2 earlier as_of: 3 rows of the `realized` table, one per as_of, model and horizon step "
+           "(the table below sums them per as_of)."),
+    (1, 1, "This run scored 1 earlier as_of: 1 row of the `realized` table, one per as_of, model and horizon step."),
+])
+def test_realized_accuracy_says_what_its_row_count_counts(scored, rows, sentence):
+    # the UI read "This run scored 2 earlier as_of (3 rows)." above a table of 2 rows, and "(1 rows)"
+    from flowcast.ops import accuracy
+
+    at = [datetime(2019, 6, 1), datetime(2019, 7, 1)][:scored]
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", scored=at, rows_written=rows), {}, None)
+    assert sentence in text
+    assert "1 rows" not in text
+
+
 # ----------------------------------------------------------------------------------------- progress
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}
