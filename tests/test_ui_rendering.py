@@ -294,8 +294,8 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
 
 
 @pytest.mark.parametrize(("scored", "rows", "sentence"), [
-    (2, 3, "This run scored 2 earlier as_of: 3 rows of the `realized` table, one per as_of, model and horizon step "
-           "(the table below sums them per as_of)."),
+    (2, 3, ("This run scored 2 earlier as_of: 3 rows of the `realized` table, one per as_of, model and horizon step "
+            "(the table below sums them per as_of).")),
     (1, 1, "This run scored 1 earlier as_of: 1 row of the `realized` table, one per as_of, model and horizon step."),
 ])
 def test_realized_accuracy_says_what_its_row_count_counts(scored, rows, sentence):
