@@ -379,9 +379,10 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     if outcome.scored:
         # its rows are the realized table's (one per as_of, model and horizon step), not the table's below (one per
         # as_of): "scored 2 earlier as_of (3 rows)" above a table of 2 rows read as a count that did not add up
-        n, rows = len(outcome.scored), outcome.rows_written
-        text += (f"This run scored {n} earlier as_of: {rows} {'row' if rows == 1 else 'rows'} of the `realized` table, "
-                 "one per as_of, model and horizon step" + (" (the table below sums them per as_of)" if rows != n else "")
+        n, written = len(outcome.scored), outcome.rows_written
+        text += (f"This run scored {n} earlier as_of: {written} {'row' if written == 1 else 'rows'} of the `realized` "
+                 "table, one per as_of, model and horizon step"
+                 + (" (the table below sums them per as_of)" if written != n else "")
                  + ".\n\n")
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised), on="as_of", how="left") \
