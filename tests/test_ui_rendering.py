@@ -101,6 +101,29 @@ def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
     assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["smape", "mase", "rmsse", "mae"]
 
 
+RUN_A, RUN_B = "5110a02d-9213-4f97-b92d-33a90326d77d", "297acef4-6abe-45e5-bb61-ec51b2558760"
+
+
+@pytest.mark.parametrize(("sentence", "linked"), [
+    # a scheduled retrain whose slot was retrained: two runs named, and no closing period
+    ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1776 "
+     f"forecast rows are published (run {RUN_B}). A scheduled retrain runs once per slot: this run trains, registers "
+     "and publishes nothing (a run given its as_of retrains it again)"), [RUN_A, RUN_B]),
+    # a scheduled forecast that lost its slot to another run
+    ((f"us_employment as of 2019-08-01 00:00 is published already (1776 rows of damped-v2, run {RUN_B}) and overwrite "
+     "is off: another run published it while this one computed (found under the key's lock), so this run publishes "
+     "nothing"), [RUN_B]),
+    (("tiny as of 2019-07-01 00:00 is published already (6 rows of m-v1, run run-7) and overwrite is off: this run "
+     "computes and publishes nothing."), []),  # not a flow run's id: no link
+])
+def test_a_run_that_published_nothing_says_so_and_links_the_run_that_did(sentence, linked):
+    md = reporting.skipped_markdown(sentence)
+    assert md.startswith("## Nothing published by this run\n\n") and md.endswith(".\n") and not md.endswith("..\n")
+    assert "us\\_employment" in md or "tiny" in md  # the sentence's text as written, not markdown's
+    assert re.findall(r"\[([0-9a-f-]{36})\]\([^)]*/runs/flow-run/([0-9a-f-]{36})\)", md) == [(r, r) for r in linked]
+    assert "run run-7" in md or linked
+
+
 def test_receipt_key_sentence_first_without_python_values():
     receipt = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1776, "n_series": 148,
                "model": "theta", "model_version": "theta-v3", "run_id": "abc", "replaced_rows": 0,

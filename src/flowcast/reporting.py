@@ -530,6 +530,40 @@ def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
                                  description=receipt_description(receipt, scope, note))
 
 
+_RUN_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def run_link(run_id: str) -> str:
+    """A markdown link to a flow run's page: absolute where the Prefect UI's address is known, else the UI's path."""
+    try:
+        from prefect.utilities.urls import url_for
+
+        url = url_for("flow-run", obj_id=run_id)
+    except Exception:  # noqa: BLE001 - a link is a courtesy: the id is in the text either way
+        url = None
+    return f"[{run_id}]({url or f'/runs/flow-run/{run_id}'})"
+
+
+def skipped_markdown(sentence: str) -> str:
+    """What a run that published nothing shows (a schedule slot another run retrained or published): its
+    sentence, each run it names a link to that run's page. It had no artifact: its page showed a Completed run
+    with a green `publish` task and an empty Artifacts tab, the run that did publish named in a log line only,
+    as an id to copy."""
+    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    return f"## Nothing published by this run\n\n{text}.\n"
+
+
+def skipped_artifact(sentence: str, scope: Scope) -> Any:
+    """The skipped run's artifact, without a key: the dataset's `publish-receipt-` and `promotion-decision-`
+    keys keep the run that published as their latest."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(skipped_markdown(sentence),
+                                    description=scope.describe("nothing published: another run did this as_of"))
+
+
 def receipt_notes(receipt: Any, note: str = "") -> list[str]:
     """The receipt's notes (and the run's), in the order its table lists them."""
     return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + ([note] if note else [])

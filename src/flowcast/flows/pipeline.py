@@ -360,6 +360,7 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(done[1])
+        reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of))
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, "retrained_by": done[0], "note": done[1],
                 "store": store_label(settings)}
@@ -367,6 +368,7 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(held)
+        reporting.skipped_artifact(held, artifact_scope(resolve_source(settings).name, as_of))
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, "note": held, "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
