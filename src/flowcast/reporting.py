@@ -473,21 +473,26 @@ def quality_artifact(report: Any, scope: Scope) -> Any:
                                     description=scope.describe("data quality: rows in, valid, quarantined and why"))
 
 
-def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None) -> Any:
+def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
+                         version: str | None = None) -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
     return create_table_artifact(leaderboard_rows(board, champion, metric), key=scope.key("leaderboard"),
-                                 description=scope.describe(leaderboard_description(metric, champion)))
+                                 description=scope.describe(leaderboard_description(metric, champion, version)))
 
 
-def leaderboard_description(metric: str, champion: str | None = None) -> str:
+def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None) -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
-    and what 1.0 of it means."""
+    and what 1.0 of it means; the published model with its version, as the receipt names it ('from croston
+    (croston-v1)'): the production model's row is named `production`, and 'come from production' said nothing
+    of which model that was."""
     desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better); {_meaning(metric)}"
     if champion:
         desc += f"; the published forecasts come from {champion}"
+        if version and version != champion:
+            desc += f" ({version})"
     return desc
 
 
