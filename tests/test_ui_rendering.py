@@ -147,6 +147,26 @@ def test_receipt_key_sentence_first_without_python_values():
                                            "Note: theta-v3 was trained on data up to 2019-08-01"]
 
 
+INTERMITTENT = "The data was classed intermittent: 30 of 30 series have an average interval between demands above 1.32."
+CUT = "Intermittent counts without a declared y_min: forecasts and intervals are cut at 0."
+
+
+@pytest.mark.parametrize(("note", "paragraphs"), [
+    ([INTERMITTENT, CUT], [INTERMITTENT, CUT]),  # a retrain's notes: ran on as one paragraph and one table row
+    ([INTERMITTENT, "", CUT], [INTERMITTENT, CUT]),
+    (f"{INTERMITTENT} {CUT}", [f"{INTERMITTENT} {CUT}"]),  # one string stays one note
+    ([], []),
+    ("", []),
+])
+def test_each_note_of_a_run_is_its_own_paragraph_and_row_of_the_receipt(note, paragraphs):
+    receipt = {"dataset": "parts", "as_of": "2024-04-29T00:00:00", "rows": 420, "n_series": 30, "model": "croston",
+               "model_version": "croston-v1", "notes": []}
+    scope = reporting.Scope(dataset="parts", as_of=datetime(2024, 4, 29))
+    described = reporting.receipt_description(receipt, scope, note=note)
+    assert described.split("\n\n")[1:] == [f"Note: {p}" for p in paragraphs]
+    assert [r["value"] for r in reporting.receipt_table(receipt, note) if r["field"] == "note"] == paragraphs
+
+
 def test_backfill_rows_fill_every_column():
     rows = reporting.backfill_rows([
         {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 24, "model": "gru-v1", "run_id": "r1",

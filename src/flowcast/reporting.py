@@ -174,7 +174,14 @@ def receipt_sentence(receipt: Any) -> str:
     return text + "."
 
 
-def receipt_table(receipt: Any, note: str = "") -> list[dict[str, Any]]:
+def run_notes(note: str | Sequence[str]) -> list[str]:
+    """A run's note(s) as a list: one string, or several that are each their own row and paragraph (a retrain's
+    notes: 'The data was classed intermittent ...' and 'Intermittent counts without a declared y_min ...' ran on
+    as one paragraph and one table row)."""
+    return [n for n in ([note] if isinstance(note, str) else note) if n]
+
+
+def receipt_table(receipt: Any, note: str | Sequence[str] = "") -> list[dict[str, Any]]:
     """The publish receipt as a table: its sentence first, then the details that have a value."""
     d = _as_dict(receipt)
     labels = {"location": "stored in", "duckdb_path": "DuckDB views", "models": "models (fallbacks included)",
@@ -188,8 +195,8 @@ def receipt_table(receipt: Any, note: str = "") -> list[dict[str, Any]]:
         rows.append({"field": labels[k], "value": str(_fmt(v))})
     for n in d.get("notes") or []:
         rows.append({"field": "note", "value": str(n)})
-    if note:
-        rows.append({"field": "note", "value": note})
+    for n in run_notes(note):
+        rows.append({"field": "note", "value": n})
     return rows
 
 
@@ -526,7 +533,7 @@ def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
     return create_markdown_artifact(md, key=scope.key("plot"), description=scope.describe(caption))
 
 
-def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
+def receipt_artifact(receipt: Any, scope: Scope, note: str | Sequence[str] = "") -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
@@ -569,12 +576,12 @@ def skipped_artifact(sentence: str, scope: Scope) -> Any:
                                     description=scope.describe("nothing published: another run did this as_of"))
 
 
-def receipt_notes(receipt: Any, note: str = "") -> list[str]:
+def receipt_notes(receipt: Any, note: str | Sequence[str] = "") -> list[str]:
     """The receipt's notes (and the run's), in the order its table lists them."""
-    return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + ([note] if note else [])
+    return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + run_notes(note)
 
 
-def receipt_description(receipt: Any, scope: Scope, note: str = "") -> str:
+def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = "") -> str:
     """The sentence, led by the as_of, then each note as a paragraph of its own: a table cell does not
     wrap in the UI, so a note in the table alone was cut at the page's edge ('hybrid-v2 was trained on
     data up to 2019-08-01 00:00 UTC, after this as_of, and no model of emp was promoted for data up'),

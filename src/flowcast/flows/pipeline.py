@@ -503,7 +503,7 @@ def retrain_flow(
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
                                      at=started) if promote else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
-                                    model_version=version.version, note=" ".join(notes), guard=guard,
+                                    model_version=version.version, note=notes, guard=guard,
                                     trained_as_of=version.as_of)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
