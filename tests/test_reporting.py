@@ -77,6 +77,16 @@ def test_the_leaderboard_names_what_its_metric_is_relative_to(metric, header, sa
     assert f"ranked by {header} (lower is better)" in desc and says in desc and desc.endswith("come from lstm")
 
 
+@pytest.mark.parametrize(("champion", "version", "ends"), [
+    ("production", "croston-v1", "come from production (croston-v1)"),  # read 'come from production', no model named
+    ("croston", "croston-v1", "come from croston (croston-v1)"),
+    ("naive", None, "come from naive"),
+    ("naive", "naive", "come from naive"),
+])
+def test_the_leaderboard_names_the_published_model_with_its_version(champion, version, ends):
+    assert reporting.leaderboard_description("rmsse", champion, version).endswith(ends)
+
+
 def test_receipt_rows_from_to_dict_and_dataclass():
     class Receipt:
         def to_dict(self):

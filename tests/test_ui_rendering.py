@@ -84,6 +84,46 @@ def test_leaderboard_rank_first_published_marked_no_python_values():
     assert "None" not in str(rows) and "False" not in str(rows) and "True" not in str(rows)
 
 
+@pytest.mark.parametrize(("metric", "scores"), [
+    ("rmsse", ["rmsse", "smape", "mase", "mae"]),  # intermittent data: ranked on RMSSE, which came third
+    ("mase", ["mase", "smape", "rmsse", "mae"]),
+    ("mae", ["mae", "smape", "mase", "rmsse"]),
+])
+def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
+    # ranked on RMSSE, the table read smape, mase, rmsse: mase first and out of order (croston 0.95 above adida
+    # 0.93), the ranking's column third of eight scores, past the page's edge on narrower screens
+    board = pl.DataFrame({"rank": [1, 2], "model": ["croston", "adida"], "kind": ["statistical", "statistical"],
+                          "smape": [169.77, 170.96], "mase": [0.9543, 0.9313], "rmsse": [0.6735, 0.678],
+                          "mae": [1.2248, 1.2065]})
+    rows = reporting.leaderboard_rows(board, published="croston", metric=metric)
+    assert list(rows[0]) == ["rank", "model", "published", "kind", *scores]
+    assert rows[0][metric] == board[metric][0] and rows[1]["rmsse"] == 0.678  # moved, not changed
+    assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["smape", "mase", "rmsse", "mae"]
+
+
+RUN_A, RUN_B = "5110a02d-9213-4f97-b92d-33a90326d77d", "297acef4-6abe-45e5-bb61-ec51b2558760"
+
+
+@pytest.mark.parametrize(("sentence", "linked"), [
+    # a scheduled retrain whose slot was retrained: two runs named, and no closing period
+    ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1776 "
+     f"forecast rows are published (run {RUN_B}). A scheduled retrain runs once per slot: this run trains, registers "
+     "and publishes nothing (a run given its as_of retrains it again)"), [RUN_A, RUN_B]),
+    # a scheduled forecast that lost its slot to another run
+    ((f"us_employment as of 2019-08-01 00:00 is published already (1776 rows of damped-v2, run {RUN_B}) and overwrite "
+     "is off: another run published it while this one computed (found under the key's lock), so this run publishes "
+     "nothing"), [RUN_B]),
+    (("tiny as of 2019-07-01 00:00 is published already (6 rows of m-v1, run run-7) and overwrite is off: this run "
+     "computes and publishes nothing."), []),  # not a flow run's id: no link
+])
+def test_a_run_that_published_nothing_says_so_and_links_the_run_that_did(sentence, linked):
+    md = reporting.skipped_markdown(sentence)
+    assert md.startswith("## Nothing published by this run\n\n") and md.endswith(".\n") and not md.endswith("..\n")
+    assert "us\\_employment" in md or "tiny" in md  # the sentence's text as written, not markdown's
+    assert re.findall(r"\[([0-9a-f-]{36})\]\([^)]*/runs/flow-run/([0-9a-f-]{36})\)", md) == [(r, r) for r in linked]
+    assert "run run-7" in md or linked
+
+
 def test_receipt_key_sentence_first_without_python_values():
     receipt = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1776, "n_series": 148,
                "model": "theta", "model_version": "theta-v3", "run_id": "abc", "replaced_rows": 0,
@@ -105,6 +145,26 @@ def test_receipt_key_sentence_first_without_python_values():
     described = reporting.receipt_description(noted, scope, note="theta-v3 was trained on data up to 2019-08-01")
     assert described.split("\n\n")[1:] == ["Note: steps 7-9 are beyond the 6 calibrated",
                                            "Note: theta-v3 was trained on data up to 2019-08-01"]
+
+
+INTERMITTENT = "The data was classed intermittent: 30 of 30 series have an average interval between demands above 1.32."
+CUT = "Intermittent counts without a declared y_min: forecasts and intervals are cut at 0."
+
+
+@pytest.mark.parametrize(("note", "paragraphs"), [
+    ([INTERMITTENT, CUT], [INTERMITTENT, CUT]),  # a retrain's notes: ran on as one paragraph and one table row
+    ([INTERMITTENT, "", CUT], [INTERMITTENT, CUT]),
+    (f"{INTERMITTENT} {CUT}", [f"{INTERMITTENT} {CUT}"]),  # one string stays one note
+    ([], []),
+    ("", []),
+])
+def test_each_note_of_a_run_is_its_own_paragraph_and_row_of_the_receipt(note, paragraphs):
+    receipt = {"dataset": "parts", "as_of": "2024-04-29T00:00:00", "rows": 420, "n_series": 30, "model": "croston",
+               "model_version": "croston-v1", "notes": []}
+    scope = reporting.Scope(dataset="parts", as_of=datetime(2024, 4, 29))
+    described = reporting.receipt_description(receipt, scope, note=note)
+    assert described.split("\n\n")[1:] == [f"Note: {p}" for p in paragraphs]
+    assert [r["value"] for r in reporting.receipt_table(receipt, note) if r["field"] == "note"] == paragraphs
 
 
 def test_backfill_rows_fill_every_column():
@@ -317,6 +377,21 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
     header = next(line for line in text.splitlines() if line.startswith("| as\\_of")).replace("\\_", "_")
     assert f"| {promise_col} |" in header and ("promised_rmsse" in header) is (metric == "rmsse")
     assert ("realized RMSSE 0.700 over the last 3" in text) is (metric == "rmsse")
+
+
+@pytest.mark.parametrize(("scored", "rows", "sentence"), [
+    (2, 3, ("This run scored 2 earlier as_of: 3 rows of the `realized` table, one per as_of, model and horizon step "
+            "(the table below sums them per as_of).")),
+    (1, 1, "This run scored 1 earlier as_of: 1 row of the `realized` table, one per as_of, model and horizon step."),
+])
+def test_realized_accuracy_says_what_its_row_count_counts(scored, rows, sentence):
+    # the UI read "This run scored 2 earlier as_of (3 rows)." above a table of 2 rows, and "(1 rows)"
+    from flowcast.ops import accuracy
+
+    at = [datetime(2019, 6, 1), datetime(2019, 7, 1)][:scored]
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", scored=at, rows_written=rows), {}, None)
+    assert sentence in text
+    assert "1 rows" not in text
 
 
 # ----------------------------------------------------------------------------------------- progress

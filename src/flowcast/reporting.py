@@ -125,16 +125,23 @@ def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None 
     return title + markdown_table(rows) + note
 
 
-def leaderboard_rows(board: pl.DataFrame, published: str | None = None) -> list[dict[str, Any]]:
+def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
+                     metric: str | None = None) -> list[dict[str, Any]]:
     """The leaderboard for a person: rank first, then a `published` mark on the model whose
-    forecasts were published, then the scores; no Python values (an unranked candidate reads
-    'not ranked', flags read yes/no, a missing score is empty)."""
+    forecasts were published, its kind, the score it is ranked by (`metric`: RMSSE on data classed
+    intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), then
+    the other scores; no Python values (an unranked candidate reads 'not ranked', flags read yes/no,
+    a missing score is empty)."""
     out = []
     for row in table_rows(board):
         rank = row.pop("rank", None)
         model = row.pop("model", None)
         cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
                                  "published": "✔ published" if published is not None and model == published else ""}
+        if "kind" in row:
+            cells["kind"] = _plain(row.pop("kind"))
+        if metric is not None and metric in row:
+            cells[metric] = _plain(row.pop(metric))
         for k, v in row.items():
             cells[k] = _plain(v)
         out.append(cells)
@@ -167,7 +174,14 @@ def receipt_sentence(receipt: Any) -> str:
     return text + "."
 
 
-def receipt_table(receipt: Any, note: str = "") -> list[dict[str, Any]]:
+def run_notes(note: str | Sequence[str]) -> list[str]:
+    """A run's note(s) as a list: one string, or several that are each their own row and paragraph (a retrain's
+    notes: 'The data was classed intermittent ...' and 'Intermittent counts without a declared y_min ...' ran on
+    as one paragraph and one table row)."""
+    return [n for n in ([note] if isinstance(note, str) else note) if n]
+
+
+def receipt_table(receipt: Any, note: str | Sequence[str] = "") -> list[dict[str, Any]]:
     """The publish receipt as a table: its sentence first, then the details that have a value."""
     d = _as_dict(receipt)
     labels = {"location": "stored in", "duckdb_path": "DuckDB views", "models": "models (fallbacks included)",
@@ -181,8 +195,8 @@ def receipt_table(receipt: Any, note: str = "") -> list[dict[str, Any]]:
         rows.append({"field": labels[k], "value": str(_fmt(v))})
     for n in d.get("notes") or []:
         rows.append({"field": "note", "value": str(n)})
-    if note:
-        rows.append({"field": "note", "value": note})
+    for n in run_notes(note):
+        rows.append({"field": "note", "value": n})
     return rows
 
 
@@ -466,21 +480,26 @@ def quality_artifact(report: Any, scope: Scope) -> Any:
                                     description=scope.describe("data quality: rows in, valid, quarantined and why"))
 
 
-def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None) -> Any:
+def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
+                         version: str | None = None) -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
-    return create_table_artifact(leaderboard_rows(board, champion), key=scope.key("leaderboard"),
-                                 description=scope.describe(leaderboard_description(metric, champion)))
+    return create_table_artifact(leaderboard_rows(board, champion, metric), key=scope.key("leaderboard"),
+                                 description=scope.describe(leaderboard_description(metric, champion, version)))
 
 
-def leaderboard_description(metric: str, champion: str | None = None) -> str:
+def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None) -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
-    and what 1.0 of it means."""
+    and what 1.0 of it means; the published model with its version, as the receipt names it ('from croston
+    (croston-v1)'): the production model's row is named `production`, and 'come from production' said nothing
+    of which model that was."""
     desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better); {_meaning(metric)}"
     if champion:
         desc += f"; the published forecasts come from {champion}"
+        if version and version != champion:
+            desc += f" ({version})"
     return desc
 
 
@@ -514,7 +533,7 @@ def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
     return create_markdown_artifact(md, key=scope.key("plot"), description=scope.describe(caption))
 
 
-def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
+def receipt_artifact(receipt: Any, scope: Scope, note: str | Sequence[str] = "") -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
@@ -523,12 +542,46 @@ def receipt_artifact(receipt: Any, scope: Scope, note: str = "") -> Any:
                                  description=receipt_description(receipt, scope, note))
 
 
-def receipt_notes(receipt: Any, note: str = "") -> list[str]:
+_RUN_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def run_link(run_id: str) -> str:
+    """A markdown link to a flow run's page: absolute where the Prefect UI's address is known, else the UI's path."""
+    try:
+        from prefect.utilities.urls import url_for
+
+        url = url_for("flow-run", obj_id=run_id)
+    except Exception:  # noqa: BLE001 - a link is a courtesy: the id is in the text either way
+        url = None
+    return f"[{run_id}]({url or f'/runs/flow-run/{run_id}'})"
+
+
+def skipped_markdown(sentence: str) -> str:
+    """What a run that published nothing shows (a schedule slot another run retrained or published): its
+    sentence, each run it names a link to that run's page. It had no artifact: its page showed a Completed run
+    with a green `publish` task and an empty Artifacts tab, the run that did publish named in a log line only,
+    as an id to copy."""
+    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    return f"## Nothing published by this run\n\n{text}.\n"
+
+
+def skipped_artifact(sentence: str, scope: Scope) -> Any:
+    """The skipped run's artifact, without a key: the dataset's `publish-receipt-` and `promotion-decision-`
+    keys keep the run that published as their latest."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(skipped_markdown(sentence),
+                                    description=scope.describe("nothing published: another run did this as_of"))
+
+
+def receipt_notes(receipt: Any, note: str | Sequence[str] = "") -> list[str]:
     """The receipt's notes (and the run's), in the order its table lists them."""
-    return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + ([note] if note else [])
+    return [str(n) for n in (_as_dict(receipt).get("notes") or [])] + run_notes(note)
 
 
-def receipt_description(receipt: Any, scope: Scope, note: str = "") -> str:
+def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = "") -> str:
     """The sentence, led by the as_of, then each note as a paragraph of its own: a table cell does not
     wrap in the UI, so a note in the table alone was cut at the page's edge ('hybrid-v2 was trained on
     data up to 2019-08-01 00:00 UTC, after this as_of, and no model of emp was promoted for data up'),

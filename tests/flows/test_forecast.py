@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flowcast import reporting
 from flowcast.config import load_settings
 
 SLOT = datetime(2019, 7, 1, tzinfo=UTC)
@@ -30,6 +31,12 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
     second = forecast_flow(**production_home)
     assert second["published_rows"] == 0 and second.get("skipped")
     assert first["run_id"] in second["note"] and "overwrite is off" in second["note"]
+    # its page says so in an artifact that links the run that published (it had none: a Completed run, no receipt)
+    from flow_helpers import artifacts_of
+
+    said = artifacts_of(second["run_id"])
+    assert [a.data for a in said[None]] == [reporting.skipped_markdown(second["note"])]
+    assert f"/runs/flow-run/{first['run_id']})" in said[None][0].data and "publish-receipt-tiny" not in said
     store = open_store(load_settings(None, home=production_home["home"]))
     assert store.receipt_of("tiny", SLOT)["run_id"] == first["run_id"]  # the first run's publish stays
     # an as_of given (a re-run by hand, a backfill with --overwrite) still replaces what the slot published
@@ -71,6 +78,11 @@ def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_
     late = forecast.forecast_flow(**production_home)
     assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == "run-7"
     assert "run run-7" in late["note"] and "found under the key's lock" in late["note"]
+    from flow_helpers import artifacts_of
+
+    said = artifacts_of(late["run_id"])  # the run's page says it published nothing, not only its log
+    assert [a.data for a in said[None]] == [reporting.skipped_markdown(late["note"])]
+    assert "publish-receipt-tiny" not in said
     store = open_store(settings)
     assert store.receipt_of("tiny", SLOT)["run_id"] == "run-7"  # the other run's publish, alone
     assert set(store.read(dataset="tiny", as_of=SLOT)["run_id"]) == {"run-7"}

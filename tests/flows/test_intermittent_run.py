@@ -37,6 +37,18 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     champion = out["champion"]
     assert board[champion]["rank"] == 1 and board[champion]["rmsse"] < board["naive"]["rmsse"]
     assert board[champion]["rmsse"] == min(r["rmsse"] for r in board.values() if r["rank"] is not None)
+    # the UI's leaderboard shows the score it ranks by right after kind (RMSSE came third, after sMAPE and MASE),
+    # and its description names the published model's version
+    from flow_helpers import artifacts_of
+
+    art = artifacts_of(out["run_id"])["leaderboard-parts"][0]
+    rows = json.loads(art.data) if isinstance(art.data, str) else art.data
+    assert list(rows[0])[:6] == ["rank", "model", "published", "kind", "rmsse", "smape"]
+    assert art.description.endswith(f"come from {champion} ({out['model_version']})"), art.description
+    # the receipt: each of the run's notes a paragraph of its own (they ran on as one)
+    said = artifacts_of(out["run_id"])["publish-receipt-parts"][0].description.split("\n\n")
+    assert said[1].startswith("Note: The data was classed intermittent") and "cut at 0" not in said[1], said
+    assert said[2].startswith("Note: Intermittent counts without a declared y_min"), said
     # on these counts the intermittent models beat every classical one (bench/intermittent.py, README)
     assert champion in {"croston", "tsb", "adida"}
     published = EmbeddedStore(home / "warehouse").read(dataset="parts")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flowcast import reporting
 from flowcast.config import load_settings
 from flowcast.registry import ModelRegistry
 
@@ -33,6 +34,11 @@ def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypa
     second = retrain_flow(**flow_kwargs, **STATISTICAL)
     assert second["published_rows"] == 0 and second["skipped"] and second["retrained_by"] == first["run_id"]
     assert f"run {first['run_id']} registered {first['model_version']}" in second["note"]
+    from flow_helpers import artifacts_of
+
+    said = artifacts_of(second["run_id"])  # its page: no task, no artifact; now one linking the run that retrained
+    assert [a.data for a in said[None]] == [reporting.skipped_markdown(second["note"])]
+    assert f"/runs/flow-run/{first['run_id']})" in said[None][0].data
     assert [v.version for v in registry.list()] == versions  # nothing registered
     assert store.receipt_of("tiny", SLOT)["run_id"] == first["run_id"]  # the first run's publish stays
     # an as_of given (by hand, `backfill --mode retrain`) retrains as before

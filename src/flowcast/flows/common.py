@@ -553,7 +553,7 @@ def publish_forecasts(
     as_of: datetime,
     model: str,
     model_version: str | None,
-    note: str = "",
+    note: str | Sequence[str] = "",
     guard: contextlib.AbstractContextManager[Any] | None = None,
     trained_as_of: datetime | str | None = None,
     if_absent: bool = False,

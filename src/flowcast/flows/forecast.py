@@ -19,10 +19,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flowcast import reporting
 from flowcast.config import SourceConfig
 from flowcast.errors import AlreadyPublished, RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    artifact_scope,
     crash_on_interrupt,
     expire_aged,
     flow_settings,
@@ -166,6 +168,7 @@ def forecast_flow(
     src = resolve_source(settings)
     if not overwrite and (held := published_already(settings, as_of)):
         log.info(held)
+        reporting.skipped_artifact(held, artifact_scope(src.name, as_of))
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": src.name, "published_rows": 0,
                 "skipped": True, "note": held, "store": store_label(settings)}
     registry = open_registry(settings)
@@ -261,12 +264,14 @@ def forecast_flow(
                                     model_version=production.version, note=note, guard=guard,
                                     trained_as_of=production.as_of, if_absent=not overwrite)
         if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above
+            late = held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True)
+            reporting.skipped_artifact(late, artifact_scope(data.source.name, as_of))
             return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name,
                     "n_series": data.td.n_series, "rows_in": data.rows_in, "rows_valid": data.rows_valid,
                     "rows_quarantined": data.rows_quarantined, "model": production.name,
                     "model_version": production.version, "published_rows": 0, "skipped": True,
                     "published_by": receipt.held.get("run_id"),
-                    "note": held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True),
+                    "note": late,
                     "store": store_label(settings)}
         realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
         return {

@@ -360,6 +360,7 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(done[1])
+        reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of))
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, "retrained_by": done[0], "note": done[1],
                 "store": store_label(settings)}
@@ -367,6 +368,7 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(held)
+        reporting.skipped_artifact(held, artifact_scope(resolve_source(settings).name, as_of))
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, "note": held, "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
@@ -492,7 +494,7 @@ def retrain_flow(
                                descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
         reporting.decision_artifact(md, scope)
         if board.height:
-            reporting.leaderboard_artifact(board, metric, scope, champion=chosen)
+            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version)
             _print_board(log, board, metric, chosen)
 
         _fault("flow:before_publish")  # promoted (or not), nothing published
@@ -501,7 +503,7 @@ def retrain_flow(
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
                                      at=started) if promote else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
-                                    model_version=version.version, note=" ".join(notes), guard=guard,
+                                    model_version=version.version, note=notes, guard=guard,
                                     trained_as_of=version.as_of)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)

@@ -407,7 +407,13 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
                  "of whether their model was trained on data after them: they are judged as honest, and may have "
                  "seen the actuals they are scored on.\n\n")
     if outcome.scored:
-        text += f"This run scored {len(outcome.scored)} earlier as_of ({outcome.rows_written} rows).\n\n"
+        # its rows are the realized table's (one per as_of, model and horizon step), not the table's below (one per
+        # as_of): "scored 2 earlier as_of (3 rows)" above a table of 2 rows read as a count that did not add up
+        n, written = len(outcome.scored), outcome.rows_written
+        text += (f"This run scored {n} earlier as_of: {written} {'row' if written == 1 else 'rows'} of the `realized` "
+                 "table, one per as_of, model and horizon step"
+                 + (" (the table below sums them per as_of)" if written != n else "")
+                 + ".\n\n")
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     on_rmsse = d is not None and d.metric == "rmsse"  # `promised`: the versions' backtest RMSSE
     summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised).rename(
