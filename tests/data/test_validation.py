@@ -228,6 +228,47 @@ def test_true_false_covariates_are_flags_not_text(write_csv):
     assert "encode a category as one 0/1 column per value" in quarantined(r)[1][2]
 
 
+YES_NO_HINT = (" (yes/no is read as 1/0 only in a column of yes/no and true/false alone, and this column holds other "
+               "values: write the flag as 1/0 throughout)")
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["yes", "no", "yes", "no"], [1.0, 0.0, 1.0, 0.0]),
+    (["Yes", "No", " YES ", "nO"], [1.0, 0.0, 1.0, 0.0]),
+    (["Y", "N", "y", "n"], [1.0, 0.0, 1.0, 0.0]),
+    (["yes", "", "NA", "no"], [1.0, None, None, 0.0]),  # no value is no value, in a yes/no column too
+    (["Yes", "FALSE", "true", "N"], [1.0, 0.0, 1.0, 0.0]),  # flag words alike
+])
+def test_yes_no_covariates_are_flags(write_csv, values, expected):
+    """Regression: a covariate written yes/no (Yes/No, Y/N) had every row quarantined as "promo 'yes' is not a
+    finite number" (TRUE/FALSE were 1/0 already): in a column of flag words alone it is 1/0."""
+    rows = "".join(f"2020-01-0{d},a,{d},{v}\n" for d, v in enumerate(values, start=1))
+    r = run_validate(write_csv("date,id,val,promo\n" + rows), future_cols=["promo"])
+    assert r.report.rows_quarantined == 0, quarantined(r)
+    assert r.valid.sort("ds")["promo"].to_list() == expected
+
+
+def test_yes_no_beside_numbers_is_quarantined_with_its_reason(write_csv):
+    """A column mixing yes and 3 is not a flag: its yes/no rows are quarantined saying why (a stray 'yes' read
+    as 1 among counts would be a guess), the numbers are read; the rows reconcile. Reading back only the bad rows
+    (a subset of flag words) decides nothing anew: the decision is the column's, made once."""
+    p = write_csv("date,id,val,promo\n2020-01-01,a,1,yes\n2020-01-02,a,2,3\n2020-01-03,a,3,No\n")
+    r = run_validate(p, past_cols=["promo"])
+    assert quarantined(r) == [(0, "exog_invalid", "promo 'yes' is not a finite number" + YES_NO_HINT),
+                              (2, "exog_invalid", "promo 'No' is not a finite number" + YES_NO_HINT)]
+    assert r.valid["promo"].to_list() == [3.0]
+    assert r.report.reconciled
+
+
+def test_yes_no_text_column_of_a_parquet_file(tmp_path):
+    """A Parquet file's text column of yes/no reads as a CSV's does."""
+    p = tmp_path / "src.parquet"
+    pl.DataFrame({"date": ["2020-01-01", "2020-01-02"], "id": ["a", "a"], "val": [1.0, 2.0],
+                  "promo": ["No", "Yes"]}).write_parquet(p)
+    r = run_validate(p, future_cols=["promo"])
+    assert r.valid.sort("ds")["promo"].to_list() == [0.0, 1.0]
+
+
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00,a,1\n2020-01-01T00:15,a,2\n2020-01-01T00:30,a,3\n")
     r = run_validate(p, freq="30m")
