@@ -218,7 +218,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # the values that differ, so a cached report of the same input lacked both
 # 11 = polish16: a covariate column of yes/no (Yes/No, Y/N) words alone reads as 1/0 (its rows were quarantined),
 # and a yes/no beside numbers is quarantined with a reason that says so
-PREPROCESS_VERSION = 11
+# 12 = polish16: the weekday-only hint no longer says 'while 0 other has weekend rows' where the only weekend rows
+# have an empty target (the cached summary's freq_hint said it)
+PREPROCESS_VERSION = 12
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
