@@ -9,10 +9,10 @@ from datetime import datetime
 
 import polars as pl
 import pytest
-from data_helpers import run_validate
+from data_helpers import make_source, run_validate
 
 from flowcast.config import ValidationConfig
-from flowcast.data.validate import enforce_thresholds, write_quarantine
+from flowcast.data.validate import enforce_thresholds, nothing_observed_by, write_quarantine
 from flowcast.errors import DataValidationError
 
 HEADER = "date,id,val\n"
@@ -821,6 +821,29 @@ def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_
                                                   r"the first is 2020-02-03"):
         run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=datetime(2020, 2, 20),
                      freq="1mo", aggregate="sum")
+
+
+@pytest.mark.parametrize(("text", "as_of", "kw"), [
+    ("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n", datetime(2019, 6, 1), {}),
+    ("date,id,val,promo\n2020-01-01,a,1,0\n2020-01-02,a,2,1\n", datetime(2019, 6, 1), {"future_cols": ["promo"]}),
+    ("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n", datetime(2020, 2, 20), {"freq": "1mo", "aggregate": "sum"}),
+    # an hour-ending row labelled 01:00 covers 00:00-01:00: not over at 00:30
+    ("date,id,val\n2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n", datetime(2020, 1, 1, 0, 30),
+     {"freq": "1h", "time_label": "end"}),
+    ("date,id,val\n2020-01-01,a,1\n", datetime(2020, 1, 1), {}),  # observed: the first day itself
+    ("date,id,val\n2020-01-01T01:00,a,1\n", datetime(2020, 1, 1, 1), {"freq": "1h", "time_label": "end"}),
+])
+def test_nothing_observed_by_says_what_validate_says(write_csv, text, as_of, kw):
+    """`nothing_observed_by` (what `flowcast run`/`forecast` check before Prefect starts) reads the source by the
+    reader's rules and says validate's own sentence, or None where validate finds an observed row."""
+    p = write_csv(text)
+    said = nothing_observed_by(make_source(p, **kw), as_of)
+    try:
+        run_validate(p, as_of=as_of, **kw)
+    except DataValidationError as exc:
+        assert said == str(exc)
+    else:
+        assert said is None
 
 
 @pytest.mark.parametrize("bad", ["05-Mar-2024", "2024-03-05 25:00+01:00"])
