@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -32,6 +34,57 @@ def test_bad_budget_or_steps_are_refused_before_prefect_starts(tmp_path, monkeyp
     res = runner.invoke(app, [*args, "--dataset", "m3-yearly"], terminal_width=400)
     assert res.exit_code == 2, res.output
     assert said in res.output and "pydantic.dev" not in res.output
+
+
+class _PrefectStarted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("command", ["run", "forecast"])
+@pytest.mark.parametrize(("text", "extra", "said"), [
+    ("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n", [],
+     ("all 2 rows are after as_of=2020-01-01 00:00:00+00:00 (the first is 2024-01-01: pick an as_of from then on); "
+     "nothing to validate")),
+    # a planned future covariate on every row: the flow's own sentence, planned rows counted
+    ("date,id,val,promo\n2024-01-01,a,1,0\n2024-01-02,a,2,1\n", ["--future-col", "promo"],
+     ("all 2 rows are after as_of=2020-01-01 00:00:00+00:00 (2 of them kept for their planned future covariates "
+     "only; the first is 2024-01-01: pick an as_of from then on); nothing observed to validate")),
+])
+def test_an_as_of_before_the_data_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text, extra, said):
+    """Regression: `flowcast run --as-of <a date before any data>` (and `flowcast forecast`) started Prefect's
+    temporary server and the flow (~30 s) before validate said that every row is after as_of. The same sentence
+    now comes before Prefect starts, from the reader's own rules; an as_of on the first date starts the flow."""
+    monkeypatch.chdir(tmp_path)
+    started: list[bool] = []
+
+    def no_prefect(*_a, **_k):
+        started.append(True)
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / "s.csv").write_text(text)
+    args = [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq", "1d", *extra]
+    res = runner.invoke(app, [*args, "--as-of", "2020-01-01", "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == f"s.csv: {said}"
+    res = runner.invoke(app, [*args, "--as-of", "2024-01-01"], terminal_width=400)
+    assert started and "_PrefectStarted" in res.output, res.output
+
+
+def test_an_as_of_before_the_data_of_a_large_file_is_left_to_the_flow(tmp_path, monkeypatch):
+    """A source above AS_OF_CHECK_MAX_BYTES is not read before the flow (its time column would be parsed twice):
+    the flow's validate says it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_pipeline, "AS_OF_CHECK_MAX_BYTES", 10)
+
+    def no_prefect(*_a, **_k):
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n")
+    res = runner.invoke(app, ["run", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
+                              "--freq", "1d", "--as-of", "2020-01-01"], terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
 
 
 def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():

@@ -681,6 +681,27 @@ def test_weekday_only_hint_counts_as_having_weekend_rows_only_the_series_that_ha
         "1 of 3 series have no row on a Saturday or Sunday (p1), while 1 other has weekend rows"), s.freq_hint
 
 
+def test_weekday_only_hint_when_the_weekend_rows_have_no_value():
+    """Regression: when the only weekend rows had an empty target the hint said '2 of 2 series have no row on a
+    Saturday or Sunday (p1, shop), while 0 other has weekend rows': the shop had weekend rows, none with a value.
+    It says what is true: those rows have no value; and beside a series with weekend values, a named series
+    that has an empty weekend row lacks a weekend value, not a row."""
+    days = _weekday_offsets(25)
+    every = list(range(25))
+    blank = [None if (D0 + timedelta(days=d)).weekday() >= 5 else 1.0 + d % 7 for d in every]
+    valid = frame({"p1": [float(d) for d in days], "shop": blank}, days={"p1": days, "shop": every})
+    _, s = preprocess(valid, source(), settings(), None)
+    assert s.freq_hint is not None and s.freq_hint.startswith(
+        "2 of 2 series have no value on a Saturday or Sunday (p1, shop), while the source's weekend rows have no "
+        "value (an empty target): at freq '1d' their 12 weekend days are gaps"), s.freq_hint
+    assert "0 other" not in s.freq_hint
+    full = [1.0 + d % 7 for d in every]
+    valid = frame({"p1": blank, "shop": full}, days={"p1": every, "shop": every})
+    _, s = preprocess(valid, source(), settings(), None)
+    assert s.freq_hint is not None and s.freq_hint.startswith(
+        "1 of 2 series have no value on a Saturday or Sunday (p1), while 1 other has weekend rows"), s.freq_hint
+
+
 def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
     """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
     gap like any other, imputed; the horizon starts on the Monday after a Friday."""

@@ -9,10 +9,10 @@ from datetime import datetime
 
 import polars as pl
 import pytest
-from data_helpers import run_validate
+from data_helpers import make_source, run_validate
 
 from flowcast.config import ValidationConfig
-from flowcast.data.validate import enforce_thresholds, write_quarantine
+from flowcast.data.validate import enforce_thresholds, nothing_observed_by, write_quarantine
 from flowcast.errors import DataValidationError
 
 HEADER = "date,id,val\n"
@@ -226,6 +226,47 @@ def test_true_false_covariates_are_flags_not_text(write_csv):
     assert r.valid.sort("ds")["promo"].to_list() == [1.0, 0.0, 1.0]
     assert [(row, check) for row, check, _ in quarantined(r)] == [(3, "exog_invalid"), (4, "exog_invalid")]
     assert "encode a category as one 0/1 column per value" in quarantined(r)[1][2]
+
+
+YES_NO_HINT = (" (yes/no is read as 1/0 only in a column of yes/no and true/false alone, and this column holds other "
+               "values: write the flag as 1/0 throughout)")
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["yes", "no", "yes", "no"], [1.0, 0.0, 1.0, 0.0]),
+    (["Yes", "No", " YES ", "nO"], [1.0, 0.0, 1.0, 0.0]),
+    (["Y", "N", "y", "n"], [1.0, 0.0, 1.0, 0.0]),
+    (["yes", "", "NA", "no"], [1.0, None, None, 0.0]),  # no value is no value, in a yes/no column too
+    (["Yes", "FALSE", "true", "N"], [1.0, 0.0, 1.0, 0.0]),  # flag words alike
+])
+def test_yes_no_covariates_are_flags(write_csv, values, expected):
+    """Regression: a covariate written yes/no (Yes/No, Y/N) had every row quarantined as "promo 'yes' is not a
+    finite number" (TRUE/FALSE were 1/0 already): in a column of flag words alone it is 1/0."""
+    rows = "".join(f"2020-01-0{d},a,{d},{v}\n" for d, v in enumerate(values, start=1))
+    r = run_validate(write_csv("date,id,val,promo\n" + rows), future_cols=["promo"])
+    assert r.report.rows_quarantined == 0, quarantined(r)
+    assert r.valid.sort("ds")["promo"].to_list() == expected
+
+
+def test_yes_no_beside_numbers_is_quarantined_with_its_reason(write_csv):
+    """A column mixing yes and 3 is not a flag: its yes/no rows are quarantined saying why (a stray 'yes' read
+    as 1 among counts would be a guess), the numbers are read; the rows reconcile. Reading back only the bad rows
+    (a subset of flag words) decides nothing anew: the decision is the column's, made once."""
+    p = write_csv("date,id,val,promo\n2020-01-01,a,1,yes\n2020-01-02,a,2,3\n2020-01-03,a,3,No\n")
+    r = run_validate(p, past_cols=["promo"])
+    assert quarantined(r) == [(0, "exog_invalid", "promo 'yes' is not a finite number" + YES_NO_HINT),
+                              (2, "exog_invalid", "promo 'No' is not a finite number" + YES_NO_HINT)]
+    assert r.valid["promo"].to_list() == [3.0]
+    assert r.report.reconciled
+
+
+def test_yes_no_text_column_of_a_parquet_file(tmp_path):
+    """A Parquet file's text column of yes/no reads as a CSV's does."""
+    p = tmp_path / "src.parquet"
+    pl.DataFrame({"date": ["2020-01-01", "2020-01-02"], "id": ["a", "a"], "val": [1.0, 2.0],
+                  "promo": ["No", "Yes"]}).write_parquet(p)
+    r = run_validate(p, future_cols=["promo"])
+    assert r.valid.sort("ds")["promo"].to_list() == [0.0, 1.0]
 
 
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
@@ -780,6 +821,29 @@ def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_
                                                   r"the first is 2020-02-03"):
         run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=datetime(2020, 2, 20),
                      freq="1mo", aggregate="sum")
+
+
+@pytest.mark.parametrize(("text", "as_of", "kw"), [
+    ("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n", datetime(2019, 6, 1), {}),
+    ("date,id,val,promo\n2020-01-01,a,1,0\n2020-01-02,a,2,1\n", datetime(2019, 6, 1), {"future_cols": ["promo"]}),
+    ("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n", datetime(2020, 2, 20), {"freq": "1mo", "aggregate": "sum"}),
+    # an hour-ending row labelled 01:00 covers 00:00-01:00: not over at 00:30
+    ("date,id,val\n2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n", datetime(2020, 1, 1, 0, 30),
+     {"freq": "1h", "time_label": "end"}),
+    ("date,id,val\n2020-01-01,a,1\n", datetime(2020, 1, 1), {}),  # observed: the first day itself
+    ("date,id,val\n2020-01-01T01:00,a,1\n", datetime(2020, 1, 1, 1), {"freq": "1h", "time_label": "end"}),
+])
+def test_nothing_observed_by_says_what_validate_says(write_csv, text, as_of, kw):
+    """`nothing_observed_by` (what `flowcast run`/`forecast` check before Prefect starts) reads the source by the
+    reader's rules and says validate's own sentence, or None where validate finds an observed row."""
+    p = write_csv(text)
+    said = nothing_observed_by(make_source(p, **kw), as_of)
+    try:
+        run_validate(p, as_of=as_of, **kw)
+    except DataValidationError as exc:
+        assert said == str(exc)
+    else:
+        assert said is None
 
 
 @pytest.mark.parametrize("bad", ["05-Mar-2024", "2024-03-05 25:00+01:00"])

@@ -21,6 +21,7 @@ from flowcast.evaluation.conformal import (
     quantile_pair,
     series_scale,
 )
+from flowcast.evaluation.metrics import coverage_expr
 
 
 def test_conformal_quantile_is_the_finite_sample_order_statistic():
@@ -92,6 +93,29 @@ def test_interval_score_by_hand():
     assert m["coverage80"] == 0.5 and m["coverage95"] == 0.5
     # width 4 each; the second point is 5 above: + 2/0.05 x 5 = 200
     assert m["msis"] == pytest.approx(((4 + 0) + (4 + 200)) / 2 / 2.0)
+
+
+@pytest.mark.parametrize(("y", "noise", "inside"), [
+    (7.3, 1e-15, True),  # theta's zero-width interval on constant data: 7.3 + 1e-15
+    (7.3, -1e-15, True),
+    (0.0, 5e-10, True),  # at 0 the tolerance is absolute (1e-9)
+    (1e6, 1e-4, True),  # relative to |y|: 1e-10 of it
+    (1e6, 1e-2, False),
+    (7.3, 1e-6, False),  # a real miss
+    (0.0, 1e-8, False),
+])
+def test_interval_coverage_counts_a_hit_within_float_noise_of_a_bound(y, noise, inside):
+    """Regression: on constant data theta's and comb's leaderboard coverage read 0.71 / 0.67, exact hits on a
+    zero-width interval computed through floats counted as misses. A point inside [lo, hi] give or take
+    1e-9 x max(1, |y|) is covered, on the boards (`coverage_expr`) and in calibration's `interval_metrics` alike."""
+    b = y + noise
+    rows = pl.DataFrame({"unique_id": ["a"], "window": [1], "y": [y], "scale": [1.0], "y_hat_lo80": [b],
+                         "y_hat_hi80": [b], "y_hat_lo95": [b], "y_hat_hi95": [b]})
+    m = interval_metrics(rows)
+    assert (m["coverage80"], m["coverage95"]) == ((1.0, 1.0) if inside else (0.0, 0.0))
+    board = rows.rename({"y_hat_lo80": "y_hat_q10", "y_hat_hi80": "y_hat_q90"}).select(
+        coverage_expr("y_hat_q10", "y_hat_q90"))
+    assert board.item() == (1.0 if inside else 0.0)
 
 
 def test_cross_calibration_never_uses_the_window_it_scores():

@@ -111,6 +111,22 @@ def test_quantile_columns_serve_as_intervals_and_named_intervals_win():
     assert out["coverage80"].to_list() == [0.0, 1.0]
 
 
+@pytest.mark.parametrize(("lo", "hi", "covered"), [
+    (5.0 + 1e-15, 5.0 + 1e-15, 1.0),  # a zero-width interval through floats: float noise is no miss
+    (5.0 - 3e-15, 5.0 - 1e-15, 1.0),  # ... below the value: the upper bound missed by noise
+    (5.0, 5.0, 1.0),  # exactly on both bounds
+    (5.0 + 1e-6, 5.0 + 1e-6, 0.0),  # a real miss, however small the interval
+    (4.0, 4.9999, 0.0),
+])
+def test_realized_coverage_counts_a_hit_within_float_noise_of_a_bound(lo, hi, covered):
+    """Regression: the constant series b (5.0 every period) forecast with a zero-width interval 5 + 1e-15 (what
+    theta's arithmetic gives on constant data) counted as a miss; it is inside up to 1e-9 x max(1, |y|)."""
+    fc = _forecasts().filter(pl.col("unique_id") == "b").with_columns(
+        pl.lit(5.0).alias("y_hat"), pl.lit(lo).alias("y_hat_lo80"), pl.lit(hi).alias("y_hat_hi80"))
+    out = _score(fc)
+    assert out["coverage80"].to_list() == [covered]
+
+
 def test_nothing_to_score_gives_an_empty_frame_of_the_same_columns():
     early = _forecasts().filter(pl.col("as_of") == SCORED_AT)
     out = _score(early)

@@ -469,8 +469,9 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     row over at least two weekends and 10 values (stock prices beside a shop's daily sales in one file). Their
     weekends were imputed, counted among the run's imputed points, and forecast, without a word: named here. One
     freq serves a source, so the way to business days is a source of their own."""
+    weekend = pl.col("ds").dt.weekday() >= 6
     per = (rows.filter(pl.col("y").is_not_null()).group_by("__sid")
-           .agg((pl.col("ds").dt.weekday() >= 6).any().alias("__weekend"), pl.len().alias("__n")))
+           .agg(weekend.any().alias("__weekend"), pl.len().alias("__n")))
     odd = (spans.join(per, on="__sid", how="inner")
            .filter(~pl.col("__weekend") & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)
                    & (pl.col("__weekend_days") >= BUSINESS_HINT_MIN_WEEKEND_DAYS))
@@ -481,8 +482,14 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
         f" and {odd.height - 5:,} more" if odd.height > 5 else "")
     days = int(odd["__weekend_days"].sum())
     rest = int(per["__weekend"].sum())  # the series with weekend rows (a weekday-only one too short to name has none)
-    return (f"{odd.height:,} of {per.height:,} series have no row on a Saturday or Sunday ({names}), while {rest:,} "
-            f"other{'s have' if rest > 1 else ' has'} weekend rows: at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
+    # weekend rows with an empty target (the only ones, or some of the named series'): a series without a weekend
+    # value may still have a weekend row, and 'while 0 other has weekend rows' was said of such data
+    empty = rows.filter(weekend & pl.col("y").is_null())
+    lack = "value" if empty.filter(pl.col("__sid").is_in(odd["__sid"].implode())).height else "row"
+    others = (f"while {rest:,} other{'s have' if rest > 1 else ' has'} weekend rows" if rest
+              else "while the source's weekend rows have no value (an empty target)")
+    return (f"{odd.height:,} of {per.height:,} series have no {lack} on a Saturday or Sunday ({names}), {others}: "
+            f"at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
             "weekends. If they are weekday-only data (prices, trading volumes, B2B orders), forecast them as a source "
             "of their own with freq '1b' (business days: a file of those series with --freq 1b); one freq serves a "
             "whole source")

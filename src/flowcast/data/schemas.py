@@ -397,7 +397,11 @@ def _covariate_hint(raw: pl.Expr) -> pl.Expr:
     words = text.str.contains(r"[A-Za-z]") & ~text.str.contains(r"(?i)^[-+]?(nan|inf|infinity)$")
     number = _number_hint(raw)  # '1.5k' has a letter, and is a number's formatting all the same
     return (
-        pl.when(words & (number == ""))
+        # a yes/no not read as 1/0: its column holds other values too (`sources.yes_no_columns`)
+        pl.when(text.str.contains(r"(?i)^(yes|no|y|n)$"))
+        .then(pl.lit(" (yes/no is read as 1/0 only in a column of yes/no and true/false alone, and this column holds "
+                     "other values: write the flag as 1/0 throughout)"))
+        .when(words & (number == ""))
         .then(pl.lit(" (past and future covariates are numbers or true/false: encode a category as one 0/1 "
                      "column per value)"))
         .otherwise(number)

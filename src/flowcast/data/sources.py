@@ -1100,18 +1100,24 @@ def number_text(expr: pl.Expr) -> pl.Expr:
 _SURE_GROUPS = "['\u2019 \u00a0\u202f\u2009]"  # apostrophes and spaces between groups of three digits
 _SURE_GROUPED_RE = rf"^[-+]?\d{{1,3}}(?:{_SURE_GROUPS}\d{{3}})+(?:\.\d+)?$"  # '1'234', '1’234.5', '12 345.25'
 _BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # TRUE/FALSE (Excel, R), True/False (pandas), true/false (polars)
+# yes/no (a survey's or a form's flag): 1/0 only in a column of such words alone (`yes_no_columns`), so that a
+# stray 'yes' among numbers is not read as 1 without a word
+_YES_NO_TEXT = {"yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0}
 
 
-def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans: bool = False) -> pl.Expr:
+def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans: bool = False,
+            yes_no: bool = False) -> pl.Expr:
     """`expr` as Float64 (null where it is not a number); `booleans`: a covariate's 'TRUE'/'False'
-    text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas)."""
+    text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas); `yes_no`
+    (its column holds flag words alone, `yes_no_columns`): 'Yes'/'no'/'Y'/'N' are 1/0 as well."""
     if dtype == pl.Utf8:
         # the Unicode minus sign (U+2212, as typesetting and some locales' exports write '−5') is nothing but a minus
         text = number_text(expr)
         number = text.cast(pl.Float64, strict=False)
         if not booleans:
             return number
-        flag = text.str.to_lowercase().replace_strict(_BOOLEAN_TEXT, default=None, return_dtype=pl.Float64)
+        words = {**_BOOLEAN_TEXT, **(_YES_NO_TEXT if yes_no else {})}
+        flag = text.str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Float64)
         return pl.coalesce(number, flag)
     if dtype.is_numeric() or dtype == pl.Boolean:
         return expr.cast(pl.Float64)
@@ -1798,8 +1804,28 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
     return has & ~text.is_in(MISSING_MARKERS) if marker else has
 
 
+def yes_no_columns(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> set[str]:
+    """The text covariate columns (of `columns`) whose every value is a flag word, yes/no or true/false in any
+    case ('Yes', 'N', 'FALSE'), with at least one yes/no: their yes/no are read as 1/0 (`_number`). Decided once,
+    from all rows (one pass over those columns), not on each read of the rows, whose subsets could decide
+    otherwise. A column beside a number ('yes' and '3') is not one: its words are quarantined, with their reason.
+    (`text`: CSV, where blanks and missing-value markers hold no value.)"""
+    schema = raw.collect_schema()
+    cols = [c for c in dict.fromkeys(columns) if schema.get(RAW_PREFIX + c) == pl.Utf8]
+    exprs: dict[str, pl.Expr] = {}
+    flags = [*_BOOLEAN_TEXT, *_YES_NO_TEXT]
+    for c in cols:
+        word = number_text(pl.col(RAW_PREFIX + c)).str.to_lowercase()
+        valued = _has_value(pl.col(RAW_PREFIX + c), marker=True) if text else pl.col(RAW_PREFIX + c).is_not_null()
+        exprs[f"yes_no:{c}"] = word.is_in(list(_YES_NO_TEXT))
+        exprs[f"other:{c}"] = valued & ~word.is_in(flags)
+    seen = _any(raw, exprs)
+    return {c for c in cols if seen[f"yes_no:{c}"] and not seen[f"other:{c}"]}
+
+
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
-             day_month: DayMonth = None, traits: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
+             day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
+             yes_no: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
@@ -1827,7 +1853,8 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     if issue is not None:
         mapped.append(issue.alias(TIME_LOCAL_ISSUE))
     for c in numeric_exog:
-        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label, booleans=True).alias(c))
+        mapped.append(_number(pl.col(RAW_PREFIX + c), raw_schema[c], c, label, booleans=True,
+                              yes_no=c in yes_no).alias(c))
     for c in source.static_cols:
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
@@ -1905,7 +1932,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         orders = _day_month_spaced_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
-    mapping = _mapping(source, schema, label, text, orders, traits)
+    yes_no = frozenset(yes_no_columns(raw, [*source.past_cols, *source.future_cols], text=text))
+    mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
     frame = raw.filter(~blank) if blank is not None else raw
     for stage in mapping:
         frame = frame.with_columns(stage)

@@ -59,8 +59,10 @@ from flowcast.data.sources import (
     file_format,
     first_invalid_utf8,
     first_overlong_row,
+    ingest,
     local_times,
     not_utf8_error,
+    observed_at,
     period_end,
     period_not_over,
     planned_row,
@@ -640,6 +642,41 @@ def _fmt_ts(value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ validate
+def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows_planned: int, first: Any) -> str:
+    """The error of a run whose as_of is before the source's data: no row observed by then, and when the first is."""
+    # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
+    waiting = (f"{rows_partial} of them in the {ingested.source.freq} period not over at as_of, which waits until it "
+               "ends; " if rows_partial else "")
+    planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
+    since = f"the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on" if first else ""
+    said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
+    return (f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{said}; "
+            f"nothing {'observed ' if rows_planned else ''}to validate")
+
+
+def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | None:
+    """`validate`'s own error when `source` has no row observed by `as_of` (an as_of before its data began), else
+    None; one streaming pass over the columns that decide it (the time column, the future covariates), read by the
+    reader's own rules (`sources.ingest`: time parsing, zone, time_label, aggregate periods). For a command to say
+    so before it starts a Prefect server and the flow (~30 s), where the flow's validate said it anyway. Errors of
+    the reading itself (a file not found, a bad declaration) are raised as `ingest` raises them."""
+    ingested = ingest(source, as_of)
+    bound = ingested.as_of_ds
+    if bound is None:
+        return None
+    partial = period_not_over(source, bound)
+    after = (pl.col(DS_RAW) > bound) | partial
+    counts = ingested.unfiltered.select(
+        pl.len().alias("rows_read"), observed_at(source, bound).sum().alias("observed"),
+        partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
+        pl.col(DS_RAW).min().alias("first"),
+    ).collect(engine="streaming").row(0, named=True)
+    if not counts["rows_read"] or counts["observed"]:
+        return None
+    return _all_after_as_of(ingested, int(counts["rows_read"]), int(counts["partial"]), int(counts["planned"]),
+                            counts["first"])
+
+
 def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *, chunk: int = CHUNK) -> ValidationResult:
     """Row-level checks and duplicates -> (valid, quarantined, report); see the module docstring.
     `chunk`: rows per step of the key-order passes (`order.ds_steps`)."""
@@ -716,14 +753,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data{blanks})")
     if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
-        # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
-        waiting = (f"{rows_partial} of them in the {source.freq} period not over at as_of, which waits until it "
-                   "ends; " if rows_partial else "")
-        planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
-        since = f"the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on" if first else ""
-        said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
-        raise DataValidationError(f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{said}; "
-                                  f"nothing {'observed ' if rows_planned else ''}to validate")
+        raise DataValidationError(_all_after_as_of(ingested, rows_read, rows_partial, rows_planned, first))
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None

@@ -90,7 +90,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
-from flowcast.evaluation.metrics import mase_scale
+from flowcast.evaluation.metrics import inside_interval, mase_scale
 
 
 def quantile_pair(level: int) -> tuple[float, float]:
@@ -470,7 +470,7 @@ def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVEL
         lo, hi = interval_cols(lv)
         rows = ok.filter(pl.col(lo).is_not_null() & pl.col(hi).is_not_null())
         out[f"coverage{lv}"] = (
-            float(rows.select(((pl.col("y") >= pl.col(lo)) & (pl.col("y") <= pl.col(hi))).mean()).item())
+            float(rows.select(inside_interval(pl.col("y"), pl.col(lo), pl.col(hi)).mean()).item())
             if rows.height else None
         )
     lv = max(levels)

@@ -57,7 +57,7 @@ import polars as pl
 
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
-from flowcast.evaluation.metrics import abs_error, mase_scale, rmsse_scale
+from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
 from flowcast.timekeys import local_wall, observed_through, observed_through_expr
 
 LEVELS = (80, 95)
@@ -216,7 +216,7 @@ def score_realized(
         else:
             lo, hi = pair
             inside = pl.when(pl.col(lo).is_not_null() & pl.col(hi).is_not_null()).then(
-                ((pl.col("y") >= pl.col(lo)) & (pl.col("y") <= pl.col(hi))).cast(pl.Float64))
+                inside_interval(pl.col("y"), pl.col(lo), pl.col(hi)).cast(pl.Float64))
             aggs.append(inside.mean().alias(f"coverage{lvl}"))
     aggs += [naive_err.mean().alias("mae_snaive"),
              pl.when(usable).then(naive_err / pl.col("scale")).mean().alias("mase_snaive")]

@@ -216,7 +216,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # the weekday-only hint counts as having weekend rows only the series that have them
 # 10 = newuser16: the report names ids equal but for letter case (case_ids) and a duplicate_conflict's reason names
 # the values that differ, so a cached report of the same input lacked both
-PREPROCESS_VERSION = 10
+# 11 = polish16: a covariate column of yes/no (Yes/No, Y/N) words alone reads as 1/0 (its rows were quarantined),
+# and a yes/no beside numbers is quarantined with a reason that says so
+# 12 = polish16: the weekday-only hint no longer says 'while 0 other has weekend rows' where the only weekend rows
+# have an empty target (the cached summary's freq_hint said it)
+PREPROCESS_VERSION = 12
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
