@@ -175,20 +175,29 @@ def published_already(settings: Settings, as_of: datetime) -> str | None:
     starts their runs; a run that waited in the work pool's queue starts after another run (an overlapping
     backfill, the scheduled forecast) may have published its date, which it would replace. A store that cannot
     say is a warning and the run goes on (as the in-process backfill's check of each date)."""
-    from flowcast.data.datasets import resolve_source
-    from flowcast.store import open_store
-
-    dataset, at = resolve_source(settings).name, storage_naive(as_of)
+    dataset, at = _slot(settings, as_of)
     try:
-        store = open_store(settings)
-        if not store.has(dataset, at):
-            return None
-        held = store.receipt_of(dataset, at)
+        held = _held(settings, dataset, at)
     except (FlowcastError, OSError) as exc:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} is published already "
                                  f"({exc}); the run goes on")
         return None
-    return held_sentence(dataset, at, held)
+    return None if held is None else held_sentence(dataset, at, held)
+
+
+def _slot(settings: Settings, as_of: datetime) -> tuple[str, datetime]:
+    """(the run's dataset, its as_of as stored): the key a run of this slot publishes under."""
+    from flowcast.data.datasets import resolve_source
+
+    return resolve_source(settings).name, storage_naive(as_of)
+
+
+def _held(settings: Settings, dataset: str, at: datetime) -> dict[str, str] | None:
+    """The receipt of what the store holds for (dataset, at), None when it holds nothing."""
+    from flowcast.store import open_store
+
+    store = open_store(settings)
+    return store.receipt_of(dataset, at) if store.has(dataset, at) else None
 
 
 def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
@@ -198,16 +207,13 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
     as_of registers and then publishes (a run killed between the two left it registered and unpublished: not
     done, its re-run retrains). Read from the store and the registry, not from Prefect's record of runs. A store or
     registry that cannot say is a warning and the run goes on."""
-    from flowcast.data.datasets import resolve_source
     from flowcast.shared import open_registry
-    from flowcast.store import open_store
 
-    dataset, at = resolve_source(settings).name, storage_naive(as_of)
+    dataset, at = _slot(settings, as_of)
     try:
-        store = open_store(settings)
-        if not store.has(dataset, at):
+        held = _held(settings, dataset, at)
+        if held is None:
             return None
-        held = store.receipt_of(dataset, at)
         version = held.get("model_version")
         if not version:  # a baseline published without a registered version (an older flowcast)
             return None
