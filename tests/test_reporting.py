@@ -67,6 +67,8 @@ def test_tables_round_and_render():
     ("smape", "sMAPE", "not relative to a baseline"),
     ("mae", "MAE", "in the target's units"),
     ("rmsse", "naive RMSSE", "1.0 is as accurate as naive was in-sample"),
+    # on intermittent data (ranked on RMSSE) sMAPE read ~170 beside RMSSE ~0.7 with no word of why (ui16)
+    ("rmsse", "naive RMSSE", "sMAPE is 200 at every point where the actual or the forecast alone is 0"),
 ])
 def test_the_leaderboard_names_what_its_metric_is_relative_to(metric, header, says):
     """Regression: the leaderboard said 'ranked by mase' and nothing said that MASE 1.0 is seasonal naive."""

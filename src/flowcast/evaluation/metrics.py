@@ -46,7 +46,9 @@ _MEANINGS = {
              "as accurate as snaive was in-sample, below 1.0 better"),
     "rmsse": ("RMSSE is the root mean squared error scaled by the naive forecast's (y[t-1]): each series' mean squared "
               "error divided by the naive forecast's in-sample mean squared error on its history up to the window's "
-              "cutoff, square-rooted; 1.0 is as accurate as naive was in-sample, below 1.0 better"),
+              "cutoff, square-rooted; 1.0 is as accurate as naive was in-sample, below 1.0 better. Mostly-zero "
+              "(intermittent) data is ranked on it: its sMAPE is 200 at every point where the actual or the forecast "
+              "alone is 0, so there sMAPE says little"),
     "smape": "sMAPE is the symmetric mean absolute percentage error, from 0 (exact) to 200, not relative to a baseline",
     "mae": "MAE is the mean absolute error in the target's units, not relative to a baseline",
     "rmse": "RMSE is the root mean squared error in the target's units, not relative to a baseline",
