@@ -1190,23 +1190,28 @@ def test_the_reports_excluded_series_table_shows_any_id_as_written(write_csv, ui
     assert row == f"| {shown} | every row quarantined (y\\_not\\_number=1) |", md
 
 
-@pytest.mark.parametrize(("ids", "groups"), [
-    (["007", "7"], [["007", "7"]]),
-    (["007", "07", "7", "8"], [["007", "07", "7"]]),
-    (["0", "00"], [["0", "00"]]),
-    (["7", "70"], []),
-    (["A7", "A07"], []),
+@pytest.mark.parametrize(("ids", "field", "groups"), [
+    (["007", "7"], "zero_padded_ids", [["007", "7"]]),
+    (["007", "07", "7", "8"], "zero_padded_ids", [["007", "07", "7"]]),
+    (["0", "00"], "zero_padded_ids", [["0", "00"]]),
+    (["7", "70"], "zero_padded_ids", []),
+    (["A7", "A07"], "zero_padded_ids", []),
+    (["Store A", "STORE A"], "case_ids", [["STORE A", "Store A"]]),
+    (["sku-1", "SKU-1", "Sku-1", "sku-2"], "case_ids", [["SKU-1", "Sku-1", "sku-1"]]),
+    (["a", "b"], "case_ids", []),
+    (["Café", "CAFÉ"], "case_ids", [["CAFÉ", "Café"]]),
 ])
-def test_ids_equal_but_for_leading_zeros_are_kept_and_named(write_csv, ids, groups):
-    """Regression: '007' in some rows and '7' in others (a spreadsheet dropped the zeros) were two series of half
-    the dates each and nothing said so. They are still kept as written (read as text, never as numbers), and the
-    report names them."""
+def test_ids_equal_but_for_leading_zeros_or_letter_case_are_kept_and_named(write_csv, ids, field, groups):
+    """Regression: '007' in some rows and '7' in others (a spreadsheet dropped the zeros), or 'Store A' and 'STORE
+    A' (two systems, an export that changed), were two series of part of the dates each and nothing said so. They
+    are still kept as written (read as text, never as numbers), and the report names them."""
     body = "".join(f"2020-01-0{d},{u},{d}\n" for u in ids for d in (1, 2, 3))
     r = run_validate(write_csv(HEADER + body))
     assert r.report.n_series == len(ids) and r.report.reconciled
-    assert r.report.zero_padded_ids == groups
+    assert getattr(r.report, field) == groups
     md = r.report.to_markdown()
-    assert ("differ only by leading zeros" in md) == bool(groups)
+    by = "leading zeros" if field == "zero_padded_ids" else "letter case"
+    assert (f"differ only by {by}" in md) == bool(groups)
     if groups:
         assert " / ".join(repr(u) for u in groups[0]) in md
 
@@ -1225,25 +1230,6 @@ def test_indian_grouping_of_a_semicolon_file_is_quarantined_with_a_hint(write_cs
     r = run_validate(write_csv("date;id;val\n2020-01-01;a;1\n2020-01-02;a;1,23,456\n"))
     assert quarantined(r) == [(1, "y_not_number",
                                "val '1,23,456' is not a number (thousands separators? export numbers without them)")]
-
-
-@pytest.mark.parametrize(("ids", "groups"), [
-    (["Store A", "STORE A"], [["STORE A", "Store A"]]),
-    (["sku-1", "SKU-1", "Sku-1", "sku-2"], [["SKU-1", "Sku-1", "sku-1"]]),
-    (["a", "b"], []),
-    (["Café", "CAFÉ"], [["CAFÉ", "Café"]]),
-])
-def test_ids_equal_but_for_letter_case_are_kept_and_named(write_csv, ids, groups):
-    """Regression: 'Store A' in some rows and 'STORE A' in others (two systems, an export that changed) were two
-    series of part of the dates each, and nothing said so. They are kept as written, and the report names them."""
-    body = "".join(f"2020-01-0{d},{u},{d}\n" for u in ids for d in (1, 2, 3))
-    r = run_validate(write_csv(HEADER + body))
-    assert r.report.n_series == len(ids) and r.report.reconciled
-    assert r.report.case_ids == groups
-    md = r.report.to_markdown()
-    assert ("differ only by letter case" in md) == bool(groups)
-    if groups:
-        assert " / ".join(repr(u) for u in groups[0]) in md
 
 
 def test_ids_split_by_case_are_named_where_one_half_was_quarantined(write_csv):

@@ -517,19 +517,21 @@ def totals_series_line(series: list[str]) -> str:
 def zero_padded_ids_line(groups: list[list[str]]) -> str:
     """Ids that differ only by leading zeros ('007' and '7'): kept as written, two series, but most likely one
     whose zeros a spreadsheet dropped in some rows (Excel reads 007 as the number 7)."""
-    shown = "; ".join(" / ".join(repr(u) for u in g) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
-    return (f"{len(groups)} group(s) of series ids differ only by leading zeros ({shown}): they are kept as written, "
-            "as separate series; if they are one series (a spreadsheet drops the zeros of '007'), export the ids as "
-            "text with their zeros, or without them, the same way in every row")
+    return _id_groups_line(groups, "leading zeros", "as separate series; if they are one series (a spreadsheet "
+                           "drops the zeros of '007'), export the ids as text with their zeros, or without them, the "
+                           "same way in every row")
 
 
 def case_ids_line(groups: list[list[str]]) -> str:
     """Ids that differ only by letter case ('Store A' and 'STORE A'): kept as written, two series, but most likely
     one written two ways (two systems, an export that changed)."""
+    return _id_groups_line(groups, "letter case", "as separate series (each with the dates of its own rows); if "
+                           "they are one series, export the id the same way in every row")
+
+
+def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
     shown = "; ".join(" / ".join(repr(u) for u in g) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
-    return (f"{len(groups)} group(s) of series ids differ only by letter case ({shown}): they are kept as written, "
-            "as separate series (each with the dates of its own rows); if they are one series, export the id the "
-            "same way in every row")
+    return f"{len(groups)} group(s) of series ids differ only by {by} ({shown}): they are kept as written, {advice}"
 
 
 def log1p_off_line(series: list[str]) -> str:
@@ -1062,18 +1064,19 @@ def _totals_series(valid: pl.DataFrame) -> list[str]:
 
 def zero_padded_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
     """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros: ['007', '7']."""
-    frame = pl.DataFrame({"unique_id": ids.cast(pl.Utf8).unique()}).with_columns(
-        key=pl.col("unique_id").str.strip_chars_start("0"))
-    groups = (frame.group_by("key").agg(pl.col("unique_id").sort(), n=pl.len())
-              .filter(pl.col("n") > 1).sort("key").head(limit))
-    return [list(g) for g in groups.get_column("unique_id").to_list()]
+    return _id_groups(ids.cast(pl.Utf8), pl.col("unique_id").str.strip_chars_start("0"), limit)
 
 
 def case_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
     """The groups (at most `limit`, each sorted) of distinct ids equal but for letter case: ['STORE A', 'Store A'].
     Given the quarantined rows' ids too: a series split by case may have lost one half to the grid it set."""
-    frame = pl.DataFrame({"unique_id": ids.cast(pl.Utf8).drop_nulls().unique()}).filter(
-        pl.col("unique_id") != "").with_columns(key=pl.col("unique_id").str.to_lowercase())
+    ids = ids.cast(pl.Utf8).drop_nulls()
+    return _id_groups(ids.filter(ids != ""), pl.col("unique_id").str.to_lowercase(), limit)
+
+
+def _id_groups(ids: pl.Series, key: pl.Expr, limit: int) -> list[list[str]]:
+    """The groups (at most `limit`, each sorted, in the order of their key) of distinct `ids` sharing a `key`."""
+    frame = pl.DataFrame({"unique_id": ids.unique()}).with_columns(key=key)
     groups = (frame.group_by("key").agg(pl.col("unique_id").sort(), n=pl.len())
               .filter(pl.col("n") > 1).sort("key").head(limit))
     return [list(g) for g in groups.get_column("unique_id").to_list()]
