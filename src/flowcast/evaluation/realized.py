@@ -362,20 +362,29 @@ def as_of_span(as_ofs: list[datetime]) -> str:
     first, last = as_ofs[0].strftime(fmt), as_ofs[-1].strftime(fmt)
     return first if first == last else f"{first} .. {last}"
 
+def _finite(promised: Mapping[str, float | None]) -> dict[str, float]:
+    """model_version -> its promise, the versions without a finite one left out."""
+    return {k: v for k, v in promised.items() if v is not None and math.isfinite(v)}
+
+
+def _promised(rows: pl.DataFrame, promises: dict[str, float]) -> float | None:
+    """The point-weighted promise (`_weighted`) of the models that published `rows` (model_version -> promise)."""
+    return _weighted(rows.with_columns(pl.col("model_version").replace_strict(
+        promises, default=None, return_dtype=pl.Float64).alias("__promised")), "__promised")
+
+
 def _rmsse_promised(rows: pl.DataFrame, promised_rmsse: Mapping[str, float | None] | None) -> float | None:
     """The point-weighted backtest RMSSE the models that published `rows` promised, where every one of them was
     ranked on RMSSE and recorded it, and every row with a MASE has an RMSSE too (rows scored before it was
     recorded have none); else None: the verdict is on MASE, as it was."""
     if not promised_rmsse or not rows.height or "rmsse" not in rows.columns or "model_version" not in rows.columns:
         return None
-    known = {k: v for k, v in promised_rmsse.items() if v is not None and math.isfinite(v)}
+    known = _finite(promised_rmsse)
     if any(v not in known for v in rows["model_version"].to_list()):  # a MASE-ranked, unknown or gone version
         return None
     if rows.filter(pl.col("mase").is_not_null() & pl.col("rmsse").is_null()).height:
         return None
-    promise = rows.with_columns(pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Float64)
-                                .alias("__promised"))
-    value = _weighted(promise, "__promised") if rows["rmsse"].null_count() < rows.height else None
+    value = _promised(rows, known) if rows["rmsse"].null_count() < rows.height else None
     # a backtest without a single error is no yardstick on RMSSE either: judged on MASE against seasonal naive
     return value if value is not None and value >= 1e-9 else None
 
@@ -429,11 +438,7 @@ def assess_decay(
     points = int(rows["n"].sum())
     realized_mase = _weighted(rows, "mase")
     snaive_mase = _weighted(rows, "mase_snaive")
-    promise = rows.with_columns(
-        pl.col("model_version").replace_strict(
-            {k: v for k, v in promised.items() if v is not None and math.isfinite(v)},
-            default=None, return_dtype=pl.Float64).alias("__promised"))
-    promised_mase = _weighted(promise, "__promised")
+    promised_mase = _promised(rows, _finite(promised))
     rmsse_promise = _rmsse_promised(rows, promised_rmsse)
     on_rmsse = rmsse_promise is not None
     col, name = ("rmsse", "RMSSE") if on_rmsse else ("mase", "MASE")
