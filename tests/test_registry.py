@@ -510,6 +510,50 @@ def test_the_champion_of_a_retrain_that_did_not_promote_is_recorded(tmp_path):
     assert _reg_ds(reg, tmp_path, "gru", "sales", "2").version == "gru-v2"
 
 
+def test_a_retrain_that_kept_production_is_recorded_in_its_publish_only_while_production_is_unmoved(tmp_path):
+    """`publishing(..., kept=Kept(...))` writes a `keep` event (version, as_of, run) in the publish's hold of the
+    lock, after production was checked: a run that lost the race (production moved) records nothing."""
+    from flowcast.errors import ProductionMovedError
+    from flowcast.registry import Kept
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales").version
+    reg.promote(a, at=T0)
+    slot = datetime(2024, 1, 8, 3)
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-1", reason="production stays")):
+        assert reg.history("sales")[-1] == {"action": "keep", "version": a, "previous": None, "at": T0.isoformat(),
+                                            "reason": "production stays", "as_of": slot.isoformat(), "run": "run-1"}
+    assert reg.production("sales").version == a  # no pointer moved
+    b = _reg_ds(reg, tmp_path, "gru", "sales", "2").version
+    reg.promote(b, at=T0)
+    with pytest.raises(ProductionMovedError), reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-2")):
+        pass
+    assert [e["action"] for e in reg.history("sales")] == ["promote", "keep", "promote"]
+
+
+@pytest.mark.parametrize("record", ["keep", "champion"])
+def test_a_retried_rollback_sees_it_was_done_past_a_retrain_recorded_since(tmp_path, _isolated_home, record):
+    """Regression (ops17): `models rollback --expected V` retried compares against the latest change of the
+    pointer. A retrain since the rollback that kept production (a `keep` event) or recorded a champion moved no
+    pointer, but as the history's last event it made the retry fail, 'its latest change was not a rollback'."""
+    from flowcast.cli import app
+    from flowcast.registry import Kept
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("rnn", "1"), ("gru", "2")))
+    reg.promote(a)
+    reg.promote(b)
+    reg.rollback(dataset="sales", expected=b)
+    if record == "keep":
+        with reg.publishing("sales", a, kept=Kept(as_of=datetime(2024, 1, 8), run="run-1")):
+            pass
+    else:
+        reg.record_champion(b, dataset="sales", reason="backfill retrain", at=T0)
+    r = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--expected", b], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    assert f"was already rolled back from {b} to {a}" in r.output and reg.production("sales").version == a
+
+
 def _old_registry_module(tmp_path: Path):
     """The registry exactly as main wrote it before pointers per dataset (commit 1493df0)."""
     import importlib.util

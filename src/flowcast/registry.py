@@ -101,6 +101,8 @@ PENDING = ".pending.json"  # the version a register-and-promote transaction plac
 FOLLOW_UPS = ("promote", "champion")
 PINS = "pins"  # pins/<version>@<run>.json: a running run forecasts with that version (`pin`): gc keeps it
 PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run started
+# events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`)
+RECORDS = ("champion", "keep")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,19 @@ class Pin:
     run: str
     at: datetime
     until: datetime
+
+
+@dataclass(frozen=True)
+class Kept:
+    """`publishing(..., kept=...)`: run `run`, a retrain of run key `as_of`, kept the production model (no
+    candidate beat it) and publishes its forecasts. Recorded as a `keep` event of the dataset (version, as_of, run,
+    reason) in the publish's hold of the lock, once production is checked and before the forecasts land: such a
+    retrain registers nothing, and this is what tells a second run of its schedule slot that the slot was done
+    (`flows.common.retrained_already`: done once the store holds that run's publish of the as_of)."""
+
+    as_of: datetime
+    run: str
+    reason: str = ""
 
 
 def _fault(point: str) -> None:
@@ -892,8 +907,8 @@ class ModelRegistry:
         return out
 
     def history(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Promotions, rollbacks and champion choices, oldest first: {action, version, previous,
-        reason, at} (plus `dataset` when all datasets are listed)."""
+        """Promotions, rollbacks, champion choices and retrains that kept production, oldest first: {action,
+        version, previous, reason, at} (`keep` adds as_of and run; plus `dataset` when all datasets are listed)."""
         ptr = self._pointer()
         if dataset is not None:
             return list(ptr["datasets"].get(dataset, {}).get("events", []))
@@ -929,7 +944,7 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
-                   at: datetime | None = None) -> Iterator[Callable[[str], None]]:
+                   at: datetime | None = None, kept: Kept | None = None) -> Iterator[Callable[[str], None]]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
@@ -944,7 +959,8 @@ class ModelRegistry:
         commit). At a URL it fails (StorageError, `what` not written) when this holder's lease on the lock
         object was lost meanwhile (a process stopped or cut off for longer than the lease: a waiter broke
         the lock and may have promoted), so a publish never lands under a production it was not checked
-        against; a local registry's lock cannot be lost (it does nothing)."""
+        against; a local registry's lock cannot be lost (it does nothing).
+        `kept`: the run kept `expected` in production; once the check passed, a `keep` event is written (`Kept`)."""
         with self._lock():
             ptr = self._pointer_locked()
             ent = ptr["datasets"].get(dataset, {})
@@ -960,6 +976,10 @@ class ModelRegistry:
                     f"production of {dataset} moved before this run published: it decided on "
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
+            if kept is not None and expected is not None:  # expected is production: its entry exists
+                ent["events"].append({"action": "keep", "version": expected, "previous": None, "reason": kept.reason,
+                                      "at": _iso(at), "as_of": _iso(kept.as_of), "run": kept.run})
+                self._write_pointer(ptr)
             yield self._guarded
 
     def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:

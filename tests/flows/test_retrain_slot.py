@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,6 +11,7 @@ from flowcast.config import load_settings
 from flowcast.registry import ModelRegistry
 
 SLOT = datetime(2019, 7, 1, 3, tzinfo=UTC)
+NEXT = SLOT + timedelta(days=7)  # the next weekly slot: the same data (it ends before SLOT)
 STATISTICAL = {"models": []}  # no network: the statistical candidates (fast)
 
 
@@ -63,3 +64,42 @@ def test_a_retrain_slot_registered_but_not_published_is_retrained(flow_kwargs, m
     second = retrain_flow(**flow_kwargs, **STATISTICAL)
     assert second["published_rows"] > 0 and not second.get("skipped") and second["run_id"] != first["run_id"]
     assert store.receipt_of("tiny", SLOT)["run_id"] == second["run_id"]
+
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_second_run_of_a_retrain_slot_that_kept_production_retrains_nothing(flow_kwargs, monkeypatch):
+    """Regression (ops17): a scheduled retrain whose candidates did not beat production keeps it and registers
+    nothing, so the once-per-slot check (a version registered for the slot's as_of) did not see its slot done: a
+    second run of it (a restarted serve, a Crashed run retried) backtested and published it all over again. The
+    kept decision is recorded in the registry (a `keep` event naming the run) in its publish: the second run
+    does nothing and names the first. Recorded but not published (killed in between): the slot is retrained."""
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert first["decision"]["promote"]
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    kept = retrain_flow(**flow_kwargs, **STATISTICAL)  # the same data: production stays, nothing registered
+    assert not kept["decision"]["promote"] and kept["registered"] == {} and kept["published_rows"] > 0
+    assert kept["model_version"] == first["model_version"]
+    versions = [v.version for v in registry.list()]
+    second = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert second["published_rows"] == 0 and second["skipped"] and second["retrained_by"] == kept["run_id"]
+    assert f"run {kept['run_id']} kept the production model {first['model_version']}" in second["note"]
+    assert "leaderboard" not in second  # nothing backtested
+    assert [v.version for v in registry.list()] == versions
+    assert store.receipt_of("tiny", NEXT)["run_id"] == kept["run_id"]  # the kept run's publish stays
+    keeps = [e for e in registry.history("tiny") if e["action"] == "keep"]
+    assert [(e["run"], e["version"]) for e in keeps] == [(kept["run_id"], first["model_version"])]
+    # recorded, not published (a run killed between its keep event and its publish): not done, retrained
+    assert store.delete("tiny", NEXT)
+    again = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert again["published_rows"] > 0 and not again.get("skipped") and again["leaderboard"]
+    assert store.receipt_of("tiny", NEXT)["run_id"] == again["run_id"]
+

@@ -564,7 +564,10 @@ def models_rollback(
     if expected is not None and (before is None or before.version != expected):
         now = before.version if before else None
         target = dataset or (before.dataset if before else None)
-        last = (reg.history(target) or [{}])[-1] if target else {}
+        # its latest change of the pointer: a retrain's champion or kept production since moved nothing
+        from flowcast.registry import RECORDS
+
+        last = ([e for e in reg.history(target) if e.get("action") not in RECORDS] or [{}])[-1] if target else {}
         if last.get("action") == "rollback" and last.get("previous") == expected and last.get("version") == now:
             reg.sync_backup()  # a retry after a kill: the pointer's backup copy and the copy on PostgreSQL
             _mirror_registry(settings)  # may be one swap behind

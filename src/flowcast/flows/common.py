@@ -203,35 +203,58 @@ def _held(settings: Settings, dataset: str, at: datetime) -> dict[str, str] | No
 def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
     """For a scheduled retrain (no as_of given): (the run that completed a retrain of this slot, the sentence
     saying so) when the slot's as_of is done already, None otherwise. Done: the store holds forecasts of the run's
-    dataset for this as_of made by a version registered for that dataset and as_of, which only a retrain of this
-    as_of registers and then publishes (a run killed between the two left it registered and unpublished: not
-    done, its re-run retrains). Read from the store and the registry, not from Prefect's record of runs. A store or
+    dataset for this as_of, made by a version registered for that dataset and as_of (which only a retrain of this
+    as_of registers and then publishes), or published by a retrain of this as_of that kept the production model (it
+    registers nothing: the registry's `keep` event of that dataset, as_of and run, written as its publish began,
+    `registry.Kept`). A run killed between the two (registered or recorded, not published) did not complete its
+    slot: its re-run retrains. Read from the store and the registry, not from Prefect's record of runs. A store or
     registry that cannot say is a warning and the run goes on."""
     from flowcast.shared import open_registry
 
     dataset, at = _slot(settings, as_of)
     try:
         held = _held(settings, dataset, at)
-        if held is None:
+        if held is None or not held.get("model_version"):  # nothing, or a baseline of an older flowcast
             return None
-        version = held.get("model_version")
-        if not version:  # a baseline published without a registered version (an older flowcast)
-            return None
+        registry = open_registry(settings)
+        version = held["model_version"]
         try:
-            mv = open_registry(settings).get(version, fetch=False)
+            mv = registry.get(version, fetch=False)
         except FlowcastError:  # removed since (gc): the slot's retrain cannot be told from it
-            return None
+            mv = None
+        kept = None if mv is not None and _trained_for(mv, dataset, at) else _kept(registry, dataset, at, held)
     except (FlowcastError, OSError) as exc:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} was retrained "
                                  f"already ({exc}); the run goes on")
         return None
-    if mv.dataset != dataset or not mv.as_of or storage_naive(mv.as_of) != at:
-        return None  # published by a model of another as_of: a forecast run, or a retrain that kept production
+    once = ("A scheduled retrain runs once per slot: this run trains, registers and publishes nothing (a run given its "
+            "as_of retrains it again)")
+    if kept is not None:
+        run = str(kept["run"])
+        return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} kept the production "
+                     f"model {version} (no candidate beat it) and published its {held.get('rows')} forecast rows. "
+                     + once)
+    if mv is None or not _trained_for(mv, dataset, at):
+        return None  # published by a model of another as_of: a forecast run, a retrain killed before it recorded
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
     return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
-                 f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). A scheduled retrain runs "
-                 "once per slot: this run trains, registers and publishes nothing (a run given its as_of retrains it "
-                 "again)")
+                 f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). " + once)
+
+
+def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
+    """Whether version `mv` was registered by a retrain of `dataset` at run key `at` (stored)."""
+    return bool(mv.dataset == dataset and mv.as_of and storage_naive(mv.as_of) == at)
+
+
+def _kept(registry: Any, dataset: str, at: datetime, held: dict[str, str]) -> dict[str, Any] | None:
+    """The registry's `keep` event of a retrain of (`dataset`, `at`) whose publish is what the store holds
+    (`held`: the same run and version), None when there is none."""
+    for e in reversed(registry.history(dataset)):
+        if (e.get("action") == "keep" and e.get("run") and e.get("run") == held.get("run_id")
+                and e.get("version") == held.get("model_version") and e.get("as_of")
+                and storage_naive(datetime.fromisoformat(str(e["as_of"]))) == at):
+            return dict(e)
+    return None
 
 
 def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: bool = False) -> str:

@@ -67,7 +67,7 @@ from flowcast.flows.retrain_scoring import (
 from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
-from flowcast.registry import PIN_TTL_HOURS, Pin
+from flowcast.registry import PIN_TTL_HOURS, Kept, Pin
 from flowcast.timekeys import storage_naive
 
 if TYPE_CHECKING:
@@ -312,7 +312,7 @@ def retrain_flow(
             2019-06-01T09:00+10:00 is 23:00 UTC the day before). A date alone (2021-06-30) is
             the midnight that day starts at in the source's tz, so its row is included. Empty: the
             run's scheduled start time, and the slot is retrained once: when a run of it registered a
-            version for this as_of and published its forecasts, a second run of the slot (a restarted
+            version for this as_of (or kept the production model) and published its forecasts, a second run of the slot (a restarted
             `flowcast serve` re-creating the scheduled run, a Crashed run retried) does nothing and names it.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
@@ -500,8 +500,11 @@ def retrain_flow(
         _fault("flow:before_publish")  # promoted (or not), nothing published
         # published only while production is what this run decided on (its winner, or the model it kept),
         # checked and published under the registry's lock: no promotion in between
+        # a run that kept production registers nothing: its keep event (written here, before the forecasts land)
+        # is what tells a second run of this slot that the slot is done once they are published (retrained_already)
+        kept = Kept(as_of=as_of, run=run_id, reason=" ".join(decision.reasons)) if chosen == PRODUCTION else None
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
-                                     at=started) if promote else None)
+                                     at=started, kept=kept) if promote else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=notes, guard=guard,
                                     trained_as_of=version.as_of)
