@@ -39,6 +39,15 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
     assert f"/runs/flow-run/{first['run_id']})" in said[None][0].data and "publish-receipt-tiny" not in said
     store = open_store(load_settings(None, home=production_home["home"]))
     assert store.receipt_of("tiny", SLOT)["run_id"] == first["run_id"]  # the first run's publish stays
+    # in the UI's run list: Completed with a message naming the run that published, renamed and tagged skipped
+    # (ops17: it was 'forecast tiny 2019-07-01', Completed(), as the run that published)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        done, skipped = client.read_flow_run(first["run_id"]), client.read_flow_run(second["run_id"])
+    assert skipped.state.is_completed() and skipped.state.message == f"Skipped: {second['note']}"
+    assert skipped.name == "forecast tiny 2019-07-01 (skipped)" and "skipped" in skipped.tags
+    assert done.name == "forecast tiny 2019-07-01" and "skipped" not in done.tags and not done.state.message
     # an as_of given (a re-run by hand, a backfill with --overwrite) still replaces what the slot published
     again = forecast_flow(as_of=SLOT, **production_home)
     assert again["published_rows"] > 0
@@ -87,3 +96,8 @@ def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_
     assert store.receipt_of("tiny", SLOT)["run_id"] == "run-7"  # the other run's publish, alone
     assert set(store.read(dataset="tiny", as_of=SLOT)["run_id"]) == {"run-7"}
     assert task_states_of(late["run_id"])["publish"] == ["Completed"]  # no failed task in the UI either
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # and its run list entry says it skipped, naming run-7
+        skipped = client.read_flow_run(late["run_id"])
+    assert skipped.state.message == f"Skipped: {late['note']}" and skipped.name.endswith(" (skipped)")

@@ -66,6 +66,13 @@ def test_a_retrain_slot_registered_but_not_published_is_retrained(flow_kwargs, m
     assert store.receipt_of("tiny", SLOT)["run_id"] == second["run_id"]
 
 
+def flow_run_of(run_id: str):
+    """The flow run as the Prefect API holds it (what the UI's run list shows)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
 
 @pytest.mark.usefixtures("prefect_api")
 def test_a_second_run_of_a_retrain_slot_that_kept_production_retrains_nothing(flow_kwargs, monkeypatch):
@@ -103,3 +110,24 @@ def test_a_second_run_of_a_retrain_slot_that_kept_production_retrains_nothing(fl
     assert again["published_rows"] > 0 and not again.get("skipped") and again["leaderboard"]
     assert store.receipt_of("tiny", NEXT)["run_id"] == again["run_id"]
 
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monkeypatch):
+    """Regression (ops17): a run that skipped its slot had the name of a run that retrained and published
+    ('retrain tiny 2019-07-01 03:00') and the state `Completed()` with no message, so the UI's run list showed it as
+    one that did the work. It ends Completed with a message naming the run that did, is renamed '... (skipped)' and
+    tagged 'skipped'; the run that published keeps its name and no message."""
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import retrain_flow
+
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**flow_kwargs, **STATISTICAL)
+    second = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert second["skipped"] and second["retrained_by"] == first["run_id"]
+    done, skipped = flow_run_of(first["run_id"]), flow_run_of(second["run_id"])
+    assert skipped.state.is_completed() and skipped.state.message == f"Skipped: {second['note']}"
+    assert first["run_id"] in skipped.state.message
+    assert skipped.name == "retrain tiny 2019-07-01 03:00 (skipped)" and "skipped" in skipped.tags
+    assert done.name == "retrain tiny 2019-07-01 03:00" and "skipped" not in done.tags
+    assert done.state.is_completed() and not done.state.message

@@ -65,6 +65,53 @@ def crash_on_interrupt(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def skips_its_slot(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """A flow function that may find its slot done by another run (the forecast flow: published already; the
+    retrain flow: retrained or published already): its result then has `skipped` and `note` (the sentence naming
+    that run). Such a run used to end `Completed()` with no message and its usual name, so the UI's run list showed
+    it as one that did the work. It now ends Completed with the message `Skipped: <note>` (a State returned by the
+    flow: calling the flow still returns the result), and is renamed `<name> (skipped)` and tagged `skipped`
+    (`mark_skipped_run`)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        out = fn(*args, **kwargs)
+        if not (isinstance(out, dict) and out.get("skipped") is True):
+            return out
+        from prefect.states import Completed
+
+        mark_skipped_run()
+        return typing.cast(dict[str, Any], Completed(message=skipped_message(out), data=out))
+
+    return run
+
+
+def skipped_message(result: dict[str, Any]) -> str:
+    """The state message of a run that skipped its slot: `Skipped: <the note naming the run that did it>`."""
+    return f"Skipped: {result.get('note') or 'its slot was done by another run'}"
+
+
+def mark_skipped_run() -> None:
+    """Rename the current flow run `<name> (skipped)` and add the tag `skipped`, through the Prefect API. A
+    courtesy of the run list: a failure is a warning, never the run's."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    from flowcast.flows.naming import SKIPPED_SUFFIX, SKIPPED_TAG
+
+    ctx = FlowRunContext.get()
+    fr = ctx.flow_run if ctx is not None else None
+    if fr is None:
+        return
+    name = fr.name if fr.name.endswith(SKIPPED_SUFFIX) else fr.name + SKIPPED_SUFFIX
+    tags = list(dict.fromkeys([*(fr.tags or []), SKIPPED_TAG]))
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(fr.id, name=name, tags=tags)
+    except Exception as exc:  # noqa: BLE001 - a name is a courtesy: the run did what it says
+        get_run_logger().warning(f"Could not rename the flow run {fr.name!r} to {name!r} ({one_line(exc)})")
+
+
 def flow_settings(
     *,
     config_file: str | None = None,

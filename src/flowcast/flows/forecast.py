@@ -35,6 +35,7 @@ from flowcast.flows.common import (
     resolve_as_of,
     run_counts,
     run_identity,
+    skips_its_slot,
     source_tz,
     store_label,
 )
@@ -110,6 +111,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 @crash_on_interrupt
+@skips_its_slot
 def forecast_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,

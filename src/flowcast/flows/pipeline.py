@@ -51,6 +51,7 @@ from flowcast.flows.common import (
     retrained_already,
     run_counts,
     run_identity,
+    skips_its_slot,
     source_tz,
     store_label,
 )
@@ -288,6 +289,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
       on_failure=[on_run_failure])
 @crash_on_interrupt
+@skips_its_slot
 def retrain_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
