@@ -65,46 +65,56 @@ def crash_on_interrupt(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def skips_its_slot(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
-    """A flow function that may find its slot done by another run (the forecast flow: published already; the
-    retrain flow: retrained or published already): its result then has `skipped` and `note` (the sentence naming
-    that run). Such a run used to end `Completed()` with no message and its usual name, so the UI's run list showed
-    it as one that did the work. It now ends Completed with the message `Skipped: <note>` (a State returned by the
-    flow: calling the flow still returns the result), and is renamed `<name> (skipped)` and tagged `skipped`
-    (`mark_skipped_run`)."""
+def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """A flow function whose run may publish nothing by design: a run that found its slot done by another run
+    (the forecast flow: published already; the retrain flow: retrained or published already; its result has
+    `skipped`) and a forecast run with nothing new since the last publish (`unchanged`, publish.skip_unchanged),
+    each with `note`, the sentence saying why (naming the other run). Such a run used to end `Completed()` with no
+    message and its usual name, so the UI's run list showed it as one that published. It now ends Completed with
+    the message `Skipped: <note>` (`Nothing published: <note>`), a State returned by the flow (calling the flow
+    still returns the result), and is renamed `<name> (skipped)` (`(unchanged)`) and tagged `skipped`
+    (`unchanged`): `mark_run`."""
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         out = fn(*args, **kwargs)
-        if not (isinstance(out, dict) and out.get("skipped") is True):
+        said = skipped_state(out) if isinstance(out, dict) else None
+        if said is None:
             return out
         from prefect.states import Completed
 
-        mark_skipped_run()
-        return typing.cast(dict[str, Any], Completed(message=skipped_message(out), data=out))
+        message, suffix, tag = said
+        mark_run(suffix, tag)
+        return typing.cast(dict[str, Any], Completed(message=message, data=out))
 
     return run
 
 
-def skipped_message(result: dict[str, Any]) -> str:
-    """The state message of a run that skipped its slot: `Skipped: <the note naming the run that did it>`."""
-    return f"Skipped: {result.get('note') or 'its slot was done by another run'}"
+def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(state message, name suffix, tag) of a run that published nothing by design (`says_what_it_skipped`),
+    None for any other result."""
+    from flowcast.flows.naming import SKIPPED_SUFFIX, SKIPPED_TAG, UNCHANGED_SUFFIX, UNCHANGED_TAG
+
+    note = result.get("note") or ""
+    if result.get("skipped") is True:
+        return f"Skipped: {note or 'its slot was done by another run'}", SKIPPED_SUFFIX, SKIPPED_TAG
+    if result.get("unchanged") is True:
+        return f"Nothing published: {note or 'nothing new since the last publish'}", UNCHANGED_SUFFIX, UNCHANGED_TAG
+    return None
 
 
-def mark_skipped_run() -> None:
-    """Rename the current flow run `<name> (skipped)` and add the tag `skipped`, through the Prefect API. A
-    courtesy of the run list: a failure is a warning, never the run's."""
+def mark_run(suffix: str, tag: str) -> None:
+    """Rename the current flow run `<name><suffix>` and add `tag`, through the Prefect API. A courtesy of the run
+    list: a failure is a warning, never the run's."""
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
-
-    from flowcast.flows.naming import SKIPPED_SUFFIX, SKIPPED_TAG
 
     ctx = FlowRunContext.get()
     fr = ctx.flow_run if ctx is not None else None
     if fr is None:
         return
-    name = fr.name if fr.name.endswith(SKIPPED_SUFFIX) else fr.name + SKIPPED_SUFFIX
-    tags = list(dict.fromkeys([*(fr.tags or []), SKIPPED_TAG]))
+    name = fr.name if fr.name.endswith(suffix) else fr.name + suffix
+    tags = list(dict.fromkeys([*(fr.tags or []), tag]))
     try:
         with get_client(sync_client=True) as client:
             client.update_flow_run(fr.id, name=name, tags=tags)

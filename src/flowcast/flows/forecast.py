@@ -35,7 +35,7 @@ from flowcast.flows.common import (
     resolve_as_of,
     run_counts,
     run_identity,
-    skips_its_slot,
+    says_what_it_skipped,
     source_tz,
     store_label,
 )
@@ -111,7 +111,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 @crash_on_interrupt
-@skips_its_slot
+@says_what_it_skipped
 def forecast_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,

@@ -10,7 +10,8 @@
   The children of a backfill also carry `backfill`: that is how a run knows it recomputes a
   past date (its artifacts go under the `backfill-` keys, `reporting.artifact_key`).
 - A run that skips its slot (published or retrained already by another run) is renamed `<name> (skipped)`
-  and tagged `skipped` as it ends, Completed with a message naming that run (`flows.common.skips_its_slot`).
+  and tagged `skipped` as it ends, Completed with a message naming that run; a forecast run with nothing new
+  to publish, `<name> (unchanged)`, tagged `unchanged` (`flows.common.says_what_it_skipped`).
 - Task run names say which model and window: `train gru window 2`, `backtest gru`
   (`task_label` and the tasks' `task_run_name` in `flowcast.flows.tasks`).
 """
@@ -25,8 +26,10 @@ from typing import Any
 
 FLOWCAST_TAG = "flowcast"
 BACKFILL_TAG = "backfill"
-SKIPPED_TAG = "skipped"  # a run that found its slot done by another run (`flows.common.skips_its_slot`)
+SKIPPED_TAG = "skipped"  # a run that found its slot done by another run (`flows.common.says_what_it_skipped`)
 SKIPPED_SUFFIX = " (skipped)"  # ... and the end of its name: `forecast tiny 2019-07-01 (skipped)`
+UNCHANGED_TAG = "unchanged"  # a forecast run with nothing new to publish (publish.skip_unchanged)
+UNCHANGED_SUFFIX = " (unchanged)"
 
 
 def run_tags(flow_name: str) -> list[str]:

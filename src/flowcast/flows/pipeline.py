@@ -51,7 +51,7 @@ from flowcast.flows.common import (
     retrained_already,
     run_counts,
     run_identity,
-    skips_its_slot,
+    says_what_it_skipped,
     source_tz,
     store_label,
 )
@@ -289,7 +289,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
       on_failure=[on_run_failure])
 @crash_on_interrupt
-@skips_its_slot
+@says_what_it_skipped
 def retrain_flow(
     as_of: datetime | date | str | None = None,
     dataset: DatasetChoice = None,
