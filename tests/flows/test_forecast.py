@@ -101,3 +101,30 @@ def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_
     with get_client(sync_client=True) as client:  # and its run list entry says it skipped, naming run-7
         skipped = client.read_flow_run(late["run_id"])
     assert skipped.state.message == f"Skipped: {late['note']}" and skipped.name.endswith(" (skipped)")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_retried_after_it_published_its_slot_is_not_called_skipped(production_home, monkeypatch):
+    """A Crashed run retried from the UI (Prefect reruns the same flow run) after it had published finds the slot
+    published by itself: it publishes nothing again, and its state says its earlier attempt did it. It is the run
+    that published: not renamed '(skipped)' nor tagged 'skipped' (ops17), and its result names it."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.runtime import flow_run
+    from prefect.states import Scheduled
+
+    from flowcast.flows import forecast_flow
+
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = forecast_flow(**production_home)
+    assert first["published_rows"] > 0
+    with get_client(sync_client=True) as client:  # the UI's Retry: the same flow run scheduled again
+        client.set_flow_run_state(first["run_id"], Scheduled(), force=True)
+        retried = client.read_flow_run(first["run_id"])
+    state = run_flow(forecast_flow, flow_run=retried, parameters=production_home, return_type="state")
+    again = state.result()
+    assert again["run_id"] == first["run_id"] and again["skipped"] and again["published_by"] == first["run_id"]
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(first["run_id"])
+    assert run.state.is_completed() and run.state.message == f"Done by an earlier attempt of this flow run: {again['note']}"
+    assert run.name == "forecast tiny 2019-07-01" and "skipped" not in run.tags

@@ -84,7 +84,8 @@ def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[st
         from prefect.states import Completed
 
         message, suffix, tag = said
-        mark_run(suffix, tag)
+        if tag:
+            mark_run(suffix, tag)
         return typing.cast(dict[str, Any], Completed(message=message, data=out))
 
     return run
@@ -92,11 +93,15 @@ def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[st
 
 def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
     """(state message, name suffix, tag) of a run that published nothing by design (`says_what_it_skipped`),
-    None for any other result."""
+    None for any other result. A retried flow run (Prefect's Retry of a Crashed run reruns the same flow run) that
+    finds its slot done by its own earlier attempt keeps its name and tags ('' and ''): it is the run that did it."""
     from flowcast.flows.naming import SKIPPED_SUFFIX, SKIPPED_TAG, UNCHANGED_SUFFIX, UNCHANGED_TAG
 
     note = result.get("note") or ""
     if result.get("skipped") is True:
+        by = result.get("retrained_by") or result.get("published_by")
+        if by and by == result.get("run_id"):  # this flow run again (a Crashed run retried from the UI after it had
+            return f"Done by an earlier attempt of this flow run: {note}", "", ""  # published): not another run's
         return f"Skipped: {note or 'its slot was done by another run'}", SKIPPED_SUFFIX, SKIPPED_TAG
     if result.get("unchanged") is True:
         return f"Nothing published: {note or 'nothing new since the last publish'}", UNCHANGED_SUFFIX, UNCHANGED_TAG
@@ -225,10 +230,10 @@ def later_published(settings: Settings, dataset: str, as_of: datetime | None) ->
         return False
 
 
-def published_already(settings: Settings, as_of: datetime) -> str | None:
+def published_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
     """For a run with overwrite off (a backfill's date run by a deployment's worker, `backfill --deployment`
-    without --overwrite): the sentence saying that the store holds forecasts of this as_of of the run's dataset
-    and which run published them, None when it holds none. The backfill lists the dates to skip once, before it
+    without --overwrite): (the run that published them, the sentence saying that the store holds forecasts of
+    this as_of of the run's dataset and which run published them), None when it holds none. The backfill lists the dates to skip once, before it
     starts their runs; a run that waited in the work pool's queue starts after another run (an overlapping
     backfill, the scheduled forecast) may have published its date, which it would replace. A store that cannot
     say is a warning and the run goes on (as the in-process backfill's check of each date)."""
@@ -239,7 +244,7 @@ def published_already(settings: Settings, as_of: datetime) -> str | None:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} is published already "
                                  f"({exc}); the run goes on")
         return None
-    return None if held is None else held_sentence(dataset, at, held)
+    return None if held is None else (str(held.get("run_id") or "unknown"), held_sentence(dataset, at, held))
 
 
 def _slot(settings: Settings, as_of: datetime) -> tuple[str, datetime]:

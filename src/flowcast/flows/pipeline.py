@@ -369,10 +369,11 @@ def retrain_flow(
     if not overwrite and (held := published_already(settings, as_of)):
         from flowcast.data.datasets import resolve_source
 
-        log.info(held)
-        reporting.skipped_artifact(held, artifact_scope(resolve_source(settings).name, as_of))
+        log.info(held[1])
+        reporting.skipped_artifact(held[1], artifact_scope(resolve_source(settings).name, as_of))
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
-                "published_rows": 0, "skipped": True, "note": held, "store": store_label(settings)}
+                "published_rows": 0, "skipped": True, "published_by": held[0], "note": held[1],
+                "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
