@@ -66,6 +66,44 @@ def test_a_retrain_slot_registered_but_not_published_is_retrained(flow_kwargs, m
     assert store.receipt_of("tiny", SLOT)["run_id"] == second["run_id"]
 
 
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(flow_kwargs, monkeypatch):
+    """A real process of the kept slot SIGKILLed right after its `keep` event was written (the registry's pointer
+    renamed), before its forecasts landed: the slot is not done, and the next run of it retrains and publishes."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**flow_kwargs, **STATISTICAL)
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:after_pointer_rename", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    killed = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
+                             json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
+                            timeout=400, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    (keep,) = [e for e in registry.history("tiny") if e["action"] == "keep"]  # recorded, then killed
+    assert keep["version"] == first["model_version"] and not store.has("tiny", NEXT)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    again = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert again["published_rows"] > 0 and not again.get("skipped") and again["leaderboard"]
+    assert store.receipt_of("tiny", NEXT)["run_id"] == again["run_id"] != keep["run"]
+    assert retrain_flow(**flow_kwargs, **STATISTICAL)["retrained_by"] == again["run_id"]  # now done, by it
+
+
 def flow_run_of(run_id: str):
     """The flow run as the Prefect API holds it (what the UI's run list shows)."""
     from prefect.client.orchestration import get_client
