@@ -47,6 +47,18 @@ def test_a_completed_run_that_published_nothing_is_skipped_naming_who_wrote_the_
     assert outcome_of(AS_OF, fr, None, attempts=1)["error"] == "completed without publishing"
 
 
+@pytest.mark.parametrize("message", [
+    "Skipped: tiny as of 2019-03-01 00:00 is published already (run someone-else) and overwrite is off",
+    "Nothing published: no new observation of tiny since its last publish",
+])
+def test_a_skipped_date_says_why_in_its_runs_own_words(message):
+    """ops17: a run that publishes nothing by design says why in its state's message; the date's line of the
+    backfill summary carries it (it said only 'completed without publishing')."""
+    o = outcome_of(AS_OF, _run(Completed(message=message)), {"run_id": "someone-else", "rows": "24"}, attempts=1)
+    assert o["status"] == "skipped"
+    assert o["error"] == f"completed without publishing (the store holds run someone-else's): {message}"
+
+
 def test_failed_and_crashed_runs_fail_with_their_message():
     o = outcome_of(AS_OF, _run(Failed(message="boom"), worker=None), None, attempts=1)
     assert (o["status"], o["worker"], o["error"]) == ("failed", None, "Failed after 1 flow run(s): boom")

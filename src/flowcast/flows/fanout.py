@@ -108,8 +108,10 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
                     "model": receipt.get("model_version") or receipt.get("model"), "run_id": receipt["run_id"],
                     "error": None}
         held = f" (the store holds run {receipt.get('run_id')}'s)" if receipt else ""
+        # its state's message says why, naming the run that published (`flows.common.says_what_it_skipped`)
+        why = f": {state.message}" if state.message else ""
         return {**base, "status": "skipped", "rows": 0, "model": receipt.get("model_version") if receipt else None,
-                "run_id": str(flow_run.id), "error": f"completed without publishing{held}"}
+                "run_id": str(flow_run.id), "error": f"completed without publishing{held}{why}"}
     message = (state.message or state.name) if state is not None else "no state"
     return {**base, "status": "failed", "rows": 0, "model": None, "run_id": str(flow_run.id),
             "error": f"{state.name if state else 'unknown'} after {attempts} flow run(s): {message}"}
