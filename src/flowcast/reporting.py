@@ -556,24 +556,27 @@ def run_link(run_id: str) -> str:
     return f"[{run_id}]({url or f'/runs/flow-run/{run_id}'})"
 
 
-def skipped_markdown(sentence: str) -> str:
+def skipped_markdown(sentence: str, *, again: bool = False) -> str:
     """What a run that published nothing shows (a schedule slot another run retrained or published): its
     sentence, each run it names a link to that run's page. It had no artifact: its page showed a Completed run
     with a green `publish` task and an empty Artifacts tab, the run that did publish named in a log line only,
-    as an id to copy."""
+    as an id to copy. `again`: the run that did it is this flow run, an earlier attempt (a Crashed run retried),
+    whose receipt is on the same page."""
     text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
-    return f"## Nothing published by this run\n\n{text}.\n"
+    head = "Nothing published again: an earlier attempt of this run did it" if again else "Nothing published by this run"
+    return f"## {head}\n\n{text}.\n"
 
 
-def skipped_artifact(sentence: str, scope: Scope) -> Any:
+def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:
     """The skipped run's artifact, without a key: the dataset's `publish-receipt-` and `promotion-decision-`
-    keys keep the run that published as their latest."""
+    keys keep the run that published as their latest (`again`: `skipped_markdown`)."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    return create_markdown_artifact(skipped_markdown(sentence),
-                                    description=scope.describe("nothing published: another run did this as_of"))
+    why = "an earlier attempt of this run did this as_of" if again else "another run did this as_of"
+    return create_markdown_artifact(skipped_markdown(sentence, again=again),
+                                    description=scope.describe(f"nothing published: {why}"))
 
 
 def receipt_notes(receipt: Any, note: str | Sequence[str] = "") -> list[str]:

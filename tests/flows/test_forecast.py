@@ -128,3 +128,8 @@ def test_a_run_retried_after_it_published_its_slot_is_not_called_skipped(product
         run = client.read_flow_run(first["run_id"])
     assert run.state.is_completed() and run.state.message == f"Done by an earlier attempt of this flow run: {again['note']}"
     assert run.name == "forecast tiny 2019-07-01" and "skipped" not in run.tags
+    from flow_helpers import artifacts_of
+
+    said = artifacts_of(first["run_id"])  # its page: the first attempt's receipt, and this attempt's word on it
+    assert [a.data for a in said[None]] == [reporting.skipped_markdown(again["note"], again=True)]
+    assert "an earlier attempt of this run did it" in said[None][0].data and "publish-receipt-tiny" in said

@@ -362,7 +362,8 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(done[1])
-        reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of))
+        reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of),
+                                   again=done[0] == run_id)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, "retrained_by": done[0], "note": done[1],
                 "store": store_label(settings)}
@@ -370,7 +371,8 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(held[1])
-        reporting.skipped_artifact(held[1], artifact_scope(resolve_source(settings).name, as_of))
+        reporting.skipped_artifact(held[1], artifact_scope(resolve_source(settings).name, as_of),
+                                   again=held[0] == run_id)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, "published_by": held[0], "note": held[1],
                 "store": store_label(settings)}
