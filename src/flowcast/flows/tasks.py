@@ -220,7 +220,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # and a yes/no beside numbers is quarantined with a reason that says so
 # 12 = polish16: the weekday-only hint no longer says 'while 0 other has weekend rows' where the only weekend rows
 # have an empty target (the cached summary's freq_hint said it)
-PREPROCESS_VERSION = 12
+# 13 = review17: whether a covariate column is yes/no is decided from its rows observed by as_of alone (a backfill
+# whose later rows mix 'yes' and '3' reads its yes/no history as 1/0 instead of quarantining it)
+PREPROCESS_VERSION = 13
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
