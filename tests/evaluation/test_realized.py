@@ -93,11 +93,37 @@ def test_rmsse_on_the_points_mase_covers_with_the_one_step_scale_up_to_the_as_of
     out = _score()
     by = {(r["model"], r["step"]): r for r in out.iter_rows(named=True)}
     # a's history up to A: y = t, every one-step difference 1 -> squared scale 1 (the x10 jump after t = 25 is not
-    # seen); errors 1 and 2 -> RMSSE 1 and 2 (one point each); b's constant history has no scale: null, never inf
-    assert (by["gru", 1]["rmsse"], by["gru", 2]["rmsse"]) == (pytest.approx(1.0), pytest.approx(2.0))
+    # seen); errors 1 and 2 -> a's RMSSE over its as_of's scored steps sqrt((1 + 4) / 2), on each of its steps (as
+    # the backtest's: per series over the horizon); b's constant history has no scale: null, never inf
+    assert (by["gru", 1]["rmsse"], by["gru", 2]["rmsse"]) == (pytest.approx(2.5 ** 0.5),) * 2
     assert by["naive", 1]["rmsse"] is None and by["naive", 1]["n_mase"] == 0
-    # per as_of, weighted by the points it covers (n_mase): (1 + 2) / 2, the naive row (no point) left out
-    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(1.5)
+    # per as_of, weighted by the points it covers (n_mase), the naive row (no point) left out
+    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(2.5 ** 0.5)
+
+
+def test_realized_rmsse_is_the_backtest_s_statistic_on_the_same_errors():
+    """Regression (a unit mismatch): realized RMSSE pooled the squared scaled errors of all series at a step before
+    the root, the backtest's (the promise it is judged against) is each series' root averaged over the series. One
+    series ten times as far off as three others read RMSSE 2.54 realized against 1.63 promised for the very same
+    errors (+56%: degraded at any tolerance below that); it is each series' RMSSE over its as_of's steps, averaged."""
+    from flowcast.evaluation.metrics import score
+
+    history = pl.DataFrame(
+        [(u, _month(t), float(t % 2)) for u in "abcd" for t in range(24)],  # one-step differences 1: scale 1
+        schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    errors = {"a": (5.0, 5.0), "b": (0.5, -0.5), "c": (0.5, 0.5), "d": (-0.5, 0.5)}
+    forecasts = pl.DataFrame(
+        [(A, u, _month(24 + k), k + 1, "croston", "croston-v1", e[k]) for u, e in errors.items() for k in range(2)],
+        schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"), "step": pl.Int32,
+                "model": pl.Utf8, "model_version": pl.Utf8, "y_hat": pl.Float64}, orient="row")
+    actuals = pl.DataFrame([(u, _month(24 + k), 0.0) for u in "abcd" for k in range(2)],
+                           schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    out = score_realized(forecasts, actuals, history, dataset="toy", season_length=1, freq="1mo",
+                         scored_at=SCORED_AT)
+    backtest = score(forecasts.join(actuals, on=["unique_id", "ds"]).with_columns(pl.lit(A).alias("cutoff")),
+                     history, season_length=1)
+    assert backtest["rmsse"].mean() == pytest.approx((5 + 0.5 * 3) / 4)
+    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(backtest["rmsse"].mean())
 
 
 def test_quantile_columns_serve_as_intervals_and_named_intervals_win():

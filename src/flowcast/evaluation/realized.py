@@ -5,7 +5,8 @@ the `realized` table and emits events is `flowcast.ops.accuracy`).
 
 `score_realized` scores the published forecasts of earlier as_ofs against the observed actuals
 that have arrived since: one row per (as_of, model, step) with the number of points scored
-(`n`), MAE, MASE, RMSSE (on MASE's points, `n_mase`: `metrics.rmsse_scale` up to the as_of), sMAPE, the
+(`n`), MAE, MASE, RMSSE (on MASE's points, `n_mase`: `metrics.rmsse_scale` up to the as_of; as the backtest's,
+each series' over the steps of its as_of scored, then averaged over the series scored at the step), sMAPE, the
 coverage of the 80% and 95% intervals (null when the forecasts carry none) and, on the same points, the MAE and MASE of the seasonal-naive forecast that
 could have been made at that as_of (`mae_snaive`, `mase_snaive`). Only observed actuals
 count: a period the source had no value for (a gap the preprocessing imputed) is not scored.
@@ -195,6 +196,11 @@ def score_realized(
 
     err = abs_error("y", "y_hat")
     usable = ((pl.col("scale") > 0) & (pl.col("history") >= min_scale_history(m))).fill_null(False)
+    # each series' RMSSE over the steps of its as_of scored (the mean squared error over the naive forecast's
+    # in-sample mean squared one-step difference up to the as_of, square-rooted), on each of its rows
+    squared = pl.when(usable & (pl.col("scale_sq") > 0)).then(err * err / pl.col("scale_sq"))
+    rows = rows.with_columns(pl.when(squared.is_not_null()).then(
+        squared.mean().over("as_of", "model", "unique_id").sqrt()).alias("__rmsse"))
     scaled = pl.when(usable).then(err / pl.col("scale"))
     denom = pl.col("y").abs() + pl.col("y_hat").abs()
     smape_row = pl.when(denom == 0).then(0.0).otherwise(200.0 * err / denom)
@@ -205,9 +211,11 @@ def score_realized(
         err.mean().alias("mae"),
         scaled.mean().alias("mase"),
         usable.sum().cast(pl.Int64).alias("n_mase"),
-        # RMSSE on MASE's points (their histories have a seasonal scale > 0, so a one-step one too): the root of the
-        # mean squared error over the naive forecast's in-sample mean squared one-step difference up to the as_of
-        pl.when(usable & (pl.col("scale_sq") > 0)).then(err * err / pl.col("scale_sq")).mean().sqrt().alias("rmsse"),
+        # RMSSE on MASE's points (their histories have a seasonal scale > 0, so a one-step one too), as the backtest
+        # computes the one it is judged against: each series' own over the steps of its as_of (`__rmsse`), averaged
+        # over the series; the root of the squared errors pooled over the series of a step put the worst series'
+        # weight on it (Jensen), and forecasts exactly as good as their backtest read degraded
+        pl.col("__rmsse").mean().alias("rmsse"),
         smape_row.mean().alias("smape"),
     ]
     for lvl, pair in bounds.items():
