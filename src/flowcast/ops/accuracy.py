@@ -139,22 +139,21 @@ def published_horizons(store: Any, dataset: str, as_ofs: list[datetime]) -> dict
 
 def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest MASE stored with it (None when unknown or gone)."""
-    out: dict[str, float | None] = {}
-    for v in versions:
-        try:
-            m = registry.get(v).metrics or {}
-        except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
-            out[v] = None
-            continue
-        value = m.get("mase")
-        out[v] = float(value) if isinstance(value, (int, float)) else None
-    return out
+    return _promised_metric(registry, versions, "mase")
 
 
 def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest RMSSE stored with it where its leaderboard was ranked on RMSSE (its recipe's
     `metric`: data classed intermittent); None for a version ranked on another metric, one recorded before RMSSE
     was, or one gone. `assess_decay` judges on RMSSE where every version it judges has one, else on MASE."""
+    return _promised_metric(registry, versions, "rmsse", ranked_only=True)
+
+
+def _promised_metric(registry: Any, versions: list[str], metric: str, *,
+                     ranked_only: bool = False) -> dict[str, float | None]:
+    """model_version -> the backtest `metric` stored with it (`ranked_only`: only where its leaderboard was ranked
+    on it), None otherwise. The versions' metadata alone (fetch=False): at a registry URL a MASE promise copied
+    every version's model files to the machine's cache to read one figure."""
     out: dict[str, float | None] = {}
     for v in versions:
         try:
@@ -162,9 +161,9 @@ def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None
         except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
             out[v] = None
             continue
-        value = (mv.metrics or {}).get("rmsse")
-        ranked = (mv.recipe or {}).get("metric")
-        out[v] = float(value) if ranked == "rmsse" and isinstance(value, (int, float)) else None
+        value = (mv.metrics or {}).get(metric)
+        ranked = not ranked_only or (mv.recipe or {}).get("metric") == metric
+        out[v] = float(value) if ranked and isinstance(value, (int, float)) else None
     return out
 
 
