@@ -336,7 +336,8 @@ def _ranked_rows(rmsse: float | None, versions: tuple[str, ...] = ("croston-v1",
                                                      "than 25%")),
     # rows scored before RMSSE was recorded have none: on MASE
     (None, {"croston-v1": 0.8}, None, "mase", True, "is worse than seasonal naive's 0.800"),
-    # a backtest without a single error (RMSSE 0) is no yardstick on RMSSE either: on MASE, against seasonal naive
+    # a backtest without a single error (RMSSE 0) is no yardstick on RMSSE either; rows without seasonal naive's RMSSE
+    # (scored before it was recorded): on MASE, against seasonal naive
     (0.9, {"croston-v1": 0.0}, None, "mase", True, "is worse than seasonal naive's 0.800"),
 ])
 def test_the_verdict_is_judged_on_the_metric_the_models_were_ranked_on(rmsse, promised_rmsse, versions, metric,
@@ -400,6 +401,24 @@ def test_an_rmsse_verdict_compares_seasonal_naive_s_rmsse_on_the_same_points(n, 
     else:
         assert "against the backtest's RMSSE and seasonal naive's RMSSE on the same points" in d.reasons[-1]
     assert type(d).from_dict(d.to_dict()) == d
+
+
+@pytest.mark.parametrize(("snaive", "degraded", "says"), [
+    (1.2, False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 points); the "
+                 "backtest's forecasts were exact (RMSSE 0), no yardstick: judged against seasonal naive; seasonal "
+                 "naive 1.200")),
+    (0.8, True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 points) is worse "
+                "than seasonal naive's 0.800 on the same points")),
+])
+def test_an_exact_rmsse_backtest_is_judged_against_seasonal_naive_s_rmsse(snaive, degraded, says):
+    """A backtest RMSSE of 0 (forecasts exact on every window) is no yardstick, as a MASE of 0 is not: with seasonal
+    naive's RMSSE recorded, the version is judged on RMSSE against it alone (it fell back to MASE, where RMSSE had no
+    seasonal-naive rule)."""
+    rows = _ranked_rows(0.9).with_columns(pl.lit(snaive).alias("rmsse_snaive"))
+    d = assess_decay(rows, {"croston-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10,
+                     promised_rmsse={"croston-v1": 0.0})
+    assert d.judged and d.metric == "rmsse" and d.degraded is degraded and d.promised_rmsse == 0.0
+    assert d.reasons[0] == says and len([r for r in d.reasons if "worse" in r]) == int(degraded)
 
 
 @pytest.mark.parametrize(("mase", "rmsse", "promised_croston", "degraded", "says"), [

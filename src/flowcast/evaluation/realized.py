@@ -381,18 +381,22 @@ def _promised(rows: pl.DataFrame, promises: dict[str, float]) -> float | None:
 
 
 def _rmsse_versions(rows: pl.DataFrame, promised_rmsse: Mapping[str, float | None] | None) -> list[str]:
-    """The model versions among `rows` judged on RMSSE: ranked on it and recorded a backtest RMSSE above 0 (a backtest
-    without a single error is no yardstick: judged on MASE against seasonal naive), with an RMSSE in every row of
-    theirs that has a MASE and in one at least (rows scored before realized RMSSE was stored have none). The others
-    (ranked on MASE, recorded before RMSSE was, gone) are judged on MASE."""
+    """The model versions among `rows` judged on RMSSE: ranked on it and recorded a backtest RMSSE, with an RMSSE in
+    every row of theirs that has a MASE and in one at least (rows scored before realized RMSSE was stored have none).
+    A backtest RMSSE of 0 (not a single error) is no yardstick: such a version is judged against seasonal naive alone,
+    on RMSSE where each of its rows with an RMSSE has seasonal naive's too, else on MASE as before (as a MASE of 0
+    is). The others (ranked on MASE, recorded before RMSSE was, gone) are judged on MASE."""
     if not promised_rmsse or not rows.height or "rmsse" not in rows.columns or "model_version" not in rows.columns:
         return []
-    known = {v for v, p in _finite(promised_rmsse).items() if p >= 1e-9}
+    known = _finite(promised_rmsse)
     out = []
     for (version,), g in rows.filter(pl.col("model_version").is_in(sorted(known))).group_by("model_version"):
-        if g["rmsse"].null_count() < g.height and not g.filter(
-                pl.col("mase").is_not_null() & pl.col("rmsse").is_null()).height:
-            out.append(str(version))
+        if g["rmsse"].null_count() == g.height or g.filter(pl.col("mase").is_not_null() & pl.col("rmsse").is_null()
+                                                           ).height:
+            continue
+        if known[str(version)] < 1e-9 and _on_points_of(g, "rmsse", "rmsse_snaive")[0] is None:
+            continue  # exact and no seasonal naive's RMSSE to judge it against
+        out.append(str(version))
     return sorted(out)
 
 
