@@ -154,7 +154,7 @@ def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]
 def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest RMSSE stored with it where its leaderboard was ranked on RMSSE (its recipe's
     `metric`: data classed intermittent); None for a version ranked on another metric, one recorded before RMSSE
-    was, or one gone. `assess_decay` judges on RMSSE where every version it judges has one, else on MASE."""
+    was, or one gone. `assess_decay` judges the rows of the versions that have one on RMSSE, the others' on MASE."""
     out: dict[str, float | None] = {}
     for v in versions:
         try:
@@ -486,7 +486,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 def realized_json(outcome: RealizedOutcome | None) -> dict[str, Any]:
     """The run's JSON summary of its realized-accuracy step: which earlier as_ofs it scored (new
     actuals) or rescored (corrected ones), how many rows it wrote, the dataset's accuracy status
-    (degraded or not, realized against promised MASE) and the event emitted; `recorded` False when
+    (degraded or not, realized against promised MASE, or RMSSE: its `metric`) and the event emitted; `recorded` False when
     the step failed (a warning in the run's log says why; the next run retries)."""
     if outcome is None:
         return {"recorded": False}
