@@ -494,7 +494,8 @@ def retrain_flow(
                                descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
         reporting.decision_artifact(md, scope)
         if board.height:
-            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version)
+            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
+                                           unit=data.source.unit)
             _print_board(log, board, metric, chosen)
 
         _fault("flow:before_publish")  # promoted (or not), nothing published
