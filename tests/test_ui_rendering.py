@@ -392,8 +392,8 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
 
 
 @pytest.mark.parametrize(("promised_rmsse", "metric", "label", "promise_col", "snaive_drawn"), [
-    (None, "mase", "realized MASE", "promised", True),  # MASE-ranked: as before
-    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised_rmsse", False),  # ranked on RMSSE (intermittent)
+    (None, "mase", "realized MASE", "promised MASE", True),  # MASE-ranked: as before
+    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised RMSSE", False),  # ranked on RMSSE (intermittent)
 ])
 def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_on(
         tmp_path, monkeypatch, promised_rmsse, metric, label, promise_col, snaive_drawn):
@@ -430,8 +430,35 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
         plt.close(fig)
     text = accuracy.markdown(accuracy.RealizedOutcome(dataset="parts", realized=realized, decay=decay), promised, None)
     header = next(line for line in text.splitlines() if line.startswith("| as\\_of")).replace("\\_", "_")
-    assert f"| {promise_col} |" in header and ("promised_rmsse" in header) is (metric == "rmsse")
+    assert header.endswith(f"| {promise_col} |") and ("RMSSE" in header) is (metric == "rmsse")
     assert ("realized RMSSE 0.700 over the last 3" in text) is (metric == "rmsse")
+
+
+@pytest.mark.parametrize(("on_rmsse", "flags", "heads"), [
+    (False, [False, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+                             "promised MASE"]),
+    (True, [False, None], ["as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "coverage80", "coverage95",
+                           "promised RMSSE", "lookahead"]),
+    (False, [True, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+                            "promised MASE", "lookahead"]),
+])
+def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on_rmsse, flags, heads):
+    """Regression (ui17): the table showed 12 columns (as_of, n, n_mase, mae, mase, rmsse, smape, coverage80,
+    coverage95, mase_snaive, lookahead, promised), the promise the verdict compares with past the page's edge,
+    MAE 28.3902; it shows `flowcast accuracy`'s columns and headers, lookahead only where an as_of's is not 'no'."""
+    from flowcast.ops import accuracy
+
+    summary = pl.DataFrame({"dataset": "emp", "as_of": [datetime(2019, 6, 1), datetime(2019, 7, 1, 6)], "n": [441, 9],
+                            "n_mase": [441, 9], "mae": [28.3902, 1234.56], "mase": [0.32139, None],
+                            "rmsse": [0.8261, 0.9], "smape": [0.75991, 1.0], "coverage80": [0.805, 0.8],
+                            "coverage95": [0.932, 0.9], "mase_snaive": [0.74921, 0.8], "lookahead": flags,
+                            "promised": [0.51874, 0.5], "promised_rmsse": [0.7, 0.7]})
+    rows = accuracy.summary_rows(summary, on_rmsse)
+    assert list(rows[0]) == heads
+    assert rows[0]["as_of (UTC)"] == "2019-06-01" and rows[1]["as_of (UTC)"] == "2019-07-01 06:00"
+    assert rows[0]["MAE"] == 28.39 and rows[1]["MAE"] == 1235 and rows[1]["MASE"] == "" and rows[0]["points"] == 441
+    if "lookahead" in heads:
+        assert [r["lookahead"] for r in rows] == [{True: "yes", False: "no", None: "unknown"}[f] for f in flags]
 
 
 @pytest.mark.parametrize(("scored", "rows", "sentence"), [
