@@ -589,10 +589,21 @@ def leaderboard_description(metric: str, champion: str | None = None, version: s
     of five lines)."""
     desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better)"
     if champion:
-        desc += f"; the published forecasts come from {champion}"
-        if version and version != champion:
-            desc += f" ({version})"
+        desc += f"; the published forecasts come from {model_text(champion, version)}"
     return f"{desc}.\n\n{_meaning(metric)}."
+
+
+def model_text(model: str, version: str | None = None) -> str:
+    """A model as the receipt names it: 'damped (damped-v1)', 'naive' where it has no other version name."""
+    return f"{model} ({version})" if version and version != model else model
+
+
+def forecast_plot_title(dataset: str, model: str, version: str | None, as_of: datetime,
+                        local_tz: str | None = None) -> str:
+    """The forecast plot's title: 'us_employment: forecasts of damped (damped-v1) as of 2019-09-01 UTC' (it read
+    'forecasts of damped damped-v1', and 'of naive  as of' with two spaces where there was no version)."""
+    return (f"{dataset}: forecasts of {model_text(model, version)} as of {as_of_text(as_of)} UTC"
+            + (f" (times in {local_tz})" if local_tz else ""))
 
 
 def _ui_url(path: str) -> str:
