@@ -43,8 +43,14 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
 
     art = artifacts_of(out["run_id"])["leaderboard-parts"][0]
     rows = json.loads(art.data) if isinstance(art.data, str) else art.data
-    assert list(rows[0])[:6] == ["rank", "model", "published", "kind", "rmsse", "smape"]
-    assert art.description.endswith(f"come from {champion} ({out['model_version']})"), art.description
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "rmsse", "smape", "mase",
+                             "coverage80", "coverage95", "msis"]  # one screen wide: its 18 columns needed a scroll
+    head, meaning, more = art.description.split("\n\n")
+    assert head.endswith(f"come from {champion} ({out['model_version']}).") and "RMSSE is" in meaning, art.description
+    # the rest is the details', linked from the table's description, which links back
+    details = artifacts_of(out["run_id"])["leaderboard-details-parts"][0]
+    assert f"/artifacts/artifact/{details.id}" in more and "[leaderboard-parts](" in details.data
+    assert "| MAE | RMSE |" in details.data and "- RMSSE: " in details.data
     # the receipt: each of the run's notes a paragraph of its own (they ran on as one)
     said = artifacts_of(out["run_id"])["publish-receipt-parts"][0].description.split("\n\n")
     assert said[1].startswith("Note: The data was classed intermittent") and "cut at 0" not in said[1], said

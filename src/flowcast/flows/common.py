@@ -615,8 +615,7 @@ def publish_forecasts(
             forecasts,
             png_path,
             n_series=settings.publish.plot_series,
-            title=f"{data.source.name}: forecasts of {model} {model_version or ''} as of "
-            f"{reporting.as_of_text(naive_utc(as_of))} UTC" + (f" (times in {local_tz})" if local_tz else ""),
+            title=reporting.forecast_plot_title(data.source.name, model, model_version, naive_utc(as_of), local_tz),
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
             time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts

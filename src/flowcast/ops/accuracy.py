@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -433,17 +432,53 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
         summary = summary.join(promised_by_as_of(realized, promised_rmsse).rename({"promised": "promised_rmsse"}),
                                on="as_of", how="left")
     if summary.height:
-        # a figure not recorded (rows of an older flowcast) or not computed is empty, as on the leaderboard ('None')
-        rows: list[Mapping[str, Any]] = [
-            {**{k: "" if v is None else v for k, v in r.items()},
-             **({"lookahead": {True: "yes", False: "no"}.get(r["lookahead"], "unknown")} if "lookahead" in r else {})}
-            for r in summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M"))
-            .to_dicts()]
-        text += markdown_table(rows) + "\n"
+        mixed = d is not None and d.metric == "mase+rmsse"
+        text += markdown_table(summary_rows(summary.tail(12), on_rmsse, mixed=mixed)) + "\n"
+        text += (("snaive RMSSE: seasonal naive's forecasts from the same as_of, on the same points; promised RMSSE: "
+                  "the publishing model's backtest RMSSE, the metric its models were ranked on (data classed "
+                  "intermittent)") if on_rmsse else
+                 ("judged on MASE for the versions ranked on MASE and on RMSSE for those ranked on RMSSE (data classed "
+                  "intermittent); promised MASE / RMSSE: the publishing model's backtest MASE, and its RMSSE where it "
+                  "was ranked on it") if mixed else
+                 ("snaive MASE: seasonal naive's forecasts from the same as_of, on the same points (MASE 1 is as good "
+                  "as it); promised MASE: the publishing model's backtest MASE")) + \
+            "; MAE in the target's units; coverage: the share of actual values inside the 80% and 95% intervals.\n\n"
     if png is not None:
         text += plot_markdown(png, f"Realized {'RMSSE' if on_rmsse else 'MASE'} by as_of, {outcome.dataset}"
                               ).split("\n", 2)[-1]
     return text
+
+
+# the summary's columns as the table shows them, the headers `flowcast accuracy` prints: it had 12 columns, the
+# promise (the figure the verdict compares with) last and past the page's edge, beside `n_mase`, `mase_snaive`
+_SUMMARY_HEADS = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"), ("smape", "sMAPE"),
+                  ("coverage80", "coverage80"), ("coverage95", "coverage95"), ("mase_snaive", "snaive MASE"),
+                  ("promised", "promised MASE"))
+_SUMMARY_HEADS_RMSSE = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
+                        ("rmsse", "RMSSE"), ("coverage80", "coverage80"), ("coverage95", "coverage95"),
+                        ("rmsse_snaive", "snaive RMSSE"), ("promised_rmsse", "promised RMSSE"))
+_SUMMARY_HEADS_MIXED = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
+                        ("rmsse", "RMSSE"), ("coverage80", "coverage80"), ("coverage95", "coverage95"),
+                        ("promised", "promised MASE"), ("promised_rmsse", "promised RMSSE"))
+
+
+def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool = False) -> list[dict[str, Any]]:
+    """The realized table's rows, one per as_of, with `flowcast accuracy`'s columns and headers (judged on RMSSE: RMSSE,
+    seasonal naive's and the promise where sMAPE, seasonal naive's MASE and its promise were; `mixed`, a window of
+    MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
+    only where an as_of's is not `no`."""
+    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import _plain, _sig
+
+    heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
+    flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
+    rows = []
+    for i, r in enumerate(summary.to_dicts()):
+        row = {h: (as_of_label(r["as_of"]) if c == "as_of" else _plain(_sig(r.get(c)))) for c, h in heads}
+        if any(f is not False for f in flags):
+            row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
+        rows.append(row)
+    return rows
 
 
 def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfill: bool = False) -> Any:
