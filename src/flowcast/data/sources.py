@@ -101,7 +101,8 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
 _MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
-_YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
+_YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
+# years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
 # a day/month date's parts: first number, second number, year (2 or 4 digits), the rest (a time of day)
@@ -1442,12 +1443,12 @@ def _month_name_text(text: pl.Expr) -> pl.Expr:
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
-    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
+    """A year ('2020', '2020.0'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
     '2020-Q1') or an ISO week ('2021-W01': its Monday) as the ISO date of its first day, which
     `str.to_datetime` parses; other values unchanged."""
     quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
     return (
-        pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
+        pl.when(text.str.contains(_YEAR_RE)).then(text.str.slice(0, 4) + "-01-01")
         .when(text.str.contains(_YEAR_MONTH_RE)).then(pl.format("{}-{}-01", text.str.slice(0, 4),
                                                                  text.str.slice(5).str.zfill(2)))
         .when(text.str.contains(_UNPADDED_DATE_RE)).then(pl.format(

@@ -220,7 +220,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # and a yes/no beside numbers is quarantined with a reason that says so
 # 12 = polish16: the weekday-only hint no longer says 'while 0 other has weekend rows' where the only weekend rows
 # have an empty target (the cached summary's freq_hint said it)
-PREPROCESS_VERSION = 12
+# 13 = newuser17: a year written '2020.0' (a pandas column of years with a missing value) reads as 2020 (its rows
+# were quarantined as time_unparsable)
+PREPROCESS_VERSION = 13
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
