@@ -145,6 +145,12 @@ ROW_CASES = [
                              "one starts in, '2021' for '2021/22', with --freq 1y)")),
       (5, "time_unparsable", ("time 'FY2023' does not parse as ISO-8601 (a fiscal year? write the calendar year it "
                              "starts in, e.g. '2022' for a FY2023 that starts in 2022, with --freq 1y)"))]),
+    # regression (newuser17): a fiscal quarter was told only "does not parse as ISO-8601"
+    ("fiscal_quarters", "FY2024Q1,a,4\nFY24 Q2,b,5\n", {},
+     [(k, "time_unparsable", (f"time '{t}' does not parse as ISO-8601 (a fiscal quarter? write the first day of its "
+                              "calendar month, e.g. '2023-07-01' for a FY2024Q1 that starts in July 2023, with --freq "
+                              "1q; 3mo for quarters starting in other months)"))
+      for k, t in ((3, "FY2024Q1"), (4, "FY24 Q2"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
@@ -863,7 +869,9 @@ def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguou
     ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
     # Excel's d-mmm-yy, English long dates: told only "does not parse as ISO-8601" (session 23)
     ("5-Mar-24", "%d-%b-%y"), ("Mar 5, 2024", "%b %d, %Y"), ("March 5, 2024", "%B %d, %Y"), ("5 Mar 2024", "%d %b %Y"),
-    ("5 March 2024", "%d %B %Y")])
+    ("5 March 2024", "%d %B %Y"),
+    # Excel's mmm-yy months: told only "does not parse as ISO-8601" (newuser17)
+    ("Mar-24", "%b-%y"), ("Mar 24", "%b %y")])
 def test_a_common_non_iso_time_is_told_the_format_that_parses_it(write_csv, value, fmt):
     """Regression: '2024/03', 'Mar 2024' (a spreadsheet's months), '05-Mar-2024' (Oracle's DD-MON-YYYY) or
     '20240305' were told only "does not parse as ISO-8601"; the reason gives the --time-format that reads them,

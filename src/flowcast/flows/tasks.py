@@ -221,7 +221,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 12 = polish16: the weekday-only hint no longer says 'while 0 other has weekend rows' where the only weekend rows
 # have an empty target (the cached summary's freq_hint said it)
 # 13 = newuser17: a year written '2020.0' (a pandas column of years with a missing value) reads as 2020 (its rows
-# were quarantined as time_unparsable)
+# were quarantined as time_unparsable); an unparsable 'Mar-24' (Excel's mmm-yy) or 'FY2024Q1' has a hint in its reason
 PREPROCESS_VERSION = 13
 
 
