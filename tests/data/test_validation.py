@@ -531,6 +531,29 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
 
 
+@pytest.mark.parametrize("glob", ["*.csv", ""])  # a glob, or the folder itself
+def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(write_csv, tmp_path, glob):
+    """Regression (newuser17): a folder of one file per series (a.csv, b.csv: date,val, the id in the file name)
+    failed with every row a duplicate_conflict and 'name the series' id column(s) with --id-col', which the files
+    do not have; the hint says that each file is one series only by its name, and the line that writes that name
+    as a column, which reads the files back as two series."""
+    import subprocess
+    import sys
+
+    for sid, v in (("a", 1), ("b", 2)):
+        write_csv(f"date,val\n2020-01-01,{v}\n2020-01-02,{v}\n", name=f"{sid}.csv")
+    r = run_validate(str(tmp_path / glob), id_cols=[])
+    with pytest.raises(DataValidationError) as exc:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+    said = str(exc.value)
+    assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
+           "is one series, named by its file name, write that name as an id column: python -c \"" in said
+    line = said.split('python -c "')[1].split('"')[0]
+    subprocess.run([sys.executable, "-c", line], cwd=tmp_path, check=True)
+    r = run_validate(tmp_path / "all.csv", id_cols=["unique_id"])
+    assert r.report.rows_quarantined == 0 and sorted(r.valid["unique_id"].unique()) == ["a", "b"]
+
+
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
     with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(1.0 / 2.0\) \(several rows "

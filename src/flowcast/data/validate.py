@@ -888,6 +888,14 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
         return " (the file looks appended twice (every row repeated): remove the second copy)"
     if not source.id_cols:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
+        if len(report.files) > 1:  # one file per series, the id in its name (darts reads each as a series)
+            pattern = source.path if any(c in source.path for c in "*?[") else source.path.rstrip("/") + "/*"
+            return (f" (no id column is declared, so every row of its {len(report.files)} files belongs to one series "
+                    f"named {source.name!r}: if each file is one series, named by its file name, write that name "
+                    "as an id column: python -c \"import glob, pathlib, polars as pl; pl.concat([pl.read_csv(f)"
+                    ".with_columns(unique_id=pl.lit(pathlib.Path(f).stem)) for f in sorted(glob.glob("
+                    f"'{pattern}'))]).write_csv('all.csv')\" and run all.csv with --id-col unique_id; else name the "
+                    f"series' id column(s) with --id-col or the source's id_cols{e_g})")
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
                 f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
     clock = [c for c in report.undeclared_columns if re.fullmatch(_CLOCK_COLUMN_RE, c.strip())]
