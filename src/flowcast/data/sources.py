@@ -1727,6 +1727,23 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
     each other column holding numbers (9 in 10 of its values in the first `rows` rows at least: a typo is
     quarantined by the run, not taken for an id). None otherwise (a text column is an id: the file is long), or
     when the file cannot be read cheaply. For the command line's choice of layout, never for a run."""
+    probed = _wide_probe(path, time_col, rows)
+    if probed is None or probed[1]:
+        return None
+    return probed[0] or None
+
+
+def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
+    """The text columns (name, a value) that keep a file from being read as wide although its dates are each
+    written once and other columns hold numbers ('date,north,south,comment'): none where the file is wide, long
+    (a date written twice) or holds no number column. For the command line's hint, never for a run."""
+    probed = _wide_probe(path, time_col, rows)
+    return probed[1] if probed is not None and probed[0] else []
+
+
+def _wide_probe(path: str, time_col: str, rows: int) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """(number columns, text columns with a value of each) of a local file whose `time_col` writes no value twice;
+    None for a file whose times repeat (long) or that cannot be read cheaply."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
@@ -1742,15 +1759,20 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
     if repeated:
         return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
+    numeric: list[str] = []
+    text_cols: list[tuple[str, str]] = []
     for c in others:
         col = head.get_column(c)
         if col.dtype.is_numeric():
+            numeric.append(c)
             continue
         text = col.cast(pl.Utf8).str.strip_chars()
         valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
         if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
-            return None
-    return others or None
+            text_cols.append((c, str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])))
+        else:
+            numeric.append(c)
+    return numeric, text_cols
 
 
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
