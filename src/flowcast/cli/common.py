@@ -324,10 +324,19 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     one series: say so, since its other columns are then ignored."""
     if id_col or not time_col:
         return "long"
-    from flowcast.data.sources import numeric_columns_of
+    from flowcast.data.sources import wide_probe
 
-    numeric = numeric_columns_of(data, time_col)
-    if not numeric:
+    probed = wide_probe(data, time_col, 200)
+    numeric, text = probed if probed is not None else ([], [])
+    if text and target_col in numeric:  # a text column kept it long: its other series were only 'undeclared'
+        others = [c for c in numeric if c != target_col and c not in (covariates or [])]
+        if others:
+            console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
+                          f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each is a "
+                          f"series (a wide file), remove its text column(s) "
+                          f"({', '.join(repr(c) for c, _ in text[:3])}) and leave out --target-col", highlight=False)
+        return "long"
+    if not numeric or text:
         return "long"
     if target_col is None:
         console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} hold "

@@ -1721,29 +1721,20 @@ def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, lis
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
 
 
-def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] | None:
-    """The columns of a local file besides `time_col` when the file is wide (a spreadsheet's export: a date column,
-    then one column per series): no time value written twice (a long file repeats each time once per series) and
-    each other column holding numbers (9 in 10 of its values in the first `rows` rows at least: a typo is
-    quarantined by the run, not taken for an id). None otherwise (a text column is an id: the file is long), or
-    when the file cannot be read cheaply. For the command line's choice of layout, never for a run."""
-    probed = _wide_probe(path, time_col, rows)
-    if probed is None or probed[1]:
-        return None
-    return probed[0] or None
-
-
 def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
     """The text columns (name, a value) that keep a file from being read as wide although its dates are each
     written once and other columns hold numbers ('date,north,south,comment'): none where the file is wide, long
     (a date written twice) or holds no number column. For the command line's hint, never for a run."""
-    probed = _wide_probe(path, time_col, rows)
+    probed = wide_probe(path, time_col, rows)
     return probed[1] if probed is not None and probed[0] else []
 
 
-def _wide_probe(path: str, time_col: str, rows: int) -> tuple[list[str], list[tuple[str, str]]] | None:
-    """(number columns, text columns with a value of each) of a local file whose `time_col` writes no value twice;
-    None for a file whose times repeat (long) or that cannot be read cheaply."""
+def wide_probe(path: str, time_col: str, rows: int = 200) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
+    written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
+    column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
+    values in the first `rows` rows are (a typo is quarantined by the run, not taken for an id). None for a file
+    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
