@@ -515,8 +515,13 @@ def totals_series_line(series: list[str]) -> str:
 
 
 def zero_padded_ids_line(groups: list[list[str]]) -> str:
-    """Ids that differ only by leading zeros ('007' and '7'): kept as written, two series, but most likely one
-    whose zeros a spreadsheet dropped in some rows (Excel reads 007 as the number 7)."""
+    """Ids that differ only by leading zeros ('007' and '7') or a trailing '.0' ('7.0', as pandas writes an integer
+    column with a missing value): kept as written, two series, but most likely one whose zeros a spreadsheet dropped
+    in some rows (Excel reads 007 as the number 7), or exported by two tools."""
+    if any("." in u for g in groups for u in g):
+        return _id_groups_line(groups, "leading zeros or a trailing '.0'", "as separate series; if they are one series "
+                               "(pandas writes a column of integer ids with a missing value as floats, '7.0'; a "
+                               "spreadsheet drops the zeros of '007'), export the ids as text the same way in every row")
     return _id_groups_line(groups, "leading zeros", "as separate series; if they are one series (a spreadsheet "
                            "drops the zeros of '007'), export the ids as text with their zeros, or without them, the "
                            "same way in every row")
@@ -1071,8 +1076,10 @@ def _totals_series(valid: pl.DataFrame) -> list[str]:
 
 
 def zero_padded_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
-    """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros: ['007', '7']."""
-    return _id_groups(ids.cast(pl.Utf8), pl.col("unique_id").str.strip_chars_start("0"), limit)
+    """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros or a trailing '.0':
+    ['007', '7'], ['7', '7.0'] (the float a pandas column of integer ids with a missing value writes)."""
+    return _id_groups(ids.cast(pl.Utf8), pl.col("unique_id").str.replace(r"^(\d+)\.0+$", "${1}")
+                      .str.strip_chars_start("0"), limit)
 
 
 def case_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:

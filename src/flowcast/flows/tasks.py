@@ -222,6 +222,7 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # have an empty target (the cached summary's freq_hint said it)
 # 13 = newuser17: a year written '2020.0' (a pandas column of years with a missing value) reads as 2020 (its rows
 # were quarantined as time_unparsable); an unparsable 'Mar-24' (Excel's mmm-yy) or 'FY2024Q1' has a hint in its reason
+# and the report's zero_padded_ids names ids equal but for a trailing '.0' ('7' / '7.0')
 PREPROCESS_VERSION = 13
 
 
