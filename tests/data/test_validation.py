@@ -1054,6 +1054,14 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
     assert r.report.rows_valid == 0 and r.report.checks == {"duplicate_conflict": 48}
     assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
                       "write them as one, '2024-01-01 13:00')")
+    # at a daily freq (read off the date column alone by a command given no --freq) it named aggregate alone
+    # (newuser17): the hour column is named first, aggregate beside it
+    r = run_validate(write_csv("date,hour,id,val\n" + rows), freq="1d")
+    assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
+                      "write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); or, to combine "
+                      "the rows of each period of freq '1d', declare the source's aggregate = 'sum', 'mean' or 'last')")
+    r = run_validate(write_csv("date,region,id,val\n" + rows), freq="1d")  # no clock column: as before
+    assert r.hint.startswith(" (several rows per series and period: if the times are finer than freq '1d'")
 
 
 def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(write_csv):
