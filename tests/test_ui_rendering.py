@@ -338,13 +338,14 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
 
 @pytest.mark.parametrize(("promised_rmsse", "metric", "label", "promise_col", "snaive_drawn"), [
     (None, "mase", "realized MASE", "promised", True),  # MASE-ranked: as before
-    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised_rmsse", False),  # ranked on RMSSE (intermittent)
+    # ranked on RMSSE (intermittent): seasonal naive's RMSSE on the same points, as MASE's is drawn on MASE
+    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised_rmsse", True),
 ])
 def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_on(
         tmp_path, monkeypatch, promised_rmsse, metric, label, promise_col, snaive_drawn):
     """A verdict judged on RMSSE (data classed intermittent) drew realized MASE against the promised MASE and seasonal
-    naive: the plot draws realized RMSSE against the promised RMSSE (no seasonal naive: scored by MASE only), the
-    table names the promised column so; a verdict on MASE draws what it drew."""
+    naive: the plot draws realized RMSSE against the promised RMSSE and seasonal naive's RMSSE on the same points
+    (its MASE was drawn on neither), the table names the promised column so; a verdict on MASE draws what it drew."""
     import matplotlib.pyplot as plt
 
     from flowcast.evaluation.realized import assess_decay
@@ -353,7 +354,7 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
     months = [datetime(2019, m, 1) for m in range(1, 5)]
     realized = pl.DataFrame({"dataset": "parts", "as_of": months, "model": "croston", "model_version": "croston-v1",
                              "step": 1, "n": 8, "n_mase": 8, "mae": 1.0, "mase": 0.9, "rmsse": [0.5, 0.6, 0.7, 0.8],
-                             "mase_snaive": 1.1})
+                             "mase_snaive": 1.1, "rmsse_snaive": 1.3})
     decay = assess_decay(realized, {"croston-v1": 0.8}, dataset="parts", window=3, tolerance=0.25, min_points=1,
                          promised_rmsse=promised_rmsse)
     assert decay.metric == metric
@@ -369,6 +370,8 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
         drawn_values = [float(v) for v in lines[label].get_ydata()]
         assert drawn_values == (realized["rmsse"] if metric == "rmsse" else realized["mase"]).to_list()
         assert ("seasonal naive, same points" in lines) is snaive_drawn
+        assert [float(v) for v in lines["seasonal naive, same points"].get_ydata()] == [
+            1.3 if metric == "rmsse" else 1.1] * 4
         assert [float(v) for v in lines["backtest promised"].get_ydata()] == [promised["croston-v1"]] * 4
         assert fig.axes[0].get_ylabel() == label.split()[-1]
     finally:
@@ -377,6 +380,34 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
     header = next(line for line in text.splitlines() if line.startswith("| as\\_of")).replace("\\_", "_")
     assert f"| {promise_col} |" in header and ("promised_rmsse" in header) is (metric == "rmsse")
     assert ("realized RMSSE 0.700 over the last 3" in text) is (metric == "rmsse")
+    assert f"## Realized accuracy of parts: {'**degraded**' if decay.degraded else 'healthy'} on {metric.upper()}\n" in text
+
+
+def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_versions_shows_both_promises():
+    """A window of a MASE-ranked version (theta-v0) and an RMSSE-ranked one (croston-v1) judges each on its own
+    metric: the artifact says so, and its table has the MASE and the RMSSE promise of each as_of's version."""
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops import accuracy
+
+    months = [datetime(2019, m, 1) for m in range(1, 4)]
+    realized = pl.DataFrame({"dataset": "parts", "as_of": months, "model": "x",
+                             "model_version": ["theta-v0", "croston-v1", "croston-v1"], "step": 1, "n": 8, "n_mase": 8,
+                             "mae": 1.0, "mase": 0.9, "rmsse": [None, 0.6, 0.7], "mase_snaive": 1.1,
+                             "rmsse_snaive": [None, 1.3, 1.3]})
+    mase, rmsse = {"theta-v0": 0.85, "croston-v1": 0.95}, {"theta-v0": None, "croston-v1": 0.55}
+    decay = assess_decay(realized, mase, dataset="parts", window=3, tolerance=0.25, min_points=1, promised_rmsse=rmsse)
+    assert decay.metric == "mase+rmsse" and not decay.degraded
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="parts", realized=realized, decay=decay), mase, None,
+                             rmsse).replace("\\_", "_")
+    assert "## Realized accuracy of parts: healthy on MASE and RMSSE" in text
+    assert "each version's forecasts are judged on the metric it was ranked on" in text
+    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_of" in text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| as_of"))
+    cells = [c.strip() for c in lines[header].split("|")]
+    rows = [[c.strip() for c in lines[header + 2 + k].split("|")] for k in range(3)]
+    assert [r[cells.index("promised")] for r in rows] == ["0.85", "0.95", "0.95"]
+    assert [r[cells.index("promised_rmsse")] for r in rows] == ["", "0.55", "0.55"]
 
 
 @pytest.mark.parametrize(("scored", "rows", "sentence"), [
@@ -427,20 +458,25 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
-@pytest.mark.parametrize(("after", "planned", "said"), [
-    (0, 0, ""),
-    (39_282, 0, "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
-    (5, 5, ""),  # planned future covariates: kept, counted in rows in
+@pytest.mark.parametrize(("after", "planned", "partial", "said"), [
+    (0, 0, 0, ""),
+    (39_282, 0, 0, "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
+    (5, 5, 0, ""),  # planned future covariates: kept, counted in rows in
+    # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
+    (10, 0, 3, ("; 10 rows after as_of 2026-12-04T21:23:01+00:00 not seen by this run (dated after it, or in a period "
+                "not over then)")),
 ])
-def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, said):
+def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, said):
     """Regression: a run at now of a file reaching into the future (an hourly file to 2031) logged 'Validation:
     60,718 rows in' where `flowcast validate` of the same file had said 100,000, without a word about the 39,282
-    rows after as_of it did not see."""
+    rows after as_of it did not see. An aggregated source's rows of the period not over at as_of are counted with
+    them (the data-quality report's 'of the rows after as_of above'), dated before as_of: not said to be after."""
     from flowcast.data.validate import DataQualityReport
     from flowcast.flows.common import validation_line
 
     r = DataQualityReport(source="big", as_of="2026-12-04T21:23:01+00:00", rows_in=60_718, rows_valid=60_718,
-                          rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned)
+                          rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned,
+                          rows_partial_period=partial)
     assert validation_line(r) == "Validation: 60,718 rows in, 60,718 valid (0 without a target value), 0 quarantined, " \
         "1 series" + said
 

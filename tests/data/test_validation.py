@@ -266,6 +266,20 @@ def test_yes_no_beside_numbers_is_quarantined_with_its_reason(write_csv):
     assert r.report.reconciled
 
 
+@pytest.mark.parametrize(("later", "cols"), [("3", "past_cols"), ("3", "future_cols"), ("maybe", "past_cols")])
+def test_yes_no_is_decided_from_the_rows_observed_by_as_of(write_csv, later, cols):
+    """Regression (a leak after as_of): whether a column is yes/no was decided from all its rows, so a '3' written
+    after as_of quarantined the yes/no rows a backfill at that as_of had read as 1/0 (and a backtest cut there
+    differed from the run it mirrors). Only the rows observed by as_of decide; without as_of, all rows do."""
+    p = write_csv("date,id,val,promo\n2020-01-01,a,1,yes\n2020-01-02,a,2,no\n2020-01-03,a,3,Yes\n"
+                  f"2020-01-04,a,4,{later}\n")
+    r = run_validate(p, as_of=datetime(2020, 1, 3), **{cols: ["promo"]})
+    assert r.report.rows_quarantined == 0, quarantined(r)
+    assert r.valid.filter(pl.col("y").is_not_null()).sort("ds")["promo"].to_list() == [1.0, 0.0, 1.0]
+    everything = run_validate(p, **{cols: ["promo"]})  # the later row is observed: the column is not yes/no
+    assert [row for row, _, _ in quarantined(everything)] == [0, 1, 2, *([3] if later == "maybe" else [])]
+
+
 def test_yes_no_text_column_of_a_parquet_file(tmp_path):
     """A Parquet file's text column of yes/no reads as a CSV's does."""
     p = tmp_path / "src.parquet"

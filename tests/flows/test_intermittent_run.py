@@ -122,6 +122,8 @@ def test_the_realized_accuracy_of_intermittent_data_is_judged_on_rmsse(tmp_path)
     assert decay["realized_rmsse"] is not None and decay["realized_mase"] is not None
     assert f"realized RMSSE {decay['realized_rmsse']:.3f}" in decay["reasons"][0]
     assert "judged on RMSSE, the metric its models were ranked on" in decay["reasons"][-1]
+    # and against seasonal naive's RMSSE on the same points, recorded with every realized row
+    assert decay["snaive_rmsse"] is not None and "seasonal naive's RMSSE on the same points" in decay["reasons"][-1]
     shown = CliRunner().invoke(app, ["accuracy", "--home", str(home)], terminal_width=80)
     assert shown.exit_code == 0, shown.output
     verdict = next(line for line in shown.output.splitlines() if line.startswith("parts: "))

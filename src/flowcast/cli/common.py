@@ -118,7 +118,11 @@ def flow_as_of(value: str | None, settings: Any, option: str = "--as-of") -> dat
     """What a command hands a flow as its as_of: checked here (`parse_run_as_of`); a date alone as
     given, for the flow to read on its source's calendar (the same instant; the run is named for the
     date, as a deployment run with that parameter is), else the instant."""
-    instant = parse_run_as_of(value, settings, option)
+    return flow_key(value, parse_run_as_of(value, settings, option))
+
+
+def flow_key(value: str | None, instant: datetime | None) -> datetime | str | None:
+    """`flow_as_of` of a value already parsed (`instant`: `parse_run_as_of(value, ...)`)."""
     return value.strip() if value is not None and is_date_only(value) else instant
 
 

@@ -1821,9 +1821,15 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
 def yes_no_columns(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> set[str]:
     """The text covariate columns (of `columns`) whose every value is a flag word, yes/no or true/false in any
     case ('Yes', 'N', 'FALSE'), with at least one yes/no: their yes/no are read as 1/0 (`_number`). Decided once,
-    from all rows (one pass over those columns), not on each read of the rows, whose subsets could decide
-    otherwise. A column beside a number ('yes' and '3') is not one: its words are quarantined, with their reason.
-    (`text`: CSV, where blanks and missing-value markers hold no value.)"""
+    from the rows of `raw` (one pass over those columns; `ingest` decides from the rows observed by as_of, so that
+    rows written after it do not change how it reads its own), not on each read of the rows, whose subsets could
+    decide otherwise. A column beside a number ('yes' and '3') is not one: its words are quarantined, with their
+    reason. (`text`: CSV, where blanks and missing-value markers hold no value.)"""
+    return {c for c, (yes_no, other) in _flag_words(raw, columns, text=text).items() if yes_no and not other}
+
+
+def _flag_words(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> dict[str, tuple[bool, bool]]:
+    """Text column (of `columns`) -> (it holds a yes/no word, it holds a value that is no flag word): one pass."""
     schema = raw.collect_schema()
     cols = [c for c in dict.fromkeys(columns) if schema.get(RAW_PREFIX + c) == pl.Utf8]
     exprs: dict[str, pl.Expr] = {}
@@ -1834,7 +1840,7 @@ def yes_no_columns(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> set[
         exprs[f"yes_no:{c}"] = word.is_in(list(_YES_NO_TEXT))
         exprs[f"other:{c}"] = valued & ~word.is_in(flags)
     seen = _any(raw, exprs)
-    return {c for c in cols if seen[f"yes_no:{c}"] and not seen[f"other:{c}"]}
+    return {c: (seen[f"yes_no:{c}"], seen[f"other:{c}"]) for c in cols}
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
@@ -1946,20 +1952,27 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         orders = _day_month_spaced_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
-    yes_no = frozenset(yes_no_columns(raw, [*source.past_cols, *source.future_cols], text=text))
-    mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
-    frame = raw.filter(~blank) if blank is not None else raw
-    for stage in mapping:
-        frame = frame.with_columns(stage)
     as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
-    if as_of is not None:
-        # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
-        # is not over); an aggregated source's periods are cut by `observed_at` instead
-        bound = (as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
-                 else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
-        filtered = _within_as_of(frame, source, bound)
-    else:
-        bound, filtered = None, frame
+    # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
+    # is not over); an aggregated source's periods are cut by `observed_at` instead
+    bound = None if as_of is None else (
+        as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
+        else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
+    unread = raw.filter(~blank) if blank is not None else raw
+    mapping = _mapping(source, schema, label, text, orders, traits)
+    frame = _mapped(unread, mapping)
+    # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
+    # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
+    # One pass over the covariate columns of all rows decides every column but one holding both (the rows by as_of
+    # may hold its yes/no alone); those alone are decided again on the rows by as_of, whose times that pass parses
+    seen = _flag_words(raw, [*source.past_cols, *source.future_cols], text=text)
+    yes_no = frozenset(c for c, (words, other) in seen.items() if words and not other)
+    if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
+        yes_no |= yes_no_columns(frame.filter(observed_at(source, bound)), mixed, text=text)
+    if yes_no:
+        mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
+        frame = _mapped(unread, mapping)
+    filtered = frame if bound is None else _within_as_of(frame, source, bound)
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -1979,6 +1992,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
         number_notes=list(notes.values()),
     )
+
+
+def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
+    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added."""
+    for stage in mapping:
+        raw = raw.with_columns(stage)
+    return raw
 
 
 def planned_row(source: SourceConfig) -> pl.Expr:

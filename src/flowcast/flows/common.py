@@ -545,7 +545,10 @@ def validation_line(report: Any) -> str:
     # rows dated after as_of are not seen: said, so that a file of future dates (a wrong year, a zone ahead of UTC read
     # without --tz) read by a run at now is not a row count that silently disagrees with `flowcast validate`'s
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
-    after_said = f"; {after:,} rows dated after as_of {report.as_of} not seen by this run" if after > 0 else ""
+    # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
+    partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
+    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {report.as_of} not seen by this run"
+                  f"{partial}" if after > 0 else "")
     return (f"Validation: {report.rows_in:,} rows in, {report.rows_valid:,} valid ({null_y:,} without a target "
             f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}{after_said}")
 
