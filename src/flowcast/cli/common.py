@@ -159,6 +159,22 @@ def _needs_hint(data: str, missing: list[str]) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
+def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+    """Why a file given --time-col alone, whose dates are each written once beside number columns (a wide file), was
+    not read as one: a text column among them ('date,north,south,comment'). It was asked for --target-col, and given
+    one it read that column alone, the other series ignored."""
+    if id_col or target_col or not time_col:
+        return ""
+    from flowcast.data.sources import text_columns_beside_numbers
+
+    text = text_columns_beside_numbers(data, time_col)
+    if not text:
+        return ""
+    named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
+    return (f"; if each number column is a series (a wide file), it is not read as one because {len(text)} column(s) "
+            f"hold text: {named}: remove them from the file to read it as wide")
+
+
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
                    tz: str | None, layout: str) -> str:
     """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
@@ -226,7 +242,8 @@ def resolve_settings(
             freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout)
             missing = []
         if missing:
-            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
+            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
+                              f"{_not_wide_hint(data, id_col, time_col, target_col)}")
         try:
             source = SourceConfig(
                 name=dataset or _name_of(data),
@@ -311,10 +328,19 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     one series: say so, since its other columns are then ignored."""
     if id_col or not time_col:
         return "long"
-    from flowcast.data.sources import numeric_columns_of
+    from flowcast.data.sources import wide_probe
 
-    numeric = numeric_columns_of(data, time_col)
-    if not numeric:
+    probed = wide_probe(data, time_col, 200)
+    numeric, text = probed if probed is not None else ([], [])
+    if text and target_col in numeric:  # a text column kept it long: its other series were only 'undeclared'
+        others = [c for c in numeric if c != target_col and c not in (covariates or [])]
+        if others:
+            console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
+                          f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each is a "
+                          f"series (a wide file), remove its text column(s) "
+                          f"({', '.join(repr(c) for c, _ in text[:3])}) and leave out --target-col", highlight=False)
+        return "long"
+    if not numeric or text:
         return "long"
     if target_col is None:
         console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} hold "

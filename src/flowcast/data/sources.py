@@ -101,7 +101,8 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
 _MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
-_YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
+_YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
+# years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
 # a day/month date's parts: first number, second number, year (2 or 4 digits), the rest (a time of day)
@@ -1442,12 +1443,12 @@ def _month_name_text(text: pl.Expr) -> pl.Expr:
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
-    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
+    """A year ('2020', '2020.0'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
     '2020-Q1') or an ISO week ('2021-W01': its Monday) as the ISO date of its first day, which
     `str.to_datetime` parses; other values unchanged."""
     quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
     return (
-        pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
+        pl.when(text.str.contains(_YEAR_RE)).then(text.str.slice(0, 4) + "-01-01")
         .when(text.str.contains(_YEAR_MONTH_RE)).then(pl.format("{}-{}-01", text.str.slice(0, 4),
                                                                  text.str.slice(5).str.zfill(2)))
         .when(text.str.contains(_UNPADDED_DATE_RE)).then(pl.format(
@@ -1720,12 +1721,20 @@ def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, lis
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
 
 
-def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] | None:
-    """The columns of a local file besides `time_col` when the file is wide (a spreadsheet's export: a date column,
-    then one column per series): no time value written twice (a long file repeats each time once per series) and
-    each other column holding numbers (9 in 10 of its values in the first `rows` rows at least: a typo is
-    quarantined by the run, not taken for an id). None otherwise (a text column is an id: the file is long), or
-    when the file cannot be read cheaply. For the command line's choice of layout, never for a run."""
+def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
+    """The text columns (name, a value) that keep a file from being read as wide although its dates are each
+    written once and other columns hold numbers ('date,north,south,comment'): none where the file is wide, long
+    (a date written twice) or holds no number column. For the command line's hint, never for a run."""
+    probed = wide_probe(path, time_col, rows)
+    return probed[1] if probed is not None and probed[0] else []
+
+
+def wide_probe(path: str, time_col: str, rows: int = 200) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
+    written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
+    column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
+    values in the first `rows` rows are (a typo is quarantined by the run, not taken for an id). None for a file
+    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
@@ -1741,15 +1750,20 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
     if repeated:
         return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
+    numeric: list[str] = []
+    text_cols: list[tuple[str, str]] = []
     for c in others:
         col = head.get_column(c)
         if col.dtype.is_numeric():
+            numeric.append(c)
             continue
         text = col.cast(pl.Utf8).str.strip_chars()
         valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
         if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
-            return None
-    return others or None
+            text_cols.append((c, str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])))
+        else:
+            numeric.append(c)
+    return numeric, text_cols
 
 
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
