@@ -76,7 +76,10 @@ def test_the_leaderboard_names_what_its_metric_is_relative_to(metric, header, sa
     md = reporting.leaderboard_markdown(board, metric)
     assert f"ranked by {header}," in md and says in md, md
     desc = reporting.leaderboard_description(metric, "lstm")
-    assert f"ranked by {header} (lower is better)" in desc and says in desc and desc.endswith("come from lstm")
+    assert f"ranked by {header} (lower is better)" in desc and says in desc
+    # the published model closes the first line; what the metric means is a paragraph of its own (it came between)
+    head, meaning = desc.split("\n\n")
+    assert head.endswith("come from lstm.") and says in meaning
 
 
 @pytest.mark.parametrize(("champion", "version", "ends"), [
@@ -86,7 +89,18 @@ def test_the_leaderboard_names_what_its_metric_is_relative_to(metric, header, sa
     ("naive", "naive", "come from naive"),
 ])
 def test_the_leaderboard_names_the_published_model_with_its_version(champion, version, ends):
-    assert reporting.leaderboard_description("rmsse", champion, version).endswith(ends)
+    assert reporting.leaderboard_description("rmsse", champion, version).split("\n\n")[0].endswith(ends + ".")
+
+
+@pytest.mark.parametrize(("model", "version", "as_of", "tz", "title"), [
+    ("damped", "damped-v1", datetime(2019, 9, 1), None, "us_employment: forecasts of damped (damped-v1) as of 2019-09-01 UTC"),
+    ("naive", None, datetime(2019, 9, 1, 6), None, "us_employment: forecasts of naive as of 2019-09-01 06:00 UTC"),
+    ("naive", "naive", datetime(2019, 9, 1), "Australia/Melbourne",
+     "us_employment: forecasts of naive as of 2019-09-01 UTC (times in Australia/Melbourne)"),
+])
+def test_the_forecast_plot_names_the_model_as_the_receipt_does(model, version, as_of, tz, title):
+    # it read 'forecasts of damped damped-v1 as of', the receipt and the leaderboard 'damped (damped-v1)' (ui17)
+    assert reporting.forecast_plot_title("us_employment", model, version, as_of, tz) == title
 
 
 def test_receipt_rows_from_to_dict_and_dataclass():

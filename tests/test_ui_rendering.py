@@ -80,14 +80,17 @@ def test_leaderboard_rank_first_published_marked_no_python_values():
     rows = reporting.leaderboard_rows(board, published="theta")
     assert list(rows[0])[:3] == ["rank", "model", "published"]
     assert rows[0]["published"] == "✔ published" and rows[1]["published"] == ""
-    assert rows[1]["rank"] == "not ranked" and rows[1]["mase"] == "" and rows[1]["finite"] == "no"
+    assert rows[1]["rank"] == "not ranked" and rows[1]["mase"] == ""
     assert "None" not in str(rows) and "False" not in str(rows) and "True" not in str(rows)
+    assert "finite" not in rows[0] and "note" not in rows[0]  # the details' (rank says it; a note does not wrap)
+    details = reporting.leaderboard_details_markdown(board, "mase", published="theta")
+    assert "- **gru**: not ranked; diverged" in details and "None" not in details
 
 
 @pytest.mark.parametrize(("metric", "scores"), [
-    ("rmsse", ["rmsse", "smape", "mase", "mae"]),  # intermittent data: ranked on RMSSE, which came third
-    ("mase", ["mase", "smape", "rmsse", "mae"]),
-    ("mae", ["mae", "smape", "mase", "rmsse"]),
+    ("rmsse", ["rmsse", "smape", "mase"]),  # intermittent data: ranked on RMSSE, which came third
+    ("mase", ["mase", "smape", "rmsse"]),
+    ("mae", ["mae", "smape", "mase", "rmsse"]),  # MAE is the details', but a board ranked on it shows it
 ])
 def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
     # ranked on RMSSE, the table read smape, mase, rmsse: mase first and out of order (croston 0.95 above adida
@@ -97,8 +100,60 @@ def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
                           "mae": [1.2248, 1.2065]})
     rows = reporting.leaderboard_rows(board, published="croston", metric=metric)
     assert list(rows[0]) == ["rank", "model", "published", "kind", *scores]
-    assert rows[0][metric] == board[metric][0] and rows[1]["rmsse"] == 0.678  # moved, not changed
-    assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["smape", "mase", "rmsse", "mae"]
+    assert rows[0][metric] == reporting._sig(board[metric][0]) and rows[1]["rmsse"] == 0.678  # moved, not changed
+    assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["smape", "mase", "rmsse"]
+
+
+# a board as `candidate_board` makes it: 18 columns with the published mark, past the page's edge in the UI
+FULL_BOARD = pl.DataFrame({
+    "rank": [1, 2, None], "model": ["damped", "comb", "gru"], "kind": ["statistical", "statistical", "network"],
+    "smape": [1.41312, 1.44543, None], "mase": [0.518734, 0.519412, None], "rmsse": [1.31181, 1.38891, None],
+    "mae": [47.2576, 47.8331, None], "rmse": [57.1744, 12345.6, None], "coverage80": [0.78493, 0.799, None],
+    "coverage95": [0.95381, 0.95381, None], "msis": [5.82781, 12.6601, None], "n_windows": [2, 2, 2],
+    "n_series": [148, 148, 140], "fallback": [0.0, 0.0, 0.0], "finite": [True, True, False],
+    "weights": ["", "0.7 x damped + 0.3 x dotm", ""], "note": [None, None, "training diverged: loss nan at step 12"],
+})
+
+
+def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest():
+    """Regression (ui17): the leaderboard's 18 columns needed a horizontal scroll; MSIS, windows, fallback, weights
+    and notes were out of sight, MAE and RMSE read 47.2576 and 104.1454. The table keeps the ranked score, the other
+    relative scores and the intervals', to 4 significant digits as the log prints them; the details the rest."""
+    rows = reporting.leaderboard_rows(FULL_BOARD, published="damped", metric="mase")
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "mase", "smape", "rmsse",
+                             "coverage80", "coverage95", "msis"]
+    assert [r["msis"] for r in rows] == [5.828, 12.66, ""] and rows[0]["smape"] == 1.413 and rows[0]["mase"] == 0.5187
+    md = reporting.leaderboard_details_markdown(FULL_BOARD, "mase", published="damped", unit="thousands of persons",
+                                                table_link="[leaderboard-x](/artifacts/key/leaderboard-x)")
+    assert md.startswith("## Leaderboard details, ranked by snaive MASE") and "[leaderboard-x](" in md
+    # the same for every candidate: said once; the series differ (gru scored fewer): a column
+    assert "Every candidate was scored on 2 backtest windows; none needed its fallback." in md
+    assert "| rank | model | published | MAE | RMSE | series |" in md
+    assert "| 1 | damped | ✔ published | 47.26 | 57.17 | 148 |" in md and "| 2 | comb |  | 47.83 | 12346 | 148 |" in md
+    assert "| not ranked | gru |  |  |  | 140 |" in md
+    assert "MAE and RMSE are in the target's units (thousands of persons)." in md
+    assert "- **comb**: 0.7 x damped + 0.3 x dotm" in md and "- **gru**: not ranked; training diverged" in md
+    assert "- **damped**" not in md  # nothing to say
+    for score in ("MASE:", "RMSSE:", "sMAPE:", "coverage80, coverage95:", "MSIS:"):
+        assert f"- {score}" in md, score
+    every = {"n_windows": 2, "n_series": 148, "fallback": 0.25}
+    varied = FULL_BOARD.with_columns(pl.Series("n_windows", [2, 1, 2]), pl.Series("fallback", [0.0, 0.25, 0.0]))
+    md = reporting.leaderboard_details_markdown(varied.with_columns(pl.lit(every["n_series"]).alias("n_series")), "mase")
+    assert "Every candidate was scored over 148 series." in md and "backtest windows | fallback share |" in md
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (47.2576, 47.26), (104.1454, 104.1), (0.518734, 0.5187), (12345.6, 12346), (0.0, 0.0), (-2.34567, -2.346),
+    (1e-05, 1e-05), (3, 3), ("x", "x"), (None, None),
+])
+def test_scores_show_4_significant_digits(value, shown):
+    assert reporting._sig(value) == shown
+
+
+def test_a_details_cell_shows_an_id_as_written():
+    board = FULL_BOARD.with_columns(pl.Series("model", ["a|b", "*c*", "gru"]))
+    md = reporting.leaderboard_details_markdown(board, "rmsse")
+    assert "| 1 | a\\|b |" in md and "- **\\*c\\***: 0.7 x damped" in md and "naive RMSSE" in md
 
 
 RUN_A, RUN_B = "5110a02d-9213-4f97-b92d-33a90326d77d", "297acef4-6abe-45e5-bb61-ec51b2558760"
@@ -337,14 +392,15 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
 
 
 @pytest.mark.parametrize(("promised_rmsse", "metric", "label", "promise_col", "snaive_drawn"), [
-    (None, "mase", "realized MASE", "promised", True),  # MASE-ranked: as before
-    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised_rmsse", False),  # ranked on RMSSE (intermittent)
+    (None, "mase", "realized MASE", "promised MASE", True),  # MASE-ranked: as before
+    # ranked on RMSSE (intermittent): seasonal naive's RMSSE on the same points, as MASE's is drawn on MASE
+    ({"croston-v1": 0.5}, "rmsse", "realized RMSSE", "promised RMSSE", True),
 ])
 def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_on(
         tmp_path, monkeypatch, promised_rmsse, metric, label, promise_col, snaive_drawn):
     """A verdict judged on RMSSE (data classed intermittent) drew realized MASE against the promised MASE and seasonal
-    naive: the plot draws realized RMSSE against the promised RMSSE (no seasonal naive: scored by MASE only), the
-    table names the promised column so; a verdict on MASE draws what it drew."""
+    naive: the plot draws realized RMSSE against the promised RMSSE and seasonal naive's RMSSE on the same points
+    (its MASE was drawn on neither), the table names the promised column so; a verdict on MASE draws what it drew."""
     import matplotlib.pyplot as plt
 
     from flowcast.evaluation.realized import assess_decay
@@ -353,7 +409,7 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
     months = [datetime(2019, m, 1) for m in range(1, 5)]
     realized = pl.DataFrame({"dataset": "parts", "as_of": months, "model": "croston", "model_version": "croston-v1",
                              "step": 1, "n": 8, "n_mase": 8, "mae": 1.0, "mase": 0.9, "rmsse": [0.5, 0.6, 0.7, 0.8],
-                             "mase_snaive": 1.1})
+                             "mase_snaive": 1.1, "rmsse_snaive": 1.3})
     decay = assess_decay(realized, {"croston-v1": 0.8}, dataset="parts", window=3, tolerance=0.25, min_points=1,
                          promised_rmsse=promised_rmsse)
     assert decay.metric == metric
@@ -369,14 +425,71 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
         drawn_values = [float(v) for v in lines[label].get_ydata()]
         assert drawn_values == (realized["rmsse"] if metric == "rmsse" else realized["mase"]).to_list()
         assert ("seasonal naive, same points" in lines) is snaive_drawn
+        assert [float(v) for v in lines["seasonal naive, same points"].get_ydata()] == [
+            1.3 if metric == "rmsse" else 1.1] * 4
         assert [float(v) for v in lines["backtest promised"].get_ydata()] == [promised["croston-v1"]] * 4
         assert fig.axes[0].get_ylabel() == label.split()[-1]
     finally:
         plt.close(fig)
     text = accuracy.markdown(accuracy.RealizedOutcome(dataset="parts", realized=realized, decay=decay), promised, None)
     header = next(line for line in text.splitlines() if line.startswith("| as\\_of")).replace("\\_", "_")
-    assert f"| {promise_col} |" in header and ("promised_rmsse" in header) is (metric == "rmsse")
+    assert header.endswith(f"| {promise_col} |") and ("RMSSE" in header) is (metric == "rmsse")
     assert ("realized RMSSE 0.700 over the last 3" in text) is (metric == "rmsse")
+    assert f"## Realized accuracy of parts: {'**degraded**' if decay.degraded else 'healthy'} on {metric.upper()}\n" in text
+
+
+def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_versions_shows_both_promises():
+    """A window of a MASE-ranked version (theta-v0) and an RMSSE-ranked one (croston-v1) judges each on its own
+    metric: the artifact says so, and its table has the MASE and the RMSSE promise of each as_of's version."""
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops import accuracy
+
+    months = [datetime(2019, m, 1) for m in range(1, 4)]
+    realized = pl.DataFrame({"dataset": "parts", "as_of": months, "model": "x",
+                             "model_version": ["theta-v0", "croston-v1", "croston-v1"], "step": 1, "n": 8, "n_mase": 8,
+                             "mae": 1.0, "mase": 0.9, "rmsse": [None, 0.6, 0.7], "mase_snaive": 1.1,
+                             "rmsse_snaive": [None, 1.3, 1.3]})
+    mase, rmsse = {"theta-v0": 0.85, "croston-v1": 0.95}, {"theta-v0": None, "croston-v1": 0.55}
+    decay = assess_decay(realized, mase, dataset="parts", window=3, tolerance=0.25, min_points=1, promised_rmsse=rmsse)
+    assert decay.metric == "mase+rmsse" and not decay.degraded
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="parts", realized=realized, decay=decay), mase, None,
+                             rmsse).replace("\\_", "_")
+    assert "## Realized accuracy of parts: healthy on MASE and RMSSE" in text
+    assert "each version's forecasts are judged on the metric it was ranked on" in text
+    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_of" in text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| as_of"))
+    cells = [c.strip() for c in lines[header].split("|")]
+    rows = [[c.strip() for c in lines[header + 2 + k].split("|")] for k in range(3)]
+    assert [r[cells.index("promised MASE")] for r in rows] == ["0.85", "0.95", "0.95"]
+    assert [r[cells.index("promised RMSSE")] for r in rows] == ["", "0.55", "0.55"]
+
+
+@pytest.mark.parametrize(("on_rmsse", "flags", "heads"), [
+    (False, [False, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+                             "promised MASE"]),
+    (True, [False, None], ["as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "coverage80", "coverage95",
+                           "snaive RMSSE", "promised RMSSE", "lookahead"]),
+    (False, [True, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+                            "promised MASE", "lookahead"]),
+])
+def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on_rmsse, flags, heads):
+    """Regression (ui17): the table showed 12 columns (as_of, n, n_mase, mae, mase, rmsse, smape, coverage80,
+    coverage95, mase_snaive, lookahead, promised), the promise the verdict compares with past the page's edge,
+    MAE 28.3902; it shows `flowcast accuracy`'s columns and headers, lookahead only where an as_of's is not 'no'."""
+    from flowcast.ops import accuracy
+
+    summary = pl.DataFrame({"dataset": "emp", "as_of": [datetime(2019, 6, 1), datetime(2019, 7, 1, 6)], "n": [441, 9],
+                            "n_mase": [441, 9], "mae": [28.3902, 1234.56], "mase": [0.32139, None],
+                            "rmsse": [0.8261, 0.9], "smape": [0.75991, 1.0], "coverage80": [0.805, 0.8],
+                            "coverage95": [0.932, 0.9], "mase_snaive": [0.74921, 0.8], "lookahead": flags,
+                            "promised": [0.51874, 0.5], "promised_rmsse": [0.7, 0.7]})
+    rows = accuracy.summary_rows(summary, on_rmsse)
+    assert list(rows[0]) == heads
+    assert rows[0]["as_of (UTC)"] == "2019-06-01" and rows[1]["as_of (UTC)"] == "2019-07-01 06:00"
+    assert rows[0]["MAE"] == 28.39 and rows[1]["MAE"] == 1235 and rows[1]["MASE"] == "" and rows[0]["points"] == 441
+    if "lookahead" in heads:
+        assert [r["lookahead"] for r in rows] == [{True: "yes", False: "no", None: "unknown"}[f] for f in flags]
 
 
 @pytest.mark.parametrize(("scored", "rows", "sentence"), [
@@ -427,20 +540,25 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
-@pytest.mark.parametrize(("after", "planned", "said"), [
-    (0, 0, ""),
-    (39_282, 0, "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
-    (5, 5, ""),  # planned future covariates: kept, counted in rows in
+@pytest.mark.parametrize(("after", "planned", "partial", "said"), [
+    (0, 0, 0, ""),
+    (39_282, 0, 0, "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
+    (5, 5, 0, ""),  # planned future covariates: kept, counted in rows in
+    # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
+    (10, 0, 3, ("; 10 rows after as_of 2026-12-04T21:23:01+00:00 not seen by this run (dated after it, or in a period "
+                "not over then)")),
 ])
-def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, said):
+def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, said):
     """Regression: a run at now of a file reaching into the future (an hourly file to 2031) logged 'Validation:
     60,718 rows in' where `flowcast validate` of the same file had said 100,000, without a word about the 39,282
-    rows after as_of it did not see."""
+    rows after as_of it did not see. An aggregated source's rows of the period not over at as_of are counted with
+    them (the data-quality report's 'of the rows after as_of above'), dated before as_of: not said to be after."""
     from flowcast.data.validate import DataQualityReport
     from flowcast.flows.common import validation_line
 
     r = DataQualityReport(source="big", as_of="2026-12-04T21:23:01+00:00", rows_in=60_718, rows_valid=60_718,
-                          rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned)
+                          rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned,
+                          rows_partial_period=partial)
     assert validation_line(r) == "Validation: 60,718 rows in, 60,718 valid (0 without a target value), 0 quarantined, " \
         "1 series" + said
 
@@ -456,6 +574,10 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     props = schema.properties
     missing = [k for k, v in props.items() if not v.get("description")]
     assert not missing, f"parameters without a description: {missing}"
+    # a field's description is read before filling it in: the forecast's `overwrite` said 722 characters (7 lines of
+    # the form, the cases of a restarted `flowcast serve`), the retrain's `as_of` 597 (ui17)
+    long = {k: len(v["description"]) for k, v in props.items() if len(v["description"]) > 350}
+    assert not long, f"descriptions longer than 350 characters: {long}"
     # what an empty field means on a work pool: the worker's configuration, not a fixed name (the form said
     # 'Empty: the configured default (us_employment)' while the worker's FLOWCAST_CONFIG named another)
     assert "FLOWCAST_CONFIG" in props["dataset"]["description"], props["dataset"]["description"]

@@ -35,7 +35,7 @@ FORECAST_COLUMNS = [
 REALIZED_KEY = ["dataset", "as_of", "model", "step"]
 REALIZED_COLUMNS = [
     "dataset", "as_of", "model", "model_version", "step", "n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80",
-    "coverage95", "mae_snaive", "mase_snaive", "lookahead", "scored_at",
+    "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive", "lookahead", "scored_at",
 ]
 
 

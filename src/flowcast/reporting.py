@@ -35,6 +35,7 @@ _log = logging.getLogger(__name__)
 KEYS = {
     "quality": "data-quality",
     "leaderboard": "leaderboard",
+    "leaderboard_details": "leaderboard-details",
     "decision": "promotion-decision",
     "plot": "forecast-plot",
     "receipt": "publish-receipt",
@@ -125,27 +126,107 @@ def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None 
     return title + markdown_table(rows) + note
 
 
+# The leaderboard table shows what a person compares at a glance, in one screen's width: its 18 columns (MAE, RMSE,
+# windows, series, fallback share, eligible, weights and notes too) ran past the page's edge, MSIS and everything after
+# it behind a horizontal scroll. The rest is the `leaderboard-details-` artifact (`leaderboard_details_markdown`).
+BOARD_SCORES = ("smape", "mase", "rmsse")
+BOARD_INTERVALS = ("coverage80", "coverage95", "msis")
+
+
 def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
                      metric: str | None = None) -> list[dict[str, Any]]:
-    """The leaderboard for a person: rank first, then a `published` mark on the model whose
+    """The leaderboard for a person, one screen wide: rank first, then a `published` mark on the model whose
     forecasts were published, its kind, the score it is ranked by (`metric`: RMSSE on data classed
-    intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), then
-    the other scores; no Python values (an unranked candidate reads 'not ranked', flags read yes/no,
-    a missing score is empty)."""
+    intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), the other
+    relative scores (sMAPE, MASE, RMSSE) and the intervals' coverage and MSIS, each to 4 significant digits
+    as the log and the CLI print them; no Python values (an unranked candidate reads 'not ranked', a missing
+    score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`)."""
     out = []
-    for row in table_rows(board):
-        rank = row.pop("rank", None)
-        model = row.pop("model", None)
+    for row in board.to_dicts():
+        rank, model = row.get("rank"), row.get("model")
         cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
                                  "published": "✔ published" if published is not None and model == published else ""}
         if "kind" in row:
-            cells["kind"] = _plain(row.pop("kind"))
-        if metric is not None and metric in row:
-            cells[metric] = _plain(row.pop(metric))
-        for k, v in row.items():
-            cells[k] = _plain(v)
+            cells["kind"] = _plain(row["kind"])
+        first = [metric] if metric is not None and metric in row else []
+        for k in (*first, *(m for m in (*BOARD_SCORES, *BOARD_INTERVALS) if m in row and m not in first)):
+            cells[k] = _plain(_sig(row[k]))
         out.append(cells)
     return out
+
+
+def _sig(v: Any, digits: int = 4) -> Any:
+    """A score to `digits` significant digits (a whole number from 10**digits up): 47.2576 -> 47.26, 104.1454 ->
+    104.1, 0.51874 -> 0.5187, 12345.6 -> 12346; anything else as it is."""
+    if not isinstance(v, float) or not math.isfinite(v) or v == 0:
+        return v
+    decimals = digits - 1 - math.floor(math.log10(abs(v)))
+    return round(v, decimals) if decimals > 0 else round(v)
+
+
+# the details' columns: (board column, header); windows, series and fallback only where candidates differ in them
+_DETAIL_COLUMNS = (("mae", "MAE"), ("rmse", "RMSE"), ("n_windows", "backtest windows"), ("n_series", "series"),
+                   ("fallback", "fallback share"))
+_SAME_FOR_ALL = ("n_windows", "n_series", "fallback")
+
+
+def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: str | None = None,
+                                 unit: str | None = None, table_link: str | None = None) -> str:
+    """What the leaderboard table leaves out, on the same rows: MAE and RMSE (in the target's `unit`), the backtest
+    windows, series and fallback share where candidates differ in them (else one sentence says them for all), then
+    what each candidate is (its weights, its note; why an unranked one is not ranked) as a list, since a table cell
+    does not wrap in the UI; and how to read each score. `table_link` links back to the leaderboard table."""
+    rows = board.to_dicts()
+    lines = [f"## Leaderboard details, ranked by {_metric_header(metric)}", ""]
+    if table_link:
+        lines += [f"The leaderboard table, every run's, latest first: {table_link}.", ""]
+    same = {c: rows[0].get(c) for c in _SAME_FOR_ALL
+            if rows and c in rows[0] and all(r.get(c) == rows[0].get(c) for r in rows)}
+    said = []
+    if same.get("n_windows") is not None:
+        said.append(f"on {same['n_windows']} backtest window{'s' if same['n_windows'] != 1 else ''}")
+    if same.get("n_series") is not None:
+        said.append(f"over {same['n_series']:,} series")
+    if said:
+        lines += [f"Every candidate was scored {' '.join(said)}"
+                  + ("; none needed its fallback." if same.get("fallback") == 0 else "."), ""]
+    cols = [(c, h) for c, h in _DETAIL_COLUMNS if rows and c in rows[0] and c not in same]
+    table = []
+    for r in rows:
+        cells: dict[str, Any] = {"rank": r.get("rank") if r.get("rank") is not None else "not ranked",
+                                 "model": r.get("model"),
+                                 "published": "✔ published" if published is not None and r.get("model") == published
+                                 else ""}
+        for c, h in cols:
+            cells[h] = _plain(_sig(r.get(c)))
+        table.append(cells)
+    lines += [markdown_table(table).rstrip("\n"), "",
+              f"MAE and RMSE are in the target's units{f' ({md_text(unit)})' if unit else ''}.", ""]
+    what = []
+    for r in rows:
+        parts = [str(p) for p in (r.get("weights"), r.get("note")) if p]
+        if r.get("rank") is None:
+            parts.insert(0, "not ranked")
+        if parts:
+            what.append(f"- **{md_text(r.get('model'))}**: " + "; ".join(md_text(p) for p in parts))
+    if what:
+        lines += ["### What each candidate is", "", *what, ""]
+    lines += ["### How to read the scores", "", *(f"- {md_text(t)}" for t in _READING), ""]
+    return "\n".join(lines)
+
+
+_READING = (
+    ("MASE: the mean absolute error divided by the seasonal naive forecast's in-sample one; 1.0 is as accurate as "
+    "seasonal naive, below 1.0 better."),
+    "RMSSE: the root mean squared error scaled by the naive forecast's in-sample one; 1.0 is as accurate as naive.",
+    "sMAPE: the symmetric mean absolute percentage error, in percent, from 0 (exact) to 200.",
+    "MAE, RMSE: the mean absolute and root mean squared errors, in the target's units.",
+    ("coverage80, coverage95: the share of actual values inside the 80% and 95% intervals, on backtest windows "
+    "their calibration did not see; 0.80 and 0.95 are on target."),
+    ("MSIS: the 95% interval's width plus 40 times how far the actual values fell outside it, scaled like MASE; "
+    "lower is better."),
+    "fallback share: the share of series x windows a candidate could not forecast, forecast by its fallback model.",
+)
 
 
 def _plain(v: Any) -> Any:
@@ -481,26 +562,69 @@ def quality_artifact(report: Any, scope: Scope) -> Any:
 
 
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
-                         version: str | None = None) -> Any:
-    from prefect.artifacts import create_table_artifact
+                         version: str | None = None, unit: str | None = None) -> Any:
+    """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:
+    MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     if not _in_run():
         return None
-    return create_table_artifact(leaderboard_rows(board, champion, metric), key=scope.key("leaderboard"),
-                                 description=scope.describe(leaderboard_description(metric, champion, version)))
+    table_key = scope.key("leaderboard")
+    details = create_markdown_artifact(
+        leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key)),
+        key=scope.key("leaderboard_details"),
+        description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
+    text = leaderboard_description(metric, champion, version)
+    if details is not None:
+        text += f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}"
+    return create_table_artifact(leaderboard_rows(board, champion, metric), key=table_key,
+                                 description=scope.describe(text))
 
 
 def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None) -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
-    and what 1.0 of it means; the published model with its version, as the receipt names it ('from croston
-    (croston-v1)'): the production model's row is named `production`, and 'come from production' said nothing
-    of which model that was."""
-    desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better); {_meaning(metric)}"
+    and the published model with its version, as the receipt names it ('from croston (croston-v1)': the production
+    model's row is named `production`, and 'come from production' said nothing of which model that was); then, a
+    paragraph of its own, what 1.0 of the metric means (it came between the two, the published model at the end
+    of five lines)."""
+    desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better)"
     if champion:
-        desc += f"; the published forecasts come from {champion}"
-        if version and version != champion:
-            desc += f" ({version})"
-    return desc
+        desc += f"; the published forecasts come from {model_text(champion, version)}"
+    return f"{desc}.\n\n{_meaning(metric)}."
+
+
+def model_text(model: str, version: str | None = None) -> str:
+    """A model as the receipt names it: 'damped (damped-v1)', 'naive' where it has no other version name."""
+    return f"{model} ({version})" if version and version != model else model
+
+
+def forecast_plot_title(dataset: str, model: str, version: str | None, as_of: datetime,
+                        local_tz: str | None = None) -> str:
+    """The forecast plot's title: 'us_employment: forecasts of damped (damped-v1) as of 2019-09-01 UTC' (it read
+    'forecasts of damped damped-v1', and 'of naive  as of' with two spaces where there was no version)."""
+    return (f"{dataset}: forecasts of {model_text(model, version)} as of {as_of_text(as_of)} UTC"
+            + (f" (times in {local_tz})" if local_tz else ""))
+
+
+def _ui_url(path: str) -> str:
+    """The Prefect UI's address of `path`: absolute where the UI's address is known, else the UI's own path."""
+    try:
+        from prefect.settings import get_current_settings
+
+        base = get_current_settings().ui_url
+    except Exception:  # noqa: BLE001 - a link is a courtesy
+        base = None
+    return f"{str(base).rstrip('/')}/{path}" if base else f"/{path}"
+
+
+def key_link(key: str) -> str:
+    """A markdown link to an artifact key's page (its latest version and its history)."""
+    return f"[{key}]({_ui_url(f'artifacts/key/{key}')})"
+
+
+def artifact_link(artifact_id: Any, text: str = "leaderboard details") -> str:
+    """A markdown link to one artifact's page."""
+    return f"[{text}]({_ui_url(f'artifacts/artifact/{artifact_id}')})"
 
 
 def _metric_header(metric: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
@@ -70,3 +71,112 @@ def test_as_ofs_forecast_by_a_model_that_saw_their_actuals_or_may_have_are_marke
     # regression: the column was headed 'naive MASE', and nothing said it was seasonal naive's, on which points
     assert "snaive" in lines[next(i for i, x in enumerate(lines) if "promised" in x)]
     assert "snaive MASE: seasonal naive's forecasts from the same as_of, on the same points" in said
+
+
+def _parts_rows(versions: list[str], rmsse: list[float | None], rmsse_snaive: list[float | None]):
+    """Three monthly as_ofs of dataset 'parts', one row of 10 points each: MASE 0.9 (seasonal naive 1.1)."""
+    from datetime import datetime
+
+    import polars as pl
+
+    months = [datetime(2024, m, 1) for m in (1, 2, 3)]
+    return pl.DataFrame({"dataset": "parts", "as_of": months, "model": "croston", "model_version": versions, "step": 1,
+                         "n": 10, "mae": 1.5, "mase": 0.9, "n_mase": 10, "rmsse": pl.Series(rmsse, dtype=pl.Float64),
+                         "smape": 150.0, "coverage80": 0.8, "coverage95": 0.9, "mae_snaive": 2.0, "mase_snaive": 1.1,
+                         "rmsse_snaive": pl.Series(rmsse_snaive, dtype=pl.Float64),
+                         "lookahead": False, "scored_at": datetime(2024, 6, 1)}, schema_overrides={"step": pl.Int32})
+
+
+@pytest.mark.parametrize(("versions", "promised_rmsse", "verdict", "heads", "note"), [
+    # ranked on RMSSE: seasonal naive's RMSSE where its MASE was, beside the promised RMSSE
+    (["croston-v1"] * 3, {"croston-v1": 0.5}, "parts: healthy on RMSSE - realized RMSSE 0.550",
+     (["snaive", "promised"], ["MASE", "RMSSE", "cov80", "cov95", "RMSSE", "RMSSE"]), "snaive RMSSE: seasonal naive's forecasts from the same as_of"),
+    # ranked on MASE: as before, and the verdict says it
+    (["theta-v0"] * 3, {"theta-v0": None}, "parts: healthy on MASE - realized MASE 0.900",
+     (["snaive", "promised"], ["MASE", "sMAPE", "cov80", "cov95", "MASE", "MASE"]), "snaive MASE: seasonal naive's forecasts from the same as_of"),
+    # one as_of of a MASE-ranked version: each version on its own metric, both promises shown
+    (["theta-v0", "croston-v1", "croston-v1"], {"theta-v0": None, "croston-v1": 0.5},
+     "parts: healthy on MASE and RMSSE - the window mixes versions ranked on MASE (theta-v0) and on RMSSE (croston-v1)",
+     (["promised", "promised"], ["MASE", "RMSSE", "cov80", "cov95", "MASE", "RMSSE"]), "judged on MASE for the versions ranked on MASE and on RMSSE for those"),
+])
+def test_the_table_and_the_per_step_table_say_the_metric_the_verdict_was_judged_on(_isolated_home, monkeypatch,
+                                                                                   versions, promised_rmsse, verdict,
+                                                                                   heads, note):
+    """`flowcast accuracy` named the metric only of a verdict on RMSSE, its per-step table (`--as-of`) showed MASE
+    alone, and a window of MASE- and RMSSE-ranked versions was all MASE: the verdict names its metric, the per-step
+    table shows MASE and RMSSE and says which the verdict is on, in 80 columns."""
+    from datetime import datetime
+
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops.accuracy import write_status
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(_isolated_home.parent)
+    rows = _parts_rows(versions, [0.5, 0.55, 0.6], [1.2, 1.2, 1.2])
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("parts", rows)
+    decay = assess_decay(rows, {"croston-v1": 1.0, "theta-v0": 1.0}, dataset="parts", window=3, tolerance=0.25,
+                         min_points=10, promised_rmsse=promised_rmsse)
+    write_status(_isolated_home, "parts", decay, as_of=datetime(2024, 6, 1), run_id="r")
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert verdict in said, said
+    lines = res.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("as_of (UTC)"))
+    assert (lines[head - 1].split(), lines[head].split()[2:]) == (heads[0], ["points", "MAE", *heads[1]])
+    assert note in said and "…" not in res.output
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-02-01"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    judged_on = verdict.split(" - ")[0].split(" on ", 1)[1]
+    assert f"per model and step (the verdict is on {judged_on})" in " ".join(res.output.split())
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("model"))
+    assert lines[head].split() == ["model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80",
+                                   "cov95"]
+    assert lines[head + 2].split()[2:] == ["1", "10", "1.5", "0.9", "0.55", "150", "0.8", "0.9"]
+    assert "…" not in res.output
+
+
+def test_realized_rows_of_an_older_flowcast_without_rmsse_are_judged_on_mase_and_shown(_isolated_home, monkeypatch):
+    """A store written before realized RMSSE and seasonal naive's RMSSE were recorded (partitions without the
+    columns) and a verdict stored before its metric was: read back with them null, judged on MASE even for a version
+    ranked on RMSSE (its rows have no realized RMSSE), and `flowcast accuracy` (table, per-step table, JSON) shows
+    them, the verdict 'on MASE'."""
+    import json
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops.accuracy import status_path, write_status
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(_isolated_home.parent)
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    store.write_realized("parts", _parts_rows(["croston-v1"] * 3, [0.5, 0.55, 0.6], [1.2, 1.2, 1.2]))
+    parts = list((_isolated_home / "warehouse" / "realized").rglob("*.parquet"))
+    assert len(parts) == 3
+    for part in parts:  # as an older flowcast wrote them
+        pl.read_parquet(part).drop("rmsse", "rmsse_snaive").write_parquet(part)
+    back = store.read_realized("parts")
+    assert back["rmsse"].null_count() == 3 and back["rmsse_snaive"].null_count() == 3
+    decay = assess_decay(back, {"croston-v1": 1.0}, dataset="parts", window=3, tolerance=0.25, min_points=10,
+                         promised_rmsse={"croston-v1": 0.5})
+    assert decay.metric == "mase" and decay.judged and not decay.degraded and decay.realized_rmsse is None
+    write_status(_isolated_home, "parts", decay, as_of=datetime(2024, 6, 1), run_id="r")
+    path = status_path(_isolated_home, "parts")
+    stored = json.loads(path.read_text())
+    stored["decay"] = {k: v for k, v in stored["decay"].items()
+                       if k not in ("metric", "realized_rmsse", "promised_rmsse", "snaive_rmsse")}
+    path.write_text(json.dumps(stored))
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-03-01"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    assert "parts: healthy on MASE - realized MASE 0.900" in " ".join(res.output.split())
+    step = next(line for line in res.output.splitlines() if line.lstrip().startswith("croston"))
+    assert step.split()[2:] == ["1", "10", "1.5", "0.9", "-", "150", "0.8", "0.9"]
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-03-01", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)["datasets"]["parts"]
+    assert rep["status"]["metric"] == "mase" and rep["status"]["snaive_rmsse"] is None
+    assert [r["rmsse"] for r in rep["rows"]] == [None] and [r["rmsse_snaive"] for r in rep["rows"]] == [None]
+    assert [a["rmsse"] for a in rep["as_ofs"]] == [None]

@@ -259,6 +259,47 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
     assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
 
 
+@pytest.mark.parametrize(("header", "row", "said", "note"), [
+    ("date,north,south,comment", "{d},{i},{j},ok",
+     ("; if each number column is a series (a wide file), it is not read as one because 1 column(s) hold text: "
+      "'comment' (e.g. 'ok'): remove them from the file to read it as wide"),
+     ("note: w.csv reads --target-col north as its one series; its other number columns (south) are not used. If "
+      "each is a series (a wide file), remove its text column(s) ('comment') and leave out --target-col")),
+    ("date,north,south,unit,comment", "{d},{i},{j},kg,", "1 column(s) hold text: 'unit' (e.g. 'kg')",
+     ("its other number columns (south, comment) are not used. If each is a series (a wide file), remove its text "
+      "column(s) ('unit')")),
+    ("date,store,north", "{d},s1,{i}", "1 column(s) hold text: 'store' (e.g. 's1')", ""),  # one store's long file
+])
+def test_a_wide_file_with_a_text_column_is_told_why_it_is_not_read_as_wide(tmp_path, monkeypatch, header, row, said,
+                                                                            note):
+    """Regression (newuser17): a wide file with a text column beside its series ('date,north,south,comment') was
+    asked for --target-col alone; given one it read that column and dropped the other series without a word. The
+    error names the text column(s) that keep it from being read as wide; without them it is read as wide."""
+    import polars as pl
+
+    monkeypatch.chdir(tmp_path)
+    lines = [row.format(d=f"2024-01-{k:02d}", i=k, j=2 * k) for k in range(1, 21)]
+    (tmp_path / "w.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", "w.csv", "--time-col", "date", "--freq", "1d"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col" in out and said in out, res.output
+    # given --target-col, the other series it leaves out are said, with what keeps the file from being wide
+    res = runner.invoke(app, ["validate", "w.csv", "--time-col", "date", "--freq", "1d", "--target-col", "north",
+                              "--home", "h0"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert note in out if note else "not used" not in out, res.output
+    # the columns it names removed, the file is wide
+    keep = [c for c in header.split(",") if c not in said]
+    pl.read_csv(tmp_path / "w.csv").select(keep).write_csv(tmp_path / "w.csv")
+    res = runner.invoke(app, ["validate", "w.csv", "--time-col", "date", "--freq", "1d", "--home", "h"],
+                        terminal_width=400)
+    assert "read as a wide file" in " ".join(res.output.split()), res.output
+    # a long file (dates repeated per series) or a wide one is told nothing of it
+    (tmp_path / "long.csv").write_text("date,store,units\n2024-01-01,a,1\n2024-01-01,b,2\n")
+    res = runner.invoke(app, ["validate", "long.csv", "--time-col", "date", "--freq", "1d"], terminal_width=400)
+    assert res.exit_code == 2 and "hold text" not in res.output
+
+
 def test_periods_written_year_then_month_name_and_a_long_header_are_said_briefly(tmp_path, monkeypatch):
     """Regression (new-user trial, us_employment pivoted to a planning sheet: 'Series_ID,Title,1939 Jan,...'): its
     969 month columns written '1939 Jan' were not taken for periods, and the error listed all 971 column names.

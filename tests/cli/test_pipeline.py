@@ -71,6 +71,29 @@ def test_an_as_of_before_the_data_is_said_before_prefect_starts(tmp_path, monkey
     assert started and "_PrefectStarted" in res.output, res.output
 
 
+@pytest.mark.parametrize("command", ["run", "forecast"])
+def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
+    """`flowcast forecast --as-of` parsed its as_of (reading the source's tz: a Parquet file's schema) three times,
+    `flowcast run` twice: once to check the option, once more for the data check before Prefect starts, and
+    (forecast) once again for the flow. Once now, the same instant handed to the check and the flow."""
+    from flowcast.data import datasets
+
+    monkeypatch.chdir(tmp_path)
+    calls: list[object] = []
+    real = datasets.source_tz
+    monkeypatch.setattr(datasets, "source_tz", lambda settings: calls.append(settings) or real(settings))
+
+    def no_prefect(*_a, **_k):
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n")
+    res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
+                              "--freq", "1d", "--as-of", "2024-01-02"], terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
+    assert len(calls) == 1
+
+
 def test_an_as_of_before_the_data_of_a_large_file_is_left_to_the_flow(tmp_path, monkeypatch):
     """A source above AS_OF_CHECK_MAX_BYTES is not read before the flow (its time column would be parsed twice):
     the flow's validate says it."""

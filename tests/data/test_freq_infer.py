@@ -39,6 +39,10 @@ def _file(tmp_path, dates, ids=("a", "b")):
     ([date(2000 + i, 6, 30) for i in range(10)], "12mo"),  # years ending in June keep June
     ([date(2020 + i // 4, 3 * (i % 4) + 3, 1) for i in range(12)], "1q"),
     ([date(2020 + i // 4, 3 * (i % 4) + 2, 1) for i in range(12)], "3mo"),  # quarters ending Feb/May/Aug/Nov
+    # months stamped on varying days (1st, 15th, 28th): steps of 3 to 45 days named no frequency
+    ([date(2018 + i // 12, i % 12 + 1, (1, 15, 28)[i % 3]) for i in range(30)], "1mo"),
+    ([date(2018 + i // 12, i % 12 + 1, (28, 1)[i % 2]) for i in range(30)], "1mo"),
+    ([date(2018 + i // 4, 3 * (i % 4) + 3, (5, 20, 1, 15)[i % 4]) for i in range(12)], "1q"),
 ])
 def test_the_frequency_of_a_files_dates(tmp_path, dates, freq):
     got = infer_freq(_file(tmp_path, dates))

@@ -145,6 +145,12 @@ ROW_CASES = [
                              "one starts in, '2021' for '2021/22', with --freq 1y)")),
       (5, "time_unparsable", ("time 'FY2023' does not parse as ISO-8601 (a fiscal year? write the calendar year it "
                              "starts in, e.g. '2022' for a FY2023 that starts in 2022, with --freq 1y)"))]),
+    # regression (newuser17): a fiscal quarter was told only "does not parse as ISO-8601"
+    ("fiscal_quarters", "FY2024Q1,a,4\nFY24 Q2,b,5\n", {},
+     [(k, "time_unparsable", (f"time '{t}' does not parse as ISO-8601 (a fiscal quarter? write the first day of its "
+                              "calendar month, e.g. '2023-07-01' for a FY2024Q1 that starts in July 2023, with --freq "
+                              "1q; 3mo for quarters starting in other months)"))
+      for k, t in ((3, "FY2024Q1"), (4, "FY24 Q2"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
@@ -258,6 +264,20 @@ def test_yes_no_beside_numbers_is_quarantined_with_its_reason(write_csv):
                               (2, "exog_invalid", "promo 'No' is not a finite number" + YES_NO_HINT)]
     assert r.valid["promo"].to_list() == [3.0]
     assert r.report.reconciled
+
+
+@pytest.mark.parametrize(("later", "cols"), [("3", "past_cols"), ("3", "future_cols"), ("maybe", "past_cols")])
+def test_yes_no_is_decided_from_the_rows_observed_by_as_of(write_csv, later, cols):
+    """Regression (a leak after as_of): whether a column is yes/no was decided from all its rows, so a '3' written
+    after as_of quarantined the yes/no rows a backfill at that as_of had read as 1/0 (and a backtest cut there
+    differed from the run it mirrors). Only the rows observed by as_of decide; without as_of, all rows do."""
+    p = write_csv("date,id,val,promo\n2020-01-01,a,1,yes\n2020-01-02,a,2,no\n2020-01-03,a,3,Yes\n"
+                  f"2020-01-04,a,4,{later}\n")
+    r = run_validate(p, as_of=datetime(2020, 1, 3), **{cols: ["promo"]})
+    assert r.report.rows_quarantined == 0, quarantined(r)
+    assert r.valid.filter(pl.col("y").is_not_null()).sort("ds")["promo"].to_list() == [1.0, 0.0, 1.0]
+    everything = run_validate(p, **{cols: ["promo"]})  # the later row is observed: the column is not yes/no
+    assert [row for row, _, _ in quarantined(everything)] == [0, 1, 2, *([3] if later == "maybe" else [])]
 
 
 def test_yes_no_text_column_of_a_parquet_file(tmp_path):
@@ -523,6 +543,29 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
                        r"belongs to one series named 't': name the series' id column\(s\) with --id-col or the "
                        r"source's id_cols, e.g. store\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
+@pytest.mark.parametrize("glob", ["*.csv", ""])  # a glob, or the folder itself
+def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(write_csv, tmp_path, glob):
+    """Regression (newuser17): a folder of one file per series (a.csv, b.csv: date,val, the id in the file name)
+    failed with every row a duplicate_conflict and 'name the series' id column(s) with --id-col', which the files
+    do not have; the hint says that each file is one series only by its name, and the line that writes that name
+    as a column, which reads the files back as two series."""
+    import subprocess
+    import sys
+
+    for sid, v in (("a", 1), ("b", 2)):
+        write_csv(f"date,val\n2020-01-01,{v}\n2020-01-02,{v}\n", name=f"{sid}.csv")
+    r = run_validate(str(tmp_path / glob), id_cols=[])
+    with pytest.raises(DataValidationError) as exc:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+    said = str(exc.value)
+    assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
+           "is one series, named by its file name, write that name as an id column: python -c \"" in said
+    line = said.split('python -c "')[1].split('"')[0]
+    subprocess.run([sys.executable, "-c", line], cwd=tmp_path, check=True)
+    r = run_validate(tmp_path / "all.csv", id_cols=["unique_id"])
+    assert r.report.rows_quarantined == 0 and sorted(r.valid["unique_id"].unique()) == ["a", "b"]
 
 
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
@@ -863,7 +906,9 @@ def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguou
     ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
     # Excel's d-mmm-yy, English long dates: told only "does not parse as ISO-8601" (session 23)
     ("5-Mar-24", "%d-%b-%y"), ("Mar 5, 2024", "%b %d, %Y"), ("March 5, 2024", "%B %d, %Y"), ("5 Mar 2024", "%d %b %Y"),
-    ("5 March 2024", "%d %B %Y")])
+    ("5 March 2024", "%d %B %Y"),
+    # Excel's mmm-yy months: told only "does not parse as ISO-8601" (newuser17)
+    ("Mar-24", "%b-%y"), ("Mar 24", "%b %y")])
 def test_a_common_non_iso_time_is_told_the_format_that_parses_it(write_csv, value, fmt):
     """Regression: '2024/03', 'Mar 2024' (a spreadsheet's months), '05-Mar-2024' (Oracle's DD-MON-YYYY) or
     '20240305' were told only "does not parse as ISO-8601"; the reason gives the --time-format that reads them,
@@ -1023,6 +1068,14 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
     assert r.report.rows_valid == 0 and r.report.checks == {"duplicate_conflict": 48}
     assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
                       "write them as one, '2024-01-01 13:00')")
+    # at a daily freq (read off the date column alone by a command given no --freq) it named aggregate alone
+    # (newuser17): the hour column is named first, aggregate beside it
+    r = run_validate(write_csv("date,hour,id,val\n" + rows), freq="1d")
+    assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
+                      "write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); or, to combine "
+                      "the rows of each period of freq '1d', declare the source's aggregate = 'sum', 'mean' or 'last')")
+    r = run_validate(write_csv("date,region,id,val\n" + rows), freq="1d")  # no clock column: as before
+    assert r.hint.startswith(" (several rows per series and period: if the times are finer than freq '1d'")
 
 
 def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(write_csv):
@@ -1196,6 +1249,9 @@ def test_the_reports_excluded_series_table_shows_any_id_as_written(write_csv, ui
     (["0", "00"], "zero_padded_ids", [["0", "00"]]),
     (["7", "70"], "zero_padded_ids", []),
     (["A7", "A07"], "zero_padded_ids", []),
+    # pandas writes integer ids with a missing value as floats: '7.0' beside another export's '7' (newuser17)
+    (["7.0", "7", "8"], "zero_padded_ids", [["7", "7.0"]]),
+    (["0.0", "0", "007.00", "7.5", "75"], "zero_padded_ids", [["0", "0.0"]]),
     (["Store A", "STORE A"], "case_ids", [["STORE A", "Store A"]]),
     (["sku-1", "SKU-1", "Sku-1", "sku-2"], "case_ids", [["SKU-1", "Sku-1", "sku-1"]]),
     (["a", "b"], "case_ids", []),
@@ -1210,7 +1266,8 @@ def test_ids_equal_but_for_leading_zeros_or_letter_case_are_kept_and_named(write
     assert r.report.n_series == len(ids) and r.report.reconciled
     assert getattr(r.report, field) == groups
     md = r.report.to_markdown()
-    by = "leading zeros" if field == "zero_padded_ids" else "letter case"
+    by = ("letter case" if field == "case_ids" else "leading zeros or a trailing '.0'" if "." in "".join(ids)
+          else "leading zeros")
     assert (f"differ only by {by}" in md) == bool(groups)
     if groups:
         assert " / ".join(repr(u) for u in groups[0]) in md

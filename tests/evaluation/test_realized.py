@@ -93,11 +93,42 @@ def test_rmsse_on_the_points_mase_covers_with_the_one_step_scale_up_to_the_as_of
     out = _score()
     by = {(r["model"], r["step"]): r for r in out.iter_rows(named=True)}
     # a's history up to A: y = t, every one-step difference 1 -> squared scale 1 (the x10 jump after t = 25 is not
-    # seen); errors 1 and 2 -> RMSSE 1 and 2 (one point each); b's constant history has no scale: null, never inf
-    assert (by["gru", 1]["rmsse"], by["gru", 2]["rmsse"]) == (pytest.approx(1.0), pytest.approx(2.0))
+    # seen); errors 1 and 2 -> a's RMSSE over its as_of's scored steps sqrt((1 + 4) / 2), on each of its steps (as
+    # the backtest's: per series over the horizon); b's constant history has no scale: null, never inf
+    assert (by["gru", 1]["rmsse"], by["gru", 2]["rmsse"]) == (pytest.approx(2.5 ** 0.5),) * 2
     assert by["naive", 1]["rmsse"] is None and by["naive", 1]["n_mase"] == 0
-    # per as_of, weighted by the points it covers (n_mase): (1 + 2) / 2, the naive row (no point) left out
-    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(1.5)
+    # per as_of, weighted by the points it covers (n_mase), the naive row (no point) left out
+    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(2.5 ** 0.5)
+    # seasonal naive from A, on the same points: 12 months back (t = 12, 13) -> errors 12 and 12, RMSSE 12 on the same
+    # squared scale 1 (its MASE is 1 on the seasonal scale 12); none where RMSSE has no point
+    assert (by["gru", 1]["rmsse_snaive"], by["gru", 2]["rmsse_snaive"]) == (pytest.approx(12.0), pytest.approx(12.0))
+    assert by["naive", 1]["rmsse_snaive"] is None
+    assert summary_by_as_of(out).row(0, named=True)["rmsse_snaive"] == pytest.approx(12.0)
+
+
+def test_realized_rmsse_is_the_backtest_s_statistic_on_the_same_errors():
+    """Regression (a unit mismatch): realized RMSSE pooled the squared scaled errors of all series at a step before
+    the root, the backtest's (the promise it is judged against) is each series' root averaged over the series. One
+    series ten times as far off as three others read RMSSE 2.54 realized against 1.63 promised for the very same
+    errors (+56%: degraded at any tolerance below that); it is each series' RMSSE over its as_of's steps, averaged."""
+    from flowcast.evaluation.metrics import score
+
+    history = pl.DataFrame(
+        [(u, _month(t), float(t % 2)) for u in "abcd" for t in range(24)],  # one-step differences 1: scale 1
+        schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    errors = {"a": (5.0, 5.0), "b": (0.5, -0.5), "c": (0.5, 0.5), "d": (-0.5, 0.5)}
+    forecasts = pl.DataFrame(
+        [(A, u, _month(24 + k), k + 1, "croston", "croston-v1", e[k]) for u, e in errors.items() for k in range(2)],
+        schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"), "step": pl.Int32,
+                "model": pl.Utf8, "model_version": pl.Utf8, "y_hat": pl.Float64}, orient="row")
+    actuals = pl.DataFrame([(u, _month(24 + k), 0.0) for u in "abcd" for k in range(2)],
+                           schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us"), "y": pl.Float64}, orient="row")
+    out = score_realized(forecasts, actuals, history, dataset="toy", season_length=1, freq="1mo",
+                         scored_at=SCORED_AT)
+    backtest = score(forecasts.join(actuals, on=["unique_id", "ds"]).with_columns(pl.lit(A).alias("cutoff")),
+                     history, season_length=1)
+    assert backtest["rmsse"].mean() == pytest.approx((5 + 0.5 * 3) / 4)
+    assert summary_by_as_of(out).row(0, named=True)["rmsse"] == pytest.approx(backtest["rmsse"].mean())
 
 
 def test_quantile_columns_serve_as_intervals_and_named_intervals_win():
@@ -331,10 +362,8 @@ def _ranked_rows(rmsse: float | None, versions: tuple[str, ...] = ("croston-v1",
                                                      "than 25%")),
     # rows scored before RMSSE was recorded have none: on MASE
     (None, {"croston-v1": 0.8}, None, "mase", True, "is worse than seasonal naive's 0.800"),
-    # one as_of of the window published by a MASE-ranked version: on MASE
-    (0.9, {"croston-v1": 0.8, "theta-v0": None}, ("theta-v0", "croston-v1", "croston-v1"), "mase", True,
-     "is worse than seasonal naive's 0.800"),
-    # a backtest without a single error (RMSSE 0) is no yardstick on RMSSE either: on MASE, against seasonal naive
+    # a backtest without a single error (RMSSE 0) is no yardstick on RMSSE either; rows without seasonal naive's RMSSE
+    # (scored before it was recorded): on MASE, against seasonal naive
     (0.9, {"croston-v1": 0.0}, None, "mase", True, "is worse than seasonal naive's 0.800"),
 ])
 def test_the_verdict_is_judged_on_the_metric_the_models_were_ranked_on(rmsse, promised_rmsse, versions, metric,
@@ -356,6 +385,102 @@ def test_the_verdict_is_judged_on_the_metric_the_models_were_ranked_on(rmsse, pr
         assert d.realized_rmsse == pytest.approx(0.9) and d.promised_rmsse == pytest.approx(promised_rmsse["croston-v1"])
         assert not any("worse than seasonal naive" in r for r in d.reasons)
         assert "judged on RMSSE, the metric its models were ranked on" in d.reasons[-1]
+    assert type(d).from_dict(d.to_dict()) == d
+
+
+@pytest.mark.parametrize(("n", "snaive", "degraded", "says", "snaive_rmsse"), [
+    # realized RMSSE (0.6 + 0.9 + 1.2) / 3 = 0.9 within 25% of the promised 0.8, seasonal naive's (1.0 + 0.8 + 0.8) / 3
+    # = 0.867 on the same points: worse than seasonal naive, degraded (on MASE it was the same rule; RMSSE had none)
+    ((10, 10, 10), (1.0, 0.8, 0.8), True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. "
+                                           "2021-03-01, 30 points) is worse than seasonal naive's 0.867 on the same "
+                                           "points"), 2.6 / 3),
+    # seasonal naive (1.0 + 1.0 + 1.3) / 3 = 1.1: better than it, healthy, and said
+    ((10, 10, 10), (1.0, 1.0, 1.3), False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. "
+                                            "2021-03-01, 30 points); backtest promised 0.800 (tolerance 25%); seasonal "
+                                            "naive 1.100"), 1.1),
+    # weighted by points: realized (6 + 9 + 24) / 40 = 0.975, seasonal naive (10 + 10 + 18) / 40 = 0.95
+    ((10, 10, 20), (1.0, 1.0, 0.9), True, ("realized RMSSE 0.975 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, "
+                                          "40 points) is worse than seasonal naive's 0.950 on the same points"), 0.95),
+    # an as_of scored before seasonal naive's RMSSE was recorded: not compared (other points), and said
+    ((10, 10, 10), (1.0, None, 0.1), False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. "
+                                            "2021-03-01, 30 points); backtest promised 0.800 (tolerance 25%)"), None),
+])
+def test_an_rmsse_verdict_compares_seasonal_naive_s_rmsse_on_the_same_points(n, snaive, degraded, says, snaive_rmsse):
+    """A verdict on MASE is degraded when the forecasts did worse than seasonal naive's on the same points; one on
+    RMSSE (models ranked on it: data classed intermittent) had no such rule and said seasonal naive was not compared.
+    Realized rows record seasonal naive's RMSSE on RMSSE's points (`rmsse_snaive`) and the RMSSE verdict applies the
+    same rule, point-weighted as the realized RMSSE is."""
+    rows = _ranked_rows(None).with_columns(pl.Series("n", list(n), dtype=pl.Int64),
+                                           pl.Series("rmsse", [0.6, 0.9, 1.2]),
+                                           pl.Series("rmsse_snaive", list(snaive), dtype=pl.Float64))
+    d = assess_decay(rows, {"croston-v1": 1.0}, dataset="toy", window=3, tolerance=0.25, min_points=10,
+                     promised_rmsse={"croston-v1": 0.8})
+    assert d.judged and d.metric == "rmsse" and d.degraded is degraded
+    assert says in d.reasons[0], d.reasons
+    assert d.snaive_rmsse == (pytest.approx(snaive_rmsse) if snaive_rmsse is not None else None)
+    # seasonal naive's MASE (0.8, the realized MASE 1.0 worse) is not what an RMSSE verdict compares
+    assert not any("worse than seasonal naive's 0.800" in r for r in d.reasons)
+    if snaive_rmsse is None:
+        assert not any("worse than seasonal naive" in r for r in d.reasons)
+        assert ("not against seasonal naive: its RMSSE was not recorded for 1 of those as_of (2021-02-01: scored "
+                "before it was)") in d.reasons[-1]
+    else:
+        assert "against the backtest's RMSSE and seasonal naive's RMSSE on the same points" in d.reasons[-1]
+    assert type(d).from_dict(d.to_dict()) == d
+
+
+@pytest.mark.parametrize(("snaive", "degraded", "says"), [
+    (1.2, False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 points); the "
+                 "backtest's forecasts were exact (RMSSE 0), no yardstick: judged against seasonal naive; seasonal "
+                 "naive 1.200")),
+    (0.8, True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 points) is worse "
+                "than seasonal naive's 0.800 on the same points")),
+])
+def test_an_exact_rmsse_backtest_is_judged_against_seasonal_naive_s_rmsse(snaive, degraded, says):
+    """A backtest RMSSE of 0 (forecasts exact on every window) is no yardstick, as a MASE of 0 is not: with seasonal
+    naive's RMSSE recorded, the version is judged on RMSSE against it alone (it fell back to MASE, where RMSSE had no
+    seasonal-naive rule)."""
+    rows = _ranked_rows(0.9).with_columns(pl.lit(snaive).alias("rmsse_snaive"))
+    d = assess_decay(rows, {"croston-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10,
+                     promised_rmsse={"croston-v1": 0.0})
+    assert d.judged and d.metric == "rmsse" and d.degraded is degraded and d.promised_rmsse == 0.0
+    assert d.reasons[0] == says and len([r for r in d.reasons if "worse" in r]) == int(degraded)
+
+
+@pytest.mark.parametrize(("mase", "rmsse", "promised_croston", "degraded", "says"), [
+    # theta (MASE-ranked) 0.7 on MASE, seasonal naive 0.8; croston (RMSSE-ranked) 0.9 on RMSSE, promised 0.8. The whole
+    # window fell back to MASE: croston's MASE 1.0 against seasonal naive's 0.8 read 'DEGRADED'; now healthy
+    ((0.7, 1.0, 1.0), 0.9, 0.8, False, (("on MASE: realized MASE 0.700 over the last 1 scored as_of (2021-01-01, 10 "
+                                        "points); backtest promised 0.700 (tolerance 25%); seasonal naive 0.800"),
+                                        ("on RMSSE: realized RMSSE 0.900 over the last 2 scored as_of (2021-02-01 .. "
+                                        "2021-03-01, 20 points); backtest promised 0.800 (tolerance 25%)"))),
+    # croston 0.9 against a promise of 0.6: degraded on RMSSE (on MASE it was not measured against its promise at all)
+    ((0.7, 1.0, 1.0), 0.9, 0.6, True, (("on RMSSE: realized RMSSE 0.900 over the last 2 scored as_of (2021-02-01 .. "
+                                       "2021-03-01, 20 points) exceeds the backtest's 0.600 by more than 25%"),)),
+    # theta worse than seasonal naive on MASE: degraded on MASE
+    ((1.0, 1.0, 1.0), 0.9, 0.8, True, (("on MASE: realized MASE 1.000 over the last 1 scored as_of (2021-01-01, 10 "
+                                       "points) is worse than seasonal naive's 0.800 on the same points"),)),
+])
+def test_a_window_of_mase_and_rmsse_ranked_versions_judges_each_on_its_own_metric(mase, rmsse, promised_croston,
+                                                                                  degraded, says):
+    """Regression: a window with one as_of published by a MASE-ranked version (theta-v0, before the data was classed
+    intermittent) and two by an RMSSE-ranked one (croston-v1) was judged on MASE as a whole; each version is now
+    judged on the metric it was ranked on, and the verdict says so (metric "mase+rmsse")."""
+    rows = _decay_rows(list(mase), snaive=0.8).with_columns(
+        pl.Series("model_version", ["theta-v0", "croston-v1", "croston-v1"]),
+        pl.Series("rmsse", [None, rmsse, rmsse], dtype=pl.Float64))
+    d = assess_decay(rows, {"theta-v0": 0.7, "croston-v1": 1.0}, dataset="toy", window=3, tolerance=0.25,
+                     min_points=10, promised_rmsse={"theta-v0": None, "croston-v1": promised_croston})
+    assert d.judged and d.metric == "mase+rmsse" and d.degraded is degraded
+    assert d.reasons[0] == ("the window mixes versions ranked on MASE (theta-v0) and on RMSSE (croston-v1): each "
+                            "version's forecasts are judged on the metric it was ranked on")
+    for s in says:
+        assert any(s in r for r in d.reasons), d.reasons
+    # the MASE figures are theta's part's, the RMSSE figures croston's
+    assert (d.realized_mase, d.promised_mase, d.snaive_mase) == (pytest.approx(mase[0]), pytest.approx(0.7),
+                                                                 pytest.approx(0.8))
+    assert (d.realized_rmsse, d.promised_rmsse) == (pytest.approx(rmsse), pytest.approx(promised_croston))
+    assert d.points == 30 and len(d.as_ofs) == 3
     assert type(d).from_dict(d.to_dict()) == d
 
 

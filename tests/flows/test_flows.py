@@ -41,7 +41,8 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert published["ds"].min() == datetime(2019, 7, 1)  # the first period after as_of
 
     arts = artifacts_of(s["run_id"])
-    expected = {artifact_key(k, "tiny") for k in ("quality", "leaderboard", "decision", "plot", "receipt")} | {
+    expected = {artifact_key(k, "tiny") for k in ("quality", "leaderboard", "leaderboard_details", "decision", "plot",
+                                                  "receipt")} | {
         progress_key("gru all data", "tiny"), progress_key("gru backtest", "tiny")}
     assert expected <= set(arts), sorted(arts)
     assert [a.data for a in arts[progress_key("gru backtest", "tiny")]] == [100.0]

@@ -43,8 +43,14 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
 
     art = artifacts_of(out["run_id"])["leaderboard-parts"][0]
     rows = json.loads(art.data) if isinstance(art.data, str) else art.data
-    assert list(rows[0])[:6] == ["rank", "model", "published", "kind", "rmsse", "smape"]
-    assert art.description.endswith(f"come from {champion} ({out['model_version']})"), art.description
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "rmsse", "smape", "mase",
+                             "coverage80", "coverage95", "msis"]  # one screen wide: its 18 columns needed a scroll
+    head, meaning, more = art.description.split("\n\n")
+    assert head.endswith(f"come from {champion} ({out['model_version']}).") and "RMSSE is" in meaning, art.description
+    # the rest is the details', linked from the table's description, which links back
+    details = artifacts_of(out["run_id"])["leaderboard-details-parts"][0]
+    assert f"/artifacts/artifact/{details.id}" in more and "[leaderboard-parts](" in details.data
+    assert "| MAE | RMSE |" in details.data and "- RMSSE: " in details.data
     # the receipt: each of the run's notes a paragraph of its own (they ran on as one)
     said = artifacts_of(out["run_id"])["publish-receipt-parts"][0].description.split("\n\n")
     assert said[1].startswith("Note: The data was classed intermittent") and "cut at 0" not in said[1], said
@@ -122,6 +128,8 @@ def test_the_realized_accuracy_of_intermittent_data_is_judged_on_rmsse(tmp_path)
     assert decay["realized_rmsse"] is not None and decay["realized_mase"] is not None
     assert f"realized RMSSE {decay['realized_rmsse']:.3f}" in decay["reasons"][0]
     assert "judged on RMSSE, the metric its models were ranked on" in decay["reasons"][-1]
+    # and against seasonal naive's RMSSE on the same points, recorded with every realized row
+    assert decay["snaive_rmsse"] is not None and "seasonal naive's RMSSE on the same points" in decay["reasons"][-1]
     shown = CliRunner().invoke(app, ["accuracy", "--home", str(home)], terminal_width=80)
     assert shown.exit_code == 0, shown.output
     verdict = next(line for line in shown.output.splitlines() if line.startswith("parts: "))

@@ -221,3 +221,25 @@ def test_a_positive_seasonal_series_keeps_its_multiplicative_season():
     idx = _seasonal_indices(y, 12)
     assert np.array_equal(x, y / idx[:, np.arange(48) % 12]) and not seasons.add.any()
     assert np.array_equal(seasons.mul, idx[:, np.arange(48, 54) % 12])
+
+
+def test_a_batch_of_positive_and_non_positive_seasonal_series_is_adjusted_each_its_own_way():
+    """One batch (right-aligned, NaN-padded) of a positive seasonal series, one crossing 0 and one too short for
+    the test: the positive one gets exactly its multiplicative indices (M3's path, to the last bit), the one
+    crossing 0 its additive ones, the short one none; each as `_seasonal_indices` computes it alone."""
+    from flowcast.models.baselines import _deseasonalise, _seasonal_indices
+
+    season = np.sin(2 * np.pi * np.arange(12) / 12)
+    y = np.full((3, 60), np.nan)
+    y[0] = 100 * np.tile(1 + 0.5 * season, 5) + np.linspace(0, 3, 60)
+    y[1, 12:] = np.tile(10 * season, 4) + np.linspace(-1, 1, 48)
+    y[2, 52:] = np.arange(8.0)
+    n = np.array([60, 48, 8])
+    x, seasons = _deseasonalise(y, n, 6, 12)
+    mul = _seasonal_indices(y[:1], 12)[0]
+    add = _seasonal_indices(y[1:2], 12, additive=True)[0]
+    assert np.array_equal(x[0], y[0] / mul[np.arange(60) % 12])
+    assert np.array_equal(seasons.mul[0], mul[np.arange(60, 66) % 12]) and not seasons.add[0].any()
+    assert np.array_equal(x[1], y[1] - add[np.arange(60) % 12], equal_nan=True) and add.any()
+    assert np.array_equal(seasons.add[1], add[np.arange(60, 66) % 12]) and (seasons.mul[1] == 1).all()
+    assert np.array_equal(x[2], y[2], equal_nan=True) and (seasons.mul[2] == 1).all() and not seasons.add[2].any()

@@ -76,7 +76,10 @@ def test_a_run_stopped_before_its_degraded_event_was_sent_is_told_by_the_next_ru
 
 @pytest.mark.parametrize(("metric", "extra"), [
     ("mase", {}),  # MASE-ranked data: the payload of before, and the metric it was judged on
-    ("rmsse", {"realized_rmsse": 1.3, "promised_rmsse": 0.9}),  # ranked on RMSSE (data classed intermittent)
+    # ranked on RMSSE (data classed intermittent): with seasonal naive's RMSSE, what the verdict also compares with
+    ("rmsse", {"realized_rmsse": 1.3, "promised_rmsse": 0.9, "snaive_rmsse": 1.1}),
+    # a window of MASE- and RMSSE-ranked versions, each judged on its own: the RMSSE part's figures too
+    ("mase+rmsse", {"realized_rmsse": 1.3, "promised_rmsse": 0.9, "snaive_rmsse": 1.1}),
 ])
 def test_the_accuracy_events_name_the_metric_the_verdict_was_judged_on(tmp_path, monkeypatch, metric, extra):
     sent = _sent(monkeypatch)
@@ -90,10 +93,9 @@ def test_the_accuracy_events_name_the_metric_the_verdict_was_judged_on(tmp_path,
     for e in sent:
         payload = e["payload"]
         assert payload["realized_mase"] == 1.2 and payload["promised_mase"] == 1.0
-        assert {k: payload.get(k) for k in ("metric", "realized_rmsse", "promised_rmsse")} == {
-            "metric": metric, "realized_rmsse": extra.get("realized_rmsse"),
-            "promised_rmsse": extra.get("promised_rmsse")}
-        assert ("realized_rmsse" in payload) is (metric == "rmsse")
+        assert {k: payload.get(k) for k in ("metric", "realized_rmsse", "promised_rmsse", "snaive_rmsse")} == {
+            "metric": metric, **{k: extra.get(k) for k in ("realized_rmsse", "promised_rmsse", "snaive_rmsse")}}
+        assert ("realized_rmsse" in payload) is ("rmsse" in metric)
     stored = read_status(tmp_path, "tiny")
     assert stored is not None and stored.metric == metric and stored.promised_rmsse == extra.get("promised_rmsse")
 

@@ -112,7 +112,7 @@ def test_realized_rows_keep_the_points_their_mase_covers_and_older_rows_read_as_
         store.write_realized(DS, realized_frame([AS_OF]).with_columns(n_mase=pl.col("n") + 1))
 
 
-@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse"])
+@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive"])
 def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_back(tmp_path, column):
     """A partition written before `column` was recorded reads back with it null (not known)."""
     store = EmbeddedStore(tmp_path / "wh")
@@ -135,6 +135,20 @@ def test_realized_rmsse_round_trips_and_rows_without_it_read_as_unknown(backend)
     assert back.filter(pl.col("as_of") == AS_OF)["rmsse"].null_count() == 6
     with pytest.raises(ForecastContractError, match="rmsse out of range"):
         store.write_realized(DS, realized_frame([AS_OF]).with_columns(rmsse=pl.lit(-1.0)))
+
+
+def test_realized_seasonal_naive_rmsse_round_trips_and_rows_without_it_read_as_unknown(backend):
+    """rmsse_snaive (seasonal naive's RMSSE on RMSSE's points, what an RMSSE verdict compares with) round-trips on
+    every backend; rows written without it read back as null; a negative one is refused."""
+    store = backend.store
+    store.write_realized(DS, realized_frame([OTHER]).with_columns(rmsse=pl.lit(0.5), rmsse_snaive=0.5 * pl.col("step")))
+    store.write_realized(DS, realized_frame([AS_OF]))  # an older flowcast's rows: null
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.schema["rmsse_snaive"] == pl.Float64
+    assert back.filter(pl.col("as_of") == OTHER)["rmsse_snaive"].to_list() == [0.5, 1.0, 1.5] * 2
+    assert back.filter(pl.col("as_of") == AS_OF)["rmsse_snaive"].null_count() == 6
+    with pytest.raises(ForecastContractError, match="rmsse_snaive out of range"):
+        store.write_realized(DS, realized_frame([AS_OF]).with_columns(rmsse_snaive=pl.lit(-1.0)))
 
 
 def test_realized_lookahead_round_trips(backend):
@@ -207,7 +221,7 @@ def test_a_publish_records_where_its_models_training_data_ended_so_lookahead_out
                "trained on data after them" in r for r in d.reasons)
 
 
-@pytest.mark.parametrize("columns", [["rmsse"], ["n_mase", "lookahead", "rmsse"]])
+@pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])
 def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_columns(pg_url, pg_schema, columns):
     """Regression: the columns added since the realized table was first created (n_mase, lookahead, now rmsse) were
     added only when the tables did not exist yet, so a store an older flowcast created failed every write and read

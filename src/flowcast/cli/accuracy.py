@@ -50,9 +50,10 @@ def accuracy(
 ) -> None:
     """Realized accuracy of published forecasts: per dataset and as_of the points scored, MAE,
     MASE, sMAPE, 80%/95% interval coverage and seasonal naive on the same points, beside the
-    backtest MASE the publishing model promised; and each dataset's verdict (degraded or not). Data whose models
-    were ranked on RMSSE (classed intermittent) is judged on RMSSE: the verdict says so, the table shows RMSSE and
-    the promised RMSSE."""
+    backtest MASE the publishing model promised; and each dataset's verdict (degraded or not), naming the metric it
+    was judged on. Data whose models were ranked on RMSSE (classed intermittent) is judged on RMSSE: the table shows
+    RMSSE, seasonal naive's RMSSE and the promised RMSSE; a window of versions ranked on each judges each on its own
+    (both promises shown). `--as-of` adds the as_of's rows per model and step, MASE and RMSSE."""
     import polars as pl
 
     from flowcast.evaluation.realized import flag_lookahead, summary_by_as_of
@@ -89,7 +90,7 @@ def accuracy(
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))
         status = read_status(settings.home, name)
-        if status is not None and status.metric == "rmsse":  # judged on RMSSE: what its models promised on it
+        if status is not None and "rmsse" in status.metric:  # judged on RMSSE: what its models promised on it
             summary = summary.join(promised_by_as_of(mine, promised_rmsse(registry, versions))
                                    .rename({"promised": "promised_rmsse"}), on="as_of", how="left")
         if not mine.height and status is None:  # --dataset with nothing scored nor judged (a typo, or too soon)
@@ -122,21 +123,28 @@ def accuracy(
     for name, rep in report.items():
         st = rep["status"]
         verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
-        on_rmsse = bool(st) and st.get("metric") == "rmsse"
-        verdict += " on RMSSE" if on_rmsse else ""
+        metric = (st.get("metric") or "mase") if st else "mase"  # a verdict stored before it was recorded: MASE
+        on_rmsse, mixed = metric == "rmsse", metric == "mase+rmsse"
+        judged_on = {"rmsse": "RMSSE", "mase+rmsse": "MASE and RMSSE"}.get(metric, "MASE")
+        verdict += f" on {judged_on}" if st and st["judged"] else ""
         out.print(f"[bold]{said(name)}[/]: {verdict}" + (f" - {said('; '.join(st['reasons']))}" if st else ""),
                   highlight=False, markup=True)
         # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         # judged on RMSSE: its figures and promise where seasonal naive's MASE and sMAPE were (80 columns)
-        heads = ("as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "cov80", "cov95", "promised\nRMSSE") if on_rmsse \
-            else ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive\nMASE", "promised\nMASE")
+        heads = (("as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "cov80", "cov95", "snaive\nRMSSE", "promised\nRMSSE")
+                 if on_rmsse else
+                 ("as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "cov80", "cov95", "promised\nMASE", "promised\nRMSSE")
+                 if mixed else
+                 ("as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive\nMASE", "promised\nMASE"))
         for c in heads:
             table.add_column(c, justify="left" if c.startswith("as_of") else "right", no_wrap=True)
         marks = [_LOOKAHEAD_MARKS.get(r["lookahead"], "") if "lookahead" in r else "" for r in rep["as_ofs"]]
         for r, mark in zip(rep["as_ofs"], marks, strict=True):
             cells = ([_fmt(r.get("rmsse")), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
-                      _fmt(r.get("promised_rmsse"))] if on_rmsse else
+                      _fmt(r.get("rmsse_snaive")), _fmt(r.get("promised_rmsse"))] if on_rmsse else
+                     [_fmt(r.get("rmsse")), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
+                      _fmt(r.get("promised")), _fmt(r.get("promised_rmsse"))] if mixed else
                      [_fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
             table.add_row(as_of_label(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
@@ -145,17 +153,25 @@ def accuracy(
             if mark in marks:
                 out.print(f"{mark.strip()} {meaning}", highlight=False, markup=False)
         if on_rmsse:
-            out.print("judged on RMSSE, the metric its models were ranked on (data classed intermittent); promised "
-                      "RMSSE: the publishing model's backtest RMSSE", highlight=False, markup=False)
+            out.print("judged on RMSSE, the metric its models were ranked on (data classed intermittent); snaive RMSSE: "
+                      "seasonal naive's forecasts from the same as_of, on the same points; promised RMSSE: the "
+                      "publishing model's backtest RMSSE", highlight=False, markup=False)
+        elif mixed:
+            out.print("judged on MASE for the versions ranked on MASE and on RMSSE for those ranked on RMSSE (data "
+                      "classed intermittent); promised MASE / RMSSE: the publishing model's backtest MASE, and its "
+                      "RMSSE where it was ranked on it", highlight=False, markup=False)
         else:
             out.print("snaive MASE: seasonal naive's forecasts from the same as_of, on the same points (MASE 1 is as "
                       "good as it); promised MASE: the publishing model's backtest MASE", highlight=False, markup=False)
         if "rows" in rep:
-            steps = Table(title=f"{name} as of {as_of}: per model and step", box=box.SIMPLE_HEAD, pad_edge=False,
-                          collapse_padding=True)
-            for c in ("model", "version", "step", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95"):
+            # MASE and RMSSE (it showed MASE alone, also where the verdict was judged on RMSSE), and which the verdict
+            # was judged on; every figure whole in 80 columns, as the table above
+            steps = Table(title=f"{name} as of {as_of}: per model and step (the verdict is on {judged_on})",
+                          box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+            for c in ("model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"):
                 steps.add_column(c, justify="left" if c in ("model", "version") else "right", no_wrap=True)
             for r in rep["rows"]:
                 steps.add_row(r["model"], r["model_version"] or "-", str(r["step"]), str(r["n"]), _fmt(r["mae"]),
-                              _fmt(r["mase"]), _fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2))
+                              _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"], 2),
+                              _fmt(r["coverage95"], 2))
             out.print(steps)

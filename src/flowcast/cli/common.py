@@ -118,7 +118,11 @@ def flow_as_of(value: str | None, settings: Any, option: str = "--as-of") -> dat
     """What a command hands a flow as its as_of: checked here (`parse_run_as_of`); a date alone as
     given, for the flow to read on its source's calendar (the same instant; the run is named for the
     date, as a deployment run with that parameter is), else the instant."""
-    instant = parse_run_as_of(value, settings, option)
+    return flow_key(value, parse_run_as_of(value, settings, option))
+
+
+def flow_key(value: str | None, instant: datetime | None) -> datetime | str | None:
+    """`flow_as_of` of a value already parsed (`instant`: `parse_run_as_of(value, ...)`)."""
     return value.strip() if value is not None and is_date_only(value) else instant
 
 
@@ -153,6 +157,22 @@ def _needs_hint(data: str, missing: list[str]) -> str:
     if "--freq" in missing:
         said.append("--freq is the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y")
     return f" ({'; '.join(said)})" if said else ""
+
+
+def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+    """Why a file given --time-col alone, whose dates are each written once beside number columns (a wide file), was
+    not read as one: a text column among them ('date,north,south,comment'). It was asked for --target-col, and given
+    one it read that column alone, the other series ignored."""
+    if id_col or target_col or not time_col:
+        return ""
+    from flowcast.data.sources import text_columns_beside_numbers
+
+    text = text_columns_beside_numbers(data, time_col)
+    if not text:
+        return ""
+    named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
+    return (f"; if each number column is a series (a wide file), it is not read as one because {len(text)} column(s) "
+            f"hold text: {named}: remove them from the file to read it as wide")
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
@@ -222,7 +242,8 @@ def resolve_settings(
             freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout)
             missing = []
         if missing:
-            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}")
+            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
+                              f"{_not_wide_hint(data, id_col, time_col, target_col)}")
         try:
             source = SourceConfig(
                 name=dataset or _name_of(data),
@@ -307,10 +328,19 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     one series: say so, since its other columns are then ignored."""
     if id_col or not time_col:
         return "long"
-    from flowcast.data.sources import numeric_columns_of
+    from flowcast.data.sources import wide_probe
 
-    numeric = numeric_columns_of(data, time_col)
-    if not numeric:
+    probed = wide_probe(data, time_col, 200)
+    numeric, text = probed if probed is not None else ([], [])
+    if text and target_col in numeric:  # a text column kept it long: its other series were only 'undeclared'
+        others = [c for c in numeric if c != target_col and c not in (covariates or [])]
+        if others:
+            console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
+                          f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each is a "
+                          f"series (a wide file), remove its text column(s) "
+                          f"({', '.join(repr(c) for c, _ in text[:3])}) and leave out --target-col", highlight=False)
+        return "long"
+    if not numeric or text:
         return "long"
     if target_col is None:
         console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} hold "
@@ -390,12 +420,20 @@ def _declared_datasets(config: Path | None) -> set[str]:
     return set(BUNDLED_DATASETS) | configured
 
 
+_DATA_SUFFIXES = (".gz", ".bz2", ".zst", ".xz", ".zip", ".csv", ".tsv", ".txt", ".parquet", ".pq", ".parq", ".json",
+                  ".jsonl", ".ndjson", ".xlsx", ".xls")
+
+
 def _name_of(data: str) -> str:
-    """The dataset name of a file given with --data: its stem as a store key ('Sales Data 2023 (v2).csv'
-    -> 'Sales_Data_2023_v2'), a glob's folder ('sales/*.csv' -> 'sales'). A name the store cannot key
-    ('*') failed the run at publish, after training."""
+    """The dataset name of a file given with --data: its name without its format and compression suffixes, as a
+    store key ('Sales Data 2023 (v2).csv' -> 'Sales_Data_2023_v2', 'sales.csv.gz' -> 'sales', 'store.north.csv' ->
+    'store.north'), a glob's folder ('sales/*.csv' -> 'sales'). A name the store cannot key ('*') failed the run at
+    publish, after training; a name cut at its first dot put 'store.north.csv' and 'store.south.csv' under one
+    dataset 'store': one production model and one set of published forecasts for two files' series."""
     path = Path(data)
-    stem = path.stem.split(".")[0]
+    stem = path.name
+    while (suffix := Path(stem).suffix).lower() in _DATA_SUFFIXES and suffix != stem:
+        stem = stem[: -len(suffix)]
     if any(c in stem for c in "*?["):
         stem = path.parent.name
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:128]

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Self, TextIO, cast
 
@@ -47,6 +48,7 @@ from flowcast.cli.common import (
     data_given,
     emit_json,
     flow_as_of,
+    flow_key,
     interrupted_afterwards,
     note_publish_of_this_command,
     out,
@@ -100,13 +102,13 @@ def _flow_source_args(settings: Any, data: str | None) -> dict[str, Any]:
 AS_OF_CHECK_MAX_BYTES = 8 * 2**20
 
 
-def check_as_of_has_data(settings: Any, as_of: str | None) -> None:
+def check_as_of_has_data(settings: Any, as_of: datetime | None) -> None:
     """An --as-of before the data began, said before a Prefect server and the flow start (~30 s): the flow's
     validate says the same (`validate.nothing_observed_by`: the reader's own rules). Only for a file given or
     configured that is on this machine and up to `AS_OF_CHECK_MAX_BYTES`: a URL is read in the flow, with its
     retries, a bundled dataset (M3 builds its files on first use) is left to the flow, and so is a larger file,
     whose read here would cost more than it saves. Anything else that stops the reading here is the flow's to
-    say, in its run, as it always did."""
+    say, in its run, as it always did. `as_of`: the instant the command parsed (`parse_run_as_of`), once."""
     if as_of is None or (settings.source is None and settings.dataset not in settings.sources):
         return
     from flowcast.data.datasets import resolve_source
@@ -119,8 +121,7 @@ def check_as_of_has_data(settings: Any, as_of: str | None) -> None:
         files = resolve_files(source)
         if any("://" in f for f in files) or sum(os.path.getsize(f) for f in files) > AS_OF_CHECK_MAX_BYTES:
             return
-        instant = parse_run_as_of(as_of, settings)
-        said = nothing_observed_by(source, instant) if instant is not None else None
+        said = nothing_observed_by(source, as_of)
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
         return
     if said is not None:
@@ -314,8 +315,9 @@ def run(
         home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
-    when = flow_as_of(as_of, settings)
-    check_as_of_has_data(settings, as_of)  # before the Prefect server starts
+    instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
+    when = flow_key(as_of, instant)
+    check_as_of_has_data(settings, instant)
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
@@ -450,13 +452,13 @@ def forecast(
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
     )
-    flow_as_of(as_of, settings)  # (checked before the as_of's data)
-    check_as_of_has_data(settings, as_of)  # before the Prefect server starts
+    instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
+    when = flow_key(as_of, instant)
+    check_as_of_has_data(settings, instant)
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("forecast"):
-        when = flow_as_of(as_of, settings)
         try:
             result = call_flow(forecast_flow,
                 as_of=when, horizon=horizon, config_file=str(config) if config else None,

@@ -106,9 +106,14 @@ def explain_freq(source: SourceConfig) -> Inferred | str:
         name = freq_of_step(int(seconds))
         if name is not None:
             named[name] = named.get(name, 0) + n
-    if not named:
+    best = min(named.items(), key=lambda kv: (-kv[1], kv[0])) if named else None
+    if best is None or best[1] / steps.height < MIN_SHARE:
+        by_month = _month_steps(frame)  # months stamped on varying days (the 1st, the 15th, the last)
+        if by_month is not None:
+            return by_month
+    if best is None:
         return "no step between its times is a period of a frequency"
-    freq, n = min(named.items(), key=lambda kv: (-kv[1], kv[0]))
+    freq, n = best
     share = n / steps.height
     if share < MIN_SHARE:
         return (f"its dates step irregularly (the most common step, {freq}, is {share:.0%} of "
@@ -118,6 +123,28 @@ def explain_freq(source: SourceConfig) -> Inferred | str:
     elif freq in ("1y", "1q"):
         freq = _fiscal(frame, str(freq))
     return Inferred(str(freq), share, steps.height)
+
+
+_MONTH_STEPS = {1: "1mo", 3: "1q", 12: "1y"}
+
+
+def _month_steps(frame: pl.DataFrame) -> Inferred | None:
+    """The frequency of dates one (three, twelve) calendar months apart whatever their day: a monthly series
+    stamped on the 1st, the 15th or the 28th (a reading taken when someone got to it, a statement's closing day,
+    the last business day), whose steps of 3 to 59 days named no frequency ('its dates step irregularly (the most
+    common step, 1d, ...)': a 3-day step read as a weekend skipped) although a monthly grid reads every date as its
+    month. None when such steps are not `MIN_SHARE` of the consecutive steps (irregular days: most are 0 months)."""
+    months = (frame.with_columns((pl.col("t").dt.year() * 12 + pl.col("t").dt.month()).alias("m"))
+              .with_columns(pl.col("m").diff().over("unique_id").alias("k")).drop_nulls("k"))
+    if months.height == 0:
+        return None
+    counts = dict(months.group_by("k").len().iter_rows())
+    k, n = max(((k, counts.get(k, 0)) for k in _MONTH_STEPS), key=lambda kv: (kv[1], -kv[0]))
+    share = n / months.height
+    if share < MIN_SHARE:
+        return None
+    freq = _MONTH_STEPS[k]
+    return Inferred(freq if freq == "1mo" else _fiscal(frame, freq), share, months.height)
 
 
 def _fiscal(frame: pl.DataFrame, freq: str) -> str:

@@ -235,12 +235,19 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^(?i:FY) ?'?\d{2}(\d{2})?$"))
         .then(pl.lit(" (a fiscal year? write the calendar year it starts in, e.g. '2022' for a FY2023 that starts in "
                      "2022, with --freq 1y)"))
+        # 'FY2024Q1', 'FY24 Q1': a fiscal quarter, told nothing ("does not parse as ISO-8601")
+        .when(text.str.contains(r"^(?i:FY) ?'?\d{2}(\d{2})?[ \-/]?(?i:Q)[1-4]$"))
+        .then(pl.lit(" (a fiscal quarter? write the first day of its calendar month, e.g. '2023-07-01' for a FY2024Q1 "
+                     "that starts in July 2023, with --freq 1q; 3mo for quarters starting in other months)"))
         .when(text.str.contains(r"^\d{4}[/.]\d{1,2}$"))  # 2024/03, 2024.03
         .then(pl.concat_str([pl.lit(" (a year and month? declare its time_format: --time-format '%Y"),
                              text.str.slice(4, 1), pl.lit("%m')")]))
         .when(text.str.contains(r"^[A-Za-z]{3}[ \-]\d{4}$"))  # Mar 2024, Mar-2024
         .then(pl.concat_str([pl.lit(" (a month name? declare its time_format: --time-format '%b"),
                              text.str.slice(3, 1), pl.lit("%Y')")]))
+        .when(text.str.contains(r"^[A-Za-z]{3}[ \-]\d{2}$"))  # Mar-24 (Excel's mmm-yy), told nothing
+        .then(pl.concat_str([pl.lit(" (a month name and a two-digit year? declare its time_format: --time-format '%b"),
+                             text.str.slice(3, 1), pl.lit("%y')")]))
         .when(text.str.contains(r"^[A-Za-z]{4,9} \d{4}$"))  # March 2024
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%B %Y')"))
         .when(text.str.contains(r"^\d{1,2}-[A-Za-z]{3}-\d{4}$"))  # 05-Mar-2024 (Oracle's DD-MON-YYYY)

@@ -101,7 +101,8 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
 _MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
-_YEAR_RE = r"^\d{4}$"  # ISO-8601 reduced precision: a year ('2020')
+_YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
+# years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
 _UNPADDED_DATE_RE = r"^(\d{4})-(\d{1,2})-(\d{1,2})(\D.*)?$"  # '2024-1-5', '2024-01-5 08:00': zero-padded before parsing
 # a day/month date's parts: first number, second number, year (2 or 4 digits), the rest (a time of day)
@@ -1442,12 +1443,12 @@ def _month_name_text(text: pl.Expr) -> pl.Expr:
 
 
 def _period_start_text(text: pl.Expr) -> pl.Expr:
-    """A year ('2020'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
+    """A year ('2020', '2020.0'), a month ('2020-03', both ISO-8601 at reduced precision), a quarter ('2020Q1',
     '2020-Q1') or an ISO week ('2021-W01': its Monday) as the ISO date of its first day, which
     `str.to_datetime` parses; other values unchanged."""
     quarter = text.str.extract(_QUARTER_RE, 2).replace({"1": "01", "2": "04", "3": "07", "4": "10"})
     return (
-        pl.when(text.str.contains(_YEAR_RE)).then(text + "-01-01")
+        pl.when(text.str.contains(_YEAR_RE)).then(text.str.slice(0, 4) + "-01-01")
         .when(text.str.contains(_YEAR_MONTH_RE)).then(pl.format("{}-{}-01", text.str.slice(0, 4),
                                                                  text.str.slice(5).str.zfill(2)))
         .when(text.str.contains(_UNPADDED_DATE_RE)).then(pl.format(
@@ -1720,12 +1721,20 @@ def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, lis
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
 
 
-def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] | None:
-    """The columns of a local file besides `time_col` when the file is wide (a spreadsheet's export: a date column,
-    then one column per series): no time value written twice (a long file repeats each time once per series) and
-    each other column holding numbers (9 in 10 of its values in the first `rows` rows at least: a typo is
-    quarantined by the run, not taken for an id). None otherwise (a text column is an id: the file is long), or
-    when the file cannot be read cheaply. For the command line's choice of layout, never for a run."""
+def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
+    """The text columns (name, a value) that keep a file from being read as wide although its dates are each
+    written once and other columns hold numbers ('date,north,south,comment'): none where the file is wide, long
+    (a date written twice) or holds no number column. For the command line's hint, never for a run."""
+    probed = wide_probe(path, time_col, rows)
+    return probed[1] if probed is not None and probed[0] else []
+
+
+def wide_probe(path: str, time_col: str, rows: int = 200) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
+    written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
+    column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
+    values in the first `rows` rows are (a typo is quarantined by the run, not taken for an id). None for a file
+    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
@@ -1741,15 +1750,20 @@ def numeric_columns_of(path: str, time_col: str, rows: int = 200) -> list[str] |
     if repeated:
         return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
+    numeric: list[str] = []
+    text_cols: list[tuple[str, str]] = []
     for c in others:
         col = head.get_column(c)
         if col.dtype.is_numeric():
+            numeric.append(c)
             continue
         text = col.cast(pl.Utf8).str.strip_chars()
         valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
         if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
-            return None
-    return others or None
+            text_cols.append((c, str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])))
+        else:
+            numeric.append(c)
+    return numeric, text_cols
 
 
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
@@ -1807,9 +1821,15 @@ def _has_value(raw: pl.Expr, *, marker: bool) -> pl.Expr:
 def yes_no_columns(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> set[str]:
     """The text covariate columns (of `columns`) whose every value is a flag word, yes/no or true/false in any
     case ('Yes', 'N', 'FALSE'), with at least one yes/no: their yes/no are read as 1/0 (`_number`). Decided once,
-    from all rows (one pass over those columns), not on each read of the rows, whose subsets could decide
-    otherwise. A column beside a number ('yes' and '3') is not one: its words are quarantined, with their reason.
-    (`text`: CSV, where blanks and missing-value markers hold no value.)"""
+    from the rows of `raw` (one pass over those columns; `ingest` decides from the rows observed by as_of, so that
+    rows written after it do not change how it reads its own), not on each read of the rows, whose subsets could
+    decide otherwise. A column beside a number ('yes' and '3') is not one: its words are quarantined, with their
+    reason. (`text`: CSV, where blanks and missing-value markers hold no value.)"""
+    return {c for c, (yes_no, other) in _flag_words(raw, columns, text=text).items() if yes_no and not other}
+
+
+def _flag_words(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> dict[str, tuple[bool, bool]]:
+    """Text column (of `columns`) -> (it holds a yes/no word, it holds a value that is no flag word): one pass."""
     schema = raw.collect_schema()
     cols = [c for c in dict.fromkeys(columns) if schema.get(RAW_PREFIX + c) == pl.Utf8]
     exprs: dict[str, pl.Expr] = {}
@@ -1820,7 +1840,7 @@ def yes_no_columns(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> set[
         exprs[f"yes_no:{c}"] = word.is_in(list(_YES_NO_TEXT))
         exprs[f"other:{c}"] = valued & ~word.is_in(flags)
     seen = _any(raw, exprs)
-    return {c for c in cols if seen[f"yes_no:{c}"] and not seen[f"other:{c}"]}
+    return {c: (seen[f"yes_no:{c}"], seen[f"other:{c}"]) for c in cols}
 
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
@@ -1932,20 +1952,27 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         orders = _day_month_spaced_per_file(raw, RAW_PREFIX + source.time_col, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
-    yes_no = frozenset(yes_no_columns(raw, [*source.past_cols, *source.future_cols], text=text))
-    mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
-    frame = raw.filter(~blank) if blank is not None else raw
-    for stage in mapping:
-        frame = frame.with_columns(stage)
     as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
-    if as_of is not None:
-        # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
-        # is not over); an aggregated source's periods are cut by `observed_at` instead
-        bound = (as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
-                 else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
-        filtered = _within_as_of(frame, source, bound)
-    else:
-        bound, filtered = None, frame
+    # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
+    # is not over); an aggregated source's periods are cut by `observed_at` instead
+    bound = None if as_of is None else (
+        as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
+        else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
+    unread = raw.filter(~blank) if blank is not None else raw
+    mapping = _mapping(source, schema, label, text, orders, traits)
+    frame = _mapped(unread, mapping)
+    # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
+    # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
+    # One pass over the covariate columns of all rows decides every column but one holding both (the rows by as_of
+    # may hold its yes/no alone); those alone are decided again on the rows by as_of, whose times that pass parses
+    seen = _flag_words(raw, [*source.past_cols, *source.future_cols], text=text)
+    yes_no = frozenset(c for c, (words, other) in seen.items() if words and not other)
+    if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
+        yes_no |= yes_no_columns(frame.filter(observed_at(source, bound)), mixed, text=text)
+    if yes_no:
+        mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
+        frame = _mapped(unread, mapping)
+    filtered = frame if bound is None else _within_as_of(frame, source, bound)
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -1965,6 +1992,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
         number_notes=list(notes.values()),
     )
+
+
+def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
+    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added."""
+    for stage in mapping:
+        raw = raw.with_columns(stage)
+    return raw
 
 
 def planned_row(source: SourceConfig) -> pl.Expr:

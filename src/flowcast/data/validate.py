@@ -515,8 +515,13 @@ def totals_series_line(series: list[str]) -> str:
 
 
 def zero_padded_ids_line(groups: list[list[str]]) -> str:
-    """Ids that differ only by leading zeros ('007' and '7'): kept as written, two series, but most likely one
-    whose zeros a spreadsheet dropped in some rows (Excel reads 007 as the number 7)."""
+    """Ids that differ only by leading zeros ('007' and '7') or a trailing '.0' ('7.0', as pandas writes an integer
+    column with a missing value): kept as written, two series, but most likely one whose zeros a spreadsheet dropped
+    in some rows (Excel reads 007 as the number 7), or exported by two tools."""
+    if any("." in u for g in groups for u in g):
+        return _id_groups_line(groups, "leading zeros or a trailing '.0'", "as separate series; if they are one series "
+                               "(pandas writes a column of integer ids with a missing value as floats, '7.0'; a "
+                               "spreadsheet drops the zeros of '007'), export the ids as text the same way in every row")
     return _id_groups_line(groups, "leading zeros", "as separate series; if they are one series (a spreadsheet "
                            "drops the zeros of '007'), export the ids as text with their zeros, or without them, the "
                            "same way in every row")
@@ -888,12 +893,25 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
         return " (the file looks appended twice (every row repeated): remove the second copy)"
     if not source.id_cols:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
+        if len(report.files) > 1:  # one file per series, the id in its name (darts reads each as a series)
+            pattern = source.path if any(c in source.path for c in "*?[") else source.path.rstrip("/") + "/*"
+            return (f" (no id column is declared, so every row of its {len(report.files)} files belongs to one series "
+                    f"named {source.name!r}: if each file is one series, named by its file name, write that name "
+                    "as an id column: python -c \"import glob, pathlib, polars as pl; pl.concat([pl.read_csv(f)"
+                    ".with_columns(unique_id=pl.lit(pathlib.Path(f).stem)) for f in sorted(glob.glob("
+                    f"'{pattern}'))]).write_csv('all.csv')\" and run all.csv with --id-col unique_id; else name the "
+                    f"series' id column(s) with --id-col or the source's id_cols{e_g})")
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
                 f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
     clock = [c for c in report.undeclared_columns if re.fullmatch(_CLOCK_COLUMN_RE, c.strip())]
     if clock and is_subdaily(source.freq):
         return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "
                 f"one time column: write them as one, '2024-01-01 13:00')")
+    if clock and source.aggregate == "none":  # a freq read off the date alone ('1d'): aggregate was all it said
+        return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "
+                f"one time column: write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); "
+                f"or, to combine the rows of each period of freq {source.freq!r}, declare the source's aggregate = "
+                "'sum', 'mean' or 'last')")
     if source.aggregate == "none":
         return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
                 "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
@@ -1063,8 +1081,10 @@ def _totals_series(valid: pl.DataFrame) -> list[str]:
 
 
 def zero_padded_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:
-    """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros: ['007', '7']."""
-    return _id_groups(ids.cast(pl.Utf8), pl.col("unique_id").str.strip_chars_start("0"), limit)
+    """The groups (at most `limit`, each sorted) of distinct ids equal but for leading zeros or a trailing '.0':
+    ['007', '7'], ['7', '7.0'] (the float a pandas column of integer ids with a missing value writes)."""
+    return _id_groups(ids.cast(pl.Utf8), pl.col("unique_id").str.replace(r"^(\d+)\.0+$", "${1}")
+                      .str.strip_chars_start("0"), limit)
 
 
 def case_ids(ids: pl.Series, limit: int = 100) -> list[list[str]]:

@@ -5,10 +5,12 @@ the `realized` table and emits events is `flowcast.ops.accuracy`).
 
 `score_realized` scores the published forecasts of earlier as_ofs against the observed actuals
 that have arrived since: one row per (as_of, model, step) with the number of points scored
-(`n`), MAE, MASE, RMSSE (on MASE's points, `n_mase`: `metrics.rmsse_scale` up to the as_of), sMAPE, the
-coverage of the 80% and 95% intervals (null when the forecasts carry none) and, on the same points, the MAE and MASE of the seasonal-naive forecast that
-could have been made at that as_of (`mae_snaive`, `mase_snaive`). Only observed actuals
-count: a period the source had no value for (a gap the preprocessing imputed) is not scored.
+(`n`), MAE, MASE, RMSSE (on MASE's points, `n_mase`: `metrics.rmsse_scale` up to the as_of; as the backtest's,
+each series' over the steps of its as_of scored, then averaged over the series scored at the step), sMAPE, the
+coverage of the 80% and 95% intervals (null when the forecasts carry none) and, on the same points, the MAE and MASE
+of the seasonal-naive forecast that could have been made at that as_of (`mae_snaive`, `mase_snaive`), and its RMSSE on
+RMSSE's points, computed the same way (`rmsse_snaive`). Only observed actuals count: a period the source had no value
+for (a gap the preprocessing imputed) is not scored.
 The MASE scale of each series is its mean seasonal difference over the history up to that
 as_of, never later data (`metrics.mase_scale` with the as_of as cutoff), and only where that
 history holds `min_scale_history` rows (two seasons; at least 4 differences): early backfills
@@ -42,7 +44,8 @@ MASE read as 'healthy', or 'recovered'), and the report shows them apart.
 realized MASE exceeds what the backtest promised by more than a tolerance, or when the forecasts did
 worse than seasonal naive on the same points. Where the models that published them were ranked on RMSSE
 (data classed intermittent, `evaluation.intermittency`) it judges the realized RMSSE against the backtest's
-RMSSE instead, with the same tolerance (seasonal naive is scored by MASE only: not compared), and says so.
+RMSSE instead, with the same tolerance, and against seasonal naive's RMSSE on the same points, and says so; a
+window of versions ranked on each judges each version on its own metric.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from flowcast.timekeys import local_wall, observed_through, observed_through_exp
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
-                  "mase_snaive"]
+                  "mase_snaive", "rmsse_snaive"]
 _COUNTS = ("n", "n_mase")
 REALIZED_COLUMNS = ["dataset", "as_of", "model", "model_version", "step", *METRIC_COLUMNS, "lookahead", "scored_at"]
 
@@ -195,19 +198,30 @@ def score_realized(
 
     err = abs_error("y", "y_hat")
     usable = ((pl.col("scale") > 0) & (pl.col("history") >= min_scale_history(m))).fill_null(False)
+    # each series' RMSSE over the steps of its as_of scored (the mean squared error over the naive forecast's
+    # in-sample mean squared one-step difference up to the as_of, square-rooted), on each of its rows
+    squared = pl.when(usable & (pl.col("scale_sq") > 0)).then(err * err / pl.col("scale_sq"))
+    naive_err = (pl.col("y") - pl.col("__naive")).abs()
+    squared_naive = pl.when(usable & (pl.col("scale_sq") > 0)).then(naive_err * naive_err / pl.col("scale_sq"))
+    rows = rows.with_columns(
+        pl.when(squared.is_not_null()).then(squared.mean().over("as_of", "model", "unique_id").sqrt())
+        .alias("__rmsse"),
+        pl.when(squared_naive.is_not_null()).then(squared_naive.mean().over("as_of", "model", "unique_id").sqrt())
+        .alias("__rmsse_snaive"))
     scaled = pl.when(usable).then(err / pl.col("scale"))
     denom = pl.col("y").abs() + pl.col("y_hat").abs()
     smape_row = pl.when(denom == 0).then(0.0).otherwise(200.0 * err / denom)
-    naive_err = (pl.col("y") - pl.col("__naive")).abs()
     aggs = [
         pl.col("model_version").drop_nulls().first().alias("model_version"),
         pl.len().cast(pl.Int64).alias("n"),
         err.mean().alias("mae"),
         scaled.mean().alias("mase"),
         usable.sum().cast(pl.Int64).alias("n_mase"),
-        # RMSSE on MASE's points (their histories have a seasonal scale > 0, so a one-step one too): the root of the
-        # mean squared error over the naive forecast's in-sample mean squared one-step difference up to the as_of
-        pl.when(usable & (pl.col("scale_sq") > 0)).then(err * err / pl.col("scale_sq")).mean().sqrt().alias("rmsse"),
+        # RMSSE on MASE's points (their histories have a seasonal scale > 0, so a one-step one too), as the backtest
+        # computes the one it is judged against: each series' own over the steps of its as_of (`__rmsse`), averaged
+        # over the series; the root of the squared errors pooled over the series of a step put the worst series'
+        # weight on it (Jensen), and forecasts exactly as good as their backtest read degraded
+        pl.col("__rmsse").mean().alias("rmsse"),
         smape_row.mean().alias("smape"),
     ]
     for lvl, pair in bounds.items():
@@ -219,7 +233,10 @@ def score_realized(
                 inside_interval(pl.col("y"), pl.col(lo), pl.col(hi)).cast(pl.Float64))
             aggs.append(inside.mean().alias(f"coverage{lvl}"))
     aggs += [naive_err.mean().alias("mae_snaive"),
-             pl.when(usable).then(naive_err / pl.col("scale")).mean().alias("mase_snaive")]
+             pl.when(usable).then(naive_err / pl.col("scale")).mean().alias("mase_snaive"),
+             # seasonal naive's RMSSE on RMSSE's points, as its MASE is on MASE's, and computed as RMSSE is (each
+             # series' over the steps of its as_of, averaged): what an RMSSE verdict compares with
+             pl.col("__rmsse_snaive").mean().alias("rmsse_snaive")]
     out = flag_lookahead(rows.group_by("as_of", "model", "step").agg(aggs), trained or {})
     return (
         out.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"),
@@ -319,11 +336,13 @@ class Decay:
     judged: bool = True  # False: too few points to judge
     lookahead: int = 0  # as_ofs left out: forecast by a model trained on data after them
     lookahead_unknown: int = 0  # as_ofs judged although whether their model saw their actuals is not known
-    # what the verdict was judged on: "mase", or "rmsse" where the models were ranked on it (`assess_decay`);
-    # verdicts stored before it was recorded read as "mase", what they were judged on
+    # what the verdict was judged on: "mase", "rmsse" where the models were ranked on it, "mase+rmsse" where the window
+    # has versions of both, each judged on its own (`assess_decay`); verdicts stored before it was recorded read as
+    # "mase", what they were judged on
     metric: str = "mase"
     realized_rmsse: float | None = None
     promised_rmsse: float | None = None
+    snaive_rmsse: float | None = None  # seasonal naive's RMSSE on the same points (None: not recorded for them)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -338,9 +357,9 @@ class Decay:
 
 
 def _points(col: str, columns: Sequence[str]) -> pl.Expr:
-    """The points a realized row's `col` averages: MASE and seasonal naive's MASE only those whose series had a
-    scale (`n_mase`; rows scored before it was recorded: all, `n`), every other metric all of them."""
-    if col in ("mase", "mase_snaive", "rmsse") and "n_mase" in columns:
+    """The points a realized row's `col` averages: MASE, RMSSE and seasonal naive's MASE and RMSSE only those whose
+    series had a scale (`n_mase`; rows scored before it was recorded: all, `n`), every other metric all of them."""
+    if col in ("mase", "mase_snaive", "rmsse", "rmsse_snaive") and "n_mase" in columns:
         return pl.coalesce(pl.col("n_mase"), pl.col("n"))
     return pl.col("n")
 
@@ -373,20 +392,114 @@ def _promised(rows: pl.DataFrame, promises: dict[str, float]) -> float | None:
         promises, default=None, return_dtype=pl.Float64).alias("__promised")), "__promised")
 
 
-def _rmsse_promised(rows: pl.DataFrame, promised_rmsse: Mapping[str, float | None] | None) -> float | None:
-    """The point-weighted backtest RMSSE the models that published `rows` promised, where every one of them was
-    ranked on RMSSE and recorded it, and every row with a MASE has an RMSSE too (rows scored before it was
-    recorded have none); else None: the verdict is on MASE, as it was."""
+def _rmsse_versions(rows: pl.DataFrame, promised_rmsse: Mapping[str, float | None] | None) -> list[str]:
+    """The model versions among `rows` judged on RMSSE: ranked on it and recorded a backtest RMSSE, with an RMSSE in
+    every row of theirs that has a MASE and in one at least (rows scored before realized RMSSE was stored have none).
+    A backtest RMSSE of 0 (not a single error) is no yardstick: such a version is judged against seasonal naive alone,
+    on RMSSE where each of its rows with an RMSSE has seasonal naive's too, else on MASE as before (as a MASE of 0
+    is). The others (ranked on MASE, recorded before RMSSE was, gone) are judged on MASE."""
     if not promised_rmsse or not rows.height or "rmsse" not in rows.columns or "model_version" not in rows.columns:
-        return None
+        return []
     known = _finite(promised_rmsse)
-    if any(v not in known for v in rows["model_version"].to_list()):  # a MASE-ranked, unknown or gone version
-        return None
-    if rows.filter(pl.col("mase").is_not_null() & pl.col("rmsse").is_null()).height:
-        return None
-    value = _promised(rows, known) if rows["rmsse"].null_count() < rows.height else None
-    # a backtest without a single error is no yardstick on RMSSE either: judged on MASE against seasonal naive
-    return value if value is not None and value >= 1e-9 else None
+    out = []
+    for (version,), g in rows.filter(pl.col("model_version").is_in(sorted(known))).group_by("model_version"):
+        if g["rmsse"].null_count() == g.height or g.filter(pl.col("mase").is_not_null() & pl.col("rmsse").is_null()
+                                                           ).height:
+            continue
+        if known[str(version)] < 1e-9 and _on_points_of(g, "rmsse", "rmsse_snaive")[0] is None:
+            continue  # exact and no seasonal naive's RMSSE to judge it against
+        out.append(str(version))
+    return sorted(out)
+
+
+def _on_points_of(rows: pl.DataFrame, col: str, baseline: str) -> tuple[float | None, list[datetime]]:
+    """Seasonal naive's `baseline` over the rows that have a `col` (point-weighted), where every one of them has it;
+    else None and the as_ofs of the rows without it (scored before it was recorded)."""
+    have = rows.filter(pl.col(col).is_not_null())
+    lacking = (have.filter(pl.col(baseline).is_null()) if baseline in have.columns else have)["as_of"].unique()
+    if lacking.len():
+        return None, sorted(lacking.to_list())
+    return _weighted(have, baseline), []
+
+
+def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset: str, tolerance: float,
+           min_points: int, promised_rmsse: Mapping[str, float | None] | None = None) -> Decay:
+    """The verdict on `rows` (the window's, none left out) on MASE, or on RMSSE when `promised_rmsse` is given (every
+    version of `rows` judged on it, `_rmsse_versions`). Either metric has the same two rules: (1) realized exceeds
+    the backtest's promise by more than `tolerance`; (2) realized is worse than seasonal naive's on the same points
+    (`mase_snaive`, `rmsse_snaive`)."""
+    on_rmsse = promised_rmsse is not None
+    as_ofs = sorted(rows["as_of"].unique().to_list())
+    points = int(rows["n"].sum())
+    realized_mase = _weighted(rows, "mase")
+    snaive_mase = _weighted(rows, "mase_snaive")
+    promised_mase = _promised(rows, _finite(promised))
+    col, name = ("rmsse", "RMSSE") if on_rmsse else ("mase", "MASE")
+    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, metric=col)
+    unrecorded: list[datetime] = []
+    if on_rmsse:
+        decay.realized_rmsse = _weighted(rows, "rmsse")
+        decay.promised_rmsse = _promised(rows, _finite(promised_rmsse or {}))
+        decay.snaive_rmsse, unrecorded = _on_points_of(rows, "rmsse", "rmsse_snaive")
+    realized_value, promised_value, snaive_value = (
+        (decay.realized_rmsse, decay.promised_rmsse, decay.snaive_rmsse) if on_rmsse
+        else (realized_mase, promised_mase, snaive_mase))
+    metric_points = int(rows.select(_points(col, rows.columns).filter(pl.col(col).is_not_null()).sum()).item() or 0)
+    span = f"the last {len(as_ofs)} scored as_of ({as_of_span(as_ofs)}, {points} points)"
+    if points < min_points:
+        decay.judged = False
+        decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")
+        return decay
+    if realized_value is None:
+        decay.judged = False
+        decay.reasons.append(f"no {name} over {span} (constant histories, or histories shorter than two seasons at "
+                             "those as_of)")
+        return decay
+    # MASE covers only the points whose series had a scale: a verdict on a few of them said 'healthy, realized MASE
+    # 0.000 over ... 12 points' of a dataset whose constant series (no scale) were forecast 50% off
+    covers = "" if metric_points >= points else (
+        f" ({name} covers {metric_points} of the {points} points: the other series' histories then had no scale, "
+        "constant or shorter than two seasons; their errors are in MAE and sMAPE only)")
+    if metric_points < min_points:
+        decay.judged = False
+        decay.realized_mase = decay.snaive_mase = decay.realized_rmsse = decay.snaive_rmsse = None
+        decay.reasons.append(f"only {metric_points} of the {points} points scored over {span} have a {name}; "
+                             f"{min_points} needed to judge (the others' series had no scale: constant, or shorter "
+                             "than two seasons)")
+        return decay
+    # a backtest without a single error (MASE 0: forecasts exact on every window) leaves a tolerance of 0 x 25%: the
+    # first realized error, however small, read 'DEGRADED'; such a promise is not a yardstick, seasonal naive is
+    exact = promised_value is not None and promised_value < 1e-9  # (8e-16: float rounding of versions before that)
+    if promised_value is not None and not exact and realized_value > promised_value * (1 + tolerance):
+        decay.degraded = True
+        decay.reasons.append(
+            f"realized {name} {realized_value:.3f} over {span} exceeds the backtest's {promised_value:.3f} "
+            f"by more than {tolerance:.0%}{covers}")
+    # seasonal naive's forecasts from the same as_of, scored by the same metric on the same points
+    if snaive_value is not None and realized_value > snaive_value:
+        decay.degraded = True
+        decay.reasons.append(
+            f"realized {name} {realized_value:.3f} over {span} is worse than seasonal naive's {snaive_value:.3f} "
+            f"on the same points{covers}")
+    if not decay.degraded:
+        parts = [f"realized {name} {realized_value:.3f} over {span}"]
+        if exact:
+            parts.append(f"the backtest's forecasts were exact ({name} 0), no yardstick: judged against seasonal naive")
+        elif promised_value is not None:
+            parts.append(f"backtest promised {promised_value:.3f} (tolerance {tolerance:.0%})")
+        if snaive_value is not None:
+            parts.append(f"seasonal naive {snaive_value:.3f}")
+        decay.reasons.append("; ".join(parts) + covers)
+    if on_rmsse:
+        # rows scored before seasonal naive's RMSSE was stored: the rule (2) would compare other points; not applied
+        naive = ("seasonal naive's RMSSE on the same points" if not unrecorded else
+                 f"not against seasonal naive: its RMSSE was not recorded for {len(unrecorded)} of those as_of "
+                 f"({as_of_span(unrecorded)}: scored before it was)")
+        decay.reasons.append("judged on RMSSE, the metric its models were ranked on (data classed intermittent), "
+                             f"against the backtest's RMSSE and {naive}"
+                             + (f" (realized MASE {realized_mase:.3f}, seasonal naive's MASE {snaive_mase:.3f})"
+                                if realized_mase is not None and snaive_mase is not None else ""))
+    return decay
 
 
 def assess_decay(
@@ -409,10 +522,13 @@ def assess_decay(
     their as_of, which saw the actuals they are scored on) are left out, and counted.
 
     promised_rmsse: model_version -> the backtest RMSSE of a model that was ranked on RMSSE (data classed
-    intermittent), None for the others. When every model that published the judged rows was ranked on RMSSE
-    and recorded it, the verdict is on RMSSE (`Decay.metric`): (1) with the realized RMSSE against the promised
-    one, the same tolerance; (2) is not judged (no seasonal-naive RMSSE is stored) and the verdict says so.
-    Otherwise (MASE-ranked models, a version recorded before RMSSE was, rows scored before it was) on MASE."""
+    intermittent), None for the others. The rows of the versions ranked on RMSSE that recorded it (`_rmsse_versions`)
+    are judged on RMSSE (`Decay.metric` "rmsse"): (1) the realized RMSSE against the promised one, the same tolerance,
+    (2) against seasonal naive's RMSSE on the same points (`rmsse_snaive`; not applied where rows scored before it
+    was recorded lack it, and said so). The others' on MASE, as before. A window of both (a dataset whose ranking
+    changed) judges each version's rows on its own metric, each part against `min_points` alone: metric
+    "mase+rmsse", degraded when either part is, the MASE figures the MASE part's and the RMSSE figures the RMSSE
+    part's."""
     rows = realized.filter(pl.col("n") > 0) if realized.height else realized
     ahead: list[datetime] = []
     if rows.height and "lookahead" in rows.columns:
@@ -435,70 +551,27 @@ def assess_decay(
             f"{len(unknown)} judged as_of ({as_of_span(unknown)}) have no record "
             "of whether their model was trained on data after them (its version is gone and their publish is older "
             "than that record): counted as honest")) if x)
-    points = int(rows["n"].sum())
-    realized_mase = _weighted(rows, "mase")
-    snaive_mase = _weighted(rows, "mase_snaive")
-    promised_mase = _promised(rows, _finite(promised))
-    rmsse_promise = _rmsse_promised(rows, promised_rmsse)
-    on_rmsse = rmsse_promise is not None
-    col, name = ("rmsse", "RMSSE") if on_rmsse else ("mase", "MASE")
-    metric_points = (int(rows.select(_points(col, rows.columns).filter(pl.col(col).is_not_null()).sum()).item()
-                         or 0) if rows.height else 0)
-    decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, lookahead=len(ahead),
-                  lookahead_unknown=len(unknown), metric=col,
-                  realized_rmsse=_weighted(rows, "rmsse") if on_rmsse else None, promised_rmsse=rmsse_promise)
-    realized_value = decay.realized_rmsse if on_rmsse else realized_mase
-    promised_value = rmsse_promise if on_rmsse else promised_mase
-    span = f"the last {len(as_ofs)} scored as_of ({as_of_span(as_ofs)}, {points} points)"
-    if points < min_points:
-        decay.judged = False
-        decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")
-        return _with_left_out(decay, left)
-    if realized_value is None:
-        decay.judged = False
-        decay.reasons.append(f"no {name} over {span} (constant histories, or histories shorter than two seasons at "
-                             "those as_of)")
-        return _with_left_out(decay, left)
-    # MASE covers only the points whose series had a scale: a verdict on a few of them said 'healthy, realized MASE
-    # 0.000 over ... 12 points' of a dataset whose constant series (no scale) were forecast 50% off
-    covers = "" if metric_points >= points else (
-        f" ({name} covers {metric_points} of the {points} points: the other series' histories then had no scale, "
-        "constant or shorter than two seasons; their errors are in MAE and sMAPE only)")
-    if metric_points < min_points:
-        decay.judged = False
-        decay.realized_mase = decay.snaive_mase = decay.realized_rmsse = None
-        decay.reasons.append(f"only {metric_points} of the {points} points scored over {span} have a {name}; "
-                             f"{min_points} needed to judge (the others' series had no scale: constant, or shorter "
-                             "than two seasons)")
-        return _with_left_out(decay, left)
-    # a backtest without a single error (MASE 0: forecasts exact on every window) leaves a tolerance of 0 x 25%: the
-    # first realized error, however small, read 'DEGRADED'; such a promise is not a yardstick, seasonal naive is
-    exact = promised_value is not None and promised_value < 1e-9  # (8e-16: float rounding of versions before that)
-    if promised_value is not None and not exact and realized_value > promised_value * (1 + tolerance):
-        decay.degraded = True
-        decay.reasons.append(
-            f"realized {name} {realized_value:.3f} over {span} exceeds the backtest's {promised_value:.3f} "
-            f"by more than {tolerance:.0%}{covers}")
-    # seasonal naive is scored by MASE alone (mase_snaive): a verdict on RMSSE does not compare it with MASE
-    if not on_rmsse and snaive_mase is not None and realized_mase is not None and realized_mase > snaive_mase:
-        decay.degraded = True
-        decay.reasons.append(
-            f"realized MASE {realized_mase:.3f} over {span} is worse than seasonal naive's {snaive_mase:.3f} "
-            f"on the same points{covers}")
-    if not decay.degraded:
-        parts = [f"realized {name} {realized_value:.3f} over {span}"]
-        if exact:
-            parts.append("the backtest's forecasts were exact (MASE 0), no yardstick: judged against seasonal naive")
-        elif promised_value is not None:
-            parts.append(f"backtest promised {promised_value:.3f} (tolerance {tolerance:.0%})")
-        if snaive_mase is not None and not on_rmsse:
-            parts.append(f"seasonal naive {snaive_mase:.3f}")
-        decay.reasons.append("; ".join(parts) + covers)
-    if on_rmsse:
-        decay.reasons.append("judged on RMSSE, the metric its models were ranked on (data classed intermittent); "
-                             "seasonal naive is scored by MASE only and not compared"
-                             + (f" (realized MASE {realized_mase:.3f}, seasonal naive {snaive_mase:.3f})"
-                                if realized_mase is not None and snaive_mase is not None else ""))
+    on = _rmsse_versions(rows, promised_rmsse)
+    by_rmsse = pl.col("model_version").is_in(on).fill_null(False) if on else pl.lit(False)
+    rmsse_rows, mase_rows = rows.filter(by_rmsse), rows.filter(~by_rmsse)
+    if not rmsse_rows.height:
+        decay = _judge(rows, promised, dataset=dataset, tolerance=tolerance, min_points=min_points)
+    elif not mase_rows.height:
+        decay = _judge(rows, promised, dataset=dataset, tolerance=tolerance, min_points=min_points,
+                       promised_rmsse=promised_rmsse)
+    else:  # each version on the metric it was ranked on (the whole window used to fall back to MASE)
+        by_mase = _judge(mase_rows, promised, dataset=dataset, tolerance=tolerance, min_points=min_points)
+        by_rmsse_ = _judge(rmsse_rows, promised, dataset=dataset, tolerance=tolerance, min_points=min_points,
+                           promised_rmsse=promised_rmsse)
+        mase_versions = sorted({v or "unknown" for v in mase_rows["model_version"].to_list()})
+        decay = Decay(dataset, by_mase.degraded or by_rmsse_.degraded, [
+            (f"the window mixes versions ranked on MASE ({', '.join(mase_versions)}) and on RMSSE ({', '.join(on)}): "
+             "each version's forecasts are judged on the metric it was ranked on")],
+            as_ofs, int(rows["n"].sum()), by_mase.realized_mase, by_mase.promised_mase, by_mase.snaive_mase,
+            judged=by_mase.judged or by_rmsse_.judged, metric="mase+rmsse", realized_rmsse=by_rmsse_.realized_rmsse,
+            promised_rmsse=by_rmsse_.promised_rmsse, snaive_rmsse=by_rmsse_.snaive_rmsse)
+        decay.reasons += [f"on MASE: {r}" for r in by_mase.reasons] + [f"on RMSSE: {r}" for r in by_rmsse_.reasons]
+    decay.as_ofs, decay.lookahead, decay.lookahead_unknown = as_ofs, len(ahead), len(unknown)
     return _with_left_out(decay, left)
 
 
@@ -516,14 +589,14 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema={"dataset": pl.Utf8, "as_of": pl.Datetime("us"), "n": pl.Int64, "n_mase": pl.Int64,
                                     "mae": pl.Float64, "mase": pl.Float64, "rmsse": pl.Float64, "smape": pl.Float64,
                                     "coverage80": pl.Float64, "coverage95": pl.Float64, "mase_snaive": pl.Float64,
-                                    "lookahead": pl.Boolean})
+                                    "rmsse_snaive": pl.Float64, "lookahead": pl.Boolean})
 
     def wmean(c: str) -> pl.Expr:
         n = _points(c, realized.columns)
         w = pl.when(pl.col(c).is_not_null()).then(n)
         return ((pl.col(c) * n).sum() / w.sum()).alias(c)
 
-    cols = [c for c in ("mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mase_snaive")
+    cols = [c for c in ("mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mase_snaive", "rmsse_snaive")
             if c in realized.columns]
     mase_points = [pl.col("n_mase").sum().alias("n_mase")] if "n_mase" in realized.columns else []
     flag = pl.col("lookahead")  # max() alone skipped the nulls: an unknown row beside an honest one read honest

@@ -630,7 +630,10 @@ def validation_line(report: Any) -> str:
     # rows dated after as_of are not seen: said, so that a file of future dates (a wrong year, a zone ahead of UTC read
     # without --tz) read by a run at now is not a row count that silently disagrees with `flowcast validate`'s
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
-    after_said = f"; {after:,} rows dated after as_of {report.as_of} not seen by this run" if after > 0 else ""
+    # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
+    partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
+    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {report.as_of} not seen by this run"
+                  f"{partial}" if after > 0 else "")
     return (f"Validation: {report.rows_in:,} rows in, {report.rows_valid:,} valid ({null_y:,} without a target "
             f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}{after_said}")
 
@@ -697,8 +700,7 @@ def publish_forecasts(
             forecasts,
             png_path,
             n_series=settings.publish.plot_series,
-            title=f"{data.source.name}: forecasts of {model} {model_version or ''} as of "
-            f"{reporting.as_of_text(naive_utc(as_of))} UTC" + (f" (times in {local_tz})" if local_tz else ""),
+            title=reporting.forecast_plot_title(data.source.name, model, model_version, naive_utc(as_of), local_tz),
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
             time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts

@@ -177,19 +177,17 @@ def missed_slots(cron: str, tz: str, last: datetime, now: datetime, limit: int =
 
 
 def missed_sentence(name: str, slots: list[datetime]) -> str | None:
-    """What `flowcast serve` says as it starts when the `name` deployment's schedule fell behind: the slots, in UTC,
-    and the backfill(s) that publish exactly their as_ofs (`--every` the schedule's step: without it a backfill
-    steps by the data's frequency, so 4 missed per-minute slots on monthly data backfilled the first one only)."""
-    from datetime import UTC
-
+    """What `flowcast serve` says as it starts when the `name` deployment's schedule fell behind: the slots (UTC
+    instants, as `missed_slots` gives them), and the backfill(s) that publish exactly their as_ofs (`--every` the
+    schedule's step: without it a backfill steps by the data's frequency, so 4 missed per-minute slots on monthly
+    data backfilled the first one only)."""
     if not slots:
         return None
-    times = [datetime.fromtimestamp(d.timestamp(), UTC) for d in slots]  # said as UTC
-    first, last = times[0], times[-1]
-    span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(times) == 1
+    first, last = slots[0], slots[-1]
+    span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(slots) == 1
             else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
     mode = " --mode retrain" if name == "retrain" else ""
-    runs = _even_runs(times)
+    runs = _even_runs(slots)
     commands = [f"flowcast backfill --start {r[0]:%Y-%m-%dT%H:%M} --end {r[-1]:%Y-%m-%dT%H:%M}"
                 + (f" --every {_duration(r[1] - r[0])}" if len(r) > 1 else "") + mode for r in runs]
     shown = "; ".join(commands[:_COMMANDS_SHOWN]) + (

@@ -144,20 +144,20 @@ def forecast_flow(
             the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
-        overwrite: replace the forecasts published already for this as_of (a run again of the same as_of
-            replaces what it published). Off: a run whose as_of has published forecasts when it starts computes
-            and publishes nothing and says which run published them (the dates of `backfill --deployment`
-            without --overwrite, which may start long after the backfill listed the dates to skip).
-            Empty: on for a run given its as_of; off for a scheduled run (as_of empty: its scheduled start
-            time), so a second flow run of one schedule slot (a `flowcast serve` restarted while it held the
-            slot's run, which re-creates the deployment's scheduled runs; a Crashed run retried after it had
-            published) publishes nothing and names the run that published it.
+        overwrite: on: replace the forecasts published already for this as_of. Off: if this as_of is
+            published already, publish nothing and name the run that published it. Empty: on for a run
+            given its as_of, off for a scheduled run (a schedule slot is published once).
     """
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
-    if overwrite is None:  # a schedule slot is published once; a run of an as_of given replaces it
+    # a schedule slot is published once: a second flow run of one slot (a `flowcast serve` restarted while it held
+    # the slot's run re-creates the deployment's scheduled runs; a Crashed run retried after it had published)
+    # publishes nothing and names the run that published it. A run of an as_of given replaces it; off, the dates
+    # of `backfill --deployment` without --overwrite (which may start long after the backfill listed the dates to
+    # skip) publish nothing where a date is published already
+    if overwrite is None:
         overwrite = as_of is not None
     as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)

@@ -310,12 +310,9 @@ def retrain_flow(
 
     Args:
         as_of: run key, ONE instant: only observations with ds <= as_of are used. An ISO
-            timestamp; without a UTC offset it means UTC (2019-06-01T09:00 is 09:00 UTC,
-            2019-06-01T09:00+10:00 is 23:00 UTC the day before). A date alone (2021-06-30) is
-            the midnight that day starts at in the source's tz, so its row is included. Empty: the
-            run's scheduled start time, and the slot is retrained once: when a run of it registered a
-            version for this as_of (or kept the production model) and published its forecasts, a second run of the slot (a restarted
-            `flowcast serve` re-creating the scheduled run, a Crashed run retried) does nothing and names it.
+            timestamp; without a UTC offset it means UTC (2019-06-01T09:00+10:00 is 23:00 UTC the day
+            before). A date alone (2021-06-30) is the midnight that day starts at in the source's tz.
+            Empty: the run's scheduled start time (a second run of one slot does nothing).
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
             FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
@@ -337,10 +334,9 @@ def retrain_flow(
             the folder it was deployed from).
         overrides: settings for this run only, by section (model, evaluation, publish, ...): what is
             left empty keeps its configured value.
-        overwrite: replace the forecasts published already for this as_of (a run again of the same as_of
-            replaces what it published). Off: a run whose as_of has published forecasts when it starts computes
-            and publishes nothing and says which run published them (the dates of `backfill --deployment`
-            without --overwrite, which may start long after the backfill listed the dates to skip).
+        overwrite: on: replace the forecasts published already for this as_of. Off: if this as_of is
+            published already, publish nothing and name the run that published it (the dates of
+            `backfill --deployment` without --overwrite).
     """
     from flowcast.evaluation.candidates import PRODUCTION
     from flowcast.evaluation.conformal import calibration_notes
@@ -499,7 +495,8 @@ def retrain_flow(
                                descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
         reporting.decision_artifact(md, scope)
         if board.height:
-            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version)
+            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
+                                           unit=data.source.unit)
             _print_board(log, board, metric, chosen)
 
         _fault("flow:before_publish")  # promoted (or not), nothing published

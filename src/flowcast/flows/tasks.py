@@ -220,7 +220,12 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # and a yes/no beside numbers is quarantined with a reason that says so
 # 12 = polish16: the weekday-only hint no longer says 'while 0 other has weekend rows' where the only weekend rows
 # have an empty target (the cached summary's freq_hint said it)
-PREPROCESS_VERSION = 12
+# 13 = review17: whether a covariate column is yes/no is decided from its rows observed by as_of alone (a backfill
+# whose later rows mix 'yes' and '3' reads its yes/no history as 1/0 instead of quarantining it)
+# 14 = newuser17: a year written '2020.0' (a pandas column of years with a missing value) reads as 2020 (its rows
+# were quarantined as time_unparsable); an unparsable 'Mar-24' (Excel's mmm-yy) or 'FY2024Q1' has a hint in its reason
+# and the report's zero_padded_ids names ids equal but for a trailing '.0' ('7' / '7.0')
+PREPROCESS_VERSION = 14
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -201,14 +201,13 @@ def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.nda
         stat = np.abs(r[:, m - 1]) / np.sqrt((1 + 2 * (r[:, : m - 1] ** 2).sum(axis=1)) / np.maximum(n, 1))
         positive = np.nanmin(np.where(np.isnan(y), np.inf, y), axis=1) > 0
         seasonal = (stat > 1.645) & (n >= 2 * m)
-        if (seasonal & positive).any():
-            idx = _seasonal_indices(y[seasonal & positive], m)  # [S', m], by column % m
-            seas[seasonal & positive] = idx[:, np.arange(N) % m]
-            fseas[seasonal & positive] = idx[:, np.arange(N, N + h) % m]
-        if (seasonal & ~positive).any():
-            idx = _seasonal_indices(y[seasonal & ~positive], m, additive=True)
-            shift[seasonal & ~positive] = idx[:, np.arange(N) % m]
-            fshift[seasonal & ~positive] = idx[:, np.arange(N, N + h) % m]
+        # multiplicative indices (seas, fseas) for the positive series, additive ones (shift, fshift) for the rest
+        for rows, additive, (past, ahead) in ((seasonal & positive, False, (seas, fseas)),
+                                              (seasonal & ~positive, True, (shift, fshift))):
+            if rows.any():
+                idx = _seasonal_indices(y[rows], m, additive=additive)  # [S', m], by column % m
+                past[rows] = idx[:, np.arange(N) % m]
+                ahead[rows] = idx[:, np.arange(N, N + h) % m]
     return y / seas - shift, Seasons(fseas, fshift)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -139,22 +138,21 @@ def published_horizons(store: Any, dataset: str, as_ofs: list[datetime]) -> dict
 
 def promised_mase(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest MASE stored with it (None when unknown or gone)."""
-    out: dict[str, float | None] = {}
-    for v in versions:
-        try:
-            m = registry.get(v).metrics or {}
-        except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
-            out[v] = None
-            continue
-        value = m.get("mase")
-        out[v] = float(value) if isinstance(value, (int, float)) else None
-    return out
+    return _promised_metric(registry, versions, "mase")
 
 
 def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None]:
     """model_version -> the backtest RMSSE stored with it where its leaderboard was ranked on RMSSE (its recipe's
     `metric`: data classed intermittent); None for a version ranked on another metric, one recorded before RMSSE
-    was, or one gone. `assess_decay` judges on RMSSE where every version it judges has one, else on MASE."""
+    was, or one gone. `assess_decay` judges the rows of the versions that have one on RMSSE, the others' on MASE."""
+    return _promised_metric(registry, versions, "rmsse", ranked_only=True)
+
+
+def _promised_metric(registry: Any, versions: list[str], metric: str, *,
+                     ranked_only: bool = False) -> dict[str, float | None]:
+    """model_version -> the backtest `metric` stored with it (`ranked_only`: only where its leaderboard was ranked
+    on it), None otherwise. The versions' metadata alone (fetch=False): at a registry URL a MASE promise copied
+    every version's model files to the machine's cache to read one figure."""
     out: dict[str, float | None] = {}
     for v in versions:
         try:
@@ -162,9 +160,9 @@ def promised_rmsse(registry: Any, versions: list[str]) -> dict[str, float | None
         except Exception:  # noqa: BLE001 - a version removed by gc or by hand promises nothing
             out[v] = None
             continue
-        value = (mv.metrics or {}).get("rmsse")
-        ranked = (mv.recipe or {}).get("metric")
-        out[v] = float(value) if ranked == "rmsse" and isinstance(value, (int, float)) else None
+        value = (mv.metrics or {}).get(metric)
+        ranked = not ranked_only or (mv.recipe or {}).get("metric") == metric
+        out[v] = float(value) if ranked and isinstance(value, (int, float)) else None
     return out
 
 
@@ -320,10 +318,12 @@ def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_
 
 
 def _judged_on(decay: Decay) -> dict[str, Any]:
-    """The event payload's `metric` the verdict was judged on, and on RMSSE its realized and promised RMSSE."""
-    if decay.metric != "rmsse":
+    """The event payload's `metric` the verdict was judged on, and on RMSSE (alone, or beside MASE: "mase+rmsse")
+    its realized and promised RMSSE and seasonal naive's."""
+    if "rmsse" not in decay.metric:
         return {"metric": decay.metric}
-    return {"metric": decay.metric, "realized_rmsse": decay.realized_rmsse, "promised_rmsse": decay.promised_rmsse}
+    return {"metric": decay.metric, "realized_rmsse": decay.realized_rmsse, "promised_rmsse": decay.promised_rmsse,
+            "snaive_rmsse": decay.snaive_rmsse}
 
 
 def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
@@ -334,14 +334,16 @@ def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None])
     f = realized.with_columns(pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Float64)
                               .alias("promised"))
     w = pl.when(pl.col("promised").is_not_null()).then(pl.col("n"))
-    return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).alias("promised")).sort("as_of")
+    # an as_of of versions without a promise (0 / 0): none, not NaN (shown 'nan' in the artifact's table)
+    return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).fill_nan(None)
+                                   .alias("promised")).sort("as_of")
 
 
 def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str,
                   metric: str = "mase") -> Path | None:
     """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG). metric "rmsse"
-    (a verdict judged on it: data classed intermittent): realized RMSSE and the promised RMSSE (`promised`: the
-    versions' backtest RMSSE), without seasonal naive (scored by MASE only)."""
+    (a verdict judged on it: data classed intermittent): realized RMSSE, the promised RMSSE (`promised`: the
+    versions' backtest RMSSE) and seasonal naive's RMSSE on the same points (where recorded)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -372,8 +374,9 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
         ax.plot([t for t, a in zip(x, ahead, strict=True) if a],
                 [m for m, a in zip(mase, ahead, strict=True) if a], ls="none", marker="o",
                 mfc="none", color="C1", label="model trained after as_of (not judged)")
-    if metric != "rmsse" and "mase_snaive" in summary.columns and summary["mase_snaive"].null_count() < summary.height:
-        ax.plot(x, summary["mase_snaive"].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
+    naive = "rmsse_snaive" if metric == "rmsse" else "mase_snaive"
+    if naive in summary.columns and summary[naive].null_count() < summary.height:
+        ax.plot(x, summary[naive].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
     if prom.height and prom["promised"].null_count() < prom.height:
         ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
                 label="backtest promised")
@@ -388,11 +391,16 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     return save_figure(fig, path, dpi=PLOT_DPI)
 
 
-def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None) -> str:
+def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None,
+             promised_rmsse: dict[str, float | None] | None = None) -> str:
+    """The artifact's text. `promised`: the versions' backtest figure on the verdict's metric (RMSSE on "rmsse");
+    on "mase+rmsse" the MASE one, and `promised_rmsse` the RMSSE one (a column each)."""
     from flowcast.reporting import markdown_table, plot_markdown
 
     d = outcome.decay
     verdict = "**degraded**" if d and d.degraded else ("healthy" if d and d.judged else "not judged yet")
+    if d and d.judged:  # the metric it was judged on, as `flowcast accuracy` says it
+        verdict += " on " + {"rmsse": "RMSSE", "mase+rmsse": "MASE and RMSSE"}.get(d.metric, "MASE")
     text = f"## Realized accuracy of {outcome.dataset}: {verdict}\n\n"
     if d:
         text += "".join(f"- {r}\n" for r in d.reasons) + "\n"
@@ -419,16 +427,58 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     summary = summary_by_as_of(realized).join(promised_by_as_of(realized, promised).rename(
         {"promised": "promised_rmsse" if on_rmsse else "promised"}), on="as_of", how="left") \
         if realized.height else pl.DataFrame()
+    if summary.height and d is not None and d.metric == "mase+rmsse" and promised_rmsse is not None:
+        # each version judged on its own metric: the RMSSE promise of those ranked on it beside the MASE one
+        summary = summary.join(promised_by_as_of(realized, promised_rmsse).rename({"promised": "promised_rmsse"}),
+                               on="as_of", how="left")
     if summary.height:
-        rows: list[Mapping[str, Any]] = [
-            {**r, **({"lookahead": {True: "yes", False: "no"}.get(r["lookahead"], "unknown")} if "lookahead" in r else {})}
-            for r in summary.drop("dataset").tail(12).with_columns(pl.col("as_of").dt.strftime("%Y-%m-%d %H:%M"))
-            .to_dicts()]
-        text += markdown_table(rows) + "\n"
+        mixed = d is not None and d.metric == "mase+rmsse"
+        text += markdown_table(summary_rows(summary.tail(12), on_rmsse, mixed=mixed)) + "\n"
+        text += (("snaive RMSSE: seasonal naive's forecasts from the same as_of, on the same points; promised RMSSE: "
+                  "the publishing model's backtest RMSSE, the metric its models were ranked on (data classed "
+                  "intermittent)") if on_rmsse else
+                 ("judged on MASE for the versions ranked on MASE and on RMSSE for those ranked on RMSSE (data classed "
+                  "intermittent); promised MASE / RMSSE: the publishing model's backtest MASE, and its RMSSE where it "
+                  "was ranked on it") if mixed else
+                 ("snaive MASE: seasonal naive's forecasts from the same as_of, on the same points (MASE 1 is as good "
+                  "as it); promised MASE: the publishing model's backtest MASE")) + \
+            "; MAE in the target's units; coverage: the share of actual values inside the 80% and 95% intervals.\n\n"
     if png is not None:
         text += plot_markdown(png, f"Realized {'RMSSE' if on_rmsse else 'MASE'} by as_of, {outcome.dataset}"
                               ).split("\n", 2)[-1]
     return text
+
+
+# the summary's columns as the table shows them, the headers `flowcast accuracy` prints: it had 12 columns, the
+# promise (the figure the verdict compares with) last and past the page's edge, beside `n_mase`, `mase_snaive`
+_SUMMARY_HEADS = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"), ("smape", "sMAPE"),
+                  ("coverage80", "coverage80"), ("coverage95", "coverage95"), ("mase_snaive", "snaive MASE"),
+                  ("promised", "promised MASE"))
+_SUMMARY_HEADS_RMSSE = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
+                        ("rmsse", "RMSSE"), ("coverage80", "coverage80"), ("coverage95", "coverage95"),
+                        ("rmsse_snaive", "snaive RMSSE"), ("promised_rmsse", "promised RMSSE"))
+_SUMMARY_HEADS_MIXED = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
+                        ("rmsse", "RMSSE"), ("coverage80", "coverage80"), ("coverage95", "coverage95"),
+                        ("promised", "promised MASE"), ("promised_rmsse", "promised RMSSE"))
+
+
+def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool = False) -> list[dict[str, Any]]:
+    """The realized table's rows, one per as_of, with `flowcast accuracy`'s columns and headers (judged on RMSSE: RMSSE,
+    seasonal naive's and the promise where sMAPE, seasonal naive's MASE and its promise were; `mixed`, a window of
+    MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
+    only where an as_of's is not `no`."""
+    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import _plain, _sig
+
+    heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
+    flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
+    rows = []
+    for i, r in enumerate(summary.to_dicts()):
+        row = {h: (as_of_label(r["as_of"]) if c == "as_of" else _plain(_sig(r.get(c)))) for c, h in heads}
+        if any(f is not False for f in flags):
+            row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
+        rows.append(row)
+    return rows
 
 
 def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfill: bool = False) -> Any:
@@ -443,7 +493,11 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
     # judged on RMSSE (models ranked on it: data classed intermittent): the plot and table show it and its promise
     metric = outcome.decay.metric if outcome.decay is not None else "mase"
-    promised = (promised_rmsse if metric == "rmsse" else promised_mase)(open_registry(settings), versions)
+    registry = open_registry(settings)
+    promised = (promised_rmsse if metric == "rmsse" else promised_mase)(registry, versions)
+    # a window of MASE- and RMSSE-ranked versions (each judged on its own): the plot on MASE, which every version
+    # recorded; the table has both promises
+    both = promised_rmsse(registry, versions) if metric == "mase+rmsse" else None
     png = None
     if realized.height:
         png = plot_realized(realized, promised,
@@ -459,14 +513,14 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 
     key = ("backfill-" if backfill else "") + artifact_key(outcome.dataset)
     when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
-    return create_markdown_artifact(markdown(outcome, promised, png), key=key,
+    return create_markdown_artifact(markdown(outcome, promised, png, both), key=key,
                                     description=f"{when}: realized accuracy of {outcome.dataset}'s published forecasts")
 
 
 def realized_json(outcome: RealizedOutcome | None) -> dict[str, Any]:
     """The run's JSON summary of its realized-accuracy step: which earlier as_ofs it scored (new
     actuals) or rescored (corrected ones), how many rows it wrote, the dataset's accuracy status
-    (degraded or not, realized against promised MASE) and the event emitted; `recorded` False when
+    (degraded or not, realized against promised MASE, or RMSSE: its `metric`) and the event emitted; `recorded` False when
     the step failed (a warning in the run's log says why; the next run retries)."""
     if outcome is None:
         return {"recorded": False}

@@ -51,7 +51,7 @@ from flowcast.store.hashing import content_hash
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
-_LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse"), "publishes": ("trained_as_of",)}
+_LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive"), "publishes": ("trained_as_of",)}
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 
@@ -97,6 +97,8 @@ def _ddl(schema: str) -> list[str]:
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
         # RMSSE on the points MASE covers: likewise
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse double precision",
+        # seasonal naive's RMSSE on those points: likewise
+        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse_snaive double precision",
         # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
@@ -417,7 +419,7 @@ class PostgresStore:
                 sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
-            "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive")}})
+            "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive")}})
         if "lookahead" in frame.columns:  # COPY writes a boolean as t / f
             frame = frame.with_columns(pl.col("lookahead").cast(pl.Utf8).replace_strict(
                 {"t": True, "f": False, "true": True, "false": False}, default=None, return_dtype=pl.Boolean))
