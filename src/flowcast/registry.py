@@ -37,6 +37,11 @@ in production, a crash after it leaves the new one, never a torn pointer. `promo
 expected=V)` is a compare-and-swap: it raises ProductionMovedError, changing nothing, when the
 dataset's production is no longer V (another run or a person promoted meanwhile).
 
+A retrain that keeps the production model registers nothing: `publishing(..., kept=Kept(...))` records its
+decision as a `keep` event of the dataset (version, as_of, run, reason) in the hold of the lock its publish is
+checked under, so that a second run of its schedule slot can tell the slot was done (`Kept`). `keep` and
+`champion` events move no pointer (`RECORDS`).
+
 A run registers and promotes its winner in one transaction (`register(..., then=Promotion(...))`),
 under one hold of the lock: the compare and swap is checked before anything is written (a run
 that lost the race registers nothing), a note `.pending.json` names the version before it is
