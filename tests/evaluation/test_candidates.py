@@ -13,6 +13,8 @@ from eval_helpers import build_td
 from flowcast.evaluation.backtest import backtest
 from flowcast.evaluation.candidates import (
     CandidateSpec,
+    _base_rows,
+    backtest_scales,
     evaluate_candidates,
     frozen_candidate,
     incumbent_spec,
@@ -359,3 +361,15 @@ def test_rmsse_ranked_weights_are_fitted_on_each_series_rmsse_scale_at_its_cutof
     assert fixed(by_rmsse.weights) == pytest.approx(fixed([0.0, 1.0])) and fixed([0.0, 1.0]) < 0.2
     assert fixed([1.0, 0.0]) == pytest.approx(2.0)
     assert by_rmsse.result.summary["rmsse"] < by_mase.result.summary["rmsse"]
+
+
+def test_backtest_scales_carry_the_rmsse_scale_of_the_history_up_to_each_cutoff_only():
+    """The one-step scale the RMSSE weights are fitted on is each window's own: a series calm up to the cutoffs
+    and wild after them keeps its calm scale (1), and the later window's is measured on its longer history."""
+    calm = list(np.arange(32, dtype=float))  # steps of 1 up to window 0's cutoff (32 points)
+    series = {"x": calm + [31.0, 41.0, 31.0, 41.0, 31.0, 41.0, 31.0, 41.0]}  # then steps of 10
+    full = build_td(series, horizon=H, season_length=4)
+    sc = backtest_scales(_base_rows(_components(full), ["naive"]), full).sort("cutoff")
+    diffs = np.diff(np.asarray(series["x"]))
+    assert sc["scale_sq"].to_list() == pytest.approx([1.0, (31 * 1 + 0 + 3 * 100) / 35])  # 32 and 36 points
+    assert sc["scale_sq"][1] == pytest.approx(float((diffs[:35] ** 2).mean()))
