@@ -13,6 +13,8 @@ from eval_helpers import build_td
 from flowcast.evaluation.backtest import backtest
 from flowcast.evaluation.candidates import (
     CandidateSpec,
+    _base_rows,
+    backtest_scales,
     evaluate_candidates,
     frozen_candidate,
     incumbent_spec,
@@ -301,3 +303,73 @@ def test_backtest_forecasts_beyond_a_declared_bound_are_cut_at_it_not_fallen_bac
     got = gru.result.forecasts.join(raw, on=["unique_id", "ds"])
     assert got.height == raw.height and (got["raw"] < floor).any()
     assert got["y_hat"].to_list() == pytest.approx([max(v, floor) for v in got["raw"].to_list()])
+
+
+def test_mase_ranked_learned_weights_and_scores_are_unchanged_by_the_rmsse_scale(td):
+    """Pinned from the code before the one-step scale was added (main at 8a8714e): a MASE- or sMAPE-ranked
+    combination's weights, per window and published, and its scores are bit-identical (M3 and us_employment
+    rank on MASE)."""
+    spec = CandidateSpec("comb", "statistical", [(s, [s]) for s in ("naive", "seasonal_naive", "theta", "damped")],
+                         "learned")
+    comps = _components(td)
+    for metric in ("mase", "smape"):
+        (comb,), _, _ = _evaluate([spec], comps, td, metric=metric)
+        assert comb.weights == [0.1, 0.0, 0.2, 0.7]
+        assert comb.weights_by_window == {0: [0.25, 0.25, 0.25, 0.25], 1: [0.1, 0.0, 0.2, 0.7]}
+        assert (comb.result.summary["mase"], comb.result.summary["rmsse"], comb.result.summary["smape"]) == (
+            0.3700999241115068, 0.16172971740935832, 0.9413259483089185)
+
+
+def _per_series_oracle(full, shift):
+    """The true future of `full` plus a known error per series."""
+    truth = full.frame.select("unique_id", "ds", "y")
+
+    def fit(_td):
+        def forecast(cut):
+            fut = cut.future_frame(H).select("unique_id", "ds", "step")
+            return fut.join(truth, on=["unique_id", "ds"]).select(
+                "unique_id", "ds", "step", (pl.col("y") + pl.col("unique_id").replace_strict(shift)).alias("y_hat"))
+        return forecast
+
+    return fit
+
+
+def test_rmsse_ranked_weights_are_fitted_on_each_series_rmsse_scale_at_its_cutoff():
+    """Series A zigzags (10 a step, 1 a season of 4: MASE scale 1, RMSSE's about 10), series B climbs 1 a day
+    (MASE scale 4, RMSSE's 1). a is exact on A and off by 4 on B; b exact on B and off by 2 on A. On MASE's scale
+    A's errors weigh most and every weight goes to a; on RMSSE's (what the board ranks on) B's do and they go to
+    b, which scores the lower RMSSE on the very windows the weights were fitted on."""
+    t = np.arange(40)
+    series = {"A": list(100 + 10 * (t % 2) + 0.25 * t), "B": list(50 + 1.0 * t)}
+    full = build_td(series, horizon=H, season_length=4)
+    comps = _components(full, **{"a-s0": _per_series_oracle(full, {"A": 0.0, "B": 4.0}),
+                                 "b-s0": _per_series_oracle(full, {"A": 2.0, "B": 0.0})})
+    spec = CandidateSpec("ensemble", "ensemble", [("a", ["a-s0"]), ("b", ["b-s0"])], "learned",
+                         networks=frozenset({"a", "b"}))
+    (by_mase,), _, _ = _evaluate([spec], comps, full, metric="mase")
+    (by_rmsse,), _, _ = _evaluate([spec], comps, full, metric="rmsse")
+    assert by_mase.weights == [1.0, 0.0] and by_mase.weights_by_window[1] == [1.0, 0.0]
+    assert by_rmsse.weights == [0.0, 1.0] and by_rmsse.weights_by_window[1] == [0.0, 1.0]
+
+    def fixed(w):  # the same two models with the weights held fixed on every window, scored by the board
+        s = CandidateSpec("ensemble", "ensemble", spec.groups, "fixed", w, networks=spec.networks)
+        (r,), _, _ = _evaluate([s], comps, full, metric="rmsse")
+        return r.result.summary["rmsse"]
+
+    assert fixed(by_rmsse.weights) < fixed(by_mase.weights)
+    # A's RMSSE scale (~10) is what b's error of 2 is measured against, B's (1) a's error of 4
+    assert fixed(by_rmsse.weights) == pytest.approx(fixed([0.0, 1.0])) and fixed([0.0, 1.0]) < 0.2
+    assert fixed([1.0, 0.0]) == pytest.approx(2.0)
+    assert by_rmsse.result.summary["rmsse"] < by_mase.result.summary["rmsse"]
+
+
+def test_backtest_scales_carry_the_rmsse_scale_of_the_history_up_to_each_cutoff_only():
+    """The one-step scale the RMSSE weights are fitted on is each window's own: a series calm up to the cutoffs
+    and wild after them keeps its calm scale (1), and the later window's is measured on its longer history."""
+    calm = list(np.arange(32, dtype=float))  # steps of 1 up to window 0's cutoff (32 points)
+    series = {"x": calm + [31.0, 41.0, 31.0, 41.0, 31.0, 41.0, 31.0, 41.0]}  # then steps of 10
+    full = build_td(series, horizon=H, season_length=4)
+    sc = backtest_scales(_base_rows(_components(full), ["naive"]), full).sort("cutoff")
+    diffs = np.diff(np.asarray(series["x"]))
+    assert sc["scale_sq"].to_list() == pytest.approx([1.0, (31 * 1 + 0 + 3 * 100) / 35])  # 32 and 36 points
+    assert sc["scale_sq"][1] == pytest.approx(float((diffs[:35] ** 2).mean()))

@@ -49,6 +49,7 @@ from flowcast.evaluation.conformal import (
     interval_metrics,
     series_scale,
 )
+from flowcast.evaluation.metrics import rmsse_scale
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -204,10 +205,14 @@ SCALE_COLUMNS = ("scale", "history", "level", "level_scaled")
 
 
 def backtest_scales(base: pl.DataFrame, td: TrainingData) -> pl.DataFrame:
-    """unique_id, cutoff, scale, history, level, level_scaled of every backtest window (the interval and weight
-    scale, the rows up to the cutoff, the series' mean |y| up to it, whether the scale is that stand-in)."""
-    return series_scale(td.frame.select("unique_id", "ds", "y"), td.meta.season_length,
-                        base.select("unique_id", "cutoff").unique())
+    """unique_id, cutoff, scale, history, level, level_scaled, scale_sq of every backtest window (the interval
+    scale and the weight scale of every metric but RMSSE, the rows up to the cutoff, the series' mean |y| up to
+    it, whether the scale is that stand-in, and RMSSE's scale squared: the mean squared one-step difference up
+    to the cutoff, `metrics.rmsse_scale`, null where there is none, which RMSSE-ranked weights are fitted on)."""
+    hist = td.frame.select("unique_id", "ds", "y")
+    cutoffs = base.select("unique_id", "cutoff").unique()
+    return series_scale(hist, td.meta.season_length, cutoffs).join(
+        rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"], how="left")
 
 
 def _wide(base: pl.DataFrame, components: dict[str, BacktestResult], keys: list[str]) -> pl.DataFrame:
@@ -231,6 +236,16 @@ def _known_at_cutoffs(rows: pl.DataFrame) -> dict[int, np.ndarray]:
             (pl.col("ds") <= pl.col("__ck")).fill_null(False))
         out[int(k)] = known.to_series().to_numpy()
     return out
+
+
+def _weight_scale(g: pl.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The per-row scale the weights are fitted with and, for RMSSE, each row's (series, window) pair code
+    (see `combine.loss`): RMSSE's squared one-step scale at the row's cutoff (null -> NaN: left out, as the
+    board leaves such a series' RMSSE out); every other metric the interval scale, as before."""
+    if metric != "rmsse":
+        return g["scale"].to_numpy().astype(np.float64), None
+    pair = g.select(pl.struct("unique_id", "window").rank("dense").cast(pl.Int64)).to_series().to_numpy()
+    return g["scale_sq"].cast(pl.Float64).fill_null(float("nan")).to_numpy(), pair
 
 
 def _group_expr(keys: list[str], col: str) -> pl.Expr:
@@ -268,11 +283,12 @@ def evaluate_candidate(
                            for c in ["y_hat", *qcols]])
     F = np.stack([g[f"g{i}::y_hat"].to_numpy().astype(np.float64) for i in range(len(groups))])  # [G, N]
     y = g["y"].to_numpy().astype(np.float64)
-    sc = g["scale"].to_numpy().astype(np.float64)
     win = g["window"].to_numpy()
     if spec.weighting == "learned":
-        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g), shrink=shrink)
-        final = fit_weights(F, y, sc, metric, resolution, shrink)
+        sc, pair = _weight_scale(g, metric)
+        by_window = weights_by_window(F, y, sc, win, metric, resolution, known=_known_at_cutoffs(g), shrink=shrink,
+                                      group=pair)
+        final = fit_weights(F, y, sc, metric, resolution, shrink, group=pair)
     else:
         w = np.asarray(spec.fixed if spec.fixed is not None else [1.0 / len(groups)] * len(groups), dtype=np.float64)
         by_window = {int(k): w for k in np.unique(win)}
