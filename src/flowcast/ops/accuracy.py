@@ -42,6 +42,7 @@ from flowcast.evaluation.realized import (
     corrected,
     flag_lookahead,
     newly_scored,
+    promised_by_as_of,
     score_realized,
     summary_by_as_of,
 )
@@ -324,19 +325,6 @@ def _judged_on(decay: Decay) -> dict[str, Any]:
         return {"metric": decay.metric}
     return {"metric": decay.metric, "realized_rmsse": decay.realized_rmsse, "promised_rmsse": decay.promised_rmsse,
             "snaive_rmsse": decay.snaive_rmsse}
-
-
-def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
-    """as_of, promised (the point-weighted backtest MASE of the versions that published it)."""
-    if realized.height == 0:
-        return pl.DataFrame(schema={"as_of": pl.Datetime("us"), "promised": pl.Float64})
-    known = {k: v for k, v in promised.items() if v is not None}
-    f = realized.with_columns(pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Float64)
-                              .alias("promised"))
-    w = pl.when(pl.col("promised").is_not_null()).then(pl.col("n"))
-    # an as_of of versions without a promise (0 / 0): none, not NaN (shown 'nan' in the artifact's table)
-    return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).fill_nan(None)
-                                   .alias("promised")).sort("as_of")
 
 
 def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str,
