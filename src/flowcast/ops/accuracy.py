@@ -26,7 +26,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from flowcast.evaluation.realized import (
 )
 
 ARTIFACT_KEY = "realized-accuracy"
+SINGLE_AS_OF_PAD = timedelta(days=7)  # the realized plot's x-axis each side of its one scored as_of
 
 
 def artifact_key(dataset: str) -> str:
@@ -373,6 +374,8 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
     ax.grid(True, color="0.9", lw=0.8)
     time_axis(ax)
+    if len(set(x)) == 1:  # one scored as_of: a week each side of it (matplotlib's default spanned 2 years each side)
+        ax.set_xlim(x[0] - SINGLE_AS_OF_PAD, x[0] + SINGLE_AS_OF_PAD)
     ax.legend(fontsize=PLOT_FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title, fontsize=PLOT_FONT_PT + 1, loc="left")
     fig.tight_layout()
