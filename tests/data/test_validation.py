@@ -815,6 +815,28 @@ def test_day_month_rows_that_contradict_each_other_are_quarantined_with_their_hi
                                "--time-format '%m/%d/%Y')"))]
 
 
+@pytest.mark.parametrize(("rows", "later", "freq", "as_of", "read"), [
+    # a US history (01/13: month first) and, after as_of, a row written day first: every row contradicted another
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "16/01/2020", "1d", datetime(2020, 1, 15),
+     [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    (["13/01/2020", "14/01/2020", "15/01/2020"], "01/16/2020", "1d", datetime(2020, 1, 15),
+     [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    # monthly, month first (spaced a month apart read so); a later 13/01/2021 made them 1-3 January, one month
+    (["01/01/2020", "02/01/2020", "03/01/2020"], "13/01/2021", "1mo", datetime(2020, 3, 1),
+     [datetime(2020, m, 1) for m in (1, 2, 3)]),
+])
+def test_the_day_month_order_is_decided_from_the_rows_by_as_of(write_csv, rows, later, freq, as_of, read):
+    """Regression (a leak after as_of): the day/month order was decided from all rows, so a row written after
+    as_of in the other order changed how a backfill at that as_of read its history (quarantined every row, or
+    read a monthly history as three days) where its run had read it. The rows by as_of decide (a row after as_of
+    however it is read does not); without as_of, all rows do, as before."""
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate([*rows, later])))
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.valid.sort("ds")["ds"].to_list() == read and r.report.rows_valid == len(rows)
+    everything = run_validate(p, freq=freq)
+    assert everything.report.rows_valid < len(rows)
+
+
 def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
     """Regression: with a future-known covariate planned on every row, an as_of before the data said 'all 3
     rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to

@@ -222,7 +222,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # have an empty target (the cached summary's freq_hint said it)
 # 13 = review17: whether a covariate column is yes/no is decided from its rows observed by as_of alone (a backfill
 # whose later rows mix 'yes' and '3' reads its yes/no history as 1/0 instead of quarantining it)
-PREPROCESS_VERSION = 13
+# 14 = leak17: the day/month order of a time column is decided from its rows that may be dated by as_of (a row after
+# as_of in the other order quarantined a backfill's history, or turned a monthly history into days)
+PREPROCESS_VERSION = 14
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
