@@ -274,6 +274,33 @@ def test_yes_no_is_decided_from_the_rows_observed_by_as_of(write_csv, later, col
     assert [row for row, _, _ in quarantined(everything)] == [0, 1, 2, *([3] if later == "maybe" else [])]
 
 
+@pytest.mark.parametrize(("text", "as_of", "by_as_of", "everything"), [
+    # a ';' file of '1.234'-like numbers (1.234 or 1234?): a later '1.230' (ends in 0: '#.##0') makes them thousands
+    ("date;id;val\n2020-01-01;a;1.234\n2020-01-02;a;2.345\n2020-01-03;a;3.456\n2020-01-04;a;1.230\n",
+     datetime(2020, 1, 3), [1.234, 2.345, 3.456], [1234.0, 2345.0, 3456.0, 1230.0]),
+    # a ',' file's "1,234" (1234 or 1.234?) is quarantined until a later '3.5' shows '.' as the decimal point
+    ('date,id,val\n2020-01-01,a,"1,234"\n2020-01-02,a,"2,345"\n2020-01-03,a,"3,456"\n2020-01-04,a,3.5\n',
+     datetime(2020, 1, 3), [], [1234.0, 2345.0, 3456.0, 3.5]),
+    # ... with day/month dates (told after as_of whichever way they are read) and month-level ISO dates
+    ('date,id,val\n01/13/2020,a,"1,234"\n01/14/2020,a,"2,345"\n01/15/2020,a,"3,456"\n01/16/2020,a,3.5\n',
+     datetime(2020, 1, 15), [], [1234.0, 2345.0, 3456.0, 3.5]),
+    ("date;id;val\n2020-01;a;1.234\n2020-02;a;2.345\n2020-03;a;1.230\n", datetime(2020, 2, 15),
+     [1.234, 2.345], [1234.0, 2345.0, 1230.0]),
+])
+def test_decimal_marks_and_thousands_are_decided_from_the_rows_by_as_of(tmp_path, text, as_of, by_as_of, everything):
+    """Regression (a leak after as_of): which columns have decimal commas or thousands was decided from all rows
+    of the file, so a number written after as_of changed how a backfill at that as_of read the numbers its run had
+    read (1.234 became 1234; a quarantined '1,234' became 1234). The rows that may be dated by as_of decide; without
+    as_of, all rows do, as before."""
+    p = tmp_path / "src.csv"
+    p.write_text(text)
+    freq = "1mo" if "2020-01;" in text else "1d"
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.valid.sort("ds")["y"].to_list() == by_as_of
+    assert r.report.rows_valid + r.report.rows_quarantined == len(text.splitlines()) - 2
+    assert run_validate(p, freq=freq).valid.sort("ds")["y"].to_list() == everything
+
+
 def test_yes_no_text_column_of_a_parquet_file(tmp_path):
     """A Parquet file's text column of yes/no reads as a CSV's does."""
     p = tmp_path / "src.parquet"

@@ -15,7 +15,8 @@ Empty or whitespace-only lines (and lines of empty fields only, ',,') are not ro
 skipped and counted (report: blank_lines). An empty quoted field ('""', how csv.QUOTE_ALL writes a
 missing value) or a blank one in the time, target or covariate column holds no value, as an empty field.
 A file separated by ';', tab or '|' is recognised when the source keeps the default ','; in a ';'
-file (Excel's CSV where ',' is the decimal mark) a number written '3,5' is 3.5.
+file (Excel's CSV where ',' is the decimal mark) a number written '3,5' is 3.5. Which columns have decimal commas
+or thousands is decided from the rows that may be dated by as_of (`_written_by`), as the day/month order is.
 Time values: `time_format` (strptime) or ISO-8601. Day/month dates ('13.01.2024', '01/29/2024') have
 their order decided from all the rows of the time column (`day_month_order`; with an as_of, from the rows that may
 be dated by then: one dated after it however it is read does not decide how a backfill reads its history): a first
@@ -652,9 +653,11 @@ def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
-              notes: dict[str, str] | None = None) -> pl.LazyFrame:
+              notes: dict[str, str] | None = None, as_of: datetime | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL); `notes`: column -> what the
-    run should say about how its numbers were read (`_read_comma_decimals`), filled for a CSV file."""
+    run should say about how its numbers were read (`_read_comma_decimals`), filled for a CSV file. `as_of` (an
+    aware instant): a CSV file's decimal marks and thousands separators are decided from its rows that may be dated
+    by then (`_written_by`), so that rows written after it do not change how a backfill reads its own numbers."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
     if file_format(source, file) == "ipc":
         try:
@@ -699,16 +702,43 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
     # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
     numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
                                                   *source.static_cols]) if c in present]
+    time_col = present.get(source.time_col)
+    decide = lf if as_of is None or time_col is None else _written_by(lf, time_col, source, as_of)
     try:
         if source.decimal == ",":  # declared: ',' is the decimal mark, '.' and spaces group thousands
             return lf.with_columns(_comma_decimals(pl.col(c), True) for c in numeric)
         if source.decimal == ".":  # declared: '.' is the decimal mark, ',' groups thousands
             return lf.with_columns(_comma_thousands(pl.col(c), True) for c in numeric)
         if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
-            return _read_comma_decimals(lf, numeric, file, {} if notes is None else notes, source.static_cols)
-        return _read_comma_thousands(lf, numeric, file, {} if notes is None else notes, source.static_cols)
+            return _read_comma_decimals(lf, numeric, file, {} if notes is None else notes, source.static_cols,
+                                        decide)
+        return _read_comma_thousands(lf, numeric, file, {} if notes is None else notes, source.static_cols, decide)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return lf
+
+
+def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: datetime) -> pl.LazyFrame:
+    """The rows of a CSV file (its time column `time_col` still text) that may be dated by `as_of`: all but those
+    whose time is after as_of's date, read on its own text (the times are parsed later, in an order decided from
+    all the files): an ISO date ('2024-01-16', '2024-02', '2025', a time after it) after the date as_of falls on in
+    the source's zone (with an offset written, the latest date anywhere then: UTC+14), a day/month date after it
+    however it is read (`_dated_by`), a declared time_format's value after it. Other shapes (quarters, month
+    names, Unix seconds) and the rows of as_of's own day stay."""
+    day = wall_time(as_of, source.tz).date()
+    latest = wall_time(as_of, "Etc/GMT-14").date()  # the date somewhere on earth at as_of
+    text = pl.col(time_col).cast(pl.Utf8).str.strip_chars()
+    if source.time_format:
+        at = text.str.to_datetime(source.time_format, strict=False)
+        if "%z" in source.time_format or "%Z" in source.time_format:
+            return lf.filter(at.is_null() | (at.dt.convert_time_zone("Etc/GMT-14").dt.date() <= latest))
+        return lf.filter(at.is_null() | (at.dt.date() <= day))
+    iso = text.str.extract(r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:$|[T ])", 1)
+    # '2024' and '2024-02' start their year or month: '2024-00-00' sorts before every date of 2024
+    padded = pl.when(iso.str.len_chars() == 4).then(iso + "-00-00").when(iso.str.len_chars() == 7).then(
+        iso + "-00").otherwise(iso)
+    limit = pl.when(text.str.contains(_TIME_OFFSET_RE)).then(pl.lit(latest.isoformat())).otherwise(
+        pl.lit(day.isoformat()))
+    return _dated_by(lf.filter(iso.is_null() | (padded <= limit)), time_col, day, year_first=False)
 
 
 def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
@@ -720,13 +750,15 @@ def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
 
 
 def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
-                         statics: list[str]) -> pl.LazyFrame:
+                         statics: list[str], decide: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
     decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
     .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
     once). A column of '1.234'-like values alone (1234 or 1.234?) is read as `_point_thousands` settles it and
-    said in `notes` (column -> the line, `ambiguous_points_line`): it was read one way without a word."""
-    has = _any(lf, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
+    said in `notes` (column -> the line, `ambiguous_points_line`): it was read one way without a word. `decide`:
+    the rows that decide (those that may be dated by as_of, `_written_by`); all rows when None."""
+    rows = lf if decide is None else decide
+    has = _any(rows, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
     file_comma = any(has.values())
     exprs: dict[str, pl.Expr] = {}
     for c in numeric:
@@ -743,17 +775,17 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
         valued = (text != "") & ~text.is_in(MISSING_MARKERS)
         exprs[f"other:{c}"] = valued & ~text.str.contains(_ONE_POINT_GROUP_RE)
         exprs[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
-    seen = _any(lf, exprs)
+    seen = _any(rows, exprs)
     grouped_thousands = [c for c in numeric if not has[c] and seen[f"grouped:{c}"] and not seen[f"point:{c}"] and (
         seen[f"sure:{c}"] or file_comma or seen[f"settles:{c}"])]
     # a column of '1.234'-like values alone: thousands or decimals? read one way (`_point_thousands`), and said
     for c in numeric:
         if not has[c] and not file_comma and seen[f"example:{c}"] and not seen[f"other:{c}"]:
-            example = _first(lf, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
+            example = _first(rows, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
             notes.setdefault(c, ambiguous_points_line(c, file, example, c in grouped_thousands))
     # a column with decimal commas ('2,5') and decimal points ('7.5'): a '2.000' there is 2000 or 2.0, unsettled
     mixed = [c for c in numeric if has[c] and seen[f"point:{c}"]]
-    _say_mixed_statics(lf, [c for c in mixed if c in statics], file, notes, "2000")
+    _say_mixed_statics(rows, [c for c in mixed if c in statics], file, notes, "2000")
     mixed = [c for c in mixed if c not in statics]
     return lf.with_columns(_unsettled_points(_comma_decimals(pl.col(c), True), pl.col(c)) if c in mixed
                            else _point_thousands(pl.col(c)) if c in grouped_thousands
@@ -831,11 +863,13 @@ def _point_thousands(col: pl.Expr) -> pl.Expr:
 
 
 def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
-                          statics: list[str]) -> pl.LazyFrame:
+                          statics: list[str], decide: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """A ',' (tab, '|') file's number columns read with ',' as their thousands separator (`_comma_thousands`) in
     the columns where some value has a ',' (a cheap pass over them; a second one, only for a file that has such
     columns, finds what settles a '1,234': the reading is a handful of regexes over every row, each time the rows
-    are read, so it is planned only where needed and with what the whole file says decided here)."""
+    are read, so it is planned only where needed and with what the whole file says decided here). `decide`: the rows
+    that decide (those that may be dated by as_of, `_written_by`), read only where the cheap pass over all rows found
+    a ',' or a '1.234'-like value; all rows when None."""
     first: dict[str, pl.Expr] = {}
     for c in numeric:
         text = pl.col(c).str.strip_chars()
@@ -844,9 +878,12 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes
         first[f"other:{c}"] = (text != "") & ~text.is_in(MISSING_MARKERS) & ~text.str.contains(_ONE_POINT_GROUP_RE)
         first[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
     has = _any(lf, first)
+    rows = lf
+    if decide is not None and any(has[c] or has[f"example:{c}"] for c in numeric):  # the rows by as_of decide
+        rows, has = decide, _any(decide, first)
     for c in numeric:  # read with '.' as the decimal point, as before, and said
         if has[f"example:{c}"] and not has[f"other:{c}"]:
-            example = _first(lf, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
+            example = _first(rows, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
             notes.setdefault(c, ambiguous_points_line(c, file, example, False))
     commas = [c for c in numeric if has[c]]
     if not commas:
@@ -863,7 +900,7 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes
             exprs[f"whole:{c}"] = text.str.contains(r"^[-+]?\d+$")
             exprs[f"zero:{c}"] = grouped & text.str.contains(r"0$")
             exprs[f"decimal:{c}"] = _decimal_point(text)  # '7.5', '0.250': '.' is a decimal point there
-    seen = _any(lf, exprs)
+    seen = _any(rows, exprs)
     file_comma = any(seen[f"comma:{c}"] for c in numeric)
     file_point = any(seen[f"point:{c}"] for c in numeric)
     # a column of decimal commas ('"2,5"', '"3,75"': a ','-decimal locale's export, quoted) and no decimal point:
@@ -871,7 +908,7 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes
     # with decimal points as well ('7.5') a '2.000' is unsettled (2000 or 2.0?) and quarantined, naming it
     comma_decimal = {c: seen[f"comma:{c}"] and not seen[f"decimal:{c}"] for c in commas}
     mixed = {c: seen[f"comma:{c}"] and seen[f"decimal:{c}"] for c in commas}
-    _say_mixed_statics(lf, [c for c in commas if mixed[c] and c in statics], file, notes, "2.0")
+    _say_mixed_statics(rows, [c for c in commas if mixed[c] and c in statics], file, notes, "2.0")
     mixed = {c: m and c not in statics for c, m in mixed.items()}
     return lf.with_columns(
         _comma_decimals_keeping_groups(pl.col(c)) if comma_decimal[c]
@@ -1928,8 +1965,10 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     aware: list[str] = []  # the files whose time column is a timestamp with a zone
     naive: list[str] = []  # ... and without one
     notes: dict[str, str] = {}  # column -> how its numbers were read, said once (the first file that needs it)
+    as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
     for i, file in enumerate(files):
-        scanned = _scan_one(source, file, payloads.get(file), notes)
+        # (its numbers' decimal marks and thousands separators decided from its rows written by as_of)
+        scanned = _scan_one(source, file, payloads.get(file), notes, as_of)
         if source.layout == "wide":
             scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
@@ -1971,7 +2010,6 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     # over the column; a second one, over the rows by as_of, only for a column of day/month dates), and which shapes
     # that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone), from all rows
     time_dtype = schema[RAW_PREFIX + source.time_col]
-    as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
     time_raw = RAW_PREFIX + source.time_col
     day_month, traits, dated = (_time_profile(raw, time_raw, source.freq)
                                 if time_dtype == pl.Utf8 and not source.time_format
