@@ -286,6 +286,12 @@ def test_yes_no_is_decided_from_the_rows_observed_by_as_of(write_csv, later, col
      datetime(2020, 1, 15), [], [1234.0, 2345.0, 3456.0, 3.5]),
     ("date;id;val\n2020-01;a;1.234\n2020-02;a;2.345\n2020-03;a;1.230\n", datetime(2020, 2, 15),
      [1.234, 2.345], [1234.0, 2345.0, 1230.0]),
+    # a declared time_format, read as the run reads it: with an offset, and Unix seconds
+    (("date;id;val\n2020-01-01 00:00:00+0000;a;1.234\n2020-01-02 00:00:00+0000;a;2.345\n"
+     "2020-01-03 00:00:00+0000;a;3.456\n2020-01-05 00:00:00+0000;a;1.230\n"), datetime(2020, 1, 3),
+     [1.234, 2.345, 3.456], [1234.0, 2345.0, 3456.0, 1230.0]),
+    ("date;id;val\n1577836800;a;1.234\n1577923200;a;2.345\n1578009600;a;3.456\n1578096000;a;1.230\n",
+     datetime(2020, 1, 3), [1.234, 2.345, 3.456], [1234.0, 2345.0, 3456.0, 1230.0]),
 ])
 def test_decimal_marks_and_thousands_are_decided_from_the_rows_by_as_of(tmp_path, text, as_of, by_as_of, everything):
     """Regression (a leak after as_of): which columns have decimal commas or thousands was decided from all rows
@@ -294,11 +300,13 @@ def test_decimal_marks_and_thousands_are_decided_from_the_rows_by_as_of(tmp_path
     as_of, all rows do, as before."""
     p = tmp_path / "src.csv"
     p.write_text(text)
-    freq = "1mo" if "2020-01;" in text else "1d"
-    r = run_validate(p, as_of=as_of, freq=freq)
+    kw = {"freq": "1mo" if "2020-01;" in text else "1d"}
+    if "+0000;" in text or "1577836800;" in text:
+        kw["time_format"] = "%Y-%m-%d %H:%M:%S%z" if "+0000;" in text else "%s"
+    r = run_validate(p, as_of=as_of, **kw)
     assert r.valid.sort("ds")["y"].to_list() == by_as_of
     assert r.report.rows_valid + r.report.rows_quarantined == len(text.splitlines()) - 2
-    assert run_validate(p, freq=freq).valid.sort("ds")["y"].to_list() == everything
+    assert run_validate(p, **kw).valid.sort("ds")["y"].to_list() == everything
 
 
 def test_yes_no_text_column_of_a_parquet_file(tmp_path):

@@ -727,10 +727,11 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
     day = wall_time(as_of, source.tz).date()
     latest = wall_time(as_of, "Etc/GMT-14").date()  # the date somewhere on earth at as_of
     text = pl.col(time_col).cast(pl.Utf8).str.strip_chars()
-    if source.time_format:
-        at = text.str.to_datetime(source.time_format, strict=False)
-        if "%z" in source.time_format or "%Z" in source.time_format:
+    if fmt := source.time_format:  # read as the run reads it (`_read_time`)
+        if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+            at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
             return lf.filter(at.is_null() | (at.dt.convert_time_zone("Etc/GMT-14").dt.date() <= latest))
+        at = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
         return lf.filter(at.is_null() | (at.dt.date() <= day))
     iso = text.str.extract(r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:$|[T ])", 1)
     # '2024' and '2024-02' start their year or month: '2024-00-00' sorts before every date of 2024
