@@ -222,10 +222,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # have an empty target (the cached summary's freq_hint said it)
 # 13 = review17: whether a covariate column is yes/no is decided from its rows observed by as_of alone (a backfill
 # whose later rows mix 'yes' and '3' reads its yes/no history as 1/0 instead of quarantining it)
-# 14 = leak17: the day/month order of a time column is decided from its rows that may be dated by as_of (a row after
+# (14 = newuser17's, on main since this branch began)
+# 15 = leak17: the day/month order of a time column is decided from its rows that may be dated by as_of (a row after
 # as_of in the other order quarantined a backfill's history, or turned a monthly history into days), and so are a CSV
 # file's decimal marks and thousands separators (a later '1.230' turned a backfill's 1.234 into 1234)
-PREPROCESS_VERSION = 14
+PREPROCESS_VERSION = 15
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
