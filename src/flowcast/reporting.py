@@ -905,10 +905,8 @@ def tuning_artifacts(result: Any) -> tuple[Any, Any]:
 
     if not _in_run():
         return None, None
-    from flowcast.evaluation.metrics import metric_name
-
     table = create_table_artifact(table_rows(result.trials), key=KEYS["tuning"],
-                                  description=f"Hyperparameter search: every trial, scored by {metric_name(result.metric)}")
+                                  description=f"Hyperparameter search: every trial, scored by {result.metric}")
     md = create_markdown_artifact(tuning_markdown(result), key=KEYS["tuning_history"],
                                   description="Hyperparameter search: best settings and optimisation history")
     return table, md

@@ -96,10 +96,8 @@ def tune(
         emit_json({**result, **({"interrupted": True} if late else {})})
         interrupted_afterwards(late)
         return
-    from flowcast.evaluation.metrics import metric_name
-
     out.print(f"{result['dataset']}: {result['trials']} trials in {result['seconds']:.0f} s "
-              f"(budget {result['budget_minutes']:g} min), scored by {metric_name(result['metric'])}", highlight=False)
+              f"(budget {result['budget_minutes']:g} min), scored by {result['metric']}", highlight=False)
     for note in result["notes"]:
         out.print(note, highlight=False)
     if result["best_value"] is not None:
