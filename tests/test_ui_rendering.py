@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -345,6 +345,35 @@ def test_realized_accuracy_plot_is_as_large_and_readable_as_the_forecast_plot(tm
         plt.close(fig)
     with Image.open(png) as im:
         assert im.width >= 1100, im.size
+
+
+@pytest.mark.parametrize("as_ofs", [[datetime(2019, 3, 1)], [datetime(2019, 3, 1, 10)] * 2,
+                                    [datetime(2019, 3, 1), datetime(2019, 6, 1)]])
+def test_realized_accuracy_plot_of_one_scored_as_of_spans_days_not_years(tmp_path, monkeypatch, as_ofs):
+    """Regression: with a single scored as_of (the first run after one publish) the plot's x-axis ran from 2016 to
+    2021, one dot in the middle of five years of ticks. One as_of (of one model or two) is shown a week each side;
+    several keep their own range."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from flowcast.ops import accuracy
+
+    realized = pl.DataFrame({"dataset": "emp", "as_of": as_ofs, "model": ["damped", "theta"][:len(as_ofs)],
+                             "model_version": "damped-v1", "step": 1, "n": 8, "n_mase": 8, "mae": 10.0, "mase": 0.3,
+                             "mase_snaive": 0.7})
+    drawn = []
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+        fig, path, dpi=dpi))
+    assert accuracy.plot_realized(realized, {"damped-v1": 0.2}, tmp_path / "r.png", title="emp") is not None
+    try:
+        lo, hi = (mdates.num2date(v).replace(tzinfo=None) for v in drawn[0].axes[0].get_xlim())
+        if len(set(as_ofs)) == 1:
+            assert (lo, hi) == (as_ofs[0] - timedelta(days=7), as_ofs[0] + timedelta(days=7))
+        else:
+            assert lo <= as_ofs[0] and as_ofs[-1] <= hi and hi - lo < timedelta(days=120)
+    finally:
+        plt.close(drawn[0])
 
 
 def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_honest_ones(tmp_path, monkeypatch):

@@ -121,7 +121,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def leaderboard_markdown(board: pl.DataFrame, metric: str, champion: str | None = None) -> str:
     rows = table_rows(board)
-    title = f"## Leaderboard (ranked by {_metric_header(metric)}, lower is better)\n\n{_meaning(metric)}.\n\n"
+    title = f"## Leaderboard (ranked by {metric_header(metric)}, lower is better)\n\n{_meaning(metric)}.\n\n"
     note = f"\nPublished forecasts come from **{champion}**.\n" if champion else ""
     return title + markdown_table(rows) + note
 
@@ -177,7 +177,7 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
     what each candidate is (its weights, its note; why an unranked one is not ranked) as a list, since a table cell
     does not wrap in the UI; and how to read each score. `table_link` links back to the leaderboard table."""
     rows = board.to_dicts()
-    lines = [f"## Leaderboard details, ranked by {_metric_header(metric)}", ""]
+    lines = [f"## Leaderboard details, ranked by {metric_header(metric)}", ""]
     if table_link:
         lines += [f"The leaderboard table, every run's, latest first: {table_link}.", ""]
     same = {c: rows[0].get(c) for c in _SAME_FOR_ALL
@@ -587,7 +587,7 @@ def leaderboard_description(metric: str, champion: str | None = None, version: s
     model's row is named `production`, and 'come from production' said nothing of which model that was); then, a
     paragraph of its own, what 1.0 of the metric means (it came between the two, the published model at the end
     of five lines)."""
-    desc = f"backtest leaderboard, ranked by {_metric_header(metric)} (lower is better)"
+    desc = f"backtest leaderboard, ranked by {metric_header(metric)} (lower is better)"
     if champion:
         desc += f"; the published forecasts come from {model_text(champion, version)}"
     return f"{desc}.\n\n{_meaning(metric)}."
@@ -627,7 +627,8 @@ def artifact_link(artifact_id: Any, text: str = "leaderboard details") -> str:
     return f"[{text}]({_ui_url(f'artifacts/artifact/{artifact_id}')})"
 
 
-def _metric_header(metric: str) -> str:
+def metric_header(metric: str) -> str:
+    """What a leaderboard is ranked by, as its artifacts and the run log say it: 'snaive MASE', 'naive RMSSE', 'sMAPE'."""
     from flowcast.evaluation.metrics import metric_name
 
     return {"mase": "snaive MASE", "rmsse": "naive RMSSE"}.get(metric, metric_name(metric))

@@ -9,7 +9,8 @@ import pytest
 from data_helpers import make_source
 from typer.testing import CliRunner
 
-from flowcast.data.freq_infer import freq_of_step, infer_freq
+from flowcast.data.freq_infer import Inferred, explain_freq, freq_of_step
+from flowcast.errors import DataValidationError
 
 
 @pytest.mark.parametrize(("seconds", "freq"), [
@@ -45,14 +46,40 @@ def _file(tmp_path, dates, ids=("a", "b")):
     ([date(2018 + i // 4, 3 * (i % 4) + 3, (5, 20, 1, 15)[i % 4]) for i in range(12)], "1q"),
 ])
 def test_the_frequency_of_a_files_dates(tmp_path, dates, freq):
-    got = infer_freq(_file(tmp_path, dates))
-    assert got is not None and got.freq == freq and got.share == 1.0
+    got = explain_freq(_file(tmp_path, dates))
+    assert isinstance(got, Inferred) and got.freq == freq and got.share == 1.0
 
 
 def test_irregular_dates_name_no_frequency(tmp_path):
     days = [0, 1, 5, 6, 20, 22, 40, 47, 60, 100]
-    assert infer_freq(_file(tmp_path, [date(2024, 1, 1) + timedelta(days=d) for d in days])) is None
-    assert infer_freq(make_source(tmp_path / "gone.csv")) is None
+    said = explain_freq(_file(tmp_path, [date(2024, 1, 1) + timedelta(days=d) for d in days]))
+    assert isinstance(said, str) and said.startswith("its dates step irregularly (the most common step, 1d, is")
+    with pytest.raises(DataValidationError, match="gone.csv"):  # the error its run gives, not 'needs --freq'
+        explain_freq(make_source(tmp_path / "gone.csv"))
+
+
+@pytest.mark.parametrize(("files", "said"), [
+    (["x.parquet"], "x.parquet: no rows (the Parquet file has its columns but no rows)"),
+    (["p1.parquet", "p2.parquet"], "no rows (its 2 Parquet files have their columns but no rows)"),
+    (["x.csv"], "x.csv: no rows (the file has a header but no data)"),
+])
+def test_a_source_without_rows_says_what_is_true_of_its_files(tmp_path, files, said):
+    """Regression: an empty Parquet file was told 'the file has a header but no data' (by explain_freq, asked for
+    a --freq, and by validation): a Parquet file has no header; it has its columns and no rows."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import validate
+
+    empty = pl.DataFrame(schema={"id": pl.Utf8, "date": pl.Date, "val": pl.Float64})
+    for name in files:
+        empty.write_csv(tmp_path / name) if name.endswith(".csv") else empty.write_parquet(tmp_path / name)
+    source = make_source(tmp_path / (files[0] if len(files) == 1 else "p*.parquet"), freq="1d")
+    with pytest.raises(DataValidationError) as told:
+        explain_freq(source)
+    assert said in str(told.value)
+    with pytest.raises(DataValidationError) as run:
+        validate(ingest(source, None), source, ValidationConfig())
+    assert said in str(run.value)
 
 
 def test_a_file_given_without_freq_is_read_at_the_frequency_of_its_dates(tmp_path, monkeypatch):

@@ -280,6 +280,41 @@ def test_yes_no_is_decided_from_the_rows_observed_by_as_of(write_csv, later, col
     assert [row for row, _, _ in quarantined(everything)] == [0, 1, 2, *([3] if later == "maybe" else [])]
 
 
+@pytest.mark.parametrize(("text", "as_of", "by_as_of", "everything"), [
+    # a ';' file of '1.234'-like numbers (1.234 or 1234?): a later '1.230' (ends in 0: '#.##0') makes them thousands
+    ("date;id;val\n2020-01-01;a;1.234\n2020-01-02;a;2.345\n2020-01-03;a;3.456\n2020-01-04;a;1.230\n",
+     datetime(2020, 1, 3), [1.234, 2.345, 3.456], [1234.0, 2345.0, 3456.0, 1230.0]),
+    # a ',' file's "1,234" (1234 or 1.234?) is quarantined until a later '3.5' shows '.' as the decimal point
+    ('date,id,val\n2020-01-01,a,"1,234"\n2020-01-02,a,"2,345"\n2020-01-03,a,"3,456"\n2020-01-04,a,3.5\n',
+     datetime(2020, 1, 3), [], [1234.0, 2345.0, 3456.0, 3.5]),
+    # ... with day/month dates (told after as_of whichever way they are read) and month-level ISO dates
+    ('date,id,val\n01/13/2020,a,"1,234"\n01/14/2020,a,"2,345"\n01/15/2020,a,"3,456"\n01/16/2020,a,3.5\n',
+     datetime(2020, 1, 15), [], [1234.0, 2345.0, 3456.0, 3.5]),
+    ("date;id;val\n2020-01;a;1.234\n2020-02;a;2.345\n2020-03;a;1.230\n", datetime(2020, 2, 15),
+     [1.234, 2.345], [1234.0, 2345.0, 1230.0]),
+    # a declared time_format, read as the run reads it: with an offset, and Unix seconds
+    (("date;id;val\n2020-01-01 00:00:00+0000;a;1.234\n2020-01-02 00:00:00+0000;a;2.345\n"
+     "2020-01-03 00:00:00+0000;a;3.456\n2020-01-05 00:00:00+0000;a;1.230\n"), datetime(2020, 1, 3),
+     [1.234, 2.345, 3.456], [1234.0, 2345.0, 3456.0, 1230.0]),
+    ("date;id;val\n1577836800;a;1.234\n1577923200;a;2.345\n1578009600;a;3.456\n1578096000;a;1.230\n",
+     datetime(2020, 1, 3), [1.234, 2.345, 3.456], [1234.0, 2345.0, 3456.0, 1230.0]),
+])
+def test_decimal_marks_and_thousands_are_decided_from_the_rows_by_as_of(tmp_path, text, as_of, by_as_of, everything):
+    """Regression (a leak after as_of): which columns have decimal commas or thousands was decided from all rows
+    of the file, so a number written after as_of changed how a backfill at that as_of read the numbers its run had
+    read (1.234 became 1234; a quarantined '1,234' became 1234). The rows that may be dated by as_of decide; without
+    as_of, all rows do, as before."""
+    p = tmp_path / "src.csv"
+    p.write_text(text)
+    kw = {"freq": "1mo" if "2020-01;" in text else "1d"}
+    if "+0000;" in text or "1577836800;" in text:
+        kw["time_format"] = "%Y-%m-%d %H:%M:%S%z" if "+0000;" in text else "%s"
+    r = run_validate(p, as_of=as_of, **kw)
+    assert r.valid.sort("ds")["y"].to_list() == by_as_of
+    assert r.report.rows_valid + r.report.rows_quarantined == len(text.splitlines()) - 2
+    assert run_validate(p, **kw).valid.sort("ds")["y"].to_list() == everything
+
+
 def test_yes_no_text_column_of_a_parquet_file(tmp_path):
     """A Parquet file's text column of yes/no reads as a CSV's does."""
     p = tmp_path / "src.parquet"
@@ -842,6 +877,28 @@ def test_day_month_rows_that_contradict_each_other_are_quarantined_with_their_hi
                                "--time-format '%d/%m/%Y')")),
         (1, "time_unparsable", ("time '01/29/2024' does not parse as ISO-8601 (month first: declare its time_format, "
                                "--time-format '%m/%d/%Y')"))]
+
+
+@pytest.mark.parametrize(("rows", "later", "freq", "as_of", "read"), [
+    # a US history (01/13: month first) and, after as_of, a row written day first: every row contradicted another
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "16/01/2020", "1d", datetime(2020, 1, 15),
+     [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    (["13/01/2020", "14/01/2020", "15/01/2020"], "01/16/2020", "1d", datetime(2020, 1, 15),
+     [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    # monthly, month first (spaced a month apart read so); a later 13/01/2021 made them 1-3 January, one month
+    (["01/01/2020", "02/01/2020", "03/01/2020"], "13/01/2021", "1mo", datetime(2020, 3, 1),
+     [datetime(2020, m, 1) for m in (1, 2, 3)]),
+])
+def test_the_day_month_order_is_decided_from_the_rows_by_as_of(write_csv, rows, later, freq, as_of, read):
+    """Regression (a leak after as_of): the day/month order was decided from all rows, so a row written after
+    as_of in the other order changed how a backfill at that as_of read its history (quarantined every row, or
+    read a monthly history as three days) where its run had read it. The rows by as_of decide (a row after as_of
+    however it is read does not); without as_of, all rows do, as before."""
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate([*rows, later])))
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.valid.sort("ds")["ds"].to_list() == read and r.report.rows_valid == len(rows)
+    everything = run_validate(p, freq=freq)
+    assert everything.report.rows_valid < len(rows)
 
 
 def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):

@@ -14,6 +14,7 @@ from flowcast.evaluation.realized import (
     flag_lookahead,
     interval_columns,
     newly_scored,
+    promised_by_as_of,
     score_realized,
     summary_by_as_of,
 )
@@ -239,6 +240,28 @@ def test_decay_against_the_backtest_promise_over_the_last_window():
     # a model with no recorded backtest score promises nothing: only the naive rule applies
     unknown = assess_decay(rows, {}, dataset="toy", window=3, tolerance=0.25, min_points=10)
     assert not unknown.degraded and unknown.promised_mase is None
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
+def test_the_promise_by_as_of_is_the_verdicts(bad):
+    """Regression: the accuracy table and plot's promise (`promised_by_as_of`) weighted each version's promise by
+    all its points (`n`) and let a non-finite promise through (the whole as_of's promise read empty), while the
+    realized MASE beside it weighs by the points with a scale (`n_mase`). Both are the verdict's (`_promised`):
+    v1 (1 of 10 points with a scale) promised 1.0, v2 (10 of 10) 2.0: (1 x 1.0 + 10 x 2.0) / 11, not 12 / 11."""
+    a, b = datetime(2021, 1, 1), datetime(2021, 2, 1)
+    rows = pl.DataFrame(
+        [(a, "gru", "gru-v1", 1, 10, 1, 1.0, 2.0), (a, "lstm", "lstm-v2", 1, 10, 10, 1.0, 2.0),
+         (b, "gru", "gru-v3", 1, 10, 10, 1.0, 2.0), (b, "lstm", "lstm-v2", 1, 10, 5, 1.0, 2.0)],
+        schema={"as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8, "step": pl.Int32,
+                "n": pl.Int64, "n_mase": pl.Int64, "mase": pl.Float64, "mase_snaive": pl.Float64}, orient="row")
+    promised = {"gru-v1": 1.0, "lstm-v2": 2.0, "gru-v3": bad}
+    by = dict(promised_by_as_of(rows, promised).iter_rows())
+    assert by == {a: pytest.approx(21 / 11), b: pytest.approx(2.0)}
+    for as_of, value in by.items():  # one as_of's window: the verdict's promise is the table's
+        d = assess_decay(rows.filter(pl.col("as_of") == as_of), promised, dataset="toy", window=1, tolerance=0.25,
+                         min_points=1)
+        assert d.promised_mase == pytest.approx(value)
+    assert promised_by_as_of(rows.clear(), promised).schema == {"as_of": pl.Datetime("us"), "promised": pl.Float64}
 
 
 def test_decay_when_worse_than_seasonal_naive_and_not_judged_on_too_few_points():

@@ -56,9 +56,8 @@ def accuracy(
     (both promises shown). `--as-of` adds the as_of's rows per model and step, MASE and RMSSE."""
     import polars as pl
 
-    from flowcast.evaluation.realized import flag_lookahead, summary_by_as_of
+    from flowcast.evaluation.realized import flag_lookahead, promised_by_as_of, summary_by_as_of
     from flowcast.ops.accuracy import (
-        promised_by_as_of,
         promised_mase,
         promised_rmsse,
         read_status,

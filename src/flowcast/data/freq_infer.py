@@ -53,27 +53,15 @@ def freq_of_step(seconds: int) -> str | None:
     return f"{days}d" if days < 28 else None
 
 
-def infer_freq(source: SourceConfig) -> Inferred | None:
-    """The frequency of `source`'s rows (its `freq` is ignored), or None when the dates do not settle one
-    (irregular steps, unparsable times, fewer than 2 times a series)."""
-    from flowcast.errors import FlowcastError
-
-    try:
-        found = explain_freq(source)
-    except FlowcastError:
-        return None
-    return found if isinstance(found, Inferred) else None
-
-
 def explain_freq(source: SourceConfig) -> Inferred | str:
-    """`infer_freq`, or why its dates settle no frequency: the sentence a command asking for --freq adds, so that
+    """The frequency of `source`'s rows (its `freq` is ignored), or why its dates settle none: the sentence a command asking for --freq adds, so that
     a file whose times do not parse is not answered 'also needs --freq' alone (given --freq, Unix seconds were only
     then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
     integers, a row with more fields than the header) raises the error its run gives: --freq would not help it."""
     from flowcast.data.schemas import DS_RAW, RAW_PREFIX, _time_hint
     from flowcast.data.sources import ingest
-    from flowcast.data.validate import _collect
-    from flowcast.errors import DataValidationError, FlowcastError
+    from flowcast.data.validate import _collect, no_rows_error
+    from flowcast.errors import FlowcastError
 
     try:
         probe = source.model_copy(update={"freq": "1m"})
@@ -86,7 +74,7 @@ def explain_freq(source: SourceConfig) -> Inferred | str:
     except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong
         return "its rows could not be read"
     if read.height == 0:
-        raise DataValidationError(f"{source.path}: no rows (the file has a header but no data)")
+        raise no_rows_error(ingested)
     frame = read.select("unique_id", "t").drop_nulls().unique().sort("unique_id", "t")
     if frame.height == 0:
         first = read.select(pl.col("raw").drop_nulls().first()).item()

@@ -309,6 +309,21 @@ _IO_FAILURE = re.compile(
 )
 
 
+def no_rows_error(ingested: Ingested, blank_lines: int = 0) -> DataValidationError:
+    """A source that holds no row, said as is true of its files: a CSV file has a header but no data (and maybe
+    `blank_lines`), a Parquet or Arrow IPC file its columns but no rows (it was told it had a header too)."""
+    kinds = {file_format(ingested.source, f) for f in ingested.files}
+    several = len(ingested.files) > 1
+    if kinds == {"csv"}:
+        blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
+        what = f"{'each file has' if several else 'the file has'} a header but no data{blanks}"
+    else:
+        kind = " or ".join(sorted({"parquet": "Parquet", "ipc": "Arrow IPC"}.get(k, "CSV") for k in kinds))
+        what = (f"its {len(ingested.files)} {kind} files have their columns but no rows" if several
+                else f"the {kind} file has its columns but no rows")
+    return DataValidationError(f"{ingested.label}: no rows ({what})")
+
+
 def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame]:
     """collect_all, turning read errors (bad UTF-8, malformed CSV) into DataValidationError and
     I/O failures of the reader (a connection reset, a timeout, HTTP 5xx from an object store)
@@ -756,8 +771,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     blank_lines = int(blank[0]["blank"][0]) if blank else 0
     rows_in = flagged.height
     if rows_read == 0:
-        blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
-        raise DataValidationError(f"{ingested.label}: no rows (the file has a header but no data{blanks})")
+        raise no_rows_error(ingested, blank_lines)
     if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
         raise DataValidationError(_all_after_as_of(ingested, rows_read, rows_partial, rows_planned, first))

@@ -386,10 +386,26 @@ def _finite(promised: Mapping[str, float | None]) -> dict[str, float]:
     return {k: v for k, v in promised.items() if v is not None and math.isfinite(v)}
 
 
-def _promised(rows: pl.DataFrame, promises: dict[str, float]) -> float | None:
-    """The point-weighted promise (`_weighted`) of the models that published `rows` (model_version -> promise)."""
-    return _weighted(rows.with_columns(pl.col("model_version").replace_strict(
-        promises, default=None, return_dtype=pl.Float64).alias("__promised")), "__promised")
+def _promised(rows: pl.DataFrame, promises: Mapping[str, float | None]) -> float | None:
+    """The promise of the models that published `rows` (model_version -> promise; one without a finite promise left
+    out, `_finite`), weighted by the points the realized MASE and RMSSE it is compared with average (`_points`:
+    `n_mase`; it was weighted by `n`, all the points, while the realized figure beside it was not)."""
+    weights = _points("mase", rows.columns)
+    ok = rows.with_columns(pl.col("model_version").replace_strict(
+        _finite(promises), default=None, return_dtype=pl.Float64).alias("__promised"), weights.alias("__w")
+    ).filter(pl.col("__promised").is_not_null())
+    if ok.height == 0 or not ok["__w"].sum():
+        return None
+    value = float((ok["__promised"] * ok["__w"]).sum()) / float(ok["__w"].sum())
+    return value if math.isfinite(value) else None
+
+
+def promised_by_as_of(realized: pl.DataFrame, promised: Mapping[str, float | None]) -> pl.DataFrame:
+    """as_of, promised: each as_of's promise as the verdict weighs it (`_promised`), for the table and the plot of
+    realized accuracy (they weighted it by `n` and let a non-finite promise through, NaN for the whole as_of)."""
+    rows = [(as_of, _promised(g, promised)) for (as_of,), g in realized.group_by("as_of")] if realized.height else []
+    as_of = realized.schema.get("as_of", pl.Datetime("us"))
+    return pl.DataFrame(rows, schema={"as_of": as_of, "promised": pl.Float64}, orient="row").sort("as_of")
 
 
 def _rmsse_versions(rows: pl.DataFrame, promised_rmsse: Mapping[str, float | None] | None) -> list[str]:
@@ -433,13 +449,13 @@ def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset:
     points = int(rows["n"].sum())
     realized_mase = _weighted(rows, "mase")
     snaive_mase = _weighted(rows, "mase_snaive")
-    promised_mase = _promised(rows, _finite(promised))
+    promised_mase = _promised(rows, promised)
     col, name = ("rmsse", "RMSSE") if on_rmsse else ("mase", "MASE")
     decay = Decay(dataset, False, [], as_ofs, points, realized_mase, promised_mase, snaive_mase, metric=col)
     unrecorded: list[datetime] = []
     if on_rmsse:
         decay.realized_rmsse = _weighted(rows, "rmsse")
-        decay.promised_rmsse = _promised(rows, _finite(promised_rmsse or {}))
+        decay.promised_rmsse = _promised(rows, promised_rmsse or {})
         decay.snaive_rmsse, unrecorded = _on_points_of(rows, "rmsse", "rmsse_snaive")
     realized_value, promised_value, snaive_value = (
         (decay.realized_rmsse, decay.promised_rmsse, decay.snaive_rmsse) if on_rmsse

@@ -38,6 +38,7 @@ from prefect import flow, get_run_logger
 from flowcast import reporting
 from flowcast.config import Cell, Settings, SourceConfig
 from flowcast.errors import ProductionMovedError, RegistryError, TrainingError
+from flowcast.evaluation.metrics import metric_name
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     artifact_scope,
@@ -101,9 +102,11 @@ def _board_json(board: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -> None:
-    lines = [f"Leaderboard (by {metric}, lower is better; coverage on windows not used to calibrate):"]
+    # the metrics by their display names, as the leaderboard artifacts write them ('by mase', 'smape=' read otherwise)
+    head = f"ranked by {reporting.metric_header(metric)}, lower is better; coverage on windows not used to calibrate"
+    lines = [f"Leaderboard ({head}):"]
     for row in board.iter_rows(named=True):
-        s = " ".join(f"{m}={row[m]:.4g}" if row.get(m) is not None else f"{m}=n/a"
+        s = " ".join(f"{metric_name(m)}={row[m]:.4g}" if row.get(m) is not None else f"{metric_name(m)}=n/a"
                      for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis"))
         mark = "  <- published" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")

@@ -225,7 +225,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 14 = newuser17: a year written '2020.0' (a pandas column of years with a missing value) reads as 2020 (its rows
 # were quarantined as time_unparsable); an unparsable 'Mar-24' (Excel's mmm-yy) or 'FY2024Q1' has a hint in its reason
 # and the report's zero_padded_ids names ids equal but for a trailing '.0' ('7' / '7.0')
-PREPROCESS_VERSION = 14
+# 15 = leak17: the day/month order of a time column is decided from its rows that may be dated by as_of (a row after
+# as_of in the other order quarantined a backfill's history, or turned a monthly history into days), and so are a CSV
+# file's decimal marks and thousands separators (a later '1.230' turned a backfill's 1.234 into 1234)
+PREPROCESS_VERSION = 15
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

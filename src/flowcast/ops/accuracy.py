@@ -26,7 +26,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,13 @@ from flowcast.evaluation.realized import (
     corrected,
     flag_lookahead,
     newly_scored,
+    promised_by_as_of,
     score_realized,
     summary_by_as_of,
 )
 
 ARTIFACT_KEY = "realized-accuracy"
+SINGLE_AS_OF_PAD = timedelta(days=7)  # the realized plot's x-axis each side of its one scored as_of
 
 
 def artifact_key(dataset: str) -> str:
@@ -326,19 +328,6 @@ def _judged_on(decay: Decay) -> dict[str, Any]:
             "snaive_rmsse": decay.snaive_rmsse}
 
 
-def promised_by_as_of(realized: pl.DataFrame, promised: dict[str, float | None]) -> pl.DataFrame:
-    """as_of, promised (the point-weighted backtest MASE of the versions that published it)."""
-    if realized.height == 0:
-        return pl.DataFrame(schema={"as_of": pl.Datetime("us"), "promised": pl.Float64})
-    known = {k: v for k, v in promised.items() if v is not None}
-    f = realized.with_columns(pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Float64)
-                              .alias("promised"))
-    w = pl.when(pl.col("promised").is_not_null()).then(pl.col("n"))
-    # an as_of of versions without a promise (0 / 0): none, not NaN (shown 'nan' in the artifact's table)
-    return f.group_by("as_of").agg(((pl.col("promised") * pl.col("n")).sum() / w.sum()).fill_nan(None)
-                                   .alias("promised")).sort("as_of")
-
-
 def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], path: Path, *, title: str,
                   metric: str = "mase") -> Path | None:
     """Realized MASE by as_of, the backtest's promise and seasonal naive on the same points (PNG). metric "rmsse"
@@ -385,6 +374,8 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
     ax.grid(True, color="0.9", lw=0.8)
     time_axis(ax)
+    if len(set(x)) == 1:  # one scored as_of: a week each side of it (matplotlib's default spanned 2 years each side)
+        ax.set_xlim(x[0] - SINGLE_AS_OF_PAD, x[0] + SINGLE_AS_OF_PAD)
     ax.legend(fontsize=PLOT_FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title, fontsize=PLOT_FONT_PT + 1, loc="left")
     fig.tight_layout()
