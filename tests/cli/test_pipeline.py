@@ -324,3 +324,20 @@ def test_the_leaderboard_table_shows_the_metric_it_is_ranked_on_whole_in_80_colu
     text = console.export_text()
     assert "…" not in text and "seasonal_naive *" in text, text
     assert all(s in text for s in shown) and not any(h in text for h in hidden), text
+
+
+@pytest.mark.parametrize(("metric", "scored", "best"), [
+    ("mase", "scored by snaive MASE", "Best MASE 0.8123."),
+    ("rmsse", "scored by naive RMSSE", "Best RMSSE 0.6735."),
+    ("smape", "scored by sMAPE", "Best sMAPE 13.19."),
+])
+def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, best):
+    """Regression: `flowcast tune` said 'scored by mase' and 'Best mase' where the leaderboard says 'snaive MASE'."""
+    from flowcast.cli.tune import summary_lines
+
+    value = {"mase": 0.81234, "rmsse": 0.67351, "smape": 13.1907}[metric]
+    head, line = summary_lines({"dataset": "m", "trials": 3, "seconds": 12.0, "budget_minutes": 2.0, "metric": metric,
+                                "best_value": value})
+    assert head == f"m: 3 trials in 12 s (budget 2 min), {scored}" and line is not None and line.startswith(best)
+    assert summary_lines({"dataset": "m", "trials": 0, "seconds": 1.0, "budget_minutes": 2.0, "metric": metric,
+                          "best_value": None})[1] is None

@@ -96,15 +96,28 @@ def tune(
         emit_json({**result, **({"interrupted": True} if late else {})})
         interrupted_afterwards(late)
         return
-    out.print(f"{result['dataset']}: {result['trials']} trials in {result['seconds']:.0f} s "
-              f"(budget {result['budget_minutes']:g} min), scored by {result['metric']}", highlight=False)
+    head, best = summary_lines(result)
+    out.print(head, highlight=False)
     for note in result["notes"]:
         out.print(note, highlight=False)
-    if result["best_value"] is not None:
-        out.print(f"Best {result['metric']} {result['best_value']:.4g}. Keep it in flowcast.toml:\n[model]", highlight=False)
+    if best:
+        out.print(best, highlight=False)
         for k, v in result["best_params"].items():
             if k != "cell":
                 out.print(f"{k} = {v!r}".replace("'", '"'), highlight=False)
         out.print(f"# best cell: {result['best_params'].get('cell')}", highlight=False)
     out.print(f"Trials: {result['trials_dir']}", highlight=False)
     interrupted_afterwards(late)
+
+
+def summary_lines(result: dict) -> tuple[str, str | None]:
+    """The tune run's first line and its best-trial line, the metric named as the leaderboard names it ('snaive
+    MASE', 'naive RMSSE'; it read 'scored by mase')."""
+    from flowcast.evaluation.metrics import metric_name
+    from flowcast.reporting import metric_header
+
+    head = (f"{result['dataset']}: {result['trials']} trials in {result['seconds']:.0f} s "
+            f"(budget {result['budget_minutes']:g} min), scored by {metric_header(result['metric'])}")
+    best = (None if result["best_value"] is None else
+            f"Best {metric_name(result['metric'])} {result['best_value']:.4g}. Keep it in flowcast.toml:\n[model]")
+    return head, best

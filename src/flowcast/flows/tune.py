@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flowcast import reporting
 from flowcast.config import Settings, SourceConfig, with_overrides
+from flowcast.evaluation.metrics import metric_name
 from flowcast.flows.common import (
     crash_on_interrupt,
     flow_settings,
@@ -65,7 +66,7 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
         log.warning(note)
     if not result.best_params:
         return settings, result
-    log.info(f"Best of {result.trials.height} trials: {result.metric}={result.best_value:.4g} with "
+    log.info(f"Best of {result.trials.height} trials: {metric_name(result.metric)}={result.best_value:.4g} with "
              + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
     return with_overrides(settings, model=result.model_overrides()), result
 
