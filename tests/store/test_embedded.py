@@ -169,6 +169,57 @@ def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch)
     assert publish(store, make_forecast(3, N, H, AS_OF), variant=3).rows == N * H  # and the next run works
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first-publish", "replacing"])
+def test_a_write_that_fails_after_its_rename_takes_the_new_file_back(tmp_path, monkeypatch, first):
+    """Regression (faults17): the folder's fsync after the rename failing (EIO) raised 'previously published
+    forecasts are intact' with the new file already visible, so the publish task's retry with `if_absent` (a
+    scheduled forecast) found its own file and published nothing ('published already'), and a retrain withdrew
+    its promotion while its forecasts stayed published. The new file is taken back: what the error says is true."""
+    from flowcast.store import parquet
+
+    store = EmbeddedStore(tmp_path / "wh")
+    if not first:
+        publish(store, make_forecast(1, N, H, AS_OF))
+    before, names = store.read(), files(store)
+    real = parquet._fsync_dir
+
+    def eio_after_rename(path):
+        if path.name.startswith("as_of=") and any(path.iterdir()):  # the key's folder, the new file in it
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(path)
+
+    monkeypatch.setattr(parquet, "_fsync_dir", eio_after_rename)
+    with pytest.raises(PublishError, match="previously published forecasts are intact"):
+        publish(store, make_forecast(2, N, H, AS_OF), variant=2, if_absent=first)
+    monkeypatch.undo()
+    assert files(store) == names and store.read().equals(before) and store.has(DS, AS_OF) is not first
+    if first:  # the retry of the same publish lands once
+        assert publish(store, make_forecast(2, N, H, AS_OF), variant=2, if_absent=True).rows == N * H
+        assert variant_of(store.read()) == {2} and len(files(store)) == 1
+
+
+def test_a_superseded_file_that_cannot_be_removed_leaves_the_publish_done(tmp_path, monkeypatch, caplog):
+    """Regression (faults17): removing the file a publish superseded (after the new one's rename) failing
+    (EIO) failed the publish although its forecasts were published; the publish task's retry then wrote them
+    again (or, a scheduled run's, found its own file and said 'published already'). A warning now."""
+    store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=0)
+    publish(store, make_forecast(1, N, H, AS_OF))
+    real = os.unlink
+
+    def eio(path, *a, **kw):
+        if str(path).endswith(".parquet"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(path, *a, **kw)
+
+    monkeypatch.setattr(os, "unlink", eio)
+    assert publish(store, make_forecast(2, N, H, AS_OF), variant=2).rows == N * H
+    monkeypatch.undo()
+    assert variant_of(store.read()) == {2} and len(files(store)) == 2
+    assert "stay until the next publish of the key or flowcast gc" in caplog.text and "[EIO]" in caplog.text
+    publish(store, make_forecast(3, N, H, AS_OF), variant=3)  # the next publish removes both
+    assert variant_of(store.read()) == {3} and len(files(store)) == 1
+
+
 def test_a_writer_lock_that_cannot_be_opened_names_it_and_changes_nothing(tmp_path):
     """Regression: with the store's lock folder unwritable (a read-only or full disk) a publish
     failed with a bare 'OSError(30, Read-only file system)' that named no file."""
