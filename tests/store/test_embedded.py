@@ -395,6 +395,30 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
         "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
 
 
+def test_a_damaged_duckdb_file_that_cannot_be_rebuilt_leaves_the_publish_done(tmp_path, monkeypatch):
+    """Regression (faults17): the rebuild of a damaged forecasts.duckdb that could not create its temp file (a
+    full disk, no inode left) raised a bare OSError out of a publish whose forecasts were in place: the run failed
+    (a retrain withdrew its promotion) and the publish task's retry of a scheduled forecast found its own file and
+    published nothing. The receipt says it, as for a DuckDB file that cannot be opened."""
+    import tempfile
+
+    store = EmbeddedStore(tmp_path / "wh")
+    store.root.mkdir(parents=True)
+    store.db_path.write_bytes(b"")
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    (note,) = publish(store, make_forecast(1, N, H, AS_OF), if_absent=True).notes
+    monkeypatch.undo()
+    assert f"the DuckDB views in {store.db_path} could not be brought up to date" in note
+    assert "No space left on device [ENOSPC] (the disk is full)" in note and "a later publish" in note
+    assert store.read().height == N * H
+    publish(store, make_forecast(2, N, H, AS_OF), variant=2)  # room again: the next publish rebuilds it
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+
+
 def test_a_duckdb_file_that_cannot_be_opened_is_not_said_to_be_held_open(tmp_path, monkeypatch):
     import duckdb
 
