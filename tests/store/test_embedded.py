@@ -565,6 +565,24 @@ def test_a_damaged_file_nobody_republishes_is_left_out_of_the_duckdb_views_and_n
     assert "as_of=*" in json.loads(store.views.state_path.read_text())["views"]["forecasts"]
 
 
+def test_a_damaged_realized_file_left_out_of_the_views_names_the_run_that_rewrites_it(tmp_path):
+    """Regression (faults17): a damaged realized-accuracy file was said to be repaired by a re-publish of its
+    as_of, which keeps it when the forecasts are the same; the run that scores the dataset rewrites it (as the
+    store's own warning says)."""
+    from test_contract import realized_frame
+
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    store.write_realized(DS, realized_frame([AS_OF]))
+    (part,) = (store.root / "realized" / f"dataset={DS}" / "as_of=2024-03-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:300])
+    store.views.state_path.unlink()  # the views looked at again, as after a later write
+    store.sync_views()
+    (note,) = store.views_left_out
+    assert str(part) in note and "the next run that scores that dataset rewrites it" in note
+    assert "re-publish that dataset and as_of, or" not in note
+
+
 def test_a_key_whose_newest_file_is_damaged_never_shows_the_file_it_superseded(tmp_path):
     store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=3600)  # the superseded file stays
     publish(store, make_forecast(1, N, H, AS_OF))
