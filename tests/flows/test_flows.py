@@ -546,6 +546,28 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
 
 
+def test_a_preprocessing_cache_entry_that_cannot_be_written_is_named(production_home, monkeypatch, caplog):
+    """Regression (faults17): with the cache folder full (a tmpfs with 4 KB free) the run went on, as it should,
+    but its log said only Prefect's 'An error was encountered while committing transaction
+    'flowcast-preprocess-...'': no file, no reason. A warning names the entry and the folder's room."""
+    import errno
+
+    import prefect.filesystems
+
+    from flowcast.flows import forecast_flow
+
+    def full(self, path, content):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(prefect.filesystems.LocalFileSystem, "write_path", full)
+    as_of = datetime(2019, 9, 1)
+    assert forecast_flow(as_of=as_of, **production_home)["published_rows"] == 24  # the run goes on
+    cache = Path(production_home["home"]).resolve() / "cache"
+    said = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(said) == 1 and f"The preprocessing cache entry {cache / 'prefect'}" in said[0], said
+    assert "KB free in" in said[0] and "preprocesses again" in said[0]
+
+
 def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(production_home):
     """Every artifact's description starts with the run's as_of, with its time when it has one ("As of
     2019-04-01 06:00: ..."); the realized-accuracy one said the date only, so the runs of one day (a
