@@ -197,6 +197,32 @@ def test_full_disk_for_the_plot_does_not_fail_a_published_run(production_home, m
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").has("tiny", datetime(2019, 10, 1))
 
 
+def test_a_publish_that_failed_after_its_rename_is_retried_and_publishes_once(production_home, monkeypatch):
+    """Regression (faults17): the key folder's fsync failing (EIO) after the new file's rename left the file
+    visible under 'previously published forecasts are intact'; the publish task's retry of a scheduled slot
+    (overwrite off: only into an empty key) found it and the run published nothing ('published already', by
+    itself), its realized accuracy never scored. The file is taken back and the retry publishes it, once."""
+    import errno
+
+    from flowcast.flows import forecast_flow
+    from flowcast.store import parquet
+
+    real, failed = parquet._fsync_dir, []
+
+    def eio_once(path):
+        if not failed and path.name.startswith("as_of=2019-10-01") and any(path.iterdir()):
+            failed.append(path)
+            raise OSError(errno.EIO, "Input/output error")
+        real(path)
+
+    monkeypatch.setattr(parquet, "_fsync_dir", eio_once)
+    s = forecast_flow(as_of=datetime(2019, 10, 1), overwrite=False, **production_home)
+    assert failed and s["published_rows"] == 24 and not s.get("skipped"), s
+    store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
+    assert store.read(dataset="tiny", as_of=datetime(2019, 10, 1))["run_id"].unique().to_list() == [s["run_id"]]
+    assert len(list(failed[0].iterdir())) == 1
+
+
 def test_backfill_three_dates_then_nothing_new(production_home):
     from flowcast.flows import backfill_flow
 
@@ -527,6 +553,28 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     assert again["published_rows"] == 24
     assert value.stat().st_size > 300  # written again, whole
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
+
+
+def test_a_preprocessing_cache_entry_that_cannot_be_written_is_named(production_home, monkeypatch, caplog):
+    """Regression (faults17): with the cache folder full (a tmpfs with 4 KB free) the run went on, as it should,
+    but its log said only Prefect's 'An error was encountered while committing transaction
+    'flowcast-preprocess-...'': no file, no reason. A warning names the entry and the folder's room."""
+    import errno
+
+    import prefect.filesystems
+
+    from flowcast.flows import forecast_flow
+
+    def full(self, path, content):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(prefect.filesystems.LocalFileSystem, "write_path", full)
+    as_of = datetime(2019, 9, 1)
+    assert forecast_flow(as_of=as_of, **production_home)["published_rows"] == 24  # the run goes on
+    cache = Path(production_home["home"]).resolve() / "cache"
+    said = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(said) == 1 and f"The preprocessing cache entry {cache / 'prefect'}" in said[0], said
+    assert "KB free in" in said[0] and "preprocesses again" in said[0]
 
 
 def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(production_home):

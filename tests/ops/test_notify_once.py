@@ -136,3 +136,29 @@ def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
                           related=[{"prefect.resource.id": f"prefect.flow.{uuid4()}",
                                     "prefect.resource.role": "flow", "prefect.resource.name": "backfill"}])
     assert trigger.covers(ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **failed))
+
+
+@pytest.mark.parametrize("damage", [b'{"dataset": "tiny", "decay": {"data', b"", b'{"dataset": "tiny"}'])
+def test_a_stored_verdict_that_cannot_be_read_is_named(tmp_path, monkeypatch, damage):
+    """Regression (faults17): a verdict file cut short (a full disk, a bad copy) was taken for none stored
+    without a word: the run took the dataset for never judged (a recovery from 'degraded' never told) and
+    `flowcast accuracy` showed the verdict 'unknown'. Both name the file now."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.ops.accuracy import status_path
+
+    _sent(monkeypatch)
+    settings = load_settings(home=tmp_path)
+    announce(settings, "tiny", _verdict(True), as_of=datetime(2019, 1, 1), run_id="r0")
+    path = status_path(tmp_path, "tiny")
+    path.write_bytes(damage)
+    said: list[str] = []
+    previous, _ = announce(settings, "tiny", _verdict(False), as_of=datetime(2019, 2, 1), run_id="r1",
+                           warn=said.append)
+    assert previous is None and len(said) == 1 and str(path) in said[0] and "writes it again" in said[0]
+    assert read_status(tmp_path, "tiny") is not None  # written again, whole
+    path.write_bytes(damage)
+    res = CliRunner().invoke(app, ["accuracy", "--dataset", "tiny", "--home", str(tmp_path)], terminal_width=400)
+    flat = "".join(res.output.split())  # the console wraps at 80 columns, in the path too
+    assert res.exit_code == 0 and f"warning:theaccuracyverdict{path}cannotberead" in flat, res.output

@@ -169,6 +169,57 @@ def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch)
     assert publish(store, make_forecast(3, N, H, AS_OF), variant=3).rows == N * H  # and the next run works
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first-publish", "replacing"])
+def test_a_write_that_fails_after_its_rename_takes_the_new_file_back(tmp_path, monkeypatch, first):
+    """Regression (faults17): the folder's fsync after the rename failing (EIO) raised 'previously published
+    forecasts are intact' with the new file already visible, so the publish task's retry with `if_absent` (a
+    scheduled forecast) found its own file and published nothing ('published already'), and a retrain withdrew
+    its promotion while its forecasts stayed published. The new file is taken back: what the error says is true."""
+    from flowcast.store import parquet
+
+    store = EmbeddedStore(tmp_path / "wh")
+    if not first:
+        publish(store, make_forecast(1, N, H, AS_OF))
+    before, names = store.read(), files(store)
+    real = parquet._fsync_dir
+
+    def eio_after_rename(path):
+        if path.name.startswith("as_of=") and any(path.iterdir()):  # the key's folder, the new file in it
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(path)
+
+    monkeypatch.setattr(parquet, "_fsync_dir", eio_after_rename)
+    with pytest.raises(PublishError, match="previously published forecasts are intact"):
+        publish(store, make_forecast(2, N, H, AS_OF), variant=2, if_absent=first)
+    monkeypatch.undo()
+    assert files(store) == names and store.read().equals(before) and store.has(DS, AS_OF) is not first
+    if first:  # the retry of the same publish lands once
+        assert publish(store, make_forecast(2, N, H, AS_OF), variant=2, if_absent=True).rows == N * H
+        assert variant_of(store.read()) == {2} and len(files(store)) == 1
+
+
+def test_a_superseded_file_that_cannot_be_removed_leaves_the_publish_done(tmp_path, monkeypatch, caplog):
+    """Regression (faults17): removing the file a publish superseded (after the new one's rename) failing
+    (EIO) failed the publish although its forecasts were published; the publish task's retry then wrote them
+    again (or, a scheduled run's, found its own file and said 'published already'). A warning now."""
+    store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=0)
+    publish(store, make_forecast(1, N, H, AS_OF))
+    real = os.unlink
+
+    def eio(path, *a, **kw):
+        if str(path).endswith(".parquet"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(path, *a, **kw)
+
+    monkeypatch.setattr(os, "unlink", eio)
+    assert publish(store, make_forecast(2, N, H, AS_OF), variant=2).rows == N * H
+    monkeypatch.undo()
+    assert variant_of(store.read()) == {2} and len(files(store)) == 2
+    assert "stay until the next publish of the key or flowcast gc" in caplog.text and "[EIO]" in caplog.text
+    publish(store, make_forecast(3, N, H, AS_OF), variant=3)  # the next publish removes both
+    assert variant_of(store.read()) == {3} and len(files(store)) == 1
+
+
 def test_a_writer_lock_that_cannot_be_opened_names_it_and_changes_nothing(tmp_path):
     """Regression: with the store's lock folder unwritable (a read-only or full disk) a publish
     failed with a bare 'OSError(30, Read-only file system)' that named no file."""
@@ -344,6 +395,30 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
         "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
 
 
+def test_a_damaged_duckdb_file_that_cannot_be_rebuilt_leaves_the_publish_done(tmp_path, monkeypatch):
+    """Regression (faults17): the rebuild of a damaged forecasts.duckdb that could not create its temp file (a
+    full disk, no inode left) raised a bare OSError out of a publish whose forecasts were in place: the run failed
+    (a retrain withdrew its promotion) and the publish task's retry of a scheduled forecast found its own file and
+    published nothing. The receipt says it, as for a DuckDB file that cannot be opened."""
+    import tempfile
+
+    store = EmbeddedStore(tmp_path / "wh")
+    store.root.mkdir(parents=True)
+    store.db_path.write_bytes(b"")
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    (note,) = publish(store, make_forecast(1, N, H, AS_OF), if_absent=True).notes
+    monkeypatch.undo()
+    assert f"the DuckDB views in {store.db_path} could not be brought up to date" in note
+    assert "No space left on device [ENOSPC] (the disk is full)" in note and "a later publish" in note
+    assert store.read().height == N * H
+    publish(store, make_forecast(2, N, H, AS_OF), variant=2)  # room again: the next publish rebuilds it
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+
+
 def test_a_duckdb_file_that_cannot_be_opened_is_not_said_to_be_held_open(tmp_path, monkeypatch):
     import duckdb
 
@@ -488,6 +563,24 @@ def test_a_damaged_file_nobody_republishes_is_left_out_of_the_duckdb_views_and_n
     assert r.notes == [] and store.views_left_out == []
     assert variant_of(duck(store, "SELECT * FROM forecasts")) == {3, 4, 5}
     assert "as_of=*" in json.loads(store.views.state_path.read_text())["views"]["forecasts"]
+
+
+def test_a_damaged_realized_file_left_out_of_the_views_names_the_run_that_rewrites_it(tmp_path):
+    """Regression (faults17): a damaged realized-accuracy file was said to be repaired by a re-publish of its
+    as_of, which keeps it when the forecasts are the same; the run that scores the dataset rewrites it (as the
+    store's own warning says)."""
+    from test_contract import realized_frame
+
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    store.write_realized(DS, realized_frame([AS_OF]))
+    (part,) = (store.root / "realized" / f"dataset={DS}" / "as_of=2024-03-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:300])
+    store.views.state_path.unlink()  # the views looked at again, as after a later write
+    store.sync_views()
+    (note,) = store.views_left_out
+    assert str(part) in note and "the next run that scores that dataset rewrites it" in note
+    assert "re-publish that dataset and as_of, or" not in note
 
 
 def test_a_key_whose_newest_file_is_damaged_never_shows_the_file_it_superseded(tmp_path):

@@ -88,7 +88,7 @@ def accuracy(
         promised = promised_mase(registry, versions)
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))
-        status = read_status(settings.home, name)
+        status = read_status(settings.home, name, warn=lambda m: console.print(f"warning: {m}", highlight=False))
         if status is not None and "rmsse" in status.metric:  # judged on RMSSE: what its models promised on it
             summary = summary.join(promised_by_as_of(mine, promised_rmsse(registry, versions))
                                    .rename({"promised": "promised_rmsse"}), on="as_of", how="left")

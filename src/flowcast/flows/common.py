@@ -202,15 +202,18 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
                 fingerprint: str) -> tuple[Any, Any]:
     """The cached preprocess task; a cache entry that cannot be read back (cut short, damaged)
     failed every run of that data and as_of until it expired (7 days): it is removed with a
-    warning and the data preprocessed again."""
+    warning and the data preprocessed again. An entry that could not be written is a warning naming it."""
     try:
-        return tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+        out = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
     except Exception:
         why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
         if why is None:
             raise
-    get_run_logger().warning(f"The {why}: removed, preprocessing again")
-    return tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+        get_run_logger().warning(f"The {why}: removed, preprocessing again")
+        out = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+    if (unwritten := tasks.cache_not_written(settings, source, as_of, fingerprint)) is not None:
+        get_run_logger().warning(unwritten)  # a full disk: Prefect's one line named neither the file nor why
+    return out
 
 
 def later_published(settings: Settings, dataset: str, as_of: datetime | None) -> bool:

@@ -295,6 +295,30 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     return why
 
 
+def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str) -> str | None:
+    """After the preprocess task returned: a sentence when its cache entry is not on disk (Prefect could not
+    commit it: a full disk, a read-only cache folder), naming it and the folder's room; None when it is. Prefect
+    logs only 'An error was encountered while committing transaction <key>', which names neither the file nor why."""
+    import os
+
+    key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
+                                      "fingerprint": fingerprint})
+    folder = settings.cache_dir.resolve()
+    record = folder / "prefect" / key
+    if record.exists():
+        return None
+    try:
+        st = os.statvfs(folder)
+        room = f"{st.f_bavail * st.f_frsize // 1024} KB free in {folder}"
+    except OSError as exc:
+        room = f"{folder}: {exc}"
+    if not os.access(folder / "results", os.W_OK):
+        room += ", not writable"
+    return (f"The preprocessing cache entry {record} (value {folder / 'results' / key}) could not be written ({room}; "
+            f"Prefect's 'error ... while committing transaction {key!r}' above): the run goes on, and the next run of "
+            "this data and as_of preprocesses again")
+
+
 def cached_preprocess(settings: Settings):
     """The preprocess task with its cache records and cached values under the run's cache folder,
     so that two FLOWCAST_HOME roots never share state."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -60,14 +61,21 @@ def status_path(home: Path, dataset: str) -> Path:
     return Path(home) / "accuracy" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', dataset)}.json"
 
 
-def read_status(home: Path, dataset: str) -> Decay | None:
-    """The verdict the last run stored for `dataset` (None when none was stored)."""
+def read_status(home: Path, dataset: str, warn: Callable[[str], None] | None = None) -> Decay | None:
+    """The verdict the last run stored for `dataset` (None when none was stored). A file that cannot be read
+    (cut short, overwritten) is None too, said through `warn` (default: a logged warning) naming it: it was
+    passed over without a word (`flowcast accuracy` showed the verdict 'unknown', a run took the dataset for
+    never judged, so a recovery from 'degraded' was never told)."""
     path = status_path(home, dataset)
     if not path.exists():
         return None
     try:
         return Decay.from_dict(json.loads(path.read_text())["decay"])
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        (warn or logging.getLogger(__name__).warning)(
+            f"the accuracy verdict {path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}): taken as no "
+            f"verdict stored for {dataset} (a change from it is not told); the next run that scores {dataset} "
+            "writes it again")
         return None
 
 
@@ -280,25 +288,28 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                          tolerance=acc.tolerance, min_points=acc.min_points,
                          promised_rmsse=promised_rmsse(registry, versions))
     outcome.decay = decay
-    outcome.previous, outcome.event = announce(settings, dataset, decay, as_of=as_of, run_id=run_id)
+    outcome.previous, outcome.event = announce(settings, dataset, decay, as_of=as_of, run_id=run_id,
+                                               warn=log.warning if log is not None else None)
     if decay.degraded and log is not None:
         log.warning(f"Accuracy of {dataset} is degraded: " + "; ".join(decay.reasons))
     return outcome
 
 
 # ------------------------------------------------------------------------------------ artifact
-def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_id: str) -> tuple[Decay | None, str | None]:
+def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_id: str,
+             warn: Callable[[str], None] | None = None) -> tuple[Decay | None, str | None]:
     """Step 5: emit `flowcast.accuracy.degraded` (or `...recovered`) when `decay` changes the verdict stored last,
     then store it; (the verdict stored before, the event sent or None). The event goes first, keyed by the
     verdict it changes (`events.emit(key=...)`): a run stopped between storing and sending used to leave the
     change stored and never told (the next run saw 'degraded' already), and two runs that both read the old
     verdict (two backfill workers) each sent 'degraded'. Now a run stopped before storing sends it again with
-    the same id, and the second worker's is the first's to Prefect."""
+    the same id, and the second worker's is the first's to Prefect. A stored verdict that cannot be read is said
+    through `warn` (read_status)."""
     from flowcast.shared import pull_file, share_file
 
     path = status_path(settings.home, dataset)
     pull_file(settings, path)  # the verdict any machine stored last
-    previous = read_status(settings.home, dataset)
+    previous = read_status(settings.home, dataset, warn)
     try:
         stored = json.loads(path.read_text()) if previous is not None else {}
     except (OSError, ValueError):

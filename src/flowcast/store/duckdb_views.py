@@ -237,7 +237,7 @@ class DuckDBViews:
                             + (" (a superseded file; its newest file is read)" if parts[-1][1] is None else ""))
                     self.left_out += [
                         f"the DuckDB views in {self.db_path} leave out {folder / n}, {what}, whose footer cannot be "
-                        f"read ({why}); {'re-publish that dataset and as_of, or remove that file' if table == 'forecasts' else 'remove that file, or re-publish that dataset and as_of'}"
+                        f"read ({why}); {'re-publish that dataset and as_of, or remove that file' if table == 'forecasts' else 'the next run that scores that dataset rewrites it (a re-publish of the same forecasts keeps it), or remove that file'}"
                         for n, why in bad]
             out[table] = listed
         if seen != known:

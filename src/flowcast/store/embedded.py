@@ -43,7 +43,7 @@ from flowcast.store.contract import (
 )
 from flowcast.store.duckdb_views import DB_NAME, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
-from flowcast.store.parquet import ParquetDataset, partition_name
+from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +126,18 @@ class EmbeddedStore:
 
     def sync_views(self) -> str | None:
         """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
-        DuckDB file is held open elsewhere, else None. Damaged files the views leave out are logged
+        DuckDB file is held open elsewhere or cannot be written, else None. Damaged files the views leave out are logged
         as warnings and kept in `views_left_out` (a publish's receipt notes them)."""
         self.views_left_out = []
         if self.views is None:
             return None
-        present = {t for t in ("forecasts", "realized") if self._has_any(t)}
-        note = self.views.ensure(present)
+        try:
+            present = {t for t in ("forecasts", "realized") if self._has_any(t)}
+            note = self.views.ensure(present)
+        except OSError as exc:  # e.g. a damaged file's rebuild that cannot create its temp file (a full disk):
+            # raised out of a publish whose file was in place, it failed the run and the task's retry found it
+            note = (f"the DuckDB views in {self.db_path} could not be brought up to date ({_io_error('', exc)}); the "
+                    "Parquet dataset is intact and a later publish creates them")
         self.views_left_out = list(self.views.left_out)
         for problem in self.views_left_out:
             log.warning("%s", problem)

@@ -38,6 +38,7 @@ import errno
 import fcntl
 import io
 import itertools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,8 @@ import polars as pl
 from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
+
+log = logging.getLogger(__name__)
 
 PART_GLOB = "part-*.parquet"
 LEGACY_PART = "part-0.parquet"  # the one file per as_of before datasets were keyed
@@ -407,7 +410,12 @@ class ParquetDataset:
         else:
             self._write_object(final, table_, what, before_visible)
         fault("after_rename")
-        self._drop_superseded(key_dir, final)
+        try:
+            self._drop_superseded(key_dir, final)
+        except OSError as exc:  # the new file is current (published): the old ones are only left over; it used to
+            # fail the publish ('could not write' while it was written), and the task's retry found its own file
+            log.warning("the files %s superseded in %s stay until the next publish of the key or flowcast gc: %s",
+                        Path(final).name, key_dir, _io_error(what, exc))
         if self.local:
             with contextlib.suppress(OSError):
                 _fsync_dir(Path(key_dir))
@@ -420,6 +428,7 @@ class ParquetDataset:
         part_dir = final.parent
         tmp = self.tmp_dir / f"{part_dir.parent.name}.{part_dir.name}.{final.name}.tmp"
         fd = -1
+        renamed = False
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -435,11 +444,17 @@ class ParquetDataset:
             if before_visible is not None:
                 before_visible()
             os.rename(tmp, final)  # a new name: nothing is replaced in place
+            renamed = True
             _fsync_dir(part_dir)
             _fsync_dir(self.tmp_dir)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+            if renamed:  # visible, but its rename may not last (the folder's fsync failed): taken back, so
+                # the previous file is current again, as the error says (it stood beside it: nothing was
+                # superseded yet), and a retry (the publish task's) writes once, where it found its own file
+                with contextlib.suppress(OSError):
+                    final.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 if part_dir.exists() and not any(part_dir.iterdir()):
                     part_dir.rmdir()
