@@ -298,3 +298,21 @@ def test_the_plot_of_hour_ending_data_says_its_times_are_interval_starts(time_la
             offset = ax.xaxis.get_offset_text()
             assert offset.get_text() and not text.overlaps(offset.get_window_extent(renderer)), offset.get_text()
             assert panel.x0 - 20 <= text.x0 and text.x1 <= panel.x1 + 20, (text, panel)
+
+
+@pytest.mark.parametrize(("metric", "scored", "best"), [
+    ("mase", "Scored by **snaive MASE**", "Best MASE: **0.8123**"),
+    ("rmsse", "Scored by **naive RMSSE**", "Best RMSSE: **0.6735**"),
+])
+def test_the_tuning_artifact_names_its_metric_as_the_leaderboard_does(metric, scored, best):
+    """Regression: the tuning artifact said 'Scored by **mase**' and 'Best mase' beside a leaderboard 'ranked by
+    snaive MASE'."""
+    import polars as pl
+
+    from flowcast.models.tuning import TuningResult
+    from flowcast.reporting import tuning_markdown
+
+    trials = pl.DataFrame({"number": [0], "state": ["COMPLETE"], "value": [0.81234], "seconds": [1.0]})
+    text = tuning_markdown(TuningResult(best_params={"hidden_size": 8}, best_value=0.81234 if metric == "mase"
+                                        else 0.67351, metric=metric, trials=trials, budget_minutes=1.0, seconds=3.0))
+    assert scored in text and best in text

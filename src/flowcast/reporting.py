@@ -890,9 +890,11 @@ def tuning_markdown(result: Any) -> str:
     """The search's outcome: best settings and score, trial counts, the optimisation history plot."""
     s = result.summary()
     lines = [f"## Hyperparameter search ({s['trials']} trials in {s['seconds']:.0f} s, budget {s['budget_minutes']:g} min)",
-             "", f"Scored by **{s['metric']}** on the validation window before the leaderboard's windows.", ""]
+             "", f"Scored by **{metric_header(s['metric'])}** on the validation window before the leaderboard's windows.", ""]
     if s["best_value"] is not None:
-        lines += [f"Best {s['metric']}: **{s['best_value']:.4g}**", "", markdown_table(
+        from flowcast.evaluation.metrics import metric_name
+
+        lines += [f"Best {metric_name(s['metric'])}: **{s['best_value']:.4g}**", "", markdown_table(
             [{"setting": k, "value": _fmt(v)} for k, v in s["best_params"].items()]), ""]
     lines += [f"Trial states: {', '.join(f'{k} {v}' for k, v in sorted(s['states'].items()))}", ""]
     lines += [f"- {n}" for n in s["notes"]]
@@ -909,7 +911,7 @@ def tuning_artifacts(result: Any) -> tuple[Any, Any]:
     if not _in_run():
         return None, None
     table = create_table_artifact(table_rows(result.trials), key=KEYS["tuning"],
-                                  description=f"Hyperparameter search: every trial, scored by {result.metric}")
+                                  description=f"Hyperparameter search: every trial, scored by {metric_header(result.metric)}")
     md = create_markdown_artifact(tuning_markdown(result), key=KEYS["tuning_history"],
                                   description="Hyperparameter search: best settings and optimisation history")
     return table, md
