@@ -1293,7 +1293,7 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
     source's `freq`, two-digit years that could be first or last are decided by their spacing (`_year_first_fits`,
     a second pass over the column, only for such a file)."""
-    order, traits, _ = _time_profile(raw, col, freq)
+    order, traits, _, _ = _time_profile(raw, col, freq)
     return order, traits
 
 
@@ -1330,9 +1330,11 @@ def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.La
 
 
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
-                  ) -> tuple[str | None, frozenset[str], str]:
-    """`time_column_profile`, and whether the column holds day/month dates (their order is to decide): '' for
-    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year last' otherwise."""
+                  ) -> tuple[str | None, frozenset[str], str, bool]:
+    """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
+    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year last' otherwise; and whether its
+    times with an offset are some at midnight of it and some not (the rows by as_of may be all at midnight: 'midnight'
+    is a trait of every such row, which a later one can take away; the other traits are each a value's own shape)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
@@ -1347,7 +1349,8 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     # every time with an offset written at midnight of that offset ('2024-01-01T00:00:00.000Z': dates serialized as
     # timestamps, JavaScript's toISOString, a DATE exported as a TIMESTAMP): 'midnight', read by a daily grid
     offset = text.str.contains(_TIME_OFFSET_RE)
-    not_midnight = (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
+    at_midnight = offset & text.str.contains(_MIDNIGHT_OFFSET_RE)
+    not_midnight = (offset & ~at_midnight).any()
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
@@ -1357,28 +1360,30 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                          text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}|{_QUARTER_FIRST_RE}").any()
                          .alias("month_name"),
                          text.str.contains(_HOUR_24_RE).any().alias("hour24"),
+                         (at_midnight.any() & not_midnight).alias("midnight_mixed"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return None, frozenset(), ""
+        return None, frozenset(), "", False
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11])) if on)
     dated = "year first" if row[2] and not row[8] else "year last" if row[0] is not None else ""
+    mixed = bool(row[12])
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
         # '24/03/01' too: a daily file of March 2024 became one value a year), unless the spacing of the dates read
         # each way tells which one the source's freq has. Slashed and dotted as dashed
         if (row[3] or 0) > 31:
-            return "year", traits, dated
+            return "year", traits, dated, mixed
         order = "day" if (row[0] or 0) > 12 else None
-        return (_year_first_fits(raw, text, order, freq) if freq else None), traits, dated
+        return (_year_first_fits(raw, text, order, freq) if freq else None), traits, dated, mixed
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
     if not day and not month and row[0] is not None and freq:
         # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
         # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
         # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
-        return _day_month_by_spacing(raw, col, freq), traits, dated
-    return ("day" if day and not month else "month" if month and not day else None), traits, dated
+        return _day_month_by_spacing(raw, col, freq), traits, dated, mixed
+    return ("day" if day and not month else "month" if month and not day else None), traits, dated, mixed
 
 
 # a 12-hour clock: '1/29/2024 2:30 PM' (Excel's m/d/yyyy h:mm AM/PM, as an English-locale export writes it)
@@ -1641,15 +1646,36 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue
 
 
-def _aware_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
+def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
     """{'midnight'} when every value of a zone-aware time column (a Parquet timestamp[ms, UTC] of dates, as pandas
-    writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing."""
+    writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing. With an
+    as_of, every value that may be dated by it (its date as written no later than the latest date anywhere at
+    as_of, as `_written_by` keeps a time with an offset): a later value at 13:00 does not turn a backfill's dates
+    into instants (a second pass, over those values, only where some are at midnight and some not)."""
     wall = pl.col(col).dt.replace_time_zone(None)
+    off = wall != wall.dt.truncate("1d")
     try:
-        off = raw.select((wall != wall.dt.truncate("1d")).any()).collect(engine="streaming").item()
+        some_off, some_midnight = raw.select(off.any().alias("off"), (~off).any().alias("on")).collect(
+            engine="streaming").row(0)
+        if some_off and some_midnight and as_of is not None:
+            latest = wall_time(as_of, "Etc/GMT-14").date()
+            some_off = raw.filter(wall.dt.date() <= latest).select(off.any()).collect(engine="streaming").item()
     except pl.exceptions.PolarsError:
         return frozenset()
-    return frozenset() if off else frozenset({"midnight"})
+    return frozenset() if some_off else frozenset({"midnight"})
+
+
+def _offset_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
+    """{'midnight'} when the text time column `col` of `raw` has times with an offset and each is at midnight of
+    it ('2024-01-01T00:00:00.000Z'), as `_time_profile` decides it (one pass), else nothing."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    offset = text.str.contains(_TIME_OFFSET_RE)
+    try:
+        some, off = raw.select(offset.any().alias("some"), (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
+                               .alias("off")).collect(engine="streaming").row(0)
+    except pl.exceptions.PolarsError:
+        return frozenset()
+    return frozenset({"midnight"}) if some and not off else frozenset()
 
 
 def _grid_anchor(source: SourceConfig) -> int:
@@ -2026,9 +2052,9 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     # that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone), from all rows
     time_dtype = schema[RAW_PREFIX + source.time_col]
     time_raw = RAW_PREFIX + source.time_col
-    day_month, traits, dated = (_time_profile(raw, time_raw, source.freq)
-                                if time_dtype == pl.Utf8 and not source.time_format
-                                else (None, frozenset[str](), ""))
+    day_month, traits, dated, midnight_mixed = (_time_profile(raw, time_raw, source.freq)
+                                                if time_dtype == pl.Utf8 and not source.time_format
+                                                else (None, frozenset[str](), "", False))
     by_as_of = raw
     if dated and as_of is not None:
         # a row dated after as_of however it is read ('16/01/2024' at a 15 January as_of) does not decide how the
@@ -2036,13 +2062,19 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # (all quarantined), and a backfill read its history otherwise than its run had
         by_as_of = _dated_by(raw, time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
         day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
+    if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
+        # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
+        # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
+        # timestamps (a daily source's backfill read each date a day early in America/New_York, its run had not).
+        # A second pass, over those rows, only for such a column (the other traits are each a value's own shape)
+        traits |= _offset_midnight(_written_by(raw, time_raw, source, as_of), time_raw)
     orders: DayMonth = day_month
     if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_per_file(by_as_of, time_raw, source.freq, len(files)) or None
     elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_spaced_per_file(by_as_of, time_raw, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
-        traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
+        traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
     # is not over); an aggregated source's periods are cut by `observed_at` instead
     bound = None if as_of is None else (
