@@ -901,6 +901,27 @@ def test_the_day_month_order_is_decided_from_the_rows_by_as_of(write_csv, rows, 
     assert everything.report.rows_valid < len(rows)
 
 
+@pytest.mark.parametrize(("rows", "later", "freq", "as_of", "after"), [
+    # month first by as_of; the later '16/01/2020' is no date month first, and 16 January day first: after as_of
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "16/01/2020", "1d", datetime(2020, 1, 15), True),
+    (["01/01/2020", "02/01/2020", "03/01/2020"], "13/01/2021", "1mo", datetime(2020, 3, 1), True),
+    # no reading at all ('01/32/2020'): unparsable, quarantined as before
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "01/32/2020", "1d", datetime(2020, 1, 15), False),
+])
+def test_a_row_after_as_of_however_read_that_the_order_cannot_read_is_after_as_of(write_csv, rows, later, freq,
+                                                                                   as_of, after):
+    """Regression: a row after as_of however it is read, written in the other order than the rows by as_of chose
+    ('16/01/2020' after a history of '01/13/2020'), was quarantined as time_unparsable in a backfill at that as_of
+    (a row its run never saw); it is counted after as_of, as a row read after it is. A row that no order reads is
+    quarantined with its reason; the rows reconcile either way."""
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate([*rows, later])))
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.report.rows_valid == len(rows) and r.report.reconciled
+    assert (r.report.rows_after_as_of, r.report.rows_quarantined) == ((1, 0) if after else (0, 1))
+    if not after:
+        assert [(row, check) for row, check, _ in quarantined(r)] == [(3, "time_unparsable")]
+
+
 def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
     """Regression: with a future-known covariate planned on every row, an as_of before the data said 'all 3
     rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to

@@ -145,6 +145,10 @@ class Ingested:
     preamble_lines: int = 0  # one CSV file: the lines before its header that were skipped (`preamble`)
     # how numbers were read where their column did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
+    # with an as_of: true on a row whose time the column's order cannot read ('16/01/2024' where the rows by as_of
+    # read month first) but whose every reading is after as_of's date (`_after_every_reading`): after as_of, as a
+    # row read after it is, not quarantined
+    later: pl.Expr = field(default_factory=lambda: pl.lit(False))
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -1329,6 +1333,26 @@ def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.La
     return numbers.filter(earliest.is_null() | (earliest <= limit)).drop(a, b, c, w1, w3)
 
 
+def _after_every_reading(col: str, day: date, year_first: bool) -> pl.Expr:
+    """True on a day/month date ('16/01/2024') after `day` however it is read (day first, month first, a two-digit
+    year first where `year_first`), as `_dated_by` leaves such a row out; false on every other value."""
+    parts = pl.col(col).cast(pl.Utf8).str.strip_chars().str.extract_groups(
+        r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
+    a, b, c = (parts.struct.field(k).cast(pl.Int32) for k in ("1", "2", "3"))
+    w1, w3 = (parts.struct.field(k).str.len_chars() for k in ("1", "3"))
+
+    def year(y: pl.Expr, width: pl.Expr) -> pl.Expr:  # a two-digit year is 1970..2069, as strptime's %y
+        return pl.when(width != 2).then(y).when(y < 70).then(y + 2000).otherwise(y + 1900)
+
+    def key(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:  # null where month or day cannot be one
+        return pl.when((m >= 1) & (m <= 12) & (d >= 1) & (d <= 31)).then(y * 10_000 + m * 100 + d)
+
+    readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
+    if year_first:  # '24/03/01': 2024-03-01
+        readings.append(pl.when((w1 == 2) & (w3 == 2)).then(key(year(a, w1), b, c)))
+    return (pl.min_horizontal(readings) > day.year * 10_000 + day.month * 100 + day.day).fill_null(False)
+
+
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                   ) -> tuple[str | None, frozenset[str], str, bool]:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
@@ -2056,12 +2080,19 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
                                                 if time_dtype == pl.Utf8 and not source.time_format
                                                 else (None, frozenset[str](), "", False))
     by_as_of = raw
+    later = pl.lit(False)
     if dated and as_of is not None:
         # a row dated after as_of however it is read ('16/01/2024' at a 15 January as_of) does not decide how the
         # rows before it read: a later '16/01' beside a history of '01/13' made every row contradict the others
         # (all quarantined), and a backfill read its history otherwise than its run had
         by_as_of = _dated_by(raw, time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
-        day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
+        every_row, day_month = day_month, _time_profile(by_as_of, time_raw, source.freq)[0]
+        if day_month is not None and day_month != every_row:
+            # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
+            # column; only where all rows would have decided otherwise): after as_of, not quarantined as unparsable
+            # (a planned row, with a future covariate, is read as before: its time is needed)
+            later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
+                time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
     if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
         # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
         # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
@@ -2094,7 +2125,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if yes_no:
         mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
         frame = _mapped(unread, mapping)
-    filtered = frame if bound is None else _within_as_of(frame, source, bound)
+    filtered = frame if bound is None else _within_as_of(frame, source, bound, later)
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -2113,6 +2144,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         wide_columns=wide,
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
         number_notes=list(notes.values()),
+        later=later,
     )
 
 
@@ -2156,21 +2188,23 @@ def end_label(ds: pl.Expr, freq: str) -> pl.Expr:
     return ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)
 
 
-def observed_at(source: SourceConfig, bound: datetime) -> pl.Expr:
+def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None) -> pl.Expr:
     """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
     aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation
-    quarantines it)."""
-    return pl.col(DS_RAW).is_null() | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
+    quarantines it) but one after as_of however it is read (`later`, `Ingested.later`)."""
+    unread = pl.col(DS_RAW).is_null() if later is None else pl.col(DS_RAW).is_null() & ~later
+    return unread | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
 
 
-def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) -> pl.LazyFrame:
+def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime,
+                  later: pl.Expr | None = None) -> pl.LazyFrame:
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
     ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
     after it, those with a value in a declared future-known covariate. A planned row keeps its
     future covariates only; its target, past-only covariates and statics are null: they are not
     known yet (a static first written on a row after as_of, or changed there, was the series' static
     of a backfill at that as_of, and only where some future covariate was declared)."""
-    inside = observed_at(source, bound)
+    inside = observed_at(source, bound, later)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)
