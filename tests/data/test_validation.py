@@ -922,6 +922,21 @@ def test_a_row_after_as_of_however_read_that_the_order_cannot_read_is_after_as_o
         assert [(row, check) for row, check, _ in quarantined(r)] == [(3, "time_unparsable")]
 
 
+@pytest.mark.parametrize("later", ["2024-01-20 2:30 PM", "2024-01-20T10:00+01:00[Europe/Berlin]", "Jan 2025",
+                                   "2024-01-20 24:00"])
+def test_a_later_time_of_another_shape_changes_nothing_in_a_backfill(write_csv, later):
+    """The shapes of a time column that are decided from all its rows (a 12-hour clock, a bracketed zone, a month
+    name, 24:00) are each read on its own value: a later row of such a shape leaves a backfill's history as its run
+    read it, and is itself read, so counted after as_of (were they decided from the rows by as_of alone, it would be
+    quarantined as time_unparsable)."""
+    rows = "".join(f"2024-01-{d:02d} 10:00,a,{d}\n" for d in range(1, 6))
+    history, whole = write_csv("date,id,val\n" + rows, name="h.csv"), write_csv(f"date,id,val\n{rows}{later},a,9\n")
+    as_of = datetime(2024, 1, 5, 12)
+    run, backfill = (run_validate(p, as_of=as_of, freq="1h") for p in (history, whole))
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
 def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
     """Regression: with a future-known covariate planned on every row, an as_of before the data said 'all 3
     rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to
