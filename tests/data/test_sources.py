@@ -637,6 +637,38 @@ def test_dates_written_as_midnight_timestamps_keep_their_date_in_a_declared_zone
     assert got.frame.select("ds").collect()["ds"].to_list() == [datetime(2023, 12, 31), datetime(2024, 1, 1)]
 
 
+@pytest.mark.parametrize("later", ["2024-01-20T13:00:00Z", "2024-01-07T13:00:00+01:00", "2024-01-20 13:00:00+01"])
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_dates_written_as_midnight_timestamps_are_decided_from_the_rows_by_as_of(write_csv, tmp_path, later, kind):
+    """Regression (a leak after as_of): whether a column's times with an offset are dates written as timestamps
+    (each at midnight of its offset) was decided from all its rows, so a time at 13:00 written after as_of turned
+    a daily backfill's '2024-01-01T00:00:00Z'.. into instants, each a day early in America/New_York, where its run
+    had read the dates as written. The rows that may be dated by as_of decide (a Parquet timestamp column too);
+    without as_of, all rows do, as before."""
+    days = [datetime(2024, 1, d, tzinfo=UTC) for d in range(1, 6)]
+    stamp = datetime.fromisoformat(later)
+    if kind == "parquet":
+        paths = []
+        for name, times in (("history", days), ("later", [*days, stamp])):
+            p = tmp_path / f"{name}.parquet"
+            pl.DataFrame({"ts": pl.Series(times, dtype=pl.Datetime("us", "UTC")), "id": ["a"] * len(times),
+                          "val": [float(i) for i in range(len(times))]}).write_parquet(p)
+            paths.append(p)
+    else:
+        rows = "".join(f"{d:%Y-%m-%dT%H:%M:%S.000Z},a,{i}\n" for i, d in enumerate(days))
+        paths = [write_csv("ts,id,val\n" + rows, name="history.csv"),
+                 write_csv("ts,id,val\n" + rows + f"{later},a,5\n", name="later.csv")]
+
+    def read(path, as_of):
+        got = ingest(make_source(path, time_col="ts", tz="America/New_York", freq="1d"), as_of)
+        return got.frame.select("ds").collect()["ds"].to_list()
+
+    as_of = datetime(2024, 1, 5, 12, tzinfo=UTC)
+    assert read(paths[0], as_of) == [datetime(2024, 1, d) for d in range(1, 6)]  # the run at as_of
+    assert read(paths[1], as_of) == [datetime(2024, 1, d) for d in range(1, 6)]  # its backfill, a later row beside
+    assert read(paths[1], None)[:2] == [datetime(2023, 12, 31), datetime(2024, 1, 1)]  # all rows: instants
+
+
 def test_months_written_by_name_are_read_without_a_time_format(write_csv):
     """Regression: a monthly table whose period is written by name ('Jan 2024', as spreadsheets and statistics
     tables label months) had every row quarantined until --time-format '%b %Y' was given, and a column mixing

@@ -901,6 +901,42 @@ def test_the_day_month_order_is_decided_from_the_rows_by_as_of(write_csv, rows, 
     assert everything.report.rows_valid < len(rows)
 
 
+@pytest.mark.parametrize(("rows", "later", "freq", "as_of", "after"), [
+    # month first by as_of; the later '16/01/2020' is no date month first, and 16 January day first: after as_of
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "16/01/2020", "1d", datetime(2020, 1, 15), True),
+    (["01/01/2020", "02/01/2020", "03/01/2020"], "13/01/2021", "1mo", datetime(2020, 3, 1), True),
+    # no reading at all ('01/32/2020'): unparsable, quarantined as before
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "01/32/2020", "1d", datetime(2020, 1, 15), False),
+])
+def test_a_row_after_as_of_however_read_that_the_order_cannot_read_is_after_as_of(write_csv, rows, later, freq,
+                                                                                   as_of, after):
+    """Regression: a row after as_of however it is read, written in the other order than the rows by as_of chose
+    ('16/01/2020' after a history of '01/13/2020'), was quarantined as time_unparsable in a backfill at that as_of
+    (a row its run never saw); it is counted after as_of, as a row read after it is. A row that no order reads is
+    quarantined with its reason; the rows reconcile either way."""
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate([*rows, later])))
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.report.rows_valid == len(rows) and r.report.reconciled
+    assert (r.report.rows_after_as_of, r.report.rows_quarantined) == ((1, 0) if after else (0, 1))
+    if not after:
+        assert [(row, check) for row, check, _ in quarantined(r)] == [(3, "time_unparsable")]
+
+
+@pytest.mark.parametrize("later", ["2024-01-20 2:30 PM", "2024-01-20T10:00+01:00[Europe/Berlin]", "Jan 2025",
+                                   "2024-01-20 24:00"])
+def test_a_later_time_of_another_shape_changes_nothing_in_a_backfill(write_csv, later):
+    """The shapes of a time column that are decided from all its rows (a 12-hour clock, a bracketed zone, a month
+    name, 24:00) are each read on its own value: a later row of such a shape leaves a backfill's history as its run
+    read it, and is itself read, so counted after as_of (were they decided from the rows by as_of alone, it would be
+    quarantined as time_unparsable)."""
+    rows = "".join(f"2024-01-{d:02d} 10:00,a,{d}\n" for d in range(1, 6))
+    history, whole = write_csv("date,id,val\n" + rows, name="h.csv"), write_csv(f"date,id,val\n{rows}{later},a,9\n")
+    as_of = datetime(2024, 1, 5, 12)
+    run, backfill = (run_validate(p, as_of=as_of, freq="1h") for p in (history, whole))
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
 def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
     """Regression: with a future-known covariate planned on every row, an as_of before the data said 'all 3
     rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to

@@ -145,6 +145,10 @@ class Ingested:
     preamble_lines: int = 0  # one CSV file: the lines before its header that were skipped (`preamble`)
     # how numbers were read where their column did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
+    # with an as_of: true on a row whose time the column's order cannot read ('16/01/2024' where the rows by as_of
+    # read month first) but whose every reading is after as_of's date (`_after_every_reading`): after as_of, as a
+    # row read after it is, not quarantined
+    later: pl.Expr = field(default_factory=lambda: pl.lit(False))
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -1293,7 +1297,7 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
     source's `freq`, two-digit years that could be first or last are decided by their spacing (`_year_first_fits`,
     a second pass over the column, only for such a file)."""
-    order, traits, _ = _time_profile(raw, col, freq)
+    order, traits, _, _ = _time_profile(raw, col, freq)
     return order, traits
 
 
@@ -1329,10 +1333,32 @@ def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.La
     return numbers.filter(earliest.is_null() | (earliest <= limit)).drop(a, b, c, w1, w3)
 
 
+def _after_every_reading(col: str, day: date, year_first: bool) -> pl.Expr:
+    """True on a day/month date ('16/01/2024') after `day` however it is read (day first, month first, a two-digit
+    year first where `year_first`), as `_dated_by` leaves such a row out; false on every other value."""
+    parts = pl.col(col).cast(pl.Utf8).str.strip_chars().str.extract_groups(
+        r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
+    a, b, c = (parts.struct.field(k).cast(pl.Int32) for k in ("1", "2", "3"))
+    w1, w3 = (parts.struct.field(k).str.len_chars() for k in ("1", "3"))
+
+    def year(y: pl.Expr, width: pl.Expr) -> pl.Expr:  # a two-digit year is 1970..2069, as strptime's %y
+        return pl.when(width != 2).then(y).when(y < 70).then(y + 2000).otherwise(y + 1900)
+
+    def key(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:  # null where month or day cannot be one
+        return pl.when((m >= 1) & (m <= 12) & (d >= 1) & (d <= 31)).then(y * 10_000 + m * 100 + d)
+
+    readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
+    if year_first:  # '24/03/01': 2024-03-01
+        readings.append(pl.when((w1 == 2) & (w3 == 2)).then(key(year(a, w1), b, c)))
+    return (pl.min_horizontal(readings) > day.year * 10_000 + day.month * 100 + day.day).fill_null(False)
+
+
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
-                  ) -> tuple[str | None, frozenset[str], str]:
-    """`time_column_profile`, and whether the column holds day/month dates (their order is to decide): '' for
-    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year last' otherwise."""
+                  ) -> tuple[str | None, frozenset[str], str, bool]:
+    """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
+    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year last' otherwise; and whether its
+    times with an offset are some at midnight of it and some not (the rows by as_of may be all at midnight: 'midnight'
+    is a trait of every such row, which a later one can take away; the other traits are each a value's own shape)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
@@ -1347,7 +1373,8 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     # every time with an offset written at midnight of that offset ('2024-01-01T00:00:00.000Z': dates serialized as
     # timestamps, JavaScript's toISOString, a DATE exported as a TIMESTAMP): 'midnight', read by a daily grid
     offset = text.str.contains(_TIME_OFFSET_RE)
-    not_midnight = (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
+    at_midnight = offset & text.str.contains(_MIDNIGHT_OFFSET_RE)
+    not_midnight = (offset & ~at_midnight).any()
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
@@ -1357,28 +1384,30 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                          text.str.contains(f"{_MONTH_YEAR_RE}|{_YEAR_MONTH_NAME_RE}|{_QUARTER_FIRST_RE}").any()
                          .alias("month_name"),
                          text.str.contains(_HOUR_24_RE).any().alias("hour24"),
+                         (at_midnight.any() & not_midnight).alias("midnight_mixed"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return None, frozenset(), ""
+        return None, frozenset(), "", False
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11])) if on)
     dated = "year first" if row[2] and not row[8] else "year last" if row[0] is not None else ""
+    mixed = bool(row[12])
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
         # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
         # '24/03/01' too: a daily file of March 2024 became one value a year), unless the spacing of the dates read
         # each way tells which one the source's freq has. Slashed and dotted as dashed
         if (row[3] or 0) > 31:
-            return "year", traits, dated
+            return "year", traits, dated, mixed
         order = "day" if (row[0] or 0) > 12 else None
-        return (_year_first_fits(raw, text, order, freq) if freq else None), traits, dated
+        return (_year_first_fits(raw, text, order, freq) if freq else None), traits, dated, mixed
     day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
     if not day and not month and row[0] is not None and freq:
         # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
         # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
         # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
-        return _day_month_by_spacing(raw, col, freq), traits, dated
-    return ("day" if day and not month else "month" if month and not day else None), traits, dated
+        return _day_month_by_spacing(raw, col, freq), traits, dated, mixed
+    return ("day" if day and not month else "month" if month and not day else None), traits, dated, mixed
 
 
 # a 12-hour clock: '1/29/2024 2:30 PM' (Excel's m/d/yyyy h:mm AM/PM, as an English-locale export writes it)
@@ -1641,15 +1670,36 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue
 
 
-def _aware_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
+def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
     """{'midnight'} when every value of a zone-aware time column (a Parquet timestamp[ms, UTC] of dates, as pandas
-    writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing."""
+    writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing. With an
+    as_of, every value that may be dated by it (its date as written no later than the latest date anywhere at
+    as_of, as `_written_by` keeps a time with an offset): a later value at 13:00 does not turn a backfill's dates
+    into instants (a second pass, over those values, only where some are at midnight and some not)."""
     wall = pl.col(col).dt.replace_time_zone(None)
+    off = wall != wall.dt.truncate("1d")
     try:
-        off = raw.select((wall != wall.dt.truncate("1d")).any()).collect(engine="streaming").item()
+        some_off, some_midnight = raw.select(off.any().alias("off"), (~off).any().alias("on")).collect(
+            engine="streaming").row(0)
+        if some_off and some_midnight and as_of is not None:
+            latest = wall_time(as_of, "Etc/GMT-14").date()
+            some_off = raw.filter(wall.dt.date() <= latest).select(off.any()).collect(engine="streaming").item()
     except pl.exceptions.PolarsError:
         return frozenset()
-    return frozenset() if off else frozenset({"midnight"})
+    return frozenset() if some_off else frozenset({"midnight"})
+
+
+def _offset_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
+    """{'midnight'} when the text time column `col` of `raw` has times with an offset and each is at midnight of
+    it ('2024-01-01T00:00:00.000Z'), as `_time_profile` decides it (one pass), else nothing."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    offset = text.str.contains(_TIME_OFFSET_RE)
+    try:
+        some, off = raw.select(offset.any().alias("some"), (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
+                               .alias("off")).collect(engine="streaming").row(0)
+    except pl.exceptions.PolarsError:
+        return frozenset()
+    return frozenset({"midnight"}) if some and not off else frozenset()
 
 
 def _grid_anchor(source: SourceConfig) -> int:
@@ -2026,23 +2076,36 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     # that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone), from all rows
     time_dtype = schema[RAW_PREFIX + source.time_col]
     time_raw = RAW_PREFIX + source.time_col
-    day_month, traits, dated = (_time_profile(raw, time_raw, source.freq)
-                                if time_dtype == pl.Utf8 and not source.time_format
-                                else (None, frozenset[str](), ""))
+    day_month, traits, dated, midnight_mixed = (_time_profile(raw, time_raw, source.freq)
+                                                if time_dtype == pl.Utf8 and not source.time_format
+                                                else (None, frozenset[str](), "", False))
     by_as_of = raw
+    later = pl.lit(False)
     if dated and as_of is not None:
         # a row dated after as_of however it is read ('16/01/2024' at a 15 January as_of) does not decide how the
         # rows before it read: a later '16/01' beside a history of '01/13' made every row contradict the others
         # (all quarantined), and a backfill read its history otherwise than its run had
         by_as_of = _dated_by(raw, time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
-        day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
+        every_row, day_month = day_month, _time_profile(by_as_of, time_raw, source.freq)[0]
+        if day_month is not None and day_month != every_row:
+            # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
+            # column; only where all rows would have decided otherwise): after as_of, not quarantined as unparsable
+            # (a planned row, with a future covariate, is read as before: its time is needed)
+            later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
+                time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
+    if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
+        # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
+        # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
+        # timestamps (a daily source's backfill read each date a day early in America/New_York, its run had not).
+        # A second pass, over those rows, only for such a column (the other traits are each a value's own shape)
+        traits |= _offset_midnight(_written_by(raw, time_raw, source, as_of), time_raw)
     orders: DayMonth = day_month
     if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_per_file(by_as_of, time_raw, source.freq, len(files)) or None
     elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_spaced_per_file(by_as_of, time_raw, source.freq, len(files), day_month)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
-        traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col)
+        traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
     # is not over); an aggregated source's periods are cut by `observed_at` instead
     bound = None if as_of is None else (
@@ -2062,7 +2125,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if yes_no:
         mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
         frame = _mapped(unread, mapping)
-    filtered = frame if bound is None else _within_as_of(frame, source, bound)
+    filtered = frame if bound is None else _within_as_of(frame, source, bound, later)
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -2081,6 +2144,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         wide_columns=wide,
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
         number_notes=list(notes.values()),
+        later=later,
     )
 
 
@@ -2124,21 +2188,23 @@ def end_label(ds: pl.Expr, freq: str) -> pl.Expr:
     return ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)
 
 
-def observed_at(source: SourceConfig, bound: datetime) -> pl.Expr:
+def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None) -> pl.Expr:
     """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
     aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation
-    quarantines it)."""
-    return pl.col(DS_RAW).is_null() | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
+    quarantines it) but one after as_of however it is read (`later`, `Ingested.later`)."""
+    unread = pl.col(DS_RAW).is_null() if later is None else pl.col(DS_RAW).is_null() & ~later
+    return unread | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
 
 
-def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime) -> pl.LazyFrame:
+def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime,
+                  later: pl.Expr | None = None) -> pl.LazyFrame:
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
     ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
     after it, those with a value in a declared future-known covariate. A planned row keeps its
     future covariates only; its target, past-only covariates and statics are null: they are not
     known yet (a static first written on a row after as_of, or changed there, was the series' static
     of a backfill at that as_of, and only where some future covariate was declared)."""
-    inside = observed_at(source, bound)
+    inside = observed_at(source, bound, later)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)

@@ -687,9 +687,9 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
     if bound is None:
         return None
     partial = period_not_over(source, bound)
-    after = (pl.col(DS_RAW) > bound) | partial
+    after = (pl.col(DS_RAW) > bound) | partial | ingested.later
     counts = ingested.unfiltered.select(
-        pl.len().alias("rows_read"), observed_at(source, bound).sum().alias("observed"),
+        pl.len().alias("rows_read"), observed_at(source, bound, ingested.later).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
         pl.col(DS_RAW).min().alias("first"),
     ).collect(engine="streaming").row(0, named=True)
@@ -748,7 +748,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
         partial = period_not_over(source, ingested.as_of_ds)
-        after = (pl.col(DS_RAW) > ingested.as_of_ds) | partial
+        after = (pl.col(DS_RAW) > ingested.as_of_ds) | partial | ingested.later  # (one no order reads, too)
         plans.append(
             ingested.unfiltered.select(
                 pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),

@@ -228,7 +228,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 15 = leak17: the day/month order of a time column is decided from its rows that may be dated by as_of (a row after
 # as_of in the other order quarantined a backfill's history, or turned a monthly history into days), and so are a CSV
 # file's decimal marks and thousands separators (a later '1.230' turned a backfill's 1.234 into 1234)
-PREPROCESS_VERSION = 15
+# 16 = leak18: whether a time column's times with an offset are dates written as timestamps (each at midnight of its
+# offset) is decided from its rows that may be dated by as_of (a later 13:00 made a daily backfill's dates instants),
+# and a row after as_of however it is read that the order of the rows by as_of cannot read is after as_of, not
+# quarantined as time_unparsable
+PREPROCESS_VERSION = 16
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
