@@ -56,7 +56,8 @@ def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str)
     if table == "forecasts":
         return (f"published partition {path} cannot be read ({why}); re-publish dataset {dataset} as_of {when} "
                 f"(flowcast forecast --as-of {when}, or the backfill or run that made it), or remove that folder")
-    return (f"{table} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
+    what = "realized-accuracy" if table == "realized" else table
+    return (f"{what} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
             f"{when} rewrites it, or remove that folder")
 
 
@@ -331,20 +332,22 @@ class EmbeddedStore:
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the
         content hash its publish recorded in the footer (files written before page CRCs have only the
-        hash). Returns (files checked, one sentence per damaged key naming its as_of, file and remedy)."""
-        keys = self._visible("forecasts", check_dataset(dataset) if dataset is not None else None)
-        if as_of is not None:
-            keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
+        hash), then every realized-accuracy file the same way (a damaged one said 'all whole'). Returns
+        (files checked, one sentence per damaged key naming its table, as_of, file and remedy)."""
         problems = []
         checked = 0
-        for (name, when), path in keys.items():
-            try:
-                why = self.data.verify(path)
-            except FileNotFoundError:  # superseded since it was listed: its successor is checked next time
-                continue
-            checked += 1
-            if why is not None:
-                problems.append(damaged_text("forecasts", name, when, path, why))
+        for table in ("forecasts", "realized"):
+            keys = self._visible(table, check_dataset(dataset) if dataset is not None else None)
+            if as_of is not None:
+                keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
+            for (name, when), path in keys.items():
+                try:
+                    why = self.data.verify(path)
+                except FileNotFoundError:  # superseded since it was listed: its successor is checked next time
+                    continue
+                checked += 1
+                if why is not None:
+                    problems.append(damaged_text(table, name, when, path, why))
         return checked, problems
 
     # ------------------------------------------------------------------ realized accuracy
