@@ -48,6 +48,17 @@ from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
 log = logging.getLogger(__name__)
 
 _READ_TRIES = 5
+_SAID: set[tuple[str | None, str]] = set()  # (flow run, damaged file's sentence) warned of (sync_views)
+
+
+def _run_key() -> str | None:
+    """The Prefect flow run this process is in (its tasks included), else None: a damaged file the views leave
+    out is warned of once per run, not at every store opened and every write (7 times a run)."""
+    import sys
+
+    context = sys.modules.get("prefect.context")  # never imported here: a process outside Prefect has none
+    run = getattr(context.FlowRunContext.get(), "flow_run", None) if context is not None else None
+    return str(run.id) if run is not None else None
 
 
 def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str) -> str:
@@ -128,7 +139,8 @@ class EmbeddedStore:
     def sync_views(self) -> str | None:
         """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
         DuckDB file is held open elsewhere or cannot be written, else None. Damaged files the views leave out are logged
-        as warnings and kept in `views_left_out` (a publish's receipt notes them)."""
+        as warnings, each once per flow run (once per process outside one), and kept in `views_left_out` (a
+        publish's receipt notes them)."""
         self.views_left_out = []
         if self.views is None:
             return None
@@ -140,8 +152,11 @@ class EmbeddedStore:
             note = (f"the DuckDB views in {self.db_path} could not be brought up to date ({_io_error('', exc)}); the "
                     "Parquet dataset is intact and a later publish creates them")
         self.views_left_out = list(self.views.left_out)
+        run = _run_key()
         for problem in self.views_left_out:
-            log.warning("%s", problem)
+            if (run, problem) not in _SAID:
+                _SAID.add((run, problem))
+                log.warning("%s", problem)
         return note
 
     def _has_any(self, table: str) -> bool:
