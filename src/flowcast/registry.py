@@ -1232,11 +1232,15 @@ class ModelRegistry:
 
     def pins(self, at: datetime | None = None) -> dict[str, str]:
         """version -> why it stays: the runs using it (`pin`) whose pin has not lapsed at `at` (every pin
-        when None). A pin that cannot be read counts, lapsing never: it names its version and run."""
+        when None). A pin that cannot be read counts, lapsing never (its run may still be forecasting with the
+        version): the reason names its version, run and file, and says to delete that file once the run ended
+        (it said 'kept until its pin is removed', naming no file: the version stayed for good)."""
         from flowcast.timekeys import storage_naive
 
         out: dict[str, str] = {}
+        damaged: dict[str, str] = {}
         for name in sorted(self._pin_names()):
+            where = f"{self.location}/{PINS}/{name}" if self.remote is not None else str(self.root / PINS / name)
             try:
                 text = (self.remote.read_text(f"{PINS}/{name}") if self.remote is not None
                         else (self.root / PINS / name).read_text())
@@ -1244,13 +1248,19 @@ class ModelRegistry:
                 version, run, until = str(note["version"]), str(note["run"]), note.get("until")
             except FileNotFoundError:  # unpinned meanwhile
                 continue
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError) as exc:
                 version, _, run = name.removesuffix(".json").partition("@")
-                until = None
+                damaged.setdefault(version, (
+                    f"pinned by {where}, which cannot be read ({type(exc).__name__}: {exc}) and so never lapses: it "
+                    f"names the flow run {run}; once that run has ended (see it in the Prefect UI), delete that "
+                    "file and the version is kept no longer"))
+                continue
             if at is not None and until and storage_naive(str(until)) <= storage_naive(at):
                 continue
             out.setdefault(version, f"in use by the running flow run {run} (it chose this version to forecast with; "
                            f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
+        for version, why in damaged.items():
+            out.setdefault(version, why)
         return out
 
     def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None,

@@ -459,3 +459,41 @@ def test_a_command_waits_for_a_prefect_api_that_is_restarting_and_names_one_that
         thread.join(timeout=30)
     err = capsys.readouterr().err
     assert f"the Prefect API at {url} does not answer" in err and "answers again: starting" in err, err
+
+
+# a flowcast command that ran flow runs on its temporary API and ended normally: that API is stopped, the claims
+# of its finished runs are left for the next reap (module doc of flowcast.ops.reaper)
+ENDED_NORMALLY = """
+import json, os, socket, sys, time, uuid
+from pathlib import Path
+from flowcast.ops.reaper import CLAIMS, _host, _pid_namespace, start_time, watch_command
+home = Path(sys.argv[1])
+dog = watch_command(home)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()  # its API, stopped
+(home / CLAIMS).mkdir(parents=True, exist_ok=True)
+for _ in range(4):
+    run = str(uuid.uuid4())
+    (home / CLAIMS / f"{run}.json").write_text(json.dumps({
+        "flow_run_id": run, "name": "retrain", "api_url": f"http://127.0.0.1:{port}/api", "pid": os.getpid(),
+        "pid_start": start_time(os.getpid()), "host": _host(), "pid_ns": _pid_namespace(), "command": "flowcast run"}))
+print(dog.pid if dog else 0, flush=True)
+time.sleep(3)  # the watchdog is up and polling
+"""
+
+
+def test_the_watchdog_of_a_command_that_ended_normally_exits_at_once(tmp_path):
+    """Regression: the watchdog asked the stopped temporary API about each finished run, which Prefect's client
+    retried for about 3 s a claim: it outlived a command that ended normally by 15-20 s. Nothing listens there
+    any more: it is not asked, the claims stay for the next run in the home."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL" and not k.startswith("FLOWCAST_OWNER")}
+    owner = subprocess.Popen([sys.executable, "-c", ENDED_NORMALLY, str(tmp_path)], stdout=subprocess.PIPE,
+                             text=True, env=env)
+    dog = int(owner.stdout.readline())
+    try:
+        assert dog and start_time(dog)
+        assert owner.wait(timeout=30) == 0
+        assert _gone(dog, 2.5), "the watchdog outlived its command"
+        assert len(list((tmp_path / ".flow-runs").glob("*.json"))) == 4  # kept for a reap that can ask an API
+    finally:
+        if start_time(dog):
+            os.kill(dog, signal.SIGKILL)

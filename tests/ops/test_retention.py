@@ -380,6 +380,33 @@ def test_a_version_a_running_run_chose_stays_until_the_run_ends_and_gc_says_why(
         reg.pin("gru-v3", run="r3", at=NOW, until=NOW + timedelta(hours=24))
 
 
+@pytest.mark.parametrize("damage", [b"", b'{"version": "gru-v3", "run": "3f2a-ba', b"\x00\xff not json"])
+def test_a_damaged_pin_names_its_file_and_what_to_do(home, damage):
+    """Regression (faults18): a pin file that cannot be read (cut short by a full disk, zeroed by a crash) keeps
+    its version for good, lapsing never (its run may still use it), and gc said only 'kept until its pin is
+    removed', naming no file. It names the pin file and says to delete it once that run has ended; then the
+    policy applies again."""
+    reg = ModelRegistry(home / "models")
+    reg.pin("gru-v3", run="3f2a-backfill-2023-03-01", at=NOW, until=NOW + timedelta(hours=24))
+    (pin,) = (home / "models" / "pins").iterdir()
+    pin.write_bytes(damage)
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 1\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", (NOW + timedelta(days=30)).isoformat()]
+    res = CliRunner().invoke(app, args)
+    said = "".join(res.stdout.split())  # the console folds long lines, paths among them
+    assert res.exit_code == 0 and f"keptgru-v3:pinnedby{pin},whichcannotberead" in said, res.stdout
+    assert "namestheflowrun3f2a-backfill-2023-03-01" in said and "deletethatfile" in said, res.stdout
+    named = CliRunner().invoke(app, [*args, "--version", "gru-v3"])
+    told = "".join(named.stderr.split())
+    assert named.exit_code == 1 and str(pin) in told and "deletethatfile" in told, named.stderr
+    assert "runGCafterthatrun" not in told.replace("gc", "GC")  # it never ends that way
+    pin.unlink()  # what it says to do, once that run has ended
+    done = CliRunner().invoke(app, [*args, "--yes", "--json"])
+    assert done.exit_code == 0, done.output
+    assert "gru-v3" not in {v.version for v in reg.list()}
+
+
 def test_a_version_that_published_while_gc_removed_other_versions_stays(home, monkeypatch):
     """Regression: execute read the published versions once, before the first model went: a run that published
     with a version the plan let go (a forecast backfill date chose gru-v3: `model_for_as_of`), and unpinned it,

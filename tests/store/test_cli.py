@@ -128,7 +128,7 @@ def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home
     publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2, dataset="sales")
     runner = CliRunner()
     r = runner.invoke(app, ["forecasts", "--verify"])
-    assert r.exit_code == 0 and "2 published file(s) checked" in r.output and "all whole" in r.output, r.output
+    assert r.exit_code == 0 and "2 file(s) of published forecasts" in r.output and "all whole" in r.output, r.output
     part = Path(store.data.current("forecasts", "sales", OTHER))
     _damage_page(part)
     r = runner.invoke(app, ["forecasts", "--verify"])
@@ -137,6 +137,34 @@ def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home
     assert "damaged: published partition" in text and "dataset sales as_of 2024-02-01T00:00:00" in text
     assert "1 damaged" in text
     assert "flowcast forecast --as-of 2024-02-01T00:00:00" in text
+
+
+def test_cli_forecasts_verify_checks_the_realized_accuracy_files_too(_isolated_home):
+    """Regression: --verify read only the forecasts files: a damaged realized-accuracy file (what `flowcast
+    accuracy` and the degraded-accuracy check read) still gave 'all whole', exit 0. It is named, with its
+    as_of and what rewrites it."""
+    from test_contract import realized_frame
+    from test_embedded import _damage_page
+
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2, dataset="sales")
+    store.write_realized("sales", realized_frame([OTHER]))
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts", "--verify"])
+    assert r.exit_code == 0 and "3 file(s) of published forecasts and realized accuracy" in r.output, r.output
+    part = Path(store.data.current("realized", "sales", OTHER))
+    _damage_page(part, "mae")
+    r = runner.invoke(app, ["forecasts", "--verify"])
+    text = " ".join(r.output.split())
+    flat = "".join(r.output.split())  # the console folds long lines, paths among them
+    assert r.exit_code == 1 and "1 damaged" in text and "all whole" not in text, text
+    assert "damaged: realized-accuracy partition" in text and str(part) in flat, text
+    assert "the next run that scores dataset sales as_of 2024-02-01T00:00:00 rewrites it" in text, text
+    r = runner.invoke(app, ["forecasts", "--verify", "--as-of", "2024-03-01"])  # --as-of: that as_of's files only
+    assert r.exit_code == 0 and "1 file(s)" in r.output, r.output
 
 
 def test_cli_forecasts_verify_of_a_dataset_nothing_is_published_for_is_not_all_whole(_isolated_home):

@@ -583,6 +583,71 @@ def test_a_damaged_realized_file_left_out_of_the_views_names_the_run_that_rewrit
     assert "re-publish that dataset and as_of, or" not in note
 
 
+def _left_out_said(caplog, part) -> int:
+    return sum(1 for r in caplog.records if r.name == "flowcast.store.embedded" and "leave out" in r.getMessage()
+               and str(part) in r.getMessage())
+
+
+def _damaged_home(tmp_path):
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2)
+    (part,) = (store.root / "forecasts" / "dataset=sales" / "as_of=2024-02-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:400])
+    return store, part
+
+
+def test_a_damaged_file_the_views_leave_out_is_warned_of_once_not_at_every_write(tmp_path, caplog):
+    """Regression (faults18): a run logged 'the DuckDB views ... leave out <file>' about 7 times, once per
+    store it opened and per write (publish, realized accuracy). Once per process outside a flow run; the
+    receipts still note it every time."""
+    from test_contract import realized_frame
+
+    from flowcast.store.factory import repair_views
+
+    store, part = _damaged_home(tmp_path)
+    caplog.set_level("WARNING", logger="flowcast.store.embedded")
+    store.sync_views()
+    assert _left_out_said(caplog, part) == 1 and len(store.views_left_out) == 1
+    repair_views(EmbeddedStore(tmp_path / "wh"))  # another task opening the store
+    later = datetime(2024, 4, 1)
+    r = publish(store, make_forecast(3, N, H, later), as_of=later, variant=3)
+    store.write_realized(DS, realized_frame([AS_OF]))
+    assert _left_out_said(caplog, part) == 1, [r.getMessage() for r in caplog.records]
+    assert len(r.notes) == 1 and str(part) in r.notes[0]  # the receipt still says it
+
+
+def test_a_damaged_file_the_views_leave_out_is_warned_of_once_per_flow_run(tmp_path, prefect_api):
+    import logging
+
+    from prefect import flow, task
+
+    _, part = _damaged_home(tmp_path)
+
+    @task
+    def a_task() -> None:
+        EmbeddedStore(tmp_path / "wh").sync_views()
+
+    @flow
+    def a_run() -> None:
+        for _ in range(2):
+            EmbeddedStore(tmp_path / "wh").sync_views()
+        a_task()
+
+    said: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = said.append  # type: ignore[method-assign]  # Prefect's logging setup may stop propagation
+    logger = logging.getLogger("flowcast.store.embedded")
+    logger.addHandler(handler)
+    try:
+        a_run()
+        assert [str(part) in r.getMessage() for r in said] == [True]
+        a_run()  # the next run says it again
+        assert [str(part) in r.getMessage() for r in said] == [True, True]
+    finally:
+        logger.removeHandler(handler)
+
+
 def test_a_key_whose_newest_file_is_damaged_never_shows_the_file_it_superseded(tmp_path):
     store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=3600)  # the superseded file stays
     publish(store, make_forecast(1, N, H, AS_OF))

@@ -42,7 +42,7 @@ def forecasts(
     model: Annotated[str | None, typer.Option("--model", help="only forecasts of this model")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json (one array of row objects)")] = "table",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="check every published file whole (each page's CRC, the content hash its publish recorded) instead of printing rows; exit 1 naming each damaged as_of")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="check every published file and realized-accuracy file whole (each page's CRC, the content hash its publish recorded) instead of printing rows; exit 1 naming each damaged file and its as_of")] = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
@@ -116,7 +116,7 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
                           f"nothing (published datasets: {', '.join(store.datasets()) or 'none'})")
     for problem in problems:
         console.print(f"damaged: {problem}", highlight=False, soft_wrap=True)
-    console.print(f"{checked} published file(s) checked in {store.location}: "
+    console.print(f"{checked} file(s) of published forecasts and realized accuracy checked in {store.location}: "
                   f"{f'{len(problems)} damaged' if problems else 'all whole'}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)

@@ -286,24 +286,55 @@ def _alive(claim: dict[str, Any]) -> bool | None:
 def _clients(claim: dict[str, Any], current_api: bool) -> list[Any]:
     """API clients that may know the claimed run: this process's API (the same database as a
     temporary API that is gone) first, then the one the run reported to."""
+    url = claim.get("api_url")
+    if not current_api and (not url or not _listens(str(url))):
+        return []  # (the watchdog, before importing Prefect: its command's temporary API is stopped)
     from prefect.client.orchestration import SyncPrefectClient, get_client
     from prefect.settings import PREFECT_API_URL
 
     out: list[Any] = []
     if current_api:
         out.append(get_client(sync_client=True))
-    url = claim.get("api_url")
-    if url and url != (PREFECT_API_URL.value() if current_api else None):
+    if url and url != (PREFECT_API_URL.value() if current_api else None) and _listens(str(url)):
         out.append(SyncPrefectClient(url, httpx_settings={"timeout": 15}))
     return out
+
+
+def _listens(url: str, timeout: float = 2.0) -> bool:
+    """False when nothing listens at the API's address (connection refused): the temporary API of a command
+    that ended is stopped for good, and Prefect's client retried it for about 3 s per claim, so the watchdog
+    of a command that ended normally lingered 15-20 s. Anything else (a timeout, a name that does not
+    resolve) is left for the client to try and report."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return True
+    if not parts.hostname:
+        return True
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+
+
+def _crashed(**kwargs: Any) -> Any:
+    """Prefect's Crashed state, imported only when an API answers (the watchdog of a command that ended
+    normally has none to ask, and exits without importing Prefect)."""
+    from prefect.states import Crashed
+
+    return Crashed(**kwargs)
 
 
 def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = True) -> list[Reaped]:
     """Mark Crashed the flow runs claimed in `home` whose process is gone while the API still has
     them non-final (module doc); drop the claims of runs that ended. `current_api`: ask this
     process's Prefect API too (False in the watchdog: it must not start a temporary server)."""
-    from prefect.states import Crashed
-
     folder = Path(home) / CLAIMS
     if not folder.is_dir():
         return []
@@ -326,7 +357,7 @@ def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = Tru
         if _alive(claim) is not False:  # running, or on another host
             continue
         run_id = str(claim["flow_run_id"])
-        found = _reap_one(claim, run_id, by, current_api, Crashed)
+        found = _reap_one(claim, run_id, by, current_api, _crashed)
         if found is None:  # no API answered: keep the claim for a later try
             continue
         done.append(found)
@@ -334,7 +365,7 @@ def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = Tru
     for path, claim in commands:
         if _alive(claim) is not False:
             continue
-        found_all = _reap_unclaimed(folder, claim, [c for _, c in commands if _alive(c)], by, current_api, Crashed)
+        found_all = _reap_unclaimed(folder, claim, [c for _, c in commands if _alive(c)], by, current_api, _crashed)
         if found_all is None:
             continue
         done += found_all
@@ -373,6 +404,9 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
     (after that command began: it is left for a later reap). None when no API answered."""
     from datetime import UTC, datetime
 
+    clients = _clients(claim, current_api)
+    if not clients:
+        return None
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterStartTime,
@@ -384,7 +418,7 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
     since = datetime.fromtimestamp(float(claim.get("since") or 0) - 1, UTC)
     claimed = {p.stem for p in folder.glob("*.json")}
     others = min((float(c.get("since") or 0) for c in live), default=None)
-    for client in _clients(claim, current_api):
+    for client in clients:
         try:
             with client:
                 runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
@@ -453,11 +487,14 @@ def _end_tasks(client: Any, flow_run_id: Any, crashed: Any, message: str, *, set
 def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
     from uuid import UUID
 
+    clients = _clients(claim, current_api)
+    if not clients:
+        return None
     from prefect.exceptions import ObjectNotFound
 
     name = str(claim.get("name") or run_id)
     answered = False
-    for client in _clients(claim, current_api):
+    for client in clients:
         try:
             with client:
                 try:

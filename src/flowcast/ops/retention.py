@@ -160,7 +160,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         if why.startswith("the production model"):
             raise RegistryError(f"{v} is {why}: gc never removes a production model (promote or roll back first)")
         if v in in_use:
-            raise RegistryError(f"{v} is {in_use[v]}: gc never removes a version in use (run gc after that run)")
+            raise RegistryError(f"{v} is {in_use[v]}: gc never removes a version in use"
+                                + ("" if in_use[v].startswith("pinned by") else " (run gc after that run)"))
     out: list[Item] = []
     for v in versions:
         if v in damaged:  # its metadata does not read: removed when named, never by the policy

@@ -48,6 +48,17 @@ from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
 log = logging.getLogger(__name__)
 
 _READ_TRIES = 5
+_SAID: set[tuple[str | None, str]] = set()  # (flow run, damaged file's sentence) warned of (sync_views)
+
+
+def _run_key() -> str | None:
+    """The Prefect flow run this process is in (its tasks included), else None: a damaged file the views leave
+    out is warned of once per run, not at every store opened and every write (7 times a run)."""
+    import sys
+
+    context = sys.modules.get("prefect.context")  # never imported here: a process outside Prefect has none
+    run = getattr(context.FlowRunContext.get(), "flow_run", None) if context is not None else None
+    return str(run.id) if run is not None else None
 
 
 def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str) -> str:
@@ -56,7 +67,8 @@ def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str)
     if table == "forecasts":
         return (f"published partition {path} cannot be read ({why}); re-publish dataset {dataset} as_of {when} "
                 f"(flowcast forecast --as-of {when}, or the backfill or run that made it), or remove that folder")
-    return (f"{table} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
+    what = "realized-accuracy" if table == "realized" else table
+    return (f"{what} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
             f"{when} rewrites it, or remove that folder")
 
 
@@ -127,7 +139,8 @@ class EmbeddedStore:
     def sync_views(self) -> str | None:
         """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
         DuckDB file is held open elsewhere or cannot be written, else None. Damaged files the views leave out are logged
-        as warnings and kept in `views_left_out` (a publish's receipt notes them)."""
+        as warnings, each once per flow run (once per process outside one), and kept in `views_left_out` (a
+        publish's receipt notes them)."""
         self.views_left_out = []
         if self.views is None:
             return None
@@ -139,8 +152,11 @@ class EmbeddedStore:
             note = (f"the DuckDB views in {self.db_path} could not be brought up to date ({_io_error('', exc)}); the "
                     "Parquet dataset is intact and a later publish creates them")
         self.views_left_out = list(self.views.left_out)
+        run = _run_key()
         for problem in self.views_left_out:
-            log.warning("%s", problem)
+            if (run, problem) not in _SAID:
+                _SAID.add((run, problem))
+                log.warning("%s", problem)
         return note
 
     def _has_any(self, table: str) -> bool:
@@ -331,20 +347,22 @@ class EmbeddedStore:
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the
         content hash its publish recorded in the footer (files written before page CRCs have only the
-        hash). Returns (files checked, one sentence per damaged key naming its as_of, file and remedy)."""
-        keys = self._visible("forecasts", check_dataset(dataset) if dataset is not None else None)
-        if as_of is not None:
-            keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
+        hash), then every realized-accuracy file the same way (a damaged one said 'all whole'). Returns
+        (files checked, one sentence per damaged key naming its table, as_of, file and remedy)."""
         problems = []
         checked = 0
-        for (name, when), path in keys.items():
-            try:
-                why = self.data.verify(path)
-            except FileNotFoundError:  # superseded since it was listed: its successor is checked next time
-                continue
-            checked += 1
-            if why is not None:
-                problems.append(damaged_text("forecasts", name, when, path, why))
+        for table in ("forecasts", "realized"):
+            keys = self._visible(table, check_dataset(dataset) if dataset is not None else None)
+            if as_of is not None:
+                keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
+            for (name, when), path in keys.items():
+                try:
+                    why = self.data.verify(path)
+                except FileNotFoundError:  # superseded since it was listed: its successor is checked next time
+                    continue
+                checked += 1
+                if why is not None:
+                    problems.append(damaged_text(table, name, when, path, why))
         return checked, problems
 
     # ------------------------------------------------------------------ realized accuracy

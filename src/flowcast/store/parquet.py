@@ -274,7 +274,7 @@ class ParquetDataset:
         return out
 
     def verify(self, path: str) -> str | None:
-        """Why a forecasts file is damaged (a page whose CRC fails, a footer that cannot be read, content
+        """Why a forecasts or realized-accuracy file is damaged (a page whose CRC fails, a footer that cannot be read, content
         whose hash is not the one its publish recorded), or None when it is whole. Reads it whole."""
         from flowcast.store.hashing import content_hash
 
