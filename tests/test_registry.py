@@ -1036,6 +1036,17 @@ def test_withdraw_champion_puts_back_the_newest_champion_left_and_removes_the_ve
     assert reg.withdraw_champion(old, dataset="sales", at=T0) is None and reg.champion("sales") is None
 
 
+def test_withdraw_champion_keeps_a_version_another_run_forecasts_with(tmp_path):
+    """A forecast run that picked the champion (pinned it) before it was withdrawn still finds its files."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    reg.pin(v, run="forecast-run", at=T0, until=datetime(2024, 1, 2))
+    assert reg.withdraw_champion(v, dataset="sales", at=T0) is None and reg.champion("sales") is None
+    assert reg.get(v).version == v  # still there, no longer a champion
+
+
 def test_withdraw_champion_leaves_a_production_version_alone(tmp_path):
     from flowcast.registry import Promotion
 

@@ -1200,7 +1200,8 @@ class ModelRegistry:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
-        champion still recorded when it was `version`, and `version` removed (no publish names it). A version in
+        champion still recorded when it was `version`, and `version` removed (no publish names it; kept while another
+        run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
         the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none)."""
         with self._lock():
             ptr = self._pointer_locked()
@@ -1234,7 +1235,8 @@ class ModelRegistry:
             ent["events"].append({"action": "withdraw_champion", "version": version, "previous": now,
                                   "reason": reason, "at": _iso(at)})
             self._write_pointer(ptr)  # the commit
-            self._remove_version(version)
+            if not any(n.startswith(f"{version}@") for n in self._pin_names()):  # a running run forecasts with it:
+                self._remove_version(version)  # kept (no longer a champion: `flowcast gc` removes it once unpinned)
         return now
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:
