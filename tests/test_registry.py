@@ -1004,3 +1004,78 @@ def test_a_folder_sync_failing_after_the_rename_does_not_say_the_old_file_is_int
         write(path, {"new": True}) if writer == "_write_json_atomic" else write(path, b'{"new": true}')
     assert "previous file" not in str(err.value) and "the new file is in place" in str(err.value), err.value
     assert json.loads(path.read_text()) == {"new": True}
+
+
+# ------------------------------------------------------------------ a retrain's publish refused (retrainlock18)
+def _reg_at(reg: ModelRegistry, tmp_path: Path, name: str, as_of: datetime, then=None):
+    return reg.register(_artifact(tmp_path, name, f"{name}{as_of:%Y%m%d}"), name=name, dataset="sales", config={},
+                        fingerprint={"source": "sales"}, metrics={}, as_of=as_of, created_at=T0, then=then).version
+
+
+@pytest.mark.parametrize("loser_as_of, champion_after", [
+    (datetime(2024, 3, 1), "newest"),  # the loser was the recorded champion: the newest-data one left is put back
+    (datetime(2024, 1, 1), "newest"),  # of older data: the recorded champion stays
+])
+def test_withdraw_champion_puts_back_the_newest_champion_left_and_removes_the_version(
+        tmp_path, loser_as_of, champion_after):
+    """A backfill's retrain whose publish was refused (another run published its date) withdraws its champion
+    record: a `withdraw_champion` event, the dataset's champion is the newest-data champion still recorded (not
+    an older one, not the loser), and the loser's version is gone."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    old = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    newest = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), Promotion("champion", as_of=datetime(2024, 2, 1)))
+    loser = _reg_at(reg, tmp_path, "naive", loser_as_of, Promotion("champion", as_of=loser_as_of))
+    assert reg.withdraw_champion(loser, dataset="sales", reason="refused", at=T0) == newest
+    assert reg.champion("sales").version == {"newest": newest}[champion_after] != old
+    assert loser not in [v.version for v in reg.list()]
+    assert reg.history("sales")[-1] | {"at": None} == {"action": "withdraw_champion", "version": loser,
+                                                         "previous": newest, "reason": "refused", "at": None}
+    assert reg.withdraw_champion(newest, dataset="sales", at=T0) == old  # then the older one: the only one left
+    assert reg.withdraw_champion(old, dataset="sales", at=T0) is None and reg.champion("sales") is None
+
+
+def test_withdraw_champion_keeps_a_version_another_run_forecasts_with(tmp_path):
+    """A forecast run that picked the champion (pinned it) before it was withdrawn still finds its files."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    reg.pin(v, run="forecast-run", at=T0, until=datetime(2024, 1, 2))
+    assert reg.withdraw_champion(v, dataset="sales", at=T0) is None and reg.champion("sales") is None
+    assert reg.get(v).version == v  # still there, no longer a champion
+
+
+def test_withdraw_champion_leaves_a_production_version_alone(tmp_path):
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("promote", expected=None))
+    with pytest.raises(RegistryError, match="not withdrawn"):
+        reg.withdraw_champion(v, dataset="sales")
+    assert reg.production("sales").version == v
+
+
+@pytest.mark.parametrize("held_by_own_model", [False, True])
+def test_a_refused_publish_withdraws_the_promotion_under_the_publishing_lock(tmp_path, held_by_own_model):
+    """`publishing(..., promoted=True)` then `refuse`: the run's promotion is withdrawn in the same lock (production
+    is what it was, the version removed), unless the key holds forecasts of that very version (another run
+    published with it: it stands)."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    before = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("promote", expected=None))
+    mine = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), Promotion("promote", expected=before))
+    with reg.publishing("sales", mine, promoted=True, at=T0) as guard:
+        said = guard.refuse("another run published it", mine if held_by_own_model else before)
+    if held_by_own_model:
+        assert said == "" and reg.production("sales").version == mine
+    else:
+        assert said == "Its promotion of the winner was withdrawn: production of sales is theta-v1 again."
+        assert reg.production("sales").version == before and mine not in [v.version for v in reg.list()]
+        assert reg.history("sales")[-1]["action"] == "withdraw"
+    now = reg.production("sales").version
+    with reg.publishing("sales", now) as kept:  # a run that promoted nothing: refusing undoes nothing
+        assert kept.refuse("another run published it") == ""
+    assert reg.production("sales").version == now

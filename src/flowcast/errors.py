@@ -58,6 +58,7 @@ class AlreadyPublished(PublishError):
     def __init__(self, message: str, held: dict[str, str]):
         super().__init__(message)
         self.held = held
+        self.undone = ""  # what the publish's registry guard undid (a retrain's promotion withdrawn), said by the run
 
 
 class RegistryError(FlowcastError):

@@ -106,8 +106,9 @@ PENDING = ".pending.json"  # the version a register-and-promote transaction plac
 FOLLOW_UPS = ("promote", "champion")
 PINS = "pins"  # pins/<version>@<run>.json: a running run forecasts with that version (`pin`): gc keeps it
 PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run started
-# events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`)
-RECORDS = ("champion", "keep")
+# events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`),
+# a champion taken back because its run's forecasts were refused (`withdraw_champion`)
+RECORDS = ("champion", "keep", "withdraw_champion")
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,28 @@ def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: 
 def network_recipe(cell: str) -> dict[str, Any]:
     """The recipe of one trained network whose files are the artifact directory itself."""
     return {"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}], "weights": [1.0]}
+
+
+class PublishGuard:
+    """What `ModelRegistry.publishing` yields while it holds the registry's lock: called with `what`, the check
+    right before a publish becomes visible (a lease lost: StorageError); `refuse(reason)` when the store refused
+    the publish (an `if_absent` publish into a key another run published): the promotion of the run that
+    promoted (`promoted`: its version) is withdrawn under the same lock, unless what the key holds was made by that
+    very version (`held_version`: another run published with it, so it stands). Returns the sentence saying so ('' when
+    the run promoted nothing)."""
+
+    def __init__(self, registry: ModelRegistry, dataset: str, promoted: str | None, at: datetime | None) -> None:
+        self._registry, self._dataset, self._promoted, self._at = registry, dataset, promoted, at
+
+    def __call__(self, what: str) -> None:
+        self._registry._guarded(what)
+
+    def refuse(self, reason: str, held_version: str | None = None) -> str:
+        if self._promoted is None or held_version == self._promoted:  # the other run published this very model
+            return ""
+        now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at)
+        self._promoted = None
+        return f"Its promotion of the winner was withdrawn: production of {self._dataset} is {now or 'empty'} again."
 
 
 @dataclass
@@ -949,7 +972,7 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
-                   at: datetime | None = None, kept: Kept | None = None) -> Iterator[Callable[[str], None]]:
+                   at: datetime | None = None, kept: Kept | None = None) -> Iterator[PublishGuard]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
@@ -965,7 +988,10 @@ class ModelRegistry:
         object was lost meanwhile (a process stopped or cut off for longer than the lease: a waiter broke
         the lock and may have promoted), so a publish never lands under a production it was not checked
         against; a local registry's lock cannot be lost (it does nothing).
-        `kept`: the run kept `expected` in production; once the check passed, a `keep` event is written (`Kept`)."""
+        `kept`: the run kept `expected` in production; once the check passed, a `keep` event is written (`Kept`).
+        What it yields also has `refuse(reason)`: the store refused the publish (overwrite off: another run published
+        the key meanwhile); a run that `promoted` `expected` has that promotion withdrawn there and then, still under
+        this lock (no other run can have promoted over it or published with it in between), and the version removed."""
         with self._lock():
             ptr = self._pointer_locked()
             ent = ptr["datasets"].get(dataset, {})
@@ -985,7 +1011,25 @@ class ModelRegistry:
                 ent["events"].append({"action": "keep", "version": expected, "previous": None, "reason": kept.reason,
                                       "at": _iso(at), "as_of": _iso(kept.as_of), "run": kept.run})
                 self._write_pointer(ptr)
-            yield self._guarded
+            yield PublishGuard(self, dataset, expected if promoted else None, at)
+
+    def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None) -> str | None:
+        """Called under the lock, `version` production of `dataset`: put the previous production model back (a
+        `withdraw` event) and remove `version` when nothing else names it. Returns what production is now."""
+        ptr = self._pointer_locked()
+        ent = ptr["datasets"].get(dataset)
+        stack = ent["stack"] if ent else []
+        if ent is None or not stack or stack[-1] != version:
+            raise ProductionMovedError(f"production of {dataset} is {stack[-1] if stack else 'empty'}, not {version}: "
+                                       f"{version} was not withdrawn")
+        stack.pop()
+        target = stack[-1] if stack else None
+        ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
+                              "at": _iso(at)})
+        self._write_pointer(ptr)  # the commit: production is `target` again
+        if version not in stack:  # promoted by that run only: nothing else names it
+            self._remove_version(version)
+        return target
 
     def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
         """Take `version`, promoted by a run that then published nothing, out of `dataset`'s production
@@ -1060,21 +1104,7 @@ class ModelRegistry:
         previous production model back (none when `version` was the first), record a `withdraw`
         event, and remove `version` (no publish names it). Returns what production is now."""
         with self._lock():
-            ptr = self._pointer_locked()
-            ent = ptr["datasets"].get(dataset)
-            stack = ent["stack"] if ent else []
-            current = stack[-1] if stack else None
-            if ent is None or current != version:
-                raise ProductionMovedError(f"production of {dataset} is {current or 'empty'}, not {version}: "
-                                           f"{version} was not withdrawn")
-            stack.pop()
-            target = stack[-1] if stack else None
-            ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
-                                  "at": _iso(at)})
-            self._write_pointer(ptr)  # the commit: production is `target` again
-            if version not in stack:  # promoted by that run only: nothing else names it
-                self._remove_version(version)
-        return target
+            return self._withdraw_locked(dataset, version, reason=reason, at=at)
 
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
         """Put back a production pointer that cannot be read (`flowcast models repair`). The damaged
@@ -1164,6 +1194,50 @@ class ModelRegistry:
             _champion(ent, version, reason=reason, at=at, as_of=as_of)
             self._write_pointer(ptr)
         return mv
+
+    def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
+                          ) -> str | None:
+        """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
+        whose forecasts were then not published (another run published its key first, overwrite off): in one
+        pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
+        champion still recorded when it was `version`, and `version` removed (no publish names it; kept while another
+        run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
+        the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none)."""
+        with self._lock():
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].get(dataset)
+            if ent is None or version in (ent.get("stack") or []):
+                raise RegistryError(f"{version} is not a recorded champion of {dataset} outside production: "
+                                    "not withdrawn")
+            ch = ent.get("champion")
+            if isinstance(ch, dict) and ch.get("version") == version:
+                gone = {version} | {e.get("version") for e in ent["events"]
+                                    if e.get("action") in ("withdraw", "retract", "withdraw_champion")}
+                from flowcast.timekeys import storage_naive
+
+                best: tuple[datetime, ModelVersion] | None = None
+                for name in dict.fromkeys(e.get("version") for e in ent["events"] if e.get("action") == "champion"):
+                    if not name or name in gone or not self._has_version(str(name)):
+                        continue
+                    try:
+                        mv = self.get(str(name), fetch=False)
+                    except RegistryError:
+                        continue
+                    key = storage_naive(mv.as_of) if mv.as_of else datetime.min
+                    if best is None or key >= best[0]:
+                        best = (key, mv)
+                if best is None:
+                    ent.pop("champion", None)
+                else:
+                    ent["champion"] = {"version": best[1].version, "as_of": best[1].as_of, "at": _iso(at),
+                                       "reason": f"put back: {reason}"}
+            now = ent.get("champion", {}).get("version") if isinstance(ent.get("champion"), dict) else None
+            ent["events"].append({"action": "withdraw_champion", "version": version, "previous": now,
+                                  "reason": reason, "at": _iso(at)})
+            self._write_pointer(ptr)  # the commit
+            if not any(n.startswith(f"{version}@") for n in self._pin_names()):  # a running run forecasts with it:
+                self._remove_version(version)  # kept (no longer a champion: `flowcast gc` removes it once unpinned)
+        return now
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:
         """The champion the latest retrain of `dataset` (by as_of) chose without promoting it (None if none)."""

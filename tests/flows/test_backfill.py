@@ -295,3 +295,46 @@ def test_a_date_another_run_publishes_after_the_backfills_last_check_is_not_publ
     assert (outcome["status"], outcome["run_id"], summary["published"]) == ("skipped", "run-7", 0), outcome
     store = open_store(settings)
     assert set(store.read(dataset="tiny", as_of=date)["run_id"]) == {"run-7"}  # the other run's publish, alone
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_retrain_date_another_run_publishes_while_it_computes_is_not_published_again(production_home, monkeypatch):
+    """Regression (retrainlock18): the in-process backfill's `--mode retrain` dates ran with overwrite on, so a
+    date another run (a real process here) published after the backfill's check, while the date trained, was
+    published again by both. The date's retrain makes the check again under the key's lock: the date is `skipped`
+    naming the run that published it, whose publish stays, and the date's winner is no recorded champion."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flow_helpers import TINY_OVERRIDES
+
+    from flowcast.flows import backfill_flow, pipeline
+    from flowcast.store import open_store
+
+    date = datetime(2018, 1, 1)
+    settings = load_settings(None, home=production_home["home"])
+    registry = ModelRegistry(settings.models_dir)
+    versions, champion = [v.version for v in registry.list()], getattr(registry.champion("tiny"), "version", None)
+    faults = Path(__file__).resolve().parents[1] / "publish_faults"
+    real_check = pipeline.published_already
+
+    def then_another_run_publishes(settings_, as_of):  # the race window: after the date's own first check
+        found = real_check(settings_, as_of)
+        subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
+                        date.isoformat(), "7", "4", "6"], check=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
+        return found
+
+    monkeypatch.setattr(pipeline, "published_already", then_another_run_publishes)
+    statistical = {**TINY_OVERRIDES, "model": {**TINY_OVERRIDES["model"], "cells": []}}
+    summary = backfill_flow(start=date, end=date, every="1mo", mode="retrain",
+                            **{**production_home, "overrides": statistical})
+    (outcome,) = summary["outcomes"]
+    assert (outcome["status"], outcome["run_id"], summary["published"]) == ("skipped", "run-7", 0), outcome
+    assert "withdrawn" in outcome["error"]
+    store = open_store(settings)
+    assert set(store.read(dataset="tiny", as_of=date)["run_id"]) == {"run-7"}  # the other run's publish, alone
+    assert [v.version for v in registry.list()] == versions  # the date's winner removed
+    assert getattr(registry.champion("tiny"), "version", None) == champion

@@ -169,3 +169,60 @@ def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monk
     assert skipped.name == "retrain tiny 2019-07-01 03:00 (skipped)" and "skipped" in skipped.tags
     assert done.name == "retrain tiny 2019-07-01 03:00" and "skipped" not in done.tags
     assert done.state.is_completed() and not done.state.message
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("promote", [True, False], ids=["promoting", "backfill-date"])
+def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_again(flow_kwargs, monkeypatch, promote):
+    """Regression (retrainlock18): a retrain with overwrite off (`backfill --mode retrain --deployment`) checked
+    whether its date was published only as it started: another run of the date (a real process here, a backfill's
+    retrain of it) that published it while this one computed, and this one, both published, one after the other.
+    The check is made again under the key's lock in the publish: this run publishes nothing, ends Completed naming
+    the other run, and its winner stays neither promoted (withdrawn under the registry's lock, production empty
+    again) nor recorded as a champion (withdrawn: the other run's is the champion); its version is removed."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import pipeline, retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    other_kwargs = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
+    real_check = pipeline.published_already
+    other: dict = {}
+
+    def then_another_run_publishes(settings_, as_of):  # the race window: right after this run's first check
+        found = real_check(settings_, as_of)
+        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), SLOT.isoformat(),
+                               json.dumps(other_kwargs)], env=env, capture_output=True, text=True, timeout=400,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        return found
+
+    monkeypatch.setattr(pipeline, "published_already", then_another_run_publishes)
+    late = retrain_flow(as_of=SLOT, promote=promote, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert other["published_rows"] > 0 and not other.get("skipped")
+    assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == other["run_id"]
+    assert f"run {other['run_id']}" in late["note"] and "found under the key's lock" in late["note"]
+    assert set(store.read(dataset="tiny", as_of=SLOT)["run_id"]) == {other["run_id"]}  # the other run's, alone
+    assert late["model_version"] != other["model_version"]
+    assert late["model_version"] not in [v.version for v in registry.list()]  # removed: no publish names it
+    assert registry.production("tiny") is None  # the losing run's promotion withdrawn (nothing was in production)
+    assert registry.champion("tiny").version == other["model_version"]
+    (undone,) = [e for e in registry.history("tiny") if e["version"] == late["model_version"]
+                 and e["action"] in ("withdraw", "withdraw_champion")]
+    assert undone["action"] == ("withdraw" if promote else "withdraw_champion")
+    assert "withdrawn" in late["note"]
+    run = flow_run_of(late["run_id"])
+    assert run.state.is_completed() and other["run_id"] in run.state.message

@@ -283,8 +283,8 @@ def backfill_flow(
                 continue
             child = forecast_flow if mode == "forecast" else retrain_flow
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
-            if mode == "forecast" and not overwrite:  # the check above made again under the key's lock as it
-                kw["overwrite"] = False  # publishes: another backfill (or run) may publish the date meanwhile
+            if not overwrite:  # the check above made again under the key's lock as it publishes: another backfill
+                kw["overwrite"] = False  # (or run) may publish the date meanwhile (a retrain's date: its winner withdrawn)
             # tagged `backfill`: the child names itself `forecast <dataset> <as_of> (backfill)` and writes
             # its artifacts under the backfill- keys
             name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)

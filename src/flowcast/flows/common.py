@@ -674,6 +674,10 @@ def publish_forecasts(
             before_visible=still_held if callable(still_held) else None,
             trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
         )
+        if isinstance(receipt, AlreadyPublished) and (refuse := getattr(still_held, "refuse", None)) is not None:
+            # refused under the guard's lock: a promotion of this run is withdrawn before any other run can use it
+            receipt.undone = refuse(held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True),
+                                    receipt.held.get("model_version"))
     if isinstance(receipt, AlreadyPublished):  # another run of this slot published it meanwhile
         log.info(held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True))
         return receipt

@@ -84,7 +84,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
     for e in events:
         if e.get("action") == "rollback":
             dropped.add(e.get("previous"))
-        elif e.get("action") in ("withdraw", "retract"):
+        elif e.get("action") in ("withdraw", "retract", "withdraw_champion"):
             dropped.add(e.get("version"))
         elif e.get("action") in ("promote", "champion"):
             dropped.discard(e.get("version"))

@@ -37,7 +37,7 @@ from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import Cell, Settings, SourceConfig
-from flowcast.errors import ProductionMovedError, RegistryError, TrainingError
+from flowcast.errors import AlreadyPublished, ProductionMovedError, RegistryError, TrainingError
 from flowcast.evaluation.metrics import metric_name
 from flowcast.flows import tasks
 from flowcast.flows.common import (
@@ -45,6 +45,7 @@ from flowcast.flows.common import (
     crash_on_interrupt,
     expire_aged,
     flow_settings,
+    held_sentence,
     load_data,
     publish_forecasts,
     published_already,
@@ -262,6 +263,26 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
         return
     log.error(f"{version} was withdrawn from production of {dataset} because its forecasts for {as_of.isoformat()} "
               f"could not be published; production is {now or 'empty'} again (run again for this as_of)")
+
+
+def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of: datetime, at: datetime, late: str,
+                   log: Log) -> str:
+    """A retrain that does not promote (a backfill's date), overwrite off, whose publish was refused under the key's
+    lock (another run published the date while this one computed): its winner, recorded as a champion of the date
+    in its registration, must not stay so with forecasts that were never published. The record is withdrawn and
+    the version removed (no publish names it). (A run that promoted had its promotion withdrawn under the
+    registry's lock in the publish itself: `PublishGuard.refuse`.) Returns the sentence saying so."""
+    why = f"its forecasts for as_of {as_of.isoformat()} were not published: {late}"
+    try:
+        now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
+    except Exception as undo:  # noqa: BLE001 - the run published nothing; what it could not undo is said
+        log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
+                  f"were not published (another run published the date): withdrawing it failed ({undo}); "
+                  f"`flowcast gc --version {version}` removes it")
+        return f"Withdrawing its champion {version} failed: {undo}."
+    said = f"Its champion {version} was withdrawn (the recorded champion of {dataset} is {now or 'none'})."
+    log.warning(said)
+    return said
 
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
@@ -510,9 +531,11 @@ def retrain_flow(
         kept = Kept(as_of=as_of, run=run_id, reason=" ".join(decision.reasons)) if chosen == PRODUCTION else None
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
                                      at=started, kept=kept) if promote else None)
+        # overwrite off: only into an empty key, checked again under the key's lock (another run of this date may
+        # have published it since this run's first check): refused, this run's promotion or champion is undone below
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=notes, guard=guard,
-                                    trained_as_of=version.as_of)
+                                    trained_as_of=version.as_of, if_absent=not overwrite)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
     except Exception as exc:
@@ -521,6 +544,21 @@ def retrain_flow(
         raise
     finally:
         registry.unpin(version.version, run=run_id)
+    if isinstance(receipt, AlreadyPublished):  # another run of this date published it while this one computed
+        late = held_sentence(name_of_data, storage_naive(as_of), receipt.held, late=True)
+        undone = receipt.undone or (_undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
+                                                   late=late, log=log) if not promote and chosen != PRODUCTION else "")
+        if receipt.undone:
+            log.warning(receipt.undone)
+        note = " ".join([late, *([undone] if undone else [])])
+        reporting.skipped_artifact(note, scope)
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
+                "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
+                "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
+                                                                "metric": metric, "publish": chosen},
+                "registered": {} if promoted or not promote else registered, "champion": version.name,
+                "model_version": version.version, "published_rows": 0, "skipped": True,
+                "published_by": receipt.held.get("run_id"), "note": note, "store": store_label(settings)}
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
         "as_of": as_of.isoformat(),
