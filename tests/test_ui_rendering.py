@@ -202,6 +202,20 @@ def test_receipt_key_sentence_first_without_python_values():
                                            "Note: theta-v3 was trained on data up to 2019-08-01"]
 
 
+@pytest.mark.parametrize(("model", "version", "named"), [("damped", "damped-v2", "damped (damped-v2)"),
+                                                         ("naive", "naive", "naive"), ("snaive", None, "snaive")])
+def test_a_withdrawn_decision_says_so_and_links_the_run_that_published(model, version, named):
+    """artifacts19: a retrain refused under the key's lock had written its decision before its publish; the
+    key's newest version named its winner as if published. The follow-up says what came of it."""
+    sentence = (f"tiny as of 2019-07-01 00:00 is published already (6 rows of m-v1, run {RUN_B}) and overwrite is "
+                f"off: another run published it while this one computed (found under the key's lock). {version} "
+                "withdrawn from production.")
+    md = reporting.withdrawn_decision_markdown(sentence, model, version)
+    assert md.startswith("## Withdrawn: nothing published by this run\n\n")
+    assert re.findall(r"\[([0-9a-f-]{36})\]\([^)]*/runs/flow-run/([0-9a-f-]{36})\)", md) == [(RUN_B, RUN_B)]
+    assert f"chose {named}: its forecasts were not published" in md and "..\n" not in md
+
+
 INTERMITTENT = "The data was classed intermittent: 30 of 30 series have an average interval between demands above 1.32."
 CUT = "Intermittent counts without a declared y_min: forecasts and intervals are cut at 0."
 

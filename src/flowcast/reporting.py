@@ -692,6 +692,27 @@ def skipped_markdown(sentence: str, *, again: bool = False) -> str:
     return f"## {head}\n\n{text}.\n"
 
 
+def withdrawn_decision_markdown(sentence: str, model: str, version: str | None = None) -> str:
+    """The follow-up decision of a retrain refused under the key's lock (another run published its as_of while it
+    computed): its decision artifact, written before its publish, named a winner whose promotion (or champion) was
+    then withdrawn, and the newest `promotion-decision-` said so to anyone reading it. This one says what came of it:
+    nothing of this run published, the winner withdrawn, the run that published a link to its page."""
+    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    return (f"## Withdrawn: nothing published by this run\n\n{text}.\n\n"
+            f"This run's decision (the previous version of this key) chose {md_text(model_text(model, version))}: "
+            "its forecasts were not published, and any promotion of it by this run is withdrawn as said above.\n")
+
+
+def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, scope: Scope) -> Any:
+    """`withdrawn_decision_markdown` under the dataset's decision key, so that its newest version tells the truth."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version), key=scope.key("decision"),
+                                    description=scope.describe("decision withdrawn: another run published this as_of"))
+
+
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:
     """The skipped run's artifact, without a key: the dataset's `publish-receipt-` and `promotion-decision-`
     keys keep the run that published as their latest (`again`: `skipped_markdown`)."""

@@ -50,6 +50,7 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     decision = arts[artifact_key("decision", "tiny")][0].data
     assert f"### Published: **{best['model']}** ({production})" in decision
     assert "There was no model in production" in decision and "x (1 -" not in decision
+    assert len(arts[artifact_key("decision", "tiny")]) == 1  # published: no follow-up (artifacts19)
     assert "data:image/png;base64," in arts[artifact_key("plot", "tiny")][0].data
     pngs = list((home / "reports").glob("forecast_*.png"))
     assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"

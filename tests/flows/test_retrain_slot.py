@@ -226,3 +226,12 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     assert "withdrawn" in late["note"]
     run = flow_run_of(late["run_id"])
     assert run.state.is_completed() and other["run_id"] in run.state.message
+    # artifacts17/19: its decision artifact was written before the publish; the key's newest version is its
+    # follow-up saying the winner was withdrawn and which run published (not the winner, as if it had published)
+    from flow_helpers import artifacts_of
+
+    (decision, *earlier) = artifacts_of(late["run_id"])["promotion-decision-tiny"]  # newest first
+    assert earlier and late["model_version"] in earlier[0].data  # the decision it made before the publish
+    assert decision.data.startswith("## Withdrawn: nothing published by this run")
+    assert f"/runs/flow-run/{other['run_id']})" in decision.data and late["model_version"] in decision.data
+    assert "withdrawn" in decision.description

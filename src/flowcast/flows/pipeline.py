@@ -552,6 +552,8 @@ def retrain_flow(
             log.warning(receipt.undone)
         note = " ".join([late, *([undone] if undone else [])])
         reporting.skipped_artifact(note, scope)
+        # its decision (written before the publish) named a winner now withdrawn: the key's newest version says so
+        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
