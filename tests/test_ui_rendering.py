@@ -216,6 +216,40 @@ def test_a_withdrawn_decision_says_so_and_links_the_run_that_published(model, ve
     assert f"chose {named}: its forecasts were not published" in md and "..\n" not in md
 
 
+RECEIPT = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1776, "n_series": 148, "model": "theta",
+           "model_version": "theta-v3", "run_id": "3f2a9c1e-1111-4222-8333-444455556666", "content_hash": "f00",
+           "location": "/srv/fc/home/warehouse/forecasts/dataset=us_employment/as_of=2019-09-01/part-3f2a.parquet",
+           "duckdb_path": "/srv/fc/home/warehouse/forecasts.duckdb", "models": ["theta"], "notes": []}
+
+
+@pytest.mark.parametrize(("home", "location", "duckdb_path", "expected"), [
+    # under the home: the home a row of its own, the paths relative to it (the cell does not wrap in the UI)
+    ("/srv/fc/home", RECEIPT["location"], RECEIPT["duckdb_path"],
+     [("home", "/srv/fc/home"),
+      ("stored in (under home)", "warehouse/forecasts/dataset=us_employment/as_of=2019-09-01/part-3f2a.parquet"),
+      ("DuckDB views (under home)", "warehouse/forecasts.duckdb")]),
+    ("/srv/fc/home/", RECEIPT["location"], None,  # a trailing slash: the same home
+     [("home", "/srv/fc/home"),
+      ("stored in (under home)", "warehouse/forecasts/dataset=us_employment/as_of=2019-09-01/part-3f2a.parquet")]),
+    # not under it (a shared folder, a URL, a PostgreSQL table): shown as it is, no home row
+    ("/srv/fc/other", RECEIPT["location"], None, [("stored in", RECEIPT["location"])]),
+    ("/srv/fc/home", "s3://bucket/fc/forecasts/x.parquet", None, [("stored in", "s3://bucket/fc/forecasts/x.parquet")]),
+    ("/srv/fc/home", "postgresql://fc@db/fc (schema fc) table fc.forecasts", None,
+     [("stored in", "postgresql://fc@db/fc (schema fc) table fc.forecasts")]),
+    (None, RECEIPT["location"], None, [("stored in", RECEIPT["location"])]),  # no home given
+    ("/srv/fc/home/warehouse/forecasts/dataset=us_employment", "/srv/fc/home", None, [("stored in", "/srv/fc/home")]),
+])
+def test_the_receipt_shows_paths_under_the_home_relative_to_it_and_no_bare_run_id(home, location, duckdb_path,
+                                                                                    expected):
+    """artifacts19: the receipt's 'flow run' row was the bare id of the run whose page shows it, and its 'stored in'
+    path was cut at the page's edge in the UI."""
+    receipt = {**RECEIPT, "location": location, "duckdb_path": duckdb_path}
+    rows = reporting.receipt_table(receipt, home=home)
+    assert [(r["field"], r["value"]) for r in rows[1:-2]] == expected
+    assert [r["field"] for r in rows[-2:]] == ["models (fallbacks included)", "content hash"]
+    assert "flow run" not in [r["field"] for r in rows] and RECEIPT["run_id"] not in str(rows)
+
+
 INTERMITTENT = "The data was classed intermittent: 30 of 30 series have an average interval between demands above 1.32."
 CUT = "Intermittent counts without a declared y_min: forecasts and intervals are cut at 0."
 

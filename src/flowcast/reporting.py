@@ -262,18 +262,37 @@ def run_notes(note: str | Sequence[str]) -> list[str]:
     return [n for n in ([note] if isinstance(note, str) else note) if n]
 
 
-def receipt_table(receipt: Any, note: str | Sequence[str] = "") -> list[dict[str, Any]]:
-    """The publish receipt as a table: its sentence first, then the details that have a value."""
+def under_home(path: Any, home: str | Path | None) -> str | None:
+    """`path` relative to `home` ('warehouse/forecasts/...'), or None where it is not a file under it (a URL,
+    a PostgreSQL table, another folder)."""
+    if home is None or not isinstance(path, str | Path) or "://" in str(path) or not str(path).strip():
+        return None
+    try:
+        return Path(path).absolute().relative_to(Path(home).absolute()).as_posix()
+    except ValueError:
+        return None
+
+
+def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path | None = None) -> list[dict[str, Any]]:
+    """The publish receipt as a table: its sentence first, then the details that have a value.
+
+    No 'flow run' row: it was the bare id of the run whose page shows the table (its artifact page links that run).
+    A path under `home` (the flowcast home) is shown relative to it, the home a row of its own: a table cell does
+    not wrap in the UI, and '/srv/flowcast/home/warehouse/forecasts/dataset=.../as_of=.../part-....parquet' was
+    cut at the page's edge, its file name out of sight."""
     d = _as_dict(receipt)
     labels = {"location": "stored in", "duckdb_path": "DuckDB views", "models": "models (fallbacks included)",
-              "quantile_cols": "interval columns", "run_id": "flow run", "content_hash": "content hash",
-              "ignored_columns": "ignored columns"}
+              "quantile_cols": "interval columns", "content_hash": "content hash", "ignored_columns": "ignored columns"}
     rows = [{"field": "published", "value": receipt_sentence(receipt)}]
-    for k in ("location", "duckdb_path", "models", "quantile_cols", "ignored_columns", "run_id", "content_hash"):
+    relative = {k: under_home(d.get(k), home) for k in ("location", "duckdb_path")}
+    if any(relative.values()):
+        rows.append({"field": "home", "value": str(Path(home).absolute()) if home is not None else ""})
+    for k in ("location", "duckdb_path", "models", "quantile_cols", "ignored_columns", "content_hash"):
         v = d.get(k)
         if v in (None, "", [], False):
             continue
-        rows.append({"field": labels[k], "value": str(_fmt(v))})
+        shown = relative.get(k)
+        rows.append({"field": labels[k] + (" (under home)" if shown else ""), "value": shown or str(_fmt(v))})
     for n in d.get("notes") or []:
         rows.append({"field": "note", "value": str(n)})
     for n in run_notes(note):
@@ -658,12 +677,12 @@ def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
     return create_markdown_artifact(md, key=scope.key("plot"), description=scope.describe(caption))
 
 
-def receipt_artifact(receipt: Any, scope: Scope, note: str | Sequence[str] = "") -> Any:
+def receipt_artifact(receipt: Any, scope: Scope, note: str | Sequence[str] = "", home: str | Path | None = None) -> Any:
     from prefect.artifacts import create_table_artifact
 
     if not _in_run():
         return None
-    return create_table_artifact(receipt_table(receipt, note), key=scope.key("receipt"),
+    return create_table_artifact(receipt_table(receipt, note, home=home), key=scope.key("receipt"),
                                  description=receipt_description(receipt, scope, note))
 
 

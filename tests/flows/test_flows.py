@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +53,10 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert "There was no model in production" in decision and "x (1 -" not in decision
     assert len(arts[artifact_key("decision", "tiny")]) == 1  # published: no follow-up (artifacts19)
     assert "data:image/png;base64," in arts[artifact_key("plot", "tiny")][0].data
+    # the receipt: its paths relative to the home, the home a row of its own, no bare flow run id (artifacts19)
+    receipt = {r["field"]: r["value"] for r in json.loads(arts[artifact_key("receipt", "tiny")][0].data)}
+    assert receipt["home"] == str(home.absolute()) and "flow run" not in receipt and s["run_id"] not in str(receipt)
+    assert receipt["stored in (under home)"].startswith("warehouse/") and not receipt["DuckDB views (under home)"].startswith("/")
     pngs = list((home / "reports").glob("forecast_*.png"))
     assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
 

@@ -729,7 +729,7 @@ def publish_forecasts(
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
         reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}",
                                 scope)
-    reporting.receipt_artifact(receipt, scope, note=note)
+    reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
                 f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
