@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.errors import TrainingError
+from flowcast.errors import ModelFileError, TrainingError
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -29,7 +29,11 @@ def load_module(artifact: ModelArtifact):
     ckpt = artifact.checkpoint
     key = f"{ckpt}:{ckpt.stat().st_mtime_ns}"
     if key not in _MODULES:
-        module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu", weights_only=False)
+        try:
+            module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu", weights_only=False)
+        except Exception as exc:  # a torn file: torch said only `OSError: [Errno 22] Invalid argument`, no file
+            raise ModelFileError(f"the model file {ckpt} cannot be read ({type(exc).__name__}: {exc}): it is damaged "
+                                 "or cut short") from exc
         module.eval()
         _MODULES.clear()
         _MODULES[key] = module
