@@ -26,6 +26,8 @@ def _damage(artifact: Path, name: str, how: str) -> Path:
     data = target.read_bytes()
     if how == "cut":
         target.write_bytes(data[: len(data) // 2])
+    elif how == "flip":  # one byte inside the weights: torch loaded it without a word
+        target.write_bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:])
     elif how == "zeros":
         target.write_bytes(b"\0" * len(data))
     else:
@@ -34,7 +36,7 @@ def _damage(artifact: Path, name: str, how: str) -> Path:
 
 
 @pytest.mark.usefixtures("prefect_api")
-@pytest.mark.parametrize(("name", "how"), [("model.ckpt", "cut"), ("model.ckpt", "zeros"), ("model.ckpt", "missing"),
+@pytest.mark.parametrize(("name", "how"), [("model.ckpt", "cut"), ("model.ckpt", "zeros"), ("model.ckpt", "flip"), ("model.ckpt", "missing"),
                                            ("meta.json", "cut"), ("meta.json", "missing")])
 def test_a_damaged_production_network_fails_the_forecast_naming_the_file_and_what_to_do(production_home, name, how):
     """A production gru whose model.ckpt was cut short failed a scheduled forecast with a bare
