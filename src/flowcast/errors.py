@@ -39,6 +39,11 @@ class TrainingError(FlowcastError):
     """Training could not produce a usable model (diverged, the training process failed)."""
 
 
+class ModelFileError(TrainingError):
+    """A trained network's file (`model.ckpt`, `meta.json`) is missing or cannot be read (cut short,
+    overwritten): the error names the file. A forecast with a registered version says what to do."""
+
+
 class TrainingStoppedError(FlowcastError):
     """A training process was stopped from outside (a signal: killed by a person or the OOM killer,
     terminated, interrupted) before it finished. Not a TrainingError: it says nothing about the

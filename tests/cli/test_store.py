@@ -171,3 +171,49 @@ def test_a_forecast_table_shows_every_value_with_significant_digits(values, show
 
     fmt = _number_format(values)
     assert [fmt(v) for v in values] == shown
+
+
+@pytest.mark.parametrize(("file", "how", "said"), [
+    ("model.ckpt", "cut", "model.ckpt: damaged or cut short"), ("model.ckpt", "zeros", "model.ckpt: damaged or cut short"),
+    ("model.ckpt", "missing", "model.ckpt: missing"), ("meta.json", "cut", "meta.json: cannot be read"),
+    ("meta.json", "missing", "meta.json: missing"), (None, None, None)])
+def test_models_show_names_a_damaged_or_missing_network_file(tmp_path, file, how, said):
+    """faults19: a production version whose model.ckpt was cut short (or removed) was shown as usual, exit 0,
+    and only the scheduled forecast found it. `models show` checks each network file (a checkpoint's zip CRCs,
+    meta.json parses) and names the damaged ones with the way out."""
+    import json
+    import os
+
+    import torch
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    art.mkdir()
+    torch.save({"state_dict": {"w": torch.arange(4096.0)}}, art / "model.ckpt")
+    (art / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    version = registry.register(art, name="gru", dataset="d", created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    registry.promote(version.version, dataset="d")
+    if file is not None:
+        os.chmod(version.path, 0o755)
+        target = version.path / file
+        os.chmod(target, 0o644)
+        data = target.read_bytes()
+        if how == "missing":
+            target.unlink()
+        else:
+            target.write_bytes(data[: len(data) // 2] if how == "cut" else b"\0" * len(data))
+    res = CliRunner().invoke(app, ["models", "show", version.version, "--home", str(home)], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    res_json = CliRunner().invoke(app, ["models", "show", version.version, "--json", "--home", str(home)])
+    damaged = json.loads(res_json.stdout)["damaged_files"]
+    if said is None:
+        assert "DAMAGED" not in text and damaged == []
+        return
+    assert f"DAMAGED: {version.path / file}" in text and said in text
+    assert "flowcast models rollback --dataset d" in text and len(damaged) == 1 and said in damaged[0]

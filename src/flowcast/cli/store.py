@@ -429,6 +429,10 @@ def models_show(
     mv = reg.get(version)
     prods, _ = _productions(reg)
     record = {**mv.to_dict(), "production_of": sorted(d for d, v in prods.items() if v == mv.version)}
+    from flowcast.models.recipes import damaged_network_files
+
+    # a cut or removed model.ckpt was shown as usual (exit 0); the scheduled forecast was where it was found
+    record["damaged_files"] = damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
     if json_out:
         emit_json(record)
         return
@@ -493,6 +497,12 @@ def model_text(record: dict[str, Any]) -> list[str]:
     lines.append(f"  registered: {str(record.get('created_at') or '-')[:19].replace('T', ' ')} UTC; "
                  f"artifact {record.get('path')}")
     lines.append(f"  production of: {', '.join(prod)}" if prod else "  production of: none")
+    for problem in record.get("damaged_files") or []:
+        lines.append(f"  DAMAGED: {problem}")
+    if record.get("damaged_files"):
+        lines.append("  it cannot forecast: " + (f"roll production back (`flowcast models rollback --dataset {prod[0]}`) "
+                                                 "or retrain (`flowcast run`); " if prod else "")
+                     + f"`flowcast gc --version {record['version']} --yes` removes it once it is out of production")
     lines.append("  (--json: everything recorded, with the interval calibration and training configuration)")
     return lines
 

@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import SourceConfig
-from flowcast.errors import AlreadyPublished, RegistryError, TrainingError
+from flowcast.errors import AlreadyPublished, ModelFileError, RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     artifact_scope,
@@ -107,6 +107,14 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
     return model, (f"{model.version} was trained on data up to {trained:%Y-%m-%d %H:%M} UTC, after this as_of, and no "
                    f"model of {dataset} was promoted for data up to it: these forecasts are not the ones a run at "
                    "this as_of could have made (a backfill with mode=retrain makes those).")
+
+
+def damaged_model_sentence(version: str, which: str, dataset: str, problem: str) -> str:
+    """What a forecast run says when a file of the version it forecasts with is missing or damaged."""
+    return (f"{version}, {which} of {dataset}, cannot forecast: {problem}; nothing was published. Roll production "
+            f"back to the model before it (`flowcast models rollback --dataset {dataset}`) or retrain (`flowcast run`), "
+            f"then run the forecast again; `flowcast gc --version {version} --yes` removes the damaged version once it "
+            "is out of production")
 
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
@@ -225,7 +233,10 @@ def forecast_flow(
                                              load_recipe(production).extra.get(RECIPE_KEY), data.td.frame)
         if bound_note:  # a note with the bounds as declared: the recorded cut at 0 that negative values now break
             (log.warning if bounds == (data.source.y_min, data.source.y_max) else log.info)(bound_note)
-        rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
+        try:
+            rf = tasks.forecast_task(production, data.td, data.horizon, bounds)
+        except ModelFileError as exc:  # it said the file, not whose it is nor what to do
+            raise ModelFileError(damaged_model_sentence(production.version, which, src.name, str(exc))) from exc
         calibrated = bool(rf.recipe.intervals)
         if not calibrated:
             why = rf.recipe.extra.get("intervals_note") or "an older flowcast"

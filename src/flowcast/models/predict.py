@@ -8,18 +8,34 @@ one (a model trained with `model.blend` has it applied by `predict`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.errors import TrainingError
+from flowcast.errors import ModelFileError, TrainingError
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
     from flowcast.models.train import ModelArtifact
 
 _MODULES: dict[str, object] = {}
+
+
+def check_checkpoint(ckpt: Path) -> None:
+    """ModelFileError unless `ckpt` (a zip, as torch saves) passes its members' CRCs: torch reads a byte flipped in
+    the weights without a word, so a damaged production model forecast other values silently."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(ckpt) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError):
+        return  # not a zip (an old format, or cut short): torch's load says what it is, named below
+    if bad is not None:
+        raise ModelFileError(f"the model file {ckpt} is damaged (its member {bad} fails its CRC): its weights "
+                             "are not the ones trained")
 
 
 def load_module(artifact: ModelArtifact):
@@ -29,7 +45,12 @@ def load_module(artifact: ModelArtifact):
     ckpt = artifact.checkpoint
     key = f"{ckpt}:{ckpt.stat().st_mtime_ns}"
     if key not in _MODULES:
-        module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu", weights_only=False)
+        check_checkpoint(ckpt)
+        try:
+            module = RNNForecaster.load_from_checkpoint(str(ckpt), map_location="cpu", weights_only=False)
+        except Exception as exc:  # a torn file: torch said only `OSError: [Errno 22] Invalid argument`, no file
+            raise ModelFileError(f"the model file {ckpt} cannot be read ({type(exc).__name__}: {exc}): it is damaged "
+                                 "or cut short") from exc
         module.eval()
         _MODULES.clear()
         _MODULES[key] = module

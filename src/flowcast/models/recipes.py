@@ -311,6 +311,38 @@ def load_recipe(source: Any) -> Recipe:
 
 
 # ----------------------------------------------------------------------------- forecasting
+def damaged_network_files(artifact: Path) -> list[str]:
+    """Each missing or unreadable file of the networks under a registered version's `artifact` folder, as
+    '<file>: <why>' (empty: whole). The registry keeps no checksums; a checkpoint is a zip whose members carry
+    CRCs, so a cut or overwritten `model.ckpt` is found without loading it (`flowcast models show`)."""
+    import zipfile
+
+    problems: list[str] = []
+    for meta_file in sorted(Path(artifact).rglob("meta.json")):
+        folder = meta_file.parent
+        try:
+            meta = json.loads(meta_file.read_text())
+            if not isinstance(meta, dict) or "cell" not in meta:
+                raise ValueError("no 'cell' recorded")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{meta_file}: cannot be read ({type(exc).__name__}: {exc})")
+        ckpt = folder / "model.ckpt"
+        if not ckpt.exists():
+            problems.append(f"{ckpt}: missing")
+            continue
+        try:
+            with zipfile.ZipFile(ckpt) as z:
+                bad = z.testzip()
+            if bad is not None:
+                problems.append(f"{ckpt}: damaged (member {bad} fails its CRC)")
+        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:  # cut short, overwritten
+            problems.append(f"{ckpt}: damaged or cut short ({type(exc).__name__}: {exc})")
+    for ckpt in sorted(Path(artifact).rglob("model.ckpt")):  # a checkpoint whose meta.json is gone
+        if not (ckpt.parent / "meta.json").exists():
+            problems.append(f"{ckpt.parent / 'meta.json'}: missing")
+    return problems
+
+
 def component_forecast(component: dict[str, Any], td: TrainingData, horizon: int,
                        base: Path | None = None) -> pl.DataFrame:
     """unique_id, ds, step, y_hat[, quantile columns] of one component, every series of `td`

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import DistributedConfig, ModelConfig
-from flowcast.errors import StorageError, TrainingError, TrainingStoppedError
+from flowcast.errors import ModelFileError, StorageError, TrainingError, TrainingStoppedError
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -78,11 +78,16 @@ class ModelArtifact:
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.exists():
-            raise TrainingError(f"no trained model at {path} (meta.json missing)")
-        meta = json.loads(meta_file.read_text())
+            raise ModelFileError(f"no trained model at {path} (meta.json missing)")
+        try:
+            meta = json.loads(meta_file.read_text())
+            found = cls(path=path, cell=meta["cell"], hparams=meta["hparams"], metrics=meta["metrics"], meta=meta)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # cut short or overwritten: name the file
+            raise ModelFileError(f"the model file {meta_file} cannot be read ({type(exc).__name__}: {exc}): it is "
+                                 "damaged or cut short") from exc
         if not (path / "model.ckpt").exists():
-            raise TrainingError(f"model at {path} has meta.json but no model.ckpt")
-        return cls(path=path, cell=meta["cell"], hparams=meta["hparams"], metrics=meta["metrics"], meta=meta)
+            raise ModelFileError(f"model at {path} has meta.json but no model.ckpt ({path / 'model.ckpt'} is missing)")
+        return found
 
 
 # ---------------------------------------------------------------------------- Trainer pieces
