@@ -15,6 +15,21 @@ from flowcast.registry import ModelRegistry
 AS_OF = datetime(2019, 7, 1, tzinfo=UTC)
 
 
+def _inside_largest_member(ckpt: Path) -> int:
+    """The offset of the middle byte of the checkpoint's largest stored member (the weights). The file's middle byte
+    can fall in a zip header or in torch's alignment padding, which no CRC covers: the flip went unseen there."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(ckpt) as zf:
+        info = max(zf.infolist(), key=lambda i: i.compress_size)
+    with ckpt.open("rb") as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(30)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+
+
 def _damage(artifact: Path, name: str, how: str) -> Path:
     """Make the (read-only) version's file `name` writable and cut it short, overwrite it or remove it."""
     target = next(artifact.rglob(name))
@@ -27,7 +42,8 @@ def _damage(artifact: Path, name: str, how: str) -> Path:
     if how == "cut":
         target.write_bytes(data[: len(data) // 2])
     elif how == "flip":  # one byte inside the weights: torch loaded it without a word
-        target.write_bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:])
+        at = _inside_largest_member(target)
+        target.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
     elif how == "zeros":
         target.write_bytes(b"\0" * len(data))
     else:
