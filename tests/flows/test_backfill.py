@@ -262,6 +262,27 @@ def test_a_fanned_out_date_another_run_published_while_it_waited_in_the_queue_is
     assert store.receipt_of("tiny", AS_OF)["run_id"] == held
 
 
+def _another_run_publishes_after_the_check(monkeypatch, module, settings, date: datetime) -> None:
+    """The race window: `module`'s `published_already` makes the date's own first check, then a real process
+    (run-7) publishes the date, before the date's run computes and publishes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    faults = Path(__file__).resolve().parents[1] / "publish_faults"
+    real_check = module.published_already
+
+    def then_another_run_publishes(settings_, as_of):
+        found = real_check(settings_, as_of)
+        subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
+                        date.isoformat(), "7", "4", "6"], check=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
+        return found
+
+    monkeypatch.setattr(module, "published_already", then_another_run_publishes)
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_a_date_another_run_publishes_after_the_backfills_last_check_is_not_published_again(production_home,
                                                                                                monkeypatch):
@@ -269,27 +290,12 @@ def test_a_date_another_run_publishes_after_the_backfills_last_check_is_not_publ
     another run (a second backfill, a real process here) published after the backfill's check before the date,
     while the date computed, was published again by both. The date's run makes the check again under the key's
     lock: the date is `skipped`, naming the run that published it, whose publish stays."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from flowcast.flows import backfill_flow, forecast
     from flowcast.store import open_store
 
     date = datetime(2018, 1, 1)
     settings = load_settings(None, home=production_home["home"])
-    faults = Path(__file__).resolve().parents[1] / "publish_faults"
-    real_check = forecast.published_already
-
-    def then_another_run_publishes(settings_, as_of):  # the race window: after the date's own first check
-        found = real_check(settings_, as_of)
-        subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
-                        date.isoformat(), "7", "4", "6"], check=True, timeout=120,
-                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
-        return found
-
-    monkeypatch.setattr(forecast, "published_already", then_another_run_publishes)
+    _another_run_publishes_after_the_check(monkeypatch, forecast, settings, date)
     summary = backfill_flow(start=date, end=date, every="1mo", **production_home)
     (outcome,) = summary["outcomes"]
     assert (outcome["status"], outcome["run_id"], summary["published"]) == ("skipped", "run-7", 0), outcome
@@ -303,11 +309,6 @@ def test_a_retrain_date_another_run_publishes_while_it_computes_is_not_published
     date another run (a real process here) published after the backfill's check, while the date trained, was
     published again by both. The date's retrain makes the check again under the key's lock: the date is `skipped`
     naming the run that published it, whose publish stays, and the date's winner is no recorded champion."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from flow_helpers import TINY_OVERRIDES
 
     from flowcast.flows import backfill_flow, pipeline
@@ -317,17 +318,7 @@ def test_a_retrain_date_another_run_publishes_while_it_computes_is_not_published
     settings = load_settings(None, home=production_home["home"])
     registry = ModelRegistry(settings.models_dir)
     versions, champion = [v.version for v in registry.list()], getattr(registry.champion("tiny"), "version", None)
-    faults = Path(__file__).resolve().parents[1] / "publish_faults"
-    real_check = pipeline.published_already
-
-    def then_another_run_publishes(settings_, as_of):  # the race window: after the date's own first check
-        found = real_check(settings_, as_of)
-        subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
-                        date.isoformat(), "7", "4", "6"], check=True, timeout=120,
-                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
-        return found
-
-    monkeypatch.setattr(pipeline, "published_already", then_another_run_publishes)
+    _another_run_publishes_after_the_check(monkeypatch, pipeline, settings, date)
     statistical = {**TINY_OVERRIDES, "model": {**TINY_OVERRIDES["model"], "cells": []}}
     summary = backfill_flow(start=date, end=date, every="1mo", mode="retrain",
                             **{**production_home, "overrides": statistical})

@@ -378,24 +378,17 @@ def retrain_flow(
     as_of = resolve_as_of(as_of, source_tz(settings))
     run_id, started = run_identity(settings.home)
     expire_aged(settings, started)
-    if scheduled and (done := retrained_already(settings, as_of)):
+    # the slot done already: retrained by a run of it (a schedule slot), or published (overwrite off)
+    done, by = ((found, "retrained_by") if scheduled and (found := retrained_already(settings, as_of)) else
+                (published_already(settings, as_of) if not overwrite else None, "published_by"))
+    if done:
         from flowcast.data.datasets import resolve_source
 
         log.info(done[1])
         reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of),
                                    again=done[0] == run_id)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
-                "published_rows": 0, "skipped": True, "retrained_by": done[0], "note": done[1],
-                "store": store_label(settings)}
-    if not overwrite and (held := published_already(settings, as_of)):
-        from flowcast.data.datasets import resolve_source
-
-        log.info(held[1])
-        reporting.skipped_artifact(held[1], artifact_scope(resolve_source(settings).name, as_of),
-                                   again=held[0] == run_id)
-        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
-                "published_rows": 0, "skipped": True, "published_by": held[0], "note": held[1],
-                "store": store_label(settings)}
+                "published_rows": 0, "skipped": True, by: done[0], "note": done[1], "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
