@@ -295,7 +295,8 @@ def _clients(claim: dict[str, Any], current_api: bool) -> list[Any]:
     out: list[Any] = []
     if current_api:
         out.append(get_client(sync_client=True))
-    if url and url != (PREFECT_API_URL.value() if current_api else None) and _listens(str(url)):
+    # without this process's API the address was found listening just above: one connect per claim, not two
+    if url and (not current_api or (url != PREFECT_API_URL.value() and _listens(str(url)))):
         out.append(SyncPrefectClient(url, httpx_settings={"timeout": 15}))
     return out
 
