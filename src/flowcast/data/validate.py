@@ -251,7 +251,9 @@ class DataQualityReport:
             *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
-                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))}) |")]
+                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))})"
+                + (f"; {aside:,} set aside, not forecast (ended_series = exclude)"
+                   if (aside := int(self.freshness.get("series_ended_excluded") or 0)) else "") + " |")]
               if self.freshness.get("series_ended") else []),
             *([(f"| series of the last publish not in the data (no forecast this time) | "
                 f"{self.freshness['series_lost']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('lost', []))}) |")]

@@ -508,9 +508,15 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             td, summary = _preprocess(settings, valid, source, ingested.as_of, fingerprint)
     del valid
     report.add_preprocess(summary)
-    from flowcast.data.freshness import check_series_lost, check_staleness, freshness, freshness_lines
+    from flowcast.data.freshness import (
+        check_series_lost,
+        check_staleness,
+        ended_set_aside,
+        freshness,
+        freshness_lines,
+    )
 
-    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon))
+    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon), ended_set_aside(summary))
     report.freshness = fresh.to_dict()
     continuity = series_continuity(settings, source.name, as_of, td, report)
     if continuity is not None:
@@ -614,7 +620,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "latest_ds": fresh.get("latest_ds"),
             "latest_ds_end": latest_end(fresh.get("latest_ds"), freq, data.source.time_label),
             "periods_behind": fresh.get("periods_behind"), "freq": freq, "stale": bool(fresh.get("stale")),
-            "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
+            "series_ended": fresh.get("series_ended", 0), "series_ended_excluded": fresh.get("series_ended_excluded", 0),
+            "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
             # series that start after an interior gap longer than max_gap: their rows before it, not used

@@ -232,7 +232,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # offset) is decided from its rows that may be dated by as_of (a later 13:00 made a daily backfill's dates instants),
 # and a row after as_of however it is read that the order of the rows by as_of cannot read is after as_of, not
 # quarantined as time_unparsable
-PREPROCESS_VERSION = 16
+# 17 = ended19: validation.ended_series = "exclude" sets aside the series that ended more than a horizon before the
+# latest observation (TrainingData.excluded; PreprocessSummary.ended, rows_ended), and it is in the cache key
+PREPROCESS_VERSION = 17
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -248,6 +250,7 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "as_of": as_of.isoformat() if isinstance(as_of, datetime) else str(as_of),
         "source": src.model_dump(mode="json"),
         "preprocess": s.preprocess.model_dump(mode="json"),
+        "ended_series": s.validation.ended_series,  # which series preprocessing keeps
         "horizon": s.horizon,
         "lookback": s.model.lookback,
         "n_windows": s.evaluation.n_windows,
