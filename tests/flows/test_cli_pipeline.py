@@ -348,6 +348,7 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
 
     after = run("2025-01-01")
     assert (after["n_series"], after["series_ended"], after["series_ended_excluded"], after["series_lost"]) == (2, 1, 1, 0)
+    assert after["n_series"] + after["series_excluded"] == 3  # every series of the data: forecast or excluded
     assert after["rows_in"] == after["rows_valid"] + after["rows_quarantined"] == 84 + 84 + 36
     [why] = [e["reason"] for e in after["excluded"] if e["unique_id"] == "closed"]
     assert why.startswith("ended: its last observation, 2020-12-01, is 48 periods (1mo) before the latest")
@@ -363,5 +364,6 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
     reopened.write_csv(csv)
     back = run("2025-02-01")
     assert (back["n_series"], back["series_ended"], back["series_ended_excluded"], back["series_lost"]) == (3, 0, 0, 0)
+    assert back["series_excluded"] == 0
     assert not [e for e in back["excluded"] if e["unique_id"] == "closed"]
     assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]

@@ -577,6 +577,8 @@ def retrain_flow(
         "fallbacks": rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
         # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
         "excluded": [*data.report.series_quarantined, *td.excluded.to_dicts()][:_LISTED],
+        # all of them (the list stops at 100): the data's series = n_series + series_excluded
+        "series_excluded": len(data.report.series_quarantined) + td.excluded.height,
         "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
                   "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
         "published_rows": int(receipt.rows),
