@@ -91,6 +91,7 @@ def test_a_new_region_and_a_5_point_series_are_forecast_after_a_retrain(tmp_path
     # regression: S7 (its one row quarantined) vanished from the summary; now every series in is accounted for
     assert out["excluded"] == [{"unique_id": "S7", "reason": "every row quarantined (y_not_number=1)"},
                                {"unique_id": "S6", "reason": "no observed values (every y is empty)"}]
+    assert out["series_excluded"] == 2 and out["n_series"] + out["series_excluded"] == 8  # S0..S7: all counted
 
 
 def _static_cols(reg: ModelRegistry, version: str) -> list[str]:
