@@ -228,7 +228,7 @@ def _check_production_unmoved(registry: ModelRegistry, dataset: str, expected: s
 
 
 def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: str, version: str,
-                          as_of: datetime, at: datetime, exc: BaseException, log: Log) -> None:
+                          as_of: datetime, at: datetime, exc: BaseException, log: Log, run: str | None = None) -> None:
     """The publish of a run that promoted `version` failed (a full disk, a store error): unless the
     forecasts were published all the same, the promotion is undone in one registry transaction
     (compare and swap), and the run fails with the publish's error. A run killed between its
@@ -243,7 +243,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
     try:
-        now = registry.withdraw(version, dataset=dataset, at=at, reason=why)
+        now = registry.withdraw(version, dataset=dataset, at=at, reason=why, run=run)  # (its own pin: not in use)
     except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
         try:
             out = registry.retract(version, dataset=dataset, at=at, reason=why)
@@ -532,7 +532,7 @@ def retrain_flow(
         # is what tells a second run of this slot that the slot is done once they are published (retrained_already)
         kept = Kept(as_of=as_of, run=run_id, reason=" ".join(decision.reasons)) if chosen == PRODUCTION else None
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
-                                     at=started, kept=kept) if promote else None)
+                                     at=started, kept=kept, run=run_id) if promote else None)
         # overwrite off: only into an empty key, checked again under the key's lock (another run of this date may
         # have published it since this run's first check): refused, this run's promotion or champion is undone below
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
@@ -542,7 +542,8 @@ def retrain_flow(
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
     except Exception as exc:
         if promoted:  # production must not point at a model whose forecasts were never published
-            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)
+            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log,
+                                  run=run_id)
         raise
     finally:
         registry.unpin(version.version, run=run_id)
