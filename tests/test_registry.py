@@ -1079,3 +1079,34 @@ def test_a_refused_publish_withdraws_the_promotion_under_the_publishing_lock(tmp
     with reg.publishing("sales", now) as kept:  # a run that promoted nothing: refusing undoes nothing
         assert kept.refuse("another run published it") == ""
     assert reg.production("sales").version == now
+
+
+@pytest.mark.parametrize("how", ["refuse", "withdraw"])
+def test_a_withdrawn_promotion_keeps_a_version_another_run_forecasts_with(tmp_path, how):
+    """Review19: a promotion withdrawn (a refused publish under the publishing lock, or `withdraw` after a failed
+    publish) removed the version at once, even while a forecast run that started when it was production had pinned it
+    and was forecasting with it (its load failed, or it published forecasts of a version gone). As
+    `withdraw_champion` does, the version is kept while pinned (production is still put back), for gc later."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    before = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("promote", expected=None))
+    mine = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), Promotion("promote", expected=before))
+    reg.pin(mine, run="forecast-run", at=T0, until=datetime(2024, 1, 2))
+    if how == "refuse":
+        with reg.publishing("sales", mine, promoted=True, at=T0) as guard:
+            assert "withdrawn" in guard.refuse("another run published it", before)
+    else:
+        assert reg.withdraw(mine, dataset="sales", reason="publish failed", at=T0) == before
+    assert reg.production("sales").version == before and reg.history("sales")[-1]["action"] == "withdraw"
+    assert reg.get(mine).version == mine  # still there for the run forecasting with it
+    # the withdrawing run's own pin (a retrain pins its winner until its publish) protects nothing: removed as before
+    third = _reg_at(reg, tmp_path, "naive", datetime(2024, 3, 1), Promotion("promote", expected=before))
+    reg.pin(third, run="the-retrain", at=T0, until=datetime(2024, 1, 2))
+    reg.pin(before, run="x", at=T0, until=datetime(2024, 1, 2))  # (another version's pin: no protection either)
+    if how == "refuse":
+        with reg.publishing("sales", third, promoted=True, at=T0, run="the-retrain") as guard:
+            guard.refuse("another run published it", before)
+    else:
+        reg.withdraw(third, dataset="sales", at=T0, run="the-retrain")
+    assert reg.production("sales").version == before and third not in [v.version for v in reg.list()]

@@ -263,8 +263,9 @@ class PublishGuard:
     very version (`held_version`: another run published with it, so it stands). Returns the sentence saying so ('' when
     the run promoted nothing)."""
 
-    def __init__(self, registry: ModelRegistry, dataset: str, promoted: str | None, at: datetime | None) -> None:
-        self._registry, self._dataset, self._promoted, self._at = registry, dataset, promoted, at
+    def __init__(self, registry: ModelRegistry, dataset: str, promoted: str | None, at: datetime | None,
+                 run: str | None = None) -> None:
+        self._registry, self._dataset, self._promoted, self._at, self._run = registry, dataset, promoted, at, run
 
     def __call__(self, what: str) -> None:
         self._registry._guarded(what)
@@ -272,7 +273,7 @@ class PublishGuard:
     def refuse(self, reason: str, held_version: str | None = None) -> str:
         if self._promoted is None or held_version == self._promoted:  # the other run published this very model
             return ""
-        now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at)
+        now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at, run=self._run)
         self._promoted = None
         return f"Its promotion of the winner was withdrawn: production of {self._dataset} is {now or 'empty'} again."
 
@@ -972,7 +973,8 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
-                   at: datetime | None = None, kept: Kept | None = None) -> Iterator[PublishGuard]:
+                   at: datetime | None = None, kept: Kept | None = None, run: str | None = None,
+                   ) -> Iterator[PublishGuard]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
@@ -1011,11 +1013,13 @@ class ModelRegistry:
                 ent["events"].append({"action": "keep", "version": expected, "previous": None, "reason": kept.reason,
                                       "at": _iso(at), "as_of": _iso(kept.as_of), "run": kept.run})
                 self._write_pointer(ptr)
-            yield PublishGuard(self, dataset, expected if promoted else None, at)
+            yield PublishGuard(self, dataset, expected if promoted else None, at, run)
 
-    def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None) -> str | None:
+    def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None,
+                         run: str | None = None) -> str | None:
         """Called under the lock, `version` production of `dataset`: put the previous production model back (a
-        `withdraw` event) and remove `version` when nothing else names it. Returns what production is now."""
+        `withdraw` event) and remove `version` when nothing else names it and no run but `run` (the withdrawing
+        run's own pin) has it pinned. Returns what production is now."""
         ptr = self._pointer_locked()
         ent = ptr["datasets"].get(dataset)
         stack = ent["stack"] if ent else []
@@ -1027,7 +1031,11 @@ class ModelRegistry:
         ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
                               "at": _iso(at)})
         self._write_pointer(ptr)  # the commit: production is `target` again
-        if version not in stack:  # promoted by that run only: nothing else names it
+        # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
+        # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
+        # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone)
+        own = _pin_name(version, run) if run is not None else None
+        if version not in stack and not any(n.startswith(f"{version}@") and n != own for n in self._pin_names()):
             self._remove_version(version)
         return target
 
@@ -1097,14 +1105,15 @@ class ModelRegistry:
             return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                 ) -> str | None:
+                 run: str | None = None) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
         previous production model back (none when `version` was the first), record a `withdraw`
-        event, and remove `version` (no publish names it). Returns what production is now."""
+        event, and remove `version` (no publish names it; kept while a run other than `run`, the withdrawing run, has
+        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now."""
         with self._lock():
-            return self._withdraw_locked(dataset, version, reason=reason, at=at)
+            return self._withdraw_locked(dataset, version, reason=reason, at=at, run=run)
 
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
         """Put back a production pointer that cannot be read (`flowcast models repair`). The damaged

@@ -711,25 +711,35 @@ def skipped_markdown(sentence: str, *, again: bool = False) -> str:
     return f"## {head}\n\n{text}.\n"
 
 
-def withdrawn_decision_markdown(sentence: str, model: str, version: str | None = None) -> str:
+def withdrawn_decision_markdown(sentence: str, model: str, version: str | None = None, *,
+                                withdrawn: bool = True) -> str:
     """The follow-up decision of a retrain refused under the key's lock (another run published its as_of while it
     computed): its decision artifact, written before its publish, named a winner whose promotion (or champion) was
     then withdrawn, and the newest `promotion-decision-` said so to anyone reading it. This one says what came of it:
-    nothing of this run published, the winner withdrawn, the run that published a link to its page."""
+    nothing of this run published, the winner withdrawn, the run that published a link to its page. `withdrawn`
+    False: nothing of this run was withdrawn (it kept the production model, promoted nothing, or the other run
+    published with this run's very model): it is not headed 'Withdrawn' nor says a promotion was."""
     text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    chose = f"This run's decision (the previous version of this key) chose {md_text(model_text(model, version))}"
+    if not withdrawn:
+        return (f"## Not published by this run: another run published this as_of first\n\n{text}.\n\n"
+                f"{chose}: this run's forecasts of it were not published; nothing of this run was withdrawn.\n")
     return (f"## Withdrawn: nothing published by this run\n\n{text}.\n\n"
-            f"This run's decision (the previous version of this key) chose {md_text(model_text(model, version))}: "
-            "its forecasts were not published, and any promotion of it by this run is withdrawn as said above.\n")
+            f"{chose}: its forecasts were not published, and any promotion of it by this run is withdrawn as said "
+            "above.\n")
 
 
-def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, scope: Scope) -> Any:
+def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, scope: Scope, *,
+                                withdrawn: bool = True) -> Any:
     """`withdrawn_decision_markdown` under the dataset's decision key, so that its newest version tells the truth."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version), key=scope.key("decision"),
-                                    description=scope.describe("decision withdrawn: another run published this as_of"))
+    what = "decision withdrawn" if withdrawn else "not published"
+    return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version, withdrawn=withdrawn),
+                                    key=scope.key("decision"),
+                                    description=scope.describe(f"{what}: another run published this as_of"))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:

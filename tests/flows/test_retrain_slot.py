@@ -235,3 +235,52 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     assert decision.data.startswith("## Withdrawn: nothing published by this run")
     assert f"/runs/flow-run/{other['run_id']})" in decision.data and late["model_version"] in decision.data
     assert "withdrawn" in decision.description
+
+
+@pytest.mark.parametrize(("held_version", "withdrawn"), [
+    ("own", False),  # the other run (a forecast of this as_of) published with this run's champion: it stands
+    ("other-v1", True),  # the other run's own model: this run's champion is withdrawn and removed
+    (None, True),  # a publish of a baseline without a version
+])
+def test_a_refused_backfill_retrain_keeps_its_champion_when_the_publish_held_is_made_by_it(
+        tmp_path, held_version, withdrawn):
+    """Review19: a backfill's retrain of a date (no promotion), overwrite off, whose publish was refused withdrew its
+    champion whatever the key held. A forecast run of that date whose production model was trained after it takes the
+    newest champion of data up to it (`model_for_as_of`): this run's, registered a moment before. When that run
+    published first, the store holds forecasts made by this very champion; withdrawing it removed the version that
+    the published forecasts name (and marked it dropped for later runs). As `PublishGuard.refuse` leaves a promotion
+    the other run published with, the champion stays."""
+    import json
+    import logging
+
+    from flowcast.flows.pipeline import _undo_champion
+    from flowcast.registry import Promotion
+
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    (art / "meta.json").write_text(json.dumps({"cell": "theta"}))
+    registry = ModelRegistry(tmp_path / "models")
+    at = datetime(2019, 7, 1)
+    v = registry.register(art, name="theta", dataset="tiny", config={}, fingerprint={"source": "tiny"}, metrics={},
+                          as_of=at, created_at=at, then=Promotion("champion", as_of=at)).version
+    said, undone = _undo_champion(registry, "tiny", v, as_of=at, at=at, late="published by run b",
+                                  log=logging.getLogger("test"), held_version=v if held_version == "own" else held_version)
+    assert undone is withdrawn
+    if withdrawn:
+        assert "was withdrawn" in said and v not in [m.version for m in registry.list()]
+        assert registry.champion("tiny") is None
+    else:
+        assert "stays" in said and registry.get(v).version == v and registry.champion("tiny").version == v
+        assert all(e["action"] != "withdraw_champion" for e in registry.history("tiny"))
+
+
+@pytest.mark.parametrize("withdrawn", [True, False])
+def test_the_follow_up_decision_says_withdrawn_only_when_something_was(withdrawn):
+    """Review19: a refused retrain that kept the production model (or whose winner the other run published with)
+    withdrew nothing, yet its follow-up decision was headed 'Withdrawn' and said its promotion was withdrawn."""
+    md = reporting.withdrawn_decision_markdown("tiny as of 2019-07-01 00:00 is published already", "production",
+                                               "theta-v1", withdrawn=withdrawn)
+    assert md.startswith("## Withdrawn: ") is withdrawn
+    assert ("withdrawn as said above" in md) is withdrawn
+    assert "chose production (theta-v1)" in md

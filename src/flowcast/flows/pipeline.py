@@ -228,7 +228,7 @@ def _check_production_unmoved(registry: ModelRegistry, dataset: str, expected: s
 
 
 def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: str, version: str,
-                          as_of: datetime, at: datetime, exc: BaseException, log: Log) -> None:
+                          as_of: datetime, at: datetime, exc: BaseException, log: Log, run: str | None = None) -> None:
     """The publish of a run that promoted `version` failed (a full disk, a store error): unless the
     forecasts were published all the same, the promotion is undone in one registry transaction
     (compare and swap), and the run fails with the publish's error. A run killed between its
@@ -243,7 +243,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
     try:
-        now = registry.withdraw(version, dataset=dataset, at=at, reason=why)
+        now = registry.withdraw(version, dataset=dataset, at=at, reason=why, run=run)  # (its own pin: not in use)
     except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
         try:
             out = registry.retract(version, dataset=dataset, at=at, reason=why)
@@ -266,12 +266,21 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
 
 def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of: datetime, at: datetime, late: str,
-                   log: Log) -> str:
+                   log: Log, held_version: str | None = None) -> tuple[str, bool]:
     """A retrain that does not promote (a backfill's date), overwrite off, whose publish was refused under the key's
     lock (another run published the date while this one computed): its winner, recorded as a champion of the date
     in its registration, must not stay so with forecasts that were never published. The record is withdrawn and
     the version removed (no publish names it). (A run that promoted had its promotion withdrawn under the
-    registry's lock in the publish itself: `PublishGuard.refuse`.) Returns the sentence saying so."""
+    registry's lock in the publish itself: `PublishGuard.refuse`.) Unless what the key holds was made by that very
+    version (`held_version`: a forecast run of this as_of, whose production model was trained after it, took the
+    newest champion of data up to it, this run's, and published first): its forecasts are published, so it stands,
+    as `PublishGuard.refuse` leaves a promotion whose model the other run published with. Returns (the sentence
+    saying what was done, whether the champion was withdrawn)."""
+    if held_version is not None and held_version == version:
+        said = (f"Its champion {version} stays: the forecasts published for as_of {as_of.isoformat()} were made by it "
+                "(the other run forecast with this run's champion).")
+        log.info(said)
+        return said, False
     why = f"its forecasts for as_of {as_of.isoformat()} were not published: {late}"
     try:
         now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
@@ -279,10 +288,10 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
         log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
                   f"were not published (another run published the date): withdrawing it failed ({undo}); "
                   f"`flowcast gc --version {version}` removes it")
-        return f"Withdrawing its champion {version} failed: {undo}."
+        return f"Withdrawing its champion {version} failed: {undo}.", False
     said = f"Its champion {version} was withdrawn (the recorded champion of {dataset} is {now or 'none'})."
     log.warning(said)
-    return said
+    return said, True
 
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
@@ -523,7 +532,7 @@ def retrain_flow(
         # is what tells a second run of this slot that the slot is done once they are published (retrained_already)
         kept = Kept(as_of=as_of, run=run_id, reason=" ".join(decision.reasons)) if chosen == PRODUCTION else None
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
-                                     at=started, kept=kept) if promote else None)
+                                     at=started, kept=kept, run=run_id) if promote else None)
         # overwrite off: only into an empty key, checked again under the key's lock (another run of this date may
         # have published it since this run's first check): refused, this run's promotion or champion is undone below
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
@@ -533,25 +542,31 @@ def retrain_flow(
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
     except Exception as exc:
         if promoted:  # production must not point at a model whose forecasts were never published
-            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)
+            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log,
+                                  run=run_id)
         raise
     finally:
         registry.unpin(version.version, run=run_id)
     if isinstance(receipt, AlreadyPublished):  # another run of this date published it while this one computed
         late = held_sentence(name_of_data, storage_naive(as_of), receipt.held, late=True)
-        undone = receipt.undone or (_undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
-                                                   late=late, log=log) if not promote and chosen != PRODUCTION else "")
+        undone, withdrawn = receipt.undone, bool(receipt.undone)  # (the guard's: a promotion withdrawn)
         if receipt.undone:
             log.warning(receipt.undone)
+        elif not promote and chosen != PRODUCTION:
+            undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
+                                               late=late, log=log, held_version=receipt.held.get("model_version"))
         note = " ".join([late, *([undone] if undone else [])])
         reporting.skipped_artifact(note, scope)
-        # its decision (written before the publish) named a winner now withdrawn: the key's newest version says so
-        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope)
+        # its decision (written before the publish) named a winner as if published: the key's newest version says
+        # what came of it (withdrawn, or not published and left as it was)
+        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope, withdrawn=withdrawn)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
                                                                 "metric": metric, "publish": chosen},
-                "registered": {} if promoted or not promote else registered, "champion": version.name,
+                # what stays registered: the winner unless withdrawn (removed), a refit's cells
+                "registered": {k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
+                "champion": version.name,
                 "model_version": version.version, "published_rows": 0, "skipped": True,
                 "published_by": receipt.held.get("run_id"), "note": note, "store": store_label(settings)}
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
