@@ -1,4 +1,5 @@
-"""`flowcast forecasts` (read published forecasts, per dataset) and `flowcast models list|show|promote|rollback`."""
+"""`flowcast forecasts` (read published forecasts, per dataset) and `flowcast models
+list|show|history|promote|rollback|repair`."""
 
 from __future__ import annotations
 
@@ -437,6 +438,41 @@ def models_show(
         emit_json(record)
         return
     out.print("\n".join(model_text(record)), highlight=False, soft_wrap=True)  # lines whole, the terminal wraps
+
+
+
+@models_app.command("history")
+@cli_errors
+def models_history(
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset (default: every one)")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Every change and record of the production pointers, oldest first: promotions, rollbacks, withdrawals,
+    champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
+    history.jsonl, where production.json's bound moved them)."""
+    from flowcast.shared import open_registry
+
+    settings = resolve_settings(config=config, home=home)
+    reg = open_registry(settings)
+    events = [{**e, "dataset": dataset} for e in reg.history(dataset)] if dataset else reg.history()
+    if json_out:
+        emit_json({"events": events})
+        return
+    if not events:
+        known = reg.datasets()
+        console.print(f"no history{f' of {dataset}' if dataset else ''} in {reg.location}"
+                      + (f"; datasets: {', '.join(known)}" if dataset and known else ""), highlight=False,
+                      soft_wrap=True)
+        return
+    for e in events:
+        detail = [f"from {e['previous']}" if e.get("previous") else "",
+                  f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+                  f"({' '.join(str(e['reason']).split())})" if e.get("reason") else ""]
+        out.print(" ".join(x for x in [str(e.get("at") or "-"), str(e.get("dataset")), str(e.get("action")),
+                                       str(e.get("version") or "-"), *detail] if x),
+                  highlight=False, soft_wrap=True)
 
 
 _SCORES = ("mase", "rmsse", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")
