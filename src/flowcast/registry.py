@@ -1417,9 +1417,14 @@ class ModelRegistry:
 
     def pins(self, at: datetime | None = None) -> dict[str, str]:
         """version -> why it stays: the runs using it (`pin`) whose pin has not lapsed at `at` (every pin
-        when None). A pin that cannot be read counts, lapsing never (its run may still be forecasting with the
-        version): the reason names its version, run and file, and says to delete that file once the run ended
-        (it said 'kept until its pin is removed', naming no file: the version stayed for good)."""
+        when None). A pin that cannot be read (cut short by a full disk, zeroed by a crash) counts until
+        PIN_TTL_HOURS after its file was last written (its modification time: a run writes its pin after it
+        started, so no readable pin of it would have lasted longer), then lapses like any other: it never lapsed,
+        and kept its version for good. The reason names its version, run and file, when it lapses, and that
+        deleting the file once the run ended lets the version go sooner. Where its time cannot be read (an object
+        store that does not say) it never lapses, and the reason says so."""
+        from datetime import timedelta
+
         from flowcast.timekeys import storage_naive
 
         out: dict[str, str] = {}
@@ -1435,10 +1440,16 @@ class ModelRegistry:
                 continue
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 version, _, run = name.removesuffix(".json").partition("@")
+                written = self._pin_written(name)
+                lapses = None if written is None else written + timedelta(hours=PIN_TTL_HOURS)
+                if at is not None and lapses is not None and lapses <= storage_naive(at):
+                    continue  # lapsed: as a readable pin of that run would have
+                when = (f"lapses at {lapses.isoformat()} UTC, {PIN_TTL_HOURS} hours after the file was written"
+                        if lapses is not None else "never lapses (its modification time cannot be read)")
                 damaged.setdefault(version, (
-                    f"pinned by {where}, which cannot be read ({type(exc).__name__}: {exc}) and so never lapses: it "
-                    f"names the flow run {run}; once that run has ended (see it in the Prefect UI), delete that "
-                    "file and the version is kept no longer"))
+                    f"pinned by {where}, which cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}) "
+                    f"and {when}: it names the flow run {run}; once that run has ended (see it in the Prefect UI), "
+                    "delete that file and the version is kept no longer"))
                 continue
             if at is not None and until and storage_naive(str(until)) <= storage_naive(at):
                 continue
@@ -1447,6 +1458,24 @@ class ModelRegistry:
         for version, why in damaged.items():
             out.setdefault(version, why)
         return out
+
+    def _pin_written(self, name: str) -> datetime | None:
+        """When pin file `name` was last written (naive UTC; its modification time, not the clock); None when
+        that cannot be read."""
+        from datetime import UTC
+
+        try:
+            if self.remote is not None:
+                when = self.remote.fs.modified(self.remote.url(f"{PINS}/{name}")) if self.remote.fs else None
+                if when is None:
+                    when = datetime.fromtimestamp(os.stat(self.remote.url(f"{PINS}/{name}")).st_mtime, UTC)
+            else:
+                when = datetime.fromtimestamp(os.stat(self.root / PINS / name).st_mtime, UTC)
+        except Exception:  # noqa: BLE001 - a store that cannot say: the pin never lapses, and its reason says so
+            return None
+        if not isinstance(when, datetime):
+            return None
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
     def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None,
                keep: Callable[[str], str | None] | None = None) -> None:
