@@ -858,7 +858,14 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
                              {"type": "statistical", "model": "theta"}],
               "fallback": ["damped", "naive"], "horizon": 7, "season_length": 7,
               "intervals": {"hybrid": {"method": "conformal", "levels": [80, 95], "n": 42}}}
-    hy = reg.register(_artifact(tmp_path, "hybrid", "1"), name="hybrid", dataset="sales", kind="hybrid",
+    import zipfile
+
+    art = tmp_path / "whole"  # its files whole (a damaged one makes `models show` exit 1: registry19)
+    (art / "members" / "gru-s0").mkdir(parents=True)
+    (art / "members" / "gru-s0" / "meta.json").write_text(json.dumps({"cell": "gru"}))
+    with zipfile.ZipFile(art / "members" / "gru-s0" / "model.ckpt", "w") as z:
+        z.writestr("archive/data/0", b"w" * 64)
+    hy = reg.register(art, name="hybrid", dataset="sales", kind="hybrid",
                       recipe=recipe, created_at=T0, metrics={"rank": 1, "mase": 0.7968, "rmsse": 0.81234,
                                                                          "smape": 1.8724},
                       as_of=datetime(2024, 3, 1),
