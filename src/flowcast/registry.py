@@ -1465,10 +1465,8 @@ class ModelRegistry:
         from datetime import UTC
 
         try:
-            if self.remote is not None:
-                when = self.remote.fs.modified(self.remote.url(f"{PINS}/{name}")) if self.remote.fs else None
-                if when is None:
-                    when = datetime.fromtimestamp(os.stat(self.remote.url(f"{PINS}/{name}")).st_mtime, UTC)
+            if self.remote is not None:  # an object's last write (S3 LastModified, GCS updated)
+                when = self.remote.fs.modified(self.remote.url(f"{PINS}/{name}"))
             else:
                 when = datetime.fromtimestamp(os.stat(self.root / PINS / name).st_mtime, UTC)
         except Exception:  # noqa: BLE001 - a store that cannot say: the pin never lapses, and its reason says so
