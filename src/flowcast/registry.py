@@ -15,7 +15,8 @@ Layout under `root` (settings.models_dir):
                                           whole home), kept verbatim when it was migrated
     .lock                                 fcntl lock serialising writers of this registry
     pins/<version>@<run>.json             a running run forecasts with that version: gc keeps it until
-                                          the run ends, or, for a killed run, until the pin's `until`
+                                          the run ends, or, for a killed run, until the pin's `until` (a pin
+                                          that cannot be read: PIN_TTL_HOURS after the file was written)
 
 Kinds: `network` (one trained RNN/LSTM/GRU), `statistical` (naive, seasonal naive, theta, damped,
 ... : nothing trained, the recipe names the method), `ensemble` (networks combined by weight) and
