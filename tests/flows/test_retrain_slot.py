@@ -284,3 +284,28 @@ def test_the_follow_up_decision_says_withdrawn_only_when_something_was(withdrawn
     assert md.startswith("## Withdrawn: ") is withdrawn
     assert ("withdrawn as said above" in md) is withdrawn
     assert "chose production (theta-v1)" in md
+
+
+def test_a_slot_kept_long_ago_is_still_told_done_once_its_keep_event_moved_to_the_history_file(tmp_path):
+    """registry19: production.json keeps a dataset's newest KEEP_EVENTS_KEPT `keep` events; older ones move to
+    history.jsonl. The slot check (`_kept`, what `retrained_already` asks) reads the whole history, so a slot
+    whose event moved out is still told done by the run that published it (and by no other run)."""
+    from flowcast.flows.common import _kept
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT, Kept
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=SLOT).version
+    reg.promote(v, at=SLOT)
+    slots = [SLOT + timedelta(days=7 * w) for w in range(KEEP_EVENTS_KEPT + 5)]
+    for w, at in enumerate(slots):
+        with reg.publishing("sales", v, at=at, kept=Kept(as_of=at, run=f"run-{w}")):
+            pass
+    assert "run-0" in (tmp_path / "models" / HISTORY).read_text()
+    assert "run-0" not in (tmp_path / "models" / "production.json").read_text()
+    first = slots[0].replace(tzinfo=None)
+    held = {"run_id": "run-0", "model_version": v}
+    assert _kept(reg, "sales", first, held)["run"] == "run-0"
+    assert _kept(reg, "sales", first, {"run_id": "run-1", "model_version": v}) is None
+    assert _kept(reg, "sales", slots[-1].replace(tzinfo=None), {"run_id": f"run-{len(slots) - 1}",
+                                                                "model_version": v}) is not None
