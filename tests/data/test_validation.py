@@ -1345,6 +1345,7 @@ def test_the_reports_excluded_series_table_shows_any_id_as_written(write_csv, ui
     # pandas writes integer ids with a missing value as floats: '7.0' beside another export's '7' (newuser17)
     (["7.0", "7", "8"], "zero_padded_ids", [["7", "7.0"]]),
     (["0.0", "0", "007.00", "7.5", "75"], "zero_padded_ids", [["0", "0.0"]]),
+    (["007.5", "7.5"], "zero_padded_ids", [["007.5", "7.5"]]),
     (["Store A", "STORE A"], "case_ids", [["STORE A", "Store A"]]),
     (["sku-1", "SKU-1", "Sku-1", "sku-2"], "case_ids", [["SKU-1", "Sku-1", "sku-1"]]),
     (["a", "b"], "case_ids", []),
@@ -1360,10 +1361,28 @@ def test_ids_equal_but_for_leading_zeros_or_letter_case_are_kept_and_named(write
     assert getattr(r.report, field) == groups
     md = r.report.to_markdown()
     by = ("letter case" if field == "case_ids" else "leading zeros or a trailing '.0'" if "." in "".join(ids)
-          else "leading zeros")
-    assert (f"differ only by {by}" in md) == bool(groups)
+          and ids != ["007.5", "7.5"] else "leading zeros")
+    assert (f"differ only by {by} (" in md) == bool(groups)
     if groups:
         assert " / ".join(repr(u) for u in groups[0]) in md
+
+
+@pytest.mark.parametrize(("groups", "by"), [
+    ([["007", "7"]], "leading zeros"),
+    ([["7", "7.0"]], "leading zeros or a trailing '.0'"),
+    ([["7.00", "007"]], "leading zeros or a trailing '.0'"),
+    ([["007.5", "7.5"]], "leading zeros"),  # a dot, but no '.0' between them
+    ([["007.0", "7.0"]], "leading zeros"),  # both end in '.0': they differ by the zeros alone
+    ([["007.5", "7.5"], ["8", "8.0"]], "leading zeros or a trailing '.0'"),
+])
+def test_the_zero_padded_ids_hint_mentions_a_trailing_0_only_where_it_applies(groups, by):
+    """Regression (polish19): the hint said 'leading zeros or a trailing '.0'' (and explained pandas' floats)
+    whenever an id held a dot: '007.5' / '7.5' differ by their leading zeros alone."""
+    from flowcast.data.validate import zero_padded_ids_line
+
+    line = zero_padded_ids_line(groups)
+    assert f"differ only by {by} (" in line, line
+    assert ("pandas writes" in line) is ("'.0'" in by)
 
 
 def test_swiss_thousands_are_read_in_a_target_a_covariate_and_a_static(write_csv):

@@ -535,13 +535,21 @@ def zero_padded_ids_line(groups: list[list[str]]) -> str:
     """Ids that differ only by leading zeros ('007' and '7') or a trailing '.0' ('7.0', as pandas writes an integer
     column with a missing value): kept as written, two series, but most likely one whose zeros a spreadsheet dropped
     in some rows (Excel reads 007 as the number 7), or exported by two tools."""
-    if any("." in u for g in groups for u in g):
+    if any(len({_trailing_zero_decimals(u) for u in g}) > 1 for g in groups):  # '7' / '7.0', not '007.5' / '7.5'
         return _id_groups_line(groups, "leading zeros or a trailing '.0'", "as separate series; if they are one series "
                                "(pandas writes a column of integer ids with a missing value as floats, '7.0'; a "
                                "spreadsheet drops the zeros of '007'), export the ids as text the same way in every row")
     return _id_groups_line(groups, "leading zeros", "as separate series; if they are one series (a spreadsheet "
                            "drops the zeros of '007'), export the ids as text with their zeros, or without them, the "
                            "same way in every row")
+
+
+def _trailing_zero_decimals(uid: str) -> str:
+    """The '.0' (or '.00', ...) that ends an integer id written as a float ('7.0'), else ''."""
+    import re
+
+    found = re.fullmatch(r"\d+(\.0+)", uid)
+    return found.group(1) if found else ""
 
 
 def case_ids_line(groups: list[list[str]]) -> str:
