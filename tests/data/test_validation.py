@@ -580,27 +580,40 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
 
 
-@pytest.mark.parametrize("glob", ["*.csv", ""])  # a glob, or the folder itself
-def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(write_csv, tmp_path, glob):
+@pytest.mark.parametrize(("folder", "glob", "suffix"), [
+    ("", "*.csv", ".csv"), ("", "", ".csv"),  # a glob, or the folder itself
+    # regression (polish19): Path.stem named x.csv.gz's series 'x.csv' (the dataset name drops '.csv.gz'), and a
+    # quote in the path broke the command (the glob was a '...' literal inside a "..." shell word)
+    ("", "", ".csv.gz"), ("it's \"q\" $HOME", "*.csv.gz", ".csv.gz"), ("it's", "", ".CSV"),
+])
+def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(tmp_path, folder, glob, suffix):
     """Regression (newuser17): a folder of one file per series (a.csv, b.csv: date,val, the id in the file name)
     failed with every row a duplicate_conflict and 'name the series' id column(s) with --id-col', which the files
-    do not have; the hint says that each file is one series only by its name, and the line that writes that name
-    as a column, which reads the files back as two series."""
+    do not have; the hint says that each file is one series only by its name, and the shell command that writes
+    that name as a column (without its format and compression suffixes, as the dataset name), which reads the files
+    back as two series. The command is run as a shell reads it (shlex), in the folder of the data."""
+    import gzip
+    import shlex
     import subprocess
     import sys
 
-    for sid, v in (("a", 1), ("b", 2)):
-        write_csv(f"date,val\n2020-01-01,{v}\n2020-01-02,{v}\n", name=f"{sid}.csv")
-    r = run_validate(str(tmp_path / glob), id_cols=[])
+    data = tmp_path / folder if folder else tmp_path
+    data.mkdir(exist_ok=True)
+    for sid, v in (("a", 1), ("b.2", 2)):
+        text = f"date,val\n2020-01-01,{v}\n2020-01-02,{v}\n".encode()
+        (data / f"{sid}{suffix}").write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    r = run_validate(str(data / glob), id_cols=[])
     with pytest.raises(DataValidationError) as exc:
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
     said = str(exc.value)
     assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
-           "is one series, named by its file name, write that name as an id column: python -c \"" in said
-    line = said.split('python -c "')[1].split('"')[0]
-    subprocess.run([sys.executable, "-c", line], cwd=tmp_path, check=True)
+           "is one series, named by its file name, write that name as an id column: python -c " in said
+    command = said.split("write that name as an id column: ")[1].split(" and run all.csv with --id-col unique_id")[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "-c"] and len(argv) == 3, argv
+    subprocess.run([sys.executable, "-c", argv[2]], cwd=tmp_path, check=True)
     r = run_validate(tmp_path / "all.csv", id_cols=["unique_id"])
-    assert r.report.rows_quarantined == 0 and sorted(r.valid["unique_id"].unique()) == ["a", "b"]
+    assert r.report.rows_quarantined == 0 and sorted(r.valid["unique_id"].unique()) == ["a", "b.2"]
 
 
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
