@@ -136,7 +136,7 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     ("sales.csv", "sales"), ("sales.csv.gz", "sales"), ("Sales.CSV", "Sales"), ("x/sales.parquet", "sales"),
     # regression: cut at the first dot, two files' series shared one dataset 'store' (one model, one publish)
     ("store.north.csv", "store.north"), ("store.south.csv.gz", "store.south"), ("v1.2.3", "v1.2.3"),
-    ("sales/*.csv", "sales"), (".csv", "csv"),
+    ("sales/*.csv", "sales"), (".csv", "csv"), (".csv.gz", "csv"), ("a.gz.b.csv", "a.gz.b"), ("x.JSONL", "x"),
 ])
 def test_the_dataset_name_of_a_file_drops_only_its_format_and_compression_suffixes(data, name):
     from flowcast.cli.common import _name_of

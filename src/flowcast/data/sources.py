@@ -461,6 +461,20 @@ def _zip_csvs(file: str, payload: bytes | None) -> list[str] | None:
     return [n for n in names if n.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt", ".parquet"))]
 
 
+# the format and compression suffixes a data file's name drops for its dataset name ('sales.csv.gz' -> 'sales') and
+# for the series name of one file per series ('store.north.csv' -> 'store.north': a suffix of another kind stays)
+DATA_SUFFIXES = (".gz", ".bz2", ".zst", ".xz", ".zip", ".csv", ".tsv", ".txt", ".parquet", ".pq", ".parq", ".json",
+                 ".jsonl", ".ndjson", ".xlsx", ".xls")
+DATA_SUFFIX_RE = r"(?i)(?<=.)(\.(" + "|".join(x[1:] for x in DATA_SUFFIXES) + r"))+$"
+
+
+def data_file_stem(name: str) -> str:
+    """A data file's name (its last path part) without its format and compression suffixes: 'sales.csv.gz' ->
+    'sales', 'store.north.csv' -> 'store.north', '.csv' stays (a name that is all suffix). The one-file-per-series
+    hint's command strips them by the same `DATA_SUFFIX_RE`."""
+    return re.sub(DATA_SUFFIX_RE, "", Path(name).name)
+
+
 def _raw_head(file: str, n: int = 4096) -> bytes:
     """The first bytes of a local file as stored (not decompressed); empty when it cannot be read."""
     try:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +50,27 @@ from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
 log = logging.getLogger(__name__)
 
 _READ_TRIES = 5
-_SAID: set[tuple[str | None, str]] = set()  # (flow run, damaged file's sentence) warned of (sync_views)
+_SAID_RUNS = 64  # the flow runs (None: outside one) whose warnings are remembered, the most recently warned
+_SAID: OrderedDict[str | None, set[str]] = OrderedDict()  # flow run -> damaged files' sentences warned of (sync_views)
+_SAID_LOCK = threading.Lock()
+
+
+def _first_said(run: str | None, problem: str) -> bool:
+    """Whether `problem` is new to `run` (then it is remembered). The runs are kept least recently warned first and
+    only the last `_SAID_RUNS`: a long-running `flowcast serve` forgets the runs that ended long ago, where every
+    run's sentences stayed in memory for the life of the process. A run evicted while still warning (64 other runs
+    warned since) says its sentence once more."""
+    with _SAID_LOCK:
+        said = _SAID.pop(run, None)
+        if said is None:
+            said = set()
+        _SAID[run] = said
+        while len(_SAID) > _SAID_RUNS:
+            _SAID.popitem(last=False)
+        if problem in said:
+            return False
+        said.add(problem)
+        return True
 
 
 def _run_key() -> str | None:
@@ -154,8 +176,7 @@ class EmbeddedStore:
         self.views_left_out = list(self.views.left_out)
         run = _run_key()
         for problem in self.views_left_out:
-            if (run, problem) not in _SAID:
-                _SAID.add((run, problem))
+            if _first_said(run, problem):
                 log.warning("%s", problem)
         return note
 
