@@ -134,18 +134,19 @@ BOARD_INTERVALS = ("coverage80", "coverage95", "msis")
 
 
 def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
-                     metric: str | None = None) -> list[dict[str, Any]]:
+                     metric: str | None = None, mark: str = "✔ published") -> list[dict[str, Any]]:
     """The leaderboard for a person, one screen wide: rank first, then a `published` mark on the model whose
     forecasts were published, its kind, the score it is ranked by (`metric`: RMSSE on data classed
     intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), the other
     relative scores (sMAPE, MASE, RMSSE) and the intervals' coverage and MSIS, each to 4 significant digits
     as the log and the CLI print them; no Python values (an unranked candidate reads 'not ranked', a missing
-    score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`)."""
+    score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`).
+    `mark`: what the `published` column says of that model (a refused run's winner: `WITHDRAWN_MARK`)."""
     out = []
     for row in board.to_dicts():
         rank, model = row.get("rank"), row.get("model")
         cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
-                                 "published": "✔ published" if published is not None and model == published else ""}
+                                 "published": mark if published is not None and model == published else ""}
         if "kind" in row:
             cells["kind"] = _plain(row["kind"])
         first = [metric] if metric is not None and metric in row else []
@@ -730,6 +731,35 @@ def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, 
         return None
     return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version), key=scope.key("decision"),
                                     description=scope.describe("decision withdrawn: another run published this as_of"))
+
+
+WITHDRAWN_MARK = "✘ not published (withdrawn)"
+
+
+def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None) -> str:
+    """The description of a refused retrain's follow-up leaderboard (`withdrawn_leaderboard_artifact`): nothing of
+    this run was published, the run that published (or retrained the slot) a link to its page, and the winner its
+    board marked published (the key's previous version) marked withdrawn."""
+    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    return (f"Withdrawn: nothing published by this run. {text}.\n\nThis run's backtest leaderboard, ranked by "
+            f"{metric_header(metric)} (lower is better); its winner {md_text(model_text(model, version))} "
+            "(marked published in the previous version of this key) was not published.")
+
+
+def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
+                                   version: str | None = None) -> Any:
+    """The follow-up leaderboard of a retrain refused under the key's lock (another run published its as_of, or
+    retrained its schedule slot, while it computed): its leaderboard, written before its publish, marked its winner
+    `✔ published`, and the key's newest version said so to anyone reading it. This version, under the same key,
+    marks that winner `WITHDRAWN_MARK` and says which run published."""
+    from prefect.artifacts import create_table_artifact
+
+    if not _in_run():
+        return None
+    return create_table_artifact(leaderboard_rows(board, champion, metric, mark=WITHDRAWN_MARK),
+                                 key=scope.key("leaderboard"),
+                                 description=scope.describe(withdrawn_leaderboard_description(sentence, metric,
+                                                                                              champion, version)))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:

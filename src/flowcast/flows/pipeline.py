@@ -41,11 +41,11 @@ from flowcast.errors import AlreadyPublished, ProductionMovedError, RegistryErro
 from flowcast.evaluation.metrics import metric_name
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    SlotRetrained,
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
     flow_settings,
-    held_sentence,
     load_data,
     publish_forecasts,
     published_already,
@@ -526,9 +526,14 @@ def retrain_flow(
                                      at=started, kept=kept) if promote else None)
         # overwrite off: only into an empty key, checked again under the key's lock (another run of this date may
         # have published it since this run's first check): refused, this run's promotion or champion is undone below
+        # a schedule slot (overwrite on: it replaces the forecast flow's publish of its as_of): checked again under
+        # the key's lock too, refused when another run of the slot retrained it meanwhile (`retrained_already`'s
+        # test, read there): this run's promotion is withdrawn in the same hold, and it ends skipped naming that run
+        slot_check = (SlotRetrained(registry, name_of_data, storage_naive(as_of)) if scheduled and overwrite
+                      else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=notes, guard=guard,
-                                    trained_as_of=version.as_of, if_absent=not overwrite)
+                                    trained_as_of=version.as_of, if_absent=not overwrite, slot_check=slot_check)
     except ProductionMovedError:  # another run moved production after this one's promotion: its model
         raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
     except Exception as exc:
@@ -537,22 +542,28 @@ def retrain_flow(
         raise
     finally:
         registry.unpin(version.version, run=run_id)
-    if isinstance(receipt, AlreadyPublished):  # another run of this date published it while this one computed
-        late = held_sentence(name_of_data, storage_naive(as_of), receipt.held, late=True)
+    if isinstance(receipt, AlreadyPublished):  # another run of this date published (or its slot retrained) it
+        late = receipt.said  # while this one computed: found under the key's lock
+        retrained = slot_check.found if slot_check is not None else None
         undone = receipt.undone or (_undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
                                                    late=late, log=log) if not promote and chosen != PRODUCTION else "")
         if receipt.undone:
             log.warning(receipt.undone)
         note = " ".join([late, *([undone] if undone else [])])
         reporting.skipped_artifact(note, scope)
-        # its decision (written before the publish) named a winner now withdrawn: the key's newest version says so
+        # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published
+        # (its promotion or champion record withdrawn): each key's newest version says so
         reporting.withdrawn_decision_artifact(note, version.name, version.version, scope)
+        if board.height:
+            reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
+                                                     version=version.version)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
                                                                 "metric": metric, "publish": chosen},
                 "registered": {} if promoted or not promote else registered, "champion": version.name,
                 "model_version": version.version, "published_rows": 0, "skipped": True,
+                **({"retrained_by": retrained[0]} if retrained else {}),
                 "published_by": receipt.held.get("run_id"), "note": note, "store": store_label(settings)}
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
