@@ -355,3 +355,57 @@ def test_a_retrain_slot_the_forecast_flow_published_is_retrained_and_replaced(fl
     retrained = retrain_flow(**flow_kwargs, **STATISTICAL)
     assert retrained["published_rows"] > 0 and not retrained.get("skipped")
     assert store.receipt_of("tiny", NEXT)["run_id"] == retrained["run_id"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_retrain_slot_whose_other_run_promoted_first_ends_skipped_not_failed(flow_kwargs, monkeypatch):
+    """Regression (retrainslot19): of two runs of one retrain slot that both decided to promote, the one whose
+    promotion's compare and swap found production moved by the other (which then published the slot) failed
+    (ProductionMovedError, 'run again to compare against the new production model', a failed-run alert) although
+    its slot was done. It registers nothing and ends Completed('Skipped: ...') naming the other run."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import pipeline, retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[])},
+                         **STATISTICAL)  # naive in production: both runs of the next slot replace it
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    real_scoring = pipeline.score_candidates
+    other: dict = {}
+
+    def then_another_run_retrains(*args, **kwargs):  # the race window: this run read production, then scores
+        scored = real_scoring(*args, **kwargs)
+        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
+                               json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
+                              timeout=400, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        return scored
+
+    monkeypatch.setattr(pipeline, "score_candidates", then_another_run_retrains)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    late = retrain_flow(**flow_kwargs, **STATISTICAL)
+    versions = [v.version for v in registry.list()]
+    assert other["decision"]["promote"] and other["published_rows"] > 0
+    assert late["published_rows"] == 0 and late["skipped"] and late["retrained_by"] == other["run_id"]
+    assert late["registered"] == {} and versions == [first["model_version"], other["model_version"]]
+    assert f"run {other['run_id']} registered {other['model_version']}" in late["note"]
+    assert "was neither registered nor promoted" in late["note"] and "run again" not in late["note"]
+    assert registry.production("tiny").version == other["model_version"]
+    assert set(store.read(dataset="tiny", as_of=NEXT)["run_id"]) == {other["run_id"]}
+    run = flow_run_of(late["run_id"])
+    assert run.state.is_completed() and run.state.message == f"Skipped: {late['note']}"

@@ -265,7 +265,7 @@ def _held(settings: Settings, dataset: str, at: datetime) -> dict[str, str] | No
     return store.receipt_of(dataset, at) if store.has(dataset, at) else None
 
 
-def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
+def retrained_already(settings: Settings, as_of: datetime, *, late: str = "") -> tuple[str, str] | None:
     """For a scheduled retrain (no as_of given): (the run that completed a retrain of this slot, the sentence
     saying so) when the slot's as_of is done already, None otherwise. Done: the store holds forecasts of the run's
     dataset for this as_of, made by a version registered for that dataset and as_of (which only a retrain of this
@@ -274,7 +274,7 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
     `registry.Kept`). A run killed between the two (registered or recorded, not published) did not complete its
     slot: its re-run retrains. Read from the store and the registry, not from Prefect's record of runs. A store or
     registry that cannot say is a warning and the run goes on. Checked again under the key's lock in the run's
-    publish (`SlotRetrained`)."""
+    publish (`SlotRetrained`). `late`: how this run found it after it computed (`retrained_by`)."""
     from flowcast.shared import open_registry
 
     dataset, at = _slot(settings, as_of)
@@ -282,7 +282,7 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
         held = _held(settings, dataset, at)
         if held is None:
             return None
-        return retrained_by(open_registry(settings), dataset, at, held)
+        return retrained_by(open_registry(settings), dataset, at, held, late=late)
     except (FlowcastError, OSError) as exc:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} was retrained "
                                  f"already ({exc}); the run goes on")
@@ -290,12 +290,12 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
 
 
 def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str], *,
-                 late: bool = False) -> tuple[str, str] | None:
+                 late: str = "") -> tuple[str, str] | None:
     """(the run that retrained slot (`dataset`, `at`), the sentence saying so) when `held`, the receipt of what the
     store holds for that key, is a retrain of it (`retrained_already`), None when it is not (a forecast run's
     publish, a baseline of an older flowcast, a damaged partition: {}). Reads the registry without its lock (the
-    caller may hold it: `SlotRetrained`). `late`: found under the key's lock in this run's publish, when the slot
-    was not done as the run started."""
+    caller may hold it: `SlotRetrained`). `late`: how this run found it after it computed ('found under the key's
+    lock' in its publish), when the slot was not done as the run started."""
     if not held.get("model_version"):  # nothing, or a baseline of an older flowcast
         return None
     version = held["model_version"]
@@ -305,8 +305,8 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
         mv = None
     kept = None if mv is not None and _trained_for(mv, dataset, at) else _kept(registry, dataset, at, held)
     once = ("A scheduled retrain runs once per slot: " + (
-        "another run retrained it while this one computed (found under the key's lock), so this run publishes "
-        "nothing (a run given its as_of retrains it again)"
+        f"another run retrained it while this one computed ({late}), so this run publishes nothing (a run given its "
+        "as_of retrains it again)"
         if late else "this run trains, registers and publishes nothing (a run given its as_of retrains it again)"))
     if kept is not None:
         run = str(kept["run"])
@@ -332,7 +332,7 @@ class SlotRetrained:
         self.found: tuple[str, str] | None = None
 
     def __call__(self, held: dict[str, str]) -> bool:
-        self.found = retrained_by(self.registry, self.dataset, self.at, held, late=True)
+        self.found = retrained_by(self.registry, self.dataset, self.at, held, late="found under the key's lock")
         return self.found is not None
 
 
