@@ -172,7 +172,8 @@ _SAME_FOR_ALL = ("n_windows", "n_series", "fallback")
 
 
 def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: str | None = None,
-                                 unit: str | None = None, table_link: str | None = None) -> str:
+                                 unit: str | None = None, table_link: str | None = None,
+                                 mark: str = "✔ published") -> str:
     """What the leaderboard table leaves out, on the same rows: MAE and RMSE (in the target's `unit`), the backtest
     windows, series and fallback share where candidates differ in them (else one sentence says them for all), then
     what each candidate is (its weights, its note; why an unranked one is not ranked) as a list, since a table cell
@@ -196,7 +197,7 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
     for r in rows:
         cells: dict[str, Any] = {"rank": r.get("rank") if r.get("rank") is not None else "not ranked",
                                  "model": r.get("model"),
-                                 "published": "✔ published" if published is not None and r.get("model") == published
+                                 "published": mark if published is not None and r.get("model") == published
                                  else ""}
         for c, h in cols:
             cells[h] = _plain(_sig(r.get(c)))
@@ -747,15 +748,22 @@ def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, ve
 
 
 def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
-                                   version: str | None = None) -> Any:
+                                   version: str | None = None, unit: str | None = None) -> Any:
     """The follow-up leaderboard of a retrain refused under the key's lock (another run published its as_of, or
     retrained its schedule slot, while it computed): its leaderboard, written before its publish, marked its winner
     `✔ published`, and the key's newest version said so to anyone reading it. This version, under the same key,
-    marks that winner `WITHDRAWN_MARK` and says which run published."""
-    from prefect.artifacts import create_table_artifact
+    marks that winner `WITHDRAWN_MARK` and says which run published; so does a version of its details'."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     if not _in_run():
         return None
+    # its details (`leaderboard-details-`) marked the winner published too: their key's newest says the same
+    said = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    create_markdown_artifact(f"## Withdrawn: nothing published by this run\n\n{said}.\n\n"
+                             + leaderboard_details_markdown(board, metric, champion, unit, mark=WITHDRAWN_MARK,
+                                                            table_link=key_link(scope.key("leaderboard"))),
+                             key=scope.key("leaderboard_details"),
+                             description=scope.describe("leaderboard details withdrawn: nothing published by this run"))
     return create_table_artifact(leaderboard_rows(board, champion, metric, mark=WITHDRAWN_MARK),
                                  key=scope.key("leaderboard"),
                                  description=scope.describe(withdrawn_leaderboard_description(sentence, metric,

@@ -336,6 +336,10 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     assert marks == [{winner: "✔ published"}, {winner: reporting.WITHDRAWN_MARK}]
     assert board.description.startswith("As of 2019-07-08 03:00: Withdrawn: nothing published by this run")
     assert f"/runs/flow-run/{other['run_id']})" in board.description
+    (details, before) = said["leaderboard-details-tiny"]  # its details too (they marked the winner published)
+    assert "✔ published" in before.data and "✔ published" not in details.data
+    assert details.data.startswith("## Withdrawn: nothing published by this run") and reporting.WITHDRAWN_MARK in details.data
+    assert f"/runs/flow-run/{other['run_id']})" in details.data
 
 
 @pytest.mark.usefixtures("prefect_api")

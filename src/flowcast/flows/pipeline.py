@@ -502,7 +502,7 @@ def retrain_flow(
             reporting.withdrawn_decision_artifact(note, written.name, written.version, scope)
             if board.height:
                 reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
-                                                         version=written.version)
+                                                         version=written.version, unit=data.source.unit)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
@@ -590,7 +590,7 @@ def retrain_flow(
         reporting.withdrawn_decision_artifact(note, version.name, version.version, scope)
         if board.height:
             reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
-                                                     version=version.version)
+                                                     version=version.version, unit=data.source.unit)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
