@@ -512,7 +512,9 @@ def test_the_champion_of_a_retrain_that_did_not_promote_is_recorded(tmp_path):
 
 def test_a_retrain_that_kept_production_is_recorded_in_its_publish_only_while_production_is_unmoved(tmp_path):
     """`publishing(..., kept=Kept(...))` writes a `keep` event (version, as_of, run) in the publish's hold of the
-    lock, after production was checked: a run that lost the race (production moved) records nothing."""
+    lock, after production was checked, when the store lets the publish through (it calls the guard right before
+    the forecasts become visible): a run that lost the race (production moved) records nothing, nor does one whose
+    publish the store refused under the key's lock (retrainslot19: its keep named a run that published nothing)."""
     from flowcast.errors import ProductionMovedError
     from flowcast.registry import Kept
 
@@ -520,9 +522,14 @@ def test_a_retrain_that_kept_production_is_recorded_in_its_publish_only_while_pr
     a = _reg_ds(reg, tmp_path, "theta", "sales").version
     reg.promote(a, at=T0)
     slot = datetime(2024, 1, 8, 3)
-    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-1", reason="production stays")):
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-1", reason="production stays")) as check:
+        assert [e["action"] for e in reg.history("sales")] == ["promote"]  # not before the store's check passed
+        check("forecasts of sales")
+        check("forecasts of sales")  # a publish retried: recorded once
         assert reg.history("sales")[-1] == {"action": "keep", "version": a, "previous": None, "at": T0.isoformat(),
                                             "reason": "production stays", "as_of": slot.isoformat(), "run": "run-1"}
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-3")) as check:
+        assert check.refuse("another run retrained the slot", a) == ""  # refused by the store: no check, no keep
     assert reg.production("sales").version == a  # no pointer moved
     b = _reg_ds(reg, tmp_path, "gru", "sales", "2").version
     reg.promote(b, at=T0)
@@ -545,8 +552,8 @@ def test_a_retried_rollback_sees_it_was_done_past_a_retrain_recorded_since(tmp_p
     reg.promote(b)
     reg.rollback(dataset="sales", expected=b)
     if record == "keep":
-        with reg.publishing("sales", a, kept=Kept(as_of=datetime(2024, 1, 8), run="run-1")):
-            pass
+        with reg.publishing("sales", a, kept=Kept(as_of=datetime(2024, 1, 8), run="run-1")) as check:
+            check("forecasts of sales")  # the publish let through: recorded
     else:
         reg.record_champion(b, dataset="sales", reason="backfill retrain", at=T0)
     r = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--expected", b], terminal_width=300)
@@ -1125,8 +1132,8 @@ def _keep(reg: ModelRegistry, version: str, week: int, dataset: str = "sales") -
     from flowcast.registry import Kept
 
     slot = datetime(2024, 1, 8, 3) + timedelta(weeks=week)
-    with reg.publishing(dataset, version, at=slot, kept=Kept(as_of=slot, run=f"run-{week}", reason="stays")):
-        pass
+    with reg.publishing(dataset, version, at=slot, kept=Kept(as_of=slot, run=f"run-{week}", reason="stays")) as check:
+        check("the publish")  # the store let it through: its keep event is written (retrainslot19)
 
 
 def test_keep_events_beyond_the_newest_few_move_to_the_history_file_in_place(tmp_path, _isolated_home):

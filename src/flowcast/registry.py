@@ -304,11 +304,20 @@ class PublishGuard:
     the run promoted nothing)."""
 
     def __init__(self, registry: ModelRegistry, dataset: str, promoted: str | None, at: datetime | None,
-                 run: str | None = None) -> None:
+                 run: str | None = None, kept: tuple[str, Kept] | None = None) -> None:
         self._registry, self._dataset, self._promoted, self._at, self._run = registry, dataset, promoted, at, run
+        self._kept = kept  # (the version kept, the record): its `keep` event, written once the publish is let through
 
     def __call__(self, what: str) -> None:
         self._registry._guarded(what)
+        if self._kept is not None:  # the store let the publish through (its key's check passed): the run's keep
+            version, kept = self._kept  # decision is recorded now, before the forecasts land; a refused publish
+            self._kept = None           # (`refuse`) records none
+            ptr = self._registry._pointer_locked()
+            ptr["datasets"][self._dataset]["events"].append(
+                {"action": "keep", "version": version, "previous": None, "reason": kept.reason, "at": _iso(self._at),
+                 "as_of": _iso(kept.as_of), "run": kept.run})
+            self._registry._write_pointer(ptr)
 
     def refuse(self, reason: str, held_version: str | None = None) -> str:
         if self._promoted is None or held_version == self._promoted:  # the other run published this very model
@@ -1102,7 +1111,8 @@ class ModelRegistry:
         object was lost meanwhile (a process stopped or cut off for longer than the lease: a waiter broke
         the lock and may have promoted), so a publish never lands under a production it was not checked
         against; a local registry's lock cannot be lost (it does nothing).
-        `kept`: the run kept `expected` in production; once the check passed, a `keep` event is written (`Kept`).
+        `kept`: the run kept `expected` in production; a `keep` event is written (`Kept`) when `check(what)` is called,
+        which the store does only once its key let the publish through (a publish refused there records none).
         What it yields also has `refuse(reason)`: the store refused the publish (overwrite off: another run published
         the key meanwhile); a run that `promoted` `expected` has that promotion withdrawn there and then, still under
         this lock (no other run can have promoted over it or published with it in between), and the version removed."""
@@ -1121,11 +1131,9 @@ class ModelRegistry:
                     f"production of {dataset} moved before this run published: it decided on "
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
-            if kept is not None and expected is not None:  # expected is production: its entry exists
-                ent["events"].append({"action": "keep", "version": expected, "previous": None, "reason": kept.reason,
-                                      "at": _iso(at), "as_of": _iso(kept.as_of), "run": kept.run})
-                self._write_pointer(ptr)
-            yield PublishGuard(self, dataset, expected if promoted else None, at, run)
+            yield PublishGuard(self, dataset, expected if promoted else None, at, run,
+                               # expected is production: its entry exists
+                               kept=(expected, kept) if kept is not None and expected is not None else None)
 
     def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None,
                          run: str | None = None) -> str | None:

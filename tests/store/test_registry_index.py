@@ -73,8 +73,8 @@ def test_keep_events_are_indexed_with_their_as_of_and_run_and_an_old_index_gets_
                          created_at=at).version
     reg.promote(theta, reason="best", at=at)
     slot = datetime(2024, 1, 8, 3)
-    with reg.publishing("sales", theta, at=slot, kept=Kept(as_of=slot, run="run-7", reason="still the best")):
-        pass
+    with reg.publishing("sales", theta, at=slot, kept=Kept(as_of=slot, run="run-7", reason="still the best")) as check:
+        check("the publish")  # the store let it through: its keep event is written
     assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 2}
     with psycopg.connect(pg_url) as con:
         assert con.execute(f"SELECT action, version, as_of, run FROM {pg_schema}.promotions ORDER BY seq").fetchall() \

@@ -250,6 +250,7 @@ class EmbeddedStore:
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
         if_absent: bool = False,
+        refuse_if: Callable[[dict[str, str]], bool] | None = None,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
         touched but the realized accuracy of that key when the forecasts change (it scored the ones
@@ -258,7 +259,9 @@ class EmbeddedStore:
         upload's completion); what it raises leaves the previous forecasts in place. `if_absent`: only into a
         key that holds nothing, checked under the key's lock (AlreadyPublished and nothing written otherwise: two
         runs of one schedule slot that both found it empty as they started publish once). On an object store,
-        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write."""
+        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write.
+        `refuse_if(held)`: as `if_absent`, only when the key holds a publish whose receipt it returns True for
+        (called under the key's lock; a damaged one's receipt is {})."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -266,12 +269,14 @@ class EmbeddedStore:
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
             self.data.clean_temps()
-            if if_absent and (held := self._path_of("forecasts", p.dataset, p.as_of)) is not None:
+            if (if_absent or refuse_if is not None) and (held := self._path_of("forecasts", p.dataset,
+                                                                               p.as_of)) is not None:
                 try:
                     receipt = self.data.metadata(held)
                 except (OSError, ValueError):  # damaged: still published (its repair is a publish with overwrite)
                     receipt = {}
-                raise already_published(p.dataset, p.as_of, receipt)
+                if if_absent or (refuse_if is not None and refuse_if(receipt)):
+                    raise already_published(p.dataset, p.as_of, receipt)
             replaced, previous = self._previous(self.data.current("forecasts", p.dataset, p.as_of))
             if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)
