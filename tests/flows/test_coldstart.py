@@ -331,13 +331,6 @@ def test_quarterly_data_run_the_quarterly_recipe_end_to_end(tmp_path):
         assert any(c.get("cell") == "mlp" for c in v.recipe["components"]), v.recipe
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "polish19: a retrain that may promote but decides 'publish without promoting' (every series one observation, a "
-    "model in production) registers its winner with neither a promotion nor a champion record; when its publish is "
-    "refused (another run published the date meanwhile, overwrite off) PublishGuard.refuse has no promotion to "
-    "withdraw and the refused-publish block of retrain_flow undoes a champion only where promote is off, so the "
-    "version stays registered, named by no publish. The fix is in that block (being edited elsewhere): see the "
-    "polish19 report"))
 def test_a_refused_publish_without_promoting_takes_back_its_registered_version(tmp_path, monkeypatch):
     """A second retrain of three one-month stores (nothing to backtest, naive in production: 'publish' without
     promoting) whose date another run published while it computed (overwrite off) publishes nothing, leaves

@@ -294,6 +294,22 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
     return said, True
 
 
+def _take_back_unpublished(registry: ModelRegistry, version: str, *, at: datetime, log: Log) -> tuple[str, bool]:
+    """A retrain that may promote but decided to publish its winner without promoting it (`decision.action`
+    'publish'), whose publish was refused under the key's lock: the version it registered for that publish is
+    neither production nor a champion, and no publish names it. It is removed (`delete` refuses one another run
+    pins). Returns (the sentence saying what was done, whether it was removed)."""
+    try:
+        registry.delete(version, at=at)
+    except Exception as gone:  # noqa: BLE001 - the run published nothing; what it could not undo is said
+        said = f"Its version {version} stays registered: removing it failed ({gone}); `flowcast gc` removes it."
+        log.warning(said)
+        return said, False
+    said = f"Its version {version} was removed (its forecasts were not published)."
+    log.warning(said)
+    return said, True
+
+
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
               fingerprint: dict[str, Any], as_of: datetime, started: datetime, registered: dict[str, str],
               log: Log, then: Promotion | None = None, pin: Pin | None = None,
@@ -595,6 +611,9 @@ def retrain_flow(
         elif not promote and chosen != PRODUCTION:
             undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
                                                late=late, log=log, held_version=receipt.held.get("model_version"))
+        elif not promoted and chosen != PRODUCTION and receipt.held.get("model_version") != version.version:
+            # 'publish' without promoting: a registration no event records, named by no publish (polish19)
+            undone, withdrawn = _take_back_unpublished(registry, version.version, at=started, log=log)
         note = " ".join([late, *([undone] if undone else [])])
         reporting.skipped_artifact(note, scope)
         # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
