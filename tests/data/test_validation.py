@@ -693,6 +693,28 @@ def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
     assert run_validate(pq).report.check_examples["y_not_number"] == "source_row 4: val 'oops' is not a number"
 
 
+@pytest.mark.parametrize("sep,preamble,gzipped", [
+    (",", "", False),
+    (";", "", False),  # sniffed from the header
+    (",", "# exported by logger v2\n", False),  # a comment line above the header
+    (",", "", True),
+])
+def test_an_example_row_after_a_quoted_line_break_names_its_own_line(write_csv, sep, preamble, gzipped):
+    """Regression: a quoted value holding a line break (a free-text note column: "late delivery\\nsee ticket")
+    makes one row span two lines, so that 'line source_row + 2' named a line above the quarantined row, another
+    row's. The example names the line its row starts on."""
+    rows = [["date", "id", "val", "note"], ["2020-01-01", "a", "1", '"late\ndelivery"'], ["2020-01-02", "a", "2", "ok"],
+            ["2020-01-03", "a", "3", '"two\nline\nbreaks"'], ["2020-01-04", "a", "oops", "ok"]]
+    text = preamble + "".join(sep.join(r) + "\n" for r in rows)
+    bad_line = next(i for i, line in enumerate(text.splitlines(), 1) if "oops" in line)
+    assert bad_line == 8 + bool(preamble)  # source_row 3 + 2 would be line 5 (+1)
+    p = write_csv(gzip.compress(text.encode()) if gzipped else text, name="notes.csv.gz" if gzipped else "notes.csv")
+    r = run_validate(p)
+    assert r.report.rows_quarantined == 1
+    assert r.report.check_examples == {"y_not_number": f"source_row 3 (line {bad_line} of {p}): val 'oops' is not a "
+                                                        "number"}
+
+
 @pytest.mark.parametrize("text,blank", [
     (HEADER + GOOD + "\n\n", 2),  # editors leave empty lines at the end
     (HEADER + "2020-01-01,a,1\n   \n2020-01-02,a,2\n\n2020-01-03,a,3\n", 2),  # whitespace-only lines inside

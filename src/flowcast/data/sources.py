@@ -636,6 +636,43 @@ def first_overlong_row(file: str, separator: str = ",") -> tuple[int, int, int, 
     return None
 
 
+def record_lines(file: str, records: set[int], separator: str = ",") -> dict[int, int]:
+    """record -> the line of a local (gzipped) CSV file that its row starts on, for each of `records` (data rows
+    counted from 0 after the header, blank lines included, as source_row counts them). A quoted value holding a
+    line break ('line one\\nline two' in a comment column) makes one row span several lines, so that 'line
+    source_row + 2' named a line above the row the quarantine meant. Empty when the file cannot be read so."""
+    import csv
+
+    if not records or _is_url(file):
+        return {}
+    skip, named = preamble(file)
+    last = max(records)
+    out: dict[int, int] = {}
+    try:
+        with open(file, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for _ in range(skip):
+                fh.readline()
+            sep = named or separator
+            reader = csv.reader(fh, delimiter=sep)
+            header = next(reader, None)
+            if header is None:
+                return {}
+            if named is None and len(header) == 1 and (sniffed := next((c for c in _OTHER_SEPARATORS if c in
+                                                                         header[0]), None)):
+                return record_lines(file, records, sniffed) if sniffed != separator else {}
+            for n in range(last + 1):
+                start = reader.line_num + 1
+                if next(reader, None) is None:
+                    break
+                if n in records:
+                    out[n] = skip + start
+    except (OSError, csv.Error):
+        return {}
+    return out
+
+
 def _header_like(line: str, after: list[str], sep: str | None) -> bool:
     """Whether a line starting with '#' is the header itself ('#,date,sales': a row-number column named '#'): it
     has as many fields (two at least) as the next line that is no comment; a comment ('# exported by logger v2',

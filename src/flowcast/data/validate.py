@@ -66,6 +66,7 @@ from flowcast.data.sources import (
     period_end,
     period_not_over,
     planned_row,
+    record_lines,
     time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -859,7 +860,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
         check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
-                                        ingested.preamble_lines),
+                                        ingested.preamble_lines, source.separator),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -1117,22 +1118,25 @@ def _id_groups(ids: pl.Series, key: pl.Expr, limit: int) -> list[list[str]]:
 
 
 def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1,
-                    skipped: int = 0) -> dict[str, str]:
+                    skipped: int = 0, separator: str = ",") -> dict[str, str]:
     """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
     sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
     has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2. `skipped`: the lines
-    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`)."""
+    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`). A local file's lines are
+    counted (`sources.record_lines`): a quoted value with a line break makes a row span several lines."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
+    first = quarantined.group_by("check", maintain_order=True).first()
+    wanted = {int(n) // per_line for n in first.get_column(ROW).drop_nulls()} if ROW in first.columns else set()
+    lines = record_lines(csv_file, wanted, separator) if csv_file else {}
 
     def row(n: int | None) -> str:
         if n is None:
             return ""
-        line = n // per_line + 2 + skipped
+        line = lines.get(n // per_line, n // per_line + 2 + skipped)
         return f"source_row {n} (line {line} of {csv_file}): " if csv_file else f"source_row {n}: "
 
-    first = quarantined.group_by("check", maintain_order=True).first()
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
 
 
