@@ -269,3 +269,15 @@ def test_a_pandas_frequency_or_a_word_gets_its_polars_spelling(given, meant):
         SourceConfig(**src, freq=given)
     with pytest.raises(ValueError, match=r"got 'bogus'$|got 'bogus'\s*\["):
         SourceConfig(**src, freq="bogus")
+
+
+@pytest.mark.parametrize(("setting", "value"), [("max_steps", 0), ("max_epochs", 0)])
+def test_a_training_of_zero_steps_or_epochs_is_refused(setting, value, monkeypatch):
+    """Regression: max_steps = 0 (FLOWCAST_MODEL__MAX_STEPS=0, --max-steps 0) trained nothing without a word: each
+    network kept its random initial weights, was backtested and could be promoted. -1 (no step limit) stays."""
+    with pytest.raises(ValueError, match=rf"{setting} = 0 trains nothing .*or -1 for no limit"):
+        ModelConfig(**{setting: value})
+    monkeypatch.setenv(f"FLOWCAST_MODEL__{setting.upper()}", str(value))
+    with pytest.raises(ValueError, match=rf"model\.{setting}\n.*{setting} = 0 trains nothing"):
+        load_settings()
+    assert ModelConfig(max_steps=-1, max_epochs=2).max_steps == -1

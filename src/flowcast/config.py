@@ -282,6 +282,16 @@ class ModelConfig(_Section):
         "damped = 0.25}: the network keeps 1 - their sum; applied at every prediction (backtests included)",
     )
 
+    @field_validator("max_steps", "max_epochs")
+    @classmethod
+    def _trains_something(cls, v: int | None, info: Any) -> int | None:
+        # 0 trained nothing: the network's random initial weights entered the backtest and could be promoted
+        if v == 0:
+            raise ValueError(f"{info.field_name} = 0 trains nothing (the network would keep its random initial "
+                             "weights); give a positive number, or -1 for no limit"
+                             + (" (max_epochs then ends training)" if info.field_name == "max_steps" else ""))
+        return v
+
     @model_validator(mode="after")
     def _quantiles_need_quantile_loss(self) -> ModelConfig:
         if self.quantiles and self.loss != "quantile":

@@ -17,6 +17,11 @@ runner = CliRunner()
     (["run", "--budget", "-1"], "tuning.budget_minutes: Input should be greater than 0 (got -1.0)"),
     (["run", "--budget", "0"], "tuning.budget_minutes: Input should be greater than 0 (got 0.0)"),
     (["run", "--max-steps", "-5"], "model.max_steps: Input should be greater than or equal to -1 (got -5)"),
+    # 0 trained nothing: the untrained networks were backtested and could be promoted; a backfill ignored it
+    (["run", "--max-steps", "0"], "model.max_steps: max_steps = 0 trains nothing"),
+    (["backfill", "--mode", "retrain", "--max-steps", "0", "--start", "2020-01-01", "--end", "2020-02-01"],
+     "model.max_steps: max_steps = 0 trains nothing"),
+    (["train", "--max-steps", "0"], "model.max_steps: max_steps = 0 trains nothing"),
     (["tune", "--budget", "-1"], "tuning.budget_minutes: Input should be greater than 0 (got -1.0)"),
     (["tune", "--trials", "0"], "tuning.n_trials: Input should be greater than or equal to 1 (got 0)"),
 ])

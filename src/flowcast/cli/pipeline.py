@@ -563,7 +563,7 @@ def backfill(
         given = " and ".join(o for o, v in (("--models", cells), ("--max-steps", max_steps)) if v is not None)
         raise ConfigError(f"{given} only go with --mode retrain, where each date trains its models (--mode forecast "
                           "publishes the production model as it was trained)")
-    model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
+    model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps is not None else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
