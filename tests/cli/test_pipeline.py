@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -346,3 +347,40 @@ def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, 
     assert head == f"m: 3 trials in 12 s (budget 2 min), {scored}" and line is not None and line.startswith(best)
     assert summary_lines({"dataset": "m", "trials": 0, "seconds": 1.0, "budget_minutes": 2.0, "metric": metric,
                           "best_value": None})[1] is None
+
+
+@pytest.mark.parametrize(("file", "extra", "noted"), [
+    ("sales_v2.csv", [], True),  # a renamed export: a dataset of its own, said before the run
+    ("sales.csv", [], False),  # the dataset the home has
+    ("sales_v2.csv", ["--dataset", "sales"], False),  # named: goes on with it
+])
+def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, monkeypatch, file, extra, noted):
+    """Regression: `flowcast run --data sales_v2.csv` in a home whose retrains read sales.csv started dataset
+    'sales_v2' (named after the file) without a word before it trained: no production model, forecasts and realized
+    accuracy of its own; only 'There was no model in production' said it, after training. The CLI now says so
+    before the run, naming the home's datasets and --dataset."""
+    from flowcast.registry import ModelRegistry
+
+    monkeypatch.chdir(tmp_path)
+    reg = ModelRegistry(tmp_path / "home" / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    (art / "meta.json").write_text(json.dumps({"cell": "gru"}))
+    mv = reg.register(art, name="gru", dataset="sales", created_at=datetime(2024, 1, 1))
+    reg.promote(mv.version, dataset="sales")
+    assert reg.datasets() == ["sales"]
+
+    def no_prefect(*_a, **_k):
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / file).write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n2024-01-03,a,3\n")
+    res = runner.invoke(app, ["run", file, "--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq",
+                              "1d", "--home", "home", *extra], terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
+    said = " ".join(res.output.split())
+    note = (f"note: {file} is dataset 'sales_v2' (named after the file), new in this home, which has production "
+            "models of sales: this run starts 'sales_v2' afresh (no production model, forecasts of its own); to go on "
+            "with one of those (a renamed or newer export), pass --dataset NAME, e.g. --dataset sales")
+    assert (note in said) == noted, said

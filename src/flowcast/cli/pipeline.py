@@ -56,7 +56,8 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
-from flowcast.errors import ConfigError
+from flowcast.config import Settings
+from flowcast.errors import ConfigError, FlowcastError
 
 ModelsOpt = Annotated[
     list[str] | None,
@@ -151,6 +152,27 @@ class _CurrentStderr:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(sys.stderr, name)
+
+
+def _note_new_dataset(settings: Settings, data: str) -> None:
+    """Say when a --data file's dataset (named after the file) is new in a home whose registry has production
+    models of other datasets: a renamed export ('sales_2024-06.csv' after 'sales_2024-05.csv', 'daily_v2.csv')
+    started a dataset of its own, with no production model, its own forecasts and no realized accuracy to go on
+    from, and only 'There was no model in production' said so, after training."""
+    from flowcast.shared import open_registry
+
+    name = settings.source.name if settings.source is not None else None
+    if name is None or (settings.shared is None and not (settings.home / "models").exists()):
+        return
+    try:
+        held = open_registry(settings).datasets()
+    except (FlowcastError, OSError, ValueError):  # an unreadable registry fails the run itself, saying why
+        return
+    if held and name not in held:
+        console.print(f"note: {data} is dataset {name!r} (named after the file), new in this home, which has "
+                      f"production models of {', '.join(held)}: this run starts {name!r} afresh (no production "
+                      f"model, forecasts of its own); to go on with one of those (a renamed or newer export), pass "
+                      f"--dataset NAME, e.g. --dataset {held[0]}", highlight=False)
 
 
 @contextmanager
@@ -318,6 +340,8 @@ def run(
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
     check_as_of_has_data(settings, instant)
+    if data is not None and dataset is None:
+        _note_new_dataset(settings, data)
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
