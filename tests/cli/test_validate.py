@@ -408,3 +408,31 @@ def test_the_row_index_pandas_writes_to_parquet_is_said_for_what_it_is(tmp_path)
     said = " ".join(res.stderr.split())
     assert ("undeclared columns (ignored): __index_level_0__ (the row index pandas' to_parquet writes; "
             "to_parquet(index=False) leaves it out)") in said, said
+
+
+@pytest.mark.parametrize(("how", "rows_valid", "quarantined"), [
+    ([], 0, 4),  # several readings a day are duplicates: every row quarantined, the error says --aggregate
+    (["--aggregate", "sum"], 4, 0),
+    (["--aggregate", "last"], 4, 0),
+])
+def test_aggregate_option_combines_rows_finer_than_freq(tmp_path, monkeypatch, how, rows_valid, quarantined):
+    """Regression: a --data file of readings finer than --freq (two a day at --freq 1d) had every row quarantined as
+    duplicates, and the error said to 'declare the source's aggregate', which only a [sources.NAME] table in a
+    configuration file could: no option set it. --aggregate sum|mean|last does, on every command that reads data."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.csv").write_text("time,id,val\n2020-01-01T06:00,a,1\n2020-01-01T18:00,a,2\n"
+                                    "2020-01-02T06:00,a,3\n2020-01-02T18:00,a,4\n")
+    res = runner.invoke(app, ["validate", "r.csv", "--id-col", "id", "--time-col", "time", "--target-col", "val",
+                              "--freq", "1d", *how, "--json", "--home", "home"], terminal_width=400)
+    rep = last_json(res.stdout)
+    assert (rep["rows_valid"], rep["rows_quarantined"]) == (rows_valid, quarantined), res.output
+    if how:
+        assert rep["status"] == "clean" and res.exit_code == 0, res.output
+    else:
+        assert "combine them with --aggregate sum, mean or last" in " ".join(res.output.split())
+
+
+def test_aggregate_without_a_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["validate", "--aggregate", "sum"], terminal_width=400)
+    assert res.exit_code == 2 and "--aggregate describe a file: pass it with --data PATH" in res.output

@@ -606,7 +606,8 @@ def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(write
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
     with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(1.0 / 2.0\) \(several rows "
-                       r"per series and period: if the times are finer than freq '1d', declare the source's aggregate"):
+                       r"per series and period: if the times are finer than freq '1d', combine them with --aggregate sum, mean or "
+                       r"last \(the source's aggregate\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
 
 
@@ -1188,7 +1189,7 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
     r = run_validate(write_csv("date,hour,id,val\n" + rows), freq="1d")
     assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
                       "write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); or, to combine "
-                      "the rows of each period of freq '1d', declare the source's aggregate = 'sum', 'mean' or 'last')")
+                      "the rows of each period of freq '1d', give --aggregate sum, mean or last (the source's aggregate))")
     r = run_validate(write_csv("date,region,id,val\n" + rows), freq="1d")  # no clock column: as before
     assert r.hint.startswith(" (several rows per series and period: if the times are finer than freq '1d'")
 

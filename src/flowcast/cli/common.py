@@ -58,6 +58,10 @@ AmbiguousOpt = Annotated[str | None, typer.Option(
 DecimalOpt = Annotated[str | None, typer.Option(
     "--decimal", help="decimal mark of the file's numbers: ',' ('.' groups thousands: 2.000 is 2000) or '.' (',' "
     "groups thousands); default: decided per column from its values")]
+AggregateOpt = Annotated[str | None, typer.Option(
+    "--aggregate", help="several rows of a series in one period (data finer than --freq: transactions to 1d, "
+    "5-minute readings to 1h): combined by sum (counts, amounts), mean (levels) or last (a stock level); "
+    "default none: such rows are duplicates")]
 FutureColOpt = Annotated[list[str] | None, typer.Option(
     "--future-col", help="covariate known ahead (prices, promotions, weather forecasts; repeat for several): its "
     "values for the horizon are rows dated after as_of")]
@@ -209,6 +213,7 @@ def resolve_settings(
     time_label: str | None = None,
     ambiguous: str | None = None,
     decimal: str | None = None,
+    aggregate: str | None = None,
     y_min: float | None = None,
     future_col: list[str] | None = None,
     past_col: list[str] | None = None,
@@ -255,6 +260,7 @@ def resolve_settings(
                 freq=freq,
                 tz=tz,
                 decimal=decimal,
+                **({"aggregate": aggregate} if aggregate is not None else {}),
                 layout=layout,
                 **({"time_label": time_label} if time_label is not None else {}),
                 **({"ambiguous": ambiguous} if ambiguous is not None else {}),
@@ -269,6 +275,7 @@ def resolve_settings(
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
                                 ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
                                 ("--time-label", time_label), ("--ambiguous", ambiguous), ("--decimal", decimal),
+                                ("--aggregate", aggregate),
                                 ("--y-min", y_min is not None), ("--future-col", future_col),
                                 ("--past-col", past_col), ("--static-col", static_col)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns

@@ -21,6 +21,7 @@ import typer
 from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
+    AggregateOpt,
     AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
@@ -310,6 +311,7 @@ def run(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -333,6 +335,7 @@ def run(
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
@@ -458,6 +461,7 @@ def forecast(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -473,6 +477,7 @@ def forecast(
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
     )
@@ -565,6 +570,7 @@ def backfill(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -591,6 +597,7 @@ def backfill(
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         **({"model": model} if model else {}),

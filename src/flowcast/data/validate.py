@@ -925,11 +925,12 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     if clock and source.aggregate == "none":  # a freq read off the date alone ('1d'): aggregate was all it said
         return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "
                 f"one time column: write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); "
-                f"or, to combine the rows of each period of freq {source.freq!r}, declare the source's aggregate = "
-                "'sum', 'mean' or 'last')")
+                f"or, to combine the rows of each period of freq {source.freq!r}, give --aggregate sum, mean or last "
+                "(the source's aggregate))")
     if source.aggregate == "none":
         return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
-                "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
+                "combine them with --aggregate sum, mean or last (the source's aggregate); else check freq and the id "
+                "columns)")
     return ""
 
 
