@@ -97,7 +97,17 @@ def one_line(exc: Exception) -> str:
     if callable(errors):
         try:
             parts = []
-            for e in errors():
+            listed = list(errors())
+            # [source.mine] (singular) for [sources.mine]: 'source.path: Field required; ... source.mine: unknown
+            # setting (did you mean 'y_min'?)' named neither the table nor the section it belongs in
+            tables = [str(e["loc"][1]) for e in listed if e.get("type") == "extra_forbidden"
+                      and len(e.get("loc", ())) == 2 and e["loc"][0] == "source" and isinstance(e.get("input"), dict)]
+            if tables:
+                listed = [e for e in listed if tuple(e.get("loc", ()))[:1] != ("source",)]
+                parts += [f"source.{t}: a named source is a [sources.{t}] table ('sources', plural; [source] holds "
+                          f"the settings of one unnamed source), read with dataset = {t!r} or --dataset {t}"
+                          for t in tables]
+            for e in listed:
                 loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
                 msg = str(e.get("msg", "")).removeprefix("Value error, ")
                 shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
