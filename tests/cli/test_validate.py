@@ -436,3 +436,15 @@ def test_aggregate_without_a_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["validate", "--aggregate", "sum"], terminal_width=400)
     assert res.exit_code == 2 and "--aggregate describe a file: pass it with --data PATH" in res.output
+
+
+@pytest.mark.parametrize("repeat", [["--id-col", "id", "--id-col", "id"], ["--id-col", "id", "--past-col", "p", "--past-col", "p"]])
+def test_a_column_option_given_twice_is_named(tmp_path, monkeypatch, repeat):
+    """Regression: `--id-col id --id-col id` said "cannot read r.csv: multiple fields with name 'id' found", blaming
+    the file for the command line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.csv").write_text("date,id,val,p\n2020-01-01,a,1,2\n2020-01-02,a,2,2\n")
+    res = runner.invoke(app, ["validate", "r.csv", "--time-col", "date", "--target-col", "val", *repeat, "--json"],
+                        terminal_width=400)
+    opt = "--id-col id" if repeat.count("id") == 2 and repeat.count("p") == 0 else "--past-col p"
+    assert res.exit_code == 2 and last_json(res.stdout)["error"] == f"{opt} given more than once: name each column once"

@@ -233,6 +233,12 @@ def resolve_settings(
                           f"({dataset!r} is a bundled or configured dataset; --dataset with --data names the file's "
                           "dataset when it is neither)")
     layout = "long"
+    # '--id-col store --id-col store' failed reading the file ("multiple fields with name 'store' found")
+    repeated = [f"{opt} {c}" for opt, cols in (("--id-col", id_col), ("--future-col", future_col),
+                                               ("--past-col", past_col), ("--static-col", static_col))
+                for c in dict.fromkeys(cols or []) if (cols or []).count(c) > 1]
+    if repeated:
+        raise ConfigError(f"{', '.join(repeated)} given more than once: name each column once")
     if data is not None:
         from flowcast.data.sources import check_readable
 

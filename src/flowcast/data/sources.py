@@ -2261,15 +2261,27 @@ RESERVED_COVARIATE_NAMES = ("unique_id", "ds", "y", "step")  # series, time, tar
 def _check_roles(source: SourceConfig) -> None:
     """One raw column plays one role: id, time, target or covariate(s)."""
     roles: dict[str, list[str]] = {}
+    twice: list[str] = []
     for role, cols in [("id", source.id_cols), ("time", [source.time_col]), ("target", [source.target_col]),
                        ("static", source.static_cols), ("past", source.past_cols), ("future", source.future_cols)]:
+        twice += [f"{role} column {c!r} is listed {cols.count(c)} times" for c in dict.fromkeys(cols)
+                  if cols.count(c) > 1]
         for c in dict.fromkeys(cols):
             roles.setdefault(c, []).append(role)
-    # a covariate may be listed in several covariate roles (past and future): preprocessing sorts that out
-    clashes = {c: r for c, r in roles.items() if len(r) > 1 and {"id", "time", "target"} & set(r)}
+    if twice:  # id_cols = ['store', 'store'] failed reading the file: "multiple fields with name 'store' found"
+        raise DataValidationError(f"source {source.name!r}: {'; '.join(twice)}: name each column once")
+    # a covariate declared past and future (or static and past) failed inside validation with polars' "the name
+    # 'price' passed to `LazyFrame.with_columns` is duplicate"
+    clashes = {c: r for c, r in roles.items() if len(r) > 1}
     if clashes:
         said = "; ".join(f"{c!r} is declared as {' and '.join(r)}" for c, r in clashes.items())
-        raise DataValidationError(f"source {source.name!r}: a column can play one role only: {said}")
+        both = [set(r) for r in clashes.values()]
+        hint = (" (a future covariate is read up to each period as well, as a past one is: declare a covariate "
+                "known ahead as future only, one observed as it happens as past only)"
+                if any({"past", "future"} <= r for r in both) else
+                " (a static is one value per series, a past or future covariate one per period: declare it once)"
+                if any("static" in r and r & {"past", "future"} for r in both) else "")
+        raise DataValidationError(f"source {source.name!r}: a column can play one role only: {said}{hint}")
     # the canonical columns a covariate keeps its name beside (a covariate named 'step' failed deep inside with
     # polars' "projections contained duplicate output name 'step'")
     reserved = [c for c in roles if c in RESERVED_COVARIATE_NAMES and set(roles[c]) <= {"static", "past", "future"}]
