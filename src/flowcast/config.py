@@ -631,7 +631,15 @@ class Settings(BaseSettings):
                              f"`shared` (FLOWCAST_SHARED), e.g. shared = {v!r}")
         # home = "~/flowcast" (a TOML file or a quoted variable: no shell expands it) made a folder named '~'
         # in the working directory, a different home from every directory
-        return Path(v).expanduser() if isinstance(v, (str, Path)) else v
+        if not isinstance(v, (str, Path)):
+            return v
+        home = Path(v).expanduser()
+        # `--home sales.csv` (for --data) failed inside the flow, after validation and preprocessing, with
+        # "NotADirectoryError: [Errno 20] Not a directory: 'sales.csv/cache/prefect/...'"
+        if home.exists() and not home.is_dir():
+            raise ValueError(f"home {str(v)!r} is a file, not a folder: home is the folder a run writes everything "
+                             "to (--home, FLOWCAST_HOME; default .flowcast); a data file goes in --data")
+        return home
 
     @field_validator("sources")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 
@@ -110,8 +111,10 @@ def one_line(exc: Exception) -> str:
             for e in listed:
                 loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
                 msg = str(e.get("msg", "")).removeprefix("Value error, ")
-                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
-                got = [f"got {e['input']!r}"] if shown else []
+                value = e.get("input")
+                value = str(value) if isinstance(value, PurePath) else value  # 'x.csv', not PosixPath('x.csv')
+                shown = "input" in e and not isinstance(value, dict) and repr(value) not in msg
+                got = [f"got {value!r}"] if shown else []
                 if e.get("type") == "extra_forbidden":  # a misspelled key: say so, and name the one it may be
                     msg = "unknown setting"
                     close = _close_setting(tuple(e.get("loc", ())))
