@@ -1415,3 +1415,19 @@ def test_ids_split_by_case_are_named_where_one_half_was_quarantined(write_csv):
     r = run_validate(write_csv(HEADER + body), freq="2d")
     assert r.report.rows_quarantined == 10 and r.report.reconciled
     assert r.report.case_ids == [["S0", "s0"]]
+
+
+@pytest.mark.parametrize("role", ["static_cols", "past_cols", "future_cols"])
+def test_a_declared_covariate_with_no_value_at_all_is_said(write_csv, role):
+    """Regression: a declared covariate whose column is empty on every row (an export that left it unfilled) was
+    filled with 0 (past, future) or missing for every series (static) and the run said only how many values it
+    filled ('allnull: 180'), not that the column held nothing: the network read nothing from it. The data-quality
+    report names it; a column with a value is not named."""
+    p = write_csv("date,id,val,empty,price\n2020-01-01,a,1,,2.5\n2020-01-02,a,2,,\n2020-01-01,b,3,,\n")
+    r = run_validate(p, **{role: ["empty", "price"]})
+    assert r.report.empty_covariates == ["empty"]
+    assert r.report.to_dict()["empty_covariates"] == ["empty"]
+    md = " ".join(r.report.to_markdown().split())
+    assert ("declared covariate 'empty' has no value on any row (the column is empty): a network reads nothing from "
+            "it") in md
+    assert run_validate(p, **{role: ["price"]}).report.empty_covariates == []

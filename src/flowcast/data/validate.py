@@ -109,6 +109,7 @@ class DataQualityReport:
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
+    empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -282,6 +283,8 @@ class DataQualityReport:
             lines += ["", md_text(case_ids_line(self.case_ids))]
         for note in self.number_notes:
             lines += ["", md_text(f"numbers: {note}")]
+        if self.empty_covariates:
+            lines += ["", md_text(empty_covariates_line(self.empty_covariates))]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -541,6 +544,28 @@ def zero_padded_ids_line(groups: list[list[str]]) -> str:
     return _id_groups_line(groups, "leading zeros", "as separate series; if they are one series (a spreadsheet "
                            "drops the zeros of '007'), export the ids as text with their zeros, or without them, the "
                            "same way in every row")
+
+
+def _empty_covariates(valid: pl.DataFrame, source: SourceConfig) -> list[str]:
+    """The declared covariates with no value on any valid row: a column of empty cells (an export that left it
+    unfilled). A past or future one was filled with 0 everywhere and a static one was missing for every series, and
+    the run said only how many values it filled: the network read nothing from them."""
+    cols = [c for c in dict.fromkeys([*source.static_cols, *source.past_cols, *source.future_cols])
+            if c in valid.columns]
+    if not valid.height or not cols:
+        return []
+    nulls = valid.select(pl.col(cols).null_count()).row(0, named=True)
+    return [c for c in cols if nulls[c] == valid.height]
+
+
+def empty_covariates_line(cols: list[str]) -> str:
+    """The warning for declared covariates without a single value (`_empty_covariates`)."""
+    names = ", ".join(repr(c) for c in cols)
+    one = len(cols) == 1
+    return (f"declared covariate{'' if one else 's'} {names} {'has' if one else 'have'} no value on any row (the "
+            f"column{'' if one else 's'} {'is' if one else 'are'} empty): a network reads nothing from "
+            f"{'it' if one else 'them'} (a past or future covariate is filled with 0 everywhere, a static one is missing "
+            "for every series); check the file's column, or leave it undeclared")
 
 
 def case_ids_line(groups: list[list[str]]) -> str:
@@ -879,6 +904,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         case_ids=case_ids(pl.concat([valid.get_column("unique_id").cast(pl.Utf8),
                                      quarantined_ids.get_column("unique_id").cast(pl.Utf8)])),
         number_notes=list(ingested.number_notes),
+        empty_covariates=_empty_covariates(valid, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
