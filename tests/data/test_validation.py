@@ -609,9 +609,23 @@ def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(write
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
     with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(1.0 / 2.0\) \(several rows "
-                       r"per series and period: if the times are finer than freq '1d', combine them with --aggregate sum, mean or "
-                       r"last \(the source's aggregate\)"):
+                       r"per series and period: .*if the times are finer than freq '1d', combine them with --aggregate sum, "
+                       r"mean or last \(the source's aggregate\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
+def test_duplicates_of_series_keyed_by_more_columns_name_the_id_columns_first(write_csv):
+    """Regression: '--id-col region' where the series are keyed by region and store (two stores a region, daily
+    rows) quarantined every row as a duplicate, and the hint said only 'if the times are finer than freq '1d',
+    combine them with --aggregate sum, mean or last': aggregating would have summed two stores into one series. The
+    hint names the id columns first, with the file's other columns."""
+    r = run_validate(write_csv("date,region,store,val\n2020-01-01,n,a,1\n2020-01-01,n,b,5\n2020-01-02,n,a,2\n"
+                               "2020-01-02,n,b,6\n"), id_cols=["region"])
+    assert r.report.rows_quarantined == 4
+    assert r.hint == (" (several rows per series and period: if they are rows of different series, the series' id is in "
+                      "more columns than 'region': name each with --id-col (the source's id_cols), e.g. 'store'; if the "
+                      "times are finer than freq '1d', combine them with --aggregate sum, mean or last (the source's "
+                      "aggregate); else check freq)")
 
 
 def test_report_serialises(write_csv):
@@ -1194,7 +1208,7 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
                       "write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); or, to combine "
                       "the rows of each period of freq '1d', give --aggregate sum, mean or last (the source's aggregate))")
     r = run_validate(write_csv("date,region,id,val\n" + rows), freq="1d")  # no clock column: as before
-    assert r.hint.startswith(" (several rows per series and period: if the times are finer than freq '1d'")
+    assert r.hint.startswith(" (several rows per series and period: if they are rows of different series")
 
 
 def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(write_csv):

@@ -954,9 +954,14 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
                 f"or, to combine the rows of each period of freq {source.freq!r}, give --aggregate sum, mean or last "
                 "(the source's aggregate))")
     if source.aggregate == "none":
-        return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
-                "combine them with --aggregate sum, mean or last (the source's aggregate); else check freq and the id "
-                "columns)")
+        # '--id-col region' (one column of several that key the series) was told to aggregate, which would have
+        # summed different series' values; the id columns come first when the rows are different series'
+        e_g = f", e.g. {', '.join(repr(c) for c in report.undeclared_columns[:3])}" if report.undeclared_columns else ""
+        ids = ", ".join(repr(c) for c in source.id_cols)
+        return (f" (several rows per series and period: if they are rows of different series, the series' id is in "
+                f"more columns than {ids}: name each with --id-col (the source's id_cols){e_g}; if the times are "
+                f"finer than freq {source.freq!r}, combine them with --aggregate sum, mean or last (the source's "
+                "aggregate); else check freq)")
     return ""
 
 
