@@ -448,3 +448,16 @@ def test_a_column_option_given_twice_is_named(tmp_path, monkeypatch, repeat):
                         terminal_width=400)
     opt = "--id-col id" if repeat.count("id") == 2 and repeat.count("p") == 0 else "--past-col p"
     assert res.exit_code == 2 and last_json(res.stdout)["error"] == f"{opt} given more than once: name each column once"
+
+
+def test_an_error_while_reading_the_dates_for_freq_names_the_files_dataset(tmp_path, monkeypatch):
+    """Regression: a --data file without --freq is read once for its frequency, as a source named 'probe', and that
+    reading's errors named it: "source 'probe': unknown time zone tz='Europe/Berln'". They name the file's
+    dataset, as the run does."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "meter.csv").write_text("time,id,val\n2020-01-01 00:00,a,1\n2020-01-01 01:00,a,2\n2020-01-01 02:00,a,3\n")
+    res = runner.invoke(app, ["validate", "meter.csv", "--id-col", "id", "--time-col", "time", "--target-col", "val",
+                              "--tz", "Europe/Berln", "--json"], terminal_width=400)
+    error = last_json(res.stdout)["error"]
+    assert error.startswith("source 'meter': unknown time zone tz='Europe/Berln' (did you mean 'Europe/Berlin'?)"), error
+    assert "probe" not in res.output

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
 from flowcast.timekeys import as_instant, is_date_only
@@ -180,14 +181,17 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
-                   tz: str | None, layout: str) -> str:
+                   tz: str | None, layout: str, name: str = "probe") -> str:
     """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
     do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular)."""
     from flowcast.data.freq_infer import Inferred, explain_freq
 
     missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
-        probe = SourceConfig(name="probe", path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
+        # named as the run names it: its errors said "source 'probe': unknown time zone ..." (a name the store
+        # cannot key is refused after this, naming it)
+        name = name if re.match(DATASET_NAME_PATTERN, name) else "probe"
+        probe = SourceConfig(name=name, path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
                              time_format=time_format, freq="1d", tz=tz, layout=layout)
     except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
         raise ConfigError(missing) from None
@@ -250,7 +254,8 @@ def resolve_settings(
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
         if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
-            freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout)
+            freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout,
+                                  dataset or _name_of(data))
             missing = []
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
