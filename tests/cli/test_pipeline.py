@@ -353,6 +353,7 @@ def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, 
     ("sales_v2.csv", [], True),  # a renamed export: a dataset of its own, said before the run
     ("sales.csv", [], False),  # the dataset the home has
     ("sales_v2.csv", ["--dataset", "sales"], False),  # named: goes on with it
+    ("us_employment.csv", [], False),  # a bundled dataset's name: said apart (below)
 ])
 def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, monkeypatch, file, extra, noted):
     """Regression: `flowcast run --data sales_v2.csv` in a home whose retrains read sales.csv started dataset
@@ -367,9 +368,10 @@ def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, mon
     (art / "ckpt").mkdir(parents=True)
     (art / "ckpt" / "model.ckpt").write_text("w")
     (art / "meta.json").write_text(json.dumps({"cell": "gru"}))
-    mv = reg.register(art, name="gru", dataset="sales", created_at=datetime(2024, 1, 1))
-    reg.promote(mv.version, dataset="sales")
-    assert reg.datasets() == ["sales"]
+    for ds in ("sales", "us_employment"):
+        mv = reg.register(art, name="gru", dataset=ds, created_at=datetime(2024, 1, 1))
+        reg.promote(mv.version, dataset=ds)
+    assert reg.datasets() == ["sales", "us_employment"]
 
     def no_prefect(*_a, **_k):
         raise _PrefectStarted
@@ -381,6 +383,10 @@ def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, mon
     assert "_PrefectStarted" in res.output, res.output
     said = " ".join(res.output.split())
     note = (f"note: {file} is dataset 'sales_v2' (named after the file), new in this home, which has production "
-            "models of sales: this run starts 'sales_v2' afresh (no production model, forecasts of its own); to go on "
-            "with one of those (a renamed or newer export), pass --dataset NAME, e.g. --dataset sales")
+            "models of sales, us_employment: this run starts 'sales_v2' afresh (no production model, forecasts of its "
+            "own); to go on with one of those (a renamed or newer export), pass --dataset NAME, e.g. --dataset sales")
     assert (note in said) == noted, said
+    bundled = ("note: us_employment.csv is dataset 'us_employment' (named after the file), the name of a bundled "
+               "dataset whose production model this home has: this run's candidates are scored against it, and its "
+               "forecasts are published under that name; pass --dataset NAME to keep them apart")
+    assert (bundled in said) == (file == "us_employment.csv"), said

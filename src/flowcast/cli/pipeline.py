@@ -169,7 +169,14 @@ def _note_new_dataset(settings: Settings, data: str) -> None:
         held = open_registry(settings).datasets()
     except (FlowcastError, OSError, ValueError):  # an unreadable registry fails the run itself, saying why
         return
-    if held and name not in held:
+    from flowcast.data.datasets import BUNDLED_DATASETS
+
+    if name in held and name in BUNDLED_DATASETS:  # us_employment.csv: your file, the bundled sample's models
+        console.print(f"note: {data} is dataset {name!r} (named after the file), the name of a bundled dataset "
+                      f"whose production model this home has: this run's candidates are scored against it, and "
+                      f"its forecasts are published under that name; pass --dataset NAME to keep them apart",
+                      highlight=False)
+    elif held and name not in held:
         console.print(f"note: {data} is dataset {name!r} (named after the file), new in this home, which has "
                       f"production models of {', '.join(held)}: this run starts {name!r} afresh (no production "
                       f"model, forecasts of its own); to go on with one of those (a renamed or newer export), pass "
