@@ -269,3 +269,38 @@ def test_a_pandas_frequency_or_a_word_gets_its_polars_spelling(given, meant):
         SourceConfig(**src, freq=given)
     with pytest.raises(ValueError, match=r"got 'bogus'$|got 'bogus'\s*\["):
         SourceConfig(**src, freq="bogus")
+
+
+@pytest.mark.parametrize(("setting", "value"), [("max_steps", 0), ("max_epochs", 0)])
+def test_a_training_of_zero_steps_or_epochs_is_refused(setting, value, monkeypatch):
+    """Regression: max_steps = 0 (FLOWCAST_MODEL__MAX_STEPS=0, --max-steps 0) trained nothing without a word: each
+    network kept its random initial weights, was backtested and could be promoted. -1 (no step limit) stays."""
+    with pytest.raises(ValueError, match=rf"{setting} = 0 trains nothing .*or -1 for no limit"):
+        ModelConfig(**{setting: value})
+    monkeypatch.setenv(f"FLOWCAST_MODEL__{setting.upper()}", str(value))
+    with pytest.raises(ValueError, match=rf"model\.{setting}\n.*{setting} = 0 trains nothing"):
+        load_settings()
+    assert ModelConfig(max_steps=-1, max_epochs=2).max_steps == -1
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_a_home_that_is_a_file_is_refused_naming_it(tmp_path, monkeypatch, how):
+    """Regression: `flowcast run --data sales.csv --home sales.csv` (or FLOWCAST_HOME=sales.csv) ran validation and
+    preprocessing inside a flow, then failed with "NotADirectoryError: [Errno 20] Not a directory:
+    'sales.csv/cache/prefect/...'". The configuration names the file and what home is; a folder (or none yet) is as
+    before."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sales.csv").write_text("date,val\n2020-01-01,1\n")
+    args = ["validate", "--data", "sales.csv", "--time-col", "date", "--target-col", "val", "--freq", "1d"]
+    if how == "env":
+        monkeypatch.setenv("FLOWCAST_HOME", "sales.csv")
+    res = CliRunner().invoke(app, [*args, *(["--home", "sales.csv"] if how == "option" else [])], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert ("home: home 'sales.csv' is a file, not a folder: home is the folder a run writes everything to (--home, "
+            "FLOWCAST_HOME; default .flowcast); a data file goes in --data") in said and "PosixPath" not in said
+    assert load_settings(home=tmp_path / "new").home == tmp_path / "new"  # not there yet: made by the run

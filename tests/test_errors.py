@@ -21,3 +21,23 @@ def test_a_misspelled_setting_is_unknown_and_names_the_one_it_may_be(tmp_path):
     assert "model.max_step: unknown setting (got 5; did you mean 'max_steps'?)" in said
     assert "sources.sales.futur_cols: unknown setting (got ['promo']; did you mean 'future_cols'?)" in said
     assert "sources.sales.zzzz: unknown setting (got 1)" in said and "Extra inputs" not in said
+
+
+@pytest.mark.parametrize(("toml", "said"), [
+    ('dataset = "mine"\n[source.mine]\npath = "a.csv"\ntime_col = "d"\ntarget_col = "y"\nfreq = "1d"\n',
+     ("source.mine: a named source is a [sources.mine] table ('sources', plural; [source] holds the settings of one "
+     "unnamed source), read with dataset = 'mine' or --dataset mine")),
+    ('[source.mine]\npath = "a.csv"\n[model]\nmax_step = 5\n',  # beside another error, each said once
+     ("source.mine: a named source is a [sources.mine] table ('sources', plural; [source] holds the settings of one "
+     "unnamed source), read with dataset = 'mine' or --dataset mine; model.max_step: unknown setting (got 5; did you "
+     "mean 'max_steps'?)")),
+])
+def test_a_named_source_under_source_singular_points_to_sources(tmp_path, toml, said):
+    """Regression: [source.mine] for [sources.mine] said 'source.path: Field required; source.time_col: Field
+    required; ...; source.mine: unknown setting (did you mean 'y_min'?)': four missing fields the table had, and a
+    suggestion from the wrong vocabulary. It now names the table and the section it belongs in."""
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ValueError) as err:
+        load_settings(cfg)
+    assert one_line(err.value) == said

@@ -286,6 +286,16 @@ class ModelConfig(_Section):
         "damped = 0.25}: the network keeps 1 - their sum; applied at every prediction (backtests included)",
     )
 
+    @field_validator("max_steps", "max_epochs")
+    @classmethod
+    def _trains_something(cls, v: int | None, info: Any) -> int | None:
+        # 0 trained nothing: the network's random initial weights entered the backtest and could be promoted
+        if v == 0:
+            raise ValueError(f"{info.field_name} = 0 trains nothing (the network would keep its random initial "
+                             "weights); give a positive number, or -1 for no limit"
+                             + (" (max_epochs then ends training)" if info.field_name == "max_steps" else ""))
+        return v
+
     @model_validator(mode="after")
     def _quantiles_need_quantile_loss(self) -> ModelConfig:
         if self.quantiles and self.loss != "quantile":
@@ -625,7 +635,15 @@ class Settings(BaseSettings):
                              f"`shared` (FLOWCAST_SHARED), e.g. shared = {v!r}")
         # home = "~/flowcast" (a TOML file or a quoted variable: no shell expands it) made a folder named '~'
         # in the working directory, a different home from every directory
-        return Path(v).expanduser() if isinstance(v, (str, Path)) else v
+        if not isinstance(v, (str, Path)):
+            return v
+        home = Path(v).expanduser()
+        # `--home sales.csv` (for --data) failed inside the flow, after validation and preprocessing, with
+        # "NotADirectoryError: [Errno 20] Not a directory: 'sales.csv/cache/prefect/...'"
+        if home.exists() and not home.is_dir():
+            raise ValueError(f"home {str(v)!r} is a file, not a folder: home is the folder a run writes everything "
+                             "to (--home, FLOWCAST_HOME; default .flowcast); a data file goes in --data")
+        return home
 
     @field_validator("sources")
     @classmethod

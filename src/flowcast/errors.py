@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 
@@ -98,11 +99,23 @@ def one_line(exc: Exception) -> str:
     if callable(errors):
         try:
             parts = []
-            for e in errors():
+            listed = list(errors())
+            # [source.mine] (singular) for [sources.mine]: 'source.path: Field required; ... source.mine: unknown
+            # setting (did you mean 'y_min'?)' named neither the table nor the section it belongs in
+            tables = [str(e["loc"][1]) for e in listed if e.get("type") == "extra_forbidden"
+                      and len(e.get("loc", ())) == 2 and e["loc"][0] == "source" and isinstance(e.get("input"), dict)]
+            if tables:
+                listed = [e for e in listed if tuple(e.get("loc", ()))[:1] != ("source",)]
+                parts += [f"source.{t}: a named source is a [sources.{t}] table ('sources', plural; [source] holds "
+                          f"the settings of one unnamed source), read with dataset = {t!r} or --dataset {t}"
+                          for t in tables]
+            for e in listed:
                 loc = ".".join(str(x) for x in e.get("loc", ())) or "value"
                 msg = str(e.get("msg", "")).removeprefix("Value error, ")
-                shown = "input" in e and not isinstance(e["input"], dict) and repr(e["input"]) not in msg
-                got = [f"got {e['input']!r}"] if shown else []
+                value = e.get("input")
+                value = str(value) if isinstance(value, PurePath) else value  # 'x.csv', not PosixPath('x.csv')
+                shown = "input" in e and not isinstance(value, dict) and repr(value) not in msg
+                got = [f"got {value!r}"] if shown else []
                 if e.get("type") == "extra_forbidden":  # a misspelled key: say so, and name the one it may be
                     msg = "unknown setting"
                     close = _close_setting(tuple(e.get("loc", ())))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -17,6 +18,11 @@ runner = CliRunner()
     (["run", "--budget", "-1"], "tuning.budget_minutes: Input should be greater than 0 (got -1.0)"),
     (["run", "--budget", "0"], "tuning.budget_minutes: Input should be greater than 0 (got 0.0)"),
     (["run", "--max-steps", "-5"], "model.max_steps: Input should be greater than or equal to -1 (got -5)"),
+    # 0 trained nothing: the untrained networks were backtested and could be promoted; a backfill ignored it
+    (["run", "--max-steps", "0"], "model.max_steps: max_steps = 0 trains nothing"),
+    (["backfill", "--mode", "retrain", "--max-steps", "0", "--start", "2020-01-01", "--end", "2020-02-01"],
+     "model.max_steps: max_steps = 0 trains nothing"),
+    (["train", "--max-steps", "0"], "model.max_steps: max_steps = 0 trains nothing"),
     (["tune", "--budget", "-1"], "tuning.budget_minutes: Input should be greater than 0 (got -1.0)"),
     (["tune", "--trials", "0"], "tuning.n_trials: Input should be greater than or equal to 1 (got 0)"),
 ])
@@ -341,3 +347,46 @@ def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, 
     assert head == f"m: 3 trials in 12 s (budget 2 min), {scored}" and line is not None and line.startswith(best)
     assert summary_lines({"dataset": "m", "trials": 0, "seconds": 1.0, "budget_minutes": 2.0, "metric": metric,
                           "best_value": None})[1] is None
+
+
+@pytest.mark.parametrize(("file", "extra", "noted"), [
+    ("sales_v2.csv", [], True),  # a renamed export: a dataset of its own, said before the run
+    ("sales.csv", [], False),  # the dataset the home has
+    ("sales_v2.csv", ["--dataset", "sales"], False),  # named: goes on with it
+    ("us_employment.csv", [], False),  # a bundled dataset's name: said apart (below)
+])
+def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, monkeypatch, file, extra, noted):
+    """Regression: `flowcast run --data sales_v2.csv` in a home whose retrains read sales.csv started dataset
+    'sales_v2' (named after the file) without a word before it trained: no production model, forecasts and realized
+    accuracy of its own; only 'There was no model in production' said it, after training. The CLI now says so
+    before the run, naming the home's datasets and --dataset."""
+    from flowcast.registry import ModelRegistry
+
+    monkeypatch.chdir(tmp_path)
+    reg = ModelRegistry(tmp_path / "home" / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    (art / "meta.json").write_text(json.dumps({"cell": "gru"}))
+    for ds in ("sales", "us_employment"):
+        mv = reg.register(art, name="gru", dataset=ds, created_at=datetime(2024, 1, 1))
+        reg.promote(mv.version, dataset=ds)
+    assert reg.datasets() == ["sales", "us_employment"]
+
+    def no_prefect(*_a, **_k):
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / file).write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n2024-01-03,a,3\n")
+    res = runner.invoke(app, ["run", file, "--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq",
+                              "1d", "--home", "home", *extra], terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
+    said = " ".join(res.output.split())
+    note = (f"note: {file} is dataset 'sales_v2' (named after the file), new in this home, which has production "
+            "models of sales, us_employment: this run starts 'sales_v2' afresh (no production model, forecasts of its "
+            "own); to go on with one of those (a renamed or newer export), pass --dataset NAME, e.g. --dataset sales")
+    assert (note in said) == noted, said
+    bundled = ("note: us_employment.csv is dataset 'us_employment' (named after the file), the name of a bundled "
+               "dataset whose production model this home has: this run's candidates are scored against it, and its "
+               "forecasts are published under that name; pass --dataset NAME to keep them apart")
+    assert (bundled in said) == (file == "us_employment.csv"), said

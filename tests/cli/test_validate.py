@@ -427,3 +427,56 @@ def test_validate_counts_ended_series_and_those_set_aside(tmp_path, monkeypatch,
     assert all(e["reason"].startswith("ended: its last observation, 2020-01-30, is 50 periods") for e in rep["excluded"])
     said = " ".join(res.stderr.split())
     assert ("all set aside" in said) is bool(excluded) and ("forecast from its own last observation" in said) is not excluded
+
+
+@pytest.mark.parametrize(("how", "rows_valid", "quarantined"), [
+    ([], 0, 4),  # several readings a day are duplicates: every row quarantined, the error says --aggregate
+    (["--aggregate", "sum"], 4, 0),
+    (["--aggregate", "last"], 4, 0),
+])
+def test_aggregate_option_combines_rows_finer_than_freq(tmp_path, monkeypatch, how, rows_valid, quarantined):
+    """Regression: a --data file of readings finer than --freq (two a day at --freq 1d) had every row quarantined as
+    duplicates, and the error said to 'declare the source's aggregate', which only a [sources.NAME] table in a
+    configuration file could: no option set it. --aggregate sum|mean|last does, on every command that reads data."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.csv").write_text("time,id,val\n2020-01-01T06:00,a,1\n2020-01-01T18:00,a,2\n"
+                                    "2020-01-02T06:00,a,3\n2020-01-02T18:00,a,4\n")
+    res = runner.invoke(app, ["validate", "r.csv", "--id-col", "id", "--time-col", "time", "--target-col", "val",
+                              "--freq", "1d", *how, "--json", "--home", "home"], terminal_width=400)
+    rep = last_json(res.stdout)
+    assert (rep["rows_valid"], rep["rows_quarantined"]) == (rows_valid, quarantined), res.output
+    if how:
+        assert rep["status"] == "clean" and res.exit_code == 0, res.output
+    else:
+        assert "combine them with --aggregate sum, mean or last" in " ".join(res.output.split())
+
+
+def test_aggregate_without_a_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["validate", "--aggregate", "sum"], terminal_width=400)
+    assert res.exit_code == 2 and "--aggregate describe a file: pass it with --data PATH" in res.output
+
+
+@pytest.mark.parametrize("repeat", [["--id-col", "id", "--id-col", "id"], ["--id-col", "id", "--past-col", "p", "--past-col", "p"]])
+def test_a_column_option_given_twice_is_named(tmp_path, monkeypatch, repeat):
+    """Regression: `--id-col id --id-col id` said "cannot read r.csv: multiple fields with name 'id' found", blaming
+    the file for the command line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.csv").write_text("date,id,val,p\n2020-01-01,a,1,2\n2020-01-02,a,2,2\n")
+    res = runner.invoke(app, ["validate", "r.csv", "--time-col", "date", "--target-col", "val", *repeat, "--json"],
+                        terminal_width=400)
+    opt = "--id-col id" if repeat.count("id") == 2 and repeat.count("p") == 0 else "--past-col p"
+    assert res.exit_code == 2 and last_json(res.stdout)["error"] == f"{opt} given more than once: name each column once"
+
+
+def test_an_error_while_reading_the_dates_for_freq_names_the_files_dataset(tmp_path, monkeypatch):
+    """Regression: a --data file without --freq is read once for its frequency, as a source named 'probe', and that
+    reading's errors named it: "source 'probe': unknown time zone tz='Europe/Berln'". They name the file's
+    dataset, as the run does."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "meter.csv").write_text("time,id,val\n2020-01-01 00:00,a,1\n2020-01-01 01:00,a,2\n2020-01-01 02:00,a,3\n")
+    res = runner.invoke(app, ["validate", "meter.csv", "--id-col", "id", "--time-col", "time", "--target-col", "val",
+                              "--tz", "Europe/Berln", "--json"], terminal_width=400)
+    error = last_json(res.stdout)["error"]
+    assert error.startswith("source 'meter': unknown time zone tz='Europe/Berln' (did you mean 'Europe/Berlin'?)"), error
+    assert "probe" not in res.output

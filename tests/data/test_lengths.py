@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flowcast.data.lengths import fit_backtest, fit_network_spans, share_length
 
 M3_YEARLY_LIKE = [14] * 200 + [20] * 300 + [41] * 145  # 14 to 41 periods a series
@@ -23,7 +25,10 @@ def test_lookback_then_validation_span_shrink_to_fit_the_share():
     assert (s.lookback, s.val_size) == (36, 0)
     s = fit_network_spans(M3_YEARLY_LIKE, horizon=6, lookback=36, val_size=6, short_series="exclude", share=0.8,
                           lookback_given=True, val_size_given=True)
-    assert (s.lookback, s.val_size, s.notes) == (36, 6, [])
+    assert (s.lookback, s.val_size) == (36, 6)
+    assert s.notes == [("model.lookback = 36 is set explicitly, and no series has the 48 periods (lookback + horizon + "
+                       "validation span) a network needs with it (the longest has 41): no network can train. A lookback "
+                       "of at most 29 fits the longest series; unset, the lookback is fitted to the data.")]
     # the lookback never goes below the horizon; long enough data keeps everything
     s = fit_network_spans([3, 8, 14, 40], horizon=3, lookback=36, val_size=3, short_series="exclude", share=0.8)
     assert (s.lookback, s.val_size) == (3, 2)  # 3 + 3 + 2 = 8: the 3-period series never fits, 8 does
@@ -124,3 +129,29 @@ def test_spans_leave_the_networks_a_series_at_the_first_backtest_cutoff():
     s = fit_network_spans_for_backtest([60, 60, 60], n_windows=2, lookback_given=True, **kw)
     assert (s.lookback, s.val_size) == (36, 3)
     assert network_min_length(lookback=36, horizon=7, val_size=3, short_series="exclude") == 46
+
+
+@pytest.mark.parametrize(("lengths", "lookback", "said"), [
+    ([60, 60, 50], 500, ("model.lookback = 500 is set explicitly, and no series has the 514 periods (lookback + horizon) "
+                        "a network needs with it (the longest has 60): no network can train. A lookback of at most 46 "
+                        "fits the longest series; unset, the lookback is fitted to the data.")),
+    ([10, 12], 100, ("model.lookback = 100 is set explicitly, and no series has the 114 periods (lookback + horizon) a "
+                    "network needs with it (the longest has 12): no network can train. No lookback fits: every series "
+                    "is shorter than lookback + horizon with a lookback of 1.")),
+])
+def test_a_given_lookback_no_series_holds_is_named_with_one_that_fits(lengths, lookback, said):
+    """Regression: [model] lookback = 500 on series of 60 days said '80% of the series have at least 60 periods:
+    lookback 500 -> 500, validation span 14 -> 0, so that they are long enough for a network', which they were not:
+    the note named an unchanged lookback, not that the given lookback kept every network out, nor what would fit."""
+    s = fit_network_spans(lengths, horizon=14, lookback=lookback, val_size=14, short_series="exclude", share=0.8,
+                          lookback_given=True)
+    assert s.lookback == lookback and s.notes == [said]
+
+
+def test_a_note_names_only_the_spans_it_changes():
+    s = fit_network_spans([60, 60, 60], horizon=7, lookback=36, val_size=30, short_series="exclude", share=0.8,
+                          lookback_given=True)
+    assert (s.lookback, s.val_size) == (36, 17)
+    assert s.notes == [("80% of the series have at least 60 periods: validation span 30 -> 17, so that they are long "
+                       "enough for a network (the shorter ones are forecast by the statistical models that can run on "
+                       "them).")]

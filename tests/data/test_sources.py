@@ -216,11 +216,28 @@ def test_daily_offsets_with_a_strptime_format(write_csv):
     ({"id_cols": ["date"]}, "'date' is declared as id and time"),
     ({"target_col": "date"}, "'date' is declared as time and target"),
     ({"future_cols": ["val"]}, "'val' is declared as target and future"),
+    # two covariate roles failed inside validation: "the name 'price' passed to `LazyFrame.with_columns` is duplicate"
+    ({"past_cols": ["price"], "future_cols": ["price"]}, ("'price' is declared as past and future \\(a future "
+                                                         "covariate is read up to each period as well")),
+    ({"static_cols": ["price"], "past_cols": ["price"]}, ("'price' is declared as static and past \\(a static is one "
+                                                         "value per series")),
 ])
 def test_a_column_plays_one_role(write_csv, kw, needle):
     """Regression: --id-col date --time-col date quarantined every row as duplicate_conflict."""
-    p = write_csv("date,id,val\n2020-01-01,a,1\n")
+    p = write_csv("date,id,val,price\n2020-01-01,a,1,2.5\n")
     with pytest.raises(DataValidationError, match=f"a column can play one role only: {needle}"):
+        ingest(make_source(p, **kw), None)
+
+
+@pytest.mark.parametrize("kw,said", [
+    ({"id_cols": ["id", "id"]}, "id column 'id' is listed 2 times"),
+    ({"future_cols": ["price", "price"]}, "future column 'price' is listed 2 times"),
+])
+def test_a_column_listed_twice_in_one_role_is_named(write_csv, kw, said):
+    """Regression: id_cols = ['id', 'id'] failed reading the file ("cannot read src.csv: multiple fields with name
+    'id' found"), blaming the file for the declaration."""
+    p = write_csv("date,id,val,price\n2020-01-01,a,1,2.5\n")
+    with pytest.raises(DataValidationError, match=f"source 't': {said}: name each column once"):
         ingest(make_source(p, **kw), None)
 
 

@@ -401,8 +401,11 @@ def test_mixed_naive_and_aware_without_tz_quarantines_the_naive_rows(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00+10:00,a,1\n2020-01-01T00:30Z,a,2\n2020-01-01T01:00,a,3\n")
     r = run_validate(p, freq="30m")
     assert quarantined(r) == [
-        (2, "time_zone_ambiguous", "time '2020-01-01T01:00' has no UTC offset while other rows do; declare the source's tz")
+        (2, "time_zone_ambiguous", ("time '2020-01-01T01:00' has no UTC offset while other rows do; declare the time "
+                                   "zone of the times written without one (--tz UTC, --tz Europe/Berlin: the source's tz)"))
     ]
+    # what the hint says works: with the zone, every row is read (the naive one as UTC)
+    assert run_validate(p, freq="30m", tz="UTC").report.rows_quarantined == 0
     assert r.valid["ds"].to_list() == [datetime(2019, 12, 31, 14, 0), datetime(2020, 1, 1, 0, 30)]
 
 
@@ -619,8 +622,23 @@ def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(tmp_p
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01T01:00,a,1\n2020-01-01T02:00,a,2\n2020-01-02,a,3\n"))
     with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(1.0 / 2.0\) \(several rows "
-                       r"per series and period: if the times are finer than freq '1d', declare the source's aggregate"):
+                       r"per series and period: .*if the times are finer than freq '1d', combine them with --aggregate sum, "
+                       r"mean or last \(the source's aggregate\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+
+
+def test_duplicates_of_series_keyed_by_more_columns_name_the_id_columns_first(write_csv):
+    """Regression: '--id-col region' where the series are keyed by region and store (two stores a region, daily
+    rows) quarantined every row as a duplicate, and the hint said only 'if the times are finer than freq '1d',
+    combine them with --aggregate sum, mean or last': aggregating would have summed two stores into one series. The
+    hint names the id columns first, with the file's other columns."""
+    r = run_validate(write_csv("date,region,store,val\n2020-01-01,n,a,1\n2020-01-01,n,b,5\n2020-01-02,n,a,2\n"
+                               "2020-01-02,n,b,6\n"), id_cols=["region"])
+    assert r.report.rows_quarantined == 4
+    assert r.hint == (" (several rows per series and period: if they are rows of different series, the series' id is in "
+                      "more columns than 'region': name each with --id-col (the source's id_cols), e.g. 'store'; if the "
+                      "times are finer than freq '1d', combine them with --aggregate sum, mean or last (the source's "
+                      "aggregate); else check freq)")
 
 
 def test_report_serialises(write_csv):
@@ -704,6 +722,28 @@ def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
     pq = tmp_path / "obs.parquet"
     pl.read_csv(p, infer_schema=False).write_parquet(pq)
     assert run_validate(pq).report.check_examples["y_not_number"] == "source_row 4: val 'oops' is not a number"
+
+
+@pytest.mark.parametrize("sep,preamble,gzipped", [
+    (",", "", False),
+    (";", "", False),  # sniffed from the header
+    (",", "# exported by logger v2\n", False),  # a comment line above the header
+    (",", "", True),
+])
+def test_an_example_row_after_a_quoted_line_break_names_its_own_line(write_csv, sep, preamble, gzipped):
+    """Regression: a quoted value holding a line break (a free-text note column: "late delivery\\nsee ticket")
+    makes one row span two lines, so that 'line source_row + 2' named a line above the quarantined row, another
+    row's. The example names the line its row starts on."""
+    rows = [["date", "id", "val", "note"], ["2020-01-01", "a", "1", '"late\ndelivery"'], ["2020-01-02", "a", "2", "ok"],
+            ["2020-01-03", "a", "3", '"two\nline\nbreaks"'], ["2020-01-04", "a", "oops", "ok"]]
+    text = preamble + "".join(sep.join(r) + "\n" for r in rows)
+    bad_line = next(i for i, line in enumerate(text.splitlines(), 1) if "oops" in line)
+    assert bad_line == 8 + bool(preamble)  # source_row 3 + 2 would be line 5 (+1)
+    p = write_csv(gzip.compress(text.encode()) if gzipped else text, name="notes.csv.gz" if gzipped else "notes.csv")
+    r = run_validate(p)
+    assert r.report.rows_quarantined == 1
+    assert r.report.check_examples == {"y_not_number": f"source_row 3 (line {bad_line} of {p}): val 'oops' is not a "
+                                                        "number"}
 
 
 @pytest.mark.parametrize("text,blank", [
@@ -1179,9 +1219,9 @@ def test_hours_in_a_column_of_their_own_are_named_in_the_duplicates_hint(write_c
     r = run_validate(write_csv("date,hour,id,val\n" + rows), freq="1d")
     assert r.hint == (" (the time of day in column 'hour', beside the date in 'date'? flowcast reads one time column: "
                       "write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); or, to combine "
-                      "the rows of each period of freq '1d', declare the source's aggregate = 'sum', 'mean' or 'last')")
+                      "the rows of each period of freq '1d', give --aggregate sum, mean or last (the source's aggregate))")
     r = run_validate(write_csv("date,region,id,val\n" + rows), freq="1d")  # no clock column: as before
-    assert r.hint.startswith(" (several rows per series and period: if the times are finer than freq '1d'")
+    assert r.hint.startswith(" (several rows per series and period: if they are rows of different series")
 
 
 def test_epoch_milliseconds_read_with_time_format_s_are_quarantined_with_a_hint(write_csv):
@@ -1421,3 +1461,19 @@ def test_ids_split_by_case_are_named_where_one_half_was_quarantined(write_csv):
     r = run_validate(write_csv(HEADER + body), freq="2d")
     assert r.report.rows_quarantined == 10 and r.report.reconciled
     assert r.report.case_ids == [["S0", "s0"]]
+
+
+@pytest.mark.parametrize("role", ["static_cols", "past_cols", "future_cols"])
+def test_a_declared_covariate_with_no_value_at_all_is_said(write_csv, role):
+    """Regression: a declared covariate whose column is empty on every row (an export that left it unfilled) was
+    filled with 0 (past, future) or missing for every series (static) and the run said only how many values it
+    filled ('allnull: 180'), not that the column held nothing: the network read nothing from it. The data-quality
+    report names it; a column with a value is not named."""
+    p = write_csv("date,id,val,empty,price\n2020-01-01,a,1,,2.5\n2020-01-02,a,2,,\n2020-01-01,b,3,,\n")
+    r = run_validate(p, **{role: ["empty", "price"]})
+    assert r.report.empty_covariates == ["empty"]
+    assert r.report.to_dict()["empty_covariates"] == ["empty"]
+    md = " ".join(r.report.to_markdown().split())
+    assert ("declared covariate 'empty' has no value on any row (the column is empty): a network reads nothing from "
+            "it") in md
+    assert run_validate(p, **{role: ["price"]}).report.empty_covariates == []

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
 from flowcast.timekeys import as_instant, is_date_only
@@ -58,6 +59,10 @@ AmbiguousOpt = Annotated[str | None, typer.Option(
 DecimalOpt = Annotated[str | None, typer.Option(
     "--decimal", help="decimal mark of the file's numbers: ',' ('.' groups thousands: 2.000 is 2000) or '.' (',' "
     "groups thousands); default: decided per column from its values")]
+AggregateOpt = Annotated[str | None, typer.Option(
+    "--aggregate", help="several rows of a series in one period (data finer than --freq: transactions to 1d, "
+    "5-minute readings to 1h): combined by sum (counts, amounts), mean (levels) or last (a stock level); "
+    "default none: such rows are duplicates")]
 FutureColOpt = Annotated[list[str] | None, typer.Option(
     "--future-col", help="covariate known ahead (prices, promotions, weather forecasts; repeat for several): its "
     "values for the horizon are rows dated after as_of")]
@@ -176,14 +181,17 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
-                   tz: str | None, layout: str) -> str:
+                   tz: str | None, layout: str, name: str = "probe") -> str:
     """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
     do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular)."""
     from flowcast.data.freq_infer import Inferred, explain_freq
 
     missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
-        probe = SourceConfig(name="probe", path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
+        # named as the run names it: its errors said "source 'probe': unknown time zone ..." (a name the store
+        # cannot key is refused after this, naming it)
+        name = name if re.match(DATASET_NAME_PATTERN, name) else "probe"
+        probe = SourceConfig(name=name, path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
                              time_format=time_format, freq="1d", tz=tz, layout=layout)
     except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
         raise ConfigError(missing) from None
@@ -209,6 +217,7 @@ def resolve_settings(
     time_label: str | None = None,
     ambiguous: str | None = None,
     decimal: str | None = None,
+    aggregate: str | None = None,
     y_min: float | None = None,
     future_col: list[str] | None = None,
     past_col: list[str] | None = None,
@@ -228,6 +237,12 @@ def resolve_settings(
                           f"({dataset!r} is a bundled or configured dataset; --dataset with --data names the file's "
                           "dataset when it is neither)")
     layout = "long"
+    # '--id-col store --id-col store' failed reading the file ("multiple fields with name 'store' found")
+    repeated = [f"{opt} {c}" for opt, cols in (("--id-col", id_col), ("--future-col", future_col),
+                                               ("--past-col", past_col), ("--static-col", static_col))
+                for c in dict.fromkeys(cols or []) if (cols or []).count(c) > 1]
+    if repeated:
+        raise ConfigError(f"{', '.join(repeated)} given more than once: name each column once")
     if data is not None:
         from flowcast.data.sources import check_readable
 
@@ -239,7 +254,8 @@ def resolve_settings(
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
         if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
-            freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout)
+            freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout,
+                                  dataset or _name_of(data))
             missing = []
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
@@ -255,6 +271,7 @@ def resolve_settings(
                 freq=freq,
                 tz=tz,
                 decimal=decimal,
+                **({"aggregate": aggregate} if aggregate is not None else {}),
                 layout=layout,
                 **({"time_label": time_label} if time_label is not None else {}),
                 **({"ambiguous": ambiguous} if ambiguous is not None else {}),
@@ -269,6 +286,7 @@ def resolve_settings(
         given = [n for n, v in [("--id-col", id_col), ("--time-col", time_col), ("--time-format", time_format),
                                 ("--target-col", target_col), ("--freq", freq), ("--tz", tz),
                                 ("--time-label", time_label), ("--ambiguous", ambiguous), ("--decimal", decimal),
+                                ("--aggregate", aggregate),
                                 ("--y-min", y_min is not None), ("--future-col", future_col),
                                 ("--past-col", past_col), ("--static-col", static_col)] if v]
         if given and dataset:  # they were silently ignored: a dataset declares its own columns

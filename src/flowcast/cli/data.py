@@ -16,6 +16,7 @@ import typer
 
 from flowcast.cli.app import app, models_app  # noqa: F401
 from flowcast.cli.common import (
+    AggregateOpt,
     AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
@@ -63,6 +64,7 @@ def validate_cmd(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -83,6 +85,7 @@ def validate_cmd(
         settings = resolve_settings(
             dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
             target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+            aggregate=aggregate,
             future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
             home=home,
         )

@@ -21,6 +21,7 @@ import typer
 from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
+    AggregateOpt,
     AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
@@ -56,7 +57,8 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
-from flowcast.errors import ConfigError
+from flowcast.config import Settings
+from flowcast.errors import ConfigError, FlowcastError
 
 ModelsOpt = Annotated[
     list[str] | None,
@@ -151,6 +153,34 @@ class _CurrentStderr:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(sys.stderr, name)
+
+
+def _note_new_dataset(settings: Settings, data: str) -> None:
+    """Say when a --data file's dataset (named after the file) is new in a home whose registry has production
+    models of other datasets: a renamed export ('sales_2024-06.csv' after 'sales_2024-05.csv', 'daily_v2.csv')
+    started a dataset of its own, with no production model, its own forecasts and no realized accuracy to go on
+    from, and only 'There was no model in production' said so, after training."""
+    from flowcast.shared import open_registry
+
+    name = settings.source.name if settings.source is not None else None
+    if name is None or (settings.shared is None and not (settings.home / "models").exists()):
+        return
+    try:
+        held = open_registry(settings).datasets()
+    except (FlowcastError, OSError, ValueError):  # an unreadable registry fails the run itself, saying why
+        return
+    from flowcast.data.datasets import BUNDLED_DATASETS
+
+    if name in held and name in BUNDLED_DATASETS:  # us_employment.csv: your file, the bundled sample's models
+        console.print(f"note: {data} is dataset {name!r} (named after the file), the name of a bundled dataset "
+                      f"whose production model this home has: this run's candidates are scored against it, and "
+                      f"its forecasts are published under that name; pass --dataset NAME to keep them apart",
+                      highlight=False)
+    elif held and name not in held:
+        console.print(f"note: {data} is dataset {name!r} (named after the file), new in this home, which has "
+                      f"production models of {', '.join(held)}: this run starts {name!r} afresh (no production "
+                      f"model, forecasts of its own); to go on with one of those (a renamed or newer export), pass "
+                      f"--dataset NAME, e.g. --dataset {held[0]}", highlight=False)
 
 
 @contextmanager
@@ -288,6 +318,7 @@ def run(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -311,6 +342,7 @@ def run(
     settings = resolve_settings(  # the options are checked here, before a Prefect server starts
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
@@ -318,6 +350,8 @@ def run(
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
     check_as_of_has_data(settings, instant)
+    if data is not None and dataset is None:
+        _note_new_dataset(settings, data)
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
@@ -435,6 +469,7 @@ def forecast(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -450,6 +485,7 @@ def forecast(
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
     )
@@ -542,6 +578,7 @@ def backfill(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -564,10 +601,11 @@ def backfill(
         given = " and ".join(o for o, v in (("--models", cells), ("--max-steps", max_steps)) if v is not None)
         raise ConfigError(f"{given} only go with --mode retrain, where each date trains its models (--mode forecast "
                           "publishes the production model as it was trained)")
-    model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps else {})}
+    model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps is not None else {})}
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         **({"model": model} if model else {}),

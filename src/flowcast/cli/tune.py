@@ -9,6 +9,7 @@ import typer
 
 from flowcast.cli.app import app
 from flowcast.cli.common import (
+    AggregateOpt,
     AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
@@ -58,6 +59,7 @@ def tune(
     time_label: TimeLabelOpt = None,
     ambiguous: AmbiguousOpt = None,
     decimal: DecimalOpt = None,
+    aggregate: AggregateOpt = None,
     y_min: YMinOpt = None,
     future_col: FutureColOpt = None,
     past_col: PastColOpt = None,
@@ -78,6 +80,7 @@ def tune(
     settings = resolve_settings(
         dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+        aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
         home=home,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts

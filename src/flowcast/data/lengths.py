@@ -72,11 +72,24 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
         lb, vs = _shortened(n, horizon=horizon, lookback=lookback, val_size=val_size, short_series=short_series,
                             lookback_given=lookback_given, val_size_given=val_size_given)
     out = NetworkSpans(lb, vs)
-    if out.changed(lookback, val_size):
+    longest = max((int(x) for x in lengths), default=0)
+    if (lookback_given and short_series == "exclude" and lengths
+            and network_min_length(lookback=lb, horizon=horizon, val_size=vs, short_series=short_series) > longest):
+        # a given lookback no series can hold: 'lookback 500 -> 500, validation span 14 -> 0, so that they are long
+        # enough for a network' said neither that the lookback was the cause nor what would fit
+        fits = longest - horizon - vs
+        spans = "lookback + horizon" + (" + validation span" if vs else "")
         out.notes.append(
-            f"{_who_has(lengths, n, share)}: lookback {lookback} -> {lb}, validation span "
-            f"{val_size} -> {vs}, so that they are long enough for a network (the shorter ones are forecast by the "
-            "statistical models that can run on them).")
+            f"model.lookback = {lookback} is set explicitly, and no series has the {lookback + horizon + vs} periods "
+            f"({spans}) a network needs with it (the longest has {longest}): no network can train. "
+            + (f"A lookback of at most {fits} fits the longest series; unset, the lookback is fitted to the data."
+               if fits >= 1 else f"No lookback fits: every series is shorter than {spans} with a lookback of 1."))
+    elif out.changed(lookback, val_size):
+        changed = [f"{what} {before} -> {after}" for what, before, after in (
+            ("lookback", lookback, lb), ("validation span", val_size, vs)) if before != after]
+        out.notes.append(
+            f"{_who_has(lengths, n, share)}: {', '.join(changed)}, so that they are long enough for a network (the "
+            "shorter ones are forecast by the statistical models that can run on them).")
     return out
 
 

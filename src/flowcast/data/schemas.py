@@ -513,7 +513,8 @@ def row_checks(
                 # one ('05-Mar-2024') quarantined every other row of the file as 'no UTC offset while other rows do'
                 ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any(),
                 pl.format(
-                    "time '{}' has no UTC offset while other rows do; declare the source's tz",
+                    "time '{}' has no UTC offset while other rows do; declare the time zone of the times written "
+                    "without one (--tz UTC, --tz Europe/Berlin: the source's tz)",
                     _show(_raw(time_col)),
                 ),
                 "naive timestamp mixed with offset-aware ones and no tz declared",

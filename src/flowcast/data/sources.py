@@ -650,6 +650,43 @@ def first_overlong_row(file: str, separator: str = ",") -> tuple[int, int, int, 
     return None
 
 
+def record_lines(file: str, records: set[int], separator: str = ",") -> dict[int, int]:
+    """record -> the line of a local (gzipped) CSV file that its row starts on, for each of `records` (data rows
+    counted from 0 after the header, blank lines included, as source_row counts them). A quoted value holding a
+    line break ('line one\\nline two' in a comment column) makes one row span several lines, so that 'line
+    source_row + 2' named a line above the row the quarantine meant. Empty when the file cannot be read so."""
+    import csv
+
+    if not records or _is_url(file):
+        return {}
+    skip, named = preamble(file)
+    last = max(records)
+    out: dict[int, int] = {}
+    try:
+        with open(file, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for _ in range(skip):
+                fh.readline()
+            sep = named or separator
+            reader = csv.reader(fh, delimiter=sep)
+            header = next(reader, None)
+            if header is None:
+                return {}
+            if named is None and len(header) == 1 and (sniffed := next((c for c in _OTHER_SEPARATORS if c in
+                                                                         header[0]), None)):
+                return record_lines(file, records, sniffed) if sniffed != separator else {}
+            for n in range(last + 1):
+                start = reader.line_num + 1
+                if next(reader, None) is None:
+                    break
+                if n in records:
+                    out[n] = skip + start
+    except (OSError, csv.Error):
+        return {}
+    return out
+
+
 def _header_like(line: str, after: list[str], sep: str | None) -> bool:
     """Whether a line starting with '#' is the header itself ('#,date,sales': a row-number column named '#'): it
     has as many fields (two at least) as the next line that is no comment; a comment ('# exported by logger v2',
@@ -2236,15 +2273,27 @@ RESERVED_COVARIATE_NAMES = ("unique_id", "ds", "y", "step")  # series, time, tar
 def _check_roles(source: SourceConfig) -> None:
     """One raw column plays one role: id, time, target or covariate(s)."""
     roles: dict[str, list[str]] = {}
+    twice: list[str] = []
     for role, cols in [("id", source.id_cols), ("time", [source.time_col]), ("target", [source.target_col]),
                        ("static", source.static_cols), ("past", source.past_cols), ("future", source.future_cols)]:
+        twice += [f"{role} column {c!r} is listed {cols.count(c)} times" for c in dict.fromkeys(cols)
+                  if cols.count(c) > 1]
         for c in dict.fromkeys(cols):
             roles.setdefault(c, []).append(role)
-    # a covariate may be listed in several covariate roles (past and future): preprocessing sorts that out
-    clashes = {c: r for c, r in roles.items() if len(r) > 1 and {"id", "time", "target"} & set(r)}
+    if twice:  # id_cols = ['store', 'store'] failed reading the file: "multiple fields with name 'store' found"
+        raise DataValidationError(f"source {source.name!r}: {'; '.join(twice)}: name each column once")
+    # a covariate declared past and future (or static and past) failed inside validation with polars' "the name
+    # 'price' passed to `LazyFrame.with_columns` is duplicate"
+    clashes = {c: r for c, r in roles.items() if len(r) > 1}
     if clashes:
         said = "; ".join(f"{c!r} is declared as {' and '.join(r)}" for c, r in clashes.items())
-        raise DataValidationError(f"source {source.name!r}: a column can play one role only: {said}")
+        both = [set(r) for r in clashes.values()]
+        hint = (" (a future covariate is read up to each period as well, as a past one is: declare a covariate "
+                "known ahead as future only, one observed as it happens as past only)"
+                if any({"past", "future"} <= r for r in both) else
+                " (a static is one value per series, a past or future covariate one per period: declare it once)"
+                if any("static" in r and r & {"past", "future"} for r in both) else "")
+        raise DataValidationError(f"source {source.name!r}: a column can play one role only: {said}{hint}")
     # the canonical columns a covariate keeps its name beside (a covariate named 'step' failed deep inside with
     # polars' "projections contained duplicate output name 'step'")
     reserved = [c for c in roles if c in RESERVED_COVARIATE_NAMES and set(roles[c]) <= {"static", "past", "future"}]

@@ -66,6 +66,7 @@ from flowcast.data.sources import (
     period_end,
     period_not_over,
     planned_row,
+    record_lines,
     time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -108,6 +109,7 @@ class DataQualityReport:
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
+    empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -283,6 +285,8 @@ class DataQualityReport:
             lines += ["", md_text(case_ids_line(self.case_ids))]
         for note in self.number_notes:
             lines += ["", md_text(f"numbers: {note}")]
+        if self.empty_covariates:
+            lines += ["", md_text(empty_covariates_line(self.empty_covariates))]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:
             lines += ["", "| excluded series | reason |", "| --- | --- |"]
@@ -550,6 +554,28 @@ def _trailing_zero_decimals(uid: str) -> str:
 
     found = re.fullmatch(r"\d+(\.0+)", uid)
     return found.group(1) if found else ""
+
+
+def _empty_covariates(valid: pl.DataFrame, source: SourceConfig) -> list[str]:
+    """The declared covariates with no value on any valid row: a column of empty cells (an export that left it
+    unfilled). A past or future one was filled with 0 everywhere and a static one was missing for every series, and
+    the run said only how many values it filled: the network read nothing from them."""
+    cols = [c for c in dict.fromkeys([*source.static_cols, *source.past_cols, *source.future_cols])
+            if c in valid.columns]
+    if not valid.height or not cols:
+        return []
+    nulls = valid.select(pl.col(cols).null_count()).row(0, named=True)
+    return [c for c in cols if nulls[c] == valid.height]
+
+
+def empty_covariates_line(cols: list[str]) -> str:
+    """The warning for declared covariates without a single value (`_empty_covariates`)."""
+    names = ", ".join(repr(c) for c in cols)
+    one = len(cols) == 1
+    return (f"declared covariate{'' if one else 's'} {names} {'has' if one else 'have'} no value on any row (the "
+            f"column{'' if one else 's'} {'is' if one else 'are'} empty): a network reads nothing from "
+            f"{'it' if one else 'them'} (a past or future covariate is filled with 0 everywhere, a static one is missing "
+            "for every series); check the file's column, or leave it undeclared")
 
 
 def case_ids_line(groups: list[list[str]]) -> str:
@@ -869,7 +895,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_quarantined=quarantined.height,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
         check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
-                                        ingested.preamble_lines),
+                                        ingested.preamble_lines, source.separator),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -888,6 +914,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         case_ids=case_ids(pl.concat([valid.get_column("unique_id").cast(pl.Utf8),
                                      quarantined_ids.get_column("unique_id").cast(pl.Utf8)])),
         number_notes=list(ingested.number_notes),
+        empty_covariates=_empty_covariates(valid, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
@@ -950,11 +977,17 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     if clock and source.aggregate == "none":  # a freq read off the date alone ('1d'): aggregate was all it said
         return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "
                 f"one time column: write them as one, '2024-01-01 13:00', with the freq of those times (--freq 1h); "
-                f"or, to combine the rows of each period of freq {source.freq!r}, declare the source's aggregate = "
-                "'sum', 'mean' or 'last')")
+                f"or, to combine the rows of each period of freq {source.freq!r}, give --aggregate sum, mean or last "
+                "(the source's aggregate))")
     if source.aggregate == "none":
-        return (f" (several rows per series and period: if the times are finer than freq {source.freq!r}, "
-                "declare the source's aggregate = 'sum', 'mean' or 'last'; else check freq and the id columns)")
+        # '--id-col region' (one column of several that key the series) was told to aggregate, which would have
+        # summed different series' values; the id columns come first when the rows are different series'
+        e_g = f", e.g. {', '.join(repr(c) for c in report.undeclared_columns[:3])}" if report.undeclared_columns else ""
+        ids = ", ".join(repr(c) for c in source.id_cols)
+        return (f" (several rows per series and period: if they are rows of different series, the series' id is in "
+                f"more columns than {ids}: name each with --id-col (the source's id_cols){e_g}; if the times are "
+                f"finer than freq {source.freq!r}, combine them with --aggregate sum, mean or last (the source's "
+                "aggregate); else check freq)")
     return ""
 
 
@@ -1143,22 +1176,25 @@ def _id_groups(ids: pl.Series, key: pl.Expr, limit: int) -> list[list[str]]:
 
 
 def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_line: int = 1,
-                    skipped: int = 0) -> dict[str, str]:
+                    skipped: int = 0, separator: str = ",") -> dict[str, str]:
     """check -> 'source_row N: reason' of its first quarantined row; with the source's one CSV file,
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
     sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
     has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2. `skipped`: the lines
-    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`)."""
+    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`). A local file's lines are
+    counted (`sources.record_lines`): a quoted value with a line break makes a row span several lines."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
+    first = quarantined.group_by("check", maintain_order=True).first()
+    wanted = {int(n) // per_line for n in first.get_column(ROW).drop_nulls()} if ROW in first.columns else set()
+    lines = record_lines(csv_file, wanted, separator) if csv_file else {}
 
     def row(n: int | None) -> str:
         if n is None:
             return ""
-        line = n // per_line + 2 + skipped
+        line = lines.get(n // per_line, n // per_line + 2 + skipped)
         return f"source_row {n} (line {line} of {csv_file}): " if csv_file else f"source_row {n}: "
 
-    first = quarantined.group_by("check", maintain_order=True).first()
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
 
 

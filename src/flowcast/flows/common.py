@@ -509,6 +509,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         log.warning(case_ids_line(report.case_ids))
     for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said once per column
         log.warning(f"Numbers: {note}")
+    if getattr(report, "empty_covariates", None):
+        from flowcast.data.validate import empty_covariates_line
+
+        line = empty_covariates_line(report.empty_covariates)
+        log.warning(line[0].upper() + line[1:])
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 
