@@ -235,3 +235,56 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     assert decision.data.startswith("## Withdrawn: nothing published by this run")
     assert f"/runs/flow-run/{other['run_id']})" in decision.data and late["model_version"] in decision.data
     assert "withdrawn" in decision.description
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("rerun", ["date", "slot"])
+def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publish_is_withdrawn(
+        flow_kwargs, monkeypatch, rerun):
+    """Regression (faults20): a retrain with overwrite off whose date another run published while it computed
+    promotes its winner, then its publish is refused under the key's lock and the promotion withdrawn there. A real
+    process SIGKILLed between the two (after its promotion, FLOWCAST_FAULT=flow:before_publish) left its winner in
+    production for good: every later run of that date or slot found it published and skipped it, so production
+    stayed on a model whose forecasts were never published. A re-run of the date (`backfill --mode retrain`'s
+    date, overwrite off) or of the slot (scheduled) withdraws it, says so and publishes nothing."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert other["published_rows"] > 0 and registry.production("tiny") is None
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": "flow:before_publish", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": False}
+    killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
+                            capture_output=True, text=True, timeout=400, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    left = registry.production("tiny")  # promoted, then killed: its forecasts never published (the key is other's)
+    assert left is not None and left.version != other["model_version"]
+    assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    if rerun == "date":
+        again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    else:
+        monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+        again = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and again["published_rows"] == 0
+    assert f"Production of tiny was {left.version}" in again["note"] and "withdrawn, production is empty" in again["note"]
+    assert registry.production("tiny") is None  # as it was before the killed run promoted
+    (undone,) = [e for e in registry.history("tiny") if e["version"] == left.version and e["action"] == "withdraw"]
+    assert "stopped (killed) before its publish was refused" in undone["reason"]
+    assert left.version not in [v.version for v in registry.list()]  # removed: no publish names it
+    assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]  # the other run's publish stays
+    assert "withdrawn" not in retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)["note"]

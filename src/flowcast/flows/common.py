@@ -306,6 +306,46 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
                  f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). " + once)
 
 
+def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime) -> str | None:
+    """A retrain of this slot or date that skips it (another run published it): the sentence saying that the
+    production model it found, a winner another retrain of the same dataset and as_of promoted and that never
+    published, was withdrawn; None when there is none. Such a winner is what a run with overwrite off leaves when
+    it is killed between its promotion and the refusal of its publish (the key was published by another run
+    first): its withdrawal, made under the registry's lock as its publish is refused (`PublishGuard.refuse`), never
+    came, and no run of that as_of could publish its forecasts any more, so production stayed on a model whose
+    forecasts were never published. Withdrawn when production of the dataset is a version registered for this
+    (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names; compare
+    and swap on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning."""
+    from flowcast.errors import ProductionMovedError
+    from flowcast.shared import open_registry
+    from flowcast.store import open_store
+
+    dataset, key = _slot(settings, as_of)
+    try:
+        store = open_store(settings)
+        held = store.receipt_of(dataset, key) if store.has(dataset, key) else None
+        registry = open_registry(settings)
+        prod = registry.production(dataset)
+        if (held is None or prod is None or prod.version == held.get("model_version")
+                or not _trained_for(prod, dataset, key)):
+            return None
+        if any(store.receipt_of(dataset, a).get("model_version") == prod.version
+               for a in store.as_ofs(dataset) if a >= key):  # it published since: it stands
+            return None
+        why = (f"promoted by a retrain of {dataset} as of {key:%Y-%m-%d %H:%M} that stopped (killed) before its "
+               f"publish was refused: the as_of holds forecasts of {held.get('model_version')} (run "
+               f"{held.get('run_id')}), and no publish names {prod.version}")
+        now = registry.withdraw(prod.version, dataset=dataset, at=at, reason=why)
+    except ProductionMovedError:
+        return None
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not check whether production of {dataset} is a winner of this as_of whose "
+                                 f"forecasts were never published ({exc}); `flowcast models list` shows production")
+        return None
+    return (f"Production of {dataset} was {prod.version}, {why}: it was withdrawn, production is {now or 'empty'} "
+            "again.")
+
+
 def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
     """Whether version `mv` was registered by a retrain of `dataset` at run key `at` (stored)."""
     return bool(mv.dataset == dataset and mv.as_of and storage_naive(mv.as_of) == at)

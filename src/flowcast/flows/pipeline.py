@@ -56,6 +56,7 @@ from flowcast.flows.common import (
     says_what_it_skipped,
     source_tz,
     store_label,
+    withdraw_unpublished_winner,
 )
 from flowcast.flows.naming import run_name, task_label
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
@@ -385,10 +386,13 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(done[1])
-        reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of),
-                                   again=done[0] == run_id)
+        # a run of this as_of killed between its promotion and its refused publish left its winner in production
+        note = " ".join([done[1], *([said] if (said := withdraw_unpublished_winner(settings, as_of, started)) else [])])
+        if said:
+            log.warning(said)
+        reporting.skipped_artifact(note, artifact_scope(resolve_source(settings).name, as_of), again=done[0] == run_id)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
-                "published_rows": 0, "skipped": True, by: done[0], "note": done[1], "store": store_label(settings)}
+                "published_rows": 0, "skipped": True, by: done[0], "note": note, "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
