@@ -247,7 +247,8 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     process SIGKILLed between the two (after its promotion, FLOWCAST_FAULT=flow:before_publish) left its winner in
     production for good: every later run of that date or slot found it published and skipped it, so production
     stayed on a model whose forecasts were never published. A re-run of the date (`backfill --mode retrain`'s
-    date, overwrite off) or of the slot (scheduled) withdraws it, says so and publishes nothing."""
+    date, overwrite off) or of the slot (scheduled) withdraws it, says so (also in a follow-up decision artifact:
+    the killed run's, written before its publish, named the winner) and publishes nothing."""
     import json
     import os
     import signal
@@ -287,4 +288,10 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     assert "stopped (killed) before its publish was refused" in undone["reason"]
     assert left.version not in [v.version for v in registry.list()]  # removed: no publish names it
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]  # the other run's publish stays
+    from flow_helpers import artifacts_of
+
+    # the killed run's decision named its winner: the key's newest says so
+
+    (decision,) = artifacts_of(again["run_id"])["promotion-decision-tiny"]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and left.version in decision.data
     assert "withdrawn" not in retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)["note"]

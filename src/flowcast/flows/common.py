@@ -306,16 +306,17 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
                  f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). " + once)
 
 
-def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime) -> str | None:
-    """A retrain of this slot or date that skips it (another run published it): the sentence saying that the
-    production model it found, a winner another retrain of the same dataset and as_of promoted and that never
+def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime) -> tuple[str, Any] | None:
+    """A retrain of this slot or date that skips it (another run published it): (the sentence saying so, the
+    version) when the production model it found, a winner another retrain of the same dataset and as_of promoted and that never
     published, was withdrawn; None when there is none. Such a winner is what a run with overwrite off leaves when
     it is killed between its promotion and the refusal of its publish (the key was published by another run
     first): its withdrawal, made under the registry's lock as its publish is refused (`PublishGuard.refuse`), never
     came, and no run of that as_of could publish its forecasts any more, so production stayed on a model whose
     forecasts were never published. Withdrawn when production of the dataset is a version registered for this
     (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names; compare
-    and swap on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning."""
+    and swap on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning.
+    None when there is none."""
     from flowcast.errors import ProductionMovedError
     from flowcast.shared import open_registry
     from flowcast.store import open_store
@@ -343,7 +344,7 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
                                  f"forecasts were never published ({exc}); `flowcast models list` shows production")
         return None
     return (f"Production of {dataset} was {prod.version}, {why}: it was withdrawn, production is {now or 'empty'} "
-            "again.")
+            "again."), prod
 
 
 def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
