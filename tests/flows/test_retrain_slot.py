@@ -295,3 +295,52 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     (decision,) = artifacts_of(again["run_id"])["promotion-decision-tiny"]
     assert decision.data.startswith("## Withdrawn: nothing published by this run") and left.version in decision.data
     assert "withdrawn" not in retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)["note"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_full_disk_when_a_refused_retrain_withdraws_its_winner_is_said_and_a_rerun_withdraws_it(
+        flow_kwargs, monkeypatch, capsys):
+    """faults20: a retrain with overwrite off whose date another run published while it computed, on a registry
+    that cannot write its pointer (no space left) from the refusal of its publish on: the withdrawal's rewrite of
+    production.json fails, the run fails with a StorageError naming the file and ENOSPC, production.json is whole
+    and still the winner (as its backup), and the log says what brings it right; it said 'run again for this as_of
+    to publish', which a run with overwrite off cannot (the as_of is the other run's). With room again, a re-run
+    of the date withdraws the winner (the same as after a kill there)."""
+    import errno
+
+    from flowcast import registry as registry_mod
+    from flowcast.atomic import storage_error
+    from flowcast.errors import StorageError
+    from flowcast.flows import pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    real_write, real_refuse, full = registry_mod._write_json_atomic, registry_mod.PublishGuard.refuse, []
+
+    def write(path, obj, fault="before_pointer_rename"):
+        if full:  # the disk filled up as the publish was refused
+            raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return real_write(path, obj, fault)
+
+    def refuse(self, reason, held_version=None):
+        full.append(True)
+        return real_refuse(self, reason, held_version)
+
+    monkeypatch.setattr(registry_mod, "_write_json_atomic", write)
+    monkeypatch.setattr(registry_mod.PublishGuard, "refuse", refuse)
+    monkeypatch.setattr(pipeline, "published_already", lambda settings, as_of: None)  # empty as it started
+    pointer = registry.root / "production.json"
+    with pytest.raises(StorageError, match=f"could not write {pointer}: no space left on device"):
+        retrain_flow(as_of=SLOT, promote=True, overwrite=False, **flow_kwargs, **STATISTICAL)
+    left = registry.production("tiny")
+    assert left is not None and left.version != other["model_version"] and full
+    assert pointer.read_bytes() == (registry.root / "production.backup.json").read_bytes()
+    said = " ".join(capsys.readouterr().err.split())  # the run's log (Prefect's flow-run logger)
+    assert f"{left.version} stays in production of tiny" in said and "withdrawing it failed" in said
+    assert "run again for this as_of to publish" not in said
+    assert f"the as_of holds {other['model_version']}'s" in said and "withdraws" in said
+    monkeypatch.undo()  # room again
+    again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and f"Production of tiny was {left.version}" in again["note"]
+    assert registry.production("tiny") is None

@@ -236,10 +236,12 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
     promotion and its publish cannot do this: its re-run for the same as_of publishes."""
     from flowcast.store import open_store
 
+    held: dict[str, Any] | None = None
     with contextlib.suppress(Exception):
         receipt = open_store(settings).receipt_of(dataset, as_of)
         if receipt is not None and receipt.get("model_version") == version:
             return  # published: the promotion stands
+        held = receipt or None
     from flowcast.errors import ProductionMovedError
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
@@ -258,6 +260,13 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
                                          "skips it)" if out else f"{version} is no longer in its production stack"))
         return
     except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
+        if held is not None and held.get("model_version"):  # refused (overwrite off): a re-run cannot publish it
+            log.error(f"{version} stays in production of {dataset} although its forecasts for {as_of.isoformat()} "
+                      f"were not published (the as_of holds {held.get('model_version')}'s, run "
+                      f"{held.get('run_id')}): withdrawing it failed ({undo}). Once the registry can be written, run "
+                      "this date or slot again (overwrite off): it finds the as_of published and withdraws "
+                      f"{version}; or `flowcast run --as-of {as_of.isoformat()}` retrains it and publishes")
+            return
         log.error(f"{version} stays in production of {dataset} although its forecasts for "
                   f"{as_of.isoformat()} were not published: withdrawing it failed ({undo}); run again for this "
                   f"as_of to publish, or `flowcast models rollback --dataset {dataset}`")
