@@ -273,6 +273,7 @@ class PublishGuard:
         if self._promoted is None or held_version == self._promoted:  # the other run published this very model
             return ""
         now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at)
+        _fault("refused_withdrawn")  # withdrawn, the run's note and its follow-up decision artifact not yet written
         self._promoted = None
         return f"Its promotion of the winner was withdrawn: production of {self._dataset} is {now or 'empty'} again."
 

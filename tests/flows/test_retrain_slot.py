@@ -344,3 +344,43 @@ def test_a_full_disk_when_a_refused_retrain_withdraws_its_winner_is_said_and_a_r
     again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
     assert again["skipped"] and f"Production of tiny was {left.version}" in again["note"]
     assert registry.production("tiny") is None
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_was(flow_kwargs):
+    """faults20: a retrain with overwrite off whose publish was refused (another run published its date), a real
+    process SIGKILLed right after its promotion was withdrawn under the registry's lock
+    (FLOWCAST_FAULT=registry:refused_withdrawn), before its note and its follow-up decision artifact: production is
+    what it was, the pointer and its backup agree, the winner is removed, and a re-run of the date skips it with
+    nothing left to withdraw."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:refused_withdrawn", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": False}
+    killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
+                            capture_output=True, text=True, timeout=400, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert registry.production("tiny") is None  # withdrawn before the kill
+    (undone,) = [e for e in registry.history("tiny") if e["action"] == "withdraw"]
+    assert undone["version"] not in [v.version for v in registry.list()]  # removed
+    root = registry.root
+    assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
+    assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and "withdrawn" not in again["note"] and registry.production("tiny") is None
