@@ -68,9 +68,13 @@ def test_a_retrain_slot_registered_but_not_published_is_retrained(flow_kwargs, m
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
-def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(flow_kwargs, monkeypatch):
+@pytest.mark.parametrize("fault", ["registry:after_pointer_rename", "publish:before_rename", "publish:after_rename"])
+def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(flow_kwargs, monkeypatch, fault):
     """A real process of the kept slot SIGKILLed right after its `keep` event was written (the registry's pointer
-    renamed), before its forecasts landed: the slot is not done, and the next run of it retrains and publishes."""
+    renamed, its backup not yet), before its forecasts landed: the slot is not done, and the next run of it retrains
+    and publishes. faults20: the same after the backup too, its forecasts written to their temp file
+    (publish:before_rename); SIGKILLed once its forecasts were renamed into place (publish:after_rename: the slot is
+    done, its publish whole), the next run of the slot names it and retrains nothing."""
     import json
     import os
     import signal
@@ -89,15 +93,27 @@ def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(f
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
     first = retrain_flow(**flow_kwargs, **STATISTICAL)
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "FLOWCAST_FAULT": "registry:after_pointer_rename", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    env = {**os.environ, "FLOWCAST_FAULT": fault, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
            "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     killed = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
                              json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
                             timeout=400, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     (keep,) = [e for e in registry.history("tiny") if e["action"] == "keep"]  # recorded, then killed
-    assert keep["version"] == first["model_version"] and not store.has("tiny", NEXT)
+    root = registry.root
+    assert keep["version"] == first["model_version"] and registry.production("tiny").version == keep["version"]
+    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    if fault == "publish:after_rename":  # its forecasts landed whole: the slot is done
+        assert store.receipt_of("tiny", NEXT)["run_id"] == keep["run"]
+        assert len(store.read(dataset="tiny", as_of=NEXT)) == first["published_rows"]
+        done = retrain_flow(**flow_kwargs, **STATISTICAL)
+        assert done["skipped"] and done["retrained_by"] == keep["run"] and "leaderboard" not in done
+        assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
+        return
+    assert not store.has("tiny", NEXT)
+    if fault == "publish:before_rename":  # the backup was written before the publish
+        assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
     again = retrain_flow(**flow_kwargs, **STATISTICAL)
     assert again["published_rows"] > 0 and not again.get("skipped") and again["leaderboard"]
     assert store.receipt_of("tiny", NEXT)["run_id"] == again["run_id"] != keep["run"]
