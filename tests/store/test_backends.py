@@ -241,3 +241,70 @@ def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_colu
     store.write_realized(DS, realized_frame([OTHER]).with_columns(rmsse=pl.lit(0.5), n_mase=pl.col("n")))
     back = store.read_realized(DS)
     assert back.columns == REALIZED_COLUMNS and back.filter(pl.col("as_of") == OTHER)["rmsse"].to_list() == [0.5] * 6
+
+
+_OPEN_AND_READ = """
+import sys
+from flowcast.store.postgres import PostgresStore
+print(PostgresStore(sys.argv[1], schema=sys.argv[2]).read_realized(sys.argv[3]).height, flush=True)
+"""
+
+
+def test_a_postgres_store_killed_while_it_adds_a_later_column_is_migrated_by_the_next_open(pg_url, pg_schema):
+    """faults20: a store an older flowcast created (realized without rmsse_snaive) whose table a reader holds (an
+    open transaction: a dashboard, a person's psql): the process that opens it (any flowcast command) waits in its
+    ALTER TABLE. SIGKILLed there, it changed nothing (the migration is one transaction; its server session, waiting
+    for the lock, rolls back once it gets it) and the next open adds the column and reads the old rows (null).
+    The wait itself was for good and without a word, every later reader of the table queued behind it: it lasts
+    store.pg_wait_s now, then fails naming the sessions that hold the table and what to do, nothing changed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from flowcast.errors import PublishError
+    from flowcast.store.postgres import PostgresStore
+
+    PostgresStore(pg_url, schema=pg_schema).write_realized(DS, realized_frame([AS_OF]))
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the table as an older flowcast created it
+        con.execute(f"ALTER TABLE {pg_schema}.realized DROP COLUMN rmsse_snaive")
+
+    def waiting_alters() -> list:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            return con.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+                               "%s", [f"ALTER TABLE {pg_schema}.realized%"]).fetchall()
+
+    def column() -> list:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            return con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+                               "table_name = 'realized' AND column_name = 'rmsse_snaive'", [pg_schema]).fetchall()
+
+    reader = psycopg.connect(pg_url, application_name="a dashboard")
+    try:
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.realized").fetchone()  # its transaction stays open
+        env = {**os.environ, "FLOWCAST_STORE__PG_WAIT_S": "600"}
+        child = subprocess.Popen([sys.executable, "-c", _OPEN_AND_READ, pg_url, pg_schema, DS], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not waiting_alters() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.2)
+        assert waiting_alters(), child.communicate()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        with pytest.raises(PublishError) as err:
+            PostgresStore(pg_url, schema=pg_schema, wait_s=1).read_realized(DS)
+        said = " ".join(str(err.value).split())
+        assert f"{pg_schema}.realized" in said and "realized.rmsse_snaive" in said and "waited 1 s" in said, said
+        assert f"pid {reader.info.backend_pid} (a dashboard, idle in transaction" in said and "nothing was changed" in said
+        assert column() == []
+    finally:
+        reader.rollback()
+        reader.close()
+    deadline = time.monotonic() + 30
+    while waiting_alters() and time.monotonic() < deadline:  # the killed client's session, rolling back
+        time.sleep(0.2)
+    back = PostgresStore(pg_url, schema=pg_schema).read_realized(DS)
+    assert back.height == 6 and back["rmsse_snaive"].null_count() == 6 and column() == [("rmsse_snaive",)]
