@@ -123,6 +123,25 @@ def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_
     assert back.columns == REALIZED_COLUMNS and back.height == 6 and back[column].null_count() == 6
 
 
+@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive"])
+def test_the_duckdb_realized_view_of_partitions_all_older_than_a_column_has_it_null(tmp_path, column):
+    """faults20: `flowcast accuracy` reads realized files an older flowcast wrote (no `rmsse_snaive`) as null, and so
+    does the DuckDB `realized` view where some files have the column; where none has it (a store whose realized
+    accuracy an older flowcast wrote), a query naming it failed: 'Referenced column "rmsse_snaive" not found'. The
+    view has every later column, null in the files without it."""
+    import duckdb
+
+    store = EmbeddedStore(tmp_path / "wh")
+    store.write_realized(DS, realized_frame([AS_OF, OTHER]))
+    for part in (tmp_path / "wh" / "realized").rglob("*.parquet"):
+        pl.read_parquet(part).drop(column).write_parquet(part)
+    store = EmbeddedStore(tmp_path / "wh")
+    assert store.sync_views() is None
+    with duckdb.connect(str(tmp_path / "wh" / "forecasts.duckdb"), read_only=True) as con:
+        assert con.execute(f"SELECT count(*), count({column}) FROM realized").fetchall() == [(12, 0)]
+        assert con.execute("SELECT count(*) FROM realized WHERE mae IS NOT NULL").fetchall() == [(12,)]
+
+
 def test_realized_rmsse_round_trips_and_rows_without_it_read_as_unknown(backend):
     """rmsse (RMSSE on the points MASE covers) round-trips on every backend (PostgreSQL: a table an older flowcast
     created gets the column); rows written without it read back as null; a negative one is refused."""
