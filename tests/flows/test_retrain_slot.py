@@ -255,7 +255,7 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("rerun", ["date", "slot"])
+@pytest.mark.parametrize("rerun", ["date", "slot", "promoted-by-hand"])
 def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publish_is_withdrawn(
         flow_kwargs, monkeypatch, rerun):
     """Regression (faults20): a retrain with overwrite off whose date another run published while it computed
@@ -264,7 +264,8 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     production for good: every later run of that date or slot found it published and skipped it, so production
     stayed on a model whose forecasts were never published. A re-run of the date (`backfill --mode retrain`'s
     date, overwrite off) or of the slot (scheduled) withdraws it, says so (also in a follow-up decision artifact:
-    the killed run's, written before its publish, named the winner) and publishes nothing."""
+    the killed run's, written before its publish, named the winner) and publishes nothing; a person who promoted it
+    by hand since is left alone."""
     import json
     import os
     import signal
@@ -292,6 +293,12 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     left = registry.production("tiny")  # promoted, then killed: its forecasts never published (the key is other's)
     assert left is not None and left.version != other["model_version"]
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    if rerun == "promoted-by-hand":  # a person's choice since (`flowcast models promote`): it stands
+        registry.promote(left.version, dataset="tiny", reason="manual promotion", at=SLOT + timedelta(days=1))
+        again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+        assert again["skipped"] and "withdrawn" not in again["note"]
+        assert registry.production("tiny").version == left.version
+        return
     if rerun == "date":
         again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
     else:
@@ -316,7 +323,7 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
 def test_a_full_disk_when_a_refused_retrain_withdraws_its_winner_is_said_and_a_rerun_withdraws_it(
-        flow_kwargs, monkeypatch, capsys):
+        flow_kwargs, monkeypatch, capsys, caplog):
     """faults20: a retrain with overwrite off whose date another run published while it computed, on a registry
     that cannot write its pointer (no space left) from the refusal of its publish on: the withdrawal's rewrite of
     production.json fails, the run fails with a StorageError naming the file and ENOSPC, production.json is whole
@@ -352,7 +359,8 @@ def test_a_full_disk_when_a_refused_retrain_withdraws_its_winner_is_said_and_a_r
     left = registry.production("tiny")
     assert left is not None and left.version != other["model_version"] and full
     assert pointer.read_bytes() == (registry.root / "production.backup.json").read_bytes()
-    said = " ".join(capsys.readouterr().err.split())  # the run's log (Prefect's flow-run logger)
+    # the run's log: Prefect's flow-run logger (its console handler's stream, or the records pytest captures)
+    said = " ".join((capsys.readouterr().err + caplog.text).split())
     assert f"{left.version} stays in production of tiny" in said and "withdrawing it failed" in said
     assert "run again for this as_of to publish" not in said
     assert f"the as_of holds {other['model_version']}'s" in said and "withdraws" in said

@@ -314,10 +314,12 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
     first): its withdrawal, made under the registry's lock as its publish is refused (`PublishGuard.refuse`), never
     came, and no run of that as_of could publish its forecasts any more, so production stayed on a model whose
     forecasts were never published. Withdrawn when production of the dataset is a version registered for this
-    (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names; compare
-    and swap on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning.
+    (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names, and the
+    pointer's latest change is its promotion by the run that registered it (at its registration's time: a rollback
+    or a promotion by hand since is a person's choice, left alone); compare and swap on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning.
     None when there is none."""
     from flowcast.errors import ProductionMovedError
+    from flowcast.registry import RECORDS
     from flowcast.shared import open_registry
     from flowcast.store import open_store
 
@@ -330,6 +332,10 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
         if (held is None or prod is None or prod.version == held.get("model_version")
                 or not _trained_for(prod, dataset, key)):
             return None
+        moves = [e for e in registry.history(dataset) if e.get("action") not in RECORDS]  # pointer changes
+        last = moves[-1] if moves else {}
+        if (last.get("action"), last.get("version"), last.get("at")) != ("promote", prod.version, prod.created_at):
+            return None  # production since put back by a person (a rollback, a promotion by hand): it stands
         if any(store.receipt_of(dataset, a).get("model_version") == prod.version
                for a in store.as_ofs(dataset) if a >= key):  # it published since: it stands
             return None
