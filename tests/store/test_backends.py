@@ -327,3 +327,31 @@ def test_a_postgres_store_killed_while_it_adds_a_later_column_is_migrated_by_the
         time.sleep(0.2)
     back = PostgresStore(pg_url, schema=pg_schema).read_realized(DS)
     assert back.height == 6 and back["rmsse_snaive"].null_count() == 6 and column() == [("rmsse_snaive",)]
+
+
+def test_a_postgres_publish_adding_a_value_column_waits_for_a_reader_store_pg_wait_s_then_names_it(pg_url, pg_schema):
+    """faults20: a publish with a value column the table lacks (a new interval level) adds it with an ALTER TABLE,
+    which a reader's open transaction on the forecasts made wait for good, without a word (and every later reader
+    of the table queued behind it). It waits store.pg_wait_s, then fails naming the column and the session;
+    nothing changed; with the reader gone the publish adds it and lands."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    publish(PostgresStore(pg_url, schema=pg_schema), make_forecast(1, 2, H, AS_OF))
+    wider = make_forecast(2, 2, H, OTHER).with_columns((pl.col("y_hat") - 2).alias("y_hat_q5"))
+    reader = psycopg.connect(pg_url, application_name="a dashboard")
+    try:
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.forecasts").fetchone()  # its transaction stays open
+        with pytest.raises(PublishError) as err:
+            publish(PostgresStore(pg_url, schema=pg_schema, wait_s=1), wider, as_of=OTHER, variant=2)
+        said = " ".join(str(err.value).split())
+        assert "forecasts.y_hat_q5" in said and "waited 1 s (store.pg_wait_s)" in said, said
+        assert f"pid {reader.info.backend_pid} (a dashboard, idle in transaction" in said and "nothing was changed" in said
+    finally:
+        reader.rollback()
+        reader.close()
+    store = PostgresStore(pg_url, schema=pg_schema)
+    assert not store.has(DS, OTHER)
+    publish(store, wider, as_of=OTHER, variant=2)
+    assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0

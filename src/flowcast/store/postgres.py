@@ -174,25 +174,32 @@ class PostgresStore:
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                                 [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
         if not exists or self._lacks_later_columns(con):
-            import psycopg
-
-            try:
-                with con.transaction():
-                    # a session holding the tables (a reader's open transaction) is waited for `wait_s`, not for good:
-                    # the ALTER waited without a word, and every later reader of the table queued behind it
-                    con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(self.wait_s * 1000))}ms"])
-                    con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
-                    # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
-                    for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
-                        con.execute(stmt)
-            except psycopg.errors.LockNotAvailable as exc:
-                raise PublishError(
-                    f"PostgreSQL store {self.location}: could not add the columns this flowcast records to the tables an "
-                    f"older flowcast created ({', '.join(f'{t}.{c}' for t, c in self._missing_columns(con))}): waited "
-                    f"{self.wait_s:g} s (store.pg_wait_s) for the sessions holding them: {self._holders(con)}. End "
-                    "their transactions (or SELECT pg_terminate_backend(pid)), or wait longer with store.pg_wait_s "
-                    "(FLOWCAST_STORE__PG_WAIT_S); nothing was changed") from exc
+            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)]):
+                # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
+                for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
+                    con.execute(stmt)
         self._ready = True
+
+    @contextlib.contextmanager
+    def _migrating(self, con: Any, missing: Callable[[], list[str]]) -> Iterator[None]:
+        """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
+        dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
+        waited without a word, and every later reader of the table queued behind it. Then a PublishError naming
+        the columns (`missing()`, asked after the rollback), the sessions holding the tables and what to do."""
+        import psycopg
+
+        try:
+            with con.transaction():
+                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(self.wait_s * 1000))}ms"])
+                con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+                yield
+        except psycopg.errors.LockNotAvailable as exc:
+            raise PublishError(
+                f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
+                f"({', '.join(missing()) or 'none missing now'}): waited {self.wait_s:g} s (store.pg_wait_s) for the "
+                f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
+                "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
+                "was changed") from exc
 
     def _holders(self, con: Any) -> str:
         """The other sessions holding a lock on this store's tables or its DDL lock, in words (pid, application,
@@ -227,8 +234,7 @@ class PostgresStore:
         missing = [c for c in vcols if c not in self._value_columns(con)]
         if not missing:
             return
-        with con.transaction():
-            con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+        with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing]):
             for c in missing:
                 con.execute(sql.SQL("ALTER TABLE {}.forecasts ADD COLUMN IF NOT EXISTS {} double precision").format(
                     sql.Identifier(self.schema), sql.Identifier(c)))
