@@ -308,7 +308,7 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     assert f"Production of tiny was {left.version}" in again["note"] and "withdrawn, production is empty" in again["note"]
     assert registry.production("tiny") is None  # as it was before the killed run promoted
     (undone,) = [e for e in registry.history("tiny") if e["version"] == left.version and e["action"] == "withdraw"]
-    assert "stopped (killed) before its publish was refused" in undone["reason"]
+    assert "stopped (killed, or out of disk) before its publish was refused" in undone["reason"]
     assert left.version not in [v.version for v in registry.list()]  # removed: no publish names it
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]  # the other run's publish stays
     from flow_helpers import artifacts_of
@@ -408,3 +408,69 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
     again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
     assert again["skipped"] and "withdrawn" not in again["note"] and registry.production("tiny") is None
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("fault", ["killed", "full-disk"])
+def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_of_the_date(
+        flow_kwargs, monkeypatch, capsys, caplog, fault):
+    """faults20: a retrain that does not promote (a backfill's date, overwrite off) whose date another run published
+    while it computed records its winner as the dataset's champion (what a forecast run takes while no model is in
+    production), then withdraws that record once its publish is refused. SIGKILLed in between (a real process,
+    FLOWCAST_FAULT=flow:before_publish), or the withdrawal's pointer write failing (ENOSPC), the winner stayed the
+    champion for good (a re-run of the date skipped it; the log of the full disk said `flowcast gc --version V`
+    removes it, which gc refuses for the recorded champion). A re-run of the date withdraws it: the other run's
+    winner is the champion again."""
+    import errno
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast import registry as registry_mod
+    from flowcast.atomic import storage_error
+    from flowcast.flows import pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert registry.champion("tiny").version == other["model_version"]
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
+    if fault == "killed":
+        here = Path(__file__).resolve().parent
+        env = {**os.environ, "FLOWCAST_FAULT": "flow:before_publish", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+               "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+        killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
+                                capture_output=True, text=True, timeout=400, check=False)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    else:
+        real_write, real_withdraw, full = registry_mod._write_json_atomic, registry_mod.ModelRegistry.withdraw_champion, []
+
+        def write(path, obj, fault="before_pointer_rename"):
+            if full:
+                raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+            return real_write(path, obj, fault)
+
+        def withdraw_champion(self, *a, **kw):
+            full.append(True)
+            return real_withdraw(self, *a, **kw)
+
+        monkeypatch.setattr(registry_mod, "_write_json_atomic", write)
+        monkeypatch.setattr(registry_mod.ModelRegistry, "withdraw_champion", withdraw_champion)
+        monkeypatch.setattr(pipeline, "published_already", lambda settings, as_of: None)
+        done = retrain_flow(**{**late, "as_of": SLOT})
+        assert done["skipped"] and full
+        said = " ".join((capsys.readouterr().err + caplog.text).split())
+        assert "withdrawing it failed" in said and "flowcast gc --version" not in said
+        assert "run this date again (overwrite off)" in said
+        monkeypatch.undo()
+    left = registry.champion("tiny")  # recorded, never published
+    assert left is not None and left.version != other["model_version"]
+    again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and f"The recorded champion of tiny was {left.version}" in again["note"]
+    assert registry.champion("tiny").version == other["model_version"] and registry.production("tiny") is None
+    assert [e["action"] for e in registry.history("tiny") if e["version"] == left.version][-1] == "withdraw_champion"

@@ -308,16 +308,17 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
 
 def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime) -> tuple[str, Any] | None:
     """A retrain of this slot or date that skips it (another run published it): (the sentence saying so, the
-    version) when the production model it found, a winner another retrain of the same dataset and as_of promoted and that never
-    published, was withdrawn; None when there is none. Such a winner is what a run with overwrite off leaves when
-    it is killed between its promotion and the refusal of its publish (the key was published by another run
-    first): its withdrawal, made under the registry's lock as its publish is refused (`PublishGuard.refuse`), never
-    came, and no run of that as_of could publish its forecasts any more, so production stayed on a model whose
-    forecasts were never published. Withdrawn when production of the dataset is a version registered for this
+    version) when the production model it found, or the dataset's recorded champion, is a winner another retrain of
+    the same dataset and as_of promoted (or recorded, `promote=False`) and that never published; None otherwise.
+    Such a winner is what a run with overwrite off leaves when it is killed between its promotion (or record) and
+    the refusal of its publish (the key was published by another run first), or when a full disk stopped that
+    withdrawal: it was never undone (`PublishGuard.refuse`, `withdraw_champion`), and no run of that as_of could
+    publish its forecasts any more, so production (or the champion a forecast run takes while none is in production)
+    stayed a model whose forecasts were never published. Withdrawn when it is a version registered for this
     (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names, and the
-    pointer's latest change is its promotion by the run that registered it (at its registration's time: a rollback
-    or a promotion by hand since is a person's choice, left alone); compare and swap on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning.
-    None when there is none."""
+    latest change of the pointer (of the champion) is its promotion (record) by the run that registered it (at its
+    registration's time: a rollback or a promotion by hand since is a person's choice, left alone); compare and swap
+    on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning."""
     from flowcast.errors import ProductionMovedError
     from flowcast.registry import RECORDS
     from flowcast.shared import open_registry
@@ -327,30 +328,43 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
     try:
         store = open_store(settings)
         held = store.receipt_of(dataset, key) if store.has(dataset, key) else None
+        if held is None:
+            return None
         registry = open_registry(settings)
+        history = registry.history(dataset)
+
+        def unpublished(mv: Any, changes: list[dict[str, Any]], action: str) -> bool:
+            last = changes[-1] if changes else {}
+            return (mv.version != held.get("model_version") and _trained_for(mv, dataset, key)
+                    and (last.get("action"), last.get("version"), last.get("at")) == (action, mv.version, mv.created_at)
+                    and not any(store.receipt_of(dataset, a).get("model_version") == mv.version
+                                for a in store.as_ofs(dataset) if a >= key))  # published since: it stands
+
+        def why(mv: Any, what: str, undo: str) -> str:
+            return (f"{what} by a retrain of {dataset} as of {key:%Y-%m-%d %H:%M} that stopped (killed, or out of disk) "
+                    f"before its publish was refused and its {undo} undone: the as_of holds forecasts of "
+                    f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
+
         prod = registry.production(dataset)
-        if (held is None or prod is None or prod.version == held.get("model_version")
-                or not _trained_for(prod, dataset, key)):
-            return None
-        moves = [e for e in registry.history(dataset) if e.get("action") not in RECORDS]  # pointer changes
-        last = moves[-1] if moves else {}
-        if (last.get("action"), last.get("version"), last.get("at")) != ("promote", prod.version, prod.created_at):
-            return None  # production since put back by a person (a rollback, a promotion by hand): it stands
-        if any(store.receipt_of(dataset, a).get("model_version") == prod.version
-               for a in store.as_ofs(dataset) if a >= key):  # it published since: it stands
-            return None
-        why = (f"promoted by a retrain of {dataset} as of {key:%Y-%m-%d %H:%M} that stopped (killed) before its "
-               f"publish was refused: the as_of holds forecasts of {held.get('model_version')} (run "
-               f"{held.get('run_id')}), and no publish names {prod.version}")
-        now = registry.withdraw(prod.version, dataset=dataset, at=at, reason=why)
+        if prod is not None and unpublished(prod, [e for e in history if e.get("action") not in RECORDS], "promote"):
+            reason = why(prod, "promoted", "promotion")
+            now = registry.withdraw(prod.version, dataset=dataset, at=at, reason=reason)
+            return (f"Production of {dataset} was {prod.version}, {reason}: it was withdrawn, production is "
+                    f"{now or 'empty'} again."), prod
+        champion = registry.champion(dataset)
+        if champion is not None and unpublished(champion, [e for e in history if e.get("action") == "champion"],
+                                                "champion"):
+            reason = why(champion, "recorded as the champion", "record")
+            now = registry.withdraw_champion(champion.version, dataset=dataset, at=at, reason=reason)
+            return (f"The recorded champion of {dataset} was {champion.version}, {reason}: it was withdrawn, the "
+                    f"champion is {now or 'none'} again."), champion
     except ProductionMovedError:
         return None
     except (FlowcastError, OSError) as exc:
-        get_run_logger().warning(f"Could not check whether production of {dataset} is a winner of this as_of whose "
-                                 f"forecasts were never published ({exc}); `flowcast models list` shows production")
-        return None
-    return (f"Production of {dataset} was {prod.version}, {why}: it was withdrawn, production is {now or 'empty'} "
-            "again."), prod
+        get_run_logger().warning(f"Could not check whether production or the champion of {dataset} is a winner of "
+                                 f"this as_of whose forecasts were never published ({exc}); `flowcast models list` "
+                                 "shows them")
+    return None
 
 
 def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:

@@ -287,8 +287,9 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
         now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
     except Exception as undo:  # noqa: BLE001 - the run published nothing; what it could not undo is said
         log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
-                  f"were not published (another run published the date): withdrawing it failed ({undo}); "
-                  f"`flowcast gc --version {version}` removes it")
+                  f"were not published (another run published the date): withdrawing it failed ({undo}). Once the "
+                  "registry can be written, run this date again (overwrite off): it finds the date published and "
+                  f"withdraws {version}")
         return f"Withdrawing its champion {version} failed: {undo}."
     said = f"Its champion {version} was withdrawn (the recorded champion of {dataset} is {now or 'none'})."
     log.warning(said)
