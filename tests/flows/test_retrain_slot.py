@@ -420,7 +420,7 @@ def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_o
     production), then withdraws that record once its publish is refused. SIGKILLed in between (a real process,
     FLOWCAST_FAULT=flow:before_publish), or the withdrawal's pointer write failing (ENOSPC), the winner stayed the
     champion for good (a re-run of the date skipped it; the log of the full disk said `flowcast gc --version V`
-    removes it, which gc refuses for the recorded champion). A re-run of the date withdraws it: the other run's
+    removes it, which removes its files and leaves the champion record naming it). A re-run of the date withdraws it: the other run's
     winner is the champion again."""
     import errno
     import json
