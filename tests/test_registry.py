@@ -538,6 +538,71 @@ def test_a_retrain_that_kept_production_is_recorded_in_its_publish_only_while_pr
     assert [e["action"] for e in reg.history("sales")] == ["promote", "keep", "promote"]
 
 
+@pytest.mark.parametrize("fault", ["create", "write", "rename", "sync", "backup"])
+def test_a_keep_event_that_cannot_be_written_stops_the_publish_naming_the_file(tmp_path, monkeypatch, fault):
+    """faults20: the `keep` event of a retrain that kept production (written under the lock before its forecasts
+    land) on a full disk or a failing one: its temp file not created (no space for a file: it was a bare 'OSError:
+    [Errno 28]' naming no file), its write (ENOSPC, /dev/full's real one), its rename, the folder's fsync after it
+    (EIO) or the backup's write (ENOSPC). Each is a StorageError naming the file, and the publish never starts
+    (the block is not entered): the slot is not done, its next run retrains. Before the rename production.json is
+    unchanged and records nothing; after it the keep is recorded, the backup behind or not; no temp file left."""
+    import errno
+
+    from flowcast import registry as registry_mod
+    from flowcast.errors import StorageError
+    from flowcast.registry import Kept
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales").version
+    reg.promote(a, at=T0)
+    pointer, backup = reg.root / "production.json", reg.root / "production.backup.json"
+    before = pointer.read_bytes()
+    target = backup if fault == "backup" else pointer
+    real_temp, real_replace = registry_mod.temp_beside, os.replace
+
+    def temp_beside(path):
+        if path != target:
+            return real_temp(path)
+        if fault == "create":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path.parent / f".{path.name}.x.tmp"))
+        fd, tmp = real_temp(path)
+        if fault in ("write", "backup"):
+            os.close(fd)
+            fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC, from the kernel
+        return fd, tmp
+
+    def replace(src, dst):
+        if fault == "rename" and Path(dst) == pointer:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(src, dst)
+
+    def fsync_dir(path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(registry_mod, "temp_beside", temp_beside)
+    monkeypatch.setattr(registry_mod.os, "replace", replace)
+    if fault == "sync":
+        monkeypatch.setattr(registry_mod, "_fsync_dir", fsync_dir)
+    entered = []
+    with pytest.raises(StorageError) as err, reg.publishing("sales", a, at=T0, kept=Kept(as_of=T0, run="run-1")):
+        entered.append(True)
+    assert not entered and str(target) in str(err.value), err.value
+    said = {"create": "no space left on device", "write": "no space left on device", "rename": "Input/output error",
+            "sync": "the new file is in place", "backup": "no space left on device"}[fault]
+    assert said in str(err.value), err.value
+    monkeypatch.undo()
+    keeps = [e for e in reg.history("sales") if e["action"] == "keep"]
+    if fault in ("create", "write", "rename"):
+        assert pointer.read_bytes() == before and keeps == []
+    else:  # production.json was in place: the keep is recorded, production unmoved
+        assert [e["run"] for e in keeps] == ["run-1"] and reg.production("sales").version == a
+    assert backup.read_bytes() == before  # one swap behind where the pointer changed: the next write catches up
+    assert not [p for p in reg.root.rglob("*") if p.name.endswith(".tmp")]
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=T0, run="run-2")):
+        pass
+    assert pointer.read_bytes() == backup.read_bytes()
+
+
 @pytest.mark.parametrize("record", ["keep", "champion"])
 def test_a_retried_rollback_sees_it_was_done_past_a_retrain_recorded_since(tmp_path, _isolated_home, record):
     """Regression (ops17): `models rollback --expected V` retried compares against the latest change of the

@@ -183,8 +183,9 @@ def _sync_replaced(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer_rename") -> None:
-    fd, tmp = temp_beside(path)
+    tmp = None
     try:
+        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created (no space, no inode) is named too
         with os.fdopen(fd, "w") as fh:
             json.dump(obj, fh, indent=2, default=str)
             fh.flush()
@@ -193,8 +194,9 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
             _fault(fault)
         os.replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
             raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
         raise
@@ -202,16 +204,18 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = temp_beside(path)
+    tmp = None
     try:
+        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created is named too
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
             raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
         raise
@@ -323,6 +327,7 @@ class PublishGuard:
         if self._promoted is None or held_version == self._promoted:  # the other run published this very model
             return ""
         now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at, run=self._run)
+        _fault("refused_withdrawn")  # withdrawn, the run's note and its follow-up decision artifact not yet written
         self._promoted = None
         return f"Its promotion of the winner was withdrawn: production of {self._dataset} is {now or 'empty'} again."
 

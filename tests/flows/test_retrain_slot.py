@@ -68,9 +68,13 @@ def test_a_retrain_slot_registered_but_not_published_is_retrained(flow_kwargs, m
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
-def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(flow_kwargs, monkeypatch):
+@pytest.mark.parametrize("fault", ["registry:after_pointer_rename", "publish:before_rename", "publish:after_rename"])
+def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(flow_kwargs, monkeypatch, fault):
     """A real process of the kept slot SIGKILLed right after its `keep` event was written (the registry's pointer
-    renamed), before its forecasts landed: the slot is not done, and the next run of it retrains and publishes."""
+    renamed, its backup not yet), before its forecasts landed: the slot is not done, and the next run of it retrains
+    and publishes. faults20: the same after the backup too, its forecasts written to their temp file
+    (publish:before_rename); SIGKILLed once its forecasts were renamed into place (publish:after_rename: the slot is
+    done, its publish whole), the next run of the slot names it and retrains nothing."""
     import json
     import os
     import signal
@@ -89,15 +93,27 @@ def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(f
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
     first = retrain_flow(**flow_kwargs, **STATISTICAL)
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "FLOWCAST_FAULT": "registry:after_pointer_rename", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    env = {**os.environ, "FLOWCAST_FAULT": fault, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
            "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     killed = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
                              json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
                             timeout=400, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     (keep,) = [e for e in registry.history("tiny") if e["action"] == "keep"]  # recorded, then killed
-    assert keep["version"] == first["model_version"] and not store.has("tiny", NEXT)
+    root = registry.root
+    assert keep["version"] == first["model_version"] and registry.production("tiny").version == keep["version"]
+    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    if fault == "publish:after_rename":  # its forecasts landed whole: the slot is done
+        assert store.receipt_of("tiny", NEXT)["run_id"] == keep["run"]
+        assert len(store.read(dataset="tiny", as_of=NEXT)) == first["published_rows"]
+        done = retrain_flow(**flow_kwargs, **STATISTICAL)
+        assert done["skipped"] and done["retrained_by"] == keep["run"] and "leaderboard" not in done
+        assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
+        return
+    assert not store.has("tiny", NEXT)
+    if fault == "publish:before_rename":  # the backup was written before the publish
+        assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
     again = retrain_flow(**flow_kwargs, **STATISTICAL)
     assert again["published_rows"] > 0 and not again.get("skipped") and again["leaderboard"]
     assert store.receipt_of("tiny", NEXT)["run_id"] == again["run_id"] != keep["run"]
@@ -490,3 +506,226 @@ def test_a_slot_kept_long_ago_is_still_told_done_once_its_keep_event_moved_to_th
     assert _kept(reg, "sales", first, {"run_id": "run-1", "model_version": v}) is None
     assert _kept(reg, "sales", slots[-1].replace(tzinfo=None), {"run_id": f"run-{len(slots) - 1}",
                                                                 "model_version": v}) is not None
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("rerun", ["date", "slot", "promoted-by-hand"])
+def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publish_is_withdrawn(
+        flow_kwargs, monkeypatch, rerun):
+    """Regression (faults20): a retrain with overwrite off whose date another run published while it computed
+    promotes its winner, then its publish is refused under the key's lock and the promotion withdrawn there. A real
+    process SIGKILLed between the two (after its promotion, FLOWCAST_FAULT=flow:before_publish) left its winner in
+    production for good: every later run of that date or slot found it published and skipped it, so production
+    stayed on a model whose forecasts were never published. A re-run of the date (`backfill --mode retrain`'s
+    date, overwrite off) or of the slot (scheduled) withdraws it, says so (also in a follow-up decision artifact:
+    the killed run's, written before its publish, named the winner) and publishes nothing; a person who promoted it
+    by hand since is left alone."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert other["published_rows"] > 0 and registry.production("tiny") is None
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": "flow:before_publish", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": False}
+    killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
+                            capture_output=True, text=True, timeout=400, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    left = registry.production("tiny")  # promoted, then killed: its forecasts never published (the key is other's)
+    assert left is not None and left.version != other["model_version"]
+    assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    if rerun == "promoted-by-hand":  # a person's choice since (`flowcast models promote`): it stands
+        registry.promote(left.version, dataset="tiny", reason="manual promotion", at=SLOT + timedelta(days=1))
+        again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+        assert again["skipped"] and "withdrawn" not in again["note"]
+        assert registry.production("tiny").version == left.version
+        return
+    if rerun == "date":
+        again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    else:
+        monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+        again = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and again["published_rows"] == 0
+    assert f"Production of tiny was {left.version}" in again["note"] and "withdrawn, production is empty" in again["note"]
+    assert registry.production("tiny") is None  # as it was before the killed run promoted
+    (undone,) = [e for e in registry.history("tiny") if e["version"] == left.version and e["action"] == "withdraw"]
+    assert "stopped (killed, or out of disk) before its publish was refused" in undone["reason"]
+    assert left.version not in [v.version for v in registry.list()]  # removed: no publish names it
+    assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]  # the other run's publish stays
+    from flow_helpers import artifacts_of
+
+    # the killed run's decision named its winner: the key's newest says so
+
+    (decision,) = artifacts_of(again["run_id"])["promotion-decision-tiny"]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and left.version in decision.data
+    assert "withdrawn" not in retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)["note"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_full_disk_when_a_refused_retrain_withdraws_its_winner_is_said_and_a_rerun_withdraws_it(
+        flow_kwargs, monkeypatch, capsys, caplog):
+    """faults20: a retrain with overwrite off whose date another run published while it computed, on a registry
+    that cannot write its pointer (no space left) from the refusal of its publish on: the withdrawal's rewrite of
+    production.json fails, the run fails with a StorageError naming the file and ENOSPC, production.json is whole
+    and still the winner (as its backup), and the log says what brings it right; it said 'run again for this as_of
+    to publish', which a run with overwrite off cannot (the as_of is the other run's). With room again, a re-run
+    of the date withdraws the winner (the same as after a kill there)."""
+    import errno
+
+    from flowcast import registry as registry_mod
+    from flowcast.atomic import storage_error
+    from flowcast.errors import StorageError
+    from flowcast.flows import pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    real_write, real_refuse, full = registry_mod._write_json_atomic, registry_mod.PublishGuard.refuse, []
+
+    def write(path, obj, fault="before_pointer_rename"):
+        if full:  # the disk filled up as the publish was refused
+            raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return real_write(path, obj, fault)
+
+    def refuse(self, reason, held_version=None):
+        full.append(True)
+        return real_refuse(self, reason, held_version)
+
+    monkeypatch.setattr(registry_mod, "_write_json_atomic", write)
+    monkeypatch.setattr(registry_mod.PublishGuard, "refuse", refuse)
+    monkeypatch.setattr(pipeline, "published_already", lambda settings, as_of: None)  # empty as it started
+    pointer = registry.root / "production.json"
+    with pytest.raises(StorageError, match=f"could not write {pointer}: no space left on device"):
+        retrain_flow(as_of=SLOT, promote=True, overwrite=False, **flow_kwargs, **STATISTICAL)
+    left = registry.production("tiny")
+    assert left is not None and left.version != other["model_version"] and full
+    assert pointer.read_bytes() == (registry.root / "production.backup.json").read_bytes()
+    # the run's log: Prefect's flow-run logger (its console handler's stream, or the records pytest captures)
+    said = " ".join((capsys.readouterr().err + caplog.text).split())
+    assert f"{left.version} stays in production of tiny" in said and "withdrawing it failed" in said
+    assert "run again for this as_of to publish" not in said
+    assert f"the as_of holds {other['model_version']}'s" in said and "withdraws" in said
+    monkeypatch.undo()  # room again
+    again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and f"Production of tiny was {left.version}" in again["note"]
+    assert registry.production("tiny") is None
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_was(flow_kwargs):
+    """faults20: a retrain with overwrite off whose publish was refused (another run published its date), a real
+    process SIGKILLed right after its promotion was withdrawn under the registry's lock
+    (FLOWCAST_FAULT=registry:refused_withdrawn), before its note and its follow-up decision artifact: production is
+    what it was, the pointer and its backup agree, the winner is removed, and a re-run of the date skips it with
+    nothing left to withdraw."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:refused_withdrawn", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": False}
+    killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
+                            capture_output=True, text=True, timeout=400, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert registry.production("tiny") is None  # withdrawn before the kill
+    (undone,) = [e for e in registry.history("tiny") if e["action"] == "withdraw"]
+    assert undone["version"] not in [v.version for v in registry.list()]  # removed
+    root = registry.root
+    assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
+    assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and "withdrawn" not in again["note"] and registry.production("tiny") is None
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("fault", ["killed", "full-disk"])
+def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_of_the_date(
+        flow_kwargs, monkeypatch, capsys, caplog, fault):
+    """faults20: a retrain that does not promote (a backfill's date, overwrite off) whose date another run published
+    while it computed records its winner as the dataset's champion (what a forecast run takes while no model is in
+    production), then withdraws that record once its publish is refused. SIGKILLed in between (a real process,
+    FLOWCAST_FAULT=flow:before_publish), or the withdrawal's pointer write failing (ENOSPC), the winner stayed the
+    champion for good (a re-run of the date skipped it; the log of the full disk said `flowcast gc --version V`
+    removes it, which removes its files and leaves the champion record naming it). A re-run of the date withdraws it: the other run's
+    winner is the champion again."""
+    import errno
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast import registry as registry_mod
+    from flowcast.atomic import storage_error
+    from flowcast.flows import pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert registry.champion("tiny").version == other["model_version"]
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
+    if fault == "killed":
+        here = Path(__file__).resolve().parent
+        env = {**os.environ, "FLOWCAST_FAULT": "flow:before_publish", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+               "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+        killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
+                                capture_output=True, text=True, timeout=400, check=False)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    else:
+        real_write, real_withdraw, full = registry_mod._write_json_atomic, registry_mod.ModelRegistry.withdraw_champion, []
+
+        def write(path, obj, fault="before_pointer_rename"):
+            if full:
+                raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+            return real_write(path, obj, fault)
+
+        def withdraw_champion(self, *a, **kw):
+            full.append(True)
+            return real_withdraw(self, *a, **kw)
+
+        monkeypatch.setattr(registry_mod, "_write_json_atomic", write)
+        monkeypatch.setattr(registry_mod.ModelRegistry, "withdraw_champion", withdraw_champion)
+        monkeypatch.setattr(pipeline, "published_already", lambda settings, as_of: None)
+        done = retrain_flow(**{**late, "as_of": SLOT})
+        assert done["skipped"] and full
+        said = " ".join((capsys.readouterr().err + caplog.text).split())
+        assert "withdrawing it failed" in said and "flowcast gc --version" not in said
+        assert "run this date again (overwrite off)" in said
+        monkeypatch.undo()
+    left = registry.champion("tiny")  # recorded, never published
+    assert left is not None and left.version != other["model_version"]
+    again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert again["skipped"] and f"The recorded champion of tiny was {left.version}" in again["note"]
+    assert registry.champion("tiny").version == other["model_version"] and registry.production("tiny") is None
+    assert [e["action"] for e in registry.history("tiny") if e["version"] == left.version][-1] == "withdraw_champion"

@@ -123,6 +123,25 @@ def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_
     assert back.columns == REALIZED_COLUMNS and back.height == 6 and back[column].null_count() == 6
 
 
+@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive"])
+def test_the_duckdb_realized_view_of_partitions_all_older_than_a_column_has_it_null(tmp_path, column):
+    """faults20: `flowcast accuracy` reads realized files an older flowcast wrote (no `rmsse_snaive`) as null, and so
+    does the DuckDB `realized` view where some files have the column; where none has it (a store whose realized
+    accuracy an older flowcast wrote), a query naming it failed: 'Referenced column "rmsse_snaive" not found'. The
+    view has every later column, null in the files without it."""
+    import duckdb
+
+    store = EmbeddedStore(tmp_path / "wh")
+    store.write_realized(DS, realized_frame([AS_OF, OTHER]))
+    for part in (tmp_path / "wh" / "realized").rglob("*.parquet"):
+        pl.read_parquet(part).drop(column).write_parquet(part)
+    store = EmbeddedStore(tmp_path / "wh")
+    assert store.sync_views() is None
+    with duckdb.connect(str(tmp_path / "wh" / "forecasts.duckdb"), read_only=True) as con:
+        assert con.execute(f"SELECT count(*), count({column}) FROM realized").fetchall() == [(12, 0)]
+        assert con.execute("SELECT count(*) FROM realized WHERE mae IS NOT NULL").fetchall() == [(12,)]
+
+
 def test_realized_rmsse_round_trips_and_rows_without_it_read_as_unknown(backend):
     """rmsse (RMSSE on the points MASE covers) round-trips on every backend (PostgreSQL: a table an older flowcast
     created gets the column); rows written without it read back as null; a negative one is refused."""
@@ -241,3 +260,98 @@ def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_colu
     store.write_realized(DS, realized_frame([OTHER]).with_columns(rmsse=pl.lit(0.5), n_mase=pl.col("n")))
     back = store.read_realized(DS)
     assert back.columns == REALIZED_COLUMNS and back.filter(pl.col("as_of") == OTHER)["rmsse"].to_list() == [0.5] * 6
+
+
+_OPEN_AND_READ = """
+import sys
+from flowcast.store.postgres import PostgresStore
+print(PostgresStore(sys.argv[1], schema=sys.argv[2]).read_realized(sys.argv[3]).height, flush=True)
+"""
+
+
+def test_a_postgres_store_killed_while_it_adds_a_later_column_is_migrated_by_the_next_open(pg_url, pg_schema):
+    """faults20: a store an older flowcast created (realized without rmsse_snaive) whose table a reader holds (an
+    open transaction: a dashboard, a person's psql): the process that opens it (any flowcast command) waits in its
+    ALTER TABLE. SIGKILLed there, it changed nothing (the migration is one transaction; its server session, waiting
+    for the lock, rolls back once it gets it) and the next open adds the column and reads the old rows (null).
+    The wait itself was for good and without a word, every later reader of the table queued behind it: it lasts
+    store.pg_wait_s now, then fails naming the sessions that hold the table and what to do, nothing changed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from flowcast.errors import PublishError
+    from flowcast.store.postgres import PostgresStore
+
+    PostgresStore(pg_url, schema=pg_schema).write_realized(DS, realized_frame([AS_OF]))
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the table as an older flowcast created it
+        con.execute(f"ALTER TABLE {pg_schema}.realized DROP COLUMN rmsse_snaive")
+
+    def waiting_alters() -> list:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            return con.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+                               "%s", [f"ALTER TABLE {pg_schema}.realized%"]).fetchall()
+
+    def column() -> list:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            return con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+                               "table_name = 'realized' AND column_name = 'rmsse_snaive'", [pg_schema]).fetchall()
+
+    reader = psycopg.connect(pg_url, application_name="a dashboard")
+    try:
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.realized").fetchone()  # its transaction stays open
+        env = {**os.environ, "FLOWCAST_STORE__PG_WAIT_S": "600"}
+        child = subprocess.Popen([sys.executable, "-c", _OPEN_AND_READ, pg_url, pg_schema, DS], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not waiting_alters() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.2)
+        assert waiting_alters(), child.communicate()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        with pytest.raises(PublishError) as err:
+            PostgresStore(pg_url, schema=pg_schema, wait_s=1).read_realized(DS)
+        said = " ".join(str(err.value).split())
+        assert f"{pg_schema}.realized" in said and "realized.rmsse_snaive" in said and "waited 1 s" in said, said
+        assert f"pid {reader.info.backend_pid} (a dashboard, idle in transaction" in said and "nothing was changed" in said
+        assert column() == []
+    finally:
+        reader.rollback()
+        reader.close()
+    deadline = time.monotonic() + 30
+    while waiting_alters() and time.monotonic() < deadline:  # the killed client's session, rolling back
+        time.sleep(0.2)
+    back = PostgresStore(pg_url, schema=pg_schema).read_realized(DS)
+    assert back.height == 6 and back["rmsse_snaive"].null_count() == 6 and column() == [("rmsse_snaive",)]
+
+
+def test_a_postgres_publish_adding_a_value_column_waits_for_a_reader_store_pg_wait_s_then_names_it(pg_url, pg_schema):
+    """faults20: a publish with a value column the table lacks (a new interval level) adds it with an ALTER TABLE,
+    which a reader's open transaction on the forecasts made wait for good, without a word (and every later reader
+    of the table queued behind it). It waits store.pg_wait_s, then fails naming the column and the session;
+    nothing changed; with the reader gone the publish adds it and lands."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    publish(PostgresStore(pg_url, schema=pg_schema), make_forecast(1, 2, H, AS_OF))
+    wider = make_forecast(2, 2, H, OTHER).with_columns((pl.col("y_hat") - 2).alias("y_hat_q5"))
+    reader = psycopg.connect(pg_url, application_name="a dashboard")
+    try:
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.forecasts").fetchone()  # its transaction stays open
+        with pytest.raises(PublishError) as err:
+            publish(PostgresStore(pg_url, schema=pg_schema, wait_s=1), wider, as_of=OTHER, variant=2)
+        said = " ".join(str(err.value).split())
+        assert "forecasts.y_hat_q5" in said and "waited 1 s (store.pg_wait_s)" in said, said
+        assert f"pid {reader.info.backend_pid} (a dashboard, idle in transaction" in said and "nothing was changed" in said
+    finally:
+        reader.rollback()
+        reader.close()
+    store = PostgresStore(pg_url, schema=pg_schema)
+    assert not store.has(DS, OTHER)
+    publish(store, wider, as_of=OTHER, variant=2)
+    assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0

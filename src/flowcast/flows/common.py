@@ -336,6 +336,67 @@ class SlotRetrained:
         return self.found is not None
 
 
+def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime) -> tuple[str, Any] | None:
+    """A retrain of this slot or date that skips it (another run published it): (the sentence saying so, the
+    version) when the production model it found, or the dataset's recorded champion, is a winner another retrain of
+    the same dataset and as_of promoted (or recorded, `promote=False`) and that never published; None otherwise.
+    Such a winner is what a run with overwrite off leaves when it is killed between its promotion (or record) and
+    the refusal of its publish (the key was published by another run first), or when a full disk stopped that
+    withdrawal: it was never undone (`PublishGuard.refuse`, `withdraw_champion`), and no run of that as_of could
+    publish its forecasts any more, so production (or the champion a forecast run takes while none is in production)
+    stayed a model whose forecasts were never published. Withdrawn when it is a version registered for this
+    (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names, and the
+    latest change of the pointer (of the champion) is its promotion (record) by the run that registered it (at its
+    registration's time: a rollback or a promotion by hand since is a person's choice, left alone); compare and swap
+    on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning."""
+    from flowcast.errors import ProductionMovedError
+    from flowcast.registry import RECORDS
+    from flowcast.shared import open_registry
+    from flowcast.store import open_store
+
+    dataset, key = _slot(settings, as_of)
+    try:
+        store = open_store(settings)
+        held = store.receipt_of(dataset, key) if store.has(dataset, key) else None
+        if held is None:
+            return None
+        registry = open_registry(settings)
+        history = registry.history(dataset)
+
+        def unpublished(mv: Any, changes: list[dict[str, Any]], action: str) -> bool:
+            last = changes[-1] if changes else {}
+            return (mv.version != held.get("model_version") and _trained_for(mv, dataset, key)
+                    and (last.get("action"), last.get("version"), last.get("at")) == (action, mv.version, mv.created_at)
+                    and not any(store.receipt_of(dataset, a).get("model_version") == mv.version
+                                for a in store.as_ofs(dataset) if a >= key))  # published since: it stands
+
+        def why(mv: Any, what: str, undo: str) -> str:
+            return (f"{what} by a retrain of {dataset} as of {key:%Y-%m-%d %H:%M} that stopped (killed, or out of disk) "
+                    f"before its publish was refused and its {undo} undone: the as_of holds forecasts of "
+                    f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
+
+        prod = registry.production(dataset)
+        if prod is not None and unpublished(prod, [e for e in history if e.get("action") not in RECORDS], "promote"):
+            reason = why(prod, "promoted", "promotion")
+            now = registry.withdraw(prod.version, dataset=dataset, at=at, reason=reason)
+            return (f"Production of {dataset} was {prod.version}, {reason}: it was withdrawn, production is "
+                    f"{now or 'empty'} again."), prod
+        champion = registry.champion(dataset)
+        if champion is not None and unpublished(champion, [e for e in history if e.get("action") == "champion"],
+                                                "champion"):
+            reason = why(champion, "recorded as the champion", "record")
+            now = registry.withdraw_champion(champion.version, dataset=dataset, at=at, reason=reason)
+            return (f"The recorded champion of {dataset} was {champion.version}, {reason}: it was withdrawn, the "
+                    f"champion is {now or 'none'} again."), champion
+    except ProductionMovedError:
+        return None
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not check whether production or the champion of {dataset} is a winner of "
+                                 f"this as_of whose forecasts were never published ({exc}); `flowcast models list` "
+                                 "shows them")
+    return None
+
+
 def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
     """Whether version `mv` was registered by a retrain of `dataset` at run key `at` (stored)."""
     return bool(mv.dataset == dataset and mv.as_of and storage_naive(mv.as_of) == at)

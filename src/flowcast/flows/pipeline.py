@@ -56,6 +56,7 @@ from flowcast.flows.common import (
     says_what_it_skipped,
     source_tz,
     store_label,
+    withdraw_unpublished_winner,
 )
 from flowcast.flows.naming import run_name, task_label
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
@@ -235,10 +236,12 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
     promotion and its publish cannot do this: its re-run for the same as_of publishes."""
     from flowcast.store import open_store
 
+    held: dict[str, Any] | None = None
     with contextlib.suppress(Exception):
         receipt = open_store(settings).receipt_of(dataset, as_of)
         if receipt is not None and receipt.get("model_version") == version:
             return  # published: the promotion stands
+        held = receipt or None
     from flowcast.errors import ProductionMovedError
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
@@ -257,6 +260,13 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
                                          "skips it)" if out else f"{version} is no longer in its production stack"))
         return
     except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
+        if held is not None and held.get("model_version"):  # refused (overwrite off): a re-run cannot publish it
+            log.error(f"{version} stays in production of {dataset} although its forecasts for {as_of.isoformat()} "
+                      f"were not published (the as_of holds {held.get('model_version')}'s, run "
+                      f"{held.get('run_id')}): withdrawing it failed ({undo}). Once the registry can be written, run "
+                      "this date or slot again (overwrite off): it finds the as_of published and withdraws "
+                      f"{version}; or `flowcast run --as-of {as_of.isoformat()}` retrains it and publishes")
+            return
         log.error(f"{version} stays in production of {dataset} although its forecasts for "
                   f"{as_of.isoformat()} were not published: withdrawing it failed ({undo}); run again for this "
                   f"as_of to publish, or `flowcast models rollback --dataset {dataset}`")
@@ -286,8 +296,9 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
         now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
     except Exception as undo:  # noqa: BLE001 - the run published nothing; what it could not undo is said
         log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
-                  f"were not published (another run published the date): withdrawing it failed ({undo}); "
-                  f"`flowcast gc --version {version}` removes it")
+                  f"were not published (another run published the date): withdrawing it failed ({undo}). Once the "
+                  "registry can be written, run this date again (overwrite off): it finds the date published and "
+                  f"withdraws {version}")
         return f"Withdrawing its champion {version} failed: {undo}.", False
     said = f"Its champion {version} was withdrawn (the recorded champion of {dataset} is {now or 'none'})."
     log.warning(said)
@@ -410,10 +421,16 @@ def retrain_flow(
         from flowcast.data.datasets import resolve_source
 
         log.info(done[1])
-        reporting.skipped_artifact(done[1], artifact_scope(resolve_source(settings).name, as_of),
-                                   again=done[0] == run_id)
+        # a run of this as_of killed between its promotion and its refused publish left its winner in production
+        withdrawn = withdraw_unpublished_winner(settings, as_of, started)
+        note = " ".join([done[1], *([withdrawn[0]] if withdrawn else [])])
+        scope = artifact_scope(resolve_source(settings).name, as_of)
+        reporting.skipped_artifact(note, scope, again=done[0] == run_id)
+        if withdrawn:  # the killed run's decision (written before its publish) named it: the key's newest says so
+            log.warning(withdrawn[0])
+            reporting.withdrawn_decision_artifact(note, withdrawn[1].name, withdrawn[1].version, scope)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
-                "published_rows": 0, "skipped": True, by: done[0], "note": done[1], "store": store_label(settings)}
+                "published_rows": 0, "skipped": True, by: done[0], "note": note, "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 

@@ -133,8 +133,17 @@ def view_sql(root: Path, db_path: Path | None = None,
             "GROUP BY file_name)")
         )
     if r is not None:
-        out["realized"] = f"CREATE OR REPLACE VIEW realized AS {newest(read(r))}"
+        # the columns recorded since realized accuracy was first written, null where no file has them: a store whose
+        # files an older flowcast wrote had no `rmsse_snaive` column at all ('Referenced column "rmsse_snaive" not
+        # found'), while flowcast reads them as null
+        later = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _REALIZED_LATER)
+        out["realized"] = ("CREATE OR REPLACE VIEW realized AS "
+                           + newest(f"(SELECT * FROM {read(r)} UNION ALL BY NAME SELECT {later} WHERE false)"))
     return out
+
+
+_REALIZED_LATER = (("model_version", "VARCHAR"), ("n_mase", "BIGINT"), ("rmsse", "DOUBLE"), ("mae_snaive", "DOUBLE"),
+                   ("mase_snaive", "DOUBLE"), ("rmsse_snaive", "DOUBLE"), ("lookahead", "BOOLEAN"))
 
 
 def repr_lit(path: str) -> str:

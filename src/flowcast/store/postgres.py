@@ -174,17 +174,52 @@ class PostgresStore:
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                                 [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
         if not exists or self._lacks_later_columns(con):
-            with con.transaction():
-                con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)]):
                 # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
                 for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
                     con.execute(stmt)
         self._ready = True
 
-    def _lacks_later_columns(self, con: Any) -> bool:
+    @contextlib.contextmanager
+    def _migrating(self, con: Any, missing: Callable[[], list[str]]) -> Iterator[None]:
+        """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
+        dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
+        waited without a word, and every later reader of the table queued behind it. Then a PublishError naming
+        the columns (`missing()`, asked after the rollback), the sessions holding the tables and what to do."""
+        import psycopg
+
+        try:
+            with con.transaction():
+                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(self.wait_s * 1000))}ms"])
+                con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+                yield
+        except psycopg.errors.LockNotAvailable as exc:
+            raise PublishError(
+                f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
+                f"({', '.join(missing()) or 'none missing now'}): waited {self.wait_s:g} s (store.pg_wait_s) for the "
+                f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
+                "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
+                "was changed") from exc
+
+    def _holders(self, con: Any) -> str:
+        """The other sessions holding a lock on this store's tables or its DDL lock, in words (pid, application,
+        state and since when, query), for an error a person acts on."""
+        rows = con.execute(
+            "SELECT a.pid, a.application_name, a.state, to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
+            "left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN (SELECT l.pid "
+            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(ARRAY[to_regclass(%s), to_regclass(%s), "
+            "to_regclass(%s)]::oid[]) OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
+            [f"{self.schema}.realized", f"{self.schema}.forecasts", f"{self.schema}.publishes", _DDL_LOCK]).fetchall()
+        return "; ".join(f"pid {pid} ({app or 'no application name'}, {state}, transaction since {since}: "
+                         f"{' '.join(str(query).split())!r})" for pid, app, state, since, query in rows) or "none now"
+
+    def _missing_columns(self, con: Any) -> list[tuple[str, str]]:
         have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
                                "AND table_name = ANY(%s)", [self.schema, list(_LATER_COLUMNS)]).fetchall())
-        return any((t, c) not in have for t, cols in _LATER_COLUMNS.items() for c in cols)
+        return [(t, c) for t, cols in _LATER_COLUMNS.items() for c in cols if (t, c) not in have]
+
+    def _lacks_later_columns(self, con: Any) -> bool:
+        return bool(self._missing_columns(con))
 
     def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
         rows = con.execute(
@@ -199,8 +234,7 @@ class PostgresStore:
         missing = [c for c in vcols if c not in self._value_columns(con)]
         if not missing:
             return
-        with con.transaction():
-            con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+        with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing]):
             for c in missing:
                 con.execute(sql.SQL("ALTER TABLE {}.forecasts ADD COLUMN IF NOT EXISTS {} double precision").format(
                     sql.Identifier(self.schema), sql.Identifier(c)))
