@@ -422,13 +422,13 @@ def retrain_flow(
 
         log.info(done[1])
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
-        withdrawn = withdraw_unpublished_winner(settings, as_of, started)
-        note = " ".join([done[1], *([withdrawn[0]] if withdrawn else [])])
+        left = withdraw_unpublished_winner(settings, as_of, started)
+        note = " ".join([done[1], *([left[0]] if left else [])])
         scope = artifact_scope(resolve_source(settings).name, as_of)
         reporting.skipped_artifact(note, scope, again=done[0] == run_id)
-        if withdrawn:  # the killed run's decision (written before its publish) named it: the key's newest says so
-            log.warning(withdrawn[0])
-            reporting.withdrawn_decision_artifact(note, withdrawn[1].name, withdrawn[1].version, scope)
+        if left:  # the killed run's decision (written before its publish) named it: the key's newest says so
+            log.warning(left[0])
+            reporting.withdrawn_decision_artifact(note, left[1].name, left[1].version, scope)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
                 "published_rows": 0, "skipped": True, by: done[0], "note": note, "store": store_label(settings)}
     ev, mc = settings.evaluation, settings.model
