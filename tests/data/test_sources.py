@@ -1025,3 +1025,87 @@ def test_missing_columns_name_no_header_below_when_there_is_none(write_csv):
     with pytest.raises(DataValidationError) as err:
         ingest(make_source(write_csv("Sales report\nstore,day,units\na,2020-01-01,1\n")), None)
     assert "missing; the file has columns ['Sales report']" in str(err.value) and "header of line" not in str(err.value)
+
+
+# ------------------------------------------------------------------ point in time: what a backfill's decisions read
+def _run_and_backfill(tmp_path, history: str, later: str, as_of: datetime, name: str = "src.csv", **kw):
+    """validate() on the file as a run at `as_of` had it (`history`) and on the same file with `later` rows written
+    after it (its backfill): (run, backfill)."""
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "backfill").mkdir(exist_ok=True)
+    run_path, back_path = tmp_path / "run" / name, tmp_path / "backfill" / name
+    run_path.write_text(history)
+    back_path.write_text(history + later)
+    return run_validate(run_path, as_of=as_of, **kw), run_validate(back_path, as_of=as_of, **kw)
+
+
+@pytest.mark.parametrize(("history", "later", "kw"), [
+    # a time with an offset on as_of's own date, at an instant after it (13:00 UTC after a 12:00 UTC as_of)
+    ("".join(f"2020-01-0{d}T00:00:00+00:00;a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"), (3, "3.456"))),
+     "2020-01-03T13:00:00+00:00;a;1.230\n", {}),
+    # ... written in a zone behind UTC: the 3rd at 20:00 in New York is the 4th, 01:00 UTC
+    ("".join(f"2020-01-0{d}T00:00:00+00:00;a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"), (3, "3.456"))),
+     "2020-01-03T20:00:00-05:00;a;1.230\n", {}),
+    # ... with a bracketed zone (Java's ZonedDateTime)
+    ("".join(f"2020-01-0{d}T00:00:00+00:00[Europe/London];a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"),
+                                                                              (3, "3.456"))),
+     "2020-01-03T13:00:00+00:00[Europe/London];a;1.230\n", {}),
+    # ... with a declared time_format that has an offset
+    ("".join(f"2020-01-0{d} 00:00:00+0000;a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"), (3, "3.456"))),
+     "2020-01-03 13:00:00+0000;a;1.230\n", {"time_format": "%Y-%m-%d %H:%M:%S%z"}),
+    # hourly wall times, in UTC and in the source's zone (as_of 12:00 UTC is 13:00 in Berlin)
+    ("".join(f"2020-01-03 {h}:00;a;{v}\n" for h, v in ((10, "1.234"), (11, "2.345"), (12, "3.456"))),
+     "2020-01-03 13:00;a;1.230\n", {"freq": "1h"}),
+    ("".join(f"2020-01-03 {h}:00;a;{v}\n" for h, v in ((11, "1.234"), (12, "2.345"), (13, "3.456"))),
+     "2020-01-03 14:00;a;1.230\n", {"freq": "1h", "tz": "Europe/Berlin"}),
+])
+def test_decimal_marks_are_decided_from_the_rows_by_as_of_by_their_instant(tmp_path, history, later, kw):
+    """Regression (a leak after as_of): the rows that decide a file's decimal marks were told from the later ones by
+    their date (one with an offset by the latest date anywhere on earth at as_of, UTC+14), so a '1.230' written at
+    13:00 on as_of's own day, after a 12:00 as_of, made a backfill read the '1.234' its run had read as 1.234 as
+    1234. A time of day (with its offset, or a wall time in the source's zone) is compared as the instant it is."""
+    as_of = datetime(2020, 1, 3, 12, tzinfo=UTC)
+    run, backfill = _run_and_backfill(tmp_path, "date;id;val\n" + history, later, as_of, **kw)
+    assert run.valid.sort("ds")["y"].to_list() == [1.234, 2.345, 3.456]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
+@pytest.mark.parametrize("later", ["2024-01-05T13:00:00Z", "2024-01-05T20:00:00-05:00"])
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_dates_written_as_midnight_timestamps_are_decided_by_the_instant_of_as_of(tmp_path, later, kind):
+    """Regression (a leak after as_of): whether times with an offset are dates written as timestamps was decided from
+    the rows whose date was by the latest date anywhere at as_of, so a '2024-01-05T13:00:00Z' written after a
+    12:00 UTC as_of made a daily backfill in America/New_York read its '2024-01-01T00:00:00Z'.. as instants (each a
+    day early), where its run had read the dates as written. Only rows at an instant by as_of decide."""
+    days = [datetime(2024, 1, d, tzinfo=UTC) for d in range(1, 6)]
+    stamp = datetime.fromisoformat(later)
+    as_of = datetime(2024, 1, 5, 12, tzinfo=UTC)
+    paths = []
+    for name, times in (("run", days), ("backfill", [*days, stamp])):
+        if kind == "parquet":
+            p = tmp_path / f"{name}.parquet"
+            pl.DataFrame({"ts": pl.Series(times, dtype=pl.Datetime("us", "UTC")), "id": ["a"] * len(times),
+                          "val": [float(i) for i in range(len(times))]}).write_parquet(p)
+        else:
+            p = tmp_path / f"{name}.csv"
+            text = "".join(f"{d:%Y-%m-%dT%H:%M:%SZ},a,{i}\n" for i, d in enumerate(days))
+            p.write_text("ts,id,val\n" + text + (f"{later},a,5\n" if name == "backfill" else ""))
+        paths.append(p)
+    run, backfill = (run_validate(p, as_of=as_of, time_col="ts", tz="America/New_York") for p in paths)
+    assert run.valid.sort("ds")["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 6)]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
+@pytest.mark.parametrize("as_of", [None, datetime(2024, 3, 5, tzinfo=UTC)])
+def test_dates_written_as_midnight_timestamps_with_a_bracketed_zone_keep_their_date(write_csv, as_of):
+    """Regression: Java's ZonedDateTime writes a date at midnight with its offset and zone
+    ('2024-03-01T00:00:00+01:00[Europe/Paris]'); the check that a column's times with an offset are dates written as
+    timestamps did not see such a time, so with --tz America/New_York each was read as the evening before (29
+    February for 1 March). A later time of day (after as_of) changes nothing in a backfill."""
+    rows = "".join(f"2024-03-0{d}T00:00:00+01:00[Europe/Paris],a,{d}\n" for d in range(1, 4))
+    later = "2024-03-20T13:00:00+01:00[Europe/Paris],a,9\n" if as_of else ""
+    r = run_validate(write_csv("ts,id,val\n" + rows + later), as_of=as_of, time_col="ts", tz="America/New_York")
+    assert r.valid.sort("ds")["ds"].to_list() == [datetime(2024, 3, d) for d in range(1, 4)]
+    assert r.report.rows_quarantined == 0

@@ -65,7 +65,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -103,6 +103,15 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
 _MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
+# the same two with a bracketed zone allowed after the offset ('2024-03-01T00:00:00+01:00[Europe/Paris]'), for the
+# checks that look at a column's text before it is read (`_time_profile`, `_offset_midnight`, `_written_by`): such a
+# time is read with its offset (the zone stripped, `_read_time`), and was left out of them
+_BRACKET = r"(?:\[[A-Za-z0-9_+\-/]+\])?"
+_TIME_ZONED_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}{_BRACKET}$"
+_MIDNIGHT_ZONED_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}{_BRACKET}$"
+# an ISO date and time of day, its offset if any (`_written_by`): year, month, day, hour, minute, second, offset
+_ISO_INSTANT_RE = (r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*"
+                   rf"(Z|z|UTC|GMT|[+-]\d{{2}}(?::?\d{{2}})?)?{_BRACKET}$")
 _YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
 # years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -722,29 +731,54 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
         return lf
 
 
+def _latest_wall(as_of: datetime, tz: str | None) -> datetime:
+    """The latest wall time (naive) in zone `tz` (UTC when None) of an instant by `as_of`: as_of's own, or where
+    the clocks went back within the last 3 hours, the wall time just before they did (01:50 before a fall-back at
+    02:00 reads 01:10 again: a row at 01:30 may be by as_of). A wall time after it is after as_of in any case."""
+    return max(wall_time(as_of - timedelta(minutes=m), tz) for m in range(181))
+
+
 def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: datetime) -> pl.LazyFrame:
     """The rows of a CSV file (its time column `time_col` still text) that may be dated by `as_of`: all but those
-    whose time is after as_of's date, read on its own text (the times are parsed later, in an order decided from
-    all the files): an ISO date ('2024-01-16', '2024-02', '2025', a time after it) after the date as_of falls on in
-    the source's zone (with an offset written, the latest date anywhere then: UTC+14), a day/month date after it
-    however it is read (`_dated_by`), a declared time_format's value after it. Other shapes (quarters, month
-    names, Unix seconds) and the rows of as_of's own day stay."""
+    whose time is after as_of, read on its own text (the times are parsed later, in an order decided from the rows
+    this keeps). An ISO time of day is compared as the instant it is: with its offset (a bracketed zone after it
+    too), or as a wall time in the source's zone (UTC when none; `_latest_wall`). An ISO date ('2024-01-16',
+    '2024-02', '2025') after the date as_of falls on in the source's zone, a day/month date after it however it is
+    read (`_dated_by`), a declared time_format's value after as_of (its instant with %z, else its wall time) are
+    left out too. Other shapes (quarters, month names, Unix seconds) and the rows of as_of's own day whose time is
+    not read here stay."""
     day = wall_time(as_of, source.tz).date()
     latest = wall_time(as_of, "Etc/GMT-14").date()  # the date somewhere on earth at as_of
+    wall = _latest_wall(as_of, source.tz)
+    instant = as_of.replace(tzinfo=None)  # (aware UTC, `as_instant`)
     text = pl.col(time_col).cast(pl.Utf8).str.strip_chars()
     if fmt := source.time_format:  # read as the run reads it (`_read_time`)
         if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
-            at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
-            return lf.filter(at.is_null() | (at.dt.convert_time_zone("Etc/GMT-14").dt.date() <= latest))
+            at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
+            return lf.filter(at.is_null() | (at <= instant))
         at = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        return lf.filter(at.is_null() | (at.dt.date() <= day))
+        return lf.filter(at.is_null() | (at <= wall))
     iso = text.str.extract(r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:$|[T ])", 1)
     # '2024' and '2024-02' start their year or month: '2024-00-00' sorts before every date of 2024
     padded = pl.when(iso.str.len_chars() == 4).then(iso + "-00-00").when(iso.str.len_chars() == 7).then(
         iso + "-00").otherwise(iso)
-    limit = pl.when(text.str.contains(_TIME_OFFSET_RE)).then(pl.lit(latest.isoformat())).otherwise(
+    limit = pl.when(text.str.contains(_TIME_ZONED_RE)).then(pl.lit(latest.isoformat())).otherwise(
         pl.lit(day.isoformat()))
-    return _dated_by(lf.filter(iso.is_null() | (padded <= limit)), time_col, day, year_first=False)
+    by_date = iso.is_null() | (padded <= limit)
+    # a time of day: its instant (wall time less its offset) against as_of, its wall time against as_of's
+    parts = text.str.extract_groups(_ISO_INSTANT_RE)
+    stamp = pl.format("{}-{}-{} {}:{}:{}", *[parts.struct.field(str(k)) for k in range(1, 6)],
+                      parts.struct.field("6").fill_null("00")).str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S",
+                                                                           strict=False)
+    off = parts.struct.field("7")
+    sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+    digits = off.str.replace_all(r"[^0-9]", "")
+    minutes = pl.when(off.str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(sign * (
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)))
+    by_time = pl.when(off.is_null()).then(stamp <= wall).otherwise(stamp - pl.duration(minutes=minutes) <= instant)
+    kept = pl.when(stamp.is_not_null()).then(by_time).otherwise(by_date)
+    return _dated_by(lf.filter(kept), time_col, day, year_first=False)
 
 
 def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
@@ -1372,8 +1406,8 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
     # every time with an offset written at midnight of that offset ('2024-01-01T00:00:00.000Z': dates serialized as
     # timestamps, JavaScript's toISOString, a DATE exported as a TIMESTAMP): 'midnight', read by a daily grid
-    offset = text.str.contains(_TIME_OFFSET_RE)
-    at_midnight = offset & text.str.contains(_MIDNIGHT_OFFSET_RE)
+    offset = text.str.contains(_TIME_ZONED_RE)
+    at_midnight = offset & text.str.contains(_MIDNIGHT_ZONED_RE)
     not_midnight = (offset & ~at_midnight).any()
     try:
         row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
@@ -1673,17 +1707,18 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
 def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
     """{'midnight'} when every value of a zone-aware time column (a Parquet timestamp[ms, UTC] of dates, as pandas
     writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing. With an
-    as_of, every value that may be dated by it (its date as written no later than the latest date anywhere at
-    as_of, as `_written_by` keeps a time with an offset): a later value at 13:00 does not turn a backfill's dates
-    into instants (a second pass, over those values, only where some are at midnight and some not)."""
+    as_of, every value at an instant by it (as `_written_by` keeps a time with an offset): a later value at 13:00
+    does not turn a backfill's dates into instants (a second pass, over those values, only where some are at
+    midnight and some not)."""
     wall = pl.col(col).dt.replace_time_zone(None)
     off = wall != wall.dt.truncate("1d")
     try:
         some_off, some_midnight = raw.select(off.any().alias("off"), (~off).any().alias("on")).collect(
             engine="streaming").row(0)
         if some_off and some_midnight and as_of is not None:
-            latest = wall_time(as_of, "Etc/GMT-14").date()
-            some_off = raw.filter(wall.dt.date() <= latest).select(off.any()).collect(engine="streaming").item()
+            utc = pl.col(col).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            some_off = raw.filter(utc <= as_of.replace(tzinfo=None)).select(off.any()).collect(
+                engine="streaming").item()
     except pl.exceptions.PolarsError:
         return frozenset()
     return frozenset() if some_off else frozenset({"midnight"})
@@ -1693,9 +1728,9 @@ def _offset_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
     """{'midnight'} when the text time column `col` of `raw` has times with an offset and each is at midnight of
     it ('2024-01-01T00:00:00.000Z'), as `_time_profile` decides it (one pass), else nothing."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
-    offset = text.str.contains(_TIME_OFFSET_RE)
+    offset = text.str.contains(_TIME_ZONED_RE)
     try:
-        some, off = raw.select(offset.any().alias("some"), (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
+        some, off = raw.select(offset.any().alias("some"), (offset & ~text.str.contains(_MIDNIGHT_ZONED_RE)).any()
                                .alias("off")).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:
         return frozenset()

@@ -232,7 +232,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # offset) is decided from its rows that may be dated by as_of (a later 13:00 made a daily backfill's dates instants),
 # and a row after as_of however it is read that the order of the rows by as_of cannot read is after as_of, not
 # quarantined as time_unparsable
-PREPROCESS_VERSION = 16
+# 17 = pit19: the rows that decide a CSV file's decimal marks and whether times with an offset are dates written as
+# timestamps are told by their instant (a time of day after as_of on as_of's own date, or with an offset behind
+# UTC, decided them), and a bracketed zone ('...+01:00[Europe/Paris]') counts as an offset in that check (its
+# midnight dates were read a day early in a zone behind it)
+PREPROCESS_VERSION = 17
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
