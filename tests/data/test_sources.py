@@ -1109,3 +1109,24 @@ def test_dates_written_as_midnight_timestamps_with_a_bracketed_zone_keep_their_d
     r = run_validate(write_csv("ts,id,val\n" + rows + later), as_of=as_of, time_col="ts", tz="America/New_York")
     assert r.valid.sort("ds")["ds"].to_list() == [datetime(2024, 3, d) for d in range(1, 4)]
     assert r.report.rows_quarantined == 0
+
+
+@pytest.mark.parametrize(("rows", "bad", "freq", "read"), [
+    # day first; '01/32/2020' is no date in either order, but its 32 said 'month first': every row contradicted
+    (["13/01/2020", "14/01/2020", "15/01/2020"], "01/32/2020", "1d", [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    # month first; '31/02/2020' (no 31 February, no 31st month) said 'day first'
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "31/02/2020", "1d", [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    # monthly, told month first by their spacing; '00/01/2020' no reading reads ruled out both
+    (["01/01/2020", "02/01/2020", "03/01/2020"], "00/01/2020", "1mo", [datetime(2020, m, 1) for m in (1, 2, 3)]),
+])
+@pytest.mark.parametrize("as_of", [None, datetime(2020, 3, 31, tzinfo=UTC)])
+def test_a_time_no_day_month_order_reads_decides_nothing(write_csv, rows, bad, freq, read, as_of):
+    """Regression: a day/month date that no order reads (a typo: '01/32/2020', '31/02/2020') took part in deciding
+    the column's order, so one such row (written after as_of too: no reading dates it) made every row of the column
+    contradict another, all quarantined. It decides nothing; it is quarantined itself, its reason naming it."""
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate([*rows, bad])))
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.valid.sort("ds")["ds"].to_list() == read
+    assert [(row, check) for row, check, _ in
+            zip(*(r.quarantined[c].to_list() for c in ("source_row", "check", "reason")))] == [(3, "time_unparsable")]
+    assert r.quarantined["reason"][0] == f"time '{bad}' does not parse as ISO-8601 (no date day first or month first)"

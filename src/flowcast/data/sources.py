@@ -88,6 +88,8 @@ from flowcast.data.schemas import (
     TIME_LOCAL_ISSUE,
     UNSETTLED,
     YEAR_FIRST_RE,
+    day_month_readable,
+    valid_date,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds, label_start, observed_through, wall_time
@@ -1238,7 +1240,10 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
     nominal one: the closer by a factor of 1.5 wins). '24/03/01'..'24/03/19' read day first are 19 yearly dates
     (24 March 2001..2019), year first 19 days; '31/01/24', '29/02/24', .. (month ends) read year first fall on the
     24th of months of 2028-2031, days apart."""
-    cand = text.filter(text.str.contains(YEAR_FIRST_RE))
+    # (a date that no reading reads, '24/13/45', ruled out every reading: it tells nothing)
+    yy, mm, dd = (text.str.extract(YEAR_FIRST_RE, k).cast(pl.Int32, strict=False) for k in (1, 2, 3))
+    year_first = valid_date(pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900), mm, dd)
+    cand = text.filter(text.str.contains(YEAR_FIRST_RE) & (day_month_readable(text) | year_first.fill_null(False)))
     step = _period_days(freq)
 
     def spacing(iso: pl.Expr) -> pl.Expr:
@@ -1305,7 +1310,8 @@ def _day_month_by_spacing(raw: pl.LazyFrame, col: str, freq: str) -> str | None:
     """'day' or 'month': the reading of the day/month dates of `col` whose distinct dates are spaced as `freq` says
     (the median gap against freq's nominal one, closer by a factor of 1.5); None when that does not tell them apart."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
-    cand = text.filter(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE))
+    # (a date that neither order reads, '00/01/2020', ruled out both: it tells nothing)
+    cand = text.filter(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE) & day_month_readable(text))
 
     def spacing(iso: pl.Expr) -> pl.Expr:
         dates = iso.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
@@ -1355,9 +1361,9 @@ def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.La
         return pl.when(pl.col(width) != 2).then(pl.col(y)).when(pl.col(y) < 70).then(pl.col(y) + 2000).otherwise(
             pl.col(y) + 1900)
 
-    def key(y: pl.Expr, month: str, d: str) -> pl.Expr:  # null where month or day cannot be one
+    def key(y: pl.Expr, month: str, d: str) -> pl.Expr:  # null where it is no date (31 February)
         m, dd = pl.col(month), pl.col(d)
-        return pl.when((m >= 1) & (m <= 12) & (dd >= 1) & (dd <= 31)).then(y * 10_000 + m * 100 + dd)
+        return pl.when(valid_date(y, m, dd)).then(y * 10_000 + m * 100 + dd)
 
     readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
     if year_first:  # '24/03/01': 2024-03-01
@@ -1378,8 +1384,8 @@ def _after_every_reading(col: str, day: date, year_first: bool) -> pl.Expr:
     def year(y: pl.Expr, width: pl.Expr) -> pl.Expr:  # a two-digit year is 1970..2069, as strptime's %y
         return pl.when(width != 2).then(y).when(y < 70).then(y + 2000).otherwise(y + 1900)
 
-    def key(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:  # null where month or day cannot be one
-        return pl.when((m >= 1) & (m <= 12) & (d >= 1) & (d <= 31)).then(y * 10_000 + m * 100 + d)
+    def key(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:  # null where it is no date (31 February)
+        return pl.when(valid_date(y, m, d)).then(y * 10_000 + m * 100 + d)
 
     readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
     if year_first:  # '24/03/01': 2024-03-01
@@ -1395,12 +1401,15 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     is a trait of every such row, which a later one can take away; the other traits are each a value's own shape)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
-    first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
-    second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
+    # a date that no order reads ('01/32/2020', '31/02/2020': a typo) decides nothing: its 32 made a day-first column
+    # contradict itself, every row quarantined (a row no reading dates is kept by `_dated_by`: a later typo did too)
+    readable = is_dm & day_month_readable(text)
+    first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(readable)
+    second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(readable)
     # '24-03-01': a two-digit year first (ISO's order, '%y-%m-%d') or last ('%d-%m-%y'), the file decides
     yf = text.str.contains(YEAR_FIRST_RE)
     # a day/month date that cannot have its year first ('1/5/24', '05/01/2024'): the file writes its year last
-    year_last = (is_dm & ~yf).any()
+    year_last = (readable & ~yf).any()
     yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
     yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
     yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)

@@ -235,7 +235,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 17 = pit19: the rows that decide a CSV file's decimal marks and whether times with an offset are dates written as
 # timestamps are told by their instant (a time of day after as_of on as_of's own date, or with an offset behind
 # UTC, decided them), and a bracketed zone ('...+01:00[Europe/Paris]') counts as an offset in that check (its
-# midnight dates were read a day early in a zone behind it)
+# midnight dates were read a day early in a zone behind it); a day/month date no order reads ('01/32/2020') decides
+# no order (every row of a day-first column with one was quarantined) and its reason says so
 PREPROCESS_VERSION = 17
 
 
