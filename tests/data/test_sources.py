@@ -1130,3 +1130,36 @@ def test_a_time_no_day_month_order_reads_decides_nothing(write_csv, rows, bad, f
     assert [(row, check) for row, check, _ in
             zip(*(r.quarantined[c].to_list() for c in ("source_row", "check", "reason")))] == [(3, "time_unparsable")]
     assert r.quarantined["reason"][0] == f"time '{bad}' does not parse as ISO-8601 (no date day first or month first)"
+
+
+def test_a_glob_whose_files_each_have_their_order_counts_a_later_row_after_as_of(tmp_path):
+    """Regression: in a glob of a US export (month first) and a UK one (day first), each file is read in its own
+    order; a row written after as_of in a file's other order ('16/01/2024' in the US file: no date month first, 16
+    January day first) was quarantined as time_unparsable in a backfill at that as_of (a row its run never saw).
+    It is counted after as_of, as it is in a single file; a backfill reads its history as its run did."""
+    us = "".join(f"01/{d}/2024,us,{d}\n" for d in (13, 14, 15))
+    uk = "".join(f"{d}/01/2024,uk,{d}\n" for d in (13, 14, 15))
+    as_of = datetime(2024, 1, 15, tzinfo=UTC)
+    out = {}
+    for name, later in (("run", ""), ("backfill", "16/01/2024,us,16\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "a_us.csv").write_text("date,id,val\n" + us + later)
+        (folder / "b_uk.csv").write_text("date,id,val\n" + uk)
+        out[name] = run_validate(folder / "*.csv", as_of=as_of)
+    run, backfill = out["run"], out["backfill"]
+    assert run.report.rows_valid == 6 and run.report.rows_quarantined == 0
+    assert backfill.valid.sort("unique_id", "ds").rows() == run.valid.sort("unique_id", "ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+    assert backfill.report.reconciled
+
+
+def test_a_later_row_beside_a_history_no_order_settles_is_counted_after_as_of(tmp_path):
+    """A history whose order nothing settles ('01/02/2020', '02/03/2020': either order, spaced as neither) is
+    quarantined with its hint, in its run and its backfill alike; a row after as_of however it is read ('16/04/2020'
+    at 31 March) is counted after as_of in the backfill (its run never saw it), where it was quarantined too."""
+    history = "date,id,val\n01/02/2020,a,1\n02/03/2020,a,2\n2020-01-10,a,3\n"
+    run, backfill = _run_and_backfill(tmp_path, history, "16/04/2020,a,4\n", datetime(2020, 3, 31, tzinfo=UTC))
+    assert (run.report.rows_valid, run.report.rows_quarantined) == (1, 2)
+    assert backfill.valid.rows() == run.valid.rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 2)

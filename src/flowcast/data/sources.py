@@ -2131,12 +2131,6 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # (all quarantined), and a backfill read its history otherwise than its run had
         by_as_of = _dated_by(raw, time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
         every_row, day_month = day_month, _time_profile(by_as_of, time_raw, source.freq)[0]
-        if day_month is not None and day_month != every_row:
-            # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
-            # column; only where all rows would have decided otherwise): after as_of, not quarantined as unparsable
-            # (a planned row, with a future covariate, is read as before: its time is needed)
-            later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
-                time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
     if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
         # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
         # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
@@ -2148,6 +2142,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         orders = _day_month_per_file(by_as_of, time_raw, source.freq, len(files)) or None
     elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_spaced_per_file(by_as_of, time_raw, source.freq, len(files), day_month)
+    if dated and as_of is not None and (orders is None or isinstance(orders, dict) or orders != every_row):
+        # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
+        # column, or in the month-first file of a glob whose files each have their order; only where all rows would
+        # have decided otherwise, or the files or rows by as_of settle no one order): after as_of, not quarantined
+        # as unparsable (a planned row, with a future covariate, is read as before: its time is needed)
+        later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
+            time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,

@@ -237,6 +237,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # UTC, decided them), and a bracketed zone ('...+01:00[Europe/Paris]') counts as an offset in that check (its
 # midnight dates were read a day early in a zone behind it); a day/month date no order reads ('01/32/2020') decides
 # no order (every row of a day-first column with one was quarantined) and its reason says so
+# and a row after as_of however it is read is after as_of, not time_unparsable, in a glob whose files each have
+# their order and beside rows by as_of that settle none
 PREPROCESS_VERSION = 17
 
 
