@@ -1627,11 +1627,13 @@ def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
     return naive_utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
 
 
-def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr,
+              as_of: datetime | None = None) -> tuple[pl.Expr, pl.Expr]:
     """Naive local wall times in the source's tz -> (naive UTC instants, issue). A wall time that
     never existed (the hour skipped when daylight saving starts) is null with issue 'nonexistent';
     one that occurs twice (the hour repeated when it ends) is resolved as `source.ambiguous` says,
-    else null with issue 'ambiguous': two instants are never merged into one silently."""
+    else null with issue 'ambiguous': two instants are never merged into one silently. `as_of`: whether a series
+    is written newest first (`infer`) is decided from its rows that may be dated by then (`_latest_wall`)."""
     tz = source.tz
     earliest = wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
     latest = wall.dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
@@ -1644,8 +1646,10 @@ def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Exp
         key = [uid, wall]
         pos, n = pl.int_range(pl.len()).over(key), pl.len().over(key)
         # ... unless the series is written newest first (a dashboard's export): its first is then the later (the
-        # two values were swapped without a word)
-        newest_first = (wall.diff() < 0).sum().over(uid) > (wall.diff() > 0).sum().over(uid)
+        # two values swapped without a word); told by the rows that may be dated by as_of: rows written after it in
+        # the other order (appended newest first) swapped a backfill's two values, which its run had read in order
+        seen = wall if as_of is None else pl.when(wall <= _latest_wall(as_of, tz)).then(wall).forward_fill()
+        newest_first = (seen.diff() < 0).sum().over(uid) > (seen.diff() > 0).sum().over(uid)
         chosen = (
             pl.when(~twice).then(earliest)
             .when(n == 2).then(pl.when((pos == 0) != newest_first).then(earliest).otherwise(latest))
@@ -1668,7 +1672,7 @@ def local_times(source: SourceConfig) -> bool:
 
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
-                day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
+                day_month: DayMonth = None, traits: frozenset[str] = frozenset(), as_of: datetime | None = None,
                 ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
@@ -1684,7 +1688,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
         aware = t.aware_utc
         naive = t.naive
         if naive is not None and local_times(source):
-            naive, issue = _localize(source, naive, uid)
+            naive, issue = _localize(source, naive, uid, as_of)
     else:
         if t.aware_utc is not None:
             # every such value at midnight of its own offset: dates written as timestamps, whose date is the one
@@ -2019,8 +2023,9 @@ def _flag_words(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> dict[st
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
              day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
-             yes_no: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
-    """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
+             yes_no: frozenset[str] = frozenset(), as_of: datetime | None = None) -> list[list[pl.Expr]]:
+    """Expressions (with_columns stages) computing the canonical columns from __raw__ ones (`as_of`: the run's
+    instant, for the decisions that read the rows that may be dated by it, `_localize`)."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
     stages: list[list[pl.Expr]] = []
@@ -2040,7 +2045,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits)
+    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits, as_of)
     ds_raw = label_to_start(ds_raw, source)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
@@ -2157,7 +2162,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
         else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
     unread = raw.filter(~blank) if blank is not None else raw
-    mapping = _mapping(source, schema, label, text, orders, traits)
+    mapping = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
     frame = _mapped(unread, mapping)
     # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
     # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
@@ -2168,7 +2173,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
         yes_no |= yes_no_columns(frame.filter(observed_at(source, bound)), mixed, text=text)
     if yes_no:
-        mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
+        mapping = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
     filtered = frame if bound is None else _within_as_of(frame, source, bound, later)
     return Ingested(

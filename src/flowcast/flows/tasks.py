@@ -239,6 +239,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # no order (every row of a day-first column with one was quarantined) and its reason says so
 # and a row after as_of however it is read is after as_of, not time_unparsable, in a glob whose files each have
 # their order and beside rows by as_of that settle none
+# and ambiguous = 'infer' tells a series written newest first from its rows that may be dated by as_of (rows
+# appended after it newest first swapped a backfill's two values of the repeated hour)
 PREPROCESS_VERSION = 17
 
 
