@@ -111,9 +111,6 @@ _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9
 _BRACKET = r"(?:\[[A-Za-z0-9_+\-/]+\])?"
 _TIME_ZONED_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}{_BRACKET}$"
 _MIDNIGHT_ZONED_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}{_BRACKET}$"
-# an ISO date and time of day, with its offset (the group) or without (`_written_by`; anchored at both ends: a search
-# for an offset anywhere in the text cost twice as much)
-_ISO_TIME_OF_DAY_RE = rf"^\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?(?:\s*{_ZONE}{_BRACKET})?$"
 _YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
 # years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -770,12 +767,12 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
     # a time of day: its instant (wall time less its offset) against as_of, its wall time against as_of's (read by
     # position and one strptime of a fixed format: regex groups for each part cost 6 s per 1,000,000 rows a pass)
     seconds = pl.when(text.str.slice(16, 1) == ":").then(text.str.slice(17, 2)).otherwise(pl.lit("00"))
-    stamp = pl.when(text.str.contains(_ISO_TIME_OF_DAY_RE)).then(
-        pl.concat_str([text.str.slice(0, 10), text.str.slice(11, 5), seconds]).str.strptime(
-            pl.Datetime("us"), "%Y-%m-%d%H:%M%S", strict=False))
+    # (null where the text has no ISO date and time of day at those places: '2024-01-05', '1/5/2024 13:00', '24:00')
+    stamp = pl.concat_str([text.str.slice(0, 10), text.str.slice(11, 5), seconds]).str.strptime(
+        pl.Datetime("us"), "%Y-%m-%d%H:%M%S", strict=False)
     # (each part a column of its own, computed once: used in several branches, it was computed in each)
     at_col, off_col = "__written_at", "__written_off"
-    parts = lf.with_columns(stamp.alias(at_col), text.str.extract(_ISO_TIME_OF_DAY_RE, 1).alias(off_col))
+    parts = lf.with_columns(stamp.alias(at_col), text.str.extract(_TIME_ZONED_RE, 3).alias(off_col))
     sign = pl.when(pl.col(off_col).str.starts_with("-")).then(-1).otherwise(1)
     digits = pl.col(off_col).str.replace_all(r"[^0-9]", "")
     minutes = pl.when(pl.col(off_col).str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(sign * (
