@@ -1163,3 +1163,15 @@ def test_a_later_row_beside_a_history_no_order_settles_is_counted_after_as_of(tm
     assert (run.report.rows_valid, run.report.rows_quarantined) == (1, 2)
     assert backfill.valid.rows() == run.valid.rows()
     assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 2)
+
+
+def test_a_later_date_with_its_year_last_leaves_a_year_first_history_as_its_run_read_it(tmp_path):
+    """Regression (a leak after as_of): whether a column's two-digit years may come first was decided from all its
+    rows, so a later '5/5/24' (one digit first: its year is last) made a backfill test its year-first history
+    ('24/03/28': 28 March 2024) only day first or month first (24 March 2028: after as_of), leave it out of the rows
+    that decide, and quarantine it, where its run had read it year first. The rows by as_of decide."""
+    history = "date,id,val\n" + "".join(f"24/03/{d},a,{d}\n" for d in (28, 29, 30))
+    run, backfill = _run_and_backfill(tmp_path, history, "5/5/24,a,9\n", datetime(2024, 3, 31, tzinfo=UTC))
+    assert run.valid.sort("ds")["ds"].to_list() == [datetime(2024, 3, d) for d in (28, 29, 30)]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)

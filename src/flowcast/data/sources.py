@@ -1408,7 +1408,8 @@ def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                   ) -> tuple[str | None, frozenset[str], str, bool]:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
-    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year last' otherwise; and whether its
+    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year first or last' where some may and
+    another date puts it last ('1/5/24'), 'year last' otherwise; and whether its
     times with an offset are some at midnight of it and some not (the rows by as_of may be all at midnight: 'midnight'
     is a trait of every such row, which a later one can take away; the other traits are each a value's own shape)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
@@ -1450,7 +1451,8 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
         return None, frozenset(), "", False
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11])) if on)
-    dated = "year first" if row[2] and not row[8] else "year last" if row[0] is not None else ""
+    dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
+             if row[0] is not None else "")
     mixed = bool(row[12])
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
@@ -1550,11 +1552,19 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
     is_dm = text.str.contains(DAY_MONTH_RE)
+    # a year-first order reads the dates that can have their year first alone: a '5/5/24' (one digit first) that the
+    # rows by as_of did not see was read as 24 May of the year 5 (unparsable, it is after as_of however read)
+    year_first = text.str.contains(YEAR_FIRST_RE)
     if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
         for order in sorted(set(day_month.values())):
             own = pl.col(FILE_INDEX).is_in([i for i, o in day_month.items() if o == order])
-            wall_text = pl.when(is_dm & own).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
-        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(list(day_month))
+            fits = is_dm & own & (year_first if order == "year" else pl.lit(True))
+            wall_text = pl.when(fits).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
+        read = [i for i, o in day_month.items() if o != "year"]
+        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(read) & ~(pl.col(FILE_INDEX).is_in(list(day_month)) & year_first)
+    elif day_month == "year":
+        wall_text = pl.when(is_dm & year_first).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
+        is_dm = is_dm & ~year_first
     elif day_month is not None:
         wall_text = pl.when(is_dm).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = pl.lit(False)
@@ -2151,8 +2161,18 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # a row dated after as_of however it is read ('16/01/2024' at a 15 January as_of) does not decide how the
         # rows before it read: a later '16/01' beside a history of '01/13' made every row contradict the others
         # (all quarantined), and a backfill read its history otherwise than its run had
-        by_as_of = _dated_by(raw, time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
-        every_row, day_month = day_month, _time_profile(by_as_of, time_raw, source.freq)[0]
+        day = wall_time(as_of, source.tz).date()
+        # a two-digit year may be first ('24/03/28') unless the rows by as_of put it last: a later '5/5/24' (one digit
+        # first, its year last) made a backfill test its year-first history day or month first alone (24 March 2028:
+        # after as_of), leave it out of the rows that decide and lose it. Decided again, on those rows, where a row of
+        # them puts it last (only for a column with both shapes)
+        year_first = dated != "year last"
+        by_as_of = _dated_by(raw, time_raw, day, year_first)
+        every_row, (day_month, _, by_dated, _) = day_month, _time_profile(by_as_of, time_raw, source.freq)
+        if year_first and by_dated == "year first or last":
+            year_first = False
+            by_as_of = _dated_by(raw, time_raw, day, year_first)
+            day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
     if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
         # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
         # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
@@ -2170,7 +2190,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # have decided otherwise, or the files or rows by as_of settle no one order): after as_of, not quarantined
         # as unparsable (a planned row, with a future covariate, is read as before: its time is needed)
         later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
-            time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
+            time_raw, wall_time(as_of, source.tz).date(), year_first)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,

@@ -241,6 +241,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # their order and beside rows by as_of that settle none
 # and ambiguous = 'infer' tells a series written newest first from its rows that may be dated by as_of (rows
 # appended after it newest first swapped a backfill's two values of the repeated hour)
+# and whether a two-digit year may come first is decided from the rows by as_of (a later '5/5/24' lost a backfill's
+# year-first history), a year-first column reading no '5/5/24' as the year 5
 PREPROCESS_VERSION = 17
 
 
