@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import shutil
@@ -32,38 +31,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# the flow tests' data (8 seasonal monthly series of 10 years) and settings (one small gru trained inline): one
+# definition, `tests/flows/flow_helpers.py` (this bench had its own copy of both)
+sys.path.insert(0, str(ROOT / "tests" / "flows"))
 FLOWCAST = [sys.executable, "-m", "flowcast"]
 ROWS = 48  # 8 series x horizon 6
 BASE_AS_OF = "2019-01-01"
-
-TOML = """
-[sources.tiny]
-path = "{csv}"
-id_cols = ["store"]
-time_col = "month"
-target_col = "sales"
-freq = "1mo"
-horizon = 6
-season_length = 12
-
-[publish]
-plot_series = 1
-
-[model]
-cells = ["gru"]
-lookback = 12
-hidden_size = 8
-num_layers = 1
-batch_size = 64
-max_steps = 30
-checkpoint_every = 5
-launcher = "inline"
-accelerator = "cpu"
-early_stopping_patience = 0
-
-[evaluation]
-n_windows = 1
-"""
 
 COMMANDS: dict[str, list[str]] = {
     "run": ["run", "--as-of", "2019-04-01"],
@@ -73,22 +46,13 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def write_series(path: Path, n_series: int = 8, n_months: int = 120) -> None:
-    lines = ["store,month,sales"]
-    for s in range(n_series):
-        for t in range(n_months):
-            y = 100 + 10 * s + 0.5 * t + 8 * math.sin(2 * math.pi * t / 12 + s) + ((t * 7 + s * 3) % 5 - 2)
-            lines.append(f"S{s},{2010 + t // 12}-{t % 12 + 1:02d}-01,{round(y, 3)}")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def cli(home: Path, conf: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FLOWCAST, *args, *_named(args), "--config", str(conf), "--home", str(home)], capture_output=True,
                           text=True, timeout=timeout, env=_env(), check=False)
 
 
 def _named(args: tuple[str, ...] | list[str]) -> list[str]:
-    """--dataset tiny for every command but `models list` (which takes it too) and `forecasts --verify`."""
+    """--dataset tiny: every command this bench runs takes it (`models list`, `forecasts --verify` too)."""
     return ["--dataset", "tiny"]
 
 
@@ -181,10 +145,12 @@ def check(home: Path, conf: Path) -> dict[str, Any]:
 
 
 def prepare(work: Path) -> tuple[Path, Path, Path]:
+    from flow_helpers import tiny_toml, write_series
+
     csv = work / "tiny.csv"
-    write_series(csv)
+    write_series(csv, n_series=ROWS // 6)
     conf = work / "tiny.toml"
-    conf.write_text(TOML.format(csv=csv))
+    conf.write_text(tiny_toml(csv, max_steps=30, checkpoint_every=5))
     base = work / "base"
     r = cli(base, conf, "run", "--as-of", BASE_AS_OF)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -512,7 +512,9 @@ def test_the_champion_of_a_retrain_that_did_not_promote_is_recorded(tmp_path):
 
 def test_a_retrain_that_kept_production_is_recorded_in_its_publish_only_while_production_is_unmoved(tmp_path):
     """`publishing(..., kept=Kept(...))` writes a `keep` event (version, as_of, run) in the publish's hold of the
-    lock, after production was checked: a run that lost the race (production moved) records nothing."""
+    lock, after production was checked, when the store lets the publish through (it calls the guard right before
+    the forecasts become visible): a run that lost the race (production moved) records nothing, nor does one whose
+    publish the store refused under the key's lock (retrainslot19: its keep named a run that published nothing)."""
     from flowcast.errors import ProductionMovedError
     from flowcast.registry import Kept
 
@@ -520,9 +522,14 @@ def test_a_retrain_that_kept_production_is_recorded_in_its_publish_only_while_pr
     a = _reg_ds(reg, tmp_path, "theta", "sales").version
     reg.promote(a, at=T0)
     slot = datetime(2024, 1, 8, 3)
-    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-1", reason="production stays")):
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-1", reason="production stays")) as check:
+        assert [e["action"] for e in reg.history("sales")] == ["promote"]  # not before the store's check passed
+        check("forecasts of sales")
+        check("forecasts of sales")  # a publish retried: recorded once
         assert reg.history("sales")[-1] == {"action": "keep", "version": a, "previous": None, "at": T0.isoformat(),
                                             "reason": "production stays", "as_of": slot.isoformat(), "run": "run-1"}
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=slot, run="run-3")) as check:
+        assert check.refuse("another run retrained the slot", a) == ""  # refused by the store: no check, no keep
     assert reg.production("sales").version == a  # no pointer moved
     b = _reg_ds(reg, tmp_path, "gru", "sales", "2").version
     reg.promote(b, at=T0)
@@ -545,8 +552,8 @@ def test_a_retried_rollback_sees_it_was_done_past_a_retrain_recorded_since(tmp_p
     reg.promote(b)
     reg.rollback(dataset="sales", expected=b)
     if record == "keep":
-        with reg.publishing("sales", a, kept=Kept(as_of=datetime(2024, 1, 8), run="run-1")):
-            pass
+        with reg.publishing("sales", a, kept=Kept(as_of=datetime(2024, 1, 8), run="run-1")) as check:
+            check("forecasts of sales")  # the publish let through: recorded
     else:
         reg.record_champion(b, dataset="sales", reason="backfill retrain", at=T0)
     r = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--expected", b], terminal_width=300)
@@ -858,7 +865,14 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
                              {"type": "statistical", "model": "theta"}],
               "fallback": ["damped", "naive"], "horizon": 7, "season_length": 7,
               "intervals": {"hybrid": {"method": "conformal", "levels": [80, 95], "n": 42}}}
-    hy = reg.register(_artifact(tmp_path, "hybrid", "1"), name="hybrid", dataset="sales", kind="hybrid",
+    import zipfile
+
+    art = tmp_path / "whole"  # its files whole (a damaged one makes `models show` exit 1: registry19)
+    (art / "members" / "gru-s0").mkdir(parents=True)
+    (art / "members" / "gru-s0" / "meta.json").write_text(json.dumps({"cell": "gru"}))
+    with zipfile.ZipFile(art / "members" / "gru-s0" / "model.ckpt", "w") as z:
+        z.writestr("archive/data/0", b"w" * 64)
+    hy = reg.register(art, name="hybrid", dataset="sales", kind="hybrid",
                       recipe=recipe, created_at=T0, metrics={"rank": 1, "mase": 0.7968, "rmsse": 0.81234,
                                                                          "smape": 1.8724},
                       as_of=datetime(2024, 3, 1),
@@ -1079,3 +1093,134 @@ def test_a_refused_publish_withdraws_the_promotion_under_the_publishing_lock(tmp
     with reg.publishing("sales", now) as kept:  # a run that promoted nothing: refusing undoes nothing
         assert kept.refuse("another run published it") == ""
     assert reg.production("sales").version == now
+
+
+@pytest.mark.parametrize("how", ["refuse", "withdraw"])
+def test_a_withdrawn_promotion_keeps_a_version_another_run_forecasts_with(tmp_path, how):
+    """Review19: a promotion withdrawn (a refused publish under the publishing lock, or `withdraw` after a failed
+    publish) removed the version at once, even while a forecast run that started when it was production had pinned it
+    and was forecasting with it (its load failed, or it published forecasts of a version gone). As
+    `withdraw_champion` does, the version is kept while pinned (production is still put back), for gc later."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    before = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("promote", expected=None))
+    mine = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), Promotion("promote", expected=before))
+    reg.pin(mine, run="forecast-run", at=T0, until=datetime(2024, 1, 2))
+    if how == "refuse":
+        with reg.publishing("sales", mine, promoted=True, at=T0) as guard:
+            assert "withdrawn" in guard.refuse("another run published it", before)
+    else:
+        assert reg.withdraw(mine, dataset="sales", reason="publish failed", at=T0) == before
+    assert reg.production("sales").version == before and reg.history("sales")[-1]["action"] == "withdraw"
+    assert reg.get(mine).version == mine  # still there for the run forecasting with it
+    # the withdrawing run's own pin (a retrain pins its winner until its publish) protects nothing: removed as before
+    third = _reg_at(reg, tmp_path, "naive", datetime(2024, 3, 1), Promotion("promote", expected=before))
+    reg.pin(third, run="the-retrain", at=T0, until=datetime(2024, 1, 2))
+    reg.pin(before, run="x", at=T0, until=datetime(2024, 1, 2))  # (another version's pin: no protection either)
+    if how == "refuse":
+        with reg.publishing("sales", third, promoted=True, at=T0, run="the-retrain") as guard:
+            guard.refuse("another run published it", before)
+    else:
+        reg.withdraw(third, dataset="sales", at=T0, run="the-retrain")
+    assert reg.production("sales").version == before and third not in [v.version for v in reg.list()]
+
+
+def _keep(reg: ModelRegistry, version: str, week: int, dataset: str = "sales") -> None:
+    from datetime import timedelta
+
+    from flowcast.registry import Kept
+
+    slot = datetime(2024, 1, 8, 3) + timedelta(weeks=week)
+    with reg.publishing(dataset, version, at=slot, kept=Kept(as_of=slot, run=f"run-{week}", reason="stays")) as check:
+        check("the publish")  # the store let it through: its keep event is written (retrainslot19)
+
+
+def test_keep_events_beyond_the_newest_few_move_to_the_history_file_in_place(tmp_path, _isolated_home):
+    """Regression (registry19): every scheduled retrain that kept production wrote a `keep` event into
+    production.json, for good (52 a year on a weekly schedule; the file and its backup are rewritten whole at
+    every pointer swap). Each dataset keeps its newest KEEP_EVENTS_KEPT there; older ones move to history.jsonl,
+    and `history` (so `flowcast models history`, `models rollback --expected`) still shows every event in place."""
+    from flowcast.cli import app
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("rnn", "1"), ("gru", "2")))
+    other = _reg_ds(reg, tmp_path, "lstm", "energy", "1").version
+    reg.promote(a, at=T0)
+    reg.promote(other, at=T0)
+    for week in range(20):
+        _keep(reg, a, week)
+    reg.promote(b, at=T0)
+    for week in range(20, 40):
+        _keep(reg, b, week)
+    _keep(reg, other, 0, dataset="energy")  # one keep event: stays where it is
+    ptr = json.loads((_isolated_home / "models" / "production.json").read_text())
+    live = ptr["datasets"]["sales"]["events"]
+    assert sum(e["action"] == "keep" for e in live) == KEEP_EVENTS_KEPT
+    assert [e["action"] for e in live if e["action"] != "keep"] == ["promote", "promote"]
+    assert [e["action"] for e in ptr["datasets"]["energy"]["events"]] == ["promote", "keep"]
+    lines = (_isolated_home / "models" / HISTORY).read_text().splitlines()
+    assert len(lines) == 40 - KEEP_EVENTS_KEPT and {json.loads(x)["dataset"] for x in lines} == {"sales"}
+    backup = json.loads((_isolated_home / "models" / "production.backup.json").read_text())
+    assert backup == ptr  # the copy `repair` restores is the same bounded file
+
+    events = reg.history("sales")
+    assert [e["action"] for e in events] == ["promote"] + ["keep"] * 20 + ["promote"] + ["keep"] * 20
+    assert [e["run"] for e in events if e["action"] == "keep"] == [f"run-{w}" for w in range(40)]
+    assert [e["version"] for e in events if e["action"] == "keep"] == [a] * 20 + [b] * 20
+    every = reg.history()
+    assert [(e["dataset"], e["action"]) for e in every][-2:] == [("sales", "keep"), ("sales", "keep")]
+    assert len(every) == 42 + 2
+    shown = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
+    lines = shown.stdout.strip().splitlines()
+    assert shown.exit_code == 0 and len(lines) == 42, shown.output
+    assert lines[1] == f"2024-01-08T03:00:00 sales keep {a} as_of 2024-01-08T03:00:00 run run-0 (stays)", lines[1]
+    got = json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
+    assert got == every
+
+    reg.rollback(dataset="sales", expected=b, at=T0)
+    _keep(reg, a, 40)  # a retrain since the rollback kept production: the retry still sees its rollback
+    r = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--expected", b], terminal_width=300)
+    assert r.exit_code == 0 and f"was already rolled back from {b} to {a}" in r.output, r.output
+    assert [e["action"] for e in reg.history("sales")][-3:] == ["keep", "rollback", "keep"]
+
+
+def test_an_old_pointer_with_many_keep_events_is_bounded_at_its_next_write_losing_none(tmp_path):
+    """A production.json an older flowcast wrote, with a year of `keep` events among promotions: the next pointer
+    write moves all but the newest KEEP_EVENTS_KEPT out, and the history reads the same, event for event. A writer
+    killed after history.jsonl was written and before production.json was (the events in both) shows each once,
+    and the next write drops them from production.json."""
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+
+    reg = ModelRegistry(tmp_path / "models")
+    a, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("rnn", "1"), ("gru", "2")))
+    events: list[dict] = [{"action": "promote", "version": a, "previous": None, "reason": "", "at": "2023-01-01"}]
+    for week in range(60):
+        if week == 30:
+            events.append({"action": "promote", "version": b, "previous": a, "reason": "", "at": "2023-07-30"})
+        events.append({"action": "keep", "version": a if week < 30 else b, "previous": None, "reason": "stays",
+                       "at": f"2023-w{week}", "as_of": f"2023-w{week}", "run": f"run-{week}"})
+    old = {"format": 2, "datasets": {"sales": {"stack": [a, b], "events": events}}}
+    pointer = tmp_path / "models" / "production.json"
+    pointer.write_text(json.dumps(old))
+    assert reg.history("sales") == events  # read as it is until a write
+
+    # killed between the two writes: history.jsonl holds the 10 oldest keep events, production.json all of them
+    keeps = [(i, e) for i, e in enumerate(events) if e["action"] == "keep"]
+    (tmp_path / "models" / HISTORY).write_text("".join(
+        json.dumps({"dataset": "sales", "after": 1, "event": e}) + "\n" for _, e in keeps[:10]))
+    assert reg.history("sales") == events
+
+    c = _reg_ds(reg, tmp_path, "lstm", "sales", "3").version
+    reg.promote(c, at=T0)
+    live = json.loads(pointer.read_text())["datasets"]["sales"]["events"]
+    assert sum(e["action"] == "keep" for e in live) == KEEP_EVENTS_KEPT and len(live) == KEEP_EVENTS_KEPT + 3
+    moved = (tmp_path / "models" / HISTORY).read_text().splitlines()
+    assert len(moved) == 60 - KEEP_EVENTS_KEPT  # the 10 already there not written twice
+    whole = reg.history("sales")
+    assert whole[:-1] == events and whole[-1]["action"] == "promote" and whole[-1]["version"] == c
+    assert reg.production("sales").version == c
+    reg.rollback(dataset="sales", expected=c, at=T0)  # the stack is untouched
+    assert reg.production("sales").version == b
+    assert _reg_ds(reg, tmp_path, "gru", "sales", "4").version == "gru-v4"  # numbers never reused

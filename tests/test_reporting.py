@@ -316,3 +316,19 @@ def test_the_tuning_artifact_names_its_metric_as_the_leaderboard_does(metric, sc
     text = tuning_markdown(TuningResult(best_params={"hidden_size": 8}, best_value=0.81234 if metric == "mase"
                                         else 0.67351, metric=metric, trials=trials, budget_minutes=1.0, seconds=3.0))
     assert scored in text and best in text
+
+
+def test_a_withdrawn_leaderboard_marks_its_winner_not_published_and_links_the_run_that_published():
+    """retrainslot19: the follow-up leaderboard of a retrain refused under the key's lock marks the winner its first
+    version marked published as withdrawn, and its description links the run that published."""
+    board = pl.DataFrame({"rank": [1, 2], "model": ["damped", "theta"], "kind": ["statistical", "statistical"],
+                          "mase": [0.29, 0.45]})
+    other = "5c1e0a2b-1111-4222-8333-444455556666"
+    assert [r["published"] for r in reporting.leaderboard_rows(board, "damped", "mase")] == ["✔ published", ""]
+    rows = reporting.leaderboard_rows(board, "damped", "mase", mark=reporting.WITHDRAWN_MARK)
+    assert [r["published"] for r in rows] == [reporting.WITHDRAWN_MARK, ""]
+    text = reporting.withdrawn_leaderboard_description(f"tiny as of 2019-07-08 03:00 was retrained already: run "
+                                                       f"{other} kept the production model damped-v1.", "mase",
+                                                       "damped", "damped-v2")
+    assert text.startswith("Withdrawn: nothing published by this run. tiny as of")
+    assert f"[{other}](" in text and "damped (damped-v2)" in text and "snaive MASE" in text

@@ -200,6 +200,10 @@ class ValidationConfig(_Section):
     max_series_lost: float | None = Field(
         None, ge=0, le=1, description="fail the run when more than this share of the series of the dataset's last "
         "publish are not in the data at all (a partial export); unset: the run only warns, naming them")
+    ended_series: Literal["forecast", "exclude"] = Field(
+        "forecast", description="series whose last observation is more than a horizon before the latest of any series "
+        "(a closed store, a discontinued product): forecast from their own last observation (their forecasts dated "
+        "before the others'), or exclude: set aside with their reason, not backtested, trained on or published")
 
 
 class PreprocessConfig(_Section):

@@ -64,6 +64,7 @@ class AlreadyPublished(PublishError):
         super().__init__(message)
         self.held = held
         self.undone = ""  # what the publish's registry guard undid (a retrain's promotion withdrawn), said by the run
+        self.said = ""  # the sentence the refused run says (naming the run that published, or retrained, the key)
 
 
 class RegistryError(FlowcastError):

@@ -8,11 +8,15 @@ Layout under `root` (settings.models_dir):
                                           metrics, as_of, created_at
     production.json                       {"format": 2, "datasets": {dataset: {"stack": [versions
                                           promoted, newest last], "events": [...], "champion": {...}}}}
+    history.jsonl                         the `keep` events moved out of production.json (all but each
+                                          dataset's newest KEEP_EVENTS_KEPT), oldest first, one a line:
+                                          {"dataset", "after", "event"}; `history` shows them in place
     production.v1.json                    the pointer as an older flowcast wrote it (one stack for the
                                           whole home), kept verbatim when it was migrated
     .lock                                 fcntl lock serialising writers of this registry
     pins/<version>@<run>.json             a running run forecasts with that version: gc keeps it until
-                                          the run ends, or, for a killed run, until the pin's `until`
+                                          the run ends, or, for a killed run, until the pin's `until` (a pin
+                                          that cannot be read: PIN_TTL_HOURS after the file was written)
 
 Kinds: `network` (one trained RNN/LSTM/GRU), `statistical` (naive, seasonal naive, theta, damped,
 ... : nothing trained, the recipe names the method), `ensemble` (networks combined by weight) and
@@ -40,7 +44,12 @@ dataset's production is no longer V (another run or a person promoted meanwhile)
 A retrain that keeps the production model registers nothing: `publishing(..., kept=Kept(...))` records its
 decision as a `keep` event of the dataset (version, as_of, run, reason) in the hold of the lock its publish is
 checked under, so that a second run of its schedule slot can tell the slot was done (`Kept`). `keep` and
-`champion` events move no pointer (`RECORDS`).
+`champion` events move no pointer (`RECORDS`). A weekly schedule that keeps production writes 52 a year, and
+production.json (rewritten whole, with its backup copy, at every pointer swap) grew with them for good: each
+pointer write now moves a dataset's `keep` events beyond its newest KEEP_EVENTS_KEPT to history.jsonl first
+(rewritten whole and atomically, lines only ever added; each line records how many of the dataset's other events
+preceded it, so `history` puts it back in its place, oldest first). A writer killed between the two leaves an
+event in both: `history` shows it once and the next pointer write drops it from production.json.
 
 A run registers and promotes its winner in one transaction (`register(..., then=Promotion(...))`),
 under one hold of the lock: the compare and swap is checked before anything is written (a run
@@ -109,6 +118,8 @@ PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run sta
 # events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`),
 # a champion taken back because its run's forecasts were refused (`withdraw_champion`)
 RECORDS = ("champion", "keep", "withdraw_champion")
+HISTORY = "history.jsonl"  # the `keep` events moved out of production.json, oldest first (`_archive_keeps`)
+KEEP_EVENTS_KEPT = 12  # a dataset's newest `keep` events that production.json keeps (a quarter of weekly retrains)
 
 
 @dataclass(frozen=True)
@@ -211,6 +222,35 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
 
 
+def _event_key(e: Any) -> str:
+    """One event's identity (a `keep` event names its version, run, as_of and time)."""
+    return json.dumps(e, sort_keys=True, default=str)
+
+
+def _merge_history(events: builtins.list[Any], moved: builtins.list[tuple[int, dict[str, Any]]],
+                   ) -> builtins.list[dict[str, Any]]:
+    """A dataset's whole history, oldest first: its events in production.json with the `keep` events moved to
+    history.jsonl (`moved`: (how many of its events other than `keep` preceded each, the event)) put back in
+    place. One in both (a writer killed between the two writes) is shown once."""
+    if not moved:
+        return builtins.list(events)
+    seen = {_event_key(e) for _, e in moved}
+    out: builtins.list[dict[str, Any]] = []
+    pending = sorted(moved, key=lambda m: m[0])  # stable: in the order they were moved, oldest first
+    i, others = 0, 0
+    for e in events:
+        if isinstance(e, dict) and e.get("action") == "keep" and _event_key(e) in seen:
+            continue
+        while i < len(pending) and pending[i][0] <= others:
+            out.append(pending[i][1])
+            i += 1
+        out.append(e)
+        if not (isinstance(e, dict) and e.get("action") == "keep"):
+            others += 1
+    out += [e for _, e in pending[i:]]
+    return out
+
+
 def _older_champion(ent: dict[str, Any], as_of: datetime | None) -> bool:
     """Whether a champion of run key `as_of` is older than the one `ent` records: the dataset's
     champion is the newest data's (a backfill of past dates, whose dates may finish in any order on
@@ -263,16 +303,26 @@ class PublishGuard:
     very version (`held_version`: another run published with it, so it stands). Returns the sentence saying so ('' when
     the run promoted nothing)."""
 
-    def __init__(self, registry: ModelRegistry, dataset: str, promoted: str | None, at: datetime | None) -> None:
-        self._registry, self._dataset, self._promoted, self._at = registry, dataset, promoted, at
+    def __init__(self, registry: ModelRegistry, dataset: str, promoted: str | None, at: datetime | None,
+                 run: str | None = None, kept: tuple[str, Kept] | None = None) -> None:
+        self._registry, self._dataset, self._promoted, self._at, self._run = registry, dataset, promoted, at, run
+        self._kept = kept  # (the version kept, the record): its `keep` event, written once the publish is let through
 
     def __call__(self, what: str) -> None:
         self._registry._guarded(what)
+        if self._kept is not None:  # the store let the publish through (its key's check passed): the run's keep
+            version, kept = self._kept  # decision is recorded now, before the forecasts land; a refused publish
+            self._kept = None           # (`refuse`) records none
+            ptr = self._registry._pointer_locked()
+            ptr["datasets"][self._dataset]["events"].append(
+                {"action": "keep", "version": version, "previous": None, "reason": kept.reason, "at": _iso(self._at),
+                 "as_of": _iso(kept.as_of), "run": kept.run})
+            self._registry._write_pointer(ptr)
 
     def refuse(self, reason: str, held_version: str | None = None) -> str:
         if self._promoted is None or held_version == self._promoted:  # the other run published this very model
             return ""
-        now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at)
+        now = self._registry._withdraw_locked(self._dataset, self._promoted, reason=reason, at=self._at, run=self._run)
         self._promoted = None
         return f"Its promotion of the winner was withdrawn: production of {self._dataset} is {now or 'empty'} again."
 
@@ -523,7 +573,9 @@ class ModelRegistry:
 
     def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
         """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
-        the lock, so a pointer temp file found here is a dead writer's: removed first."""
+        the lock, so a pointer temp file found here is a dead writer's: removed first. Each dataset's `keep`
+        events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`)."""
+        self._archive_keeps(obj)
         if self.remote is None:
             for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
                 stale.unlink(missing_ok=True)
@@ -536,6 +588,71 @@ class ModelRegistry:
         self._guarded(self.pointer_label)
         self.remote.write_text("production.json", text)
         self.remote.write_text(BACKUP_POINTER, text)
+
+    # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
+    def _read_moved(self) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
+        """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). A line that
+        does not read (the file is rewritten whole, so only a hand edit makes one) is left out with a warning."""
+        try:
+            text = (self.remote.read_text(HISTORY) if self.remote is not None
+                    else (self.root / HISTORY).read_text())
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise RegistryError(f"could not read {self.location}/{HISTORY}, the older `keep` events of the "
+                                f"registry: {exc}") from exc
+        out: dict[str, builtins.list[tuple[int, dict[str, Any]]]] = {}
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                out.setdefault(str(rec["dataset"]), []).append((int(rec["after"]), dict(rec["event"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s/%s line %d cannot be read (%s): left out of the history", self.location, HISTORY,
+                            n, " ".join(str(exc).split())[:200])
+        return out
+
+    def _archive_keeps(self, ptr: Any) -> None:
+        """Called under the lock before `ptr` is written: move each dataset's `keep` events beyond its newest
+        KEEP_EVENTS_KEPT to history.jsonl (written first, whole and atomically: a kill in between leaves them in
+        both, which `history` shows once), then out of `ptr`."""
+        if not isinstance(ptr, dict) or not isinstance(ptr.get("datasets"), dict):
+            return
+        over = {ds: ent for ds, ent in ptr["datasets"].items() if isinstance(ent, dict)
+                and sum(isinstance(e, dict) and e.get("action") == "keep" for e in ent.get("events") or [])
+                > KEEP_EVENTS_KEPT}
+        if not over:
+            return
+        moved = self._read_moved()
+        lines: builtins.list[str] = []
+        for ds, ent in sorted(over.items()):
+            events = ent["events"]
+            keeps = [i for i, e in enumerate(events) if isinstance(e, dict) and e.get("action") == "keep"]
+            out = set(keeps[:len(keeps) - KEEP_EVENTS_KEPT])
+            have = {_event_key(e) for _, e in moved.get(ds, [])}
+            others = 0
+            for i, e in enumerate(events):
+                if i in out and _event_key(e) not in have:
+                    lines.append(json.dumps({"dataset": ds, "after": others, "event": e}, default=str))
+                elif not (isinstance(e, dict) and e.get("action") == "keep"):
+                    others += 1
+            ent["events"] = [e for i, e in enumerate(events) if i not in out]
+        if not lines:
+            return
+        if self.remote is not None:
+            try:
+                old = self.remote.read_text(HISTORY)
+            except FileNotFoundError:
+                old = ""
+            self._guarded(f"{self.location}/{HISTORY}")
+            self.remote.write_text(HISTORY, old + "".join(f"{line}\n" for line in lines))
+            return
+        path = self.root / HISTORY
+        old_bytes = path.read_bytes() if path.exists() else b""
+        if old_bytes and not old_bytes.endswith(b"\n"):
+            old_bytes += b"\n"
+        _write_bytes_atomic(path, old_bytes + "".join(f"{line}\n" for line in lines).encode())
 
     def _version_names(self) -> builtins.list[str]:
         """Every name under versions/, complete or not (temporary folders included)."""
@@ -732,6 +849,8 @@ class ModelRegistry:
                 names += [str(e.get(k)) for e in ent["events"] for k in ("version", "previous") if e.get(k)]
                 if isinstance(ent.get("champion"), dict):
                     names.append(str(ent["champion"].get("version")))
+        with contextlib.suppress(RegistryError):
+            names += [str(e.get("version")) for kept in self._read_moved().values() for _, e in kept if e.get("version")]
         seqs = [0]
         for n in names:
             m = _VERSION_RE.match(n)
@@ -936,11 +1055,14 @@ class ModelRegistry:
 
     def history(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
         """Promotions, rollbacks, champion choices and retrains that kept production, oldest first: {action,
-        version, previous, reason, at} (`keep` adds as_of and run; plus `dataset` when all datasets are listed)."""
+        version, previous, reason, at} (`keep` adds as_of and run; plus `dataset` when all datasets are listed),
+        the `keep` events moved to history.jsonl included, each in its place."""
         ptr = self._pointer()
+        moved = self._read_moved()
         if dataset is not None:
-            return list(ptr["datasets"].get(dataset, {}).get("events", []))
-        return [{**e, "dataset": ds} for ds, ent in sorted(ptr["datasets"].items()) for e in ent["events"]]
+            return _merge_history(ptr["datasets"].get(dataset, {}).get("events", []), moved.get(dataset, []))
+        return [{**e, "dataset": ds} for ds, ent in sorted(ptr["datasets"].items())
+                for e in _merge_history(ent["events"], moved.get(ds, []))]
 
     def promote(self, version: str, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                 at: datetime | None = None) -> ModelVersion:
@@ -972,7 +1094,8 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def publishing(self, dataset: str, expected: str | None, *, promoted: bool = False,
-                   at: datetime | None = None, kept: Kept | None = None) -> Iterator[PublishGuard]:
+                   at: datetime | None = None, kept: Kept | None = None, run: str | None = None,
+                   ) -> Iterator[PublishGuard]:
         """Hold the registry's lock while a run publishes forecasts of `dataset` made by `expected`,
         the production model the run decided on (None: none was in production). Checked under the
         lock first: ProductionMovedError, and the caller publishes nothing, when production of
@@ -988,7 +1111,8 @@ class ModelRegistry:
         object was lost meanwhile (a process stopped or cut off for longer than the lease: a waiter broke
         the lock and may have promoted), so a publish never lands under a production it was not checked
         against; a local registry's lock cannot be lost (it does nothing).
-        `kept`: the run kept `expected` in production; once the check passed, a `keep` event is written (`Kept`).
+        `kept`: the run kept `expected` in production; a `keep` event is written (`Kept`) when `check(what)` is called,
+        which the store does only once its key let the publish through (a publish refused there records none).
         What it yields also has `refuse(reason)`: the store refused the publish (overwrite off: another run published
         the key meanwhile); a run that `promoted` `expected` has that promotion withdrawn there and then, still under
         this lock (no other run can have promoted over it or published with it in between), and the version removed."""
@@ -1007,15 +1131,15 @@ class ModelRegistry:
                     f"production of {dataset} moved before this run published: it decided on "
                     f"{expected or 'no production model'} and production is now {now or 'empty'}; nothing was "
                     f"published{retracted} (run again to compare against the new production model)")
-            if kept is not None and expected is not None:  # expected is production: its entry exists
-                ent["events"].append({"action": "keep", "version": expected, "previous": None, "reason": kept.reason,
-                                      "at": _iso(at), "as_of": _iso(kept.as_of), "run": kept.run})
-                self._write_pointer(ptr)
-            yield PublishGuard(self, dataset, expected if promoted else None, at)
+            yield PublishGuard(self, dataset, expected if promoted else None, at, run,
+                               # expected is production: its entry exists
+                               kept=(expected, kept) if kept is not None and expected is not None else None)
 
-    def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None) -> str | None:
+    def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None,
+                         run: str | None = None) -> str | None:
         """Called under the lock, `version` production of `dataset`: put the previous production model back (a
-        `withdraw` event) and remove `version` when nothing else names it. Returns what production is now."""
+        `withdraw` event) and remove `version` when nothing else names it and no run but `run` (the withdrawing
+        run's own pin) has it pinned. Returns what production is now."""
         ptr = self._pointer_locked()
         ent = ptr["datasets"].get(dataset)
         stack = ent["stack"] if ent else []
@@ -1027,7 +1151,11 @@ class ModelRegistry:
         ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
                               "at": _iso(at)})
         self._write_pointer(ptr)  # the commit: production is `target` again
-        if version not in stack:  # promoted by that run only: nothing else names it
+        # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
+        # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
+        # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone)
+        own = _pin_name(version, run) if run is not None else None
+        if version not in stack and not any(n.startswith(f"{version}@") and n != own for n in self._pin_names()):
             self._remove_version(version)
         return target
 
@@ -1097,14 +1225,15 @@ class ModelRegistry:
             return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                 ) -> str | None:
+                 run: str | None = None) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
         previous production model back (none when `version` was the first), record a `withdraw`
-        event, and remove `version` (no publish names it). Returns what production is now."""
+        event, and remove `version` (no publish names it; kept while a run other than `run`, the withdrawing run, has
+        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now."""
         with self._lock():
-            return self._withdraw_locked(dataset, version, reason=reason, at=at)
+            return self._withdraw_locked(dataset, version, reason=reason, at=at, run=run)
 
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
         """Put back a production pointer that cannot be read (`flowcast models repair`). The damaged
@@ -1306,9 +1435,14 @@ class ModelRegistry:
 
     def pins(self, at: datetime | None = None) -> dict[str, str]:
         """version -> why it stays: the runs using it (`pin`) whose pin has not lapsed at `at` (every pin
-        when None). A pin that cannot be read counts, lapsing never (its run may still be forecasting with the
-        version): the reason names its version, run and file, and says to delete that file once the run ended
-        (it said 'kept until its pin is removed', naming no file: the version stayed for good)."""
+        when None). A pin that cannot be read (cut short by a full disk, zeroed by a crash) counts until
+        PIN_TTL_HOURS after its file was last written (its modification time: a run writes its pin after it
+        started, so no readable pin of it would have lasted longer), then lapses like any other: it never lapsed,
+        and kept its version for good. The reason names its version, run and file, when it lapses, and that
+        deleting the file once the run ended lets the version go sooner. Where its time cannot be read (an object
+        store that does not say) it never lapses, and the reason says so."""
+        from datetime import timedelta
+
         from flowcast.timekeys import storage_naive
 
         out: dict[str, str] = {}
@@ -1324,10 +1458,16 @@ class ModelRegistry:
                 continue
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 version, _, run = name.removesuffix(".json").partition("@")
+                written = self._pin_written(name)
+                lapses = None if written is None else written + timedelta(hours=PIN_TTL_HOURS)
+                if at is not None and lapses is not None and lapses <= storage_naive(at):
+                    continue  # lapsed: as a readable pin of that run would have
+                when = (f"lapses at {lapses.isoformat()} UTC, {PIN_TTL_HOURS} hours after the file was written"
+                        if lapses is not None else "never lapses (its modification time cannot be read)")
                 damaged.setdefault(version, (
-                    f"pinned by {where}, which cannot be read ({type(exc).__name__}: {exc}) and so never lapses: it "
-                    f"names the flow run {run}; once that run has ended (see it in the Prefect UI), delete that "
-                    "file and the version is kept no longer"))
+                    f"pinned by {where}, which cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}) "
+                    f"and {when}: it names the flow run {run}; once that run has ended (see it in the Prefect UI), "
+                    "delete that file and the version is kept no longer"))
                 continue
             if at is not None and until and storage_naive(str(until)) <= storage_naive(at):
                 continue
@@ -1336,6 +1476,22 @@ class ModelRegistry:
         for version, why in damaged.items():
             out.setdefault(version, why)
         return out
+
+    def _pin_written(self, name: str) -> datetime | None:
+        """When pin file `name` was last written (naive UTC; its modification time, not the clock); None when
+        that cannot be read."""
+        from datetime import UTC
+
+        try:
+            if self.remote is not None:  # an object's last write (S3 LastModified, GCS updated)
+                when = self.remote.fs.modified(self.remote.url(f"{PINS}/{name}"))
+            else:
+                when = datetime.fromtimestamp(os.stat(self.root / PINS / name).st_mtime, UTC)
+        except Exception:  # noqa: BLE001 - a store that cannot say: the pin never lapses, and its reason says so
+            return None
+        if not isinstance(when, datetime):
+            return None
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
     def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None,
                keep: Callable[[str], str | None] | None = None) -> None:

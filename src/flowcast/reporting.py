@@ -134,18 +134,19 @@ BOARD_INTERVALS = ("coverage80", "coverage95", "msis")
 
 
 def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
-                     metric: str | None = None) -> list[dict[str, Any]]:
+                     metric: str | None = None, mark: str = "✔ published") -> list[dict[str, Any]]:
     """The leaderboard for a person, one screen wide: rank first, then a `published` mark on the model whose
     forecasts were published, its kind, the score it is ranked by (`metric`: RMSSE on data classed
     intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), the other
     relative scores (sMAPE, MASE, RMSSE) and the intervals' coverage and MSIS, each to 4 significant digits
     as the log and the CLI print them; no Python values (an unranked candidate reads 'not ranked', a missing
-    score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`)."""
+    score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`).
+    `mark`: what the `published` column says of that model (a refused run's winner: `WITHDRAWN_MARK`)."""
     out = []
     for row in board.to_dicts():
         rank, model = row.get("rank"), row.get("model")
         cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
-                                 "published": "✔ published" if published is not None and model == published else ""}
+                                 "published": mark if published is not None and model == published else ""}
         if "kind" in row:
             cells["kind"] = _plain(row["kind"])
         first = [metric] if metric is not None and metric in row else []
@@ -171,7 +172,8 @@ _SAME_FOR_ALL = ("n_windows", "n_series", "fallback")
 
 
 def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: str | None = None,
-                                 unit: str | None = None, table_link: str | None = None) -> str:
+                                 unit: str | None = None, table_link: str | None = None,
+                                 mark: str = "✔ published") -> str:
     """What the leaderboard table leaves out, on the same rows: MAE and RMSE (in the target's `unit`), the backtest
     windows, series and fallback share where candidates differ in them (else one sentence says them for all), then
     what each candidate is (its weights, its note; why an unranked one is not ranked) as a list, since a table cell
@@ -195,7 +197,7 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
     for r in rows:
         cells: dict[str, Any] = {"rank": r.get("rank") if r.get("rank") is not None else "not ranked",
                                  "model": r.get("model"),
-                                 "published": "✔ published" if published is not None and r.get("model") == published
+                                 "published": mark if published is not None and r.get("model") == published
                                  else ""}
         for c, h in cols:
             cells[h] = _plain(_sig(r.get(c)))
@@ -711,25 +713,78 @@ def skipped_markdown(sentence: str, *, again: bool = False) -> str:
     return f"## {head}\n\n{text}.\n"
 
 
-def withdrawn_decision_markdown(sentence: str, model: str, version: str | None = None) -> str:
+def withdrawn_decision_markdown(sentence: str, model: str, version: str | None = None, *,
+                                withdrawn: bool = True) -> str:
     """The follow-up decision of a retrain refused under the key's lock (another run published its as_of while it
     computed): its decision artifact, written before its publish, named a winner whose promotion (or champion) was
     then withdrawn, and the newest `promotion-decision-` said so to anyone reading it. This one says what came of it:
-    nothing of this run published, the winner withdrawn, the run that published a link to its page."""
+    nothing of this run published, the winner withdrawn, the run that published a link to its page. `withdrawn`
+    False: nothing of this run was withdrawn (it kept the production model, promoted nothing, or the other run
+    published with this run's very model): it is not headed 'Withdrawn' nor says a promotion was."""
     text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    chose = f"This run's decision (the previous version of this key) chose {md_text(model_text(model, version))}"
+    if not withdrawn:
+        return (f"## Not published by this run: another run published this as_of first\n\n{text}.\n\n"
+                f"{chose}: this run's forecasts of it were not published; nothing of this run was withdrawn.\n")
     return (f"## Withdrawn: nothing published by this run\n\n{text}.\n\n"
-            f"This run's decision (the previous version of this key) chose {md_text(model_text(model, version))}: "
-            "its forecasts were not published, and any promotion of it by this run is withdrawn as said above.\n")
+            f"{chose}: its forecasts were not published, and any promotion of it by this run is withdrawn as said "
+            "above.\n")
 
 
-def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, scope: Scope) -> Any:
+def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, scope: Scope, *,
+                                withdrawn: bool = True) -> Any:
     """`withdrawn_decision_markdown` under the dataset's decision key, so that its newest version tells the truth."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version), key=scope.key("decision"),
-                                    description=scope.describe("decision withdrawn: another run published this as_of"))
+    what = "decision withdrawn" if withdrawn else "not published"
+    return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version, withdrawn=withdrawn),
+                                    key=scope.key("decision"),
+                                    description=scope.describe(f"{what}: another run published this as_of"))
+
+
+WITHDRAWN_MARK = "✘ not published (withdrawn)"
+NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing (`withdrawn_decision_markdown`)
+
+
+def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None, *,
+                                      withdrawn: bool = True) -> str:
+    """The description of a refused retrain's follow-up leaderboard (`withdrawn_leaderboard_artifact`): nothing of
+    this run was published, the run that published (or retrained the slot) a link to its page, and the winner its
+    board marked published (the key's previous version) marked withdrawn (`withdrawn` False: nothing of this run
+    was withdrawn, as `withdrawn_decision_markdown` says)."""
+    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    head = "Withdrawn: nothing published by this run" if withdrawn else "Not published by this run"
+    return (f"{head}. {text}.\n\nThis run's backtest leaderboard, ranked by "
+            f"{metric_header(metric)} (lower is better); its winner {md_text(model_text(model, version))} "
+            "(marked published in the previous version of this key) was not published.")
+
+
+def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
+                                   version: str | None = None, unit: str | None = None, withdrawn: bool = True) -> Any:
+    """The follow-up leaderboard of a retrain refused under the key's lock (another run published its as_of, or
+    retrained its schedule slot, while it computed): its leaderboard, written before its publish, marked its winner
+    `✔ published`, and the key's newest version said so to anyone reading it. This version, under the same key,
+    marks that winner `WITHDRAWN_MARK` (`NOT_PUBLISHED_MARK` where `withdrawn` is False: nothing of this run was
+    withdrawn) and says which run published; so does a version of its details'."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    if not _in_run():
+        return None
+    # its details (`leaderboard-details-`) marked the winner published too: their key's newest says the same
+    head, mark = (("Withdrawn: nothing published by this run", WITHDRAWN_MARK) if withdrawn else
+                  ("Not published by this run: another run published this as_of first", NOT_PUBLISHED_MARK))
+    said = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    create_markdown_artifact(f"## {head}\n\n{said}.\n\n"
+                             + leaderboard_details_markdown(board, metric, champion, unit, mark=mark,
+                                                            table_link=key_link(scope.key("leaderboard"))),
+                             key=scope.key("leaderboard_details"),
+                             description=scope.describe(f"leaderboard details: {head[0].lower()}{head[1:]}"))
+    return create_table_artifact(leaderboard_rows(board, champion, metric, mark=mark),
+                                 key=scope.key("leaderboard"),
+                                 description=scope.describe(withdrawn_leaderboard_description(
+                                     sentence, metric, champion, version, withdrawn=withdrawn)))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:

@@ -180,3 +180,36 @@ def test_realized_rows_of_an_older_flowcast_without_rmsse_are_judged_on_mase_and
     assert rep["status"]["metric"] == "mase" and rep["status"]["snaive_rmsse"] is None
     assert [r["rmsse"] for r in rep["rows"]] == [None] and [r["rmsse_snaive"] for r in rep["rows"]] == [None]
     assert [a["rmsse"] for a in rep["as_ofs"]] == [None]
+
+
+@pytest.mark.parametrize(("verdict", "as_of", "title"), [
+    ("judged", "2024-02-01", "(the verdict is on MASE)"),
+    ("not judged", "2024-02-01", "(not judged yet)"),
+    ("none", "2024-02-01", "(no verdict stored)"),
+    ("judged", "2024-04-01", "(no points scored at this as_of; the verdict is on MASE)"),
+    ("not judged", "2024-04-01", "(no points scored at this as_of; not judged yet)"),
+])
+def test_the_per_step_table_says_the_verdict_s_metric_only_where_there_is_one(_isolated_home, monkeypatch, verdict,
+                                                                              as_of, title):
+    """Regression (polish19): `flowcast accuracy --as-of` titled its per-step table 'the verdict is on MASE' also
+    where nothing was judged (too few points), no verdict was stored, or the as_of had no point scored (an as_of
+    not scored yet, of a dataset with a verdict: an empty table)."""
+    from datetime import datetime
+
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops.accuracy import write_status
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(_isolated_home.parent)
+    rows = _parts_rows(["theta-v0"] * 3, [0.5, 0.55, 0.6], [1.2, 1.2, 1.2])
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("parts", rows)
+    if verdict != "none":
+        decay = assess_decay(rows, {"theta-v0": 1.0}, dataset="parts", window=3, tolerance=0.25,
+                             min_points=10 if verdict == "judged" else 1000, promised_rmsse={"theta-v0": None})
+        assert decay.judged is (verdict == "judged")
+        write_status(_isolated_home, "parts", decay, as_of=datetime(2024, 6, 1), run_id="r")
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", as_of], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert f"per model and step {title}" in said, said
+    assert ("the verdict is on" in said) is (verdict == "judged")

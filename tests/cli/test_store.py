@@ -208,12 +208,25 @@ def test_models_show_names_a_damaged_or_missing_network_file(tmp_path, file, how
         else:
             target.write_bytes(data[: len(data) // 2] if how == "cut" else b"\0" * len(data))
     res = CliRunner().invoke(app, ["models", "show", version.version, "--home", str(home)], terminal_width=400)
-    assert res.exit_code == 0, res.output
+    # registry19: it said DAMAGED and exited 0, so a script checking the version saw it whole: exit 1 now
+    assert res.exit_code == (0 if said is None else 1), res.output
     text = " ".join(res.output.split())
     res_json = CliRunner().invoke(app, ["models", "show", version.version, "--json", "--home", str(home)])
+    assert res_json.exit_code == res.exit_code, res_json.output
     damaged = json.loads(res_json.stdout)["damaged_files"]
+    # `models list` reads each version.json only (exit 0, as fast as before); --verify checks the files too
+    listed = CliRunner().invoke(app, ["models", "list", "--home", str(home)], terminal_width=200)
+    assert listed.exit_code == 0 and "all whole" not in listed.output, listed.output
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    rows = json.loads(CliRunner().invoke(app, ["models", "list", "--verify", "--json", "--home", str(home)])
+                      .stdout)["versions"]
     if said is None:
         assert "DAMAGED" not in text and damaged == []
+        assert verified.exit_code == 0 and "1 version(s) checked" in checked and "all whole" in checked, checked
+        assert rows[0]["damaged_files"] == []
         return
     assert f"DAMAGED: {version.path / file}" in text and said in text
     assert "flowcast models rollback --dataset d" in text and len(damaged) == 1 and said in damaged[0]
+    assert verified.exit_code == 1 and f"damaged: {version.version}: {version.path / file}" in checked, checked
+    assert f"1 damaged ({version.version};" in checked and "*! " in checked and said in rows[0]["damaged_files"][0]

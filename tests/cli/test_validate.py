@@ -136,7 +136,7 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     ("sales.csv", "sales"), ("sales.csv.gz", "sales"), ("Sales.CSV", "Sales"), ("x/sales.parquet", "sales"),
     # regression: cut at the first dot, two files' series shared one dataset 'store' (one model, one publish)
     ("store.north.csv", "store.north"), ("store.south.csv.gz", "store.south"), ("v1.2.3", "v1.2.3"),
-    ("sales/*.csv", "sales"), (".csv", "csv"),
+    ("sales/*.csv", "sales"), (".csv", "csv"), (".csv.gz", "csv"), ("a.gz.b.csv", "a.gz.b"), ("x.JSONL", "x"),
 ])
 def test_the_dataset_name_of_a_file_drops_only_its_format_and_compression_suffixes(data, name):
     from flowcast.cli.common import _name_of
@@ -408,3 +408,22 @@ def test_the_row_index_pandas_writes_to_parquet_is_said_for_what_it_is(tmp_path)
     said = " ".join(res.stderr.split())
     assert ("undeclared columns (ignored): __index_level_0__ (the row index pandas' to_parquet writes; "
             "to_parquet(index=False) leaves it out)") in said, said
+
+
+@pytest.mark.parametrize(("mode", "excluded"), [("forecast", []), ("exclude", ["b"])])
+def test_validate_counts_ended_series_and_those_set_aside(tmp_path, monkeypatch, mode, excluded):
+    """`[validation] ended_series`: validate prepares the data as a run does, so with "exclude" the series that ended
+    more than a horizon before the latest observation (b: 30 days beside a's 80) is among the excluded, with its
+    reason, and counted ended and set aside; with "forecast" (the default) it is only counted ended."""
+    csv = write(tmp_path)
+    with csv.open("a") as f:
+        f.writelines(f"{date(2020, 1, 1) + timedelta(days=i)},b,{i}\n" for i in range(30))
+    monkeypatch.setenv("FLOWCAST_VALIDATION__ENDED_SERIES", mode)
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--as-of", "2020-03-21", "--horizon", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = last_json(res.stdout)
+    assert (rep["freshness"]["series_ended"], rep["freshness"]["series_ended_excluded"]) == (1, len(excluded))
+    assert [e["unique_id"] for e in rep["excluded"]] == excluded
+    assert all(e["reason"].startswith("ended: its last observation, 2020-01-30, is 50 periods") for e in rep["excluded"])
+    said = " ".join(res.stderr.split())
+    assert ("all set aside" in said) is bool(excluded) and ("forecast from its own last observation" in said) is not excluded

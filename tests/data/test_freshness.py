@@ -8,6 +8,8 @@ import pytest
 from flowcast.data.freshness import (
     check_series_lost,
     check_staleness,
+    ended_series,
+    ended_set_aside,
     freshness,
     freshness_lines,
     latest_end,
@@ -69,8 +71,45 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
     assert f.n_ended == 2 and f.ended == ["older", "closed"]  # the longest ended first; 12 periods is not more
     line = freshness_lines(f, datetime(2026, 12, 3))[0]
     assert line.startswith("2 series ended") and "older, closed" in line
+    assert "forecast from its own last observation" in line and 'ended_series = "exclude"' in line
     assert f.to_dict() == {"latest_ds": "2026-11-01T00:00:00", "periods_behind": 1, "stale": False, "series_ended": 2,
-                           "ended": ["older", "closed"]}
+                           "series_ended_excluded": 0, "ended": ["older", "closed"]}
+
+
+@pytest.mark.parametrize(("last", "horizon", "ended"), [
+    ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1)}, 12, ["closed"]),
+    ({"live": datetime(2026, 11, 1), "edge": datetime(2025, 11, 1)}, 12, []),  # exactly a horizon: not ended
+    ({"live": datetime(2026, 11, 1), "edge": datetime(2025, 10, 1)}, 12, ["edge"]),  # one more: ended
+    ({"a": datetime(2019, 9, 1), "b": datetime(2019, 9, 1)}, 1, []),  # all stopped together: stale, none ended
+    ({"live": datetime(2026, 11, 1), "none": None}, 1, []),  # no observation: never ended (excluded for that)
+])
+def test_ended_series_is_the_one_rule(last, horizon, ended):
+    frame = pl.DataFrame({"unique_id": list(last), "last_ds": list(last.values())},
+                         schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
+    assert ended_series(frame, "1mo", horizon)["unique_id"].to_list() == ended
+
+
+def test_ended_series_set_aside_are_counted_ended_and_excluded():
+    """validation.ended_series = "exclude": preprocessing set `closed` and `older` aside, so the lengths of what is
+    forecast do not hold them; the run still counts them ended (its JSON, the report) and says they are excluded."""
+    from flowcast.data.preprocess import PreprocessSummary
+    from flowcast.data.validate import DataQualityReport
+
+    summary = PreprocessSummary(ended=[{"unique_id": "older", "last_ds": "2020-01-01T00:00:00"},
+                                       {"unique_id": "closed", "last_ds": "2024-01-01T00:00:00"}])
+    aside = ended_set_aside(summary)
+    assert aside is not None and aside["unique_id"].to_list() == ["older", "closed"]
+    f = freshness(_lengths({"live": datetime(2026, 11, 1)}), datetime(2026, 12, 3), "1mo", 12, aside)
+    assert (f.n_ended, f.n_excluded, f.ended, f.periods_behind) == (2, 2, ["older", "closed"], 1)
+    assert f.to_dict()["series_ended_excluded"] == 2
+    [line] = freshness_lines(f, datetime(2026, 12, 3))
+    assert line.startswith("2 series ended") and "all set aside" in line and "not backtested, trained on or published" in line
+    assert "forecast from" not in line
+    report = DataQualityReport(source="s", as_of="2026-12-03")
+    report.freshness = f.to_dict()
+    assert ("| series ended more than a horizon before the latest observation | 2 (e.g. older, closed); 2 set aside, "
+            "not forecast (ended_series = exclude) |") in report.to_markdown()
+    assert ended_set_aside(PreprocessSummary()) is None  # none set aside: freshness as before
 
 
 def test_no_as_of_or_no_data_measures_nothing():
@@ -104,6 +143,8 @@ def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail
     with pytest.raises(DataValidationError, match=r"2 of the 4 series .*50.0%.*max_series_lost = 0.1: b, d\..*"
                                                   r"MAX_SERIES_LOST=0.50"):
         check_series_lost(c, 0.1)
+    # an ended series set aside is in the data (td.excluded is part of what the run has): never lost
+    assert lost_series(["a", "closed"], {"a", "closed"}, prev).lost == []
     kept = lost_series(["a", "b"], {"a", "b", "c"}, prev)
     assert kept.lost == [] and kept.line() is None
     check_series_lost(kept, 0.0)

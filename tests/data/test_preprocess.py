@@ -734,3 +734,60 @@ def test_a_backtest_cut_sees_no_covariate_value_from_after_it():
     td2, _ = preprocess(frame({"a": [1.0, 2, 3, 4]}, promo=[None, 2.0, None, 4.0]), source(past_cols=["promo"]), settings(),
                         None)
     assert td2.frame["promo"].to_list() == [0.0, 2.0, 2.0, 4.0]
+
+
+def _ended_settings(mode: str):
+    return load_settings(model={"lookback": 3}, horizon=2, validation={"ended_series": mode})
+
+
+# a: days 0..19; b: days 0..16 but day 2 (one point to impute), its last 3 days before a's last: ended at horizon 2;
+# c: days 0..17, exactly a horizon before: not ended; d: every y empty (excluded for that, never "ended")
+_B_DAYS = [0, 1, *range(3, 17)]
+
+
+@pytest.mark.parametrize(("mode", "b_back", "ids", "ended"), [
+    ("forecast", False, ["a", "b", "c"], []),  # the default: forecast from its own last observation
+    ("exclude", False, ["a", "c"], ["b"]),
+    ("exclude", True, ["a", "b", "c"], []),  # b's observations resumed (day 19): forecast again
+])
+def test_ended_series_are_set_aside_with_their_reason_when_asked(mode, b_back, ids, ended):
+    b_days = [*_B_DAYS, 19] if b_back else _B_DAYS
+    valid = frame({"a": list(range(20)), "b": [1.0] * len(b_days), "c": list(range(18)), "d": [None]},
+                  days={"a": list(range(20)), "b": b_days, "c": list(range(18)), "d": [0]})
+    td, s = preprocess(valid, source(), _ended_settings(mode), None)
+    assert td.ids == ids
+    assert [e["unique_id"] for e in s.excluded] == sorted([*ended, "d"]) == td.excluded["unique_id"].to_list()
+    reasons = dict(td.excluded.iter_rows())
+    assert not reasons["d"].startswith("ended")
+    if ended:
+        assert reasons["b"] == ("ended: its last observation, 2020-01-17, is 3 periods (1d) before the latest of any "
+                                'series, more than the horizon (2): not forecast ([validation] ended_series = "exclude")')
+        assert s.ended == [{"unique_id": "b", "last_ds": "2020-01-17T00:00:00"}]
+        assert (s.rows_ended, s.rows_inserted, s.rows_imputed) == (len(b_days), 0, 0)  # b's missing day is not theirs
+    else:
+        assert (s.ended, s.rows_ended, s.rows_inserted) == ([], 0, 3 if b_back else 1)  # day 2 (and 17, 18) of b
+    # the counts reconcile: every row handed over is on the grid, trimmed, before a gap or in an ended series
+    assert s.rows_in == s.rows_out - s.rows_inserted + s.rows_trimmed + s.rows_before_gap + s.rows_ended
+    assert s.rows_out == td.frame.height and set(td.frame["unique_id"].unique()) == set(ids)
+
+
+def test_ended_series_take_no_planned_covariates_along():
+    """An ended series set aside leaves no future covariate rows behind (the horizon of a series not forecast)."""
+    valid = frame({"a": [1.0] * 10 + [None], "b": [1.0] * 4 + [None]}, days={"a": [*range(10), 10], "b": [0, 1, 2, 3, 10]},
+                  temp=[float(i) for i in range(16)])
+    td, s = preprocess(valid, source(future_cols=["temp"]), _ended_settings("exclude"), None)
+    assert td.ids == ["a"] and [e["unique_id"] for e in s.excluded] == ["b"]
+    assert td.future_exog is not None and td.future_exog["unique_id"].unique().to_list() == ["a"]
+
+
+def test_ended_series_is_forecast_by_default():
+    assert load_settings().validation.ended_series == "forecast"
+
+
+def test_ended_series_mode_is_part_of_the_preprocess_cache_key():
+    """The cached TrainingData of one mode is never handed to a run of the other (the ended series forecast, or not)."""
+    from flowcast.flows.tasks import preprocess_cache_key
+
+    keys = {preprocess_cache_key(None, {"settings": _ended_settings(mode), "source": source(), "as_of": None,
+                                        "fingerprint": "f"}) for mode in ("forecast", "exclude")}
+    assert len(keys) == 2

@@ -1175,3 +1175,31 @@ def test_a_later_date_with_its_year_last_leaves_a_year_first_history_as_its_run_
     assert run.valid.sort("ds")["ds"].to_list() == [datetime(2024, 3, d) for d in (28, 29, 30)]
     assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
     assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
+@pytest.mark.parametrize(("value", "year_first", "after"), [
+    ("16/01/2024", False, True),  # 16 Jan, or month 16: no month-first reading; after 2024-01-15 either way
+    ("01/02/2024", False, False),  # 1 Feb or 2 Jan: 2 Jan is by the day, it may be dated by it
+    ("15/01/2024", False, False),  # the day itself
+    ("13.01.24", False, False),  # a two-digit year: 2024-01-13
+    ("01-02-70", False, False),  # 1970
+    ("24/03/01", False, False),  # 2001-03-24 (year last)
+    ("24/03/25", True, True),  # 2025-03-24, 2025-24?, 2024-03-25: every reading after the day
+    ("24/01/10", True, False),  # year first: 2024-01-10, by the day
+    ("2024-01-16", False, False),  # not a day/month date: kept (the ISO filter decides it)
+    ("99/99/2024", False, False),  # no reading is a date: kept, quarantined later
+    (None, False, False),
+])
+def test_a_day_month_date_after_as_of_however_read_is_left_out_of_the_rows_that_decide(value, year_first, after):
+    """Review19: the rows that may be dated by as_of (`_dated_by`) and the rows after as_of however read
+    (`_after_every_reading`) are two sides of one reading of the numbers (`_earliest_reading`): each row is in
+    exactly one, as the day/month order and the partition of rows after as_of decide alike."""
+    from datetime import date
+
+    from flowcast.data.sources import _after_every_reading, _dated_by
+
+    day = date(2024, 1, 15)
+    raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
+    kept = _dated_by(raw, "t", day, year_first).collect().height == 1
+    later = raw.select(_after_every_reading("t", day, year_first)).collect().item()
+    assert later is after and kept is not after

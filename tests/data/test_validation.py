@@ -580,27 +580,40 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
 
 
-@pytest.mark.parametrize("glob", ["*.csv", ""])  # a glob, or the folder itself
-def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(write_csv, tmp_path, glob):
+@pytest.mark.parametrize(("folder", "glob", "suffix"), [
+    ("", "*.csv", ".csv"), ("", "", ".csv"),  # a glob, or the folder itself
+    # regression (polish19): Path.stem named x.csv.gz's series 'x.csv' (the dataset name drops '.csv.gz'), and a
+    # quote in the path broke the command (the glob was a '...' literal inside a "..." shell word)
+    ("", "", ".csv.gz"), ("it's \"q\" $HOME", "*.csv.gz", ".csv.gz"), ("it's", "", ".CSV"),
+])
+def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(tmp_path, folder, glob, suffix):
     """Regression (newuser17): a folder of one file per series (a.csv, b.csv: date,val, the id in the file name)
     failed with every row a duplicate_conflict and 'name the series' id column(s) with --id-col', which the files
-    do not have; the hint says that each file is one series only by its name, and the line that writes that name
-    as a column, which reads the files back as two series."""
+    do not have; the hint says that each file is one series only by its name, and the shell command that writes
+    that name as a column (without its format and compression suffixes, as the dataset name), which reads the files
+    back as two series. The command is run as a shell reads it (shlex), in the folder of the data."""
+    import gzip
+    import shlex
     import subprocess
     import sys
 
-    for sid, v in (("a", 1), ("b", 2)):
-        write_csv(f"date,val\n2020-01-01,{v}\n2020-01-02,{v}\n", name=f"{sid}.csv")
-    r = run_validate(str(tmp_path / glob), id_cols=[])
+    data = tmp_path / folder if folder else tmp_path
+    data.mkdir(exist_ok=True)
+    for sid, v in (("a", 1), ("b.2", 2)):
+        text = f"date,val\n2020-01-01,{v}\n2020-01-02,{v}\n".encode()
+        (data / f"{sid}{suffix}").write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    r = run_validate(str(data / glob), id_cols=[])
     with pytest.raises(DataValidationError) as exc:
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
     said = str(exc.value)
     assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
-           "is one series, named by its file name, write that name as an id column: python -c \"" in said
-    line = said.split('python -c "')[1].split('"')[0]
-    subprocess.run([sys.executable, "-c", line], cwd=tmp_path, check=True)
+           "is one series, named by its file name, write that name as an id column: python -c " in said
+    command = said.split("write that name as an id column: ")[1].split(" and run all.csv with --id-col unique_id")[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "-c"] and len(argv) == 3, argv
+    subprocess.run([sys.executable, "-c", argv[2]], cwd=tmp_path, check=True)
     r = run_validate(tmp_path / "all.csv", id_cols=["unique_id"])
-    assert r.report.rows_quarantined == 0 and sorted(r.valid["unique_id"].unique()) == ["a", "b"]
+    assert r.report.rows_quarantined == 0 and sorted(r.valid["unique_id"].unique()) == ["a", "b.2"]
 
 
 def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
@@ -1345,6 +1358,7 @@ def test_the_reports_excluded_series_table_shows_any_id_as_written(write_csv, ui
     # pandas writes integer ids with a missing value as floats: '7.0' beside another export's '7' (newuser17)
     (["7.0", "7", "8"], "zero_padded_ids", [["7", "7.0"]]),
     (["0.0", "0", "007.00", "7.5", "75"], "zero_padded_ids", [["0", "0.0"]]),
+    (["007.5", "7.5"], "zero_padded_ids", [["007.5", "7.5"]]),
     (["Store A", "STORE A"], "case_ids", [["STORE A", "Store A"]]),
     (["sku-1", "SKU-1", "Sku-1", "sku-2"], "case_ids", [["SKU-1", "Sku-1", "sku-1"]]),
     (["a", "b"], "case_ids", []),
@@ -1360,10 +1374,28 @@ def test_ids_equal_but_for_leading_zeros_or_letter_case_are_kept_and_named(write
     assert getattr(r.report, field) == groups
     md = r.report.to_markdown()
     by = ("letter case" if field == "case_ids" else "leading zeros or a trailing '.0'" if "." in "".join(ids)
-          else "leading zeros")
-    assert (f"differ only by {by}" in md) == bool(groups)
+          and ids != ["007.5", "7.5"] else "leading zeros")
+    assert (f"differ only by {by} (" in md) == bool(groups)
     if groups:
         assert " / ".join(repr(u) for u in groups[0]) in md
+
+
+@pytest.mark.parametrize(("groups", "by"), [
+    ([["007", "7"]], "leading zeros"),
+    ([["7", "7.0"]], "leading zeros or a trailing '.0'"),
+    ([["7.00", "007"]], "leading zeros or a trailing '.0'"),
+    ([["007.5", "7.5"]], "leading zeros"),  # a dot, but no '.0' between them
+    ([["007.0", "7.0"]], "leading zeros"),  # both end in '.0': they differ by the zeros alone
+    ([["007.5", "7.5"], ["8", "8.0"]], "leading zeros or a trailing '.0'"),
+])
+def test_the_zero_padded_ids_hint_mentions_a_trailing_0_only_where_it_applies(groups, by):
+    """Regression (polish19): the hint said 'leading zeros or a trailing '.0'' (and explained pandas' floats)
+    whenever an id held a dot: '007.5' / '7.5' differ by their leading zeros alone."""
+    from flowcast.data.validate import zero_padded_ids_line
+
+    line = zero_padded_ids_line(groups)
+    assert f"differ only by {by} (" in line, line
+    assert ("pandas writes" in line) is ("'.0'" in by)
 
 
 def test_swiss_thousands_are_read_in_a_target_a_covariate_and_a_static(write_csv):

@@ -301,3 +301,69 @@ def test_run_on_single_observations_says_why_naive_publishes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Backtest leaderboard" not in result.stdout and "nothing to backtest" in result.stdout
     assert "published, not promoted" in result.stdout and "Published 12 forecast rows" in result.stdout
+
+
+def _monthly_csv(path: Path, spans: dict[str, tuple[str, str]]) -> Path:
+    """store, month, sales: each store's months from its first to its last (inclusive), a seasonal pattern."""
+    import polars as pl
+
+    frames = []
+    for k, (store, (first, last)) in enumerate(spans.items()):
+        months = pl.date_range(datetime.fromisoformat(first), datetime.fromisoformat(last), "1mo", eager=True)
+        frames.append(pl.DataFrame({"store": store, "month": months.dt.strftime("%Y-%m-%d"),
+                                    "sales": [100.0 + 10 * k + 5 * ((i % 12) - 6) ** 2 / 6 + i for i in range(len(months))]}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.concat(frames).write_csv(path)
+    return path
+
+
+def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_again_when_it_comes_back(tmp_path,
+                                                                                                      monkeypatch):
+    """validation.ended_series = "exclude" (FLOWCAST_VALIDATION__ENDED_SERIES): a store closed at the end of 2020 beside
+    two open through 2024. Once it has ended, it is neither backtested nor published (no forecast dated 2021 beside
+    2025's), the JSON counts it ended and excluded and lists it with its reason, and the series lost since the last
+    publish (which forecast it) do not count it: it is in the data. When its observations resume it is forecast again."""
+    import polars as pl
+
+    monkeypatch.setenv("FLOWCAST_VALIDATION__ENDED_SERIES", "exclude")
+    home = tmp_path / "home"
+    spans = {"open1": ("2018-01-01", "2024-12-01"), "open2": ("2018-01-01", "2024-12-01"),
+             "closed": ("2018-01-01", "2020-12-01")}
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", spans)
+    args = ["--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales", "--freq", "1mo",
+            "--horizon", "3", "--home", str(home), "--models", "none", "--json"]
+
+    def run(as_of: str) -> dict:
+        result = CliRunner().invoke(app, ["run", *args, "--as-of", as_of])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def published(as_of: datetime) -> pl.DataFrame:
+        return EmbeddedStore(home / "warehouse").read(dataset="shops", as_of=as_of)
+
+    # as_of 2021-01: every store's last month is 2020-12, none ended: all three published
+    before = run("2021-01-01")
+    assert (before["n_series"], before["series_ended"], before["series_ended_excluded"]) == (3, 0, 0)
+    assert sorted(published(datetime(2021, 1, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]
+
+    after = run("2025-01-01")
+    assert (after["n_series"], after["series_ended"], after["series_ended_excluded"], after["series_lost"]) == (2, 1, 1, 0)
+    assert after["n_series"] + after["series_excluded"] == 3  # every series of the data: forecast or excluded
+    assert after["rows_in"] == after["rows_valid"] + after["rows_quarantined"] == 84 + 84 + 36
+    [why] = [e["reason"] for e in after["excluded"] if e["unique_id"] == "closed"]
+    assert why.startswith("ended: its last observation, 2020-12-01, is 48 periods (1mo) before the latest")
+    assert after["published_rows"] == 6
+    rows = published(datetime(2025, 1, 1))
+    assert sorted(rows["unique_id"].unique()) == ["open1", "open2"] and rows.height == 6
+    assert rows["ds"].min() == datetime(2025, 1, 1)  # nothing dated before as_of
+
+    # it reopens: three months of late 2024 arrive, and it is forecast again from them
+    spans["closed"] = ("2024-10-01", "2024-12-01")
+    reopened = pl.concat([pl.read_csv(csv), pl.read_csv(_monthly_csv(tmp_path / "raw" / "back.csv",
+                                                                     {"closed": spans["closed"]}))])
+    reopened.write_csv(csv)
+    back = run("2025-02-01")
+    assert (back["n_series"], back["series_ended"], back["series_ended_excluded"], back["series_lost"]) == (3, 0, 0, 0)
+    assert back["series_excluded"] == 0
+    assert not [e for e in back["excluded"] if e["unique_id"] == "closed"]
+    assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]

@@ -235,3 +235,258 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     assert decision.data.startswith("## Withdrawn: nothing published by this run")
     assert f"/runs/flow-run/{other['run_id']})" in decision.data and late["model_version"] in decision.data
     assert "withdrawn" in decision.description
+    # retrainslot19: its leaderboard too (it marked the withdrawn winner published)
+    (board, before) = artifacts_of(late["run_id"])["leaderboard-tiny"]
+    marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
+    assert marks == [{late["champion"]: "✔ published"}, {late["champion"]: reporting.WITHDRAWN_MARK}]
+    assert "Withdrawn: nothing published by this run" in board.description
+    assert f"/runs/flow-run/{other['run_id']})" in board.description
+
+
+def _evaluation(**given) -> dict:
+    """flow_kwargs' overrides with `given` in [evaluation]."""
+    from flow_helpers import TINY_OVERRIDES
+
+    return {**TINY_OVERRIDES, "evaluation": {**TINY_OVERRIDES["evaluation"], **given}}
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("case", ["kept", "promoted"])
+def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_published_again(flow_kwargs, monkeypatch,
+                                                                                              case):
+    """Regression (retrainslot19): a scheduled retrain (overwrite on: it replaces the forecast flow's publish of its
+    as_of) checked whether its slot was retrained only as it started. Another run of the slot (a real process here: a
+    restarted serve's, a retried Crashed run's) that retrained and published it while this one computed, and this one,
+    both published, each promoting or keeping as it decided. The check is made again under the key's lock in the
+    publish: this run publishes nothing, records no keep event, has its promotion withdrawn in the same hold of the
+    registry's lock, ends Completed('Skipped: ...') naming the other run; its decision and leaderboard artifacts get a
+    follow-up version (the key's newest) saying that nothing of it was published and which run did."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flow_helpers import artifacts_of
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import pipeline, retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    # production: the slot before's winner ("kept": the same data, this run keeps it), or naive alone ("promoted":
+    # this run's winner beats it)
+    weak = {"overrides": _evaluation(statistical=["naive"], combination=[])} if case == "promoted" else {}
+    first = retrain_flow(**{**flow_kwargs, **weak}, **STATISTICAL)
+    production = first["model_version"]
+    assert registry.production("tiny").version == production
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    # the other run of the slot keeps production whatever it scores (naive its one baseline, a margin no challenger
+    # meets)
+    other_kwargs = {**flow_kwargs, **STATISTICAL,
+                    "overrides": _evaluation(statistical=["naive"], combination=[], margin=100.0)}
+    real_scoring = pipeline.score_candidates
+    other: dict = {}
+
+    def then_another_run_retrains(*args, **kwargs):  # the race window: this run read production, then scores
+        scored = real_scoring(*args, **kwargs)
+        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
+                               json.dumps(other_kwargs)], env=env, capture_output=True, text=True, timeout=400,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        return scored
+
+    monkeypatch.setattr(pipeline, "score_candidates", then_another_run_retrains)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    late = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert other["published_rows"] > 0 and not other.get("skipped") and not other["decision"]["promote"]
+    assert late["decision"]["publish"] == ("production" if case == "kept" else late["champion"])
+    assert late["published_rows"] == 0 and late["skipped"] and late["retrained_by"] == other["run_id"]
+    assert f"run {other['run_id']} kept the production model {production}" in late["note"]
+    assert "found under the key's lock" in late["note"]
+    assert set(store.read(dataset="tiny", as_of=NEXT)["run_id"]) == {other["run_id"]}  # the other run's, alone
+    assert registry.production("tiny").version == production
+    keeps = [(e["run"], e["version"]) for e in registry.history("tiny") if e["action"] == "keep"]
+    assert keeps == [(other["run_id"], production)]  # this run, refused, recorded no keep
+    if case == "promoted":  # its winner was promoted over production, then withdrawn in the refused publish's hold
+        assert late["model_version"] != production
+        (undone,) = [e for e in registry.history("tiny") if e["version"] == late["model_version"]
+                     and e["action"] == "withdraw"]
+        assert undone["previous"] == production and "Its promotion of the winner was withdrawn" in late["note"]
+        assert late["model_version"] not in [v.version for v in registry.list()]  # removed: no publish names it
+    run = flow_run_of(late["run_id"])
+    assert run.state.is_completed() and run.state.message == f"Skipped: {late['note']}"
+    assert run.name.endswith("(skipped)") and "skipped" in run.tags
+    # the slot is done: a third run of it does nothing, naming the run that published
+    assert retrain_flow(**flow_kwargs, **STATISTICAL)["retrained_by"] == other["run_id"]
+    said = artifacts_of(late["run_id"])
+    (decision, *earlier) = said["promotion-decision-tiny"]  # newest first
+    # kept: nothing of this run was withdrawn (it recorded no keep), and no artifact says it was (review19)
+    head, mark = (("Withdrawn: nothing published by this run", reporting.WITHDRAWN_MARK) if case == "promoted" else
+                  ("Not published by this run", reporting.NOT_PUBLISHED_MARK))
+    assert earlier and decision.data.startswith(f"## {head}")
+    assert f"/runs/flow-run/{other['run_id']})" in decision.data
+    (board, before) = said["leaderboard-tiny"]  # its leaderboard, then the follow-up, the key's newest
+    winner = "production" if case == "kept" else late["champion"]
+    marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
+    assert marks == [{winner: "✔ published"}, {winner: mark}]
+    assert board.description.startswith(f"As of 2019-07-08 03:00: {head}")
+    assert f"/runs/flow-run/{other['run_id']})" in board.description
+    (details, before) = said["leaderboard-details-tiny"]  # its details too (they marked the winner published)
+    assert "✔ published" in before.data and "✔ published" not in details.data
+    assert details.data.startswith(f"## {head}") and mark in details.data
+    assert f"/runs/flow-run/{other['run_id']})" in details.data
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_retrain_slot_the_forecast_flow_published_is_retrained_and_replaced(flow_kwargs, monkeypatch):
+    """The check under the key's lock refuses only another run's retrain of the slot: a scheduled retrain whose as_of
+    the forecast flow published (the production model of an earlier as_of) retrains and replaces that publish."""
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.store import open_store
+
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    retrain_flow(as_of=SLOT - timedelta(days=7), **flow_kwargs, **STATISTICAL)
+    forecast = forecast_flow(as_of=NEXT, **flow_kwargs)
+    assert store.receipt_of("tiny", NEXT)["run_id"] == forecast["run_id"]
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    retrained = retrain_flow(**flow_kwargs, **STATISTICAL)
+    assert retrained["published_rows"] > 0 and not retrained.get("skipped")
+    assert store.receipt_of("tiny", NEXT)["run_id"] == retrained["run_id"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_retrain_slot_whose_other_run_promoted_first_ends_skipped_not_failed(flow_kwargs, monkeypatch):
+    """Regression (retrainslot19): of two runs of one retrain slot that both decided to promote, the one whose
+    promotion's compare and swap found production moved by the other (which then published the slot) failed
+    (ProductionMovedError, 'run again to compare against the new production model', a failed-run alert) although
+    its slot was done. It registers nothing and ends Completed('Skipped: ...') naming the other run."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import pipeline, retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[])},
+                         **STATISTICAL)  # naive in production: both runs of the next slot replace it
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    real_scoring = pipeline.score_candidates
+    other: dict = {}
+
+    def then_another_run_retrains(*args, **kwargs):  # the race window: this run read production, then scores
+        scored = real_scoring(*args, **kwargs)
+        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
+                               json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
+                              timeout=400, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        return scored
+
+    monkeypatch.setattr(pipeline, "score_candidates", then_another_run_retrains)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    late = retrain_flow(**flow_kwargs, **STATISTICAL)
+    versions = [v.version for v in registry.list()]
+    assert other["decision"]["promote"] and other["published_rows"] > 0
+    assert late["published_rows"] == 0 and late["skipped"] and late["retrained_by"] == other["run_id"]
+    assert late["registered"] == {} and versions == [first["model_version"], other["model_version"]]
+    assert f"run {other['run_id']} registered {other['model_version']}" in late["note"]
+    assert "was neither registered nor promoted" in late["note"] and "run again" not in late["note"]
+    assert registry.production("tiny").version == other["model_version"]
+    assert set(store.read(dataset="tiny", as_of=NEXT)["run_id"]) == {other["run_id"]}
+    run = flow_run_of(late["run_id"])
+    assert run.state.is_completed() and run.state.message == f"Skipped: {late['note']}"
+
+
+@pytest.mark.parametrize(("held_version", "withdrawn"), [
+    ("own", False),  # the other run (a forecast of this as_of) published with this run's champion: it stands
+    ("other-v1", True),  # the other run's own model: this run's champion is withdrawn and removed
+    (None, True),  # a publish of a baseline without a version
+])
+def test_a_refused_backfill_retrain_keeps_its_champion_when_the_publish_held_is_made_by_it(
+        tmp_path, held_version, withdrawn):
+    """Review19: a backfill's retrain of a date (no promotion), overwrite off, whose publish was refused withdrew its
+    champion whatever the key held. A forecast run of that date whose production model was trained after it takes the
+    newest champion of data up to it (`model_for_as_of`): this run's, registered a moment before. When that run
+    published first, the store holds forecasts made by this very champion; withdrawing it removed the version that
+    the published forecasts name (and marked it dropped for later runs). As `PublishGuard.refuse` leaves a promotion
+    the other run published with, the champion stays."""
+    import json
+    import logging
+
+    from flowcast.flows.pipeline import _undo_champion
+    from flowcast.registry import Promotion
+
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    (art / "meta.json").write_text(json.dumps({"cell": "theta"}))
+    registry = ModelRegistry(tmp_path / "models")
+    at = datetime(2019, 7, 1)
+    v = registry.register(art, name="theta", dataset="tiny", config={}, fingerprint={"source": "tiny"}, metrics={},
+                          as_of=at, created_at=at, then=Promotion("champion", as_of=at)).version
+    said, undone = _undo_champion(registry, "tiny", v, as_of=at, at=at, late="published by run b",
+                                  log=logging.getLogger("test"), held_version=v if held_version == "own" else held_version)
+    assert undone is withdrawn
+    if withdrawn:
+        assert "was withdrawn" in said and v not in [m.version for m in registry.list()]
+        assert registry.champion("tiny") is None
+    else:
+        assert "stays" in said and registry.get(v).version == v and registry.champion("tiny").version == v
+        assert all(e["action"] != "withdraw_champion" for e in registry.history("tiny"))
+
+
+@pytest.mark.parametrize("withdrawn", [True, False])
+def test_the_follow_up_decision_says_withdrawn_only_when_something_was(withdrawn):
+    """Review19: a refused retrain that kept the production model (or whose winner the other run published with)
+    withdrew nothing, yet its follow-up decision was headed 'Withdrawn' and said its promotion was withdrawn."""
+    md = reporting.withdrawn_decision_markdown("tiny as of 2019-07-01 00:00 is published already", "production",
+                                               "theta-v1", withdrawn=withdrawn)
+    assert md.startswith("## Withdrawn: ") is withdrawn
+    assert ("withdrawn as said above" in md) is withdrawn
+    assert "chose production (theta-v1)" in md
+
+
+def test_a_slot_kept_long_ago_is_still_told_done_once_its_keep_event_moved_to_the_history_file(tmp_path):
+    """registry19: production.json keeps a dataset's newest KEEP_EVENTS_KEPT `keep` events; older ones move to
+    history.jsonl. The slot check (`_kept`, what `retrained_already` asks) reads the whole history, so a slot
+    whose event moved out is still told done by the run that published it (and by no other run)."""
+    from flowcast.flows.common import _kept
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT, Kept
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=SLOT).version
+    reg.promote(v, at=SLOT)
+    slots = [SLOT + timedelta(days=7 * w) for w in range(KEEP_EVENTS_KEPT + 5)]
+    for w, at in enumerate(slots):
+        with reg.publishing("sales", v, at=at, kept=Kept(as_of=at, run=f"run-{w}")) as check:
+            check("the publish")  # the store let it through: its keep event is written
+    assert "run-0" in (tmp_path / "models" / HISTORY).read_text()
+    assert "run-0" not in (tmp_path / "models" / "production.json").read_text()
+    first = slots[0].replace(tzinfo=None)
+    held = {"run_id": "run-0", "model_version": v}
+    assert _kept(reg, "sales", first, held)["run"] == "run-0"
+    assert _kept(reg, "sales", first, {"run_id": "run-1", "model_version": v}) is None
+    assert _kept(reg, "sales", slots[-1].replace(tzinfo=None), {"run_id": f"run-{len(slots) - 1}",
+                                                                "model_version": v}) is not None

@@ -135,3 +135,62 @@ def test_a_horizon_beyond_the_networks_says_what_to_do(tmp_path):
                        rf"the steps it was trained for \(ask for {h} or fewer, or retrain with horizon {h + 2}: "
                        rf"flowcast run --horizon {h + 2}\)"):
         predict(art, td, h + 2)
+
+
+def _checkpoint(folder, how: str):
+    """A torch checkpoint `folder/model.ckpt` (with the meta.json of a network beside it), whole or damaged: cut
+    short, zeroed, one byte flipped inside its weights (past its header: the member's CRC fails), or a folder."""
+    import json
+    import struct
+    import zipfile
+
+    import torch
+
+    folder.mkdir()
+    (folder / "meta.json").write_text(json.dumps({"cell": "gru"}))
+    ckpt = folder / "model.ckpt"
+    torch.save({"state_dict": {"w": torch.arange(4096.0)}}, ckpt)
+    data = ckpt.read_bytes()
+    if how == "cut":
+        ckpt.write_bytes(data[: len(data) // 2])
+    elif how == "zeros":
+        ckpt.write_bytes(b"\0" * len(data))
+    elif how == "flip":
+        with zipfile.ZipFile(ckpt) as zf:
+            info = max(zf.infolist(), key=lambda i: i.compress_size)
+        name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+        at = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+        ckpt.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
+    elif how == "folder":  # an I/O error on open: zipfile raises IsADirectoryError, an OSError
+        ckpt.unlink()
+        ckpt.mkdir()
+    else:
+        assert how == "whole"
+    return ckpt
+
+
+@pytest.mark.parametrize(("how", "said"), [
+    ("whole", None), ("cut", "is damaged or cut short (BadZipFile"), ("zeros", "is damaged or cut short (BadZipFile"),
+    ("flip", "is damaged (its member model/data/0 fails its CRC)"),
+    ("folder", "cannot be read (IsADirectoryError")])
+def test_the_forecast_and_models_show_make_one_checkpoint_check(tmp_path, how, said):
+    """Regression (polish19): an I/O error while the forecast checked a checkpoint's CRCs went through as a bare
+    OSError naming no file (IsADirectoryError here), and `check_checkpoint` (the forecast) and
+    `damaged_network_files` (`models show`) each made their own check. Both make `checkpoint_fault` now: the forecast
+    refuses with a ModelFileError naming the file exactly the checkpoints `models show` names, for the same reason."""
+    from flowcast.errors import ModelFileError
+    from flowcast.models.predict import check_checkpoint, checkpoint_fault
+    from flowcast.models.recipes import damaged_network_files
+
+    ckpt = _checkpoint(tmp_path / "net", how)
+    shown = damaged_network_files(tmp_path / "net")
+    if said is None:
+        check_checkpoint(ckpt)
+        assert checkpoint_fault(ckpt) is None and shown == []
+        return
+    with pytest.raises(ModelFileError) as caught:
+        check_checkpoint(ckpt)
+    fault = checkpoint_fault(ckpt)
+    assert fault is not None and str(caught.value).startswith(f"the model file {ckpt} ")
+    assert str(caught.value).endswith(fault) and said in str(caught.value)
+    assert shown == [f"{ckpt}: {fault}"]

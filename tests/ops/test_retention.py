@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -385,7 +385,8 @@ def test_a_damaged_pin_names_its_file_and_what_to_do(home, damage):
     """Regression (faults18): a pin file that cannot be read (cut short by a full disk, zeroed by a crash) keeps
     its version for good, lapsing never (its run may still use it), and gc said only 'kept until its pin is
     removed', naming no file. It names the pin file and says to delete it once that run has ended; then the
-    policy applies again."""
+    policy applies again. (Written now, the pin has not lapsed 30 days after NOW: it lapses a day after it was
+    written, the test below.)"""
     reg = ModelRegistry(home / "models")
     reg.pin("gru-v3", run="3f2a-backfill-2023-03-01", at=NOW, until=NOW + timedelta(hours=24))
     (pin,) = (home / "models" / "pins").iterdir()
@@ -405,6 +406,37 @@ def test_a_damaged_pin_names_its_file_and_what_to_do(home, damage):
     done = CliRunner().invoke(app, [*args, "--yes", "--json"])
     assert done.exit_code == 0, done.output
     assert "gru-v3" not in {v.version for v in reg.list()}
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"version": "gru-v3", "run": "3f2a-ba', b"\x00" * 64])
+def test_a_damaged_pin_lapses_a_day_after_it_was_written(home, damage):
+    """Regression (registry19): a pin file that could not be read never lapsed, so a run killed while its pin was
+    written (a full disk cuts it short) kept that version from gc for good, until a person deleted the file. Such a
+    pin lapses PIN_TTL_HOURS after its file was last written (no readable pin of its run lasts longer: the run
+    writes it after it started); until then gc names the file, when it lapses and what to do; then the policy
+    applies again and gc --yes removes the version with its pin files."""
+    from flowcast.registry import PIN_TTL_HOURS
+
+    reg = ModelRegistry(home / "models")
+    reg.pin("gru-v3", run="3f2a-backfill-2023-03-01", at=NOW, until=NOW + timedelta(hours=24))
+    (pin,) = (home / "models" / "pins").iterdir()
+    pin.write_bytes(damage)
+    written = NOW + timedelta(minutes=5)
+    os.utime(pin, (written.replace(tzinfo=UTC).timestamp(),) * 2)
+    lapses = written + timedelta(hours=PIN_TTL_HOURS)
+    assert set(reg.pins(lapses - timedelta(seconds=1))) == {"gru-v3"}
+    assert reg.pins(lapses) == {} and set(reg.pins()) == {"gru-v3"}  # every pin when no time is given
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 1\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg)]
+    early = CliRunner().invoke(app, [*args, "--as-of", (NOW + timedelta(hours=2)).isoformat()])
+    said = "".join(early.stdout.split())
+    assert early.exit_code == 0 and f"keptgru-v3:pinnedby{pin},whichcannotberead" in said, early.stdout
+    assert f"lapsesat{lapses.isoformat()}UTC" in said and "deletethatfile" in said, early.stdout
+    late = CliRunner().invoke(app, [*args, "--as-of", (lapses + timedelta(minutes=1)).isoformat(), "--yes", "--json"])
+    assert late.exit_code == 0, late.output
+    assert "gru-v3" in {i["version"] for i in json.loads(late.stdout.strip().splitlines()[-1])["items"]}
+    assert "gru-v3" not in {v.version for v in reg.list()} and not pin.exists()
 
 
 def test_a_version_that_published_while_gc_removed_other_versions_stays(home, monkeypatch):

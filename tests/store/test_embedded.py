@@ -753,3 +753,24 @@ def test_verify_names_a_file_whose_content_is_not_what_its_publish_recorded(tmp_
     assert store.read(as_of=AS_OF).height == N * H  # no CRC to fail: only the hash can tell
     checked, [problem] = store.verify()
     assert checked == 1 and "content hash" in problem and str(part) in problem
+
+
+@pytest.mark.parametrize("runs", [1, 64, 65, 1000])
+def test_the_warnings_said_per_run_are_bounded_in_a_long_running_process(runs):
+    """Regression (polish19): the (run, sentence) pairs warned of once per flow run (sync_views) stayed in memory
+    for the life of the process, one set entry per run and damaged file: a `flowcast serve` running for months grew
+    without bound. Only the last 64 runs that warned are remembered: the newest still says each sentence once, the
+    oldest evicted one says it again (its run long over)."""
+    from flowcast.store import embedded
+
+    embedded._SAID.clear()
+    problem = "the DuckDB views in /x leave out /x/part.parquet"
+    for i in range(runs):
+        assert embedded._first_said(f"run-{i}", problem) is True
+        assert embedded._first_said(f"run-{i}", problem) is False
+    assert len(embedded._SAID) == min(runs, embedded._SAID_RUNS)
+    assert embedded._first_said(f"run-{runs - 1}", problem) is False  # the newest run remembers
+    assert embedded._first_said(f"run-{runs - 1}", problem + " too") is True
+    assert embedded._first_said("run-0", problem) is (runs > embedded._SAID_RUNS)  # evicted: said once more
+    assert len(embedded._SAID) <= embedded._SAID_RUNS
+    embedded._SAID.clear()

@@ -185,3 +185,32 @@ def test_if_absent_writes_nothing_into_a_published_key(tmp_path, request, backen
     replaced = store.publish(make_forecast(2, 3, 2, AS_OF), dataset=DS, as_of=AS_OF, model="naive",
                              model_version="b-v1", run_id="run-b", created_at=AS_OF, horizon=2)  # overwrite: replaces
     assert replaced.replaced_rows == 6 and set(store.read(dataset=DS, as_of=AS_OF)["run_id"]) == {"run-b"}
+
+
+@pytest.mark.parametrize("backend_name", ["embedded", "postgres"])
+def test_refuse_if_refuses_only_the_publishes_it_names(tmp_path, request, backend_name):
+    """`refuse_if(held)` (a scheduled retrain: refuse a key another run of the slot retrained, replace any other
+    publish) is asked under the key's lock with what the key holds: True writes nothing (AlreadyPublished naming
+    it), False replaces; an empty key is written without asking."""
+    from flowcast.errors import AlreadyPublished
+
+    store = make_backend(backend_name, request, tmp_path).store
+    asked: list[dict] = []
+
+    def retrained(held: dict) -> bool:
+        asked.append(dict(held))
+        return held.get("model_version") == "slot-v2"
+
+    def publish(variant: int, version: str, run: str):
+        return store.publish(make_forecast(variant, 3, 2, AS_OF), dataset=DS, as_of=AS_OF, model="naive",
+                             model_version=version, run_id=run, created_at=AS_OF, horizon=2, refuse_if=retrained)
+
+    publish(1, "old-v1", "run-forecast")  # empty: written, nothing asked
+    assert asked == []
+    publish(2, "slot-v2", "run-a")  # the forecast flow's publish: replaced
+    assert [h["run_id"] for h in asked] == ["run-forecast"]
+    with pytest.raises(AlreadyPublished, match="published already \\(run run-a, slot-v2\\)") as caught:
+        publish(3, "slot-v3", "run-b")  # another run's retrain of the slot: refused
+    assert caught.value.held["run_id"] == "run-a" and [h["run_id"] for h in asked] == ["run-forecast", "run-a"]
+    assert set(store.read(dataset=DS, as_of=AS_OF)["run_id"]) == {"run-a"}
+    assert store.receipt_of(DS, AS_OF)["model_version"] == "slot-v2"

@@ -51,3 +51,31 @@ def test_the_registry_is_mirrored_into_postgres(tmp_path, pg_url, pg_schema):
 
 def test_nothing_is_mirrored_for_an_embedded_store(tmp_path):
     assert sync_if_postgres(load_settings(home=tmp_path)) is None
+
+
+def test_keep_events_are_indexed_with_their_as_of_and_run_and_an_old_index_gets_the_columns(tmp_path, pg_url,
+                                                                                            pg_schema):
+    """Regression (registry19): the promotions table stored a `keep` event (a retrain that kept production)
+    without its as_of and run, so SQL could not tell which slot it was. It has both now (null for other events),
+    and an index an older flowcast made (no such columns, rows in it) gets them added at the next sync."""
+    from flowcast.registry import Kept
+
+    settings = load_settings(home=tmp_path / "home", store={"url": pg_url, "pg_schema": pg_schema})
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the table as the previous flowcast created it
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {pg_schema}")
+        con.execute(f"""CREATE TABLE {pg_schema}.promotions (dataset text NOT NULL, seq integer NOT NULL,
+                        action text NOT NULL, version text, previous text, reason text, at text,
+                        PRIMARY KEY (dataset, seq))""")
+        con.execute(f"INSERT INTO {pg_schema}.promotions VALUES ('sales', 0, 'keep', 'x', NULL, '', NULL)")
+    reg = ModelRegistry(settings.models_dir)
+    at = datetime(2024, 1, 1)
+    theta = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                         created_at=at).version
+    reg.promote(theta, reason="best", at=at)
+    slot = datetime(2024, 1, 8, 3)
+    with reg.publishing("sales", theta, at=slot, kept=Kept(as_of=slot, run="run-7", reason="still the best")) as check:
+        check("the publish")  # the store let it through: its keep event is written
+    assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 2}
+    with psycopg.connect(pg_url) as con:
+        assert con.execute(f"SELECT action, version, as_of, run FROM {pg_schema}.promotions ORDER BY seq").fetchall() \
+            == [("promote", theta, None, None), ("keep", theta, slot.isoformat(), "run-7")]

@@ -307,3 +307,40 @@ def test_a_publish_whose_registry_lock_was_lost_never_becomes_visible(backend, s
     assert variant_of(backend.reopen().read(dataset=DS, as_of=AS_OF)) == {1}  # the previous publish, whole
     publish(backend.reopen(), make_forecast(3, 20, H, AS_OF), variant=3)  # nothing of the refused one in the way
     assert variant_of(backend.reopen().read(dataset=DS, as_of=AS_OF)) == {3}
+
+
+def test_a_shared_registry_moves_old_keep_events_to_its_history_and_lets_a_damaged_pin_lapse(s3_url, tmp_path):
+    """registry19, on an object store: the `keep` events beyond a dataset's newest KEEP_EVENTS_KEPT go to
+    history.jsonl in the bucket (another machine's `history` shows every one in place), and a pin object that
+    cannot be read lapses PIN_TTL_HOURS after the object was last written (its LastModified)."""
+    from datetime import UTC, timedelta
+
+    import fsspec
+
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT, PIN_TTL_HOURS, Kept
+
+    url, opts = s3_url
+    models = f"{url}/models"
+    a = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-a")
+    b = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-b")
+    v = a.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                   created_at=AT).version
+    a.promote(v, dataset="sales", at=AT)
+    for week in range(KEEP_EVENTS_KEPT + 3):
+        slot = AT + timedelta(weeks=week)
+        with a.publishing("sales", v, at=slot, kept=Kept(as_of=slot, run=f"run-{week}")) as check:
+            check("the publish")  # the store let it through: its keep event is written
+    assert f"models/{HISTORY}" in _keys(url, opts)
+    live = json.loads(fsspec.filesystem("s3", **opts).cat(f"{models}/production.json"))
+    assert sum(e["action"] == "keep" for e in live["datasets"]["sales"]["events"]) == KEEP_EVENTS_KEPT
+    assert [e.get("run") for e in b.history("sales")] == [None] + [f"run-{w}" for w in range(KEEP_EVENTS_KEPT + 3)]
+
+    a.pin(v, run="r1", at=AT, until=AT + timedelta(hours=PIN_TTL_HOURS))
+    fs = fsspec.filesystem("s3", **opts)
+    (pin,) = fs.ls(f"{models}/pins", detail=False)
+    fs.pipe(pin, b'{"version": "the')  # cut short
+    fs.invalidate_cache()
+    written = fs.modified(pin).astimezone(UTC).replace(tzinfo=None)
+    lapses = written + timedelta(hours=PIN_TTL_HOURS)
+    assert f"lapses at {lapses.isoformat()} UTC" in b.pins(lapses - timedelta(minutes=1))[v]
+    assert b.pins(lapses + timedelta(seconds=1)) == {}

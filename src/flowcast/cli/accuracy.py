@@ -39,6 +39,16 @@ _LOOKAHEAD_NOTES = {
 }
 
 
+def _steps_note(status: dict[str, Any] | None, judged_on: str, rows: list[dict[str, Any]]) -> str:
+    """What the per-step table's title says of the verdict: the metric it is on only where there is one (it said
+    'the verdict is on MASE' over an as_of without a point scored, and where nothing was judged or no verdict
+    stored)."""
+    notes = [] if any(r.get("n") for r in rows) else ["no points scored at this as_of"]
+    notes.append("no verdict stored" if status is None else "not judged yet" if not status["judged"]
+                 else f"the verdict is on {judged_on}")
+    return "; ".join(notes)
+
+
 @app.command("accuracy")
 @cli_errors
 def accuracy(
@@ -165,7 +175,7 @@ def accuracy(
         if "rows" in rep:
             # MASE and RMSSE (it showed MASE alone, also where the verdict was judged on RMSSE), and which the verdict
             # was judged on; every figure whole in 80 columns, as the table above
-            steps = Table(title=f"{name} as of {as_of}: per model and step (the verdict is on {judged_on})",
+            steps = Table(title=f"{name} as of {as_of}: per model and step ({_steps_note(st, judged_on, rep['rows'])})",
                           box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
             for c in ("model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"):
                 steps.add_column(c, justify="left" if c in ("model", "version") else "right", no_wrap=True)

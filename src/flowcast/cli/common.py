@@ -420,20 +420,16 @@ def _declared_datasets(config: Path | None) -> set[str]:
     return set(BUNDLED_DATASETS) | configured
 
 
-_DATA_SUFFIXES = (".gz", ".bz2", ".zst", ".xz", ".zip", ".csv", ".tsv", ".txt", ".parquet", ".pq", ".parq", ".json",
-                  ".jsonl", ".ndjson", ".xlsx", ".xls")
-
-
 def _name_of(data: str) -> str:
     """The dataset name of a file given with --data: its name without its format and compression suffixes, as a
     store key ('Sales Data 2023 (v2).csv' -> 'Sales_Data_2023_v2', 'sales.csv.gz' -> 'sales', 'store.north.csv' ->
     'store.north'), a glob's folder ('sales/*.csv' -> 'sales'). A name the store cannot key ('*') failed the run at
     publish, after training; a name cut at its first dot put 'store.north.csv' and 'store.south.csv' under one
     dataset 'store': one production model and one set of published forecasts for two files' series."""
+    from flowcast.data.sources import data_file_stem
+
     path = Path(data)
-    stem = path.name
-    while (suffix := Path(stem).suffix).lower() in _DATA_SUFFIXES and suffix != stem:
-        stem = stem[: -len(suffix)]
+    stem = data_file_stem(path.name)
     if any(c in stem for c in "*?["):
         stem = path.parent.name
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:128]

@@ -356,7 +356,8 @@ def run(
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
             "duckdb": result["duckdb"], "spans": result.get("spans"),
             "fallback_series": result.get("fallback_series"), "fallbacks": result.get("fallbacks"),
-            "excluded": result.get("excluded"), "realized": result.get("realized"),
+            "excluded": result.get("excluded"), "series_excluded": result.get("series_excluded"),
+            "realized": result.get("realized"),
             **({"interrupted": True} if late else {}),
         })
         interrupted_afterwards(late)

@@ -1,4 +1,5 @@
-"""`flowcast forecasts` (read published forecasts, per dataset) and `flowcast models list|show|promote|rollback`."""
+"""`flowcast forecasts` (read published forecasts, per dataset) and `flowcast models
+list|show|history|promote|rollback|repair`."""
 
 from __future__ import annotations
 
@@ -353,23 +354,36 @@ def _productions(reg: Any) -> tuple[dict[str, str], list[str]]:
 def models_list(
     dataset: ModelDatasetOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="only versions of this model (gru, hybrid, theta, ...)")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="also check each listed version's files (each network's "
+                                                          "meta.json and checkpoint, as `models show` does): a "
+                                                          "damaged one is marked and named; exit 1 when any is")] = False,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Registered model versions of every kind, oldest first; production ones are marked."""
+    """Registered model versions of every kind, oldest first; production ones are marked. It reads each
+    version.json only; --verify also checks their files (exit 1 naming each damaged one)."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
     prods, problems = _productions(reg)
-    rows = [_version_row(v, prods) for v in reg.list(name, dataset=dataset)]
+    listed = reg.list(name, dataset=dataset)
+    rows = [_version_row(v, prods) for v in listed]
+    damaged: dict[str, list[str]] = {}
+    if verify:
+        for v, row in zip(listed, rows):
+            row["damaged_files"] = _damaged_files(reg, v)
+            if row["damaged_files"]:
+                damaged[v.version] = row["damaged_files"]
     for problem in problems:
         console.print(f"[bold yellow]warning:[/] {said(problem)}", highlight=False, markup=True)
     production: Any = prods.get(dataset) if dataset else (next(iter(prods.values())) if len(prods) == 1 else None)
     if json_out:
         emit_json({"production": production, "productions": prods, "versions": rows,
                    **({"problem": "; ".join(problems)} if problems else {})})
+        if damaged:
+            raise typer.Exit(1)
         return
     if not rows:
         others = sorted({v.dataset for v in reg.list() if v.dataset}) if dataset else []  # a typo in --dataset
@@ -380,6 +394,24 @@ def models_list(
     for table in _versions_tables(rows):
         out.print(table)
     console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
+    if verify:
+        for version, files in damaged.items():
+            for problem in files:
+                console.print(f"damaged: {version}: {problem}", highlight=False, soft_wrap=True)
+        console.print(f"{len(rows)} version(s) checked in {reg.location}: "
+                      + (f"{len(damaged)} damaged ({', '.join(damaged)}; `flowcast models show VERSION` says what "
+                         "to do)" if damaged else "all whole"), highlight=False, soft_wrap=True)
+        if damaged:
+            raise typer.Exit(1)
+
+
+def _damaged_files(reg: Any, mv: Any) -> list[str]:
+    """Each missing or damaged file of version `mv` (empty: whole); at a URL its files are copied here first."""
+    from flowcast.models.recipes import damaged_network_files
+
+    if reg.remote is not None:
+        mv = reg.get(mv.version)  # its files, in the local cache
+    return damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
 
 
 def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
@@ -403,7 +435,8 @@ def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
             table.add_column(c, no_wrap=True, justify="right" if c in ("mase", second) else "left")
         table.add_column("what it is", min_width=16, overflow="fold")  # whole words: 'seasonal_naive,' fits
         for r in mine:
-            table.add_row("*" if r["production"] else "", r["version"], r["kind"],
+            table.add_row(("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""),
+                          r["version"], r["kind"],
                           as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second)),
                           r["description"])
         tables.append(table)
@@ -421,7 +454,8 @@ def models_show(
 ) -> None:
     """One version in words: its kind, what it is, its members and weights, fallback, intervals, backtest
     scores, and the data it was trained on (source, as_of, fingerprint). `--json`: everything recorded (the
-    whole recipe with its interval calibration, the training configuration), for scripts."""
+    whole recipe with its interval calibration, the training configuration), for scripts. Exit 1 when the
+    version's files are damaged or missing (each named), as `flowcast forecasts --verify`."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
@@ -435,8 +469,44 @@ def models_show(
     record["damaged_files"] = damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
     if json_out:
         emit_json(record)
+    else:
+        out.print("\n".join(model_text(record)), highlight=False, soft_wrap=True)  # lines whole, the terminal wraps
+    if record["damaged_files"]:  # it said DAMAGED and exited 0: a script checking a version saw it whole
+        raise typer.Exit(1)
+
+
+@models_app.command("history")
+@cli_errors
+def models_history(
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset (default: every one)")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Every change and record of the production pointers, oldest first: promotions, rollbacks, withdrawals,
+    champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
+    history.jsonl, where production.json's bound moved them)."""
+    from flowcast.shared import open_registry
+
+    settings = resolve_settings(config=config, home=home)
+    reg = open_registry(settings)
+    events = [{**e, "dataset": dataset} for e in reg.history(dataset)] if dataset else reg.history()
+    if json_out:
+        emit_json({"events": events})
         return
-    out.print("\n".join(model_text(record)), highlight=False, soft_wrap=True)  # lines whole, the terminal wraps
+    if not events:
+        known = reg.datasets()
+        console.print(f"no history{f' of {dataset}' if dataset else ''} in {reg.location}"
+                      + (f"; datasets: {', '.join(known)}" if dataset and known else ""), highlight=False,
+                      soft_wrap=True)
+        return
+    for e in events:
+        detail = [f"from {e['previous']}" if e.get("previous") else "",
+                  f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+                  f"({' '.join(str(e['reason']).split())})" if e.get("reason") else ""]
+        out.print(" ".join(x for x in [str(e.get("at") or "-"), str(e.get("dataset")), str(e.get("action")),
+                                       str(e.get("version") or "-"), *detail] if x),
+                  highlight=False, soft_wrap=True)
 
 
 _SCORES = ("mase", "rmsse", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")

@@ -13,8 +13,12 @@ dbt's source freshness (warn_after / error_after), a run measures the gap:
   When it exceeds the horizon, every forecast period lies before as_of: the run says so (a
   warning; `validation.max_staleness` turns a gap above a limit into an error).
 - `ended`: series whose last observation is more than a horizon before the latest one (a
-  discontinued product, a closed store): each is still forecast from its own last
-  observation, so their forecasts are dated long before the others'. The run names them.
+  discontinued product, a closed store). With `validation.ended_series = "forecast"` (the default)
+  each is still forecast from its own last observation, so their forecasts are dated long before
+  the others'; the run names them. With `"exclude"` preprocessing sets them aside with their reason
+  (`TrainingData.excluded`, `ended_series`): not backtested, trained on or published, and counted
+  (`series_ended_excluded`). Each run decides anew from its own data: a series whose observations
+  resume is forecast again. An excluded series is in the data, so `lost_series` never names it.
 - `lost_series`: series the dataset's last earlier publish forecast that this run's data do not
   have at all (not even a quarantined row): a partial export, a filter gone wrong upstream. The
   run would publish without them and they would silently drop out of the forecasts; it names
@@ -34,7 +38,9 @@ from flowcast.data import calendar
 # what a run's JSON says of its data's freshness, `flowcast run --json` as `flowcast forecast --json`: one list, so that
 # both carry the same keys (run's had neither `stale` nor `freq`). latest_ds is the start of the latest interval, as
 # every ds; latest_ds_end its label as an end-labelled source writes it (time_label = "end"), null for start labels
-RUN_KEYS = ("latest_ds", "latest_ds_end", "periods_behind", "freq", "stale", "series_ended", "series_lost")
+# (series_ended_excluded: those of series_ended set aside by validation.ended_series = "exclude")
+RUN_KEYS = ("latest_ds", "latest_ds_end", "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded",
+            "series_lost")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Freshness:
     freq: str
     ended: list[str] = field(default_factory=list)  # a sample of the ended series' ids (at most 5)
     n_ended: int = 0
+    n_excluded: int = 0  # of the n_ended, those preprocessing set aside (validation.ended_series = "exclude")
 
     @property
     def all_before_as_of(self) -> bool:
@@ -56,7 +63,7 @@ class Freshness:
     def to_dict(self) -> dict[str, Any]:
         return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
                 "periods_behind": self.periods_behind, "stale": self.all_before_as_of, "series_ended": self.n_ended,
-                "ended": list(self.ended)}
+                "series_ended_excluded": self.n_excluded, "ended": list(self.ended)}
 
 
 def latest_end(latest_ds: str | datetime | None, freq: str, time_label: str) -> str | None:
@@ -78,20 +85,56 @@ def periods_between(start: datetime, end: datetime, freq: str) -> int:
     return int(frame.select(calendar.periods_between(pl.col("a"), pl.col("b"), freq)).item())
 
 
-def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horizon: int) -> Freshness:
+def ended_series(last: pl.DataFrame, freq: str, horizon: int) -> pl.DataFrame:
+    """unique_id, last_ds, gap (periods from its last observation to the latest of any series) of the series of `last`
+    (unique_id, last_ds; a null last_ds: no observation, never ended) that ended more than `horizon` periods before
+    the latest observation, the longest ended first. The one rule of `freshness` and of preprocessing's exclusion."""
+    last = last.select(pl.col("unique_id").cast(pl.Utf8), pl.col("last_ds").cast(pl.Datetime("us"))) \
+        .filter(pl.col("last_ds").is_not_null())
+    if not last.height:
+        return last.with_columns(pl.lit(0, dtype=pl.Int64).alias("gap"))
+    latest = last["last_ds"].max()
+    gaps = last.with_columns(calendar.periods_between(pl.col("last_ds"), pl.lit(latest, dtype=pl.Datetime("us")), freq)
+                             .cast(pl.Int64).alias("gap"))
+    return gaps.filter(pl.col("gap") > int(horizon)).sort(["gap", "unique_id"], descending=[True, False])
+
+
+def ended_set_aside(summary: Any) -> pl.DataFrame | None:
+    """unique_id, last_ds of the ended series preprocessing set aside (`PreprocessSummary.ended`), for `freshness`;
+    None when there are none (or a summary without the field)."""
+    ended = getattr(summary, "ended", None) or []
+    if not ended:
+        return None
+    return pl.DataFrame({"unique_id": [str(e["unique_id"]) for e in ended], "last_ds": [datetime.fromisoformat(str(e["last_ds"])) for e in ended]},
+                        schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
+
+
+def ended_reason(last_ds: datetime, gap: int, freq: str, horizon: int) -> str:
+    """Why preprocessing set an ended series aside (its row of `TrainingData.excluded`)."""
+    return (f"ended: its last observation, {when_text(last_ds, freq)}, is {gap} periods ({freq}) before the latest of "
+            f"any series, more than the horizon ({horizon}): not forecast ([validation] ended_series = \"exclude\")")
+
+
+def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horizon: int,
+              set_aside: pl.DataFrame | None = None) -> Freshness:
     """`lengths`: unique_id, last_ds per series (`TrainingData.lengths()`); `as_of_ds`: the run's
-    as_of on the ds axis (None: a run that sees everything, no gap to measure)."""
+    as_of on the ds axis (None: a run that sees everything, no gap to measure); `set_aside`: unique_id, last_ds of
+    the ended series preprocessing excluded (`validation.ended_series = "exclude"`): ended, and counted as excluded."""
     h = int(horizon)
-    if not lengths.height or lengths["last_ds"].null_count() == lengths.height:
+    aside = None if set_aside is None or not set_aside.height else \
+        set_aside.select(pl.col("unique_id").cast(pl.Utf8), pl.col("last_ds").cast(pl.Datetime("us")))
+    last = lengths.select(pl.col("unique_id").cast(pl.Utf8), pl.col("last_ds").cast(pl.Datetime("us")))
+    if aside is not None:
+        last = pl.concat([last, aside])
+    if not last.height or last["last_ds"].null_count() == last.height:
         return Freshness(None, None, h, freq)
-    last = lengths.select("unique_id", pl.col("last_ds").cast(pl.Datetime("us")))
     latest = last["last_ds"].max()
     assert isinstance(latest, datetime)
     behind = None if as_of_ds is None else max(periods_between(latest, as_of_ds.replace(tzinfo=None), freq), 0)
-    gaps = last.with_columns(calendar.periods_between(pl.col("last_ds"), pl.lit(latest, dtype=pl.Datetime("us")), freq)
-                             .alias("gap"))
-    ended = gaps.filter(pl.col("gap") > h).sort(["gap", "unique_id"], descending=[True, False])
-    return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height)
+    ended = ended_series(last, freq, h)
+    n_excluded = 0 if aside is None else int(ended["unique_id"].is_in(aside["unique_id"].implode()).sum())
+    return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height,
+                     n_excluded)
 
 
 def when_text(ds: datetime | None, freq: str = "1d") -> str:
@@ -111,8 +154,17 @@ def freshness_lines(f: Freshness, as_of: datetime | None) -> list[str]:
                    f"as_of {as_of:%Y-%m-%d %H:%M}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
-        out.append(f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
-                   f"({when_text(f.latest_ds, f.freq)}), e.g. {', '.join(f.ended)}: each is forecast from its own last observation")
+        said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
+                f"({when_text(f.latest_ds, f.freq)}), e.g. {', '.join(f.ended)}: ")
+        forecast = f.n_ended - f.n_excluded
+        if not f.n_excluded:
+            said += ("each is forecast from its own last observation, its forecasts dated before the others' "
+                     "([validation] ended_series = \"exclude\" sets them aside)")
+        else:
+            said += (f"{'all' if not forecast else f.n_excluded} set aside ([validation] ended_series = \"exclude\"): not "
+                     "backtested, trained on or published, listed among the excluded series"
+                     + (f"; {forecast} forecast from their own last observation" if forecast else ""))
+        out.append(said)
     return out
 
 

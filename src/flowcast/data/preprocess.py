@@ -84,7 +84,7 @@ class PreprocessSummary:
     rows_out: int = 0
     rows_trimmed: int = 0  # leading/trailing rows without a value (and rows cut by max_length)
     # rows before the last interior gap longer than max_gap of their series (the series starts after it):
-    # rows_in = rows_trimmed + rows_before_gap + rows of the excluded series + (rows_out - rows_inserted)
+    # rows_in = rows_trimmed + rows_before_gap + rows_ended + (rows_out - rows_inserted)
     rows_before_gap: int = 0
     # the series cut so: {unique_id, reason, rows}; None (a class attribute) when there are none, so that a
     # summary cached by an older flowcast still reads
@@ -93,6 +93,10 @@ class PreprocessSummary:
     rows_imputed: int = 0  # inserted or empty values filled by the impute method (kept series): not observations,
     # never scored (TrainingData.imputed / observed())
     excluded: list[dict] = field(default_factory=list)
+    # validation.ended_series = "exclude": the series set aside as ended ({unique_id, last_ds ISO}; each also in
+    # `excluded` with its reason) and their rows, observed and in their span (not in rows_out, rows_inserted)
+    ended: list[dict] = field(default_factory=list)
+    rows_ended: int = 0
     log1p_disabled: list[str] = field(default_factory=list)
     static_features: list[str] = field(default_factory=list)
     static_dropped: dict[str, str] = field(default_factory=dict)
@@ -629,6 +633,20 @@ def preprocess(
         ]
         summary.rows_before_gap = gap_rows
 
+    # 2c. validation.ended_series = "exclude": a series whose last observation is more than a horizon before the
+    # latest of any series (a closed store) is set aside with its reason, as `flowcast.data.freshness` names it
+    ended_sids = None
+    if settings.validation.ended_series == "exclude":
+        from flowcast.data.freshness import ended_reason, ended_series
+
+        gone = ended_series(bounds.select("unique_id", pl.col("__last").alias("last_ds")), freq, horizon)
+        if gone.height:
+            why = [ended_reason(d, g, freq, horizon) for d, g in gone.select("last_ds", "gap").iter_rows()]
+            excluded.append(gone.select("unique_id").with_columns(pl.Series("reason", why, dtype=pl.Utf8)))
+            summary.ended = [{"unique_id": str(u), "last_ds": d.isoformat()}  # ISO text: the summary is JSON
+                             for u, d in gone.select("unique_id", "last_ds").sort("unique_id").iter_rows()]
+            ended_sids = bounds.filter(pl.col("unique_id").is_in(gone["unique_id"].implode())).get_column("__sid")
+
     # 3. grid: trim to the observed span; each series' grid runs from its first to its last observed
     # point (built below, once the excluded series are known)
     # (a mask, not a filtered copy of the rows: _onto_grid skips the rows outside, chunk by chunk)
@@ -643,11 +661,18 @@ def preprocess(
     )
     expected = bounds.get_column("__expected")
     total = int(expected.sum())
-    summary.rows_inserted = total - n_rows
+    if ended_sids is not None:  # their rows leave with them: counted apart (rows_ended), not as grid points inserted
+        ended_row = rows.get_column("__sid").is_in(ended_sids.implode())
+        summary.rows_ended = int((ended_row if in_span is None else ended_row & in_span).sum())
+        total -= int(bounds.filter(pl.col("__sid").is_in(ended_sids.implode())).get_column("__expected").sum())
+        del ended_row
+    summary.rows_inserted = total - (n_rows - summary.rows_ended)
 
     # 4. interior gaps: every gap left is at most max_gap periods (2b started each series after its last
     # longer one), so none excludes a series; the grid below inserts their timestamps for imputation
-    lengths = bounds.filter(pl.col("__first").is_not_null()).select("unique_id", pl.col("__expected").alias("length"))
+    lengths = bounds.filter(pl.col("__first").is_not_null()
+                            & (True if ended_sids is None else ~pl.col("__sid").is_in(ended_sids.implode()))
+                            ).select("unique_id", pl.col("__expected").alias("length"))
 
     # 5. short series are kept: a network trains on and forecasts the series of at least min_length
     # periods (`TrainingData.marks`), the statistical models that can run on them forecast the others
@@ -814,6 +839,7 @@ class PreparedData:
     report: Any  # validate.DataQualityReport (with preprocessing folded in)
     source: SourceConfig
     quarantine_path: Path | None
+    summary: PreprocessSummary | None = None
 
 
 def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None) -> PreparedData:
@@ -850,4 +876,5 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
         exc.report = result.report  # what was found before the failure, for callers that show it
         raise
     result.report.add_preprocess(summary)
-    return PreparedData(training=training, report=result.report, source=source, quarantine_path=qpath)
+    return PreparedData(training=training, report=result.report, source=source, quarantine_path=qpath,
+                        summary=summary)

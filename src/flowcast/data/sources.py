@@ -469,6 +469,20 @@ def _zip_csvs(file: str, payload: bytes | None) -> list[str] | None:
     return [n for n in names if n.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt", ".parquet"))]
 
 
+# the format and compression suffixes a data file's name drops for its dataset name ('sales.csv.gz' -> 'sales') and
+# for the series name of one file per series ('store.north.csv' -> 'store.north': a suffix of another kind stays)
+DATA_SUFFIXES = (".gz", ".bz2", ".zst", ".xz", ".zip", ".csv", ".tsv", ".txt", ".parquet", ".pq", ".parq", ".json",
+                 ".jsonl", ".ndjson", ".xlsx", ".xls")
+DATA_SUFFIX_RE = r"(?i)(?<=.)(\.(" + "|".join(x[1:] for x in DATA_SUFFIXES) + r"))+$"
+
+
+def data_file_stem(name: str) -> str:
+    """A data file's name (its last path part) without its format and compression suffixes: 'sales.csv.gz' ->
+    'sales', 'store.north.csv' -> 'store.north', '.csv' stays (a name that is all suffix). The one-file-per-series
+    hint's command strips them by the same `DATA_SUFFIX_RE`."""
+    return re.sub(DATA_SUFFIX_RE, "", Path(name).name)
+
+
 def _raw_head(file: str, n: int = 4096) -> bytes:
     """The first bytes of a local file as stored (not decompressed); empty when it cannot be read."""
     try:
@@ -1350,26 +1364,10 @@ def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.La
     two-digit year first (`_time_profile`), a reading of its own. One regex over the column, its numbers taken once
     (an expression reading them in each reading cost 10 s per 1,000,000 rows), and integer arithmetic: each reading
     as yyyymmdd, compared with `day`'s."""
-    parts = pl.col(col).cast(pl.Utf8).str.strip_chars().str.extract_groups(
-        r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
     a, b, c, w1, w3 = (f"__dated_{k}" for k in ("a", "b", "c", "w1", "w3"))
-    numbers = raw.with_columns(parts.struct.field("1").cast(pl.Int32).alias(a), parts.struct.field("2").cast(pl.Int32)
-                               .alias(b), parts.struct.field("3").cast(pl.Int32).alias(c),
-                               parts.struct.field("1").str.len_chars().alias(w1),
-                               parts.struct.field("3").str.len_chars().alias(w3))
-
-    def year(y: str, width: str) -> pl.Expr:  # a two-digit year is 1970..2069, as strptime's %y (`_day_month_iso`)
-        return pl.when(pl.col(width) != 2).then(pl.col(y)).when(pl.col(y) < 70).then(pl.col(y) + 2000).otherwise(
-            pl.col(y) + 1900)
-
-    def key(y: pl.Expr, month: str, d: str) -> pl.Expr:  # null where it is no date (31 February)
-        m, dd = pl.col(month), pl.col(d)
-        return pl.when(valid_date(y, m, dd)).then(y * 10_000 + m * 100 + dd)
-
-    readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
-    if year_first:  # '24/03/01': 2024-03-01
-        readings.append(pl.when((pl.col(w1) == 2) & (pl.col(w3) == 2)).then(key(year(a, w1), b, c)))
-    earliest = pl.min_horizontal(readings)
+    parts = _day_month_parts(col)
+    numbers = raw.with_columns(e.alias(name) for e, name in zip(parts, (a, b, c, w1, w3), strict=True))
+    earliest = _earliest_reading(*(pl.col(n) for n in (a, b, c, w1, w3)), year_first=year_first)
     limit = day.year * 10_000 + day.month * 100 + day.day
     return numbers.filter(earliest.is_null() | (earliest <= limit)).drop(a, b, c, w1, w3)
 
@@ -1377,10 +1375,24 @@ def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.La
 def _after_every_reading(col: str, day: date, year_first: bool) -> pl.Expr:
     """True on a day/month date ('16/01/2024') after `day` however it is read (day first, month first, a two-digit
     year first where `year_first`), as `_dated_by` leaves such a row out; false on every other value."""
+    earliest = _earliest_reading(*_day_month_parts(col), year_first=year_first)
+    return (earliest > day.year * 10_000 + day.month * 100 + day.day).fill_null(False)
+
+
+def _day_month_parts(col: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """A day/month date's numbers (first, second, year: Int32) and the widths of the first and the year, each null
+    where the value is not one ('13/01/2024', '01.02.24'): `_dated_by`, `_after_every_reading`."""
     parts = pl.col(col).cast(pl.Utf8).str.strip_chars().str.extract_groups(
         r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
     a, b, c = (parts.struct.field(k).cast(pl.Int32) for k in ("1", "2", "3"))
     w1, w3 = (parts.struct.field(k).str.len_chars() for k in ("1", "3"))
+    return a, b, c, w1, w3
+
+
+def _earliest_reading(a: pl.Expr, b: pl.Expr, c: pl.Expr, w1: pl.Expr, w3: pl.Expr, *, year_first: bool) -> pl.Expr:
+    """The earliest date (yyyymmdd, an integer) a day/month date of numbers a/b/c (widths w1, w3:
+    `_day_month_parts`) can be read as: day first, month first, and a two-digit year first where `year_first`
+    ('24/03/01': 2024-03-01); null where no reading is a date."""
 
     def year(y: pl.Expr, width: pl.Expr) -> pl.Expr:  # a two-digit year is 1970..2069, as strptime's %y
         return pl.when(width != 2).then(y).when(y < 70).then(y + 2000).otherwise(y + 1900)
@@ -1389,9 +1401,9 @@ def _after_every_reading(col: str, day: date, year_first: bool) -> pl.Expr:
         return pl.when(valid_date(y, m, d)).then(y * 10_000 + m * 100 + d)
 
     readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
-    if year_first:  # '24/03/01': 2024-03-01
+    if year_first:
         readings.append(pl.when((w1 == 2) & (w3 == 2)).then(key(year(a, w1), b, c)))
-    return (pl.min_horizontal(readings) > day.year * 10_000 + day.month * 100 + day.day).fill_null(False)
+    return pl.min_horizontal(readings)
 
 
 def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:

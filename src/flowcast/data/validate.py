@@ -251,7 +251,9 @@ class DataQualityReport:
             *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
-                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))}) |")]
+                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))})"
+                + (f"; {aside:,} set aside, not forecast (ended_series = exclude)"
+                   if (aside := int(self.freshness.get("series_ended_excluded") or 0)) else "") + " |")]
               if self.freshness.get("series_ended") else []),
             *([(f"| series of the last publish not in the data (no forecast this time) | "
                 f"{self.freshness['series_lost']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('lost', []))}) |")]
@@ -533,13 +535,21 @@ def zero_padded_ids_line(groups: list[list[str]]) -> str:
     """Ids that differ only by leading zeros ('007' and '7') or a trailing '.0' ('7.0', as pandas writes an integer
     column with a missing value): kept as written, two series, but most likely one whose zeros a spreadsheet dropped
     in some rows (Excel reads 007 as the number 7), or exported by two tools."""
-    if any("." in u for g in groups for u in g):
+    if any(len({_trailing_zero_decimals(u) for u in g}) > 1 for g in groups):  # '7' / '7.0', not '007.5' / '7.5'
         return _id_groups_line(groups, "leading zeros or a trailing '.0'", "as separate series; if they are one series "
                                "(pandas writes a column of integer ids with a missing value as floats, '7.0'; a "
                                "spreadsheet drops the zeros of '007'), export the ids as text the same way in every row")
     return _id_groups_line(groups, "leading zeros", "as separate series; if they are one series (a spreadsheet "
                            "drops the zeros of '007'), export the ids as text with their zeros, or without them, the "
                            "same way in every row")
+
+
+def _trailing_zero_decimals(uid: str) -> str:
+    """The '.0' (or '.00', ...) that ends an integer id written as a float ('7.0'), else ''."""
+    import re
+
+    found = re.fullmatch(r"\d+(\.0+)", uid)
+    return found.group(1) if found else ""
 
 
 def case_ids_line(groups: list[list[str]]) -> str:
@@ -892,6 +902,25 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report))
 
 
+def one_series_per_file_command(path: str) -> str:
+    """The shell command that writes the files of `path` (a glob, or a folder: its files) into all.csv, each file's
+    rows with its name as `unique_id`: its name without its format and compression suffixes, as the dataset name of
+    a file drops them ('x.csv.gz' -> 'x', where `Path.stem` left 'x.csv'). The glob is a Python literal and the
+    program one shell word (shlex): a quote, a space or a '$' in the path is read as written."""
+    import json
+    import shlex
+
+    from flowcast.data.sources import DATA_SUFFIX_RE
+
+    pattern = path if any(c in path for c in "*?[") else path.rstrip("/") + "/*"
+    # json writes a string as a Python literal in double quotes (ensure_ascii off: its characters as written): the
+    # program holds no single quote unless the path does, and shlex wraps it in single quotes as written
+    program = ("import glob, pathlib, re, polars as pl; pl.concat([pl.read_csv(f).with_columns(unique_id=pl.lit("
+               f"re.sub(r\"{DATA_SUFFIX_RE}\", \"\", pathlib.Path(f).name))) for f in sorted(glob.glob("
+               f"{json.dumps(pattern, ensure_ascii=False)}))]).write_csv(\"all.csv\")")
+    return f"python -c {shlex.quote(program)}"
+
+
 # a column holding the time of day apart from the date ('date,hour,id,y': hourly data exported in two columns)
 _CLOCK_COLUMN_RE = r"(?i)(hour|hr|hh|hour_of_day|time|time_of_day|clock|uhrzeit|stunde|heure|hora|ora)"
 
@@ -908,13 +937,10 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     if not source.id_cols:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
         if len(report.files) > 1:  # one file per series, the id in its name (darts reads each as a series)
-            pattern = source.path if any(c in source.path for c in "*?[") else source.path.rstrip("/") + "/*"
             return (f" (no id column is declared, so every row of its {len(report.files)} files belongs to one series "
                     f"named {source.name!r}: if each file is one series, named by its file name, write that name "
-                    "as an id column: python -c \"import glob, pathlib, polars as pl; pl.concat([pl.read_csv(f)"
-                    ".with_columns(unique_id=pl.lit(pathlib.Path(f).stem)) for f in sorted(glob.glob("
-                    f"'{pattern}'))]).write_csv('all.csv')\" and run all.csv with --id-col unique_id; else name the "
-                    f"series' id column(s) with --id-col or the source's id_cols{e_g})")
+                    f"as an id column: {one_series_per_file_command(source.path)} and run all.csv with --id-col "
+                    f"unique_id; else name the series' id column(s) with --id-col or the source's id_cols{e_g})")
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
                 f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
     clock = [c for c in report.undeclared_columns if re.fullmatch(_CLOCK_COLUMN_RE, c.strip())]

@@ -265,35 +265,49 @@ def _held(settings: Settings, dataset: str, at: datetime) -> dict[str, str] | No
     return store.receipt_of(dataset, at) if store.has(dataset, at) else None
 
 
-def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | None:
+def retrained_already(settings: Settings, as_of: datetime, *, late: str = "") -> tuple[str, str] | None:
     """For a scheduled retrain (no as_of given): (the run that completed a retrain of this slot, the sentence
     saying so) when the slot's as_of is done already, None otherwise. Done: the store holds forecasts of the run's
     dataset for this as_of, made by a version registered for that dataset and as_of (which only a retrain of this
     as_of registers and then publishes), or published by a retrain of this as_of that kept the production model (it
-    registers nothing: the registry's `keep` event of that dataset, as_of and run, written as its publish began,
+    registers nothing: the registry's `keep` event of that dataset, as_of and run, written in its publish,
     `registry.Kept`). A run killed between the two (registered or recorded, not published) did not complete its
     slot: its re-run retrains. Read from the store and the registry, not from Prefect's record of runs. A store or
-    registry that cannot say is a warning and the run goes on."""
+    registry that cannot say is a warning and the run goes on. Checked again under the key's lock in the run's
+    publish (`SlotRetrained`). `late`: how this run found it after it computed (`retrained_by`)."""
     from flowcast.shared import open_registry
 
     dataset, at = _slot(settings, as_of)
     try:
         held = _held(settings, dataset, at)
-        if held is None or not held.get("model_version"):  # nothing, or a baseline of an older flowcast
+        if held is None:
             return None
-        registry = open_registry(settings)
-        version = held["model_version"]
-        try:
-            mv = registry.get(version, fetch=False)
-        except FlowcastError:  # removed since (gc): the slot's retrain cannot be told from it
-            mv = None
-        kept = None if mv is not None and _trained_for(mv, dataset, at) else _kept(registry, dataset, at, held)
+        return retrained_by(open_registry(settings), dataset, at, held, late=late)
     except (FlowcastError, OSError) as exc:
         get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} was retrained "
                                  f"already ({exc}); the run goes on")
         return None
-    once = ("A scheduled retrain runs once per slot: this run trains, registers and publishes nothing (a run given its "
-            "as_of retrains it again)")
+
+
+def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str], *,
+                 late: str = "") -> tuple[str, str] | None:
+    """(the run that retrained slot (`dataset`, `at`), the sentence saying so) when `held`, the receipt of what the
+    store holds for that key, is a retrain of it (`retrained_already`), None when it is not (a forecast run's
+    publish, a baseline of an older flowcast, a damaged partition: {}). Reads the registry without its lock (the
+    caller may hold it: `SlotRetrained`). `late`: how this run found it after it computed ('found under the key's
+    lock' in its publish), when the slot was not done as the run started."""
+    if not held.get("model_version"):  # nothing, or a baseline of an older flowcast
+        return None
+    version = held["model_version"]
+    try:
+        mv = registry.get(version, fetch=False)
+    except FlowcastError:  # removed since (gc): the slot's retrain cannot be told from it
+        mv = None
+    kept = None if mv is not None and _trained_for(mv, dataset, at) else _kept(registry, dataset, at, held)
+    once = ("A scheduled retrain runs once per slot: " + (
+        f"another run retrained it while this one computed ({late}), so this run publishes nothing (a run given its "
+        "as_of retrains it again)"
+        if late else "this run trains, registers and publishes nothing (a run given its as_of retrains it again)"))
     if kept is not None:
         run = str(kept["run"])
         return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} kept the production "
@@ -304,6 +318,22 @@ def retrained_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
     return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
                  f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). " + once)
+
+
+class SlotRetrained:
+    """A scheduled retrain's publish (overwrite on: it replaces the forecast flow's publish of its as_of) asks the
+    store to refuse its key when another run of the slot retrained it meanwhile: called under the key's lock with
+    what the key holds (`refuse_if`), True when that is a retrain of the slot (`retrained_by`, late); `found` keeps
+    (that run, the sentence). The registry is read without its lock, which the run's publish guard holds. (A plain
+    class: Prefect rebuilds a dataclass task argument it visits, and `found` would be set on its copy.)"""
+
+    def __init__(self, registry: Any, dataset: str, at: datetime) -> None:
+        self.registry, self.dataset, self.at = registry, dataset, at
+        self.found: tuple[str, str] | None = None
+
+    def __call__(self, held: dict[str, str]) -> bool:
+        self.found = retrained_by(self.registry, self.dataset, self.at, held, late="found under the key's lock")
+        return self.found is not None
 
 
 def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
@@ -508,9 +538,15 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             td, summary = _preprocess(settings, valid, source, ingested.as_of, fingerprint)
     del valid
     report.add_preprocess(summary)
-    from flowcast.data.freshness import check_series_lost, check_staleness, freshness, freshness_lines
+    from flowcast.data.freshness import (
+        check_series_lost,
+        check_staleness,
+        ended_set_aside,
+        freshness,
+        freshness_lines,
+    )
 
-    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon))
+    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon), ended_set_aside(summary))
     report.freshness = fresh.to_dict()
     continuity = series_continuity(settings, source.name, as_of, td, report)
     if continuity is not None:
@@ -614,7 +650,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "latest_ds": fresh.get("latest_ds"),
             "latest_ds_end": latest_end(fresh.get("latest_ds"), freq, data.source.time_label),
             "periods_behind": fresh.get("periods_behind"), "freq": freq, "stale": bool(fresh.get("stale")),
-            "series_ended": fresh.get("series_ended", 0), "series_lost": fresh.get("series_lost", 0),
+            "series_ended": fresh.get("series_ended", 0), "series_ended_excluded": fresh.get("series_ended_excluded", 0),
+            "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
             # series that start after an interior gap longer than max_gap: their rows before it, not used
@@ -654,6 +691,7 @@ def publish_forecasts(
     guard: contextlib.AbstractContextManager[Any] | None = None,
     trained_as_of: datetime | str | None = None,
     if_absent: bool = False,
+    slot_check: SlotRetrained | None = None,
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
     publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
@@ -661,7 +699,9 @@ def publish_forecasts(
     `trained_as_of`: where the model version's training data ended, kept with the publish (realized accuracy's
     `lookahead` once the version is gone). `if_absent` (overwrite off): only into a key that holds nothing,
     checked under the key's lock; when another run published it since this run's first check, nothing is
-    written and the AlreadyPublished naming that run is returned (said in the log), not a receipt."""
+    written and the AlreadyPublished naming that run is returned (said in the log), not a receipt. `slot_check` (a
+    scheduled retrain, overwrite on): the same when what the key holds is another run's retrain of the slot (its
+    `found` says which and why); any other publish of the key is replaced."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
@@ -673,13 +713,16 @@ def publish_forecasts(
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
             before_visible=still_held if callable(still_held) else None,
             trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
+            refuse_if=slot_check,
         )
-        if isinstance(receipt, AlreadyPublished) and (refuse := getattr(still_held, "refuse", None)) is not None:
-            # refused under the guard's lock: a promotion of this run is withdrawn before any other run can use it
-            receipt.undone = refuse(held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True),
-                                    receipt.held.get("model_version"))
-    if isinstance(receipt, AlreadyPublished):  # another run of this slot published it meanwhile
-        log.info(held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True))
+        if isinstance(receipt, AlreadyPublished):
+            receipt.said = (slot_check.found[1] if slot_check is not None and slot_check.found is not None else
+                            held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True))
+            if (refuse := getattr(still_held, "refuse", None)) is not None:
+                # refused under the guard's lock: a promotion of this run is withdrawn before any other run can use it
+                receipt.undone = refuse(receipt.said, receipt.held.get("model_version"))
+    if isinstance(receipt, AlreadyPublished):  # another run of this slot published (or retrained) it meanwhile
+        log.info(receipt.said)
         return receipt
     try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint

@@ -303,6 +303,8 @@ def forecast_flow(
             "fallbacks": rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
             # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
             "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
+            # all of them (the list stops at 100): the data's series = n_series + series_excluded
+            "series_excluded": len(data.report.series_quarantined) + data.td.excluded.height,
             "published_rows": int(receipt.rows),
             "realized": realized_json(realized),
             "note": note or None,

@@ -41,11 +41,11 @@ from flowcast.errors import AlreadyPublished, ProductionMovedError, RegistryErro
 from flowcast.evaluation.metrics import metric_name
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    SlotRetrained,
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
     flow_settings,
-    held_sentence,
     load_data,
     publish_forecasts,
     published_already,
@@ -228,7 +228,7 @@ def _check_production_unmoved(registry: ModelRegistry, dataset: str, expected: s
 
 
 def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: str, version: str,
-                          as_of: datetime, at: datetime, exc: BaseException, log: Log) -> None:
+                          as_of: datetime, at: datetime, exc: BaseException, log: Log, run: str | None = None) -> None:
     """The publish of a run that promoted `version` failed (a full disk, a store error): unless the
     forecasts were published all the same, the promotion is undone in one registry transaction
     (compare and swap), and the run fails with the publish's error. A run killed between its
@@ -243,7 +243,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
     try:
-        now = registry.withdraw(version, dataset=dataset, at=at, reason=why)
+        now = registry.withdraw(version, dataset=dataset, at=at, reason=why, run=run)  # (its own pin: not in use)
     except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
         try:
             out = registry.retract(version, dataset=dataset, at=at, reason=why)
@@ -266,12 +266,21 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
 
 def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of: datetime, at: datetime, late: str,
-                   log: Log) -> str:
+                   log: Log, held_version: str | None = None) -> tuple[str, bool]:
     """A retrain that does not promote (a backfill's date), overwrite off, whose publish was refused under the key's
     lock (another run published the date while this one computed): its winner, recorded as a champion of the date
     in its registration, must not stay so with forecasts that were never published. The record is withdrawn and
     the version removed (no publish names it). (A run that promoted had its promotion withdrawn under the
-    registry's lock in the publish itself: `PublishGuard.refuse`.) Returns the sentence saying so."""
+    registry's lock in the publish itself: `PublishGuard.refuse`.) Unless what the key holds was made by that very
+    version (`held_version`: a forecast run of this as_of, whose production model was trained after it, took the
+    newest champion of data up to it, this run's, and published first): its forecasts are published, so it stands,
+    as `PublishGuard.refuse` leaves a promotion whose model the other run published with. Returns (the sentence
+    saying what was done, whether the champion was withdrawn)."""
+    if held_version is not None and held_version == version:
+        said = (f"Its champion {version} stays: the forecasts published for as_of {as_of.isoformat()} were made by it "
+                "(the other run forecast with this run's champion).")
+        log.info(said)
+        return said, False
     why = f"its forecasts for as_of {as_of.isoformat()} were not published: {late}"
     try:
         now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
@@ -279,10 +288,10 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
         log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
                   f"were not published (another run published the date): withdrawing it failed ({undo}); "
                   f"`flowcast gc --version {version}` removes it")
-        return f"Withdrawing its champion {version} failed: {undo}."
+        return f"Withdrawing its champion {version} failed: {undo}.", False
     said = f"Its champion {version} was withdrawn (the recorded champion of {dataset} is {now or 'none'})."
     log.warning(said)
-    return said
+    return said, True
 
 
 def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
@@ -483,18 +492,50 @@ def retrain_flow(
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
     then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started) if promoted
             else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
-    if promote and not promoted:  # production stays: only if it is still the one this run compared against
-        _check_production_unmoved(registry, name_of_data, expected)
+
+    def slot_done_meanwhile(exc: ProductionMovedError, written: ModelVersion | None = None) -> dict[str, Any] | None:
+        """A scheduled retrain refused because production moved (its promotion's compare and swap, its check that
+        production is unmoved, its publish's guard: nothing of it published, its promotion retracted): when what
+        moved it is another run of this slot, which retrained and published it, this run ends skipped naming that
+        run, as when its publish is refused under the key's lock, instead of failing. `written`: the winner its
+        decision and leaderboard artifacts (written already) named: each gets its follow-up version."""
+        found = retrained_already(settings, as_of, late="found when production had moved to that run's decision") \
+            if scheduled else None
+        if found is None:
+            return None
+        note = f"{found[1]} This run's own decision was refused: {exc}".replace(
+            " (run again to compare against the new production model)", "")
+        log.info(note)
+        reporting.skipped_artifact(note, scope)
+        if written is not None:
+            reporting.withdrawn_decision_artifact(note, written.name, written.version, scope)
+            if board.height:
+                reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
+                                                         version=written.version, unit=data.source.unit)
+        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
+                "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
+                "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
+                                                                "metric": metric, "publish": chosen},
+                "registered": registered, "published_rows": 0, "skipped": True, "retrained_by": found[0], "note": note,
+                "store": store_label(settings)}
+
     # pinned until its publish: a retrain that leaves production alone (a backfill of a past date) registers a
     # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it. A
     # registered winner is pinned in its registration's transaction: pinned after it, gc could remove it between
     run_pin = Pin(run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
-    if chosen == PRODUCTION:
-        assert started_from is not None, "production is a candidate only when a model is in production"
-        version = started_from
-        registry.pin(version.version, run=run_pin.run, at=run_pin.at, until=run_pin.until)
-    else:
-        version = register(chosen, model_obj, then=then, pin=run_pin)
+    try:
+        if promote and not promoted:  # production stays: only if it is still the one this run compared against
+            _check_production_unmoved(registry, name_of_data, expected)
+        if chosen == PRODUCTION:
+            assert started_from is not None, "production is a candidate only when a model is in production"
+            version = started_from
+            registry.pin(version.version, run=run_pin.run, at=run_pin.at, until=run_pin.until)
+        else:
+            version = register(chosen, model_obj, then=then, pin=run_pin)
+    except ProductionMovedError as exc:  # another run of this slot promoted (and published) first: nothing registered
+        if (skipped := slot_done_meanwhile(exc)) is not None:
+            return skipped
+        raise
     try:  # from its pin on: a failure before the publish (a refit's registration, an artifact) withdraws the
         # promotion and releases the pin, as a failed publish does (it left production on a model whose forecasts
         # were never published, and the pin to lapse 24 hours later)
@@ -523,36 +564,55 @@ def retrain_flow(
         # is what tells a second run of this slot that the slot is done once they are published (retrained_already)
         kept = Kept(as_of=as_of, run=run_id, reason=" ".join(decision.reasons)) if chosen == PRODUCTION else None
         guard = (registry.publishing(name_of_data, version.version if promoted else expected, promoted=promoted,
-                                     at=started, kept=kept) if promote else None)
+                                     at=started, kept=kept, run=run_id) if promote else None)
         # overwrite off: only into an empty key, checked again under the key's lock (another run of this date may
         # have published it since this run's first check): refused, this run's promotion or champion is undone below
+        # a schedule slot (overwrite on: it replaces the forecast flow's publish of its as_of): checked again under
+        # the key's lock too, refused when another run of the slot retrained it meanwhile (`retrained_already`'s
+        # test, read there): this run's promotion is withdrawn in the same hold, and it ends skipped naming that run
+        slot_check = (SlotRetrained(registry, name_of_data, storage_naive(as_of)) if scheduled and overwrite
+                      else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=notes, guard=guard,
-                                    trained_as_of=version.as_of, if_absent=not overwrite)
-    except ProductionMovedError:  # another run moved production after this one's promotion: its model
-        raise  # publishes; this run's winner stays registered, out of production (and out of the stack)
+                                    trained_as_of=version.as_of, if_absent=not overwrite, slot_check=slot_check)
+    except ProductionMovedError as exc:  # another run moved production after this one's promotion: its model
+        if (skipped := slot_done_meanwhile(exc, version)) is not None:  # publishes (a run of this slot: skipped);
+            return skipped  # this run's winner stays registered, out of production (and out of the stack)
+        raise
     except Exception as exc:
         if promoted:  # production must not point at a model whose forecasts were never published
-            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log)
+            _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log,
+                                  run=run_id)
         raise
     finally:
         registry.unpin(version.version, run=run_id)
-    if isinstance(receipt, AlreadyPublished):  # another run of this date published it while this one computed
-        late = held_sentence(name_of_data, storage_naive(as_of), receipt.held, late=True)
-        undone = receipt.undone or (_undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
-                                                   late=late, log=log) if not promote and chosen != PRODUCTION else "")
+    if isinstance(receipt, AlreadyPublished):  # another run of this date published (or its slot retrained) it
+        late = receipt.said  # while this one computed: found under the key's lock
+        retrained = slot_check.found if slot_check is not None else None
+        undone, withdrawn = receipt.undone, bool(receipt.undone)  # (the guard's: a promotion withdrawn)
         if receipt.undone:
             log.warning(receipt.undone)
+        elif not promote and chosen != PRODUCTION:
+            undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
+                                               late=late, log=log, held_version=receipt.held.get("model_version"))
         note = " ".join([late, *([undone] if undone else [])])
         reporting.skipped_artifact(note, scope)
-        # its decision (written before the publish) named a winner now withdrawn: the key's newest version says so
-        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope)
+        # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
+        # each key's newest version says what came of it (withdrawn, or not published and left as it was)
+        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope, withdrawn=withdrawn)
+        if board.height:
+            reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
+                                                     version=version.version, unit=data.source.unit,
+                                                     withdrawn=withdrawn)
         return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
                 "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
                 "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
                                                                 "metric": metric, "publish": chosen},
-                "registered": {} if promoted or not promote else registered, "champion": version.name,
+                # what stays registered: the winner unless withdrawn (removed), a refit's cells
+                "registered": {k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
+                "champion": version.name,
                 "model_version": version.version, "published_rows": 0, "skipped": True,
+                **({"retrained_by": retrained[0]} if retrained else {}),
                 "published_by": receipt.held.get("run_id"), "note": note, "store": store_label(settings)}
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return {
@@ -577,6 +637,8 @@ def retrain_flow(
         "fallbacks": rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
         # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
         "excluded": [*data.report.series_quarantined, *td.excluded.to_dicts()][:_LISTED],
+        # all of them (the list stops at 100): the data's series = n_series + series_excluded
+        "series_excluded": len(data.report.series_quarantined) + td.excluded.height,
         "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
                   "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
         "published_rows": int(receipt.rows),

@@ -23,19 +23,32 @@ if TYPE_CHECKING:
 _MODULES: dict[str, object] = {}
 
 
-def check_checkpoint(ckpt: Path) -> None:
-    """ModelFileError unless `ckpt` (a zip, as torch saves) passes its members' CRCs: torch reads a byte flipped in
-    the weights without a word, so a damaged production model forecast other values silently."""
+def checkpoint_fault(ckpt: Path) -> str | None:
+    """Why the checkpoint `ckpt` is not whole, as '<damaged ...>' or '<cannot be read ...>' (None: a zip whose members
+    all pass their CRCs). torch saves a zip whose members carry CRCs, and torch reads a byte flipped in the weights
+    without a word; a file that is not a zip (cut short, overwritten) or cannot be read (an I/O error) is no checkpoint
+    this pipeline wrote. The one check of `check_checkpoint` (the forecast) and `damaged_network_files` (`models show`)."""
     import zipfile
 
     try:
         with zipfile.ZipFile(ckpt) as z:
             bad = z.testzip()
-    except (zipfile.BadZipFile, EOFError, ValueError):
-        return  # not a zip (an old format, or cut short): torch's load says what it is, named below
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:  # cut short, overwritten
+        return f"damaged or cut short ({type(exc).__name__}: {exc})"
+    except OSError as exc:  # an I/O error, a folder in its place
+        return f"cannot be read ({type(exc).__name__}: {exc})"
     if bad is not None:
-        raise ModelFileError(f"the model file {ckpt} is damaged (its member {bad} fails its CRC): its weights "
-                             "are not the ones trained")
+        return f"damaged (its member {bad} fails its CRC): its weights are not the ones trained"
+    return None
+
+
+def check_checkpoint(ckpt: Path) -> None:
+    """ModelFileError naming `ckpt` unless it is whole (`checkpoint_fault`): a damaged production model would forecast
+    other values silently, and an I/O error said nothing of the file."""
+    fault = checkpoint_fault(ckpt)
+    if fault is not None:
+        raise ModelFileError(f"the model file {ckpt} is {fault}" if fault.startswith("damaged")
+                             else f"the model file {ckpt} {fault}")
 
 
 def load_module(artifact: ModelArtifact):

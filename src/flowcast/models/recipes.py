@@ -314,8 +314,9 @@ def load_recipe(source: Any) -> Recipe:
 def damaged_network_files(artifact: Path) -> list[str]:
     """Each missing or unreadable file of the networks under a registered version's `artifact` folder, as
     '<file>: <why>' (empty: whole). The registry keeps no checksums; a checkpoint is a zip whose members carry
-    CRCs, so a cut or overwritten `model.ckpt` is found without loading it (`flowcast models show`)."""
-    import zipfile
+    CRCs, so a cut or overwritten `model.ckpt` is found without loading it (`flowcast models show`), by the check
+    the forecast makes (`checkpoint_fault`)."""
+    from flowcast.models.predict import checkpoint_fault
 
     problems: list[str] = []
     for meta_file in sorted(Path(artifact).rglob("meta.json")):
@@ -330,13 +331,9 @@ def damaged_network_files(artifact: Path) -> list[str]:
         if not ckpt.exists():
             problems.append(f"{ckpt}: missing")
             continue
-        try:
-            with zipfile.ZipFile(ckpt) as z:
-                bad = z.testzip()
-            if bad is not None:
-                problems.append(f"{ckpt}: damaged (member {bad} fails its CRC)")
-        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:  # cut short, overwritten
-            problems.append(f"{ckpt}: damaged or cut short ({type(exc).__name__}: {exc})")
+        fault = checkpoint_fault(ckpt)
+        if fault is not None:
+            problems.append(f"{ckpt}: {fault}")
     for ckpt in sorted(Path(artifact).rglob("model.ckpt")):  # a checkpoint whose meta.json is gone
         if not (ckpt.parent / "meta.json").exists():
             problems.append(f"{ckpt.parent / 'meta.json'}: missing")

@@ -96,7 +96,9 @@ class PublishReceipt:
 class ForecastStore(Protocol):
     """Forecasts keyed by (dataset, as_of) and the realized-accuracy table. `publish(..., if_absent=True)`
     writes only into a key that holds nothing, checked under the key's lock (in the publish transaction):
-    AlreadyPublished, naming what the key holds, and nothing written otherwise."""
+    AlreadyPublished, naming what the key holds, and nothing written otherwise. `refuse_if(held)`: the same, only
+    when the key holds a publish for which it returns True (called under the key's lock with that publish's
+    receipt: a scheduled retrain refuses a key another run of its slot retrained, replaces any other publish)."""
 
     location: str
 
@@ -104,7 +106,8 @@ class ForecastStore(Protocol):
                 model_version: str | None, run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
                 expected_ids: list[str] | None = None, horizon: int | None = None,
                 before_visible: Callable[[str], None] | None = None,
-                trained_as_of: datetime | None = None, if_absent: bool = False) -> PublishReceipt: ...
+                trained_as_of: datetime | None = None, if_absent: bool = False,
+                refuse_if: Callable[[dict[str, str]], bool] | None = None) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None) -> pl.DataFrame: ...

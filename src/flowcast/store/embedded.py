@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +50,27 @@ from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
 log = logging.getLogger(__name__)
 
 _READ_TRIES = 5
-_SAID: set[tuple[str | None, str]] = set()  # (flow run, damaged file's sentence) warned of (sync_views)
+_SAID_RUNS = 64  # the flow runs (None: outside one) whose warnings are remembered, the most recently warned
+_SAID: OrderedDict[str | None, set[str]] = OrderedDict()  # flow run -> damaged files' sentences warned of (sync_views)
+_SAID_LOCK = threading.Lock()
+
+
+def _first_said(run: str | None, problem: str) -> bool:
+    """Whether `problem` is new to `run` (then it is remembered). The runs are kept least recently warned first and
+    only the last `_SAID_RUNS`: a long-running `flowcast serve` forgets the runs that ended long ago, where every
+    run's sentences stayed in memory for the life of the process. A run evicted while still warning (64 other runs
+    warned since) says its sentence once more."""
+    with _SAID_LOCK:
+        said = _SAID.pop(run, None)
+        if said is None:
+            said = set()
+        _SAID[run] = said
+        while len(_SAID) > _SAID_RUNS:
+            _SAID.popitem(last=False)
+        if problem in said:
+            return False
+        said.add(problem)
+        return True
 
 
 def _run_key() -> str | None:
@@ -154,8 +176,7 @@ class EmbeddedStore:
         self.views_left_out = list(self.views.left_out)
         run = _run_key()
         for problem in self.views_left_out:
-            if (run, problem) not in _SAID:
-                _SAID.add((run, problem))
+            if _first_said(run, problem):
                 log.warning("%s", problem)
         return note
 
@@ -229,6 +250,7 @@ class EmbeddedStore:
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
         if_absent: bool = False,
+        refuse_if: Callable[[dict[str, str]], bool] | None = None,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
         touched but the realized accuracy of that key when the forecasts change (it scored the ones
@@ -237,7 +259,9 @@ class EmbeddedStore:
         upload's completion); what it raises leaves the previous forecasts in place. `if_absent`: only into a
         key that holds nothing, checked under the key's lock (AlreadyPublished and nothing written otherwise: two
         runs of one schedule slot that both found it empty as they started publish once). On an object store,
-        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write."""
+        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write.
+        `refuse_if(held)`: as `if_absent`, only when the key holds a publish whose receipt it returns True for
+        (called under the key's lock; a damaged one's receipt is {})."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -245,12 +269,14 @@ class EmbeddedStore:
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
         with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
             self.data.clean_temps()
-            if if_absent and (held := self._path_of("forecasts", p.dataset, p.as_of)) is not None:
+            if (if_absent or refuse_if is not None) and (held := self._path_of("forecasts", p.dataset,
+                                                                               p.as_of)) is not None:
                 try:
                     receipt = self.data.metadata(held)
                 except (OSError, ValueError):  # damaged: still published (its repair is a publish with overwrite)
                     receipt = {}
-                raise already_published(p.dataset, p.as_of, receipt)
+                if if_absent or (refuse_if is not None and refuse_if(receipt)):
+                    raise already_published(p.dataset, p.as_of, receipt)
             replaced, previous = self._previous(self.data.current("forecasts", p.dataset, p.as_of))
             if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)

@@ -249,12 +249,14 @@ class PostgresStore:
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
         if_absent: bool = False,
+        refuse_if: Callable[[dict[str, str]], bool] | None = None,
     ) -> PublishReceipt:
         """Validate, then replace the forecasts of (dataset, as_of) in one transaction, with the
         realized accuracy of that key when the forecasts change (it scored the ones replaced).
         `before_visible(what)` is called right before the commit; what it raises rolls it back.
         `if_absent`: only into a key that holds nothing, checked in the transaction under the key's lock
-        (AlreadyPublished and nothing written otherwise)."""
+        (AlreadyPublished and nothing written otherwise). `refuse_if(held)`: the same, only when the key holds a
+        publish whose receipt it returns True for (called in the transaction, under the key's lock)."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -265,10 +267,11 @@ class PostgresStore:
                 self._lock_key(con, s, "forecasts", p.dataset, p.as_of.isoformat())
                 prev = con.execute(f"SELECT rows, content_hash, run_id, model, model_version FROM {s}.publishes "
                                    "WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of]).fetchone()
-                if if_absent and prev is not None:  # rolled back: nothing written
-                    raise already_published(p.dataset, p.as_of, {
-                        "rows": str(prev[0]), "content_hash": prev[1] or "", "run_id": prev[2] or "",
-                        "model": prev[3] or "", "model_version": prev[4] or ""})
+                held = None if prev is None else {"rows": str(prev[0]), "content_hash": prev[1] or "",
+                                                  "run_id": prev[2] or "", "model": prev[3] or "",
+                                                  "model_version": prev[4] or ""}
+                if held is not None and (if_absent or (refuse_if is not None and refuse_if(held))):
+                    raise already_published(p.dataset, p.as_of, held)  # rolled back: nothing written
                 con.execute(
                     f"""INSERT INTO {s}.publishes AS p (dataset, as_of, content_hash, model, model_version, run_id,
                     created_at, rows, n_series, value_columns, trained_as_of)

@@ -9,7 +9,9 @@ what is in production per dataset, without reading the registry's files.
     model_versions  version PRIMARY KEY: name, dataset, kind, recipe, metrics, fingerprint (jsonb),
                     as_of, created_at, description; index (dataset, name)
     production      dataset PRIMARY KEY: version (the production pointer of each dataset)
-    promotions      (dataset, seq) PRIMARY KEY: action, version, previous, reason, at
+    promotions      (dataset, seq) PRIMARY KEY: action, version, previous, reason, at, and for a `keep` event
+                    (a retrain that kept production) its as_of and run (null for the others); an index
+                    made by an older flowcast gets the two columns added (ADD COLUMN IF NOT EXISTS)
 
 `sync_registry` replaces the index with the registry's current state in one transaction
 (readers see the old index or the new one), so it is idempotent and a crash between two syncs
@@ -38,7 +40,10 @@ def _ddl(s: str) -> list[str]:
             dataset text PRIMARY KEY, version text NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS {s}.promotions (
             dataset text NOT NULL, seq integer NOT NULL, action text NOT NULL, version text,
-            previous text, reason text, at text, PRIMARY KEY (dataset, seq))""",
+            previous text, reason text, at text, as_of text, run text, PRIMARY KEY (dataset, seq))""",
+        # an index an older flowcast made: its keep events were stored without their as_of and run
+        f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS as_of text",
+        f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS run text",
     ]
 
 
@@ -69,9 +74,12 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
             cur.executemany(f"INSERT INTO {s}.production VALUES (%s, %s)",
                             [(d, v.version) for d, v in productions.items()])
             cur.executemany(
-                f"INSERT INTO {s}.promotions VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO {s}.promotions (dataset, seq, action, version, previous, reason, at, as_of, run) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [(d, i, e.get("action", ""), e.get("version"), e.get("previous"), e.get("reason"),
-                  None if e.get("at") is None else str(e.get("at")))
+                  None if e.get("at") is None else str(e.get("at")),
+                  None if e.get("as_of") is None else str(e.get("as_of")),
+                  None if e.get("run") is None else str(e.get("run")))
                  for d, events in history.items() for i, e in enumerate(events)],
             )
     return {"versions": len(versions), "production": len(productions),
