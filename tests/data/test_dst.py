@@ -290,3 +290,23 @@ def test_a_file_in_standard_time_all_year_is_told_the_zone_that_reads_it(write_c
     assert len(reasons) == 2 and all("declare tz = 'Etc/GMT-10' (--tz Etc/GMT-10: UTC+10:00" in x for x in reasons)
     fixed = run_validate(path, **source_kw(tz="Etc/GMT-10"))
     assert fixed.report.rows_quarantined == 0 and fixed.report.rows_valid == N
+
+
+def test_ambiguous_infer_reads_a_backfills_history_as_its_run_did(tmp_path):
+    """Regression (a leak after as_of): whether a series is written newest first (ambiguous = 'infer') was decided
+    from all its rows, so rows written after as_of in the other order (appended newest first) swapped the two values
+    of the hour a backfill's history repeats, which its run had read in file order. The rows by as_of decide."""
+    history = "time,meter,kwh\n" + "".join(f"2023-10-29 {h},m,{v}\n" for h, v in (
+        ("00:00", 0), ("01:00", 1), ("02:00", 2), ("02:00", 3), ("03:00", 4), ("04:00", 5)))
+    later = "".join(f"2023-10-29 {h:02d}:00,m,{h + 1}\n" for h in range(12, 4, -1))
+    kw = {"id_cols": ["meter"], "time_col": "time", "target_col": "kwh", "freq": "1h", "tz": "Europe/Berlin",
+          "ambiguous": "infer"}
+    as_of = datetime(2023, 10, 29, 3, 30, tzinfo=UTC)  # 04:30 in Berlin
+    out = []
+    for name, text in (("run.csv", history), ("backfill.csv", history + later)):
+        (tmp_path / name).write_text(text)
+        out.append(run_validate(tmp_path / name, as_of=as_of, **kw))
+    run, backfill = out
+    assert run.valid.sort("ds").filter(pl.col("ds") == datetime(2023, 10, 29, 0))["y"].to_list() == [2.0]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (8, 0)

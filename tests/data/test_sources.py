@@ -1044,6 +1044,156 @@ def test_missing_columns_name_no_header_below_when_there_is_none(write_csv):
     assert "missing; the file has columns ['Sales report']" in str(err.value) and "header of line" not in str(err.value)
 
 
+# ------------------------------------------------------------------ point in time: what a backfill's decisions read
+def _run_and_backfill(tmp_path, history: str, later: str, as_of: datetime, name: str = "src.csv", **kw):
+    """validate() on the file as a run at `as_of` had it (`history`) and on the same file with `later` rows written
+    after it (its backfill): (run, backfill)."""
+    (tmp_path / "run").mkdir(exist_ok=True)
+    (tmp_path / "backfill").mkdir(exist_ok=True)
+    run_path, back_path = tmp_path / "run" / name, tmp_path / "backfill" / name
+    run_path.write_text(history)
+    back_path.write_text(history + later)
+    return run_validate(run_path, as_of=as_of, **kw), run_validate(back_path, as_of=as_of, **kw)
+
+
+@pytest.mark.parametrize(("history", "later", "kw"), [
+    # a time with an offset on as_of's own date, at an instant after it (13:00 UTC after a 12:00 UTC as_of)
+    ("".join(f"2020-01-0{d}T00:00:00+00:00;a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"), (3, "3.456"))),
+     "2020-01-03T13:00:00+00:00;a;1.230\n", {}),
+    # ... written in a zone behind UTC: the 3rd at 20:00 in New York is the 4th, 01:00 UTC
+    ("".join(f"2020-01-0{d}T00:00:00+00:00;a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"), (3, "3.456"))),
+     "2020-01-03T20:00:00-05:00;a;1.230\n", {}),
+    # ... with a bracketed zone (Java's ZonedDateTime)
+    ("".join(f"2020-01-0{d}T00:00:00+00:00[Europe/London];a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"),
+                                                                              (3, "3.456"))),
+     "2020-01-03T13:00:00+00:00[Europe/London];a;1.230\n", {}),
+    # ... with a declared time_format that has an offset
+    ("".join(f"2020-01-0{d} 00:00:00+0000;a;{v}\n" for d, v in ((1, "1.234"), (2, "2.345"), (3, "3.456"))),
+     "2020-01-03 13:00:00+0000;a;1.230\n", {"time_format": "%Y-%m-%d %H:%M:%S%z"}),
+    # hourly wall times, in UTC and in the source's zone (as_of 12:00 UTC is 13:00 in Berlin)
+    ("".join(f"2020-01-03 {h}:00;a;{v}\n" for h, v in ((10, "1.234"), (11, "2.345"), (12, "3.456"))),
+     "2020-01-03 13:00;a;1.230\n", {"freq": "1h"}),
+    ("".join(f"2020-01-03 {h}:00;a;{v}\n" for h, v in ((11, "1.234"), (12, "2.345"), (13, "3.456"))),
+     "2020-01-03 14:00;a;1.230\n", {"freq": "1h", "tz": "Europe/Berlin"}),
+])
+def test_decimal_marks_are_decided_from_the_rows_by_as_of_by_their_instant(tmp_path, history, later, kw):
+    """Regression (a leak after as_of): the rows that decide a file's decimal marks were told from the later ones by
+    their date (one with an offset by the latest date anywhere on earth at as_of, UTC+14), so a '1.230' written at
+    13:00 on as_of's own day, after a 12:00 as_of, made a backfill read the '1.234' its run had read as 1.234 as
+    1234. A time of day (with its offset, or a wall time in the source's zone) is compared as the instant it is."""
+    as_of = datetime(2020, 1, 3, 12, tzinfo=UTC)
+    run, backfill = _run_and_backfill(tmp_path, "date;id;val\n" + history, later, as_of, **kw)
+    assert run.valid.sort("ds")["y"].to_list() == [1.234, 2.345, 3.456]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
+@pytest.mark.parametrize("later", ["2024-01-05T13:00:00Z", "2024-01-05T20:00:00-05:00"])
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_dates_written_as_midnight_timestamps_are_decided_by_the_instant_of_as_of(tmp_path, later, kind):
+    """Regression (a leak after as_of): whether times with an offset are dates written as timestamps was decided from
+    the rows whose date was by the latest date anywhere at as_of, so a '2024-01-05T13:00:00Z' written after a
+    12:00 UTC as_of made a daily backfill in America/New_York read its '2024-01-01T00:00:00Z'.. as instants (each a
+    day early), where its run had read the dates as written. Only rows at an instant by as_of decide."""
+    days = [datetime(2024, 1, d, tzinfo=UTC) for d in range(1, 6)]
+    stamp = datetime.fromisoformat(later)
+    as_of = datetime(2024, 1, 5, 12, tzinfo=UTC)
+    paths = []
+    for name, times in (("run", days), ("backfill", [*days, stamp])):
+        if kind == "parquet":
+            p = tmp_path / f"{name}.parquet"
+            pl.DataFrame({"ts": pl.Series(times, dtype=pl.Datetime("us", "UTC")), "id": ["a"] * len(times),
+                          "val": [float(i) for i in range(len(times))]}).write_parquet(p)
+        else:
+            p = tmp_path / f"{name}.csv"
+            text = "".join(f"{d:%Y-%m-%dT%H:%M:%SZ},a,{i}\n" for i, d in enumerate(days))
+            p.write_text("ts,id,val\n" + text + (f"{later},a,5\n" if name == "backfill" else ""))
+        paths.append(p)
+    run, backfill = (run_validate(p, as_of=as_of, time_col="ts", tz="America/New_York") for p in paths)
+    assert run.valid.sort("ds")["ds"].to_list() == [datetime(2024, 1, d) for d in range(1, 6)]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
+@pytest.mark.parametrize("as_of", [None, datetime(2024, 3, 5, tzinfo=UTC)])
+def test_dates_written_as_midnight_timestamps_with_a_bracketed_zone_keep_their_date(write_csv, as_of):
+    """Regression: Java's ZonedDateTime writes a date at midnight with its offset and zone
+    ('2024-03-01T00:00:00+01:00[Europe/Paris]'); the check that a column's times with an offset are dates written as
+    timestamps did not see such a time, so with --tz America/New_York each was read as the evening before (29
+    February for 1 March). A later time of day (after as_of) changes nothing in a backfill."""
+    rows = "".join(f"2024-03-0{d}T00:00:00+01:00[Europe/Paris],a,{d}\n" for d in range(1, 4))
+    later = "2024-03-20T13:00:00+01:00[Europe/Paris],a,9\n" if as_of else ""
+    r = run_validate(write_csv("ts,id,val\n" + rows + later), as_of=as_of, time_col="ts", tz="America/New_York")
+    assert r.valid.sort("ds")["ds"].to_list() == [datetime(2024, 3, d) for d in range(1, 4)]
+    assert r.report.rows_quarantined == 0
+
+
+@pytest.mark.parametrize(("rows", "bad", "freq", "read"), [
+    # day first; '01/32/2020' is no date in either order, but its 32 said 'month first': every row contradicted
+    (["13/01/2020", "14/01/2020", "15/01/2020"], "01/32/2020", "1d", [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    # month first; '31/02/2020' (no 31 February, no 31st month) said 'day first'
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "31/02/2020", "1d", [datetime(2020, 1, d) for d in (13, 14, 15)]),
+    # monthly, told month first by their spacing; '00/01/2020' no reading reads ruled out both
+    (["01/01/2020", "02/01/2020", "03/01/2020"], "00/01/2020", "1mo", [datetime(2020, m, 1) for m in (1, 2, 3)]),
+])
+@pytest.mark.parametrize("as_of", [None, datetime(2020, 3, 31, tzinfo=UTC)])
+def test_a_time_no_day_month_order_reads_decides_nothing(write_csv, rows, bad, freq, read, as_of):
+    """Regression: a day/month date that no order reads (a typo: '01/32/2020', '31/02/2020') took part in deciding
+    the column's order, so one such row (written after as_of too: no reading dates it) made every row of the column
+    contradict another, all quarantined. It decides nothing; it is quarantined itself, its reason naming it."""
+    p = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate([*rows, bad])))
+    r = run_validate(p, as_of=as_of, freq=freq)
+    assert r.valid.sort("ds")["ds"].to_list() == read
+    assert [(row, check) for row, check, _ in
+            zip(*(r.quarantined[c].to_list() for c in ("source_row", "check", "reason")))] == [(3, "time_unparsable")]
+    assert r.quarantined["reason"][0] == f"time '{bad}' does not parse as ISO-8601 (no date day first or month first)"
+
+
+def test_a_glob_whose_files_each_have_their_order_counts_a_later_row_after_as_of(tmp_path):
+    """Regression: in a glob of a US export (month first) and a UK one (day first), each file is read in its own
+    order; a row written after as_of in a file's other order ('16/01/2024' in the US file: no date month first, 16
+    January day first) was quarantined as time_unparsable in a backfill at that as_of (a row its run never saw).
+    It is counted after as_of, as it is in a single file; a backfill reads its history as its run did."""
+    us = "".join(f"01/{d}/2024,us,{d}\n" for d in (13, 14, 15))
+    uk = "".join(f"{d}/01/2024,uk,{d}\n" for d in (13, 14, 15))
+    as_of = datetime(2024, 1, 15, tzinfo=UTC)
+    out = {}
+    for name, later in (("run", ""), ("backfill", "16/01/2024,us,16\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "a_us.csv").write_text("date,id,val\n" + us + later)
+        (folder / "b_uk.csv").write_text("date,id,val\n" + uk)
+        out[name] = run_validate(folder / "*.csv", as_of=as_of)
+    run, backfill = out["run"], out["backfill"]
+    assert run.report.rows_valid == 6 and run.report.rows_quarantined == 0
+    assert backfill.valid.sort("unique_id", "ds").rows() == run.valid.sort("unique_id", "ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+    assert backfill.report.reconciled
+
+
+def test_a_later_row_beside_a_history_no_order_settles_is_counted_after_as_of(tmp_path):
+    """A history whose order nothing settles ('01/02/2020', '02/03/2020': either order, spaced as neither) is
+    quarantined with its hint, in its run and its backfill alike; a row after as_of however it is read ('16/04/2020'
+    at 31 March) is counted after as_of in the backfill (its run never saw it), where it was quarantined too."""
+    history = "date,id,val\n01/02/2020,a,1\n02/03/2020,a,2\n2020-01-10,a,3\n"
+    run, backfill = _run_and_backfill(tmp_path, history, "16/04/2020,a,4\n", datetime(2020, 3, 31, tzinfo=UTC))
+    assert (run.report.rows_valid, run.report.rows_quarantined) == (1, 2)
+    assert backfill.valid.rows() == run.valid.rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 2)
+
+
+def test_a_later_date_with_its_year_last_leaves_a_year_first_history_as_its_run_read_it(tmp_path):
+    """Regression (a leak after as_of): whether a column's two-digit years may come first was decided from all its
+    rows, so a later '5/5/24' (one digit first: its year is last) made a backfill test its year-first history
+    ('24/03/28': 28 March 2024) only day first or month first (24 March 2028: after as_of), leave it out of the rows
+    that decide, and quarantine it, where its run had read it year first. The rows by as_of decide."""
+    history = "date,id,val\n" + "".join(f"24/03/{d},a,{d}\n" for d in (28, 29, 30))
+    run, backfill = _run_and_backfill(tmp_path, history, "5/5/24,a,9\n", datetime(2024, 3, 31, tzinfo=UTC))
+    assert run.valid.sort("ds")["ds"].to_list() == [datetime(2024, 3, d) for d in (28, 29, 30)]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
+
 @pytest.mark.parametrize(("value", "year_first", "after"), [
     ("16/01/2024", False, True),  # 16 Jan, or month 16: no month-first reading; after 2024-01-15 either way
     ("01/02/2024", False, False),  # 1 Feb or 2 Jan: 2 Jan is by the day, it may be dated by it

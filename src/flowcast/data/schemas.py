@@ -182,6 +182,25 @@ DAY_MONTH_RE = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b"  # 31/01/2020, 01-31-2
 YEAR_FIRST_RE = r"^\s*(\d{2})[/.\-](\d{1,2})[/.\-](\d{2})\b"  # ... and '24/03/01' (Japanese, Chinese exports)
 
 
+def valid_date(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """True where (year, month, day) is a calendar date (no 30 February, no 29 February but in a leap year)."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = (pl.when(month == 2).then(pl.when(leap).then(29).otherwise(28))
+            .when(month.is_in([4, 6, 9, 11])).then(30).otherwise(31))
+    return (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+
+
+def day_month_readable(text: pl.Expr) -> pl.Expr:
+    """True on a day/month date ('13/01/2020', '1.2.20') that day first or month first reads as a calendar date
+    (its year last; a two-digit year is 1970..2069, as strptime's %y); false on one that neither reads ('01/32/2020',
+    '31/02/2020': a typo) and on every other value. Such a date decides nothing about the column's order."""
+    parts = text.str.extract_groups(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
+    a, b, y = (parts.struct.field(k).cast(pl.Int32, strict=False) for k in ("1", "2", "3"))
+    year = pl.when(parts.struct.field("3").str.len_chars() != 2).then(y).when(y < 70).then(y + 2000).otherwise(
+        y + 1900)
+    return (valid_date(year, b, a) | valid_date(year, a, b)).fill_null(False)
+
+
 # the label of a spreadsheet's totals row, in the languages of the exports seen: Total, Grand Total, Subtotal,
 # Sum, Totals, Summe, Gesamt(summe), Totaal, Totale, Total général
 _TOTALS_RE = r"(?i)^(grand |sub-?)?totals?\b|^(sum|summe|gesamt|gesamtsumme|totaal|totale|somme)$"
@@ -217,6 +236,9 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
                                     "'%y"), sep, pl.lit("%m"), sep, pl.lit("%d' or '"),
                              pl.when(first > 12).then(day_first).otherwise(month_first),
                              pl.lit("'; time_format in [sources.NAME]; a four-digit year needs none)")]))
+        # '01/32/2020', '31/02/2020': no date whichever number is the day (a typo; it settles no order)
+        .when(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE) & ~day_month_readable(text))
+        .then(pl.lit(" (no date day first or month first)"))
         .when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
         .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
         .when(text.str.contains(DAY_MONTH_RE) & (second > 12) & (first <= 12))

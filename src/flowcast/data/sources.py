@@ -65,7 +65,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -88,6 +88,8 @@ from flowcast.data.schemas import (
     TIME_LOCAL_ISSUE,
     UNSETTLED,
     YEAR_FIRST_RE,
+    day_month_readable,
+    valid_date,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds, label_start, observed_through, wall_time
@@ -103,6 +105,12 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
 _MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
+# the same two with a bracketed zone allowed after the offset ('2024-03-01T00:00:00+01:00[Europe/Paris]'), for the
+# checks that look at a column's text before it is read (`_time_profile`, `_offset_midnight`, `_written_by`): such a
+# time is read with its offset (the zone stripped, `_read_time`), and was left out of them
+_BRACKET = r"(?:\[[A-Za-z0-9_+\-/]+\])?"
+_TIME_ZONED_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}{_BRACKET}$"
+_MIDNIGHT_ZONED_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}{_BRACKET}$"
 _YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
 # years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -773,29 +781,58 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
         return lf
 
 
+def _latest_wall(as_of: datetime, tz: str | None) -> datetime:
+    """The latest wall time (naive) in zone `tz` (UTC when None) of an instant by `as_of`: as_of's own, or where
+    the clocks went back within the last 3 hours, the wall time just before they did (01:50 before a fall-back at
+    02:00 reads 01:10 again: a row at 01:30 may be by as_of). A wall time after it is after as_of in any case."""
+    return max(wall_time(as_of - timedelta(minutes=m), tz) for m in range(181))
+
+
 def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: datetime) -> pl.LazyFrame:
     """The rows of a CSV file (its time column `time_col` still text) that may be dated by `as_of`: all but those
-    whose time is after as_of's date, read on its own text (the times are parsed later, in an order decided from
-    all the files): an ISO date ('2024-01-16', '2024-02', '2025', a time after it) after the date as_of falls on in
-    the source's zone (with an offset written, the latest date anywhere then: UTC+14), a day/month date after it
-    however it is read (`_dated_by`), a declared time_format's value after it. Other shapes (quarters, month
-    names, Unix seconds) and the rows of as_of's own day stay."""
+    whose time is after as_of, read on its own text (the times are parsed later, in an order decided from the rows
+    this keeps). An ISO time of day is compared as the instant it is: with its offset (a bracketed zone after it
+    too), or as a wall time in the source's zone (UTC when none; `_latest_wall`). An ISO date ('2024-01-16',
+    '2024-02', '2025') after the date as_of falls on in the source's zone, a day/month date after it however it is
+    read (`_dated_by`), a declared time_format's value after as_of (its instant with %z, else its wall time) are
+    left out too. Other shapes (quarters, month names, Unix seconds) and the rows of as_of's own day whose time is
+    not read here stay."""
     day = wall_time(as_of, source.tz).date()
     latest = wall_time(as_of, "Etc/GMT-14").date()  # the date somewhere on earth at as_of
+    wall = _latest_wall(as_of, source.tz)
+    instant = as_of.replace(tzinfo=None)  # (aware UTC, `as_instant`)
     text = pl.col(time_col).cast(pl.Utf8).str.strip_chars()
     if fmt := source.time_format:  # read as the run reads it (`_read_time`)
         if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
-            at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
-            return lf.filter(at.is_null() | (at.dt.convert_time_zone("Etc/GMT-14").dt.date() <= latest))
+            at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
+            return lf.filter(at.is_null() | (at <= instant))
         at = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        return lf.filter(at.is_null() | (at.dt.date() <= day))
+        return lf.filter(at.is_null() | (at <= wall))
     iso = text.str.extract(r"^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:$|[T ])", 1)
     # '2024' and '2024-02' start their year or month: '2024-00-00' sorts before every date of 2024
     padded = pl.when(iso.str.len_chars() == 4).then(iso + "-00-00").when(iso.str.len_chars() == 7).then(
         iso + "-00").otherwise(iso)
-    limit = pl.when(text.str.contains(_TIME_OFFSET_RE)).then(pl.lit(latest.isoformat())).otherwise(
+    limit = pl.when(text.str.contains(_TIME_ZONED_RE)).then(pl.lit(latest.isoformat())).otherwise(
         pl.lit(day.isoformat()))
-    return _dated_by(lf.filter(iso.is_null() | (padded <= limit)), time_col, day, year_first=False)
+    by_date = iso.is_null() | (padded <= limit)
+    # a time of day: its instant (wall time less its offset) against as_of, its wall time against as_of's (read by
+    # position and one strptime of a fixed format: regex groups for each part cost 6 s per 1,000,000 rows a pass)
+    seconds = pl.when(text.str.slice(16, 1) == ":").then(text.str.slice(17, 2)).otherwise(pl.lit("00"))
+    # (null where the text has no ISO date and time of day at those places: '2024-01-05', '1/5/2024 13:00', '24:00')
+    stamp = pl.concat_str([text.str.slice(0, 10), text.str.slice(11, 5), seconds]).str.strptime(
+        pl.Datetime("us"), "%Y-%m-%d%H:%M%S", strict=False)
+    # (each part a column of its own, computed once: used in several branches, it was computed in each)
+    at_col, off_col = "__written_at", "__written_off"
+    parts = lf.with_columns(stamp.alias(at_col), text.str.extract(_TIME_ZONED_RE, 3).alias(off_col))
+    sign = pl.when(pl.col(off_col).str.starts_with("-")).then(-1).otherwise(1)
+    digits = pl.col(off_col).str.replace_all(r"[^0-9]", "")
+    minutes = pl.when(pl.col(off_col).str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(sign * (
+        digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
+        + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)))
+    by_time = pl.when(pl.col(off_col).is_null()).then(pl.col(at_col) <= wall).otherwise(
+        pl.col(at_col) - pl.duration(minutes=minutes) <= instant)
+    kept = pl.when(pl.col(at_col).is_not_null()).then(by_time).otherwise(by_date)
+    return _dated_by(parts.filter(kept).drop(at_col, off_col), time_col, day, year_first=False)
 
 
 def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
@@ -1255,7 +1292,10 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
     nominal one: the closer by a factor of 1.5 wins). '24/03/01'..'24/03/19' read day first are 19 yearly dates
     (24 March 2001..2019), year first 19 days; '31/01/24', '29/02/24', .. (month ends) read year first fall on the
     24th of months of 2028-2031, days apart."""
-    cand = text.filter(text.str.contains(YEAR_FIRST_RE))
+    # (a date that no reading reads, '24/13/45', ruled out every reading: it tells nothing)
+    yy, mm, dd = (text.str.extract(YEAR_FIRST_RE, k).cast(pl.Int32, strict=False) for k in (1, 2, 3))
+    year_first = valid_date(pl.when(yy < 70).then(yy + 2000).otherwise(yy + 1900), mm, dd)
+    cand = text.filter(text.str.contains(YEAR_FIRST_RE) & (day_month_readable(text) | year_first.fill_null(False)))
     step = _period_days(freq)
 
     def spacing(iso: pl.Expr) -> pl.Expr:
@@ -1322,7 +1362,8 @@ def _day_month_by_spacing(raw: pl.LazyFrame, col: str, freq: str) -> str | None:
     """'day' or 'month': the reading of the day/month dates of `col` whose distinct dates are spaced as `freq` says
     (the median gap against freq's nominal one, closer by a factor of 1.5); None when that does not tell them apart."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
-    cand = text.filter(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE))
+    # (a date that neither order reads, '00/01/2020', ruled out both: it tells nothing)
+    cand = text.filter(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE) & day_month_readable(text))
 
     def spacing(iso: pl.Expr) -> pl.Expr:
         dates = iso.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
@@ -1393,8 +1434,8 @@ def _earliest_reading(a: pl.Expr, b: pl.Expr, c: pl.Expr, w1: pl.Expr, w3: pl.Ex
     def year(y: pl.Expr, width: pl.Expr) -> pl.Expr:  # a two-digit year is 1970..2069, as strptime's %y
         return pl.when(width != 2).then(y).when(y < 70).then(y + 2000).otherwise(y + 1900)
 
-    def key(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:  # null where month or day cannot be one
-        return pl.when((m >= 1) & (m <= 12) & (d >= 1) & (d <= 31)).then(y * 10_000 + m * 100 + d)
+    def key(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:  # null where it is no date (31 February)
+        return pl.when(valid_date(y, m, d)).then(y * 10_000 + m * 100 + d)
 
     readings = [key(year(c, w3), b, a), key(year(c, w3), a, b)]  # day first, month first
     if year_first:
@@ -1402,30 +1443,50 @@ def _earliest_reading(a: pl.Expr, b: pl.Expr, c: pl.Expr, w1: pl.Expr, w3: pl.Ex
     return pl.min_horizontal(readings)
 
 
+def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """True where a day/month date's first and second numbers (`a`, `b`) are a day and a month in some order (day
+    first or month first; 29 February in any year): '01/32/2020', '31/02/2020', '13/13/2024' are no date either way
+    (the calendar check by its year is `schemas.day_month_readable`'s, for the few rows that need it)."""
+    def fits(day: pl.Expr, month: pl.Expr) -> pl.Expr:
+        days = pl.when(month == 2).then(29).when(month.is_in([4, 6, 9, 11])).then(30).otherwise(31)
+        return (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+
+    return (fits(a, b) | fits(b, a)).fill_null(False)
+
+
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                   ) -> tuple[str | None, frozenset[str], str, bool]:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
-    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year last' otherwise; and whether its
+    none, 'year first' where a two-digit year may come first ('24/03/01'), 'year first or last' where some may and
+    another date puts it last ('1/5/24'), 'year last' otherwise; and whether its
     times with an offset are some at midnight of it and some not (the rows by as_of may be all at midnight: 'midnight'
     is a trait of every such row, which a later one can take away; the other traits are each a value's own shape)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
-    first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
-    second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).filter(is_dm)
+    # a date that no order reads ('01/32/2020', '31/02/2020': a typo) decides nothing: its 32 made a day-first column
+    # contradict itself, every row quarantined (a row no reading dates is kept by `_dated_by`: a later typo did too)
+    # (told by its two numbers alone, `_day_month_fits`: a calendar check of each row cost 2 s per 1,000,000 rows)
+    # (each number a column of its own, extracted once: `_day_month_fits` reads each several times)
+    a, b = pl.col("__profile_a"), pl.col("__profile_b")
+    numbers = raw.with_columns(
+        text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).alias("__profile_a"),
+        text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False).alias("__profile_b"))
+    readable = is_dm & _day_month_fits(a, b)
+    first, second = a.filter(readable), b.filter(readable)
     # '24-03-01': a two-digit year first (ISO's order, '%y-%m-%d') or last ('%d-%m-%y'), the file decides
     yf = text.str.contains(YEAR_FIRST_RE)
     # a day/month date that cannot have its year first ('1/5/24', '05/01/2024'): the file writes its year last
-    year_last = (is_dm & ~yf).any()
+    year_last = (readable & ~yf).any()
     yf_first = text.str.extract(YEAR_FIRST_RE, 1).cast(pl.Int32, strict=False).filter(yf)
     yf_second = text.str.extract(YEAR_FIRST_RE, 2).cast(pl.Int32, strict=False).filter(yf)
     yf_third = text.str.extract(YEAR_FIRST_RE, 3).cast(pl.Int32, strict=False).filter(yf)
     # every time with an offset written at midnight of that offset ('2024-01-01T00:00:00.000Z': dates serialized as
     # timestamps, JavaScript's toISOString, a DATE exported as a TIMESTAMP): 'midnight', read by a daily grid
-    offset = text.str.contains(_TIME_OFFSET_RE)
-    at_midnight = offset & text.str.contains(_MIDNIGHT_OFFSET_RE)
+    offset = text.str.contains(_TIME_ZONED_RE)
+    at_midnight = offset & text.str.contains(_MIDNIGHT_ZONED_RE)
     not_midnight = (offset & ~at_midnight).any()
     try:
-        row = raw.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
+        row = numbers.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
                          text.str.contains(r"[AaPp]\.?[Mm]\.?$").any().alias("clock12"),
                          text.str.contains("]", literal=True).any().alias("bracket"), year_last.alias("year_last"),
@@ -1439,7 +1500,8 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
         return None, frozenset(), "", False
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11])) if on)
-    dated = "year first" if row[2] and not row[8] else "year last" if row[0] is not None else ""
+    dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
+             if row[0] is not None else "")
     mixed = bool(row[12])
     if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
         # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
@@ -1539,11 +1601,19 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
     is_dm = text.str.contains(DAY_MONTH_RE)
+    # a year-first order reads the dates that can have their year first alone: a '5/5/24' (one digit first) that the
+    # rows by as_of did not see was read as 24 May of the year 5 (unparsable, it is after as_of however read)
+    year_first = text.str.contains(YEAR_FIRST_RE)
     if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
         for order in sorted(set(day_month.values())):
             own = pl.col(FILE_INDEX).is_in([i for i, o in day_month.items() if o == order])
-            wall_text = pl.when(is_dm & own).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
-        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(list(day_month))
+            fits = is_dm & own & (year_first if order == "year" else pl.lit(True))
+            wall_text = pl.when(fits).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
+        read = [i for i, o in day_month.items() if o != "year"]
+        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(read) & ~(pl.col(FILE_INDEX).is_in(list(day_month)) & year_first)
+    elif day_month == "year":
+        wall_text = pl.when(is_dm & year_first).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
+        is_dm = is_dm & ~year_first
     elif day_month is not None:
         wall_text = pl.when(is_dm).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = pl.lit(False)
@@ -1633,11 +1703,13 @@ def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
     return naive_utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
 
 
-def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr,
+              as_of: datetime | None = None) -> tuple[pl.Expr, pl.Expr]:
     """Naive local wall times in the source's tz -> (naive UTC instants, issue). A wall time that
     never existed (the hour skipped when daylight saving starts) is null with issue 'nonexistent';
     one that occurs twice (the hour repeated when it ends) is resolved as `source.ambiguous` says,
-    else null with issue 'ambiguous': two instants are never merged into one silently."""
+    else null with issue 'ambiguous': two instants are never merged into one silently. `as_of`: whether a series
+    is written newest first (`infer`) is decided from its rows that may be dated by then (`_latest_wall`)."""
     tz = source.tz
     earliest = wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
     latest = wall.dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
@@ -1650,8 +1722,10 @@ def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr) -> tuple[pl.Exp
         key = [uid, wall]
         pos, n = pl.int_range(pl.len()).over(key), pl.len().over(key)
         # ... unless the series is written newest first (a dashboard's export): its first is then the later (the
-        # two values were swapped without a word)
-        newest_first = (wall.diff() < 0).sum().over(uid) > (wall.diff() > 0).sum().over(uid)
+        # two values swapped without a word); told by the rows that may be dated by as_of: rows written after it in
+        # the other order (appended newest first) swapped a backfill's two values, which its run had read in order
+        seen = wall if as_of is None else pl.when(wall <= _latest_wall(as_of, tz)).then(wall).forward_fill()
+        newest_first = (seen.diff() < 0).sum().over(uid) > (seen.diff() > 0).sum().over(uid)
         chosen = (
             pl.when(~twice).then(earliest)
             .when(n == 2).then(pl.when((pos == 0) != newest_first).then(earliest).otherwise(latest))
@@ -1674,7 +1748,7 @@ def local_times(source: SourceConfig) -> bool:
 
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
-                day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
+                day_month: DayMonth = None, traits: frozenset[str] = frozenset(), as_of: datetime | None = None,
                 ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
 
@@ -1690,7 +1764,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
         aware = t.aware_utc
         naive = t.naive
         if naive is not None and local_times(source):
-            naive, issue = _localize(source, naive, uid)
+            naive, issue = _localize(source, naive, uid, as_of)
     else:
         if t.aware_utc is not None:
             # every such value at midnight of its own offset: dates written as timestamps, whose date is the one
@@ -1722,17 +1796,18 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
 def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
     """{'midnight'} when every value of a zone-aware time column (a Parquet timestamp[ms, UTC] of dates, as pandas
     writes a tz-aware date index) is at midnight of the column's zone (one pass over it), else nothing. With an
-    as_of, every value that may be dated by it (its date as written no later than the latest date anywhere at
-    as_of, as `_written_by` keeps a time with an offset): a later value at 13:00 does not turn a backfill's dates
-    into instants (a second pass, over those values, only where some are at midnight and some not)."""
+    as_of, every value at an instant by it (as `_written_by` keeps a time with an offset): a later value at 13:00
+    does not turn a backfill's dates into instants (a second pass, over those values, only where some are at
+    midnight and some not)."""
     wall = pl.col(col).dt.replace_time_zone(None)
     off = wall != wall.dt.truncate("1d")
     try:
         some_off, some_midnight = raw.select(off.any().alias("off"), (~off).any().alias("on")).collect(
             engine="streaming").row(0)
         if some_off and some_midnight and as_of is not None:
-            latest = wall_time(as_of, "Etc/GMT-14").date()
-            some_off = raw.filter(wall.dt.date() <= latest).select(off.any()).collect(engine="streaming").item()
+            utc = pl.col(col).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            some_off = raw.filter(utc <= as_of.replace(tzinfo=None)).select(off.any()).collect(
+                engine="streaming").item()
     except pl.exceptions.PolarsError:
         return frozenset()
     return frozenset() if some_off else frozenset({"midnight"})
@@ -1742,9 +1817,9 @@ def _offset_midnight(raw: pl.LazyFrame, col: str) -> frozenset[str]:
     """{'midnight'} when the text time column `col` of `raw` has times with an offset and each is at midnight of
     it ('2024-01-01T00:00:00.000Z'), as `_time_profile` decides it (one pass), else nothing."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
-    offset = text.str.contains(_TIME_OFFSET_RE)
+    offset = text.str.contains(_TIME_ZONED_RE)
     try:
-        some, off = raw.select(offset.any().alias("some"), (offset & ~text.str.contains(_MIDNIGHT_OFFSET_RE)).any()
+        some, off = raw.select(offset.any().alias("some"), (offset & ~text.str.contains(_MIDNIGHT_ZONED_RE)).any()
                                .alias("off")).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:
         return frozenset()
@@ -2024,8 +2099,9 @@ def _flag_words(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> dict[st
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
              day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
-             yes_no: frozenset[str] = frozenset()) -> list[list[pl.Expr]]:
-    """Expressions (with_columns stages) computing the canonical columns from __raw__ ones."""
+             yes_no: frozenset[str] = frozenset(), as_of: datetime | None = None) -> list[list[pl.Expr]]:
+    """Expressions (with_columns stages) computing the canonical columns from __raw__ ones (`as_of`: the run's
+    instant, for the decisions that read the rows that may be dated by it, `_localize`)."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
     stages: list[list[pl.Expr]] = []
@@ -2045,7 +2121,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits)
+    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits, as_of)
     ds_raw = label_to_start(ds_raw, source)
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
@@ -2134,14 +2210,18 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # a row dated after as_of however it is read ('16/01/2024' at a 15 January as_of) does not decide how the
         # rows before it read: a later '16/01' beside a history of '01/13' made every row contradict the others
         # (all quarantined), and a backfill read its history otherwise than its run had
-        by_as_of = _dated_by(raw, time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
-        every_row, day_month = day_month, _time_profile(by_as_of, time_raw, source.freq)[0]
-        if day_month is not None and day_month != every_row:
-            # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
-            # column; only where all rows would have decided otherwise): after as_of, not quarantined as unparsable
-            # (a planned row, with a future covariate, is read as before: its time is needed)
-            later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
-                time_raw, wall_time(as_of, source.tz).date(), dated == "year first")
+        day = wall_time(as_of, source.tz).date()
+        # a two-digit year may be first ('24/03/28') unless the rows by as_of put it last: a later '5/5/24' (one digit
+        # first, its year last) made a backfill test its year-first history day or month first alone (24 March 2028:
+        # after as_of), leave it out of the rows that decide and lose it. Decided again, on those rows, where a row of
+        # them puts it last (only for a column with both shapes)
+        year_first = dated != "year last"
+        by_as_of = _dated_by(raw, time_raw, day, year_first)
+        every_row, (day_month, _, by_dated, _) = day_month, _time_profile(by_as_of, time_raw, source.freq)
+        if year_first and by_dated == "year first or last":
+            year_first = False
+            by_as_of = _dated_by(raw, time_raw, day, year_first)
+            day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
     if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
         # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
         # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
@@ -2153,6 +2233,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         orders = _day_month_per_file(by_as_of, time_raw, source.freq, len(files)) or None
     elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
         orders = _day_month_spaced_per_file(by_as_of, time_raw, source.freq, len(files), day_month)
+    if dated and as_of is not None and (orders is None or isinstance(orders, dict) or orders != every_row):
+        # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
+        # column, or in the month-first file of a glob whose files each have their order; only where all rows would
+        # have decided otherwise, or the files or rows by as_of settle no one order): after as_of, not quarantined
+        # as unparsable (a planned row, with a future covariate, is read as before: its time is needed)
+        later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
+            time_raw, wall_time(as_of, source.tz).date(), year_first)
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
@@ -2161,7 +2248,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
         else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
     unread = raw.filter(~blank) if blank is not None else raw
-    mapping = _mapping(source, schema, label, text, orders, traits)
+    mapping = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
     frame = _mapped(unread, mapping)
     # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
     # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
@@ -2172,7 +2259,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
         yes_no |= yes_no_columns(frame.filter(observed_at(source, bound)), mixed, text=text)
     if yes_no:
-        mapping = _mapping(source, schema, label, text, orders, traits, yes_no)
+        mapping = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
     filtered = frame if bound is None else _within_as_of(frame, source, bound, later)
     return Ingested(

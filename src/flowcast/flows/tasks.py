@@ -234,7 +234,18 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # quarantined as time_unparsable
 # 17 = ended19: validation.ended_series = "exclude" sets aside the series that ended more than a horizon before the
 # latest observation (TrainingData.excluded; PreprocessSummary.ended, rows_ended), and it is in the cache key
-PREPROCESS_VERSION = 17
+# 18 = pit19: the rows that decide a CSV file's decimal marks and whether times with an offset are dates written as
+# timestamps are told by their instant (a time of day after as_of on as_of's own date, or with an offset behind
+# UTC, decided them), and a bracketed zone ('...+01:00[Europe/Paris]') counts as an offset in that check (its
+# midnight dates were read a day early in a zone behind it); a day/month date no order reads ('01/32/2020') decides
+# no order (every row of a day-first column with one was quarantined) and its reason says so
+# and a row after as_of however it is read is after as_of, not time_unparsable, in a glob whose files each have
+# their order and beside rows by as_of that settle none
+# and ambiguous = 'infer' tells a series written newest first from its rows that may be dated by as_of (rows
+# appended after it newest first swapped a backfill's two values of the repeated hour)
+# and whether a two-digit year may come first is decided from the rows by as_of (a later '5/5/24' lost a backfill's
+# year-first history), a year-first column reading no '5/5/24' as the year 5
+PREPROCESS_VERSION = 18
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
