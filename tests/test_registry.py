@@ -544,7 +544,7 @@ def test_a_keep_event_that_cannot_be_written_stops_the_publish_naming_the_file(t
     land) on a full disk or a failing one: its temp file not created (no space for a file: it was a bare 'OSError:
     [Errno 28]' naming no file), its write (ENOSPC, /dev/full's real one), its rename, the folder's fsync after it
     (EIO) or the backup's write (ENOSPC). Each is a StorageError naming the file, and the publish never starts
-    (the block is not entered): the slot is not done, its next run retrains. Before the rename production.json is
+    (the guard's check, which writes it, raises): the slot is not done, its next run retrains. Before the rename production.json is
     unchanged and records nothing; after it the keep is recorded, the backup behind or not; no temp file left."""
     import errno
 
@@ -583,10 +583,11 @@ def test_a_keep_event_that_cannot_be_written_stops_the_publish_naming_the_file(t
     monkeypatch.setattr(registry_mod.os, "replace", replace)
     if fault == "sync":
         monkeypatch.setattr(registry_mod, "_fsync_dir", fsync_dir)
-    entered = []
-    with pytest.raises(StorageError) as err, reg.publishing("sales", a, at=T0, kept=Kept(as_of=T0, run="run-1")):
-        entered.append(True)
-    assert not entered and str(target) in str(err.value), err.value
+    published = []  # the keep event is written when the store lets the publish through (retrainslot19)
+    with pytest.raises(StorageError) as err, reg.publishing("sales", a, at=T0, kept=Kept(as_of=T0, run="run-1")) as check:
+        check("the publish")
+        published.append(True)
+    assert not published and str(target) in str(err.value), err.value
     said = {"create": "no space left on device", "write": "no space left on device", "rename": "Input/output error",
             "sync": "the new file is in place", "backup": "no space left on device"}[fault]
     assert said in str(err.value), err.value
@@ -598,8 +599,8 @@ def test_a_keep_event_that_cannot_be_written_stops_the_publish_naming_the_file(t
         assert [e["run"] for e in keeps] == ["run-1"] and reg.production("sales").version == a
     assert backup.read_bytes() == before  # one swap behind where the pointer changed: the next write catches up
     assert not [p for p in reg.root.rglob("*") if p.name.endswith(".tmp")]
-    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=T0, run="run-2")):
-        pass
+    with reg.publishing("sales", a, at=T0, kept=Kept(as_of=T0, run="run-2")) as check:
+        check("the publish")
     assert pointer.read_bytes() == backup.read_bytes()
 
 
