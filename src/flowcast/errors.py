@@ -68,6 +68,12 @@ class AlreadyPublished(PublishError):
         self.said = ""  # the sentence the refused run says (naming the run that published, or retrained, the key)
 
 
+class StoreLockWaitError(PublishError):
+    """A PostgreSQL store's ALTER TABLE waited `store.pg_wait_s` for the sessions holding its tables (a reader's
+    open transaction) and gave up; its message names them. Never transient: a person must end those sessions (a
+    retry waits as long again and fails the same way)."""
+
+
 class RegistryError(FlowcastError):
     """Unknown model version, corrupt registry entry."""
 

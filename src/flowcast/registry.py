@@ -1343,34 +1343,42 @@ class ModelRegistry:
             if ent is None or version in (ent.get("stack") or []):
                 raise RegistryError(f"{version} is not a recorded champion of {dataset} outside production: "
                                     "not withdrawn")
-            ch = ent.get("champion")
-            if isinstance(ch, dict) and ch.get("version") == version:
-                gone = {version} | {e.get("version") for e in ent["events"]
-                                    if e.get("action") in ("withdraw", "retract", "withdraw_champion")}
-                from flowcast.timekeys import storage_naive
-
-                best: tuple[datetime, ModelVersion] | None = None
-                for name in dict.fromkeys(e.get("version") for e in ent["events"] if e.get("action") == "champion"):
-                    if not name or name in gone or not self._has_version(str(name)):
-                        continue
-                    try:
-                        mv = self.get(str(name), fetch=False)
-                    except RegistryError:
-                        continue
-                    key = storage_naive(mv.as_of) if mv.as_of else datetime.min
-                    if best is None or key >= best[0]:
-                        best = (key, mv)
-                if best is None:
-                    ent.pop("champion", None)
-                else:
-                    ent["champion"] = {"version": best[1].version, "as_of": best[1].as_of, "at": _iso(at),
-                                       "reason": f"put back: {reason}"}
-            now = ent.get("champion", {}).get("version") if isinstance(ent.get("champion"), dict) else None
-            ent["events"].append({"action": "withdraw_champion", "version": version, "previous": now,
-                                  "reason": reason, "at": _iso(at)})
+            now = self._withdraw_champion_locked(ent, version, reason=reason, at=at)
             self._write_pointer(ptr)  # the commit
             if not any(n.startswith(f"{version}@") for n in self._pin_names()):  # a running run forecasts with it:
                 self._remove_version(version)  # kept (no longer a champion: `flowcast gc` removes it once unpinned)
+        return now
+
+    def _withdraw_champion_locked(self, ent: dict[str, Any], version: str, *, reason: str, at: datetime | None,
+                                  ) -> str | None:
+        """Called under the lock, on a dataset's pointer entry: if `version` is its recorded champion, put back the
+        newest-data champion still recorded (none: no champion); a `withdraw_champion` event either way. The caller
+        writes the pointer. Returns the dataset's champion now (None: none)."""
+        ch = ent.get("champion")
+        if isinstance(ch, dict) and ch.get("version") == version:
+            gone = {version} | {e.get("version") for e in ent["events"]
+                                if e.get("action") in ("withdraw", "retract", "withdraw_champion")}
+            from flowcast.timekeys import storage_naive
+
+            best: tuple[datetime, ModelVersion] | None = None
+            for name in dict.fromkeys(e.get("version") for e in ent["events"] if e.get("action") == "champion"):
+                if not name or name in gone or not self._has_version(str(name)):
+                    continue
+                try:
+                    mv = self.get(str(name), fetch=False)
+                except RegistryError:
+                    continue
+                key = storage_naive(mv.as_of) if mv.as_of else datetime.min
+                if best is None or key >= best[0]:
+                    best = (key, mv)
+            if best is None:
+                ent.pop("champion", None)
+            else:
+                ent["champion"] = {"version": best[1].version, "as_of": best[1].as_of, "at": _iso(at),
+                                   "reason": f"put back: {reason}"}
+        now = ent.get("champion", {}).get("version") if isinstance(ent.get("champion"), dict) else None
+        ent["events"].append({"action": "withdraw_champion", "version": version, "previous": now,
+                              "reason": reason, "at": _iso(at)})
         return now
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:
@@ -1504,6 +1512,9 @@ class ModelRegistry:
         (`pins` at `at`), nor one `keep` names a reason for, asked under the lock after the pins (gc: the
         forecasts it made are published; a run publishes before it unpins, so a version found unpinned here
         has its publish visible); a previous production model or a recorded champion only with allow_protected.
+        A recorded champion's record is withdrawn first, in the same lock hold (a `withdraw_champion` event, the
+        newest-data champion still recorded put back, as `withdraw_champion` does): it named the removed version,
+        and reading the champion (what a forecast run takes while no model is in production) failed.
         Under the lock the version is renamed out of sight first (atomic: it is listed whole or not at
         all), then removed; a crash in between leaves a `.tmp-` folder the next registry writer deletes."""
         with self._lock():
@@ -1518,6 +1529,13 @@ class ModelRegistry:
                 raise RegistryError(f"{version} is {why}: not deleted"
                                     + ("" if why.startswith("the production model") else
                                        " (name it explicitly to delete it anyway)"))
+            ptr = self._pointer_locked()
+            if champion_of := [ds for ds, ent in ptr["datasets"].items()
+                               if isinstance(ent.get("champion"), dict) and ent["champion"].get("version") == version]:
+                for ds in champion_of:  # its record goes first: a champion naming a removed version fails every read
+                    self._withdraw_champion_locked(ptr["datasets"][ds], version, at=at,
+                                                   reason=f"{version} removed by flowcast gc --version")
+                self._write_pointer(ptr)  # the commit: killed after it, the version stays, no longer protected
             self._remove_version(version)
             for name in self._pin_names():  # lapsed pins of killed runs
                 if name.startswith(f"{version}@"):

@@ -329,3 +329,47 @@ def test_a_retrain_date_another_run_publishes_while_it_computes_is_not_published
     assert set(store.read(dataset="tiny", as_of=date)["run_id"]) == {"run-7"}  # the other run's publish, alone
     assert [v.version for v in registry.list()] == versions  # the date's winner removed
     assert getattr(registry.champion("tiny"), "version", None) == champion
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("left_as", ["champion", "production"])
+def test_a_retrain_backfill_skipping_a_published_date_withdraws_a_winner_a_killed_retrain_of_it_left(
+        flow_kwargs, left_as):
+    """gc19: the in-process `backfill --mode retrain` skipped a date published before it started without running
+    the date's retrain, so the check the retrain flow's skip makes (`withdraw_unpublished_winner`) never ran: a
+    winner a retrain of that date killed before its refused publish was undone left in production, or recorded as
+    the dataset's champion (what a forecast run takes while no model is in production), stayed for good. The
+    backfill's skip makes the same check. The state written directly: the date published by another run (run-7, a
+    real process), a version registered for that date recorded (promoted) by its registration, never published."""
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, timedelta
+    from pathlib import Path
+
+    from flowcast.flows import backfill_flow
+
+    date = datetime(2018, 1, 1)
+    settings = load_settings(None, home=flow_kwargs["home"])
+    faults = Path(__file__).resolve().parents[1] / "publish_faults"
+    subprocess.run([sys.executable, str(faults / "publisher.py"), str(settings.warehouse_dir), "tiny",
+                    date.isoformat(), "7", "4", "6"], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.parents[1] / "src"), str(faults)])})
+    registry = ModelRegistry(settings.models_dir)
+    made = date + timedelta(days=400)  # the killed retrain ran long after the date
+    left = registry.register(None, name="theta", dataset="tiny", kind="statistical",
+                             recipe={"components": [{"type": "statistical", "model": "theta"}]},
+                             as_of=date.replace(tzinfo=UTC), created_at=made).version
+    if left_as == "champion":
+        registry.record_champion(left, dataset="tiny", at=made, as_of=date.replace(tzinfo=UTC))
+    else:
+        registry.promote(left, dataset="tiny", at=made)
+    summary = backfill_flow(start=date, end=date, every="1mo", mode="retrain", **flow_kwargs)
+    (outcome,) = summary["outcomes"]
+    assert (outcome["status"], outcome["run_id"], summary["published"]) == ("skipped", "run-7", 0), outcome
+    said = " ".join(outcome["error"].split())
+    what = "The recorded champion of tiny" if left_as == "champion" else "Production of tiny"
+    assert f"{what} was {left}" in said and "it was withdrawn" in said, said
+    assert registry.champion("tiny") is None and registry.production("tiny") is None
+    assert left not in {v.version for v in registry.list()}
+    assert registry.history("tiny")[-1]["action"] == ("withdraw_champion" if left_as == "champion" else "withdraw")

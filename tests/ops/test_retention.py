@@ -564,3 +564,47 @@ def test_gc_of_a_named_version_run_again_after_it_was_removed_says_so_and_succee
     reg = ModelRegistry(home / "models")
     (reg.versions_dir / "gru-v1").rename(reg.versions_dir / ".tmp-deleted-gru-v1")
     assert reg.removed_before("gru-v1") and not reg.removed_before("gru-v2") and not reg.removed_before("gru-v9")
+
+
+def test_a_recorded_champion_named_to_gc_has_its_record_withdrawn_with_it_the_previous_champion_back(home):
+    """gc19: `gc --version V --yes` of the dataset's recorded champion removed V's files and left the champion
+    record naming it: reading the champion (what a forecast run takes while no model is in production) failed
+    `unknown model version`. Its record is withdrawn in the same lock hold (a `withdraw_champion` event), the
+    previous recorded champion put back."""
+    reg = ModelRegistry(home / "models")
+    reg.record_champion("gru-v6", dataset="sales", reason="a backfill's retrain")  # over gru-v2
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 10\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(), "--version", "gru-v6"]
+    dry = CliRunner().invoke(app, [*args, "--json"])
+    assert dry.exit_code == 0, dry.output
+    why = [i["reason"] for i in json.loads(dry.stdout.strip().splitlines()[-1])["items"] if i["version"] == "gru-v6"]
+    assert why == [("named explicitly (the recorded champion of sales: the record is withdrawn, the previous recorded "
+                    "champion put back)")]
+    assert reg.champion("sales").version == "gru-v6"  # a dry run changes nothing
+    res = CliRunner().invoke(app, [*args, "--yes", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["skipped"] == []
+    assert not (home / "models" / "versions" / "gru-v6").exists()
+    reg = ModelRegistry(home / "models")
+    assert reg.champion("sales").version == "gru-v2"
+    last = reg.history("sales")[-1]
+    assert (last["action"], last["version"], last["previous"]) == ("withdraw_champion", "gru-v6", "gru-v2")
+    assert "flowcast gc --version" in last["reason"]
+    shown = CliRunner().invoke(app, ["models", "list", "--home", str(home)])
+    assert shown.exit_code == 0 and "unknown model version" not in shown.output, shown.output
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_registry_delete_of_the_only_recorded_champion_leaves_no_champion_or_refuses(home, explicit):
+    reg = ModelRegistry(home / "models")
+    if not explicit:
+        with pytest.raises(RegistryError, match="gru-v2 is the recorded champion of sales: not deleted"):
+            reg.delete("gru-v2")
+        assert reg.champion("sales").version == "gru-v2" and reg.history("sales")[-1]["action"] == "champion"
+        return
+    reg.delete("gru-v2", allow_protected=True, at=NOW.replace(tzinfo=None))
+    assert reg.champion("sales") is None and "gru-v2" not in {v.version for v in reg.list()}
+    assert "gru-v2" not in reg.protected() and reg.production("sales").version == "gru-v5"
+    last = reg.history("sales")[-1]
+    assert (last["action"], last["version"], last["previous"]) == ("withdraw_champion", "gru-v2", None)

@@ -36,7 +36,8 @@ def gc(
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="with --forecasts-before: only this dataset")] = None,
     version: Annotated[list[str] | None, typer.Option(
         "--version", help="also remove this model version even if it is a previous production model or a recorded "
-                          "champion (never the production model); repeat for several")] = None,
+                          "champion (its record withdrawn with it, the previous champion put back; never the production model); "
+                          "repeat for several")] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     json_out: JsonOpt = False,

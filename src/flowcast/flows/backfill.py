@@ -28,7 +28,7 @@ from flowcast import interrupts, reporting
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, FlowcastError
-from flowcast.flows.common import crash_on_interrupt, flow_settings, run_identity
+from flowcast.flows.common import crash_on_interrupt, flow_settings, run_identity, withdraw_unpublished_winner
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -157,6 +157,22 @@ def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[
         return None
 
 
+def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: datetime, at: datetime,
+                          warn: Callable[[str], None]) -> None:
+    """A retrain backfill's date skipped as published: what the retrain flow's skip of it does (the same function,
+    `withdraw_unpublished_winner`), which this skip, made before any date's run, never reached: a winner a killed
+    retrain of that date (its publish refused: another run published first) left in production, or recorded as the
+    dataset's champion, is withdrawn; the sentence saying so is added to the date's outcome, logged, and the
+    date's decision artifact (under its backfill key) follows it."""
+    left = withdraw_unpublished_winner(settings, as_of, at)
+    if left is None:
+        return
+    warn(left[0])
+    o["error"] = f"{o['error']}. {left[0]}"
+    reporting.withdrawn_decision_artifact(o["error"], left[1].name, left[1].version,
+                                          reporting.Scope(dataset=dataset, as_of=as_of, backfill=True))
+
+
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
@@ -218,7 +234,7 @@ def backfill_flow(
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides
     )
-    run_id, _ = run_identity(settings.home)
+    run_id, started = run_identity(settings.home)
     if deployment:
         from flowcast.flows.fanout import mode_of
 
@@ -234,6 +250,8 @@ def backfill_flow(
     outcomes: list[Outcome] = []
     for d in dates:
         if not overwrite and (o := _published_already(store, src.name, d, "already published (overwrite=False)")):
+            if mode == "retrain":
+                _withdraw_left_winner(settings, src.name, o, d, started, log.warning)
             outcomes.append(o)
             _notify(o)
         else:
@@ -277,6 +295,8 @@ def backfill_flow(
         asked = interrupts.received()
         for d in todo:
             if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
+                if mode == "retrain":
+                    _withdraw_left_winner(settings, src.name, o, d, started, log.warning)
                 log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {o['error']}")
                 outcomes.append(o)
                 _notify(o)

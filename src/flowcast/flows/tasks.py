@@ -51,12 +51,14 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry I/O failures, not user errors: a missing column or a bad option fails the same way
     every time (ConfigError, DataValidationError: exit code 2), so it is not retried; nor is a lost
     lock (LockLostError: a publish refused because another writer took the registry's lock, which
-    each retry rewrote the file for and was refused again)."""
-    from flowcast.errors import FlowcastError, LockLostError
+    each retry rewrote the file for and was refused again); nor a PostgreSQL store's ALTER TABLE that waited
+    store.pg_wait_s for the sessions holding its tables (StoreLockWaitError: a person must end them; 3 retries took
+    over 3 minutes to fail with the same message)."""
+    from flowcast.errors import FlowcastError, LockLostError, StoreLockWaitError
 
     try:
         state.result()
-    except LockLostError:
+    except (LockLostError, StoreLockWaitError):
         return False
     except FlowcastError as exc:
         return exc.exit_code != 2

@@ -34,7 +34,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import PublishError
+from flowcast.errors import PublishError, StoreLockWaitError
 from flowcast.store.base import PublishReceipt, already_published, fault, prepare
 from flowcast.store.contract import (
     _VALUE_RE,
@@ -185,7 +185,8 @@ class PostgresStore:
         """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
         dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
         waited without a word, and every later reader of the table queued behind it. Then a PublishError naming
-        the columns (`missing()`, asked after the rollback), the sessions holding the tables and what to do."""
+        the columns (`missing()`, asked after the rollback), the sessions holding the tables and what to do
+        (StoreLockWaitError: the publish task does not retry it)."""
         import psycopg
 
         try:
@@ -194,7 +195,7 @@ class PostgresStore:
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
                 yield
         except psycopg.errors.LockNotAvailable as exc:
-            raise PublishError(
+            raise StoreLockWaitError(
                 f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
                 f"({', '.join(missing()) or 'none missing now'}): waited {self.wait_s:g} s (store.pg_wait_s) for the "
                 f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
