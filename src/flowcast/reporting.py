@@ -519,7 +519,7 @@ def forecast_figure(
                 ax.plot(a["ds"].to_list(), a["y"].to_list(), color="C3", lw=1.4, marker="o", ms=3,
                         label="actual (after as_of)")
         if as_of is not None:
-            ax.axvline(as_of, color="0.5", lw=1, ls="--")
+            ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")  # named: an unexplained line (ui19)
         ax.set_title(panel_title(str(uid), (labels or {}).get(str(uid))), fontsize=PLOT_FONT_PT, loc="left")
         ax.tick_params(labelsize=PLOT_FONT_PT - 1)
         if unit:
