@@ -484,8 +484,8 @@ def test_models_of_every_kind_are_registered_with_their_recipe(tmp_path):
     hyb = reg.register(art, name="hybrid", dataset="sales", kind="hybrid", recipe=recipe, created_at=T0)
     got = reg.get(hyb.version)
     assert got.kind == "hybrid" and got.recipe["weights"] == [0.6, 0.4]
-    assert got.describe() == ("hybrid: 0.6 x gru + 0.4 x theta (weights learned on 2 backtest windows); series it "
-                              "cannot forecast: theta, naive")
+    assert got.describe() == ("hybrid: 0.6 x gru + 0.4 x theta (weights learned on 2 backtest windows); its fallbacks "
+                              "for series it cannot forecast (first that can): theta, naive")
     assert got.to_dict()["description"] == got.describe()
     reg.promote(hyb.version)
     assert reg.production("sales").kind == "hybrid"
