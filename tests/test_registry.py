@@ -484,8 +484,8 @@ def test_models_of_every_kind_are_registered_with_their_recipe(tmp_path):
     hyb = reg.register(art, name="hybrid", dataset="sales", kind="hybrid", recipe=recipe, created_at=T0)
     got = reg.get(hyb.version)
     assert got.kind == "hybrid" and got.recipe["weights"] == [0.6, 0.4]
-    assert got.describe() == ("hybrid: 0.6 x gru + 0.4 x theta (weights learned on 2 backtest windows); series it "
-                              "cannot forecast: theta, naive")
+    assert got.describe() == ("hybrid: 0.6 x gru + 0.4 x theta (weights learned on 2 backtest windows); its fallbacks "
+                              "for series it cannot forecast (first that can): theta, naive")
     assert got.to_dict()["description"] == got.describe()
     reg.promote(hyb.version)
     assert reg.production("sales").kind == "hybrid"
@@ -951,7 +951,7 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
     assert f"{hy}: hybrid model of dataset sales (in production)" in text
     assert "0.600  network gru seed 0" in text and "0.400  statistical theta" in text
     assert "weights: learned on 2 backtest windows (mase)" in text
-    assert "series it cannot forecast: damped, naive" in text and "80/95% conformal, calibrated on 42" in text
+    assert "fallbacks for series it cannot forecast (first that can): damped, naive" in text and "80/95% conformal, calibrated on 42" in text
     assert "backtest scores: mase 0.7968, rmsse 0.8123, smape 1.872 (rank 1 of its leaderboard)" in text
     assert "trained on: source sales, data up to as_of 2024-03-01 UTC (data fingerprint 1b10706db9db2bc8)" in text
     assert "network: lookback 36, hidden 32 x 2 layers, windowed mode" in text

@@ -332,3 +332,22 @@ def test_a_withdrawn_leaderboard_marks_its_winner_not_published_and_links_the_ru
                                                        "damped", "damped-v2")
     assert text.startswith("Withdrawn: nothing published by this run. tiny as of")
     assert f"[{other}](" in text and "damped (damped-v2)" in text and "snaive MASE" in text
+    # ui19: one pair of parentheses, not 'its winner damped (damped-v2) (marked published in ...)'
+    assert "its winner, damped (damped-v2), marked published in the previous version of this key, was not" in text
+
+
+@pytest.mark.parametrize(("parts", "joined"), [
+    (("another run published it, so this run publishes nothing", "Its promotion of the winner was withdrawn."),
+     "another run published it, so this run publishes nothing. Its promotion of the winner was withdrawn."),
+    (("run X retrained it (a run given its date retrains it again)", "This run's own decision was refused: moved"),
+     "run X retrained it (a run given its date retrains it again). This run's own decision was refused: moved."),
+    (("said already.", ""), "said already."),
+    (("  is it?  ", "Yes!"), "is it? Yes!"),
+])
+def test_a_note_of_several_sentences_ends_each_with_a_period(parts, joined):
+    """ui19: a refused retrain's note joined the sentence naming the run that published (no period at its end) and
+    the one saying what was withdrawn: the run's state message and its artifacts read 'so this run publishes nothing
+    Its promotion of the winner was withdrawn'."""
+    assert reporting.sentences(*parts) == joined
+    text = reporting.skipped_markdown(reporting.sentences(*parts))
+    assert f"\n\n{joined}\n" in text and ".." not in text

@@ -324,6 +324,7 @@ def test_forecast_plot_is_large_titled_with_names_and_units_with_both_bands_and_
         assert ax_a.get_ylabel() == "thousands of persons"
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert {"observed", "95% interval", "80% interval", "forecast", "actual (after as_of)"} <= set(legend)
+        assert "as_of" in legend  # ui19: the dashed line where the run's knowledge ends was in no legend
         assert "actual (after as_of)" not in [line.get_label() for line in ax_b.get_lines()]  # b has none
         px = lambda pt: pt * reporting.PLOT_DPI / 72
         sizes = [t.get_fontsize() for t in ax_a.get_xticklabels() + ax_a.get_yticklabels()]

@@ -519,7 +519,7 @@ def forecast_figure(
                 ax.plot(a["ds"].to_list(), a["y"].to_list(), color="C3", lw=1.4, marker="o", ms=3,
                         label="actual (after as_of)")
         if as_of is not None:
-            ax.axvline(as_of, color="0.5", lw=1, ls="--")
+            ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")  # named: an unexplained line (ui19)
         ax.set_title(panel_title(str(uid), (labels or {}).get(str(uid))), fontsize=PLOT_FONT_PT, loc="left")
         ax.tick_params(labelsize=PLOT_FONT_PT - 1)
         if unit:
@@ -688,7 +688,20 @@ def receipt_artifact(receipt: Any, scope: Scope, note: str | Sequence[str] = "",
                                  description=receipt_description(receipt, scope, note))
 
 
+def sentences(*parts: str) -> str:
+    """`parts` joined into one text, each ended as a sentence ('.' added where it has no end mark): a run's note
+    joins sentences made apart (another run published the date; what this run withdrew), the first of which may not
+    end with a period, and the UI showed 'so this run publishes nothing Its promotion of the winner was withdrawn'
+    in the run's state message and its artifacts. Empty parts are left out."""
+    return " ".join(p if p.endswith((".", "!", "?")) else f"{p}." for p in (q.strip() for q in parts) if p)
+
+
 _RUN_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def said_text(sentence: str) -> str:
+    """A run's note as markdown, each run id in it a link to that run's page, each of its sentences ended."""
+    return sentences(_RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence)))
 
 
 def run_link(run_id: str) -> str:
@@ -708,9 +721,9 @@ def skipped_markdown(sentence: str, *, again: bool = False) -> str:
     with a green `publish` task and an empty Artifacts tab, the run that did publish named in a log line only,
     as an id to copy. `again`: the run that did it is this flow run, an earlier attempt (a Crashed run retried),
     whose receipt is on the same page."""
-    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    text = said_text(sentence)
     head = "Nothing published again: an earlier attempt of this run did it" if again else "Nothing published by this run"
-    return f"## {head}\n\n{text}.\n"
+    return f"## {head}\n\n{text}\n"
 
 
 def withdrawn_decision_markdown(sentence: str, model: str, version: str | None = None, *,
@@ -721,12 +734,12 @@ def withdrawn_decision_markdown(sentence: str, model: str, version: str | None =
     nothing of this run published, the winner withdrawn, the run that published a link to its page. `withdrawn`
     False: nothing of this run was withdrawn (it kept the production model, promoted nothing, or the other run
     published with this run's very model): it is not headed 'Withdrawn' nor says a promotion was."""
-    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    text = said_text(sentence)
     chose = f"This run's decision (the previous version of this key) chose {md_text(model_text(model, version))}"
     if not withdrawn:
-        return (f"## Not published by this run: another run published this as_of first\n\n{text}.\n\n"
+        return (f"## Not published by this run: another run published this as_of first\n\n{text}\n\n"
                 f"{chose}: this run's forecasts of it were not published; nothing of this run was withdrawn.\n")
-    return (f"## Withdrawn: nothing published by this run\n\n{text}.\n\n"
+    return (f"## Withdrawn: nothing published by this run\n\n{text}\n\n"
             f"{chose}: its forecasts were not published, and any promotion of it by this run is withdrawn as said "
             "above.\n")
 
@@ -754,11 +767,11 @@ def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, ve
     this run was published, the run that published (or retrained the slot) a link to its page, and the winner its
     board marked published (the key's previous version) marked withdrawn (`withdrawn` False: nothing of this run
     was withdrawn, as `withdrawn_decision_markdown` says)."""
-    text = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
+    text = said_text(sentence)
     head = "Withdrawn: nothing published by this run" if withdrawn else "Not published by this run"
-    return (f"{head}. {text}.\n\nThis run's backtest leaderboard, ranked by "
-            f"{metric_header(metric)} (lower is better); its winner {md_text(model_text(model, version))} "
-            "(marked published in the previous version of this key) was not published.")
+    return (f"{head}. {text}\n\nThis run's backtest leaderboard, ranked by "
+            f"{metric_header(metric)} (lower is better); its winner, {md_text(model_text(model, version))}, "
+            "marked published in the previous version of this key, was not published.")
 
 
 def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
@@ -775,8 +788,8 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
     # its details (`leaderboard-details-`) marked the winner published too: their key's newest says the same
     head, mark = (("Withdrawn: nothing published by this run", WITHDRAWN_MARK) if withdrawn else
                   ("Not published by this run: another run published this as_of first", NOT_PUBLISHED_MARK))
-    said = _RUN_ID.sub(lambda m: run_link(m.group(0)), md_text(sentence.rstrip(".")))
-    create_markdown_artifact(f"## {head}\n\n{said}.\n\n"
+    said = said_text(sentence)
+    create_markdown_artifact(f"## {head}\n\n{said}\n\n"
                              + leaderboard_details_markdown(board, metric, champion, unit, mark=mark,
                                                             table_link=key_link(scope.key("leaderboard"))),
                              key=scope.key("leaderboard_details"),

@@ -390,3 +390,24 @@ def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, mon
                "dataset whose production model this home has: this run's candidates are scored against it, and its "
                "forecasts are published under that name; pass --dataset NAME to keep them apart")
     assert (bundled in said) == (file == "us_employment.csv"), said
+
+
+@pytest.mark.parametrize(("n", "listed", "said"), [
+    (0, [], None),
+    (1, [{"unique_id": "S5", "reason": "ended: its last observation, 2019-12-01, is 48 periods (1mo) before the "
+                                       "latest of any series"}],
+     ("1 series excluded, not forecast: S5 (ended: its last observation, 2019-12-01, is 48 periods (1mo) before "
+      "the latest of any series)")),
+    (5, [{"unique_id": f"s{i}", "reason": "every row quarantined (y_not_number=2)"} for i in range(5)],
+     ("5 series excluded, not forecast: s0 (every row quarantined (y_not_number=2)); s1 (every row quarantined "
+      "(y_not_number=2)); s2 (every row quarantined (y_not_number=2)); and 2 more (--json: excluded)")),
+])
+def test_the_run_summary_names_the_series_it_did_not_forecast(n, listed, said):
+    """ui19: `flowcast run` of a file of 6 series, one of them ended and set aside (ended_series = "exclude"),
+    summed up '5 series' and named none; the reason was in a warning scrolled past, and in the UI only."""
+    from flowcast.cli.common import out
+
+    with out.capture() as cap:
+        cli_pipeline._print_excluded({"series_excluded": n, "excluded": listed})
+    text = " ".join(cap.get().split())
+    assert text == (said or "")

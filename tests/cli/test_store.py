@@ -16,7 +16,7 @@ def test_versions_stay_whole_in_80_columns_one_table_per_dataset():
     'statistic|al', 'hybrid-v1|2', an as_of cut to '2024-04-1|9 00:00:00+|00' (the offset half removed) and
     'seasonal_n|aive'. One table per dataset now (its name the title), every version, kind, as_of and score
     whole; what each is wraps by words."""
-    desc = "statistical: theta; series it cannot forecast: damped, seasonal_naive, naive; 80/95% conformal intervals"
+    desc = "statistical: theta; its fallbacks for series it cannot forecast (first that can): damped, seasonal_naive, naive; 80/95% conformal intervals"
     rows = [
         {"production": True, "version": "theta-v1", "dataset": "us_employment", "kind": "statistical",
          "as_of": "2024-04-19T06:30:00+00:00", "mase": 0.71653, "smape": 30.7076, "description": desc},
@@ -42,7 +42,7 @@ def test_a_dataset_ranked_on_rmsse_lists_its_rmsse_in_place_of_smape():
     rows = [
         {"production": True, "version": "tsb-v1", "dataset": "parts", "kind": "statistical", "metric": "rmsse",
          "as_of": "2024-04-19T00:00:00+00:00", "mase": 0.9271, "smape": 151.234, "rmsse": 0.80123,
-         "description": "statistical: tsb; series it cannot forecast: naive; 80/95% conformal intervals"},
+         "description": "statistical: tsb; its fallbacks for series it cannot forecast (first that can): naive; 80/95% conformal intervals"},
         {"production": False, "version": "naive-v1", "dataset": "parts", "kind": "statistical", "metric": None,
          "as_of": None, "mase": 1.0, "smape": 160.0, "rmsse": None, "description": "statistical: naive"},
         {"production": True, "version": "theta-v1", "dataset": "emp", "kind": "statistical", "metric": "mase",

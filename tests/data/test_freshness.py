@@ -107,7 +107,7 @@ def test_ended_series_set_aside_are_counted_ended_and_excluded():
     assert "forecast from" not in line
     report = DataQualityReport(source="s", as_of="2026-12-03")
     report.freshness = f.to_dict()
-    assert ("| series ended more than a horizon before the latest observation | 2 (e.g. older, closed); 2 set aside, "
+    assert ("| series ended more than a horizon before the latest observation | 2 (older, closed); 2 set aside, "
             "not forecast (ended_series = exclude) |") in report.to_markdown()
     assert ended_set_aside(PreprocessSummary()) is None  # none set aside: freshness as before
 
@@ -127,7 +127,7 @@ def test_the_data_quality_report_shows_the_gap_and_the_ended_series():
                                  datetime(2026, 12, 3), "1mo", 12).to_dict()
     md = report.to_markdown()
     assert "| periods from the latest observation to as_of | 87 |" in md
-    assert "| series ended more than a horizon before the latest observation | 1 (e.g. closed) |" in md
+    assert "| series ended more than a horizon before the latest observation | 1 (closed) |" in md
     assert "periods from the latest" not in DataQualityReport(source="s", as_of="2026-12-03").to_markdown()
 
 
@@ -189,3 +189,32 @@ def test_a_sub_daily_latest_observation_is_said_as_a_utc_instant():
 def test_latest_end_is_the_label_an_end_labelled_source_writes(latest, freq, label, end):
     """The run JSON's latest_ds_end: latest_ds is an interval's start (every ds is); hour-ending data write its end."""
     assert latest_end(latest, freq, label) == end
+
+
+@pytest.mark.parametrize(("n_ended", "shown", "cell"), [
+    (1, ["S5"], "1 (S5)"),  # ui19: it read '1 (e.g. S5)', as if there were others
+    (2, ["older", "closed"], "2 (older, closed)"),
+    (7, ["a", "b", "c", "d", "e"], "7 (e.g. a, b, c, d, e)"),  # a sample of them: e.g.
+])
+def test_the_data_quality_report_says_e_g_only_of_a_sample_of_the_ended_series(n_ended, shown, cell):
+    from flowcast.data.validate import DataQualityReport
+
+    report = DataQualityReport(source="s", as_of="2026-12-03")
+    report.freshness = {"series_ended": n_ended, "ended": shown}
+    assert f"| series ended more than a horizon before the latest observation | {cell} |" in report.to_markdown()
+
+
+def test_the_data_quality_report_lists_the_excluded_series_and_their_whole_reasons():
+    """ui19: the excluded series were a two-column table, whose cells the Prefect UI does not wrap: an ended
+    series' reason was cut off at 'not forecast ([va'. They are a list now, each reason whole."""
+    from flowcast.data.validate import DataQualityReport
+
+    reason = ("ended: its last observation, 2019-12-01, is 48 periods (1mo) before the latest of any series, more "
+              "than the horizon (12): not forecast ([validation] ended_series = \"exclude\")")
+    report = DataQualityReport(source="s", as_of="2026-12-03")
+    report.excluded = [{"unique_id": "S5", "reason": reason}]
+    md = report.to_markdown()
+    assert "Excluded series (not forecast) and why:\n\n- **S5**: ended: its last observation, 2019-12-01, is 48" in md
+    assert md.rstrip().endswith("ended\\_series = \"exclude\")") and "| S5 |" not in md
+    report.excluded = [{"unique_id": f"s{i}", "reason": "too short"} for i in range(53)]
+    assert report.to_markdown().rstrip().endswith("- **s49**: too short\n- ... and 3 more")

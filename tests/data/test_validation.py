@@ -798,7 +798,7 @@ def test_a_series_with_every_row_quarantined_is_named_not_dropped_silently(write
     assert r.report.series_quarantined == [{"unique_id": "zz", "reason": "every row quarantined (y_not_number=4)"}]
     md = r.report.to_markdown()
     assert "| series with every row quarantined (not forecast) | 1 |" in md
-    assert "| zz | every row quarantined (y\\_not\\_number=4) |" in md
+    assert "- **zz**: every row quarantined (y\\_not\\_number=4)" in md
     assert run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,x\n")).report.series_quarantined == []
 
 
@@ -1385,8 +1385,8 @@ def test_the_reports_excluded_series_table_shows_any_id_as_written(write_csv, ui
     """Regression: a series id with '|' split the report's excluded-series row into three columns, '*promo*'
     rendered as an italic 'promo' and '<EU>' vanished as an HTML tag."""
     md = run_validate(write_csv(HEADER + GOOD + f'2020-01-01,"{uid}",x\n')).report.to_markdown()
-    row = next(line for line in md.splitlines() if line.endswith("(y\\_not\\_number=1) |"))
-    assert row == f"| {shown} | every row quarantined (y\\_not\\_number=1) |", md
+    row = next(line for line in md.splitlines() if line.endswith("(y\\_not\\_number=1)"))
+    assert row == f"- **{shown}**: every row quarantined (y\\_not\\_number=1)", md  # ui19: a list, not a table
 
 
 @pytest.mark.parametrize(("ids", "field", "groups"), [

@@ -246,7 +246,7 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     (undone,) = [e for e in registry.history("tiny") if e["version"] == late["model_version"]
                  and e["action"] in ("withdraw", "withdraw_champion")]
     assert undone["action"] == ("withdraw" if promote else "withdraw_champion")
-    assert "withdrawn" in late["note"]
+    assert "withdrawn" in late["note"] and "publishes nothing. Its " in late["note"]  # ui19: two sentences
     run = flow_run_of(late["run_id"])
     assert run.state.is_completed() and other["run_id"] in run.state.message
     # artifacts17/19: its decision artifact was written before the publish; the key's newest version is its

@@ -228,7 +228,9 @@ def test_a_version_whose_calibration_had_too_few_points_for_95_is_not_described_
     (d / "recipe.json").write_text(json.dumps(recipe))
     mv = ModelRegistry(tmp_path / "models").register(d, name="damped", dataset="toy", kind="statistical",
                                                     recipe=recipe, created_at=datetime(2024, 1, 1))
-    assert mv.describe() == ("statistical: damped; series it cannot forecast: naive; 80% conformal intervals "
+    # ui19: 'series it cannot forecast: naive' read as if naive were a series
+    assert mv.describe() == ("statistical: damped; its fallbacks for series it cannot forecast (first that can): "
+                             "naive; 80% conformal intervals "
                              "(too few backtest points for 95%)")
     both = {**recipe, "intervals": {"damped": {**cal, "too_few": {}}}}
     assert describe_recipe({"name": "damped", **both}).endswith("; 80/95% conformal intervals")

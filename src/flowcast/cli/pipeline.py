@@ -399,6 +399,7 @@ def run(
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
               f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+    _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
         from flowcast.data.validate import ignored_columns_line
 
@@ -437,6 +438,19 @@ def run(
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     interrupted_afterwards(late)
+
+
+def _print_excluded(result: dict[str, Any]) -> None:
+    """The series of the data that the run did not forecast, with the reason of each (every row quarantined, an
+    ended series set aside, too short): the summary said '5 series' of a file of 6 and named none (ui19), the
+    reason only in a warning scrolled past and the data-quality artifact."""
+    n = int(result.get("series_excluded") or 0)
+    listed = list(result.get("excluded") or [])
+    if not n or not listed:
+        return
+    shown = "; ".join(f"{e['unique_id']} ({e['reason']})" for e in listed[:3])
+    more = f"; and {n - 3:,} more (--json: excluded)" if n > 3 else ""
+    out.print(f"{n:,} series excluded, not forecast: {shown}{more}", highlight=False)
 
 
 def _print_stale(result: dict[str, Any]) -> None:

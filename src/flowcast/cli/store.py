@@ -538,7 +538,7 @@ def model_text(record: dict[str, Any]) -> list[str]:
         if recipe.get("weights_note"):
             lines.append(f"  weights: {recipe['weights_note']}")
     if recipe.get("fallback"):
-        lines.append(f"  series it cannot forecast: {', '.join(recipe['fallback'])} (first that can)")
+        lines.append(f"  fallbacks for series it cannot forecast (first that can): {', '.join(recipe['fallback'])}")
     own = (recipe.get("intervals") or {}).get(str(record.get("name"))) or {}
     if own:  # a level with too few calibration points is never published (as `describe_recipe` says)
         few = [int(lv) for lv in (own.get("too_few") or {})]

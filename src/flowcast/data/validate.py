@@ -253,12 +253,12 @@ class DataQualityReport:
             *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
               if self.freshness.get("periods_behind") is not None else []),
             *([(f"| series ended more than a horizon before the latest observation | "
-                f"{self.freshness['series_ended']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('ended', []))})"
+                f"{self.freshness['series_ended']:,} ({_named(self.freshness['series_ended'], self.freshness.get('ended', []))})"
                 + (f"; {aside:,} set aside, not forecast (ended_series = exclude)"
                    if (aside := int(self.freshness.get("series_ended_excluded") or 0)) else "") + " |")]
               if self.freshness.get("series_ended") else []),
             *([(f"| series of the last publish not in the data (no forecast this time) | "
-                f"{self.freshness['series_lost']:,} (e.g. {', '.join(md_text(u) for u in self.freshness.get('lost', []))}) |")]
+                f"{self.freshness['series_lost']:,} ({_named(self.freshness['series_lost'], self.freshness.get('lost', []))}) |")]
               if self.freshness.get("series_lost") else []),
             "",
             (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
@@ -288,12 +288,18 @@ class DataQualityReport:
         if self.empty_covariates:
             lines += ["", md_text(empty_covariates_line(self.empty_covariates))]
         excluded = [*self.series_quarantined, *self.excluded]
-        if excluded:
-            lines += ["", "| excluded series | reason |", "| --- | --- |"]
-            lines += [f"| {md_text(e['unique_id'])} | {md_text(e['reason'])} |" for e in excluded[:50]]
+        if excluded:  # a list, not a table: the UI does not wrap a table's cells, and cut the reasons off
+            lines += ["", "Excluded series (not forecast) and why:", ""]
+            lines += [f"- **{md_text(e['unique_id'])}**: {md_text(e['reason'])}" for e in excluded[:50]]
             if len(excluded) > 50:
-                lines.append(f"| ... | {len(excluded) - 50} more |")
+                lines.append(f"- ... and {len(excluded) - 50:,} more")
         return "\n".join(lines)
+
+
+def _named(n: int, shown: list[str]) -> str:
+    """'S5' when `shown` names all `n` series, 'e.g. a, b' when it is a sample of them."""
+    names = ", ".join(md_text(u) for u in shown)
+    return names if len(shown) >= n else f"e.g. {names}"
 
 
 @dataclass

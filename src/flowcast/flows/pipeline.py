@@ -423,7 +423,7 @@ def retrain_flow(
         log.info(done[1])
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
         left = withdraw_unpublished_winner(settings, as_of, started)
-        note = " ".join([done[1], *([left[0]] if left else [])])
+        note = reporting.sentences(done[1], left[0] if left else "")
         scope = artifact_scope(resolve_source(settings).name, as_of)
         reporting.skipped_artifact(note, scope, again=done[0] == run_id)
         if left:  # the killed run's decision (written before its publish) named it: the key's newest says so
@@ -536,7 +536,7 @@ def retrain_flow(
             if scheduled else None
         if found is None:
             return None
-        note = f"{found[1]} This run's own decision was refused: {exc}".replace(
+        note = reporting.sentences(found[1], f"This run's own decision was refused: {exc}").replace(
             " (run again to compare against the new production model)", "")
         log.info(note)
         reporting.skipped_artifact(note, scope)
@@ -631,7 +631,7 @@ def retrain_flow(
         elif not promoted and chosen != PRODUCTION and receipt.held.get("model_version") != version.version:
             # 'publish' without promoting: a registration no event records, named by no publish (polish19)
             undone, withdrawn = _take_back_unpublished(registry, version.version, at=started, log=log)
-        note = " ".join([late, *([undone] if undone else [])])
+        note = reporting.sentences(late, undone)
         reporting.skipped_artifact(note, scope)
         # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
         # each key's newest version says what came of it (withdrawn, or not published and left as it was)

@@ -267,7 +267,8 @@ def describe_recipe(recipe: dict[str, Any]) -> str:
     if recipe.get("weights_note") and len(groups) > 1:
         text += f" (weights {recipe['weights_note']})"
     if recipe.get("fallback"):
-        text += f"; series it cannot forecast: {', '.join(recipe['fallback'])}"
+        # not 'series it cannot forecast: dotm, theta' (ui19: it read as if dotm and theta were series)
+        text += f"; its fallbacks for series it cannot forecast (first that can): {', '.join(recipe['fallback'])}"
     if recipe.get("intervals"):
         own = recipe["intervals"].get(str(recipe.get("name"))) or {}
         levels = [int(lv) for lv in own.get("levels", INTERVAL_LEVELS)]
