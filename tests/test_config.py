@@ -310,7 +310,7 @@ def test_a_home_that_is_a_file_is_refused_naming_it(tmp_path, monkeypatch, how):
 
 @pytest.mark.parametrize(("how", "said"), [
     ("env", "FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps, from the environment): Input should be a valid integer"),
-    ("env-lower", "FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps, from the environment): Input should be"),
+    ("env-lower", "flowcast_model__max_steps='abc' (model.max_steps, from the environment): Input should be"),
     ("toml", 'model.max_steps = "abc" in {path}: Input should be a valid integer'),
     ("both", "FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps, from the environment): Input should be"),
     ("toml-source", 'sources.shop.freq = "daily" in {path}: '),

@@ -880,21 +880,22 @@ def _located_errors(exc: ValidationError, overrides: Mapping[str, Any], environ:
             tree = tree[str(part)]
         return True, tree
 
-    env = {k.upper(): v for k, v in environ.items() if k.upper().startswith("FLOWCAST_") and v != ""}
+    env = {k.upper(): (k, v) for k, v in environ.items() if k.upper().startswith("FLOWCAST_") and v != ""}
     try:
         toml = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
     except (OSError, ValueError):
         toml = {}
-    out, found = [], False
-    for e in exc.errors():
-        loc = tuple(e.get("loc", ()))
-        e = dict(e)
+    out: list[dict[str, Any]] = []
+    found = False
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        e: dict[str, Any] = dict(error)
         if loc and not lookup(overrides, loc)[0]:
             key = ".".join(str(p) for p in loc)
             var = next((n for n in ("FLOWCAST_" + "__".join(str(p) for p in loc[:i]).upper()
                                     for i in range(len(loc), 0, -1)) if n in env), None)
-            if var is not None:
-                e["origin"] = f"{var}={env[var]!r} ({key}, from the environment)"
+            if var is not None:  # named as it was set (pydantic-settings reads them in any case)
+                e["origin"] = f"{env[var][0]}={env[var][1]!r} ({key}, from the environment)"
                 found = True
             elif path is not None and (hit := lookup(toml, loc))[0]:
                 try:
