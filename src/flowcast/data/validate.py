@@ -735,6 +735,27 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
                             counts["first"])
 
 
+def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig) -> str | None:
+    """The error a run's validation ends with when `source` leaves it nothing to run on, else None: `validate`'s
+    own (no rows: a header alone; every row after `as_of`; a declared column missing) or `enforce_thresholds`'
+    'no valid rows left' when every row is quarantined. The same reading and checks as the run's, for a command
+    to say so before it starts a Prefect server and the flow (~20-30 s), where the flow said it anyway. A
+    quarantine above the threshold but with valid rows left is the run's to say (it writes the quarantine file
+    the error points to). Errors of the reading itself (a file not found, an I/O failure) are raised as `ingest`
+    and `validate` raise them."""
+    try:
+        result = validate(ingest(source, as_of), source, cfg)
+    except DataValidationError as exc:
+        return str(exc)
+    if result.report.rows_valid:
+        return None
+    try:
+        enforce_thresholds(result, cfg)
+    except DataValidationError as exc:
+        return str(exc)
+    return None
+
+
 def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *, chunk: int = CHUNK) -> ValidationResult:
     """Row-level checks and duplicates -> (valid, quarantined, report); see the module docstring.
     `chunk`: rows per step of the key-order passes (`order.ds_steps`)."""
