@@ -575,6 +575,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
         line = empty_covariates_line(report.empty_covariates)
         log.warning(line[0].upper() + line[1:])
+    if getattr(report, "constant_covariates", None):  # (a cached report of an older version has none)
+        from flowcast.data.validate import constant_covariates_line
+
+        line = constant_covariates_line(report.constant_covariates)
+        log.warning(line[0].upper() + line[1:])
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 

@@ -234,7 +234,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # quarantined as time_unparsable
 # 17 = ended19: validation.ended_series = "exclude" sets aside the series that ended more than a horizon before the
 # latest observation (TrainingData.excluded; PreprocessSummary.ended, rows_ended), and it is in the cache key
-PREPROCESS_VERSION = 17
+# 18 = newuser20: the report names the declared covariates of one value on every valid row (constant_covariates)
+PREPROCESS_VERSION = 18
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
