@@ -278,7 +278,8 @@ def test_a_training_of_zero_steps_or_epochs_is_refused(setting, value, monkeypat
     with pytest.raises(ValueError, match=rf"{setting} = 0 trains nothing .*or -1 for no limit"):
         ModelConfig(**{setting: value})
     monkeypatch.setenv(f"FLOWCAST_MODEL__{setting.upper()}", str(value))
-    with pytest.raises(ValueError, match=rf"model\.{setting}\n.*{setting} = 0 trains nothing"):
+    with pytest.raises(ValueError, match=rf"FLOWCAST_MODEL__{setting.upper()}='0' \(model\.{setting}, from the "
+                                         rf"environment\): {setting} = 0 trains nothing"):
         load_settings()
     assert ModelConfig(max_steps=-1, max_epochs=2).max_steps == -1
 
@@ -301,6 +302,37 @@ def test_a_home_that_is_a_file_is_refused_naming_it(tmp_path, monkeypatch, how):
     res = CliRunner().invoke(app, [*args, *(["--home", "sales.csv"] if how == "option" else [])], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2, res.output
-    assert ("home: home 'sales.csv' is a file, not a folder: home is the folder a run writes everything to (--home, "
+    where = "FLOWCAST_HOME='sales.csv' (home, from the environment)" if how == "env" else "home"
+    assert (f"{where}: home 'sales.csv' is a file, not a folder: home is the folder a run writes everything to (--home, "
             "FLOWCAST_HOME; default .flowcast); a data file goes in --data") in said and "PosixPath" not in said
     assert load_settings(home=tmp_path / "new").home == tmp_path / "new"  # not there yet: made by the run
+
+
+@pytest.mark.parametrize(("how", "said"), [
+    ("env", "FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps, from the environment): Input should be a valid integer"),
+    ("env-lower", "flowcast_model__max_steps='abc' (model.max_steps, from the environment): Input should be"),
+    ("toml", 'model.max_steps = "abc" in {path}: Input should be a valid integer'),
+    ("both", "FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps, from the environment): Input should be"),
+    ("toml-source", 'sources.shop.freq = "daily" in {path}: '),
+])
+def test_a_bad_value_names_the_variable_or_the_file_key_that_set_it(tmp_path, monkeypatch, how, said):
+    """Regression: FLOWCAST_MODEL__MAX_STEPS=abc failed naming the key `model.max_steps`, which the user never
+    wrote, and not the variable they set or its value; a value from flowcast.toml did not name the file."""
+    cfg = tmp_path / "flowcast.toml"
+    if how == "toml-source":
+        cfg.write_text('[sources.shop]\npath = "x.csv"\ntime_col = "t"\ntarget_col = "y"\nfreq = "daily"\n')
+    else:
+        cfg.write_text('[model]\nmax_steps = "abc"\n' if how in ("toml", "both") else '[model]\nlookback = 4\n')
+    if how in ("env", "both"):
+        monkeypatch.setenv("FLOWCAST_MODEL__MAX_STEPS", "abc")
+    if how == "env-lower":
+        monkeypatch.setenv("flowcast_model__max_steps", "abc")
+    with pytest.raises(ValueError) as err:
+        load_settings(cfg)
+    assert said.format(path=cfg) in str(err.value)
+    assert "\n" not in str(err.value) and (how.startswith("toml") or str(cfg) not in str(err.value))
+    monkeypatch.delenv("FLOWCAST_MODEL__MAX_STEPS", raising=False)
+    monkeypatch.delenv("flowcast_model__max_steps", raising=False)
+    with pytest.raises(ValueError) as err:  # an option names its key, as before
+        load_settings(model={"max_steps": "xyz"})
+    assert "model.max_steps" in str(err.value) and "from the environment" not in str(err.value)

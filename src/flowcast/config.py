@@ -20,7 +20,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +38,7 @@ from pydantic_settings import (
 )
 
 from flowcast.columns import DATASET_NAME_PATTERN
+from flowcast.errors import SettingsValueError
 
 Cell = Literal["rnn", "lstm", "gru", "mlp"]  # mlp: a global MLP over the window (windowed mode only)
 FREQ_ALIASES = {"30m", "1h", "1d", "1w", "1mo", "1q", "1y"}
@@ -851,6 +860,54 @@ def unknown_env(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
     return out
 
 
+def _located_errors(exc: ValidationError, overrides: Mapping[str, Any], environ: Mapping[str, str],
+                    path: Path | None) -> list[dict[str, Any]] | None:
+    """pydantic's errors of a configuration, each with the `origin` of its value where it came from the
+    environment (`FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps)`) or the configuration file
+    (`model.max_steps = "abc" in flowcast.toml`); None when none of them did (an option or a flow
+    parameter, which pydantic's key already names). Sources are looked up in the order they win:
+    options, then the environment, then the file."""
+    import json
+    import tomllib
+
+    def lookup(tree: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+        for part in loc:
+            if not isinstance(tree, Mapping) or str(part) not in tree:
+                if isinstance(tree, list) and isinstance(part, int) and part < len(tree):
+                    tree = tree[part]
+                    continue
+                return False, None
+            tree = tree[str(part)]
+        return True, tree
+
+    env = {k.upper(): (k, v) for k, v in environ.items() if k.upper().startswith("FLOWCAST_") and v != ""}
+    try:
+        toml = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+    except (OSError, ValueError):
+        toml = {}
+    out: list[dict[str, Any]] = []
+    found = False
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        e: dict[str, Any] = dict(error)
+        if loc and not lookup(overrides, loc)[0]:
+            key = ".".join(str(p) for p in loc)
+            var = next((n for n in ("FLOWCAST_" + "__".join(str(p) for p in loc[:i]).upper()
+                                    for i in range(len(loc), 0, -1)) if n in env), None)
+            if var is not None:  # named as it was set (pydantic-settings reads them in any case)
+                e["origin"] = f"{env[var][0]}={env[var][1]!r} ({key}, from the environment)"
+                found = True
+            elif path is not None and (hit := lookup(toml, loc))[0]:
+                try:
+                    shown = json.dumps(hit[1])
+                except (TypeError, ValueError):
+                    shown = repr(hit[1])
+                e["origin"] = f"{key} = {shown} in {path}"
+                found = True
+        out.append(e)
+    return out if found else None
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Read defaults < the NAMED TOML file (`config_path`) < FLOWCAST_* env < overrides (nested
     dicts merge, None is ignored)."""
@@ -873,6 +930,11 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         merged = _FromFile(**_drop_none(overrides))
     except SettingsError as exc:  # pydantic-settings names the section, not the variable or its value
         raise ValueError(_env_json_error(exc, os.environ) or str(exc)) from exc
+    except ValidationError as exc:  # it names the key (model.max_steps), not the variable or file that set it
+        located = _located_errors(exc, _drop_none(overrides), os.environ, path)
+        if located is None:
+            raise
+        raise SettingsValueError(located) from exc
     settings = Settings.model_validate(merged.model_dump())
     settings._given = {name: frozenset(getattr(merged, name).model_fields_set) for name in FREQUENCY_SECTIONS}
     return settings

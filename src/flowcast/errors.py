@@ -98,6 +98,22 @@ class LockLostError(StorageError):
     guarded was not written. Never transient: a retry does not get the lock back."""
 
 
+class SettingsValueError(ValueError):
+    """A configuration value that failed validation, with where each offending value was set: an
+    environment variable (named with its value) or a configuration file's key. `errors()` is pydantic's
+    list, each error with an `origin` ('FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps)') where known."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self._errors = errors
+        super().__init__()
+
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self._errors)
+
+    def __str__(self) -> str:
+        return one_line(self)
+
+
 def one_line(exc: Exception) -> str:
     """A pydantic ValidationError (or TOML error) as one line: 'model.lookback: Input should be a
     valid integer (got 'abc'); freq: ...' instead of pydantic's multi-line text with URLs."""
@@ -120,13 +136,16 @@ def one_line(exc: Exception) -> str:
                 msg = str(e.get("msg", "")).removeprefix("Value error, ")
                 value = e.get("input")
                 value = str(value) if isinstance(value, PurePath) else value  # 'x.csv', not PosixPath('x.csv')
-                shown = "input" in e and not isinstance(value, dict) and repr(value) not in msg
+                # where the value was set (FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps, from the environment),
+                # a file's key = value): it names the value, so 'got' does not repeat it
+                shown = ("input" in e and not isinstance(value, dict) and repr(value) not in msg
+                         and not e.get("origin"))
                 got = [f"got {value!r}"] if shown else []
                 if e.get("type") == "extra_forbidden":  # a misspelled key: say so, and name the one it may be
                     msg = "unknown setting"
                     close = _close_setting(tuple(e.get("loc", ())))
                     got += [f"did you mean {close!r}?"] if close else []
-                parts.append(f"{loc}: {msg}" + (f" ({'; '.join(got)})" if got else ""))
+                parts.append(f"{e.get('origin') or loc}: {msg}" + (f" ({'; '.join(got)})" if got else ""))
             if parts:
                 return "; ".join(parts)
         except Exception:  # noqa: BLE001, S110 - not pydantic's shape: fall back to the plain text below

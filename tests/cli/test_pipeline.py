@@ -100,6 +100,53 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("command", ["run", "forecast"])
+@pytest.mark.parametrize(("text", "said"), [
+    ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
+    ("date,id,val\n\n\n", "s.csv: no rows (the file has a header but no data, only 2 blank line(s))"),
+    ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,n/a?\n",
+     ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of "
+      "s.csv): val 'abc' is not a number")),
+    ("date,id,val\n2024-01-01,a,1\n", None),  # a row to run on: the flow starts
+])
+def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text,
+                                                                              said):
+    """Regression: `flowcast run` (and `forecast`) with a CSV of a header alone, or whose every row is quarantined,
+    started Prefect's temporary server and the flow (~20 s) before the flow's validation said so. The same sentence
+    now comes first, and nothing of Prefect starts."""
+    monkeypatch.chdir(tmp_path)
+    started: list[bool] = []
+
+    def no_prefect(*_a, **_k):
+        started.append(True)
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / "s.csv").write_text(text)
+    res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
+                              "--freq", "1d", "--json"], terminal_width=400)
+    if said is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return
+    assert not started and res.exit_code == 2, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == said
+
+
+def test_a_file_above_the_validation_size_is_left_to_the_flow(tmp_path, monkeypatch):
+    """A source above VALIDATE_CHECK_MAX_BYTES is not validated whole before the flow (it would be twice)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_pipeline, "VALIDATE_CHECK_MAX_BYTES", 5)
+
+    def no_prefect(*_a, **_k):
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    (tmp_path / "s.csv").write_text("date,id,val\n")
+    res = runner.invoke(app, ["run", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
+                              "--freq", "1d"], terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
+
+
 def test_an_as_of_before_the_data_of_a_large_file_is_left_to_the_flow(tmp_path, monkeypatch):
     """A source above AS_OF_CHECK_MAX_BYTES is not read before the flow (its time column would be parsed twice):
     the flow's validate says it."""

@@ -87,7 +87,8 @@ def test_bad_options_exit_2(args, needle):
 @pytest.mark.parametrize("args,env,needle", [
     # pydantic's multi-line text with URLs used to be printed as is
     (["--freq", "1day"], {}, "invalid source options: freq: freq must be a polars duration string"),
-    ([], {"FLOWCAST_MODEL__LOOKBACK": "abc"}, "model.lookback: Input should be a valid integer, unable to parse string as an integer (got 'abc')"),
+    ([], {"FLOWCAST_MODEL__LOOKBACK": "abc"}, ("FLOWCAST_MODEL__LOOKBACK='abc' (model.lookback, from the environment): Input should be a valid integer, unable "
+      "to parse string as an integer")),
     # an unknown time zone used to surface as polars' ComputeError with exit 1
     (["--tz", "australia/melbourne"], {}, "unknown time zone tz='australia/melbourne' (did you mean 'Australia/Melbourne'?)"),
 ])

@@ -1477,3 +1477,28 @@ def test_a_declared_covariate_with_no_value_at_all_is_said(write_csv, role):
     assert ("declared covariate 'empty' has no value on any row (the column is empty): a network reads nothing from "
             "it") in md
     assert run_validate(p, **{role: ["price"]}).report.empty_covariates == []
+
+
+@pytest.mark.parametrize(("role", "column", "value", "shown"), [
+    *[(role, column, value, shown) for role in ("static_cols", "past_cols", "future_cols")
+      for column, value, shown in [("0,0,0", 0, "0 on every row"), ("2.5,2.5,2.5", 2.5, "2.5 on every row")]],
+    ("static_cols", "north,north,north", "north", "'north' on every row"),  # past and future covariates are numbers
+])
+def test_a_declared_covariate_of_one_value_on_every_row_is_said(write_csv, role, column, value, shown):
+    """Regression: a declared covariate of one and the same value on every valid row (a promo flag 0 everywhere, one
+    region for every series) carries no information, and the run used it without a word, where an empty one was said
+    (`empty_covariates`). The data-quality report names it with its value; a column that varies, or one with an empty
+    cell beside its value (filled, not constant), or an empty one (said as such) is not named."""
+    a, b, c = column.split(",")
+    p = write_csv(f"date,id,val,flat,varies,gappy,empty\n2020-01-01,a,1,{a},1,{a},\n2020-01-02,a,2,{b},2,,\n"
+                  f"2020-01-01,b,3,{c},1,{c},\n")
+    if role == "static_cols" and not isinstance(value, str):  # a static keeps its text as written
+        value, shown = str(value), f"{str(value)!r} on every row"
+    r = run_validate(p, **{role: ["flat", "varies", "gappy", "empty"]})
+    assert r.report.constant_covariates == {"flat": value}
+    assert r.report.to_dict()["constant_covariates"] == {"flat": value}
+    assert r.report.empty_covariates == ["empty"]
+    md = " ".join(r.report.to_markdown().split())
+    assert (f"declared covariate 'flat' ({shown}) is constant: it carries no information, a network learns nothing "
+            "from it") in md
+    assert run_validate(p, **{role: ["varies"]}).report.constant_covariates == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -122,9 +123,10 @@ def task_states_of(flow_run_id: str) -> dict[str, list[str]]:
     return out
 
 
-def events_named(name: str, timeout: float = 30.0) -> list[dict]:
+def events_named(name: str, timeout: float = 30.0, where: Callable[[dict], bool] | None = None) -> list[dict]:
     """Events called `name` the Prefect API has stored (newest first), polled for up to `timeout`
-    seconds: events are sent in the background and persisted in batches."""
+    seconds: events are sent in the background and persisted in batches. `where`: only those it
+    holds for, polled until one is stored (another test's event of that name is not this one's)."""
     import asyncio
     import time
 
@@ -138,7 +140,7 @@ def events_named(name: str, timeout: float = 30.0) -> list[dict]:
 
     deadline = time.monotonic() + timeout
     while True:
-        found = asyncio.run(read())
+        found = [e for e in asyncio.run(read()) if where is None or where(e)]
         if found or time.monotonic() > deadline:
             return found
         time.sleep(1)

@@ -433,7 +433,8 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert said.state.is_completed() and said.state.message == f"Nothing published: {quiet['note']}"
     assert said.name == "forecast tiny 2019-09-02 (unchanged)" and "unchanged" in said.tags
     assert published.name == "forecast tiny 2019-09-01" and not published.state.message
-    sent = [e for e in events_named("flowcast.forecast.unchanged") if e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00"]
+    sent = events_named("flowcast.forecast.unchanged",
+                        where=lambda e: e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00")
     assert sent and sent[0]["resource"]["prefect.resource.id"] == "flowcast.dataset.tiny"
     assert any(r["prefect.resource.id"] == f"prefect.flow-run.{quiet['run_id']}" for r in sent[0]["related"])
     loud = {**production_home, "overrides": {**production_home["overrides"], "publish": {"skip_unchanged": False}}}

@@ -86,6 +86,9 @@ def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_
     monkeypatch.setattr(forecast, "published_already", then_another_run_publishes)
     late = forecast.forecast_flow(**production_home)
     assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == "run-7"
+    from flowcast.flows.forecast import FORECAST_KEYS
+
+    assert list(late) == list(FORECAST_KEYS) and late["series_excluded"] == 0  # the keys of every other path
     assert "run run-7" in late["note"] and "found under the key's lock" in late["note"]
     from flow_helpers import artifacts_of
 
@@ -133,3 +136,38 @@ def test_a_run_retried_after_it_published_its_slot_is_not_called_skipped(product
     said = artifacts_of(first["run_id"])  # its page: the first attempt's receipt, and this attempt's word on it
     assert [a.data for a in said[None]] == [reporting.skipped_markdown(again["note"], again=True)]
     assert "an earlier attempt of this run did it" in said[None][0].data and "publish-receipt-tiny" in said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_every_forecast_result_has_the_same_keys_whichever_way_it_ends(production_home, tmp_path, monkeypatch):
+    """Regression: the forecast flow's early returns ('nothing new is published': unchanged; 'already published':
+    skipped) carried neither `excluded` nor `series_excluded` (nor kind, fallbacks, the freshness keys of a skipped
+    run), where the published result had them: `flowcast forecast --json` changed shape with the way the run ended.
+    Every path now has every key of FORECAST_KEYS, null where it cannot know it (a run skipped before it read the
+    data)."""
+    import shutil
+
+    from prefect.runtime import flow_run
+
+    from flowcast.data.freshness import RUN_KEYS
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.forecast import FORECAST_KEYS
+
+    csv = tmp_path / "sales.csv"  # the tiny data and a series whose every row is quarantined: excluded
+    shutil.copy(production_home["source"]["path"], csv)
+    with csv.open("a") as f:
+        f.write("S9,2019-01-01,abc\n")
+    kw = {**production_home, "source": {**production_home["source"], "path": str(csv)}}
+    # (dates of their own: the session's event log is shared with the other flow tests, which look up theirs by date)
+    published = forecast_flow(as_of=datetime(2019, 8, 11), **kw)
+    unchanged = forecast_flow(as_of=datetime(2019, 8, 12), **kw)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: datetime(2019, 8, 11, tzinfo=UTC))
+    skipped = forecast_flow(**kw)
+    assert published["published_rows"] > 0 and unchanged["unchanged"] and skipped["skipped"]
+    assert set(RUN_KEYS) <= set(FORECAST_KEYS)
+    for result in (published, unchanged, skipped):
+        assert list(result) == list(FORECAST_KEYS)
+    assert published["series_excluded"] == unchanged["series_excluded"] == 1
+    assert [e["unique_id"] for e in unchanged["excluded"]] == [e["unique_id"] for e in published["excluded"]] == ["S9"]
+    assert skipped["excluded"] is None and skipped["series_excluded"] is None and skipped["n_series"] is None
+    assert not published["skipped"] and not published["unchanged"] and not unchanged["skipped"]

@@ -68,3 +68,34 @@ def test_the_tune_task_is_one_of_flowcasts_own():
     assert "tune" in flowcast_task_names() and "validate" in flowcast_task_names()
     assert not QuietFilter().filter(_record("Finished in state Completed()", task_name="tune", level=logging.INFO))
     assert tune_task.task_run_name == "tune hyperparameters"
+
+
+def test_a_constant_declared_covariate_is_said_in_the_runs_log(tmp_path, caplog, prefect_api):
+    """Regression: a declared covariate of one value on every row (a promo flag 0 everywhere) was used without a word
+    in the run's log, where an empty one was warned about. Through the flows' own load_data, in a Prefect flow."""
+    from datetime import UTC, datetime
+
+    import polars as pl
+    from flow_helpers import source_dict, write_series
+    from prefect import flow
+
+    import flowcast.flows  # noqa: F401 - installs the filter
+    from flowcast.config import load_settings
+    from flowcast.flows.common import load_data
+
+    csv = write_series(tmp_path / "raw" / "sales.csv", n_series=2, n_months=30)
+    pl.read_csv(csv).with_columns(pl.lit(0).alias("promo"), pl.lit(1).alias("open")).write_csv(csv)
+    settings = load_settings(home=str(tmp_path / "home"), source={**source_dict(csv), "future_cols": ["promo"],
+                                                                  "past_cols": ["open"]})
+
+    @flow(name="constant-covariate")
+    def read_it() -> None:
+        load_data(settings, datetime(2012, 6, 1, tzinfo=UTC))
+
+    with caplog.at_level(logging.INFO):
+        read_it()
+    said = [r for r in caplog.records if "Declared covariate" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in said] == [(logging.WARNING, (
+        "Declared covariates 'open' (1 on every row), 'promo' (0 on every row) are constant: they carry no "
+        "information, a network learns nothing from them; check the file's column (an export that filled it with "
+        "one value?), or leave it undeclared"))]

@@ -98,32 +98,43 @@ def _flow_source_args(settings: Any, data: str | None) -> dict[str, Any]:
     }
 
 
-# the largest source (bytes on disk, all its files) whose time column `check_as_of_has_data` reads before the flow:
+# the largest source (bytes on disk, all its files) whose time column `check_data_before_flow` reads before the flow:
 # the read parses every time value (1.7 s for 100,000 rows of a 2.6 MB CSV on 2 busy cores, 21 s for 1,000,000),
 # which the flow then does again; a larger source is checked in the flow only
 AS_OF_CHECK_MAX_BYTES = 8 * 2**20
+# the largest source that `check_data_before_flow` validates whole before the flow (every check the run makes:
+# ~1 s for 1 MiB, some 40,000 rows), to say at once that it leaves nothing to run on (a header alone, every row
+# quarantined), where the flow said it after Prefect's temporary server had started (~20 s)
+VALIDATE_CHECK_MAX_BYTES = 2**20
 
 
-def check_as_of_has_data(settings: Any, as_of: datetime | None) -> None:
-    """An --as-of before the data began, said before a Prefect server and the flow start (~30 s): the flow's
-    validate says the same (`validate.nothing_observed_by`: the reader's own rules). Only for a file given or
-    configured that is on this machine and up to `AS_OF_CHECK_MAX_BYTES`: a URL is read in the flow, with its
-    retries, a bundled dataset (M3 builds its files on first use) is left to the flow, and so is a larger file,
-    whose read here would cost more than it saves. Anything else that stops the reading here is the flow's to
-    say, in its run, as it always did. `as_of`: the instant the command parsed (`parse_run_as_of`), once."""
-    if as_of is None or (settings.source is None and settings.dataset not in settings.sources):
+def check_data_before_flow(settings: Any, as_of: datetime | None) -> None:
+    """A source that leaves a run nothing to run on, said before a Prefect server and the flow start (~20-30 s),
+    in the words the flow's validation says it (`validate.nothing_to_run`): no rows (a header alone), every row
+    quarantined, or (with `as_of`) an as_of before the data began (`validate.nothing_observed_by`: one pass over
+    the time column, for a source too large to validate whole here). Only for a file given or configured that is
+    on this machine and up to `VALIDATE_CHECK_MAX_BYTES` (validated whole) or `AS_OF_CHECK_MAX_BYTES` (its time
+    column): a URL is read in the flow, with its retries, a bundled dataset (M3 builds its files on first use) is
+    left to the flow, and so is a larger file, whose read here would cost more than it saves. Anything else that
+    stops the reading here is the flow's to say, in its run, as it always did. `as_of`: the instant the command
+    parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them."""
+    if settings.source is None and settings.dataset not in settings.sources:
         return
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import resolve_files
-    from flowcast.data.validate import nothing_observed_by
+    from flowcast.data.validate import nothing_observed_by, nothing_to_run
     from flowcast.errors import DataValidationError
 
     try:
         source = resolve_source(settings)
         files = resolve_files(source)
-        if any("://" in f for f in files) or sum(os.path.getsize(f) for f in files) > AS_OF_CHECK_MAX_BYTES:
+        size = sum(os.path.getsize(f) for f in files)
+        if any("://" in f for f in files) or size > AS_OF_CHECK_MAX_BYTES:
             return
-        said = nothing_observed_by(source, as_of)
+        if size <= VALIDATE_CHECK_MAX_BYTES:
+            said = nothing_to_run(source, as_of, settings.validation)
+        else:
+            said = nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
         return
     if said is not None:
@@ -349,7 +360,7 @@ def run(
     )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_as_of_has_data(settings, instant)
+    check_data_before_flow(settings, instant)
     if data is not None and dataset is None:
         _note_new_dataset(settings, data)
     from flowcast.flows import retrain_flow
@@ -505,7 +516,7 @@ def forecast(
     )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_as_of_has_data(settings, instant)
+    check_data_before_flow(settings, instant)
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()

@@ -110,6 +110,8 @@ class DataQualityReport:
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
+    # declared covariates with one and the same value on every valid row (column -> that value)
+    constant_covariates: dict[str, Any] = field(default_factory=dict)
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -287,6 +289,8 @@ class DataQualityReport:
             lines += ["", md_text(f"numbers: {note}")]
         if self.empty_covariates:
             lines += ["", md_text(empty_covariates_line(self.empty_covariates))]
+        if self.constant_covariates:
+            lines += ["", md_text(constant_covariates_line(self.constant_covariates))]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:  # a list, not a table: the UI does not wrap a table's cells, and cut the reasons off
             lines += ["", "Excluded series (not forecast) and why:", ""]
@@ -574,6 +578,41 @@ def _empty_covariates(valid: pl.DataFrame, source: SourceConfig) -> list[str]:
     return [c for c in cols if nulls[c] == valid.height]
 
 
+def _constant_covariates(valid: pl.DataFrame, source: SourceConfig) -> dict[str, Any]:
+    """The declared covariates with one and the same value on every valid row (no row without one), with that value:
+    a column that carries no information (a promo flag 0 everywhere, a static 'region' of one region for every
+    series). Only an empty column was said (`_empty_covariates`); a constant one was used without a word, and the
+    network read nothing from it either."""
+    cols = [c for c in dict.fromkeys([*source.static_cols, *source.past_cols, *source.future_cols])
+            if c in valid.columns]
+    if not valid.height or not cols:
+        return {}
+    stats = valid.select(*(pl.col(c).null_count().alias(f"nulls{i}") for i, c in enumerate(cols)),
+                         *(pl.col(c).n_unique().alias(f"unique{i}") for i, c in enumerate(cols)),
+                         *(pl.col(c).first().alias(f"first{i}") for i, c in enumerate(cols))).row(0, named=True)
+    out: dict[str, Any] = {}
+    for i, c in enumerate(cols):
+        if stats[f"nulls{i}"] == 0 and stats[f"unique{i}"] == 1:
+            value = stats[f"first{i}"]
+            out[c] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return out
+
+
+def constant_covariates_line(constant: dict[str, Any]) -> str:
+    """The note for declared covariates of one value on every row (`_constant_covariates`), each with its value."""
+    def shown(value: Any) -> str:
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return repr(value) if isinstance(value, str) else str(value)
+
+    one = len(constant) == 1
+    each = ", ".join(f"{c!r} ({shown(v)} on every row)" for c, v in constant.items())
+    return (f"declared covariate{'' if one else 's'} {each} {'is' if one else 'are'} constant: "
+            f"{'it carries' if one else 'they carry'} no information, a network learns nothing from "
+            f"{'it' if one else 'them'}; check the file's column (an export that filled it with one value?), or "
+            "leave it undeclared")
+
+
 def empty_covariates_line(cols: list[str]) -> str:
     """The warning for declared covariates without a single value (`_empty_covariates`)."""
     names = ", ".join(repr(c) for c in cols)
@@ -739,6 +778,27 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
         return None
     return _all_after_as_of(ingested, int(counts["rows_read"]), int(counts["partial"]), int(counts["planned"]),
                             counts["first"])
+
+
+def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig) -> str | None:
+    """The error a run's validation ends with when `source` leaves it nothing to run on, else None: `validate`'s
+    own (no rows: a header alone; every row after `as_of`; a declared column missing) or `enforce_thresholds`'
+    'no valid rows left' when every row is quarantined. The same reading and checks as the run's, for a command
+    to say so before it starts a Prefect server and the flow (~20-30 s), where the flow said it anyway. A
+    quarantine above the threshold but with valid rows left is the run's to say (it writes the quarantine file
+    the error points to). Errors of the reading itself (a file not found, an I/O failure) are raised as `ingest`
+    and `validate` raise them."""
+    try:
+        result = validate(ingest(source, as_of), source, cfg)
+    except DataValidationError as exc:
+        return str(exc)
+    if result.report.rows_valid:
+        return None
+    try:
+        enforce_thresholds(result, cfg)
+    except DataValidationError as exc:
+        return str(exc)
+    return None
 
 
 def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *, chunk: int = CHUNK) -> ValidationResult:
@@ -921,6 +981,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                                      quarantined_ids.get_column("unique_id").cast(pl.Utf8)])),
         number_notes=list(ingested.number_notes),
         empty_covariates=_empty_covariates(valid, source),
+        constant_covariates=_constant_covariates(valid, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(

@@ -575,6 +575,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
         line = empty_covariates_line(report.empty_covariates)
         log.warning(line[0].upper() + line[1:])
+    if getattr(report, "constant_covariates", None):  # (a cached report of an older version has none)
+        from flowcast.data.validate import constant_covariates_line
+
+        line = constant_covariates_line(report.constant_covariates)
+        log.warning(line[0].upper() + line[1:])
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 
@@ -703,8 +708,15 @@ def future_notes(summary: Any) -> list[str]:
              f"{summary.future_fill!r}{FUTURE_ADVICE}{never_planned(missing, int(summary.future_expected))}")]
 
 
+# the keys of `run_counts`, every one of them on every path of a run's JSON (null where the run read no data)
+RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
+                  "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
+                  "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled")
+
+
 def run_counts(data: LoadedData) -> dict[str, Any]:
-    """What a run's JSON summary says about its data: imputed points and unplanned future values."""
+    """What a run's JSON summary says about its data: imputed points and unplanned future values (the keys
+    `RUN_COUNT_KEYS`)."""
     from flowcast.data.freshness import latest_end
 
     s = data.summary

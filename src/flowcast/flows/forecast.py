@@ -24,6 +24,7 @@ from flowcast.config import SourceConfig
 from flowcast.errors import AlreadyPublished, ModelFileError, RegistryError, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    RUN_COUNT_KEYS,
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
@@ -117,6 +118,35 @@ def damaged_model_sentence(version: str, which: str, dataset: str, problem: str)
             "is out of production")
 
 
+# the keys of the forecast flow's result (`flowcast forecast --json`), the same on every path it ends by: published,
+# skipped (its as_of published already, found before the run or under the publish's lock) or unchanged (nothing new
+# to publish). A key a path cannot know is null: a run skipped before it read the data knows none of the data's
+# (n_series, excluded, series_excluded, the freshness keys of RUN_KEYS), one that published nothing no store paths.
+# The early returns lacked `excluded` and `series_excluded` (and more), where the published result had them.
+FORECAST_KEYS = ("as_of", "run_id", "dataset", "n_series", "rows_in", "rows_valid", "rows_quarantined",
+                 *RUN_COUNT_KEYS, "model", "model_version", "kind", "fallback_series", "fallbacks", "excluded",
+                 "series_excluded", "published_rows", "skipped", "published_by", "unchanged", "realized", "note",
+                 "store", "parquet", "duckdb")
+
+
+def _result(**values: Any) -> dict[str, Any]:
+    """A forecast flow result with every key of FORECAST_KEYS (null where not given; skipped and unchanged false)."""
+    unknown = sorted(set(values) - set(FORECAST_KEYS))
+    if unknown:  # a key added on one path only: add it to FORECAST_KEYS, so that every path has it
+        raise ValueError(f"forecast result keys not in FORECAST_KEYS: {', '.join(unknown)}")
+    return {k: values.get(k, False if k in ("skipped", "unchanged") else None) for k in FORECAST_KEYS}
+
+
+def _data_result(data: Any) -> dict[str, Any]:
+    """What a forecast result says of the data the run read: its counts, freshness and the series not forecast."""
+    return {"n_series": data.td.n_series, "rows_in": data.rows_in, "rows_valid": data.rows_valid,
+            "rows_quarantined": data.rows_quarantined, **run_counts(data),
+            # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
+            "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
+            # all of them (the list stops at 100): the data's series = n_series + series_excluded
+            "series_excluded": len(data.report.series_quarantined) + data.td.excluded.height}
+
+
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
 @crash_on_interrupt
 @says_what_it_skipped
@@ -179,8 +209,8 @@ def forecast_flow(
     if not overwrite and (held := published_already(settings, as_of)):
         log.info(held[1])
         reporting.skipped_artifact(held[1], artifact_scope(src.name, as_of), again=held[0] == run_id)
-        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": src.name, "published_rows": 0,
-                "skipped": True, "published_by": held[0], "note": held[1], "store": store_label(settings)}
+        return _result(as_of=as_of.isoformat(), run_id=run_id, dataset=src.name, published_rows=0, skipped=True,
+                       published_by=held[0], note=held[1], store=store_label(settings))
     registry = open_registry(settings)
     production = registry.production(src.name)
     which = "the production model"
@@ -220,10 +250,9 @@ def forecast_flow(
         data = load_data(settings, as_of)
         if settings.publish.skip_unchanged and (quiet := skip_if_unchanged(settings, data, as_of, production.version)):
             log.info(quiet)
-            return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name, "n_series": data.td.n_series,
-                    "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
-                    **run_counts(data), "model": production.name, "model_version": production.version, "published_rows": 0,
-                    "unchanged": True, "note": quiet, "store": store_label(settings)}
+            return _result(as_of=as_of.isoformat(), run_id=run_id, dataset=data.source.name, **_data_result(data),
+                           model=production.name, model_version=production.version, kind=production.kind,
+                           published_rows=0, unchanged=True, note=quiet, store=store_label(settings))
         from flowcast.evaluation.intermittency import RECIPE_KEY, recorded_bounds
         from flowcast.models.recipes import load_recipe
 
@@ -279,38 +308,28 @@ def forecast_flow(
         if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above
             late = held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True)
             reporting.skipped_artifact(late, artifact_scope(data.source.name, as_of))
-            return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": data.source.name,
-                    "n_series": data.td.n_series, "rows_in": data.rows_in, "rows_valid": data.rows_valid,
-                    "rows_quarantined": data.rows_quarantined, "model": production.name,
-                    "model_version": production.version, "published_rows": 0, "skipped": True,
-                    "published_by": receipt.held.get("run_id"),
-                    "note": late,
-                    "store": store_label(settings)}
+            return _result(as_of=as_of.isoformat(), run_id=run_id, dataset=data.source.name, **_data_result(data),
+                           model=production.name, model_version=production.version, kind=production.kind,
+                           fallback_series=int(rf.fallbacks.height), fallbacks=rf.fallbacks.head(100).to_dicts(),
+                           published_rows=0, skipped=True, published_by=receipt.held.get("run_id"), note=late,
+                           store=store_label(settings))
         realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
-        return {
-            "as_of": as_of.isoformat(),
-            "run_id": run_id,
-            "dataset": data.source.name,
-            "n_series": data.td.n_series,
-            "rows_in": data.rows_in,
-            "rows_valid": data.rows_valid,
-            "rows_quarantined": data.rows_quarantined,
-            **run_counts(data),
-            "model": production.name,
-            "model_version": production.version,
-            "kind": production.kind,
-            "fallback_series": int(rf.fallbacks.height),
-            "fallbacks": rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
-            # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
-            "excluded": [*data.report.series_quarantined, *data.td.excluded.to_dicts()][:100],
-            # all of them (the list stops at 100): the data's series = n_series + series_excluded
-            "series_excluded": len(data.report.series_quarantined) + data.td.excluded.height,
-            "published_rows": int(receipt.rows),
-            "realized": realized_json(realized),
-            "note": note or None,
-            "store": store_label(settings),
-            "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
-            "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
-        }
+        return _result(
+            as_of=as_of.isoformat(),
+            run_id=run_id,
+            dataset=data.source.name,
+            **_data_result(data),
+            model=production.name,
+            model_version=production.version,
+            kind=production.kind,
+            fallback_series=int(rf.fallbacks.height),
+            fallbacks=rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
+            published_rows=int(receipt.rows),
+            realized=realized_json(realized),
+            note=note or None,
+            store=store_label(settings),
+            parquet=str(receipt.parquet_path) if receipt.parquet_path else None,
+            duckdb=str(receipt.duckdb_path) if receipt.duckdb_path else None,
+        )
     finally:
         registry.unpin(production.version, run=run_id)

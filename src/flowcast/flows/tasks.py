@@ -247,7 +247,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # appended after it newest first swapped a backfill's two values of the repeated hour)
 # and whether a two-digit year may come first is decided from the rows by as_of (a later '5/5/24' lost a backfill's
 # year-first history), a year-first column reading no '5/5/24' as the year 5
-PREPROCESS_VERSION = 18
+# 19 = newuser20: the report names the declared covariates of one value on every valid row (constant_covariates)
+PREPROCESS_VERSION = 19
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
