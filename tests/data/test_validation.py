@@ -1502,3 +1502,10 @@ def test_a_declared_covariate_of_one_value_on_every_row_is_said(write_csv, role,
     assert (f"declared covariate 'flat' ({shown}) is constant: it carries no information, a network learns nothing "
             "from it") in md
     assert run_validate(p, **{role: ["varies"]}).report.constant_covariates == {}
+
+
+def test_a_static_of_a_single_series_is_not_called_constant(write_csv):
+    """A static is one value per series: in a file of one series it is constant by definition, and saying so on every
+    run of a single-series file would be noise. A past covariate of one value there still is said."""
+    p = write_csv("date,id,val,region,promo\n2020-01-01,a,1,north,0\n2020-01-02,a,2,north,0\n2020-01-03,a,3,north,0\n")
+    assert run_validate(p, static_cols=["region"], past_cols=["promo"]).report.constant_covariates == {"promo": 0}

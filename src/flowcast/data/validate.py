@@ -583,8 +583,10 @@ def _constant_covariates(valid: pl.DataFrame, source: SourceConfig) -> dict[str,
     a column that carries no information (a promo flag 0 everywhere, a static 'region' of one region for every
     series). Only an empty column was said (`_empty_covariates`); a constant one was used without a word, and the
     network read nothing from it either."""
-    cols = [c for c in dict.fromkeys([*source.static_cols, *source.past_cols, *source.future_cols])
-            if c in valid.columns]
+    # a static is one value per series: with one series it is constant by definition, which says nothing
+    several = "unique_id" not in valid.columns or valid["unique_id"].n_unique() > 1
+    cols = [c for c in dict.fromkeys([*(source.static_cols if several else []), *source.past_cols,
+                                      *source.future_cols]) if c in valid.columns]
     if not valid.height or not cols:
         return {}
     stats = valid.select(*(pl.col(c).null_count().alias(f"nulls{i}") for i, c in enumerate(cols)),
