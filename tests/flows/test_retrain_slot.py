@@ -8,6 +8,7 @@ import pytest
 
 from flowcast import reporting
 from flowcast.config import load_settings
+from flowcast.flows.pipeline import RETRAIN_KEYS
 from flowcast.registry import ModelRegistry
 
 SLOT = datetime(2019, 7, 1, 3, tzinfo=UTC)
@@ -46,6 +47,28 @@ def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypa
     again = retrain_flow(as_of=SLOT, **flow_kwargs, **STATISTICAL)
     assert again["published_rows"] > 0 and again["leaderboard"]  # backtested again (production kept: no version)
     assert store.receipt_of("tiny", SLOT)["run_id"] == again["run_id"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_every_retrain_result_has_the_same_keys_whichever_way_it_ends(flow_kwargs, monkeypatch):
+    """Regression (review20): the retrain flow's result changed shape with the way the run ended: a run that found
+    its slot done as it started returned 8 keys (no n_series, leaderboard, decision, registered, ...), one refused
+    after it computed 16 or 20, and the published result had no `skipped`, `published_by` nor `retrained_by` (a
+    deployment run's result, `flowcast run --json` of a later flowcast, read them). Every path now has every key of
+    RETRAIN_KEYS, in that order, null where it cannot know it (a run skipped as it started read no data)."""
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import retrain_flow
+
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    published = retrain_flow(**flow_kwargs, **STATISTICAL)
+    skipped = retrain_flow(**flow_kwargs, **STATISTICAL)  # the slot done: ends as it starts
+    assert published["published_rows"] > 0 and skipped["skipped"] and skipped["retrained_by"] == published["run_id"]
+    assert list(published) == list(skipped) == list(RETRAIN_KEYS)
+    assert published["skipped"] is False and published["published_by"] is None and published["retrained_by"] is None
+    assert published["n_series"] > 0 and published["series_excluded"] == 0 and published["leaderboard"]
+    assert skipped["n_series"] is None and skipped["leaderboard"] is None and skipped["decision"] is None
+    assert skipped["registered"] == {} and skipped["published_by"] is None
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -238,6 +261,7 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     assert other["published_rows"] > 0 and not other.get("skipped")
     assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == other["run_id"]
     assert f"run {other['run_id']}" in late["note"] and "found under the key's lock" in late["note"]
+    assert list(late) == list(other) == list(RETRAIN_KEYS)  # review20: refused under the key's lock, the same keys
     assert set(store.read(dataset="tiny", as_of=SLOT)["run_id"]) == {other["run_id"]}  # the other run's, alone
     assert late["model_version"] != other["model_version"]
     assert late["model_version"] not in [v.version for v in registry.list()]  # removed: no publish names it
@@ -333,6 +357,7 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     assert late["decision"]["publish"] == ("production" if case == "kept" else late["champion"])
     assert late["published_rows"] == 0 and late["skipped"] and late["retrained_by"] == other["run_id"]
     assert f"run {other['run_id']} kept the production model {production}" in late["note"]
+    assert list(late) == list(other) == list(RETRAIN_KEYS)  # review20: refused under the key's lock, the same keys
     assert "found under the key's lock" in late["note"]
     assert set(store.read(dataset="tiny", as_of=NEXT)["run_id"]) == {other["run_id"]}  # the other run's, alone
     assert registry.production("tiny").version == production
@@ -433,6 +458,7 @@ def test_a_retrain_slot_whose_other_run_promoted_first_ends_skipped_not_failed(f
     assert other["decision"]["promote"] and other["published_rows"] > 0
     assert late["published_rows"] == 0 and late["skipped"] and late["retrained_by"] == other["run_id"]
     assert late["registered"] == {} and versions == [first["model_version"], other["model_version"]]
+    assert list(late) == list(other) == list(RETRAIN_KEYS)  # review20: refused as production moved, the same keys
     assert f"run {other['run_id']} registered {other['model_version']}" in late["note"]
     assert "was neither registered nor promoted" in late["note"] and "run again" not in late["note"]
     assert registry.production("tiny").version == other["model_version"]

@@ -41,6 +41,7 @@ from flowcast.errors import AlreadyPublished, ProductionMovedError, RegistryErro
 from flowcast.evaluation.metrics import metric_name
 from flowcast.flows import tasks
 from flowcast.flows.common import (
+    RUN_COUNT_KEYS,
     SlotRetrained,
     artifact_scope,
     crash_on_interrupt,
@@ -94,6 +95,26 @@ def _fault(point: str) -> None:
 
     if os.environ.get("FLOWCAST_FAULT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+# the keys of the retrain flow's result (`flowcast run --json`, a deployment run's result), the same on every path it
+# ends by: published, skipped as it started (its slot retrained or its date published already), skipped after it
+# computed (another run of its slot or date published first: under the key's lock, or production moved to that run's
+# promotion). A key a path cannot know is null: a run skipped as it started read no data. (review20: the early
+# return had 8 keys, the two later skips 16 and 20 and the published result lacked `skipped`, `published_by` and
+# `retrained_by`: the result changed shape with the way the run ended, as the forecast flow's did: FORECAST_KEYS)
+RETRAIN_KEYS = ("as_of", "run_id", "dataset", "n_series", "rows_in", "rows_valid", "rows_quarantined", *RUN_COUNT_KEYS,
+                "horizon", "leaderboard", "decision", "registered", "champion", "model_version", "kind",
+                "fallback_series", "fallbacks", "excluded", "series_excluded", "spans", "published_rows", "skipped",
+                "retrained_by", "published_by", "realized", "store", "parquet", "duckdb", "note")
+
+
+def _retrain_result(**values: Any) -> dict[str, Any]:
+    """A retrain flow result with every key of RETRAIN_KEYS, in that order (null where not given; skipped false)."""
+    unknown = sorted(set(values) - set(RETRAIN_KEYS))
+    if unknown:  # a key added on one path only: add it to RETRAIN_KEYS, so that every path has it
+        raise ValueError(f"retrain result keys not in RETRAIN_KEYS: {', '.join(unknown)}")
+    return {k: values.get(k, False if k == "skipped" else None) for k in RETRAIN_KEYS}
 
 
 def _board_json(board: pl.DataFrame) -> list[dict[str, Any]]:
@@ -429,8 +450,9 @@ def retrain_flow(
         if left:  # the killed run's decision (written before its publish) named it: the key's newest says so
             log.warning(left[0])
             reporting.withdrawn_decision_artifact(note, left[1].name, left[1].version, scope)
-        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": resolve_source(settings).name,
-                "published_rows": 0, "skipped": True, by: done[0], "note": note, "store": store_label(settings)}
+        return _retrain_result(as_of=as_of.isoformat(), run_id=run_id, dataset=resolve_source(settings).name,
+                               registered={}, published_rows=0, skipped=True, **{by: done[0]}, note=note,
+                               store=store_label(settings))
     ev, mc = settings.evaluation, settings.model
     log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
 
@@ -526,6 +548,25 @@ def retrain_flow(
     then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started) if promoted
             else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
 
+    def computed(*, promoted: bool) -> dict[str, Any]:
+        """What every result of a run that read the data and decided says: the data's counts, the series not
+        forecast, the spans, its leaderboard and decision (`promoted`: whether its promotion stands)."""
+        return {
+            "as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
+            "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
+            **run_counts(data), "horizon": h, "leaderboard": _board_json(board),
+            "decision": {"promote": promoted, "action": decision.action, "metric": metric,
+                         "challenger": decision.champion, "champion": decision.champion, "publish": chosen,
+                         "reasons": list(decision.reasons), "incumbent": expected,
+                         "incumbent_scoring": scored.scoring, "notes": notes},
+            # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
+            "excluded": [*data.report.series_quarantined, *td.excluded.to_dicts()][:_LISTED],
+            # all of them (the list stops at 100): the data's series = n_series + series_excluded
+            "series_excluded": len(data.report.series_quarantined) + td.excluded.height,
+            "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
+                      "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
+        }
+
     def slot_done_meanwhile(exc: ProductionMovedError, written: ModelVersion | None = None) -> dict[str, Any] | None:
         """A scheduled retrain refused because production moved (its promotion's compare and swap, its check that
         production is unmoved, its publish's guard: nothing of it published, its promotion retracted): when what
@@ -545,12 +586,8 @@ def retrain_flow(
             if board.height:
                 reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                          version=written.version, unit=data.source.unit)
-        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
-                "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
-                "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
-                                                                "metric": metric, "publish": chosen},
-                "registered": registered, "published_rows": 0, "skipped": True, "retrained_by": found[0], "note": note,
-                "store": store_label(settings)}
+        return _retrain_result(**computed(promoted=False), registered=registered, published_rows=0, skipped=True,
+                               retrained_by=found[0], note=note, store=store_label(settings))
 
     # pinned until its publish: a retrain that leaves production alone (a backfill of a past date) registers a
     # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it. A
@@ -640,47 +677,26 @@ def retrain_flow(
             reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                      version=version.version, unit=data.source.unit,
                                                      withdrawn=withdrawn)
-        return {"as_of": as_of.isoformat(), "run_id": run_id, "dataset": name_of_data, "n_series": td.n_series,
-                "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": data.rows_quarantined,
-                "leaderboard": _board_json(board), "decision": {"promote": False, "action": decision.action,
-                                                                "metric": metric, "publish": chosen},
-                # what stays registered: the winner unless withdrawn (removed), a refit's cells
-                "registered": {k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
-                "champion": version.name,
-                "model_version": version.version, "published_rows": 0, "skipped": True,
-                **({"retrained_by": retrained[0]} if retrained else {}),
-                "published_by": receipt.held.get("run_id"), "note": note, "store": store_label(settings)}
+        return _retrain_result(
+            **computed(promoted=False),
+            # what stays registered: the winner unless withdrawn (removed), a refit's cells
+            registered={k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
+            champion=version.name, model_version=version.version, kind=version.kind, published_rows=0, skipped=True,
+            retrained_by=retrained[0] if retrained else None, published_by=receipt.held.get("run_id"), note=note,
+            store=store_label(settings))
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
-    return {
-        "as_of": as_of.isoformat(),
-        "run_id": run_id,
-        "dataset": name_of_data,
-        "n_series": td.n_series,
-        "rows_in": data.rows_in,
-        "rows_valid": data.rows_valid,
-        "rows_quarantined": data.rows_quarantined,
-        **run_counts(data),
-        "horizon": h,
-        "leaderboard": _board_json(board),
-        "decision": {"promote": promoted, "action": decision.action, "metric": metric,
-                     "challenger": decision.champion, "champion": decision.champion, "publish": chosen, "reasons": list(decision.reasons),
-                     "incumbent": expected, "incumbent_scoring": scored.scoring, "notes": notes},
-        "registered": registered,
-        "champion": version.name,  # the published model (the production model's own name when it stays)
-        "model_version": version.version,
-        "kind": version.kind,
-        "fallback_series": int(rf.fallbacks.height),
-        "fallbacks": rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
-        # series not forecast, with the reason: every row quarantined, or excluded by preprocessing
-        "excluded": [*data.report.series_quarantined, *td.excluded.to_dicts()][:_LISTED],
-        # all of them (the list stops at 100): the data's series = n_series + series_excluded
-        "series_excluded": len(data.report.series_quarantined) + td.excluded.height,
-        "spans": {"lookback": mc.lookback, "val_size": td.meta.val_size, "n_windows": bt_spans.n_windows,
-                  "network_min_length": td.meta.min_length, "backtest_min_length": bt_spans.need},
-        "published_rows": int(receipt.rows),
-        "realized": realized_json(realized),
-        "store": store_label(settings),
-        "parquet": str(receipt.parquet_path) if receipt.parquet_path else None,
-        "duckdb": str(receipt.duckdb_path) if receipt.duckdb_path else None,
-        "note": " ".join(notes),
-    }
+    return _retrain_result(
+        **computed(promoted=promoted),
+        registered=registered,
+        champion=version.name,  # the published model (the production model's own name when it stays)
+        model_version=version.version,
+        kind=version.kind,
+        fallback_series=int(rf.fallbacks.height),
+        fallbacks=rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
+        published_rows=int(receipt.rows),
+        realized=realized_json(realized),
+        store=store_label(settings),
+        parquet=str(receipt.parquet_path) if receipt.parquet_path else None,
+        duckdb=str(receipt.duckdb_path) if receipt.duckdb_path else None,
+        note=" ".join(notes),
+    )
