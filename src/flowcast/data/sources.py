@@ -56,6 +56,7 @@ undeclared column in a strict source, a column type that cannot be cast) raise
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import glob
 import gzip
@@ -64,9 +65,11 @@ import io
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -636,19 +639,11 @@ def first_overlong_row(file: str, separator: str = ",") -> tuple[int, int, int, 
     "found more fields than defined in 'Schema'" and not where. None when there is none (or it cannot be read)."""
     import csv
 
-    skip, named = preamble(file)
     try:
-        with open(file, "rb") as fh:
-            gzipped = fh.read(2) == b"\x1f\x8b"
-        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            for _ in range(skip):
-                fh.readline()
-            reader = csv.reader(fh, delimiter=named or separator)
-            header = next(reader, None)
+        with _local_csv(file, separator) as (reader, header, skip, named, sniffed):
             if header is None:
                 return None
-            if named is None and len(header) == 1 and (sniffed := next((c for c in _OTHER_SEPARATORS if c in
-                                                                         header[0]), None)):
+            if sniffed is not None:
                 return first_overlong_row(file, sniffed) if sniffed != separator else None
             for row in reader:
                 if len(row) > len(header):
@@ -656,6 +651,27 @@ def first_overlong_row(file: str, separator: str = ",") -> tuple[int, int, int, 
     except (OSError, csv.Error):
         return None
     return None
+
+
+@contextlib.contextmanager
+def _local_csv(file: str, separator: str) -> Iterator[tuple[Any, list[str] | None, int, str | None, str | None]]:
+    """A local (gzipped) CSV file opened past its preamble: (a csv reader after the header, the header (None: the
+    file is empty), the preamble's lines, the separator a `sep=` line names (None: none), another separator the
+    header holds when `separator` does not split it (None: none; the caller reads the file again with it)).
+    OSError or csv.Error when it cannot be read (`first_overlong_row`, `record_lines`)."""
+    import csv
+
+    skip, named = preamble(file)
+    with open(file, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for _ in range(skip):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=named or separator)
+        header = next(reader, None)
+        sniffed = (next((c for c in _OTHER_SEPARATORS if c in header[0]), None)
+                   if header is not None and named is None and len(header) == 1 else None)
+        yield reader, header, skip, named, sniffed
 
 
 def record_lines(file: str, records: set[int], separator: str = ",") -> dict[int, int]:
@@ -667,22 +683,13 @@ def record_lines(file: str, records: set[int], separator: str = ",") -> dict[int
 
     if not records or _is_url(file):
         return {}
-    skip, named = preamble(file)
     last = max(records)
     out: dict[int, int] = {}
     try:
-        with open(file, "rb") as fh:
-            gzipped = fh.read(2) == b"\x1f\x8b"
-        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            for _ in range(skip):
-                fh.readline()
-            sep = named or separator
-            reader = csv.reader(fh, delimiter=sep)
-            header = next(reader, None)
+        with _local_csv(file, separator) as (reader, header, skip, _named, sniffed):
             if header is None:
                 return {}
-            if named is None and len(header) == 1 and (sniffed := next((c for c in _OTHER_SEPARATORS if c in
-                                                                         header[0]), None)):
+            if sniffed is not None:
                 return record_lines(file, records, sniffed) if sniffed != separator else {}
             for n in range(last + 1):
                 start = reader.line_num + 1
