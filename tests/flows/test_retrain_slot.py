@@ -467,6 +467,65 @@ def test_a_retrain_slot_whose_other_run_promoted_first_ends_skipped_not_failed(f
     assert run.state.is_completed() and run.state.message == f"Skipped: {late['note']}"
 
 
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_slot_retrain_that_kept_production_moved_by_the_other_run_says_nothing_was_withdrawn(flow_kwargs,
+                                                                                               monkeypatch):
+    """Regression (review20): a scheduled retrain that kept the production model, whose publish's guard found
+    production moved by another run of its slot (which promoted and published it after this run's check that
+    production was unmoved), ends skipped naming that run, and its follow-up decision and leaderboard were headed
+    'Withdrawn: nothing published by this run' and said its promotion was withdrawn, though it promoted nothing
+    (retrainslot19's path missed review19's `withdrawn` flag). They say 'Not published by this run' now."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flow_helpers import artifacts_of
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[])},
+                         **STATISTICAL)  # naive in production: the other run of the next slot replaces it
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    real_artifact = pipeline.reporting.decision_artifact
+    other: dict = {}
+
+    def then_another_run_retrains(*args, **kwargs):  # after this run's check that production is unmoved
+        if not other:
+            done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
+                                   json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True,
+                                  text=True, timeout=400, check=False)
+            assert done.returncode == 0, done.stderr[-3000:]
+            other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        return real_artifact(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.reporting, "decision_artifact", then_another_run_retrains)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: NEXT)
+    late = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[],
+                                                                   margin=100.0)}, **STATISTICAL)  # keeps naive
+    assert other["decision"]["promote"] and other["published_rows"] > 0
+    assert late["decision"]["publish"] == "production" and late["model_version"] is None
+    assert late["skipped"] and late["retrained_by"] == other["run_id"] and late["published_rows"] == 0
+    assert registry.production("tiny").version == other["model_version"] != first["model_version"]
+    said = artifacts_of(late["run_id"])
+    (decision, *earlier) = said["promotion-decision-tiny"]  # newest first
+    assert earlier and decision.data.startswith("## Not published by this run")
+    assert "nothing of this run was withdrawn" in decision.data
+    (board, before) = said["leaderboard-tiny"]
+    assert [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)] == [
+        {"production": "✔ published"}, {"production": reporting.NOT_PUBLISHED_MARK}]
+    (details, _) = said["leaderboard-details-tiny"]
+    assert details.data.startswith("## Not published by this run")
+
+
 @pytest.mark.parametrize(("held_version", "withdrawn"), [
     ("own", False),  # the other run (a forecast of this as_of) published with this run's champion: it stands
     ("other-v1", True),  # the other run's own model: this run's champion is withdrawn and removed

@@ -581,11 +581,13 @@ def retrain_flow(
             " (run again to compare against the new production model)", "")
         log.info(note)
         reporting.skipped_artifact(note, scope)
-        if written is not None:
-            reporting.withdrawn_decision_artifact(note, written.name, written.version, scope)
+        if written is not None:  # `withdrawn`: its promotion was taken out of the stack; a run that kept production
+            # (or published without promoting) withdrew nothing, and its follow-ups must not say so (review19's rule)
+            reporting.withdrawn_decision_artifact(note, written.name, written.version, scope, withdrawn=promoted)
             if board.height:
                 reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
-                                                         version=written.version, unit=data.source.unit)
+                                                         version=written.version, unit=data.source.unit,
+                                                         withdrawn=promoted)
         return _retrain_result(**computed(promoted=False), registered=registered, published_rows=0, skipped=True,
                                retrained_by=found[0], note=note, store=store_label(settings))
 
