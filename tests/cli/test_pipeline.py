@@ -46,6 +46,19 @@ class _PrefectStarted(Exception):
     pass
 
 
+def _stop_before_prefect(monkeypatch) -> list[bool]:
+    """The CLI's Prefect start (`_prefect_console`) raises _PrefectStarted instead; the list it returns gets an
+    entry each time it was reached (empty: the command stopped before Prefect)."""
+    started: list[bool] = []
+
+    def no_prefect(*_a, **_k):
+        started.append(True)
+        raise _PrefectStarted
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    return started
+
+
 @pytest.mark.parametrize("command", ["run", "forecast"])
 @pytest.mark.parametrize(("text", "extra", "said"), [
     ("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n", [],
@@ -61,13 +74,7 @@ def test_an_as_of_before_the_data_is_said_before_prefect_starts(tmp_path, monkey
     temporary server and the flow (~30 s) before validate said that every row is after as_of. The same sentence
     now comes before Prefect starts, from the reader's own rules; an as_of on the first date starts the flow."""
     monkeypatch.chdir(tmp_path)
-    started: list[bool] = []
-
-    def no_prefect(*_a, **_k):
-        started.append(True)
-        raise _PrefectStarted
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    started = _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text(text)
     args = [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq", "1d", *extra]
     res = runner.invoke(app, [*args, "--as-of", "2020-01-01", "--json"], terminal_width=400)
@@ -88,11 +95,7 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
     calls: list[object] = []
     real = datasets.source_tz
     monkeypatch.setattr(datasets, "source_tz", lambda settings: calls.append(settings) or real(settings))
-
-    def no_prefect(*_a, **_k):
-        raise _PrefectStarted
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n")
     res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
                               "--freq", "1d", "--as-of", "2024-01-02"], terminal_width=400)
@@ -115,13 +118,7 @@ def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_
     started Prefect's temporary server and the flow (~20 s) before the flow's validation said so. The same sentence
     now comes first, and nothing of Prefect starts."""
     monkeypatch.chdir(tmp_path)
-    started: list[bool] = []
-
-    def no_prefect(*_a, **_k):
-        started.append(True)
-        raise _PrefectStarted
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    started = _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text(text)
     res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
                               "--freq", "1d", "--json"], terminal_width=400)
@@ -136,11 +133,7 @@ def test_a_file_above_the_validation_size_is_left_to_the_flow(tmp_path, monkeypa
     """A source above VALIDATE_CHECK_MAX_BYTES is not validated whole before the flow (it would be twice)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli_pipeline, "VALIDATE_CHECK_MAX_BYTES", 5)
-
-    def no_prefect(*_a, **_k):
-        raise _PrefectStarted
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text("date,id,val\n")
     res = runner.invoke(app, ["run", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
                               "--freq", "1d"], terminal_width=400)
@@ -152,11 +145,7 @@ def test_an_as_of_before_the_data_of_a_large_file_is_left_to_the_flow(tmp_path, 
     the flow's validate says it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli_pipeline, "AS_OF_CHECK_MAX_BYTES", 10)
-
-    def no_prefect(*_a, **_k):
-        raise _PrefectStarted
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n")
     res = runner.invoke(app, ["run", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
                               "--freq", "1d", "--as-of", "2020-01-01"], terminal_width=400)
@@ -419,11 +408,7 @@ def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, mon
         mv = reg.register(art, name="gru", dataset=ds, created_at=datetime(2024, 1, 1))
         reg.promote(mv.version, dataset=ds)
     assert reg.datasets() == ["sales", "us_employment"]
-
-    def no_prefect(*_a, **_k):
-        raise _PrefectStarted
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    _stop_before_prefect(monkeypatch)
     (tmp_path / file).write_text("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n2024-01-03,a,3\n")
     res = runner.invoke(app, ["run", file, "--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq",
                               "1d", "--home", "home", *extra], terminal_width=400)
