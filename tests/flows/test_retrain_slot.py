@@ -16,6 +16,26 @@ NEXT = SLOT + timedelta(days=7)  # the next weekly slot: the same data (it ends 
 STATISTICAL = {"models": []}  # no network: the statistical candidates (fast)
 
 
+def _other_run_of_the_slot(at: datetime, kwargs: dict) -> dict:
+    """Another run of a slot or date, a real process (`slot_retrain_child.py`, this session's Prefect API): its
+    retrain_flow(**kwargs) result, the slot's scheduled start `at`."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), at.isoformat(), json.dumps(kwargs)],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypatch):
     """Regression (ops16): the same retrain schedule slot run twice (a restarted serve re-creating the
@@ -228,32 +248,19 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     the other run, and its winner stays neither promoted (withdrawn under the registry's lock, production empty
     again) nor recorded as a champion (withdrawn: the other run's is the champion); its version is removed."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from prefect.settings import PREFECT_API_URL
 
     from flowcast.flows import pipeline, retrain_flow
     from flowcast.store import open_store
 
     registry = ModelRegistry(f"{flow_kwargs['home']}/models")
     store = open_store(load_settings(None, home=flow_kwargs["home"]))
-    here = Path(__file__).resolve().parent
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     other_kwargs = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
     real_check = pipeline.published_already
     other: dict = {}
 
     def then_another_run_publishes(settings_, as_of):  # the race window: right after this run's first check
         found = real_check(settings_, as_of)
-        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), SLOT.isoformat(),
-                               json.dumps(other_kwargs)], env=env, capture_output=True, text=True, timeout=400,
-                              check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        other.update(_other_run_of_the_slot(SLOT, other_kwargs))
         return found
 
     monkeypatch.setattr(pipeline, "published_already", then_another_run_publishes)
@@ -310,14 +317,9 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     registry's lock, ends Completed('Skipped: ...') naming the other run; its decision and leaderboard artifacts get a
     follow-up version (the key's newest) saying that nothing of it was published and which run did."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from flow_helpers import artifacts_of
     from prefect.runtime import flow_run
-    from prefect.settings import PREFECT_API_URL
 
     from flowcast.flows import pipeline, retrain_flow
     from flowcast.store import open_store
@@ -331,9 +333,6 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     first = retrain_flow(**{**flow_kwargs, **weak}, **STATISTICAL)
     production = first["model_version"]
     assert registry.production("tiny").version == production
-    here = Path(__file__).resolve().parent
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     # the other run of the slot keeps production whatever it scores (naive its one baseline, a margin no challenger
     # meets)
     other_kwargs = {**flow_kwargs, **STATISTICAL,
@@ -343,11 +342,7 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
 
     def then_another_run_retrains(*args, **kwargs):  # the race window: this run read production, then scores
         scored = real_scoring(*args, **kwargs)
-        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
-                               json.dumps(other_kwargs)], env=env, capture_output=True, text=True, timeout=400,
-                              check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        other.update(_other_run_of_the_slot(NEXT, other_kwargs))
         return scored
 
     monkeypatch.setattr(pipeline, "score_candidates", then_another_run_retrains)
@@ -419,14 +414,8 @@ def test_a_retrain_slot_whose_other_run_promoted_first_ends_skipped_not_failed(f
     promotion's compare and swap found production moved by the other (which then published the slot) failed
     (ProductionMovedError, 'run again to compare against the new production model', a failed-run alert) although
     its slot was done. It registers nothing and ends Completed('Skipped: ...') naming the other run."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from prefect.runtime import flow_run
-    from prefect.settings import PREFECT_API_URL
 
     from flowcast.flows import pipeline, retrain_flow
     from flowcast.store import open_store
@@ -436,19 +425,12 @@ def test_a_retrain_slot_whose_other_run_promoted_first_ends_skipped_not_failed(f
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
     first = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[])},
                          **STATISTICAL)  # naive in production: both runs of the next slot replace it
-    here = Path(__file__).resolve().parent
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     real_scoring = pipeline.score_candidates
     other: dict = {}
 
     def then_another_run_retrains(*args, **kwargs):  # the race window: this run read production, then scores
         scored = real_scoring(*args, **kwargs)
-        done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
-                               json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
-                              timeout=400, check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        other.update(_other_run_of_the_slot(NEXT, {**flow_kwargs, **STATISTICAL}))
         return scored
 
     monkeypatch.setattr(pipeline, "score_candidates", then_another_run_retrains)
@@ -477,14 +459,9 @@ def test_a_slot_retrain_that_kept_production_moved_by_the_other_run_says_nothing
     'Withdrawn: nothing published by this run' and said its promotion was withdrawn, though it promoted nothing
     (retrainslot19's path missed review19's `withdrawn` flag). They say 'Not published by this run' now."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from flow_helpers import artifacts_of
     from prefect.runtime import flow_run
-    from prefect.settings import PREFECT_API_URL
 
     from flowcast.flows import pipeline, retrain_flow
 
@@ -492,19 +469,12 @@ def test_a_slot_retrain_that_kept_production_moved_by_the_other_run_says_nothing
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
     first = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[])},
                          **STATISTICAL)  # naive in production: the other run of the next slot replaces it
-    here = Path(__file__).resolve().parent
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     real_artifact = pipeline.reporting.decision_artifact
     other: dict = {}
 
     def then_another_run_retrains(*args, **kwargs):  # after this run's check that production is unmoved
         if not other:
-            done = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
-                                   json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True,
-                                  text=True, timeout=400, check=False)
-            assert done.returncode == 0, done.stderr[-3000:]
-            other.update(json.loads(done.stdout.strip().splitlines()[-1]))
+            other.update(_other_run_of_the_slot(NEXT, {**flow_kwargs, **STATISTICAL}))
         return real_artifact(*args, **kwargs)
 
     monkeypatch.setattr(pipeline.reporting, "decision_artifact", then_another_run_retrains)
