@@ -657,3 +657,17 @@ def test_gc_of_the_previous_production_model_says_rollback_will_not_reach_it_and
     again = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--home", str(home)])
     assert again.exit_code == 1 and "nothing to roll back to" in " ".join(again.output.split()), again.output
     assert "unknown model version" not in again.output
+
+
+def test_a_retried_rollback_after_gc_took_a_version_out_of_the_stack_still_says_it_was_rolled_back(home):
+    """The retract event gc writes moves no production: a retried `rollback --expected V` still finds its rollback
+    the latest change of production and says so (it read the retract as a change, and refused)."""
+    reg = ModelRegistry(home / "models")
+    reg.promote("gru-v3", dataset="sales")  # sales: gru-v4, gru-v5, gru-v3
+    args = ["models", "rollback", "--dataset", "sales", "--expected", "gru-v3", "--home", str(home)]
+    assert CliRunner().invoke(app, args).exit_code == 0  # production gru-v5, gru-v4 the previous one
+    reg.delete("gru-v4", allow_protected=True, at=NOW)
+    assert reg.history("sales")[-1]["action"] == "retract"
+    again = CliRunner().invoke(app, args, terminal_width=300)
+    assert again.exit_code == 0, again.output
+    assert "was already rolled back from gru-v3 to gru-v5" in " ".join(again.output.split())

@@ -656,10 +656,12 @@ def models_rollback(
     if expected is not None and (before is None or before.version != expected):
         now = before.version if before else None
         target = dataset or (before.dataset if before else None)
-        # its latest change of the pointer: a retrain's champion or kept production since moved nothing
+        # its latest change of the pointer: a retrain's champion or kept production since moved nothing, nor did a
+        # `retract` (a version taken out from under the top: a run's unpublished promotion, or one gc removed)
         from flowcast.registry import RECORDS
 
-        last = ([e for e in reg.history(target) if e.get("action") not in RECORDS] or [{}])[-1] if target else {}
+        last = ([e for e in reg.history(target) if e.get("action") not in (*RECORDS, "retract")] or [{}])[-1] \
+            if target else {}
         if last.get("action") == "rollback" and last.get("previous") == expected and last.get("version") == now:
             reg.sync_backup()  # a retry after a kill: the pointer's backup copy and the copy on PostgreSQL
             _mirror_registry(settings)  # may be one swap behind
