@@ -1241,7 +1241,7 @@ def test_keep_events_beyond_the_newest_few_move_to_the_history_file_in_place(tmp
     shown = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
     lines = shown.stdout.strip().splitlines()
     assert shown.exit_code == 0 and len(lines) == 42, shown.output
-    assert lines[1] == f"2024-01-08T03:00:00 sales keep {a} as_of 2024-01-08T03:00:00 run run-0 (stays)", lines[1]
+    assert lines[1] == f"#2 2024-01-08T03:00:00 sales keep {a} as_of 2024-01-08T03:00:00 run run-0 (stays)", lines[1]
     got = json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
     assert got == every
 

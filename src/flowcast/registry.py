@@ -294,6 +294,21 @@ def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: 
     return True
 
 
+def _unstack(ent: dict[str, Any], version: str, *, at: datetime | None, reason: str) -> None:
+    """Take every promotion of `version` under the top out of dataset entry `ent`'s stack (`delete`: its files go),
+    neighbours that became equal merged as `promote` never stacks a version on itself, with a `retract` event
+    naming what a rollback puts back now (`previous`; None: nothing)."""
+    stack: builtins.list[Any] = []
+    for v in ent["stack"][:-1]:
+        if v != version and (not stack or stack[-1] != v):
+            stack.append(v)
+    if stack and stack[-1] == ent["stack"][-1]:
+        stack.pop()
+    ent["stack"][:] = [*stack, ent["stack"][-1]]
+    ent["events"].append({"action": "retract", "version": version, "previous": stack[-1] if stack else None,
+                          "at": _iso(at), "reason": reason})
+
+
 def network_recipe(cell: str) -> dict[str, Any]:
     """The recipe of one trained network whose files are the artifact directory itself."""
     return {"kind": "network", "components": [{"type": "network", "cell": cell, "path": "."}], "weights": [1.0]}
@@ -1512,6 +1527,9 @@ class ModelRegistry:
         (`pins` at `at`), nor one `keep` names a reason for, asked under the lock after the pins (gc: the
         forecasts it made are published; a run publishes before it unpins, so a version found unpinned here
         has its publish visible); a previous production model or a recorded champion only with allow_protected.
+        A previous production model (anywhere under the top of a dataset's production stack) is taken out of the
+        stack in the same lock hold (a `retract` event whose `previous` names what a rollback puts back now, none:
+        nothing): the stack kept naming it and `flowcast models rollback` failed `unknown model version V`.
         A recorded champion's record is withdrawn first, in the same lock hold (a `withdraw_champion` event, the
         newest-data champion still recorded put back, as `withdraw_champion` does): it named the removed version,
         and reading the champion (what a forecast run takes while no model is in production) failed.
@@ -1535,6 +1553,11 @@ class ModelRegistry:
                 for ds in champion_of:  # its record goes first: a champion naming a removed version fails every read
                     self._withdraw_champion_locked(ptr["datasets"][ds], version, at=at,
                                                    reason=f"{version} removed by flowcast gc --version")
+            unstacked = [ds for ds, ent in ptr["datasets"].items() if version in (ent.get("stack") or [])[:-1]]
+            for ds in unstacked:  # a rollback would put back a version whose files are gone: it failed
+                _unstack(ptr["datasets"][ds], version, at=at,  # `unknown model version`
+                         reason=f"{version} removed by flowcast gc: a rollback no longer reaches it")
+            if champion_of or unstacked:
                 self._write_pointer(ptr)  # the commit: killed after it, the version stays, no longer protected
             self._remove_version(version)
             for name in self._pin_names():  # lapsed pins of killed runs

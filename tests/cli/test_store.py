@@ -230,3 +230,34 @@ def test_models_show_names_a_damaged_or_missing_network_file(tmp_path, file, how
     assert "flowcast models rollback --dataset d" in text and len(damaged) == 1 and said in damaged[0]
     assert verified.exit_code == 1 and f"damaged: {version.version}: {version.path / file}" in checked, checked
     assert f"1 damaged ({version.version};" in checked and "*! " in checked and said in rows[0]["damaged_files"][0]
+
+
+def test_models_history_numbers_events_in_the_order_written_and_says_its_times_are_run_starts(tmp_path,
+                                                                                             _isolated_home):
+    """rollback19: `models history` lists events in the order written, but each time is its run's start, so after
+    two runs that overlapped a champion stamped 03:33:23 was listed above a withdraw stamped 03:33:20, with nothing
+    saying why. Each line carries its order number (#N, per dataset) and the listing says what its times are."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    a, b = (reg.register(art, name="gru", dataset="sales", created_at=datetime(2024, 1, 1)).version for _ in range(2))
+    reg.promote(a, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 10), reason="first")
+    reg.record_champion(b, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 23), reason="run started later")
+    reg.promote(b, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 20), reason="run started earlier, wrote later")
+    r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert [x.split()[:2] for x in lines] == [["#1", "2026-12-05T03:33:10"], ["#2", "2026-12-05T03:33:23"],
+                                              ["#3", "2026-12-05T03:33:20"]], lines
+    note = " ".join(r.stderr.split())
+    assert "in the order written" in note and "when the run that wrote it started" in note, r.stderr
+    got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
+    assert [e["at"] for e in got] == ["2026-12-05T03:33:10", "2026-12-05T03:33:23", "2026-12-05T03:33:20"]

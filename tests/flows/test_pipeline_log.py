@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from flowcast.flows.pipeline import _print_board
+from flowcast import reporting
+from flowcast.flows.pipeline import _print_board, _print_board_follow_up
 
 
 class _Log:
@@ -14,6 +15,8 @@ class _Log:
 
     def info(self, text: str) -> None:
         self.lines.append(text)
+
+    warning = info
 
 
 @pytest.mark.parametrize(("metric", "ranked"), [("mase", "snaive MASE"), ("rmsse", "naive RMSSE"),
@@ -28,6 +31,21 @@ def test_the_leaderboard_in_the_log_names_its_metrics_as_the_artifacts_do(metric
     _print_board(log, board, metric, "damped")
     head, first, second = log.lines[0].splitlines()
     assert head.startswith(f"Leaderboard (ranked by {ranked}, lower is better;")
-    assert "sMAPE=10 MASE=0.9 RMSSE=0.8 coverage80=0.8 coverage95=0.95 MSIS=5" in first and "<- published" in first
+    assert "sMAPE=10 MASE=0.9 RMSSE=0.8 coverage80=0.8 coverage95=0.95 MSIS=5" in first and first.endswith("<- to publish")
     assert "RMSSE=n/a" in second and not any(f" {m}=" in log.lines[0] for m in ("smape", "mase", "rmsse", "msis"))
 
+
+
+@pytest.mark.parametrize(("withdrawn", "mark"), [(True, reporting.WITHDRAWN_MARK),
+                                                 (False, reporting.NOT_PUBLISHED_MARK)])
+def test_the_logs_leaderboard_marks_its_winner_to_publish_and_a_refused_publish_says_what_came_of_it(withdrawn, mark):
+    """rollback19: the log's leaderboard, written before the publish, marked its winner '<- published', and a
+    retrain whose publish was then refused (another run published the as_of first) left that line standing. It is
+    marked '<- to publish'; a refused publish adds a line in the leaderboard artifact's follow-up words."""
+    board = pl.DataFrame({"rank": [1], "model": ["damped"], "kind": ["statistical"], "smape": [10.0], "mase": [0.9],
+                          "rmsse": [0.8], "coverage80": [0.8], "coverage95": [0.95], "msis": [5.0]})
+    log = _Log()
+    _print_board(log, board, "mase", "damped")
+    _print_board_follow_up(log, "damped", "damped-v3", withdrawn=withdrawn)
+    assert "published" not in log.lines[0].replace("to publish", "")
+    assert log.lines[1] == f"Leaderboard: damped (damped-v3), marked '<- to publish' above: {mark}"

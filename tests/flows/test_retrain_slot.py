@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -240,7 +242,8 @@ def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monk
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("promote", [True, False], ids=["promoting", "backfill-date"])
-def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_again(flow_kwargs, monkeypatch, promote):
+def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_again(flow_kwargs, monkeypatch, promote,
+                                                                                  caplog, capsys):
     """Regression (retrainlock18): a retrain with overwrite off (`backfill --mode retrain --deployment`) checked
     whether its date was published only as it started: another run of the date (a real process here, a backfill's
     retrain of it) that published it while this one computed, and this one, both published, one after the other.
@@ -264,8 +267,16 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
         return found
 
     monkeypatch.setattr(pipeline, "published_already", then_another_run_publishes)
-    late = retrain_flow(as_of=SLOT, promote=promote, overwrite=False, **flow_kwargs, **STATISTICAL)
+    with caplog.at_level(logging.INFO):
+        late = retrain_flow(as_of=SLOT, promote=promote, overwrite=False, **flow_kwargs, **STATISTICAL)
     assert other["published_rows"] > 0 and not other.get("skipped")
+    # rollback19: its log's leaderboard, written before the publish, marked the winner '<- published'; it is to
+    # publish, and once the publish is refused a line says what came of it
+    said = capsys.readouterr().err + caplog.text  # (Prefect's first flow run of a session sets up its handlers)
+    rows = [line.strip() for line in said.splitlines() if re.match(rf"\s*\d+\. {late['champion']}\s", line)]
+    assert rows and all(r.endswith("<- to publish") for r in rows) and "<- published" not in said, rows
+    assert (f"Leaderboard: {late['champion']} ({late['model_version']}), marked '<- to publish' above: "
+            f"{reporting.WITHDRAWN_MARK}") in said, said
     assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == other["run_id"]
     assert f"run {other['run_id']}" in late["note"] and "found under the key's lock" in late["note"]
     assert list(late) == list(other) == list(RETRAIN_KEYS)  # review20: refused under the key's lock, the same keys

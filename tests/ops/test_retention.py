@@ -608,3 +608,66 @@ def test_registry_delete_of_the_only_recorded_champion_leaves_no_champion_or_ref
     assert "gru-v2" not in reg.protected() and reg.production("sales").version == "gru-v5"
     last = reg.history("sales")[-1]
     assert (last["action"], last["version"], last["previous"]) == ("withdraw_champion", "gru-v2", None)
+
+
+@pytest.mark.parametrize(("promote", "remove", "stack", "back_to"), [
+    ([], "gru-v4", ["gru-v5"], None),  # the only previous production model: nothing to roll back to
+    (["gru-v3", "gru-v6"], "gru-v3", ["gru-v4", "gru-v5", "gru-v6"], "gru-v5"),
+    (["gru-v4"], "gru-v5", ["gru-v4"], None),  # v4 on v4 once v5 is out: one promotion, as `promote` stacks
+    (["gru-v3", "gru-v6"], "gru-v4", ["gru-v5", "gru-v3", "gru-v6"], "gru-v3"),  # deeper in the stack
+])
+def test_registry_delete_of_a_previous_production_model_takes_it_out_of_the_stack(home, promote, remove, stack,
+                                                                                   back_to):
+    """rollback19: `gc --version V --yes` of a previous production model removed its files and left V in the
+    dataset's production stack: `flowcast models rollback` then failed `unknown model version 'V'`. V is taken out
+    of the stack in the same lock hold (a `retract` event naming what a rollback puts back now)."""
+    reg = ModelRegistry(home / "models")
+    for v in promote:
+        reg.promote(v, dataset="sales")
+    reg.delete(remove, allow_protected=True, at=NOW)
+    assert remove not in {v.version for v in reg.list()}
+    with open(home / "models" / "production.json") as fh:
+        assert json.load(fh)["datasets"]["sales"]["stack"] == stack
+    last = reg.history("sales")[-1]
+    assert (last["action"], last["version"], last["previous"]) == ("retract", remove, back_to)
+    assert "removed by flowcast gc" in last["reason"] and last["at"] == NOW.isoformat()
+    if back_to is None:
+        with pytest.raises(RegistryError, match="nothing to roll back to"):
+            reg.rollback(dataset="sales")
+    else:
+        assert reg.rollback(dataset="sales").version == back_to
+
+
+def test_gc_of_the_previous_production_model_says_rollback_will_not_reach_it_and_rollback_goes_past_it(home):
+    reg = ModelRegistry(home / "models")
+    reg.promote("gru-v3", dataset="sales")  # sales: gru-v4, gru-v5, gru-v3
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 10\n")
+    args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(), "--version", "gru-v5"]
+    dry = CliRunner().invoke(app, [*args, "--json"])
+    assert dry.exit_code == 0, dry.output
+    why = [i["reason"] for i in json.loads(dry.stdout.strip().splitlines()[-1])["items"] if i["version"] == "gru-v5"]
+    assert why == [("named explicitly (the previous production model of sales: taken out of its production stack, "
+                    "`flowcast models rollback` will not reach it)")]
+    res = CliRunner().invoke(app, [*args, "--yes"])
+    assert res.exit_code == 0, res.output
+    back = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--home", str(home)])
+    assert back.exit_code == 0, back.output
+    assert "gru-v3 -> gru-v4 (rolled back)" in " ".join(back.output.split())
+    again = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--home", str(home)])
+    assert again.exit_code == 1 and "nothing to roll back to" in " ".join(again.output.split()), again.output
+    assert "unknown model version" not in again.output
+
+
+def test_a_retried_rollback_after_gc_took_a_version_out_of_the_stack_still_says_it_was_rolled_back(home):
+    """The retract event gc writes moves no production: a retried `rollback --expected V` still finds its rollback
+    the latest change of production and says so (it read the retract as a change, and refused)."""
+    reg = ModelRegistry(home / "models")
+    reg.promote("gru-v3", dataset="sales")  # sales: gru-v4, gru-v5, gru-v3
+    args = ["models", "rollback", "--dataset", "sales", "--expected", "gru-v3", "--home", str(home)]
+    assert CliRunner().invoke(app, args).exit_code == 0  # production gru-v5, gru-v4 the previous one
+    reg.delete("gru-v4", allow_protected=True, at=NOW)
+    assert reg.history("sales")[-1]["action"] == "retract"
+    again = CliRunner().invoke(app, args, terminal_width=300)
+    assert again.exit_code == 0, again.output
+    assert "was already rolled back from gru-v3 to gru-v5" in " ".join(again.output.split())

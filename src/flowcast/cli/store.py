@@ -475,6 +475,14 @@ def models_show(
         raise typer.Exit(1)
 
 
+# `models history`'s words on its order (stderr, above the events): each event's time is its run's start (the `at` a
+# flow records, a by-hand command its own time), so after two runs that overlapped a later event could read earlier
+# than the one listed before it (a champion at 03:33:23 above a withdraw stamped 03:33:20), as if out of order
+HISTORY_NOTE = ("oldest first, in the order written (#N: the dataset's Nth event); each time is when the run that "
+                "wrote it started (a by-hand command: when it ran), so runs that overlapped can list a later time "
+                "before an earlier one")
+
+
 @models_app.command("history")
 @cli_errors
 def models_history(
@@ -483,7 +491,8 @@ def models_history(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Every change and record of the production pointers, oldest first: promotions, rollbacks, withdrawals,
+    """Every change and record of the production pointers, oldest first (#N: in the order written; each time is when
+    its run started): promotions, rollbacks, withdrawals,
     champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
     history.jsonl, where production.json's bound moved them)."""
     from flowcast.shared import open_registry
@@ -500,11 +509,14 @@ def models_history(
                       + (f"; datasets: {', '.join(known)}" if dataset and known else ""), highlight=False,
                       soft_wrap=True)
         return
+    console.print(HISTORY_NOTE, highlight=False, soft_wrap=True)
+    order: dict[str, int] = {}
     for e in events:
+        n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
         detail = [f"from {e['previous']}" if e.get("previous") else "",
                   f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
                   f"({' '.join(str(e['reason']).split())})" if e.get("reason") else ""]
-        out.print(" ".join(x for x in [str(e.get("at") or "-"), str(e.get("dataset")), str(e.get("action")),
+        out.print(" ".join(x for x in [f"#{n}", str(e.get("at") or "-"), str(e.get("dataset")), str(e.get("action")),
                                        str(e.get("version") or "-"), *detail] if x),
                   highlight=False, soft_wrap=True)
 
@@ -644,10 +656,12 @@ def models_rollback(
     if expected is not None and (before is None or before.version != expected):
         now = before.version if before else None
         target = dataset or (before.dataset if before else None)
-        # its latest change of the pointer: a retrain's champion or kept production since moved nothing
+        # its latest change of the pointer: a retrain's champion or kept production since moved nothing, nor did a
+        # `retract` (a version taken out from under the top: a run's unpublished promotion, or one gc removed)
         from flowcast.registry import RECORDS
 
-        last = ([e for e in reg.history(target) if e.get("action") not in RECORDS] or [{}])[-1] if target else {}
+        last = ([e for e in reg.history(target) if e.get("action") not in (*RECORDS, "retract")] or [{}])[-1] \
+            if target else {}
         if last.get("action") == "rollback" and last.get("previous") == expected and last.get("version") == now:
             reg.sync_backup()  # a retry after a kill: the pointer's backup copy and the copy on PostgreSQL
             _mirror_registry(settings)  # may be one swap behind

@@ -124,16 +124,28 @@ def _board_json(board: pl.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+BOARD_MARK = "<- to publish"  # the log's leaderboard, written before the publish: its winner is to be published
+
+
 def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -> None:
     # the metrics by their display names, as the leaderboard artifacts write them ('by mase', 'smape=' read otherwise)
+    # `published`: the model this run is to publish, marked BOARD_MARK (it said '<- published' before the publish, and
+    # a refused publish's log then read as if it had published: `_print_board_follow_up` says what came of it)
     head = f"ranked by {reporting.metric_header(metric)}, lower is better; coverage on windows not used to calibrate"
     lines = [f"Leaderboard ({head}):"]
     for row in board.iter_rows(named=True):
         s = " ".join(f"{metric_name(m)}={row[m]:.4g}" if row.get(m) is not None else f"{metric_name(m)}=n/a"
                      for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis"))
-        mark = "  <- published" if row["model"] == published else ""
+        mark = f"  {BOARD_MARK}" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))
+
+
+def _print_board_follow_up(log, model: str, version: str, *, withdrawn: bool) -> None:
+    """A refused publish: the log's leaderboard (`_print_board`, before the publish) marked `model` to publish; one
+    line says it was not published, in the words of the leaderboard artifact's follow-up version."""
+    mark = reporting.WITHDRAWN_MARK if withdrawn else reporting.NOT_PUBLISHED_MARK
+    log.warning(f"Leaderboard: {model} ({version}), marked '{BOARD_MARK}' above: {mark}")
 
 
 @dataclass
@@ -671,6 +683,8 @@ def retrain_flow(
             # 'publish' without promoting: a registration no event records, named by no publish (polish19)
             undone, withdrawn = _take_back_unpublished(registry, version.version, at=started, log=log)
         note = reporting.sentences(late, undone)
+        if board.height:
+            _print_board_follow_up(log, chosen, version.version, withdrawn=withdrawn)
         reporting.skipped_artifact(note, scope)
         # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
         # each key's newest version says what came of it (withdrawn, or not published and left as it was)

@@ -180,6 +180,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 if note.startswith(" (the recorded champion"):  # its record goes with it (`ModelRegistry.delete`)
                     note = note[:-1] + ": the record is withdrawn, the previous recorded champion put back)"
+                elif note.startswith(" (the previous production model"):  # out of the stack with it (`delete`)
+                    note = note[:-1] + ": taken out of its production stack, `flowcast models rollback` will not reach it)"
                 out.append(Item("model", vdir, size, None, f"named explicitly{note}", mv.version))
             elif mv.version in protected:
                 if kept_out is not None:
