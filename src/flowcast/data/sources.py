@@ -2012,20 +2012,27 @@ def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> li
     return probed[1] if probed is not None and probed[0] else []
 
 
-def wide_probe(path: str, time_col: str, rows: int = 200) -> tuple[list[str], list[tuple[str, str]]] | None:
+def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
+               time_format: str | None = None) -> tuple[list[str], list[tuple[str, str]]] | None:
     """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
     written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
     column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
     values in the first `rows` rows are (a typo is quarantined by the run, not taken for an id). None for a file
-    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run."""
+    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run.
+    With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
+    zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
+    history in another layout than its run had."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
     try:
-        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
+                             time_format=time_format)
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
+        if as_of is not None:
+            scan = _written_by(scan, time_col, probe, as_instant(as_of))
         repeated = scan.select(pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item()
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
