@@ -505,3 +505,28 @@ def test_a_folder_it_may_not_write_is_said_with_what_to_do(capsys, code, advised
     err = " ".join(capsys.readouterr().err.split())
     assert exit_.value.exit_code == 1 and "RuntimeError: the flow failed" in err
     assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err
+
+
+@pytest.mark.parametrize("later", [
+    # text values written after as_of (more than 1 in 10 of the column): the file was read long, asked for --target-col
+    "".join(f"2024-01-{d},closed,3\n" for d in range(11, 14)),
+    # ... later on as_of's own day (an ISO time of day after as_of, a day/month date with a time of day)
+    "".join(f"2024-01-10 {h}:00,closed,3\n" for h in range(13, 16)),
+    "".join(f"10/01/2024 {h}:00,n/a yet,3\n" for h in range(13, 16)),
+])
+def test_a_wide_file_is_told_from_a_long_one_by_its_rows_by_as_of(tmp_path, monkeypatch, later):
+    """pit20 (a leak after as_of): wide vs long was decided from the file's first 200 rows whatever the as_of, so a
+    row written after it (a text value in a series' column) made a backfill at that as_of read the file its run had
+    read as wide (each column a series) as long, and stop asking for --target-col."""
+    monkeypatch.chdir(tmp_path)
+    history = "".join(f"2024-01-{d:02d},{d},{2 * d}\n" for d in range(1, 11))
+    outs = []  # (as_of 2024-01-10T12:00Z)
+    for name, body in (("run.csv", history), ("backfill.csv", history + later)):
+        (tmp_path / name).write_text("date,north,south\n" + body)
+        res = CliRunner().invoke(app, ["validate", name, "--time-col", "date", "--freq", "1d",
+                                       "--as-of", "2024-01-10T12:00Z", "--home", str(tmp_path / "home")], terminal_width=400)
+        outs.append((res.exit_code, " ".join(res.output.split())))
+    for code, out in outs:
+        assert code == 0, out
+        assert "it is read as a wide file, each of its 2 columns a series (north, south)" in out
+        assert "20 rows in: 20 valid" in out

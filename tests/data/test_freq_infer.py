@@ -139,3 +139,52 @@ def test_a_file_without_rows_is_told_so_not_asked_for_freq(tmp_path, monkeypatch
                              terminal_width=400)
     out = " ".join(res.output.split())
     assert res.exit_code == 2 and said in out and "needs --freq" not in out, res.output
+
+
+def _daily_then_hourly(tmp_path):
+    """(history, file): a daily history through 10 January 2024 (two series), and the same file with hourly rows
+    written after it (its later readings), as a run on 10 January and a later backfill of that date see it."""
+    history = "".join(f"{date(2024, 1, 1) + timedelta(days=i)},s{j},{i}\n" for i in range(10) for j in (1, 2))
+    later = "".join(f"{datetime(2024, 1, 11) + timedelta(hours=h):%Y-%m-%d %H:%M},s{j},{h}\n"
+                    for h in range(60) for j in (1, 2))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "backfill").mkdir()
+    (tmp_path / "run" / "x.csv").write_text("date,store,units\n" + history)
+    (tmp_path / "backfill" / "x.csv").write_text("date,store,units\n" + history + later)
+    return tmp_path / "run" / "x.csv", tmp_path / "backfill" / "x.csv"
+
+
+def test_the_frequency_is_read_off_the_rows_by_as_of(tmp_path):
+    """pit20 (a leak after as_of): the frequency was read off the file's first 200,000 rows whatever the as_of, so
+    hourly rows written after a daily history made a backfill at an earlier as_of read it as hourly."""
+    from datetime import UTC
+
+    run, backfill = _daily_then_hourly(tmp_path)
+    as_of = datetime(2024, 1, 10, 12, tzinfo=UTC)
+    found = [explain_freq(make_source(str(p), id_cols=["store"], time_col="date", target_col="units"), as_of)
+             for p in (run, backfill)]
+    assert [f.freq for f in found if isinstance(f, Inferred)] == ["1d", "1d"]
+    assert found[0] == found[1]
+    every_row = explain_freq(make_source(str(backfill), id_cols=["store"], time_col="date", target_col="units"))
+    assert isinstance(every_row, Inferred) and every_row.freq == "1h"  # all rows: hourly (no as_of: as before)
+
+
+@pytest.mark.parametrize("command", [["validate", "--as-of", "2024-01-10"],
+                                     ["backfill", "--start", "2024-01-10", "--end", "2024-01-09"]])
+def test_a_backfill_infers_the_frequency_its_run_did(tmp_path, monkeypatch, command):
+    """pit20: `flowcast backfill --data FILE` (or run, validate) without --freq reads the frequency off the rows by
+    its as_of (a backfill's --start): the same file with later hourly rows is read daily, as its run read it. (The
+    backfill's --end before its --start stops it after the options are read, before any flow.)"""
+    from flowcast.cli import app
+
+    run, backfill = _daily_then_hourly(tmp_path)
+    said = []
+    for path in (run, backfill):
+        monkeypatch.chdir(path.parent)
+        res = CliRunner().invoke(app, [command[0], "x.csv", "--time-col", "date", "--target-col", "units",
+                                       "--id-col", "store", "--home", str(path.parent / "home"), *command[1:]],
+                                 terminal_width=400)
+        said.append(" ".join(res.output.split()))
+    for out in said:
+        assert ("note: --freq not given: x.csv's dates step by 1d (100% of 18 consecutive steps by as_of "
+                "2024-01-10 00:00 UTC), so --freq 1d is used") in out, out

@@ -1088,6 +1088,27 @@ def test_decimal_marks_are_decided_from_the_rows_by_as_of_by_their_instant(tmp_p
     assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
 
 
+
+@pytest.mark.parametrize(("history", "later", "kw"), [
+    ("".join(f"13/01/2020 {h}:00;a;{v}\n" for h, v in ((10, "1.234"), (11, "2.345"), (12, "3.456"))),
+     "13/01/2020 13:00;a;1.230\n", {"freq": "1h"}),
+    # in the source's zone (as_of 12:00 UTC is 13:00 in Berlin)
+    ("".join(f"13.01.2020 {h}:00;a;{v}\n" for h, v in ((11, "1.234"), (12, "2.345"), (13, "3.456"))),
+     "13.01.2020 14:00;a;1.230\n", {"freq": "1h", "tz": "Europe/Berlin"}),
+    # a 12-hour clock, month first
+    ("".join(f"1/13/2020 {h}:00 AM;a;{v}\n" for h, v in ((9, "1.234"), (10, "2.345"), (11, "3.456"))),
+     "1/13/2020 1:00 PM;a;1.230\n", {"freq": "1h"}),
+])
+def test_decimal_marks_are_decided_from_day_month_times_by_as_of_by_their_instant(tmp_path, history, later, kw):
+    """pit20 (a leak after as_of): day/month dates with a time of day were told from the later rows by their date, so
+    a '1.230' written at 13:00 on as_of's own day, after a 12:00 as_of, made a backfill read the '1.234' its run had
+    read as 1.234 as 1234. Compared as an instant (a wall time in the source's zone), as ISO times are."""
+    as_of = datetime(2020, 1, 13, 12, tzinfo=UTC)
+    run, backfill = _run_and_backfill(tmp_path, "date;id;val\n" + history, later, as_of, **kw)
+    assert run.valid.sort("ds")["y"].to_list() == [1.234, 2.345, 3.456]
+    assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
+    assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (1, 0)
+
 @pytest.mark.parametrize("later", ["2024-01-05T13:00:00Z", "2024-01-05T20:00:00-05:00"])
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_dates_written_as_midnight_timestamps_are_decided_by_the_instant_of_as_of(tmp_path, later, kind):
@@ -1220,3 +1241,28 @@ def test_a_day_month_date_after_as_of_however_read_is_left_out_of_the_rows_that_
     kept = _dated_by(raw, "t", day, year_first).collect().height == 1
     later = raw.select(_after_every_reading("t", day, year_first)).collect().item()
     assert later is after and kept is not after
+
+
+@pytest.mark.parametrize(("value", "kept"), [
+    ("15/01/2024 12:00", True),  # as_of itself
+    ("15/01/2024 12:01", False),  # later on as_of's own day: it was kept by its date
+    ("15/01/2024 18:00:30", False),
+    ("1/15/2024 6:00 PM", False),  # a 12-hour clock
+    ("1/15/2024 11:00 AM", True),
+    ("15.01.2024T11:59", True),
+    ("15/01/2024", True),  # a date alone: its midnight, by as_of
+    ("16/01/2024 00:00", False),
+    ("01/02/2024 13:00", True),  # 2 January (month first) is by as_of: it may be dated by it
+    ("12/01/2024 23:59", True),
+])
+def test_a_day_month_time_is_compared_with_as_of_by_its_instant(value, kept):
+    """pit20 (a leak after as_of): a day/month date with a time of day was compared with as_of by its date, so a row
+    written later on as_of's own day decided how the rows by as_of read (decimal marks, dates as timestamps). Its
+    earliest reading's wall time is compared with as_of's, as an ISO time without an offset is; a row the order
+    chosen cannot read is after as_of (`_after_every_reading`) exactly where it is not among the rows by it."""
+    from flowcast.data.sources import _after_every_reading, _dated_by
+
+    raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
+    wall = datetime(2024, 1, 15, 12, 0)
+    assert (_dated_by(raw, "t", wall.date(), False, wall=wall).collect().height == 1) is kept
+    assert raw.select(_after_every_reading("t", wall.date(), False, wall=wall)).collect().item() is not kept

@@ -181,9 +181,11 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
-                   tz: str | None, layout: str, name: str = "probe") -> str:
+                   tz: str | None, layout: str, name: str = "probe", as_of: datetime | None = None) -> str:
     """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
-    do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular)."""
+    do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular).
+    With `as_of` (the run's, a backfill's first), read off the rows by then alone: a daily history whose later rows
+    are hourly made a backfill at an earlier as_of read its history as hourly where its run had read it daily."""
     from flowcast.data.freq_infer import Inferred, explain_freq
 
     missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
@@ -195,11 +197,12 @@ def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str
                              time_format=time_format, freq="1d", tz=tz, layout=layout)
     except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
         raise ConfigError(missing) from None
-    found = explain_freq(probe)
+    found = explain_freq(probe, as_of)
+    by = "" if as_of is None else f" by as_of {as_of:%Y-%m-%d %H:%M} UTC"
     if not isinstance(found, Inferred):
-        raise ConfigError(f"{missing}: it could not be read off the file's dates: {found}")
+        raise ConfigError(f"{missing}: it could not be read off the file's dates{by}: {found}")
     console.print(f"note: --freq not given: {data}'s dates step by {found.freq} ({found.share:.0%} of "
-                  f"{found.steps:,} consecutive steps), so --freq {found.freq} is used; pass --freq to set it",
+                  f"{found.steps:,} consecutive steps{by}), so --freq {found.freq} is used; pass --freq to set it",
                   highlight=False)
     return found.freq
 
@@ -225,10 +228,12 @@ def resolve_settings(
     horizon: int | None = None,
     config: Path | None = None,
     home: Path | None = None,
+    as_of: str | None = None,
     **overrides: Any,
 ) -> Settings:
     """Settings from the named configuration file (--config or FLOWCAST_CONFIG; none otherwise)
-    + FLOWCAST_* env + these command-line options."""
+    + FLOWCAST_* env + these command-line options. `as_of` (the run's --as-of, a backfill's --start): a --data file's
+    layout and frequency, where the options do not give them, are read off its rows by then (`_as_of_of_file`)."""
     _note_unnamed_config(config)
     _note_unknown_env()
     source = None
@@ -249,13 +254,15 @@ def resolve_settings(
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
         _refuse_periods_across(data, time_col, target_col)
+        instant = _as_of_of_file(data, as_of, time_col, tz)
         layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
-                                                                 *(static_col or [])])
+                                                                 *(static_col or [])],
+                            as_of=instant, tz=tz, time_format=time_format)
         missing = [n for n, v in [("--time-col", time_col), ("--target-col", target_col or layout == "wide"),
                                   ("--freq", freq)] if not v]
         if missing == ["--freq"]:  # read it off the dates, as pandas' infer_freq does; said, so it can be set
             freq = _inferred_freq(data, list(id_col or []), str(time_col), target_col or "", time_format, tz, layout,
-                                  dataset or _name_of(data))
+                                  dataset or _name_of(data), as_of=instant)
             missing = []
         if missing:
             raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
@@ -338,8 +345,29 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None,
     return id_col, time_col, target_col
 
 
+def _as_of_of_file(data: str, as_of: str | None, time_col: str | None, tz: str | None) -> datetime | None:
+    """The instant of a command's as_of for reading a --data file's layout and frequency off its rows by then: a
+    date alone is that day in the file's zone (--tz, else a Parquet time column's own zone, as `parse_run_as_of`
+    reads it for the run); None without one."""
+    if as_of is None:
+        return None
+    zone = tz
+    if zone is None and time_col is not None and is_date_only(as_of):
+        from flowcast.data.sources import file_time_zone
+
+        try:
+            zone = file_time_zone(SourceConfig(name="probe", path=data, time_col=time_col, target_col="-", freq="1d"))
+        except Exception:  # noqa: BLE001 - unreadable: the run's own reading says what is wrong
+            zone = None
+    try:
+        return parse_as_of(as_of, "--as-of", zone)
+    except ConfigError:  # (said by the command, naming its option: --as-of, --start)
+        return None
+
+
 def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
-               covariates: list[str] | None = None) -> str:
+               covariates: list[str] | None = None, *, as_of: datetime | None = None, tz: str | None = None,
+               time_format: str | None = None) -> str:
     """A file given with --time-col alone (no --id-col, no --target-col) whose other columns all hold numbers is
     wide: a date column and one column per series, as spreadsheets export it; each column is read as a series
     (said on stderr and in the data-quality report). Given --target-col, such a file reads that one column as
@@ -348,7 +376,7 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
         return "long"
     from flowcast.data.sources import wide_probe
 
-    probed = wide_probe(data, time_col, 200)
+    probed = wide_probe(data, time_col, 200, as_of=as_of, tz=tz, time_format=time_format)  # (its rows by as_of)
     numeric, text = probed if probed is not None else ([], [])
     if text and target_col in numeric:  # a text column kept it long: its other series were only 'undeclared'
         others = [c for c in numeric if c != target_col and c not in (covariates or [])]

@@ -87,7 +87,7 @@ def validate_cmd(
             target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
             aggregate=aggregate,
             future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home,
+            home=home, as_of=as_of,
         )
         run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)

@@ -355,7 +355,7 @@ def run(
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home,
+        home=home, as_of=as_of,
         model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
     )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
@@ -512,7 +512,7 @@ def forecast(
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home,
+        home=home, as_of=as_of,
     )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
@@ -632,7 +632,7 @@ def backfill(
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home,
+        home=home, as_of=start,
         **({"model": model} if model else {}),
     )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar

@@ -124,7 +124,7 @@ def train_cmd(
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home,
+        home=home, as_of=as_of,
         model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},
     )
     from flowcast.data.preprocess import prepare_data

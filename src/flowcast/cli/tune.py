@@ -82,7 +82,7 @@ def tune(
         target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
         aggregate=aggregate,
         future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home,
+        home=home, as_of=as_of,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast import interrupts

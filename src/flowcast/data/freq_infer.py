@@ -10,13 +10,14 @@ dates (no step that common) name none: the command still asks for `--freq`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
 from flowcast.config import SourceConfig
 
 MIN_SHARE = 0.6  # of consecutive steps that must agree on one frequency
-SAMPLE_ROWS = 200_000  # rows read to infer it (the first ones of the file)
+SAMPLE_ROWS = 200_000  # rows read to infer it (the first ones of the file; of its rows by as_of when one is given)
 _DAY_S = 86_400
 
 
@@ -53,8 +54,9 @@ def freq_of_step(seconds: int) -> str | None:
     return f"{days}d" if days < 28 else None
 
 
-def explain_freq(source: SourceConfig) -> Inferred | str:
-    """The frequency of `source`'s rows (its `freq` is ignored), or why its dates settle none: the sentence a command asking for --freq adds, so that
+def explain_freq(source: SourceConfig, as_of: datetime | None = None) -> Inferred | str:
+    """The frequency of `source`'s rows (its `freq` is ignored; with `as_of`, of its rows by then alone, as `ingest`
+    keeps them: a backfill at an earlier as_of infers what its run did, whatever rows were written after), or why its dates settle none: the sentence a command asking for --freq adds, so that
     a file whose times do not parse is not answered 'also needs --freq' alone (given --freq, Unix seconds were only
     then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
     integers, a row with more fields than the header) raises the error its run gives: --freq would not help it."""
@@ -65,7 +67,7 @@ def explain_freq(source: SourceConfig) -> Inferred | str:
 
     try:
         probe = source.model_copy(update={"freq": "1m"})
-        ingested = ingest(probe, None)
+        ingested = ingest(probe, as_of)
         plan = (ingested.frame.select("unique_id", pl.col(DS_RAW).alias("t"),
                                       pl.col(RAW_PREFIX + source.time_col).alias("raw")).head(SAMPLE_ROWS))
         read = _collect([plan], ingested)[0]  # a malformed row is named as the run names it (a line, its fields)

@@ -839,7 +839,7 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
     by_time = pl.when(pl.col(off_col).is_null()).then(pl.col(at_col) <= wall).otherwise(
         pl.col(at_col) - pl.duration(minutes=minutes) <= instant)
     kept = pl.when(pl.col(at_col).is_not_null()).then(by_time).otherwise(by_date)
-    return _dated_by(parts.filter(kept).drop(at_col, off_col), time_col, day, year_first=False)
+    return _dated_by(parts.filter(kept).drop(at_col, off_col), time_col, day, year_first=False, wall=wall)
 
 
 def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
@@ -1400,37 +1400,66 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
     return order, traits
 
 
-def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool) -> pl.LazyFrame:
+def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool, wall: datetime | None = None) -> pl.LazyFrame:
     """The rows of `raw` but those whose day/month date ('13/01/2024', '01/02/2024', '24/03/01') is after `day`
     however it is read (day first, month first, a two-digit year first): written after as_of, whatever the column's
     order turns out to be. A row that the order decided from the rows by as_of reads as later stays (both numbers 12
     or below: it settles nothing), as does every row of another shape. `year_first`: the column may write a
-    two-digit year first (`_time_profile`), a reading of its own. One regex over the column, its numbers taken once
-    (an expression reading them in each reading cost 10 s per 1,000,000 rows), and integer arithmetic: each reading
-    as yyyymmdd, compared with `day`'s."""
-    a, b, c, w1, w3 = (f"__dated_{k}" for k in ("a", "b", "c", "w1", "w3"))
-    parts = _day_month_parts(col)
-    numbers = raw.with_columns(e.alias(name) for e, name in zip(parts, (a, b, c, w1, w3), strict=True))
+    two-digit year first (`_time_profile`), a reading of its own. `wall`: as_of's latest wall time in the source's
+    zone (`_latest_wall`): a value with a time of day ('15/01/2024 18:00', '1/15/2024 6:00 PM') is then compared as
+    that instant, its earliest reading's, with it (as an ISO time without offset is): a row later on as_of's own day
+    was kept by its date. One regex over the column, its numbers taken once (an expression reading them in each
+    reading cost 10 s per 1,000,000 rows), and integer arithmetic: each reading as yyyymmddHHMMSS, compared with
+    `wall`'s (the end of `day` without it)."""
+    a, b, c, w1, w3, h, m, s = (f"__dated_{k}" for k in ("a", "b", "c", "w1", "w3", "h", "m", "s"))
+    parts = _day_month_parts(col, clock=wall is not None)
+    names = (a, b, c, w1, w3, h, m, s) if wall is not None else (a, b, c, w1, w3)
+    numbers = raw.with_columns(e.alias(name) for e, name in zip(parts, names, strict=True))
     earliest = _earliest_reading(*(pl.col(n) for n in (a, b, c, w1, w3)), year_first=year_first)
     limit = day.year * 10_000 + day.month * 100 + day.day
-    return numbers.filter(earliest.is_null() | (earliest <= limit)).drop(a, b, c, w1, w3)
+    if wall is None:
+        return numbers.filter(earliest.is_null() | (earliest <= limit)).drop(*names)
+    at = _reading_key(earliest, pl.col(h), pl.col(m), pl.col(s))
+    wall_key = int(wall.strftime("%Y%m%d%H%M%S"))
+    return numbers.filter(earliest.is_null() | (at <= wall_key)).drop(*names)
 
 
-def _after_every_reading(col: str, day: date, year_first: bool) -> pl.Expr:
+def _after_every_reading(col: str, day: date, year_first: bool, wall: datetime | None = None) -> pl.Expr:
     """True on a day/month date ('16/01/2024') after `day` however it is read (day first, month first, a two-digit
-    year first where `year_first`), as `_dated_by` leaves such a row out; false on every other value."""
-    earliest = _earliest_reading(*_day_month_parts(col), year_first=year_first)
-    return (earliest > day.year * 10_000 + day.month * 100 + day.day).fill_null(False)
+    year first where `year_first`), as `_dated_by` leaves such a row out; false on every other value. `wall`: as in
+    `_dated_by`, a value with a time of day after it on as_of's own day ('15/01/2024 18:00') is after too."""
+    if wall is None:
+        earliest = _earliest_reading(*_day_month_parts(col), year_first=year_first)
+        return (earliest > day.year * 10_000 + day.month * 100 + day.day).fill_null(False)
+    a, b, c, w1, w3, h, m, s = _day_month_parts(col, clock=True)
+    return (_reading_key(_earliest_reading(a, b, c, w1, w3, year_first=year_first), h, m, s)
+            > int(wall.strftime("%Y%m%d%H%M%S"))).fill_null(False)
 
 
-def _day_month_parts(col: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+def _reading_key(earliest: pl.Expr, h: pl.Expr, m: pl.Expr, s: pl.Expr) -> pl.Expr:
+    """A day/month date's earliest reading (yyyymmdd) and its time of day (null: midnight) as yyyymmddHHMMSS."""
+    return (earliest.cast(pl.Int64) * 1_000_000 + h.fill_null(0).cast(pl.Int64) * 10_000
+            + m.fill_null(0).cast(pl.Int64) * 100 + s.fill_null(0).cast(pl.Int64))
+
+
+def _day_month_parts(col: str, clock: bool = False) -> tuple[pl.Expr, ...]:
     """A day/month date's numbers (first, second, year: Int32) and the widths of the first and the year, each null
-    where the value is not one ('13/01/2024', '01.02.24'): `_dated_by`, `_after_every_reading`."""
-    parts = pl.col(col).cast(pl.Utf8).str.strip_chars().str.extract_groups(
-        r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
+    where the value is not one ('13/01/2024', '01.02.24'): `_dated_by`, `_after_every_reading`. With `clock`, its
+    time of day too (hour on a 24-hour clock, minute, second: null where it has none; '6:00 PM' is hour 18)."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    if not clock:
+        parts = text.str.extract_groups(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b")
+    else:
+        parts = text.str.extract_groups(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b"
+                                        r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*(?:([AaPp])\.?[Mm]\.?)?)?")
     a, b, c = (parts.struct.field(k).cast(pl.Int32) for k in ("1", "2", "3"))
     w1, w3 = (parts.struct.field(k).str.len_chars() for k in ("1", "3"))
-    return a, b, c, w1, w3
+    if not clock:
+        return a, b, c, w1, w3
+    hour = parts.struct.field("4").cast(pl.Int32)
+    half = parts.struct.field("7").str.to_uppercase()
+    hour = pl.when(half.is_null()).then(hour).otherwise(hour % 12 + pl.when(half == "P").then(12).otherwise(0))
+    return a, b, c, w1, w3, hour, parts.struct.field("5").cast(pl.Int32), parts.struct.field("6").cast(pl.Int32)
 
 
 def _earliest_reading(a: pl.Expr, b: pl.Expr, c: pl.Expr, w1: pl.Expr, w3: pl.Expr, *, year_first: bool) -> pl.Expr:
@@ -1990,20 +2019,27 @@ def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> li
     return probed[1] if probed is not None and probed[0] else []
 
 
-def wide_probe(path: str, time_col: str, rows: int = 200) -> tuple[list[str], list[tuple[str, str]]] | None:
+def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
+               time_format: str | None = None) -> tuple[list[str], list[tuple[str, str]]] | None:
     """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
     written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
     column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
     values in the first `rows` rows are (a typo is quarantined by the run, not taken for an id). None for a file
-    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run."""
+    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run.
+    With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
+    zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
+    history in another layout than its run had."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
     try:
-        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
+                             time_format=time_format)
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
+        if as_of is not None:
+            scan = _written_by(scan, time_col, probe, as_instant(as_of))
         repeated = scan.select(pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item()
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
@@ -2223,11 +2259,13 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # after as_of), leave it out of the rows that decide and lose it. Decided again, on those rows, where a row of
         # them puts it last (only for a column with both shapes)
         year_first = dated != "year last"
-        by_as_of = _dated_by(raw, time_raw, day, year_first)
+        # (a time of day by its instant: a row later on as_of's own day, '15/01/2024 18:00', decides nothing either)
+        wall = _latest_wall(as_of, source.tz)
+        by_as_of = _dated_by(raw, time_raw, day, year_first, wall=wall)
         every_row, (day_month, _, by_dated, _) = day_month, _time_profile(by_as_of, time_raw, source.freq)
         if year_first and by_dated == "year first or last":
             year_first = False
-            by_as_of = _dated_by(raw, time_raw, day, year_first)
+            by_as_of = _dated_by(raw, time_raw, day, year_first, wall=wall)
             day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
     if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
         # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
@@ -2246,7 +2284,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # have decided otherwise, or the files or rows by as_of settle no one order): after as_of, not quarantined
         # as unparsable (a planned row, with a future covariate, is read as before: its time is needed)
         later = pl.col(DS_RAW).is_null() & ~planned_row(source) & _after_every_reading(
-            time_raw, wall_time(as_of, source.tz).date(), year_first)
+            time_raw, wall_time(as_of, source.tz).date(), year_first, wall=_latest_wall(as_of, source.tz))
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,

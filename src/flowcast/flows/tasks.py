@@ -248,7 +248,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # and whether a two-digit year may come first is decided from the rows by as_of (a later '5/5/24' lost a backfill's
 # year-first history), a year-first column reading no '5/5/24' as the year 5
 # 19 = newuser20: the report names the declared covariates of one value on every valid row (constant_covariates)
-PREPROCESS_VERSION = 19
+# 20 = pit20: a day/month date with a time of day is told from the rows after as_of by its instant (a row later on
+# as_of's own day decided the decimal marks and dates-as-timestamps of a backfill's history)
+PREPROCESS_VERSION = 20
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
