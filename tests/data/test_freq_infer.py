@@ -188,3 +188,19 @@ def test_a_backfill_infers_the_frequency_its_run_did(tmp_path, monkeypatch, comm
     for out in said:
         assert ("note: --freq not given: x.csv's dates step by 1d (100% of 18 consecutive steps by as_of "
                 "2024-01-10 00:00 UTC), so --freq 1d is used") in out, out
+
+
+def test_a_file_with_no_row_by_as_of_has_the_frequency_of_all_its_rows(tmp_path):
+    """A backfill whose --start lies before a file's first row read the frequency off its rows by then, none, and
+    said 'no rows (the file has a header but no data)' of a file full of rows. With no row by as_of there is no run's
+    decision to match: the frequency is read off all its rows (the run itself then says as_of lies before the data)."""
+    from datetime import datetime
+
+    from flowcast.config import SourceConfig
+    from flowcast.data.freq_infer import Inferred, explain_freq
+
+    csv = tmp_path / "s.csv"
+    csv.write_text("d,y\n" + "".join(f"2024-01-{day:02d},{day}\n" for day in range(1, 11)))
+    src = SourceConfig(name="s", path=str(csv), time_col="d", target_col="y", freq="1d")
+    early, whole = explain_freq(src, datetime(2020, 1, 1)), explain_freq(src)
+    assert isinstance(early, Inferred) and early == whole and early.freq == "1d"

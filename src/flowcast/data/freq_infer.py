@@ -76,6 +76,8 @@ def explain_freq(source: SourceConfig, as_of: datetime | None = None) -> Inferre
     except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong
         return "its rows could not be read"
     if read.height == 0:
+        if as_of is not None:  # no row by as_of (a backfill starting before the data): its run has nothing to read,
+            return explain_freq(source)  # which it says; the frequency is the file's (no decision of a run to match)
         raise no_rows_error(ingested)
     frame = read.select("unique_id", "t").drop_nulls().unique().sort("unique_id", "t")
     if frame.height == 0:
