@@ -160,7 +160,7 @@ def test_a_retrain_killed_after_recording_that_it_kept_production_is_retrained(f
         assert store.receipt_of("tiny", NEXT)["run_id"] == keep["run"]
         assert len(store.read(dataset="tiny", as_of=NEXT)) == first["published_rows"]
         done = retrain_flow(**flow_kwargs, **STATISTICAL)
-        assert done["skipped"] and done["retrained_by"] == keep["run"] and "leaderboard" not in done
+        assert done["skipped"] and done["retrained_by"] == keep["run"] and done["leaderboard"] is None  # nothing backtested (RETRAIN_KEYS: null)
         assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
         return
     assert not store.has("tiny", NEXT)
@@ -205,7 +205,7 @@ def test_a_second_run_of_a_retrain_slot_that_kept_production_retrains_nothing(fl
     second = retrain_flow(**flow_kwargs, **STATISTICAL)
     assert second["published_rows"] == 0 and second["skipped"] and second["retrained_by"] == kept["run_id"]
     assert f"run {kept['run_id']} kept the production model {first['model_version']}" in second["note"]
-    assert "leaderboard" not in second  # nothing backtested
+    assert second["leaderboard"] is None  # nothing backtested (every result has RETRAIN_KEYS: null here)
     assert [v.version for v in registry.list()] == versions
     assert store.receipt_of("tiny", NEXT)["run_id"] == kept["run_id"]  # the kept run's publish stays
     keeps = [e for e in registry.history("tiny") if e["action"] == "keep"]
