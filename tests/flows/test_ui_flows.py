@@ -48,7 +48,9 @@ def _logs(run_id: str) -> list[dict]:
 
 
 def _runs_named(prefix: str) -> list[dict]:
-    body = {"flow_runs": {"name": {"like_": prefix}}, "limit": 50, "offset": 0}
+    # newest first: the session's one test API holds more runs of a prefix than a page as the suite grows (the
+    # API's default order put a test's own run past the first 50 'retrain ' runs: the fresh-clone CI failed so)
+    body = {"flow_runs": {"name": {"like_": prefix}}, "sort": "EXPECTED_START_TIME_DESC", "limit": 200, "offset": 0}
     return [r for r in _api("POST", "/flow_runs/filter", body) if r["name"].startswith(prefix)]
 
 
