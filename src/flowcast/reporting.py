@@ -173,7 +173,7 @@ _SAME_FOR_ALL = ("n_windows", "n_series", "fallback")
 
 def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: str | None = None,
                                  unit: str | None = None, table_link: str | None = None,
-                                 mark: str = "✔ published") -> str:
+                                 mark: str = "✔ published", intervals_note: str = "") -> str:
     """What the leaderboard table leaves out, on the same rows: MAE and RMSE (in the target's `unit`), the backtest
     windows, series and fallback share where candidates differ in them (else one sentence says them for all), then
     what each candidate is (its weights, its note; why an unranked one is not ranked) as a list, since a table cell
@@ -204,6 +204,8 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
         table.append(cells)
     lines += [markdown_table(table).rstrip("\n"), "",
               f"MAE and RMSE are in the target's units{f' ({md_text(unit)})' if unit else ''}.", ""]
+    if intervals_note:  # the table's blank coverage / MSIS cells
+        lines += [f"{md_text(intervals_note)}.", ""]
     what = []
     for r in rows:
         parts = [str(p) for p in (r.get("weights"), r.get("note")) if p]
@@ -582,36 +584,54 @@ def quality_artifact(report: Any, scope: Scope) -> Any:
                                     description=scope.describe("data quality: rows in, valid, quarantined and why"))
 
 
+def blank_intervals_text(candidates: Sequence[Any]) -> str:
+    """Why the leaderboard's coverage/MSIS cells of `candidates` (`CandidateResult`s) are blank, '' when none is:
+    their `intervals_note` once when every candidate with one says the same, else each with the models it is of
+    (a blank cell said nothing: one backtest window, or too few calibration points)."""
+    by_note: dict[str, list[str]] = {}
+    for c in candidates:
+        if getattr(c, "intervals_note", ""):
+            by_note.setdefault(c.intervals_note, []).append(str(c.name))
+    if len(by_note) == 1:
+        (note, models), = by_note.items()
+        return note if len(models) == len(candidates) else f"{', '.join(models)}: {note}"
+    return "; ".join(f"{', '.join(models)}: {note}" for note, models in by_note.items())
+
+
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
-                         version: str | None = None, unit: str | None = None) -> Any:
+                         version: str | None = None, unit: str | None = None, intervals_note: str = "") -> Any:
     """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:
-    MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other."""
+    MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other. `intervals_note`: why
+    coverage or MSIS cells are blank (`blank_intervals_text`), in both."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     if not _in_run():
         return None
     table_key = scope.key("leaderboard")
     details = create_markdown_artifact(
-        leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key)),
+        leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key),
+                                     intervals_note=intervals_note),
         key=scope.key("leaderboard_details"),
         description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
-    text = leaderboard_description(metric, champion, version)
+    text = leaderboard_description(metric, champion, version, intervals_note)
     if details is not None:
         text += f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}"
     return create_table_artifact(leaderboard_rows(board, champion, metric), key=table_key,
                                  description=scope.describe(text))
 
 
-def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None) -> str:
+def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None,
+                            intervals_note: str = "") -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
     and the published model with its version, as the receipt names it ('from croston (croston-v1)': the production
     model's row is named `production`, and 'come from production' said nothing of which model that was); then, a
     paragraph of its own, what 1.0 of the metric means (it came between the two, the published model at the end
-    of five lines)."""
+    of five lines); and why coverage or MSIS cells are blank (`intervals_note`), where they are."""
     desc = f"backtest leaderboard, ranked by {metric_header(metric)} (lower is better)"
     if champion:
         desc += f"; the published forecasts come from {model_text(champion, version)}"
-    return f"{desc}.\n\n{_meaning(metric)}."
+    blank = f"\n\n{md_text(intervals_note)}." if intervals_note else ""
+    return f"{desc}.\n\n{_meaning(metric)}.{blank}"
 
 
 def model_text(model: str, version: str | None = None) -> str:

@@ -637,9 +637,12 @@ def retrain_flow(
                                descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
         reporting.decision_artifact(md, scope)
         if board.height:
+            blank = reporting.blank_intervals_text(scored.candidates)  # why coverage / MSIS cells are blank
             reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
-                                           unit=data.source.unit)
+                                           unit=data.source.unit, intervals_note=blank)
             _print_board(log, board, metric, chosen)
+            if blank:
+                log.info(f"Leaderboard: {blank}")
 
         _fault("flow:before_publish")  # promoted (or not), nothing published
         # published only while production is what this run decided on (its winner, or the model it kept),
