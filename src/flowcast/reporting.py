@@ -354,12 +354,14 @@ def plot_forecasts(
     actuals: pl.DataFrame | None = None,
     as_of: datetime | None = None,
     time_label: str = "start",
+    ended: Mapping[str, datetime] | None = None,
 ) -> Path | None:
     """Draw `forecast_figure` into a PNG at `path` (written atomically). Returns the path, or None
     when there is nothing to draw."""
     with missing_glyphs_quiet():
         fig = forecast_figure(history, forecasts, n_series=n_series, context=context, title=title, tz=tz,
-                              labels=labels, unit=unit, actuals=actuals, as_of=as_of, time_label=time_label)
+                              labels=labels, unit=unit, actuals=actuals, as_of=as_of, time_label=time_label,
+                              ended=ended)
     if fig is None:
         return None
     return save_figure(fig, path, dpi=PLOT_DPI)
@@ -466,6 +468,7 @@ def forecast_figure(
     actuals: pl.DataFrame | None = None,
     as_of: datetime | None = None,
     time_label: str = "start",
+    ended: Mapping[str, datetime] | None = None,
 ) -> Any:
     """The matplotlib figure of the last `context` observations and the forecast of up to
     `n_series` series, one panel each (None when there is nothing to draw).
@@ -479,7 +482,11 @@ def forecast_figure(
     are UTC instants; the time axis is labelled in this zone's local time (the points stay in
     instant order, so the hour repeated when daylight saving ends is not folded onto itself).
     `time_label`: the source's; "end" (hour-ending data) labels each time axis `END_LABEL_AXIS`: the points stand at
-    ds, the intervals' starts, one step before the labels the data write."""
+    ds, the intervals' starts, one step before the labels the data write.
+    `ended`: unique_id -> last observation of the series that ended more than a horizon before the latest one and
+    are forecast anyway (`validation.ended_series = "forecast"`), the longest ended first: such a panel's title says
+    it ended and when (in `ENDED_COLOR`), a dotted line of that colour marks its last observation (`ENDED_LABEL` in
+    the legend), and when the even spread of panels holds none of them, the last panel shows the first of them."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -490,9 +497,12 @@ def forecast_figure(
     if n_series <= 0 or forecasts.is_empty():
         return None
     ids = sorted(forecasts["unique_id"].unique().to_list())
+    gone = {str(u): d for u, d in (ended or {}).items() if u in set(ids)}
     if len(ids) > n_series:  # an even spread over the sorted ids: reproducible, not random
         stride = len(ids) / n_series
         ids = [ids[int(i * stride)] for i in range(n_series)]
+        if gone and not gone.keys() & set(ids):  # an ended series forecast anyway is shown, marked: the first
+            ids = sorted([*ids[:-1], next(iter(gone))])
     qcols = sorted(c for c in forecasts.columns if c.startswith("y_hat_q"))
     # interval columns that hold any value (a model without interval calibration leaves them null)
     bands = [(lv, *interval_cols(lv)) for lv in (95, 80) if set(interval_cols(lv)) <= set(forecasts.columns)
@@ -522,7 +532,12 @@ def forecast_figure(
                         label="actual (after as_of)")
         if as_of is not None:
             ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")  # named: an unexplained line (ui19)
-        ax.set_title(panel_title(str(uid), (labels or {}).get(str(uid))), fontsize=PLOT_FONT_PT, loc="left")
+        stopped = gone.get(str(uid))
+        if stopped is not None:  # forecast from a last observation long before the others'
+            ax.axvline(stopped, color=ENDED_COLOR, lw=1.6, ls=":", label=ENDED_LABEL)
+        head = panel_title(str(uid), (labels or {}).get(str(uid)), width=52 if stopped is None else 30)
+        ax.set_title(head if stopped is None else f"{head} · ended {ended_when(stopped)}", fontsize=PLOT_FONT_PT,
+                     loc="left", color="black" if stopped is None else ENDED_COLOR)
         ax.tick_params(labelsize=PLOT_FONT_PT - 1)
         if unit:
             ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
@@ -533,13 +548,31 @@ def forecast_figure(
             ax.set_xlabel(END_LABEL_AXIS, fontsize=PLOT_FONT_PT - 1, loc="left")
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
-    handles, names = axes.flat[0].get_legend_handles_labels()
+    # every mark drawn in any panel, once (an ended series' mark is in its panel only)
+    named: dict[str, Any] = {}
+    for ax in list(axes.flat)[:len(ids)]:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            named.setdefault(name, handle)
+    handles, names = list(named.values()), list(named)
     if title:
         fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
     fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
                ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
     return fig
+
+
+# an ended series forecast anyway (`forecast_figure`'s `ended`): its panel title and the line at its last observation
+ENDED_COLOR = "C1"
+ENDED_LABEL = "ended series: last observation"
+
+
+def ended_when(last: datetime) -> str:
+    """When an ended series last had data, as its panel title says it: 'last data 2020-01-01'."""
+    from flowcast.data.freshness import when_text
+
+    freq = "1h" if (last.hour, last.minute) != (0, 0) else "1d"
+    return f"(last data {when_text(last, freq)})"
 
 
 def time_axis(ax: Any, tz: str | None = None) -> None:

@@ -367,3 +367,35 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
     assert back["series_excluded"] == 0
     assert not [e for e in back["excluded"] if e["unique_id"] == "closed"]
     assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]
+
+
+def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_and_marked_in_the_plot(tmp_path):
+    """Regression: with ended_series = "forecast" (the default) a store closed at the end of 2020 is forecast from
+    its own last observation and published beside 2025's forecasts; the data-quality artifact only counted it in its
+    table, and the forecast plot drew it like any other. The artifact now names it, with when it last had data, and
+    the plot's caption says it is marked (its panel's title and a line at its last observation)."""
+    import polars as pl
+    from flow_helpers import artifacts_of
+
+    from flowcast.reporting import artifact_key
+
+    home = tmp_path / "home"
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
+                                                         "open2": ("2018-01-01", "2024-12-01"),
+                                                         "closed": ("2018-01-01", "2020-12-01")})
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
+                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (3, 1, 0)
+    rows = EmbeddedStore(home / "warehouse").read(dataset="shops", as_of=datetime(2025, 1, 1))
+    assert rows.filter(pl.col("unique_id") == "closed")["ds"].max() == datetime(2021, 3, 1)  # forecast anyway
+    arts = artifacts_of(out["run_id"])
+    quality = arts[artifact_key("quality", "shops")][0].data
+    assert ("Ended series forecast anyway: 1 series stopped more than a horizon before the latest observation "
+            "(2024-12-01) and is still forecast") in quality
+    assert quality.rstrip().endswith("closed (last data 2020-12-01).")
+    plot = arts[artifact_key("plot", "shops")][0]
+    assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
+        in plot.data

@@ -52,6 +52,7 @@ class Freshness:
     ended: list[str] = field(default_factory=list)  # a sample of the ended series' ids (at most 5)
     n_ended: int = 0
     n_excluded: int = 0  # of the n_ended, those preprocessing set aside (validation.ended_series = "exclude")
+    ended_last: list[datetime] = field(default_factory=list)  # the last observation of each of `ended`, in its order
 
     @property
     def all_before_as_of(self) -> bool:
@@ -63,7 +64,8 @@ class Freshness:
     def to_dict(self) -> dict[str, Any]:
         return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
                 "periods_behind": self.periods_behind, "stale": self.all_before_as_of, "series_ended": self.n_ended,
-                "series_ended_excluded": self.n_excluded, "ended": list(self.ended)}
+                "series_ended_excluded": self.n_excluded, "ended": list(self.ended),
+                "ended_last": [d.isoformat() for d in self.ended_last]}
 
 
 def latest_end(latest_ds: str | datetime | None, freq: str, time_label: str) -> str | None:
@@ -134,7 +136,7 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
     ended = ended_series(last, freq, h)
     n_excluded = 0 if aside is None else int(ended["unique_id"].is_in(aside["unique_id"].implode()).sum())
     return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height,
-                     n_excluded)
+                     n_excluded, list(ended["last_ds"].head(5).to_list()))
 
 
 def when_text(ds: datetime | None, freq: str = "1d") -> str:
@@ -166,6 +168,32 @@ def freshness_lines(f: Freshness, as_of: datetime | None) -> list[str]:
                      + (f"; {forecast} forecast from their own last observation" if forecast else ""))
         out.append(said)
     return out
+
+
+def ended_forecast_sentence(fresh: dict[str, Any], freq: str | None) -> str | None:
+    """The data-quality artifact's sentence when ended series were forecast anyway (`validation.ended_series =
+    "forecast"`, the default): how many, the first few with when each last had data; None when none was (no ended
+    series, or all set aside: the excluded list names those). `fresh`: `Freshness.to_dict()`. The table's count
+    alone did not say that such a series was forecast and published, dated before the others."""
+    n, aside = int(fresh.get("series_ended") or 0), int(fresh.get("series_ended_excluded") or 0)
+    if n <= aside:
+        return None
+    f = freq or "1d"
+    latest = fresh.get("latest_ds")
+    when = f" ({when_text(datetime.fromisoformat(str(latest)), f)})" if latest else ""
+    if aside:  # a sample of all the ended ones would name set-aside series too: counted only
+        return (f"{n - aside:,} of the {n:,} ended series were forecast anyway, from their own last observation, "
+                f"their forecasts dated before the others'.")
+    ids, lasts = list(fresh.get("ended") or []), list(fresh.get("ended_last") or [])
+    named = ", ".join(f"{u} (last data {when_text(datetime.fromisoformat(str(d)), f)})" if d else str(u)
+                      for u, d in zip(ids, lasts + [None] * (len(ids) - len(lasts))))
+    more = f" and {n - len(ids):,} more" if n > len(ids) else ""
+    first = "e.g. " if n > len(ids) else ""
+    return (f"Ended series forecast anyway: {n:,} series stopped more than a horizon before the latest observation"
+            f"{when} and {'is' if n == 1 else 'are'} still forecast, from {'its' if n == 1 else 'their'} own last "
+            f"observation, {'its' if n == 1 else 'their'} forecasts dated before the others' and published beside "
+            f"them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
+            f"{first}{named}{more}.")
 
 
 def check_staleness(f: Freshness, max_staleness: int | None) -> None:

@@ -822,6 +822,13 @@ def publish_forecasts(
     except Exception as exc:  # noqa: BLE001 - names and late actuals are a courtesy of the plot
         log.warning(f"The forecast plot shows ids and no later actuals: reading them failed ({exc})")
         labels, actuals = {}, None
+    # series forecast from a last observation more than a horizon before the others' (ended_series = "forecast";
+    # "exclude" left them out of td): marked in the plot, named in its caption
+    from flowcast.data.freshness import ended_series
+
+    gone = ended_series(last_ds, td.meta.freq, int(td.meta.horizon))
+    gone = gone.filter(pl.col("unique_id").is_in(forecasts["unique_id"].unique().implode()))
+    ended = dict(zip(gone["unique_id"].to_list(), gone["last_ds"].to_list()))
     try:
         png = reporting.plot_forecasts(
             td.frame.select("unique_id", "ds", "y"),
@@ -832,6 +839,7 @@ def publish_forecasts(
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
             time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts
+            ended=ended,
         )
     except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
@@ -848,8 +856,11 @@ def publish_forecasts(
         # a level its calibration had too few points for is not drawn: the description said 80% and 95% anyway
         bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
-        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}",
-                                scope)
+        stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
+                   f"observation, long before the others' (marked), e.g. {', '.join(map(str, list(ended)[:3]))}"
+                   if ended else "")
+        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}"
+                                f"{stopped}", scope)
     reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
