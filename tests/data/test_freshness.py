@@ -254,3 +254,33 @@ def test_the_data_quality_report_says_which_ended_series_were_forecast_anyway(la
         assert "forecast anyway" not in md
         return
     assert md_text(says) in md
+
+
+@pytest.mark.parametrize(("ended", "cut", "says", "alive"), [
+    (None, datetime(2024, 3, 1), None, None),
+    ([{"unique_id": "closed", "last_ds": "2020-12-01T00:00:00"}], datetime(2024, 3, 1),
+     ('1 ended series set aside ([validation] ended_series = "exclude"), closed, is in no backtest window either: the '
+     "leaderboard scores the series this run publishes."), None),
+    # one ended after the oldest cut (2024-03): a run at that cut would have forecast it; one before: in none anyway
+    ([{"unique_id": "closed", "last_ds": "2020-12-01T00:00:00"}, {"unique_id": "late", "last_ds": "2024-06-01"}],
+     datetime(2024, 3, 1), "2 ended series set aside", ("1 of them (late) still had observations after the oldest "
+     "backtest cut (2024-03-01), where a run would have forecast it: the scores leave out series that ended since")),
+    # on the cut itself: nothing after it to score, as a run at the cut would have had none
+    ([{"unique_id": "edge", "last_ds": "2024-03-01T00:00:00"}], datetime(2024, 3, 1), "1 ended series", None),
+    ([{"unique_id": f"s{i}", "last_ds": "2020-01-01T00:00:00"} for i in range(7)], None, ("s0, s1, s2, s3, s4 and 2 "
+     "more, are in no backtest window"), None),
+])
+def test_ended_series_set_aside_say_they_are_in_no_backtest_window(ended, cut, says, alive):
+    """ended_series = "exclude" leaves an ended series out of every backtest window, also one whose cut came before it
+    ended (the decision uses data after that cut). That is intended (the leaderboard is for the series published; every
+    window scores the same series) and said in the run's notes, with those a point-in-time backtest would have scored."""
+    from flowcast.data.freshness import ended_backtest_note
+
+    note = ended_backtest_note(ended, cut, "1mo")
+    if says is None:
+        assert note is None
+        return
+    assert note is not None and says in note
+    assert ("still had observations after" in note) == (alive is not None)
+    if alive:
+        assert alive in note

@@ -399,3 +399,25 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     plot = arts[artifact_key("plot", "shops")][0]
     assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
         in plot.data
+
+
+def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(tmp_path, monkeypatch):
+    """ended_series = "exclude": a store that closed in August 2024 (4 months before the others' last, horizon 3) is set
+    aside, so it is in no backtest window, also the older windows whose cut came before it closed (a run at that cut
+    would have forecast it: the decision to set it aside uses data after the cut). Intended (README, Ended series);
+    the run's notes say it and count such series, where before nothing did."""
+    monkeypatch.setenv("FLOWCAST_VALIDATION__ENDED_SERIES", "exclude")
+    home = tmp_path / "home"
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
+                                                         "open2": ("2018-01-01", "2024-12-01"),
+                                                         "late": ("2018-01-01", "2024-08-01")})
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
+                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (2, 1, 1)
+    assert out["spans"]["n_windows"] >= 2  # the oldest cut, 2024-06 or before, came before late's last month
+    assert ('1 ended series set aside ([validation] ended_series = "exclude"), late, is in no backtest window either: '
+            "the leaderboard scores the series this run publishes; 1 of them (late) still had observations after the "
+            "oldest backtest cut (") in out["note"]  # the run's notes, as its decision artifact and log say them

@@ -17,7 +17,8 @@ dbt's source freshness (warn_after / error_after), a run measures the gap:
   each is still forecast from its own last observation, so their forecasts are dated long before
   the others'; the run names them. With `"exclude"` preprocessing sets them aside with their reason
   (`TrainingData.excluded`, `ended_series`): not backtested, trained on or published, and counted
-  (`series_ended_excluded`). Each run decides anew from its own data: a series whose observations
+  (`series_ended_excluded`). It is in no backtest window, also one whose cut came before it ended: intended,
+  and said in the retrain's notes (`ended_backtest_note`). Each run decides anew from its own data: a series whose observations
   resume is forecast again. An excluded series is in the data, so `lost_series` never names it.
 - `lost_series`: series the dataset's last earlier publish forecast that this run's data do not
   have at all (not even a quarantined row): a partial export, a filter gone wrong upstream. The
@@ -194,6 +195,33 @@ def ended_forecast_sentence(fresh: dict[str, Any], freq: str | None) -> str | No
             f"observation, {'its' if n == 1 else 'their'} forecasts dated before the others' and published beside "
             f"them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
             f"{first}{named}{more}.")
+
+
+def ended_backtest_note(ended: list[dict[str, Any]] | None, oldest_cut: datetime | None, freq: str) -> str | None:
+    """A retrain's note when preprocessing set ended series aside (`PreprocessSummary.ended`: unique_id, last_ds ISO):
+    they are in no backtest window, also a window whose cut (`oldest_cut`: the oldest window's, of the series that end
+    latest) came before they ended, where a run at that cut would have forecast them. None when none was set aside.
+
+    Intended: the leaderboard chooses and calibrates the model for the series this run publishes, and every window
+    scores the same series (learned weights and cross-calibrated widths compare windows); only which series are scored
+    is known after the cut, no value after it reaches any window's forecasts. The note counts those a point-in-time
+    backtest would have scored in some window, so the survivorship is said, not hidden."""
+    if not ended:
+        return None
+    lasts = {str(e["unique_id"]): datetime.fromisoformat(str(e["last_ds"])) for e in ended}
+    alive = sorted(u for u, d in lasts.items() if oldest_cut is not None and d > oldest_cut)
+    n = len(lasts)
+    named = ", ".join(sorted(lasts)[:5]) + (f" and {n - 5:,} more" if n > 5 else "")
+    said = (f"{n:,} ended series set aside ([validation] ended_series = \"exclude\"), {named}, "
+            f"{'is' if n == 1 else 'are'} in no backtest window either: the leaderboard scores the series this run "
+            "publishes")
+    if alive:
+        cut = when_text(oldest_cut, freq)
+        said += (f"; {len(alive):,} of them ({', '.join(alive[:5])}{', ...' if len(alive) > 5 else ''}) still had "
+                 f"observations after the oldest backtest cut ({cut}), where a run would have forecast "
+                 f"{'it' if len(alive) == 1 else 'them'}: the scores leave out series that ended since (ended_series "
+                 "= \"forecast\" keeps them in)")
+    return said + "."
 
 
 def check_staleness(f: Freshness, max_staleness: int | None) -> None:

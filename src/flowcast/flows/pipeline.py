@@ -141,6 +141,21 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     log.info("\n".join(lines))
 
 
+def _ended_backtest_note(data: Any, scored: Scored, freq: str) -> str | None:
+    """The run's note on the ended series preprocessing set aside (`freshness.ended_backtest_note`): in no backtest
+    window, and how many of them a window's cut came before; None when none was set aside or nothing was backtested."""
+    from flowcast.data.freshness import ended_backtest_note
+
+    ended = (getattr(data.report, "preprocess", None) or {}).get("ended")
+    if not ended or not scored.backtested or not scored.candidates:
+        return None
+    f = scored.candidates[0].result.forecasts
+    oldest = f.filter(pl.col("window") == pl.col("window").min())["cutoff"].max() if f.height else None
+    if isinstance(oldest, date) and not isinstance(oldest, datetime):  # a Date ds
+        oldest = datetime.combine(oldest, datetime.min.time())
+    return ended_backtest_note(ended, oldest if isinstance(oldest, datetime) else None, freq)
+
+
 def _print_board_follow_up(log, model: str, version: str, *, withdrawn: bool) -> None:
     """A refused publish: the log's leaderboard (`_print_board`, before the publish) marked `model` to publish; one
     line says it was not published, in the words of the leaderboard artifact's follow-up version."""
@@ -517,12 +532,13 @@ def retrain_flow(
                                   production=started_from, promote=promote, log=log)
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
+    ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
 
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
     builder = _Builder(settings=settings, scored=scored, td=td, horizon=h, bounds=bounds, as_of=as_of, run_dir=run_dir,
                        scope=scope, production=started_from, log=log)
     chosen, model_obj, rf, notes = first_publishable(decision.order, builder.attempt, builder.check)
-    notes = [*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + notes
+    notes = [*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + ([ended_note] if ended_note else []) + notes
     for n in notes:
         log.warning(n)
     notes = [*sparse_notes, *notes]  # (said above, as information)
