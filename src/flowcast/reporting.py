@@ -625,9 +625,11 @@ def blank_intervals_text(candidates: Sequence[Any]) -> str:
     for c in candidates:
         if getattr(c, "intervals_note", ""):
             by_note.setdefault(c.intervals_note, []).append(str(c.name))
+    # the candidates with a blank cell (the production model, scored on its own registered intervals, may have none)
+    blank = [c for c in candidates if any(v is None for v in (getattr(c, "intervals", None) or {None: None}).values())]
     if len(by_note) == 1:
         (note, models), = by_note.items()
-        return note if len(models) == len(candidates) else f"{', '.join(models)}: {note}"
+        return note if len(models) == len(blank) else f"{', '.join(models)}: {note}"
     return "; ".join(f"{', '.join(models)}: {note}" for note, models in by_note.items())
 
 

@@ -369,14 +369,19 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
     assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]
 
 
-def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_and_marked_in_the_plot(tmp_path):
+def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_and_marked_in_the_plot(tmp_path,
+                                                                                                     monkeypatch):
     """Regression: with ended_series = "forecast" (the default) a store closed at the end of 2020 is forecast from
     its own last observation and published beside 2025's forecasts; the data-quality artifact only counted it in its
     table, and the forecast plot drew it like any other. The artifact now names it, with when it last had data, and
-    the plot's caption says it is marked (its panel's title and a line at its last observation)."""
+    the plot's caption says it is marked (its panel's title and a line at its last observation).
+    The same run has one backtest window (3 series): its leaderboard's coverage95 and MSIS cells are blank, and the
+    leaderboard's description and the run's notes say why (they said nothing)."""
+    monkeypatch.setenv("FLOWCAST_EVALUATION__N_WINDOWS", "1")
     import polars as pl
     from flow_helpers import artifacts_of
 
+    from flowcast.mdtext import md_text
     from flowcast.reporting import artifact_key
 
     home = tmp_path / "home"
@@ -399,6 +404,13 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     plot = arts[artifact_key("plot", "shops")][0]
     assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
         in plot.data
+    # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
+    assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
+    why = ("coverage95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its "
+           "3 series in two halves, each calibrated on the other half's points: 3 and 6 points")
+    assert f"Leaderboard: {why}" in out["note"]
+    board = arts[artifact_key("leaderboard", "shops")][0]
+    assert md_text(why) in board.description
 
 
 def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(tmp_path, monkeypatch):

@@ -533,12 +533,15 @@ def retrain_flow(
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
+    # why the leaderboard's coverage / MSIS cells are blank (one window, too few points): its artifacts and the notes
+    blank = reporting.blank_intervals_text(scored.candidates) if scored.backtested else ""
 
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
     builder = _Builder(settings=settings, scored=scored, td=td, horizon=h, bounds=bounds, as_of=as_of, run_dir=run_dir,
                        scope=scope, production=started_from, log=log)
     chosen, model_obj, rf, notes = first_publishable(decision.order, builder.attempt, builder.check)
-    notes = [*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + ([ended_note] if ended_note else []) + notes
+    notes = ([*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + ([ended_note] if ended_note else [])
+             + ([f"Leaderboard: {blank}."] if blank else []) + notes)
     for n in notes:
         log.warning(n)
     notes = [*sparse_notes, *notes]  # (said above, as information)
@@ -653,12 +656,9 @@ def retrain_flow(
                                descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
         reporting.decision_artifact(md, scope)
         if board.height:
-            blank = reporting.blank_intervals_text(scored.candidates)  # why coverage / MSIS cells are blank
             reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
                                            unit=data.source.unit, intervals_note=blank)
             _print_board(log, board, metric, chosen)
-            if blank:
-                log.info(f"Leaderboard: {blank}")
 
         _fault("flow:before_publish")  # promoted (or not), nothing published
         # published only while production is what this run decided on (its winner, or the model it kept),
