@@ -276,6 +276,21 @@ def test_a_level_with_too_few_points_even_pooled_publishes_no_interval_and_says_
          "backtest left 2 calibration points per step, fewer than the 4 an 80% interval needs per step.")]
 
 
+def test_a_level_pooled_for_another_levels_sake_does_not_say_it_had_too_few_points():
+    """Regression: 6 series x 3 steps (one window) give 6 points a step, enough for 80% (4), but a step is calibrated
+    apart only when every level can be (19 for 95%), and the 18 points pooled publish no 95% interval. The note said
+    'the backtest left 6 calibration points per step, fewer than the 4 an 80% interval needs per step' (a flowcast
+    run of 3 shops said so): false, and no reason at all."""
+    rows = _rows(6, 3, 1, [1.0, 1.0, 1.0], seed=5)
+    cal = calibrate(rows, 3)
+    assert cal["q"]["95"] == [None, None, None] and cal["pooled_steps"]["80"] == [1, 2, 3]
+    notes = calibration_notes(cal, "theta")
+    assert notes[0].startswith("theta publishes no 95% interval: its backtest left 18 calibration points")
+    assert notes[1].endswith("the backtest left 6 calibration points per step, enough for an 80% interval, but a step "
+                             "is calibrated on its own only with enough for every level, and a 95% interval needs 19 "
+                             "per step.")
+
+
 def test_pooled_widths_grow_with_the_step_and_cover_the_first_and_last_step_nearer_the_level():
     """Regression: a backtest with too few points per step (8 series, one window, 12 steps) gave every step the
     widths pooled over all steps: the same width at step 1 as at step 12, while errors grow with the step (here as

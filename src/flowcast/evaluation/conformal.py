@@ -330,13 +330,24 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
         need = min_points(top / 100)
         label = "/".join(f"{x}%" for x in pooled)
         which = "every horizon step" if len(steps) == len(points) else f"horizon steps {_steps_label(steps)}"
-        notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled, "
-                     "each divided by the square root of its step, and grow with sqrt(h) (the growth of a random "
-                     f"walk's errors): the backtest left {fewest} calibration points per step, fewer than the {need} "
-                     f"{'an' if str(top).startswith(('8', '11', '18')) else 'a'} {top}% interval needs per step.")
+        said = (f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled, "
+                "each divided by the square root of its step, and grow with sqrt(h) (the growth of a random "
+                f"walk's errors): the backtest left {fewest} calibration points per step, ")
+        if fewest < need:
+            said += f"fewer than the {need} {_a(top)} {top}% interval needs per step."
+        else:  # enough for its own level: a step is calibrated apart only with enough for every level (`calibrate`)
+            strict = max(levels, key=lambda lv: min_points(lv / 100))
+            said += (f"enough for {_a(top)} {top}% interval, but a step is calibrated on its own only with enough for "
+                     f"every level, and {_a(strict)} {strict}% interval needs {min_points(strict / 100)} per step.")
+        notes.append(said)
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
     return notes
+
+
+def _a(level: int) -> str:
+    """The article of a level read aloud: 'an' 80% / 11% / 18%, 'a' 95%."""
+    return "an" if str(level).startswith(("8", "11", "18")) else "a"
 
 
 def beyond_note(calibration: dict[str, Any] | None, name: str, horizon: int,
