@@ -225,12 +225,12 @@ def test_the_data_quality_report_lists_the_excluded_series_and_their_whole_reaso
 @pytest.mark.parametrize(("last", "aside", "says"), [
     # forecast mode: the ended series, each with when it last had data, the count
     ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1), "older": datetime(2020, 1, 1)}, None,
-     ("Ended series forecast anyway: 2 series stopped more than a horizon before the latest observation (2026-11-01) "
-     "and are still forecast, from their own last observation, their forecasts dated before the others' and "
-     "published beside them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
+     ("Ended series forecast anyway: 2 series stopped more than a horizon before the latest observation (2026-11-01), "
+     "and a run forecasts them all the same, from their own last observation, their forecasts dated before the "
+     "others' and published beside them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
      "older (last data 2020-01-01), closed (last data 2024-01-01).")),
     ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1)}, None, ("1 series stopped more than a horizon "
-     "before the latest observation (2026-11-01) and is still forecast, from its own last observation")),
+     "before the latest observation (2026-11-01), and a run forecasts it all the same, from its own last observation")),
     # more than the five named: e.g. and how many more
     ({"live": datetime(2026, 11, 1), **{f"c{i}": datetime(2020, 1 + i, 1) for i in range(7)}}, None,
      ("e.g. c0 (last data 2020-01-01), c1 (last data 2020-02-01), c2 (last data 2020-03-01), c3 (last data "

@@ -399,7 +399,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     arts = artifacts_of(out["run_id"])
     quality = arts[artifact_key("quality", "shops")][0].data
     assert ("Ended series forecast anyway: 1 series stopped more than a horizon before the latest observation "
-            "(2024-12-01) and is still forecast") in quality
+            "(2024-12-01), and a run forecasts it all the same") in quality
     assert quality.rstrip().endswith("closed (last data 2020-12-01).")
     plot = arts[artifact_key("plot", "shops")][0]
     assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \

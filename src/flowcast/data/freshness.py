@@ -191,8 +191,8 @@ def ended_forecast_sentence(fresh: dict[str, Any], freq: str | None) -> str | No
     more = f" and {n - len(ids):,} more" if n > len(ids) else ""
     first = "e.g. " if n > len(ids) else ""
     return (f"Ended series forecast anyway: {n:,} series stopped more than a horizon before the latest observation"
-            f"{when} and {'is' if n == 1 else 'are'} still forecast, from {'its' if n == 1 else 'their'} own last "
-            f"observation, {'its' if n == 1 else 'their'} forecasts dated before the others' and published beside "
+            f"{when}, and a run forecasts {'it' if n == 1 else 'them'} all the same, from "
+            f"{'its' if n == 1 else 'their'} own last observation, {'its' if n == 1 else 'their'} forecasts dated before the others' and published beside "
             f"them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
             f"{first}{named}{more}.")
 
