@@ -799,6 +799,11 @@ def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series)
         assert len(titles) == n_series
     finally:
         plt.close(fig)
+    one = reporting.forecast_figure(hist, fc, n_series=1, as_of=datetime(2020, 1, 2), ended=ended)
+    try:  # one panel: a live series' (c0), not the ended one in its place
+        assert [ax.get_title(loc="left") for ax in one.axes if ax.get_title(loc="left")] == ["c0"]
+    finally:
+        plt.close(one)
     plain = reporting.forecast_figure(hist, fc, n_series=n_series, as_of=datetime(2020, 1, 2))
     try:  # without `ended` nothing is marked
         assert reporting.ENDED_LABEL not in [t.get_text() for t in plain.legends[0].get_texts()]

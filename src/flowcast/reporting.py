@@ -486,7 +486,8 @@ def forecast_figure(
     `ended`: unique_id -> last observation of the series that ended more than a horizon before the latest one and
     are forecast anyway (`validation.ended_series = "forecast"`), the longest ended first: such a panel's title says
     it ended and when (in `ENDED_COLOR`), a dotted line of that colour marks its last observation (`ENDED_LABEL` in
-    the legend), and when the even spread of panels holds none of them, the last panel shows the first of them."""
+    the legend), and when the even spread of panels (two or more) holds none of them, the last panel shows the first
+    of them."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -497,11 +498,13 @@ def forecast_figure(
     if n_series <= 0 or forecasts.is_empty():
         return None
     ids = sorted(forecasts["unique_id"].unique().to_list())
-    gone = {str(u): d for u, d in (ended or {}).items() if u in set(ids)}
+    every = set(ids)
+    gone = {str(u): d for u, d in (ended or {}).items() if u in every}
     if len(ids) > n_series:  # an even spread over the sorted ids: reproducible, not random
         stride = len(ids) / n_series
         ids = [ids[int(i * stride)] for i in range(n_series)]
-        if gone and not gone.keys() & set(ids):  # an ended series forecast anyway is shown, marked: the first
+        if gone and n_series >= 2 and not gone.keys() & set(ids):  # an ended series forecast anyway is shown, marked
+            # (the longest ended, in the last panel; a one-panel plot keeps its live series)
             ids = sorted([*ids[:-1], next(iter(gone))])
     qcols = sorted(c for c in forecasts.columns if c.startswith("y_hat_q"))
     # interval columns that hold any value (a model without interval calibration leaves them null)
