@@ -118,6 +118,11 @@ PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run sta
 # events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`),
 # a champion taken back because its run's forecasts were refused (`withdraw_champion`)
 RECORDS = ("champion", "keep", "withdraw_champion")
+# events that move no production pointer: the RECORDS, and a `retract` (a version taken out from under the top of a
+# stack: a run's unpublished promotion, one gc removed; production stays). What a pointer's latest change is read
+# past: `models rollback --expected` (a retried rollback) and `withdraw_unpublished_winner` (a killed run's promotion)
+NO_POINTER_MOVE = (*RECORDS, "retract")
+ROLLBACK_SKIPPED = "gone past by a rollback"  # the reason of a `retract` a rollback wrote for a version that is gone
 HISTORY = "history.jsonl"  # the `keep` events moved out of production.json, oldest first (`_archive_keeps`)
 KEEP_EVENTS_KEPT = 12  # a dataset's newest `keep` events that production.json keeps (a quarter of weekly retrains)
 
@@ -1194,7 +1199,12 @@ class ModelRegistry:
 
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                  at: datetime | None = None) -> ModelVersion:
-        """Put the previous production version of `dataset` back; RegistryError when there is none."""
+        """Put the previous production version of `dataset` back; RegistryError when there is none. Earlier
+        promotions of versions that are gone from the registry (removed by a `flowcast gc` older than gc19, which left
+        the stack naming them; deleted by hand) are gone past: each taken out of the stack with a `retract` event
+        (`ROLLBACK_SKIPPED` in its reason, what `models rollback` reports), in the same pointer write as the rollback.
+        The rollback failed `unknown model version 'V'` on them. When every earlier promotion is gone: RegistryError
+        naming them, nothing changed."""
         with self._lock():
             ptr = self._pointer_locked()
             ds = self._dataset_of(ptr, dataset)
@@ -1212,6 +1222,17 @@ class ModelRegistry:
                     f"is no earlier promotion{other}"
                 )
             assert ent is not None
+            earlier = stack[:-1]
+            gone = builtins.list(dict.fromkeys(str(v) for v in reversed(earlier) if not self._has_version(str(v))))
+            for v in gone:  # out of the stack first, as gc takes out what it removes (`_unstack`; written below)
+                _unstack(ent, v, at=at, reason=f"{ROLLBACK_SKIPPED}: {v} is gone from the registry (removed by an "
+                                                 "older flowcast gc, or by hand)")
+            if len(stack) < 2:  # (nothing written)
+                raise RegistryError(
+                    f"nothing to roll back to: production of {ds} is {current}, and every earlier promotion of another "
+                    f"version ({', '.join(gone)}) is gone from {self.location}/versions (removed by an older `flowcast "
+                    "gc`, or by hand); nothing changed. `flowcast models promote VERSION` puts an existing version in "
+                    "production")
             stack.pop()
             target = stack[-1]
             mv = self.get(target, fetch=False)
