@@ -374,7 +374,8 @@ def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     assert json.loads(r.stdout.strip().splitlines()[-1])["production"] == b
     r = runner.invoke(app, ["models", "rollback", "--json"])
     assert r.exit_code == 0
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": b}
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": b,
+                                                                "gone_past": []}
     assert reg.production().version == a
     r = runner.invoke(app, ["models", "promote", "lstm-v42"])
     assert r.exit_code == 1 and "unknown model version 'lstm-v42'" in r.output
@@ -412,7 +413,8 @@ def test_a_production_version_deleted_by_hand_can_be_seen_and_repaired(tmp_path,
     assert f"unknown model version '{b}' in the production pointer" in payload["problem"]
     r = runner.invoke(app, ["models", "rollback", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": None}
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": None,
+                                                                "gone_past": []}
     assert reg.production().version == a
 
 

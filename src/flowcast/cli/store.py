@@ -668,7 +668,7 @@ def models_rollback(
             console.print(f"production of {said(target)} was already rolled back from {said(expected)} to "
                           f"{said(now)} ({last.get('at') or 'time not recorded'}): nothing changed", highlight=False)
             if json_out:
-                emit_json({"dataset": target, "production": now, "previous": expected})
+                emit_json({"dataset": target, "production": now, "previous": expected, "gone_past": []})
             return
         raise ProductionMovedError(
             f"production{f' of {target}' if target else ''} is {now or 'none'}, not {expected} (--expected), and its "
