@@ -1266,14 +1266,19 @@ class ModelRegistry:
             return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                 run: str | None = None) -> str | None:
+                 run: str | None = None, check: Callable[[], None] | None = None) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
         previous production model back (none when `version` was the first), record a `withdraw`
         event, and remove `version` (no publish names it; kept while a run other than `run`, the withdrawing run, has
-        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now."""
+        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now.
+        `check`: called first, in the same hold of the lock (a promoting run's publish lands only under it:
+        `publishing`), it raises, nothing changed, when `version` must stay (the conditions a withdrawal was decided
+        on, read again: `flows.common.withdraw_unpublished_winner`)."""
         with self._lock():
+            if check is not None:
+                check()
             return self._withdraw_locked(dataset, version, reason=reason, at=at, run=run)
 
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
@@ -1366,14 +1371,17 @@ class ModelRegistry:
         return mv
 
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                          ) -> str | None:
+                          check: Callable[[], None] | None = None) -> str | None:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
         champion still recorded when it was `version`, and `version` removed (no publish names it; kept while another
         run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
-        the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none)."""
+        the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
+        as `withdraw`'s, called first in the same hold of the lock."""
         with self._lock():
+            if check is not None:
+                check()
             ptr = self._pointer_locked()
             ent = ptr["datasets"].get(dataset)
             if ent is None or version in (ent.get("stack") or []):
@@ -1524,6 +1532,32 @@ class ModelRegistry:
                            f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
         for version, why in damaged.items():
             out.setdefault(version, why)
+        return out
+
+    def pinned_by(self, version: str, at: datetime) -> builtins.list[str]:
+        """The flow runs whose pin of `version` has not lapsed at `at` (`pins`): each a run that was using it when it
+        pinned, running still or killed (its pin lasts PIN_TTL_HOURS). A pin that cannot be read names its run in its
+        file name (`_pin_name`) and lapses PIN_TTL_HOURS after it was written (never, where that cannot be read)."""
+        from datetime import timedelta
+
+        from flowcast.timekeys import storage_naive
+
+        out: builtins.list[str] = []
+        for name in sorted(n for n in self._pin_names() if n.startswith(f"{version}@")):
+            try:
+                text = (self.remote.read_text(f"{PINS}/{name}") if self.remote is not None
+                        else (self.root / PINS / name).read_text())
+                note = json.loads(text)
+                run, until = str(note["run"]), note.get("until")
+                lapses = storage_naive(str(until)) if until else None
+            except FileNotFoundError:  # unpinned meanwhile
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                run = name.removesuffix(".json").partition("@")[2]
+                written = self._pin_written(name)
+                lapses = None if written is None else written + timedelta(hours=PIN_TTL_HOURS)
+            if lapses is None or lapses > storage_naive(at):
+                out.append(run)
         return out
 
     def _pin_written(self, name: str) -> datetime | None:

@@ -93,8 +93,8 @@ def _fault(point: str) -> None:
     import os
     import signal
 
-    if os.environ.get("FLOWCAST_FAULT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
+        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
 
 
 # the keys of the retrain flow's result (`flowcast run --json`, a deployment run's result), the same on every path it
@@ -455,7 +455,10 @@ def retrain_flow(
 
         log.info(done[1])
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
-        left = withdraw_unpublished_winner(settings, as_of, started)
+        from flowcast.ops.reaper import run_alive
+
+        # a live run (its pin, its claim or its Prefect state) keeps its winner: it is about to publish it
+        left = withdraw_unpublished_winner(settings, as_of, started, alive=partial(run_alive, settings.home))
         note = reporting.sentences(done[1], left[0] if left else "")
         scope = artifact_scope(resolve_source(settings).name, as_of)
         reporting.skipped_artifact(note, scope, again=done[0] == run_id)
