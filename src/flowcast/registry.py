@@ -1173,8 +1173,10 @@ class ModelRegistry:
                                        f"{version} was not withdrawn")
         stack.pop()
         target = stack[-1] if stack else None
+        # `run`: the run that promoted it withdraws it (its publish failed or was refused); a run that skips a slot finds
+        # it, when that run was killed before its follow-up decision artifact (`flows.common.withdrawn_unsaid`)
         ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
-                              "at": _iso(at)})
+                              "at": _iso(at), **({"run": run} if run is not None else {})})
         self._write_pointer(ptr)  # the commit: production is `target` again
         # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
         # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to

@@ -725,8 +725,10 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
     process SIGKILLed right after its promotion was withdrawn under the registry's lock
     (FLOWCAST_FAULT=registry:refused_withdrawn), before its note and its follow-up decision artifact: production is
     what it was, the pointer and its backup agree, the winner is removed, and a re-run of the date skips it with
-    nothing left to withdraw."""
-
+    nothing left to withdraw. withdraw20: the killed run's decision artifact, written before its publish and naming
+    its winner, stayed the key's newest for good; the re-run that skips writes the follow-up (`withdrawn_unsaid`: the
+    `withdraw` event names the run whose decision is the newest), once."""
+    from flow_helpers import artifacts_of
 
     from flowcast.flows import retrain_flow
     from flowcast.store import open_store
@@ -742,8 +744,18 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
     root = registry.root
     assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    assert undone["run"] != other["run_id"]  # the killed run's (the version and the run whose decision named it)
     again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
-    assert again["skipped"] and "withdrawn" not in again["note"] and registry.production("tiny") is None
+    assert again["skipped"] and registry.production("tiny") is None
+    assert (f"The newest decision of tiny (run {undone['run']}) chose {undone['version']}, whose promotion that run "
+            "withdrew") in again["note"] and "production of tiny is empty since" in again["note"]
+    (decision,) = artifacts_of(again["run_id"])["promotion-decision-tiny"]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and undone["version"] in decision.data
+    (killed,) = artifacts_of(undone["run"])["promotion-decision-tiny"]  # its decision: the winner, as if published
+    assert undone["version"] in killed.data and not killed.data.startswith("## Withdrawn")
+    third = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)  # said once: nothing more
+    assert third["skipped"] and "withdrawn" not in third["note"] and "promotion-decision-tiny" not in artifacts_of(
+        third["run_id"])
 
 
 @pytest.mark.usefixtures("prefect_api")

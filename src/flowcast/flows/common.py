@@ -404,6 +404,34 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
     return None
 
 
+def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, str] | None:
+    """(the sentence saying so, the version) when the newest decision artifact of `scope`'s key is the decision of a
+    run whose promotion of its winner was withdrawn (a `withdraw` event naming that run and that version: its publish
+    refused, or failed) and no follow-up says so: the run was killed right after the withdrawal
+    (`registry:refused_withdrawn`), before its follow-up decision artifact, and its decision, which named the winner as
+    published, stayed the newest one shown. A retrain that skips the slot or date writes that follow-up. None otherwise
+    (a follow-up is the newest, the newest is of another as_of, no API answers, a registry that cannot say: a
+    warning)."""
+    from flowcast.shared import open_registry
+
+    newest = reporting.newest_artifact(scope.key("decision"))
+    if (newest is None or not newest.data or str(newest.data).startswith(reporting.FOLLOW_UP_HEADS)
+            or not str(newest.description or "").startswith(scope.describe(""))):  # a decision of another as_of
+        return None
+    run, data = str(newest.flow_run_id or ""), str(newest.data)
+    try:
+        history = open_registry(settings).history(scope.dataset)
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not read the registry's history of {scope.dataset} ({exc})")
+        return None
+    for e in reversed(history):
+        if e.get("action") == "withdraw" and run and e.get("run") == run and str(e.get("version")) in data:
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose promotion that run "
+                    f"withdrew ({str(e.get('reason') or '').rstrip('.')}) and then stopped (killed) before it could say "
+                    f"so: production of {scope.dataset} is {e.get('previous') or 'empty'} since"), str(e["version"])
+    return None
+
+
 def _unpublished_winner(registry: Any, store: Any, dataset: str, key: datetime,
                         ) -> tuple[str, Any, dict[str, str]] | None:
     """('production' or 'champion', the version, the key's receipt) when the production model of `dataset`, else its
