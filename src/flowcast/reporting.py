@@ -815,6 +815,27 @@ def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, 
                                     description=scope.describe(f"{what}: another run published this as_of"))
 
 
+def newest_artifact(key: str) -> Any:
+    """The newest artifact under `key` as the Prefect API holds it (its `data`, `flow_run_id`), None when there is none
+    or no API answers (outside a run: None). Posts the filter itself: `read_artifacts` sends null for the filters it is
+    not given, which the server rejects."""
+    if not _in_run():
+        return None
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import Artifact
+
+    try:
+        with get_client(sync_client=True) as client:
+            body = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
+            found = Artifact.model_validate_list(client.request("POST", "/artifacts/filter", json=body).json())
+    except Exception:  # noqa: BLE001 - a follow-up is a courtesy: the run goes on without it
+        return None
+    return found[0] if found else None
+
+
+FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run")  # `withdrawn_decision_markdown`'s headings
+
+
 WITHDRAWN_MARK = "✘ not published (withdrawn)"
 NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing (`withdrawn_decision_markdown`)
 

@@ -58,6 +58,7 @@ from flowcast.flows.common import (
     source_tz,
     store_label,
     withdraw_unpublished_winner,
+    withdrawn_unsaid,
 )
 from flowcast.flows.naming import run_name, task_label
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
@@ -93,8 +94,8 @@ def _fault(point: str) -> None:
     import os
     import signal
 
-    if os.environ.get("FLOWCAST_FAULT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
+        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
 
 
 # the keys of the retrain flow's result (`flowcast run --json`, a deployment run's result), the same on every path it
@@ -470,13 +471,21 @@ def retrain_flow(
 
         log.info(done[1])
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
-        left = withdraw_unpublished_winner(settings, as_of, started)
-        note = reporting.sentences(done[1], left[0] if left else "")
+        from flowcast.ops.reaper import run_alive
+
+        # a live run (its pin, its claim or its Prefect state) keeps its winner: it is about to publish it
+        left = withdraw_unpublished_winner(settings, as_of, started, alive=partial(run_alive, settings.home))
         scope = artifact_scope(resolve_source(settings).name, as_of)
+        # a run killed right after its refused publish's withdrawal left its decision, naming its winner, the newest
+        unsaid = withdrawn_unsaid(settings, scope) if left is None else None
+        said = left[0] if left else unsaid[0] if unsaid else ""
+        note = reporting.sentences(done[1], said)
         reporting.skipped_artifact(note, scope, again=done[0] == run_id)
-        if left:  # the killed run's decision (written before its publish) named it: the key's newest says so
-            log.warning(left[0])
-            reporting.withdrawn_decision_artifact(note, left[1].name, left[1].version, scope)
+        winner = ((left[1].name, left[1].version) if left else
+                  (unsaid[1].rsplit("-v", 1)[0], unsaid[1]) if unsaid else None)
+        if winner is not None:  # the killed run's decision (written before its publish) named it: the key's newest
+            log.warning(said)   # says so
+            reporting.withdrawn_decision_artifact(note, winner[0], winner[1], scope)
         return _retrain_result(as_of=as_of.isoformat(), run_id=run_id, dataset=resolve_source(settings).name,
                                registered={}, published_rows=0, skipped=True, **{by: done[0]}, note=note,
                                store=store_label(settings))
