@@ -112,33 +112,98 @@ def check_data_before_flow(settings: Any, as_of: datetime | None) -> None:
     """A source that leaves a run nothing to run on, said before a Prefect server and the flow start (~20-30 s),
     in the words the flow's validation says it (`validate.nothing_to_run`): no rows (a header alone), every row
     quarantined, or (with `as_of`) an as_of before the data began (`validate.nothing_observed_by`: one pass over
-    the time column, for a source too large to validate whole here). Only for a file given or configured that is
+    the time column, for a source too large to validate whole here). Every row quarantined writes the quarantine
+    file the run would have written (`quarantine/<source>/<as_of>/`; `all` without `as_of`, as `flowcast validate`
+    writes it), and the error names it. Only for a file given or configured that is
     on this machine and up to `VALIDATE_CHECK_MAX_BYTES` (validated whole) or `AS_OF_CHECK_MAX_BYTES` (its time
     column): a URL is read in the flow, with its retries, a bundled dataset (M3 builds its files on first use) is
     left to the flow, and so is a larger file, whose read here would cost more than it saves. Anything else that
     stops the reading here is the flow's to say, in its run, as it always did. `as_of`: the instant the command
     parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them."""
+    said = nothing_to_run_said(settings, as_of)
+    if said is not None:
+        from flowcast.errors import DataValidationError
+
+        raise DataValidationError(said)
+
+
+def nothing_to_run_said(settings: Any, as_of: datetime | None, keep: bool = True) -> str | None:
+    """`check_data_before_flow`'s error, or None when the source leaves the run something (or is not checked).
+    `keep`: write the quarantine file of a source whose every row is quarantined (and name it)."""
     if settings.source is None and settings.dataset not in settings.sources:
-        return
+        return None
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import resolve_files
     from flowcast.data.validate import nothing_observed_by, nothing_to_run
-    from flowcast.errors import DataValidationError
 
     try:
         source = resolve_source(settings)
         files = resolve_files(source)
         size = sum(os.path.getsize(f) for f in files)
         if any("://" in f for f in files) or size > AS_OF_CHECK_MAX_BYTES:
-            return
+            return None
         if size <= VALIDATE_CHECK_MAX_BYTES:
-            said = nothing_to_run(source, as_of, settings.validation)
-        else:
-            said = nothing_observed_by(source, as_of) if as_of is not None else None
+            return nothing_to_run(source, as_of, settings.validation,
+                                  keep=_quarantine_keeper(settings, source.name) if keep else None)
+        return nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
+        return None
+
+
+def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:
+    """`check_data_before_flow` of a backfill: its source as of the last date it would run (a date published
+    already is skipped without `overwrite`; the store is read only once the source is found wanting, and a store
+    that cannot be read leaves every date to run). Every earlier date sees no more rows than that one: a source
+    that leaves it nothing to run on (a header alone, every row quarantined, every row after it) fails every date,
+    where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
+    quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
+    `dates`: `backfill_dates` (naive UTC)."""
+    from datetime import UTC
+
+    from flowcast.flows.naming import as_of_label
+
+    todo = list(dates)
+    if not todo:
         return
-    if said is not None:
-        raise DataValidationError(said)
+    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), keep=False)
+    if said is None:
+        return
+    if not overwrite:  # the dates this backfill skips (published already) are not refused
+        try:
+            from flowcast.data.datasets import resolve_source
+            from flowcast.store import open_store
+
+            store, name = open_store(settings), resolve_source(settings).name
+            todo = [d for d in todo if not store.has(name, d)]
+        except Exception:  # noqa: BLE001 - the flow reads the store again, and says what is wrong
+            todo = list(dates)
+        if not todo:
+            return
+    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC))  # again: its quarantine file written
+    if said is None:
+        return
+    from flowcast.errors import DataValidationError
+
+    span = (f"{as_of_label(todo[0])} to {as_of_label(todo[-1])}" if len(todo) > 1 else as_of_label(todo[-1]))
+    raise DataValidationError(
+        f"backfill refused before any date ran: its {len(todo)} date(s) to run ({span}) would all fail as the last "
+        f"one does (an earlier date sees no more rows): {said}")
+
+
+def _quarantine_keeper(settings: Any, source_name: str) -> Any:
+    """`nothing_to_run`'s `keep`: the quarantine file written where the run writes it (`flows.common.load_data`:
+    quarantine/<source>/<as_of>/quarantine.parquet, and copied under `shared` when the home has one), its path in
+    the report, so that a refusal before Prefect leaves the rows and their reasons as the run did."""
+    from flowcast.data.validate import ValidationResult, quarantine_folder, write_quarantine
+
+    def keep(result: ValidationResult, run_key: str) -> None:
+        where = write_quarantine(result, quarantine_folder(Path(settings.quarantine_dir).resolve(), source_name, run_key))
+        if where is not None and settings.shared:
+            from flowcast.shared import share_file
+
+            result.report.quarantine_path = share_file(settings, where)
+
+    return keep
 
 
 class _NoTraceback(logging.Formatter):
@@ -646,6 +711,8 @@ def backfill(
 
     step = every or resolve_source(settings).freq
     dates = backfill_dates(first, last, step, resolve_source(settings).tz)
+    if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
+        check_backfill_data(settings, dates, overwrite)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
