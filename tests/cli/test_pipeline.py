@@ -193,6 +193,45 @@ def test_a_backfill_of_a_file_that_leaves_nothing_to_run_on_is_refused_before_pr
                 ] == ["y_not_number", "y_not_number"]
 
 
+@pytest.mark.parametrize(("published", "overwrite", "refused"), [
+    ([], [], "its 3 date(s) to run (2024-01-01 to 2024-01-03)"),
+    ([3], [], "its 2 date(s) to run (2024-01-01 to 2024-01-02)"),
+    ([1, 2, 3], [], None),  # every date published: skipped, nothing run, nothing to refuse
+    ([1, 2, 3], ["--overwrite"], "its 3 date(s) to run (2024-01-01 to 2024-01-03)"),
+])
+def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch, published, overwrite, refused):
+    """The check is of the last date the backfill runs: one published already is skipped without --overwrite (its
+    quarantine folder is not written), and a backfill whose dates are all published starts as it did (each
+    skipped), with a file that became bad since."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
+    store = EmbeddedStore(home / "warehouse")
+    for day in published:
+        as_of = datetime(2024, 1, day)
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [as_of + timedelta(days=1)], "step": pl.Series([1], dtype=pl.Int32),
+                           "y_hat": [1.0]})
+        store.publish(fc, dataset="s", as_of=as_of, model="naive", model_version="naive-v1", run_id=f"run-{day}",
+                      created_at=as_of)
+    res = runner.invoke(app, [*_BACKFILL, "s.csv", *_COLS, *overwrite, "--json"], terminal_width=400)
+    if refused is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert error.startswith(f"backfill refused before any date ran: {refused} would all fail"), error
+    last = refused[-11:-1]  # the last date to run: its quarantine folder, and no other
+    folders = sorted(p.name for p in (home / "quarantine" / "s").iterdir())
+    assert folders == [f"{last}T00-00-00"] and error.endswith(f"/{last}T00-00-00/quarantine.parquet")
+
+
 @pytest.mark.parametrize(("text", "args"), [
     ("date,id,val\n2024-01-01,a,1\n", []),
     ("date,id,val\n2024-01-01,a,1\n", ["--deployment", "retrain/retrain"]),
