@@ -602,3 +602,20 @@ def test_the_run_summary_names_the_series_it_did_not_forecast(n, listed, said):
         cli_pipeline._print_excluded({"series_excluded": n, "excluded": listed})
     text = " ".join(cap.get().split())
     assert text == (said or "")
+
+
+def test_a_refusal_before_prefect_sends_no_event_without_a_prefect_api(tmp_path, monkeypatch):
+    """Without PREFECT_API_URL the run's event went to Prefect's temporary server, which nobody watches; sending
+    it from the refusal would start one (~20 s): none is sent (`_announce_refusal`)."""
+    import prefect.events
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    sent: list[dict] = []
+    monkeypatch.setattr(prefect.events, "emit_event", lambda **kw: sent.append(kw) or kw)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert not PREFECT_API_URL.value()
+        res = runner.invoke(app, ["run", "s.csv", *_COLS], terminal_width=400)
+    assert not started and res.exit_code == 2 and not sent, res.output

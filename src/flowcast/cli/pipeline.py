@@ -127,15 +127,19 @@ def check_data_before_flow(settings: Any, as_of: datetime | None) -> None:
         raise DataValidationError(said)
 
 
-def nothing_to_run_said(settings: Any, as_of: datetime | None, keep: bool = True) -> str | None:
+def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = True,
+                        backfill: bool = False) -> str | None:
     """`check_data_before_flow`'s error, or None when the source leaves the run something (or is not checked).
-    `keep`: write the quarantine file of a source whose every row is quarantined (and name it)."""
+    `record`: leave what the run would have left of a source whose every row is quarantined: its quarantine file
+    (the error names it) and, with a Prefect API configured, the `QUALITY_FAILED` event its automations notify
+    (`_announce_refusal`; `backfill`: labelled a backfill's)."""
     if settings.source is None and settings.dataset not in settings.sources:
         return None
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import resolve_files
     from flowcast.data.validate import nothing_observed_by, nothing_to_run
 
+    kept: list[Any] = []
     try:
         source = resolve_source(settings)
         files = resolve_files(source)
@@ -143,11 +147,33 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, keep: bool = True
         if any("://" in f for f in files) or size > AS_OF_CHECK_MAX_BYTES:
             return None
         if size <= VALIDATE_CHECK_MAX_BYTES:
-            return nothing_to_run(source, as_of, settings.validation,
-                                  keep=_quarantine_keeper(settings, source.name) if keep else None)
-        return nothing_observed_by(source, as_of) if as_of is not None else None
+            said = nothing_to_run(source, as_of, settings.validation,
+                                  keep=_quarantine_keeper(settings, source.name, kept) if record else None)
+        else:
+            said = nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
         return None
+    if said is not None and kept:  # every row quarantined: the event the run's validation sends of it
+        _announce_refusal(source.name, as_of, said, kept[0].report, backfill, settings.validation.quarantine_threshold)
+    return said
+
+
+def _announce_refusal(dataset: str, as_of: datetime | None, said: str, report: Any, backfill: bool,
+                      threshold: float) -> None:
+    """The `flowcast.data-quality.failed` event of a refusal before Prefect, as the run's validation sends it
+    (`flows.common.load_data`), where a Prefect API is configured (PREFECT_API_URL: a server whose automations
+    notify; without one the run's event went to a temporary server nobody watched, and emitting would start
+    one). The refusal had sent nothing: a command on a schedule (cron) against a server alerted nobody."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return
+    from flowcast import events
+
+    events.emit(events.QUALITY_FAILED, dataset=dataset, as_of=as_of, message=said, past=backfill,
+                rows_in=report.rows_in, rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
+                threshold=threshold, checks=dict(report.checks), quarantine=report.quarantine_path,
+                refused_before_run=True)
 
 
 def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:
@@ -165,7 +191,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     todo = list(dates)
     if not todo:
         return
-    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), keep=False)
+    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), record=False)
     if said is None:
         return
     if not overwrite:  # the dates this backfill skips (published already) are not refused
@@ -179,7 +205,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
             todo = list(dates)
         if not todo:
             return
-    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC))  # again: its quarantine file written
+    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), backfill=True)  # again, recorded
     if said is None:
         return
     from flowcast.errors import DataValidationError
@@ -190,10 +216,11 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
         f"one does (an earlier date sees no more rows): {said}")
 
 
-def _quarantine_keeper(settings: Any, source_name: str) -> Any:
+def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any]) -> Any:
     """`nothing_to_run`'s `keep`: the quarantine file written where the run writes it (`flows.common.load_data`:
     quarantine/<source>/<as_of>/quarantine.parquet, and copied under `shared` when the home has one), its path in
-    the report, so that a refusal before Prefect leaves the rows and their reasons as the run did."""
+    the report, so that a refusal before Prefect leaves the rows and their reasons as the run did; the result is
+    appended to `kept` (its report: the event's figures)."""
     from flowcast.data.validate import ValidationResult, quarantine_folder, write_quarantine
 
     def keep(result: ValidationResult, run_key: str) -> None:
@@ -202,6 +229,7 @@ def _quarantine_keeper(settings: Any, source_name: str) -> Any:
             from flowcast.shared import share_file
 
             result.report.quarantine_path = share_file(settings, where)
+        kept.append(result)
 
     return keep
 
