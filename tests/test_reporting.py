@@ -351,3 +351,13 @@ def test_a_note_of_several_sentences_ends_each_with_a_period(parts, joined):
     assert reporting.sentences(*parts) == joined
     text = reporting.skipped_markdown(reporting.sentences(*parts))
     assert f"\n\n{joined}\n" in text and ".." not in text
+
+
+def test_the_refusal_artifact_shows_the_error_and_files_as_written():
+    """The data-quality artifact of a run refused on its source (a header alone): the error and the file names as
+    written, markdown's characters in them shown, not read as markup."""
+    from flowcast.reporting import refusal_markdown
+
+    md = refusal_markdown("my_sales", "s_1*.csv: no rows (the file has a header but no data)", ["/d/s_1*.csv"])
+    assert md.startswith("## Data quality: my\\_sales\n") and "**Refused: the source left this run nothing" in md
+    assert "s\\_1\\*.csv: no rows (the file has a header but no data)" in md and md.endswith("files: /d/s\\_1\\*.csv")

@@ -619,3 +619,18 @@ def test_a_refusal_before_prefect_sends_no_event_without_a_prefect_api(tmp_path,
         assert not PREFECT_API_URL.value()
         res = runner.invoke(app, ["run", "s.csv", *_COLS], terminal_width=400)
     assert not started and res.exit_code == 2 and not sent, res.output
+
+
+def test_a_refusal_before_prefect_in_a_shared_home_names_the_shared_quarantine_file(tmp_path, monkeypatch):
+    """In a home with `shared` (FLOWCAST_SHARED), the run copies its quarantine file under shared/quarantine, which
+    every machine reads, and names that copy: so does the refusal before Prefect."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCAST_SHARED", str(tmp_path / "shared"))
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    res = runner.invoke(app, ["run", "s.csv", *_COLS, "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    shared = tmp_path / "shared" / "quarantine" / "s" / "all" / "quarantine.parquet"
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"].endswith(f"; the rows and their reasons: {shared}")
+    assert _quarantined(shared) == _quarantined(tmp_path / "flowcast_home" / "quarantine" / "s" / "all" /
+                                                "quarantine.parquet")
