@@ -634,3 +634,27 @@ def test_a_refusal_before_prefect_in_a_shared_home_names_the_shared_quarantine_f
     assert json.loads(res.stdout.strip().splitlines()[-1])["error"].endswith(f"; the rows and their reasons: {shared}")
     assert _quarantined(shared) == _quarantined(tmp_path / "flowcast_home" / "quarantine" / "s" / "all" /
                                                 "quarantine.parquet")
+
+
+@pytest.mark.parametrize("command", [["run"], ["forecast"], _BACKFILL])
+@pytest.mark.parametrize(("path", "said"), [
+    ("gone.csv", "source 'mine': file not found: gone.csv (relative to the working directory {cwd})"),
+    ("folder", "source 'mine': directory folder holds no data files"),
+    ("parts/*.csv", "source 'mine': no file matches 'parts/*.csv' (relative to the working directory {cwd})"),
+])
+def test_a_configured_source_whose_files_are_missing_is_refused_before_prefect_starts(tmp_path, monkeypatch,
+                                                                                      command, path, said):
+    """Regression: a source configured under [sources.NAME] (a scheduled `flowcast run --config ...`) whose file is
+    missing, a folder without a data file or a pattern matching none started Prefect's temporary server and the
+    flow (~30 s) before its ingest said so (a `--data` file was refused at once): said before Prefect now, by
+    `run`, `forecast` and `backfill` alike, naming the path."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "flowcast.toml").write_text(
+        f'dataset = "mine"\n[sources.mine]\npath = "{path}"\nid_cols = ["id"]\ntime_col = "date"\n'
+        'target_col = "val"\nfreq = "1d"\n')
+    res = runner.invoke(app, [*command, "--config", "flowcast.toml", "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert error.endswith(said.replace("{cwd}", str(tmp_path))), error

@@ -138,11 +138,17 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import resolve_files
     from flowcast.data.validate import nothing_observed_by, nothing_to_run
+    from flowcast.errors import DataValidationError
 
     kept: list[Any] = []
     try:
         source = resolve_source(settings)
         files = resolve_files(source)
+    except DataValidationError as exc:  # a configured path not found, a folder without a data file, a pattern that
+        return str(exc)  # matches none: the flow's ingest says it, unretried, after Prefect started (~30 s)
+    except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong
+        return None
+    try:
         size = sum(os.path.getsize(f) for f in files)
         if any("://" in f for f in files) or size > AS_OF_CHECK_MAX_BYTES:
             return None
