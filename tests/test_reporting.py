@@ -377,3 +377,13 @@ def test_the_leaderboard_says_why_its_interval_cells_are_blank(notes, says):
         assert desc.split("\n\n")[-1] == f"{reporting.md_text(says)}." and f"{reporting.md_text(says)}." in details
     else:
         assert len(desc.split("\n\n")) == 2 and "blank" not in details
+
+
+def test_the_refusal_artifact_shows_the_error_and_files_as_written():
+    """The data-quality artifact of a run refused on its source (a header alone): the error and the file names as
+    written, markdown's characters in them shown, not read as markup."""
+    from flowcast.reporting import refusal_markdown
+
+    md = refusal_markdown("my_sales", "s_1*.csv: no rows (the file has a header but no data)", ["/d/s_1*.csv"])
+    assert md.startswith("## Data quality: my\\_sales\n") and "**Refused: the source left this run nothing" in md
+    assert "s\\_1\\*.csv: no rows (the file has a header but no data)" in md and md.endswith("files: /d/s\\_1\\*.csv")

@@ -636,6 +636,28 @@ def blank_intervals_text(candidates: Sequence[Any]) -> str:
     return "; ".join(f"{', '.join(models)}: {note}" for note, models in by_note.items())
 
 
+def refusal_markdown(dataset: str, error: str, files: Sequence[str] = ()) -> str:
+    """The data quality report of a source refused before it had rows to report on (no rows, an unreadable file,
+    every row after as_of): what was read and the error the run failed with."""
+    return "\n".join([
+        f"## Data quality: {md_text(dataset)}", "",
+        "**Refused: the source left this run nothing to run on; nothing was trained or published.**", "",
+        md_text(error), "",
+        f"files: {', '.join(md_text(f) for f in files) or '-'}",
+    ])
+
+
+def refusal_artifact(dataset: str, error: str, scope: Scope, files: Sequence[str] = ()) -> Any:
+    """`refusal_markdown` under the data quality key of `scope` (`data-quality-<dataset>`), where a run that read
+    rows puts its report: a scheduled run that failed on its file leaves the same record in the UI."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(refusal_markdown(dataset, error, files), key=scope.key("quality"),
+                                    description=scope.describe("data quality: the source was refused"))
+
+
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
                          version: str | None = None, unit: str | None = None, intervals_note: str = "") -> Any:
     """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:

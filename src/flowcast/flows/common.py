@@ -27,7 +27,15 @@ from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
-from flowcast.errors import AlreadyPublished, ConfigError, FlowcastError, StorageError, by_interrupt, one_line
+from flowcast.errors import (
+    AlreadyPublished,
+    ConfigError,
+    DataValidationError,
+    FlowcastError,
+    StorageError,
+    by_interrupt,
+    one_line,
+)
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
@@ -616,8 +624,15 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
     log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
-    ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
-    result = tasks.validate_task(ingested, source, settings)
+    files = [str(source.path)]
+    try:
+        ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
+        files = list(ingested.files)
+        result = tasks.validate_task(ingested, source, settings)
+    except DataValidationError as exc:  # refused on the source itself (a header alone, an unreadable file, every
+        # row after as_of): the data quality artifact says so, where a run that read rows leaves its report
+        reporting.refusal_artifact(source.name, str(exc), artifact_scope(source.name, as_of), files)
+        raise
     report = result.report
     rows_in, rows_v, rows_q = report.rows_in, report.rows_valid, report.rows_quarantined
     from flowcast.data.validate import as_of_label, quarantine_folder
