@@ -495,6 +495,7 @@ def models_history(
     its run started): promotions, rollbacks, withdrawals,
     champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
     history.jsonl, where production.json's bound moved them)."""
+    from flowcast.registry import seconds_text
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
@@ -513,12 +514,29 @@ def models_history(
     order: dict[str, int] = {}
     for e in events:
         n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
-        detail = [f"from {e['previous']}" if e.get("previous") else "",
-                  f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+        detail = [f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
                   f"({' '.join(str(e['reason']).split())})" if e.get("reason") else ""]
-        out.print(" ".join(x for x in [f"#{n}", str(e.get("at") or "-"), str(e.get("dataset")), str(e.get("action")),
-                                       str(e.get("version") or "-"), *detail] if x),
+        at = seconds_text(e["at"]) if e.get("at") else "-"
+        out.print(" ".join(x for x in [f"#{n}", at, str(e.get("dataset")), str(e.get("action")),
+                                       str(e.get("version") or "-") + previous_text(e), *detail] if x),
                   highlight=False, soft_wrap=True)
+
+
+def previous_text(event: dict[str, Any]) -> str:
+    """A `models history` line's words for its event's `previous`, which means what the action makes it: the model a
+    promotion replaced and a rollback left ('from X'), the production model a withdrawal put back, the champion a
+    withdrawn champion left, what a rollback puts back once a version is taken out of the stack. Every action read
+    'from X': 'withdraw damped-v2 from naive-v1' (ui20) said naive-v1 was withdrawn from, where it was put back."""
+    previous, action = event.get("previous"), event.get("action")
+    if action == "withdraw":
+        return f", production back to {previous}" if previous else ", production empty again"
+    if not previous:
+        return ""
+    if action == "withdraw_champion":
+        return f", champion now {previous}"
+    if action == "retract":
+        return f", a rollback now puts back {previous}"
+    return f" from {previous}"
 
 
 _SCORES = ("mase", "rmsse", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")
