@@ -556,6 +556,29 @@ def test_the_follow_up_decision_says_withdrawn_only_when_something_was(withdrawn
     assert "chose production (theta-v1)" in md
 
 
+RUN_A, RUN_B = "2298be58-b161-44ff-ae5f-dccb54078982", "5110a02d-9213-4f97-b92d-33a90326d77d"
+
+
+@pytest.mark.parametrize(("published_by", "said"), [
+    (RUN_A, f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published. A scheduled"),
+    (RUN_B, f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published by run {RUN_B}. A scheduled"),
+])
+def test_a_retrained_slot_names_the_run_that_published_it_once(tmp_path, published_by, said):
+    """ui20: a second run of a retrain slot said 'run 2298be58-... registered naive-v1 and its 30 forecast rows are
+    published (run 2298be58-...)', the same 36-character id twice in one sentence, in its state message, log and
+    'Nothing published by this run' artifact. The run that published is named only where it is another run."""
+    from flowcast.flows.common import retrained_by
+
+    registry = ModelRegistry(tmp_path / "models")
+    mv = registry.register(None, name="naive", dataset="tiny", kind="statistical", as_of=SLOT,
+                           recipe={"components": [{"type": "statistical", "model": "naive"}], "weights": [1.0]},
+                           fingerprint={"run_id": RUN_A}, created_at=datetime(2026, 12, 5))
+    held = {"model_version": mv.version, "rows": "30", "run_id": published_by}
+    found = retrained_by(registry, "tiny", SLOT.replace(tzinfo=None), held)
+    assert found is not None and found[0] == RUN_A
+    assert said in found[1] and found[1].count(RUN_A) == 1, found[1]
+
+
 def test_a_slot_kept_long_ago_is_still_told_done_once_its_keep_event_moved_to_the_history_file(tmp_path):
     """registry19: production.json keeps a dataset's newest KEEP_EVENTS_KEPT `keep` events; older ones move to
     history.jsonl. The slot check (`_kept`, what `retrained_already` asks) reads the whole history, so a slot
