@@ -762,16 +762,19 @@ NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing 
 
 
 def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None, *,
-                                      withdrawn: bool = True) -> str:
+                                      withdrawn: bool = True, details: Any = None) -> str:
     """The description of a refused retrain's follow-up leaderboard (`withdrawn_leaderboard_artifact`): nothing of
     this run was published, the run that published (or retrained the slot) a link to its page, and the winner its
     board marked published (the key's previous version) marked withdrawn (`withdrawn` False: nothing of this run
-    was withdrawn, as `withdrawn_decision_markdown` says)."""
+    was withdrawn, as `withdrawn_decision_markdown` says); then, as the leaderboard's own description
+    (`leaderboard_artifact`), what the metric means and a link to the details (`details`: that artifact's id), which
+    the key's newest version, the one its page shows first, had lost (ui20)."""
     text = said_text(sentence)
     head = "Withdrawn: nothing published by this run" if withdrawn else "Not published by this run"
+    link = f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}" if details else ""
     return (f"{head}. {text}\n\nThis run's backtest leaderboard, ranked by "
             f"{metric_header(metric)} (lower is better); its winner, {md_text(model_text(model, version))}, "
-            "marked published in the previous version of this key, was not published.")
+            f"marked published in the previous version of this key, was not published.\n\n{_meaning(metric)}.{link}")
 
 
 def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
@@ -789,7 +792,7 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
     head, mark = (("Withdrawn: nothing published by this run", WITHDRAWN_MARK) if withdrawn else
                   ("Not published by this run: another run published this as_of first", NOT_PUBLISHED_MARK))
     said = said_text(sentence)
-    create_markdown_artifact(f"## {head}\n\n{said}\n\n"
+    details = create_markdown_artifact(f"## {head}\n\n{said}\n\n"
                              + leaderboard_details_markdown(board, metric, champion, unit, mark=mark,
                                                             table_link=key_link(scope.key("leaderboard"))),
                              key=scope.key("leaderboard_details"),
@@ -797,7 +800,7 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
     return create_table_artifact(leaderboard_rows(board, champion, metric, mark=mark),
                                  key=scope.key("leaderboard"),
                                  description=scope.describe(withdrawn_leaderboard_description(
-                                     sentence, metric, champion, version, withdrawn=withdrawn)))
+                                     sentence, metric, champion, version, withdrawn=withdrawn, details=details)))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:
