@@ -36,6 +36,33 @@ def test_versions_stay_whole_in_80_columns_one_table_per_dataset():
     assert "+00" not in text
 
 
+@pytest.mark.parametrize(("version", "width", "beside"), [
+    ("seasonal_naive-v3", 80, False),  # the fixed columns leave 12: what each is goes under the table
+    ("seasonal_naive-v3", 100, True),
+    ("theta-v1", 80, True),
+])
+def test_what_each_version_is_is_never_cut_off_whatever_its_name(version, width, beside):
+    """ui20: `models list` gave 'what it is' at least 16 columns; a version named 'seasonal_naive-v3' left it 12 of
+    an 80-column terminal, the table came out 84 wide and each of its lines lost 4 characters ('seasonal_nai', 'its
+    fallback', 'cannot forec'). Where the column would be narrower than 16, what each version is is listed under the
+    table, a line per version; every word of it is printed whole, every line within the width."""
+    desc = ("statistical: seasonal_naive; its fallbacks for series it cannot forecast (first that can): naive; "
+            "80/95% conformal intervals")
+    rows = [{"production": True, "version": version, "dataset": "tiny", "kind": "statistical",
+             "as_of": "2019-07-15T03:00:00+00:00", "mase": 1.0, "smape": 3.509, "description": desc}]
+    console = Console(width=width, record=True)
+    for table in _versions_tables(rows, width):
+        console.print(table)
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width, text
+    words = " ".join(text.split())
+    for word in desc.split():
+        assert f" {word} " in f" {words} ", (word, text)
+    assert ("what it is" in text) is beside
+    if not beside:
+        assert f"{version}: statistical: seasonal_naive; its fallbacks" in words, text
+
+
 def test_a_dataset_ranked_on_rmsse_lists_its_rmsse_in_place_of_smape():
     """Intermittent data is ranked on RMSSE (its sMAPE says little on zeros): its table shows MASE and RMSSE,
     whole in 80 columns; a dataset ranked on MASE keeps MASE and sMAPE."""
