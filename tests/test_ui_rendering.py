@@ -142,6 +142,19 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     assert "Every candidate was scored over 148 series." in md and "backtest windows | fallback share |" in md
 
 
+@pytest.mark.parametrize(("weights", "said"), [(["", "1 x damped", ""], True), (["", "", ""], False)])
+def test_the_details_say_which_weights_a_combination_shows_and_which_it_was_scored_with(weights, said):
+    """ui20: a refused retrain's details read 'comb: 1 x damped' above a comb scored MAE 2.01 against damped's 1.762,
+    as if one of the two were wrong: the weights shown are the ones it would publish, fitted on every window, and its
+    scores come from weights fitted on the windows before each (equal on the first). How to read the scores says so
+    wherever a candidate shows weights."""
+    md = reporting.leaderboard_details_markdown(FULL_BOARD.with_columns(pl.Series("weights", weights)), "mase")
+    reading = md.split("### How to read the scores")[1]
+    assert ("- weights: a combination's learned weights are the ones it would publish, fitted on every backtest "
+            "window; each window's score comes from weights fitted on the windows before it (equal weights on the "
+            "first)" in reading) is said, reading
+
+
 @pytest.mark.parametrize(("value", "shown"), [
     (47.2576, 47.26), (104.1454, 104.1), (0.518734, 0.5187), (12345.6, 12346), (0.0, 0.0), (-2.34567, -2.346),
     (1e-05, 1e-05), (3, 3), ("x", "x"), (None, None),

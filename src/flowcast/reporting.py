@@ -213,8 +213,17 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
             what.append(f"- **{md_text(r.get('model'))}**: " + "; ".join(md_text(p) for p in parts))
     if what:
         lines += ["### What each candidate is", "", *what, ""]
-    lines += ["### How to read the scores", "", *(f"- {md_text(t)}" for t in _READING), ""]
+    reading = [*_READING, *([_WEIGHTS_READING] if any(r.get("weights") for r in rows) else [])]
+    lines += ["### How to read the scores", "", *(f"- {md_text(t)}" for t in reading), ""]
     return "\n".join(lines)
+
+
+# ui20: 'comb: 1 x damped' above a comb whose scores were not damped's (MAE 2.01 against 1.762) read as a mistake: the
+# weights shown are the ones it would publish, fitted on every window; its backtest used weights fitted before each
+_WEIGHTS_READING = ("weights: a combination's learned weights are the ones it would publish, fitted on every backtest "
+                    "window; each window's score comes from weights fitted on the windows before it (equal weights on "
+                    "the first), so a combination shown as '1 x damped' can score other than damped. Weights set by "
+                    "hand (model.blend) are used as set.")
 
 
 _READING = (
