@@ -142,6 +142,28 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     assert "Every candidate was scored over 148 series." in md and "backtest windows | fallback share |" in md
 
 
+@pytest.mark.parametrize(("empty", "kept", "said"), [
+    (("coverage95", "msis"), ["coverage80"],
+     ("No candidate has a coverage95 or MSIS score: none had 95% intervals on the backtest windows it was scored on, so "
+     "those columns are left out.")),
+    (("coverage80", "coverage95", "msis"), [],
+     ("No candidate has a coverage80 or coverage95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
+     "it was scored on, so those columns are left out.")),
+    ((), ["coverage80", "coverage95", "msis"], ""),
+])
+def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, said):
+    """ui20: a one-window backtest of a short history left no candidate 95% intervals to score; the leaderboard showed
+    coverage95 and MSIS as two columns empty on every row, nothing saying why. A column no candidate has a value in
+    is left out and the description says so; a column some candidate has stays, empty where one has none."""
+    board = FULL_BOARD.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in empty))
+    rows = reporting.leaderboard_rows(board, published="damped", metric="mase")
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "mase", "smape", "rmsse", *kept]
+    assert reporting.empty_intervals_sentence(board) == said
+    text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
+                                                       "damped", "damped-v2", empty=said)
+    assert (said in text) if said else text.endswith(f"{reporting._meaning('mase')}.")
+
+
 @pytest.mark.parametrize(("weights", "said"), [(["", "1 x damped", ""], True), (["", "", ""], False)])
 def test_the_details_say_which_weights_a_combination_shows_and_which_it_was_scored_with(weights, said):
     """ui20: a refused retrain's details read 'comb: 1 x damped' above a comb scored MAE 2.01 against damped's 1.762,
