@@ -72,6 +72,24 @@ def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypa
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_skipped_slot_retrains_log_line_ends_its_sentences(flow_kwargs, monkeypatch, caplog, capsys):
+    """ui20: a second run of a retrained slot logged its note as made ('... (a run given its as_of retrains it
+    again)', no period), where its state message, `Skipped: ...`, ended it: the log line is ended the same way."""
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import retrain_flow
+
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    retrain_flow(**flow_kwargs, **STATISTICAL)
+    with caplog.at_level(logging.INFO):
+        second = retrain_flow(**flow_kwargs, **STATISTICAL)
+    said = capsys.readouterr().err + caplog.text
+    assert second["skipped"] and second["note"].endswith("retrains it again).")
+    lines = [line for line in said.splitlines() if "was retrained already" in line and "Skipped:" not in line]
+    assert lines and all(line.rstrip().endswith("retrains it again).") for line in lines), lines
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_every_retrain_result_has_the_same_keys_whichever_way_it_ends(flow_kwargs, monkeypatch):
     """Regression (review20): the retrain flow's result changed shape with the way the run ended: a run that found
     its slot done as it started returned 8 keys (no n_series, leaderboard, decision, registered, ...), one refused

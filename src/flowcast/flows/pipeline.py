@@ -453,7 +453,7 @@ def retrain_flow(
     if done:
         from flowcast.data.datasets import resolve_source
 
-        log.info(done[1])
+        log.info(reporting.sentences(done[1]))  # ended as the state message ends it
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
         left = withdraw_unpublished_winner(settings, as_of, started)
         note = reporting.sentences(done[1], left[0] if left else "")
