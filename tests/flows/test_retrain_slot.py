@@ -405,6 +405,9 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
                   ("Not published by this run", reporting.NOT_PUBLISHED_MARK))
     assert earlier and decision.data.startswith(f"## {head}")
     assert f"/runs/flow-run/{other['run_id']})" in decision.data
+    # ui20: a kept production model is named as the leaderboard names it, not by its model's name alone
+    chose = f"production ({production})" if case == "kept" else f"{late['champion']} ({late['model_version']})"
+    assert f"(the previous version of this key) chose {chose}:" in decision.data, decision.data
     (board, before) = said["leaderboard-tiny"]  # its leaderboard, then the follow-up, the key's newest
     winner = "production" if case == "kept" else late["champion"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]

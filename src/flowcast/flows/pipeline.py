@@ -595,7 +595,9 @@ def retrain_flow(
         reporting.skipped_artifact(note, scope)
         if written is not None:  # `withdrawn`: its promotion was taken out of the stack; a run that kept production
             # (or published without promoting) withdrew nothing, and its follow-ups must not say so (review19's rule)
-            reporting.withdrawn_decision_artifact(note, written.name, written.version, scope, withdrawn=promoted)
+            # a kept production model is named as its leaderboard names it ('production (damped-v1)', ui20)
+            reporting.withdrawn_decision_artifact(note, chosen if chosen == PRODUCTION else written.name,
+                                                  written.version, scope, withdrawn=promoted)
             if board.height:
                 reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                          version=written.version, unit=data.source.unit,
@@ -688,7 +690,8 @@ def retrain_flow(
         reporting.skipped_artifact(note, scope)
         # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
         # each key's newest version says what came of it (withdrawn, or not published and left as it was)
-        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope, withdrawn=withdrawn)
+        reporting.withdrawn_decision_artifact(note, chosen if chosen == PRODUCTION else version.name, version.version,
+                                              scope, withdrawn=withdrawn)  # as the leaderboard names it (ui20)
         if board.height:
             reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                      version=version.version, unit=data.source.unit,
