@@ -324,8 +324,10 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
     if mv is None or not _trained_for(mv, dataset, at):
         return None  # published by a model of another as_of: a forecast run, a retrain killed before it recorded
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
+    # the run that published named only where it is another (ui20: the same 36-character id twice in one sentence)
+    by = f" by run {held['run_id']}" if held.get("run_id") and str(held["run_id"]) != run else ""
     return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
-                 f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). " + once)
+                 f"{held.get('rows')} forecast rows are published{by}. " + once)
 
 
 class SlotRetrained:
