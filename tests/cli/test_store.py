@@ -261,3 +261,51 @@ def test_models_history_numbers_events_in_the_order_written_and_says_its_times_a
     assert "in the order written" in note and "when the run that wrote it started" in note, r.stderr
     got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
     assert [e["at"] for e in got] == ["2026-12-05T03:33:10", "2026-12-05T03:33:23", "2026-12-05T03:33:20"]
+
+
+@pytest.mark.parametrize(("kind", "gone"), [("network", "."), ("hybrid", "members/gru-s1")])
+def test_models_show_and_list_verify_name_a_network_whose_files_are_all_gone(tmp_path, kind, gone):
+    """review21: a network's folder emptied (its meta.json and model.ckpt both gone: a partial copy, a folder
+    cleaned by hand), or a blend's member folder removed, was shown whole: `damaged_network_files` looked only at
+    the meta.json and model.ckpt files it found, so with neither there it found nothing to check. `models show`
+    exited 0 and `models list --verify` said 'all whole' while the forecast failed 'no trained model at ...
+    (meta.json missing)'. The recipe names the folder of each network it forecasts with: each is checked."""
+    import json
+    import os
+    import shutil
+
+    import torch
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    members = ["."] if kind == "network" else ["members/gru-s0", "members/gru-s1"]
+    for m in members:
+        (art / m).mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": {"w": torch.arange(64.0)}}, art / m / "model.ckpt")
+        (art / m / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    recipe = None if kind == "network" else {
+        "components": [{"type": "network", "cell": "gru", "seed": s, "path": m} for s, m in enumerate(members)]
+        + [{"type": "statistical", "model": "theta"}], "weights": [0.25, 0.25, 0.5]}
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    version = registry.register(art, name="gru" if kind == "network" else "hybrid", dataset="d", kind=kind,
+                                recipe=recipe, created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    for d, _, _ in os.walk(version.path):
+        os.chmod(d, 0o755)
+    folder = (version.path / gone).resolve()
+    if gone == ".":
+        for f in ("meta.json", "model.ckpt"):
+            (folder / f).unlink()
+    else:
+        shutil.rmtree(folder)
+    res = CliRunner().invoke(app, ["models", "show", version.version, "--json", "--home", str(home)])
+    damaged = json.loads(res.stdout)["damaged_files"]
+    assert res.exit_code == 1 and damaged == [f"{folder / 'meta.json'}: missing", f"{folder / 'model.ckpt'}: missing"], \
+        res.output
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    assert verified.exit_code == 1 and f"damaged: {version.version}: {folder / 'meta.json'}: missing" in checked, checked
+    assert f"1 damaged ({version.version};" in checked, checked

@@ -411,7 +411,7 @@ def _damaged_files(reg: Any, mv: Any) -> list[str]:
 
     if reg.remote is not None:
         mv = reg.get(mv.version)  # its files, in the local cache
-    return damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
+    return damaged_network_files(mv.path, mv.recipe) if mv.path.is_dir() else [f"{mv.path}: missing"]
 
 
 def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
@@ -466,7 +466,7 @@ def models_show(
     from flowcast.models.recipes import damaged_network_files
 
     # a cut or removed model.ckpt was shown as usual (exit 0); the scheduled forecast was where it was found
-    record["damaged_files"] = damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
+    record["damaged_files"] = damaged_network_files(mv.path, mv.recipe) if mv.path.is_dir() else [f"{mv.path}: missing"]
     if json_out:
         emit_json(record)
     else:
