@@ -1421,6 +1421,15 @@ class ModelRegistry:
                 out[str(stack[-1])] = f"the production model of {ds}"
         return out
 
+    def stacked(self) -> dict[str, str]:
+        """version -> the dataset whose production stack holds it under the top (a rollback may put it back; `delete`
+        takes it out of that stack): the predecessor, which `protected` names, and every promotion deeper down."""
+        out: dict[str, str] = {}
+        for ds, ent in sorted(self._pointer()["datasets"].items()):
+            for v in (ent.get("stack") or [])[:-1]:
+                out.setdefault(str(v), ds)
+        return out
+
     # ------------------------------------------------------------------ pins: versions runs are using
     def pin(self, version: str, *, run: str, at: datetime, until: datetime) -> None:
         """Record that run `run` chose `version` at `at` to forecast with: `gc` keeps it, and `delete`
