@@ -309,3 +309,44 @@ def test_models_show_and_list_verify_name_a_network_whose_files_are_all_gone(tmp
     checked = " ".join(verified.output.split())
     assert verified.exit_code == 1 and f"damaged: {version.version}: {folder / 'meta.json'}: missing" in checked, checked
     assert f"1 damaged ({version.version};" in checked, checked
+
+
+def test_models_list_verify_names_a_version_whose_metadata_cannot_be_read(tmp_path):
+    """review21: a version whose version.json is cut short is left out of `models list` (a warning), and `models
+    list --verify` then said 'N version(s) checked ...: all whole' and exited 0: a script checking the registry saw it
+    whole. It is named as damaged and the exit is 1 (`unreadable_versions` in `--json`)."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    import torch
+
+    torch.save({"state_dict": {"w": torch.arange(8.0)}}, art / "model.ckpt")
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    cut, whole = (registry.register(art, name="gru", dataset="d", created_at=datetime(2020, 1, 1, tzinfo=UTC)).version
+                  for _ in range(2))
+    registry.promote(whole, dataset="d")
+    meta = home / "models" / "versions" / cut / "version.json"
+    os.chmod(meta.parent, 0o755)
+    os.chmod(meta, 0o644)
+    meta.write_text('{"version": "gru')
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    assert verified.exit_code == 1, checked
+    assert f"damaged: {cut}: corrupt registry entry {meta}" in checked and "2 version(s) checked" in checked, checked
+    assert f"1 damaged ({cut};" in checked, checked
+    res = CliRunner().invoke(app, ["models", "list", "--verify", "--json", "--home", str(home)])
+    got = json.loads(res.stdout)
+    assert res.exit_code == 1 and list(got["unreadable_versions"]) == [cut] and [r["version"] for r in got["versions"]] \
+        == [whole], res.output
+    # --name keeps it only when it is a version of that model; without --verify nothing changes (exit 0)
+    assert CliRunner().invoke(app, ["models", "list", "--verify", "--name", "theta", "--home", str(home)]).exit_code == 0
+    assert CliRunner().invoke(app, ["models", "list", "--home", str(home)]).exit_code == 0
