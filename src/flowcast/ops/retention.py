@@ -183,8 +183,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                     note = note[:-1] + ": the record is withdrawn, the previous recorded champion put back)"
                 elif note.startswith(" (the previous production model"):  # out of the stack with it (`delete`)
                     note = note[:-1] + ": taken out of its production stack, `flowcast models rollback` will not reach it)"
-                elif not note and mv.version in stacked:  # deeper in the stack: not protected, out of it all the same
-                    note = f" {_unstacked(stacked[mv.version])}"
+                elif mv.version in stacked:  # deeper in the stack: not protected so, out of it all the same
+                    note += f" {_unstacked(stacked[mv.version])}"
                 out.append(Item("model", vdir, size, None, f"named explicitly{note}", mv.version))
             elif mv.version in protected:
                 if kept_out is not None:
