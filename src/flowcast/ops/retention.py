@@ -181,7 +181,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 if note.startswith(" (the recorded champion"):  # its record goes with it (`ModelRegistry.delete`)
                     note = note[:-1] + ": the record is withdrawn, the previous recorded champion put back)"
-                elif note.startswith(" (the previous production model"):  # out of the stack with it (`delete`)
+                if note.startswith(" (the previous production model"):  # out of the stack with it (`delete`)
                     note = note[:-1] + ": taken out of its production stack, `flowcast models rollback` will not reach it)"
                 elif mv.version in stacked:  # deeper in the stack: not protected so, out of it all the same
                     note += f" {_unstacked(stacked[mv.version])}"
