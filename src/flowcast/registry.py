@@ -288,7 +288,10 @@ def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: 
     stack = ent.get("stack") or []
     if version not in stack[:-1]:
         return False
-    del stack[len(stack) - 2 - stack[-2::-1].index(version)]  # its own promotion: the last one under the top
+    i = len(stack) - 2 - stack[-2::-1].index(version)  # its own promotion: the last one under the top
+    del stack[i]
+    if 0 < i < len(stack) and stack[i - 1] == stack[i]:  # neighbours now equal ([a, V, a, W]): one promotion, as
+        del stack[i - 1]  # `promote` never stacks a version on itself (a rollback 'from a to a' moved nothing)
     ent["events"].append({"action": "retract", "version": version, "previous": None, "at": _iso(at),
                           "reason": reason})
     return True
