@@ -306,7 +306,10 @@ def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: 
     stack = ent.get("stack") or []
     if version not in stack[:-1]:
         return False
-    del stack[len(stack) - 2 - stack[-2::-1].index(version)]  # its own promotion: the last one under the top
+    i = len(stack) - 2 - stack[-2::-1].index(version)  # its own promotion: the last one under the top
+    del stack[i]
+    if 0 < i < len(stack) and stack[i - 1] == stack[i]:  # neighbours now equal ([a, V, a, W]): one promotion, as
+        del stack[i - 1]  # `promote` never stacks a version on itself (a rollback 'from a to a' moved nothing)
     ent["events"].append({"action": "retract", "version": version, "previous": None, "at": _iso(at),
                           "reason": reason})
     return True
@@ -1483,6 +1486,15 @@ class ModelRegistry:
                 out.setdefault(str(ch["version"]), f"the recorded champion of {ds}")
             if stack:
                 out[str(stack[-1])] = f"the production model of {ds}"
+        return out
+
+    def stacked(self) -> dict[str, str]:
+        """version -> the dataset whose production stack holds it under the top (a rollback may put it back; `delete`
+        takes it out of that stack): the predecessor, which `protected` names, and every promotion deeper down."""
+        out: dict[str, str] = {}
+        for ds, ent in sorted(self._pointer()["datasets"].items()):
+            for v in (ent.get("stack") or [])[:-1]:
+                out.setdefault(str(v), ds)
         return out
 
     # ------------------------------------------------------------------ pins: versions runs are using

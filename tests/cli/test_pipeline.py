@@ -658,3 +658,49 @@ def test_a_configured_source_whose_files_are_missing_is_refused_before_prefect_s
     assert not started and res.exit_code == 2, res.output
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert error.endswith(said.replace("{cwd}", str(tmp_path))), error
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_run_whose_slot_another_run_retrained_prints_its_note(tmp_path, monkeypatch, json_out):
+    """review21: a retrain skipped as it started (its schedule slot retrained already: `flowcast run` without
+    --as-of is a slot run) returns every RETRAIN_KEYS key, null where it read no data (review20); the command's
+    summary read result['leaderboard'] and result['decision'] and failed "'NoneType' object is not iterable"
+    after the flow had ended well. It prints the note, as `flowcast forecast` does for its skipped run."""
+    from flowcast.flows.pipeline import _retrain_result
+
+    monkeypatch.chdir(tmp_path)
+    note = ("us_employment as of 2019-06-01 00:00 was retrained already: run run-7 kept the production model. "
+            "A scheduled retrain runs once per slot: this run trains, registers and publishes nothing")
+    skipped = _retrain_result(as_of="2019-06-01T00:00:00+00:00", run_id="r", dataset="us_employment", registered={},
+                              published_rows=0, skipped=True, retrained_by="run-7", note=note, store="x")
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: skipped)
+    res = runner.invoke(app, ["run", "--home", str(tmp_path / "home"), *(["--json"] if json_out else [])],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    if json_out:
+        got = json.loads(res.stdout)
+        assert got["skipped"] is True and got["retrained_by"] == "run-7" and got["note"] == note, got
+        assert got["promoted"] is False and got["leaderboard"] == {} and got["published_rows"] == 0, got
+    else:
+        assert f"us_employment: {note}" in " ".join(res.output.split()), res.output
+
+
+def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeypatch):
+    """review21: `flowcast run`'s summary names the series it did not forecast (ui19: '5 series' of a file of 6, none
+    named), `flowcast forecast`'s did not: an ended series set aside (ended_series = "exclude"), or one whose every
+    row was quarantined, was in the flow's result (`excluded`, `series_excluded`) and in no line it printed."""
+    from flowcast.flows.forecast import _result
+
+    monkeypatch.chdir(tmp_path)
+    excluded = [{"unique_id": "S5", "reason": "ended: its last observation, 2019-12-01, is 48 periods (1mo) before "
+                                              "the latest of any series"}]
+    done = _result(as_of="2024-01-01T00:00:00", run_id="r", dataset="d", n_series=5, rows_in=60, rows_valid=60,
+                   rows_quarantined=0, excluded=excluded, series_excluded=1, model="theta", model_version="theta-v1",
+                   published_rows=15, store="x", parquet="p", duckdb="db")
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: done)
+    res = runner.invoke(app, ["forecast", "--home", str(tmp_path / "home"), "--as-of", "2024-01-01"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "d: 5 series" in said and ("1 series excluded, not forecast: S5 (ended: its last observation, 2019-12-01, "
+                                      "is 48 periods (1mo) before the latest of any series)") in said, said

@@ -350,3 +350,92 @@ def test_a_withdrawn_and_removed_version_is_told_removed_not_unknown(tmp_path, _
         "from production of sales at 2026-12-05T03:33:20, #3 of `flowcast models history --dataset sales`)" in said, said
     typo = CliRunner().invoke(app, [*command, "zzz-v9"], terminal_width=300)
     assert "unknown model version 'zzz-v9'; known:" in " ".join(typo.output.split()), typo.output
+
+
+@pytest.mark.parametrize(("kind", "gone"), [("network", "."), ("hybrid", "members/gru-s1")])
+def test_models_show_and_list_verify_name_a_network_whose_files_are_all_gone(tmp_path, kind, gone):
+    """review21: a network's folder emptied (its meta.json and model.ckpt both gone: a partial copy, a folder
+    cleaned by hand), or a blend's member folder removed, was shown whole: `damaged_network_files` looked only at
+    the meta.json and model.ckpt files it found, so with neither there it found nothing to check. `models show`
+    exited 0 and `models list --verify` said 'all whole' while the forecast failed 'no trained model at ...
+    (meta.json missing)'. The recipe names the folder of each network it forecasts with: each is checked."""
+    import json
+    import os
+    import shutil
+
+    import torch
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    members = ["."] if kind == "network" else ["members/gru-s0", "members/gru-s1"]
+    for m in members:
+        (art / m).mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": {"w": torch.arange(64.0)}}, art / m / "model.ckpt")
+        (art / m / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    recipe = None if kind == "network" else {
+        "components": [{"type": "network", "cell": "gru", "seed": s, "path": m} for s, m in enumerate(members)]
+        + [{"type": "statistical", "model": "theta"}], "weights": [0.25, 0.25, 0.5]}
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    version = registry.register(art, name="gru" if kind == "network" else "hybrid", dataset="d", kind=kind,
+                                recipe=recipe, created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    for d, _, _ in os.walk(version.path):
+        os.chmod(d, 0o755)
+    folder = (version.path / gone).resolve()
+    if gone == ".":
+        for f in ("meta.json", "model.ckpt"):
+            (folder / f).unlink()
+    else:
+        shutil.rmtree(folder)
+    res = CliRunner().invoke(app, ["models", "show", version.version, "--json", "--home", str(home)])
+    damaged = json.loads(res.stdout)["damaged_files"]
+    assert res.exit_code == 1 and damaged == [f"{folder / 'meta.json'}: missing", f"{folder / 'model.ckpt'}: missing"], \
+        res.output
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    assert verified.exit_code == 1 and f"damaged: {version.version}: {folder / 'meta.json'}: missing" in checked, checked
+    assert f"1 damaged ({version.version};" in checked, checked
+
+
+def test_models_list_verify_names_a_version_whose_metadata_cannot_be_read(tmp_path):
+    """review21: a version whose version.json is cut short is left out of `models list` (a warning), and `models
+    list --verify` then said 'N version(s) checked ...: all whole' and exited 0: a script checking the registry saw it
+    whole. It is named as damaged and the exit is 1 (`unreadable_versions` in `--json`)."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    import torch
+
+    torch.save({"state_dict": {"w": torch.arange(8.0)}}, art / "model.ckpt")
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    cut, whole = (registry.register(art, name="gru", dataset="d", created_at=datetime(2020, 1, 1, tzinfo=UTC)).version
+                  for _ in range(2))
+    registry.promote(whole, dataset="d")
+    meta = home / "models" / "versions" / cut / "version.json"
+    os.chmod(meta.parent, 0o755)
+    os.chmod(meta, 0o644)
+    meta.write_text('{"version": "gru')
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    assert verified.exit_code == 1, checked
+    assert f"damaged: {cut}: corrupt registry entry {meta}" in checked and "2 version(s) checked" in checked, checked
+    assert f"1 damaged ({cut};" in checked, checked
+    res = CliRunner().invoke(app, ["models", "list", "--verify", "--json", "--home", str(home)])
+    got = json.loads(res.stdout)
+    assert res.exit_code == 1 and list(got["unreadable_versions"]) == [cut] and [r["version"] for r in got["versions"]] \
+        == [whole], res.output
+    # --name keeps it only when it is a version of that model; without --verify nothing changes (exit 0)
+    assert CliRunner().invoke(app, ["models", "list", "--verify", "--name", "theta", "--home", str(home)]).exit_code == 0
+    assert CliRunner().invoke(app, ["models", "list", "--home", str(home)]).exit_code == 0

@@ -478,10 +478,13 @@ def run(
             note_publish_of_this_command(exc, settings, when)  # the API went away after the publish: say so
             raise
     late = _late_interrupt(before, result)
+    # a run skipped as it started (its slot retrained, its date published) read no data: its leaderboard and decision
+    # are null (RETRAIN_KEYS), where reading them failed "'NoneType' object is not iterable" (review21)
+    decided = result.get("decision") or {}
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "rmsse", "mae", "rmse", "coverage80",
                                                  "coverage95", "msis")}
-             for r in result["leaderboard"]}
-    metric = result["decision"].get("metric") or "mase"  # what the board is ranked on
+             for r in result.get("leaderboard") or []}
+    metric = decided.get("metric") or "mase"  # what the board is ranked on
     if json_out:
         from flowcast.data.freshness import RUN_KEYS  # the freshness keys of `flowcast forecast --json` too
 
@@ -494,9 +497,10 @@ def run(
                                           "log1p_disabled")},
             "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
-            "kind": result.get("kind"), "promoted": result["decision"]["promote"],
-            "action": result["decision"].get("action"), "reasons": result["decision"].get("reasons"),
-            "note": result.get("note"),
+            "kind": result.get("kind"), "promoted": bool(decided.get("promote")),
+            "action": decided.get("action"), "reasons": decided.get("reasons"),
+            "note": result.get("note"), "skipped": bool(result.get("skipped")),
+            "retrained_by": result.get("retrained_by"), "published_by": result.get("published_by"),
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
             "duckdb": result["duckdb"], "spans": result.get("spans"),
             "fallback_series": result.get("fallback_series"), "fallbacks": result.get("fallbacks"),
@@ -504,6 +508,10 @@ def run(
             "realized": result.get("realized"),
             **({"interrupted": True} if late else {}),
         })
+        interrupted_afterwards(late)
+        return
+    if result.get("skipped") and not decided:  # skipped as it started: the note names the run that did it
+        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
@@ -646,6 +654,7 @@ def forecast(
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
+    _print_excluded(result)  # as `flowcast run` names them (review21: '5 series' of a file of 6, none named)
     _print_stale(result)  # as `flowcast run` says it: the forecast flow only logged it
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)

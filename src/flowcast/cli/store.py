@@ -371,21 +371,28 @@ def models_list(
     listed = reg.list(name, dataset=dataset)
     rows = [_version_row(v, prods) for v in listed]
     damaged: dict[str, list[str]] = {}
+    unreadable: dict[str, str] = {}
     if verify:
         for v, row in zip(listed, rows):
             row["damaged_files"] = _damaged_files(reg, v)
             if row["damaged_files"]:
                 damaged[v.version] = row["damaged_files"]
+        # a version whose version.json cannot be read is left out of the list (a warning): --verify said 'all whole'
+        # and exited 0 (review21). Its dataset cannot be read, so --dataset keeps it; --name goes by its name
+        unreadable = {u: why for u, why in sorted(reg.damaged().items()) if name is None or u.startswith(f"{name}-v")}
+        for u, why in unreadable.items():
+            damaged[u] = [why]  # ('corrupt registry entry <its version.json>: <why>')
     for problem in problems:
         console.print(f"[bold yellow]warning:[/] {said(problem)}", highlight=False, markup=True)
     production: Any = prods.get(dataset) if dataset else (next(iter(prods.values())) if len(prods) == 1 else None)
     if json_out:
         emit_json({"production": production, "productions": prods, "versions": rows,
-                   **({"problem": "; ".join(problems)} if problems else {})})
+                   **({"problem": "; ".join(problems)} if problems else {}),
+                   **({"unreadable_versions": unreadable} if verify else {})})
         if damaged:
             raise typer.Exit(1)
         return
-    if not rows:
+    if not rows and not unreadable:
         others = sorted({v.dataset for v in reg.list() if v.dataset}) if dataset else []  # a typo in --dataset
         console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}"
                       + missing_home_hint(settings, reg.location)
@@ -398,7 +405,7 @@ def models_list(
         for version, files in damaged.items():
             for problem in files:
                 console.print(f"damaged: {version}: {problem}", highlight=False, soft_wrap=True)
-        console.print(f"{len(rows)} version(s) checked in {reg.location}: "
+        console.print(f"{len(rows) + len(unreadable)} version(s) checked in {reg.location}: "
                       + (f"{len(damaged)} damaged ({', '.join(damaged)}; `flowcast models show VERSION` says what "
                          "to do)" if damaged else "all whole"), highlight=False, soft_wrap=True)
         if damaged:
@@ -411,7 +418,7 @@ def _damaged_files(reg: Any, mv: Any) -> list[str]:
 
     if reg.remote is not None:
         mv = reg.get(mv.version)  # its files, in the local cache
-    return damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
+    return damaged_network_files(mv.path, mv.recipe) if mv.path.is_dir() else [f"{mv.path}: missing"]
 
 
 def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
@@ -480,7 +487,7 @@ def models_show(
     from flowcast.models.recipes import damaged_network_files
 
     # a cut or removed model.ckpt was shown as usual (exit 0); the scheduled forecast was where it was found
-    record["damaged_files"] = damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
+    record["damaged_files"] = damaged_network_files(mv.path, mv.recipe) if mv.path.is_dir() else [f"{mv.path}: missing"]
     if json_out:
         emit_json(record)
     else:

@@ -593,7 +593,8 @@ class LoadedData:
 
 def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     """`settings` with the lookback and validation span shortened to the data where they were not
-    given (`flowcast.data.lengths.fit_network_spans`), and what changed."""
+    given (`flowcast.data.lengths.fit_network_spans`), and what changed (or, with nothing changed, what its notes
+    say all the same: a lookback given that no series can hold; `settings` itself is returned then)."""
     from flowcast.config import with_overrides
     from flowcast.data.lengths import fit_network_spans_for_backtest
 
@@ -608,8 +609,8 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
         lookback_given="lookback" in settings._given.get("model", frozenset()),
         val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
     )
-    if not spans.changed(mc.lookback, val):
-        return settings, []
+    if not spans.changed(mc.lookback, val):  # what it says all the same: a given lookback no series can hold
+        return settings, list(spans.notes)  # (review21: dropped with the spans unchanged, the run said nothing)
     fitted = with_overrides(settings, model={"lookback": spans.lookback}, preprocess={"val_size": spans.val_size})
     return fitted, spans.notes
 
@@ -708,6 +709,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         fitted, notes = fitted_spans(settings, td)
         if notes:
             log.info("Spans fitted to the data: " + " ".join(notes))
+        if fitted is not settings:  # (a note alone, the spans as given: the data stay as prepared)
             settings = fitted
             td, summary = _preprocess(settings, valid, source, ingested.as_of, fingerprint)
     del valid
