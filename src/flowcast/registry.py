@@ -203,7 +203,7 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
     _sync_replaced(path)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
+def _write_bytes_atomic(path: Path, data: bytes, fault: str | None = None) -> None:
     tmp = None
     try:
         fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created is named too
@@ -211,6 +211,8 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if fault:
+            _fault(fault)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -547,8 +549,10 @@ class ModelRegistry:
             self.remote.remove(f"versions/{version}")
             if not vdir.exists():
                 return
+        _fault("before_version_removal")  # a gc's pointer commit made (when it had one), the version still listed
         os.rename(vdir, tmp)
         _fsync_dir(self.versions_dir)
+        _fault("version_hidden")  # out of sight, its files not yet removed
         _make_writable(tmp)
         shutil.rmtree(tmp)
 
@@ -593,12 +597,15 @@ class ModelRegistry:
 
     def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
         """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
-        the lock, so a pointer temp file found here is a dead writer's: removed first. Each dataset's `keep`
-        events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`)."""
+        the lock, so a temp file of the pointer, of its backup or of history.jsonl found here is a dead writer's:
+        removed first (those of the backup and of history.jsonl, a full copy of the history each, stayed for good).
+        Each dataset's `keep` events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`)."""
+        if self.remote is None:
+            for name in (self.pointer_path.name, BACKUP_POINTER, HISTORY):
+                for stale in self.root.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
         self._archive_keeps(obj)
         if self.remote is None:
-            for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
-                stale.unlink(missing_ok=True)
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             _fault("after_pointer_rename")  # the swap is done, its backup copy not yet written
             _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
@@ -612,25 +619,30 @@ class ModelRegistry:
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
         """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). A line that
-        does not read (the file is rewritten whole, so only a hand edit makes one) is left out with a warning."""
+        does not read (the file is rewritten whole, so only damage makes one: a disk error, a copy cut short, a hand
+        edit) is left out with a warning naming it; the others are read. Each line is decoded on its own: a byte
+        that is not UTF-8 (the file is ASCII) failed every `models history` and every pointer write (a promotion,
+        a retrain's keep event) with a bare UnicodeDecodeError."""
         try:
-            text = (self.remote.read_text(HISTORY) if self.remote is not None
-                    else (self.root / HISTORY).read_text())
+            data = (self.remote.read_bytes(HISTORY) if self.remote is not None
+                    else (self.root / HISTORY).read_bytes())
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise RegistryError(f"could not read {self.location}/{HISTORY}, the older `keep` events of the "
                                 f"registry: {exc}") from exc
         out: dict[str, builtins.list[tuple[int, dict[str, Any]]]] = {}
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
+        for n, raw in enumerate(data.split(b"\n"), 1):
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(raw.decode("utf-8"))
                 out.setdefault(str(rec["dataset"]), []).append((int(rec["after"]), dict(rec["event"])))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("%s/%s line %d cannot be read (%s): left out of the history", self.location, HISTORY,
-                            n, " ".join(str(exc).split())[:200])
+            except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+                log.warning("%s/%s line %d cannot be read (%s: %r): the `keep` event it held (a retrain that kept "
+                            "production) is left out of the history; the other lines are read, and runs, "
+                            "promotions and rollbacks are not affected", self.location, HISTORY, n,
+                            " ".join(str(exc).split())[:160], raw[:80])
         return out
 
     def _archive_keeps(self, ptr: Any) -> None:
@@ -672,7 +684,8 @@ class ModelRegistry:
         old_bytes = path.read_bytes() if path.exists() else b""
         if old_bytes and not old_bytes.endswith(b"\n"):
             old_bytes += b"\n"
-        _write_bytes_atomic(path, old_bytes + "".join(f"{line}\n" for line in lines).encode())
+        _write_bytes_atomic(path, old_bytes + "".join(f"{line}\n" for line in lines).encode(),
+                            fault="before_history_rename")
 
     def _version_names(self) -> builtins.list[str]:
         """Every name under versions/, complete or not (temporary folders included)."""
