@@ -891,6 +891,28 @@ class ModelRegistry:
                 seqs.append(int(m.group("seq")))
         return max(seqs) + 1
 
+    def leftovers(self) -> builtins.list[Path]:
+        """The folders under versions/ that writers stopped midway left (`.tmp-deleted-<version>`: a version a gc
+        took out of sight and did not finish removing; `.tmp-<random>`: a registration that never completed),
+        none of them a listed version. The next registration removed them; `flowcast gc` lists and removes them
+        too (`remove_leftover`), where its re-run said 'removed already: nothing to do' and left the files."""
+        if not self.versions_dir.exists():
+            return []
+        return sorted(d for d in self.versions_dir.iterdir() if d.name.startswith(".tmp-") and d.is_dir())
+
+    def remove_leftover(self, name: str) -> bool:
+        """Remove one of `leftovers` under the lock (where no writer is midway: a registration holds the lock until
+        its version is renamed into place). False when it is gone already."""
+        if not name.startswith(".tmp-") or "/" in name:
+            raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
+        with self._lock():
+            d = self.versions_dir / name
+            if not d.is_dir():
+                return False
+            _make_writable(d)
+            shutil.rmtree(d)
+            return True
+
     def _clean_stale_temps(self) -> None:
         """Called under the lock: any temporary directory left is from a writer that died (at a
         URL: a version folder without its marker, uploaded half-way)."""
@@ -1240,22 +1262,26 @@ class ModelRegistry:
         changes nothing (`rollback --expected`, promoting production again) would leave it so. True when
         it was rewritten."""
         with self._lock():
-            if self.remote is not None:
-                if not self.remote.exists("production.json"):
-                    return False
-                text = self.remote.read_text("production.json")
-                if self.remote.exists(BACKUP_POINTER) and self.remote.read_text(BACKUP_POINTER) == text:
-                    return False
-                self.remote.write_text(BACKUP_POINTER, text)
-                return True
-            backup = self.root / BACKUP_POINTER
-            if not self.pointer_path.exists():
+            return self._sync_backup_locked()
+
+    def _sync_backup_locked(self) -> bool:
+        """`sync_backup`, called under the lock."""
+        if self.remote is not None:
+            if not self.remote.exists("production.json"):
                 return False
-            data = self.pointer_path.read_bytes()
-            if backup.exists() and backup.read_bytes() == data:
+            text = self.remote.read_text("production.json")
+            if self.remote.exists(BACKUP_POINTER) and self.remote.read_text(BACKUP_POINTER) == text:
                 return False
-            _write_bytes_atomic(backup, data)
+            self.remote.write_text(BACKUP_POINTER, text)
             return True
+        backup = self.root / BACKUP_POINTER
+        if not self.pointer_path.exists():
+            return False
+        data = self.pointer_path.read_bytes()
+        if backup.exists() and backup.read_bytes() == data:
+            return False
+        _write_bytes_atomic(backup, data)
+        return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                  run: str | None = None) -> str | None:
@@ -1572,6 +1598,8 @@ class ModelRegistry:
                          reason=f"{version} removed by flowcast gc: a rollback no longer reaches it")
             if champion_of or unstacked:
                 self._write_pointer(ptr)  # the commit: killed after it, the version stays, no longer protected
+            else:  # a gc killed between its commit and the backup copy, run again: the copy still names the version,
+                self._sync_backup_locked()  # and `models repair` would restore a pointer naming a removed version
             self._remove_version(version)
             for name in self._pin_names():  # lapsed pins of killed runs
                 if name.startswith(f"{version}@"):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.config import RetentionConfig, Settings
-from flowcast.errors import ConfigError, FlowcastError, RegistryError
+from flowcast.errors import ConfigError, FlowcastError, RegistryError, StorageError
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
 KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast")
@@ -141,7 +141,9 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     if gone and kept_out is not None:
         kept_out += [Item("note", Path(reg.versions_dir) / v, 0, None,
                           f"{v} was removed already (no registered version carries its number; an earlier gc "
-                          "removed it): nothing to do") for v in gone]
+                          "removed it): " + ("the rest of its files, which that gc was stopped before removing, go now"
+                                             if (Path(reg.versions_dir) / f".tmp-deleted-{v}").is_dir()
+                                             else "nothing to do")) for v in gone]
     versions = [v for v in versions if v not in gone]
     if unknown := [v for v in versions if v not in known]:
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
@@ -193,6 +195,12 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 size, _ = _walk(vdir)
                 out.append(Item("model", vdir, size, None, f"older than the newest {policy.keep_versions} "
                                 f"versions of {ds} besides production and its predecessor", mv.version))
+    for d in reg.leftovers():  # never listed as versions; a gc run again after a kill left them for good
+        gone_v = d.name.removeprefix(".tmp-deleted-")
+        out.append(Item("model", d, _walk(d)[0], None, (
+            f"the rest of {gone_v}'s files: a gc stopped while it removed them (the version was out of the "
+            "registry already)" if d.name.startswith(".tmp-deleted-") else
+            "a version a registration stopped before it completed (never listed)")))
     return out
 
 
@@ -339,7 +347,10 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
     from flowcast.shared import open_registry
 
-    items = sorted(items, key=lambda i: i.kind != "forecast")  # stable: the rest in the plan's order
+    # stable: forecasts first, models last, the rest in the plan's order. A model version may need the pointer
+    # rewritten (a previous production model, a recorded champion): on a full disk that write failed and stopped
+    # gc before the run folders, cache entries and files it would have freed room with
+    items = sorted(items, key=lambda i: (i.kind != "forecast") + (i.kind == "model"))
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     files = None
@@ -351,6 +362,10 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             assert item.key is not None
             store = store or open_store(settings)
             if not store.delete(*item.key):
+                continue
+        elif item.kind == "model" and item.version is None:  # a folder a stopped writer left (`leftovers`)
+            assert reg is not None
+            if not reg.remove_leftover(item.path.name):
                 continue
         elif item.kind == "model":
             assert item.version is not None and reg is not None
@@ -365,6 +380,11 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
                            keep=None if explicit else published_with)
             except RegistryError:
                 continue
+            except StorageError as exc:  # the pointer's rewrite (a full disk): the version stays, whole and listed
+                raise StorageError(
+                    f"{exc}; gc stopped before removing {item.version}, which stays registered (taking it out of "
+                    f"the production records needs that write); it removed {len(done)} item(s) before it, "
+                    f"{human(total_bytes(done))}: run it again once there is room") from exc
         elif item.url is not None:  # a superseded object of a store at a URL
             files = files or _store_files(settings)
             if files is None or not files.delete_file(item.url):
