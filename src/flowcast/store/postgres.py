@@ -26,6 +26,7 @@ transaction-scoped advisory lock of its own, so concurrent first publishers do n
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_ver
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
 _LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive"), "publishes": ("trained_as_of",)}
+log = logging.getLogger(__name__)
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 
@@ -106,6 +108,12 @@ def _ddl(schema: str) -> list[str]:
     ]
 
 
+class _ConnectionCut(Exception):
+    """The server closed the connection while a migration ran or waited for its lock (a restart, a failover, an
+    administrator's pg_terminate_backend): nothing was changed (one DDL transaction), so `_conn` tries it again on
+    a new connection within `wait_s`."""
+
+
 class PostgresStore:
     """Forecasts keyed by (dataset, as_of) and realized accuracy in PostgreSQL (module doc)."""
 
@@ -126,13 +134,37 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ connections
     @contextlib.contextmanager
-    def _conn(self, what: str) -> Iterator[Any]:
+    def _conn(self, what: str, value_columns: list[str] | None = None) -> Iterator[Any]:
+        """A connection to a store whose tables exist with every column this flowcast records (`_create`), and the
+        forecasts table with `value_columns` (`_add_value_columns`). A server that closes the connection while
+        those migrations run or wait for their lock (a restart, a failover) is waited for and the migration tried
+        again, within `wait_s` in all: a restart during the wait failed the command at once ('terminating
+        connection due to administrator command'), though a server restarting as it connects is waited for."""
         import psycopg
 
+        t0 = time.monotonic()
         con = self._connect(what)
         try:
-            if not self._ready:
-                self._create(con)
+            while True:
+                try:
+                    if not self._ready:
+                        self._create(con)
+                    if value_columns:
+                        self._add_value_columns(con, value_columns)
+                    break
+                except _ConnectionCut as cut:
+                    con.close()
+                    left = self.wait_s - (time.monotonic() - t0)
+                    if left <= 0:
+                        raise PublishError(
+                            f"PostgreSQL store {self.location}: could not {what}: the server closed the connection "
+                            f"while this flowcast added the columns it records ({cut}) and was not back within "
+                            f"store.pg_wait_s = {self.wait_s:g} s; nothing was changed, previously published forecasts "
+                            "are intact") from cut
+                    log.warning("PostgreSQL store %s: the server closed the connection while the columns this flowcast "
+                                "records were added (%s): nothing was changed; connecting again (store.pg_wait_s "
+                                "leaves %.0f s)", self.location, cut, left)
+                    con = self._connect(what, wait_s=left)
             yield con
         except psycopg.Error as exc:
             raise PublishError(f"PostgreSQL store {self.location}: could not {what}: "
@@ -140,12 +172,13 @@ class PostgresStore:
         finally:
             con.close()
 
-    def _connect(self, what: str) -> Any:
+    def _connect(self, what: str, wait_s: float | None = None) -> Any:
         """A connection; a server that refuses connections or is starting up, shutting down or in recovery
-        (a restart, a failover) is tried again with backoff for up to `wait_s` seconds. Refusals that waiting
-        cannot change (a wrong password, an unknown database or role) fail at once."""
+        (a restart, a failover) is tried again with backoff for up to `wait_s` seconds (default: the store's).
+        Refusals that waiting cannot change (a wrong password, an unknown database or role) fail at once."""
         import psycopg
 
+        wait_s = self.wait_s if wait_s is None else wait_s
         t0 = time.monotonic()
         delay, tries = 0.5, 0
         while True:
@@ -158,7 +191,7 @@ class PostgresStore:
                 if not _transient(text):
                     raise PublishError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
                                        f"{text}") from exc
-                if waited + delay > self.wait_s:
+                if waited + delay > wait_s:
                     raise PublishError(
                         f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} (tried {tries} "
                         f"time(s) over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
@@ -201,6 +234,10 @@ class PostgresStore:
                 f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
                 "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
                 "was changed") from exc
+        except psycopg.OperationalError as exc:
+            if not con.broken:
+                raise
+            raise _ConnectionCut(" ".join(str(exc).split())) from exc
 
     def _holders(self, con: Any) -> str:
         """The other sessions holding a lock on this store's tables or its DDL lock, in words (pid, application,
@@ -296,8 +333,7 @@ class PostgresStore:
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
         s = self.schema
-        with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}") as con:
-            self._add_value_columns(con, p.vcols)
+        with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}", value_columns=p.vcols) as con:
             with con.transaction():
                 self._lock_key(con, s, "forecasts", p.dataset, p.as_of.isoformat())
                 prev = con.execute(f"SELECT rows, content_hash, run_id, model, model_version FROM {s}.publishes "
