@@ -144,13 +144,14 @@ class PostgresStore:
 
         t0 = time.monotonic()
         con = self._connect(what)
+        lock_wait: float | None = None  # the first try: store.pg_wait_s; after a cut, what is left of it
         try:
             while True:
                 try:
                     if not self._ready:
-                        self._create(con)
+                        self._create(con, lock_wait)
                     if value_columns:
-                        self._add_value_columns(con, value_columns)
+                        self._add_value_columns(con, value_columns, lock_wait)
                     break
                 except _ConnectionCut as cut:
                     con.close()
@@ -165,6 +166,7 @@ class PostgresStore:
                                 "records were added (%s): nothing was changed; connecting again (store.pg_wait_s "
                                 "leaves %.0f s)", self.location, cut, left)
                     con = self._connect(what, wait_s=left)
+                    lock_wait = round(max(1.0, self.wait_s - (time.monotonic() - t0)), 1)
             yield con
         except psycopg.Error as exc:
             raise PublishError(f"PostgreSQL store {self.location}: could not {what}: "
@@ -200,21 +202,21 @@ class PostgresStore:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _create(self, con: Any) -> None:
+    def _create(self, con: Any, lock_wait: float | None = None) -> None:
         """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
         where a store an older flowcast created lacks them (they were added with the tables only, and such a
         store then failed every read and write of realized accuracy: 'column "rmsse" does not exist')."""
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                                 [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
         if not exists or self._lacks_later_columns(con):
-            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)]):
+            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
                 # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
                 for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
                     con.execute(stmt)
         self._ready = True
 
     @contextlib.contextmanager
-    def _migrating(self, con: Any, missing: Callable[[], list[str]]) -> Iterator[None]:
+    def _migrating(self, con: Any, missing: Callable[[], list[str]], lock_wait: float | None = None) -> Iterator[None]:
         """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
         dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
         waited without a word, and every later reader of the table queued behind it. Then a PublishError naming
@@ -222,15 +224,16 @@ class PostgresStore:
         (StoreLockWaitError: the publish task does not retry it)."""
         import psycopg
 
+        wait = self.wait_s if lock_wait is None else lock_wait
         try:
             with con.transaction():
-                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(self.wait_s * 1000))}ms"])
+                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(wait * 1000))}ms"])
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
                 yield
         except psycopg.errors.LockNotAvailable as exc:
             raise StoreLockWaitError(
                 f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
-                f"({', '.join(missing()) or 'none missing now'}): waited {self.wait_s:g} s (store.pg_wait_s) for the "
+                f"({', '.join(missing()) or 'none missing now'}): waited {wait:g} s (store.pg_wait_s) for the "
                 f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
                 "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
                 "was changed") from exc
@@ -266,13 +269,13 @@ class PostgresStore:
         ).fetchall()
         return [r[0] for r in rows if _VALUE_RE.match(r[0])]
 
-    def _add_value_columns(self, con: Any, vcols: list[str]) -> None:
+    def _add_value_columns(self, con: Any, vcols: list[str], lock_wait: float | None = None) -> None:
         from psycopg import sql
 
         missing = [c for c in vcols if c not in self._value_columns(con)]
         if not missing:
             return
-        with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing]):
+        with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing], lock_wait):
             for c in missing:
                 con.execute(sql.SQL("ALTER TABLE {}.forecasts ADD COLUMN IF NOT EXISTS {} double precision").format(
                     sql.Identifier(self.schema), sql.Identifier(c)))
