@@ -3,6 +3,7 @@
 | kind        | where                                         | goes when                                    |
 | ----------- | --------------------------------------------- | -------------------------------------------- |
 | model       | models/versions/<version>                     | beyond the newest `keep_versions` of its dataset |
+| model       | models/versions/.tmp-deleted-<v>, .tmp-<id>   | always: what a gc or a registration stopped midway left (`ModelRegistry.leftovers`) |
 | run         | runs/<run>, models/runs/<run> (checkpoints)   | last written more than `runs_days` ago       |
 | cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
@@ -10,7 +11,8 @@
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
-Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
+Models go last (`execute`): a version whose removal rewrites the pointer cannot on a full disk, and the rest frees
+room first. Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
 recorded champion, a version a running run chose to forecast with (its pin, `ModelRegistry.pins`)
 and a version that made forecasts still published (each publish names its model
 version; those `forecasts_before` removes in the same plan do not count) (those only when named
