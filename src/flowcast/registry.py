@@ -674,16 +674,18 @@ class ModelRegistry:
             return
         if self.remote is not None:
             try:
-                old = self.remote.read_text(HISTORY)
+                old_bytes = self.remote.read_bytes(HISTORY)  # bytes: a damaged line stays as it is (`_read_moved`)
             except FileNotFoundError:
-                old = ""
-            self._guarded(f"{self.location}/{HISTORY}")
-            self.remote.write_text(HISTORY, old + "".join(f"{line}\n" for line in lines))
-            return
-        path = self.root / HISTORY
-        old_bytes = path.read_bytes() if path.exists() else b""
-        if old_bytes and not old_bytes.endswith(b"\n"):
+                old_bytes = b""
+        else:
+            path = self.root / HISTORY
+            old_bytes = path.read_bytes() if path.exists() else b""
+        if old_bytes and not old_bytes.endswith(b"\n"):  # a last line cut short: the new ones start their own
             old_bytes += b"\n"
+        if self.remote is not None:
+            self._guarded(f"{self.location}/{HISTORY}")
+            self.remote.write_bytes(HISTORY, old_bytes + "".join(f"{line}\n" for line in lines).encode())
+            return
         _write_bytes_atomic(path, old_bytes + "".join(f"{line}\n" for line in lines).encode(),
                             fault="before_history_rename")
 

@@ -344,3 +344,42 @@ def test_a_shared_registry_moves_old_keep_events_to_its_history_and_lets_a_damag
     lapses = written + timedelta(hours=PIN_TTL_HOURS)
     assert f"lapses at {lapses.isoformat()} UTC" in b.pins(lapses - timedelta(minutes=1))[v]
     assert b.pins(lapses + timedelta(seconds=1)) == {}
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda b: b[:-40], id="last-line-cut"),
+    pytest.param(lambda b: b[:-60] + b"\xff" + b[-59:], id="a-byte-not-utf8"),
+])
+def test_a_damaged_history_object_loses_only_its_damaged_line(s3_url, tmp_path, damage):
+    """faults21, on an object store: history.jsonl with its last line damaged (cut short, a byte that is not UTF-8).
+    The next pointer write that moves events appended its lines to the cut line (no newline between: the first new
+    event lost too), and a byte that is not UTF-8 failed it, and every later one, with a bare UnicodeDecodeError.
+    Only the damaged line is lost now, with a warning; every later event is listed."""
+    from datetime import timedelta
+
+    import fsspec
+
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT, Kept
+
+    url, opts = s3_url
+    models = f"{url}/models"
+    reg = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-a")
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=AT).version
+    reg.promote(v, dataset="sales", at=AT)
+
+    def keep(week: int) -> None:
+        slot = AT + timedelta(weeks=week)
+        with reg.publishing("sales", v, at=slot, kept=Kept(as_of=slot, run=f"run-{week}")) as check:
+            check("the publish")
+
+    weeks = KEEP_EVENTS_KEPT + 2
+    for week in range(weeks):
+        keep(week)
+    fs = fsspec.filesystem("s3", **opts)
+    fs.pipe(f"{models}/{HISTORY}", damage(fs.cat(f"{models}/{HISTORY}")))  # run-1's line damaged
+    fs.invalidate_cache()
+    for week in range(weeks, weeks + 2):
+        keep(week)  # each moves one more event (run-2, run-3) to the history object
+    runs = [e.get("run") for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs == ["run-0"] + [f"run-{w}" for w in range(2, weeks + 2)], runs
