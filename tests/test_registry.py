@@ -1375,3 +1375,48 @@ def test_a_damaged_history_file_is_read_with_a_warning_and_written_after(tmp_pat
     _keep(reg, a, weeks)  # a pointer write reads the file too: it used to fail
     assert [e["run"] for e in reg.history("sales") if e["action"] == "keep"] == runs + [f"run-{weeks}"]
     assert path.read_bytes().count(b'"run-3"') == 1  # nothing moved twice
+
+
+@pytest.mark.parametrize("full_at", ["history.jsonl", "production.json"])
+def test_a_full_disk_while_keep_events_move_to_the_history_file_records_nothing_and_loses_nothing(tmp_path, monkeypatch,
+                                                                                                  full_at):
+    """faults21 (held): a pointer write that moves `keep` events to history.jsonl on a full disk (ENOSPC), at
+    history.jsonl (nothing written) or at production.json after it (the moved events in both files): a StorageError
+    naming the file, the pointer unchanged, the history listing each event once; with room again the next write
+    records once."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.atomic import storage_error
+    from flowcast.errors import StorageError
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    weeks = KEEP_EVENTS_KEPT + 2
+    for week in range(weeks):
+        _keep(reg, a, week)
+    before = reg.pointer_path.read_bytes()
+    real_json, real_bytes = registry._write_json_atomic, registry._write_bytes_atomic
+
+    def full(real):
+        def write(path, data, fault=None):
+            if Path(path).name == full_at:
+                raise storage_error(Path(path), OSError(errno.ENOSPC, "No space left on device"))
+            return real(path, data, fault=fault)
+        return write
+
+    monkeypatch.setattr(registry, "_write_json_atomic", full(real_json))
+    monkeypatch.setattr(registry, "_write_bytes_atomic", full(real_bytes))
+    with pytest.raises(StorageError, match=f"could not write {root}/{full_at}: no space left on device"):
+        _keep(reg, a, weeks)
+    assert reg.pointer_path.read_bytes() == before
+    assert [e["run"] for e in reg.history("sales") if e["action"] == "keep"] == [f"run-{w}" for w in range(weeks)]
+    monkeypatch.undo()
+    _keep(reg, a, weeks)  # with room again
+    runs = [e["run"] for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs == [f"run-{w}" for w in range(weeks + 1)]
+    moved = [json.loads(line)["event"]["run"] for line in (root / HISTORY).read_text().splitlines()]
+    assert moved == [f"run-{w}" for w in range(weeks + 1 - KEEP_EVENTS_KEPT)]
