@@ -139,7 +139,7 @@ def test_a_server_restart_while_a_migration_waits_for_a_lock_is_waited_for_and_t
             postgres.start()
     assert took >= 1.5, took  # it waited for the lock, then for the server
     said = " ".join(r.getMessage() for r in caplog.records)
-    assert "the server closed the connection while the columns this flowcast records were added" in said, said
+    assert "the server closed the connection while this flowcast added the columns it records" in said, said
     assert "nothing was changed; connecting again" in said, said
     fresh = PostgresStore(pg_url, schema=pg_schema)
     if migration.startswith("a value column"):

@@ -108,10 +108,10 @@ def _ddl(schema: str) -> list[str]:
     ]
 
 
-class _ConnectionCut(Exception):
+class _ConnectionCut(PublishError):
     """The server closed the connection while a migration ran or waited for its lock (a restart, a failover, an
     administrator's pg_terminate_backend): nothing was changed (one DDL transaction), so `_conn` tries it again on
-    a new connection within `wait_s`."""
+    a new connection within `wait_s` (a PublishError where it escapes: the registry index's own migration)."""
 
 
 class PostgresStore:
@@ -158,13 +158,9 @@ class PostgresStore:
                     left = self.wait_s - (time.monotonic() - t0)
                     if left <= 0:
                         raise PublishError(
-                            f"PostgreSQL store {self.location}: could not {what}: the server closed the connection "
-                            f"while this flowcast added the columns it records ({cut}) and was not back within "
-                            f"store.pg_wait_s = {self.wait_s:g} s; nothing was changed, previously published forecasts "
-                            "are intact") from cut
-                    log.warning("PostgreSQL store %s: the server closed the connection while the columns this flowcast "
-                                "records were added (%s): nothing was changed; connecting again (store.pg_wait_s "
-                                "leaves %.0f s)", self.location, cut, left)
+                            f"{cut}, and was not back within store.pg_wait_s = {self.wait_s:g} s: could not "
+                            f"{what}; previously published forecasts are intact") from cut
+                    log.warning("%s; connecting again (store.pg_wait_s leaves %.0f s)", cut, left)
                     con = self._connect(what, wait_s=left)
                     lock_wait = round(max(1.0, self.wait_s - (time.monotonic() - t0)), 1)
             yield con
@@ -216,7 +212,8 @@ class PostgresStore:
         self._ready = True
 
     @contextlib.contextmanager
-    def _migrating(self, con: Any, missing: Callable[[], list[str]], lock_wait: float | None = None) -> Iterator[None]:
+    def _migrating(self, con: Any, missing: Callable[[], list[str]], lock_wait: float | None = None,
+                   tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> Iterator[None]:
         """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
         dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
         waited without a word, and every later reader of the table queued behind it. Then a PublishError naming
@@ -234,23 +231,25 @@ class PostgresStore:
             raise StoreLockWaitError(
                 f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
                 f"({', '.join(missing()) or 'none missing now'}): waited {wait:g} s (store.pg_wait_s) for the "
-                f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
+                f"sessions holding them: {self._holders(con, tables)}. End their transactions (or SELECT "
                 "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
                 "was changed") from exc
         except psycopg.OperationalError as exc:
             if not con.broken:
                 raise
-            raise _ConnectionCut(" ".join(str(exc).split())) from exc
+            raise _ConnectionCut(f"PostgreSQL store {self.location}: the server closed the connection while this "
+                                 f"flowcast added the columns it records ({' '.join(str(exc).split())}); nothing was "
+                                 "changed") from exc
 
-    def _holders(self, con: Any) -> str:
-        """The other sessions holding a lock on this store's tables or its DDL lock, in words (pid, application,
+    def _holders(self, con: Any, tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> str:
+        """The other sessions holding a lock on `tables` of this store or its DDL lock, in words (pid, application,
         state and since when, query), for an error a person acts on."""
         rows = con.execute(
             "SELECT a.pid, a.application_name, a.state, to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
             "left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN (SELECT l.pid "
-            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(ARRAY[to_regclass(%s), to_regclass(%s), "
-            "to_regclass(%s)]::oid[]) OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
-            [f"{self.schema}.realized", f"{self.schema}.forecasts", f"{self.schema}.publishes", _DDL_LOCK]).fetchall()
+            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(SELECT to_regclass(t) FROM unnest(%s::text[]) t) "
+            "OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
+            [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]).fetchall()
         return "; ".join(f"pid {pid} ({app or 'no application name'}, {state}, transaction since {since}: "
                          f"{' '.join(str(query).split())!r})" for pid, app, state, since, query in rows) or "none now"
 

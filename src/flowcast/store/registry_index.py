@@ -51,16 +51,46 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, default=str, sort_keys=True)
 
 
+_TABLES = ("model_versions", "production", "promotions")
+
+
+def _missing(con: Any, s: str) -> list[str]:
+    """What of the index's tables, index and later columns schema `s` lacks (empty: `_ddl` has nothing to do)."""
+    out = [f"{s}.{t}" for t in (*_TABLES, "model_versions_dataset_idx")
+           if con.execute("SELECT to_regclass(%s)", [f"{s}.{t}"]).fetchone()[0] is None]
+    if f"{s}.promotions" not in out:
+        have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                                          "AND table_name = 'promotions'", [s]).fetchall()}
+        out += [f"promotions.{c}" for c in ("as_of", "run") if c not in have]
+    return out
+
+
 def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
-    """Replace the index in `store` with `registry`'s versions, pointers and history."""
+    """Replace the index in `store` with `registry`'s versions, pointers and history. Its DDL runs only where
+    something is missing, as the store's own migrations do (`PostgresStore._migrating`: a session holding a table,
+    a dashboard's open transaction, is waited for store.pg_wait_s, then a StoreLockWaitError naming it): it ran at
+    every sync, and `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` takes its table's lock before it finds the column
+    there, so a dashboard `idle in transaction` on `promotions` held every run that published, after its publish,
+    and every `models promote`, for good (later readers of the table queued behind it)."""
     versions = registry.list()
     productions = registry.productions()
     history = {d: registry.history(dataset=d) for d in registry.datasets()}
     s = store.schema
-    with store._conn("index the model registry") as con, con.transaction():
+    with store._conn("index the model registry") as con:
+        if _missing(con, s):
+            with store._migrating(con, lambda: _missing(con, s), tables=_TABLES):
+                for stmt in _ddl(s):
+                    con.execute(stmt)
+        _fill(con, s, versions, productions, history)
+    return {"versions": len(versions), "production": len(productions),
+            "promotions": sum(len(e) for e in history.values())}
+
+
+def _fill(con: Any, s: str, versions: list[Any], productions: dict[str, Any],
+          history: dict[str, list[dict[str, Any]]]) -> None:
+    """The index's rows replaced in one transaction (readers see the old index or the new one)."""
+    with con.transaction():
         con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{s}|registry"])
-        for stmt in _ddl(s):
-            con.execute(stmt)
         con.execute(f"DELETE FROM {s}.model_versions")
         con.execute(f"DELETE FROM {s}.production")
         con.execute(f"DELETE FROM {s}.promotions")
@@ -82,8 +112,6 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
                   None if e.get("run") is None else str(e.get("run")))
                  for d, events in history.items() for i, e in enumerate(events)],
             )
-    return {"versions": len(versions), "production": len(productions),
-            "promotions": sum(len(e) for e in history.values())}
 
 
 def sync_if_postgres(settings: Settings) -> dict[str, int] | None:
