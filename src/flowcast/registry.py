@@ -546,6 +546,7 @@ class ModelRegistry:
         if self.remote is not None:
             self._guarded(f"the removal of {self.location}/versions/{version}")
             self.remote.remove(f"versions/{version}/{MARKER}")
+            _fault("version_hidden")  # out of sight (its marker gone), its objects not yet removed
             self.remote.remove(f"versions/{version}")
             if not vdir.exists():
                 return
@@ -867,6 +868,8 @@ class ModelRegistry:
         for n in self._version_names():
             on_disk = _VERSION_RE.match(n.removeprefix(".tmp-deleted-"))
             if on_disk is not None and int(on_disk.group("seq")) == seq and not n.startswith(".tmp-deleted-"):
+                if self.remote is not None and not self._has_version(n):
+                    continue  # at a URL, a folder without its marker is no version: a removal stopped midway
                 return False
         return True
 
@@ -893,27 +896,55 @@ class ModelRegistry:
                 seqs.append(int(m.group("seq")))
         return max(seqs) + 1
 
-    def leftovers(self) -> builtins.list[Path]:
-        """The folders under versions/ that writers stopped midway left (`.tmp-deleted-<version>`: a version a gc
-        took out of sight and did not finish removing; `.tmp-<random>`: a registration that never completed),
-        none of them a listed version. The next registration removed them; `flowcast gc` lists and removes them
-        too (`remove_leftover`), where its re-run said 'removed already: nothing to do' and left the files."""
-        if not self.versions_dir.exists():
-            return []
-        return sorted(d for d in self.versions_dir.iterdir() if d.name.startswith(".tmp-") and d.is_dir())
+    def leftovers(self) -> builtins.list[str]:
+        """The folders under versions/ that writers stopped midway left, none of them a listed version, by name:
+        `.tmp-deleted-<version>` (a version a gc took out of sight and did not finish removing), `.tmp-<random>` (a
+        registration that never completed); at a URL, a version folder without its marker (either). The next
+        registration removed them; `flowcast gc` lists and removes them too (`remove_leftover`), where its re-run
+        said 'removed already: nothing to do' and left the files."""
+        out = [d.name for d in self.versions_dir.iterdir() if d.name.startswith(".tmp-") and d.is_dir()] \
+            if self.versions_dir.exists() else []
+        if self.remote is not None:
+            out += [n for n in self.remote.list("versions") if not self._has_version(n)]
+        return sorted(set(out))
+
+    def leftover_size(self, name: str) -> int:
+        """Bytes of one of `leftovers` (0 when they cannot be told)."""
+        return self._size(f"versions/{name}")
+
+    def version_size(self, version: str) -> int:
+        """Bytes of a registered version where its files are (at a URL: the objects, whether or not this machine
+        holds a copy; 0 when they cannot be told)."""
+        return self._size(f"versions/{version}")
+
+    def _size(self, rel: str) -> int:
+        if self.remote is not None:
+            with contextlib.suppress(Exception):  # a size is a courtesy of the listing
+                return int(self.remote.fs.du(self.remote.url(rel)))
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.root / rel):  # at a URL: this machine's copy, if any
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+        return total
 
     def remove_leftover(self, name: str) -> bool:
         """Remove one of `leftovers` under the lock (where no writer is midway: a registration holds the lock until
-        its version is renamed into place). False when it is gone already."""
-        if not name.startswith(".tmp-") or "/" in name:
+        its version is in place). False when it is gone already, or became a version meanwhile."""
+        if "/" in name or name in ("", ".", ".."):
             raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
         with self._lock():
+            removed = False
+            if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
+                self._guarded(f"the removal of {self.location}/versions/{name}")
+                self.remote.remove(f"versions/{name}")
+                removed = True
             d = self.versions_dir / name
-            if not d.is_dir():
-                return False
-            _make_writable(d)
-            shutil.rmtree(d)
-            return True
+            if name.startswith(".tmp-") and d.is_dir():
+                _make_writable(d)
+                shutil.rmtree(d)
+                removed = True
+            return removed
 
     def _clean_stale_temps(self) -> None:
         """Called under the lock: any temporary directory left is from a writer that died (at a

@@ -140,12 +140,13 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     known = {v.version for v in all_versions} | set(damaged)
     # named by a gc that removed it and was stopped before it said so, and run again: done, not a typo
     gone = [v for v in versions if v not in known and reg.removed_before(v)]
+    leftovers = reg.leftovers() if gone else []
     if gone and kept_out is not None:
         kept_out += [Item("note", Path(reg.versions_dir) / v, 0, None,
                           f"{v} was removed already (no registered version carries its number; an earlier gc "
                           "removed it): " + ("the rest of its files, which that gc was stopped before removing, go now"
-                                             if (Path(reg.versions_dir) / f".tmp-deleted-{v}").is_dir()
-                                             else "nothing to do")) for v in gone]
+                                             if {f".tmp-deleted-{v}", v} & set(leftovers) else "nothing to do"))
+                     for v in gone]
     versions = [v for v in versions if v not in gone]
     if unknown := [v for v in versions if v not in known]:
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
@@ -170,7 +171,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     for v in versions:
         if v in damaged:  # its metadata does not read: removed when named, never by the policy
             vdir = Path(reg.versions_dir) / v
-            out.append(Item("model", vdir, _walk(vdir)[0], None, f"named explicitly (damaged: {damaged[v]})", v))
+            out.append(Item("model", vdir, reg.version_size(v), None, f"named explicitly (damaged: {damaged[v]})", v))
     by_dataset: dict[str, list[Any]] = {}
     for mv in all_versions:
         by_dataset.setdefault(str(mv.dataset), []).append(mv)
@@ -180,7 +181,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         for mv in newest_first:
             vdir = mv.path.parent
             if mv.version in versions:
-                size, _ = _walk(vdir)
+                size = reg.version_size(mv.version)  # at a URL, this machine may hold no copy (_walk failed)
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 if note.startswith(" (the recorded champion"):  # its record goes with it (`ModelRegistry.delete`)
                     note = note[:-1] + ": the record is withdrawn, the previous recorded champion put back)"
@@ -194,15 +195,15 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
             elif kept < policy.keep_versions:
                 kept += 1
             else:
-                size, _ = _walk(vdir)
+                size = reg.version_size(mv.version)
                 out.append(Item("model", vdir, size, None, f"older than the newest {policy.keep_versions} "
                                 f"versions of {ds} besides production and its predecessor", mv.version))
-    for d in reg.leftovers():  # never listed as versions; a gc run again after a kill left them for good
-        gone_v = d.name.removeprefix(".tmp-deleted-")
-        out.append(Item("model", d, _walk(d)[0], None, (
+    for name in reg.leftovers():  # never listed as versions; a gc run again after a kill left them for good
+        gone_v = name.removeprefix(".tmp-deleted-")
+        out.append(Item("model", Path(reg.versions_dir) / name, reg.leftover_size(name), None, (
             f"the rest of {gone_v}'s files: a gc stopped while it removed them (the version was out of the "
-            "registry already)" if d.name.startswith(".tmp-deleted-") else
-            "a version a registration stopped before it completed (never listed)")))
+            "registry already)" if name.startswith(".tmp-deleted-") or (reg.remote is not None and reg.removed_before(name))
+            else "a version a registration stopped before it completed (never listed)")))
     return out
 
 
