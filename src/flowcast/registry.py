@@ -543,6 +543,7 @@ class ModelRegistry:
         """Called under the lock: out of sight first (a rename, or at a URL its marker), then its files."""
         vdir = self.versions_dir / version
         tmp = self.versions_dir / f".tmp-deleted-{version}"
+        _fault("before_version_removal")  # a gc's pointer commit made (when it had one), the version still listed
         if self.remote is not None:
             self._guarded(f"the removal of {self.location}/versions/{version}")
             self.remote.remove(f"versions/{version}/{MARKER}")
@@ -550,7 +551,6 @@ class ModelRegistry:
             self.remote.remove(f"versions/{version}")
             if not vdir.exists():
                 return
-        _fault("before_version_removal")  # a gc's pointer commit made (when it had one), the version still listed
         os.rename(vdir, tmp)
         _fsync_dir(self.versions_dir)
         _fault("version_hidden")  # out of sight, its files not yet removed
