@@ -1420,3 +1420,22 @@ def test_a_full_disk_while_keep_events_move_to_the_history_file_records_nothing_
     assert runs == [f"run-{w}" for w in range(weeks + 1)]
     moved = [json.loads(line)["event"]["run"] for line in (root / HISTORY).read_text().splitlines()]
     assert moved == [f"run-{w}" for w in range(weeks + 1 - KEEP_EVENTS_KEPT)]
+
+
+def test_the_whole_history_lists_a_dataset_whose_events_are_all_in_the_history_file(tmp_path):
+    """faults21: production.json and its backup both damaged, `models repair` re-derives the pointer from the
+    publishes; a dataset with none has no entry there any more, and `history()` of every dataset (`flowcast models
+    history`) left its `keep` events in history.jsonl out: 'no history'. They are listed."""
+    from flowcast.registry import KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    for week in range(KEEP_EVENTS_KEPT + 2):
+        _keep(reg, a, week)
+    for name in ("production.json", "production.backup.json"):
+        (root / name).write_text("{cut")
+    reg.repair(newest={})
+    assert reg.datasets() == []
+    assert [(e["dataset"], e["run"]) for e in reg.history()] == [("sales", "run-0"), ("sales", "run-1")]

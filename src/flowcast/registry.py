@@ -1149,8 +1149,10 @@ class ModelRegistry:
         moved = self._read_moved()
         if dataset is not None:
             return _merge_history(ptr["datasets"].get(dataset, {}).get("events", []), moved.get(dataset, []))
-        return [{**e, "dataset": ds} for ds, ent in sorted(ptr["datasets"].items())
-                for e in _merge_history(ent["events"], moved.get(ds, []))]
+        # a dataset whose events are all in history.jsonl (its pointer entry lost: `repair` re-derived the pointer
+        # from the publishes, with none of that dataset) was left out: `models history` said 'no history'
+        return [{**e, "dataset": ds} for ds in sorted(set(ptr["datasets"]) | set(moved))
+                for e in _merge_history(ptr["datasets"].get(ds, {}).get("events", []), moved.get(ds, []))]
 
     def promote(self, version: str, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                 at: datetime | None = None) -> ModelVersion:
