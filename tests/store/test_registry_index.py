@@ -137,3 +137,29 @@ def test_a_dashboard_reading_the_index_holds_no_sync_and_an_old_index_waits_stor
     assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}
     with psycopg.connect(pg_url) as con:
         assert con.execute(f"SELECT version, run FROM {pg_schema}.promotions").fetchall() == [(theta.version, None)]
+
+
+def test_the_index_mirrors_a_dataset_whose_events_are_all_in_the_history_file(tmp_path, pg_url, pg_schema):
+    """faults21: after `models repair` re-derived a pointer (it and its copy damaged) from publishes that do not name a
+    dataset, that dataset's `keep` events live in history.jsonl alone; the index's `promotions` left them out."""
+    from datetime import timedelta
+
+    from flowcast.registry import KEEP_EVENTS_KEPT, Kept
+
+    settings = load_settings(home=tmp_path / "home", store={"url": pg_url, "pg_schema": pg_schema})
+    reg = ModelRegistry(settings.models_dir)
+    at = datetime(2024, 1, 1)
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=at).version
+    reg.promote(v, at=at)
+    for week in range(KEEP_EVENTS_KEPT + 2):
+        slot = at + timedelta(weeks=week)
+        with reg.publishing("sales", v, at=slot, kept=Kept(as_of=slot, run=f"run-{week}")) as check:
+            check("the publish")
+    for name in ("production.json", "production.backup.json"):
+        (settings.models_dir / name).write_text("{cut")
+    reg.repair(newest={})
+    assert sync_if_postgres(settings) == {"versions": 1, "production": 0, "promotions": 2}
+    with psycopg.connect(pg_url) as con:
+        assert con.execute(f"SELECT dataset, seq, run FROM {pg_schema}.promotions ORDER BY seq").fetchall() == [
+            ("sales", 0, "run-0"), ("sales", 1, "run-1")]

@@ -74,7 +74,9 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
     and every `models promote`, for good (later readers of the table queued behind it)."""
     versions = registry.list()
     productions = registry.productions()
-    history = {d: registry.history(dataset=d) for d in registry.datasets()}
+    history: dict[str, list[dict[str, Any]]] = {}
+    for event in registry.history():  # every dataset, one whose events are all in history.jsonl included
+        history.setdefault(str(event["dataset"]), []).append(event)
     s = store.schema
     with store._conn("index the model registry") as con:
         if _missing(con, s):
