@@ -1364,3 +1364,152 @@ def test_a_retracted_promotion_between_two_of_one_version_leaves_one(tmp_path, h
     assert reg.rollback(dataset="sales").version == a
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         reg.rollback(dataset="sales")
+
+
+_KEEP_CHILD = """
+import sys
+from datetime import datetime, timedelta
+from flowcast.registry import Kept, ModelRegistry
+reg = ModelRegistry(sys.argv[1])
+week = int(sys.argv[2])
+slot = datetime(2024, 1, 8, 3) + timedelta(weeks=week)
+with reg.publishing("sales", sys.argv[3], at=slot, kept=Kept(as_of=slot, run=f"run-{week}", reason="stays")) as check:
+    check("the publish")
+"""
+
+
+@pytest.mark.parametrize("fault", ["before_history_rename", "before_pointer_rename", "after_pointer_rename"])
+def test_a_keep_write_killed_while_it_moves_events_to_the_history_file_loses_and_doubles_none(tmp_path, fault):
+    """faults21: a real process SIGKILLed while its pointer write moves `keep` events beyond KEEP_EVENTS_KEPT to
+    history.jsonl: with history.jsonl's temp file written, not renamed; with history.jsonl renamed and the pointer
+    not (the moved events in both files); with the pointer renamed and its backup not. The history shows every
+    event once, the next write completes without writing one twice, and leaves no temp file: a history.jsonl temp
+    file (a full copy of the history) stayed for good, the pointer write removed only its own."""
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    weeks = KEEP_EVENTS_KEPT + 2
+    for week in range(weeks):
+        _keep(reg, a, week)
+    env = {**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"}
+    killed = subprocess.run([sys.executable, "-c", _KEEP_CHILD, str(root), str(weeks), a], env=env, check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = fault == "after_pointer_rename"  # the pointer swap is the commit
+    runs = [e["run"] for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs == [f"run-{w}" for w in range(weeks + done)]  # each once, in order
+    _keep(reg, a, weeks + 1)  # the next write
+    runs = [e["run"] for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs == [f"run-{w}" for w in range(weeks + 2) if w != weeks or done]
+    moved = [json.loads(line)["event"]["run"] for line in (root / HISTORY).read_text().splitlines()]
+    assert len(moved) == len(set(moved)) == len(runs) - KEEP_EVENTS_KEPT
+    ptr = json.loads(reg.pointer_path.read_text())
+    assert sum(e["action"] == "keep" for e in ptr["datasets"]["sales"]["events"]) == KEEP_EVENTS_KEPT
+    assert json.loads((root / "production.backup.json").read_text()) == ptr
+    assert not list(root.glob(".*.tmp")), list(root.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda b: b[:-40], id="last-line-cut"),
+    pytest.param(lambda b: b[:-40] + b"\xe2\x80", id="cut-inside-a-utf8-character"),
+    pytest.param(lambda b: b[:-60] + b"\xff" + b[-59:], id="a-byte-not-utf8"),
+    pytest.param(lambda b: b[:-40] + b"\0" * 64, id="zeroed-tail"),
+])
+def test_a_damaged_history_file_is_read_with_a_warning_and_written_after(tmp_path, caplog, damage):
+    """faults21: a history.jsonl whose last line is damaged (cut short, a byte that is not UTF-8, zeroed: a disk
+    error or a copy cut short; the file is written whole and atomically, so no kill makes one) is read with a
+    warning naming the line and the event lost, the other lines read. A byte that is not UTF-8 failed `models
+    history` and every later pointer write (each promotion, each retrain that kept production) with a bare
+    UnicodeDecodeError."""
+    import logging
+
+    from flowcast.cli import app
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+
+    root = tmp_path / "flowcast_home" / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    weeks = KEEP_EVENTS_KEPT + 3
+    for week in range(weeks):
+        _keep(reg, a, week)
+    path = root / HISTORY
+    path.write_bytes(damage(path.read_bytes()))
+    with caplog.at_level(logging.WARNING, logger="flowcast.registry"):
+        runs = [e["run"] for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs[:2] == ["run-0", "run-1"] and runs[2:] == [f"run-{w}" for w in range(3, weeks)]  # run-2 lost
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"{HISTORY} line 3 cannot be read" in said and "is left out of the history" in said, said
+    r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales", "--home", str(root.parent)],
+                           terminal_width=300)
+    assert r.exit_code == 0 and "run run-14" in r.stdout and "run run-2 " not in r.stdout, r.output
+    _keep(reg, a, weeks)  # a pointer write reads the file too: it used to fail
+    assert [e["run"] for e in reg.history("sales") if e["action"] == "keep"] == runs + [f"run-{weeks}"]
+    assert path.read_bytes().count(b'"run-3"') == 1  # nothing moved twice
+
+
+@pytest.mark.parametrize("full_at", ["history.jsonl", "production.json"])
+def test_a_full_disk_while_keep_events_move_to_the_history_file_records_nothing_and_loses_nothing(tmp_path, monkeypatch,
+                                                                                                  full_at):
+    """faults21 (held): a pointer write that moves `keep` events to history.jsonl on a full disk (ENOSPC), at
+    history.jsonl (nothing written) or at production.json after it (the moved events in both files): a StorageError
+    naming the file, the pointer unchanged, the history listing each event once; with room again the next write
+    records once."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.atomic import storage_error
+    from flowcast.errors import StorageError
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    weeks = KEEP_EVENTS_KEPT + 2
+    for week in range(weeks):
+        _keep(reg, a, week)
+    before = reg.pointer_path.read_bytes()
+    real_json, real_bytes = registry._write_json_atomic, registry._write_bytes_atomic
+
+    def full(real):
+        def write(path, data, fault=None):
+            if Path(path).name == full_at:
+                raise storage_error(Path(path), OSError(errno.ENOSPC, "No space left on device"))
+            return real(path, data, fault=fault)
+        return write
+
+    monkeypatch.setattr(registry, "_write_json_atomic", full(real_json))
+    monkeypatch.setattr(registry, "_write_bytes_atomic", full(real_bytes))
+    with pytest.raises(StorageError, match=f"could not write {root}/{full_at}: no space left on device"):
+        _keep(reg, a, weeks)
+    assert reg.pointer_path.read_bytes() == before
+    assert [e["run"] for e in reg.history("sales") if e["action"] == "keep"] == [f"run-{w}" for w in range(weeks)]
+    monkeypatch.undo()
+    _keep(reg, a, weeks)  # with room again
+    runs = [e["run"] for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs == [f"run-{w}" for w in range(weeks + 1)]
+    moved = [json.loads(line)["event"]["run"] for line in (root / HISTORY).read_text().splitlines()]
+    assert moved == [f"run-{w}" for w in range(weeks + 1 - KEEP_EVENTS_KEPT)]
+
+
+def test_the_whole_history_lists_a_dataset_whose_events_are_all_in_the_history_file(tmp_path):
+    """faults21: production.json and its backup both damaged, `models repair` re-derives the pointer from the
+    publishes; a dataset with none has no entry there any more, and `history()` of every dataset (`flowcast models
+    history`) left its `keep` events in history.jsonl out: 'no history'. They are listed."""
+    from flowcast.registry import KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    for week in range(KEEP_EVENTS_KEPT + 2):
+        _keep(reg, a, week)
+    for name in ("production.json", "production.backup.json"):
+        (root / name).write_text("{cut")
+    reg.repair(newest={})
+    assert reg.datasets() == []
+    assert [(e["dataset"], e["run"]) for e in reg.history()] == [("sales", "run-0"), ("sales", "run-1")]

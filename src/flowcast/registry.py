@@ -208,7 +208,7 @@ def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer
     _sync_replaced(path)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
+def _write_bytes_atomic(path: Path, data: bytes, fault: str | None = None) -> None:
     tmp = None
     try:
         fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created is named too
@@ -216,6 +216,8 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if fault:
+            _fault(fault)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -562,14 +564,17 @@ class ModelRegistry:
         """Called under the lock: out of sight first (a rename, or at a URL its marker), then its files."""
         vdir = self.versions_dir / version
         tmp = self.versions_dir / f".tmp-deleted-{version}"
+        _fault("before_version_removal")  # a gc's pointer commit made (when it had one), the version still listed
         if self.remote is not None:
             self._guarded(f"the removal of {self.location}/versions/{version}")
             self.remote.remove(f"versions/{version}/{MARKER}")
+            _fault("version_hidden")  # out of sight (its marker gone), its objects not yet removed
             self.remote.remove(f"versions/{version}")
             if not vdir.exists():
                 return
         os.rename(vdir, tmp)
         _fsync_dir(self.versions_dir)
+        _fault("version_hidden")  # out of sight, its files not yet removed
         _make_writable(tmp)
         shutil.rmtree(tmp)
 
@@ -614,12 +619,15 @@ class ModelRegistry:
 
     def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
         """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
-        the lock, so a pointer temp file found here is a dead writer's: removed first. Each dataset's `keep`
-        events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`)."""
+        the lock, so a temp file of the pointer, of its backup or of history.jsonl found here is a dead writer's:
+        removed first (those of the backup and of history.jsonl, a full copy of the history each, stayed for good).
+        Each dataset's `keep` events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`)."""
+        if self.remote is None:
+            for name in (self.pointer_path.name, BACKUP_POINTER, HISTORY):
+                for stale in self.root.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
         self._archive_keeps(obj)
         if self.remote is None:
-            for stale in self.root.glob(f".{self.pointer_path.name}.*.tmp"):
-                stale.unlink(missing_ok=True)
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             _fault("after_pointer_rename")  # the swap is done, its backup copy not yet written
             _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
@@ -633,25 +641,30 @@ class ModelRegistry:
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
         """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). A line that
-        does not read (the file is rewritten whole, so only a hand edit makes one) is left out with a warning."""
+        does not read (the file is rewritten whole, so only damage makes one: a disk error, a copy cut short, a hand
+        edit) is left out with a warning naming it; the others are read. Each line is decoded on its own: a byte
+        that is not UTF-8 (the file is ASCII) failed every `models history` and every pointer write (a promotion,
+        a retrain's keep event) with a bare UnicodeDecodeError."""
         try:
-            text = (self.remote.read_text(HISTORY) if self.remote is not None
-                    else (self.root / HISTORY).read_text())
+            data = (self.remote.read_bytes(HISTORY) if self.remote is not None
+                    else (self.root / HISTORY).read_bytes())
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise RegistryError(f"could not read {self.location}/{HISTORY}, the older `keep` events of the "
                                 f"registry: {exc}") from exc
         out: dict[str, builtins.list[tuple[int, dict[str, Any]]]] = {}
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
+        for n, raw in enumerate(data.split(b"\n"), 1):
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(raw.decode("utf-8"))
                 out.setdefault(str(rec["dataset"]), []).append((int(rec["after"]), dict(rec["event"])))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("%s/%s line %d cannot be read (%s): left out of the history", self.location, HISTORY,
-                            n, " ".join(str(exc).split())[:200])
+            except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+                log.warning("%s/%s line %d cannot be read (%s: %r): the `keep` event it held (a retrain that kept "
+                            "production) is left out of the history; the other lines are read, and runs, "
+                            "promotions and rollbacks are not affected", self.location, HISTORY, n,
+                            " ".join(str(exc).split())[:160], raw[:80])
         return out
 
     def _archive_keeps(self, ptr: Any) -> None:
@@ -683,17 +696,20 @@ class ModelRegistry:
             return
         if self.remote is not None:
             try:
-                old = self.remote.read_text(HISTORY)
+                old_bytes = self.remote.read_bytes(HISTORY)  # bytes: a damaged line stays as it is (`_read_moved`)
             except FileNotFoundError:
-                old = ""
-            self._guarded(f"{self.location}/{HISTORY}")
-            self.remote.write_text(HISTORY, old + "".join(f"{line}\n" for line in lines))
-            return
-        path = self.root / HISTORY
-        old_bytes = path.read_bytes() if path.exists() else b""
-        if old_bytes and not old_bytes.endswith(b"\n"):
+                old_bytes = b""
+        else:
+            path = self.root / HISTORY
+            old_bytes = path.read_bytes() if path.exists() else b""
+        if old_bytes and not old_bytes.endswith(b"\n"):  # a last line cut short: the new ones start their own
             old_bytes += b"\n"
-        _write_bytes_atomic(path, old_bytes + "".join(f"{line}\n" for line in lines).encode())
+        if self.remote is not None:
+            self._guarded(f"{self.location}/{HISTORY}")
+            self.remote.write_bytes(HISTORY, old_bytes + "".join(f"{line}\n" for line in lines).encode())
+            return
+        _write_bytes_atomic(path, old_bytes + "".join(f"{line}\n" for line in lines).encode(),
+                            fault="before_history_rename")
 
     def _version_names(self) -> builtins.list[str]:
         """Every name under versions/, complete or not (temporary folders included)."""
@@ -873,6 +889,8 @@ class ModelRegistry:
         for n in self._version_names():
             on_disk = _VERSION_RE.match(n.removeprefix(".tmp-deleted-"))
             if on_disk is not None and int(on_disk.group("seq")) == seq and not n.startswith(".tmp-deleted-"):
+                if self.remote is not None and not self._has_version(n):
+                    continue  # at a URL, a folder without its marker is no version: a removal stopped midway
                 return False
         return True
 
@@ -898,6 +916,56 @@ class ModelRegistry:
             if m and not n.startswith("."):
                 seqs.append(int(m.group("seq")))
         return max(seqs) + 1
+
+    def leftovers(self) -> builtins.list[str]:
+        """The folders under versions/ that writers stopped midway left, none of them a listed version, by name:
+        `.tmp-deleted-<version>` (a version a gc took out of sight and did not finish removing), `.tmp-<random>` (a
+        registration that never completed); at a URL, a version folder without its marker (either). The next
+        registration removed them; `flowcast gc` lists and removes them too (`remove_leftover`), where its re-run
+        said 'removed already: nothing to do' and left the files."""
+        out = [d.name for d in self.versions_dir.iterdir() if d.name.startswith(".tmp-") and d.is_dir()] \
+            if self.versions_dir.exists() else []
+        if self.remote is not None:
+            out += [n for n in self.remote.list("versions") if not self._has_version(n)]
+        return sorted(set(out))
+
+    def leftover_size(self, name: str) -> int:
+        """Bytes of one of `leftovers` (0 when they cannot be told)."""
+        return self._size(f"versions/{name}")
+
+    def version_size(self, version: str) -> int:
+        """Bytes of a registered version where its files are (at a URL: the objects, whether or not this machine
+        holds a copy; 0 when they cannot be told)."""
+        return self._size(f"versions/{version}")
+
+    def _size(self, rel: str) -> int:
+        if self.remote is not None:
+            with contextlib.suppress(Exception):  # a size is a courtesy of the listing
+                return int(self.remote.fs.du(self.remote.url(rel)))
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.root / rel):  # at a URL: this machine's copy, if any
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+        return total
+
+    def remove_leftover(self, name: str) -> bool:
+        """Remove one of `leftovers` under the lock (where no writer is midway: a registration holds the lock until
+        its version is in place). False when it is gone already, or became a version meanwhile."""
+        if "/" in name or name in ("", ".", ".."):
+            raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
+        with self._lock():
+            removed = False
+            if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
+                self._guarded(f"the removal of {self.location}/versions/{name}")
+                self.remote.remove(f"versions/{name}")
+                removed = True
+            d = self.versions_dir / name
+            if name.startswith(".tmp-") and d.is_dir():
+                _make_writable(d)
+                shutil.rmtree(d)
+                removed = True
+            return removed
 
     def _clean_stale_temps(self) -> None:
         """Called under the lock: any temporary directory left is from a writer that died (at a
@@ -1122,8 +1190,10 @@ class ModelRegistry:
         moved = self._read_moved()
         if dataset is not None:
             return _merge_history(ptr["datasets"].get(dataset, {}).get("events", []), moved.get(dataset, []))
-        return [{**e, "dataset": ds} for ds, ent in sorted(ptr["datasets"].items())
-                for e in _merge_history(ent["events"], moved.get(ds, []))]
+        # a dataset whose events are all in history.jsonl (its pointer entry lost: `repair` re-derived the pointer
+        # from the publishes, with none of that dataset) was left out: `models history` said 'no history'
+        return [{**e, "dataset": ds} for ds in sorted(set(ptr["datasets"]) | set(moved))
+                for e in _merge_history(ptr["datasets"].get(ds, {}).get("events", []), moved.get(ds, []))]
 
     def promote(self, version: str, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                 at: datetime | None = None) -> ModelVersion:
@@ -1286,22 +1356,26 @@ class ModelRegistry:
         changes nothing (`rollback --expected`, promoting production again) would leave it so. True when
         it was rewritten."""
         with self._lock():
-            if self.remote is not None:
-                if not self.remote.exists("production.json"):
-                    return False
-                text = self.remote.read_text("production.json")
-                if self.remote.exists(BACKUP_POINTER) and self.remote.read_text(BACKUP_POINTER) == text:
-                    return False
-                self.remote.write_text(BACKUP_POINTER, text)
-                return True
-            backup = self.root / BACKUP_POINTER
-            if not self.pointer_path.exists():
+            return self._sync_backup_locked()
+
+    def _sync_backup_locked(self) -> bool:
+        """`sync_backup`, called under the lock."""
+        if self.remote is not None:
+            if not self.remote.exists("production.json"):
                 return False
-            data = self.pointer_path.read_bytes()
-            if backup.exists() and backup.read_bytes() == data:
+            text = self.remote.read_text("production.json")
+            if self.remote.exists(BACKUP_POINTER) and self.remote.read_text(BACKUP_POINTER) == text:
                 return False
-            _write_bytes_atomic(backup, data)
+            self.remote.write_text(BACKUP_POINTER, text)
             return True
+        backup = self.root / BACKUP_POINTER
+        if not self.pointer_path.exists():
+            return False
+        data = self.pointer_path.read_bytes()
+        if backup.exists() and backup.read_bytes() == data:
+            return False
+        _write_bytes_atomic(backup, data)
+        return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                  run: str | None = None, check: Callable[[], None] | None = None) -> str | None:
@@ -1661,6 +1735,8 @@ class ModelRegistry:
                          reason=f"{version} removed by flowcast gc: a rollback no longer reaches it")
             if champion_of or unstacked:
                 self._write_pointer(ptr)  # the commit: killed after it, the version stays, no longer protected
+            else:  # a gc killed between its commit and the backup copy, run again: the copy still names the version,
+                self._sync_backup_locked()  # and `models repair` would restore a pointer naming a removed version
             self._remove_version(version)
             for name in self._pin_names():  # lapsed pins of killed runs
                 if name.startswith(f"{version}@"):

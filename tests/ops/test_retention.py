@@ -691,3 +691,102 @@ def test_gc_of_a_version_deeper_in_a_production_stack_says_rollback_will_not_rea
     assert reg.rollback(dataset="sales").version == "gru-v5"
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         reg.rollback(dataset="sales")
+
+
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename", "before_version_removal",
+                                   "version_hidden"])
+@pytest.mark.parametrize("version", ["gru-v4", "gru-v2"])  # a previous production model; the recorded champion
+def test_gc_of_a_stacked_or_champion_version_killed_anywhere_never_leaves_a_record_of_a_removed_version(home, version,
+                                                                                                      fault):
+    """faults21: `flowcast gc --yes --version V` (V the previous production model, taken out of the stack with it,
+    or the recorded champion, whose record is withdrawn with it), a real process SIGKILLed before its pointer rename,
+    after it (its backup copy not written), before the version's removal, and with the version out of sight and its
+    files not removed. Neither the pointer nor its backup ever names a version whose files are gone, and the re-run
+    finishes the job. It did not: killed with V out of sight, the re-run said 'removed already: nothing to do' and
+    left `versions/.tmp-deleted-V` (V's files) until the next registration; killed before the backup copy, the
+    re-run removed V and left the backup naming it, which `models repair` then restored: a pointer naming a removed
+    version."""
+    import signal
+    import subprocess
+    import sys
+
+    models = home / "models"
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 10\n")
+    args = ["gc", "--yes", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(), "--version", version]
+    env = {**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"}
+    killed = subprocess.run([sys.executable, "-m", "flowcast", *args], env=env, check=False, capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    def named() -> set[str]:  # every version the pointer and its backup name
+        out = set()
+        for name in ("production.json", "production.backup.json"):
+            for ent in json.loads((models / name).read_text())["datasets"].values():
+                out |= set(ent.get("stack") or []) | {(ent.get("champion") or {}).get("version")}
+        return out - {None}
+
+    on_disk = {d.name for d in (models / "versions").iterdir() if not d.name.startswith(".")}
+    assert named() <= on_disk
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert sorted(d.name for d in (models / "versions").iterdir()) == sorted(on_disk - {version})  # no .tmp- left
+    assert version not in named() and named() <= on_disk - {version}
+    assert (models / "production.backup.json").read_bytes() == (models / "production.json").read_bytes()
+    (models / "production.json").write_text("{cut sh")  # a damaged pointer: repair restores the backup copy
+    ModelRegistry(models).repair()
+    assert version not in named()
+    reg = ModelRegistry(models)
+    assert reg.production("sales").version == "gru-v5" and getattr(reg.champion("sales"), "version", None) != version
+
+
+def test_gc_on_a_full_disk_frees_room_before_the_pointer_write_a_named_version_needs(home, monkeypatch):
+    """faults21: `gc --yes --version V` of a previous production model rewrites the pointer (V out of the stack)
+    before V goes. On a full disk that write failed (ENOSPC) and stopped gc before it removed anything else: the
+    old run folders, cache entries and reports the policy lets go, which would have made the room. Models go last
+    now; the disk here is full while the 40-day-old run folder exists."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.atomic import storage_error
+
+    old_run = home / "runs" / "20240101T000000-aaaa"
+    real = registry._write_json_atomic
+
+    def full_until_the_old_run_goes(path, obj, fault="before_pointer_rename"):
+        if old_run.exists():
+            raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return real(path, obj, fault=fault)
+
+    monkeypatch.setattr(registry, "_write_json_atomic", full_until_the_old_run_goes)
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 10\n")
+    res = CliRunner().invoke(app, ["gc", "--yes", "--home", str(home), "--config", str(cfg), "--as-of",
+                                   NOW.isoformat(), "--version", "gru-v4"])
+    assert res.exit_code == 0, res.output
+    assert not old_run.exists() and not (home / "models" / "versions" / "gru-v4").exists()
+    assert ModelRegistry(home / "models").production("sales").version == "gru-v5"
+
+
+def test_gc_that_cannot_write_the_pointer_says_what_it_removed_and_to_run_again(home, monkeypatch):
+    """faults21: a full disk that gc's other removals do not relieve: the error names the file and ENOSPC, that the
+    version stays registered, what gc removed before it, and to run it again once there is room."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.atomic import storage_error
+
+    def full(path, obj, fault="before_pointer_rename"):
+        raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(registry, "_write_json_atomic", full)
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 10\n")
+    res = CliRunner().invoke(app, ["gc", "--yes", "--home", str(home), "--config", str(cfg), "--as-of",
+                                   NOW.isoformat(), "--version", "gru-v4"], terminal_width=400)
+    said = "".join(res.output.split())  # the console folds long lines anywhere
+    assert res.exit_code == 1, res.output
+    for part in ("production.json: no space left on device", "gc stopped before removing gru-v4, which stays registered",
+                 "it removed 6 item(s) before it", "run it again once there is room"):
+        assert "".join(part.split()) in said, res.output
+    assert (home / "models" / "versions" / "gru-v4").is_dir() and not (home / "runs" / "20240101T000000-aaaa").exists()

@@ -91,3 +91,110 @@ def test_a_publish_task_blocked_on_the_value_column_alter_fails_once_without_ret
     # one wait of 1 s; retried, 3 more waits and backoff delays of about 2, 4 and 8 s (at least half of each)
     assert took < 7, took
     assert not PostgresStore(pg_url, schema=pg_schema).has("sales", OTHER)
+
+
+@pytest.mark.parametrize("migration", ["a value column of the publish", "a later column, as the store opens"])
+def test_a_server_restart_while_a_migration_waits_for_a_lock_is_waited_for_and_the_migration_done(
+        postgres, pg_url, pg_schema, caplog, migration):
+    """faults21: a migration (the ALTER TABLE of a value column a publish adds, or of a column an older flowcast's
+    store lacks, as a command opens it) waiting for a dashboard's open transaction when the server restarts (the
+    restart ends that session too). It failed the command at once, `terminating connection due to administrator
+    command`, though store.pg_wait_s says a restarting server is waited for; it waits, connects again and migrates
+    (nothing was changed by the cut transaction), within store.pg_wait_s. The publish lands once, whole."""
+    import logging
+
+    import psycopg
+    from publisher import make_forecast
+    from store_helpers import AS_OF, OTHER, H, publish
+
+    publish(PostgresStore(pg_url, schema=pg_schema), make_forecast(1, 2, H, AS_OF))
+    if migration.startswith("a later column"):
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"ALTER TABLE {pg_schema}.realized DROP COLUMN rmsse_snaive")
+    reader = psycopg.connect(pg_url, application_name="a dashboard")
+    reader.execute(f"SELECT count(*) FROM {pg_schema}.realized, {pg_schema}.forecasts").fetchone()  # stays open
+
+    def restart() -> None:
+        time.sleep(1.5)
+        postgres.stop()
+        time.sleep(1.0)
+        postgres.start()
+
+    restarter = threading.Thread(target=restart)
+    restarter.start()
+    store = PostgresStore(pg_url, schema=pg_schema, wait_s=40)
+    try:
+        t0 = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="flowcast.store.postgres"):
+            if migration.startswith("a value column"):
+                wider = make_forecast(2, 2, H, OTHER).with_columns((pl.col("y_hat") - 2).alias("y_hat_q5"))
+                publish(store, wider, as_of=OTHER, variant=2)
+            else:
+                assert store.datasets() == ["sales"]
+        took = time.monotonic() - t0
+    finally:
+        restarter.join()
+        reader.close()
+        if not (postgres.data_dir / "postmaster.pid").exists():  # leave the session's server running
+            postgres.start()
+    assert took >= 1.5, took  # it waited for the lock, then for the server
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "the server closed the connection while this flowcast added the columns it records" in said, said
+    assert "nothing was changed; connecting again" in said, said
+    fresh = PostgresStore(pg_url, schema=pg_schema)
+    if migration.startswith("a value column"):
+        got = fresh.read(as_of=OTHER)
+        assert got.height == 2 * H and "y_hat_q5" in got.columns and got["y_hat_q5"].null_count() == 0
+    else:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            assert con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND "
+                               "column_name = 'rmsse_snaive'", [pg_schema]).fetchone() == (1,)
+    assert fresh.read(as_of=AS_OF).height == 2 * H
+
+
+_HOLDER = """
+import sys, time, psycopg
+con = psycopg.connect(sys.argv[1], application_name="a dashboard")
+if sys.argv[3] == "key":  # another publisher of the key, stopped in its transaction
+    con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [sys.argv[4]])
+else:
+    con.execute("SELECT count(*) FROM " + sys.argv[2] + ".forecasts").fetchone()
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("holds", ["table", "key"])
+def test_a_publish_waiting_on_a_lock_of_a_session_whose_client_is_killed_goes_on_once_the_server_releases_it(
+        pg_url, pg_schema, holds):
+    """faults21 (held): the client process of a session holding what a publish waits for, the forecasts table (its
+    ALTER TABLE of a value column waits) or the key's lock (another publisher of the key), SIGKILLed during the wait:
+    the server ends that session and releases its locks, and the publish goes on and lands once, whole."""
+    import signal
+    import subprocess
+    import sys
+    from datetime import datetime
+
+    from publisher import make_forecast
+    from store_helpers import AS_OF, OTHER, H, publish
+
+    store = PostgresStore(pg_url, schema=pg_schema, wait_s=30)
+    publish(store, make_forecast(1, 2, H, AS_OF))
+    wider = make_forecast(2, 2, H, OTHER).with_columns((pl.col("y_hat") - 2).alias("y_hat_q5"))
+    if holds == "key":  # the value column exists already: the publish waits on the key's lock alone
+        publish(store, wider, as_of=datetime(2023, 1, 1), variant=3)
+    key = f"{pg_schema}|forecasts|sales|{OTHER.isoformat()}"  # the store's key lock (_lock_key)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, pg_url, pg_schema, holds, key], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        threading.Timer(1.5, holder.send_signal, [signal.SIGKILL]).start()
+        t0 = time.monotonic()
+        publish(PostgresStore(pg_url, schema=pg_schema, wait_s=30), wider, as_of=OTHER, variant=2)
+        took = time.monotonic() - t0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert 1.4 <= took < 20, took  # it waited for the killed session, not for pg_wait_s
+    got = PostgresStore(pg_url, schema=pg_schema).read(as_of=OTHER)
+    assert got.height == 2 * H and got["y_hat_q5"].null_count() == 0

@@ -126,3 +126,61 @@ def test_a_sync_beside_a_readers_open_transaction_neither_waits_for_good_nor_alt
     finally:
         reader.close()
     assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}  # the reader gone: added
+
+
+def test_a_dashboard_reading_the_index_holds_no_sync_and_an_old_index_waits_store_pg_wait_s(tmp_path, pg_url,
+                                                                                            pg_schema):
+    """faults21: every sync ran the index's DDL, and `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` takes its table's lock
+    before it finds the column: a dashboard `idle in transaction` on `promotions` held every run that published (after
+    its publish) and every `models promote`, for good, store.pg_wait_s or not. A sync whose index is whole runs no
+    DDL and passes it; one whose index an older flowcast made (no `promotions.run`) waits store.pg_wait_s, then fails
+    naming the dashboard (a warning in the run; nothing changed), and adds the column once it is gone."""
+    import threading
+    import time
+
+    import pytest
+
+    from flowcast.errors import StoreLockWaitError
+
+    settings = load_settings(home=tmp_path / "home", store={"url": pg_url, "pg_schema": pg_schema, "pg_wait_s": 1})
+    reg = ModelRegistry(settings.models_dir)
+    at = datetime(2024, 1, 1)
+    theta = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                         created_at=at)
+    reg.promote(theta.version, reason="best", at=at)
+    assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}
+
+    def held_by_a_dashboard(run):
+        reader = psycopg.connect(pg_url, application_name="a dashboard")
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.promotions").fetchone()  # its transaction stays open
+        def end_it() -> None:  # a sync waiting for good: fail, not hang
+            with psycopg.connect(pg_url, autocommit=True) as con:
+                con.execute("SELECT pg_terminate_backend(%s)", [reader.info.backend_pid])
+
+        watchdog = threading.Timer(15, end_it)
+        watchdog.start()
+        t0 = time.monotonic()
+        try:
+            return run(reader.info.backend_pid), time.monotonic() - t0
+        finally:
+            watchdog.cancel()
+            watchdog.join()
+            reader.close()
+
+    counts, took = held_by_a_dashboard(lambda pid: sync_if_postgres(settings))
+    assert counts == {"versions": 1, "production": 1, "promotions": 1} and took < 5, took
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # an index an older flowcast made
+        con.execute(f"ALTER TABLE {pg_schema}.promotions DROP COLUMN run")
+
+    def refused(pid: int) -> str:
+        with pytest.raises(StoreLockWaitError) as err:
+            sync_if_postgres(settings)
+        return str(err.value)
+
+    said, took = held_by_a_dashboard(refused)
+    assert took < 10, took
+    assert "promotions.run" in said and "(a dashboard, idle in transaction" in said and "nothing was changed" in said
+    assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}
+    with psycopg.connect(pg_url) as con:
+        assert con.execute(f"SELECT version, run FROM {pg_schema}.promotions").fetchall() == [(theta.version, None)]

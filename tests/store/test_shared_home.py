@@ -344,3 +344,86 @@ def test_a_shared_registry_moves_old_keep_events_to_its_history_and_lets_a_damag
     lapses = written + timedelta(hours=PIN_TTL_HOURS)
     assert f"lapses at {lapses.isoformat()} UTC" in b.pins(lapses - timedelta(minutes=1))[v]
     assert b.pins(lapses + timedelta(seconds=1)) == {}
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda b: b[:-40], id="last-line-cut"),
+    pytest.param(lambda b: b[:-60] + b"\xff" + b[-59:], id="a-byte-not-utf8"),
+])
+def test_a_damaged_history_object_loses_only_its_damaged_line(s3_url, tmp_path, damage):
+    """faults21, on an object store: history.jsonl with its last line damaged (cut short, a byte that is not UTF-8).
+    The next pointer write that moves events appended its lines to the cut line (no newline between: the first new
+    event lost too), and a byte that is not UTF-8 failed it, and every later one, with a bare UnicodeDecodeError.
+    Only the damaged line is lost now, with a warning; every later event is listed."""
+    from datetime import timedelta
+
+    import fsspec
+
+    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT, Kept
+
+    url, opts = s3_url
+    models = f"{url}/models"
+    reg = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-a")
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=AT).version
+    reg.promote(v, dataset="sales", at=AT)
+
+    def keep(week: int) -> None:
+        slot = AT + timedelta(weeks=week)
+        with reg.publishing("sales", v, at=slot, kept=Kept(as_of=slot, run=f"run-{week}")) as check:
+            check("the publish")
+
+    weeks = KEEP_EVENTS_KEPT + 2
+    for week in range(weeks):
+        keep(week)
+    fs = fsspec.filesystem("s3", **opts)
+    fs.pipe(f"{models}/{HISTORY}", damage(fs.cat(f"{models}/{HISTORY}")))  # run-1's line damaged
+    fs.invalidate_cache()
+    for week in range(weeks, weeks + 2):
+        keep(week)  # each moves one more event (run-2, run-3) to the history object
+    runs = [e.get("run") for e in reg.history("sales") if e["action"] == "keep"]
+    assert runs == ["run-0"] + [f"run-{w}" for w in range(2, weeks + 2)], runs
+
+
+_GC_CHILD = """
+import json, sys
+from flowcast.config import load_settings
+from flowcast.ops.retention import execute, plan
+from datetime import datetime
+spec = json.loads(sys.argv[1])
+settings = load_settings(home=spec["home"], shared=spec["url"], shared_options=spec["opts"], store={"lock_timeout": 3})
+execute(settings, plan(settings, datetime(2024, 6, 1), versions=[spec["version"]]))
+"""
+
+
+def test_a_gc_killed_mid_removal_in_a_shared_registry_is_finished_by_its_re_run(s3_url, tmp_path):
+    """faults21, on an object store: `gc --yes --version V` (V the previous production model) SIGKILLed with V's
+    marker removed and its objects not (`registry:version_hidden`). A folder without its marker is no version, but
+    it counted as one in `removed_before`, so the re-run would refuse V as not registered (exit 2), its objects
+    staying until the next registration; and gc on a machine holding no copy of a version it lists (this test's
+    home: another machine registered them) failed at once with FileNotFoundError: it measured the local copy.
+    The re-run now says V was removed already and removes the rest; sizes come from the bucket."""
+    from flowcast.config import load_settings
+    from flowcast.ops.retention import execute, plan, plan_and_kept
+
+    url, opts = s3_url
+    # the killed gc's lock object is broken after store.lock_timeout (a live holder renews it)
+    settings = load_settings(home=tmp_path / "home", shared=url, shared_options=opts, store={"lock_timeout": 3})
+    reg = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "machine-a", lock_timeout=3)
+    vs = [reg.register(_artifact(tmp_path, f"p{i}"), name="gru", dataset="toy", created_at=AT).version for i in range(3)]
+    for v in vs:
+        reg.promote(v, dataset="toy", at=AT)
+    spec = {"home": str(tmp_path / "home"), "url": url, "opts": opts, "version": vs[1]}
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:version_hidden"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")])
+    killed = subprocess.run([sys.executable, "-c", _GC_CHILD, json.dumps(spec)], env=env, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [v.version for v in reg.list()] == [vs[0], vs[2]] and reg.removed_before(vs[1])
+    assert any(k.startswith(f"models/versions/{vs[1]}/") for k in _keys(url, opts))  # its objects, no marker
+    items, kept = plan_and_kept(settings, datetime(2024, 6, 1), versions=[vs[1]])
+    assert any(f"{vs[1]} was removed already" in i.reason for i in kept)
+    execute(settings, items)
+    assert not any(k.startswith(f"models/versions/{vs[1]}/") for k in _keys(url, opts))
+    assert [v.version for v in reg.list()] == [vs[0], vs[2]] and reg.production("toy").version == vs[2]
+    assert plan(settings, datetime(2024, 6, 1)) == []  # nothing left over

@@ -3,6 +3,7 @@
 | kind        | where                                         | goes when                                    |
 | ----------- | --------------------------------------------- | -------------------------------------------- |
 | model       | models/versions/<version>                     | beyond the newest `keep_versions` of its dataset |
+| model       | models/versions/.tmp-deleted-<v>, .tmp-<id>   | always: what a gc or a registration stopped midway left (`ModelRegistry.leftovers`) |
 | run         | runs/<run>, models/runs/<run> (checkpoints)   | last written more than `runs_days` ago       |
 | cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
@@ -10,7 +11,8 @@
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
 
-Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
+Models go last (`execute`): a version whose removal rewrites the pointer cannot on a full disk, and the rest frees
+room first. Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
 recorded champion, a version a running run chose to forecast with (its pin, `ModelRegistry.pins`)
 and a version that made forecasts still published (each publish names its model
 version; those `forecasts_before` removes in the same plan do not count) (those only when named
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.config import RetentionConfig, Settings
-from flowcast.errors import ConfigError, FlowcastError, RegistryError
+from flowcast.errors import ConfigError, FlowcastError, RegistryError, StorageError
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
 KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast")
@@ -138,10 +140,13 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     known = {v.version for v in all_versions} | set(damaged)
     # named by a gc that removed it and was stopped before it said so, and run again: done, not a typo
     gone = [v for v in versions if v not in known and reg.removed_before(v)]
+    leftovers = reg.leftovers() if gone else []
     if gone and kept_out is not None:
         kept_out += [Item("note", Path(reg.versions_dir) / v, 0, None,
                           f"{v} was removed already (no registered version carries its number; an earlier gc "
-                          "removed it): nothing to do") for v in gone]
+                          "removed it): " + ("the rest of its files, which that gc was stopped before removing, go now"
+                                             if {f".tmp-deleted-{v}", v} & set(leftovers) else "nothing to do"))
+                     for v in gone]
     versions = [v for v in versions if v not in gone]
     if unknown := [v for v in versions if v not in known]:
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
@@ -167,7 +172,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     for v in versions:
         if v in damaged:  # its metadata does not read: removed when named, never by the policy
             vdir = Path(reg.versions_dir) / v
-            out.append(Item("model", vdir, _walk(vdir)[0], None, f"named explicitly (damaged: {damaged[v]})", v))
+            out.append(Item("model", vdir, reg.version_size(v), None, f"named explicitly (damaged: {damaged[v]})", v))
     by_dataset: dict[str, list[Any]] = {}
     for mv in all_versions:
         by_dataset.setdefault(str(mv.dataset), []).append(mv)
@@ -177,7 +182,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         for mv in newest_first:
             vdir = mv.path.parent
             if mv.version in versions:
-                size, _ = _walk(vdir)
+                size = reg.version_size(mv.version)  # at a URL, this machine may hold no copy (_walk failed)
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 if note.startswith(" (the recorded champion"):  # its record goes with it (`ModelRegistry.delete`)
                     note = note[:-1] + ": the record is withdrawn, the previous recorded champion put back)"
@@ -193,11 +198,17 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
             elif kept < policy.keep_versions:
                 kept += 1
             else:
-                size, _ = _walk(vdir)
+                size = reg.version_size(mv.version)
                 # one deeper in a production stack goes out of it too (review21: the plan did not say so)
                 deeper = f" {_unstacked(stacked[mv.version])}" if mv.version in stacked else ""
                 out.append(Item("model", vdir, size, None, f"older than the newest {policy.keep_versions} "
                                 f"versions of {ds} besides production and its predecessor{deeper}", mv.version))
+    for name in reg.leftovers():  # never listed as versions; a gc run again after a kill left them for good
+        gone_v = name.removeprefix(".tmp-deleted-")
+        out.append(Item("model", Path(reg.versions_dir) / name, reg.leftover_size(name), None, (
+            f"the rest of {gone_v}'s files: a gc stopped while it removed them (the version was out of the "
+            "registry already)" if name.startswith(".tmp-deleted-") or (reg.remote is not None and reg.removed_before(name))
+            else "a version a registration stopped before it completed (never listed)")))
     return out
 
 
@@ -349,7 +360,10 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
     from flowcast.shared import open_registry
 
-    items = sorted(items, key=lambda i: i.kind != "forecast")  # stable: the rest in the plan's order
+    # stable: forecasts first, models last, the rest in the plan's order. A model version may need the pointer
+    # rewritten (a previous production model, a recorded champion): on a full disk that write failed and stopped
+    # gc before the run folders, cache entries and files it would have freed room with
+    items = sorted(items, key=lambda i: (i.kind != "forecast") + (i.kind == "model"))
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     files = None
@@ -361,6 +375,10 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             assert item.key is not None
             store = store or open_store(settings)
             if not store.delete(*item.key):
+                continue
+        elif item.kind == "model" and item.version is None:  # a folder a stopped writer left (`leftovers`)
+            assert reg is not None
+            if not reg.remove_leftover(item.path.name):
                 continue
         elif item.kind == "model":
             assert item.version is not None and reg is not None
@@ -375,6 +393,11 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
                            keep=None if explicit else published_with)
             except RegistryError:
                 continue
+            except StorageError as exc:  # the pointer's rewrite (a full disk): the version stays, whole and listed
+                raise StorageError(
+                    f"{exc}; gc stopped before removing {item.version}, which stays registered (taking it out of "
+                    f"the production records needs that write); it removed {len(done)} item(s) before it, "
+                    f"{human(total_bytes(done))}: run it again once there is room") from exc
         elif item.url is not None:  # a superseded object of a store at a URL
             files = files or _store_files(settings)
             if files is None or not files.delete_file(item.url):

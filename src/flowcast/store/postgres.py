@@ -26,6 +26,7 @@ transaction-scoped advisory lock of its own, so concurrent first publishers do n
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_ver
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
 _LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive"), "publishes": ("trained_as_of",)}
+log = logging.getLogger(__name__)
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 
@@ -106,6 +108,12 @@ def _ddl(schema: str) -> list[str]:
     ]
 
 
+class _ConnectionCut(PublishError):
+    """The server closed the connection while a migration ran or waited for its lock (a restart, a failover, an
+    administrator's pg_terminate_backend): nothing was changed (one DDL transaction), so `_conn` tries it again on
+    a new connection within `wait_s` (a PublishError where it escapes: the registry index's own migration)."""
+
+
 class PostgresStore:
     """Forecasts keyed by (dataset, as_of) and realized accuracy in PostgreSQL (module doc)."""
 
@@ -126,13 +134,35 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ connections
     @contextlib.contextmanager
-    def _conn(self, what: str) -> Iterator[Any]:
+    def _conn(self, what: str, value_columns: list[str] | None = None) -> Iterator[Any]:
+        """A connection to a store whose tables exist with every column this flowcast records (`_create`), and the
+        forecasts table with `value_columns` (`_add_value_columns`). A server that closes the connection while
+        those migrations run or wait for their lock (a restart, a failover) is waited for and the migration tried
+        again, within `wait_s` in all: a restart during the wait failed the command at once ('terminating
+        connection due to administrator command'), though a server restarting as it connects is waited for."""
         import psycopg
 
+        t0 = time.monotonic()
         con = self._connect(what)
+        lock_wait: float | None = None  # the first try: store.pg_wait_s; after a cut, what is left of it
         try:
-            if not self._ready:
-                self._create(con)
+            while True:
+                try:
+                    if not self._ready:
+                        self._create(con, lock_wait)
+                    if value_columns:
+                        self._add_value_columns(con, value_columns, lock_wait)
+                    break
+                except _ConnectionCut as cut:
+                    con.close()
+                    left = self.wait_s - (time.monotonic() - t0)
+                    if left <= 0:
+                        raise PublishError(
+                            f"{cut}, and was not back within store.pg_wait_s = {self.wait_s:g} s: could not "
+                            f"{what}; previously published forecasts are intact") from cut
+                    log.warning("%s; connecting again (store.pg_wait_s leaves %.0f s)", cut, left)
+                    con = self._connect(what, wait_s=left)
+                    lock_wait = round(max(1.0, self.wait_s - (time.monotonic() - t0)), 1)
             yield con
         except psycopg.Error as exc:
             raise PublishError(f"PostgreSQL store {self.location}: could not {what}: "
@@ -140,12 +170,13 @@ class PostgresStore:
         finally:
             con.close()
 
-    def _connect(self, what: str) -> Any:
+    def _connect(self, what: str, wait_s: float | None = None) -> Any:
         """A connection; a server that refuses connections or is starting up, shutting down or in recovery
-        (a restart, a failover) is tried again with backoff for up to `wait_s` seconds. Refusals that waiting
-        cannot change (a wrong password, an unknown database or role) fail at once."""
+        (a restart, a failover) is tried again with backoff for up to `wait_s` seconds (default: the store's).
+        Refusals that waiting cannot change (a wrong password, an unknown database or role) fail at once."""
         import psycopg
 
+        wait_s = self.wait_s if wait_s is None else wait_s
         t0 = time.monotonic()
         delay, tries = 0.5, 0
         while True:
@@ -158,7 +189,7 @@ class PostgresStore:
                 if not _transient(text):
                     raise PublishError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
                                        f"{text}") from exc
-                if waited + delay > self.wait_s:
+                if waited + delay > wait_s:
                     raise PublishError(
                         f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} (tried {tries} "
                         f"time(s) over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
@@ -167,21 +198,21 @@ class PostgresStore:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _create(self, con: Any) -> None:
+    def _create(self, con: Any, lock_wait: float | None = None) -> None:
         """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
         where a store an older flowcast created lacks them (they were added with the tables only, and such a
         store then failed every read and write of realized accuracy: 'column "rmsse" does not exist')."""
         (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                                 [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
         if not exists or self._lacks_later_columns(con):
-            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)]):
+            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
                 # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
                 for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
                     con.execute(stmt)
         self._ready = True
 
     @contextlib.contextmanager
-    def _migrating(self, con: Any, missing: Callable[[], list[str]],
+    def _migrating(self, con: Any, missing: Callable[[], list[str]], lock_wait: float | None = None,
                    tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> Iterator[None]:
         """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
         dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
@@ -190,27 +221,34 @@ class PostgresStore:
         (StoreLockWaitError: the publish task does not retry it)."""
         import psycopg
 
+        wait = self.wait_s if lock_wait is None else lock_wait
         try:
             with con.transaction():
-                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(self.wait_s * 1000))}ms"])
+                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(wait * 1000))}ms"])
                 con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
                 yield
         except psycopg.errors.LockNotAvailable as exc:
             raise StoreLockWaitError(
                 f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
-                f"({', '.join(missing()) or 'none missing now'}): waited {self.wait_s:g} s (store.pg_wait_s) for the "
+                f"({', '.join(missing()) or 'none missing now'}): waited {wait:g} s (store.pg_wait_s) for the "
                 f"sessions holding them: {self._holders(con, tables)}. End their transactions (or SELECT "
                 "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
                 "was changed") from exc
+        except psycopg.OperationalError as exc:
+            if not con.broken:
+                raise
+            raise _ConnectionCut(f"PostgreSQL store {self.location}: the server closed the connection while this "
+                                 f"flowcast added the columns it records ({' '.join(str(exc).split())}); nothing was "
+                                 "changed") from exc
 
     def _holders(self, con: Any, tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> str:
-        """The other sessions holding a lock on `tables` of this store's schema or its DDL lock, in words (pid,
-        application, state and since when, query), for an error a person acts on."""
+        """The other sessions holding a lock on `tables` of this store or its DDL lock, in words (pid, application,
+        state and since when, query), for an error a person acts on."""
         rows = con.execute(
             "SELECT a.pid, a.application_name, a.state, to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
             "left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN (SELECT l.pid "
-            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(ARRAY(SELECT to_regclass(t) FROM unnest(%s::text[]) "
-            "AS t)::oid[]) OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
+            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(SELECT to_regclass(t) FROM unnest(%s::text[]) t) "
+            "OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
             [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]).fetchall()
         return "; ".join(f"pid {pid} ({app or 'no application name'}, {state}, transaction since {since}: "
                          f"{' '.join(str(query).split())!r})" for pid, app, state, since, query in rows) or "none now"
@@ -230,13 +268,13 @@ class PostgresStore:
         ).fetchall()
         return [r[0] for r in rows if _VALUE_RE.match(r[0])]
 
-    def _add_value_columns(self, con: Any, vcols: list[str]) -> None:
+    def _add_value_columns(self, con: Any, vcols: list[str], lock_wait: float | None = None) -> None:
         from psycopg import sql
 
         missing = [c for c in vcols if c not in self._value_columns(con)]
         if not missing:
             return
-        with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing]):
+        with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing], lock_wait):
             for c in missing:
                 con.execute(sql.SQL("ALTER TABLE {}.forecasts ADD COLUMN IF NOT EXISTS {} double precision").format(
                     sql.Identifier(self.schema), sql.Identifier(c)))
@@ -297,8 +335,7 @@ class PostgresStore:
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
         s = self.schema
-        with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}") as con:
-            self._add_value_columns(con, p.vcols)
+        with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}", value_columns=p.vcols) as con:
             with con.transaction():
                 self._lock_key(con, s, "forecasts", p.dataset, p.as_of.isoformat())
                 prev = con.execute(f"SELECT rows, content_hash, run_id, model, model_version FROM {s}.publishes "
