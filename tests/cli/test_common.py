@@ -259,6 +259,26 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
     assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
 
 
+@pytest.mark.parametrize(("later", "first", "said"), [
+    # a date repeated after as_of (a long file's rows from then on): the hint was gone
+    ("2024-01-07,9,9,late\n2024-01-07,8,8,late\n", False, "1 column(s) hold text: 'comment' (e.g. 'early')"),
+    # rows after as_of written first: their text was the example, a value the run at as_of never read
+    ("2024-01-09,9,9,late\n2024-01-08,8,8,later\n", True, "1 column(s) hold text: 'comment' (e.g. 'early')"),
+])
+def test_the_not_wide_hint_reads_the_rows_by_as_of(tmp_path, monkeypatch, later, first, said):
+    """pit21: the hint naming the text column that keeps a file from being read as wide was read off the file's
+    first 200 rows whatever the --as-of, where the layout it explains is read off the rows by as_of (pit20): a date
+    repeated after as_of left the error without the hint, and rows after as_of written first gave their value as
+    the example. It reads the rows the layout was read off."""
+    monkeypatch.chdir(tmp_path)
+    history = "".join(f"2024-01-0{k},{k},{2 * k},early\n" for k in range(1, 6))
+    (tmp_path / "w.csv").write_text("date,north,south,comment\n" + (later + history if first else history + later))
+    res = runner.invoke(app, ["validate", "w.csv", "--time-col", "date", "--freq", "1d", "--as-of", "2024-01-05"],
+                        terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col" in out and said in out, res.output
+
+
 @pytest.mark.parametrize(("header", "row", "said", "note"), [
     ("date,north,south,comment", "{d},{i},{j},ok",
      ("; if each number column is a series (a wide file), it is not read as one because 1 column(s) hold text: "

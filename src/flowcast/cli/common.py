@@ -164,15 +164,17 @@ def _needs_hint(data: str, missing: list[str]) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
-def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None, *,
+                   as_of: datetime | None = None, tz: str | None = None, time_format: str | None = None) -> str:
     """Why a file given --time-col alone, whose dates are each written once beside number columns (a wide file), was
     not read as one: a text column among them ('date,north,south,comment'). It was asked for --target-col, and given
-    one it read that column alone, the other series ignored."""
+    one it read that column alone, the other series ignored. With `as_of`, of the rows the layout was read off
+    (`_layout_of`): a date repeated after as_of took the hint away, a text value after it was named as the example."""
     if id_col or target_col or not time_col:
         return ""
     from flowcast.data.sources import text_columns_beside_numbers
 
-    text = text_columns_beside_numbers(data, time_col)
+    text = text_columns_beside_numbers(data, time_col, as_of=as_of, tz=tz, time_format=time_format)
     if not text:
         return ""
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
@@ -265,8 +267,8 @@ def resolve_settings(
                                   dataset or _name_of(data), as_of=instant)
             missing = []
         if missing:
-            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
-                              f"{_not_wide_hint(data, id_col, time_col, target_col)}")
+            why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
+            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}{why}")
         try:
             source = SourceConfig(
                 name=dataset or _name_of(data),
