@@ -55,11 +55,19 @@ def freq_of_step(seconds: int) -> str | None:
 
 
 def explain_freq(source: SourceConfig, as_of: datetime | None = None) -> Inferred | str:
+    """`explain_freq_by`; with no row by `as_of` (a backfill starting before a file's first row: its run has nothing
+    to read, which it says) the frequency of all the file's rows."""
+    found = explain_freq_by(source, as_of)
+    return explain_freq(source) if found is None else found
+
+
+def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Inferred | str | None:
     """The frequency of `source`'s rows (its `freq` is ignored; with `as_of`, of its rows by then alone, as `ingest`
     keeps them: a backfill at an earlier as_of infers what its run did, whatever rows were written after), or why its dates settle none: the sentence a command asking for --freq adds, so that
     a file whose times do not parse is not answered 'also needs --freq' alone (given --freq, Unix seconds were only
     then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
-    integers, a row with more fields than the header) raises the error its run gives: --freq would not help it."""
+    integers, a row with more fields than the header) raises the error its run gives: --freq would not help it.
+    None when `as_of` is given and no row is dated by then."""
     from flowcast.data.schemas import DS_RAW, RAW_PREFIX, _time_hint
     from flowcast.data.sources import ingest
     from flowcast.data.validate import _collect, no_rows_error
@@ -77,7 +85,7 @@ def explain_freq(source: SourceConfig, as_of: datetime | None = None) -> Inferre
         return "its rows could not be read"
     if read.height == 0:
         if as_of is not None:  # no row by as_of (a backfill starting before the data): its run has nothing to read,
-            return explain_freq(source)  # which it says; the frequency is the file's (no decision of a run to match)
+            return None  # which it says (no decision of a run to match)
         raise no_rows_error(ingested)
     frame = read.select("unique_id", "t").drop_nulls().unique().sort("unique_id", "t")
     if frame.height == 0:
