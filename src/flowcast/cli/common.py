@@ -375,11 +375,12 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     history whose rows turn hourly within the range had every date read daily, where the runs of the later dates read
     hourly; a backfill whose --start lies before the file's first row read all its rows, those after each date too.
     Dates with no row by them are left to their runs, which say so. `dates`: the backfill's as_ofs (naive UTC). One
-    reading of the rows by each date (`freq_infer.explain_freq_by`, `sources.wide_probe`)."""
+    reading of the rows by each date (`freq_infer.explain_freq_by`, `sources.wide_probe`); not of a URL, which each
+    reading would download again (its dates are read as its first date's rows say, as before)."""
     from flowcast.data.freq_infer import Inferred, explain_freq_by
     from flowcast.data.validate import nothing_observed_by
 
-    if data is None or source is None or len(dates) < 2:
+    if data is None or source is None or len(dates) < 2 or "://" in data:
         return
     probe_layout = source.layout == "wide" or not source.id_cols  # (what `_layout_of` read: no --id-col given)
     if freq_given and not probe_layout:
