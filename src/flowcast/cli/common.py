@@ -374,11 +374,12 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     run --as-of`), or the backfill is refused, naming the first date that reads otherwise and what it reads. A daily
     history whose rows turn hourly within the range had every date read daily, where the runs of the later dates read
     hourly; a backfill whose --start lies before the file's first row read all its rows, those after each date too.
-    Dates with no row by them are left to their runs, which say so. `dates`: the backfill's as_ofs (naive UTC). One
-    reading of the rows by each date (`freq_infer.explain_freq_by`, `sources.wide_probe`); not of a URL, which each
-    reading would download again (its dates are read as its first date's rows say, as before)."""
-    from flowcast.data.freq_infer import Inferred, explain_freq_by
-    from flowcast.data.validate import nothing_observed_by
+    Dates with no row by them are left to their runs, which say so. `dates`: the backfill's as_ofs (naive UTC). The
+    frequencies off one reading of the rows by the last date (`freq_infer.freq_by_dates`), a date that differs
+    confirmed by a reading of its own (`explain_freq_by`); the layout off each date's rows (`sources.wide_probe`,
+    a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
+    first date's rows say, as before)."""
+    from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates
 
     if data is None or source is None or len(dates) < 2 or "://" in data:
         return
@@ -387,29 +388,35 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
         return
     covariates = [*source.future_cols, *source.past_cols, *source.static_cols]
     target = None if source.layout == "wide" else source.target_col  # (a wide file was read so without one)
+    instants = [day.replace(tzinfo=UTC) for day in dates]
+    try:
+        readings = freq_by_dates(source, instants)  # (None: no row by that date)
+    except FlowcastError:
+        return  # a file its reading fails: each date's run says why
     first = f"the backfill's first date ({dates[0]:%Y-%m-%d %H:%M} UTC)"
-    for day in dates:
-        when = day.replace(tzinfo=UTC)
+    for day, when, found in zip(dates, instants, readings, strict=True):
+        if found is None:
+            continue  # (its run says that it has nothing to read)
         at = f"a run at {day:%Y-%m-%d %H:%M} UTC"
         advice = (f"; each date of a backfill reads its rows as its own run would: backfill the dates before "
                   f"{day:%Y-%m-%d %H:%M} and those from then on apart")
+        if probe_layout:
+            layout = _layout_of(data, None, source.time_col, target, covariates, as_of=when, tz=source.tz,
+                                time_format=source.time_format, say=False)
+            if layout != source.layout:
+                raise ConfigError(f"--data {data} is read as a {source.layout} file by {first}, but {at} reads it as "
+                                  f"a {layout} one (by its rows then){advice}")
+        if freq_given or (isinstance(found, Inferred) and found.freq == source.freq):
+            continue
         try:
-            if probe_layout and nothing_observed_by(source, when) is not None:
-                continue  # (its run says that it has nothing to read)
-            layout = source.layout if not probe_layout else _layout_of(
-                data, None, source.time_col, target, covariates, as_of=when, tz=source.tz,
-                time_format=source.time_format, say=False)
-            found = None if freq_given or layout != source.layout else explain_freq_by(source, when)
+            found = explain_freq_by(source, when)  # (its own reading: the rows by it may read otherwise)
         except FlowcastError:
             continue  # a date whose reading fails: its run says why
-        if layout != source.layout:
-            raise ConfigError(f"--data {data} is read as a {source.layout} file by {first}, but {at} reads it as a "
-                              f"{layout} one (by its rows then){advice}")
         if found is None or (isinstance(found, Inferred) and found.freq == source.freq):
             continue
         what = (f"at --freq {found.freq} ({found.share:.0%} of {found.steps:,} consecutive steps by then)"
                 if isinstance(found, Inferred) else f"at no frequency ({found})")
-        if explain_freq_by(source, dates[0].replace(tzinfo=UTC)) is None:  # (`explain_freq`: all its rows then)
+        if readings[0] is None:  # (`explain_freq`: all its rows then)
             first = f"all its rows (none is dated by the backfill's first date, {dates[0]:%Y-%m-%d %H:%M} UTC)"
         raise ConfigError(f"--data {data} without --freq: its dates step by {source.freq} by {first}, but {at} reads "
                           f"them {what}{advice}, or give --freq to read every date at one frequency")

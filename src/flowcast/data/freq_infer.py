@@ -68,7 +68,7 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
     then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
     integers, a row with more fields than the header) raises the error its run gives: --freq would not help it.
     None when `as_of` is given and no row is dated by then."""
-    from flowcast.data.schemas import DS_RAW, RAW_PREFIX, _time_hint
+    from flowcast.data.schemas import DS_RAW, RAW_PREFIX
     from flowcast.data.sources import ingest
     from flowcast.data.validate import _collect, no_rows_error
     from flowcast.errors import FlowcastError
@@ -87,6 +87,49 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
         if as_of is not None:  # no row by as_of (a backfill starting before the data): its run has nothing to read,
             return None  # which it says (no decision of a run to match)
         raise no_rows_error(ingested)
+    return _freq_of(read, source)
+
+
+def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred | str | None]:
+    """`explain_freq_by` at each of `dates` (aware UTC, in order), off one reading of the rows by the last of them
+    (`ingest` once; explain_freq_by at each date cost a reading each: 6 s for 100,000 rows on 2 busy cores): the
+    rows each date has observed (`sources.observed_at` of its instant), the first `SAMPLE_ROWS` of them. Their times
+    are read as the last date reads them, which is how each date reads them unless its rows decide a reading the
+    last date's decide otherwise (a day/month order, a two-digit year first): confirm with explain_freq_by a date
+    whose answer matters. An unreadable file answers "its rows could not be read" at every date."""
+    from flowcast.data.schemas import DS_RAW, DS_SEEN, RAW_PREFIX
+    from flowcast.data.sources import ingest, observed_at, planned_row
+    from flowcast.data.validate import _collect
+    from flowcast.errors import FlowcastError
+    from flowcast.timekeys import observed_through
+
+    if not dates:
+        return []
+    probe = source.model_copy(update={"freq": "1m"})
+    try:
+        ingested = ingest(probe, dates[-1])
+        plan = ingested.frame.select("unique_id", pl.col(DS_RAW).alias("t"),
+                                     pl.col(RAW_PREFIX + source.time_col).alias("raw"), DS_RAW, DS_SEEN, "ds",
+                                     *dict.fromkeys(RAW_PREFIX + c for c in source.future_cols))
+        read = _collect([plan], ingested)[0]
+    except FlowcastError:
+        raise
+    except Exception:  # noqa: BLE001 - as explain_freq_by
+        return ["its rows could not be read"] * len(dates)
+    found: list[Inferred | str | None] = []
+    for day in dates:
+        bound = observed_through(day, freq=probe.freq, tz=probe.tz, aggregate=probe.aggregate,
+                                 time_label=probe.time_label)
+        # (and the planned rows after it, with a future covariate's value, as `ingest` keeps them)
+        rows = read.filter(observed_at(probe, bound) | planned_row(probe)).head(SAMPLE_ROWS)
+        found.append(_freq_of(rows, source) if rows.height else None)
+    return found
+
+
+def _freq_of(read: pl.DataFrame, source: SourceConfig) -> Inferred | str:
+    """The frequency of the rows `read` (unique_id, t: their parsed times, raw: as written), or why they settle none."""
+    from flowcast.data.schemas import _time_hint
+
     frame = read.select("unique_id", "t").drop_nulls().unique().sort("unique_id", "t")
     if frame.height == 0:
         first = read.select(pl.col("raw").drop_nulls().first()).item()
