@@ -374,7 +374,8 @@ def test_cli_models_list_promote_rollback(tmp_path, _isolated_home):
     assert json.loads(r.stdout.strip().splitlines()[-1])["production"] == b
     r = runner.invoke(app, ["models", "rollback", "--json"])
     assert r.exit_code == 0
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": b}
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": b,
+                                                                "gone_past": []}
     assert reg.production().version == a
     r = runner.invoke(app, ["models", "promote", "lstm-v42"])
     assert r.exit_code == 1 and "unknown model version 'lstm-v42'" in r.output
@@ -412,7 +413,8 @@ def test_a_production_version_deleted_by_hand_can_be_seen_and_repaired(tmp_path,
     assert f"unknown model version '{b}' in the production pointer" in payload["problem"]
     r = runner.invoke(app, ["models", "rollback", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": None}
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"dataset": "toy", "production": a, "previous": None,
+                                                                "gone_past": []}
     assert reg.production().version == a
 
 
@@ -604,24 +606,32 @@ def test_a_keep_event_that_cannot_be_written_stops_the_publish_naming_the_file(t
     assert pointer.read_bytes() == backup.read_bytes()
 
 
-@pytest.mark.parametrize("record", ["keep", "champion"])
+@pytest.mark.parametrize("record", ["keep", "champion", "retract"])
 def test_a_retried_rollback_sees_it_was_done_past_a_retrain_recorded_since(tmp_path, _isolated_home, record):
     """Regression (ops17): `models rollback --expected V` retried compares against the latest change of the
     pointer. A retrain since the rollback that kept production (a `keep` event) or recorded a champion moved no
-    pointer, but as the history's last event it made the retry fail, 'its latest change was not a rollback'."""
+    pointer, but as the history's last event it made the retry fail, 'its latest change was not a rollback'. Nor
+    does a `retract` (gc taking a version out from under the top): read past through `NO_POINTER_MOVE`, the tuple
+    `withdraw_unpublished_winner` reads the pointer's latest change with too."""
     from flowcast.cli import app
-    from flowcast.registry import Kept
+    from flowcast.registry import NO_POINTER_MOVE, Kept
 
+    assert record in NO_POINTER_MOVE
     reg = ModelRegistry(_isolated_home / "models")
-    a, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("rnn", "1"), ("gru", "2")))
+    old, a, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("lstm", "0"), ("rnn", "1"),
+                                                                                   ("gru", "2")))
+    reg.promote(old)
     reg.promote(a)
     reg.promote(b)
     reg.rollback(dataset="sales", expected=b)
     if record == "keep":
         with reg.publishing("sales", a, kept=Kept(as_of=datetime(2024, 1, 8), run="run-1")) as check:
             check("forecasts of sales")  # the publish let through: recorded
-    else:
+    elif record == "champion":
         reg.record_champion(b, dataset="sales", reason="backfill retrain", at=T0)
+    else:  # gc removes the model under production: taken out of the stack, a `retract` event
+        reg.delete(old, allow_protected=True, at=T0)
+        assert reg.history("sales")[-1]["action"] == "retract"
     r = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--expected", b], terminal_width=300)
     assert r.exit_code == 0, r.output
     assert f"was already rolled back from {b} to {a}" in r.output and reg.production("sales").version == a
@@ -1290,3 +1300,43 @@ def test_an_old_pointer_with_many_keep_events_is_bounded_at_its_next_write_losin
     reg.rollback(dataset="sales", expected=c, at=T0)  # the stack is untouched
     assert reg.production("sales").version == b
     assert _reg_ds(reg, tmp_path, "gru", "sales", "4").version == "gru-v4"  # numbers never reused
+
+
+@pytest.mark.parametrize("gone", ["previous", "two-deep", "every-earlier"])
+def test_a_rollback_goes_past_versions_an_older_gc_removed_from_under_production(tmp_path, _isolated_home, gone):
+    """Regression (withdraw20): a `flowcast gc` older than gc19 removed a version from under the top of a production
+    stack and left the stack naming it; `flowcast models rollback` then failed `unknown model version 'V'` on every
+    such registry. The rollback goes past the versions that are gone (each taken out of the stack, a `retract` event
+    naming why), puts back the newest earlier one still there and says which it went past; with none left it says
+    so, naming them, and changes nothing."""
+    from flowcast.cli import app
+    from flowcast.registry import ROLLBACK_SKIPPED
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a, b, c, d = (_reg_ds(reg, tmp_path, cell, "sales", n).version
+                  for cell, n in (("lstm", "1"), ("rnn", "2"), ("gru", "3"), ("mlp", "4")))
+    for v in (a, b, c, d):
+        reg.promote(v, at=T0)
+    removed = {"previous": [c], "two-deep": [c, b], "every-earlier": [c, b, a]}[gone]
+    with reg._lock():  # what an older gc did: the version's files removed, the stack left naming it
+        for v in removed:
+            reg._remove_version(v)
+    pointer = (reg.root / "production.json").read_bytes()
+    r = CliRunner().invoke(app, ["models", "rollback", "--dataset", "sales", "--json"], terminal_width=400)
+    if gone == "every-earlier":
+        assert r.exit_code == 1 and "nothing to roll back to" in r.output and "nothing changed" in r.output
+        assert all(v in r.output for v in removed), r.output
+        assert (reg.root / "production.json").read_bytes() == pointer and reg.production("sales").version == d
+        return
+    assert r.exit_code == 0, r.output
+    back_to = b if gone == "previous" else a
+    assert reg.production("sales").version == back_to
+    assert f"{d} -> {back_to} (rolled back; gone past {', '.join(removed)}" in " ".join(r.output.split())
+    assert json.loads(r.stdout.strip().splitlines()[-1])["gone_past"] == removed
+    history = reg.history("sales")
+    assert [(e["action"], e["version"]) for e in history[-len(removed) - 1:]] == [
+        *(("retract", v) for v in removed), ("rollback", back_to)]
+    assert all(e["reason"].startswith(ROLLBACK_SKIPPED) for e in history[-len(removed) - 1:-1])
+    assert not set(removed) & set(json.loads((reg.root / "production.json").read_text())["datasets"]["sales"]["stack"])
+    if gone == "previous":  # the next rollback reaches the one before
+        assert reg.rollback(dataset="sales").version == a

@@ -351,3 +351,29 @@ def test_a_note_of_several_sentences_ends_each_with_a_period(parts, joined):
     assert reporting.sentences(*parts) == joined
     text = reporting.skipped_markdown(reporting.sentences(*parts))
     assert f"\n\n{joined}\n" in text and ".." not in text
+
+
+@pytest.mark.parametrize(("notes", "says"), [
+    (["", ""], ""),
+    (["X are blank: why", "X are blank: why"], "X are blank: why"),  # every candidate: said once
+    (["X are blank: why", ""], "a: X are blank: why"),  # only some: named
+    (["X are blank: one", "X are blank: two"], "a: X are blank: one; b: X are blank: two"),
+    # the production model scored on its own registered intervals, its cells filled: the others' note said once
+    (["X are blank: why", "X are blank: why", ""], "X are blank: why"),
+])
+def test_the_leaderboard_says_why_its_interval_cells_are_blank(notes, says):
+    """Regression: coverage95 / msis cells blank (a one-window backtest) with nothing saying why; the table's
+    description and the details say the candidates' `intervals_note`."""
+    from types import SimpleNamespace
+
+    cands = [SimpleNamespace(name=n, intervals_note=t, intervals={"coverage95": None if t or n != "c" else 0.95})
+             for n, t in zip("abc", notes)]
+    text = reporting.blank_intervals_text(cands)
+    assert text == says
+    desc = reporting.leaderboard_description("mase", "a", None, text)
+    board = pl.DataFrame({"rank": [1, 2], "model": ["a", "b"], "mase": [0.9, 1.0], "coverage95": [None, None]})
+    details = reporting.leaderboard_details_markdown(board, "mase", "a", intervals_note=text)
+    if says:
+        assert desc.split("\n\n")[-1] == f"{reporting.md_text(says)}." and f"{reporting.md_text(says)}." in details
+    else:
+        assert len(desc.split("\n\n")) == 2 and "blank" not in details

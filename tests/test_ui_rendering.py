@@ -765,3 +765,50 @@ def test_log_filter_is_installed_on_prefects_run_loggers_once():
     install()
     for name in ("prefect.task_runs", "prefect.flow_runs"):
         assert sum(isinstance(f, QuietFilter) for f in logging.getLogger(name).filters) == 1
+
+
+@pytest.mark.parametrize("n_series", [2, 6])
+def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series):
+    """Regression: with ended_series = "forecast" a series whose data stopped years before the others' was drawn like
+    every other, its forecast dated years back and nothing saying why. Its panel's title says it ended and when, a
+    dotted line marks its last observation (in the legend, though the first panel is a live series'), and the even
+    spread of panels shows it when it would have left it out (n_series=2 of 8: 'c0' and 'c4' without the mark)."""
+    import matplotlib.pyplot as plt
+
+    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
+    gone_ds = pl.datetime_range(datetime(2012, 1, 1), datetime(2014, 6, 1), "1mo", eager=True)
+    hist = pl.concat([pl.DataFrame({"unique_id": f"c{i}", "ds": live, "y": [float(i + t % 12) for t in range(48)]})
+                      for i in range(7)] + [pl.DataFrame({"unique_id": "c6x", "ds": gone_ds,
+                                                          "y": [5.0] * gone_ds.len()})])
+    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
+                                                                           eager=True)[1:4], "y_hat": 1.0})
+                    for u, d in last.iter_rows()])
+    ended = {"c6x": datetime(2014, 6, 1)}
+    fig = reporting.forecast_figure(hist, fc, n_series=n_series, as_of=datetime(2020, 1, 2), ended=ended)
+    try:
+        titles = {ax.get_title(loc="left"): ax for ax in fig.axes if ax.get_title(loc="left")}
+        assert "c6x · ended (last data 2014-06-01)" in titles
+        ax = titles["c6x · ended (last data 2014-06-01)"]
+        assert ax._left_title.get_color() == reporting.ENDED_COLOR  # the left title (loc="left"), in the mark's colour
+        marks = [line for line in ax.get_lines() if line.get_label() == reporting.ENDED_LABEL]
+        assert len(marks) == 1 and marks[0].get_linestyle() == ":"
+        assert all(not t.endswith("(last data 2014-06-01)") for t in titles if not t.startswith("c6x"))
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert legend.count(reporting.ENDED_LABEL) == 1 and "as_of" in legend
+        assert len(titles) == n_series
+    finally:
+        plt.close(fig)
+    one = reporting.forecast_figure(hist, fc, n_series=1, as_of=datetime(2020, 1, 2), ended=ended)
+    try:  # one panel: a live series' (c0), not the ended one in its place
+        assert [ax.get_title(loc="left") for ax in one.axes if ax.get_title(loc="left")] == ["c0"]
+    finally:
+        plt.close(one)
+    plain = reporting.forecast_figure(hist, fc, n_series=n_series, as_of=datetime(2020, 1, 2))
+    try:  # without `ended` nothing is marked
+        assert reporting.ENDED_LABEL not in [t.get_text() for t in plain.legends[0].get_texts()]
+    finally:
+        plt.close(plain)
+    png = reporting.plot_forecasts(hist, fc, tmp_path / "ended.png", n_series=n_series, as_of=datetime(2020, 1, 2),
+                                   ended=ended, title="ended")
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"

@@ -118,6 +118,11 @@ PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run sta
 # events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`),
 # a champion taken back because its run's forecasts were refused (`withdraw_champion`)
 RECORDS = ("champion", "keep", "withdraw_champion")
+# events that move no production pointer: the RECORDS, and a `retract` (a version taken out from under the top of a
+# stack: a run's unpublished promotion, one gc removed; production stays). What a pointer's latest change is read
+# past: `models rollback --expected` (a retried rollback) and `withdraw_unpublished_winner` (a killed run's promotion)
+NO_POINTER_MOVE = (*RECORDS, "retract")
+ROLLBACK_SKIPPED = "gone past by a rollback"  # the reason of a `retract` a rollback wrote for a version that is gone
 HISTORY = "history.jsonl"  # the `keep` events moved out of production.json, oldest first (`_archive_keeps`)
 KEEP_EVENTS_KEPT = 12  # a dataset's newest `keep` events that production.json keeps (a quarter of weekly retrains)
 
@@ -1168,8 +1173,10 @@ class ModelRegistry:
                                        f"{version} was not withdrawn")
         stack.pop()
         target = stack[-1] if stack else None
+        # `run`: the run that promoted it withdraws it (its publish failed or was refused); a run that skips a slot finds
+        # it, when that run was killed before its follow-up decision artifact (`flows.common.withdrawn_unsaid`)
         ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
-                              "at": _iso(at)})
+                              "at": _iso(at), **({"run": run} if run is not None else {})})
         self._write_pointer(ptr)  # the commit: production is `target` again
         # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
         # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
@@ -1194,7 +1201,12 @@ class ModelRegistry:
 
     def rollback(self, *, dataset: str | None = None, expected: Any = ANY, reason: str = "",
                  at: datetime | None = None) -> ModelVersion:
-        """Put the previous production version of `dataset` back; RegistryError when there is none."""
+        """Put the previous production version of `dataset` back; RegistryError when there is none. Earlier
+        promotions of versions that are gone from the registry (removed by a `flowcast gc` older than gc19, which left
+        the stack naming them; deleted by hand) are gone past: each taken out of the stack with a `retract` event
+        (`ROLLBACK_SKIPPED` in its reason, what `models rollback` reports), in the same pointer write as the rollback.
+        The rollback failed `unknown model version 'V'` on them. When every earlier promotion is gone: RegistryError
+        naming them, nothing changed."""
         with self._lock():
             ptr = self._pointer_locked()
             ds = self._dataset_of(ptr, dataset)
@@ -1212,6 +1224,17 @@ class ModelRegistry:
                     f"is no earlier promotion{other}"
                 )
             assert ent is not None
+            earlier = stack[:-1]
+            gone = builtins.list(dict.fromkeys(str(v) for v in reversed(earlier) if not self._has_version(str(v))))
+            for v in gone:  # out of the stack first, as gc takes out what it removes (`_unstack`; written below)
+                _unstack(ent, v, at=at, reason=f"{ROLLBACK_SKIPPED}: {v} is gone from the registry (removed by an "
+                                                 "older flowcast gc, or by hand)")
+            if len(stack) < 2:  # (nothing written)
+                raise RegistryError(
+                    f"nothing to roll back to: production of {ds} is {current}, and every earlier promotion of another "
+                    f"version ({', '.join(gone)}) is gone from {self.location}/versions (removed by an older `flowcast "
+                    "gc`, or by hand); nothing changed. `flowcast models promote VERSION` puts an existing version in "
+                    "production")
             stack.pop()
             target = stack[-1]
             mv = self.get(target, fetch=False)
@@ -1245,14 +1268,19 @@ class ModelRegistry:
             return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                 run: str | None = None) -> str | None:
+                 run: str | None = None, check: Callable[[], None] | None = None) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
         previous production model back (none when `version` was the first), record a `withdraw`
         event, and remove `version` (no publish names it; kept while a run other than `run`, the withdrawing run, has
-        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now."""
+        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now.
+        `check`: called first, in the same hold of the lock (a promoting run's publish lands only under it:
+        `publishing`), it raises, nothing changed, when `version` must stay (the conditions a withdrawal was decided
+        on, read again: `flows.common.withdraw_unpublished_winner`)."""
         with self._lock():
+            if check is not None:
+                check()
             return self._withdraw_locked(dataset, version, reason=reason, at=at, run=run)
 
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
@@ -1345,14 +1373,17 @@ class ModelRegistry:
         return mv
 
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                          ) -> str | None:
+                          check: Callable[[], None] | None = None) -> str | None:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
         champion still recorded when it was `version`, and `version` removed (no publish names it; kept while another
         run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
-        the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none)."""
+        the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
+        as `withdraw`'s, called first in the same hold of the lock."""
         with self._lock():
+            if check is not None:
+                check()
             ptr = self._pointer_locked()
             ent = ptr["datasets"].get(dataset)
             if ent is None or version in (ent.get("stack") or []):
@@ -1503,6 +1534,32 @@ class ModelRegistry:
                            f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
         for version, why in damaged.items():
             out.setdefault(version, why)
+        return out
+
+    def pinned_by(self, version: str, at: datetime) -> builtins.list[str]:
+        """The flow runs whose pin of `version` has not lapsed at `at` (`pins`): each a run that was using it when it
+        pinned, running still or killed (its pin lasts PIN_TTL_HOURS). A pin that cannot be read names its run in its
+        file name (`_pin_name`) and lapses PIN_TTL_HOURS after it was written (never, where that cannot be read)."""
+        from datetime import timedelta
+
+        from flowcast.timekeys import storage_naive
+
+        out: builtins.list[str] = []
+        for name in sorted(n for n in self._pin_names() if n.startswith(f"{version}@")):
+            try:
+                text = (self.remote.read_text(f"{PINS}/{name}") if self.remote is not None
+                        else (self.root / PINS / name).read_text())
+                note = json.loads(text)
+                run, until = str(note["run"]), note.get("until")
+                lapses = storage_naive(str(until)) if until else None
+            except FileNotFoundError:  # unpinned meanwhile
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                run = name.removesuffix(".json").partition("@")[2]
+                written = self._pin_written(name)
+                lapses = None if written is None else written + timedelta(hours=PIN_TTL_HOURS)
+            if lapses is None or lapses > storage_naive(at):
+                out.append(run)
         return out
 
     def _pin_written(self, name: str) -> datetime | None:

@@ -173,7 +173,7 @@ _SAME_FOR_ALL = ("n_windows", "n_series", "fallback")
 
 def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: str | None = None,
                                  unit: str | None = None, table_link: str | None = None,
-                                 mark: str = "✔ published") -> str:
+                                 mark: str = "✔ published", intervals_note: str = "") -> str:
     """What the leaderboard table leaves out, on the same rows: MAE and RMSE (in the target's `unit`), the backtest
     windows, series and fallback share where candidates differ in them (else one sentence says them for all), then
     what each candidate is (its weights, its note; why an unranked one is not ranked) as a list, since a table cell
@@ -204,6 +204,8 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
         table.append(cells)
     lines += [markdown_table(table).rstrip("\n"), "",
               f"MAE and RMSE are in the target's units{f' ({md_text(unit)})' if unit else ''}.", ""]
+    if intervals_note:  # the table's blank coverage / MSIS cells
+        lines += [f"{md_text(intervals_note)}.", ""]
     what = []
     for r in rows:
         parts = [str(p) for p in (r.get("weights"), r.get("note")) if p]
@@ -352,12 +354,14 @@ def plot_forecasts(
     actuals: pl.DataFrame | None = None,
     as_of: datetime | None = None,
     time_label: str = "start",
+    ended: Mapping[str, datetime] | None = None,
 ) -> Path | None:
     """Draw `forecast_figure` into a PNG at `path` (written atomically). Returns the path, or None
     when there is nothing to draw."""
     with missing_glyphs_quiet():
         fig = forecast_figure(history, forecasts, n_series=n_series, context=context, title=title, tz=tz,
-                              labels=labels, unit=unit, actuals=actuals, as_of=as_of, time_label=time_label)
+                              labels=labels, unit=unit, actuals=actuals, as_of=as_of, time_label=time_label,
+                              ended=ended)
     if fig is None:
         return None
     return save_figure(fig, path, dpi=PLOT_DPI)
@@ -464,6 +468,7 @@ def forecast_figure(
     actuals: pl.DataFrame | None = None,
     as_of: datetime | None = None,
     time_label: str = "start",
+    ended: Mapping[str, datetime] | None = None,
 ) -> Any:
     """The matplotlib figure of the last `context` observations and the forecast of up to
     `n_series` series, one panel each (None when there is nothing to draw).
@@ -477,7 +482,12 @@ def forecast_figure(
     are UTC instants; the time axis is labelled in this zone's local time (the points stay in
     instant order, so the hour repeated when daylight saving ends is not folded onto itself).
     `time_label`: the source's; "end" (hour-ending data) labels each time axis `END_LABEL_AXIS`: the points stand at
-    ds, the intervals' starts, one step before the labels the data write."""
+    ds, the intervals' starts, one step before the labels the data write.
+    `ended`: unique_id -> last observation of the series that ended more than a horizon before the latest one and
+    are forecast anyway (`validation.ended_series = "forecast"`), the longest ended first: such a panel's title says
+    it ended and when (in `ENDED_COLOR`), a dotted line of that colour marks its last observation (`ENDED_LABEL` in
+    the legend), and when the even spread of panels (two or more) holds none of them, the last panel shows the first
+    of them."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -488,9 +498,14 @@ def forecast_figure(
     if n_series <= 0 or forecasts.is_empty():
         return None
     ids = sorted(forecasts["unique_id"].unique().to_list())
+    every = set(ids)
+    gone = {str(u): d for u, d in (ended or {}).items() if u in every}
     if len(ids) > n_series:  # an even spread over the sorted ids: reproducible, not random
         stride = len(ids) / n_series
         ids = [ids[int(i * stride)] for i in range(n_series)]
+        if gone and n_series >= 2 and not gone.keys() & set(ids):  # an ended series forecast anyway is shown, marked
+            # (the longest ended, in the last panel; a one-panel plot keeps its live series)
+            ids = sorted([*ids[:-1], next(iter(gone))])
     qcols = sorted(c for c in forecasts.columns if c.startswith("y_hat_q"))
     # interval columns that hold any value (a model without interval calibration leaves them null)
     bands = [(lv, *interval_cols(lv)) for lv in (95, 80) if set(interval_cols(lv)) <= set(forecasts.columns)
@@ -520,7 +535,12 @@ def forecast_figure(
                         label="actual (after as_of)")
         if as_of is not None:
             ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")  # named: an unexplained line (ui19)
-        ax.set_title(panel_title(str(uid), (labels or {}).get(str(uid))), fontsize=PLOT_FONT_PT, loc="left")
+        stopped = gone.get(str(uid))
+        if stopped is not None:  # forecast from a last observation long before the others'
+            ax.axvline(stopped, color=ENDED_COLOR, lw=1.6, ls=":", label=ENDED_LABEL)
+        head = panel_title(str(uid), (labels or {}).get(str(uid)), width=52 if stopped is None else 30)
+        ax.set_title(head if stopped is None else f"{head} · ended {ended_when(stopped)}", fontsize=PLOT_FONT_PT,
+                     loc="left", color="black" if stopped is None else ENDED_COLOR)
         ax.tick_params(labelsize=PLOT_FONT_PT - 1)
         if unit:
             ax.set_ylabel(unit, fontsize=PLOT_FONT_PT - 1)
@@ -531,13 +551,31 @@ def forecast_figure(
             ax.set_xlabel(END_LABEL_AXIS, fontsize=PLOT_FONT_PT - 1, loc="left")
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
-    handles, names = axes.flat[0].get_legend_handles_labels()
+    # every mark drawn in any panel, once (an ended series' mark is in its panel only)
+    named: dict[str, Any] = {}
+    for ax in list(axes.flat)[:len(ids)]:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            named.setdefault(name, handle)
+    handles, names = list(named.values()), list(named)
     if title:
         fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
     fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
                ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
     return fig
+
+
+# an ended series forecast anyway (`forecast_figure`'s `ended`): its panel title and the line at its last observation
+ENDED_COLOR = "C1"
+ENDED_LABEL = "ended series: last observation"
+
+
+def ended_when(last: datetime) -> str:
+    """When an ended series last had data, as its panel title says it: 'last data 2020-01-01'."""
+    from flowcast.data.freshness import when_text
+
+    freq = "1h" if (last.hour, last.minute) != (0, 0) else "1d"
+    return f"(last data {when_text(last, freq)})"
 
 
 def time_axis(ax: Any, tz: str | None = None) -> None:
@@ -582,36 +620,56 @@ def quality_artifact(report: Any, scope: Scope) -> Any:
                                     description=scope.describe("data quality: rows in, valid, quarantined and why"))
 
 
+def blank_intervals_text(candidates: Sequence[Any]) -> str:
+    """Why the leaderboard's coverage/MSIS cells of `candidates` (`CandidateResult`s) are blank, '' when none is:
+    their `intervals_note` once when every candidate with one says the same, else each with the models it is of
+    (a blank cell said nothing: one backtest window, or too few calibration points)."""
+    by_note: dict[str, list[str]] = {}
+    for c in candidates:
+        if getattr(c, "intervals_note", ""):
+            by_note.setdefault(c.intervals_note, []).append(str(c.name))
+    # the candidates with a blank cell (the production model, scored on its own registered intervals, may have none)
+    blank = [c for c in candidates if any(v is None for v in (getattr(c, "intervals", None) or {None: None}).values())]
+    if len(by_note) == 1:
+        (note, models), = by_note.items()
+        return note if len(models) == len(blank) else f"{', '.join(models)}: {note}"
+    return "; ".join(f"{', '.join(models)}: {note}" for note, models in by_note.items())
+
+
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
-                         version: str | None = None, unit: str | None = None) -> Any:
+                         version: str | None = None, unit: str | None = None, intervals_note: str = "") -> Any:
     """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:
-    MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other."""
+    MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other. `intervals_note`: why
+    coverage or MSIS cells are blank (`blank_intervals_text`), in both."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     if not _in_run():
         return None
     table_key = scope.key("leaderboard")
     details = create_markdown_artifact(
-        leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key)),
+        leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key),
+                                     intervals_note=intervals_note),
         key=scope.key("leaderboard_details"),
         description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
-    text = leaderboard_description(metric, champion, version)
+    text = leaderboard_description(metric, champion, version, intervals_note)
     if details is not None:
         text += f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}"
     return create_table_artifact(leaderboard_rows(board, champion, metric), key=table_key,
                                  description=scope.describe(text))
 
 
-def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None) -> str:
+def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None,
+                            intervals_note: str = "") -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
     and the published model with its version, as the receipt names it ('from croston (croston-v1)': the production
     model's row is named `production`, and 'come from production' said nothing of which model that was); then, a
     paragraph of its own, what 1.0 of the metric means (it came between the two, the published model at the end
-    of five lines)."""
+    of five lines); and why coverage or MSIS cells are blank (`intervals_note`), where they are."""
     desc = f"backtest leaderboard, ranked by {metric_header(metric)} (lower is better)"
     if champion:
         desc += f"; the published forecasts come from {model_text(champion, version)}"
-    return f"{desc}.\n\n{_meaning(metric)}."
+    blank = f"\n\n{md_text(intervals_note)}." if intervals_note else ""
+    return f"{desc}.\n\n{_meaning(metric)}.{blank}"
 
 
 def model_text(model: str, version: str | None = None) -> str:
@@ -755,6 +813,27 @@ def withdrawn_decision_artifact(sentence: str, model: str, version: str | None, 
     return create_markdown_artifact(withdrawn_decision_markdown(sentence, model, version, withdrawn=withdrawn),
                                     key=scope.key("decision"),
                                     description=scope.describe(f"{what}: another run published this as_of"))
+
+
+def newest_artifact(key: str) -> Any:
+    """The newest artifact under `key` as the Prefect API holds it (its `data`, `flow_run_id`), None when there is none
+    or no API answers (outside a run: None). Posts the filter itself: `read_artifacts` sends null for the filters it is
+    not given, which the server rejects."""
+    if not _in_run():
+        return None
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import Artifact
+
+    try:
+        with get_client(sync_client=True) as client:
+            body = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
+            found = Artifact.model_validate_list(client.request("POST", "/artifacts/filter", json=body).json())
+    except Exception:  # noqa: BLE001 - a follow-up is a courtesy: the run goes on without it
+        return None
+    return found[0] if found else None
+
+
+FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run")  # `withdrawn_decision_markdown`'s headings
 
 
 WITHDRAWN_MARK = "✘ not published (withdrawn)"

@@ -17,6 +17,7 @@ from flowcast.data.freshness import (
     periods_between,
 )
 from flowcast.errors import DataValidationError
+from flowcast.mdtext import md_text
 
 
 @pytest.mark.parametrize(("start", "end", "freq", "n"), [
@@ -73,7 +74,8 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
     assert line.startswith("2 series ended") and "older, closed" in line
     assert "forecast from its own last observation" in line and 'ended_series = "exclude"' in line
     assert f.to_dict() == {"latest_ds": "2026-11-01T00:00:00", "periods_behind": 1, "stale": False, "series_ended": 2,
-                           "series_ended_excluded": 0, "ended": ["older", "closed"]}
+                           "series_ended_excluded": 0, "ended": ["older", "closed"],
+                           "ended_last": ["2020-01-01T00:00:00", "2024-01-01T00:00:00"]}
 
 
 @pytest.mark.parametrize(("last", "horizon", "ended"), [
@@ -218,3 +220,67 @@ def test_the_data_quality_report_lists_the_excluded_series_and_their_whole_reaso
     assert md.rstrip().endswith("ended\\_series = \"exclude\")") and "| S5 |" not in md
     report.excluded = [{"unique_id": f"s{i}", "reason": "too short"} for i in range(53)]
     assert report.to_markdown().rstrip().endswith("- **s49**: too short\n- ... and 3 more")
+
+
+@pytest.mark.parametrize(("last", "aside", "says"), [
+    # forecast mode: the ended series, each with when it last had data, the count
+    ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1), "older": datetime(2020, 1, 1)}, None,
+     ("Ended series forecast anyway: 2 series stopped more than a horizon before the latest observation (2026-11-01), "
+     "and a run forecasts them all the same, from their own last observation, their forecasts dated before the "
+     "others' and published beside them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
+     "older (last data 2020-01-01), closed (last data 2024-01-01).")),
+    ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1)}, None, ("1 series stopped more than a horizon "
+     "before the latest observation (2026-11-01), and a run forecasts it all the same, from its own last observation")),
+    # more than the five named: e.g. and how many more
+    ({"live": datetime(2026, 11, 1), **{f"c{i}": datetime(2020, 1 + i, 1) for i in range(7)}}, None,
+     ("e.g. c0 (last data 2020-01-01), c1 (last data 2020-02-01), c2 (last data 2020-03-01), c3 (last data "
+     "2020-04-01), c4 (last data 2020-05-01) and 2 more.")),
+    ({"live": datetime(2026, 11, 1)}, None, None),  # none ended
+    # exclude mode: set aside, listed among the excluded series, not said to be forecast
+    ({"live": datetime(2026, 11, 1)}, {"closed": datetime(2024, 1, 1)}, None),
+])
+def test_the_data_quality_report_says_which_ended_series_were_forecast_anyway(last, aside, says):
+    """Regression: in forecast mode (the default) the data-quality artifact counted the ended series in its table and
+    never said that they were forecast and published anyway, dated years before the others, nor when each stopped."""
+    from flowcast.data.validate import DataQualityReport
+
+    set_aside = None if aside is None else pl.DataFrame({"unique_id": list(aside), "last_ds": list(aside.values())},
+                                                        schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
+    f = freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12, set_aside)
+    report = DataQualityReport(source="s", as_of="2026-12-03", freq="1mo")
+    report.freshness = f.to_dict()
+    md = report.to_markdown()
+    if says is None:
+        assert "forecast anyway" not in md
+        return
+    assert md_text(says) in md
+
+
+@pytest.mark.parametrize(("ended", "cut", "says", "alive"), [
+    (None, datetime(2024, 3, 1), None, None),
+    ([{"unique_id": "closed", "last_ds": "2020-12-01T00:00:00"}], datetime(2024, 3, 1),
+     ('1 ended series set aside ([validation] ended_series = "exclude"), closed, is in no backtest window either: the '
+     "leaderboard scores the series this run publishes."), None),
+    # one ended after the oldest cut (2024-03): a run at that cut would have forecast it; one before: in none anyway
+    ([{"unique_id": "closed", "last_ds": "2020-12-01T00:00:00"}, {"unique_id": "late", "last_ds": "2024-06-01"}],
+     datetime(2024, 3, 1), "2 ended series set aside", ("1 of them (late) still had observations after the oldest "
+     "backtest cut (2024-03-01), where a run would have forecast it: the scores leave out series that ended since")),
+    # on the cut itself: nothing after it to score, as a run at the cut would have had none
+    ([{"unique_id": "edge", "last_ds": "2024-03-01T00:00:00"}], datetime(2024, 3, 1), "1 ended series", None),
+    ([{"unique_id": f"s{i}", "last_ds": "2020-01-01T00:00:00"} for i in range(7)], None, ("s0, s1, s2, s3, s4 and 2 "
+     "more, are in no backtest window"), None),
+])
+def test_ended_series_set_aside_say_they_are_in_no_backtest_window(ended, cut, says, alive):
+    """ended_series = "exclude" leaves an ended series out of every backtest window, also one whose cut came before it
+    ended (the decision uses data after that cut). That is intended (the leaderboard is for the series published; every
+    window scores the same series) and said in the run's notes, with those a point-in-time backtest would have scored."""
+    from flowcast.data.freshness import ended_backtest_note
+
+    note = ended_backtest_note(ended, cut, "1mo")
+    if says is None:
+        assert note is None
+        return
+    assert note is not None and says in note
+    assert ("still had observations after" in note) == (alive is not None)
+    if alive:
+        assert alive in note

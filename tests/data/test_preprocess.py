@@ -771,6 +771,29 @@ def test_ended_series_are_set_aside_with_their_reason_when_asked(mode, b_back, i
     assert s.rows_out == td.frame.height and set(td.frame["unique_id"].unique()) == set(ids)
 
 
+@pytest.mark.parametrize(("mode", "b_days", "ids", "cut", "before_gap", "ended_rows"), [
+    # b: days 0..3, a 5-day hole, days 9..14 (5 days before a's last, horizon 2): gap-cut and ended
+    ("exclude", [0, 1, 2, 3, *range(9, 15)], ["a"], [], 0, 10),  # set aside whole: its 4 rows before the gap too
+    ("forecast", [0, 1, 2, 3, *range(9, 15)], ["a", "b"], ["b"], 4, 0),  # forecast: it starts after its gap
+    # b resumes on day 17 (2 days before a's last: not ended), so forecast from after its long gap in either mode
+    ("exclude", [0, 1, 2, 3, *range(9, 15), 17], ["a", "b"], ["b"], 4, 0),
+])
+def test_an_ended_series_with_a_long_gap_is_set_aside_once_not_also_said_to_start_after_it(mode, b_days, ids, cut,
+                                                                                           before_gap, ended_rows):
+    """Regression: a series both cut at an interior gap longer than max_gap and set aside as ended was listed among
+    the gap-cut series ('the 4 rows before 2020-01-10 are not used, the series starts there') and among the excluded
+    ones: it starts nowhere, it is not forecast. It is set aside once; its rows before the gap count with its other
+    rows (rows_ended), and the counts still reconcile."""
+    st = load_settings(model={"lookback": 3}, horizon=2, validation={"ended_series": mode}, preprocess={"max_gap": 3})
+    valid = frame({"a": list(range(20)), "b": [1.0] * len(b_days)}, days={"a": list(range(20)), "b": b_days})
+    td, s = preprocess(valid, source(), st, None)
+    assert td.ids == ids
+    assert [c["unique_id"] for c in s.gap_cut or []] == cut
+    assert (s.rows_before_gap, s.rows_ended) == (before_gap, ended_rows)
+    assert [e["unique_id"] for e in s.excluded] == ([] if "b" in ids else ["b"])
+    assert s.rows_in == s.rows_out - s.rows_inserted + s.rows_trimmed + s.rows_before_gap + s.rows_ended
+
+
 def test_ended_series_take_no_planned_covariates_along():
     """An ended series set aside leaves no future covariate rows behind (the horizon of a series not forecast)."""
     valid = frame({"a": [1.0] * 10 + [None], "b": [1.0] * 4 + [None]}, days={"a": [*range(10), 10], "b": [0, 1, 2, 3, 10]},

@@ -373,3 +373,26 @@ def test_backtest_scales_carry_the_rmsse_scale_of_the_history_up_to_each_cutoff_
     diffs = np.diff(np.asarray(series["x"]))
     assert sc["scale_sq"].to_list() == pytest.approx([1.0, (31 * 1 + 0 + 3 * 100) / 35])  # 32 and 36 points
     assert sc["scale_sq"][1] == pytest.approx(float((diffs[:35] ** 2).mean()))
+
+
+@pytest.mark.parametrize(("n_windows", "blank"), [(1, True), (W, False)])
+def test_a_one_window_backtest_says_why_its_coverage95_and_msis_are_blank(td, n_windows, blank):
+    """Regression: with one backtest window the leaderboard's coverage95 and msis cells were blank, nothing saying
+    why. Its 5 series are cross-calibrated half on half (2 or 3 series x 4 steps: under the 19 points a 95% conformal
+    quantile needs); each candidate carries the reason, and the board's blank cells are exactly the ones it names."""
+    stats = ["naive", "seasonal_naive", "theta", "damped"]
+    comps = {s: backtest(td, _stat(s), name=s, n_windows=n_windows) for s in stats}
+    plan = plan_candidates(cells=[], seeds=1, base_seed=0, statistical=stats, combination=["theta", "damped"])
+    cands, _, _ = _evaluate(plan.specs, comps, td, n_windows=n_windows)
+    board = candidate_board(cands, "mae")
+    if not blank:
+        assert all(c.intervals_note == "" for c in cands)
+        assert board["coverage95"].null_count() == 0
+        return
+    assert board["coverage95"].null_count() == board.height and board["msis"].null_count() == board.height
+    assert board["coverage80"].null_count() == 0
+    assert {c.intervals_note for c in cands} == {
+        ("coverage95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its 5 "
+        "series in two halves, each calibrated on the other half's points: 8 and 12 points, fewer than a 95% interval "
+        "needs (a conformal interval needs 4 for 80%, 19 for 95%); more series, or histories long enough for a second "
+        "backtest window ([evaluation] n_windows), fill them")}

@@ -16,6 +16,7 @@ from flowcast.evaluation.conformal import (
     calibration_notes,
     conformal_quantile,
     cross_calibrated,
+    cross_calibrated_with_note,
     interval_metrics,
     min_points,
     quantile_pair,
@@ -275,6 +276,21 @@ def test_a_level_with_too_few_points_even_pooled_publishes_no_interval_and_says_
          "backtest left 2 calibration points per step, fewer than the 4 an 80% interval needs per step.")]
 
 
+def test_a_level_pooled_for_another_levels_sake_does_not_say_it_had_too_few_points():
+    """Regression: 6 series x 3 steps (one window) give 6 points a step, enough for 80% (4), but a step is calibrated
+    apart only when every level can be (19 for 95%), and the 18 points pooled publish no 95% interval. The note said
+    'the backtest left 6 calibration points per step, fewer than the 4 an 80% interval needs per step' (a flowcast
+    run of 3 shops said so): false, and no reason at all."""
+    rows = _rows(6, 3, 1, [1.0, 1.0, 1.0], seed=5)
+    cal = calibrate(rows, 3)
+    assert cal["q"]["95"] == [None, None, None] and cal["pooled_steps"]["80"] == [1, 2, 3]
+    notes = calibration_notes(cal, "theta")
+    assert notes[0].startswith("theta publishes no 95% interval: its backtest left 18 calibration points")
+    assert notes[1].endswith("the backtest left 6 calibration points per step, enough for an 80% interval, but a step "
+                             "is calibrated on its own only with enough for every level, and a 95% interval needs 19 "
+                             "per step.")
+
+
 def test_pooled_widths_grow_with_the_step_and_cover_the_first_and_last_step_nearer_the_level():
     """Regression: a backtest with too few points per step (8 series, one window, 12 steps) gave every step the
     widths pooled over all steps: the same width at step 1 as at step 12, while errors grow with the step (here as
@@ -482,3 +498,29 @@ def test_a_level_scaled_backtest_point_takes_the_relative_change_known_at_its_cu
     # a at t2: mean |diff| 1 over a level of 31/3; b's one point, 50, moves as a did up to then
     assert calm.filter(b_first)["scale"].item() == pytest.approx(50 * 1 / (31 / 3))
     assert jump.filter(b_first)["scale"].item() == pytest.approx(calm.filter(b_first)["scale"].item())
+
+
+@pytest.mark.parametrize(("n_series", "windows", "blank", "says"), [
+    # one window of 8 series x 3 steps: each half calibrated on the other's 12 points, 4 enough for 80%, not 19 for 95%
+    (8, 1, ["coverage95", "msis"], "its 8 series in two halves, each calibrated on the other half's points: 12 and 12"),
+    (2, 1, ["coverage80", "coverage95", "msis"], "1 and 1"),  # one point per step per half: no level at all
+    (1, 1, ["coverage80", "coverage95", "msis"], "one window and one series"),
+    (3, 2, ["coverage95", "msis"], "at most 6 points"),  # window 1 on window 0's 3 series x 2 steps
+    (30, 1, [], ""),  # 15 series x 3 steps a half: 45 points, enough for both levels
+])
+def test_blank_interval_cells_say_why(n_series, windows, blank, says):
+    """Regression: the leaderboard's coverage95 and MSIS cells were blank on a one-window backtest of a few series,
+    with nothing saying why. The cross-calibration (a window's widths learn only from points observed by its
+    cutoff; one window: each half of the series on the other) had too few points for a 95% conformal quantile;
+    the note says so, with the points it had, and names only the blank cells."""
+    horizon = 3 if windows == 1 and n_series != 2 else (1 if n_series == 2 else 2)
+    rows = _rows(n_series, horizon, windows, [1.0] * horizon, seed=7)
+    crossed, note = cross_calibrated_with_note(rows, horizon)
+    m = interval_metrics(crossed)
+    assert sorted(k for k, v in m.items() if v is None) == sorted(blank)
+    if not blank:
+        assert note == ""
+        return
+    assert note.startswith(" and ".join([", ".join(c.replace("msis", "MSIS") for c in blank[:-1]), "MSIS"])
+                           + " are blank: ")
+    assert says in note and "19 for 95%" in note and "4 for 80%" in note

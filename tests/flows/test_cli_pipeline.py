@@ -367,3 +367,69 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
     assert back["series_excluded"] == 0
     assert not [e for e in back["excluded"] if e["unique_id"] == "closed"]
     assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]
+
+
+def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_and_marked_in_the_plot(tmp_path,
+                                                                                                     monkeypatch):
+    """Regression: with ended_series = "forecast" (the default) a store closed at the end of 2020 is forecast from
+    its own last observation and published beside 2025's forecasts; the data-quality artifact only counted it in its
+    table, and the forecast plot drew it like any other. The artifact now names it, with when it last had data, and
+    the plot's caption says it is marked (its panel's title and a line at its last observation).
+    The same run has one backtest window (3 series): its leaderboard's coverage95 and MSIS cells are blank, and the
+    leaderboard's description and the run's notes say why (they said nothing)."""
+    monkeypatch.setenv("FLOWCAST_EVALUATION__N_WINDOWS", "1")
+    import polars as pl
+    from flow_helpers import artifacts_of
+
+    from flowcast.mdtext import md_text
+    from flowcast.reporting import artifact_key
+
+    home = tmp_path / "home"
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
+                                                         "open2": ("2018-01-01", "2024-12-01"),
+                                                         "closed": ("2018-01-01", "2020-12-01")})
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
+                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (3, 1, 0)
+    rows = EmbeddedStore(home / "warehouse").read(dataset="shops", as_of=datetime(2025, 1, 1))
+    assert rows.filter(pl.col("unique_id") == "closed")["ds"].max() == datetime(2021, 3, 1)  # forecast anyway
+    arts = artifacts_of(out["run_id"])
+    quality = arts[artifact_key("quality", "shops")][0].data
+    assert ("Ended series forecast anyway: 1 series stopped more than a horizon before the latest observation "
+            "(2024-12-01), and a run forecasts it all the same") in quality
+    assert quality.rstrip().endswith("closed (last data 2020-12-01).")
+    plot = arts[artifact_key("plot", "shops")][0]
+    assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
+        in plot.data
+    # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
+    assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
+    why = ("coverage95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its "
+           "3 series in two halves, each calibrated on the other half's points: 3 and 6 points")
+    assert f"Leaderboard: {why}" in out["note"]
+    board = arts[artifact_key("leaderboard", "shops")][0]
+    assert md_text(why) in board.description
+
+
+def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(tmp_path, monkeypatch):
+    """ended_series = "exclude": a store that closed in August 2024 (4 months before the others' last, horizon 3) is set
+    aside, so it is in no backtest window, also the older windows whose cut came before it closed (a run at that cut
+    would have forecast it: the decision to set it aside uses data after the cut). Intended (README, Ended series);
+    the run's notes say it and count such series, where before nothing did."""
+    monkeypatch.setenv("FLOWCAST_VALIDATION__ENDED_SERIES", "exclude")
+    home = tmp_path / "home"
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
+                                                         "open2": ("2018-01-01", "2024-12-01"),
+                                                         "late": ("2018-01-01", "2024-08-01")})
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
+                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (2, 1, 1)
+    assert out["spans"]["n_windows"] >= 2  # the oldest cut, 2024-06 or before, came before late's last month
+    assert ('1 ended series set aside ([validation] ended_series = "exclude"), late, is in no backtest window either: '
+            "the leaderboard scores the series this run publishes; 1 of them (late) still had observations after the "
+            "oldest backtest cut (") in out["note"]  # the run's notes, as its decision artifact and log say them

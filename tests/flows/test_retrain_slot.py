@@ -38,6 +38,36 @@ def _other_run_of_the_slot(at: datetime, kwargs: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False):
+    """A retrain of a date another run published already, a real process (`late_retrain_child.py`: its first check
+    passed as if made just before that publish; this session's Prefect API), running retrain_flow(**kwargs) with
+    FLOWCAST_FAULT=`fault`: SIGKILLed there, or with `stop` stopped there (SIGSTOP: a run still live, its claim
+    naming a process that runs; SIGCONT goes on). The Popen (text streams piped)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": fault, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)]),
+           **({"FLOWCAST_FAULT_SIGNAL": "SIGSTOP"} if stop else {})}
+    return subprocess.Popen([sys.executable, str(here / "late_retrain_child.py"), json.dumps(kwargs)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _killed_late_retrain(kwargs: dict, fault: str) -> None:
+    """`_late_retrain` SIGKILLed at `fault` (asserted), waited for."""
+    import signal
+
+    proc = _late_retrain(kwargs, fault)
+    _, err = proc.communicate(timeout=400)
+    assert proc.returncode == -signal.SIGKILL, err[-3000:]
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypatch):
     """Regression (ops16): the same retrain schedule slot run twice (a restarted serve re-creating the
@@ -594,15 +624,8 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     date, overwrite off) or of the slot (scheduled) withdraws it, says so (also in a follow-up decision artifact:
     the killed run's, written before its publish, named the winner) and publishes nothing; a person who promoted it
     by hand since is left alone."""
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from prefect.runtime import flow_run
-    from prefect.settings import PREFECT_API_URL
 
     from flowcast.flows import retrain_flow
     from flowcast.store import open_store
@@ -611,13 +634,8 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     store = open_store(load_settings(None, home=flow_kwargs["home"]))
     other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
     assert other["published_rows"] > 0 and registry.production("tiny") is None
-    here = Path(__file__).resolve().parent
-    env = {**os.environ, "FLOWCAST_FAULT": "flow:before_publish", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": False}
-    killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
-                            capture_output=True, text=True, timeout=400, check=False)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    _killed_late_retrain(late, "flow:before_publish")
     left = registry.production("tiny")  # promoted, then killed: its forecasts never published (the key is other's)
     assert left is not None and left.version != other["model_version"]
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
@@ -707,15 +725,10 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
     process SIGKILLed right after its promotion was withdrawn under the registry's lock
     (FLOWCAST_FAULT=registry:refused_withdrawn), before its note and its follow-up decision artifact: production is
     what it was, the pointer and its backup agree, the winner is removed, and a re-run of the date skips it with
-    nothing left to withdraw."""
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from prefect.settings import PREFECT_API_URL
+    nothing left to withdraw. withdraw20: the killed run's decision artifact, written before its publish and naming
+    its winner, stayed the key's newest for good; the re-run that skips writes the follow-up (`withdrawn_unsaid`: the
+    `withdraw` event names the run whose decision is the newest), once."""
+    from flow_helpers import artifacts_of
 
     from flowcast.flows import retrain_flow
     from flowcast.store import open_store
@@ -723,21 +736,26 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
     registry = ModelRegistry(f"{flow_kwargs['home']}/models")
     store = open_store(load_settings(None, home=flow_kwargs["home"]))
     other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
-    here = Path(__file__).resolve().parent
-    env = {**os.environ, "FLOWCAST_FAULT": "registry:refused_withdrawn", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
     late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": False}
-    killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
-                            capture_output=True, text=True, timeout=400, check=False)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    _killed_late_retrain(late, "registry:refused_withdrawn")
     assert registry.production("tiny") is None  # withdrawn before the kill
     (undone,) = [e for e in registry.history("tiny") if e["action"] == "withdraw"]
     assert undone["version"] not in [v.version for v in registry.list()]  # removed
     root = registry.root
     assert (root / "production.json").read_bytes() == (root / "production.backup.json").read_bytes()
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]
+    assert undone["run"] != other["run_id"]  # the killed run's (the version and the run whose decision named it)
     again = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
-    assert again["skipped"] and "withdrawn" not in again["note"] and registry.production("tiny") is None
+    assert again["skipped"] and registry.production("tiny") is None
+    assert (f"The newest decision of tiny (run {undone['run']}) chose {undone['version']}, whose promotion that run "
+            "withdrew") in again["note"] and "production of tiny is empty since" in again["note"]
+    (decision,) = artifacts_of(again["run_id"])["promotion-decision-tiny"]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and undone["version"] in decision.data
+    (killed,) = artifacts_of(undone["run"])["promotion-decision-tiny"]  # its decision: the winner, as if published
+    assert undone["version"] in killed.data and not killed.data.startswith("## Withdrawn")
+    third = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)  # said once: nothing more
+    assert third["skipped"] and "withdrawn" not in third["note"] and "promotion-decision-tiny" not in artifacts_of(
+        third["run_id"])
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -753,14 +771,6 @@ def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_o
     removes it, which removes its files and leaves the champion record naming it). A re-run of the date withdraws it: the other run's
     winner is the champion again."""
     import errno
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from prefect.settings import PREFECT_API_URL
 
     from flowcast import registry as registry_mod
     from flowcast.atomic import storage_error
@@ -771,12 +781,7 @@ def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_o
     assert registry.champion("tiny").version == other["model_version"]
     late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
     if fault == "killed":
-        here = Path(__file__).resolve().parent
-        env = {**os.environ, "FLOWCAST_FAULT": "flow:before_publish", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-               "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
-        killed = subprocess.run([sys.executable, str(here / "late_retrain_child.py"), json.dumps(late)], env=env,
-                                capture_output=True, text=True, timeout=400, check=False)
-        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        _killed_late_retrain(late, "flow:before_publish")
     else:
         real_write, real_withdraw, full = registry_mod._write_json_atomic, registry_mod.ModelRegistry.withdraw_champion, []
 
@@ -804,3 +809,129 @@ def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_o
     assert again["skipped"] and f"The recorded champion of tiny was {left.version}" in again["note"]
     assert registry.champion("tiny").version == other["model_version"] and registry.production("tiny") is None
     assert [e["action"] for e in registry.history("tiny") if e["version"] == left.version][-1] == "withdraw_champion"
+
+
+def _stopped(proc, timeout: float = 400.0) -> bool:
+    """Wait until process `proc` is stopped (SIGSTOP: state T in /proc); False when it ended first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{proc.pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "T":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("run_b", ["live", "killed"])
+def test_a_scheduled_run_of_the_slot_leaves_a_live_runs_unpublished_winner_alone(flow_kwargs, monkeypatch, run_b):
+    """Regression (withdraw20): a retrain of the slot's as_of with overwrite on (`flowcast run --as-of`, a real
+    process here: run B) promoted its winner and was about to publish it when a scheduled run of that slot started:
+    the slot was retrained already, and its check for a winner a killed run left unpublished (read without the
+    registry's lock, pins ignored) took B's for one and withdrew it; B then failed, ProductionMovedError, its work
+    lost. B pins its winner until its publish ends, and its claim names its live process: the scheduled run leaves
+    the winner alone and B publishes it (B stopped at `flow:before_publish`, SIGSTOP, then SIGCONT). B killed there
+    instead (its pin stays 24 hours), the scheduled run withdraws it as before."""
+    import json
+    import os
+    import signal
+
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import retrain_flow
+    from flowcast.store import open_store
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    first = retrain_flow(**{**flow_kwargs, "overrides": _evaluation(statistical=["naive"], combination=[])},
+                         **STATISTICAL)  # naive in production: run B's candidates beat it
+    b = _late_retrain({**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": True},
+                      "flow:before_publish", stop=True)
+    try:
+        assert _stopped(b), b.communicate()[1][-3000:]
+        winner = registry.production("tiny")  # B's: promoted, not published
+        assert winner.version != first["model_version"] and winner.version in registry.pins()
+        if run_b == "killed":
+            os.kill(b.pid, signal.SIGKILL)
+            b.wait(timeout=60)
+        skipped = retrain_flow(**flow_kwargs, **STATISTICAL)  # the scheduled run of the slot: retrained already
+        assert skipped["skipped"] and skipped["retrained_by"] == first["run_id"]
+        if run_b == "killed":
+            assert f"Production of tiny was {winner.version}" in skipped["note"] and "withdrawn" in skipped["note"]
+            assert registry.production("tiny").version == first["model_version"]
+            return
+        assert "withdrawn" not in skipped["note"] and registry.production("tiny").version == winner.version
+    finally:
+        if b.poll() is None:
+            os.kill(b.pid, signal.SIGCONT)
+    out, err = b.communicate(timeout=400)
+    assert b.returncode == 0, err[-3000:]
+    done = json.loads(out.strip().splitlines()[-1])
+    assert done["published_rows"] > 0 and done["model_version"] == winner.version and not done["skipped"]
+    assert store.receipt_of("tiny", SLOT)["run_id"] == done["run_id"]
+    assert registry.production("tiny").version == winner.version
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("meanwhile", ["retract", "pinned-since"])
+def test_an_unpublished_winner_is_withdrawn_past_a_retract_and_never_once_a_run_pins_it_meanwhile(flow_kwargs,
+                                                                                                   meanwhile):
+    """Regression (withdraw20): `withdraw_unpublished_winner` compared the pointer's latest change with the killed
+    run's promotion counting `retract` events (gc taking a version out from under production: no pointer moves), so a
+    retract since left the winner in production for good; it reads past `registry.NO_POINTER_MOVE` now, as `models
+    rollback --expected` does. And it read its conditions without the registry's lock: a run that began to use the
+    winner (pinned it: a forecast run, which then publishes with it) between that look and the withdrawal lost it.
+    They are read again in the withdrawal's hold of the lock: a pin since leaves the winner alone."""
+    from datetime import timedelta
+
+    from prefect import flow
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.common import flow_settings, withdraw_unpublished_winner
+    from flowcast.registry import Pin, Promotion
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    key, at = SLOT.replace(tzinfo=None), datetime(2019, 7, 2)
+    before = registry.register(None, name="naive", dataset="tiny", kind="statistical", recipe={"model": "naive"},
+                               fingerprint={"source": "tiny"}, as_of=key - timedelta(days=30), created_at=at,
+                               then=Promotion("promote", at=at)).version
+    # a killed retrain of the slot's as_of: registered, promoted and pinned (its pin lasts 24 h), never published
+    dead = registry.register(None, name="theta", dataset="tiny", kind="statistical", recipe={"model": "theta"},
+                             fingerprint={"source": "tiny", "run_id": "run-killed"}, as_of=key, created_at=at,
+                             then=Promotion("promote", at=at),
+                             pin=Pin(run="run-killed", at=at, until=at + timedelta(hours=24))).version
+    asked: list[str] = []
+
+    def alive(run: str) -> bool | None:
+        asked.append(run)
+        if meanwhile == "pinned-since":  # a forecast run takes it up right after this look
+            registry.pin(dead, run="run-forecasting", at=at, until=at + timedelta(hours=24))
+        return False  # the killed run's process is gone
+
+    if meanwhile == "retract":
+        registry.delete(before, allow_protected=True, at=at)  # gc: out from under production, a `retract`
+        assert registry.history("tiny")[-1]["action"] == "retract"
+
+    @flow
+    def skip_of_the_slot() -> tuple[str, object] | None:
+        return withdraw_unpublished_winner(flow_settings(**flow_kwargs), SLOT, at + timedelta(hours=1), alive=alive)
+
+    left = skip_of_the_slot()
+    assert asked == ["run-killed"]
+    if meanwhile == "retract":
+        assert left is not None and f"Production of tiny was {dead}" in left[0]
+        assert registry.production("tiny") is None and registry.history("tiny")[-1]["action"] == "withdraw"
+    else:
+        assert left is None and registry.production("tiny").version == dead
+    assert other["published_rows"] > 0 and dead in [v.version for v in registry.list()]  # pinned: kept for gc

@@ -497,3 +497,43 @@ def test_the_watchdog_of_a_command_that_ended_normally_exits_at_once(tmp_path):
     finally:
         if start_time(dog):
             os.kill(dog, signal.SIGKILL)
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("case", ["claim-live", "claim-dead", "api-running", "api-crashed", "api-unknown"])
+def test_whether_a_flow_run_still_runs_is_told_by_its_claim_then_by_its_prefect_state(tmp_path, case):
+    """withdraw20: `run_alive` is what a retrain that skips its slot asks of the run pinning an unpublished winner
+    (alive: it is about to publish it, and is left alone; dead: a killed run's, withdrawn). Its claim answers where
+    its process can be checked from here (alive, or gone); otherwise (another host, no claim) the Prefect API's state
+    of the run (final: not running); None where neither can say."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    from flowcast.ops.reaper import CLAIMS, _host, _pid_namespace, run_alive
+
+    @flow(name="retrain")
+    def retrain() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(retrain, state=Running())
+        if case == "api-crashed":
+            client.set_flow_run_state(run.id, Crashed(message="killed"), force=True)
+    run_id = str(run.id) if case != "api-unknown" else "00000000-0000-0000-0000-00000000000f"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim = {"flow_run_id": run_id, "pid": proc.pid, "pid_start": start_time(proc.pid), "host": _host(),
+                 "pid_ns": _pid_namespace()}
+        if case.startswith("api"):  # a claim that cannot be checked here: another machine's
+            claim["host"] = "another-machine"
+        if case == "claim-dead":  # its process gone (SIGKILL), the API still saying Running
+            proc.kill()
+            proc.wait()
+        (tmp_path / CLAIMS).mkdir()
+        (tmp_path / CLAIMS / f"{run_id}.json").write_text(json.dumps(claim))
+        expected = {"claim-live": True, "claim-dead": False, "api-running": True, "api-crashed": False,
+                    "api-unknown": None}[case]
+        assert run_alive(tmp_path, run_id) is expected
+    finally:
+        proc.kill()
+        proc.wait()

@@ -658,9 +658,9 @@ def models_rollback(
         target = dataset or (before.dataset if before else None)
         # its latest change of the pointer: a retrain's champion or kept production since moved nothing, nor did a
         # `retract` (a version taken out from under the top: a run's unpublished promotion, or one gc removed)
-        from flowcast.registry import RECORDS
+        from flowcast.registry import NO_POINTER_MOVE
 
-        last = ([e for e in reg.history(target) if e.get("action") not in (*RECORDS, "retract")] or [{}])[-1] \
+        last = ([e for e in reg.history(target) if e.get("action") not in NO_POINTER_MOVE] or [{}])[-1] \
             if target else {}
         if last.get("action") == "rollback" and last.get("previous") == expected and last.get("version") == now:
             reg.sync_backup()  # a retry after a kill: the pointer's backup copy and the copy on PostgreSQL
@@ -668,7 +668,7 @@ def models_rollback(
             console.print(f"production of {said(target)} was already rolled back from {said(expected)} to "
                           f"{said(now)} ({last.get('at') or 'time not recorded'}): nothing changed", highlight=False)
             if json_out:
-                emit_json({"dataset": target, "production": now, "previous": expected})
+                emit_json({"dataset": target, "production": now, "previous": expected, "gone_past": []})
             return
         raise ProductionMovedError(
             f"production{f' of {target}' if target else ''} is {now or 'none'}, not {expected} (--expected), and its "
@@ -676,10 +676,28 @@ def models_rollback(
     mv = reg.rollback(dataset=dataset, expected=ANY if expected is None else expected, reason=reason,
                       at=_recorded_at(at))
     _mirror_registry(settings)
+    gone = _gone_past(reg.history(mv.dataset))
     console.print(f"production of {said(mv.dataset)}: {said(before.version) if before else 'none'} -> "
-                  f"[bold]{said(mv.version)}[/] (rolled back)", highlight=False, markup=True)
+                  f"[bold]{said(mv.version)}[/] (rolled back"
+                  + (f"; gone past {', '.join(said(v) for v in gone)}: {'they are' if len(gone) > 1 else 'it is'} gone "
+                     "from the registry, removed by an older `flowcast gc` or by hand, and no longer in the production "
+                     "stack" if gone else "") + ")", highlight=False, markup=True)
     if json_out:
-        emit_json({"dataset": mv.dataset, "production": mv.version, "previous": before.version if before else None})
+        emit_json({"dataset": mv.dataset, "production": mv.version, "previous": before.version if before else None,
+                   "gone_past": gone})
+
+
+def _gone_past(history: list[dict[str, Any]]) -> list[str]:
+    """The versions the rollback that is `history`'s last event went past (gone from the registry: its `retract`
+    events, `registry.ROLLBACK_SKIPPED`), newest promotion first."""
+    from flowcast.registry import ROLLBACK_SKIPPED
+
+    out: list[str] = []
+    for e in reversed(history[:-1]):
+        if e.get("action") != "retract" or not str(e.get("reason") or "").startswith(ROLLBACK_SKIPPED):
+            break
+        out.append(str(e.get("version")))
+    return out[::-1]
 
 
 def _newest_published(settings: Any) -> dict[str, str]:

@@ -17,7 +17,8 @@ dbt's source freshness (warn_after / error_after), a run measures the gap:
   each is still forecast from its own last observation, so their forecasts are dated long before
   the others'; the run names them. With `"exclude"` preprocessing sets them aside with their reason
   (`TrainingData.excluded`, `ended_series`): not backtested, trained on or published, and counted
-  (`series_ended_excluded`). Each run decides anew from its own data: a series whose observations
+  (`series_ended_excluded`). It is in no backtest window, also one whose cut came before it ended: intended,
+  and said in the retrain's notes (`ended_backtest_note`). Each run decides anew from its own data: a series whose observations
   resume is forecast again. An excluded series is in the data, so `lost_series` never names it.
 - `lost_series`: series the dataset's last earlier publish forecast that this run's data do not
   have at all (not even a quarantined row): a partial export, a filter gone wrong upstream. The
@@ -52,6 +53,7 @@ class Freshness:
     ended: list[str] = field(default_factory=list)  # a sample of the ended series' ids (at most 5)
     n_ended: int = 0
     n_excluded: int = 0  # of the n_ended, those preprocessing set aside (validation.ended_series = "exclude")
+    ended_last: list[datetime] = field(default_factory=list)  # the last observation of each of `ended`, in its order
 
     @property
     def all_before_as_of(self) -> bool:
@@ -63,7 +65,8 @@ class Freshness:
     def to_dict(self) -> dict[str, Any]:
         return {"latest_ds": None if self.latest_ds is None else self.latest_ds.isoformat(),
                 "periods_behind": self.periods_behind, "stale": self.all_before_as_of, "series_ended": self.n_ended,
-                "series_ended_excluded": self.n_excluded, "ended": list(self.ended)}
+                "series_ended_excluded": self.n_excluded, "ended": list(self.ended),
+                "ended_last": [d.isoformat() for d in self.ended_last]}
 
 
 def latest_end(latest_ds: str | datetime | None, freq: str, time_label: str) -> str | None:
@@ -134,7 +137,7 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
     ended = ended_series(last, freq, h)
     n_excluded = 0 if aside is None else int(ended["unique_id"].is_in(aside["unique_id"].implode()).sum())
     return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height,
-                     n_excluded)
+                     n_excluded, list(ended["last_ds"].head(5).to_list()))
 
 
 def when_text(ds: datetime | None, freq: str = "1d") -> str:
@@ -166,6 +169,59 @@ def freshness_lines(f: Freshness, as_of: datetime | None) -> list[str]:
                      + (f"; {forecast} forecast from their own last observation" if forecast else ""))
         out.append(said)
     return out
+
+
+def ended_forecast_sentence(fresh: dict[str, Any], freq: str | None) -> str | None:
+    """The data-quality artifact's sentence when ended series were forecast anyway (`validation.ended_series =
+    "forecast"`, the default): how many, the first few with when each last had data; None when none was (no ended
+    series, or all set aside: the excluded list names those). `fresh`: `Freshness.to_dict()`. The table's count
+    alone did not say that such a series was forecast and published, dated before the others."""
+    n, aside = int(fresh.get("series_ended") or 0), int(fresh.get("series_ended_excluded") or 0)
+    if n <= aside:
+        return None
+    f = freq or "1d"
+    latest = fresh.get("latest_ds")
+    when = f" ({when_text(datetime.fromisoformat(str(latest)), f)})" if latest else ""
+    if aside:  # a sample of all the ended ones would name set-aside series too: counted only
+        return (f"{n - aside:,} of the {n:,} ended series were forecast anyway, from their own last observation, "
+                f"their forecasts dated before the others'.")
+    ids, lasts = list(fresh.get("ended") or []), list(fresh.get("ended_last") or [])
+    named = ", ".join(f"{u} (last data {when_text(datetime.fromisoformat(str(d)), f)})" if d else str(u)
+                      for u, d in zip(ids, lasts + [None] * (len(ids) - len(lasts))))
+    more = f" and {n - len(ids):,} more" if n > len(ids) else ""
+    first = "e.g. " if n > len(ids) else ""
+    return (f"Ended series forecast anyway: {n:,} series stopped more than a horizon before the latest observation"
+            f"{when}, and a run forecasts {'it' if n == 1 else 'them'} all the same, from "
+            f"{'its' if n == 1 else 'their'} own last observation, {'its' if n == 1 else 'their'} forecasts dated before the others' and published beside "
+            f"them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
+            f"{first}{named}{more}.")
+
+
+def ended_backtest_note(ended: list[dict[str, Any]] | None, oldest_cut: datetime | None, freq: str) -> str | None:
+    """A retrain's note when preprocessing set ended series aside (`PreprocessSummary.ended`: unique_id, last_ds ISO):
+    they are in no backtest window, also a window whose cut (`oldest_cut`: the oldest window's, of the series that end
+    latest) came before they ended, where a run at that cut would have forecast them. None when none was set aside.
+
+    Intended: the leaderboard chooses and calibrates the model for the series this run publishes, and every window
+    scores the same series (learned weights and cross-calibrated widths compare windows); only which series are scored
+    is known after the cut, no value after it reaches any window's forecasts. The note counts those a point-in-time
+    backtest would have scored in some window, so the survivorship is said, not hidden."""
+    if not ended:
+        return None
+    lasts = {str(e["unique_id"]): datetime.fromisoformat(str(e["last_ds"])) for e in ended}
+    alive = sorted(u for u, d in lasts.items() if oldest_cut is not None and d > oldest_cut)
+    n = len(lasts)
+    named = ", ".join(sorted(lasts)[:5]) + (f" and {n - 5:,} more" if n > 5 else "")
+    said = (f"{n:,} ended series set aside ([validation] ended_series = \"exclude\"), {named}, "
+            f"{'is' if n == 1 else 'are'} in no backtest window either: the leaderboard scores the series this run "
+            "publishes")
+    if alive:
+        cut = when_text(oldest_cut, freq)
+        said += (f"; {len(alive):,} of them ({', '.join(alive[:5])}{', ...' if len(alive) > 5 else ''}) still had "
+                 f"observations after the oldest backtest cut ({cut}), where a run would have forecast "
+                 f"{'it' if len(alive) == 1 else 'them'}: the scores leave out series that ended since (ended_series "
+                 "= \"forecast\" keeps them in)")
+    return said + "."
 
 
 def check_staleness(f: Freshness, max_staleness: int | None) -> None:

@@ -667,6 +667,16 @@ def preprocess(
         total -= int(bounds.filter(pl.col("__sid").is_in(ended_sids.implode())).get_column("__expected").sum())
         del ended_row
     summary.rows_inserted = total - (n_rows - summary.rows_ended)
+    if ended_sids is not None and summary.gap_cut:
+        # an ended series set aside does not "start after its gap": it is not forecast at all. It is not listed among
+        # the gap-cut series (it was both, said twice, the second time wrongly), and its rows before the gap count with
+        # its other rows, as rows_ended, once (rows_in still reconciles; nothing is counted twice)
+        gone_ids = set(gone["unique_id"].to_list())
+        theirs = [c for c in summary.gap_cut if c["unique_id"] in gone_ids]
+        moved = sum(int(c["rows"]) for c in theirs)
+        summary.gap_cut = [c for c in summary.gap_cut if c["unique_id"] not in gone_ids] or None
+        summary.rows_before_gap -= moved
+        summary.rows_ended += moved
 
     # 4. interior gaps: every gap left is at most max_gap periods (2b started each series after its last
     # longer one), so none excludes a series; the grid below inserts their timestamps for imputation

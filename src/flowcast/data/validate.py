@@ -292,6 +292,10 @@ class DataQualityReport:
             lines += ["", md_text(empty_covariates_line(self.empty_covariates))]
         if self.constant_covariates:
             lines += ["", md_text(constant_covariates_line(self.constant_covariates))]
+        from flowcast.data.freshness import ended_forecast_sentence
+
+        if (ended := ended_forecast_sentence(self.freshness, self.freq)) is not None:
+            lines += ["", md_text(ended)]
         excluded = [*self.series_quarantined, *self.excluded]
         if excluded:  # a list, not a table: the UI does not wrap a table's cells, and cut the reasons off
             lines += ["", "Excluded series (not forecast) and why:", ""]

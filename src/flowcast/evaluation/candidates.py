@@ -45,7 +45,7 @@ from flowcast.evaluation.combine import describe_weights, fit_weights, weights_b
 from flowcast.evaluation.conformal import (
     calibrate,
     calibration_rows,
-    cross_calibrated,
+    cross_calibrated_with_note,
     interval_metrics,
     series_scale,
 )
@@ -162,6 +162,8 @@ class CandidateResult:
     eligible: bool = True
     why_not: str = ""
     scoring: str = "backtest"  # for the production model: how it was scored
+    # why `intervals` has a level's coverage (or MSIS) without a value (`conformal.blank_intervals_note`), '' if none
+    intervals_note: str = ""
 
     @property
     def name(self) -> str:
@@ -336,12 +338,13 @@ def evaluate_candidate(
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
     calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels)
-    crossed = cross_calibrated(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels, oldest_only=stale)
+    crossed, blank_note = cross_calibrated_with_note(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels,
+                                                     oldest_only=stale)
     return CandidateResult(
         spec=spec, result=result, weights=[float(x) for x in final],
         weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,
         intervals=interval_metrics(crossed, levels), fallback_pairs=n_broken, missing_pairs=n_missing,
-        n_pairs=n_pairs, eligible=eligible, why_not=why,
+        n_pairs=n_pairs, eligible=eligible, why_not=why, intervals_note=blank_note,
     )
 
 

@@ -330,13 +330,24 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
         need = min_points(top / 100)
         label = "/".join(f"{x}%" for x in pooled)
         which = "every horizon step" if len(steps) == len(points) else f"horizon steps {_steps_label(steps)}"
-        notes.append(f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled, "
-                     "each divided by the square root of its step, and grow with sqrt(h) (the growth of a random "
-                     f"walk's errors): the backtest left {fewest} calibration points per step, fewer than the {need} "
-                     f"{'an' if str(top).startswith(('8', '11', '18')) else 'a'} {top}% interval needs per step.")
+        said = (f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled, "
+                "each divided by the square root of its step, and grow with sqrt(h) (the growth of a random "
+                f"walk's errors): the backtest left {fewest} calibration points per step, ")
+        if fewest < need:
+            said += f"fewer than the {need} {_a(top)} {top}% interval needs per step."
+        else:  # enough for its own level: a step is calibrated apart only with enough for every level (`calibrate`)
+            strict = max(levels, key=lambda lv: min_points(lv / 100))
+            said += (f"enough for {_a(top)} {top}% interval, but a step is calibrated on its own only with enough for "
+                     f"every level, and {_a(strict)} {strict}% interval needs {min_points(strict / 100)} per step.")
+        notes.append(said)
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
     return notes
+
+
+def _a(level: int) -> str:
+    """The article of a level read aloud: 'an' 80% / 11% / 18%, 'a' 95%."""
+    return "an" if str(level).startswith(("8", "11", "18")) else "a"
 
 
 def beyond_note(calibration: dict[str, Any] | None, name: str, horizon: int,
@@ -497,23 +508,73 @@ def cross_calibrated(scored: pl.DataFrame, horizon: int, levels: Sequence[int] =
     (short histories) is split by series instead: every other series in sorted order is
     calibrated on the rest (the same period, never the same points), so the leaderboard still
     shows a coverage."""
+    return cross_calibrated_with_note(scored, horizon, levels, oldest_only=oldest_only)[0]
+
+
+def cross_calibrated_with_note(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS, *,
+                               oldest_only: bool = False) -> tuple[pl.DataFrame, str]:
+    """`cross_calibrated`'s rows and, when they leave a level's coverage (or MSIS, scored on the widest level)
+    without a value, why (`blank_intervals_note`): a leaderboard whose coverage95 and MSIS cells were blank on a
+    one-window backtest said nothing of it."""
     windows = sorted(scored["window"].unique().to_list())
-    parts = []
+    parts, cals = [], []
     ids = sorted(scored["unique_id"].unique().to_list()) if len(windows) == 1 else []
     if len(ids) >= 2:
         halves = [ids[0::2], ids[1::2]]
         for mine, other in (halves, halves[::-1]):
             cal = calibrate(scored.filter(pl.col("unique_id").is_in(other)), horizon, levels)
+            cals.append(cal)
             parts.append(apply_intervals(scored.filter(pl.col("unique_id").is_in(mine)), cal))
-        return pl.concat(parts, how="vertical_relaxed")
+        return pl.concat(parts, how="vertical_relaxed"), blank_intervals_note(cals, levels, windows, len(ids))
     for k in windows[1:]:
         earlier = scored.filter(pl.col("window") < k)
         if {"ds", "cutoff"} <= set(scored.columns):  # windows closer than a horizon overlap: only what k's cutoff knew
             ck = scored.filter(pl.col("window") == k).select("unique_id", pl.col("cutoff").alias("__ck")).unique()
             earlier = earlier.join(ck, on="unique_id", how="inner").filter(pl.col("ds") <= pl.col("__ck")).drop("__ck")
         cal = calibrate(calibration_rows(earlier, oldest_only), horizon, levels)
+        cals.append(cal)
         parts.append(apply_intervals(scored.filter(pl.col("window") == k), cal))
+    note = blank_intervals_note(cals, levels, windows, len(scored["unique_id"].unique()))
     if not parts:
         return scored.clear().with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for lv in levels
-                                            for c in interval_cols(lv)])
-    return pl.concat(parts, how="vertical_relaxed")
+                                            for c in interval_cols(lv)]), note
+    return pl.concat(parts, how="vertical_relaxed"), note
+
+
+def blank_intervals_note(cals: Sequence[dict[str, Any]], levels: Sequence[int], windows: Sequence[int],
+                         n_series: int) -> str:
+    """Why the cross-calibrated coverage of some levels (and MSIS, scored on the widest) has no value, '' when every
+    level has one. `cals`: the calibrations of the checked parts (a half of the series of a one-window backtest, or
+    window k on the windows before it: a window's widths learn only from points observed by its cutoff); a level is
+    blank when no part had the points its conformal quantile needs (`min_points`). Honest as it is: borrowing the
+    checked points' own errors, or the widest score, would show a coverage the calibration was not held out from."""
+    levels = sorted(int(lv) for lv in levels)
+    if not levels or not windows:
+        return ""
+
+    def has(cal: dict[str, Any], lv: int) -> bool:
+        return any(v is not None for v in cal.get("q", {}).get(str(lv), []))
+
+    blank = [lv for lv in levels if not any(has(c, lv) for c in cals)]
+    if not blank:
+        return ""
+    widest = max(levels)
+    cells = [f"coverage{lv}" for lv in blank] + (["MSIS"] if widest in blank else [])
+    shown = " and ".join([", ".join(cells[:-1]), cells[-1]] if len(cells) > 1 else cells)
+    need = ", ".join(f"{min_points(lv / 100)} for {lv}%" for lv in levels)
+    top = max(blank)
+    # the finite scores each part's calibration had at that level (`calibrate`'s too_few; its rows where none were)
+    points = [int(c.get("too_few", {}).get(str(top), {}).get("points", c.get("n", 0))) for c in cals]
+    if len(windows) == 1 and n_series < 2:
+        how = ("the backtest has one window and one series, so no point is left to check an interval on that its "
+               "calibration did not see")
+    elif len(windows) == 1:
+        how = (f"the backtest has one window, so its intervals are checked by splitting its {n_series:,} series in two "
+               f"halves, each calibrated on the other half's points: {points[0]:,} and {points[1]:,} points, fewer "
+               f"than a {top}% interval needs")
+    else:
+        how = (f"each backtest window's intervals are calibrated on the points of the windows before it observed by "
+               f"its cutoff: at most {max(points, default=0):,} points, fewer than a {top}% interval needs")
+    more = ("more series, or histories long enough for a second backtest window ([evaluation] n_windows), fill them"
+            if len(windows) == 1 else "more series or backtest windows fill them")
+    return f"{shown} are blank: {how} (a conformal interval needs {need}); {more}"

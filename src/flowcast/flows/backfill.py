@@ -164,7 +164,11 @@ def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: dateti
     retrain of that date (its publish refused: another run published first) left in production, or recorded as the
     dataset's champion, is withdrawn; the sentence saying so is added to the date's outcome, logged, and the
     date's decision artifact (under its backfill key) follows it."""
-    left = withdraw_unpublished_winner(settings, as_of, at)
+    from functools import partial
+
+    from flowcast.ops.reaper import run_alive
+
+    left = withdraw_unpublished_winner(settings, as_of, at, alive=partial(run_alive, settings.home))
     if left is None:
         return
     warn(left[0])

@@ -337,65 +337,151 @@ class SlotRetrained:
         return self.found is not None
 
 
-def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime) -> tuple[str, Any] | None:
+def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime, *,
+                                alive: Callable[[str], bool | None]) -> tuple[str, Any] | None:
     """A retrain of this slot or date that skips it (another run published it): (the sentence saying so, the
     version) when the production model it found, or the dataset's recorded champion, is a winner another retrain of
-    the same dataset and as_of promoted (or recorded, `promote=False`) and that never published; None otherwise.
-    Such a winner is what a run with overwrite off leaves when it is killed between its promotion (or record) and
-    the refusal of its publish (the key was published by another run first), or when a full disk stopped that
-    withdrawal: it was never undone (`PublishGuard.refuse`, `withdraw_champion`), and no run of that as_of could
-    publish its forecasts any more, so production (or the champion a forecast run takes while none is in production)
-    stayed a model whose forecasts were never published. Withdrawn when it is a version registered for this
-    (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names, and the
-    latest change of the pointer (of the champion) is its promotion (record) by the run that registered it (at its
-    registration's time: a rollback or a promotion by hand since is a person's choice, left alone); compare and swap
-    on it (a run that promoted meanwhile is left alone). A store or registry that cannot say is a warning."""
+    the same dataset and as_of promoted (or recorded, `promote=False`) and that never published, and no live run
+    pins it; None otherwise. Such a winner is what a run with overwrite off leaves when it is killed between its
+    promotion (or record) and the refusal of its publish (the key was published by another run first), or when a full
+    disk stopped that withdrawal: it was never undone (`PublishGuard.refuse`, `withdraw_champion`), and no run of that
+    as_of could publish its forecasts any more, so production (or the champion a forecast run takes while none is in
+    production) stayed a model whose forecasts were never published. Withdrawn when it is a version registered for
+    this (dataset, as_of) whose forecasts the key does not hold and no publish of this as_of or later names, and the
+    latest change of the pointer (of the champion; events that move no pointer, `NO_POINTER_MOVE`, read past) is its
+    promotion (record) by the run that registered it (at its registration's time: a rollback or a promotion by hand
+    since is a person's choice, left alone).
+    A run that still runs is not such a run: a retrain of the same as_of with overwrite on (`flowcast run --as-of`)
+    promotes, then publishes, and a scheduled run of the slot in between withdrew its winner, failing it
+    (ProductionMovedError). A winner pinned (`ModelRegistry.pinned_by`: the run that registered it pins it until its
+    publish ends, a run forecasting with it too) by a run `alive` says runs (True), or cannot tell (None), is left
+    alone, with a line in the log; a killed run's pin, which lasts PIN_TTL_HOURS, does not keep it (`alive`: False;
+    `ops.reaper.run_alive` in the flows). The conditions are read again, and the winner withdrawn, in one hold of the
+    registry's lock (`withdraw(check=...)`), where a promoting run's publish lands (`publishing`): a run that published
+    it meanwhile keeps it. A store or registry that cannot say is a warning."""
     from flowcast.errors import ProductionMovedError
-    from flowcast.registry import RECORDS
     from flowcast.shared import open_registry
     from flowcast.store import open_store
 
     dataset, key = _slot(settings, as_of)
+    log = get_run_logger()
     try:
         store = open_store(settings)
-        held = store.receipt_of(dataset, key) if store.has(dataset, key) else None
-        if held is None:
-            return None
         registry = open_registry(settings)
-        history = registry.history(dataset)
+        found = _unpublished_winner(registry, store, dataset, key)
+        if found is None:
+            return None
+        what, mv, held = found
+        live, dead = _pinned_by_a_live_run(registry, dataset, what, mv, at, alive)
+        if live is not None:
+            log.info(live)
+            return None
 
-        def unpublished(mv: Any, changes: list[dict[str, Any]], action: str) -> bool:
-            last = changes[-1] if changes else {}
-            return (mv.version != held.get("model_version") and _trained_for(mv, dataset, key)
-                    and (last.get("action"), last.get("version"), last.get("at")) == (action, mv.version, mv.created_at)
-                    and not any(store.receipt_of(dataset, a).get("model_version") == mv.version
-                                for a in store.as_ofs(dataset) if a >= key))  # published since: it stands
+        def check() -> None:  # under the registry's lock: still that winner, unpublished, pinned by no other run
+            again = _unpublished_winner(registry, store, dataset, key)
+            if again is None or (again[0], again[1].version) != (what, mv.version):
+                raise ProductionMovedError(f"the {what} of {dataset} changed, or {mv.version} was published, since "
+                                           "this run looked: not withdrawn")
+            if since := sorted(set(registry.pinned_by(mv.version, at)) - set(dead)):
+                raise ProductionMovedError(f"flow run {', '.join(since)} began to use {mv.version} since this run "
+                                           "looked: not withdrawn")
 
-        def why(mv: Any, what: str, undo: str) -> str:
-            return (f"{what} by a retrain of {dataset} as of {key:%Y-%m-%d %H:%M} that stopped (killed, or out of disk) "
-                    f"before its publish was refused and its {undo} undone: the as_of holds forecasts of "
-                    f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
-
-        prod = registry.production(dataset)
-        if prod is not None and unpublished(prod, [e for e in history if e.get("action") not in RECORDS], "promote"):
-            reason = why(prod, "promoted", "promotion")
-            now = registry.withdraw(prod.version, dataset=dataset, at=at, reason=reason)
-            return (f"Production of {dataset} was {prod.version}, {reason}: it was withdrawn, production is "
-                    f"{now or 'empty'} again."), prod
-        champion = registry.champion(dataset)
-        if champion is not None and unpublished(champion, [e for e in history if e.get("action") == "champion"],
-                                                "champion"):
-            reason = why(champion, "recorded as the champion", "record")
-            now = registry.withdraw_champion(champion.version, dataset=dataset, at=at, reason=reason)
-            return (f"The recorded champion of {dataset} was {champion.version}, {reason}: it was withdrawn, the "
-                    f"champion is {now or 'none'} again."), champion
+        reason = (f"{'promoted' if what == 'production' else 'recorded as the champion'} by a retrain of {dataset} as of "
+                  f"{key:%Y-%m-%d %H:%M} that stopped (killed, or out of disk) before its publish was refused and its "
+                  f"{'promotion' if what == 'production' else 'record'} undone: the as_of holds forecasts of "
+                  f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
+        if what == "production":
+            now = registry.withdraw(mv.version, dataset=dataset, at=at, reason=reason, check=check)
+            return (f"Production of {dataset} was {mv.version}, {reason}: it was withdrawn, production is "
+                    f"{now or 'empty'} again."), mv
+        now = registry.withdraw_champion(mv.version, dataset=dataset, at=at, reason=reason, check=check)
+        return (f"The recorded champion of {dataset} was {mv.version}, {reason}: it was withdrawn, the champion is "
+                f"{now or 'none'} again."), mv
     except ProductionMovedError:
         return None
     except (FlowcastError, OSError) as exc:
-        get_run_logger().warning(f"Could not check whether production or the champion of {dataset} is a winner of "
-                                 f"this as_of whose forecasts were never published ({exc}); `flowcast models list` "
-                                 "shows them")
+        log.warning(f"Could not check whether production or the champion of {dataset} is a winner of this as_of whose "
+                    f"forecasts were never published ({exc}); `flowcast models list` shows them")
     return None
+
+
+def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, str] | None:
+    """(the sentence saying so, the version) when the newest decision artifact of `scope`'s key is the decision of a
+    run whose promotion of its winner was withdrawn (a `withdraw` event naming that run and that version: its publish
+    refused, or failed) and no follow-up says so: the run was killed right after the withdrawal
+    (`registry:refused_withdrawn`), before its follow-up decision artifact, and its decision, which named the winner as
+    published, stayed the newest one shown. A retrain that skips the slot or date writes that follow-up. None otherwise
+    (a follow-up is the newest, the newest is of another as_of, no API answers, a registry that cannot say: a
+    warning)."""
+    from flowcast.shared import open_registry
+
+    newest = reporting.newest_artifact(scope.key("decision"))
+    if (newest is None or not newest.data or str(newest.data).startswith(reporting.FOLLOW_UP_HEADS)
+            or not str(newest.description or "").startswith(scope.describe(""))):  # a decision of another as_of
+        return None
+    run, data = str(newest.flow_run_id or ""), str(newest.data)
+    try:
+        history = open_registry(settings).history(scope.dataset)
+    except (FlowcastError, OSError) as exc:
+        get_run_logger().warning(f"Could not read the registry's history of {scope.dataset} ({exc})")
+        return None
+    for e in reversed(history):
+        if e.get("action") == "withdraw" and run and e.get("run") == run and str(e.get("version")) in data:
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose promotion that run "
+                    f"withdrew ({str(e.get('reason') or '').rstrip('.')}) and then stopped (killed) before it could say "
+                    f"so: production of {scope.dataset} is {e.get('previous') or 'empty'} since"), str(e["version"])
+    return None
+
+
+def _unpublished_winner(registry: Any, store: Any, dataset: str, key: datetime,
+                        ) -> tuple[str, Any, dict[str, str]] | None:
+    """('production' or 'champion', the version, the key's receipt) when the production model of `dataset`, else its
+    recorded champion, is a winner of a retrain of (`dataset`, `key`) that never published
+    (`withdraw_unpublished_winner`'s conditions, liveness aside); None otherwise (nothing published at the key)."""
+    from flowcast.registry import NO_POINTER_MOVE
+
+    held = store.receipt_of(dataset, key) if store.has(dataset, key) else None
+    if held is None:
+        return None
+    history = registry.history(dataset)
+
+    def unpublished(mv: Any, changes: list[dict[str, Any]], action: str) -> bool:
+        last = changes[-1] if changes else {}
+        return (mv.version != held.get("model_version") and _trained_for(mv, dataset, key)
+                and (last.get("action"), last.get("version"), last.get("at")) == (action, mv.version, mv.created_at)
+                and not any(store.receipt_of(dataset, a).get("model_version") == mv.version
+                            for a in store.as_ofs(dataset) if a >= key))  # published since: it stands
+
+    prod = registry.production(dataset)
+    if prod is not None and unpublished(prod, [e for e in history if e.get("action") not in NO_POINTER_MOVE],
+                                        "promote"):
+        return "production", prod, held
+    champion = registry.champion(dataset)
+    if champion is not None and unpublished(champion, [e for e in history if e.get("action") == "champion"],
+                                            "champion"):
+        return "champion", champion, held
+    return None
+
+
+def _pinned_by_a_live_run(registry: Any, dataset: str, what: str, mv: Any, at: datetime,
+                          alive: Callable[[str], bool | None]) -> tuple[str | None, list[str]]:
+    """(the sentence saying why winner `mv` is left alone when a run whose pin of it has not lapsed at `at` runs
+    (`alive`: True) or cannot be told dead (None), else None; the runs pinning it found dead)."""
+    from flowcast.registry import PIN_TTL_HOURS
+
+    dead: list[str] = []
+    for run in registry.pinned_by(mv.version, at):
+        state = alive(run)
+        if state is False:
+            dead.append(run)
+            continue
+        how = ("still runs" if state else
+               f"may still run (that cannot be told from here; its pin lapses {PIN_TTL_HOURS} hours after it started, "
+               "and a run of this slot or date withdraws it then)")
+        return (f"The {what} of {dataset} is {mv.version}, registered for this as_of and not published, but flow run "
+                f"{run}, which uses it, {how}: left alone while it runs (the run that registered it publishes it, or "
+                "withdraws it itself when its publish is refused)"), dead
+    return None, dead
 
 
 def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
@@ -823,6 +909,13 @@ def publish_forecasts(
     except Exception as exc:  # noqa: BLE001 - names and late actuals are a courtesy of the plot
         log.warning(f"The forecast plot shows ids and no later actuals: reading them failed ({exc})")
         labels, actuals = {}, None
+    # series forecast from a last observation more than a horizon before the others' (ended_series = "forecast";
+    # "exclude" left them out of td): marked in the plot, named in its caption
+    from flowcast.data.freshness import ended_series
+
+    gone = ended_series(last_ds, td.meta.freq, int(td.meta.horizon))
+    gone = gone.filter(pl.col("unique_id").is_in(forecasts["unique_id"].unique().implode()))
+    ended = dict(zip(gone["unique_id"].to_list(), gone["last_ds"].to_list()))
     try:
         png = reporting.plot_forecasts(
             td.frame.select("unique_id", "ds", "y"),
@@ -833,6 +926,7 @@ def publish_forecasts(
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
             time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts
+            ended=ended,
         )
     except (OSError, StorageError) as exc:  # a full disk must not fail a run whose forecasts are published
         log.warning(f"The forecast plot could not be written to {png_path} ({getattr(exc, 'strerror', None) or exc}); "
@@ -849,8 +943,11 @@ def publish_forecasts(
         # a level its calibration had too few points for is not drawn: the description said 80% and 95% anyway
         bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
-        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}",
-                                scope)
+        stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
+                   f"observation, long before the others' (marked), e.g. {', '.join(map(str, list(ended)[:3]))}"
+                   if ended else "")
+        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}"
+                                f"{stopped}", scope)
     reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "

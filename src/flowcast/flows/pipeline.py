@@ -58,6 +58,7 @@ from flowcast.flows.common import (
     source_tz,
     store_label,
     withdraw_unpublished_winner,
+    withdrawn_unsaid,
 )
 from flowcast.flows.naming import run_name, task_label
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
@@ -93,8 +94,8 @@ def _fault(point: str) -> None:
     import os
     import signal
 
-    if os.environ.get("FLOWCAST_FAULT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
+        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
 
 
 # the keys of the retrain flow's result (`flowcast run --json`, a deployment run's result), the same on every path it
@@ -139,6 +140,21 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
         mark = f"  {BOARD_MARK}" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))
+
+
+def _ended_backtest_note(data: Any, scored: Scored, freq: str) -> str | None:
+    """The run's note on the ended series preprocessing set aside (`freshness.ended_backtest_note`): in no backtest
+    window, and how many of them a window's cut came before; None when none was set aside or nothing was backtested."""
+    from flowcast.data.freshness import ended_backtest_note
+
+    ended = (getattr(data.report, "preprocess", None) or {}).get("ended")
+    if not ended or not scored.backtested or not scored.candidates:
+        return None
+    f = scored.candidates[0].result.forecasts
+    oldest = f.filter(pl.col("window") == pl.col("window").min())["cutoff"].max() if f.height else None
+    if isinstance(oldest, date) and not isinstance(oldest, datetime):  # a Date ds
+        oldest = datetime.combine(oldest, datetime.min.time())
+    return ended_backtest_note(ended, oldest if isinstance(oldest, datetime) else None, freq)
 
 
 def _print_board_follow_up(log, model: str, version: str, *, withdrawn: bool) -> None:
@@ -455,13 +471,21 @@ def retrain_flow(
 
         log.info(done[1])
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
-        left = withdraw_unpublished_winner(settings, as_of, started)
-        note = reporting.sentences(done[1], left[0] if left else "")
+        from flowcast.ops.reaper import run_alive
+
+        # a live run (its pin, its claim or its Prefect state) keeps its winner: it is about to publish it
+        left = withdraw_unpublished_winner(settings, as_of, started, alive=partial(run_alive, settings.home))
         scope = artifact_scope(resolve_source(settings).name, as_of)
+        # a run killed right after its refused publish's withdrawal left its decision, naming its winner, the newest
+        unsaid = withdrawn_unsaid(settings, scope) if left is None else None
+        said = left[0] if left else unsaid[0] if unsaid else ""
+        note = reporting.sentences(done[1], said)
         reporting.skipped_artifact(note, scope, again=done[0] == run_id)
-        if left:  # the killed run's decision (written before its publish) named it: the key's newest says so
-            log.warning(left[0])
-            reporting.withdrawn_decision_artifact(note, left[1].name, left[1].version, scope)
+        winner = ((left[1].name, left[1].version) if left else
+                  (unsaid[1].rsplit("-v", 1)[0], unsaid[1]) if unsaid else None)
+        if winner is not None:  # the killed run's decision (written before its publish) named it: the key's newest
+            log.warning(said)   # says so
+            reporting.withdrawn_decision_artifact(note, winner[0], winner[1], scope)
         return _retrain_result(as_of=as_of.isoformat(), run_id=run_id, dataset=resolve_source(settings).name,
                                registered={}, published_rows=0, skipped=True, **{by: done[0]}, note=note,
                                store=store_label(settings))
@@ -517,12 +541,16 @@ def retrain_flow(
                                   production=started_from, promote=promote, log=log)
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
+    ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
+    # why the leaderboard's coverage / MSIS cells are blank (one window, too few points): its artifacts and the notes
+    blank = reporting.blank_intervals_text(scored.candidates) if scored.backtested else ""
 
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
     builder = _Builder(settings=settings, scored=scored, td=td, horizon=h, bounds=bounds, as_of=as_of, run_dir=run_dir,
                        scope=scope, production=started_from, log=log)
     chosen, model_obj, rf, notes = first_publishable(decision.order, builder.attempt, builder.check)
-    notes = [*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + notes
+    notes = ([*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + ([ended_note] if ended_note else [])
+             + ([f"Leaderboard: {blank}."] if blank else []) + notes)
     for n in notes:
         log.warning(n)
     notes = [*sparse_notes, *notes]  # (said above, as information)
@@ -638,7 +666,7 @@ def retrain_flow(
         reporting.decision_artifact(md, scope)
         if board.height:
             reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
-                                           unit=data.source.unit)
+                                           unit=data.source.unit, intervals_note=blank)
             _print_board(log, board, metric, chosen)
 
         _fault("flow:before_publish")  # promoted (or not), nothing published

@@ -485,6 +485,37 @@ def _end_tasks(client: Any, flow_run_id: Any, crashed: Any, message: str, *, set
         time.sleep(1.0)
 
 
+def run_alive(home: str | Path, run_id: str) -> bool | None:
+    """Whether flow run `run_id` still runs, as far as this process can tell: its claim in `home` (`claim_flow_run`)
+    names a process of this host that is alive (True) or gone (False); without a claim that can be checked from here
+    (another host or container, a claim dropped by a reap once the run ended), the Prefect API's state of the run: a
+    final one (Completed, Failed, Crashed, Cancelled) is False, any other True (a run killed on another machine stays
+    Running there until a reap, a worker or the `crash silent runs` automation marks it Crashed). None when neither
+    can say (no claim, the API unreachable or without that run). What `withdraw_unpublished_winner` asks of the run
+    that pins an unpublished winner: a live one is about to publish it and is left alone."""
+    from uuid import UUID
+
+    try:
+        claim = json.loads((Path(home) / CLAIMS / f"{run_id}.json").read_text())
+    except (OSError, ValueError):
+        claim = None
+    if isinstance(claim, dict) and (alive := _alive(claim)) is not None:
+        return alive
+    try:
+        uid = UUID(run_id)
+    except ValueError:
+        return None
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(uid).state
+    except Exception as exc:  # noqa: BLE001 - no API, or it has no such run: cannot say
+        log.debug("could not read flow run %s: %s", run_id, exc)
+        return None
+    return None if state is None else not state.is_final()
+
+
 def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
     from uuid import UUID
 
