@@ -206,12 +206,14 @@ def test_a_file_with_no_row_by_as_of_has_the_frequency_of_all_its_rows(tmp_path)
     assert isinstance(early, Inferred) and early == whole and early.freq == "1d"
 
 
-@pytest.mark.parametrize("kind", ["daily_then_hourly", "offsets", "planned", "end_labelled"])
+@pytest.mark.parametrize("kind", ["daily_then_hourly", "offsets", "planned", "end_labelled", "day_month"])
 def test_the_frequencies_by_each_date_off_one_reading_are_each_dates_own(tmp_path, kind):
     """pit21: `freq_by_dates` reads the file once, by the last date, and infers each date's frequency off the rows that
     date observed: what `explain_freq_by` reads at each date on its own (one reading per date: 6 s for 100,000 rows),
     dates before the first row (None), on a daily history turning hourly, daily times written with offsets (seen by
-    their instant), planned rows after each date (a future covariate's values: kept by ingest) and hour-ending data."""
+    their instant), planned rows after each date (a future covariate's values: kept by ingest), hour-ending data and
+    day/month dates whose order the rows by a date do not settle (read at each date on its own: the last date's
+    reading read them monthly at every date)."""
     from datetime import UTC
 
     from flowcast.data.freq_infer import explain_freq_by, freq_by_dates
@@ -233,6 +235,12 @@ def test_the_frequencies_by_each_date_off_one_reading_are_each_dates_own(tmp_pat
             f"{date(2024, 1, 1) + timedelta(weeks=i)},s,{i if i < 5 else ''},{i % 2}\n" for i in range(12)))
         kw["future_cols"] = ["promo"]
         dates = [datetime(2023, 12, 1), datetime(2024, 1, 8), datetime(2024, 1, 29), datetime(2024, 3, 1)]
+    elif kind == "day_month":  # 01/01/2024 .. 12/01/2024 read day first (1-12 January: no row settles the order)
+        # until 01/13/2025 settles it month first: a reading by the last date read them monthly at every date
+        path = tmp_path / "d.csv"
+        path.write_text("date,store,units\n" + "".join(f"{m:02d}/01/2024,s,{m}\n" for m in range(1, 13))
+                        + "01/13/2025,s,13\n")
+        dates = [datetime(2024, 6, 15), datetime(2024, 12, 15), datetime(2025, 2, 1)]
     else:
         path = tmp_path / "e.csv"
         path.write_text("date,store,units\n" + "".join(

@@ -94,9 +94,10 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
     """`explain_freq_by` at each of `dates` (aware UTC, in order), off one reading of the rows by the last of them
     (`ingest` once; explain_freq_by at each date cost a reading each: 6 s for 100,000 rows on 2 busy cores): the
     rows each date has observed (`sources.observed_at` of its instant), the first `SAMPLE_ROWS` of them. Their times
-    are read as the last date reads them, which is how each date reads them unless its rows decide a reading the
-    last date's decide otherwise (a day/month order, a two-digit year first): confirm with explain_freq_by a date
-    whose answer matters. An unreadable file answers "its rows could not be read" at every date."""
+    are read as the last date reads them, which is how each date reads them where the reading of a time is not
+    decided from the rows by as_of: a text column of day/month dates (the order, a two-digit year first) and local
+    times whose repeated hour `ambiguous = "infer"` resolves are read at each date on its own (explain_freq_by at
+    each). An unreadable file answers "its rows could not be read" at every date."""
     from flowcast.data.schemas import DS_RAW, DS_SEEN, RAW_PREFIX
     from flowcast.data.sources import ingest, observed_at, planned_row
     from flowcast.data.validate import _collect
@@ -116,6 +117,8 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
         raise
     except Exception:  # noqa: BLE001 - as explain_freq_by
         return ["its rows could not be read"] * len(dates)
+    if _read_by_as_of(ingested.raw, source):  # (such a file's times may read otherwise at each date)
+        return [explain_freq_by(source, day) for day in dates]
     found: list[Inferred | str | None] = []
     for day in dates:
         bound = observed_through(day, freq=probe.freq, tz=probe.tz, aggregate=probe.aggregate,
@@ -124,6 +127,21 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
         rows = read.filter(observed_at(probe, bound) | planned_row(probe)).head(SAMPLE_ROWS)
         found.append(_freq_of(rows, source) if rows.height else None)
     return found
+
+
+def _read_by_as_of(raw: pl.LazyFrame | None, source: SourceConfig) -> bool:
+    """Whether how `source`'s times read is decided from its rows by as_of (`sources.ingest`): a text time column
+    without a time_format holding day/month dates (one pass over it, `sources.time_column_profile`'s), or local
+    sub-daily times whose repeated hour `ambiguous = "infer"` resolves (read as `freq_by_dates`' probe reads them)."""
+    from flowcast.data.schemas import RAW_PREFIX
+    from flowcast.data.sources import _time_profile
+
+    if source.ambiguous == "infer" and source.tz not in (None, "UTC"):
+        return True
+    col = RAW_PREFIX + source.time_col
+    if raw is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:
+        return False
+    return bool(_time_profile(raw, col, source.freq)[2])
 
 
 def _freq_of(read: pl.DataFrame, source: SourceConfig) -> Inferred | str:
