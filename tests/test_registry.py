@@ -1340,3 +1340,27 @@ def test_a_rollback_goes_past_versions_an_older_gc_removed_from_under_production
     assert not set(removed) & set(json.loads((reg.root / "production.json").read_text())["datasets"]["sales"]["stack"])
     if gone == "previous":  # the next rollback reaches the one before
         assert reg.rollback(dataset="sales").version == a
+
+
+@pytest.mark.parametrize("how", ["retract", "publishing"])
+def test_a_retracted_promotion_between_two_of_one_version_leaves_one(tmp_path, how):
+    """review21: `_retract` took a run's unpublished promotion out from under the top and left its neighbours as
+    they were: sales promoted a, then a run's V (never published), then a again by hand, then W; V's retraction left
+    [a, a, W], and a second rollback 'rolled back' from a to a (a no-op said as a change), where `promote` never
+    stacks a version on itself and gc's `_unstack` merges such neighbours. They are merged here too."""
+    from flowcast.errors import ProductionMovedError
+
+    reg = ModelRegistry(tmp_path / "models")
+    a, v, w = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("rnn", "1"), ("gru", "2"), ("lstm", "3")))
+    for x in (a, v, a, w):
+        reg.promote(x, dataset="sales", at=T0)
+    if how == "retract":
+        assert reg.retract(v, dataset="sales", at=T0, reason="its publish failed")
+    else:  # the run that promoted v finds production moved as it publishes: its promotion is taken out
+        with pytest.raises(ProductionMovedError), reg.publishing("sales", v, promoted=True, at=T0):
+            pass
+    ptr = json.loads((tmp_path / "models" / "production.json").read_text())
+    assert ptr["datasets"]["sales"]["stack"] == [a, w]
+    assert reg.rollback(dataset="sales").version == a
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        reg.rollback(dataset="sales")

@@ -336,6 +336,21 @@ def test_a_withdrawn_leaderboard_marks_its_winner_not_published_and_links_the_ru
     assert "its winner, damped (damped-v2), marked published in the previous version of this key, was not" in text
 
 
+@pytest.mark.parametrize("metric", ["mase", "rmsse"])
+def test_a_withdrawn_leaderboard_says_what_its_metric_means_and_links_its_details(metric):
+    """ui20: the follow-up leaderboard of a refused retrain, the key's newest version and the one its page opens on,
+    had lost what the leaderboard's own description says after its first line: what the metric means and the link to
+    the details (MAE, RMSE, weights, notes), which the follow-up details' version holds. It says both again."""
+    details = "0af1b4db-d66a-4967-9807-194f800eb41c"
+    text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", metric,
+                                                       "damped", "damped-v2", details=details)
+    meaning = reporting._meaning(metric)
+    assert f"was not published.\n\n{meaning}.\n\nMAE, RMSE, weights, notes and how to read the scores: " in text
+    assert text.endswith(f"[leaderboard details]({reporting._ui_url(f'artifacts/artifact/{details}')})"), text
+    said = reporting.leaderboard_description(metric, "damped", "damped-v2")  # the first version's says the same
+    assert said.endswith(f"\n\n{meaning}.")
+
+
 @pytest.mark.parametrize(("parts", "joined"), [
     (("another run published it, so this run publishes nothing", "Its promotion of the winner was withdrawn."),
      "another run published it, so this run publishes nothing. Its promotion of the winner was withdrawn."),
@@ -377,3 +392,13 @@ def test_the_leaderboard_says_why_its_interval_cells_are_blank(notes, says):
         assert desc.split("\n\n")[-1] == f"{reporting.md_text(says)}." and f"{reporting.md_text(says)}." in details
     else:
         assert len(desc.split("\n\n")) == 2 and "blank" not in details
+
+
+def test_the_refusal_artifact_shows_the_error_and_files_as_written():
+    """The data-quality artifact of a run refused on its source (a header alone): the error and the file names as
+    written, markdown's characters in them shown, not read as markup."""
+    from flowcast.reporting import refusal_markdown
+
+    md = refusal_markdown("my_sales", "s_1*.csv: no rows (the file has a header but no data)", ["/d/s_1*.csv"])
+    assert md.startswith("## Data quality: my\\_sales\n") and "**Refused: the source left this run nothing" in md
+    assert "s\\_1\\*.csv: no rows (the file has a header but no data)" in md and md.endswith("files: /d/s\\_1\\*.csv")

@@ -142,6 +142,41 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     assert "Every candidate was scored over 148 series." in md and "backtest windows | fallback share |" in md
 
 
+@pytest.mark.parametrize(("empty", "kept", "said"), [
+    (("coverage95", "msis"), ["coverage80"],
+     ("No candidate has a coverage95 or MSIS score: none had 95% intervals on the backtest windows it was scored on, so "
+     "those columns are left out.")),
+    (("coverage80", "coverage95", "msis"), [],
+     ("No candidate has a coverage80 or coverage95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
+     "it was scored on, so those columns are left out.")),
+    ((), ["coverage80", "coverage95", "msis"], ""),
+])
+def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, said):
+    """ui20: a one-window backtest of a short history left no candidate 95% intervals to score; the leaderboard showed
+    coverage95 and MSIS as two columns empty on every row, nothing saying why. A column no candidate has a value in
+    is left out and the description says so; a column some candidate has stays, empty where one has none."""
+    board = FULL_BOARD.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in empty))
+    rows = reporting.leaderboard_rows(board, published="damped", metric="mase")
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "mase", "smape", "rmsse", *kept]
+    assert reporting.empty_intervals_sentence(board) == said
+    text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
+                                                       "damped", "damped-v2", empty=said)
+    assert (said in text) if said else text.endswith(f"{reporting._meaning('mase')}.")
+
+
+@pytest.mark.parametrize(("weights", "said"), [(["", "1 x damped", ""], True), (["", "", ""], False)])
+def test_the_details_say_which_weights_a_combination_shows_and_which_it_was_scored_with(weights, said):
+    """ui20: a refused retrain's details read 'comb: 1 x damped' above a comb scored MAE 2.01 against damped's 1.762,
+    as if one of the two were wrong: the weights shown are the ones it would publish, fitted on every window, and its
+    scores come from weights fitted on the windows before each (equal on the first). How to read the scores says so
+    wherever a candidate shows weights."""
+    md = reporting.leaderboard_details_markdown(FULL_BOARD.with_columns(pl.Series("weights", weights)), "mase")
+    reading = md.split("### How to read the scores")[1]
+    assert ("- weights: a combination's learned weights are the ones it would publish, fitted on every backtest "
+            "window; each window's score comes from weights fitted on the windows before it (equal weights on the "
+            "first)" in reading) is said, reading
+
+
 @pytest.mark.parametrize(("value", "shown"), [
     (47.2576, 47.26), (104.1454, 104.1), (0.518734, 0.5187), (12345.6, 12346), (0.0, 0.0), (-2.34567, -2.346),
     (1e-05, 1e-05), (3, 3), ("x", "x"), (None, None),
@@ -162,7 +197,7 @@ RUN_A, RUN_B = "5110a02d-9213-4f97-b92d-33a90326d77d", "297acef4-6abe-45e5-bb61-
 @pytest.mark.parametrize(("sentence", "linked"), [
     # a scheduled retrain whose slot was retrained: two runs named, and no closing period
     ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1776 "
-     f"forecast rows are published (run {RUN_B}). A scheduled retrain runs once per slot: this run trains, registers "
+     f"forecast rows are published by run {RUN_B}. A scheduled retrain runs once per slot: this run trains, registers "
      "and publishes nothing (a run given its as_of retrains it again)"), [RUN_A, RUN_B]),
     # a scheduled forecast that lost its slot to another run
     ((f"us_employment as of 2019-08-01 00:00 is published already (1776 rows of damped-v2, run {RUN_B}) and overwrite "

@@ -11,7 +11,8 @@ UI. Automations (`flowcast.ops.automations`) turn these events into notification
 
 | event                          | when                                                         |
 | ------------------------------ | ------------------------------------------------------------ |
-| flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row) |
+| flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row); also
+|                                | a command's refusal of an all-quarantined file before its run (`cli.pipeline`) |
 | flowcast.data.stale            | every forecast period of a run lay before its as_of: the source stopped being updated |
 | flowcast.run.failed            | a retrain, forecast, backfill or tune run failed or crashed    |
 | flowcast.forecast.published    | forecasts of a (dataset, as_of) were published                 |

@@ -231,6 +231,19 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
 
 
+def seconds_text(at: Any) -> str:
+    """A recorded time as a person reads it: to the second (a run's start is recorded to the microsecond)."""
+    return re.sub(r"(T\d\d:\d\d:\d\d)\.\d+", r"\1", str(at))
+
+
+# a version no longer on disk (`_gone_hint`), by the last event that names it
+_GONE_WORDS = {
+    "withdraw": "withdrawn from production of {ds}",
+    "withdraw_champion": "withdrawn as the champion of {ds}",
+    "retract": "taken out of the production stack of {ds}",
+}
+
+
 def _event_key(e: Any) -> str:
     """One event's identity (a `keep` event names its version, run, as_of and time)."""
     return json.dumps(e, sort_keys=True, default=str)
@@ -293,7 +306,10 @@ def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: 
     stack = ent.get("stack") or []
     if version not in stack[:-1]:
         return False
-    del stack[len(stack) - 2 - stack[-2::-1].index(version)]  # its own promotion: the last one under the top
+    i = len(stack) - 2 - stack[-2::-1].index(version)  # its own promotion: the last one under the top
+    del stack[i]
+    if 0 < i < len(stack) and stack[i - 1] == stack[i]:  # neighbours now equal ([a, V, a, W]): one promotion, as
+        del stack[i - 1]  # `promote` never stacks a version on itself (a rollback 'from a to a' moved nothing)
     ent["events"].append({"action": "retract", "version": version, "previous": None, "at": _iso(at),
                           "reason": reason})
     return True
@@ -1034,13 +1050,33 @@ class ModelRegistry:
         if not version or version.startswith(".") or "/" in version or not self._has_version(version):
             known = [v.version for v in self.list()]
             hint = f"; known: {known[-10:]}" if known else "; the registry is empty"
-            raise RegistryError(f"unknown model version {version!r}{hint}")
+            raise RegistryError(f"unknown model version {version!r}{self._gone_hint(version)}{hint}")
         mv = self._read_version(version)
         if fetch:
             self._materialize(version)
         if mv.dataset is None:
             mv.dataset = self._legacy_dataset()
         return mv
+
+    def _gone_hint(self, version: str) -> str:
+        """What the history says of a `version` no longer on disk (a refused retrain's withdrawn winner, a version gc
+        removed): its last event, numbered as `flowcast models history` numbers it. A winner the UI's withdrawn
+        leaderboard named (ui20: `models show damped-v2`) read 'unknown model version' as if it never existed."""
+        last: tuple[int, dict[str, Any]] | None = None
+        with contextlib.suppress(RegistryError, OSError, ValueError):
+            count: dict[str, int] = {}
+            for e in self.history():
+                n = count[str(e.get("dataset"))] = count.get(str(e.get("dataset")), 0) + 1
+                if e.get("version") == version:
+                    last = (n, e)
+        if last is None:
+            return ""
+        n, e = last
+        ds, action = e.get("dataset"), str(e.get("action"))
+        what = _GONE_WORDS.get(action, f"its last event: {action}").format(ds=ds)
+        at = f" at {seconds_text(e['at'])}" if e.get("at") else ""
+        return (f": it is no longer in this registry (removed; {what}{at}, #{n} of `flowcast models history "
+                f"--dataset {ds}`)")
 
     def list(self, name: str | None = None, dataset: str | None = None) -> list[ModelVersion]:
         """Registered versions, oldest first (optionally only those of model `name` or `dataset`)."""
@@ -1450,6 +1486,15 @@ class ModelRegistry:
                 out.setdefault(str(ch["version"]), f"the recorded champion of {ds}")
             if stack:
                 out[str(stack[-1])] = f"the production model of {ds}"
+        return out
+
+    def stacked(self) -> dict[str, str]:
+        """version -> the dataset whose production stack holds it under the top (a rollback may put it back; `delete`
+        takes it out of that stack): the predecessor, which `protected` names, and every promotion deeper down."""
+        out: dict[str, str] = {}
+        for ds, ent in sorted(self._pointer()["datasets"].items()):
+            for v in (ent.get("stack") or [])[:-1]:
+                out.setdefault(str(v), ds)
         return out
 
     # ------------------------------------------------------------------ pins: versions runs are using

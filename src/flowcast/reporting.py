@@ -141,8 +141,10 @@ def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
     relative scores (sMAPE, MASE, RMSSE) and the intervals' coverage and MSIS, each to 4 significant digits
     as the log and the CLI print them; no Python values (an unranked candidate reads 'not ranked', a missing
     score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`).
-    `mark`: what the `published` column says of that model (a refused run's winner: `WITHDRAWN_MARK`)."""
+    `mark`: what the `published` column says of that model (a refused run's winner: `WITHDRAWN_MARK`). An interval
+    column no candidate has a value in is left out (`empty_interval_scores`; the description says so)."""
     out = []
+    empty = empty_interval_scores(board)
     for row in board.to_dicts():
         rank, model = row.get("rank"), row.get("model")
         cells: dict[str, Any] = {"rank": rank if rank is not None else "not ranked", "model": model,
@@ -150,10 +152,30 @@ def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
         if "kind" in row:
             cells["kind"] = _plain(row["kind"])
         first = [metric] if metric is not None and metric in row else []
-        for k in (*first, *(m for m in (*BOARD_SCORES, *BOARD_INTERVALS) if m in row and m not in first)):
+        for k in (*first, *(m for m in (*BOARD_SCORES, *BOARD_INTERVALS)
+                            if m in row and m not in first and m not in empty)):
             cells[k] = _plain(_sig(row[k]))
         out.append(cells)
     return out
+
+
+def empty_interval_scores(board: pl.DataFrame) -> list[str]:
+    """The interval columns of `board` (`BOARD_INTERVALS`) in which no candidate has a value: a backtest whose windows
+    left no candidate 95% intervals to score (one window of a short history) showed coverage95 and MSIS as two empty
+    columns on every row, with nothing saying why (ui20)."""
+    return [c for c in BOARD_INTERVALS if c in board.columns and board.height and board[c].is_null().all()]
+
+
+def empty_intervals_sentence(board: pl.DataFrame) -> str:
+    """What the leaderboard's description says of the columns `empty_interval_scores` leaves out ('' when none)."""
+    empty = empty_interval_scores(board)
+    if not empty:
+        return ""
+    names = {"coverage80": "coverage80", "coverage95": "coverage95", "msis": "MSIS"}
+    said = " or ".join(names[c] for c in empty)
+    return (f"No candidate has a {said} score: none had {'80% or 95%' if 'coverage80' in empty else '95%'} intervals "
+            "on the backtest windows it was scored on, so "
+            f"{'those columns are' if len(empty) > 1 else 'that column is'} left out.")
 
 
 def _sig(v: Any, digits: int = 4) -> Any:
@@ -215,8 +237,17 @@ def leaderboard_details_markdown(board: pl.DataFrame, metric: str, published: st
             what.append(f"- **{md_text(r.get('model'))}**: " + "; ".join(md_text(p) for p in parts))
     if what:
         lines += ["### What each candidate is", "", *what, ""]
-    lines += ["### How to read the scores", "", *(f"- {md_text(t)}" for t in _READING), ""]
+    reading = [*_READING, *([_WEIGHTS_READING] if any(r.get("weights") for r in rows) else [])]
+    lines += ["### How to read the scores", "", *(f"- {md_text(t)}" for t in reading), ""]
     return "\n".join(lines)
+
+
+# ui20: 'comb: 1 x damped' above a comb whose scores were not damped's (MAE 2.01 against 1.762) read as a mistake: the
+# weights shown are the ones it would publish, fitted on every window; its backtest used weights fitted before each
+_WEIGHTS_READING = ("weights: a combination's learned weights are the ones it would publish, fitted on every backtest "
+                    "window; each window's score comes from weights fitted on the windows before it (equal weights on "
+                    "the first), so a combination shown as '1 x damped' can score other than damped. Weights set by "
+                    "hand (model.blend) are used as set.")
 
 
 _READING = (
@@ -636,6 +667,28 @@ def blank_intervals_text(candidates: Sequence[Any]) -> str:
     return "; ".join(f"{', '.join(models)}: {note}" for note, models in by_note.items())
 
 
+def refusal_markdown(dataset: str, error: str, files: Sequence[str] = ()) -> str:
+    """The data quality report of a source refused before it had rows to report on (no rows, an unreadable file,
+    every row after as_of): what was read and the error the run failed with."""
+    return "\n".join([
+        f"## Data quality: {md_text(dataset)}", "",
+        "**Refused: the source left this run nothing to run on; nothing was trained or published.**", "",
+        md_text(error), "",
+        f"files: {', '.join(md_text(f) for f in files) or '-'}",
+    ])
+
+
+def refusal_artifact(dataset: str, error: str, scope: Scope, files: Sequence[str] = ()) -> Any:
+    """`refusal_markdown` under the data quality key of `scope` (`data-quality-<dataset>`), where a run that read
+    rows puts its report: a scheduled run that failed on its file leaves the same record in the UI."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(refusal_markdown(dataset, error, files), key=scope.key("quality"),
+                                    description=scope.describe("data quality: the source was refused"))
+
+
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
                          version: str | None = None, unit: str | None = None, intervals_note: str = "") -> Any:
     """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:
@@ -652,6 +705,8 @@ def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champio
         key=scope.key("leaderboard_details"),
         description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
     text = leaderboard_description(metric, champion, version, intervals_note)
+    if empty_intervals_sentence(board):
+        text += f"\n\n{empty_intervals_sentence(board)}"
     if details is not None:
         text += f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}"
     return create_table_artifact(leaderboard_rows(board, champion, metric), key=table_key,
@@ -841,16 +896,20 @@ NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing 
 
 
 def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None, *,
-                                      withdrawn: bool = True) -> str:
+                                      withdrawn: bool = True, details: Any = None, empty: str = "") -> str:
     """The description of a refused retrain's follow-up leaderboard (`withdrawn_leaderboard_artifact`): nothing of
     this run was published, the run that published (or retrained the slot) a link to its page, and the winner its
     board marked published (the key's previous version) marked withdrawn (`withdrawn` False: nothing of this run
-    was withdrawn, as `withdrawn_decision_markdown` says)."""
+    was withdrawn, as `withdrawn_decision_markdown` says); then, as the leaderboard's own description
+    (`leaderboard_artifact`), what the metric means and a link to the details (`details`: that artifact's id), which
+    the key's newest version, the one its page shows first, had lost (ui20)."""
     text = said_text(sentence)
     head = "Withdrawn: nothing published by this run" if withdrawn else "Not published by this run"
+    link = f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}" if details else ""
     return (f"{head}. {text}\n\nThis run's backtest leaderboard, ranked by "
             f"{metric_header(metric)} (lower is better); its winner, {md_text(model_text(model, version))}, "
-            "marked published in the previous version of this key, was not published.")
+            f"marked published in the previous version of this key, was not published.\n\n{_meaning(metric)}."
+            + (f"\n\n{empty}" if empty else "") + link)
 
 
 def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
@@ -868,7 +927,7 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
     head, mark = (("Withdrawn: nothing published by this run", WITHDRAWN_MARK) if withdrawn else
                   ("Not published by this run: another run published this as_of first", NOT_PUBLISHED_MARK))
     said = said_text(sentence)
-    create_markdown_artifact(f"## {head}\n\n{said}\n\n"
+    details = create_markdown_artifact(f"## {head}\n\n{said}\n\n"
                              + leaderboard_details_markdown(board, metric, champion, unit, mark=mark,
                                                             table_link=key_link(scope.key("leaderboard"))),
                              key=scope.key("leaderboard_details"),
@@ -876,7 +935,8 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
     return create_table_artifact(leaderboard_rows(board, champion, metric, mark=mark),
                                  key=scope.key("leaderboard"),
                                  description=scope.describe(withdrawn_leaderboard_description(
-                                     sentence, metric, champion, version, withdrawn=withdrawn)))
+                                     sentence, metric, champion, version, withdrawn=withdrawn, details=details,
+                                     empty=empty_intervals_sentence(board))))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:

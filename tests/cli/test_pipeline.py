@@ -109,7 +109,7 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
     ("date,id,val\n\n\n", "s.csv: no rows (the file has a header but no data, only 2 blank line(s))"),
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,n/a?\n",
      ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of "
-      "s.csv): val 'abc' is not a number")),
+      "s.csv): val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/all/quarantine.parquet")),
     ("date,id,val\n2024-01-01,a,1\n", None),  # a row to run on: the flow starts
 ])
 def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text,
@@ -126,7 +126,166 @@ def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_
         assert started and "_PrefectStarted" in res.output, res.output
         return
     assert not started and res.exit_code == 2, res.output
-    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == said
+    home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == said.replace("{home}", str(home))
+
+
+def _quarantined(path) -> list[tuple[str, str]]:
+    import polars as pl
+
+    return sorted(pl.read_parquet(path).select("check", "reason").iter_rows())
+
+
+@pytest.mark.parametrize("command", ["run", "forecast"])
+@pytest.mark.parametrize(("as_of", "folder"), [(None, "all"), ("2024-01-05", "2024-01-05T00-00-00"),
+                                               ("2024-01-05T06:30:00+02:00", "2024-01-05T04-30-00")])
+def test_a_refusal_before_prefect_leaves_the_quarantine_file_the_run_writes(tmp_path, monkeypatch, command, as_of,
+                                                                             folder):
+    """Regression: a file whose every row was quarantined, refused before Prefect started, left no quarantine file
+    (a scheduled run of it did): nobody could look up later which rows were refused and why. The refusal writes
+    the run's file, in the run's folder (`quarantine/<source>/<as_of>`; `all` without --as-of, as `flowcast
+    validate` writes it), every row in with its reason, and its error names it."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,1\n2024-01-02,a,2\n")
+    res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
+                              "--freq", "1d", "--json", *(["--as-of", as_of] if as_of else [])], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    path = (tmp_path / "flowcast_home" / "quarantine" / "s" / folder / "quarantine.parquet").resolve()
+    assert error.startswith("source 's': no valid rows left (all 3 quarantined: ")
+    assert error.endswith(f"; the rows and their reasons: {path}"), error
+    got = _quarantined(path)  # rows in = 3 = quarantined, each with its reason
+    assert [c for c, _ in got] == ["duplicate_conflict", "duplicate_conflict", "y_not_number"]
+    assert all(r for _, r in got)
+
+
+_COLS = ["--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq", "1d"]
+_BACKFILL = ["backfill", "--start", "2024-01-01", "--end", "2024-01-03", "--mode", "retrain"]
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
+    ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n",
+     ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of s.csv): "
+     "val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/2024-01-03T00-00-00/quarantine.parquet")),
+    ("date,id,val\n2024-02-01,a,1\n",
+     ("s.csv: all 1 rows are after as_of=2024-01-03 00:00:00+00:00 (the first is 2024-02-01: pick an as_of from then on); "
+     "nothing to validate")),
+])
+def test_a_backfill_of_a_file_that_leaves_nothing_to_run_on_is_refused_before_prefect_starts(tmp_path, monkeypatch,
+                                                                                             text, said):
+    """Regression: `flowcast backfill` had no check before Prefect: a header alone, a file whose every row is
+    quarantined or whose data begins after --end started Prefect's temporary server (~20 s), then failed every date
+    inside it, one by one, each with the same error. It is refused at once, the last date's error said (every
+    earlier date sees no more rows), its quarantine file written where that date's run writes it."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text(text)
+    res = runner.invoke(app, [*_BACKFILL, "s.csv", *_COLS, "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == (
+        "backfill refused before any date ran: its 3 date(s) to run (2024-01-01 to 2024-01-03) would all fail as the "
+        "last one does (an earlier date sees no more rows): " + said.replace("{home}", str(home)))
+    if "quarantined" in said:
+        assert [c for c, _ in _quarantined(home / "quarantine" / "s" / "2024-01-03T00-00-00" / "quarantine.parquet")
+                ] == ["y_not_number", "y_not_number"]
+
+
+@pytest.mark.parametrize(("published", "overwrite", "refused"), [
+    ([], [], "its 3 date(s) to run (2024-01-01 to 2024-01-03)"),
+    ([3], [], "its 2 date(s) to run (2024-01-01 to 2024-01-02)"),
+    ([1, 2, 3], [], None),  # every date published: skipped, nothing run, nothing to refuse
+    ([1, 2, 3], ["--overwrite"], "its 3 date(s) to run (2024-01-01 to 2024-01-03)"),
+])
+def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch, published, overwrite, refused):
+    """The check is of the last date the backfill runs: one published already is skipped without --overwrite (its
+    quarantine folder is not written), and a backfill whose dates are all published starts as it did (each
+    skipped), with a file that became bad since."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
+    store = EmbeddedStore(home / "warehouse")
+    for day in published:
+        as_of = datetime(2024, 1, day)
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [as_of + timedelta(days=1)], "step": pl.Series([1], dtype=pl.Int32),
+                           "y_hat": [1.0]})
+        store.publish(fc, dataset="s", as_of=as_of, model="naive", model_version="naive-v1", run_id=f"run-{day}",
+                      created_at=as_of)
+    res = runner.invoke(app, [*_BACKFILL, "s.csv", *_COLS, *overwrite, "--json"], terminal_width=400)
+    if refused is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert error.startswith(f"backfill refused before any date ran: {refused} would all fail"), error
+    last = refused[-11:-1]  # the last date to run: its quarantine folder, and no other
+    folders = sorted(p.name for p in (home / "quarantine" / "s").iterdir())
+    assert folders == [f"{last}T00-00-00"] and error.endswith(f"/{last}T00-00-00/quarantine.parquet")
+
+
+@pytest.mark.parametrize(("text", "args"), [
+    ("date,id,val\n2024-01-01,a,1\n", []),
+    ("date,id,val\n2024-01-01,a,1\n", ["--deployment", "retrain/retrain"]),
+    ("date,id,val\n2024-01-02,a,abc\n", ["--deployment", "retrain/retrain"]),
+])
+def test_a_backfill_with_a_date_to_run_or_on_a_deployment_starts_the_flow(tmp_path, monkeypatch, text, args):
+    """A row to run on by the last date starts the backfill (its earlier dates, before the data, fail on their own,
+    as they did); so does any file on a deployment, whose workers read the source where they run."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text(text)
+    res = runner.invoke(app, [*_BACKFILL, "s.csv", *_COLS, *args], terminal_width=400)
+    assert started and "_PrefectStarted" in res.output, res.output
+
+
+@pytest.mark.parametrize("command", [["run"], ["forecast"], _BACKFILL])
+@pytest.mark.parametrize(("case", "said"), [
+    ("header", "s.csv: no rows (the file has a header but no data)"),
+    ("not_a_number", "(line 2 of s.csv): val 'abc' is not a number"),
+    ("bad_date", "(line 2 of s.csv): time '2024-13-45' does not parse as ISO-8601"),
+    ("duplicate_key", "(line 2 of s.csv): 2 rows for (a, 2024-01-01) with different y values (1.0 / 2.0)"),
+    ("empty", "s.csv is empty (no header, no rows)"),
+    ("directory", "directory s.csv holds no data files"),
+    ("unreadable", "cannot read s.csv: [Errno 13] Permission denied: 's.csv'"),
+    ("bom", None),  # a byte order mark before the header: read as any other file, the flow starts
+])
+def test_a_new_users_bad_file_is_named_with_what_is_wrong(tmp_path, monkeypatch, command, case, said):
+    """What a new user meets with `run`, `forecast` and `backfill`: each bad file is refused before Prefect
+    starts, the error naming the file and what is wrong with it (the backfill's said nothing before Prefect)."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    f = tmp_path / "s.csv"
+    body = {"header": "", "not_a_number": "2024-01-01,a,abc\n2024-01-02,a,x\n",
+            "bad_date": "2024-13-45,a,1\nfoo,a,2\n", "duplicate_key": "2024-01-01,a,1\n2024-01-01,a,2\n",
+            "unreadable": "2024-01-01,a,1\n", "bom": "2024-01-01,a,1\n2024-01-02,a,2\n"}
+    if case == "directory":
+        f.mkdir()
+    elif case == "empty":
+        f.write_bytes(b"")
+    else:
+        f.write_bytes((b"\xef\xbb\xbf" if case == "bom" else b"") + ("date,id,val\n" + body[case]).encode())
+    if case == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads a file without read permission")
+        f.chmod(0)
+    res = runner.invoke(app, [*command, "s.csv", *_COLS, "--json"], terminal_width=400)
+    if said is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert said in error and "s.csv" in error, error
 
 
 def test_a_file_above_the_validation_size_is_left_to_the_flow(tmp_path, monkeypatch):
@@ -443,3 +602,105 @@ def test_the_run_summary_names_the_series_it_did_not_forecast(n, listed, said):
         cli_pipeline._print_excluded({"series_excluded": n, "excluded": listed})
     text = " ".join(cap.get().split())
     assert text == (said or "")
+
+
+def test_a_refusal_before_prefect_sends_no_event_without_a_prefect_api(tmp_path, monkeypatch):
+    """Without PREFECT_API_URL the run's event went to Prefect's temporary server, which nobody watches; sending
+    it from the refusal would start one (~20 s): none is sent (`_announce_refusal`)."""
+    import prefect.events
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    sent: list[dict] = []
+    monkeypatch.setattr(prefect.events, "emit_event", lambda **kw: sent.append(kw) or kw)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert not PREFECT_API_URL.value()
+        res = runner.invoke(app, ["run", "s.csv", *_COLS], terminal_width=400)
+    assert not started and res.exit_code == 2 and not sent, res.output
+
+
+def test_a_refusal_before_prefect_in_a_shared_home_names_the_shared_quarantine_file(tmp_path, monkeypatch):
+    """In a home with `shared` (FLOWCAST_SHARED), the run copies its quarantine file under shared/quarantine, which
+    every machine reads, and names that copy: so does the refusal before Prefect."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCAST_SHARED", str(tmp_path / "shared"))
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    res = runner.invoke(app, ["run", "s.csv", *_COLS, "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    shared = tmp_path / "shared" / "quarantine" / "s" / "all" / "quarantine.parquet"
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"].endswith(f"; the rows and their reasons: {shared}")
+    assert _quarantined(shared) == _quarantined(tmp_path / "flowcast_home" / "quarantine" / "s" / "all" /
+                                                "quarantine.parquet")
+
+
+@pytest.mark.parametrize("command", [["run"], ["forecast"], _BACKFILL])
+@pytest.mark.parametrize(("path", "said"), [
+    ("gone.csv", "source 'mine': file not found: gone.csv (relative to the working directory {cwd})"),
+    ("folder", "source 'mine': directory folder holds no data files"),
+    ("parts/*.csv", "source 'mine': no file matches 'parts/*.csv' (relative to the working directory {cwd})"),
+])
+def test_a_configured_source_whose_files_are_missing_is_refused_before_prefect_starts(tmp_path, monkeypatch,
+                                                                                      command, path, said):
+    """Regression: a source configured under [sources.NAME] (a scheduled `flowcast run --config ...`) whose file is
+    missing, a folder without a data file or a pattern matching none started Prefect's temporary server and the
+    flow (~30 s) before its ingest said so (a `--data` file was refused at once): said before Prefect now, by
+    `run`, `forecast` and `backfill` alike, naming the path."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "flowcast.toml").write_text(
+        f'dataset = "mine"\n[sources.mine]\npath = "{path}"\nid_cols = ["id"]\ntime_col = "date"\n'
+        'target_col = "val"\nfreq = "1d"\n')
+    res = runner.invoke(app, [*command, "--config", "flowcast.toml", "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert error.endswith(said.replace("{cwd}", str(tmp_path))), error
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_run_whose_slot_another_run_retrained_prints_its_note(tmp_path, monkeypatch, json_out):
+    """review21: a retrain skipped as it started (its schedule slot retrained already: `flowcast run` without
+    --as-of is a slot run) returns every RETRAIN_KEYS key, null where it read no data (review20); the command's
+    summary read result['leaderboard'] and result['decision'] and failed "'NoneType' object is not iterable"
+    after the flow had ended well. It prints the note, as `flowcast forecast` does for its skipped run."""
+    from flowcast.flows.pipeline import _retrain_result
+
+    monkeypatch.chdir(tmp_path)
+    note = ("us_employment as of 2019-06-01 00:00 was retrained already: run run-7 kept the production model. "
+            "A scheduled retrain runs once per slot: this run trains, registers and publishes nothing")
+    skipped = _retrain_result(as_of="2019-06-01T00:00:00+00:00", run_id="r", dataset="us_employment", registered={},
+                              published_rows=0, skipped=True, retrained_by="run-7", note=note, store="x")
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: skipped)
+    res = runner.invoke(app, ["run", "--home", str(tmp_path / "home"), *(["--json"] if json_out else [])],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    if json_out:
+        got = json.loads(res.stdout)
+        assert got["skipped"] is True and got["retrained_by"] == "run-7" and got["note"] == note, got
+        assert got["promoted"] is False and got["leaderboard"] == {} and got["published_rows"] == 0, got
+    else:
+        assert f"us_employment: {note}" in " ".join(res.output.split()), res.output
+
+
+def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeypatch):
+    """review21: `flowcast run`'s summary names the series it did not forecast (ui19: '5 series' of a file of 6, none
+    named), `flowcast forecast`'s did not: an ended series set aside (ended_series = "exclude"), or one whose every
+    row was quarantined, was in the flow's result (`excluded`, `series_excluded`) and in no line it printed."""
+    from flowcast.flows.forecast import _result
+
+    monkeypatch.chdir(tmp_path)
+    excluded = [{"unique_id": "S5", "reason": "ended: its last observation, 2019-12-01, is 48 periods (1mo) before "
+                                              "the latest of any series"}]
+    done = _result(as_of="2024-01-01T00:00:00", run_id="r", dataset="d", n_series=5, rows_in=60, rows_valid=60,
+                   rows_quarantined=0, excluded=excluded, series_excluded=1, model="theta", model_version="theta-v1",
+                   published_rows=15, store="x", parquet="p", duckdb="db")
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: done)
+    res = runner.invoke(app, ["forecast", "--home", str(tmp_path / "home"), "--as-of", "2024-01-01"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "d: 5 series" in said and ("1 series excluded, not forecast: S5 (ended: its last observation, 2019-12-01, "
+                                      "is 48 periods (1mo) before the latest of any series)") in said, said

@@ -36,6 +36,33 @@ def test_versions_stay_whole_in_80_columns_one_table_per_dataset():
     assert "+00" not in text
 
 
+@pytest.mark.parametrize(("version", "width", "beside"), [
+    ("seasonal_naive-v3", 80, False),  # the fixed columns leave 12: what each is goes under the table
+    ("seasonal_naive-v3", 100, True),
+    ("theta-v1", 80, True),
+])
+def test_what_each_version_is_is_never_cut_off_whatever_its_name(version, width, beside):
+    """ui20: `models list` gave 'what it is' at least 16 columns; a version named 'seasonal_naive-v3' left it 12 of
+    an 80-column terminal, the table came out 84 wide and each of its lines lost 4 characters ('seasonal_nai', 'its
+    fallback', 'cannot forec'). Where the column would be narrower than 16, what each version is is listed under the
+    table, a line per version; every word of it is printed whole, every line within the width."""
+    desc = ("statistical: seasonal_naive; its fallbacks for series it cannot forecast (first that can): naive; "
+            "80/95% conformal intervals")
+    rows = [{"production": True, "version": version, "dataset": "tiny", "kind": "statistical",
+             "as_of": "2019-07-15T03:00:00+00:00", "mase": 1.0, "smape": 3.509, "description": desc}]
+    console = Console(width=width, record=True)
+    for table in _versions_tables(rows, width):
+        console.print(table)
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width, text
+    words = " ".join(text.split())
+    for word in desc.split():
+        assert f" {word} " in f" {words} ", (word, text)
+    assert ("what it is" in text) is beside
+    if not beside:
+        assert f"{version}: statistical: seasonal_naive; its fallbacks" in words, text
+
+
 def test_a_dataset_ranked_on_rmsse_lists_its_rmsse_in_place_of_smape():
     """Intermittent data is ranked on RMSSE (its sMAPE says little on zeros): its table shows MASE and RMSSE,
     whole in 80 columns; a dataset ranked on MASE keeps MASE and sMAPE."""
@@ -261,3 +288,154 @@ def test_models_history_numbers_events_in_the_order_written_and_says_its_times_a
     assert "in the order written" in note and "when the run that wrote it started" in note, r.stderr
     got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
     assert [e["at"] for e in got] == ["2026-12-05T03:33:10", "2026-12-05T03:33:23", "2026-12-05T03:33:20"]
+
+
+@pytest.mark.parametrize(("action", "said"), [
+    ("promote", "#2 2026-12-05T03:33:20 sales promote b-v from a-v (better)"),
+    ("withdraw", "#3 2026-12-05T03:33:20 sales withdraw b-v, production back to a-v (refused)"),
+    ("rollback", "#3 2026-12-05T03:33:20 sales rollback a-v from b-v (by hand)"),
+])
+def test_models_history_says_what_each_action_did_to_the_previous_model(tmp_path, _isolated_home, action, said):
+    """ui20: every history line said its event's `previous` as 'from X', which reads right of a promotion ('promote
+    b-v from a-v') and a rollback, but a withdrawal's `previous` is the production model it put back: 'withdraw
+    damped-v2 from naive-v1' read as if naive-v1 were withdrawn from. Times were printed to the microsecond
+    ('2026-12-05T05:58:38.565090'); they are to the second now, as the README's example (--json keeps them whole)."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    a, b = (reg.register(art, name=n, dataset="sales", created_at=datetime(2024, 1, 1)).version for n in ("a", "b"))
+    reg.promote(a, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 10, 565090), reason="first")
+    at = datetime(2026, 12, 5, 3, 33, 20, 831292)
+    reg.promote(b, dataset="sales", at=at, reason="better")
+    if action == "withdraw":
+        reg.withdraw(b, dataset="sales", at=at, reason="refused")
+    elif action == "rollback":
+        reg.rollback(dataset="sales", at=at, reason="by hand")
+    r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "#1 2026-12-05T03:33:10 sales promote a-v1 (first)", lines
+    assert lines[-1] == said.replace("a-v", a).replace("b-v", b), lines
+
+
+@pytest.mark.parametrize("command", [["models", "show"], ["models", "promote", "--dataset", "sales"]])
+def test_a_withdrawn_and_removed_version_is_told_removed_not_unknown(tmp_path, _isolated_home, command):
+    """ui20: a refused retrain's winner, withdrawn and removed, is named by the UI's follow-up leaderboard and
+    decision and by `models history`; `flowcast models show damped-v2` said 'unknown model version', as of a typo.
+    It says the version was removed and names its last event, numbered as `models history` numbers it. A name
+    never registered still reads as unknown alone."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    a, b = (reg.register(art, name=n, dataset="sales", created_at=datetime(2024, 1, 1)).version for n in ("a", "b"))
+    reg.promote(a, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 10), reason="first")
+    reg.promote(b, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 20, 5), reason="better")
+    reg.withdraw(b, dataset="sales", at=datetime(2026, 12, 5, 3, 33, 20, 5), reason="refused")
+    assert b not in [v.version for v in reg.list()]  # removed: no publish names it
+    r = CliRunner().invoke(app, [*command, b], terminal_width=300)
+    said = " ".join(r.output.split())
+    assert r.exit_code != 0 and f"unknown model version '{b}': it is no longer in this registry (removed; withdrawn " \
+        "from production of sales at 2026-12-05T03:33:20, #3 of `flowcast models history --dataset sales`)" in said, said
+    typo = CliRunner().invoke(app, [*command, "zzz-v9"], terminal_width=300)
+    assert "unknown model version 'zzz-v9'; known:" in " ".join(typo.output.split()), typo.output
+
+
+@pytest.mark.parametrize(("kind", "gone"), [("network", "."), ("hybrid", "members/gru-s1")])
+def test_models_show_and_list_verify_name_a_network_whose_files_are_all_gone(tmp_path, kind, gone):
+    """review21: a network's folder emptied (its meta.json and model.ckpt both gone: a partial copy, a folder
+    cleaned by hand), or a blend's member folder removed, was shown whole: `damaged_network_files` looked only at
+    the meta.json and model.ckpt files it found, so with neither there it found nothing to check. `models show`
+    exited 0 and `models list --verify` said 'all whole' while the forecast failed 'no trained model at ...
+    (meta.json missing)'. The recipe names the folder of each network it forecasts with: each is checked."""
+    import json
+    import os
+    import shutil
+
+    import torch
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    members = ["."] if kind == "network" else ["members/gru-s0", "members/gru-s1"]
+    for m in members:
+        (art / m).mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": {"w": torch.arange(64.0)}}, art / m / "model.ckpt")
+        (art / m / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    recipe = None if kind == "network" else {
+        "components": [{"type": "network", "cell": "gru", "seed": s, "path": m} for s, m in enumerate(members)]
+        + [{"type": "statistical", "model": "theta"}], "weights": [0.25, 0.25, 0.5]}
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    version = registry.register(art, name="gru" if kind == "network" else "hybrid", dataset="d", kind=kind,
+                                recipe=recipe, created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    for d, _, _ in os.walk(version.path):
+        os.chmod(d, 0o755)
+    folder = (version.path / gone).resolve()
+    if gone == ".":
+        for f in ("meta.json", "model.ckpt"):
+            (folder / f).unlink()
+    else:
+        shutil.rmtree(folder)
+    res = CliRunner().invoke(app, ["models", "show", version.version, "--json", "--home", str(home)])
+    damaged = json.loads(res.stdout)["damaged_files"]
+    assert res.exit_code == 1 and damaged == [f"{folder / 'meta.json'}: missing", f"{folder / 'model.ckpt'}: missing"], \
+        res.output
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    assert verified.exit_code == 1 and f"damaged: {version.version}: {folder / 'meta.json'}: missing" in checked, checked
+    assert f"1 damaged ({version.version};" in checked, checked
+
+
+def test_models_list_verify_names_a_version_whose_metadata_cannot_be_read(tmp_path):
+    """review21: a version whose version.json is cut short is left out of `models list` (a warning), and `models
+    list --verify` then said 'N version(s) checked ...: all whole' and exited 0: a script checking the registry saw it
+    whole. It is named as damaged and the exit is 1 (`unreadable_versions` in `--json`)."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.registry import ModelRegistry
+
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "meta.json").write_text(json.dumps({"cell": "gru", "hparams": {}, "metrics": {}}))
+    import torch
+
+    torch.save({"state_dict": {"w": torch.arange(8.0)}}, art / "model.ckpt")
+    home = tmp_path / "home"
+    registry = ModelRegistry(home / "models")
+    cut, whole = (registry.register(art, name="gru", dataset="d", created_at=datetime(2020, 1, 1, tzinfo=UTC)).version
+                  for _ in range(2))
+    registry.promote(whole, dataset="d")
+    meta = home / "models" / "versions" / cut / "version.json"
+    os.chmod(meta.parent, 0o755)
+    os.chmod(meta, 0o644)
+    meta.write_text('{"version": "gru')
+    verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
+    checked = " ".join(verified.output.split())
+    assert verified.exit_code == 1, checked
+    assert f"damaged: {cut}: corrupt registry entry {meta}" in checked and "2 version(s) checked" in checked, checked
+    assert f"1 damaged ({cut};" in checked, checked
+    res = CliRunner().invoke(app, ["models", "list", "--verify", "--json", "--home", str(home)])
+    got = json.loads(res.stdout)
+    assert res.exit_code == 1 and list(got["unreadable_versions"]) == [cut] and [r["version"] for r in got["versions"]] \
+        == [whole], res.output
+    # --name keeps it only when it is a version of that model; without --verify nothing changes (exit 0)
+    assert CliRunner().invoke(app, ["models", "list", "--verify", "--name", "theta", "--home", str(home)]).exit_code == 0
+    assert CliRunner().invoke(app, ["models", "list", "--home", str(home)]).exit_code == 0

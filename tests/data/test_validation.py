@@ -1509,3 +1509,54 @@ def test_a_static_of_a_single_series_is_not_called_constant(write_csv):
     run of a single-series file would be noise. A past covariate of one value there still is said."""
     p = write_csv("date,id,val,region,promo\n2020-01-01,a,1,north,0\n2020-01-02,a,2,north,0\n2020-01-03,a,3,north,0\n")
     assert run_validate(p, static_cols=["region"], past_cols=["promo"]).report.constant_covariates == {"promo": 0}
+
+
+@pytest.mark.parametrize(("body", "checks"), [
+    ("2024-01-01,a,abc\n2024-01-02,a,x\n", {"y_not_number": 2}),
+    ("2024-13-45,a,1\nfoo,a,2\n", {"time_unparsable": 2}),
+    ("2024-01-01,a,1\n2024-01-01,a,2\n", {"duplicate_conflict": 2}),
+])
+def test_no_valid_rows_left_names_the_quarantine_file(write_csv, tmp_path, body, checks):
+    """Regression: 'no valid rows left (all 2 quarantined ...)' said where the rows and their reasons were nowhere
+    (the threshold's error did: '; see PATH'): a scheduled run's failed state named no file. It ends with the path
+    the run wrote them to, the file holds every row in with its reason."""
+    r = run_validate(write_csv(HEADER + body))
+    path = write_quarantine(r, tmp_path / "q" / "all")
+    assert r.report.checks == checks and path is not None
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig())
+    assert str(err.value).startswith("source 't': no valid rows left (all 2 quarantined")
+    assert str(err.value).endswith(f"; the rows and their reasons: {path}")
+    q = pl.read_parquet(path)
+    assert q.height == r.report.rows_in == 2 and q["reason"].null_count() == 0
+
+
+@pytest.mark.parametrize(("text", "as_of", "said"), [
+    (HEADER, None, "src.csv: no rows (the file has a header but no data)"),
+    (HEADER + "2024-01-01,a,abc\n", None, "no valid rows left (all 1 quarantined: {'y_not_number': 1})"),
+    (HEADER + "2024-01-01,a,1\n", datetime(2023, 1, 1), "all 1 rows are after as_of=2023-01-01"),
+    (HEADER + "2024-01-01,a,1\n", None, None),
+])
+def test_nothing_to_run_keeps_the_quarantine_of_a_source_with_every_row_quarantined(write_csv, tmp_path, text,
+                                                                                    as_of, said):
+    """`nothing_to_run(keep=...)` (the check before Prefect starts) hands the result over to be written only when
+    every row is quarantined, with the run key the run's quarantine folder has (`as_of_label`); its error then
+    names the file `keep` wrote. A header alone, an as_of before the data or a clean file: nothing to keep."""
+    from flowcast.data.validate import nothing_to_run, quarantine_folder
+
+    kept: list[str] = []
+
+    def keep(result, run_key):
+        kept.append(run_key)
+        write_quarantine(result, quarantine_folder(tmp_path / "q", "t", run_key))
+
+    got = nothing_to_run(make_source(write_csv(text)), as_of, ValidationConfig(), keep=keep)
+    if said is None:
+        assert got is None and not kept
+        return
+    assert said in got
+    if "quarantined" not in said:
+        assert not kept
+        return
+    assert kept == ["all"]
+    assert got.endswith(f"; the rows and their reasons: {tmp_path / 'q' / 't' / 'all' / 'quarantine.parquet'}")

@@ -433,3 +433,35 @@ def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(
     assert ('1 ended series set aside ([validation] ended_series = "exclude"), late, is in no backtest window either: '
             "the leaderboard scores the series this run publishes; 1 of them (late) still had observations after the "
             "oldest backtest cut (") in out["note"]  # the run's notes, as its decision artifact and log say them
+
+
+@pytest.mark.parametrize("command", [["run"], ["backfill", "--start", "2024-01-01", "--end", "2024-01-02"]])
+def test_a_refusal_before_prefect_sends_the_runs_data_quality_event(tmp_path, monkeypatch, command):
+    """Regression: `flowcast run` (or `backfill`) on a server (PREFECT_API_URL) refused an all-quarantined file
+    before Prefect started and sent nothing, where its run had sent `flowcast.data-quality.failed`: a command on a
+    schedule (cron) alerted nobody. The refusal sends the run's event, figures and quarantine file in its payload
+    (a backfill's labelled so), and still starts nothing of Prefect's flow."""
+    from flow_helpers import events_named
+
+    from flowcast import events
+    from flowcast.cli import pipeline as cli_pipeline
+
+    def no_prefect(*_a, **_k):
+        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    monkeypatch.chdir(tmp_path)
+    name = f"refused{len(command)}"  # one dataset per case: the events of the session's API are shared
+    (tmp_path / f"{name}.csv").write_text("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n")
+    res = CliRunner().invoke(app, [*command, f"{name}.csv", "--time-col", "date", "--id-col", "id", "--target-col",
+                                   "val", "--freq", "1d", "--mode" if len(command) > 1 else "--json",
+                                   *(["retrain", "--json"] if len(command) > 1 else [])], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    found = events_named(events.QUALITY_FAILED, where=lambda e: e["resource"].get("flowcast.dataset") == name)
+    assert len(found) == 1, found
+    payload, resource = found[0]["payload"], found[0]["resource"]
+    assert error.endswith(payload["message"]) and payload["refused_before_run"] is True
+    assert (payload["rows_in"], payload["rows_valid"], payload["rows_quarantined"]) == (2, 0, 2)
+    assert Path(payload["quarantine"]).exists() and error.endswith(payload["quarantine"])
+    assert resource["flowcast.backfill"] == ("true" if len(command) > 1 else "false")

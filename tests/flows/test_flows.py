@@ -330,6 +330,31 @@ def test_user_errors_are_not_retried(flow_kwargs, tmp_path):
         retrain_flow(as_of=AS_OF, **kw)
 
 
+@pytest.mark.parametrize(("body", "said", "recorded"), [
+    ("", "sales.csv: no rows (the file has a header but no data)", "Refused: the source left this run nothing"),
+    ("2019-01-01,S0,abc\n2019-02-01,S0,n/a?\n", ("; the rows and their reasons: {home}/quarantine/tiny/"
+     "2019-06-01T00-00-00/quarantine.parquet"), "rows quarantined | 2 (100.00%)"),
+])
+def test_a_scheduled_run_on_a_file_with_nothing_to_run_on_leaves_its_record(flow_kwargs, tmp_path, body, said,
+                                                                             recorded):
+    """What a deployment's run (no command before it) does with the file `flowcast run` refuses before Prefect: it
+    fails with the same error, and leaves the data-quality artifact in the UI. A header alone left none (its
+    failed state only), and 'no valid rows left' named no quarantine file."""
+    from flowcast.flows import retrain_flow
+
+    csv = tmp_path / "bad" / "sales.csv"
+    csv.parent.mkdir()
+    csv.write_text("month,store,sales\n" + body)
+    kw = dict(flow_kwargs, source=source_dict(csv))
+    state = retrain_flow(as_of=AS_OF, return_state=True, **kw)
+    assert state.is_failed()
+    with pytest.raises(DataValidationError) as err:
+        state.result()
+    assert said.replace("{home}", kw["home"]) in str(err.value), str(err.value)
+    quality = artifacts_of(state.state_details.flow_run_id)[artifact_key("quality", "tiny")][0].data
+    assert recorded in quality
+
+
 def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(production_home, tmp_path):
     import polars as pl
     from flow_helpers import write_series

@@ -102,6 +102,24 @@ def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypa
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_skipped_slot_retrains_log_line_ends_its_sentences(flow_kwargs, monkeypatch, caplog, capsys):
+    """ui20: a second run of a retrained slot logged its note as made ('... (a run given its as_of retrains it
+    again)', no period), where its state message, `Skipped: ...`, ended it: the log line is ended the same way."""
+    from prefect.runtime import flow_run
+
+    from flowcast.flows import retrain_flow
+
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    retrain_flow(**flow_kwargs, **STATISTICAL)
+    with caplog.at_level(logging.INFO):
+        second = retrain_flow(**flow_kwargs, **STATISTICAL)
+    said = capsys.readouterr().err + caplog.text
+    assert second["skipped"] and second["note"].endswith("retrains it again).")
+    lines = [line for line in said.splitlines() if "was retrained already" in line and "Skipped:" not in line]
+    assert lines and all(line.rstrip().endswith("retrains it again).") for line in lines), lines
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_every_retrain_result_has_the_same_keys_whichever_way_it_ends(flow_kwargs, monkeypatch):
     """Regression (review20): the retrain flow's result changed shape with the way the run ended: a run that found
     its slot done as it started returned 8 keys (no n_series, leaderboard, decision, registered, ...), one refused
@@ -417,6 +435,9 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
                   ("Not published by this run", reporting.NOT_PUBLISHED_MARK))
     assert earlier and decision.data.startswith(f"## {head}")
     assert f"/runs/flow-run/{other['run_id']})" in decision.data
+    # ui20: a kept production model is named as the leaderboard names it, not by its model's name alone
+    chose = f"production ({production})" if case == "kept" else f"{late['champion']} ({late['model_version']})"
+    assert f"(the previous version of this key) chose {chose}:" in decision.data, decision.data
     (board, before) = said["leaderboard-tiny"]  # its leaderboard, then the follow-up, the key's newest
     winner = "production" if case == "kept" else late["champion"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
@@ -584,6 +605,29 @@ def test_the_follow_up_decision_says_withdrawn_only_when_something_was(withdrawn
     assert md.startswith("## Withdrawn: ") is withdrawn
     assert ("withdrawn as said above" in md) is withdrawn
     assert "chose production (theta-v1)" in md
+
+
+RUN_A, RUN_B = "2298be58-b161-44ff-ae5f-dccb54078982", "5110a02d-9213-4f97-b92d-33a90326d77d"
+
+
+@pytest.mark.parametrize(("published_by", "said"), [
+    (RUN_A, f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published. A scheduled"),
+    (RUN_B, f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published by run {RUN_B}. A scheduled"),
+])
+def test_a_retrained_slot_names_the_run_that_published_it_once(tmp_path, published_by, said):
+    """ui20: a second run of a retrain slot said 'run 2298be58-... registered naive-v1 and its 30 forecast rows are
+    published (run 2298be58-...)', the same 36-character id twice in one sentence, in its state message, log and
+    'Nothing published by this run' artifact. The run that published is named only where it is another run."""
+    from flowcast.flows.common import retrained_by
+
+    registry = ModelRegistry(tmp_path / "models")
+    mv = registry.register(None, name="naive", dataset="tiny", kind="statistical", as_of=SLOT,
+                           recipe={"components": [{"type": "statistical", "model": "naive"}], "weights": [1.0]},
+                           fingerprint={"run_id": RUN_A}, created_at=datetime(2026, 12, 5))
+    held = {"model_version": mv.version, "rows": "30", "run_id": published_by}
+    found = retrained_by(registry, "tiny", SLOT.replace(tzinfo=None), held)
+    assert found is not None and found[0] == RUN_A
+    assert said in found[1] and found[1].count(RUN_A) == 1, found[1]
 
 
 def test_a_slot_kept_long_ago_is_still_told_done_once_its_keep_event_moved_to_the_history_file(tmp_path):

@@ -671,3 +671,23 @@ def test_a_retried_rollback_after_gc_took_a_version_out_of_the_stack_still_says_
     again = CliRunner().invoke(app, args, terminal_width=300)
     assert again.exit_code == 0, again.output
     assert "was already rolled back from gru-v3 to gru-v5" in " ".join(again.output.split())
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_gc_of_a_version_deeper_in_a_production_stack_says_rollback_will_not_reach_it(home, named):
+    """review21: a version deeper in a dataset's production stack than the predecessor (sales: gru-v4 under gru-v5
+    under gru-v3) is not protected, so the policy removes it, or `--version` names it without a protection note;
+    `delete` takes it out of the stack, as the README says, but the plan said only 'older than the newest 1
+    versions ...' (or 'named explicitly'), not that `flowcast models rollback` will no longer reach it, which the
+    README says the plan says."""
+    reg = ModelRegistry(home / "models")
+    reg.promote("gru-v3", dataset="sales")  # sales: gru-v4, gru-v5, gru-v3
+    items = plan(_settings(home, keep_versions=1 if not named else 10), NOW, versions=["gru-v4"] if named else ())
+    why = [i.reason for i in items if i.version == "gru-v4"]
+    said = "(in the production stack of sales: taken out of it, `flowcast models rollback` will not reach it)"
+    head = "named explicitly" if named else "older than the newest 1 versions of sales besides production and its predecessor"
+    assert why == [f"{head} {said}"], why
+    execute(_settings(home, keep_versions=1 if not named else 10), [i for i in items if i.version == "gru-v4"])
+    assert reg.rollback(dataset="sales").version == "gru-v5"
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        reg.rollback(dataset="sales")

@@ -79,3 +79,50 @@ def test_keep_events_are_indexed_with_their_as_of_and_run_and_an_old_index_gets_
     with psycopg.connect(pg_url) as con:
         assert con.execute(f"SELECT action, version, as_of, run FROM {pg_schema}.promotions ORDER BY seq").fetchall() \
             == [("promote", theta, None, None), ("keep", theta, slot.isoformat(), "run-7")]
+
+
+def test_a_sync_beside_a_readers_open_transaction_neither_waits_for_good_nor_alters_a_whole_index(
+        tmp_path, pg_url, pg_schema):
+    """review21: every sync (after each publish, promote, rollback on a PostgreSQL store) ran `ALTER TABLE promotions
+    ADD COLUMN IF NOT EXISTS as_of/run` (registry19), which takes the table's exclusive lock even when the columns
+    exist, with no lock_timeout: a dashboard left `idle in transaction` after reading the index made the run's
+    publish task wait in the mirror for good, and every later reader of the table queue behind it (the store's
+    own ALTERs wait `store.pg_wait_s`, faults20). The columns are added only when missing, and that waits
+    `store.pg_wait_s`, then fails naming the sessions (a warning of the mirror's callers)."""
+    import threading
+    import time
+
+    import pytest
+
+    from flowcast.errors import StoreLockWaitError
+
+    settings = load_settings(home=tmp_path / "home", store={"url": pg_url, "pg_schema": pg_schema, "pg_wait_s": 1})
+    reg = ModelRegistry(settings.models_dir)
+    theta = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                         created_at=datetime(2024, 1, 1))
+    reg.promote(theta.version, at=datetime(2024, 1, 1))
+    assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}
+
+    reader = psycopg.connect(pg_url, application_name="a dashboard")
+    try:
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.promotions").fetchone()  # its transaction stays open
+        done: list[object] = []
+        worker = threading.Thread(target=lambda: done.append(sync_if_postgres(settings)), daemon=True)
+        t0 = time.monotonic()
+        worker.start()
+        worker.join(20)
+        assert done == [{"versions": 1, "production": 1, "promotions": 1}], "the sync waited for the reader"
+        assert time.monotonic() - t0 < 20
+        reader.rollback()
+
+        # an index an older flowcast made (no as_of, run): added, waiting pg_wait_s for the reader, then named
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"ALTER TABLE {pg_schema}.promotions DROP COLUMN as_of, DROP COLUMN run")
+        reader.execute(f"SELECT count(*) FROM {pg_schema}.promotions").fetchone()
+        t0 = time.monotonic()
+        with pytest.raises(StoreLockWaitError, match="a dashboard"):
+            sync_if_postgres(settings)
+        assert time.monotonic() - t0 < 20
+    finally:
+        reader.close()
+    assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}  # the reader gone: added

@@ -113,33 +113,132 @@ def check_data_before_flow(settings: Any, as_of: datetime | None) -> None:
     """A source that leaves a run nothing to run on, said before a Prefect server and the flow start (~20-30 s),
     in the words the flow's validation says it (`validate.nothing_to_run`): no rows (a header alone), every row
     quarantined, or (with `as_of`) an as_of before the data began (`validate.nothing_observed_by`: one pass over
-    the time column, for a source too large to validate whole here). Only for a file given or configured that is
+    the time column, for a source too large to validate whole here). Every row quarantined writes the quarantine
+    file the run would have written (`quarantine/<source>/<as_of>/`; `all` without `as_of`, as `flowcast validate`
+    writes it), and the error names it. Only for a file given or configured that is
     on this machine and up to `VALIDATE_CHECK_MAX_BYTES` (validated whole) or `AS_OF_CHECK_MAX_BYTES` (its time
     column): a URL is read in the flow, with its retries, a bundled dataset (M3 builds its files on first use) is
     left to the flow, and so is a larger file, whose read here would cost more than it saves. Anything else that
     stops the reading here is the flow's to say, in its run, as it always did. `as_of`: the instant the command
     parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them."""
+    said = nothing_to_run_said(settings, as_of)
+    if said is not None:
+        from flowcast.errors import DataValidationError
+
+        raise DataValidationError(said)
+
+
+def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = True,
+                        backfill: bool = False) -> str | None:
+    """`check_data_before_flow`'s error, or None when the source leaves the run something (or is not checked).
+    `record`: leave what the run would have left of a source whose every row is quarantined: its quarantine file
+    (the error names it) and, with a Prefect API configured, the `QUALITY_FAILED` event its automations notify
+    (`_announce_refusal`; `backfill`: labelled a backfill's)."""
     if settings.source is None and settings.dataset not in settings.sources:
-        return
+        return None
     from flowcast.data.datasets import resolve_source
     from flowcast.data.sources import resolve_files
     from flowcast.data.validate import nothing_observed_by, nothing_to_run
     from flowcast.errors import DataValidationError
 
+    kept: list[Any] = []
     try:
         source = resolve_source(settings)
         files = resolve_files(source)
+    except DataValidationError as exc:  # a configured path not found, a folder without a data file, a pattern that
+        return str(exc)  # matches none: the flow's ingest says it, unretried, after Prefect started (~30 s)
+    except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong
+        return None
+    try:
         size = sum(os.path.getsize(f) for f in files)
         if any("://" in f for f in files) or size > AS_OF_CHECK_MAX_BYTES:
-            return
+            return None
         if size <= VALIDATE_CHECK_MAX_BYTES:
-            said = nothing_to_run(source, as_of, settings.validation)
+            said = nothing_to_run(source, as_of, settings.validation,
+                                  keep=_quarantine_keeper(settings, source.name, kept) if record else None)
         else:
             said = nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
+        return None
+    if said is not None and kept:  # every row quarantined: the event the run's validation sends of it
+        _announce_refusal(source.name, as_of, said, kept[0].report, backfill, settings.validation.quarantine_threshold)
+    return said
+
+
+def _announce_refusal(dataset: str, as_of: datetime | None, said: str, report: Any, backfill: bool,
+                      threshold: float) -> None:
+    """The `flowcast.data-quality.failed` event of a refusal before Prefect, as the run's validation sends it
+    (`flows.common.load_data`), where a Prefect API is configured (PREFECT_API_URL: a server whose automations
+    notify; without one the run's event went to a temporary server nobody watched, and emitting would start
+    one). The refusal had sent nothing: a command on a schedule (cron) against a server alerted nobody."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
         return
-    if said is not None:
-        raise DataValidationError(said)
+    from flowcast import events
+
+    events.emit(events.QUALITY_FAILED, dataset=dataset, as_of=as_of, message=said, past=backfill,
+                rows_in=report.rows_in, rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
+                threshold=threshold, checks=dict(report.checks), quarantine=report.quarantine_path,
+                refused_before_run=True)
+
+
+def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:
+    """`check_data_before_flow` of a backfill: its source as of the last date it would run (a date published
+    already is skipped without `overwrite`; the store is read only once the source is found wanting, and a store
+    that cannot be read leaves every date to run). Every earlier date sees no more rows than that one: a source
+    that leaves it nothing to run on (a header alone, every row quarantined, every row after it) fails every date,
+    where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
+    quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
+    `dates`: `backfill_dates` (naive UTC)."""
+    from datetime import UTC
+
+    from flowcast.flows.naming import as_of_label
+
+    todo = list(dates)
+    if not todo:
+        return
+    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), record=False)
+    if said is None:
+        return
+    if not overwrite:  # the dates this backfill skips (published already) are not refused
+        try:
+            from flowcast.data.datasets import resolve_source
+            from flowcast.store import open_store
+
+            store, name = open_store(settings), resolve_source(settings).name
+            todo = [d for d in todo if not store.has(name, d)]
+        except Exception:  # noqa: BLE001 - the flow reads the store again, and says what is wrong
+            todo = list(dates)
+        if not todo:
+            return
+    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), backfill=True)  # again, recorded
+    if said is None:
+        return
+    from flowcast.errors import DataValidationError
+
+    span = (f"{as_of_label(todo[0])} to {as_of_label(todo[-1])}" if len(todo) > 1 else as_of_label(todo[-1]))
+    raise DataValidationError(
+        f"backfill refused before any date ran: its {len(todo)} date(s) to run ({span}) would all fail as the last "
+        f"one does (an earlier date sees no more rows): {said}")
+
+
+def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any]) -> Any:
+    """`nothing_to_run`'s `keep`: the quarantine file written where the run writes it (`flows.common.load_data`:
+    quarantine/<source>/<as_of>/quarantine.parquet, and copied under `shared` when the home has one), its path in
+    the report, so that a refusal before Prefect leaves the rows and their reasons as the run did; the result is
+    appended to `kept` (its report: the event's figures)."""
+    from flowcast.data.validate import ValidationResult, quarantine_folder, write_quarantine
+
+    def keep(result: ValidationResult, run_key: str) -> None:
+        where = write_quarantine(result, quarantine_folder(Path(settings.quarantine_dir).resolve(), source_name, run_key))
+        if where is not None and settings.shared:
+            from flowcast.shared import share_file
+
+            result.report.quarantine_path = share_file(settings, where)
+        kept.append(result)
+
+    return keep
 
 
 class _NoTraceback(logging.Formatter):
@@ -380,10 +479,13 @@ def run(
             note_publish_of_this_command(exc, settings, when)  # the API went away after the publish: say so
             raise
     late = _late_interrupt(before, result)
+    # a run skipped as it started (its slot retrained, its date published) read no data: its leaderboard and decision
+    # are null (RETRAIN_KEYS), where reading them failed "'NoneType' object is not iterable" (review21)
+    decided = result.get("decision") or {}
     board = {r["model"]: {k: r.get(k) for k in ("rank", "kind", "smape", "mase", "rmsse", "mae", "rmse", "coverage80",
                                                  "coverage95", "msis")}
-             for r in result["leaderboard"]}
-    metric = result["decision"].get("metric") or "mase"  # what the board is ranked on
+             for r in result.get("leaderboard") or []}
+    metric = decided.get("metric") or "mase"  # what the board is ranked on
     if json_out:
         from flowcast.data.freshness import RUN_KEYS  # the freshness keys of `flowcast forecast --json` too
 
@@ -396,9 +498,10 @@ def run(
                                           "log1p_disabled")},
             "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
-            "kind": result.get("kind"), "promoted": result["decision"]["promote"],
-            "action": result["decision"].get("action"), "reasons": result["decision"].get("reasons"),
-            "note": result.get("note"),
+            "kind": result.get("kind"), "promoted": bool(decided.get("promote")),
+            "action": decided.get("action"), "reasons": decided.get("reasons"),
+            "note": result.get("note"), "skipped": bool(result.get("skipped")),
+            "retrained_by": result.get("retrained_by"), "published_by": result.get("published_by"),
             "published_rows": result["published_rows"], "store": result["store"], "parquet": result["parquet"],
             "duckdb": result["duckdb"], "spans": result.get("spans"),
             "fallback_series": result.get("fallback_series"), "fallbacks": result.get("fallbacks"),
@@ -406,6 +509,10 @@ def run(
             "realized": result.get("realized"),
             **({"interrupted": True} if late else {}),
         })
+        interrupted_afterwards(late)
+        return
+    if result.get("skipped") and not decided:  # skipped as it started: the note names the run that did it
+        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
@@ -548,6 +655,7 @@ def forecast(
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
+    _print_excluded(result)  # as `flowcast run` names them (review21: '5 series' of a file of 6, none named)
     _print_stale(result)  # as `flowcast run` says it: the forecast flow only logged it
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
@@ -649,6 +757,8 @@ def backfill(
     dates = backfill_dates(first, last, step, resolve_source(settings).tz)
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=freq is not None)
+    if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
+        check_backfill_data(settings, dates, overwrite)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)

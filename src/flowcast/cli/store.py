@@ -371,34 +371,41 @@ def models_list(
     listed = reg.list(name, dataset=dataset)
     rows = [_version_row(v, prods) for v in listed]
     damaged: dict[str, list[str]] = {}
+    unreadable: dict[str, str] = {}
     if verify:
         for v, row in zip(listed, rows):
             row["damaged_files"] = _damaged_files(reg, v)
             if row["damaged_files"]:
                 damaged[v.version] = row["damaged_files"]
+        # a version whose version.json cannot be read is left out of the list (a warning): --verify said 'all whole'
+        # and exited 0 (review21). Its dataset cannot be read, so --dataset keeps it; --name goes by its name
+        unreadable = {u: why for u, why in sorted(reg.damaged().items()) if name is None or u.startswith(f"{name}-v")}
+        for u, why in unreadable.items():
+            damaged[u] = [why]  # ('corrupt registry entry <its version.json>: <why>')
     for problem in problems:
         console.print(f"[bold yellow]warning:[/] {said(problem)}", highlight=False, markup=True)
     production: Any = prods.get(dataset) if dataset else (next(iter(prods.values())) if len(prods) == 1 else None)
     if json_out:
         emit_json({"production": production, "productions": prods, "versions": rows,
-                   **({"problem": "; ".join(problems)} if problems else {})})
+                   **({"problem": "; ".join(problems)} if problems else {}),
+                   **({"unreadable_versions": unreadable} if verify else {})})
         if damaged:
             raise typer.Exit(1)
         return
-    if not rows:
+    if not rows and not unreadable:
         others = sorted({v.dataset for v in reg.list() if v.dataset}) if dataset else []  # a typo in --dataset
         console.print(f"no registered models{f' of {dataset}' if dataset else ''} in {reg.location}"
                       + missing_home_hint(settings, reg.location)
                       + (f"; registered datasets: {', '.join(others)}" if others else ""), highlight=False, soft_wrap=True)
         return
-    for table in _versions_tables(rows):
+    for table in _versions_tables(rows, out.width):
         out.print(table)
     console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
     if verify:
         for version, files in damaged.items():
             for problem in files:
                 console.print(f"damaged: {version}: {problem}", highlight=False, soft_wrap=True)
-        console.print(f"{len(rows)} version(s) checked in {reg.location}: "
+        console.print(f"{len(rows) + len(unreadable)} version(s) checked in {reg.location}: "
                       + (f"{len(damaged)} damaged ({', '.join(damaged)}; `flowcast models show VERSION` says what "
                          "to do)" if damaged else "all whole"), highlight=False, soft_wrap=True)
         if damaged:
@@ -411,36 +418,50 @@ def _damaged_files(reg: Any, mv: Any) -> list[str]:
 
     if reg.remote is not None:
         mv = reg.get(mv.version)  # its files, in the local cache
-    return damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
+    return damaged_network_files(mv.path, mv.recipe) if mv.path.is_dir() else [f"{mv.path}: missing"]
 
 
-def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
+def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
     """The registered versions, one table per dataset (titled with it), every version, kind, as_of and
     score whole in 80 columns (one folded table printed 'statistic|al' and '2024-04-1|9 00:00:00+|00');
-    what each is wraps by words."""
+    what each is wraps by words in a column of its own where `width` leaves it WHAT_MIN columns, else it is listed
+    under the table, a line per version (ui20: a version named 'seasonal_naive-v3' left it 12 columns of the 16 it
+    was given, and the terminal cut 4 characters off each of its lines: 'seasonal_nai', 'cannot forec')."""
     from rich import box
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
 
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-    tables = []
+    tables: list[Any] = []
     for dataset in dict.fromkeys(r["dataset"] or "" for r in rows):
         table = Table(title=f"dataset {dataset}" if dataset else "no dataset", title_justify="left",
                       header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         mine = [r for r in rows if (r["dataset"] or "") == dataset]
         # two scores fit: MASE and sMAPE, or MASE and RMSSE where a version was ranked on it (intermittent data)
         second = "rmsse" if any(r.get("metric") == "rmsse" for r in mine) else "smape"
-        for c in ("", "version", "kind", "as_of (UTC)", "mase", second):
+        heads = ("", "version", "kind", "as_of (UTC)", "mase", second)
+        cells = [[("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""), r["version"], r["kind"],
+                  as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
+        # each column as wide as its widest cell and two spaces, the line's first space (as SIMPLE_HEAD draws them)
+        used = 1 + sum(max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(heads))
+        beside = width - used - 1 >= WHAT_MIN
+        for c in heads:
             table.add_column(c, no_wrap=True, justify="right" if c in ("mase", second) else "left")
-        table.add_column("what it is", min_width=16, overflow="fold")  # whole words: 'seasonal_naive,' fits
-        for r in mine:
-            table.add_row(("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""),
-                          r["version"], r["kind"],
-                          as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second)),
-                          r["description"])
-        tables.append(table)
+        if beside:
+            table.add_column("what it is", min_width=WHAT_MIN, overflow="fold")  # whole words: 'seasonal_naive,'
+        for r, row in zip(mine, cells):
+            table.add_row(*row, *([r["description"]] if beside else []))
+        if beside:
+            tables.append(table)
+        else:
+            tables.append(Group(table, *(Text(f"  {r['version']}: {r['description']}") for r in mine), Text("")))
     return tables
+
+
+WHAT_MIN = 16  # the narrowest 'what it is' column of `models list` (whole words: 'seasonal_naive,' fits)
 
 
 @models_app.command("show")
@@ -466,7 +487,7 @@ def models_show(
     from flowcast.models.recipes import damaged_network_files
 
     # a cut or removed model.ckpt was shown as usual (exit 0); the scheduled forecast was where it was found
-    record["damaged_files"] = damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
+    record["damaged_files"] = damaged_network_files(mv.path, mv.recipe) if mv.path.is_dir() else [f"{mv.path}: missing"]
     if json_out:
         emit_json(record)
     else:
@@ -495,6 +516,7 @@ def models_history(
     its run started): promotions, rollbacks, withdrawals,
     champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
     history.jsonl, where production.json's bound moved them)."""
+    from flowcast.registry import seconds_text
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
@@ -513,12 +535,29 @@ def models_history(
     order: dict[str, int] = {}
     for e in events:
         n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
-        detail = [f"from {e['previous']}" if e.get("previous") else "",
-                  f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+        detail = [f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
                   f"({' '.join(str(e['reason']).split())})" if e.get("reason") else ""]
-        out.print(" ".join(x for x in [f"#{n}", str(e.get("at") or "-"), str(e.get("dataset")), str(e.get("action")),
-                                       str(e.get("version") or "-"), *detail] if x),
+        at = seconds_text(e["at"]) if e.get("at") else "-"
+        out.print(" ".join(x for x in [f"#{n}", at, str(e.get("dataset")), str(e.get("action")),
+                                       str(e.get("version") or "-") + previous_text(e), *detail] if x),
                   highlight=False, soft_wrap=True)
+
+
+def previous_text(event: dict[str, Any]) -> str:
+    """A `models history` line's words for its event's `previous`, which means what the action makes it: the model a
+    promotion replaced and a rollback left ('from X'), the production model a withdrawal put back, the champion a
+    withdrawn champion left, what a rollback puts back once a version is taken out of the stack. Every action read
+    'from X': 'withdraw damped-v2 from naive-v1' (ui20) said naive-v1 was withdrawn from, where it was put back."""
+    previous, action = event.get("previous"), event.get("action")
+    if action == "withdraw":
+        return f", production back to {previous}" if previous else ", production empty again"
+    if not previous:
+        return ""
+    if action == "withdraw_champion":
+        return f", champion now {previous}"
+    if action == "retract":
+        return f", a rollback now puts back {previous}"
+    return f" from {previous}"
 
 
 _SCORES = ("mase", "rmsse", "smape", "mae", "rmse", "coverage80", "coverage95", "msis")

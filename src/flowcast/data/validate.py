@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -787,20 +787,26 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
                             counts["first"])
 
 
-def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig) -> str | None:
+def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig,
+                   keep: Callable[[ValidationResult, str], object] | None = None) -> str | None:
     """The error a run's validation ends with when `source` leaves it nothing to run on, else None: `validate`'s
     own (no rows: a header alone; every row after `as_of`; a declared column missing) or `enforce_thresholds`'
     'no valid rows left' when every row is quarantined. The same reading and checks as the run's, for a command
-    to say so before it starts a Prefect server and the flow (~20-30 s), where the flow said it anyway. A
-    quarantine above the threshold but with valid rows left is the run's to say (it writes the quarantine file
-    the error points to). Errors of the reading itself (a file not found, an I/O failure) are raised as `ingest`
-    and `validate` raise them."""
+    to say so before it starts a Prefect server and the flow (~20-30 s), where the flow said it anyway. `keep`:
+    called with the result and its run key (`as_of_label`) when every row is quarantined, before the error is
+    made: it writes the quarantine file as the run would (`write_quarantine`, which records its path in the
+    report), and the error names it. A quarantine above the threshold but with valid rows left is the run's to
+    say (it writes the quarantine file the error points to). Errors of the reading itself (a file not found, an
+    I/O failure) are raised as `ingest` and `validate` raise them."""
     try:
-        result = validate(ingest(source, as_of), source, cfg)
+        ingested = ingest(source, as_of)
+        result = validate(ingested, source, cfg)
     except DataValidationError as exc:
         return str(exc)
     if result.report.rows_valid:
         return None
+    if keep is not None:
+        keep(result, as_of_label(ingested.as_of))
     try:
         enforce_thresholds(result, cfg)
     except DataValidationError as exc:
@@ -1203,9 +1209,11 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     r = result.report
     top_check = max(r.checks.items(), key=lambda kv: kv[1])[0] if r.checks else None
     hint = result.hint if top_check in ("duplicate_conflict", "duplicate_row") else ""
-    if r.rows_valid == 0:
+    if r.rows_valid == 0:  # where the rows are, with their reasons (a scheduled run's error said it nowhere)
+        where = f"; the rows and their reasons: {r.quarantine_path}" if r.quarantine_path else ""
         raise DataValidationError(
             f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks}){_example(result)}{hint}"
+            f"{where}"
         )
     if r.quarantine_rate > cfg.quarantine_threshold:
         top = ", ".join(f"{k}={v}" for k, v in sorted(r.checks.items(), key=lambda kv: -kv[1])[:5])

@@ -28,7 +28,15 @@ from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
 from flowcast.data.schemas import DS_SEEN
-from flowcast.errors import AlreadyPublished, ConfigError, FlowcastError, StorageError, by_interrupt, one_line
+from flowcast.errors import (
+    AlreadyPublished,
+    ConfigError,
+    DataValidationError,
+    FlowcastError,
+    StorageError,
+    by_interrupt,
+    one_line,
+)
 from flowcast.flows import tasks
 from flowcast.timekeys import as_instant, storage_naive
 
@@ -317,8 +325,10 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
     if mv is None or not _trained_for(mv, dataset, at):
         return None  # published by a model of another as_of: a forecast run, a retrain killed before it recorded
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
+    # the run that published named only where it is another (ui20: the same 36-character id twice in one sentence)
+    by = f" by run {held['run_id']}" if held.get("run_id") and str(held["run_id"]) != run else ""
     return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
-                 f"{held.get('rows')} forecast rows are published (run {held.get('run_id')}). " + once)
+                 f"{held.get('rows')} forecast rows are published{by}. " + once)
 
 
 class SlotRetrained:
@@ -584,7 +594,8 @@ class LoadedData:
 
 def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     """`settings` with the lookback and validation span shortened to the data where they were not
-    given (`flowcast.data.lengths.fit_network_spans`), and what changed."""
+    given (`flowcast.data.lengths.fit_network_spans`), and what changed (or, with nothing changed, what its notes
+    say all the same: a lookback given that no series can hold; `settings` itself is returned then)."""
     from flowcast.config import with_overrides
     from flowcast.data.lengths import fit_network_spans_for_backtest
 
@@ -599,8 +610,8 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
         lookback_given="lookback" in settings._given.get("model", frozenset()),
         val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
     )
-    if not spans.changed(mc.lookback, val):
-        return settings, []
+    if not spans.changed(mc.lookback, val):  # what it says all the same: a given lookback no series can hold
+        return settings, list(spans.notes)  # (review21: dropped with the spans unchanged, the run said nothing)
     fitted = with_overrides(settings, model={"lookback": spans.lookback}, preprocess={"val_size": spans.val_size})
     return fitted, spans.notes
 
@@ -617,8 +628,15 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
     log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
-    ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
-    result = tasks.validate_task(ingested, source, settings)
+    files = [str(source.path)]
+    try:
+        ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
+        files = list(ingested.files)
+        result = tasks.validate_task(ingested, source, settings)
+    except DataValidationError as exc:  # refused on the source itself (a header alone, an unreadable file, every
+        # row after as_of): the data quality artifact says so, where a run that read rows leaves its report
+        reporting.refusal_artifact(source.name, str(exc), artifact_scope(source.name, as_of), files)
+        raise
     report = result.report
     rows_in, rows_v, rows_q = report.rows_in, report.rows_valid, report.rows_quarantined
     from flowcast.data.validate import as_of_label, quarantine_folder
@@ -692,6 +710,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         fitted, notes = fitted_spans(settings, td)
         if notes:
             log.info("Spans fitted to the data: " + " ".join(notes))
+        if fitted is not settings:  # (a note alone, the spans as given: the data stay as prepared)
             settings = fitted
             td, summary = _preprocess(settings, valid, source, ingested.as_of, fingerprint)
     del valid

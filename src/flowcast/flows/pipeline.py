@@ -469,7 +469,7 @@ def retrain_flow(
     if done:
         from flowcast.data.datasets import resolve_source
 
-        log.info(done[1])
+        log.info(reporting.sentences(done[1]))  # ended as the state message ends it
         # a run of this as_of killed between its promotion and its refused publish left its winner in production
         from flowcast.ops.reaper import run_alive
 
@@ -623,7 +623,9 @@ def retrain_flow(
         reporting.skipped_artifact(note, scope)
         if written is not None:  # `withdrawn`: its promotion was taken out of the stack; a run that kept production
             # (or published without promoting) withdrew nothing, and its follow-ups must not say so (review19's rule)
-            reporting.withdrawn_decision_artifact(note, written.name, written.version, scope, withdrawn=promoted)
+            # a kept production model is named as its leaderboard names it ('production (damped-v1)', ui20)
+            reporting.withdrawn_decision_artifact(note, chosen if chosen == PRODUCTION else written.name,
+                                                  written.version, scope, withdrawn=promoted)
             if board.height:
                 reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                          version=written.version, unit=data.source.unit,
@@ -716,7 +718,8 @@ def retrain_flow(
         reporting.skipped_artifact(note, scope)
         # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
         # each key's newest version says what came of it (withdrawn, or not published and left as it was)
-        reporting.withdrawn_decision_artifact(note, version.name, version.version, scope, withdrawn=withdrawn)
+        reporting.withdrawn_decision_artifact(note, chosen if chosen == PRODUCTION else version.name, version.version,
+                                              scope, withdrawn=withdrawn)  # as the leaderboard names it (ui20)
         if board.height:
             reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                      version=version.version, unit=data.source.unit,

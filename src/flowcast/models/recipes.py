@@ -312,14 +312,23 @@ def load_recipe(source: Any) -> Recipe:
 
 
 # ----------------------------------------------------------------------------- forecasting
-def damaged_network_files(artifact: Path) -> list[str]:
+def damaged_network_files(artifact: Path, recipe: dict[str, Any] | None = None) -> list[str]:
     """Each missing or unreadable file of the networks under a registered version's `artifact` folder, as
     '<file>: <why>' (empty: whole). The registry keeps no checksums; a checkpoint is a zip whose members carry
     CRCs, so a cut or overwritten `model.ckpt` is found without loading it (`flowcast models show`), by the check
-    the forecast makes (`checkpoint_fault`)."""
+    the forecast makes (`checkpoint_fault`). `recipe` (the version's): the folder of each network it forecasts with
+    must hold both files; without it, a folder whose meta.json and model.ckpt were both gone (emptied, a blend's
+    member folder removed) had nothing to check and the version read whole (review21)."""
     from flowcast.models.predict import checkpoint_fault
 
     problems: list[str] = []
+    for c in (recipe or {}).get("components") or []:
+        if not isinstance(c, dict) or c.get("type") != "network":
+            continue
+        folder = Path(str(c.get("path") or "."))
+        folder = folder if folder.is_absolute() else Path(artifact) / folder
+        if not (folder / "meta.json").exists() and not (folder / "model.ckpt").exists():  # (one of them: below)
+            problems += [f"{folder / 'meta.json'}: missing", f"{folder / 'model.ckpt'}: missing"]
     for meta_file in sorted(Path(artifact).rglob("meta.json")):
         folder = meta_file.parent
         try:

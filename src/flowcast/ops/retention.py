@@ -147,6 +147,7 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
         raise ConfigError(f"--version names versions that are not registered: {unknown} "
                           f"(registered: {sorted(known)[-10:]})")
     protected = reg.protected()
+    stacked = reg.stacked()  # under the top of a production stack: `delete` takes it out (a rollback goes past it)
     in_use = reg.pins(now)  # chosen by a running run (a backfill date, a forecast): gone, its publish would fail
     for version, why in in_use.items():
         protected.setdefault(version, why)
@@ -180,8 +181,10 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 note = f" ({protected[mv.version]})" if mv.version in protected else ""
                 if note.startswith(" (the recorded champion"):  # its record goes with it (`ModelRegistry.delete`)
                     note = note[:-1] + ": the record is withdrawn, the previous recorded champion put back)"
-                elif note.startswith(" (the previous production model"):  # out of the stack with it (`delete`)
+                if note.startswith(" (the previous production model"):  # out of the stack with it (`delete`)
                     note = note[:-1] + ": taken out of its production stack, `flowcast models rollback` will not reach it)"
+                elif mv.version in stacked:  # deeper in the stack: not protected so, out of it all the same
+                    note += f" {_unstacked(stacked[mv.version])}"
                 out.append(Item("model", vdir, size, None, f"named explicitly{note}", mv.version))
             elif mv.version in protected:
                 if kept_out is not None:
@@ -191,9 +194,16 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 kept += 1
             else:
                 size, _ = _walk(vdir)
+                # one deeper in a production stack goes out of it too (review21: the plan did not say so)
+                deeper = f" {_unstacked(stacked[mv.version])}" if mv.version in stacked else ""
                 out.append(Item("model", vdir, size, None, f"older than the newest {policy.keep_versions} "
-                                f"versions of {ds} besides production and its predecessor", mv.version))
+                                f"versions of {ds} besides production and its predecessor{deeper}", mv.version))
     return out
+
+
+def _unstacked(dataset: str) -> str:
+    """What removing a version under the top of `dataset`'s production stack does to it (`ModelRegistry.delete`)."""
+    return f"(in the production stack of {dataset}: taken out of it, `flowcast models rollback` will not reach it)"
 
 
 def _forecast_items(settings: Settings, before: datetime | date, dataset: str | None) -> list[Item]:

@@ -181,7 +181,8 @@ class PostgresStore:
         self._ready = True
 
     @contextlib.contextmanager
-    def _migrating(self, con: Any, missing: Callable[[], list[str]]) -> Iterator[None]:
+    def _migrating(self, con: Any, missing: Callable[[], list[str]],
+                   tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> Iterator[None]:
         """One DDL transaction under the DDL lock. A session holding the tables (a reader's open transaction: a
         dashboard, a psql left `idle in transaction`) is waited for `wait_s` (lock_timeout), not for good: the ALTER
         waited without a word, and every later reader of the table queued behind it. Then a PublishError naming
@@ -198,19 +199,19 @@ class PostgresStore:
             raise StoreLockWaitError(
                 f"PostgreSQL store {self.location}: could not add the columns this flowcast records to its tables "
                 f"({', '.join(missing()) or 'none missing now'}): waited {self.wait_s:g} s (store.pg_wait_s) for the "
-                f"sessions holding them: {self._holders(con)}. End their transactions (or SELECT "
+                f"sessions holding them: {self._holders(con, tables)}. End their transactions (or SELECT "
                 "pg_terminate_backend(pid)), or wait longer with store.pg_wait_s (FLOWCAST_STORE__PG_WAIT_S); nothing "
                 "was changed") from exc
 
-    def _holders(self, con: Any) -> str:
-        """The other sessions holding a lock on this store's tables or its DDL lock, in words (pid, application,
-        state and since when, query), for an error a person acts on."""
+    def _holders(self, con: Any, tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> str:
+        """The other sessions holding a lock on `tables` of this store's schema or its DDL lock, in words (pid,
+        application, state and since when, query), for an error a person acts on."""
         rows = con.execute(
             "SELECT a.pid, a.application_name, a.state, to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
             "left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN (SELECT l.pid "
-            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(ARRAY[to_regclass(%s), to_regclass(%s), "
-            "to_regclass(%s)]::oid[]) OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
-            [f"{self.schema}.realized", f"{self.schema}.forecasts", f"{self.schema}.publishes", _DDL_LOCK]).fetchall()
+            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(ARRAY(SELECT to_regclass(t) FROM unnest(%s::text[]) "
+            "AS t)::oid[]) OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
+            [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]).fetchall()
         return "; ".join(f"pid {pid} ({app or 'no application name'}, {state}, transaction since {since}: "
                          f"{' '.join(str(query).split())!r})" for pid, app, state, since, query in rows) or "none now"
 

@@ -11,7 +11,8 @@ what is in production per dataset, without reading the registry's files.
     production      dataset PRIMARY KEY: version (the production pointer of each dataset)
     promotions      (dataset, seq) PRIMARY KEY: action, version, previous, reason, at, and for a `keep` event
                     (a retrain that kept production) its as_of and run (null for the others); an index
-                    made by an older flowcast gets the two columns added (ADD COLUMN IF NOT EXISTS)
+                    made by an older flowcast gets the two columns added, only then (an ALTER TABLE waits for
+                    a reader's open transaction: store.pg_wait_s, then StoreLockWaitError naming it)
 
 `sync_registry` replaces the index with the registry's current state in one transaction
 (readers see the old index or the new one), so it is idempotent and a crash between two syncs
@@ -41,10 +42,20 @@ def _ddl(s: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {s}.promotions (
             dataset text NOT NULL, seq integer NOT NULL, action text NOT NULL, version text,
             previous text, reason text, at text, as_of text, run text, PRIMARY KEY (dataset, seq))""",
-        # an index an older flowcast made: its keep events were stored without their as_of and run
-        f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS as_of text",
-        f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS run text",
     ]
+
+
+# the columns added to the index after it was first created: an index an older flowcast made stored its keep events
+# without their as_of and run. Added only where missing, waiting store.pg_wait_s (`PostgresStore._migrating`): an
+# ALTER TABLE takes the table's exclusive lock even when the column exists, and run at every sync it waited for good
+# behind a reader's open transaction (a dashboard `idle in transaction`), every later reader queued behind it (review21)
+_LATER_COLUMNS = (("promotions", "as_of"), ("promotions", "run"))
+
+
+def _missing_columns(con: Any, s: str) -> list[tuple[str, str]]:
+    have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+                           [s]).fetchall())
+    return [(t, c) for t, c in _LATER_COLUMNS if (t, c) not in have]
 
 
 def _dump(obj: Any) -> str:
@@ -57,10 +68,26 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
     productions = registry.productions()
     history = {d: registry.history(dataset=d) for d in registry.datasets()}
     s = store.schema
-    with store._conn("index the model registry") as con, con.transaction():
+    with store._conn("index the model registry") as con:
+        with con.transaction():  # (CREATE ... IF NOT EXISTS of what exists locks no table a reader holds)
+            con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{s}|registry"])
+            for stmt in _ddl(s):
+                con.execute(stmt)
+        if missing := _missing_columns(con, s):
+            with store._migrating(con, lambda: [f"{t}.{c}" for t, c in _missing_columns(con, s)],
+                                  tables=tuple(dict.fromkeys(t for t, _ in missing))):
+                for t, c in missing:
+                    con.execute(f"ALTER TABLE {s}.{t} ADD COLUMN IF NOT EXISTS {c} text")
+        _replace(con, s, versions, productions, history)
+    return {"versions": len(versions), "production": len(productions),
+            "promotions": sum(len(e) for e in history.values())}
+
+
+def _replace(con: Any, s: str, versions: list[Any], productions: dict[str, Any],
+             history: dict[str, list[dict[str, Any]]]) -> None:
+    """The index's rows replaced by the registry's, in one transaction (readers see the old index or the new)."""
+    with con.transaction():
         con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{s}|registry"])
-        for stmt in _ddl(s):
-            con.execute(stmt)
         con.execute(f"DELETE FROM {s}.model_versions")
         con.execute(f"DELETE FROM {s}.production")
         con.execute(f"DELETE FROM {s}.promotions")
@@ -82,8 +109,6 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
                   None if e.get("run") is None else str(e.get("run")))
                  for d, events in history.items() for i, e in enumerate(events)],
             )
-    return {"versions": len(versions), "production": len(productions),
-            "promotions": sum(len(e) for e in history.values())}
 
 
 def sync_if_postgres(settings: Settings) -> dict[str, int] | None:
