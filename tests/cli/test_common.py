@@ -259,6 +259,26 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
     assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
 
 
+@pytest.mark.parametrize(("later", "first", "said"), [
+    # a date repeated after as_of (a long file's rows from then on): the hint was gone
+    ("2024-01-07,9,9,late\n2024-01-07,8,8,late\n", False, "1 column(s) hold text: 'comment' (e.g. 'early')"),
+    # rows after as_of written first: their text was the example, a value the run at as_of never read
+    ("2024-01-09,9,9,late\n2024-01-08,8,8,later\n", True, "1 column(s) hold text: 'comment' (e.g. 'early')"),
+])
+def test_the_not_wide_hint_reads_the_rows_by_as_of(tmp_path, monkeypatch, later, first, said):
+    """pit21: the hint naming the text column that keeps a file from being read as wide was read off the file's
+    first 200 rows whatever the --as-of, where the layout it explains is read off the rows by as_of (pit20): a date
+    repeated after as_of left the error without the hint, and rows after as_of written first gave their value as
+    the example. It reads the rows the layout was read off."""
+    monkeypatch.chdir(tmp_path)
+    history = "".join(f"2024-01-0{k},{k},{2 * k},early\n" for k in range(1, 6))
+    (tmp_path / "w.csv").write_text("date,north,south,comment\n" + (later + history if first else history + later))
+    res = runner.invoke(app, ["validate", "w.csv", "--time-col", "date", "--freq", "1d", "--as-of", "2024-01-05"],
+                        terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col" in out and said in out, res.output
+
+
 @pytest.mark.parametrize(("header", "row", "said", "note"), [
     ("date,north,south,comment", "{d},{i},{j},ok",
      ("; if each number column is a series (a wide file), it is not read as one because 1 column(s) hold text: "
@@ -530,3 +550,81 @@ def test_a_wide_file_is_told_from_a_long_one_by_its_rows_by_as_of(tmp_path, monk
         assert code == 0, out
         assert "it is read as a wide file, each of its 2 columns a series (north, south)" in out
         assert "20 rows in: 20 valid" in out
+
+
+def _steps_changing(tmp_path, name="x.csv"):
+    """A daily history of two series, 1-10 January 2024, then hourly rows from 11 January 00:00 for 60 hours: a run
+    at 11 January reads its rows daily, one at 12 January hourly (24 hourly steps of 34)."""
+    from datetime import date, datetime, timedelta
+
+    history = "".join(f"{date(2024, 1, 1) + timedelta(days=i)},s{j},{i}\n" for i in range(10) for j in (1, 2))
+    later = "".join(f"{datetime(2024, 1, 11) + timedelta(hours=h):%Y-%m-%d %H:%M},s{j},{h}\n"
+                    for h in range(60) for j in (1, 2))
+    (tmp_path / name).write_text("date,store,units\n" + history + later)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize(("freq", "days", "said"), [
+    ("1d", [10, 11], None),  # each date reads its rows daily
+    ("1d", [10, 11, 12], ("by the backfill's first date (2024-01-10 00:00 UTC), but a run at 2024-01-12 00:00 UTC "
+                         "reads them at --freq 1h (71% of 68 consecutive steps")),
+    # a --start before the file's first row read the frequency off all its rows (hourly), rows after every date
+    ("1h", [0, 2], ("by all its rows (none is dated by the backfill's first date, 2023-12-31 00:00 UTC), but a run at "
+                   "2024-01-02 00:00 UTC reads them at --freq 1d (100% of 2 consecutive steps")),
+    ("1h", [0, 1], "but a run at 2024-01-01 00:00 UTC reads them at no frequency (no series has two different times)"),
+    ("1h", [-1, 0], None),  # (no row by either date: their runs say so)
+])
+def test_each_date_of_a_backfill_reads_the_frequency_its_run_does(tmp_path, freq, days, said):
+    """pit21: a backfill of a --data file without --freq read the frequency off the rows by --start and every date ran
+    at it: the dates whose runs read the rows at another step (a history turning hourly within the range), or all of
+    them where --start lay before the file's first row (the frequency of all its rows, those after each date too),
+    were read at a frequency their own run would not have read. The backfill is refused, naming the first such date."""
+    from datetime import datetime, timedelta
+
+    from flowcast.cli.common import check_backfill_readings
+    from flowcast.config import SourceConfig
+    from flowcast.errors import ConfigError
+
+    src = SourceConfig(name="x", path=str(_steps_changing(tmp_path)), id_cols=["store"], time_col="date",
+                       target_col="units", freq=freq)
+    dates = [datetime(2024, 1, 1) + timedelta(days=d - 1) for d in days]
+    if said is None:
+        check_backfill_readings(src.path, src, dates, freq_given=False)
+        check_backfill_readings(src.path, src.model_copy(update={"freq": "1w"}), dates, freq_given=True)  # given
+        return
+    with pytest.raises(ConfigError) as err:
+        check_backfill_readings(src.path, src, dates, freq_given=False)
+    assert said in str(err.value) and f"its dates step by {freq} by " in str(err.value)
+    assert "give --freq to read every date at one frequency" in str(err.value)
+    check_backfill_readings(src.path, src, dates, freq_given=True)  # --freq given: read at it, as the runs are
+
+
+def test_a_backfill_whose_dates_read_another_layout_is_refused(tmp_path):
+    """pit21: a wide file (a date, a number column per series) with a text value from 3 January on: a run at 2 January
+    reads it wide, one at 3 January long (and asks for --target-col). A backfill over both read it wide throughout."""
+    from datetime import datetime
+
+    from flowcast.cli.common import check_backfill_readings
+    from flowcast.config import SourceConfig
+    from flowcast.errors import ConfigError
+
+    (tmp_path / "w.csv").write_text("date,north,south\n2024-01-01,1,2\n2024-01-02,2,3\n2024-01-03,n/a?,4\n")
+    src = SourceConfig(name="w", path=str(tmp_path / "w.csv"), time_col="date", freq="1d", layout="wide")
+    check_backfill_readings(src.path, src, [datetime(2024, 1, 1), datetime(2024, 1, 2)], freq_given=True)
+    with pytest.raises(ConfigError, match=r"is read as a wide file by the backfill's first date \(2024-01-01 00:00 "
+                                          r"UTC\), but a run at 2024-01-03 00:00 UTC reads it as a long one"):
+        check_backfill_readings(src.path, src, [datetime(2024, 1, d) for d in (1, 2, 3)], freq_given=True)
+
+
+def test_the_backfill_command_refuses_dates_that_read_another_frequency(tmp_path, monkeypatch):
+    """pit21: `flowcast backfill x.csv` without --freq says which date reads its rows at another step, before any flow
+    starts (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    _steps_changing(tmp_path)
+    args = ["backfill", "x.csv", "--time-col", "date", "--target-col", "units", "--id-col", "store", "--home", "h",
+            "--start", "2024-01-10", "--end", "2024-01-13"]
+    res = runner.invoke(app, args, terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert ("--data x.csv without --freq: its dates step by 1d by the backfill's first date (2024-01-10 00:00 UTC), "
+            "but a run at 2024-01-12 00:00 UTC reads them at --freq 1h (71% of 68 consecutive steps by then)") in out, out

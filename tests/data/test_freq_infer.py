@@ -204,3 +204,54 @@ def test_a_file_with_no_row_by_as_of_has_the_frequency_of_all_its_rows(tmp_path)
     src = SourceConfig(name="s", path=str(csv), time_col="d", target_col="y", freq="1d")
     early, whole = explain_freq(src, datetime(2020, 1, 1)), explain_freq(src)
     assert isinstance(early, Inferred) and early == whole and early.freq == "1d"
+
+
+@pytest.mark.parametrize("kind", ["daily_then_hourly", "offsets", "planned", "end_labelled", "day_month"])
+def test_the_frequencies_by_each_date_off_one_reading_are_each_dates_own(tmp_path, kind):
+    """pit21: `freq_by_dates` reads the file once, by the last date, and infers each date's frequency off the rows that
+    date observed: what `explain_freq_by` reads at each date on its own (one reading per date: 6 s for 100,000 rows),
+    dates before the first row (None), on a daily history turning hourly, daily times written with offsets (seen by
+    their instant), planned rows after each date (a future covariate's values: kept by ingest), hour-ending data and
+    day/month dates whose order the rows by a date do not settle (read at each date on its own: the last date's
+    reading read them monthly at every date)."""
+    from datetime import UTC
+
+    from flowcast.data.freq_infer import explain_freq_by, freq_by_dates
+
+    kw: dict = {"id_cols": ["store"], "time_col": "date", "target_col": "units"}
+    if kind == "daily_then_hourly":
+        path = _daily_then_hourly(tmp_path)[1]
+        dates = [datetime(2024, 1, d, 6) for d in (1, 2, 5, 10, 11, 12, 13, 14)]
+    elif kind == "offsets":
+        path = tmp_path / "o.csv"
+        path.write_text("date,store,units\n" + "".join(
+            f"{date(2024, 3, 1) + timedelta(days=2 * i if i < 6 else 6 + i)}T00:00:00{o},{s},{i}\n"
+            for i in range(12) for s, o in (("a", "+05:00"), ("b", "-05:00"))))
+        dates = [datetime(2024, 2, 29, 20), datetime(2024, 3, 3), datetime(2024, 3, 11, 2),
+                 datetime(2024, 3, 16), datetime(2024, 3, 25)]
+    elif kind == "planned":
+        path = tmp_path / "p.csv"
+        path.write_text("date,store,units,promo\n" + "".join(
+            f"{date(2024, 1, 1) + timedelta(weeks=i)},s,{i if i < 5 else ''},{i % 2}\n" for i in range(12)))
+        kw["future_cols"] = ["promo"]
+        dates = [datetime(2023, 12, 1), datetime(2024, 1, 8), datetime(2024, 1, 29), datetime(2024, 3, 1)]
+    elif kind == "day_month":  # 01/01/2024 .. 12/01/2024 read day first (1-12 January: no row settles the order)
+        # until 01/13/2025 settles it month first: a reading by the last date read them monthly at every date
+        path = tmp_path / "d.csv"
+        path.write_text("date,store,units\n" + "".join(f"{m:02d}/01/2024,s,{m}\n" for m in range(1, 13))
+                        + "01/13/2025,s,13\n")
+        dates = [datetime(2024, 6, 15), datetime(2024, 12, 15), datetime(2025, 2, 1)]
+    else:
+        path = tmp_path / "e.csv"
+        path.write_text("date,store,units\n" + "".join(
+            f"{datetime(2024, 1, 1, 1) + timedelta(hours=h if h < 10 else 10 + 3 * (h - 10))},s,{h}\n"
+            for h in range(30)))
+        kw["time_label"] = "end"
+        dates = [datetime(2024, 1, 1, 0, 30), datetime(2024, 1, 1, 5), datetime(2024, 1, 1, 12),
+                 datetime(2024, 1, 3)]
+    src = make_source(str(path), **kw)
+    instants = [d.replace(tzinfo=UTC) for d in dates]
+    assert freq_by_dates(src, instants) == [explain_freq_by(src, d) for d in instants]
+    early = freq_by_dates(src, [datetime(2020, 1, 1, tzinfo=UTC), instants[-1]])  # before the first row
+    assert early[0] == explain_freq_by(src, datetime(2020, 1, 1, tzinfo=UTC))
+    assert (early[0] is None) == (kind != "planned")  # (planned rows are read at any as_of)

@@ -157,6 +157,43 @@ def test_daily_dates_with_offsets_keep_their_calendar_date(write_csv, freq, tz, 
     assert got["ds"].to_list() == expected
 
 
+# the day of 1 March written at midnight of four offsets: it begins at 2024-02-29T10:00Z (+14), 19:00Z (+05),
+# 2024-03-01T05:00Z (-05) and 11:00Z (-11)
+OFFSET_DAYS = ("date,id,val\n2024-03-01T00:00:00+14:00,p14,1\n2024-03-01T00:00:00+05:00,p5,2\n"
+               "2024-03-01T00:00:00-05:00,m5,3\n2024-03-01T00:00:00-11:00,m11,4\n")
+
+
+@pytest.mark.parametrize("freq", ["1d", "1mo"])
+@pytest.mark.parametrize(("tz", "as_of", "seen"), [
+    (None, datetime(2024, 2, 29, 9, 59, tzinfo=UTC), []),
+    (None, datetime(2024, 2, 29, 10, tzinfo=UTC), ["p14"]),
+    (None, datetime(2024, 2, 29, 20, tzinfo=UTC), ["p14", "p5"]),  # 1 March in +05:00: it was kept by date
+    (None, "2024-03-01", ["p14", "p5"]),  # midnight UTC: 1 March has not begun at -05:00 (it was seen by date)
+    (None, datetime(2024, 3, 1, 5, tzinfo=UTC), ["m5", "p14", "p5"]),
+    (None, "2024-03-02", ["m11", "m5", "p14", "p5"]),
+    # a date alone is the midnight it begins at in the source's tz (05:00 UTC in New York)
+    ("America/New_York", "2024-03-01", ["m5", "p14", "p5"]),
+    ("America/New_York", datetime(2024, 3, 1, 4, 59, tzinfo=UTC), ["p14", "p5"]),
+    ("Asia/Tokyo", "2024-03-01", ["p14"]),  # 2024-02-29T15:00Z
+])
+def test_daily_times_with_an_offset_are_seen_by_as_of_from_their_instant(write_csv, freq, tz, as_of, seen):
+    """pit21: a daily (or monthly) time with an offset was compared with as_of by the date as written, against
+    as_of's wall time in the source's zone (UTC without one): '2024-03-01T00:00:00-05:00', a day beginning at 05:00
+    UTC, was seen by a run at midnight UTC, and '2024-03-01T00:00:00+05:00', begun at 19:00 UTC the day before, was
+    not seen at 20:00 UTC. It is the instant it names: seen from then on, whatever the offset; its ds stays the date
+    as written. The rows not seen are counted after as_of (the counts reconcile)."""
+    src = make_source(write_csv(OFFSET_DAYS), freq=freq, tz=tz)
+    got = ingest(src, as_of).frame.select("unique_id", "ds").collect().sort("unique_id")
+    assert got["unique_id"].to_list() == seen
+    assert set(got["ds"].to_list()) <= {datetime(2024, 3, 1)}  # (the date as written, midnight trait)
+    if not seen:  # the first instant is named
+        with pytest.raises(DataValidationError, match="all 4 rows are after as_of.*the first is 2024-02-29 10:00"):
+            run_validate(src.path, as_of, freq=freq, tz=tz)
+        return
+    report = run_validate(src.path, as_of, freq=freq, tz=tz).report
+    assert (report.rows_valid, report.rows_after_as_of) == (len(seen), 4 - len(seen))
+
+
 def test_aware_parquet_daily_without_tz_keeps_its_wall_date(tmp_path):
     p = tmp_path / "tz.parquet"
     ts = pl.Series([datetime(2020, 4, 4), datetime(2020, 4, 5)]).dt.replace_time_zone("Australia/Melbourne")

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, overload
 
@@ -164,15 +164,17 @@ def _needs_hint(data: str, missing: list[str]) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
-def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None) -> str:
+def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None, *,
+                   as_of: datetime | None = None, tz: str | None = None, time_format: str | None = None) -> str:
     """Why a file given --time-col alone, whose dates are each written once beside number columns (a wide file), was
     not read as one: a text column among them ('date,north,south,comment'). It was asked for --target-col, and given
-    one it read that column alone, the other series ignored."""
+    one it read that column alone, the other series ignored. With `as_of`, of the rows the layout was read off
+    (`_layout_of`): a date repeated after as_of took the hint away, a text value after it was named as the example."""
     if id_col or target_col or not time_col:
         return ""
     from flowcast.data.sources import text_columns_beside_numbers
 
-    text = text_columns_beside_numbers(data, time_col)
+    text = text_columns_beside_numbers(data, time_col, as_of=as_of, tz=tz, time_format=time_format)
     if not text:
         return ""
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
@@ -265,8 +267,8 @@ def resolve_settings(
                                   dataset or _name_of(data), as_of=instant)
             missing = []
         if missing:
-            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}"
-                              f"{_not_wide_hint(data, id_col, time_col, target_col)}")
+            why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
+            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}{why}")
         try:
             source = SourceConfig(
                 name=dataset or _name_of(data),
@@ -365,13 +367,68 @@ def _as_of_of_file(data: str, as_of: str | None, time_col: str | None, tz: str |
         return None
 
 
+def check_backfill_readings(data: str | None, source: SourceConfig | None, dates: list[datetime], *,
+                            freq_given: bool) -> None:
+    """A backfill of a --data file whose frequency (no --freq) or wide-vs-long layout were read off its rows by --start
+    (`resolve_settings`): each date of it must read them so by its own rows, as a run at that date does (`flowcast
+    run --as-of`), or the backfill is refused, naming the first date that reads otherwise and what it reads. A daily
+    history whose rows turn hourly within the range had every date read daily, where the runs of the later dates read
+    hourly; a backfill whose --start lies before the file's first row read all its rows, those after each date too.
+    Dates with no row by them are left to their runs, which say so. `dates`: the backfill's as_ofs (naive UTC). The
+    frequencies off one reading of the rows by the last date (`freq_infer.freq_by_dates`), a date that differs
+    confirmed by a reading of its own (`explain_freq_by`); the layout off each date's rows (`sources.wide_probe`,
+    a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
+    first date's rows say, as before)."""
+    from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates
+
+    if data is None or source is None or len(dates) < 2 or "://" in data:
+        return
+    probe_layout = source.layout == "wide" or not source.id_cols  # (what `_layout_of` read: no --id-col given)
+    if freq_given and not probe_layout:
+        return
+    covariates = [*source.future_cols, *source.past_cols, *source.static_cols]
+    target = None if source.layout == "wide" else source.target_col  # (a wide file was read so without one)
+    instants = [day.replace(tzinfo=UTC) for day in dates]
+    try:
+        readings = freq_by_dates(source, instants)  # (None: no row by that date)
+    except FlowcastError:
+        return  # a file its reading fails: each date's run says why
+    first = f"the backfill's first date ({dates[0]:%Y-%m-%d %H:%M} UTC)"
+    for day, when, found in zip(dates, instants, readings, strict=True):
+        if found is None:
+            continue  # (its run says that it has nothing to read)
+        at = f"a run at {day:%Y-%m-%d %H:%M} UTC"
+        advice = (f"; each date of a backfill reads its rows as its own run would: backfill the dates before "
+                  f"{day:%Y-%m-%d %H:%M} and those from then on apart")
+        if probe_layout:
+            layout = _layout_of(data, None, source.time_col, target, covariates, as_of=when, tz=source.tz,
+                                time_format=source.time_format, say=False)
+            if layout != source.layout:
+                raise ConfigError(f"--data {data} is read as a {source.layout} file by {first}, but {at} reads it as "
+                                  f"a {layout} one (by its rows then){advice}")
+        if freq_given or (isinstance(found, Inferred) and found.freq == source.freq):
+            continue
+        try:
+            found = explain_freq_by(source, when)  # (its own reading: the rows by it may read otherwise)
+        except FlowcastError:
+            continue  # a date whose reading fails: its run says why
+        if found is None or (isinstance(found, Inferred) and found.freq == source.freq):
+            continue
+        what = (f"at --freq {found.freq} ({found.share:.0%} of {found.steps:,} consecutive steps by then)"
+                if isinstance(found, Inferred) else f"at no frequency ({found})")
+        if readings[0] is None:  # (`explain_freq`: all its rows then)
+            first = f"all its rows (none is dated by the backfill's first date, {dates[0]:%Y-%m-%d %H:%M} UTC)"
+        raise ConfigError(f"--data {data} without --freq: its dates step by {source.freq} by {first}, but {at} reads "
+                          f"them {what}{advice}, or give --freq to read every date at one frequency")
+
+
 def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
                covariates: list[str] | None = None, *, as_of: datetime | None = None, tz: str | None = None,
-               time_format: str | None = None) -> str:
+               time_format: str | None = None, say: bool = True) -> str:
     """A file given with --time-col alone (no --id-col, no --target-col) whose other columns all hold numbers is
     wide: a date column and one column per series, as spreadsheets export it; each column is read as a series
     (said on stderr and in the data-quality report). Given --target-col, such a file reads that one column as
-    one series: say so, since its other columns are then ignored."""
+    one series: say so, since its other columns are then ignored (`say`: the notes on the console)."""
     if id_col or not time_col:
         return "long"
     from flowcast.data.sources import wide_probe
@@ -380,7 +437,7 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     numeric, text = probed if probed is not None else ([], [])
     if text and target_col in numeric:  # a text column kept it long: its other series were only 'undeclared'
         others = [c for c in numeric if c != target_col and c not in (covariates or [])]
-        if others:
+        if others and say:
             console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
                           f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each is a "
                           f"series (a wide file), remove its text column(s) "
@@ -389,13 +446,14 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     if not numeric or text:
         return "long"
     if target_col is None:
-        console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} hold "
-                      f"numbers: it is read as a wide file, each of its {len(numeric)} columns a series "
-                      f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
-                      "--id-col for a long file", highlight=False)
+        if say:
+            console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
+                          f"hold numbers: it is read as a wide file, each of its {len(numeric)} columns a series "
+                          f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
+                          "--id-col for a long file", highlight=False)
         return "wide"
     others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
-    if others and target_col in numeric:
+    if others and target_col in numeric and say:
         console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
                       f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each column is "
                       f"a series (a wide file), leave out --target-col", highlight=False)

@@ -44,6 +44,7 @@ from flowcast.cli.common import (
     TzOpt,
     YMinOpt,
     call_flow,
+    check_backfill_readings,
     cli_errors,
     console,
     data_given,
@@ -754,6 +755,8 @@ def backfill(
 
     step = every or resolve_source(settings).freq
     dates = backfill_dates(first, last, step, resolve_source(settings).tz)
+    # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
+    check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
     counts = {"published": 0, "skipped": 0, "failed": 0}

@@ -30,6 +30,9 @@ RAW_PREFIX = "__raw__"  # original values of each raw column, for the quarantine
 ROW = "source_row"  # 0-based row number across the source's files
 TIME_AWARE = "__ds_aware"  # the raw time carried a UTC offset / zone
 DS_RAW = "__ds_raw"  # parsed time before it was aligned to the period grid
+# the time a row is compared with as_of by, on the ds axis: DS_RAW, but for a daily or coarser time written with an
+# offset the wall time in the source's zone of the instant it names (DS_RAW keeps the date as written)
+DS_SEEN = "__ds_seen"
 TIME_LOCAL_ISSUE = "__ds_local"  # a naive local time that is 'nonexistent' or 'ambiguous' in the source's tz
 
 

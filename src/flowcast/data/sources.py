@@ -85,6 +85,7 @@ from flowcast.data.calendar import (
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
     DS_RAW,
+    DS_SEEN,
     RAW_PREFIX,
     ROW,
     TIME_AWARE,
@@ -1785,17 +1786,22 @@ def local_times(source: SourceConfig) -> bool:
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
                 day_month: DayMonth = None, traits: frozenset[str] = frozenset(), as_of: datetime | None = None,
-                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None]:
-    """(ds before grid alignment, row-had-an-offset flag, local-time issue or None).
+                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None, pl.Expr | None]:
+    """(ds before grid alignment, row-had-an-offset flag, local-time issue or None, the time compared with as_of
+    where it is not that ds, else None).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
     values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
     Daily and coarser data: `ds` is a calendar date, naive; values with an offset give their
     wall date in the declared tz, or without a tz the date as written ('2020-03-01T00:00+11:00'
     is 1 March, not 29 February in UTC); a column whose every such value is at midnight of its own
-    offset (traits 'midnight': dates serialized as timestamps) gives the dates as written in any case."""
+    offset (traits 'midnight': dates serialized as timestamps) gives the dates as written in any case. Such a
+    value is seen by a run at as_of from the instant it names on (its wall time in the declared tz, UTC without
+    one, against as_of's there: `DS_SEEN`), not from its date as written: '2024-03-01T00:00:00-05:00' is after a
+    run at 2024-03-01T00:00Z (it begins at 05:00 UTC), '2024-03-01T00:00:00+05:00' by one at 2024-02-29T20:00Z."""
     t = _read_time(source, dtype, file, day_month, traits)
     issue = None
+    seen = None
     if is_subdaily(source.freq):
         aware = t.aware_utc
         naive = t.naive
@@ -1809,6 +1815,8 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
                 aware = _to_wall(t.aware_utc, source.tz)
             else:
                 aware = t.aware_wall if t.aware_wall is not None else t.aware_utc
+                if source.aggregate == "none":  # (an aggregated source's periods are cut by their dates)
+                    seen = _to_wall(t.aware_utc, source.tz or "UTC")
         else:
             aware = None
         naive = t.naive
@@ -1826,7 +1834,9 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     ds = ds.dt.cast_time_unit("us")
     # a time beyond years 1..9999 (epoch milliseconds read with %s: 1672531200000 is the year 54970) is no time
     # a report, a plot or a store can hold (it failed the run: "ValueError: year 54970 is out of range")
-    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue
+    if seen is not None:
+        seen = pl.when(t.has_off).then(seen.dt.cast_time_unit("us")).otherwise(ds)
+    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue, seen
 
 
 def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
@@ -2011,11 +2021,13 @@ def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, lis
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
 
 
-def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
+def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200, *, as_of: datetime | None = None,
+                                tz: str | None = None, time_format: str | None = None) -> list[tuple[str, str]]:
     """The text columns (name, a value) that keep a file from being read as wide although its dates are each
     written once and other columns hold numbers ('date,north,south,comment'): none where the file is wide, long
-    (a date written twice) or holds no number column. For the command line's hint, never for a run."""
-    probed = wide_probe(path, time_col, rows)
+    (a date written twice) or holds no number column. For the command line's hint, never for a run. With `as_of`,
+    of the rows that may be dated by then, those its layout is read off (`wide_probe`)."""
+    probed = wide_probe(path, time_col, rows, as_of=as_of, tz=tz, time_format=time_format)
     return probed[1] if probed is not None and probed[0] else []
 
 
@@ -2164,10 +2176,12 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits, as_of)
+    ds_raw, aware, issue, seen = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits, as_of)
     ds_raw = label_to_start(ds_raw, source)
+    seen = ds_raw if seen is None else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source))
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
-    mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), aware.alias(TIME_AWARE), y.alias("y")]
+    mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), seen.alias(DS_SEEN), aware.alias(TIME_AWARE),
+              y.alias("y")]
     if issue is not None:
         mapped.append(issue.alias(TIME_LOCAL_ISSUE))
     for c in numeric_exog:
@@ -2198,7 +2212,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     aware: list[str] = []  # the files whose time column is a timestamp with a zone
     naive: list[str] = []  # ... and without one
     notes: dict[str, str] = {}  # column -> how its numbers were read, said once (the first file that needs it)
-    as_of = as_instant(as_of)  # one instant (aware UTC; a naive value means UTC)
+    as_of = as_instant(as_of, source.tz)  # one instant (aware UTC; a naive value means UTC; a date alone: its tz's)
     for i, file in enumerate(files):
         # (its numbers' decimal marks and thousands separators decided from its rows written by as_of)
         scanned = _scan_one(source, file, payloads.get(file), notes, as_of)
@@ -2374,7 +2388,7 @@ def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = N
     aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation
     quarantines it) but one after as_of however it is read (`later`, `Ingested.later`)."""
     unread = pl.col(DS_RAW).is_null() if later is None else pl.col(DS_RAW).is_null() & ~later
-    return unread | ((pl.col(DS_RAW) <= bound) & ~period_not_over(source, bound))
+    return unread | ((pl.col(DS_SEEN) <= bound) & ~period_not_over(source, bound))
 
 
 def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime,

@@ -38,6 +38,7 @@ from flowcast.data.calendar import is_business, is_subdaily, month_multiple, mul
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DS_RAW,
+    DS_SEEN,
     HEADER_REPEATED,
     MONTH_PHASE,
     RAW_PREFIX,
@@ -778,7 +779,7 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
     counts = ingested.unfiltered.select(
         pl.len().alias("rows_read"), observed_at(source, bound, ingested.later).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
-        pl.col(DS_RAW).min().alias("first"),
+        pl.col(DS_SEEN).min().alias("first"),
     ).collect(engine="streaming").row(0, named=True)
     if not counts["rows_read"] or counts["observed"]:
         return None
@@ -862,11 +863,11 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
         partial = period_not_over(source, ingested.as_of_ds)
-        after = (pl.col(DS_RAW) > ingested.as_of_ds) | partial | ingested.later  # (one no order reads, too)
+        after = (pl.col(DS_SEEN) > ingested.as_of_ds) | partial | ingested.later  # (one no order reads, too)
         plans.append(
             ingested.unfiltered.select(
                 pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),
-                (after & planned_row(source)).sum().alias("planned"), pl.col(DS_RAW).min().alias("first"),
+                (after & planned_row(source)).sum().alias("planned"), pl.col(DS_SEEN).min().alias("first"),
             )
         )
     else:

@@ -27,6 +27,7 @@ from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
+from flowcast.data.schemas import DS_SEEN
 from flowcast.errors import (
     AlreadyPublished,
     ConfigError,
@@ -1025,9 +1026,11 @@ def plot_context(data: LoadedData, forecasts: pl.DataFrame) -> tuple[dict[str, s
         return labels, None
     first, last = forecasts["ds"].min(), forecasts["ds"].max()
     ids = forecasts["unique_id"].unique().to_list()
-    actuals = (ing.unfiltered.select("unique_id", "ds", "y")
+    # (after as_of as the run's cut tells it, `DS_SEEN`: a daily time with an offset by the instant it names)
+    actuals = (ing.unfiltered.select("unique_id", "ds", "y", DS_SEEN)
                .filter(pl.col("unique_id").is_in(ids) & pl.col("y").is_not_null()
-                       & (pl.col("ds") > ing.as_of_ds) & (pl.col("ds") >= first) & (pl.col("ds") <= last))
+                       & (pl.col(DS_SEEN) > ing.as_of_ds) & (pl.col("ds") >= first) & (pl.col("ds") <= last))
+               .drop(DS_SEEN)
                .unique(["unique_id", "ds"], keep="last").collect())
     return labels, actuals.with_columns(pl.col("ds").cast(forecasts.schema["ds"]))
 
