@@ -351,7 +351,7 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     # retrainslot19: its leaderboard too (it marked the withdrawn winner published)
     (board, before) = artifacts_of(late["run_id"])["leaderboard-tiny"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
-    assert marks == [{late["champion"]: "✔ published"}, {late["champion"]: reporting.WITHDRAWN_MARK}]
+    assert marks == [{late["champion"]: reporting.TO_PUBLISH_MARK}, {late["champion"]: reporting.WITHDRAWN_MARK}]
     assert "Withdrawn: nothing published by this run" in board.description
     assert f"/runs/flow-run/{other['run_id']})" in board.description
 
@@ -441,11 +441,11 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     (board, before) = said["leaderboard-tiny"]  # its leaderboard, then the follow-up, the key's newest
     winner = "production" if case == "kept" else late["champion"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
-    assert marks == [{winner: "✔ published"}, {winner: mark}]
+    assert marks == [{winner: reporting.TO_PUBLISH_MARK}, {winner: mark}]
     assert board.description.startswith(f"As of 2019-07-08 03:00: {head}")
     assert f"/runs/flow-run/{other['run_id']})" in board.description
     (details, before) = said["leaderboard-details-tiny"]  # its details too (they marked the winner published)
-    assert "✔ published" in before.data and "✔ published" not in details.data
+    assert reporting.TO_PUBLISH_MARK in before.data and "✔ published" not in before.data + details.data
     assert details.data.startswith(f"## {head}") and mark in details.data
     assert f"/runs/flow-run/{other['run_id']})" in details.data
 
@@ -553,7 +553,7 @@ def test_a_slot_retrain_that_kept_production_moved_by_the_other_run_says_nothing
     assert "nothing of this run was withdrawn" in decision.data
     (board, before) = said["leaderboard-tiny"]
     assert [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)] == [
-        {"production": "✔ published"}, {"production": reporting.NOT_PUBLISHED_MARK}]
+        {"production": reporting.TO_PUBLISH_MARK}, {"production": reporting.NOT_PUBLISHED_MARK}]
     (details, _) = said["leaderboard-details-tiny"]
     assert details.data.startswith("## Not published by this run")
 

@@ -295,7 +295,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
     try:
-        now = registry.withdraw(version, dataset=dataset, at=at, reason=why, run=run)  # (its own pin: not in use)
+        now = registry.withdraw(version, dataset=dataset, at=at, reason=why)  # (its own pin: not in use)
     except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
         try:
             out = registry.retract(version, dataset=dataset, at=at, reason=why)
@@ -663,12 +663,22 @@ def retrain_flow(
         descriptions = {c.name: c.describe() for c in scored.candidates if c.name != PRODUCTION}
         if started_from is not None:
             descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
-        md = decision_markdown(decision, board, published=chosen, published_version=version.version,
-                               descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
-        reporting.decision_artifact(md, scope)
+
+        def decided(*, landed: bool) -> None:
+            """The decision and leaderboard artifacts: before the publish 'To publish' (`landed` False), once it
+            landed 'Published'. Each key's newest is true whenever the run is killed: written 'Published' before the
+            publish, a run killed before it (or after its refusal's withdrawal) left a publish that never happened
+            as the newest (followup21); killed after the publish, before the second, 'To publish' stays true."""
+            md = decision_markdown(decision, board, published=chosen, published_version=version.version,
+                                   descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb,
+                                   landed=landed)
+            reporting.decision_artifact(md, scope, landed=landed)
+            if board.height:
+                reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
+                                               unit=data.source.unit, intervals_note=blank, landed=landed)
+
+        decided(landed=False)
         if board.height:
-            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
-                                           unit=data.source.unit, intervals_note=blank)
             _print_board(log, board, metric, chosen)
 
         _fault("flow:before_publish")  # promoted (or not), nothing published
@@ -731,6 +741,7 @@ def retrain_flow(
             champion=version.name, model_version=version.version, kind=version.kind, published_rows=0, skipped=True,
             retrained_by=retrained[0] if retrained else None, published_by=receipt.held.get("run_id"), note=note,
             store=store_label(settings))
+    decided(landed=True)  # the publish landed: each key's newest says 'Published'
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return _retrain_result(
         **computed(promoted=promoted),
