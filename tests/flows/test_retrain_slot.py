@@ -804,6 +804,53 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("rerun", ["retrain"])
+def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow_up_decision(flow_kwargs, rerun):
+    """followup21: a retrain that does not promote (promote=False: a backfill's date), overwrite off, whose publish was
+    refused (another run published its date), a real process SIGKILLed right after it withdrew its winner's champion
+    record (FLOWCAST_FAULT=registry:champion_withdrawn), before its follow-up decision artifact: its decision, naming
+    the winner, stayed the key's newest, and the `withdraw_champion` event did not name the run, so no later run could
+    tell. The event names it now; the retrain of the date that skips it (`rerun` retrain), or a retrain backfill over
+    the date, which skips it before any retrain runs (`rerun` backfill; the killed run a backfill's date, its
+    artifacts under the `backfill-` keys), writes the follow-up, once."""
+    from flow_helpers import artifacts_of
+
+    from flowcast.flows import backfill_flow, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
+    _killed_late_retrain(late, "registry:champion_withdrawn")
+    (undone,) = [e for e in registry.history("tiny") if e["action"] == "withdraw_champion"]
+    assert registry.champion("tiny").version == other["model_version"]  # put back before the kill
+    assert undone["run"] != other["run_id"] and undone["version"] not in [v.version for v in registry.list()]
+    key = reporting.artifact_key("decision", "tiny", backfill=rerun == "backfill")
+    (killed,) = artifacts_of(undone["run"])[key]  # its decision, written before its publish: the winner, to publish
+    assert killed.data.startswith(f"### To publish: **{undone['version'].rsplit('-v', 1)[0]}** ({undone['version']})")
+    said = (f"The newest decision of tiny (run {undone['run']}) chose {undone['version']}, whose record as the "
+            f"champion of tiny that run withdrew")
+
+    def again() -> tuple[str, dict]:
+        if rerun == "retrain":
+            done = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+            assert done["skipped"] and done["published_rows"] == 0
+            return done["note"], artifacts_of(done["run_id"])
+        done = backfill_flow(start=SLOT, end=SLOT, mode="retrain", **flow_kwargs)
+        (o,) = done["outcomes"]
+        assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
+        return o["error"], artifacts_of(done["run_id"])
+
+    note, arts = again()
+    assert said in note and f"the recorded champion of tiny is {other['model_version']} since" in note, note
+    (decision,) = arts[key]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and undone["version"] in decision.data
+    note, arts = again()  # said once: nothing more
+    assert "withdrew" not in note and key not in arts
+    assert registry.champion("tiny").version == other["model_version"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("fault", ["killed", "full-disk"])
 def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_of_the_date(
         flow_kwargs, monkeypatch, capsys, caplog, fault):

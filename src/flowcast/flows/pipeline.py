@@ -295,7 +295,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
     why = f"its publish for as_of {as_of.isoformat()} failed: {exc}"
     try:
-        now = registry.withdraw(version, dataset=dataset, at=at, reason=why)  # (its own pin: not in use)
+        now = registry.withdraw(version, dataset=dataset, at=at, reason=why, run=run)  # (its own pin: not in use)
     except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
         try:
             out = registry.retract(version, dataset=dataset, at=at, reason=why)
@@ -325,7 +325,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
 
 def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of: datetime, at: datetime, late: str,
-                   log: Log, held_version: str | None = None) -> tuple[str, bool]:
+                   log: Log, held_version: str | None = None, run: str | None = None) -> tuple[str, bool]:
     """A retrain that does not promote (a backfill's date), overwrite off, whose publish was refused under the key's
     lock (another run published the date while this one computed): its winner, recorded as a champion of the date
     in its registration, must not stay so with forecasts that were never published. The record is withdrawn and
@@ -333,8 +333,10 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
     registry's lock in the publish itself: `PublishGuard.refuse`.) Unless what the key holds was made by that very
     version (`held_version`: a forecast run of this as_of, whose production model was trained after it, took the
     newest champion of data up to it, this run's, and published first): its forecasts are published, so it stands,
-    as `PublishGuard.refuse` leaves a promotion whose model the other run published with. Returns (the sentence
-    saying what was done, whether the champion was withdrawn)."""
+    as `PublishGuard.refuse` leaves a promotion whose model the other run published with. `run`: this run, named in
+    the `withdraw_champion` event (a retrain that skips the date writes the follow-up decision this run, killed right
+    after the withdrawal, could not: `withdrawn_unsaid`). Returns (the sentence saying what was done, whether the
+    champion was withdrawn)."""
     if held_version is not None and held_version == version:
         said = (f"Its champion {version} stays: the forecasts published for as_of {as_of.isoformat()} were made by it "
                 "(the other run forecast with this run's champion).")
@@ -342,7 +344,7 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
         return said, False
     why = f"its forecasts for as_of {as_of.isoformat()} were not published: {late}"
     try:
-        now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
+        now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why, run=run)
     except Exception as undo:  # noqa: BLE001 - the run published nothing; what it could not undo is said
         log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
                   f"were not published (another run published the date): withdrawing it failed ({undo}). Once the "
@@ -718,7 +720,8 @@ def retrain_flow(
             log.warning(receipt.undone)
         elif not promote and chosen != PRODUCTION:
             undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
-                                               late=late, log=log, held_version=receipt.held.get("model_version"))
+                                               late=late, log=log, held_version=receipt.held.get("model_version"),
+                                               run=run_id)
         elif not promoted and chosen != PRODUCTION and receipt.held.get("model_version") != version.version:
             # 'publish' without promoting: a registration no event records, named by no publish (polish19)
             undone, withdrawn = _take_back_unpublished(registry, version.version, at=started, log=log)
