@@ -38,11 +38,12 @@ def _other_run_of_the_slot(at: datetime, kwargs: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False):
+def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False, backfill: bool = False):
     """A retrain of a date another run published already, a real process (`late_retrain_child.py`: its first check
     passed as if made just before that publish; this session's Prefect API), running retrain_flow(**kwargs) with
     FLOWCAST_FAULT=`fault`: SIGKILLed there, or with `stop` stopped there (SIGSTOP: a run still live, its claim
-    naming a process that runs; SIGCONT goes on). The Popen (text streams piped)."""
+    naming a process that runs; SIGCONT goes on); `backfill`: as a backfill's date (tagged `backfill`). The Popen
+    (text streams piped)."""
     import json
     import os
     import subprocess
@@ -55,15 +56,16 @@ def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False):
     env = {**os.environ, "FLOWCAST_FAULT": fault, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
            "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)]),
            **({"FLOWCAST_FAULT_SIGNAL": "SIGSTOP"} if stop else {})}
-    return subprocess.Popen([sys.executable, str(here / "late_retrain_child.py"), json.dumps(kwargs)], env=env,
+    return subprocess.Popen([sys.executable, str(here / "late_retrain_child.py"), json.dumps(kwargs),
+                             *(["backfill"] if backfill else [])], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _killed_late_retrain(kwargs: dict, fault: str) -> None:
+def _killed_late_retrain(kwargs: dict, fault: str, *, backfill: bool = False) -> None:
     """`_late_retrain` SIGKILLed at `fault` (asserted), waited for."""
     import signal
 
-    proc = _late_retrain(kwargs, fault)
+    proc = _late_retrain(kwargs, fault, backfill=backfill)
     _, err = proc.communicate(timeout=400)
     assert proc.returncode == -signal.SIGKILL, err[-3000:]
 
@@ -804,7 +806,7 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("rerun", ["retrain"])
+@pytest.mark.parametrize("rerun", ["retrain", "backfill"])
 def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow_up_decision(flow_kwargs, rerun):
     """followup21: a retrain that does not promote (promote=False: a backfill's date), overwrite off, whose publish was
     refused (another run published its date), a real process SIGKILLed right after it withdrew its winner's champion
@@ -820,7 +822,7 @@ def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow
     registry = ModelRegistry(f"{flow_kwargs['home']}/models")
     other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
     late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
-    _killed_late_retrain(late, "registry:champion_withdrawn")
+    _killed_late_retrain(late, "registry:champion_withdrawn", backfill=rerun == "backfill")
     (undone,) = [e for e in registry.history("tiny") if e["action"] == "withdraw_champion"]
     assert registry.champion("tiny").version == other["model_version"]  # put back before the kill
     assert undone["run"] != other["run_id"] and undone["version"] not in [v.version for v in registry.list()]
