@@ -1126,6 +1126,20 @@ def test_withdraw_champion_puts_back_the_newest_champion_left_and_removes_the_ve
     assert reg.withdraw_champion(old, dataset="sales", at=T0) is None and reg.champion("sales") is None
 
 
+@pytest.mark.parametrize("run", [None, "5c1e0a2b-1111-4222-8333-444455556666"])
+def test_withdraw_champion_names_the_run_that_withdrew_its_own_winner(tmp_path, run):
+    """followup21: the `withdraw_champion` event of a run withdrawing its own winner's record (its publish refused)
+    names that run, as `withdraw` does (`withdrawn_unsaid` finds a killed run's decision by it); one made for another
+    reason (a skipping run's, gc's) names none."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    reg.withdraw_champion(v, dataset="sales", reason="refused", at=T0, run=run)
+    (event,) = [e for e in reg.history("sales") if e["action"] == "withdraw_champion"]
+    assert event.get("run") == run and ("run" in event) is (run is not None)
+
+
 def test_withdraw_champion_keeps_a_version_another_run_forecasts_with(tmp_path):
     """A forecast run that picked the champion (pinned it) before it was withdrawn still finds its files."""
     from flowcast.registry import Promotion

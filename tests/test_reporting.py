@@ -333,7 +333,7 @@ def test_a_withdrawn_leaderboard_marks_its_winner_not_published_and_links_the_ru
     assert text.startswith("Withdrawn: nothing published by this run. tiny as of")
     assert f"[{other}](" in text and "damped (damped-v2)" in text and "snaive MASE" in text
     # ui19: one pair of parentheses, not 'its winner damped (damped-v2) (marked published in ...)'
-    assert "its winner, damped (damped-v2), marked published in the previous version of this key, was not" in text
+    assert "its winner, damped (damped-v2), marked to publish in the previous version of this key, was not" in text
 
 
 @pytest.mark.parametrize("metric", ["mase", "rmsse"])
@@ -402,3 +402,11 @@ def test_the_refusal_artifact_shows_the_error_and_files_as_written():
     md = refusal_markdown("my_sales", "s_1*.csv: no rows (the file has a header but no data)", ["/d/s_1*.csv"])
     assert md.startswith("## Data quality: my\\_sales\n") and "**Refused: the source left this run nothing" in md
     assert "s\\_1\\*.csv: no rows (the file has a header but no data)" in md and md.endswith("files: /d/s\\_1\\*.csv")
+
+
+@pytest.mark.parametrize("landed", [False, True])
+def test_a_leaderboard_written_before_its_publish_says_its_winner_is_to_publish(landed):
+    """followup21: the leaderboard written before the publish describes its winner as to publish, not published."""
+    text = reporting.leaderboard_description("mase", "damped", "damped-v2", landed=landed)
+    assert ("the published forecasts come from damped (damped-v2)" in text) is landed
+    assert ("this run is to publish the forecasts of damped (damped-v2) (not published yet" in text) is not landed

@@ -1483,14 +1483,15 @@ class ModelRegistry:
         return mv
 
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                          check: Callable[[], None] | None = None) -> str | None:
+                          check: Callable[[], None] | None = None, run: str | None = None) -> str | None:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
         champion still recorded when it was `version`, and `version` removed (no publish names it; kept while another
         run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
         the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
-        as `withdraw`'s, called first in the same hold of the lock."""
+        as `withdraw`'s, called first in the same hold of the lock. `run`: the run withdrawing the record of its own
+        winner (its publish refused), named in the event, as `withdraw` names it (`flows.common.withdrawn_unsaid`)."""
         with self._lock():
             if check is not None:
                 check()
@@ -1499,14 +1500,15 @@ class ModelRegistry:
             if ent is None or version in (ent.get("stack") or []):
                 raise RegistryError(f"{version} is not a recorded champion of {dataset} outside production: "
                                     "not withdrawn")
-            now = self._withdraw_champion_locked(ent, version, reason=reason, at=at)
+            now = self._withdraw_champion_locked(ent, version, reason=reason, at=at, run=run)
             self._write_pointer(ptr)  # the commit
             if not any(n.startswith(f"{version}@") for n in self._pin_names()):  # a running run forecasts with it:
                 self._remove_version(version)  # kept (no longer a champion: `flowcast gc` removes it once unpinned)
+            _fault("champion_withdrawn")  # withdrawn, the run's note and its follow-up decision artifact not yet written
         return now
 
     def _withdraw_champion_locked(self, ent: dict[str, Any], version: str, *, reason: str, at: datetime | None,
-                                  ) -> str | None:
+                                  run: str | None = None) -> str | None:
         """Called under the lock, on a dataset's pointer entry: if `version` is its recorded champion, put back the
         newest-data champion still recorded (none: no champion); a `withdraw_champion` event either way. The caller
         writes the pointer. Returns the dataset's champion now (None: none)."""
@@ -1534,7 +1536,7 @@ class ModelRegistry:
                                    "reason": f"put back: {reason}"}
         now = ent.get("champion", {}).get("version") if isinstance(ent.get("champion"), dict) else None
         ent["events"].append({"action": "withdraw_champion", "version": version, "previous": now,
-                              "reason": reason, "at": _iso(at)})
+                              "reason": reason, "at": _iso(at), **({"run": run} if run else {})})
         return now
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:

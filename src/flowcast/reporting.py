@@ -690,39 +690,46 @@ def refusal_artifact(dataset: str, error: str, scope: Scope, files: Sequence[str
 
 
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
-                         version: str | None = None, unit: str | None = None, intervals_note: str = "") -> Any:
+                         version: str | None = None, unit: str | None = None, intervals_note: str = "",
+                         landed: bool = True) -> Any:
     """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:
     MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other. `intervals_note`: why
-    coverage or MSIS cells are blank (`blank_intervals_text`), in both."""
+    coverage or MSIS cells are blank (`blank_intervals_text`), in both. `landed` False: written before the publish,
+    the winner marked `TO_PUBLISH_MARK` (the run's publish then writes a version marking it `✔ published`, or the
+    follow-up saying it was not: a run killed before its publish left `✔ published` as the key's newest)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     if not _in_run():
         return None
     table_key = scope.key("leaderboard")
+    mark = PUBLISHED_MARK if landed else TO_PUBLISH_MARK
     details = create_markdown_artifact(
         leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key),
-                                     intervals_note=intervals_note),
+                                     intervals_note=intervals_note, mark=mark),
         key=scope.key("leaderboard_details"),
         description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
-    text = leaderboard_description(metric, champion, version, intervals_note)
+    text = leaderboard_description(metric, champion, version, intervals_note, landed=landed)
     if empty_intervals_sentence(board):
         text += f"\n\n{empty_intervals_sentence(board)}"
     if details is not None:
         text += f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}"
-    return create_table_artifact(leaderboard_rows(board, champion, metric), key=table_key,
+    return create_table_artifact(leaderboard_rows(board, champion, metric, mark=mark), key=table_key,
                                  description=scope.describe(text))
 
 
 def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None,
-                            intervals_note: str = "") -> str:
+                            intervals_note: str = "", *, landed: bool = True) -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
     and the published model with its version, as the receipt names it ('from croston (croston-v1)': the production
     model's row is named `production`, and 'come from production' said nothing of which model that was); then, a
     paragraph of its own, what 1.0 of the metric means (it came between the two, the published model at the end
     of five lines); and why coverage or MSIS cells are blank (`intervals_note`), where they are."""
     desc = f"backtest leaderboard, ranked by {metric_header(metric)} (lower is better)"
-    if champion:
+    if champion and landed:
         desc += f"; the published forecasts come from {model_text(champion, version)}"
+    elif champion:  # written before the publish (`landed` False): the key's next version says what came of it
+        desc += (f"; this run is to publish the forecasts of {model_text(champion, version)} (not published yet: the "
+                 "next version of this key says what came of it)")
     blank = f"\n\n{md_text(intervals_note)}." if intervals_note else ""
     return f"{desc}.\n\n{_meaning(metric)}.{blank}"
 
@@ -774,13 +781,15 @@ def _meaning(metric: str) -> str:
     return metric_meaning(metric)
 
 
-def decision_artifact(markdown: str, scope: Scope) -> Any:
+def decision_artifact(markdown: str, scope: Scope, *, landed: bool = True) -> Any:
+    """The run's decision under the dataset's `promotion-decision-` key. `landed` False: written before the publish
+    (`decision_markdown(landed=False)`, 'To publish'); the publish that lands writes it again, 'Published'."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    return create_markdown_artifact(markdown, key=scope.key("decision"),
-                                    description=scope.describe("what was published and why"))
+    said = "what was published and why" if landed else "what this run is to publish and why (not published yet)"
+    return create_markdown_artifact(markdown, key=scope.key("decision"), description=scope.describe(said))
 
 
 def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
@@ -892,6 +901,8 @@ FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run")  # `withdra
 
 
 WITHDRAWN_MARK = "✘ not published (withdrawn)"
+PUBLISHED_MARK = "✔ published"  # the leaderboard's winner once its forecasts are published
+TO_PUBLISH_MARK = "➜ to publish"  # the leaderboard's winner as written before its publish (`leaderboard_artifact`)
 NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing (`withdrawn_decision_markdown`)
 
 
@@ -908,7 +919,7 @@ def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, ve
     link = f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}" if details else ""
     return (f"{head}. {text}\n\nThis run's backtest leaderboard, ranked by "
             f"{metric_header(metric)} (lower is better); its winner, {md_text(model_text(model, version))}, "
-            f"marked published in the previous version of this key, was not published.\n\n{_meaning(metric)}."
+            f"marked to publish in the previous version of this key, was not published.\n\n{_meaning(metric)}."
             + (f"\n\n{empty}" if empty else "") + link)
 
 
@@ -916,7 +927,8 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
                                    version: str | None = None, unit: str | None = None, withdrawn: bool = True) -> Any:
     """The follow-up leaderboard of a retrain refused under the key's lock (another run published its as_of, or
     retrained its schedule slot, while it computed): its leaderboard, written before its publish, marked its winner
-    `✔ published`, and the key's newest version said so to anyone reading it. This version, under the same key,
+    `TO_PUBLISH_MARK` (it said `✔ published` until followup21), and the key's newest version said so to anyone reading
+    it. This version, under the same key,
     marks that winner `WITHDRAWN_MARK` (`NOT_PUBLISHED_MARK` where `withdrawn` is False: nothing of this run was
     withdrawn) and says which run published; so does a version of its details'."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact

@@ -228,3 +228,20 @@ def test_when_the_winner_cannot_publish_no_candidate_worse_than_production_repla
 
     chosen, *_ = first_publishable(d.order, attempt, lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))
     assert chosen == order[1]
+
+
+@pytest.mark.parametrize("landed", [False, True])
+def test_a_decision_written_before_its_publish_says_to_publish_not_published(landed):
+    """followup21: a retrain writes its decision before its publish; headed 'Published', a run killed before the
+    publish left a publish that never happened as the key's newest. Before the publish it is 'To publish' (and says
+    the key's next version tells what came of it); once the publish landed, 'Published'."""
+    d = last_resort_decision(3, last_resort="naive", metric="mase", margin=0.05, incumbent_version=None,
+                             promote=True)
+    md = decision_markdown(d, candidate_board([], "mase"), published="naive", published_version="naive-v1",
+                           descriptions={}, landed=landed)
+    head = "Published" if landed else "To publish"
+    assert md.startswith(f"### {head}: **naive** (naive-v1)\n")
+    assert ("Published:" in md) is landed and ("next version of this key says what came of it" in md) is not landed
+    nothing = decision_markdown(d, candidate_board([], "mase"), published=None, published_version=None,
+                                descriptions={}, landed=landed)
+    assert nothing.startswith("### Published: **nothing**")  # a run that found nothing to publish says so

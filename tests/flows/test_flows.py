@@ -48,10 +48,11 @@ def test_retrain_publishes_and_leaves_every_artifact(trained):
     assert expected <= set(arts), sorted(arts)
     assert [a.data for a in arts[progress_key("gru backtest", "tiny")]] == [100.0]
     assert "rows quarantined" in arts[artifact_key("quality", "tiny")][0].data
-    decision = arts[artifact_key("decision", "tiny")][0].data
+    decision, before = (a.data for a in arts[artifact_key("decision", "tiny")])  # newest first
     assert f"### Published: **{best['model']}** ({production})" in decision
     assert "There was no model in production" in decision and "x (1 -" not in decision
-    assert len(arts[artifact_key("decision", "tiny")]) == 1  # published: no follow-up (artifacts19)
+    # followup21: written 'To publish' before the publish, 'Published' once it landed (no withdrawn follow-up)
+    assert before.startswith(f"### To publish: **{best['model']}** ({production})") and "Published:" not in before
     assert "data:image/png;base64," in arts[artifact_key("plot", "tiny")][0].data
     # the receipt: its paths relative to the home, the home a row of its own, no bare flow run id (artifacts19)
     receipt = {r["field"]: r["value"] for r in json.loads(arts[artifact_key("receipt", "tiny")][0].data)}

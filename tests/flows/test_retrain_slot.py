@@ -38,11 +38,12 @@ def _other_run_of_the_slot(at: datetime, kwargs: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False):
+def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False, backfill: bool = False):
     """A retrain of a date another run published already, a real process (`late_retrain_child.py`: its first check
     passed as if made just before that publish; this session's Prefect API), running retrain_flow(**kwargs) with
     FLOWCAST_FAULT=`fault`: SIGKILLed there, or with `stop` stopped there (SIGSTOP: a run still live, its claim
-    naming a process that runs; SIGCONT goes on). The Popen (text streams piped)."""
+    naming a process that runs; SIGCONT goes on); `backfill`: as a backfill's date (tagged `backfill`). The Popen
+    (text streams piped)."""
     import json
     import os
     import subprocess
@@ -55,15 +56,16 @@ def _late_retrain(kwargs: dict, fault: str, *, stop: bool = False):
     env = {**os.environ, "FLOWCAST_FAULT": fault, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
            "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)]),
            **({"FLOWCAST_FAULT_SIGNAL": "SIGSTOP"} if stop else {})}
-    return subprocess.Popen([sys.executable, str(here / "late_retrain_child.py"), json.dumps(kwargs)], env=env,
+    return subprocess.Popen([sys.executable, str(here / "late_retrain_child.py"), json.dumps(kwargs),
+                             *(["backfill"] if backfill else [])], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _killed_late_retrain(kwargs: dict, fault: str) -> None:
+def _killed_late_retrain(kwargs: dict, fault: str, *, backfill: bool = False) -> None:
     """`_late_retrain` SIGKILLed at `fault` (asserted), waited for."""
     import signal
 
-    proc = _late_retrain(kwargs, fault)
+    proc = _late_retrain(kwargs, fault, backfill=backfill)
     _, err = proc.communicate(timeout=400)
     assert proc.returncode == -signal.SIGKILL, err[-3000:]
 
@@ -351,7 +353,7 @@ def test_a_retrain_date_published_by_another_run_meanwhile_is_not_published_agai
     # retrainslot19: its leaderboard too (it marked the withdrawn winner published)
     (board, before) = artifacts_of(late["run_id"])["leaderboard-tiny"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
-    assert marks == [{late["champion"]: "✔ published"}, {late["champion"]: reporting.WITHDRAWN_MARK}]
+    assert marks == [{late["champion"]: reporting.TO_PUBLISH_MARK}, {late["champion"]: reporting.WITHDRAWN_MARK}]
     assert "Withdrawn: nothing published by this run" in board.description
     assert f"/runs/flow-run/{other['run_id']})" in board.description
 
@@ -441,11 +443,11 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     (board, before) = said["leaderboard-tiny"]  # its leaderboard, then the follow-up, the key's newest
     winner = "production" if case == "kept" else late["champion"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
-    assert marks == [{winner: "✔ published"}, {winner: mark}]
+    assert marks == [{winner: reporting.TO_PUBLISH_MARK}, {winner: mark}]
     assert board.description.startswith(f"As of 2019-07-08 03:00: {head}")
     assert f"/runs/flow-run/{other['run_id']})" in board.description
     (details, before) = said["leaderboard-details-tiny"]  # its details too (they marked the winner published)
-    assert "✔ published" in before.data and "✔ published" not in details.data
+    assert reporting.TO_PUBLISH_MARK in before.data and "✔ published" not in before.data + details.data
     assert details.data.startswith(f"## {head}") and mark in details.data
     assert f"/runs/flow-run/{other['run_id']})" in details.data
 
@@ -553,7 +555,7 @@ def test_a_slot_retrain_that_kept_production_moved_by_the_other_run_says_nothing
     assert "nothing of this run was withdrawn" in decision.data
     (board, before) = said["leaderboard-tiny"]
     assert [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)] == [
-        {"production": "✔ published"}, {"production": reporting.NOT_PUBLISHED_MARK}]
+        {"production": reporting.TO_PUBLISH_MARK}, {"production": reporting.NOT_PUBLISHED_MARK}]
     (details, _) = said["leaderboard-details-tiny"]
     assert details.data.startswith("## Not published by this run")
 
@@ -800,6 +802,53 @@ def test_a_refused_retrain_killed_after_its_withdrawal_leaves_production_as_it_w
     third = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)  # said once: nothing more
     assert third["skipped"] and "withdrawn" not in third["note"] and "promotion-decision-tiny" not in artifacts_of(
         third["run_id"])
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("rerun", ["retrain", "backfill"])
+def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow_up_decision(flow_kwargs, rerun):
+    """followup21: a retrain that does not promote (promote=False: a backfill's date), overwrite off, whose publish was
+    refused (another run published its date), a real process SIGKILLed right after it withdrew its winner's champion
+    record (FLOWCAST_FAULT=registry:champion_withdrawn), before its follow-up decision artifact: its decision, naming
+    the winner, stayed the key's newest, and the `withdraw_champion` event did not name the run, so no later run could
+    tell. The event names it now; the retrain of the date that skips it (`rerun` retrain), or a retrain backfill over
+    the date, which skips it before any retrain runs (`rerun` backfill; the killed run a backfill's date, its
+    artifacts under the `backfill-` keys), writes the follow-up, once."""
+    from flow_helpers import artifacts_of
+
+    from flowcast.flows import backfill_flow, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": False, "overwrite": False}
+    _killed_late_retrain(late, "registry:champion_withdrawn", backfill=rerun == "backfill")
+    (undone,) = [e for e in registry.history("tiny") if e["action"] == "withdraw_champion"]
+    assert registry.champion("tiny").version == other["model_version"]  # put back before the kill
+    assert undone["run"] != other["run_id"] and undone["version"] not in [v.version for v in registry.list()]
+    key = reporting.artifact_key("decision", "tiny", backfill=rerun == "backfill")
+    (killed,) = artifacts_of(undone["run"])[key]  # its decision, written before its publish: the winner, to publish
+    assert killed.data.startswith(f"### To publish: **{undone['version'].rsplit('-v', 1)[0]}** ({undone['version']})")
+    said = (f"The newest decision of tiny (run {undone['run']}) chose {undone['version']}, whose record as the "
+            f"champion of tiny that run withdrew")
+
+    def again() -> tuple[str, dict]:
+        if rerun == "retrain":
+            done = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+            assert done["skipped"] and done["published_rows"] == 0
+            return done["note"], artifacts_of(done["run_id"])
+        done = backfill_flow(start=SLOT, end=SLOT, mode="retrain", **flow_kwargs)
+        (o,) = done["outcomes"]
+        assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
+        return o["error"], artifacts_of(done["run_id"])
+
+    note, arts = again()
+    assert said in note and f"the recorded champion of tiny is {other['model_version']} since" in note, note
+    (decision,) = arts[key]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and undone["version"] in decision.data
+    note, arts = again()  # said once: nothing more
+    assert "withdrew" not in note and key not in arts
+    assert registry.champion("tiny").version == other["model_version"]
 
 
 @pytest.mark.usefixtures("prefect_api")

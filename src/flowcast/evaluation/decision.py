@@ -278,6 +278,11 @@ def first_publishable(
     return None, None, None, notes
 
 
+# the line under a decision written before its publish ('To publish'): what the key's next version says
+TO_PUBLISH_LINE = ("Its forecasts are not published yet: this run publishes them next, and the next version of this "
+                   "key says what came of it ('Published', or why not).")
+
+
 def decision_markdown(
     d: Decision,
     board: pl.DataFrame,
@@ -288,14 +293,20 @@ def decision_markdown(
     notes: list[str] = (),  # type: ignore[assignment]
     n_windows: int | None = None,
     horizon: int | None = None,
+    landed: bool = True,
 ) -> str:
     """The decision in plain words: what publishes and why, the production model's fate, and how
-    the intervals did on windows they were not calibrated on."""
+    the intervals did on windows they were not calibrated on. `landed` False: written before the publish (the
+    run's first version of its decision), headed 'To publish' with a line saying the key's next version says what
+    came of it; a run killed before its publish left a decision headed 'Published' as the key's newest (followup21)."""
     name = metric_name(d.metric)
     rows = {r["model"]: r for r in board.to_dicts()}
     shown = "the production model" if published == PRODUCTION else (published or "nothing")
-    lines = [f"### Published: **{shown}**" + (f" ({published_version})" if published_version else "")]
+    head = "Published" if landed or not published else "To publish"
+    lines = [f"### {head}: **{shown}**" + (f" ({published_version})" if published_version else "")]
     lines.append("")
+    if not landed and published:
+        lines += [TO_PUBLISH_LINE, ""]
     if published and published in rows:
         r = rows[published]
         score = r.get(d.metric)

@@ -28,7 +28,13 @@ from flowcast import interrupts, reporting
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, FlowcastError
-from flowcast.flows.common import crash_on_interrupt, flow_settings, run_identity, withdraw_unpublished_winner
+from flowcast.flows.common import (
+    crash_on_interrupt,
+    flow_settings,
+    run_identity,
+    withdraw_unpublished_winner,
+    withdrawn_unsaid,
+)
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -163,18 +169,26 @@ def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: dateti
     `withdraw_unpublished_winner`), which this skip, made before any date's run, never reached: a winner a killed
     retrain of that date (its publish refused: another run published first) left in production, or recorded as the
     dataset's champion, is withdrawn; the sentence saying so is added to the date's outcome, logged, and the
-    date's decision artifact (under its backfill key) follows it."""
+    date's decision artifact (under its backfill key) follows it. Else, as the retrain flow's skip does
+    (`withdrawn_unsaid`): a retrain of the date killed right after its refused publish withdrew its winner (its
+    champion record, or its promotion) left its decision, naming that winner, the newest under the date's
+    `backfill-` key: the follow-up is written, once, and said the same way."""
     from functools import partial
 
     from flowcast.ops.reaper import run_alive
 
+    scope = reporting.Scope(dataset=dataset, as_of=as_of, backfill=True)
     left = withdraw_unpublished_winner(settings, as_of, at, alive=partial(run_alive, settings.home))
-    if left is None:
+    unsaid = withdrawn_unsaid(settings, scope) if left is None else None
+    if left is not None:
+        said, model, version = left[0], left[1].name, left[1].version
+    elif unsaid is not None:
+        said, model, version = unsaid[0], unsaid[1].rsplit("-v", 1)[0], unsaid[1]
+    else:
         return
-    warn(left[0])
-    o["error"] = f"{o['error']}. {left[0]}"
-    reporting.withdrawn_decision_artifact(o["error"], left[1].name, left[1].version,
-                                          reporting.Scope(dataset=dataset, as_of=as_of, backfill=True))
+    warn(said)
+    o["error"] = reporting.sentences(o["error"], said)
+    reporting.withdrawn_decision_artifact(o["error"], model, version, scope)
 
 
 def _error_of(state: Any) -> str:

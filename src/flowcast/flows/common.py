@@ -418,9 +418,11 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
 def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, str] | None:
     """(the sentence saying so, the version) when the newest decision artifact of `scope`'s key is the decision of a
     run whose promotion of its winner was withdrawn (a `withdraw` event naming that run and that version: its publish
-    refused, or failed) and no follow-up says so: the run was killed right after the withdrawal
-    (`registry:refused_withdrawn`), before its follow-up decision artifact, and its decision, which named the winner as
-    published, stayed the newest one shown. A retrain that skips the slot or date writes that follow-up. None otherwise
+    refused, or failed), or whose record of it as the champion was (`promote=False`, a backfill's date: a
+    `withdraw_champion` event naming them), and no follow-up says so: the run was killed right after the withdrawal
+    (`registry:refused_withdrawn`, `registry:champion_withdrawn`), before its follow-up decision artifact, and its
+    decision, which named the winner to publish, stayed the newest one shown. A retrain that skips the slot or date
+    (a retrain backfill that skips the date, under its `backfill-` keys) writes that follow-up. None otherwise
     (a follow-up is the newest, the newest is of another as_of, no API answers, a registry that cannot say: a
     warning)."""
     from flowcast.shared import open_registry
@@ -436,10 +438,18 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
         get_run_logger().warning(f"Could not read the registry's history of {scope.dataset} ({exc})")
         return None
     for e in reversed(history):
-        if e.get("action") == "withdraw" and run and e.get("run") == run and str(e.get("version")) in data:
+        if e.get("action") not in ("withdraw", "withdraw_champion") or not run or e.get("run") != run \
+                or str(e.get("version")) not in data:
+            continue
+        why = str(e.get("reason") or "").rstrip(".")
+        if e["action"] == "withdraw":
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose promotion that run "
-                    f"withdrew ({str(e.get('reason') or '').rstrip('.')}) and then stopped (killed) before it could say "
-                    f"so: production of {scope.dataset} is {e.get('previous') or 'empty'} since"), str(e["version"])
+                    f"withdrew ({why}) and then stopped (killed) before it could say so: production of "
+                    f"{scope.dataset} is {e.get('previous') or 'empty'} since"), str(e["version"])
+        # a run that does not promote (a backfill's date): its winner was recorded as the champion, then withdrawn
+        return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose record as the "
+                f"champion of {scope.dataset} that run withdrew ({why}) and then stopped (killed) before it could say "
+                f"so: the recorded champion of {scope.dataset} is {e.get('previous') or 'none'} since"), str(e["version"])
     return None
 
 

@@ -325,7 +325,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
 
 
 def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of: datetime, at: datetime, late: str,
-                   log: Log, held_version: str | None = None) -> tuple[str, bool]:
+                   log: Log, held_version: str | None = None, run: str | None = None) -> tuple[str, bool]:
     """A retrain that does not promote (a backfill's date), overwrite off, whose publish was refused under the key's
     lock (another run published the date while this one computed): its winner, recorded as a champion of the date
     in its registration, must not stay so with forecasts that were never published. The record is withdrawn and
@@ -333,8 +333,10 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
     registry's lock in the publish itself: `PublishGuard.refuse`.) Unless what the key holds was made by that very
     version (`held_version`: a forecast run of this as_of, whose production model was trained after it, took the
     newest champion of data up to it, this run's, and published first): its forecasts are published, so it stands,
-    as `PublishGuard.refuse` leaves a promotion whose model the other run published with. Returns (the sentence
-    saying what was done, whether the champion was withdrawn)."""
+    as `PublishGuard.refuse` leaves a promotion whose model the other run published with. `run`: this run, named in
+    the `withdraw_champion` event (a retrain that skips the date writes the follow-up decision this run, killed right
+    after the withdrawal, could not: `withdrawn_unsaid`). Returns (the sentence saying what was done, whether the
+    champion was withdrawn)."""
     if held_version is not None and held_version == version:
         said = (f"Its champion {version} stays: the forecasts published for as_of {as_of.isoformat()} were made by it "
                 "(the other run forecast with this run's champion).")
@@ -342,7 +344,7 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
         return said, False
     why = f"its forecasts for as_of {as_of.isoformat()} were not published: {late}"
     try:
-        now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why)
+        now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why, run=run)
     except Exception as undo:  # noqa: BLE001 - the run published nothing; what it could not undo is said
         log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {as_of.isoformat()} "
                   f"were not published (another run published the date): withdrawing it failed ({undo}). Once the "
@@ -663,12 +665,22 @@ def retrain_flow(
         descriptions = {c.name: c.describe() for c in scored.candidates if c.name != PRODUCTION}
         if started_from is not None:
             descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
-        md = decision_markdown(decision, board, published=chosen, published_version=version.version,
-                               descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb)
-        reporting.decision_artifact(md, scope)
+
+        def decided(*, landed: bool) -> None:
+            """The decision and leaderboard artifacts: before the publish 'To publish' (`landed` False), once it
+            landed 'Published'. Each key's newest is true whenever the run is killed: written 'Published' before the
+            publish, a run killed before it (or after its refusal's withdrawal) left a publish that never happened
+            as the newest (followup21); killed after the publish, before the second, 'To publish' stays true."""
+            md = decision_markdown(decision, board, published=chosen, published_version=version.version,
+                                   descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb,
+                                   landed=landed)
+            reporting.decision_artifact(md, scope, landed=landed)
+            if board.height:
+                reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
+                                               unit=data.source.unit, intervals_note=blank, landed=landed)
+
+        decided(landed=False)
         if board.height:
-            reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
-                                           unit=data.source.unit, intervals_note=blank)
             _print_board(log, board, metric, chosen)
 
         _fault("flow:before_publish")  # promoted (or not), nothing published
@@ -708,7 +720,8 @@ def retrain_flow(
             log.warning(receipt.undone)
         elif not promote and chosen != PRODUCTION:
             undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
-                                               late=late, log=log, held_version=receipt.held.get("model_version"))
+                                               late=late, log=log, held_version=receipt.held.get("model_version"),
+                                               run=run_id)
         elif not promoted and chosen != PRODUCTION and receipt.held.get("model_version") != version.version:
             # 'publish' without promoting: a registration no event records, named by no publish (polish19)
             undone, withdrawn = _take_back_unpublished(registry, version.version, at=started, log=log)
@@ -731,6 +744,7 @@ def retrain_flow(
             champion=version.name, model_version=version.version, kind=version.kind, published_rows=0, skipped=True,
             retrained_by=retrained[0] if retrained else None, published_by=receipt.held.get("run_id"), note=note,
             store=store_label(settings))
+    decided(landed=True)  # the publish landed: each key's newest says 'Published'
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return _retrain_result(
         **computed(promoted=promoted),
