@@ -138,6 +138,30 @@ def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
     assert trigger.covers(ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **failed))
 
 
+@pytest.mark.parametrize(("run_name", "said"), [
+    ("forecast emp 2019-01-01", ("Dataset emp, as_of 2019-01-01T00:00:00: forecast run failed: boom "
+                                 "(flow run forecast emp 2019-01-01)")),
+    (None, "Dataset emp, as_of 2019-01-01T00:00:00: forecast run refused before it started: emp.csv: no rows"),
+])
+def test_the_run_failed_notification_names_a_flow_run_only_where_there_was_one(run_name, said):
+    """alerts21: a refusal before Prefect sends `flowcast.run.failed` with no flow run (none started); the *run
+    failed* notification's body ended '(flow run )' for it. It names the flow run where the event has one."""
+    from types import SimpleNamespace
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.server.utilities.user_templates import render_user_template_sync
+
+    from flowcast.ops import automations as auto
+
+    [run_failed] = [a for a in auto.desired(load_settings(), uuid4()) if a.name == auto.RUN_FAILED]
+    message = said.removeprefix("Dataset emp, as_of 2019-01-01T00:00:00: ").split(" (flow run ")[0]
+    event = ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **events.build(
+        events.RUN_FAILED, dataset="emp", as_of=datetime(2019, 1, 1), message=message))
+    context = {"event": event, "flow_run": SimpleNamespace(name=run_name) if run_name else None}
+    assert render_user_template_sync(run_failed.actions[0].body, context) == said
+
+
 @pytest.mark.parametrize("damage", [b'{"dataset": "tiny", "decay": {"data', b"", b'{"dataset": "tiny"}'])
 def test_a_stored_verdict_that_cannot_be_read_is_named(tmp_path, monkeypatch, damage):
     """Regression (faults17): a verdict file cut short (a full disk, a bad copy) was taken for none stored

@@ -132,7 +132,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
                 "flowcast: run failed{% if event.event == 'prefect.flow-run.Crashed' %} (crashed){% endif %}",
                 "{% if event.event == 'prefect.flow-run.Crashed' %}Flow run {{ flow_run.name }} of {{ flow.name }} "
                 "crashed: {{ flow_run.state.message }}{% else %}Dataset " + _DATASET + ", as_of " + _AS_OF
-                + ": {{ event.payload.message }} (flow run {{ flow_run.name }}){% endif %}",
+                + ": {{ event.payload.message }}{% if flow_run %} (flow run {{ flow_run.name }}){% endif %}{% endif %}",
             ),
         ),
         AutomationCore(
