@@ -14,7 +14,8 @@ UI. Automations (`flowcast.ops.automations`) turn these events into notification
 | flowcast.data-quality.failed   | a run's quarantined share crossed validation.quarantine_threshold (or no valid row); also
 |                                | a command's refusal of an all-quarantined file before its run (`cli.pipeline`) |
 | flowcast.data.stale            | every forecast period of a run lay before its as_of: the source stopped being updated |
-| flowcast.run.failed            | a retrain, forecast, backfill or tune run failed or crashed    |
+| flowcast.run.failed            | a retrain, forecast, backfill or tune run failed or crashed; also a command's refusal
+|                                | of its run before Prefect started (`cli.pipeline._announce_run_refused`)  |
 | flowcast.forecast.published    | forecasts of a (dataset, as_of) were published                 |
 | flowcast.forecast.unchanged    | the forecast flow found no new observation and published nothing new |
 | flowcast.accuracy.degraded     | realized accuracy turned degraded (sent on the change, not every run) |

@@ -604,9 +604,13 @@ def test_the_run_summary_names_the_series_it_did_not_forecast(n, listed, said):
     assert text == (said or "")
 
 
-def test_a_refusal_before_prefect_sends_no_event_without_a_prefect_api(tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", [["run"], ["forecast"], _BACKFILL])
+@pytest.mark.parametrize("text", ["date,id,val\n2024-01-01,a,abc\n", "date,id,val\n", None])
+def test_a_refusal_before_prefect_sends_no_event_without_a_prefect_api(tmp_path, monkeypatch, command, text):
     """Without PREFECT_API_URL the run's event went to Prefect's temporary server, which nobody watches; sending
-    it from the refusal would start one (~20 s): none is sent (`_announce_refusal`)."""
+    it from the refusal would start one (~20 s): none is sent (`_announce_refusal`, `_announce_run_refused`:
+    every row quarantined, a header alone, a missing file), and no client of an API is opened."""
+    import prefect.client.orchestration
     import prefect.events
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -614,10 +618,12 @@ def test_a_refusal_before_prefect_sends_no_event_without_a_prefect_api(tmp_path,
     started = _stop_before_prefect(monkeypatch)
     sent: list[dict] = []
     monkeypatch.setattr(prefect.events, "emit_event", lambda **kw: sent.append(kw) or kw)
-    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    monkeypatch.setattr(prefect.client.orchestration, "get_client", lambda *a, **kw: sent.append(kw))
+    if text is not None:
+        (tmp_path / "s.csv").write_text(text)
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         assert not PREFECT_API_URL.value()
-        res = runner.invoke(app, ["run", "s.csv", *_COLS], terminal_width=400)
+        res = runner.invoke(app, [*command, "s.csv", *_COLS], terminal_width=400)
     assert not started and res.exit_code == 2 and not sent, res.output
 
 

@@ -439,3 +439,43 @@ def test_models_list_verify_names_a_version_whose_metadata_cannot_be_read(tmp_pa
     # --name keeps it only when it is a version of that model; without --verify nothing changes (exit 0)
     assert CliRunner().invoke(app, ["models", "list", "--verify", "--name", "theta", "--home", str(home)]).exit_code == 0
     assert CliRunner().invoke(app, ["models", "list", "--home", str(home)]).exit_code == 0
+
+
+def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_sentence(tmp_path, _isolated_home):
+    """alerts21: `models history` printed a run's as_of as recorded, '2024-01-08T03:00:00+00:00', where the README's
+    example has none (times are UTC, as `flowcast forecasts` prints them), and a refused retrain's withdrawal printed
+    its whole ~400-character note as its reason. The as_of is UTC without an offset (one recorded in another offset
+    converted), the reason its first sentence, ' ...' after it and stderr saying so; --json keeps both as recorded."""
+    import json as _json
+    from datetime import timedelta, timezone
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import Kept, ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    a, b = (reg.register(art, name=n, dataset="sales", created_at=datetime(2024, 1, 1)).version for n in ("a", "b"))
+    reg.promote(a, dataset="sales", at=datetime(2024, 1, 1), reason="first")
+    slot = datetime(2024, 1, 8, 5, tzinfo=timezone(timedelta(hours=2)))  # 03:00 UTC
+    with reg.publishing("sales", a, at=datetime(2024, 1, 8, 3), kept=Kept(as_of=slot, run="run-0", reason="stays")) \
+            as check:
+        check("the publish")
+    reg.promote(b, dataset="sales", at=datetime(2024, 1, 9), reason="better")
+    why = ("sales as of 2024-01-09 00:00 is published already (6 rows of naive-v1, run r-2) and overwrite is off: "
+           "another run published it while this one computed, e.g. run r-2. Its promotion of the winner was "
+           "withdrawn: production of sales is a-v1 again.")
+    reg.withdraw(b, dataset="sales", at=datetime(2024, 1, 9), reason=why)
+    r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert lines[1] == f"#2 2024-01-08T03:00:00 sales keep {a} as_of 2024-01-08T03:00:00 run run-0 (stays)", lines
+    assert lines[3] == (f"#4 2024-01-09T00:00:00 sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
+                        "00:00 is published already (6 rows of naive-v1, run r-2) and overwrite is off: another run "
+                        "published it while this one computed, e.g. run r-2. ...)"), lines
+    assert "cut to its first (' ...'), --json gives it whole" in " ".join(r.stderr.split()), r.stderr
+    got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
+    assert got[1]["as_of"] == slot.isoformat() and got[3]["reason"] == why

@@ -465,3 +465,73 @@ def test_a_refusal_before_prefect_sends_the_runs_data_quality_event(tmp_path, mo
     assert (payload["rows_in"], payload["rows_valid"], payload["rows_quarantined"]) == (2, 0, 2)
     assert Path(payload["quarantine"]).exists() and error.endswith(payload["quarantine"])
     assert resource["flowcast.backfill"] == ("true" if len(command) > 1 else "false")
+
+
+_REFUSED = {  # what a refusal before Prefect refuses: the file's text (None: no file)
+    "header": "date,id,val\n",
+    "empty": "",
+    "missing": None,
+    "after": "date,id,val\n2024-02-01,a,1\n",  # every row after the as_of (2024-01-03)
+    "quarantined": "date,id,val\n2024-01-01,a,abc\n",
+}
+_COMMANDS = {"retrain": ["run", "--as-of", "2024-01-03"], "forecast": ["forecast", "--as-of", "2024-01-03"],
+             "backfill": ["backfill", "--start", "2024-01-01", "--end", "2024-01-03"]}
+
+
+@pytest.mark.parametrize("flow", list(_COMMANDS))
+@pytest.mark.parametrize("kind", list(_REFUSED))
+def test_every_refusal_before_prefect_sends_the_run_failed_event_its_automation_fires_on(tmp_path, monkeypatch,
+                                                                                          flow, kind):
+    """alerts21: `flowcast run`, `forecast` or `backfill` on a server (PREFECT_API_URL) that refused a header-only,
+    empty or missing file, or every row after as_of, before Prefect started sent no event at all (an all-quarantined
+    one only `flowcast.data-quality.failed`), where the run had failed with `flowcast.run.failed`: a cron job of the
+    command alerted nobody through the *run failed* automation. Every refusal sends it now, as the run's failure did:
+    the dataset, as_of and backfill labels, its flow (the server's record, role `flow`: what the automation's trigger
+    matches) and tags related, the error in its message; the data-quality event still only for rows quarantined."""
+    import uuid
+
+    from flow_helpers import events_named
+    from prefect.client.orchestration import get_client
+    from prefect.server.events.schemas.automations import EventTrigger
+    from prefect.server.events.schemas.events import ReceivedEvent
+
+    from flowcast import events
+    from flowcast.cli import pipeline as cli_pipeline
+    from flowcast.config import load_settings
+    from flowcast.ops import automations as auto
+
+    def no_prefect(*_a, **_k):
+        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    monkeypatch.chdir(tmp_path)
+    name = f"alerts{kind}{flow}"  # one dataset per case: the events of the session's API are shared
+    if _REFUSED[kind] is not None:
+        (tmp_path / f"{name}.csv").write_text(_REFUSED[kind])
+    res = CliRunner().invoke(app, [*_COMMANDS[flow], f"{name}.csv", "--time-col", "date", "--id-col", "id",
+                                   "--target-col", "val", "--freq", "1d", "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+
+    def ours(e: dict) -> bool:
+        return e["resource"].get("flowcast.dataset") == name
+
+    found = events_named(events.RUN_FAILED, where=ours)
+    assert len(found) == 1, found
+    event = found[0]
+    payload, resource = event["payload"], event["resource"]
+    assert payload["message"] == f"{flow} run refused before it started: {error}", (payload, error)
+    assert payload["refused_before_run"] is True and payload["flow"] == flow
+    assert resource["flowcast.as_of"] == ("2024-01-01T00:00:00" if flow == "backfill" else "2024-01-03T00:00:00")
+    assert resource["flowcast.backfill"] == ("true" if flow == "backfill" else "false")
+    with get_client(sync_client=True) as client:
+        flow_id = client.read_flow_by_name(flow).id
+    related = {r["prefect.resource.id"]: r for r in event["related"]}
+    assert related[f"prefect.flow.{flow_id}"]["prefect.resource.role"] == "flow"
+    assert {"prefect.tag.flowcast", f"prefect.tag.{flow}"} <= set(related)
+    triggers = {a.name: EventTrigger.model_validate(a.trigger.model_dump(mode="json"))
+                for a in auto.desired(load_settings(), uuid.uuid4())}
+    assert triggers[auto.RUN_FAILED].covers(ReceivedEvent.model_validate(event))  # the automation fires on it
+    quality = events_named(events.QUALITY_FAILED, where=ours, timeout=0)  # sent before it, when at all
+    assert len(quality) == (1 if kind == "quarantined" else 0), quality
+    assert all(triggers[auto.QUALITY_FAILED].covers(ReceivedEvent.model_validate(e)) for e in quality)

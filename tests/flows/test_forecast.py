@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -12,8 +13,13 @@ from flowcast.config import load_settings
 SLOT = datetime(2019, 7, 1, tzinfo=UTC)
 
 
+def _said(caplog: pytest.LogCaptureFixture, start: str) -> list[str]:
+    """The flow run's log lines that start with `start`."""
+    return [r.getMessage() for r in caplog.records if r.name == "prefect.flow_runs" and r.getMessage().startswith(start)]
+
+
 @pytest.mark.usefixtures("prefect_api")
-def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, monkeypatch):
+def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, monkeypatch, caplog):
     """Regression (a `flowcast serve` restarted against a real server, ops15): the restarted serve
     re-registered its deployments, which re-created the scheduled runs, while the old process still held the
     run of the next slot: two flow runs 'forecast emp 2026-12-04 19:17' of one slot both ran, and with new
@@ -28,9 +34,12 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
     first = forecast_flow(**production_home)
     assert first["published_rows"] > 0
-    second = forecast_flow(**production_home)
+    with caplog.at_level(logging.INFO):
+        second = forecast_flow(**production_home)
     assert second["published_rows"] == 0 and second.get("skipped")
     assert first["run_id"] in second["note"] and "overwrite is off" in second["note"]
+    # alerts21: its log line ends as a sentence, as its state message and artifact do ('... publishes nothing')
+    assert _said(caplog, "tiny as of ") == [f"{second['note']}."] and second["note"].endswith("publishes nothing")
     # its page says so in an artifact that links the run that published (it had none: a Completed run, no receipt)
     from flow_helpers import artifacts_of
 
@@ -55,7 +64,8 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_again(production_home, monkeypatch):
+def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_again(production_home, monkeypatch,
+                                                                                      caplog):
     """Regression (ops16): the once-per-slot check was made as the run started, not under the key's lock: a run
     of the slot that found it empty then, and another run (a real process here) that published it while the
     first one computed, both published, one after the other. The check is made again in the publish, under the
@@ -84,8 +94,11 @@ def test_a_slot_published_by_another_run_after_the_first_check_is_not_published_
 
     monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
     monkeypatch.setattr(forecast, "published_already", then_another_run_publishes)
-    late = forecast.forecast_flow(**production_home)
+    with caplog.at_level(logging.INFO):
+        late = forecast.forecast_flow(**production_home)
     assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == "run-7"
+    # alerts21: the refused publish's log line ends as a sentence ('... so this run publishes nothing')
+    assert _said(caplog, "tiny as of ") == [f"{late['note']}."] and late["note"].endswith("publishes nothing")
     from flowcast.flows.forecast import FORECAST_KEYS
 
     assert list(late) == list(FORECAST_KEYS) and late["series_excluded"] == 0  # the keys of every other path

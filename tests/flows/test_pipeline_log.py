@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from flowcast import reporting
-from flowcast.flows.pipeline import _print_board, _print_board_follow_up
+from flowcast.flows.pipeline import _print_board, _print_board_follow_up, retraining_line
 
 
 class _Log:
@@ -49,3 +49,18 @@ def test_the_logs_leaderboard_marks_its_winner_to_publish_and_a_refused_publish_
     _print_board_follow_up(log, "damped", "damped-v3", withdrawn=withdrawn)
     assert "published" not in log.lines[0].replace("to publish", "")
     assert log.lines[1] == f"Leaderboard: damped (damped-v3), marked '<- to publish' above: {mark}"
+
+
+@pytest.mark.parametrize(("cells", "statistical", "said"), [
+    (["gru", "rnn"], ["naive", "theta"], "gru, rnn and the statistical models naive, theta"),
+    ([], ["naive", "damped"], "the statistical models naive, damped (no network: model.cells is empty)"),
+    (["lstm"], [], "lstm"),
+    ([], [], "no model (no network, no statistical model)"),
+])
+def test_the_retrain_log_says_what_it_retrains(cells, statistical, said):
+    """alerts21: a statistical-only retrain (`--models none`) logged 'Retraining no networks as of ...', which reads
+    as if nothing were retrained; the line names the networks and the statistical models it trains."""
+    from datetime import datetime
+
+    line = retraining_line(cells, statistical, datetime(2019, 6, 1), "r-1")
+    assert line == f"Retraining {said} as of 2019-06-01 00:00 (run r-1)."

@@ -138,6 +138,36 @@ def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
     assert trigger.covers(ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **failed))
 
 
+@pytest.mark.parametrize(("run_name", "said"), [
+    ("forecast emp 2019-01-01", ("Dataset emp, as_of 2019-01-01T00:00:00: forecast run failed: boom "
+                                 "(flow run forecast emp 2019-01-01)")),
+    (None, "Dataset emp, as_of 2019-01-01T00:00:00: forecast run refused before it started: emp.csv: no rows"),
+    (None, "Dataset emp: retrain run refused before it started: emp.csv: no rows"),  # no --as-of given
+])
+def test_the_run_failed_notification_names_a_flow_run_only_where_there_was_one(run_name, said):
+    """alerts21: a refusal before Prefect sends `flowcast.run.failed` with no flow run (none started); the *run
+    failed* notification's body ended '(flow run )' for it, and 'as_of : ' without an --as-of. It names the flow run
+    and the as_of where the event has them; the data-quality notification the as_of alike."""
+    from types import SimpleNamespace
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.server.utilities.user_templates import render_user_template_sync
+
+    from flowcast.ops import automations as auto
+
+    shipped = {a.name: a for a in auto.desired(load_settings(), uuid4())}
+    run_failed, quality_failed = shipped[auto.RUN_FAILED], shipped[auto.QUALITY_FAILED]
+    as_of = datetime(2019, 1, 1) if "as_of" in said else None
+    message = said.split(": ", 1)[1].split(" (flow run ")[0]
+    for event_name, automation in ((events.RUN_FAILED, run_failed), (events.QUALITY_FAILED, quality_failed)):
+        event = ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **events.build(
+            event_name, dataset="emp", as_of=as_of, message=message))
+        context = {"event": event, "flow_run": SimpleNamespace(name=run_name) if run_name else None}
+        body = render_user_template_sync(automation.actions[0].body, context)
+        assert body == (said if event_name == events.RUN_FAILED else said.split(" (flow run ")[0]), body
+
+
 @pytest.mark.parametrize("damage", [b'{"dataset": "tiny", "decay": {"data', b"", b'{"dataset": "tiny"}'])
 def test_a_stored_verdict_that_cannot_be_read_is_named(tmp_path, monkeypatch, damage):
     """Regression (faults17): a verdict file cut short (a full disk, a bad copy) was taken for none stored

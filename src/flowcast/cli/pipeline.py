@@ -109,7 +109,7 @@ AS_OF_CHECK_MAX_BYTES = 8 * 2**20
 VALIDATE_CHECK_MAX_BYTES = 2**20
 
 
-def check_data_before_flow(settings: Any, as_of: datetime | None) -> None:
+def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str = "retrain") -> None:
     """A source that leaves a run nothing to run on, said before a Prefect server and the flow start (~20-30 s),
     in the words the flow's validation says it (`validate.nothing_to_run`): no rows (a header alone), every row
     quarantined, or (with `as_of`) an as_of before the data began (`validate.nothing_observed_by`: one pass over
@@ -120,11 +120,14 @@ def check_data_before_flow(settings: Any, as_of: datetime | None) -> None:
     column): a URL is read in the flow, with its retries, a bundled dataset (M3 builds its files on first use) is
     left to the flow, and so is a larger file, whose read here would cost more than it saves. Anything else that
     stops the reading here is the flow's to say, in its run, as it always did. `as_of`: the instant the command
-    parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them."""
+    parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them. Every
+    refusal sends the `flowcast.run.failed` event the run's failure would have sent (`_announce_run_refused`;
+    `flow_name`: the flow the command would have run, `retrain` or `forecast`)."""
     said = nothing_to_run_said(settings, as_of)
     if said is not None:
         from flowcast.errors import DataValidationError
 
+        _announce_run_refused(_dataset_of(settings), flow_name, as_of, said)
         raise DataValidationError(said)
 
 
@@ -183,6 +186,74 @@ def _announce_refusal(dataset: str, as_of: datetime | None, said: str, report: A
                 refused_before_run=True)
 
 
+def _dataset_of(settings: Any) -> str:
+    """The dataset a command's settings name (its source's name)."""
+    try:
+        from flowcast.data.datasets import resolve_source
+
+        return resolve_source(settings).name
+    except Exception:  # noqa: BLE001 - the source itself is what was refused: the name the command was given
+        return settings.source.name if settings.source is not None else str(settings.dataset)
+
+
+@contextmanager
+def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as_of: str | None,
+                       tz: str | None) -> Iterator[None]:
+    """Around a command's `resolve_settings`: a --data file refused there, before its columns are asked for (not
+    found, a workbook, not text: `sources.check_readable`), sends `flowcast.run.failed` as every other refusal
+    before Prefect does (`_announce_run_refused`); a mistaken option (ConfigError) is the command line's, not the
+    data's, and sends nothing. The dataset is the one the file would have been (`--dataset`, else named after
+    it), the as_of the one given, read as the run reads it (no offset: UTC; a date alone: midnight in --tz)."""
+    from flowcast.errors import DataValidationError
+
+    try:
+        yield
+    except DataValidationError as exc:
+        if data is not None:
+            from flowcast.cli.common import _name_of
+            from flowcast.ops.hooks import _as_of
+
+            _announce_run_refused(dataset or _name_of(data), flow_name, _as_of(as_of, None, tz), str(exc),
+                                  backfill=flow_name == "backfill")
+        raise
+
+
+def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, said: str,
+                          backfill: bool = False) -> None:
+    """The `flowcast.run.failed` event of a refusal before Prefect, as the failure of the run it refused would have
+    sent it (`ops.hooks.on_run_failure`), where a Prefect API is configured (PREFECT_API_URL; without one nothing is
+    sent, and no temporary server is started to send it to). It refused a header alone, an empty or missing file,
+    every row after as_of, every row quarantined (which sends `flowcast.data-quality.failed` too, as the run's
+    validation did): nothing ran, nothing was published, and the *run failed* automation, which listens for this
+    event from a flow named retrain, forecast, backfill or tune, had nothing to fire on: a command on a schedule
+    (cron) against a server alerted nobody. The resource is the dataset with the as_of given (`flowcast.as_of` ''
+    without one: the run would have taken the time it started), labelled a backfill's for `flowcast backfill`
+    (its run carries the `backfill` tag), the related resources the run's would have had, so far as they exist
+    without a run: its flow (`prefect.flow.<id>`, role `flow`, the flow's record on the server; created there by
+    name, as the run would have, when it has none) and its tags (`naming.run_tags`); no flow run. The payload says
+    `refused_before_run: true` and names the flow."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return
+    from flowcast import events
+    from flowcast.flows.naming import run_tags
+
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            flow_id = f"prefect.flow.{client.create_flow_from_name(flow_name)}"
+    except Exception:  # noqa: BLE001 - an API that cannot be reached: emit says so, and the refusal is raised
+        flow_id = f"flowcast.flow.{flow_name}"
+    related = [{"prefect.resource.id": flow_id, "prefect.resource.role": "flow", "prefect.resource.name": flow_name},
+               *({"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"}
+                 for t in run_tags(flow_name))]
+    events.emit(events.RUN_FAILED, dataset=dataset, as_of=as_of, related=related, past=backfill,
+                message=f"{flow_name} run refused before it started: {said}", flow=flow_name,
+                refused_before_run=True)
+
+
 def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:
     """`check_data_before_flow` of a backfill: its source as of the last date it would run (a date published
     already is skipped without `overwrite`; the store is read only once the source is found wanting, and a store
@@ -218,9 +289,11 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     from flowcast.errors import DataValidationError
 
     span = (f"{as_of_label(todo[0])} to {as_of_label(todo[-1])}" if len(todo) > 1 else as_of_label(todo[-1]))
-    raise DataValidationError(
-        f"backfill refused before any date ran: its {len(todo)} date(s) to run ({span}) would all fail as the last "
-        f"one does (an earlier date sees no more rows): {said}")
+    error = (f"backfill refused before any date ran: its {len(todo)} date(s) to run ({span}) would all fail as the "
+             f"last one does (an earlier date sees no more rows): {said}")
+    # as the backfill's failure names it (`ops.hooks.on_run_failure`: its start), labelled a backfill's (its tag)
+    _announce_run_refused(_dataset_of(settings), "backfill", dates[0].replace(tzinfo=UTC), error, backfill=True)
+    raise DataValidationError(error)
 
 
 def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any]) -> Any:
@@ -450,14 +523,15 @@ def run(
     data = data_given(path, data)
     cells = _models(models)
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
-    settings = resolve_settings(  # the options are checked here, before a Prefect server starts
-        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-        aggregate=aggregate,
-        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home, as_of=as_of,
-        model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
-    )
+    with _refusal_announced("retrain", dataset, data, as_of, tz):
+        settings = resolve_settings(  # the options are checked here, before a Prefect server starts
+            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+            aggregate=aggregate,
+            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+            home=home, as_of=as_of,
+            model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
+        )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
     check_data_before_flow(settings, instant)
@@ -615,16 +689,17 @@ def forecast(
 ) -> None:
     """Forecast every series with the production model and publish (the forecast flow once, no training)."""
     data = data_given(path, data)
-    settings = resolve_settings(
-        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-        aggregate=aggregate,
-        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home, as_of=as_of,
-    )
+    with _refusal_announced("forecast", dataset, data, as_of, tz):
+        settings = resolve_settings(
+            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+            aggregate=aggregate,
+            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+            home=home, as_of=as_of,
+        )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_data_before_flow(settings, instant)
+    check_data_before_flow(settings, instant, "forecast")
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
@@ -736,14 +811,15 @@ def backfill(
         raise ConfigError(f"{given} only go with --mode retrain, where each date trains its models (--mode forecast "
                           "publishes the production model as it was trained)")
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps is not None else {})}
-    settings = resolve_settings(
-        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-        aggregate=aggregate,
-        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home, as_of=start,
-        **({"model": model} if model else {}),
-    )
+    with _refusal_announced("backfill", dataset, data, start, tz):
+        settings = resolve_settings(
+            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
+            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
+            aggregate=aggregate,
+            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
+            home=home, as_of=start,
+            **({"model": model} if model else {}),
+        )
     # checked here; dates alone go to the flow as they are: the days of the source's calendar
     first, last = flow_as_of(start, settings, "--start"), flow_as_of(end, settings, "--end")
     assert first is not None and last is not None  # (both options are required)

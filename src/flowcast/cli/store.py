@@ -4,6 +4,7 @@ list|show|history|promote|rollback|repair`."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -504,6 +505,39 @@ HISTORY_NOTE = ("oldest first, in the order written (#N: the dataset's Nth event
                 "before an earlier one")
 
 
+# said after HISTORY_NOTE when a reason was cut: a refused retrain's withdrawal recorded its whole note (~400 characters:
+# what the other run published, its rows, its run, what was withdrawn), one line of it wrapped over several
+HISTORY_CUT_NOTE = "; a reason of several sentences is cut to its first (' ...'), --json gives it whole"
+
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+# a sentence ends at '.', '!' or '?' followed by a space and a capital ('e.g. ' and 'i.e. ' do not end one)
+_SENTENCE_END = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])")
+
+
+def utc_text(value: Any) -> str:
+    """A recorded time (`at`, `as_of`) as `models history` prints it: UTC without an offset, as the README writes it
+    and as `flowcast forecasts` prints times, to the second (`seconds_text`); a run's as_of is recorded with its
+    offset ('2024-01-08T03:00:00+00:00'). A value without an offset, or that is not a time, is left as it is."""
+    from flowcast.registry import seconds_text
+
+    text = str(value)
+    if _OFFSET.search(text):
+        try:
+            ts = datetime.fromisoformat(text)
+        except ValueError:
+            return seconds_text(text)
+        text = ts.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return seconds_text(text)
+
+
+def first_sentence(text: str) -> str:
+    """A `models history` line's reason: its first sentence, ' ...' after it where more followed (`--json` keeps it
+    whole), its whitespace made single spaces."""
+    whole = " ".join(text.split())
+    head = _SENTENCE_END.split(whole, maxsplit=1)[0]
+    return whole if head == whole else f"{head} ..."
+
+
 @models_app.command("history")
 @cli_errors
 def models_history(
@@ -516,7 +550,6 @@ def models_history(
     its run started): promotions, rollbacks, withdrawals,
     champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
     history.jsonl, where production.json's bound moved them)."""
-    from flowcast.registry import seconds_text
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
@@ -531,13 +564,14 @@ def models_history(
                       + (f"; datasets: {', '.join(known)}" if dataset and known else ""), highlight=False,
                       soft_wrap=True)
         return
-    console.print(HISTORY_NOTE, highlight=False, soft_wrap=True)
+    cut = any(first_sentence(str(e["reason"])) != " ".join(str(e["reason"]).split()) for e in events if e.get("reason"))
+    console.print(HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else ""), highlight=False, soft_wrap=True)
     order: dict[str, int] = {}
     for e in events:
         n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
-        detail = [f"as_of {e['as_of']}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
-                  f"({' '.join(str(e['reason']).split())})" if e.get("reason") else ""]
-        at = seconds_text(e["at"]) if e.get("at") else "-"
+        detail = [f"as_of {utc_text(e['as_of'])}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+                  f"({first_sentence(str(e['reason']))})" if e.get("reason") else ""]
+        at = utc_text(e["at"]) if e.get("at") else "-"
         out.print(" ".join(x for x in [f"#{n}", at, str(e.get("dataset")), str(e.get("action")),
                                        str(e.get("version") or "-") + previous_text(e), *detail] if x),
                   highlight=False, soft_wrap=True)

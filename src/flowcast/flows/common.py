@@ -916,7 +916,7 @@ def publish_forecasts(
                 # refused under the guard's lock: a promotion of this run is withdrawn before any other run can use it
                 receipt.undone = refuse(receipt.said, receipt.held.get("model_version"))
     if isinstance(receipt, AlreadyPublished):  # another run of this slot published (or retrained) it meanwhile
-        log.info(receipt.said)
+        log.info(reporting.sentences(receipt.said))  # ended as the state message and the artifact end it
         return receipt
     try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
         from flowcast.ops.quiet import data_fingerprint, record_fingerprint

@@ -207,7 +207,7 @@ def forecast_flow(
 
     src = resolve_source(settings)
     if not overwrite and (held := published_already(settings, as_of)):
-        log.info(held[1])
+        log.info(reporting.sentences(held[1]))  # ended as the state message and the artifact end it
         reporting.skipped_artifact(held[1], artifact_scope(src.name, as_of), again=held[0] == run_id)
         return _result(as_of=as_of.isoformat(), run_id=run_id, dataset=src.name, published_rows=0, skipped=True,
                        published_by=held[0], note=held[1], store=store_label(settings))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -126,6 +127,17 @@ def _board_json(board: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 BOARD_MARK = "<- to publish"  # the log's leaderboard, written before the publish: its winner is to be published
+
+
+def retraining_line(cells: Sequence[str], statistical: Sequence[str], as_of: datetime, run_id: str) -> str:
+    """The run log's first line: what this retrain trains, its networks and its statistical models
+    (`evaluation.statistical`). A statistical-only run (`--models none`) said 'Retraining no networks as of ...', as
+    if it retrained nothing."""
+    networks = ", ".join(cells)
+    stats = f"the statistical models {', '.join(statistical)}" if statistical else ""
+    what = (f"{networks} and {stats}" if networks and stats else networks or
+            (f"{stats} (no network: model.cells is empty)" if stats else "no model (no network, no statistical model)"))
+    return f"Retraining {what} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})."
 
 
 def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -> None:
@@ -492,7 +504,7 @@ def retrain_flow(
                                registered={}, published_rows=0, skipped=True, **{by: done[0]}, note=note,
                                store=store_label(settings))
     ev, mc = settings.evaluation, settings.model
-    log.info(f"Retraining {', '.join(mc.cells) or 'no networks'} as of {as_of:%Y-%m-%d %H:%M} (run {run_id})")
+    log.info(retraining_line(mc.cells, ev.statistical, as_of, run_id))
 
     data = load_data(settings, as_of, fit_spans=True)
     settings = data.settings or settings  # the lookback and validation span fitted to the data

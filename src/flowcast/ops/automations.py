@@ -58,6 +58,9 @@ FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancel
 NOT_A_BACKFILL_DATE: dict[str, str | list[str]] = {"prefect.resource.name": "!*(backfill)*"}
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
 _AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
+# ', as_of T' where the event has one: a refusal before Prefect without --as-of has none (the run would have taken its
+# start), and the run-failed and data-quality notifications read 'Dataset s, as_of : ...'
+_AS_OF_IF = "{% if event.resource.get('flowcast.as_of') %}, as_of " + _AS_OF + "{% endif %}"
 _DATASETS: dict[str, str | list[str]] = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
 # the dataset's current date: a backfill's publish (or stale data) of a past date neither re-arms nor
 # satisfies "forecast not published", nor tells (or spends the window of) "data stale"
@@ -131,8 +134,8 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
             actions=notify(
                 "flowcast: run failed{% if event.event == 'prefect.flow-run.Crashed' %} (crashed){% endif %}",
                 "{% if event.event == 'prefect.flow-run.Crashed' %}Flow run {{ flow_run.name }} of {{ flow.name }} "
-                "crashed: {{ flow_run.state.message }}{% else %}Dataset " + _DATASET + ", as_of " + _AS_OF
-                + ": {{ event.payload.message }} (flow run {{ flow_run.name }}){% endif %}",
+                "crashed: {{ flow_run.state.message }}{% else %}Dataset " + _DATASET + _AS_OF_IF
+                + ": {{ event.payload.message }}{% if flow_run %} (flow run {{ flow_run.name }}){% endif %}{% endif %}",
             ),
         ),
         AutomationCore(
@@ -142,7 +145,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
                                  threshold=1),
             actions=notify(
                 "flowcast: data quality failed for " + _DATASET,
-                "Dataset " + _DATASET + ", as_of " + _AS_OF + ": {{ event.payload.message }}",
+                "Dataset " + _DATASET + _AS_OF_IF + ": {{ event.payload.message }}",
             ),
         ),
         AutomationCore(
