@@ -391,7 +391,7 @@ def models_list(
                       + missing_home_hint(settings, reg.location)
                       + (f"; registered datasets: {', '.join(others)}" if others else ""), highlight=False, soft_wrap=True)
         return
-    for table in _versions_tables(rows):
+    for table in _versions_tables(rows, out.width):
         out.print(table)
     console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
     if verify:
@@ -414,16 +414,19 @@ def _damaged_files(reg: Any, mv: Any) -> list[str]:
     return damaged_network_files(mv.path) if mv.path.is_dir() else [f"{mv.path}: missing"]
 
 
-def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
+def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
     """The registered versions, one table per dataset (titled with it), every version, kind, as_of and
-    score whole in 80 columns (one folded table printed 'statistic|al' and '2024-04-1|9 00:00:00+|00');
-    what each is wraps by words."""
+    score whole in `width` columns (one folded table printed 'statistic|al' and '2024-04-1|9 00:00:00+|00');
+    what each is wraps by words. Where the as_of's time of day would leave what each is fewer than 16
+    columns, the time takes a second line of its cell (the table was wider than 80 columns and every line
+    cut at the edge: 'seasonal_nai', 'cannot forec' under `seasonal_naive-v1` run as of now)."""
     from rich import box
     from rich.table import Table
 
     from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
 
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+    described = 16  # whole words: 'seasonal_naive,' fits
     tables = []
     for dataset in dict.fromkeys(r["dataset"] or "" for r in rows):
         table = Table(title=f"dataset {dataset}" if dataset else "no dataset", title_justify="left",
@@ -431,14 +434,21 @@ def _versions_tables(rows: list[dict[str, Any]]) -> list[Any]:
         mine = [r for r in rows if (r["dataset"] or "") == dataset]
         # two scores fit: MASE and sMAPE, or MASE and RMSSE where a version was ranked on it (intermittent data)
         second = "rmsse" if any(r.get("metric") == "rmsse" for r in mine) else "smape"
-        for c in ("", "version", "kind", "as_of (UTC)", "mase", second):
-            table.add_column(c, no_wrap=True, justify="right" if c in ("mase", second) else "left")
-        table.add_column("what it is", min_width=16, overflow="fold")  # whole words: 'seasonal_naive,' fits
-        for r in mine:
-            table.add_row(("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""),
-                          r["version"], r["kind"],
-                          as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second)),
-                          r["description"])
+        heads = ["", "version", "kind", "as_of (UTC)", "mase", second]
+        cells = [[("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""), r["version"],
+                  r["kind"], as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))]
+                 for r in mine]
+        # each column's widest value, 2 between columns (collapsed padding) and the box's edge: a table wider
+        # than `width` has every line cut at the edge (rich's own measure of it says less than it prints)
+        fixed = 1 + sum(max(len(c[i]) for c in [heads, *cells]) + 2 for i in range(len(heads)))
+        if fixed + described > width:
+            for c in [heads, *cells]:
+                c[3] = c[3].replace(" ", "\n")  # '2024-04-19' above '06:30', 'as_of' above '(UTC)'
+        for i, head in enumerate(heads):
+            table.add_column(head, no_wrap=True, justify="right" if i > 3 else "left")
+        table.add_column("what it is", min_width=described, overflow="fold")
+        for row, r in zip(cells, mine):
+            table.add_row(*row, r["description"])
         tables.append(table)
     return tables
 
