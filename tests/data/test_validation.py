@@ -1509,3 +1509,30 @@ def test_a_static_of_a_single_series_is_not_called_constant(write_csv):
     run of a single-series file would be noise. A past covariate of one value there still is said."""
     p = write_csv("date,id,val,region,promo\n2020-01-01,a,1,north,0\n2020-01-02,a,2,north,0\n2020-01-03,a,3,north,0\n")
     assert run_validate(p, static_cols=["region"], past_cols=["promo"]).report.constant_covariates == {"promo": 0}
+
+
+@pytest.mark.parametrize(("zones", "tz", "said"), [
+    (["Europe/Berlin", "Europe/Berlin"], None, ("column 'tz' holds the time zone Europe/Berlin: if its times are "
+     "Europe/Berlin's, declare it (--tz Europe/Berlin; tz = 'Europe/Berlin' in [sources.NAME])")),
+    (["Europe/Berlin", "America/New_York"], None, ("column 'tz' holds several time zones (America/New_York, "
+     "Europe/Berlin): a source has one tz")),
+    (["Europe/Berlin", "Europe/Berlin"], "Europe/Paris", "column 'tz' holds the time zone Europe/Berlin"),
+    (["Europe/Berlin", "Europe/Berlin"], "Europe/Berlin", None),  # the zone declared: nothing to say
+])
+def test_a_column_of_time_zone_names_is_said_to_be_no_zone_of_the_times(write_csv, zones, tz, said):
+    """Regression (newuser21): hourly local times beside a `tz` column of 'Europe/Berlin' were read as UTC; the
+    report listed 'tz' among the undeclared columns with advice to declare it a covariate, and nothing said that a
+    zone is the source's tz, never read from a column. The report names the column, its zone(s) and the --tz to
+    declare; a text column of other words is not named."""
+    p = write_csv("time,id,val,tz,note\n"
+                  f"2024-10-20 02:00,a,1,{zones[0]},GB\n2024-10-20 03:00,a,2,{zones[1]},Japan\n")
+    r = run_validate(p, time_col="time", freq="1h", tz=tz)
+    md = " ".join(r.report.to_markdown().split())
+    if said is None:
+        assert "time zones:" not in md, md
+        return
+    assert r.report.zone_columns == {"tz": sorted(set(zones))}
+    assert said in md, md
+    assert ("A zone is never read from a column: the source's tz "
+            f"({tz or 'none declared: UTC'}) is the zone of the times written without a UTC offset") in md, md
+    assert "'note'" not in md.split("time zones:")[1], md  # 'GB', 'Japan': zone names too, but no zone's shape

@@ -112,6 +112,9 @@ class DataQualityReport:
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
     # declared covariates with one and the same value on every valid row (column -> that value)
     constant_covariates: dict[str, Any] = field(default_factory=dict)
+    # undeclared columns that hold time zone names ('tz': 'Europe/Berlin'), with their zones: a zone is the source's
+    # tz, never read from a column (`_zone_columns`)
+    zone_columns: dict[str, list[str]] = field(default_factory=dict)
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -277,6 +280,8 @@ class DataQualityReport:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
             lines += ["", ignored_columns_line(self.undeclared_columns)]
+        if self.zone_columns and (zones := zone_columns_line(self.zone_columns, self.tz)):
+            lines += ["", zones]
         if self.wide_columns:
             lines += ["", wide_columns_line(self.wide_columns)]
         if self.totals_series:
@@ -683,6 +688,53 @@ def ignored_columns_line(columns: list[str]) -> str:
             "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
 
 
+ZONE_SAMPLE = 1000  # rows of an undeclared text column looked at for time zone names (a cheap look: a head)
+
+
+def _zone_columns(ingested: Ingested) -> dict[str, list[str]]:
+    """The undeclared columns whose values (on the file's first rows) are all time zone names ('Europe/Berlin',
+    'UTC'), with those zones (sorted, the first 5). A new user's file with a `tz` column beside local times was read
+    as UTC, its zone listed among the 'undeclared columns (ignored)' with advice to declare it a covariate; nothing
+    said that the zone is the source's `tz`, never read from a column."""
+    import zoneinfo
+
+    raw = ingested.raw
+    if raw is None or not ingested.undeclared:
+        return {}
+    schema = raw.collect_schema()
+    cols = [c for c in ingested.undeclared if schema.get(RAW_PREFIX + c) == pl.Utf8]
+    if not cols:
+        return {}
+    head = raw.select(*(pl.col(RAW_PREFIX + c) for c in cols)).head(ZONE_SAMPLE).collect()
+    zones = zoneinfo.available_timezones()
+    out: dict[str, list[str]] = {}
+    for c in cols:
+        values = {v.strip() for v in head.get_column(RAW_PREFIX + c).drop_nulls().to_list() if v.strip()}
+        # a zone's name, not a word that happens to be one ('GB', 'Japan', 'Zulu' as a text column's only value)
+        if values and values <= zones and any("/" in v or v.upper() == "UTC" for v in values):
+            out[c] = sorted(values)[:5]
+    return out
+
+
+def zone_columns_line(zone_columns: dict[str, list[str]], tz: str | None) -> str:
+    """The note for undeclared columns of time zone names (`_zone_columns`): the zone of a source is its tz."""
+    source_tz = f"the source's tz ({tz})" if tz else "the source's tz (none declared: UTC)"
+    parts = []
+    for c, zones in zone_columns.items():
+        if len(zones) == 1:
+            if zones[0] == tz:
+                continue
+            parts.append(f"column {c!r} holds the time zone {zones[0]}: if its times are {zones[0]}'s, declare it "
+                         f"(--tz {zones[0]}; tz = '{zones[0]}' in [sources.NAME])")
+        else:
+            parts.append(f"column {c!r} holds several time zones ({', '.join(zones)}): a source has one tz, so write "
+                         "the times with their UTC offset, or split the file by zone, a source (and --tz) each")
+    if not parts:
+        return ""
+    return (f"time zones: {'; '.join(parts)}. A zone is never read from a column: {source_tz} is the zone of the "
+            "times written without a UTC offset and of the calendar features (hour of day, weekday)")
+
+
 def _column_shown(name: str) -> str:
     """A column named for the ignored-columns line: '' (a trailing comma) quoted; a first column without a header
     (polars names it column_1; pandas, reading it back, 'Unnamed: 0') said to be what it nearly always is, pandas'
@@ -988,6 +1040,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         number_notes=list(ingested.number_notes),
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
+        zone_columns=_zone_columns(ingested),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
