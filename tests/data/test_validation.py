@@ -1536,3 +1536,26 @@ def test_a_column_of_time_zone_names_is_said_to_be_no_zone_of_the_times(write_cs
     assert ("A zone is never read from a column: the source's tz "
             f"({tz or 'none declared: UTC'}) is the zone of the times written without a UTC offset") in md, md
     assert "'note'" not in md.split("time zones:")[1], md  # 'GB', 'Japan': zone names too, but no zone's shape
+
+
+@pytest.mark.parametrize(("times", "tz", "zone"), [
+    (["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"], None, "Europe/Berlin"),
+    (["2024-11-03 00:00-0400", "2024-11-03 01:00-0400", "2024-11-03 01:00-0500"], None, "America/New_York"),
+    (["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"], "Europe/Berlin", None),
+    (["2024-10-27T01:00:00+01:00", "2024-10-27T02:00:00+01:00", "2024-10-27T03:00:00+01:00"], None, None),  # one
+    (["2024-10-27T01:00:00+05:30", "2024-10-27T02:00:00+00:00", "2024-10-27T03:00:00+00:00"], None, None),  # no zone's
+])
+def test_times_with_the_offsets_of_a_zones_daylight_saving_and_no_tz_name_the_zone(write_csv, times, tz, zone):
+    """Regression (newuser21): hourly local times exported with their offsets (+02:00 in summer, +01:00 in winter) and
+    no tz declared were read as the right instants, but their calendar features (hour of day, weekday) were UTC's,
+    which the local clock moves an hour against twice a year, and nothing said so. The report names the offsets, the
+    zone they follow and the --tz to declare; a tz declared, one offset, or offsets of no zone say nothing."""
+    p = write_csv("time,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(times)))
+    r = run_validate(p, time_col="time", freq="1h", tz=tz)
+    md = " ".join(r.report.to_markdown().split())
+    if zone is None:
+        assert r.report.offsets_zone is None and "time zone:" not in md, md
+        return
+    assert f"which follow the daylight saving of {zone}" in md, md
+    assert f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])" in md, md
+    assert "calendar features (hour of day, weekday) are UTC's" in md, md

@@ -115,6 +115,8 @@ class DataQualityReport:
     # undeclared columns that hold time zone names ('tz': 'Europe/Berlin'), with their zones: a zone is the source's
     # tz, never read from a column (`_zone_columns`)
     zone_columns: dict[str, list[str]] = field(default_factory=dict)
+    # sub-daily times written with the UTC offsets of a zone's daylight saving and no tz declared (`_offsets_zone`)
+    offsets_zone: str | None = None
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -280,6 +282,8 @@ class DataQualityReport:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
             lines += ["", ignored_columns_line(self.undeclared_columns)]
+        if self.offsets_zone:
+            lines += ["", f"time zone: {self.offsets_zone}"]
         if self.zone_columns and (zones := zone_columns_line(self.zone_columns, self.tz)):
             lines += ["", zones]
         if self.wide_columns:
@@ -716,6 +720,56 @@ def _zone_columns(ingested: Ingested) -> dict[str, list[str]]:
     return out
 
 
+_OFFSET_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-]\d\d):?(\d\d)?$"  # '...T02:00:00+02:00', '... 02:00+0100'
+
+
+def _offsets_zone(ingested: Ingested, source: SourceConfig) -> str | None:
+    """For sub-daily times written with two or more UTC offsets and no tz declared (an export of local times with
+    their offset: `+01:00` in winter, `+02:00` in summer): the zone whose daylight saving they follow, and that its tz
+    is not declared. The instants are right, but the calendar features (hour of day, weekday) were UTC's, an hour
+    off the local day for half the year, without a word. None otherwise."""
+    import zoneinfo
+
+    time_raw = RAW_PREFIX + source.time_col
+    if (source.tz is not None or not is_subdaily(source.freq) or ingested.raw is None
+            or ingested.raw.collect_schema().get(time_raw) != pl.Utf8):
+        return None
+    found = (ingested.raw.select(pl.col(time_raw).str.strip_chars().alias("t"))
+             .with_columns(pl.col("t").str.extract(_OFFSET_RE, 1).alias("h"),
+                           pl.col("t").str.extract(_OFFSET_RE, 2).fill_null("00").alias("m"))
+             .drop_nulls("h").group_by("h", "m").agg(pl.col("t").first(), pl.len()).collect())
+    if found.height < 2:
+        return None
+    examples: list[tuple[datetime, int]] = []
+    for h, m, t, _ in found.iter_rows():
+        sign = -1 if h.startswith("-") else 1
+        try:
+            instant = datetime.fromisoformat(t.replace(" ", "T", 1) if "T" not in t else t)
+        except ValueError:
+            return None
+        examples.append((instant, sign * (abs(int(h)) * 60 + int(m))))
+    zones = [z for z in (*_DST_ZONES, *sorted(zoneinfo.available_timezones()))
+             if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/"))]
+    matching = [z for z in dict.fromkeys(zones)
+                if all(_utc_minutes(instant, z) == minutes for instant, minutes in examples)]
+    if not matching:
+        return None
+    offsets = ", ".join(f"{h}:{m}" for h, m, _, _ in sorted(found.iter_rows(), key=lambda r: (int(r[0]), r[1])))
+    zone = matching[0]
+    return (f"the times carry the UTC offsets {offsets}, which follow the daylight saving of {zone} (or another zone "
+            "of the same clocks); they are read as instants and lose nothing, but without a tz the calendar features "
+            "(hour of day, weekday) are UTC's, not the local clock's, and the two move an hour apart twice a year: "
+            f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])")
+
+
+def _utc_minutes(instant: datetime, zone: str) -> int | None:
+    """The UTC offset of `zone` at the aware `instant`, in minutes."""
+    import zoneinfo
+
+    offset = instant.astimezone(zoneinfo.ZoneInfo(zone)).utcoffset()
+    return None if offset is None else int(offset.total_seconds() // 60)
+
+
 def zone_columns_line(zone_columns: dict[str, list[str]], tz: str | None) -> str:
     """The note for undeclared columns of time zone names (`_zone_columns`): the zone of a source is its tz."""
     source_tz = f"the source's tz ({tz})" if tz else "the source's tz (none declared: UTC)"
@@ -1041,6 +1095,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
         zone_columns=_zone_columns(ingested),
+        offsets_zone=_offsets_zone(ingested, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(

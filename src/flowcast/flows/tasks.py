@@ -252,7 +252,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # as_of's own day decided the decimal marks and dates-as-timestamps of a backfill's history)
 # 21 = ended20: an ended series set aside (ended_series = "exclude") that also had an interior gap longer than max_gap
 # is not listed among the gap-cut series; its rows before the gap count in rows_ended, not rows_before_gap
-# 22 = newuser21: the report names undeclared columns of time zone names ('tz': 'Europe/Berlin', zone_columns)
+# 22 = newuser21: the report names undeclared columns of time zone names ('tz': 'Europe/Berlin', zone_columns), and
+# the zone whose daylight saving the offsets of sub-daily times follow where no tz is declared (offsets_zone)
 PREPROCESS_VERSION = 22
 
 
