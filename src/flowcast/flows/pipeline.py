@@ -576,7 +576,8 @@ def retrain_flow(
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
     # in between leaves no unpromoted version behind, and a run that lost the race registers nothing
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
-    then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started) if promoted
+    then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started, as_of=as_of)
+            if promoted
             else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
 
     def computed(*, promoted: bool) -> dict[str, Any]:
