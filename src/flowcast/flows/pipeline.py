@@ -563,9 +563,7 @@ def retrain_flow(
     if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
         notes.append(unused)
     if rf.fallbacks.height:
-        by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
-        notes.append(f"{rf.fallbacks.height} series it cannot forecast were forecast by its fallback: "
-                     + ", ".join(f"{n} by {m}" for m, n in by_model) + ".")
+        notes.append(rf.fallback_note() + ".")
 
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
