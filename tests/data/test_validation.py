@@ -1518,6 +1518,7 @@ def test_a_static_of_a_single_series_is_not_called_constant(write_csv):
      "Europe/Berlin): a source has one tz")),
     (["Europe/Berlin", "Europe/Berlin"], "Europe/Paris", "column 'tz' holds the time zone Europe/Berlin"),
     (["Europe/Berlin", "Europe/Berlin"], "Europe/Berlin", None),  # the zone declared: nothing to say
+    (["UTC", "UTC"], None, None),  # read as UTC already
 ])
 def test_a_column_of_time_zone_names_is_said_to_be_no_zone_of_the_times(write_csv, zones, tz, said):
     """Regression (newuser21): hourly local times beside a `tz` column of 'Europe/Berlin' were read as UTC; the

@@ -776,7 +776,7 @@ def zone_columns_line(zone_columns: dict[str, list[str]], tz: str | None) -> str
     parts = []
     for c, zones in zone_columns.items():
         if len(zones) == 1:
-            if zones[0] == tz:
+            if zones[0] == (tz or "UTC") or (tz is None and zones[0] in ("Etc/UTC", "UTC")):  # read so already
                 continue
             parts.append(f"column {c!r} holds the time zone {zones[0]}: if its times are {zones[0]}'s, declare it "
                          f"(--tz {zones[0]}; tz = '{zones[0]}' in [sources.NAME])")
