@@ -86,6 +86,33 @@ def test_the_cli_says_an_unnamed_flowcast_toml_is_not_read(tmp_path, monkeypatch
     assert "./flowcast.toml is not read unless named: pass --config flowcast.toml" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("how", ["--home", "FLOWCAST_HOME"])
+def test_the_cli_says_a_flowcast_toml_in_the_home_is_not_read(tmp_path, monkeypatch, how):
+    """Regression (newuser21): a new user made a home (FLOWCAST_HOME=/tmp/x) and put a flowcast.toml declaring
+    [sources.mine] in it; `flowcast validate --dataset mine` said only `unknown dataset 'mine'`. The file is named
+    with the --config to pass, as one in the working directory is; named, it is read and nothing is said."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    home = tmp_path / "my home"
+    home.mkdir()
+    (home / "flowcast.toml").write_text("[model]\nhidden_size = 7\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.delenv("FLOWCAST_CONFIG", raising=False)
+    args, env = (["--home", str(home)], {}) if how == "--home" else ([], {"FLOWCAST_HOME": str(home)})
+    result = CliRunner().invoke(app, ["validate", *args], env={"COLUMNS": "300", **env})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (f"{home / 'flowcast.toml'} (in the home) is not read unless named: pass --config "
+            f"'{home / 'flowcast.toml'}'") in said, said
+    result = CliRunner().invoke(app, ["validate", *args, "--config", str(home / "flowcast.toml")],
+                                env={"COLUMNS": "300", **env})
+    assert result.exit_code == 0, result.output
+    assert "is not read unless named" not in result.output
+
+
 PRECEDENCE_TOML = """
 horizon = 5
 [model]

@@ -1527,3 +1527,30 @@ def test_the_whole_history_lists_a_dataset_whose_events_are_all_in_the_history_f
     reg.repair(newest={})
     assert reg.datasets() == []
     assert [(e["dataset"], e["run"]) for e in reg.history()] == [("sales", "run-0"), ("sales", "run-1")]
+
+
+def test_a_retrains_promotion_records_its_as_of_as_its_keep_does(tmp_path, monkeypatch):
+    """Regression (newuser21): `flowcast models history` listed a retrain that kept production with its as_of and
+    run (`#2 ... keep theta-v3 as_of 2025-05-15T00:00:00+00:00 run ...`) under the promotion of that version with
+    none (`#1 ... promote theta-v3 (There was no model in production ...)`): which data the promoted model came from
+    was not said. A promotion made by a run records its as_of; one by hand (`models promote`) has none to record."""
+    from datetime import UTC
+
+    from flowcast.cli import app
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    as_of = datetime(2025, 5, 15, tzinfo=UTC)
+    mv = reg.register(_artifact(tmp_path, "gru", "a"), name="gru", fingerprint={"source": "toy"}, created_at=T0,
+                      then=Promotion("promote", expected=None, reason="first", at=T0, as_of=as_of))
+    other = reg.register(_artifact(tmp_path, "gru", "b"), name="gru", fingerprint={"source": "toy"}, created_at=T0)
+    reg.promote(other.version, reason="by hand", at=T0)
+    first, second = reg.history("toy")
+    assert first["action"] == "promote" and first["version"] == mv.version
+    assert first["as_of"] == "2025-05-15T00:00:00+00:00"
+    assert "as_of" not in second
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if f"promote {mv.version}" in x)
+    assert "as_of 2025-05-15T00:00:00+00:00" in line, res.stdout

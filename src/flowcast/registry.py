@@ -137,7 +137,7 @@ class Promotion:
     expected: Any = ANY
     reason: str = ""
     at: datetime | None = None
-    as_of: datetime | None = None  # the champion's run key
+    as_of: datetime | None = None  # the run key of the champion, or of the run that promotes (its event says it)
 
 
 @dataclass(frozen=True)
@@ -597,8 +597,11 @@ class ModelRegistry:
                 return
             if previous != version:
                 ent["stack"].append(version)
+            # with the promoting run's as_of, as a retrain that kept production records it (`keep`): `models
+            # history` listed a keep with its as_of below a promotion without one
             ent["events"].append({"action": "promote", "version": version, "previous": previous,
-                                  "reason": then.reason, "at": _iso(then.at)})
+                                  "reason": then.reason, "at": _iso(then.at),
+                                  **({"as_of": _iso(then.as_of)} if then.as_of is not None else {})})
         elif not check_only:
             _champion(ent, version, reason=then.reason, at=then.at, as_of=then.as_of)
 

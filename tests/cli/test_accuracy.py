@@ -213,3 +213,40 @@ def test_the_per_step_table_says_the_verdict_s_metric_only_where_there_is_one(_i
     said = " ".join(res.output.split())
     assert f"per model and step {title}" in said, said
     assert ("the verdict is on" in said) is (verdict == "judged")
+
+
+def test_datasets_published_but_not_scored_are_named_and_a_verdict_without_rows_has_no_table(_isolated_home):
+    """Regression (newuser21): in a home of seven datasets, `flowcast accuracy` listed the one with scored forecasts
+    and said nothing of the other six; and `--dataset lengths`, judged before any point was scored, printed its
+    verdict over an empty table and the table's legend. The unscored datasets are named in one line; a verdict
+    without rows is printed alone."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.evaluation.realized import Decay
+    from flowcast.ops.accuracy import write_status
+    from flowcast.store import EmbeddedStore
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2024, 1, 2)], "step": [1], "y_hat": [1.0]})
+    for name in ("sales", "weekly", "lengths"):
+        store.publish(fc, dataset=name, as_of=datetime(2024, 1, 1), model="naive", model_version="naive-v1",
+                      run_id="r", created_at=datetime(2024, 1, 1))
+    store.write_realized("sales", pl.DataFrame(
+        {"dataset": "sales", "as_of": [datetime(2024, 1, 1)], "model": "naive", "model_version": "naive-v1", "step": 1,
+         "n": 1, "mae": 1.0, "mase": 0.5, "n_mase": 1, "smape": 3.0, "coverage80": 1.0, "coverage95": 1.0,
+         "mae_snaive": 2.0, "mase_snaive": 1.0, "lookahead": False, "scored_at": datetime(2024, 6, 1)},
+        schema_overrides={"step": pl.Int32}))
+    write_status(_isolated_home, "lengths", Decay(dataset="lengths", degraded=False, judged=False,
+                                                  reasons=["no forecast has realized actuals yet"]),
+                 as_of=datetime(2024, 1, 1), run_id="r")
+    res = runner.invoke(app, ["accuracy"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "sales:" in said and "not scored yet: lengths, weekly (published, but no later run has read" in said, said
+    res = runner.invoke(app, ["accuracy", "--dataset", "lengths"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    assert "lengths: not judged yet - no forecast has realized actuals yet" in res.output, res.output
+    assert "as_of (UTC)" not in res.output and "snaive MASE" not in res.output, res.output
+    assert "not scored yet" not in res.output  # --dataset: that dataset alone

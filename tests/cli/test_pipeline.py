@@ -710,3 +710,21 @@ def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeyp
     said = " ".join(res.output.split())
     assert "d: 5 series" in said and ("1 series excluded, not forecast: S5 (ended: its last observation, 2019-12-01, "
                                       "is 48 periods (1mo) before the latest of any series)") in said, said
+
+
+def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeypatch):
+    """Regression (newuser21): `flowcast backfill --start 2024-11-01 --end 2024-11-02` of an hourly file ran 25
+    as_ofs (one per hour, the data's frequency), which only the progress bar said as it filled. Before anything runs
+    the command says how many, how far apart and how to space them; with --every it says nothing."""
+    monkeypatch.chdir(tmp_path)
+    _stop_before_prefect(monkeypatch)
+    (tmp_path / "h.csv").write_text("time,id,kwh\n" + "".join(
+        f"2024-10-31T{h:02d}:00:00Z,m1,{h}\n" for h in range(24)))
+    args = ["backfill", "h.csv", "--time-col", "time", "--id-col", "id", "--target-col", "kwh",
+            "--start", "2024-11-01", "--end", "2024-11-02"]
+    res = runner.invoke(app, args, terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
+    assert ("note: --every not given: 25 as_ofs, one every 1h (the data's frequency) from 2024-11-01 to 2024-11-02 "
+            "UTC; pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
+    res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
+    assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output

@@ -479,3 +479,27 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
     assert "cut to its first (' ...'), --json gives it whole" in " ".join(r.stderr.split()), r.stderr
     got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
     assert got[1]["as_of"] == slot.isoformat() and got[3]["reason"] == why
+
+
+@pytest.mark.parametrize("version, as_of", [
+    ("seasonal_naive-v1", "2026-12-05T06:29:05+00:00"),  # a run as of now: its as_of has a time of day
+    ("seasonal_naive-v123", "2024-04-19T00:00:00+00:00"),
+])
+def test_no_line_of_the_versions_table_is_cut_at_80_columns(version: str, as_of: str):
+    """Regression: `flowcast run` as of now (a time of day) registering `seasonal_naive-v1`, then `flowcast models
+    list`: the table was wider than 80 columns and each line cut at the edge, so what the version is read
+    'seasonal_nai', 'its fallback', 'cannot forec' (no ellipsis). The time takes a second line of its cell where
+    it would leave fewer than 16 columns for what each is; every word is whole."""
+    desc = ("statistical: seasonal_naive; its fallbacks for series it cannot forecast (first that can): damped, "
+            "naive, theta; 80/95% conformal intervals")
+    rows = [{"production": True, "version": version, "dataset": "weekly", "kind": "statistical", "as_of": as_of,
+             "mase": 1.53512, "smape": 10.2119, "description": desc}]
+    console = Console(width=80, record=True)
+    for table in _versions_tables(rows):  # the console's width, 80
+        console.print(table)
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    words = set(text.split())
+    for word in desc.split():
+        assert word in words, (word, text)
+    assert version in words and as_of[:10] in words and "1.535" in words, text

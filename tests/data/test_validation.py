@@ -1560,3 +1560,54 @@ def test_nothing_to_run_keeps_the_quarantine_of_a_source_with_every_row_quaranti
         return
     assert kept == ["all"]
     assert got.endswith(f"; the rows and their reasons: {tmp_path / 'q' / 't' / 'all' / 'quarantine.parquet'}")
+
+
+@pytest.mark.parametrize(("zones", "tz", "said"), [
+    (["Europe/Berlin", "Europe/Berlin"], None, ("column 'tz' holds the time zone Europe/Berlin: if its times are "
+     "Europe/Berlin's, declare it (--tz Europe/Berlin; tz = 'Europe/Berlin' in [sources.NAME])")),
+    (["Europe/Berlin", "America/New_York"], None, ("column 'tz' holds several time zones (America/New_York, "
+     "Europe/Berlin): a source has one tz")),
+    (["Europe/Berlin", "Europe/Berlin"], "Europe/Paris", "column 'tz' holds the time zone Europe/Berlin"),
+    (["Europe/Berlin", "Europe/Berlin"], "Europe/Berlin", None),  # the zone declared: nothing to say
+    (["UTC", "UTC"], None, None),  # read as UTC already
+])
+def test_a_column_of_time_zone_names_is_said_to_be_no_zone_of_the_times(write_csv, zones, tz, said):
+    """Regression (newuser21): hourly local times beside a `tz` column of 'Europe/Berlin' were read as UTC; the
+    report listed 'tz' among the undeclared columns with advice to declare it a covariate, and nothing said that a
+    zone is the source's tz, never read from a column. The report names the column, its zone(s) and the --tz to
+    declare; a text column of other words is not named."""
+    p = write_csv("time,id,val,tz,note\n"
+                  f"2024-10-20 02:00,a,1,{zones[0]},GB\n2024-10-20 03:00,a,2,{zones[1]},Japan\n")
+    r = run_validate(p, time_col="time", freq="1h", tz=tz)
+    md = " ".join(r.report.to_markdown().split())
+    if said is None:
+        assert "time zones:" not in md, md
+        return
+    assert r.report.zone_columns == {"tz": sorted(set(zones))}
+    assert said in md, md
+    assert ("A zone is never read from a column: the source's tz "
+            f"({tz or 'none declared: UTC'}) is the zone of the times written without a UTC offset") in md, md
+    assert "'note'" not in md.split("time zones:")[1], md  # 'GB', 'Japan': zone names too, but no zone's shape
+
+
+@pytest.mark.parametrize(("times", "tz", "zone"), [
+    (["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"], None, "Europe/Berlin"),
+    (["2024-11-03 00:00-0400", "2024-11-03 01:00-0400", "2024-11-03 01:00-0500"], None, "America/New_York"),
+    (["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"], "Europe/Berlin", None),
+    (["2024-10-27T01:00:00+01:00", "2024-10-27T02:00:00+01:00", "2024-10-27T03:00:00+01:00"], None, None),  # one
+    (["2024-10-27T01:00:00+05:30", "2024-10-27T02:00:00+00:00", "2024-10-27T03:00:00+00:00"], None, None),  # no zone's
+])
+def test_times_with_the_offsets_of_a_zones_daylight_saving_and_no_tz_name_the_zone(write_csv, times, tz, zone):
+    """Regression (newuser21): hourly local times exported with their offsets (+02:00 in summer, +01:00 in winter) and
+    no tz declared were read as the right instants, but their calendar features (hour of day, weekday) were UTC's,
+    which the local clock moves an hour against twice a year, and nothing said so. The report names the offsets, the
+    zone they follow and the --tz to declare; a tz declared, one offset, or offsets of no zone say nothing."""
+    p = write_csv("time,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(times)))
+    r = run_validate(p, time_col="time", freq="1h", tz=tz)
+    md = " ".join(r.report.to_markdown().split())
+    if zone is None:
+        assert r.report.offsets_zone is None and "time zone:" not in md, md
+        return
+    assert f"which follow the daylight saving of {zone}" in md, md
+    assert f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])" in md, md
+    assert "calendar features (hour of day, weekday) are UTC's" in md, md

@@ -407,3 +407,21 @@ def test_saving_a_recipe_replaces_the_file_whole_never_rewrites_it_in_place(tmp_
         assert json.loads(held.read())["name"] == "old"
     assert json.loads((tmp_path / "recipe.json").read_text())["name"] == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.json"]
+
+
+@pytest.mark.parametrize(("fallbacks", "who", "said"), [
+    ([("one", "naive")], "it", "1 series it cannot forecast was forecast by its fallback: 1 by naive"),
+    ([("a", "naive"), ("b", "theta"), ("c", "naive")], "damped",
+     "3 series damped cannot forecast were forecast by its fallback: 2 by naive, 1 by theta"),
+])
+def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, said):
+    """Regression (newuser21): a run of series of 1, 2, 3 and 500 points said '1 series it cannot forecast were
+    forecast by its fallback: 1 by naive'."""
+    from flowcast.models.recipes import RecipeForecast
+
+    recipe = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                    weights=[1.0])
+    frame = pl.DataFrame({"unique_id": [u for u, _ in fallbacks], "model": [m for _, m in fallbacks],
+                          "reason": "too few observations"})
+    rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=frame, recipe=recipe)
+    assert rf.fallback_note(who) == said

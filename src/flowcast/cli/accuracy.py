@@ -138,6 +138,8 @@ def accuracy(
         verdict += f" on {judged_on}" if st and st["judged"] else ""
         out.print(f"[bold]{said(name)}[/]: {verdict}" + (f" - {said('; '.join(st['reasons']))}" if st else ""),
                   highlight=False, markup=True)
+        if not rep["as_ofs"] and "rows" not in rep:  # judged before any point was scored: an empty table and legend
+            continue
         # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         # judged on RMSSE: its figures and promise where seasonal naive's MASE and sMAPE were (80 columns)
@@ -184,3 +186,9 @@ def accuracy(
                               _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"], 2),
                               _fmt(r["coverage95"], 2))
             out.print(steps)
+    if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word
+        unscored = [d for d in store.datasets() if d not in report]
+        if unscored:
+            shown = ", ".join(unscored[:10]) + (f" and {len(unscored) - 10} more" if len(unscored) > 10 else "")
+            console.print(f"not scored yet: {shown} (published, but no later run has read actuals for the periods "
+                          "they forecast: a retrain or forecast run scores them)", highlight=False, soft_wrap=True)

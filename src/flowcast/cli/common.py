@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -236,7 +237,7 @@ def resolve_settings(
     """Settings from the named configuration file (--config or FLOWCAST_CONFIG; none otherwise)
     + FLOWCAST_* env + these command-line options. `as_of` (the run's --as-of, a backfill's --start): a --data file's
     layout and frequency, where the options do not give them, are read off its rows by then (`_as_of_of_file`)."""
-    _note_unnamed_config(config)
+    _note_unnamed_config(config, home)
     _note_unknown_env()
     source = None
     if data is not None and dataset and dataset in _declared_datasets(config):
@@ -549,14 +550,28 @@ def _note_unknown_env() -> None:
                       + (f" (did you mean {said(close)}?)" if close else ""), highlight=False, markup=True)
 
 
-def _note_unnamed_config(config: Path | None) -> None:
-    """A flowcast.toml in the working directory is not read unless named: say so once, so that
-    nobody wonders why their edits there change nothing."""
-    if config is None and not os.environ.get("FLOWCAST_CONFIG") and Path(IMPLICIT_CONFIG_NAME).is_file():
+def _note_unnamed_config(config: Path | None, home: Path | None = None) -> None:
+    """A flowcast.toml in the working directory, or in the home (--home, FLOWCAST_HOME), is not read unless named:
+    say so once, so that nobody wonders why their edits there change nothing. (One in the home, where a new user put
+    it beside what the runs write, gave `unknown dataset 'mine'` for the source it declared, and nothing more.)"""
+    if config is not None or os.environ.get("FLOWCAST_CONFIG"):
+        return
+    if Path(IMPLICIT_CONFIG_NAME).is_file():
         console.print(
             f"[yellow]note:[/] ./{IMPLICIT_CONFIG_NAME} is not read unless named: pass --config "
             f"{IMPLICIT_CONFIG_NAME} or set FLOWCAST_CONFIG={IMPLICIT_CONFIG_NAME} (the defaults are in effect)",
             highlight=False, markup=True,
+        )
+        return
+    where = home if home is not None else (os.environ.get("FLOWCAST_HOME") or "").strip() or None
+    if where is None or "://" in str(where):
+        return
+    in_home = Path(where).expanduser() / IMPLICIT_CONFIG_NAME
+    if in_home.is_file():
+        shown = shlex.quote(str(in_home))
+        console.print(
+            f"[yellow]note:[/] {said(str(in_home))} (in the home) is not read unless named: pass --config {said(shown)} "
+            f"or set FLOWCAST_CONFIG={said(shown)} (the defaults are in effect)", highlight=False, markup=True,
         )
 
 

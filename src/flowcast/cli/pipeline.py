@@ -835,6 +835,13 @@ def backfill(
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
+    if every is None and len(dates) > 1 and not json_out:
+        # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
+        from flowcast.flows.naming import as_of_label
+
+        console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
+                      f"{as_of_label(dates[0])} to {as_of_label(dates[-1])} UTC; pass --every (e.g. --every 1d) to "
+                      "space them otherwise", highlight=False)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)

@@ -113,6 +113,11 @@ class DataQualityReport:
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
     # declared covariates with one and the same value on every valid row (column -> that value)
     constant_covariates: dict[str, Any] = field(default_factory=dict)
+    # undeclared columns that hold time zone names ('tz': 'Europe/Berlin'), with their zones: a zone is the source's
+    # tz, never read from a column (`_zone_columns`)
+    zone_columns: dict[str, list[str]] = field(default_factory=dict)
+    # sub-daily times written with the UTC offsets of a zone's daylight saving and no tz declared (`_offsets_zone`)
+    offsets_zone: str | None = None
     quarantine_path: str | None = None
     files: list[str] = field(default_factory=list)
     rows_null_y: int = 0  # valid rows where the source had no value
@@ -278,6 +283,10 @@ class DataQualityReport:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
             lines += ["", ignored_columns_line(self.undeclared_columns)]
+        if self.offsets_zone:
+            lines += ["", f"time zone: {self.offsets_zone}"]
+        if self.zone_columns and (zones := zone_columns_line(self.zone_columns, self.tz)):
+            lines += ["", zones]
         if self.wide_columns:
             lines += ["", wide_columns_line(self.wide_columns)]
         if self.totals_series:
@@ -684,6 +693,103 @@ def ignored_columns_line(columns: list[str]) -> str:
             "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
 
 
+ZONE_SAMPLE = 1000  # rows of an undeclared text column looked at for time zone names (a cheap look: a head)
+
+
+def _zone_columns(ingested: Ingested) -> dict[str, list[str]]:
+    """The undeclared columns whose values (on the file's first rows) are all time zone names ('Europe/Berlin',
+    'UTC'), with those zones (sorted, the first 5). A new user's file with a `tz` column beside local times was read
+    as UTC, its zone listed among the 'undeclared columns (ignored)' with advice to declare it a covariate; nothing
+    said that the zone is the source's `tz`, never read from a column."""
+    import zoneinfo
+
+    raw = ingested.raw
+    if raw is None or not ingested.undeclared:
+        return {}
+    schema = raw.collect_schema()
+    cols = [c for c in ingested.undeclared if schema.get(RAW_PREFIX + c) == pl.Utf8]
+    if not cols:
+        return {}
+    head = raw.select(*(pl.col(RAW_PREFIX + c) for c in cols)).head(ZONE_SAMPLE).collect()
+    zones = zoneinfo.available_timezones()
+    out: dict[str, list[str]] = {}
+    for c in cols:
+        values = {v.strip() for v in head.get_column(RAW_PREFIX + c).drop_nulls().to_list() if v.strip()}
+        # a zone's name, not a word that happens to be one ('GB', 'Japan', 'Zulu' as a text column's only value)
+        if values and values <= zones and any("/" in v or v.upper() == "UTC" for v in values):
+            out[c] = sorted(values)[:5]
+    return out
+
+
+_OFFSET_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-]\d\d):?(\d\d)?$"  # '...T02:00:00+02:00', '... 02:00+0100'
+
+
+def _offsets_zone(ingested: Ingested, source: SourceConfig) -> str | None:
+    """For sub-daily times written with two or more UTC offsets and no tz declared (an export of local times with
+    their offset: `+01:00` in winter, `+02:00` in summer): the zone whose daylight saving they follow, and that its tz
+    is not declared. The instants are right, but the calendar features (hour of day, weekday) were UTC's, an hour
+    off the local day for half the year, without a word. None otherwise."""
+    import zoneinfo
+
+    time_raw = RAW_PREFIX + source.time_col
+    if (source.tz is not None or not is_subdaily(source.freq) or ingested.raw is None
+            or ingested.raw.collect_schema().get(time_raw) != pl.Utf8):
+        return None
+    found = (ingested.raw.select(pl.col(time_raw).str.strip_chars().alias("t"))
+             .with_columns(pl.col("t").str.extract(_OFFSET_RE, 1).alias("h"),
+                           pl.col("t").str.extract(_OFFSET_RE, 2).fill_null("00").alias("m"))
+             .drop_nulls("h").group_by("h", "m").agg(pl.col("t").first(), pl.len()).collect())
+    if found.height < 2:
+        return None
+    examples: list[tuple[datetime, int]] = []
+    for h, m, t, _ in found.iter_rows():
+        sign = -1 if h.startswith("-") else 1
+        try:
+            instant = datetime.fromisoformat(t.replace(" ", "T", 1) if "T" not in t else t)
+        except ValueError:
+            return None
+        examples.append((instant, sign * (abs(int(h)) * 60 + int(m))))
+    zones = [z for z in (*_DST_ZONES, *sorted(zoneinfo.available_timezones()))
+             if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/"))]
+    matching = [z for z in dict.fromkeys(zones)
+                if all(_utc_minutes(instant, z) == minutes for instant, minutes in examples)]
+    if not matching:
+        return None
+    offsets = ", ".join(f"{h}:{m}" for h, m, _, _ in sorted(found.iter_rows(), key=lambda r: (int(r[0]), r[1])))
+    zone = matching[0]
+    return (f"the times carry the UTC offsets {offsets}, which follow the daylight saving of {zone} (or another zone "
+            "of the same clocks); they are read as instants and lose nothing, but without a tz the calendar features "
+            "(hour of day, weekday) are UTC's, not the local clock's, and the two move an hour apart twice a year: "
+            f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])")
+
+
+def _utc_minutes(instant: datetime, zone: str) -> int | None:
+    """The UTC offset of `zone` at the aware `instant`, in minutes."""
+    import zoneinfo
+
+    offset = instant.astimezone(zoneinfo.ZoneInfo(zone)).utcoffset()
+    return None if offset is None else int(offset.total_seconds() // 60)
+
+
+def zone_columns_line(zone_columns: dict[str, list[str]], tz: str | None) -> str:
+    """The note for undeclared columns of time zone names (`_zone_columns`): the zone of a source is its tz."""
+    source_tz = f"the source's tz ({tz})" if tz else "the source's tz (none declared: UTC)"
+    parts = []
+    for c, zones in zone_columns.items():
+        if len(zones) == 1:
+            if zones[0] == (tz or "UTC") or (tz is None and zones[0] in ("Etc/UTC", "UTC")):  # read so already
+                continue
+            parts.append(f"column {c!r} holds the time zone {zones[0]}: if its times are {zones[0]}'s, declare it "
+                         f"(--tz {zones[0]}; tz = '{zones[0]}' in [sources.NAME])")
+        else:
+            parts.append(f"column {c!r} holds several time zones ({', '.join(zones)}): a source has one tz, so write "
+                         "the times with their UTC offset, or split the file by zone, a source (and --tz) each")
+    if not parts:
+        return ""
+    return (f"time zones: {'; '.join(parts)}. A zone is never read from a column: {source_tz} is the zone of the "
+            "times written without a UTC offset and of the calendar features (hour of day, weekday)")
+
+
 def _column_shown(name: str) -> str:
     """A column named for the ignored-columns line: '' (a trailing comma) quoted; a first column without a header
     (polars names it column_1; pandas, reading it back, 'Unnamed: 0') said to be what it nearly always is, pandas'
@@ -995,6 +1101,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         number_notes=list(ingested.number_notes),
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
+        zone_columns=_zone_columns(ingested),
+        offsets_zone=_offsets_zone(ingested, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(

@@ -700,6 +700,13 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
         line = ignored_columns_line(report.undeclared_columns)
         log.warning(line[0].upper() + line[1:])
+    if getattr(report, "offsets_zone", None):  # (a cached report of an older version has none)
+        log.warning(f"Time zone: {report.offsets_zone}")
+    if getattr(report, "zone_columns", None):  # (a cached report of an older version has none)
+        from flowcast.data.validate import zone_columns_line
+
+        if line := zone_columns_line(report.zone_columns, report.tz):
+            log.warning(line[0].upper() + line[1:])
     from flowcast.data.validate import enforce_thresholds, take_valid
 
     scope = artifact_scope(source.name, as_of)

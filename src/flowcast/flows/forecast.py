@@ -279,9 +279,7 @@ def forecast_flow(
                                 f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
         note = ""
         if rf.fallbacks.height:
-            by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
-            note = (f"{rf.fallbacks.height} series {production.name} cannot forecast were forecast by its fallback: "
-                    + ", ".join(f"{n} by {m}" for m, n in by_model))
+            note = rf.fallback_note(production.name)
             log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
             note += "."
         # a level its calibration had too few points for: said again here, as the retrain that registered it did

@@ -586,9 +586,7 @@ def retrain_flow(
     if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
         notes.append(unused)
     if rf.fallbacks.height:
-        by_model = rf.fallbacks.group_by("model").len().sort("model").rows()
-        notes.append(f"{rf.fallbacks.height} series it cannot forecast were forecast by its fallback: "
-                     + ", ".join(f"{n} by {m}" for m, n in by_model) + ".")
+        notes.append(rf.fallback_note() + ".")
 
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
@@ -599,7 +597,8 @@ def retrain_flow(
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
     # in between leaves no unpromoted version behind, and a run that lost the race registers nothing
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
-    then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started) if promoted
+    then = (Promotion("promote", expected=expected, reason=" ".join(decision.reasons), at=started, as_of=as_of)
+            if promoted
             else None if promote else Promotion("champion", reason="retrain without promotion", at=started, as_of=as_of))
 
     def computed(*, promoted: bool) -> dict[str, Any]:

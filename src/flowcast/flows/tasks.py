@@ -254,7 +254,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # is not listed among the gap-cut series; its rows before the gap count in rows_ended, not rows_before_gap
 # 22 = pit21: a daily or coarser time written with an offset is seen by as_of from the instant it names (it was by
 # the date written against as_of's wall time: '2024-03-01T00:00-05:00' was seen at midnight UTC)
-PREPROCESS_VERSION = 22
+# 23 = newuser21: the report names undeclared columns of time zone names ('tz': 'Europe/Berlin', zone_columns), and
+# the zone whose daylight saving the offsets of sub-daily times follow where no tz is declared (offsets_zone)
+PREPROCESS_VERSION = 23
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -418,6 +418,14 @@ class RecipeForecast:
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
 
+    def fallback_note(self, who: str = "it") -> str:
+        """'1 series it cannot forecast was forecast by its fallback: 1 by naive' ('3 series ... were ...': it said
+        'were' of one series too), `who` the model that could not ('it': the run's champion)."""
+        n = self.fallbacks.height
+        by_model = self.fallbacks.group_by("model").len().sort("model").rows()
+        return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
+                + ", ".join(f"{k} by {m}" for m, k in by_model))
+
     @property
     def fallback_share(self) -> float:
         n = self.frame["unique_id"].n_unique()
