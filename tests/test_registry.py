@@ -1553,4 +1553,4 @@ def test_a_retrains_promotion_records_its_as_of_as_its_keep_does(tmp_path, monke
     res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
     assert res.exit_code == 0, res.output
     line = next(x for x in res.stdout.splitlines() if f"promote {mv.version}" in x)
-    assert "as_of 2025-05-15T00:00:00+00:00" in line, res.stdout
+    assert "as_of 2025-05-15T00:00:00 (first)" in line, res.stdout
