@@ -639,8 +639,10 @@ class ModelRegistry:
         self.remote.write_text(BACKUP_POINTER, text)
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
-    def _read_moved(self) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
-        """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). A line that
+    def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
+        """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). Not `required`
+        (a slot check, `history(recent_only_if_unreadable=True)`): a file that cannot be read at all is a warning
+        naming it, and reads as empty. A line that
         does not read (the file is rewritten whole, so only damage makes one: a disk error, a copy cut short, a hand
         edit) is left out with a warning naming it; the others are read. Each line is decoded on its own: a byte
         that is not UTF-8 (the file is ASCII) failed every `models history` and every pointer write (a promotion,
@@ -651,8 +653,14 @@ class ModelRegistry:
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            raise RegistryError(f"could not read {self.location}/{HISTORY}, the older `keep` events of the "
-                                f"registry: {exc}") from exc
+            said = (f"could not read {self.location}/{HISTORY}, the older `keep` events of the registry: {exc}. "
+                    "`flowcast models repair` mends production.json, not this file: make it readable again, or move "
+                    "it aside (its events are records of retrains that kept production, kept for `flowcast models "
+                    "history`)")
+            if not required:
+                log.warning("%s; read without them (a retrain's newest `keep` events are in production.json)", said)
+                return {}
+            raise RegistryError(said) from exc
         out: dict[str, builtins.list[tuple[int, dict[str, Any]]]] = {}
         for n, raw in enumerate(data.split(b"\n"), 1):
             if not raw.strip():
@@ -1182,12 +1190,16 @@ class ModelRegistry:
                 out[ds] = self.get(ent["stack"][-1], fetch=False)
         return out
 
-    def history(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
+    def history(self, dataset: str | None = None, *,
+                recent_only_if_unreadable: bool = False) -> builtins.list[dict[str, Any]]:
         """Promotions, rollbacks, champion choices and retrains that kept production, oldest first: {action,
         version, previous, reason, at} (`keep` adds as_of and run; plus `dataset` when all datasets are listed),
-        the `keep` events moved to history.jsonl included, each in its place."""
+        the `keep` events moved to history.jsonl included, each in its place. `recent_only_if_unreadable`: a
+        history.jsonl that cannot be read is a warning naming it, and the events of production.json are read (each
+        dataset's newest KEEP_EVENTS_KEPT `keep` events: a scheduled retrain's slot check, which asks of the slot
+        retrained now, failed the run's publish, where its check as it started went on)."""
         ptr = self._pointer()
-        moved = self._read_moved()
+        moved = self._read_moved(required=not recent_only_if_unreadable)
         if dataset is not None:
             return _merge_history(ptr["datasets"].get(dataset, {}).get("events", []), moved.get(dataset, []))
         # a dataset whose events are all in history.jsonl (its pointer entry lost: `repair` re-derived the pointer

@@ -10,6 +10,7 @@ import pytest
 
 from flowcast import reporting
 from flowcast.config import load_settings
+from flowcast.errors import RegistryError
 from flowcast.flows.pipeline import RETRAIN_KEYS
 from flowcast.registry import ModelRegistry
 
@@ -1028,3 +1029,32 @@ def test_an_unpublished_winner_is_withdrawn_past_a_retract_and_never_once_a_run_
     else:
         assert left is None and registry.production("tiny").version == dead
     assert other["published_rows"] > 0 and dead in [v.version for v in registry.list()]  # pinned: kept for gc
+
+
+@pytest.mark.parametrize("kept_by", ["run-0", None], ids=["retrained-by-another-run", "not-retrained"])
+def test_a_slot_check_under_the_keys_lock_reads_on_when_the_history_file_cannot_be_read(tmp_path, caplog, kept_by):
+    """Review (mend21): a history.jsonl that cannot be read (here a folder in its place: an OSError, as a disk
+    error or a permission) failed the scheduled retrain's publish in its slot check under the key's lock
+    (`SlotRetrained`), where the same check as the run started (`retrained_already`) went on: every scheduled
+    retrain's publish failed until the file was mended. The check reads production.json's events, where the keep
+    event of a slot retrained now is (a slot is not published twice), and says which file it could not read."""
+    from flowcast.flows.common import SlotRetrained
+    from flowcast.registry import HISTORY, Kept
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=SLOT).version
+    reg.promote(v, at=SLOT)
+    if kept_by:
+        with reg.publishing("sales", v, at=SLOT, kept=Kept(as_of=SLOT, run=kept_by)) as check:
+            check("the publish")
+    (tmp_path / "models" / HISTORY).mkdir()  # cannot be read as a file
+    slot = SlotRetrained(reg, "sales", SLOT.replace(tzinfo=None))
+    with caplog.at_level(logging.WARNING):
+        refused = slot({"run_id": "run-0", "model_version": v, "rows": "30"})
+    assert refused is bool(kept_by)
+    assert (slot.found is not None and slot.found[0] == "run-0") is bool(kept_by)
+    said = " ".join(caplog.text.split())
+    assert f"{tmp_path / 'models'}/{HISTORY}" in said and "flowcast models repair" in said, said
+    with pytest.raises(RegistryError, match=HISTORY):  # `models history` says what it cannot read, as before
+        reg.history("sales")
