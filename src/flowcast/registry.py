@@ -255,11 +255,24 @@ def _merge_history(events: builtins.list[Any], moved: builtins.list[tuple[int, d
                    ) -> builtins.list[dict[str, Any]]:
     """A dataset's whole history, oldest first: its events in production.json with the `keep` events moved to
     history.jsonl (`moved`: (how many of its events other than `keep` preceded each, the event)) put back in
-    place. One in both (a writer killed between the two writes) is shown once."""
+    place. One in both (a writer killed between the two writes) is shown once. A pointer `models repair` re-derived
+    (its `repair` event: production.json and its copy damaged) lost the events that the positions of history.jsonl
+    count: each moved event is then put in by its time (`at`) among the pointer's events, each kept in its order
+    (`models history` listed the keep events of before the repair after it, among the new ones)."""
     if not moved:
         return builtins.list(events)
     seen = {_event_key(e) for _, e in moved}
     out: builtins.list[dict[str, Any]] = []
+    if any(isinstance(e, dict) and e.get("action") == "repair" for e in events):  # positions cannot be trusted
+        rest = [e for _, e in moved]
+        for e in events:
+            if isinstance(e, dict) and e.get("action") == "keep" and _event_key(e) in seen:
+                continue
+            when = _event_time(e)
+            while rest and when is not None and (_event_time(rest[0]) or when) <= when:
+                out.append(rest.pop(0))
+            out.append(e)
+        return out + rest
     pending = sorted(moved, key=lambda m: m[0])  # stable: in the order they were moved, oldest first
     i, others = 0, 0
     for e in events:
@@ -273,6 +286,19 @@ def _merge_history(events: builtins.list[Any], moved: builtins.list[tuple[int, d
             others += 1
     out += [e for _, e in pending[i:]]
     return out
+
+
+def _event_time(e: Any) -> datetime | None:
+    """An event's recorded time (`at`) as naive UTC, None when it has none (or one that does not read)."""
+    at = e.get("at") if isinstance(e, dict) else None
+    if not at:
+        return None
+    try:
+        from flowcast.timekeys import storage_naive
+
+        return storage_naive(datetime.fromisoformat(str(at)))
+    except (TypeError, ValueError):
+        return None
 
 
 def _older_champion(ent: dict[str, Any], as_of: datetime | None) -> bool:
