@@ -1058,3 +1058,30 @@ def test_a_slot_check_under_the_keys_lock_reads_on_when_the_history_file_cannot_
     assert f"{tmp_path / 'models'}/{HISTORY}" in said and "flowcast models repair" in said, said
     with pytest.raises(RegistryError, match=HISTORY):  # `models history` says what it cannot read, as before
         reg.history("sales")
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_refused_retrain_whose_promoted_winner_published_the_key_says_its_promotion_stands(flow_kwargs,
+                                                                                            monkeypatch):
+    """mend21: a retrain with overwrite off that promoted its winner, whose key a forecast run of the same as_of
+    published meanwhile with production (this very winner), has its publish refused and its promotion left in place
+    (`PublishGuard.refuse`: the other run published this model): the result said `decision.promote` false, so
+    `flowcast run --json` said `promoted: false` of the model in production. It says what is true."""
+    from flowcast.flows import forecast_flow, pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    real_artifact = pipeline.reporting.decision_artifact
+    other: dict = {}
+
+    def then_a_forecast_run_publishes(*args, **kwargs):  # after this run's promotion, before its publish
+        if not other:
+            other.update(forecast_flow(as_of=SLOT, overwrite=False, **flow_kwargs))
+        return real_artifact(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.reporting, "decision_artifact", then_a_forecast_run_publishes)
+    late = retrain_flow(as_of=SLOT, promote=True, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert other["model_version"] == late["model_version"] and other["published_rows"] > 0
+    assert late["skipped"] and late["published_rows"] == 0 and late["published_by"] == other["run_id"]
+    assert registry.production("tiny").version == late["model_version"]  # its promotion stands
+    assert late["decision"]["promote"] is True

@@ -750,7 +750,9 @@ def retrain_flow(
                                                      version=version.version, unit=data.source.unit,
                                                      withdrawn=withdrawn)
         return _retrain_result(
-            **computed(promoted=False),
+            # its promotion stands when the key holds forecasts of that very model (another run published with it:
+            # `PublishGuard.refuse` leaves it); the result said promote false of the model in production (mend21)
+            **computed(promoted=promoted and not withdrawn),
             # what stays registered: the winner unless withdrawn (removed), a refit's cells
             registered={k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
             champion=version.name, model_version=version.version, kind=version.kind, published_rows=0, skipped=True,
