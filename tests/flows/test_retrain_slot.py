@@ -1085,3 +1085,45 @@ def test_a_refused_retrain_whose_promoted_winner_published_the_key_says_its_prom
     assert late["skipped"] and late["published_rows"] == 0 and late["published_by"] == other["run_id"]
     assert registry.production("tiny").version == late["model_version"]  # its promotion stands
     assert late["decision"]["promote"] is True
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_flowcast_run_refused_after_computing_prints_its_note_not_a_publish(flow_kwargs, tiny_csv, tmp_path,
+                                                                         monkeypatch):
+    """mend21: `flowcast run` (no --as-of: a slot) whose publish another run of the slot refused under the key's
+    lock (it retrained it while this one computed) printed 'Decision: ... published, not promoted.' and 'Published 0
+    forecast rows ... Parquet: None': a publish that did not happen. It prints its leaderboard (no model marked
+    published) and the note naming the run that retrained the slot."""
+    import shutil
+
+    from prefect.runtime import flow_run
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import pipeline
+
+    csv = shutil.copy(tiny_csv, tmp_path / "tiny.csv")  # the dataset `--data` names after the file: tiny
+    kwargs = {**flow_kwargs, "source": {**flow_kwargs["source"], "path": str(csv)}, **STATISTICAL}
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[evaluation]\nn_windows = 1\n[model]\nlauncher = "inline"\naccelerator = "cpu"\n')
+    real_artifact = pipeline.reporting.decision_artifact
+    other: dict = {}
+
+    def then_another_run_retrains(*args, **kw):  # before this run's publish
+        if not other:
+            other.update(_other_run_of_the_slot(SLOT, kwargs))
+        return real_artifact(*args, **kw)
+
+    monkeypatch.setattr(pipeline.reporting, "decision_artifact", then_another_run_retrains)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "6", "--models", "none",
+                                      "--config", str(cfg), "--home", flow_kwargs["home"]])
+    assert result.exit_code == 0, result.output
+    assert other["published_rows"] > 0 and not other.get("skipped")
+    said = " ".join(result.stdout.split())
+    assert "Backtest leaderboard" in said and " * " not in result.stdout, result.stdout
+    assert f"tiny: tiny as of {SLOT:%Y-%m-%d %H:%M}" in said and f"run {other['run_id']}" in said, said
+    assert "found under the key's lock" in said and "publishes nothing" in said
+    assert "Decision:" not in said and "Published 0" not in said and "Parquet: None" not in said, said
