@@ -1085,6 +1085,8 @@ def test_a_refused_retrain_whose_promoted_winner_published_the_key_says_its_prom
     assert late["skipped"] and late["published_rows"] == 0 and late["published_by"] == other["run_id"]
     assert registry.production("tiny").version == late["model_version"]  # its promotion stands
     assert late["decision"]["promote"] is True
+    assert (f"Its promotion of the winner stands: production of tiny is {late['model_version']}, whose forecasts of "
+            "this as_of the other run published.") in late["note"], late["note"]
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -730,6 +730,9 @@ def retrain_flow(
         undone, withdrawn = receipt.undone, bool(receipt.undone)  # (the guard's: a promotion withdrawn)
         if receipt.undone:
             log.warning(receipt.undone)
+        elif promoted:  # the guard left it: the key holds forecasts of this very model (another run published them)
+            undone = (f"Its promotion of the winner stands: production of {name_of_data} is {version.version}, whose "
+                      "forecasts of this as_of the other run published.")
         elif not promote and chosen != PRODUCTION:
             undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
                                                late=late, log=log, held_version=receipt.held.get("model_version"),
