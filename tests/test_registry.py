@@ -1554,3 +1554,34 @@ def test_a_retrains_promotion_records_its_as_of_as_its_keep_does(tmp_path, monke
     assert res.exit_code == 0, res.output
     line = next(x for x in res.stdout.splitlines() if f"promote {mv.version}" in x)
     assert "as_of 2025-05-15T00:00:00 (first)" in line, res.stdout
+
+
+@pytest.mark.parametrize("promotions", [1, 4], ids=["one-promotion", "several-promotions"])
+def test_after_a_derived_repair_the_history_lists_the_moved_keep_events_by_their_time(tmp_path, promotions):
+    """mend21: history.jsonl places each moved `keep` event after as many of its dataset's other events as preceded
+    it in production.json. `models repair` re-derives a pointer whose copy is damaged too with one `repair` event:
+    the events those positions count are gone, and `models history` listed the keep events of January after the
+    repair of June, among (or after) the keep events written since. They are put in by their time."""
+    from datetime import timedelta
+
+    from flowcast.registry import KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    for p in range(promotions):
+        reg.promote(a, at=T0 + timedelta(minutes=p))
+    for week in range(KEEP_EVENTS_KEPT + 2):
+        _keep(reg, a, week)  # run-0 and run-1 move to history.jsonl
+    for name in ("production.json", "production.backup.json"):
+        (root / name).write_text("{cut")
+    reg.repair(newest={"sales": a}, at=datetime(2024, 6, 1))
+    for week in range(30, 30 + promotions + 1):
+        _keep(reg, a, week)
+    reg.promote(a, at=datetime(2024, 12, 1))
+    events = reg.history("sales")
+    assert [e["action"] for e in events][:3] == ["keep", "keep", "repair"], [e["action"] for e in events]
+    assert [e.get("run") for e in events if e["action"] == "keep"] == [
+        "run-0", "run-1", *[f"run-{w}" for w in range(30, 30 + promotions + 1)]]
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    assert [e for e in reg.history() if e["dataset"] == "sales"] == [{**e, "dataset": "sales"} for e in events]

@@ -255,11 +255,24 @@ def _merge_history(events: builtins.list[Any], moved: builtins.list[tuple[int, d
                    ) -> builtins.list[dict[str, Any]]:
     """A dataset's whole history, oldest first: its events in production.json with the `keep` events moved to
     history.jsonl (`moved`: (how many of its events other than `keep` preceded each, the event)) put back in
-    place. One in both (a writer killed between the two writes) is shown once."""
+    place. One in both (a writer killed between the two writes) is shown once. A pointer `models repair` re-derived
+    (its `repair` event: production.json and its copy damaged) lost the events that the positions of history.jsonl
+    count: each moved event is then put in by its time (`at`) among the pointer's events, each kept in its order
+    (`models history` listed the keep events of before the repair after it, among the new ones)."""
     if not moved:
         return builtins.list(events)
     seen = {_event_key(e) for _, e in moved}
     out: builtins.list[dict[str, Any]] = []
+    if any(isinstance(e, dict) and e.get("action") == "repair" for e in events):  # positions cannot be trusted
+        rest = [e for _, e in moved]
+        for e in events:
+            if isinstance(e, dict) and e.get("action") == "keep" and _event_key(e) in seen:
+                continue
+            when = _event_time(e)
+            while rest and when is not None and (_event_time(rest[0]) or when) <= when:
+                out.append(rest.pop(0))
+            out.append(e)
+        return out + rest
     pending = sorted(moved, key=lambda m: m[0])  # stable: in the order they were moved, oldest first
     i, others = 0, 0
     for e in events:
@@ -273,6 +286,19 @@ def _merge_history(events: builtins.list[Any], moved: builtins.list[tuple[int, d
             others += 1
     out += [e for _, e in pending[i:]]
     return out
+
+
+def _event_time(e: Any) -> datetime | None:
+    """An event's recorded time (`at`) as naive UTC, None when it has none (or one that does not read)."""
+    at = e.get("at") if isinstance(e, dict) else None
+    if not at:
+        return None
+    try:
+        from flowcast.timekeys import storage_naive
+
+        return storage_naive(datetime.fromisoformat(str(at)))
+    except (TypeError, ValueError):
+        return None
 
 
 def _older_champion(ent: dict[str, Any], as_of: datetime | None) -> bool:
@@ -642,8 +668,10 @@ class ModelRegistry:
         self.remote.write_text(BACKUP_POINTER, text)
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
-    def _read_moved(self) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
-        """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). A line that
+    def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
+        """dataset -> [(after, event)] of history.jsonl, in file order (empty when there is none). Not `required`
+        (a slot check, `history(recent_only_if_unreadable=True)`): a file that cannot be read at all is a warning
+        naming it, and reads as empty. A line that
         does not read (the file is rewritten whole, so only damage makes one: a disk error, a copy cut short, a hand
         edit) is left out with a warning naming it; the others are read. Each line is decoded on its own: a byte
         that is not UTF-8 (the file is ASCII) failed every `models history` and every pointer write (a promotion,
@@ -654,8 +682,14 @@ class ModelRegistry:
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            raise RegistryError(f"could not read {self.location}/{HISTORY}, the older `keep` events of the "
-                                f"registry: {exc}") from exc
+            said = (f"could not read {self.location}/{HISTORY}, the older `keep` events of the registry: {exc}. "
+                    "`flowcast models repair` mends production.json, not this file: make it readable again, or move "
+                    "it aside (its events are records of retrains that kept production, kept for `flowcast models "
+                    "history`)")
+            if not required:
+                log.warning("%s; read without them (a retrain's newest `keep` events are in production.json)", said)
+                return {}
+            raise RegistryError(said) from exc
         out: dict[str, builtins.list[tuple[int, dict[str, Any]]]] = {}
         for n, raw in enumerate(data.split(b"\n"), 1):
             if not raw.strip():
@@ -1185,12 +1219,16 @@ class ModelRegistry:
                 out[ds] = self.get(ent["stack"][-1], fetch=False)
         return out
 
-    def history(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
+    def history(self, dataset: str | None = None, *,
+                recent_only_if_unreadable: bool = False) -> builtins.list[dict[str, Any]]:
         """Promotions, rollbacks, champion choices and retrains that kept production, oldest first: {action,
         version, previous, reason, at} (`keep` adds as_of and run; plus `dataset` when all datasets are listed),
-        the `keep` events moved to history.jsonl included, each in its place."""
+        the `keep` events moved to history.jsonl included, each in its place. `recent_only_if_unreadable`: a
+        history.jsonl that cannot be read is a warning naming it, and the events of production.json are read (each
+        dataset's newest KEEP_EVENTS_KEPT `keep` events: a scheduled retrain's slot check, which asks of the slot
+        retrained now, failed the run's publish, where its check as it started went on)."""
         ptr = self._pointer()
-        moved = self._read_moved()
+        moved = self._read_moved(required=not recent_only_if_unreadable)
         if dataset is not None:
             return _merge_history(ptr["datasets"].get(dataset, {}).get("events", []), moved.get(dataset, []))
         # a dataset whose events are all in history.jsonl (its pointer entry lost: `repair` re-derived the pointer

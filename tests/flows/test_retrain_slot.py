@@ -10,6 +10,7 @@ import pytest
 
 from flowcast import reporting
 from flowcast.config import load_settings
+from flowcast.errors import RegistryError
 from flowcast.flows.pipeline import RETRAIN_KEYS
 from flowcast.registry import ModelRegistry
 
@@ -1028,3 +1029,103 @@ def test_an_unpublished_winner_is_withdrawn_past_a_retract_and_never_once_a_run_
     else:
         assert left is None and registry.production("tiny").version == dead
     assert other["published_rows"] > 0 and dead in [v.version for v in registry.list()]  # pinned: kept for gc
+
+
+@pytest.mark.parametrize("kept_by", ["run-0", None], ids=["retrained-by-another-run", "not-retrained"])
+def test_a_slot_check_under_the_keys_lock_reads_on_when_the_history_file_cannot_be_read(tmp_path, caplog, kept_by):
+    """Review (mend21): a history.jsonl that cannot be read (here a folder in its place: an OSError, as a disk
+    error or a permission) failed the scheduled retrain's publish in its slot check under the key's lock
+    (`SlotRetrained`), where the same check as the run started (`retrained_already`) went on: every scheduled
+    retrain's publish failed until the file was mended. The check reads production.json's events, where the keep
+    event of a slot retrained now is (a slot is not published twice), and says which file it could not read."""
+    from flowcast.flows.common import SlotRetrained
+    from flowcast.registry import HISTORY, Kept
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = reg.register(None, name="theta", dataset="sales", kind="statistical", recipe={"model": "theta"},
+                     created_at=SLOT).version
+    reg.promote(v, at=SLOT)
+    if kept_by:
+        with reg.publishing("sales", v, at=SLOT, kept=Kept(as_of=SLOT, run=kept_by)) as check:
+            check("the publish")
+    (tmp_path / "models" / HISTORY).mkdir()  # cannot be read as a file
+    slot = SlotRetrained(reg, "sales", SLOT.replace(tzinfo=None))
+    with caplog.at_level(logging.WARNING):
+        refused = slot({"run_id": "run-0", "model_version": v, "rows": "30"})
+    assert refused is bool(kept_by)
+    assert (slot.found is not None and slot.found[0] == "run-0") is bool(kept_by)
+    said = " ".join(caplog.text.split())
+    assert f"{tmp_path / 'models'}/{HISTORY}" in said and "flowcast models repair" in said, said
+    with pytest.raises(RegistryError, match=HISTORY):  # `models history` says what it cannot read, as before
+        reg.history("sales")
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_refused_retrain_whose_promoted_winner_published_the_key_says_its_promotion_stands(flow_kwargs,
+                                                                                            monkeypatch):
+    """mend21: a retrain with overwrite off that promoted its winner, whose key a forecast run of the same as_of
+    published meanwhile with production (this very winner), has its publish refused and its promotion left in place
+    (`PublishGuard.refuse`: the other run published this model): the result said `decision.promote` false, so
+    `flowcast run --json` said `promoted: false` of the model in production. It says what is true."""
+    from flowcast.flows import forecast_flow, pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    real_artifact = pipeline.reporting.decision_artifact
+    other: dict = {}
+
+    def then_a_forecast_run_publishes(*args, **kwargs):  # after this run's promotion, before its publish
+        if not other:
+            other.update(forecast_flow(as_of=SLOT, overwrite=False, **flow_kwargs))
+        return real_artifact(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.reporting, "decision_artifact", then_a_forecast_run_publishes)
+    late = retrain_flow(as_of=SLOT, promote=True, overwrite=False, **flow_kwargs, **STATISTICAL)
+    assert other["model_version"] == late["model_version"] and other["published_rows"] > 0
+    assert late["skipped"] and late["published_rows"] == 0 and late["published_by"] == other["run_id"]
+    assert registry.production("tiny").version == late["model_version"]  # its promotion stands
+    assert late["decision"]["promote"] is True
+    assert (f"Its promotion of the winner stands: production of tiny is {late['model_version']}, whose forecasts of "
+            "this as_of the other run published.") in late["note"], late["note"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_flowcast_run_refused_after_computing_prints_its_note_not_a_publish(flow_kwargs, tiny_csv, tmp_path,
+                                                                         monkeypatch):
+    """mend21: `flowcast run` (no --as-of: a slot) whose publish another run of the slot refused under the key's
+    lock (it retrained it while this one computed) printed 'Decision: ... published, not promoted.' and 'Published 0
+    forecast rows ... Parquet: None': a publish that did not happen. It prints its leaderboard (no model marked
+    published) and the note naming the run that retrained the slot."""
+    import shutil
+
+    from prefect.runtime import flow_run
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import pipeline
+
+    csv = shutil.copy(tiny_csv, tmp_path / "tiny.csv")  # the dataset `--data` names after the file: tiny
+    kwargs = {**flow_kwargs, "source": {**flow_kwargs["source"], "path": str(csv)}, **STATISTICAL}
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text('[evaluation]\nn_windows = 1\n[model]\nlauncher = "inline"\naccelerator = "cpu"\n')
+    real_artifact = pipeline.reporting.decision_artifact
+    other: dict = {}
+
+    def then_another_run_retrains(*args, **kw):  # before this run's publish
+        if not other:
+            other.update(_other_run_of_the_slot(SLOT, kwargs))
+        return real_artifact(*args, **kw)
+
+    monkeypatch.setattr(pipeline.reporting, "decision_artifact", then_another_run_retrains)
+    monkeypatch.setitem(flow_run.FIELDS, "scheduled_start_time", lambda: SLOT)
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "6", "--models", "none",
+                                      "--config", str(cfg), "--home", flow_kwargs["home"]])
+    assert result.exit_code == 0, result.output
+    assert other["published_rows"] > 0 and not other.get("skipped")
+    said = " ".join(result.stdout.split())
+    assert "Backtest leaderboard" in said and " * " not in result.stdout, result.stdout
+    assert f"tiny: tiny as of {SLOT:%Y-%m-%d %H:%M}" in said and f"run {other['run_id']}" in said, said
+    assert "found under the key's lock" in said and "publishes nothing" in said
+    assert "Decision:" not in said and "Published 0" not in said and "Parquet: None" not in said, said

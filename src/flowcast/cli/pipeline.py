@@ -616,7 +616,12 @@ def run(
     _print_stale(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
-        out.print(_leaderboard_table(board, published, metric))
+        out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
+    if result.get("skipped"):  # computed, then refused under the key's lock: it published nothing, the note says
+        # why; it printed 'Decision: ... published, not promoted' and 'Published 0 forecast rows ... Parquet: None'
+        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        interrupted_afterwards(late)
+        return
     d = result["decision"]
     verdict = "promoted" if d["promote"] else ("kept in production" if d.get("action") == "keep"
                                                else "published, not promoted")

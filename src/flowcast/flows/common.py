@@ -511,8 +511,11 @@ def _trained_for(mv: Any, dataset: str, at: datetime) -> bool:
 
 def _kept(registry: Any, dataset: str, at: datetime, held: dict[str, str]) -> dict[str, Any] | None:
     """The registry's `keep` event of a retrain of (`dataset`, `at`) whose publish is what the store holds
-    (`held`: the same run and version), None when there is none."""
-    for e in reversed(registry.history(dataset)):
+    (`held`: the same run and version), None when there is none. A history.jsonl that cannot be read is a warning
+    naming it and the newest `keep` events (production.json) are read: the keep event of a slot retrained now is
+    among them, so a slot is not published twice, nor is every scheduled retrain's publish refused until the file
+    is mended (the check under the key's lock failed the publish, the check as the run started went on)."""
+    for e in reversed(registry.history(dataset, recent_only_if_unreadable=True)):
         if (e.get("action") == "keep" and e.get("run") and e.get("run") == held.get("run_id")
                 and e.get("version") == held.get("model_version") and e.get("as_of")
                 and storage_naive(datetime.fromisoformat(str(e["as_of"]))) == at):

@@ -729,6 +729,9 @@ def retrain_flow(
         undone, withdrawn = receipt.undone, bool(receipt.undone)  # (the guard's: a promotion withdrawn)
         if receipt.undone:
             log.warning(receipt.undone)
+        elif promoted:  # the guard left it: the key holds forecasts of this very model (another run published them)
+            undone = (f"Its promotion of the winner stands: production of {name_of_data} is {version.version}, whose "
+                      "forecasts of this as_of the other run published.")
         elif not promote and chosen != PRODUCTION:
             undone, withdrawn = _undo_champion(registry, name_of_data, version.version, as_of=as_of, at=started,
                                                late=late, log=log, held_version=receipt.held.get("model_version"),
@@ -749,7 +752,9 @@ def retrain_flow(
                                                      version=version.version, unit=data.source.unit,
                                                      withdrawn=withdrawn)
         return _retrain_result(
-            **computed(promoted=False),
+            # its promotion stands when the key holds forecasts of that very model (another run published with it:
+            # `PublishGuard.refuse` leaves it); the result said promote false of the model in production (mend21)
+            **computed(promoted=promoted and not withdrawn),
             # what stays registered: the winner unless withdrawn (removed), a refit's cells
             registered={k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
             champion=version.name, model_version=version.version, kind=version.kind, published_rows=0, skipped=True,
