@@ -1585,3 +1585,8 @@ def test_after_a_derived_repair_the_history_lists_the_moved_keep_events_by_their
         "run-0", "run-1", *[f"run-{w}" for w in range(30, 30 + promotions + 1)]]
     assert [e["at"] for e in events] == sorted(e["at"] for e in events)
     assert [e for e in reg.history() if e["dataset"] == "sales"] == [{**e, "dataset": "sales"} for e in events]
+    from flowcast.cli import app  # the listing says so: its note said "in the order written" alone
+
+    res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    assert "the events moved to history.jsonl are placed by their time" in res.output, res.output

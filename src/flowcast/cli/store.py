@@ -508,6 +508,10 @@ HISTORY_NOTE = ("oldest first, in the order written (#N: the dataset's Nth event
 # said after HISTORY_NOTE when a reason was cut: a refused retrain's withdrawal recorded its whole note (~400 characters:
 # what the other run published, its rows, its run, what was withdrawn), one line of it wrapped over several
 HISTORY_CUT_NOTE = "; a reason of several sentences is cut to its first (' ...'), --json gives it whole"
+# said after HISTORY_NOTE where a `models repair` re-derived a pointer: the events moved to history.jsonl before it
+# are placed by their time among the pointer's new ones (mend21), not in the order written
+HISTORY_REPAIR_NOTE = ("; before a `repair` that re-derived a pointer, the events moved to history.jsonl are placed by "
+                       "their time")
 
 _OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 # a sentence ends at '.', '!' or '?' followed by a space and a capital ('e.g. ' and 'i.e. ' do not end one)
@@ -565,7 +569,9 @@ def models_history(
                       soft_wrap=True)
         return
     cut = any(first_sentence(str(e["reason"])) != " ".join(str(e["reason"]).split()) for e in events if e.get("reason"))
-    console.print(HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else ""), highlight=False, soft_wrap=True)
+    repaired = any(e.get("action") == "repair" for e in events)
+    console.print(HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else "") + (HISTORY_REPAIR_NOTE if repaired else ""),
+                  highlight=False, soft_wrap=True)
     order: dict[str, int] = {}
     for e in events:
         n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
