@@ -254,7 +254,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # is not listed among the gap-cut series; its rows before the gap count in rows_ended, not rows_before_gap
 # 22 = pit21: a daily or coarser time written with an offset is seen by as_of from the instant it names (it was by
 # the date written against as_of's wall time: '2024-03-01T00:00-05:00' was seen at midnight UTC)
-PREPROCESS_VERSION = 22
+# 23 = pit22: the report tells planned rows from observations by that rule too (ds_min/ds_max and rows_null_y took a
+# planned '2024-03-01T00:00-05:00' for an observation at midnight UTC, and left out an observed +05:00 one)
+PREPROCESS_VERSION = 23
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
