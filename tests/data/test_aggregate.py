@@ -3,7 +3,7 @@ its frequency into one row per period; bad rows are quarantined first; the count
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -168,3 +168,28 @@ def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
     r = run_validate(str(tmp_path / "*.csv"), freq="1d", aggregate="sum")
     assert r.valid["y"].to_list() == [8.0] and r.report.rows_quarantined == 1
     assert str(tmp_path / "b.csv") in r.quarantined["reason"][0]
+
+
+# transactions summed to days, written with an offset: the day of 29 February at -05:00 ends at 05:00 UTC on
+# 1 March, at +05:00 at 19:00 UTC on 29 February
+SALES = "date,id,val\n2024-02-28T12:00:00{o},a,10\n2024-02-29T10:00:00{o},a,1\n2024-02-29T22:00:00{o},a,2\n" \
+        "2024-03-01T09:00:00{o},a,4\n"
+
+
+@pytest.mark.parametrize(("offset", "tz", "as_of", "days"), [
+    ("-05:00", None, "2024-03-01", [(datetime(2024, 2, 28), 10.0)]),  # midnight UTC: 29 February not over at -05:00
+    ("-05:00", None, datetime(2024, 3, 1, 5, tzinfo=UTC), [(datetime(2024, 2, 28), 10.0), (datetime(2024, 2, 29), 3.0)]),
+    ("+05:00", None, datetime(2024, 2, 29, 20, tzinfo=UTC),  # over at 19:00 UTC
+     [(datetime(2024, 2, 28), 10.0), (datetime(2024, 2, 29), 3.0)]),
+    ("+05:00", None, datetime(2024, 2, 29, 18, 59, tzinfo=UTC), [(datetime(2024, 2, 28), 10.0)]),
+    ("-05:00", "America/New_York", "2024-03-01",  # (a tz: times converted to its wall time, days cut there)
+     [(datetime(2024, 2, 28), 10.0), (datetime(2024, 2, 29), 3.0)]),
+])
+def test_periods_of_times_with_an_offset_are_cut_by_the_instant_they_end(write_csv, offset, tz, as_of, days):
+    """pit22: an aggregated source's rows written with an offset were cut by the period they fall in against as_of's
+    wall time (UTC without a tz): the day of 29 February at -05:00 was summed at midnight UTC, five hours before it
+    ended (a sale at 22:00 -05:00, after as_of, in it), and the one at +05:00 was still not over at 20:00 UTC, an hour
+    after it ended. A period is over from the instant its end names in its rows' offset, as ingest sees a row."""
+    r = run_validate(write_csv(SALES.format(o=offset)), as_of=as_of, freq="1d", aggregate="sum", tz=tz)
+    assert r.valid.select("ds", "y").rows() == days
+    assert r.report.rows_after_as_of == 4 - r.report.rows_in

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import gzip
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -1611,3 +1611,27 @@ def test_times_with_the_offsets_of_a_zones_daylight_saving_and_no_tz_name_the_zo
     assert f"which follow the daylight saving of {zone}" in md, md
     assert f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])" in md, md
     assert "calendar features (hour of day, weekday) are UTC's" in md, md
+
+
+@pytest.mark.parametrize(("offset", "tz", "as_of", "last", "planned"), [
+    # 1 March at -05:00 begins at 05:00 UTC: planned at midnight UTC (a date alone), though its date is as_of's
+    ("-05:00", None, "2024-03-01", "2024-02-29", 2),
+    # 1 March at +05:00 began at 19:00 UTC the day before: observed at 20:00 UTC, though its date is after as_of's
+    ("+05:00", None, datetime(2024, 2, 29, 20, tzinfo=UTC), "2024-03-01", 1),
+    ("+05:00", "America/New_York", datetime(2024, 2, 29, 20, tzinfo=UTC), "2024-03-01", 1),  # 15:00 in New York
+    ("-05:00", "Asia/Tokyo", "2024-03-01", "2024-02-29", 2),  # 1 March -05:00 is 14:00 in Tokyo, after its midnight
+    ("", None, "2024-03-01", "2024-03-01", 1),  # dates alone: by date, as before
+])
+def test_report_counts_planned_rows_by_the_instant_ingest_cut_them_by(write_csv, offset, tz, as_of, last, planned):
+    """pit22: the report told a planned row (after as_of, kept for its future covariate) from an observation by its
+    date against as_of's wall time, not by the rule ingest cut it by (`observed_at`, a daily time with an offset seen
+    from the instant it names): '2024-03-01T00:00:00-05:00', planned at a run at midnight UTC, was counted a missing
+    value (its target is ignored) and the data's last date; '2024-03-01T00:00:00+05:00', observed at 20:00 UTC the
+    day before, was left out of the dates observed."""
+    time = "T00:00:00" if offset else ""
+    rows = "".join(f"2024-{d}{time}{offset},a,{i},{i % 2}\n"
+                   for i, d in enumerate(["02-27", "02-28", "02-29", "03-01", "03-02"], start=1))
+    report = run_validate(write_csv("date,id,val,promo\n" + rows), as_of, tz=tz, future_cols=["promo"]).report
+    assert (report.rows_planned, report.rows_valid) == (planned, 5)
+    assert (report.ds_min, report.ds_max) == ("2024-02-27 00:00:00", f"{last} 00:00:00")
+    assert report.rows_null_y == 0  # a planned row's target is ignored, not missing

@@ -1815,8 +1815,9 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
                 aware = _to_wall(t.aware_utc, source.tz)
             else:
                 aware = t.aware_wall if t.aware_wall is not None else t.aware_utc
-                if source.aggregate == "none":  # (an aggregated source's periods are cut by their dates)
-                    seen = _to_wall(t.aware_utc, source.tz or "UTC")
+                # (an aggregated source's period, too, is over from the instant its end names in its rows' offset,
+                # `period_not_over`)
+                seen = _to_wall(t.aware_utc, source.tz or "UTC")
         else:
             aware = None
         naive = t.naive
@@ -2364,10 +2365,16 @@ def period_not_over(source: SourceConfig, bound: datetime) -> pl.Expr:
     period has not ended at `bound` (as_of on the ds axis): the rows seen so far are part of that
     period, not all of it (transactions summed to days, a run at 06:00; days summed to months, a run
     on the 20th). Its rows wait until it ends, as rows after as_of do. Always False without aggregate:
-    a row of the source's own frequency is that period's value."""
+    a row of the source's own frequency is that period's value.
+
+    Rows written with an offset (`DS_SEEN`, their instant on the ds axis, apart from `DS_RAW`, their time as written)
+    are cut by the instant too: a period ends at its end as written in its rows' offset (the day of 29 February at
+    -05:00 at 05:00 UTC on 1 March), the latest of its rows' where they differ (a daylight-saving change written as
+    offsets), so no period is summed in part."""
     if source.aggregate == "none":
         return pl.lit(False)
-    return (pl.col(DS_RAW) <= bound) & (period_end(pl.col("ds"), source.freq) > bound).fill_null(False)
+    shift = (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
+    return (pl.col(DS_SEEN) <= bound) & ((period_end(pl.col("ds"), source.freq) + shift) > bound).fill_null(False)
 
 
 def period_end(ds: pl.Expr, freq: str) -> pl.Expr:

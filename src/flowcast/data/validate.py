@@ -64,7 +64,6 @@ from flowcast.data.sources import (
     local_times,
     not_utf8_error,
     observed_at,
-    period_end,
     period_not_over,
     planned_row,
     record_lines,
@@ -1053,16 +1052,21 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
 
     quarantined, quarantined_ids = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
-    # observations only: planned rows (after as_of, future covariates only) are counted apart
-    seen = pl.lit(True) if not rows_planned or ingested.as_of_ds is None else (
-        pl.col("ds") <= ingested.as_of_ds if source.aggregate == "none"
-        else period_end(pl.col("ds"), source.freq) <= ingested.as_of_ds)  # a period not over is to forecast
-    stats = valid.select(
-        pl.col("unique_id").n_unique().alias("n"),
-        pl.col("ds").filter(seen).min().alias("lo"),
-        pl.col("ds").filter(seen).max().alias("hi"),
-        (pl.col("y").is_null() & seen).sum().alias("nulls"),
-    ).row(0, named=True)
+    # observations only: planned rows (after as_of, future covariates only) are counted apart. A row is planned
+    # by the rule ingest cut it by (`observed_at`: a daily time with an offset from the instant it names,
+    # `DS_SEEN`; an aggregated source's period once over), not by its ds against as_of's wall time: with
+    # '2024-03-01T00:00:00-05:00' planned at a run at midnight UTC, its null target was counted a missing value and
+    # its date the data's last; '2024-03-01T00:00:00+05:00', seen at 20:00 UTC the day before, was left out
+    planned_keys = None
+    if rows_planned and ingested.as_of_ds is not None:
+        planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later))
+                        .select("unique_id", "ds").unique().collect())
+    observed = valid.lazy().select("unique_id", "ds", "y")
+    if planned_keys is not None and planned_keys.height:
+        observed = observed.join(planned_keys.lazy(), on=["unique_id", "ds"], how="anti", nulls_equal=True)
+    stats = observed.select(
+        pl.col("ds").min().alias("lo"), pl.col("ds").max().alias("hi"), pl.col("y").is_null().sum().alias("nulls"),
+    ).collect().row(0, named=True) | {"n": valid.select(pl.col("unique_id").n_unique()).item()}
     report = DataQualityReport(
         source=source.name,
         as_of=ingested.as_of.isoformat() if ingested.as_of else None,
