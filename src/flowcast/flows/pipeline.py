@@ -562,16 +562,19 @@ def retrain_flow(
     # -- build the chosen candidate, check its forecasts, fall back down the board if they fail
     builder = _Builder(settings=settings, scored=scored, td=td, horizon=h, bounds=bounds, as_of=as_of, run_dir=run_dir,
                        scope=scope, production=started_from, log=log)
-    chosen, model_obj, rf, notes = first_publishable(decision.order, builder.attempt, builder.check)
+    chosen, model_obj, rf, tried = first_publishable(decision.order, builder.attempt, builder.check)
     notes = ([*data.notes, *tuned_notes, *bt_spans.notes] + scored.notes + ([ended_note] if ended_note else [])
-             + ([f"Leaderboard: {blank}."] if blank else []) + notes)
+             + ([f"Leaderboard: {blank}."] if blank else []) + tried)
     for n in notes:
         log.warning(n)
     notes = [*sparse_notes, *notes]  # (said above, as information)
     if chosen is None or rf is None:
         reporting.decision_artifact(decision_markdown(decision, board, published=None, published_version=None,
                                                       descriptions={}, notes=notes), scope)
-        raise TrainingError("no candidate produced forecasts fit to publish: " + " ".join(notes))
+        # why each candidate failed first, then what else the run noted (a note on blank leaderboard cells came
+        # between the error's colon and its reason)
+        raise TrainingError("no candidate produced forecasts fit to publish: "
+                            + " ".join([*tried, *(n for n in notes if n not in tried)]))
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
     notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
