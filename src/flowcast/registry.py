@@ -244,7 +244,7 @@ _GONE_WORDS = {
     "withdraw": "withdrawn from production of {ds}",
     "withdraw_champion": "withdrawn as the champion of {ds}",
     "retract": "taken out of the production stack of {ds}",
-    "take_back": "taken back by the run that registered it for {ds} (its publish was refused)",
+    "take_back": "taken back by the run that registered it for a publish of {ds} that was refused",
 }
 
 
