@@ -1140,6 +1140,39 @@ def test_withdraw_champion_names_the_run_that_withdrew_its_own_winner(tmp_path, 
     assert event.get("run") == run and ("run" in event) is (run is not None)
 
 
+@pytest.mark.parametrize("how", ["withdraw", "withdraw_champion"])
+def test_a_withdrawal_on_behalf_of_a_killed_run_names_both_runs(tmp_path, how):
+    """takeback21: a run that skips a slot or date withdraws the winner a killed run left (production, or the
+    recorded champion): its event names the withdrawing run and the run whose winner it was (`for_run`), so that a
+    later run finds the killed run's decision unanswered when the withdrawing run is killed too (`withdrawn_unsaid`)."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    then = Promotion("promote", expected=None) if how == "withdraw" else Promotion("champion", as_of=datetime(2024, 1, 1))
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), then)
+    getattr(reg, how)(v, dataset="sales", reason="left", at=T0, run="skipper", for_run="killed")
+    (event,) = [e for e in reg.history("sales") if e["action"] == how]
+    assert (event["run"], event["for_run"], event["version"]) == ("skipper", "killed", v)
+
+
+@pytest.mark.parametrize("run", [None, "5c1e0a2b-1111-4222-8333-444455556666"])
+def test_a_run_taking_back_its_unpublished_version_records_a_take_back_event(tmp_path, run):
+    """takeback21: a run that published its winner without promoting it, its publish refused, removes the version
+    it registered (`delete(run=...)`): a `take_back` event names the run and the version (a run killed right after
+    left its decision, naming the version, the newest with nothing in the registry saying so). gc's delete (no run)
+    records none. The event moves no pointer (a rollback's `--expected` reads past it)."""
+    from flowcast.registry import NO_POINTER_MOVE
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1))
+    reg.delete(v, at=T0, run=run, dataset="sales", reason="refused")
+    assert v not in [e.version for e in reg.list()]
+    taken = [e for e in reg.history("sales") if e["action"] == "take_back"]
+    assert taken == ([{"action": "take_back", "version": v, "previous": None, "reason": "refused", "at": T0.isoformat(),
+                       "run": run}] if run else [])
+    assert "take_back" in NO_POINTER_MOVE
+
+
 def test_withdraw_champion_keeps_a_version_another_run_forecasts_with(tmp_path):
     """A forecast run that picked the champion (pinned it) before it was withdrawn still finds its files."""
     from flowcast.registry import Promotion

@@ -116,8 +116,9 @@ FOLLOW_UPS = ("promote", "champion")
 PINS = "pins"  # pins/<version>@<run>.json: a running run forecasts with that version (`pin`): gc keeps it
 PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run started
 # events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`),
-# a champion taken back because its run's forecasts were refused (`withdraw_champion`)
-RECORDS = ("champion", "keep", "withdraw_champion")
+# a champion taken back because its run's forecasts were refused (`withdraw_champion`), a version registered for a
+# publish without promotion taken back because that publish was refused (`delete(run=...)`: a `take_back` event)
+RECORDS = ("champion", "keep", "withdraw_champion", "take_back")
 # events that move no production pointer: the RECORDS, and a `retract` (a version taken out from under the top of a
 # stack: a run's unpublished promotion, one gc removed; production stays). What a pointer's latest change is read
 # past: `models rollback --expected` (a retried rollback) and `withdraw_unpublished_winner` (a killed run's promotion)
@@ -243,6 +244,7 @@ _GONE_WORDS = {
     "withdraw": "withdrawn from production of {ds}",
     "withdraw_champion": "withdrawn as the champion of {ds}",
     "retract": "taken out of the production stack of {ds}",
+    "take_back": "taken back by the run that registered it for a publish of {ds} that was refused",
 }
 
 
@@ -1308,7 +1310,7 @@ class ModelRegistry:
                                kept=(expected, kept) if kept is not None and expected is not None else None)
 
     def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None,
-                         run: str | None = None) -> str | None:
+                         run: str | None = None, for_run: str | None = None) -> str | None:
         """Called under the lock, `version` production of `dataset`: put the previous production model back (a
         `withdraw` event) and remove `version` when nothing else names it and no run but `run` (the withdrawing
         run's own pin) has it pinned. Returns what production is now."""
@@ -1321,9 +1323,12 @@ class ModelRegistry:
         stack.pop()
         target = stack[-1] if stack else None
         # `run`: the run that promoted it withdraws it (its publish failed or was refused); a run that skips a slot finds
-        # it, when that run was killed before its follow-up decision artifact (`flows.common.withdrawn_unsaid`)
+        # it, when that run was killed before its follow-up decision artifact (`flows.common.withdrawn_unsaid`);
+        # `for_run`: the run whose winner it is, withdrawn by another (a run that skips its slot or date: that run was
+        # killed), whose decision the withdrawing run's follow-up answers (a later run writes it when that one is killed)
         ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
-                              "at": _iso(at), **({"run": run} if run is not None else {})})
+                              "at": _iso(at), **({"run": run} if run is not None else {}),
+                              **({"for_run": for_run} if for_run else {})})
         self._write_pointer(ptr)  # the commit: production is `target` again
         # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
         # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
@@ -1419,7 +1424,8 @@ class ModelRegistry:
         return True
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                 run: str | None = None, check: Callable[[], None] | None = None) -> str | None:
+                 run: str | None = None, check: Callable[[], None] | None = None,
+                 for_run: str | None = None) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
@@ -1428,11 +1434,14 @@ class ModelRegistry:
         it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now.
         `check`: called first, in the same hold of the lock (a promoting run's publish lands only under it:
         `publishing`), it raises, nothing changed, when `version` must stay (the conditions a withdrawal was decided
-        on, read again: `flows.common.withdraw_unpublished_winner`)."""
+        on, read again: `flows.common.withdraw_unpublished_winner`). `for_run`: the run whose winner `version` is, when
+        `run` withdraws it on its behalf (it was killed), named in the event too (`flows.common.withdrawn_unsaid`)."""
         with self._lock():
             if check is not None:
                 check()
-            return self._withdraw_locked(dataset, version, reason=reason, at=at, run=run)
+            now = self._withdraw_locked(dataset, version, reason=reason, at=at, run=run, for_run=for_run)
+            _fault("winner_withdrawn")  # withdrawn, the withdrawing run's note and follow-up artifact not yet written
+            return now
 
     def repair(self, *, newest: dict[str, str] | None = None, at: datetime | None = None) -> dict[str, Any]:
         """Put back a production pointer that cannot be read (`flowcast models repair`). The damaged
@@ -1524,7 +1533,8 @@ class ModelRegistry:
         return mv
 
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
-                          check: Callable[[], None] | None = None, run: str | None = None) -> str | None:
+                          check: Callable[[], None] | None = None, run: str | None = None,
+                          for_run: str | None = None) -> str | None:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
@@ -1532,7 +1542,8 @@ class ModelRegistry:
         run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
         the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
         as `withdraw`'s, called first in the same hold of the lock. `run`: the run withdrawing the record of its own
-        winner (its publish refused), named in the event, as `withdraw` names it (`flows.common.withdrawn_unsaid`)."""
+        winner (its publish refused), named in the event, as `withdraw` names it (`flows.common.withdrawn_unsaid`), or
+        withdrawing a killed run's (`for_run`, named too: a run that skips its date on its behalf)."""
         with self._lock():
             if check is not None:
                 check()
@@ -1541,7 +1552,7 @@ class ModelRegistry:
             if ent is None or version in (ent.get("stack") or []):
                 raise RegistryError(f"{version} is not a recorded champion of {dataset} outside production: "
                                     "not withdrawn")
-            now = self._withdraw_champion_locked(ent, version, reason=reason, at=at, run=run)
+            now = self._withdraw_champion_locked(ent, version, reason=reason, at=at, run=run, for_run=for_run)
             self._write_pointer(ptr)  # the commit
             if not any(n.startswith(f"{version}@") for n in self._pin_names()):  # a running run forecasts with it:
                 self._remove_version(version)  # kept (no longer a champion: `flowcast gc` removes it once unpinned)
@@ -1549,7 +1560,7 @@ class ModelRegistry:
         return now
 
     def _withdraw_champion_locked(self, ent: dict[str, Any], version: str, *, reason: str, at: datetime | None,
-                                  run: str | None = None) -> str | None:
+                                  run: str | None = None, for_run: str | None = None) -> str | None:
         """Called under the lock, on a dataset's pointer entry: if `version` is its recorded champion, put back the
         newest-data champion still recorded (none: no champion); a `withdraw_champion` event either way. The caller
         writes the pointer. Returns the dataset's champion now (None: none)."""
@@ -1577,7 +1588,8 @@ class ModelRegistry:
                                    "reason": f"put back: {reason}"}
         now = ent.get("champion", {}).get("version") if isinstance(ent.get("champion"), dict) else None
         ent["events"].append({"action": "withdraw_champion", "version": version, "previous": now,
-                              "reason": reason, "at": _iso(at), **({"run": run} if run else {})})
+                              "reason": reason, "at": _iso(at), **({"run": run} if run else {}),
+                              **({"for_run": for_run} if for_run else {})})
         return now
 
     def champion(self, dataset: str | None = None) -> ModelVersion | None:
@@ -1741,7 +1753,8 @@ class ModelRegistry:
         return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
     def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None,
-               keep: Callable[[str], str | None] | None = None) -> None:
+               keep: Callable[[str], str | None] | None = None, run: str | None = None,
+               dataset: str | None = None, reason: str = "") -> None:
         """Remove one version (`flowcast gc`). Never a production model, nor one a running run uses
         (`pins` at `at`), nor one `keep` names a reason for, asked under the lock after the pins (gc: the
         forecasts it made are published; a run publishes before it unpins, so a version found unpinned here
@@ -1753,7 +1766,11 @@ class ModelRegistry:
         newest-data champion still recorded put back, as `withdraw_champion` does): it named the removed version,
         and reading the champion (what a forecast run takes while no model is in production) failed.
         Under the lock the version is renamed out of sight first (atomic: it is listed whole or not at
-        all), then removed; a crash in between leaves a `.tmp-` folder the next registry writer deletes."""
+        all), then removed; a crash in between leaves a `.tmp-` folder the next registry writer deletes.
+        `run` (with `dataset`): the run that registered `version` for a publish without promotion takes it back, that
+        publish refused: a `take_back` event naming the run, the version and `reason` is committed first, in the same
+        lock hold (`flows.common.withdrawn_unsaid`: a later run writes the follow-up decision of a run killed after
+        it)."""
         with self._lock():
             if version not in self.damaged():  # a damaged version is removed without reading it
                 self._existing(version, "the registry at", fetch=False)
@@ -1776,7 +1793,11 @@ class ModelRegistry:
             for ds in unstacked:  # a rollback would put back a version whose files are gone: it failed
                 _unstack(ptr["datasets"][ds], version, at=at,  # `unknown model version`
                          reason=f"{version} removed by flowcast gc: a rollback no longer reaches it")
-            if champion_of or unstacked:
+            if run is not None and dataset is not None:  # a run's own take-back: said in the history, named
+                ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})["events"].append(
+                    {"action": "take_back", "version": version, "previous": None, "reason": reason, "at": _iso(at),
+                     "run": run})
+            if champion_of or unstacked or (run is not None and dataset is not None):
                 self._write_pointer(ptr)  # the commit: killed after it, the version stays, no longer protected
             else:  # a gc killed between its commit and the backup copy, run again: the copy still names the version,
                 self._sync_backup_locked()  # and `models repair` would restore a pointer naming a removed version
@@ -1784,6 +1805,8 @@ class ModelRegistry:
             for name in self._pin_names():  # lapsed pins of killed runs
                 if name.startswith(f"{version}@"):
                     self._remove_pin(name)
+            if run is not None:
+                _fault("taken_back")  # removed, the run's note and its follow-up decision artifact not yet written
 
 
 def _pin_name(version: str, run: str) -> str:

@@ -294,6 +294,10 @@ def test_models_history_numbers_events_in_the_order_written_and_says_its_times_a
     ("promote", "#2 2026-12-05T03:33:20 sales promote b-v from a-v (better)"),
     ("withdraw", "#3 2026-12-05T03:33:20 sales withdraw b-v, production back to a-v (refused)"),
     ("rollback", "#3 2026-12-05T03:33:20 sales rollback a-v from b-v (by hand)"),
+    # takeback21: a skipping run's withdrawal of a killed run's winner names both runs
+    ("withdraw-for", ("#3 2026-12-05T03:33:20 sales withdraw b-v, production back to a-v run skipper for run "
+                      "killed (left)")),
+    ("take_back", "#3 2026-12-05T03:33:20 sales take_back c-v run r1 (refused)"),
 ])
 def test_models_history_says_what_each_action_did_to_the_previous_model(tmp_path, _isolated_home, action, said):
     """ui20: every history line said its event's `previous` as 'from X', which reads right of a promotion ('promote
@@ -317,6 +321,12 @@ def test_models_history_says_what_each_action_did_to_the_previous_model(tmp_path
         reg.withdraw(b, dataset="sales", at=at, reason="refused")
     elif action == "rollback":
         reg.rollback(dataset="sales", at=at, reason="by hand")
+    elif action == "withdraw-for":
+        reg.withdraw(b, dataset="sales", at=at, reason="left", run="skipper", for_run="killed")
+    elif action == "take_back":
+        c = reg.register(art, name="c", dataset="sales", created_at=datetime(2024, 1, 1)).version
+        reg.delete(c, at=at, run="r1", dataset="sales", reason="refused")
+        said = said.replace("c-v", c)
     r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()

@@ -359,7 +359,8 @@ def test_a_retrain_backfill_skipping_a_published_date_withdraws_a_winner_a_kille
     made = date + timedelta(days=400)  # the killed retrain ran long after the date
     left = registry.register(None, name="theta", dataset="tiny", kind="statistical",
                              recipe={"components": [{"type": "statistical", "model": "theta"}]},
-                             as_of=date.replace(tzinfo=UTC), created_at=made).version
+                             as_of=date.replace(tzinfo=UTC), created_at=made,
+                             fingerprint={"run_id": "run-killed"}).version  # the killed retrain
     if left_as == "champion":
         registry.record_champion(left, dataset="tiny", at=made, as_of=date.replace(tzinfo=UTC))
     else:
@@ -373,3 +374,7 @@ def test_a_retrain_backfill_skipping_a_published_date_withdraws_a_winner_a_kille
     assert registry.champion("tiny") is None and registry.production("tiny") is None
     assert left not in {v.version for v in registry.list()}
     assert registry.history("tiny")[-1]["action"] == ("withdraw_champion" if left_as == "champion" else "withdraw")
+    # takeback21: the withdrawal names the backfill that made it and the killed run it withdrew for (killed before
+    # its follow-up, the next run of the date writes it: `withdrawn_unsaid`)
+    assert (registry.history("tiny")[-1]["run"], registry.history("tiny")[-1]["for_run"]) == (summary["run_id"],
+                                                                                              "run-killed")

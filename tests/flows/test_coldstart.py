@@ -368,3 +368,62 @@ def test_a_refused_publish_without_promoting_takes_back_its_registered_version(t
     assert late["model_version"] != first["model_version"]
     assert late["model_version"] not in [v.version for v in registry.list()]  # taken back: no publish names it
     assert late["registered"] == {}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("rerun", ["retrain", "backfill"])
+def test_a_refused_publish_without_promoting_killed_after_its_take_back_gets_its_follow_up_decision(tmp_path, rerun):
+    """takeback21: a retrain that publishes its winner without promoting it (one observation a series: 'publish'),
+    overwrite off, whose publish was refused (another run published its date), a real process SIGKILLed right after
+    it took back the version it registered (FLOWCAST_FAULT=registry:taken_back), before its follow-up decision
+    artifact: its decision ('To publish: naive'), stayed the key's newest for good, and nothing in the registry named
+    the run. A `take_back` event names it now; the retrain of the date that skips it (`rerun` retrain), or a retrain
+    backfill over the date (`rerun` backfill; the killed run a backfill's date, its artifacts under the `backfill-`
+    keys), writes the follow-up, once."""
+    from test_retrain_slot import _killed_late_retrain
+
+    from flowcast.config import load_settings
+    from flowcast.flows import backfill_flow, retrain_flow
+    from flowcast.store import open_store
+
+    csv = tmp_path / "raw" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    stores = {"S0": "north", "S1": "north", "S2": "south"}
+    pl.DataFrame([r for s, region in stores.items() for r in _monthly_rows(s, region, 113, 1)]).write_csv(csv)
+    kw = {"source": _source(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    first = retrain_flow(as_of=AS_OF, **kw)
+    registry = ModelRegistry(Path(kw["home"]) / "models")
+    later = datetime(2019, 6, 2)
+    theirs = _published(kw["home"], "regions", AS_OF).select("unique_id", "ds", "step", "y_hat")
+    open_store(load_settings(None, home=kw["home"])).publish(
+        theirs, dataset="regions", as_of=later, model="naive", model_version=first["model_version"],
+        run_id="another-run", created_at=datetime(2019, 6, 2, 1))
+    backfill = rerun == "backfill"
+    _killed_late_retrain({**kw, "as_of": later.isoformat(), "overwrite": False}, "registry:taken_back",
+                         backfill=backfill)
+    (taken,) = [e for e in registry.history("regions") if e["action"] == "take_back"]
+    assert taken["version"] not in [v.version for v in registry.list()]  # removed before the kill
+    assert registry.production("regions").version == first["model_version"]  # left alone
+    key = artifact_key("decision", "regions", backfill=backfill)
+    (killed,) = artifacts_of(taken["run"])[key]  # its decision, written before its publish: the winner, to publish
+    assert killed.data.startswith(f"### To publish: **naive** ({taken['version']})"), killed.data[:200]
+    said = (f"The newest decision of regions (run {taken['run']}) chose {taken['version']} to publish without "
+            "promoting it; that run took it back")
+
+    def again() -> tuple[str, dict]:
+        if not backfill:
+            done = retrain_flow(as_of=later, overwrite=False, **kw)
+            assert done["skipped"] and done["published_rows"] == 0
+            return done["note"], artifacts_of(done["run_id"])
+        done = backfill_flow(start=later, end=later, mode="retrain", **kw)
+        (o,) = done["outcomes"]
+        assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
+        return o["error"], artifacts_of(done["run_id"])
+
+    note, arts = again()
+    assert said in note and "production of regions as it was" in note, note
+    (decision,) = arts[key]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and taken["version"] in decision.data
+    note, arts = again()  # said once: nothing more
+    assert "took it back" not in note and key not in arts
+    assert registry.production("regions").version == first["model_version"]

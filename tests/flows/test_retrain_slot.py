@@ -852,6 +852,93 @@ def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow
     assert registry.champion("tiny").version == other["model_version"]
 
 
+def _killed_skipping_retrain(kwargs: dict, fault: str, *, backfill: bool = False) -> None:
+    """A retrain of a date another run published (it skips it), a real process (`slot_retrain_child.py`, this
+    session's Prefect API) SIGKILLed at FLOWCAST_FAULT=`fault` (asserted); `backfill`: a retrain backfill over the
+    date (`backfill_flow(start=as_of, end=as_of, mode='retrain')`) instead."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": fault, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    if backfill:
+        kwargs = {**{k: v for k, v in kwargs.items() if k not in ("as_of", "overwrite", "models")},
+                  "start": kwargs["as_of"], "end": kwargs["as_of"], "mode": "retrain"}
+        code = "import json, sys; from flowcast.flows import backfill_flow; backfill_flow(**json.loads(sys.argv[1]))"
+        argv = ["-c", code, json.dumps(kwargs)]
+    else:
+        argv = [str(here / "slot_retrain_child.py"), SLOT.isoformat(), json.dumps(kwargs)]
+    done = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("left", "skipper"), [("production", "retrain"), ("champion", "retrain"),
+                                               ("champion", "backfill")])
+def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_up_to_the_next_run(flow_kwargs, left,
+                                                                                                  skipper):
+    """takeback21: a retrain with overwrite off killed before its refused publish (FLOWCAST_FAULT=flow:before_publish)
+    left its winner in production (`left` production: it promoted) or recorded as the champion (`left` champion:
+    promote=False, a backfill's date), its decision ('To publish') the key's newest. A run that skips the date
+    withdraws it on its behalf (`withdraw_unpublished_winner`), then writes the follow-up decision; a real process
+    SIGKILLed between the two (FLOWCAST_FAULT=registry:winner_withdrawn, registry:champion_withdrawn) left that
+    decision the newest for good: the withdrawal's event named neither run, so the next run of the date found nothing
+    to withdraw and nothing unsaid. The event names the withdrawing run and the run it withdrew for (`for_run`); the
+    next run of the date writes the follow-up, once. `skipper` backfill: the killed run a backfill's date (its
+    decision under the `backfill-` key), the withdrawing run and the next one retrain backfills over the date."""
+    from flow_helpers import artifacts_of
+
+    from flowcast.flows import backfill_flow, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
+    late = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": left == "production",
+            "overwrite": False}
+    backfill = skipper == "backfill"
+    _killed_late_retrain(late, "flow:before_publish", backfill=backfill)
+    winner = registry.production("tiny") if left == "production" else registry.champion("tiny")
+    assert winner is not None and winner.version != other["model_version"]
+    owner = winner.fingerprint["run_id"]
+    skip = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "overwrite": False}
+    _killed_skipping_retrain(skip, "registry:winner_withdrawn" if left == "production" else
+                             "registry:champion_withdrawn", backfill=backfill)
+    action = "withdraw" if left == "production" else "withdraw_champion"
+    (undone,) = [e for e in registry.history("tiny") if e["action"] == action and e["version"] == winner.version]
+    assert undone["for_run"] == owner and undone["run"] not in (owner, other["run_id"])
+    assert registry.production("tiny") is None and registry.champion("tiny").version == other["model_version"]
+    key = reporting.artifact_key("decision", "tiny", backfill=backfill)
+    (killed,) = artifacts_of(owner)[key]  # the killed run's decision: the winner, to publish
+    assert killed.data.startswith(f"### To publish: **{winner.name}** ({winner.version})"), killed.data[:200]
+    assert key not in artifacts_of(undone["run"])  # the withdrawing run wrote no follow-up before its kill
+
+    def again() -> tuple[str, dict]:
+        if not backfill:
+            done = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
+            assert done["skipped"] and done["published_rows"] == 0
+            return done["note"], artifacts_of(done["run_id"])
+        done = backfill_flow(start=SLOT, end=SLOT, mode="retrain", **flow_kwargs)
+        (o,) = done["outcomes"]
+        assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
+        return o["error"], artifacts_of(done["run_id"])
+
+    note, arts = again()
+    assert (f"The newest decision of tiny (run {owner}) chose {winner.version}, whose "
+            f"{'promotion' if left == 'production' else 'record as the champion of tiny'} run {undone['run']} "
+            "withdrew on its behalf") in note, note
+    (decision,) = arts[key]
+    assert decision.data.startswith("## Withdrawn: nothing published by this run") and winner.version in decision.data
+    note, arts = again()  # said once: nothing more
+    assert "withdr" not in note and key not in arts
+
+
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("fault", ["killed", "full-disk"])

@@ -576,6 +576,7 @@ def models_history(
     for e in events:
         n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
         detail = [f"as_of {utc_text(e['as_of'])}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+                  f"for run {e['for_run']}" if e.get("for_run") else "",  # withdrawn on a killed run's behalf
                   f"({first_sentence(str(e['reason']))})" if e.get("reason") else ""]
         at = utc_text(e["at"]) if e.get("at") else "-"
         out.print(" ".join(x for x in [f"#{n}", at, str(e.get("dataset")), str(e.get("action")),

@@ -164,7 +164,7 @@ def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[
 
 
 def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: datetime, at: datetime,
-                          warn: Callable[[str], None]) -> None:
+                          warn: Callable[[str], None], run: str | None = None) -> None:
     """A retrain backfill's date skipped as published: what the retrain flow's skip of it does (the same function,
     `withdraw_unpublished_winner`), which this skip, made before any date's run, never reached: a winner a killed
     retrain of that date (its publish refused: another run published first) left in production, or recorded as the
@@ -172,13 +172,14 @@ def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: dateti
     date's decision artifact (under its backfill key) follows it. Else, as the retrain flow's skip does
     (`withdrawn_unsaid`): a retrain of the date killed right after its refused publish withdrew its winner (its
     champion record, or its promotion) left its decision, naming that winner, the newest under the date's
-    `backfill-` key: the follow-up is written, once, and said the same way."""
+    `backfill-` key: the follow-up is written, once, and said the same way. `run`: this backfill's run, named in the
+    withdrawal's event with the killed run it withdraws for (a later run writes the follow-up when it is killed)."""
     from functools import partial
 
     from flowcast.ops.reaper import run_alive
 
     scope = reporting.Scope(dataset=dataset, as_of=as_of, backfill=True)
-    left = withdraw_unpublished_winner(settings, as_of, at, alive=partial(run_alive, settings.home))
+    left = withdraw_unpublished_winner(settings, as_of, at, alive=partial(run_alive, settings.home), run=run)
     unsaid = withdrawn_unsaid(settings, scope) if left is None else None
     if left is not None:
         said, model, version = left[0], left[1].name, left[1].version
@@ -269,7 +270,7 @@ def backfill_flow(
     for d in dates:
         if not overwrite and (o := _published_already(store, src.name, d, "already published (overwrite=False)")):
             if mode == "retrain":
-                _withdraw_left_winner(settings, src.name, o, d, started, log.warning)
+                _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
             outcomes.append(o)
             _notify(o)
         else:
@@ -314,7 +315,7 @@ def backfill_flow(
         for d in todo:
             if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
                 if mode == "retrain":
-                    _withdraw_left_winner(settings, src.name, o, d, started, log.warning)
+                    _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
                 log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {o['error']}")
                 outcomes.append(o)
                 _notify(o)

@@ -348,7 +348,8 @@ class SlotRetrained:
 
 
 def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetime, *,
-                                alive: Callable[[str], bool | None]) -> tuple[str, Any] | None:
+                                alive: Callable[[str], bool | None], run: str | None = None,
+                                ) -> tuple[str, Any] | None:
     """A retrain of this slot or date that skips it (another run published it): (the sentence saying so, the
     version) when the production model it found, or the dataset's recorded champion, is a winner another retrain of
     the same dataset and as_of promoted (or recorded, `promote=False`) and that never published, and no live run
@@ -368,7 +369,9 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
     alone, with a line in the log; a killed run's pin, which lasts PIN_TTL_HOURS, does not keep it (`alive`: False;
     `ops.reaper.run_alive` in the flows). The conditions are read again, and the winner withdrawn, in one hold of the
     registry's lock (`withdraw(check=...)`), where a promoting run's publish lands (`publishing`): a run that published
-    it meanwhile keeps it. A store or registry that cannot say is a warning."""
+    it meanwhile keeps it. A store or registry that cannot say is a warning. `run`: this run, named in the withdrawal's
+    event with the run that registered the winner (`for_run`): killed before its follow-up decision artifact, this
+    run leaves the killed run's decision the key's newest, and a later run writes the follow-up (`withdrawn_unsaid`)."""
     from flowcast.errors import ProductionMovedError
     from flowcast.shared import open_registry
     from flowcast.store import open_store
@@ -400,11 +403,14 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
                   f"{key:%Y-%m-%d %H:%M} that stopped (killed, or out of disk) before its publish was refused and its "
                   f"{'promotion' if what == 'production' else 'record'} undone: the as_of holds forecasts of "
                   f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
+        owner = str((mv.fingerprint or {}).get("run_id") or "") or None  # the killed run whose winner it is
         if what == "production":
-            now = registry.withdraw(mv.version, dataset=dataset, at=at, reason=reason, check=check)
+            now = registry.withdraw(mv.version, dataset=dataset, at=at, reason=reason, check=check, run=run,
+                                    for_run=owner)
             return (f"Production of {dataset} was {mv.version}, {reason}: it was withdrawn, production is "
                     f"{now or 'empty'} again."), mv
-        now = registry.withdraw_champion(mv.version, dataset=dataset, at=at, reason=reason, check=check)
+        now = registry.withdraw_champion(mv.version, dataset=dataset, at=at, reason=reason, check=check, run=run,
+                                         for_run=owner)
         return (f"The recorded champion of {dataset} was {mv.version}, {reason}: it was withdrawn, the champion is "
                 f"{now or 'none'} again."), mv
     except ProductionMovedError:
@@ -419,8 +425,11 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
     """(the sentence saying so, the version) when the newest decision artifact of `scope`'s key is the decision of a
     run whose promotion of its winner was withdrawn (a `withdraw` event naming that run and that version: its publish
     refused, or failed), or whose record of it as the champion was (`promote=False`, a backfill's date: a
-    `withdraw_champion` event naming them), and no follow-up says so: the run was killed right after the withdrawal
-    (`registry:refused_withdrawn`, `registry:champion_withdrawn`), before its follow-up decision artifact, and its
+    `withdraw_champion` event naming them), or whose registration of it was taken back (a publish without promotion,
+    refused: a `take_back` event naming them), or a run that skipped the slot or date withdrew it on its behalf (the
+    event's `for_run`), and no follow-up says so: the run was killed right after the withdrawal
+    (`registry:refused_withdrawn`, `registry:champion_withdrawn`, `registry:taken_back`,
+    `registry:winner_withdrawn`), before its follow-up decision artifact, and its
     decision, which named the winner to publish, stayed the newest one shown. A retrain that skips the slot or date
     (a retrain backfill that skips the date, under its `backfill-` keys) writes that follow-up. None otherwise
     (a follow-up is the newest, the newest is of another as_of, no API answers, a registry that cannot say: a
@@ -438,10 +447,21 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
         get_run_logger().warning(f"Could not read the registry's history of {scope.dataset} ({exc})")
         return None
     for e in reversed(history):
-        if e.get("action") not in ("withdraw", "withdraw_champion") or not run or e.get("run") != run \
-                or str(e.get("version")) not in data:
+        if e.get("action") not in ("withdraw", "withdraw_champion", "take_back") or not run \
+                or run not in (e.get("run"), e.get("for_run")) or str(e.get("version")) not in data:
             continue
         why = str(e.get("reason") or "").rstrip(".")
+        if e.get("for_run") == run and e.get("run") and e.get("run") != run:  # withdrawn by a run that skipped
+            what = ("promotion" if e["action"] == "withdraw" else f"record as the champion of {scope.dataset}")
+            now = (f"production of {scope.dataset} is {e.get('previous') or 'empty'}" if e["action"] == "withdraw"
+                   else f"the recorded champion of {scope.dataset} is {e.get('previous') or 'none'}")
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose {what} run "
+                    f"{e['run']} withdrew on its behalf ({why}) and then stopped (killed) before it could say so: "
+                    f"{now} since"), str(e["version"])
+        if e["action"] == "take_back":  # published without promoting it: its registration, taken back
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} to publish without "
+                    f"promoting it; that run took it back ({why}) and then stopped (killed) before it could say so: "
+                    f"{e['version']} is removed, production of {scope.dataset} as it was"), str(e["version"])
         if e["action"] == "withdraw":
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose promotion that run "
                     f"withdrew ({why}) and then stopped (killed) before it could say so: production of "

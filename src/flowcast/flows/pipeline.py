@@ -368,13 +368,17 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
     return said, True
 
 
-def _take_back_unpublished(registry: ModelRegistry, version: str, *, at: datetime, log: Log) -> tuple[str, bool]:
+def _take_back_unpublished(registry: ModelRegistry, version: str, *, dataset: str, at: datetime, late: str,
+                           run: str, log: Log) -> tuple[str, bool]:
     """A retrain that may promote but decided to publish its winner without promoting it (`decision.action`
     'publish'), whose publish was refused under the key's lock: the version it registered for that publish is
     neither production nor a champion, and no publish names it. It is removed (`delete` refuses one another run
-    pins). Returns (the sentence saying what was done, whether it was removed)."""
+    pins), with a `take_back` event naming `run` (a retrain that skips the date writes the follow-up decision this
+    run, killed right after the removal, could not: `withdrawn_unsaid`). Returns (the sentence saying what was done,
+    whether it was removed)."""
     try:
-        registry.delete(version, at=at)
+        registry.delete(version, at=at, run=run, dataset=dataset,
+                        reason=f"its forecasts were not published: {late}")
     except Exception as gone:  # noqa: BLE001 - the run published nothing; what it could not undo is said
         said = f"Its version {version} stays registered: removing it failed ({gone}); `flowcast gc` removes it."
         log.warning(said)
@@ -488,7 +492,8 @@ def retrain_flow(
         from flowcast.ops.reaper import run_alive
 
         # a live run (its pin, its claim or its Prefect state) keeps its winner: it is about to publish it
-        left = withdraw_unpublished_winner(settings, as_of, started, alive=partial(run_alive, settings.home))
+        left = withdraw_unpublished_winner(settings, as_of, started, alive=partial(run_alive, settings.home),
+                                           run=run_id)
         scope = artifact_scope(resolve_source(settings).name, as_of)
         # a run killed right after its refused publish's withdrawal left its decision, naming its winner, the newest
         unsaid = withdrawn_unsaid(settings, scope) if left is None else None
@@ -741,7 +746,8 @@ def retrain_flow(
                                                run=run_id)
         elif not promoted and chosen != PRODUCTION and receipt.held.get("model_version") != version.version:
             # 'publish' without promoting: a registration no event records, named by no publish (polish19)
-            undone, withdrawn = _take_back_unpublished(registry, version.version, at=started, log=log)
+            undone, withdrawn = _take_back_unpublished(registry, version.version, dataset=name_of_data, at=started,
+                                                       late=late, run=run_id, log=log)
         note = reporting.sentences(late, undone)
         if board.height:
             _print_board_follow_up(log, chosen, version.version, withdrawn=withdrawn)
