@@ -71,6 +71,23 @@ def _killed_late_retrain(kwargs: dict, fault: str, *, backfill: bool = False) ->
     assert proc.returncode == -signal.SIGKILL, err[-3000:]
 
 
+def _skipping_rerun(kwargs: dict, *, backfill: bool, **retrain: object) -> tuple[str, dict]:
+    """Another run of the slot that finds it published and skips it, a retrain (`retrain`: its other arguments) or a
+    retrain backfill over the date: its note and its artifacts by key."""
+    from flow_helpers import artifacts_of
+
+    from flowcast.flows import backfill_flow, retrain_flow
+
+    if not backfill:
+        done = retrain_flow(as_of=SLOT, overwrite=False, **retrain, **kwargs, **STATISTICAL)
+        assert done["skipped"] and done["published_rows"] == 0
+        return done["note"], artifacts_of(done["run_id"])
+    done = backfill_flow(start=SLOT, end=SLOT, mode="retrain", **kwargs)
+    (o,) = done["outcomes"]
+    assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
+    return o["error"], artifacts_of(done["run_id"])
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypatch):
     """Regression (ops16): the same retrain schedule slot run twice (a restarted serve re-creating the
@@ -818,7 +835,7 @@ def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow
     artifacts under the `backfill-` keys), writes the follow-up, once."""
     from flow_helpers import artifacts_of
 
-    from flowcast.flows import backfill_flow, retrain_flow
+    from flowcast.flows import retrain_flow
 
     registry = ModelRegistry(f"{flow_kwargs['home']}/models")
     other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
@@ -834,14 +851,7 @@ def test_a_refused_retrain_killed_after_withdrawing_its_champion_gets_its_follow
             f"champion of tiny that run withdrew")
 
     def again() -> tuple[str, dict]:
-        if rerun == "retrain":
-            done = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
-            assert done["skipped"] and done["published_rows"] == 0
-            return done["note"], artifacts_of(done["run_id"])
-        done = backfill_flow(start=SLOT, end=SLOT, mode="retrain", **flow_kwargs)
-        (o,) = done["outcomes"]
-        assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
-        return o["error"], artifacts_of(done["run_id"])
+        return _skipping_rerun(flow_kwargs, backfill=rerun == "backfill", promote=False)
 
     note, arts = again()
     assert said in note and f"the recorded champion of tiny is {other['model_version']} since" in note, note
@@ -896,7 +906,7 @@ def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_u
     decision under the `backfill-` key), the withdrawing run and the next one retrain backfills over the date."""
     from flow_helpers import artifacts_of
 
-    from flowcast.flows import backfill_flow, retrain_flow
+    from flowcast.flows import retrain_flow
 
     registry = ModelRegistry(f"{flow_kwargs['home']}/models")
     other = retrain_flow(as_of=SLOT, promote=False, overwrite=False, **flow_kwargs, **STATISTICAL)
@@ -920,14 +930,7 @@ def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_u
     assert key not in artifacts_of(undone["run"])  # the withdrawing run wrote no follow-up before its kill
 
     def again() -> tuple[str, dict]:
-        if not backfill:
-            done = retrain_flow(as_of=SLOT, overwrite=False, **flow_kwargs, **STATISTICAL)
-            assert done["skipped"] and done["published_rows"] == 0
-            return done["note"], artifacts_of(done["run_id"])
-        done = backfill_flow(start=SLOT, end=SLOT, mode="retrain", **flow_kwargs)
-        (o,) = done["outcomes"]
-        assert o["status"] == "skipped" and o["error"].startswith("already published (overwrite=False)")
-        return o["error"], artifacts_of(done["run_id"])
+        return _skipping_rerun(flow_kwargs, backfill=backfill)
 
     note, arts = again()
     assert (f"The newest decision of tiny (run {owner}) chose {winner.version}, whose "
