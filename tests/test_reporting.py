@@ -394,6 +394,25 @@ def test_the_leaderboard_says_why_its_interval_cells_are_blank(notes, says):
         assert len(desc.split("\n\n")) == 2 and "blank" not in details
 
 
+@pytest.mark.parametrize("note", ["coverage95 and MSIS are blank: the backtest has one window", ""])
+@pytest.mark.parametrize("withdrawn", [True, False])
+def test_a_refused_runs_follow_up_leaderboard_still_says_why_its_interval_cells_are_blank(note, withdrawn):
+    """review22: a refused retrain's follow-up leaderboard (the key's newest version) dropped the note on its blank
+    coverage / MSIS cells that the version it follows (`leaderboard_description`) gave; it says it, in the same
+    place (after what the metric means, before the left-out columns' sentence and the details' link)."""
+    empty = "No candidate has a coverage95 or MSIS score: ..."
+    text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
+                                                       "damped", "damped-v2", withdrawn=withdrawn, empty=empty,
+                                                       intervals_note=note)
+    before = reporting.leaderboard_description("mase", "damped", "damped-v2", note, landed=False)
+    paragraphs = text.split("\n\n")
+    assert paragraphs[-1] == empty
+    if note:
+        assert paragraphs[-2] == before.split("\n\n")[-1] == f"{reporting.md_text(note)}."
+    else:
+        assert "blank" not in text and paragraphs[-2] == f"{reporting._meaning('mase')}."
+
+
 def test_the_refusal_artifact_shows_the_error_and_files_as_written():
     """The data-quality artifact of a run refused on its source (a header alone): the error and the file names as
     written, markdown's characters in them shown, not read as markup."""

@@ -907,30 +907,34 @@ NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing 
 
 
 def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None, *,
-                                      withdrawn: bool = True, details: Any = None, empty: str = "") -> str:
+                                      withdrawn: bool = True, details: Any = None, empty: str = "",
+                                      intervals_note: str = "") -> str:
     """The description of a refused retrain's follow-up leaderboard (`withdrawn_leaderboard_artifact`): nothing of
     this run was published, the run that published (or retrained the slot) a link to its page, and the winner its
     board marked published (the key's previous version) marked withdrawn (`withdrawn` False: nothing of this run
     was withdrawn, as `withdrawn_decision_markdown` says); then, as the leaderboard's own description
     (`leaderboard_artifact`), what the metric means and a link to the details (`details`: that artifact's id), which
-    the key's newest version, the one its page shows first, had lost (ui20)."""
+    the key's newest version, the one its page shows first, had lost (ui20); and why coverage or MSIS cells are blank
+    (`intervals_note`, `blank_intervals_text`), as the version it follows said it (review22: the follow-up dropped it)."""
     text = said_text(sentence)
     head = "Withdrawn: nothing published by this run" if withdrawn else "Not published by this run"
     link = f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}" if details else ""
     return (f"{head}. {text}\n\nThis run's backtest leaderboard, ranked by "
             f"{metric_header(metric)} (lower is better); its winner, {md_text(model_text(model, version))}, "
             f"marked to publish in the previous version of this key, was not published.\n\n{_meaning(metric)}."
-            + (f"\n\n{empty}" if empty else "") + link)
+            + (f"\n\n{md_text(intervals_note)}." if intervals_note else "") + (f"\n\n{empty}" if empty else "") + link)
 
 
 def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, sentence: str, *, champion: str,
-                                   version: str | None = None, unit: str | None = None, withdrawn: bool = True) -> Any:
+                                   version: str | None = None, unit: str | None = None, withdrawn: bool = True,
+                                   intervals_note: str = "") -> Any:
     """The follow-up leaderboard of a retrain refused under the key's lock (another run published its as_of, or
     retrained its schedule slot, while it computed): its leaderboard, written before its publish, marked its winner
     `TO_PUBLISH_MARK` (it said `✔ published` until followup21), and the key's newest version said so to anyone reading
     it. This version, under the same key,
     marks that winner `WITHDRAWN_MARK` (`NOT_PUBLISHED_MARK` where `withdrawn` is False: nothing of this run was
-    withdrawn) and says which run published; so does a version of its details'."""
+    withdrawn) and says which run published; so does a version of its details'. `intervals_note`: as
+    `leaderboard_artifact`'s, in both (the version it follows said why coverage or MSIS cells are blank)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     if not _in_run():
@@ -941,14 +945,15 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
     said = said_text(sentence)
     details = create_markdown_artifact(f"## {head}\n\n{said}\n\n"
                              + leaderboard_details_markdown(board, metric, champion, unit, mark=mark,
-                                                            table_link=key_link(scope.key("leaderboard"))),
+                                                            table_link=key_link(scope.key("leaderboard")),
+                                                            intervals_note=intervals_note),
                              key=scope.key("leaderboard_details"),
                              description=scope.describe(f"leaderboard details: {head[0].lower()}{head[1:]}"))
     return create_table_artifact(leaderboard_rows(board, champion, metric, mark=mark),
                                  key=scope.key("leaderboard"),
                                  description=scope.describe(withdrawn_leaderboard_description(
                                      sentence, metric, champion, version, withdrawn=withdrawn, details=details,
-                                     empty=empty_intervals_sentence(board))))
+                                     empty=empty_intervals_sentence(board), intervals_note=intervals_note)))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:

@@ -650,7 +650,7 @@ def retrain_flow(
             if board.height:
                 reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                          version=written.version, unit=data.source.unit,
-                                                         withdrawn=promoted)
+                                                         withdrawn=promoted, intervals_note=blank)
         return _retrain_result(**computed(promoted=False), registered=registered, published_rows=0, skipped=True,
                                retrained_by=found[0], note=note, store=store_label(settings))
 
@@ -759,7 +759,7 @@ def retrain_flow(
         if board.height:
             reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
                                                      version=version.version, unit=data.source.unit,
-                                                     withdrawn=withdrawn)
+                                                     withdrawn=withdrawn, intervals_note=blank)
         return _retrain_result(
             # its promotion stands when the key holds forecasts of that very model (another run published with it:
             # `PublishGuard.refuse` leaves it); the result said promote false of the model in production (mend21)
