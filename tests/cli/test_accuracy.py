@@ -250,3 +250,40 @@ def test_datasets_published_but_not_scored_are_named_and_a_verdict_without_rows_
     assert "lengths: not judged yet - no forecast has realized actuals yet" in res.output, res.output
     assert "as_of (UTC)" not in res.output and "snaive MASE" not in res.output, res.output
     assert "not scored yet" not in res.output  # --dataset: that dataset alone
+
+
+@pytest.mark.parametrize(("last_step", "said"), [(9, True), (28, False)])
+def test_an_as_of_scored_on_fewer_steps_than_it_forecast_says_up_to_when_and_why(_isolated_home, last_step, said):
+    """Regression (a new user: a forecast run at 2024-04-09 scored the 2024-03-31 as_of on 9 points where the file
+    held actuals for all 28 days it forecast, the next day's run on 10, and nothing said why): a run scores the
+    actuals up to its own as_of, never later ones, and `flowcast accuracy` says up to which step and by which run;
+    an as_of scored on every step says nothing of it."""
+    from datetime import datetime, timedelta
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    as_of, scored_at = datetime(2024, 3, 31), datetime(2024, 3, 31) + timedelta(days=last_step)
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    fc = pl.DataFrame({"unique_id": "s0", "ds": [as_of + timedelta(days=s) for s in range(1, 29)],
+                       "step": list(range(1, 29)), "y_hat": 1.0})
+    store.publish(fc, dataset="daily", as_of=as_of, model="theta", model_version="theta-v1", run_id="r",
+                  created_at=as_of)
+    rows = pl.DataFrame({"dataset": "daily", "as_of": as_of, "model": "theta", "model_version": "theta-v1",
+                         "step": list(range(1, last_step + 1)), "n": 1, "mae": 1.0, "mase": 0.5, "n_mase": 1,
+                         "smape": 3.0, "coverage80": 1.0, "coverage95": 1.0, "mae_snaive": 2.0, "mase_snaive": 1.0,
+                         "lookahead": False, "scored_at": scored_at}, schema_overrides={"step": pl.Int32})
+    store.write_realized("daily", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "daily"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    line = ("2024-03-31: scored up to step 9 of 28, by the run at 2024-04-09: a run scores the actuals up to its own "
+            "as_of, never later ones (in the file or not); the next runs score the later steps")
+    assert (line in text) is said and ("scored up to step" in text) is said
+    res = runner.invoke(app, ["accuracy", "--dataset", "daily", "--json"])
+    import json
+
+    partial = json.loads(res.stdout)["datasets"]["daily"]["partial"]
+    assert partial == ([{"as_of": "2024-03-31T00:00:00", "scored_at": "2024-04-09T00:00:00", "last_step": 9,
+                         "horizon": 28}] if said else [])

@@ -425,3 +425,33 @@ def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, sai
                           "reason": "too few observations"})
     rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=frame, recipe=recipe)
     assert rf.fallback_note(who) == said
+
+
+@pytest.mark.parametrize("champion", ["theta", "damped", "seasonal_naive"])
+def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_says_so(champion):
+    """Regression (a new user's 2-point series 9.92, 8.81: theta published 1.05 at step 14, its 95% interval
+    down to -5.8): a series of fewer than 3 observations is published by naive, its last value, whatever the
+    champion or its fallback chain (seasonal naive's next was damped, a trend too), and the run says so; 3
+    points keep the champion. The backtests (short_history 0) keep running the trend models from 2 points."""
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[1, 2, 3, 24], horizon=14, level=50.0)
+    td.frame = td.frame.with_columns(pl.when((pl.col("unique_id") == "s01") & (pl.col("ds") == pl.col("ds").min()))
+                                     .then(9.92).when(pl.col("unique_id") == "s01").then(8.81)
+                                     .otherwise(pl.col("y")).alias("y"))
+    cal = {m: CAL for m in ("theta", "damped", "seasonal_naive", "naive")}
+    r = Recipe(name=champion, kind="statistical", components=[{"type": "statistical", "model": champion}],
+               weights=[1.0], fallback=["damped", "theta", "naive"], intervals=cal)
+    rf = forecast_task.fn(r, td, 14)  # what both flows publish through
+    two = rf.frame.filter(pl.col("unique_id") == "s01")
+    assert set(two["model"]) == {"naive"} and two["y_hat"].to_list() == pytest.approx([8.81] * 14)
+    assert set(rf.frame.filter(pl.col("unique_id") == "s02")["model"]) != {"naive"}  # 3 points: a trend model
+    said = "no forecast: 2 observation(s), fewer than 3: too few to read a trend from, forecast by naive"
+    assert ("s01", "naive", said) in rf.fallbacks.rows()
+    assert ("s00", "naive", f"no forecast: 1 observation(s), too few for {champion}") in rf.fallbacks.rows()  # as before
+    assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
+                               "not by a trend read off so few points.")
+    check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=14, fallbacks=rf.fallbacks, max_fallback_share=0.0)
+    assert check.ok and check.fallback_series == 0  # by design, not a failure
+    cut = forecast_detailed(r, td, 14)  # a backtest's: unchanged, the 2-point series by a trend model
+    assert set(cut.frame.filter(pl.col("unique_id") == "s01")["model"]) != {"naive"} and cut.short_note() is None

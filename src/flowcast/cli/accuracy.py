@@ -39,6 +39,23 @@ _LOOKAHEAD_NOTES = {
 }
 
 
+def _partial(store: Any, dataset: str, rows: Any) -> list[tuple[Any, Any, int, int]]:
+    """(as_of, scored_at, last step scored, horizon) of the as_ofs whose rows stop before the last step they were
+    published with (`ops.accuracy.published_horizons`): the run that scored them last had not seen the later
+    periods' actuals, its own as_of being before them. The points column alone read as points lost (a run at
+    2024-04-09 scored 9 days of a 28-day forecast of 2024-03-31 whose file held all 28)."""
+    import polars as pl
+
+    from flowcast.ops.accuracy import published_horizons
+
+    if not rows.height:
+        return []
+    scored = rows.filter(pl.col("n") > 0).group_by("as_of").agg(pl.col("scored_at").max(),
+                                                                 pl.col("step").max().alias("k")).sort("as_of")
+    horizons = published_horizons(store, dataset, scored["as_of"].to_list())
+    return [(a, s, int(k), horizons[a]) for a, s, k in scored.iter_rows() if a in horizons and k < horizons[a]]
+
+
 def _steps_note(status: dict[str, Any] | None, judged_on: str, rows: list[dict[str, Any]]) -> str:
     """What the per-step table's title says of the verdict: the metric it is on only where there is one (it said
     'the verdict is on MASE' over an as_of without a point scored, and where nothing was judged or no verdict
@@ -104,8 +121,12 @@ def accuracy(
                                    .rename({"promised": "promised_rmsse"}), on="as_of", how="left")
         if not mine.height and status is None:  # --dataset with nothing scored nor judged (a typo, or too soon)
             continue
+        partial = _partial(store, name, mine)
         report[name] = {
             "status": status.to_dict() if status else None,
+            # as_ofs scored on fewer steps than they forecast: by whom, through when (`_partial`)
+            "partial": [{"as_of": a.isoformat(), "scored_at": s.isoformat(), "last_step": k, "horizon": h}
+                        for a, s, k, h in partial],
             "as_ofs": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "dataset"}
                        for r in summary.to_dicts()],
             **({"rows": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
@@ -174,6 +195,11 @@ def accuracy(
         else:
             out.print("snaive MASE: seasonal naive's forecasts from the same as_of, on the same points (MASE 1 is as "
                       "good as it); promised MASE: the publishing model's backtest MASE", highlight=False, markup=False)
+        for p in rep["partial"]:  # a run scores the periods up to its own as_of, never later actuals of the file
+            out.print(f"{as_of_label(p['as_of'])}: scored up to step {p['last_step']} of {p['horizon']}, by the run at "
+                      f"{as_of_label(p['scored_at'])}: a run scores the actuals up to its own as_of, never later "
+                      "ones (in the file or not); the next runs score the later steps", highlight=False,
+                      markup=False)
         if "rows" in rep:
             # MASE and RMSSE (it showed MASE alone, also where the verdict was judged on RMSSE), and which the verdict
             # was judged on; every figure whole in 80 columns, as the table above

@@ -282,6 +282,9 @@ def forecast_flow(
             note = rf.fallback_note(production.name)
             log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
             note += "."
+        if (short := rf.short_note()) is not None:
+            log.warning(short)
+            note = f"{note} {short}".strip()
         # a level its calibration had too few points for: said again here, as the retrain that registered it did
         missing = rf.missing_level_notes()
         for sentence in missing:

@@ -595,6 +595,9 @@ def retrain_flow(
         notes.append(unused)
     if rf.fallbacks.height:
         notes.append(rf.fallback_note() + ".")
+    if (short := rf.short_note()) is not None:
+        log.warning(short)
+        notes.append(short)
 
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}

@@ -447,10 +447,11 @@ def component_task(component: dict[str, Any], td: Any, horizon: int) -> pl.DataF
 def forecast_task(model: Any, td: Any, horizon: int,
                   bounds: tuple[float | None, float | None] = (None, None)) -> RecipeForecast:
     """A model of any kind (registered version, recipe, artifact) forecasts every series, with its
-    per-series fallback and calibrated intervals: a RecipeForecast."""
-    from flowcast.models.recipes import forecast_detailed
+    per-series fallback and calibrated intervals: a RecipeForecast (a series of fewer than SHORT_HISTORY
+    observations by naive: publishing only, see `flowcast.models.recipes.SHORT_HISTORY`)."""
+    from flowcast.models.recipes import SHORT_HISTORY, forecast_detailed
 
-    return forecast_detailed(model, td, horizon, bounds=bounds)
+    return forecast_detailed(model, td, horizon, bounds=bounds, short_history=SHORT_HISTORY)
 
 
 # ------------------------------------------------------------------------------------ registry

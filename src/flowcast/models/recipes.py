@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 RECIPE_FILE = "recipe.json"
 KINDS = ("network", "statistical", "ensemble", "hybrid")
 LAST_RESORT = "naive"  # forecasts any series with one finite observation, within its observed values
+# A published series with fewer observations than this gets naive (its last value), whatever the champion: a trend
+# read off two points (9.92, 8.81 -> 1.05 fourteen steps on, its 95% interval down to -5.8) is not a forecast, and
+# statsforecast / fable do not fit a trend to so few points either. Publishing only (`forecast_detailed(...,
+# short_history=SHORT_HISTORY)`): the backtests keep MIN_POINTS (M3 yearly's 2-point cuts), and every M3 series
+# has at least 14 points, so nothing M3 publishes goes through it.
+SHORT_HISTORY = 3
 
 
 # ----------------------------------------------------------------------------- statistical models
@@ -414,6 +420,9 @@ class RecipeForecast:
     fallbacks: pl.DataFrame
     recipe: Recipe
     constant: dict[str, float] = field(default_factory=dict)  # series of a constant history (its value): zero width
+    # series of fewer than `short_history` observations (their count), forecast by naive instead of the recipe
+    short: dict[str, int] = field(default_factory=dict)
+    short_history: int = 0
     # series whose history measures no typical change though it moves (one observation, or a history repeating
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
@@ -425,6 +434,16 @@ class RecipeForecast:
         by_model = self.fallbacks.group_by("model").len().sort("model").rows()
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
                 + ", ".join(f"{k} by {m}" for m, k in by_model))
+
+    def short_note(self) -> str | None:
+        """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none)."""
+        if not self.short:
+            return None
+        n = len(self.short)
+        e_g = ", ".join(f"{u}: {k}" for u, k in sorted(self.short.items())[:3])
+        return (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
+                f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {'its' if n == 1 else 'their'} last value, "
+                "not by a trend read off so few points.")
 
     @property
     def fallback_share(self) -> float:
@@ -512,9 +531,11 @@ def forecast_detailed(
     *,
     bounds: tuple[float | None, float | None] = (None, None),
     season_length: int | None = None,
+    short_history: int = 0,
 ) -> RecipeForecast:
     """Forecast every series of `td` with the model `source` (see `load_recipe`), falling back per
-    series, with calibrated intervals; see the module docstring."""
+    series, with calibrated intervals; see the module docstring. A series of fewer than `short_history`
+    finite observations (publishing passes SHORT_HISTORY; backtests 0) is forecast by naive, whatever the recipe."""
     from flowcast.evaluation.conformal import apply_intervals, series_scale
 
     recipe = load_recipe(source)
@@ -533,6 +554,17 @@ def forecast_detailed(
             .then(pl.format("no forecast: {} observation(s), too few for {}", pl.col("__n").fill_null(0),
                             pl.lit(recipe.name)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
+    short: dict[str, int] = {}
+    if short_history > 1 and recipe.name != LAST_RESORT:
+        n_fin = td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len()
+        # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
+        short = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
+        if short:
+            why = pl.DataFrame({"unique_id": list(short), "reason": [
+                f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
+                f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
+            bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
+                                how="vertical_relaxed").sort("unique_id")
     main = main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))
     if len(recipe.components) == 1 and recipe.components[0]["type"] == "statistical":
         main = _true_method(main, str(recipe.components[0]["model"]), td)
@@ -543,12 +575,15 @@ def forecast_detailed(
     for name in chain:
         if not todo.height:
             break
-        sub = _subset(td, todo["unique_id"].to_list())
+        asked = todo if name == LAST_RESORT else todo.filter(~pl.col("unique_id").is_in(list(short)))
+        if not asked.height:
+            continue
+        sub = _subset(td, asked["unique_id"].to_list())
         fc = statistical_forecast(name, sub, h).with_columns(pl.lit(name).alias("model"), pl.lit(name).alias("__nominal"))
         fc = fc.with_columns(within_bounds(c, bounds) for c in fc.columns if c.startswith("y_hat"))
         ok_ids = fc.with_columns(bad_rows().alias("__bad")).group_by("unique_id").agg(
             (~pl.col("__bad").any()).alias("ok")).filter(pl.col("ok"))["unique_id"]
-        took = todo.filter(pl.col("unique_id").is_in(ok_ids.implode()))
+        took = asked.filter(pl.col("unique_id").is_in(ok_ids.implode()))
         parts.append(_true_method(fc.filter(pl.col("unique_id").is_in(ok_ids.implode())), name, sub))
         fallen.append(took.with_columns(pl.lit(name).alias("model")))
         todo = todo.filter(~pl.col("unique_id").is_in(ok_ids.implode()))
@@ -581,6 +616,7 @@ def forecast_detailed(
                 .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
+                          short=short, short_history=short_history,
                           level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat) - in_levels))
 
 
@@ -624,5 +660,5 @@ def _subset(td: TrainingData, ids: list[str]) -> TrainingData:
     )
 
 
-__all__ = ["INTERVAL_LEVELS", "KINDS", "Recipe", "RecipeForecast", "combine", "describe_recipe", "forecast_detailed",
+__all__ = ["INTERVAL_LEVELS", "KINDS", "SHORT_HISTORY", "Recipe", "RecipeForecast", "combine", "describe_recipe", "forecast_detailed",
            "forecast_with", "kind_of", "last_resort_recipe", "load_recipe", "statistical_forecast", "statistical_models"]
