@@ -162,6 +162,11 @@ def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, sa
     text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
                                                        "damped", "damped-v2", empty=said)
     assert (said in text) if said else text.endswith(f"{reporting._meaning('mase')}.")
+    # where the run's note says why they are blank (ended20), the description says it once: only that they are out
+    note = "coverage95 and MSIS are blank: the backtest has one window"
+    assert reporting.empty_intervals_sentence(board, note) == (
+        ("Those columns are left out of the table." if len(empty) > 1 else "That column is left out of the table.")
+        if empty else "")
 
 
 @pytest.mark.parametrize(("weights", "said"), [(["", "1 x damped", ""], True), (["", "", ""], False)])

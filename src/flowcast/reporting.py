@@ -166,11 +166,15 @@ def empty_interval_scores(board: pl.DataFrame) -> list[str]:
     return [c for c in BOARD_INTERVALS if c in board.columns and board.height and board[c].is_null().all()]
 
 
-def empty_intervals_sentence(board: pl.DataFrame) -> str:
-    """What the leaderboard's description says of the columns `empty_interval_scores` leaves out ('' when none)."""
+def empty_intervals_sentence(board: pl.DataFrame, intervals_note: str = "") -> str:
+    """What the leaderboard's description says of the columns `empty_interval_scores` leaves out ('' when none);
+    where the run's `intervals_note` (`blank_intervals_text`) already says why they are blank, only that they are
+    left out (the description said why twice, the second time 'none had 95% intervals ...')."""
     empty = empty_interval_scores(board)
     if not empty:
         return ""
+    if intervals_note:
+        return f"{'Those columns are' if len(empty) > 1 else 'That column is'} left out of the table."
     names = {"coverage80": "coverage80", "coverage95": "coverage95", "msis": "MSIS"}
     said = " or ".join(names[c] for c in empty)
     return (f"No candidate has a {said} score: none had {'80% or 95%' if 'coverage80' in empty else '95%'} intervals "
@@ -709,8 +713,8 @@ def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champio
         key=scope.key("leaderboard_details"),
         description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
     text = leaderboard_description(metric, champion, version, intervals_note, landed=landed)
-    if empty_intervals_sentence(board):
-        text += f"\n\n{empty_intervals_sentence(board)}"
+    if empty := empty_intervals_sentence(board, intervals_note):
+        text += f"\n\n{empty}"
     if details is not None:
         text += f"\n\nMAE, RMSE, weights, notes and how to read the scores: {artifact_link(details)}"
     return create_table_artifact(leaderboard_rows(board, champion, metric, mark=mark), key=table_key,
@@ -953,7 +957,7 @@ def withdrawn_leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scop
                                  key=scope.key("leaderboard"),
                                  description=scope.describe(withdrawn_leaderboard_description(
                                      sentence, metric, champion, version, withdrawn=withdrawn, details=details,
-                                     empty=empty_intervals_sentence(board), intervals_note=intervals_note)))
+                                     empty=empty_intervals_sentence(board, intervals_note), intervals_note=intervals_note)))
 
 
 def skipped_artifact(sentence: str, scope: Scope, *, again: bool = False) -> Any:
