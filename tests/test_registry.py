@@ -1259,6 +1259,21 @@ def _keep(reg: ModelRegistry, version: str, week: int, dataset: str = "sales") -
         check("the publish")  # the store let it through: its keep event is written (retrainslot19)
 
 
+def _kept_beyond_the_bound(tmp_path: Path) -> tuple[Path, ModelRegistry, str, int]:
+    """A registry whose sales production `a` was kept by KEEP_EVENTS_KEPT + 2 weekly retrains: the two oldest keep
+    events moved to history.jsonl. (root, registry, a, the number of keeps)"""
+    from flowcast.registry import KEEP_EVENTS_KEPT
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
+    reg.promote(a, at=T0)
+    weeks = KEEP_EVENTS_KEPT + 2
+    for week in range(weeks):
+        _keep(reg, a, week)
+    return root, reg, a, weeks
+
+
 def test_keep_events_beyond_the_newest_few_move_to_the_history_file_in_place(tmp_path, _isolated_home):
     """Regression (registry19): every scheduled retrain that kept production wrote a `keep` event into
     production.json, for good (52 a year on a weekly schedule; the file and its backup are rewritten whole at
@@ -1434,13 +1449,7 @@ def test_a_keep_write_killed_while_it_moves_events_to_the_history_file_loses_and
     file (a full copy of the history) stayed for good, the pointer write removed only its own."""
     from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
 
-    root = tmp_path / "models"
-    reg = ModelRegistry(root)
-    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
-    reg.promote(a, at=T0)
-    weeks = KEEP_EVENTS_KEPT + 2
-    for week in range(weeks):
-        _keep(reg, a, week)
+    root, reg, a, weeks = _kept_beyond_the_bound(tmp_path)
     env = {**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"}
     killed = subprocess.run([sys.executable, "-c", _KEEP_CHILD, str(root), str(weeks), a], env=env, check=False,
                             capture_output=True, text=True, timeout=120)
@@ -1512,13 +1521,7 @@ def test_a_full_disk_while_keep_events_move_to_the_history_file_records_nothing_
     from flowcast.errors import StorageError
     from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
 
-    root = tmp_path / "models"
-    reg = ModelRegistry(root)
-    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
-    reg.promote(a, at=T0)
-    weeks = KEEP_EVENTS_KEPT + 2
-    for week in range(weeks):
-        _keep(reg, a, week)
+    root, reg, a, weeks = _kept_beyond_the_bound(tmp_path)
     before = reg.pointer_path.read_bytes()
     real_json, real_bytes = registry._write_json_atomic, registry._write_bytes_atomic
 
