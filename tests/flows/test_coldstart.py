@@ -331,6 +331,20 @@ def test_quarterly_data_run_the_quarterly_recipe_end_to_end(tmp_path):
         assert any(c.get("cell") == "mlp" for c in v.recipe["components"]), v.recipe
 
 
+def _one_month_stores_retrained(tmp_path: Path) -> tuple[dict, dict, ModelRegistry]:
+    """Three stores of one month each (nothing to backtest: naive publishes without promoting), retrained once at
+    AS_OF: the flows' keyword arguments, that run's result and the registry."""
+    from flowcast.flows import retrain_flow
+
+    csv = tmp_path / "raw" / "sales.csv"
+    csv.parent.mkdir(parents=True)
+    stores = {"S0": "north", "S1": "north", "S2": "south"}
+    pl.DataFrame([r for s, region in stores.items() for r in _monthly_rows(s, region, 113, 1)]).write_csv(csv)
+    kw = {"source": _source(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    first = retrain_flow(as_of=AS_OF, **kw)
+    return kw, first, ModelRegistry(Path(kw["home"]) / "models")
+
+
 def test_a_refused_publish_without_promoting_takes_back_its_registered_version(tmp_path, monkeypatch):
     """A second retrain of three one-month stores (nothing to backtest, naive in production: 'publish' without
     promoting) whose date another run published while it computed (overwrite off) publishes nothing, leaves
@@ -340,13 +354,7 @@ def test_a_refused_publish_without_promoting_takes_back_its_registered_version(t
     from flowcast.flows import pipeline, retrain_flow
     from flowcast.store import open_store
 
-    csv = tmp_path / "raw" / "sales.csv"
-    csv.parent.mkdir(parents=True)
-    stores = {"S0": "north", "S1": "north", "S2": "south"}
-    pl.DataFrame([r for s, region in stores.items() for r in _monthly_rows(s, region, 113, 1)]).write_csv(csv)
-    kw = {"source": _source(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
-    first = retrain_flow(as_of=AS_OF, **kw)
-    registry = ModelRegistry(Path(kw["home"]) / "models")
+    kw, first, registry = _one_month_stores_retrained(tmp_path)
     assert registry.production("regions").version == first["model_version"]
     later = datetime(2019, 6, 2)
     theirs = _published(kw["home"], "regions", AS_OF).select("unique_id", "ds", "step", "y_hat")
@@ -386,13 +394,7 @@ def test_a_refused_publish_without_promoting_killed_after_its_take_back_gets_its
     from flowcast.flows import backfill_flow, retrain_flow
     from flowcast.store import open_store
 
-    csv = tmp_path / "raw" / "sales.csv"
-    csv.parent.mkdir(parents=True)
-    stores = {"S0": "north", "S1": "north", "S2": "south"}
-    pl.DataFrame([r for s, region in stores.items() for r in _monthly_rows(s, region, 113, 1)]).write_csv(csv)
-    kw = {"source": _source(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
-    first = retrain_flow(as_of=AS_OF, **kw)
-    registry = ModelRegistry(Path(kw["home"]) / "models")
+    kw, first, registry = _one_month_stores_retrained(tmp_path)
     later = datetime(2019, 6, 2)
     theirs = _published(kw["home"], "regions", AS_OF).select("unique_id", "ds", "step", "y_hat")
     open_store(load_settings(None, home=kw["home"])).publish(
