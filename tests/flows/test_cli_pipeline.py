@@ -369,6 +369,19 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
     assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]
 
 
+def _shops_run(tmp_path: Path, home: Path, ended: str, last: str) -> dict:
+    """`flowcast run --json` as of 2025-01-01 (statistical models, horizon 3) on two shops open 2018-01 to 2024-12
+    and `ended`, open 2018-01 to `last`: its result."""
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
+                                                         "open2": ("2018-01-01", "2024-12-01"),
+                                                         ended: ("2018-01-01", last)})
+    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
+                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
+                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_and_marked_in_the_plot(tmp_path,
                                                                                                      monkeypatch):
     """Regression: with ended_series = "forecast" (the default) a store closed at the end of 2020 is forecast from
@@ -385,14 +398,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     from flowcast.reporting import artifact_key
 
     home = tmp_path / "home"
-    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
-                                                         "open2": ("2018-01-01", "2024-12-01"),
-                                                         "closed": ("2018-01-01", "2020-12-01")})
-    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
-                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
-                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = _shops_run(tmp_path, home, "closed", "2020-12-01")
     assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (3, 1, 0)
     rows = EmbeddedStore(home / "warehouse").read(dataset="shops", as_of=datetime(2025, 1, 1))
     assert rows.filter(pl.col("unique_id") == "closed")["ds"].max() == datetime(2021, 3, 1)  # forecast anyway
@@ -420,14 +426,7 @@ def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(
     the run's notes say it and count such series, where before nothing did."""
     monkeypatch.setenv("FLOWCAST_VALIDATION__ENDED_SERIES", "exclude")
     home = tmp_path / "home"
-    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"open1": ("2018-01-01", "2024-12-01"),
-                                                         "open2": ("2018-01-01", "2024-12-01"),
-                                                         "late": ("2018-01-01", "2024-08-01")})
-    result = CliRunner().invoke(app, ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month",
-                                      "--target-col", "sales", "--freq", "1mo", "--horizon", "3", "--home", str(home),
-                                      "--models", "none", "--json", "--as-of", "2025-01-01"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = _shops_run(tmp_path, home, "late", "2024-08-01")
     assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (2, 1, 1)
     assert out["spans"]["n_windows"] >= 2  # the oldest cut, 2024-06 or before, came before late's last month
     assert ('1 ended series set aside ([validation] ended_series = "exclude"), late, is in no backtest window either: '
