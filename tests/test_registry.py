@@ -1259,16 +1259,17 @@ def _keep(reg: ModelRegistry, version: str, week: int, dataset: str = "sales") -
         check("the publish")  # the store let it through: its keep event is written (retrainslot19)
 
 
-def _kept_beyond_the_bound(tmp_path: Path) -> tuple[Path, ModelRegistry, str, int]:
-    """A registry whose sales production `a` was kept by KEEP_EVENTS_KEPT + 2 weekly retrains: the two oldest keep
-    events moved to history.jsonl. (root, registry, a, the number of keeps)"""
+def _kept_beyond_the_bound(tmp_path: Path, root: Path | None = None,
+                           moved: int = 2) -> tuple[Path, ModelRegistry, str, int]:
+    """A registry (at `root`, default tmp_path/models) whose sales production `a` was kept by KEEP_EVENTS_KEPT +
+    `moved` weekly retrains: the `moved` oldest keep events moved to history.jsonl. (root, registry, a, the keeps)"""
     from flowcast.registry import KEEP_EVENTS_KEPT
 
-    root = tmp_path / "models"
+    root = root or tmp_path / "models"
     reg = ModelRegistry(root)
     a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
     reg.promote(a, at=T0)
-    weeks = KEEP_EVENTS_KEPT + 2
+    weeks = KEEP_EVENTS_KEPT + moved
     for week in range(weeks):
         _keep(reg, a, week)
     return root, reg, a, weeks
@@ -1483,15 +1484,9 @@ def test_a_damaged_history_file_is_read_with_a_warning_and_written_after(tmp_pat
     import logging
 
     from flowcast.cli import app
-    from flowcast.registry import HISTORY, KEEP_EVENTS_KEPT
+    from flowcast.registry import HISTORY
 
-    root = tmp_path / "flowcast_home" / "models"
-    reg = ModelRegistry(root)
-    a = _reg_ds(reg, tmp_path, "gru", "sales", "1").version
-    reg.promote(a, at=T0)
-    weeks = KEEP_EVENTS_KEPT + 3
-    for week in range(weeks):
-        _keep(reg, a, week)
+    root, reg, a, weeks = _kept_beyond_the_bound(tmp_path, tmp_path / "flowcast_home" / "models", moved=3)
     path = root / HISTORY
     path.write_bytes(damage(path.read_bytes()))
     with caplog.at_level(logging.WARNING, logger="flowcast.registry"):
