@@ -21,33 +21,16 @@ import typer
 from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
-    AggregateOpt,
-    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
-    DataOpt,
-    DatasetOpt,
-    DecimalOpt,
-    FreqOpt,
-    FutureColOpt,
     HomeOpt,
     HorizonOpt,
-    IdColOpt,
     JsonOpt,
-    PastColOpt,
-    PathArg,
-    StaticColOpt,
-    TargetColOpt,
-    TimeColOpt,
-    TimeFormatOpt,
-    TimeLabelOpt,
-    TzOpt,
-    YMinOpt,
+    SourceOptions,
     call_flow,
     check_backfill_readings,
     cli_errors,
     console,
-    data_given,
     emit_json,
     flow_as_of,
     flow_key,
@@ -57,6 +40,7 @@ from flowcast.cli.common import (
     parse_run_as_of,
     resolve_settings,
     said,
+    source_options,
 )
 from flowcast.config import Settings
 from flowcast.errors import ConfigError, FlowcastError
@@ -489,24 +473,10 @@ def _read_them(result: dict[str, Any], config: Path | None, home: Path | None) -
 
 @app.command()
 @cli_errors
+@source_options
 def run(
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     models: ModelsOpt = None,
@@ -520,22 +490,18 @@ def run(
 
     Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
     forecasts went."""
-    data = data_given(path, data)
+    data = source.data
     cells = _models(models)
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
-    with _refusal_announced("retrain", dataset, data, as_of, tz):
+    with _refusal_announced("retrain", source.dataset, data, as_of, source.tz):
         settings = resolve_settings(  # the options are checked here, before a Prefect server starts
-            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=as_of,
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
             model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
         )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
     check_data_before_flow(settings, instant)
-    if data is not None and dataset is None:
+    if data is not None and source.dataset is None:
         _note_new_dataset(settings, data)
     from flowcast.flows import retrain_flow
 
@@ -668,24 +634,10 @@ def _print_stale(result: dict[str, Any]) -> None:
 
 @app.command()
 @cli_errors
+@source_options
 def forecast(
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
@@ -693,14 +645,10 @@ def forecast(
     json_out: JsonOpt = False,
 ) -> None:
     """Forecast every series with the production model and publish (the forecast flow once, no training)."""
-    data = data_given(path, data)
-    with _refusal_announced("forecast", dataset, data, as_of, tz):
+    data = source.data
+    with _refusal_announced("forecast", source.dataset, data, as_of, source.tz):
         settings = resolve_settings(
-            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=as_of,
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
@@ -770,6 +718,7 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
 
 @app.command()
 @cli_errors
+@source_options
 def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
@@ -780,23 +729,8 @@ def backfill(
     deployment: Annotated[str | None, typer.Option(
         "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
                              "retrain/retrain (implies --mode retrain)")] = None,
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     models: BackfillModelsOpt = None,
     max_steps: BackfillMaxStepsOpt = None,
@@ -805,7 +739,7 @@ def backfill(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute forecasts as they would have been made on each as_of from --start to --end."""
-    data = data_given(path, data)
+    data = source.data
     if mode not in ("forecast", "retrain"):
         raise ConfigError(f"--mode must be forecast or retrain, got {mode!r}")
     # `--mode retrain` trains on every date, as `flowcast run` does: the same options choose and bound the networks
@@ -816,15 +750,10 @@ def backfill(
         raise ConfigError(f"{given} only go with --mode retrain, where each date trains its models (--mode forecast "
                           "publishes the production model as it was trained)")
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps is not None else {})}
-    with _refusal_announced("backfill", dataset, data, start, tz):
+    given_model: dict[str, Any] = {"model": model} if model else {}
+    with _refusal_announced("backfill", source.dataset, data, start, source.tz):
         settings = resolve_settings(
-            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=start,
-            **({"model": model} if model else {}),
-        )
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=start, **given_model)
     # checked here; dates alone go to the flow as they are: the days of the source's calendar
     first, last = flow_as_of(start, settings, "--start"), flow_as_of(end, settings, "--end")
     assert first is not None and last is not None  # (both options are required)
@@ -837,7 +766,7 @@ def backfill(
     step = every or resolve_source(settings).freq
     dates = backfill_dates(first, last, step, resolve_source(settings).tz)
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
-    check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=freq is not None)
+    check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
     if every is None and len(dates) > 1 and not json_out:
