@@ -879,10 +879,10 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
     bound = ingested.as_of_ds
     if bound is None:
         return None
-    partial = period_not_over(source, bound)
+    partial = period_not_over(source, bound, ingested.seen_apart)
     after = (pl.col(DS_RAW) > bound) | partial | ingested.later
     counts = ingested.unfiltered.select(
-        pl.len().alias("rows_read"), observed_at(source, bound, ingested.later).sum().alias("observed"),
+        pl.len().alias("rows_read"), observed_at(source, bound, ingested.later, ingested.seen_apart).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
         pl.col(DS_SEEN).min().alias("first"),
     ).collect(engine="streaming").row(0, named=True)
@@ -967,7 +967,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     plans = [flagged_plan]
     if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
-        partial = period_not_over(source, ingested.as_of_ds)
+        partial = period_not_over(source, ingested.as_of_ds, ingested.seen_apart)
         after = (pl.col(DS_SEEN) > ingested.as_of_ds) | partial | ingested.later  # (one no order reads, too)
         plans.append(
             ingested.unfiltered.select(
@@ -1059,7 +1059,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # its date the data's last; '2024-03-01T00:00:00+05:00', seen at 20:00 UTC the day before, was left out
     planned_keys = None
     if rows_planned and ingested.as_of_ds is not None:
-        planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later))
+        planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later,
+                                                                     ingested.seen_apart))
                         .select("unique_id", "ds").unique().collect())
     observed = valid.lazy().select("unique_id", "ds", "y")
     if planned_keys is not None and planned_keys.height:
