@@ -556,7 +556,10 @@ def forecast_detailed(
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     short: dict[str, int] = {}
     if short_history > 1 and recipe.name != LAST_RESORT:
-        n_fin = td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len()
+        # observations: the points preprocessing imputed (`TrainingData.imputed`) are none (2 observed with an
+        # imputed gap between them counted 3, and the champion's trend was read off the 2)
+        n_fin = (td.frame.select("unique_id", "y").with_columns(td.observed())
+                 .filter(pl.col("y").is_finite() & pl.col("observed")).group_by("unique_id").len())
         # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
         short = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
         if short:
