@@ -482,3 +482,23 @@ def test_a_series_of_two_observations_and_an_imputed_gap_between_them_still_gets
     assert ("s00", "naive", said) in rf.fallbacks.rows()
     assert rf.short == {"s00": 2}
     assert set(rf.frame.filter(pl.col("unique_id") == "s01")["model"]) == {"theta"}
+
+
+def test_the_fallback_note_leaves_the_short_series_to_their_own_note():
+    """Regression (review23): a series of 2 observations published by naive by the short-history rule is in the
+    fallbacks (its row says why), and the run's fallback note counted it among the series the champion 'cannot
+    forecast' (theta forecasts 2 points; the rule sets it aside), beside the short note that says it again: 'series
+    of 1, 2, 3 and 24 points' read '2 series it cannot forecast were forecast by its fallback: 2 by naive' and '1
+    series has fewer than 3 observations'. The fallback note counts the series the champion could not forecast;
+    None when the short ones are all."""
+    from flowcast.flows.tasks import forecast_task
+
+    cal = {m: CAL for m in ("theta", "damped", "naive")}
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["damped", "naive"], intervals=cal)
+    rf = forecast_task.fn(r, make_td(length=[1, 2, 3, 24], horizon=14, level=50.0), 14)
+    assert sorted(rf.fallbacks["unique_id"]) == ["s00", "s01"]  # (the rows: each with its reason)
+    assert rf.fallback_note() == "1 series it cannot forecast was forecast by its fallback: 1 by naive"
+    assert rf.short_note() is not None and rf.short_note().startswith("1 series has fewer than 3 observations (s01: 2)")
+    only_short = forecast_task.fn(r, make_td(length=[2, 24], horizon=14, level=50.0), 14)
+    assert only_short.fallbacks.height == 1 and only_short.fallback_note() is None

@@ -427,11 +427,21 @@ class RecipeForecast:
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
 
-    def fallback_note(self, who: str = "it") -> str:
+    def could_not(self) -> pl.DataFrame:
+        """The `fallbacks` rows of the series the model could not forecast: not the `short` ones, which it was not
+        asked to (`short_note` says them)."""
+        return self.fallbacks.filter(~pl.col("unique_id").is_in(list(self.short)))
+
+    def fallback_note(self, who: str = "it") -> str | None:
         """'1 series it cannot forecast was forecast by its fallback: 1 by naive' ('3 series ... were ...': it said
-        'were' of one series too), `who` the model that could not ('it': the run's champion)."""
-        n = self.fallbacks.height
-        by_model = self.fallbacks.group_by("model").len().sort("model").rows()
+        'were' of one series too), `who` the model that could not ('it': the run's champion); None when there is
+        none (a short series, published by naive by rule, is `short_note`'s: it was counted here too, as one the
+        champion cannot forecast)."""
+        rows = self.could_not()
+        n = rows.height
+        if not n:
+            return None
+        by_model = rows.group_by("model").len().sort("model").rows()
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
                 + ", ".join(f"{k} by {m}" for m, k in by_model))
 
