@@ -901,7 +901,31 @@ def newest_artifact(key: str) -> Any:
     return found[0] if found else None
 
 
-FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run")  # `withdrawn_decision_markdown`'s headings
+# `withdrawn_decision_markdown`'s headings, and `failed_decision_markdown`'s
+FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run", "## Not published: this run failed")
+
+
+def failed_decision_markdown(error: str, model: str, version: str | None, production: str | None,
+                             dataset: str) -> str:
+    """The follow-up decision of a retrain that failed after its decision was written ('To publish', which says the
+    key's next version tells what came of it) and before its forecasts landed (a full disk, a store error, production
+    moved under it): nothing of it was published. Without it the key's newest said the run 'publishes them next'
+    for good. `production`: the dataset's production model now (its promotion withdrawn, or left as it was)."""
+    return (f"## Not published: this run failed\n\n{md_text(error)}\n\nThis run's decision (the previous version of "
+            f"this key) chose {md_text(model_text(model, version))}: its forecasts were not published. Production of "
+            f"{md_text(dataset)} is {md_text(production or 'empty')}.\n")
+
+
+def failed_decision_artifact(error: str, model: str, version: str | None, production: str | None,
+                             scope: Scope) -> Any:
+    """`failed_decision_markdown` under the dataset's decision key, so that its newest version tells the truth."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(failed_decision_markdown(error, model, version, production, scope.dataset),
+                                    key=scope.key("decision"),
+                                    description=scope.describe("not published: this run failed"))
 
 
 WITHDRAWN_MARK = "✘ not published (withdrawn)"

@@ -728,3 +728,17 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "UTC; pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
     res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
     assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output
+
+
+@pytest.mark.parametrize("command", [["run", "--as-of", "2024-01-01"], ["forecast", "--as-of", "2024-01-01"],
+                                     ["backfill", "--start", "2024-01-01", "--end", "2024-01-03"]])
+def test_a_refusal_of_a_missing_file_is_said_whatever_the_as_of_and_tz_given(tmp_path, monkeypatch, command):
+    """Regression (review23): the announcement of a --data file refused before Prefect (`_refusal_announced`) read
+    the --as-of given, a date alone at midnight in --tz, before the command had checked either: a --tz that names no
+    zone failed it with `ZoneInfoNotFoundError: 'No time zone found with key Mars/Olympus'` in place of the refusal
+    (`file not found`), where the command without the announcement said the refusal."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    res = runner.invoke(app, [*command, "--data", "gone.csv", *_COLS, "--tz", "Mars/Olympus"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    assert "file not found" in res.output and "ZoneInfoNotFoundError" not in res.output, res.output

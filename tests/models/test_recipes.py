@@ -455,3 +455,50 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     assert check.ok and check.fallback_series == 0  # by design, not a failure
     cut = forecast_detailed(r, td, 14)  # a backtest's: unchanged, the 2-point series by a trend model
     assert set(cut.frame.filter(pl.col("unique_id") == "s01")["model"]) != {"naive"} and cut.short_note() is None
+
+
+def test_a_series_of_two_observations_and_an_imputed_gap_between_them_still_gets_naive():
+    """Regression (review23): the short-history rule counted the prepared frame's finite values, the points
+    preprocessing imputed included (`TrainingData.imputed`): a series observed twice with a one-period gap between
+    (imputed under max_gap) counted 3 and was published by the champion's trend, read off its 2 observations, where
+    the README says a series of 2 observations is published by naive."""
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[3, 24], horizon=14, level=50.0)
+    s00 = td.frame.filter(pl.col("unique_id") == "s00").sort("ds")["ds"].to_list()
+    # observed 9.92 and 8.81, the period between them imputed (linear) by preprocessing
+    td.frame = td.frame.with_columns(
+        pl.when((pl.col("unique_id") == "s00") & (pl.col("ds") == s00[0])).then(9.92)
+        .when((pl.col("unique_id") == "s00") & (pl.col("ds") == s00[1])).then((9.92 + 8.81) / 2)
+        .when(pl.col("unique_id") == "s00").then(8.81).otherwise(pl.col("y")).alias("y"))
+    td.imputed = pl.DataFrame({"unique_id": ["s00"], "ds": [s00[1]]})
+    cal = {m: CAL for m in ("theta", "damped", "naive")}
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["damped", "naive"], intervals=cal)
+    rf = forecast_task.fn(r, td, 14)
+    two = rf.frame.filter(pl.col("unique_id") == "s00")
+    assert set(two["model"]) == {"naive"} and two["y_hat"].to_list() == pytest.approx([8.81] * 14)
+    said = "no forecast: 2 observation(s), fewer than 3: too few to read a trend from, forecast by naive"
+    assert ("s00", "naive", said) in rf.fallbacks.rows()
+    assert rf.short == {"s00": 2}
+    assert set(rf.frame.filter(pl.col("unique_id") == "s01")["model"]) == {"theta"}
+
+
+def test_the_fallback_note_leaves_the_short_series_to_their_own_note():
+    """Regression (review23): a series of 2 observations published by naive by the short-history rule is in the
+    fallbacks (its row says why), and the run's fallback note counted it among the series the champion 'cannot
+    forecast' (theta forecasts 2 points; the rule sets it aside), beside the short note that says it again: 'series
+    of 1, 2, 3 and 24 points' read '2 series it cannot forecast were forecast by its fallback: 2 by naive' and '1
+    series has fewer than 3 observations'. The fallback note counts the series the champion could not forecast;
+    None when the short ones are all."""
+    from flowcast.flows.tasks import forecast_task
+
+    cal = {m: CAL for m in ("theta", "damped", "naive")}
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["damped", "naive"], intervals=cal)
+    rf = forecast_task.fn(r, make_td(length=[1, 2, 3, 24], horizon=14, level=50.0), 14)
+    assert sorted(rf.fallbacks["unique_id"]) == ["s00", "s01"]  # (the rows: each with its reason)
+    assert rf.fallback_note() == "1 series it cannot forecast was forecast by its fallback: 1 by naive"
+    assert rf.short_note() is not None and rf.short_note().startswith("1 series has fewer than 3 observations (s01: 2)")
+    only_short = forecast_task.fn(r, make_td(length=[2, 24], horizon=14, level=50.0), 14)
+    assert only_short.fallbacks.height == 1 and only_short.fallback_note() is None

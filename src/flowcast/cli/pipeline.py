@@ -197,7 +197,11 @@ def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as
             from flowcast.cli.common import _name_of
             from flowcast.ops.hooks import _as_of
 
-            _announce_run_refused(dataset or _name_of(data), flow_name, _as_of(as_of, None, tz), str(exc),
+            try:  # (not checked yet: a --tz that names no zone failed here, and its error replaced the refusal)
+                when = _as_of(as_of, None, tz)
+            except Exception:  # noqa: BLE001 - the refusal is what the command says; announced without an as_of
+                when = None
+            _announce_run_refused(dataset or _name_of(data), flow_name, when, str(exc),
                                   backfill=flow_name == "backfill")
         raise
 

@@ -880,7 +880,9 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
     if bound is None:
         return None
     partial = period_not_over(source, bound, ingested.seen_apart)
-    after = (pl.col(DS_RAW) > bound) | partial | ingested.later
+    # after as_of as validate tells it (a daily time with an offset by the instant it names, `DS_SEEN`): by its date
+    # (DS_RAW), '2024-03-01T00:00:00-05:00' was not after a run at midnight UTC, and its planned row went uncounted
+    after = (pl.col(DS_SEEN) > bound) | partial | ingested.later
     counts = ingested.unfiltered.select(
         pl.len().alias("rows_read"), observed_at(source, bound, ingested.later, ingested.seen_apart).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),

@@ -427,11 +427,21 @@ class RecipeForecast:
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
 
-    def fallback_note(self, who: str = "it") -> str:
+    def could_not(self) -> pl.DataFrame:
+        """The `fallbacks` rows of the series the model could not forecast: not the `short` ones, which it was not
+        asked to (`short_note` says them)."""
+        return self.fallbacks.filter(~pl.col("unique_id").is_in(list(self.short)))
+
+    def fallback_note(self, who: str = "it") -> str | None:
         """'1 series it cannot forecast was forecast by its fallback: 1 by naive' ('3 series ... were ...': it said
-        'were' of one series too), `who` the model that could not ('it': the run's champion)."""
-        n = self.fallbacks.height
-        by_model = self.fallbacks.group_by("model").len().sort("model").rows()
+        'were' of one series too), `who` the model that could not ('it': the run's champion); None when there is
+        none (a short series, published by naive by rule, is `short_note`'s: it was counted here too, as one the
+        champion cannot forecast)."""
+        rows = self.could_not()
+        n = rows.height
+        if not n:
+            return None
+        by_model = rows.group_by("model").len().sort("model").rows()
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
                 + ", ".join(f"{k} by {m}" for m, k in by_model))
 
@@ -556,7 +566,10 @@ def forecast_detailed(
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     short: dict[str, int] = {}
     if short_history > 1 and recipe.name != LAST_RESORT:
-        n_fin = td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len()
+        # observations: the points preprocessing imputed (`TrainingData.imputed`) are none (2 observed with an
+        # imputed gap between them counted 3, and the champion's trend was read off the 2)
+        n_fin = (td.frame.select("unique_id", "y").with_columns(td.observed())
+                 .filter(pl.col("y").is_finite() & pl.col("observed")).group_by("unique_id").len())
         # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
         short = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
         if short:
