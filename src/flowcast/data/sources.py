@@ -2373,8 +2373,45 @@ def period_not_over(source: SourceConfig, bound: datetime) -> pl.Expr:
     offsets), so no period is summed in part."""
     if source.aggregate == "none":
         return pl.lit(False)
-    shift = (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
-    return (pl.col(DS_SEEN) <= bound) & ((period_end(pl.col("ds"), source.freq) + shift) > bound).fill_null(False)
+    return (pl.col(DS_SEEN) <= bound) & ((period_end(pl.col("ds"), source.freq) + seen_shift()) > bound
+                                         ).fill_null(False)
+
+
+def seen_shift() -> pl.Expr:
+    """How much later than its time as written each row's period is seen, on the ds axis (`DS_SEEN` - `DS_RAW`): a
+    daily or coarser time written with an offset is seen from the instant it names ('2024-03-01T00:00:00-05:00' five
+    hours after midnight UTC, +05:00 five hours before it, without a tz); 0 for a time without one. The latest of the
+    rows of its (unique_id, ds) where they differ (a daylight-saving change written as offsets): the period is over
+    when its last row's end is (`period_not_over`)."""
+    return (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
+
+
+def seen_shifts(ingested: Ingested) -> pl.DataFrame | None:
+    """unique_id, ds, shift (a Duration, `seen_shift`) of the periods a run at `ingested.as_of` observed, where
+    some period of the source is seen at another instant than its ds names on the ds axis (daily or coarser times
+    written with an offset); None where none is: every time as written is then the instant on the ds axis it is
+    seen from (sub-daily data, whose ds are instants; a typed column without a zone; dates and times without
+    offsets), and the ds axis alone says which periods a run had observed (`timekeys.observed_through`).
+
+    Realized accuracy and the production model's training cut (`evaluation.realized.observed_through_series`) take
+    each series' bound at an as_of back by its shift there: the periods ingest kept for a run at that instant, by
+    the one rule it cut them by (`observed_at`). One pass over the time column, only where offsets can be written:
+    a text column, or a zone-aware one."""
+    source = ingested.source
+    if is_subdaily(source.freq):
+        return None
+    dtype = (ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None)
+    if dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None):
+        return None
+    rows = ingested.frame if ingested.as_of_ds is None else ingested.frame.filter(
+        observed_at(source, ingested.as_of_ds, ingested.later))
+    shifts = (rows.filter(pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null())
+              .select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+                      seen_shift().alias("shift"))
+              .unique(["unique_id", "ds"]).collect())
+    if not shifts.height or not shifts.select((pl.col("shift") != timedelta(0)).any()).item():
+        return None
+    return shifts.sort("unique_id", "ds")
 
 
 def period_end(ds: pl.Expr, freq: str) -> pl.Expr:
