@@ -619,7 +619,8 @@ def _offset_file(path, *, written: str, last: datetime, hourly: bool = False) ->
 
 
 def _prepared(source, as_of: str):
-    """The training data and the ingested source of a run at `as_of`, as the flows prepare them."""
+    """The training data of a run at `as_of` and its periods' shifts (`ValidationResult.shifts`), as the flows
+    prepare them."""
     from flowcast.config import load_settings
     from flowcast.data.preprocess import preprocess
     from flowcast.data.sources import ingest
@@ -627,8 +628,9 @@ def _prepared(source, as_of: str):
 
     settings = load_settings(model={"lookback": 3}, horizon=3)
     ing = ingest(source, as_of)
-    td, _ = preprocess(take_valid(validate(ing, source, settings.validation)), source, settings, ing.as_of)
-    return td, ing
+    result = validate(ing, source, settings.validation)
+    td, _ = preprocess(take_valid(result), source, settings, ing.as_of)
+    return td, result.shifts
 
 
 @pytest.mark.parametrize(("written", "tz", "hourly", "as_of", "scored_at", "last", "steps"), [
@@ -655,7 +657,6 @@ def test_a_point_is_scored_once_its_period_was_observed_by_the_instant(tmp_path,
     the run that had seen it (no seasonal naive). Each point is now scored from the scoring run's cut, each as_of's
     history is what its run observed."""
     from flowcast.config import SourceConfig
-    from flowcast.data.sources import seen_shifts
     from flowcast.ops.accuracy import observed_actuals
     from flowcast.timekeys import storage_naive
 
@@ -668,8 +669,7 @@ def test_a_point_is_scored_once_its_period_was_observed_by_the_instant(tmp_path,
     # its forecasts: steps 1..3 after its last day, each 1 below the actual (i + 1000)
     y_hat = [(seen - datetime(2024, 2, 1)).days + k + 1000.0 - 1.0 for k in (1, 2, 3)]
     fc = _daily_forecasts(storage_naive(as_of), seen + timedelta(days=1), y_hat)
-    td, ing = _prepared(source, scored_at)
-    shifts = seen_shifts(ing)
+    td, shifts = _prepared(source, scored_at)
     assert (shifts is None) == (written == "")
     out = score_realized(fc, observed_actuals(td, storage_naive(as_of), shifts), td.frame, dataset="t",
                          season_length=1, freq="1d", scored_at=storage_naive(scored_at), tz=tz,

@@ -55,8 +55,9 @@ def test_the_production_models_last_period_is_the_last_its_run_observed_by_the_i
     """Regression: the production model's training cut was as_of's wall time against the grid's dates: a -05:00
     day its run at 04:00 UTC had not seen (or an aggregated day not over, the day holding as_of) counted as trained
     on, so the window starting there was not scored; a +09:00 day it had seen counted as after its training. The
-    cut is the last period its run observed, by the instant, from this run's data (`seen_shifts`)."""
-    from flowcast.data.sources import seen_shifts
+    cut is the last period its run observed, by the instant, from this run's data (`ValidationResult.shifts`)."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
 
     rows = []
     for i in range(40 * (24 if hourly else 1)):
@@ -67,6 +68,7 @@ def test_the_production_models_last_period_is_the_last_its_run_observed_by_the_i
                           freq="1d", tz=tz, aggregate="sum" if hourly else "none")
     trained = ingest(source, as_of).frame.select(pl.col("ds").max()).collect().item()
     assert trained == datetime(2024, 3, last)  # what its run trained on
-    shifts = seen_shifts(ingest(source, "2024-03-12T12:00:00+00:00"))  # this (later) run's data
+    shifts = validate(ingest(source, "2024-03-12T12:00:00+00:00"), source, ValidationConfig()).shifts  # this run's
+    assert (shifts is None) == (written == "")
     until = trained_until(as_of, "1d", tz, aggregate=source.aggregate, shifts=shifts)
     assert until is not None and trained <= until < trained + timedelta(days=1)

@@ -2386,30 +2386,41 @@ def seen_shift() -> pl.Expr:
     return (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
 
 
-def seen_shifts(ingested: Ingested) -> pl.DataFrame | None:
-    """unique_id, ds, shift (a Duration, `seen_shift`) of the periods a run at `ingested.as_of` observed, where
-    some period of the source is seen at another instant than its ds names on the ds axis (daily or coarser times
-    written with an offset); None where none is: every time as written is then the instant on the ds axis it is
-    seen from (sub-daily data, whose ds are instants; a typed column without a zone; dates and times without
-    offsets), and the ds axis alone says which periods a run had observed (`timekeys.observed_through`).
-
-    Realized accuracy and the production model's training cut (`evaluation.realized.observed_through_series`) take
-    each series' bound at an as_of back by its shift there: the periods ingest kept for a run at that instant, by
-    the one rule it cut them by (`observed_at`). One pass over the time column, only where offsets can be written:
-    a text column, or a zone-aware one."""
+def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
+    """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
+    pass of its own): one list of structs (unique_id, ds, shift: `DS_SEEN` - `DS_RAW`) of the rows a run at its
+    as_of observed that were written with an offset, for `seen_shifts`. None where no time can be (sub-daily data,
+    whose ds are instants; a typed column without a zone)."""
     source = ingested.source
     if is_subdaily(source.freq):
         return None
-    dtype = (ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None)
+    dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
     if dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None):
         return None
-    rows = ingested.frame if ingested.as_of_ds is None else ingested.frame.filter(
-        observed_at(source, ingested.as_of_ds, ingested.later))
-    shifts = (rows.filter(pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null())
-              .select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
-                      seen_shift().alias("shift"))
-              .unique(["unique_id", "ds"]).collect())
-    if not shifts.height or not shifts.select((pl.col("shift") != timedelta(0)).any()).item():
+    kept = pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    if ingested.as_of_ds is not None:
+        kept = kept & observed_at(source, ingested.as_of_ds, ingested.later)
+    return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+                      (pl.col(DS_SEEN) - pl.col(DS_RAW)).alias("shift"))
+            .filter(kept).implode().alias("__seen_shifts"))
+
+
+def seen_shifts(rows: pl.Series | None) -> pl.DataFrame | None:
+    """unique_id, ds, shift (a Duration) of the periods observed, from `seen_shifts_expr`'s list, where some period
+    of the source is seen at another instant than its ds names on the ds axis (daily or coarser times written with an
+    offset, without a tz that reads them; dates written as midnight UTC timestamps in a tz source): the latest of
+    its rows' (`seen_shift`, as `period_not_over` cuts by), sorted. None where none is: every time as written is then
+    the instant on the ds axis it is seen from, and the ds axis alone says which periods a run had observed
+    (`timekeys.observed_through`).
+
+    Realized accuracy and the production model's training cut (`evaluation.realized.observed_through_series`) take
+    each series' bound at an as_of back by its shift there: the periods ingest kept for a run at that instant, by
+    the one rule it cut them by (`observed_at`)."""
+    if rows is None or not len(rows):
+        return None
+    shifts = (pl.DataFrame({"s": rows}).unnest("s")
+              .group_by("unique_id", "ds").agg(pl.col("shift").fill_null(timedelta(0)).max()))
+    if not shifts.select((pl.col("shift") != timedelta(0)).any()).item():
         return None
     return shifts.sort("unique_id", "ds")
 

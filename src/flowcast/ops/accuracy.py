@@ -540,17 +540,11 @@ def record_in_run(settings: Any, data: Any, *, as_of: datetime, run_id: str) -> 
     next run scores what this one could not."""
     from prefect import get_run_logger
 
-    from flowcast.data.sources import seen_shifts
     from flowcast.flows import tasks
 
-    try:  # daily times written with an offset: each period an actual from the instant it names (one pass over them)
-        shifts = seen_shifts(data.ingested) if getattr(data, "ingested", None) is not None else None
-    except Exception as exc:  # noqa: BLE001 - reported as one warning line, the run goes on
-        get_run_logger().warning(f"Realized accuracy of {data.source.name} could not be recorded this run "
-                                 f"({type(exc).__name__}: {exc}); the forecasts are published, the next run retries")
-        return None
+    # (daily times written with an offset: each period an actual from the instant it names, `LoadedData.shifts`)
     state = tasks.realized_task(settings, dataset=data.source.name, as_of=as_of, td=data.td, run_id=run_id,
-                                shifts=shifts, return_state=True)
+                                shifts=getattr(data, "shifts", None), return_state=True)
     if state.is_completed():
         return state.result()
     try:
