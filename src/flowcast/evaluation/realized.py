@@ -26,7 +26,9 @@ are compared on the clock the publish used to cut its data (`timekeys.as_of_on_d
 calendar dates, compared with the instant's wall time in the source's `tz`. Comparing the UTC
 instant with local dates scored a New York run's first forecast day as 'after scored_at' or left
 it out, and took the MASE scale and seasonal naive from a day the run had not seen (or left out
-one it had).
+one it had). Daily times written with an offset were seen by ingest from the instant they name (`shifts`,
+`sources.seen_shifts`): each series' bound moves with them (`observed_through_series`), so a point is scored by the
+first run that had observed it and an as_of's history is what its run had observed.
 
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
 either never scored or scored from actuals that ended before their forecasts could all have
