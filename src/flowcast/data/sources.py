@@ -2402,8 +2402,55 @@ def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -
     end = period_end(pl.col("ds"), source.freq)
     if not apart:
         return (pl.col(DS_SEEN) <= bound) & (end > bound).fill_null(False)
-    shift = (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
-    return (pl.col(DS_SEEN) <= bound) & ((end + shift) > bound).fill_null(False)
+    return (pl.col(DS_SEEN) <= bound) & ((end + seen_shift()) > bound).fill_null(False)
+
+
+def seen_shift() -> pl.Expr:
+    """How much later than its time as written each row's period is seen, on the ds axis (`DS_SEEN` - `DS_RAW`): a
+    daily or coarser time written with an offset is seen from the instant it names ('2024-03-01T00:00:00-05:00' five
+    hours after midnight UTC, +05:00 five hours before it, without a tz); 0 for a time without one. The latest of the
+    rows of its (unique_id, ds) where they differ (a daylight-saving change written as offsets): the period is over
+    when its last row's end is (`period_not_over`)."""
+    return (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
+
+
+def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
+    """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
+    pass of its own): one list of structs (unique_id, ds, shift: `DS_SEEN` - `DS_RAW`) of the rows a run at its
+    as_of observed that were written with an offset, for `seen_shifts`. None where no time can be (sub-daily data,
+    whose ds are instants; a typed column without a zone)."""
+    source = ingested.source
+    if is_subdaily(source.freq) or not ingested.seen_apart:  # no row seen apart from its time as written: no shift
+        return None
+    dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
+    if dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None):
+        return None
+    kept = pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    if ingested.as_of_ds is not None:
+        kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart)
+    return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+                      (pl.col(DS_SEEN) - pl.col(DS_RAW)).alias("shift"))
+            .filter(kept).implode().alias("__seen_shifts"))
+
+
+def seen_shifts(rows: pl.Series | None) -> pl.DataFrame | None:
+    """unique_id, ds, shift (a Duration) of the periods observed, from `seen_shifts_expr`'s list, where some period
+    of the source is seen at another instant than its ds names on the ds axis (daily or coarser times written with an
+    offset, without a tz that reads them; dates written as midnight UTC timestamps in a tz source): the latest of
+    its rows' (`seen_shift`, as `period_not_over` cuts by), sorted. None where none is: every time as written is then
+    the instant on the ds axis it is seen from, and the ds axis alone says which periods a run had observed
+    (`timekeys.observed_through`).
+
+    Realized accuracy and the production model's training cut (`evaluation.realized.observed_through_series`) take
+    each series' bound at an as_of back by its shift there: the periods ingest kept for a run at that instant, by
+    the one rule it cut them by (`observed_at`)."""
+    if rows is None or not len(rows):
+        return None
+    shifts = (pl.DataFrame({"s": rows}).unnest("s")
+              .group_by("unique_id", "ds").agg(pl.col("shift").fill_null(timedelta(0)).max()))
+    if not shifts.select((pl.col("shift") != timedelta(0)).any()).item():
+        return None
+    return shifts.sort("unique_id", "ds")
 
 
 def period_end(ds: pl.Expr, freq: str) -> pl.Expr:

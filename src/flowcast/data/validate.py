@@ -67,6 +67,8 @@ from flowcast.data.sources import (
     period_not_over,
     planned_row,
     record_lines,
+    seen_shifts,
+    seen_shifts_expr,
     time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -326,6 +328,10 @@ class ValidationResult:
     report: DataQualityReport
     # what to check when duplicates dominate (`_duplicate_hint`); enforce_thresholds adds it to its error
     hint: str = ""
+    # unique_id, ds, shift: where daily times were written with an offset, how much later than its ds each period
+    # observed was seen (`sources.seen_shifts`); None where none was (realized accuracy and the production model's
+    # training cut, `evaluation.realized.observed_through_series`)
+    shifts: pl.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -967,6 +973,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     file_col = [pl.col(FILE_INDEX)] if overlap else []
     flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
     plans = [flagged_plan]
+    # daily times written with an offset: the instant each period was seen from (realized accuracy, `seen_shifts`)
+    shifted = [] if (expr := seen_shifts_expr(ingested)) is None else [expr]
     if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
         partial = period_not_over(source, ingested.as_of_ds, ingested.seen_apart)
@@ -975,16 +983,18 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             ingested.unfiltered.select(
                 pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),
                 (after & planned_row(source)).sum().alias("planned"), pl.col(DS_SEEN).min().alias("first"),
+                *shifted,
             )
         )
     else:
         plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after"),
-                                                pl.lit(0).alias("partial"), pl.lit(0).alias("planned")))
+                                                pl.lit(0).alias("partial"), pl.lit(0).alias("planned"), *shifted))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
     if len(source.id_cols) > 1:
         plans.append(_joined_id_collisions(ingested.frame, source.id_cols))
     flagged, counts, *rest = _collect(plans, ingested)
+    shifts = seen_shifts(counts["__seen_shifts"][0]) if "__seen_shifts" in counts.columns else None
     if len(source.id_cols) > 1:
         _refuse_joined_id_collisions(rest.pop(), source.id_cols, ingested.label)
     blank = rest
@@ -1121,7 +1131,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             Observations.validate(valid.select("unique_id", "ds", "y"), lazy=True)
         except pa.errors.SchemaErrors as exc:
             raise DataValidationError(f"{ingested.label}: valid rows break the Observations contract: {exc}") from exc
-    return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report))
+    return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report),
+                            shifts=shifts)
 
 
 def one_series_per_file_command(path: str) -> str:

@@ -623,6 +623,9 @@ class LoadedData:
     notes: tuple[str, ...] = ()
     ingested: Any = None  # the Ingested source (labels of the series, actuals after as_of for the plot)
     rows_null_y: int = 0  # valid rows without a target value
+    # where daily times were written with an offset: each period's shift (`ValidationResult.shifts`), for realized
+    # accuracy and the production model's training cut; None where none was
+    shifts: pl.DataFrame | None = None
 
 
 def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
@@ -809,7 +812,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
         settings=settings, notes=tuple(notes),
-        ingested=ingested, rows_null_y=int(getattr(report, "rows_null_y", 0) or 0),
+        ingested=ingested, rows_null_y=int(getattr(report, "rows_null_y", 0) or 0), shifts=result.shifts,
     )
 
 

@@ -556,8 +556,9 @@ def retrain_flow(
     if td_bt is None:  # every series has a single observation: nothing to score, the last resort publishes
         scored = nothing_to_score(settings, td, production=started_from, promote=promote)
     else:
+        # (daily times written with an offset: where the production model's training data ended, by the instant)
         scored = score_candidates(settings, td_bt, bt_spans, horizon=h, bounds=bounds, run_dir=run_dir, scope=scope,
-                                  production=started_from, promote=promote, log=log)
+                                  production=started_from, promote=promote, log=log, shifts=data.shifts)
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
