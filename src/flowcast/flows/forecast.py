@@ -278,10 +278,10 @@ def forecast_flow(
             raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
                                 f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
         note = ""
-        if rf.fallbacks.height:
-            note = rf.fallback_note(production.name)
-            log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
-            note += "."
+        if (fell := rf.fallback_note(production.name)) is not None:
+            told = [(u, r) for u, _, r in rf.fallbacks.rows() if u not in rf.short][:3]  # short: said below
+            log.warning(fell + " (e.g. " + "; ".join(f"{u}: {r}" for u, r in told) + ")")
+            note = fell + "."
         if (short := rf.short_note()) is not None:
             log.warning(short)
             note = f"{note} {short}".strip()

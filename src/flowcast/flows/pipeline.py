@@ -593,8 +593,8 @@ def retrain_flow(
     declared = list(dict.fromkeys([*src.future_cols, *src.past_cols, *src.static_cols]))
     if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
         notes.append(unused)
-    if rf.fallbacks.height:
-        notes.append(rf.fallback_note() + ".")
+    if (fell := rf.fallback_note()) is not None:
+        notes.append(fell + ".")
     if (short := rf.short_note()) is not None:
         log.warning(short)
         notes.append(short)

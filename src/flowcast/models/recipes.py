@@ -427,11 +427,16 @@ class RecipeForecast:
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
 
-    def fallback_note(self, who: str = "it") -> str:
+    def fallback_note(self, who: str = "it") -> str | None:
         """'1 series it cannot forecast was forecast by its fallback: 1 by naive' ('3 series ... were ...': it said
-        'were' of one series too), `who` the model that could not ('it': the run's champion)."""
-        n = self.fallbacks.height
-        by_model = self.fallbacks.group_by("model").len().sort("model").rows()
+        'were' of one series too), `who` the model that could not ('it': the run's champion); None when none did.
+        The series of too short a history (`short`) are left out: `short_note` says why naive forecast them (a
+        2-point series was said twice, once as one the champion 'cannot forecast', beside the other series' notes)."""
+        fell = self.fallbacks.filter(~pl.col("unique_id").is_in(list(self.short))) if self.short else self.fallbacks
+        n = fell.height
+        if not n:
+            return None
+        by_model = fell.group_by("model").len().sort("model").rows()
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
                 + ", ".join(f"{k} by {m}" for m, k in by_model))
 
