@@ -408,7 +408,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
             "(2024-12-01), and a run forecasts it all the same") in quality
     assert quality.rstrip().endswith("closed (last data 2020-12-01).")
     plot = arts[artifact_key("plot", "shops")][0]
-    assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
+    assert "1 ended series forecast from its own last observation, long before the others' (marked): closed" \
         in plot.data
     # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
     assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())

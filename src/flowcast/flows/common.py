@@ -1003,7 +1003,8 @@ def publish_forecasts(
         bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
         stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
-                   f"observation, long before the others' (marked), e.g. {', '.join(map(str, list(ended)[:3]))}"
+                   f"observation, long before the others' (marked){', e.g. ' if len(ended) > 3 else ': '}"
+                   f"{', '.join(map(str, list(ended)[:3]))}"
                    if ended else "")
         reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}"
                                 f"{stopped}", scope)
