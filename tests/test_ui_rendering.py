@@ -758,6 +758,9 @@ def test_deployments_show_their_time_zone_tags_and_configured_datasets(tmp_path,
     assert {n: d.tags for n, d in deps.items()} == {n: ["flowcast", n] for n in ("retrain", "forecast", "backfill")}
     enum = next(c for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"] if "enum" in c)
     assert enum["enum"][0] == "us_employment" and enum["enum"][-1] == "shop"
+    # the list's tab is not 'bundled dataset' over a configured one (ui21: 'shops' under 'bundled dataset')
+    titles = [c.get("title") for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"]]
+    assert titles == ["bundled or configured dataset", "another dataset, typed in", None]
     assert {d.parameters["dataset"] for d in deps.values()} == {"us_employment"}  # the configured default
 
 
