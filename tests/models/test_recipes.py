@@ -253,6 +253,9 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
         "and no network was trained (model.cells is empty).")
     assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
+    # ui21: the label column (us_employment's Title, the series' name) is no covariate a user declared for the model
+    assert covariates_note(damped, ["Title"], ["gru"], label="Title") is None
+    assert "(promo) are not used" in str(covariates_note(damped, ["Title", "promo"], ["gru"], label="Title"))
 
 
 @pytest.mark.parametrize(("history", "lo80", "y_min", "said"), [
