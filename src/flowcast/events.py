@@ -112,6 +112,23 @@ def build(event: str, *, dataset: str, as_of: datetime | None, message: str,
     return out
 
 
+def flush(timeout_s: float = 10.0) -> None:
+    """Wait (up to `timeout_s`) until the events emitted so far are sent. A command that emits and then exits (a
+    refusal before Prefect) left its event to Prefect's exit handler, which printed `WARNING | EventsWorker - Still
+    processing items: 1 items remaining...` under the command's error. Where the API does not answer in time the
+    exit handler has the rest, as before."""
+    import threading
+
+    try:
+        from prefect.events.worker import EventsWorker
+
+        waiting = threading.Thread(target=EventsWorker.instance().wait_until_empty, daemon=True)
+        waiting.start()
+        waiting.join(timeout_s)
+    except Exception as exc:  # noqa: BLE001 - a courtesy: the event is sent at exit all the same
+        log.debug("could not wait for the events to be sent: %s", exc)
+
+
 def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
          related: list[dict[str, str]] | None = None, past: bool = False, key: str | None = None,
          **payload: Any) -> Any:

@@ -313,7 +313,8 @@ def under_home(path: Any, home: str | Path | None) -> str | None:
 
 
 def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path | None = None) -> list[dict[str, Any]]:
-    """The publish receipt as a table: its sentence first, then the details that have a value.
+    """The publish receipt as a table: its sentence first, then the details that have a value, then how many notes
+    the description holds (each a paragraph there, not a row here).
 
     No 'flow run' row: it was the bare id of the run whose page shows the table (its artifact page links that run).
     A path under `home` (the flowcast home) is shown relative to it, the home a row of its own: a table cell does
@@ -332,10 +333,10 @@ def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path
             continue
         shown = relative.get(k)
         rows.append({"field": labels[k] + (" (under home)" if shown else ""), "value": shown or str(_fmt(v))})
-    for n in d.get("notes") or []:
-        rows.append({"field": "note", "value": str(n)})
-    for n in run_notes(note):
-        rows.append({"field": "note", "value": n})
+    # the notes are paragraphs of the description above the table (`receipt_description`): a row each repeated
+    # them below, cut at the page's edge (a table cell does not wrap in the UI); one row counts them
+    if n := len(receipt_notes(receipt, note)):
+        rows.append({"field": "notes", "value": f"{n}, above the table" if n > 1 else "1, above the table"})
     return rows
 
 

@@ -408,7 +408,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
             "(2024-12-01), and a run forecasts it all the same") in quality
     assert quality.rstrip().endswith("closed (last data 2020-12-01).")
     plot = arts[artifact_key("plot", "shops")][0]
-    assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
+    assert "1 ended series forecast from its own last observation, long before the others' (marked): closed" \
         in plot.data
     # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
     assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
@@ -534,3 +534,26 @@ def test_every_refusal_before_prefect_sends_the_run_failed_event_its_automation_
     quality = events_named(events.QUALITY_FAILED, where=ours, timeout=0)  # sent before it, when at all
     assert len(quality) == (1 if kind == "quarantined" else 0), quality
     assert all(triggers[auto.QUALITY_FAILED].covers(ReceivedEvent.model_validate(e)) for e in quality)
+
+
+@pytest.mark.parametrize("kind", ["header", "quarantined"])
+def test_a_refusal_before_prefect_ends_without_prefects_events_worker_warning(tmp_path, kind):
+    """Regression (ui21): `flowcast run` of a header-only file against a server (PREFECT_API_URL) printed its error,
+    then Prefect's `WARNING | EventsWorker - Still processing items: 1 items remaining...` as the process exited with
+    the refusal's event not sent yet: the event is sent before the command ends (a real process: the warning is
+    Prefect's exit handler's)."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    (tmp_path / "s.csv").write_text(_REFUSED[kind])
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "flowcast", "run", "s.csv", "--time-col", "date", "--id-col", "id",
+                           "--target-col", "val", "--freq", "1d", "--as-of", "2024-01-03", "--home", str(tmp_path / "h")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error: " in done.stderr and "Still processing items" not in done.stderr, done.stderr[-2000:]

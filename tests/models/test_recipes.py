@@ -253,6 +253,9 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
         "and no network was trained (model.cells is empty).")
     assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
+    # ui21: the label column (us_employment's Title, the series' name) is no covariate a user declared for the model
+    assert covariates_note(damped, ["Title"], ["gru"], label="Title") is None
+    assert "(promo) are not used" in str(covariates_note(damped, ["Title", "promo"], ["gru"], label="Title"))
 
 
 @pytest.mark.parametrize(("history", "lo80", "y_min", "said"), [
@@ -427,6 +430,30 @@ def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, sai
     assert rf.fallback_note(who) == said
 
 
+@pytest.mark.parametrize(("fallbacks", "short", "said"), [
+    ([("Leipzig", "naive")], {"Leipzig": 2}, None),  # said by short_note alone
+    ([("Leipzig", "naive"), ("one", "naive")], {"Leipzig": 2},
+     "1 series it cannot forecast was forecast by its fallback: 1 by naive"),
+    ([("a", "theta"), ("b", "naive"), ("c", "naive")], {"b": 2, "c": 2},
+     "1 series it cannot forecast was forecast by its fallback: 1 by theta"),
+    ([("one", "naive")], {}, "1 series it cannot forecast was forecast by its fallback: 1 by naive"),
+    ([], {}, None),
+])
+def test_the_fallback_note_leaves_out_the_series_too_short_for_a_trend(fallbacks, short, said):
+    """Regression (ui21): a run with a 2-point series (Leipzig) said in its decision and receipt both '1 series it
+    cannot forecast was forecast by its fallback: 1 by naive' and '1 series has fewer than 3 observations (Leipzig:
+    2): forecast by naive, ...': one series twice, the first as if the champion could not forecast it."""
+    from flowcast.models.recipes import RecipeForecast
+
+    recipe = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                    weights=[1.0])
+    frame = pl.DataFrame({"unique_id": [u for u, _ in fallbacks], "model": [m for _, m in fallbacks],
+                          "reason": "too few observations"}, schema={"unique_id": pl.Utf8, "model": pl.Utf8,
+                                                                      "reason": pl.Utf8})
+    rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=frame, recipe=recipe, short=short, short_history=3)
+    assert rf.fallback_note() == said
+
+
 @pytest.mark.parametrize("champion", ["theta", "damped", "seasonal_naive"])
 def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_says_so(champion):
     """Regression (a new user's 2-point series 9.92, 8.81: theta published 1.05 at step 14, its 95% interval
@@ -451,6 +478,8 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     assert ("s00", "naive", f"no forecast: 1 observation(s), too few for {champion}") in rf.fallbacks.rows()  # as before
     assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
                                "not by a trend read off so few points.")
+    others = [u for u, _, _ in rf.fallbacks.rows() if u != "s01"]  # s00 (seasonal_naive: s02 too), said once
+    assert str(rf.fallback_note()).startswith(f"{len(others)} series it cannot forecast")
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=14, fallbacks=rf.fallbacks, max_fallback_share=0.0)
     assert check.ok and check.fallback_series == 0  # by design, not a failure
     cut = forecast_detailed(r, td, 14)  # a backtest's: unchanged, the 2-point series by a trend model

@@ -168,6 +168,7 @@ def _announce_refusal(dataset: str, as_of: datetime | None, said: str, report: A
                 rows_in=report.rows_in, rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
                 threshold=threshold, checks=dict(report.checks), quarantine=report.quarantine_path,
                 refused_before_run=True)
+    events.flush()  # sent before the command ends: Prefect's exit handler warned 'Still processing items'
 
 
 def _dataset_of(settings: Any) -> str:
@@ -240,6 +241,7 @@ def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, 
     events.emit(events.RUN_FAILED, dataset=dataset, as_of=as_of, related=related, past=backfill,
                 message=f"{flow_name} run refused before it started: {said}", flow=flow_name,
                 refused_before_run=True)
+    events.flush()  # sent before the command ends: Prefect's exit handler warned 'Still processing items'
 
 
 def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:

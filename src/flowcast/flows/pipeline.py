@@ -592,7 +592,7 @@ def retrain_flow(
         log.warning(negative)
         notes.append(negative)
     declared = list(dict.fromkeys([*src.future_cols, *src.past_cols, *src.static_cols]))
-    if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
+    if (unused := covariates_note(model_obj, declared, list(settings.model.cells), src.label_col)) is not None:
         notes.append(unused)
     if (fell := rf.fallback_note()) is not None:
         notes.append(fell + ".")

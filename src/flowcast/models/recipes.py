@@ -191,11 +191,14 @@ def last_resort_recipe(*, horizon: int, season_length: int, intervals_note: str)
                                         "intervals_note": intervals_note})
 
 
-def covariates_note(recipe: Recipe, declared: list[str], cells: list[str]) -> str | None:
+def covariates_note(recipe: Recipe, declared: list[str], cells: list[str], label: str | None = None) -> str | None:
     """A sentence when the source declares covariates (`future_cols`, `past_cols`, `static_cols`) and the published
     model uses none of them: only the networks take covariates, and a statistical winner (or a blend whose networks
     got weight 0) forecast without them while the run said nothing (a user who declared promo = ["promo"] read a
-    damped forecast as one that knew the promotions). None when there is nothing to say."""
+    damped forecast as one that knew the promotions). None when there is nothing to say. `label`: the source's
+    `label_col`, the series' name (a static only because the plot's titles read it there), not counted: every run
+    of the bundled us_employment said 'The declared covariates (Title) are not used by damped'."""
+    declared = [c for c in declared if c != label]
     if not declared:
         return None
     if any(c.get("type") == "network" and w > 0 for c, w in zip(recipe.components, recipe.weights, strict=False)):
