@@ -511,6 +511,34 @@ def test_a_refusal_before_prefect_without_as_of_labels_its_events_with_the_runs_
         assert [p.name for p in path.parent.parent.iterdir()] == [folder]
 
 
+def test_a_command_that_sends_an_event_as_it_exits_sends_it_without_prefects_still_processing_warning(tmp_path):
+    """followup22: the `flowcast` command, run as a process, that sent an event just before it exited (a refusal
+    before Prefect: `flowcast.run.failed`) left it to Prefect's exit hook, which sent it printing `EventsWorker -
+    Still processing items: 1 items remaining...` on stderr, a WARNING under the command's one-line error. The
+    command waits for its events to be sent before it exits (`events.flush`): the event arrives, stderr is the
+    error alone."""
+    import os
+    import subprocess
+    import sys
+
+    from flow_helpers import events_named
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast import events
+
+    name = "flushed"
+    (tmp_path / f"{name}.csv").write_text("date,id,val\n")  # a header alone: refused before Prefect starts
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+           "PREFECT_API_URL": str(PREFECT_API_URL.value()), "FLOWCAST_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "flowcast", "run", f"{name}.csv", "--time-col", "date", "--id-col",
+                           "id", "--target-col", "val", "--freq", "1d"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"error: {name}.csv: no rows (the file has a header but no data)", done.stderr
+    found = events_named(events.RUN_FAILED, where=lambda e: e["resource"].get("flowcast.dataset") == name)
+    assert len(found) == 1 and found[0]["payload"]["refused_before_run"] is True, found
+
+
 _REFUSED = {  # what a refusal before Prefect refuses: the file's text (None: no file)
     "header": "date,id,val\n",
     "empty": "",
