@@ -595,7 +595,9 @@ def forecast_detailed(
     frame = pl.concat(parts, how="diagonal_relaxed")
     m = int(season_length or td.meta.season_length)
     # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True)
+    # a short series (published by naive) has one change: no typical one to scale its widths by (3 -> 15 published
+    # [-30, 60] at step 6 beside series moving a quarter of their level): the others' relative change, as one point's
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(short))
     out = []
     in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
@@ -615,9 +617,13 @@ def forecast_detailed(
     flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
                 .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
+    published = set(result["unique_id"].to_list()) - set(flat) - in_levels
+    stood_in = set(scale.filter(pl.col("level_scaled"))["unique_id"].to_list())
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
                           short=short, short_history=short_history,
-                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat) - in_levels))
+                          level_scaled={**_level_scaled(td, m, published),
+                                        **{u: f"{k} observations (one change)" for u, k in short.items()
+                                           if u in published and u in stood_in}})
 
 
 def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:
