@@ -427,13 +427,15 @@ def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, sai
     assert rf.fallback_note(who) == said
 
 
-@pytest.mark.parametrize(("first", "peers"), [(3.0, 2), (14.0, 2), (3.0, 0)])
-def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_so(first, peers):
+@pytest.mark.parametrize(("first", "peers", "champion"), [(3.0, 2, "theta"), (14.0, 2, "theta"), (3.0, 2, "naive"),
+                                                          (3.0, 0, "theta")])
+def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_so(first, peers, champion):
     """followup22: a 2-point series published by naive took widths scaled by its one change (3 -> 15: 12, where
     the series beside it move a tenth of their level), its 95% interval [-30, 60] at step 6 of a series never
     below 0. One change is no typical change: its widths are those of a series without a measured one (its mean
     |y| times the other series' median scale / mean |y|), and the interval notes name it; without another series
-    to take the ratio from (`peers` 0), it keeps its own. A backtest (short_history 0) is unchanged."""
+    to take the ratio from (`peers` 0), it keeps its own. So with naive the champion (no fallback: its own rows).
+    A backtest (short_history 0) is unchanged."""
     from flowcast.evaluation.conformal import series_scale
     from flowcast.flows.tasks import forecast_task
 
@@ -441,7 +443,7 @@ def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_
     td.frame = td.frame.with_columns(pl.when((pl.col("unique_id") == "s00") & (pl.col("ds") == pl.col("ds").min()))
                                      .then(first).when(pl.col("unique_id") == "s00").then(15.0)
                                      .otherwise(pl.col("y")).alias("y"))
-    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+    r = Recipe(name=champion, kind="statistical", components=[{"type": "statistical", "model": champion}],
                weights=[1.0], fallback=["naive"], intervals={m: CAL for m in ("theta", "naive")})
     rf = forecast_task.fn(r, td, 6)  # what both flows publish through
     two = rf.frame.filter(pl.col("unique_id") == "s00")

@@ -554,17 +554,18 @@ def forecast_detailed(
             .then(pl.format("no forecast: {} observation(s), too few for {}", pl.col("__n").fill_null(0),
                             pl.lit(recipe.name)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
-    short: dict[str, int] = {}
-    if short_history > 1 and recipe.name != LAST_RESORT:
+    few: dict[str, int] = {}  # series of 2 to short_history - 1 observations (publishing): naive's, one change
+    if short_history > 1:
         n_fin = td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len()
         # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
-        short = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
-        if short:
-            why = pl.DataFrame({"unique_id": list(short), "reason": [
-                f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
-                f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
-            bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
-                                how="vertical_relaxed").sort("unique_id")
+        few = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
+    short = few if recipe.name != LAST_RESORT else {}  # (naive the champion: its own rows, no fallback)
+    if short:
+        why = pl.DataFrame({"unique_id": list(short), "reason": [
+            f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
+            f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
+        bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
+                            how="vertical_relaxed").sort("unique_id")
     main = main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))
     if len(recipe.components) == 1 and recipe.components[0]["type"] == "statistical":
         main = _true_method(main, str(recipe.components[0]["model"]), td)
@@ -597,7 +598,7 @@ def forecast_detailed(
     # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
     # a short series (published by naive) has one change: no typical one to scale its widths by (3 -> 15 published
     # [-30, 60] at step 6 beside series moving a quarter of their level): the others' relative change, as one point's
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(short))
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(few))
     out = []
     in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
@@ -622,7 +623,7 @@ def forecast_detailed(
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
                           short=short, short_history=short_history,
                           level_scaled={**_level_scaled(td, m, published),
-                                        **{u: f"{k} observations (one change)" for u, k in short.items()
+                                        **{u: f"{k} observations (one change)" for u, k in few.items()
                                            if u in published and u in stood_in}})
 
 
