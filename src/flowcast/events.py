@@ -153,10 +153,12 @@ def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
     items left) is left to Prefect's exit hook, as before, and False is returned."""
     try:
         from prefect.events.worker import EventsWorker
-    except Exception:  # noqa: BLE001 - no Prefect: nothing was queued
-        return True
-    with EventsWorker._instance_lock:  # (read as Prefect's task runner reads it: no public way to ask)
-        workers = list(EventsWorker._instances.values())  # type: ignore[misc]
+
+        with EventsWorker._instance_lock:  # (read as Prefect's task runner reads it: no public way to ask)
+            workers = list(EventsWorker._instances.values())  # type: ignore[misc]
+    except Exception as exc:  # noqa: BLE001 - a Prefect without them: left to its own exit, never failing the command
+        log.debug("could not look for queued events: %s", exc)
+        return False
     emptied = True
     for worker in workers:
         waiter = threading.Thread(target=worker.wait_until_empty, name="flowcast-events-flush", daemon=True)
