@@ -454,6 +454,49 @@ def test_the_fallback_note_leaves_out_the_series_too_short_for_a_trend(fallbacks
     assert rf.fallback_note() == said
 
 
+@pytest.mark.parametrize(("first", "peers", "champion"), [(3.0, 2, "theta"), (14.0, 2, "theta"), (3.0, 2, "naive"),
+                                                          (3.0, 0, "theta")])
+def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_so(first, peers, champion):
+    """followup22: a 2-point series published by naive took widths scaled by its one change (3 -> 15: 12, where
+    the series beside it move a tenth of their level), its 95% interval [-30, 60] at step 6 of a series never
+    below 0. One change is no typical change: its widths are those of a series without a measured one (its mean
+    |y| times the other series' median scale / mean |y|), and the interval notes name it; without another series
+    to take the ratio from (`peers` 0), it keeps its own. So with naive the champion (no fallback: its own rows).
+    A backtest (short_history 0) is unchanged."""
+    from flowcast.evaluation.conformal import series_scale
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[2, *[36] * peers], horizon=6, level=20.0)
+    td.frame = td.frame.with_columns(pl.when((pl.col("unique_id") == "s00") & (pl.col("ds") == pl.col("ds").min()))
+                                     .then(first).when(pl.col("unique_id") == "s00").then(15.0)
+                                     .otherwise(pl.col("y")).alias("y"))
+    r = Recipe(name=champion, kind="statistical", components=[{"type": "statistical", "model": champion}],
+               weights=[1.0], fallback=["naive"], intervals={m: CAL for m in ("theta", "naive")})
+    rf = forecast_task.fn(r, td, 6)  # what both flows publish through
+    two = rf.frame.filter(pl.col("unique_id") == "s00")
+    assert set(two["model"]) == {"naive"}
+    history = td.frame.select("unique_id", "ds", "y")
+    own = abs(15.0 - first)
+    if peers:
+        long = mase_scale(history.filter(pl.col("unique_id") != "s00"), 12).join(
+            history.group_by("unique_id").agg(pl.col("y").abs().mean().alias("level")), on="unique_id")
+        unit = (first + 15.0) / 2 * float(np.median((long["scale"] / long["level"]).to_numpy()))
+        assert unit < own / 2 or first == 14.0  # the ratio of series moving a little: narrower than 12
+    else:
+        unit = own
+    np.testing.assert_allclose((two["y_hat_hi95"] - two["y_hat"]).to_numpy(), unit, rtol=1e-9)  # q 1.0 at every step
+    np.testing.assert_allclose((two["y_hat"] - two["y_hat_lo80"]).to_numpy(), 0.5 * unit, rtol=1e-9)
+    if peers and first == 3.0:
+        assert two["y_hat_lo95"].min() >= 0  # was 15 - 12 ... -30 under the real calibration
+    said = [n for n in rf.interval_notes() if "no measured typical change" in n]
+    assert said == ([("1 series has no measured typical change to scale its widths by (e.g. s00: 2 observations (one "
+                      "change)): its 80%/95% widths are the calibrated multiples of its mean |y| times the other series' "
+                      "typical change relative to their level instead, a stand-in nothing calibrated.")] if peers else [])
+    cut = forecast_detailed(r, td, 6).frame.filter(pl.col("unique_id") == "s00")  # a backtest's: its one change
+    np.testing.assert_allclose((cut["y_hat_hi95"] - cut["y_hat"]).to_numpy(), own, rtol=1e-9)
+    assert series_scale(history, 12).filter(pl.col("unique_id") == "s00")["scale"].item() == pytest.approx(own)
+
+
 @pytest.mark.parametrize("champion", ["theta", "damped", "seasonal_naive"])
 def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_says_so(champion):
     """Regression (a new user's 2-point series 9.92, 8.81: theta published 1.05 at step 14, its 95% interval

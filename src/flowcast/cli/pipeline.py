@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Self, TextIO, cast
 
@@ -93,34 +93,47 @@ AS_OF_CHECK_MAX_BYTES = 8 * 2**20
 VALIDATE_CHECK_MAX_BYTES = 2**20
 
 
-def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str = "retrain") -> None:
+def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str = "retrain",
+                           started: datetime | None = None) -> None:
     """A source that leaves a run nothing to run on, said before a Prefect server and the flow start (~20-30 s),
     in the words the flow's validation says it (`validate.nothing_to_run`): no rows (a header alone), every row
     quarantined, or (with `as_of`) an as_of before the data began (`validate.nothing_observed_by`: one pass over
     the time column, for a source too large to validate whole here). Every row quarantined writes the quarantine
-    file the run would have written (`quarantine/<source>/<as_of>/`; `all` without `as_of`, as `flowcast validate`
-    writes it), and the error names it. Only for a file given or configured that is
+    file the run would have written (`quarantine/<source>/<as_of>/`; without `as_of`, the folder of `started`), and
+    the error names it. Only for a file given or configured that is
     on this machine and up to `VALIDATE_CHECK_MAX_BYTES` (validated whole) or `AS_OF_CHECK_MAX_BYTES` (its time
     column): a URL is read in the flow, with its retries, a bundled dataset (M3 builds its files on first use) is
     left to the flow, and so is a larger file, whose read here would cost more than it saves. Anything else that
     stops the reading here is the flow's to say, in its run, as it always did. `as_of`: the instant the command
     parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them. Every
     refusal sends the `flowcast.run.failed` event the run's failure would have sent (`_announce_run_refused`;
-    `flow_name`: the flow the command would have run, `retrain` or `forecast`)."""
-    said = nothing_to_run_said(settings, as_of)
+    `flow_name`: the flow the command would have run, `retrain` or `forecast`). `started`: without `as_of`, the
+    instant the command started (`command_started`): the run key the run would have taken (its start), which
+    labels the refusal's events and names its quarantine folder, so that they say the as_of a run's failure says
+    and a later run of that key supersedes the file (it was `all/`, which no run writes, kept until gc)."""
+    key = as_of if as_of is not None else started
+    said = nothing_to_run_said(settings, as_of, key=key)
     if said is not None:
         from flowcast.errors import DataValidationError
 
-        _announce_run_refused(_dataset_of(settings), flow_name, as_of, said)
+        _announce_run_refused(_dataset_of(settings), flow_name, key, said)
         raise DataValidationError(said)
 
 
+def command_started(now: datetime) -> datetime:
+    """The run key a run without --as-of takes (`flows.common.resolve_as_of`: its start, UTC, to the second), of
+    the instant `now` a command read off the clock as it started: what a refusal before the run names as its as_of
+    (`check_data_before_flow`'s `started`, `_refusal_announced`)."""
+    return now.astimezone(UTC).replace(microsecond=0)
+
+
 def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = True,
-                        backfill: bool = False) -> str | None:
+                        backfill: bool = False, key: datetime | None = None) -> str | None:
     """`check_data_before_flow`'s error, or None when the source leaves the run something (or is not checked).
     `record`: leave what the run would have left of a source whose every row is quarantined: its quarantine file
     (the error names it) and, with a Prefect API configured, the `QUALITY_FAILED` event its automations notify
-    (`_announce_refusal`; `backfill`: labelled a backfill's)."""
+    (`_announce_refusal`; `backfill`: labelled a backfill's). `key`: the run key these are recorded under (the
+    quarantine folder, the event's as_of), where it is not `as_of` (a command without --as-of: its start)."""
     if settings.source is None and settings.dataset not in settings.sources:
         return None
     from flowcast.data.datasets import resolve_source
@@ -142,13 +155,14 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
             return None
         if size <= VALIDATE_CHECK_MAX_BYTES:
             said = nothing_to_run(source, as_of, settings.validation,
-                                  keep=_quarantine_keeper(settings, source.name, kept) if record else None)
+                                  keep=_quarantine_keeper(settings, source.name, kept, key) if record else None)
         else:
             said = nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
         return None
     if said is not None and kept:  # every row quarantined: the event the run's validation sends of it
-        _announce_refusal(source.name, as_of, said, kept[0].report, backfill, settings.validation.quarantine_threshold)
+        _announce_refusal(source.name, as_of if key is None else key, said, kept[0].report, backfill,
+                          settings.validation.quarantine_threshold)
     return said
 
 
@@ -168,7 +182,6 @@ def _announce_refusal(dataset: str, as_of: datetime | None, said: str, report: A
                 rows_in=report.rows_in, rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
                 threshold=threshold, checks=dict(report.checks), quarantine=report.quarantine_path,
                 refused_before_run=True)
-    events.flush()  # sent before the command ends: Prefect's exit handler warned 'Still processing items'
 
 
 def _dataset_of(settings: Any) -> str:
@@ -183,12 +196,13 @@ def _dataset_of(settings: Any) -> str:
 
 @contextmanager
 def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as_of: str | None,
-                       tz: str | None) -> Iterator[None]:
+                       tz: str | None, started: datetime | None = None) -> Iterator[None]:
     """Around a command's `resolve_settings`: a --data file refused there, before its columns are asked for (not
     found, a workbook, not text: `sources.check_readable`), sends `flowcast.run.failed` as every other refusal
     before Prefect does (`_announce_run_refused`); a mistaken option (ConfigError) is the command line's, not the
     data's, and sends nothing. The dataset is the one the file would have been (`--dataset`, else named after
-    it), the as_of the one given, read as the run reads it (no offset: UTC; a date alone: midnight in --tz)."""
+    it), the as_of the one given, read as the run reads it (no offset: UTC; a date alone: midnight in --tz), else
+    `started` (`command_started`: the key a run without --as-of takes)."""
     from flowcast.errors import DataValidationError
 
     try:
@@ -199,7 +213,7 @@ def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as
             from flowcast.ops.hooks import _as_of
 
             try:  # (not checked yet: a --tz that names no zone failed here, and its error replaced the refusal)
-                when = _as_of(as_of, None, tz)
+                when = _as_of(as_of, started, tz)
             except Exception:  # noqa: BLE001 - the refusal is what the command says; announced without an as_of
                 when = None
             _announce_run_refused(dataset or _name_of(data), flow_name, when, str(exc),
@@ -215,8 +229,9 @@ def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, 
     every row after as_of, every row quarantined (which sends `flowcast.data-quality.failed` too, as the run's
     validation did): nothing ran, nothing was published, and the *run failed* automation, which listens for this
     event from a flow named retrain, forecast, backfill or tune, had nothing to fire on: a command on a schedule
-    (cron) against a server alerted nobody. The resource is the dataset with the as_of given (`flowcast.as_of` ''
-    without one: the run would have taken the time it started), labelled a backfill's for `flowcast backfill`
+    (cron) against a server alerted nobody. The resource is the dataset with the as_of given (without --as-of, the
+    instant the command started, `command_started`: the run would have taken the time it started, where the label
+    was ''), labelled a backfill's for `flowcast backfill`
     (its run carries the `backfill` tag), the related resources the run's would have had, so far as they exist
     without a run: its flow (`prefect.flow.<id>`, role `flow`, the flow's record on the server; created there by
     name, as the run would have, when it has none) and its tags (`naming.run_tags`); no flow run. The payload says
@@ -241,7 +256,6 @@ def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, 
     events.emit(events.RUN_FAILED, dataset=dataset, as_of=as_of, related=related, past=backfill,
                 message=f"{flow_name} run refused before it started: {said}", flow=flow_name,
                 refused_before_run=True)
-    events.flush()  # sent before the command ends: Prefect's exit handler warned 'Still processing items'
 
 
 def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:
@@ -252,8 +266,6 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
     `dates`: `backfill_dates` (naive UTC)."""
-    from datetime import UTC
-
     from flowcast.flows.naming import as_of_label
 
     todo = list(dates)
@@ -286,14 +298,16 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     raise DataValidationError(error)
 
 
-def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any]) -> Any:
+def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any], key: datetime | None = None) -> Any:
     """`nothing_to_run`'s `keep`: the quarantine file written where the run writes it (`flows.common.load_data`:
     quarantine/<source>/<as_of>/quarantine.parquet, and copied under `shared` when the home has one), its path in
     the report, so that a refusal before Prefect leaves the rows and their reasons as the run did; the result is
-    appended to `kept` (its report: the event's figures)."""
-    from flowcast.data.validate import ValidationResult, quarantine_folder, write_quarantine
+    appended to `kept` (its report: the event's figures). `key`: the run key naming the folder, where it is not
+    the as_of the rows were read by (a command without --as-of reads every row; its run is keyed by its start)."""
+    from flowcast.data.validate import ValidationResult, as_of_label, quarantine_folder, write_quarantine
 
     def keep(result: ValidationResult, run_key: str) -> None:
+        run_key = run_key if key is None else as_of_label(key)
         where = write_quarantine(result, quarantine_folder(Path(settings.quarantine_dir).resolve(), source_name, run_key))
         if where is not None and settings.shared:
             from flowcast.shared import share_file
@@ -499,14 +513,15 @@ def run(
     data = source.data
     cells = _models(models)
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
-    with _refusal_announced("retrain", source.dataset, data, as_of, source.tz):
+    started = command_started(datetime.now(UTC))  # the key of a run without --as-of, for a refusal before it
+    with _refusal_announced("retrain", source.dataset, data, as_of, source.tz, started):
         settings = resolve_settings(  # the options are checked here, before a Prefect server starts
             **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
             model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
         )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_data_before_flow(settings, instant)
+    check_data_before_flow(settings, instant, started=started)
     if data is not None and source.dataset is None:
         _note_new_dataset(settings, data)
     from flowcast.flows import retrain_flow
@@ -652,13 +667,14 @@ def forecast(
 ) -> None:
     """Forecast every series with the production model and publish (the forecast flow once, no training)."""
     data = source.data
-    with _refusal_announced("forecast", source.dataset, data, as_of, source.tz):
+    started = command_started(datetime.now(UTC))  # the key of a run without --as-of, for a refusal before it
+    with _refusal_announced("forecast", source.dataset, data, as_of, source.tz, started):
         settings = resolve_settings(
             **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_data_before_flow(settings, instant, "forecast")
+    check_data_before_flow(settings, instant, "forecast", started)
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()

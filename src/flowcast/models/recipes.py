@@ -567,20 +567,21 @@ def forecast_detailed(
             .then(pl.format("no forecast: {} observation(s), too few for {}", pl.col("__n").fill_null(0),
                             pl.lit(recipe.name)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
-    short: dict[str, int] = {}
-    if short_history > 1 and recipe.name != LAST_RESORT:
+    few: dict[str, int] = {}  # series of 2 to short_history - 1 observations (publishing): naive's, one change
+    if short_history > 1:
         # observations: the points preprocessing imputed (`TrainingData.imputed`) are none (2 observed with an
         # imputed gap between them counted 3, and the champion's trend was read off the 2)
         n_fin = (td.frame.select("unique_id", "y").with_columns(td.observed())
                  .filter(pl.col("y").is_finite() & pl.col("observed")).group_by("unique_id").len())
         # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
-        short = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
-        if short:
-            why = pl.DataFrame({"unique_id": list(short), "reason": [
-                f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
-                f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
-            bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
-                                how="vertical_relaxed").sort("unique_id")
+        few = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
+    short = few if recipe.name != LAST_RESORT else {}  # (naive the champion: its own rows, no fallback)
+    if short:
+        why = pl.DataFrame({"unique_id": list(short), "reason": [
+            f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
+            f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
+        bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
+                            how="vertical_relaxed").sort("unique_id")
     main = main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))
     if len(recipe.components) == 1 and recipe.components[0]["type"] == "statistical":
         main = _true_method(main, str(recipe.components[0]["model"]), td)
@@ -611,7 +612,9 @@ def forecast_detailed(
     frame = pl.concat(parts, how="diagonal_relaxed")
     m = int(season_length or td.meta.season_length)
     # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True)
+    # a short series (published by naive) has one change: no typical one to scale its widths by (3 -> 15 published
+    # [-30, 60] at step 6 beside series moving a quarter of their level): the others' relative change, as one point's
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(few))
     out = []
     in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
@@ -631,9 +634,13 @@ def forecast_detailed(
     flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
                 .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
+    published = set(result["unique_id"].to_list()) - set(flat) - in_levels
+    stood_in = set(scale.filter(pl.col("level_scaled"))["unique_id"].to_list())
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
                           short=short, short_history=short_history,
-                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat) - in_levels))
+                          level_scaled={**_level_scaled(td, m, published),
+                                        **{u: f"{k} observations (one change)" for u, k in few.items()
+                                           if u in published and u in stood_in}})
 
 
 def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:
