@@ -1697,3 +1697,35 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
         assert f"model version {v} of {root} stays: the command that was removing it stopped before it" in said, said
     else:
         assert v not in said, said
+
+
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])
+def test_a_rollback_past_gone_versions_killed_and_run_again_rolls_back_once(tmp_path, _isolated_home, fault):
+    """faults22 (held): `flowcast models rollback --expected D` going past a version an older gc removed from under
+    production, a real process SIGKILLed before its one pointer write (nothing changed) and after it (its backup copy
+    not written; nothing printed). Run again, it rolls back once: production is the newest earlier promotion still
+    registered, the gone version taken out of the stack by one `retract`, one `rollback` event, the backup equal to
+    the pointer, and `models list` lists what is on disk."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a, b, c = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("lstm", "1"), ("rnn", "2"),
+                                                                              ("gru", "3")))
+    for v in (a, b, c):
+        reg.promote(v, at=T0)
+    with reg._lock():  # what an older gc did: b's files removed, the stack left naming it
+        reg._remove_version(b)
+    args = ["models", "rollback", "--dataset", "sales", "--expected", c, "--json"]
+    killed = subprocess.run([sys.executable, "-m", "flowcast", *args], check=False, capture_output=True, text=True,
+                            env={**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"}, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert reg.production("sales").version == (c if fault == "before_pointer_rename" else a)
+    r = CliRunner().invoke(app, args, terminal_width=400)
+    assert r.exit_code == 0, r.output
+    assert reg.production("sales").version == a
+    tail = [(e["action"], e["version"]) for e in reg.history("sales")][3:]
+    assert tail == [("retract", b), ("rollback", a)], tail
+    ptr = json.loads(reg.pointer_path.read_text())
+    assert ptr["datasets"]["sales"]["stack"] == [a]
+    assert json.loads((reg.root / "production.backup.json").read_text()) == ptr
+    assert [v.version for v in reg.list()] == [a, c]

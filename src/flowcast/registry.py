@@ -678,6 +678,17 @@ class ModelRegistry:
         except RegistryError:
             return None
 
+    def finish_removal(self) -> str | None:
+        """For a command that otherwise only reads the registry (a run that skips its date: it registers and pins
+        nothing): take the lock when a removal note is left (`REMOVING`), which finishes or drops it
+        (`_recover_removal`). Returns the version it named (None: no note, nothing done)."""
+        note = self._read_removing()
+        if note is None:
+            return None
+        with self._lock():
+            pass
+        return str(note.get("version") or "") or None
+
     def _recover_removal(self) -> None:
         """Called under the lock, so a removal note found here is a dead writer's: committed (its event is in the
         pointer), the removal is finished, the pointer's backup copy brought up to date first (it may be one write
@@ -1441,7 +1452,8 @@ class ModelRegistry:
                                kept=(expected, kept) if kept is not None and expected is not None else None)
 
     def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None,
-                         run: str | None = None, for_run: str | None = None) -> str | None:
+                         run: str | None = None, for_run: str | None = None,
+                         released: builtins.list[str] | tuple[str, ...] = ()) -> str | None:
         """Called under the lock, `version` production of `dataset`: put the previous production model back (a
         `withdraw` event) and remove `version` when nothing else names it and no run but `run` (the withdrawing
         run's own pin) has it pinned. Returns what production is now."""
@@ -1463,13 +1475,16 @@ class ModelRegistry:
         # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
         # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
         # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone)
-        own = _pin_name(version, run) if run is not None else None
-        remove = version not in stack and not any(n.startswith(f"{version}@") and n != own for n in self._pin_names())
+        own = {_pin_name(version, r) for r in (run, *released) if r}  # the withdrawing run's, dead runs'
+        remove = version not in stack and not any(n.startswith(f"{version}@") and n not in own for n in self._pin_names())
         if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered
             self._write_removing(version, dataset, "withdraw")
         self._write_pointer(ptr)  # the commit: production is `target` again
         if remove:
             self._remove_version(version)
+            for name in self._pin_names():  # the dead runs' pins (the withdrawing run unpins its own)
+                if name in own and name != (_pin_name(version, run) if run else None):
+                    self._remove_pin(name)
             self._clear_removing()
         return target
 
@@ -1560,7 +1575,7 @@ class ModelRegistry:
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                  run: str | None = None, check: Callable[[], None] | None = None,
-                 for_run: str | None = None) -> str | None:
+                 for_run: str | None = None, released: builtins.list[str] | tuple[str, ...] = ()) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
@@ -1570,11 +1585,14 @@ class ModelRegistry:
         `check`: called first, in the same hold of the lock (a promoting run's publish lands only under it:
         `publishing`), it raises, nothing changed, when `version` must stay (the conditions a withdrawal was decided
         on, read again: `flows.common.withdraw_unpublished_winner`). `for_run`: the run whose winner `version` is, when
-        `run` withdraws it on its behalf (it was killed), named in the event too (`flows.common.withdrawn_unsaid`)."""
+        `run` withdraws it on its behalf (it was killed), named in the event too (`flows.common.withdrawn_unsaid`).
+        `released`: runs found dead (`for_run`, a run that forecast with it), whose pins do not keep it (removed with
+        it): the killed run's own pin, which lasts PIN_TTL_HOURS, kept a winner withdrawn on its behalf registered."""
         with self._lock():
             if check is not None:
                 check()
-            now = self._withdraw_locked(dataset, version, reason=reason, at=at, run=run, for_run=for_run)
+            now = self._withdraw_locked(dataset, version, reason=reason, at=at, run=run, for_run=for_run,
+                                        released=released)
             _fault("winner_withdrawn")  # withdrawn, the withdrawing run's note and follow-up artifact not yet written
             return now
 
@@ -1669,7 +1687,8 @@ class ModelRegistry:
 
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                           check: Callable[[], None] | None = None, run: str | None = None,
-                          for_run: str | None = None) -> str | None:
+                          for_run: str | None = None, released: builtins.list[str] | tuple[str, ...] = (),
+                          ) -> str | None:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
@@ -1678,7 +1697,8 @@ class ModelRegistry:
         the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
         as `withdraw`'s, called first in the same hold of the lock. `run`: the run withdrawing the record of its own
         winner (its publish refused), named in the event, as `withdraw` names it (`flows.common.withdrawn_unsaid`), or
-        withdrawing a killed run's (`for_run`, named too: a run that skips its date on its behalf)."""
+        withdrawing a killed run's (`for_run`, named too: a run that skips its date on its behalf). `released`: as
+        `withdraw`'s, runs found dead whose pins do not keep it."""
         with self._lock():
             if check is not None:
                 check()
@@ -1689,12 +1709,16 @@ class ModelRegistry:
                                     "not withdrawn")
             now = self._withdraw_champion_locked(ent, version, reason=reason, at=at, run=run, for_run=for_run)
             # a running run forecasts with it: kept (no longer a champion: `flowcast gc` removes it once unpinned)
-            remove = not any(n.startswith(f"{version}@") for n in self._pin_names())
+            dead = {_pin_name(version, r) for r in released}
+            remove = not any(n.startswith(f"{version}@") and n not in dead for n in self._pin_names())
             if remove:  # killed after the commit, the next writer removes it (`_recover_removal`)
                 self._write_removing(version, dataset, "withdraw_champion")
             self._write_pointer(ptr)  # the commit
             if remove:
                 self._remove_version(version)
+                for name in self._pin_names():
+                    if name in dead:
+                        self._remove_pin(name)
                 self._clear_removing()
             _fault("champion_withdrawn")  # withdrawn, the run's note and its follow-up decision artifact not yet written
         return now

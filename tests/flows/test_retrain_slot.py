@@ -891,10 +891,14 @@ def _killed_skipping_retrain(kwargs: dict, fault: str, *, backfill: bool = False
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("left", "skipper"), [("production", "retrain"), ("champion", "retrain"),
-                                               ("champion", "backfill")])
+@pytest.mark.parametrize(("left", "skipper", "fault"), [
+    ("production", "retrain", "registry:winner_withdrawn"), ("champion", "retrain", "registry:champion_withdrawn"),
+    ("champion", "backfill", "registry:champion_withdrawn"),
+    # faults22: killed between the withdrawal's event and the removal of the winner's files
+    ("production", "retrain", "registry:before_version_removal"),
+    ("champion", "backfill", "registry:version_hidden")])
 def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_up_to_the_next_run(flow_kwargs, left,
-                                                                                                  skipper):
+                                                                                                  skipper, fault):
     """takeback21: a retrain with overwrite off killed before its refused publish (FLOWCAST_FAULT=flow:before_publish)
     left its winner in production (`left` production: it promoted) or recorded as the champion (`left` champion:
     promote=False, a backfill's date), its decision ('To publish') the key's newest. A run that skips the date
@@ -903,7 +907,11 @@ def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_u
     decision the newest for good: the withdrawal's event named neither run, so the next run of the date found nothing
     to withdraw and nothing unsaid. The event names the withdrawing run and the run it withdrew for (`for_run`); the
     next run of the date writes the follow-up, once. `skipper` backfill: the killed run a backfill's date (its
-    decision under the `backfill-` key), the withdrawing run and the next one retrain backfills over the date."""
+    decision under the `backfill-` key), the withdrawing run and the next one retrain backfills over the date.
+    faults22: the winner is removed with its withdrawal (the killed run's pin, which lasts 24 hours, kept it
+    registered, listed by `models list`, though the killed run was found dead), and a kill between the withdrawal's
+    event and the removal of its files (`before_version_removal`, `version_hidden`) leaves it unlisted, its files
+    removed by the next run."""
     from flow_helpers import artifacts_of
 
     from flowcast.flows import retrain_flow
@@ -918,12 +926,14 @@ def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_u
     assert winner is not None and winner.version != other["model_version"]
     owner = winner.fingerprint["run_id"]
     skip = {**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "overwrite": False}
-    _killed_skipping_retrain(skip, "registry:winner_withdrawn" if left == "production" else
-                             "registry:champion_withdrawn", backfill=backfill)
+    _killed_skipping_retrain(skip, fault, backfill=backfill)
     action = "withdraw" if left == "production" else "withdraw_champion"
     (undone,) = [e for e in registry.history("tiny") if e["action"] == action and e["version"] == winner.version]
     assert undone["for_run"] == owner and undone["run"] not in (owner, other["run_id"])
     assert registry.production("tiny") is None and registry.champion("tiny").version == other["model_version"]
+    assert winner.version not in [v.version for v in registry.list()]  # withdrawn: not listed
+    if fault.endswith("_withdrawn"):  # removed with the withdrawal, the killed run's pin with it
+        assert not (registry.versions_dir / winner.version).exists() and not registry.pins()
     key = reporting.artifact_key("decision", "tiny", backfill=backfill)
     (killed,) = artifacts_of(owner)[key]  # the killed run's decision: the winner, to publish
     assert killed.data.startswith(f"### To publish: **{winner.name}** ({winner.version})"), killed.data[:200]
@@ -940,6 +950,7 @@ def test_a_run_killed_after_withdrawing_a_killed_runs_winner_leaves_its_follow_u
     assert decision.data.startswith("## Withdrawn: nothing published by this run") and winner.version in decision.data
     note, arts = again()  # said once: nothing more
     assert "withdr" not in note and key not in arts
+    assert not [d for d in registry.versions_dir.iterdir() if winner.version in d.name]  # its files gone
 
 
 @pytest.mark.usefixtures("prefect_api")
