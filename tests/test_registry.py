@@ -1729,3 +1729,39 @@ def test_a_rollback_past_gone_versions_killed_and_run_again_rolls_back_once(tmp_
     assert ptr["datasets"]["sales"]["stack"] == [a]
     assert json.loads((reg.root / "production.backup.json").read_text()) == ptr
     assert [v.version for v in reg.list()] == [a, c]
+
+
+def test_a_removal_left_by_a_killed_writer_that_cannot_be_finished_blocks_no_other_write(tmp_path, monkeypatch,
+                                                                                         caplog):
+    """faults22: the next writer finishes a removal a killed command left (`REMOVING`); where the files cannot be
+    removed (an I/O error), its own write goes on, a warning names the version, and a later writer tries again: the
+    recovery runs as every writer takes the lock, and its failure must not fail them all."""
+    import errno
+
+    from flowcast.registry import REMOVING
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    with reg._lock():  # what a take-back killed right after its event left
+        reg._write_removing(v, "sales", "take_back")
+        ptr = reg._pointer_locked()
+        ptr["datasets"].setdefault("sales", {"stack": [], "events": []})["events"].append(
+            {"action": "take_back", "version": v, "previous": None, "reason": "refused", "at": None, "run": "r"})
+        reg._write_pointer(ptr)
+    assert [x.version for x in reg.list()] == [a]
+    real = ModelRegistry._remove_version
+
+    def broken(self, version):
+        raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / version))
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # its own write lands
+    assert f"could not finish removing model version {v}" in caplog.text and "tries again" in caplog.text
+    assert (reg.root / REMOVING).exists() and (reg.versions_dir / v).is_dir()
+    assert [x.version for x in reg.list()] == [a, b]
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer: finished
+    assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
+    assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a, b])

@@ -706,11 +706,17 @@ class ModelRegistry:
             except RegistryError:  # a damaged pointer: the note waits for `repair`
                 return
             if committed:
-                self._sync_backup_locked()
-                left = self._finish_removal(version)
-                for name in self._pin_names():
-                    if name.startswith(f"{version}@"):
-                        self._remove_pin(name)
+                try:
+                    self._sync_backup_locked()
+                    left = self._finish_removal(version)
+                    for name in self._pin_names():
+                        if name.startswith(f"{version}@"):
+                            self._remove_pin(name)
+                except (OSError, StorageError) as exc:  # the note stays: the next writer tries again (this one's
+                    log.warning("could not finish removing model version %s from %s (%s); the next command that "
+                                "writes the registry tries again", version, self.location,  # own write goes on)
+                                " ".join(str(exc).split()))
+                    return
                 if left:
                     what = f"its {note['action']} event" if note.get("action") else "its removal"
                     log.warning("removed model version %s from %s: the command that removed it (%s is recorded in the "
