@@ -719,9 +719,10 @@ def test_a_winner_left_in_production_by_a_retrain_killed_before_its_refused_publ
     assert registry.production("tiny") is None  # as it was before the killed run promoted
     (undone,) = [e for e in registry.history("tiny") if e["version"] == left.version and e["action"] == "withdraw"]
     assert "stopped (killed, or out of disk) before its publish was refused" in undone["reason"]
-    # out of production; its files stay for gc while the killed run's pin (not lapsed) names it (review19: a
-    # withdrawn version another run pins is kept)
-    assert left.version in registry.pins() and left.version in [v.version for v in registry.list()]
+    # out of production, and removed with its pin: the killed run was found dead (faults22: its pin, not lapsed, kept
+    # it registered until gc; a version a live run pins is kept, review19)
+    assert left.version not in registry.pins() and left.version not in [v.version for v in registry.list()]
+    assert not (registry.versions_dir / left.version).exists()
     assert store.receipt_of("tiny", SLOT)["run_id"] == other["run_id"]  # the other run's publish stays
     from flow_helpers import artifacts_of
 
@@ -1129,7 +1130,10 @@ def test_an_unpublished_winner_is_withdrawn_past_a_retract_and_never_once_a_run_
         assert registry.production("tiny") is None and registry.history("tiny")[-1]["action"] == "withdraw"
     else:
         assert left is None and registry.production("tiny").version == dead
-    assert other["published_rows"] > 0 and dead in [v.version for v in registry.list()]  # pinned: kept for gc
+    # withdrawn, the killed run found dead: removed with its pin (faults22: that pin kept it for gc); a pin since
+    # (a live forecast run) leaves it in production
+    assert other["published_rows"] > 0 and (dead in [v.version for v in registry.list()]) == (meanwhile != "retract")
+    assert (dead in registry.pins()) == (meanwhile != "retract")
 
 
 @pytest.mark.parametrize("kept_by", ["run-0", None], ids=["retrained-by-another-run", "not-retrained"])
