@@ -765,4 +765,3 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "UTC; pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
     res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
     assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output
-

@@ -576,4 +576,3 @@ def test_every_refusal_before_prefect_sends_the_run_failed_event_its_automation_
     quality = events_named(events.QUALITY_FAILED, where=ours, timeout=0)  # sent before it, when at all
     assert len(quality) == (1 if kind == "quarantined" else 0), quality
     assert all(triggers[auto.QUALITY_FAILED].covers(ReceivedEvent.model_validate(e)) for e in quality)
-
