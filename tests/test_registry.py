@@ -1621,3 +1621,147 @@ def test_after_a_derived_repair_the_history_lists_the_moved_keep_events_by_their
     res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
     assert res.exit_code == 0, res.output
     assert "the events moved to history.jsonl are placed by their time" in res.output, res.output
+
+
+_REMOVAL_CHILD = """
+import sys
+from datetime import datetime
+from flowcast.registry import ModelRegistry
+reg = ModelRegistry(sys.argv[1])
+op, version, at = sys.argv[2], sys.argv[3], datetime(2024, 1, 3)
+if op == "take_back":  # a run's publish without promotion refused: the version it registered for it taken back
+    reg.delete(version, at=at, run="run-k", dataset="sales", reason="its forecasts were not published")
+elif op == "withdraw":  # a run that skips the date withdraws a killed run's unpublished winner on its behalf
+    reg.withdraw(version, dataset="sales", at=at, reason="never published", run="run-s", for_run="run-k")
+else:  # the same of a winner recorded as the champion (promote=False)
+    reg.withdraw_champion(version, dataset="sales", at=at, reason="never published", run="run-s", for_run="run-k")
+"""
+
+
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename", "before_version_removal",
+                                   "version_hidden", "end"])
+@pytest.mark.parametrize(("op", "end"), [("take_back", "taken_back"), ("withdraw", "winner_withdrawn"),
+                                         ("withdraw_champion", "champion_withdrawn")])
+def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_write(tmp_path, _isolated_home, op, end,
+                                                                                   fault):
+    """faults22: a take-back (a refused publish without promotion), a withdrawal on a killed run's behalf and a
+    withdrawn champion record, each a real process SIGKILLed before its pointer write (nothing recorded), after it
+    (its backup copy not written), before the version's removal, with the version out of sight, and at the op's own
+    fault point. Once the event is committed the version is not listed (`flowcast models list`), and the next write
+    of the registry removes its files, brings the backup up to date and says so: killed between the event and the
+    removal, the version stayed registered, listed with its files, while the history said it was taken back or
+    withdrawn, until `flowcast gc`. Killed before the event, nothing was done: the version stays, listed and whole."""
+    import logging
+
+    from flowcast.cli import app
+    from flowcast.registry import REMOVING, Promotion
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = {"take_back": None, "withdraw": Promotion("promote", expected=a, at=T0),
+            "withdraw_champion": Promotion("champion", at=T0, as_of=datetime(2024, 1, 2))}[op]
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales", "run_id": "run-k"}, metrics={}, as_of=datetime(2024, 1, 2),
+                     created_at=T0, then=then).version
+    env = {**os.environ, "FLOWCAST_FAULT": f"registry:{end if fault == 'end' else fault}"}
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), op, v], env=env, check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    committed = fault != "before_pointer_rename"
+    r = CliRunner().invoke(app, ["models", "list", "--json", "--home", str(_isolated_home)], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    listed = [row["version"] for row in json.loads(r.stdout.strip().splitlines()[-1])["versions"]]
+    assert listed == ([a] if committed else [a, v]), listed  # before any write: never a version taken out
+    with pytest.MonkeyPatch.context() as mp:
+        records: list[str] = []
+        mp.setattr(logging.getLogger("flowcast.registry"), "warning",
+                   lambda msg, *args: records.append(msg % args))
+        b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # the next write of the registry: a run's
+    assert [x.version for x in reg.list()] == ([a, b] if committed else [a, v, b])
+    on_disk = sorted(d.name for d in (root / "versions").iterdir())
+    assert on_disk == sorted([a, b] if committed else [a, v, b]), on_disk  # no .tmp-deleted- left either
+    assert not (root / REMOVING).exists()
+    assert (root / "production.backup.json").read_bytes() == (root / "production.json").read_bytes()
+    events = [e for e in reg.history("sales") if e["version"] == v and e["action"] == op]
+    assert len(events) == committed
+    assert reg.production("sales").version == (v if op == "withdraw" and not committed else a)
+    champion = reg.champion("sales")
+    assert (champion.version if champion else None) == (v if op == "withdraw_champion" and not committed else None)
+    said = " ".join(records)
+    if committed and fault != "end":
+        assert f"removed model version {v} from {root}: the command that removed it (its {op} event is recorded" \
+               in said, said
+    elif not committed:
+        assert f"model version {v} of {root} stays: the command that was removing it stopped before it" in said, said
+    else:
+        assert v not in said, said
+
+
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])
+def test_a_rollback_past_gone_versions_killed_and_run_again_rolls_back_once(tmp_path, _isolated_home, fault):
+    """faults22 (held): `flowcast models rollback --expected D` going past a version an older gc removed from under
+    production, a real process SIGKILLed before its one pointer write (nothing changed) and after it (its backup copy
+    not written; nothing printed). Run again, it rolls back once: production is the newest earlier promotion still
+    registered, the gone version taken out of the stack by one `retract`, one `rollback` event, the backup equal to
+    the pointer, and `models list` lists what is on disk."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a, b, c = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("lstm", "1"), ("rnn", "2"),
+                                                                              ("gru", "3")))
+    for v in (a, b, c):
+        reg.promote(v, at=T0)
+    with reg._lock():  # what an older gc did: b's files removed, the stack left naming it
+        reg._remove_version(b)
+    args = ["models", "rollback", "--dataset", "sales", "--expected", c, "--json"]
+    killed = subprocess.run([sys.executable, "-m", "flowcast", *args], check=False, capture_output=True, text=True,
+                            env={**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"}, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert reg.production("sales").version == (c if fault == "before_pointer_rename" else a)
+    r = CliRunner().invoke(app, args, terminal_width=400)
+    assert r.exit_code == 0, r.output
+    assert reg.production("sales").version == a
+    tail = [(e["action"], e["version"]) for e in reg.history("sales")][3:]
+    assert tail == [("retract", b), ("rollback", a)], tail
+    ptr = json.loads(reg.pointer_path.read_text())
+    assert ptr["datasets"]["sales"]["stack"] == [a]
+    assert json.loads((reg.root / "production.backup.json").read_text()) == ptr
+    assert [v.version for v in reg.list()] == [a, c]
+
+
+def test_a_removal_left_by_a_killed_writer_that_cannot_be_finished_blocks_no_other_write(tmp_path, monkeypatch,
+                                                                                         caplog):
+    """faults22: the next writer finishes a removal a killed command left (`REMOVING`); where the files cannot be
+    removed (an I/O error), its own write goes on, a warning names the version, and a later writer tries again: the
+    recovery runs as every writer takes the lock, and its failure must not fail them all."""
+    import errno
+
+    from flowcast.registry import REMOVING
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    with reg._lock():  # what a take-back killed right after its event left
+        reg._write_removing(v, "sales", "take_back")
+        ptr = reg._pointer_locked()
+        ptr["datasets"].setdefault("sales", {"stack": [], "events": []})["events"].append(
+            {"action": "take_back", "version": v, "previous": None, "reason": "refused", "at": None, "run": "r"})
+        reg._write_pointer(ptr)
+    assert [x.version for x in reg.list()] == [a]
+    real = ModelRegistry._remove_version
+
+    def broken(self, version):
+        raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / version))
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # its own write lands
+    assert f"could not finish removing model version {v}" in caplog.text and "tries again" in caplog.text
+    assert (reg.root / REMOVING).exists() and (reg.versions_dir / v).is_dir()
+    assert [x.version for x in reg.list()] == [a, b]
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer: finished
+    assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
+    assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a, b])

@@ -14,6 +14,8 @@ Layout under `root` (settings.models_dir):
     production.v1.json                    the pointer as an older flowcast wrote it (one stack for the
                                           whole home), kept verbatim when it was migrated
     .lock                                 fcntl lock serialising writers of this registry
+    .removing.json                        a version whose removal (take-back, withdrawal, gc) is under way: once
+                                          its event is committed it is not listed, and the next writer finishes it
     pins/<version>@<run>.json             a running run forecasts with that version: gc keeps it until
                                           the run ends, or, for a killed run, until the pin's `until` (a pin
                                           that cannot be read: PIN_TTL_HOURS after the file was written)
@@ -112,6 +114,9 @@ class _Any:
 
 ANY = _Any()
 PENDING = ".pending.json"  # the version a register-and-promote transaction placed, until its pointer swap
+# the version a removal decided on (a take-back, a withdrawal, a gc), written before the removal's record is committed
+# and cleared once its files are gone: a writer killed in between leaves it, and the next writer finishes the removal
+REMOVING = ".removing.json"
 FOLLOW_UPS = ("promote", "champion")
 PINS = "pins"  # pins/<version>@<run>.json: a running run forecasts with that version (`pin`): gc keeps it
 PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run started
@@ -490,11 +495,13 @@ class ModelRegistry:
                         self._lease = lease
                         try:
                             self._recover_pending()
+                            self._recover_removal()
                             yield
                         finally:
                             self._lease = None
                 else:
                     self._recover_pending()
+                    self._recover_removal()
                     yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
@@ -605,6 +612,141 @@ class ModelRegistry:
         _fault("version_hidden")  # out of sight, its files not yet removed
         _make_writable(tmp)
         shutil.rmtree(tmp)
+
+    # ------------------------------------------------------------------ removals: record committed, files next
+    def _write_removing(self, version: str, dataset: str | None, action: str | None) -> None:
+        """Called under the lock, before the pointer write that records the removal of `version` (`action`: the
+        event that commits it, a `take_back`, `withdraw`, ...; None: a removal that writes no pointer, a gc's plain
+        one): `REMOVING` names it until its files are gone (`_clear_removing`)."""
+        note = {"version": version, "dataset": dataset, "action": action}
+        try:
+            if self.remote is not None:
+                self._guarded(f"{self.location}/{REMOVING}")
+                self.remote.write_text(REMOVING, json.dumps(note))
+            else:
+                _write_json_atomic(self.root / REMOVING, note, fault=None)
+        except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
+            log.debug("the removal note %s/%s could not be written (%s)", self.location, REMOVING, exc)  # file
+
+    def _clear_removing(self) -> None:
+        if self.remote is not None:
+            self.remote.remove(REMOVING)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / REMOVING)
+            _fsync_dir(self.root)
+
+    def _read_removing(self) -> dict[str, Any] | None:
+        """The note of a removal in flight (or of a dead writer's); {} when it cannot be read (written atomically:
+        only damage makes one), None when there is none."""
+        try:
+            if self.remote is not None:
+                if not self.remote.exists(REMOVING):
+                    return None
+                text = self.remote.read_text(REMOVING)
+            else:
+                text = (self.root / REMOVING).read_text()
+            note = json.loads(text)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+        return note if isinstance(note, dict) else {}
+
+    def _removal_committed(self, note: dict[str, Any], ptr: dict[str, Any] | None = None) -> bool:
+        """Whether the removal `note` names was committed: its event is in the pointer (a removal with no pointer
+        write, a gc's plain one, is committed by being decided)."""
+        if not note.get("action"):
+            return True
+        if ptr is None:
+            data = self._read_pointer_file()
+            if data is None or _is_legacy(data):
+                return False
+            ptr = self._checked(data)
+        return self._committed(ptr, note)
+
+    def removal_due(self) -> str | None:
+        """The version whose removal was committed (a take-back, a withdrawal, a gc: its event is in the pointer) and
+        whose files a writer killed midway left: not listed (`list`), and the next command that writes the registry
+        removes them (`_recover_removal`). None when there is none."""
+        note = self._read_removing()
+        version = str((note or {}).get("version") or "")
+        if not version or not _VERSION_RE.match(version):
+            return None
+        try:
+            return version if self._removal_committed(note or {}) else None
+        except RegistryError:
+            return None
+
+    def finish_removal(self) -> str | None:
+        """For a command that otherwise only reads the registry (a run that skips its date: it registers and pins
+        nothing): take the lock when a removal note is left (`REMOVING`), which finishes or drops it
+        (`_recover_removal`). Returns the version it named (None: no note, nothing done)."""
+        note = self._read_removing()
+        if note is None:
+            return None
+        with self._lock():
+            pass
+        return str(note.get("version") or "") or None
+
+    def _recover_removal(self) -> None:
+        """Called under the lock, so a removal note found here is a dead writer's: committed (its event is in the
+        pointer), the removal is finished, the pointer's backup copy brought up to date first (it may be one write
+        behind) and the version's pins (lapsed: a run cannot pin a version taken out) removed with it; not
+        committed (killed before its pointer write), nothing of it happened and the version stays. A take-back killed
+        between its `take_back` event and the removal left the version registered (`flowcast models list` showed a
+        version the history said was taken back) until `flowcast gc`."""
+        note = self._read_removing()
+        if note is None:
+            return
+        version = str(note.get("version") or "")
+        if version and _VERSION_RE.match(version):
+            try:
+                committed = self._removal_committed(note, self._pointer_locked() if note.get("action") else None)
+            except RegistryError:  # a damaged pointer: the note waits for `repair`
+                return
+            if committed:
+                try:
+                    self._sync_backup_locked()
+                    left = self._finish_removal(version)
+                    for name in self._pin_names():
+                        if name.startswith(f"{version}@"):
+                            self._remove_pin(name)
+                except (OSError, StorageError) as exc:  # the note stays: the next writer tries again (this one's
+                    log.warning("could not finish removing model version %s from %s (%s); the next command that "
+                                "writes the registry tries again", version, self.location,  # own write goes on)
+                                " ".join(str(exc).split()))
+                    return
+                if left:
+                    what = f"its {note['action']} event" if note.get("action") else "its removal"
+                    log.warning("removed model version %s from %s: the command that removed it (%s is recorded in the "
+                                "registry) stopped before its files were gone (killed, or out of disk)",
+                                version, self.location, what)
+            else:
+                log.warning("model version %s of %s stays: the command that was removing it stopped before it "
+                            "recorded the removal (killed, or out of disk); nothing of it was done",
+                            version, self.location)
+        self._clear_removing()
+
+    def _finish_removal(self, version: str) -> bool:
+        """Called under the lock: remove what is left of `version` (whole, or out of sight with its files not yet
+        removed). True when anything was left."""
+        vdir = self.versions_dir / version
+        if (self.remote is not None and self.remote.has_dir(f"versions/{version}")) or \
+                (self.remote is None and vdir.is_dir()):
+            self._remove_version(version)
+            return True
+        left = False
+        if self.remote is not None and version in self.remote.list("versions"):  # its marker gone, objects not
+            self._guarded(f"the removal of {self.location}/versions/{version}")
+            self.remote.remove(f"versions/{version}")
+            left = True
+        for d in (vdir, self.versions_dir / f".tmp-deleted-{version}"):
+            if d.is_dir():
+                _make_writable(d)
+                shutil.rmtree(d)
+                left = True
+        return left
 
     def _follow_up(self, ptr: dict[str, Any], ds: str, version: str, then: Promotion, *, check_only: bool = False,
                    ) -> None:
@@ -904,10 +1046,11 @@ class ModelRegistry:
         return out
 
     def _entries(self) -> list[tuple[str, ModelVersion | str]]:
-        hidden = self._uncommitted()
+        # a registration not committed, a removal committed and not finished (its writer killed): not listed
+        hidden = {self._uncommitted(), self.removal_due()}
         out: list[tuple[str, ModelVersion | str]] = []
         for n in self._version_names():
-            if n.startswith(".") or n == hidden or not self._has_version(n):
+            if n.startswith(".") or n in hidden or not self._has_version(n):
                 continue
             try:
                 out.append((n, self._read_version(n)))
@@ -925,9 +1068,11 @@ class ModelRegistry:
         if m is None or version.startswith(".") or int(m.group("seq")) >= self._next_seq():
             return False
         seq = int(m.group("seq"))
+        due = self.removal_due()  # its removal committed, its files not yet removed: removed
         for n in self._version_names():
             on_disk = _VERSION_RE.match(n.removeprefix(".tmp-deleted-"))
-            if on_disk is not None and int(on_disk.group("seq")) == seq and not n.startswith(".tmp-deleted-"):
+            if on_disk is not None and int(on_disk.group("seq")) == seq and not n.startswith(".tmp-deleted-") \
+                    and n != due:
                 if self.remote is not None and not self._has_version(n):
                     continue  # at a URL, a folder without its marker is no version: a removal stopped midway
                 return False
@@ -966,6 +1111,8 @@ class ModelRegistry:
             if self.versions_dir.exists() else []
         if self.remote is not None:
             out += [n for n in self.remote.list("versions") if not self._has_version(n)]
+        if (due := self.removal_due()) is not None and due in self._version_names():  # (`removal_due`)
+            out.append(due)
         return sorted(set(out))
 
     def leftover_size(self, name: str) -> int:
@@ -993,8 +1140,9 @@ class ModelRegistry:
         its version is in place). False when it is gone already, or became a version meanwhile."""
         if "/" in name or name in ("", ".", ".."):
             raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
-        with self._lock():
-            removed = False
+        due = self.removal_due() == name
+        with self._lock():  # (a removal whose record was committed is finished as the lock is taken)
+            removed = due and name not in self._version_names()
             if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
                 self._guarded(f"the removal of {self.location}/versions/{name}")
                 self.remote.remove(f"versions/{name}")
@@ -1310,7 +1458,8 @@ class ModelRegistry:
                                kept=(expected, kept) if kept is not None and expected is not None else None)
 
     def _withdraw_locked(self, dataset: str, version: str, *, reason: str, at: datetime | None,
-                         run: str | None = None, for_run: str | None = None) -> str | None:
+                         run: str | None = None, for_run: str | None = None,
+                         released: builtins.list[str] | tuple[str, ...] = ()) -> str | None:
         """Called under the lock, `version` production of `dataset`: put the previous production model back (a
         `withdraw` event) and remove `version` when nothing else names it and no run but `run` (the withdrawing
         run's own pin) has it pinned. Returns what production is now."""
@@ -1329,13 +1478,20 @@ class ModelRegistry:
         ent["events"].append({"action": "withdraw", "version": version, "previous": target, "reason": reason,
                               "at": _iso(at), **({"run": run} if run is not None else {}),
                               **({"for_run": for_run} if for_run else {})})
-        self._write_pointer(ptr)  # the commit: production is `target` again
         # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
         # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
         # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone)
-        own = _pin_name(version, run) if run is not None else None
-        if version not in stack and not any(n.startswith(f"{version}@") and n != own for n in self._pin_names()):
+        own = {_pin_name(version, r) for r in (run, *released) if r}  # the withdrawing run's, dead runs'
+        remove = version not in stack and not any(n.startswith(f"{version}@") and n not in own for n in self._pin_names())
+        if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered
+            self._write_removing(version, dataset, "withdraw")
+        self._write_pointer(ptr)  # the commit: production is `target` again
+        if remove:
             self._remove_version(version)
+            for name in self._pin_names():  # the dead runs' pins (the withdrawing run unpins its own)
+                if name in own and name != (_pin_name(version, run) if run else None):
+                    self._remove_pin(name)
+            self._clear_removing()
         return target
 
     def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
@@ -1425,7 +1581,7 @@ class ModelRegistry:
 
     def withdraw(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                  run: str | None = None, check: Callable[[], None] | None = None,
-                 for_run: str | None = None) -> str | None:
+                 for_run: str | None = None, released: builtins.list[str] | tuple[str, ...] = ()) -> str | None:
         """Undo the register-and-promote transaction of a run whose publish then failed: in one
         pointer swap, and only while `version` is still `dataset`'s production model (compare and
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
@@ -1435,11 +1591,14 @@ class ModelRegistry:
         `check`: called first, in the same hold of the lock (a promoting run's publish lands only under it:
         `publishing`), it raises, nothing changed, when `version` must stay (the conditions a withdrawal was decided
         on, read again: `flows.common.withdraw_unpublished_winner`). `for_run`: the run whose winner `version` is, when
-        `run` withdraws it on its behalf (it was killed), named in the event too (`flows.common.withdrawn_unsaid`)."""
+        `run` withdraws it on its behalf (it was killed), named in the event too (`flows.common.withdrawn_unsaid`).
+        `released`: runs found dead (`for_run`, a run that forecast with it), whose pins do not keep it (removed with
+        it): the killed run's own pin, which lasts PIN_TTL_HOURS, kept a winner withdrawn on its behalf registered."""
         with self._lock():
             if check is not None:
                 check()
-            now = self._withdraw_locked(dataset, version, reason=reason, at=at, run=run, for_run=for_run)
+            now = self._withdraw_locked(dataset, version, reason=reason, at=at, run=run, for_run=for_run,
+                                        released=released)
             _fault("winner_withdrawn")  # withdrawn, the withdrawing run's note and follow-up artifact not yet written
             return now
 
@@ -1534,7 +1693,8 @@ class ModelRegistry:
 
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                           check: Callable[[], None] | None = None, run: str | None = None,
-                          for_run: str | None = None) -> str | None:
+                          for_run: str | None = None, released: builtins.list[str] | tuple[str, ...] = (),
+                          ) -> str | None:
         """Undo the register-and-record transaction of a retrain that did not promote (`Promotion("champion")`)
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
@@ -1543,7 +1703,8 @@ class ModelRegistry:
         the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
         as `withdraw`'s, called first in the same hold of the lock. `run`: the run withdrawing the record of its own
         winner (its publish refused), named in the event, as `withdraw` names it (`flows.common.withdrawn_unsaid`), or
-        withdrawing a killed run's (`for_run`, named too: a run that skips its date on its behalf)."""
+        withdrawing a killed run's (`for_run`, named too: a run that skips its date on its behalf). `released`: as
+        `withdraw`'s, runs found dead whose pins do not keep it."""
         with self._lock():
             if check is not None:
                 check()
@@ -1553,9 +1714,18 @@ class ModelRegistry:
                 raise RegistryError(f"{version} is not a recorded champion of {dataset} outside production: "
                                     "not withdrawn")
             now = self._withdraw_champion_locked(ent, version, reason=reason, at=at, run=run, for_run=for_run)
+            # a running run forecasts with it: kept (no longer a champion: `flowcast gc` removes it once unpinned)
+            dead = {_pin_name(version, r) for r in released}
+            remove = not any(n.startswith(f"{version}@") and n not in dead for n in self._pin_names())
+            if remove:  # killed after the commit, the next writer removes it (`_recover_removal`)
+                self._write_removing(version, dataset, "withdraw_champion")
             self._write_pointer(ptr)  # the commit
-            if not any(n.startswith(f"{version}@") for n in self._pin_names()):  # a running run forecasts with it:
-                self._remove_version(version)  # kept (no longer a champion: `flowcast gc` removes it once unpinned)
+            if remove:
+                self._remove_version(version)
+                for name in self._pin_names():
+                    if name in dead:
+                        self._remove_pin(name)
+                self._clear_removing()
             _fault("champion_withdrawn")  # withdrawn, the run's note and its follow-up decision artifact not yet written
         return now
 
@@ -1797,14 +1967,20 @@ class ModelRegistry:
                 ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})["events"].append(
                     {"action": "take_back", "version": version, "previous": None, "reason": reason, "at": _iso(at),
                      "run": run})
-            if champion_of or unstacked or (run is not None and dataset is not None):
-                self._write_pointer(ptr)  # the commit: killed after it, the version stays, no longer protected
+            taken_back = run is not None and dataset is not None
+            # the removal's note first (`REMOVING`): killed after the commit below, the next writer finishes the removal
+            # (`_recover_removal`); a take-back left its version registered, listed, until `flowcast gc`
+            self._write_removing(version, dataset, "take_back" if taken_back else "withdraw_champion" if champion_of
+                                 else "retract" if unstacked else None)
+            if champion_of or unstacked or taken_back:
+                self._write_pointer(ptr)  # the commit
             else:  # a gc killed between its commit and the backup copy, run again: the copy still names the version,
                 self._sync_backup_locked()  # and `models repair` would restore a pointer naming a removed version
             self._remove_version(version)
             for name in self._pin_names():  # lapsed pins of killed runs
                 if name.startswith(f"{version}@"):
                     self._remove_pin(name)
+            self._clear_removing()
             if run is not None:
                 _fault("taken_back")  # removed, the run's note and its follow-up decision artifact not yet written
 

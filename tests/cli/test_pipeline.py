@@ -252,6 +252,43 @@ def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch,
     assert folders == [f"{last}T00-00-00"] and error.endswith(f"/{last}T00-00-00/quarantine.parquet")
 
 
+@pytest.mark.parametrize("command", [["run", "--as-of", "2024-01-05"], [*_BACKFILL]])
+def test_a_refusal_before_prefect_on_a_full_disk_says_the_refusal_and_the_unwritten_quarantine_file(tmp_path,
+                                                                                                    monkeypatch,
+                                                                                                    command):
+    """faults22: a file whose every row is quarantined, refused before Prefect, whose quarantine file cannot be
+    written (the disk full: ENOSPC as the file's bytes go out). The write's error was taken for a source the check
+    could not read: the command started Prefect's temporary server and the flow (1m44s on a real full tmpfs), whose
+    quarantine task failed the same write 3 times, and the run failed naming the disk alone, never the refusal. It
+    is refused at once now (exit 2), the refusal said first, then why there is no quarantine file; no partial file."""
+    import errno
+
+    from flowcast.atomic import atomic_file
+    from flowcast.data import validate as validate_mod
+
+    def disk_full(frame, path):
+        with atomic_file(path) as fh:
+            fh.write(b"PAR1")  # some bytes out, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(validate_mod, "atomic_write_parquet", disk_full)
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n")
+    res = runner.invoke(app, [*command, "s.csv", *_COLS, "--json"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    folder = "2024-01-03T00-00-00" if command[0] == "backfill" else "2024-01-05T00-00-00"
+    path = (tmp_path / "flowcast_home" / "quarantine" / "s" / folder / "quarantine.parquet").resolve()
+    assert "source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2})" in error, error
+    assert error.endswith(f"; its quarantine file (the rows and their reasons) could not be written: could not write "
+                          f"{path}: no space left on device (the disk is full); the previous file, if any, is intact. "
+                          "Free space there and run again to keep them (`flowcast validate` writes them too)"), error
+    assert "the rows and their reasons: /" not in error  # no path of a file that is not there
+    assert list(path.parent.iterdir()) == []  # no partial file, no temp file
+
+
+
 @pytest.mark.parametrize(("text", "args"), [
     ("date,id,val\n2024-01-01,a,1\n", []),
     ("date,id,val\n2024-01-01,a,1\n", ["--deployment", "retrain/retrain"]),

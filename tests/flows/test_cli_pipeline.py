@@ -369,6 +369,48 @@ def test_a_series_that_ended_long_ago_is_set_aside_with_exclude_and_forecast_aga
     assert sorted(published(datetime(2025, 2, 1))["unique_id"].unique()) == ["closed", "open1", "open2"]
 
 
+def test_a_refusal_killed_after_its_quarantine_file_leaves_it_whole_and_a_clean_run_of_the_as_of_after(
+        tmp_path, monkeypatch):
+    """faults22: `flowcast run` of a file whose every row is quarantined, refused before Prefect, a real process
+    SIGKILLed with its quarantine file written, before its error and events (FLOWCAST_FAULT=cli:quarantined). The
+    file is whole (every row and its reason), no temp file beside it; the same command run again refuses it again
+    (exit 2) into the same one file; and once the source is mended, a run of that as_of publishes and removes the
+    file (its rows no longer describe the source), its result saying nothing is quarantined."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    monkeypatch.setenv("FLOWCAST_EVALUATION__N_WINDOWS", "1")
+    home, csv = tmp_path / "home", tmp_path / "s.csv"
+    csv.write_text("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n")
+    args = ["run", str(csv), "--time-col", "date", "--id-col", "id", "--target-col", "val", "--freq", "1d",
+            "--as-of", "2024-01-05", "--home", str(home), "--models", "none", "--horizon", "3"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWCAST_", "PREFECT_API"))}
+    killed = subprocess.run([sys.executable, "-m", "flowcast", *args], env={**env, "FLOWCAST_FAULT": "cli:quarantined"},
+                            check=False, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    folder = home / "quarantine" / "s" / "2024-01-05T00-00-00"
+    assert [p.name for p in folder.iterdir()] == ["quarantine.parquet"]  # whole, no temp file
+    assert pl.read_parquet(folder / "quarantine.parquet")["check"].to_list() == ["y_not_number", "y_not_number"]
+    again = CliRunner().invoke(app, [*args, "--json"], terminal_width=400)
+    assert again.exit_code == 2, again.output
+    error = json.loads(again.stdout.strip().splitlines()[-1])["error"]
+    assert error.startswith("source 's': no valid rows left (all 2 quarantined") and error.endswith(
+        f"the rows and their reasons: {folder.resolve() / 'quarantine.parquet'}"), error
+    assert [p.name for p in folder.iterdir()] == ["quarantine.parquet"]
+    days = pl.date_range(datetime(2023, 11, 1), datetime(2024, 1, 5), "1d", eager=True)
+    pl.DataFrame({"date": days, "id": "a", "val": [float(i % 7) for i in range(len(days))]}).write_csv(csv)
+    clean = CliRunner().invoke(app, [*args, "--json"], terminal_width=400)
+    assert clean.exit_code == 0, clean.output
+    out = json.loads(clean.stdout.strip().splitlines()[-1])
+    assert out["rows_quarantined"] == 0 and out["published_rows"] == 3, out
+    assert list(folder.iterdir()) == []  # the refused rows' file is gone: they no longer describe the source
+
+
+
 def _shops_run(tmp_path: Path, home: Path, ended: str, last: str) -> dict:
     """`flowcast run --json` as of 2025-01-01 (statistical models, horizon 3) on two shops open 2018-01 to 2024-12
     and `ended`, open 2018-01 to `last`: its result."""

@@ -379,15 +379,19 @@ def test_a_refused_publish_without_promoting_takes_back_its_registered_version(t
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("rerun", ["retrain", "backfill"])
-def test_a_refused_publish_without_promoting_killed_after_its_take_back_gets_its_follow_up_decision(tmp_path, rerun):
+@pytest.mark.parametrize(("rerun", "fault"), [("retrain", "registry:taken_back"), ("backfill", "registry:taken_back"),
+                                              ("retrain", "registry:before_version_removal")])
+def test_a_refused_publish_without_promoting_killed_after_its_take_back_gets_its_follow_up_decision(tmp_path, rerun,
+                                                                                                   fault):
     """takeback21: a retrain that publishes its winner without promoting it (one observation a series: 'publish'),
     overwrite off, whose publish was refused (another run published its date), a real process SIGKILLed right after
     it took back the version it registered (FLOWCAST_FAULT=registry:taken_back), before its follow-up decision
     artifact: its decision ('To publish: naive'), stayed the key's newest for good, and nothing in the registry named
     the run. A `take_back` event names it now; the retrain of the date that skips it (`rerun` retrain), or a retrain
     backfill over the date (`rerun` backfill; the killed run a backfill's date, its artifacts under the `backfill-`
-    keys), writes the follow-up, once."""
+    keys), writes the follow-up, once. faults22: killed between the `take_back` event and the removal of the
+    version's files (`registry:before_version_removal`), the version stayed registered and listed until `flowcast
+    gc`: it is not listed once its event is in, and the next run of the date removes its files."""
     from test_retrain_slot import _killed_late_retrain
 
     from flowcast.config import load_settings
@@ -401,10 +405,10 @@ def test_a_refused_publish_without_promoting_killed_after_its_take_back_gets_its
         theirs, dataset="regions", as_of=later, model="naive", model_version=first["model_version"],
         run_id="another-run", created_at=datetime(2019, 6, 2, 1))
     backfill = rerun == "backfill"
-    _killed_late_retrain({**kw, "as_of": later.isoformat(), "overwrite": False}, "registry:taken_back",
-                         backfill=backfill)
+    _killed_late_retrain({**kw, "as_of": later.isoformat(), "overwrite": False}, fault, backfill=backfill)
     (taken,) = [e for e in registry.history("regions") if e["action"] == "take_back"]
-    assert taken["version"] not in [v.version for v in registry.list()]  # removed before the kill
+    assert taken["version"] not in [v.version for v in registry.list()]  # removed (or its removal due) before the kill
+    assert (registry.versions_dir / taken["version"]).is_dir() == (fault == "registry:before_version_removal")
     assert registry.production("regions").version == first["model_version"]  # left alone
     key = artifact_key("decision", "regions", backfill=backfill)
     (killed,) = artifacts_of(taken["run"])[key]  # its decision, written before its publish: the winner, to publish
@@ -429,3 +433,4 @@ def test_a_refused_publish_without_promoting_killed_after_its_take_back_gets_its
     note, arts = again()  # said once: nothing more
     assert "took it back" not in note and key not in arts
     assert registry.production("regions").version == first["model_version"]
+    assert not [d for d in registry.versions_dir.iterdir() if taken["version"] in d.name]  # its files gone

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,6 +161,11 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
             said = nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
         return None
+    unwritten = [k for k in kept if isinstance(k, str)]  # the quarantine file's write failed (a full disk): said
+    kept = [k for k in kept if not isinstance(k, str)]
+    if said is not None and unwritten:
+        said = (f"{said}; its quarantine file (the rows and their reasons) could not be written: {unwritten[0]}. Free "
+                "space there and run again to keep them (`flowcast validate` writes them too)")
     if said is not None and kept:  # every row quarantined: the event the run's validation sends of it
         _announce_refusal(source.name, as_of if key is None else key, said, kept[0].report, backfill,
                           settings.validation.quarantine_threshold)
@@ -302,17 +308,30 @@ def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any], key: da
     """`nothing_to_run`'s `keep`: the quarantine file written where the run writes it (`flows.common.load_data`:
     quarantine/<source>/<as_of>/quarantine.parquet, and copied under `shared` when the home has one), its path in
     the report, so that a refusal before Prefect leaves the rows and their reasons as the run did; the result is
-    appended to `kept` (its report: the event's figures). `key`: the run key naming the folder, where it is not
-    the as_of the rows were read by (a command without --as-of reads every row; its run is keyed by its start)."""
+    appended to `kept` (its report: the event's figures), and before it, where the file could not be written (a full
+    disk), that error (a str: `nothing_to_run_said` adds it to the refusal). `key`: the run key naming the folder,
+    where it is not the as_of the rows were read by (a command without --as-of reads every row; its run is keyed by
+    its start)."""
     from flowcast.data.validate import ValidationResult, as_of_label, quarantine_folder, write_quarantine
+    from flowcast.errors import StorageError
 
     def keep(result: ValidationResult, run_key: str) -> None:
         run_key = run_key if key is None else as_of_label(key)
-        where = write_quarantine(result, quarantine_folder(Path(settings.quarantine_dir).resolve(), source_name, run_key))
-        if where is not None and settings.shared:
-            from flowcast.shared import share_file
+        try:
+            where = write_quarantine(result, quarantine_folder(Path(settings.quarantine_dir).resolve(), source_name,
+                                                               run_key))
+            if where is not None and settings.shared:
+                from flowcast.shared import share_file
 
-            result.report.quarantine_path = share_file(settings, where)
+                result.report.quarantine_path = share_file(settings, where)
+        except (StorageError, OSError) as exc:  # a full disk: the refusal is said all the same, and why no file (the
+            # error was taken for a source the check could not read: the flow started (~30 s), retried the write 3
+            # times and failed naming the disk alone, never the refusal)
+            result.report.quarantine_path = None
+            kept.append(" ".join(str(exc).split()))
+        else:
+            if os.environ.get("FLOWCAST_FAULT") == "cli:quarantined":  # test-only: SIGKILL with the file written,
+                os.kill(os.getpid(), signal.SIGKILL)  # before the error, the artifact and the events
         kept.append(result)
 
     return keep

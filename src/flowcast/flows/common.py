@@ -381,6 +381,9 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
     try:
         store = open_store(settings)
         registry = open_registry(settings)
+        # a removal a killed run recorded and did not finish (the winner it withdrew: its files): finished here, where
+        # this run writes nothing else to the registry (a skipping run registers and pins nothing); it stayed
+        registry.finish_removal()
         found = _unpublished_winner(registry, store, dataset, key)
         if found is None:
             return None
@@ -406,11 +409,11 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
         owner = str((mv.fingerprint or {}).get("run_id") or "") or None  # the killed run whose winner it is
         if what == "production":
             now = registry.withdraw(mv.version, dataset=dataset, at=at, reason=reason, check=check, run=run,
-                                    for_run=owner)
+                                    for_run=owner, released=dead)  # a dead run's pin kept it registered
             return (f"Production of {dataset} was {mv.version}, {reason}: it was withdrawn, production is "
                     f"{now or 'empty'} again."), mv
         now = registry.withdraw_champion(mv.version, dataset=dataset, at=at, reason=reason, check=check, run=run,
-                                         for_run=owner)
+                                         for_run=owner, released=dead)
         return (f"The recorded champion of {dataset} was {mv.version}, {reason}: it was withdrawn, the champion is "
                 f"{now or 'none'} again."), mv
     except ProductionMovedError:

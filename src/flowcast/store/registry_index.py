@@ -9,9 +9,14 @@ what is in production per dataset, without reading the registry's files.
     model_versions  version PRIMARY KEY: name, dataset, kind, recipe, metrics, fingerprint (jsonb),
                     as_of, created_at, description; index (dataset, name)
     production      dataset PRIMARY KEY: version (the production pointer of each dataset)
-    promotions      (dataset, seq) PRIMARY KEY: action, version, previous, reason, at, and for a `keep` event
-                    (a retrain that kept production) its as_of and run (null for the others); an index
+    promotions      (dataset, seq) PRIMARY KEY: action, version, previous, reason, at, as_of where the event
+                    has one (a `keep`: a retrain that kept production; a run's promotion) and run where it
+                    names one (a `keep`; a run's withdraw, withdraw_champion, take_back), else null; an index
                     made by an older flowcast gets the two columns added (ADD COLUMN IF NOT EXISTS)
+
+No flowcast command reads the index (`models history`, `flows.common.withdrawn_unsaid` and
+`withdraw_unpublished_winner` read the registry's files), so the `for_run` of a withdrawal made on a killed
+run's behalf is not mirrored: `flowcast models history --json` has it.
 
 `sync_registry` replaces the index with the registry's current state in one transaction
 (readers see the old index or the new one), so it is idempotent and a crash between two syncs
