@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import inspect
+import re
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -451,7 +452,7 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
         return None
     for e in reversed(history):
         if e.get("action") not in ("withdraw", "withdraw_champion", "take_back") or not run \
-                or run not in (e.get("run"), e.get("for_run")) or str(e.get("version")) not in data:
+                or run not in (e.get("run"), e.get("for_run")) or not _names_version(data, str(e.get("version"))):
             continue
         why = str(e.get("reason") or "").rstrip(".")
         if e.get("for_run") == run and e.get("run") and e.get("run") != run:  # withdrawn by a run that skipped
@@ -474,6 +475,11 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
                 f"champion of {scope.dataset} that run withdrew ({why}) and then stopped (killed) before it could say "
                 f"so: the recorded champion of {scope.dataset} is {e.get('previous') or 'none'} since"), str(e["version"])
     return None
+
+
+def _names_version(text: str, version: str) -> bool:
+    """Whether `text` names `version` whole: 'theta-v1' is not named by 'theta-v12' (nor by 'auto-theta-v1')."""
+    return re.search(rf"(?<![\w-]){re.escape(version)}(?!\w)", text) is not None
 
 
 def _unpublished_winner(registry: Any, store: Any, dataset: str, key: datetime,

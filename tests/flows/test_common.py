@@ -1,0 +1,64 @@
+"""flows/common.py's helpers that read the registry and the Prefect API, in a real flow against the harness API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from flowcast.config import Settings
+from flowcast.registry import ModelRegistry, Promotion
+
+T0 = datetime(2024, 1, 1, 12, 0)
+AS_OF = datetime(2024, 1, 1)
+
+
+def _registered(reg: ModelRegistry, tmp_path: Path, name: str, n: int, dataset: str,
+                then: Promotion | None = None) -> str:
+    art = tmp_path / f"art_{name}_{n}"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text(f"{name}{n}")
+    (art / "meta.json").write_text(json.dumps({"cell": name}))
+    return reg.register(art, name=name, dataset=dataset, config={}, fingerprint={"source": "sales"}, metrics={},
+                        as_of=AS_OF, created_at=T0, then=then).version
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize(("chosen", "said"), [
+    (12, False),  # theta-v12 chosen: the withdrawal of theta-v1 is not about it ('theta-v1' is in 'theta-v12')
+    (1, True),    # theta-v1 chosen, and withdrawn: said
+])
+def test_withdrawn_unsaid_matches_the_decisions_version_whole(tmp_path, chosen, said):
+    """review24: `withdrawn_unsaid` found the withdrawal of a run's decision by the version's name anywhere in the
+    decision's text: a run that withdrew theta-v1 (a killed run's winner, on its behalf) and then chose theta-v12 was
+    said to have chosen theta-v1, withdrawn, and a follow-up naming theta-v1 was written over its decision."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import get_run_context
+
+    from flowcast import reporting
+    from flowcast.flows.common import withdrawn_unsaid
+
+    settings = Settings(home=tmp_path / "home")
+    reg = ModelRegistry(settings.models_location)
+    scope = reporting.Scope(f"unsaid-{chosen}", AS_OF)  # a key of its own in the session's API
+    first = _registered(reg, tmp_path, "theta", 1, scope.dataset, Promotion("promote", expected=None))
+    versions = [first, *(_registered(reg, tmp_path, "theta", n, scope.dataset) for n in range(2, 13))]
+    assert (versions[0], versions[-1]) == ("theta-v1", "theta-v12")
+
+    @flow
+    def decide() -> tuple[str, str] | None:
+        run = str(get_run_context().flow_run.id)
+        reg.withdraw(first, dataset=scope.dataset, reason="left unpublished", at=T0, run=run,
+                     for_run=None if said else "killed-run")
+        create_markdown_artifact(f"### To publish: **theta** (theta-v{chosen})\n\nThe champion of the backtest.",
+                                 key=scope.key("decision"), description=scope.describe("the decision"))
+        return withdrawn_unsaid(settings, scope)
+
+    found = decide()
+    if said:
+        assert found is not None and found[1] == "theta-v1", found
+    else:
+        assert found is None, found
