@@ -1765,3 +1765,66 @@ def test_a_removal_left_by_a_killed_writer_that_cannot_be_finished_blocks_no_oth
     reg.sync_backup()  # the next writer: finished
     assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
     assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a, b])
+
+
+_GC_CHILD = """
+import sys
+from datetime import datetime
+from flowcast.registry import ModelRegistry
+ModelRegistry(sys.argv[1]).delete(sys.argv[2], allow_protected=True, at=datetime(2024, 1, 3))
+"""
+
+
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "before_version_removal"])
+@pytest.mark.parametrize("what", ["champion", "previous", "retracted before"])
+def test_a_gc_of_a_protected_version_killed_midway_is_finished_or_left_whole(tmp_path, what, fault):
+    """review24: `flowcast gc --version V` of a recorded champion (a `withdraw_champion` event) or of a previous
+    production model (a `retract` event), a real process SIGKILLed after its pointer commit and before the version's
+    removal: the removal note named no dataset (gc passes none), so the next writer found its event nowhere, said
+    'stays: ... nothing of it was done' and left V registered, listed, with its files, its record gone. Killed before
+    the commit, V stays whole, also where an older event of the same action names it (V retracted once, promoted again
+    by hand: it is in the stack, a rollback reaches it)."""
+    import logging
+
+    from flowcast.registry import REMOVING, Promotion
+
+    root = tmp_path / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    if what == "champion":
+        v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                         fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                         then=Promotion("champion", at=T0, as_of=datetime(2024, 1, 2))).version
+    else:
+        v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+        reg.promote(v, at=T0)
+        b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version
+        reg.promote(b, at=T0)
+        if what == "retracted before":
+            assert reg.retract(v, dataset="sales", reason="by hand", at=T0)
+            reg.promote(v, at=T0)
+            reg.promote(b, at=T0)
+    action = "withdraw_champion" if what == "champion" else "retract"
+    before = len([e for e in reg.history("sales") if e["version"] == v and e["action"] == action])
+    killed = subprocess.run([sys.executable, "-c", _GC_CHILD, str(root), v], check=False, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    committed = fault != "before_pointer_rename"
+    with pytest.MonkeyPatch.context() as mp:
+        records: list[str] = []
+        mp.setattr(logging.getLogger("flowcast.registry"), "warning", lambda msg, *args: records.append(msg % args))
+        reg.sync_backup()  # the next write of the registry
+    said = " ".join(records)
+    assert not (root / REMOVING).exists()
+    events = [e for e in reg.history("sales") if e["version"] == v and e["action"] == action]
+    assert len(events) == before + committed
+    listed = [x.version for x in reg.list()]
+    if committed:
+        assert v not in listed and not (root / "versions" / v).exists(), (listed, said)
+        assert f"removed model version {v} from {root}" in said, said
+    else:
+        assert v in listed and (root / "versions" / v).is_dir(), listed
+        assert f"model version {v} of {root} stays" in said, said
+        if what != "champion":
+            assert v in json.loads(reg.pointer_path.read_text())["datasets"]["sales"]["stack"]

@@ -617,8 +617,11 @@ class ModelRegistry:
     def _write_removing(self, version: str, dataset: str | None, action: str | None) -> None:
         """Called under the lock, before the pointer write that records the removal of `version` (`action`: the
         event that commits it, a `take_back`, `withdraw`, ...; None: a removal that writes no pointer, a gc's plain
-        one): `REMOVING` names it until its files are gone (`_clear_removing`)."""
-        note = {"version": version, "dataset": dataset, "action": action}
+        one): `REMOVING` names it until its files are gone (`_clear_removing`). `before`: how many events of that
+        action name it in the pointer as committed so far, so that an older one (V retracted once, promoted again by
+        hand) is not taken for this removal's commit (`_removal_committed`)."""
+        note = {"version": version, "dataset": dataset, "action": action,
+                "before": self._events_naming(version, dataset, action)}
         try:
             if self.remote is not None:
                 self._guarded(f"{self.location}/{REMOVING}")
@@ -627,6 +630,24 @@ class ModelRegistry:
                 _write_json_atomic(self.root / REMOVING, note, fault=None)
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
             log.debug("the removal note %s/%s could not be written (%s)", self.location, REMOVING, exc)  # file
+
+    def _events_naming(self, version: str, dataset: str | None, action: str | None,
+                       ptr: dict[str, Any] | None = None) -> int:
+        """How many events of `action` name `version` in `dataset`'s entry of `ptr` (None: the pointer as committed;
+        0 where it cannot be read)."""
+        if not action:
+            return 0
+        if ptr is None:
+            try:
+                data = self._read_pointer_file()
+                if data is None or _is_legacy(data):
+                    return 0
+                ptr = self._checked(data)
+            except RegistryError:
+                return 0
+        ent = ptr["datasets"].get(dataset, {})
+        return sum(1 for e in ent.get("events", [])
+                   if isinstance(e, dict) and e.get("version") == version and e.get("action") == action)
 
     def _clear_removing(self) -> None:
         if self.remote is not None:
@@ -663,7 +684,9 @@ class ModelRegistry:
             if data is None or _is_legacy(data):
                 return False
             ptr = self._checked(data)
-        return self._committed(ptr, note)
+        # an event of its own, beyond those that named it when the note was written (`_write_removing`'s `before`)
+        return self._events_naming(str(note.get("version")), note.get("dataset"), str(note["action"]), ptr) \
+            > int(note.get("before") or 0)
 
     def removal_due(self) -> str | None:
         """The version whose removal was committed (a take-back, a withdrawal, a gc: its event is in the pointer) and
@@ -1970,7 +1993,10 @@ class ModelRegistry:
             taken_back = run is not None and dataset is not None
             # the removal's note first (`REMOVING`): killed after the commit below, the next writer finishes the removal
             # (`_recover_removal`); a take-back left its version registered, listed, until `flowcast gc`
-            self._write_removing(version, dataset, "take_back" if taken_back else "withdraw_champion" if champion_of
+            # (the dataset whose event commits it: gc names none, its withdrawn record's or retraction's is it)
+            self._write_removing(version, dataset if taken_back else champion_of[0] if champion_of
+                                 else unstacked[0] if unstacked else dataset,
+                                 "take_back" if taken_back else "withdraw_champion" if champion_of
                                  else "retract" if unstacked else None)
             if champion_of or unstacked or taken_back:
                 self._write_pointer(ptr)  # the commit
