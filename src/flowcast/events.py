@@ -30,6 +30,7 @@ exits, `cli.app.FlowcastGroup`).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -140,6 +141,7 @@ def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
 
 # how long `flush` waits for queued events to be sent (an API that went away: the sending gives up sooner)
 FLUSH_TIMEOUT_S = 15.0
+_FLUSH_POLL_S = 0.05  # how often `flush` looks whether a worker stopped while it waits
 
 
 def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
@@ -149,8 +151,9 @@ def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
     event still queued and logs `EventsWorker - Still processing items: 1 items remaining...` on stderr as it sends
     it. Waiting for the queue to empty first (`wait_until_empty`), then draining it (`drain_all`), sends the same
     event without that line. No worker is started (one exists only once an event was queued: Prefect's own check,
-    `task_runners`); one whose queue does not empty within `timeout` (its API unreachable, its service failed with
-    items left) is left to Prefect's exit hook, as before, and False is returned."""
+    `task_runners`); one whose queue does not empty within `timeout`, or whose service stopped with items left (its
+    API unreachable: not waited for once it stopped), is left to Prefect's exit hook, as before, and False is
+    returned."""
     try:
         from prefect.events.worker import EventsWorker
 
@@ -163,7 +166,12 @@ def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
     for worker in workers:
         waiter = threading.Thread(target=worker.wait_until_empty, name="flowcast-events-flush", daemon=True)
         waiter.start()
-        waiter.join(timeout)
+        # a worker whose service stopped (it failed: 'Service EventsWorker failed with 1 pending items', its API
+        # unreachable) never empties its queue: waited for, every such command took `timeout` longer to exit
+        for _ in range(max(1, math.ceil(timeout / _FLUSH_POLL_S))):
+            waiter.join(_FLUSH_POLL_S)
+            if not waiter.is_alive() or getattr(worker, "_stopped", False):
+                break
         emptied = emptied and not waiter.is_alive()
     if not emptied:
         log.debug("events still queued after %.0f s: left to Prefect's exit", timeout)
