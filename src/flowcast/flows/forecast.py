@@ -280,7 +280,7 @@ def forecast_flow(
         note = ""
         if rf.fallbacks.height:
             note = rf.fallback_note(production.name)
-            log.warning(note + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.fallbacks.head(3).rows()) + ")")
+            log.warning(note)  # names the first series and why (fallback_note)
             note += "."
         if (short := rf.short_note()) is not None:
             log.warning(short)

@@ -428,12 +428,18 @@ class RecipeForecast:
     level_scaled: dict[str, str] = field(default_factory=dict)
 
     def fallback_note(self, who: str = "it") -> str:
-        """'1 series it cannot forecast was forecast by its fallback: 1 by naive' ('3 series ... were ...': it said
-        'were' of one series too), `who` the model that could not ('it': the run's champion)."""
+        """'1 series it cannot forecast was forecast by its fallback: 1 by naive (east: no forecast: 40
+        observation(s), too few for seasonal_naive)' ('3 series ... were ...': it said 'were' of one series too),
+        `who` the model that could not ('it': the run's champion). The first 3 series are named with their reason
+        (newuser22: a retrain's summary named none, and `flowcast forecasts` showed the fallback's rows under the
+        champion's version; only the forecast flow's log gave an example)."""
         n = self.fallbacks.height
         by_model = self.fallbacks.group_by("model").len().sort("model").rows()
+        named = "; ".join(f"{u}: {r}" for u, _, r in self.fallbacks.select("unique_id", "model", "reason")
+                          .head(3).rows())
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
-                + ", ".join(f"{k} by {m}" for m, k in by_model))
+                + ", ".join(f"{k} by {m}" for m, k in by_model)
+                + (f" ({'e.g. ' if n > 3 else ''}{named})" if named else ""))
 
     def short_note(self) -> str | None:
         """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none)."""
@@ -549,10 +555,16 @@ def forecast_detailed(
         pl.col("__reason").first().alias("reason"))
     if bad_ids.height:  # say how short a series the model does not forecast by design is
         n_obs = td.frame.group_by("unique_id").len().rename({"len": "__n"})
+        # a statistical champion says how many it needs (newuser22: 'too few for seasonal_naive' of a weekly
+        # series of 40 points left the user to guess the 52 of one season)
+        single = recipe.components[0] if len(recipe.components) == 1 else {}
+        need = (f" (it needs {min_points(str(single['model']), td.meta.season_length)}"
+                + (": one season)" if single["model"] == "seasonal_naive" else ")")
+                if single.get("type") == "statistical" else "")
         bad_ids = bad_ids.join(n_obs, on="unique_id", how="left").with_columns(
             pl.when(pl.col("reason").str.starts_with("no forecast"))
-            .then(pl.format("no forecast: {} observation(s), too few for {}", pl.col("__n").fill_null(0),
-                            pl.lit(recipe.name)))
+            .then(pl.format("no forecast: {} observation(s), too few for {}{}", pl.col("__n").fill_null(0),
+                            pl.lit(recipe.name), pl.lit(need)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     short: dict[str, int] = {}
     if short_history > 1 and recipe.name != LAST_RESORT:
