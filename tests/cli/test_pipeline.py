@@ -349,7 +349,7 @@ def test_a_failed_command_with_json_still_prints_one_json_object(tmp_path, monke
     assert res.exit_code == 2, res.output
     last = json.loads(res.stdout.strip().splitlines()[-1])
     assert last["status"] == "failed" and last["exit_code"] == 2
-    assert ("--data sales.csv also needs --target-col, --freq" in last["error"]
+    assert ("--data sales.csv also needs --target-col (its columns" in last["error"]
             or "describe a file" in last["error"] or "--end must be an ISO date" in last["error"]), last
 
 
