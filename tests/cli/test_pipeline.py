@@ -549,6 +549,7 @@ def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, 
     ("sales.csv", [], False),  # the dataset the home has
     ("sales_v2.csv", ["--dataset", "sales"], False),  # named: goes on with it
     ("us_employment.csv", [], False),  # a bundled dataset's name: said apart (below)
+    ("euro.csv", [], True),  # a name like none of the home's: no e.g. (newuser22: it offered the first by name)
 ])
 def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, monkeypatch, file, extra, noted):
     """Regression: `flowcast run --data sales_v2.csv` in a home whose retrains read sales.csv started dataset
@@ -573,10 +574,13 @@ def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, mon
                               "1d", "--home", "home", *extra], terminal_width=400)
     assert "_PrefectStarted" in res.output, res.output
     said = " ".join(res.output.split())
-    note = (f"note: {file} is dataset 'sales_v2' (named after the file), new in this home, which has production "
-            "models of sales, us_employment: this run starts 'sales_v2' afresh (no production model, forecasts of its "
-            "own); to go on with one of those (a renamed or newer export), pass --dataset NAME, e.g. --dataset sales")
+    name = file.removesuffix(".csv")
+    note = (f"note: {file} is dataset '{name}' (named after the file), new in this home, which has production "
+            f"models of sales, us_employment: this run starts '{name}' afresh (no production model, forecasts of its "
+            "own); to go on with one of those (a renamed or newer export), pass --dataset NAME"
+            + (", e.g. --dataset sales" if name == "sales_v2" else ""))
     assert (note in said) == noted, said
+    assert ("e.g. --dataset" in said) == (noted and name == "sales_v2"), said
     bundled = ("note: us_employment.csv is dataset 'us_employment' (named after the file), the name of a bundled "
                "dataset whose production model this home has: this run's candidates are scored against it, and its "
                "forecasts are published under that name; pass --dataset NAME to keep them apart")

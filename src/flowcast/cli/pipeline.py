@@ -361,10 +361,16 @@ def _note_new_dataset(settings: Settings, data: str) -> None:
                       f"its forecasts are published under that name; pass --dataset NAME to keep them apart",
                       highlight=False)
     elif held and name not in held:
+        import difflib
+
+        # the e.g. is a dataset whose name is like the file's (sales_v2.csv: sales), none where none is: a home of
+        # eleven datasets told euro.csv '--dataset autumn_dst', the first by name (newuser22), and listed them all
+        close = difflib.get_close_matches(name, held, n=1, cutoff=0.6)
+        shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
         console.print(f"note: {data} is dataset {name!r} (named after the file), new in this home, which has "
-                      f"production models of {', '.join(held)}: this run starts {name!r} afresh (no production "
+                      f"production models of {shown}: this run starts {name!r} afresh (no production "
                       f"model, forecasts of its own); to go on with one of those (a renamed or newer export), pass "
-                      f"--dataset NAME, e.g. --dataset {held[0]}", highlight=False)
+                      f"--dataset NAME" + (f", e.g. --dataset {close[0]}" if close else ""), highlight=False)
 
 
 @contextmanager
