@@ -339,6 +339,18 @@ class _CurrentStderr:
         return getattr(sys.stderr, name)
 
 
+def _coarser_every(step: str) -> str:
+    """A spacing coarser than the data's period for the backfill note's e.g.: days for sub-daily data, weeks for
+    days, ... (it offered '--every 1d' to a daily file's backfill, whose dates already were a day apart)."""
+    from flowcast.data.calendar import parse_freq
+
+    try:
+        n, unit = parse_freq(step)
+    except ValueError:
+        return "1d"
+    return {"d": "1w", "b": "1w", "w": "4w", "mo": "3mo", "q": "1y", "y": f"{2 * n}y"}.get(unit, "1d")
+
+
 def _note_new_dataset(settings: Settings, data: str) -> None:
     """Say when a --data file's dataset (named after the file) is new in a home whose registry has production
     models of other datasets: a renamed export ('sales_2024-06.csv' after 'sales_2024-05.csv', 'daily_v2.csv')
@@ -851,8 +863,8 @@ def backfill(
         from flowcast.flows.naming import as_of_label
 
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
-                      f"{as_of_label(dates[0])} to {as_of_label(dates[-1])} UTC; pass --every (e.g. --every 1d) to "
-                      "space them otherwise", highlight=False)
+                      f"{as_of_label(dates[0])} to {as_of_label(dates[-1])} UTC; pass --every (e.g. --every "
+                      f"{_coarser_every(step)}) to space them otherwise", highlight=False)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
