@@ -1108,6 +1108,10 @@ def test_a_table_of_statics_in_a_file_of_its_own_is_named_with_the_join_that_rea
     command = str(err.value).split("python -c ", 1)[1].rsplit(", and read with_statics.csv alone)", 1)[0]
     program = shlex.split(command.replace("\n", " "))[0]
     subprocess.run([sys.executable, "-c", program], cwd=tmp_path, check=True)
+    if declared:  # a static misspelled in the history ('Type') is told its likely name, not of a table
+        with pytest.raises(DataValidationError) as err:
+            ingest(make_source(tmp_path / "history.csv", static_cols=["dat"]), None)
+        assert "'dat' (renamed to 'date'?)" in str(err.value) and "one row per series" not in str(err.value)
     src = make_source(tmp_path / "with_statics.csv", static_cols=["type", "size"])
     frame = ingest(src, None).frame.collect()
     assert sorted(set(frame.select("unique_id", "type", "size").rows())) == [("007", "mall", "120"),

@@ -1199,7 +1199,8 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
     elif (source.time_col in missing and source.target_col in missing and source.id_cols
           and all(c in found for c in source.id_cols) and (statics := [c for c in found if c not in source.id_cols])):
         note = _statics_table_note(source, file, statics, table=True)
-    elif missing and set(missing) <= set(source.static_cols) - set(found):
+    elif (missing and set(missing) <= set(source.static_cols) - set(found)
+          and not any(difflib.get_close_matches(c, found, n=1, cutoff=0.6) for c in missing)):  # (not a typo)
         note = _statics_table_note(source, file, missing, table=False)
     return DataValidationError(
         f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
