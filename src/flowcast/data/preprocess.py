@@ -638,9 +638,12 @@ def preprocess(
         # sub-daily wall times read as UTC: a gap that is the hour a daylight-saving zone skips, in every series, is
         # the clocks' and not the data's: its reason names the --tz that reads it, before max_gap (newuser22)
         local = ""
+        if is_subdaily(freq):  # the gaps of at most 2 hours alone are a daylight-saving hour's: listed per period
+            n_step, unit_step = parse_freq(freq)
+            dst_sized = cuts.filter(pl.col("__gap") * (n_step * _NOMINAL[unit_step]) <= timedelta(hours=2))
         if source.tz is None and is_subdaily(freq):
-            missing = cuts.select(pl.datetime_ranges("__start", "__resume", interval=freq, closed="left")
-                                  .alias("ds")).explode("ds").get_column("ds")
+            missing = dst_sized.select(pl.datetime_ranges("__start", "__resume", interval=freq, closed="left")
+                                       .alias("ds")).explode("ds").get_column("ds")
             observed = v.get_column("ds").filter(v.get_column("y").is_not_null()).unique()
             if (found := _dst_skipped(observed, missing)):
                 zone, skipped = next(iter(found.items()))
@@ -650,8 +653,8 @@ def preprocess(
             # the hour repeated when daylight saving ends, quarantined as time_ambiguous: 8 quarter hours of a
             # 15-minute series, a gap longer than max_gap, cut every series there (newuser22: half the rows of a
             # Berlin meter file not used, the reason naming max_gap = 8 alone)
-            missing = cuts.select(pl.datetime_ranges("__start", "__resume", interval=freq, closed="left")
-                                  .alias("ds")).explode("ds").get_column("ds")
+            missing = dst_sized.select(pl.datetime_ranges("__start", "__resume", interval=freq, closed="left")
+                                       .alias("ds")).explode("ds").get_column("ds")
             wall = missing.dt.replace_time_zone("UTC").dt.convert_time_zone(source.tz).dt.replace_time_zone(None)
             twice = missing.filter(wall.dt.replace_time_zone(source.tz, ambiguous="null").is_null()).sort()
             if twice.len():
