@@ -50,6 +50,7 @@ server: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/preprocess.py --series 10000 --steps 1000
+	$(BIN)/python bench/aggregate_pit.py --series 2000 --days 90
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/accuracy.py --dataset m3-monthly
 	$(BIN)/python bench/intermittent.py --series 30 --days 120 --seed 0

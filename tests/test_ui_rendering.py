@@ -301,13 +301,18 @@ CUT = "Intermittent counts without a declared y_min: forecasts and intervals are
     ([], []),
     ("", []),
 ])
-def test_each_note_of_a_run_is_its_own_paragraph_and_row_of_the_receipt(note, paragraphs):
+def test_each_note_of_a_run_is_its_own_paragraph_of_the_receipt_and_the_table_counts_them(note, paragraphs):
+    """Regression (ui21): each note was a paragraph of the description and a row of the table too, the row cut at
+    the page's edge (a 4-note retrain's receipt said each note twice); the table's last row counts them."""
     receipt = {"dataset": "parts", "as_of": "2024-04-29T00:00:00", "rows": 420, "n_series": 30, "model": "croston",
                "model_version": "croston-v1", "notes": []}
     scope = reporting.Scope(dataset="parts", as_of=datetime(2024, 4, 29))
     described = reporting.receipt_description(receipt, scope, note=note)
     assert described.split("\n\n")[1:] == [f"Note: {p}" for p in paragraphs]
-    assert [r["value"] for r in reporting.receipt_table(receipt, note) if r["field"] == "note"] == paragraphs
+    rows = reporting.receipt_table(receipt, note)
+    assert not any(p in str(r["value"]) for p in paragraphs for r in rows)
+    counted = [r["value"] for r in rows if r["field"] == "notes"]
+    assert counted == ([f"{len(paragraphs)}, above the table"] if paragraphs else [])
 
 
 def test_backfill_rows_fill_every_column():
@@ -753,6 +758,9 @@ def test_deployments_show_their_time_zone_tags_and_configured_datasets(tmp_path,
     assert {n: d.tags for n, d in deps.items()} == {n: ["flowcast", n] for n in ("retrain", "forecast", "backfill")}
     enum = next(c for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"] if "enum" in c)
     assert enum["enum"][0] == "us_employment" and enum["enum"][-1] == "shop"
+    # the list's tab is not 'bundled dataset' over a configured one (ui21: 'shops' under 'bundled dataset')
+    titles = [c.get("title") for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"]]
+    assert titles == ["bundled or configured dataset", "another dataset, typed in", None]
     assert {d.parameters["dataset"] for d in deps.values()} == {"us_employment"}  # the configured default
 
 

@@ -22,12 +22,15 @@ UI. Automations (`flowcast.ops.automations`) turn these events into notification
 | flowcast.accuracy.recovered    | a degraded dataset is healthy again                            |
 
 `emit` sends nothing when no Prefect API is configured (Prefect's own rule) and never fails
-the run because the event could not be sent.
+the run because the event could not be sent. `emit` queues the event on Prefect's events worker, which
+sends it in the background; `flush` waits until it has gone (the `flowcast` command calls it before it
+exits, `cli.app.FlowcastGroup`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -133,3 +136,38 @@ def emit(event: str, *, dataset: str, as_of: datetime | None, message: str,
     except Exception as exc:  # noqa: BLE001 - an unreachable event API must not fail a run
         log.warning("could not emit %s for %s: %s", event, dataset, exc)
         return None
+
+
+# how long `flush` waits for queued events to be sent (an API that went away: the sending gives up sooner)
+FLUSH_TIMEOUT_S = 15.0
+
+
+def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
+    """Wait until every event this process queued (`emit`, Prefect's own client-side events) was sent, then stop
+    Prefect's events worker; True when nothing is left unsent (or no worker ever ran). A command that exits right
+    after `emit` (a refusal before Prefect) left the event to Prefect's exit hook, which stops the worker with the
+    event still queued and logs `EventsWorker - Still processing items: 1 items remaining...` on stderr as it sends
+    it. Waiting for the queue to empty first (`wait_until_empty`), then draining it (`drain_all`), sends the same
+    event without that line. No worker is started (one exists only once an event was queued: Prefect's own check,
+    `task_runners`); one whose queue does not empty within `timeout` (its API unreachable, its service failed with
+    items left) is left to Prefect's exit hook, as before, and False is returned."""
+    try:
+        from prefect.events.worker import EventsWorker
+
+        with EventsWorker._instance_lock:  # (read as Prefect's task runner reads it: no public way to ask)
+            workers = list(EventsWorker._instances.values())  # type: ignore[misc]
+    except Exception as exc:  # noqa: BLE001 - a Prefect without them: left to its own exit, never failing the command
+        log.debug("could not look for queued events: %s", exc)
+        return False
+    emptied = True
+    for worker in workers:
+        waiter = threading.Thread(target=worker.wait_until_empty, name="flowcast-events-flush", daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        emptied = emptied and not waiter.is_alive()
+    if not emptied:
+        log.debug("events still queued after %.0f s: left to Prefect's exit", timeout)
+        return False
+    if workers:
+        EventsWorker.drain_all(timeout=timeout)
+    return True

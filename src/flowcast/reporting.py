@@ -313,7 +313,8 @@ def under_home(path: Any, home: str | Path | None) -> str | None:
 
 
 def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path | None = None) -> list[dict[str, Any]]:
-    """The publish receipt as a table: its sentence first, then the details that have a value.
+    """The publish receipt as a table: its sentence first, then the details that have a value, then how many notes
+    the description holds (each a paragraph there, not a row here).
 
     No 'flow run' row: it was the bare id of the run whose page shows the table (its artifact page links that run).
     A path under `home` (the flowcast home) is shown relative to it, the home a row of its own: a table cell does
@@ -332,10 +333,10 @@ def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path
             continue
         shown = relative.get(k)
         rows.append({"field": labels[k] + (" (under home)" if shown else ""), "value": shown or str(_fmt(v))})
-    for n in d.get("notes") or []:
-        rows.append({"field": "note", "value": str(n)})
-    for n in run_notes(note):
-        rows.append({"field": "note", "value": n})
+    # the notes are paragraphs of the description above the table (`receipt_description`): a row each repeated
+    # them below, cut at the page's edge (a table cell does not wrap in the UI); one row counts them
+    if n := len(receipt_notes(receipt, note)):
+        rows.append({"field": "notes", "value": f"{n}, above the table" if n > 1 else "1, above the table"})
     return rows
 
 
@@ -901,7 +902,31 @@ def newest_artifact(key: str) -> Any:
     return found[0] if found else None
 
 
-FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run")  # `withdrawn_decision_markdown`'s headings
+# `withdrawn_decision_markdown`'s headings, and `failed_decision_markdown`'s
+FOLLOW_UP_HEADS = ("## Withdrawn: ", "## Not published by this run", "## Not published: this run failed")
+
+
+def failed_decision_markdown(error: str, model: str, version: str | None, production: str | None,
+                             dataset: str) -> str:
+    """The follow-up decision of a retrain that failed after its decision was written ('To publish', which says the
+    key's next version tells what came of it) and before its forecasts landed (a full disk, a store error, production
+    moved under it): nothing of it was published. Without it the key's newest said the run 'publishes them next'
+    for good. `production`: the dataset's production model now (its promotion withdrawn, or left as it was)."""
+    return (f"## Not published: this run failed\n\n{md_text(error)}\n\nThis run's decision (the previous version of "
+            f"this key) chose {md_text(model_text(model, version))}: its forecasts were not published. Production of "
+            f"{md_text(dataset)} is {md_text(production or 'empty')}.\n")
+
+
+def failed_decision_artifact(error: str, model: str, version: str | None, production: str | None,
+                             scope: Scope) -> Any:
+    """`failed_decision_markdown` under the dataset's decision key, so that its newest version tells the truth."""
+    from prefect.artifacts import create_markdown_artifact
+
+    if not _in_run():
+        return None
+    return create_markdown_artifact(failed_decision_markdown(error, model, version, production, scope.dataset),
+                                    key=scope.key("decision"),
+                                    description=scope.describe("not published: this run failed"))
 
 
 WITHDRAWN_MARK = "✘ not published (withdrawn)"

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
+from flowcast.cli.common import SourceOptions, TzOpt, resolve_settings, source_options
 
 runner = CliRunner()
 
@@ -640,3 +641,76 @@ def test_the_backfill_command_refuses_dates_that_read_another_frequency(tmp_path
     assert res.exit_code == 2, res.output
     assert ("--data x.csv without --freq: its dates step by 1d by the backfill's first date (2024-01-10 00:00 UTC), "
             "but a run at 2024-01-12 00:00 UTC reads them at --freq 1h (71% of 68 consecutive steps by then)") in out, out
+
+
+def _source_option_specs() -> dict[str, tuple[tuple[str, ...], str | None, object]]:
+    """Each `SourceOptions` field as its `Annotated` typer parameter declares it: (names, help, default)."""
+    import dataclasses
+    from typing import get_args, get_type_hints
+
+    hints = get_type_hints(SourceOptions, include_extras=True)
+    specs = {}
+    for f in dataclasses.fields(SourceOptions):
+        info = get_args(hints[f.name])[1]  # typer.Option("--id-col", ...): its first name is held as `default`
+        names = (f.name,) if info.default is ... else (info.default, *(info.param_decls or ()))
+        specs[f.name] = (tuple(sorted(names)), info.help, f.default)
+    return specs
+
+
+SOURCE_COMMANDS = ["run", "forecast", "backfill", "train", "tune", "validate"]
+
+
+@pytest.mark.parametrize("command", SOURCE_COMMANDS)
+def test_each_command_that_reads_a_source_takes_every_shared_source_option(command):
+    """The source options (`--id-col`, `--time-col`, `--tz`, ..., `--static-col`, PATH, --data, --dataset) are
+    declared once, `SourceOptions`: each of the six commands that read a source takes every one, with its names,
+    help and default, in the shared order. They were written out in each command: one added to five of six was
+    'No such option' in the sixth."""
+    from typer.main import get_command
+
+    specs = _source_option_specs()
+    params = get_command(app).commands[command].params  # type: ignore[attr-defined]
+    taken = {p.name: (tuple(sorted(p.opts)), p.help, p.default) for p in params if p.name in specs}
+    assert taken == specs
+    order = [p.name for p in params if p.name in specs]
+    assert [n for n in specs if n != "path"] == [n for n in order if n != "path"]  # (PATH: listed as an argument)
+
+
+def test_every_command_with_a_data_option_is_one_of_the_source_commands():
+    """A new command taking --data is held to the shared source options too (it joins SOURCE_COMMANDS)."""
+    from typer.main import get_command
+
+    def walk(group, prefix=""):
+        for name, cmd in group.commands.items():
+            yield from walk(cmd, f"{prefix}{name} ") if hasattr(cmd, "commands") else [(f"{prefix}{name}", cmd)]
+
+    with_data = sorted(n for n, c in walk(get_command(app)) if any("--data" in p.opts for p in c.params))
+    assert with_data == sorted(SOURCE_COMMANDS)
+
+
+def test_the_source_options_are_the_source_keywords_of_resolve_settings():
+    """`SourceOptions.settings_args` is what `resolve_settings` takes: an option added to one is in the other."""
+    import inspect
+
+    keywords = set(inspect.signature(resolve_settings).parameters) - {"horizon", "config", "home", "as_of", "overrides"}
+    assert set(SourceOptions().settings_args()) == keywords
+
+
+@pytest.mark.parametrize(("path", "data", "file"), [(None, None, None), ("a.csv", None, "a.csv"),
+                                                    (None, "a.csv", "a.csv"), ("a.csv", "a.csv", "a.csv")])
+def test_the_source_options_hold_the_file_given_as_path_or_data(path, data, file):
+    given = SourceOptions(path=path, data=data, tz="Europe/Paris")
+    assert given.data == file and given.settings_args()["data"] == file and "path" not in given.settings_args()
+    assert given.settings_args()["tz"] == "Europe/Paris"
+
+
+def test_a_command_that_declares_a_source_option_itself_is_refused():
+    """`source_options` gives a command the shared options; one it declares again would shadow one of them."""
+    def own_tz(*, source: SourceOptions, tz: TzOpt = None) -> None: ...
+
+    def no_source(*, tz: TzOpt = None) -> None: ...
+
+    with pytest.raises(TypeError, match=r"own_tz declares source options of its own: \['tz'\]"):
+        source_options(own_tz)
+    with pytest.raises(TypeError, match="no_source takes no `source: SourceOptions` parameter"):
+        source_options(no_source)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -109,7 +109,7 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
     ("date,id,val\n\n\n", "s.csv: no rows (the file has a header but no data, only 2 blank line(s))"),
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,n/a?\n",
      ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of "
-      "s.csv): val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/all/quarantine.parquet")),
+      "s.csv): val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/{started}/quarantine.parquet")),
     ("date,id,val\n2024-01-01,a,1\n", None),  # a row to run on: the flow starts
 ])
 def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text,
@@ -127,7 +127,10 @@ def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_
         return
     assert not started and res.exit_code == 2, res.output
     home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
-    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == said.replace("{home}", str(home))
+    folders = [p.name for p in (home / "quarantine" / "s").iterdir()] if "{started}" in said else [""]
+    assert len(folders) == 1, folders  # without --as-of: the folder of the command's start (below)
+    said = said.replace("{home}", str(home)).replace("{started}", folders[0])
+    assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == said
 
 
 def _quarantined(path) -> list[tuple[str, str]]:
@@ -136,23 +139,40 @@ def _quarantined(path) -> list[tuple[str, str]]:
     return sorted(pl.read_parquet(path).select("check", "reason").iter_rows())
 
 
+def _started_folder(root, before: datetime, after: datetime) -> str:
+    """The one quarantine folder under `root` (a source's), checked to be named by an instant from `before` to
+    `after` (UTC, to the second, as `validate.as_of_label` writes it): the start of a command without --as-of."""
+    folders = [p.name for p in root.iterdir()]
+    assert len(folders) == 1, folders
+    at = datetime.strptime(folders[0], "%Y-%m-%dT%H-%M-%S").replace(tzinfo=UTC)
+    assert before.replace(microsecond=0) <= at <= after, (folders, before, after)
+    return folders[0]
+
+
 @pytest.mark.parametrize("command", ["run", "forecast"])
-@pytest.mark.parametrize(("as_of", "folder"), [(None, "all"), ("2024-01-05", "2024-01-05T00-00-00"),
+@pytest.mark.parametrize(("as_of", "folder"), [(None, None), ("2024-01-05", "2024-01-05T00-00-00"),
                                                ("2024-01-05T06:30:00+02:00", "2024-01-05T04-30-00")])
 def test_a_refusal_before_prefect_leaves_the_quarantine_file_the_run_writes(tmp_path, monkeypatch, command, as_of,
                                                                              folder):
     """Regression: a file whose every row was quarantined, refused before Prefect started, left no quarantine file
     (a scheduled run of it did): nobody could look up later which rows were refused and why. The refusal writes
-    the run's file, in the run's folder (`quarantine/<source>/<as_of>`; `all` without --as-of, as `flowcast
-    validate` writes it), every row in with its reason, and its error names it."""
+    the run's file, in the run's folder (`quarantine/<source>/<as_of>`), every row in with its reason, and its
+    error names it. followup22: without --as-of the folder was `all/`, which no run writes (a later clean run of
+    the file, keyed by its start, never replaced it); it is the run key the run would have taken, the command's
+    start (UTC, to the second), as a scheduled run's own refusal writes it."""
     monkeypatch.chdir(tmp_path)
     started = _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,1\n2024-01-02,a,2\n")
+    before = datetime.now(UTC)
     res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
                               "--freq", "1d", "--json", *(["--as-of", as_of] if as_of else [])], terminal_width=400)
+    after = datetime.now(UTC)
     assert not started and res.exit_code == 2, res.output
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
-    path = (tmp_path / "flowcast_home" / "quarantine" / "s" / folder / "quarantine.parquet").resolve()
+    root = tmp_path / "flowcast_home" / "quarantine" / "s"
+    folder = folder or _started_folder(root, before, after)
+    assert [p.name for p in root.iterdir()] == [folder]  # no `all/` beside it
+    path = (root / folder / "quarantine.parquet").resolve()
     assert error.startswith("source 's': no valid rows left (all 3 quarantined: ")
     assert error.endswith(f"; the rows and their reasons: {path}"), error
     got = _quarantined(path)  # rows in = 3 = quarantined, each with its reason
@@ -638,11 +658,14 @@ def test_a_refusal_before_prefect_in_a_shared_home_names_the_shared_quarantine_f
     monkeypatch.setenv("FLOWCAST_SHARED", str(tmp_path / "shared"))
     started = _stop_before_prefect(monkeypatch)
     (tmp_path / "s.csv").write_text("date,id,val\n2024-01-01,a,abc\n")
+    before = datetime.now(UTC)
     res = runner.invoke(app, ["run", "s.csv", *_COLS, "--json"], terminal_width=400)
+    after = datetime.now(UTC)
     assert not started and res.exit_code == 2, res.output
-    shared = tmp_path / "shared" / "quarantine" / "s" / "all" / "quarantine.parquet"
+    folder = _started_folder(tmp_path / "flowcast_home" / "quarantine" / "s", before, after)
+    shared = tmp_path / "shared" / "quarantine" / "s" / folder / "quarantine.parquet"
     assert json.loads(res.stdout.strip().splitlines()[-1])["error"].endswith(f"; the rows and their reasons: {shared}")
-    assert _quarantined(shared) == _quarantined(tmp_path / "flowcast_home" / "quarantine" / "s" / "all" /
+    assert _quarantined(shared) == _quarantined(tmp_path / "flowcast_home" / "quarantine" / "s" / folder /
                                                 "quarantine.parquet")
 
 
@@ -746,3 +769,17 @@ def test_the_backfill_note_offers_a_spacing_coarser_than_the_data_s(step, coarse
     from flowcast.cli.pipeline import _coarser_every
 
     assert _coarser_every(step) == coarser
+
+
+@pytest.mark.parametrize("command", [["run", "--as-of", "2024-01-01"], ["forecast", "--as-of", "2024-01-01"],
+                                     ["backfill", "--start", "2024-01-01", "--end", "2024-01-03"]])
+def test_a_refusal_of_a_missing_file_is_said_whatever_the_as_of_and_tz_given(tmp_path, monkeypatch, command):
+    """Regression (review23): the announcement of a --data file refused before Prefect (`_refusal_announced`) read
+    the --as-of given, a date alone at midnight in --tz, before the command had checked either: a --tz that names no
+    zone failed it with `ZoneInfoNotFoundError: 'No time zone found with key Mars/Olympus'` in place of the refusal
+    (`file not found`), where the command without the announcement said the refusal."""
+    monkeypatch.chdir(tmp_path)
+    started = _stop_before_prefect(monkeypatch)
+    res = runner.invoke(app, [*command, "--data", "gone.csv", *_COLS, "--tz", "Mars/Olympus"], terminal_width=400)
+    assert not started and res.exit_code == 2, res.output
+    assert "file not found" in res.output and "ZoneInfoNotFoundError" not in res.output, res.output

@@ -195,18 +195,35 @@ def test_an_undeclared_column_is_said_with_how_to_use_it(tmp_path):
            "file ([sources.NAME], --config) with it in future_cols" in said
 
 
-def test_the_row_index_pandas_writes_is_said_for_what_it_is(tmp_path):
-    """Regression (new-user trial): a file written by pandas' to_csv (its row index first, under an empty header)
-    was said to have an undeclared column 'column_1', a name the file does not hold, with advice to declare it as
-    a covariate. It is named as pandas' index, with how to leave it out; the file reads as before."""
-    csv = tmp_path / "obs.csv"
+def _with_pandas_csv_index(folder: Path) -> Path:  # pandas' to_csv: its row index first, under an empty header
+    csv = folder / "obs.csv"
     csv.write_text(",date,id,val\n" + "".join(f"{d - 1},2020-01-{d:02d},a,{d}\n" for d in range(1, 29)))
-    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    return csv
+
+
+def _with_pandas_parquet_index(folder: Path) -> Path:  # to_parquet of a frame whose index is not its default
+    pq = folder / "obs.parquet"
+    pl.DataFrame({"__index_level_0__": list(range(28)), "date": [date(2020, 1, d) for d in range(1, 29)],
+                  "id": ["a"] * 28, "val": [float(d) for d in range(28)]}).write_parquet(pq)
+    return pq
+
+
+@pytest.mark.parametrize(("write", "said"), [
+    (_with_pandas_csv_index, ("undeclared columns (ignored): column_1 (the first column, without a header: the row "
+                              "index pandas' to_csv writes; to_csv(index=False) leaves it out)")),
+    (_with_pandas_parquet_index, ("undeclared columns (ignored): __index_level_0__ (the row index pandas' to_parquet "
+                                  "writes; to_parquet(index=False) leaves it out)")),
+], ids=["to_csv", "to_parquet"])
+def test_the_row_index_pandas_writes_is_said_for_what_it_is(tmp_path, write, said):
+    """Regression (new-user trial): a file written by pandas' to_csv (its row index first, under an empty header)
+    was said to have an undeclared column 'column_1', a name the file does not hold, and one written by
+    to_parquet with a row index other than its default keeps it as '__index_level_0__', said to be an undeclared
+    column; each came with advice to declare it as a covariate. It is named as pandas' index, with how to leave
+    it out; the file reads as before."""
+    res = runner.invoke(app, ["validate", str(write(tmp_path)), *FILE_OPTS, "--json"])
     assert res.exit_code == 0, res.output
     assert last_json(res.stdout)["rows_valid"] == 28
-    said = " ".join(res.stderr.split())
-    assert ("undeclared columns (ignored): column_1 (the first column, without a header: the row index pandas' "
-            "to_csv writes; to_csv(index=False) leaves it out)") in said, said
+    assert said in " ".join(res.stderr.split()), res.stderr
 
 
 def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
@@ -394,21 +411,6 @@ def test_the_repeated_hour_of_a_data_file_is_read_by_file_order_with_ambiguous_i
     assert rep["rows_in"] == rep["rows_valid"] == 49 and rep["rows_quarantined"] == 0
     bad = runner.invoke(app, ["validate", *opts, "--ambiguous", "first"])
     assert bad.exit_code == 2 and "ambiguous" in bad.output and "'infer'" in bad.output, bad.output
-
-
-def test_the_row_index_pandas_writes_to_parquet_is_said_for_what_it_is(tmp_path):
-    """Regression (new-user trial): a Parquet file written by pandas' to_parquet with a row index other than its
-    default keeps it as '__index_level_0__', which was said to be an undeclared column with advice to declare it as
-    a covariate. It is named as pandas' index, with how to leave it out."""
-    pq = tmp_path / "obs.parquet"
-    pl.DataFrame({"__index_level_0__": list(range(28)), "date": [date(2020, 1, d) for d in range(1, 29)],
-                  "id": ["a"] * 28, "val": [float(d) for d in range(28)]}).write_parquet(pq)
-    res = runner.invoke(app, ["validate", str(pq), *FILE_OPTS, "--json"])
-    assert res.exit_code == 0, res.output
-    assert last_json(res.stdout)["rows_valid"] == 28
-    said = " ".join(res.stderr.split())
-    assert ("undeclared columns (ignored): __index_level_0__ (the row index pandas' to_parquet writes; "
-            "to_parquet(index=False) leaves it out)") in said, said
 
 
 @pytest.mark.parametrize(("mode", "excluded"), [("forecast", []), ("exclude", ["b"])])

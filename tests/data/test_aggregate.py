@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from data_helpers import run_validate
+from data_helpers import make_source, run_validate
 
 
 def test_transactions_sum_to_days_after_bad_rows_are_quarantined(write_csv):
@@ -193,3 +193,71 @@ def test_periods_of_times_with_an_offset_are_cut_by_the_instant_they_end(write_c
     r = run_validate(write_csv(SALES.format(o=offset)), as_of=as_of, freq="1d", aggregate="sum", tz=tz)
     assert r.valid.select("ds", "y").rows() == days
     assert r.report.rows_after_as_of == 4 - r.report.rows_in
+
+
+# hourly sales of two series over 1-3 March 2024 (a bad value, a planned promo after the data), for the cut with and
+# without its window over (series, period): written as text (with an offset or none) or as a Parquet timestamp
+HOURS = [("a", "2024-03-01T09:00:00", "3", "0"), ("a", "2024-03-01T21:00:00", "4", "0"),
+         ("a", "2024-03-02T03:00:00", "5", "0"), ("a", "2024-03-02T15:00:00", "6", "1"),
+         ("a", "2024-03-03T02:00:00", "7", "1"), ("a", "2024-03-03T20:00:00", "8", "1"),
+         ("b", "2024-03-01T10:00:00", "1", "0"), ("b", "2024-03-02T13:30:00", "n/a", "0"),
+         ("b", "2024-03-03T01:00:00", "2", "0"), ("b", "2024-03-03T11:00:00", "9", "0"),
+         ("a", "2024-03-04T10:00:00", "", "1")]
+
+
+def _hours_file(tmp_path, written: str) -> str:
+    """HOURS as `written`: 'text' (no offset), 'text-05:00' (each time with that offset), or a Parquet timestamp
+    'naive', in 'UTC' or in 'America/New_York'."""
+    if written.startswith("text"):
+        path = tmp_path / "hours.csv"
+        off = written.removeprefix("text")
+        path.write_text("date,id,val,promo\n" + "".join(f"{t}{off},{i},{v},{p}\n" for i, t, v, p in HOURS))
+        return str(path)
+    zone = None if written == "naive" else written
+    frame = pl.DataFrame({"date": [datetime.fromisoformat(t) for _, t, _, _ in HOURS],
+                          "id": [i for i, _, _, _ in HOURS],
+                          "val": [float("nan") if v == "n/a" else float(v) if v else None for _, _, v, _ in HOURS],
+                          "promo": [float(p) for *_, p in HOURS]})
+    path = tmp_path / "hours.parquet"
+    frame.with_columns(pl.col("date").dt.replace_time_zone(zone)).write_parquet(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("as_of", [datetime(2024, 3, 3, 12, tzinfo=UTC),  # 3 March not over (and 4 March planned)
+                                   datetime(2024, 3, 6, tzinfo=UTC)])  # past every period's end
+@pytest.mark.parametrize(("written", "tz", "window"), [
+    ("text", None, False),  # no value with an offset (the profile of every row says so)
+    ("text", "America/New_York", False),
+    ("text-05:00", None, True),  # each row seen from its instant, 5 hours after its time as written
+    ("text-05:00", "America/New_York", False),  # (a tz: converted to its wall time, seen there)
+    ("naive", None, False),
+    ("UTC", None, False),  # a timestamp in UTC: its wall time is its instant
+    ("UTC", "Europe/Berlin", False),
+    ("America/New_York", None, True),  # its wall time, seen from its instant in UTC
+])
+def test_the_cut_without_its_window_keeps_the_same_rows(tmp_path, monkeypatch, written, tz, window, as_of):
+    """aggperf22: the cut of an aggregated source grouped every row by (series, period) for the latest offset of each
+    period's rows (`period_not_over`), where no row can have one: a third of validating 4.3M hourly rows summed to days
+    (`bench/aggregate_pit.py`). It groups them only where a row can be seen apart from its time as written
+    (`Ingested.seen_apart`); the validated frame, the quarantine and the report are those of the window's cut."""
+    from flowcast.data import sources
+    from flowcast.data.sources import ingest
+
+    path = _hours_file(tmp_path, written)
+    kw = {"freq": "1d", "aggregate": "sum", "tz": tz, "future_cols": ["promo"]}
+    src = make_source(path, **kw)
+    ingested = ingest(src, as_of)
+    assert ingested.seen_apart is window
+    assert (".over(" in ingested.frame.explain()) is window
+    fast = run_validate(path, as_of, **kw)
+    mapping = sources._mapping
+    monkeypatch.setattr(sources, "_mapping", lambda *a, **k: (mapping(*a, **k)[0], True))  # the window, always
+    assert ingest(src, as_of).seen_apart and ".over(" in ingest(src, as_of).frame.explain()
+    exact = run_validate(path, as_of, **kw)
+    assert fast.valid.equals(exact.valid) and fast.quarantined.equals(exact.quarantined)
+    assert fast.report.to_dict() == exact.report.to_dict()
+    rep = fast.report
+    assert rep.rows_quarantined == 1 and rep.reconciled  # ('n/a', a NaN in Parquet)
+    # 12:00 UTC on 3 March: that day is not over, its rows wait (they are summed once it is over); 4 March is planned
+    assert (rep.rows_partial_period > 0, rep.rows_planned > 0) == (as_of.day == 3, as_of.day == 3)
+    assert fast.valid.filter(pl.col("y").is_not_null())["ds"].max() == datetime(2024, 3, 2 if as_of.day == 3 else 3)

@@ -78,6 +78,20 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
                            "ended_last": ["2020-01-01T00:00:00", "2024-01-01T00:00:00"]}
 
 
+@pytest.mark.parametrize(("n_ended", "named"), [
+    (1, "(2026-11-01): gone0; each is forecast"),
+    (5, "(2026-11-01): gone0, gone1, gone2, gone3, gone4; each is forecast"),
+    (7, "(2026-11-01), e.g. gone0, gone1, gone2, gone3, gone4: each is forecast"),  # a sample of 5
+])
+def test_the_ended_series_line_says_e_g_before_a_sample_only(n_ended, named):
+    """Regression (ui21): the one ended series of a run was said '1 series ended ..., e.g. Dresden', as if there
+    were more."""
+    last = {"live": datetime(2026, 11, 1)} | {f"gone{i}": datetime(2020, 1, 1) for i in range(n_ended)}
+    f = freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12)
+    [line] = freshness_lines(f, datetime(2026, 12, 3))
+    assert line.startswith(f"{n_ended} series ended more than a horizon") and named in line
+
+
 @pytest.mark.parametrize(("last", "horizon", "ended"), [
     ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1)}, 12, ["closed"]),
     ({"live": datetime(2026, 11, 1), "edge": datetime(2025, 11, 1)}, 12, []),  # exactly a horizon: not ended

@@ -49,8 +49,8 @@ def test_backtest_windows_shrink_and_short_series_are_left_out():
     assert b.notes == ["80% of the series have at least 8 periods: 2 backtest window(s) instead of 3."]
     b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8)
     assert (b.n_windows, b.need) == (2, 7)  # one window (4 periods) would not take the 3-period series either
-    assert b.notes == [("1 of 4 series have fewer than 7 periods: they take no part in the backtest and are forecast "
-                       "by the best candidate that can run on them.")]
+    assert b.notes == [("1 of 4 series has fewer than 7 periods: it takes no part in the backtest and is forecast "
+                       "by the best candidate that can run on it.")]  # 'have ... they' of one series (ui21)
     b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8, given=True)
     assert (b.n_windows, b.need) == (2, 7)
 

@@ -1021,6 +1021,10 @@ def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_
      {"freq": "1h", "time_label": "end"}),
     ("date,id,val\n2020-01-01,a,1\n", datetime(2020, 1, 1), {}),  # observed: the first day itself
     ("date,id,val\n2020-01-01T01:00,a,1\n", datetime(2020, 1, 1, 1), {"freq": "1h", "time_label": "end"}),
+    # review23: 1 March at -05:00 begins at 05:00 UTC, after a run at midnight UTC: kept for its planned promo, as
+    # validate counts it (by the instant, DS_SEEN); the pre-check counted it by its date and said '1 of them'
+    ("date,id,val,promo\n2024-03-01T00:00:00-05:00,a,1,1\n2024-03-02T00:00:00-05:00,a,2,1\n",
+     datetime(2024, 3, 1, tzinfo=UTC), {"future_cols": ["promo"]}),
 ])
 def test_nothing_observed_by_says_what_validate_says(write_csv, text, as_of, kw):
     """`nothing_observed_by` (what `flowcast run`/`forecast` check before Prefect starts) reads the source by the

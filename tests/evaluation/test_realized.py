@@ -605,6 +605,82 @@ def test_observed_through_is_one_period_back_for_an_aggregated_source(freq, as_o
     assert observed_through(as_of, freq=freq, tz=None, aggregate="sum") == through
 
 
+def _offset_file(path, *, written: str, last: datetime, hourly: bool = False) -> None:
+    """Series 'a' from 1 February 2024, each time written with `written` ('+09:00', '-05:00'; 'Z': dates written as
+    midnight UTC timestamps), daily or hourly: day i is worth i, and i + 1000 after `last` (the last day a publish
+    observed: a scale or a seasonal naive taken from a day its run had not seen shows it); an hour 1/24 of its day."""
+    rows = []
+    for i in range(45 * (24 if hourly else 1)):
+        t = datetime(2024, 2, 1) + (timedelta(hours=i) if hourly else timedelta(days=i))
+        day = t.replace(hour=0)
+        v = (day - datetime(2024, 2, 1)).days + (1000.0 if day > last else 0.0)
+        rows.append(("a", f"{t:%Y-%m-%dT%H:%M:%S}{written}", v / 24 if hourly else v))
+    pl.DataFrame(rows, schema=["id", "t", "y"], orient="row").write_csv(path)
+
+
+def _prepared(source, as_of: str):
+    """The training data of a run at `as_of` and its periods' shifts (`ValidationResult.shifts`), as the flows
+    prepare them."""
+    from flowcast.config import load_settings
+    from flowcast.data.preprocess import preprocess
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import take_valid, validate
+
+    settings = load_settings(model={"lookback": 3}, horizon=3)
+    ing = ingest(source, as_of)
+    result = validate(ing, source, settings.validation)
+    td, _ = preprocess(take_valid(result), source, settings, ing.as_of)
+    return td, result.shifts
+
+
+@pytest.mark.parametrize(("written", "tz", "hourly", "as_of", "scored_at", "last", "steps"), [
+    # Tokyo days written +09:00 (no tz): a day is seen from 15:00 UTC the day before
+    ("+09:00", None, False, "2024-03-10T14:00Z", "2024-03-11T16:00Z", 10, [1, 2]),  # 12 March seen at 15:00
+    ("+09:00", None, False, "2024-03-10T16:00Z", "2024-03-12T14:00Z", 11, [1]),  # 11 March seen: its history
+    # New York days written -05:00: a day is seen from 05:00 UTC
+    ("-05:00", None, False, "2024-03-10T04:00Z", "2024-03-12T06:00Z", 9, [1, 2, 3]),  # 10 March unseen at 04:00
+    ("-05:00", None, False, "2024-03-10T06:00Z", "2024-03-12T04:00Z", 10, [1]),
+    # a Tokyo source's dates written as midnight UTC timestamps: seen at 09:00 there
+    ("Z", "Asia/Tokyo", False, "2024-03-09T23:30Z", "2024-03-11T00:30Z", 9, [1, 2]),
+    ("Z", "Asia/Tokyo", False, "2024-03-10T00:30Z", "2024-03-10T23:30Z", 10, []),
+    # hours written -05:00 summed to days: a day over at 05:00 UTC the next day
+    ("-05:00", None, True, "2024-03-10T04:00Z", "2024-03-12T06:00Z", 8, [1, 2, 3]),  # 9 March not over at 04:00
+    ("-05:00", None, True, "2024-03-10T06:00Z", "2024-03-12T04:00Z", 9, [1]),
+    ("", None, True, "2024-03-10T04:00Z", "2024-03-12T01:00Z", 9, [1, 2]),  # no offset: as before
+])
+def test_a_point_is_scored_once_its_period_was_observed_by_the_instant(tmp_path, written, tz, hourly, as_of,
+                                                                       scored_at, last, steps):
+    """Regression: daily times written with an offset (and hours summed to days) are observed by ingest from the
+    instant their day begins (or ends) in that offset, but realized accuracy compared their dates with as_of's wall
+    time: a -05:00 day a run at 04:00 UTC had not seen was in its MASE history and left out of its actuals (never
+    scored); a +09:00 day seen at 15:00 UTC the day before was scored a day late, and left out of the history of
+    the run that had seen it (no seasonal naive). Each point is now scored from the scoring run's cut, each as_of's
+    history is what its run observed."""
+    from flowcast.config import SourceConfig
+    from flowcast.ops.accuracy import observed_actuals
+    from flowcast.timekeys import storage_naive
+
+    seen = datetime(2024, 3, last)
+    _offset_file(tmp_path / "d.csv", written=written, last=seen, hourly=hourly)
+    source = SourceConfig(name="t", path=str(tmp_path / "d.csv"), id_cols=["id"], time_col="t", target_col="y",
+                          freq="1d", tz=tz, aggregate="sum" if hourly else "none")
+    published, _ = _prepared(source, as_of)
+    assert published.frame["ds"].max() == seen  # what the publish observed
+    # its forecasts: steps 1..3 after its last day, each 1 below the actual (i + 1000)
+    y_hat = [(seen - datetime(2024, 2, 1)).days + k + 1000.0 - 1.0 for k in (1, 2, 3)]
+    fc = _daily_forecasts(storage_naive(as_of), seen + timedelta(days=1), y_hat)
+    td, shifts = _prepared(source, scored_at)
+    assert (shifts is None) == (written == "")
+    out = score_realized(fc, observed_actuals(td, storage_naive(as_of), shifts), td.frame, dataset="t",
+                         season_length=1, freq="1d", scored_at=storage_naive(scored_at), tz=tz,
+                         aggregate=source.aggregate, shifts=shifts)
+    assert out["step"].to_list() == steps
+    assert out["mae"].to_list() == pytest.approx([1.0] * len(steps))
+    # the scale of the days up to the last one observed (1), not the jump after it; seasonal naive that last day's
+    assert out["mase"].to_list() == pytest.approx([1.0] * len(steps))
+    assert out["mae_snaive"].to_list() == pytest.approx([k + 1000.0 for k in steps])
+
+
 def test_forecasts_by_a_model_trained_after_their_as_of_are_flagged_and_left_out_of_the_verdict():
     # a backfill of a date no model was promoted for forecasts it with a later model (its receipt: "not the ones a
     # run at this as_of could have made"): it saw the actuals it is scored on, and its MASE is optimistic

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -408,7 +408,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
             "(2024-12-01), and a run forecasts it all the same") in quality
     assert quality.rstrip().endswith("closed (last data 2020-12-01).")
     plot = arts[artifact_key("plot", "shops")][0]
-    assert "1 ended series forecast from its own last observation, long before the others' (marked), e.g. closed" \
+    assert "1 ended series forecast from its own last observation, long before the others' (marked): closed" \
         in plot.data
     # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
     assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
@@ -464,6 +464,79 @@ def test_a_refusal_before_prefect_sends_the_runs_data_quality_event(tmp_path, mo
     assert (payload["rows_in"], payload["rows_valid"], payload["rows_quarantined"]) == (2, 0, 2)
     assert Path(payload["quarantine"]).exists() and error.endswith(payload["quarantine"])
     assert resource["flowcast.backfill"] == ("true" if len(command) > 1 else "false")
+
+
+@pytest.mark.parametrize("flow", ["retrain", "forecast"])
+@pytest.mark.parametrize("kind", ["header", "missing", "quarantined"])
+def test_a_refusal_before_prefect_without_as_of_labels_its_events_with_the_runs_key(tmp_path, monkeypatch, flow,
+                                                                                     kind):
+    """followup22: `flowcast run` (or `forecast`) without --as-of, refused before Prefect (a header alone, a missing
+    file, every row quarantined), sent `flowcast.run.failed` (and `flowcast.data-quality.failed`) with an empty
+    `flowcast.as_of`, and wrote its quarantine under `all/`, which no run writes (a later clean run never replaced
+    it). Both carry the run key the run would have taken, the command's start (UTC, to the second), as a run's own
+    failure labels its events (its start); the quarantine file is in that key's folder, its path in the payload."""
+    from flow_helpers import events_named
+
+    from flowcast import events
+    from flowcast.cli import pipeline as cli_pipeline
+
+    def no_prefect(*_a, **_k):
+        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    monkeypatch.chdir(tmp_path)
+    name = f"unkeyed{kind}{flow}"  # one dataset per case: the events of the session's API are shared
+    if _REFUSED[kind] is not None:
+        (tmp_path / f"{name}.csv").write_text(_REFUSED[kind])
+    before = datetime.now(UTC).replace(microsecond=0)
+    res = CliRunner().invoke(app, ["run" if flow == "retrain" else "forecast", f"{name}.csv", "--time-col", "date",
+                                   "--id-col", "id", "--target-col", "val", "--freq", "1d", "--json"],
+                             terminal_width=400)
+    after = datetime.now(UTC)
+    assert res.exit_code == 2, res.output
+
+    def ours(e: dict) -> bool:
+        return e["resource"].get("flowcast.dataset") == name
+
+    failed = events_named(events.RUN_FAILED, where=ours)
+    assert len(failed) == 1, failed
+    label = failed[0]["resource"]["flowcast.as_of"]
+    assert label and before <= datetime.fromisoformat(label).replace(tzinfo=UTC) <= after, (label, before, after)
+    quality = events_named(events.QUALITY_FAILED, where=ours, timeout=0)  # sent before it, when at all
+    assert [e["resource"]["flowcast.as_of"] for e in quality] == ([label] if kind == "quarantined" else [])
+    if kind == "quarantined":  # in the folder of that key, which a run of it (`--as-of <label>`) replaces
+        folder = datetime.fromisoformat(label).strftime("%Y-%m-%dT%H-%M-%S")
+        path = Path(quality[0]["payload"]["quarantine"])
+        assert path.exists() and path.parent.name == folder and path.parent.parent.name == name
+        assert [p.name for p in path.parent.parent.iterdir()] == [folder]
+
+
+def test_a_command_that_sends_an_event_as_it_exits_sends_it_without_prefects_still_processing_warning(tmp_path):
+    """followup22: the `flowcast` command, run as a process, that sent an event just before it exited (a refusal
+    before Prefect: `flowcast.run.failed`) left it to Prefect's exit hook, which sent it printing `EventsWorker -
+    Still processing items: 1 items remaining...` on stderr, a WARNING under the command's one-line error. The
+    command waits for its events to be sent before it exits (`events.flush`): the event arrives, stderr is the
+    error alone."""
+    import os
+    import subprocess
+    import sys
+
+    from flow_helpers import events_named
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast import events
+
+    name = "flushed"
+    (tmp_path / f"{name}.csv").write_text("date,id,val\n")  # a header alone: refused before Prefect starts
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+           "PREFECT_API_URL": str(PREFECT_API_URL.value()), "FLOWCAST_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "flowcast", "run", f"{name}.csv", "--time-col", "date", "--id-col",
+                           "id", "--target-col", "val", "--freq", "1d"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"error: {name}.csv: no rows (the file has a header but no data)", done.stderr
+    found = events_named(events.RUN_FAILED, where=lambda e: e["resource"].get("flowcast.dataset") == name)
+    assert len(found) == 1 and found[0]["payload"]["refused_before_run"] is True, found
 
 
 _REFUSED = {  # what a refusal before Prefect refuses: the file's text (None: no file)
@@ -534,3 +607,26 @@ def test_every_refusal_before_prefect_sends_the_run_failed_event_its_automation_
     quality = events_named(events.QUALITY_FAILED, where=ours, timeout=0)  # sent before it, when at all
     assert len(quality) == (1 if kind == "quarantined" else 0), quality
     assert all(triggers[auto.QUALITY_FAILED].covers(ReceivedEvent.model_validate(e)) for e in quality)
+
+
+@pytest.mark.parametrize("kind", ["header", "quarantined"])
+def test_a_refusal_before_prefect_ends_without_prefects_events_worker_warning(tmp_path, kind):
+    """Regression (ui21): `flowcast run` of a header-only file against a server (PREFECT_API_URL) printed its error,
+    then Prefect's `WARNING | EventsWorker - Still processing items: 1 items remaining...` as the process exited with
+    the refusal's event not sent yet: the event is sent before the command ends (a real process: the warning is
+    Prefect's exit handler's)."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    (tmp_path / "s.csv").write_text(_REFUSED[kind])
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "flowcast", "run", "s.csv", "--time-col", "date", "--id-col", "id",
+                           "--target-col", "val", "--freq", "1d", "--as-of", "2024-01-03", "--home", str(tmp_path / "h")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error: " in done.stderr and "Still processing items" not in done.stderr, done.stderr[-2000:]

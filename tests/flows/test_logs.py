@@ -99,3 +99,17 @@ def test_a_constant_declared_covariate_is_said_in_the_runs_log(tmp_path, caplog,
         "Declared covariates 'open' (1 on every row), 'promo' (0 on every row) are constant: they carry no "
         "information, a network learns nothing from them; check the file's column (an export that filled it with "
         "one value?), or leave it undeclared"))]
+
+
+@pytest.mark.parametrize(("task_name", "said"), [
+    ("preprocess", "Not computed again: an earlier run's result for the same input and settings was reused (cached)"),
+    ("someone-elses", "Finished in state Cached(type=COMPLETED)"),  # not flowcast's: Prefect's line as it is
+])
+def test_a_flowcast_tasks_cached_state_is_said_in_words(task_name, said):
+    """Regression (ui21): a re-run's log in the UI read `Finished in state Cached(type=COMPLETED)` under `preprocess
+    shops`, Prefect's vocabulary between flowcast's sentences."""
+    from flowcast.flows.logs import flowcast_task_names
+
+    assert "preprocess" in flowcast_task_names()
+    rec = _record("Finished in state Cached(type=COMPLETED)", task_name=task_name, level=logging.INFO)
+    assert QuietFilter().filter(rec) and rec.getMessage() == said

@@ -64,3 +64,17 @@ def test_the_retrain_log_says_what_it_retrains(cells, statistical, said):
 
     line = retraining_line(cells, statistical, datetime(2019, 6, 1), "r-1")
     assert line == f"Retraining {said} as of 2019-06-01 00:00 (run r-1)."
+
+
+@pytest.mark.parametrize(("short", "said"), [
+    (1, ("1 of 6 series has fewer than the 7 periods a network needs: the statistical models that can run on it "
+        "forecast it")),
+    (2, ("2 of 6 series have fewer than the 7 periods a network needs: the statistical models that can run on them "
+        "forecast them")),
+])
+def test_the_too_short_for_a_network_line_counts_one_series_in_the_singular(short, said):
+    """Regression (ui21): a run with one short series (Leipzig, 2 points) logged '1 of 6 series have fewer than the
+    7 periods a network needs: ... run on them forecast them'."""
+    from flowcast.flows.common import network_short_line
+
+    assert network_short_line(short, 6, 7) == said

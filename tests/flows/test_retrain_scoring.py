@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -36,3 +36,39 @@ def test_the_production_models_data_ended_where_its_runs_ingestion_cut_it(tmp_pa
     nxt = pl.select(pl.lit(seen).dt.offset_by("1mo") if later is None else pl.lit(seen) + later).item()
     assert nxt > until  # the next period's actuals are after it
     assert trained_until(None, freq, tz) is None
+
+
+@pytest.mark.parametrize(("written", "tz", "hourly", "as_of", "last"), [
+    ("+09:00", None, False, "2024-03-10T14:00:00+00:00", 10),  # Tokyo days written +09:00: 11 March seen at 15:00
+    ("+09:00", None, False, "2024-03-10T16:00:00+00:00", 11),
+    ("-05:00", None, False, "2024-03-10T04:00:00+00:00", 9),  # New York days written -05:00: seen from 05:00
+    ("-05:00", None, False, "2024-03-10T06:00:00+00:00", 10),
+    ("Z", "Asia/Tokyo", False, "2024-03-09T23:30:00+00:00", 9),  # a Tokyo source's dates written as midnight UTC
+    ("Z", "Asia/Tokyo", False, "2024-03-10T00:30:00+00:00", 10),
+    ("-05:00", None, True, "2024-03-10T04:00:00+00:00", 8),  # hours written -05:00 summed to days: 9 March not over
+    ("-05:00", None, True, "2024-03-10T06:00:00+00:00", 9),
+    ("", None, True, "2024-03-09T23:00:00+00:00", 8),  # hours summed to days: 9 March not over at 23:00
+    ("", None, True, "2024-03-10T00:00:00+00:00", 9),
+])
+def test_the_production_models_last_period_is_the_last_its_run_observed_by_the_instant(tmp_path, written, tz,
+                                                                                        hourly, as_of, last):
+    """Regression: the production model's training cut was as_of's wall time against the grid's dates: a -05:00
+    day its run at 04:00 UTC had not seen (or an aggregated day not over, the day holding as_of) counted as trained
+    on, so the window starting there was not scored; a +09:00 day it had seen counted as after its training. The
+    cut is the last period its run observed, by the instant, from this run's data (`ValidationResult.shifts`)."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    rows = []
+    for i in range(40 * (24 if hourly else 1)):
+        t = datetime(2024, 2, 1) + (timedelta(hours=i) if hourly else timedelta(days=i))
+        rows.append(("a", f"{t:%Y-%m-%dT%H:%M:%S}{written}", 1.0))
+    pl.DataFrame(rows, schema=["id", "t", "y"], orient="row").write_csv(tmp_path / "d.csv")
+    source = SourceConfig(name="t", path=str(tmp_path / "d.csv"), id_cols=["id"], time_col="t", target_col="y",
+                          freq="1d", tz=tz, aggregate="sum" if hourly else "none")
+    trained = ingest(source, as_of).frame.select(pl.col("ds").max()).collect().item()
+    assert trained == datetime(2024, 3, last)  # what its run trained on
+    shifts = validate(ingest(source, "2024-03-12T12:00:00+00:00"), source, ValidationConfig()).shifts  # this run's
+    assert (shifts is None) == (written == "")
+    until = trained_until(as_of, "1d", tz, aggregate=source.aggregate, shifts=shifts)
+    assert until is not None and trained <= until < trained + timedelta(days=1)

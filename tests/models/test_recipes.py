@@ -253,6 +253,9 @@ def test_a_published_model_that_uses_no_declared_covariate_says_so():
         "and no network was trained (model.cells is empty).")
     assert "the networks that do (gru) did not earn a weight in it" in covariates_note(blend, ["promo", "temp"], ["gru"])
     assert covariates_note(used, ["promo"], ["gru"]) is None and covariates_note(damped, [], ["gru"]) is None
+    # ui21: the label column (us_employment's Title, the series' name) is no covariate a user declared for the model
+    assert covariates_note(damped, ["Title"], ["gru"], label="Title") is None
+    assert "(promo) are not used" in str(covariates_note(damped, ["Title", "promo"], ["gru"], label="Title"))
 
 
 @pytest.mark.parametrize(("history", "lo80", "y_min", "said"), [
@@ -433,6 +436,74 @@ def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, sai
     assert rf.fallback_note(who) == said
 
 
+@pytest.mark.parametrize(("fallbacks", "short", "said"), [
+    ([("Leipzig", "naive")], {"Leipzig": 2}, None),  # said by short_note alone
+    ([("Leipzig", "naive"), ("one", "naive")], {"Leipzig": 2},
+     "1 series it cannot forecast was forecast by its fallback: 1 by naive (one: too few observations)"),
+    ([("a", "theta"), ("b", "naive"), ("c", "naive")], {"b": 2, "c": 2},
+     "1 series it cannot forecast was forecast by its fallback: 1 by theta (a: too few observations)"),
+    ([("one", "naive")], {}, ("1 series it cannot forecast was forecast by its fallback: 1 by naive (one: too few "
+                             "observations)")),
+    ([], {}, None),
+])
+def test_the_fallback_note_leaves_out_the_series_too_short_for_a_trend(fallbacks, short, said):
+    """Regression (ui21): a run with a 2-point series (Leipzig) said in its decision and receipt both '1 series it
+    cannot forecast was forecast by its fallback: 1 by naive' and '1 series has fewer than 3 observations (Leipzig:
+    2): forecast by naive, ...': one series twice, the first as if the champion could not forecast it."""
+    from flowcast.models.recipes import RecipeForecast
+
+    recipe = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                    weights=[1.0])
+    frame = pl.DataFrame({"unique_id": [u for u, _ in fallbacks], "model": [m for _, m in fallbacks],
+                          "reason": "too few observations"}, schema={"unique_id": pl.Utf8, "model": pl.Utf8,
+                                                                      "reason": pl.Utf8})
+    rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=frame, recipe=recipe, short=short, short_history=3)
+    assert rf.fallback_note() == said
+
+
+@pytest.mark.parametrize(("first", "peers", "champion"), [(3.0, 2, "theta"), (14.0, 2, "theta"), (3.0, 2, "naive"),
+                                                          (3.0, 0, "theta")])
+def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_so(first, peers, champion):
+    """followup22: a 2-point series published by naive took widths scaled by its one change (3 -> 15: 12, where
+    the series beside it move a tenth of their level), its 95% interval [-30, 60] at step 6 of a series never
+    below 0. One change is no typical change: its widths are those of a series without a measured one (its mean
+    |y| times the other series' median scale / mean |y|), and the interval notes name it; without another series
+    to take the ratio from (`peers` 0), it keeps its own. So with naive the champion (no fallback: its own rows).
+    A backtest (short_history 0) is unchanged."""
+    from flowcast.evaluation.conformal import series_scale
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[2, *[36] * peers], horizon=6, level=20.0)
+    td.frame = td.frame.with_columns(pl.when((pl.col("unique_id") == "s00") & (pl.col("ds") == pl.col("ds").min()))
+                                     .then(first).when(pl.col("unique_id") == "s00").then(15.0)
+                                     .otherwise(pl.col("y")).alias("y"))
+    r = Recipe(name=champion, kind="statistical", components=[{"type": "statistical", "model": champion}],
+               weights=[1.0], fallback=["naive"], intervals={m: CAL for m in ("theta", "naive")})
+    rf = forecast_task.fn(r, td, 6)  # what both flows publish through
+    two = rf.frame.filter(pl.col("unique_id") == "s00")
+    assert set(two["model"]) == {"naive"}
+    history = td.frame.select("unique_id", "ds", "y")
+    own = abs(15.0 - first)
+    if peers:
+        long = mase_scale(history.filter(pl.col("unique_id") != "s00"), 12).join(
+            history.group_by("unique_id").agg(pl.col("y").abs().mean().alias("level")), on="unique_id")
+        unit = (first + 15.0) / 2 * float(np.median((long["scale"] / long["level"]).to_numpy()))
+        assert unit < own / 2 or first == 14.0  # the ratio of series moving a little: narrower than 12
+    else:
+        unit = own
+    np.testing.assert_allclose((two["y_hat_hi95"] - two["y_hat"]).to_numpy(), unit, rtol=1e-9)  # q 1.0 at every step
+    np.testing.assert_allclose((two["y_hat"] - two["y_hat_lo80"]).to_numpy(), 0.5 * unit, rtol=1e-9)
+    if peers and first == 3.0:
+        assert two["y_hat_lo95"].min() >= 0  # was 15 - 12 ... -30 under the real calibration
+    said = [n for n in rf.interval_notes() if "no measured typical change" in n]
+    assert said == ([("1 series has no measured typical change to scale its widths by (e.g. s00: 2 observations (one "
+                      "change)): its 80%/95% widths are the calibrated multiples of its mean |y| times the other series' "
+                      "typical change relative to their level instead, a stand-in nothing calibrated.")] if peers else [])
+    cut = forecast_detailed(r, td, 6).frame.filter(pl.col("unique_id") == "s00")  # a backtest's: its one change
+    np.testing.assert_allclose((cut["y_hat_hi95"] - cut["y_hat"]).to_numpy(), own, rtol=1e-9)
+    assert series_scale(history, 12).filter(pl.col("unique_id") == "s00")["scale"].item() == pytest.approx(own)
+
+
 @pytest.mark.parametrize("champion", ["theta", "damped", "seasonal_naive"])
 def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_says_so(champion):
     """Regression (a new user's 2-point series 9.92, 8.81: theta published 1.05 at step 14, its 95% interval
@@ -458,7 +529,57 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     assert ("s00", "naive", f"no forecast: 1 observation(s), too few for {champion}{need}") in rf.fallbacks.rows()
     assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
                                "not by a trend read off so few points.")
+    others = [u for u, _, _ in rf.fallbacks.rows() if u != "s01"]  # s00 (seasonal_naive: s02 too), said once
+    assert str(rf.fallback_note()).startswith(f"{len(others)} series it cannot forecast")
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=14, fallbacks=rf.fallbacks, max_fallback_share=0.0)
     assert check.ok and check.fallback_series == 0  # by design, not a failure
     cut = forecast_detailed(r, td, 14)  # a backtest's: unchanged, the 2-point series by a trend model
     assert set(cut.frame.filter(pl.col("unique_id") == "s01")["model"]) != {"naive"} and cut.short_note() is None
+
+
+def test_a_series_of_two_observations_and_an_imputed_gap_between_them_still_gets_naive():
+    """Regression (review23): the short-history rule counted the prepared frame's finite values, the points
+    preprocessing imputed included (`TrainingData.imputed`): a series observed twice with a one-period gap between
+    (imputed under max_gap) counted 3 and was published by the champion's trend, read off its 2 observations, where
+    the README says a series of 2 observations is published by naive."""
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[3, 24], horizon=14, level=50.0)
+    s00 = td.frame.filter(pl.col("unique_id") == "s00").sort("ds")["ds"].to_list()
+    # observed 9.92 and 8.81, the period between them imputed (linear) by preprocessing
+    td.frame = td.frame.with_columns(
+        pl.when((pl.col("unique_id") == "s00") & (pl.col("ds") == s00[0])).then(9.92)
+        .when((pl.col("unique_id") == "s00") & (pl.col("ds") == s00[1])).then((9.92 + 8.81) / 2)
+        .when(pl.col("unique_id") == "s00").then(8.81).otherwise(pl.col("y")).alias("y"))
+    td.imputed = pl.DataFrame({"unique_id": ["s00"], "ds": [s00[1]]})
+    cal = {m: CAL for m in ("theta", "damped", "naive")}
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["damped", "naive"], intervals=cal)
+    rf = forecast_task.fn(r, td, 14)
+    two = rf.frame.filter(pl.col("unique_id") == "s00")
+    assert set(two["model"]) == {"naive"} and two["y_hat"].to_list() == pytest.approx([8.81] * 14)
+    said = "no forecast: 2 observation(s), fewer than 3: too few to read a trend from, forecast by naive"
+    assert ("s00", "naive", said) in rf.fallbacks.rows()
+    assert rf.short == {"s00": 2}
+    assert set(rf.frame.filter(pl.col("unique_id") == "s01")["model"]) == {"theta"}
+
+
+def test_the_fallback_note_leaves_the_short_series_to_their_own_note():
+    """Regression (review23): a series of 2 observations published by naive by the short-history rule is in the
+    fallbacks (its row says why), and the run's fallback note counted it among the series the champion 'cannot
+    forecast' (theta forecasts 2 points; the rule sets it aside), beside the short note that says it again: 'series
+    of 1, 2, 3 and 24 points' read '2 series it cannot forecast were forecast by its fallback: 2 by naive' and '1
+    series has fewer than 3 observations'. The fallback note counts the series the champion could not forecast;
+    None when the short ones are all."""
+    from flowcast.flows.tasks import forecast_task
+
+    cal = {m: CAL for m in ("theta", "damped", "naive")}
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["damped", "naive"], intervals=cal)
+    rf = forecast_task.fn(r, make_td(length=[1, 2, 3, 24], horizon=14, level=50.0), 14)
+    assert sorted(rf.fallbacks["unique_id"]) == ["s00", "s01"]  # (the rows: each with its reason)
+    assert rf.fallback_note() == ("1 series it cannot forecast was forecast by its fallback: 1 by naive (s00: no "
+                                  "forecast: 1 observation(s), too few for theta (it needs 2))")  # s01 is short's
+    assert rf.short_note() is not None and rf.short_note().startswith("1 series has fewer than 3 observations (s01: 2)")
+    only_short = forecast_task.fn(r, make_td(length=[2, 24], horizon=14, level=50.0), 14)
+    assert only_short.fallbacks.height == 1 and only_short.fallback_note() is None

@@ -244,6 +244,8 @@ def test_a_killed_run_is_marked_crashed_with_the_last_error_it_logged(tmp_path):
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import LogCreate
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
     from prefect.states import Running
 
     from flowcast.ops.reaper import CLAIMS, reap
@@ -272,6 +274,10 @@ def test_a_killed_run_is_marked_crashed_with_the_last_error_it_logged(tmp_path):
         assert "killed (SIGKILL) or its machine stopped; it was Running; the last error it logged: Task run " \
                "'train gru' - MemoryError: unable to allocate 3.2 GiB. Marked Crashed by" in message, message
         assert "Traceback" not in message
+        # ui21: its Logs tab says it too, last, where it stopped at the line before the kill without a word
+        last = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])),
+                                sort=LogSort.TIMESTAMP_ASC)[-1]
+        assert (last.level, last.message) == (40, f"Crashed: {message}"), last
 
 
 # a flowcast command started from a terminal: Prefect's temporary server is started (a health check), the

@@ -70,8 +70,24 @@ class FlowcastGroup(TyperGroup):
         from flowcast.streams import guard
 
         guard()  # a console that goes away (a pipe closed, a worker killed) silences the output, not the run
-        with _option_errors(ctx.meta.get(_ARGS, [])):
-            return super().invoke(ctx)
+        try:
+            with _option_errors(ctx.meta.get(_ARGS, [])):
+                return super().invoke(ctx)
+        finally:
+            _flush_events()
+
+
+def _flush_events() -> None:
+    """The events the command queued sent before it exits (`events.flush`), where Prefect's exit hook sent them
+    printing `EventsWorker - Still processing items: 1 items remaining...` on stderr (a refusal before Prefect sends
+    its event and exits at once). Prefect not imported: no event was queued, nothing to import it for."""
+    import sys
+
+    if "prefect.events.worker" not in sys.modules:
+        return
+    from flowcast import events
+
+    events.flush()
 
 
 app = typer.Typer(

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import os
 import re
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, overload
+from typing import Annotated, Any, get_type_hints, overload
 
 import typer
 from rich.console import Console
@@ -89,6 +91,72 @@ ConfigOpt = Annotated[Path | None, typer.Option(
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="root of run outputs (default: FLOWCAST_HOME, else "
                                                                "./.flowcast)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line of stdout")]
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The options that describe the data a command reads (`flowcast run`, `forecast`, `backfill`, `train`, `tune`,
+    `validate`), declared once: each field is one typer parameter (its name, its `Annotated` option and its default),
+    and a command takes them all as one parameter `source: SourceOptions` (`source_options`). They were the same 17
+    parameters written out in six commands and passed on in the same six lines: an option added reached the
+    commands its author remembered. Adding one is a field here (and its keyword in `resolve_settings`).
+    `data` is the file, given as PATH or --data (`data_given`); `path` is kept as given."""
+
+    dataset: DatasetOpt = None
+    path: PathArg = None
+    data: DataOpt = None
+    id_col: IdColOpt = None
+    time_col: TimeColOpt = None
+    time_format: TimeFormatOpt = None
+    target_col: TargetColOpt = None
+    freq: FreqOpt = None
+    tz: TzOpt = None
+    time_label: TimeLabelOpt = None
+    ambiguous: AmbiguousOpt = None
+    decimal: DecimalOpt = None
+    aggregate: AggregateOpt = None
+    y_min: YMinOpt = None
+    future_col: FutureColOpt = None
+    past_col: PastColOpt = None
+    static_col: StaticColOpt = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", data_given(self.path, self.data))
+
+    def settings_args(self) -> dict[str, Any]:
+        """The keywords `resolve_settings` takes them as (every field but `path`, which `data` holds)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
+
+
+def source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command`, whose parameter `source: SourceOptions` typer sees as the fields of `SourceOptions`, one
+    parameter each, in their order, where `source` stands (so `--help` lists them there); called with them, it gets
+    them as one `SourceOptions`. Goes under `@cli_errors`, so that a PATH and a --data that differ are one red
+    sentence as any other option error of the command."""
+    signature = inspect.signature(command)
+    if "source" not in signature.parameters:
+        raise TypeError(f"{command.__name__} takes no `source: SourceOptions` parameter")
+    hints = get_type_hints(command, include_extras=True)  # typer needs the Annotated objects, not their names
+    shared = get_type_hints(SourceOptions, include_extras=True)
+    names = [f.name for f in fields(SourceOptions)]
+    if clash := sorted(set(names) & set(signature.parameters)):
+        raise TypeError(f"{command.__name__} declares source options of its own: {clash}")
+    params: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        if p.name != "source":
+            params.append(p.replace(annotation=hints.get(p.name, p.annotation)))
+            continue
+        params += [inspect.Parameter(f.name, p.kind, default=f.default, annotation=shared[f.name])
+                   for f in fields(SourceOptions)]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        source = SourceOptions(**{n: kwargs.pop(n) for n in names if n in kwargs})
+        return command(source=source, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 @overload

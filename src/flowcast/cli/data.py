@@ -16,59 +16,29 @@ import typer
 
 from flowcast.cli.app import app, models_app  # noqa: F401
 from flowcast.cli.common import (
-    AggregateOpt,
-    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
-    DataOpt,
-    DatasetOpt,
-    DecimalOpt,
-    FreqOpt,
-    FutureColOpt,
     HomeOpt,
     HorizonOpt,
-    IdColOpt,
     JsonOpt,
-    PastColOpt,
-    PathArg,
-    StaticColOpt,
-    TargetColOpt,
-    TimeColOpt,
-    TimeFormatOpt,
-    TimeLabelOpt,
-    TzOpt,
-    YMinOpt,
+    SourceOptions,
     cli_errors,
     console,
-    data_given,
     emit_json,
     out,
     parse_run_as_of,
     resolve_settings,
+    source_options,
 )
 from flowcast.errors import DataValidationError, FlowcastError
 
 
 @app.command("validate")
 @cli_errors
+@source_options
 def validate_cmd(
-    path: PathArg = None,
-    dataset: DatasetOpt = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     config: ConfigOpt = None,
@@ -83,11 +53,7 @@ def validate_cmd(
     failure: FlowcastError | None = None
     try:
         settings = resolve_settings(
-            dataset=dataset, data=data_given(path, data), id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=as_of,
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         )
         run_as_of = parse_run_as_of(as_of, settings)
         prepared = prepare_data(settings, run_as_of)

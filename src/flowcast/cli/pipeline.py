@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Self, TextIO, cast
 
@@ -21,33 +21,16 @@ import typer
 from flowcast import interrupts
 from flowcast.cli.app import app
 from flowcast.cli.common import (
-    AggregateOpt,
-    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
-    DataOpt,
-    DatasetOpt,
-    DecimalOpt,
-    FreqOpt,
-    FutureColOpt,
     HomeOpt,
     HorizonOpt,
-    IdColOpt,
     JsonOpt,
-    PastColOpt,
-    PathArg,
-    StaticColOpt,
-    TargetColOpt,
-    TimeColOpt,
-    TimeFormatOpt,
-    TimeLabelOpt,
-    TzOpt,
-    YMinOpt,
+    SourceOptions,
     call_flow,
     check_backfill_readings,
     cli_errors,
     console,
-    data_given,
     emit_json,
     flow_as_of,
     flow_key,
@@ -57,6 +40,7 @@ from flowcast.cli.common import (
     parse_run_as_of,
     resolve_settings,
     said,
+    source_options,
 )
 from flowcast.config import Settings
 from flowcast.errors import ConfigError, FlowcastError
@@ -109,34 +93,47 @@ AS_OF_CHECK_MAX_BYTES = 8 * 2**20
 VALIDATE_CHECK_MAX_BYTES = 2**20
 
 
-def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str = "retrain") -> None:
+def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str = "retrain",
+                           started: datetime | None = None) -> None:
     """A source that leaves a run nothing to run on, said before a Prefect server and the flow start (~20-30 s),
     in the words the flow's validation says it (`validate.nothing_to_run`): no rows (a header alone), every row
     quarantined, or (with `as_of`) an as_of before the data began (`validate.nothing_observed_by`: one pass over
     the time column, for a source too large to validate whole here). Every row quarantined writes the quarantine
-    file the run would have written (`quarantine/<source>/<as_of>/`; `all` without `as_of`, as `flowcast validate`
-    writes it), and the error names it. Only for a file given or configured that is
+    file the run would have written (`quarantine/<source>/<as_of>/`; without `as_of`, the folder of `started`), and
+    the error names it. Only for a file given or configured that is
     on this machine and up to `VALIDATE_CHECK_MAX_BYTES` (validated whole) or `AS_OF_CHECK_MAX_BYTES` (its time
     column): a URL is read in the flow, with its retries, a bundled dataset (M3 builds its files on first use) is
     left to the flow, and so is a larger file, whose read here would cost more than it saves. Anything else that
     stops the reading here is the flow's to say, in its run, as it always did. `as_of`: the instant the command
     parsed (`parse_run_as_of`), once; None (no --as-of) checks every row, as a run as of now sees them. Every
     refusal sends the `flowcast.run.failed` event the run's failure would have sent (`_announce_run_refused`;
-    `flow_name`: the flow the command would have run, `retrain` or `forecast`)."""
-    said = nothing_to_run_said(settings, as_of)
+    `flow_name`: the flow the command would have run, `retrain` or `forecast`). `started`: without `as_of`, the
+    instant the command started (`command_started`): the run key the run would have taken (its start), which
+    labels the refusal's events and names its quarantine folder, so that they say the as_of a run's failure says
+    and a later run of that key supersedes the file (it was `all/`, which no run writes, kept until gc)."""
+    key = as_of if as_of is not None else started
+    said = nothing_to_run_said(settings, as_of, key=key)
     if said is not None:
         from flowcast.errors import DataValidationError
 
-        _announce_run_refused(_dataset_of(settings), flow_name, as_of, said)
+        _announce_run_refused(_dataset_of(settings), flow_name, key, said)
         raise DataValidationError(said)
 
 
+def command_started(now: datetime) -> datetime:
+    """The run key a run without --as-of takes (`flows.common.resolve_as_of`: its start, UTC, to the second), of
+    the instant `now` a command read off the clock as it started: what a refusal before the run names as its as_of
+    (`check_data_before_flow`'s `started`, `_refusal_announced`)."""
+    return now.astimezone(UTC).replace(microsecond=0)
+
+
 def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = True,
-                        backfill: bool = False) -> str | None:
+                        backfill: bool = False, key: datetime | None = None) -> str | None:
     """`check_data_before_flow`'s error, or None when the source leaves the run something (or is not checked).
     `record`: leave what the run would have left of a source whose every row is quarantined: its quarantine file
     (the error names it) and, with a Prefect API configured, the `QUALITY_FAILED` event its automations notify
-    (`_announce_refusal`; `backfill`: labelled a backfill's)."""
+    (`_announce_refusal`; `backfill`: labelled a backfill's). `key`: the run key these are recorded under (the
+    quarantine folder, the event's as_of), where it is not `as_of` (a command without --as-of: its start)."""
     if settings.source is None and settings.dataset not in settings.sources:
         return None
     from flowcast.data.datasets import resolve_source
@@ -158,13 +155,14 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
             return None
         if size <= VALIDATE_CHECK_MAX_BYTES:
             said = nothing_to_run(source, as_of, settings.validation,
-                                  keep=_quarantine_keeper(settings, source.name, kept) if record else None)
+                                  keep=_quarantine_keeper(settings, source.name, kept, key) if record else None)
         else:
             said = nothing_observed_by(source, as_of) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
         return None
     if said is not None and kept:  # every row quarantined: the event the run's validation sends of it
-        _announce_refusal(source.name, as_of, said, kept[0].report, backfill, settings.validation.quarantine_threshold)
+        _announce_refusal(source.name, as_of if key is None else key, said, kept[0].report, backfill,
+                          settings.validation.quarantine_threshold)
     return said
 
 
@@ -198,12 +196,13 @@ def _dataset_of(settings: Any) -> str:
 
 @contextmanager
 def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as_of: str | None,
-                       tz: str | None) -> Iterator[None]:
+                       tz: str | None, started: datetime | None = None) -> Iterator[None]:
     """Around a command's `resolve_settings`: a --data file refused there, before its columns are asked for (not
     found, a workbook, not text: `sources.check_readable`), sends `flowcast.run.failed` as every other refusal
     before Prefect does (`_announce_run_refused`); a mistaken option (ConfigError) is the command line's, not the
     data's, and sends nothing. The dataset is the one the file would have been (`--dataset`, else named after
-    it), the as_of the one given, read as the run reads it (no offset: UTC; a date alone: midnight in --tz)."""
+    it), the as_of the one given, read as the run reads it (no offset: UTC; a date alone: midnight in --tz), else
+    `started` (`command_started`: the key a run without --as-of takes)."""
     from flowcast.errors import DataValidationError
 
     try:
@@ -213,7 +212,11 @@ def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as
             from flowcast.cli.common import _name_of
             from flowcast.ops.hooks import _as_of
 
-            _announce_run_refused(dataset or _name_of(data), flow_name, _as_of(as_of, None, tz), str(exc),
+            try:  # (not checked yet: a --tz that names no zone failed here, and its error replaced the refusal)
+                when = _as_of(as_of, started, tz)
+            except Exception:  # noqa: BLE001 - the refusal is what the command says; announced without an as_of
+                when = None
+            _announce_run_refused(dataset or _name_of(data), flow_name, when, str(exc),
                                   backfill=flow_name == "backfill")
         raise
 
@@ -226,8 +229,9 @@ def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, 
     every row after as_of, every row quarantined (which sends `flowcast.data-quality.failed` too, as the run's
     validation did): nothing ran, nothing was published, and the *run failed* automation, which listens for this
     event from a flow named retrain, forecast, backfill or tune, had nothing to fire on: a command on a schedule
-    (cron) against a server alerted nobody. The resource is the dataset with the as_of given (`flowcast.as_of` ''
-    without one: the run would have taken the time it started), labelled a backfill's for `flowcast backfill`
+    (cron) against a server alerted nobody. The resource is the dataset with the as_of given (without --as-of, the
+    instant the command started, `command_started`: the run would have taken the time it started, where the label
+    was ''), labelled a backfill's for `flowcast backfill`
     (its run carries the `backfill` tag), the related resources the run's would have had, so far as they exist
     without a run: its flow (`prefect.flow.<id>`, role `flow`, the flow's record on the server; created there by
     name, as the run would have, when it has none) and its tags (`naming.run_tags`); no flow run. The payload says
@@ -262,8 +266,6 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
     `dates`: `backfill_dates` (naive UTC)."""
-    from datetime import UTC
-
     from flowcast.flows.naming import as_of_label
 
     todo = list(dates)
@@ -296,14 +298,16 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     raise DataValidationError(error)
 
 
-def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any]) -> Any:
+def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any], key: datetime | None = None) -> Any:
     """`nothing_to_run`'s `keep`: the quarantine file written where the run writes it (`flows.common.load_data`:
     quarantine/<source>/<as_of>/quarantine.parquet, and copied under `shared` when the home has one), its path in
     the report, so that a refusal before Prefect leaves the rows and their reasons as the run did; the result is
-    appended to `kept` (its report: the event's figures)."""
-    from flowcast.data.validate import ValidationResult, quarantine_folder, write_quarantine
+    appended to `kept` (its report: the event's figures). `key`: the run key naming the folder, where it is not
+    the as_of the rows were read by (a command without --as-of reads every row; its run is keyed by its start)."""
+    from flowcast.data.validate import ValidationResult, as_of_label, quarantine_folder, write_quarantine
 
     def keep(result: ValidationResult, run_key: str) -> None:
+        run_key = run_key if key is None else as_of_label(key)
         where = write_quarantine(result, quarantine_folder(Path(settings.quarantine_dir).resolve(), source_name, run_key))
         if where is not None and settings.shared:
             from flowcast.shared import share_file
@@ -507,24 +511,10 @@ def _read_them(result: dict[str, Any], config: Path | None, home: Path | None) -
 
 @app.command()
 @cli_errors
+@source_options
 def run(
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     models: ModelsOpt = None,
@@ -538,22 +528,19 @@ def run(
 
     Without --as-of the run sees all data (as_of = now). Prints the leaderboard and where the
     forecasts went."""
-    data = data_given(path, data)
+    data = source.data
     cells = _models(models)
     tuning = {"enabled": True, "budget_minutes": budget} if budget is not None else None
-    with _refusal_announced("retrain", dataset, data, as_of, tz):
+    started = command_started(datetime.now(UTC))  # the key of a run without --as-of, for a refusal before it
+    with _refusal_announced("retrain", source.dataset, data, as_of, source.tz, started):
         settings = resolve_settings(  # the options are checked here, before a Prefect server starts
-            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=as_of,
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
             model={"max_steps": max_steps, **({"cells": []} if cells == [] else {})}, tuning=tuning,
         )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_data_before_flow(settings, instant)
-    if data is not None and dataset is None:
+    check_data_before_flow(settings, instant, started=started)
+    if data is not None and source.dataset is None:
         _note_new_dataset(settings, data)
     from flowcast.flows import retrain_flow
 
@@ -686,24 +673,10 @@ def _print_stale(result: dict[str, Any]) -> None:
 
 @app.command()
 @cli_errors
+@source_options
 def forecast(
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
@@ -711,18 +684,15 @@ def forecast(
     json_out: JsonOpt = False,
 ) -> None:
     """Forecast every series with the production model and publish (the forecast flow once, no training)."""
-    data = data_given(path, data)
-    with _refusal_announced("forecast", dataset, data, as_of, tz):
+    data = source.data
+    started = command_started(datetime.now(UTC))  # the key of a run without --as-of, for a refusal before it
+    with _refusal_announced("forecast", source.dataset, data, as_of, source.tz, started):
         settings = resolve_settings(
-            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=as_of,
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         )
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
-    check_data_before_flow(settings, instant, "forecast")
+    check_data_before_flow(settings, instant, "forecast", started)
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
@@ -788,6 +758,7 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
 
 @app.command()
 @cli_errors
+@source_options
 def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
@@ -798,23 +769,8 @@ def backfill(
     deployment: Annotated[str | None, typer.Option(
         "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
                              "retrain/retrain (implies --mode retrain)")] = None,
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     models: BackfillModelsOpt = None,
     max_steps: BackfillMaxStepsOpt = None,
@@ -823,7 +779,7 @@ def backfill(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute forecasts as they would have been made on each as_of from --start to --end."""
-    data = data_given(path, data)
+    data = source.data
     if mode not in ("forecast", "retrain"):
         raise ConfigError(f"--mode must be forecast or retrain, got {mode!r}")
     # `--mode retrain` trains on every date, as `flowcast run` does: the same options choose and bound the networks
@@ -834,15 +790,10 @@ def backfill(
         raise ConfigError(f"{given} only go with --mode retrain, where each date trains its models (--mode forecast "
                           "publishes the production model as it was trained)")
     model = {**({"cells": cells} if cells is not None else {}), **({"max_steps": max_steps} if max_steps is not None else {})}
-    with _refusal_announced("backfill", dataset, data, start, tz):
+    given_model: dict[str, Any] = {"model": model} if model else {}
+    with _refusal_announced("backfill", source.dataset, data, start, source.tz):
         settings = resolve_settings(
-            dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-            target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-            aggregate=aggregate,
-            future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-            home=home, as_of=start,
-            **({"model": model} if model else {}),
-        )
+            **source.settings_args(), horizon=horizon, config=config, home=home, as_of=start, **given_model)
     # checked here; dates alone go to the flow as they are: the days of the source's calendar
     first, last = flow_as_of(start, settings, "--start"), flow_as_of(end, settings, "--end")
     assert first is not None and last is not None  # (both options are required)
@@ -855,7 +806,7 @@ def backfill(
     step = every or resolve_source(settings).freq
     dates = backfill_dates(first, last, step, resolve_source(settings).tz)
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
-    check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=freq is not None)
+    check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
     if every is None and len(dates) > 1 and not json_out:

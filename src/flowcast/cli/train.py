@@ -13,35 +13,19 @@ import typer
 
 from flowcast.cli.app import app, models_app  # noqa: F401
 from flowcast.cli.common import (
-    AggregateOpt,
-    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
-    DataOpt,
-    DatasetOpt,
-    DecimalOpt,
-    FreqOpt,
-    FutureColOpt,
     HomeOpt,
     HorizonOpt,
-    IdColOpt,
     JsonOpt,
-    PastColOpt,
-    PathArg,
-    StaticColOpt,
-    TargetColOpt,
-    TimeColOpt,
-    TimeFormatOpt,
-    TimeLabelOpt,
-    TzOpt,
-    YMinOpt,
+    SourceOptions,
     cli_errors,
     console,
-    data_given,
     emit_json,
     parse_run_as_of,
     resolve_settings,
     said,
+    source_options,
 )
 from flowcast.config import ModelConfig
 from flowcast.errors import ConfigError
@@ -81,25 +65,11 @@ def _devices(value: str | None) -> int | str | None:
 
 @app.command("train")
 @cli_errors
+@source_options
 def train_cmd(
     model: ModelOpt = "lstm",
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = None,
     devices: DevicesOpt = None,
@@ -112,7 +82,6 @@ def train_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Train an RNN, LSTM, GRU or MLP global model on a dataset (in its own process; DDP with --devices N)."""
-    data = data_given(path, data)
     if model not in ("rnn", "lstm", "gru", "mlp"):
         raise ConfigError(f"--model must be rnn, lstm, gru or mlp, got {model!r}")
     if accelerator is not None and accelerator not in ("cpu", "gpu", "auto"):
@@ -120,11 +89,7 @@ def train_cmd(
     if mode is not None and mode not in ("windowed", "forking"):
         raise ConfigError(f"--mode must be windowed or forking, got {mode!r}")
     settings = resolve_settings(
-        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-        aggregate=aggregate,
-        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home, as_of=as_of,
+        **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         model={"devices": _devices(devices), "accelerator": accelerator, "max_steps": max_steps, "mode": mode},
     )
     from flowcast.data.preprocess import prepare_data

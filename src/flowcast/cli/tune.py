@@ -9,35 +9,19 @@ import typer
 
 from flowcast.cli.app import app
 from flowcast.cli.common import (
-    AggregateOpt,
-    AmbiguousOpt,
     AsOfOpt,
     ConfigOpt,
-    DataOpt,
-    DatasetOpt,
-    DecimalOpt,
-    FreqOpt,
-    FutureColOpt,
     HomeOpt,
     HorizonOpt,
-    IdColOpt,
     JsonOpt,
-    PastColOpt,
-    PathArg,
-    StaticColOpt,
-    TargetColOpt,
-    TimeColOpt,
-    TimeFormatOpt,
-    TimeLabelOpt,
-    TzOpt,
-    YMinOpt,
+    SourceOptions,
     cli_errors,
-    data_given,
     emit_json,
     flow_as_of,
     interrupted_afterwards,
     out,
     resolve_settings,
+    source_options,
 )
 
 BudgetOpt = Annotated[float | None, typer.Option("--budget", help="minutes the search may take (tuning.budget_minutes)")]
@@ -46,24 +30,10 @@ TrialsOpt = Annotated[int | None, typer.Option("--trials", help="stop after this
 
 @app.command()
 @cli_errors
+@source_options
 def tune(
-    dataset: DatasetOpt = None,
-    path: PathArg = None,
-    data: DataOpt = None,
-    id_col: IdColOpt = None,
-    time_col: TimeColOpt = None,
-    time_format: TimeFormatOpt = None,
-    target_col: TargetColOpt = None,
-    freq: FreqOpt = None,
-    tz: TzOpt = None,
-    time_label: TimeLabelOpt = None,
-    ambiguous: AmbiguousOpt = None,
-    decimal: DecimalOpt = None,
-    aggregate: AggregateOpt = None,
-    y_min: YMinOpt = None,
-    future_col: FutureColOpt = None,
-    past_col: PastColOpt = None,
-    static_col: StaticColOpt = None,
+    *,
+    source: SourceOptions,
     horizon: HorizonOpt = None,
     as_of: AsOfOpt = None,
     budget: BudgetOpt = None,
@@ -74,15 +44,10 @@ def tune(
 ) -> None:
     """Search lookback, hidden size, layers, dropout, learning rate, steps, mode and loss on the
     validation window before the backtest's windows, within a time budget (Optuna TPE + pruning)."""
-    data = data_given(path, data)
     from flowcast.cli.pipeline import _flow_source_args, _prefect_console, _run_tags
 
     settings = resolve_settings(
-        dataset=dataset, data=data, id_col=id_col, time_col=time_col, time_format=time_format,
-        target_col=target_col, freq=freq, tz=tz, time_label=time_label, ambiguous=ambiguous, decimal=decimal, y_min=y_min,
-        aggregate=aggregate,
-        future_col=future_col, past_col=past_col, static_col=static_col, horizon=horizon, config=config,
-        home=home, as_of=as_of,
+        **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         tuning={"budget_minutes": budget, "n_trials": trials},  # checked here, before a Prefect server starts
     )
     from flowcast import interrupts
@@ -91,7 +56,7 @@ def tune(
     before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("tune"):
         result = tune_flow(as_of=flow_as_of(as_of, settings), horizon=horizon, budget_minutes=budget, n_trials=trials,
-                           config_file=str(config) if config else None, **_flow_source_args(settings, data))
+                           config_file=str(config) if config else None, **_flow_source_args(settings, source.data))
     # a Ctrl-C Prefect swallowed as the run completed: said after what the run did (`flowcast run` alike)
     late = (f"after the tune run completed ({result.get('run_id')}): its {result.get('trials')} trials are stored in "
             f"{result.get('trials_dir')}" if interrupts.received() > before else "")

@@ -124,7 +124,7 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
         bound = observed_through(day, freq=probe.freq, tz=probe.tz, aggregate=probe.aggregate,
                                  time_label=probe.time_label)
         # (and the planned rows after it, with a future covariate's value, as `ingest` keeps them)
-        rows = read.filter(observed_at(probe, bound) | planned_row(probe)).head(SAMPLE_ROWS)
+        rows = read.filter(observed_at(probe, bound, apart=ingested.seen_apart) | planned_row(probe)).head(SAMPLE_ROWS)
         found.append(_freq_of(rows, source) if rows.height else None)
     return found
 

@@ -157,8 +157,10 @@ def freshness_lines(f: Freshness, as_of: datetime | None) -> list[str]:
                    f"as_of {as_of:%Y-%m-%d %H:%M}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
+        # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
+        named = (f", e.g. {', '.join(f.ended)}: " if f.n_ended > len(f.ended) else f": {', '.join(f.ended)}; ")
         said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
-                f"({when_text(f.latest_ds, f.freq)}), e.g. {', '.join(f.ended)}: ")
+                f"({when_text(f.latest_ds, f.freq)}){named}")
         forecast = f.n_ended - f.n_excluded
         if not f.n_excluded:
             said += ("each is forecast from its own last observation, its forecasts dated before the others' "

@@ -183,7 +183,9 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     left_out = sum(1 for x in lengths if x < out.need)
     if left_out:
         out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods: they take no part "
-                         "in the backtest and are forecast by the best candidate that can run on them.")
+                         "in the backtest and are forecast by the best candidate that can run on them." if left_out > 1
+                         else f"1 of {len(lengths)} series has fewer than {out.need} periods: it takes no part in the "
+                         "backtest and is forecast by the best candidate that can run on it.")
     return out
 
 

@@ -161,6 +161,9 @@ class Ingested:
     # read month first) but whose every reading is after as_of's date (`_after_every_reading`): after as_of, as a
     # row read after it is, not quarantined
     later: pl.Expr = field(default_factory=lambda: pl.lit(False))
+    # whether a row's DS_SEEN can differ from its DS_RAW (`_seen_apart`: a daily or coarser time written with an
+    # offset); False: an aggregated source's cut needs no window over (series, period) (`period_not_over`'s `apart`)
+    seen_apart: bool = True
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -1567,11 +1570,13 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                          .alias("month_name"),
                          text.str.contains(_HOUR_24_RE).any().alias("hour24"),
                          (at_midnight.any() & not_midnight).alias("midnight_mixed"),
+                         text.str.contains(_TIME_OFFSET_RE).any().alias("offset"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return None, frozenset(), "", False
+        return None, frozenset({"offset"}), "", False  # (offsets not ruled out: `_seen_apart`)
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
-                                                       ("month_name", row[10]), ("hour24", row[11])) if on)
+                                                       ("month_name", row[10]), ("hour24", row[11]),
+                                                       ("offset", row[13])) if on)
     dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
              if row[0] is not None else "")
     mixed = bool(row[12])
@@ -2199,9 +2204,11 @@ def _flag_words(raw: pl.LazyFrame, columns: list[str], *, text: bool) -> dict[st
 
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
              day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
-             yes_no: frozenset[str] = frozenset(), as_of: datetime | None = None) -> list[list[pl.Expr]]:
+             yes_no: frozenset[str] = frozenset(), as_of: datetime | None = None
+             ) -> tuple[list[list[pl.Expr]], bool]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones (`as_of`: the run's
-    instant, for the decisions that read the rows that may be dated by it, `_localize`)."""
+    instant, for the decisions that read the rows that may be dated by it, `_localize`), and whether a row's
+    `DS_SEEN` can differ from its `DS_RAW` (`_seen_apart`)."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
     stages: list[list[pl.Expr]] = []
@@ -2222,6 +2229,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
     ds_raw, aware, issue, seen = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits, as_of)
+    apart = seen is not None and _seen_apart(source, raw_schema[source.time_col], traits)
     ds_raw = label_to_start(ds_raw, source)
     seen = ds_raw if seen is None else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source))
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
@@ -2236,7 +2244,20 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
     ds = _grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source), aggregate=source.aggregate != "none")
-    return [*stages, mapped, [ds.alias("ds")]]
+    return [*stages, mapped, [ds.alias("ds")]], apart
+
+
+def _seen_apart(source: SourceConfig, dtype: pl.DataType, traits: frozenset[str]) -> bool:
+    """Whether a daily or coarser time column, whose rows `_parse_time` sees from the instant an offset names
+    (`DS_SEEN`), can hold a row seen apart from its time as written (`DS_RAW`): not a timestamp column in the zone
+    it is seen in (`source.tz`, UTC without one: its wall time is that instant's), nor a text column with no
+    offset on any row (`_time_profile`'s trait 'offset', of every row of the source; a bracketed zone is taken as
+    one). False lets `period_not_over` skip its window over (series, period): every row's shift is 0."""
+    if isinstance(dtype, pl.Datetime):
+        return dtype.time_zone != (source.tz or "UTC")
+    if dtype == pl.Utf8 and not source.time_format:
+        return bool({"offset", "bracket"} & traits)
+    return True
 
 
 def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
@@ -2352,7 +2373,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
         else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
     unread = raw.filter(~blank) if blank is not None else raw
-    mapping = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
+    mapping, apart = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
     frame = _mapped(unread, mapping)
     # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
     # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
@@ -2361,11 +2382,11 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     seen = _flag_words(raw, [*source.past_cols, *source.future_cols], text=text)
     yes_no = frozenset(c for c, (words, other) in seen.items() if words and not other)
     if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
-        yes_no |= yes_no_columns(frame.filter(observed_at(source, bound)), mixed, text=text)
+        yes_no |= yes_no_columns(frame.filter(observed_at(source, bound, apart=apart)), mixed, text=text)
     if yes_no:
-        mapping = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
+        mapping, apart = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
-    filtered = frame if bound is None else _within_as_of(frame, source, bound, later)
+    filtered = frame if bound is None else _within_as_of(frame, source, bound, later, apart)
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -2385,6 +2406,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
         number_notes=list(notes.values()),
         later=later,
+        seen_apart=apart,
     )
 
 
@@ -2404,7 +2426,7 @@ def planned_row(source: SourceConfig) -> pl.Expr:
     return pl.any_horizontal([pl.col(RAW_PREFIX + c).is_not_null() for c in future])
 
 
-def period_not_over(source: SourceConfig, bound: datetime) -> pl.Expr:
+def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -> pl.Expr:
     """True on a row of an aggregated source (`aggregate`: finer data combined into periods) whose
     period has not ended at `bound` (as_of on the ds axis): the rows seen so far are part of that
     period, not all of it (transactions summed to days, a run at 06:00; days summed to months, a run
@@ -2414,11 +2436,65 @@ def period_not_over(source: SourceConfig, bound: datetime) -> pl.Expr:
     Rows written with an offset (`DS_SEEN`, their instant on the ds axis, apart from `DS_RAW`, their time as written)
     are cut by the instant too: a period ends at its end as written in its rows' offset (the day of 29 February at
     -05:00 at 05:00 UTC on 1 March), the latest of its rows' where they differ (a daylight-saving change written as
-    offsets), so no period is summed in part."""
+    offsets), so no period is summed in part.
+
+    `apart` False (`Ingested.seen_apart`: no row's DS_SEEN differs from its DS_RAW) leaves that window over (series,
+    period) out: every shift is 0, the same rows, without a pass that groups every row of the source (a third
+    of validating 4.3M hourly rows summed to days, `bench/aggregate_pit.py`)."""
     if source.aggregate == "none":
         return pl.lit(False)
-    shift = (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
-    return (pl.col(DS_SEEN) <= bound) & ((period_end(pl.col("ds"), source.freq) + shift) > bound).fill_null(False)
+    end = period_end(pl.col("ds"), source.freq)
+    if not apart:
+        return (pl.col(DS_SEEN) <= bound) & (end > bound).fill_null(False)
+    return (pl.col(DS_SEEN) <= bound) & ((end + seen_shift()) > bound).fill_null(False)
+
+
+def seen_shift() -> pl.Expr:
+    """How much later than its time as written each row's period is seen, on the ds axis (`DS_SEEN` - `DS_RAW`): a
+    daily or coarser time written with an offset is seen from the instant it names ('2024-03-01T00:00:00-05:00' five
+    hours after midnight UTC, +05:00 five hours before it, without a tz); 0 for a time without one. The latest of the
+    rows of its (unique_id, ds) where they differ (a daylight-saving change written as offsets): the period is over
+    when its last row's end is (`period_not_over`)."""
+    return (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
+
+
+def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
+    """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
+    pass of its own): one list of structs (unique_id, ds, shift: `DS_SEEN` - `DS_RAW`) of the rows a run at its
+    as_of observed that were written with an offset, for `seen_shifts`. None where no time can be (sub-daily data,
+    whose ds are instants; a typed column without a zone)."""
+    source = ingested.source
+    if is_subdaily(source.freq) or not ingested.seen_apart:  # no row seen apart from its time as written: no shift
+        return None
+    dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
+    if dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None):
+        return None
+    kept = pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    if ingested.as_of_ds is not None:
+        kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart)
+    return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
+                      (pl.col(DS_SEEN) - pl.col(DS_RAW)).alias("shift"))
+            .filter(kept).implode().alias("__seen_shifts"))
+
+
+def seen_shifts(rows: pl.Series | None) -> pl.DataFrame | None:
+    """unique_id, ds, shift (a Duration) of the periods observed, from `seen_shifts_expr`'s list, where some period
+    of the source is seen at another instant than its ds names on the ds axis (daily or coarser times written with an
+    offset, without a tz that reads them; dates written as midnight UTC timestamps in a tz source): the latest of
+    its rows' (`seen_shift`, as `period_not_over` cuts by), sorted. None where none is: every time as written is then
+    the instant on the ds axis it is seen from, and the ds axis alone says which periods a run had observed
+    (`timekeys.observed_through`).
+
+    Realized accuracy and the production model's training cut (`evaluation.realized.observed_through_series`) take
+    each series' bound at an as_of back by its shift there: the periods ingest kept for a run at that instant, by
+    the one rule it cut them by (`observed_at`)."""
+    if rows is None or not len(rows):
+        return None
+    shifts = (pl.DataFrame({"s": rows}).unnest("s")
+              .group_by("unique_id", "ds").agg(pl.col("shift").fill_null(timedelta(0)).max()))
+    if not shifts.select((pl.col("shift") != timedelta(0)).any()).item():
+        return None
+    return shifts.sort("unique_id", "ds")
 
 
 def period_end(ds: pl.Expr, freq: str) -> pl.Expr:
@@ -2434,23 +2510,23 @@ def end_label(ds: pl.Expr, freq: str) -> pl.Expr:
     return ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)
 
 
-def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None) -> pl.Expr:
+def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None, apart: bool = True) -> pl.Expr:
     """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
-    aggregated source, its period over (`period_not_over`); also on an unparsable ds (validation
-    quarantines it) but one after as_of however it is read (`later`, `Ingested.later`)."""
+    aggregated source, its period over (`period_not_over`; `apart`: `Ingested.seen_apart`); also on an unparsable
+    ds (validation quarantines it) but one after as_of however it is read (`later`, `Ingested.later`)."""
     unread = pl.col(DS_RAW).is_null() if later is None else pl.col(DS_RAW).is_null() & ~later
-    return unread | ((pl.col(DS_SEEN) <= bound) & ~period_not_over(source, bound))
+    return unread | ((pl.col(DS_SEEN) <= bound) & ~period_not_over(source, bound, apart))
 
 
 def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime,
-                  later: pl.Expr | None = None) -> pl.LazyFrame:
+                  later: pl.Expr | None = None, apart: bool = True) -> pl.LazyFrame:
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
     ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
     after it, those with a value in a declared future-known covariate. A planned row keeps its
     future covariates only; its target, past-only covariates and statics are null: they are not
     known yet (a static first written on a row after as_of, or changed there, was the series' static
     of a backfill at that as_of, and only where some future covariate was declared)."""
-    inside = observed_at(source, bound, later)
+    inside = observed_at(source, bound, later, apart)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)

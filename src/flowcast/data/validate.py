@@ -67,6 +67,8 @@ from flowcast.data.sources import (
     period_not_over,
     planned_row,
     record_lines,
+    seen_shifts,
+    seen_shifts_expr,
     time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
@@ -326,6 +328,10 @@ class ValidationResult:
     report: DataQualityReport
     # what to check when duplicates dominate (`_duplicate_hint`); enforce_thresholds adds it to its error
     hint: str = ""
+    # unique_id, ds, shift: where daily times were written with an offset, how much later than its ds each period
+    # observed was seen (`sources.seen_shifts`); None where none was (realized accuracy and the production model's
+    # training cut, `evaluation.realized.observed_through_series`)
+    shifts: pl.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -879,10 +885,12 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
     bound = ingested.as_of_ds
     if bound is None:
         return None
-    partial = period_not_over(source, bound)
-    after = (pl.col(DS_RAW) > bound) | partial | ingested.later
+    partial = period_not_over(source, bound, ingested.seen_apart)
+    # after as_of as validate tells it (a daily time with an offset by the instant it names, `DS_SEEN`): by its date
+    # (DS_RAW), '2024-03-01T00:00:00-05:00' was not after a run at midnight UTC, and its planned row went uncounted
+    after = (pl.col(DS_SEEN) > bound) | partial | ingested.later
     counts = ingested.unfiltered.select(
-        pl.len().alias("rows_read"), observed_at(source, bound, ingested.later).sum().alias("observed"),
+        pl.len().alias("rows_read"), observed_at(source, bound, ingested.later, ingested.seen_apart).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
         pl.col(DS_SEEN).min().alias("first"),
     ).collect(engine="streaming").row(0, named=True)
@@ -965,24 +973,28 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     file_col = [pl.col(FILE_INDEX)] if overlap else []
     flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
     plans = [flagged_plan]
+    # daily times written with an offset: the instant each period was seen from (realized accuracy, `seen_shifts`)
+    shifted = [] if (expr := seen_shifts_expr(ingested)) is None else [expr]
     if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
-        partial = period_not_over(source, ingested.as_of_ds)
+        partial = period_not_over(source, ingested.as_of_ds, ingested.seen_apart)
         after = (pl.col(DS_SEEN) > ingested.as_of_ds) | partial | ingested.later  # (one no order reads, too)
         plans.append(
             ingested.unfiltered.select(
                 pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),
                 (after & planned_row(source)).sum().alias("planned"), pl.col(DS_SEEN).min().alias("first"),
+                *shifted,
             )
         )
     else:
         plans.append(ingested.unfiltered.select(pl.len().alias("rows_read"), pl.lit(0).alias("after"),
-                                                pl.lit(0).alias("partial"), pl.lit(0).alias("planned")))
+                                                pl.lit(0).alias("partial"), pl.lit(0).alias("planned"), *shifted))
     if ingested.blank is not None and ingested.raw is not None:
         plans.append(ingested.raw.select(ingested.blank.sum().alias("blank")))
     if len(source.id_cols) > 1:
         plans.append(_joined_id_collisions(ingested.frame, source.id_cols))
     flagged, counts, *rest = _collect(plans, ingested)
+    shifts = seen_shifts(counts["__seen_shifts"][0]) if "__seen_shifts" in counts.columns else None
     if len(source.id_cols) > 1:
         _refuse_joined_id_collisions(rest.pop(), source.id_cols, ingested.label)
     blank = rest
@@ -1059,7 +1071,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # its date the data's last; '2024-03-01T00:00:00+05:00', seen at 20:00 UTC the day before, was left out
     planned_keys = None
     if rows_planned and ingested.as_of_ds is not None:
-        planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later))
+        planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later,
+                                                                     ingested.seen_apart))
                         .select("unique_id", "ds").unique().collect())
     observed = valid.lazy().select("unique_id", "ds", "y")
     if planned_keys is not None and planned_keys.height:
@@ -1118,7 +1131,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             Observations.validate(valid.select("unique_id", "ds", "y"), lazy=True)
         except pa.errors.SchemaErrors as exc:
             raise DataValidationError(f"{ingested.label}: valid rows break the Observations contract: {exc}") from exc
-    return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report))
+    return ValidationResult(valid=valid, quarantined=quarantined, report=report, hint=_duplicate_hint(source, report),
+                            shifts=shifts)
 
 
 def one_series_per_file_command(path: str) -> str:

@@ -74,7 +74,10 @@ forecast (a quantile network's own band under CQR), as statsforecast and fable g
 variance. Nothing calibrated that either, so the run's notes name such series (`RecipeForecast.interval_notes`).
 One observation is no constant history (it says nothing about how a series moves): it keeps the fallback, as
 a history that moves but repeats itself exactly at the season does; nothing calibrated a width scaled by the
-level either, so the notes name those series too.
+level either, so the notes name those series too. Two observations, a short series published by naive
+(`recipes.SHORT_HISTORY`), measure one change, no typical one (3 -> 15: widths 12 times the multiples, beside
+series moving a quarter of their level): they take the same stand-in (`series_scale(unmeasured=...)`) where another
+series has a measured scale, and the notes name them.
 A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history, except
 0 for data classed intermittent (mostly zeros, never negative: `flowcast.evaluation.intermittency`).
 """
@@ -100,16 +103,27 @@ def quantile_pair(level: int) -> tuple[float, float]:
 
 
 def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
-                 constant: bool = False) -> pl.DataFrame:
+                 constant: bool = False, unmeasured: Sequence[str] = ()) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| times the median scale / mean |y| of the series whose scale is
     measured (the mean |y| itself when none is), then to 1, where it is zero or undefined; `history` is
     the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
     published forecast's scales): a history of at least
     `min_constant_history(season_length)` values all equal has scale 0 instead (its
-    intervals are the point forecast: see the module)."""
+    intervals are the point forecast: see the module). `unmeasured` (the published forecast's scales, no
+    `cutoffs`): series whose one or two changes measure no typical change (a 2-point history's scale is its one
+    difference, 9.92 -> 8.81 a tenth of 3 -> 15): they take the stand-in of a series without a measured scale (their
+    mean |y| times the others' median scale / mean |y|), where some other series has a measured scale; else their
+    own."""
     scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
         pl.col("history").fill_null(0))
+    if unmeasured:
+        if cutoffs is not None:
+            raise ValueError("series_scale(unmeasured=...) is for the published forecast's scales: pass no cutoffs")
+        one = pl.col("unique_id").is_in(list(unmeasured))
+        peers = scale.filter(~one & pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite())
+        if peers.height:  # a ratio to stand in with: theirs set aside (one change is no typical one)
+            scale = scale.with_columns(pl.when(one).then(None).otherwise(pl.col("scale")).alias("scale"))
     if cutoffs is None:
         level = insample.group_by("unique_id").agg(pl.col("y").abs().mean().alias("__level"))
         keys = ["unique_id"]

@@ -26,7 +26,9 @@ are compared on the clock the publish used to cut its data (`timekeys.as_of_on_d
 calendar dates, compared with the instant's wall time in the source's `tz`. Comparing the UTC
 instant with local dates scored a New York run's first forecast day as 'after scored_at' or left
 it out, and took the MASE scale and seasonal naive from a day the run had not seen (or left out
-one it had).
+one it had). Daily times written with an offset were seen by ingest from the instant they name (`shifts`,
+`sources.seen_shifts`): each series' bound moves with them (`observed_through_series`), so a point is scored by the
+first run that had observed it and an as_of's history is what its run had observed.
 
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
 either never scored or scored from actuals that ended before their forecasts could all have
@@ -53,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -61,7 +63,7 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
-from flowcast.timekeys import local_wall, observed_through, observed_through_expr
+from flowcast.timekeys import local_wall, observed_through_expr
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
@@ -109,6 +111,29 @@ def flag_lookahead(realized: pl.DataFrame, trained: Mapping[str, datetime | None
 
 
 # ------------------------------------------------------------------------------------ scoring
+def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, aggregate: str = "none",
+                            time_label: str = "start", shifts: pl.DataFrame | None = None) -> pl.Series:
+    """Per row of `keys` (unique_id, at: a naive UTC instant), the latest `ds` of that series a run at `at` had
+    observed, on the source's ds axis: `timekeys.observed_through` (the instant's wall time in `tz` for daily and
+    coarser data; an aggregated source's period once over; an end-labelled source's bound moved back), taken back
+    by the series' shift there where its periods are seen at another instant than their ds names (`shifts`,
+    `sources.seen_shifts`: daily times written with an offset; its row nearest the bound): the periods ingest kept
+    for a run at that instant, by the rule it cut them by. Without `shifts` (None: every time without an offset)
+    it is `observed_through` itself."""
+    at = pl.col("at").cast(pl.Datetime("us"))
+    frame = keys.select(pl.col("unique_id").cast(pl.Utf8),
+                        (at if is_subdaily(freq) else local_wall(at, tz)).cast(pl.Datetime("us")).alias("__at_ds"))
+    if shifts is not None and shifts.height and frame.height:
+        near = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")).alias("__at_ds"),
+                             pl.col("shift")).sort("__at_ds")
+        frame = (frame.with_row_index("__row").sort("__at_ds")
+                 .join_asof(near, on="__at_ds", by="unique_id", strategy="nearest", check_sortedness=False)
+                 .sort("__row")
+                 .select("unique_id", (pl.col("__at_ds") - pl.col("shift").fill_null(timedelta(0))).alias("__at_ds")))
+    return frame.select(observed_through_expr(pl.col("__at_ds"), freq=freq, aggregate=aggregate,
+                                              time_label=time_label).alias("through")).to_series()
+
+
 def min_scale_history(season_length: int) -> int:
     """Rows of history a realized MASE scale needs: the season plus max(season, 4) seasonal
     differences (24 monthly, 8 quarterly, 5 yearly)."""
@@ -129,6 +154,7 @@ def score_realized(
     aggregate: str = "none",
     time_label: str = "start",
     trained: Mapping[str, datetime | None] | None = None,
+    shifts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
     model_version, y_hat and optional interval or quantile columns) against `actuals` (observed
@@ -143,6 +169,9 @@ def score_realized(
     an as_of is an actual of that publish, and not in its history (`timekeys.observed_through`).
     `time_label`: the source's; "end" (ds moved back to interval starts) moves each as_of's bound back with them.
     `trained`: model_version -> the as_of its training data ended at; sets `lookahead` (`flag_lookahead`).
+    `shifts`: where daily times were written with an offset (`sources.seen_shifts`), each series' periods as seen
+    by the instant they name: a point is scored once the run at `scored_at` had observed it, and each as_of's history
+    is what its run had observed (`observed_through_series`).
     Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""
     need = ["as_of", "unique_id", "ds", "step", "y_hat"]
     missing = [c for c in need if c not in forecasts.columns]
@@ -164,16 +193,24 @@ def score_realized(
         pl.col("step").cast(pl.Int32), pl.col("model").cast(pl.Utf8), pl.col("model_version").cast(pl.Utf8),
         *[pl.col(c).cast(pl.Float64) for c in keep[6:]],
     )
-    # the instants on the ds axis the publish cut on: local wall time for daily and coarser data
-    scored_ds = observed_through(scored_at, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label)
-    fc = fc.with_columns(observed_through_expr(
-        (pl.col("as_of") if is_subdaily(freq) else local_wall(pl.col("as_of"), tz)).cast(pl.Datetime("us")),
-        freq=freq, aggregate=aggregate, time_label=time_label).alias("__as_of_ds"))
-    fc = fc.filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= scored_ds))
+    # the last ds each series' run had observed, at its as_of and at scored_at, on the ds axis the publish cut on
+    # (local wall time for daily and coarser data; by the instant where times were written with an offset)
+    def through(keys: pl.DataFrame) -> pl.Series:
+        return observed_through_series(keys, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label,
+                                       shifts=shifts)
+
+    fc = fc.with_columns(through(fc.select("unique_id", pl.col("as_of").alias("at"))).alias("__as_of_ds"))
+    ids = fc.select("unique_id").unique()
+    scored_ds = ids.with_columns(through(ids.with_columns(pl.lit(scored_at, pl.Datetime("us")).alias("at")))
+                                 .alias("__scored_ds"))
+    fc = (fc.join(scored_ds, on="unique_id", how="left", maintain_order="left")
+          .filter((pl.col("as_of") < scored_at) & (pl.col("ds") <= pl.col("__scored_ds"))).drop("__scored_ds"))
     obs = (
         actuals.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                        pl.col("y").cast(pl.Float64))
-        .filter(pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("ds") <= scored_ds))
+        .join(scored_ds, on="unique_id", how="inner", maintain_order="left")
+        .filter(pl.col("y").is_not_null() & pl.col("y").is_finite() & (pl.col("ds") <= pl.col("__scored_ds")))
+        .drop("__scored_ds")
         .unique(["unique_id", "ds"], keep="last")
     )
     rows = fc.join(obs, on=["unique_id", "ds"], how="inner")

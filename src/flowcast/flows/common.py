@@ -623,6 +623,9 @@ class LoadedData:
     notes: tuple[str, ...] = ()
     ingested: Any = None  # the Ingested source (labels of the series, actuals after as_of for the plot)
     rows_null_y: int = 0  # valid rows without a target value
+    # where daily times were written with an offset: each period's shift (`ValidationResult.shifts`), for realized
+    # accuracy and the production model's training cut; None where none was
+    shifts: pl.DataFrame | None = None
 
 
 def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
@@ -803,13 +806,12 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
         log.warning(line[0].upper() + line[1:])
     if summary.network_short:
-        log.info(f"{summary.network_short} of {td.n_series} series have fewer than the {td.meta.min_length} periods a "
-                 "network needs: the statistical models that can run on them forecast them")
+        log.info(network_short_line(summary.network_short, td.n_series, td.meta.min_length))
     return LoadedData(
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
         settings=settings, notes=tuple(notes),
-        ingested=ingested, rows_null_y=int(getattr(report, "rows_null_y", 0) or 0),
+        ingested=ingested, rows_null_y=int(getattr(report, "rows_null_y", 0) or 0), shifts=result.shifts,
     )
 
 
@@ -833,6 +835,14 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
     present = set(td.ids) | set(td.excluded["unique_id"].cast(pl.Utf8).to_list() if td.excluded.height else [])
     present |= {str(e["unique_id"]) for e in (getattr(report, "series_quarantined", None) or [])}
     return lost_series(ids, present, prev)
+
+
+def network_short_line(short: int, n_series: int, min_length: int) -> str:
+    """The run's log line for the series too short for a network ('1 of 6 series has ...': it said 'have' and
+    'them' of one series)."""
+    one = short == 1
+    return (f"{short} of {n_series} series {'has' if one else 'have'} fewer than the {min_length} periods a network "
+            f"needs: the statistical models that can run on {'it forecast it' if one else 'them forecast them'}")
 
 
 def future_notes(summary: Any) -> list[str]:
@@ -1003,7 +1013,8 @@ def publish_forecasts(
         bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
         stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
-                   f"observation, long before the others' (marked), e.g. {', '.join(map(str, list(ended)[:3]))}"
+                   f"observation, long before the others' (marked){', e.g. ' if len(ended) > 3 else ': '}"
+                   f"{', '.join(map(str, list(ended)[:3]))}"
                    if ended else "")
         reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}"
                                 f"{stopped}", scope)

@@ -104,9 +104,16 @@ def offer_configured_datasets(deployments: list[Any], params: dict[str, Any]) ->
             d.parameters.setdefault("dataset", settings.dataset)
         schema = getattr(d, "_parameter_openapi_schema", None)
         prop = (getattr(schema, "properties", None) or {}).get("dataset") or {}
+        added = False
         for choice in prop.get("anyOf") or [prop]:
             if "enum" in choice:
-                choice["enum"] = [*choice["enum"], *(n for n in configured if n not in choice["enum"])]
+                more = [n for n in configured if n not in choice["enum"]]
+                choice["enum"], added = [*choice["enum"], *more], bool(more)
+                if more:  # the list holds configured ones too: 'bundled dataset' was shown over 'shops'
+                    choice["title"] = "bundled or configured dataset"
+        for choice in (prop.get("anyOf") or []) if added else []:
+            if choice.get("type") == "string" and "enum" not in choice:
+                choice["title"] = "another dataset, typed in"  # beside the list that names the configured ones
 
 
 def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None) -> None:

@@ -278,10 +278,9 @@ def forecast_flow(
             raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
                                 f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
         note = ""
-        if rf.fallbacks.height:
-            note = rf.fallback_note(production.name)
-            log.warning(note)  # names the first series and why (fallback_note)
-            note += "."
+        if (fell := rf.fallback_note(production.name)) is not None:
+            log.warning(fell)  # names the first series and why (fallback_note)
+            note = fell + "."
         if (short := rf.short_note()) is not None:
             log.warning(short)
             note = f"{note} {short}".strip()

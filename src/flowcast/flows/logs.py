@@ -6,7 +6,8 @@ included, has it) adds `QuietFilter` to Prefect's `prefect.task_runs` and `prefe
 loggers, before their handlers (console and the API: what the UI shows):
 
 - `Finished in state Completed()` of flowcast's own tasks is dropped (one per task: ingest,
-  validate, train, backtest, ... tell nothing the next flowcast line does not).
+  validate, train, backtest, ... tell nothing the next flowcast line does not); their `Finished in state
+  Cached(type=COMPLETED)` (preprocessing of data an earlier run prepared) is said in words (`CACHED`).
 - A failure flowcast explains itself (a `FlowcastError`: ConfigError, DataValidationError,
   RegistryError, TrainingError, ...) is said ONCE, by the run's final `Finished in state
   Failed(...)` line, which carries flowcast's sentence: the failing task's own `Finished in state
@@ -40,6 +41,8 @@ _REPEATS = ("Encountered exception during execution", "Engine execution exited w
 _TASK_FAILED = "Task run failed with "
 # Prefect's synchronous flow engine logs a run's final state at INFO whatever it is
 _FAILED_FINAL = ("Finished in state Failed(", "Finished in state Crashed(")
+# what a flowcast task's `Finished in state Cached(type=COMPLETED)` says (preprocessing of the same data and settings)
+CACHED = "Not computed again: an earlier run's result for the same input and settings was reused (cached)"
 
 
 def _flowcast_error_names() -> set[str]:
@@ -79,6 +82,8 @@ class QuietFilter(logging.Filter):
         if record.name == "prefect.task_runs" and msg.startswith("Finished in state"):
             if msg.startswith("Finished in state Completed(") and self._own_task(record):
                 return False
+            if msg.startswith("Finished in state Cached(") and self._own_task(record):
+                record.msg, record.args = CACHED, ()  # 'Cached(type=COMPLETED)' is Prefect's vocabulary
             m = _FAILED_BY.search(msg)
             if m and m.group(1) in _flowcast_error_names() and self._own_task(record):
                 return False  # the flow's final state says it

@@ -556,8 +556,9 @@ def retrain_flow(
     if td_bt is None:  # every series has a single observation: nothing to score, the last resort publishes
         scored = nothing_to_score(settings, td, production=started_from, promote=promote)
     else:
+        # (daily times written with an offset: where the production model's training data ended, by the instant)
         scored = score_candidates(settings, td_bt, bt_spans, horizon=h, bounds=bounds, run_dir=run_dir, scope=scope,
-                                  production=started_from, promote=promote, log=log)
+                                  production=started_from, promote=promote, log=log, shifts=data.shifts)
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
@@ -591,10 +592,10 @@ def retrain_flow(
         log.warning(negative)
         notes.append(negative)
     declared = list(dict.fromkeys([*src.future_cols, *src.past_cols, *src.static_cols]))
-    if (unused := covariates_note(model_obj, declared, list(settings.model.cells))) is not None:
+    if (unused := covariates_note(model_obj, declared, list(settings.model.cells), src.label_col)) is not None:
         notes.append(unused)
-    if rf.fallbacks.height:
-        notes.append(rf.fallback_note() + ".")
+    if (fell := rf.fallback_note()) is not None:
+        notes.append(fell + ".")
     if (short := rf.short_note()) is not None:
         log.warning(short)
         notes.append(short)
@@ -661,6 +662,29 @@ def retrain_flow(
     # version that is neither production nor, behind a newer champion, the champion: `flowcast gc` keeps it. A
     # registered winner is pinned in its registration's transaction: pinned after it, gc could remove it between
     run_pin = Pin(run=run_id, at=started, until=started + timedelta(hours=PIN_TTL_HOURS))
+    announced = False  # its decision says 'To publish' (`decided`): a failure after it says what came of it
+
+    def failed(exc: BaseException) -> None:
+        """The follow-up of the decision (`announced`) of a run that fails before its forecasts landed: its newest
+        version said this run 'publishes them next', for good; where they landed all the same, 'Published'."""
+        if not announced:
+            return
+        try:
+            from flowcast.store import open_store
+
+            store = open_store(settings)
+            held = (store.receipt_of(name_of_data, as_of) or {}) if store.has(name_of_data, as_of) else {}
+            if (held.get("model_version"), held.get("run_id")) == (version.version, run_id):
+                decided(landed=True)
+                return
+            now = registry.production(name_of_data)  # (its promotion withdrawn, or left as it was)
+            reporting.failed_decision_artifact(
+                f"This run failed before its forecasts were published: {' '.join(str(exc).split())}",
+                chosen if chosen == PRODUCTION else version.name, version.version,
+                now.version if now is not None else None, scope)
+        except Exception as said:  # noqa: BLE001 - the run's error is the one it raises; this follow-up is a courtesy
+            log.warning(f"The follow-up of this run's decision artifact could not be written ({said})")
+
     try:
         if promote and not promoted:  # production stays: only if it is still the one this run compared against
             _check_production_unmoved(registry, name_of_data, expected)
@@ -702,6 +726,7 @@ def retrain_flow(
                                                unit=data.source.unit, intervals_note=blank, landed=landed)
 
         decided(landed=False)
+        announced = True
         if board.height:
             _print_board(log, board, metric, chosen)
 
@@ -726,11 +751,13 @@ def retrain_flow(
     except ProductionMovedError as exc:  # another run moved production after this one's promotion: its model
         if (skipped := slot_done_meanwhile(exc, version)) is not None:  # publishes (a run of this slot: skipped);
             return skipped  # this run's winner stays registered, out of production (and out of the stack)
+        failed(exc)
         raise
     except Exception as exc:
         if promoted:  # production must not point at a model whose forecasts were never published
             _withdraw_unpublished(settings, registry, name_of_data, version.version, as_of, started, exc, log,
                                   run=run_id)
+        failed(exc)
         raise
     finally:
         registry.unpin(version.version, run=run_id)

@@ -139,15 +139,28 @@ def backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, 
     return settings, (td if long_enough.len() == td.n_series else td.subset(long_enough)), spans
 
 
-def trained_until(as_of: str | None, freq: str, tz: str | None, time_label: str = "start") -> datetime | None:
+def trained_until(as_of: str | None, freq: str, tz: str | None, time_label: str = "start", aggregate: str = "none",
+                  shifts: pl.DataFrame | None = None) -> datetime | None:
     """The last `ds` a model registered at `as_of` (ISO, its run key) can have seen, on the `ds` axis of
-    data of `freq` in zone `tz`: what ingestion kept for that run (`timekeys.as_of_on_ds`). Daily and
+    data of `freq` in zone `tz`: what ingestion kept for that run (`timekeys.observed_through`). Daily and
     coarser `ds` are local dates: a run at 20:00 UTC read the next day's row in Melbourne (UTC+11), and
-    that day's actuals are not after its training data; end-labelled data's bound moves back with its ds
-    (`timekeys.observed_through`). None without an as_of."""
-    from flowcast.timekeys import observed_through
+    that day's actuals are not after its training data; end-labelled data's bound moves back with its ds; an
+    aggregated source's period holding as_of was not over, so not trained on (`aggregate`); daily times written
+    with an offset were kept from the instant they name (`shifts`, `sources.seen_shifts`: the latest period any
+    series had observed, `evaluation.realized.observed_through_series`). None without an as_of."""
+    from flowcast.timekeys import observed_through, storage_naive
 
-    return observed_through(as_of, freq=freq, tz=tz, time_label=time_label) if as_of else None
+    if not as_of:
+        return None
+    if shifts is None or not shifts.height:
+        return observed_through(as_of, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label)
+    from flowcast.evaluation.realized import observed_through_series
+
+    keys = shifts.select(pl.col("unique_id").unique(), pl.lit(storage_naive(as_of), pl.Datetime("us")).alias("at"))
+    through = observed_through_series(keys, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label,
+                                      shifts=shifts).max()
+    assert isinstance(through, datetime)
+    return through
 
 
 @dataclass
@@ -201,11 +214,12 @@ def nothing_to_score(settings: Settings, td: TrainingData, *, production: ModelV
 
 def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpans, *, horizon: int, bounds: Bounds,
                      run_dir: Path, scope: reporting.Scope, production: ModelVersion | None, promote: bool,
-                     log: Log) -> Scored:
+                     log: Log, shifts: pl.DataFrame | None = None) -> Scored:
     """Backtest every candidate (each network cell, their ensemble, hybrids with statistical
     forecasts, the statistical models, the production model) on the same windows of `td_bt`,
     rank them and decide. Each network member is trained once for the backtest (`backtest_task`
-    with `_network_fit`), in `run_dir/<key>-backtest`."""
+    with `_network_fit`), in `run_dir/<key>-backtest`. `shifts`: `sources.seen_shifts` of the run's data (daily
+    times written with an offset), for where the production model's training data ended (`trained_until`)."""
     from flowcast.evaluation.candidates import PRODUCTION, evaluate_candidates, paired_scores, plan_candidates
     from flowcast.evaluation.decision import decide
     from flowcast.evaluation.selection import candidate_board, usable_metric
@@ -245,7 +259,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     if production is not None:
         refit, frozen, scoring = _score_production(production, settings, td_bt, plan, members, comps, horizon=h,
                                                    hb=hb, step=step, bounds=bounds, run_dir=run_dir, scope=scope,
-                                                   log=log)
+                                                   log=log, shifts=shifts)
         if refit is not None:
             specs.append(refit)
 
@@ -273,7 +287,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
 def _score_production(
     production: ModelVersion, settings: Settings, td_bt: TrainingData, plan: CandidatePlan,
     members: dict[str, Settings], comps: dict[str, BacktestResult], *, horizon: int, hb: int, step: int,
-    bounds: Bounds, run_dir: Path, scope: reporting.Scope, log: Log,
+    bounds: Bounds, run_dir: Path, scope: reporting.Scope, log: Log, shifts: pl.DataFrame | None = None,
 ) -> tuple[CandidateSpec | None, CandidateResult | None, str | None]:
     """(the production model's recipe as a candidate spec, refit on this run's windows; its frozen
     candidate; how it was scored): frozen when it has networks and `evaluation.incumbent` allows
@@ -292,7 +306,8 @@ def _score_production(
         log.info(f"Scoring the production model {production.version} with its frozen weights")
         try:
             res = tasks.backtest_task(td_bt, _frozen_fit(production, h, bounds), PRODUCTION, settings, hb)
-            saw = trained_until(production.as_of, td_bt.meta.freq, td_bt.meta.tz, td_bt.meta.time_label)
+            saw = trained_until(production.as_of, td_bt.meta.freq, td_bt.meta.tz, td_bt.meta.time_label,
+                                getattr(td_bt.meta, "aggregate", "none"), shifts)
             frozen = frozen_candidate(res, td_bt, kind=production.kind, trained_until=saw,
                                       horizon=hb, n_windows=ev.n_windows, step=step)
         except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained

@@ -478,7 +478,8 @@ def promote_task(settings: Settings, version: Any, reason: str, **kwargs: Any) -
 
 # ------------------------------------------------------------------------------------ monitoring
 @task(name="realized-accuracy", cache_policy=NO_CACHE, task_run_name="realized accuracy {dataset}", **IO_RETRIES)
-def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any, run_id: str) -> RealizedOutcome:
+def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any, run_id: str,
+                  shifts: pl.DataFrame | None = None) -> RealizedOutcome:
     """Score the dataset's earlier published forecasts on the actuals this run sees, store them,
     judge decay and leave the realized-accuracy artifact (flowcast.ops.accuracy)."""
     from prefect import get_run_logger
@@ -486,6 +487,7 @@ def realized_task(settings: Settings, *, dataset: str, as_of: datetime, td: Any,
     from flowcast.flows.naming import in_backfill
     from flowcast.ops.accuracy import artifact, score_and_record
 
-    outcome = score_and_record(settings, dataset=dataset, as_of=as_of, td=td, run_id=run_id, log=get_run_logger())
+    outcome = score_and_record(settings, dataset=dataset, as_of=as_of, td=td, run_id=run_id, log=get_run_logger(),
+                               shifts=shifts)
     artifact(settings, outcome, as_of=as_of, backfill=in_backfill())
     return outcome

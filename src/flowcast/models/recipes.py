@@ -191,11 +191,14 @@ def last_resort_recipe(*, horizon: int, season_length: int, intervals_note: str)
                                         "intervals_note": intervals_note})
 
 
-def covariates_note(recipe: Recipe, declared: list[str], cells: list[str]) -> str | None:
+def covariates_note(recipe: Recipe, declared: list[str], cells: list[str], label: str | None = None) -> str | None:
     """A sentence when the source declares covariates (`future_cols`, `past_cols`, `static_cols`) and the published
     model uses none of them: only the networks take covariates, and a statistical winner (or a blend whose networks
     got weight 0) forecast without them while the run said nothing (a user who declared promo = ["promo"] read a
-    damped forecast as one that knew the promotions). None when there is nothing to say."""
+    damped forecast as one that knew the promotions). None when there is nothing to say. `label`: the source's
+    `label_col`, the series' name (a static only because the plot's titles read it there), not counted: every run
+    of the bundled us_employment said 'The declared covariates (Title) are not used by damped'."""
+    declared = [c for c in declared if c != label]
     if not declared:
         return None
     if any(c.get("type") == "network" and w > 0 for c, w in zip(recipe.components, recipe.weights, strict=False)):
@@ -427,16 +430,25 @@ class RecipeForecast:
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
 
-    def fallback_note(self, who: str = "it") -> str:
-        """'1 series it cannot forecast was forecast by its fallback: 1 by naive (east: no forecast: 40
-        observation(s), too few for seasonal_naive)' ('3 series ... were ...': it said 'were' of one series too),
-        `who` the model that could not ('it': the run's champion). The first 3 series are named with their reason
-        (newuser22: a retrain's summary named none, and `flowcast forecasts` showed the fallback's rows under the
-        champion's version; only the forecast flow's log gave an example)."""
-        n = self.fallbacks.height
-        by_model = self.fallbacks.group_by("model").len().sort("model").rows()
-        named = "; ".join(f"{u}: {r}" for u, _, r in self.fallbacks.select("unique_id", "model", "reason")
-                          .head(3).rows())
+    def could_not(self) -> pl.DataFrame:
+        """The `fallbacks` rows of the series the model could not forecast: not the `short` ones, which it was not
+        asked to (`short_note` says them)."""
+        return self.fallbacks.filter(~pl.col("unique_id").is_in(list(self.short)))
+
+    def fallback_note(self, who: str = "it") -> str | None:
+        """'1 series it cannot forecast was forecast by its fallback: 1 by damped (east: no forecast: 40
+        observation(s), too few for seasonal_naive (it needs 52: one season))' ('3 series ... were ...': it said
+        'were' of one series too), `who` the model that could not ('it': the run's champion); None when there is
+        none (a short series, published by naive by rule, is `short_note`'s: it was counted here too, as one the
+        champion cannot forecast). The first 3 series are named with their reason (newuser22: a retrain's summary
+        named none, and `flowcast forecasts` showed the fallback's rows under the champion's version; only the
+        forecast flow's log gave an example)."""
+        rows = self.could_not()
+        n = rows.height
+        if not n:
+            return None
+        by_model = rows.group_by("model").len().sort("model").rows()
+        named = "; ".join(f"{u}: {r}" for u, _, r in rows.select("unique_id", "model", "reason").head(3).rows())
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
                 + ", ".join(f"{k} by {m}" for m, k in by_model)
                 + (f" ({'e.g. ' if n > 3 else ''}{named})" if named else ""))
@@ -566,17 +578,21 @@ def forecast_detailed(
             .then(pl.format("no forecast: {} observation(s), too few for {}{}", pl.col("__n").fill_null(0),
                             pl.lit(recipe.name), pl.lit(need)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
-    short: dict[str, int] = {}
-    if short_history > 1 and recipe.name != LAST_RESORT:
-        n_fin = td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len()
+    few: dict[str, int] = {}  # series of 2 to short_history - 1 observations (publishing): naive's, one change
+    if short_history > 1:
+        # observations: the points preprocessing imputed (`TrainingData.imputed`) are none (2 observed with an
+        # imputed gap between them counted 3, and the champion's trend was read off the 2)
+        n_fin = (td.frame.select("unique_id", "y").with_columns(td.observed())
+                 .filter(pl.col("y").is_finite() & pl.col("observed")).group_by("unique_id").len())
         # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
-        short = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
-        if short:
-            why = pl.DataFrame({"unique_id": list(short), "reason": [
-                f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
-                f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
-            bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
-                                how="vertical_relaxed").sort("unique_id")
+        few = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
+    short = few if recipe.name != LAST_RESORT else {}  # (naive the champion: its own rows, no fallback)
+    if short:
+        why = pl.DataFrame({"unique_id": list(short), "reason": [
+            f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
+            f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
+        bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
+                            how="vertical_relaxed").sort("unique_id")
     main = main.filter(~pl.col("unique_id").is_in(bad_ids["unique_id"].implode()))
     if len(recipe.components) == 1 and recipe.components[0]["type"] == "statistical":
         main = _true_method(main, str(recipe.components[0]["model"]), td)
@@ -607,7 +623,9 @@ def forecast_detailed(
     frame = pl.concat(parts, how="diagonal_relaxed")
     m = int(season_length or td.meta.season_length)
     # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True)
+    # a short series (published by naive) has one change: no typical one to scale its widths by (3 -> 15 published
+    # [-30, 60] at step 6 beside series moving a quarter of their level): the others' relative change, as one point's
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(few))
     out = []
     in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
@@ -627,9 +645,13 @@ def forecast_detailed(
     flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
                 .filter(pl.col("unique_id").is_in(result["unique_id"].implode()) & pl.col("y").is_finite())
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
+    published = set(result["unique_id"].to_list()) - set(flat) - in_levels
+    stood_in = set(scale.filter(pl.col("level_scaled"))["unique_id"].to_list())
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
                           short=short, short_history=short_history,
-                          level_scaled=_level_scaled(td, m, set(result["unique_id"].to_list()) - set(flat) - in_levels))
+                          level_scaled={**_level_scaled(td, m, published),
+                                        **{u: f"{k} observations (one change)" for u, k in few.items()
+                                           if u in published and u in stood_in}})
 
 
 def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:

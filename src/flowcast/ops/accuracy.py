@@ -43,6 +43,7 @@ from flowcast.evaluation.realized import (
     corrected,
     flag_lookahead,
     newly_scored,
+    observed_through_series,
     promised_by_as_of,
     score_realized,
     summary_by_as_of,
@@ -107,20 +108,23 @@ class RealizedOutcome:
                 "event": self.event}
 
 
-def observed_actuals(td: Any, since: datetime) -> pl.DataFrame:
+def observed_actuals(td: Any, since: datetime, shifts: pl.DataFrame | None = None) -> pl.DataFrame:
     """unique_id, ds, y of the observed rows after the instant `since` (naive UTC), compared on the
-    data's own axis (`timekeys.as_of_on_ds`: a daily source's local dates); imputed rows are not
+    data's own axis (`timekeys.as_of_on_ds`: a daily source's local dates; by the instant where daily times
+    were written with an offset, `shifts`: `evaluation.realized.observed_through_series`); imputed rows are not
     actuals."""
-    from flowcast.timekeys import observed_through
-
     frame = td.frame.select("unique_id", "ds", "y")
     observed = td.observed() if hasattr(td, "observed") else None
     if observed is not None:
         frame = frame.filter(observed)
     # an aggregated source's period holding `since` was not over then: it is an actual of that publish
-    return frame.filter(pl.col("ds") > observed_through(since, freq=td.meta.freq, tz=getattr(td.meta, "tz", None),
-                                                        aggregate=getattr(td.meta, "aggregate", "none"),
-                                                        time_label=getattr(td.meta, "time_label", "start")))
+    ids = frame.select(pl.col("unique_id").cast(pl.Utf8)).unique()
+    bounds = ids.with_columns(observed_through_series(
+        ids.with_columns(pl.lit(since, pl.Datetime("us")).alias("at")), freq=td.meta.freq,
+        tz=getattr(td.meta, "tz", None), aggregate=getattr(td.meta, "aggregate", "none"),
+        time_label=getattr(td.meta, "time_label", "start"), shifts=shifts).alias("__since"))
+    return (frame.join(bounds, on="unique_id", how="left", maintain_order="left")
+            .filter(pl.col("ds") > pl.col("__since")).drop("__since"))
 
 
 def _holds(store: Any, dataset: str, as_of: datetime, digest: str) -> bool:
@@ -216,8 +220,9 @@ def unflagged(realized: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
-                     store: Any = None, log: Any = None) -> RealizedOutcome:
-    """Steps 1-5 of the module doc for one dataset at one run's as_of."""
+                     store: Any = None, log: Any = None, shifts: pl.DataFrame | None = None) -> RealizedOutcome:
+    """Steps 1-5 of the module doc for one dataset at one run's as_of (`shifts`: `sources.seen_shifts` of the
+    run's data, where daily times were written with an offset: each period is an actual from the instant it names)."""
     from flowcast.shared import open_registry
     from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
@@ -247,11 +252,11 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
         forecasts = pl.concat([f for _, f in readable], how="diagonal_relaxed")
         used = sorted({v for v in forecasts["model_version"].to_list() if v}) \
             if "model_version" in forecasts.columns else []
-        new = score_realized(forecasts, observed_actuals(td, min(todo)), td.frame.select("unique_id", "ds", "y"),
+        new = score_realized(forecasts, observed_actuals(td, min(todo), shifts), td.frame.select("unique_id", "ds", "y"),
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
                              scored_at=as_of, tz=getattr(td.meta, "tz", None),
                              aggregate=getattr(td.meta, "aggregate", "none"),
-                             time_label=getattr(td.meta, "time_label", "start"),
+                             time_label=getattr(td.meta, "time_label", "start"), shifts=shifts,
                              trained=trained_as_of(registry, used, store=store, dataset=dataset,
                                                    published=forecasts.select("as_of", "model_version")
                                                    if "model_version" in forecasts.columns else None))
@@ -537,8 +542,9 @@ def record_in_run(settings: Any, data: Any, *, as_of: datetime, run_id: str) -> 
 
     from flowcast.flows import tasks
 
+    # (daily times written with an offset: each period an actual from the instant it names, `LoadedData.shifts`)
     state = tasks.realized_task(settings, dataset=data.source.name, as_of=as_of, td=data.td, run_id=run_id,
-                                return_state=True)
+                                shifts=getattr(data, "shifts", None), return_state=True)
     if state.is_completed():
         return state.result()
     try:

@@ -58,8 +58,8 @@ FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancel
 NOT_A_BACKFILL_DATE: dict[str, str | list[str]] = {"prefect.resource.name": "!*(backfill)*"}
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
 _AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
-# ', as_of T' where the event has one: a refusal before Prefect without --as-of has none (the run would have taken its
-# start), and the run-failed and data-quality notifications read 'Dataset s, as_of : ...'
+# ', as_of T' where the event has one: one without (an event sent by hand; a refusal before Prefect without --as-of had
+# none until followup22, where it is now the command's start) made the notifications read 'Dataset s, as_of : ...'
 _AS_OF_IF = "{% if event.resource.get('flowcast.as_of') %}, as_of " + _AS_OF + "{% endif %}"
 _DATASETS: dict[str, str | list[str]] = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
 # the dataset's current date: a backfill's publish (or stale data) of a past date neither re-arms nor

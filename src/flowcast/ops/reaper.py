@@ -268,6 +268,19 @@ def _last_error_logged(client: Any, run_id: Any, limit: int = 300) -> str:
     return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
+def _say_in_its_log(client: Any, run_id: Any, state: Any) -> None:
+    """The Crashed state's message as the last line of the run's own log (an ERROR, as a final Failed or Crashed line
+    is): a killed run's Logs tab in the UI stopped at its last line before the kill ('Trained gru backtest ...'),
+    without a word of what became of it; the state's message was behind the Crashed badge alone."""
+    from prefect.client.schemas.actions import LogCreate
+
+    try:
+        client.create_logs([LogCreate(name="flowcast.reaper", level=logging.ERROR, flow_run_id=run_id,
+                                      timestamp=state.timestamp, message=f"Crashed: {state.message}")])
+    except Exception as exc:  # noqa: BLE001 - a courtesy: the run is marked all the same
+        log.debug("could not write to the log of flow run %s: %s", run_id, exc)
+
+
 def _alive(claim: dict[str, Any]) -> bool | None:
     """Whether the claim's process still runs; None when that cannot be checked from here (unknown):
     another host, another pid namespace of this host (another container sharing the home: its
@@ -549,7 +562,9 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                            f"{claim.get('command') or 'flowcast'}) {_how_it_ended(claim)}; it was {state.name}"
                            + (f"; the last error it logged: {logged}" if logged else "")
                            + f". Marked Crashed by {by}")
-                client.set_flow_run_state(run.id, crashed(message=message))
+                ended = crashed(message=message)
+                client.set_flow_run_state(run.id, ended)
+                _say_in_its_log(client, run.id, ended)
                 _end_tasks(client, run.id, crashed, f"its flow run crashed: {message}")
                 return Reaped(run_id, run.name or name, "crashed", state.name, message)
         except Exception as exc:  # noqa: BLE001 - unreachable API: try the next, else keep the claim
