@@ -287,3 +287,39 @@ def test_an_as_of_scored_on_fewer_steps_than_it_forecast_says_up_to_when_and_why
     partial = json.loads(res.stdout)["datasets"]["daily"]["partial"]
     assert partial == ([{"as_of": "2024-03-31T00:00:00", "scored_at": "2024-04-09T00:00:00", "last_step": 9,
                          "horizon": 28}] if said else [])
+
+
+@pytest.mark.parametrize(("mase", "said"), [(None, True), (0.5, False)])
+def test_an_as_of_whose_series_are_too_short_for_a_realized_mase_says_why_it_is_blank(_isolated_home, monkeypatch,
+                                                                                       mase, said):
+    """Regression (newuser22): a weekly file of two years, backfilled over three Sundays, showed '-' in every MASE and
+    snaive MASE cell of `flowcast accuracy` without a word: a realized MASE's scale needs a season plus max(season,
+    4) seasonal differences of history by the as_of (104 weeks), which no series had. The note says so with the
+    number for the dataset's freq (recorded by its publish); an as_of with a MASE says nothing of it."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.config import Settings
+    from flowcast.ops.quiet import record_fingerprint
+    from flowcast.store import EmbeddedStore
+
+    as_of = datetime(2023, 11, 26)
+    monkeypatch.setenv("FLOWCAST_HOME", str(_isolated_home))
+    record_fingerprint(Settings(home=_isolated_home), dataset="weekly", as_of=as_of, content_hash="h",
+                       fingerprint="f", run_id="r", freq="1w")
+    rows = pl.DataFrame({"dataset": "weekly", "as_of": as_of, "model": "damped", "model_version": "damped-v1",
+                         "step": [1, 2], "n": 3, "mae": 4.2, "mase": mase, "n_mase": 0 if mase is None else 3,
+                         "smape": 4.4, "coverage80": 0.5, "coverage95": 0.67, "mae_snaive": 5.0,
+                         "mase_snaive": None if mase is None else 1.0, "lookahead": False,
+                         "scored_at": datetime(2023, 12, 10)}, schema_overrides={"step": pl.Int32, "mase": pl.Float64,
+                                                                                 "mase_snaive": pl.Float64})
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("weekly", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "weekly"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    note = ("MASE '-' at 2023-11-26: no series scored there had, by its as_of, the history a realized MASE's scale "
+            "needs (104 periods: a season of 52 and 52 seasonal differences), so MASE, RMSSE and seasonal naive's MASE "
+            "are blank")
+    assert (note in text) is said, text
+    assert ("MASE '-'" in text) is said

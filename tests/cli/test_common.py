@@ -129,13 +129,25 @@ def test_models_show_takes_json_as_every_other_command_does(tmp_path, monkeypatc
 
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
     """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
-    for its column names and to look up which strings --freq takes; the error names both."""
+    for its column names and to look up which strings --freq takes; the error names both. Regression (newuser22):
+    --freq was among what the file 'needs', though the command reads it off the dates once the columns are named;
+    and a long file of stores given --time-col alone was not told that its text column names the series."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sales.csv").write_bytes("\ufeffstore;week;units\n1;2024-01-07;3\n".encode())
     res = runner.invoke(app, ["validate", "sales.csv"], terminal_width=400)
     assert res.exit_code == 2
-    assert ("--data sales.csv also needs --time-col, --target-col, --freq (its columns: store, week, units; --freq is "
-            "the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y)") in " ".join(res.output.split())
+    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, week, units); --freq, the "
+            "period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, 1q or 1y)"
+            ) in " ".join(res.output.split())
+    (tmp_path / "stores.csv").write_text("store,date,sales\nnorth,2024-01-07,3\nsouth,2024-01-07,4\n"
+                                         "north,2024-01-14,5\nsouth,2024-01-14,6\n")
+    res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and said.startswith("error: --data stores.csv also needs --target-col (its columns"), said
+    assert ("its times repeat (several series?) and 'store' (e.g. 'north') holds text: name the column(s) that tell "
+            "the series apart with --id-col (e.g. --id-col store)") in said
+    res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date", "--id-col", "store"], terminal_width=400)
+    assert res.exit_code == 2 and "--id-col" not in " ".join(res.output.split()).split("(its columns")[1]
     (tmp_path / "weeks.csv").write_text("store,week,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "weeks.csv", "--time-col", "week", "--target-col", "units"],
                         terminal_width=400)

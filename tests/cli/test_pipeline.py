@@ -406,7 +406,7 @@ def test_a_failed_command_with_json_still_prints_one_json_object(tmp_path, monke
     assert res.exit_code == 2, res.output
     last = json.loads(res.stdout.strip().splitlines()[-1])
     assert last["status"] == "failed" and last["exit_code"] == 2
-    assert ("--data sales.csv also needs --target-col, --freq" in last["error"]
+    assert ("--data sales.csv also needs --target-col (its columns" in last["error"]
             or "describe a file" in last["error"] or "--end must be an ISO date" in last["error"]), last
 
 
@@ -606,6 +606,7 @@ def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, 
     ("sales.csv", [], False),  # the dataset the home has
     ("sales_v2.csv", ["--dataset", "sales"], False),  # named: goes on with it
     ("us_employment.csv", [], False),  # a bundled dataset's name: said apart (below)
+    ("euro.csv", [], True),  # a name like none of the home's: no e.g. (newuser22: it offered the first by name)
 ])
 def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, monkeypatch, file, extra, noted):
     """Regression: `flowcast run --data sales_v2.csv` in a home whose retrains read sales.csv started dataset
@@ -630,10 +631,13 @@ def test_a_renamed_data_file_is_said_to_start_a_dataset_of_its_own(tmp_path, mon
                               "1d", "--home", "home", *extra], terminal_width=400)
     assert "_PrefectStarted" in res.output, res.output
     said = " ".join(res.output.split())
-    note = (f"note: {file} is dataset 'sales_v2' (named after the file), new in this home, which has production "
-            "models of sales, us_employment: this run starts 'sales_v2' afresh (no production model, forecasts of its "
-            "own); to go on with one of those (a renamed or newer export), pass --dataset NAME, e.g. --dataset sales")
+    name = file.removesuffix(".csv")
+    note = (f"note: {file} is dataset '{name}' (named after the file), new in this home, which has production "
+            f"models of sales, us_employment: this run starts '{name}' afresh (no production model, forecasts of its "
+            "own); to go on with one of those (a renamed or newer export), pass --dataset NAME"
+            + (", e.g. --dataset sales" if name == "sales_v2" else ""))
     assert (note in said) == noted, said
+    assert ("e.g. --dataset" in said) == (noted and name == "sales_v2"), said
     bundled = ("note: us_employment.csv is dataset 'us_employment' (named after the file), the name of a bundled "
                "dataset whose production model this home has: this run's candidates are scored against it, and its "
                "forecasts are published under that name; pass --dataset NAME to keep them apart")
@@ -788,6 +792,20 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "UTC; pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
     res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
     assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output
+    # regression (newuser22): a daily file's backfill was offered '--every 1d', the spacing its dates already had
+    (tmp_path / "d.csv").write_text("date,id,y\n" + "".join(f"2024-01-{d:02d},a,{d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["backfill", "d.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",
+                              "--start", "2024-01-20", "--end", "2024-01-22"], terminal_width=400)
+    assert ("note: --every not given: 3 as_ofs, one every 1d (the data's frequency) from 2024-01-20 to 2024-01-22 "
+            "UTC; pass --every (e.g. --every 1w) to space them otherwise") in " ".join(res.output.split()), res.output
+
+
+@pytest.mark.parametrize(("step", "coarser"), [("1h", "1d"), ("15m", "1d"), ("1d", "1w"), ("1b", "1w"), ("1w", "4w"),
+                                               ("1mo", "3mo"), ("1q", "1y"), ("1y", "2y")])
+def test_the_backfill_note_offers_a_spacing_coarser_than_the_data_s(step, coarser):
+    from flowcast.cli.pipeline import _coarser_every
+
+    assert _coarser_every(step) == coarser
 
 
 @pytest.mark.parametrize("command", [["run", "--as-of", "2024-01-01"], ["forecast", "--as-of", "2024-01-01"],

@@ -121,6 +121,33 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     assert "ds (UTC)          step" in hourly and "2024-04-20 00:30     1" in hourly  # instants, said to be UTC
 
 
+@pytest.mark.parametrize(("fallen", "said"), [
+    ({}, None),
+    ({"east": "damped"}, "(east by damped, not seasonal_naive-v1's own model: its fallback for 1 series, the run's"),
+    ({f"s{i}": "naive" for i in range(7)}, "(s0, s1, s2, s3, s4 and 2 more by naive, not seasonal_naive-v1's own"),
+])
+def test_a_forecast_table_names_the_series_a_fallback_forecast(fallen, said):
+    """Regression (newuser22): a weekly file whose one series (40 weeks) was too short for the champion
+    seasonal_naive (a season of 52) was published by damped, its fallback, and `flowcast forecasts` showed its rows
+    in a table titled `seasonal_naive-v1` with no model column: damped's trend read as seasonal naive's forecast."""
+    from flowcast.cli.store import forecast_tables
+
+    ids = ["north", *fallen]
+    frame = pl.DataFrame([
+        {"dataset": "weekly", "as_of": datetime(2024, 1, 1), "unique_id": u, "ds": datetime(2024, 1, 7), "step": 1,
+         "model": fallen.get(u, "seasonal_naive"), "model_version": "seasonal_naive-v1", "y_hat": 10.0,
+         "y_hat_lo80": 9.0, "y_hat_hi80": 11.0, "y_hat_lo95": 8.0, "y_hat_hi95": 12.0, "run_id": "r",
+         "created_at": datetime(2024, 1, 1)} for u in ids])
+    text = forecast_tables(frame)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    assert "seasonal_naive-v1\n" in text  # one version: its title, no model column
+    if said is None:
+        assert "own model" not in text, text
+    else:
+        assert said in " ".join(text.split()), text
+        assert "--format csv gives each row's model)" in " ".join(text.split())
+
+
 @pytest.mark.parametrize(("freq", "ds", "ds_end"), [
     ("1h", datetime(2024, 3, 30, 13), datetime(2024, 3, 30, 14)),
     ("1d", datetime(2024, 1, 1), datetime(2024, 1, 2)),  # a daily total dated by the next midnight

@@ -247,6 +247,59 @@ def test_the_hour_daylight_saving_skips_missing_from_naive_times_without_a_tz_is
     assert run(local, tz="America/New_York") is None
 
 
+@pytest.mark.parametrize(("minutes", "said"), [
+    (15, ("is missing from every series and is a gap longer than max_gap that every series starts after (its 208 rows "
+         "before it not used)")),  # the skipped hour is 4 periods > max_gap 3: a cut, not imputed
+    (30, "is missing from every series and was imputed"),  # 2 periods: imputed, as before
+])
+def test_the_hour_daylight_saving_skips_in_quarter_hours_without_a_tz_names_the_tz_not_max_gap(write_csv, minutes,
+                                                                                               said):
+    """Regression (newuser22): 15-minute Berlin meter readings written as wall times and read without --tz lost the
+    skipped hour, 4 periods, more than the default max_gap of 3: every series started after it (1,160 of 1,920 rows
+    not used), the reason said to raise max_gap, and no time-zone note was given (the hint looked at the imputed
+    points alone). The hint now says so and each cut series' reason names the --tz that reads the hour."""
+    wall = [datetime(2024, 3, 30) + timedelta(minutes=minutes * i) for i in range(3 * 24 * 60 // minutes)]
+    local = [t for t in wall if not (t.date().day == 31 and t.hour == 2)]  # Europe's clocks skip 02:00-03:00
+    rows = "".join(f"{t:%Y-%m-%dT%H:%M},{m},{i % 7 + 1}\n" for m in ("a", "b") for i, t in enumerate(local))
+    path = write_csv("time,meter,kwh\n" + rows)
+    kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": f"{minutes}m", "tz": None}
+    settings = Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+    summary = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None)[1]
+    assert summary.tz_hint is not None and said in summary.tz_hint, summary.tz_hint
+    assert "(--tz Europe/" in summary.tz_hint, summary.tz_hint
+    if minutes == 15:
+        assert [g["unique_id"] for g in summary.gap_cut] == ["a", "b"]
+        assert all(g["reason"].endswith("(--tz Europe/Berlin reads it (the hour its clocks skip, 2024-03-31 02:00 as "
+                                        "UTC); [preprocess] max_gap = 4 imputes it)") for g in summary.gap_cut)
+    kw["tz"] = "Europe/Berlin"
+    summary = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None)[1]
+    assert summary.tz_hint is None and not summary.gap_cut and summary.rows_imputed == 0
+
+
+def test_the_repeated_hour_quarantined_in_quarter_hours_names_ambiguous_infer_not_max_gap(write_csv):
+    """Regression (newuser22): 15-minute Berlin wall times read with --tz Europe/Berlin have the hour repeated on 27
+    October quarantined (time_ambiguous, by default): 8 quarter hours in UTC, a gap longer than max_gap, so every
+    series started after it (960 of 1,920 rows not used) and each reason said only `[preprocess] max_gap = 8
+    imputes it`. It names --ambiguous infer first; read so, nothing is quarantined or cut."""
+    tz = ZoneInfo("Europe/Berlin")
+    start = datetime(2024, 10, 26, tzinfo=UTC)
+    wall = [(start + timedelta(minutes=15 * i)).astimezone(tz) for i in range(2 * 96)]
+    rows = "".join(f"{t:%Y-%m-%dT%H:%M},{m},{i % 7 + 1}\n" for m in ("a", "b") for i, t in enumerate(wall))
+    path = write_csv("time,meter,kwh\n" + rows)
+    kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": "15m", "tz": "Europe/Berlin"}
+    settings = Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+    summary = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None)[1]
+    assert [g["unique_id"] for g in summary.gap_cut] == ["a", "b"]
+    assert all(g["reason"].endswith(
+        "(--ambiguous infer reads it (the hour repeated when daylight saving ends in Europe/Berlin, from 2024-10-27 "
+        "00:00 UTC: its rows were quarantined as time_ambiguous); [preprocess] max_gap = 8 imputes it)")
+        for g in summary.gap_cut), summary.gap_cut
+    kw["ambiguous"] = "infer"
+    r = run_validate(path, **kw)
+    summary = preprocess(take_valid(r), make_source(path, **kw), settings, None)[1]
+    assert r.report.rows_quarantined == 0 and not summary.gap_cut
+
+
 @pytest.mark.parametrize("gap", ["2024-03-10T02:00", "2024-03-10T03:00"])
 def test_one_series_missing_the_hour_daylight_saving_skips_is_no_hint_of_local_times(write_csv, gap):
     """Regression: the hint fired when ANY series had the skipped hour imputed, while it says the hour 'is missing

@@ -1081,6 +1081,43 @@ def test_missing_columns_name_no_header_below_when_there_is_none(write_csv):
     assert "missing; the file has columns ['Sales report']" in str(err.value) and "header of line" not in str(err.value)
 
 
+@pytest.mark.parametrize("declared", [["type", "size"], []])  # [], as the --freq probe reads the files
+def test_a_table_of_statics_in_a_file_of_its_own_is_named_with_the_join_that_reads_it(tmp_path, declared):
+    """Regression (newuser22): a store table beside the history (`history.csv`: id, date, val; `stores.csv`: id,
+    type, size), read as one glob with --static-col type --static-col size, was told only "stores.csv: declared
+    column(s) 'date', 'val' missing" (or, with --freq, that 'type' and 'size' were missing from history.csv). The
+    error says it is a table of one row per series, that statics are read from the data rows, and gives the polars
+    line that joins it; run as written, the joined file reads with its statics."""
+    import shlex
+    import subprocess
+    import sys
+
+    (tmp_path / "history.csv").write_text("id,date,val\n" + "".join(
+        f"{u},2024-01-0{d},{d}\n" for u in ("007", "s2") for d in range(1, 4)))
+    (tmp_path / "stores.csv").write_text("id,type,size\n007,mall,120\ns2,street,40\n")
+    with pytest.raises(DataValidationError) as err:
+        ingest(make_source(tmp_path / "*.csv", static_cols=declared), None)
+    said = " ".join(str(err.value).split())
+    if declared:
+        assert said.startswith(f"{tmp_path / 'history.csv'}: declared column(s) 'type', 'size' missing"), said
+        assert "(its rows hold no static 'type', 'size': are they in a table of one row per series?" in said
+    else:
+        assert said.startswith(f"{tmp_path / 'stores.csv'}: declared column(s) 'date', 'val' missing"), said
+        assert "(it holds the id column(s) and 'type', 'size', without a time or a target: a table of one" in said
+    assert "statics (--static-col) are read from the data rows, each series' first value: join the table" in said
+    command = str(err.value).split("python -c ", 1)[1].rsplit(", and read with_statics.csv alone)", 1)[0]
+    program = shlex.split(command.replace("\n", " "))[0]
+    subprocess.run([sys.executable, "-c", program], cwd=tmp_path, check=True)
+    if declared:  # a static misspelled in the history ('Type') is told its likely name, not of a table
+        with pytest.raises(DataValidationError) as err:
+            ingest(make_source(tmp_path / "history.csv", static_cols=["dat"]), None)
+        assert "'dat' (renamed to 'date'?)" in str(err.value) and "one row per series" not in str(err.value)
+    src = make_source(tmp_path / "with_statics.csv", static_cols=["type", "size"])
+    frame = ingest(src, None).frame.collect()
+    assert sorted(set(frame.select("unique_id", "type", "size").rows())) == [("007", "mall", "120"),
+                                                                             ("s2", "street", "40")]
+
+
 # ------------------------------------------------------------------ point in time: what a backfill's decisions read
 def _run_and_backfill(tmp_path, history: str, later: str, as_of: datetime, name: str = "src.csv", **kw):
     """validate() on the file as a run at `as_of` had it (`history`) and on the same file with `later` rows written

@@ -210,7 +210,7 @@ def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
 @pytest.mark.parametrize("args,code,message", [
     (["--data", "/nonexistent/sales.csv", "--time-col", "month", "--target-col", "sales", "--freq", "1mo"], 2,
      "file not found"),
-    (["--data", "x.csv", "--time-col", "month"], 2, "also needs --target-col, --freq"),
+    (["--data", "x.csv", "--time-col", "month"], 2, "also needs --target-col (its columns"),
     (["--models", "transformer"], 2, "--models takes rnn, lstm, gru"),
     (["--as-of", "last tuesday"], 2, "--as-of must be an ISO date"),
     (["--dataset", "no_such_dataset"], 2, "unknown dataset"),

@@ -153,8 +153,8 @@ def test_a_short_series_gets_the_best_fallback_that_can_run_on_its_length():
         "unique_id", pl.col("model").list.join(",")).rows())
     assert models == {"s00": "naive", "s01": "damped", "s02": "seasonal_naive"}
     assert rf.fallbacks.rows() == [
-        ("s00", "naive", "no forecast: 1 observation(s), too few for seasonal_naive"),
-        ("s01", "damped", "no forecast: 5 observation(s), too few for seasonal_naive"),
+        ("s00", "naive", "no forecast: 1 observation(s), too few for seasonal_naive (it needs 12: one season)"),
+        ("s01", "damped", "no forecast: 5 observation(s), too few for seasonal_naive (it needs 12: one season)"),
     ]
     assert rf.frame["y_hat"].is_finite().all()
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.0)
@@ -172,7 +172,7 @@ def test_arima_leaves_a_single_observation_to_naive_and_says_so():
     models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
         "unique_id", pl.col("model").list.join(",")).rows())
     assert models == {"s00": "naive", "s01": "arima"}
-    assert rf.fallbacks.rows() == [("s00", "naive", "no forecast: 1 observation(s), too few for arima")]
+    assert rf.fallbacks.rows() == [("s00", "naive", "no forecast: 1 observation(s), too few for arima (it needs 2)")]
 
 
 def test_a_network_leaves_series_shorter_than_its_training_to_the_fallback(net, tmp_path):
@@ -413,13 +413,19 @@ def test_saving_a_recipe_replaces_the_file_whole_never_rewrites_it_in_place(tmp_
 
 
 @pytest.mark.parametrize(("fallbacks", "who", "said"), [
-    ([("one", "naive")], "it", "1 series it cannot forecast was forecast by its fallback: 1 by naive"),
+    ([("one", "naive")], "it",
+     "1 series it cannot forecast was forecast by its fallback: 1 by naive (one: too few observations)"),
     ([("a", "naive"), ("b", "theta"), ("c", "naive")], "damped",
-     "3 series damped cannot forecast were forecast by its fallback: 2 by naive, 1 by theta"),
+     ("3 series damped cannot forecast were forecast by its fallback: 2 by naive, 1 by theta (a: too few "
+     "observations; b: too few observations; c: too few observations)")),
+    ([("a", "naive"), ("b", "theta"), ("c", "naive"), ("d", "naive")], "it",
+     ("4 series it cannot forecast were forecast by its fallback: 3 by naive, 1 by theta (e.g. a: too few "
+     "observations; b: too few observations; c: too few observations)")),
 ])
 def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, said):
     """Regression (newuser21): a run of series of 1, 2, 3 and 500 points said '1 series it cannot forecast were
-    forecast by its fallback: 1 by naive'."""
+    forecast by its fallback: 1 by naive'. Regression (newuser22): the note named no series, so a retrain's
+    summary left the user to find which one a fallback forecast, and why."""
     from flowcast.models.recipes import RecipeForecast
 
     recipe = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
@@ -433,10 +439,11 @@ def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, sai
 @pytest.mark.parametrize(("fallbacks", "short", "said"), [
     ([("Leipzig", "naive")], {"Leipzig": 2}, None),  # said by short_note alone
     ([("Leipzig", "naive"), ("one", "naive")], {"Leipzig": 2},
-     "1 series it cannot forecast was forecast by its fallback: 1 by naive"),
+     "1 series it cannot forecast was forecast by its fallback: 1 by naive (one: too few observations)"),
     ([("a", "theta"), ("b", "naive"), ("c", "naive")], {"b": 2, "c": 2},
-     "1 series it cannot forecast was forecast by its fallback: 1 by theta"),
-    ([("one", "naive")], {}, "1 series it cannot forecast was forecast by its fallback: 1 by naive"),
+     "1 series it cannot forecast was forecast by its fallback: 1 by theta (a: too few observations)"),
+    ([("one", "naive")], {}, ("1 series it cannot forecast was forecast by its fallback: 1 by naive (one: too few "
+                             "observations)")),
     ([], {}, None),
 ])
 def test_the_fallback_note_leaves_out_the_series_too_short_for_a_trend(fallbacks, short, said):
@@ -518,7 +525,8 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     assert set(rf.frame.filter(pl.col("unique_id") == "s02")["model"]) != {"naive"}  # 3 points: a trend model
     said = "no forecast: 2 observation(s), fewer than 3: too few to read a trend from, forecast by naive"
     assert ("s01", "naive", said) in rf.fallbacks.rows()
-    assert ("s00", "naive", f"no forecast: 1 observation(s), too few for {champion}") in rf.fallbacks.rows()  # as before
+    need = " (it needs 12: one season)" if champion == "seasonal_naive" else " (it needs 2)"
+    assert ("s00", "naive", f"no forecast: 1 observation(s), too few for {champion}{need}") in rf.fallbacks.rows()
     assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
                                "not by a trend read off so few points.")
     others = [u for u, _, _ in rf.fallbacks.rows() if u != "s01"]  # s00 (seasonal_naive: s02 too), said once
@@ -570,7 +578,8 @@ def test_the_fallback_note_leaves_the_short_series_to_their_own_note():
                weights=[1.0], fallback=["damped", "naive"], intervals=cal)
     rf = forecast_task.fn(r, make_td(length=[1, 2, 3, 24], horizon=14, level=50.0), 14)
     assert sorted(rf.fallbacks["unique_id"]) == ["s00", "s01"]  # (the rows: each with its reason)
-    assert rf.fallback_note() == "1 series it cannot forecast was forecast by its fallback: 1 by naive"
+    assert rf.fallback_note() == ("1 series it cannot forecast was forecast by its fallback: 1 by naive (s00: no "
+                                  "forecast: 1 observation(s), too few for theta (it needs 2))")  # s01 is short's
     assert rf.short_note() is not None and rf.short_note().startswith("1 series has fewer than 3 observations (s01: 2)")
     only_short = forecast_task.fn(r, make_td(length=[2, 24], horizon=14, level=50.0), 14)
     assert only_short.fallbacks.height == 1 and only_short.fallback_note() is None

@@ -66,6 +66,36 @@ def _steps_note(status: dict[str, Any] | None, judged_on: str, rows: list[dict[s
     return "; ".join(notes)
 
 
+def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], judged_on: str) -> str | None:
+    """Why MASE (and RMSSE, snaive MASE) read '-' at an as_of with points scored: no series scored there had, by
+    that as_of, the history a realized scale needs (`realized.min_scale_history`: a season plus max(season, 4)
+    seasonal differences, 104 weeks of weekly data). A weekly file of two years read '-' in every MASE cell, and
+    the verdict 'not judged', without a word (newuser22). None where every such as_of has a MASE."""
+    from flowcast.data.calendar import season_length
+    from flowcast.data.datasets import resolve_source
+    from flowcast.errors import FlowcastError
+    from flowcast.evaluation.realized import min_scale_history
+    from flowcast.flows.naming import as_of_label
+    from flowcast.ops.quiet import dataset_time_label
+
+    blank = [r["as_of"] for r in as_ofs if r.get("n") and r.get("mase") is None]
+    if not blank:
+        return None
+    m: int | None = None
+    try:
+        declared = resolve_source(settings.model_copy(update={"dataset": dataset, "source": None}))
+        m = declared.season_length or season_length(declared.freq)
+    except FlowcastError:  # a --data file's dataset: the freq its publishes recorded
+        freq = dataset_time_label(settings, dataset)[1]
+        m = season_length(freq) if freq else None
+    need = (f" ({min_scale_history(m)} periods: a season of {m} and {max(m, 4)} seasonal differences)"
+            if m else "")
+    shown = ", ".join(as_of_label(a) for a in blank[:3]) + (f" and {len(blank) - 3} more" if len(blank) > 3 else "")
+    return (f"MASE '-' at {shown}: no series scored there had, by its as_of, the history a realized MASE's scale "
+            f"needs{need}, so MASE, RMSSE and seasonal naive's MASE are blank and {judged_on} judges nothing there; "
+            "MAE, sMAPE and coverage score every point")
+
+
 @app.command("accuracy")
 @cli_errors
 def accuracy(
@@ -195,6 +225,8 @@ def accuracy(
         else:
             out.print("snaive MASE: seasonal naive's forecasts from the same as_of, on the same points (MASE 1 is as "
                       "good as it); promised MASE: the publishing model's backtest MASE", highlight=False, markup=False)
+        if (blank := _mase_blank_note(settings, name, rep["as_ofs"], judged_on)) is not None:
+            out.print(blank, highlight=False, markup=False)
         for p in rep["partial"]:  # a run scores the periods up to its own as_of, never later actuals of the file
             out.print(f"{as_of_label(p['as_of'])}: scored up to step {p['last_step']} of {p['horizon']}, by the run at "
                       f"{as_of_label(p['scored_at'])}: a run scores the actuals up to its own as_of, never later "

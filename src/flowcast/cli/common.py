@@ -251,6 +251,21 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
             f"hold text: {named}: remove them from the file to read it as wide")
 
 
+def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
+    """Where no --id-col is given and the file's times repeat (a long file of several series), its text columns with
+    a value of each: the column(s) that tell its series apart, to name with --id-col. '' otherwise."""
+    if id_col or not time_col:
+        return ""
+    from flowcast.data.sources import id_candidates
+
+    text = id_candidates(data, time_col)
+    if not text:
+        return ""
+    named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
+    return (f"; its times repeat (several series?) and {named} hold{'s' if len(text) == 1 else ''} text: name the "
+            f"column(s) that tell the series apart with --id-col (e.g. --id-col {text[0][0]})")
+
+
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
                    tz: str | None, layout: str, name: str = "probe", as_of: datetime | None = None) -> str:
     """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
@@ -337,7 +352,13 @@ def resolve_settings(
             missing = []
         if missing:
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
-            raise ConfigError(f"--data {data} also needs {', '.join(missing)}{_needs_hint(data, missing)}{why}")
+            why = why or _id_col_hint(data, id_col, time_col)
+            # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
+            # --time-col, --target-col, --freq' sent a new user to look up a frequency the command reads itself)
+            needed = [m for m in missing if m != "--freq"]
+            read = ("; --freq, the period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, "
+                    "1q or 1y)") if "--freq" in missing else ""
+            raise ConfigError(f"--data {data} also needs {', '.join(needed)}{_needs_hint(data, needed)}{read}{why}")
         try:
             source = SourceConfig(
                 name=dataset or _name_of(data),

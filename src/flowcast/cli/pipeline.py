@@ -362,6 +362,18 @@ class _CurrentStderr:
         return getattr(sys.stderr, name)
 
 
+def _coarser_every(step: str) -> str:
+    """A spacing coarser than the data's period for the backfill note's e.g.: days for sub-daily data, weeks for
+    days, ... (it offered '--every 1d' to a daily file's backfill, whose dates already were a day apart)."""
+    from flowcast.data.calendar import parse_freq
+
+    try:
+        n, unit = parse_freq(step)
+    except ValueError:
+        return "1d"
+    return {"d": "1w", "b": "1w", "w": "4w", "mo": "3mo", "q": "1y", "y": f"{2 * n}y"}.get(unit, "1d")
+
+
 def _note_new_dataset(settings: Settings, data: str) -> None:
     """Say when a --data file's dataset (named after the file) is new in a home whose registry has production
     models of other datasets: a renamed export ('sales_2024-06.csv' after 'sales_2024-05.csv', 'daily_v2.csv')
@@ -384,10 +396,16 @@ def _note_new_dataset(settings: Settings, data: str) -> None:
                       f"its forecasts are published under that name; pass --dataset NAME to keep them apart",
                       highlight=False)
     elif held and name not in held:
+        import difflib
+
+        # the e.g. is a dataset whose name is like the file's (sales_v2.csv: sales), none where none is: a home of
+        # eleven datasets told euro.csv '--dataset autumn_dst', the first by name (newuser22), and listed them all
+        close = difflib.get_close_matches(name, held, n=1, cutoff=0.6)
+        shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
         console.print(f"note: {data} is dataset {name!r} (named after the file), new in this home, which has "
-                      f"production models of {', '.join(held)}: this run starts {name!r} afresh (no production "
+                      f"production models of {shown}: this run starts {name!r} afresh (no production "
                       f"model, forecasts of its own); to go on with one of those (a renamed or newer export), pass "
-                      f"--dataset NAME, e.g. --dataset {held[0]}", highlight=False)
+                      f"--dataset NAME" + (f", e.g. --dataset {close[0]}" if close else ""), highlight=False)
 
 
 @contextmanager
@@ -815,8 +833,8 @@ def backfill(
         from flowcast.flows.naming import as_of_label
 
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
-                      f"{as_of_label(dates[0])} to {as_of_label(dates[-1])} UTC; pass --every (e.g. --every 1d) to "
-                      "space them otherwise", highlight=False)
+                      f"{as_of_label(dates[0])} to {as_of_label(dates[-1])} UTC; pass --every (e.g. --every "
+                      f"{_coarser_every(step)}) to space them otherwise", highlight=False)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -199,6 +200,7 @@ def forecast_tables(frame: Any) -> str:
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
         text = [title, _aligned(heads, heads, widths), "  ".join("-" * w for w in widths),
                 *(_aligned(r, heads, widths) for r in rows)]
+        text += _fallback_lines(group)
         missing = [lv for lv in ("95", "80") if f"y_hat_lo{lv}" in group.columns
                    and group[f"y_hat_lo{lv}"].is_null().all()]
         if missing:
@@ -209,6 +211,26 @@ def forecast_tables(frame: Any) -> str:
             text.append(f"(quantile columns {', '.join(quantiles)}: --format csv or json)")
         parts.append("\n".join(text) + "\n")
     return "\n".join(parts)
+
+
+def _fallback_lines(group: Any) -> list[str]:
+    """'(east by damped, not seasonal_naive-v1's own model: its fallback for 1 series, the run's notes say why;
+    --format csv gives each row's model)':
+    the series whose rows a version's fallback made (their `model` is not the version's). The table titled
+    `seasonal_naive-v1` showed damped's forecast of a 40-week series as seasonal naive's (newuser22)."""
+    import polars as pl
+
+    if "model" not in group.columns:
+        return []
+    fell = (group.with_columns(pl.col("model_version").str.replace(r"-v\d+$", "").alias("__made_for"))
+            .filter(pl.col("model").is_not_null() & (pl.col("model") != pl.col("__made_for")))
+            .group_by("model_version", "model", maintain_order=True).agg(pl.col("unique_id").unique(maintain_order=True)))
+    lines = []
+    for version, model, ids in fell.iter_rows():
+        shown = ", ".join(map(str, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        lines.append(f"({shown} by {model}, not {version}'s own model: its fallback for {len(ids)} series, the "
+                     "run's notes say why; --format csv gives each row's model)")
+    return [piece for line in lines for piece in textwrap.wrap(line, 80)]
 
 
 def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:

@@ -422,13 +422,9 @@ def fixed_zone_hint(tz: str | None, freq: str) -> str | None:
             "year")
 
 
-def _dst_gap_hint(seen: pl.Series, grid: pl.Series) -> str | None:
-    """Sub-daily data read without a tz (UTC) whose times that a daylight-saving zone skips are on the grid (`grid`:
-    every row's ds, imputed ones included) but observed by no series (`seen`: the ds of rows with a value): local
-    wall times exported without their offset, the hour the clocks skip missing from every series. The repeated hour
-    in autumn is quarantined with a reason naming the zone (`validate._dst_repeat_hint`); the skipped one in spring
-    was imputed, one point among the run's imputed ones, without a word. (A skipped hour that one series misses and
-    another has is a gap like any other: it said 'missing from every series' and named a --tz that misreads UTC.)"""
+def _dst_skipped(seen: pl.Series, grid: pl.Series) -> dict[str, pl.Series]:
+    """Per daylight-saving zone whose skipped wall times are in `grid` and observed by no series (`seen`): those
+    times, sorted (see `_dst_gap_hint`)."""
     from flowcast.data.validate import _DST_ZONES
 
     times = grid.unique()
@@ -437,12 +433,28 @@ def _dst_gap_hint(seen: pl.Series, grid: pl.Series) -> str | None:
         skipped = times.filter(times.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest").is_null())
         if skipped.len() and not skipped.is_in(seen.implode()).any():
             found[zone] = skipped.sort()
+    return found
+
+
+def _dst_gap_hint(seen: pl.Series, grid: pl.Series, *, cut: int = 0) -> str | None:
+    """Sub-daily data read without a tz (UTC) whose times that a daylight-saving zone skips are on the grid (`grid`:
+    every row's ds, imputed ones included) but observed by no series (`seen`: the ds of rows with a value): local
+    wall times exported without their offset, the hour the clocks skip missing from every series. The repeated hour
+    in autumn is quarantined with a reason naming the zone (`validate._dst_repeat_hint`); the skipped one in spring
+    was imputed, one point among the run's imputed ones, without a word. (A skipped hour that one series misses and
+    another has is a gap like any other: it said 'missing from every series' and named a --tz that misreads UTC.)
+    `cut`: the rows before such a gap that were not used, where it was longer than max_gap (15-minute data: the
+    skipped hour is 4 periods, more than the default max_gap of 3, so every series started after it; newuser22:
+    1,160 of 1,920 rows were set aside, and the note told the user to raise max_gap, not to declare the tz)."""
+    found = _dst_skipped(seen, grid)
     if not found:
         return None
     zone, skipped = next(iter(found.items()))
     more = f" and {skipped.len() - 1} more" if skipped.len() > 1 else ""
+    done = (f"is a gap longer than max_gap that every series starts after (its {cut:,} rows before it not used)"
+            if cut else "was imputed")
     return (f"the hour the clocks skip when daylight saving starts in {', '.join(found)} ({skipped[0]:%Y-%m-%d %H:%M}"
-            f"{more}) is missing from every series and was imputed: local times written without their UTC offset? "
+            f"{more}) is missing from every series and {done}: local times written without their UTC offset? "
             f"declare the source's tz (--tz {zone}), or export the times with their offset")
 
 
@@ -623,12 +635,38 @@ def preprocess(
             pl.coalesce("__resume", "__first").alias("__first")
         ).drop("__resume")
         mode = " (impute='none')" if cfg.impute == "none" else ""
+        # sub-daily wall times read as UTC: a gap that is the hour a daylight-saving zone skips, in every series, is
+        # the clocks' and not the data's: its reason names the --tz that reads it, before max_gap (newuser22)
+        local = ""
+        if is_subdaily(freq):  # the gaps of at most 2 hours alone are a daylight-saving hour's: listed per period
+            n_step, unit_step = parse_freq(freq)
+            dst_sized = cuts.filter(pl.col("__gap") * (n_step * _NOMINAL[unit_step]) <= timedelta(hours=2))
+        if source.tz is None and is_subdaily(freq):
+            missing = dst_sized.select(pl.datetime_ranges("__start", "__resume", interval=freq, closed="left")
+                                       .alias("ds")).explode("ds").get_column("ds")
+            observed = v.get_column("ds").filter(v.get_column("y").is_not_null()).unique()
+            if (found := _dst_skipped(observed, missing)):
+                zone, skipped = next(iter(found.items()))
+                summary.tz_hint = summary.tz_hint or _dst_gap_hint(observed, missing, cut=gap_rows)
+                local = f"--tz {zone} reads it (the hour its clocks skip, {skipped[0]:%Y-%m-%d %H:%M} as UTC); "
+        elif source.tz is not None and source.ambiguous == "quarantine" and is_subdaily(freq):
+            # the hour repeated when daylight saving ends, quarantined as time_ambiguous: 8 quarter hours of a
+            # 15-minute series, a gap longer than max_gap, cut every series there (newuser22: half the rows of a
+            # Berlin meter file not used, the reason naming max_gap = 8 alone)
+            missing = dst_sized.select(pl.datetime_ranges("__start", "__resume", interval=freq, closed="left")
+                                       .alias("ds")).explode("ds").get_column("ds")
+            wall = missing.dt.replace_time_zone("UTC").dt.convert_time_zone(source.tz).dt.replace_time_zone(None)
+            twice = missing.filter(wall.dt.replace_time_zone(source.tz, ambiguous="null").is_null()).sort()
+            if twice.len():
+                skipped = twice
+                local = (f"--ambiguous infer reads it (the hour repeated when daylight saving ends in {source.tz}, "
+                         f"from {twice[0]:%Y-%m-%d %H:%M} UTC: its rows were quarantined as time_ambiguous); ")
         summary.gap_cut = [
             {"unique_id": str(ids[s]), "rows": int(r),
              "reason": (f"interior gap of {g} periods from {_date_text(d, freq)} > max_gap={limit}{mode}"
                         + (f" (the last of {n})" if n > 1 else "")
                         + f": the {r} rows before {_date_text(f, freq)} are not used, the series starts there "
-                          f"([preprocess] max_gap = {g} imputes it)")}
+                          f"({local if local and d <= skipped[0] < f else ''}[preprocess] max_gap = {g} imputes it)")}
             for s, g, d, f, n, r in cuts.select("__sid", "__gap", "__start", "__resume", "__n", "__rows").iter_rows()
         ]
         summary.rows_before_gap = gap_rows

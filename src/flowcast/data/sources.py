@@ -1199,9 +1199,44 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
         line, text = below
         note = (f" (the declared columns are the header of line {line}, {text!r}: remove the {line - 1} line(s) above "
                 "it, a report's title, or start each with '#': comment lines before the header are skipped)")
+    elif (source.time_col in missing and source.target_col in missing and source.id_cols
+          and all(c in found for c in source.id_cols) and (statics := [c for c in found if c not in source.id_cols])):
+        note = _statics_table_note(source, file, statics, table=True)
+    elif (missing and set(missing) <= set(source.static_cols) - set(found)
+          and not any(difflib.get_close_matches(c, found, n=1, cutoff=0.6) for c in missing)):  # (not a typo)
+        note = _statics_table_note(source, file, missing, table=False)
     return DataValidationError(
         f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
     )
+
+
+def _statics_table_note(source: SourceConfig, file: str, statics: list[str], *, table: bool) -> str:
+    """A file of the id column(s) and other columns, without a time or a target (`stores.csv`: store, type, size), is
+    a table of one row per series beside the history (`table`); a file with the time and target but without declared
+    statics is the history beside such a table. flowcast reads a static from the data rows (each series' first
+    value), so the table is to be joined onto them: the note gives the polars line that does it (ids read as text,
+    as flowcast reads them), with the other file's name where the source has one other file (newuser22: a glob of
+    history.csv and stores.csv was told only that 'date' and 'sales' were missing from stores.csv, or with --freq
+    that 'type' and 'size' were missing from history.csv)."""
+    import json
+    import shlex
+
+    others = [] if _is_url(source.path) else [f for f in sorted(glob.glob(source.path)) if Path(f) != Path(file)]
+    other = others[0] if len(others) == 1 else None
+    history, statics_file = (other or "history.csv", file) if table else (file, other or "statics.csv")
+
+    def text(v: str) -> str:  # a Python literal in double quotes: shlex wraps the program in single ones as written
+        return json.dumps(v, ensure_ascii=False)
+
+    program = (f"import polars as pl; pl.read_csv({text(history)}, infer_schema=False).join(pl.read_csv("
+               f"{text(statics_file)}, infer_schema=False), on=[{', '.join(map(text, source.id_cols))}], how=\"left\")"
+               ".write_csv(\"with_statics.csv\")")
+    what = (f"it holds the id column(s) and {', '.join(map(repr, statics))}, without a time or a target: a table of "
+            "one row per series?" if table else
+            f"its rows hold no static {', '.join(map(repr, statics))}: are they in a table of one row per series?")
+    return (f" ({what} statics (--static-col) are read from the data rows, each series' first value: join the table "
+            f"onto the history, {'' if other else 'e.g. '}python -c {shlex.quote(program)}, and read "
+            "with_statics.csv alone)")
 
 
 def _header_below(file: str, declared: list[str], lines: int = 30) -> tuple[int, str] | None:
@@ -2037,8 +2072,17 @@ def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200, *, as
     return probed[1] if probed is not None and probed[0] else []
 
 
+def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
+    """The text columns (name, a value) of a local long file (its times repeat: several series) besides `time_col`:
+    the columns that may tell its series apart, for the command line's hint when no --id-col is given (newuser22:
+    `flowcast run weekly.csv --time-col date` of a file of stores was told only its columns). [] otherwise."""
+    probed = wide_probe(path, time_col, rows, long_ok=True)
+    return probed[1] if probed is not None else []
+
+
 def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
-               time_format: str | None = None) -> tuple[list[str], list[tuple[str, str]]] | None:
+               time_format: str | None = None, *,
+               long_ok: bool = False) -> tuple[list[str], list[tuple[str, str]]] | None:
     """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
     written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
     column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
@@ -2046,7 +2090,7 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run.
     With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
     zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
-    history in another layout than its run had."""
+    history in another layout than its run had. `long_ok`: a file whose times repeat too (`id_candidates`)."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
@@ -2062,7 +2106,7 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
-    if repeated:
+    if repeated and not long_ok:
         return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     numeric: list[str] = []

@@ -279,7 +279,7 @@ def forecast_flow(
                                 f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
         note = ""
         if (fell := rf.fallback_note(production.name)) is not None:
-            log.warning(fell + " (e.g. " + "; ".join(f"{u}: {r}" for u, _, r in rf.could_not().head(3).rows()) + ")")
+            log.warning(fell)  # names the first series and why (fallback_note)
             note = fell + "."
         if (short := rf.short_note()) is not None:
             log.warning(short)

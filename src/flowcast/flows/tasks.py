@@ -261,7 +261,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 25 = pit22: an aggregated source's rows written with an offset are cut by the instant too, a period over from the
 # instant its end names in its rows' offset (cut by the period against as_of's wall time: the day of 29 February at
 # -05:00 was summed at midnight UTC, a sale after as_of in it)
-PREPROCESS_VERSION = 25
+# 26 = newuser22: sub-daily wall times read without a tz whose skipped daylight-saving hour is a gap longer than
+# max_gap (15-minute data: 4 periods) are told so (tz_hint) and each cut series' reason names the --tz that reads it;
+# a gap that is the repeated autumn hour quarantined as time_ambiguous names --ambiguous infer the same way
+PREPROCESS_VERSION = 26
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

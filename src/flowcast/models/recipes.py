@@ -436,17 +436,22 @@ class RecipeForecast:
         return self.fallbacks.filter(~pl.col("unique_id").is_in(list(self.short)))
 
     def fallback_note(self, who: str = "it") -> str | None:
-        """'1 series it cannot forecast was forecast by its fallback: 1 by naive' ('3 series ... were ...': it said
+        """'1 series it cannot forecast was forecast by its fallback: 1 by damped (east: no forecast: 40
+        observation(s), too few for seasonal_naive (it needs 52: one season))' ('3 series ... were ...': it said
         'were' of one series too), `who` the model that could not ('it': the run's champion); None when there is
         none (a short series, published by naive by rule, is `short_note`'s: it was counted here too, as one the
-        champion cannot forecast)."""
+        champion cannot forecast). The first 3 series are named with their reason (newuser22: a retrain's summary
+        named none, and `flowcast forecasts` showed the fallback's rows under the champion's version; only the
+        forecast flow's log gave an example)."""
         rows = self.could_not()
         n = rows.height
         if not n:
             return None
         by_model = rows.group_by("model").len().sort("model").rows()
+        named = "; ".join(f"{u}: {r}" for u, _, r in rows.select("unique_id", "model", "reason").head(3).rows())
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
-                + ", ".join(f"{k} by {m}" for m, k in by_model))
+                + ", ".join(f"{k} by {m}" for m, k in by_model)
+                + (f" ({'e.g. ' if n > 3 else ''}{named})" if named else ""))
 
     def short_note(self) -> str | None:
         """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none)."""
@@ -562,10 +567,16 @@ def forecast_detailed(
         pl.col("__reason").first().alias("reason"))
     if bad_ids.height:  # say how short a series the model does not forecast by design is
         n_obs = td.frame.group_by("unique_id").len().rename({"len": "__n"})
+        # a statistical champion says how many it needs (newuser22: 'too few for seasonal_naive' of a weekly
+        # series of 40 points left the user to guess the 52 of one season)
+        single = recipe.components[0] if len(recipe.components) == 1 else {}
+        need = (f" (it needs {min_points(str(single['model']), td.meta.season_length)}"
+                + (": one season)" if single["model"] == "seasonal_naive" else ")")
+                if single.get("type") == "statistical" else "")
         bad_ids = bad_ids.join(n_obs, on="unique_id", how="left").with_columns(
             pl.when(pl.col("reason").str.starts_with("no forecast"))
-            .then(pl.format("no forecast: {} observation(s), too few for {}", pl.col("__n").fill_null(0),
-                            pl.lit(recipe.name)))
+            .then(pl.format("no forecast: {} observation(s), too few for {}{}", pl.col("__n").fill_null(0),
+                            pl.lit(recipe.name), pl.lit(need)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     few: dict[str, int] = {}  # series of 2 to short_history - 1 observations (publishing): naive's, one change
     if short_history > 1:
