@@ -767,9 +767,13 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         ended_set_aside,
         freshness,
         freshness_lines,
+        instant_bounds,
     )
 
-    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon), ended_set_aside(summary))
+    lengths = td.lengths()  # daily times written with an offset: each series judged by the instant (result.shifts)
+    bounds = instant_bounds(lengths, ingested.as_of, freq=td.meta.freq, tz=source.tz, aggregate=source.aggregate,
+                      time_label=source.time_label, shifts=result.shifts)
+    fresh = freshness(lengths, ingested.as_of_ds, td.meta.freq, int(td.meta.horizon), ended_set_aside(summary), bounds)
     report.freshness = fresh.to_dict()
     continuity = series_continuity(settings, source.name, as_of, td, report)
     if continuity is not None:
