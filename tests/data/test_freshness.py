@@ -1,6 +1,6 @@
 """Data freshness: the gap from the latest observation to as_of, and series that ended early."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -298,3 +298,41 @@ def test_ended_series_set_aside_say_they_are_in_no_backtest_window(ended, cut, s
     assert ("still had observations after" in note) == (alive is not None)
     if alive:
         assert alive in note
+
+
+@pytest.mark.parametrize(("written", "as_of", "behind", "stale"), [
+    # New York days written -05:00: at 04:00 UTC on 10 March it is 9 March there (begun at 05:00 UTC): data through
+    # 8 March is 1 period behind, not stale at horizon 1 (the wall date, 10 March, read 2: stale)
+    ("-05:00", "2024-03-10T04:00:00+00:00", 1, False),
+    # Tokyo days written +09:00: at 16:00 UTC on 9 March it is 10 March there (begun at 15:00 UTC): 2 behind, stale
+    # (the wall date, 9 March, read 1: fresh)
+    ("+09:00", "2024-03-09T16:00:00+00:00", 2, True),
+    # times without an offset: measured on the wall date as before
+    ("", "2024-03-10T04:00:00+00:00", 2, True),
+    ("", "2024-03-09T16:00:00+00:00", 1, False),
+])
+def test_daily_times_written_with_an_offset_are_judged_stale_by_the_instant(tmp_path, written, as_of, behind, stale):
+    """Regression: freshness compared each series' last ds with as_of's wall time, while ingest observes a day written
+    with an offset from the instant it begins there (`sources.seen_shifts`): a day off, stale or fresh wrongly. It
+    now takes the one rule of realized accuracy (`evaluation.realized.observed_through_series`)."""
+    from flowcast.config import SourceConfig, load_settings
+    from flowcast.data.freshness import instant_bounds
+    from flowcast.data.preprocess import preprocess
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import take_valid, validate
+
+    rows = [f"{datetime(2024, 2, 1) + timedelta(days=i):%Y-%m-%dT%H:%M:%S}{written},a,{10.0 + i % 7}" for i in range(37)]
+    (tmp_path / "d.csv").write_text("t,id,y\n" + "\n".join(rows) + "\n")  # 1 February .. 8 March
+    source = SourceConfig(name="t", path=str(tmp_path / "d.csv"), id_cols=["id"], time_col="t", target_col="y",
+                          freq="1d")
+    settings = load_settings(model={"lookback": 3}, horizon=1)
+    ing = ingest(source, as_of)
+    result = validate(ing, source, settings.validation)
+    td, _ = preprocess(take_valid(result), source, settings, ing.as_of)
+    assert (result.shifts is None) == (written == "")
+    lengths = td.lengths()
+    assert lengths["last_ds"].max() == datetime(2024, 3, 8)
+    bounds = instant_bounds(lengths, ing.as_of, freq="1d", tz=None, shifts=result.shifts)
+    assert (bounds is None) == (written == "")
+    f = freshness(lengths, ing.as_of_ds, "1d", 1, bounds=bounds)
+    assert (f.periods_behind, f.all_before_as_of) == (behind, stale)

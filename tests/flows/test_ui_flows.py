@@ -122,6 +122,25 @@ def test_backfill_runs_write_under_their_own_keys_and_say_their_as_of(production
     assert "data:image/png;base64," in latest["data"]
 
 
+def test_a_backfill_s_realized_accuracy_shows_what_was_known_at_its_date(production_home):
+    """Regression: under "Backfill as of 2019-08-01" the realized artifact listed and judged 2019-09-01, which a later
+    run scored. It shows the as_ofs before its date, names the later one left out and the earlier one a later run
+    scored; the production run's artifact shows every as_of."""
+    from flowcast.flows import backfill_flow, forecast_flow
+
+    forecast_flow(as_of=datetime(2019, 9, 1), **production_home)
+    prod = forecast_flow(as_of=datetime(2019, 10, 1), **production_home)  # scores 2019-09-01
+    summary = backfill_flow(start=datetime(2019, 8, 1), end=datetime(2019, 8, 1), **production_home)
+    realized = artifacts_of(summary["outcomes"][0]["run_id"])["backfill-realized-accuracy-tiny"][0]
+    assert realized.description.startswith("Backfill as of 2019-08-01: ")
+    table = realized.data.split("| --- ", 1)[1].split("\n\n", 1)[0]
+    assert "| 2019-06-01 |" in table and "2019-09-01" not in table
+    assert "1 as_of from 2019-08-01 on, scored by later runs, is left out (2019-09-01)" in realized.data
+    assert "2019-06-01: scored by a later run (on actuals up to 2019-10-01), after 2019-08-01" in realized.data
+    production = artifacts_of(prod["run_id"])["realized-accuracy-tiny"][0]
+    assert "| 2019-09-01 |" in production.data and "left out" not in production.data
+
+
 def test_a_forecast_backfill_without_any_model_says_so_once_and_starts_no_date(tmp_path):
     from flowcast.flows import backfill_flow
 

@@ -94,7 +94,13 @@ def _freshness(prepared: Any, as_of: datetime | None, max_staleness: int | None)
     observation to as_of (now when no --as-of is given, as a run without one), series that ended long before the
     others, into the report; the run's warnings returned; `[validation] max_staleness` fails as it fails a run
     (validate said nothing about it: data two years old were 'clean', then every run warned or failed)."""
-    from flowcast.data.freshness import check_staleness, ended_set_aside, freshness, freshness_lines
+    from flowcast.data.freshness import (
+        check_staleness,
+        ended_set_aside,
+        freshness,
+        freshness_lines,
+        instant_bounds,
+    )
     from flowcast.timekeys import as_of_on_ds, observed_through
 
     td = prepared.training
@@ -102,7 +108,10 @@ def _freshness(prepared: Any, as_of: datetime | None, max_staleness: int | None)
     src = prepared.source  # on the ds axis as a run cuts its data (an end-labelled source's bound moves back)
     bound = (as_of_on_ds(measured, freq=td.meta.freq, tz=src.tz) if src.aggregate != "none"
              else observed_through(measured, freq=td.meta.freq, tz=src.tz, time_label=src.time_label))
-    fresh = freshness(td.lengths(), bound, td.meta.freq, int(td.meta.horizon), ended_set_aside(prepared.summary))
+    lengths = td.lengths()  # daily times written with an offset: each series judged by the instant, as a run does
+    bounds = instant_bounds(lengths, measured, freq=td.meta.freq, tz=src.tz, aggregate=src.aggregate, time_label=src.time_label,
+                      shifts=getattr(prepared, "shifts", None))
+    fresh = freshness(lengths, bound, td.meta.freq, int(td.meta.horizon), ended_set_aside(prepared.summary), bounds)
     prepared.report.freshness = {**fresh.to_dict(), **({} if as_of else {"measured_at": measured.isoformat()})}
     try:
         check_staleness(fresh, max_staleness)

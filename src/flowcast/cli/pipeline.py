@@ -164,8 +164,9 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
     unwritten = [k for k in kept if isinstance(k, str)]  # the quarantine file's write failed (a full disk): said
     kept = [k for k in kept if not isinstance(k, str)]
     if said is not None and unwritten:
-        said = (f"{said}; its quarantine file (the rows and their reasons) could not be written: {unwritten[0]}. Free "
-                "space there and run again to keep them (`flowcast validate` writes them too)")
+        from flowcast.data.validate import quarantine_unwritten
+
+        said = quarantine_unwritten(said, unwritten[0])
     if said is not None and kept:  # every row quarantined: the event the run's validation sends of it
         _announce_refusal(source.name, as_of if key is None else key, said, kept[0].report, backfill,
                           settings.validation.quarantine_threshold)

@@ -118,11 +118,35 @@ def ended_reason(last_ds: datetime, gap: int, freq: str, horizon: int) -> str:
             f"any series, more than the horizon ({horizon}): not forecast ([validation] ended_series = \"exclude\")")
 
 
+def instant_bounds(ids: pl.DataFrame, at: datetime | None, *, freq: str, tz: str | None, aggregate: str = "none",
+                   time_label: str = "start", shifts: pl.DataFrame | None = None) -> pl.DataFrame | None:
+    """unique_id, bound: for each series of `ids` (unique_id), the bound on the ds axis of what a run at the instant `at`
+    had observed, taken back by the series' shift where its daily times were written with an offset (`shifts`,
+    `sources.seen_shifts`): `evaluation.realized.observed_through_series`, the one rule of realized accuracy and the
+    training cut. None without shifts or an instant: every period is then seen at the wall time its ds names, and
+    `freshness` measures from as_of's wall time as it always did."""
+    if shifts is None or not shifts.height or at is None or not ids.height:
+        return None
+    from flowcast.evaluation.realized import observed_through_series
+    from flowcast.timekeys import storage_naive
+
+    keys = ids.select(pl.col("unique_id").cast(pl.Utf8).unique().sort()).with_columns(
+        pl.lit(storage_naive(at), pl.Datetime("us")).alias("at"))
+    # on the axis ingest's bound (`Ingested.as_of_ds`) is on: an aggregated source's as_of itself (its periods are cut
+    # by `observed_at`), an end-labelled one's moved back
+    rule = {"aggregate": "none", "time_label": "start"} if aggregate != "none" else {"time_label": time_label}
+    bound = observed_through_series(keys, freq=freq, tz=tz, shifts=shifts, **rule)
+    return keys.select("unique_id").with_columns(bound.cast(pl.Datetime("us")).alias("bound"))
+
+
 def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horizon: int,
-              set_aside: pl.DataFrame | None = None) -> Freshness:
+              set_aside: pl.DataFrame | None = None, bounds: pl.DataFrame | None = None) -> Freshness:
     """`lengths`: unique_id, last_ds per series (`TrainingData.lengths()`); `as_of_ds`: the run's
     as_of on the ds axis (None: a run that sees everything, no gap to measure); `set_aside`: unique_id, last_ds of
-    the ended series preprocessing excluded (`validation.ended_series = "exclude"`): ended, and counted as excluded."""
+    the ended series preprocessing excluded (`validation.ended_series = "exclude"`): ended, and counted as excluded.
+    `bounds` (`instant_bounds`: daily times written with an offset): each series is behind by its periods to its own
+    bound there, and the data by its freshest series: judged by the instant, as ingest cut the data (a -05:00 day is
+    observed from 05:00 UTC; as_of's wall date read a day off, a series called stale that was not)."""
     h = int(horizon)
     aside = None if set_aside is None or not set_aside.height else \
         set_aside.select(pl.col("unique_id").cast(pl.Utf8), pl.col("last_ds").cast(pl.Datetime("us")))
@@ -134,6 +158,12 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
     latest = last["last_ds"].max()
     assert isinstance(latest, datetime)
     behind = None if as_of_ds is None else max(periods_between(latest, as_of_ds.replace(tzinfo=None), freq), 0)
+    if as_of_ds is not None and bounds is not None and bounds.height:
+        wall = pl.lit(as_of_ds.replace(tzinfo=None), dtype=pl.Datetime("us"))
+        per = (last.filter(pl.col("last_ds").is_not_null())
+               .join(bounds.select(pl.col("unique_id").cast(pl.Utf8), "bound"), on="unique_id", how="left")
+               .select(calendar.periods_between(pl.col("last_ds"), pl.col("bound").fill_null(wall), freq)))
+        behind = max(int(per.to_series().min()), 0)  # type: ignore[arg-type]
     ended = ended_series(last, freq, h)
     n_excluded = 0 if aside is None else int(ended["unique_id"].is_in(aside["unique_id"].implode()).sum())
     return Freshness(latest, behind, h, freq, [str(u) for u in ended["unique_id"].head(5).to_list()], ended.height,

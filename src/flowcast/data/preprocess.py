@@ -888,6 +888,7 @@ class PreparedData:
     source: SourceConfig
     quarantine_path: Path | None
     summary: PreprocessSummary | None = None
+    shifts: pl.DataFrame | None = None  # daily times written with an offset: `ValidationResult.shifts`
 
 
 def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None) -> PreparedData:
@@ -925,4 +926,4 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
         raise
     result.report.add_preprocess(summary)
     return PreparedData(training=training, report=result.report, source=source, quarantine_path=qpath,
-                        summary=summary)
+                        summary=summary, shifts=result.shifts)

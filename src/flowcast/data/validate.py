@@ -1330,6 +1330,14 @@ def take_valid(result: ValidationResult) -> pl.DataFrame:
     return valid
 
 
+def quarantine_unwritten(refusal: str, why: str) -> str:
+    """A refusal (`enforce_thresholds`' error) whose quarantine file could not be written (`why`: the write's error, a
+    full disk), as a command's check before Prefect and the flow's validation both say it: the refusal first, then
+    why there is no file of the rows and their reasons."""
+    return (f"{refusal}; its quarantine file (the rows and their reasons) could not be written: {' '.join(why.split())}. "
+            "Free space there and run again to keep them (`flowcast validate` writes them too)")
+
+
 def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
     r = result.report

@@ -661,6 +661,26 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     return fitted, spans.notes
 
 
+def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result: Any, exc: BaseException) -> None:
+    """Where the quarantine file could not be written (`exc`: a full disk, after the task's retries) and validation
+    refuses the data (every row quarantined, or more than the threshold), raise the refusal with why there is no file
+    (`validate.quarantine_unwritten`, as a command's check before Prefect says it), after its data-quality artifact
+    and event: the run failed naming the disk alone, never the refusal. Returns where the run would go on."""
+    from flowcast.data.validate import enforce_thresholds, quarantine_unwritten
+
+    report = result.report
+    report.quarantine_path = None  # no file of the rows: the refusal names none
+    try:
+        enforce_thresholds(result, settings.validation)
+    except DataValidationError as refusal:
+        error = quarantine_unwritten(str(refusal), str(exc))
+        reporting.quality_artifact(report, artifact_scope(dataset, as_of))
+        events.emit(events.QUALITY_FAILED, dataset=dataset, as_of=as_of, message=error, rows_in=report.rows_in,
+                    rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
+                    threshold=settings.validation.quarantine_threshold, checks=dict(report.checks), quarantine=None)
+        raise DataValidationError(error) from exc
+
+
 def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -> LoadedData:
     """Ingest, validate (quarantine bad rows), preprocess (cached): TrainingData for as_of. With
     `fit_spans` (a retrain) the lookback and validation span not given are fitted to the series'
@@ -688,7 +708,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     # always called: a clean re-run of an as_of removes the quarantine file an earlier run left
     folder = quarantine_folder(settings.quarantine_dir, source.name, as_of_label(ingested.as_of))
-    where = tasks.quarantine_task(result, folder)
+    try:
+        where = tasks.quarantine_task(result, folder)
+    except (StorageError, OSError) as exc:  # a full disk, after the task's retries
+        _refuse_unwritten(settings, source.name, as_of, result, exc)
+        raise  # the run would go on with these rows left out: it needs its quarantine file
     if settings.shared:  # the quarantine any machine reads: shared/quarantine/<source>/<as_of>
         from flowcast.shared import share_file, unshare
 
@@ -773,9 +797,13 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         ended_set_aside,
         freshness,
         freshness_lines,
+        instant_bounds,
     )
 
-    fresh = freshness(td.lengths(), ingested.as_of_ds, td.meta.freq, int(td.meta.horizon), ended_set_aside(summary))
+    lengths = td.lengths()  # daily times written with an offset: each series judged by the instant (result.shifts)
+    bounds = instant_bounds(lengths, ingested.as_of, freq=td.meta.freq, tz=source.tz, aggregate=source.aggregate,
+                      time_label=source.time_label, shifts=result.shifts)
+    fresh = freshness(lengths, ingested.as_of_ds, td.meta.freq, int(td.meta.horizon), ended_set_aside(summary), bounds)
     report.freshness = fresh.to_dict()
     continuity = series_continuity(settings, source.name, as_of, td, report)
     if continuity is not None:

@@ -100,6 +100,11 @@ class RealizedOutcome:
     plot: Path | None = None
     skipped: list[str] = field(default_factory=list)  # the publishes that could not be read, why
     corrected: list[datetime] = field(default_factory=list)  # as_ofs rescored because their actuals changed
+    # a backfill's artifact (`as_known_at`): the date it shows, the later as_ofs it leaves out, and its as_ofs whose
+    # stored scores a later run made (as_of -> that run's scored_at, after the date)
+    known_at: datetime | None = None
+    later: list[datetime] = field(default_factory=list)
+    scored_later: dict[datetime, datetime] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "scored_as_ofs": [a.isoformat() for a in self.scored],
@@ -411,6 +416,8 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     text = f"## Realized accuracy of {outcome.dataset}: {verdict}\n\n"
     if d:
         text += "".join(f"- {r}\n" for r in d.reasons) + "\n"
+    if outcome.known_at is not None:
+        text += _known_at_text(outcome)
     ahead = int(d.lookahead) if d else 0
     if ahead:
         text += (f"{ahead} as_of (lookahead `yes` in the table, hollow dots in the plot) were forecast by a model trained on "
@@ -456,6 +463,29 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     return text
 
 
+def _known_at_text(outcome: RealizedOutcome) -> str:
+    """A backfill's artifact: the as_ofs it shows (up to its date), the later ones it leaves out, and those of its own
+    whose scores a later run made."""
+    from flowcast.flows.naming import as_of_label
+
+    def names(xs: list[datetime]) -> str:
+        return ", ".join(as_of_label(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
+
+    text = ""
+    when = as_of_label(outcome.known_at)
+    if outcome.later:
+        text += (f"Shown as of this backfill's date {when}: the as_ofs before it, judged on them alone. "
+                 f"{len(outcome.later)} as_of from {when} on, scored by later runs, "
+                 f"{'is' if len(outcome.later) == 1 else 'are'} left out ({names(outcome.later)}); the dataset's "
+                 "current verdict, on every as_of, is `flowcast accuracy`'s.\n\n")
+    if outcome.scored_later:
+        later = sorted(outcome.scored_later)
+        text += (f"{names(later)}: scored by a later run (on actuals up to "
+                 f"{as_of_label(max(outcome.scored_later.values()))}), after {when}; "
+                 "what was known at that date was replaced by those scores.\n\n")
+    return text
+
+
 # the summary's columns as the table shows them, the headers `flowcast accuracy` prints: it had 12 columns, the
 # promise (the figure the verdict compares with) last and past the page's edge, beside `n_mase`, `mase_snaive`
 _SUMMARY_HEADS = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"), ("smape", "sMAPE"),
@@ -496,11 +526,22 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     from flowcast.reporting import as_of_text
     from flowcast.shared import open_registry, share_file
 
+    registry = open_registry(settings)
+    given = outcome  # the run's outcome keeps its plot; a backfill's artifact shows its view of it
+    if backfill:  # what was known at the backfilled date: the as_ofs up to it, judged on them alone
+        acc = settings.accuracy
+
+        def judge(rows: pl.DataFrame) -> Decay:
+            used = sorted({v for v in rows["model_version"].to_list() if v}) if rows.height else []
+            return assess_decay(rows, promised_mase(registry, used), dataset=outcome.dataset, window=acc.window,
+                                tolerance=acc.tolerance, min_points=acc.min_points,
+                                promised_rmsse=promised_rmsse(registry, used))
+
+        outcome = as_known_at(outcome, as_of, judge)
     realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
     # judged on RMSSE (models ranked on it: data classed intermittent): the plot and table show it and its promise
     metric = outcome.decay.metric if outcome.decay is not None else "mase"
-    registry = open_registry(settings)
     promised = (promised_rmsse if metric == "rmsse" else promised_mase)(registry, versions)
     # a window of MASE- and RMSSE-ranked versions (each judged on its own): the plot on MASE, which every version
     # recorded; the table has both promises
@@ -513,7 +554,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
                                   f"(as of {as_of_text(as_of)})", metric=metric)
         if png is not None:
             share_file(settings, png)
-    outcome.plot = png
+    outcome.plot = given.plot = png
     if FlowRunContext.get() is None:
         return None
     from prefect.artifacts import create_markdown_artifact
@@ -522,6 +563,29 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
     return create_markdown_artifact(markdown(outcome, promised, png, both), key=key,
                                     description=f"{when}: realized accuracy of {outcome.dataset}'s published forecasts")
+
+
+def as_known_at(outcome: RealizedOutcome, as_of: datetime, judge: Callable[[pl.DataFrame], Decay]) -> RealizedOutcome:
+    """A backfill's view of `outcome` at its `as_of`: the realized rows of the as_ofs before it (its own and the later as_ofs that later
+    runs scored are left out and named in `later`), judged again on those rows alone (`judge`: `assess_decay` with the
+    run's settings and promises), and `scored_later` naming its as_ofs whose stored scores a later run made (rows are
+    kept per as_of: a later run's scores replaced what was known at the date). Under "Backfill as of 2023-12-01" the
+    artifact listed and judged 2024-03-01 and 2024-04-01. The stored verdict (`flowcast accuracy`) is not changed."""
+    from dataclasses import replace
+
+    from flowcast.timekeys import storage_naive
+
+    cut = storage_naive(as_of)
+    realized = outcome.realized if outcome.realized is not None else pl.DataFrame()
+    if not realized.height:
+        return replace(outcome, known_at=cut)
+    # the date's own as_of had no actuals at that date either: only later runs scored it
+    later = sorted(realized.filter(pl.col("as_of") >= cut)["as_of"].unique().to_list())
+    kept = realized.filter(pl.col("as_of") < cut)
+    scored_later = {a: s for a, s in kept.group_by("as_of").agg(pl.col("scored_at").max()).sort("as_of").iter_rows()
+                    if s is not None and s > cut}
+    return replace(outcome, realized=kept, decay=judge(kept) if later else outcome.decay, known_at=cut, later=later,
+                   scored_later=scored_later)
 
 
 def realized_json(outcome: RealizedOutcome | None) -> dict[str, Any]:

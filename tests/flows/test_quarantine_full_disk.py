@@ -1,0 +1,81 @@
+"""A deployment run (no command's check before Prefect) whose quarantine file cannot be written: the flow's
+validation (`flows.common.load_data`) says the refusal and why there is no file."""
+from __future__ import annotations
+
+import errno
+from datetime import UTC, datetime
+
+import pytest
+from prefect import flow
+
+from flowcast.atomic import atomic_file
+from flowcast.config import load_settings
+from flowcast.data import validate as validate_mod
+from flowcast.errors import DataValidationError, StorageError
+from flowcast.flows import tasks
+from flowcast.flows.common import load_data
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _disk_full(frame, path):
+    with atomic_file(path) as fh:
+        fh.write(b"PAR1")  # some bytes out, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _settings(tmp_path, text: str):
+    (tmp_path / "s.csv").write_text(text)
+    return load_settings(home=str(tmp_path / "home"), horizon=1,
+                         source={"name": "s", "path": str(tmp_path / "s.csv"), "id_cols": ["id"], "time_col": "date",
+                                 "target_col": "val", "freq": "1d"})
+
+
+@pytest.mark.parametrize(("text", "refusal"), [
+    # every row quarantined
+    ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n",
+     "source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2})"),
+    # above the threshold (default 5%) with valid rows left: refused too
+    ("date,id,val\n2024-01-01,a,1\n2024-01-02,a,x\n", "source 's': 1 of 2 rows quarantined (50.0% > threshold"),
+])
+def test_a_run_refused_on_a_full_disk_says_the_refusal_and_the_unwritten_quarantine_file(tmp_path, monkeypatch, text,
+                                                                                         refusal):
+    """faults22's gap inside the flow: a deployment run whose quarantine file could not be written (ENOSPC) failed after
+    3 retries naming the disk alone (`could not write ...: no space left on device`), never the refusal. It fails
+    with the refusal first now, then why there is no file (as the command's check before Prefect says it)."""
+    monkeypatch.setattr(validate_mod, "atomic_write_parquet", _disk_full)
+    # the task's 3 retries, without their backoff
+    monkeypatch.setattr(tasks, "quarantine_task", tasks.quarantine_task.with_options(retry_delay_seconds=0))
+    settings = _settings(tmp_path, text)
+
+    @flow(name="full-disk-refusal")
+    def read_it() -> None:
+        load_data(settings, datetime(2024, 1, 5, tzinfo=UTC))
+
+    with pytest.raises(DataValidationError) as err:
+        read_it()
+    error = str(err.value)
+    path = tmp_path / "home" / "quarantine" / "s" / "2024-01-05T00-00-00" / "quarantine.parquet"
+    assert error.startswith(refusal), error
+    assert error.endswith(f"; its quarantine file (the rows and their reasons) could not be written: could not write "
+                          f"{path}: no space left on device (the disk is full); the previous file, if any, is intact. "
+                          "Free space there and run again to keep them (`flowcast validate` writes them too)"), error
+    assert "see /" not in error and "the rows and their reasons: /" not in error  # no path of a file not there
+    assert list(path.parent.iterdir()) == []  # no partial file, no temp file
+
+
+def test_a_run_that_would_go_on_still_fails_on_the_disk(tmp_path, monkeypatch):
+    """Below the threshold the run would publish with a row left out: without its quarantine file it fails on the
+    disk, as before (no refusal to say)."""
+    monkeypatch.setattr(validate_mod, "atomic_write_parquet", _disk_full)
+    monkeypatch.setattr(tasks, "quarantine_task", tasks.quarantine_task.with_options(retry_delay_seconds=0))
+    rows = "".join(f"2023-{m:02d}-{d:02d},a,{d}\n" for m in range(1, 13) for d in range(1, 29))
+    settings = _settings(tmp_path, "date,id,val\n" + rows + "2024-01-01,a,x\n")
+
+    @flow(name="full-disk-go-on")
+    def read_it() -> None:
+        load_data(settings, datetime(2024, 1, 5, tzinfo=UTC))
+
+    with pytest.raises((StorageError, OSError)) as err:
+        read_it()
+    assert not isinstance(err.value, DataValidationError) and "no space left on device" in str(err.value)
