@@ -102,6 +102,22 @@ def artifacts_of(flow_run_id: str) -> dict[str, list]:
     return out
 
 
+def newest_artifact(key: str):
+    """The newest artifact under `key` in this session's Prefect API."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import Artifact
+
+    async def read() -> list[Artifact]:
+        async with get_client() as client:
+            body = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
+            return Artifact.model_validate_list((await client.request("POST", "/artifacts/filter", json=body)).json())
+
+    (newest,) = asyncio.run(read())
+    return newest
+
+
 def task_states_of(flow_run_id: str) -> dict[str, list[str]]:
     """first word of the task run name (preprocess, train, ...) -> state names of one flow run's task runs
     (read back through the Prefect API)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from flow_helpers import AS_OF, artifacts_of, source_dict
+from flow_helpers import AS_OF, artifacts_of, newest_artifact, source_dict
 
 from flowcast.errors import DataValidationError, RegistryError
 from flowcast.registry import ModelRegistry
@@ -742,14 +742,14 @@ def test_a_publish_failing_after_the_promotion_withdraws_the_promoted_model(prod
     assert not store.has("tiny", datetime(2019, 9, 1))
     # review23: its decision, written before the publish ('To publish': 'the next version of this key says what
     # came of it'), stayed the key's newest for good; its follow-up says the run failed and what production is
-    decision = _newest_artifact("promotion-decision-tiny")
+    decision = newest_artifact("promotion-decision-tiny")
     assert decision.data.startswith("## Not published: this run failed"), decision.data
     assert "No space left" in decision.data and last["version"] in decision.data, decision.data
     assert f"Production of tiny is {before}." in decision.data and "this run failed" in decision.description
 
     monkeypatch.setattr(pq, "write_table", write_table)
     s = retrain_flow(as_of=datetime(2019, 9, 1), **kw)
-    assert _newest_artifact("promotion-decision-tiny").data.startswith("### Published: ")
+    assert newest_artifact("promotion-decision-tiny").data.startswith("### Published: ")
     assert s["decision"]["promote"] and registry.production("tiny").version == s["model_version"] != before
     assert len(registry.list()) == len(versions) + 1
     assert set(store.read(dataset="tiny", as_of=datetime(2019, 9, 1))["model_version"]) == {s["model_version"]}
@@ -784,17 +784,3 @@ def test_a_past_as_of_is_never_forecast_by_a_model_trained_on_later_data(product
     assert later["model_version"] == gru.version and "trained on data up to" not in (later["note"] or "")
 
 
-def _newest_artifact(key: str):
-    """The newest artifact under `key` in this session's Prefect API."""
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import Artifact
-
-    async def read() -> list[Artifact]:
-        async with get_client() as client:
-            body = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
-            return Artifact.model_validate_list((await client.request("POST", "/artifacts/filter", json=body)).json())
-
-    (newest,) = asyncio.run(read())
-    return newest

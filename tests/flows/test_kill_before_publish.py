@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from flow_helpers import tiny_toml, write_series
+from flow_helpers import newest_artifact, tiny_toml, write_series
 
 from flowcast import reporting
 from flowcast.registry import ModelRegistry
@@ -58,7 +58,7 @@ def test_a_run_killed_between_its_promotion_and_its_publish_publishes_when_run_a
     assert [e["version"] for e in promotions] == [winner]
     # followup21: its decision and leaderboard, written before the publish, are each key's newest: they say the
     # winner is to publish, not that it was published (they said 'Published: ...' and '✔ published')
-    decision, board, details = (_newest(k) for k in ("promotion-decision-tiny", "leaderboard-tiny",
+    decision, board, details = (newest_artifact(k) for k in ("promotion-decision-tiny", "leaderboard-tiny",
                                                      "leaderboard-details-tiny"))
     assert decision.data.startswith("### To publish: **") and winner in decision.data, decision.data
     assert "Published:" not in decision.data and "not published yet" in decision.description
@@ -79,24 +79,8 @@ def test_a_run_killed_between_its_promotion_and_its_publish_publishes_when_run_a
     assert len(registry.list()) == 1
     assert [e["version"] for e in registry.history("tiny") if e["action"] == "promote"] == [winner]
     # the re-run's publish landed: each key's newest (its second version) says 'Published'
-    assert _newest("promotion-decision-tiny").data.startswith(f"### Published: **the production model** ({winner})")
-    assert [r["published"] for r in json.loads(_newest("leaderboard-tiny").data) if r["published"]] == ["✔ published"]
-
-
-def _newest(key: str):
-    """The newest artifact under `key` in this session's Prefect API."""
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import Artifact
-
-    async def read() -> list[Artifact]:
-        async with get_client() as client:
-            body = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
-            return Artifact.model_validate_list((await client.request("POST", "/artifacts/filter", json=body)).json())
-
-    (newest,) = asyncio.run(read())
-    return newest
+    assert newest_artifact("promotion-decision-tiny").data.startswith(f"### Published: **the production model** ({winner})")
+    assert [r["published"] for r in json.loads(newest_artifact("leaderboard-tiny").data) if r["published"]] == ["✔ published"]
 
 
 def _run_at(as_of: str, cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
