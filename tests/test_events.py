@@ -33,3 +33,63 @@ def test_flush_does_not_wait_out_its_timeout_for_a_worker_that_gave_up():
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["sent"] is False, out
     assert out["waited_s"] < 10, (out, done.stderr[-2000:])
+
+
+class _Stuck:
+    """A queue service whose queue never empties: counts how often `flush` looked at it (`_stopped`)."""
+
+    def __init__(self) -> None:
+        self.looked = 0
+        self.release = __import__("threading").Event()
+
+    def wait_until_empty(self) -> None:
+        self.release.wait(5)
+
+    @property
+    def _stopped(self) -> bool:
+        self.looked += 1
+        return False
+
+
+class _Empty:
+    _stopped = False
+
+    def wait_until_empty(self) -> None:
+        return None
+
+
+def _services(monkeypatch, *services) -> None:
+    from prefect.events.worker import EventsWorker
+
+    monkeypatch.setattr(EventsWorker, "_instances", {i: s for i, s in enumerate(services)})
+
+
+def test_flush_waits_one_budget_for_all_of_prefects_queue_services(monkeypatch):
+    """review24: `_instances` holds every queue service of Prefect's (its log worker too), and each had a timeout of
+    its own: two stuck services waited twice the timeout the README promises. One budget of polls for all."""
+    from flowcast import events
+
+    monkeypatch.setattr(events, "_FLUSH_POLL_S", 0.01)
+    stuck = [_Stuck(), _Stuck()]
+    _services(monkeypatch, *stuck)
+    try:
+        assert events.flush(timeout=0.2) is False
+    finally:
+        for s in stuck:
+            s.release.set()
+    assert sum(s.looked for s in stuck) <= 20, [s.looked for s in stuck]
+
+
+def test_a_drain_that_fails_leaves_the_events_to_prefects_exit_without_raising(monkeypatch):
+    """review24: `drain_all` ran from the command's `finally` outside any try: an error there (a closed event loop)
+    replaced the command's own exit code or error."""
+    from prefect.events.worker import EventsWorker
+
+    from flowcast import events
+
+    def broken(**_k):
+        raise RuntimeError("Event loop is closed")
+
+    _services(monkeypatch, _Empty())
+    monkeypatch.setattr(EventsWorker, "drain_all", broken)
+    assert events.flush(timeout=1) is False

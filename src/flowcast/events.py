@@ -163,12 +163,15 @@ def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
         log.debug("could not look for queued events: %s", exc)
         return False
     emptied = True
+    polls = max(1, math.ceil(timeout / _FLUSH_POLL_S))  # one budget for all the services (`_instances` holds every
+    # queue service of Prefect's, its log worker too): each with a `timeout` of its own, the wait added up
     for worker in workers:
         waiter = threading.Thread(target=worker.wait_until_empty, name="flowcast-events-flush", daemon=True)
         waiter.start()
         # a worker whose service stopped (it failed: 'Service EventsWorker failed with 1 pending items', its API
         # unreachable) never empties its queue: waited for, every such command took `timeout` longer to exit
-        for _ in range(max(1, math.ceil(timeout / _FLUSH_POLL_S))):
+        while polls > 0:
+            polls -= 1
             waiter.join(_FLUSH_POLL_S)
             if not waiter.is_alive() or getattr(worker, "_stopped", False):
                 break
@@ -177,5 +180,9 @@ def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
         log.debug("events still queued after %.0f s: left to Prefect's exit", timeout)
         return False
     if workers:
-        EventsWorker.drain_all(timeout=timeout)
+        try:  # called from the command's `finally`: an error here replaced the command's own exit or error
+            EventsWorker.drain_all(timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - left to Prefect's exit hook, as before
+            log.debug("could not drain the events worker: %s", exc)
+            return False
     return True
