@@ -35,10 +35,16 @@ def test_flush_does_not_wait_out_its_timeout_for_a_worker_that_gave_up():
     assert out["waited_s"] < 10, (out, done.stderr[-2000:])
 
 
-class _Stuck:
-    """A queue service whose queue never empties: counts how often `flush` looked at it (`_stopped`)."""
+def _events_worker_class():
+    from prefect.events.worker import EventsWorker
 
-    def __init__(self) -> None:
+    return EventsWorker
+
+
+class _Stuck(_events_worker_class()):  # type: ignore[misc]
+    """An events worker whose queue never empties: counts how often `flush` looked at it (`_stopped`)."""
+
+    def __init__(self) -> None:  # (no service started)
         self.looked = 0
         self.release = __import__("threading").Event()
 
@@ -51,8 +57,11 @@ class _Stuck:
         return False
 
 
-class _Empty:
+class _Empty(_events_worker_class()):  # type: ignore[misc]
     _stopped = False
+
+    def __init__(self) -> None:  # (no service started)
+        pass
 
     def wait_until_empty(self) -> None:
         return None
@@ -64,9 +73,9 @@ def _services(monkeypatch, *services) -> None:
     monkeypatch.setattr(EventsWorker, "_instances", {i: s for i, s in enumerate(services)})
 
 
-def test_flush_waits_one_budget_for_all_of_prefects_queue_services(monkeypatch):
-    """review24: `_instances` holds every queue service of Prefect's (its log worker too), and each had a timeout of
-    its own: two stuck services waited twice the timeout the README promises. One budget of polls for all."""
+def test_flush_waits_one_budget_for_all_the_events_workers(monkeypatch):
+    """review24: each events worker had a timeout of its own: two stuck ones waited twice the timeout the README
+    promises. One budget of polls for all."""
     from flowcast import events
 
     monkeypatch.setattr(events, "_FLUSH_POLL_S", 0.01)
@@ -93,3 +102,33 @@ def test_a_drain_that_fails_leaves_the_events_to_prefects_exit_without_raising(m
     _services(monkeypatch, _Empty())
     monkeypatch.setattr(EventsWorker, "drain_all", broken)
     assert events.flush(timeout=1) is False
+
+
+class _OtherService:
+    """Another of Prefect's queue services (the concurrency-lease service, the log worker): its queue may never
+    report empty."""
+
+    def __init__(self) -> None:
+        self.looked = 0
+
+    def wait_until_empty(self) -> None:
+        __import__("time").sleep(5)
+
+    @property
+    def _stopped(self) -> bool:
+        self.looked += 1
+        return False
+
+
+def test_flush_waits_for_the_events_workers_alone(monkeypatch):
+    """The lead's CI: `_instances` holds every queue service of Prefect's, and the concurrency-lease service's queue
+    never reports empty after a flow ran: every command (and every CLI test after a flow in the same process) waited
+    the whole 15 s before it exited. flush waits for the events workers alone."""
+    from flowcast import events
+
+    monkeypatch.setattr(events, "_FLUSH_POLL_S", 0.01)
+    other = _OtherService()
+    _services(monkeypatch, other, _Empty())
+    monkeypatch.setattr(_events_worker_class(), "drain_all", classmethod(lambda cls, **_k: None))
+    assert events.flush(timeout=0.5) is True
+    assert other.looked == 0

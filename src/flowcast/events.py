@@ -158,13 +158,16 @@ def flush(timeout: float = FLUSH_TIMEOUT_S) -> bool:
         from prefect.events.worker import EventsWorker
 
         with EventsWorker._instance_lock:  # (read as Prefect's task runner reads it: no public way to ask)
-            workers = list(EventsWorker._instances.values())  # type: ignore[misc]
+            # the events workers alone: `_instances` holds every queue service of Prefect's (its log worker, the
+            # concurrency-lease service, whose queue never reports empty), and waiting on those made every command
+            # that had run a flow wait out the whole timeout before it exited
+            workers = [w for w in EventsWorker._instances.values() if isinstance(w, EventsWorker)]  # type: ignore[misc]
     except Exception as exc:  # noqa: BLE001 - a Prefect without them: left to its own exit, never failing the command
         log.debug("could not look for queued events: %s", exc)
         return False
     emptied = True
-    polls = max(1, math.ceil(timeout / _FLUSH_POLL_S))  # one budget for all the services (`_instances` holds every
-    # queue service of Prefect's, its log worker too): each with a `timeout` of its own, the wait added up
+    polls = max(1, math.ceil(timeout / _FLUSH_POLL_S))  # one budget for all the workers (one per API client):
+    # each with a `timeout` of its own, the wait added up
     for worker in workers:
         waiter = threading.Thread(target=worker.wait_until_empty, name="flowcast-events-flush", daemon=True)
         waiter.start()
