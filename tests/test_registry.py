@@ -1650,11 +1650,13 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
     fault point. Once the event is committed the version is not listed (`flowcast models list`), and the next write
     of the registry removes its files, brings the backup up to date and says so: killed between the event and the
     removal, the version stayed registered, listed with its files, while the history said it was taken back or
-    withdrawn, until `flowcast gc`. Killed before the event, nothing was done: the version stays, listed and whole."""
+    withdrawn, until `flowcast gc`. Killed before the event, a withdrawal did nothing: the version stays, listed and
+    whole; a take-back (removal25) left no trace at all (the version registered, no event): its note holds its event,
+    the version is not listed, and the next write records the event on the run's behalf and removes the version."""
     import logging
 
     from flowcast.cli import app
-    from flowcast.registry import REMOVING, Promotion
+    from flowcast.registry import LATE_TAKE_BACK, REMOVING, Promotion
 
     root = _isolated_home / "models"
     reg = ModelRegistry(root)
@@ -1669,7 +1671,8 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
     killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), op, v], env=env, check=False,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    committed = fault != "before_pointer_rename"
+    committed = fault != "before_pointer_rename" or op == "take_back"  # (a take-back's by the next write)
+    late = fault == "before_pointer_rename" and op == "take_back"
     r = CliRunner().invoke(app, ["models", "list", "--json", "--home", str(_isolated_home)], terminal_width=300)
     assert r.exit_code == 0, r.output
     listed = [row["version"] for row in json.loads(r.stdout.strip().splitlines()[-1])["versions"]]
@@ -1690,7 +1693,12 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
     champion = reg.champion("sales")
     assert (champion.version if champion else None) == (v if op == "withdraw_champion" and not committed else None)
     said = " ".join(records)
-    if committed and fault != "end":
+    if late:
+        assert f"removed model version {v} from {root}: the run run-k that was taking it back stopped (killed) " \
+               "before it recorded the take-back; its take_back event is recorded now" in said, said
+        assert events[0]["run"] == "run-k" and events[0]["at"] == "2024-01-03T00:00:00", events
+        assert events[0]["reason"] == f"its forecasts were not published; {LATE_TAKE_BACK}", events
+    elif committed and fault != "end":
         assert f"removed model version {v} from {root}: the command that removed it (its {op} event is recorded" \
                in said, said
     elif not committed:
@@ -1765,6 +1773,77 @@ def test_a_removal_left_by_a_killed_writer_that_cannot_be_finished_blocks_no_oth
     reg.sync_backup()  # the next writer: finished
     assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
     assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a, b])
+
+
+@pytest.mark.parametrize("own", ["take_back", "withdraw", "withdraw_champion", "gc"])
+def test_a_removal_left_unfinished_is_not_overwritten_by_the_next_writers_own_removal(tmp_path, monkeypatch, caplog,
+                                                                                     own):
+    """removal25: where finishing a dead writer's removal fails (an I/O error), the writer's own write goes on; when
+    that write is a removal of its own (a take-back, a withdrawal, a gc), its note replaced the dead writer's in
+    `REMOVING`, then was cleared: the dead writer's removal was lost, its version left registered and listed, with its
+    files, while the history said it was taken back, and no later writer finished it. Each removal has its own note
+    now: the dead writer's stays beside it, its version unlisted, and the next writer finishes it."""
+    import errno
+
+    from flowcast.registry import REMOVING, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    then = {"withdraw": Promotion("promote", expected=a, at=T0),
+            "withdraw_champion": Promotion("champion", at=T0, as_of=datetime(2024, 1, 2))}.get(own)
+    w = reg.register(_artifact(tmp_path, "damped", "3"), name="damped", dataset="sales", config={},
+                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                     then=then).version
+    with reg._lock():  # what a take-back killed right after its event left
+        reg._write_removing(v, "sales", "take_back")
+        ptr = reg._pointer_locked()
+        ptr["datasets"]["sales"]["events"].append(
+            {"action": "take_back", "version": v, "previous": None, "reason": "refused", "at": None, "run": "r"})
+        reg._write_pointer(ptr)
+    real = ModelRegistry._remove_version
+
+    def broken(self, version):
+        if version == v:
+            raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / version))
+        real(self, version)
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        if own == "take_back":
+            reg.delete(w, at=T0, run="run-2", dataset="sales", reason="refused too")
+        elif own == "gc":
+            reg.delete(w, at=T0)
+        else:
+            getattr(reg, own)(w, dataset="sales", reason="not published", at=T0)
+    assert f"could not finish removing model version {v}" in caplog.text
+    assert not (reg.versions_dir / w).exists()  # its own removal: done
+    assert [n["version"] for n in json.loads((reg.root / REMOVING).read_text())["removals"]] == [v]
+    assert [x.version for x in reg.list()] == [a]  # v's removal is recorded: not listed
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer finishes it
+    assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
+    assert sorted(d.name for d in reg.versions_dir.iterdir()) == [a]
+    with reg._lock(), pytest.raises(RegistryError, match=f"a removal of {a} that a stopped command left is not"):
+        reg._write_removing(a, "sales", "withdraw")
+        reg._write_removing(a, "sales", "withdraw")  # a second note of one version: refused, the first kept
+
+
+def test_a_removal_note_an_older_flowcast_wrote_is_finished(tmp_path, caplog):
+    """removal25: `REMOVING` holds a list of notes now; the one note an older flowcast wrote there (an object naming
+    its version) is still read: its version is not listed, and the next writer removes it."""
+    from flowcast.registry import REMOVING
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    (reg.root / REMOVING).write_text(json.dumps({"version": v, "dataset": None, "action": None, "before": 0}))
+    assert [x.version for x in reg.list()] == [a] and reg.leftovers() == [v]
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        reg.sync_backup()
+    assert f"removed model version {v} from {reg.root}" in caplog.text
+    assert not (reg.root / REMOVING).exists() and sorted(d.name for d in reg.versions_dir.iterdir()) == [a]
 
 
 _GC_CHILD = """

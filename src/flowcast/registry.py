@@ -253,6 +253,20 @@ _GONE_WORDS = {
 }
 
 
+# what the reason of a take-back's event adds when the next writer recorded it (`_recover_removal`)
+LATE_TAKE_BACK = "recorded by the next writer of the registry: the run stopped (killed) before it could"
+
+
+def _noted_event(note: dict[str, Any]) -> dict[str, Any] | None:
+    """The `take_back` event a removal note holds (`_write_removing(event=...)`), None when it holds none: a take-back
+    the next writer records and finishes when its run was killed before its pointer write."""
+    event = note.get("event")
+    if note.get("action") == "take_back" and isinstance(event, dict) and event.get("action") == "take_back" \
+            and event.get("version") == note.get("version"):
+        return event
+    return None
+
+
 def _event_key(e: Any) -> str:
     """One event's identity (a `keep` event names its version, run, as_of and time)."""
     return json.dumps(e, sort_keys=True, default=str)
@@ -541,18 +555,27 @@ class ModelRegistry:
             self._lease.check(what)
 
     def _write_pending(self, note: dict[str, Any]) -> None:
-        if self.remote is not None:
-            self._guarded(f"{self.location}/{PENDING}")
-            self.remote.write_text(PENDING, json.dumps(note))
-        else:
-            _write_json_atomic(self.root / PENDING, note, fault=None)
+        self._put_note(PENDING, note)
 
     def _clear_pending(self) -> None:
+        self._drop_note(PENDING)
+
+    def _put_note(self, name: str, note: Any) -> None:
+        """Called under the lock: write note `name` (`PENDING`, `REMOVING`) whole or not at all (local: temp, fsync,
+        rename; at a URL: one PUT)."""
         if self.remote is not None:
-            self.remote.remove(PENDING)
+            self._guarded(f"{self.location}/{name}")
+            self.remote.write_text(name, json.dumps(note))
+        else:
+            _write_json_atomic(self.root / name, note, fault=None)
+
+    def _drop_note(self, name: str) -> None:
+        """Called under the lock: note `name` removed (none left: nothing to do)."""
+        if self.remote is not None:
+            self.remote.remove(name)
         else:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.root / PENDING)
+                os.unlink(self.root / name)
             _fsync_dir(self.root)
 
     def _committed(self, ptr: dict[str, Any], note: dict[str, Any]) -> bool:
@@ -587,9 +610,7 @@ class ModelRegistry:
             return
         if ptr is not None and self._has_version(version) and not self._committed(ptr, note):
             self._remove_version(version)
-            for name in self._pin_names():  # a pin its registration wrote
-                if name.startswith(f"{version}@"):
-                    self._remove_pin(name)
+            self._remove_pins_of(version)  # a pin its registration wrote
             what = "record it as the champion" if note.get("action") == "champion" else "promote it"
             log.warning("removed model version %s from %s: the run that registered it stopped before it could %s "
                         "(killed, or out of disk)", version, self.location, what)
@@ -614,22 +635,35 @@ class ModelRegistry:
         shutil.rmtree(tmp)
 
     # ------------------------------------------------------------------ removals: record committed, files next
-    def _write_removing(self, version: str, dataset: str | None, action: str | None) -> None:
+    def _write_removing(self, version: str, dataset: str | None, action: str | None,
+                        event: dict[str, Any] | None = None) -> None:
         """Called under the lock, before the pointer write that records the removal of `version` (`action`: the
         event that commits it, a `take_back`, `withdraw`, ...; None: a removal that writes no pointer, a gc's plain
-        one): `REMOVING` names it until its files are gone (`_clear_removing`). `before`: how many events of that
-        action name it in the pointer as committed so far, so that an older one (V retracted once, promoted again by
-        hand) is not taken for this removal's commit (`_removal_committed`)."""
+        one): `REMOVING` names it until its files are gone (`_clear_removing`), beside the notes of other removals a
+        writer left unfinished (one note per removal: a dead writer's that could not be finished is never
+        overwritten). `before`: how many events of that action name it in the pointer as committed so far, so that
+        an older one (V retracted once, promoted again by hand) is not taken for this removal's commit
+        (`_removal_committed`). `event`: the event that commits it (a take-back's), which the next writer records
+        and finishes when this one is killed before its pointer write (`_recover_removal`). RegistryError, nothing
+        written, when an unfinished removal of `version` is noted already."""
+        notes = [n for n in self._read_removing() or [] if n.get("version")]
+        if any(n.get("version") == version for n in notes):
+            raise RegistryError(f"a removal of {version} that a stopped command left is not finished yet (noted in "
+                                f"{self.location}/{REMOVING}; the next command that writes the registry tries again): "
+                                f"{version} was not removed again")
         note = {"version": version, "dataset": dataset, "action": action,
-                "before": self._events_naming(version, dataset, action)}
+                "before": self._events_naming(version, dataset, action), **({"event": event} if event else {})}
         try:
-            if self.remote is not None:
-                self._guarded(f"{self.location}/{REMOVING}")
-                self.remote.write_text(REMOVING, json.dumps(note))
-            else:
-                _write_json_atomic(self.root / REMOVING, note, fault=None)
+            self._put_removing([*notes, note])
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
             log.debug("the removal note %s/%s could not be written (%s)", self.location, REMOVING, exc)  # file
+
+    def _put_removing(self, notes: builtins.list[dict[str, Any]]) -> None:
+        """Called under the lock: `REMOVING` holds `notes` (one write: whole or not at all), removed when none."""
+        if notes:
+            self._put_note(REMOVING, {"removals": notes})
+        else:
+            self._drop_note(REMOVING)
 
     def _events_naming(self, version: str, dataset: str | None, action: str | None,
                        ptr: dict[str, Any] | None = None) -> int:
@@ -649,17 +683,16 @@ class ModelRegistry:
         return sum(1 for e in ent.get("events", [])
                    if isinstance(e, dict) and e.get("version") == version and e.get("action") == action)
 
-    def _clear_removing(self) -> None:
-        if self.remote is not None:
-            self.remote.remove(REMOVING)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.root / REMOVING)
-            _fsync_dir(self.root)
+    def _clear_removing(self, version: str) -> None:
+        """Called under the lock once `version`'s files are gone: its note goes, the others' stay."""
+        notes = self._read_removing()
+        if notes is not None:
+            self._put_removing([n for n in notes if n.get("version") and n.get("version") != version])
 
-    def _read_removing(self) -> dict[str, Any] | None:
-        """The note of a removal in flight (or of a dead writer's); {} when it cannot be read (written atomically:
-        only damage makes one), None when there is none."""
+    def _read_removing(self) -> builtins.list[dict[str, Any]] | None:
+        """The notes of the removals in flight (or of dead writers'), oldest first; [{}] when the file cannot be read
+        (written atomically: only damage makes one), None when there is none. An older flowcast's file held one note
+        (an object naming its version): a list of that one."""
         try:
             if self.remote is not None:
                 if not self.remote.exists(REMOVING):
@@ -667,12 +700,14 @@ class ModelRegistry:
                 text = self.remote.read_text(REMOVING)
             else:
                 text = (self.root / REMOVING).read_text()
-            note = json.loads(text)
+            doc = json.loads(text)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
-            return {}
-        return note if isinstance(note, dict) else {}
+            return [{}]
+        if isinstance(doc, dict) and isinstance(doc.get("removals"), builtins.list):
+            return [n if isinstance(n, dict) else {} for n in doc["removals"]]
+        return [doc] if isinstance(doc, dict) else [{}]
 
     def _removal_committed(self, note: dict[str, Any], ptr: dict[str, Any] | None = None) -> bool:
         """Whether the removal `note` names was committed: its event is in the pointer (a removal with no pointer
@@ -688,68 +723,103 @@ class ModelRegistry:
         return self._events_naming(str(note.get("version")), note.get("dataset"), str(note["action"]), ptr) \
             > int(note.get("before") or 0)
 
-    def removal_due(self) -> str | None:
-        """The version whose removal was committed (a take-back, a withdrawal, a gc: its event is in the pointer) and
-        whose files a writer killed midway left: not listed (`list`), and the next command that writes the registry
-        removes them (`_recover_removal`). None when there is none."""
-        note = self._read_removing()
-        version = str((note or {}).get("version") or "")
-        if not version or not _VERSION_RE.match(version):
-            return None
-        try:
-            return version if self._removal_committed(note or {}) else None
-        except RegistryError:
-            return None
+    def removals_due(self) -> builtins.set[str]:
+        """The versions whose removal was committed (a take-back, a withdrawal, a gc: its event is in the pointer) or
+        decided and noted with the event the next writer records (a take-back killed before its pointer write), whose
+        files a writer killed midway left: not listed (`list`), and the next command that writes the registry
+        removes them (`_recover_removal`)."""
+        out: builtins.set[str] = set()
+        for note in self._read_removing() or []:
+            version = str(note.get("version") or "")
+            if not version or not _VERSION_RE.match(version):
+                continue
+            with contextlib.suppress(RegistryError):
+                if self._removal_committed(note) or _noted_event(note) is not None:
+                    out.add(version)
+        return out
 
-    def finish_removal(self) -> str | None:
+    def finish_removal(self) -> builtins.list[str]:
         """For a command that otherwise only reads the registry (a run that skips its date: it registers and pins
         nothing): take the lock when a removal note is left (`REMOVING`), which finishes or drops it
-        (`_recover_removal`). Returns the version it named (None: no note, nothing done)."""
-        note = self._read_removing()
-        if note is None:
-            return None
+        (`_recover_removal`). Returns the versions they named (none: no note, nothing done)."""
+        notes = self._read_removing()
+        if notes is None:
+            return []
         with self._lock():
             pass
-        return str(note.get("version") or "") or None
+        return [str(n["version"]) for n in notes if n.get("version")]
 
     def _recover_removal(self) -> None:
-        """Called under the lock, so a removal note found here is a dead writer's: committed (its event is in the
-        pointer), the removal is finished, the pointer's backup copy brought up to date first (it may be one write
-        behind) and the version's pins (lapsed: a run cannot pin a version taken out) removed with it; not
-        committed (killed before its pointer write), nothing of it happened and the version stays. A take-back killed
+        """Called under the lock, so the removal notes found here are dead writers': committed (its event is in the
+        pointer), a removal is finished, the pointer's backup copy brought up to date first (it may be one write
+        behind) and the version's pins (lapsed: a run cannot pin a version taken out) removed with it; not committed
+        (killed before its pointer write), nothing of it happened and the version stays, except a take-back, whose
+        note holds its event: that is recorded now, as the killed run decided it (it used to leave no trace: the
+        version stayed registered, no event said it was taken back), and the version removed. A take-back killed
         between its `take_back` event and the removal left the version registered (`flowcast models list` showed a
-        version the history said was taken back) until `flowcast gc`."""
-        note = self._read_removing()
-        if note is None:
+        version the history said was taken back) until `flowcast gc`. A removal that cannot be finished (an I/O error)
+        keeps its note, beside any this writer's own removal adds, and the next writer tries again."""
+        notes = self._read_removing()
+        if notes is None:
             return
+        left = [note for note in notes if not self._recover_one(note)]
+        if left != notes:
+            self._put_removing(left)
+
+    def _recover_one(self, note: dict[str, Any]) -> bool:
+        """`_recover_removal` of one note: True when it is done with (finished, or dropped: nothing of it happened)."""
         version = str(note.get("version") or "")
-        if version and _VERSION_RE.match(version):
-            try:
-                committed = self._removal_committed(note, self._pointer_locked() if note.get("action") else None)
-            except RegistryError:  # a damaged pointer: the note waits for `repair`
-                return
-            if committed:
-                try:
-                    self._sync_backup_locked()
-                    left = self._finish_removal(version)
-                    for name in self._pin_names():
-                        if name.startswith(f"{version}@"):
-                            self._remove_pin(name)
-                except (OSError, StorageError) as exc:  # the note stays: the next writer tries again (this one's
-                    log.warning("could not finish removing model version %s from %s (%s); the next command that "
-                                "writes the registry tries again", version, self.location,  # own write goes on)
-                                " ".join(str(exc).split()))
-                    return
-                if left:
-                    what = f"its {note['action']} event" if note.get("action") else "its removal"
-                    log.warning("removed model version %s from %s: the command that removed it (%s is recorded in the "
-                                "registry) stopped before its files were gone (killed, or out of disk)",
-                                version, self.location, what)
-            else:
-                log.warning("model version %s of %s stays: the command that was removing it stopped before it "
-                            "recorded the removal (killed, or out of disk); nothing of it was done",
-                            version, self.location)
-        self._clear_removing()
+        if not version or not _VERSION_RE.match(version):
+            return True
+        try:
+            ptr = self._pointer_locked() if note.get("action") else None
+            committed = self._removal_committed(note, ptr)
+        except RegistryError:  # a damaged pointer: the note waits for `repair`
+            return False
+        event = None if committed or ptr is None else _noted_event(note)
+        if event is not None and ptr is not None and (why := self._kept_from_take_back(ptr, version, event)):
+            log.warning("the run %s that was taking back model version %s of %s stopped (killed) before it recorded "
+                        "the take-back; it is not done now: the version is %s", event.get("run"), version,
+                        self.location, why)
+            return True
+        if not committed and event is None:
+            log.warning("model version %s of %s stays: the command that was removing it stopped before it "
+                        "recorded the removal (killed, or out of disk); nothing of it was done", version, self.location)
+            return True
+        try:
+            if event is not None and ptr is not None:  # the killed run's take-back, recorded on its behalf
+                ptr["datasets"].setdefault(str(note.get("dataset")), {"stack": [], "events": []})["events"].append(
+                    {**event, "reason": "; ".join(x for x in (str(event.get("reason") or ""), LATE_TAKE_BACK) if x)})
+                self._write_pointer(ptr)
+            self._sync_backup_locked()
+            gone = self._finish_removal(version)
+            self._remove_pins_of(version)
+        except (OSError, StorageError) as exc:  # the note stays: the next writer tries again (this one's own
+            log.warning("could not finish removing model version %s from %s (%s); the next command that writes the "
+                        "registry tries again", version, self.location, " ".join(str(exc).split()))  # write goes on)
+            return False
+        if event is not None:
+            log.warning("removed model version %s from %s: the run %s that was taking it back stopped (killed) before "
+                        "it recorded the take-back; its take_back event is recorded now", version, self.location,
+                        event.get("run"))
+        elif gone:
+            what = f"its {note['action']} event" if note.get("action") else "its removal"
+            log.warning("removed model version %s from %s: the command that removed it (%s is recorded in the "
+                        "registry) stopped before its files were gone (killed, or out of disk)",
+                        version, self.location, what)
+        return True
+
+    def _kept_from_take_back(self, ptr: dict[str, Any], version: str, event: dict[str, Any]) -> str:
+        """Why a take-back a killed run decided (its note's `event`) is not done now ('': nothing keeps it): its
+        version gone, named by a dataset's production stack or champion, or pinned (as `delete` checks)."""
+        if not self._has_version(version):
+            return "gone already"
+        for ds, ent in ptr["datasets"].items():
+            ch = ent.get("champion")
+            if version in (ent.get("stack") or []) or (isinstance(ch, dict) and ch.get("version") == version):
+                return f"named by the production pointer of {ds}"
+        at = _event_time(event)
+        return self.pins(at).get(version, "")
 
     def _finish_removal(self, version: str) -> bool:
         """Called under the lock: remove what is left of `version` (whole, or out of sight with its files not yet
@@ -1070,7 +1140,7 @@ class ModelRegistry:
 
     def _entries(self) -> list[tuple[str, ModelVersion | str]]:
         # a registration not committed, a removal committed and not finished (its writer killed): not listed
-        hidden = {self._uncommitted(), self.removal_due()}
+        hidden = {self._uncommitted(), *self.removals_due()}
         out: list[tuple[str, ModelVersion | str]] = []
         for n in self._version_names():
             if n.startswith(".") or n in hidden or not self._has_version(n):
@@ -1091,11 +1161,11 @@ class ModelRegistry:
         if m is None or version.startswith(".") or int(m.group("seq")) >= self._next_seq():
             return False
         seq = int(m.group("seq"))
-        due = self.removal_due()  # its removal committed, its files not yet removed: removed
+        due = self.removals_due()  # its removal committed, its files not yet removed: removed
         for n in self._version_names():
             on_disk = _VERSION_RE.match(n.removeprefix(".tmp-deleted-"))
             if on_disk is not None and int(on_disk.group("seq")) == seq and not n.startswith(".tmp-deleted-") \
-                    and n != due:
+                    and n not in due:
                 if self.remote is not None and not self._has_version(n):
                     continue  # at a URL, a folder without its marker is no version: a removal stopped midway
                 return False
@@ -1134,8 +1204,7 @@ class ModelRegistry:
             if self.versions_dir.exists() else []
         if self.remote is not None:
             out += [n for n in self.remote.list("versions") if not self._has_version(n)]
-        if (due := self.removal_due()) is not None and due in self._version_names():  # (`removal_due`)
-            out.append(due)
+        out += sorted(self.removals_due() & set(self._version_names()))  # (`removals_due`)
         return sorted(set(out))
 
     def leftover_size(self, name: str) -> int:
@@ -1163,7 +1232,7 @@ class ModelRegistry:
         its version is in place). False when it is gone already, or became a version meanwhile."""
         if "/" in name or name in ("", ".", ".."):
             raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
-        due = self.removal_due() == name
+        due = name in self.removals_due()
         with self._lock():  # (a removal whose record was committed is finished as the lock is taken)
             removed = due and name not in self._version_names()
             if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
@@ -1511,10 +1580,8 @@ class ModelRegistry:
         self._write_pointer(ptr)  # the commit: production is `target` again
         if remove:
             self._remove_version(version)
-            for name in self._pin_names():  # the dead runs' pins (the withdrawing run unpins its own)
-                if name in own and name != (_pin_name(version, run) if run else None):
-                    self._remove_pin(name)
-            self._clear_removing()
+            self._remove_pins_of(version, but=_pin_name(version, run) if run else None)
+            self._clear_removing(version)
         return target
 
     def retract(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None) -> bool:
@@ -1745,10 +1812,8 @@ class ModelRegistry:
             self._write_pointer(ptr)  # the commit
             if remove:
                 self._remove_version(version)
-                for name in self._pin_names():
-                    if name in dead:
-                        self._remove_pin(name)
-                self._clear_removing()
+                self._remove_pins_of(version)
+                self._clear_removing(version)
             _fault("champion_withdrawn")  # withdrawn, the run's note and its follow-up decision artifact not yet written
         return now
 
@@ -1853,6 +1918,13 @@ class ModelRegistry:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.root / PINS / name)
+
+    def _remove_pins_of(self, version: str, *, but: str | None = None) -> None:
+        """Called under the lock, `version` removed: its pins go with it (lapsed, or of runs found dead: a run cannot
+        pin a version taken out), but the pin file `but` (a withdrawing run's own, which it unpins itself)."""
+        for name in self._pin_names():
+            if name.startswith(f"{version}@") and name != but:
+                self._remove_pin(name)
 
     def _pin_names(self) -> builtins.list[str]:
         if self.remote is not None:
@@ -1986,27 +2058,34 @@ class ModelRegistry:
             for ds in unstacked:  # a rollback would put back a version whose files are gone: it failed
                 _unstack(ptr["datasets"][ds], version, at=at,  # `unknown model version`
                          reason=f"{version} removed by flowcast gc: a rollback no longer reaches it")
+            event = None
             if run is not None and dataset is not None:  # a run's own take-back: said in the history, named
-                ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})["events"].append(
-                    {"action": "take_back", "version": version, "previous": None, "reason": reason, "at": _iso(at),
-                     "run": run})
-            taken_back = run is not None and dataset is not None
+                event = {"action": "take_back", "version": version, "previous": None, "reason": reason,
+                         "at": _iso(at), "run": run}
+                ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})["events"].append(event)
             # the removal's note first (`REMOVING`): killed after the commit below, the next writer finishes the removal
             # (`_recover_removal`); a take-back left its version registered, listed, until `flowcast gc`
-            # (the dataset whose event commits it: gc names none, its withdrawn record's or retraction's is it)
-            self._write_removing(version, dataset if taken_back else champion_of[0] if champion_of
+            # (the dataset whose event commits it: gc names none, its withdrawn record's or retraction's is it). A
+            # take-back's note holds its event: killed before the commit, the next writer records it and finishes (a
+            # take-back killed there left no trace: the version registered, no event saying the run took it back)
+            self._write_removing(version, dataset if event else champion_of[0] if champion_of
                                  else unstacked[0] if unstacked else dataset,
-                                 "take_back" if taken_back else "withdraw_champion" if champion_of
-                                 else "retract" if unstacked else None)
-            if champion_of or unstacked or taken_back:
-                self._write_pointer(ptr)  # the commit
-            else:  # a gc killed between its commit and the backup copy, run again: the copy still names the version,
-                self._sync_backup_locked()  # and `models repair` would restore a pointer naming a removed version
+                                 "take_back" if event else "withdraw_champion" if champion_of
+                                 else "retract" if unstacked else None, event=event)
+            try:
+                if champion_of or unstacked or event:
+                    self._write_pointer(ptr)  # the commit
+                else:  # a gc killed between its commit and the backup copy, run again: the copy still names the
+                    self._sync_backup_locked()  # version, and `models repair` would restore a pointer naming it
+            except Exception:  # failed, not killed: the caller is told the version stays, and the next writer
+                with contextlib.suppress(Exception):  # must not take it back on the run's behalf
+                    if not any(self._removal_committed(n) for n in self._read_removing() or []
+                               if n.get("version") == version):
+                        self._clear_removing(version)
+                raise
             self._remove_version(version)
-            for name in self._pin_names():  # lapsed pins of killed runs
-                if name.startswith(f"{version}@"):
-                    self._remove_pin(name)
-            self._clear_removing()
+            self._remove_pins_of(version)  # lapsed pins of killed runs
+            self._clear_removing(version)
             if run is not None:
                 _fault("taken_back")  # removed, the run's note and its follow-up decision artifact not yet written
 

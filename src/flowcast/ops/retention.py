@@ -203,12 +203,12 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
                 deeper = f" {_unstacked(stacked[mv.version])}" if mv.version in stacked else ""
                 out.append(Item("model", vdir, size, None, f"older than the newest {policy.keep_versions} "
                                 f"versions of {ds} besides production and its predecessor{deeper}", mv.version))
-    due = reg.removal_due()  # a removal recorded in the registry whose command stopped before the files were gone
+    due = reg.removals_due()  # the removals recorded in the registry whose command stopped before the files were gone
     for name in reg.leftovers():  # never listed as versions; a gc run again after a kill left them for good
         gone_v = name.removeprefix(".tmp-deleted-")
         out.append(Item("model", Path(reg.versions_dir) / name, reg.leftover_size(name), None, (
             f"the files of {name}, whose removal (a take-back, a withdrawal or a gc, recorded in the registry) was "
-            "stopped before they were gone (the version is out of the registry already)" if name == due else
+            "stopped before they were gone (the version is out of the registry already)" if name in due else
             f"the rest of {gone_v}'s files: a gc stopped while it removed them (the version was out of the "
             "registry already)" if name.startswith(".tmp-deleted-") or (reg.remote is not None and reg.removed_before(name))
             else "a version a registration stopped before it completed (never listed)")))
