@@ -1194,6 +1194,35 @@ def test_withdraw_champion_leaves_a_production_version_alone(tmp_path):
     assert reg.production("sales").version == v
 
 
+@pytest.mark.parametrize("lapsed", [True, False])
+@pytest.mark.parametrize("how", ["refuse", "withdraw", "withdraw_champion"])
+def test_a_lapsed_pin_of_a_killed_run_does_not_keep_a_withdrawn_winner(tmp_path, how, lapsed):
+    """removal25: a withdrawn winner (a refused publish, `withdraw`, `withdraw_champion`) was kept by any pin file of
+    it, a killed run's lapsed one too (its run dead, its `until` past), until `flowcast gc`, which does not count such a
+    pin: the version stayed registered, listed, with its files. A pin lapsed at the withdrawal's `at` keeps it no more,
+    and goes with it; one that has not lapsed (a run that may still forecast with it) keeps it, as before."""
+    from flowcast.registry import PINS, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    before = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("promote", expected=None))
+    then = (Promotion("champion", as_of=datetime(2024, 2, 1)) if how == "withdraw_champion"
+            else Promotion("promote", expected=before))
+    mine = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), then)
+    at = datetime(2024, 1, 3)  # the killed run pinned it at T0: lapsed 24 hours later, or not yet
+    reg.pin(mine, run="killed-run", at=T0, until=datetime(2024, 1, 2) if lapsed else datetime(2024, 1, 4))
+    if how == "refuse":
+        with reg.publishing("sales", mine, promoted=True, at=at) as guard:
+            assert "withdrawn" in guard.refuse("another run published it", before)
+    else:
+        getattr(reg, how)(mine, dataset="sales", reason="not published", at=at)
+    assert reg.production("sales").version == before and reg.champion("sales") is None
+    assert reg.history("sales")[-1]["action"] == ("withdraw_champion" if how == "withdraw_champion" else "withdraw")
+    listed = [v.version for v in reg.list()]
+    assert (mine in listed) is not lapsed, listed
+    assert (reg.versions_dir / mine).is_dir() is not lapsed
+    assert sorted(p.name for p in (reg.root / PINS).iterdir()) == ([] if lapsed else [f"{mine}@killed-run.json"])
+
+
 @pytest.mark.parametrize("held_by_own_model", [False, True])
 def test_a_refused_publish_withdraws_the_promotion_under_the_publishing_lock(tmp_path, held_by_own_model):
     """`publishing(..., promoted=True)` then `refuse`: the run's promotion is withdrawn in the same lock (production

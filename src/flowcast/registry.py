@@ -1572,9 +1572,10 @@ class ModelRegistry:
                               **({"for_run": for_run} if for_run else {})})
         # promoted by that run only: nothing else names it, unless a running run forecasts with it (a forecast that
         # started while it was production pinned it): kept, as `withdraw_champion` keeps it, for `flowcast gc` to
-        # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone)
+        # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone);
+        # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
         own = {_pin_name(version, r) for r in (run, *released) if r}  # the withdrawing run's, dead runs'
-        remove = version not in stack and not any(n.startswith(f"{version}@") and n not in own for n in self._pin_names())
+        remove = version not in stack and not self._pinned_but_by(version, at, own)
         if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered
             self._write_removing(version, dataset, "withdraw")
         self._write_pointer(ptr)  # the commit: production is `target` again
@@ -1805,8 +1806,9 @@ class ModelRegistry:
                                     "not withdrawn")
             now = self._withdraw_champion_locked(ent, version, reason=reason, at=at, run=run, for_run=for_run)
             # a running run forecasts with it: kept (no longer a champion: `flowcast gc` removes it once unpinned)
+            # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
             dead = {_pin_name(version, r) for r in released}
-            remove = not any(n.startswith(f"{version}@") and n not in dead for n in self._pin_names())
+            remove = not self._pinned_but_by(version, at, dead)
             if remove:  # killed after the commit, the next writer removes it (`_recover_removal`)
                 self._write_removing(version, dataset, "withdraw_champion")
             self._write_pointer(ptr)  # the commit
@@ -1918,6 +1920,13 @@ class ModelRegistry:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.root / PINS / name)
+
+    def _pinned_but_by(self, version: str, at: datetime | None, spared: builtins.set[str]) -> bool:
+        """Whether a pin of `version` other than the pin files `spared` keeps it: one whose run has not ended and
+        whose pin has not lapsed at `at` (`pinned_by`; every pin file when `at` is None, as `pins(None)` counts)."""
+        if at is None:
+            return any(n.startswith(f"{version}@") and n not in spared for n in self._pin_names())
+        return any(_pin_name(version, r) not in spared for r in self.pinned_by(version, at))
 
     def _remove_pins_of(self, version: str, *, but: str | None = None) -> None:
         """Called under the lock, `version` removed: its pins go with it (lapsed, or of runs found dead: a run cannot
