@@ -14,10 +14,12 @@ Layout under `root` (settings.models_dir):
     production.v1.json                    the pointer as an older flowcast wrote it (one stack for the
                                           whole home), kept verbatim when it was migrated
     .lock                                 fcntl lock serialising writers of this registry
-    .removing.json                        a version whose removal (take-back, withdrawal, gc) is under way: once
-                                          its event is committed it is not listed, and the next writer finishes it
-    pins/<version>@<run>.json             a running run forecasts with that version: gc keeps it until
-                                          the run ends, or, for a killed run, until the pin's `until` (a pin
+    .removing.json                        {"removals": [notes]}: the versions whose removal (take-back, withdrawal,
+                                          gc) is under way, one note each: once its event is committed (or, for a
+                                          take-back, noted: the note holds its event) it is not listed, and the
+                                          next writer finishes it
+    pins/<version>@<run>.json             a running run forecasts with that version: gc and a withdrawal keep it
+                                          until the run ends, or, for a killed run, until the pin's `until` (a pin
                                           that cannot be read: PIN_TTL_HOURS after the file was written)
 
 Kinds: `network` (one trained RNN/LSTM/GRU), `statistical` (naive, seasonal naive, theta, damped,
@@ -1678,7 +1680,8 @@ class ModelRegistry:
         swap: ProductionMovedError, nothing changed, when another run promoted meanwhile), put the
         previous production model back (none when `version` was the first), record a `withdraw`
         event, and remove `version` (no publish names it; kept while a run other than `run`, the withdrawing run, has
-        it pinned: it forecasts with it, and `flowcast gc` removes it later). Returns what production is now.
+        it pinned with a pin not lapsed at `at`: it forecasts with it, and `flowcast gc` removes it later; lapsed pins,
+        killed runs', go with it). Returns what production is now.
         `check`: called first, in the same hold of the lock (a promoting run's publish lands only under it:
         `publishing`), it raises, nothing changed, when `version` must stay (the conditions a withdrawal was decided
         on, read again: `flows.common.withdraw_unpublished_winner`). `for_run`: the run whose winner `version` is, when
@@ -1790,7 +1793,7 @@ class ModelRegistry:
         whose forecasts were then not published (another run published its key first, overwrite off): in one
         pointer swap, a `withdraw_champion` event, the dataset's recorded champion put back to the newest-data
         champion still recorded when it was `version`, and `version` removed (no publish names it; kept while another
-        run's pin says it forecasts with it, for `flowcast gc` to remove later). A version in
+        run's pin, not lapsed at `at`, says it forecasts with it, for `flowcast gc` to remove later). A version in
         the production stack is left alone (RegistryError). Returns the dataset's champion now (None: none). `check`:
         as `withdraw`'s, called first in the same hold of the lock. `run`: the run withdrawing the record of its own
         winner (its publish refused), named in the event, as `withdraw` names it (`flows.common.withdrawn_unsaid`), or
