@@ -427,3 +427,41 @@ def test_a_gc_killed_mid_removal_in_a_shared_registry_is_finished_by_its_re_run(
     assert not any(k.startswith(f"models/versions/{vs[1]}/") for k in _keys(url, opts))
     assert [v.version for v in reg.list()] == [vs[0], vs[2]] and reg.production("toy").version == vs[2]
     assert plan(settings, datetime(2024, 6, 1)) == []  # nothing left over
+
+
+_TAKE_BACK_CHILD = """
+import json, sys
+from datetime import datetime
+from pathlib import Path
+from flowcast.registry import ModelRegistry
+spec = json.loads(sys.argv[1])
+reg = ModelRegistry(spec["url"], storage_options=spec["opts"], cache_dir=Path(spec["cache"]), lock_timeout=3)
+reg.delete(spec["version"], at=datetime(2024, 1, 3), run="run-k", dataset="toy", reason="refused")
+"""
+
+
+def test_a_take_back_killed_before_its_record_in_a_shared_registry_is_recorded_by_the_next_writer(s3_url, tmp_path):
+    """removal25, on an object store: a run's take-back of the version it registered for a refused publish, SIGKILLed
+    after its removal note and before its pointer write (`registry:before_pointer_rename`), left no trace: the version
+    registered and listed, no `take_back` event. The note object holds the event: the version is not listed, and the
+    next writer, on another machine, records the event on the run's behalf and removes the version's objects."""
+    url, opts = s3_url
+    reg = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "machine-a", lock_timeout=3)
+    a = reg.register(_artifact(tmp_path, "a"), name="gru", dataset="toy", created_at=AT).version
+    reg.promote(a, dataset="toy", at=AT)
+    v = reg.register(_artifact(tmp_path, "v"), name="gru", dataset="toy", created_at=AT).version
+    spec = {"url": f"{url}/models", "opts": opts, "cache": str(tmp_path / "machine-k"), "version": v}
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")])
+    killed = subprocess.run([sys.executable, "-c", _TAKE_BACK_CHILD, json.dumps(spec)], env=env, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [x.version for x in reg.list()] == [a] and not [e for e in reg.history("toy") if e["action"] == "take_back"]
+    assert "models/.removing.json" in _keys(url, opts)
+    other = ModelRegistry(f"{url}/models", storage_options=opts, cache_dir=tmp_path / "machine-b", lock_timeout=3)
+    b = other.register(_artifact(tmp_path, "b"), name="gru", dataset="toy", created_at=AT).version  # the next writer
+    assert [x.version for x in reg.list()] == [a, b] and reg.production("toy").version == a
+    keys = _keys(url, opts)
+    assert not any(k.startswith(f"models/versions/{v}/") for k in keys) and "models/.removing.json" not in keys, keys
+    (event,) = [e for e in reg.history("toy") if e["action"] == "take_back"]
+    assert (event["version"], event["run"], event["at"]) == (v, "run-k", "2024-01-03T00:00:00"), event
