@@ -62,3 +62,50 @@ def test_withdrawn_unsaid_matches_the_decisions_version_whole(tmp_path, chosen, 
         assert found is not None and found[1] == "theta-v1", found
     else:
         assert found is None, found
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_take_back_its_run_was_killed_before_recording_is_found_unsaid_once_the_next_writer_records_it(tmp_path):
+    """removal25: a run killed after its take-back's note and before its pointer write (what the registry's kill test
+    does in a real process) left no `take_back` event, so no later run could tell that its decision, naming the
+    version, went unanswered. The next writer of the registry records the event on the run's behalf, naming that run:
+    `withdrawn_unsaid` finds it, and the sentence says the version is removed."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import get_run_context
+
+    from flowcast import reporting
+    from flowcast.flows.common import withdrawn_unsaid
+    from flowcast.registry import LATE_TAKE_BACK
+
+    settings = Settings(home=tmp_path / "home")
+    reg = ModelRegistry(settings.models_location)
+    scope = reporting.Scope("unsaid-take-back", AS_OF)  # a key of its own in the session's API
+    _registered(reg, tmp_path, "theta", 1, scope.dataset, Promotion("promote", expected=None))
+    v = _registered(reg, tmp_path, "naive", 2, scope.dataset)
+
+    @flow
+    def decide_then_killed() -> str:
+        run = str(get_run_context().flow_run.id)
+        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
+                                 key=scope.key("decision"), description=scope.describe("the decision"))
+        with reg._lock():  # its take-back decided and noted, then killed before the pointer write
+            reg._write_removing(v, scope.dataset, "take_back", event={
+                "action": "take_back", "version": v, "previous": None, "reason": "its forecasts were not published",
+                "at": T0.isoformat(), "run": run})
+        return run
+
+    run = decide_then_killed()
+
+    @flow
+    def later() -> tuple[str, str] | None:
+        assert withdrawn_unsaid(settings, scope) is None  # nothing recorded yet
+        reg.sync_backup()  # the next writer of the registry
+        return withdrawn_unsaid(settings, scope)
+
+    found = later()
+    assert found is not None and found[1] == v, found
+    assert f"that run took it back (its forecasts were not published; {LATE_TAKE_BACK})" in found[0], found
+    assert v not in [x.version for x in reg.list()] and not (reg.versions_dir / v).exists()
+    (event,) = [e for e in reg.history(scope.dataset) if e["action"] == "take_back"]
+    assert event["run"] == run
