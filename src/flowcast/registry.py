@@ -506,17 +506,39 @@ class ModelRegistry:
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
+    # ------------------------------------------------------------------ notes beside the pointer (PENDING, REMOVING)
+    def _read_note(self, name: str) -> Any:
+        """The JSON of the note `name` at the registry's root: FileNotFoundError when there is none, another OSError
+        or a ValueError when it cannot be read."""
+        if self.remote is not None:
+            if not self.remote.exists(name):
+                raise FileNotFoundError(f"{self.location}/{name}")
+            text = self.remote.read_text(name)
+        else:
+            text = (self.root / name).read_text()
+        return json.loads(text)
+
+    def _write_note(self, name: str, note: dict[str, Any]) -> None:
+        """Called under the lock: the note `name` at the registry's root, written atomically."""
+        if self.remote is not None:
+            self._guarded(f"{self.location}/{name}")
+            self.remote.write_text(name, json.dumps(note))
+        else:
+            _write_json_atomic(self.root / name, note, fault=None)
+
+    def _clear_note(self, name: str) -> None:
+        if self.remote is not None:
+            self.remote.remove(name)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / name)
+            _fsync_dir(self.root)
+
     # ------------------------------------------------------------------ register-and-promote transactions
     def _read_pending(self) -> dict[str, Any] | None:
         """The note of a register-and-promote transaction in flight (or of a dead writer's)."""
         try:
-            if self.remote is not None:
-                if not self.remote.exists(PENDING):
-                    return None
-                text = self.remote.read_text(PENDING)
-            else:
-                text = (self.root / PENDING).read_text()
-            note = json.loads(text)
+            note = self._read_note(PENDING)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:  # torn by a crash while it was written: nothing was placed after it
@@ -541,19 +563,10 @@ class ModelRegistry:
             self._lease.check(what)
 
     def _write_pending(self, note: dict[str, Any]) -> None:
-        if self.remote is not None:
-            self._guarded(f"{self.location}/{PENDING}")
-            self.remote.write_text(PENDING, json.dumps(note))
-        else:
-            _write_json_atomic(self.root / PENDING, note, fault=None)
+        self._write_note(PENDING, note)
 
     def _clear_pending(self) -> None:
-        if self.remote is not None:
-            self.remote.remove(PENDING)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.root / PENDING)
-            _fsync_dir(self.root)
+        self._clear_note(PENDING)
 
     def _committed(self, ptr: dict[str, Any], note: dict[str, Any]) -> bool:
         ent = ptr["datasets"].get(note.get("dataset"), {})
@@ -623,11 +636,7 @@ class ModelRegistry:
         note = {"version": version, "dataset": dataset, "action": action,
                 "before": self._events_naming(version, dataset, action)}
         try:
-            if self.remote is not None:
-                self._guarded(f"{self.location}/{REMOVING}")
-                self.remote.write_text(REMOVING, json.dumps(note))
-            else:
-                _write_json_atomic(self.root / REMOVING, note, fault=None)
+            self._write_note(REMOVING, note)
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
             log.debug("the removal note %s/%s could not be written (%s)", self.location, REMOVING, exc)  # file
 
@@ -650,24 +659,13 @@ class ModelRegistry:
                    if isinstance(e, dict) and e.get("version") == version and e.get("action") == action)
 
     def _clear_removing(self) -> None:
-        if self.remote is not None:
-            self.remote.remove(REMOVING)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.root / REMOVING)
-            _fsync_dir(self.root)
+        self._clear_note(REMOVING)
 
     def _read_removing(self) -> dict[str, Any] | None:
         """The note of a removal in flight (or of a dead writer's); {} when it cannot be read (written atomically:
         only damage makes one), None when there is none."""
         try:
-            if self.remote is not None:
-                if not self.remote.exists(REMOVING):
-                    return None
-                text = self.remote.read_text(REMOVING)
-            else:
-                text = (self.root / REMOVING).read_text()
-            note = json.loads(text)
+            note = self._read_note(REMOVING)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
