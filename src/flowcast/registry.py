@@ -89,6 +89,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
 from flowcast.atomic import plain_mode, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
@@ -175,14 +176,6 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sync_replaced(path: Path) -> None:
     """The folder's fsync after `path` was renamed into place: a failure then is not 'the previous file is
     intact' (the new one already is in place, and readers see it), but a write that may not survive a power cut."""
@@ -194,30 +187,13 @@ def _sync_replaced(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer_rename") -> None:
-    tmp = None
-    try:
-        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created (no space, no inode) is named too
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if fault:
-            _fault(fault)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
-            raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
-        raise
-    _sync_replaced(path)
+    _write_bytes_atomic(path, json.dumps(obj, indent=2, default=str).encode(), fault)
 
 
 def _write_bytes_atomic(path: Path, data: bytes, fault: str | None = None) -> None:
     tmp = None
     try:
-        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created is named too
+        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created (no space, no inode) is named too
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
