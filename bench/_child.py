@@ -6,12 +6,14 @@ reports (`peak_rss_mb`, read in that process) is the stage's own: not the genera
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,14 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_cli(ap: argparse.ArgumentParser, bench: Callable[..., dict[str, Any]], keep: str) -> None:
+    """A data benchmark's command line: its own options (`ap`, named as `bench`'s arguments), then --workdir and
+    --keep (`keep`: what it keeps); prints what `bench` returns as ONE JSON line."""
+    ap.add_argument("--workdir", default=None, help="where the generated Parquet goes (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help=keep)
+    print(json.dumps(bench(**vars(ap.parse_args()))), flush=True)
 
 
 def in_child(module: str, func: str, *args: Any, workdir: Path) -> Any:

@@ -24,7 +24,6 @@ infer_seconds, infer_freq, gen_seconds, load (1-minute load average before the t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _child import in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
+from _child import bench_cli, in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
 
 START = datetime(2000, 1, 1)  # the generator's first time (`preprocess._time`)
 ZONES = {"naive": None, "aware": "UTC", "zoned": "America/New_York"}
@@ -126,10 +125,7 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=2_000)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--variant", choices=sorted(ZONES), default="naive")
-    ap.add_argument("--workdir", default=None, help="where the generated Parquet goes (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated file (and read it again when it exists)")
-    a = ap.parse_args()
-    print(json.dumps(bench(a.series, a.days, a.variant, a.workdir, a.keep)), flush=True)
+    bench_cli(ap, bench, keep="keep the generated file (and read it again when it exists)")
 
 
 if __name__ == "__main__":

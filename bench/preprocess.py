@@ -17,7 +17,6 @@ stage_seconds {ingest_validate, preprocess}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
+from _child import bench_cli, in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
 
 
 def _time(k, n: int, unit: str):
@@ -169,10 +168,7 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=1_000)
     ap.add_argument("--freq", default="1h")
-    ap.add_argument("--workdir", default=None, help="where the generated Parquet goes (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated file")
-    a = ap.parse_args()
-    print(json.dumps(bench(a.series, a.steps, a.freq, a.workdir, a.keep)), flush=True)
+    bench_cli(ap, bench, keep="keep the generated file")
 
 
 if __name__ == "__main__":

@@ -37,3 +37,21 @@ def test_a_childs_arguments_and_result_go_through_json(tmp_path, args):
     import _child
 
     assert _child.in_child("json", "dumps", list(args), workdir=tmp_path) == json.dumps(list(args))
+
+
+def test_a_benchmarks_command_line_gives_its_options_workdir_and_keep_and_prints_one_json_line(monkeypatch, capsys):
+    import argparse
+
+    import _child
+
+    def bench(series: int, freq: str, workdir: str | None = None, keep: bool = False) -> dict:
+        return {"series": series, "freq": freq, "workdir": workdir, "keep": keep}
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=3)
+    ap.add_argument("--freq", default="1h")
+    monkeypatch.setattr(sys, "argv", ["bench", "--freq", "1d", "--keep"])
+    _child.bench_cli(ap, bench, keep="keep the generated file")
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in lines] == [{"series": 3, "freq": "1d", "workdir": None, "keep": True}]
+    assert "keep the generated file" in ap.format_help() and "--workdir" in ap.format_help()
