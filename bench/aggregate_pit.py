@@ -24,25 +24,24 @@ infer_seconds, infer_freq, gen_seconds, load (1-minute load average before the t
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _child import bench_cli, in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
+
 START = datetime(2000, 1, 1)  # the generator's first time (`preprocess._time`)
 ZONES = {"naive": None, "aware": "UTC", "zoned": "America/New_York"}
 
 
-def generate(series: int, days: int, variant: str, path: Path) -> None:
+def generate(series: int, days: int, variant: str, path: str | Path) -> None:
     """`preprocess.generate` at 1h, its time column then given the variant's zone (the wall times as generated)."""
     import polars as pl
-
-    sys.path.insert(0, str(HERE))
     import preprocess
 
     preprocess.generate(series, days * 24, path, "1h")
@@ -56,9 +55,6 @@ def generate(series: int, days: int, variant: str, path: Path) -> None:
 def run_stage(path: str, as_of: str) -> dict:
     """The timed part (runs in the child): the stages of `flows.common.load_data`, then the frequency inference."""
     import polars as pl  # noqa: F401  imports before the baseline
-
-    sys.path.insert(0, str(HERE))
-    from preprocess import peak_rss_mb
 
     from flowcast.config import SourceConfig, load_settings
     from flowcast.data.freq_infer import Inferred, explain_freq_by
@@ -108,17 +104,10 @@ def bench(series: int, days: int, variant: str, workdir: str | None = None, keep
     as_of = (START + timedelta(days=days - 1, hours=12)).isoformat()
     t = time.perf_counter()
     if not (keep and path.exists()):  # (--keep: a file already generated is read again)
-        code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import aggregate_pit as b; "
-                f"b.generate({series}, {days}, {variant!r}, b.Path({str(path)!r}))")
-        subprocess.run([sys.executable, "-c", code], check=True)
+        in_child("aggregate_pit", "generate", series, days, variant, str(path), workdir=tmp)
     gen = time.perf_counter() - t
-    out_file = tmp / f"stage_{variant}.json"
     load = os.getloadavg()[0]
-    code = (f"import json,sys; sys.path.insert(0, {str(HERE)!r}); import aggregate_pit as b; "
-            f"open({str(out_file)!r},'w').write(json.dumps(b.run_stage({str(path)!r}, {as_of!r})))")
-    subprocess.run([sys.executable, "-c", code], check=True)
-    stage = json.loads(out_file.read_text())
-    out_file.unlink(missing_ok=True)
+    stage = in_child("aggregate_pit", "run_stage", str(path), as_of, workdir=tmp)
     if not keep:
         path.unlink(missing_ok=True)
     rows = stage.pop("rows_read")
@@ -136,10 +125,7 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=2_000)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--variant", choices=sorted(ZONES), default="naive")
-    ap.add_argument("--workdir", default=None, help="where the generated Parquet goes (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated file (and read it again when it exists)")
-    a = ap.parse_args()
-    print(json.dumps(bench(a.series, a.days, a.variant, a.workdir, a.keep)), flush=True)
+    bench_cli(ap, bench, keep="keep the generated file (and read it again when it exists)")
 
 
 if __name__ == "__main__":

@@ -17,15 +17,15 @@ stage_seconds {ingest_validate, preprocess}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import bench_cli, in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
 
 
 def _time(k, n: int, unit: str):
@@ -70,7 +70,7 @@ def _chunk(first_series: int, n_series: int, steps: int, n: int, unit: str, seed
     return pl.concat([df, dups]).sort("i").select("store_item", "timestamp", "sales")
 
 
-def generate(series: int, steps: int, path: Path, freq: str = "1h", seed: int = 0) -> float:
+def generate(series: int, steps: int, path: str | Path, freq: str = "1h", seed: int = 0) -> float:
     """Write the synthetic source in chunks of series (one Parquet file, bounded memory); returns
     the in-memory size in MB of the raw frame (sum of the chunks' polars estimated sizes)."""
     import pyarrow.parquet as pq
@@ -95,19 +95,6 @@ def generate(series: int, steps: int, path: Path, freq: str = "1h", seed: int = 
     return size / 2**20
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set size. VmHWM (Linux) starts afresh at exec, unlike
-    ru_maxrss, which a child inherits from the process that forked it."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_stage(path: str, freq: str) -> dict:
     """The timed part (runs in the child): ingest + validate + preprocess."""
     import polars as pl  # noqa: F401  imports before the baseline
@@ -128,6 +115,7 @@ def run_stage(path: str, freq: str) -> dict:
     td, summary = preprocess(take_valid(result), src, settings, None)
     t2 = time.perf_counter()
     return {
+        "peak_rss_mb": peak_rss_mb(),
         "seconds": t2 - t0,
         "stage_seconds": {"ingest_validate": round(t1 - t0, 3), "preprocess": round(t2 - t1, 3)},
         "rows_read": result.report.rows_read,
@@ -146,23 +134,11 @@ def bench(series: int, steps: int, freq: str = "1h", workdir: str | None = None,
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"bench_{series}x{steps}.parquet"
     t = time.perf_counter()
-    here = str(Path(__file__).parent)
-    code = (
-        f"import sys; sys.path.insert(0, {here!r}); import preprocess as b; "
-        f"print(b.generate({series}, {steps}, b.Path({str(path)!r}), {freq!r}))"
-    )
-    raw_mb = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    raw_mb = in_child("preprocess", "generate", series, steps, str(path), freq, workdir=tmp)
     gen = time.perf_counter() - t
-    out_file = tmp / "stage.json"
-    code = (
-        f"import json,sys; sys.path.insert(0, {here!r}); import preprocess as b; r=b.run_stage({str(path)!r}, {freq!r}); "
-        f"r['peak_rss_mb']=b.peak_rss_mb(); open({str(out_file)!r},'w').write(json.dumps(r))"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    stage = json.loads(out_file.read_text())
+    stage = in_child("preprocess", "run_stage", str(path), freq, workdir=tmp)
     if not keep:
         path.unlink(missing_ok=True)
-        out_file.unlink(missing_ok=True)
     rows = stage["rows_read"]
     return {
         "rows": rows,
@@ -192,10 +168,7 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=1_000)
     ap.add_argument("--freq", default="1h")
-    ap.add_argument("--workdir", default=None, help="where the generated Parquet goes (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated file")
-    a = ap.parse_args()
-    print(json.dumps(bench(a.series, a.steps, a.freq, a.workdir, a.keep)), flush=True)
+    bench_cli(ap, bench, keep="keep the generated file")
 
 
 if __name__ == "__main__":

@@ -134,3 +134,37 @@ def test_written_files_and_registered_versions_have_the_umasks_permissions(tmp_p
     assert stat.S_IMODE(mv.path.parent.stat().st_mode) == 0o777 & ~umask  # the version's folder
     pointers = [p for p in (tmp_path / "models").iterdir() if p.is_file() and p.suffix == ".json"]
     assert pointers and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in pointers)
+
+
+@pytest.mark.parametrize("fails", [None, OSError(5, "Input/output error")])
+def test_fsync_dir_syncs_the_folder_and_closes_what_it_opened(tmp_path, monkeypatch, fails):
+    """`fsync_dir`, the folder's fsync that the registry, the Parquet dataset and the DuckDB mirror share: the
+    folder's own descriptor is synced, and closed whether or not its fsync fails (whose error is raised)."""
+    import os
+
+    from flowcast.atomic import fsync_dir
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        if fails is not None:
+            raise fails
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    before = sorted(os.listdir("/proc/self/fd"))
+    if fails is None:
+        fsync_dir(tmp_path)
+    else:
+        with pytest.raises(OSError, match="Input/output error"):
+            fsync_dir(tmp_path)
+    assert synced == [str(tmp_path)] and sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_fsync_dir_of_a_missing_folder_names_it(tmp_path):
+    from flowcast.atomic import fsync_dir
+
+    with pytest.raises(FileNotFoundError, match="gone"):
+        fsync_dir(tmp_path / "gone")

@@ -104,6 +104,15 @@ def temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def fsync_dir(path: str | Path) -> None:
+    """fsync the folder `path`: a rename (or removal) in it lasts through a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Yield an open temp file beside `path`; on a clean exit it is fsynced and renamed over

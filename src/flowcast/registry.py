@@ -91,6 +91,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
 from flowcast.atomic import plain_mode, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
@@ -177,14 +178,6 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _sync_replaced(path: Path) -> None:
     """The folder's fsync after `path` was renamed into place: a failure then is not 'the previous file is
     intact' (the new one already is in place, and readers see it), but a write that may not survive a power cut."""
@@ -196,30 +189,13 @@ def _sync_replaced(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, obj: Any, fault: str | None = "before_pointer_rename") -> None:
-    tmp = None
-    try:
-        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created (no space, no inode) is named too
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if fault:
-            _fault(fault)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        if isinstance(exc, OSError):  # a full or read-only disk: the file named (a bare 'OSError: [Errno 28] No space
-            raise storage_error(path, exc) from exc  # left on device' ended a pin, a promote, a withdraw)
-        raise
-    _sync_replaced(path)
+    _write_bytes_atomic(path, json.dumps(obj, indent=2, default=str).encode(), fault)
 
 
 def _write_bytes_atomic(path: Path, data: bytes, fault: str | None = None) -> None:
     tmp = None
     try:
-        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created is named too
+        fd, tmp = temp_beside(path)  # inside: a temp file that cannot be created (no space, no inode) is named too
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -522,17 +498,39 @@ class ModelRegistry:
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
+    # ------------------------------------------------------------------ notes beside the pointer (PENDING, REMOVING)
+    def _read_note(self, name: str) -> Any:
+        """The JSON of the note `name` at the registry's root: FileNotFoundError when there is none, another OSError
+        or a ValueError when it cannot be read."""
+        if self.remote is not None:
+            if not self.remote.exists(name):
+                raise FileNotFoundError(f"{self.location}/{name}")
+            text = self.remote.read_text(name)
+        else:
+            text = (self.root / name).read_text()
+        return json.loads(text)
+
+    def _write_note(self, name: str, note: dict[str, Any]) -> None:
+        """Called under the lock: the note `name` at the registry's root, written atomically."""
+        if self.remote is not None:
+            self._guarded(f"{self.location}/{name}")
+            self.remote.write_text(name, json.dumps(note))
+        else:
+            _write_json_atomic(self.root / name, note, fault=None)
+
+    def _clear_note(self, name: str) -> None:
+        if self.remote is not None:
+            self.remote.remove(name)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / name)
+            _fsync_dir(self.root)
+
     # ------------------------------------------------------------------ register-and-promote transactions
     def _read_pending(self) -> dict[str, Any] | None:
         """The note of a register-and-promote transaction in flight (or of a dead writer's)."""
         try:
-            if self.remote is not None:
-                if not self.remote.exists(PENDING):
-                    return None
-                text = self.remote.read_text(PENDING)
-            else:
-                text = (self.root / PENDING).read_text()
-            note = json.loads(text)
+            note = self._read_note(PENDING)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:  # torn by a crash while it was written: nothing was placed after it
@@ -557,28 +555,10 @@ class ModelRegistry:
             self._lease.check(what)
 
     def _write_pending(self, note: dict[str, Any]) -> None:
-        self._put_note(PENDING, note)
+        self._write_note(PENDING, note)
 
     def _clear_pending(self) -> None:
-        self._drop_note(PENDING)
-
-    def _put_note(self, name: str, note: Any) -> None:
-        """Called under the lock: write note `name` (`PENDING`, `REMOVING`) whole or not at all (local: temp, fsync,
-        rename; at a URL: one PUT)."""
-        if self.remote is not None:
-            self._guarded(f"{self.location}/{name}")
-            self.remote.write_text(name, json.dumps(note))
-        else:
-            _write_json_atomic(self.root / name, note, fault=None)
-
-    def _drop_note(self, name: str) -> None:
-        """Called under the lock: note `name` removed (none left: nothing to do)."""
-        if self.remote is not None:
-            self.remote.remove(name)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.root / name)
-            _fsync_dir(self.root)
+        self._clear_note(PENDING)
 
     def _committed(self, ptr: dict[str, Any], note: dict[str, Any]) -> bool:
         ent = ptr["datasets"].get(note.get("dataset"), {})
@@ -663,9 +643,9 @@ class ModelRegistry:
     def _put_removing(self, notes: builtins.list[dict[str, Any]]) -> None:
         """Called under the lock: `REMOVING` holds `notes` (one write: whole or not at all), removed when none."""
         if notes:
-            self._put_note(REMOVING, {"removals": notes})
+            self._write_note(REMOVING, {"removals": notes})
         else:
-            self._drop_note(REMOVING)
+            self._clear_note(REMOVING)
 
     def _events_naming(self, version: str, dataset: str | None, action: str | None,
                        ptr: dict[str, Any] | None = None) -> int:
@@ -696,13 +676,7 @@ class ModelRegistry:
         (written atomically: only damage makes one), None when there is none. An older flowcast's file held one note
         (an object naming its version): a list of that one."""
         try:
-            if self.remote is not None:
-                if not self.remote.exists(REMOVING):
-                    return None
-                text = self.remote.read_text(REMOVING)
-            else:
-                text = (self.root / REMOVING).read_text()
-            doc = json.loads(text)
+            doc = self._read_note(REMOVING)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):

@@ -476,6 +476,25 @@ def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(
             "oldest backtest cut (") in out["note"]  # the run's notes, as its decision artifact and log say them
 
 
+def _refused_before_prefect(tmp_path: Path, monkeypatch, name: str, text: str | None, command: list[str],
+                            *extra: str):
+    """`flowcast <command> <name>.csv ... --json` (the file's `text`; None: no file) in `tmp_path`, refused before
+    Prefect starts (exit 2; a start of Prefect's flow fails the test): the CLI's result."""
+    from flowcast.cli import pipeline as cli_pipeline
+
+    def no_prefect(*_a, **_k):
+        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    monkeypatch.chdir(tmp_path)
+    if text is not None:
+        (tmp_path / f"{name}.csv").write_text(text)
+    res = CliRunner().invoke(app, [*command, f"{name}.csv", "--time-col", "date", "--id-col", "id", "--target-col",
+                                   "val", "--freq", "1d", *extra, "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    return res
+
+
 @pytest.mark.parametrize("command", [["run"], ["backfill", "--start", "2024-01-01", "--end", "2024-01-02"]])
 def test_a_refusal_before_prefect_sends_the_runs_data_quality_event(tmp_path, monkeypatch, command):
     """Regression: `flowcast run` (or `backfill`) on a server (PREFECT_API_URL) refused an all-quarantined file
@@ -485,19 +504,10 @@ def test_a_refusal_before_prefect_sends_the_runs_data_quality_event(tmp_path, mo
     from flow_helpers import events_named
 
     from flowcast import events
-    from flowcast.cli import pipeline as cli_pipeline
 
-    def no_prefect(*_a, **_k):
-        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
-    monkeypatch.chdir(tmp_path)
     name = f"refused{len(command)}"  # one dataset per case: the events of the session's API are shared
-    (tmp_path / f"{name}.csv").write_text("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n")
-    res = CliRunner().invoke(app, [*command, f"{name}.csv", "--time-col", "date", "--id-col", "id", "--target-col",
-                                   "val", "--freq", "1d", "--mode" if len(command) > 1 else "--json",
-                                   *(["retrain", "--json"] if len(command) > 1 else [])], terminal_width=400)
-    assert res.exit_code == 2, res.output
+    res = _refused_before_prefect(tmp_path, monkeypatch, name, "date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n",
+                                  command, *(["--mode", "retrain"] if len(command) > 1 else []))
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     found = events_named(events.QUALITY_FAILED, where=lambda e: e["resource"].get("flowcast.dataset") == name)
     assert len(found) == 1, found
@@ -520,22 +530,11 @@ def test_a_refusal_before_prefect_without_as_of_labels_its_events_with_the_runs_
     from flow_helpers import events_named
 
     from flowcast import events
-    from flowcast.cli import pipeline as cli_pipeline
 
-    def no_prefect(*_a, **_k):
-        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
-    monkeypatch.chdir(tmp_path)
     name = f"unkeyed{kind}{flow}"  # one dataset per case: the events of the session's API are shared
-    if _REFUSED[kind] is not None:
-        (tmp_path / f"{name}.csv").write_text(_REFUSED[kind])
     before = datetime.now(UTC).replace(microsecond=0)
-    res = CliRunner().invoke(app, ["run" if flow == "retrain" else "forecast", f"{name}.csv", "--time-col", "date",
-                                   "--id-col", "id", "--target-col", "val", "--freq", "1d", "--json"],
-                             terminal_width=400)
+    _refused_before_prefect(tmp_path, monkeypatch, name, _REFUSED[kind], ["run" if flow == "retrain" else "forecast"])
     after = datetime.now(UTC)
-    assert res.exit_code == 2, res.output
 
     def ours(e: dict) -> bool:
         return e["resource"].get("flowcast.dataset") == name
@@ -610,21 +609,11 @@ def test_every_refusal_before_prefect_sends_the_run_failed_event_its_automation_
     from prefect.server.events.schemas.events import ReceivedEvent
 
     from flowcast import events
-    from flowcast.cli import pipeline as cli_pipeline
     from flowcast.config import load_settings
     from flowcast.ops import automations as auto
 
-    def no_prefect(*_a, **_k):
-        raise AssertionError("Prefect's flow was started for a file with nothing to run on")
-
-    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
-    monkeypatch.chdir(tmp_path)
     name = f"alerts{kind}{flow}"  # one dataset per case: the events of the session's API are shared
-    if _REFUSED[kind] is not None:
-        (tmp_path / f"{name}.csv").write_text(_REFUSED[kind])
-    res = CliRunner().invoke(app, [*_COMMANDS[flow], f"{name}.csv", "--time-col", "date", "--id-col", "id",
-                                   "--target-col", "val", "--freq", "1d", "--json"], terminal_width=400)
-    assert res.exit_code == 2, res.output
+    res = _refused_before_prefect(tmp_path, monkeypatch, name, _REFUSED[kind], _COMMANDS[flow])
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
 
     def ours(e: dict) -> bool:

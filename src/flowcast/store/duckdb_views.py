@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flowcast.atomic import atomic_write_text
+from flowcast.atomic import atomic_write_text, fsync_dir
 from flowcast.errors import StorageError
 from flowcast.store.base import fault
 from flowcast.store.parquet import PART_GLOB
@@ -364,11 +364,7 @@ class DuckDBViews:
                 os.fsync(fh.fileno())
             self.db_path.with_name(self.db_path.name + ".wal").unlink(missing_ok=True)  # the damaged file's log
             os.replace(tmp, self.db_path)
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(folder)
             st = os.stat(self.db_path)
         except (duckdb.Error, OSError) as exc:
             for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):

@@ -48,6 +48,7 @@ from typing import Any
 
 import polars as pl
 
+from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
 from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
@@ -82,14 +83,6 @@ def parse_as_of(name: str) -> datetime | None:
         return datetime.fromisoformat(name.removeprefix("as_of="))
     except ValueError:
         return None  # not ours: ignored, never deleted
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _abandon(fh: Any) -> None:
