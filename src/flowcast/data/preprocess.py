@@ -907,16 +907,23 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
         enforce_thresholds,
         quarantine_folder,
         take_valid,
+        unwritten_refusal,
         validate,
         write_quarantine,
     )
+    from flowcast.errors import StorageError
 
     source = resolve_source(settings)
     ingested = ingest(source, as_of)
     result = validate(ingested, source, settings.validation)
-    qpath = write_quarantine(
-        result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
-    )
+    try:
+        qpath = write_quarantine(
+            result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
+        )
+    except (StorageError, OSError) as exc:  # a full disk: a refusal is said as the refusal, with why no file
+        if (refused := unwritten_refusal(result, settings.validation, str(exc))) is not None:
+            raise refused from exc
+        raise
     fp = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{result.report.rows_valid}".encode()).hexdigest()[:16]
     try:
         enforce_thresholds(result, settings.validation)
