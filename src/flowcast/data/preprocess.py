@@ -647,7 +647,9 @@ def preprocess(
             observed = v.get_column("ds").filter(v.get_column("y").is_not_null()).unique()
             if (found := _dst_skipped(observed, missing)):
                 zone, skipped = next(iter(found.items()))
-                summary.tz_hint = summary.tz_hint or _dst_gap_hint(observed, missing, cut=gap_rows)
+                # the rows its own cuts left out: not those of a series cut at a later gap of its own (`gap_rows`)
+                here = dst_sized.filter((pl.col("__start") <= skipped[0]) & (pl.col("__resume") > skipped[0]))
+                summary.tz_hint = summary.tz_hint or _dst_gap_hint(observed, missing, cut=int(here["__rows"].sum()))
                 local = f"--tz {zone} reads it (the hour its clocks skip, {skipped[0]:%Y-%m-%d %H:%M} as UTC); "
         elif source.tz is not None and source.ambiguous == "quarantine" and is_subdaily(freq):
             # the hour repeated when daylight saving ends, quarantined as time_ambiguous: 8 quarter hours of a
