@@ -714,3 +714,15 @@ def test_a_command_that_declares_a_source_option_itself_is_refused():
         source_options(own_tz)
     with pytest.raises(TypeError, match="no_source takes no `source: SourceOptions` parameter"):
         source_options(no_source)
+
+
+def test_a_file_whose_times_do_not_repeat_is_not_told_they_repeat(tmp_path, monkeypatch):
+    """Regression (review25): the --id-col hint of a file given --time-col alone said 'its times repeat (several
+    series?)' of a file whose every date is written once (one store, its sales written '$1200': text beside no number
+    column): its text columns were offered as the series' ids, as in a long file of several series."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "one.csv").write_text("date,store,sales\n2024-01-07,north,$1200\n2024-01-14,north,$1300\n")
+    res = runner.invoke(app, ["validate", "one.csv", "--time-col", "date"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and said.startswith("error: --data one.csv also needs --target-col"), said
+    assert "times repeat" not in said and "--id-col" not in said, said

@@ -801,7 +801,12 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize(("step", "coarser"), [("1h", "1d"), ("15m", "1d"), ("1d", "1w"), ("1b", "1w"), ("1w", "4w"),
-                                               ("1mo", "3mo"), ("1q", "1y"), ("1y", "2y")])
+                                               ("1mo", "3mo"), ("1q", "1y"), ("1y", "2y"),
+                                               # review25: a multiple of the unit was offered its own spacing or a
+                                               # finer one (7d: 1w, 8w: 4w, 6mo: 3mo, 24h: 1d)
+                                               ("7d", "14d"), ("14d", "28d"), ("4w", "8w"), ("8w", "16w"),
+                                               ("3mo", "6mo"), ("6mo", "12mo"), ("4q", "8q"), ("24h", "48h"),
+                                               ("2d", "1w"), ("2w", "4w")])
 def test_the_backfill_note_offers_a_spacing_coarser_than_the_data_s(step, coarser):
     from flowcast.cli.pipeline import _coarser_every
 

@@ -486,3 +486,35 @@ def test_an_error_while_reading_the_dates_for_freq_names_the_files_dataset(tmp_p
     error = last_json(res.stdout)["error"]
     assert error.startswith("source 'meter': unknown time zone tz='Europe/Berln' (did you mean 'Europe/Berlin'?)"), error
     assert "probe" not in res.output
+
+
+@pytest.mark.parametrize(("bad_rows", "n", "code"), [(2, 0, 2), (30, 10, 2), (1, 80, None)])
+def test_a_refused_source_on_a_full_disk_is_said_with_its_report_and_why_there_is_no_file(tmp_path, monkeypatch,
+                                                                                          bad_rows, n, code):
+    """Regression (review25): `flowcast run` and the flow say a refusal whose quarantine file cannot be written (a
+    full disk) as the refusal, then why there is no file (`validate.quarantine_unwritten`), and send the user to
+    `flowcast validate`; `flowcast validate` itself failed naming the disk alone: no report, no refusal, no counts.
+    A source that is not refused (1 row of 81 quarantined) still fails on the file it cannot write."""
+    import errno
+
+    from flowcast.atomic import atomic_file
+    from flowcast.data import validate as validate_mod
+
+    def disk_full(frame, path):
+        with atomic_file(path) as fh:
+            fh.write(b"PAR1")  # some bytes out, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(validate_mod, "atomic_write_parquet", disk_full)
+    res = runner.invoke(app, ["validate", str(write(tmp_path, bad_rows=bad_rows, n=n)), *FILE_OPTS, "--json"],
+                        terminal_width=400)
+    said = " ".join(res.output.split())
+    assert "no space left on device (the disk is full)" in said, said
+    if code is None:  # not refused: the rows it would leave out need their file
+        assert res.exit_code != 0 and "could not be written" not in said, said
+        return
+    rep = last_json(res.stdout)
+    assert res.exit_code == code and rep["status"] == "failed" and rep["rows_quarantined"] == bad_rows, said
+    assert rep["quarantine_path"] is None, rep
+    assert "quarantined" in rep["error"] and rep["error"].split("; its quarantine file (the rows and their reasons) "
+                                                                "could not be written: could not write ")[1], rep

@@ -363,3 +363,21 @@ def test_ambiguous_infer_reads_a_backfills_history_as_its_run_did(tmp_path):
     assert run.valid.sort("ds").filter(pl.col("ds") == datetime(2023, 10, 29, 0))["y"].to_list() == [2.0]
     assert backfill.valid.sort("ds").rows() == run.valid.sort("ds").rows()
     assert (backfill.report.rows_after_as_of, backfill.report.rows_quarantined) == (8, 0)
+
+
+def test_the_skipped_hour_hint_counts_the_rows_its_own_cut_left_out_alone(write_csv):
+    """Regression (review25): the hint of the skipped daylight-saving hour cut in 15-minute data said 'its N rows
+    before it not used' with N every cut series' rows (`rows_before_gap`), those of a meter cut at a later outage of
+    its own too: 208 + 228 for the 208 rows the hour left out (meters a and b, 26 hours of quarter hours each)."""
+    wall = [datetime(2024, 3, 30) + timedelta(minutes=15 * i) for i in range(3 * 24 * 4)]
+    local = [t for t in wall if not (t.date().day == 31 and t.hour == 2)]  # Europe's clocks skip 02:00-03:00
+    outage = [t for t in local if not (t.date().day == 1 and 10 <= t.hour < 13)]  # meter c: 3 hours missing too
+    rows = "".join(f"{t:%Y-%m-%dT%H:%M},{m},{i % 7 + 1}\n" for m, times in (("a", local), ("b", local), ("c", outage))
+                   for i, t in enumerate(times))
+    path = write_csv("time,meter,kwh\n" + rows)
+    kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": "15m", "tz": None}
+    settings = Settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+    summary = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None)[1]
+    cut = {g["unique_id"]: g["rows"] for g in summary.gap_cut}
+    assert cut == {"a": 104, "b": 104, "c": 228}, summary.gap_cut  # c starts after its outage
+    assert summary.tz_hint is not None and "(its 208 rows before it not used)" in summary.tz_hint, summary.tz_hint

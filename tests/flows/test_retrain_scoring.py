@@ -72,3 +72,27 @@ def test_the_production_models_last_period_is_the_last_its_run_observed_by_the_i
     assert (shifts is None) == (written == "")
     until = trained_until(as_of, "1d", tz, aggregate=source.aggregate, shifts=shifts)
     assert until is not None and trained <= until < trained + timedelta(days=1)
+
+
+@pytest.mark.parametrize(("as_of", "last"), [("2024-03-10T04:00:00+00:00", 10), ("2024-03-10T06:00:00+00:00", 10)])
+def test_the_production_models_cut_counts_the_series_written_without_an_offset(tmp_path, as_of, last):
+    """Regression (review25): where one series' days were written with an offset (-05:00) and another's without,
+    the production model's training cut was the latest period of the series with shifts alone (`seen_shifts` lists
+    only rows written with an offset): 9 March at 04:00 UTC, while the run had trained on 10 March of the series
+    without one, and the frozen weights were scored on a window they had been trained on."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    rows = []
+    for i in range(40):
+        t = datetime(2024, 2, 1) + timedelta(days=i)
+        rows += [("a", f"{t:%Y-%m-%dT%H:%M:%S}-05:00", 1.0), ("b", f"{t:%Y-%m-%d}", 2.0)]
+    pl.DataFrame(rows, schema=["id", "t", "y"], orient="row").write_csv(tmp_path / "d.csv")
+    source = SourceConfig(name="t", path=str(tmp_path / "d.csv"), id_cols=["id"], time_col="t", target_col="y",
+                          freq="1d")
+    trained = ingest(source, as_of).frame.select(pl.col("ds").max()).collect().item()
+    assert trained == datetime(2024, 3, last)  # 'b' by its date: what its run trained on
+    shifts = validate(ingest(source, "2024-03-12T12:00:00+00:00"), source, ValidationConfig()).shifts
+    assert shifts is not None and set(shifts["unique_id"]) == {"a"}
+    until = trained_until(as_of, "1d", None, shifts=shifts, ids=["a", "b"])
+    assert until is not None and trained <= until < trained + timedelta(days=1)

@@ -583,3 +583,22 @@ def test_the_fallback_note_leaves_the_short_series_to_their_own_note():
     assert rf.short_note() is not None and rf.short_note().startswith("1 series has fewer than 3 observations (s01: 2)")
     only_short = forecast_task.fn(r, make_td(length=[2, 24], horizon=14, level=50.0), 14)
     assert only_short.fallbacks.height == 1 and only_short.fallback_note() is None
+
+
+def test_a_series_long_enough_that_gets_no_forecast_is_not_said_too_short():
+    """Regression (review25): a statistical champion's series without a forecast was said 'N observation(s), too few
+    for X (it needs K)' whatever its length: 24 points of which a season-ago value is missing (impute = "none") left
+    seasonal naive a null step, and the reason read '24 observation(s), too few for seasonal_naive (it needs 12:
+    one season)'. A series of at least K points keeps the model's own reason."""
+    from dataclasses import replace
+
+    td = make_td(length=[24, 24], horizon=6, level=50.0)
+    gap = (pl.col("unique_id") == "s01") & (pl.int_range(pl.len()).over("unique_id") == 14)
+    td = replace(td, frame=td.frame.with_columns(pl.when(gap).then(None).otherwise(pl.col("y")).alias("y")))
+    r = Recipe(name="seasonal_naive", kind="statistical",
+               components=[{"type": "statistical", "model": "seasonal_naive"}], weights=[1.0],
+               fallback=["damped", "naive"], intervals={"seasonal_naive": CAL, "damped": CAL, "naive": CAL})
+    rf = forecast_detailed(r, td, 6)
+    [(uid, model, reason)] = rf.fallbacks.rows()
+    assert (uid, model) == ("s01", "damped")
+    assert "too few" not in reason and reason.startswith("no forecast (series not forecastable by this model"), reason

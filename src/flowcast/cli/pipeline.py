@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self, TextIO, cast
 
@@ -367,12 +367,21 @@ def _coarser_every(step: str) -> str:
     """A spacing coarser than the data's period for the backfill note's e.g.: days for sub-daily data, weeks for
     days, ... (it offered '--every 1d' to a daily file's backfill, whose dates already were a day apart)."""
     from flowcast.data.calendar import parse_freq
+    from flowcast.data.preprocess import _NOMINAL
 
     try:
         n, unit = parse_freq(step)
     except ValueError:
         return "1d"
-    return {"d": "1w", "b": "1w", "w": "4w", "mo": "3mo", "q": "1y", "y": f"{2 * n}y"}.get(unit, "1d")
+    coarser = {"d": "1w", "b": "1w", "w": "4w", "mo": "3mo", "q": "1y", "y": f"{2 * n}y"}.get(unit, "1d")
+
+    def span(freq: str) -> timedelta:
+        k, u = parse_freq(freq)
+        return k * _NOMINAL[u]
+
+    # a multiple of the unit may be that coarse already, or coarser (7d, 8w, 6mo, 24h were offered 1w, 4w, 3mo, 1d):
+    # twice its own then (by half as much again at least: the nominal 4q and 1y differ by rounding alone)
+    return coarser if span(coarser) >= 1.5 * span(step) else f"{2 * n}{unit}"
 
 
 def _note_new_dataset(settings: Settings, data: str) -> None:

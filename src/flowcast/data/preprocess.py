@@ -647,7 +647,9 @@ def preprocess(
             observed = v.get_column("ds").filter(v.get_column("y").is_not_null()).unique()
             if (found := _dst_skipped(observed, missing)):
                 zone, skipped = next(iter(found.items()))
-                summary.tz_hint = summary.tz_hint or _dst_gap_hint(observed, missing, cut=gap_rows)
+                # the rows its own cuts left out: not those of a series cut at a later gap of its own (`gap_rows`)
+                here = dst_sized.filter((pl.col("__start") <= skipped[0]) & (pl.col("__resume") > skipped[0]))
+                summary.tz_hint = summary.tz_hint or _dst_gap_hint(observed, missing, cut=int(here["__rows"].sum()))
                 local = f"--tz {zone} reads it (the hour its clocks skip, {skipped[0]:%Y-%m-%d %H:%M} as UTC); "
         elif source.tz is not None and source.ambiguous == "quarantine" and is_subdaily(freq):
             # the hour repeated when daylight saving ends, quarantined as time_ambiguous: 8 quarter hours of a
@@ -907,16 +909,23 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
         enforce_thresholds,
         quarantine_folder,
         take_valid,
+        unwritten_refusal,
         validate,
         write_quarantine,
     )
+    from flowcast.errors import StorageError
 
     source = resolve_source(settings)
     ingested = ingest(source, as_of)
     result = validate(ingested, source, settings.validation)
-    qpath = write_quarantine(
-        result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
-    )
+    try:
+        qpath = write_quarantine(
+            result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
+        )
+    except (StorageError, OSError) as exc:  # a full disk: a refusal is said as the refusal, with why no file
+        if (refused := unwritten_refusal(result, settings.validation, str(exc))) is not None:
+            raise refused from exc
+        raise
     fp = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{result.report.rows_valid}".encode()).hexdigest()[:16]
     try:
         enforce_thresholds(result, settings.validation)

@@ -2076,13 +2076,13 @@ def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, 
     """The text columns (name, a value) of a local long file (its times repeat: several series) besides `time_col`:
     the columns that may tell its series apart, for the command line's hint when no --id-col is given (newuser22:
     `flowcast run weekly.csv --time-col date` of a file of stores was told only its columns). [] otherwise."""
-    probed = wide_probe(path, time_col, rows, long_ok=True)
+    probed = wide_probe(path, time_col, rows, long_only=True)
     return probed[1] if probed is not None else []
 
 
 def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
                time_format: str | None = None, *,
-               long_ok: bool = False) -> tuple[list[str], list[tuple[str, str]]] | None:
+               long_only: bool = False) -> tuple[list[str], list[tuple[str, str]]] | None:
     """(number columns, text columns with a value of each) of a local file besides `time_col`, when no time value is
     written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
     column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
@@ -2090,7 +2090,8 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run.
     With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
     zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
-    history in another layout than its run had. `long_ok`: a file whose times repeat too (`id_candidates`)."""
+    history in another layout than its run had. `long_only`: the columns of a file whose times repeat alone, None for
+    one whose do not (`id_candidates`: 'its times repeat' was said of a file of one series)."""
     columns = columns_of(path)
     if not columns or time_col not in columns or "://" in path:
         return None
@@ -2106,7 +2107,7 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
-    if repeated and not long_ok:
+    if repeated != long_only:
         return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     numeric: list[str] = []

@@ -1338,6 +1338,22 @@ def quarantine_unwritten(refusal: str, why: str) -> str:
             "Free space there and run again to keep them (`flowcast validate` writes them too)")
 
 
+def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str) -> DataValidationError | None:
+    """Where the quarantine file of `result` could not be written (`why`: the write's error, a full disk): the refusal
+    `enforce_thresholds` makes of these rows, said with why there is no file (`quarantine_unwritten`), carrying the
+    report (`report`, whose quarantine_path is then None); None where the rows are not refused (the caller fails
+    on the file it needs). One rule for the flow (`flows.common.load_data`) and `prepare_data` (`flowcast validate`,
+    `flowcast train`): validate failed naming the disk alone, no report and no refusal."""
+    result.report.quarantine_path = None  # no file of the rows: the refusal names none
+    try:
+        enforce_thresholds(result, cfg)
+    except DataValidationError as refusal:
+        error = DataValidationError(quarantine_unwritten(str(refusal), why))
+        error.report = result.report
+        return error
+    return None
+
+
 def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
     """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
     r = result.report

@@ -666,14 +666,12 @@ def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result:
     refuses the data (every row quarantined, or more than the threshold), raise the refusal with why there is no file
     (`validate.quarantine_unwritten`, as a command's check before Prefect says it), after its data-quality artifact
     and event: the run failed naming the disk alone, never the refusal. Returns where the run would go on."""
-    from flowcast.data.validate import enforce_thresholds, quarantine_unwritten
+    from flowcast.data.validate import unwritten_refusal
 
     report = result.report
-    report.quarantine_path = None  # no file of the rows: the refusal names none
-    try:
-        enforce_thresholds(result, settings.validation)
-    except DataValidationError as refusal:
-        error = quarantine_unwritten(str(refusal), str(exc))
+    refused = unwritten_refusal(result, settings.validation, str(exc))
+    if refused is not None:
+        error = str(refused)
         reporting.quality_artifact(report, artifact_scope(dataset, as_of))
         events.emit(events.QUALITY_FAILED, dataset=dataset, as_of=as_of, message=error, rows_in=report.rows_in,
                     rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,

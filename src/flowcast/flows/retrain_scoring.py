@@ -17,6 +17,7 @@ run's backtest members when their configuration is the same.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -140,14 +141,15 @@ def backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, 
 
 
 def trained_until(as_of: str | None, freq: str, tz: str | None, time_label: str = "start", aggregate: str = "none",
-                  shifts: pl.DataFrame | None = None) -> datetime | None:
+                  shifts: pl.DataFrame | None = None, ids: Sequence[str] = ()) -> datetime | None:
     """The last `ds` a model registered at `as_of` (ISO, its run key) can have seen, on the `ds` axis of
     data of `freq` in zone `tz`: what ingestion kept for that run (`timekeys.observed_through`). Daily and
     coarser `ds` are local dates: a run at 20:00 UTC read the next day's row in Melbourne (UTC+11), and
     that day's actuals are not after its training data; end-labelled data's bound moves back with its ds; an
     aggregated source's period holding as_of was not over, so not trained on (`aggregate`); daily times written
     with an offset were kept from the instant they name (`shifts`, `sources.seen_shifts`: the latest period any
-    series had observed, `evaluation.realized.observed_through_series`). None without an as_of."""
+    series had observed, `evaluation.realized.observed_through_series`; `ids`: the series scored, those without a
+    shift too, whose days were written without an offset). None without an as_of."""
     from flowcast.timekeys import observed_through, storage_naive
 
     if not as_of:
@@ -156,7 +158,11 @@ def trained_until(as_of: str | None, freq: str, tz: str | None, time_label: str 
         return observed_through(as_of, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label)
     from flowcast.evaluation.realized import observed_through_series
 
-    keys = shifts.select(pl.col("unique_id").unique(), pl.lit(storage_naive(as_of), pl.Datetime("us")).alias("at"))
+    # every series, not those with a shift alone: one whose days were written without an offset was observed by as_of's
+    # wall date (a -05:00 series and a plain one: the cut was the -05:00 one's day before, a day the run trained on)
+    every = pl.concat([shifts.select(pl.col("unique_id").cast(pl.Utf8)),
+                       pl.DataFrame({"unique_id": [str(u) for u in ids]}, schema={"unique_id": pl.Utf8})])
+    keys = every.unique().with_columns(pl.lit(storage_naive(as_of), pl.Datetime("us")).alias("at"))
     through = observed_through_series(keys, freq=freq, tz=tz, aggregate=aggregate, time_label=time_label,
                                       shifts=shifts).max()
     assert isinstance(through, datetime)
@@ -307,7 +313,7 @@ def _score_production(
         try:
             res = tasks.backtest_task(td_bt, _frozen_fit(production, h, bounds), PRODUCTION, settings, hb)
             saw = trained_until(production.as_of, td_bt.meta.freq, td_bt.meta.tz, td_bt.meta.time_label,
-                                getattr(td_bt.meta, "aggregate", "none"), shifts)
+                                getattr(td_bt.meta, "aggregate", "none"), shifts, td_bt.ids)
             frozen = frozen_candidate(res, td_bt, kind=production.kind, trained_until=saw,
                                       horizon=hb, n_windows=ev.n_windows, step=step)
         except (TrainingError, ValueError) as exc:  # e.g. the data's covariates changed since it was trained

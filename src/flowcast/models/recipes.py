@@ -570,11 +570,14 @@ def forecast_detailed(
         # a statistical champion says how many it needs (newuser22: 'too few for seasonal_naive' of a weekly
         # series of 40 points left the user to guess the 52 of one season)
         single = recipe.components[0] if len(recipe.components) == 1 else {}
-        need = (f" (it needs {min_points(str(single['model']), td.meta.season_length)}"
-                + (": one season)" if single["model"] == "seasonal_naive" else ")")
-                if single.get("type") == "statistical" else "")
+        needs = min_points(str(single["model"]), td.meta.season_length) if single.get("type") == "statistical" else 0
+        need = (f" (it needs {needs}" + (": one season)" if single["model"] == "seasonal_naive" else ")")
+                if needs else "")
+        # 'too few' only of a series shorter than that: one long enough without a forecast (a missing value where
+        # impute = "none", a fit that failed) read '24 observation(s), too few for seasonal_naive (it needs 12)'
+        short_of = pl.col("__n").fill_null(0) < needs if needs else pl.lit(True)
         bad_ids = bad_ids.join(n_obs, on="unique_id", how="left").with_columns(
-            pl.when(pl.col("reason").str.starts_with("no forecast"))
+            pl.when(pl.col("reason").str.starts_with("no forecast") & short_of)
             .then(pl.format("no forecast: {} observation(s), too few for {}{}", pl.col("__n").fill_null(0),
                             pl.lit(recipe.name), pl.lit(need)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
