@@ -514,7 +514,8 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
 @pytest.mark.parametrize(("command", "says"), [
     (["reap"], "which process runs it (.flow-runs/ in the home)"),  # '<home>/.flow-runs/': markdown ate '<home>'
     (["run"], "root of run outputs (default: FLOWCAST_HOME, else ./.flowcast)"),
-    (["validate"], "(default: the configuration's dataset, else the bundled us_employment)"),
+    (["validate"], ("(default: the configuration's dataset, else its one [sources.NAME], else the bundled "
+                   "us_employment)")),
     (["forecast"], ("periods to forecast (default: the source's horizon, else its frequency's; flowcast forecast: "
                     "the production model's own)")),
     (["backfill"], "--models -m <list[str]> with --mode retrain: model families each date trains"),
