@@ -502,4 +502,3 @@ def test_an_error_while_reading_the_dates_for_freq_names_the_files_dataset(tmp_p
     error = last_json(res.stdout)["error"]
     assert error.startswith("source 'meter': unknown time zone tz='Europe/Berln' (did you mean 'Europe/Berlin'?)"), error
     assert "probe" not in res.output
-
