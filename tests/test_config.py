@@ -363,3 +363,26 @@ def test_a_bad_value_names_the_variable_or_the_file_key_that_set_it(tmp_path, mo
     with pytest.raises(ValueError) as err:  # an option names its key, as before
         load_settings(model={"max_steps": "xyz"})
     assert "model.max_steps" in str(err.value) and "from the environment" not in str(err.value)
+
+
+_SHOP = '[sources.{name}]\npath = "w.csv"\nid_cols = ["store"]\ntime_col = "week_end"\ntarget_col = "sales"\nfreq = "1w"\n'
+
+
+@pytest.mark.parametrize(("text", "overrides", "env", "dataset"), [
+    (_SHOP.format(name="shop"), {}, {}, "shop"),  # one source, no dataset: that source
+    (_SHOP.format(name="shop") + _SHOP.format(name="shop2"), {}, {}, "us_employment"),  # several: dataset chooses
+    ('dataset = "m3-yearly"\n' + _SHOP.format(name="shop"), {}, {}, "m3-yearly"),
+    (_SHOP.format(name="shop"), {"dataset": "us_employment"}, {}, "us_employment"),  # --dataset
+    (_SHOP.format(name="shop"), {}, {"FLOWCAST_DATASET": "vic_elecdemand"}, "vic_elecdemand"),
+    ("", {}, {}, "us_employment"),
+])
+def test_a_configuration_of_one_source_runs_it_without_dataset(tmp_path, monkeypatch, text, overrides, env, dataset):
+    """newuser25: `flowcast validate --config shop.toml` (one [sources.shop], no `dataset`) validated the bundled
+    us_employment, and `flowcast run --config shop.toml` would have trained on it for minutes, the declared source
+    unread. One declared source is the default dataset; `dataset`, FLOWCAST_DATASET or --dataset still choose."""
+    monkeypatch.delenv("FLOWCAST_DATASET", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = tmp_path / "shop.toml"
+    cfg.write_text(text)
+    assert load_settings(cfg, home=tmp_path, **overrides).dataset == dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowcast import reporting
-from flowcast.mdtext import md_text
+from flowcast.mdtext import md_plain, md_text
 
 
 @pytest.mark.parametrize(("raw", "escaped"), [
@@ -30,3 +30,9 @@ def test_markdown_table_keeps_its_columns_for_any_id(uid: str) -> None:
     # an unescaped '|' is a column break: every row has exactly the header's three
     assert row.replace("\\|", "").count("|") == 3
     assert "<" not in row and "*promo*" not in row
+
+
+@pytest.mark.parametrize("raw", ["A|B", "*promo*", "store_1_a", "<EU>", "R&D", "&lt;", "a\\_b", "[validation] x_y", "#1 `c`"])
+def test_md_plain_undoes_md_text(raw: str) -> None:
+    """newuser25: `flowcast validate` printed the report's markdown escapes to the terminal."""
+    assert md_plain(f"**{md_text(raw)}**: x") == f"**{raw}**: x"

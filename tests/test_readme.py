@@ -96,3 +96,19 @@ def test_every_option_the_readme_gives_a_command_exists():
                 unknown.add(f"flowcast {m.group(1)} {opt}")
     assert checked >= 40
     assert not unknown, f"options the README gives that the commands do not have: {sorted(unknown)}"
+
+
+def test_the_readme_shows_how_to_read_weeks_dated_by_their_end():
+    """newuser25: `--time-label end` was documented for hour-ending data alone; where weekly data is described the
+    README said nothing of weeks dated by their end (a `week_end` column, pandas' W-SUN). Its example is one line
+    that `flowcast run` parses as written (options and values), near the paragraph on weekly dates."""
+    import shlex
+
+    text = README.read_text(encoding="utf-8")
+    weekly = text.index("weekly dates keep the weekday they are written on")
+    lines = [ln for ln in text[weekly:weekly + 3000].splitlines()
+             if ln.startswith("flowcast run ") and "--time-label end" in ln and "--freq 1w" in ln]
+    assert lines, "no `flowcast run ... --freq 1w --time-label end` line after the README's weekly paragraph"
+    run = get_command(app).commands["run"]  # type: ignore[attr-defined]
+    ctx = run.make_context("run", shlex.split(lines[0].split("#")[0])[2:])
+    assert ctx.params["time_label"] == "end" and ctx.params["freq"] == "1w", ctx.params

@@ -761,7 +761,9 @@ def test_deployments_show_their_time_zone_tags_and_configured_datasets(tmp_path,
     # the list's tab is not 'bundled dataset' over a configured one (ui21: 'shops' under 'bundled dataset')
     titles = [c.get("title") for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"]]
     assert titles == ["bundled or configured dataset", "another dataset, typed in", None]
-    assert {d.parameters["dataset"] for d in deps.values()} == {"us_employment"}  # the configured default
+    # the configured default: the one source the file declares (newuser25: it was us_employment, the file's source
+    # unread unless chosen)
+    assert {d.parameters["dataset"] for d in deps.values()} == {"shop"}
 
 
 # ----------------------------------------------------------------------------------------- log filter

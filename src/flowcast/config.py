@@ -675,6 +675,16 @@ class Settings(BaseSettings):
                              f"({', '.join(sorted(OBJECT_PROTOCOLS))}://bucket/prefix), got {v!r}")
         return v.rstrip("/") if "://" in v else os.path.expanduser(v)  # '~/shared' is the user's, as home is
 
+    @model_validator(mode="after")
+    def _the_one_declared_source(self) -> Settings:
+        """A configuration that declares one source ([sources.NAME]) and names no `dataset` runs that source: it ran
+        the bundled us_employment (148 series, minutes of training) when `flowcast run --config shop.toml` was given
+        no --dataset, the source declared beside it unread (newuser25). Several declared: `dataset` (--dataset)
+        chooses, as before."""
+        if "dataset" not in self.model_fields_set and self.source is None and len(self.sources) == 1:
+            self.dataset = next(iter(self.sources))
+        return self
+
     # -- the shared home: what another machine must read
     @property
     def shared_remote(self) -> bool:

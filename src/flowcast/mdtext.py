@@ -7,6 +7,7 @@ vanished as an HTML tag. `md_text` escapes those characters so the artifact show
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _BACKSLASHED = "\\`*_[]|#"
@@ -23,3 +24,14 @@ def md_text(value: Any) -> str:
         else:
             out.append(_ENTITIES.get(ch, ch))
     return "".join(out)
+
+
+_ESCAPED = re.compile(r"\\([\\`*_\[\]|#])|&(amp|lt|gt);")
+_UNENTITY = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def md_plain(markdown: str) -> str:
+    """A markdown text made with `md_text` as a terminal shows it: each escape undone (`\\_` is `_`, `&lt;` is
+    `<`), the rest as it is. `flowcast validate` prints the data-quality report, which is markdown for the Prefect
+    UI, to a terminal that renders none of it: a setting read `\\[validation\\] ended\\_series`, an id `store\\_1`."""
+    return _ESCAPED.sub(lambda m: m.group(1) if m.group(1) is not None else _UNENTITY[m.group(2)], markdown)

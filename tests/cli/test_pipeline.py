@@ -514,7 +514,8 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
 @pytest.mark.parametrize(("command", "says"), [
     (["reap"], "which process runs it (.flow-runs/ in the home)"),  # '<home>/.flow-runs/': markdown ate '<home>'
     (["run"], "root of run outputs (default: FLOWCAST_HOME, else ./.flowcast)"),
-    (["validate"], "(default: the configuration's dataset, else the bundled us_employment)"),
+    (["validate"], ("(default: the configuration's dataset, else its one [sources.NAME], else the bundled "
+                   "us_employment)")),
     (["forecast"], ("periods to forecast (default: the source's horizon, else its frequency's; flowcast forecast: "
                     "the production model's own)")),
     (["backfill"], "--models -m <list[str]> with --mode retrain: model families each date trains"),
@@ -825,3 +826,34 @@ def test_a_refusal_of_a_missing_file_is_said_whatever_the_as_of_and_tz_given(tmp
     res = runner.invoke(app, [*command, "--data", "gone.csv", *_COLS, "--tz", "Mars/Olympus"], terminal_width=400)
     assert not started and res.exit_code == 2, res.output
     assert "file not found" in res.output and "ZoneInfoNotFoundError" not in res.output, res.output
+
+
+@pytest.mark.parametrize("command", ["run", "forecast"])
+@pytest.mark.parametrize(("published", "said"), [
+    (True, ("unknown dataset 'meters': this home has forecasts of 'meters' (newest as_of 2024-04-07T22:00:00), read "
+           "from a --data file, whose path and columns are not kept; give it again with --dataset meters and the "
+           "options its run had (FILE --dataset meters --id-col ... --time-col ... --target-col ... --freq 1w "
+           "--time-label end), or declare it once as [sources.meters] in a --config file; known datasets: m3-monthly")),
+    (False, "unknown dataset 'meters'; known datasets: m3-monthly"),
+])
+def test_a_dataset_read_from_a_file_is_said_to_need_its_file_before_prefect_starts(tmp_path, monkeypatch, command,
+                                                                                   published, said):
+    """newuser25: after `flowcast run meters.parquet --id-col meter ...`, `flowcast forecast --dataset meters` started
+    Prefect and its flow (~45 s) to fail with `unknown dataset 'meters'; known datasets:` and the bundled ones, as if
+    the home held nothing of it. It is refused before Prefect starts, and where the home published the dataset the
+    error says that it came from a --data file to give again, with the freq and time label its publish recorded."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLOWCAST_CONFIG", raising=False)
+
+    def no_prefect():
+        raise AssertionError("Prefect was started for a dataset that is not known")
+
+    monkeypatch.setattr(cli_pipeline, "_prefect_console", no_prefect)
+    home = tmp_path / "home"
+    if published:
+        rec = home / "published" / "meters" / "20240407T220000.json"
+        rec.parent.mkdir(parents=True)
+        rec.write_text(json.dumps({"dataset": "meters", "as_of": "2024-04-07T22:00:00", "tz": None,
+                                   "time_label": "end", "freq": "1w"}))
+    res = runner.invoke(app, [command, "--dataset", "meters", "--home", str(home)], terminal_width=400)
+    assert res.exit_code == 2 and said in " ".join(res.output.split()), res.output

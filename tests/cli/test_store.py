@@ -540,3 +540,81 @@ def test_no_line_of_the_versions_table_is_cut_at_80_columns(version: str, as_of:
     for word in desc.split():
         assert word in words, (word, text)
     assert version in words and as_of[:10] in words and "1.535" in words, text
+
+
+def _two_datasets(home, tmp_path):
+    """A registry of two datasets: weekly's naive-v1 and theta-v3, weekly2's naive-v2 (in production each)."""
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(home / "models")
+    made = {}
+    for name, dataset in (("naive", "weekly"), ("naive", "weekly2"), ("theta", "weekly")):
+        mv = reg.register(None, name=name, dataset=dataset, kind="statistical", recipe={"kind": "statistical",
+                          "members": [{"kind": "statistical", "name": name, "weight": 1.0}]},
+                          created_at=datetime(2024, 1, 1))
+        made[mv.version] = dataset
+    reg.promote("naive-v1", dataset="weekly")
+    reg.promote("naive-v2", dataset="weekly2")
+    assert made == {"naive-v1": "weekly", "naive-v2": "weekly2", "theta-v3": "weekly"}
+    return reg
+
+
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["naive-v2", "--dataset", "weekly2"], 0, "naive-v2: statistical model of dataset weekly2 (in production)"),
+    (["--dataset", "weekly2"], 0, "naive-v2: statistical model of dataset weekly2 (in production)"),
+    (["-d", "weekly"], 0, "naive-v1: statistical model of dataset weekly (in production)"),
+    (["theta-v3"], 0, "theta-v3: statistical model of dataset weekly"),
+    (["naive-v1", "--dataset", "weekly2"], 1, ("naive-v1 is a model of dataset 'weekly', not 'weekly2' (--dataset): "
+                                               "weekly2's versions: naive-v2 (`flowcast models list --dataset weekly2`)")),
+    (["--dataset", "wekly"], 1, "dataset 'wekly' has no registered model in"),
+    (["naive-v1", "--dataset", "wekly"], 1, "registered datasets: weekly, weekly2"),
+    ([], 1, "this registry holds production models of several datasets ['weekly', 'weekly2']: name one (--dataset)"),
+])
+def test_models_show_takes_dataset_as_the_other_models_commands(tmp_path, _isolated_home, args, code, said):
+    """newuser25: `flowcast models show --dataset X` was refused (`No such option: --dataset`) while `models list`,
+    `history`, `promote` and `rollback` take it. It is accepted: beside a version it checks the version is X's (a
+    version of another dataset names both and X's versions), alone it shows X's production model."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    _two_datasets(_isolated_home, tmp_path)
+    r = CliRunner().invoke(app, ["models", "show", *args], terminal_width=400)
+    assert r.exit_code == code and said in " ".join(r.output.split()), r.output
+
+
+def test_models_show_without_a_version_in_an_empty_home_says_what_to_do(tmp_path, _isolated_home):
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    r = CliRunner().invoke(app, ["models", "show"], terminal_width=400)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 1 and "no dataset has a model in production: name a VERSION" in said, said
+    assert "`flowcast run` trains and registers one" in said, said
+
+
+@pytest.mark.parametrize(("dataset", "noted"), [("weekly2", True), ("weekly", True), (None, False)])
+def test_models_list_of_one_dataset_says_its_numbers_count_the_whole_home(tmp_path, _isolated_home, dataset, noted):
+    """newuser25: version numbers are one count over the home, so a second dataset's first model is `naive-v2` and a
+    user listing that dataset looked for its v1. `models list --dataset D` says so when D's numbers are not 1, 2, ...
+    (weekly's are 1 and 3: weekly2's naive-v2 took 2); the whole home's listing says nothing."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    _two_datasets(_isolated_home, tmp_path)
+    r = CliRunner().invoke(app, ["models", "list", *(["--dataset", dataset] if dataset else [])], terminal_width=200)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert ("version numbers count the registrations of this whole home" in said) is noted, said
+    if noted:
+        assert f"not of {dataset} alone, so {dataset}'s versions are not numbered 1, 2, 3" in said, said
+
+
+@pytest.mark.parametrize(("seqs", "noted"), [([1], False), ([1, 2, 3], False), ([3, 1, 2], False), ([2], True),
+                                             ([1, 3], True), ([], False)])
+def test_the_numbering_note_is_said_only_when_numbers_skip(seqs, noted):
+    from flowcast.cli.store import numbering_note
+
+    assert (numbering_note("d", seqs) is not None) is noted

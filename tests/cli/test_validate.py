@@ -37,6 +37,22 @@ def test_clean_file_exits_0(tmp_path):
     assert rep["status"] == "clean" and rep["rows_in"] == rep["rows_valid"] == 80 and rep["reconciled"]
 
 
+def test_the_report_printed_to_a_terminal_shows_no_markdown_escapes(tmp_path):
+    """newuser25: `flowcast validate` printed the data-quality report's markdown as the UI's artifact has it, escapes
+    and all: `([validation] ended_series = "forecast", ...)` read `(\\[validation\\] ended\\_series = ...)`, and an id
+    `store_1` read `store\\_1`. The terminal gets them as written."""
+    start = date(2020, 1, 1)
+    lines = ["date,id,val"] + [f"{start + timedelta(days=i)},store_1,{i}" for i in range(80)]
+    lines += [f"{start + timedelta(days=i)},store_2,{i}" for i in range(40)]  # ended 40 days before the other
+    p = tmp_path / "obs.csv"
+    p.write_text("\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS], terminal_width=400)
+    said = " ".join(res.stdout.split())
+    assert res.exit_code == 0, res.output
+    assert '([validation] ended_series = "forecast", the default;' in said and "store_2 (last data" in said, said
+    assert "\\" not in res.stdout, res.stdout
+
+
 def test_quarantined_rows_exit_1_and_are_written(tmp_path):
     res = runner.invoke(app, ["validate", "--data", str(write(tmp_path, bad_rows=2)), *FILE_OPTS, "--json"])
     assert res.exit_code == 1, res.output

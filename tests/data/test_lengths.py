@@ -155,3 +155,20 @@ def test_a_note_names_only_the_spans_it_changes():
     assert s.notes == [("80% of the series have at least 60 periods: validation span 30 -> 17, so that they are long "
                        "enough for a network (the shorter ones are forecast by the statistical models that can run on "
                        "them).")]
+
+
+@pytest.mark.parametrize(("lengths", "notes"), [
+    ([2, 3, 1], [("no series has more than 14 periods (the longest has 3): one backtest window scores the first 2 "
+                 "step(s) of the forecasts."),
+                 ("2 of 3 series have fewer than 3 periods: they take no part in the backtest and are forecast by the "
+                 "best candidate that can run on them.")]),
+    ([1, 1, 1], ["80% of the series have at least 1 period: 1 backtest window(s) instead of 2.",
+                 ("3 of 3 series have fewer than 15 periods: they take no part in the backtest and are forecast by the "
+                 "best candidate that can run on them.")]),
+])
+def test_histories_no_longer_than_the_horizon_are_told_why_there_is_one_window(lengths, notes):
+    """newuser25: three days of sales at horizon 14 were told '80% of the series have at least 1 periods: 1 backtest
+    window(s) instead of 2' beside 'no series has more than 14 periods ...: one backtest window scores the first 2
+    step(s)'. The second says why; the first is left out (and '1 period' is singular where it is said)."""
+    b = fit_backtest(lengths, horizon=14, n_windows=2, step=14, share=0.8)
+    assert b.notes == notes

@@ -39,7 +39,8 @@ def said(value: object) -> str:
 
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
-    help="bundled or configured dataset name (default: the configuration's dataset, else the bundled us_employment); "
+    help="bundled or configured dataset name (default: the configuration's dataset, else its one [sources.NAME], else "
+         "the bundled us_employment); "
          "with --data, the name of the file's dataset (default: its file name)")]
 # what is read: CSV (gzipped too; ',', ';', tab or '|' separated), Parquet, Arrow IPC / Feather; no spreadsheet
 # (the help said 'CSV/Parquet': a user with a .tsv.gz or .feather export did not know it was read)

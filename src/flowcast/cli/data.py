@@ -31,6 +31,7 @@ from flowcast.cli.common import (
     source_options,
 )
 from flowcast.errors import DataValidationError, FlowcastError
+from flowcast.mdtext import md_plain
 
 
 @app.command("validate")
@@ -65,7 +66,8 @@ def validate_cmd(
             raise
         failure = exc
 
-    (console if json_out else out).print(report.to_markdown(), markup=False, highlight=False)
+    # the report is the UI's markdown; a terminal renders none of it, so its escapes are undone (`\_`: `_`)
+    (console if json_out else out).print(md_plain(report.to_markdown()), markup=False, highlight=False)
     for line in [] if failure else stale:
         console.print(f"warning: {line}", highlight=False)
     if json_out:

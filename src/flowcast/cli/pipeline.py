@@ -113,12 +113,27 @@ def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str
     labels the refusal's events and names its quarantine folder, so that they say the as_of a run's failure says
     and a later run of that key supersedes the file (it was `all/`, which no run writes, kept until gc)."""
     key = as_of if as_of is not None else started
+    _check_dataset_known(settings, flow_name, key)
     said = nothing_to_run_said(settings, as_of, key=key)
     if said is not None:
         from flowcast.errors import DataValidationError
 
         _announce_run_refused(_dataset_of(settings), flow_name, key, said)
         raise DataValidationError(said)
+
+
+def _check_dataset_known(settings: Any, flow_name: str, key: datetime | None) -> None:
+    """An unknown dataset (no --data, no [sources.NAME], not bundled) refused before a Prefect server and the flow
+    start: `flowcast forecast --dataset meters` after a run of meters.parquet failed inside its flow run, ~45 s on."""
+    from flowcast.data.datasets import BUNDLED_DATASETS, resolve_source
+
+    if settings.source is not None or settings.dataset in settings.sources or settings.dataset in BUNDLED_DATASETS:
+        return
+    try:
+        resolve_source(settings)
+    except ConfigError as exc:
+        _announce_run_refused(settings.dataset, flow_name, key, str(exc))
+        raise
 
 
 def command_started(now: datetime) -> datetime:

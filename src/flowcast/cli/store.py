@@ -424,6 +424,8 @@ def models_list(
     for table in _versions_tables(rows, out.width):
         out.print(table)
     console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
+    if dataset is not None and (note := numbering_note(dataset, [v.seq for v in listed])):
+        console.print(note, highlight=False, soft_wrap=True)
     if verify:
         for version, files in damaged.items():
             for problem in files:
@@ -433,6 +435,18 @@ def models_list(
                          "to do)" if damaged else "all whole"), highlight=False, soft_wrap=True)
         if damaged:
             raise typer.Exit(1)
+
+
+def numbering_note(dataset: str, seqs: list[int]) -> str | None:
+    """What `models list --dataset D` says when D's version numbers are not 1, 2, 3, ...: the number after `-v` is
+    one count over the whole home (every dataset and model, never reused), so that a version name alone names one
+    model (`models show naive-v2`, `models promote`, a published row's model_version). A user listing a second
+    dataset's models saw its first as `naive-v2` and looked for a v1 (newuser25)."""
+    if not seqs or sorted(seqs) == list(range(1, len(seqs) + 1)):
+        return None
+    return (f"note: version numbers count the registrations of this whole home (every dataset and model, never "
+            f"reused), not of {dataset} alone, so {dataset}'s versions are not numbered 1, 2, 3, ...: the numbers "
+            "order them, and a version's name alone names it (`flowcast models show VERSION`)")
 
 
 def _damaged_files(reg: Any, mv: Any) -> list[str]:
@@ -490,21 +504,26 @@ WHAT_MIN = 16  # the narrowest 'what it is' column of `models list` (whole words
 @models_app.command("show")
 @cli_errors
 def models_show(
-    version: Annotated[str, typer.Argument(help="a version from `flowcast models list`")],
+    version: Annotated[str | None, typer.Argument(
+        help="a version from `flowcast models list` (default: the production model of --dataset)")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", "-d", help="the dataset the version is of (checked); without VERSION: show its production "
+                                "model (default: the only dataset with one)")] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="everything recorded, as one JSON object (calibration "
                                                           "quantiles, training configuration, paths)")] = False,
 ) -> None:
     """One version in words: its kind, what it is, its members and weights, fallback, intervals, backtest
-    scores, and the data it was trained on (source, as_of, fingerprint). `--json`: everything recorded (the
-    whole recipe with its interval calibration, the training configuration), for scripts. Exit 1 when the
-    version's files are damaged or missing (each named), as `flowcast forecasts --verify`."""
+    scores, and the data it was trained on (source, as_of, fingerprint). Without VERSION: the production model
+    of --dataset (of the only dataset that has one). `--json`: everything recorded (the whole recipe with its
+    interval calibration, the training configuration), for scripts. Exit 1 when the version's files are damaged
+    or missing (each named), as `flowcast forecasts --verify`."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
-    mv = reg.get(version)
+    mv = _shown_version(reg, version, dataset, missing_home_hint(settings, reg.location))
     prods, _ = _productions(reg)
     record = {**mv.to_dict(), "production_of": sorted(d for d, v in prods.items() if v == mv.version)}
     from flowcast.models.recipes import damaged_network_files
@@ -517,6 +536,40 @@ def models_show(
         out.print("\n".join(model_text(record)), highlight=False, soft_wrap=True)  # lines whole, the terminal wraps
     if record["damaged_files"]:  # it said DAMAGED and exited 0: a script checking a version saw it whole
         raise typer.Exit(1)
+
+
+def _shown_version(reg: Any, version: str | None, dataset: str | None, home_hint: str = "") -> Any:
+    """The version `models show` shows: VERSION (when --dataset is given too, it must be of that dataset), else the
+    production model of --dataset, else of the only dataset that has one. `models show --dataset D` was refused
+    ('No such option: --dataset') while every other models command takes it; a version of another dataset, or a
+    dataset without models, is told with the versions and datasets there are."""
+    if version is not None:
+        mv = reg.get(version)
+        if dataset is not None and mv.dataset != dataset:
+            mine = [v.version for v in reg.list(dataset=dataset)]
+            theirs = (f"{dataset}'s versions: {', '.join(mine[-10:])} (`flowcast models list --dataset {dataset}`)"
+                      if mine else _no_models_of(reg, dataset))
+            raise RegistryError(f"{version} is a model of dataset {mv.dataset!r}, not {dataset!r} (--dataset): "
+                                f"{theirs}; drop --dataset to show {version}")
+        return mv
+    if dataset is not None and not reg.list(dataset=dataset):
+        raise RegistryError(_no_models_of(reg, dataset))
+    mv = reg.production(dataset)
+    if mv is None:
+        which = f"dataset {dataset!r} has" if dataset else "no dataset has"
+        known = [v.version for v in reg.list(dataset=dataset)]
+        raise RegistryError(f"{which} a model in production: name a VERSION to show"
+                            + (f" ({', '.join(known[-10:])}; `flowcast models list`)" if known else
+                               f" (no model is registered in {reg.location}{home_hint}; `flowcast run` trains and "
+                               "registers one)"))
+    return mv
+
+
+def _no_models_of(reg: Any, dataset: str) -> str:
+    """A dataset with no registered model, said with the datasets that have some (a typo in --dataset)."""
+    others = sorted({v.dataset for v in reg.list() if v.dataset})
+    return (f"dataset {dataset!r} has no registered model in {reg.location}"
+            + (f"; registered datasets: {', '.join(others)}" if others else ""))
 
 
 # `models history`'s words on its order (stderr, above the events): each event's time is its run's start (the `at` a

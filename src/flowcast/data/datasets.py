@@ -155,7 +155,30 @@ def resolve_source(settings: Settings) -> SourceConfig:
     if name in BUNDLED_DATASETS:
         return BUNDLED_DATASETS[name].source(settings.cache_dir)
     known = sorted({*BUNDLED_DATASETS, *settings.sources})
-    raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(known)}")
+    raise ConfigError(f"unknown dataset {name!r}{_read_from_a_file(settings, name)}; known datasets: "
+                      f"{', '.join(known)}")
+
+
+def _read_from_a_file(settings: Settings, name: str) -> str:
+    """What an unknown dataset that this home published is: a `--data` file's, whose path and columns no
+    configuration keeps. After `flowcast run meters.parquet --id-col meter ...`, `flowcast forecast --dataset meters`
+    was told `unknown dataset 'meters'; known datasets:` and the bundled ones, as if nothing of it were here."""
+    from flowcast.ops.quiet import published_time_label, published_tz
+
+    try:
+        found = published_time_label(settings.home, name)
+        tz = published_tz(settings.home, name) if found is not None else None
+    except Exception:  # noqa: BLE001 - an unreadable record leaves the plain error
+        return ""
+    if found is None:
+        return ""
+    label, freq, as_of = found
+    recorded = " ".join(f"--{k} {v}" for k, v in (("freq", freq), ("tz", tz)) if v)
+    recorded += " --time-label end" if label == "end" else ""
+    return (f": this home has forecasts of {name!r} (newest as_of {as_of}), read from a --data file, whose path and "
+            f"columns are not kept; give it again with --dataset {name} and the options its run had (FILE "
+            f"--dataset {name} --id-col ... --time-col ... --target-col ...{' ' + recorded if recorded else ''}), or "
+            f"declare it once as [sources.{name}] in a --config file")
 
 
 def _with_file_zone(src: SourceConfig) -> SourceConfig:

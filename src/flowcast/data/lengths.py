@@ -45,8 +45,9 @@ def _who_has(lengths: Sequence[int], n: int, share: float) -> str:
     the shortest series that can take part, how many do ('2 of 5 series have ...', not '80% ...')."""
     count = sum(1 for x in lengths if int(x) >= n)
     if count >= max(1, math.ceil(share * len(lengths))):
-        return f"{share:.0%} of the series have at least {n} periods"
-    return f"only {count} of {len(lengths)} series have at least {n} periods (the share {share:.0%} is out of reach)"
+        return f"{share:.0%} of the series have at least {n} period{'s' * (n != 1)}"
+    return (f"only {count} of {len(lengths)} series have at least {n} period{'s' * (n != 1)} (the share {share:.0%} "
+            "is out of reach)")
 
 
 @dataclass
@@ -168,9 +169,11 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
             k = _windows_that_fit(n, horizon=horizon, n_windows=n_windows, step=step)
     need = horizon + (k - 1) * step + 1
     out = BacktestSpans(k, step, need, horizon=horizon)
-    if k != n_windows:
-        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window(s) instead of {n_windows}.")
     longest = max((int(x) for x in lengths), default=0)
+    # no series is longer than the horizon: the note below says why there is one window (newuser25: 3 days of sales
+    # at horizon 14 were also told '80% of the series have at least 1 periods: 1 backtest window(s) instead of 2')
+    if k != n_windows and not 2 <= longest <= horizon:
+        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window(s) instead of {n_windows}.")
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1
         out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
