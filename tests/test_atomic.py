@@ -165,4 +165,3 @@ def test_written_files_and_registered_versions_have_the_umasks_permissions(tmp_p
     assert stat.S_IMODE(mv.path.parent.stat().st_mode) == 0o777 & ~umask  # the version's folder
     pointers = [p for p in (tmp_path / "models").iterdir() if p.is_file() and p.suffix == ".json"]
     assert pointers and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in pointers)
-
