@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import polars as pl
 import pytest
 
@@ -30,6 +32,35 @@ def test_unwritable_folder_is_a_storage_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StorageError, match="could not write"):
         atomic_write_parquet(pl.DataFrame({"a": [1]}), blocker / "sub" / "x.parquet")
+
+
+def _raised_from(outer: Exception, inner: BaseException) -> Exception:
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            raise outer from exc
+    except Exception as raised:  # noqa: BLE001 - the chained error itself
+        return raised
+
+
+@pytest.mark.parametrize(("exc", "full"), [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
+    (OSError(errno.EFBIG, "File too large"), True),  # ulimit -f
+    (pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)"), True),
+    (RuntimeError("training failed: OSError: [Errno 28] No space left on device"), True),  # a child's log
+    # a wrapper naming neither (a PublishError's message without the errno), raised from the full disk
+    (_raised_from(RuntimeError("could not write x"), OSError(errno.ENOSPC, "full")), True),
+    (OSError(errno.EIO, "Input/output error"), False),
+    (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), False),
+    (_raised_from(RuntimeError("could not write x"), OSError(errno.EIO, "Input/output error")), False),
+    (None, False),
+])
+def test_no_room_is_a_full_disk_however_it_is_wrapped(exc, full):
+    from flowcast.atomic import no_room
+
+    assert no_room(exc) is full
 
 
 def test_atomic_file_keeps_the_old_content_when_the_writer_fails(tmp_path):

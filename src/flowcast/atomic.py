@@ -28,6 +28,27 @@ import polars as pl
 
 from flowcast.errors import StorageError
 
+# a full disk as other layers say it: polars' and Rust's ('os error 28'), a child process's log ('[Errno 28]'), and
+# flowcast's own errors ('no space left on device (the disk is full)')
+FULL_DISK_MARKS = ("no space left on device", "[errno 28]", "os error 28", "(the disk is full)")
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a full quota, a file-size limit (ulimit -f)
+
+
+def no_room(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from, is a write that found no room: a full disk (ENOSPC), a
+    quota (EDQUOT) or a file-size limit (EFBIG), said by its errno or by a wrapper's text (`FULL_DISK_MARKS`).
+    Not transient: none frees itself in the seconds of a task's retries."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if getattr(exc, "errno", None) in _NO_ROOM:
+            return True
+        text = str(exc).lower()
+        if any(m in text for m in FULL_DISK_MARKS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
 
 def storage_error(path: Path, exc: BaseException) -> StorageError:
     """A failed write of `path` as one sentence: the path, and 'no space left' for a full disk
@@ -37,7 +58,7 @@ def storage_error(path: Path, exc: BaseException) -> StorageError:
         text = " ".join(str(first[-1] if isinstance(first, tuple) else first).split())
     else:
         text = " ".join(str(exc).split())
-    full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in text or "No space left" in text
+    full = getattr(exc, "errno", None) == errno.ENOSPC or any(m in text.lower() for m in FULL_DISK_MARKS)
     why = "no space left on device (the disk is full)" if full else text
     return StorageError(f"could not write {path}: {why}; the previous file, if any, is intact")
 

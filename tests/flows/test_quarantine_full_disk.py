@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 from datetime import UTC, datetime
+from pathlib import Path
 
+import polars as pl
 import pytest
 from prefect import flow
 
-from flowcast.atomic import atomic_file
+from flowcast.atomic import atomic_file, atomic_write_parquet
 from flowcast.config import load_settings
 from flowcast.data import validate as validate_mod
 from flowcast.errors import DataValidationError, StorageError
@@ -22,6 +24,18 @@ def _disk_full(frame, path):
     with atomic_file(path) as fh:
         fh.write(b"PAR1")  # some bytes out, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _write_failing(error: BaseException, attempts: list[Path]):
+    """An atomic_write_parquet whose write fails with `error` after some bytes, each attempt recorded."""
+
+    def write(frame, path):
+        attempts.append(Path(path))
+        with atomic_file(path) as fh:
+            fh.write(b"PAR1")
+            raise error
+
+    return write
 
 
 def _settings(tmp_path, text: str):
@@ -44,7 +58,7 @@ def test_a_run_refused_on_a_full_disk_says_the_refusal_and_the_unwritten_quarant
     3 retries naming the disk alone (`could not write ...: no space left on device`), never the refusal. It fails
     with the refusal first now, then why there is no file (as the command's check before Prefect says it)."""
     monkeypatch.setattr(validate_mod, "atomic_write_parquet", _disk_full)
-    # the task's 3 retries, without their backoff
+    # the task's retries (none for a full disk, `test_a_full_disk_is_written_once`), without their backoff
     monkeypatch.setattr(tasks, "quarantine_task", tasks.quarantine_task.with_options(retry_delay_seconds=0))
     settings = _settings(tmp_path, text)
 
@@ -79,3 +93,54 @@ def test_a_run_that_would_go_on_still_fails_on_the_disk(tmp_path, monkeypatch):
     with pytest.raises((StorageError, OSError)) as err:
         read_it()
     assert not isinstance(err.value, DataValidationError) and "no space left on device" in str(err.value)
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    OSError(errno.EFBIG, "File too large"),  # a file-size limit (ulimit -f)
+    OSError(errno.EDQUOT, "Disk quota exceeded"),
+    # polars' wrapping of it: no errno, Rust's text
+    pl.exceptions.ComputeError("failed to write parquet: No space left on device (os error 28)"),
+], ids=["ENOSPC", "EFBIG", "EDQUOT", "polars"])
+def test_a_full_disk_is_written_once(tmp_path, monkeypatch, error):
+    """faults25: a refusal on a full disk waited through the task's 3 retries (~14 s with their backoff, each writing
+    the file again) before it said the same: a full disk is no transient I/O error. One attempt, then the refusal."""
+    attempts: list[Path] = []
+    monkeypatch.setattr(validate_mod, "atomic_write_parquet", _write_failing(error, attempts))
+    monkeypatch.setattr(tasks, "quarantine_task", tasks.quarantine_task.with_options(retry_delay_seconds=0))
+    settings = _settings(tmp_path, "date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n")
+
+    @flow(name="full-disk-once")
+    def read_it() -> None:
+        load_data(settings, datetime(2024, 1, 5, tzinfo=UTC))
+
+    with pytest.raises(DataValidationError, match="could not be written") as err:
+        read_it()
+    assert len(attempts) == 1, attempts
+    assert list(attempts[0].parent.iterdir()) == []  # no partial file, no temp file
+    assert "Free space there and run again" in str(err.value)
+
+
+def test_a_transient_write_error_is_still_retried(tmp_path, monkeypatch):
+    """The retries stay for what may pass (an I/O error of a network file system): EIO once, then the file."""
+    attempts: list[Path] = []
+    failing = _write_failing(OSError(errno.EIO, "Input/output error"), attempts)
+
+    def eio_once(frame, path):
+        if not attempts:
+            failing(frame, path)
+        attempts.append(Path(path))
+        return atomic_write_parquet(frame, path)
+
+    monkeypatch.setattr(validate_mod, "atomic_write_parquet", eio_once)
+    monkeypatch.setattr(tasks, "quarantine_task", tasks.quarantine_task.with_options(retry_delay_seconds=0))
+    settings = _settings(tmp_path, "date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n")
+
+    @flow(name="eio-retried")
+    def read_it() -> None:
+        load_data(settings, datetime(2024, 1, 5, tzinfo=UTC))
+
+    with pytest.raises(DataValidationError) as err:  # refused (every row quarantined), with its file written
+        read_it()
+    assert len(attempts) == 2 and attempts[1].exists(), attempts
+    assert f"the rows and their reasons: {attempts[1]}" in str(err.value)

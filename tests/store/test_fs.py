@@ -143,4 +143,6 @@ def test_a_lost_lock_is_not_retried_by_the_io_tasks():
         return SimpleNamespace(result=result)
 
     assert not _transient(None, None, state(LockLostError("lost the lock s3://b/models/.lock")))
-    assert _transient(None, None, state(StorageError("could not write x: no space left on device")))
+    assert _transient(None, None, state(StorageError("could not write x: Input/output error")))
+    # faults25: nor is a full disk, whatever wraps it (tests/flows/test_publish_full_disk.py)
+    assert not _transient(None, None, state(StorageError("could not write x: no space left on device")))

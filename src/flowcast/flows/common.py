@@ -662,7 +662,7 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
 
 
 def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result: Any, exc: BaseException) -> None:
-    """Where the quarantine file could not be written (`exc`: a full disk, after the task's retries) and validation
+    """Where the quarantine file could not be written (`exc`: a full disk, which the task does not retry) and validation
     refuses the data (every row quarantined, or more than the threshold), raise the refusal with why there is no file
     (`validate.quarantine_unwritten`, as a command's check before Prefect says it), after its data-quality artifact
     and event: the run failed naming the disk alone, never the refusal. Returns where the run would go on."""
@@ -708,7 +708,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     folder = quarantine_folder(settings.quarantine_dir, source.name, as_of_label(ingested.as_of))
     try:
         where = tasks.quarantine_task(result, folder)
-    except (StorageError, OSError) as exc:  # a full disk, after the task's retries
+    except (StorageError, OSError) as exc:  # a full disk (not retried), or an I/O error after the task's retries
         _refuse_unwritten(settings, source.name, as_of, result, exc)
         raise  # the run would go on with these rows left out: it needs its quarantine file
     if settings.shared:  # the quarantine any machine reads: shared/quarantine/<source>/<as_of>

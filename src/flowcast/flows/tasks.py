@@ -53,7 +53,10 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     lock (LockLostError: a publish refused because another writer took the registry's lock, which
     each retry rewrote the file for and was refused again); nor a PostgreSQL store's ALTER TABLE that waited
     store.pg_wait_s for the sessions holding its tables (StoreLockWaitError: a person must end them; 3 retries took
-    over 3 minutes to fail with the same message)."""
+    over 3 minutes to fail with the same message); nor a write that found no room (`atomic.no_room`: a full disk,
+    a quota, a file-size limit, whatever wraps it), which no retry's seconds free: a full disk's quarantine refusal
+    waited through 3 retries (~14 s) to say the same."""
+    from flowcast.atomic import no_room
     from flowcast.errors import FlowcastError, LockLostError, StoreLockWaitError
 
     try:
@@ -61,9 +64,9 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     except (LockLostError, StoreLockWaitError):
         return False
     except FlowcastError as exc:
-        return exc.exit_code != 2
-    except Exception:  # noqa: BLE001 - anything else (OSError, network) may be transient
-        return True
+        return exc.exit_code != 2 and not no_room(exc)
+    except Exception as exc:  # noqa: BLE001 - anything else (OSError, network) may be transient
+        return not no_room(exc)
     return False
 
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from flowcast.atomic import atomic_copy, atomic_file, atomic_write_text
+from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import DistributedConfig, ModelConfig
 from flowcast.errors import ModelFileError, StorageError, TrainingError, TrainingStoppedError
 
@@ -447,7 +447,7 @@ def launch_command(n_devices: int, args: list[str]) -> list[str]:
 def _full_disk(log_tail: str) -> str | None:
     """Why a training process could not write its files, from its log (a full disk, a file-size
     limit), or None."""
-    if any(m in log_tail for m in ("No space left on device", "[Errno 28]", "os error 28")):
+    if any(m in log_tail.lower() for m in FULL_DISK_MARKS):
         return "no space left on device (the disk is full)"
     if any(m in log_tail for m in ("File too large", "[Errno 27]")):
         return "file too large (a file-size limit)"
