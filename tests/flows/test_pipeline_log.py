@@ -78,3 +78,15 @@ def test_the_too_short_for_a_network_line_counts_one_series_in_the_singular(shor
     from flowcast.flows.common import network_short_line
 
     assert network_short_line(short, 6, 7) == said
+
+
+@pytest.mark.parametrize(("short", "ids", "named"), [
+    (1, ["Leipzig"], "(Leipzig)"),
+    (5, ["a", "b", "c", "d", "e"], "(a, b, c, d, e)"),
+    (1_207, ["a", "b", "c", "d", "e"], "(a, b, c, d, e and 1,202 more)"),
+])
+def test_the_too_short_for_a_network_line_names_the_series(short, ids, named):
+    """ui25: the line counted the series without naming one: the first 5 by id, then how many more."""
+    from flowcast.flows.common import network_short_line
+
+    assert f"fewer than the 7 periods a network needs {named}: the statistical" in network_short_line(short, 5000, 7, ids)

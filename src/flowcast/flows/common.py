@@ -842,8 +842,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
         log.warning(line[0].upper() + line[1:])
-    if summary.network_short:
-        log.info(network_short_line(summary.network_short, td.n_series, td.meta.min_length))
+    # said only where a network is to train (ui25: `--models none` said it of a run that trains none)
+    if summary.network_short and (settings.model.cells or settings.tuning.enabled):
+        log.info(network_short_line(summary.network_short, td.n_series, td.meta.min_length,
+                                    getattr(summary, "network_short_ids", None)))
     return LoadedData(
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
@@ -874,12 +876,16 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
     return lost_series(ids, present, prev)
 
 
-def network_short_line(short: int, n_series: int, min_length: int) -> str:
+def network_short_line(short: int, n_series: int, min_length: int, ids: Sequence[str] | None = None) -> str:
     """The run's log line for the series too short for a network ('1 of 6 series has ...': it said 'have' and
-    'them' of one series)."""
+    'them' of one series), naming them: `ids`, the first 5 (`PreprocessSummary.network_short_ids`), then 'and K
+    more' (ui25: it named none)."""
+    from flowcast.data.validate import some_named
+
     one = short == 1
+    named = f" ({some_named(short, ids)})" if ids else ""
     return (f"{short} of {n_series} series {'has' if one else 'have'} fewer than the {min_length} periods a network "
-            f"needs: the statistical models that can run on {'it forecast it' if one else 'them forecast them'}")
+            f"needs{named}: the statistical models that can run on {'it forecast it' if one else 'them forecast them'}")
 
 
 def future_notes(summary: Any) -> list[str]:

@@ -264,7 +264,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 26 = newuser22: sub-daily wall times read without a tz whose skipped daylight-saving hour is a gap longer than
 # max_gap (15-minute data: 4 periods) are told so (tz_hint) and each cut series' reason names the --tz that reads it;
 # a gap that is the repeated autumn hour quarantined as time_ambiguous names --ambiguous infer the same way
-PREPROCESS_VERSION = 26
+# 27 = ui25: the summary names the first 5 series too short for a network (network_short_ids), for the log and report
+PREPROCESS_VERSION = 27
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
