@@ -121,3 +121,13 @@ def test_the_published_line_names_the_model_as_the_receipt_does(version, named):
     line = published_line(receipt, datetime(2019, 7, 1), "hybrid", version)
     assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 00:00 {named} "
                     "/h/part-1.parquet (DuckDB views in /h/forecasts.duckdb)")
+
+
+@pytest.mark.parametrize(("name", "kind", "said"), [
+    ("gru", "network", "Registered gru (network) as gru-v3"),
+    ("hybrid", "hybrid", "Registered hybrid as hybrid-v3"),  # it read 'Registered hybrid (hybrid) as hybrid-v1'
+])
+def test_the_registered_line_names_a_kind_that_is_not_the_name(name, kind, said):
+    from flowcast.flows.pipeline import registered_line
+
+    assert registered_line(name, kind, f"{name}-v3") == said

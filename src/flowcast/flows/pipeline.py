@@ -230,7 +230,9 @@ class _Builder:
                         s_ = warm_settings(sc.member_settings[key], self.run_dir / f"{key}-backtest")
                         how = (f", from its backtest weights (at most {s_.model.max_steps} steps)" if s_.model.init_from
                                else "")
-                        self.log.info(f"Training {key} on all data up to {self.as_of:%Y-%m-%d} for production{how}")
+                        # named as its task and its 'Trained gru all data' line name it (it said 'rnn-s0', ui25)
+                        self.log.info(f"Training {sc.labels[key]} on all data up to {self.as_of:%Y-%m-%d} for "
+                                      f"production{how}")
                         self.trained[key] = _train_member(td, s_, self.run_dir / key, member.cell,
                                                           task_label(sc.labels[key], final=True), self.scope).path
                     dest = art_dir / "members" / key
@@ -409,7 +411,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
         fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then, pin=pin,
     )
     registered[name] = mv.version
-    log.info(f"Registered {name} ({recipe.kind}) as {mv.version}")
+    log.info(registered_line(name, recipe.kind, mv.version))
     return mv
 
 
@@ -816,3 +818,9 @@ def retrain_flow(
         duckdb=str(receipt.duckdb_path) if receipt.duckdb_path else None,
         note=" ".join(notes),
     )
+
+
+def registered_line(name: str, kind: str, version: str) -> str:
+    """The run's log line for a registered model, its kind named where that says more than its name ('Registered
+    gru (network) as gru-v1'; it read 'Registered hybrid (hybrid) as hybrid-v1', ui25)."""
+    return f"Registered {name}{f' ({kind})' if kind != name else ''} as {version}"
