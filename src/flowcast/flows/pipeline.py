@@ -247,7 +247,7 @@ class _Builder:
         intervals = {name: cand.calibration, **{s: fallback_cal[s] for s in fallback if s != name}}
         extra = {"horizon": h, "metric": metric, "season_length": td.meta.season_length}
         if len(cand.spec.groups) > 1:
-            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({metric})")
+            extra["weights_note"] = cand.spec.note or learned_weights_note(ev.n_windows, metric)
         recipe = Recipe(name=name, kind=kind_of(comps_out), components=comps_out, weights=weights,
                         fallback=[s for s in fallback if s != name], intervals=intervals,
                         base=art_dir if any(c["type"] == "network" for c in comps_out) else None, extra=extra)
@@ -824,3 +824,11 @@ def registered_line(name: str, kind: str, version: str) -> str:
     """The run's log line for a registered model, its kind named where that says more than its name ('Registered
     gru (network) as gru-v1'; it read 'Registered hybrid (hybrid) as hybrid-v1', ui25)."""
     return f"Registered {name}{f' ({kind})' if kind != name else ''} as {version}"
+
+
+def learned_weights_note(n_windows: int, metric: str) -> str:
+    """How a combination's weights were fitted, as its description says it ('weights learned on 2 backtest windows
+    (MASE)'; it read 'window(s) (mase)' in the decision artifact, ui25)."""
+    from flowcast.evaluation.metrics import metric_name
+
+    return f"learned on {n_windows} backtest window{'s' if n_windows != 1 else ''} ({metric_name(metric)})"
