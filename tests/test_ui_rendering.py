@@ -80,7 +80,7 @@ def test_leaderboard_rank_first_published_marked_no_python_values():
     rows = reporting.leaderboard_rows(board, published="theta")
     assert list(rows[0])[:3] == ["rank", "model", "published"]
     assert rows[0]["published"] == "✔ published" and rows[1]["published"] == ""
-    assert rows[1]["rank"] == "not ranked" and rows[1]["mase"] == ""
+    assert rows[1]["rank"] == "not ranked" and rows[1]["MASE"] == ""
     assert "None" not in str(rows) and "False" not in str(rows) and "True" not in str(rows)
     assert "finite" not in rows[0] and "note" not in rows[0]  # the details' (rank says it; a note does not wrap)
     details = reporting.leaderboard_details_markdown(board, "mase", published="theta")
@@ -88,9 +88,9 @@ def test_leaderboard_rank_first_published_marked_no_python_values():
 
 
 @pytest.mark.parametrize(("metric", "scores"), [
-    ("rmsse", ["rmsse", "smape", "mase"]),  # intermittent data: ranked on RMSSE, which came third
-    ("mase", ["mase", "smape", "rmsse"]),
-    ("mae", ["mae", "smape", "mase", "rmsse"]),  # MAE is the details', but a board ranked on it shows it
+    ("rmsse", ["RMSSE", "sMAPE", "MASE"]),  # intermittent data: ranked on RMSSE, which came third
+    ("mase", ["MASE", "sMAPE", "RMSSE"]),
+    ("mae", ["MAE", "sMAPE", "MASE", "RMSSE"]),  # MAE is the details', but a board ranked on it shows it
 ])
 def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
     # ranked on RMSSE, the table read smape, mase, rmsse: mase first and out of order (croston 0.95 above adida
@@ -100,8 +100,8 @@ def test_leaderboard_shows_the_score_it_is_ranked_by_first(metric, scores):
                           "mae": [1.2248, 1.2065]})
     rows = reporting.leaderboard_rows(board, published="croston", metric=metric)
     assert list(rows[0]) == ["rank", "model", "published", "kind", *scores]
-    assert rows[0][metric] == reporting._sig(board[metric][0]) and rows[1]["rmsse"] == 0.678  # moved, not changed
-    assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["smape", "mase", "rmsse"]
+    assert rows[0][scores[0]] == reporting._sig(board[metric][0]) and rows[1]["RMSSE"] == 0.678  # moved, not changed
+    assert list(reporting.leaderboard_rows(board, published="croston")[0])[4:] == ["sMAPE", "MASE", "RMSSE"]
 
 
 # a board as `candidate_board` makes it: 18 columns with the published mark, past the page's edge in the UI
@@ -120,9 +120,10 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     and notes were out of sight, MAE and RMSE read 47.2576 and 104.1454. The table keeps the ranked score, the other
     relative scores and the intervals', to 4 significant digits as the log prints them; the details the rest."""
     rows = reporting.leaderboard_rows(FULL_BOARD, published="damped", metric="mase")
-    assert list(rows[0]) == ["rank", "model", "published", "kind", "mase", "smape", "rmsse",
-                             "coverage80", "coverage95", "msis"]
-    assert [r["msis"] for r in rows] == [5.828, 12.66, ""] and rows[0]["smape"] == 1.413 and rows[0]["mase"] == 0.5187
+    # ui25: headed as the details and realized accuracy write them (they read 'mase', 'smape', 'msis')
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "MASE", "sMAPE", "RMSSE",
+                             "coverage80", "coverage95", "MSIS"]
+    assert [r["MSIS"] for r in rows] == [5.828, 12.66, ""] and rows[0]["sMAPE"] == 1.413 and rows[0]["MASE"] == 0.5187
     md = reporting.leaderboard_details_markdown(FULL_BOARD, "mase", published="damped", unit="thousands of persons",
                                                 table_link="[leaderboard-x](/artifacts/key/leaderboard-x)")
     assert md.startswith("## Leaderboard details, ranked by snaive MASE") and "[leaderboard-x](" in md
@@ -149,7 +150,7 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     (("coverage80", "coverage95", "msis"), [],
      ("No candidate has a coverage80 or coverage95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
      "it was scored on, so those columns are left out.")),
-    ((), ["coverage80", "coverage95", "msis"], ""),
+    ((), ["coverage80", "coverage95", "MSIS"], ""),
 ])
 def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, said):
     """ui20: a one-window backtest of a short history left no candidate 95% intervals to score; the leaderboard showed
@@ -157,7 +158,7 @@ def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, sa
     is left out and the description says so; a column some candidate has stays, empty where one has none."""
     board = FULL_BOARD.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in empty))
     rows = reporting.leaderboard_rows(board, published="damped", metric="mase")
-    assert list(rows[0]) == ["rank", "model", "published", "kind", "mase", "smape", "rmsse", *kept]
+    assert list(rows[0]) == ["rank", "model", "published", "kind", "MASE", "sMAPE", "RMSSE", *kept]
     assert reporting.empty_intervals_sentence(board) == said
     text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
                                                        "damped", "damped-v2", empty=said)

@@ -139,10 +139,13 @@ def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
     forecasts were published, its kind, the score it is ranked by (`metric`: RMSSE on data classed
     intermittent, where it came after sMAPE and MASE, whose order then read as the ranking's), the other
     relative scores (sMAPE, MASE, RMSSE) and the intervals' coverage and MSIS, each to 4 significant digits
-    as the log and the CLI print them; no Python values (an unranked candidate reads 'not ranked', a missing
+    as the log and the CLI print them, each headed by its name as written (ui25: 'mase', 'smape', 'msis' beside
+    the details' 'MAE' and realized accuracy's 'MASE'); no Python values (an unranked candidate reads 'not ranked', a missing
     score is empty). MAE, RMSE, the windows, weights and notes are the details' (`leaderboard_details_markdown`).
     `mark`: what the `published` column says of that model (a refused run's winner: `WITHDRAWN_MARK`). An interval
     column no candidate has a value in is left out (`empty_interval_scores`; the description says so)."""
+    from flowcast.evaluation.metrics import metric_name
+
     out = []
     empty = empty_interval_scores(board)
     for row in board.to_dicts():
@@ -154,7 +157,7 @@ def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
         first = [metric] if metric is not None and metric in row else []
         for k in (*first, *(m for m in (*BOARD_SCORES, *BOARD_INTERVALS)
                             if m in row and m not in first and m not in empty)):
-            cells[k] = _plain(_sig(row[k]))
+            cells[metric_name(k)] = _plain(_sig(row[k]))  # headed as the details and realized accuracy write them
         out.append(cells)
     return out
 

@@ -120,10 +120,12 @@ def test_short_series_are_kept_and_marked_for_the_network():
     td, s = preprocess(valid, source(), settings(), None)
     assert td.ids == ["long", "short", "tiny"] and s.excluded == []
     assert td.meta.min_length == 7 and s.min_length == 7 and s.network_short == 2
+    assert s.network_short_ids == ["short", "tiny"]  # named by the log and the data-quality report (ui25)
     assert td.marks().rows() == [("long", 7, True), ("short", 6, False), ("tiny", 1, False)]
     assert td.network_subset().ids == ["long"]
     td, s = preprocess(valid, source(), settings(short_series="pad"), None)
     assert td.meta.min_length == 5 and s.network_short == 1  # pad needs horizon + val_size + 1 = 5
+    assert s.network_short_ids == ["tiny"]
     assert td.marks().filter(pl.col("network"))["unique_id"].to_list() == ["long", "short"]
     assert td.marks(network_min_length=1)["network"].all()
 

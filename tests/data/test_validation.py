@@ -1639,3 +1639,17 @@ def test_report_counts_planned_rows_by_the_instant_ingest_cut_them_by(write_csv,
     assert (report.rows_planned, report.rows_valid) == (planned, 5)
     assert (report.ds_min, report.ds_max) == ("2024-02-27 00:00:00", f"{last} 00:00:00")
     assert report.rows_null_y == 0  # a planned row's target is ignored, not missing
+
+
+@pytest.mark.parametrize(("short", "ids", "cell"), [
+    (2, ["A|B", "*promo*"], "2 (A\\|B, \\*promo\\*)"),  # ids as written, escaped (md_text)
+    (7, ["a", "b", "c", "d", "e"], "7 (a, b, c, d, e and 2 more)"),
+    (3, None, "3"),  # a summary cached by an older flowcast: counted only
+])
+def test_the_quality_report_names_the_series_too_short_for_a_network(short, ids, cell):
+    """ui25: the data-quality row 'series too short for a network' counted them without naming one."""
+    from flowcast.data.validate import DataQualityReport
+
+    report = DataQualityReport(source="s", as_of="2026-12-03")
+    report.preprocess = {"network_short": short, "network_short_ids": ids}
+    assert f"| series too short for a network (statistical models forecast them) | {cell} |" in report.to_markdown()

@@ -176,6 +176,17 @@ def test_first_publishable_skips_a_broken_winner():
     assert first_publishable(["gru"], attempt, lambda f: check_forecasts(f, expected_ids=["a"], horizon=2))[0] is None
 
 
+@pytest.mark.parametrize(("n_windows", "said"), [(2, "over 2 backtest windows of 12 periods"),
+                                                  (1, "over 1 backtest window of 12 periods")])
+def test_the_decision_counts_its_windows_in_words(n_windows, said):
+    """ui25: the decision read 'over 2 backtest window(s) of 12 periods' of a count it knew."""
+    board = _board({"hybrid": 0.55, "damped": 0.583}, kinds={"hybrid": "hybrid"})
+    d = decide(board, metric="mase", margin=0.0, baselines=BASE)
+    md = decision_markdown(d, board, published="hybrid", published_version="hybrid-v1", descriptions={},
+                           n_windows=n_windows, horizon=12)
+    assert f"lowest MASE of the 2 eligible candidates {said}: 0.55" in md, md
+
+
 def test_the_decision_in_plain_words():
     board = _board({"hybrid": 0.55, "damped": 0.583, "rnn": 0.69, "production": 0.6}, kinds={"hybrid": "hybrid"})
     d = decide(board, metric="mase", margin=0.0, baselines=BASE, incumbent_version="rnn-v2",
@@ -183,7 +194,7 @@ def test_the_decision_in_plain_words():
     md = decision_markdown(d, board, published="hybrid", published_version="hybrid-v5",
                            descriptions={"hybrid": "hybrid: 0.5 x gru + 0.5 x damped"}, n_windows=2, horizon=12)
     assert "### Published: **hybrid** (hybrid-v5)" in md
-    assert "lowest MASE of the 4 eligible candidates over 2 backtest window(s) of 12 periods: 0.55" in md
+    assert "lowest MASE of the 4 eligible candidates over 2 backtest windows of 12 periods: 0.55" in md
     assert "5.7% better than the best statistical model, damped (0.583)" in md
     assert "hybrid replaces the production model rnn-v2" in md and "frozen weights" in md
     assert "80% and 95% intervals covered 80% and 95%" in md

@@ -103,7 +103,7 @@ def _static_cols(reg: ModelRegistry, version: str) -> list[str]:
     return list(meta["hparams"]["data"]["static_cols"])
 
 
-def test_short_histories_are_all_published_with_the_defaults(tmp_path):
+def test_short_histories_are_all_published_with_the_defaults(tmp_path, capsys, caplog):
     """Daily series of 1, 3, 8, 14 and 40 points, horizon 3, the default lookback (36) and
     validation span: today's main stopped with 'no series left'. The lookback and validation span
     are fitted to the data, the backtest to the series long enough for it, and every series is
@@ -149,7 +149,10 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path):
     # its fallback by design, which is no failure, so gru stays eligible (a share of 1/3 > 20%)
     assert board["gru"]["rank"] is not None
     quality = artifacts_of(out["run_id"])[artifact_key("quality", "short")][0].data
-    assert "| series too short for a network (statistical models forecast them) | 2 |" in quality
+    # ui25: the row and the log line name them (they counted them only)
+    assert "| series too short for a network (statistical models forecast them) | 2 (A, B) |" in quality
+    said = " ".join((capsys.readouterr().err + caplog.text).split())
+    assert "2 of 5 series have fewer than the 8 periods a network needs (A, B): the statistical models" in said, said
 
 
 def _short_daily_source(tmp_path: Path) -> dict:
@@ -162,7 +165,7 @@ def _short_daily_source(tmp_path: Path) -> dict:
             "freq": "1d", "horizon": 7}
 
 
-def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
+def test_series_all_shorter_than_the_horizon_are_published(tmp_path, capsys, caplog):
     """Three new series of 2, 3 and 5 days and a horizon of 7: no series can be backtested on 7
     steps, so one window scores the first 4 (the longest series allows that), the candidates are
     ranked on it and every series is published, each by a model that runs on its length."""
@@ -186,6 +189,10 @@ def test_series_all_shorter_than_the_horizon_are_published(tmp_path):
     # 12 backtest points (3 series x 4 steps): too few for a 95% conformal interval (19), which is left
     # out and said so (it used to be the largest error: the same as the 80% one)
     assert "y_hat_lo95" not in pub.columns and "naive publishes no 95% interval" in out["note"]
+    # ui25: no network is configured (cells = [], `--models none`): the log said 'fewer than the ... periods a
+    # network needs' of a run that trains none
+    said = " ".join((capsys.readouterr().err + caplog.text).split())
+    assert "Prepared 3 series" in said and "a network needs" not in said, said
     # steps 5-7 were never scored: widened from step 4's width (they reused it, published as calibrated)
     assert ("naive's 80% intervals at steps 5-7 are beyond the 4 calibrated: widened from step 4 by sqrt(h/4)"
             in out["note"]), out["note"]

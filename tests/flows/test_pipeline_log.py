@@ -78,3 +78,65 @@ def test_the_too_short_for_a_network_line_counts_one_series_in_the_singular(shor
     from flowcast.flows.common import network_short_line
 
     assert network_short_line(short, 6, 7) == said
+
+
+@pytest.mark.parametrize(("short", "ids", "named"), [
+    (1, ["Leipzig"], "(Leipzig)"),
+    (5, ["a", "b", "c", "d", "e"], "(a, b, c, d, e)"),
+    (1_207, ["a", "b", "c", "d", "e"], "(a, b, c, d, e and 1,202 more)"),
+])
+def test_the_too_short_for_a_network_line_names_the_series(short, ids, named):
+    """ui25: the line counted the series without naming one: the first 5 by id, then how many more."""
+    from flowcast.flows.common import network_short_line
+
+    assert f"fewer than the 7 periods a network needs {named}: the statistical" in network_short_line(short, 5000, 7, ids)
+
+
+def test_the_prepared_line_groups_its_counts():
+    """ui25: 'Prepared 148 series (72339 observations, ...)' beside the validation line's '143,412 rows in'."""
+    from flowcast.flows.common import prepared_line
+
+    assert prepared_line(1_480, 72_339, "1mo", 12, 1_024) == (
+        "Prepared 1,480 series (72,339 observations, frequency 1mo, horizon 12); 1,024 points imputed (not "
+        "observations: never scored)")
+
+
+@pytest.mark.parametrize(("version", "named"), [
+    ("hybrid-v1", "from hybrid (hybrid-v1) to"),  # it read 'from hybrid hybrid-v1'
+    ("hybrid", "from hybrid to"),  # a version named as its model: once, as the receipt says it
+    (None, "from hybrid (baseline) to"),
+])
+def test_the_published_line_names_the_model_as_the_receipt_does(version, named):
+    """ui25: the log said 'Published 1776 forecast rows (148 series) ... from hybrid hybrid-v1 to ...' where the
+    receipt says 'Published 1,776 forecast rows ... from hybrid (hybrid-v1)'."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from flowcast.flows.common import published_line
+    from flowcast.store.base import PublishReceipt
+
+    receipt = PublishReceipt(dataset="us_employment", as_of=datetime(2019, 7, 1), rows=1776, n_series=148,
+                             model="hybrid", model_version=version, run_id="r-1", replaced_rows=0, content_hash="h",
+                             location="/h/part-1.parquet", duckdb_path=Path("/h/forecasts.duckdb"))
+    line = published_line(receipt, datetime(2019, 7, 1), "hybrid", version)
+    assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 00:00 {named} "
+                    "/h/part-1.parquet (DuckDB views in /h/forecasts.duckdb)")
+
+
+@pytest.mark.parametrize(("name", "kind", "said"), [
+    ("gru", "network", "Registered gru (network) as gru-v3"),
+    ("hybrid", "hybrid", "Registered hybrid as hybrid-v3"),  # it read 'Registered hybrid (hybrid) as hybrid-v1'
+])
+def test_the_registered_line_names_a_kind_that_is_not_the_name(name, kind, said):
+    from flowcast.flows.pipeline import registered_line
+
+    assert registered_line(name, kind, f"{name}-v3") == said
+
+
+@pytest.mark.parametrize(("n", "metric", "said"), [(2, "mase", "learned on 2 backtest windows (MASE)"),
+                                                   (1, "rmsse", "learned on 1 backtest window (RMSSE)")])
+def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, said):
+    """ui25: the decision's 'What it is' read 'weights learned on 2 backtest window(s) (mase)'."""
+    from flowcast.flows.pipeline import learned_weights_note
+
+    assert learned_weights_note(n, metric) == said

@@ -5,6 +5,7 @@ progress artifact moving during training, a backfill that has no model to foreca
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +67,14 @@ def test_a_retrain_run_is_named_for_its_dataset_and_as_of_and_its_tasks_for_thei
     task_lines = [e for e in _logs(s["run_id"]) if e["task_run_id"] and e["message"].startswith("Finished in state")]
     assert task_lines == []  # flowcast's own tasks: no state noise
     assert any(m.startswith("Trained gru backtest: 5 steps in ") and "training loss" in m for m in logs), logs
+    # ui25: the network trained for production is named as its task names it (it said 'Training gru-s0 ...'), and
+    # a model is registered with its kind
+    assert any(m.startswith("Training gru on all data up to 2019-06-01 for production") for m in logs), logs
+    backtesting = [m for m in logs if m.startswith("Backtesting ")]
+    assert backtesting and all(re.fullmatch(r"Backtesting \d+ candidates on \d+ windows? of \d+ periods per series", m)
+                               for m in backtesting), backtesting  # it said '2 window(s)' of a count it knew
+    registered = [m for m in logs if m.startswith("Registered ")]
+    assert any(re.fullmatch(r"Registered gru \(network\) as gru-v\d+", m) for m in registered), registered
     assert any("without a target value" in m for m in logs if m.startswith("Validation:"))
 
 

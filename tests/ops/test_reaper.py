@@ -269,10 +269,15 @@ def test_a_killed_run_is_marked_crashed_with_the_last_error_it_logged(tmp_path):
         claim = {"flow_run_id": str(run.id), "name": "retrain tiny 2019-08-01", "pid": dead.pid, "pid_start": "1",
                  "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": ""}
         (folder / f"{run.id}.json").write_text(json.dumps(claim))
-        assert [r.action for r in reap(tmp_path)] == ["crashed"]
+        # as the command's watchdog reaps it: the process it watched is the one that ran the run
+        assert [r.action for r in reap(tmp_path, by="the watchdog of the flowcast command", by_pid=dead.pid)] \
+            == ["crashed"]
         message = client.read_flow_run(run.id).state.message
         assert "killed (SIGKILL) or its machine stopped; it was Running; the last error it logged: Task run " \
                "'train gru' - MemoryError: unable to allocate 3.2 GiB. Marked Crashed by" in message, message
+        # ui25: the pid was said twice ('... Marked Crashed by the watchdog of the flowcast command (pid 4242)')
+        assert message.count(f"pid {dead.pid}") == 1, message
+        assert message.endswith("Marked Crashed by the watchdog of the flowcast command"), message
         assert "Traceback" not in message
         # ui21: its Logs tab says it too, last, where it stopped at the line before the kill without a word
         last = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])),
@@ -543,3 +548,38 @@ def test_whether_a_flow_run_still_runs_is_told_by_its_claim_then_by_its_prefect_
     finally:
         proc.kill()
         proc.wait()
+
+
+CLAIM = {"pid": 4242, "host": "node1", "command": "flowcast run"}
+
+
+@pytest.mark.parametrize(("by_pid", "marker"), [
+    (4242, "Marked Crashed by the watchdog of the flowcast command"),  # its own command's watchdog: pid said once
+    (None, "Marked Crashed by the watchdog of the flowcast command"),
+    (5151, "Marked Crashed by the watchdog of the flowcast command (pid 5151)"),  # another command's: both named
+])
+def test_a_crashed_message_names_each_process_once(by_pid, marker):
+    """ui25: a run its command's watchdog marked Crashed read 'the process that ran it (pid 4242 on node1, flowcast
+    run) ... Marked Crashed by the watchdog of the flowcast command (pid 4242)': one process, named twice."""
+    from flowcast.ops.reaper import crash_message
+
+    message = crash_message(CLAIM, "Running", "", "the watchdog of the flowcast command", by_pid)
+    assert message == ("the process that ran it (pid 4242 on node1, flowcast run) is gone without reporting a final "
+                       f"state: killed (SIGKILL) or its machine stopped; it was Running. {marker}")
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("Process exited with status code: -9.",
+     ("its flow run ended Crashed: Process exited with status code: -9. (the process that ran it, pid 4242 on node1, "
+     "is gone). Marked Crashed by flowcast reap")),
+    # an earlier reap's message names the process already: not again
+    ("the process that ran it (pid 4242 on node1, flowcast run) is gone ...",
+     ("its flow run ended Crashed: the process that ran it (pid 4242 on node1, flowcast run) is gone .... "
+     "Marked Crashed by flowcast reap")),
+    (None, ("its flow run ended Crashed (the process that ran it, pid 4242 on node1, is gone). Marked Crashed by "
+           "flowcast reap")),
+])
+def test_the_task_runs_of_an_ended_run_name_its_process_once(said, expected):
+    from flowcast.ops.reaper import ended_tasks_message
+
+    assert ended_tasks_message(CLAIM, "Crashed", said, "flowcast reap") == expected

@@ -111,6 +111,9 @@ class PreprocessSummary:
     val_size: int = 0
     min_length: int = 0  # the shortest series a network trains on and forecasts
     network_short: int = 0  # series shorter than that: forecast by the statistical models that can run on them
+    # the first 5 of them by id, named by the run's log and the data-quality report; None (a class attribute) when
+    # there are none, or cached by an older flowcast
+    network_short_ids: list[str] | None = None
     future_exog_rows: int = 0  # planned rows (future-known covariates after each series' last observation)
     # the horizon's declared future covariates: series x steps expected, values the source did not plan
     # (per column), series concerned, and the declared fill applied to them (preprocess.future_fill)
@@ -728,6 +731,7 @@ def preprocess(
     # periods (`TrainingData.marks`), the statistical models that can run on them forecast the others
     short = lengths.filter(pl.col("length") < min_length)
     summary.network_short = short.height
+    summary.network_short_ids = short.get_column("unique_id").cast(pl.Utf8).sort().head(5).to_list() or None
 
     excl = (
         pl.concat(excluded, how="vertical_relaxed").group_by("unique_id", maintain_order=True).agg(

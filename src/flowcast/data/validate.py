@@ -256,7 +256,9 @@ class DataQualityReport:
             *([f"| series with every row quarantined (not forecast) | {len(self.series_quarantined):,} |"]
               if self.series_quarantined else []),
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
-            *([f"| series too short for a network (statistical models forecast them) | {short:,} |"]
+            *([f"| series too short for a network (statistical models forecast them) | {short:,}"
+               + (f" ({some_named(short, ids, md_text)})" if (ids := self.preprocess.get("network_short_ids")) else "")
+               + " |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {self._range_text()} |",
             *([f"| periods from the latest observation to {self._freshness_to()} | {self.freshness['periods_behind']:,} |"]
@@ -313,6 +315,12 @@ class DataQualityReport:
             if len(excluded) > 50:
                 lines.append(f"- ... and {len(excluded) - 50:,} more")
         return "\n".join(lines)
+
+
+def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
+    """'a, b' where `shown` names all `n`, 'a, b, c, d, e and 3 more' where it names the first of them (`fmt`
+    writes each: `md_text` in a markdown artifact)."""
+    return ", ".join(fmt(u) for u in shown) + (f" and {n - len(shown):,} more" if n > len(shown) else "")
 
 
 def _named(n: int, shown: list[str]) -> str:

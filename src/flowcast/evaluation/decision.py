@@ -310,7 +310,8 @@ def decision_markdown(
     if published and published in rows:
         r = rows[published]
         score = r.get(d.metric)
-        where = f" over {n_windows} backtest window(s) of {horizon} periods" if n_windows and horizon else ""
+        where = (f" over {n_windows} backtest window{'s' if n_windows != 1 else ''} of {horizon} periods"
+                 if n_windows and horizon else "")  # it said 'window(s)' of a count it knew (ui25)
         n_cands = sum(1 for x in rows.values() if x.get("rank") is not None)
         if r.get("rank") == 1:
             lines.append(f"It has the lowest {name} of the {n_cands} eligible candidates{where}: {_fmt(score)}.")

@@ -822,8 +822,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
             f"{ex.height} series left out of training and forecasting, e.g. "
             + "; ".join(f"{u}: {r}" for u, r in ex.select("unique_id", "reason").head(3).iter_rows())
         )
-    log.info(f"Prepared {td.n_series} series ({td.n_obs} observations, frequency {td.meta.freq}, "
-             f"horizon {td.meta.horizon}); {summary.rows_imputed} points imputed (not observations: never scored)")
+    log.info(prepared_line(td.n_series, td.n_obs, td.meta.freq, td.meta.horizon, summary.rows_imputed))
     if getattr(summary, "freq_hint", None):
         log.warning(f"Frequency: {summary.freq_hint}")
     if getattr(summary, "tz_hint", None):
@@ -840,8 +839,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
         log.warning(line[0].upper() + line[1:])
-    if summary.network_short:
-        log.info(network_short_line(summary.network_short, td.n_series, td.meta.min_length))
+    # said only where a network is to train (ui25: `--models none` said it of a run that trains none)
+    if summary.network_short and (settings.model.cells or settings.tuning.enabled):
+        log.info(network_short_line(summary.network_short, td.n_series, td.meta.min_length,
+                                    getattr(summary, "network_short_ids", None)))
     return LoadedData(
         source=source, fingerprint=fingerprint, td=td, summary=summary, report=report,
         rows_in=rows_in, rows_valid=rows_v, rows_quarantined=rows_q, horizon=int(td.meta.horizon),
@@ -872,12 +873,32 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
     return lost_series(ids, present, prev)
 
 
-def network_short_line(short: int, n_series: int, min_length: int) -> str:
+def prepared_line(n_series: int, n_obs: int, freq: str, horizon: int, imputed: int) -> str:
+    """The run's log line for what preprocessing prepared, its counts grouped as the validation line's ('72339
+    observations' beside '143,412 rows in', ui25)."""
+    return (f"Prepared {n_series:,} series ({n_obs:,} observations, frequency {freq}, horizon {horizon}); "
+            f"{imputed:,} points imputed (not observations: never scored)")
+
+
+def published_line(receipt: Any, as_of: datetime, model: str, model_version: str | None) -> str:
+    """The run's log line for its publish: counts grouped, the model named as the receipt names it ('hybrid
+    (hybrid-v1)': it read 'from hybrid hybrid-v1', and '1776 forecast rows', ui25)."""
+    where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
+    made_by = reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"
+    return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
+            f"{as_of:%Y-%m-%d %H:%M} from {made_by} to {where}")
+
+
+def network_short_line(short: int, n_series: int, min_length: int, ids: Sequence[str] | None = None) -> str:
     """The run's log line for the series too short for a network ('1 of 6 series has ...': it said 'have' and
-    'them' of one series)."""
+    'them' of one series), naming them: `ids`, the first 5 (`PreprocessSummary.network_short_ids`), then 'and K
+    more' (ui25: it named none)."""
+    from flowcast.data.validate import some_named
+
     one = short == 1
+    named = f" ({some_named(short, ids)})" if ids else ""
     return (f"{short} of {n_series} series {'has' if one else 'have'} fewer than the {min_length} periods a network "
-            f"needs: the statistical models that can run on {'it forecast it' if one else 'them forecast them'}")
+            f"needs{named}: the statistical models that can run on {'it forecast it' if one else 'them forecast them'}")
 
 
 def future_notes(summary: Any) -> list[str]:
@@ -1058,11 +1079,7 @@ def publish_forecasts(
                 message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
                 f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
                 model_version=model_version, run_id=run_id, past=later_published(settings, data.source.name, as_of))
-    where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
-    log.info(
-        f"Published {receipt.rows} forecast rows ({receipt.n_series} series) of {receipt.dataset} for as_of "
-        f"{as_of:%Y-%m-%d %H:%M} from {model} {model_version or '(baseline)'} to {where}"
-    )
+    log.info(published_line(receipt, as_of, model, model_version))
     for warning in receipt.notes:
         log.warning(warning)
     if (old := old_key_published(settings, data.source, as_of)) is not None:

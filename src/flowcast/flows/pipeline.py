@@ -230,7 +230,9 @@ class _Builder:
                         s_ = warm_settings(sc.member_settings[key], self.run_dir / f"{key}-backtest")
                         how = (f", from its backtest weights (at most {s_.model.max_steps} steps)" if s_.model.init_from
                                else "")
-                        self.log.info(f"Training {key} on all data up to {self.as_of:%Y-%m-%d} for production{how}")
+                        # named as its task and its 'Trained gru all data' line name it (it said 'rnn-s0', ui25)
+                        self.log.info(f"Training {sc.labels[key]} on all data up to {self.as_of:%Y-%m-%d} for "
+                                      f"production{how}")
                         self.trained[key] = _train_member(td, s_, self.run_dir / key, member.cell,
                                                           task_label(sc.labels[key], final=True), self.scope).path
                     dest = art_dir / "members" / key
@@ -245,7 +247,7 @@ class _Builder:
         intervals = {name: cand.calibration, **{s: fallback_cal[s] for s in fallback if s != name}}
         extra = {"horizon": h, "metric": metric, "season_length": td.meta.season_length}
         if len(cand.spec.groups) > 1:
-            extra["weights_note"] = (cand.spec.note or f"learned on {ev.n_windows} backtest window(s) ({metric})")
+            extra["weights_note"] = cand.spec.note or learned_weights_note(ev.n_windows, metric)
         recipe = Recipe(name=name, kind=kind_of(comps_out), components=comps_out, weights=weights,
                         fallback=[s for s in fallback if s != name], intervals=intervals,
                         base=art_dir if any(c["type"] == "network" for c in comps_out) else None, extra=extra)
@@ -409,7 +411,7 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
         fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then, pin=pin,
     )
     registered[name] = mv.version
-    log.info(f"Registered {name} ({recipe.kind}) as {mv.version}")
+    log.info(registered_line(name, recipe.kind, mv.version))
     return mv
 
 
@@ -816,3 +818,17 @@ def retrain_flow(
         duckdb=str(receipt.duckdb_path) if receipt.duckdb_path else None,
         note=" ".join(notes),
     )
+
+
+def registered_line(name: str, kind: str, version: str) -> str:
+    """The run's log line for a registered model, its kind named where that says more than its name ('Registered
+    gru (network) as gru-v1'; it read 'Registered hybrid (hybrid) as hybrid-v1', ui25)."""
+    return f"Registered {name}{f' ({kind})' if kind != name else ''} as {version}"
+
+
+def learned_weights_note(n_windows: int, metric: str) -> str:
+    """How a combination's weights were fitted, as its description says it ('weights learned on 2 backtest windows
+    (MASE)'; it read 'window(s) (mase)' in the decision artifact, ui25)."""
+    from flowcast.evaluation.metrics import metric_name
+
+    return f"learned on {n_windows} backtest window{'s' if n_windows != 1 else ''} ({metric_name(metric)})"

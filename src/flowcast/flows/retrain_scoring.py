@@ -238,7 +238,8 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
                            combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
     hb = spans.horizon  # steps each backtest window scores (the horizon unless every series is shorter)
     step = ev.step or hb
-    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window(s) of {hb} periods per series")
+    log.info(f"Backtesting {len(plan.specs)} candidates on {ev.n_windows} window{'s' if ev.n_windows != 1 else ''} "
+             f"of {hb} periods per series")
     comps: dict[str, Any] = {}
     members = {m.key: member_settings(settings, m.seed) for m in plan.members}
     label = {m.key: (m.cell if ev.seeds == 1 else m.key) for m in plan.members}  # what progress bars say

@@ -268,7 +268,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # max_gap (15-minute data: 4 periods) are told so (tz_hint) and each cut series' reason names the --tz that reads it;
 # a gap that is the repeated autumn hour quarantined as time_ambiguous names --ambiguous infer the same way
 # 27 = review25: that hint counts the rows its own cuts left out, not those of a series cut at a later gap of its own
-PREPROCESS_VERSION = 27
+# 28 = ui25: the summary names the first 5 series too short for a network (network_short_ids), for the log and report
+PREPROCESS_VERSION = 28
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -132,7 +132,7 @@ def watch(owner: int, owner_start: str, homes: Iterable[str | Path] = (), *, int
         time.sleep(interval)
     for home in homes:
         try:
-            reap(home, by=f"the watchdog of the flowcast command (pid {owner})", current_api=False)
+            reap(home, by="the watchdog of the flowcast command", by_pid=owner, current_api=False)
         except Exception:  # a claim left here is reaped by the next run in that home
             log.exception("could not reap the flow runs of %s", home)
     left = marked_servers(f"{owner}:{owner_start}")
@@ -241,6 +241,31 @@ def note_unreported(error: BaseException) -> None:
             continue
 
 
+def crash_message(claim: dict[str, Any], was: str, logged: str, by: str, by_pid: int | None = None) -> str:
+    """The Crashed state's message of the flow run `claim` names: its process, how it ended, the state it was in, the
+    last error it logged, and who marked it (`by`, with `by_pid` where that process is another than the run's). The
+    watchdog of a command that ran its flow in-process named the pid twice ('the process that ran it (pid 4242 ...)
+    ... Marked Crashed by the watchdog of the flowcast command (pid 4242)', ui25)."""
+    pid = claim.get("pid")
+    return (f"the process that ran it (pid {pid} on {claim.get('host')}, {claim.get('command') or 'flowcast'}) "
+            f"{_how_it_ended(claim)}; it was {was}" + (f"; the last error it logged: {logged}" if logged else "")
+            + f". Marked Crashed by {_marker(by, by_pid, pid)}")
+
+
+def ended_tasks_message(claim: dict[str, Any], ended: str, said: str | None, by: str, by_pid: int | None = None) -> str:
+    """The Crashed message of the task runs a gone process left Running under a flow run already `ended` (a worker,
+    the crash-silent automation or an earlier reap marked it; `said`: its state's message). The process is named
+    once: a message that names it already (an earlier reap's `crash_message`) is not followed by the same pid again."""
+    pid = claim.get("pid")
+    gone = "" if said and f"pid {pid} " in said else f" (the process that ran it, pid {pid} on {claim.get('host')}, is gone)"
+    return f"its flow run ended {ended}{f': {said}' if said else ''}{gone}. Marked Crashed by {_marker(by, by_pid, pid)}"
+
+
+def _marker(by: str, by_pid: int | None, pid: Any) -> str:
+    """Who marks a run Crashed, its pid named where it is another process than the one that ran the run."""
+    return by if by_pid is None or by_pid == pid else f"{by} (pid {by_pid})"
+
+
 def _how_it_ended(claim: dict[str, Any]) -> str:
     error = claim.get("ended_with")
     if error:
@@ -345,10 +370,12 @@ def _crashed(**kwargs: Any) -> Any:
     return Crashed(**kwargs)
 
 
-def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = True) -> list[Reaped]:
+def reap(home: str | Path, *, by: str = "flowcast reap", by_pid: int | None = None,
+         current_api: bool = True) -> list[Reaped]:
     """Mark Crashed the flow runs claimed in `home` whose process is gone while the API still has
-    them non-final (module doc); drop the claims of runs that ended. `current_api`: ask this
-    process's Prefect API too (False in the watchdog: it must not start a temporary server)."""
+    them non-final (module doc); drop the claims of runs that ended. `by`: who marks them, in their
+    message, with `by_pid` where that is another process than the run's (`crash_message`). `current_api`:
+    ask this process's Prefect API too (False in the watchdog: it must not start a temporary server)."""
     folder = Path(home) / CLAIMS
     if not folder.is_dir():
         return []
@@ -371,7 +398,7 @@ def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = Tru
         if _alive(claim) is not False:  # running, or on another host
             continue
         run_id = str(claim["flow_run_id"])
-        found = _reap_one(claim, run_id, by, current_api, _crashed)
+        found = _reap_one(claim, run_id, by, current_api, _crashed, by_pid)
         if found is None:  # no API answered: keep the claim for a later try
             continue
         done.append(found)
@@ -379,7 +406,8 @@ def reap(home: str | Path, *, by: str = "flowcast reap", current_api: bool = Tru
     for path, claim in commands:
         if _alive(claim) is not False:
             continue
-        found_all = _reap_unclaimed(folder, claim, [c for _, c in commands if _alive(c)], by, current_api, _crashed)
+        found_all = _reap_unclaimed(folder, claim, [c for _, c in commands if _alive(c)], by, current_api, _crashed,
+                                    by_pid)
         if found_all is None:
             continue
         done += found_all
@@ -412,7 +440,7 @@ def claim_command(home: str | Path) -> Path | None:
 
 
 def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, Any]], by: str, current_api: bool,
-                    crashed: Any) -> list[Reaped] | None:
+                    crashed: Any, by_pid: int | None = None) -> list[Reaped] | None:
     """The flow runs a dead command left non-final before they recorded themselves: in its home,
     started after it, named by no record; not one a live command of this home may have started
     (after that command began: it is left for a later reap). None when no API answered."""
@@ -452,7 +480,7 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
                     or (others is not None and created >= others)):
                 continue
             found = _reap_one({**claim, "flow_run_id": str(run.id), "name": run.name}, str(run.id), by, current_api,
-                              crashed)
+                              crashed, by_pid)
             if found is not None:
                 out.append(found)
         return out
@@ -529,7 +557,8 @@ def run_alive(home: str | Path, run_id: str) -> bool | None:
     return None if state is None else not state.is_final()
 
 
-def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any) -> Reaped | None:
+def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any,
+              by_pid: int | None = None) -> Reaped | None:
     from uuid import UUID
 
     clients = _clients(claim, current_api)
@@ -552,16 +581,11 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                     # a worker (or the crash-silent automation) marked the flow run Crashed, but the task runs
                     # its dead process was running stay Running in the UI for good: they end with it
                     ended = state.name if state else "none"
-                    why = f": {state.message}" if state is not None and state.message else ""
-                    _end_tasks(client, run.id, crashed,
-                               f"its flow run ended {ended}{why} (the process that ran it, pid {claim.get('pid')} "
-                               f"on {claim.get('host')}, is gone). Marked Crashed by {by}", settle=False)
+                    _end_tasks(client, run.id, crashed, ended_tasks_message(
+                        claim, ended, state.message if state is not None else None, by, by_pid), settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
                 logged = "" if claim.get("ended_with") else _last_error_logged(client, run.id)
-                message = (f"the process that ran it (pid {claim.get('pid')} on {claim.get('host')}, "
-                           f"{claim.get('command') or 'flowcast'}) {_how_it_ended(claim)}; it was {state.name}"
-                           + (f"; the last error it logged: {logged}" if logged else "")
-                           + f". Marked Crashed by {by}")
+                message = crash_message(claim, state.name, logged, by, by_pid)
                 ended = crashed(message=message)
                 client.set_flow_run_state(run.id, ended)
                 _say_in_its_log(client, run.id, ended)
