@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import float_noise
 import numpy as np
 import polars as pl
 import pytest
@@ -396,3 +397,36 @@ def test_a_one_window_backtest_says_why_its_coverage95_and_msis_are_blank(td, n_
         "series in two halves, each calibrated on the other half's points: 8 and 12 points, fewer than a 95% interval "
         "needs (a conformal interval needs 4 for 80%, 19 for 95%); more series, or histories long enough for a second "
         "backtest window ([evaluation] n_windows), fill them")}
+
+
+@pytest.mark.parametrize(("ys", "twin"), [
+    (float_noise.sine(49), float_noise.exact(float_noise.sine(7), 49)),  # repeats every 7 up to float noise
+    (float_noise.detrended([7.0], 49), float_noise.exact([7.0], 49)),  # constant up to float noise
+], ids=["sine", "constant"])
+@pytest.mark.parametrize("metric", ["mase", "rmsse"])
+def test_a_float_noise_repeat_weighs_and_scores_on_the_board_as_its_exact_twin(ys, twin, metric):
+    """Regression: 100 + 10 sin(2 pi t / 7) repeats itself up to float noise: its MASE scale (~8e-15) made its
+    backtest errors weigh ~1e14 times the others' in the learned weights and its MASE ~1e14 on the board. Its
+    scales are 0 now, as its exact twin's (the level stand-in for the weights and intervals; no MASE, nor RMSSE for
+    a constant): the same weights, the same board and the same backtest scales."""
+    assert float_noise.differs(ys, twin)
+    spec = CandidateSpec("comb", "statistical", [(s, [s]) for s in ("naive", "seasonal_naive", "theta", "damped")],
+                         "learned")
+
+    def board(p: list[float]):
+        t = np.arange(49)
+        series = {"s0": list(50 + 0.5 * t + 5 * np.sin(2 * np.pi * t / 7)), "s1": float_noise.noisy(49), "p": p}
+        full = build_td(series, horizon=H, season_length=7)
+        comps = _components(full)
+        (comb,), _, _ = _evaluate([spec], comps, full, metric=metric)
+        return comb, backtest_scales(_base_rows(comps, ["naive"]), full).sort("unique_id", "cutoff")
+
+    got, got_scales = board(ys)
+    want, want_scales = board(twin)
+    assert got.weights == want.weights and got.weights_by_window == want.weights_by_window
+    for m in ("mase", "rmsse", "smape"):
+        assert got.result.summary[m] == pytest.approx(want.result.summary[m], rel=1e-9)
+    assert got.result.summary["mase"] < 10  # not ~1e14
+    assert got_scales["level_scaled"].to_list() == want_scales["level_scaled"].to_list()
+    for c in ("scale", "scale_sq"):
+        assert got_scales[c].to_list() == pytest.approx(want_scales[c].to_list(), rel=1e-9)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import float_noise
 import numpy as np
 import polars as pl
 import pytest
@@ -524,3 +525,51 @@ def test_blank_interval_cells_say_why(n_series, windows, blank, says):
     assert note.startswith(" and ".join([", ".join(c.replace("msis", "MSIS") for c in blank[:-1]), "MSIS"])
                            + " are blank: ")
     assert says in note and "19 for 95%" in note and "4 for 80%" in note
+
+
+@pytest.mark.parametrize(("ys", "twin", "flat"), [
+    (float_noise.detrended([7.0], 56), float_noise.exact([7.0], 56), True),  # constant at 7 up to float noise
+    ([0.1 * 3 * t - 0.3 * t for t in range(56)], float_noise.exact([0.0], 56), True),  # zeros up to float noise
+    (float_noise.sine(56), float_noise.exact(float_noise.sine(7), 56), False),  # repeats every 7 up to float noise
+    (float_noise.noisy(56), None, False),  # an ordinary series: its measured scale, unchanged
+], ids=["constant", "zeros", "sine", "noisy"])
+def test_a_history_equal_to_its_exact_twin_up_to_float_noise_gets_the_twins_scale_and_widths(ys, twin, flat):
+    """Regression: a history repeating itself up to float noise (100 + 10 sin(2 pi t / 7)) had a MASE scale of
+    ~8e-15, taken as measured: zero-width intervals at publish time and backtest scores of ~1e14 in the calibration.
+    Its scale is 0 now, so it takes the level stand-in its exact twin takes; values equal up to float noise (0.1 +
+    0.2 beside 0.3) are a constant history, published with zero width as the exact constant is."""
+    from datetime import datetime, timedelta
+
+    from flowcast.evaluation.metrics import mase_scale
+
+    day = [datetime(2020, 1, 1) + timedelta(days=i) for i in range(56)]
+
+    def frame(values: list[float]) -> pl.DataFrame:  # the series beside a peer whose scale is measured
+        return pl.DataFrame({"unique_id": ["a"] * 56 + ["p"] * 56, "ds": day * 2,
+                             "y": values + float_noise.noisy(56, seed=1)})
+
+    cutoffs = pl.DataFrame({"unique_id": ["a", "a", "p", "p"], "cutoff": [day[20], day[55]] * 2})
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": [1.0], "95": [2.0]}}
+    rows = pl.DataFrame({"unique_id": ["a"], "step": [1], "y_hat": [ys[-7]]})
+
+    def got(values: list[float]) -> tuple[pl.DataFrame, pl.DataFrame, float]:
+        published = series_scale(frame(values), 7, constant=True).filter(pl.col("unique_id") == "a")
+        at_cutoffs = series_scale(frame(values), 7, cutoffs).filter(pl.col("unique_id") == "a")
+        out = apply_intervals(rows, cal, published)
+        return published, at_cutoffs, out["y_hat_hi95"][0] - out["y_hat_lo95"][0]
+
+    published, at_cutoffs, width = got(ys)
+    if twin is None:  # measured: the scale mase_scale gives, bit for bit, and widths of it
+        assert float_noise.differs(ys, float_noise.exact(ys[:7], 56))
+        own = mase_scale(frame(ys), 7).filter(pl.col("unique_id") == "a")["scale"].item()
+        assert published["scale"].item() == own and not published["level_scaled"].item()
+        assert width == pytest.approx(4.0 * own)
+        return
+    assert float_noise.differs(ys, twin)
+    twin_published, twin_at_cutoffs, twin_width = got(twin)
+    assert published["scale"].item() == pytest.approx(twin_published["scale"].item(), rel=1e-9)
+    assert published["level_scaled"].item() == twin_published["level_scaled"].item() == (not flat)
+    assert at_cutoffs["scale"].to_list() == pytest.approx(twin_at_cutoffs["scale"].to_list(), rel=1e-9)
+    assert at_cutoffs["level_scaled"].to_list() == twin_at_cutoffs["level_scaled"].to_list() == [True, True]
+    assert width == pytest.approx(twin_width, rel=1e-9, abs=1e-12)
+    assert (width == 0.0) == flat and (not flat or published["scale"].item() == 0.0)

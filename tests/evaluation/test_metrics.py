@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+import float_noise
+import numpy as np
 import polars as pl
 import pytest
 
@@ -183,3 +185,81 @@ def test_smape_on_an_all_zero_window_is_finite(y_hat, expected):
     hist = pl.DataFrame({"unique_id": ["a"] * 3, "ds": [D(i) for i in range(3)], "y": [0.0, 2.0, 0.0]})
     fc = pl.DataFrame({"unique_id": ["a"] * 2, "ds": [D(3), D(4)], "y": [0.0, 0.0], "y_hat": [y_hat] * 2})
     assert score(fc, hist, season_length=1)["smape"].item() == expected
+
+
+# ---------------------------------------------------------------------------------- scales of float noise
+N_NOISE = 56  # eight weeks of daily data, season 7
+
+
+def _history(ys: list[float], uid: str = "a") -> pl.DataFrame:
+    return pl.DataFrame({"unique_id": [uid] * len(ys), "ds": [D(i) for i in range(len(ys))], "y": ys})
+
+
+def _seasonal_naive_window(ys: list[float], m: int, cutoff: int) -> pl.DataFrame:
+    """seasonal naive's forecast of the season after `cutoff`, scored against the history's own next season."""
+    steps = range(cutoff + 1, cutoff + 1 + m)
+    return pl.DataFrame({"unique_id": ["a"] * m, "ds": [D(t) for t in steps], "cutoff": [D(cutoff)] * m,
+                         "y": [ys[t] for t in steps], "y_hat": [ys[t - m] for t in steps]})
+
+
+@pytest.mark.parametrize(("twin", "exact_twin"), [
+    (float_noise.detrended([7.0], N_NOISE), float_noise.exact([7.0], N_NOISE)),  # constant up to float noise
+    (float_noise.detrended([0.0, 0.5, 2.0, 3.1, 0.2, 0.7, 9.0], N_NOISE),  # repeats every 7 up to float noise
+     float_noise.exact([0.0, 0.5, 2.0, 3.1, 0.2, 0.7, 9.0], N_NOISE)),
+    (float_noise.sine(N_NOISE), float_noise.exact(float_noise.sine(7), N_NOISE)),  # 100 + 10 sin(2 pi t / 7)
+], ids=["constant", "periodic", "sine"])
+def test_a_history_repeating_itself_up_to_float_noise_scores_as_its_exact_twin(twin, exact_twin):
+    """Regression: 100 + 10 sin(2 pi t / 7), daily, season 7, repeats itself up to float noise: its seasonal scale
+    was ~8e-15, not 0, and seasonal naive scored a MASE of 4.7e14 where the exact repeat scores null (undefined).
+    A scale within 1e-9 x max(1, mean |y|) of the same history is 0: MASE (and RMSSE of a constant) null."""
+    assert float_noise.differs(twin, exact_twin)
+    hist, exact = _history(twin), _history(exact_twin)
+    cuts = pl.DataFrame({"unique_id": ["a", "a"], "cutoff": [D(10), D(N_NOISE - 1)]})
+    for cutoffs in (None, cuts):
+        assert mase_scale(hist, 7, cutoffs)["scale"].to_list() == mase_scale(exact, 7, cutoffs)["scale"].to_list()
+        assert mase_scale(hist, 7, cutoffs)["scale"].to_list()[-1] == 0.0
+        got, want = rmsse_scale(hist, cutoffs)["scale_sq"].to_list(), rmsse_scale(exact, cutoffs)["scale_sq"].to_list()
+        assert got == pytest.approx(want, rel=1e-12) and (got[-1] == 0.0) == (want[-1] == 0.0)
+    window = _seasonal_naive_window(twin, 7, 41)
+    row = score(window, hist.filter(pl.col("ds") <= D(41)), 7).row(0, named=True)
+    twin_row = score(_seasonal_naive_window(exact_twin, 7, 41), exact, 7).row(0, named=True)
+    assert row["mase"] is None and twin_row["mase"] is None  # not 4.7e14
+    assert (row["rmsse"] is None) == (twin_row["rmsse"] is None)
+    assert row["rmsse"] is None or row["rmsse"] < 1e-6
+
+
+def _sequential_scales(ys: list[float], m: int) -> tuple[float, float]:
+    """The scales as the running sums compute them (left to right, then one division): MASE's and RMSSE's squared."""
+    y = np.asarray(ys, dtype=np.float64)
+    lag = m if len(y) > m else 1
+    d = np.abs(y[lag:] - y[:-lag])
+    d1 = y[1:] - y[:-1]
+    return float(np.cumsum(d)[-1] / len(d)), float(np.cumsum(d1 * d1)[-1] / len(d1))
+
+
+_RNG = np.random.default_rng(3)
+
+
+@pytest.mark.parametrize("ys", [
+    [float(v) for v in _RNG.integers(1000, 9000, 60)],  # M3-like integers
+    [1e5] * 100 + [1e5 + 1.0] + [1e5] * 49,  # one change of 1 at a level of 1e5: 2 / 138, far above 1e-4
+    [0.0] * 80 + [1.0] + [0.0] * 19,  # intermittent counts: one demand in 100 days
+    float_noise.noisy(N_NOISE),  # an ordinary noisy series
+    [1e-6 * (i % 5) for i in range(50)],  # small values moving: 1e-6 is no float noise of max(1, 2e-6)
+], ids=["m3-integers", "one-change-at-1e5", "intermittent", "noisy", "tiny-but-moving"])
+@pytest.mark.parametrize("m", [1, 12])
+def test_scales_of_integer_and_noisy_data_are_unchanged_bit_for_bit(ys, m):
+    """A scale of float noise is 0, and nothing else changes: integer data (M3) and ordinary noisy series keep
+    the scale the running sums always gave, bit for bit, at the last row and at a cutoff."""
+    hist = _history(ys)
+    scale, scale_sq = _sequential_scales(ys, m)
+    assert scale > 0 and scale_sq > 0
+    assert mase_scale(hist, m)["scale"].item() == scale
+    assert rmsse_scale(hist)["scale_sq"].item() == scale_sq
+    k = len(ys) - 7  # a cutoff before the end: only the history up to it
+    cut = pl.DataFrame({"unique_id": ["a"], "cutoff": [D(k)]})
+    part, part_sq = _sequential_scales(ys[: k + 1], m)
+    if part > 0:
+        assert mase_scale(hist, m, cut)["scale"].item() == part
+    if part_sq > 0:
+        assert rmsse_scale(hist, cut)["scale_sq"].item() == part_sq

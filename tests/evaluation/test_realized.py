@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import float_noise
+import numpy as np
 import polars as pl
 import pytest
 
@@ -722,3 +724,39 @@ def test_as_of_spans_say_one_as_of_once_and_dates_alone_at_midnight(as_ofs, expe
     from flowcast.evaluation.realized import as_of_span
 
     assert as_of_span(as_ofs) == expected
+
+
+@pytest.mark.parametrize(("ys", "twin"), [
+    (float_noise.sine(56), float_noise.exact(float_noise.sine(7), 56)),  # repeats every 7 up to float noise
+    (float_noise.detrended([7.0], 56), float_noise.exact([7.0], 56)),  # constant up to float noise
+    (float_noise.noisy(56), None),  # an ordinary series: scaled as before
+], ids=["sine", "constant", "noisy"])
+def test_realized_accuracy_of_a_history_repeating_itself_up_to_float_noise_is_its_exact_twins(ys, twin):
+    """Regression: 100 + 10 sin(2 pi t / 7) repeats itself up to float noise: its MASE scale up to the as_of was
+    ~8e-15, and a forecast 0.5 off scored a realized MASE of ~1e14 (and 'degraded'). Its scale is 0 now, as its
+    exact twin's: no MASE, as for a constant history; an ordinary noisy series is scaled as before."""
+    day = lambda t: datetime(2021, 1, 1) + timedelta(days=t)
+    as_of = day(41) + timedelta(hours=12)  # the run saw t = 0..41 (six seasons)
+
+    def realized(values: list[float]) -> dict:
+        hist = pl.DataFrame({"unique_id": ["a"] * 56, "ds": [day(t) for t in range(56)], "y": values})
+        fc = pl.DataFrame({"as_of": [as_of] * 7, "unique_id": ["a"] * 7, "ds": [day(t) for t in range(42, 49)],
+                           "step": list(range(1, 8)), "model": ["theta"] * 7, "model_version": ["theta-v1"] * 7,
+                           "y_hat": [values[t - 7] + 0.5 for t in range(42, 49)]},
+                          schema_overrides={"step": pl.Int32})
+        out = score_realized(fc, hist, hist, dataset="toy", season_length=7, freq="1d", scored_at=day(60))
+        assert out["n"].to_list() == [1] * 7
+        return {c: out[c].to_list() for c in ("mase", "n_mase", "rmsse", "mase_snaive", "rmsse_snaive")}
+
+    got = realized(ys)
+    if twin is None:
+        y = np.asarray(ys[:42])
+        scale = float(np.abs(y[7:] - y[:-7]).mean())
+        err = [abs(ys[t] - ys[t - 7] - 0.5) for t in range(42, 49)]
+        assert got["n_mase"] == [1] * 7 and got["mase"] == pytest.approx([e / scale for e in err], rel=1e-12)
+        return
+    assert float_noise.differs(ys, twin)
+    want = realized(twin)
+    assert got["n_mase"] == want["n_mase"] == [0] * 7  # no scale: no MASE, not 1e14
+    assert got["mase"] == want["mase"] == [None] * 7 and got["mase_snaive"] == want["mase_snaive"] == [None] * 7
+    assert got["rmsse"] == want["rmsse"] and got["rmsse_snaive"] == want["rmsse_snaive"]

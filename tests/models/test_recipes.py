@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import float_noise
 import numpy as np
 import polars as pl
 import pytest
@@ -309,26 +310,36 @@ def test_a_horizon_longer_than_the_calibrated_one_widens_the_steps_beyond_it_and
     assert check_forecasts(nine.frame, expected_ids=td.ids, horizon=9, fallbacks=nine.fallbacks).ok
 
 
-def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_be():
+@pytest.mark.parametrize("noise", [False, True], ids=["exact", "float-noise"])
+def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_be(noise):
     """Regression: a series constant at 7 was published with the 80% interval [-1.2, 15.2] and an all-zero one
     with [-1.17, 1.17] (the widths times the level, or times 1). They are the point forecast now (what
     statsforecast or fable give a model without residual variance), the others keep theirs, and the run says so;
-    a declared bound still clips the rest."""
+    a declared bound still clips the rest. Values equal up to float noise ((7 + 0.1 t) - 0.1 t, 0.1 x 3 t - 0.3 t)
+    are a constant history too: their MASE scale is float noise, 0."""
     import dataclasses
 
     td = make_td(n_series=4, length=30, horizon=3)
     flat = {"s00": 7.0, "s01": 0.0}
+    t = pl.int_range(pl.len()).over("unique_id").cast(pl.Float64)
+    values = {"s00": (7.0 + 0.1 * t) - 0.1 * t, "s01": 0.1 * 3 * t - 0.3 * t}
     y = pl.col("y")
     for sid, v in flat.items():
-        y = pl.when(pl.col("unique_id") == sid).then(v).otherwise(y)
+        y = pl.when(pl.col("unique_id") == sid).then(values[sid] if noise else v).otherwise(y)
     td = dataclasses.replace(td, frame=td.frame.with_columns(y.alias("y")))
+    for sid, v in flat.items():
+        ys = td.frame.filter(pl.col("unique_id") == sid)["y"].to_list()
+        assert float_noise.differs(ys, [v] * len(ys)) == noise
     r = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
                weights=[1.0], intervals={"naive": {**CAL, "q": {"80": [1.17] * 3, "95": [2.0] * 3}}})
     rf = forecast_detailed(r, td, 3, bounds=(0.0, None))
     got = rf.frame
     for sid, v in flat.items():
         rows = got.filter(pl.col("unique_id") == sid)
-        assert {*rows["y_hat"], *rows["y_hat_lo80"], *rows["y_hat_hi80"], *rows["y_hat_lo95"], *rows["y_hat_hi95"]} == {v}
+        last = td.frame.filter(pl.col("unique_id") == sid)["y"][-1]  # naive's forecast: the last value
+        assert abs(last - v) < 1e-12
+        assert {*rows["y_hat"], *rows["y_hat_lo80"], *rows["y_hat_hi80"], *rows["y_hat_lo95"],
+                *rows["y_hat_hi95"]} == {max(last, 0.0)}
     moving = got.filter(~pl.col("unique_id").is_in(list(flat)))
     assert ((moving["y_hat_hi80"] - moving["y_hat_lo80"]) > 0).all() and (got["y_hat_lo95"] >= 0).all()
     assert rf.constant == flat
@@ -342,7 +353,9 @@ def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_
 @pytest.mark.parametrize(("ys", "why"), [
     ([5.0], "1 observation"),
     ([4.0, 6.0] * 12, "repeats itself exactly every season"),
-])
+    # up to float noise: (p + 0.1 t) - 0.1 t; its MASE scale of float noise took the widths to ~1e-15
+    (float_noise.detrended([4.0, 6.0], 24), "repeats itself exactly every season"),
+], ids=["one", "periodic", "float-noise-periodic"])
 def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(ys, why):
     """A series whose history cannot measure its typical change (one observation; a history that repeats itself
     exactly at the season, MASE scale 0, though it moves) gets the calibrated widths times its mean |y|: a

@@ -63,7 +63,7 @@ long steps off L, less than flat widths did. `calibrate` records both (`points`,
 `too_few`) and `calibration_notes` says so in a run's notes. Normal-sized backtests (a few dozen
 series and up) have far more points per step: their widths are their own, unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
-that is 0 too), times how much the series with a measured scale typically change relative to their level (the
+that is 0 too, or float noise), times how much the series with a measured scale typically change relative to their level (the
 median of their scale / mean |y|; 1 when none has one): so the calibration keeps such backtest points.
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
@@ -71,7 +71,10 @@ values all equal (constant at 7, all zeros) has none, and the level (or 1) in it
 nonsense: [-1.2, 15.2] for a series at 7 (below 0 for a series never below 7), +-1.17 for zeros in whatever
 units the data has. Its published scale is 0 (`series_scale(constant=True)`): the interval is the point
 forecast (a quantile network's own band under CQR), as statsforecast and fable give a model without residual
-variance. Nothing calibrated that either, so the run's notes name such series (`RecipeForecast.interval_notes`).
+variance. Values equal up to float noise (0.1 + 0.2 beside 0.3: a spread within `metrics.noise_floor` of their
+mean |y|) are a constant history too: their MASE scale is 0 (`metrics.mase_scale`), and the level stand-in would
+publish the nonsense above for them. Nothing calibrated that either, so the run's notes name such series
+(`RecipeForecast.interval_notes`).
 One observation is no constant history (it says nothing about how a series moves): it keeps the fallback, as
 a history that moves but repeats itself exactly at the season does; nothing calibrated a width scaled by the
 level either, so the notes name those series too. Two observations, a short series published by naive
@@ -93,7 +96,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
-from flowcast.evaluation.metrics import inside_interval, mase_scale
+from flowcast.evaluation.metrics import inside_interval, mase_scale, noise_floor
 
 
 def quantile_pair(level: int) -> tuple[float, float]:
@@ -106,10 +109,13 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
                  constant: bool = False, unmeasured: Sequence[str] = ()) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| times the median scale / mean |y| of the series whose scale is
-    measured (the mean |y| itself when none is), then to 1, where it is zero or undefined; `history` is
-    the number of rows up to the cutoff (what the interval widths depend on). `constant` (the
-    published forecast's scales): a history of at least
-    `min_constant_history(season_length)` values all equal has scale 0 instead (its
+    measured (the mean |y| itself when none is), then to 1 (where the mean |y| is 0 or float noise,
+    `metrics.noise_floor`), where it is zero or undefined; `history` is
+    the number of rows up to the cutoff (what the interval widths depend on). A MASE scale of float noise is
+    0 (`metrics.mase_scale`): a history repeating itself up to float rounding takes the stand-in, as an exact
+    repeat does. `constant` (the published forecast's scales): a history of at least
+    `min_constant_history(season_length)` values all equal (up to `metrics.noise_floor` of their mean |y|:
+    0.1 + 0.2 beside 0.3) has scale 0 instead (its
     intervals are the point forecast: see the module). `unmeasured` (the published forecast's scales, no
     `cutoffs`): series whose one or two changes measure no typical change (a 2-point history's scale is its one
     difference, 9.92 -> 8.81 a tenth of 3 -> 15): they take the stand-in of a series without a measured scale (their
@@ -141,13 +147,17 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         raise ValueError("series_scale(constant=True) is for the published forecast's scales: pass no cutoffs")
     if constant:
         flat = insample.filter(pl.col("y").is_finite()).group_by("unique_id").agg(
-            ((pl.len() >= min_constant_history(season_length)) & (pl.col("y").min() == pl.col("y").max()))
+            ((pl.len() >= min_constant_history(season_length))  # all equal up to float noise (0.1 + 0.2 and 0.3)
+             & (pl.col("y").max() - pl.col("y").min() <= noise_floor(pl.col("y").abs().mean())))
             .alias("__flat"))
         level = level.join(flat, on="unique_id", how="left")
     else:
         level = level.with_columns(pl.lit(False).alias("__flat"))
     measured = pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite()
-    has_level = pl.col("__level").is_not_null() & (pl.col("__level") > 0) & pl.col("__level").is_finite()
+    # a level of float noise (values all 0 up to it: 0.1 * 3 - 0.3) is 0, as the scale of such a history is: a
+    # stand-in of 3e-17 scored a backtest error of 0.5 as 1.6e16 where exact zeros' stand-in of 1 scores 0.5
+    has_level = (pl.col("__level").is_not_null() & pl.col("__level").is_finite()
+                 & (pl.col("__level") > noise_floor(pl.col("__level"))))
     stand_in = pl.when(has_level).then(pl.col("__level")).otherwise(1.0)
     joined = scale.join(level, on=keys, how="left")
     # a series without a measured typical change moves, relative to its level, as the others typically do: its

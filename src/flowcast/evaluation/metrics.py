@@ -13,8 +13,9 @@ Every `*_expr` is an aggregating expression meant for `group_by(...).agg(...)` o
 - RMSSE sqrt(mean (y - f)^2 / scale2), scale2 = mean (y_t - y_{t-1})^2 over the series' history up to the
         cutoff (the M5 competition's root mean squared scaled error: one-step naive differences, whatever the
         season). It rewards forecasting the mean demand rate where MASE rewards the median (0 on mostly-zero
-        demand); the same conventions as MASE: history up to each cutoff, a constant history (scale 0) or a
-        one-observation one (no difference) leaves it null, never inf, and a NaN forecast leaves it NaN
+        demand); the same conventions as MASE: history up to each cutoff, a constant history (scale 0, float noise
+        included: scale2 <= (1e-9 x max(1, mean |y|))^2) or a one-observation one (no difference) leaves it null,
+        never inf, and a NaN forecast leaves it NaN
 - pinball loss per quantile q: mean max(q (y - f_q), (q - 1)(y - f_q))
 - coverage of the outermost interval [f_qmin, f_qmax]: share of y inside it, give or take 1e-9 x max(1, |y|)
   (`inside_interval`: float noise on a zero-width interval is no miss)
@@ -109,12 +110,18 @@ def pinball_expr(q: float, y: str = "y", f: str | None = None) -> pl.Expr:
 INSIDE_TOLERANCE = 1e-9  # relative to max(1, |y|): float noise, not a miss
 
 
+def noise_floor(level: pl.Expr) -> pl.Expr:
+    """`INSIDE_TOLERANCE` x max(1, level): a difference at most this, on values of magnitude `level`, is float
+    noise (an interval's miss, a MASE scale, a constant history's spread)."""
+    return pl.max_horizontal(pl.lit(1.0), level) * INSIDE_TOLERANCE
+
+
 def inside_interval(y: pl.Expr, lo: pl.Expr, hi: pl.Expr) -> pl.Expr:
     """Whether `y` lies in [lo, hi], give or take `INSIDE_TOLERANCE` x max(1, |y|): on constant data a
     zero-width interval computed through floats (theta's 7.3 + 1e-15) made an exact hit a miss, and the
     leaderboard showed theta's and comb's coverage as 0.71 / 0.67. Null where any of them is null. Every
     coverage (backtest boards, interval calibration's, realized accuracy) counts a point inside with this."""
-    tol = pl.max_horizontal(pl.lit(1.0), y.abs()) * INSIDE_TOLERANCE
+    tol = noise_floor(y.abs())
     return (y >= lo - tol) & (y <= hi + tol)
 
 
@@ -128,6 +135,7 @@ def mase_scale(
 ) -> pl.DataFrame:
     """Mean |y_t - y_{t-m}| per series (per (unique_id, cutoff) when `cutoffs` is given,
     using only history with ds <= cutoff). Falls back to m = 1 for histories of <= m points.
+    0 where it is float noise (<= `noise_floor` of the mean |y| of the same history: see the module).
     `history=True` adds `history`: the number of rows up to the cutoff.
 
     One pass over the history: running sums of the lagged differences, read at each cutoff
@@ -139,7 +147,7 @@ def mase_scale(
 
 def rmsse_scale(insample: pl.DataFrame, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
     """Mean (y_t - y_{t-1})^2 per series (per (unique_id, cutoff) when `cutoffs` is given, using only history
-    with ds <= cutoff): RMSSE's scale, squared. Returns unique_id[, cutoff], scale_sq (null when the history has
+    with ds <= cutoff): RMSSE's scale, squared, 0 where its root is float noise (as `mase_scale`). Returns unique_id[, cutoff], scale_sq (null when the history has
     fewer than 2 points, as `mase_scale`'s)."""
     out = _scales(insample, 1, cutoffs, history=False, squared=True)
     return out.drop("scale")
@@ -176,26 +184,35 @@ def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | 
             (pl.col("pos") + 1 - m).clip(lower_bound=0).alias("cnt_m"),
             running(1).alias("sum_1"),
             pl.col("pos").alias("cnt_1"),
+            pl.col("y").abs().fill_null(0.0).cum_sum().over("unique_id").alias("sum_abs"),
+            pl.col("y").is_not_null().cum_sum().over("unique_id").alias("cnt_abs"),
             *sq,
         )
     )
-    scale = (
+    # float noise relative to the history's level (mean |y|): a scale at most it is 0 (see the module)
+    floor = noise_floor(pl.col("sum_abs") / pl.col("cnt_abs"))
+
+    def denoised(raw: pl.Expr, tol: pl.Expr) -> pl.Expr:  # null and NaN stay as they are
+        return pl.when(raw.is_finite() & tol.is_finite() & (raw <= tol)).then(0.0).otherwise(raw)
+
+    raw = (
         pl.when(pl.col("n") > m)
         .then(pl.col("sum_m") / pl.col("cnt_m"))
         .when(pl.col("cnt_1") > 0)
         .then(pl.col("sum_1") / pl.col("cnt_1"))
         .otherwise(None)
-        .alias("scale")
     )
+    scale = denoised(raw, floor).alias("scale")
     extra = [pl.col("n").cast(pl.Int64).alias("history")] if history else []
     if squared:  # one-step differences whatever the season (M5's RMSSE), null without any (one observation)
-        extra.append(pl.when(pl.col("cnt_1") > 0).then(pl.col("sum_sq") / pl.col("cnt_1")).otherwise(None)
-                     .alias("scale_sq"))
+        raw_sq = pl.when(pl.col("cnt_1") > 0).then(pl.col("sum_sq") / pl.col("cnt_1")).otherwise(None)
+        extra.append(denoised(raw_sq, floor * floor).alias("scale_sq"))
     if cutoffs is None:
         return (hist.group_by("unique_id").agg(pl.all().last()).select("unique_id", scale, *extra).sort("unique_id")
                 .collect())
     keys = cutoffs.lazy().select("unique_id", "cutoff").unique()
-    right = hist.select("unique_id", "ds", "n", "sum_m", "cnt_m", "sum_1", "cnt_1", *(["sum_sq"] if squared else []))
+    right = hist.select("unique_id", "ds", "n", "sum_m", "cnt_m", "sum_1", "cnt_1", "sum_abs", "cnt_abs",
+                        *(["sum_sq"] if squared else []))
     return (
         keys.sort("cutoff")
         .join_asof(right.sort("ds"), left_on="cutoff", right_on="ds", by="unique_id", strategy="backward",
