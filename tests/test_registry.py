@@ -1859,6 +1859,54 @@ def test_a_removal_left_unfinished_is_not_overwritten_by_the_next_writers_own_re
         reg._write_removing(a, "sales", "withdraw")  # a second note of one version: refused, the first kept
 
 
+@pytest.mark.parametrize("own", ["none", "take_back", "gc"])
+def test_removal_notes_that_cannot_be_read_for_a_moment_are_left_as_they_are(tmp_path, monkeypatch, caplog, own):
+    """review26: `REMOVING` that could not be read (an I/O error, an object store's failed GET) was taken for a damaged
+    file: the next writer's recovery cleared it, its own removal's note replaced it and the end of that removal
+    removed it, so a dead writer's removal, recorded and not finished, was lost (its version listed again with its
+    files, the history saying it was taken back, and no writer finished it). A notes file that cannot be read now is
+    left as it is, with a warning naming it; the next writer that reads it finishes the removal."""
+    import errno
+
+    from flowcast.registry import REMOVING
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    w = _reg_ds(reg, tmp_path, "damped", "sales", "3").version
+    with reg._lock():  # what a take-back killed right after its event left
+        reg._write_removing(v, "sales", "take_back")
+        ptr = reg._pointer_locked()
+        ptr["datasets"]["sales"]["events"].append(
+            {"action": "take_back", "version": v, "previous": None, "reason": "refused", "at": None, "run": "r"})
+        reg._write_pointer(ptr)
+    noted = (reg.root / REMOVING).read_text()
+    real = ModelRegistry._read_note
+
+    def unreadable(self, name):
+        if name == REMOVING:
+            raise OSError(errno.EIO, "Input/output error", str(self.root / name))
+        return real(self, name)
+
+    monkeypatch.setattr(ModelRegistry, "_read_note", unreadable)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        if own == "take_back":
+            reg.delete(w, at=T0, run="run-2", dataset="sales", reason="refused too")
+        elif own == "gc":
+            reg.delete(w, at=T0)
+        else:
+            reg.sync_backup()
+    assert (reg.root / REMOVING).read_text() == noted  # left as it was: v's note kept
+    assert f"{reg.root}/{REMOVING}" in caplog.text and "Input/output error" in caplog.text, caplog.text
+    assert (reg.versions_dir / w).exists() is (own == "none")  # the writer's own removal went on
+    monkeypatch.setattr(ModelRegistry, "_read_note", real)
+    assert v not in [x.version for x in reg.list()]  # readable again: v's removal is recorded, not listed
+    reg.sync_backup()  # the next writer finishes it
+    assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
+    assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a] + ([w] if own == "none" else []))
+
+
 def test_a_removal_note_an_older_flowcast_wrote_is_finished(tmp_path, caplog):
     """removal25: `REMOVING` holds a list of notes now; the one note an older flowcast wrote there (an object naming
     its version) is still read: its version is not listed, and the next writer removes it."""
