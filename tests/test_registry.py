@@ -1907,6 +1907,38 @@ def test_removal_notes_that_cannot_be_read_for_a_moment_are_left_as_they_are(tmp
     assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a] + ([w] if own == "none" else []))
 
 
+def test_a_withdrawn_champion_is_not_replaced_by_a_version_whose_removal_is_recorded(tmp_path, monkeypatch):
+    """review26: a removal recorded and not finished (a gc of an older champion whose files could not be removed: an
+    I/O error) keeps its note now, beside later removals, and its version is not listed; but `withdraw_champion` put
+    that version back as the dataset's champion (the newest-data champion still recorded with its files), and the next
+    writer that could finish the removal took it away: the champion named a removed version, and reading it failed.
+    The champion put back is one whose removal is not recorded."""
+    import errno
+
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    old = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    mid = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), Promotion("champion", as_of=datetime(2024, 2, 1)))
+    new = _reg_at(reg, tmp_path, "naive", datetime(2024, 3, 1), Promotion("champion", as_of=datetime(2024, 3, 1)))
+    real = ModelRegistry._remove_version
+
+    def broken(self, version):
+        if version == mid:
+            raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / version))
+        real(self, version)
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        reg.delete(mid, at=T0)  # `flowcast gc --version`: recorded (decided), its files not removed
+    assert [x.version for x in reg.list()] == [old, new]
+    assert reg.withdraw_champion(new, dataset="sales", reason="not published", at=T0) == old
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer finishes mid's removal
+    assert not (reg.versions_dir / mid).exists()
+    assert reg.champion("sales").version == old and [x.version for x in reg.list()] == [old]
+
+
 def test_a_removal_note_an_older_flowcast_wrote_is_finished(tmp_path, caplog):
     """removal25: `REMOVING` holds a list of notes now; the one note an older flowcast wrote there (an object naming
     its version) is still read: its version is not listed, and the next writer removes it."""

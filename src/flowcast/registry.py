@@ -1827,12 +1827,14 @@ class ModelRegistry:
     def _withdraw_champion_locked(self, ent: dict[str, Any], version: str, *, reason: str, at: datetime | None,
                                   run: str | None = None, for_run: str | None = None) -> str | None:
         """Called under the lock, on a dataset's pointer entry: if `version` is its recorded champion, put back the
-        newest-data champion still recorded (none: no champion); a `withdraw_champion` event either way. The caller
+        newest-data champion still recorded, its removal not recorded (none: no champion); a `withdraw_champion` event
+        either way. The caller
         writes the pointer. Returns the dataset's champion now (None: none)."""
         ch = ent.get("champion")
         if isinstance(ch, dict) and ch.get("version") == version:
+            # (a version whose removal is recorded and not finished, its files still there: the next writer removes it)
             gone = {version} | {e.get("version") for e in ent["events"]
-                                if e.get("action") in ("withdraw", "retract", "withdraw_champion")}
+                                if e.get("action") in ("withdraw", "retract", "withdraw_champion")} | self.removals_due()
             from flowcast.timekeys import storage_naive
 
             best: tuple[datetime, ModelVersion] | None = None
