@@ -1939,6 +1939,43 @@ def test_a_withdrawn_champion_is_not_replaced_by_a_version_whose_removal_is_reco
     assert reg.champion("sales").version == old and [x.version for x in reg.list()] == [old]
 
 
+@pytest.mark.parametrize("how", ["promote", "record_champion", "pin"])
+def test_a_version_whose_removal_is_recorded_is_neither_promoted_nor_pinned(tmp_path, monkeypatch, how):
+    """review26: a version whose removal is recorded and not finished (its files hit an I/O error; its note kept for
+    the next writer, the version not listed) could still be promoted by hand (`flowcast models promote V`), recorded
+    as the champion or pinned by a run: production (the champion, the run) then named a version the next writer
+    removed. Each is refused, naming it."""
+    import errno
+
+    from flowcast.registry import PINS
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    real = ModelRegistry._remove_version
+
+    def broken(self, version):
+        if version == v:
+            raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / version))
+        real(self, version)
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        reg.delete(v, at=T0)  # `flowcast gc --version`: recorded (decided), its files not removed
+    with pytest.raises(RegistryError, match=f"{v}: its removal is recorded"):
+        if how == "promote":
+            reg.promote(v, dataset="sales", at=T0)
+        elif how == "record_champion":
+            reg.record_champion(v, dataset="sales", reason="backfill retrain", at=T0)
+        else:
+            reg.pin(v, run="run-1", at=T0, until=datetime(2024, 1, 2))
+    assert reg.production("sales").version == a and reg.champion("sales") is None and not (reg.root / PINS).exists()
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer finishes the removal
+    assert not (reg.versions_dir / v).exists() and reg.production("sales").version == a
+
+
 def test_a_removal_note_an_older_flowcast_wrote_is_finished(tmp_path, caplog):
     """removal25: `REMOVING` holds a list of notes now; the one note an older flowcast wrote there (an object naming
     its version) is still read: its version is not listed, and the next writer removes it."""

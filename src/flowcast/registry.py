@@ -697,6 +697,15 @@ class ModelRegistry:
             return [n if isinstance(n, dict) else {} for n in doc["removals"]]
         return [doc] if isinstance(doc, dict) else [{}]
 
+    def _refuse_removed(self, version: str, what: str) -> None:
+        """Called under the lock: RegistryError when the removal of `version` is recorded and not finished (its files
+        left by an I/O error the lock's recovery met again: `_recover_removal`), so that nothing comes to name a
+        version the next writer removes (production, the champion, a run's pin)."""
+        if version in self.removals_due():
+            raise RegistryError(f"{version}: its removal is recorded (noted in {self.location}/{REMOVING}) and its files "
+                                "are not yet gone (the next command that writes the registry removes them): not "
+                                f"{what}")
+
     def _unread_removing(self, exc: OSError, what: str) -> None:
         log.warning("could not read the removal notes %s/%s (%s): left as they are, %s; the next command that writes "
                     "the registry reads them again", self.location, REMOVING, " ".join(str(exc).split()), what)
@@ -1489,6 +1498,7 @@ class ModelRegistry:
         compare and swap: ProductionMovedError, and nothing changed, when production moved."""
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
+            self._refuse_removed(version, "promoted")
             ds = dataset or mv.dataset or DEFAULT_DATASET
             if dataset is not None and mv.dataset not in (None, dataset):
                 raise RegistryError(f"{version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
@@ -1780,6 +1790,7 @@ class ModelRegistry:
         event is recorded all the same: a forecast of its past date takes it)."""
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
+            self._refuse_removed(version, "recorded as the champion")
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
@@ -1901,6 +1912,7 @@ class ModelRegistry:
         between the run's choice and this pin (the run then fails before forecasting with it)."""
         with self._lock():
             self._existing(version, "the registry at", fetch=False)
+            self._refuse_removed(version, "pinned")
             self._write_pin(version, Pin(run=run, at=at, until=until))
 
     def _write_pin(self, version: str, pin: Pin) -> None:
