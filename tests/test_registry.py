@@ -1804,6 +1804,29 @@ def test_a_removal_left_by_a_killed_writer_that_cannot_be_finished_blocks_no_oth
     assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a, b])
 
 
+def _killed_after_take_back(reg: ModelRegistry, version: str) -> None:
+    """What a take-back of `version` (dataset sales) killed right after its event left: its note, its event."""
+    with reg._lock():
+        reg._write_removing(version, "sales", "take_back")
+        ptr = reg._pointer_locked()
+        ptr["datasets"]["sales"]["events"].append(
+            {"action": "take_back", "version": version, "previous": None, "reason": "refused", "at": None, "run": "r"})
+        reg._write_pointer(ptr)
+
+
+def _own_write(reg: ModelRegistry, own: str, version: str) -> None:
+    """The next writer's own write: a removal of `version` (`take_back`, `gc`, `withdraw`, `withdraw_champion`), or
+    none (`none`: a write that removes nothing)."""
+    if own == "take_back":
+        reg.delete(version, at=T0, run="run-2", dataset="sales", reason="refused too")
+    elif own == "gc":
+        reg.delete(version, at=T0)
+    elif own == "none":
+        reg.sync_backup()
+    else:
+        getattr(reg, own)(version, dataset="sales", reason="not published", at=T0)
+
+
 @pytest.mark.parametrize("own", ["take_back", "withdraw", "withdraw_champion", "gc"])
 def test_a_removal_left_unfinished_is_not_overwritten_by_the_next_writers_own_removal(tmp_path, monkeypatch, caplog,
                                                                                      own):
@@ -1812,8 +1835,6 @@ def test_a_removal_left_unfinished_is_not_overwritten_by_the_next_writers_own_re
     `REMOVING`, then was cleared: the dead writer's removal was lost, its version left registered and listed, with its
     files, while the history said it was taken back, and no later writer finished it. Each removal has its own note
     now: the dead writer's stays beside it, its version unlisted, and the next writer finishes it."""
-    import errno
-
     from flowcast.registry import REMOVING, Promotion
 
     reg = ModelRegistry(tmp_path / "models")
@@ -1825,27 +1846,10 @@ def test_a_removal_left_unfinished_is_not_overwritten_by_the_next_writers_own_re
     w = reg.register(_artifact(tmp_path, "damped", "3"), name="damped", dataset="sales", config={},
                      fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
                      then=then).version
-    with reg._lock():  # what a take-back killed right after its event left
-        reg._write_removing(v, "sales", "take_back")
-        ptr = reg._pointer_locked()
-        ptr["datasets"]["sales"]["events"].append(
-            {"action": "take_back", "version": v, "previous": None, "reason": "refused", "at": None, "run": "r"})
-        reg._write_pointer(ptr)
-    real = ModelRegistry._remove_version
-
-    def broken(self, version):
-        if version == v:
-            raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / version))
-        real(self, version)
-
-    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    _killed_after_take_back(reg, v)
+    real = _unremovable(v, monkeypatch)
     with caplog.at_level("WARNING", logger="flowcast.registry"):
-        if own == "take_back":
-            reg.delete(w, at=T0, run="run-2", dataset="sales", reason="refused too")
-        elif own == "gc":
-            reg.delete(w, at=T0)
-        else:
-            getattr(reg, own)(w, dataset="sales", reason="not published", at=T0)
+        _own_write(reg, own, w)
     assert f"could not finish removing model version {v}" in caplog.text
     assert not (reg.versions_dir / w).exists()  # its own removal: done
     assert [n["version"] for n in json.loads((reg.root / REMOVING).read_text())["removals"]] == [v]
@@ -1857,6 +1861,111 @@ def test_a_removal_left_unfinished_is_not_overwritten_by_the_next_writers_own_re
     with reg._lock(), pytest.raises(RegistryError, match=f"a removal of {a} that a stopped command left is not"):
         reg._write_removing(a, "sales", "withdraw")
         reg._write_removing(a, "sales", "withdraw")  # a second note of one version: refused, the first kept
+
+
+@pytest.mark.parametrize("own", ["none", "take_back", "gc"])
+def test_removal_notes_that_cannot_be_read_for_a_moment_are_left_as_they_are(tmp_path, monkeypatch, caplog, own):
+    """review26: `REMOVING` that could not be read (an I/O error, an object store's failed GET) was taken for a damaged
+    file: the next writer's recovery cleared it, its own removal's note replaced it and the end of that removal
+    removed it, so a dead writer's removal, recorded and not finished, was lost (its version listed again with its
+    files, the history saying it was taken back, and no writer finished it). A notes file that cannot be read now is
+    left as it is, with a warning naming it; the next writer that reads it finishes the removal."""
+    import errno
+
+    from flowcast.registry import REMOVING
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    w = _reg_ds(reg, tmp_path, "damped", "sales", "3").version
+    _killed_after_take_back(reg, v)
+    noted = (reg.root / REMOVING).read_text()
+    real = ModelRegistry._read_note
+
+    def unreadable(self, name):
+        if name == REMOVING:
+            raise OSError(errno.EIO, "Input/output error", str(self.root / name))
+        return real(self, name)
+
+    monkeypatch.setattr(ModelRegistry, "_read_note", unreadable)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        _own_write(reg, own, w)
+    assert (reg.root / REMOVING).read_text() == noted  # left as it was: v's note kept
+    assert f"{reg.root}/{REMOVING}" in caplog.text and "Input/output error" in caplog.text, caplog.text
+    assert (reg.versions_dir / w).exists() is (own == "none")  # the writer's own removal went on
+    monkeypatch.setattr(ModelRegistry, "_read_note", real)
+    assert v not in [x.version for x in reg.list()]  # readable again: v's removal is recorded, not listed
+    reg.sync_backup()  # the next writer finishes it
+    assert not (reg.root / REMOVING).exists() and not (reg.versions_dir / v).exists()
+    assert sorted(d.name for d in reg.versions_dir.iterdir()) == sorted([a] + ([w] if own == "none" else []))
+
+
+def _unremovable(version: str, monkeypatch):
+    """The files of `version` hit an I/O error when removed (`_remove_version`), whoever removes them, until the real
+    `_remove_version`, returned, is put back."""
+    import errno
+
+    real = ModelRegistry._remove_version
+
+    def broken(self, name):
+        if name == version:
+            raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / name))
+        real(self, name)
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    return real
+
+
+def test_a_withdrawn_champion_is_not_replaced_by_a_version_whose_removal_is_recorded(tmp_path, monkeypatch):
+    """review26: a removal recorded and not finished (a gc of an older champion whose files could not be removed: an
+    I/O error) keeps its note now, beside later removals, and its version is not listed; but `withdraw_champion` put
+    that version back as the dataset's champion (the newest-data champion still recorded with its files), and the next
+    writer that could finish the removal took it away: the champion named a removed version, and reading it failed.
+    The champion put back is one whose removal is not recorded."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    old = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    mid = _reg_at(reg, tmp_path, "ets", datetime(2024, 2, 1), Promotion("champion", as_of=datetime(2024, 2, 1)))
+    new = _reg_at(reg, tmp_path, "naive", datetime(2024, 3, 1), Promotion("champion", as_of=datetime(2024, 3, 1)))
+    real = _unremovable(mid, monkeypatch)
+    with pytest.raises(OSError, match="Input/output error"):
+        reg.delete(mid, at=T0)  # `flowcast gc --version`: recorded (decided), its files not removed
+    assert [x.version for x in reg.list()] == [old, new]
+    assert reg.withdraw_champion(new, dataset="sales", reason="not published", at=T0) == old
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer finishes mid's removal
+    assert not (reg.versions_dir / mid).exists()
+    assert reg.champion("sales").version == old and [x.version for x in reg.list()] == [old]
+
+
+@pytest.mark.parametrize("how", ["promote", "record_champion", "pin"])
+def test_a_version_whose_removal_is_recorded_is_neither_promoted_nor_pinned(tmp_path, monkeypatch, how):
+    """review26: a version whose removal is recorded and not finished (its files hit an I/O error; its note kept for
+    the next writer, the version not listed) could still be promoted by hand (`flowcast models promote V`), recorded
+    as the champion or pinned by a run: production (the champion, the run) then named a version the next writer
+    removed. Each is refused, naming it."""
+    from flowcast.registry import PINS
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    real = _unremovable(v, monkeypatch)
+    with pytest.raises(OSError, match="Input/output error"):
+        reg.delete(v, at=T0)  # `flowcast gc --version`: recorded (decided), its files not removed
+    with pytest.raises(RegistryError, match=f"{v}: its removal is recorded"):
+        if how == "promote":
+            reg.promote(v, dataset="sales", at=T0)
+        elif how == "record_champion":
+            reg.record_champion(v, dataset="sales", reason="backfill retrain", at=T0)
+        else:
+            reg.pin(v, run="run-1", at=T0, until=datetime(2024, 1, 2))
+    assert reg.production("sales").version == a and reg.champion("sales") is None and not (reg.root / PINS).exists()
+    monkeypatch.setattr(ModelRegistry, "_remove_version", real)
+    reg.sync_backup()  # the next writer finishes the removal
+    assert not (reg.versions_dir / v).exists() and reg.production("sales").version == a
 
 
 def test_a_removal_note_an_older_flowcast_wrote_is_finished(tmp_path, caplog):

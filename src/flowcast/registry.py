@@ -627,8 +627,13 @@ class ModelRegistry:
         an older one (V retracted once, promoted again by hand) is not taken for this removal's commit
         (`_removal_committed`). `event`: the event that commits it (a take-back's), which the next writer records
         and finishes when this one is killed before its pointer write (`_recover_removal`). RegistryError, nothing
-        written, when an unfinished removal of `version` is noted already."""
-        notes = [n for n in self._read_removing() or [] if n.get("version")]
+        written, when an unfinished removal of `version` is noted already. Notes that cannot be read now are left as
+        they are, and this removal goes on without its note (as where it cannot be written)."""
+        try:
+            notes = [n for n in self._read_removing() or [] if n.get("version")]
+        except OSError as exc:
+            self._unread_removing(exc, f"the removal of {version} is not noted there")
+            return
         if any(n.get("version") == version for n in notes):
             raise RegistryError(f"a removal of {version} that a stopped command left is not finished yet (noted in "
                                 f"{self.location}/{REMOVING}; the next command that writes the registry tries again): "
@@ -666,24 +671,44 @@ class ModelRegistry:
                    if isinstance(e, dict) and e.get("version") == version and e.get("action") == action)
 
     def _clear_removing(self, version: str) -> None:
-        """Called under the lock once `version`'s files are gone: its note goes, the others' stay."""
-        notes = self._read_removing()
+        """Called under the lock once `version`'s files are gone: its note goes, the others' stay (notes that cannot
+        be read now stay as they are: the next writer drops a finished removal's note)."""
+        try:
+            notes = self._read_removing()
+        except OSError as exc:
+            self._unread_removing(exc, f"the note of {version}, whose removal is done, is dropped by the next writer")
+            return
         if notes is not None:
             self._put_removing([n for n in notes if n.get("version") and n.get("version") != version])
 
     def _read_removing(self) -> builtins.list[dict[str, Any]] | None:
-        """The notes of the removals in flight (or of dead writers'), oldest first; [{}] when the file cannot be read
-        (written atomically: only damage makes one), None when there is none. An older flowcast's file held one note
-        (an object naming its version): a list of that one."""
+        """The notes of the removals in flight (or of dead writers'), oldest first; [{}] when the file's text is not
+        theirs (written atomically: only damage makes one), None when there is none. An older flowcast's file held one
+        note (an object naming its version): a list of that one. OSError when the file cannot be read now (an I/O
+        error, an object store's failed read): its notes may be whole, and a writer leaves it as it is (taken for a
+        damaged file, it was cleared or overwritten, and a dead writer's removal it noted was lost: `_unread_removing`)."""
         try:
             doc = self._read_note(REMOVING)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except ValueError:
             return [{}]
         if isinstance(doc, dict) and isinstance(doc.get("removals"), builtins.list):
             return [n if isinstance(n, dict) else {} for n in doc["removals"]]
         return [doc] if isinstance(doc, dict) else [{}]
+
+    def _refuse_removed(self, version: str, what: str) -> None:
+        """Called under the lock: RegistryError when the removal of `version` is recorded and not finished (its files
+        left by an I/O error the lock's recovery met again: `_recover_removal`), so that nothing comes to name a
+        version the next writer removes (production, the champion, a run's pin)."""
+        if version in self.removals_due():
+            raise RegistryError(f"{version}: its removal is recorded (noted in {self.location}/{REMOVING}) and its files "
+                                "are not yet gone (the next command that writes the registry removes them): not "
+                                f"{what}")
+
+    def _unread_removing(self, exc: OSError, what: str) -> None:
+        log.warning("could not read the removal notes %s/%s (%s): left as they are, %s; the next command that writes "
+                    "the registry reads them again", self.location, REMOVING, " ".join(str(exc).split()), what)
 
     def _removal_committed(self, note: dict[str, Any], ptr: dict[str, Any] | None = None) -> bool:
         """Whether the removal `note` names was committed: its event is in the pointer (a removal with no pointer
@@ -705,7 +730,11 @@ class ModelRegistry:
         files a writer killed midway left: not listed (`list`), and the next command that writes the registry
         removes them (`_recover_removal`)."""
         out: builtins.set[str] = set()
-        for note in self._read_removing() or []:
+        try:
+            notes = self._read_removing() or []
+        except OSError:  # not read now: none known (a writer leaves the file as it is)
+            return out
+        for note in notes:
             version = str(note.get("version") or "")
             if not version or not _VERSION_RE.match(version):
                 continue
@@ -718,7 +747,10 @@ class ModelRegistry:
         """For a command that otherwise only reads the registry (a run that skips its date: it registers and pins
         nothing): take the lock when a removal note is left (`REMOVING`), which finishes or drops it
         (`_recover_removal`). Returns the versions they named (none: no note, nothing done)."""
-        notes = self._read_removing()
+        try:
+            notes = self._read_removing()
+        except OSError:  # not read now: the lock's recovery tries (and says why it cannot)
+            notes = [{}]
         if notes is None:
             return []
         with self._lock():
@@ -734,8 +766,13 @@ class ModelRegistry:
         version stayed registered, no event said it was taken back), and the version removed. A take-back killed
         between its `take_back` event and the removal left the version registered (`flowcast models list` showed a
         version the history said was taken back) until `flowcast gc`. A removal that cannot be finished (an I/O error)
-        keeps its note, beside any this writer's own removal adds, and the next writer tries again."""
-        notes = self._read_removing()
+        keeps its note, beside any this writer's own removal adds, and the next writer tries again; so do notes that
+        cannot be read now (an I/O error: left as they are)."""
+        try:
+            notes = self._read_removing()
+        except OSError as exc:
+            self._unread_removing(exc, "none of them finished now")
+            return
         if notes is None:
             return
         left = [note for note in notes if not self._recover_one(note)]
@@ -1461,6 +1498,7 @@ class ModelRegistry:
         compare and swap: ProductionMovedError, and nothing changed, when production moved."""
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
+            self._refuse_removed(version, "promoted")
             ds = dataset or mv.dataset or DEFAULT_DATASET
             if dataset is not None and mv.dataset not in (None, dataset):
                 raise RegistryError(f"{version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
@@ -1752,6 +1790,7 @@ class ModelRegistry:
         event is recorded all the same: a forecast of its past date takes it)."""
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
+            self._refuse_removed(version, "recorded as the champion")
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
@@ -1799,12 +1838,14 @@ class ModelRegistry:
     def _withdraw_champion_locked(self, ent: dict[str, Any], version: str, *, reason: str, at: datetime | None,
                                   run: str | None = None, for_run: str | None = None) -> str | None:
         """Called under the lock, on a dataset's pointer entry: if `version` is its recorded champion, put back the
-        newest-data champion still recorded (none: no champion); a `withdraw_champion` event either way. The caller
+        newest-data champion still recorded, its removal not recorded (none: no champion); a `withdraw_champion` event
+        either way. The caller
         writes the pointer. Returns the dataset's champion now (None: none)."""
         ch = ent.get("champion")
         if isinstance(ch, dict) and ch.get("version") == version:
+            # (a version whose removal is recorded and not finished, its files still there: the next writer removes it)
             gone = {version} | {e.get("version") for e in ent["events"]
-                                if e.get("action") in ("withdraw", "retract", "withdraw_champion")}
+                                if e.get("action") in ("withdraw", "retract", "withdraw_champion")} | self.removals_due()
             from flowcast.timekeys import storage_naive
 
             best: tuple[datetime, ModelVersion] | None = None
@@ -1871,6 +1912,7 @@ class ModelRegistry:
         between the run's choice and this pin (the run then fails before forecasting with it)."""
         with self._lock():
             self._existing(version, "the registry at", fetch=False)
+            self._refuse_removed(version, "pinned")
             self._write_pin(version, Pin(run=run, at=at, until=until))
 
     def _write_pin(self, version: str, pin: Pin) -> None:

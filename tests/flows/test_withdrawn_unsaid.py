@@ -105,7 +105,12 @@ def test_a_take_back_its_run_was_killed_before_recording_is_found_unsaid_once_th
 
     found = later()
     assert found is not None and found[1] == v, found
-    assert f"that run took it back (its forecasts were not published; {LATE_TAKE_BACK})" in found[0], found
+    # review26: it said 'that run took it back (...; recorded by the next writer ...: the run stopped (killed) before it
+    # could) and then stopped (killed) before it could say so' of a run killed before its take-back was recorded
+    assert (f"chose {v} to publish without promoting it; that run was taking it back (its forecasts were not "
+            "published) when it stopped (killed), before it recorded the take-back; the next writer of the registry "
+            f"took it back on its behalf: {v} is removed") in found[0], found
+    assert "took it back (" not in found[0] and LATE_TAKE_BACK not in found[0], found
     assert v not in [x.version for x in reg.list()] and not (reg.versions_dir / v).exists()
     (event,) = [e for e in reg.history(scope.dataset) if e["action"] == "take_back"]
     assert event["run"] == run

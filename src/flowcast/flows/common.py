@@ -438,6 +438,7 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
     (a retrain backfill that skips the date, under its `backfill-` keys) writes that follow-up. None otherwise
     (a follow-up is the newest, the newest is of another as_of, no API answers, a registry that cannot say: a
     warning)."""
+    from flowcast.registry import LATE_TAKE_BACK
     from flowcast.shared import open_registry
 
     newest = reporting.newest_artifact(scope.key("decision"))
@@ -462,6 +463,12 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose {what} run "
                     f"{e['run']} withdrew on its behalf ({why}) and then stopped (killed) before it could say so: "
                     f"{now} since"), str(e["version"])
+        if e["action"] == "take_back" and why.endswith(LATE_TAKE_BACK):  # killed before its record: recorded for it
+            why = why.removesuffix(LATE_TAKE_BACK).rstrip("; ")
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} to publish without "
+                    f"promoting it; that run was taking it back{f' ({why})' if why else ''} when it stopped (killed), "
+                    "before it recorded the take-back; the next writer of the registry took it back on its behalf: "
+                    f"{e['version']} is removed, production of {scope.dataset} as it was"), str(e["version"])
         if e["action"] == "take_back":  # published without promoting it: its registration, taken back
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} to publish without "
                     f"promoting it; that run took it back ({why}) and then stopped (killed) before it could say so: "
