@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -115,21 +115,30 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
                             time_label: str = "start", shifts: pl.DataFrame | None = None) -> pl.Series:
     """Per row of `keys` (unique_id, at: a naive UTC instant), the latest `ds` of that series a run at `at` had
     observed, on the source's ds axis: `timekeys.observed_through` (the instant's wall time in `tz` for daily and
-    coarser data; an aggregated source's period once over; an end-labelled source's bound moved back), taken back
-    by the series' shift there where its periods are seen at another instant than their ds names (`shifts`,
-    `sources.seen_shifts`: daily times written with an offset; its row nearest the bound): the periods ingest kept
-    for a run at that instant, by the rule it cut them by. Without `shifts` (None: every time without an offset)
-    it is `observed_through` itself."""
+    coarser data; an aggregated source's period once over; an end-labelled source's bound moved back).
+
+    Where the series' periods are seen at another instant than their ds names (`shifts`, `sources.seen_shifts`:
+    daily times written with an offset), its ds are wall times in the offsets they were written in: the instant is
+    read on that clock, `at` plus the offset the series was written in at that instant, that of its period observed
+    nearest it (`seen_shifts`' cut: a row's instant, an aggregated period's end), not of a period starting near its
+    wall time in `tz` (on a daylight-saving change day that period's offset, or `tz`'s before the change, put the
+    cut an hour off). The periods ingest kept for a run at that instant, by the rule it cut them by. A series
+    without such periods, and every series without `shifts` (None: every time without an offset), is cut by
+    `observed_through` itself."""
     at = pl.col("at").cast(pl.Datetime("us"))
-    frame = keys.select(pl.col("unique_id").cast(pl.Utf8),
+    frame = keys.select(pl.col("unique_id").cast(pl.Utf8), at.alias("__at"),
                         (at if is_subdaily(freq) else local_wall(at, tz)).cast(pl.Datetime("us")).alias("__at_ds"))
     if shifts is not None and shifts.height and frame.height:
-        near = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")).alias("__at_ds"),
-                             pl.col("shift")).sort("__at_ds")
-        frame = (frame.with_row_index("__row").sort("__at_ds")
-                 .join_asof(near, on="__at_ds", by="unique_id", strategy="nearest", check_sortedness=False)
+        # the instant on the axis of the cuts: an end-labelled row's was moved back with its time (`label_start`)
+        key = pl.col("__at") if aggregate != "none" else observed_through_expr(pl.col("__at"), freq=freq,
+                                                                              time_label=time_label)
+        near = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("cut").cast(pl.Datetime("us")).alias("__key"),
+                             pl.col("offset").cast(pl.Duration("us"))).sort("__key")
+        frame = (frame.with_row_index("__row").with_columns(key.alias("__key")).sort("__key")
+                 .join_asof(near, on="__key", by="unique_id", strategy="nearest", check_sortedness=False)
                  .sort("__row")
-                 .select("unique_id", (pl.col("__at_ds") - pl.col("shift").fill_null(timedelta(0))).alias("__at_ds")))
+                 .select("unique_id", pl.coalesce(pl.col("__at") + pl.col("offset"), pl.col("__at_ds"))
+                         .alias("__at_ds")))
     return frame.select(observed_through_expr(pl.col("__at_ds"), freq=freq, aggregate=aggregate,
                                               time_label=time_label).alias("through")).to_series()
 

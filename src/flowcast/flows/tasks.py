@@ -264,7 +264,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 26 = newuser22: sub-daily wall times read without a tz whose skipped daylight-saving hour is a gap longer than
 # max_gap (15-minute data: 4 periods) are told so (tz_hint) and each cut series' reason names the --tz that reads it;
 # a gap that is the repeated autumn hour quarantined as time_ambiguous names --ambiguous infer the same way
-PREPROCESS_VERSION = 26
+# 27 = tz25: an aggregated source's period written with an offset is over at the instant its end names in the offset
+# its rows had at that end, read by the zone's rules at that instant (the latest of its rows' shifts held New York's
+# 23-hour 10 March an hour past its end, and ended London's March of dates written as midnight UTC an hour early)
+PREPROCESS_VERSION = 27
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
