@@ -2511,10 +2511,11 @@ def seen_shifts(rows: pl.Series | None, source: SourceConfig) -> pl.DataFrame | 
     frame = pl.DataFrame({"s": rows}).unnest("s")
     if not frame.select(pl.col("apart").any()).item():
         return None
+    # (the latest row by its wall time as written and by its instant are one, as `period_offset` reads them)
+    latest = frame.group_by("unique_id", "ds").agg(
+        (pl.col("raw").max() - (pl.col("raw") - pl.col("offset")).max()).alias("offset"), pl.col("raw").max())
     end = period_end(pl.col("ds"), source.freq) if source.aggregate != "none" else pl.col("raw")
-    return (frame.with_columns((pl.col("raw") - pl.col("offset")).alias("instant"), (end - pl.col("offset")).alias("cut"))
-            .group_by("unique_id", "ds").agg(pl.col("offset", "cut").sort_by("instant").last())
-            .sort("unique_id", "ds"))
+    return latest.select("unique_id", "ds", "offset", (end - pl.col("offset")).alias("cut")).sort("unique_id", "ds")
 
 
 def period_end(ds: pl.Expr, freq: str) -> pl.Expr:
