@@ -2463,9 +2463,9 @@ def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -
 def period_offset() -> pl.Expr:
     """The offset a period's end is written in, per row: that of its rows' latest instant, among those written with
     an offset (`DS_OFFSET`; null where none was): on a daylight-saving change day its last hours' (the latest of its
-    rows' shifts was an hour off in spring, -05:00 for New York's 10 March, which ends at -04:00). The offset of the
-    period's latest row by its wall time as written, less that of its latest instant, which are the same row (the
-    repeated autumn hour repeats a wall time inside a day, not at its end)."""
+    rows' shifts was an hour off in spring, -05:00 for New York's 10 March, which ends at -04:00). Read as the
+    period's latest wall time as written less its latest instant, two maxima of one row (the repeated autumn hour
+    repeats a wall time inside a day, not at its end): one window, no sort."""
     written = pl.col(DS_OFFSET)
     wall = pl.when(written.is_not_null()).then(pl.col(DS_RAW))
     return (wall.max() - (wall - written).max()).over("unique_id", "ds")
