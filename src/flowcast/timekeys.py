@@ -23,6 +23,7 @@ then express that instant on their own axis:
   at 10:00 the hour labelled 10:00 (ds 09:00) is known, the one labelled 11:00 (ds 10:00) is not.
 - `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
   plots), an expression.
+- `instant_text(instant, tz)`: the instant for a person (messages): UTC, plus the wall time and offset in `tz`.
 
 Nothing here reads the clock.
 """
@@ -176,6 +177,33 @@ def local_wall(ds: pl.Expr, tz: str | None) -> pl.Expr:
     if tz is None or tz == "UTC":
         return ds
     return ds.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+
+
+def naive_utc_expr(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Column `column` (of type `dtype`) as naive UTC microseconds, the stores' axis: a zoned Datetime
+    converted (two spellings of one instant become one value), a naive one kept (it means UTC)."""
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return expr.cast(pl.Datetime("us"))
+
+
+def instant_text(value: datetime | date | str, tz: str | None = None) -> str:
+    """The instant for a person, unambiguous: its UTC time with 'UTC' ('2026-12-03 04:40 UTC'), and where `tz` is
+    a zone other than UTC its wall time there with the offset and the zone ('2026-12-03 04:40 UTC (2026-12-02
+    23:40 -05:00 America/New_York)': the repeated autumn hour reads apart by its offset). Seconds only when
+    not zero; a date alone is the midnight it starts at in `tz` (`as_instant`)."""
+    instant = as_instant(value, tz)
+
+    def clock(t: datetime) -> str:
+        return t.strftime("%Y-%m-%d %H:%M" + (":%S" if t.second or t.microsecond else ""))
+
+    text = f"{clock(instant)} UTC"
+    if tz is None or tz == "UTC":
+        return text
+    local = instant.astimezone(ZoneInfo(tz))
+    offset = local.strftime("%z")
+    return f"{text} ({clock(local)} {offset[:3]}:{offset[3:]} {tz})"
 
 
 def iso(value: datetime | date | str | None) -> str | None:

@@ -1,6 +1,7 @@
 """Data freshness: the gap from the latest observation to as_of, and series that ended early."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -152,7 +153,7 @@ def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail
     c = lost_series(["a", "b", "c", "d"], {"a", "c", "new"}, prev)
     assert c.lost == ["b", "d"] and c.previous_series == 4 and c.share == 0.5
     line = c.line()
-    assert line is not None and line.startswith("2 of the 4 series of the last publish (as_of 2026-11-01 00:00)")
+    assert line is not None and line.startswith("2 of the 4 series of the last publish (as_of 2026-11-01 00:00 UTC)")
     assert "e.g. b, d" in line and "max_series_lost" in line
     check_series_lost(c, None)  # unset: a warning only
     check_series_lost(c, 0.5)
@@ -164,6 +165,32 @@ def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail
     kept = lost_series(["a", "b"], {"a", "b", "c"}, prev)
     assert kept.lost == [] and kept.line() is None
     check_series_lost(kept, 0.0)
+
+
+@pytest.mark.parametrize(("as_of", "tz", "said"), [
+    (datetime(2026, 12, 3, 4, 40), None, "as_of 2026-12-03 04:40 UTC: every"),  # naive: UTC
+    (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "UTC", "as_of 2026-12-03 04:40 UTC: every"),
+    # an aware as_of written in another zone: its instant, not its wall time there (10:10)
+    (datetime(2026, 12, 3, 10, 10, tzinfo=ZoneInfo("Asia/Kolkata")), None, "as_of 2026-12-03 04:40 UTC: every"),
+    # a New York source: UTC and the wall time there, with its offset
+    (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "America/New_York",
+     "as_of 2026-12-03 04:40 UTC (2026-12-02 23:40 -05:00 America/New_York): every"),
+    # the repeated autumn hour: one wall time (01:30), two instants, told apart
+    (datetime(2024, 11, 3, 5, 30, tzinfo=UTC), "America/New_York",
+     "as_of 2024-11-03 05:30 UTC (2024-11-03 01:30 -04:00 America/New_York): every"),
+    (datetime(2024, 11, 3, 6, 30, tzinfo=UTC), "America/New_York",
+     "as_of 2024-11-03 06:30 UTC (2024-11-03 01:30 -05:00 America/New_York): every"),
+    (datetime(2024, 10, 27, 0, 30, 15, tzinfo=UTC), "Europe/London",
+     "as_of 2024-10-27 00:30:15 UTC (2024-10-27 01:30:15 +01:00 Europe/London): every"),
+])
+def test_the_stale_data_warning_says_as_of_as_an_unambiguous_instant(as_of, tz, said):
+    """Regression: the warning printed as_of's wall time without a zone ('as_of 2026-12-03 04:40'): UTC's or the
+    source's, and in the repeated autumn hour which of two instants, nobody could tell (an aware as_of written in
+    another zone printed its own wall time). It says the UTC instant, and where the source has a zone the wall time
+    there with its offset."""
+    f = freshness(_lengths({"a": datetime(2019, 9, 1)}), datetime(2024, 12, 3), "1mo", 12)
+    [line] = freshness_lines(f, as_of, tz)
+    assert said in line
 
 
 def test_a_weekend_as_of_is_not_stale_at_1b():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import float_noise
 import numpy as np
@@ -188,6 +189,55 @@ def test_as_ofs_to_score_skips_settled_and_later_scored_as_ofs():
     # re-running the same as_of: what it scored already is not rescored
     again = _realized([(a1, 6, datetime(2021, 8, 1)), (a2, 3, datetime(2022, 6, 1)), (a3, 1, datetime(2022, 6, 1))])
     assert as_ofs_to_score([a1, a2, a3], again, scored_at=datetime(2022, 6, 1), horizon=3, freq="1mo") == []
+
+
+def test_as_ofs_to_score_compares_instants_however_they_are_written():
+    """Regression: as_ofs_to_score compared the datetimes it was given as they were: an aware publish against the
+    store's naive UTC rows (or zoned `realized` columns) was never the same as_of (rescored for ever, or a
+    TypeError mixing the two), and a run's aware as_of in another zone than UTC was read by its wall time. Every
+    value is an instant now (naive: UTC); the as_ofs come back as they were given."""
+    ny, tokyo = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
+    a1 = datetime(2021, 1, 1, 5)  # naive UTC, as the store keeps it: New York's midnight
+    a2 = datetime(2021, 2, 1, tzinfo=ny)  # 05:00 UTC, given aware
+    a3 = datetime(2021, 3, 1, 14, tzinfo=tokyo)  # 05:00 UTC, given in Tokyo's time
+    realized = pl.DataFrame(
+        {"as_of": [datetime(2021, 1, 1, tzinfo=ny), datetime(2021, 2, 1, 5)],
+         "n": [6, 2], "scored_at": [datetime(2021, 8, 1, 4, tzinfo=ny), datetime(2021, 3, 1, 5)]},
+        schema={"as_of": pl.Datetime("us", "America/New_York"), "n": pl.Int64,
+                "scored_at": pl.Datetime("us", "America/New_York")})
+    # a1 settled (scored 7 months after it, horizon 3); a2 scored once, before it settled; a3 never scored
+    run = {"horizon": 3, "freq": "1mo", "tz": "America/New_York"}
+    got = as_ofs_to_score([a1, a2, a3], realized, scored_at=datetime(2021, 6, 1, 9, tzinfo=tokyo), **run)
+    assert got == [a2, a3] and got[1].tzinfo is tokyo  # as given
+    # a run at a3's own instant, written otherwise: not earlier than itself; a2 scored at that run's instant
+    assert as_ofs_to_score([a2, a3], realized, scored_at=datetime(2021, 3, 1, 5), **run) == []
+    # the same as_of published under two spellings is one
+    assert as_ofs_to_score([a3, datetime(2021, 3, 1, 5)], realized, scored_at=datetime(2021, 6, 1), **run) == [a3]
+
+
+@pytest.mark.parametrize(("freq", "horizon", "as_of", "scored_at"), [
+    # New York days: 6 days after midnight of 7 March 2024 (05:00 UTC) is midnight of 13 March, 04:00 UTC (EDT)
+    ("1d", 3, datetime(2024, 3, 7, 5), datetime(2024, 3, 13, 4)),
+    # 6 months after midnight of 1 January (05:00 UTC): midnight of 1 July, 04:00 UTC
+    ("1mo", 3, datetime(2024, 1, 1, 5), datetime(2024, 7, 1, 4)),
+    # and back across the autumn change: 2 weeks after midnight of 28 October (04:00 UTC), 05:00 UTC
+    ("1w", 1, datetime(2024, 10, 28, 4), datetime(2024, 11, 11, 5)),
+])
+def test_an_as_of_of_a_source_with_a_zone_settles_on_its_calendar(freq, horizon, as_of, scored_at):
+    """Regression: two horizons after an as_of were counted on UTC's calendar: a New York as_of (a local midnight)
+    scored at the local midnight two horizons later, across a daylight-saving change, was an hour short of settled
+    (or one past it) and read again by every later run. They are counted on the source's calendar now."""
+    realized = _realized([(as_of, 3, scored_at)])
+    later = datetime(2025, 1, 1)
+    assert as_ofs_to_score([as_of], realized, scored_at=later, horizon=horizon, freq=freq,
+                           tz="America/New_York") == []  # settled: not read again
+    before = _realized([(as_of, 3, scored_at - timedelta(minutes=30))])  # scored just before it settled
+    assert as_ofs_to_score([as_of], before, scored_at=later, horizon=horizon, freq=freq,
+                           tz="America/New_York") == [as_of]
+    # sub-daily periods are counted on the instant, in any zone: 6 hours after 05:00 UTC is 11:00 UTC
+    hourly = _realized([(datetime(2024, 3, 10, 5), 3, datetime(2024, 3, 10, 11))])
+    assert as_ofs_to_score([datetime(2024, 3, 10, 5)], hourly, scored_at=later, horizon=3, freq="1h",
+                           tz="America/New_York") == []
 
 
 def test_an_as_of_settles_two_of_the_horizons_it_was_published_with_after_it():

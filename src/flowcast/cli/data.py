@@ -120,4 +120,4 @@ def _freshness(prepared: Any, as_of: datetime | None, max_staleness: int | None)
     except DataValidationError as exc:
         exc.report = prepared.report
         raise
-    return freshness_lines(fresh, measured)
+    return freshness_lines(fresh, measured, src.tz)

@@ -33,6 +33,10 @@ DS_RAW = "__ds_raw"  # parsed time before it was aligned to the period grid
 # the time a row is compared with as_of by, on the ds axis: DS_RAW, but for a daily or coarser time written with an
 # offset the wall time in the source's zone of the instant it names (DS_RAW keeps the date as written)
 DS_SEEN = "__ds_seen"
+# the offset a row's time was written in (its wall time as written less the instant it names, a Duration); null for a
+# time without one. The instant a period's end names (`sources.period_not_over`) and a series' clock at an instant
+# (`sources.seen_shifts`, `evaluation.realized.observed_through_series`) are read in it
+DS_OFFSET = "__ds_offset"
 TIME_LOCAL_ISSUE = "__ds_local"  # a naive local time that is 'nonexistent' or 'ambiguous' in the source's tz
 
 

@@ -84,6 +84,7 @@ from flowcast.data.calendar import (
 )
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
+    DS_OFFSET,
     DS_RAW,
     DS_SEEN,
     RAW_PREFIX,
@@ -1826,9 +1827,9 @@ def local_times(source: SourceConfig) -> bool:
 
 def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Expr,
                 day_month: DayMonth = None, traits: frozenset[str] = frozenset(), as_of: datetime | None = None,
-                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None, pl.Expr | None]:
+                ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None, pl.Expr | None, pl.Expr | None]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None, the time compared with as_of
-    where it is not that ds, else None).
+    where it is not that ds, else None; with it, the offset each such row was written in: `DS_OFFSET`).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
     values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
@@ -1842,6 +1843,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     t = _read_time(source, dtype, file, day_month, traits)
     issue = None
     seen = None
+    offset = None
     if is_subdaily(source.freq):
         aware = t.aware_utc
         naive = t.naive
@@ -1858,6 +1860,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
                 # (an aggregated source's period, too, is over from the instant its end names in its rows' offset,
                 # `period_not_over`)
                 seen = _to_wall(t.aware_utc, source.tz or "UTC")
+                offset = (t.aware_wall - t.aware_utc) if t.aware_wall is not None else pl.lit(timedelta(0))
         else:
             aware = None
         naive = t.naive
@@ -1877,7 +1880,9 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     # a report, a plot or a store can hold (it failed the run: "ValueError: year 54970 is out of range")
     if seen is not None:
         seen = pl.when(t.has_off).then(seen.dt.cast_time_unit("us")).otherwise(ds)
-    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue, seen
+    if offset is not None:
+        offset = pl.when(t.has_off).then(offset.cast(pl.Duration("us")))
+    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue, seen, offset
 
 
 def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
@@ -2229,13 +2234,15 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)
-    ds_raw, aware, issue, seen = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits, as_of)
+    ds_raw, aware, issue, seen, offset = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits,
+                                                     as_of)
     apart = seen is not None and _seen_apart(source, raw_schema[source.time_col], traits)
     ds_raw = label_to_start(ds_raw, source)
     seen = ds_raw if seen is None else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source))
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
-    mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), seen.alias(DS_SEEN), aware.alias(TIME_AWARE),
-              y.alias("y")]
+    offset = pl.lit(None, dtype=pl.Duration("us")) if offset is None else pl.when(ds_raw.is_not_null()).then(offset)
+    mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), seen.alias(DS_SEEN), offset.alias(DS_OFFSET),
+              aware.alias(TIME_AWARE), y.alias("y")]
     if issue is not None:
         mapped.append(issue.alias(TIME_LOCAL_ISSUE))
     for c in numeric_exog:
@@ -2435,9 +2442,11 @@ def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -
     a row of the source's own frequency is that period's value.
 
     Rows written with an offset (`DS_SEEN`, their instant on the ds axis, apart from `DS_RAW`, their time as written)
-    are cut by the instant too: a period ends at its end as written in its rows' offset (the day of 29 February at
-    -05:00 at 05:00 UTC on 1 March), the latest of its rows' where they differ (a daylight-saving change written as
-    offsets), so no period is summed in part.
+    are cut by the instant too: a period ends at the instant its end names in the offset its rows were written in at
+    that end (the latest of them, `period_offset`: on a daylight-saving change day the offset after the change, the
+    day of 10 March 2024 at -04:00 over at 04:00 UTC on 11 March, not at 05:00 by its first hours' -05:00), read on
+    the ds axis by the zone's rules at that instant (`source.tz`; UTC without one): no period is summed in part, and
+    none waits an hour past its end.
 
     `apart` False (`Ingested.seen_apart`: no row's DS_SEEN differs from its DS_RAW) leaves that window over (series,
     period) out: every shift is 0, the same rows, without a pass that groups every row of the source (a third
@@ -2447,23 +2456,28 @@ def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -
     end = period_end(pl.col("ds"), source.freq)
     if not apart:
         return (pl.col(DS_SEEN) <= bound) & (end > bound).fill_null(False)
-    return (pl.col(DS_SEEN) <= bound) & ((end + seen_shift()) > bound).fill_null(False)
+    # the instant the end names (naive UTC), on the ds axis: its wall time in the source's zone
+    seen_end = _to_wall(end - period_offset(), source.tz) if source.tz not in (None, "UTC") else end - period_offset()
+    return (pl.col(DS_SEEN) <= bound) & (pl.coalesce(seen_end, end) > bound).fill_null(False)
 
 
-def seen_shift() -> pl.Expr:
-    """How much later than its time as written each row's period is seen, on the ds axis (`DS_SEEN` - `DS_RAW`): a
-    daily or coarser time written with an offset is seen from the instant it names ('2024-03-01T00:00:00-05:00' five
-    hours after midnight UTC, +05:00 five hours before it, without a tz); 0 for a time without one. The latest of the
-    rows of its (unique_id, ds) where they differ (a daylight-saving change written as offsets): the period is over
-    when its last row's end is (`period_not_over`)."""
-    return (pl.col(DS_SEEN) - pl.col(DS_RAW)).fill_null(timedelta(0)).max().over("unique_id", "ds")
+def period_offset() -> pl.Expr:
+    """The offset a period's end is written in, per row: that of its rows' latest instant, among those written with
+    an offset (`DS_OFFSET`; null where none was): on a daylight-saving change day its last hours' (the latest of its
+    rows' shifts was an hour off in spring, -05:00 for New York's 10 March, which ends at -04:00). Read as the
+    period's latest wall time as written less its latest instant, two maxima of one row (the repeated autumn hour
+    repeats a wall time inside a day, not at its end): one window, no sort."""
+    written = pl.col(DS_OFFSET)
+    wall = pl.when(written.is_not_null()).then(pl.col(DS_RAW))
+    return (wall.max() - (wall - written).max()).over("unique_id", "ds")
 
 
 def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
-    pass of its own): one list of structs (unique_id, ds, shift: `DS_SEEN` - `DS_RAW`) of the rows a run at its
-    as_of observed that were written with an offset, for `seen_shifts`. None where no time can be (sub-daily data,
-    whose ds are instants; a typed column without a zone)."""
+    pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, apart: whether
+    `DS_SEEN` differs from `DS_RAW`) of the rows a run at its as_of observed that were written with an offset, for
+    `seen_shifts`. None where no time can be (sub-daily data, whose ds are instants; a typed column without a
+    zone)."""
     source = ingested.source
     if is_subdaily(source.freq) or not ingested.seen_apart:  # no row seen apart from its time as written: no shift
         return None
@@ -2474,28 +2488,35 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     if ingested.as_of_ds is not None:
         kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart)
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
-                      (pl.col(DS_SEEN) - pl.col(DS_RAW)).alias("shift"))
+                      pl.col(DS_RAW).cast(pl.Datetime("us")).alias("raw"),
+                      pl.col(DS_OFFSET).fill_null(timedelta(0)).alias("offset"),
+                      (pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False).alias("apart"))
             .filter(kept).implode().alias("__seen_shifts"))
 
 
-def seen_shifts(rows: pl.Series | None) -> pl.DataFrame | None:
-    """unique_id, ds, shift (a Duration) of the periods observed, from `seen_shifts_expr`'s list, where some period
-    of the source is seen at another instant than its ds names on the ds axis (daily or coarser times written with an
-    offset, without a tz that reads them; dates written as midnight UTC timestamps in a tz source): the latest of
-    its rows' (`seen_shift`, as `period_not_over` cuts by), sorted. None where none is: every time as written is then
-    the instant on the ds axis it is seen from, and the ds axis alone says which periods a run had observed
-    (`timekeys.observed_through`).
+def seen_shifts(rows: pl.Series | None, source: SourceConfig) -> pl.DataFrame | None:
+    """unique_id, ds, offset (a Duration), cut (naive UTC) of the periods of `source` observed, from
+    `seen_shifts_expr`'s list, where some period is seen at another instant than its ds names on the ds axis (daily
+    or coarser times written with an offset, without a tz that reads them; dates written as midnight UTC timestamps in
+    a tz source). Per period, those of its latest row by the instant (`period_offset`, as `period_not_over` cuts by):
+    the offset the series was written in when the period became observed, and that instant (`cut`: the row's time in
+    its offset; an aggregated source's period end; an end-labelled time's moved back to its interval's start with
+    it, `label_start`). Sorted; None where no period is seen apart: every time as written is then the instant on the
+    ds axis it is seen from, and the ds axis alone says which periods a run had observed (`timekeys.observed_through`).
 
-    Realized accuracy and the production model's training cut (`evaluation.realized.observed_through_series`) take
-    each series' bound at an as_of back by its shift there: the periods ingest kept for a run at that instant, by
-    the one rule it cut them by (`observed_at`)."""
+    Realized accuracy, freshness and the production model's training cut (`evaluation.realized.
+    observed_through_series`) read each series' clock at an as_of in the offset of its period observed nearest that
+    instant: the periods ingest kept for a run at that instant, by the one rule it cut them by (`observed_at`)."""
     if rows is None or not len(rows):
         return None
-    shifts = (pl.DataFrame({"s": rows}).unnest("s")
-              .group_by("unique_id", "ds").agg(pl.col("shift").fill_null(timedelta(0)).max()))
-    if not shifts.select((pl.col("shift") != timedelta(0)).any()).item():
+    frame = pl.DataFrame({"s": rows}).unnest("s")
+    if not frame.select(pl.col("apart").any()).item():
         return None
-    return shifts.sort("unique_id", "ds")
+    # (the latest row by its wall time as written and by its instant are one, as `period_offset` reads them)
+    latest = frame.group_by("unique_id", "ds").agg(
+        (pl.col("raw").max() - (pl.col("raw") - pl.col("offset")).max()).alias("offset"), pl.col("raw").max())
+    end = period_end(pl.col("ds"), source.freq) if source.aggregate != "none" else pl.col("raw")
+    return latest.select("unique_id", "ds", "offset", (end - pl.col("offset")).alias("cut")).sort("unique_id", "ds")
 
 
 def period_end(ds: pl.Expr, freq: str) -> pl.Expr:

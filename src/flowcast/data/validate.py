@@ -336,8 +336,8 @@ class ValidationResult:
     report: DataQualityReport
     # what to check when duplicates dominate (`_duplicate_hint`); enforce_thresholds adds it to its error
     hint: str = ""
-    # unique_id, ds, shift: where daily times were written with an offset, how much later than its ds each period
-    # observed was seen (`sources.seen_shifts`); None where none was (realized accuracy and the production model's
+    # unique_id, ds, offset, cut: where daily times were written with an offset, the offset each period observed was
+    # written in and the instant it was observed from (`sources.seen_shifts`); None where none was (realized accuracy and the production model's
     # training cut, `evaluation.realized.observed_through_series`)
     shifts: pl.DataFrame | None = None
 
@@ -1002,7 +1002,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if len(source.id_cols) > 1:
         plans.append(_joined_id_collisions(ingested.frame, source.id_cols))
     flagged, counts, *rest = _collect(plans, ingested)
-    shifts = seen_shifts(counts["__seen_shifts"][0]) if "__seen_shifts" in counts.columns else None
+    shifts = seen_shifts(counts["__seen_shifts"][0], source) if "__seen_shifts" in counts.columns else None
     if len(source.id_cols) > 1:
         _refuse_joined_id_collisions(rest.pop(), source.id_cols, ingested.label)
     blank = rest

@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -63,7 +63,7 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
-from flowcast.timekeys import local_wall, observed_through_expr
+from flowcast.timekeys import local_wall, naive_utc_expr, observed_through_expr, storage_naive
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
@@ -115,21 +115,30 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
                             time_label: str = "start", shifts: pl.DataFrame | None = None) -> pl.Series:
     """Per row of `keys` (unique_id, at: a naive UTC instant), the latest `ds` of that series a run at `at` had
     observed, on the source's ds axis: `timekeys.observed_through` (the instant's wall time in `tz` for daily and
-    coarser data; an aggregated source's period once over; an end-labelled source's bound moved back), taken back
-    by the series' shift there where its periods are seen at another instant than their ds names (`shifts`,
-    `sources.seen_shifts`: daily times written with an offset; its row nearest the bound): the periods ingest kept
-    for a run at that instant, by the rule it cut them by. Without `shifts` (None: every time without an offset)
-    it is `observed_through` itself."""
+    coarser data; an aggregated source's period once over; an end-labelled source's bound moved back).
+
+    Where the series' periods are seen at another instant than their ds names (`shifts`, `sources.seen_shifts`:
+    daily times written with an offset), its ds are wall times in the offsets they were written in: the instant is
+    read on that clock, `at` plus the offset the series was written in at that instant, that of its period observed
+    nearest it (`seen_shifts`' cut: a row's instant, an aggregated period's end), not of a period starting near its
+    wall time in `tz` (on a daylight-saving change day that period's offset, or `tz`'s before the change, put the
+    cut an hour off). The periods ingest kept for a run at that instant, by the rule it cut them by. A series
+    without such periods, and every series without `shifts` (None: every time without an offset), is cut by
+    `observed_through` itself."""
     at = pl.col("at").cast(pl.Datetime("us"))
-    frame = keys.select(pl.col("unique_id").cast(pl.Utf8),
+    frame = keys.select(pl.col("unique_id").cast(pl.Utf8), at.alias("__at"),
                         (at if is_subdaily(freq) else local_wall(at, tz)).cast(pl.Datetime("us")).alias("__at_ds"))
     if shifts is not None and shifts.height and frame.height:
-        near = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")).alias("__at_ds"),
-                             pl.col("shift")).sort("__at_ds")
-        frame = (frame.with_row_index("__row").sort("__at_ds")
-                 .join_asof(near, on="__at_ds", by="unique_id", strategy="nearest", check_sortedness=False)
+        # the instant on the axis of the cuts: an end-labelled row's was moved back with its time (`label_start`)
+        key = pl.col("__at") if aggregate != "none" else observed_through_expr(pl.col("__at"), freq=freq,
+                                                                              time_label=time_label)
+        near = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("cut").cast(pl.Datetime("us")).alias("__key"),
+                             pl.col("offset").cast(pl.Duration("us"))).sort("__key")
+        frame = (frame.with_row_index("__row").with_columns(key.alias("__key")).sort("__key")
+                 .join_asof(near, on="__key", by="unique_id", strategy="nearest", check_sortedness=False)
                  .sort("__row")
-                 .select("unique_id", (pl.col("__at_ds") - pl.col("shift").fill_null(timedelta(0))).alias("__at_ds")))
+                 .select("unique_id", pl.coalesce(pl.col("__at") + pl.col("offset"), pl.col("__at_ds"))
+                         .alias("__at_ds")))
     return frame.select(observed_through_expr(pl.col("__at_ds"), freq=freq, aggregate=aggregate,
                                               time_label=time_label).alias("through")).to_series()
 
@@ -292,6 +301,7 @@ def as_ofs_to_score(
     horizon: int,
     freq: str,
     horizons: Mapping[datetime, int] | None = None,
+    tz: str | None = None,
 ) -> list[datetime]:
     """The published as_ofs a run at `scored_at` should (re)score, oldest first.
 
@@ -302,25 +312,45 @@ def as_ofs_to_score(
     `horizon` (this run's): a run whose horizon is shorter than a publish's (12 months then, 3 now)
     settled it after 6 months, and its steps 7..12 were never scored. Rows scored at or after
     `scored_at` are never replaced (a backfill of an old date must not undo what a later run knew);
-    a settled as_of is not read again."""
+    a settled as_of is not read again.
+
+    Every time is an instant, as everywhere (`timekeys.as_instant`): naive means UTC, aware values (and zoned
+    `as_of` / `scored_at` columns of `realized`) are compared by the instant they name, so two spellings of one
+    as_of are one. Two horizons of daily or coarser periods are counted on the source's calendar (`tz`: a day of
+    23 or 25 hours across a daylight-saving change, a month from one local midnight to the next), sub-daily ones
+    on the instant. Returns the as_ofs as `published` gives them."""
+    at = storage_naive(scored_at)
+    by_instant: dict[datetime, datetime] = {}
+    for a in published:  # the first spelling of each instant
+        by_instant.setdefault(storage_naive(a), a)
+    steps_of = {storage_naive(a): h for a, h in (horizons or {}).items()}
     last: dict[datetime, datetime] = {}
     if realized.height:
-        for a, s in realized.group_by("as_of").agg(pl.col("scored_at").max()).iter_rows():
+        rows = realized.select(naive_utc_expr("as_of", realized.schema["as_of"]),
+                               naive_utc_expr("scored_at", realized.schema["scored_at"]))
+        for a, s in rows.group_by("as_of").agg(pl.col("scored_at").max()).iter_rows():
             last[a] = s
-    todo = [a for a in published if a < scored_at and (a not in last or last[a] < scored_at)]
+    todo = [a for a in by_instant if a < at and (a not in last or last[a] < at)]
     if not todo:
         return []
-    steps = [max(1, int((horizons or {}).get(a) or horizon)) for a in todo]
+    steps = [max(1, int(steps_of.get(a) or horizon)) for a in todo]
+    as_of = pl.col("as_of")
+    local = not is_subdaily(freq) and tz not in (None, "UTC")
+    if local:  # on the source's calendar: its wall clock, across daylight-saving changes
+        as_of = as_of.dt.replace_time_zone("UTC").dt.convert_time_zone(str(tz))
+    settle = shift(as_of, 2 * pl.col("__h"), freq)
+    if local:
+        settle = settle.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     settled = (
         pl.DataFrame({"as_of": todo, "__h": steps}, schema={"as_of": pl.Datetime("us"), "__h": pl.Int64})
-        .select("as_of", shift(pl.col("as_of"), 2 * pl.col("__h"), freq).alias("settled"))
+        .select("as_of", settle.alias("settled"))
     )
     out = []
-    for a, settle in settled.iter_rows():
-        if a in last and last[a] >= settle:
+    for a, settle_at in settled.iter_rows():
+        if a in last and last[a] >= settle_at:
             continue
         out.append(a)
-    return sorted(out)
+    return [by_instant[a] for a in sorted(out)]
 
 
 def _totals(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:

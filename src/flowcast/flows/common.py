@@ -814,11 +814,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     if continuity is not None:
         report.freshness.update(series_lost=len(continuity.lost), lost=continuity.lost[:5])
     reporting.quality_artifact(report, scope)
-    for line in [*freshness_lines(fresh, ingested.as_of), *([continuity.line()] if continuity else [])]:
+    for line in [*freshness_lines(fresh, ingested.as_of, source.tz), *([continuity.line()] if continuity else [])]:
         if line:
             log.warning(line)
     if fresh.all_before_as_of:
-        events.emit(events.STALE, dataset=source.name, as_of=as_of, message=freshness_lines(fresh, ingested.as_of)[0],
+        events.emit(events.STALE, dataset=source.name, as_of=as_of, message=freshness_lines(fresh, ingested.as_of, source.tz)[0],
                     past=later_published(settings, source.name, as_of), **fresh.to_dict())
     check_staleness(fresh, settings.validation.max_staleness)
     if continuity is not None:

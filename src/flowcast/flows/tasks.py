@@ -269,7 +269,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # a gap that is the repeated autumn hour quarantined as time_ambiguous names --ambiguous infer the same way
 # 27 = review25: that hint counts the rows its own cuts left out, not those of a series cut at a later gap of its own
 # 28 = ui25: the summary names the first 5 series too short for a network (network_short_ids), for the log and report
-PREPROCESS_VERSION = 28
+# 29 = tz25: an aggregated source's period written with an offset is over at the instant its end names in the offset
+# its rows had at that end, read by the zone's rules at that instant (the latest of its rows' shifts held New York's
+# 23-hour 10 March an hour past its end, and ended London's March of dates written as midnight UTC an hour early)
+PREPROCESS_VERSION = 29
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:

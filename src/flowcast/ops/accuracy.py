@@ -242,7 +242,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     scored_before = set(existing["as_of"].to_list()) if existing.height else set()
     horizons = published_horizons(store, dataset, [a for a in published if a < as_of and a in scored_before])
     todo = as_ofs_to_score(published, existing, scored_at=as_of, horizon=int(td.meta.horizon),
-                           freq=td.meta.freq, horizons=horizons)
+                           freq=td.meta.freq, horizons=horizons, tz=getattr(td.meta, "tz", None))
     outcome = RealizedOutcome(dataset)
     readable: list[tuple[datetime, pl.DataFrame]] = []
     for a in todo:  # a damaged publish of one as_of is left out (said), the others are scored

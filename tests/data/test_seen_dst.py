@@ -1,0 +1,146 @@
+"""Periods written with an offset, across a daylight-saving change: a run at an instant observes exactly the periods
+whose time (or, summed from finer rows, whose end) had come by then, in the offsets the rows were written in, and
+realized accuracy, freshness and the training cut (`evaluation.realized.observed_through_series`) agree with it.
+
+Times are written by a clock with daylight saving (New York, London), each with its offset: the spring change day
+has 23 hours, the autumn one 25 (its repeated hour written twice, once in each offset). The expected periods are
+computed here from the zone's rules, not by flowcast."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from data_helpers import make_source, run_validate
+
+from flowcast.data.sources import ingest
+from flowcast.evaluation.realized import observed_through_series
+
+HOUR = timedelta(hours=1)
+MINUTES = timedelta(minutes=30)
+# (zone, the change day): spring forward and fall back, 2024
+CHANGES = [("America/New_York", date(2024, 3, 10)), ("America/New_York", date(2024, 11, 3)),
+           ("Europe/London", date(2024, 3, 31)), ("Europe/London", date(2024, 10, 27))]
+
+
+def _local_midnight(day: date, zone: str) -> datetime:
+    """The instant (naive UTC) local `day` starts at in `zone`."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC).replace(tzinfo=None)
+
+
+def _hours_file(path, zone: str, change: date) -> None:
+    """Series 'a': every hour from 3 days before the change day to 3 days after, by the instant, written as its wall
+    time in `zone` with the offset it had (the repeated autumn hour twice, '01:30-04:00' and '01:30-05:00'); 1.0
+    each, so a day's sum is its number of hours."""
+    start, stop = _local_midnight(change - timedelta(days=3), zone), _local_midnight(change + timedelta(days=4), zone)
+    t, lines = start, []
+    while t < stop:
+        lines.append(f"{t.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).isoformat()},a,1.0")
+        t += HOUR
+    path.write_text("t,id,y\n" + "\n".join(lines) + "\n")
+
+
+def _last_day_over(at: datetime, zone: str, change: date) -> date:
+    """The latest local day of the data whose end (the next local midnight, by the zone's rules) is by `at`."""
+    days = [change + timedelta(days=k) for k in range(-3, 4)]
+    return max(d for d in days if _local_midnight(d + timedelta(days=1), zone) <= at)
+
+
+def _around_ends(zone: str, change: date) -> list[datetime]:
+    """Instants half an hour before and after the ends of the day before the change, the change day and the day
+    after (naive UTC)."""
+    ends = [_local_midnight(change + timedelta(days=k), zone) for k in (0, 1, 2)]
+    return [e + d for e in ends for d in (-MINUTES, MINUTES)]
+
+
+@pytest.mark.parametrize(("zone", "change"), CHANGES)
+def test_hours_summed_to_days_are_cut_by_the_instant_each_day_ends_across_a_dst_change(tmp_path, zone, change):
+    """Regression: an aggregated day was over at its end plus the latest of its rows' shifts, so New York's 23-hour
+    10 March (-05:00, then -04:00) was over at 05:00 UTC, an hour after it ended, and London's 31 March at midnight
+    UTC, an hour late. A day is over at the instant its end names in its rows' offset at that end."""
+    path = tmp_path / "hours.csv"
+    _hours_file(path, zone, change)
+    kw = {"freq": "1d", "aggregate": "sum", "id_cols": ["id"], "time_col": "t", "target_col": "y"}
+    for at in _around_ends(zone, change):
+        r = run_validate(path, at.replace(tzinfo=UTC), **kw)
+        last = _last_day_over(at, zone, change)
+        days = dict(r.valid.select("ds", "y").rows())
+        assert max(days) == datetime.combine(last, datetime.min.time()), at
+        # the change day is summed whole: 23 or 25 hours (the repeated hour in both offsets), never in part
+        if change <= last:
+            hours = (_local_midnight(change + timedelta(days=1), zone) - _local_midnight(change, zone)) / HOUR
+            assert days[datetime.combine(change, datetime.min.time())] == hours
+        assert r.report.reconciled
+
+
+@pytest.mark.parametrize(("zone", "change"), CHANGES)
+@pytest.mark.parametrize("aggregate", ["sum", "none"])
+def test_the_observed_bound_of_a_series_is_exact_by_the_instant_across_a_dst_change(tmp_path, zone, change,
+                                                                                    aggregate):
+    """Regression: `observed_through_series` took a series' shift from its period starting nearest as_of's wall
+    time: around a daylight-saving change that was the next period's (the latest of its rows'), and the bound
+    moved an hour: New York's 2 November (over at 04:00 UTC on 3 November) read as not observed at 04:30, London's
+    26 October (over at 23:00 UTC) at 23:30. It reads the instant in the offset the series was written in at that
+    instant, the one rule of ingest. Days written at midnight in their offset (aggregate none) and hours summed to
+    days, each as_of half an hour around each day's start (or end)."""
+    path = tmp_path / "d.csv"
+    if aggregate == "sum":
+        _hours_file(path, zone, change)
+    else:  # one row a day, at its local midnight with its offset
+        days = [change + timedelta(days=k) for k in range(-3, 4)]
+        path.write_text("t,id,y\n" + "".join(
+            f"{datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(zone)).isoformat()},a,1.0\n" for d in days))
+    source = make_source(path, freq="1d", aggregate=aggregate, id_cols=["id"], time_col="t", target_col="y")
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    shifts = validate(ingest(source, None), source, ValidationConfig()).shifts  # a later run's: every period
+    assert shifts is not None
+    ats = _around_ends(zone, change)
+    through = observed_through_series(pl.DataFrame({"unique_id": ["a"] * len(ats), "at": ats}), freq="1d", tz=None,
+                                      aggregate=aggregate, shifts=shifts)
+    for at, bound in zip(ats, through.to_list(), strict=True):
+        # what ingest kept at that instant (the cut), and the last day by the zone's rules
+        kept = ingest(source, at.replace(tzinfo=UTC)).frame.select(pl.col("ds").max()).collect().item()
+        last = (_last_day_over(at, zone, change) if aggregate == "sum"
+                else max(d for d in (change + timedelta(days=k) for k in range(-3, 4))
+                         if _local_midnight(d, zone) <= at))
+        assert kept == datetime.combine(last, datetime.min.time()), at
+        assert kept <= bound < kept + timedelta(days=1), (at, bound)
+
+
+@pytest.mark.parametrize(("tz", "month_end", "over"), [
+    # London's March ends at 00:00 UTC on 1 April as written ('Z'), 01:00 BST there: not over at 23:30 UTC
+    ("Europe/London", datetime(2024, 4, 1), [(-MINUTES, False), (MINUTES, True)]),
+    # October ends at 00:00 UTC on 1 November, 00:00 GMT there: over at 00:30 UTC (its rows' BST read 01:00)
+    ("Europe/London", datetime(2024, 11, 1), [(-MINUTES, False), (MINUTES, True)]),
+    ("America/New_York", datetime(2024, 4, 1), [(-MINUTES, False), (MINUTES, True)]),
+    ("America/New_York", datetime(2024, 11, 1), [(-MINUTES, False), (MINUTES, True)]),
+])
+def test_dates_written_as_midnight_utc_summed_to_months_end_by_the_zone_at_that_instant(tmp_path, tz, month_end,
+                                                                                       over):
+    """Regression: dates written as midnight UTC timestamps in a source with a tz, summed to months: the month's end
+    was read on the ds axis with the latest of its rows' shifts (the zone's offset at its days, not at its end):
+    London's March over an hour before it ended (its days were GMT, its end BST), its October an hour after. The end
+    is converted by the zone's rules at the instant it names."""
+    first = month_end - timedelta(days=60)
+    days = [first + timedelta(days=k) for k in range(90)]
+    path = tmp_path / "days.csv"
+    path.write_text("t,id,y\n" + "".join(f"{d:%Y-%m-%d}T00:00:00Z,a,1.0\n" for d in days))
+    source = make_source(path, freq="1mo", aggregate="sum", tz=tz, id_cols=["id"], time_col="t", target_col="y")
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    shifts = validate(ingest(source, None), source, ValidationConfig()).shifts
+    month = (month_end - timedelta(days=1)).replace(day=1)
+    for delta, is_over in over:
+        at = month_end + delta
+        kept = ingest(source, at.replace(tzinfo=UTC)).frame.filter(pl.col("y").is_not_null()) \
+            .select(pl.col("ds").max()).collect().item()
+        assert (kept == month) is is_over, at
+        if shifts is not None:  # realized accuracy's bound agrees
+            [bound] = observed_through_series(pl.DataFrame({"unique_id": ["a"], "at": [at]}), freq="1mo", tz=tz,
+                                              aggregate="sum", shifts=shifts).to_list()
+            assert (bound >= month) is is_over, (at, bound)
