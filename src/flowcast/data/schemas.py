@@ -33,6 +33,9 @@ DS_RAW = "__ds_raw"  # parsed time before it was aligned to the period grid
 # the time a row is compared with as_of by, on the ds axis: DS_RAW, but for a daily or coarser time written with an
 # offset the wall time in the source's zone of the instant it names (DS_RAW keeps the date as written)
 DS_SEEN = "__ds_seen"
+# an aggregated source whose rows can be seen apart from their time as written: `sources.period_not_over` at as_of,
+# computed once by ingest (its window over (series, period)) for the rows kept and validate's counts both
+NOT_OVER = "__not_over"
 TIME_LOCAL_ISSUE = "__ds_local"  # a naive local time that is 'nonexistent' or 'ambiguous' in the source's tz
 
 

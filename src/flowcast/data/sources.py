@@ -86,6 +86,7 @@ from flowcast.data.schemas import (
     DAY_MONTH_RE,
     DS_RAW,
     DS_SEEN,
+    NOT_OVER,
     RAW_PREFIX,
     ROW,
     TIME_AWARE,
@@ -191,6 +192,17 @@ class Ingested:
     @property
     def label(self) -> str:
         return self.files[0] if len(self.files) == 1 else f"{self.source.path} ({len(self.files)} files)"
+
+    def not_over(self) -> pl.Expr:
+        """`period_not_over` at as_of (False without one): the column `NOT_OVER` of `frame` and `unfiltered` where
+        ingest computed its window over (series, period) once, for the cut and for validate's counts of the same
+        plan (each use of the expression computed the window again: validating 4.3M hourly rows with an offset
+        grouped them twice, `bench/aggregate_pit.py --variant zoned`), else the expression."""
+        if self.as_of_ds is None:
+            return pl.lit(False)
+        if NOT_OVER in self.unfiltered.collect_schema():
+            return pl.col(NOT_OVER)
+        return period_not_over(self.source, self.as_of_ds, self.seen_apart)
 
 
 # ------------------------------------------------------------------------------------ files
@@ -2405,7 +2417,11 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if yes_no:
         mapping, apart = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
-    filtered = frame if bound is None else _within_as_of(frame, source, bound, later, apart)
+    not_over = None
+    if bound is not None and source.aggregate != "none" and apart:  # the window over (series, period), once
+        frame = frame.with_columns(period_not_over(source, bound, apart).alias(NOT_OVER))
+        not_over = pl.col(NOT_OVER)
+    filtered = frame if bound is None else _within_as_of(frame, source, bound, later, apart, not_over)
     return Ingested(
         frame=filtered,
         unfiltered=frame,
@@ -2529,23 +2545,26 @@ def end_label(ds: pl.Expr, freq: str) -> pl.Expr:
     return ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)
 
 
-def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None, apart: bool = True) -> pl.Expr:
+def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None, apart: bool = True,
+                not_over: pl.Expr | None = None) -> pl.Expr:
     """True on a row a run at `bound` (as_of on the ds axis) has observed: ds <= bound and, for an
-    aggregated source, its period over (`period_not_over`; `apart`: `Ingested.seen_apart`); also on an unparsable
-    ds (validation quarantines it) but one after as_of however it is read (`later`, `Ingested.later`)."""
+    aggregated source, its period over (`period_not_over`; `apart`: `Ingested.seen_apart`; `not_over`: it, already
+    computed, `Ingested.not_over`); also on an unparsable ds (validation quarantines it) but one after as_of however
+    it is read (`later`, `Ingested.later`)."""
     unread = pl.col(DS_RAW).is_null() if later is None else pl.col(DS_RAW).is_null() & ~later
-    return unread | ((pl.col(DS_SEEN) <= bound) & ~period_not_over(source, bound, apart))
+    partial = period_not_over(source, bound, apart) if not_over is None else not_over
+    return unread | ((pl.col(DS_SEEN) <= bound) & ~partial)
 
 
 def _within_as_of(frame: pl.LazyFrame, source: SourceConfig, bound: datetime,
-                  later: pl.Expr | None = None, apart: bool = True) -> pl.LazyFrame:
+                  later: pl.Expr | None = None, apart: bool = True, not_over: pl.Expr | None = None) -> pl.LazyFrame:
     """What a run at `bound` (as_of on the ds axis) knows: rows with ds <= bound (and unparsable
     ds, which validation quarantines) whose period is over (`observed_at`), plus the planned rows
     after it, those with a value in a declared future-known covariate. A planned row keeps its
     future covariates only; its target, past-only covariates and statics are null: they are not
     known yet (a static first written on a row after as_of, or changed there, was the series' static
     of a backfill at that as_of, and only where some future covariate was declared)."""
-    inside = observed_at(source, bound, later, apart)
+    inside = observed_at(source, bound, later, apart, not_over)
     future = list(dict.fromkeys(source.future_cols))
     if not future:
         return frame.filter(inside)
