@@ -134,8 +134,8 @@ class Ingested:
 
     `frame` holds, per raw row: `source_row`, `unique_id`, `ds` (aligned), `y` (Float64 or null),
     the declared exogenous columns (past/future as Float64, static as read), the internal
-    `__ds_raw` / `__ds_aware` columns and every raw column as `__raw__<name>` (original values,
-    for the quarantine). It is already filtered to `ds <= as_of` (unparsable times kept) plus the
+    `__ds_raw` / `__ds_aware` columns (and `__not_over`, `Ingested.not_over`) and every raw column as
+    `__raw__<name>` (original values, for the quarantine). It is already filtered to `ds <= as_of` (unparsable times kept) plus the
     planned rows after as_of (declared future covariates only, y null: `_within_as_of`).
     `unfiltered` is the same plan before the as_of filter (validation counts rows after as_of on it).
     """
