@@ -13,12 +13,13 @@ period is not over (its rows wait) and the rows after 12:00 are after as_of. The
 process, the stage functions `flowcast run` calls (`flows.common.load_data`: ingest, validate, enforce_thresholds,
 take_valid, preprocess), so `peak_rss_mb` is the peak resident memory of the whole data stage (`base_rss_mb`: after
 the imports). `infer_seconds`: then, in the same child, the frequency of the rows by as_of read off the aggregated
-source (`freq_infer.explain_freq_by`, what `flowcast backfill --aggregate` without --freq reads at each date).
+source (`freq_infer.explain_freq_by`, what `flowcast backfill --aggregate` without --freq reads at each date):
+`infer_freq` the period the rows are aggregated to ('1d'), `infer_step` their own step ('1h').
 
 Output keys: bench, variant, rows, series, days, as_of, seconds (ingest+validate+preprocess), rows_per_s,
 peak_rss_mb, base_rss_mb, stage_seconds {ingest, validate, preprocess}, window (whether the cut grouped rows by
 (series, period)), rows_valid, rows_quarantined, rows_after_as_of, rows_partial_period, n_series_out, rows_out,
-infer_seconds, infer_freq, gen_seconds, load (1-minute load average before the timed part), cpus.
+infer_seconds, infer_freq, infer_step, gen_seconds, load (1-minute load average before the timed part), cpus.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def run_stage(path: str, as_of: str) -> dict:
         "base_rss_mb": base,
         "infer_seconds": round(t4 - t3, 3),
         "infer_freq": found.freq if isinstance(found, Inferred) else str(found),
+        "infer_step": found.step if isinstance(found, Inferred) else None,
     }
 
 

@@ -587,7 +587,10 @@ def _steps_changing(tmp_path, name="x.csv"):
     ("1h", [0, 1], "but a run at 2024-01-01 00:00 UTC reads them at no frequency (no series has two different times)"),
     ("1h", [-1, 0], None),  # (no row by either date: their runs say so)
 ])
-def test_each_date_of_a_backfill_reads_the_frequency_its_run_does(tmp_path, freq, days, said):
+# perf25: --aggregate without --freq: each date's run reads its frequency off the rows' step as well (`_inferred_freq`);
+# an aggregated source's inferred frequency became the one it aggregates to, its rows' step beside it (`Inferred.step`)
+@pytest.mark.parametrize("aggregate", ["none", "sum"])
+def test_each_date_of_a_backfill_reads_the_frequency_its_run_does(tmp_path, freq, days, said, aggregate):
     """pit21: a backfill of a --data file without --freq read the frequency off the rows by --start and every date ran
     at it: the dates whose runs read the rows at another step (a history turning hourly within the range), or all of
     them where --start lay before the file's first row (the frequency of all its rows, those after each date too),
@@ -599,8 +602,12 @@ def test_each_date_of_a_backfill_reads_the_frequency_its_run_does(tmp_path, freq
     from flowcast.errors import ConfigError
 
     src = SourceConfig(name="x", path=str(_steps_changing(tmp_path)), id_cols=["store"], time_col="date",
-                       target_col="units", freq=freq)
+                       target_col="units", freq=freq, aggregate=aggregate)
     dates = [datetime(2024, 1, 1) + timedelta(days=d - 1) for d in days]
+    if aggregate != "none" and said is not None:  # (its periods are cut once over: a day's rows wait until it ends,
+        # so a run at midnight on 1 January observes no row, one on 2 January a row per series)
+        said = {(0, 1): None, (0, 2): "but a run at 2024-01-02 00:00 UTC reads them at no frequency"}.get(
+            tuple(days), said.rsplit(" (", 1)[0])
     if said is None:
         check_backfill_readings(src.path, src, dates, freq_given=False)
         check_backfill_readings(src.path, src.model_copy(update={"freq": "1w"}), dates, freq_given=True)  # given

@@ -3,7 +3,7 @@ its frequency into one row per period; bad rows are quarantined first; the count
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -261,3 +261,42 @@ def test_the_cut_without_its_window_keeps_the_same_rows(tmp_path, monkeypatch, w
     # 12:00 UTC on 3 March: that day is not over, its rows wait (they are summed once it is over); 4 March is planned
     assert (rep.rows_partial_period > 0, rep.rows_planned > 0) == (as_of.day == 3, as_of.day == 3)
     assert fast.valid.filter(pl.col("y").is_not_null())["ds"].max() == datetime(2024, 3, 2 if as_of.day == 3 else 3)
+
+
+@pytest.mark.parametrize("as_of", [datetime(2024, 3, 3, 12, tzinfo=UTC), datetime(2024, 3, 3, 23, tzinfo=UTC),
+                                   datetime(2024, 3, 6, tzinfo=UTC)])
+@pytest.mark.parametrize(("written", "future"), [("text-05:00", True), ("text+09:00", False),
+                                                 ("America/New_York", True), ("America/New_York", False)])
+def test_the_window_of_the_cut_is_computed_once_with_the_same_report(tmp_path, written, future, as_of):
+    """perf25: validating an aggregated source whose rows are seen apart from their time as written (an offset, a
+    timestamp in another zone) computed the window over (series, period) of its cut twice: in the rows kept (ingest's
+    filter) and again in the counts of rows after as_of and in a period not over. Ingest computes it once, as a column
+    of the plan both read (`Ingested.not_over`); the validated frame, the quarantine and the report are those of the
+    window computed at each use."""
+    from dataclasses import replace
+
+    from flowcast.config import ValidationConfig
+    from flowcast.data.schemas import NOT_OVER
+    from flowcast.data.sources import _within_as_of, ingest
+    from flowcast.data.validate import nothing_observed_by, validate
+
+    path = _hours_file(tmp_path, written)
+    src = make_source(path, freq="1d", aggregate="sum", future_cols=["promo"] if future else [])
+    ingested = ingest(src, as_of)
+    assert ingested.seen_apart and ingested.as_of_ds is not None
+    assert NOT_OVER in ingested.unfiltered.collect_schema() and ingested.not_over().meta.output_name() == NOT_OVER
+    assert ingested.frame.explain(optimized=False).count(".over(") == 1  # (the column's, the filter reads it)
+    # the window at each use: the plan without the column, cut by the expression (main before perf25)
+    unfiltered = ingested.unfiltered.drop(NOT_OVER)
+    each = replace(ingested, unfiltered=unfiltered,
+                   frame=_within_as_of(unfiltered, src, ingested.as_of_ds, ingested.later, ingested.seen_apart))
+    assert NOT_OVER not in each.frame.collect_schema() and ".over(" in str(each.not_over())
+    cfg = ValidationConfig(quarantine_threshold=1.0)
+    once, exact = validate(ingested, src, cfg), validate(each, src, cfg)
+    assert once.valid.equals(exact.valid) and once.quarantined.equals(exact.quarantined)
+    assert once.report.to_dict() == exact.report.to_dict() and once.report.reconciled
+    # 3 March is over at its end in its rows' offset (-05:00 in New York then): 05:00 UTC on 4 March, 15:00 UTC on 3
+    # March at +09:00; its rows wait until then
+    ends = datetime(2024, 3, 4, tzinfo=UTC) - timedelta(hours=9 if written == "text+09:00" else -5)
+    assert (once.report.rows_partial_period > 0) == (as_of < ends)
+    assert nothing_observed_by(src, as_of) is None

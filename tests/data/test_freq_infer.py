@@ -255,3 +255,28 @@ def test_the_frequencies_by_each_date_off_one_reading_are_each_dates_own(tmp_pat
     early = freq_by_dates(src, [datetime(2020, 1, 1, tzinfo=UTC), instants[-1]])  # before the first row
     assert early[0] == explain_freq_by(src, datetime(2020, 1, 1, tzinfo=UTC))
     assert (early[0] is None) == (kind != "planned")  # (planned rows are read at any as_of)
+
+
+@pytest.mark.parametrize(("every", "freq", "aggregate", "found"), [
+    (timedelta(minutes=15), "1h", "sum", Inferred("1h", 1.0, 94, step="15m")),  # 15-minute readings summed to hours
+    (timedelta(hours=1), "1d", "mean", Inferred("1d", 1.0, 94, step="1h")),
+    (timedelta(minutes=15), "1d", "last", Inferred("1d", 1.0, 94, step="15m")),
+    (timedelta(hours=1), "1h", "sum", Inferred("1h", 1.0, 94)),  # rows at the source's own frequency: no step apart
+    (timedelta(days=1), "1h", "sum", Inferred("1d", 1.0, 94)),  # rows coarser than it: their own step
+    (timedelta(minutes=15), "1h", "none", Inferred("15m", 1.0, 94)),  # not aggregated: the rows' step
+])
+def test_an_aggregated_source_has_the_frequency_it_aggregates_to(tmp_path, every, freq, aggregate, found):
+    """perf25: the frequency of an aggregated source's rows was their raw step ('1h' for hourly rows summed to days,
+    `bench/aggregate_pit.py`'s infer_freq): it is the period they are combined into, the rows' step beside it
+    (`Inferred.step`), by explain_freq_by and by freq_by_dates at each date alike."""
+    from datetime import UTC
+
+    from flowcast.data.freq_infer import explain_freq_by, freq_by_dates
+
+    path = tmp_path / "r.csv"
+    path.write_text("date,store,units\n" + "".join(f"{datetime(2024, 1, 1) + every * i:%Y-%m-%dT%H:%M:%S},{s},{i}\n"
+                                                  for i in range(48) for s in ("a", "b")))
+    src = make_source(str(path), id_cols=["store"], time_col="date", target_col="units", freq=freq, aggregate=aggregate)
+    assert explain_freq(src) == found and found.written == (found.step or found.freq)
+    last = datetime(2024, 1, 1, tzinfo=UTC) + every * 48
+    assert freq_by_dates(src, [last]) == [explain_freq_by(src, last)] == [found]

@@ -16,7 +16,7 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.data.schemas import RAW_PREFIX
-from flowcast.data.sources import ingest, resolve_files, source_fingerprint
+from flowcast.data.sources import _nfc_batch, ingest, nfc, resolve_files, source_fingerprint
 from flowcast.errors import DataValidationError
 
 
@@ -853,6 +853,35 @@ def test_an_id_typed_with_a_combining_accent_is_the_same_series(write_csv):
     p = write_csv(f"date,id,val\n2020-01-01,{nfc},1\n2020-01-02,{nfd},2\n2020-01-03, {nfd} ,3\n")
     got = ingest(make_source(p), None).frame.select("unique_id").collect()["unique_id"].to_list()
     assert got == [nfc, nfc, nfc]
+
+
+_NFD_CAFE = "Cafe\u0301"  # 'Café' as an 'e' plus a combining accent (NFD)
+
+
+@pytest.mark.parametrize("ids", [
+    ["s1", "s2", "s1", None, ""],  # ASCII alone (and a null, an empty id)
+    ["Caf\u00e9", _NFD_CAFE, "s1", _NFD_CAFE, None],  # one id typed both ways, beside an ASCII one
+    ["Caf\u00e9", "M\u00fcnchen", "Caf\u00e9"],  # already NFC
+    ["\u1100\u1161", "\u212b", "\u0301a", "e\u0301\u0323", "\ufb01"],  # jamo, the angstrom sign, a lone accent, two
+    [None, None],  # accents out of order, a ligature (NFKC's, not NFC's: kept)
+    [],
+])
+@pytest.mark.parametrize("engine", ["in-memory", "streaming"])
+def test_ids_normalised_per_distinct_value_read_as_str_normalize_does(ids, engine):
+    """`sources.nfc` (NFC of each distinct id of a batch, none where all are ASCII) gives `str.normalize("NFC")`'s
+    values, row for row, also over a frame of several chunks."""
+    frame = pl.concat([pl.DataFrame({"id": ids}, schema={"id": pl.Utf8})] * 3, rechunk=False).lazy()
+    got = frame.select(nfc(pl.col("id"))).collect(engine=engine)["id"]
+    assert got.to_list() == frame.select(pl.col("id").str.normalize("NFC")).collect()["id"].to_list()
+
+
+@pytest.mark.parametrize("ids", [["s1", "s2", "s1"], ["Caf\u00e9", "s1"], [None, "s1"]])
+def test_ids_that_nfc_leaves_as_they_are_are_not_rewritten(ids):
+    """A batch of ASCII ids, or of ids already in NFC, is returned as it came (`_nfc_batch`: no per-row normalising of
+    4.3M ids that repeat over thousands of rows)."""
+    batch = pl.Series("id", ids, dtype=pl.Utf8)
+    assert _nfc_batch(batch) is batch
+    assert _nfc_batch(pl.Series("id", [_NFD_CAFE, "s1"])).to_list() == ["Caf\u00e9", "s1"]
 
 
 def test_a_sign_set_apart_is_read_and_a_trailing_minus_is_named(write_csv):

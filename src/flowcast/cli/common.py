@@ -497,15 +497,17 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
             if layout != source.layout:
                 raise ConfigError(f"--data {data} is read as a {source.layout} file by {first}, but {at} reads it as "
                                   f"a {layout} one (by its rows then){advice}")
-        if freq_given or (isinstance(found, Inferred) and found.freq == source.freq):
+        # (the rows' step: the run of a --data file without --freq reads its frequency off it, `_inferred_freq`,
+        # --aggregate or not; an aggregated source's inferred frequency is its freq, `Inferred.step` the rows')
+        if freq_given or (isinstance(found, Inferred) and found.written == source.freq):
             continue
         try:
             found = explain_freq_by(source, when)  # (its own reading: the rows by it may read otherwise)
         except FlowcastError:
             continue  # a date whose reading fails: its run says why
-        if found is None or (isinstance(found, Inferred) and found.freq == source.freq):
+        if found is None or (isinstance(found, Inferred) and found.written == source.freq):
             continue
-        what = (f"at --freq {found.freq} ({found.share:.0%} of {found.steps:,} consecutive steps by then)"
+        what = (f"at --freq {found.written} ({found.share:.0%} of {found.steps:,} consecutive steps by then)"
                 if isinstance(found, Inferred) else f"at no frequency ({found})")
         if readings[0] is None:  # (`explain_freq`: all its rows then)
             first = f"all its rows (none is dated by the backfill's first date, {dates[0]:%Y-%m-%d %H:%M} UTC)"

@@ -15,6 +15,7 @@ from datetime import datetime
 import polars as pl
 
 from flowcast.config import SourceConfig
+from flowcast.data.calendar import parse_freq
 
 MIN_SHARE = 0.6  # of consecutive steps that must agree on one frequency
 SAMPLE_ROWS = 200_000  # rows read to infer it (the first ones of the file; of its rows by as_of when one is given)
@@ -26,6 +27,31 @@ class Inferred:
     freq: str
     share: float  # of the consecutive steps it accounts for
     steps: int  # consecutive steps looked at
+    # an aggregated source (`aggregate`) whose rows step finer than its `freq`: their step ('15m'), `freq` the period
+    # they are combined into ('1h'); None where the rows step by `freq` itself
+    step: str | None = None
+
+    @property
+    def written(self) -> str:
+        """The step of the rows as written: what a run of them without `aggregate` reads as its frequency."""
+        return self.step or self.freq
+
+
+_NOMINAL_S = {"m": 60, "h": 3_600, "d": _DAY_S, "b": _DAY_S, "w": 7 * _DAY_S, "mo": 30 * _DAY_S, "q": 91 * _DAY_S,
+              "y": 365 * _DAY_S}  # a period's length, to tell which of two frequencies is finer
+
+
+def _aggregated(found: Inferred | str | None, source: SourceConfig) -> Inferred | str | None:
+    """`found` (the step of `source`'s rows) as the frequency of its periods: an aggregated source's rows finer than its
+    `freq` ('15m' readings summed to '1h') are combined into them, so its frequency is `freq`, the rows' step said as
+    `Inferred.step` (it was reported as the frequency: '1h' for hourly rows summed to days). Rows as coarse as `freq`
+    or coarser, or no aggregate: `found` as it is."""
+    if not isinstance(found, Inferred) or source.aggregate == "none":
+        return found
+    (n, unit), (m, own) = parse_freq(found.freq), parse_freq(source.freq)
+    if n * _NOMINAL_S[unit] >= m * _NOMINAL_S[own]:
+        return found
+    return Inferred(source.freq, found.share, found.steps, step=found.freq)
 
 
 def freq_of_step(seconds: int) -> str | None:
@@ -62,7 +88,8 @@ def explain_freq(source: SourceConfig, as_of: datetime | None = None) -> Inferre
 
 
 def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Inferred | str | None:
-    """The frequency of `source`'s rows (its `freq` is ignored; with `as_of`, of its rows by then alone, as `ingest`
+    """The frequency of `source`'s rows (its `freq` is ignored, but as the period an aggregated source combines finer
+    rows into, `_aggregated`; with `as_of`, of its rows by then alone, as `ingest`
     keeps them: a backfill at an earlier as_of infers what its run did, whatever rows were written after), or why its dates settle none: the sentence a command asking for --freq adds, so that
     a file whose times do not parse is not answered 'also needs --freq' alone (given --freq, Unix seconds were only
     then told '--time-format %s'). A file that cannot be read at all (empty, a header alone, a time column of
@@ -87,7 +114,7 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
         if as_of is not None:  # no row by as_of (a backfill starting before the data): its run has nothing to read,
             return None  # which it says (no decision of a run to match)
         raise no_rows_error(ingested)
-    return _freq_of(read, source)
+    return _aggregated(_freq_of(read, source), source)
 
 
 def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred | str | None]:
@@ -125,7 +152,7 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
                                  time_label=probe.time_label)
         # (and the planned rows after it, with a future covariate's value, as `ingest` keeps them)
         rows = read.filter(observed_at(probe, bound, apart=ingested.seen_apart) | planned_row(probe)).head(SAMPLE_ROWS)
-        found.append(_freq_of(rows, source) if rows.height else None)
+        found.append(_aggregated(_freq_of(rows, source), source) if rows.height else None)
     return found
 
 

@@ -37,6 +37,9 @@ DS_SEEN = "__ds_seen"
 # time without one. The instant a period's end names (`sources.period_not_over`) and a series' clock at an instant
 # (`sources.seen_shifts`, `evaluation.realized.observed_through_series`) are read in it
 DS_OFFSET = "__ds_offset"
+# an aggregated source whose rows can be seen apart from their time as written: `sources.period_not_over` at as_of,
+# computed once by ingest (its window over (series, period)) for the rows kept and validate's counts both
+NOT_OVER = "__not_over"
 TIME_LOCAL_ISSUE = "__ds_local"  # a naive local time that is 'nonexistent' or 'ambiguous' in the source's tz
 
 

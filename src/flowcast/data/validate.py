@@ -64,7 +64,6 @@ from flowcast.data.sources import (
     local_times,
     not_utf8_error,
     observed_at,
-    period_not_over,
     planned_row,
     record_lines,
     seen_shifts,
@@ -893,12 +892,13 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
     bound = ingested.as_of_ds
     if bound is None:
         return None
-    partial = period_not_over(source, bound, ingested.seen_apart)
+    partial = ingested.not_over()
     # after as_of as validate tells it (a daily time with an offset by the instant it names, `DS_SEEN`): by its date
     # (DS_RAW), '2024-03-01T00:00:00-05:00' was not after a run at midnight UTC, and its planned row went uncounted
     after = (pl.col(DS_SEEN) > bound) | partial | ingested.later
     counts = ingested.unfiltered.select(
-        pl.len().alias("rows_read"), observed_at(source, bound, ingested.later, ingested.seen_apart).sum().alias("observed"),
+        pl.len().alias("rows_read"),
+        observed_at(source, bound, ingested.later, ingested.seen_apart, partial).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
         pl.col(DS_SEEN).min().alias("first"),
     ).collect(engine="streaming").row(0, named=True)
@@ -985,7 +985,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     shifted = [] if (expr := seen_shifts_expr(ingested)) is None else [expr]
     if ingested.as_of is not None and ingested.as_of_ds is not None:  # (set together by ingest)
         # rows dated after as_of, and (aggregate) the rows of a period not over at as_of: not observed yet
-        partial = period_not_over(source, ingested.as_of_ds, ingested.seen_apart)
+        # (the column ingest computed the window over (series, period) in, where the cut takes one: the counts and
+        # the rows kept read it off one plan, `Ingested.not_over`)
+        partial = ingested.not_over()
         after = (pl.col(DS_SEEN) > ingested.as_of_ds) | partial | ingested.later  # (one no order reads, too)
         plans.append(
             ingested.unfiltered.select(
