@@ -63,6 +63,11 @@ and the pointer swap left an unpromoted version that only `gc` removed; now that
 listed, and the next writer of the registry rolls the transaction back: it removes the version
 (whose name `register` never returned) and logs a warning naming it.
 
+A run killed after its registration and before its publish leaves its version registered (recorded, pinned) and
+unpublished; the re-run of that dataset and as_of takes it over when it is provably the same model
+(`same_registration`, then `reuse`: a `reuse` event) or takes it back (`delete(run=..., for_run=...)`) before it
+registers its own (`flows.pipeline._resume_killed`): it used to register a second version of the same model.
+
 Migration: a production.json written by an older flowcast (one stack for the whole home) is
 rewritten on first open, under the lock: each stacked version and each event goes to the dataset
 the version was trained on (its fingerprint's `source`), so nothing is lost and two datasets
