@@ -63,6 +63,11 @@ and the pointer swap left an unpromoted version that only `gc` removed; now that
 listed, and the next writer of the registry rolls the transaction back: it removes the version
 (whose name `register` never returned) and logs a warning naming it.
 
+A run killed after its registration and before its publish leaves its version registered (recorded, pinned) and
+unpublished; the re-run of that dataset and as_of takes it over when it is provably the same model
+(`same_registration`, then `reuse`: a `reuse` event) or takes it back (`delete(run=..., for_run=...)`) before it
+registers its own (`flows.pipeline._resume_killed`): it used to register a second version of the same model.
+
 Migration: a production.json written by an older flowcast (one stack for the whole home) is
 rewritten on first open, under the lock: each stacked version and each event goes to the dataset
 the version was trained on (its fingerprint's `source`), so nothing is lost and two datasets
@@ -126,7 +131,9 @@ PIN_TTL_HOURS = 24  # a pin a killed run left lapses this long after the run sta
 # events that move no pointer: a retrain's champion without promotion, a retrain that kept production (`Kept`),
 # a champion taken back because its run's forecasts were refused (`withdraw_champion`), a version registered for a
 # publish without promotion taken back because that publish was refused (`delete(run=...)`: a `take_back` event)
-RECORDS = ("champion", "keep", "withdraw_champion", "take_back")
+# a version a killed run registered and never published, taken over by a re-run of its dataset and as_of that computed
+# the very same model (`reuse`: it publishes that version instead of registering a second one)
+RECORDS = ("champion", "keep", "withdraw_champion", "take_back", "reuse")
 # events that move no production pointer: the RECORDS, and a `retract` (a version taken out from under the top of a
 # stack: a run's unpublished promotion, one gc removed; production stays). What a pointer's latest change is read
 # past: `models rollback --expected` (a retried rollback) and `withdraw_unpublished_winner` (a killed run's promotion)
@@ -355,6 +362,60 @@ def _unstack(ent: dict[str, Any], version: str, *, at: datetime | None, reason: 
     ent["stack"][:] = [*stack, ent["stack"][-1]]
     ent["events"].append({"action": "retract", "version": version, "previous": stack[-1] if stack else None,
                           "at": _iso(at), "reason": reason})
+
+
+def _recipe_of(name: str, kind: str, recipe: dict[str, Any] | None) -> dict[str, Any]:
+    """The recipe `register` stores for model `name` of `kind` (None: one network): RegistryError when its kind
+    differs or it is not plain JSON."""
+    out = dict(recipe) if recipe is not None else network_recipe(name)
+    if out.get("kind", kind) != kind:
+        raise RegistryError(f"recipe kind {out.get('kind')!r} differs from kind {kind!r}")
+    out["kind"] = kind
+    try:
+        json.dumps(out, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"the recipe of {name!r} is not plain JSON: {exc}") from exc
+    return out
+
+
+def _as_stored(obj: Any) -> Any:
+    """`obj` as version.json gives it back (written with json.dumps(default=str))."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _files_of(root: Path | None) -> dict[str, bytes]:
+    """Relative path -> content of every file under `root` but the recipe (`register` writes that one itself)."""
+    if root is None:
+        return {}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob("*"))
+            if p.is_file() and p.relative_to(root).as_posix() != RECIPE_FILE}
+
+
+def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str, kind: str,
+                      recipe: dict[str, Any] | None, config: dict | None, fingerprint: dict | None,
+                      **_: Any) -> str:
+    """'' when registering `artifact_dir` with these arguments (`register`'s) would store what version `mv` holds
+    (provably the same model: its name, kind, recipe, configuration, data fingerprint, run key and files, the run
+    that registered it aside), else what differs, in words. What a re-run of a killed run's as_of asks of the version
+    that run registered and never published before it publishes that version instead of registering a second one
+    (`ModelRegistry.reuse`)."""
+    ours = {k: v for k, v in (fingerprint or {}).items() if k != "run_id"}
+    theirs = {k: v for k, v in (mv.fingerprint or {}).items() if k != "run_id"}
+    try:
+        stored = _recipe_of(name, kind, recipe)
+    except RegistryError as exc:
+        return str(exc)
+    for what, a, b in (("name", mv.name, name), ("kind", mv.kind, kind), ("recipe", mv.recipe, _as_stored(stored)),
+                       ("configuration", mv.config, _as_stored(config or {})),
+                       ("data fingerprint", theirs, _as_stored(ours))):
+        if a != b:
+            return f"its {what} differs"
+    try:
+        if _files_of(mv.path) != _files_of(artifact_dir):
+            return "its model files differ"
+    except OSError as exc:
+        return f"its model files cannot be compared ({' '.join(str(exc).split())})"
+    return ""
 
 
 def network_recipe(cell: str) -> dict[str, Any]:
@@ -1340,14 +1401,8 @@ class ModelRegistry:
             raise RegistryError(f"model kind {kind!r} is not one of {list(KINDS)}")
         fingerprint = dict(fingerprint or {})
         dataset = dataset or fingerprint.get("source") or DEFAULT_DATASET
-        recipe = dict(recipe) if recipe is not None else network_recipe(name)
-        if recipe.get("kind", kind) != kind:
-            raise RegistryError(f"recipe kind {recipe.get('kind')!r} differs from kind {kind!r}")
-        recipe["kind"] = kind
-        try:
-            recipe_text = json.dumps(recipe, indent=2, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise RegistryError(f"the recipe of {name!r} is not plain JSON: {exc}") from exc
+        recipe = _recipe_of(name, kind, recipe)
+        recipe_text = json.dumps(recipe, indent=2, allow_nan=False)
         with self._lock():
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             self._clean_stale_temps()
@@ -1798,6 +1853,41 @@ class ModelRegistry:
             self._write_pointer(ptr)
         return mv
 
+    def reuse(self, version: str, *, dataset: str, run: str, for_run: str | None, pin: Pin, reason: str,
+              then: Promotion | None = None, released: builtins.list[str] | tuple[str, ...] = (),
+              check: Callable[[], None] | None = None) -> ModelVersion:
+        """Run `run`, a re-run of the dataset and as_of of the killed run `for_run`, takes over `version`, which that
+        run registered and never published, instead of registering the same model a second time (the caller proved
+        it the same: `same_registration`). In one hold of the lock: `check` first (it raises, nothing changed, when
+        the version must be left alone: as `withdraw`'s), the version pinned for `run` (`pin`) and the pins of the
+        dead runs `released` removed, `then` applied to it where its registration did not (a promotion: compare and
+        swap, ProductionMovedError and nothing changed when production moved; a champion already recorded by that
+        registration is not recorded twice), and a `reuse` event naming both runs and `reason`. Returns the version."""
+        with self._lock():
+            if check is not None:
+                check()
+            self._existing(version, "the registry at", fetch=False)
+            ptr = self._pointer_locked()
+            ent = ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})
+            if then is not None and not (then.action == "champion" and any(
+                    isinstance(e, dict) and e.get("action") == "champion" and e.get("version") == version
+                    for e in ent["events"])):
+                self._follow_up(ptr, dataset, version, then)
+            self._write_pin(version, pin)
+            for r in released:
+                if r != run:
+                    self._remove_pin(_pin_name(version, r))
+            ent["events"].append({"action": "reuse", "version": version, "previous": None, "reason": reason,
+                                  "at": _iso(pin.at), "run": run, **({"for_run": for_run} if for_run else {})})
+            self._write_pointer(ptr)
+        return self.get(version)
+
+    def pin_runs(self, version: str) -> builtins.list[str]:
+        """The runs with a pin file of `version`, lapsed or not (a run that ended removed its own: one left is a
+        run's that was killed, or still runs)."""
+        return sorted(n.removesuffix(".json").partition("@")[2] for n in self._pin_names()
+                      if n.startswith(f"{version}@"))
+
     def withdraw_champion(self, version: str, *, dataset: str, reason: str = "", at: datetime | None = None,
                           check: Callable[[], None] | None = None, run: str | None = None,
                           for_run: str | None = None, released: builtins.list[str] | tuple[str, ...] = (),
@@ -2047,7 +2137,9 @@ class ModelRegistry:
 
     def delete(self, version: str, *, allow_protected: bool = False, at: datetime | None = None,
                keep: Callable[[str], str | None] | None = None, run: str | None = None,
-               dataset: str | None = None, reason: str = "") -> None:
+               dataset: str | None = None, reason: str = "", for_run: str | None = None,
+               released: builtins.list[str] | tuple[str, ...] = (), check: Callable[[], None] | None = None,
+               ) -> None:
         """Remove one version (`flowcast gc`). Never a production model, nor one a running run uses
         (`pins` at `at`), nor one `keep` names a reason for, asked under the lock after the pins (gc: the
         forecasts it made are published; a run publishes before it unpins, so a version found unpinned here
@@ -2063,11 +2155,17 @@ class ModelRegistry:
         `run` (with `dataset`): the run that registered `version` for a publish without promotion takes it back, that
         publish refused: a `take_back` event naming the run, the version and `reason` is committed first, in the same
         lock hold (`flows.common.withdrawn_unsaid`: a later run writes the follow-up decision of a run killed after
-        it)."""
+        it). `for_run` (with `run`): the killed run that registered `version` and never published it, whose version
+        `run`, a re-run of its dataset and as_of, takes back before it registers its own (named in the event);
+        `released`: runs found dead whose pins do not keep it (removed with it); `check`: as `withdraw`'s, called
+        first in the same hold of the lock."""
         with self._lock():
+            if check is not None:
+                check()
             if version not in self.damaged():  # a damaged version is removed without reading it
                 self._existing(version, "the registry at", fetch=False)
-            if in_use := self.pins(at).get(version):
+            dead = {_pin_name(version, r) for r in released}
+            if self._pinned_but_by(version, at, dead) and (in_use := self.pins(at).get(version)):
                 raise RegistryError(f"{version} is {in_use}: not deleted")
             if keep is not None and (needed := keep(version)):
                 raise RegistryError(f"{version} is kept: {needed}")
@@ -2081,7 +2179,8 @@ class ModelRegistry:
                                if isinstance(ent.get("champion"), dict) and ent["champion"].get("version") == version]:
                 for ds in champion_of:  # its record goes first: a champion naming a removed version fails every read
                     self._withdraw_champion_locked(ptr["datasets"][ds], version, at=at,
-                                                   reason=f"{version} removed by flowcast gc --version")
+                                                   reason=reason if run is not None
+                                                   else f"{version} removed by flowcast gc --version")
             unstacked = [ds for ds, ent in ptr["datasets"].items() if version in (ent.get("stack") or [])[:-1]]
             for ds in unstacked:  # a rollback would put back a version whose files are gone: it failed
                 _unstack(ptr["datasets"][ds], version, at=at,  # `unknown model version`
@@ -2089,7 +2188,7 @@ class ModelRegistry:
             event = None
             if run is not None and dataset is not None:  # a run's own take-back: said in the history, named
                 event = {"action": "take_back", "version": version, "previous": None, "reason": reason,
-                         "at": _iso(at), "run": run}
+                         "at": _iso(at), "run": run, **({"for_run": for_run} if for_run else {})}
                 ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})["events"].append(event)
             # the removal's note first (`REMOVING`): killed after the commit below, the next writer finishes the removal
             # (`_recover_removal`); a take-back left its version registered, listed, until `flowcast gc`

@@ -425,6 +425,42 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
     return None
 
 
+def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, *, run: str,
+                        alive: Callable[[str], bool | None]) -> tuple[list[tuple[Any, list[str]]], list[str]]:
+    """For a retrain of (`dataset`, `key`) about to register its winner: ([(version, the dead runs that pin it)], the
+    sentences on the versions left alone). Each version listed was registered for that dataset and as_of by another
+    run that was killed before its publish ended: that run's pin of it is left (a run that ended removes its own,
+    `pipeline.retrain_flow`'s `finally`), every run that pins it is dead (`alive` False: `ops.reaper.run_alive`), no
+    publish of the dataset names it and it is no dataset's production model (a re-run compares against that one and
+    keeps it). Its re-run takes it over (`ModelRegistry.reuse`) or takes it back (`ModelRegistry.delete`) before it
+    registers its own: a re-run registered a second version of the same model for the same date, which stayed until
+    `flowcast gc` a day later. A version pinned by a run that runs, or cannot be told dead, is left alone and said."""
+    left: list[tuple[Any, list[str]]] = []
+    said: list[str] = []
+    published: set[str] | None = None
+    tops = {mv.version for mv in registry.productions().values()}
+    for mv in registry.list(dataset=dataset):
+        owner = str((mv.fingerprint or {}).get("run_id") or "")
+        if not owner or owner == run or not _trained_for(mv, dataset, key) or mv.version in tops:
+            continue
+        pins = registry.pin_runs(mv.version)
+        if owner not in pins:  # its run ended (or a gc-era pin is gone): not a killed run's registration
+            continue
+        if published is None:
+            published = {str((store.receipt_of(dataset, a) or {}).get("model_version")) for a in store.as_ofs(dataset)}
+        if mv.version in published:
+            continue
+        states = {r: alive(r) for r in pins}
+        if not all(state is False for state in states.values()):
+            busy = next(r for r, state in states.items() if state is not False)
+            said.append(f"{mv.version}, registered for this as_of by run {owner} and not published, is left alone: "
+                        f"flow run {busy}, which uses it, " + ("still runs" if states[busy] else
+                                                               "may still run (that cannot be told from here)"))
+            continue
+        left.append((mv, pins))
+    return left, said
+
+
 def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, str] | None:
     """(the sentence saying so, the version) when the newest decision artifact of `scope`'s key is the decision of a
     run whose promotion of its winner was withdrawn (a `withdraw` event naming that run and that version: its publish

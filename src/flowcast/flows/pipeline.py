@@ -398,21 +398,109 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     `then`: promote it (or record it as the champion), `pin`: pin it for this run, in the same registry
     transaction. `intermittent`: this run's classification of the data, recorded in the recipe (`flowcast
     forecast` cuts the model's forecasts at 0 as this run did: `intermittency.recorded_bounds`)."""
+    mv = tasks.register_task(settings, recipe.base, **_registration(settings, name, recipe, board=board, dataset=dataset,
+                                                                    fingerprint=fingerprint, as_of=as_of,
+                                                                    started=started, intermittent=intermittent),
+                             then=then, pin=pin)
+    registered[name] = mv.version
+    log.info(registered_line(name, recipe.kind, mv.version))
+    return mv
+
+
+def _registration(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
+                  fingerprint: dict[str, Any], as_of: datetime, started: datetime,
+                  intermittent: bool | None = None) -> dict[str, Any]:
+    """The arguments `ModelRegistry.register` gets for `recipe` (`_register`), but its artifact directory
+    (`recipe.base`) and follow-ups: what a re-run compares a killed run's version with (`_resume_killed`)."""
     from flowcast.evaluation.intermittency import RECIPE_KEY
 
     row = next((r for r in board.to_dicts() if r["model"] == name), {})  # none: nothing was scored
     metrics = {k: row.get(k) for k in ("rank", "smape", "mase", "rmsse", "mae", "rmse", "coverage80", "coverage95",
                                        "msis")}
-    mv = tasks.register_task(
-        settings, recipe.base, name=name, dataset=dataset, kind=recipe.kind,
-        recipe={**{k: v for k, v in recipe.to_dict().items() if k != "name"},
-                **({RECIPE_KEY: intermittent} if intermittent is not None else {})},
-        config={**settings.model.model_dump(mode="json"), "evaluation": settings.evaluation.model_dump(mode="json")},
-        fingerprint=fingerprint, metrics=metrics, as_of=as_of, created_at=started, then=then, pin=pin,
-    )
-    registered[name] = mv.version
-    log.info(registered_line(name, recipe.kind, mv.version))
-    return mv
+    return {"name": name, "dataset": dataset, "kind": recipe.kind,
+            "recipe": {**{k: v for k, v in recipe.to_dict().items() if k != "name"},
+                       **({RECIPE_KEY: intermittent} if intermittent is not None else {})},
+            "config": {**settings.model.model_dump(mode="json"),
+                       "evaluation": settings.evaluation.model_dump(mode="json")},
+            "fingerprint": fingerprint, "metrics": metrics, "as_of": as_of, "created_at": started}
+
+
+def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, registration: dict[str, Any], *,
+                   as_of: datetime, run: str, pin: Pin, then: Promotion | None, log: Log,
+                   notes: list[str]) -> ModelVersion | None:
+    """Before a retrain registers its winner: the versions a killed run of the same dataset and as_of registered and
+    never published (`common.left_by_killed_runs`; a run killed between its registration and its publish, re-run,
+    registered a second version of the same model for the same date, e.g. theta-v1 and theta-v2, kept until `flowcast
+    gc` after the killed run's pin lapsed, a day later). The one that is provably this run's winner (the same
+    training data, configuration, recipe and files: `registry.same_registration`) is taken over and returned: this
+    run publishes it instead of registering it again (`ModelRegistry.reuse`, a `reuse` event). Any other is taken
+    back first (`ModelRegistry.delete`, a `take_back` event naming both runs and what differs), so the home ends with
+    the versions an unkilled run leaves. Each is read again under the registry's lock (`check`): a run that began to
+    use it or published it meanwhile keeps it. Returns None when there is nothing to take over (this run registers its
+    winner); a registry or store that cannot say is a warning, and this run registers its own."""
+    from flowcast.errors import FlowcastError
+    from flowcast.flows.common import left_by_killed_runs
+    from flowcast.ops.reaper import run_alive
+    from flowcast.registry import same_registration
+    from flowcast.store import open_store
+
+    dataset, key = str(registration["dataset"]), storage_naive(as_of)
+    try:
+        store = open_store(settings)
+        left, said = left_by_killed_runs(registry, store, dataset, key, run=run, alive=partial(run_alive, settings.home))
+    except (FlowcastError, OSError) as exc:
+        log.warning(f"Could not look for versions a killed run of {dataset} as of {key:%Y-%m-%d %H:%M} registered and "
+                    f"never published ({exc}); this run registers its own")
+        return None
+    for line in said:
+        log.info(line)
+
+    def check(version: str, dead: list[str]) -> None:  # under the registry's lock: still left by dead runs only
+        again, _ = left_by_killed_runs(registry, store, dataset, key, run=run,
+                                       alive=lambda r: False if r in dead else None)
+        if version not in {mv.version for mv, _ in again}:
+            raise RegistryError(f"{version} was published, or began to be used by a run, since this run looked")
+
+    reuse: tuple[ModelVersion, list[str]] | None = None
+    for mv, dead in left:
+        owner = str((mv.fingerprint or {}).get("run_id"))
+        try:
+            differs = same_registration(registry.get(mv.version), recipe.base, **registration)
+        except (FlowcastError, OSError) as exc:
+            differs = f"it cannot be read ({exc})"
+        if not differs and reuse is None:
+            reuse = (mv, dead)
+            continue
+        why = (f"registered for as_of {key:%Y-%m-%d %H:%M} by run {owner}, which was killed before it published it; "
+               f"not this run's winner {registration['name']} ({differs}), so taken back before this run registers "
+               "its own")
+        try:
+            registry.delete(mv.version, at=pin.at, run=run, for_run=owner, dataset=dataset, reason=why,
+                            released=dead, allow_protected=True, check=partial(check, mv.version, dead))
+        except (FlowcastError, OSError) as exc:
+            log.warning(f"{mv.version} stays registered: {why.replace(', so taken back', ', to be taken back')}, and "
+                        f"taking it back failed ({exc}); `flowcast gc` removes it once its pin lapses")
+            continue
+        log.warning(f"Took back {mv.version}: {why}")
+        notes.append(f"{mv.version} was taken back: {why}.")
+    if reuse is None:
+        return None
+    mv, dead = reuse
+    owner = str((mv.fingerprint or {}).get("run_id"))
+    why = (f"registered for as_of {key:%Y-%m-%d %H:%M} by run {owner}, which was killed before it published it; the "
+           f"same model as this run's winner (the same training data, configuration, recipe and files), so this run "
+           "publishes it instead of registering it again")
+    try:
+        version = registry.reuse(mv.version, dataset=dataset, run=run, for_run=owner, pin=pin, reason=why, then=then,
+                                 released=dead, check=partial(check, mv.version, dead))
+    except ProductionMovedError:
+        raise
+    except (FlowcastError, OSError) as exc:
+        log.warning(f"{mv.version} could not be taken over ({exc}); this run registers its own")
+        return None
+    log.info(f"Reusing {mv.version}: {why}")
+    notes.append(f"{mv.version} is reused: {why}.")
+    return version
 
 
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
@@ -694,8 +782,13 @@ def retrain_flow(
             assert started_from is not None, "production is a candidate only when a model is in production"
             version = started_from
             registry.pin(version.version, run=run_pin.run, at=run_pin.at, until=run_pin.until)
-        else:
-            version = register(chosen, model_obj, then=then, pin=run_pin)
+        else:  # a killed run's registration of this very winner is taken over, any other taken back first
+            version = (_resume_killed(settings, registry, model_obj,
+                                      _registration(settings, chosen, model_obj, board=board, dataset=name_of_data,
+                                                    fingerprint=fingerprint, as_of=as_of, started=started,
+                                                    intermittent=sparse.intermittent),
+                                      as_of=as_of, run=run_id, pin=run_pin, then=then, log=log, notes=notes)
+                       or register(chosen, model_obj, then=then, pin=run_pin))
     except ProductionMovedError as exc:  # another run of this slot promoted (and published) first: nothing registered
         if (skipped := slot_done_meanwhile(exc)) is not None:
             return skipped

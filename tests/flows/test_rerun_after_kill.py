@@ -1,0 +1,123 @@
+"""A retrain killed (SIGKILL) between its winner's registration (recorded as the champion, pinned) and its publish,
+then run again: the re-run ends with the versions an unkilled run leaves. The killed run's version is taken over
+when it is provably this run's winner (same data, configuration, recipe), taken back otherwise; the history says
+which. A real `flowcast backfill --mode retrain` under the session's Prefect API (statistical models only), killed
+at FLOWCAST_FAULT=flow:before_publish; and `common.left_by_killed_runs` on a real registry and store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flow_helpers import tiny_toml, write_series
+
+from flowcast.flows.common import left_by_killed_runs
+from flowcast.registry import ModelRegistry, Pin, Promotion
+from flowcast.store import EmbeddedStore
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWCAST = str(Path(sys.executable).parent / "flowcast")
+
+
+def _backfill(cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env.pop("FLOWCAST_FAULT", None)
+    if fault:
+        env["FLOWCAST_FAULT"] = fault
+    return subprocess.run([FLOWCAST, "backfill", "--dataset", "tiny", "--config", str(cfg), "--home", str(home),
+                           "--start", "2019-01-01", "--end", "2019-02-01", "--every", "1mo", "--mode", "retrain",
+                           "--json"], env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _config(tmp_path: Path, name: str, hidden_size: int = 8) -> Path:
+    cfg = tmp_path / name
+    text = tiny_toml(write_series(tmp_path / "tiny.csv")).replace('cells = ["gru"]', "cells = []")
+    cfg.write_text(text.replace("hidden_size = 8", f"hidden_size = {hidden_size}"))
+    return cfg
+
+
+def _published(home: Path) -> list[tuple]:
+    rows = EmbeddedStore(home / "warehouse").read(dataset="tiny")
+    return sorted(rows.select("as_of", "unique_id", "ds", "model", "y_hat").iter_rows())
+
+
+def _ok(p: subprocess.CompletedProcess) -> None:
+    assert p.returncode == 0, f"{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_a_backfill_killed_before_a_dates_publish_reuses_its_version_when_run_again(tmp_path):
+    cfg = _config(tmp_path, "flowcast.toml")
+    ref, home = tmp_path / "ref", tmp_path / "home"
+    _ok(_backfill(cfg, ref))  # unkilled
+    unkilled = [v.version for v in ModelRegistry(ref / "models").list()]
+
+    killed = _backfill(cfg, home, fault="flow:before_publish")  # the first date: registered, champion, pinned
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    registry = ModelRegistry(home / "models")
+    [left] = registry.list()
+    assert registry.pin_runs(left.version) == [left.fingerprint["run_id"]]
+
+    rerun = _backfill(cfg, home)
+    _ok(rerun)
+    assert [v.version for v in registry.list()] == unkilled  # was [theta-v1, theta-v2, damped-v3]
+    assert registry.pin_runs(left.version) == []
+    assert _published(home) == _published(ref)
+    reuse = [e for e in registry.history("tiny") if e["action"] == "reuse"]
+    assert [e["version"] for e in reuse] == [left.version] and reuse[0]["for_run"] == left.fingerprint["run_id"]
+    assert [e["version"] for e in registry.history("tiny") if e["action"] == "champion"] == unkilled  # once each
+    assert f"Reusing {left.version}: " in rerun.stderr
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_a_version_a_killed_run_registered_from_another_configuration_is_taken_back(tmp_path):
+    home = tmp_path / "home"
+    killed = _backfill(_config(tmp_path, "before.toml", hidden_size=9), home, fault="flow:before_publish")
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    registry = ModelRegistry(home / "models")
+    [left] = registry.list()
+
+    _ok(_backfill(_config(tmp_path, "flowcast.toml"), home))  # its configuration changed: not the same model
+    versions = registry.list()
+    assert left.version not in {v.version for v in versions}
+    assert [v.name for v in versions] == ["theta", "damped"]  # one version a date, as an unkilled run leaves
+    back = [e for e in registry.history("tiny") if e["action"] == "take_back"]
+    assert [e["version"] for e in back] == [left.version] and back[0]["for_run"] == left.fingerprint["run_id"]
+    assert "its configuration differs" in back[0]["reason"]
+    assert registry.champion("tiny").version == versions[-1].version
+
+
+AS_OF = datetime(2019, 1, 1)
+T0 = datetime(2019, 1, 2)
+
+
+def _left(tmp_path: Path, owner: str, *, pin: bool = True, promote: bool = False) -> str:
+    reg = ModelRegistry(tmp_path / "models")
+    return reg.register(None, name="theta", dataset="tiny", kind="statistical", recipe={"model": "theta"},
+                        fingerprint={"source": "tiny", "fingerprint": "f", "run_id": owner}, as_of=AS_OF,
+                        created_at=T0, pin=Pin(run=owner, at=T0, until=T0 + timedelta(hours=24)) if pin else None,
+                        then=Promotion("promote" if promote else "champion", at=T0, as_of=AS_OF)).version
+
+
+@pytest.mark.parametrize(("case", "found"), [("dead", True), ("alive", False), ("unknown", False),
+                                             ("ended", False), ("production", False), ("own", False)])
+def test_only_a_dead_runs_unpublished_registration_of_the_as_of_is_left(tmp_path, case, found):
+    owner = {"own": "me"}.get(case, "other")
+    version = _left(tmp_path, owner, pin=case != "ended", promote=case == "production")
+    alive = {"alive": True, "unknown": None}.get(case, False)
+    left, said = left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"),
+                                     "tiny", AS_OF, run="me", alive=lambda run: alive)
+    assert [(mv.version, dead) for mv, dead in left] == ([(version, [owner])] if found else [])
+    if case in ("alive", "unknown"):
+        [line] = said
+        assert version in line and "flow run other" in line
+    assert left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"), "tiny",
+                               AS_OF + timedelta(days=1), run="me", alive=lambda run: False) == ([], [])

@@ -1,0 +1,106 @@
+"""A re-run of a killed run's as_of and the version that run registered and never published: `same_registration`
+proves it the same model (then `reuse` takes it over), else `delete(run=..., for_run=..., released=...)` takes it
+back past the dead run's pin. Real registries on disk."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowcast.errors import RegistryError
+from flowcast.registry import ModelRegistry, Pin, Promotion, same_registration
+
+T0 = datetime(2024, 1, 1, 12, 0)
+AS_OF = datetime(2024, 1, 1)
+DEAD, RERUN = "dead-run", "re-run"
+
+
+def _art(tmp_path: Path, payload: str = "w") -> Path:
+    d = tmp_path / f"art_{payload}"
+    (d / "members" / "gru").mkdir(parents=True, exist_ok=True)
+    (d / "members" / "gru" / "model.ckpt").write_text(payload)
+    (d / "recipe.json").write_text("{}")  # written over by `register`: not compared
+    return d
+
+
+def _kwargs(**change: Any) -> dict[str, Any]:
+    kw: dict[str, Any] = {"name": "gru", "dataset": "toy", "kind": "network",
+                          "recipe": {"components": [{"type": "network", "cell": "gru", "path": "members/gru"}],
+                                     "weights": [1.0], "intervals": {"gru": {"q": [0.5, 1.25]}}},
+                          "config": {"hidden_size": 8}, "metrics": {"mase": 0.9}, "as_of": AS_OF,
+                          "fingerprint": {"source": "toy", "fingerprint": "abc", "as_of": AS_OF.isoformat(),
+                                          "run_id": DEAD}}
+    kw.update(change)
+    return kw
+
+
+def _killed_runs_version(reg: ModelRegistry, tmp_path: Path) -> str:
+    """What a backfill date killed before its publish leaves: registered, recorded as the champion, pinned."""
+    pin = Pin(run=DEAD, at=T0, until=T0 + timedelta(hours=24))
+    return reg.register(_art(tmp_path), **_kwargs(), created_at=T0, pin=pin,
+                        then=Promotion("champion", at=T0, as_of=AS_OF)).version
+
+
+def test_the_same_training_is_proved_the_same_whatever_run_registered_it(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.get(_killed_runs_version(reg, tmp_path))
+    ours = _kwargs(fingerprint={**_kwargs()["fingerprint"], "run_id": RERUN}, metrics={"mase": 0.91})
+    assert same_registration(mv, _art(tmp_path / "again"), **ours) == ""
+
+
+@pytest.mark.parametrize(("change", "payload", "said"), [
+    ({"name": "lstm"}, "w", "its name differs"),
+    ({"recipe": {**_kwargs()["recipe"], "weights": [0.5]}}, "w", "its recipe differs"),
+    ({"config": {"hidden_size": 9}}, "w", "its configuration differs"),
+    ({"fingerprint": {**_kwargs()["fingerprint"], "fingerprint": "abd"}}, "w", "its data fingerprint differs"),
+    ({}, "other weights", "its model files differ"),
+])
+def test_anything_else_differing_is_named(tmp_path, change, payload, said):
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.get(_killed_runs_version(reg, tmp_path))
+    assert same_registration(mv, _art(tmp_path / "again", payload), **_kwargs(**change)) == said
+
+
+def test_reuse_pins_it_for_the_rerun_releases_the_dead_pin_and_says_so_once(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    version = _killed_runs_version(reg, tmp_path)
+    at = T0 + timedelta(hours=1)
+    pin = Pin(run=RERUN, at=at, until=at + timedelta(hours=24))
+    mv = reg.reuse(version, dataset="toy", run=RERUN, for_run=DEAD, pin=pin, reason="the same model",
+                   then=Promotion("champion", at=at, as_of=AS_OF), released=[DEAD])
+    assert mv.version == version and [v.version for v in reg.list()] == [version]
+    assert reg.pin_runs(version) == [RERUN]  # the dead run's pin gone, the re-run's in its place
+    events = [(e["action"], e["version"], e.get("run"), e.get("for_run")) for e in reg.history("toy")]
+    assert events == [("champion", version, None, None), ("reuse", version, RERUN, DEAD)]  # not recorded twice
+    assert reg.champion("toy").version == version
+
+
+def test_reuse_refused_by_its_check_changes_nothing(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    version = _killed_runs_version(reg, tmp_path)
+    before = (tmp_path / "models" / "production.json").read_bytes()
+
+    def check() -> None:
+        raise RegistryError("published since")
+
+    with pytest.raises(RegistryError, match="published since"):
+        reg.reuse(version, dataset="toy", run=RERUN, for_run=DEAD, pin=Pin(run=RERUN, at=T0, until=T0), reason="x",
+                  released=[DEAD], check=check)
+    assert (tmp_path / "models" / "production.json").read_bytes() == before and reg.pin_runs(version) == [DEAD]
+
+
+def test_a_take_back_goes_past_the_dead_runs_pin_only(tmp_path):
+    reg = ModelRegistry(tmp_path / "models")
+    version = _killed_runs_version(reg, tmp_path)
+    at = T0 + timedelta(hours=1)  # the dead run's pin has not lapsed
+    with pytest.raises(RegistryError, match="in use by the running flow run dead-run"):
+        reg.delete(version, at=at, run=RERUN, dataset="toy", reason="x", allow_protected=True)
+    reg.delete(version, at=at, run=RERUN, for_run=DEAD, dataset="toy", reason="its recipe differs",
+               released=[DEAD], allow_protected=True)
+    assert reg.list() == [] and reg.pin_runs(version) == [] and reg.champion("toy") is None
+    last = reg.history("toy")[-2:]
+    assert [(e["action"], e["version"]) for e in last] == [("withdraw_champion", version), ("take_back", version)]
+    assert last[1]["run"] == RERUN and last[1]["for_run"] == DEAD and last[0]["reason"] == "its recipe differs"
