@@ -46,7 +46,7 @@ def test_backtest_windows_shrink_and_short_series_are_left_out():
     assert (b.n_windows, b.need, b.notes) == (2, 13, [])
     b = fit_backtest([8, 8, 8, 8, 40], horizon=3, n_windows=3, step=3, share=0.8)
     assert (b.n_windows, b.need) == (2, 7)
-    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest window(s) instead of 3."]
+    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest windows instead of 3."]
     b = fit_backtest([3, 8, 14, 40], horizon=3, n_windows=2, step=3, share=0.8)
     assert (b.n_windows, b.need) == (2, 7)  # one window (4 periods) would not take the 3-period series either
     assert b.notes == [("1 of 4 series has fewer than 7 periods: it takes no part in the backtest and is forecast "
@@ -60,7 +60,7 @@ def test_data_shorter_than_the_horizon_is_scored_on_fewer_steps():
     b = fit_backtest([2, 3, 5], horizon=7, n_windows=2, step=7, share=0.8)
     assert (b.n_windows, b.horizon, b.need) == (1, 4, 5)
     assert b.notes[-2:] == [
-        ("no series has more than 7 periods (the longest has 5): one backtest window scores the first 4 step(s) of "
+        ("no series has more than 7 periods (the longest has 5): one backtest window scores the first 4 steps of "
          "the forecasts."),
         ("2 of 3 series have fewer than 5 periods: they take no part in the backtest and are forecast by the best "
          "candidate that can run on them.")]
@@ -70,7 +70,7 @@ def test_data_shorter_than_the_horizon_is_scored_on_fewer_steps():
 def test_windows_given_that_no_series_fits_are_reduced():
     b = fit_backtest([10, 8], horizon=3, n_windows=4, step=3, share=0.8, given=True)
     assert (b.n_windows, b.need, b.horizon) == (3, 10, 3)
-    assert "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 window(s)." in b.notes
+    assert "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 windows." in b.notes
 
 
 def test_series_that_can_never_take_part_do_not_shorten_the_spans_of_the_others():
@@ -102,9 +102,9 @@ def test_notes_say_how_many_series_fit_when_the_share_is_out_of_reach():
                                  "lookback 36 -> 3, validation span 3 -> 0")
     b = fit_backtest(lengths, horizon=3, n_windows=2, step=3, share=0.8)
     assert b.notes[0] == ("only 5 of 8 series have at least 4 periods (the share 80% is out of reach): 1 backtest "
-                          "window(s) instead of 2.")
+                          "window instead of 2.")
     b = fit_backtest([8, 8, 8, 8, 40], horizon=3, n_windows=3, step=3, share=0.8)  # within reach: as before
-    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest window(s) instead of 3."]
+    assert b.notes == ["80% of the series have at least 8 periods: 2 backtest windows instead of 3."]
 
 
 def test_spans_leave_the_networks_a_series_at_the_first_backtest_cutoff():
@@ -159,10 +159,10 @@ def test_a_note_names_only_the_spans_it_changes():
 
 @pytest.mark.parametrize(("lengths", "notes"), [
     ([2, 3, 1], [("no series has more than 14 periods (the longest has 3): one backtest window scores the first 2 "
-                 "step(s) of the forecasts."),
+                 "steps of the forecasts."),
                  ("2 of 3 series have fewer than 3 periods: they take no part in the backtest and are forecast by the "
                  "best candidate that can run on them.")]),
-    ([1, 1, 1], ["80% of the series have at least 1 period: 1 backtest window(s) instead of 2.",
+    ([1, 1, 1], ["80% of the series have at least 1 period: 1 backtest window instead of 2.",
                  ("3 of 3 series have fewer than 15 periods: they take no part in the backtest and are forecast by the "
                  "best candidate that can run on them.")]),
 ])
@@ -172,3 +172,16 @@ def test_histories_no_longer_than_the_horizon_are_told_why_there_is_one_window(l
     step(s)'. The second says why; the first is left out (and '1 period' is singular where it is said)."""
     b = fit_backtest(lengths, horizon=14, n_windows=2, step=14, share=0.8)
     assert b.notes == notes
+
+
+@pytest.mark.parametrize(("lengths", "horizon", "n_windows", "said"), [
+    ([5], 3, 4, "no series is long enough for 4 backtest windows (the longest has 5 periods): 1 window."),
+    ([10, 8], 3, 4, "no series is long enough for 4 backtest windows (the longest has 10 periods): 3 windows."),
+    ([2, 1], 14, 2, ("no series has more than 14 periods (the longest has 2): one backtest window scores the first 1 "
+                     "step of the forecasts.")),
+    ([8, 8, 8, 8, 40], 6, 3, "80% of the series have at least 8 periods: 1 backtest window instead of 3."),
+])
+def test_counted_windows_and_steps_are_singular_or_plural_as_counted(lengths, horizon, n_windows, said):
+    """polish25: notes said '1 window(s)', '3 window(s)' and 'the first 1 step(s)' of counts they knew."""
+    b = fit_backtest(lengths, horizon=horizon, n_windows=n_windows, step=horizon, share=0.8, given=n_windows == 4)
+    assert said in b.notes

@@ -177,7 +177,7 @@ def test_series_all_shorter_than_the_horizon_are_published(tmp_path, capsys, cap
     as_of = datetime(2020, 3, 9)
     out = retrain_flow(as_of=as_of, source=source, home=str(tmp_path / "home"), overrides=overrides)
     assert out["spans"]["n_windows"] == 1 and out["spans"]["backtest_min_length"] == 5
-    assert "one backtest window scores the first 4 step(s)" in out["note"]
+    assert "one backtest window scores the first 4 steps" in out["note"]
     pub = _published(str(tmp_path / "home"), "new", as_of)
     assert pub.height == 3 * 7 and sorted(pub["unique_id"].unique()) == ["a", "b", "c"]
     # the one window cuts c, the only series it scores, at its first point, where damped forecasts as naive does: a

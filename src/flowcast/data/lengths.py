@@ -173,16 +173,16 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     # no series is longer than the horizon: the note below says why there is one window (newuser25: 3 days of sales
     # at horizon 14 were also told '80% of the series have at least 1 periods: 1 backtest window(s) instead of 2')
     if k != n_windows and not 2 <= longest <= horizon:
-        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window(s) instead of {n_windows}.")
+        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window{'s' * (k != 1)} instead of {n_windows}.")
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1
         out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
         out.notes.append(f"no series is long enough for {n_windows} backtest windows (the longest has {longest} "
-                         f"periods): {k} window(s).")
+                         f"periods): {k} window{'s' * (k != 1)}.")
     if 2 <= longest <= horizon:  # no series is longer than the horizon: whatever the windows asked for
         out = BacktestSpans(1, longest - 1, longest, notes=out.notes, horizon=longest - 1)
         out.notes.append(f"no series has more than {horizon} periods (the longest has {longest}): one backtest window "
-                         f"scores the first {longest - 1} step(s) of the forecasts.")
+                         f"scores the first {longest - 1} step{'s' * (longest != 2)} of the forecasts.")
     left_out = sum(1 for x in lengths if x < out.need)
     if left_out:
         out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods: they take no part "
