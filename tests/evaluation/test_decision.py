@@ -190,7 +190,7 @@ def test_the_decision_counts_its_windows_in_words(n_windows, said):
 def test_the_decision_in_plain_words():
     board = _board({"hybrid": 0.55, "damped": 0.583, "rnn": 0.69, "production": 0.6}, kinds={"hybrid": "hybrid"})
     d = decide(board, metric="mase", margin=0.0, baselines=BASE, incumbent_version="rnn-v2",
-               incumbent_scoring="frozen weights, on the 1 backtest window(s) after its training data ended")
+               incumbent_scoring="frozen weights, on the 1 backtest window after its training data ended")
     md = decision_markdown(d, board, published="hybrid", published_version="hybrid-v5",
                            descriptions={"hybrid": "hybrid: 0.5 x gru + 0.5 x damped"}, n_windows=2, horizon=12)
     assert "### Published: **hybrid** (hybrid-v5)" in md

@@ -462,8 +462,9 @@ def frozen_candidate(
         spec=CandidateSpec(PRODUCTION, kind, [(PRODUCTION, [PRODUCTION])]), result=scored, weights=[1.0],
         calibration=calibration, intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
         why_not="" if scored.finite else "its forecasts are not finite",
-        scoring=f"frozen weights, on the {len(windows)} backtest window(s) after its training data ended ({named}); "
-                "every other candidate is compared with it on the same window(s)",
+        scoring=f"frozen weights, on the {len(windows)} backtest window{'s' if len(windows) != 1 else ''} after its "
+                f"training data ended ({named}); every other candidate is compared with it on the same "
+                f"window{'s' if len(windows) != 1 else ''}",
     )
 
 
