@@ -87,7 +87,7 @@ def test_a_new_region_and_a_5_point_series_are_forecast_after_a_retrain(tmp_path
     assert by_series["S5"] == expected and expected != "seasonal_naive"
     assert out["fallback_series"] == 1
     assert out["fallbacks"] == [{"unique_id": "S5", "model": expected,
-                                 "reason": "no forecast: 5 observation(s), too few for gru"}]
+                                 "reason": "no forecast: 5 observations, too few for gru"}]
     # regression: S7 (its one row quarantined) vanished from the summary; now every series in is accounted for
     assert out["excluded"] == [{"unique_id": "S7", "reason": "every row quarantined (y_not_number=1)"},
                                {"unique_id": "S6", "reason": "no observed values (every y is empty)"}]

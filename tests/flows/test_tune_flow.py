@@ -101,7 +101,7 @@ def test_a_tuned_lookback_sets_which_series_the_network_forecasts(tmp_path):
     fc = forecast_flow(as_of=as_of, **kw)
     assert fc["published_rows"] == 3 * 3 and fc["model_version"] == gru.version
     assert [(f["unique_id"], f["reason"]) for f in fc["fallbacks"]] == [
-        ("C", "no forecast: 12 observation(s), too few for gru")]
+        ("C", "no forecast: 12 observations, too few for gru")]
 
 
 def test_a_failed_tune_run_is_reported_as_the_other_flows_failures_are(flow_kwargs, tmp_path):

@@ -154,8 +154,8 @@ def test_a_short_series_gets_the_best_fallback_that_can_run_on_its_length():
         "unique_id", pl.col("model").list.join(",")).rows())
     assert models == {"s00": "naive", "s01": "damped", "s02": "seasonal_naive"}
     assert rf.fallbacks.rows() == [
-        ("s00", "naive", "no forecast: 1 observation(s), too few for seasonal_naive (it needs 12: one season)"),
-        ("s01", "damped", "no forecast: 5 observation(s), too few for seasonal_naive (it needs 12: one season)"),
+        ("s00", "naive", "no forecast: 1 observation, too few for seasonal_naive (it needs 12: one season)"),
+        ("s01", "damped", "no forecast: 5 observations, too few for seasonal_naive (it needs 12: one season)"),
     ]
     assert rf.frame["y_hat"].is_finite().all()
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks, max_fallback_share=0.0)
@@ -173,7 +173,7 @@ def test_arima_leaves_a_single_observation_to_naive_and_says_so():
     models = dict(rf.frame.group_by("unique_id").agg(pl.col("model").unique()).select(
         "unique_id", pl.col("model").list.join(",")).rows())
     assert models == {"s00": "naive", "s01": "arima"}
-    assert rf.fallbacks.rows() == [("s00", "naive", "no forecast: 1 observation(s), too few for arima (it needs 2)")]
+    assert rf.fallbacks.rows() == [("s00", "naive", "no forecast: 1 observation, too few for arima (it needs 2)")]
 
 
 def test_a_network_leaves_series_shorter_than_its_training_to_the_fallback(net, tmp_path):
@@ -536,10 +536,10 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     two = rf.frame.filter(pl.col("unique_id") == "s01")
     assert set(two["model"]) == {"naive"} and two["y_hat"].to_list() == pytest.approx([8.81] * 14)
     assert set(rf.frame.filter(pl.col("unique_id") == "s02")["model"]) != {"naive"}  # 3 points: a trend model
-    said = "no forecast: 2 observation(s), fewer than 3: too few to read a trend from, forecast by naive"
+    said = "no forecast: 2 observations, fewer than 3: too few to read a trend from, forecast by naive"
     assert ("s01", "naive", said) in rf.fallbacks.rows()
     need = " (it needs 12: one season)" if champion == "seasonal_naive" else " (it needs 2)"
-    assert ("s00", "naive", f"no forecast: 1 observation(s), too few for {champion}{need}") in rf.fallbacks.rows()
+    assert ("s00", "naive", f"no forecast: 1 observation, too few for {champion}{need}") in rf.fallbacks.rows()
     assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
                                "not by a trend read off so few points.")
     others = [u for u, _, _ in rf.fallbacks.rows() if u != "s01"]  # s00 (seasonal_naive: s02 too), said once
@@ -571,7 +571,7 @@ def test_a_series_of_two_observations_and_an_imputed_gap_between_them_still_gets
     rf = forecast_task.fn(r, td, 14)
     two = rf.frame.filter(pl.col("unique_id") == "s00")
     assert set(two["model"]) == {"naive"} and two["y_hat"].to_list() == pytest.approx([8.81] * 14)
-    said = "no forecast: 2 observation(s), fewer than 3: too few to read a trend from, forecast by naive"
+    said = "no forecast: 2 observations, fewer than 3: too few to read a trend from, forecast by naive"
     assert ("s00", "naive", said) in rf.fallbacks.rows()
     assert rf.short == {"s00": 2}
     assert set(rf.frame.filter(pl.col("unique_id") == "s01")["model"]) == {"theta"}
@@ -592,7 +592,7 @@ def test_the_fallback_note_leaves_the_short_series_to_their_own_note():
     rf = forecast_task.fn(r, make_td(length=[1, 2, 3, 24], horizon=14, level=50.0), 14)
     assert sorted(rf.fallbacks["unique_id"]) == ["s00", "s01"]  # (the rows: each with its reason)
     assert rf.fallback_note() == ("1 series it cannot forecast was forecast by its fallback: 1 by naive (s00: no "
-                                  "forecast: 1 observation(s), too few for theta (it needs 2))")  # s01 is short's
+                                  "forecast: 1 observation, too few for theta (it needs 2))")  # s01 is short's
     assert rf.short_note() is not None and rf.short_note().startswith("1 series has fewer than 3 observations (s01: 2)")
     only_short = forecast_task.fn(r, make_td(length=[2, 24], horizon=14, level=50.0), 14)
     assert only_short.fallbacks.height == 1 and only_short.fallback_note() is None

@@ -437,7 +437,7 @@ class RecipeForecast:
 
     def fallback_note(self, who: str = "it") -> str | None:
         """'1 series it cannot forecast was forecast by its fallback: 1 by damped (east: no forecast: 40
-        observation(s), too few for seasonal_naive (it needs 52: one season))' ('3 series ... were ...': it said
+        observations, too few for seasonal_naive (it needs 52: one season))' ('3 series ... were ...': it said
         'were' of one series too), `who` the model that could not ('it': the run's champion); None when there is
         none (a short series, published by naive by rule, is `short_note`'s: it was counted here too, as one the
         champion cannot forecast). The first 3 series are named with their reason (newuser22: a retrain's summary
@@ -578,7 +578,8 @@ def forecast_detailed(
         short_of = pl.col("__n").fill_null(0) < needs if needs else pl.lit(True)
         bad_ids = bad_ids.join(n_obs, on="unique_id", how="left").with_columns(
             pl.when(pl.col("reason").str.starts_with("no forecast") & short_of)
-            .then(pl.format("no forecast: {} observation(s), too few for {}{}", pl.col("__n").fill_null(0),
+            .then(pl.format("no forecast: {} {}, too few for {}{}", pl.col("__n").fill_null(0),
+                            pl.when(pl.col("__n") == 1).then(pl.lit("observation")).otherwise(pl.lit("observations")),
                             pl.lit(recipe.name), pl.lit(need)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     few: dict[str, int] = {}  # series of 2 to short_history - 1 observations (publishing): naive's, one change
@@ -591,8 +592,8 @@ def forecast_detailed(
         few = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
     short = few if recipe.name != LAST_RESORT else {}  # (naive the champion: its own rows, no fallback)
     if short:
-        why = pl.DataFrame({"unique_id": list(short), "reason": [
-            f"no forecast: {k} observation(s), fewer than {short_history}: too few to read a trend from, "
+        why = pl.DataFrame({"unique_id": list(short), "reason": [  # `few` holds 2 or more: 'observations'
+            f"no forecast: {k} observations, fewer than {short_history}: too few to read a trend from, "
             f"forecast by {LAST_RESORT}" for k in short.values()]}, schema={"unique_id": pl.Utf8, "reason": pl.Utf8})
         bad_ids = pl.concat([bad_ids.filter(~pl.col("unique_id").is_in(list(short))), why],
                             how="vertical_relaxed").sort("unique_id")
