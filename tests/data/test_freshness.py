@@ -80,8 +80,10 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
 
 
 @pytest.mark.parametrize(("n_ended", "named"), [
-    (1, "(2026-11-01): gone0; each is forecast"),
-    (5, "(2026-11-01): gone0, gone1, gone2, gone3, gone4; each is forecast"),
+    (1, "(2026-11-01): gone0; it is forecast from its own last observation, its forecasts dated before the others' "
+        "([validation] ended_series = \"exclude\" sets it aside)"),  # 'each is ... sets them aside' of one (polish25)
+    (5, "(2026-11-01): gone0, gone1, gone2, gone3, gone4; each is forecast from its own last observation, its "
+        "forecasts dated before the others' ([validation] ended_series = \"exclude\" sets them aside)"),
     (7, "(2026-11-01), e.g. gone0, gone1, gone2, gone3, gone4: each is forecast"),  # a sample of 5
 ])
 def test_the_ended_series_line_says_e_g_before_a_sample_only(n_ended, named):
@@ -127,6 +129,21 @@ def test_ended_series_set_aside_are_counted_ended_and_excluded():
     assert ("| series ended more than a horizon before the latest observation | 2 (older, closed); 2 set aside, "
             "not forecast (ended_series = exclude) |") in report.to_markdown()
     assert ended_set_aside(PreprocessSummary()) is None  # none set aside: freshness as before
+
+
+@pytest.mark.parametrize(("gone", "said"), [
+    (["gone"], "; 1 forecast from its own last observation"),
+    (["gone", "went"], "; 2 forecast from their own last observation"),
+])
+def test_the_ended_series_forecast_beside_those_set_aside_are_said_in_number(gone, said):
+    """polish25: '1 forecast from their own last observation' of the one ended series not set aside."""
+    aside = pl.DataFrame({"unique_id": ["closed"], "last_ds": [datetime(2024, 1, 1)]},
+                         schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
+    last = {"live": datetime(2026, 11, 1)} | dict.fromkeys(gone, datetime(2020, 1, 1))
+    f = freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12, aside)
+    assert (f.n_ended, f.n_excluded) == (len(gone) + 1, 1)
+    [line] = freshness_lines(f, datetime(2026, 12, 3))
+    assert line.endswith(said), line
 
 
 def test_no_as_of_or_no_data_measures_nothing():
@@ -271,7 +288,9 @@ def test_the_data_quality_report_lists_the_excluded_series_and_their_whole_reaso
      "others' and published beside them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
      "older (last data 2020-01-01), closed (last data 2024-01-01).")),
     ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1)}, None, ("1 series stopped more than a horizon "
-     "before the latest observation (2026-11-01), and a run forecasts it all the same, from its own last observation")),
+     "before the latest observation (2026-11-01), and a run forecasts it all the same, from its own last observation, "
+     "its forecasts dated before the others' and published beside them ([validation] ended_series = \"forecast\", "
+     "the default; \"exclude\" sets it aside): closed (last data 2024-01-01).")),  # it said 'sets them aside' of one
     # more than the five named: e.g. and how many more
     ({"live": datetime(2026, 11, 1), **{f"c{i}": datetime(2020, 1 + i, 1) for i in range(7)}}, None,
      ("e.g. c0 (last data 2020-01-01), c1 (last data 2020-02-01), c2 (last data 2020-03-01), c3 (last data "

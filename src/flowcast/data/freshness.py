@@ -196,13 +196,15 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
         said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
                 f"({when_text(f.latest_ds, f.freq)}){named}")
         forecast = f.n_ended - f.n_excluded
-        if not f.n_excluded:
-            said += ("each is forecast from its own last observation, its forecasts dated before the others' "
-                     "([validation] ended_series = \"exclude\" sets them aside)")
+        if not f.n_excluded:  # of one series: 'it is ... sets it aside', not 'each is ... sets them aside'
+            said += (f"{'it' if f.n_ended == 1 else 'each'} is forecast from its own last observation, its forecasts "
+                     f"dated before the others' ([validation] ended_series = \"exclude\" sets "
+                     f"{'it' if f.n_ended == 1 else 'them'} aside)")
         else:
             said += (f"{'all' if not forecast else f.n_excluded} set aside ([validation] ended_series = \"exclude\"): not "
                      "backtested, trained on or published, listed among the excluded series"
-                     + (f"; {forecast} forecast from their own last observation" if forecast else ""))
+                     + (f"; {forecast} forecast from {'its' if forecast == 1 else 'their'} own last observation"
+                        if forecast else ""))
         out.append(said)
     return out
 
@@ -228,8 +230,9 @@ def ended_forecast_sentence(fresh: dict[str, Any], freq: str | None) -> str | No
     first = "e.g. " if n > len(ids) else ""
     return (f"Ended series forecast anyway: {n:,} series stopped more than a horizon before the latest observation"
             f"{when}, and a run forecasts {'it' if n == 1 else 'them'} all the same, from "
-            f"{'its' if n == 1 else 'their'} own last observation, {'its' if n == 1 else 'their'} forecasts dated before the others' and published beside "
-            f"them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
+            f"{'its' if n == 1 else 'their'} own last observation, {'its' if n == 1 else 'their'} forecasts dated "
+            f"before the others' and published beside them ([validation] ended_series = \"forecast\", the default; "
+            f"\"exclude\" sets {'it' if n == 1 else 'them'} aside): "
             f"{first}{named}{more}.")
 
 
