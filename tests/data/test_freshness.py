@@ -80,10 +80,10 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
 
 
 @pytest.mark.parametrize(("n_ended", "named"), [
-    (1, "(2026-11-01): gone0; it is forecast from its own last observation, its forecasts dated before the others' "
-        "([validation] ended_series = \"exclude\" sets it aside)"),  # 'each is ... sets them aside' of one (polish25)
-    (5, "(2026-11-01): gone0, gone1, gone2, gone3, gone4; each is forecast from its own last observation, its "
-        "forecasts dated before the others' ([validation] ended_series = \"exclude\" sets them aside)"),
+    (1, ("(2026-11-01): gone0; it is forecast from its own last observation, its forecasts dated before the others' "
+        "([validation] ended_series = \"exclude\" sets it aside)")),  # 'each is ... sets them aside' of one (polish25)
+    (5, ("(2026-11-01): gone0, gone1, gone2, gone3, gone4; each is forecast from its own last observation, its "
+        "forecasts dated before the others' ([validation] ended_series = \"exclude\" sets them aside)")),
     (7, "(2026-11-01), e.g. gone0, gone1, gone2, gone3, gone4: each is forecast"),  # a sample of 5
 ])
 def test_the_ended_series_line_says_e_g_before_a_sample_only(n_ended, named):
