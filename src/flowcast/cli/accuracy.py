@@ -68,9 +68,12 @@ def _steps_note(status: dict[str, Any] | None, judged_on: str, rows: list[dict[s
 
 def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], judged_on: str) -> str | None:
     """Why MASE (and RMSSE, snaive MASE) read '-' at an as_of with points scored: no series scored there had, by
-    that as_of, the history a realized scale needs (`realized.min_scale_history`: a season plus max(season, 4)
-    seasonal differences, 104 weeks of weekly data). A weekly file of two years read '-' in every MASE cell, and
-    the verdict 'not judged', without a word (newuser22). None where every such as_of has a MASE."""
+    that as_of, a usable scale: its history was shorter than a realized scale needs (`realized.min_scale_history`: a
+    season plus max(season, 4) seasonal differences, 104 weeks of weekly data), or its scale was 0 (a constant
+    history, or one repeating itself exactly every season; `metrics`: float noise counts as 0). The stored realized
+    rows keep neither the histories nor their scales, so the note names both (polish25: it blamed a short history
+    alone, also of long constant series). A weekly file of two years read '-' in every MASE cell, and the verdict
+    'not judged', without a word (newuser22). None where every such as_of has a MASE."""
     from flowcast.data.calendar import season_length
     from flowcast.data.datasets import resolve_source
     from flowcast.errors import FlowcastError
@@ -91,9 +94,11 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
     need = (f" ({min_scale_history(m)} periods: a season of {m} and {max(m, 4)} seasonal differences)"
             if m else "")
     shown = ", ".join(as_of_label(a) for a in blank[:3]) + (f" and {len(blank) - 3} more" if len(blank) > 3 else "")
-    return (f"MASE '-' at {shown}: no series scored there had, by its as_of, the history a realized MASE's scale "
-            f"needs{need}, so MASE, RMSSE and seasonal naive's MASE are blank and {judged_on} judges nothing there; "
-            "MAE, sMAPE and coverage score every point")
+    return (f"MASE '-' at {shown}: no series scored there had, by its as_of, a scale to divide by: either its history "
+            f"was shorter than a realized MASE's scale needs{need}, or its scale was 0 (a constant history, or one "
+            "that repeats itself exactly every season; a change within float noise of its level counts as none), so "
+            f"MASE, RMSSE and seasonal naive's MASE are blank and {judged_on} judges nothing there; MAE, sMAPE and "
+            "coverage score every point")
 
 
 @app.command("accuracy")
