@@ -112,3 +112,23 @@ def test_the_readme_shows_how_to_read_weeks_dated_by_their_end():
     run = get_command(app).commands["run"]  # type: ignore[attr-defined]
     ctx = run.make_context("run", shlex.split(lines[0].split("#")[0])[2:])
     assert ctx.params["time_label"] == "end" and ctx.params["freq"] == "1w", ctx.params
+
+
+def test_the_readme_says_a_scheduled_run_is_named_when_it_starts():
+    """polish25: the README said every run is named `<flow> <dataset> <as_of>`, but a run Prefect creates (a
+    schedule's, a deployment run from the UI) gets a generated two-word name, and the flows' `flow_run_name` renames
+    it only when it starts. The README says so, beside the real mechanism it describes."""
+    from prefect.server.schemas.actions import DeploymentFlowRunCreate
+
+    from flowcast.flows.backfill import backfill_flow
+    from flowcast.flows.forecast import forecast_flow
+    from flowcast.flows.naming import run_name
+    from flowcast.flows.pipeline import retrain_flow
+
+    assert all(f.flow_run_name is run_name for f in (retrain_flow, forecast_flow, backfill_flow))
+    assert re.fullmatch(r"[a-z]+-[a-z]+", DeploymentFlowRunCreate().name)  # Prefect's name until the run starts
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**Runs say what ran.**")
+    paragraph = " ".join(text[start:text.index("\n\n", start)].split())
+    assert "named `<flow> <dataset> <as_of>` once it starts" in paragraph
+    assert "is renamed when it starts" in paragraph and "Prefect generated" in paragraph

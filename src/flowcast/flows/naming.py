@@ -3,7 +3,9 @@
 - Flow runs are named `<flow> <dataset> <as_of>`: `retrain us_employment 2019-09-01`,
   `forecast us_employment 2019-09-02 06:00`, `backfill us_employment 2018-10-01..2018-12-01`.
   The same name whether the run was scheduled, started from the UI, from the CLI or by a
-  backfill (a backfill's children add `(backfill)`). `run_name()` is the `flow_run_name`
+  backfill (a backfill's children add `(backfill)`), once the run starts: a scheduled run (or one a deployment
+  started from the UI) shows Prefect's generated name (`amber-fox`) until then, and a backfill's children are
+  created with theirs (`fanout.FanOut.run_name`). `run_name()` is the `flow_run_name`
   callable of the three flows (and of the tune flow: `tune us_employment 2019-09-01`); it reads the run's parameters and, without an as_of, its
   scheduled start (what `flows.common.resolve_as_of` uses), and never fails a run.
 - Every flowcast run carries the tags of its deployment (`run_tags`): the CLI's runs as well.
