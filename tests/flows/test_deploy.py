@@ -63,7 +63,7 @@ def test_missed_slots_are_counted_past_prefects_thousand_dates_per_call():
     assert len(slots) == 20 * 60 - 1 and slots[-1] == now - timedelta(minutes=1)
     assert len(set(slots)) == len(slots) and slots == sorted(slots)
     sentence = missed_sentence("forecast", slots)
-    assert sentence is not None and sentence.startswith("1199 scheduled forecast run(s)")
+    assert sentence is not None and sentence.startswith("1199 scheduled forecast runs")
     assert "--end 2026-12-04T11:59 --every 1m" in sentence
 
 
@@ -127,12 +127,15 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     slots = missed_slots("* * * * *", "UTC", last, now)
     assert [d.minute for d in slots] == [18, 19, 20, 21]
     sentence = missed_sentence("forecast", slots)
-    assert sentence is not None and sentence.startswith("4 scheduled forecast run(s) did not happen")
+    assert sentence is not None and sentence.startswith("4 scheduled forecast runs did not happen")
     assert "flowcast backfill --start 2026-12-04T19:18 --end 2026-12-04T19:21" in sentence
     daily = missed_slots("0 6 * * *", "Europe/Berlin", datetime(2026, 12, 1, 5, tzinfo=UTC), now)
     assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
     assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
     assert missed_sentence("retrain", []) is None
+    one = missed_sentence("retrain", slots[:1])  # polish25: it said '1 scheduled retrain run(s)'
+    assert one is not None and one.startswith("1 scheduled retrain run did not happen while no `flowcast serve` ran "
+                                              "(2026-12-04 19:18 UTC)"), one
 
 
 def test_a_second_serve_refuses_to_start_while_one_runs_and_starts_once_it_died(tmp_path):
@@ -176,3 +179,19 @@ def test_a_second_serve_refuses_to_start_while_one_runs_and_starts_once_it_died(
         first.wait(timeout=60)
     with serve_lock(home, prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)) as paths:
         assert paths[0] == home / ".serve.lock"  # the dead serve's lock files hold nothing: the next serve starts
+
+
+@pytest.mark.parametrize(("pairs", "said"), [(7, "; and 1 more backfill of the later slots"),
+                                             (8, "; and 2 more backfills of the later slots")])
+def test_the_backfills_beyond_those_shown_are_counted_in_words(pairs, said):
+    """polish25: 'and 1 more backfill(s)' of a count it knew. Slots two by two, 1 minute apart within a pair and 2
+    between pairs: one backfill per pair, the first 6 shown."""
+    from datetime import UTC, datetime, timedelta
+
+    from flowcast.flows.deploy import missed_sentence
+
+    start = datetime(2026, 12, 4, 19, 0, tzinfo=UTC)
+    slots = [start + timedelta(minutes=3 * i + j) for i in range(pairs) for j in (0, 1)]
+    sentence = missed_sentence("forecast", slots)
+    assert sentence is not None and sentence.endswith(said), sentence
+    assert sentence.count("flowcast backfill --start") == 6

@@ -197,10 +197,11 @@ def missed_sentence(name: str, slots: list[datetime]) -> str | None:
     runs = _even_runs(slots)
     commands = [f"flowcast backfill --start {r[0]:%Y-%m-%dT%H:%M} --end {r[-1]:%Y-%m-%dT%H:%M}"
                 + (f" --every {_duration(r[1] - r[0])}" if len(r) > 1 else "") + mode for r in runs]
+    more = len(commands) - _COMMANDS_SHOWN
     shown = "; ".join(commands[:_COMMANDS_SHOWN]) + (
-        f"; and {len(commands) - _COMMANDS_SHOWN} more backfill(s) of the later slots" if len(commands) > _COMMANDS_SHOWN
-        else "")
-    return (f"{len(slots)} scheduled {name} run(s) did not happen while no `flowcast serve` ran ({span}): a stopped "
+        f"; and {more} more backfill{'s' if more != 1 else ''} of the later slots" if more > 0 else "")
+    return (f"{len(slots)} scheduled {name} run{'s' if len(slots) != 1 else ''} did not happen while no "
+            f"`flowcast serve` ran ({span}): a stopped "
             "serve pauses its schedules and Prefect drops their runs, so they are not caught up; the next scheduled "
             f"run uses all data up to its own as_of. To publish the missed as_ofs"
             f"{' (their spacing varies: one backfill per evenly spaced run of them)' if len(runs) > 1 else ''}: "
