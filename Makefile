@@ -1,4 +1,4 @@
-# Every target builds .venv first when it is missing or pyproject.toml/constraints.txt changed.
+# Every target builds .venv first when it is missing or pyproject.toml/constraints.txt/requirements.lock changed.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,15 +7,26 @@ PIP_FLAGS := --disable-pip-version-check --progress-bar off
 # two test processes (the suite waits on servers and subprocesses much of the time); PYTEST_ARGS="-n 0" runs it in one
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install run test serve server bench lint typecheck clean
+.PHONY: install lock run test serve server bench lint typecheck clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+# requirements.lock pins every package at the versions tested (a fresh install otherwise takes the
+# newest releases of everything constraints.txt leaves free, and the M3 figures moved with them).
+# make lock re-resolves from pyproject.toml and constraints.txt alone in a scratch venv and rewrites it.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+	.lock-venv/bin/python -m pip install $(PIP_FLAGS) -q -c constraints.txt -e '.[dev]'
+	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/python -m pip freeze --exclude-editable \
+	  | sed -E 's/^(torch==[0-9.]+)[+].*$$/\1/'; } > requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
+	rm -rf .lock-venv
 
 run: $(STAMP)
 	$(BIN)/flowcast run
