@@ -37,8 +37,10 @@ class Inferred:
         return self.step or self.freq
 
 
-_NOMINAL_S = {"m": 60, "h": 3_600, "d": _DAY_S, "b": _DAY_S, "w": 7 * _DAY_S, "mo": 30 * _DAY_S, "q": 91 * _DAY_S,
-              "y": 365 * _DAY_S}  # a period's length, to tell which of two frequencies is finer
+# a period's length, to tell which of two frequencies is finer: every unit of `calendar.FREQ_PATTERN` (an aggregated
+# source's freq in seconds, '300s', failed with KeyError: 's')
+_NOMINAL_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3_600, "d": _DAY_S, "b": _DAY_S,
+              "w": 7 * _DAY_S, "mo": 30 * _DAY_S, "q": 91 * _DAY_S, "y": 365 * _DAY_S}
 
 
 def _aggregated(found: Inferred | str | None, source: SourceConfig) -> Inferred | str | None:
