@@ -492,6 +492,17 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
                 or run not in (e.get("run"), e.get("for_run")) or not _names_version(data, str(e.get("version"))):
             continue
         why = str(e.get("reason") or "").rstrip(".")
+        if e["action"] == "take_back" and e.get("for_run") == run and e.get("run") and e.get("run") != run:
+            # a killed run's version, taken back by a re-run of its as_of (`pipeline._resume_killed`) that did not
+            # write its own decision: it read as a champion record withdrawn by a run killed after, the champion
+            # 'none since' (a take-back's `previous`), where `delete` had put the older champion back
+            put_back = next((x for x in reversed(history[:next(k for k, x in enumerate(history) if x is e)])
+                             if x.get("action") == "withdraw_champion" and x.get("version") == e["version"]), None)
+            now = (f"the recorded champion of {scope.dataset} is {put_back.get('previous') or 'none'} since"
+                   if put_back is not None else f"production of {scope.dataset} as it was")
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} and stopped (killed) "
+                    f"before it published it; run {e['run']}, a re-run of that as_of, took it back"
+                    f"{f' ({why})' if why else ''}: {e['version']} is removed, {now}"), str(e["version"])
         if e.get("for_run") == run and e.get("run") and e.get("run") != run:  # withdrawn by a run that skipped
             what = ("promotion" if e["action"] == "withdraw" else f"record as the champion of {scope.dataset}")
             now = (f"production of {scope.dataset} is {e.get('previous') or 'empty'}" if e["action"] == "withdraw"
