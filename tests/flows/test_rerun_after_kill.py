@@ -143,3 +143,23 @@ def test_a_rerun_that_reuses_the_killed_runs_version_says_it_in_its_registered_m
     assert rerun["model_version"] == left.version and rerun["published_rows"] > 0  # taken over, not registered again
     assert [e["action"] for e in ModelRegistry(home / "models").history("tiny")][-1] == "reuse"
     assert rerun["registered"] == {rerun["champion"]: left.version}
+
+
+def test_a_version_a_killed_rerun_took_over_is_left_by_killed_runs_too(tmp_path):
+    """review27: a re-run that took over its killed run's version (`reuse`: its own pin in place of the dead run's)
+    and was killed in turn, before its publish, left that version pinned by itself alone; the next re-run looked for
+    the pin of the run that registered it (`fingerprint.run_id`), found none, took the version for one whose run
+    ended, and registered a second version of the same model for the same date: the duplicate the first re-run had
+    avoided. The runs that took it over count as its owners too."""
+    version = _left(tmp_path, "other")
+    reg = ModelRegistry(tmp_path / "models")
+    t1 = T0 + timedelta(hours=1)
+    reg.reuse(version, dataset="tiny", run="second", for_run="other", pin=Pin(run="second", at=t1, until=t1),
+              reason="the same model", released=["other"])  # ... and then "second" is killed before its publish
+    assert reg.pin_runs(version) == ["second"]
+    left, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
+                                     alive=lambda run: False)
+    assert [(mv.version, dead) for mv, dead in left] == [(version, ["second"])] and said == []
+    running, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
+                                        alive=lambda run: True)  # "second" still runs: left alone, said
+    assert running == [] and len(said) == 1 and "flow run second" in said[0]

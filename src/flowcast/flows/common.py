@@ -429,8 +429,8 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
                         alive: Callable[[str], bool | None]) -> tuple[list[tuple[Any, list[str]]], list[str]]:
     """For a retrain of (`dataset`, `key`) about to register its winner: ([(version, the dead runs that pin it)], the
     sentences on the versions left alone). Each version listed was registered for that dataset and as_of by another
-    run that was killed before its publish ended: that run's pin of it is left (a run that ended removes its own,
-    `pipeline.retrain_flow`'s `finally`), every run that pins it is dead (`alive` False: `ops.reaper.run_alive`), no
+    run that was killed before its publish ended: that run's pin of it is left, or that of a re-run that took it over
+    (`reuse`) and was killed in turn (a run that ended removes its own, `pipeline.retrain_flow`'s `finally`), every run that pins it is dead (`alive` False: `ops.reaper.run_alive`), no
     publish of the dataset names it and it is no dataset's production model (a re-run compares against that one and
     keeps it). Its re-run takes it over (`ModelRegistry.reuse`) or takes it back (`ModelRegistry.delete`) before it
     registers its own: a re-run registered a second version of the same model for the same date, which stayed until
@@ -438,14 +438,21 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
     left: list[tuple[Any, list[str]]] = []
     said: list[str] = []
     published: set[str] | None = None
+    takers: dict[str, set[str]] | None = None  # version -> the re-runs that took it over (`reuse` events)
     tops = {mv.version for mv in registry.productions().values()}
     for mv in registry.list(dataset=dataset):
         owner = str((mv.fingerprint or {}).get("run_id") or "")
         if not owner or owner == run or not _trained_for(mv, dataset, key) or mv.version in tops:
             continue
         pins = registry.pin_runs(mv.version)
-        if owner not in pins:  # its run ended (or a gc-era pin is gone): not a killed run's registration
-            continue
+        if owner not in pins:  # a re-run that took it over pins it in its place (killed too, its pin is left: the
+            if takers is None:  # version is a killed run's still; its next re-run registered a second one)
+                takers = {}
+                for e in registry.history(dataset):
+                    if isinstance(e, dict) and e.get("action") == "reuse" and e.get("run"):
+                        takers.setdefault(str(e.get("version")), set()).add(str(e["run"]))
+            if not takers.get(mv.version, set()) & set(pins):  # its run ended (or a gc-era pin is gone): not a
+                continue  # killed run's registration
         if published is None:
             published = {str((store.receipt_of(dataset, a) or {}).get("model_version")) for a in store.as_ofs(dataset)}
         if mv.version in published:
