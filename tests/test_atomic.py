@@ -50,6 +50,9 @@ def _raised_from(outer: Exception, inner: BaseException) -> Exception:
     (OSError(errno.EFBIG, "File too large"), True),  # ulimit -f
     (pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)"), True),
     (RuntimeError("training failed: OSError: [Errno 28] No space left on device"), True),  # a child's log
+    # review27: a quota or a file-size limit said in words alone (no errno to read) was taken for transient
+    (pl.exceptions.ComputeError("failed to write: Disk quota exceeded (os error 122)"), True),
+    (RuntimeError("training failed: OSError: [Errno 27] File too large"), True),
     # a wrapper naming neither (a PublishError's message without the errno), raised from the full disk
     (_raised_from(RuntimeError("could not write x"), OSError(errno.ENOSPC, "full")), True),
     (OSError(errno.EIO, "Input/output error"), False),

@@ -104,3 +104,33 @@ def test_a_take_back_goes_past_the_dead_runs_pin_only(tmp_path):
     last = reg.history("toy")[-2:]
     assert [(e["action"], e["version"]) for e in last] == [("withdraw_champion", version), ("take_back", version)]
     assert last[1]["run"] == RERUN and last[1]["for_run"] == DEAD and last[0]["reason"] == "its recipe differs"
+
+
+def test_reuse_refuses_a_version_whose_removal_is_recorded(tmp_path, monkeypatch):
+    """review27: `reuse` pinned, and recorded the `reuse` of, a version whose removal is recorded and not finished
+    (its files left by an I/O error, the note kept for the next writer), as `pin`, `promote` and `record_champion`
+    refuse to: the next writer then removed the version the re-run had taken over to publish, its pin and its `reuse`
+    event naming a version gone. Refused now, nothing written."""
+    import errno
+
+    reg = ModelRegistry(tmp_path / "models")
+    version = _killed_runs_version(reg, tmp_path)
+    real = ModelRegistry._remove_version
+
+    def broken(self: ModelRegistry, name: str) -> None:
+        if name == version:
+            raise OSError(errno.EIO, "Input/output error", str(self.versions_dir / name))
+        real(self, name)
+
+    monkeypatch.setattr(ModelRegistry, "_remove_version", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        reg.delete(version, at=T0 + timedelta(hours=25), allow_protected=True)  # `flowcast gc --version`, the dead
+        # run's pin lapsed: recorded, its files left
+    assert version in reg.removals_due()
+    before = (tmp_path / "models" / "production.json").read_bytes()
+    at = T0 + timedelta(hours=1)
+    with pytest.raises(RegistryError, match="its removal is recorded"):
+        reg.reuse(version, dataset="toy", run=RERUN, for_run=DEAD, pin=Pin(run=RERUN, at=at, until=at),
+                  reason="the same model", released=[DEAD])
+    assert (tmp_path / "models" / "production.json").read_bytes() == before
+    assert RERUN not in reg.pin_runs(version)

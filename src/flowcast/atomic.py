@@ -32,11 +32,15 @@ from flowcast.errors import StorageError
 # flowcast's own errors ('no space left on device (the disk is full)')
 FULL_DISK_MARKS = ("no space left on device", "[errno 28]", "os error 28", "(the disk is full)")
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a full quota, a file-size limit (ulimit -f)
+# the quota and the file-size limit as other layers say them (polars' 'Disk quota exceeded (os error 122)', a child's
+# '[Errno 27] File too large'): with the full disk's words, what `no_room` reads where no errno is left to read
+_NO_ROOM_MARKS = (*FULL_DISK_MARKS, *(mark for code in _NO_ROOM[1:]
+                                      for mark in (f"[errno {code}]", f"os error {code}", os.strerror(code).lower())))
 
 
 def no_room(exc: BaseException | None) -> bool:
     """Whether `exc`, or an error it was raised from, is a write that found no room: a full disk (ENOSPC), a
-    quota (EDQUOT) or a file-size limit (EFBIG), said by its errno or by a wrapper's text (`FULL_DISK_MARKS`).
+    quota (EDQUOT) or a file-size limit (EFBIG), said by its errno or by a wrapper's text (`_NO_ROOM_MARKS`).
     Not transient: none frees itself in the seconds of a task's retries."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
@@ -44,7 +48,7 @@ def no_room(exc: BaseException | None) -> bool:
         if getattr(exc, "errno", None) in _NO_ROOM:
             return True
         text = str(exc).lower()
-        if any(m in text for m in FULL_DISK_MARKS):
+        if any(m in text for m in _NO_ROOM_MARKS):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

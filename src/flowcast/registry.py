@@ -1862,11 +1862,13 @@ class ModelRegistry:
         the version must be left alone: as `withdraw`'s), the version pinned for `run` (`pin`) and the pins of the
         dead runs `released` removed, `then` applied to it where its registration did not (a promotion: compare and
         swap, ProductionMovedError and nothing changed when production moved; a champion already recorded by that
-        registration is not recorded twice), and a `reuse` event naming both runs and `reason`. Returns the version."""
+        registration is not recorded twice), and a `reuse` event naming both runs and `reason`. RegistryError, nothing
+        changed, when its removal is recorded and not finished (`_refuse_removed`). Returns the version."""
         with self._lock():
             if check is not None:
                 check()
             self._existing(version, "the registry at", fetch=False)
+            self._refuse_removed(version, "reused")  # (as `pin`: the next writer removes it)
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(dataset, {"stack": [], "events": []})
             if then is not None and not (then.action == "champion" and any(

@@ -280,3 +280,27 @@ def test_an_aggregated_source_has_the_frequency_it_aggregates_to(tmp_path, every
     assert explain_freq(src) == found and found.written == (found.step or found.freq)
     last = datetime(2024, 1, 1, tzinfo=UTC) + every * 48
     assert freq_by_dates(src, [last]) == [explain_freq_by(src, last)] == [found]
+
+
+@pytest.mark.parametrize(("freq", "found"), [
+    ("300s", Inferred("300s", 1.0, 94, step="1m")),  # minute readings summed to 5-minute bins
+    ("2m", Inferred("2m", 1.0, 94, step="1m")),
+    ("30s", Inferred("1m", 1.0, 94)),  # rows coarser than it: their own step
+    ("500ms", Inferred("1m", 1.0, 94)),
+])
+def test_an_aggregated_source_with_a_freq_in_seconds_has_a_frequency(tmp_path, freq, found):
+    """review27: the comparison of an aggregated source's rows' step with its freq knew no unit finer than a minute
+    (a freq polars and the configuration take: '300s'): explain_freq_by and freq_by_dates (`flowcast backfill
+    --data ... --freq 300s --aggregate sum`'s check of each date's reading) failed with KeyError: 's'."""
+    from datetime import UTC
+
+    from flowcast.data.freq_infer import explain_freq_by, freq_by_dates
+
+    path = tmp_path / "r.csv"
+    every = timedelta(minutes=1)
+    path.write_text("date,store,units\n" + "".join(f"{datetime(2024, 1, 1) + every * i:%Y-%m-%dT%H:%M:%S},{s},{i}\n"
+                                                  for i in range(48) for s in ("a", "b")))
+    src = make_source(str(path), id_cols=["store"], time_col="date", target_col="units", freq=freq, aggregate="sum")
+    assert explain_freq(src) == found
+    later = datetime(2024, 1, 1, 1, tzinfo=UTC)  # every row's period over
+    assert freq_by_dates(src, [later]) == [explain_freq_by(src, later)] == [found]

@@ -144,3 +144,32 @@ def test_dates_written_as_midnight_utc_summed_to_months_end_by_the_zone_at_that_
             [bound] = observed_through_series(pl.DataFrame({"unique_id": ["a"], "at": [at]}), freq="1mo", tz=tz,
                                               aggregate="sum", shifts=shifts).to_list()
             assert (bound >= month) is is_over, (at, bound)
+
+
+@pytest.mark.parametrize(("at", "last"), [
+    (datetime(2024, 4, 7, 3, 40), date(2024, 4, 5)),  # 6 April (Santiago) ends at 24:00 -04:00: 04:00 UTC
+    (datetime(2024, 4, 7, 4, 10), date(2024, 4, 6)),
+])
+def test_a_day_ending_in_a_repeated_hour_ends_in_the_offset_of_its_latest_instant(tmp_path, at, last):
+    """review27: a period's end offset was read as its latest wall time less its latest instant, 'two maxima of one
+    row' (`period_offset`, `seen_shifts`); where the clock goes back at midnight (Santiago: 24:00 -03:00 is 23:00
+    -04:00, the repeated hour the last of the day), a sale at 23:45 -03:00 and a later one at 23:15 -04:00 are two
+    rows: the offset read -03:30, neither of them, and 6 April was over (summed) at 03:30 UTC, half an hour before it
+    ended; realized accuracy's bound agreed. The offset is that of the row with the latest instant."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    path = tmp_path / "sales.csv"
+    path.write_text("t,id,y\n2024-04-05T12:00:00-03:00,a,1.0\n2024-04-06T12:00:00-03:00,a,1.0\n"
+                    "2024-04-06T23:45:00-03:00,a,1.0\n2024-04-06T23:15:00-04:00,a,1.0\n2024-04-07T10:00:00-04:00,a,1.0\n")
+    kw = {"freq": "1d", "aggregate": "sum", "id_cols": ["id"], "time_col": "t", "target_col": "y"}
+    r = run_validate(path, at.replace(tzinfo=UTC), **kw)
+    assert r.valid.select(pl.col("ds").max()).item() == datetime.combine(last, datetime.min.time())
+    assert r.report.reconciled
+    source = make_source(path, **kw)
+    shifts = validate(ingest(source, None), source, ValidationConfig()).shifts  # a later run's: every period
+    assert shifts is not None
+    [bound] = observed_through_series(pl.DataFrame({"unique_id": ["a"], "at": [at]}), freq="1d", tz=None,
+                                      aggregate="sum", shifts=shifts).to_list()
+    assert datetime.combine(last, datetime.min.time()) <= bound < datetime.combine(last, datetime.min.time()) \
+        + timedelta(days=1), bound

@@ -121,3 +121,45 @@ def test_only_a_dead_runs_unpublished_registration_of_the_as_of_is_left(tmp_path
         assert version in line and "flow run other" in line
     assert left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"), "tiny",
                                AS_OF + timedelta(days=1), run="me", alive=lambda run: False) == ([], [])
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_a_rerun_that_reuses_the_killed_runs_version_says_it_in_its_registered_models(tmp_path):
+    """review27: a re-run that took over the version its killed run registered (`ModelRegistry.reuse`) published
+    that version and left it as the dataset's champion, but its result's `registered` ("what stays registered: the
+    winner unless withdrawn") was {}: `result["registered"][result["champion"]]`, which an unkilled run's result
+    answers, failed with KeyError. It names the winner's version, as an unkilled run's does."""
+    from flowcast.flows import retrain_flow
+
+    cfg, home = _config(tmp_path, "flowcast.toml"), tmp_path / "home"
+    killed = _backfill(cfg, home, fault="flow:before_publish")  # the first date: registered, champion, pinned
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    [left] = ModelRegistry(home / "models").list()
+
+    # the killed date run again, as the backfill runs it (a past date: production left alone)
+    rerun = retrain_flow(as_of=datetime(2019, 1, 1), dataset="tiny", config_file=str(cfg), home=str(home.resolve()),
+                         promote=False)
+    assert rerun["model_version"] == left.version and rerun["published_rows"] > 0  # taken over, not registered again
+    assert [e["action"] for e in ModelRegistry(home / "models").history("tiny")][-1] == "reuse"
+    assert rerun["registered"] == {rerun["champion"]: left.version}
+
+
+def test_a_version_a_killed_rerun_took_over_is_left_by_killed_runs_too(tmp_path):
+    """review27: a re-run that took over its killed run's version (`reuse`: its own pin in place of the dead run's)
+    and was killed in turn, before its publish, left that version pinned by itself alone; the next re-run looked for
+    the pin of the run that registered it (`fingerprint.run_id`), found none, took the version for one whose run
+    ended, and registered a second version of the same model for the same date: the duplicate the first re-run had
+    avoided. The runs that took it over count as its owners too."""
+    version = _left(tmp_path, "other")
+    reg = ModelRegistry(tmp_path / "models")
+    t1 = T0 + timedelta(hours=1)
+    reg.reuse(version, dataset="tiny", run="second", for_run="other", pin=Pin(run="second", at=t1, until=t1),
+              reason="the same model", released=["other"])  # ... and then "second" is killed before its publish
+    assert reg.pin_runs(version) == ["second"]
+    left, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
+                                     alive=lambda run: False)
+    assert [(mv.version, dead) for mv, dead in left] == [(version, ["second"])] and said == []
+    running, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
+                                        alive=lambda run: True)  # "second" still runs: left alone, said
+    assert running == [] and len(said) == 1 and "flow run second" in said[0]

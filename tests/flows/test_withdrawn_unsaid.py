@@ -114,3 +114,56 @@ def test_a_take_back_its_run_was_killed_before_recording_is_found_unsaid_once_th
     assert v not in [x.version for x in reg.list()] and not (reg.versions_dir / v).exists()
     (event,) = [e for e in reg.history(scope.dataset) if e["action"] == "take_back"]
     assert event["run"] == run
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_killed_runs_version_a_rerun_took_back_is_said_as_a_take_back(tmp_path):
+    """review27: a re-run of a killed run's as_of takes back the version that run registered and never published when
+    it is not its own winner (`pipeline._resume_killed`: a `take_back` event, `run` the re-run, `for_run` the killed
+    run, after the `withdraw_champion` that put the older champion back). Where the killed run's decision stayed the
+    newest (the re-run failed before its own), `withdrawn_unsaid` said it as a withdrawal of a champion record by a run
+    'that then stopped (killed)', the champion 'none since' (the take_back event's `previous`): the wrong action, the
+    wrong run killed, and the wrong champion. It says the take-back, and the champion the registry records."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import get_run_context
+
+    from flowcast import reporting
+    from flowcast.flows.common import withdrawn_unsaid
+    from flowcast.registry import Pin
+
+    settings = Settings(home=tmp_path / "home")
+    reg = ModelRegistry(settings.models_location)
+    scope = reporting.Scope("unsaid-rerun-take-back", AS_OF)  # a key of its own in the session's API
+    old = _registered(reg, tmp_path, "theta", 1, scope.dataset, Promotion("champion", as_of=datetime(2023, 12, 1)))
+
+    @flow
+    def killed_before_publish() -> tuple[str, str]:
+        run = str(get_run_context().flow_run.id)
+        art = tmp_path / "art_naive"
+        (art / "ckpt").mkdir(parents=True)
+        (art / "ckpt" / "model.ckpt").write_text("naive")
+        v = reg.register(art, name="naive", dataset=scope.dataset, config={}, metrics={}, as_of=AS_OF, created_at=T0,
+                         fingerprint={"source": scope.dataset, "run_id": run},
+                         then=Promotion("champion", at=T0, as_of=AS_OF),
+                         pin=Pin(run=run, at=T0, until=datetime(2024, 1, 2, 12))).version
+        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
+                                 key=scope.key("decision"), description=scope.describe("the decision"))
+        return run, v
+
+    killed, v = killed_before_publish()
+    assert reg.champion(scope.dataset).version == v
+    # its re-run (which then failed before its own decision) takes it back: not its winner
+    reg.delete(v, at=datetime(2024, 1, 1, 13), run="re-run", for_run=killed, dataset=scope.dataset,
+               reason="not this run's winner theta (its name differs)", released=[killed], allow_protected=True)
+    assert reg.champion(scope.dataset).version == old
+
+    @flow
+    def later() -> tuple[str, str] | None:
+        return withdrawn_unsaid(settings, scope)
+
+    found = later()
+    assert found is not None and found[1] == v, found
+    assert "took it back" in found[0] and "run re-run" in found[0], found
+    assert "record as the champion" not in found[0] and "none since" not in found[0], found
+    assert f"the recorded champion of {scope.dataset} is {old}" in found[0], found

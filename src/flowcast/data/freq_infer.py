@@ -37,19 +37,19 @@ class Inferred:
         return self.step or self.freq
 
 
-_NOMINAL_S = {"m": 60, "h": 3_600, "d": _DAY_S, "b": _DAY_S, "w": 7 * _DAY_S, "mo": 30 * _DAY_S, "q": 91 * _DAY_S,
-              "y": 365 * _DAY_S}  # a period's length, to tell which of two frequencies is finer
-
-
 def _aggregated(found: Inferred | str | None, source: SourceConfig) -> Inferred | str | None:
     """`found` (the step of `source`'s rows) as the frequency of its periods: an aggregated source's rows finer than its
     `freq` ('15m' readings summed to '1h') are combined into them, so its frequency is `freq`, the rows' step said as
     `Inferred.step` (it was reported as the frequency: '1h' for hourly rows summed to days). Rows as coarse as `freq`
     or coarser, or no aggregate: `found` as it is."""
+    # a period's nominal length, every unit (a table of this module's own knew none finer than a minute: '300s' failed
+    # with KeyError: 's')
+    from flowcast.data.preprocess import _NOMINAL
+
     if not isinstance(found, Inferred) or source.aggregate == "none":
         return found
     (n, unit), (m, own) = parse_freq(found.freq), parse_freq(source.freq)
-    if n * _NOMINAL_S[unit] >= m * _NOMINAL_S[own]:
+    if n * _NOMINAL[unit] >= m * _NOMINAL[own]:
         return found
     return Inferred(source.freq, found.share, found.steps, step=found.freq)
 

@@ -2499,12 +2499,13 @@ def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -
 def period_offset() -> pl.Expr:
     """The offset a period's end is written in, per row: that of its rows' latest instant, among those written with
     an offset (`DS_OFFSET`; null where none was): on a daylight-saving change day its last hours' (the latest of its
-    rows' shifts was an hour off in spring, -05:00 for New York's 10 March, which ends at -04:00). Read as the
-    period's latest wall time as written less its latest instant, two maxima of one row (the repeated autumn hour
-    repeats a wall time inside a day, not at its end): one window, no sort."""
+    rows' shifts was an hour off in spring, -05:00 for New York's 10 March, which ends at -04:00). The offset of the
+    row whose instant is the latest: one window, no sort. (It was read as the latest wall time less the latest instant,
+    taken for two maxima of one row; where a clock goes back at midnight (Santiago) the repeated hour ends the day, and
+    a row at 23:45 -03:00 before one at 23:15 -04:00 read -03:30: the day over half an hour before it ended.)"""
     written = pl.col(DS_OFFSET)
-    wall = pl.when(written.is_not_null()).then(pl.col(DS_RAW))
-    return (wall.max() - (wall - written).max()).over("unique_id", "ds")
+    instant = pl.when(written.is_not_null()).then(pl.col(DS_RAW) - written)
+    return written.get(instant.arg_max()).over("unique_id", "ds")
 
 
 def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
@@ -2548,9 +2549,10 @@ def seen_shifts(rows: pl.Series | None, source: SourceConfig) -> pl.DataFrame | 
     frame = pl.DataFrame({"s": rows}).unnest("s")
     if not frame.select(pl.col("apart").any()).item():
         return None
-    # (the latest row by its wall time as written and by its instant are one, as `period_offset` reads them)
-    latest = frame.group_by("unique_id", "ds").agg(
-        (pl.col("raw").max() - (pl.col("raw") - pl.col("offset")).max()).alias("offset"), pl.col("raw").max())
+    # the latest row by its instant, as `period_offset` reads it (not the latest wall time as written: the repeated
+    # hour that ends a day where a clock goes back at midnight repeats earlier wall times)
+    latest_row = (pl.col("raw") - pl.col("offset")).arg_max()
+    latest = frame.group_by("unique_id", "ds").agg(pl.col("offset").get(latest_row), pl.col("raw").get(latest_row))
     end = period_end(pl.col("ds"), source.freq) if source.aggregate != "none" else pl.col("raw")
     return latest.select("unique_id", "ds", "offset", (end - pl.col("offset")).alias("cut")).sort("unique_id", "ds")
 

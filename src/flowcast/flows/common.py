@@ -429,8 +429,8 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
                         alive: Callable[[str], bool | None]) -> tuple[list[tuple[Any, list[str]]], list[str]]:
     """For a retrain of (`dataset`, `key`) about to register its winner: ([(version, the dead runs that pin it)], the
     sentences on the versions left alone). Each version listed was registered for that dataset and as_of by another
-    run that was killed before its publish ended: that run's pin of it is left (a run that ended removes its own,
-    `pipeline.retrain_flow`'s `finally`), every run that pins it is dead (`alive` False: `ops.reaper.run_alive`), no
+    run that was killed before its publish ended: that run's pin of it is left, or that of a re-run that took it over
+    (`reuse`) and was killed in turn (a run that ended removes its own, `pipeline.retrain_flow`'s `finally`), every run that pins it is dead (`alive` False: `ops.reaper.run_alive`), no
     publish of the dataset names it and it is no dataset's production model (a re-run compares against that one and
     keeps it). Its re-run takes it over (`ModelRegistry.reuse`) or takes it back (`ModelRegistry.delete`) before it
     registers its own: a re-run registered a second version of the same model for the same date, which stayed until
@@ -438,14 +438,21 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
     left: list[tuple[Any, list[str]]] = []
     said: list[str] = []
     published: set[str] | None = None
+    takers: dict[str, set[str]] | None = None  # version -> the re-runs that took it over (`reuse` events)
     tops = {mv.version for mv in registry.productions().values()}
     for mv in registry.list(dataset=dataset):
         owner = str((mv.fingerprint or {}).get("run_id") or "")
         if not owner or owner == run or not _trained_for(mv, dataset, key) or mv.version in tops:
             continue
         pins = registry.pin_runs(mv.version)
-        if owner not in pins:  # its run ended (or a gc-era pin is gone): not a killed run's registration
-            continue
+        if owner not in pins:  # a re-run that took it over pins it in its place (killed too, its pin is left: the
+            if takers is None:  # version is a killed run's still; its next re-run registered a second one)
+                takers = {}
+                for e in registry.history(dataset):
+                    if isinstance(e, dict) and e.get("action") == "reuse" and e.get("run"):
+                        takers.setdefault(str(e.get("version")), set()).add(str(e["run"]))
+            if not takers.get(mv.version, set()) & set(pins):  # its run ended (or a gc-era pin is gone): not a
+                continue  # killed run's registration
         if published is None:
             published = {str((store.receipt_of(dataset, a) or {}).get("model_version")) for a in store.as_ofs(dataset)}
         if mv.version in published:
@@ -492,6 +499,17 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
                 or run not in (e.get("run"), e.get("for_run")) or not _names_version(data, str(e.get("version"))):
             continue
         why = str(e.get("reason") or "").rstrip(".")
+        if e["action"] == "take_back" and e.get("for_run") == run and e.get("run") and e.get("run") != run:
+            # a killed run's version, taken back by a re-run of its as_of (`pipeline._resume_killed`) that did not
+            # write its own decision: it read as a champion record withdrawn by a run killed after, the champion
+            # 'none since' (a take-back's `previous`), where `delete` had put the older champion back
+            put_back = next((x for x in reversed(history[:next(k for k, x in enumerate(history) if x is e)])
+                             if x.get("action") == "withdraw_champion" and x.get("version") == e["version"]), None)
+            now = (f"the recorded champion of {scope.dataset} is {put_back.get('previous') or 'none'} since"
+                   if put_back is not None else f"production of {scope.dataset} as it was")
+            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} and stopped (killed) "
+                    f"before it published it; run {e['run']}, a re-run of that as_of, took it back"
+                    f"{f' ({why})' if why else ''}: {e['version']} is removed, {now}"), str(e["version"])
         if e.get("for_run") == run and e.get("run") and e.get("run") != run:  # withdrawn by a run that skipped
             what = ("promotion" if e["action"] == "withdraw" else f"record as the champion of {scope.dataset}")
             now = (f"production of {scope.dataset} is {e.get('previous') or 'empty'}" if e["action"] == "withdraw"

@@ -783,12 +783,14 @@ def retrain_flow(
             version = started_from
             registry.pin(version.version, run=run_pin.run, at=run_pin.at, until=run_pin.until)
         else:  # a killed run's registration of this very winner is taken over, any other taken back first
-            version = (_resume_killed(settings, registry, model_obj,
-                                      _registration(settings, chosen, model_obj, board=board, dataset=name_of_data,
-                                                    fingerprint=fingerprint, as_of=as_of, started=started,
-                                                    intermittent=sparse.intermittent),
-                                      as_of=as_of, run=run_id, pin=run_pin, then=then, log=log, notes=notes)
-                       or register(chosen, model_obj, then=then, pin=run_pin))
+            reused = _resume_killed(settings, registry, model_obj,
+                                    _registration(settings, chosen, model_obj, board=board, dataset=name_of_data,
+                                                  fingerprint=fingerprint, as_of=as_of, started=started,
+                                                  intermittent=sparse.intermittent),
+                                    as_of=as_of, run=run_id, pin=run_pin, then=then, log=log, notes=notes)
+            if reused is not None:  # this run's winner, as if it had registered it: the result's `registered` names
+                registered[chosen] = reused.version  # it (it said {} of the version this run published)
+            version = reused or register(chosen, model_obj, then=then, pin=run_pin)
     except ProductionMovedError as exc:  # another run of this slot promoted (and published) first: nothing registered
         if (skipped := slot_done_meanwhile(exc)) is not None:
             return skipped

@@ -272,7 +272,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 29 = tz25: an aggregated source's period written with an offset is over at the instant its end names in the offset
 # its rows had at that end, read by the zone's rules at that instant (the latest of its rows' shifts held New York's
 # 23-hour 10 March an hour past its end, and ended London's March of dates written as midnight UTC an hour early)
-PREPROCESS_VERSION = 29
+# 30 = review27: that offset is the one of the period's row with the latest instant (a day ending in the repeated hour,
+# where a clock goes back at midnight, read an offset of neither of its rows' and was over half an hour early)
+PREPROCESS_VERSION = 30
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
