@@ -130,10 +130,11 @@ def test_the_table_and_the_per_step_table_say_the_metric_the_verdict_was_judged_
     lines = res.output.splitlines()
     judged_on = verdict.split(" - ")[0].split(" on ", 1)[1]
     assert f"per model and step (the verdict is on {judged_on})" in " ".join(res.output.split())
-    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("model"))
-    assert lines[head].split() == ["model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80",
-                                   "cov95"]
-    assert lines[head + 2].split()[2:] == ["1", "10", "1.5", "0.9", "0.55", "150", "0.8", "0.9"]
+    own = versions[1] == "croston-v1"  # the as_of's rows croston's own: the version names the model
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("version" if own else "model"))
+    assert lines[head].split() == [*([] if own else ["model"]), "version", "step", "points", "MAE", "MASE", "RMSSE",
+                                   "sMAPE", "cov80", "cov95"]
+    assert lines[head + 2].split()[1 if own else 2:] == ["1", "10", "1.5", "0.9", "0.55", "150", "0.8", "0.9"]
     assert "…" not in res.output
 
 
@@ -173,7 +174,7 @@ def test_realized_rows_of_an_older_flowcast_without_rmsse_are_judged_on_mase_and
     assert res.exit_code == 0, res.output
     assert "parts: healthy on MASE - realized MASE 0.900" in " ".join(res.output.split())
     step = next(line for line in res.output.splitlines() if line.lstrip().startswith("croston"))
-    assert step.split()[2:] == ["1", "10", "1.5", "0.9", "-", "150", "0.8", "0.9"]
+    assert step.split()[1:] == ["1", "10", "1.5", "0.9", "-", "150", "0.8", "0.9"]  # croston-v1: no model column
     res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-03-01", "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)["datasets"]["parts"]
@@ -327,3 +328,62 @@ def test_an_as_of_whose_series_are_too_short_for_a_realized_mase_says_why_it_is_
             "blank")
     assert (note in text) is said, text
     assert ("MASE '-'" in text) is said
+
+
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_sub_daily_as_ofs_keep_every_header_whole_in_80_columns(_isolated_home, lookahead):
+    """Regression (newuser27): `flowcast accuracy` of an hourly dataset backfilled at local midnights (as_ofs
+    `2024-03-29 23:00 *`, 18 characters with the lookahead mark) headed its last column `promis…`: the table's
+    blank edges took the 2 columns it lacked, and rich cut the header where the comment above it promised none."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    as_ofs = [datetime(2024, 3, 29, 23), datetime(2024, 3, 30, 23), datetime(2024, 3, 31, 22)]
+    rows = pl.DataFrame({"dataset": "meters", "as_of": as_ofs, "model": "seasonal_naive",
+                         "model_version": "seasonal_naive-v1", "step": 1, "n": 48, "mae": 3.749, "mase": 1.057,
+                         "n_mase": 48, "smape": 3.63, "coverage80": 0.77, "coverage95": 0.98, "mae_snaive": 2.0,
+                         "mase_snaive": 1.057, "lookahead": lookahead,
+                         "scored_at": datetime(2024, 6, 1)}, schema_overrides={"step": pl.Int32})
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("meters", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "meters"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.output, res.output
+    lines = res.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("as_of (UTC)"))
+    assert lines[head - 1].split() == ["snaive", "promised"], res.output
+    assert all(len(line) <= 80 for line in lines), res.output
+    assert any(line.startswith("2024-03-31 22:00") for line in lines), res.output
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_the_per_step_table_keeps_every_figure_whole_beside_long_model_names(_isolated_home, fallback):
+    """Regression (newuser27): `flowcast accuracy --dataset hourly_dst --as-of 2024-03-29T23:00` showed
+    `seasonal_nai…  seasonal_naive-…  st…  poin…  1.4…  0.66…  RMS…`: the model and version columns took 33 of 80
+    columns and rich cut the figures. The version names its model, so the model column is shown only for a
+    fallback's rows, and names fold rather than a figure being cut."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    rows = pl.DataFrame({"dataset": "meters", "as_of": datetime(2024, 3, 29, 23),
+                         "model": ["seasonal_naive", "theta" if fallback else "seasonal_naive"],
+                         "model_version": "seasonal_naive-v1", "step": [1, 2], "n": 2, "mae": 1.40512,
+                         "mase": 0.667123, "n_mase": 2, "rmsse": 0.598412, "smape": 1.23456, "coverage80": 0.5,
+                         "coverage95": 1.0, "mae_snaive": 2.0, "mase_snaive": 1.0, "rmsse_snaive": 1.0,
+                         "lookahead": True, "scored_at": datetime(2024, 6, 1)}, schema_overrides={"step": pl.Int32})
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("meters", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "meters", "--as-of", "2024-03-29T23:00"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.output, res.output
+    lines = res.output.splitlines()
+    head = next((i for i, line in enumerate(lines) if line.startswith("model" if fallback else "version")), None)
+    assert head is not None, res.output
+    assert lines[head].split()[-8:] == ["step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"]
+    said = " ".join(lines[head + 2:])
+    assert all(f in said for f in ("1.405", "0.6671", "0.5984", "1.235")), res.output
+    assert ("theta" in said) is fallback, res.output

@@ -857,3 +857,17 @@ def test_a_dataset_read_from_a_file_is_said_to_need_its_file_before_prefect_star
                                    "time_label": "end", "freq": "1w"}))
     res = runner.invoke(app, [command, "--dataset", "meters", "--home", str(home)], terminal_width=400)
     assert res.exit_code == 2 and said in " ".join(res.output.split()), res.output
+
+
+@pytest.mark.parametrize(("planned", "said"), [
+    (0, "rows in 225, valid 225, quarantined 0"),
+    (45, "rows in 270 (45 of them planned: after as_of, kept for their future covariates), valid 270, quarantined 0"),
+])
+def test_the_summary_counts_say_the_planned_rows_among_the_rows_in(planned, said):
+    """Regression (newuser27): `flowcast run dayfirst.csv --future-col promo --as-of 2024-03-15` printed 'rows in 270,
+    valid 270' for 225 observations by then: 45 rows after as_of were kept for their planned promo, which only the
+    data-quality report said."""
+    result = {"rows_in": 225 + planned, "rows_valid": 225 + planned, "rows_quarantined": 0, "rows_planned": planned}
+    assert cli_pipeline.counts_said(result) == said
+    assert cli_pipeline.counts_said({k: v for k, v in result.items() if k != "rows_planned"}).startswith(
+        f"rows in {225 + planned}, ")  # an older result without the key

@@ -618,3 +618,26 @@ def test_the_numbering_note_is_said_only_when_numbers_skip(seqs, noted):
     from flowcast.cli.store import numbering_note
 
     assert (numbering_note("d", seqs) is not None) is noted
+
+
+@pytest.mark.parametrize("uid", ["北京 store", "émoji 🚀", "ｆｕｌｌ", "plain"])
+def test_a_forecast_table_lines_up_series_ids_of_wide_characters(uid):
+    """Regression (newuser27): `flowcast forecasts` of a weekly file with ids `北京 store` and `émoji 🚀` padded them
+    by str.ljust, one column per character, where a terminal gives CJK and emoji two: every later column of
+    their rows stood one or two places to the right of the header's."""
+    from rich.cells import cell_len
+
+    from flowcast.cli.store import forecast_tables
+
+    frame = pl.DataFrame([
+        {"dataset": "w", "as_of": datetime(2024, 3, 1), "unique_id": u, "ds": datetime(2024, 2, 25), "step": 1,
+         "model": "naive", "model_version": "naive-v2", "y_hat": 64.9, "y_hat_lo80": 55.4, "y_hat_hi80": 74.4,
+         "y_hat_lo95": 53.1, "y_hat_hi95": 76.7, "run_id": "r", "created_at": datetime(2024, 3, 1)}
+        for u in ("Zürich Süd", uid)])
+    lines = forecast_tables(frame).splitlines()
+    head = next(line for line in lines if line.startswith("unique_id"))
+    body = [line for line in lines if "2024-02-25" in line]
+    assert len(body) == 2
+    for line in body:  # each column ends where the header's does, as a terminal shows it
+        assert cell_len(line) == cell_len(head), (line, head)
+        assert cell_len(line[:line.index("2024-02-25")]) == head.index("ds"), (line, head)

@@ -573,3 +573,15 @@ def test_a_history_equal_to_its_exact_twin_up_to_float_noise_gets_the_twins_scal
     assert at_cutoffs["level_scaled"].to_list() == twin_at_cutoffs["level_scaled"].to_list() == [True, True]
     assert width == pytest.approx(twin_width, rel=1e-9, abs=1e-12)
     assert (width == 0.0) == flat and (not flat or published["scale"].item() == 0.0)
+
+
+def test_a_level_with_too_few_points_is_read_aloud_with_its_article():
+    """Regression (newuser27): a weekly file of three series of 1-3 points (one window scoring 2 points) was told
+    'naive publishes no 80% interval: its backtest left 2 calibration points, and a 80% conformal interval needs
+    at least 4': 'an 80%', as the pooled-steps note beside it already said."""
+    cal = calibrate(_rows(1, 2, 1, [1.0, 1.0]), 2)
+    assert cal["q"]["80"] == [None, None]
+    notes = calibration_notes(cal, "naive")
+    assert notes[0] == ("naive publishes no 80% interval: its backtest left 2 calibration points, and an 80% "
+                        "conformal interval needs at least 4 (more series or backtest windows give it one).")
+    assert notes[1].startswith("naive publishes no 95% interval:") and "and a 95% conformal" in notes[1]

@@ -196,8 +196,9 @@ def accuracy(
                   highlight=False, markup=True)
         if not rep["as_ofs"] and "rows" not in rep:  # judged before any point was scored: an empty table and legend
             continue
-        # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines; no blank
+        # edge columns (newuser27: an hourly dataset's marked as_ofs, `2024-03-29 23:00 *`, headed the last `promis…`)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         # judged on RMSSE: its figures and promise where seasonal naive's MASE and sMAPE were (80 columns)
         heads = (("as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "cov80", "cov95", "snaive\nRMSSE", "promised\nRMSSE")
                  if on_rmsse else
@@ -241,11 +242,20 @@ def accuracy(
             # MASE and RMSSE (it showed MASE alone, also where the verdict was judged on RMSSE), and which the verdict
             # was judged on; every figure whole in 80 columns, as the table above
             steps = Table(title=f"{name} as of {as_of}: per model and step ({_steps_note(st, judged_on, rep['rows'])})",
-                          box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-            for c in ("model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"):
-                steps.add_column(c, justify="left" if c in ("model", "version") else "right", no_wrap=True)
+                          box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                          collapse_padding=True)
+            # the model column only where a row's model is not its version's own (a fallback's rows): the version
+            # names it, and both (`seasonal_naive`, `seasonal_naive-v1`) left 58 columns for eight figures, cut to
+            # `1.3…` (newuser27); names fold rather than a figure shrink to an ellipsis
+            own = all(r["model_version"] and r["model_version"].rsplit("-v", 1)[0] == r["model"] for r in rep["rows"])
+            for c in ("version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95") if own else (
+                    "model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"):
+                text = c in ("model", "version")
+                steps.add_column(c, justify="left" if text else "right", no_wrap=not text,
+                                 overflow="fold" if text else "ellipsis")
             for r in rep["rows"]:
-                steps.add_row(r["model"], r["model_version"] or "-", str(r["step"]), str(r["n"]), _fmt(r["mae"]),
+                steps.add_row(*([] if own else [r["model"]]), r["model_version"] or "-", str(r["step"]), str(r["n"]),
+                              _fmt(r["mae"]),
                               _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"], 2),
                               _fmt(r["coverage95"], 2))
             out.print(steps)

@@ -638,8 +638,7 @@ def run(
         out.print(f"{result['dataset']}: {result['note']}", highlight=False)
         interrupted_afterwards(late)
         return
-    out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in "
-              f"{result['rows_in']}, valid {result['rows_valid']}, quarantined {result['rows_quarantined']}, "
+    out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
     _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
@@ -685,6 +684,17 @@ def run(
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     interrupted_afterwards(late)
+
+
+def counts_said(result: dict[str, Any]) -> str:
+    """'rows in 270 (45 of them planned: after as_of, kept for their future covariates), valid 270, quarantined 0':
+    the rows a run or forecast read, saying the planned ones (newuser27: a run at 2024-03-15 with `--future-col
+    promo` said 'rows in 270, valid 270' of a file with 225 observations by then; the data-quality report alone
+    said that 45 were planned rows, whose target is ignored)."""
+    planned = int(result.get("rows_planned") or 0)
+    said = f" ({planned:,} of them planned: after as_of, kept for their future covariates)" if planned else ""
+    return (f"rows in {result['rows_in']}{said}, valid {result['rows_valid']}, "
+            f"quarantined {result['rows_quarantined']}")
 
 
 def _print_excluded(result: dict[str, Any]) -> None:
@@ -760,8 +770,7 @@ def forecast(
         interrupted_afterwards(late)
         return
     out.print(
-        f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; rows in {result['rows_in']}, "
-        f"valid {result['rows_valid']}, quarantined {result['rows_quarantined']}\n"
+        f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}\n"
         f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
         f"  Read them: {_read_them(result, config, home)}",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 
 from flowcast.cli.app import app, models_app
 from flowcast.cli.common import (
@@ -197,7 +198,7 @@ def forecast_tables(frame: Any) -> str:
                  *([_period_text(r["ds_end"], daily)] if ends else []), str(r["step"]),
                  *([r["model_version"] or ""] if len(versions) > 1 else []),
                  *[number(r[c]) for c in bounds]] for r in group.iter_rows(named=True)]
-        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+        widths = [max(cell_len(h), *(cell_len(row[i]) for row in rows)) for i, h in enumerate(heads)]
         text = [title, _aligned(heads, heads, widths), "  ".join("-" * w for w in widths),
                 *(_aligned(r, heads, widths) for r in rows)]
         text += _fallback_lines(group)
@@ -234,8 +235,14 @@ def _fallback_lines(group: Any) -> list[str]:
 
 
 def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:
-    """One line of a plain table: names left, figures right."""
-    return "  ".join(c.ljust(w) if h in ("unique_id", "ds", "ds (UTC)", "ds_end", "ds_end (UTC)", "model") else c.rjust(w)
+    """One line of a plain table: names left, figures right, padded to the columns a terminal gives each cell
+    (`rich.cells.cell_len`): a series id of wide characters (`北京 store`, an emoji) took two columns per character
+    where `str.ljust` counted one, and pushed every later column of its row out of line (newuser27)."""
+    def pad(c: str, w: int, left: bool) -> str:
+        fill = " " * max(w - cell_len(c), 0)
+        return c + fill if left else fill + c
+
+    return "  ".join(pad(c, w, h in ("unique_id", "ds", "ds (UTC)", "ds_end", "ds_end (UTC)", "model"))
                      for c, w, h in zip(cells, widths, heads, strict=True)).rstrip()
 
 

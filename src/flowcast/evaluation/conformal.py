@@ -343,7 +343,7 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
     for lv in missing:
         few = cal["too_few"][str(lv)]
         notes.append(f"{name} publishes no {lv}% interval: its backtest left {few['points']} calibration points, "
-                     f"and a {lv}% conformal interval needs at least {few['need']} (more series or backtest "
+                     f"and {_a(lv)} {lv}% conformal interval needs at least {few['need']} (more series or backtest "
                      "windows give it one).")
     pooled = [lv for lv in levels if lv not in missing and cal.get("pooled_steps", {}).get(str(lv))]
     if pooled:
@@ -595,10 +595,10 @@ def blank_intervals_note(cals: Sequence[dict[str, Any]], levels: Sequence[int], 
     elif len(windows) == 1:
         how = (f"the backtest has one window, so its intervals are checked by splitting its {n_series:,} series in two "
                f"halves, each calibrated on the other half's points: {points[0]:,} and {points[1]:,} points, fewer "
-               f"than a {top}% interval needs")
+               f"than {_a(top)} {top}% interval needs")
     else:
         how = (f"each backtest window's intervals are calibrated on the points of the windows before it observed by "
-               f"its cutoff: at most {max(points, default=0):,} points, fewer than a {top}% interval needs")
+               f"its cutoff: at most {max(points, default=0):,} points, fewer than {_a(top)} {top}% interval needs")
     more = ("more series, or histories long enough for a second backtest window ([evaluation] n_windows), fill them"
             if len(windows) == 1 else "more series or backtest windows fill them")
     return f"{shown} are blank: {how} (a conformal interval needs {need}); {more}"
