@@ -76,3 +76,58 @@ def overrides_dict(overrides: BaseModel | dict[str, Any] | None) -> dict[str, An
     if isinstance(overrides, BaseModel):
         return overrides.model_dump(exclude_unset=True)
     return dict(overrides)
+
+
+# The Prefect UI's Run form and a parameter `X | None = None`: pydantic writes it `anyOf: [X, {type: null}]` with
+# `default: null`, and the form opens such a field on its null choice, which reads 'Property is type "None"' and has
+# nothing to fill in (every optional parameter of the three flows, session 35). Without the null default the form
+# opens on X, but a field of one type (`type: integer, default: null`) is then filled with null and fails the form's
+# own check ('None is not of type integer'). No annotation removes a default that pydantic writes for `= None`, so
+# the deployments' schemas are rewritten here (`form_schema`): what is left empty is not sent, and the flow's None
+# (as configured) applies, as before.
+ON_OFF: list[dict[str, Any]] = [
+    # a bool that may be left empty (None: as configured, or as the run decides) is a list to pick from: the form's
+    # toggle sends false the moment it is shown. Prefect reads 'on' and 'off' as the flow's True and False; an API
+    # caller's true/false still validates (the second choice)
+    {"type": "string", "enum": ["on", "off"], "title": "on or off"},
+    {"type": "boolean", "title": "true or false"},
+]
+
+
+def _form_property(prop: dict[str, Any], boxed: set[str]) -> dict[str, Any]:
+    """One property of a parameter schema as the Run form fills it in: an optional one (`default: null`) loses
+    the null default and the null choice, so the form opens on its input, left empty unless filled. `boxed`: the
+    models (definitions) that are a JSON box instead of their fields."""
+    if "default" not in prop or prop["default"] is not None:
+        return prop
+    out = {k: v for k, v in prop.items() if k not in ("default", "anyOf")}
+    choices = [c for c in prop.get("anyOf", [{k: v for k, v in prop.items() if k in _TYPE_KEYS}])
+               if c.get("type") != "null"]
+    if len(choices) == 1 and choices[0].get("type") == "boolean":
+        return {**out, "anyOf": [dict(c) for c in ON_OFF]}
+    if len(choices) == 1 and choices[0].get("$ref", "").rsplit("/", 1)[-1] in boxed:
+        # a model with required fields (SourceConfig): inline, the form fills its other fields with their defaults
+        # and sends them, and a source without its path failed the form's check. An empty JSON box is not sent
+        return {**out, "type": "object"}
+    if len(choices) == 1:
+        return {**{k: v for k, v in out.items() if k not in _TYPE_KEYS}, **choices[0],
+                **{k: out[k] for k in ("title", "description", "position") if k in out}}
+    return {**out, "anyOf": choices}
+
+
+_TYPE_KEYS = ("type", "enum", "items", "format", "$ref", "additionalProperties", "properties", "minimum", "maximum",
+              "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "required", "const")
+
+
+def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter schema (`prefect.utilities.callables.parameter_schema(...).model_dump()`) as a deployment's Run
+    form should show it: every optional parameter, and every optional setting of the models it refers to
+    (RunOverrides' sections, SourceConfig), an input to fill in or leave empty (`_form_property`)."""
+    definitions = schema.get("definitions") or {}
+    boxed = {name for name, d in definitions.items() if d.get("required")}
+    out = {**schema, "properties": {k: _form_property(v, boxed) for k, v in (schema.get("properties") or {}).items()}}
+    if definitions:
+        out["definitions"] = {
+            name: {**d, "properties": {k: _form_property(v, boxed) for k, v in d["properties"].items()}}
+            if "properties" in d else d for name, d in definitions.items()}
+    return out
