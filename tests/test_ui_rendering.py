@@ -761,23 +761,24 @@ def test_deployments_show_their_time_zone_tags_and_configured_datasets(tmp_path,
     assert enum["enum"][0] == "us_employment" and enum["enum"][-1] == "shop"
     # the list's tab is not 'bundled dataset' over a configured one (ui21: 'shops' under 'bundled dataset')
     titles = [c.get("title") for c in deps["forecast"]._parameter_openapi_schema.properties["dataset"]["anyOf"]]
-    assert titles == ["bundled or configured dataset", "another dataset, typed in"]  # no null choice (forms27)
+    assert titles == ["bundled or configured dataset", "another dataset, typed in", None]
     # the configured default: the one source the file declares (newuser25: it was us_employment, the file's source
     # unread unless chosen)
     assert {d.parameters["dataset"] for d in deps.values()} == {"shop"}
 
 
-def _inputs(props: dict, definitions: dict, where: str, seen: set[str] | None = None) -> list[str]:
-    """What the Run form cannot show as an input to fill in or leave empty: a null default (the form opens on the
-    null choice, 'Property is type "None"', or fills the field with null and fails its own check), a null choice,
-    a property without a type."""
+def _inputs(props: dict, definitions: dict, where: str = "", seen: set[str] | None = None) -> list[str]:
+    """What the Run form does not open as an input to fill in or leave empty: a null default (the form opens the
+    field on its null choice, 'Property is type "None"', or fills a field of one type with null and fails its own
+    check), a null first choice, a choice without a type."""
     bad, seen = [], set() if seen is None else seen
     for name, p in props.items():
         at = f"{where}{name}"
         if "default" in p and p["default"] is None:
             bad.append(f"{at}: default null")
         choices = p.get("anyOf", [p])
-        bad += [f"{at}: a null choice" for c in choices if c.get("type") == "null"]
+        if choices[0].get("type") == "null":
+            bad.append(f"{at}: opens on null")
         bad += [f"{at}: no type" for c in choices if "type" not in c and "$ref" not in c]
         for c in choices:
             ref = c.get("$ref", "").rsplit("/", 1)[-1]
@@ -792,8 +793,12 @@ def test_run_form_opens_every_optional_parameter_on_an_input(name, tmp_path):
     """Regression (forms27): every optional parameter of the three deployments opened on its null choice, which
     reads 'Property is type "None"' with nothing to fill in, under its description (session 35's UI pass): pydantic
     writes `X | None = None` as anyOf [X, null] with default null. A Run form left as it opens must pass the form's
-    own check (Prefect's `validate` with its preprocessing, as /ui/schemas/validate does) and give the flow what it
-    was given before; what an API caller sends (`backfill --deployment`'s overwrite false, an explicit null) too."""
+    own check (Prefect's `validate`, as /ui/schemas/validate runs it) and give the flow what it was given before;
+    what the server checks a deployment's or an API caller's parameters with must still take theirs: overwrite
+    false (`backfill --deployment`), explicit nulls (an override's `early_stopping_patience = None`: inlined as
+    `type: integer`, `flowcast serve` with it was refused, 422)."""
+    from prefect._internal.schemas.validators import validate_values_conform_to_schema
+    from prefect.utilities.callables import parameter_schema
     from prefect.utilities.schema_tools.validation import validate
 
     from flowcast import flows
@@ -802,29 +807,31 @@ def test_run_form_opens_every_optional_parameter_on_an_input(name, tmp_path):
     deps = {d.name: d for d in build_deployments({"home": str(tmp_path)})}
     schema = deps[name]._parameter_openapi_schema.model_dump()
     props, definitions = schema["properties"], schema["definitions"]
-    assert not _inputs(props, definitions, ""), _inputs(props, definitions, "")
+    assert not _inputs(props, definitions), _inputs(props, definitions)
     assert all(p.get("description") for p in props.values())
     given = {"start": "2019-01-01", "end": "2019-02-01"} if name == "backfill" else {}
     assert not validate(given, schema)  # every optional field left empty: nothing is sent
     fl = getattr(flows, f"{name}_flow")
+    on_off = [["on", "off"], "boolean", "null"]
     if name == "forecast":  # None: on for a run given its as_of, off for a scheduled one; the form's toggle said off
-        assert [c.get("enum") or c["type"] for c in props["overwrite"]["anyOf"]] == [["on", "off"], "boolean"]
+        assert [c.get("enum") or c["type"] for c in props["overwrite"]["anyOf"]] == on_off
         assert fl.validate_parameters({"overwrite": "off"})["overwrite"] is False
         assert fl.validate_parameters({"overwrite": "on"})["overwrite"] is True
-        assert not validate({"overwrite": False, "horizon": None}, schema)
     if name == "retrain":
-        assert props["models"]["type"] == "array" and props["horizon"]["type"] == "integer"
+        assert props["models"]["anyOf"][0]["type"] == "array" and props["horizon"]["anyOf"][0]["type"] == "integer"
         assert props["promote"] == {**props["promote"], "type": "boolean", "default": True}  # not optional: kept
-    # a source has required fields: a JSON box (inline, its defaults were sent and the form failed on its path)
-    assert props["source"]["type"] == "object" and "$ref" not in props["source"]
-    assert props["overrides"]["$ref"].endswith("/RunOverrides")  # its sections, each setting an input
+    # a source has required fields: a JSON box (as fields, their defaults were sent and the form failed on its path)
+    assert props["source"]["anyOf"][0] == {"type": "object", "title": "JSON"}
+    assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")  # its sections, each setting an input
     tuning = definitions["TuningConfigOverride"]["properties"]["enabled"]
-    assert [c.get("enum") or c["type"] for c in tuning["anyOf"]] == [["on", "off"], "boolean"]
-    assert validate({**given, "overrides": {"model": {"max_steps": 3}, "tuning": {"enabled": "on"}}}, schema) == []
+    assert [c.get("enum") or c["type"] for c in tuning["anyOf"]] == on_off
+    api = {**given, "horizon": None, "as_of": None, "source": None, "dataset": None,
+           "overrides": {"model": {"max_steps": 3, "early_stopping_patience": None}, "tuning": {"enabled": False}},
+           **({"overwrite": False} if name != "retrain" else {})}
+    validate_values_conform_to_schema(api, schema, ignore_required=True)  # the server's check of a deployment
+    assert not validate(api, schema)
     assert validate({**given, "overrides": {"model": {"max_stepz": 3}}}, schema)  # still checked
     # the flow's own signature is unchanged: what the CLI and the tests call
-    from prefect.utilities.callables import parameter_schema
-
     assert parameter_schema(fl.fn).model_dump()["properties"]["horizon"]["default"] is None
 
 

@@ -80,11 +80,11 @@ def overrides_dict(overrides: BaseModel | dict[str, Any] | None) -> dict[str, An
 
 # The Prefect UI's Run form and a parameter `X | None = None`: pydantic writes it `anyOf: [X, {type: null}]` with
 # `default: null`, and the form opens such a field on its null choice, which reads 'Property is type "None"' and has
-# nothing to fill in (every optional parameter of the three flows, session 35). Without the null default the form
-# opens on X, but a field of one type (`type: integer, default: null`) is then filled with null and fails the form's
-# own check ('None is not of type integer'). No annotation removes a default that pydantic writes for `= None`, so
-# the deployments' schemas are rewritten here (`form_schema`): what is left empty is not sent, and the flow's None
-# (as configured) applies, as before.
+# nothing to fill in (every optional parameter of the three flows, session 35). Without the null default it opens on
+# the first choice, X, and sends nothing while X is left empty; the null choice stays last (the server checks a
+# deployment's parameters and an API caller's against the schema: an explicit null, such as an override's
+# `early_stopping_patience = None`, must still pass). No annotation removes a default that pydantic writes for
+# `= None`, so the deployments' schemas are rewritten here (`form_schema`).
 ON_OFF: list[dict[str, Any]] = [
     # a bool that may be left empty (None: as configured, or as the run decides) is a list to pick from: the form's
     # toggle sends false the moment it is shown. Prefect reads 'on' and 'off' as the flow's True and False; an API
@@ -96,27 +96,25 @@ ON_OFF: list[dict[str, Any]] = [
 
 def _form_property(prop: dict[str, Any], boxed: set[str]) -> dict[str, Any]:
     """One property of a parameter schema as the Run form fills it in: an optional one (`default: null`) loses
-    the null default and the null choice, so the form opens on its input, left empty unless filled. `boxed`: the
-    models (definitions) that are a JSON box instead of their fields."""
+    the null default and opens on its input, left empty unless filled. `boxed`: the models (definitions) that are
+    a JSON box instead of their fields."""
     if "default" not in prop or prop["default"] is not None:
         return prop
-    out = {k: v for k, v in prop.items() if k not in ("default", "anyOf")}
-    choices = [c for c in prop.get("anyOf", [{k: v for k, v in prop.items() if k in _TYPE_KEYS}])
-               if c.get("type") != "null"]
-    if len(choices) == 1 and choices[0].get("type") == "boolean":
-        return {**out, "anyOf": [dict(c) for c in ON_OFF]}
-    if len(choices) == 1 and choices[0].get("$ref", "").rsplit("/", 1)[-1] in boxed:
-        # a model with required fields (SourceConfig): inline, the form fills its other fields with their defaults
+    out = {k: v for k, v in prop.items() if k not in ("default", "anyOf", *_TYPE_KEYS)}
+    choices = prop.get("anyOf") or [{k: v for k, v in prop.items() if k in _TYPE_KEYS}]
+    typed = [c for c in choices if c.get("type") != "null"]
+    if len(typed) == 1 and typed[0].get("type") == "boolean":
+        typed = [dict(c) for c in ON_OFF]
+    elif len(typed) == 1 and typed[0].get("$ref", "").rsplit("/", 1)[-1] in boxed:
+        # a model with required fields (SourceConfig): as its fields, the form fills the others with their defaults
         # and sends them, and a source without its path failed the form's check. An empty JSON box is not sent
-        return {**out, "type": "object"}
-    if len(choices) == 1:
-        return {**{k: v for k, v in out.items() if k not in _TYPE_KEYS}, **choices[0],
-                **{k: out[k] for k in ("title", "description", "position") if k in out}}
-    return {**out, "anyOf": choices}
+        typed = [{"type": "object", "title": "JSON"}]
+    return {**out, "anyOf": typed + [c for c in choices if c.get("type") == "null"]}
 
 
 _TYPE_KEYS = ("type", "enum", "items", "format", "$ref", "additionalProperties", "properties", "minimum", "maximum",
-              "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "required", "const")
+              "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "required", "const",
+              "prefixItems", "minItems", "maxItems")
 
 
 def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
