@@ -767,6 +767,74 @@ def test_deployments_show_their_time_zone_tags_and_configured_datasets(tmp_path,
     assert {d.parameters["dataset"] for d in deps.values()} == {"shop"}
 
 
+def _inputs(props: dict, definitions: dict, where: str = "", seen: set[str] | None = None) -> list[str]:
+    """What the Run form does not open as an input to fill in or leave empty: a null default (the form opens the
+    field on its null choice, 'Property is type "None"', or fills a field of one type with null and fails its own
+    check), a null first choice, a choice without a type."""
+    bad, seen = [], set() if seen is None else seen
+    for name, p in props.items():
+        at = f"{where}{name}"
+        if "default" in p and p["default"] is None:
+            bad.append(f"{at}: default null")
+        choices = p.get("anyOf", [p])
+        if choices[0].get("type") == "null":
+            bad.append(f"{at}: opens on null")
+        bad += [f"{at}: no type" for c in choices if "type" not in c and "$ref" not in c]
+        for c in choices:
+            ref = c.get("$ref", "").rsplit("/", 1)[-1]
+            if ref and ref not in seen:  # RunOverrides, its sections: their settings, each an input
+                seen.add(ref)
+                bad += _inputs(definitions[ref].get("properties", {}), definitions, f"{at}.", seen)
+    return bad
+
+
+@pytest.mark.parametrize("name", ["retrain", "forecast", "backfill"])
+def test_run_form_opens_every_optional_parameter_on_an_input(name, tmp_path):
+    """Regression (forms27): every optional parameter of the three deployments opened on its null choice, which
+    reads 'Property is type "None"' with nothing to fill in, under its description (session 35's UI pass): pydantic
+    writes `X | None = None` as anyOf [X, null] with default null. A Run form left as it opens must pass the form's
+    own check (Prefect's `validate`, as /ui/schemas/validate runs it) and give the flow what it was given before;
+    what the server checks a deployment's or an API caller's parameters with must still take theirs: overwrite
+    false (`backfill --deployment`), explicit nulls (an override's `early_stopping_patience = None`: inlined as
+    `type: integer`, `flowcast serve` with it was refused, 422)."""
+    from prefect._internal.schemas.validators import validate_values_conform_to_schema
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools.validation import validate
+
+    from flowcast import flows
+    from flowcast.flows.deploy import build_deployments
+
+    deps = {d.name: d for d in build_deployments({"home": str(tmp_path)})}
+    schema = deps[name]._parameter_openapi_schema.model_dump()
+    props, definitions = schema["properties"], schema["definitions"]
+    assert not _inputs(props, definitions), _inputs(props, definitions)
+    assert all(p.get("description") for p in props.values())
+    given = {"start": "2019-01-01", "end": "2019-02-01"} if name == "backfill" else {}
+    assert not validate(given, schema)  # every optional field left empty: nothing is sent
+    fl = getattr(flows, f"{name}_flow")
+    on_off = [["on", "off"], "boolean", "null"]
+    if name == "forecast":  # None: on for a run given its as_of, off for a scheduled one; the form's toggle said off
+        assert [c.get("enum") or c["type"] for c in props["overwrite"]["anyOf"]] == on_off
+        assert fl.validate_parameters({"overwrite": "off"})["overwrite"] is False
+        assert fl.validate_parameters({"overwrite": "on"})["overwrite"] is True
+    if name == "retrain":
+        assert props["models"]["anyOf"][0]["type"] == "array" and props["horizon"]["anyOf"][0]["type"] == "integer"
+        assert props["promote"] == {**props["promote"], "type": "boolean", "default": True}  # not optional: kept
+    # a source has required fields: a JSON box (as fields, their defaults were sent and the form failed on its path)
+    assert props["source"]["anyOf"][0] == {"type": "object", "title": "JSON"}
+    assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")  # its sections, each setting an input
+    tuning = definitions["TuningConfigOverride"]["properties"]["enabled"]
+    assert [c.get("enum") or c["type"] for c in tuning["anyOf"]] == on_off
+    api = {**given, "horizon": None, "as_of": None, "source": None, "dataset": None,
+           "overrides": {"model": {"max_steps": 3, "early_stopping_patience": None}, "tuning": {"enabled": False}},
+           **({"overwrite": False} if name != "retrain" else {})}
+    validate_values_conform_to_schema(api, schema, ignore_required=True)  # the server's check of a deployment
+    assert not validate(api, schema)
+    assert validate({**given, "overrides": {"model": {"max_stepz": 3}}}, schema)  # still checked
+    # the flow's own signature is unchanged: what the CLI and the tests call
+    assert parameter_schema(fl.fn).model_dump()["properties"]["horizon"]["default"] is None
+
+
 # ----------------------------------------------------------------------------------------- log filter
 def _record(logger: str, msg: str, *, task_name: str | None = None, exc: BaseException | None = None):
     rec = logging.LogRecord(logger, logging.INFO, __file__, 1, msg, (), (type(exc), exc, None) if exc else None)

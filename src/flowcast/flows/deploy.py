@@ -57,15 +57,17 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
     backfill (no schedule). `parameters`: defaults given to every deployment (e.g. home)."""
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
+    from prefect.utilities.callables import ParameterSchema
 
     from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
     from flowcast.flows.naming import run_tags
+    from flowcast.flows.parameters import form_schema
 
     s = schedule_settings()
     params = {k: v for k, v in (parameters or {}).items() if v is not None}
     common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "parameters": params}
     tz = s["timezone"]
-    deployments = [
+    deployments: list[Any] = [
         retrain_flow.to_deployment(
             "retrain", tags=run_tags("retrain"), schedules=[Cron(s["retrain_cron"], timezone=tz)], paused=paused,
             description=f"Weekly (cron {s['retrain_cron']}, time zone {tz}): retrain rnn/lstm/gru, backtest every "
@@ -83,6 +85,8 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
             "skipped unless overwrite.", **common,
         ),
     ]
+    for d in deployments:  # the Run form: optional parameters as inputs left empty, not 'Property is type "None"'
+        d._parameter_openapi_schema = ParameterSchema(**form_schema(d._parameter_openapi_schema.model_dump()))
     offer_configured_datasets(deployments, params)
     return deployments
 

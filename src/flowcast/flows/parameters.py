@@ -76,3 +76,56 @@ def overrides_dict(overrides: BaseModel | dict[str, Any] | None) -> dict[str, An
     if isinstance(overrides, BaseModel):
         return overrides.model_dump(exclude_unset=True)
     return dict(overrides)
+
+
+# The Prefect UI's Run form and a parameter `X | None = None`: pydantic writes it `anyOf: [X, {type: null}]` with
+# `default: null`, and the form opens such a field on its null choice, which reads 'Property is type "None"' and has
+# nothing to fill in (every optional parameter of the three flows, session 35). Without the null default it opens on
+# the first choice, X, and sends nothing while X is left empty; the null choice stays last (the server checks a
+# deployment's parameters and an API caller's against the schema: an explicit null, such as an override's
+# `early_stopping_patience = None`, must still pass). No annotation removes a default that pydantic writes for
+# `= None`, so the deployments' schemas are rewritten here (`form_schema`).
+ON_OFF: list[dict[str, Any]] = [
+    # a bool that may be left empty (None: as configured, or as the run decides) is a list to pick from: the form's
+    # toggle sends false the moment it is shown. Prefect reads 'on' and 'off' as the flow's True and False; an API
+    # caller's true/false still validates (the second choice)
+    {"type": "string", "enum": ["on", "off"], "title": "on or off"},
+    {"type": "boolean", "title": "true or false"},
+]
+
+
+def _form_property(prop: dict[str, Any], boxed: set[str]) -> dict[str, Any]:
+    """One property of a parameter schema as the Run form fills it in: an optional one (`default: null`) loses
+    the null default and opens on its input, left empty unless filled. `boxed`: the models (definitions) that are
+    a JSON box instead of their fields."""
+    if "default" not in prop or prop["default"] is not None:
+        return prop
+    out = {k: v for k, v in prop.items() if k not in ("default", "anyOf", *_TYPE_KEYS)}
+    choices = prop.get("anyOf") or [{k: v for k, v in prop.items() if k in _TYPE_KEYS}]
+    typed = [c for c in choices if c.get("type") != "null"]
+    if len(typed) == 1 and typed[0].get("type") == "boolean":
+        typed = [dict(c) for c in ON_OFF]
+    elif len(typed) == 1 and typed[0].get("$ref", "").rsplit("/", 1)[-1] in boxed:
+        # a model with required fields (SourceConfig): as its fields, the form fills the others with their defaults
+        # and sends them, and a source without its path failed the form's check. An empty JSON box is not sent
+        typed = [{"type": "object", "title": "JSON"}]
+    return {**out, "anyOf": typed + [c for c in choices if c.get("type") == "null"]}
+
+
+_TYPE_KEYS = ("type", "enum", "items", "format", "$ref", "additionalProperties", "properties", "minimum", "maximum",
+              "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "required", "const",
+              "prefixItems", "minItems", "maxItems")
+
+
+def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter schema (`prefect.utilities.callables.parameter_schema(...).model_dump()`) as a deployment's Run
+    form should show it: every optional parameter, and every optional setting of the models it refers to
+    (RunOverrides' sections, SourceConfig), an input to fill in or leave empty (`_form_property`)."""
+    definitions = schema.get("definitions") or {}
+    boxed = {name for name, d in definitions.items() if d.get("required")}
+    out = {**schema, "properties": {k: _form_property(v, boxed) for k, v in (schema.get("properties") or {}).items()}}
+    if definitions:
+        out["definitions"] = {
+            name: {**d, "properties": {k: _form_property(v, boxed) for k, v in d["properties"].items()}}
+            if "properties" in d else d for name, d in definitions.items()}
+    return out
