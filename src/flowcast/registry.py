@@ -580,7 +580,11 @@ class ModelRegistry:
             _write_json_atomic(self.root / name, note, fault=None)
 
     def _clear_note(self, name: str) -> None:
+        """Called under the lock: the note `name` removed. At a URL, as `_write_note`: StorageError, the note left,
+        when this writer's lease on the lock object was lost (a waiter that broke the lock may have written a note of
+        its own meanwhile, which this removal would have taken away)."""
         if self.remote is not None:
+            self._guarded(f"the removal of {self.location}/{name}")
             self.remote.remove(name)
         else:
             with contextlib.suppress(FileNotFoundError):
