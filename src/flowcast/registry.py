@@ -974,13 +974,29 @@ class ModelRegistry:
         if self.remote is None:
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             _fault("after_pointer_rename")  # the swap is done, its backup copy not yet written
-            _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
+            with self._backup_behind():
+                _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
             return
         text = json.dumps(obj, indent=2, default=str)
         _fault(fault)
         self._guarded(self.pointer_label)
         self.remote.write_text("production.json", text)
-        self.remote.write_text(BACKUP_POINTER, text)
+        with self._backup_behind():
+            self.remote.write_text(BACKUP_POINTER, text)
+
+    @contextlib.contextmanager
+    def _backup_behind(self) -> Iterator[None]:
+        """Around the write of the pointer's backup copy, once production.json is committed: a failure there (a full
+        disk, an I/O error) is a warning naming the copy, not the command's failure. The change took effect, and a
+        command that then failed (a promote, a withdrawal, a retrain's keep event) was reported as not done, and
+        retried. The copy stays one write behind until the next pointer write (or `_sync_backup_locked`)."""
+        try:
+            yield
+        except (OSError, StorageError) as exc:
+            log.warning("%s was written, but its backup copy %s/%s could not be (%s): the change took effect; the "
+                        "copy is one write behind (what `flowcast models repair` would restore) until the next write of "
+                        "the registry's pointer", self.pointer_label, self.location, BACKUP_POINTER,
+                        " ".join(str(exc).split()))
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
