@@ -1781,6 +1781,43 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
         assert v not in said, said
 
 
+@pytest.mark.parametrize(("fault", "state"), [("before_pointer_rename", "noted"),
+                                              ("before_version_removal", "recorded")])
+def test_models_history_shows_a_take_back_a_killed_run_left_pending(tmp_path, _isolated_home, fault, state):
+    """removal27: a take-back SIGKILLed before its pointer write (its event held by its note) or after it (its files
+    left) waits for the next writer of the registry; `models history` showed nothing of it (before the pointer
+    write: no event, and the version no longer listed), so a user could not see what was in flight. It lists it as
+    `pending`, with the run and time its note holds, and what the next writer does; once done, it is gone from there."""
+    from flowcast.cli import app
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), "take_back", v], check=False,
+                            env={**os.environ, "FLOWCAST_FAULT": f"registry:{fault}"}, capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    if state == "noted":
+        assert f"pending: take-back of {v} (sales) by run run-k, noted at 2024-01-03T00:00:00: its run stopped " \
+               f"(killed) before recording it; the next command that writes the registry records it on the run's " \
+               f"behalf and removes {v}" in r.stdout, r.stdout
+    else:
+        assert f"pending: take-back of {v} (sales) by run run-k, noted at 2024-01-03T00:00:00: recorded; its files " \
+               "are left, and the next command that writes the registry removes them" in r.stdout, r.stdout
+    got = json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"]
+    assert [(p["version"], p["dataset"], p["action"], p["state"]) for p in got] == [(v, "sales", "take_back", state)]
+    assert [(p["run"], p["at"]) for p in got] == [("run-k", "2024-01-03T00:00:00")]
+    reg.sync_backup()  # the next writer finishes it
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert "pending:" not in r.stdout and f"take_back {v}" in r.stdout, r.stdout
+    assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
+
+
 @pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])
 def test_a_rollback_past_gone_versions_killed_and_run_again_rolls_back_once(tmp_path, _isolated_home, fault):
     """faults22 (held): `flowcast models rollback --expected D` going past a version an older gc removed from under

@@ -808,6 +808,36 @@ class ModelRegistry:
                     out.add(version)
         return out
 
+    def pending_removals(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The removals noted in `REMOVING` and not finished (of `dataset`, or all), oldest first, read without the
+        lock (`models history`: what the next writer will do): {version, dataset, action, run, for_run, at, state}.
+        `state`: 'recorded' (its event is in the pointer; its files are left, and the next writer removes them),
+        'noted' (stopped before its pointer write, its event noted: the next writer records it on its run's behalf
+        where nothing keeps the version), 'unrecorded' (stopped before its pointer write, with no event noted: nothing
+        of it happened, and the next writer drops the note); a removal a live writer is making now reads the same (it
+        cannot be told from a dead writer's here). `run`, `for_run`, `at`: the noted event's (None where none is
+        noted). Notes that cannot be read now: a warning, none listed."""
+        try:
+            notes = self._read_removing() or []
+        except OSError as exc:
+            log.warning("could not read the removal notes %s/%s (%s): the removals they note, if any, are not shown",
+                        self.location, REMOVING, " ".join(str(exc).split()))
+            return []
+        out: builtins.list[dict[str, Any]] = []
+        for note in notes:
+            version = str(note.get("version") or "")
+            if not version or not _VERSION_RE.match(version) or dataset not in (None, note.get("dataset")):
+                continue
+            event = _noted_event(note) or {}
+            try:
+                state = ("recorded" if self._removal_committed(note) else "noted" if event else "unrecorded")
+            except RegistryError:  # a damaged pointer: `models repair` first
+                state = "unknown"
+            out.append({"version": version, "dataset": note.get("dataset"), "action": note.get("action"),
+                        "run": event.get("run"), "for_run": event.get("for_run"), "at": event.get("at"),
+                        "state": state})
+        return out
+
     def finish_removal(self) -> builtins.list[str]:
         """For a command that otherwise only reads the registry (a run that skips its date: it registers and pins
         nothing): take the lock when a removal note is left (`REMOVING`), which finishes or drops it
