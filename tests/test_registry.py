@@ -1724,9 +1724,12 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
     fault point. Once the event is committed the version is not listed (`flowcast models list`), and the next write
     of the registry removes its files, brings the backup up to date and says so: killed between the event and the
     removal, the version stayed registered, listed with its files, while the history said it was taken back or
-    withdrawn, until `flowcast gc`. Killed before the event, a withdrawal did nothing: the version stays, listed and
-    whole; a take-back (removal25) left no trace at all (the version registered, no event): its note holds its event,
-    the version is not listed, and the next write records the event on the run's behalf and removes the version."""
+    withdrawn, until `flowcast gc`. Killed before the event, a take-back (removal25) left no trace at all (the version
+    registered, no event): its note holds its event, the version is not listed, and the next write records the event
+    on the run's behalf and removes the version. A withdrawal killed there was dropped by the next write (`stays`),
+    the run's decision lost; its note holds its event too now (removal27): the version is listed (still production or
+    the champion) until the next write, which records the withdrawal as decided (on the pointer it was decided on)
+    and removes the version."""
     import logging
 
     from flowcast.cli import app
@@ -1745,38 +1748,41 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
     killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), op, v], env=env, check=False,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    committed = fault != "before_pointer_rename" or op == "take_back"  # (a take-back's by the next write)
-    late = fault == "before_pointer_rename" and op == "take_back"
+    late = fault == "before_pointer_rename"  # killed before its pointer write: recorded by the next write
+    hidden = not late or op == "take_back"  # a withdrawal not yet recorded: still production, or the champion
     r = CliRunner().invoke(app, ["models", "list", "--json", "--home", str(_isolated_home)], terminal_width=300)
     assert r.exit_code == 0, r.output
     listed = [row["version"] for row in json.loads(r.stdout.strip().splitlines()[-1])["versions"]]
-    assert listed == ([a] if committed else [a, v]), listed  # before any write: never a version taken out
+    assert listed == ([a] if hidden else [a, v]), listed  # before any write: never a version taken out
     with pytest.MonkeyPatch.context() as mp:
         records: list[str] = []
         mp.setattr(logging.getLogger("flowcast.registry"), "warning",
                    lambda msg, *args: records.append(msg % args))
         b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # the next write of the registry: a run's
-    assert [x.version for x in reg.list()] == ([a, b] if committed else [a, v, b])
+    assert [x.version for x in reg.list()] == [a, b]
     on_disk = sorted(d.name for d in (root / "versions").iterdir())
-    assert on_disk == sorted([a, b] if committed else [a, v, b]), on_disk  # no .tmp-deleted- left either
+    assert on_disk == sorted([a, b]), on_disk  # no .tmp-deleted- left either
     assert not (root / REMOVING).exists()
     assert (root / "production.backup.json").read_bytes() == (root / "production.json").read_bytes()
     events = [e for e in reg.history("sales") if e["version"] == v and e["action"] == op]
-    assert len(events) == committed
-    assert reg.production("sales").version == (v if op == "withdraw" and not committed else a)
-    champion = reg.champion("sales")
-    assert (champion.version if champion else None) == (v if op == "withdraw_champion" and not committed else None)
+    assert len(events) == 1
+    assert reg.production("sales").version == a
+    assert reg.champion("sales") is None
     said = " ".join(records)
     if late:
-        assert f"removed model version {v} from {root}: the run run-k that was taking it back stopped (killed) " \
-               "before it recorded the take-back; its take_back event is recorded now" in said, said
-        assert events[0]["run"] == "run-k" and events[0]["at"] == "2024-01-03T00:00:00", events
-        assert events[0]["reason"] == f"its forecasts were not published; {LATE_TAKE_BACK}", events
-    elif committed and fault != "end":
+        doing, record, run, why = {
+            "take_back": ("taking it back", "the take-back", "run-k", "its forecasts were not published"),
+            "withdraw": ("withdrawing it from production of sales", "the withdrawal", "run-s", "never published"),
+            "withdraw_champion": ("withdrawing it as the champion of sales", "the withdrawal of the champion record",
+                                  "run-s", "never published")}[op]
+        assert f"removed model version {v} from {root}: the run {run} that was {doing} stopped (killed) before it " \
+               f"recorded {record}; its {op} event is recorded now" in said, said
+        assert events[0]["run"] == run and events[0]["at"] == "2024-01-03T00:00:00", events
+        assert events[0]["reason"] == f"{why}; {LATE_TAKE_BACK}", events
+        assert events[0].get("for_run") == (None if op == "take_back" else "run-k"), events
+    elif fault != "end":
         assert f"removed model version {v} from {root}: the command that removed it (its {op} event is recorded" \
                in said, said
-    elif not committed:
-        assert f"model version {v} of {root} stays: the command that was removing it stopped before it" in said, said
     else:
         assert v not in said, said
 
@@ -1816,6 +1822,70 @@ def test_models_history_shows_a_take_back_a_killed_run_left_pending(tmp_path, _i
     r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
     assert "pending:" not in r.stdout and f"take_back {v}" in r.stdout, r.stdout
     assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
+
+
+@pytest.mark.parametrize("case", ["restored", "derived", "pinned"])
+@pytest.mark.parametrize("op", ["withdraw", "withdraw_champion"])
+def test_a_withdrawal_killed_before_its_record_is_finished_only_where_its_checks_still_hold(tmp_path, _isolated_home,
+                                                                                          caplog, op, case):
+    """removal27: a withdrawal (`withdraw`, `withdraw_champion`) SIGKILLed before its pointer write was dropped by the
+    next writer, whatever held: its checks (the store's among them) read outside state the registry cannot read
+    again. They were read under the lock the killed run held, and the lock's next holder is the first writer since,
+    so its note holds the event and the digest of the dataset's pointer entry it was decided on: the next writer
+    records it as decided while that entry is unchanged and no run it did not spare pins the version, and otherwise
+    drops it with a warning saying why. Here the pointer is damaged after the kill (the note waits for `models
+    repair`): restored from its copy (the entry it was decided on), the withdrawal is finished; derived afresh (the
+    entry changed), or restored with a run that pinned the version meanwhile, it is dropped, the version kept."""
+    from datetime import timedelta
+
+    from flowcast.cli import app
+    from flowcast.registry import REMOVING, Promotion
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)))
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales", "run_id": "run-k"}, metrics={}, as_of=datetime(2024, 1, 2),
+                     created_at=T0, then=then).version
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), op, v], check=False,
+                            env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    what = "withdrawal from production" if op == "withdraw" else "withdrawal of the champion record"
+    assert f"pending: {what} of {v} (sales) by run run-s for run run-k, noted at 2024-01-03T00:00:00: its run " \
+           "stopped (killed) before recording it" in r.stdout, r.stdout
+    if case == "derived":
+        (root / "production.backup.json").write_text("{cut")
+    (root / "production.json").write_text("{cut")  # the note waits for `models repair`
+    if case == "pinned":  # a run that forecasts with v: pinned while the pointer could not be read
+        reg.pin(v, run="run-live", at=datetime(2024, 1, 2), until=datetime(2024, 1, 2) + timedelta(hours=36))
+    assert reg.repair(newest={"sales": a}, at=datetime(2024, 1, 4))["status"] == (
+        "derived" if case == "derived" else "restored")
+    assert (root / REMOVING).exists()
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        reg.sync_backup()  # the next writer
+    assert not (root / REMOVING).exists()
+    done = [e for e in reg.history("sales") if e["action"] == op]
+    champion = reg.champion("sales")
+    if case == "restored":
+        assert [(e["version"], e["run"], e["for_run"]) for e in done] == [(v, "run-s", "run-k")]
+        assert reg.production("sales").version == a and champion is None
+        assert not (reg.versions_dir / v).exists()
+        return
+    assert done == [] and (reg.versions_dir / v).is_dir() and v in [x.version for x in reg.list()]
+    why = (f"the production pointer of sales is no longer the one it was decided on (written since), so its checks do "
+           f"not hold for certain; {v} stays" if case == "derived"
+           else f"{v} is pinned by a run that forecasts with it since")
+    doing = "from production of sales" if op == "withdraw" else "as the champion of sales"
+    assert f"the run run-s that was withdrawing model version {v} of {root} {doing} stopped (killed) before it " \
+           f"recorded the withdrawal" in caplog.text and f"it is not done now: {why}" in caplog.text, caplog.text
+    if case == "pinned":  # as it was before the kill
+        assert reg.production("sales").version == (v if op == "withdraw" else a)
+        assert (champion.version if champion else None) == (None if op == "withdraw" else v)
 
 
 @pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])
