@@ -17,7 +17,8 @@ Layout under `root` (settings.models_dir):
     .removing.json                        {"removals": [notes]}: the versions whose removal (take-back, withdrawal,
                                           gc) is under way, one note each: once its event is committed (or, for a
                                           take-back, noted: the note holds its event) it is not listed, and the
-                                          next writer finishes it
+                                          next writer finishes it; a withdrawal's note holds its event too, which
+                                          the next writer records on the pointer entry it was decided on (`basis`)
     pins/<version>@<run>.json             a running run forecasts with that version: gc and a withdrawal keep it
                                           until the run ends, or, for a killed run, until the pin's `until` (a pin
                                           that cannot be read: PIN_TTL_HOURS after the file was written)
@@ -242,14 +243,46 @@ _GONE_WORDS = {
 LATE_TAKE_BACK = "recorded by the next writer of the registry: the run stopped (killed) before it could"
 
 
+# the removals whose note holds the event that commits them (`_write_removing(event=...)`), which the next writer
+# records and finishes when the command was killed before its pointer write (`_recover_one`)
+NOTED = ("take_back", "withdraw", "withdraw_champion")
+# what the next writer says of one killed there: (what its run was doing, the same of 'it', the record it did not
+# write), formatted with the version `v`, the registry `at` and the dataset `ds`
+_NOTED_WORDS = {
+    "take_back": ("taking back model version {v} of {at}", "taking it back", "the take-back"),
+    "withdraw": ("withdrawing model version {v} of {at} from production of {ds}",
+                 "withdrawing it from production of {ds}", "the withdrawal"),
+    "withdraw_champion": ("withdrawing model version {v} of {at} as the champion of {ds}",
+                          "withdrawing it as the champion of {ds}", "the withdrawal of the champion record"),
+}
+
+
 def _noted_event(note: dict[str, Any]) -> dict[str, Any] | None:
-    """The `take_back` event a removal note holds (`_write_removing(event=...)`), None when it holds none: a take-back
-    the next writer records and finishes when its run was killed before its pointer write."""
+    """The event a removal note holds (`_write_removing(event=...)`: a `take_back`, `withdraw` or
+    `withdraw_champion`), None when it holds none: a removal the next writer records and finishes when its run was
+    killed before its pointer write."""
     event = note.get("event")
-    if note.get("action") == "take_back" and isinstance(event, dict) and event.get("action") == "take_back" \
+    if note.get("action") in NOTED and isinstance(event, dict) and event.get("action") == note.get("action") \
             and event.get("version") == note.get("version"):
         return event
     return None
+
+
+def _noted_words(note: dict[str, Any], at: str) -> tuple[str, ...]:
+    """`_NOTED_WORDS` of `note`'s removal, filled in."""
+    return tuple(w.format(v=note.get("version"), at=at, ds=note.get("dataset"))
+                 for w in _NOTED_WORDS[str(note.get("action"))])
+
+
+def _who(event: dict[str, Any]) -> str:
+    """The run a noted event names ('the command' where none: a withdrawal by hand)."""
+    return f"the run {event['run']}" if event.get("run") else "the command"
+
+
+def _entry_digest(ent: Any) -> str:
+    """A dataset's pointer entry (stack, events, champion) as one short digest: what a withdrawal's note records of
+    the pointer it decided on (`basis`), so that the next writer finishes it only on that very pointer."""
+    return hashlib.sha256(_event_key(ent).encode()).hexdigest()[:16]
 
 
 def _event_key(e: Any) -> str:
@@ -575,12 +608,16 @@ class ModelRegistry:
         """Called under the lock: the note `name` at the registry's root, written atomically."""
         if self.remote is not None:
             self._guarded(f"{self.location}/{name}")
-            self.remote.write_text(name, json.dumps(note))
+            self.remote.write_text(name, json.dumps(note, default=str))
         else:
             _write_json_atomic(self.root / name, note, fault=None)
 
     def _clear_note(self, name: str) -> None:
+        """Called under the lock: the note `name` removed. At a URL, as `_write_note`: StorageError, the note left,
+        when this writer's lease on the lock object was lost (a waiter that broke the lock may have written a note of
+        its own meanwhile, which this removal would have taken away)."""
         if self.remote is not None:
+            self._guarded(f"the removal of {self.location}/{name}")
             self.remote.remove(name)
         else:
             with contextlib.suppress(FileNotFoundError):
@@ -679,15 +716,20 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ removals: record committed, files next
     def _write_removing(self, version: str, dataset: str | None, action: str | None,
-                        event: dict[str, Any] | None = None) -> None:
+                        event: dict[str, Any] | None = None, *, spared: builtins.set[str] | None = None,
+                        champion: Any = None) -> None:
         """Called under the lock, before the pointer write that records the removal of `version` (`action`: the
         event that commits it, a `take_back`, `withdraw`, ...; None: a removal that writes no pointer, a gc's plain
         one): `REMOVING` names it until its files are gone (`_clear_removing`), beside the notes of other removals a
         writer left unfinished (one note per removal: a dead writer's that could not be finished is never
         overwritten). `before`: how many events of that action name it in the pointer as committed so far, so that
         an older one (V retracted once, promoted again by hand) is not taken for this removal's commit
-        (`_removal_committed`). `event`: the event that commits it (a take-back's), which the next writer records
-        and finishes when this one is killed before its pointer write (`_recover_removal`). RegistryError, nothing
+        (`_removal_committed`). `event`: the event that commits it (a take-back's, a withdrawal's), which the next
+        writer records and finishes when this one is killed before its pointer write (`_recover_removal`); a
+        withdrawal's note adds `basis`, the digest of the dataset's entry in the pointer as committed (the next writer
+        finishes it only where that entry is unchanged: what its checks read is what holds), `spared`, the pin files
+        that did not keep the version (the withdrawing run's, dead runs'), and for a champion's the `champion` record
+        it leaves (None: none). RegistryError, nothing
         written, when an unfinished removal of `version` is noted already. Notes that cannot be read now are left as
         they are, and this removal goes on without its note (as where it cannot be written)."""
         try:
@@ -699,8 +741,17 @@ class ModelRegistry:
             raise RegistryError(f"a removal of {version} that a stopped command left is not finished yet (noted in "
                                 f"{self.location}/{REMOVING}; the next command that writes the registry tries again): "
                                 f"{version} was not removed again")
-        note = {"version": version, "dataset": dataset, "action": action,
-                "before": self._events_naming(version, dataset, action), **({"event": event} if event else {})}
+        note: dict[str, Any] = {"version": version, "dataset": dataset, "action": action,
+                                "before": self._events_naming(version, dataset, action),
+                                **({"event": event} if event else {})}
+        if event and action in ("withdraw", "withdraw_champion"):
+            with contextlib.suppress(RegistryError):  # (a pointer that does not read: no basis, never finished)
+                data = self._read_pointer_file()
+                if data is not None and not _is_legacy(data):
+                    note["basis"] = _entry_digest(self._checked(data)["datasets"].get(dataset))
+            note["spared"] = sorted(spared or ())
+            if action == "withdraw_champion":
+                note["champion"] = champion
         try:
             self._put_removing([*notes, note])
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
@@ -800,8 +851,38 @@ class ModelRegistry:
             if not version or not _VERSION_RE.match(version):
                 continue
             with contextlib.suppress(RegistryError):
-                if self._removal_committed(note) or _noted_event(note) is not None:
+                if self._removal_committed(note) or (note.get("action") == "take_back" and _noted_event(note)):
                     out.add(version)
+        return out
+
+    def pending_removals(self, dataset: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The removals noted in `REMOVING` and not finished (of `dataset`, or all), oldest first, read without the
+        lock (`models history`: what the next writer will do): {version, dataset, action, run, for_run, at, state}.
+        `state`: 'recorded' (its event is in the pointer; its files are left, and the next writer removes them),
+        'noted' (stopped before its pointer write, its event noted: the next writer records it on its run's behalf
+        where nothing keeps the version), 'unrecorded' (stopped before its pointer write, with no event noted: nothing
+        of it happened, and the next writer drops the note); a removal a live writer is making now reads the same (it
+        cannot be told from a dead writer's here). `run`, `for_run`, `at`: the noted event's (None where none is
+        noted). Notes that cannot be read now: a warning, none listed."""
+        try:
+            notes = self._read_removing() or []
+        except OSError as exc:
+            log.warning("could not read the removal notes %s/%s (%s): the removals they note, if any, are not shown",
+                        self.location, REMOVING, " ".join(str(exc).split()))
+            return []
+        out: builtins.list[dict[str, Any]] = []
+        for note in notes:
+            version = str(note.get("version") or "")
+            if not version or not _VERSION_RE.match(version) or dataset not in (None, note.get("dataset")):
+                continue
+            event = _noted_event(note) or {}
+            try:
+                state = ("recorded" if self._removal_committed(note) else "noted" if event else "unrecorded")
+            except RegistryError:  # a damaged pointer: `models repair` first
+                state = "unknown"
+            out.append({"version": version, "dataset": note.get("dataset"), "action": note.get("action"),
+                        "run": event.get("run"), "for_run": event.get("for_run"), "at": event.get("at"),
+                        "state": state})
         return out
 
     def finish_removal(self) -> builtins.list[str]:
@@ -822,9 +903,10 @@ class ModelRegistry:
         """Called under the lock, so the removal notes found here are dead writers': committed (its event is in the
         pointer), a removal is finished, the pointer's backup copy brought up to date first (it may be one write
         behind) and the version's pins (lapsed: a run cannot pin a version taken out) removed with it; not committed
-        (killed before its pointer write), nothing of it happened and the version stays, except a take-back, whose
-        note holds its event: that is recorded now, as the killed run decided it (it used to leave no trace: the
-        version stayed registered, no event said it was taken back), and the version removed. A take-back killed
+        (killed before its pointer write), nothing of it happened and the version stays, except a take-back or a
+        withdrawal, whose note holds its event: that is recorded now, as the killed run decided it, where nothing keeps
+        the version (`_kept_from_noted`; it used to leave no trace: the version stayed registered, no event said it was
+        taken back; a withdrawal was dropped), and the version removed. A take-back killed
         between its `take_back` event and the removal left the version registered (`flowcast models list` showed a
         version the history said was taken back) until `flowcast gc`. A removal that cannot be finished (an I/O error)
         keeps its note, beside any this writer's own removal adds, and the next writer tries again; so do notes that
@@ -851,18 +933,26 @@ class ModelRegistry:
         except RegistryError:  # a damaged pointer: the note waits for `repair`
             return False
         event = None if committed or ptr is None else _noted_event(note)
-        if event is not None and ptr is not None and (why := self._kept_from_take_back(ptr, version, event)):
-            log.warning("the run %s that was taking back model version %s of %s stopped (killed) before it recorded "
-                        "the take-back; it is not done now: the version is %s", event.get("run"), version,
-                        self.location, why)
+        if event is not None and ptr is not None and (why := self._kept_from_noted(ptr, note, event)):
+            doing, _, record = _noted_words(note, self.location)
+            log.warning("%s that was %s stopped (killed) before it recorded %s; it is not done now: %s",
+                        _who(event), doing, record, why)
             return True
         if not committed and event is None:
             log.warning("model version %s of %s stays: the command that was removing it stopped before it "
                         "recorded the removal (killed, or out of disk); nothing of it was done", version, self.location)
             return True
         try:
-            if event is not None and ptr is not None:  # the killed run's take-back, recorded on its behalf
-                ptr["datasets"].setdefault(str(note.get("dataset")), {"stack": [], "events": []})["events"].append(
+            if event is not None and ptr is not None:  # the killed run's removal, recorded on its behalf
+                ent = ptr["datasets"].setdefault(str(note.get("dataset")), {"stack": [], "events": []})
+                if note["action"] == "withdraw":  # as it decided: the previous production model back
+                    ent["stack"].pop()
+                elif note["action"] == "withdraw_champion":  # as it decided: the champion it put back, or none
+                    if isinstance(note.get("champion"), dict):
+                        ent["champion"] = note["champion"]
+                    else:
+                        ent.pop("champion", None)
+                ent["events"].append(
                     {**event, "reason": "; ".join(x for x in (str(event.get("reason") or ""), LATE_TAKE_BACK) if x)})
                 self._write_pointer(ptr)
             self._sync_backup_locked()
@@ -873,9 +963,10 @@ class ModelRegistry:
                         "registry tries again", version, self.location, " ".join(str(exc).split()))  # write goes on)
             return False
         if event is not None:
-            log.warning("removed model version %s from %s: the run %s that was taking it back stopped (killed) before "
-                        "it recorded the take-back; its take_back event is recorded now", version, self.location,
-                        event.get("run"))
+            _, doing_it, record = _noted_words(note, self.location)
+            log.warning("removed model version %s from %s: %s that was %s stopped (killed) before it recorded %s; its "
+                        "%s event is recorded now", version, self.location, _who(event), doing_it, record,
+                        note["action"])
         elif gone:
             what = f"its {note['action']} event" if note.get("action") else "its removal"
             log.warning("removed model version %s from %s: the command that removed it (%s is recorded in the "
@@ -883,17 +974,32 @@ class ModelRegistry:
                         version, self.location, what)
         return True
 
-    def _kept_from_take_back(self, ptr: dict[str, Any], version: str, event: dict[str, Any]) -> str:
-        """Why a take-back a killed run decided (its note's `event`) is not done now ('': nothing keeps it): its
-        version gone, named by a dataset's production stack or champion, or pinned (as `delete` checks)."""
+    def _kept_from_noted(self, ptr: dict[str, Any], note: dict[str, Any], event: dict[str, Any]) -> str:
+        """Why a removal a killed run decided (its note's `event`) is not done now ('': nothing keeps it). A take-back:
+        its version gone, named by a dataset's production stack or champion, or pinned (as `delete` checks). A
+        withdrawal (`withdraw`, `withdraw_champion`): its version gone, or the dataset's pointer entry not the one it
+        was decided on (`basis`: its checks, the store's included, were read under the lock the killed run held, and
+        the lock's next holder is the first to write; a later writer, after a recovery that failed, may have changed
+        what they read), or pinned by a run other than those it spared. A withdrawal killed before its pointer write
+        was dropped by the next writer, whatever held: the run's decision was lost (`model version V stays`)."""
+        version = str(note["version"])
         if not self._has_version(version):
-            return "gone already"
-        for ds, ent in ptr["datasets"].items():
-            ch = ent.get("champion")
-            if version in (ent.get("stack") or []) or (isinstance(ch, dict) and ch.get("version") == version):
-                return f"named by the production pointer of {ds}"
+            return "the version is gone already"
         at = _event_time(event)
-        return self.pins(at).get(version, "")
+        if note.get("action") == "take_back":
+            for ds, ent in ptr["datasets"].items():
+                ch = ent.get("champion")
+                if version in (ent.get("stack") or []) or (isinstance(ch, dict) and ch.get("version") == version):
+                    return f"the version is named by the production pointer of {ds}"
+            pinned = self.pins(at).get(version, "")
+            return f"the version is {pinned}" if pinned else ""
+        ds = note.get("dataset")
+        if "basis" not in note or _entry_digest(ptr["datasets"].get(ds)) != note["basis"]:
+            return (f"the production pointer of {ds} is no longer the one it was decided on (written since), so its "
+                    f"checks do not hold for certain; {version} stays (a run of that date or slot decides again)")
+        if self._pinned_but_by(version, at, set(note.get("spared") or ())):
+            return f"{version} is pinned by a run that forecasts with it since"
+        return ""
 
     def _finish_removal(self, version: str) -> bool:
         """Called under the lock: remove what is left of `version` (whole, or out of sight with its files not yet
@@ -970,13 +1076,29 @@ class ModelRegistry:
         if self.remote is None:
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             _fault("after_pointer_rename")  # the swap is done, its backup copy not yet written
-            _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
+            with self._backup_behind():
+                _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
             return
         text = json.dumps(obj, indent=2, default=str)
         _fault(fault)
         self._guarded(self.pointer_label)
         self.remote.write_text("production.json", text)
-        self.remote.write_text(BACKUP_POINTER, text)
+        with self._backup_behind():
+            self.remote.write_text(BACKUP_POINTER, text)
+
+    @contextlib.contextmanager
+    def _backup_behind(self) -> Iterator[None]:
+        """Around the write of the pointer's backup copy, once production.json is committed: a failure there (a full
+        disk, an I/O error) is a warning naming the copy, not the command's failure. The change took effect, and a
+        command that then failed (a promote, a withdrawal, a retrain's keep event) was reported as not done, and
+        retried. The copy stays one write behind until the next pointer write (or `_sync_backup_locked`)."""
+        try:
+            yield
+        except (OSError, StorageError) as exc:
+            log.warning("%s was written, but its backup copy %s/%s could not be (%s): the change took effect; the "
+                        "copy is one write behind (what `flowcast models repair` would restore) until the next write of "
+                        "the registry's pointer", self.pointer_label, self.location, BACKUP_POINTER,
+                        " ".join(str(exc).split()))
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
@@ -1645,8 +1767,9 @@ class ModelRegistry:
         # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
         own = {_pin_name(version, r) for r in (run, *released) if r}  # the withdrawing run's, dead runs'
         remove = version not in stack and not self._pinned_but_by(version, at, own)
-        if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered
-            self._write_removing(version, dataset, "withdraw")
+        if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered;
+            # killed before it, the next writer records the withdrawal as decided, on this pointer only (`basis`)
+            self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own)
         self._write_pointer(ptr)  # the commit: production is `target` again
         if remove:
             self._remove_version(version)
@@ -1917,8 +2040,10 @@ class ModelRegistry:
             # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
             dead = {_pin_name(version, r) for r in released}
             remove = not self._pinned_but_by(version, at, dead)
-            if remove:  # killed after the commit, the next writer removes it (`_recover_removal`)
-                self._write_removing(version, dataset, "withdraw_champion")
+            if remove:  # killed after the commit, the next writer removes it (`_recover_removal`); killed before it,
+                # the next writer records the withdrawal as decided, on this pointer only (`basis`)
+                self._write_removing(version, dataset, "withdraw_champion", event=ent["events"][-1], spared=dead,
+                                     champion=ent.get("champion"))
             self._write_pointer(ptr)  # the commit
             if remove:
                 self._remove_version(version)

@@ -465,3 +465,28 @@ def test_a_take_back_killed_before_its_record_in_a_shared_registry_is_recorded_b
     assert not any(k.startswith(f"models/versions/{v}/") for k in keys) and "models/.removing.json" not in keys, keys
     (event,) = [e for e in reg.history("toy") if e["action"] == "take_back"]
     assert (event["version"], event["run"], event["at"]) == (v, "run-k", "2024-01-03T00:00:00"), event
+
+
+@pytest.mark.parametrize("note", [".pending.json", ".removing.json"])
+def test_a_shared_registry_whose_lock_was_lost_does_not_remove_its_notes(s3_url, tmp_path, note):
+    """removal27: every write of a registry at a URL checks the lock's lease first (`_guarded`), but clearing the
+    register-and-promote note (`_clear_pending`) and the removal notes (`REMOVING`, once none is left) did not: a
+    writer that lost its lock (a waiter broke it and may have written a note of its own) removed the note object
+    all the same. It now fails (StorageError naming the note), and the note stays for the holder of the lock."""
+    from flowcast.errors import LockLostError
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    models = f"{url}/models"
+    reg = ModelRegistry(models, storage_options=opts, cache_dir=tmp_path / "machine-a", lock_timeout=3)
+    v = reg.register(_artifact(tmp_path, "v"), name="gru", dataset="toy", created_at=AT).version
+    files = FileStore(models, storage_options=opts)
+    lost = rf"lost the lock .*/models/\.lock \(it is now held by 0a1b2c other-machine 42\): the removal of .*/{note}"
+    with reg._lock():
+        reg._write_note(note, {"removals": [{"version": v, "dataset": "toy", "action": None}]}
+                        if note == ".removing.json" else {"version": v, "dataset": "toy", "action": "promote"})
+        files.remove(".lock")  # what a waiter that broke the lock does, then takes it
+        files.write_text(".lock", "0a1b2c other-machine 42")
+        with pytest.raises(LockLostError, match=lost):
+            reg._clear_pending() if note == ".pending.json" else reg._put_removing([])
+    assert f"models/{note}" in _keys(url, opts)

@@ -641,14 +641,16 @@ def models_history(
     settings = resolve_settings(config=config, home=home)
     reg = open_registry(settings)
     events = [{**e, "dataset": dataset} for e in reg.history(dataset)] if dataset else reg.history()
+    pending = reg.pending_removals(dataset)
     if json_out:
-        emit_json({"events": events})
+        emit_json({"events": events, "pending": pending})
         return
     if not events:
         known = reg.datasets()
         console.print(f"no history{f' of {dataset}' if dataset else ''} in {reg.location}"
                       + (f"; datasets: {', '.join(known)}" if dataset and known else ""), highlight=False,
                       soft_wrap=True)
+        _print_pending(pending)
         return
     cut = any(first_sentence(str(e["reason"])) != " ".join(str(e["reason"]).split()) for e in events if e.get("reason"))
     repaired = any(e.get("action") == "repair" for e in events)
@@ -664,6 +666,31 @@ def models_history(
         out.print(" ".join(x for x in [f"#{n}", at, str(e.get("dataset")), str(e.get("action")),
                                        str(e.get("version") or "-") + previous_text(e), *detail] if x),
                   highlight=False, soft_wrap=True)
+    _print_pending(pending)
+
+
+# `models history`'s words for a removal noted and not finished (`ModelRegistry.pending_removals`)
+_PENDING_WHAT = {"take_back": "take-back", "withdraw": "withdrawal from production",
+                 "withdraw_champion": "withdrawal of the champion record", "retract": "removal by gc"}
+_PENDING_STATE = {
+    "recorded": "recorded; its files are left, and the next command that writes the registry removes them",
+    "noted": "its run stopped (killed) before recording it; the next command that writes the registry records it on "
+             "the run's behalf and removes {version}, unless something now keeps {version}",
+    "unrecorded": "its command stopped (killed) before recording it; nothing of it happened, and the next command that "
+                  "writes the registry drops it",
+    "unknown": "whether it was recorded cannot be told: production.json does not read (`flowcast models repair`)",
+}
+
+
+def _print_pending(pending: list[dict[str, Any]]) -> None:
+    """The removals in flight, or left by a stopped command, below `models history`'s events: a take-back killed
+    before its record was not shown anywhere until the next writer recorded it."""
+    for p in pending:
+        what = _PENDING_WHAT.get(str(p.get("action")), "removal by gc")
+        by = "".join([f" by run {p['run']}" if p.get("run") else "", f" for run {p['for_run']}" if p.get("for_run")
+                      else "", f", noted at {utc_text(p['at'])}" if p.get("at") else ""])
+        out.print(f"pending: {what} of {p['version']} ({p.get('dataset') or '-'}){by}: "
+                  + _PENDING_STATE[str(p["state"])].format(version=p["version"]), highlight=False, soft_wrap=True)
 
 
 def previous_text(event: dict[str, Any]) -> str:
