@@ -63,7 +63,14 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
-from flowcast.timekeys import local_wall, naive_utc_expr, observed_through_expr, storage_naive, zones_keeping
+from flowcast.timekeys import (
+    local_wall,
+    naive_utc_expr,
+    observed_through_expr,
+    storage_naive,
+    wall_instant,
+    zones_keeping,
+)
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
@@ -362,8 +369,9 @@ def as_ofs_to_score(
     Every time is an instant, as everywhere (`timekeys.as_instant`): naive means UTC, aware values (and zoned
     `as_of` / `scored_at` columns of `realized`) are compared by the instant they name, so two spellings of one
     as_of are one. Two horizons of daily or coarser periods are counted on the source's calendar (`tz`: a day of
-    23 or 25 hours across a daylight-saving change, a month from one local midnight to the next), sub-daily ones
-    on the instant. Returns the as_ofs as `published` gives them."""
+    23 or 25 hours across a daylight-saving change, a month from one local midnight to the next; a wall time reached
+    twice, in the repeated autumn hour, is its first instant, and one skipped in spring the jump past it,
+    `timekeys.wall_instant`), sub-daily ones on the instant. Returns the as_ofs as `published` gives them."""
     at = storage_naive(scored_at)
     by_instant: dict[datetime, datetime] = {}
     for a in published:  # the first spelling of each instant
@@ -379,19 +387,18 @@ def as_ofs_to_score(
     if not todo:
         return []
     steps = [max(1, int(steps_of.get(a) or horizon)) for a in todo]
-    as_of = pl.col("as_of")
     local = not is_subdaily(freq) and tz not in (None, "UTC")
-    if local:  # on the source's calendar: its wall clock, across daylight-saving changes
-        as_of = as_of.dt.replace_time_zone("UTC").dt.convert_time_zone(str(tz))
-    settle = shift(as_of, 2 * pl.col("__h"), freq)
-    if local:
-        settle = settle.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    # on the source's calendar (its wall clock, across daylight-saving changes), back to the instant the clock first
+    # reads that wall time (`wall_instant`: the earlier of a repeated one, the jump past a skipped one)
+    as_of = local_wall(pl.col("as_of"), tz) if local else pl.col("as_of")
     settled = (
         pl.DataFrame({"as_of": todo, "__h": steps}, schema={"as_of": pl.Datetime("us"), "__h": pl.Int64})
-        .select("as_of", settle.alias("settled"))
+        .select("as_of", shift(as_of, 2 * pl.col("__h"), freq).alias("settled"))
     )
     out = []
     for a, settle_at in settled.iter_rows():
+        if local:
+            settle_at = storage_naive(wall_instant(settle_at, tz))
         if a in last and last[a] >= settle_at:
             continue
         out.append(a)
