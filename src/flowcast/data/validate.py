@@ -1066,10 +1066,12 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # `DS_SEEN`; an aggregated source's period once over), not by its ds against as_of's wall time: with
     # '2024-03-01T00:00:00-05:00' planned at a run at midnight UTC, its null target was counted a missing value and
     # its date the data's last; '2024-03-01T00:00:00+05:00', seen at 20:00 UTC the day before, was left out
+    # (the window over (series, period) that cut the periods is ingest's, `Ingested.not_over`: not a second one over
+    # the rows it kept)
     planned_keys = None
     if rows_planned and ingested.as_of_ds is not None:
         planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later,
-                                                                     ingested.seen_apart))
+                                                           ingested.seen_apart, ingested.not_over()))
                         .select("unique_id", "ds").unique().collect())
     observed = valid.lazy().select("unique_id", "ds", "y")
     if planned_keys is not None and planned_keys.height:
