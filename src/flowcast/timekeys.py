@@ -122,13 +122,13 @@ def wall_instant(wall: datetime, tz: str | None) -> datetime:
 
 
 @lru_cache(maxsize=1)
-def _zone_names() -> tuple[str, ...]:
-    """The IANA zones of places (Continent/City), by name: not the fixed offsets (Etc/) nor the legacy aliases of
-    other zones (US/Eastern is America/New_York)."""
+def _zones() -> tuple[tuple[str, ZoneInfo], ...]:
+    """The IANA zones of places (Continent/City), by name, loaded once (zoneinfo keeps only a few alive): not the
+    fixed offsets (Etc/) nor the legacy aliases of other zones (US/Eastern is America/New_York)."""
     import zoneinfo
 
-    return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(
-        ("Etc/", "SystemV/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/"))))
+    return tuple((z, ZoneInfo(z)) for z in sorted(zoneinfo.available_timezones()) if "/" in z and not z.startswith(
+        ("Etc/", "SystemV/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/")))
 
 
 def zones_keeping(examples: Iterable[tuple[datetime, timedelta]], prefer: Sequence[str] = ()) -> list[str]:
@@ -136,8 +136,10 @@ def zones_keeping(examples: Iterable[tuple[datetime, timedelta]], prefer: Sequen
     (a time written with its offset: `wall - instant`), `prefer`'s first, then the others by name: the clocks that
     could have written them (several zones keep one clock: America/New_York, America/Toronto, ...)."""
     pairs = [(as_instant(t), offset) for t, offset in examples]
-    return [z for z in dict.fromkeys([*prefer, *_zone_names()])
-            if all(t.astimezone(ZoneInfo(z)).utcoffset() == offset for t, offset in pairs)]
+    zones = dict(_zones())
+    named = [*((z, zones.get(z) or ZoneInfo(z)) for z in prefer), *zones.items()]
+    return list(dict.fromkeys(z for z, zone in named if all(t.astimezone(zone).utcoffset() == offset
+                                                            for t, offset in pairs)))
 
 
 def old_date_key(as_of: datetime, tz: str | None) -> datetime | None:

@@ -177,14 +177,17 @@ def written_clock(shifts: pl.DataFrame, ats: pl.Series) -> pl.DataFrame | None:
                 for t in (first, last)]
     utc = pl.col("cut").dt.replace_time_zone("UTC")
 
-    def keeps_all(zone: str) -> bool:
+    def keeps_all(zones: list[str]) -> list[str]:
+        if not zones:
+            return []
+        kept = [(utc.dt.convert_time_zone(z).dt.replace_time_zone(None) - pl.col("cut") == pl.col("offset")).all()
+                .alias(z) for z in zones]
         try:
-            wall = utc.dt.convert_time_zone(zone).dt.replace_time_zone(None)
-            return bool(pairs.select((wall - pl.col("cut") == pl.col("offset")).all()).item())
-        except pl.exceptions.PolarsError:  # a zone polars' own time zone database lacks
-            return False
+            return [z for z, ok in pairs.select(kept).row(0, named=True).items() if ok]
+        except pl.exceptions.PolarsError:  # a zone polars' own time zone database lacks: each on its own
+            return [] if len(zones) == 1 else [z for z in zones if keeps_all([z])]
 
-    zones = [z for z in zones_keeping(examples) if keeps_all(z)]
+    zones = keeps_all(zones_keeping(examples))
     if not zones:
         return None
     at = pl.col("__at").dt.replace_time_zone("UTC")
