@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowcast.timekeys import as_instant, as_of_on_ds, storage_naive, wall_time
+from flowcast.timekeys import as_instant, as_of_on_ds, storage_naive, wall_instant, wall_time
 
 INSTANT = datetime(2019, 12, 31, 23, 30, tzinfo=UTC)
 
@@ -192,3 +192,18 @@ def test_a_publish_under_the_old_key_of_the_same_date_is_named(tmp_path):
     said = old_key_published(settings, source, new)
     assert said is not None and "keyed 2021-06-30T00:00 UTC" in said and "(this run's 2021-06-30T04:00 UTC)" in said
     assert old_key_published(settings, source, as_instant("2021-07-01", source.tz)) is None  # another date
+
+
+@pytest.mark.parametrize(("zone", "wall", "instant"), [
+    # repeated when daylight saving ends: the first time the clock reads it (zoneinfo's fold=0)
+    ("America/New_York", datetime(2025, 11, 2, 1, 30), datetime(2025, 11, 2, 5, 30)),
+    ("Europe/London", datetime(2025, 10, 26, 1, 30), datetime(2025, 10, 26, 0, 30)),
+    # skipped when it starts: the jump past it (02:00 EST is 03:00 EDT; London's 01:00 GMT is 02:00 BST)
+    ("America/New_York", datetime(2025, 3, 9, 2, 30), datetime(2025, 3, 9, 7)),
+    ("Europe/London", datetime(2025, 3, 30, 1, 0, 0, 500), datetime(2025, 3, 30, 1)),
+    # any other: the one instant
+    ("America/New_York", datetime(2025, 3, 9, 3, 30), datetime(2025, 3, 9, 7, 30)),
+    (None, datetime(2025, 3, 9, 2, 30), datetime(2025, 3, 9, 2, 30)),
+])
+def test_a_wall_time_is_the_instant_the_clock_first_reads_it(zone, wall, instant):
+    assert wall_instant(wall, zone) == instant.replace(tzinfo=UTC)

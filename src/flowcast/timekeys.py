@@ -24,13 +24,19 @@ then express that instant on their own axis:
 - `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
   plots), an expression.
 - `instant_text(instant, tz)`: the instant for a person (messages): UTC, plus the wall time and offset in `tz`.
+- `wall_instant(wall, tz)`: a wall time of `tz` as the instant its clock first reads it (or a later time): the
+  earlier of a repeated autumn time, the jump's instant for one the spring jump skips.
+- `zones_keeping(examples)`: the zones whose clocks keep each (instant, UTC offset) pair given: times written with
+  their offset and no tz, read on the clock that wrote them.
 
 Nothing here reads the clock.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import overload
 from zoneinfo import ZoneInfo
 
@@ -91,10 +97,49 @@ def as_instant(value: datetime | date | str | None, tz: str | None = None) -> da
 def day_start(day: date, tz: str | None) -> datetime:
     """The instant (aware UTC) local day `day` starts at in zone `tz` (UTC when None): its midnight,
     the first one where midnight repeats, the first wall time of the day where a DST jump skips it."""
+    return wall_instant(datetime.combine(day, time(0)), tz)
+
+
+def wall_instant(wall: datetime, tz: str | None) -> datetime:
+    """The instant (aware UTC) zone `tz`'s clock (UTC when None) first reads the naive wall time `wall`, or where
+    its clock never reads it (the hour skipped when daylight saving starts) the instant it jumps past it: the earlier
+    of a wall time repeated when daylight saving ends (zoneinfo's fold=0; the first midnight, `day_start`), the jump
+    for a skipped one (pandas' nonexistent='shift_forward': New York's 2025-03-09 02:30 is 07:00 UTC, 03:00 EDT)."""
     zone = ZoneInfo(tz or "UTC")
-    starts = [datetime.combine(day, time(0), tzinfo=zone).replace(fold=f).astimezone(UTC) for f in (0, 1)]
-    on_day = [t for t in starts if t.astimezone(zone).date() == day]
-    return min(on_day or starts)
+    folds = [wall.replace(tzinfo=zone, fold=f).astimezone(UTC) for f in (0, 1)]
+    readings = [t for t in folds if t.astimezone(zone).replace(tzinfo=None) == wall]
+    if readings:
+        return min(readings)
+    # skipped: fold=1 reads it in the offset after the jump (an instant before it), fold=0 in the one before (after
+    # it); the jump lies between, at a whole second (zones change at whole seconds): found by halving
+    lo, hi = min(folds).replace(microsecond=0), max(folds)
+    if hi.microsecond:
+        hi = hi.replace(microsecond=0) + timedelta(seconds=1)
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + timedelta(seconds=int((hi - lo).total_seconds()) // 2)
+        lo, hi = (mid, hi) if mid.astimezone(zone).replace(tzinfo=None) < wall else (lo, mid)
+    return hi
+
+
+@lru_cache(maxsize=1)
+def _zones() -> tuple[tuple[str, ZoneInfo], ...]:
+    """The IANA zones of places (Continent/City), by name, loaded once (zoneinfo keeps only a few alive): not the
+    fixed offsets (Etc/) nor the legacy aliases of other zones (US/Eastern is America/New_York)."""
+    import zoneinfo
+
+    return tuple((z, ZoneInfo(z)) for z in sorted(zoneinfo.available_timezones()) if "/" in z and not z.startswith(
+        ("Etc/", "SystemV/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/")))
+
+
+def zones_keeping(examples: Iterable[tuple[datetime, timedelta]], prefer: Sequence[str] = ()) -> list[str]:
+    """The zones whose UTC offset at each instant of `examples` (aware, or naive UTC) is the offset paired with it
+    (a time written with its offset: `wall - instant`), `prefer`'s first, then the others by name: the clocks that
+    could have written them (several zones keep one clock: America/New_York, America/Toronto, ...)."""
+    pairs = [(as_instant(t), offset) for t, offset in examples]
+    zones = dict(_zones())
+    named = [*((z, zones.get(z) or ZoneInfo(z)) for z in prefer), *zones.items()]
+    return list(dict.fromkeys(z for z, zone in named if all(t.astimezone(zone).utcoffset() == offset
+                                                            for t, offset in pairs)))
 
 
 def old_date_key(as_of: datetime, tz: str | None) -> datetime | None:

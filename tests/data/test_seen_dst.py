@@ -16,7 +16,7 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.data.sources import ingest
-from flowcast.evaluation.realized import observed_through_series
+from flowcast.evaluation.realized import observed_through_series, written_clock
 
 HOUR = timedelta(hours=1)
 MINUTES = timedelta(minutes=30)
@@ -173,3 +173,82 @@ def test_a_day_ending_in_a_repeated_hour_ends_in_the_offset_of_its_latest_instan
                                       aggregate="sum", shifts=shifts).to_list()
     assert datetime.combine(last, datetime.min.time()) <= bound < datetime.combine(last, datetime.min.time()) \
         + timedelta(days=1), bound
+
+
+# spring forward and fall back, 2025 (New York: 9 March, 2 November; London: 30 March, 26 October)
+CHANGES_2025 = [("America/New_York", date(2025, 3, 9)), ("America/New_York", date(2025, 11, 2)),
+                ("Europe/London", date(2025, 3, 30)), ("Europe/London", date(2025, 10, 26))]
+
+
+def _wall(at: datetime, zone: str) -> datetime:
+    """The naive UTC instant `at` as naive wall time in `zone`."""
+    return at.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def _series_rows(zone: str, days: list[date], uid: str, aggregate: str) -> str:
+    """CSV rows of series `uid` on local `days` of `zone`, each time with the offset it had: the day's local midnight
+    (aggregate none), or every hour of the day by the instant (aggregate sum)."""
+    lines = []
+    for d in days:
+        if aggregate == "none":
+            lines.append(f"{datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(zone)).isoformat()},{uid},1.0")
+            continue
+        t, stop = _local_midnight(d, zone), _local_midnight(d + timedelta(days=1), zone)
+        while t < stop:
+            lines.append(f"{t.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).isoformat()},{uid},1.0")
+            t += HOUR
+    return "".join(line + "\n" for line in lines)
+
+
+@pytest.mark.parametrize(("zone", "change"), CHANGES_2025)
+@pytest.mark.parametrize("aggregate", ["none", "sum"])
+def test_a_series_without_rows_across_a_change_is_read_on_the_clock_its_source_was_written_on(tmp_path, zone, change,
+                                                                                            aggregate):
+    """Regression: without a tz, `observed_through_series` read an as_of in the offset of a series' own period
+    observed nearest it. A series that stopped before a daylight-saving change ('b'), or whose rows stop across it
+    ('c': a gap), has no period there: its bound after the change was read in the offset before it, an hour off
+    (New York's 3 November 00:30 UTC-04:00 for 2 November 23:30 EST: a day too late). The source's rows follow one
+    zone's clock (every period of 'a', across the change): an as_of is read on that clock at that instant, for every
+    series of the source, as for 'a'."""
+    days = [change + timedelta(days=k) for k in range(-5, 6)]
+    path = tmp_path / "d.csv"
+    path.write_text("t,id,y\n" + _series_rows(zone, days, "a", aggregate)
+                    + _series_rows(zone, days[:3], "b", aggregate)
+                    + _series_rows(zone, [*days[:4], *days[-2:]], "c", aggregate))
+    source = make_source(path, freq="1d", aggregate=aggregate, id_cols=["id"], time_col="t", target_col="y")
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    shifts = validate(ingest(source, None), source, ValidationConfig()).shifts
+    assert shifts is not None
+    # half an hour around the ends of the change day and the two days after it
+    ats = [e + d for e in (_local_midnight(change + timedelta(days=k), zone) for k in (1, 2, 3))
+           for d in (-MINUTES, MINUTES)]
+    keys = pl.DataFrame({"unique_id": [u for u in "abc" for _ in ats], "at": ats * 3})
+    through = observed_through_series(keys, freq="1d", tz=None, aggregate=aggregate, shifts=shifts).to_list()
+    back = timedelta(days=1) if aggregate == "sum" else timedelta(0)  # a summed day is observed once over
+    expected = [_wall(at, zone) - back for at in ats] * 3
+    assert dict(zip(keys.rows(), through, strict=True)) == dict(zip(keys.rows(), expected, strict=True))
+
+
+@pytest.mark.parametrize(("rows", "clock"), [
+    # New York's clock across the autumn change: the offset of 3 November, from 2 November's -04:00
+    ([("a", datetime(2025, 11, 1, 4), -4), ("a", datetime(2025, 11, 3, 5), -5), ("b", datetime(2025, 11, 1, 4), -4)],
+     {datetime(2025, 11, 2, 4, 30): -4, datetime(2025, 11, 3, 4, 30): -5}),
+    # one offset alone (New York in summer, or a clock without daylight saving, alike): no clock
+    ([("a", datetime(2025, 10, 1, 4), -4), ("b", datetime(2025, 10, 2, 4), -4)], None),
+    # New York's and Tokyo's periods in one source: no zone keeps both, each series reads its own
+    ([("a", datetime(2025, 11, 1, 4), -4), ("a", datetime(2025, 11, 3, 5), -5), ("t", datetime(2025, 11, 2, 15), 9)],
+     None),
+])
+def test_the_clock_a_source_was_written_on_is_one_zones_or_none(rows, clock):
+    """`written_clock`: the offset at an instant of the one clock every period of a source was written on, where the
+    zones that keep them all agree then; none where nothing tells the clock."""
+    shifts = pl.DataFrame([(u, c, timedelta(hours=h)) for u, c, h in rows], schema=["unique_id", "cut", "offset"],
+                          orient="row")
+    ats = [datetime(2025, 11, 2, 4, 30), datetime(2025, 11, 3, 4, 30)]
+    got = written_clock(shifts, pl.Series(ats))
+    if clock is None:
+        assert got is None
+        return
+    assert {at: off / HOUR for at, off in got.sort("__at").rows()} == clock

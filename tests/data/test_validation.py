@@ -5,7 +5,8 @@ from __future__ import annotations
 import calendar
 import gzip
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -1638,6 +1639,40 @@ def test_report_counts_planned_rows_by_the_instant_ingest_cut_them_by(write_csv,
     report = run_validate(write_csv("date,id,val,promo\n" + rows), as_of, tz=tz, future_cols=["promo"]).report
     assert (report.rows_planned, report.rows_valid) == (planned, 5)
     assert (report.ds_min, report.ds_max) == ("2024-02-27 00:00:00", f"{last} 00:00:00")
+    assert report.rows_null_y == 0  # a planned row's target is ignored, not missing
+
+
+@pytest.mark.parametrize(("zone", "first", "as_of", "counts", "dates"), [
+    # New York, the hours of 31 October to 3 November 2025, across the autumn change; as_of 07:00 EST on 2 November
+    # (12:00 UTC): 2 November (25 hours) is not over, its 9 hours by as_of without a promo are cut with it; its other
+    # 16 hours and 3 November's 24 are planned
+    ("America/New_York", date(2025, 10, 31), datetime(2025, 11, 2, 12, tzinfo=UTC), (40, 88, 9),
+     ("2025-10-31", "2025-11-01")),
+    # London, 28 to 31 March 2025, across the spring change (30 March, 23 hours); as_of 00:30 BST on 31 March (23:30
+    # UTC on 30 March): 30 March is over (at 23:00 UTC), 31 March has begun: its first hour, by as_of and without a
+    # promo, is cut; its other 23 are planned
+    ("Europe/London", date(2025, 3, 28), datetime(2025, 3, 30, 23, 30, tzinfo=UTC), (23, 94, 1),
+     ("2025-03-28", "2025-03-30")),
+])
+def test_planned_rows_of_an_aggregated_source_are_the_ones_ingest_cut_by_its_window(write_csv, zone, first, as_of,
+                                                                                    counts, dates):
+    """The report's observations leave out the (series, period) keys of the planned rows by the window ingest cut the
+    periods by (`Ingested.not_over`, the column `__not_over`), not by a second window over the rows it kept: hours
+    written with their offset across a daylight-saving change, summed to days, with a planned promo on every hour
+    but those by as_of of the period not over then. Planned, valid and partial-period rows and the dates observed
+    are the same as with the window computed again."""
+    def midnight(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+    lines, t = [], midnight(first)
+    while t < midnight(first + timedelta(days=4)):
+        day_open = t.astimezone(ZoneInfo(zone)).date() == as_of.astimezone(ZoneInfo(zone)).date() and t <= as_of
+        lines.append(f"{t.astimezone(ZoneInfo(zone)).isoformat()},a,1.0,{'' if day_open else 1}\n")
+        t += timedelta(hours=1)
+    report = run_validate(write_csv("time,id,val,promo\n" + "".join(lines)), as_of, time_col="time",
+                          aggregate="sum", future_cols=["promo"]).report
+    assert (report.rows_planned, report.rows_valid, report.rows_partial_period) == counts, report
+    assert (report.ds_min, report.ds_max) == tuple(f"{d} 00:00:00" for d in dates)
     assert report.rows_null_y == 0  # a planned row's target is ignored, not missing
 
 

@@ -240,6 +240,35 @@ def test_an_as_of_of_a_source_with_a_zone_settles_on_its_calendar(freq, horizon,
                            tz="America/New_York") == []
 
 
+@pytest.mark.parametrize(("zone", "freq", "horizon", "as_of", "settles_at"), [
+    # 01:30 EST on 2 March, 8 months on: 01:30 of 2 November, repeated: its first instant, 01:30 EDT (05:30 UTC)
+    ("America/New_York", "1mo", 4, datetime(2025, 3, 2, 6, 30), datetime(2025, 11, 2, 5, 30)),
+    # 01:30 EDT on 31 October, 2 days on: the same first instant
+    ("America/New_York", "1d", 1, datetime(2025, 10, 31, 5, 30), datetime(2025, 11, 2, 5, 30)),
+    # 02:30 EST on 7 March, 2 days on: 02:30 of 9 March never was: the jump past it, 03:00 EDT (07:00 UTC)
+    ("America/New_York", "1d", 1, datetime(2025, 3, 7, 7, 30), datetime(2025, 3, 9, 7)),
+    # London: 01:30 GMT on 26 February, 8 months on: 01:30 BST of 26 October (00:30 UTC), not GMT's
+    ("Europe/London", "1mo", 4, datetime(2025, 2, 26, 1, 30), datetime(2025, 10, 26, 0, 30)),
+    # 01:30 GMT on 28 March, 2 days on: skipped, the jump at 01:00 UTC (02:00 BST)
+    ("Europe/London", "1d", 1, datetime(2025, 3, 28, 1, 30), datetime(2025, 3, 30, 1)),
+    # a month's end at a repeated midnight (the Azores' clocks go back from 01:00 to 00:00): the first, as the day
+    # starts (`timekeys.day_start`); the as_of a winter midnight (-01:00)
+    ("Atlantic/Azores", "1mo", 4, datetime(2025, 2, 26, 1), datetime(2025, 10, 26, 0)),
+])
+def test_an_as_of_settling_at_a_repeated_or_skipped_wall_time_settles_when_the_clock_first_reads_it(
+        zone, freq, horizon, as_of, settles_at):
+    """Regression: two horizons after an as_of were counted on the zone's clock by polars' own arithmetic, which
+    kept the as_of's offset where the wall time it reached repeats (a winter as_of settled at the second 01:30 of 2
+    November, an hour late) and moved a skipped one an hour back (02:30 of 9 March became 01:30 EST, an hour before
+    the calendar reached it). A wall time is the instant the clock first reads it, or jumps past it
+    (`timekeys.wall_instant`, as a date alone starts at its first midnight)."""
+    later = datetime(2026, 1, 1)
+    settled = _realized([(as_of, 3, settles_at)])
+    assert as_ofs_to_score([as_of], settled, scored_at=later, horizon=horizon, freq=freq, tz=zone) == []
+    early = _realized([(as_of, 3, settles_at - timedelta(minutes=1))])
+    assert as_ofs_to_score([as_of], early, scored_at=later, horizon=horizon, freq=freq, tz=zone) == [as_of]
+
+
 def test_an_as_of_settles_two_of_the_horizons_it_was_published_with_after_it():
     """A publish of 12 months scored 7 months after it is not settled by a run whose horizon is 3 (steps
     8..12 were still to come); one of 2 months is, by a run whose horizon is 12."""

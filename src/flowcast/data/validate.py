@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ from flowcast.data.sources import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import md_text
-from flowcast.timekeys import wall_time
+from flowcast.timekeys import wall_time, zones_keeping
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
@@ -741,8 +741,6 @@ def _offsets_zone(ingested: Ingested, source: SourceConfig) -> str | None:
     their offset: `+01:00` in winter, `+02:00` in summer): the zone whose daylight saving they follow, and that its tz
     is not declared. The instants are right, but the calendar features (hour of day, weekday) were UTC's, an hour
     off the local day for half the year, without a word. None otherwise."""
-    import zoneinfo
-
     time_raw = RAW_PREFIX + source.time_col
     if (source.tz is not None or not is_subdaily(source.freq) or ingested.raw is None
             or ingested.raw.collect_schema().get(time_raw) != pl.Utf8):
@@ -753,18 +751,15 @@ def _offsets_zone(ingested: Ingested, source: SourceConfig) -> str | None:
              .drop_nulls("h").group_by("h", "m").agg(pl.col("t").first(), pl.len()).collect())
     if found.height < 2:
         return None
-    examples: list[tuple[datetime, int]] = []
+    examples: list[tuple[datetime, timedelta]] = []
     for h, m, t, _ in found.iter_rows():
         sign = -1 if h.startswith("-") else 1
         try:
             instant = datetime.fromisoformat(t.replace(" ", "T", 1) if "T" not in t else t)
         except ValueError:
             return None
-        examples.append((instant, sign * (abs(int(h)) * 60 + int(m))))
-    zones = [z for z in (*_DST_ZONES, *sorted(zoneinfo.available_timezones()))
-             if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "Canada/", "Mexico/", "Brazil/", "Chile/"))]
-    matching = [z for z in dict.fromkeys(zones)
-                if all(_utc_minutes(instant, z) == minutes for instant, minutes in examples)]
+        examples.append((instant, timedelta(minutes=sign * (abs(int(h)) * 60 + int(m)))))
+    matching = zones_keeping(examples, prefer=_DST_ZONES)
     if not matching:
         return None
     offsets = ", ".join(f"{h}:{m}" for h, m, _, _ in sorted(found.iter_rows(), key=lambda r: (int(r[0]), r[1])))
@@ -773,14 +768,6 @@ def _offsets_zone(ingested: Ingested, source: SourceConfig) -> str | None:
             "of the same clocks); they are read as instants and lose nothing, but without a tz the calendar features "
             "(hour of day, weekday) are UTC's, not the local clock's, and the two move an hour apart twice a year: "
             f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])")
-
-
-def _utc_minutes(instant: datetime, zone: str) -> int | None:
-    """The UTC offset of `zone` at the aware `instant`, in minutes."""
-    import zoneinfo
-
-    offset = instant.astimezone(zoneinfo.ZoneInfo(zone)).utcoffset()
-    return None if offset is None else int(offset.total_seconds() // 60)
 
 
 def zone_columns_line(zone_columns: dict[str, list[str]], tz: str | None) -> str:
@@ -1079,10 +1066,12 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # `DS_SEEN`; an aggregated source's period once over), not by its ds against as_of's wall time: with
     # '2024-03-01T00:00:00-05:00' planned at a run at midnight UTC, its null target was counted a missing value and
     # its date the data's last; '2024-03-01T00:00:00+05:00', seen at 20:00 UTC the day before, was left out
+    # (the window over (series, period) that cut the periods is ingest's, `Ingested.not_over`: not a second one over
+    # the rows it kept)
     planned_keys = None
     if rows_planned and ingested.as_of_ds is not None:
         planned_keys = (ingested.frame.filter(~observed_at(source, ingested.as_of_ds, ingested.later,
-                                                                     ingested.seen_apart))
+                                                           ingested.seen_apart, ingested.not_over()))
                         .select("unique_id", "ds").unique().collect())
     observed = valid.lazy().select("unique_id", "ds", "y")
     if planned_keys is not None and planned_keys.height:

@@ -63,7 +63,14 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
-from flowcast.timekeys import local_wall, naive_utc_expr, observed_through_expr, storage_naive
+from flowcast.timekeys import (
+    local_wall,
+    naive_utc_expr,
+    observed_through_expr,
+    storage_naive,
+    wall_instant,
+    zones_keeping,
+)
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
@@ -122,9 +129,12 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
     read on that clock, `at` plus the offset the series was written in at that instant, that of its period observed
     nearest it (`seen_shifts`' cut: a row's instant, an aggregated period's end), not of a period starting near its
     wall time in `tz` (on a daylight-saving change day that period's offset, or `tz`'s before the change, put the
-    cut an hour off). The periods ingest kept for a run at that instant, by the rule it cut them by. A series
-    without such periods, and every series without `shifts` (None: every time without an offset), is cut by
-    `observed_through` itself."""
+    cut an hour off). The periods ingest kept for a run at that instant, by the rule it cut them by. Where the
+    source's periods were written on one zone's clock (`written_clock`: New York's -04:00 and -05:00 across a
+    change), the instant is read on that clock, the offset it had then: a series with no period near it (one that
+    stopped before a change, or a gap across it) was read in the offset of its period before the change, an hour
+    off. A series without such periods, and every series without `shifts` (None: every time without an offset), is
+    cut by `observed_through` itself."""
     at = pl.col("at").cast(pl.Datetime("us"))
     frame = keys.select(pl.col("unique_id").cast(pl.Utf8), at.alias("__at"),
                         (at if is_subdaily(freq) else local_wall(at, tz)).cast(pl.Datetime("us")).alias("__at_ds"))
@@ -136,11 +146,56 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
                              pl.col("offset").cast(pl.Duration("us"))).sort("__key")
         frame = (frame.with_row_index("__row").with_columns(key.alias("__key")).sort("__key")
                  .join_asof(near, on="__key", by="unique_id", strategy="nearest", check_sortedness=False)
-                 .sort("__row")
-                 .select("unique_id", pl.coalesce(pl.col("__at") + pl.col("offset"), pl.col("__at_ds"))
-                         .alias("__at_ds")))
+                 .sort("__row"))
+        offset = pl.col("offset")
+        clock = written_clock(shifts, frame.get_column("__at"))
+        if clock is not None:  # a series with periods written with an offset: the clock's at that instant
+            frame = frame.join(clock, on="__at", how="left", maintain_order="left")
+            offset = pl.when(offset.is_not_null()).then(pl.coalesce(pl.col("__clock"), offset))
+        frame = frame.select("unique_id", pl.coalesce(pl.col("__at") + offset, pl.col("__at_ds")).alias("__at_ds"))
     return frame.select(observed_through_expr(pl.col("__at_ds"), freq=freq, aggregate=aggregate,
                                               time_label=time_label).alias("through")).to_series()
+
+
+def written_clock(shifts: pl.DataFrame, ats: pl.Series) -> pl.DataFrame | None:
+    """__at, __clock: at each distinct instant of `ats` (naive UTC), the UTC offset of the clock the periods of
+    `shifts` (`sources.seen_shifts`: each period's offset at the instant it became observed, `cut`) were written
+    on, where the zones that keep every one of those offsets (`timekeys.zones_keeping`: New York's -04:00 and -05:00
+    across a change, and the zones of the same clocks) all had one offset then. None where the periods carry one
+    offset alone (no change seen: nothing tells a clock with daylight saving from a fixed offset; each series keeps
+    its own) or no zone keeps them all (series written in several zones, a clock of no zone)."""
+    pairs = (shifts.select(pl.col("cut").cast(pl.Datetime("us")), pl.col("offset").cast(pl.Duration("us")))
+             .drop_nulls().unique().sort("cut", "offset"))
+    if pairs.get_column("offset").n_unique() < 2:
+        return None
+    # the first and last period of each run in one offset rule out nearly every zone, cheaply; the few left are
+    # checked against every period (a zone with a change of its own inside a run)
+    runs = (pairs.with_columns((pl.col("offset") != pl.col("offset").shift()).fill_null(True).cum_sum().alias("run"))
+            .group_by("run", maintain_order=True)
+            .agg(pl.col("cut").first().alias("first"), pl.col("cut").last().alias("last"), pl.col("offset").first()))
+    examples = [(t, offset) for first, last, offset in runs.select("first", "last", "offset").iter_rows()
+                for t in (first, last)]
+    utc = pl.col("cut").dt.replace_time_zone("UTC")
+
+    def keeps_all(zones: list[str]) -> list[str]:
+        if not zones:
+            return []
+        kept = [(utc.dt.convert_time_zone(z).dt.replace_time_zone(None) - pl.col("cut") == pl.col("offset")).all()
+                .alias(z) for z in zones]
+        try:
+            return [z for z, ok in pairs.select(kept).row(0, named=True).items() if ok]
+        except pl.exceptions.PolarsError:  # a zone polars' own time zone database lacks: each on its own
+            return [] if len(zones) == 1 else [z for z in zones if keeps_all([z])]
+
+    zones = keeps_all(zones_keeping(examples))
+    if not zones:
+        return None
+    at = pl.col("__at").dt.replace_time_zone("UTC")
+    offsets = [at.dt.convert_time_zone(z).dt.replace_time_zone(None) - pl.col("__at") for z in zones]
+    return (pl.DataFrame({"__at": ats.cast(pl.Datetime("us"))}).drop_nulls().unique()
+            .with_columns(pl.concat_list(offsets).alias("__offsets"))
+            .filter(pl.col("__offsets").list.n_unique() == 1)
+            .select("__at", pl.col("__offsets").list.first().cast(pl.Duration("us")).alias("__clock")))
 
 
 def min_scale_history(season_length: int) -> int:
@@ -317,8 +372,9 @@ def as_ofs_to_score(
     Every time is an instant, as everywhere (`timekeys.as_instant`): naive means UTC, aware values (and zoned
     `as_of` / `scored_at` columns of `realized`) are compared by the instant they name, so two spellings of one
     as_of are one. Two horizons of daily or coarser periods are counted on the source's calendar (`tz`: a day of
-    23 or 25 hours across a daylight-saving change, a month from one local midnight to the next), sub-daily ones
-    on the instant. Returns the as_ofs as `published` gives them."""
+    23 or 25 hours across a daylight-saving change, a month from one local midnight to the next; a wall time reached
+    twice, in the repeated autumn hour, is its first instant, and one skipped in spring the jump past it,
+    `timekeys.wall_instant`), sub-daily ones on the instant. Returns the as_ofs as `published` gives them."""
     at = storage_naive(scored_at)
     by_instant: dict[datetime, datetime] = {}
     for a in published:  # the first spelling of each instant
@@ -334,19 +390,18 @@ def as_ofs_to_score(
     if not todo:
         return []
     steps = [max(1, int(steps_of.get(a) or horizon)) for a in todo]
-    as_of = pl.col("as_of")
     local = not is_subdaily(freq) and tz not in (None, "UTC")
-    if local:  # on the source's calendar: its wall clock, across daylight-saving changes
-        as_of = as_of.dt.replace_time_zone("UTC").dt.convert_time_zone(str(tz))
-    settle = shift(as_of, 2 * pl.col("__h"), freq)
-    if local:
-        settle = settle.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    # on the source's calendar (its wall clock, across daylight-saving changes), back to the instant the clock first
+    # reads that wall time (`wall_instant`: the earlier of a repeated one, the jump past a skipped one)
+    as_of = local_wall(pl.col("as_of"), tz) if local else pl.col("as_of")
     settled = (
         pl.DataFrame({"as_of": todo, "__h": steps}, schema={"as_of": pl.Datetime("us"), "__h": pl.Int64})
-        .select("as_of", settle.alias("settled"))
+        .select("as_of", shift(as_of, 2 * pl.col("__h"), freq).alias("settled"))
     )
     out = []
     for a, settle_at in settled.iter_rows():
+        if local:
+            settle_at = storage_naive(wall_instant(settle_at, tz))
         if a in last and last[a] >= settle_at:
             continue
         out.append(a)
