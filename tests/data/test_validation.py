@@ -1656,14 +1656,14 @@ def test_the_quality_report_names_the_series_too_short_for_a_network(short, ids,
 
 
 @pytest.mark.parametrize(("n", "groups", "times", "blanks", "keys"), [
-    (1, "1 group of series ids differs only by letter case (", "1 local time that", "only 1 blank line)", ";"),
+    (1, "1 group of series ids differ only by letter case (", "1 local time that", "only 1 blank line)", ";"),
     (2, "2 groups of series ids differ only by letter case (", "2 local times that", "only 2 blank lines)",
      " (and 1 other key);"),
     (3, "3 groups of series ids differ only by letter case (", "3 local times that", "only 3 blank lines)",
      " (and 2 other keys);"),
 ])
 def test_validate_says_the_counts_it_knows_in_words(write_csv, n, groups, times, blanks, keys):
-    """plurals27: validate's lines said '1 group(s) of series ids differ', '1 local time(s)', 'only 1 blank line(s)'
+    """plurals27: validate's lines said '1 group(s) of series ids', '1 local time(s)', 'only 1 blank line(s)'
     and '(and 1 other key(s))' of counts they knew."""
     from flowcast.data.validate import case_ids_line, standard_time_line
 

@@ -661,9 +661,9 @@ def case_ids_line(groups: list[list[str]]) -> str:
 
 def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
     shown = "; ".join(" / ".join(repr(u) for u in g) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
-    return (f"{plural(len(groups), 'group')} of series ids "
-            f"{'differs' if len(groups) == 1 else 'differ'} only by {by} "
-            f"({shown}): they are kept as written, {advice}")
+    # 'differ': the ids of each group differ from one another, one group or several
+    return (f"{plural(len(groups), 'group')} of series ids differ only by {by} ({shown}): they are kept as written, "
+            f"{advice}")
 
 
 def log1p_off_line(series: list[str]) -> str:
