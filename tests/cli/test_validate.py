@@ -53,15 +53,16 @@ def test_the_report_printed_to_a_terminal_shows_no_markdown_escapes(tmp_path):
     assert "\\" not in res.stdout, res.stdout
 
 
-def test_quarantined_rows_exit_1_and_are_written(tmp_path):
-    res = runner.invoke(app, ["validate", "--data", str(write(tmp_path, bad_rows=2)), *FILE_OPTS, "--json"])
+@pytest.mark.parametrize(("bad", "said"), [(1, "1 row quarantined ("), (2, "2 rows quarantined (")])  # ('row(s)')
+def test_quarantined_rows_exit_1_and_are_written(tmp_path, bad, said):
+    res = runner.invoke(app, ["validate", "--data", str(write(tmp_path, bad_rows=bad)), *FILE_OPTS, "--json"])
     assert res.exit_code == 1, res.output
     rep = last_json(res.stdout)
-    assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": 2} and rep["rows_quarantined"] == 2
+    assert rep["status"] == "quarantined" and rep["checks"] == {"y_not_number": bad} and rep["rows_quarantined"] == bad
     assert rep["exit_code"] == 1
     assert Path(rep["quarantine_path"]).exists()
     # regression: the closing line folded the path at 80 columns ('.../qua' 'rantine/...'): it is printed whole
-    closing = next(line for line in res.stderr.splitlines() if "rows quarantined" in line)
+    closing = next(line for line in res.stderr.splitlines() if said in line)
     assert closing.endswith(rep["quarantine_path"]) and len(rep["quarantine_path"]) > 40, res.stderr
 
 
