@@ -101,6 +101,7 @@ from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests
 from flowcast.atomic import plain_mode, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
+from flowcast.wording import plural
 
 KINDS = ("network", "statistical", "ensemble", "hybrid")
 POINTER_FORMAT = 2
@@ -1283,7 +1284,8 @@ class ModelRegistry:
         for ds, ent in new["datasets"].items():
             ent["events"].append({
                 "action": "migrate", "version": ent["stack"][-1] if ent["stack"] else None, "previous": None,
-                "reason": f"one production pointer per dataset: {len(ent['stack'])} promotion(s) of {ds} kept from "
+                "reason": f"one production pointer per dataset: "
+                          f"{plural(len(ent['stack']), 'promotion')} of {ds} kept from "
                           f"the home's single pointer ({LEGACY_POINTER})", "at": None,
             })
         if self.remote is not None:

@@ -274,9 +274,9 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
 
 @pytest.mark.parametrize(("later", "first", "said"), [
     # a date repeated after as_of (a long file's rows from then on): the hint was gone
-    ("2024-01-07,9,9,late\n2024-01-07,8,8,late\n", False, "1 column(s) hold text: 'comment' (e.g. 'early')"),
+    ("2024-01-07,9,9,late\n2024-01-07,8,8,late\n", False, "1 column holds text: 'comment' (e.g. 'early')"),
     # rows after as_of written first: their text was the example, a value the run at as_of never read
-    ("2024-01-09,9,9,late\n2024-01-08,8,8,later\n", True, "1 column(s) hold text: 'comment' (e.g. 'early')"),
+    ("2024-01-09,9,9,late\n2024-01-08,8,8,later\n", True, "1 column holds text: 'comment' (e.g. 'early')"),
 ])
 def test_the_not_wide_hint_reads_the_rows_by_as_of(tmp_path, monkeypatch, later, first, said):
     """pit21: the hint naming the text column that keeps a file from being read as wide was read off the file's
@@ -294,14 +294,17 @@ def test_the_not_wide_hint_reads_the_rows_by_as_of(tmp_path, monkeypatch, later,
 
 @pytest.mark.parametrize(("header", "row", "said", "note"), [
     ("date,north,south,comment", "{d},{i},{j},ok",
-     ("; if each number column is a series (a wide file), it is not read as one because 1 column(s) hold text: "
-      "'comment' (e.g. 'ok'): remove them from the file to read it as wide"),
+     ("; if each number column is a series (a wide file), it is not read as one because 1 column holds text: "
+      "'comment' (e.g. 'ok'): remove it from the file to read it as wide"),
      ("note: w.csv reads --target-col north as its one series; its other number columns (south) are not used. If "
-      "each is a series (a wide file), remove its text column(s) ('comment') and leave out --target-col")),
-    ("date,north,south,unit,comment", "{d},{i},{j},kg,", "1 column(s) hold text: 'unit' (e.g. 'kg')",
+      "each is a series (a wide file), remove its text column ('comment') and leave out --target-col")),
+    ("date,north,south,unit,comment", "{d},{i},{j},kg,", "1 column holds text: 'unit' (e.g. 'kg')",
      ("its other number columns (south, comment) are not used. If each is a series (a wide file), remove its text "
-      "column(s) ('unit')")),
-    ("date,store,north", "{d},s1,{i}", "1 column(s) hold text: 'store' (e.g. 's1')", ""),  # one store's long file
+      "column ('unit')")),
+    ("date,store,north", "{d},s1,{i}", "1 column holds text: 'store' (e.g. 's1')", ""),  # one store's long file
+    ("date,north,south,unit,comment", "{d},{i},{j},kg,ok",  # plurals27: '2 column(s) hold text'
+     "2 columns hold text: 'unit' (e.g. 'kg'), 'comment' (e.g. 'ok'): remove them from the file",
+     "If each is a series (a wide file), remove its text columns ('unit', 'comment') and leave out --target-col"),
 ])
 def test_a_wide_file_with_a_text_column_is_told_why_it_is_not_read_as_wide(tmp_path, monkeypatch, header, row, said,
                                                                             note):

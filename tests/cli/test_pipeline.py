@@ -106,7 +106,7 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
 @pytest.mark.parametrize("command", ["run", "forecast"])
 @pytest.mark.parametrize(("text", "said"), [
     ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
-    ("date,id,val\n\n\n", "s.csv: no rows (the file has a header but no data, only 2 blank line(s))"),
+    ("date,id,val\n\n\n", "s.csv: no rows (the file has a header but no data, only 2 blank lines)"),
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,n/a?\n",
      ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of "
       "s.csv): val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/{started}/quarantine.parquet")),
@@ -206,7 +206,7 @@ def test_a_backfill_of_a_file_that_leaves_nothing_to_run_on_is_refused_before_pr
     assert not started and res.exit_code == 2, res.output
     home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
     assert json.loads(res.stdout.strip().splitlines()[-1])["error"] == (
-        "backfill refused before any date ran: its 3 date(s) to run (2024-01-01 to 2024-01-03) would all fail as the "
+        "backfill refused before any date ran: its 3 dates to run (2024-01-01 to 2024-01-03) would all fail as the "
         "last one does (an earlier date sees no more rows): " + said.replace("{home}", str(home)))
     if "quarantined" in said:
         assert [c for c, _ in _quarantined(home / "quarantine" / "s" / "2024-01-03T00-00-00" / "quarantine.parquet")
@@ -214,10 +214,11 @@ def test_a_backfill_of_a_file_that_leaves_nothing_to_run_on_is_refused_before_pr
 
 
 @pytest.mark.parametrize(("published", "overwrite", "refused"), [
-    ([], [], "its 3 date(s) to run (2024-01-01 to 2024-01-03)"),
-    ([3], [], "its 2 date(s) to run (2024-01-01 to 2024-01-02)"),
+    ([], [], "its 3 dates to run (2024-01-01 to 2024-01-03)"),
+    ([3], [], "its 2 dates to run (2024-01-01 to 2024-01-02)"),
+    ([2, 3], [], "its 1 date to run (2024-01-01)"),  # plurals27: it said '1 date(s)'
     ([1, 2, 3], [], None),  # every date published: skipped, nothing run, nothing to refuse
-    ([1, 2, 3], ["--overwrite"], "its 3 date(s) to run (2024-01-01 to 2024-01-03)"),
+    ([1, 2, 3], ["--overwrite"], "its 3 dates to run (2024-01-01 to 2024-01-03)"),
 ])
 def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch, published, overwrite, refused):
     """The check is of the last date the backfill runs: one published already is skipped without --overwrite (its
@@ -504,7 +505,7 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
     res = runner.invoke(app, ["backfill", *opts, "--start", "2022-12-26", "--end", "2023-07-10", "--every", "28w"])
     last = json.loads(res.stdout.strip().splitlines()[-1])
     assert res.exit_code != 0 and last["status"] == "failed" and last["exit_code"] == res.exit_code, last
-    assert "1 of 2 backfill date(s) failed" in last["error"], last
+    assert "1 of 2 backfill dates failed" in last["error"], last
     assert [o["status"] for o in last["outcomes"]] == ["failed", "published"], last
     res = runner.invoke(app, ["backfill", *opts, "--start", "2023-07-10", "--end", "2023-07-10", "--overwrite"])
     last = json.loads(res.stdout.strip().splitlines()[-1])

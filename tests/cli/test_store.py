@@ -277,7 +277,7 @@ def test_models_show_names_a_damaged_or_missing_network_file(tmp_path, file, how
                       .stdout)["versions"]
     if said is None:
         assert "DAMAGED" not in text and damaged == []
-        assert verified.exit_code == 0 and "1 version(s) checked" in checked and "all whole" in checked, checked
+        assert verified.exit_code == 0 and "1 version checked" in checked and "all whole" in checked, checked
         assert rows[0]["damaged_files"] == []
         return
     assert f"DAMAGED: {version.path / file}" in text and said in text
@@ -467,7 +467,7 @@ def test_models_list_verify_names_a_version_whose_metadata_cannot_be_read(tmp_pa
     verified = CliRunner().invoke(app, ["models", "list", "--verify", "--home", str(home)], terminal_width=400)
     checked = " ".join(verified.output.split())
     assert verified.exit_code == 1, checked
-    assert f"damaged: {cut}: corrupt registry entry {meta}" in checked and "2 version(s) checked" in checked, checked
+    assert f"damaged: {cut}: corrupt registry entry {meta}" in checked and "2 versions checked" in checked, checked
     assert f"1 damaged ({cut};" in checked, checked
     res = CliRunner().invoke(app, ["models", "list", "--verify", "--json", "--home", str(home)])
     got = json.loads(res.stdout)

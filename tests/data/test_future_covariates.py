@@ -200,7 +200,7 @@ def test_planned_covariates_in_their_own_file_beside_the_history(tmp_path):
     assert fut["promo"].to_list() == planned["promo"].to_list()
     later = df.filter(pl.col("date") > f"{day(39):%Y-%m-%d}")
     later.rename({"val": "VAL"}).write_csv(tmp_path / "src" / "plan.csv")  # the target misspelled: not a plan
-    with pytest.raises(DataValidationError, match=r"plan.csv: declared column\(s\) 'val' missing"):
+    with pytest.raises(DataValidationError, match=r"plan.csv: declared column 'val' missing"):
         prepare_data(settings_for(tmp_path / "src" / "*.csv", tmp_path / "home3"), as_of=day(39))
     later.drop("val").write_csv(tmp_path / "src" / "plan.csv")
     (tmp_path / "src" / "history.csv").unlink()  # a plan alone is no source: the target is in none of its files

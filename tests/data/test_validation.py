@@ -104,7 +104,7 @@ ROW_CASES = [
     ("unparsable_time", "2020-13-45,a,4\n", {},
      [(3, "time_unparsable", "time '2020-13-45' does not parse as ISO-8601")]),
     ("missing_time", ",a,4\n", {}, [(3, "time_missing", "time column 'date' is empty")]),
-    ("null_id", "2020-01-04,,4\n", {}, [(3, "id_missing", "id column(s) 'id' empty")]),
+    ("null_id", "2020-01-04,,4\n", {}, [(3, "id_missing", "id column 'id' empty")]),
     ("out_of_range", "2020-01-04,a,-5\n", {"y_min": 0.0},
      [(3, "y_out_of_range", "val -5.0 outside [0.0, inf]")]),
     ("duplicate_same_value", "2020-01-02,a,2\n", {},
@@ -184,9 +184,9 @@ def test_an_empty_id_column_is_named_beside_the_others(write_csv):
     empty ones and the values of the others."""
     r = run_validate(write_csv("date,store,item,val\n2020-01-01,s1,i1,1\n2020-01-01,s1,,2\n2020-01-01, ,i2,3\n"
                                "2020-01-01,,,4\n"), id_cols=["store", "item"])
-    assert quarantined(r) == [(1, "id_missing", "id column(s) 'item' empty (store 's1')"),
-                              (2, "id_missing", "id column(s) 'store' empty (item 'i2')"),
-                              (3, "id_missing", "id column(s) 'store', 'item' empty")]
+    assert quarantined(r) == [(1, "id_missing", "id column 'item' empty (store 's1')"),
+                              (2, "id_missing", "id column 'store' empty (item 'i2')"),
+                              (3, "id_missing", "id columns 'store', 'item' empty")]
 
 
 def test_quarantine_keeps_original_text(write_csv):
@@ -480,7 +480,7 @@ def test_missing_file(tmp_path):
 
 
 def test_removed_column(write_csv):
-    with pytest.raises(DataValidationError, match=r"declared column\(s\) 'val' missing; the file has columns \['date', 'id'\]"):
+    with pytest.raises(DataValidationError, match=r"declared column 'val' missing; the file has columns \['date', 'id'\]"):
         run_validate(write_csv("date,id\n2020-01-01,a\n"))
 
 
@@ -493,7 +493,7 @@ def test_added_column_is_reported_or_fails_a_strict_source(write_csv):
     p = write_csv("date,id,val,extra\n2020-01-01,a,1,x\n")
     r = run_validate(p)
     assert r.report.undeclared_columns == ["extra"] and r.report.rows_valid == 1
-    with pytest.raises(DataValidationError, match=r"undeclared column\(s\) \['extra'\] in strict source 't'"):
+    with pytest.raises(DataValidationError, match=r"undeclared column \['extra'\] in strict source 't'"):
         run_validate(p, strict=True)
 
 
@@ -762,7 +762,7 @@ def test_blank_lines_are_not_rows(write_csv, text, blank):
 
 
 def test_only_blank_lines_is_a_dataset_error(write_csv):
-    with pytest.raises(DataValidationError, match=r"no rows \(the file has a header but no data, only 2 blank line\(s\)\)"):
+    with pytest.raises(DataValidationError, match=r"no rows \(the file has a header but no data, only 2 blank lines\)"):
         run_validate(write_csv(HEADER + "\n \n"))
 
 
@@ -1688,3 +1688,26 @@ def test_the_quality_report_names_the_series_too_short_for_a_network(short, ids,
     report = DataQualityReport(source="s", as_of="2026-12-03")
     report.preprocess = {"network_short": short, "network_short_ids": ids}
     assert f"| series too short for a network (statistical models forecast them) | {cell} |" in report.to_markdown()
+
+
+@pytest.mark.parametrize(("n", "groups", "times", "blanks", "keys"), [
+    (1, "1 group of series ids differ only by letter case (", "1 local time that", "only 1 blank line)", ";"),
+    (2, "2 groups of series ids differ only by letter case (", "2 local times that", "only 2 blank lines)",
+     " (and 1 other key);"),
+    (3, "3 groups of series ids differ only by letter case (", "3 local times that", "only 3 blank lines)",
+     " (and 2 other keys);"),
+])
+def test_validate_says_the_counts_it_knows_in_words(write_csv, n, groups, times, blanks, keys):
+    """plurals27: validate's lines said '1 group(s) of series ids', '1 local time(s)', 'only 1 blank line(s)'
+    and '(and 1 other key(s))' of counts they knew."""
+    from flowcast.data.validate import case_ids_line, standard_time_line
+
+    assert case_ids_line([[f"s{k}", f"S{k}"] for k in range(n)]).startswith(groups)
+    assert (standard_time_line({"time_nonexistent": n}, "Australia/Melbourne") or "").startswith(times)
+    with pytest.raises(DataValidationError, match=re.escape(f"but no data, {blanks}")):
+        run_validate(write_csv(HEADER + " \n" * n))
+    body = "".join(f"2020-01-0{d},{a}|{b},c,{d}\n2020-01-0{d},{a},{b}|c,{d}\n" for d in (1, 2)
+                   for a, b in ("ab", "de", "gh")[:n])  # n keys ('a|b|c', ...) that two series each join into
+    with pytest.raises(DataValidationError) as err:
+        run_validate(write_csv("date,store,item,val\n" + body, name="joined.csv"), id_cols=["store", "item"])
+    assert f"('a|b', 'c'){keys} the key joins" in str(err.value), str(err.value)

@@ -245,7 +245,7 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
                                       "--home", kw["home"], "--start", "2009-06-01", "--end", "2013-06-01",
                                       "--every", "4y"])
     assert result.exit_code == 1
-    assert "1 of 2 backfill date(s) failed" in result.stderr
+    assert "1 of 2 backfill dates failed" in result.stderr
     assert "2013-06-01" in result.stdout and "published" in result.stdout
 
 

@@ -61,9 +61,9 @@ def test_a_skipped_date_says_why_in_its_runs_own_words(message):
 
 def test_failed_and_crashed_runs_fail_with_their_message():
     o = outcome_of(AS_OF, _run(Failed(message="boom"), worker=None), None, attempts=1)
-    assert (o["status"], o["worker"], o["error"]) == ("failed", None, "Failed after 1 flow run(s): boom")
+    assert (o["status"], o["worker"], o["error"]) == ("failed", None, "Failed after 1 flow run: boom")
     o = outcome_of(AS_OF, _run(Crashed(message="no heartbeat")), None, attempts=3)
-    assert (o["status"], o["error"]) == ("failed", "Crashed after 3 flow run(s): no heartbeat")
+    assert (o["status"], o["error"]) == ("failed", "Crashed after 3 flow runs: no heartbeat")
 
 
 def test_the_deployment_decides_the_mode_and_a_contradiction_fails():

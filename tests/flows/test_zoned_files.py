@@ -61,7 +61,7 @@ def test_a_run_of_a_standard_time_file_warns_with_the_zone_that_reads_it(tmp_pat
     assert json.loads(res.stdout.strip().splitlines()[-1])["rows_quarantined"] == 2
     said = " ".join(res.stderr.split())  # log lines fold at the terminal's width
     warning = said.split("rows failed validation and were quarantined", 1)[1]
-    assert ("time_nonexistent=2; 2 local time(s) that Australia/Melbourne skips (daylight saving starts): if the file "
+    assert ("time_nonexistent=2; 2 local times that Australia/Melbourne skips (daylight saving starts): if the file "
             "is in standard time all year (it holds the skipped hour), read it with --tz Etc/GMT-10") in warning
     assert said.count("read it with --tz Etc/GMT-10") == 1  # once, not per row
     res = CliRunner().invoke(app, ["run", *opts, "--tz", "Etc/GMT-10"])

@@ -132,7 +132,7 @@ def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
     assert trigger.covers(crashed("backfill emp 2019-01-01..2019-06-01", "backfill"))  # the backfill's own
     assert not trigger.covers(crashed("some other flow", "etl"))  # not flowcast's
     failed = events.build(events.RUN_FAILED, dataset="emp", as_of=datetime(2019, 1, 1),
-                          message="backfill run failed: 1 of 5 backfill date(s) failed",
+                          message="backfill run failed: 1 of 5 backfill dates failed",
                           related=[{"prefect.resource.id": f"prefect.flow.{uuid4()}",
                                     "prefect.resource.role": "flow", "prefect.resource.name": "backfill"}])
     assert trigger.covers(ReceivedEvent(occurred=datetime(2026, 1, 1), id=uuid4(), **failed))

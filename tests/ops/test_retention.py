@@ -153,13 +153,30 @@ def test_a_model_promoted_after_the_plan_is_not_removed(home):
     assert ModelRegistry(home / "models").production("sales").version == "gru-v3"
 
 
+@pytest.mark.parametrize(("n", "items"), [(1, "1 item,"), (3, "3 items,")])
+def test_cli_gc_says_its_items_in_words(tmp_path, n, items):
+    """plurals27: gc said '1 item(s), ... would be removed' and 'removed 3 item(s)' of counts it knew."""
+    home = tmp_path / "home"
+    for k in range(n):  # old quarantine folders, one item each
+        _touch(home / "quarantine" / "sales" / f"2024-01-0{k + 1}T00-00-00" / "quarantine.parquet", 120)
+        _age_tree(home / "quarantine" / "sales" / f"2024-01-0{k + 1}T00-00-00", 120)
+    args = ["gc", "--home", str(home), "--as-of", NOW.isoformat()]
+    dry = CliRunner().invoke(app, args)
+    said = " ".join(dry.stdout.split())
+    assert dry.exit_code == 0 and f"{items} " in said and "would be removed: run again with --yes" in said, said
+    assert "item(s)" not in said
+    res = CliRunner().invoke(app, [*args, "--yes"])
+    said = " ".join(res.stdout.split())
+    assert res.exit_code == 0 and f"removed {items} " in said and "item(s)" not in said, said
+
+
 def test_cli_dry_run_then_yes(home):
     cfg = home.parent / "flowcast.toml"
     cfg.write_text("[retention]\nkeep_versions = 1\n")
     args = ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat()]
     dry = CliRunner().invoke(app, args)
     assert dry.exit_code == 0, dry.output
-    assert "8 item(s)" in dry.stdout and "would be removed: run again with --yes" in dry.stdout
+    assert "8 items," in dry.stdout and "would be removed: run again with --yes" in dry.stdout
     assert (home / "models" / "versions" / "gru-v1").exists()
     res = CliRunner().invoke(app, [*args, "--yes", "--json"])
     assert res.exit_code == 0, res.output
@@ -787,6 +804,6 @@ def test_gc_that_cannot_write_the_pointer_says_what_it_removed_and_to_run_again(
     said = "".join(res.output.split())  # the console folds long lines anywhere
     assert res.exit_code == 1, res.output
     for part in ("production.json: no space left on device", "gc stopped before removing gru-v4, which stays registered",
-                 "it removed 6 item(s) before it", "run it again once there is room"):
+                 "it removed 6 items before it", "run it again once there is room"):
         assert "".join(part.split()) in said, res.output
     assert (home / "models" / "versions" / "gru-v4").is_dir() and not (home / "runs" / "20240101T000000-aaaa").exists()

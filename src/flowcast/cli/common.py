@@ -24,6 +24,7 @@ from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
 from flowcast.timekeys import as_instant, is_date_only
+from flowcast.wording import noun, plural
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
 # would take any '[...]' in it for a style and drop it ('declare a variant as [sources.NAME]' lost its
@@ -248,8 +249,10 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
     if not text:
         return ""
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
-    return (f"; if each number column is a series (a wide file), it is not read as one because {len(text)} column(s) "
-            f"hold text: {named}: remove them from the file to read it as wide")
+    one = len(text) == 1
+    return (f"; if each number column is a series (a wide file), it is not read as one because "
+            f"{plural(len(text), 'column')} {'holds' if one else 'hold'} text: {named}: remove "
+            f"{'it' if one else 'them'} from the file to read it as wide")
 
 
 def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
@@ -533,7 +536,7 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
         if others and say:
             console.print(f"note: {data} reads --target-col {target_col} as its one series; its other number columns "
                           f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) are not used. If each is a "
-                          f"series (a wide file), remove its text column(s) "
+                          f"series (a wide file), remove its {noun(len(text), 'text column')} "
                           f"({', '.join(repr(c) for c, _ in text[:3])}) and leave out --target-col", highlight=False)
         return "long"
     if not numeric or text:

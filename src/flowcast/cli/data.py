@@ -32,6 +32,7 @@ from flowcast.cli.common import (
 )
 from flowcast.errors import DataValidationError, FlowcastError
 from flowcast.mdtext import md_plain
+from flowcast.wording import plural
 
 
 @app.command("validate")
@@ -84,7 +85,8 @@ def validate_cmd(
 
         hint = standard_time_line(report.checks, prepared.source.tz)  # said once, as a run's warning says it
         console.print(
-            f"{report.rows_quarantined} row(s) quarantined ({report.quarantine_rate:.2%}): {report.quarantine_path}"
+            f"{plural(report.rows_quarantined, 'row')} quarantined ({report.quarantine_rate:.2%}): "
+            f"{report.quarantine_path}"
             + (f"; {hint}" if hint else ""),
             highlight=False, soft_wrap=True,  # a path folded at 80 columns ('qua' 'rantine') cannot be copied whole
         )

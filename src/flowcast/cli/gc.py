@@ -22,6 +22,7 @@ from flowcast.cli.common import (
     resolve_settings,
 )
 from flowcast.timekeys import is_date_only
+from flowcast.wording import plural
 
 
 @app.command("gc")
@@ -74,7 +75,7 @@ def gc(
                    "notes": [i.reason for i in kept if i.kind != "model"]})
         return
     if locks:
-        out.print(f"removed {locks} idle writer lock file(s) of the forecast store", highlight=False)
+        out.print(f"removed {plural(locks, 'idle writer lock file')} of the forecast store", highlight=False)
     for i in kept:  # model versions that stay whatever the policy says, and why
         out.print(f"kept {i.version}: {i.reason}" if i.kind == "model" else f"note: {i.reason}",
                   highlight=False, soft_wrap=True)
@@ -90,10 +91,11 @@ def gc(
     out.print(table)
     if yes:
         skipped = [i for i in items if i not in removed]
-        out.print(f"removed {len(removed)} item(s), {human(total_bytes(removed))}"
+        out.print(f"removed {plural(len(removed), 'item')}, {human(total_bytes(removed))}"
                   + (f"; kept {len(skipped)} that became protected meanwhile" if skipped else ""), highlight=False)
     else:
-        out.print(f"{len(items)} item(s), {human(total_bytes(items))} would be removed: run again with --yes",
+        out.print(f"{plural(len(items), 'item')}, {human(total_bytes(items))} would be removed: "
+                  "run again with --yes",
                   highlight=False)
 
 

@@ -45,6 +45,7 @@ from flowcast.cli.common import (
 )
 from flowcast.config import Settings
 from flowcast.errors import ConfigError, FlowcastError
+from flowcast.wording import plural
 
 ModelsOpt = Annotated[
     list[str] | None,
@@ -313,7 +314,8 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     from flowcast.errors import DataValidationError
 
     span = (f"{as_of_label(todo[0])} to {as_of_label(todo[-1])}" if len(todo) > 1 else as_of_label(todo[-1]))
-    error = (f"backfill refused before any date ran: its {len(todo)} date(s) to run ({span}) would all fail as the "
+    error = (f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({span}) "
+             "would all fail as the "
              f"last one does (an earlier date sees no more rows): {said}")
     # as the backfill's failure names it (`ops.hooks.on_run_failure`: its start), labelled a backfill's (its tag)
     _announce_run_refused(_dataset_of(settings), "backfill", dates[0].replace(tzinfo=UTC), error, backfill=True)
@@ -890,8 +892,9 @@ def backfill(
             )
         except BackfillError as exc:
             failed, summary = exc, exc.summary
-    late = (f"after the backfill completed ({summary.get('run_id')}): its {summary.get('published')} date(s) published "
-            "stay published" if interrupts.received() > before else "")
+    n_published = int(summary.get("published") or 0)
+    late = (f"after the backfill completed ({summary.get('run_id')}): its {plural(n_published, 'date')} "
+            f"published {'stays' if n_published == 1 else 'stay'} published" if interrupts.received() > before else "")
     if json_out:  # the same keys as any failed command's object (cli_errors), beside every date's outcome
         emit_json({"status": "failed", "error": str(failed), "exit_code": failed.exit_code, **summary}
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
@@ -954,5 +957,5 @@ def reap(
     for r in crashed:
         out.print(f"Marked flow run '{r.name}' ({r.flow_run_id}) Crashed: it was {r.state}.", highlight=False)
     ended = len(done) - len(crashed)
-    out.print(f"{len(crashed)} flow run(s) marked Crashed" + (f"; {ended} record(s) of runs that had ended dropped"
-                                                              if ended else ""), highlight=False)
+    out.print(f"{plural(len(crashed), 'flow run')} marked Crashed"
+              + (f"; {plural(ended, 'record')} of runs that had ended dropped" if ended else ""), highlight=False)

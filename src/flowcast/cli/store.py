@@ -29,6 +29,7 @@ from flowcast.cli.common import (
     said,
 )
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
+from flowcast.wording import plural
 
 FORMATS = ("table", "csv", "json")
 
@@ -103,7 +104,8 @@ def forecasts(
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
-    console.print(f"{frame.height} rows, {frame['dataset'].n_unique()} dataset(s), {frame['as_of'].n_unique()} as_of, "
+    console.print(f"{frame.height} rows, {plural(frame['dataset'].n_unique(), 'dataset')}, "
+                  f"{frame['as_of'].n_unique()} as_of, "
                   f"{frame['unique_id'].n_unique()} series")
 
 
@@ -120,7 +122,8 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
                           f"nothing (published datasets: {', '.join(store.datasets()) or 'none'})")
     for problem in problems:
         console.print(f"damaged: {problem}", highlight=False, soft_wrap=True)
-    console.print(f"{checked} file(s) of published forecasts and realized accuracy checked in {store.location}: "
+    console.print(f"{plural(checked, 'file')} of published forecasts and realized accuracy checked in "
+                  f"{store.location}: "
                   f"{f'{len(problems)} damaged' if problems else 'all whole'}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
@@ -437,7 +440,7 @@ def models_list(
         for version, files in damaged.items():
             for problem in files:
                 console.print(f"damaged: {version}: {problem}", highlight=False, soft_wrap=True)
-        console.print(f"{len(rows) + len(unreadable)} version(s) checked in {reg.location}: "
+        console.print(f"{plural(len(rows) + len(unreadable), 'version')} checked in {reg.location}: "
                       + (f"{len(damaged)} damaged ({', '.join(damaged)}; `flowcast models show VERSION` says what "
                          "to do)" if damaged else "all whole"), highlight=False, soft_wrap=True)
         if damaged:

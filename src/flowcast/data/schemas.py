@@ -631,7 +631,9 @@ def row_checks(
             RowCheck(
                 "id_missing",
                 pl.any_horizontal(list(empty.values())),
-                pl.format("id column(s) {} empty{}", names,
+                pl.format("{} {} empty{}",  # 'id column' of one empty, 'id columns' of several
+                          pl.when(pl.sum_horizontal([e.cast(pl.Int32) for e in empty.values()]) == 1)
+                          .then(pl.lit("id column")).otherwise(pl.lit("id columns")), names,
                           pl.when(known != "").then(pl.format(" ({})", known)).otherwise(pl.lit(""))),
                 "an id column is empty",
             )

@@ -99,6 +99,7 @@ from flowcast.data.schemas import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds, label_start, observed_through, wall_time
+from flowcast.wording import noun, plural
 
 # a UTC offset: 'Z', '+01:00', '+0100', and '+01' (ISO-8601's hours alone, as PostgreSQL writes a timestamptz:
 # '2024-01-01 00:00:00+01'), or ' UTC' / ' GMT' (BigQuery's exports: '2024-01-01 00:00:00 UTC'); such a time was
@@ -1210,7 +1211,8 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
         note = " (its first line is a comment, not the header: remove the lines before the header)"
     elif (below := _header_below(file, [*missing, *(c for c in _declared(source) if c in found)])) is not None:
         line, text = below
-        note = (f" (the declared columns are the header of line {line}, {text!r}: remove the {line - 1} line(s) above "
+        note = (f" (the declared columns are the header of line {line}, {text!r}: remove the "
+                f"{plural(line - 1, 'line')} above "
                 "it, a report's title, or start each with '#': comment lines before the header are skipped)")
     elif (source.time_col in missing and source.target_col in missing and source.id_cols
           and all(c in found for c in source.id_cols) and (statics := [c for c in found if c not in source.id_cols])):
@@ -1219,7 +1221,8 @@ def _missing_column_error(source: SourceConfig, file: str, missing: list[str], f
           and not any(difflib.get_close_matches(c, found, n=1, cutoff=0.6) for c in missing)):  # (not a typo)
         note = _statics_table_note(source, file, missing, table=False)
     return DataValidationError(
-        f"{file}: declared column(s) {', '.join(parts)} missing; the file has columns {found}{note}"
+        f"{file}: declared {noun(len(parts), 'column')} {', '.join(parts)} missing; the file has "
+        f"columns {found}{note}"
     )
 
 
@@ -1244,7 +1247,8 @@ def _statics_table_note(source: SourceConfig, file: str, statics: list[str], *, 
     program = (f"import polars as pl; pl.read_csv({text(history)}, infer_schema=False).join(pl.read_csv("
                f"{text(statics_file)}, infer_schema=False), on=[{', '.join(map(text, source.id_cols))}], how=\"left\")"
                ".write_csv(\"with_statics.csv\")")
-    what = (f"it holds the id column(s) and {', '.join(map(repr, statics))}, without a time or a target: a table of "
+    what = (f"it holds the id {noun(len(source.id_cols), 'column')} and "
+            f"{', '.join(map(repr, statics))}, without a time or a target: a table of "
             "one row per series?" if table else
             f"its rows hold no static {', '.join(map(repr, statics))}: are they in a table of one row per series?")
     return (f" ({what} statics (--static-col) are read from the data rows, each series' first value: join the table "
@@ -2173,7 +2177,8 @@ def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
     undeclared = [c for c in found if c not in declared and c != ROW]
     if source.strict and undeclared:
         raise DataValidationError(
-            f"{file}: undeclared column(s) {undeclared} in strict source {source.name!r} (schema drift); "
+            f"{file}: undeclared {noun(len(undeclared), 'column')} {undeclared} in strict source "
+            f"{source.name!r} (schema drift); "
             f"declared: {declared}"
         )
     return lf.select([pl.col(c) if c == ROW else pl.col(c).alias(RAW_PREFIX + renames.get(c, c))
@@ -2338,7 +2343,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         undeclared += [c for c in und if c not in undeclared]
     if aware and naive:  # a zone-less timestamp beside zoned ones: its zone is not known (polars cannot combine them)
         raise DataValidationError(
-            f"source {source.name!r}: the time column {source.time_col!r} has no time zone in {len(naive)} file(s) "
+            f"source {source.name!r}: the time column {source.time_col!r} has no time zone in "
+            f"{plural(len(naive), 'file')} "
             f"({', '.join(naive[:5])}) while {aware[0]} carries one; write every file with its zone (or none)")
     if not any(RAW_PREFIX + source.target_col in f.collect_schema() for f in frames):  # plan files only
         raise DataValidationError(f"source {source.name!r}: declared column {source.target_col!r} (the target) is in "
@@ -2636,7 +2642,8 @@ def _check_roles(source: SourceConfig) -> None:
     if reserved:
         said = ", ".join(f"{c!r} ({' and '.join(roles[c])})" for c in reserved)
         raise DataValidationError(
-            f"source {source.name!r}: covariate column(s) {said} have a name flowcast gives its own columns "
+            f"source {source.name!r}: covariate {noun(len(reserved), 'column')} {said} "
+            f"{'has' if len(reserved) == 1 else 'have'} a name flowcast gives its own columns "
             f"({', '.join(RESERVED_COVARIATE_NAMES)}): rename the column in the file (e.g. {reserved[0] + '_'!r}) and "
             "declare it under that name")
 

@@ -73,6 +73,7 @@ from flowcast.data.sources import (
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import md_text
 from flowcast.timekeys import wall_time, zones_keeping
+from flowcast.wording import plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
@@ -357,7 +358,7 @@ def no_rows_error(ingested: Ingested, blank_lines: int = 0) -> DataValidationErr
     kinds = {file_format(ingested.source, f) for f in ingested.files}
     several = len(ingested.files) > 1
     if kinds == {"csv"}:
-        blanks = f", only {blank_lines} blank line(s)" if blank_lines else ""
+        blanks = f", only {plural(blank_lines, 'blank line')}" if blank_lines else ""
         what = f"{'each file has' if several else 'the file has'} a header but no data{blanks}"
     else:
         kind = " or ".join(sorted({"parquet": "Parquet", "ipc": "Arrow IPC"}.get(k, "CSV") for k in kinds))
@@ -490,7 +491,7 @@ def _refuse_joined_id_collisions(found: pl.DataFrame, id_cols: list[str], label:
         return
     row = found.row(0, named=True)
     a, b = sorted(tuple(v[c] for c in id_cols) for v in row["__ids"])  # (`unique` keeps no order)
-    more = f" (and {found.height - 1} other key(s))" if found.height > 1 else ""
+    more = f" (and {plural(found.height - 1, 'other key')})" if found.height > 1 else ""
     raise DataValidationError(
         f"{label}: the id columns {', '.join(id_cols)} join different series into one key {row['unique_id']!r}: "
         f"{a} and {b}{more}; the key joins the columns with '|', which these id values contain: replace '|' in "
@@ -660,7 +661,9 @@ def case_ids_line(groups: list[list[str]]) -> str:
 
 def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
     shown = "; ".join(" / ".join(repr(u) for u in g) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
-    return f"{len(groups)} group(s) of series ids differ only by {by} ({shown}): they are kept as written, {advice}"
+    # 'differ': the ids of each group differ from one another, one group or several
+    return (f"{plural(len(groups), 'group')} of series ids differ only by {by} ({shown}): they are kept as written, "
+            f"{advice}")
 
 
 def log1p_off_line(series: list[str]) -> str:
@@ -690,7 +693,8 @@ def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:
     if standard is None:
         return None
     zone, utc = standard
-    return (f"{n} local time(s) that {tz} skips (daylight saving starts): if the file is in standard time all year "
+    return (f"{plural(n, 'local time')} that {tz} skips (daylight saving starts): if the file is in "
+            f"standard time all year "
             f"(it holds the skipped hour), read it with --tz {zone} (tz = '{zone}': {utc}, no daylight saving)")
 
 

@@ -39,6 +39,7 @@ from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_ta
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
 from flowcast.timekeys import as_instant, is_date_only, storage_naive
+from flowcast.wording import plural
 
 Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
@@ -275,7 +276,7 @@ def backfill_flow(
             _notify(o)
         else:
             todo.append(d)
-    log.info(f"Backfill ({mode}) over {len(dates)} date(s) every {step}: {len(todo)} to run, "
+    log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{len(dates) - len(todo)} already published")
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
@@ -368,7 +369,7 @@ def backfill_flow(
         "failed": len(failed), "outcomes": outcomes,
     }
     if failed:
-        msg = f"{len(failed)} of {len(dates)} backfill date(s) failed: " + "; ".join(
+        msg = f"{len(failed)} of {plural(len(dates), 'backfill date')} failed: " + "; ".join(
             f"{o['as_of']}: {o['error']}" for o in failed[:5]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.errors import ConfigError, PublishError
+from flowcast.wording import plural
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -114,7 +115,7 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
                 "run_id": str(flow_run.id), "error": f"completed without publishing{held}{why}"}
     message = (state.message or state.name) if state is not None else "no state"
     return {**base, "status": "failed", "rows": 0, "model": None, "run_id": str(flow_run.id),
-            "error": f"{state.name if state else 'unknown'} after {attempts} flow run(s): {message}"}
+            "error": f"{state.name if state else 'unknown'} after {plural(attempts, 'flow run')}: {message}"}
 
 
 async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],

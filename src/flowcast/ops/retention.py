@@ -38,6 +38,7 @@ from typing import Any
 
 from flowcast.config import RetentionConfig, Settings
 from flowcast.errors import ConfigError, FlowcastError, RegistryError, StorageError
+from flowcast.wording import plural
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
 KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast")
@@ -399,7 +400,8 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             except StorageError as exc:  # the pointer's rewrite (a full disk): the version stays, whole and listed
                 raise StorageError(
                     f"{exc}; gc stopped before removing {item.version}, which stays registered (taking it out of "
-                    f"the production records needs that write); it removed {len(done)} item(s) before it, "
+                    f"the production records needs that write); it removed {plural(len(done), 'item')} "
+                    "before it, "
                     f"{human(total_bytes(done))}: run it again once there is room") from exc
         elif item.url is not None:  # a superseded object of a store at a URL
             files = files or _store_files(settings)

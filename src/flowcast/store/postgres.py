@@ -48,6 +48,7 @@ from flowcast.store.contract import (
     validate_realized,
 )
 from flowcast.store.hashing import content_hash
+from flowcast.wording import plural
 
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
@@ -191,8 +192,9 @@ class PostgresStore:
                                        f"{text}") from exc
                 if waited + delay > wait_s:
                     raise PublishError(
-                        f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} (tried {tries} "
-                        f"time(s) over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
+                        f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} "
+                        f"(tried {plural(tries, 'time')} "
+                        f"over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
                         "reachable from here? Start it (or fix store.url), or wait longer with store.pg_wait_s "
                         "(FLOWCAST_STORE__PG_WAIT_S)") from exc
                 time.sleep(delay)

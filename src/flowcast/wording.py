@@ -1,0 +1,14 @@
+"""Counts in words: '1 version', '3 versions' where a message knows the count (it said 'version(s)')."""
+
+from __future__ import annotations
+
+
+def noun(n: int, word: str, many: str | None = None) -> str:
+    """`word` as `n` of it is said: 'version' of 1, 'versions' of 0 or 3 (`many` where adding 's' is wrong:
+    'series', 'as_of', 'entries')."""
+    return word if n == 1 else (word + "s" if many is None else many)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 version', '3 versions', '0 versions': the count and `noun` of it."""
+    return f"{n} {noun(n, word, many)}"
