@@ -21,6 +21,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flowcast.wording import plural
+
 
 def network_min_length(*, lookback: int, horizon: int, val_size: int, short_series: str) -> int:
     """The fewest periods a series needs for a network to train on and forecast it: lookback +
@@ -45,8 +47,8 @@ def _who_has(lengths: Sequence[int], n: int, share: float) -> str:
     the shortest series that can take part, how many do ('2 of 5 series have ...', not '80% ...')."""
     count = sum(1 for x in lengths if int(x) >= n)
     if count >= max(1, math.ceil(share * len(lengths))):
-        return f"{share:.0%} of the series have at least {n} period{'s' * (n != 1)}"
-    return (f"only {count} of {len(lengths)} series have at least {n} period{'s' * (n != 1)} (the share {share:.0%} "
+        return f"{share:.0%} of the series have at least {plural(n, 'period')}"
+    return (f"only {count} of {len(lengths)} series have at least {plural(n, 'period')} (the share {share:.0%} "
             "is out of reach)")
 
 
@@ -173,16 +175,16 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     # no series is longer than the horizon: the note below says why there is one window (newuser25: 3 days of sales
     # at horizon 14 were also told '80% of the series have at least 1 periods: 1 backtest window(s) instead of 2')
     if k != n_windows and not 2 <= longest <= horizon:
-        out.notes.append(f"{_who_has(lengths, n, share)}: {k} backtest window{'s' * (k != 1)} instead of {n_windows}.")
+        out.notes.append(f"{_who_has(lengths, n, share)}: {plural(k, 'backtest window')} instead of {n_windows}.")
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1
         out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
         out.notes.append(f"no series is long enough for {n_windows} backtest windows (the longest has {longest} "
-                         f"periods): {k} window{'s' * (k != 1)}.")
+                         f"periods): {plural(k, 'window')}.")
     if 2 <= longest <= horizon:  # no series is longer than the horizon: whatever the windows asked for
         out = BacktestSpans(1, longest - 1, longest, notes=out.notes, horizon=longest - 1)
         out.notes.append(f"no series has more than {horizon} periods (the longest has {longest}): one backtest window "
-                         f"scores the first {longest - 1} step{'s' * (longest != 2)} of the forecasts.")
+                         f"scores the first {plural(longest - 1, 'step')} of the forecasts.")
     left_out = sum(1 for x in lengths if x < out.need)
     if left_out:
         out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods: they take no part "
