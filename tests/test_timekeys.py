@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowcast.timekeys import as_instant, as_of_on_ds, storage_naive, wall_instant, wall_time
+from flowcast.timekeys import as_instant, as_of_on_ds, instant_text, storage_naive, wall_instant, wall_time
 
 INSTANT = datetime(2019, 12, 31, 23, 30, tzinfo=UTC)
 
@@ -207,3 +207,15 @@ def test_a_publish_under_the_old_key_of_the_same_date_is_named(tmp_path):
 ])
 def test_a_wall_time_is_the_instant_the_clock_first_reads_it(zone, wall, instant):
     assert wall_instant(wall, zone) == instant.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "tz", "expected"), [
+    # New York kept local mean time (-4:56:02) until 1883: the offset's seconds are written, ISO 8601 extended
+    (datetime(1880, 6, 1, 12, tzinfo=UTC), "America/New_York", "1880-06-01 12:00 UTC (1880-06-01 07:03:58 -04:56:02 America/New_York)"),
+    (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "America/New_York", "2026-12-03 04:40 UTC (2026-12-02 23:40 -05:00 America/New_York)"),
+    (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "Asia/Kolkata", "2026-12-03 04:40 UTC (2026-12-03 10:10 +05:30 Asia/Kolkata)"),
+    (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "UTC", "2026-12-03 04:40 UTC"),
+    (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "Europe/London", "2026-12-03 04:40 UTC (2026-12-03 04:40 +00:00 Europe/London)"),
+])
+def test_instant_text_writes_the_offset_with_colons_and_its_seconds_only_when_it_has_them(value, tz, expected):
+    assert instant_text(value, tz) == expected

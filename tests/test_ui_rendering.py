@@ -664,27 +664,35 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
-@pytest.mark.parametrize(("after", "planned", "partial", "said"), [
-    (0, 0, 0, ""),
-    (39_282, 0, 0, "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
-    (5, 5, 0, ""),  # planned future covariates: kept, counted in rows in
+@pytest.mark.parametrize(("after", "planned", "partial", "in_said", "said"), [
+    (0, 0, 0, "", ""),
+    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
+    # planned future covariates: kept, counted in rows in, and said there as `flowcast run`'s summary says them
+    (5, 5, 0, " (5 of them planned: after as_of, kept for their future covariates)", ""),
+    (1_205, 1_200, 0, " (1,200 of them planned: after as_of, kept for their future covariates)",
+     "; 5 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
     # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
-    (10, 0, 3, ("; 10 rows after as_of 2026-12-04T21:23:01+00:00 not seen by this run (dated after it, or in a period "
-                "not over then)")),
+    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04T21:23:01+00:00 not seen by this run (dated after it, or in a "
+                    "period not over then)")),
 ])
-def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, said):
+def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, in_said, said):
     """Regression: a run at now of a file reaching into the future (an hourly file to 2031) logged 'Validation:
     60,718 rows in' where `flowcast validate` of the same file had said 100,000, without a word about the 39,282
     rows after as_of it did not see. An aggregated source's rows of the period not over at as_of are counted with
-    them (the data-quality report's 'of the rows after as_of above'), dated before as_of: not said to be after."""
+    them (the data-quality report's 'of the rows after as_of above'), dated before as_of: not said to be after.
+    Planned rows (after as_of, kept for their future covariates) are in rows in: the log line said '270 rows in' where
+    `flowcast run`'s summary (`counts_said`) said 'rows in 270 (45 of them planned: ...)'; both say it alike now."""
+    from flowcast.cli.pipeline import counts_said
     from flowcast.data.validate import DataQualityReport
     from flowcast.flows.common import validation_line
 
     r = DataQualityReport(source="big", as_of="2026-12-04T21:23:01+00:00", rows_in=60_718, rows_valid=60_718,
                           rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned,
                           rows_partial_period=partial)
-    assert validation_line(r) == "Validation: 60,718 rows in, 60,718 valid (0 without a target value), 0 quarantined, " \
-        "1 series" + said
+    assert validation_line(r) == f"Validation: 60,718 rows in{in_said}, 60,718 valid (0 without a target value), " \
+        "0 quarantined, 1 series" + said
+    cli = counts_said({"rows_in": "60,718", "rows_valid": "60,718", "rows_quarantined": 0, "rows_planned": planned})
+    assert cli.startswith(f"rows in 60,718{in_said},")
 
 
 # ----------------------------------------------------------------------------------------- the run form

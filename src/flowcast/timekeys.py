@@ -247,8 +247,16 @@ def instant_text(value: datetime | date | str, tz: str | None = None) -> str:
     if tz is None or tz == "UTC":
         return text
     local = instant.astimezone(ZoneInfo(tz))
-    offset = local.strftime("%z")
-    return f"{text} ({clock(local)} {offset[:3]}:{offset[3:]} {tz})"
+    return f"{text} ({clock(local)} {_offset_text(local.utcoffset())} {tz})"
+
+
+def _offset_text(offset: timedelta | None) -> str:
+    """A UTC offset in ISO 8601 extended form: '-05:00', '+05:30', '+00:00', and with its seconds where a zone's
+    old local mean time had them ('-04:56:02', New York's until 1883); None (a naive time) reads as '+00:00'."""
+    seconds = int((offset or timedelta(0)).total_seconds())
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{'-' if seconds < 0 else '+'}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
 
 
 def iso(value: datetime | date | str | None) -> str | None:

@@ -132,9 +132,35 @@ def test_the_table_and_the_per_step_table_say_the_metric_the_verdict_was_judged_
     assert f"per model and step (the verdict is on {judged_on})" in " ".join(res.output.split())
     own = versions[1] == "croston-v1"  # the as_of's rows croston's own: the version names the model
     head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("version" if own else "model"))
-    assert lines[head].split() == [*([] if own else ["model"]), "version", "step", "points", "MAE", "MASE", "RMSSE",
+    assert lines[head].split() == [*([] if own else ["model"]), "version", "step", "points", "MAE", "MASE", "RMSSE*",
                                    "sMAPE", "cov80", "cov95"]
     assert lines[head + 2].split()[1 if own else 2:] == ["1", "10", "1.5", "0.9", "0.55", "150", "0.8", "0.9"]
+    assert "…" not in res.output
+
+
+def test_the_per_step_table_says_its_rmsse_is_over_all_the_steps(_isolated_home, monkeypatch):
+    """polish27: `flowcast accuracy --as-of`'s per-step table showed one RMSSE on every step under a plain 'RMSSE'
+    head: it is each series' over all the steps of the as_of (as the backtest's), not the step's own. The column is
+    starred and a line under the table says so."""
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(_isolated_home.parent)
+    one = _parts_rows(["croston-v1"] * 3, [0.5, 0.55, 0.6], [1.2, 1.2, 1.2])
+    rows = pl.concat([one.with_columns(pl.lit(step, dtype=pl.Int32).alias("step"), pl.lit(0.5 * step).alias("mase"))
+                      for step in (1, 2, 3)]).sort("as_of", "step")
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("parts", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-02-01"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("version"))
+    assert lines[head].split() == ["version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95"]
+    body = [line.split() for line in lines[head + 2:head + 5]]
+    assert [(r[1], r[4], r[5]) for r in body] == [("1", "0.5", "0.55"), ("2", "1", "0.55"), ("3", "1.5", "0.55")]
+    said = " ".join(res.output.split())
+    assert ("* RMSSE over all the steps of the as_of, not of the step alone: each series' over the steps scored (as "
+            "the backtest's), averaged over the series scored at the step") in said, said
     assert "…" not in res.output
 
 
@@ -383,7 +409,7 @@ def test_the_per_step_table_keeps_every_figure_whole_beside_long_model_names(_is
     lines = res.output.splitlines()
     head = next((i for i, line in enumerate(lines) if line.startswith("model" if fallback else "version")), None)
     assert head is not None, res.output
-    assert lines[head].split()[-8:] == ["step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"]
+    assert lines[head].split()[-8:] == ["step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95"]
     said = " ".join(lines[head + 2:])
     assert all(f in said for f in ("1.405", "0.6671", "0.5984", "1.235")), res.output
     assert ("theta" in said) is fallback, res.output

@@ -612,12 +612,44 @@ def test_models_list_of_one_dataset_says_its_numbers_count_the_whole_home(tmp_pa
         assert f"not of {dataset} alone, so {dataset}'s versions are not numbered 1, 2, 3" in said, said
 
 
-@pytest.mark.parametrize(("seqs", "noted"), [([1], False), ([1, 2, 3], False), ([3, 1, 2], False), ([2], True),
-                                             ([1, 3], True), ([], False)])
-def test_the_numbering_note_is_said_only_when_numbers_skip(seqs, noted):
+def test_models_list_after_gc_removed_v1_of_a_single_dataset_home_says_it_was_removed(tmp_path, _isolated_home):
+    """polish27: after `flowcast gc --version naive-v1` in a home of one dataset, `models list --dataset weekly` (theta-v2,
+    naive-v3) said its numbers 'count the registrations of this whole home ..., not of weekly alone': there is no
+    other dataset; the gap is v1, removed, and a number is never reused."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    for name in ("naive", "theta", "naive"):
+        reg.register(None, name=name, dataset="weekly", kind="statistical", recipe={"kind": "statistical",
+                     "members": [{"kind": "statistical", "name": name, "weight": 1.0}]}, created_at=datetime(2024, 1, 1))
+    reg.promote("theta-v2", dataset="weekly")
+    r = CliRunner().invoke(app, ["gc", "--yes", "--version", "naive-v1"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert [v.version for v in reg.list()] == ["theta-v2", "naive-v3"]
+    r = CliRunner().invoke(app, ["models", "list", "--dataset", "weekly"], terminal_width=200)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert "whole home" not in said, said
+    assert ("note: weekly's versions are not numbered 1, 2, 3, ...: v1 was removed (`flowcast gc`, or by hand) and a "
+            "number is never reused, so that a version's name alone names one model") in said, said
+
+
+@pytest.mark.parametrize(("seqs", "held", "said"), [
+    ([1], {}, None), ([1, 2, 3], {4: "e"}, None), ([3, 1, 2], {}, None), ([], {1: "e"}, None),
+    ([2], {1: "e"}, "numbers count the registrations of this whole home"),  # another dataset's v1
+    ([1, 3], {2: "e"}, "numbers count the registrations of this whole home"),
+    ([2, 3], {}, "v1 was removed"),  # nothing else in the home: v1 was removed
+    ([3, 5], {2: "e"}, "whole home (every dataset and model, never reused), not of d alone; v1 and v4 were removed"),
+    ([2, 5], {}, "v1, v3 and v4 were removed"),
+])
+def test_the_numbering_note_says_why_numbers_skip_only_when_they_do(seqs, held, said):
     from flowcast.cli.store import numbering_note
 
-    assert (numbering_note("d", seqs) is not None) is noted
+    note = numbering_note("d", seqs, held)
+    assert note is None if said is None else (note is not None and said in note), note
 
 
 @pytest.mark.parametrize("uid", ["北京 store", "émoji 🚀", "ｆｕｌｌ", "plain"])

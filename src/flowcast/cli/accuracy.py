@@ -248,8 +248,10 @@ def accuracy(
             # names it, and both (`seasonal_naive`, `seasonal_naive-v1`) left 58 columns for eight figures, cut to
             # `1.3…` (newuser27); names fold rather than a figure shrink to an ellipsis
             own = all(r["model_version"] and r["model_version"].rsplit("-v", 1)[0] == r["model"] for r in rep["rows"])
-            for c in ("version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95") if own else (
-                    "model", "version", "step", "points", "MAE", "MASE", "RMSSE", "sMAPE", "cov80", "cov95"):
+            # RMSSE is each series' over all the steps of the as_of (`realized`: as the backtest's), not the step's
+            # own: starred and said under the table (polish27: the same figure on every step read as per step)
+            for c in ("version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95") if own else (
+                    "model", "version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95"):
                 text = c in ("model", "version")
                 steps.add_column(c, justify="left" if text else "right", no_wrap=not text,
                                  overflow="fold" if text else "ellipsis")
@@ -259,6 +261,9 @@ def accuracy(
                               _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"], 2),
                               _fmt(r["coverage95"], 2))
             out.print(steps)
+            out.print("* RMSSE over all the steps of the as_of, not of the step alone: each series' over the steps "
+                      "scored (as the backtest's), averaged over the series scored at the step", highlight=False,
+                      markup=False)
     if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word
         unscored = [d for d in store.datasets() if d not in report]
         if unscored:

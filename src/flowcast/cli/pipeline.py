@@ -693,8 +693,9 @@ def counts_said(result: dict[str, Any]) -> str:
     the rows a run or forecast read, saying the planned ones (newuser27: a run at 2024-03-15 with `--future-col
     promo` said 'rows in 270, valid 270' of a file with 225 observations by then; the data-quality report alone
     said that 45 were planned rows, whose target is ignored)."""
-    planned = int(result.get("rows_planned") or 0)
-    said = f" ({planned:,} of them planned: after as_of, kept for their future covariates)" if planned else ""
+    from flowcast.data.validate import planned_said
+
+    said = planned_said(int(result.get("rows_planned") or 0))
     return (f"rows in {result['rows_in']}{said}, valid {result['rows_valid']}, "
             f"quarantined {result['rows_quarantined']}")
 

@@ -434,7 +434,7 @@ def models_list(
     for table in _versions_tables(rows, out.width):
         out.print(table)
     console.print("production: " + (", ".join(f"{d}: {v}" for d, v in sorted(prods.items())) or "none"))
-    if dataset is not None and (note := numbering_note(dataset, [v.seq for v in listed])):
+    if dataset is not None and (note := numbering_note(dataset, [v.seq for v in listed], _seqs_held(reg, dataset))):
         console.print(note, highlight=False, soft_wrap=True)
     if verify:
         for version, files in damaged.items():
@@ -447,16 +447,41 @@ def models_list(
             raise typer.Exit(1)
 
 
-def numbering_note(dataset: str, seqs: list[int]) -> str | None:
-    """What `models list --dataset D` says when D's version numbers are not 1, 2, 3, ...: the number after `-v` is
-    one count over the whole home (every dataset and model, never reused), so that a version name alone names one
-    model (`models show naive-v2`, `models promote`, a published row's model_version). A user listing a second
-    dataset's models saw its first as `naive-v2` and looked for a v1 (newuser25)."""
-    if not seqs or sorted(seqs) == list(range(1, len(seqs) + 1)):
+def numbering_note(dataset: str, seqs: list[int], held: dict[int, str]) -> str | None:
+    """What `models list --dataset D` says when D's version numbers (`seqs`) are not 1, 2, 3, ...: the number after
+    `-v` is one count over the whole home (every dataset and model, never reused), so that a version name alone names
+    one model (`models show naive-v2`, `models promote`, a published row's model_version). A user listing a second
+    dataset's models saw its first as `naive-v2` and looked for a v1 (newuser25). A number skipped is either another
+    dataset's version's (`held`: number -> its dataset, `_seqs_held`) or a version removed since (`flowcast gc`): each
+    said as it is (polish27: after gc removed v1 of a home of one dataset, the note blamed the other datasets)."""
+    missing = sorted(set(range(1, max(seqs, default=0) + 1)) - set(seqs))
+    if not missing:
         return None
-    return (f"note: version numbers count the registrations of this whole home (every dataset and model, never "
-            f"reused), not of {dataset} alone, so {dataset}'s versions are not numbered 1, 2, 3, ...: the numbers "
-            "order them, and a version's name alone names it (`flowcast models show VERSION`)")
+    elsewhere = [n for n in missing if n in held]
+    removed = [f"v{n}" for n in missing if n not in held]
+    said = []
+    if elsewhere:
+        said.append(f"version numbers count the registrations of this whole home (every dataset and model, never "
+                    f"reused), not of {dataset} alone")
+    if removed:
+        names = " and ".join([", ".join(removed[:-1]), removed[-1]] if len(removed) > 1 else removed)
+        said.append(f"{names} {'were' if len(removed) > 1 else 'was'} removed (`flowcast gc`, or by hand) and a number "
+                    "is never reused")
+    if not elsewhere:
+        return (f"note: {dataset}'s versions are not numbered 1, 2, 3, ...: {said[0]}, so that a version's name alone "
+                "names one model (`flowcast models show VERSION`)")
+    return (f"note: {'; '.join(said)}, so {dataset}'s versions are not numbered 1, 2, 3, ...: the numbers order them, "
+            "and a version's name alone names it (`flowcast models show VERSION`)")
+
+
+def _seqs_held(reg: Any, dataset: str) -> dict[int, str]:
+    """number -> dataset of each version of this home that is not `dataset`'s: the other datasets', and those whose
+    version.json cannot be read (their dataset unknown: '?')."""
+    held = {v.seq: str(v.dataset) for v in reg.list() if v.dataset != dataset}
+    for name in reg.damaged():
+        if (m := re.fullmatch(r".+-v(\d+)", name)) is not None:
+            held.setdefault(int(m.group(1)), "?")
+    return held
 
 
 def _damaged_files(reg: Any, mv: Any) -> list[str]:

@@ -317,6 +317,13 @@ class DataQualityReport:
         return "\n".join(lines)
 
 
+def planned_said(rows_planned: int) -> str:
+    """' (45 of them planned: after as_of, kept for their future covariates)' after a count of rows in, where some
+    are (`DataQualityReport.rows_planned`): the CLI's summary (`counts_said`) and the run log's 'Validation:' line
+    say it alike; '' where none are."""
+    return f" ({rows_planned:,} of them planned: after as_of, kept for their future covariates)" if rows_planned else ""
+
+
 def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
     """'a, b' where `shown` names all `n`, 'a, b, c, d, e and 3 more' where it names the first of them (`fmt`
     writes each: `md_text` in a markdown artifact)."""

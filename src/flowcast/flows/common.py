@@ -1013,7 +1013,10 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
 
 
 def validation_line(report: Any) -> str:
-    """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`."""
+    """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`, with
+    'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`)."""
+    from flowcast.data.validate import planned_said
+
     null_y = int(getattr(report, "rows_null_y", 0) or 0)
     lost = list(getattr(report, "series_quarantined", None) or [])
     lost_said = (f"; {len(lost):,} series with every row quarantined, not forecast: "
@@ -1025,7 +1028,9 @@ def validation_line(report: Any) -> str:
     partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
     after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {report.as_of} not seen by this run"
                   f"{partial}" if after > 0 else "")
-    return (f"Validation: {report.rows_in:,} rows in, {report.rows_valid:,} valid ({null_y:,} without a target "
+    # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them
+    planned = planned_said(int(getattr(report, "rows_planned", 0) or 0))
+    return (f"Validation: {report.rows_in:,} rows in{planned}, {report.rows_valid:,} valid ({null_y:,} without a target "
             f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}{after_said}")
 
 
