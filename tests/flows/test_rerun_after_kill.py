@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from flow_helpers import tiny_toml, write_series
 
@@ -99,25 +100,73 @@ AS_OF = datetime(2019, 1, 1)
 T0 = datetime(2019, 1, 2)
 
 
-def _left(tmp_path: Path, owner: str, *, pin: bool = True, promote: bool = False) -> str:
+def _left(tmp_path: Path, owner: str, *, pin: bool = True, promote: bool = False, refit: bool = False) -> str:
+    """A version registered for AS_OF by run `owner` (its winner, recorded as the champion or promoted; `refit`: a
+    refit_all run's other cell, no follow-up), pinned for it unless `pin` is False."""
     reg = ModelRegistry(tmp_path / "models")
     return reg.register(None, name="theta", dataset="tiny", kind="statistical", recipe={"model": "theta"},
                         fingerprint={"source": "tiny", "fingerprint": "f", "run_id": owner}, as_of=AS_OF,
                         created_at=T0, pin=Pin(run=owner, at=T0, until=T0 + timedelta(hours=24)) if pin else None,
-                        then=Promotion("promote" if promote else "champion", at=T0, as_of=AS_OF)).version
+                        then=None if refit else Promotion("promote" if promote else "champion", at=T0,
+                                                          as_of=AS_OF)).version
 
 
 @pytest.mark.parametrize(("case", "found"), [("dead", True), ("alive", False), ("unknown", False),
-                                             ("ended", False), ("production", False), ("own", False)])
+                                             ("ended", False), ("production", False), ("own", False),
+                                             ("refit", True), ("refit alive", False)])
 def test_only_a_dead_runs_unpublished_registration_of_the_as_of_is_left(tmp_path, case, found):
     owner = {"own": "me"}.get(case, "other")
-    version = _left(tmp_path, owner, pin=case != "ended", promote=case == "production")
-    alive = {"alive": True, "unknown": None}.get(case, False)
+    version = _left(tmp_path, owner, pin=case != "ended", promote=case == "production", refit=case.startswith("refit"))
+    alive = {"alive": True, "unknown": None, "refit alive": True}.get(case, False)
     left, said = left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"),
                                      "tiny", AS_OF, run="me", alive=lambda run: alive)
     assert [(mv.version, dead) for mv, dead in left] == ([(version, [owner])] if found else [])
-    if case in ("alive", "unknown"):
+    if case in ("alive", "unknown", "refit alive"):
         [line] = said
         assert version in line and "flow run other" in line
     assert left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"), "tiny",
                                AS_OF + timedelta(days=1), run="me", alive=lambda run: False) == ([], [])
+
+
+class _Receipts(EmbeddedStore):
+    """The embedded store, the as_ofs whose receipt was read recorded."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read_at: list[datetime] = []
+
+    def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
+        self.read_at.append(as_of)
+        return super().receipt_of(dataset, as_of)
+
+
+def _publish(store: EmbeddedStore, as_of: datetime, version: str) -> None:
+    frame = pl.DataFrame({"unique_id": ["a", "a"], "ds": [as_of + timedelta(days=31), as_of + timedelta(days=59)],
+                          "step": pl.Series([1, 2], dtype=pl.Int32), "y_hat": [1.0, 2.0]})
+    store.publish(frame, dataset="tiny", as_of=as_of, model=version.split("-")[0], model_version=version,
+                  run_id=f"run of {as_of:%Y-%m-%d}", created_at=as_of + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(("case", "found", "read"), [
+    ("refit", True, "key"),  # no promotion or champion record: published at its as_of or nowhere
+    ("refit published at its as_of", False, "key"),
+    ("refit, its as_of not published", True, "none"),
+    ("champion", True, "all"),  # a forecast of any as_of publishes the champion while none is promoted
+    ("champion published at another as_of", False, "all"),
+])
+def test_only_the_as_ofs_receipt_is_read_for_a_version_never_in_charge(tmp_path, case, found, read):
+    """Every receipt of the dataset was read (one file each: thousands on a home with years of daily as_ofs) for
+    any version left: only the key's is, but for a version once production or the champion, which a publish of any
+    as_of may name."""
+    version = _left(tmp_path, "other", refit=case.startswith("refit"))
+    store = _Receipts(tmp_path / "warehouse")
+    others = [AS_OF - timedelta(days=d) for d in (1, 2, 3)] + [AS_OF + timedelta(days=1)]
+    for at in others:
+        _publish(store, at, version if case.endswith("another as_of") and at == others[0] else "naive-v9")
+    if "not published" not in case:
+        _publish(store, AS_OF, version if case.endswith("at its as_of") else "naive-v9")
+    store.read_at.clear()
+    left, _ = left_by_killed_runs(ModelRegistry(tmp_path / "models"), store, "tiny", AS_OF, run="me",
+                                  alive=lambda run: False)
+    assert [mv.version for mv, _ in left] == ([version] if found else [])
+    assert sorted(set(store.read_at)) == {"key": [AS_OF], "none": [], "all": sorted([*others, AS_OF])}[read]
