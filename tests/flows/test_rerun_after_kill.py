@@ -6,6 +6,7 @@ at FLOWCAST_FAULT=flow:before_publish; and `common.left_by_killed_runs` on a rea
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from flow_helpers import tiny_toml, write_series
+from flow_helpers import TINY_OVERRIDES, source_dict, tiny_toml, write_series
 
 from flowcast.flows.common import left_by_killed_runs
 from flowcast.registry import ModelRegistry, Pin, Promotion
@@ -24,16 +25,33 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWCAST = str(Path(sys.executable).parent / "flowcast")
 
 
-def _backfill(cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+def _env(fault: str | None) -> dict[str, str]:
+    """A child process's environment: this session's Prefect API, killed at `fault` (FLOWCAST_FAULT) if given."""
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     env.pop("FLOWCAST_FAULT", None)
     if fault:
         env["FLOWCAST_FAULT"] = fault
+    return env
+
+
+def _backfill(cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([FLOWCAST, "backfill", "--dataset", "tiny", "--config", str(cfg), "--home", str(home),
                            "--start", "2019-01-01", "--end", "2019-02-01", "--every", "1mo", "--mode", "retrain",
-                           "--json"], env=env, capture_output=True, text=True, timeout=600, check=False)
+                           "--json"], env=_env(fault), capture_output=True, text=True, timeout=600, check=False)
+
+
+# the retrain flow with `refit_all` (no command sets it) in a process of its own, so that it can be SIGKILLed
+_RETRAIN = ("import json, sys; from flowcast.flows import retrain_flow; "
+            "print(json.dumps(retrain_flow(**json.loads(sys.argv[1])), default=str), flush=True)")
+
+
+def _refit_all(csv: Path, home: Path, fault: str | None = None, **kw: object) -> subprocess.CompletedProcess:
+    kwargs = {"as_of": "2019-06-01", "refit_all": True, "source": source_dict(csv), "home": str(home),
+              "overrides": {**TINY_OVERRIDES, "model": {**TINY_OVERRIDES["model"], "cells": ["rnn", "gru"]}}, **kw}
+    return subprocess.run([sys.executable, "-c", _RETRAIN, json.dumps(kwargs)], env=_env(fault), capture_output=True,
+                          text=True, timeout=600, check=False)
 
 
 def _config(tmp_path: Path, name: str, hidden_size: int = 8) -> Path:
@@ -94,6 +112,47 @@ def test_a_version_a_killed_run_registered_from_another_configuration_is_taken_b
     assert [e["version"] for e in back] == [left.version] and back[0]["for_run"] == left.fingerprint["run_id"]
     assert "its configuration differs" in back[0]["reason"]
     assert registry.champion("tiny").version == versions[-1].version
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("promote", [True, False])
+def test_a_refit_all_retrain_killed_before_its_publish_leaves_no_second_version_of_a_cell(tmp_path, promote):
+    """Every network cell a `refit_all` retrain registered besides its winner was neither pinned nor looked for:
+    killed before its publish and run again, the home held two versions of each refit cell (rnn-v2, gru-v3, rnn-v4,
+    gru-v5). Each is pinned now, and its re-run takes it over (the same model) or back (a network's files are never
+    the same twice: meta.json's train_seconds) before registering the cell, as it does the winner: an unkilled run's
+    versions, one per cell. The winner's own look leaves the refit cells to theirs (it took them back as 'not this
+    run's winner')."""
+    csv = write_series(tmp_path / "tiny.csv")
+    ref, home = tmp_path / "ref", tmp_path / "home"
+    _ok(_refit_all(csv, ref, promote=promote))  # unkilled
+    unkilled = [v.name for v in ModelRegistry(ref / "models").list()]
+    assert sorted(unkilled) == sorted({*unkilled}) and {"rnn", "gru"} <= {*unkilled}
+
+    killed = _refit_all(csv, home, fault="flow:before_publish", promote=promote)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    registry = ModelRegistry(home / "models")
+    left = registry.list()
+    assert [v.name for v in left] == unkilled
+    dead = left[0].fingerprint["run_id"]
+    assert {v.version: registry.pin_runs(v.version) for v in left} == {v.version: [dead] for v in left}
+    refits = {v.version: v.name for v in left if v.name in ("rnn", "gru")}
+
+    rerun = _refit_all(csv, home, promote=promote)
+    _ok(rerun)
+    now = registry.list()
+    assert sorted(v.name for v in now) == sorted(unkilled)  # one version of each cell
+    # (the killed run's pin of the production model it promoted, which its re-run kept, lapses as it did)
+    assert set(registry.pins()) <= ({registry.production("tiny").version} if promote else set())
+    said = {e["version"]: e for e in registry.history("tiny")
+            if e["action"] in ("reuse", "take_back") and e.get("for_run") == dead}
+    assert set(refits) <= set(said)
+    for version, cell in refits.items():
+        assert f"this run's refit {cell} (" in said[version]["reason"] or said[version]["action"] == "reuse"
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert {c: summary["registered"][c] for c in ("rnn", "gru")} == {v.name: v.version for v in now
+                                                                     if v.name in ("rnn", "gru")}
 
 
 AS_OF = datetime(2019, 1, 1)
