@@ -64,6 +64,36 @@ def test_anything_else_differing_is_named(tmp_path, change, payload, said):
     assert same_registration(mv, _art(tmp_path / "again", payload), **_kwargs(**change)) == said
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    ("none", ""),
+    ("last byte", "its model files differ"),  # the same size: read to its end
+    ("longer", "its model files differ"),
+    ("extra file", "its model files differ"),
+    ("missing file", "its model files differ"),
+])
+def test_model_files_are_compared_streamed_never_read_whole(tmp_path, monkeypatch, change, said):
+    """Both versions' model files were read whole into memory (two copies of every checkpoint at once): they are
+    compared a chunk at a time, to the last byte."""
+    weights = "w" * 200_000  # a few of filecmp's 8 KiB chunks
+    reg = ModelRegistry(tmp_path / "models")
+    first = _art(tmp_path)
+    (first / "members" / "gru" / "model.ckpt").write_text(weights)
+    mv = reg.get(reg.register(first, **_kwargs(), created_at=T0).version)
+    again = _art(tmp_path / "again")
+    (again / "members" / "gru" / "model.ckpt").write_text(
+        weights[:-1] + ("x" if change == "last byte" else "w") + ("w" if change == "longer" else ""))
+    if change == "extra file":
+        (again / "members" / "gru" / "meta.json").write_text("{}")
+    if change == "missing file":
+        (again / "members" / "gru" / "model.ckpt").unlink()
+
+    def whole(self: Path) -> bytes:
+        raise AssertionError(f"{self} read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole)
+    assert same_registration(mv, again, **_kwargs()) == said
+
+
 def test_reuse_pins_it_for_the_rerun_releases_the_dead_pin_and_says_so_once(tmp_path):
     reg = ModelRegistry(tmp_path / "models")
     version = _killed_runs_version(reg, tmp_path)

@@ -82,6 +82,7 @@ import builtins  # the registry has a method named `list`
 import contextlib
 import errno
 import fcntl
+import filecmp
 import hashlib
 import json
 import logging
@@ -417,12 +418,22 @@ def _as_stored(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def _files_of(root: Path | None) -> dict[str, bytes]:
-    """Relative path -> content of every file under `root` but the recipe (`register` writes that one itself)."""
+def _files_of(root: Path | None) -> builtins.list[str]:
+    """The relative paths of every file under `root` but the recipe (`register` writes that one itself), sorted."""
     if root is None:
-        return {}
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob("*"))
-            if p.is_file() and p.relative_to(root).as_posix() != RECIPE_FILE}
+        return []
+    return sorted(p.relative_to(root).as_posix() for p in Path(root).rglob("*")
+                  if p.is_file() and p.relative_to(root).as_posix() != RECIPE_FILE)
+
+
+def _same_files(a: Path | None, b: Path | None) -> bool:
+    """Whether the artifact directories `a` and `b` hold the same files, byte for byte (the recipe aside), compared
+    streamed (`filecmp.cmp`, a few KiB at a time: sizes first): both read whole held two copies of every checkpoint in
+    memory at once."""
+    names = _files_of(a)
+    if names != _files_of(b):
+        return False
+    return a is None or b is None or all(filecmp.cmp(Path(a) / n, Path(b) / n, shallow=False) for n in names)
 
 
 def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str, kind: str,
@@ -445,7 +456,7 @@ def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str,
         if a != b:
             return f"its {what} differs"
     try:
-        if _files_of(mv.path) != _files_of(artifact_dir):
+        if not _same_files(mv.path, artifact_dir):
             return "its model files differ"
     except OSError as exc:
         return f"its model files cannot be compared ({' '.join(str(exc).split())})"

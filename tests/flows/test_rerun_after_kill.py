@@ -6,14 +6,16 @@ at FLOWCAST_FAULT=flow:before_publish; and `common.left_by_killed_runs` on a rea
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
-from flow_helpers import tiny_toml, write_series
+from flow_helpers import TINY_OVERRIDES, source_dict, tiny_toml, write_series
 
 from flowcast.flows.common import left_by_killed_runs
 from flowcast.registry import ModelRegistry, Pin, Promotion
@@ -23,16 +25,33 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWCAST = str(Path(sys.executable).parent / "flowcast")
 
 
-def _backfill(cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+def _env(fault: str | None) -> dict[str, str]:
+    """A child process's environment: this session's Prefect API, killed at `fault` (FLOWCAST_FAULT) if given."""
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     env.pop("FLOWCAST_FAULT", None)
     if fault:
         env["FLOWCAST_FAULT"] = fault
+    return env
+
+
+def _backfill(cfg: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([FLOWCAST, "backfill", "--dataset", "tiny", "--config", str(cfg), "--home", str(home),
                            "--start", "2019-01-01", "--end", "2019-02-01", "--every", "1mo", "--mode", "retrain",
-                           "--json"], env=env, capture_output=True, text=True, timeout=600, check=False)
+                           "--json"], env=_env(fault), capture_output=True, text=True, timeout=600, check=False)
+
+
+# the retrain flow with `refit_all` (no command sets it) in a process of its own, so that it can be SIGKILLed
+_RETRAIN = ("import json, sys; from flowcast.flows import retrain_flow; "
+            "print(json.dumps(retrain_flow(**json.loads(sys.argv[1])), default=str), flush=True)")
+
+
+def _refit_all(csv: Path, home: Path, fault: str | None = None, **kw: object) -> subprocess.CompletedProcess:
+    kwargs = {"as_of": "2019-06-01", "refit_all": True, "source": source_dict(csv), "home": str(home),
+              "overrides": {**TINY_OVERRIDES, "model": {**TINY_OVERRIDES["model"], "cells": ["rnn", "gru"]}}, **kw}
+    return subprocess.run([sys.executable, "-c", _RETRAIN, json.dumps(kwargs)], env=_env(fault), capture_output=True,
+                          text=True, timeout=600, check=False)
 
 
 def _config(tmp_path: Path, name: str, hidden_size: int = 8) -> Path:
@@ -95,28 +114,73 @@ def test_a_version_a_killed_run_registered_from_another_configuration_is_taken_b
     assert registry.champion("tiny").version == versions[-1].version
 
 
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("promote", [True, False])
+def test_a_refit_all_retrain_killed_before_its_publish_leaves_no_second_version_of_a_cell(tmp_path, promote):
+    """Every network cell a `refit_all` retrain registered besides its winner was neither pinned nor looked for:
+    killed before its publish and run again, the home held two versions of each refit cell (rnn-v2, gru-v3, rnn-v4,
+    gru-v5). Each is pinned now, and its re-run takes it over (the same model) or back (a network's files are never
+    the same twice: meta.json's train_seconds) before registering the cell, as it does the winner: an unkilled run's
+    versions, one per cell. The winner's own look leaves the refit cells to theirs (it took them back as 'not this
+    run's winner')."""
+    csv = write_series(tmp_path / "tiny.csv")
+    ref, home = tmp_path / "ref", tmp_path / "home"
+    _ok(_refit_all(csv, ref, promote=promote))  # unkilled
+    unkilled = [v.name for v in ModelRegistry(ref / "models").list()]
+    assert sorted(unkilled) == sorted({*unkilled}) and {"rnn", "gru"} <= {*unkilled}
+
+    killed = _refit_all(csv, home, fault="flow:before_publish", promote=promote)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    registry = ModelRegistry(home / "models")
+    left = registry.list()
+    assert [v.name for v in left] == unkilled
+    dead = left[0].fingerprint["run_id"]
+    assert {v.version: registry.pin_runs(v.version) for v in left} == {v.version: [dead] for v in left}
+    refits = {v.version: v.name for v in left if v.name in ("rnn", "gru")}
+
+    rerun = _refit_all(csv, home, promote=promote)
+    _ok(rerun)
+    now = registry.list()
+    assert sorted(v.name for v in now) == sorted(unkilled)  # one version of each cell
+    # (the killed run's pin of the production model it promoted, which its re-run kept, lapses as it did)
+    assert set(registry.pins()) <= ({registry.production("tiny").version} if promote else set())
+    said = {e["version"]: e for e in registry.history("tiny")
+            if e["action"] in ("reuse", "take_back") and e.get("for_run") == dead}
+    assert set(refits) <= set(said)
+    for version, cell in refits.items():
+        assert f"this run's refit {cell} (" in said[version]["reason"] or said[version]["action"] == "reuse"
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert {c: summary["registered"][c] for c in ("rnn", "gru")} == {v.name: v.version for v in now
+                                                                     if v.name in ("rnn", "gru")}
+
+
 AS_OF = datetime(2019, 1, 1)
 T0 = datetime(2019, 1, 2)
 
 
-def _left(tmp_path: Path, owner: str, *, pin: bool = True, promote: bool = False) -> str:
+def _left(tmp_path: Path, owner: str, *, pin: bool = True, promote: bool = False, refit: bool = False) -> str:
+    """A version registered for AS_OF by run `owner` (its winner, recorded as the champion or promoted; `refit`: a
+    refit_all run's other cell, no follow-up), pinned for it unless `pin` is False."""
     reg = ModelRegistry(tmp_path / "models")
     return reg.register(None, name="theta", dataset="tiny", kind="statistical", recipe={"model": "theta"},
                         fingerprint={"source": "tiny", "fingerprint": "f", "run_id": owner}, as_of=AS_OF,
                         created_at=T0, pin=Pin(run=owner, at=T0, until=T0 + timedelta(hours=24)) if pin else None,
-                        then=Promotion("promote" if promote else "champion", at=T0, as_of=AS_OF)).version
+                        then=None if refit else Promotion("promote" if promote else "champion", at=T0,
+                                                          as_of=AS_OF)).version
 
 
 @pytest.mark.parametrize(("case", "found"), [("dead", True), ("alive", False), ("unknown", False),
-                                             ("ended", False), ("production", False), ("own", False)])
+                                             ("ended", False), ("production", False), ("own", False),
+                                             ("refit", True), ("refit alive", False)])
 def test_only_a_dead_runs_unpublished_registration_of_the_as_of_is_left(tmp_path, case, found):
     owner = {"own": "me"}.get(case, "other")
-    version = _left(tmp_path, owner, pin=case != "ended", promote=case == "production")
-    alive = {"alive": True, "unknown": None}.get(case, False)
+    version = _left(tmp_path, owner, pin=case != "ended", promote=case == "production", refit=case.startswith("refit"))
+    alive = {"alive": True, "unknown": None, "refit alive": True}.get(case, False)
     left, said = left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"),
                                      "tiny", AS_OF, run="me", alive=lambda run: alive)
     assert [(mv.version, dead) for mv, dead in left] == ([(version, [owner])] if found else [])
-    if case in ("alive", "unknown"):
+    if case in ("alive", "unknown", "refit alive"):
         [line] = said
         assert version in line and "flow run other" in line
     assert left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"), "tiny",
@@ -163,3 +227,47 @@ def test_a_version_a_killed_rerun_took_over_is_left_by_killed_runs_too(tmp_path)
     running, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
                                         alive=lambda run: True)  # "second" still runs: left alone, said
     assert running == [] and len(said) == 1 and "flow run second" in said[0]
+
+
+class _Receipts(EmbeddedStore):
+    """The embedded store, the as_ofs whose receipt was read recorded."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read_at: list[datetime] = []
+
+    def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
+        self.read_at.append(as_of)
+        return super().receipt_of(dataset, as_of)
+
+
+def _publish(store: EmbeddedStore, as_of: datetime, version: str) -> None:
+    frame = pl.DataFrame({"unique_id": ["a", "a"], "ds": [as_of + timedelta(days=31), as_of + timedelta(days=59)],
+                          "step": pl.Series([1, 2], dtype=pl.Int32), "y_hat": [1.0, 2.0]})
+    store.publish(frame, dataset="tiny", as_of=as_of, model=version.split("-")[0], model_version=version,
+                  run_id=f"run of {as_of:%Y-%m-%d}", created_at=as_of + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(("case", "found", "read"), [
+    ("refit", True, "key"),  # no promotion or champion record: published at its as_of or nowhere
+    ("refit published at its as_of", False, "key"),
+    ("refit, its as_of not published", True, "none"),
+    ("champion", True, "all"),  # a forecast of any as_of publishes the champion while none is promoted
+    ("champion published at another as_of", False, "all"),
+])
+def test_only_the_as_ofs_receipt_is_read_for_a_version_never_in_charge(tmp_path, case, found, read):
+    """Every receipt of the dataset was read (one file each: thousands on a home with years of daily as_ofs) for
+    any version left: only the key's is, but for a version once production or the champion, which a publish of any
+    as_of may name."""
+    version = _left(tmp_path, "other", refit=case.startswith("refit"))
+    store = _Receipts(tmp_path / "warehouse")
+    others = [AS_OF - timedelta(days=d) for d in (1, 2, 3)] + [AS_OF + timedelta(days=1)]
+    for at in others:
+        _publish(store, at, version if case.endswith("another as_of") and at == others[0] else "naive-v9")
+    if "not published" not in case:
+        _publish(store, AS_OF, version if case.endswith("at its as_of") else "naive-v9")
+    store.read_at.clear()
+    left, _ = left_by_killed_runs(ModelRegistry(tmp_path / "models"), store, "tiny", AS_OF, run="me",
+                                  alive=lambda run: False)
+    assert [mv.version for mv, _ in left] == ([version] if found else [])
+    assert sorted(set(store.read_at)) == {"key": [AS_OF], "none": [], "all": sorted([*others, AS_OF])}[read]

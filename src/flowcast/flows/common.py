@@ -434,10 +434,16 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
     publish of the dataset names it and it is no dataset's production model (a re-run compares against that one and
     keeps it). Its re-run takes it over (`ModelRegistry.reuse`) or takes it back (`ModelRegistry.delete`) before it
     registers its own: a re-run registered a second version of the same model for the same date, which stayed until
-    `flowcast gc` a day later. A version pinned by a run that runs, or cannot be told dead, is left alone and said."""
+    `flowcast gc` a day later. A version pinned by a run that runs, or cannot be told dead, is left alone and said.
+    The publishes read (each a receipt, one file of the store): the key's, where its own run or a re-run of it
+    publishes a version registered for it; every other as_of's only for a version that was ever production or the
+    champion (`chosen_ever`), which a forecast of any as_of publishes. Every receipt of the dataset was read,
+    thousands on a home with years of daily as_ofs."""
     left: list[tuple[Any, list[str]]] = []
     said: list[str] = []
-    published: set[str] | None = None
+    here: set[str] | None = None  # what the key's publish names
+    chosen: set[str] | None = None
+    published: set[str] | None = None  # what any publish of the dataset names
     takers: dict[str, set[str]] | None = None  # version -> the re-runs that took it over (`reuse` events)
     tops = {mv.version for mv in registry.productions().values()}
     for mv in registry.list(dataset=dataset):
@@ -453,10 +459,17 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
                         takers.setdefault(str(e.get("version")), set()).add(str(e["run"]))
             if not takers.get(mv.version, set()) & set(pins):  # its run ended (or a gc-era pin is gone): not a
                 continue  # killed run's registration
-        if published is None:
-            published = {str((store.receipt_of(dataset, a) or {}).get("model_version")) for a in store.as_ofs(dataset)}
-        if mv.version in published:
+        if here is None:
+            here = _models_published(store, dataset, [key] if store.has(dataset, key) else [])
+        if mv.version in here:
             continue
+        if chosen is None:
+            chosen = chosen_ever(registry, dataset)
+        if mv.version in chosen:  # a forecast of another as_of may have published it
+            if published is None:
+                published = _models_published(store, dataset, store.as_ofs(dataset))
+            if mv.version in published:
+                continue
         states = {r: alive(r) for r in pins}
         if not all(state is False for state in states.values()):
             busy = next(r for r, state in states.items() if state is not False)
@@ -466,6 +479,23 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
             continue
         left.append((mv, pins))
     return left, said
+
+
+def _models_published(store: Any, dataset: str, as_ofs: list[datetime]) -> set[str]:
+    """The model versions the publishes of `dataset` at `as_ofs` name (their receipts)."""
+    return {str((store.receipt_of(dataset, a) or {}).get("model_version")) for a in as_ofs}
+
+
+def chosen_ever(registry: Any, dataset: str) -> set[str]:
+    """The versions of `dataset` its history ever put in production or recorded as its champion (a promotion, a
+    rollback to it, a repair or migration of the pointer, a champion record; a `reuse` that promoted records a
+    promotion too): the only ones a run may publish at an as_of other than their own (a forecast, a retrain that
+    keeps production, publishes the production model, or the champion while none is promoted). Nothing else
+    publishes a version but the retrain that registered it and a re-run of that as_of (`ModelRegistry.reuse`). A
+    history.jsonl that cannot be read is a warning and production.json's events are read: only `keep` events are
+    moved out of it."""
+    return {str(e.get("version")) for e in registry.history(dataset, recent_only_if_unreadable=True)
+            if e.get("action") in ("promote", "champion", "rollback", "repair", "migrate")}
 
 
 def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, str] | None:

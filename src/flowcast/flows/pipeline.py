@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -427,7 +427,8 @@ def _registration(settings: Settings, name: str, recipe: Recipe, *, board: pl.Da
 
 def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, registration: dict[str, Any], *,
                    as_of: datetime, run: str, pin: Pin, then: Promotion | None, log: Log,
-                   notes: list[str]) -> ModelVersion | None:
+                   notes: list[str], which: Callable[[str], bool] = lambda name: True,
+                   refit: bool = False) -> ModelVersion | None:
     """Before a retrain registers its winner: the versions a killed run of the same dataset and as_of registered and
     never published (`common.left_by_killed_runs`; a run killed between its registration and its publish, re-run,
     registered a second version of the same model for the same date, e.g. theta-v1 and theta-v2, kept until `flowcast
@@ -437,7 +438,10 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
     back first (`ModelRegistry.delete`, a `take_back` event naming both runs and what differs), so the home ends with
     the versions an unkilled run leaves. Each is read again under the registry's lock (`check`): a run that began to
     use it or published it meanwhile keeps it. Returns None when there is nothing to take over (this run registers its
-    winner); a registry or store that cannot say is a warning, and this run registers its own."""
+    winner); a registry or store that cannot say is a warning, and this run registers its own. Only the versions
+    whose name `which` accepts are looked at: the winner's call leaves the cells a `refit_all` run registers after it
+    to their own calls (`refit`: before such a cell is registered, pinned, no follow-up), each looking at its name
+    only (a killed refit_all run's cells were neither pinned nor looked for: its re-run registered each again)."""
     from flowcast.errors import FlowcastError
     from flowcast.flows.common import left_by_killed_runs
     from flowcast.ops.reaper import run_alive
@@ -462,7 +466,10 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
             raise RegistryError(f"{version} was published, or began to be used by a run, since this run looked")
 
     reuse: tuple[ModelVersion, list[str]] | None = None
+    ours = f"{'refit' if refit else 'winner'} {registration['name']}"
     for mv, dead in left:
+        if not which(mv.name):
+            continue
         owner = str((mv.fingerprint or {}).get("run_id"))
         try:
             differs = same_registration(registry.get(mv.version), recipe.base, **registration)
@@ -472,8 +479,7 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
             reuse = (mv, dead)
             continue
         why = (f"registered for as_of {key:%Y-%m-%d %H:%M} by run {owner}, which was killed before it published it; "
-               f"not this run's winner {registration['name']} ({differs}), so taken back before this run registers "
-               "its own")
+               f"not this run's {ours} ({differs}), so taken back before this run registers its own")
         try:
             registry.delete(mv.version, at=pin.at, run=run, for_run=owner, dataset=dataset, reason=why,
                             released=dead, allow_protected=True, check=partial(check, mv.version, dead))
@@ -488,8 +494,8 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
     mv, dead = reuse
     owner = str((mv.fingerprint or {}).get("run_id"))
     why = (f"registered for as_of {key:%Y-%m-%d %H:%M} by run {owner}, which was killed before it published it; the "
-           f"same model as this run's winner (the same training data, configuration, recipe and files), so this run "
-           "publishes it instead of registering it again")
+           f"same model as this run's {ours} (the same training data, configuration, recipe and files), so this run "
+           f"{'keeps' if refit else 'publishes'} it instead of registering it again")
     try:
         version = registry.reuse(mv.version, dataset=dataset, run=run, for_run=owner, pin=pin, reason=why, then=then,
                                  released=dead, check=partial(check, mv.version, dead))
@@ -696,6 +702,10 @@ def retrain_flow(
     fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat(), "run_id": run_id}
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log, intermittent=sparse.intermittent)
+    registration = partial(_registration, settings, board=board, dataset=name_of_data, fingerprint=fingerprint,
+                           as_of=as_of, started=started, intermittent=sparse.intermittent)
+    # `refit_all`: every other network cell, refit on all data and registered (pinned) after the winner
+    refits = [c for c in mc.cells if c != chosen and c in scored.by_name] if refit_all else []
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
     # in between leaves no unpromoted version behind, and a run that lost the race registers nothing
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
@@ -782,12 +792,11 @@ def retrain_flow(
             assert started_from is not None, "production is a candidate only when a model is in production"
             version = started_from
             registry.pin(version.version, run=run_pin.run, at=run_pin.at, until=run_pin.until)
-        else:  # a killed run's registration of this very winner is taken over, any other taken back first
-            reused = _resume_killed(settings, registry, model_obj,
-                                    _registration(settings, chosen, model_obj, board=board, dataset=name_of_data,
-                                                  fingerprint=fingerprint, as_of=as_of, started=started,
-                                                  intermittent=sparse.intermittent),
-                                    as_of=as_of, run=run_id, pin=run_pin, then=then, log=log, notes=notes)
+        else:  # a killed run's registration of this very winner is taken over, any other taken back first (but
+            # the versions of the cells refit below: each is looked at there)
+            reused = _resume_killed(settings, registry, model_obj, registration(chosen, model_obj),
+                                    as_of=as_of, run=run_id, pin=run_pin, then=then, log=log, notes=notes,
+                                    which=lambda name: name not in refits)
             if reused is not None:  # this run's winner, as if it had registered it: the result's `registered` names
                 registered[chosen] = reused.version  # it (it said {} of the version this run published)
             version = reused or register(chosen, model_obj, then=then, pin=run_pin)
@@ -798,10 +807,14 @@ def retrain_flow(
     try:  # from its pin on: a failure before the publish (a refit's registration, an artifact) withdraws the
         # promotion and releases the pin, as a failed publish does (it left production on a model whose forecasts
         # were never published, and the pin to lapse 24 hours later)
-        if refit_all:
-            for cell in mc.cells:
-                if cell != chosen and cell in scored.by_name:
-                    register(cell, builder.build(cell))
+        for cell in refits:  # pinned as the winner is: a killed run's is taken over (or back) as its winner is
+            refit = builder.build(cell)
+            took = _resume_killed(settings, registry, refit, registration(cell, refit), as_of=as_of, run=run_id,
+                                  pin=run_pin, then=None, log=log, notes=notes, which=cell.__eq__, refit=True)
+            if took is not None:
+                registered[cell] = took.version
+            else:
+                register(cell, refit, pin=run_pin)
         if promoted:
             log.info(f"Promoted {version.version} to production of {name_of_data} (it was {expected or 'empty'})")
 
@@ -857,7 +870,8 @@ def retrain_flow(
         failed(exc)
         raise
     finally:
-        registry.unpin(version.version, run=run_id)
+        for pinned in dict.fromkeys([version.version, *registered.values()]):  # its winner, its refit cells
+            registry.unpin(pinned, run=run_id)
     if isinstance(receipt, AlreadyPublished):  # another run of this date published (or its slot retrained) it
         late = receipt.said  # while this one computed: found under the key's lock
         retrained = slot_check.found if slot_check is not None else None
