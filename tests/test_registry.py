@@ -2197,3 +2197,40 @@ def test_a_gc_of_a_protected_version_killed_midway_is_finished_or_left_whole(tmp
         assert f"model version {v} of {root} stays" in said, said
         if what != "champion":
             assert v in json.loads(reg.pointer_path.read_text())["datasets"]["sales"]["stack"]
+
+
+@pytest.mark.parametrize("op", ["withdraw", "withdraw_champion"])
+def test_a_withdrawal_whose_pointer_write_fails_is_not_done_by_the_next_writer(tmp_path, monkeypatch, op):
+    """review28: a withdrawal's note holds its event (removal27), so that the next writer records it when the
+    command was killed before its pointer write. A pointer write that fails instead (a full disk) is reported to the
+    caller as a failure, nothing withdrawn, and its note stayed: the next writer then withdrew the version on its
+    behalf after all (as `delete`'s take-back, whose failed write drops its note, does not)."""
+    import errno
+
+    from flowcast.errors import StorageError
+    from flowcast.registry import REMOVING, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)))
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                     then=then).version
+
+    def full(obj, fault="before_pointer_rename"):
+        raise StorageError(f"could not write {reg.pointer_path}: no space left on device ({errno.ENOSPC})")
+
+    monkeypatch.setattr(reg, "_write_pointer", full)
+    with pytest.raises(StorageError, match="no space left on device"):
+        getattr(reg, op)(v, dataset="sales", reason="publish refused", at=T0, run="run-s")
+    monkeypatch.undo()
+    assert not (reg.root / REMOVING).exists()  # the caller was told nothing was withdrawn
+    reg.sync_backup()  # the next writer
+    assert [e for e in reg.history("sales") if e["action"] == op] == []
+    assert v in [x.version for x in reg.list()]
+    if op == "withdraw":
+        assert reg.production("sales").version == v
+    else:
+        assert reg.champion("sales").version == v

@@ -758,6 +758,21 @@ class ModelRegistry:
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
             log.debug("the removal note %s/%s could not be written (%s)", self.location, REMOVING, exc)  # file
 
+    @contextlib.contextmanager
+    def _unnoted_on_failure(self, version: str) -> Iterator[None]:
+        """Around the pointer write that commits the removal of `version`, its note written (`_write_removing`): a
+        write that fails (not killed: the caller is told the version stays) drops the note unless the removal was
+        committed all the same (a folder sync failing after the rename), so that the next writer does not record the
+        removal on the command's behalf (a take-back's, a withdrawal's noted event) after it was reported not done."""
+        try:
+            yield
+        except Exception:
+            with contextlib.suppress(Exception):
+                if not any(self._removal_committed(n) for n in self._read_removing() or []
+                           if n.get("version") == version):
+                    self._clear_removing(version)
+            raise
+
     def _put_removing(self, notes: builtins.list[dict[str, Any]]) -> None:
         """Called under the lock: `REMOVING` holds `notes` (one write: whole or not at all), removed when none."""
         if notes:
@@ -1772,7 +1787,8 @@ class ModelRegistry:
         if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered;
             # killed before it, the next writer records the withdrawal as decided, on this pointer only (`basis`)
             self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own)
-        self._write_pointer(ptr)  # the commit: production is `target` again
+        with self._unnoted_on_failure(version) if remove else contextlib.nullcontext():
+            self._write_pointer(ptr)  # the commit: production is `target` again
         if remove:
             self._remove_version(version)
             self._remove_pins_of(version, but=_pin_name(version, run) if run else None)
@@ -2046,7 +2062,8 @@ class ModelRegistry:
                 # the next writer records the withdrawal as decided, on this pointer only (`basis`)
                 self._write_removing(version, dataset, "withdraw_champion", event=ent["events"][-1], spared=dead,
                                      champion=ent.get("champion"))
-            self._write_pointer(ptr)  # the commit
+            with self._unnoted_on_failure(version) if remove else contextlib.nullcontext():
+                self._write_pointer(ptr)  # the commit
             if remove:
                 self._remove_version(version)
                 self._remove_pins_of(version)
@@ -2328,17 +2345,11 @@ class ModelRegistry:
                                  else unstacked[0] if unstacked else dataset,
                                  "take_back" if event else "withdraw_champion" if champion_of
                                  else "retract" if unstacked else None, event=event)
-            try:
+            with self._unnoted_on_failure(version):
                 if champion_of or unstacked or event:
                     self._write_pointer(ptr)  # the commit
                 else:  # a gc killed between its commit and the backup copy, run again: the copy still names the
                     self._sync_backup_locked()  # version, and `models repair` would restore a pointer naming it
-            except Exception:  # failed, not killed: the caller is told the version stays, and the next writer
-                with contextlib.suppress(Exception):  # must not take it back on the run's behalf
-                    if not any(self._removal_committed(n) for n in self._read_removing() or []
-                               if n.get("version") == version):
-                        self._clear_removing(version)
-                raise
             self._remove_version(version)
             self._remove_pins_of(version)  # lapsed pins of killed runs
             self._clear_removing(version)
