@@ -2234,3 +2234,42 @@ def test_a_withdrawal_whose_pointer_write_fails_is_not_done_by_the_next_writer(t
         assert reg.production("sales").version == v
     else:
         assert reg.champion("sales").version == v
+
+
+@pytest.mark.parametrize("op", ["withdraw", "withdraw_champion", "take_back"])
+def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_current(tmp_path, caplog, op):
+    """review28: a pointer write whose backup copy fails is done, with a warning (removal27). A removal (withdrawal,
+    take-back) then removed its version at once, the copy still naming it as production or champion: `models
+    repair` restored a pointer naming a version whose files were gone. As where the command is killed after its
+    pointer write, the next writer now brings the copy up to date first and then removes the version."""
+    import shutil
+
+    from flowcast.registry import REMOVING, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                     then=then).version
+    backup = reg.root / "production.backup.json"
+    before = backup.read_bytes()
+    assert v in before.decode() or op == "take_back"
+    backup.unlink()
+    backup.mkdir()  # the copy cannot be replaced: IsADirectoryError at its rename
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        if op == "take_back":
+            reg.delete(v, run="run-s", dataset="sales", reason="publish refused", at=T0)
+        else:
+            getattr(reg, op)(v, dataset="sales", reason="publish refused", at=T0, run="run-s")
+    assert "the change took effect" in caplog.text
+    assert (reg.versions_dir / v).is_dir()  # kept while the copy names it (when it does)
+    assert v not in [x.version for x in reg.list()] and (reg.root / REMOVING).exists()
+    shutil.rmtree(backup)
+    backup.write_bytes(before)  # the copy one write behind, as the failed write left it
+    reg.sync_backup()  # the next writer: the copy first, then the version
+    assert backup.read_bytes() == reg.pointer_path.read_bytes()
+    assert not (reg.versions_dir / v).exists() and not (reg.root / REMOVING).exists()
+    assert [e["action"] for e in reg.history("sales") if e.get("version") == v][-1] == op
