@@ -2197,3 +2197,79 @@ def test_a_gc_of_a_protected_version_killed_midway_is_finished_or_left_whole(tmp
         assert f"model version {v} of {root} stays" in said, said
         if what != "champion":
             assert v in json.loads(reg.pointer_path.read_text())["datasets"]["sales"]["stack"]
+
+
+@pytest.mark.parametrize("op", ["withdraw", "withdraw_champion"])
+def test_a_withdrawal_whose_pointer_write_fails_is_not_done_by_the_next_writer(tmp_path, monkeypatch, op):
+    """review28: a withdrawal's note holds its event (removal27), so that the next writer records it when the
+    command was killed before its pointer write. A pointer write that fails instead (a full disk) is reported to the
+    caller as a failure, nothing withdrawn, and its note stayed: the next writer then withdrew the version on its
+    behalf after all (as `delete`'s take-back, whose failed write drops its note, does not)."""
+    import errno
+
+    from flowcast.errors import StorageError
+    from flowcast.registry import REMOVING, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)))
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                     then=then).version
+
+    def full(obj, fault="before_pointer_rename"):
+        raise StorageError(f"could not write {reg.pointer_path}: no space left on device ({errno.ENOSPC})")
+
+    monkeypatch.setattr(reg, "_write_pointer", full)
+    with pytest.raises(StorageError, match="no space left on device"):
+        getattr(reg, op)(v, dataset="sales", reason="publish refused", at=T0, run="run-s")
+    monkeypatch.undo()
+    assert not (reg.root / REMOVING).exists()  # the caller was told nothing was withdrawn
+    reg.sync_backup()  # the next writer
+    assert [e for e in reg.history("sales") if e["action"] == op] == []
+    assert v in [x.version for x in reg.list()]
+    if op == "withdraw":
+        assert reg.production("sales").version == v
+    else:
+        assert reg.champion("sales").version == v
+
+
+@pytest.mark.parametrize("op", ["withdraw", "withdraw_champion", "take_back"])
+def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_current(tmp_path, caplog, op):
+    """review28: a pointer write whose backup copy fails is done, with a warning (removal27). A removal (withdrawal,
+    take-back) then removed its version at once, the copy still naming it as production or champion: `models
+    repair` restored a pointer naming a version whose files were gone. As where the command is killed after its
+    pointer write, the next writer now brings the copy up to date first and then removes the version."""
+    import shutil
+
+    from flowcast.registry import REMOVING, Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                     then=then).version
+    backup = reg.root / "production.backup.json"
+    before = backup.read_bytes()
+    assert v in before.decode() or op == "take_back"
+    backup.unlink()
+    backup.mkdir()  # the copy cannot be replaced: IsADirectoryError at its rename
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        if op == "take_back":
+            reg.delete(v, run="run-s", dataset="sales", reason="publish refused", at=T0)
+        else:
+            getattr(reg, op)(v, dataset="sales", reason="publish refused", at=T0, run="run-s")
+    assert "the change took effect" in caplog.text
+    assert (reg.versions_dir / v).is_dir()  # kept while the copy names it (when it does)
+    assert v not in [x.version for x in reg.list()] and (reg.root / REMOVING).exists()
+    shutil.rmtree(backup)
+    backup.write_bytes(before)  # the copy one write behind, as the failed write left it
+    reg.sync_backup()  # the next writer: the copy first, then the version
+    assert backup.read_bytes() == reg.pointer_path.read_bytes()
+    assert not (reg.versions_dir / v).exists() and not (reg.root / REMOVING).exists()
+    assert [e["action"] for e in reg.history("sales") if e.get("version") == v][-1] == op

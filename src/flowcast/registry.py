@@ -769,6 +769,21 @@ class ModelRegistry:
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
             log.debug("the removal note %s/%s could not be written (%s)", self.location, REMOVING, exc)  # file
 
+    @contextlib.contextmanager
+    def _unnoted_on_failure(self, version: str) -> Iterator[None]:
+        """Around the pointer write that commits the removal of `version`, its note written (`_write_removing`): a
+        write that fails (not killed: the caller is told the version stays) drops the note unless the removal was
+        committed all the same (a folder sync failing after the rename), so that the next writer does not record the
+        removal on the command's behalf (a take-back's, a withdrawal's noted event) after it was reported not done."""
+        try:
+            yield
+        except Exception:
+            with contextlib.suppress(Exception):
+                if not any(self._removal_committed(n) for n in self._read_removing() or []
+                           if n.get("version") == version):
+                    self._clear_removing(version)
+            raise
+
     def _put_removing(self, notes: builtins.list[dict[str, Any]]) -> None:
         """Called under the lock: `REMOVING` holds `notes` (one write: whole or not at all), removed when none."""
         if notes:
@@ -1075,11 +1090,12 @@ class ModelRegistry:
         except (ValueError, OSError) as exc:
             raise self._corrupt(str(exc)) from exc
 
-    def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> None:
+    def _write_pointer(self, obj: Any, fault: str = "before_pointer_rename") -> bool:
         """Replace production.json whole (local: temp, fsync, rename; remote: one PUT). Called under
         the lock, so a temp file of the pointer, of its backup or of history.jsonl found here is a dead writer's:
         removed first (those of the backup and of history.jsonl, a full copy of the history each, stayed for good).
-        Each dataset's `keep` events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`)."""
+        Each dataset's `keep` events beyond its newest KEEP_EVENTS_KEPT go to history.jsonl first (`_archive_keeps`).
+        Returns whether the backup copy was written too (False: one write behind, `_backup_written`)."""
         if self.remote is None:
             for name in (self.pointer_path.name, BACKUP_POINTER, HISTORY):
                 for stale in self.root.glob(f".{name}.*.tmp"):
@@ -1088,29 +1104,41 @@ class ModelRegistry:
         if self.remote is None:
             _write_json_atomic(self.pointer_path, obj, fault=fault)
             _fault("after_pointer_rename")  # the swap is done, its backup copy not yet written
-            with self._backup_behind():
-                _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None)
-            return
+            return self._backup_written(lambda: _write_json_atomic(self.root / BACKUP_POINTER, obj, fault=None))
         text = json.dumps(obj, indent=2, default=str)
         _fault(fault)
         self._guarded(self.pointer_label)
         self.remote.write_text("production.json", text)
-        with self._backup_behind():
-            self.remote.write_text(BACKUP_POINTER, text)
+        remote = self.remote
+        return self._backup_written(lambda: remote.write_text(BACKUP_POINTER, text))
 
-    @contextlib.contextmanager
-    def _backup_behind(self) -> Iterator[None]:
-        """Around the write of the pointer's backup copy, once production.json is committed: a failure there (a full
-        disk, an I/O error) is a warning naming the copy, not the command's failure. The change took effect, and a
-        command that then failed (a promote, a withdrawal, a retrain's keep event) was reported as not done, and
-        retried. The copy stays one write behind until the next pointer write (or `_sync_backup_locked`)."""
+    def _backup_written(self, write: Callable[[], Any]) -> bool:
+        """The write of the pointer's backup copy, once production.json is committed: True when done; a failure there
+        (a full disk, an I/O error) is a warning naming the copy, not the command's failure, and False. The change
+        took effect, and a command that then failed (a promote, a withdrawal, a retrain's keep event) was reported as
+        not done, and retried. The copy stays one write behind until the next pointer write (or
+        `_sync_backup_locked`): a removal leaves its version to the next writer meanwhile (`_removed_now`)."""
         try:
-            yield
+            write()
+            return True
         except (OSError, StorageError) as exc:
             log.warning("%s was written, but its backup copy %s/%s could not be (%s): the change took effect; the "
                         "copy is one write behind (what `flowcast models repair` would restore) until the next write of "
                         "the registry's pointer", self.pointer_label, self.location, BACKUP_POINTER,
                         " ".join(str(exc).split()))
+            return False
+
+    def _removed_now(self, version: str, backup_current: bool) -> bool:
+        """Called under the lock, once the pointer write that commits the removal of `version` is done: whether its
+        files go now. Not while the pointer's backup copy (what `models repair` restores) is one write behind, still
+        naming it (`_backup_written`): restored, it named a version whose files were gone. Its note stays, and the
+        next writer brings the copy up to date first, then removes it (`_recover_removal`), as for a command killed
+        between the two writes."""
+        if not backup_current:
+            log.warning("model version %s of %s is left for the next command that writes the registry to remove, "
+                        "once the pointer's backup copy is up to date (it still names the version)", version,
+                        self.location)
+        return backup_current
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
@@ -1783,8 +1811,9 @@ class ModelRegistry:
         if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered;
             # killed before it, the next writer records the withdrawal as decided, on this pointer only (`basis`)
             self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own)
-        self._write_pointer(ptr)  # the commit: production is `target` again
-        if remove:
+        with self._unnoted_on_failure(version) if remove else contextlib.nullcontext():
+            current = self._write_pointer(ptr)  # the commit: production is `target` again
+        if remove and self._removed_now(version, current):
             self._remove_version(version)
             self._remove_pins_of(version, but=_pin_name(version, run) if run else None)
             self._clear_removing(version)
@@ -2057,8 +2086,9 @@ class ModelRegistry:
                 # the next writer records the withdrawal as decided, on this pointer only (`basis`)
                 self._write_removing(version, dataset, "withdraw_champion", event=ent["events"][-1], spared=dead,
                                      champion=ent.get("champion"))
-            self._write_pointer(ptr)  # the commit
-            if remove:
+            with self._unnoted_on_failure(version) if remove else contextlib.nullcontext():
+                current = self._write_pointer(ptr)  # the commit
+            if remove and self._removed_now(version, current):
                 self._remove_version(version)
                 self._remove_pins_of(version)
                 self._clear_removing(version)
@@ -2339,17 +2369,14 @@ class ModelRegistry:
                                  else unstacked[0] if unstacked else dataset,
                                  "take_back" if event else "withdraw_champion" if champion_of
                                  else "retract" if unstacked else None, event=event)
-            try:
+            with self._unnoted_on_failure(version):
+                current = True
                 if champion_of or unstacked or event:
-                    self._write_pointer(ptr)  # the commit
+                    current = self._write_pointer(ptr)  # the commit
                 else:  # a gc killed between its commit and the backup copy, run again: the copy still names the
                     self._sync_backup_locked()  # version, and `models repair` would restore a pointer naming it
-            except Exception:  # failed, not killed: the caller is told the version stays, and the next writer
-                with contextlib.suppress(Exception):  # must not take it back on the run's behalf
-                    if not any(self._removal_committed(n) for n in self._read_removing() or []
-                               if n.get("version") == version):
-                        self._clear_removing(version)
-                raise
+            if not self._removed_now(version, current):
+                return
             self._remove_version(version)
             self._remove_pins_of(version)  # lapsed pins of killed runs
             self._clear_removing(version)
