@@ -1707,6 +1707,8 @@ if op == "take_back":  # a run's publish without promotion refused: the version 
     reg.delete(version, at=at, run="run-k", dataset="sales", reason="its forecasts were not published")
 elif op == "withdraw":  # a run that skips the date withdraws a killed run's unpublished winner on its behalf
     reg.withdraw(version, dataset="sales", at=at, reason="never published", run="run-s", for_run="run-k")
+elif op == "withdraw_by_hand":  # a withdrawal no run makes (its event names none)
+    reg.withdraw(version, dataset="sales", at=at, reason="withdrawn by hand")
 else:  # the same of a winner recorded as the champion (promote=False)
     reg.withdraw_champion(version, dataset="sales", at=at, reason="never published", run="run-s", for_run="run-k")
 """
@@ -1822,6 +1824,32 @@ def test_models_history_shows_a_take_back_a_killed_run_left_pending(tmp_path, _i
     r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
     assert "pending:" not in r.stdout and f"take_back {v}" in r.stdout, r.stdout
     assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
+
+
+def test_models_history_says_a_command_stopped_of_a_pending_removal_that_names_no_run(tmp_path, _isolated_home):
+    """removal28: a withdrawal no run made (its noted event names none) SIGKILLed before its pointer write was listed
+    by `models history` as 'its run stopped (killed) ... on the run's behalf', of a run there was none of. It says its
+    command stopped, and that the next writer records it on the command's behalf."""
+    from flowcast.cli import app
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    reg.promote(_reg_ds(reg, tmp_path, "theta", "sales", "1").version, at=T0)
+    v = _reg_ds(reg, tmp_path, "naive", "sales", "2").version
+    reg.promote(v, at=datetime(2024, 1, 2))
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), "withdraw_by_hand", v], check=False,
+                            env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"}, capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    assert f"pending: withdrawal from production of {v} (sales), noted at 2024-01-03T00:00:00: its command stopped " \
+           "(killed) before recording it; the next command that writes the registry records it on the command's " \
+           f"behalf and removes {v}" in r.stdout, r.stdout
+    assert "its run stopped" not in r.stdout and "run's behalf" not in r.stdout, r.stdout
+    got = json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"]
+    assert [(p["version"], p["action"], p["state"], p["run"]) for p in got] == [(v, "withdraw", "noted", None)]
 
 
 @pytest.mark.parametrize("case", ["restored", "derived", "pinned"])

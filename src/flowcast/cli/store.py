@@ -702,8 +702,9 @@ _PENDING_WHAT = {"take_back": "take-back", "withdraw": "withdrawal from producti
                  "withdraw_champion": "withdrawal of the champion record", "retract": "removal by gc"}
 _PENDING_STATE = {
     "recorded": "recorded; its files are left, and the next command that writes the registry removes them",
-    "noted": "its run stopped (killed) before recording it; the next command that writes the registry records it on "
-             "the run's behalf and removes {version}, unless something now keeps {version}",
+    # {who}: 'run' where the note names the run that was removing it, 'command' where it names none (by hand)
+    "noted": "its {who} stopped (killed) before recording it; the next command that writes the registry records it "
+             "on the {who}'s behalf and removes {version}, unless something now keeps {version}",
     "unrecorded": "its command stopped (killed) before recording it; nothing of it happened, and the next command that "
                   "writes the registry drops it",
     "unknown": "whether it was recorded cannot be told: production.json does not read (`flowcast models repair`)",
@@ -712,13 +713,15 @@ _PENDING_STATE = {
 
 def _print_pending(pending: list[dict[str, Any]]) -> None:
     """The removals in flight, or left by a stopped command, below `models history`'s events: a take-back killed
-    before its record was not shown anywhere until the next writer recorded it."""
+    before its record was not shown anywhere until the next writer recorded it. One whose note names no run (a
+    removal by hand) says its command stopped: it read 'its run stopped' of a run there was none of."""
     for p in pending:
         what = _PENDING_WHAT.get(str(p.get("action")), "removal by gc")
         by = "".join([f" by run {p['run']}" if p.get("run") else "", f" for run {p['for_run']}" if p.get("for_run")
                       else "", f", noted at {utc_text(p['at'])}" if p.get("at") else ""])
         out.print(f"pending: {what} of {p['version']} ({p.get('dataset') or '-'}){by}: "
-                  + _PENDING_STATE[str(p["state"])].format(version=p["version"]), highlight=False, soft_wrap=True)
+                  + _PENDING_STATE[str(p["state"])].format(version=p["version"], who="run" if p.get("run") else "command"),
+                  highlight=False, soft_wrap=True)
 
 
 def previous_text(event: dict[str, Any]) -> str:
