@@ -167,3 +167,66 @@ def test_a_killed_runs_version_a_rerun_took_back_is_said_as_a_take_back(tmp_path
     assert "took it back" in found[0] and "run re-run" in found[0], found
     assert "record as the champion" not in found[0] and "none since" not in found[0], found
     assert f"the recorded champion of {scope.dataset} is {old}" in found[0], found
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize(("op", "by", "said"), [
+    ("withdraw", None, ("whose promotion that run was withdrawing (never published) when it stopped (killed), before it "
+                       "recorded the withdrawal; the next writer of the registry withdrew it on its behalf: production "
+                       "of {ds} is {old} since")),
+    ("withdraw_champion", None, ("whose record as the champion of {ds} that run was withdrawing (never published) when "
+                                "it stopped (killed), before it recorded the withdrawal of the champion record; the "
+                                "next writer of the registry withdrew it on its behalf: the recorded champion of {ds} "
+                                "is none since")),
+    ("withdraw", "run-s", ("whose promotion run run-s was withdrawing on its behalf (never published) when it stopped "
+                          "(killed), before it recorded the withdrawal; the next writer of the registry withdrew it "
+                          "for run run-s: production of {ds} is {old} since")),
+])
+def test_a_withdrawal_the_next_writer_recorded_is_said_in_words_of_its_own(tmp_path, op, by, said):
+    """removal28: a withdrawal (of the run's own promotion or champion record, or of a killed run's winner by a run
+    that skipped its slot) killed after its note and before its pointer write is recorded by the next writer of the
+    registry, its reason ending in `LATE_TAKE_BACK`. The follow-up said the run 'withdrew (...; recorded by the next
+    writer of the registry: the run stopped (killed) before it could) and then stopped (killed) before it could say
+    so', the late wording in brackets; it says, as a late take-back's does, what the run was doing when it was killed
+    and that the next writer withdrew it."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import get_run_context
+
+    from flowcast import reporting
+    from flowcast.flows.common import withdrawn_unsaid
+    from flowcast.registry import LATE_TAKE_BACK
+
+    settings = Settings(home=tmp_path / "home")
+    reg = ModelRegistry(settings.models_location)
+    scope = reporting.Scope(f"unsaid-late-{op}-{by}", AS_OF)  # a key of its own in the session's API
+    old = _registered(reg, tmp_path, "theta", 1, scope.dataset, Promotion("promote", expected=None))
+    v = _registered(reg, tmp_path, "naive", 2, scope.dataset,
+                    Promotion("promote", expected=old) if op == "withdraw" else Promotion("champion", as_of=AS_OF))
+
+    @flow
+    def decide_then_killed() -> str:
+        run = str(get_run_context().flow_run.id)
+        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
+                                 key=scope.key("decision"), description=scope.describe("the decision"))
+        with reg._lock():  # its withdrawal decided and noted, then killed before the pointer write
+            reg._write_removing(v, scope.dataset, op, event={
+                "action": op, "version": v, "previous": old if op == "withdraw" else None, "reason": "never published",
+                "at": T0.isoformat(), "run": by or run, **({"for_run": run} if by else {})}, spared=set(), champion=None)
+        return run
+
+    run = decide_then_killed()
+
+    @flow
+    def later() -> tuple[str, str] | None:
+        assert withdrawn_unsaid(settings, scope) is None  # nothing recorded yet
+        reg.sync_backup()  # the next writer of the registry
+        return withdrawn_unsaid(settings, scope)
+
+    found = later()
+    assert found is not None and found[1] == v, found
+    assert f"The newest decision of {scope.dataset} (run {run}) chose {v}, " \
+           + said.format(ds=scope.dataset, old=old) == found[0], found
+    assert LATE_TAKE_BACK not in found[0] and "and then stopped" not in found[0], found
+    (event,) = [e for e in reg.history(scope.dataset) if e["action"] == op]
+    assert event["reason"] == f"never published; {LATE_TAKE_BACK}", event

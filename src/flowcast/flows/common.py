@@ -529,6 +529,14 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
                 or run not in (e.get("run"), e.get("for_run")) or not _names_version(data, str(e.get("version"))):
             continue
         why = str(e.get("reason") or "").rstrip(".")
+        # recorded by the next writer of the registry (`registry._recover_one`): the run making it was killed before
+        # its record, and the follow-up says so in words of its own (it said the run 'withdrew (...; recorded by the
+        # next writer ...) and then stopped', the late wording in brackets)
+        late = why.endswith(LATE_TAKE_BACK)
+        why = why.removesuffix(LATE_TAKE_BACK).rstrip("; ") if late else why
+        record = {"take_back": "the take-back", "withdraw": "the withdrawal",
+                  "withdraw_champion": "the withdrawal of the champion record"}[str(e["action"])]
+        stopped = functools.partial(_stopped, late, why, record)
         if e["action"] == "take_back" and e.get("for_run") == run and e.get("run") and e.get("run") != run:
             # a killed run's version, taken back by a re-run of its as_of (`pipeline._resume_killed`) that did not
             # write its own decision: it read as a champion record withdrawn by a run killed after, the champion
@@ -538,34 +546,41 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
             now = (f"the recorded champion of {scope.dataset} is {put_back.get('previous') or 'none'} since"
                    if put_back is not None else f"production of {scope.dataset} as it was")
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} and stopped (killed) "
-                    f"before it published it; run {e['run']}, a re-run of that as_of, took it back"
-                    f"{f' ({why})' if why else ''}: {e['version']} is removed, {now}"), str(e["version"])
-        if e.get("for_run") == run and e.get("run") and e.get("run") != run:  # withdrawn by a run that skipped
+                    f"before it published it; run {e['run']}, a re-run of that as_of, "
+                    f"{stopped('taking it back', 'took it back on its behalf', 'took it back', '')}: "
+                    f"{e['version']} is removed, {now}"), str(e["version"])
+        if e.get("for_run") == run and (by := e.get("run")) and by != run:  # withdrawn by a run that skipped
             what = ("promotion" if e["action"] == "withdraw" else f"record as the champion of {scope.dataset}")
             now = (f"production of {scope.dataset} is {e.get('previous') or 'empty'}" if e["action"] == "withdraw"
                    else f"the recorded champion of {scope.dataset} is {e.get('previous') or 'none'}")
+            did = stopped("withdrawing on its behalf", f"withdrew it for run {by}", "withdrew on its behalf")
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose {what} run "
-                    f"{e['run']} withdrew on its behalf ({why}) and then stopped (killed) before it could say so: "
-                    f"{now} since"), str(e["version"])
-        if e["action"] == "take_back" and why.endswith(LATE_TAKE_BACK):  # killed before its record: recorded for it
-            why = why.removesuffix(LATE_TAKE_BACK).rstrip("; ")
-            return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} to publish without "
-                    f"promoting it; that run was taking it back{f' ({why})' if why else ''} when it stopped (killed), "
-                    "before it recorded the take-back; the next writer of the registry took it back on its behalf: "
-                    f"{e['version']} is removed, production of {scope.dataset} as it was"), str(e["version"])
+                    f"{by} {did}: {now} since"), str(e["version"])
         if e["action"] == "take_back":  # published without promoting it: its registration, taken back
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']} to publish without "
-                    f"promoting it; that run took it back ({why}) and then stopped (killed) before it could say so: "
+                    f"promoting it; that run {stopped('taking it back', 'took it back on its behalf', 'took it back')}: "
                     f"{e['version']} is removed, production of {scope.dataset} as it was"), str(e["version"])
         if e["action"] == "withdraw":
             return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose promotion that run "
-                    f"withdrew ({why}) and then stopped (killed) before it could say so: production of "
+                    f"{stopped('withdrawing', 'withdrew it on its behalf', 'withdrew')}: production of "
                     f"{scope.dataset} is {e.get('previous') or 'empty'} since"), str(e["version"])
         # a run that does not promote (a backfill's date): its winner was recorded as the champion, then withdrawn
         return (f"The newest decision of {scope.dataset} (run {run}) chose {e['version']}, whose record as the "
-                f"champion of {scope.dataset} that run withdrew ({why}) and then stopped (killed) before it could say "
-                f"so: the recorded champion of {scope.dataset} is {e.get('previous') or 'none'} since"), str(e["version"])
+                f"champion of {scope.dataset} that run {stopped('withdrawing', 'withdrew it on its behalf', 'withdrew')}"
+                f": the recorded champion of {scope.dataset} is {e.get('previous') or 'none'} since"), str(e["version"])
     return None
+
+
+def _stopped(late: bool, why: str, record: str, doing: str, done: str, did: str,
+             then: str = " and then stopped (killed) before it could say so") -> str:
+    """`withdrawn_unsaid`'s words for what a run did to its decision's version: it `did` it (`why`), then `then`; or,
+    `late` (its event recorded by the next writer of the registry), it was `doing` it when it was killed, before it
+    recorded it (`record`), and the next writer of the registry `done` it."""
+    said = f" ({why})" if why else ""
+    if late:
+        return (f"was {doing}{said} when it stopped (killed), before it recorded {record}; the next writer of the "
+                f"registry {done}")
+    return f"{did}{said}{then}"
 
 
 def _names_version(text: str, version: str) -> bool:
