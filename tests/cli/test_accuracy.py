@@ -164,6 +164,32 @@ def test_the_per_step_table_says_its_rmsse_is_over_all_the_steps(_isolated_home,
     assert "…" not in res.output
 
 
+def test_the_per_step_json_says_its_rmsse_is_over_all_the_steps(_isolated_home, monkeypatch):
+    """removal28: `flowcast accuracy --as-of ... --json` gave each step's row an `rmsse` with no word that it is each
+    series' over all the steps of the as_of (the table stars it, `RMSSE*`): the same figure on every step read as the
+    step's own. Each row has it under `rmsse_all_steps` too (`rmsse` kept), and `rows_note` says so."""
+    import json
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(_isolated_home.parent)
+    one = _parts_rows(["croston-v1"] * 3, [0.5, 0.55, 0.6], [1.2, 1.2, 1.2])
+    rows = pl.concat([one.with_columns(pl.lit(step, dtype=pl.Int32).alias("step"), pl.lit(0.5 * step).alias("mase"))
+                      for step in (1, 2, 3)]).sort("as_of", "step")
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("parts", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-02-01", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)["datasets"]["parts"]
+    assert [(r["step"], r["rmsse"], r["rmsse_all_steps"]) for r in rep["rows"]] == [(1, 0.55, 0.55), (2, 0.55, 0.55),
+                                                                                     (3, 0.55, 0.55)]
+    assert rep["rows_note"]["rmsse"].startswith("RMSSE over all the steps of the as_of, not of the step alone"), rep
+    assert "over all the steps of the as_of" in rep["rows_note"]["rmsse_snaive"], rep
+    whole = json.loads(runner.invoke(app, ["accuracy", "--dataset", "parts", "--json"]).stdout)["datasets"]["parts"]
+    assert "rows" not in whole and "rows_note" not in whole, whole  # no rows without --as-of: nothing to note
+
+
 def test_realized_rows_of_an_older_flowcast_without_rmsse_are_judged_on_mase_and_shown(_isolated_home, monkeypatch):
     """A store written before realized RMSSE and seasonal naive's RMSSE were recorded (partitions without the
     columns) and a verdict stored before its metric was: read back with them null, judged on MASE even for a version

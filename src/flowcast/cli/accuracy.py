@@ -39,6 +39,20 @@ _LOOKAHEAD_NOTES = {
 }
 
 
+# the per-step rows' RMSSE (and seasonal naive's) is each series' over all the steps of the as_of (`realized`: as the
+# backtest's), not the step's own: starred in the table (polish27), said in the JSON (removal28: a bare `rmsse` per
+# step read as the step's own)
+_RMSSE_ALL_STEPS = ("RMSSE over all the steps of the as_of, not of the step alone: each series' over the steps scored "
+                    "(as the backtest's), averaged over the series scored at the step")
+
+
+def _json_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A per-step row as `--json` gives it: its RMSSE also under `rmsse_all_steps`, the name saying what it is
+    (`rmsse` kept for the consumers that read it)."""
+    row = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+    return {**row, "rmsse_all_steps": row.get("rmsse")}
+
+
 def _partial(store: Any, dataset: str, rows: Any) -> list[tuple[Any, Any, int, int]]:
     """(as_of, scored_at, last step scored, horizon) of the as_ofs whose rows stop before the last step they were
     published with (`ops.accuracy.published_horizons`): the run that scored them last had not seen the later
@@ -164,8 +178,9 @@ def accuracy(
                         for a, s, k, h in partial],
             "as_ofs": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "dataset"}
                        for r in summary.to_dicts()],
-            **({"rows": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
-                         for r in mine.to_dicts()]} if when is not None else {}),
+            **({"rows": [_json_row(r) for r in mine.to_dicts()],
+                "rows_note": {"rmsse": _RMSSE_ALL_STEPS, "rmsse_snaive": f"seasonal naive's {_RMSSE_ALL_STEPS}"}}
+               if when is not None else {}),
         }
     if json_out:
         emit_json({"store": getattr(store, "location", str(settings.warehouse_dir)), "datasets": report})
@@ -261,9 +276,7 @@ def accuracy(
                               _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"], 2),
                               _fmt(r["coverage95"], 2))
             out.print(steps)
-            out.print("* RMSSE over all the steps of the as_of, not of the step alone: each series' over the steps "
-                      "scored (as the backtest's), averaged over the series scored at the step", highlight=False,
-                      markup=False)
+            out.print(f"* {_RMSSE_ALL_STEPS}", highlight=False, markup=False)
     if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word
         unscored = [d for d in store.datasets() if d not in report]
         if unscored:
