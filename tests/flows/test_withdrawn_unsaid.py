@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,37 @@ def _registered(reg: ModelRegistry, tmp_path: Path, name: str, n: int, dataset: 
     (art / "meta.json").write_text(json.dumps({"cell": name}))
     return reg.register(art, name=name, dataset=dataset, config={}, fingerprint={"source": "sales"}, metrics={},
                         as_of=AS_OF, created_at=T0, then=then).version
+
+
+def _noted_then_recorded(reg: ModelRegistry, settings: Settings, scope: Any, v: str, op: str,
+                         event: Callable[[str], dict[str, Any]], **note: Any) -> tuple[str, tuple[str, str] | None]:
+    """(the run, what `withdrawn_unsaid` says after): a run whose decision chose `v` notes its removal `op` (`event`
+    of its run id) and is killed before its pointer write; a later run finds nothing unsaid until the next writer of
+    the registry records the removal on its behalf."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import get_run_context
+
+    from flowcast.flows.common import withdrawn_unsaid
+
+    @flow
+    def decide_then_killed() -> str:
+        run = str(get_run_context().flow_run.id)
+        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
+                                 key=scope.key("decision"), description=scope.describe("the decision"))
+        with reg._lock():  # its removal decided and noted, then killed before the pointer write
+            reg._write_removing(v, scope.dataset, op, event=event(run), **note)
+        return run
+
+    run = decide_then_killed()
+
+    @flow
+    def later() -> tuple[str, str] | None:
+        assert withdrawn_unsaid(settings, scope) is None  # nothing recorded yet
+        reg.sync_backup()  # the next writer of the registry
+        return withdrawn_unsaid(settings, scope)
+
+    return run, later()
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -70,12 +103,7 @@ def test_a_take_back_its_run_was_killed_before_recording_is_found_unsaid_once_th
     does in a real process) left no `take_back` event, so no later run could tell that its decision, naming the
     version, went unanswered. The next writer of the registry records the event on the run's behalf, naming that run:
     `withdrawn_unsaid` finds it, and the sentence says the version is removed."""
-    from prefect import flow
-    from prefect.artifacts import create_markdown_artifact
-    from prefect.context import get_run_context
-
     from flowcast import reporting
-    from flowcast.flows.common import withdrawn_unsaid
     from flowcast.registry import LATE_TAKE_BACK
 
     settings = Settings(home=tmp_path / "home")
@@ -84,26 +112,9 @@ def test_a_take_back_its_run_was_killed_before_recording_is_found_unsaid_once_th
     _registered(reg, tmp_path, "theta", 1, scope.dataset, Promotion("promote", expected=None))
     v = _registered(reg, tmp_path, "naive", 2, scope.dataset)
 
-    @flow
-    def decide_then_killed() -> str:
-        run = str(get_run_context().flow_run.id)
-        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
-                                 key=scope.key("decision"), description=scope.describe("the decision"))
-        with reg._lock():  # its take-back decided and noted, then killed before the pointer write
-            reg._write_removing(v, scope.dataset, "take_back", event={
-                "action": "take_back", "version": v, "previous": None, "reason": "its forecasts were not published",
-                "at": T0.isoformat(), "run": run})
-        return run
-
-    run = decide_then_killed()
-
-    @flow
-    def later() -> tuple[str, str] | None:
-        assert withdrawn_unsaid(settings, scope) is None  # nothing recorded yet
-        reg.sync_backup()  # the next writer of the registry
-        return withdrawn_unsaid(settings, scope)
-
-    found = later()
+    run, found = _noted_then_recorded(reg, settings, scope, v, "take_back", lambda run: {
+        "action": "take_back", "version": v, "previous": None, "reason": "its forecasts were not published",
+        "at": T0.isoformat(), "run": run})
     assert found is not None and found[1] == v, found
     # review26: it said 'that run took it back (...; recorded by the next writer ...: the run stopped (killed) before it
     # could) and then stopped (killed) before it could say so' of a run killed before its take-back was recorded
@@ -189,12 +200,7 @@ def test_a_withdrawal_the_next_writer_recorded_is_said_in_words_of_its_own(tmp_p
     writer of the registry: the run stopped (killed) before it could) and then stopped (killed) before it could say
     so', the late wording in brackets; it says, as a late take-back's does, what the run was doing when it was killed
     and that the next writer withdrew it."""
-    from prefect import flow
-    from prefect.artifacts import create_markdown_artifact
-    from prefect.context import get_run_context
-
     from flowcast import reporting
-    from flowcast.flows.common import withdrawn_unsaid
     from flowcast.registry import LATE_TAKE_BACK
 
     settings = Settings(home=tmp_path / "home")
@@ -204,26 +210,9 @@ def test_a_withdrawal_the_next_writer_recorded_is_said_in_words_of_its_own(tmp_p
     v = _registered(reg, tmp_path, "naive", 2, scope.dataset,
                     Promotion("promote", expected=old) if op == "withdraw" else Promotion("champion", as_of=AS_OF))
 
-    @flow
-    def decide_then_killed() -> str:
-        run = str(get_run_context().flow_run.id)
-        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
-                                 key=scope.key("decision"), description=scope.describe("the decision"))
-        with reg._lock():  # its withdrawal decided and noted, then killed before the pointer write
-            reg._write_removing(v, scope.dataset, op, event={
-                "action": op, "version": v, "previous": old if op == "withdraw" else None, "reason": "never published",
-                "at": T0.isoformat(), "run": by or run, **({"for_run": run} if by else {})}, spared=set(), champion=None)
-        return run
-
-    run = decide_then_killed()
-
-    @flow
-    def later() -> tuple[str, str] | None:
-        assert withdrawn_unsaid(settings, scope) is None  # nothing recorded yet
-        reg.sync_backup()  # the next writer of the registry
-        return withdrawn_unsaid(settings, scope)
-
-    found = later()
+    run, found = _noted_then_recorded(reg, settings, scope, v, op, lambda run: {
+        "action": op, "version": v, "previous": old if op == "withdraw" else None, "reason": "never published",
+        "at": T0.isoformat(), "run": by or run, **({"for_run": run} if by else {})}, spared=set(), champion=None)
     assert found is not None and found[1] == v, found
     assert f"The newest decision of {scope.dataset} (run {run}) chose {v}, " \
            + said.format(ds=scope.dataset, old=old) == found[0], found
