@@ -164,3 +164,57 @@ def test_reuse_refuses_a_version_whose_removal_is_recorded(tmp_path, monkeypatch
                   reason="the same model", released=[DEAD])
     assert (tmp_path / "models" / "production.json").read_bytes() == before
     assert RERUN not in reg.pin_runs(version)
+
+
+def _network(root: Path, change: str = "") -> Path:
+    """A trained network's files as train.py writes them: a Lightning checkpoint (torch.save) and meta.json,
+    `change` made to one field."""
+    import json
+
+    import torch
+
+    art = root / "members" / "gru"
+    art.mkdir(parents=True)
+    weight = torch.arange(6, dtype=torch.float64 if change == "weight dtype" else torch.float32).reshape(2, 3)
+    if change == "weight":
+        weight[1, 2] += 1e-6
+    run = "20190601T000000-2d92e9fb" if change == "run folder" else "20190601T000000-3beb6088"
+    callback = {"monitor": None, "best_model_score": None, "best_model_path": "", "kth_value": torch.tensor(float("inf")),
+                "dirpath": f"/home/runs/{run}/gru-s0/checkpoints", "best_k_models": {}, "last_model_path": ""}
+    torch.save({"state_dict": {"encoder.weight": weight, "head.bias": torch.zeros(3)},
+                "callbacks": {"ModelCheckpoint{'monitor': None}": callback}, "epoch": 0,
+                "global_step": 6 if change == "steps" else 5, "hyper_parameters": {"cell": "gru", "hidden_size": 8}},
+               art / "model.ckpt")
+    seconds = 0.77 if change == "train_seconds" else 0.41
+    meta = {"cell": "gru", "hparams": {"hidden_size": 9 if change == "hparams" else 8},
+            "metrics": {"val_loss": float("nan"), "train_seconds": 0.67 if change == "metrics.train_seconds" else 0.41},
+            "train_seconds": seconds, "checkpoint": "model.ckpt",
+            "config": {"seed": 0, "init_from": f"/home/runs/{run}/gru-s0-backtest/model.ckpt"}}
+    (art / "meta.json").write_text(json.dumps(meta, indent=2))
+    return root
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ("", ""),
+    ("train_seconds", ""),  # the wall-clock time of the training
+    ("metrics.train_seconds", ""),
+    ("run folder", ""),  # the checkpoint callback's dirpath, meta.json's config.init_from
+    ("weight", "its model files differ"),
+    ("weight dtype", "its model files differ"),
+    ("steps", "its model files differ"),
+    ("hparams", "its model files differ"),
+])
+def test_a_network_trained_again_is_the_same_but_its_volatile_fields(tmp_path, change, said):
+    """reuse28: a network trained again on the same data with the same seed has the same weights but never the same
+    files (meta.json's train_seconds, the checkpoint's run folder): a killed run's network
+    version was always taken back and registered again under a new number. Its `VOLATILE_FIELDS` aside, it is the
+    same model; a weight, a step or a hyperparameter that differs is not."""
+    reg = ModelRegistry(tmp_path / "models")
+    import filecmp
+
+    mv = reg.get(reg.register(_network(tmp_path / "first"), **_kwargs(), created_at=T0).version)
+    again = _network(tmp_path / "again", change)
+    ckpt = "members/gru/model.ckpt"  # the same content saved again: the same bytes; another run folder: not
+    in_ckpt = change in ("run folder", "weight", "weight dtype", "steps")
+    assert filecmp.cmp(tmp_path / "first" / ckpt, again / ckpt, shallow=False) != in_ckpt
+    assert same_registration(mv, again, **_kwargs()) == said

@@ -426,14 +426,93 @@ def _files_of(root: Path | None) -> builtins.list[str]:
                   if p.is_file() and p.relative_to(root).as_posix() != RECIPE_FILE)
 
 
+# What two trainings of the same network (the same data, configuration and seed: the same weights, on the CPU) write
+# differently, field by field of the file it is in: left out when `same_registration` compares a trained network's
+# files that are not byte for byte the same ("*": any key of that level). Nothing else is: a weight, a loss, a
+# hyperparameter that differs makes another model.
+VOLATILE_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "meta.json": (
+        ("train_seconds",),            # the wall-clock time the training took: never the same twice
+        ("metrics", "train_seconds"),  # the same time, among its metrics
+        ("config", "init_from"),       # model.warm_start_steps: the backtest weights' path, in the run's own folder
+    ),                                 # (runs/<as_of>-<run id>/<cell>-backtest/model.ckpt)
+    # a Lightning checkpoint, compared loaded (`torch.load`): its archive's `.data/serialization_id`, a hash of the
+    # archive's records, differs whenever one of its fields does
+    "model.ckpt": (
+        ("callbacks", "*", "dirpath"),             # ModelCheckpoint's folder: in the run's own folder (its run id)
+        ("callbacks", "*", "best_model_path"),     # files in that folder
+        ("callbacks", "*", "last_model_path"),
+        ("callbacks", "*", "kth_best_model_path"),
+        ("callbacks", "*", "best_k_models"),       # keyed by those files' paths (its scores: best_model_score, kth_value)
+    ),
+}
+
+
+def _without(tree: Any, fields: tuple[tuple[str, ...], ...]) -> Any:
+    """`tree` (a file's parsed content) without the `fields` it has (paths of keys, "*" any key): a copy."""
+    def drop(node: Any, path: tuple[str, ...]) -> Any:
+        if not isinstance(node, dict):
+            return node
+        head, rest = path[0], path[1:]
+        if not rest:
+            return {k: v for k, v in node.items() if k != head}
+        return {k: drop(v, rest) if head in ("*", k) else v for k, v in node.items()}
+
+    for path in fields:
+        tree = drop(tree, path)
+    return tree
+
+
+def _same_tree(a: Any, b: Any) -> bool:
+    """Whether two loaded checkpoints' trees are equal: tensors of the same dtype, shape and values, the rest `==`."""
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and bool(torch.equal(a, b)))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    return bool(type(a) is type(b) and a == b)
+
+
+def _same_but_volatile(a: Path, b: Path) -> bool:
+    """Whether two files that are not byte for byte the same hold the same content but their `VOLATILE_FIELDS`:
+    a network's meta.json (JSON: compared as written again, so that NaN equals NaN) or its checkpoint (loaded
+    `weights_only`, memory-mapped: its tensors are read from the files page by page as they are compared, never
+    copied whole into memory). Any other file, or one that cannot be read as its kind, is not."""
+    import pickle
+
+    fields = VOLATILE_FIELDS.get(a.name)
+    if fields is None:
+        return False
+    if a.name == "meta.json":
+        try:
+            mine, theirs = (_without(json.loads(p.read_text()), fields) for p in (a, b))
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return json.dumps(mine, sort_keys=True) == json.dumps(theirs, sort_keys=True)
+    import torch
+
+    try:
+        mine, theirs = (_without(torch.load(p, map_location="cpu", weights_only=True, mmap=True), fields)
+                        for p in (a, b))
+    except (RuntimeError, ValueError, pickle.UnpicklingError, EOFError):  # not a checkpoint torch can read safely
+        return False
+    return _same_tree(mine, theirs)
+
+
 def _same_files(a: Path | None, b: Path | None) -> bool:
-    """Whether the artifact directories `a` and `b` hold the same files, byte for byte (the recipe aside), compared
-    streamed (`filecmp.cmp`, a few KiB at a time: sizes first): both read whole held two copies of every checkpoint in
-    memory at once."""
+    """Whether the artifact directories `a` and `b` hold the same files (the recipe aside): byte for byte, compared
+    streamed (`filecmp.cmp`, a few KiB at a time: sizes first; both read whole held two copies of every checkpoint in
+    memory at once), or else the same content but their `VOLATILE_FIELDS` (a network's meta.json records its
+    training time, its checkpoint the run's folder: the same network trained again was never the same files)."""
     names = _files_of(a)
     if names != _files_of(b):
         return False
-    return a is None or b is None or all(filecmp.cmp(Path(a) / n, Path(b) / n, shallow=False) for n in names)
+    return a is None or b is None or all(filecmp.cmp(Path(a) / n, Path(b) / n, shallow=False)
+                                         or _same_but_volatile(Path(a) / n, Path(b) / n) for n in names)
 
 
 def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str, kind: str,
@@ -441,7 +520,7 @@ def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str,
                       **_: Any) -> str:
     """'' when registering `artifact_dir` with these arguments (`register`'s) would store what version `mv` holds
     (provably the same model: its name, kind, recipe, configuration, data fingerprint, run key and files, the run
-    that registered it aside), else what differs, in words. What a re-run of a killed run's as_of asks of the version
+    that registered it and the files' `VOLATILE_FIELDS` aside), else what differs, in words. What a re-run of a killed run's as_of asks of the version
     that run registered and never published before it publishes that version instead of registering a second one
     (`ModelRegistry.reuse`)."""
     ours = {k: v for k, v in (fingerprint or {}).items() if k != "run_id"}

@@ -114,23 +114,36 @@ def test_a_version_a_killed_run_registered_from_another_configuration_is_taken_b
     assert registry.champion("tiny").version == versions[-1].version
 
 
+# only the network cells on the leaderboard (no statistical model, ensemble or hybrid): a network wins
+_NETWORKS_ONLY = {**TINY_OVERRIDES, "model": {**TINY_OVERRIDES["model"], "cells": ["rnn", "gru"]},
+                  "evaluation": {**TINY_OVERRIDES["evaluation"], "statistical": [], "combination": [],
+                                 "ensemble": False, "hybrid": False}}
+
+
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("promote", [True, False])
-def test_a_refit_all_retrain_killed_before_its_publish_leaves_no_second_version_of_a_cell(tmp_path, promote):
+@pytest.mark.parametrize(("promote", "networks_only"), [(True, False), (False, False), (False, True)])
+def test_a_refit_all_retrain_killed_before_its_publish_leaves_no_second_version_of_a_cell(tmp_path, promote,
+                                                                                          networks_only):
     """Every network cell a `refit_all` retrain registered besides its winner was neither pinned nor looked for:
     killed before its publish and run again, the home held two versions of each refit cell (rnn-v2, gru-v3, rnn-v4,
-    gru-v5). Each is pinned now, and its re-run takes it over (the same model) or back (a network's files are never
-    the same twice: meta.json's train_seconds) before registering the cell, as it does the winner: an unkilled run's
-    versions, one per cell. The winner's own look leaves the refit cells to theirs (it took them back as 'not this
-    run's winner')."""
+    gru-v5). Each is pinned now, and its re-run takes it over (the same model) before registering the cell, as it
+    does the winner: an unkilled run's versions, one per cell. The winner's own look leaves the refit cells to theirs
+    (it took them back as 'not this run's winner'). reuse28: the same network trained again (the same seed, on the
+    CPU) has the same weights but never the same files (meta.json's train_seconds, the checkpoint's run folder), so
+    every network was taken back and registered again with a new number (rnn-v4 for rnn-v2): its volatile fields
+    aside, it is the same model now, taken over, and the re-run ends with the very versions an unkilled run leaves,
+    a network winner's too (`networks_only`)."""
     csv = write_series(tmp_path / "tiny.csv")
     ref, home = tmp_path / "ref", tmp_path / "home"
-    _ok(_refit_all(csv, ref, promote=promote))  # unkilled
+    kw: dict[str, object] = {"promote": promote, **({"overrides": _NETWORKS_ONLY} if networks_only else {})}
+    _ok(_refit_all(csv, ref, **kw))  # unkilled
+    versions = [v.version for v in ModelRegistry(ref / "models").list()]
     unkilled = [v.name for v in ModelRegistry(ref / "models").list()]
     assert sorted(unkilled) == sorted({*unkilled}) and {"rnn", "gru"} <= {*unkilled}
+    assert {*unkilled} == {"rnn", "gru"} or not networks_only  # a network won
 
-    killed = _refit_all(csv, home, fault="flow:before_publish", promote=promote)
+    killed = _refit_all(csv, home, fault="flow:before_publish", **kw)
     assert killed.returncode == -9, killed.stderr[-3000:]
     registry = ModelRegistry(home / "models")
     left = registry.list()
@@ -139,17 +152,21 @@ def test_a_refit_all_retrain_killed_before_its_publish_leaves_no_second_version_
     assert {v.version: registry.pin_runs(v.version) for v in left} == {v.version: [dead] for v in left}
     refits = {v.version: v.name for v in left if v.name in ("rnn", "gru")}
 
-    rerun = _refit_all(csv, home, promote=promote)
+    rerun = _refit_all(csv, home, **kw)
     _ok(rerun)
     now = registry.list()
     assert sorted(v.name for v in now) == sorted(unkilled)  # one version of each cell
+    assert [v.version for v in now] == versions  # the killed run's, taken over: was rnn-v4, gru-v5
     # (the killed run's pin of the production model it promoted, which its re-run kept, lapses as it did)
     assert set(registry.pins()) <= ({registry.production("tiny").version} if promote else set())
     said = {e["version"]: e for e in registry.history("tiny")
             if e["action"] in ("reuse", "take_back") and e.get("for_run") == dead}
     assert set(refits) <= set(said)
-    for version, cell in refits.items():
-        assert f"this run's refit {cell} (" in said[version]["reason"] or said[version]["action"] == "reuse"
+    kept = registry.production("tiny").version if promote else None  # promoted: production, not left
+    assert {v: e["action"] for v, e in said.items()} == {v.version: "reuse" for v in left if v.version != kept}
+    for version, cell in refits.items():  # (a network winner's says 'this run's winner rnn')
+        assert any(f"the same model as this run's {what} {cell} (" in said[version]["reason"]
+                   for what in ("refit", "winner"))
     summary = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert {c: summary["registered"][c] for c in ("rnn", "gru")} == {v.name: v.version for v in now
                                                                      if v.name in ("rnn", "gru")}

@@ -433,9 +433,9 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
     never published (`common.left_by_killed_runs`; a run killed between its registration and its publish, re-run,
     registered a second version of the same model for the same date, e.g. theta-v1 and theta-v2, kept until `flowcast
     gc` after the killed run's pin lapsed, a day later). The one that is provably this run's winner (the same
-    training data, configuration, recipe and files: `registry.same_registration`) is taken over and returned: this
-    run publishes it instead of registering it again (`ModelRegistry.reuse`, a `reuse` event). Any other is taken
-    back first (`ModelRegistry.delete`, a `take_back` event naming both runs and what differs), so the home ends with
+    training data, configuration, recipe and files, their volatile fields aside: `registry.same_registration`) is
+    taken over and returned: this run publishes it instead of registering it again (`ModelRegistry.reuse`, a `reuse`
+    event). Any other is taken back first (`ModelRegistry.delete`, a `take_back` event naming both runs and what differs), so the home ends with
     the versions an unkilled run leaves. Each is read again under the registry's lock (`check`): a run that began to
     use it or published it meanwhile keeps it. Returns None when there is nothing to take over (this run registers its
     winner); a registry or store that cannot say is a warning, and this run registers its own. Only the versions
