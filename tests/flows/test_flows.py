@@ -600,7 +600,7 @@ def test_a_preprocessing_cache_entry_that_cannot_be_written_is_named(production_
 
     from flowcast.flows import forecast_flow
 
-    def full(self, path, content):
+    def full(self, path, content, **_):  # `_sync=True`, which Prefect passes: without it a TypeError stood in for ENOSPC
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(prefect.filesystems.LocalFileSystem, "write_path", full)
@@ -610,6 +610,33 @@ def test_a_preprocessing_cache_entry_that_cannot_be_written_is_named(production_
     said = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
     assert len(said) == 1 and f"The preprocessing cache entry {cache / 'prefect'}" in said[0], said
     assert "KB free in" in said[0] and "preprocesses again" in said[0]
+
+
+def test_a_preprocessing_cache_value_cut_short_by_a_full_disk_is_removed(production_home, monkeypatch, caplog):
+    """Regression (faults28): on a full disk Prefect's write of the cached value stops part way (a tmpfs home with
+    160 KB free kept 152 KB of a 3 MB value) and its record is never committed, so nothing reads the value back, but
+    it stayed on the disk: the room it took made the publish that followed fail with ENOSPC where it fitted. A value
+    whose record was not committed is removed, and the warning says so."""
+    import errno
+
+    import prefect.filesystems
+
+    from flowcast.flows import forecast_flow
+
+    def fills_up(self, path, content, **_):  # a full disk: the bytes that fit, then ENOSPC (`_sync`: Prefect's)
+        target = self._resolve_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content[: len(content) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cache = Path(production_home["home"]).resolve() / "cache"
+    before = {p.relative_to(cache) for p in cache.rglob("flowcast-preprocess-*")}  # the fixture's own runs
+    monkeypatch.setattr(prefect.filesystems.LocalFileSystem, "write_path", fills_up)
+    assert forecast_flow(as_of=datetime(2019, 9, 1), **production_home)["published_rows"] == 24  # the run goes on
+    after = {p.relative_to(cache) for p in cache.rglob("flowcast-preprocess-*")}
+    assert after == before, f"a cut-short value stayed on the full disk: {sorted(map(str, after - before))}"
+    said = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(said) == 1 and "the value it left, never committed, was removed" in said[0], said
 
 
 def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(production_home):

@@ -345,7 +345,10 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
 def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str) -> str | None:
     """After the preprocess task returned: a sentence when its cache entry is not on disk (Prefect could not
     commit it: a full disk, a read-only cache folder), naming it and the folder's room; None when it is. Prefect
-    logs only 'An error was encountered while committing transaction <key>', which names neither the file nor why."""
+    logs only 'An error was encountered while committing transaction <key>', which names neither the file nor why.
+    Prefect writes the value before its record: a value whose write stopped part way (the disk filled) has no record,
+    so nothing reads it back, and it is removed here (it kept the room a full disk's publish then lacked: a 3 MB
+    value cut at 152 KB failed the publish of 86 KB that followed it, faults28)."""
     import os
 
     key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
@@ -354,6 +357,14 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
     record = folder / "prefect" / key
     if record.exists():
         return None
+    removed = ""
+    try:
+        (folder / "results" / key).unlink()
+        removed = "; the value it left, never committed, was removed"
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        removed = f"; the value it left, never committed, could not be removed ({exc})"
     try:
         st = os.statvfs(folder)
         room = f"{st.f_bavail * st.f_frsize // 1024} KB free in {folder}"
@@ -362,7 +373,7 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
     if not os.access(folder / "results", os.W_OK):
         room += ", not writable"
     return (f"The preprocessing cache entry {record} (value {folder / 'results' / key}) could not be written ({room}; "
-            f"Prefect's 'error ... while committing transaction {key!r}' above): the run goes on, and the next run of "
+            f"Prefect's 'error ... while committing transaction {key!r}' above{removed}): the run goes on, and the next run of "
             "this data and as_of preprocesses again")
 
 
