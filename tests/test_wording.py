@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowcast.wording import noun, plural
+from flowcast.wording import listed, noun, plural
 
 
 @pytest.mark.parametrize(("n", "word", "many", "said"), [
@@ -20,3 +20,13 @@ from flowcast.wording import noun, plural
 def test_plural_says_the_count_and_its_word(n, word, many, said):
     assert plural(n, word, many) == said
     assert noun(n, word, many) == said.split(" ", 1)[1]
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (["v1"], "v1"),
+    (["v1", "v2"], "v1 and v2"),
+    (["coverage80", "coverage95", "MSIS"], "coverage80, coverage95 and MSIS"),
+    ([], ""),
+])
+def test_listed_says_a_list_as_a_sentence_does(words, said):
+    assert listed(words) == said

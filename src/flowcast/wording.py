@@ -1,4 +1,5 @@
-"""Counts in words: '1 version', '3 versions' where a message knows the count (it said 'version(s)')."""
+"""Counts and lists in words: '1 version', '3 versions' where a message knows the count (it said 'version(s)');
+'v1, v2 and v3'."""
 
 from __future__ import annotations
 
@@ -12,3 +13,8 @@ def noun(n: int, word: str, many: str | None = None) -> str:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """'1 version', '3 versions', '0 versions': the count and `noun` of it."""
     return f"{n} {noun(n, word, many)}"
+
+
+def listed(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c': `words` as a sentence lists them."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)

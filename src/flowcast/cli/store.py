@@ -29,7 +29,7 @@ from flowcast.cli.common import (
     said,
 )
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
-from flowcast.wording import plural
+from flowcast.wording import listed, plural
 
 FORMATS = ("table", "csv", "json")
 
@@ -464,8 +464,7 @@ def numbering_note(dataset: str, seqs: list[int], held: dict[int, str]) -> str |
         said.append(f"version numbers count the registrations of this whole home (every dataset and model, never "
                     f"reused), not of {dataset} alone")
     if removed:
-        names = " and ".join([", ".join(removed[:-1]), removed[-1]] if len(removed) > 1 else removed)
-        said.append(f"{names} {'were' if len(removed) > 1 else 'was'} removed (`flowcast gc`, or by hand) and a number "
+        said.append(f"{listed(removed)} {'were' if len(removed) > 1 else 'was'} removed (`flowcast gc`, or by hand) and a number "
                     "is never reused")
     if not elsewhere:
         return (f"note: {dataset}'s versions are not numbered 1, 2, 3, ...: {said[0]}, so that a version's name alone "

@@ -97,6 +97,7 @@ import polars as pl
 
 from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
 from flowcast.evaluation.metrics import inside_interval, mase_scale, noise_floor
+from flowcast.wording import listed
 
 
 def quantile_pair(level: int) -> tuple[float, float]:
@@ -584,7 +585,7 @@ def blank_intervals_note(cals: Sequence[dict[str, Any]], levels: Sequence[int], 
         return ""
     widest = max(levels)
     cells = [f"coverage{lv}" for lv in blank] + (["MSIS"] if widest in blank else [])
-    shown = " and ".join([", ".join(cells[:-1]), cells[-1]] if len(cells) > 1 else cells)
+    shown = listed(cells)
     need = ", ".join(f"{min_points(lv / 100)} for {lv}%" for lv in levels)
     top = max(blank)
     # the finite scores each part's calibration had at that level (`calibrate`'s too_few; its rows where none were)
