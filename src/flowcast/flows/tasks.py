@@ -348,7 +348,9 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
     logs only 'An error was encountered while committing transaction <key>', which names neither the file nor why.
     Prefect writes the value before its record: a value whose write stopped part way (the disk filled) has no record,
     so nothing reads it back, and it is removed here (it kept the room a full disk's publish then lacked: a 3 MB
-    value cut at 152 KB failed the publish of 86 KB that followed it, faults28)."""
+    value cut at 152 KB failed the publish of 86 KB that followed it, faults28). A value that reads back whole is
+    left: a concurrent run of the same data and as_of may have written it and be about to write its record (removed,
+    that run's committed record named a value gone, and the next run failed to read the entry back)."""
     import os
 
     key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
@@ -357,10 +359,15 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
     record = folder / "prefect" / key
     if record.exists():
         return None
+    value = folder / "results" / key
     removed = ""
     try:
-        (folder / "results" / key).unlink()
-        removed = "; the value it left, never committed, was removed"
+        if _reads_whole(value):  # a run of the same data and as_of committing it (its record follows): left
+            removed = ("; the value is whole and left: a run of the same data and as_of may be writing its record "
+                       "now, and the next write of this entry replaces it")
+        else:
+            value.unlink()
+            removed = "; the value it left, never committed, was removed"
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -375,6 +382,19 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
     return (f"The preprocessing cache entry {record} (value {folder / 'results' / key}) could not be written ({room}; "
             f"Prefect's 'error ... while committing transaction {key!r}' above{removed}): the run goes on, and the next run of "
             "this data and as_of preprocesses again")
+
+
+def _reads_whole(value: Path) -> bool:
+    """Whether the cached value file `value` reads back whole with the serializer Prefect wrote it with (its default
+    result serializer: the preprocess task names none). FileNotFoundError when there is none."""
+    from prefect.results import get_default_result_serializer
+
+    data = value.read_bytes()
+    try:
+        get_default_result_serializer().loads(data)
+    except Exception:  # noqa: BLE001 - cut short or damaged, whatever the error the serializer met
+        return False
+    return True
 
 
 def cached_preprocess(settings: Settings):
