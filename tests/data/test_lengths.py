@@ -107,6 +107,19 @@ def test_notes_say_how_many_series_fit_when_the_share_is_out_of_reach():
     assert b.notes == ["80% of the series have at least 8 periods: 2 backtest windows instead of 3."]
 
 
+@pytest.mark.parametrize(("lengths", "said"), [
+    ([2, 3, 4, 5, 40], ("only 1 of 5 series has at least 40 periods (the share 80% is out of reach): lookback 36 "
+                        "-> 34, so that it is long enough for a network")),
+    ([2, 3, 4, 40, 40], ("only 2 of 5 series have at least 40 periods (the share 80% is out of reach): lookback 36 "
+                         "-> 34, so that they are long enough for a network")),
+])
+def test_the_out_of_reach_note_counts_one_series_in_the_singular(lengths, said):
+    """review29: one series long enough among short ones was told 'only 1 of 5 series have at least 40 periods ...,
+    so that they are long enough' (plurals27 counted in words elsewhere: '1 of 6 series has fewer than ...')."""
+    s = fit_network_spans(lengths, horizon=3, lookback=36, val_size=3, short_series="exclude", share=0.8)
+    assert s.notes[0].startswith(said), s.notes
+
+
 def test_spans_leave_the_networks_a_series_at_the_first_backtest_cutoff():
     """Regression: 60 days a series with horizon 7 kept lookback 36 (36 + 7 + 7 = 50 periods fit every whole
     series), but the backtest trains its networks on the 46 days before its first window: no network was

@@ -42,14 +42,15 @@ def share_length(lengths: Sequence[int], share: float) -> int:
     return ordered[min(k, len(ordered)) - 1]
 
 
-def _who_has(lengths: Sequence[int], n: int, share: float) -> str:
+def _who_has(lengths: Sequence[int], n: int, share: float) -> tuple[str, bool]:
     """'80% of the series have at least n periods', or, when the share is out of reach and the spans fit
-    the shortest series that can take part, how many do ('2 of 5 series have ...', not '80% ...')."""
+    the shortest series that can take part, how many do ('2 of 5 series have ...', '1 of 5 series has ...', not
+    '80% ...'); and whether that is one series (it said '1 of 5 series have ..., so that they are long enough')."""
     count = sum(1 for x in lengths if int(x) >= n)
     if count >= max(1, math.ceil(share * len(lengths))):
-        return f"{share:.0%} of the series have at least {plural(n, 'period')}"
-    return (f"only {count} of {len(lengths)} series have at least {plural(n, 'period')} (the share {share:.0%} "
-            "is out of reach)")
+        return f"{share:.0%} of the series have at least {plural(n, 'period')}", False
+    return (f"only {count} of {len(lengths)} series {'has' if count == 1 else 'have'} at least {plural(n, 'period')} "
+            f"(the share {share:.0%} is out of reach)"), count == 1
 
 
 @dataclass
@@ -90,8 +91,9 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
     elif out.changed(lookback, val_size):
         changed = [f"{what} {before} -> {after}" for what, before, after in (
             ("lookback", lookback, lb), ("validation span", val_size, vs)) if before != after]
+        who, one = _who_has(lengths, n, share)
         out.notes.append(
-            f"{_who_has(lengths, n, share)}: {', '.join(changed)}, so that they are long enough for a network (the "
+            f"{who}: {', '.join(changed)}, so that {'it is' if one else 'they are'} long enough for a network (the "
             "shorter ones are forecast by the statistical models that can run on them).")
     return out
 
@@ -175,7 +177,7 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     # no series is longer than the horizon: the note below says why there is one window (newuser25: 3 days of sales
     # at horizon 14 were also told '80% of the series have at least 1 periods: 1 backtest window(s) instead of 2')
     if k != n_windows and not 2 <= longest <= horizon:
-        out.notes.append(f"{_who_has(lengths, n, share)}: {plural(k, 'backtest window')} instead of {n_windows}.")
+        out.notes.append(f"{_who_has(lengths, n, share)[0]}: {plural(k, 'backtest window')} instead of {n_windows}.")
     if horizon < longest < need:  # even the windows given leave no series: as many as the longest allows
         k = (longest - 1 - horizon) // step + 1
         out = BacktestSpans(k, step, horizon + (k - 1) * step + 1, notes=out.notes, horizon=horizon)
