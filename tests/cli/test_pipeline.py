@@ -214,11 +214,12 @@ def test_a_backfill_of_a_file_that_leaves_nothing_to_run_on_is_refused_before_pr
 
 
 @pytest.mark.parametrize(("published", "overwrite", "refused"), [
-    ([], [], "its 3 dates to run (2024-01-01 to 2024-01-03)"),
-    ([3], [], "its 2 dates to run (2024-01-01 to 2024-01-02)"),
-    ([2, 3], [], "its 1 date to run (2024-01-01)"),  # plurals27: it said '1 date(s)'
+    ([], [], "its 3 dates to run (2024-01-01 to 2024-01-03) would all fail as the last one does"),
+    ([3], [], "its 2 dates to run (2024-01-01 to 2024-01-02) would all fail as the last one does"),
+    # plurals27: it said '1 date(s)'; review29: 'its 1 date ... would all fail as the last one does'
+    ([2, 3], [], "its 1 date to run (2024-01-01) would fail: "),
     ([1, 2, 3], [], None),  # every date published: skipped, nothing run, nothing to refuse
-    ([1, 2, 3], ["--overwrite"], "its 3 dates to run (2024-01-01 to 2024-01-03)"),
+    ([1, 2, 3], ["--overwrite"], "its 3 dates to run (2024-01-01 to 2024-01-03) would all fail as the last one does"),
 ])
 def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch, published, overwrite, refused):
     """The check is of the last date the backfill runs: one published already is skipped without --overwrite (its
@@ -247,8 +248,8 @@ def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch,
         return
     assert not started and res.exit_code == 2, res.output
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
-    assert error.startswith(f"backfill refused before any date ran: {refused} would all fail"), error
-    last = refused[-11:-1]  # the last date to run: its quarantine folder, and no other
+    assert error.startswith(f"backfill refused before any date ran: {refused}"), error
+    last = refused.partition(")")[0][-10:]  # the last date to run: its quarantine folder, and no other
     folders = sorted(p.name for p in (home / "quarantine" / "s").iterdir())
     assert folders == [f"{last}T00-00-00"] and error.endswith(f"/{last}T00-00-00/quarantine.parquet")
 

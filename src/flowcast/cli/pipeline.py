@@ -314,9 +314,9 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     from flowcast.errors import DataValidationError
 
     span = (f"{as_of_label(todo[0])} to {as_of_label(todo[-1])}" if len(todo) > 1 else as_of_label(todo[-1]))
-    error = (f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({span}) "
-             "would all fail as the "
-             f"last one does (an earlier date sees no more rows): {said}")
+    fail = ("would all fail as the last one does (an earlier date sees no more rows)" if len(todo) > 1
+            else "would fail")  # (of one date it said 'would all fail as the last one does')
+    error = f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({span}) {fail}: {said}"
     # as the backfill's failure names it (`ops.hooks.on_run_failure`: its start), labelled a backfill's (its tag)
     _announce_run_refused(_dataset_of(settings), "backfill", dates[0].replace(tzinfo=UTC), error, backfill=True)
     raise DataValidationError(error)
