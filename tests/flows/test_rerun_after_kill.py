@@ -246,6 +246,20 @@ def test_a_version_a_killed_rerun_took_over_is_left_by_killed_runs_too(tmp_path)
     assert running == [] and len(said) == 1 and "flow run second" in said[0]
 
 
+def test_a_version_this_run_took_over_is_its_own_not_said_left_alone(tmp_path):
+    """review29: a refit_all re-run looks again before each refit cell it registers (`pipeline._resume_killed`); the
+    version it had taken over just before (its winner, an earlier cell: `reuse`, its pin in place of the dead run's)
+    was said 'left alone: flow run <this very run>, which uses it, still runs', once per cell after it. A version this
+    run pins is its own: neither left nor said."""
+    version = _left(tmp_path, "other")
+    reg = ModelRegistry(tmp_path / "models")
+    t1 = T0 + timedelta(hours=1)
+    reg.reuse(version, dataset="tiny", run="me", for_run="other", pin=Pin(run="me", at=t1, until=t1 + timedelta(1)),
+              reason="the same model", released=["other"])
+    assert left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="me",
+                               alive=lambda run: run == "me") == ([], [])
+
+
 class _Receipts(EmbeddedStore):
     """The embedded store, the as_ofs whose receipt was read recorded."""
 

@@ -451,6 +451,8 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
         if not owner or owner == run or not _trained_for(mv, dataset, key) or mv.version in tops:
             continue
         pins = registry.pin_runs(mv.version)
+        if run in pins:  # taken over by this very run (`reuse`: its winner, an earlier refit cell): its own, and it
+            continue  # was said 'left alone: flow run <this run>, which uses it, still runs'
         if owner not in pins:  # a re-run that took it over pins it in its place (killed too, its pin is left: the
             if takers is None:  # version is a killed run's still; its next re-run registered a second one)
                 takers = {}
