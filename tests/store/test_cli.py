@@ -6,12 +6,25 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from publisher import make_forecast
 from store_helpers import AS_OF, OTHER, H, publish
 from typer.testing import CliRunner
 
 from flowcast.columns import FORECAST_COLUMNS
 from flowcast.store import EmbeddedStore
+
+
+@pytest.mark.parametrize(("limit", "said"), [("1", "1 row, 1 dataset, 1 as_of, 1 series"),
+                                             ("2", "2 rows, 1 dataset, 1 as_of, 1 series")])
+def test_cli_forecasts_counts_one_row_in_the_singular(_isolated_home, limit, said):
+    """review29: `flowcast forecasts --limit 1` closed with '1 rows, 1 dataset, ...' (plurals27 counted the datasets
+    in words, not the rows)."""
+    from flowcast.cli import app
+
+    publish(EmbeddedStore(_isolated_home / "warehouse"), make_forecast(1, 3, H, AS_OF), dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts", "--limit", limit], terminal_width=400)
+    assert r.exit_code == 0 and said in r.output, r.output
 
 
 def test_cli_forecasts_formats_and_filters(_isolated_home):

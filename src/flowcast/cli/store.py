@@ -104,7 +104,7 @@ def forecasts(
         return
     sys.stdout.write(forecast_tables(frame))
     sys.stdout.flush()
-    console.print(f"{frame.height} rows, {plural(frame['dataset'].n_unique(), 'dataset')}, "
+    console.print(f"{plural(frame.height, 'row')}, {plural(frame['dataset'].n_unique(), 'dataset')}, "
                   f"{frame['as_of'].n_unique()} as_of, "
                   f"{frame['unique_id'].n_unique()} series")
 
