@@ -1916,6 +1916,67 @@ def test_a_withdrawal_killed_before_its_record_is_finished_only_where_its_checks
         assert (champion.version if champion else None) == (None if op == "withdraw" else v)
 
 
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename", "end"])
+@pytest.mark.parametrize(("op", "end"), [("withdraw", "winner_withdrawn"), ("withdraw_by_hand", "winner_withdrawn"),
+                                         ("withdraw_champion", "champion_withdrawn")])
+def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_recorded_by_the_next_writer(
+        tmp_path, _isolated_home, caplog, op, end, fault):
+    """registry29: a withdrawal that leaves its version in place because another live run pins it (a forecast that
+    started while it was production) wrote no note, so SIGKILLed before its pointer write it recorded nothing: no
+    `pending` line in `models history`, and the next writer did nothing of it (production still the version, no event).
+    Its note holds its event now, marked `kept`: `models history` lists it, and the next writer records it as
+    decided (production back to the model before it, or the champion record withdrawn) and leaves the version, its
+    files and the live run's pin in place (`flowcast gc` removes it once that run ends). Killed after its pointer write
+    (or not at all), the note is dropped and the version stays, listed."""
+    from datetime import timedelta
+
+    from flowcast.cli import app
+    from flowcast.registry import REMOVING, Promotion
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion"
+            else Promotion("promote", expected=a, at=T0))
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales", "run_id": "run-k"}, metrics={}, as_of=datetime(2024, 1, 2),
+                     created_at=T0, then=then).version
+    live = datetime(2024, 1, 2, 23)  # a forecast run that chose v: its pin has not lapsed at the withdrawal's time
+    reg.pin(v, run="run-live", at=live, until=live + timedelta(hours=24))
+    env = {**os.environ, "FLOWCAST_FAULT": f"registry:{end if fault == 'end' else fault}"}
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), op, v], env=env, check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    late = fault == "before_pointer_rename"
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    if late:
+        what = "withdrawal of the champion record" if op == "withdraw_champion" else "withdrawal from production"
+        who = "command" if op == "withdraw_by_hand" else "run"
+        assert f"pending: {what} of {v} (sales)" in r.stdout, r.stdout
+        assert f"its {who} stopped (killed) before recording it; the next command that writes the registry records " \
+               f"it on the {who}'s behalf unless the production pointer of sales changed since; {v} stays registered " \
+               "(a run forecasts with it) until `flowcast gc` removes it" in r.stdout, r.stdout
+    assert [x.version for x in reg.list()] == [a, v]  # listed all along: never taken out of sight
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # the next write of the registry
+    assert not (root / REMOVING).exists()
+    assert [x.version for x in reg.list()] == [a, v, b] and (reg.versions_dir / v).is_dir()
+    assert reg.pin_runs(v) == ["run-live"]  # the live run's pin stays with its version
+    events = [e for e in reg.history("sales") if e["version"] == v and e["action"] == op.removesuffix("_by_hand")]
+    assert len(events) == 1, reg.history("sales")
+    assert reg.production("sales").version == a and reg.champion("sales") is None
+    assert (root / "production.backup.json").read_bytes() == (root / "production.json").read_bytes()
+    if late:
+        assert f"its {op.removesuffix('_by_hand')} event is recorded now; {v} stays registered: it is pinned by a " \
+               "run that forecasts with it" in caplog.text, caplog.text
+    else:
+        assert v not in caplog.text, caplog.text
+    assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
+
+
 @pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])
 def test_a_rollback_past_gone_versions_killed_and_run_again_rolls_back_once(tmp_path, _isolated_home, fault):
     """faults22 (held): `flowcast models rollback --expected D` going past a version an older gc removed from under
