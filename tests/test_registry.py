@@ -1781,6 +1781,7 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
                f"recorded {record}; its {op} event is recorded now" in said, said
         assert events[0]["run"] == run and events[0]["at"] == "2024-01-03T00:00:00", events
         assert events[0]["reason"] == f"{why}; {LATE_TAKE_BACK}", events
+        assert events[0]["late"] == "run", events  # registry29: the kind of late event, a field of its own
         assert events[0].get("for_run") == (None if op == "take_back" else "run-k"), events
     elif fault != "end":
         assert f"removed model version {v} from {root}: the command that removed it (its {op} event is recorded" \
@@ -1850,6 +1851,36 @@ def test_models_history_says_a_command_stopped_of_a_pending_removal_that_names_n
     assert "its run stopped" not in r.stdout and "run's behalf" not in r.stdout, r.stdout
     got = json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"]
     assert [(p["version"], p["action"], p["state"], p["run"]) for p in got] == [(v, "withdraw", "noted", None)]
+    # registry29: recorded by the next writer, its reason said 'the run stopped (killed)' of a removal by hand
+    from flowcast.registry import LATE_BY_HAND, late_kind
+
+    reg.sync_backup()  # the next writer
+    (event,) = [e for e in reg.history("sales") if e["action"] == "withdraw"]
+    assert event["reason"] == f"withdrawn by hand; {LATE_BY_HAND}" and event["late"] == "command", event
+    assert "the command stopped (killed) before it could" in LATE_BY_HAND and "run" not in LATE_BY_HAND
+    assert late_kind(event) == "command"
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert f"withdraw {v}" in r.stdout and "the run stopped" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize(("event", "kind"), [
+    ({"reason": "never published; recorded by the next writer of the registry: the run stopped (killed) before it "
+                "could"}, "run"),  # a record of an older flowcast: its wording only
+    ({"reason": "never published", "late": "run"}, "run"),  # the field, whatever the wording
+    ({"reason": "withdrawn by hand", "late": "command"}, "command"),
+    ({"reason": "never published"}, None),
+    ({"reason": "the run stopped (killed) before it could"}, None),  # the words alone, not the late wording
+    ({}, None),
+])
+def test_the_kind_of_a_late_event_is_read_from_its_field_or_an_older_records_wording(event, kind):
+    """registry29: `withdrawn_unsaid` told an event the next writer recorded (its run killed before its record) by the
+    wording its reason ends with; the kind is a field of the event now (`late`: 'run', or 'command' for a removal by
+    hand), and an older record that has the wording only is read as a run's."""
+    from flowcast.registry import late_kind, stated_reason
+
+    assert late_kind({"action": "withdraw", "version": "naive-v2", **event}) == kind
+    if kind is not None:
+        assert stated_reason({"action": "withdraw", **event}) == event["reason"].split(";")[0]
 
 
 @pytest.mark.parametrize("case", ["restored", "derived", "pinned"])
@@ -1970,10 +2001,11 @@ def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_
     assert reg.production("sales").version == a and reg.champion("sales") is None
     assert (root / "production.backup.json").read_bytes() == (root / "production.json").read_bytes()
     if late:
+        assert events[0]["late"] == ("command" if op == "withdraw_by_hand" else "run"), events
         assert f"its {op.removesuffix('_by_hand')} event is recorded now; {v} stays registered: it is pinned by a " \
                "run that forecasts with it" in caplog.text, caplog.text
     else:
-        assert v not in caplog.text, caplog.text
+        assert "late" not in events[0] and v not in caplog.text, caplog.text
     assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
 
 

@@ -241,8 +241,32 @@ _GONE_WORDS = {
 }
 
 
-# what the reason of a take-back's event adds when the next writer recorded it (`_recover_removal`)
+# what the reason of a take-back's (or a withdrawal's) event adds when the next writer recorded it
+# (`_recover_removal`): a run's, and a removal by hand's (its event names no run), whose command stopped; the event
+# says which in its field `late` ('run', 'command': `late_kind`), which an older flowcast's records lack
 LATE_TAKE_BACK = "recorded by the next writer of the registry: the run stopped (killed) before it could"
+LATE_BY_HAND = "recorded by the next writer of the registry: the command stopped (killed) before it could"
+_LATE_WORDS = {"run": LATE_TAKE_BACK, "command": LATE_BY_HAND}
+
+
+def late_kind(event: dict[str, Any]) -> str | None:
+    """'run' when the next writer of the registry recorded `event` on the behalf of a run killed before it could
+    (`_recover_one`), 'command' on a command's (a removal by hand), None when its own command recorded it. Read from
+    the event's `late` field, or, in a record of an older flowcast that has none, from the wording its reason ends
+    with (`LATE_TAKE_BACK`: it was told by that alone)."""
+    if event.get("late") in _LATE_WORDS:
+        return str(event["late"])
+    reason = str(event.get("reason") or "").rstrip(". ")
+    return next((kind for kind, words in _LATE_WORDS.items() if reason.endswith(words)), None)
+
+
+def stated_reason(event: dict[str, Any]) -> str:
+    """The reason `event` was recorded with, without the words the next writer adds when it recorded it late."""
+    reason = str(event.get("reason") or "").rstrip(". ")
+    for words in _LATE_WORDS.values():
+        if reason.endswith(words):
+            return reason.removesuffix(words).rstrip("; ")
+    return reason
 
 
 # the removals whose note holds the event that commits them (`_write_removing(event=...)`), which the next writer
@@ -1070,8 +1094,9 @@ class ModelRegistry:
                         ent["champion"] = note["champion"]
                     else:
                         ent.pop("champion", None)
-                ent["events"].append(
-                    {**event, "reason": "; ".join(x for x in (str(event.get("reason") or ""), LATE_TAKE_BACK) if x)})
+                kind = "run" if event.get("run") else "command"  # (a removal by hand names no run)
+                ent["events"].append({**event, "late": kind, "reason": "; ".join(
+                    x for x in (str(event.get("reason") or ""), _LATE_WORDS[kind]) if x)})
                 self._write_pointer(ptr)
             self._sync_backup_locked()
             gone = False if kept else self._finish_removal(version)
