@@ -1229,6 +1229,28 @@ def test_withdraw_champion_keeps_a_version_another_run_forecasts_with(tmp_path):
     assert reg.get(v).version == v  # still there, no longer a champion
 
 
+@pytest.mark.parametrize("record", ["promote", "record_champion"])
+def test_a_version_is_named_by_its_own_datasets_pointer_only_so_a_withdrawal_never_removes_another_datasets(
+        tmp_path, record):
+    """registry29: a withdrawal (and its recovery by the next writer) checks the stack, champion record and pointer
+    digest of its own dataset only, and the pins of every run whatever its dataset. It is safe because a version
+    trained on one dataset is never named by another's pointer: `promote` refused that, but `record_champion` recorded
+    a version of sales as the champion of energy, and the withdrawal of that champion from sales then removed it from
+    under energy's record (reading energy's champion failed `unknown model version`). Refused now, nothing written;
+    a pin by a run of another dataset keeps the version as any pin does."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    before = reg.pointer_path.read_bytes()
+    with pytest.raises(RegistryError, match=rf"{v} was trained on dataset 'sales', not 'energy': it cannot be "
+                                            "'energy''s (production model|recorded champion)"):
+        getattr(reg, record)(v, dataset="energy", at=T0)
+    assert reg.pointer_path.read_bytes() == before and reg.champion("energy") is None
+    reg.pin(v, run="energy-forecast", at=T0, until=datetime(2024, 1, 2))  # a run of another dataset: kept all the same
+    assert reg.withdraw_champion(v, dataset="sales", at=T0) is None and reg.get(v).version == v
+
+
 def test_withdraw_champion_leaves_a_production_version_alone(tmp_path):
     from flowcast.registry import Promotion
 

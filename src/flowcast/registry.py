@@ -1840,9 +1840,7 @@ class ModelRegistry:
             mv = self.get(version, fetch=False)  # under the lock: no download
             self._refuse_removed(version, "promoted")
             ds = dataset or mv.dataset or DEFAULT_DATASET
-            if dataset is not None and mv.dataset not in (None, dataset):
-                raise RegistryError(f"{version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
-                                    f"{dataset!r}'s production model")
+            _refuse_other_dataset(mv, dataset, "production model")
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
             previous = ent["stack"][-1] if ent["stack"] else None
@@ -2136,6 +2134,7 @@ class ModelRegistry:
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
             self._refuse_removed(version, "recorded as the champion")
+            _refuse_other_dataset(mv, dataset, "recorded champion")  # (it recorded one: see `_refuse_other_dataset`)
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
@@ -2509,6 +2508,18 @@ class ModelRegistry:
             self._clear_removing(version)
             if run is not None:
                 _fault("taken_back")  # removed, the run's note and its follow-up decision artifact not yet written
+
+
+def _refuse_other_dataset(mv: ModelVersion, dataset: str | None, what: str) -> None:
+    """RegistryError when `mv`, trained on a dataset of its own, is to be `dataset`'s `what` (its production model, its
+    recorded champion): a version is named by the pointer of its own dataset only, which a withdrawal relies on (it
+    checks that dataset's stack, champion and pointer digest alone before it removes the version; the pins of every
+    run, whatever its dataset). `record_champion` recorded one of another dataset, which a withdrawal from its own
+    then removed from under that dataset's champion record. A version with no recorded dataset (an older flowcast's)
+    is let through, as `promote` lets it: no withdrawal takes one (it withdraws only a run's own registration)."""
+    if dataset is not None and mv.dataset not in (None, dataset):
+        raise RegistryError(f"{mv.version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
+                            f"{dataset!r}'s {what}")
 
 
 def _pin_name(version: str, run: str) -> str:
