@@ -2010,8 +2010,9 @@ def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_
         who = "command" if op == "withdraw_by_hand" else "run"
         assert f"pending: {what} of {v} (sales)" in r.stdout, r.stdout
         assert f"its {who} stopped (killed) before recording it; the next command that writes the registry records " \
-               f"it on the {who}'s behalf unless the production pointer of sales changed since; {v} stays registered " \
-               "(a run forecasts with it) until `flowcast gc` removes it" in r.stdout, r.stdout
+               f"it on the {who}'s behalf unless the production pointer of sales changed since; {v} stays registered: " \
+               "it is pinned by a run that forecasts with it (`flowcast gc` removes it once that run ends)" \
+               in r.stdout, r.stdout
     assert [x.version for x in reg.list()] == [a, v]  # listed all along: never taken out of sight
     with caplog.at_level("WARNING", logger="flowcast.registry"):
         b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # the next write of the registry
@@ -2029,6 +2030,33 @@ def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_
     else:
         assert "late" not in events[0] and v not in caplog.text, caplog.text
     assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
+
+
+def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_its_record_is_recorded(
+        tmp_path, _isolated_home, caplog):
+    """registry29: the other withdrawal that leaves its version in place, one the production stack names further down
+    (promoted by hand, then again: a rollback may put it back), wrote no note either; SIGKILLed before its pointer
+    write it recorded nothing. The next writer records it and says why the version stays."""
+    from flowcast.registry import REMOVING
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a, v, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("theta", "1"), ("naive", "2"),
+                                                                                ("damped", "3")))
+    for x in (a, v, b, v):
+        reg.promote(x, at=T0)
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), "withdraw", v], check=False,
+                            env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert reg.production("sales").version == v  # nothing recorded yet
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        reg.sync_backup()  # the next writer
+    assert not (root / REMOVING).exists() and reg.production("sales").version == b
+    assert json.loads(reg.pointer_path.read_text())["datasets"]["sales"]["stack"] == [a, v, b]
+    assert [e["action"] for e in reg.history("sales")][-1] == "withdraw" and (reg.versions_dir / v).is_dir()
+    assert f"its withdraw event is recorded now; {v} stays registered: the production stack of sales names it " \
+           "further down (a rollback may put it back)" in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])

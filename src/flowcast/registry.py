@@ -283,6 +283,10 @@ _NOTED_WORDS = {
 }
 
 
+# why a withdrawal leaves its version in place (`_write_removing(kept=...)`) where a run's pin keeps it
+_PINNED_KEEPS = "it is pinned by a run that forecasts with it (`flowcast gc` removes it once that run ends)"
+
+
 def _noted_event(note: dict[str, Any]) -> dict[str, Any] | None:
     """The event a removal note holds (`_write_removing(event=...)`: a `take_back`, `withdraw` or
     `withdraw_champion`), None when it holds none: a removal the next writer records and finishes when its run was
@@ -832,7 +836,7 @@ class ModelRegistry:
     # ------------------------------------------------------------------ removals: record committed, files next
     def _write_removing(self, version: str, dataset: str | None, action: str | None,
                         event: dict[str, Any] | None = None, *, spared: builtins.set[str] | None = None,
-                        champion: Any = None, kept: bool = False) -> None:
+                        champion: Any = None, kept: str = "") -> None:
         """Called under the lock, before the pointer write that records the removal of `version` (`action`: the
         event that commits it, a `take_back`, `withdraw`, ...; None: a removal that writes no pointer, a gc's plain
         one): `REMOVING` names it until its files are gone (`_clear_removing`), beside the notes of other removals a
@@ -844,8 +848,8 @@ class ModelRegistry:
         withdrawal's note adds `basis`, the digest of the dataset's entry in the pointer as committed (the next writer
         finishes it only where that entry is unchanged: what its checks read is what holds), `spared`, the pin files
         that did not keep the version (the withdrawing run's, dead runs'), and for a champion's the `champion` record
-        it leaves (None: none). `kept`: a withdrawal that leaves the version in place (a live run pins it, or the
-        stack names it further down): its note holds its event all the same, so that a kill before its pointer write
+        it leaves (None: none). `kept`: why a withdrawal leaves the version in place, in words (a live run pins it,
+        or the stack names it further down; '': it removes it): its note holds its event all the same, so that a kill before its pointer write
         is recorded by the next writer (it recorded nothing), but its version is not taken out of sight nor removed
         (`removals_due`, `_recover_one`), and the note goes once the pointer is written. RegistryError, nothing
         written, when an unfinished removal of `version` is noted already. Notes that cannot be read now are left as
@@ -871,7 +875,7 @@ class ModelRegistry:
             if action == "withdraw_champion":
                 note["champion"] = champion
             if kept:
-                note["kept"] = True
+                note["kept"] = kept
         try:
             self._put_removing([*notes, note])
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
@@ -998,7 +1002,7 @@ class ModelRegistry:
         where nothing keeps the version), 'unrecorded' (stopped before its pointer write, with no event noted: nothing
         of it happened, and the next writer drops the note); a removal a live writer is making now reads the same (it
         cannot be told from a dead writer's here). `run`, `for_run`, `at`: the noted event's (None where none is
-        noted). `kept`: a withdrawal that leaves its version in place (a live run pins it): recorded, nothing is
+        noted). `kept`: why a withdrawal leaves its version in place ('' where it removes it): recorded, nothing is
         left to do but drop its note; noted, the next writer records it and leaves the version. Notes that cannot be
         read now: a warning, none listed."""
         try:
@@ -1019,7 +1023,7 @@ class ModelRegistry:
                 state = "unknown"
             out.append({"version": version, "dataset": note.get("dataset"), "action": note.get("action"),
                         "run": event.get("run"), "for_run": event.get("for_run"), "at": event.get("at"),
-                        "state": state, "kept": bool(note.get("kept"))})
+                        "state": state, "kept": str(note.get("kept") or "")})
         return out
 
     def finish_removal(self) -> builtins.list[str]:
@@ -1109,8 +1113,7 @@ class ModelRegistry:
         if event is not None and kept:
             doing, _, record = _noted_words(note, self.location)
             log.warning("%s that was %s stopped (killed) before it recorded %s; its %s event is recorded now; %s stays "
-                        "registered: it is pinned by a run that forecasts with it (`flowcast gc` removes it once that "
-                        "run ends)", _who(event), doing, record, note["action"], version)
+                        "registered: %s", _who(event), doing, record, note["action"], version, note["kept"])
         elif event is not None:
             _, doing_it, record = _noted_words(note, self.location)
             log.warning("removed model version %s from %s: %s that was %s stopped (killed) before it recorded %s; its "
@@ -1927,11 +1930,13 @@ class ModelRegistry:
         # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone);
         # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
         own = {_pin_name(version, r) for r in (run, *released) if r}  # the withdrawing run's, dead runs'
-        remove = version not in stack and not self._pinned_but_by(version, at, own)
+        kept = (f"the production stack of {dataset} names it further down (a rollback may put it back)"
+                if version in stack else _PINNED_KEEPS if self._pinned_but_by(version, at, own) else "")
+        remove = not kept
         # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered; killed
         # before it, the next writer records the withdrawal as decided, on this pointer only (`basis`); one that
         # keeps its version (`kept`) wrote no note, and a kill there recorded nothing
-        self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own, kept=not remove)
+        self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own, kept=kept)
         with self._unnoted_on_failure(version):
             current = self._write_pointer(ptr)  # the commit: production is `target` again
         if not remove:
@@ -2209,7 +2214,7 @@ class ModelRegistry:
             # killed after the commit, the next writer removes it (`_recover_removal`); killed before it, the next
             # writer records the withdrawal as decided, on this pointer only (`basis`), and removes it unless `kept`
             self._write_removing(version, dataset, "withdraw_champion", event=ent["events"][-1], spared=dead,
-                                 champion=ent.get("champion"), kept=not remove)
+                                 champion=ent.get("champion"), kept="" if remove else _PINNED_KEEPS)
             with self._unnoted_on_failure(version):
                 current = self._write_pointer(ptr)  # the commit
             if not remove:

@@ -708,13 +708,13 @@ _PENDING_STATE = {
                   "writes the registry drops it",
     "unknown": "whether it was recorded cannot be told: production.json does not read (`flowcast models repair`)",
 }
-# the same of a withdrawal that leaves its version in place (a live run pins it: `kept`)
+# the same of a withdrawal that leaves its version in place (`kept`: why, in words)
 _PENDING_KEPT = {
-    "recorded": "recorded; {version} stays registered (a run forecasts with it), and the next command that writes the "
-                "registry drops this note",
+    "recorded": "recorded; {version} stays registered ({kept}), and the next command that writes the registry drops "
+                "this note",
     "noted": "its {who} stopped (killed) before recording it; the next command that writes the registry records it on "
-             "the {who}'s behalf unless the production pointer of {dataset} changed since; {version} stays registered "
-             "(a run forecasts with it) until `flowcast gc` removes it",
+             "the {who}'s behalf unless the production pointer of {dataset} changed since; {version} stays registered: "
+             "{kept}",
 }
 
 
@@ -729,7 +729,7 @@ def _print_pending(pending: list[dict[str, Any]]) -> None:
         words = (_PENDING_KEPT if p.get("kept") else {}).get(str(p["state"])) or _PENDING_STATE[str(p["state"])]
         out.print(f"pending: {what} of {p['version']} ({p.get('dataset') or '-'}){by}: "
                   + words.format(version=p["version"], who="run" if p.get("run") else "command",
-                                 dataset=p.get("dataset") or "-"),
+                                 dataset=p.get("dataset") or "-", kept=p.get("kept") or ""),
                   highlight=False, soft_wrap=True)
 
 
