@@ -1229,6 +1229,28 @@ def test_withdraw_champion_keeps_a_version_another_run_forecasts_with(tmp_path):
     assert reg.get(v).version == v  # still there, no longer a champion
 
 
+@pytest.mark.parametrize("record", ["promote", "record_champion"])
+def test_a_version_is_named_by_its_own_datasets_pointer_only_so_a_withdrawal_never_removes_another_datasets(
+        tmp_path, record):
+    """registry29: a withdrawal (and its recovery by the next writer) checks the stack, champion record and pointer
+    digest of its own dataset only, and the pins of every run whatever its dataset. It is safe because a version
+    trained on one dataset is never named by another's pointer: `promote` refused that, but `record_champion` recorded
+    a version of sales as the champion of energy, and the withdrawal of that champion from sales then removed it from
+    under energy's record (reading energy's champion failed `unknown model version`). Refused now, nothing written;
+    a pin by a run of another dataset keeps the version as any pin does."""
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _reg_at(reg, tmp_path, "theta", datetime(2024, 1, 1), Promotion("champion", as_of=datetime(2024, 1, 1)))
+    before = reg.pointer_path.read_bytes()
+    with pytest.raises(RegistryError, match=rf"{v} was trained on dataset 'sales', not 'energy': it cannot be "
+                                            "'energy''s (production model|recorded champion)"):
+        getattr(reg, record)(v, dataset="energy", at=T0)
+    assert reg.pointer_path.read_bytes() == before and reg.champion("energy") is None
+    reg.pin(v, run="energy-forecast", at=T0, until=datetime(2024, 1, 2))  # a run of another dataset: kept all the same
+    assert reg.withdraw_champion(v, dataset="sales", at=T0) is None and reg.get(v).version == v
+
+
 def test_withdraw_champion_leaves_a_production_version_alone(tmp_path):
     from flowcast.registry import Promotion
 
@@ -1781,6 +1803,7 @@ def test_a_removal_killed_after_its_record_is_finished_by_the_next_registry_writ
                f"recorded {record}; its {op} event is recorded now" in said, said
         assert events[0]["run"] == run and events[0]["at"] == "2024-01-03T00:00:00", events
         assert events[0]["reason"] == f"{why}; {LATE_TAKE_BACK}", events
+        assert events[0]["late"] == "run", events  # registry29: the kind of late event, a field of its own
         assert events[0].get("for_run") == (None if op == "take_back" else "run-k"), events
     elif fault != "end":
         assert f"removed model version {v} from {root}: the command that removed it (its {op} event is recorded" \
@@ -1850,6 +1873,36 @@ def test_models_history_says_a_command_stopped_of_a_pending_removal_that_names_n
     assert "its run stopped" not in r.stdout and "run's behalf" not in r.stdout, r.stdout
     got = json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"]
     assert [(p["version"], p["action"], p["state"], p["run"]) for p in got] == [(v, "withdraw", "noted", None)]
+    # registry29: recorded by the next writer, its reason said 'the run stopped (killed)' of a removal by hand
+    from flowcast.registry import LATE_BY_HAND, late_kind
+
+    reg.sync_backup()  # the next writer
+    (event,) = [e for e in reg.history("sales") if e["action"] == "withdraw"]
+    assert event["reason"] == f"withdrawn by hand; {LATE_BY_HAND}" and event["late"] == "command", event
+    assert "the command stopped (killed) before it could" in LATE_BY_HAND and "run" not in LATE_BY_HAND
+    assert late_kind(event) == "command"
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert f"withdraw {v}" in r.stdout and "the run stopped" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize(("event", "kind"), [
+    ({"reason": "never published; recorded by the next writer of the registry: the run stopped (killed) before it "
+                "could"}, "run"),  # a record of an older flowcast: its wording only
+    ({"reason": "never published", "late": "run"}, "run"),  # the field, whatever the wording
+    ({"reason": "withdrawn by hand", "late": "command"}, "command"),
+    ({"reason": "never published"}, None),
+    ({"reason": "the run stopped (killed) before it could"}, None),  # the words alone, not the late wording
+    ({}, None),
+])
+def test_the_kind_of_a_late_event_is_read_from_its_field_or_an_older_records_wording(event, kind):
+    """registry29: `withdrawn_unsaid` told an event the next writer recorded (its run killed before its record) by the
+    wording its reason ends with; the kind is a field of the event now (`late`: 'run', or 'command' for a removal by
+    hand), and an older record that has the wording only is read as a run's."""
+    from flowcast.registry import late_kind, stated_reason
+
+    assert late_kind({"action": "withdraw", "version": "naive-v2", **event}) == kind
+    if kind is not None:
+        assert stated_reason({"action": "withdraw", **event}) == event["reason"].split(";")[0]
 
 
 @pytest.mark.parametrize("case", ["restored", "derived", "pinned"])
@@ -1914,6 +1967,96 @@ def test_a_withdrawal_killed_before_its_record_is_finished_only_where_its_checks
     if case == "pinned":  # as it was before the kill
         assert reg.production("sales").version == (v if op == "withdraw" else a)
         assert (champion.version if champion else None) == (None if op == "withdraw" else v)
+
+
+@pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename", "end"])
+@pytest.mark.parametrize(("op", "end"), [("withdraw", "winner_withdrawn"), ("withdraw_by_hand", "winner_withdrawn"),
+                                         ("withdraw_champion", "champion_withdrawn")])
+def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_recorded_by_the_next_writer(
+        tmp_path, _isolated_home, caplog, op, end, fault):
+    """registry29: a withdrawal that leaves its version in place because another live run pins it (a forecast that
+    started while it was production) wrote no note, so SIGKILLed before its pointer write it recorded nothing: no
+    `pending` line in `models history`, and the next writer did nothing of it (production still the version, no event).
+    Its note holds its event now, marked `kept`: `models history` lists it, and the next writer records it as
+    decided (production back to the model before it, or the champion record withdrawn) and leaves the version, its
+    files and the live run's pin in place (`flowcast gc` removes it once that run ends). Killed after its pointer write
+    (or not at all), the note is dropped and the version stays, listed."""
+    from datetime import timedelta
+
+    from flowcast.cli import app
+    from flowcast.registry import REMOVING, Promotion
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion"
+            else Promotion("promote", expected=a, at=T0))
+    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                     fingerprint={"source": "sales", "run_id": "run-k"}, metrics={}, as_of=datetime(2024, 1, 2),
+                     created_at=T0, then=then).version
+    live = datetime(2024, 1, 2, 23)  # a forecast run that chose v: its pin has not lapsed at the withdrawal's time
+    reg.pin(v, run="run-live", at=live, until=live + timedelta(hours=24))
+    env = {**os.environ, "FLOWCAST_FAULT": f"registry:{end if fault == 'end' else fault}"}
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), op, v], env=env, check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    late = fault == "before_pointer_rename"
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    if late:
+        what = "withdrawal of the champion record" if op == "withdraw_champion" else "withdrawal from production"
+        who = "command" if op == "withdraw_by_hand" else "run"
+        assert f"pending: {what} of {v} (sales)" in r.stdout, r.stdout
+        assert f"its {who} stopped (killed) before recording it; the next command that writes the registry records " \
+               f"it on the {who}'s behalf unless the production pointer of sales changed since; {v} stays registered: " \
+               "it is pinned by a run that forecasts with it (`flowcast gc` removes it once that run ends)" \
+               in r.stdout, r.stdout
+    assert [x.version for x in reg.list()] == [a, v]  # listed all along: never taken out of sight
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        b = _reg_ds(reg, tmp_path, "damped", "sales", "3").version  # the next write of the registry
+    assert not (root / REMOVING).exists()
+    assert [x.version for x in reg.list()] == [a, v, b] and (reg.versions_dir / v).is_dir()
+    assert reg.pin_runs(v) == ["run-live"]  # the live run's pin stays with its version
+    events = [e for e in reg.history("sales") if e["version"] == v and e["action"] == op.removesuffix("_by_hand")]
+    assert len(events) == 1, reg.history("sales")
+    assert reg.production("sales").version == a and reg.champion("sales") is None
+    assert (root / "production.backup.json").read_bytes() == (root / "production.json").read_bytes()
+    if late:
+        assert events[0]["late"] == ("command" if op == "withdraw_by_hand" else "run"), events
+        assert f"its {op.removesuffix('_by_hand')} event is recorded now; {v} stays registered: it is pinned by a " \
+               "run that forecasts with it" in caplog.text, caplog.text
+    else:
+        assert "late" not in events[0] and v not in caplog.text, caplog.text
+    assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
+
+
+def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_its_record_is_recorded(
+        tmp_path, _isolated_home, caplog):
+    """registry29: the other withdrawal that leaves its version in place, one the production stack names further down
+    (promoted by hand, then again: a rollback may put it back), wrote no note either; SIGKILLed before its pointer
+    write it recorded nothing. The next writer records it and says why the version stays."""
+    from flowcast.registry import REMOVING
+
+    root = _isolated_home / "models"
+    reg = ModelRegistry(root)
+    a, v, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("theta", "1"), ("naive", "2"),
+                                                                                ("damped", "3")))
+    for x in (a, v, b, v):
+        reg.promote(x, at=T0)
+    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), "withdraw", v], check=False,
+                            env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert reg.production("sales").version == v  # nothing recorded yet
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        reg.sync_backup()  # the next writer
+    assert not (root / REMOVING).exists() and reg.production("sales").version == b
+    assert json.loads(reg.pointer_path.read_text())["datasets"]["sales"]["stack"] == [a, v, b]
+    assert [e["action"] for e in reg.history("sales")][-1] == "withdraw" and (reg.versions_dir / v).is_dir()
+    assert f"its withdraw event is recorded now; {v} stays registered: the production stack of sales names it " \
+           "further down (a rollback may put it back)" in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])

@@ -218,3 +218,68 @@ def test_a_network_trained_again_is_the_same_but_its_volatile_fields(tmp_path, c
     in_ckpt = change in ("run folder", "weight", "weight dtype", "steps")
     assert filecmp.cmp(tmp_path / "first" / ckpt, again / ckpt, shallow=False) != in_ckpt
     assert same_registration(mv, again, **_kwargs()) == said
+
+
+def _warm_run(root: Path, run: str, *, data_seed: int = 0, warm: bool = True) -> tuple[Path, dict[str, Any]]:
+    """One retrain's network winner as a run with model.warm_start_steps makes it, really trained: its backtest
+    network in the run's own folder (`runs/<as_of>-<run id>/gru-s0-backtest`), then the production refit on all data
+    starting from that network's weights (`retrain_scoring.warm_settings`: model.init_from names that checkpoint,
+    in the run's folder), its model.ckpt and meta.json copied into the candidate's folder as the pipeline copies them
+    (`members/gru-s0`). `warm=False`: a refit from new weights, as many steps. Returns (the artifact folder, the
+    registration's arguments: the run's configuration, `pipeline._registration`'s)."""
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from model_factories import make_td, tiny_cfg
+
+    from flowcast.config import Settings
+    from flowcast.flows.retrain_scoring import warm_settings
+    from flowcast.models.train import train_model
+
+    settings = Settings(home=root / "home", model=tiny_cfg(max_steps=6, warm_start_steps=3, seed=0))
+    run_dir = root / "runs" / f"20240101T000000-{run}"
+    td = make_td(n_series=3, length=40, seed=data_seed)
+    train_model(td, settings.model, run_dir / "gru-s0-backtest", cell="gru")
+    refit = warm_settings(settings, run_dir / "gru-s0-backtest") if warm else settings.model_copy(
+        update={"model": settings.model.model_copy(update={"max_steps": 3})})
+    assert (refit.model.init_from is not None) == warm and refit.model.max_steps == 3
+    trained = train_model(td, refit.model, run_dir / "gru-s0", cell="gru")
+    art = root / "candidates" / run / "gru"
+    (art / "members" / "gru-s0").mkdir(parents=True)
+    for f in ("model.ckpt", "meta.json"):
+        shutil.copy2(trained.path / f, art / "members" / "gru-s0" / f)
+    kwargs = _kwargs(recipe={"components": [{"type": "network", "cell": "gru", "seed": 0, "path": "members/gru-s0"}],
+                             "weights": [1.0]},
+                     config={**settings.model.model_dump(mode="json"),
+                             "evaluation": settings.evaluation.model_dump(mode="json")},
+                     fingerprint={**_kwargs()["fingerprint"], "run_id": run})
+    return art, kwargs
+
+
+@pytest.mark.parametrize(("again", "said"), [
+    ({}, ""),  # the same data, configuration and seed, warm-started from its own run's backtest weights
+    ({"data_seed": 1}, "its model files differ"),  # warm-started from other weights (its backtest saw other data)
+    ({"warm": False}, "its model files differ"),  # not warm-started: new weights, as many steps
+])
+def test_a_warm_started_network_trained_again_is_the_same_registration_only_from_the_same_weights(
+        tmp_path, again, said):
+    """registry29: `VOLATILE_FIELDS` leaves meta.json's config.init_from out of the comparison (model.warm_start_steps
+    sets it to the backtest checkpoint in the run's own folder, a path with the run id), which was read from the code
+    and never tested with a real warm-started training. Trained for real: a re-run's warm-started network, from the
+    same backtest weights in its own run's folder, is the killed run's registration (`same_registration`: ''), and
+    the paths differ only there; one warm-started from other weights, or trained from new weights (init_from unset,
+    nothing else in meta.json's config differing), is not."""
+    import json
+
+    first, kwargs = _warm_run(tmp_path / "a", "3beb6088")
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.get(reg.register(first, **kwargs, created_at=T0).version)
+    art, ours = _warm_run(tmp_path / "b", "2d92e9fb", **again)
+    assert ours["config"] == kwargs["config"]  # the run's configuration: the same (init_from set per training only)
+    meta = [json.loads((d / "members" / "gru-s0" / "meta.json").read_text()) for d in (first, art)]
+    inits = [m["config"]["init_from"] for m in meta]
+    assert inits[0] is not None and "20240101T000000-3beb6088" in inits[0] and inits[0] != inits[1]
+    assert {k: v for k, v in meta[0]["config"].items() if k != "init_from"} == \
+           {k: v for k, v in meta[1]["config"].items() if k != "init_from"}
+    assert same_registration(mv, art, **ours) == said

@@ -241,8 +241,32 @@ _GONE_WORDS = {
 }
 
 
-# what the reason of a take-back's event adds when the next writer recorded it (`_recover_removal`)
+# what the reason of a take-back's (or a withdrawal's) event adds when the next writer recorded it
+# (`_recover_removal`): a run's, and a removal by hand's (its event names no run), whose command stopped; the event
+# says which in its field `late` ('run', 'command': `late_kind`), which an older flowcast's records lack
 LATE_TAKE_BACK = "recorded by the next writer of the registry: the run stopped (killed) before it could"
+LATE_BY_HAND = "recorded by the next writer of the registry: the command stopped (killed) before it could"
+_LATE_WORDS = {"run": LATE_TAKE_BACK, "command": LATE_BY_HAND}
+
+
+def late_kind(event: dict[str, Any]) -> str | None:
+    """'run' when the next writer of the registry recorded `event` on the behalf of a run killed before it could
+    (`_recover_one`), 'command' on a command's (a removal by hand), None when its own command recorded it. Read from
+    the event's `late` field, or, in a record of an older flowcast that has none, from the wording its reason ends
+    with (`LATE_TAKE_BACK`: it was told by that alone)."""
+    if event.get("late") in _LATE_WORDS:
+        return str(event["late"])
+    reason = str(event.get("reason") or "").rstrip(". ")
+    return next((kind for kind, words in _LATE_WORDS.items() if reason.endswith(words)), None)
+
+
+def stated_reason(event: dict[str, Any]) -> str:
+    """The reason `event` was recorded with, without the words the next writer adds when it recorded it late."""
+    reason = str(event.get("reason") or "").rstrip(". ")
+    for words in _LATE_WORDS.values():
+        if reason.endswith(words):
+            return reason.removesuffix(words).rstrip("; ")
+    return reason
 
 
 # the removals whose note holds the event that commits them (`_write_removing(event=...)`), which the next writer
@@ -257,6 +281,10 @@ _NOTED_WORDS = {
     "withdraw_champion": ("withdrawing model version {v} of {at} as the champion of {ds}",
                           "withdrawing it as the champion of {ds}", "the withdrawal of the champion record"),
 }
+
+
+# why a withdrawal leaves its version in place (`_write_removing(kept=...)`) where a run's pin keeps it
+_PINNED_KEEPS = "it is pinned by a run that forecasts with it (`flowcast gc` removes it once that run ends)"
 
 
 def _noted_event(note: dict[str, Any]) -> dict[str, Any] | None:
@@ -808,7 +836,7 @@ class ModelRegistry:
     # ------------------------------------------------------------------ removals: record committed, files next
     def _write_removing(self, version: str, dataset: str | None, action: str | None,
                         event: dict[str, Any] | None = None, *, spared: builtins.set[str] | None = None,
-                        champion: Any = None) -> None:
+                        champion: Any = None, kept: str = "") -> None:
         """Called under the lock, before the pointer write that records the removal of `version` (`action`: the
         event that commits it, a `take_back`, `withdraw`, ...; None: a removal that writes no pointer, a gc's plain
         one): `REMOVING` names it until its files are gone (`_clear_removing`), beside the notes of other removals a
@@ -820,7 +848,10 @@ class ModelRegistry:
         withdrawal's note adds `basis`, the digest of the dataset's entry in the pointer as committed (the next writer
         finishes it only where that entry is unchanged: what its checks read is what holds), `spared`, the pin files
         that did not keep the version (the withdrawing run's, dead runs'), and for a champion's the `champion` record
-        it leaves (None: none). RegistryError, nothing
+        it leaves (None: none). `kept`: why a withdrawal leaves the version in place, in words (a live run pins it,
+        or the stack names it further down; '': it removes it): its note holds its event all the same, so that a kill before its pointer write
+        is recorded by the next writer (it recorded nothing), but its version is not taken out of sight nor removed
+        (`removals_due`, `_recover_one`), and the note goes once the pointer is written. RegistryError, nothing
         written, when an unfinished removal of `version` is noted already. Notes that cannot be read now are left as
         they are, and this removal goes on without its note (as where it cannot be written)."""
         try:
@@ -843,6 +874,8 @@ class ModelRegistry:
             note["spared"] = sorted(spared or ())
             if action == "withdraw_champion":
                 note["champion"] = champion
+            if kept:
+                note["kept"] = kept
         try:
             self._put_removing([*notes, note])
         except (StorageError, OSError) as exc:  # a full disk: the pointer write that follows fails too, naming its
@@ -954,8 +987,8 @@ class ModelRegistry:
             return out
         for note in notes:
             version = str(note.get("version") or "")
-            if not version or not _VERSION_RE.match(version):
-                continue
+            if not version or not _VERSION_RE.match(version) or note.get("kept"):
+                continue  # (a withdrawal that keeps its version: listed)
             with contextlib.suppress(RegistryError):
                 if self._removal_committed(note) or (note.get("action") == "take_back" and _noted_event(note)):
                     out.add(version)
@@ -969,7 +1002,9 @@ class ModelRegistry:
         where nothing keeps the version), 'unrecorded' (stopped before its pointer write, with no event noted: nothing
         of it happened, and the next writer drops the note); a removal a live writer is making now reads the same (it
         cannot be told from a dead writer's here). `run`, `for_run`, `at`: the noted event's (None where none is
-        noted). Notes that cannot be read now: a warning, none listed."""
+        noted). `kept`: why a withdrawal leaves its version in place ('' where it removes it): recorded, nothing is
+        left to do but drop its note; noted, the next writer records it and leaves the version. Notes that cannot be
+        read now: a warning, none listed."""
         try:
             notes = self._read_removing() or []
         except OSError as exc:
@@ -988,7 +1023,7 @@ class ModelRegistry:
                 state = "unknown"
             out.append({"version": version, "dataset": note.get("dataset"), "action": note.get("action"),
                         "run": event.get("run"), "for_run": event.get("for_run"), "at": event.get("at"),
-                        "state": state})
+                        "state": state, "kept": str(note.get("kept") or "")})
         return out
 
     def finish_removal(self) -> builtins.list[str]:
@@ -1039,6 +1074,11 @@ class ModelRegistry:
         except RegistryError:  # a damaged pointer: the note waits for `repair`
             return False
         event = None if committed or ptr is None else _noted_event(note)
+        kept = bool(note.get("kept"))  # a withdrawal that leaves its version in place: its pointer write only
+        if committed and kept:
+            with contextlib.suppress(OSError, StorageError):  # (killed between the two writes: the next one copies)
+                self._sync_backup_locked()
+            return True
         if event is not None and ptr is not None and (why := self._kept_from_noted(ptr, note, event)):
             doing, _, record = _noted_words(note, self.location)
             log.warning("%s that was %s stopped (killed) before it recorded %s; it is not done now: %s",
@@ -1058,17 +1098,23 @@ class ModelRegistry:
                         ent["champion"] = note["champion"]
                     else:
                         ent.pop("champion", None)
-                ent["events"].append(
-                    {**event, "reason": "; ".join(x for x in (str(event.get("reason") or ""), LATE_TAKE_BACK) if x)})
+                kind = "run" if event.get("run") else "command"  # (a removal by hand names no run)
+                ent["events"].append({**event, "late": kind, "reason": "; ".join(
+                    x for x in (str(event.get("reason") or ""), _LATE_WORDS[kind]) if x)})
                 self._write_pointer(ptr)
             self._sync_backup_locked()
-            gone = self._finish_removal(version)
-            self._remove_pins_of(version)
+            gone = False if kept else self._finish_removal(version)
+            if not kept:
+                self._remove_pins_of(version)
         except (OSError, StorageError) as exc:  # the note stays: the next writer tries again (this one's own
             log.warning("could not finish removing model version %s from %s (%s); the next command that writes the "
                         "registry tries again", version, self.location, " ".join(str(exc).split()))  # write goes on)
             return False
-        if event is not None:
+        if event is not None and kept:
+            doing, _, record = _noted_words(note, self.location)
+            log.warning("%s that was %s stopped (killed) before it recorded %s; its %s event is recorded now; %s stays "
+                        "registered: %s", _who(event), doing, record, note["action"], version, note["kept"])
+        elif event is not None:
             _, doing_it, record = _noted_words(note, self.location)
             log.warning("removed model version %s from %s: %s that was %s stopped (killed) before it recorded %s; its "
                         "%s event is recorded now", version, self.location, _who(event), doing_it, record,
@@ -1103,8 +1149,8 @@ class ModelRegistry:
         if "basis" not in note or _entry_digest(ptr["datasets"].get(ds)) != note["basis"]:
             return (f"the production pointer of {ds} is no longer the one it was decided on (written since), so its "
                     f"checks do not hold for certain; {version} stays (a run of that date or slot decides again)")
-        if self._pinned_but_by(version, at, set(note.get("spared") or ())):
-            return f"{version} is pinned by a run that forecasts with it since"
+        if not note.get("kept") and self._pinned_but_by(version, at, set(note.get("spared") or ())):
+            return f"{version} is pinned by a run that forecasts with it since"  # (a kept one leaves it in place)
         return ""
 
     def _finish_removal(self, version: str) -> bool:
@@ -1797,9 +1843,7 @@ class ModelRegistry:
             mv = self.get(version, fetch=False)  # under the lock: no download
             self._refuse_removed(version, "promoted")
             ds = dataset or mv.dataset or DEFAULT_DATASET
-            if dataset is not None and mv.dataset not in (None, dataset):
-                raise RegistryError(f"{version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
-                                    f"{dataset!r}'s production model")
+            _refuse_other_dataset(mv, dataset, "production model")
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
             previous = ent["stack"][-1] if ent["stack"] else None
@@ -1886,13 +1930,18 @@ class ModelRegistry:
         # remove once unpinned (removed under it, that run failed to load it or published forecasts of a version gone);
         # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
         own = {_pin_name(version, r) for r in (run, *released) if r}  # the withdrawing run's, dead runs'
-        remove = version not in stack and not self._pinned_but_by(version, at, own)
-        if remove:  # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered;
-            # killed before it, the next writer records the withdrawal as decided, on this pointer only (`basis`)
-            self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own)
-        with self._unnoted_on_failure(version) if remove else contextlib.nullcontext():
+        kept = (f"the production stack of {dataset} names it further down (a rollback may put it back)"
+                if version in stack else _PINNED_KEEPS if self._pinned_but_by(version, at, own) else "")
+        remove = not kept
+        # killed after the commit, the next writer removes it (`_recover_removal`): it stayed registered; killed
+        # before it, the next writer records the withdrawal as decided, on this pointer only (`basis`); one that
+        # keeps its version (`kept`) wrote no note, and a kill there recorded nothing
+        self._write_removing(version, dataset, "withdraw", event=ent["events"][-1], spared=own, kept=kept)
+        with self._unnoted_on_failure(version):
             current = self._write_pointer(ptr)  # the commit: production is `target` again
-        if remove and self._removed_now(version, current):
+        if not remove:
+            self._clear_removing(version)
+        elif self._removed_now(version, current):
             self._remove_version(version)
             self._remove_pins_of(version, but=_pin_name(version, run) if run else None)
             self._clear_removing(version)
@@ -2090,6 +2139,7 @@ class ModelRegistry:
         with self._lock():
             mv = self.get(version, fetch=False)  # under the lock: no download
             self._refuse_removed(version, "recorded as the champion")
+            _refuse_other_dataset(mv, dataset, "recorded champion")  # (it recorded one: see `_refuse_other_dataset`)
             ds = dataset or mv.dataset or DEFAULT_DATASET
             ptr = self._pointer_locked()
             ent = ptr["datasets"].setdefault(ds, {"stack": [], "events": []})
@@ -2161,13 +2211,15 @@ class ModelRegistry:
             # a pin lapsed at `at` (a killed run's) keeps it no longer than it keeps it from gc
             dead = {_pin_name(version, r) for r in released}
             remove = not self._pinned_but_by(version, at, dead)
-            if remove:  # killed after the commit, the next writer removes it (`_recover_removal`); killed before it,
-                # the next writer records the withdrawal as decided, on this pointer only (`basis`)
-                self._write_removing(version, dataset, "withdraw_champion", event=ent["events"][-1], spared=dead,
-                                     champion=ent.get("champion"))
-            with self._unnoted_on_failure(version) if remove else contextlib.nullcontext():
+            # killed after the commit, the next writer removes it (`_recover_removal`); killed before it, the next
+            # writer records the withdrawal as decided, on this pointer only (`basis`), and removes it unless `kept`
+            self._write_removing(version, dataset, "withdraw_champion", event=ent["events"][-1], spared=dead,
+                                 champion=ent.get("champion"), kept="" if remove else _PINNED_KEEPS)
+            with self._unnoted_on_failure(version):
                 current = self._write_pointer(ptr)  # the commit
-            if remove and self._removed_now(version, current):
+            if not remove:
+                self._clear_removing(version)
+            elif self._removed_now(version, current):
                 self._remove_version(version)
                 self._remove_pins_of(version)
                 self._clear_removing(version)
@@ -2461,6 +2513,18 @@ class ModelRegistry:
             self._clear_removing(version)
             if run is not None:
                 _fault("taken_back")  # removed, the run's note and its follow-up decision artifact not yet written
+
+
+def _refuse_other_dataset(mv: ModelVersion, dataset: str | None, what: str) -> None:
+    """RegistryError when `mv`, trained on a dataset of its own, is to be `dataset`'s `what` (its production model, its
+    recorded champion): a version is named by the pointer of its own dataset only, which a withdrawal relies on (it
+    checks that dataset's stack, champion and pointer digest alone before it removes the version; the pins of every
+    run, whatever its dataset). `record_champion` recorded one of another dataset, which a withdrawal from its own
+    then removed from under that dataset's champion record. A version with no recorded dataset (an older flowcast's)
+    is let through, as `promote` lets it: no withdrawal takes one (it withdraws only a run's own registration)."""
+    if dataset is not None and mv.dataset not in (None, dataset):
+        raise RegistryError(f"{mv.version} was trained on dataset {mv.dataset!r}, not {dataset!r}: it cannot be "
+                            f"{dataset!r}'s {what}")
 
 
 def _pin_name(version: str, run: str) -> str:

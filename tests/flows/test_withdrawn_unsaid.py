@@ -218,4 +218,46 @@ def test_a_withdrawal_the_next_writer_recorded_is_said_in_words_of_its_own(tmp_p
            + said.format(ds=scope.dataset, old=old) == found[0], found
     assert LATE_TAKE_BACK not in found[0] and "and then stopped" not in found[0], found
     (event,) = [e for e in reg.history(scope.dataset) if e["action"] == op]
-    assert event["reason"] == f"never published; {LATE_TAKE_BACK}", event
+    assert event["reason"] == f"never published; {LATE_TAKE_BACK}" and event["late"] == "run", event
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("record", ["field", "wording"])
+def test_a_late_withdrawal_is_told_by_its_field_and_an_older_records_wording(tmp_path, record):
+    """registry29: `withdrawn_unsaid` told a withdrawal the next writer recorded on a killed run's behalf by the
+    wording its reason ends with (`LATE_TAKE_BACK`). The event says so in a field of its own now (`late`), whatever its
+    reason's words; an older record, which has the wording only, is read as before."""
+    from prefect import flow
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.context import get_run_context
+
+    from flowcast import reporting
+    from flowcast.flows.common import withdrawn_unsaid
+    from flowcast.registry import LATE_TAKE_BACK
+
+    settings = Settings(home=tmp_path / "home")
+    reg = ModelRegistry(settings.models_location)
+    scope = reporting.Scope(f"unsaid-late-{record}", AS_OF)  # a key of its own in the session's API
+    old = _registered(reg, tmp_path, "theta", 1, scope.dataset, Promotion("promote", expected=None))
+    v = _registered(reg, tmp_path, "naive", 2, scope.dataset, Promotion("promote", expected=old))
+
+    @flow
+    def decide() -> tuple[str, str] | None:
+        run = str(get_run_context().flow_run.id)
+        create_markdown_artifact(f"### To publish: **naive** ({v})\n\nThe champion of the backtest.",
+                                 key=scope.key("decision"), description=scope.describe("the decision"))
+        with reg._lock():  # what the next writer recorded on its behalf (a record of its own, or an older one's)
+            ptr = reg._pointer_locked()
+            ent = ptr["datasets"][scope.dataset]
+            ent["stack"].pop()
+            ent["events"].append({"action": "withdraw", "version": v, "previous": old, "at": T0.isoformat(), "run": run,
+                                  **({"reason": "never published.", "late": "run"} if record == "field"
+                                     else {"reason": f"never published; {LATE_TAKE_BACK}"})})
+            reg._write_pointer(ptr)
+        return withdrawn_unsaid(settings, scope)
+
+    found = decide()
+    assert found is not None and found[1] == v, found
+    assert ("whose promotion that run was withdrawing (never published) when it stopped (killed), before it recorded "
+            "the withdrawal; the next writer of the registry withdrew it on its behalf") in found[0], found
+    assert LATE_TAKE_BACK not in found[0] and "and then stopped" not in found[0], found

@@ -708,6 +708,14 @@ _PENDING_STATE = {
                   "writes the registry drops it",
     "unknown": "whether it was recorded cannot be told: production.json does not read (`flowcast models repair`)",
 }
+# the same of a withdrawal that leaves its version in place (`kept`: why, in words)
+_PENDING_KEPT = {
+    "recorded": "recorded; {version} stays registered ({kept}), and the next command that writes the registry drops "
+                "this note",
+    "noted": "its {who} stopped (killed) before recording it; the next command that writes the registry records it on "
+             "the {who}'s behalf unless the production pointer of {dataset} changed since; {version} stays registered: "
+             "{kept}",
+}
 
 
 def _print_pending(pending: list[dict[str, Any]]) -> None:
@@ -718,8 +726,10 @@ def _print_pending(pending: list[dict[str, Any]]) -> None:
         what = _PENDING_WHAT.get(str(p.get("action")), "removal by gc")
         by = "".join([f" by run {p['run']}" if p.get("run") else "", f" for run {p['for_run']}" if p.get("for_run")
                       else "", f", noted at {utc_text(p['at'])}" if p.get("at") else ""])
+        words = (_PENDING_KEPT if p.get("kept") else {}).get(str(p["state"])) or _PENDING_STATE[str(p["state"])]
         out.print(f"pending: {what} of {p['version']} ({p.get('dataset') or '-'}){by}: "
-                  + _PENDING_STATE[str(p["state"])].format(version=p["version"], who="run" if p.get("run") else "command"),
+                  + words.format(version=p["version"], who="run" if p.get("run") else "command",
+                                 dataset=p.get("dataset") or "-", kept=p.get("kept") or ""),
                   highlight=False, soft_wrap=True)
 
 

@@ -513,7 +513,7 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
     (a retrain backfill that skips the date, under its `backfill-` keys) writes that follow-up. None otherwise
     (a follow-up is the newest, the newest is of another as_of, no API answers, a registry that cannot say: a
     warning)."""
-    from flowcast.registry import LATE_TAKE_BACK
+    from flowcast.registry import late_kind, stated_reason
     from flowcast.shared import open_registry
 
     newest = reporting.newest_artifact(scope.key("decision"))
@@ -530,12 +530,11 @@ def withdrawn_unsaid(settings: Settings, scope: reporting.Scope) -> tuple[str, s
         if e.get("action") not in ("withdraw", "withdraw_champion", "take_back") or not run \
                 or run not in (e.get("run"), e.get("for_run")) or not _names_version(data, str(e.get("version"))):
             continue
-        why = str(e.get("reason") or "").rstrip(".")
         # recorded by the next writer of the registry (`registry._recover_one`): the run making it was killed before
         # its record, and the follow-up says so in words of its own (it said the run 'withdrew (...; recorded by the
-        # next writer ...) and then stopped', the late wording in brackets)
-        late = why.endswith(LATE_TAKE_BACK)
-        why = why.removesuffix(LATE_TAKE_BACK).rstrip("; ") if late else why
+        # next writer ...) and then stopped', the late wording in brackets); told by the event's `late` field (by
+        # its reason's wording alone, an older record's)
+        late, why = late_kind(e) is not None, stated_reason(e)
         record = {"take_back": "the take-back", "withdraw": "the withdrawal",
                   "withdraw_champion": "the withdrawal of the champion record"}[str(e["action"])]
         stopped = functools.partial(_stopped, late, why, record)
