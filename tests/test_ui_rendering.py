@@ -894,6 +894,38 @@ def test_log_filter_is_installed_on_prefects_run_loggers_once():
         assert sum(isinstance(f, QuietFilter) for f in logging.getLogger(name).filters) == 1
 
 
+@pytest.mark.parametrize("name", ["Retail Trade: Beer, Wine, and Liquor Stores", None])
+def test_an_ended_series_panel_title_stays_inside_the_figure(name):
+    """Regression (ui29): an ended series' panel title said its name, its id and when it ended on one line, which ran
+    past the figure's right edge in the UI ('Retail Trade:... (CEU4245210001) · ended (last data 2017-12-0'); the
+    ended part is a line of its own and every drawn title lies inside the figure."""
+    import matplotlib.pyplot as plt
+
+    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
+    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
+    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
+                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
+    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
+                                                                           eager=True)[1:4], "y_hat": 1.0})
+                    for u, d in last.iter_rows()])
+    labels = {"CEU4245210001": name} if name else None
+    fig = reporting.forecast_figure(hist, fc, n_series=4, as_of=datetime(2020, 1, 2), labels=labels,
+                                    unit="thousands of persons", ended={"CEU4245210001": datetime(2017, 12, 1)})
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        titles = [ax._left_title for ax in fig.axes if ax.get_title(loc="left")]
+        for ax in fig.axes:  # within its own panel's width (the right column's ran off the figure)
+            if ax.get_title(loc="left"):
+                box, panel = ax._left_title.get_window_extent(renderer), ax.get_window_extent(renderer)
+                assert box.x1 <= min(panel.x1, fig.bbox.width), (ax.get_title(loc="left"), box.x1, panel.x1)
+        ended = [t.get_text().split("\n") for t in titles if "ended" in t.get_text()]
+        assert len(ended) == 1 and "CEU4245210001" in ended[0][0] and ended[0][1:] == ["ended (last data 2017-12-01)"]
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("n_series", [2, 6])
 def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series):
     """Regression: with ended_series = "forecast" a series whose data stopped years before the others' was drawn like
@@ -915,8 +947,8 @@ def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series)
     fig = reporting.forecast_figure(hist, fc, n_series=n_series, as_of=datetime(2020, 1, 2), ended=ended)
     try:
         titles = {ax.get_title(loc="left"): ax for ax in fig.axes if ax.get_title(loc="left")}
-        assert "c6x · ended (last data 2014-06-01)" in titles
-        ax = titles["c6x · ended (last data 2014-06-01)"]
+        assert "c6x\nended (last data 2014-06-01)" in titles
+        ax = titles["c6x\nended (last data 2014-06-01)"]
         assert ax._left_title.get_color() == reporting.ENDED_COLOR  # the left title (loc="left"), in the mark's colour
         marks = [line for line in ax.get_lines() if line.get_label() == reporting.ENDED_LABEL]
         assert len(marks) == 1 and marks[0].get_linestyle() == ":"
