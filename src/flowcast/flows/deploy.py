@@ -100,7 +100,7 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     signature (no prefect.yaml field replaces it) and a field's json_schema_extra cannot drop the default that pydantic
     writes for `= None`. Entrypoints are read from the current folder, as `prefect deploy` reads them. The deployments
     given the form ('flow/deployment'); one of the file that is not on the server is a ConfigError naming it."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # (PyYAML, a dependency of Prefect)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound
@@ -115,7 +115,7 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     done: list[str] = []
     with get_client(sync_client=True) as client:
         for d in spec.get("deployments") or []:
-            flow = load_flow_from_entrypoint(d["entrypoint"])
+            flow: Any = load_flow_from_entrypoint(d["entrypoint"])
             name = f"{flow.name}/{d['name']}"
             try:
                 deployment = client.read_deployment_by_name(name)
