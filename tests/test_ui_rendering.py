@@ -471,6 +471,38 @@ def test_realized_accuracy_plot_of_one_scored_as_of_spans_days_not_years(tmp_pat
         plt.close(drawn[0])
 
 
+@pytest.mark.parametrize(("as_ofs", "labels"), [
+    ([datetime(2019, 7, 1), datetime(2019, 8, 1)], ["2019-07-01", "2019-08-01"]),
+    ([datetime(2019, 9, 1)], ["2019-09-01"]),
+    ([datetime(2019, 8, 1), datetime(2026, 12, 5, 18, 48)], ["2019-08-01 00:00", "2026-12-05 18:48"]),
+])
+def test_realized_accuracy_plot_ticks_the_scored_as_ofs(tmp_path, monkeypatch, as_ofs, labels):
+    """Regression (ui29): two monthly scored as_ofs (a backfill of 2019-07-01 and 2019-08-01) were ticked 'Jul, 08,
+    15, 22, Aug': days at which nothing was scored. A few as_ofs are ticked each, named in full (with the time where
+    one has one); many keep the date locator."""
+    import matplotlib.pyplot as plt
+
+    from flowcast.ops import accuracy
+
+    def ticks(days: list[datetime]) -> list[str]:
+        realized = pl.DataFrame({"dataset": "emp", "as_of": days, "model": "damped", "model_version": "damped-v1",
+                                 "step": 1, "n": 8, "n_mase": 8, "mae": 10.0, "mase": 0.3, "mase_snaive": 0.7})
+        drawn: list = []
+        real_save = reporting.save_figure
+        monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+            fig, path, dpi=dpi))
+        assert accuracy.plot_realized(realized, {"damped-v1": 0.2}, tmp_path / "r.png", title="emp") is not None
+        try:
+            drawn[0].canvas.draw()
+            return [t.get_text() for t in drawn[0].axes[0].get_xticklabels() if t.get_text()]
+        finally:
+            plt.close(drawn[0])
+
+    assert ticks(as_ofs) == labels
+    many = ticks([datetime(2019, m, 1) for m in range(1, 13)])  # twelve: fewer ticks than as_ofs, short labels
+    assert 2 <= len(many) < 12 and all(len(t) <= 7 for t in many), many
+
+
 def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_honest_ones(tmp_path, monkeypatch):
     """Regression: an as_of whose model may have been trained on data after it (lookahead null: its version gone,
     its publish older than the record) was drawn as an honest one, the same filled dot on the same line; and an
