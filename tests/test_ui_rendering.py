@@ -471,6 +471,38 @@ def test_realized_accuracy_plot_of_one_scored_as_of_spans_days_not_years(tmp_pat
         plt.close(drawn[0])
 
 
+@pytest.mark.parametrize(("as_ofs", "labels"), [
+    ([datetime(2019, 7, 1), datetime(2019, 8, 1)], ["2019-07-01", "2019-08-01"]),
+    ([datetime(2019, 9, 1)], ["2019-09-01"]),
+    ([datetime(2019, 8, 1), datetime(2026, 12, 5, 18, 48)], ["2019-08-01 00:00", "2026-12-05 18:48"]),
+])
+def test_realized_accuracy_plot_ticks_the_scored_as_ofs(tmp_path, monkeypatch, as_ofs, labels):
+    """Regression (ui29): two monthly scored as_ofs (a backfill of 2019-07-01 and 2019-08-01) were ticked 'Jul, 08,
+    15, 22, Aug': days at which nothing was scored. A few as_ofs are ticked each, named in full (with the time where
+    one has one); many keep the date locator."""
+    import matplotlib.pyplot as plt
+
+    from flowcast.ops import accuracy
+
+    def ticks(days: list[datetime]) -> list[str]:
+        realized = pl.DataFrame({"dataset": "emp", "as_of": days, "model": "damped", "model_version": "damped-v1",
+                                 "step": 1, "n": 8, "n_mase": 8, "mae": 10.0, "mase": 0.3, "mase_snaive": 0.7})
+        drawn: list = []
+        real_save = reporting.save_figure
+        monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+            fig, path, dpi=dpi))
+        assert accuracy.plot_realized(realized, {"damped-v1": 0.2}, tmp_path / "r.png", title="emp") is not None
+        try:
+            drawn[0].canvas.draw()
+            return [t.get_text() for t in drawn[0].axes[0].get_xticklabels() if t.get_text()]
+        finally:
+            plt.close(drawn[0])
+
+    assert ticks(as_ofs) == labels
+    many = ticks([datetime(2019, m, 1) for m in range(1, 13)])  # twelve: fewer ticks than as_ofs, short labels
+    assert 2 <= len(many) < 12 and all(len(t) <= 7 for t in many), many
+
+
 def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_honest_ones(tmp_path, monkeypatch):
     """Regression: an as_of whose model may have been trained on data after it (lookahead null: its version gone,
     its publish older than the record) was drawn as an honest one, the same filled dot on the same line; and an
@@ -894,6 +926,38 @@ def test_log_filter_is_installed_on_prefects_run_loggers_once():
         assert sum(isinstance(f, QuietFilter) for f in logging.getLogger(name).filters) == 1
 
 
+@pytest.mark.parametrize("name", ["Retail Trade: Beer, Wine, and Liquor Stores", None])
+def test_an_ended_series_panel_title_stays_inside_the_figure(name):
+    """Regression (ui29): an ended series' panel title said its name, its id and when it ended on one line, which ran
+    past the figure's right edge in the UI ('Retail Trade:... (CEU4245210001) · ended (last data 2017-12-0'); the
+    ended part is a line of its own and every drawn title lies inside the figure."""
+    import matplotlib.pyplot as plt
+
+    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
+    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
+    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
+                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
+    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
+                                                                           eager=True)[1:4], "y_hat": 1.0})
+                    for u, d in last.iter_rows()])
+    labels = {"CEU4245210001": name} if name else None
+    fig = reporting.forecast_figure(hist, fc, n_series=4, as_of=datetime(2020, 1, 2), labels=labels,
+                                    unit="thousands of persons", ended={"CEU4245210001": datetime(2017, 12, 1)})
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        titles = [ax._left_title for ax in fig.axes if ax.get_title(loc="left")]
+        for ax in fig.axes:  # within its own panel's width (the right column's ran off the figure)
+            if ax.get_title(loc="left"):
+                box, panel = ax._left_title.get_window_extent(renderer), ax.get_window_extent(renderer)
+                assert box.x1 <= min(panel.x1, fig.bbox.width), (ax.get_title(loc="left"), box.x1, panel.x1)
+        ended = [t.get_text().split("\n") for t in titles if "ended" in t.get_text()]
+        assert len(ended) == 1 and "CEU4245210001" in ended[0][0] and ended[0][1:] == ["ended (last data 2017-12-01)"]
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("n_series", [2, 6])
 def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series):
     """Regression: with ended_series = "forecast" a series whose data stopped years before the others' was drawn like
@@ -915,8 +979,8 @@ def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series)
     fig = reporting.forecast_figure(hist, fc, n_series=n_series, as_of=datetime(2020, 1, 2), ended=ended)
     try:
         titles = {ax.get_title(loc="left"): ax for ax in fig.axes if ax.get_title(loc="left")}
-        assert "c6x · ended (last data 2014-06-01)" in titles
-        ax = titles["c6x · ended (last data 2014-06-01)"]
+        assert "c6x\nended (last data 2014-06-01)" in titles
+        ax = titles["c6x\nended (last data 2014-06-01)"]
         assert ax._left_title.get_color() == reporting.ENDED_COLOR  # the left title (loc="left"), in the mark's colour
         marks = [line for line in ax.get_lines() if line.get_label() == reporting.ENDED_LABEL]
         assert len(marks) == 1 and marks[0].get_linestyle() == ":"

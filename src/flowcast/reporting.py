@@ -577,8 +577,10 @@ def forecast_figure(
         stopped = gone.get(str(uid))
         if stopped is not None:  # forecast from a last observation long before the others'
             ax.axvline(stopped, color=ENDED_COLOR, lw=1.6, ls=":", label=ENDED_LABEL)
-        head = panel_title(str(uid), (labels or {}).get(str(uid)), width=52 if stopped is None else 30)
-        ax.set_title(head if stopped is None else f"{head} · ended {ended_when(stopped)}", fontsize=PLOT_FONT_PT,
+        head = panel_title(str(uid), (labels or {}).get(str(uid)))
+        # an ended series' when on a line of its own: on the name's line it ran past the panel and the figure's
+        # right edge, cut to 'Retail Trade:... (CEU4245210001) · ended (last data 2017-12-0' (ui29)
+        ax.set_title(head if stopped is None else f"{head}\nended {ended_when(stopped)}", fontsize=PLOT_FONT_PT,
                      loc="left", color="black" if stopped is None else ENDED_COLOR)
         ax.tick_params(labelsize=PLOT_FONT_PT - 1)
         if unit:

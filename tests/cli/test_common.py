@@ -144,8 +144,8 @@ def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path
     res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date"], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and said.startswith("error: --data stores.csv also needs --target-col (its columns"), said
-    assert ("its times repeat (several series?) and 'store' (e.g. 'north') holds text: name the column(s) that tell "
-            "the series apart with --id-col (e.g. --id-col store)") in said
+    assert ("its times repeat (several series?) and 'store' (e.g. 'north') holds text: name the column that tells "
+            "the series apart (or the columns that do together) with --id-col (e.g. --id-col store)") in said
     res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date", "--id-col", "store"], terminal_width=400)
     assert res.exit_code == 2 and "--id-col" not in " ".join(res.output.split()).split("(its columns")[1]
     (tmp_path / "weeks.csv").write_text("store,week,units\n1,2024-01-07,3\n")

@@ -579,8 +579,9 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
     # for (t, 2020-01-01) with different y values", not saying that no series key was declared
     r = run_validate(write_csv("date,store,val\n2020-01-01,a,1\n2020-01-01,b,2\n"), id_cols=[])
     with pytest.raises(DataValidationError, match=r"with different y values \(1.0 / 2.0\) \(no id column is declared, so every row "
-                       r"belongs to one series named 't': name the series' id column\(s\) with --id-col or the "
-                       r"source's id_cols, e.g. store\)"):
+                       r"belongs to one series named 't': name the column that tells the "
+                       r"series apart \(or the columns that do together\) with --id-col or the source's id_cols, "
+                       r"e.g. store\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
 
 
@@ -612,6 +613,8 @@ def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(tmp_p
     said = str(exc.value)
     assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
            "is one series, named by its file name, write that name as an id column: python -c " in said
+    assert said.endswith("; else name the column that tells the series apart (or the columns that do together) "
+                         "with --id-col or the source's id_cols)"), said  # it said 'id column(s)' of a count unknown
     command = said.split("write that name as an id column: ")[1].split(" and run all.csv with --id-col unique_id")[0]
     argv = shlex.split(command)
     assert argv[:2] == ["python", "-c"] and len(argv) == 3, argv

@@ -195,3 +195,69 @@ def test_the_backfills_beyond_those_shown_are_counted_in_words(pairs, said):
     sentence = missed_sentence("forecast", slots)
     assert sentence is not None and sentence.endswith(said), sentence
     assert sentence.count("flowcast backfill --start") == 6
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_flowcast_deploy_gives_the_work_pool_deployments_the_run_form_of_served_ones(monkeypatch):
+    """Regression (ui29): the deployments of deployments/prefect.yaml, made by `prefect deploy --all`, opened every
+    optional parameter of the Run form on 'Property is type "None"' (Prefect registers the schema it makes of the
+    flow; no prefect.yaml field replaces it). `flowcast deploy` deploys the same file with Prefect, then gives each
+    deployment the schema of `flowcast serve`'s (`parameters.form_schema`) through the API: no optional parameter
+    defaults to null, and the rest of the deployment (entrypoint, work pool, schedule) is Prefect's."""
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL
+    from prefect.utilities.callables import parameter_schema
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
+    from flowcast.flows.parameters import form_schema
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    flows = {"retrain/retrain": retrain_flow, "forecast/forecast": forecast_flow, "backfill/backfill": backfill_flow}
+
+    def null_defaults(schema: dict) -> list[str]:
+        return sorted(k for k, v in schema["properties"].items() if "default" in v and v["default"] is None)
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
+        except ObjectAlreadyExists:
+            pass
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                           "deployments/prefect.yaml"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with get_client(sync_client=True) as client:  # Prefect's own: as_of, dataset, ... open on their None tab
+        assert "as_of" in null_defaults(client.read_deployment_by_name("forecast/forecast").parameter_openapi_schema)
+
+    res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert ("Run forms given to retrain/retrain, forecast/forecast and backfill/backfill: optional parameters open on "
+            "an input left empty.") in said
+    with get_client(sync_client=True) as client:
+        for name, flow in flows.items():
+            d = client.read_deployment_by_name(name)
+            assert null_defaults(d.parameter_openapi_schema) == [], name
+            assert d.parameter_openapi_schema == form_schema(parameter_schema(flow).model_dump()), name
+            assert d.work_pool_name == "flowcast-process" and d.entrypoint.startswith("flows/"), name
+        assert [s.schedule.cron for s in client.read_deployment_by_name("retrain/retrain").schedules] == ["0 3 * * 1"]
+
+
+def test_flowcast_deploy_names_a_missing_prefect_file(tmp_path, monkeypatch):
+    """`flowcast deploy` away from the repository root (no deployments/prefect.yaml there) says so, before Prefect."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
+    assert res.exit_code == 2
+    assert ("--prefect-file deployments/prefect.yaml: no such file (run `flowcast deploy` from the repository root, "
+            "or name the file)") in " ".join(res.output.split())

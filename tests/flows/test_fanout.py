@@ -112,5 +112,5 @@ def test_an_unknown_deployment_on_the_temporary_api_says_to_point_at_the_server(
                            "you deployed to): deploy it first")
     with temporary_settings({PREFECT_API_URL: "http://server.example:4200/api"}):
         said = no_deployment_message("forecast/nope", "http://server.example:4200/api/", ["forecast/forecast"])
-    assert said == ("no deployment 'forecast/nope' on http://server.example:4200/api/: deploy it first (`prefect "
-                    "deploy --all`); deployments there: forecast/forecast")
+    assert said == ("no deployment 'forecast/nope' on http://server.example:4200/api/: deploy it first (`flowcast "
+                    "deploy` from the repository root); deployments there: forecast/forecast")

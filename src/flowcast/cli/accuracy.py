@@ -53,6 +53,10 @@ def _json_row(r: dict[str, Any]) -> dict[str, Any]:
     return {**row, "rmsse_all_steps": row.get("rmsse")}
 
 
+# the per-step table's columns (a `model` column first where a row's model is not its version's own)
+_STEP_COLUMNS = ("version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95")
+
+
 def _partial(store: Any, dataset: str, rows: Any) -> list[tuple[Any, Any, int, int]]:
     """(as_of, scored_at, last step scored, horizon) of the as_ofs whose rows stop before the last step they were
     published with (`ops.accuracy.published_horizons`): the run that scored them last had not seen the later
@@ -265,8 +269,7 @@ def accuracy(
             own = all(r["model_version"] and r["model_version"].rsplit("-v", 1)[0] == r["model"] for r in rep["rows"])
             # RMSSE is each series' over all the steps of the as_of (`realized`: as the backtest's), not the step's
             # own: starred and said under the table (polish27: the same figure on every step read as per step)
-            for c in ("version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95") if own else (
-                    "model", "version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95"):
+            for c in _STEP_COLUMNS if own else ("model", *_STEP_COLUMNS):
                 text = c in ("model", "version")
                 steps.add_column(c, justify="left" if text else "right", no_wrap=not text,
                                  overflow="fold" if text else "ellipsis")

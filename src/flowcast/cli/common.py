@@ -257,7 +257,7 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
     """Where no --id-col is given and the file's times repeat (a long file of several series), its text columns with
-    a value of each: the column(s) that tell its series apart, to name with --id-col. '' otherwise."""
+    a value of each: the columns that may tell its series apart, to name with --id-col. '' otherwise."""
     if id_col or not time_col:
         return ""
     from flowcast.data.sources import id_candidates
@@ -267,7 +267,8 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> s
         return ""
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
     return (f"; its times repeat (several series?) and {named} hold{'s' if len(text) == 1 else ''} text: name the "
-            f"column(s) that tell the series apart with --id-col (e.g. --id-col {text[0][0]})")
+            f"column that tells the series apart (or the columns that do together) with --id-col (e.g. --id-col "
+            f"{text[0][0]})")
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,

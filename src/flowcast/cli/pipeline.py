@@ -45,7 +45,7 @@ from flowcast.cli.common import (
 )
 from flowcast.config import Settings
 from flowcast.errors import ConfigError, FlowcastError
-from flowcast.wording import plural
+from flowcast.wording import listed, plural
 
 ModelsOpt = Annotated[
     list[str] | None,
@@ -931,6 +931,38 @@ def serve(
             {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
             limit=limit,
         )
+
+
+@app.command()
+@cli_errors
+def deploy(
+    prefect_file: Annotated[Path, typer.Option("--prefect-file", help="the deployments to deploy")] = Path(
+        "deployments/prefect.yaml"),
+) -> None:
+    """Deploy deployments/prefect.yaml to the Prefect API for work pools (`prefect deploy --all`), with the Run forms
+    of `flowcast serve`'s deployments.
+
+    Run it from the repository root (runs start there). `prefect deploy --all` alone registers the schema Prefect
+    makes of each flow, whose Run form opens every optional parameter on 'Property is type "None"'; this then gives
+    each deployment the form where they are inputs left empty (flowcast.flows.deploy.give_forms)."""
+    import subprocess
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows.deploy import give_forms
+
+    if not prefect_file.is_file():
+        raise ConfigError(f"--prefect-file {prefect_file}: no such file (run `flowcast deploy` from the repository "
+                          "root, or name the file)")
+    env = {**os.environ, **({"PREFECT_API_URL": api} if (api := PREFECT_API_URL.value()) else {})}
+    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                           str(prefect_file)], env=env, check=False)
+    if done.returncode != 0:
+        raise FlowcastError(f"`prefect deploy --all --prefect-file {prefect_file}` exited {done.returncode} (its "
+                            "output is above); the Run forms were not changed")
+    names = give_forms(prefect_file)
+    out.print(f"Run forms given to {listed(names)}: optional parameters open on an input left empty.",
+              highlight=False)
 
 
 @app.command()

@@ -1183,9 +1183,11 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
             return (f" (no id column is declared, so every row of its {len(report.files)} files belongs to one series "
                     f"named {source.name!r}: if each file is one series, named by its file name, write that name "
                     f"as an id column: {one_series_per_file_command(source.path)} and run all.csv with --id-col "
-                    f"unique_id; else name the series' id column(s) with --id-col or the source's id_cols{e_g})")
+                    f"unique_id; else name the column that tells the series apart (or the columns that do "
+                    f"together) with --id-col or the source's id_cols{e_g})")
         return (f" (no id column is declared, so every row belongs to one series named {source.name!r}: "
-                f"name the series' id column(s) with --id-col or the source's id_cols{e_g})")
+                f"name the column that tells the series apart (or the columns that do together) with --id-col or "
+                f"the source's id_cols{e_g})")
     clock = [c for c in report.undeclared_columns if re.fullmatch(_CLOCK_COLUMN_RE, c.strip())]
     if clock and is_subdaily(source.freq):
         return (f" (the time of day in column {clock[0]!r}, beside the date in {source.time_col!r}? flowcast reads "

@@ -3,7 +3,8 @@
 `serve_all()` is `make serve` / `flowcast serve`: one process that registers the deployments
 with the Prefect API and runs their scheduled and triggered flow runs itself (each in a
 subprocess), the embedded default that needs no work pool or worker. The same schedules are
-declared for work pools in deployments/prefect.yaml (`prefect deploy --all`).
+declared for work pools in deployments/prefect.yaml (`flowcast deploy`: `prefect deploy --all`, then
+`give_forms` gives those deployments the Run form that the served ones have).
 
 Schedules can be changed without code: FLOWCAST_RETRAIN_CRON, FLOWCAST_FORECAST_CRON and
 FLOWCAST_TIMEZONE (an IANA zone such as Europe/Berlin; the crons are read in that zone, daylight
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
@@ -89,6 +91,41 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
         d._parameter_openapi_schema = ParameterSchema(**form_schema(d._parameter_openapi_schema.model_dump()))
     offer_configured_datasets(deployments, params)
     return deployments
+
+
+def give_forms(prefect_file: str | Path) -> list[str]:
+    """Give each deployment of `prefect_file` (deployed by `prefect deploy --all`) the Run form of `flowcast serve`'s
+    deployments (`parameters.form_schema`: optional parameters open on an input left empty, not on 'Property is type
+    "None"'), through the Prefect API: `prefect deploy` always registers the schema Prefect makes of the flow's
+    signature (no prefect.yaml field replaces it) and a field's json_schema_extra cannot drop the default that pydantic
+    writes for `= None`. Entrypoints are read from the current folder, as `prefect deploy` reads them. The deployments
+    given the form ('flow/deployment'); one of the file that is not on the server is a ConfigError naming it."""
+    import yaml  # type: ignore[import-untyped]  # (PyYAML, a dependency of Prefect)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.settings import PREFECT_API_URL
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.errors import ConfigError
+    from flowcast.flows.parameters import form_schema
+
+    spec = yaml.safe_load(Path(prefect_file).read_text()) or {}
+    done: list[str] = []
+    with get_client(sync_client=True) as client:
+        for d in spec.get("deployments") or []:
+            flow: Any = load_flow_from_entrypoint(d["entrypoint"])
+            name = f"{flow.name}/{d['name']}"
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                raise ConfigError(f"deployment {name!r} of {prefect_file} is not on {PREFECT_API_URL.value()}: "
+                                  f"deploy it first (`prefect deploy --all --prefect-file {prefect_file}`)") from None
+            client.update_deployment(deployment.id, DeploymentUpdate(
+                parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump())))
+            done.append(name)
+    return done
 
 
 def offer_configured_datasets(deployments: list[Any], params: dict[str, Any]) -> None:

@@ -49,8 +49,8 @@ def no_deployment_message(deployment: str, api_url: str, known: list[str]) -> st
     temporary = "" if PREFECT_API_URL.value() else (
         " (Prefect's temporary local API of this command, which has no deployments: set PREFECT_API_URL to the "
         "server you deployed to)")
-    return (f"no deployment {deployment!r} on {api_url}{temporary}: deploy it first (`prefect deploy --all`); "
-            f"deployments there: {', '.join(known) or 'none'}")
+    return (f"no deployment {deployment!r} on {api_url}{temporary}: deploy it first (`flowcast deploy` from the "
+            f"repository root); deployments there: {', '.join(known) or 'none'}")
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from flowcast.evaluation.realized import (
 
 ARTIFACT_KEY = "realized-accuracy"
 SINGLE_AS_OF_PAD = timedelta(days=7)  # the realized plot's x-axis each side of its one scored as_of
+AS_OF_TICKS = 6  # up to this many scored as_ofs: the realized plot ticks each, named in full
 
 
 def artifact_key(dataset: str) -> str:
@@ -395,7 +396,16 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
     ax.grid(True, color="0.9", lw=0.8)
     time_axis(ax)
-    if len(set(x)) == 1:  # one scored as_of: a week each side of it (matplotlib's default spanned 2 years each side)
+    scored = sorted(set(x))
+    if len(scored) <= AS_OF_TICKS:  # a tick at each scored as_of, named in full: between two monthly as_ofs the
+        # date locator ticked days ('Jul 08 15 22 Aug'), dates at which nothing was scored (ui29)
+        import matplotlib.dates as mdates
+        from matplotlib.ticker import FixedLocator
+
+        ax.xaxis.set_major_locator(FixedLocator(mdates.date2num(scored)))
+        clock = any((t.hour, t.minute) != (0, 0) for t in scored)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d %H:%M" if clock else "%Y-%m-%d"))
+    if len(scored) == 1:  # one scored as_of: a week each side of it (matplotlib's default spanned 2 years each side)
         ax.set_xlim(x[0] - SINGLE_AS_OF_PAD, x[0] + SINGLE_AS_OF_PAD)
     ax.legend(fontsize=PLOT_FONT_PT - 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title, fontsize=PLOT_FONT_PT + 1, loc="left")
