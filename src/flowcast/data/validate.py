@@ -964,6 +964,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         ambiguous=source.ambiguous,
         tz_declared=source.tz is not None,
         wide=bool(ingested.wide_columns),
+        tz=source.tz,
     )
     code = pl.lit(None, dtype=pl.UInt8)
     if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only
