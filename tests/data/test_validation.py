@@ -1663,6 +1663,38 @@ def test_times_with_the_offsets_of_a_zones_daylight_saving_and_no_tz_name_the_zo
     assert "calendar features (hour of day, weekday) are UTC's" in md, md
 
 
+_BERLIN_AUTUMN = ["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"]
+_NEW_YORK_AUTUMN = ["2024-11-03T00:00:00-04:00", "2024-11-03T01:00:00-04:00", "2024-11-03T01:00:00-05:00"]
+
+
+@pytest.mark.parametrize(("series", "zones"), [
+    # Berlin's series beside New York's: both zones, a source of each
+    ({"be": _BERLIN_AUTUMN, "ny": _NEW_YORK_AUTUMN}, ["Europe/Berlin", "America/New_York"]),
+    # and a Tokyo series of one offset (no daylight saving to tell): the two zones still
+    ({"be": _BERLIN_AUTUMN, "ny": _NEW_YORK_AUTUMN, "tk": ["2024-10-27T09:00:00+09:00", "2024-10-27T10:00:00+09:00"]},
+     ["Europe/Berlin", "America/New_York"]),
+    # Berlin's series beside series of one offset each: one zone is no file of several (nothing said, as before)
+    ({"be": _BERLIN_AUTUMN, "tk": ["2024-10-27T09:00:00+09:00", "2024-10-27T10:00:00+09:00"]}, None),
+    # every series in one offset: nothing tells a clock
+    ({"a": ["2024-10-27T01:00:00+01:00"], "b": ["2024-10-27T01:00:00-05:00"]}, None),
+])
+def test_times_of_several_zones_daylight_saving_in_one_file_name_the_zones(write_csv, series, zones):
+    """tz29: a file mixing zones (Berlin's series, +02:00 then +01:00, beside New York's, -04:00 then -05:00) and no
+    tz: no one zone keeps every offset, and nothing was said, though every series' calendar features are UTC's hours.
+    The report names the zones (a series of each) and a source per zone, each with its tz."""
+    p = write_csv("time,id,val\n" + "".join(f"{t},{uid},{i}\n" for uid, ts in series.items()
+                                             for i, t in enumerate(ts)))
+    r = run_validate(p, time_col="time", freq="1h")
+    md = " ".join(r.report.to_markdown().split())
+    if zones is None:
+        assert r.report.offsets_zone is None and "time zone:" not in md, md
+        return
+    named = ", ".join(f"{z} (series {uid!r})" for z, uid in zip(zones, series, strict=False))
+    assert f"which follow the daylight saving of several zones: {named}" in md, md
+    assert ("make a source of each zone's series, each with its tz (" + "; ".join(f"--tz {z}" for z in zones) + ")"
+            in md), md
+
+
 @pytest.mark.parametrize(("offset", "tz", "as_of", "last", "planned"), [
     # 1 March at -05:00 begins at 05:00 UTC: planned at midnight UTC (a date alone), though its date is as_of's
     ("-05:00", None, "2024-03-01", "2024-02-29", 2),
