@@ -381,3 +381,49 @@ def test_the_skipped_hour_hint_counts_the_rows_its_own_cut_left_out_alone(write_
     cut = {g["unique_id"]: g["rows"] for g in summary.gap_cut}
     assert cut == {"a": 104, "b": 104, "c": 228}, summary.gap_cut  # c starts after its outage
     assert summary.tz_hint is not None and "(its 208 rows before it not used)" in summary.tz_hint, summary.tz_hint
+
+
+# (zone, its 2026 change day, the local hours a forecast from that day's 00:00 reads: the spring jump skips 02:00
+# (Berlin, New York), the autumn one repeats Berlin's 02:00 and New York's 01:00, each once in each offset)
+CHANGES_2026 = [
+    ("Europe/Berlin", datetime(2026, 3, 29), ["01:00+01:00", "03:00+02:00", "04:00+02:00", "05:00+02:00"]),
+    ("Europe/Berlin", datetime(2026, 10, 25), ["01:00+02:00", "02:00+02:00", "02:00+01:00", "03:00+01:00"]),
+    ("America/New_York", datetime(2026, 3, 8), ["01:00-05:00", "03:00-04:00", "04:00-04:00", "05:00-04:00"]),
+    ("America/New_York", datetime(2026, 11, 1), ["01:00-04:00", "01:00-05:00", "02:00-05:00", "03:00-05:00"]),
+]
+
+
+@pytest.mark.parametrize(("zone", "change", "hours"), CHANGES_2026)
+@pytest.mark.parametrize("offset", [True, False])
+def test_an_hourly_series_with_a_tz_is_forecast_on_the_hours_its_clock_reads_across_each_change(write_csv, zone, change,
+                                                                                               hours, offset):
+    """tz29: hourly rows of a declared tz (written with their offset, or as naive local times with the repeated hour
+    read by `ambiguous = "infer"`), ending at the change day's local midnight (autumn's with the spring change in
+    their history), are forecast on consecutive instants: the hour the spring jump skips is in no key, the
+    hour repeated in autumn is two keys (one per offset), and the history keeps every hour of its 23- and 25-hour
+    days once, no hour inserted."""
+    from flowcast.models.baselines import baseline_forecast
+
+    clock = ZoneInfo(zone)
+    end = change.replace(tzinfo=clock).astimezone(UTC).replace(tzinfo=None)
+    # autumn's from 1 March: the spring change of the same year in their history too
+    first = datetime(change.year, 3, 1) if change.month > 3 else end - timedelta(days=4)
+    times = [first + k * timedelta(hours=1) for k in range(int((end - first) / timedelta(hours=1)) + 1)]
+
+    def written(t: datetime) -> str:
+        local = t.replace(tzinfo=UTC).astimezone(clock)
+        return local.isoformat() if offset else local.replace(tzinfo=None).isoformat()
+
+    path = write_csv("time,meter,kwh\n" + "".join(f"{written(t)},m,{i % 24}\n" for i, t in enumerate(times)))
+    kw = source_kw(freq="1h", tz=zone, **({} if offset else {"ambiguous": "infer"}))
+    r = run_validate(path, **kw)
+    assert r.report.rows_quarantined == 0 and r.report.rows_valid == len(times)
+    td, summary = preprocess(take_valid(r), make_source(path, **kw),
+                             Settings(model={"lookback": 24}, horizon=4, preprocess={"val_size": 4}), None)
+    assert (summary.rows_inserted, summary.rows_imputed) == (0, 0)
+    assert td.frame["ds"].to_list() == times  # every instant once, on the grid
+    fc = baseline_forecast("seasonal_naive", td, 4)
+    assert fc["ds"].to_list() == [end + k * timedelta(hours=1) for k in range(1, 5)]
+    local = [t.replace(tzinfo=UTC).astimezone(clock) for t in fc["ds"].to_list()]
+    assert [f"{t:%H:%M}{t.isoformat()[-6:]}" for t in local] == hours
+    assert all(t.date() == change.date() for t in local)

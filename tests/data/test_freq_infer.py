@@ -304,3 +304,33 @@ def test_an_aggregated_source_with_a_freq_in_seconds_has_a_frequency(tmp_path, f
     assert explain_freq(src) == found
     later = datetime(2024, 1, 1, 1, tzinfo=UTC)  # every row's period over
     assert freq_by_dates(src, [later]) == [explain_freq_by(src, later)] == [found]
+
+
+@pytest.mark.parametrize(("freq", "aggregate", "time_label", "steps"), [
+    ("1m", "sum", "start", 58),  # minutes 00:00..00:29 over at 00:30: 30 rows a series, 29 steps each
+    ("300s", "sum", "start", 58),
+    ("1h", "mean", "start", 58),
+    ("1h", "sum", "end", 60),  # labelled by their ends: 00:00..00:30 over, 31 rows a series
+    ("1m", "none", "start", 60),  # not aggregated: 00:00..00:30
+])
+@pytest.mark.parametrize("second", [0, 30])
+def test_each_dates_reading_of_minute_rows_keeps_the_rows_its_run_kept(tmp_path, freq, aggregate, time_label, steps,
+                                                                       second):
+    """tz29: `freq_by_dates` cut an aggregated source's rows by `observed_through` (a period before as_of) and then
+    left out the periods not over by that bound: the last minute each series' run had observed was cut twice, 2 fewer
+    one-minute steps than `explain_freq_by` (ingest's own cut) counted. Both cut by `sources.as_of_bound`."""
+    from datetime import UTC
+
+    from flowcast.data.freq_infer import explain_freq_by, freq_by_dates
+
+    path = tmp_path / "m.csv"
+    every = timedelta(minutes=1)
+    path.write_text("date,store,units\n" + "".join(f"{datetime(2024, 1, 1) + every * i:%Y-%m-%dT%H:%M:%S},{s},{i}\n"
+                                                  for i in range(48) for s in ("a", "b")))
+    src = make_source(str(path), id_cols=["store"], time_col="date", target_col="units", freq=freq,
+                      aggregate=aggregate, time_label=time_label)
+    at = datetime(2024, 1, 1, 0, 30, second, tzinfo=UTC)
+    [by_dates] = freq_by_dates(src, [at])
+    by_itself = explain_freq_by(src, at)
+    assert isinstance(by_itself, Inferred) and by_itself.steps == steps
+    assert by_dates == by_itself

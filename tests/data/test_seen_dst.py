@@ -16,7 +16,7 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.data.sources import ingest
-from flowcast.evaluation.realized import observed_through_series, written_clock
+from flowcast.evaluation.realized import observed_through_series, series_clocks, written_clock
 
 HOUR = timedelta(hours=1)
 MINUTES = timedelta(minutes=30)
@@ -200,21 +200,34 @@ def _series_rows(zone: str, days: list[date], uid: str, aggregate: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+# another zone's clock and its change of the same season, for a file mixing zones
+OTHER_2025 = {"America/New_York": ("Europe/Berlin", {3: date(2025, 3, 30), 11: date(2025, 10, 26)}),
+              "Europe/London": ("America/New_York", {3: date(2025, 3, 9), 10: date(2025, 11, 2)})}
+
+
 @pytest.mark.parametrize(("zone", "change"), CHANGES_2025)
 @pytest.mark.parametrize("aggregate", ["none", "sum"])
+@pytest.mark.parametrize("mixed", [False, True])
 def test_a_series_without_rows_across_a_change_is_read_on_the_clock_its_source_was_written_on(tmp_path, zone, change,
-                                                                                            aggregate):
+                                                                                            aggregate, mixed):
     """Regression: without a tz, `observed_through_series` read an as_of in the offset of a series' own period
     observed nearest it. A series that stopped before a daylight-saving change ('b'), or whose rows stop across it
     ('c': a gap), has no period there: its bound after the change was read in the offset before it, an hour off
     (New York's 3 November 00:30 UTC-04:00 for 2 November 23:30 EST: a day too late). The source's rows follow one
     zone's clock (every period of 'a', across the change): an as_of is read on that clock at that instant, for every
     series of the source, as for 'a'."""
+    # mixed (tz29): beside them, a series of another zone across its own change: no zone keeps every offset of the
+    # file, and each series was read in its own nearest period's offset again (b, c an hour off); each is read on
+    # the clock of the series written in its offsets
+    other, changes = OTHER_2025[zone]
+    theirs = changes[change.month]
     days = [change + timedelta(days=k) for k in range(-5, 6)]
     path = tmp_path / "d.csv"
     path.write_text("t,id,y\n" + _series_rows(zone, days, "a", aggregate)
                     + _series_rows(zone, days[:3], "b", aggregate)
-                    + _series_rows(zone, [*days[:4], *days[-2:]], "c", aggregate))
+                    + _series_rows(zone, [*days[:4], *days[-2:]], "c", aggregate)
+                    + (_series_rows(other, [theirs + timedelta(days=k) for k in range(-3, 4)], "e", aggregate)
+                       if mixed else ""))
     source = make_source(path, freq="1d", aggregate=aggregate, id_cols=["id"], time_col="t", target_col="y")
     from flowcast.config import ValidationConfig
     from flowcast.data.validate import validate
@@ -224,10 +237,11 @@ def test_a_series_without_rows_across_a_change_is_read_on_the_clock_its_source_w
     # half an hour around the ends of the change day and the two days after it
     ats = [e + d for e in (_local_midnight(change + timedelta(days=k), zone) for k in (1, 2, 3))
            for d in (-MINUTES, MINUTES)]
-    keys = pl.DataFrame({"unique_id": [u for u in "abc" for _ in ats], "at": ats * 3})
+    ids = "abce" if mixed else "abc"
+    keys = pl.DataFrame({"unique_id": [u for u in ids for _ in ats], "at": ats * len(ids)})
     through = observed_through_series(keys, freq="1d", tz=None, aggregate=aggregate, shifts=shifts).to_list()
     back = timedelta(days=1) if aggregate == "sum" else timedelta(0)  # a summed day is observed once over
-    expected = [_wall(at, zone) - back for at in ats] * 3
+    expected = [_wall(at, other if u == "e" else zone) - back for u in ids for at in ats]
     assert dict(zip(keys.rows(), through, strict=True)) == dict(zip(keys.rows(), expected, strict=True))
 
 
@@ -252,3 +266,39 @@ def test_the_clock_a_source_was_written_on_is_one_zones_or_none(rows, clock):
         assert got is None
         return
     assert {at: off / HOUR for at, off in got.sort("__at").rows()} == clock
+
+
+NY_AUTUMN = [datetime(2025, 11, 1, 4), datetime(2025, 11, 3, 5)]  # New York's 1 and 3 November (-04:00, -05:00)
+BERLIN_AUTUMN = [datetime(2025, 10, 24, 22), datetime(2025, 10, 27, 23)]  # Berlin's 25 and 28 October (+02, +01)
+
+
+@pytest.mark.parametrize(("rows", "clocks"), [
+    # New York's series beside Berlin's: each on its own zone's clock, 'b' (-04:00 alone, stopped before the change)
+    # on the clock of the series written in -04:00
+    ([("a", NY_AUTUMN[0], -4), ("a", NY_AUTUMN[1], -5), ("b", NY_AUTUMN[0], -4),
+      ("g", BERLIN_AUTUMN[0], 2), ("g", BERLIN_AUTUMN[1], 1)],
+     {"a": (-4, -5), "b": (-4, -5), "g": (1, 1)}),
+    # a fixed +09:00 beside them: no clock reads one offset alone
+    ([("a", NY_AUTUMN[0], -4), ("a", NY_AUTUMN[1], -5), ("t", NY_AUTUMN[0], 9),
+      ("g", BERLIN_AUTUMN[0], 2), ("g", BERLIN_AUTUMN[1], 1)],
+     {"a": (-4, -5), "g": (1, 1)}),
+    # +01:00 alone, held by two sets (Berlin's +01/+02 and a +00/+01 clock): no single clock, its own
+    ([("g", BERLIN_AUTUMN[0], 2), ("g", BERLIN_AUTUMN[1], 1), ("l", datetime(2025, 10, 24, 23), 1),
+      ("l", datetime(2025, 10, 27, 0), 0), ("x", BERLIN_AUTUMN[0], 1)],
+     {"g": (1, 1), "l": (0, 0)}),
+    # one offset in the whole file: nothing tells a clock
+    ([("a", NY_AUTUMN[0], -4), ("b", NY_AUTUMN[1], -4)], {}),
+])
+def test_each_series_of_a_file_mixing_zones_is_read_on_the_clock_of_its_offsets(rows, clocks):
+    """tz29 (`series_clocks`): in a file mixing zones no zone keeps every offset, and each series was read in its own
+    nearest period's offset (an hour off after a change it has no row across); each series' clock is that of the
+    series written in its offsets, one of one offset alone only where one set holds it."""
+    shifts = pl.DataFrame([(u, c, timedelta(hours=h)) for u, c, h in rows], schema=["unique_id", "cut", "offset"],
+                          orient="row")
+    ats = [datetime(2025, 11, 2, 4, 30), datetime(2025, 11, 3, 4, 30)]
+    ids = sorted({u for u, _, _ in rows})
+    got = series_clocks(shifts, pl.DataFrame({"unique_id": [u for u in ids for _ in ats], "__at": ats * len(ids)}))
+    found: dict[str, list[float]] = {}
+    for uid, _, off in ([] if got is None else got.sort("unique_id", "__at").rows()):
+        found.setdefault(uid, []).append(off / HOUR)
+    assert {u: tuple(v) for u, v in found.items()} == clocks

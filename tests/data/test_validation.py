@@ -1182,6 +1182,51 @@ def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(wr
     assert r.report.rows_quarantined == 0 and r.report.rows_valid == 4
 
 
+_BERLIN_6H = ("(the 6h grid keeps 6-hour steps from Europe/Berlin's standard time (+01:00) all year: in daylight "
+              "saving (+02:00) the clock reads its points an hour later, so a time on the clock's own 6h grid is off "
+              "it; periods of several hours do not follow daylight saving: forecast the data hourly (--freq 1h), or "
+              "sum hourly rows into 6h periods of that grid (--aggregate sum))")
+
+
+def _utc_6h(offset: str, zone: str) -> str:
+    return (f"(its UTC offset is {offset} and no time zone is declared, so the 6h grid is UTC's, from 00:00 UTC: "
+            f"declare the source's tz and the grid follows its standard time: --tz {zone} for {offset} all year, or "
+            "the zone of your data)")
+
+
+@pytest.mark.parametrize(("offset", "tz", "valid", "said"), [
+    # +01:00 all year, no tz: UTC's 6h grid is an hour off every row; the fixed zone of the offset reads them all
+    ("+01:00", None, 0, _utc_6h("+01:00", "Etc/GMT-1")),
+    ("+01:00", "Etc/GMT-1", 8, None),
+    ("-05:00", None, 0, _utc_6h("-05:00", "Etc/GMT+5")),
+    ("+06:00", None, 8, None),  # a whole number of steps: on UTC's grid
+    # Berlin's clock across the spring change, declared: its summer rows are off the standard-time grid, said why
+    ("berlin", "Europe/Berlin", 8, _BERLIN_6H),
+])
+def test_times_off_a_grid_of_several_hours_by_their_offset_say_why(write_csv, offset, tz, valid, said):
+    """tz29: 6-hourly times on the local clock (00:00, 06:00, 12:00, 18:00) written with their offset were quarantined
+    as "not on the 6h grid" with nothing saying why: without a tz the grid is UTC's, which a +01:00 time is an hour
+    off (the reason names the offset and its fixed zone, which reads them); with a tz of daylight saving the grid keeps
+    fixed steps from its standard time, which the summer clock's 06:00 is an hour off (the reason says so and what
+    works)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    if offset == "berlin":  # 27 March 2026 to 28 March 18:00 in +01:00, then 30 and 31 March in +02:00
+        days = [datetime(2026, 3, d, h, tzinfo=ZoneInfo("Europe/Berlin")) for d in (27, 28, 30) for h in (0, 6, 12, 18)]
+        times = [t.isoformat() for t in days[:-1]]
+    else:
+        times = [f"{datetime(2026, 1, 1) + timedelta(hours=6 * k):%Y-%m-%dT%H:%M:%S}{offset}" for k in range(8)]
+    r = run_validate(write_csv("date,id,val\n" + "".join(f"{t},a,{k}\n" for k, t in enumerate(times))), freq="6h",
+                     tz=tz)
+    assert r.report.rows_valid == valid
+    reasons = {reason for _, _, reason in quarantined(r)}
+    if said is None:
+        assert reasons == set()
+    else:
+        assert reasons and all(reason.endswith(" is not on the 6h grid " + said) for reason in reasons), reasons
+
+
 _TOTALS_SAID = " (a totals row? it is not an observation: leave totals out of the export)"
 
 
@@ -1619,6 +1664,38 @@ def test_times_with_the_offsets_of_a_zones_daylight_saving_and_no_tz_name_the_zo
     assert f"which follow the daylight saving of {zone}" in md, md
     assert f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])" in md, md
     assert "calendar features (hour of day, weekday) are UTC's" in md, md
+
+
+_BERLIN_AUTUMN = ["2024-10-27T01:00:00+02:00", "2024-10-27T02:00:00+02:00", "2024-10-27T02:00:00+01:00"]
+_NEW_YORK_AUTUMN = ["2024-11-03T00:00:00-04:00", "2024-11-03T01:00:00-04:00", "2024-11-03T01:00:00-05:00"]
+
+
+@pytest.mark.parametrize(("series", "zones"), [
+    # Berlin's series beside New York's: both zones, a source of each
+    ({"be": _BERLIN_AUTUMN, "ny": _NEW_YORK_AUTUMN}, ["Europe/Berlin", "America/New_York"]),
+    # and a Tokyo series of one offset (no daylight saving to tell): the two zones still
+    ({"be": _BERLIN_AUTUMN, "ny": _NEW_YORK_AUTUMN, "tk": ["2024-10-27T09:00:00+09:00", "2024-10-27T10:00:00+09:00"]},
+     ["Europe/Berlin", "America/New_York"]),
+    # Berlin's series beside series of one offset each: one zone is no file of several (nothing said, as before)
+    ({"be": _BERLIN_AUTUMN, "tk": ["2024-10-27T09:00:00+09:00", "2024-10-27T10:00:00+09:00"]}, None),
+    # every series in one offset: nothing tells a clock
+    ({"a": ["2024-10-27T01:00:00+01:00"], "b": ["2024-10-27T01:00:00-05:00"]}, None),
+])
+def test_times_of_several_zones_daylight_saving_in_one_file_name_the_zones(write_csv, series, zones):
+    """tz29: a file mixing zones (Berlin's series, +02:00 then +01:00, beside New York's, -04:00 then -05:00) and no
+    tz: no one zone keeps every offset, and nothing was said, though every series' calendar features are UTC's hours.
+    The report names the zones (a series of each) and a source per zone, each with its tz."""
+    p = write_csv("time,id,val\n" + "".join(f"{t},{uid},{i}\n" for uid, ts in series.items()
+                                             for i, t in enumerate(ts)))
+    r = run_validate(p, time_col="time", freq="1h")
+    md = " ".join(r.report.to_markdown().split())
+    if zones is None:
+        assert r.report.offsets_zone is None and "time zone:" not in md, md
+        return
+    named = ", ".join(f"{z} (series {uid!r})" for z, uid in zip(zones, series, strict=False))
+    assert f"which follow the daylight saving of several zones: {named}" in md, md
+    assert ("make a source of each zone's series, each with its tz (" + "; ".join(f"--tz {z}" for z in zones) + ")"
+            in md), md
 
 
 @pytest.mark.parametrize(("offset", "tz", "as_of", "last", "planned"), [

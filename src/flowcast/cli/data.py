@@ -105,13 +105,12 @@ def _freshness(prepared: Any, as_of: datetime | None, max_staleness: int | None)
         freshness_lines,
         instant_bounds,
     )
-    from flowcast.timekeys import as_of_on_ds, observed_through
+    from flowcast.data.sources import as_of_bound
 
     td = prepared.training
     measured = as_of or datetime.now(UTC)
     src = prepared.source  # on the ds axis as a run cuts its data (an end-labelled source's bound moves back)
-    bound = (as_of_on_ds(measured, freq=td.meta.freq, tz=src.tz) if src.aggregate != "none"
-             else observed_through(measured, freq=td.meta.freq, tz=src.tz, time_label=src.time_label))
+    bound = as_of_bound(src, measured, freq=td.meta.freq)
     lengths = td.lengths()  # daily times written with an offset: each series judged by the instant, as a run does
     bounds = instant_bounds(lengths, measured, freq=td.meta.freq, tz=src.tz, aggregate=src.aggregate, time_label=src.time_label,
                       shifts=getattr(prepared, "shifts", None))

@@ -126,10 +126,9 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
     times whose repeated hour `ambiguous = "infer"` resolves are read at each date on its own (explain_freq_by at
     each). An unreadable file answers "its rows could not be read" at every date."""
     from flowcast.data.schemas import DS_RAW, DS_SEEN, RAW_PREFIX
-    from flowcast.data.sources import ingest, observed_at, planned_row
+    from flowcast.data.sources import as_of_bound, ingest, observed_at, planned_row
     from flowcast.data.validate import _collect
     from flowcast.errors import FlowcastError
-    from flowcast.timekeys import observed_through
 
     if not dates:
         return []
@@ -148,8 +147,7 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
         return [explain_freq_by(source, day) for day in dates]
     found: list[Inferred | str | None] = []
     for day in dates:
-        bound = observed_through(day, freq=probe.freq, tz=probe.tz, aggregate=probe.aggregate,
-                                 time_label=probe.time_label)
+        bound = as_of_bound(probe, day)  # as ingest cuts at `day` (`explain_freq_by`)
         # (and the planned rows after it, with a future covariate's value, as `ingest` keeps them)
         rows = read.filter(observed_at(probe, bound, apart=ingested.seen_apart) | planned_row(probe)).head(SAMPLE_ROWS)
         found.append(_aggregated(_freq_of(rows, source), source) if rows.height else None)

@@ -19,11 +19,12 @@ Uniqueness of (unique_id, ds) is enforced by the duplicate checks in validate.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pandera.polars as pa
 import polars as pl
 
-from flowcast.data.calendar import on_grid
+from flowcast.data.calendar import on_grid, parse_freq
 
 # internal column names used between ingestion and validation
 RAW_PREFIX = "__raw__"  # original values of each raw column, for the quarantine
@@ -160,25 +161,34 @@ Y_ABS_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 UNSETTLED = "\u2063"  # sources.UNSETTLED: marks a number whose decimal mark its column leaves unsettled; never shown
 
 
-def standard_time_zone(tz: str) -> tuple[str, str] | None:
-    """The IANA zone of `tz`'s standard time all year and its offset (('Etc/GMT-10', 'UTC+10:00') for
-    Australia/Melbourne: no daylight saving), for a file written in standard time that was declared in its place's
-    zone; None when `tz` has no daylight saving or its standard offset is not a whole number of hours (no Etc zone
-    holds it)."""
-    from datetime import datetime, timedelta
+def standard_and_saving(tz: str) -> tuple[timedelta, timedelta] | None:
+    """`tz`'s UTC offsets in standard time and in daylight saving; None when it has no daylight saving (or is no
+    zone). Read off the two halves of a fixed year (src never reads the clock): the one without daylight saving is
+    standard time."""
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     try:
         zone = ZoneInfo(tz)
     except (KeyError, ValueError):
         return None
-    # the two halves of a fixed year (src never reads the clock): the one without daylight saving is standard time
     moments = [datetime(2021, 1, 15, 12, tzinfo=zone), datetime(2021, 7, 15, 12, tzinfo=zone)]
-    if not any(m.dst() for m in moments):
-        return None
     standard = next((m.utcoffset() for m in moments if not m.dst()), None)
-    if standard is None or standard % timedelta(hours=1):
+    saving = next((m.utcoffset() for m in moments if m.dst()), None)
+    return None if standard is None or saving is None else (standard, saving)
+
+
+def standard_time_zone(tz: str) -> tuple[str, str] | None:
+    """The IANA zone of `tz`'s standard time all year and its offset (('Etc/GMT-10', 'UTC+10:00') for
+    Australia/Melbourne: no daylight saving), for a file written in standard time that was declared in its place's
+    zone; None when `tz` has no daylight saving or its standard offset is not a whole number of hours (no Etc zone
+    holds it)."""
+    from datetime import timedelta
+
+    offsets = standard_and_saving(tz)
+    if offsets is None or offsets[0] % timedelta(hours=1):
         return None
+    standard = offsets[0]
     hours = int(standard / timedelta(hours=1))
     return (f"Etc/GMT{-hours:+d}", f"UTC{hours:+03d}:00") if hours else ("UTC", "UTC")
 
@@ -343,21 +353,62 @@ _HALF_HOUR_ZONES = {"+03:30": "Asia/Tehran", "+04:30": "Asia/Kabul", "+05:30": "
                     "-02:30": "America/St_Johns", "-03:30": "America/St_Johns", "-09:30": "Pacific/Marquesas"}
 
 
-def _offset_hint(raw: pl.Expr) -> pl.Expr:
+def _offset_hint(raw: pl.Expr, freq: str = "1h") -> pl.Expr:
     """Why a sub-daily time written with a UTC offset that is not a whole hour ('2024-03-01T10:00+05:30') is off
     an hourly grid when the source declares no tz: its instant is 04:30 UTC, and without a zone the grid is UTC's.
-    Declaring the zone puts the grid on its local time ("1h in Adelaide is on the half hour in UTC")."""
+    Declaring the zone puts the grid on its local time ("1h in Adelaide is on the half hour in UTC"). On a grid of
+    several hours ('6h') a whole-hour offset is off it too (06:00+01:00 is 05:00 UTC, between UTC's 00:00 and
+    06:00): its reason said only 'is not on the 6h grid'; it names the offset and the fixed zone of it (Etc/GMT-1)."""
     text = raw.cast(pl.Utf8).str.strip_chars()
     off = text.str.extract(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-]\d{2}:?\d{2})$", 1)
     norm = pl.concat_str([off.str.slice(0, 3), pl.lit(":"), off.str.slice(-2, 2)])
     zone = norm.replace_strict(_HALF_HOUR_ZONES, default="the zone of your data", return_dtype=pl.Utf8)
+    n, unit = parse_freq(freq)
+    hours = off.str.slice(0, 3).cast(pl.Int32, strict=False)
+    # the fixed zone of a whole-hour offset: POSIX signs, Etc/GMT-1 is UTC+01:00
+    fixed = pl.format("Etc/GMT{}", pl.when(hours > 0).then(pl.format("-{}", hours)).otherwise(
+        pl.format("+{}", -hours)))
+    several = (unit == "h" and n > 1)
     return (
         pl.when(off.is_not_null() & (off.str.slice(-2, 2) != "00"))
         .then(pl.format(" (its UTC offset {} is not a whole hour and no time zone is declared, so the grid is UTC's: "
                         "declare the source's tz, e.g. tz = \"{}\" in [sources.NAME] or --tz {}, and the grid follows "
                         "its local time)", norm, zone, zone))
+        .when(pl.lit(several) & off.is_not_null() & (hours % max(n, 1) != 0))
+        .then(pl.format(" (its UTC offset is {} and no time zone is declared, so the {} grid is UTC's, from 00:00 "
+                        "UTC: declare the source's tz and the grid follows its standard time: --tz {} for {} all "
+                        "year, or the zone of your data)", norm, pl.lit(freq), fixed, norm))
         .otherwise(pl.lit(""))
     )
+
+
+def _daylight_grid_hint(freq: str, tz: str | None) -> pl.Expr:
+    """Why a sub-daily time of a declared `tz` with daylight saving is off a grid of several hours ('6h'): the grid
+    keeps fixed steps from the zone's standard time (`sources._grid_anchor`), so in daylight saving the clock reads
+    its points an hour later, and a row at the clock's 06:00 falls between them (its reason said only 'is not on the
+    6h grid'). Said on the rows whose offset is not the standard one; '' otherwise."""
+    n, unit = parse_freq(freq)
+    offsets = None if tz is None or unit != "h" or n < 2 else standard_and_saving(tz)
+    if tz is None or offsets is None:
+        return pl.lit("")
+    standard, saving = offsets
+
+    def text(offset: timedelta) -> str:
+        minutes = int(offset / timedelta(minutes=1))
+        return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+    shift = abs(saving - standard)
+    later = ("an hour" if shift == timedelta(hours=1) else f"{int(shift / timedelta(minutes=1))} minutes") + (
+        " later" if saving > standard else " earlier")
+    instant = pl.col(DS_RAW)
+    offset = instant.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None) - instant
+    return (pl.when(offset.cast(pl.Duration("us")) != pl.lit(standard, pl.Duration("us")))
+            .then(pl.lit(f" (the {freq} grid keeps {n}-hour steps from {tz}'s standard time ({text(standard)}) all "
+                         f"year: in daylight saving ({text(saving)}) the clock reads its points {later}, so a "
+                         f"time on the clock's own {freq} grid is off it; periods of several hours do not follow "
+                         f"daylight saving: forecast the data hourly (--freq 1h), or sum hourly rows into {freq} "
+                         f"periods of that grid (--aggregate sum))"))
+            .otherwise(pl.lit("")))
 
 
 # a magnitude suffix after a number ('1.5k', '2M', '3bn') and what it stands for ('m' alone: milli or million?)
@@ -467,6 +518,7 @@ def row_checks(
     ambiguous: str = "quarantine",
     tz_declared: bool = False,
     wide: bool = False,
+    tz: str | None = None,
 ) -> list[RowCheck]:
     """The row-level checks of one source, in priority order (a row reports its first failure).
 
@@ -616,7 +668,7 @@ def row_checks(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
                 pl.format("time '{}' is not on the {} grid{}", _show(_raw(time_col)), pl.lit(freq),
-                          pl.lit("") if tz_declared else _offset_hint(_raw(time_col))),
+                          _daylight_grid_hint(freq, tz) if tz_declared else _offset_hint(_raw(time_col), freq)),
                 "a sub-daily timestamp between two grid points",
             )
         )

@@ -2412,11 +2412,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
             time_raw, wall_time(as_of, source.tz).date(), year_first, wall=_latest_wall(as_of, source.tz))
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone and source.tz and not is_subdaily(source.freq):
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
-    # an end-labelled source's bound moves back as its times did (at 10:00 the hour labelled 11:00, ds 10:00,
-    # is not over); an aggregated source's periods are cut by `observed_at` instead
-    bound = None if as_of is None else (
-        as_of_on_ds(as_of, freq=source.freq, tz=source.tz) if source.aggregate != "none"
-        else observed_through(as_of, freq=source.freq, tz=source.tz, time_label=source.time_label))
+    bound = None if as_of is None else as_of_bound(source, as_of)
     unread = raw.filter(~blank) if blank is not None else raw
     mapping, apart = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
     frame = _mapped(unread, mapping)
@@ -2574,6 +2570,19 @@ def end_label(ds: pl.Expr, freq: str) -> pl.Expr:
     period's start (`period_end`), or for a fiscal grid ('12mo', '3mo': ds is the month the period ends in,
     `label_to_start`) the next month's first day."""
     return ds.dt.offset_by("1mo") if month_multiple(freq) else period_end(ds, freq)
+
+
+def as_of_bound(source: SourceConfig, as_of: datetime | date | str, freq: str | None = None) -> datetime:
+    """The `bound` a run at `as_of` cuts `source`'s rows by (`observed_at`, `Ingested.as_of_ds`), on its ds axis (of
+    `freq`, the source's own when None): an end-labelled source's moves back as its times did (at 10:00 the hour
+    labelled 11:00, ds 10:00, is not over, `timekeys.observed_through`); an aggregated source's is as_of itself on the
+    ds axis (`timekeys.as_of_on_ds`), its periods not over then cut by `observed_at` (`period_not_over`): its
+    `observed_through`, a period earlier, cut them a second time (a reading of one-minute rows by it lost the last
+    minute of each series)."""
+    freq = freq or source.freq
+    if source.aggregate != "none":
+        return as_of_on_ds(as_of, freq=freq, tz=source.tz)
+    return observed_through(as_of, freq=freq, tz=source.tz, time_label=source.time_label)
 
 
 def observed_at(source: SourceConfig, bound: datetime, later: pl.Expr | None = None, apart: bool = True,

@@ -762,23 +762,68 @@ def _offsets_zone(ingested: Ingested, source: SourceConfig) -> str | None:
              .drop_nulls("h").group_by("h", "m").agg(pl.col("t").first(), pl.len()).collect())
     if found.height < 2:
         return None
-    examples: list[tuple[datetime, timedelta]] = []
-    for h, m, t, _ in found.iter_rows():
-        sign = -1 if h.startswith("-") else 1
-        try:
-            instant = datetime.fromisoformat(t.replace(" ", "T", 1) if "T" not in t else t)
-        except ValueError:
-            return None
-        examples.append((instant, timedelta(minutes=sign * (abs(int(h)) * 60 + int(m)))))
-    matching = zones_keeping(examples, prefer=_DST_ZONES)
-    if not matching:
+    examples = [_offset_example(t, h, m) for h, m, t, _ in found.iter_rows()]
+    if None in examples:
         return None
+    matching = zones_keeping([e for e in examples if e is not None], prefer=_DST_ZONES)
     offsets = ", ".join(f"{h}:{m}" for h, m, _, _ in sorted(found.iter_rows(), key=lambda r: (int(r[0]), r[1])))
+    if not matching:
+        return _several_zones(ingested, time_raw, offsets)
     zone = matching[0]
     return (f"the times carry the UTC offsets {offsets}, which follow the daylight saving of {zone} (or another zone "
             "of the same clocks); they are read as instants and lose nothing, but without a tz the calendar features "
             "(hour of day, weekday) are UTC's, not the local clock's, and the two move an hour apart twice a year: "
             f"declare it (--tz {zone}; tz = '{zone}' in [sources.NAME])")
+
+
+def _offset_example(t: str, h: str, m: str) -> tuple[datetime, timedelta] | None:
+    """A time written with its offset ('2024-10-27T02:00:00+01:00'; its hours '+01' and minutes '00') as (its
+    instant, the offset), for `zones_keeping`; None where it does not read as an ISO time."""
+    sign = -1 if h.startswith("-") else 1
+    try:
+        instant = datetime.fromisoformat(t.replace(" ", "T", 1) if "T" not in t else t)
+    except ValueError:
+        return None
+    return instant, timedelta(minutes=sign * (abs(int(h)) * 60 + int(m)))
+
+
+_MAX_OFFSET_SETS = 16  # sets of offsets of a file's series tried for their zones (a file of a few zones)
+
+
+def _several_zones(ingested: Ingested, time_raw: str, offsets: str) -> str | None:
+    """`_offsets_zone` of a file whose offsets no one zone keeps: where its series, each written in the offsets of one
+    zone's daylight saving (Berlin's +01:00 and +02:00 beside New York's -05:00 and -04:00), follow several zones,
+    that, those zones (a series each, for example) and that one tz serves a source: the instants are right, the
+    calendar features are UTC's hours for every series (it said nothing). None where fewer than two zones are found
+    (each series in one offset: nothing tells daylight saving from a fixed offset)."""
+    rows = (ingested.frame.select(pl.col("unique_id").cast(pl.Utf8), pl.col(time_raw).cast(pl.Utf8).str.strip_chars()
+                                  .alias("t"))
+            .with_columns(pl.col("t").str.extract(_OFFSET_RE, 1).alias("h"),
+                          pl.col("t").str.extract(_OFFSET_RE, 2).fill_null("00").alias("m"))
+            .drop_nulls("h").group_by("unique_id", "h", "m").agg(pl.col("t").first()).collect())
+    sets = (rows.with_columns(pl.format("{}:{}", "h", "m").alias("o"))
+            .group_by("unique_id").agg(pl.col("o").sort().alias("key"), pl.col("o"), pl.col("t"))
+            .filter(pl.col("key").list.len() > 1)
+            .group_by("key").agg(pl.col("unique_id").min().alias("first"), pl.col("o").first(), pl.col("t").first())
+            .sort("first"))
+    if not 1 < sets.height <= _MAX_OFFSET_SETS:
+        return None
+    zones: dict[str, str] = {}
+    for _, first, written, times in sets.iter_rows():
+        examples = [_offset_example(t, *o.split(":")) for o, t in zip(written, times, strict=True)]
+        if None in examples:
+            return None
+        matching = zones_keeping([e for e in examples if e is not None], prefer=_DST_ZONES)
+        if matching:
+            zones.setdefault(matching[0], first)
+    if len(zones) < 2:
+        return None
+    named = ", ".join(f"{zone} (series {first!r})" for zone, first in zones.items())
+    tzs = "; ".join(f"--tz {zone}" for zone in zones)
+    return (f"the times carry the UTC offsets {offsets}, which follow the daylight saving of several zones: {named} "
+            "(or other zones of the same clocks); they are read as instants and lose nothing, but without a tz the "
+            "calendar features (hour of day, weekday) are UTC's, not each local clock's, and one tz serves a "
+            f"source: make a source of each zone's series, each with its tz ({tzs})")
 
 
 def zone_columns_line(zone_columns: dict[str, list[str]], tz: str | None) -> str:
@@ -964,6 +1009,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         ambiguous=source.ambiguous,
         tz_declared=source.tz is not None,
         wide=bool(ingested.wide_columns),
+        tz=source.tz,
     )
     code = pl.lit(None, dtype=pl.UInt8)
     if checks:  # a small integer per row (first failing check); reasons are built later for failing rows only

@@ -133,7 +133,9 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
     source's periods were written on one zone's clock (`written_clock`: New York's -04:00 and -05:00 across a
     change), the instant is read on that clock, the offset it had then: a series with no period near it (one that
     stopped before a change, or a gap across it) was read in the offset of its period before the change, an hour
-    off. A series without such periods, and every series without `shifts` (None: every time without an offset), is
+    off. In a file mixing zones each series is read on the clock of the series written in its offsets
+    (`series_clocks`); one no clock reads (one offset alone: nothing tells daylight saving from a fixed offset)
+    keeps its own. A series without such periods, and every series without `shifts` (None: every time without an offset), is
     cut by `observed_through` itself."""
     at = pl.col("at").cast(pl.Datetime("us"))
     frame = keys.select(pl.col("unique_id").cast(pl.Utf8), at.alias("__at"),
@@ -148,13 +150,50 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
                  .join_asof(near, on="__key", by="unique_id", strategy="nearest", check_sortedness=False)
                  .sort("__row"))
         offset = pl.col("offset")
-        clock = written_clock(shifts, frame.get_column("__at"))
-        if clock is not None:  # a series with periods written with an offset: the clock's at that instant
-            frame = frame.join(clock, on="__at", how="left", maintain_order="left")
+        clock = series_clocks(shifts, frame.select("unique_id", "__at"))
+        if clock is not None:  # a series with periods written with an offset: its clock's at that instant
+            frame = frame.join(clock, on=["unique_id", "__at"], how="left", maintain_order="left")
             offset = pl.when(offset.is_not_null()).then(pl.coalesce(pl.col("__clock"), offset))
         frame = frame.select("unique_id", pl.coalesce(pl.col("__at") + offset, pl.col("__at_ds")).alias("__at_ds"))
     return frame.select(observed_through_expr(pl.col("__at_ds"), freq=freq, aggregate=aggregate,
                                               time_label=time_label).alias("through")).to_series()
+
+
+_MAX_CLOCKS = 64  # sets of offsets a source's series are grouped by to find their clocks (a file of a few zones)
+
+
+def series_clocks(shifts: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame | None:
+    """unique_id, __at, __clock: for each (series, naive UTC instant) of `keys` (unique_id, __at), the UTC offset of
+    the clock that series was written on at that instant (`written_clock`). Where every period of the source was
+    written on one zone's clock, that clock for every series. In a file mixing zones (New York's series beside
+    Berlin's: no zone keeps every offset), each series' clock is that of the series written in its offsets: the
+    series of one set of offsets (-05:00 and -04:00), with those of one offset among them only (a series that
+    stopped before a change) where no other set holds that offset; a series no clock reads (one offset alone, or in
+    several sets) keeps its own. None where no series has a clock."""
+    whole = written_clock(shifts, keys.get_column("__at"))
+    pairs = keys.select(pl.col("unique_id").cast(pl.Utf8), pl.col("__at").cast(pl.Datetime("us"))).unique()
+    if whole is not None:
+        return pairs.join(whole, on="__at")
+    written = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("offset").cast(pl.Duration("us"))).drop_nulls()
+    sets = (written.group_by("unique_id").agg(pl.col("offset").unique().sort().alias("offsets"))
+            .with_columns(pl.col("offsets").list.len().alias("n")))
+    several = sets.filter(pl.col("n") > 1).group_by("offsets").agg("unique_id")
+    if not 0 < several.height <= _MAX_CLOCKS:
+        return None
+    alone = sets.filter(pl.col("n") == 1).select("unique_id", pl.col("offsets").list.first().alias("offset"))
+    holding = several.explode("offsets").group_by("offsets").len()  # how many sets hold each offset
+    alone = alone.join(holding.filter(pl.col("len") == 1), left_on="offset", right_on="offsets", how="semi")
+    found = []
+    for offsets, ids in several.iter_rows():
+        members = [*ids, *alone.filter(pl.col("offset").is_in(offsets)).get_column("unique_id")]
+        mine = pairs.filter(pl.col("unique_id").is_in(members))
+        clock = written_clock(shifts.filter(pl.col("unique_id").cast(pl.Utf8).is_in(members)), mine.get_column("__at"))
+        if clock is None and len(members) > len(ids):  # those of one offset are not on its clock: the set's alone
+            mine = pairs.filter(pl.col("unique_id").is_in(ids))
+            clock = written_clock(shifts.filter(pl.col("unique_id").cast(pl.Utf8).is_in(ids)), mine.get_column("__at"))
+        if clock is not None:
+            found.append(mine.join(clock, on="__at"))
+    return pl.concat(found) if found else None
 
 
 def written_clock(shifts: pl.DataFrame, ats: pl.Series) -> pl.DataFrame | None:

@@ -274,7 +274,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 23-hour 10 March an hour past its end, and ended London's March of dates written as midnight UTC an hour early)
 # 30 = review27: that offset is the one of the period's row with the latest instant (a day ending in the repeated hour,
 # where a clock goes back at midnight, read an offset of neither of its rows' and was over half an hour early)
-PREPROCESS_VERSION = 30
+# 31 = tz29: the report names the zones of a file mixing them (offsets_zone: Berlin's series beside New York's, no
+# one zone keeping every offset, said nothing) and a source per zone
+PREPROCESS_VERSION = 31
 
 
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
