@@ -522,16 +522,22 @@ def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str,
     (provably the same model: its name, kind, recipe, configuration, data fingerprint, run key and files, the run
     that registered it and the files' `VOLATILE_FIELDS` aside), else what differs, in words. What a re-run of a killed run's as_of asks of the version
     that run registered and never published before it publishes that version instead of registering a second one
-    (`ModelRegistry.reuse`)."""
-    ours = {k: v for k, v in (fingerprint or {}).items() if k != "run_id"}
-    theirs = {k: v for k, v in (mv.fingerprint or {}).items() if k != "run_id"}
+    (`ModelRegistry.reuse`). The data fingerprint's `preprocessing` (how the data were prepared: flowcast's
+    preprocessing version and settings, `flows.tasks.preprocessing_identity`) is named on its own: a statistical
+    version holds no trained files to differ when it changed. The recorded `metrics` are not compared: the backtest's
+    scores follow from what is (the same data, preprocessing, configuration and model), but its `rank`, which says
+    how the other candidates (the production model among them, which may have moved since) scored."""
+    ours = {k: v for k, v in (fingerprint or {}).items() if k not in ("run_id", "preprocessing")}
+    theirs = {k: v for k, v in (mv.fingerprint or {}).items() if k not in ("run_id", "preprocessing")}
     try:
         stored = _recipe_of(name, kind, recipe)
     except RegistryError as exc:
         return str(exc)
     for what, a, b in (("name", mv.name, name), ("kind", mv.kind, kind), ("recipe", mv.recipe, _as_stored(stored)),
                        ("configuration", mv.config, _as_stored(config or {})),
-                       ("data fingerprint", theirs, _as_stored(ours))):
+                       ("data fingerprint", theirs, _as_stored(ours)),
+                       ("preprocessing (what it was trained on)", (mv.fingerprint or {}).get("preprocessing"),
+                        _as_stored((fingerprint or {}).get("preprocessing")))):
         if a != b:
             return f"its {what} differs"
     try:

@@ -340,3 +340,30 @@ def test_a_refit_all_rerun_says_each_version_left_alone_once(tmp_path, caplog):
     assert said == set(left)
     assert {v.version for v in reg.list()} == set(left)  # left alone: nothing taken back or over
 
+
+@pytest.mark.parametrize(("change", "differs"), [
+    ({}, False),
+    ({"preprocess": {"max_gap": 5}}, True),
+    ({"validation": {"ended_series": "exclude"}}, True),
+    ({"horizon": 7}, True),
+    ({"version": True}, True),  # a flowcast whose PREPROCESS_VERSION is another (upgraded between the kill and now)
+])
+def test_a_rerun_prepared_otherwise_does_not_take_over_the_killed_runs_version(tmp_path, monkeypatch, change, differs):
+    """mend29: what a retrain's versions record as their data fingerprint (`pipeline._trained_on`) says how the data
+    were prepared (`tasks.preprocessing_identity`), so that `same_registration` tells a re-run that prepared them
+    otherwise from the killed run (a statistical version: no trained files to differ)."""
+    from flowcast.config import load_settings
+    from flowcast.flows import tasks
+    from flowcast.flows.pipeline import _trained_on
+    from flowcast.registry import same_registration
+
+    kw = {"name": "theta", "dataset": "tiny", "kind": "statistical", "recipe": {"model": "theta"}, "config": {},
+          "metrics": {}, "as_of": AS_OF}
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.get(reg.register(None, **kw, created_at=T0,
+                              fingerprint=_trained_on(load_settings(home=tmp_path), "tiny", "f", AS_OF, "other")).version)
+    if change.pop("version", False):
+        monkeypatch.setattr(tasks, "PREPROCESS_VERSION", tasks.PREPROCESS_VERSION + 1)
+    ours = _trained_on(load_settings(home=tmp_path, **change), "tiny", "f", AS_OF, "me")
+    assert same_registration(mv, None, **kw, fingerprint=ours) == (
+        "its preprocessing (what it was trained on) differs" if differs else "")

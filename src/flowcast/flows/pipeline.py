@@ -407,6 +407,16 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     return mv
 
 
+def _trained_on(settings: Settings, dataset: str, fingerprint: str, as_of: datetime, run_id: str) -> dict[str, Any]:
+    """The data fingerprint the versions a run registers record: its data (`fingerprint`: the source's declaration and
+    files, the as_of, the valid rows), the run, and how preprocessing prepared the data (`tasks.preprocessing_identity`:
+    [preprocess], validation.ended_series, the horizon, PREPROCESS_VERSION), none of which the fingerprint or the
+    recorded [model] and [evaluation] configuration said: a re-run after an upgrade or a [preprocess] change took over
+    the killed run's statistical version, which holds no trained files to differ (`registry.same_registration`)."""
+    return {"source": dataset, "fingerprint": fingerprint, "as_of": as_of.isoformat(), "run_id": run_id,
+            "preprocessing": tasks.preprocessing_identity(settings)}
+
+
 def _registration(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
                   fingerprint: dict[str, Any], as_of: datetime, started: datetime,
                   intermittent: bool | None = None) -> dict[str, Any]:
@@ -705,7 +715,7 @@ def retrain_flow(
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
     # run_id: which run registered the version (a second run of this schedule slot names it: `retrained_already`)
-    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat(), "run_id": run_id}
+    fingerprint = _trained_on(settings, name_of_data, data.fingerprint, as_of, run_id)
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log, intermittent=sparse.intermittent)
     registration = partial(_registration, settings, board=board, dataset=name_of_data, fingerprint=fingerprint,
