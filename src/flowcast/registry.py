@@ -1218,12 +1218,24 @@ class ModelRegistry:
         files go now. Not while the pointer's backup copy (what `models repair` restores) is one write behind, still
         naming it (`_backup_written`): restored, it named a version whose files were gone. Its note stays, and the
         next writer brings the copy up to date first, then removes it (`_recover_removal`), as for a command killed
-        between the two writes."""
-        if not backup_current:
+        between the two writes. Where its note could not be written either (`_write_removing`: a full disk), no writer
+        knows of it: the version stays registered and listed, and the warning says that `flowcast gc` removes it."""
+        if backup_current:
+            return True
+        try:
+            noted = any(n.get("version") == version for n in self._read_removing() or [])
+        except OSError:  # not read now: the next writer reads the notes again
+            noted = True
+        if noted:
             log.warning("model version %s of %s is left for the next command that writes the registry to remove, "
                         "once the pointer's backup copy is up to date (it still names the version)", version,
                         self.location)
-        return backup_current
+        else:
+            log.warning("model version %s of %s stays registered (listed), though its removal is recorded: the "
+                        "pointer's backup copy still names it, and its removal note could not be written, so no "
+                        "later command finishes it; `flowcast gc --version %s --yes` removes it (the copy brought up "
+                        "to date first)", version, self.location, version)
+        return False
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:
