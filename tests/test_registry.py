@@ -2264,6 +2264,20 @@ def test_a_withdrawal_whose_pointer_write_fails_is_not_done_by_the_next_writer(t
         assert reg.champion("sales").version == v
 
 
+def _to_remove(reg: ModelRegistry, tmp_path: Path, op: str) -> str:
+    """A version of sales registered after its production model theta, for `op` to remove: promoted (`withdraw`),
+    recorded as the champion (`withdraw_champion`) or neither (`take_back`)."""
+    from flowcast.registry import Promotion
+
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
+    return reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                        fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                        then=then).version
+
+
 @pytest.mark.parametrize("op", ["withdraw", "withdraw_champion", "take_back"])
 def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_current(tmp_path, caplog, op):
     """review28: a pointer write whose backup copy fails is done, with a warning (removal27). A removal (withdrawal,
@@ -2272,16 +2286,10 @@ def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_
     pointer write, the next writer now brings the copy up to date first and then removes the version."""
     import shutil
 
-    from flowcast.registry import REMOVING, Promotion
+    from flowcast.registry import REMOVING
 
     reg = ModelRegistry(tmp_path / "models")
-    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
-    reg.promote(a, at=T0)
-    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
-            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
-    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
-                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
-                     then=then).version
+    v = _to_remove(reg, tmp_path, op)
     backup = reg.root / "production.backup.json"
     before = backup.read_bytes()
     assert v in before.decode() or op == "take_back"
@@ -2312,16 +2320,10 @@ def test_a_removal_whose_note_and_backup_copy_both_fail_says_gc_removes_the_vers
 
     from flowcast import registry
     from flowcast.atomic import storage_error
-    from flowcast.registry import BACKUP_POINTER, REMOVING, Promotion
+    from flowcast.registry import BACKUP_POINTER, REMOVING
 
     reg = ModelRegistry(tmp_path / "models")
-    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
-    reg.promote(a, at=T0)
-    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
-            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
-    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
-                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
-                     then=then).version
+    v = _to_remove(reg, tmp_path, op)
     real = registry._write_bytes_atomic
 
     def full(path, data, fault=None):  # the note and the copy cannot be written; production.json can
