@@ -2407,6 +2407,20 @@ def test_a_withdrawal_whose_pointer_write_fails_is_not_done_by_the_next_writer(t
         assert reg.champion("sales").version == v
 
 
+def _to_remove(reg: ModelRegistry, tmp_path: Path, op: str) -> str:
+    """A version of sales registered after its production model theta, for `op` to remove: promoted (`withdraw`),
+    recorded as the champion (`withdraw_champion`) or neither (`take_back`)."""
+    from flowcast.registry import Promotion
+
+    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
+    reg.promote(a, at=T0)
+    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
+            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
+    return reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
+                        fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
+                        then=then).version
+
+
 @pytest.mark.parametrize("op", ["withdraw", "withdraw_champion", "take_back"])
 def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_current(tmp_path, caplog, op):
     """review28: a pointer write whose backup copy fails is done, with a warning (removal27). A removal (withdrawal,
@@ -2415,16 +2429,10 @@ def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_
     pointer write, the next writer now brings the copy up to date first and then removes the version."""
     import shutil
 
-    from flowcast.registry import REMOVING, Promotion
+    from flowcast.registry import REMOVING
 
     reg = ModelRegistry(tmp_path / "models")
-    a = _reg_ds(reg, tmp_path, "theta", "sales", "1").version
-    reg.promote(a, at=T0)
-    then = (Promotion("promote", expected=a, at=T0) if op == "withdraw"
-            else Promotion("champion", at=T0, as_of=datetime(2024, 1, 2)) if op == "withdraw_champion" else None)
-    v = reg.register(_artifact(tmp_path, "naive", "2"), name="naive", dataset="sales", config={},
-                     fingerprint={"source": "sales"}, metrics={}, as_of=datetime(2024, 1, 2), created_at=T0,
-                     then=then).version
+    v = _to_remove(reg, tmp_path, op)
     backup = reg.root / "production.backup.json"
     before = backup.read_bytes()
     assert v in before.decode() or op == "take_back"
@@ -2444,3 +2452,41 @@ def test_a_removal_whose_backup_copy_fails_leaves_the_version_until_the_copy_is_
     assert backup.read_bytes() == reg.pointer_path.read_bytes()
     assert not (reg.versions_dir / v).exists() and not (reg.root / REMOVING).exists()
     assert [e["action"] for e in reg.history("sales") if e.get("version") == v][-1] == op
+
+
+@pytest.mark.parametrize("op", ["withdraw", "withdraw_champion", "take_back"])
+def test_a_removal_whose_note_and_backup_copy_both_fail_says_gc_removes_the_version(tmp_path, caplog, monkeypatch, op):
+    """mend29: a removal whose note could not be written (a full disk) and whose pointer's backup copy then failed
+    too warned that 'the next command that writes the registry' removes its version, once the copy is up to date;
+    with no note, no writer knows of it: the version stays registered and listed until `flowcast gc` removes it."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.atomic import storage_error
+    from flowcast.registry import BACKUP_POINTER, REMOVING
+
+    reg = ModelRegistry(tmp_path / "models")
+    v = _to_remove(reg, tmp_path, op)
+    real = registry._write_bytes_atomic
+
+    def full(path, data, fault=None):  # the note and the copy cannot be written; production.json can
+        if Path(path).name in (REMOVING, BACKUP_POINTER):
+            raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return real(path, data, fault)
+
+    monkeypatch.setattr(registry, "_write_bytes_atomic", full)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        if op == "take_back":
+            reg.delete(v, run="run-s", dataset="sales", reason="publish refused", at=T0)
+        else:
+            getattr(reg, op)(v, dataset="sales", reason="publish refused", at=T0, run="run-s")
+    said = " ".join(caplog.text.split())
+    assert "the change took effect" in said and "next command that writes the registry to remove" not in said
+    assert f"model version {v} of {reg.location} stays registered" in said and "`flowcast gc" in said, said
+    assert not (reg.root / REMOVING).exists() and v in [x.version for x in reg.list()]
+    monkeypatch.undo()
+    reg.sync_backup()  # the next writer: no note, so it does not remove the version (the warning said so)
+    assert (reg.versions_dir / v).is_dir() and v in [x.version for x in reg.list()]
+    assert [e["action"] for e in reg.history("sales") if e.get("version") == v][-1] == op
+    reg.delete(v, at=T0)  # what `flowcast gc --version V --yes` does
+    assert not (reg.versions_dir / v).exists()

@@ -64,6 +64,30 @@ def test_anything_else_differing_is_named(tmp_path, change, payload, said):
     assert same_registration(mv, _art(tmp_path / "again", payload), **_kwargs(**change)) == said
 
 
+PREP = {"preprocess": {"impute": "linear", "max_gap": 3}, "ended_series": "forecast", "horizon": None, "version": 30}
+
+
+@pytest.mark.parametrize(("theirs", "ours", "said"), [
+    (PREP, PREP, ""),
+    (PREP, {**PREP, "version": 31}, "its preprocessing (what it was trained on) differs"),  # flowcast upgraded since
+    (PREP, {**PREP, "preprocess": {"impute": "zero", "max_gap": 3}}, "its preprocessing (what it was trained on) differs"),
+    (PREP, {**PREP, "ended_series": "exclude"}, "its preprocessing (what it was trained on) differs"),
+    (None, PREP, "its preprocessing (what it was trained on) differs"),  # registered by a flowcast that did not say
+])
+def test_a_statistical_version_prepared_otherwise_is_not_the_same(tmp_path, theirs, ours, said):
+    """mend29: a statistical version holds no trained files, so nothing told one trained on data prepared otherwise
+    (flowcast upgraded, [preprocess] or validation.ended_series changed between the kill and the re-run: neither in
+    the data fingerprint nor in the recorded [model]/[evaluation] configuration) from the re-run's own: it was taken
+    over. The data fingerprint records the preprocessing, compared on its own."""
+    fp = {"source": "toy", "fingerprint": "abc", "as_of": AS_OF.isoformat()}
+    kw = {"name": "theta", "dataset": "toy", "kind": "statistical", "recipe": {"model": "theta"}, "config": {},
+          "metrics": {"mase": 0.9}, "as_of": AS_OF}
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.get(reg.register(None, **kw, created_at=T0, fingerprint={
+        **fp, "run_id": DEAD, **({"preprocessing": theirs} if theirs is not None else {})}).version)
+    assert same_registration(mv, None, **kw, fingerprint={**fp, "run_id": RERUN, "preprocessing": ours}) == said
+
+
 @pytest.mark.parametrize(("change", "said"), [
     ("none", ""),
     ("last byte", "its model files differ"),  # the same size: read to its end

@@ -550,16 +550,22 @@ def same_registration(mv: ModelVersion, artifact_dir: Path | None, *, name: str,
     (provably the same model: its name, kind, recipe, configuration, data fingerprint, run key and files, the run
     that registered it and the files' `VOLATILE_FIELDS` aside), else what differs, in words. What a re-run of a killed run's as_of asks of the version
     that run registered and never published before it publishes that version instead of registering a second one
-    (`ModelRegistry.reuse`)."""
-    ours = {k: v for k, v in (fingerprint or {}).items() if k != "run_id"}
-    theirs = {k: v for k, v in (mv.fingerprint or {}).items() if k != "run_id"}
+    (`ModelRegistry.reuse`). The data fingerprint's `preprocessing` (how the data were prepared: flowcast's
+    preprocessing version and settings, `flows.tasks.preprocessing_identity`) is named on its own: a statistical
+    version holds no trained files to differ when it changed. The recorded `metrics` are not compared: the backtest's
+    scores follow from what is (the same data, preprocessing, configuration and model), but its `rank`, which says
+    how the other candidates (the production model among them, which may have moved since) scored."""
+    ours = {k: v for k, v in (fingerprint or {}).items() if k not in ("run_id", "preprocessing")}
+    theirs = {k: v for k, v in (mv.fingerprint or {}).items() if k not in ("run_id", "preprocessing")}
     try:
         stored = _recipe_of(name, kind, recipe)
     except RegistryError as exc:
         return str(exc)
     for what, a, b in (("name", mv.name, name), ("kind", mv.kind, kind), ("recipe", mv.recipe, _as_stored(stored)),
                        ("configuration", mv.config, _as_stored(config or {})),
-                       ("data fingerprint", theirs, _as_stored(ours))):
+                       ("data fingerprint", theirs, _as_stored(ours)),
+                       ("preprocessing (what it was trained on)", (mv.fingerprint or {}).get("preprocessing"),
+                        _as_stored((fingerprint or {}).get("preprocessing")))):
         if a != b:
             return f"its {what} differs"
     try:
@@ -1258,12 +1264,24 @@ class ModelRegistry:
         files go now. Not while the pointer's backup copy (what `models repair` restores) is one write behind, still
         naming it (`_backup_written`): restored, it named a version whose files were gone. Its note stays, and the
         next writer brings the copy up to date first, then removes it (`_recover_removal`), as for a command killed
-        between the two writes."""
-        if not backup_current:
+        between the two writes. Where its note could not be written either (`_write_removing`: a full disk), no writer
+        knows of it: the version stays registered and listed, and the warning says that `flowcast gc` removes it."""
+        if backup_current:
+            return True
+        try:
+            noted = any(n.get("version") == version for n in self._read_removing() or [])
+        except OSError:  # not read now: the next writer reads the notes again
+            noted = True
+        if noted:
             log.warning("model version %s of %s is left for the next command that writes the registry to remove, "
                         "once the pointer's backup copy is up to date (it still names the version)", version,
                         self.location)
-        return backup_current
+        else:
+            log.warning("model version %s of %s stays registered (listed), though its removal is recorded: the "
+                        "pointer's backup copy still names it, and its removal note could not be written, so no "
+                        "later command finishes it; `flowcast gc --version %s --yes` removes it (the copy brought up "
+                        "to date first)", version, self.location, version)
+        return False
 
     # ------------------------------------------------------------------ history.jsonl: `keep` events moved out
     def _read_moved(self, *, required: bool = True) -> dict[str, builtins.list[tuple[int, dict[str, Any]]]]:

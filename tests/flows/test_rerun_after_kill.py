@@ -198,10 +198,10 @@ def test_only_a_dead_runs_unpublished_registration_of_the_as_of_is_left(tmp_path
                                      "tiny", AS_OF, run="me", alive=lambda run: alive)
     assert [(mv.version, dead) for mv, dead in left] == ([(version, [owner])] if found else [])
     if case in ("alive", "unknown", "refit alive"):
-        [line] = said
+        [line] = said.values()
         assert version in line and "flow run other" in line
     assert left_by_killed_runs(ModelRegistry(tmp_path / "models"), EmbeddedStore(tmp_path / "warehouse"), "tiny",
-                               AS_OF + timedelta(days=1), run="me", alive=lambda run: False) == ([], [])
+                               AS_OF + timedelta(days=1), run="me", alive=lambda run: False) == ([], {})
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -240,10 +240,10 @@ def test_a_version_a_killed_rerun_took_over_is_left_by_killed_runs_too(tmp_path)
     assert reg.pin_runs(version) == ["second"]
     left, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
                                      alive=lambda run: False)
-    assert [(mv.version, dead) for mv, dead in left] == [(version, ["second"])] and said == []
+    assert [(mv.version, dead) for mv, dead in left] == [(version, ["second"])] and said == {}
     running, said = left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="third",
                                         alive=lambda run: True)  # "second" still runs: left alone, said
-    assert running == [] and len(said) == 1 and "flow run second" in said[0]
+    assert running == [] and list(said) == [version] and "flow run second" in said[version]
 
 
 def test_a_version_this_run_took_over_is_its_own_not_said_left_alone(tmp_path):
@@ -257,7 +257,7 @@ def test_a_version_this_run_took_over_is_its_own_not_said_left_alone(tmp_path):
     reg.reuse(version, dataset="tiny", run="me", for_run="other", pin=Pin(run="me", at=t1, until=t1 + timedelta(1)),
               reason="the same model", released=["other"])
     assert left_by_killed_runs(reg, EmbeddedStore(tmp_path / "warehouse"), "tiny", AS_OF, run="me",
-                               alive=lambda run: run == "me") == ([], [])
+                               alive=lambda run: run == "me") == ([], {})
 
 
 class _Receipts(EmbeddedStore):
@@ -302,3 +302,68 @@ def test_only_the_as_ofs_receipt_is_read_for_a_version_never_in_charge(tmp_path,
                                   alive=lambda run: False)
     assert [mv.version for mv, _ in left] == ([version] if found else [])
     assert sorted(set(store.read_at)) == {"key": [AS_OF], "none": [], "all": sorted([*others, AS_OF])}[read]
+
+
+def test_a_refit_all_rerun_says_each_version_left_alone_once(tmp_path, caplog):
+    """mend29: a refit_all re-run looks for a killed run's versions before its winner and again before each refit cell
+    (`pipeline._resume_killed`), and each look said every version left alone (pinned by a run that may still run) again:
+    the same 'left alone' lines once for the winner and once per cell. Each is said once per run."""
+    import logging
+
+    from flowcast.config import load_settings
+    from flowcast.flows.pipeline import _resume_killed
+    from flowcast.models.recipes import Recipe
+
+    settings = load_settings(home=tmp_path)
+    reg = ModelRegistry(settings.models_dir)
+    pin = Pin(run="other", at=T0, until=T0 + timedelta(hours=24))
+    fp = {"source": "tiny", "fingerprint": "f", "run_id": "other"}  # run "other": no claim, no API: may still run
+    left = [reg.register(None, name=name, dataset="tiny", kind="statistical", recipe={"model": name}, fingerprint=fp,
+                         as_of=AS_OF, created_at=T0, pin=pin,
+                         then=Promotion("champion", at=T0, as_of=AS_OF) if name == "theta" else None).version
+            for name in ("theta", "naive", "seasonal_naive")]
+    refits = ["naive", "seasonal_naive"]
+    mine = Pin(run="me", at=T0 + timedelta(hours=1), until=T0 + timedelta(hours=25))
+    said: set[str] = set()
+    log = logging.getLogger("test_rerun_after_kill")
+    with caplog.at_level(logging.INFO, logger=log.name):
+        for name, which in (("theta", lambda n: n not in refits), *((c, c.__eq__) for c in refits)):
+            recipe = Recipe(name=name, kind="statistical", components=[{"type": "statistical", "model": name}],
+                            weights=[1.0])
+            registration = {"name": name, "dataset": "tiny", "kind": "statistical", "recipe": {"model": name},
+                            "config": {}, "fingerprint": fp, "metrics": {}, "as_of": AS_OF, "created_at": T0}
+            assert _resume_killed(settings, reg, recipe, registration, as_of=AS_OF, run="me", pin=mine, then=None,
+                                  log=log, notes=[], which=which, refit=name != "theta", said=said) is None
+    lines = [r.getMessage() for r in caplog.records if "is left alone" in r.getMessage()]
+    assert sorted(line.split(",")[0] for line in lines) == sorted(left), lines  # each once, none twice
+    assert all("flow run other, which uses it, may still run" in line for line in lines), lines
+    assert said == set(left)
+    assert {v.version for v in reg.list()} == set(left)  # left alone: nothing taken back or over
+
+
+@pytest.mark.parametrize(("change", "differs"), [
+    ({}, False),
+    ({"preprocess": {"max_gap": 5}}, True),
+    ({"validation": {"ended_series": "exclude"}}, True),
+    ({"horizon": 7}, True),
+    ({"version": True}, True),  # a flowcast whose PREPROCESS_VERSION is another (upgraded between the kill and now)
+])
+def test_a_rerun_prepared_otherwise_does_not_take_over_the_killed_runs_version(tmp_path, monkeypatch, change, differs):
+    """mend29: what a retrain's versions record as their data fingerprint (`pipeline._trained_on`) says how the data
+    were prepared (`tasks.preprocessing_identity`), so that `same_registration` tells a re-run that prepared them
+    otherwise from the killed run (a statistical version: no trained files to differ)."""
+    from flowcast.config import load_settings
+    from flowcast.flows import tasks
+    from flowcast.flows.pipeline import _trained_on
+    from flowcast.registry import same_registration
+
+    kw = {"name": "theta", "dataset": "tiny", "kind": "statistical", "recipe": {"model": "theta"}, "config": {},
+          "metrics": {}, "as_of": AS_OF}
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.get(reg.register(None, **kw, created_at=T0,
+                              fingerprint=_trained_on(load_settings(home=tmp_path), "tiny", "f", AS_OF, "other")).version)
+    if change.pop("version", False):
+        monkeypatch.setattr(tasks, "PREPROCESS_VERSION", tasks.PREPROCESS_VERSION + 1)
+    ours = _trained_on(load_settings(home=tmp_path, **change), "tiny", "f", AS_OF, "me")
+    assert same_registration(mv, None, **kw, fingerprint=ours) == (
+        "its preprocessing (what it was trained on) differs" if differs else "")

@@ -807,3 +807,42 @@ def test_gc_that_cannot_write_the_pointer_says_what_it_removed_and_to_run_again(
                  "it removed 6 items before it", "run it again once there is room"):
         assert "".join(part.split()) in said, res.output
     assert (home / "models" / "versions" / "gru-v4").is_dir() and not (home / "runs" / "20240101T000000-aaaa").exists()
+
+
+def test_gc_whose_backup_sync_fails_says_the_noted_version_goes_with_the_next_writer(home, monkeypatch):
+    """mend29: a plain gc removal (no pointer write) brings the pointer's backup copy up to date first (it may still
+    name the version). On a full disk that copy failed and gc said the version 'stays registered', but its removal was
+    noted already: it is no longer listed, and the next command that writes the registry removes it. Say that."""
+    import errno
+
+    from flowcast import registry
+    from flowcast.atomic import storage_error
+
+    models = home / "models"
+    (models / registry.BACKUP_POINTER).unlink()  # the copy one write behind (here: missing), so gc's sync writes it
+    real = registry._write_bytes_atomic
+
+    def backup_full(path, data, fault=None):
+        if Path(path).name == registry.BACKUP_POINTER:
+            raise storage_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return real(path, data, fault)
+
+    monkeypatch.setattr(registry, "_write_bytes_atomic", backup_full)
+    cfg = home.parent / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 10\n")
+    res = CliRunner().invoke(app, ["gc", "--yes", "--home", str(home), "--config", str(cfg), "--as-of",
+                                   NOW.isoformat(), "--version", "gru-v1"], terminal_width=400)
+    said = "".join(res.output.split())
+    assert res.exit_code == 1, res.output
+    assert "staysregistered" not in said, res.output
+    for part in ("production.backup.json: no space left on device",
+                 "gc stopped at gru-v1: its removal is noted", "it is no longer listed",
+                 "the next command that writes the registry removes its files",
+                 "it removed 6 items before it", "run it again once there is room"):
+        assert "".join(part.split()) in said, res.output
+    assert (models / "versions" / "gru-v1").is_dir()
+    assert "gru-v1" not in {v.version for v in ModelRegistry(models).list()}
+    monkeypatch.setattr(registry, "_write_bytes_atomic", real)  # room again: the next writer finishes the removal
+    ModelRegistry(models).sync_backup()
+    assert not (models / "versions" / "gru-v1").exists()
+    assert (models / registry.BACKUP_POINTER).read_bytes() == (models / "production.json").read_bytes()

@@ -426,9 +426,9 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
 
 
 def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, *, run: str,
-                        alive: Callable[[str], bool | None]) -> tuple[list[tuple[Any, list[str]]], list[str]]:
-    """For a retrain of (`dataset`, `key`) about to register its winner: ([(version, the dead runs that pin it)], the
-    sentences on the versions left alone). Each version listed was registered for that dataset and as_of by another
+                        alive: Callable[[str], bool | None]) -> tuple[list[tuple[Any, list[str]]], dict[str, str]]:
+    """For a retrain of (`dataset`, `key`) about to register its winner: ([(version, the dead runs that pin it)],
+    {version left alone: the sentence saying so}). Each version listed was registered for that dataset and as_of by another
     run that was killed before its publish ended: that run's pin of it is left, or that of a re-run that took it over
     (`reuse`) and was killed in turn (a run that ended removes its own, `pipeline.retrain_flow`'s `finally`), every run that pins it is dead (`alive` False: `ops.reaper.run_alive`), no
     publish of the dataset names it and it is no dataset's production model (a re-run compares against that one and
@@ -440,7 +440,7 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
     champion (`chosen_ever`), which a forecast of any as_of publishes. Every receipt of the dataset was read,
     thousands on a home with years of daily as_ofs."""
     left: list[tuple[Any, list[str]]] = []
-    said: list[str] = []
+    said: dict[str, str] = {}
     here: set[str] | None = None  # what the key's publish names
     chosen: set[str] | None = None
     published: set[str] | None = None  # what any publish of the dataset names
@@ -475,9 +475,10 @@ def left_by_killed_runs(registry: Any, store: Any, dataset: str, key: datetime, 
         states = {r: alive(r) for r in pins}
         if not all(state is False for state in states.values()):
             busy = next(r for r, state in states.items() if state is not False)
-            said.append(f"{mv.version}, registered for this as_of by run {owner} and not published, is left alone: "
-                        f"flow run {busy}, which uses it, " + ("still runs" if states[busy] else
-                                                               "may still run (that cannot be told from here)"))
+            said[mv.version] = (f"{mv.version}, registered for this as_of by run {owner} and not published, is left "
+                                f"alone: flow run {busy}, which uses it, " + ("still runs" if states[busy] else
+                                                                             "may still run (that cannot be told from "
+                                                                             "here)"))
             continue
         left.append((mv, pins))
     return left, said

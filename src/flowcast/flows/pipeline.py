@@ -407,6 +407,16 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     return mv
 
 
+def _trained_on(settings: Settings, dataset: str, fingerprint: str, as_of: datetime, run_id: str) -> dict[str, Any]:
+    """The data fingerprint the versions a run registers record: its data (`fingerprint`: the source's declaration and
+    files, the as_of, the valid rows), the run, and how preprocessing prepared the data (`tasks.preprocessing_identity`:
+    [preprocess], validation.ended_series, the horizon, PREPROCESS_VERSION), none of which the fingerprint or the
+    recorded [model] and [evaluation] configuration said: a re-run after an upgrade or a [preprocess] change took over
+    the killed run's statistical version, which holds no trained files to differ (`registry.same_registration`)."""
+    return {"source": dataset, "fingerprint": fingerprint, "as_of": as_of.isoformat(), "run_id": run_id,
+            "preprocessing": tasks.preprocessing_identity(settings)}
+
+
 def _registration(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFrame, dataset: str,
                   fingerprint: dict[str, Any], as_of: datetime, started: datetime,
                   intermittent: bool | None = None) -> dict[str, Any]:
@@ -427,7 +437,7 @@ def _registration(settings: Settings, name: str, recipe: Recipe, *, board: pl.Da
 
 def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, registration: dict[str, Any], *,
                    as_of: datetime, run: str, pin: Pin, then: Promotion | None, log: Log,
-                   notes: list[str], which: Callable[[str], bool] = lambda name: True,
+                   notes: list[str], said: set[str], which: Callable[[str], bool] = lambda name: True,
                    refit: bool = False) -> ModelVersion | None:
     """Before a retrain registers its winner: the versions a killed run of the same dataset and as_of registered and
     never published (`common.left_by_killed_runs`; a run killed between its registration and its publish, re-run,
@@ -441,7 +451,10 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
     winner); a registry or store that cannot say is a warning, and this run registers its own. Only the versions
     whose name `which` accepts are looked at: the winner's call leaves the cells a `refit_all` run registers after it
     to their own calls (`refit`: before such a cell is registered, pinned, no follow-up), each looking at its name
-    only (a killed refit_all run's cells were neither pinned nor looked for: its re-run registered each again)."""
+    only (a killed refit_all run's cells were neither pinned nor looked for: its re-run registered each again).
+    `said`: the versions this run said were left alone (a run that may still run pins them), one set per run: each is
+    said once, not again at every refit cell's look (the same lines were logged once for the winner and once per
+    cell)."""
     from flowcast.errors import FlowcastError
     from flowcast.flows.common import left_by_killed_runs
     from flowcast.ops.reaper import run_alive
@@ -451,13 +464,16 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
     dataset, key = str(registration["dataset"]), storage_naive(as_of)
     try:
         store = open_store(settings)
-        left, said = left_by_killed_runs(registry, store, dataset, key, run=run, alive=partial(run_alive, settings.home))
+        left, alone = left_by_killed_runs(registry, store, dataset, key, run=run,
+                                          alive=partial(run_alive, settings.home))
     except (FlowcastError, OSError) as exc:
         log.warning(f"Could not look for versions a killed run of {dataset} as of {key:%Y-%m-%d %H:%M} registered and "
                     f"never published ({exc}); this run registers its own")
         return None
-    for line in said:
-        log.info(line)
+    for other, line in alone.items():
+        if other not in said:
+            said.add(other)
+            log.info(line)
 
     def check(version: str, dead: list[str]) -> None:  # under the registry's lock: still left by dead runs only
         again, _ = left_by_killed_runs(registry, store, dataset, key, run=run,
@@ -699,13 +715,14 @@ def retrain_flow(
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
     # run_id: which run registered the version (a second run of this schedule slot names it: `retrained_already`)
-    fingerprint = {"source": name_of_data, "fingerprint": data.fingerprint, "as_of": as_of.isoformat(), "run_id": run_id}
+    fingerprint = _trained_on(settings, name_of_data, data.fingerprint, as_of, run_id)
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log, intermittent=sparse.intermittent)
     registration = partial(_registration, settings, board=board, dataset=name_of_data, fingerprint=fingerprint,
                            as_of=as_of, started=started, intermittent=sparse.intermittent)
     # `refit_all`: every other network cell, refit on all data and registered (pinned) after the winner
     refits = [c for c in mc.cells if c != chosen and c in scored.by_name] if refit_all else []
+    alone_said: set[str] = set()  # a killed run's versions this run said it leaves alone (`_resume_killed`): once each
     # registered and promoted (or noted as the champion) in one registry transaction: a run killed
     # in between leaves no unpromoted version behind, and a run that lost the race registers nothing
     promoted = promote and chosen != PRODUCTION and decision.action != "publish"  # publish: production stays
@@ -796,7 +813,7 @@ def retrain_flow(
             # the versions of the cells refit below: each is looked at there)
             reused = _resume_killed(settings, registry, model_obj, registration(chosen, model_obj),
                                     as_of=as_of, run=run_id, pin=run_pin, then=then, log=log, notes=notes,
-                                    which=lambda name: name not in refits)
+                                    said=alone_said, which=lambda name: name not in refits)
             if reused is not None:  # this run's winner, as if it had registered it: the result's `registered` names
                 registered[chosen] = reused.version  # it (it said {} of the version this run published)
             version = reused or register(chosen, model_obj, then=then, pin=run_pin)
@@ -810,7 +827,8 @@ def retrain_flow(
         for cell in refits:  # pinned as the winner is: a killed run's is taken over (or back) as its winner is
             refit = builder.build(cell)
             took = _resume_killed(settings, registry, refit, registration(cell, refit), as_of=as_of, run=run_id,
-                                  pin=run_pin, then=None, log=log, notes=notes, which=cell.__eq__, refit=True)
+                                  pin=run_pin, then=None, log=log, notes=notes, said=alone_said, which=cell.__eq__,
+                                  refit=True)
             if took is not None:
                 registered[cell] = took.version
             else:

@@ -279,6 +279,20 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 PREPROCESS_VERSION = 31
 
 
+def preprocessing_identity(settings: Settings) -> dict[str, Any]:
+    """What decides the TrainingData besides the source (its declaration and files: the data fingerprint), the as_of
+    and the [model] and [evaluation] settings: the [preprocess] settings, which series preprocessing keeps
+    (validation.ended_series), the horizon asked for and this code's PREPROCESS_VERSION. Part of the preprocessing
+    cache key, and recorded in a registered version's data fingerprint (`flows.pipeline`), so that a re-run compares
+    what its version was trained on (`registry.same_registration`)."""
+    return {
+        "preprocess": settings.preprocess.model_dump(mode="json"),
+        "ended_series": settings.validation.ended_series,  # which series preprocessing keeps
+        "horizon": settings.horizon,
+        "version": PREPROCESS_VERSION,
+    }
+
+
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """fingerprint + as_of + everything in the settings that changes the TrainingData + where the
     cache lives (its records name their result files by absolute path: a home that was moved or
@@ -291,12 +305,9 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "fingerprint": parameters["fingerprint"],
         "as_of": as_of.isoformat() if isinstance(as_of, datetime) else str(as_of),
         "source": src.model_dump(mode="json"),
-        "preprocess": s.preprocess.model_dump(mode="json"),
-        "ended_series": s.validation.ended_series,  # which series preprocessing keeps
-        "horizon": s.horizon,
+        **preprocessing_identity(s),
         "lookback": s.model.lookback,
         "n_windows": s.evaluation.n_windows,
-        "version": PREPROCESS_VERSION,
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return f"flowcast-preprocess-{digest}"

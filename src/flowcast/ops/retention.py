@@ -34,11 +34,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowcast.config import RetentionConfig, Settings
 from flowcast.errors import ConfigError, FlowcastError, RegistryError, StorageError
 from flowcast.wording import plural
+
+if TYPE_CHECKING:
+    from flowcast.registry import ModelRegistry
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
 KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast")
@@ -397,12 +400,10 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
                            keep=None if explicit else published_with)
             except RegistryError:
                 continue
-            except StorageError as exc:  # the pointer's rewrite (a full disk): the version stays, whole and listed
-                raise StorageError(
-                    f"{exc}; gc stopped before removing {item.version}, which stays registered (taking it out of "
-                    f"the production records needs that write); it removed {plural(len(done), 'item')} "
-                    "before it, "
-                    f"{human(total_bytes(done))}: run it again once there is room") from exc
+            except StorageError as exc:  # a full disk: the pointer's rewrite, or the backup copy's sync
+                raise StorageError(f"{exc}; {_stopped_at(reg, item.version)}; it removed "
+                                   f"{plural(len(done), 'item')} before it, {human(total_bytes(done))}: run it again "
+                                   "once there is room") from exc
         elif item.url is not None:  # a superseded object of a store at a URL
             files = files or _store_files(settings)
             if files is None or not files.delete_file(item.url):
@@ -423,6 +424,20 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             if src.is_dir() and not any(src.iterdir()):
                 src.rmdir()
     return done
+
+
+def _stopped_at(reg: ModelRegistry, version: str) -> str:
+    """What became of `version`, whose removal by gc failed on a write: its removal noted and committed (a plain
+    removal's note written before the pointer's backup copy failed to sync, or a pointer write whose folder sync
+    failed after its rename) leaves it out of the list, and the registry's next writer removes its files
+    (`ModelRegistry._recover_removal`); otherwise it stays registered (the note dropped, or never written)."""
+    from flowcast.registry import REMOVING
+
+    if version in reg.removals_due():
+        return (f"gc stopped at {version}: its removal is noted ({reg.location}/{REMOVING}) and it is no longer "
+                "listed, but its files are left; the next command that writes the registry removes its files")
+    return (f"gc stopped before removing {version}, which stays registered (its removal needs that write: taking it "
+            "out of the production records, or bringing their backup copy up to date)")
 
 
 def total_bytes(items: Iterable[Item]) -> int:
