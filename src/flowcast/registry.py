@@ -1545,10 +1545,13 @@ class ModelRegistry:
 
     def remove_leftover(self, name: str) -> bool:
         """Remove one of `leftovers` under the lock (where no writer is midway: a registration holds the lock until
-        its version is in place). False when it is gone already, or became a version meanwhile."""
+        its version is in place). False when it is gone already, or became a version meanwhile. A removal whose record
+        was committed is finished as the lock is taken: its version's folder, or `.tmp-deleted-<version>` where it was
+        out of sight, goes then, removed by this call (it returned False, and gc said it kept that folder as 'protected
+        meanwhile' under its 'Removed' table)."""
         if "/" in name or name in ("", ".", ".."):
             raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
-        due = name in self.removals_due()
+        due = bool({name, name.removeprefix(".tmp-deleted-")} & self.removals_due())
         with self._lock():  # (a removal whose record was committed is finished as the lock is taken)
             removed = due and name not in self._version_names()
             if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
