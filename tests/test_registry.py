@@ -823,6 +823,33 @@ def test_a_damaged_production_pointer_names_its_file_and_models_repair_puts_it_b
     assert r.exit_code == 0 and "intact" in r.output
 
 
+def test_models_repair_killed_before_its_pointer_write_then_run_again_keeps_the_damaged_pointer_once(tmp_path,
+                                                                                                     _isolated_home):
+    """faults29: `flowcast models repair` SIGKILLed after it kept the damaged pointer as production.json.damaged-1 and
+    before its pointer rename (`registry:before_pointer_rename`), run again: the pointer came back, but the re-run
+    kept the same damaged bytes again as production.json.damaged-2, one more copy per killed try. A copy already
+    holding those bytes is the one kept; a pointer damaged otherwise later gets a new one."""
+    import signal
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    reg.promote(a, at=T0)
+    reg.pointer_path.write_bytes(b"{cut sh")
+    env = {**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"}
+    killed = subprocess.run([sys.executable, "-m", "flowcast", "models", "repair"], env=env, check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    kept = sorted(p.name for p in reg.root.glob("production.json.damaged-*"))
+    assert kept == ["production.json.damaged-1"] and reg.pointer_path.read_bytes() == b"{cut sh"
+    res = reg.repair()
+    assert res["damaged"] == str(reg.root / "production.json.damaged-1"), res
+    assert sorted(p.name for p in reg.root.glob("production.json.damaged-*")) == kept
+    assert reg.production("toy").version == a
+    reg.pointer_path.write_bytes(b"{other")  # another damage: kept beside the first
+    assert reg.repair()["damaged"] == str(reg.root / "production.json.damaged-2")
+    assert (reg.root / "production.json.damaged-1").read_bytes() == b"{cut sh"
+
+
 @pytest.mark.parametrize("earlier", [True, False])
 def test_a_damaged_production_version_is_named_with_the_way_out_and_models_repair_takes_it_out(
         tmp_path, _isolated_home, earlier):

@@ -1609,10 +1609,13 @@ class ModelRegistry:
 
     def remove_leftover(self, name: str) -> bool:
         """Remove one of `leftovers` under the lock (where no writer is midway: a registration holds the lock until
-        its version is in place). False when it is gone already, or became a version meanwhile."""
+        its version is in place). False when it is gone already, or became a version meanwhile. A removal whose record
+        was committed is finished as the lock is taken: its version's folder, or `.tmp-deleted-<version>` where it was
+        out of sight, goes then, removed by this call (it returned False, and gc said it kept that folder as 'protected
+        meanwhile' under its 'Removed' table)."""
         if "/" in name or name in ("", ".", ".."):
             raise RegistryError(f"{name!r} is not a folder a stopped writer left under {self.location}/versions")
-        due = name in self.removals_due()
+        due = bool({name, name.removeprefix(".tmp-deleted-")} & self.removals_due())
         with self._lock():  # (a removal whose record was committed is finished as the lock is taken)
             removed = due and name not in self._version_names()
             if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
@@ -2135,18 +2138,32 @@ class ModelRegistry:
         return out
 
     def _keep_damaged(self) -> str:
-        """Called under the lock: copy the damaged pointer to production.json.damaged-<n> (a new name)."""
-        if self.remote is not None:
-            names = set(self.remote.list(""))
-            n = next(i for i in range(1, 10_000) if f"production.json.damaged-{i}" not in names)
+        """Called under the lock: copy the damaged pointer to production.json.damaged-<n> (a new name), unless such a
+        copy holds its bytes already: a repair killed between its copy and its pointer write, run again, kept the
+        same damaged file once more per try (faults29)."""
+        remote = self.remote
+        names = set(remote.list("")) if remote is not None else {p.name for p in self.root.iterdir()}
+
+        def read(name: str) -> bytes | None:
             with contextlib.suppress(FileNotFoundError):
-                self.remote.write_bytes(f"production.json.damaged-{n}", self.remote.read_bytes("production.json"))
-            return f"{self.location}/production.json.damaged-{n}"
-        n = next(i for i in range(1, 10_000) if not (self.root / f"production.json.damaged-{i}").exists())
-        kept = self.root / f"production.json.damaged-{n}"
-        with contextlib.suppress(FileNotFoundError):
-            _write_bytes_atomic(kept, self.pointer_path.read_bytes())
-        return str(kept)
+                return remote.read_bytes(name) if remote is not None else (self.root / name).read_bytes()
+            return None
+
+        def where(name: str) -> str:
+            return f"{self.location}/{name}" if remote is not None else str(self.root / name)
+
+        data = read("production.json")
+        n = 1
+        while f"production.json.damaged-{n}" in names:
+            if data is not None and read(f"production.json.damaged-{n}") == data:
+                return where(f"production.json.damaged-{n}")
+            n += 1
+        kept = f"production.json.damaged-{n}"
+        if data is not None and remote is not None:
+            remote.write_bytes(kept, data)
+        elif data is not None:
+            _write_bytes_atomic(self.root / kept, data)
+        return where(kept)
 
     def record_champion(self, version: str, *, dataset: str | None = None, reason: str = "",
                         at: datetime | None = None, as_of: datetime | None = None) -> ModelVersion:

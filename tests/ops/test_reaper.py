@@ -583,3 +583,52 @@ def test_the_task_runs_of_an_ended_run_name_its_process_once(said, expected):
     from flowcast.ops.reaper import ended_tasks_message
 
     assert ended_tasks_message(CLAIM, "Crashed", said, "flowcast reap") == expected
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_serve_killed_while_it_submitted_a_run_leaves_it_pending_until_the_next_serve_marks_it_crashed(tmp_path):
+    """faults29: `flowcast serve` SIGKILLed just after its runner set a deployment run Pending ('Submitting'),
+    before the run's own process recorded itself: the run stayed Pending ('Submitting') for good in the UI, never
+    Crashed (nothing tied it to the dead serve: it had no claim), and it held the retrain deployment's one
+    concurrency slot: the restarted serve's retrain waited in AwaitingConcurrencySlot until Prefect's lease on the
+    slot lapsed (5 minutes later, seen on a real server). The next serve, as it starts (holding the serve lock of the
+    home and API: no other serve of the home submits), marks Crashed the deployment runs of its home left Pending
+    that no claim names; a claimed one (its process runs, the claim's reaper tells) and another home's are left."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending
+
+    from flowcast.flows.deploy import reap_before_serving
+    from flowcast.ops.reaper import CLAIMS
+
+    @flow(name="retrain")
+    def retrain(home: str = "") -> None: ...
+
+    home = tmp_path / "home"
+    (home / CLAIMS).mkdir(parents=True)
+    with get_client(sync_client=True) as client:
+        dep = client.create_deployment(flow_id=client.create_flow(retrain), name=f"retrain-{tmp_path.name}",
+                                       concurrency_limit=1)
+
+        def submitted(where: str) -> object:
+            run = client.create_flow_run_from_deployment(dep, parameters={"home": where})
+            client.set_flow_run_state(run.id, Pending(name="Submitting"))
+            return run
+
+        left = submitted(str(home.resolve()))
+        waiting = submitted(str(home.resolve()))
+        assert client.read_flow_run(waiting.id).state.name == "AwaitingConcurrencySlot"  # the slot the left run holds
+        said: list[str] = []
+        reap_before_serving(home, said.append)
+        state = client.read_flow_run(left.id).state
+        assert state.type.value == "CRASHED", state
+        assert "stopped before the run's own process began" in state.message and "flowcast serve" in state.message
+        assert any(str(left.id) in s and "Crashed" in s for s in said), said
+        again = submitted(str(home.resolve()))  # the slot is free: the next run is submitted
+        assert client.read_flow_run(again.id).state.type.value == "PENDING"
+        (home / CLAIMS / f"{again.id}.json").write_text(json.dumps({"flow_run_id": str(again.id)}))
+        elsewhere = client.create_flow_run_from_deployment(dep, parameters={"home": str(tmp_path / "other")})
+        client.set_flow_run_state(elsewhere.id, Pending(name="Submitting"), force=True)
+        reap_before_serving(home, said.append)
+        assert client.read_flow_run(again.id).state.type.value == "PENDING"  # claimed: its own process tells
+        assert client.read_flow_run(elsewhere.id).state.type.value == "PENDING"  # another home's

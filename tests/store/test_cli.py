@@ -152,6 +152,38 @@ def test_cli_forecasts_verify_names_the_damaged_as_of_and_exits_1(_isolated_home
     assert "flowcast forecast --as-of 2024-02-01T00:00:00" in text
 
 
+def test_cli_forecasts_verify_finds_a_damaged_duckdb_file_and_rebuilds_it(_isolated_home):
+    """faults29: bytes overwritten inside forecasts.duckdb (a disk error, a bad copy), its inode kept: every query of
+    its views failed 'Corrupt database file: computed checksum ... does not match', while no flowcast command opened
+    it (its sidecar says the views exist) and `--verify` said 'all whole', exit 0. It names the file, rebuilds it (it
+    holds only views over the Parquet files) and exits 1; the next check finds it whole."""
+    import duckdb
+    from test_embedded import duck
+
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")
+    with open(store.db_path, "r+b") as fh:  # in place, as a disk error damages it
+        fh.seek(8192)
+        block = fh.read(8)
+        fh.seek(8192)
+        fh.write(bytes(b ^ 0xFF for b in block))
+    with pytest.raises(duckdb.Error, match="Corrupt database file"):
+        duck(store, "SELECT count(*) AS n FROM forecasts")
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts"])  # a reader does not open it: nothing says it (this check is --verify)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["forecasts", "--verify"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1, r.output
+    assert f"damaged: the DuckDB file {store.db_path} cannot be read (Corrupt database file" in text, text
+    assert "rebuilt now with its views" in text and "1 damaged" in text, text
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 3 * H
+    r = runner.invoke(app, ["forecasts", "--verify"])
+    assert r.exit_code == 0 and "all whole" in r.output, r.output
+
+
 def test_cli_forecasts_verify_checks_the_realized_accuracy_files_too(_isolated_home):
     """Regression: --verify read only the forecasts files: a damaged realized-accuracy file (what `flowcast
     accuracy` and the degraded-accuracy check read) still gave 'all whole', exit 0. It is named, with its

@@ -377,16 +377,22 @@ def test_readers_take_no_lock_and_never_open_duckdb(tmp_path, monkeypatch):
             fh.close()
 
 
-@pytest.mark.parametrize("damage", ["empty", "cut short"])
+@pytest.mark.parametrize("damage", ["empty", "cut short", "header flipped", "block flipped"])
 def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_path, damage):
     """Regression: a full disk (or a kill) while forecasts.duckdb was first written left it empty or
     cut short; every later publish then said it was 'held open by another program' and the views
-    never came back. It holds only views: it is rebuilt, and its stale write-ahead log removed."""
+    never came back. It holds only views: it is rebuilt, and its stale write-ahead log removed.
+    faults29: bytes overwritten inside it (a disk error, a bad copy) fail DuckDB's block checksum ('Corrupt
+    database file: computed checksum ... does not match'); that was taken for a file DuckDB could not open, said
+    to be created by 'a later publish', and never rebuilt: every query of the views failed for good."""
     good = EmbeddedStore(tmp_path / "good")
     publish(good, make_forecast(1, 3, H, AS_OF))
     store = EmbeddedStore(tmp_path / "wh")
     store.root.mkdir(parents=True)
-    store.db_path.write_bytes(b"" if damage == "empty" else good.db_path.read_bytes()[:8192])
+    data = good.db_path.read_bytes()
+    at = 0 if damage == "header flipped" else 8192
+    flipped = data[:at] + bytes(b ^ 0xFF for b in data[at:at + 8]) + data[at + 8:]
+    store.db_path.write_bytes({"empty": b"", "cut short": data[:8192]}.get(damage, flipped))
     store.db_path.with_name(store.db_path.name + ".wal").write_bytes(b"\0" * 100)
     r = publish(store, make_forecast(1, N, H, AS_OF))
     assert r.notes == []

@@ -193,11 +193,15 @@ def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
     serving again. A `flowcast serve` killed (SIGKILL, its machine stopped) during a retrain left that run
     Running, holding the retrain deployment's one concurrency slot: the restarted serve's next retrain waited
     in AwaitingConcurrencySlot for good, and the next run in the home, which would have reaped it, was that
-    one. Never stops the serving: a failure is said."""
-    from flowcast.ops.reaper import reap
+    one. So are the deployment runs of `home` a serve killed as it submitted them left Pending, before their own
+    process began (`reap_submitted`): they stayed Pending for good, each holding its deployment's slot until Prefect's
+    lease on it lapsed. Never stops the serving: a
+    failure is said."""
+    from flowcast.ops.reaper import reap, reap_submitted
 
+    by = "flowcast serve, as it started"
     try:
-        for r in reap(home, by="flowcast serve, as it started"):
+        for r in [*reap(home, by=by), *reap_submitted(home, by=by)]:
             if r.action == "crashed":
                 say(f"Marked flow run '{r.name}' ({r.flow_run_id}) Crashed: {r.message}")
     except Exception as exc:  # noqa: BLE001 - an unreachable API: the runs say so themselves

@@ -596,6 +596,40 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
     return Reaped(run_id, name, "unknown", "") if answered else None
 
 
+def reap_submitted(home: str | Path, *, by: str) -> list[Reaped]:
+    """The deployment runs of `home` (their `home` parameter) that a killed `flowcast serve` left Pending as its runner
+    submitted them ('Submitting'), before the run's own process began and recorded itself, marked Crashed. Nothing
+    tied such a run to the dead serve (it had no claim, and a serve is no command that claims itself), so it stayed
+    Pending for good in the UI, and held its deployment's concurrency slot: the restarted serve's retrain waited in
+    AwaitingConcurrencySlot until Prefect's lease on that slot lapsed (5 minutes). Called by `flowcast serve` as it starts, holding the serve lock of the home and
+    API (`ops.serving`): no other serve of the home submits runs then. A run some claim names (its process began: the
+    claims' reaper tells whether it lives) and a work pool's run (its worker submits it) are left alone. Nothing of
+    such a run happened: its process marks itself Running, after its claim, before its flow's first step."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    folder = Path(home) / CLAIMS
+    claimed = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+    want = str(Path(home).resolve())
+    out: list[Reaped] = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING]))), limit=200)
+        for run in runs:
+            if (run.deployment_id is None or run.work_pool_name or str(run.id) in claimed
+                    or str((run.parameters or {}).get("home")) != want):
+                continue
+            was = (run.state.name if run.state is not None else None) or "Pending"
+            message = (f"the flowcast serve that was starting it (it was {was}) stopped before the run's own process "
+                       f"began (killed, or its machine stopped): nothing of it ran. Marked Crashed by {by}")
+            ended = _crashed(message=message)
+            client.set_flow_run_state(run.id, ended)
+            _say_in_its_log(client, run.id, ended)
+            out.append(Reaped(str(run.id), run.name or str(run.id), "crashed", was, message))
+    return out
+
+
 API_WAIT_S = 90.0  # how long a command waits for its Prefect server (PREFECT_API_URL) to answer before it starts
 
 

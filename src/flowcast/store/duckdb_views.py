@@ -22,7 +22,8 @@ its receipt, and a later publish creates the views. A sidecar `forecasts.duckdb.
 records what was created, so publishes do not open DuckDB at all once the views exist.
 
 A full disk or a crash while the file was first written can leave it damaged (empty, or cut
-short: "not a valid DuckDB database file"). It holds nothing but views, so such a file is
+short: "not a valid DuckDB database file"; bytes overwritten inside it: "Corrupt database file:
+computed checksum ... does not match"). It holds nothing but views, so such a file is
 rebuilt: a new one is written beside it and renamed over it (and its write-ahead log removed).
 Before, every later publish said the file was "held open by another program" and the views
 never came back until someone deleted it by hand.
@@ -52,8 +53,9 @@ DB_NAME = "forecasts.duckdb"
 TABLES = ("forecasts", "realized")
 _VERSION = 4  # 4: the home guard, and views that leave damaged files out
 _CHECKED_VERSION = 1
-# what DuckDB says of a file that is not a whole database (empty, or cut short by a full disk or a crash)
-_DAMAGED = ("not a valid duckdb database file", "could not read enough bytes")
+# what DuckDB says of a file that is not a whole database (empty, or cut short by a full disk or a crash; bytes
+# overwritten inside it, a disk error or a bad copy: a block whose checksum fails, which was never rebuilt)
+_DAMAGED = ("not a valid duckdb database file", "could not read enough bytes", "corrupt database file")
 _LOCKED = ("could not set lock", "conflicting lock")
 _STALE_TMP_S = 600.0  # a rebuild's temp file older than this is a dead writer's
 
@@ -317,6 +319,36 @@ class DuckDBViews:
             con.close()
         self._record(st, {**self._state().get("views", {}), **wanted})
         return None
+
+    def repair(self, tables: set[str]) -> str | None:
+        """`flowcast forecasts --verify`: open the file read-only and read its views' definitions; None when it is
+        whole (or absent, or held by another program: not a damage), else a sentence naming it and what DuckDB said,
+        the file rebuilt with the views these tables need. Once the views exist no command opens the file (the sidecar
+        says so), so bytes overwritten inside it (a disk error: 'Corrupt database file') failed every query of them
+        for good while flowcast said nothing."""
+        if not self.db_path.exists():
+            return None
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+            finally:
+                con.close()
+        except duckdb.Error as exc:
+            text = " ".join(str(exc).split())
+            if not _damaged(text):
+                return None
+        else:
+            return None
+        try:
+            failed = self._rebuild(self._wanted(tables), text)
+        except OSError as exc:  # its temp file not created (a full disk)
+            failed = (f"the DuckDB file {self.db_path} cannot be read ({text[:200]}) and could not be rebuilt "
+                      f"({' '.join(str(exc).split())[:200]}); a later publish rebuilds it")
+        return failed or (f"the DuckDB file {self.db_path} cannot be read ({text[:200]}): rebuilt now with its views "
+                          "(it holds only views over the Parquet files, which hold every forecast: nothing was lost)")
 
     def _moved(self) -> str:
         """A clause when the views in the file were built for another path (a copied or moved home)."""

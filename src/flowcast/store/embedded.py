@@ -373,10 +373,14 @@ class EmbeddedStore:
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the
         content hash its publish recorded in the footer (files written before page CRCs have only the
-        hash), then every realized-accuracy file the same way (a damaged one said 'all whole'). Returns
-        (files checked, one sentence per damaged key naming its table, as_of, file and remedy)."""
+        hash), then every realized-accuracy file the same way (a damaged one said 'all whole'), and the DuckDB file
+        (`DuckViews.repair`: a damaged one is rebuilt and named). Returns (files checked, one sentence per damaged key
+        naming its table, as_of, file and remedy)."""
         problems = []
         checked = 0
+        if self.views is not None and (note := self.views.repair({t for t in ("forecasts", "realized")
+                                                                   if self._has_any(t)})):
+            problems.append(note)
         for table in ("forecasts", "realized"):
             keys = self._visible(table, check_dataset(dataset) if dataset is not None else None)
             if as_of is not None:
