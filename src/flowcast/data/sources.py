@@ -2101,6 +2101,36 @@ def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, 
     return probed[1] if probed is not None else []
 
 
+def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
+                          rows: int = 200) -> list[str] | None:
+    """Of `candidates` (undeclared columns of a local file), those whose value differs between two rows of one key
+    (`key_cols`: the declared id and time columns, as the file names them), text columns first: the columns that may
+    complete the series' id, for the hint on duplicate rows (newuser29: `--id-col item` of a file keyed by store and
+    item was offered 'store', 'holiday', 'region', the file's first three other columns, a 0/1 holiday flag equal
+    on both rows among them); a column is text as `wide_probe` tells it, from its first `rows` rows. None when the
+    file cannot be read cheaply (a URL, an unreadable file). For a message, never for a run."""
+    if "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        scan = scan.rename(renames) if renames else scan
+        schema = scan.collect_schema()
+        cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
+        if not cols or any(k not in schema for k in key_cols):
+            return None
+        differs = (scan.select(*key_cols, *cols).group_by(key_cols)
+                   .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
+                   .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
+        apart = [c for c in cols if differs[c]]
+        head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
+    except Exception:  # noqa: BLE001 - a courtesy: the hint falls back to the file's other columns
+        return None
+    # text columns first (stable: the file's order within each kind)
+    return sorted(apart, key=lambda c: _text_example(head.get_column(c)) is None)
+
+
 def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
                time_format: str | None = None, *,
                long_only: bool = False) -> tuple[list[str], list[tuple[str, str]]] | None:
@@ -2134,17 +2164,24 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     numeric: list[str] = []
     text_cols: list[tuple[str, str]] = []
     for c in others:
-        col = head.get_column(c)
-        if col.dtype.is_numeric():
+        example = _text_example(head.get_column(c))
+        if example is None:
             numeric.append(c)
-            continue
-        text = col.cast(pl.Utf8).str.strip_chars()
-        valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
-        if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
-            text_cols.append((c, str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])))
         else:
-            numeric.append(c)
+            text_cols.append((c, example))
     return numeric, text_cols
+
+
+def _text_example(col: pl.Series) -> str | None:
+    """A value of a column that holds text (one of its values that is not a number), None for a column of numbers:
+    9 in 10 of its values are (a typo is quarantined by the run, not taken for an id)."""
+    if col.dtype.is_numeric():
+        return None
+    text = col.cast(pl.Utf8).str.strip_chars()
+    valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
+    if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
+        return str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])
+    return None
 
 
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,
