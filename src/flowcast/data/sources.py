@@ -2068,16 +2068,22 @@ def columns_of(path: str) -> list[str] | None:
 _NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'
 
 
+def _probe_scan(path: str) -> pl.LazyFrame:
+    """A lazy scan of a local file (its first, for a glob or a folder) as a source reads it, its header cells named
+    as `_header_names` names them. For a message, never for a run."""
+    probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+    scan = _scan_one(probe, resolve_files(probe)[0])
+    renames, _ = _header_names(list(scan.collect_schema().names()))
+    return scan.rename(renames) if renames else scan
+
+
 def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
     """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
     None when they cannot be read cheaply. For a message, never for a run."""
     if "://" in path:
         return None
     try:
-        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
-        scan = _scan_one(probe, resolve_files(probe)[0])
-        renames, _ = _header_names(list(scan.collect_schema().names()))
-        head = (scan.rename(renames) if renames else scan).select(columns).head(rows).collect()
+        head = _probe_scan(path).select(columns).head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
         return None
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
@@ -2112,10 +2118,7 @@ def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
     if "://" in path:
         return None
     try:
-        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
-        scan = _scan_one(probe, resolve_files(probe)[0])
-        renames, _ = _header_names(list(scan.collect_schema().names()))
-        scan = scan.rename(renames) if renames else scan
+        scan = _probe_scan(path)
         schema = scan.collect_schema()
         cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
         if not cols or any(k not in schema for k in key_cols):
