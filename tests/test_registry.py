@@ -1710,6 +1710,41 @@ def test_a_retrains_promotion_records_its_as_of_as_its_keep_does(tmp_path, monke
     assert "as_of 2025-05-15T00:00:00 (first)" in line, res.stdout
 
 
+@pytest.mark.parametrize("how", ["registered", "recorded"])
+def test_a_champion_records_its_as_of_as_a_promotion_does(tmp_path, monkeypatch, how):
+    """Regression (newuser29): a retrain that did not promote (a past date's, behind the production of a later run)
+    was listed as `#2 ... retail champion theta-v2 (retrain without promotion)`, without the as_of it was the
+    champion of, where the promotion above it named its as_of. Registered with the run's Promotion or recorded
+    afterwards, its event keeps the as_of; recorded without one (no run key), it has none."""
+    from datetime import UTC
+
+    from flowcast.cli import app
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    as_of = datetime(2024, 5, 29, tzinfo=UTC)
+    if how == "registered":
+        mv = reg.register(_artifact(tmp_path, "theta", "a"), name="theta", fingerprint={"source": "toy"},
+                          created_at=T0, then=Promotion("champion", reason="retrain without promotion", at=T0,
+                                                        as_of=as_of))
+    else:
+        mv = reg.register(_artifact(tmp_path, "theta", "a"), name="theta", fingerprint={"source": "toy"},
+                          created_at=T0)
+        reg.record_champion(mv.version, reason="retrain without promotion", at=T0, as_of=as_of)
+    other = reg.register(_artifact(tmp_path, "theta", "b"), name="theta", fingerprint={"source": "toy"},
+                         created_at=T0)
+    reg.record_champion(other.version, reason="by hand", at=T0)
+    first, second = reg.history("toy")
+    assert (first["action"], first["version"], first["as_of"]) == ("champion", mv.version,
+                                                                   "2024-05-29T00:00:00+00:00")
+    assert second["action"] == "champion" and "as_of" not in second
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if f"champion {mv.version}" in x)
+    assert "as_of 2024-05-29T00:00:00 (retrain without promotion)" in line, res.stdout
+
+
 @pytest.mark.parametrize("promotions", [1, 4], ids=["one-promotion", "several-promotions"])
 def test_after_a_derived_repair_the_history_lists_the_moved_keep_events_by_their_time(tmp_path, promotions):
     """mend21: history.jsonl places each moved `keep` event after as many of its dataset's other events as preceded

@@ -393,8 +393,10 @@ def _champion(ent: dict[str, Any], version: str, *, reason: str, at: datetime | 
                   f"{ent['champion'].get('as_of')}), which stays the dataset's champion").lstrip("; ")
     else:
         ent["champion"] = {"version": version, "as_of": _iso(as_of), "at": _iso(at), "reason": reason}
+    # its as_of too, as a promotion's and a keep's events have it: `models history` listed a backfill's champion
+    # ('retail champion theta-v2 (retrain without promotion)') without the date it was the champion of
     ent["events"].append({"action": "champion", "version": version, "previous": None, "reason": reason,
-                          "at": _iso(at)})
+                          "at": _iso(at), **({"as_of": _iso(as_of)} if as_of is not None else {})})
 
 
 def _retract(ent: dict[str, Any], version: str, *, at: datetime | None, reason: str) -> bool:

@@ -552,6 +552,28 @@ def test_threshold_and_quarantine_file(write_csv, tmp_path):
     enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # the value it names is enough
 
 
+@pytest.mark.parametrize(("extra", "said"), [
+    ("", ("; raising [validation] quarantine_threshold (to 0.8) is no fix here: the run would forecast from the 1 of 5 "
+         "rows left")),
+    # the same duplicates among more valid rows than quarantined: leaving them out is an option the error names
+    ("2020-01-02,A,9\n2020-01-03,A,9\n2020-01-04,A,9\n2020-01-05,A,9\n2020-01-06,A,9\n",
+     ("; to run with these rows left out, raise [validation] quarantine_threshold "
+     "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.4)")),
+], ids=["most-rows", "fewer-than-half"])
+def test_the_threshold_is_not_offered_for_most_rows_quarantined_by_a_named_cause(write_csv, extra, said):
+    """Regression (newuser29): `--id-col item` of a file keyed by store and item quarantined 95.7% of its rows as
+    duplicates, and the error, after naming the missing id column, advised raising quarantine_threshold to 0.96:
+    a run on the 4% of rows left. Where the duplicate hint names the cause and most rows are quarantined, the
+    error says what raising it would leave."""
+    text = ("date,item,store,val\n2020-01-01,A,north,1\n2020-01-01,A,south,5\n2020-01-02,B,north,2\n"
+            "2020-01-02,B,south,6\n2020-01-03,B,north,3\n" + extra)
+    r = run_validate(write_csv(text), id_cols=["item"])
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+    assert "name each with --id-col (the source's id_cols), e.g. 'store'" in str(err.value)
+    assert str(err.value).endswith(said), str(err.value)
+
+
 def test_no_quarantine_file_when_clean(write_csv, tmp_path):
     r = run_validate(write_csv(HEADER + GOOD))
     assert write_quarantine(r, tmp_path / "q") is None and r.report.quarantine_path is None
@@ -643,6 +665,26 @@ def test_duplicates_of_series_keyed_by_more_columns_name_the_id_columns_first(wr
                       "more columns than 'region': name each with --id-col (the source's id_cols), e.g. 'store'; if the "
                       "times are finer than freq '1d', combine them with --aggregate sum, mean or last (the source's "
                       "aggregate); else check freq)")
+
+
+@pytest.mark.parametrize(("text", "e_g"), [
+    # a 0/1 holiday flag and a price equal on both rows of a key came first: the columns that differ are named
+    (("date,item,holiday,price,store,region,val\n2020-01-01,A,1,2.5,north,EU,1\n2020-01-01,A,1,2.5,south,US,5\n"
+      "2020-01-02,A,0,,north,EU,2\n2020-01-02,A,0,2.5,south,US,6\n"), ", e.g. 'store', 'region'"),
+    # a store number is an id too; text columns come first
+    ("date,item,holiday,store_no,region,val\n2020-01-01,A,1,101,EU,1\n2020-01-01,A,1,202,US,5\n",
+     ", e.g. 'region', 'store_no'"),
+    # no column tells them apart: none is offered
+    ("date,item,holiday,val\n2020-01-01,A,1,1\n2020-01-01,A,1,5\n", ""),
+], ids=["flag-and-price-first", "number-id", "none-differs"])
+def test_duplicates_name_the_columns_that_tell_the_rows_apart(write_csv, text, e_g):
+    """Regression (newuser29): `--id-col item` of a daily retail file keyed by store and item was told 'e.g. 'store',
+    'holiday', 'region'': the file's first three other columns, a 0/1 holiday flag equal on both rows of every key
+    among them. The hint names the columns whose values differ within a key, text columns first."""
+    r = run_validate(write_csv(text), id_cols=["item"])
+    assert r.report.rows_quarantined >= 2
+    assert f"more columns than 'item': name each with --id-col (the source's id_cols){e_g}; if the times" in r.hint, \
+        r.hint
 
 
 def test_report_serialises(write_csv):

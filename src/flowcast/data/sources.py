@@ -2068,16 +2068,22 @@ def columns_of(path: str) -> list[str] | None:
 _NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'
 
 
+def _probe_scan(path: str) -> pl.LazyFrame:
+    """A lazy scan of a local file (its first, for a glob or a folder) as a source reads it, its header cells named
+    as `_header_names` names them. For a message, never for a run."""
+    probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+    scan = _scan_one(probe, resolve_files(probe)[0])
+    renames, _ = _header_names(list(scan.collect_schema().names()))
+    return scan.rename(renames) if renames else scan
+
+
 def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
     """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
     None when they cannot be read cheaply. For a message, never for a run."""
     if "://" in path:
         return None
     try:
-        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
-        scan = _scan_one(probe, resolve_files(probe)[0])
-        renames, _ = _header_names(list(scan.collect_schema().names()))
-        head = (scan.rename(renames) if renames else scan).select(columns).head(rows).collect()
+        head = _probe_scan(path).select(columns).head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
         return None
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
@@ -2099,6 +2105,33 @@ def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, 
     `flowcast run weekly.csv --time-col date` of a file of stores was told only its columns). [] otherwise."""
     probed = wide_probe(path, time_col, rows, long_only=True)
     return probed[1] if probed is not None else []
+
+
+def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
+                          rows: int = 200) -> list[str] | None:
+    """Of `candidates` (undeclared columns of a local file), those whose value differs between two rows of one key
+    (`key_cols`: the declared id and time columns, as the file names them), text columns first: the columns that may
+    complete the series' id, for the hint on duplicate rows (newuser29: `--id-col item` of a file keyed by store and
+    item was offered 'store', 'holiday', 'region', the file's first three other columns, a 0/1 holiday flag equal
+    on both rows among them); a column is text as `wide_probe` tells it, from its first `rows` rows. None when the
+    file cannot be read cheaply (a URL, an unreadable file). For a message, never for a run."""
+    if "://" in path:
+        return None
+    try:
+        scan = _probe_scan(path)
+        schema = scan.collect_schema()
+        cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
+        if not cols or any(k not in schema for k in key_cols):
+            return None
+        differs = (scan.select(*key_cols, *cols).group_by(key_cols)
+                   .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
+                   .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
+        apart = [c for c in cols if differs[c]]
+        head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
+    except Exception:  # noqa: BLE001 - a courtesy: the hint falls back to the file's other columns
+        return None
+    # text columns first (stable: the file's order within each kind)
+    return sorted(apart, key=lambda c: _text_example(head.get_column(c)) is None)
 
 
 def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
@@ -2134,17 +2167,24 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     numeric: list[str] = []
     text_cols: list[tuple[str, str]] = []
     for c in others:
-        col = head.get_column(c)
-        if col.dtype.is_numeric():
+        example = _text_example(head.get_column(c))
+        if example is None:
             numeric.append(c)
-            continue
-        text = col.cast(pl.Utf8).str.strip_chars()
-        valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
-        if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
-            text_cols.append((c, str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])))
         else:
-            numeric.append(c)
+            text_cols.append((c, example))
     return numeric, text_cols
+
+
+def _text_example(col: pl.Series) -> str | None:
+    """A value of a column that holds text (one of its values that is not a number), None for a column of numbers:
+    9 in 10 of its values are (a typo is quarantined by the run, not taken for an id)."""
+    if col.dtype.is_numeric():
+        return None
+    text = col.cast(pl.Utf8).str.strip_chars()
+    valued = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
+    if valued.len() and valued.str.contains(_NUMBER_TEXT_RE).mean() < 0.9:  # type: ignore[operator]
+        return str(valued.filter(~valued.str.contains(_NUMBER_TEXT_RE))[0])
+    return None
 
 
 def _check_file(source: SourceConfig, file: str, lf: pl.LazyFrame,

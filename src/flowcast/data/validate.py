@@ -57,6 +57,7 @@ from flowcast.data.schemas import (
 from flowcast.data.sources import (
     FILE_INDEX,
     Ingested,
+    columns_telling_apart,
     file_format,
     first_invalid_utf8,
     first_overlong_row,
@@ -1246,7 +1247,12 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     if source.aggregate == "none":
         # '--id-col region' (one column of several that key the series) was told to aggregate, which would have
         # summed different series' values; the id columns come first when the rows are different series'
-        e_g = f", e.g. {', '.join(repr(c) for c in report.undeclared_columns[:3])}" if report.undeclared_columns else ""
+        # the columns whose values tell a key's rows apart, where the one file says which (a 0/1 flag or a price
+        # equal on both rows was offered as an id column because it came first in the file)
+        apart = (columns_telling_apart(report.files[0], [*source.id_cols, source.time_col], report.undeclared_columns)
+                 if len(report.files) == 1 and source.layout == "long" else None)
+        named = report.undeclared_columns if apart is None else apart
+        e_g = f", e.g. {', '.join(repr(c) for c in named[:3])}" if named else ""
         ids = ", ".join(repr(c) for c in source.id_cols)
         return (f" (several rows per series and period: if they are rows of different series, the series' id is in "
                 f"more columns than {ids}: name each with --id-col (the source's id_cols){e_g}; if the times are "
@@ -1430,6 +1436,10 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         needed = min(1.0, math.ceil(r.quarantine_rate * 100) / 100)
         setting = (f"; to run with these rows left out, raise [validation] quarantine_threshold "
                    f"(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD={needed:g})")
+        if hint and r.quarantine_rate > 0.5:  # most rows share a cause the hint names (an id column not declared)
+            # (newuser29: '--id-col item' of a file keyed by store and item was told to raise it to 0.96)
+            setting = (f"; raising [validation] quarantine_threshold (to {needed:g}) is no fix here: the run would "
+                       f"forecast from the {r.rows_valid} of {r.rows_in} rows left")
         raise DataValidationError(
             f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
             f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
