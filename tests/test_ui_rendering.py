@@ -324,7 +324,7 @@ def test_backfill_rows_fill_every_column():
          "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
     ])
     assert [list(r) for r in rows] == [list(reporting.BACKFILL_COLUMNS)] * 2
-    assert rows[0] == {"as_of": "2018-10-01 00:00", "status": "published", "rows": 24, "model": "gru-v1",
+    assert rows[0] == {"as_of (UTC)": "2018-10-01", "status": "published", "rows": "24", "model": "gru-v1",
                        "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "—"}
     assert all(v not in (None, "") for r in rows for v in r.values())
     # a skipped date ran no flow run here: the run that published it earlier is named in its detail, not as
@@ -338,6 +338,18 @@ def test_backfill_rows_fill_every_column():
     outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
     assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
         "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
+
+
+@pytest.mark.parametrize(("as_of", "rows", "shown"), [
+    ("2019-09-01T00:00:00", 1776, ("2019-09-01", "1,776")),  # ui30: the sample's backfill showed '1776'
+    ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),
+    ("2019-09-01T08:30:00+02:00", 1234567, ("2019-09-01 06:30", "1,234,567")),  # an offset: the UTC instant
+])
+def test_backfill_rows_read_like_the_other_tables(as_of, rows, shown):
+    """ui30: the backfill summary showed '1776' and a bare 'as_of' beside the leaderboard's and realized
+    accuracy's 'as_of (UTC)' and thousands separators; its as_ofs are UTC instants (`backfill_dates`)."""
+    row = reporting.backfill_rows([{"as_of": as_of, "status": "published", "rows": rows, "model": "rnn-v1"}])[0]
+    assert (row["as_of (UTC)"], row["rows"]) == shown
 
 
 # ----------------------------------------------------------------------------------------- plot
