@@ -4,6 +4,7 @@ parameter schema, the log filter's decisions, the quality summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import re
@@ -324,7 +325,7 @@ def test_backfill_rows_fill_every_column():
          "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
     ])
     assert [list(r) for r in rows] == [list(reporting.BACKFILL_COLUMNS)] * 2
-    assert rows[0] == {"as_of": "2018-10-01 00:00", "status": "published", "rows": 24, "model": "gru-v1",
+    assert rows[0] == {"as_of (UTC)": "2018-10-01", "status": "published", "rows": "24", "model": "gru-v1",
                        "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "—"}
     assert all(v not in (None, "") for r in rows for v in r.values())
     # a skipped date ran no flow run here: the run that published it earlier is named in its detail, not as
@@ -338,6 +339,18 @@ def test_backfill_rows_fill_every_column():
     outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
     assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
         "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
+
+
+@pytest.mark.parametrize(("as_of", "rows", "shown"), [
+    ("2019-09-01T00:00:00", 1776, ("2019-09-01", "1,776")),  # ui30: the sample's backfill showed '1776'
+    ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),
+    ("2019-09-01T08:30:00+02:00", 1234567, ("2019-09-01 06:30", "1,234,567")),  # an offset: the UTC instant
+])
+def test_backfill_rows_read_like_the_other_tables(as_of, rows, shown):
+    """ui30: the backfill summary showed '1776' and a bare 'as_of' beside the leaderboard's and realized
+    accuracy's 'as_of (UTC)' and thousands separators; its as_ofs are UTC instants (`backfill_dates`)."""
+    row = reporting.backfill_rows([{"as_of": as_of, "status": "published", "rows": rows, "model": "rnn-v1"}])[0]
+    assert (row["as_of (UTC)"], row["rows"]) == shown
 
 
 # ----------------------------------------------------------------------------------------- plot
@@ -543,7 +556,13 @@ def test_realized_accuracy_plot_draws_as_ofs_of_unknown_lookahead_apart_from_hon
     assert decay.lookahead_unknown == 2
     text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", scored=[], rows_written=0, realized=realized,
                                                       decay=decay), {"damped-v1": 0.3}, None)
-    assert "2 judged as_of (lookahead `unknown` in the table, hollow diamonds in the plot)" in text
+    assert "2 judged as_ofs (lookahead `unknown` in the table, hollow diamonds in the plot) have no record" in text
+    one = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", scored=[], rows_written=0, realized=realized,
+                                                     decay=dataclasses.replace(decay, lookahead_unknown=1)),
+                            {"damped-v1": 0.3}, None)
+    assert ("1 judged as_of (lookahead `unknown` in the table, hollow diamonds in the plot) has no record of whether "
+            "its model was trained on data after it: it is judged as honest, and may have seen the actuals it is "
+            "scored on.") in one
     assert "| unknown |" in text and "| yes |" in text
 
 
@@ -649,18 +668,30 @@ def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on
 
 
 @pytest.mark.parametrize(("scored", "rows", "sentence"), [
-    (2, 3, ("This run scored 2 earlier as_of: 3 rows of the `realized` table, one per as_of, model and horizon step "
+    (2, 3, ("This run scored 2 earlier as_ofs: 3 rows of the `realized` table, one per as_of, model and horizon step "
             "(the table below sums them per as_of).")),
     (1, 1, "This run scored 1 earlier as_of: 1 row of the `realized` table, one per as_of, model and horizon step."),
 ])
 def test_realized_accuracy_says_what_its_row_count_counts(scored, rows, sentence):
-    # the UI read "This run scored 2 earlier as_of (3 rows)." above a table of 2 rows, and "(1 rows)"
+    # the UI read "This run scored 2 earlier as_of (3 rows)." above a table of 2 rows, and "(1 rows)"; ui30: counted
+    # in words (`wording.plural`), '2 earlier as_ofs', '1 earlier as_of'
     from flowcast.ops import accuracy
 
     at = [datetime(2019, 6, 1), datetime(2019, 7, 1)][:scored]
     text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", scored=at, rows_written=rows), {}, None)
     assert sentence in text
     assert "1 rows" not in text
+
+
+@pytest.mark.parametrize(("n", "points", "said"), [
+    (2, 1776, "Realized accuracy: scored 2 earlier as_ofs of emp (1,776 points) against the actuals up to 2019-09-01 00:00"),
+    (1, 1, "Realized accuracy: scored 1 earlier as_of of emp (1 point) against the actuals up to 2019-09-01 00:00"),
+])
+def test_realized_accuracy_log_line_counts_in_words(n, points, said):
+    """ui30: the run log read 'scored 2 earlier as_of of emp'."""
+    from flowcast.ops import accuracy
+
+    assert accuracy.scored_line(n, "emp", points, datetime(2019, 9, 1)) == said
 
 
 # ----------------------------------------------------------------------------------------- progress

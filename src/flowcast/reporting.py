@@ -1017,7 +1017,7 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
-BACKFILL_COLUMNS = ("as_of", "status", "rows", "model", "flow run", "worker", "detail")
+BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worker", "detail")
 
 
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -1025,7 +1025,11 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     flow run and the worker that ran it, what happened (an error, a skip reason); `—` where a
     date has none (a skipped date ran no flow run: its detail names the run that published it
     earlier, which was shown as a bare id under 'flow run' beside the names of the runs this
-    backfill started; a plain `-` would render as a bullet)."""
+    backfill started; a plain `-` would render as a bullet). The as_of is the UTC instant (`backfill_dates`' are
+    naive UTC) written as the leaderboard and realized accuracy write it, rows with thousands separators (ui30:
+    '1776' under a bare 'as_of')."""
+    from flowcast.flows.naming import as_of_label
+
     rows = []
     for o in outcomes:
         skipped = o.get("status") == "skipped"
@@ -1033,8 +1037,8 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         if skipped and o.get("run_id"):
             detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
         rows.append({
-            "as_of": str(o.get("as_of") or "")[:16].replace("T", " "), "status": o.get("status") or "",
-            "rows": o.get("rows") if o.get("rows") is not None else NONE,
+            "as_of (UTC)": as_of_label(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
+            "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
             "worker": o.get("worker") or NONE, "detail": detail,

@@ -910,8 +910,20 @@ def test_the_reports_as_of_says_the_sources_zone(write_csv):
     rep = run_validate(write_csv(HEADER + GOOD), tz="America/New_York", as_of=datetime(2020, 1, 3)).report
     assert rep.ds_max == "2020-01-02 00:00:00" and rep.tz == "America/New_York"
     md = rep.to_markdown()
-    assert "as_of: 2020-01-03T00:00:00+00:00 (2020-01-02 19:00 in America/New_York, the source's tz)" in md, md
+    assert "as_of (UTC): 2020-01-03 (2020-01-02 19:00 in America/New_York, the source's tz)" in md, md
     assert rep.to_dict()["tz"] == "America/New_York"
+
+
+@pytest.mark.parametrize(("as_of", "said"), [
+    (datetime(2020, 1, 3), "as_of (UTC): 2020-01-03; files:"),
+    (datetime(2020, 1, 3, 6, 30), "as_of (UTC): 2020-01-03 06:30; files:"),
+    (None, "as_of: everything; files:"),
+])
+def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv, as_of, said):
+    """ui30: the data quality artifact read 'as_of: 2020-01-03T00:00:00+00:00', a raw ISO string beside the
+    leaderboard's and realized accuracy's 'as_of (UTC)' column of '2020-01-03' (`naming.as_of_label`)."""
+    md = run_validate(write_csv(HEADER + GOOD), as_of=as_of).report.to_markdown()
+    assert said in md, md
 
 
 @pytest.mark.parametrize("freq,body,said", [

@@ -140,6 +140,31 @@ def test_learned_weights_are_never_scored_on_the_window_that_chose_them(td):
     assert ens.weights == pytest.approx([0.5, 0.5])  # published: fitted on both windows
 
 
+@pytest.mark.parametrize(("b_error", "weights"), [
+    # b is off on both windows: published 1 x a, but window 0 (nothing before it) was forecast with equal weights
+    ((10.0, 10.0), ("1 x a as published, fitted on every backtest window; scored with 0.5 x a + 0.5 x b on window 0 "
+                    "and 1 x a on window 1, each window's weights fitted on the windows before it (equal weights on "
+                    "the first)")),
+    # a and b err alike: equal weights everywhere, the same weights on every window, nothing more to say
+    ((0.0, 0.0), "0.5 x a + 0.5 x b"),
+])
+def test_an_ensemble_shown_as_one_member_says_which_weights_scored_it(td, b_error, weights):
+    """ui30: the sample's details listed 'ensemble: 1 x rnn' beside an MAE of 39.09 against rnn's 38.68. Not a
+    bug: the published weights are fitted on every window, each backtest window's on the windows before it, and
+    the oldest (none before it) is forecast with equal weights. The candidate's own line says so."""
+    comps = _components(td, **{"a-s0": _oracle(td, lambda n: 0.0),
+                               "b-s0": _oracle(td, lambda n: b_error[0] if n == 32 else b_error[1])})
+    specs = [CandidateSpec("a", "network", [("a", ["a-s0"])], networks=frozenset({"a", "b"})),
+             CandidateSpec("ensemble", "ensemble", [("a", ["a-s0"]), ("b", ["b-s0"])], "learned",
+                           networks=frozenset({"a", "b"}))]
+    cands, _, _ = _evaluate(specs, comps, td)
+    board = candidate_board(cands, "mae")
+    shown = dict(zip(board["model"], board["weights"]))
+    assert shown == {"a": "", "ensemble": weights}
+    mae = dict(zip(board["model"], board["mae"]))
+    assert mae["a"] == pytest.approx(0.0) and mae["ensemble"] == pytest.approx(b_error[0] / 4)
+
+
 def test_windows_closer_than_a_horizon_learn_weights_only_on_actuals_known_at_their_cutoff(td):
     """Regression: with windows a step apart that is shorter than the horizon (the quarterly recipe: 4 apart,
     horizon 8) an earlier window's later steps are the newer window's first periods, and the newer window's

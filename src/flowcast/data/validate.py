@@ -220,6 +220,14 @@ class DataQualityReport:
             return ""
         return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
 
+    def _as_of_said(self) -> str:
+        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`naming.as_of_label`; it
+        read '2020-01-03T00:00:00+00:00'), 'as_of: everything' for a run that sees every row."""
+        # aliased: this module's own `as_of_label` names quarantine folders
+        from flowcast.flows.naming import as_of_label as as_of_shown
+
+        return f"as_of (UTC): {as_of_shown(self.as_of)}" if self.as_of else "as_of: everything"
+
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
         measured = self.freshness.get("measured_at")
@@ -231,7 +239,7 @@ class DataQualityReport:
             "",
             self.summary_sentence(),
             "",
-            f"as_of: {self.as_of or 'everything'}{self._as_of_local()}; files: {', '.join(self.files) or '-'}",
+            f"{self._as_of_said()}{self._as_of_local()}; files: {', '.join(self.files) or '-'}",
             *(["", self.time_label_note] if self.time_label_note else []),
             "",
             "| metric | value |",

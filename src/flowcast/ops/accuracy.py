@@ -48,6 +48,7 @@ from flowcast.evaluation.realized import (
     score_realized,
     summary_by_as_of,
 )
+from flowcast.wording import noun, plural
 
 ARTIFACT_KEY = "realized-accuracy"
 SINGLE_AS_OF_PAD = timedelta(days=7)  # the realized plot's x-axis each side of its one scored as_of
@@ -286,8 +287,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                 write = write.filter(~pl.col("as_of").is_in(left))
             outcome.scored = sorted(write["as_of"].unique().to_list())
             outcome.rows_written = write.height
-            say(f"Realized accuracy: scored {len(outcome.scored)} earlier as_of of {dataset} "
-                f"({int(write['n'].sum())} points) against the actuals up to {as_of:%Y-%m-%d %H:%M}")
+            say(scored_line(len(outcome.scored), dataset, int(write["n"].sum()), as_of))
     realized = store.read_realized(dataset)
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
     # rows stored before `lookahead` was recorded (null) are flagged from the registry as it is now, or the receipts
@@ -413,6 +413,13 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     return save_figure(fig, path, dpi=PLOT_DPI)
 
 
+def scored_line(n: int, dataset: str, points: int, as_of: datetime) -> str:
+    """The run log's line of what realized accuracy scored: 'scored 2 earlier as_ofs ...', '1 earlier as_of'
+    (ui30: it read '2 earlier as_of')."""
+    return (f"Realized accuracy: scored {plural(n, 'earlier as_of')} of {dataset} ({points:,} {noun(points, 'point')}) "
+            f"against the actuals up to {as_of:%Y-%m-%d %H:%M}")
+
+
 def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None,
              promised_rmsse: dict[str, float | None] | None = None) -> str:
     """The artifact's text. `promised`: the versions' backtest figure on the verdict's metric (RMSSE on "rmsse");
@@ -435,14 +442,16 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
                  "on, and are not judged.\n\n")
     unknown = int(d.lookahead_unknown) if d else 0
     if unknown:
-        text += (f"{unknown} judged as_of (lookahead `unknown` in the table, hollow diamonds in the plot) have no record "
-                 "of whether their model was trained on data after them: they are judged as honest, and may have "
-                 "seen the actuals they are scored on.\n\n")
+        one = unknown == 1
+        text += (f"{plural(unknown, 'judged as_of')} (lookahead `unknown` in the table, hollow diamonds in the plot) "
+                 f"{'has' if one else 'have'} no record of whether {'its' if one else 'their'} model was trained on data "
+                 f"after {'it' if one else 'them'}: {'it is' if one else 'they are'} judged as honest, and may have "
+                 f"seen the actuals {'it is' if one else 'they are'} scored on.\n\n")
     if outcome.scored:
         # its rows are the realized table's (one per as_of, model and horizon step), not the table's below (one per
         # as_of): "scored 2 earlier as_of (3 rows)" above a table of 2 rows read as a count that did not add up
         n, written = len(outcome.scored), outcome.rows_written
-        text += (f"This run scored {n} earlier as_of: {written} {'row' if written == 1 else 'rows'} of the `realized` "
+        text += (f"This run scored {plural(n, 'earlier as_of')}: {plural(written, 'row')} of the `realized` "
                  "table, one per as_of, model and horizon step"
                  + (" (the table below sums them per as_of)" if written != n else "")
                  + ".\n\n")
