@@ -698,6 +698,18 @@ def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     return str(fr.id), naive_utc(started)
 
 
+def flow_fault(point: str) -> None:
+    """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
+    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
+    registered and promoted, its forecasts not yet published; `flow:before_realized`: a run's forecasts are
+    published (or found published), its realized accuracy not yet scored)."""
+    import os
+    import signal
+
+    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
+        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
+
+
 def expire_aged(settings: Settings, now: datetime) -> None:
     """The retention policy's ages, applied as a run starts (`retention.in_runs`; `now`: the run's
     start): run folders, cache entries, quarantine files and report images older than their days go,

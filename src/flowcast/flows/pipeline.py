@@ -53,6 +53,7 @@ from flowcast.flows.common import (
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
+    flow_fault,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -93,16 +94,6 @@ if TYPE_CHECKING:
 # `_Builder.build` trains through this module's `_train_member` (a seam: tests wrap the refit on all data)
 _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded); the counts are complete
 
-
-def _fault(point: str) -> None:
-    """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
-    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
-    registered and promoted, its forecasts not yet published)."""
-    import os
-    import signal
-
-    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
-        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
 
 
 # the keys of the retrain flow's result (`flowcast run --json`, a deployment run's result), the same on every path it
@@ -573,7 +564,7 @@ def retrain_flow(
     from flowcast.registry import Promotion
     from flowcast.shared import open_registry
 
-    _fault("flow:started")
+    flow_fault("flow:started")
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,
@@ -846,7 +837,7 @@ def retrain_flow(
         if board.height:
             _print_board(log, board, metric, chosen)
 
-        _fault("flow:before_publish")  # promoted (or not), nothing published
+        flow_fault("flow:before_publish")  # promoted (or not), nothing published
         # published only while production is what this run decided on (its winner, or the model it kept),
         # checked and published under the registry's lock: no promotion in between
         # a run that kept production registers nothing: its keep event (written here, before the forecasts land)
