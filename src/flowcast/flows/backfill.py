@@ -323,6 +323,8 @@ def backfill_flow(
             params["promote"] = False
         if not overwrite:  # each date's run checks again when it starts: it may wait in the pool's queue for hours
             params["overwrite"] = False
+        elif mode == "forecast":  # asked for: a date's forecasts are rewritten even where they are the same
+            params["overwrite"] = True
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
                       max_attempts=settings.workers.max_attempts,
                       wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())
@@ -354,6 +356,8 @@ def backfill_flow(
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
             if not overwrite:  # the check above made again under the key's lock as it publishes: another backfill
                 kw["overwrite"] = False  # (or run) may publish the date meanwhile (a retrain's date: its winner withdrawn)
+            elif mode == "forecast":  # asked for: a date's forecasts are rewritten even where they are the same
+                kw["overwrite"] = True
             # tagged `backfill`: the child names itself `forecast <dataset> <as_of> (backfill)` and writes
             # its artifacts under the backfill- keys
             name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)

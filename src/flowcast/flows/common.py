@@ -1115,6 +1115,7 @@ def publish_forecasts(
     trained_as_of: datetime | str | None = None,
     if_absent: bool = False,
     slot_check: SlotRetrained | None = None,
+    keep_same: bool = True,
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
     publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
@@ -1128,7 +1129,8 @@ def publish_forecasts(
     (the same model version, the same rows and values, another run's or an earlier one's) is left as it is, checked
     under the key's lock (`keep_same`: a second run of the as_of at once, a re-run with nothing changed): nothing is
     written (no `keep` event, no receipt) and the SamePublished naming that run is returned. Not for a scheduled
-    retrain (`slot_check`): its publish of the slot replaces a forecast run's, which is what tells the slot done."""
+    retrain (`slot_check`): its publish of the slot replaces a forecast run's, which is what tells the slot done;
+    nor with `keep_same` off (a replace asked for explicitly: `backfill --overwrite` of forecast dates)."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
@@ -1140,7 +1142,7 @@ def publish_forecasts(
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
             before_visible=still_held if callable(still_held) else None,
             trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
-            refuse_if=slot_check, keep_same=slot_check is None,
+            refuse_if=slot_check, keep_same=keep_same and slot_check is None,
         )
         if isinstance(receipt, AlreadyPublished):
             receipt.said = (slot_check.found[1] if slot_check is not None and slot_check.found is not None else

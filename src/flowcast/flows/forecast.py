@@ -182,7 +182,8 @@ def forecast_flow(
             left empty keeps its configured value.
         overwrite: on: replace the forecasts published already for this as_of. Off: if this as_of is
             published already, publish nothing and name the run that published it. Empty: on for a run
-            given its as_of, off for a scheduled run (a schedule slot is published once).
+            given its as_of (forecasts identical to the ones published are not written again), off for a
+            scheduled run (a schedule slot is published once).
     """
     log = get_run_logger()
     settings = flow_settings(
@@ -193,6 +194,7 @@ def forecast_flow(
     # publishes nothing and names the run that published it. A run of an as_of given replaces it; off, the dates
     # of `backfill --deployment` without --overwrite (which may start long after the backfill listed the dates to
     # skip) publish nothing where a date is published already
+    forced = overwrite is True  # asked for (`backfill --overwrite`): the very forecasts the as_of holds are rewritten
     if overwrite is None:
         overwrite = as_of is not None
     as_of = resolve_as_of(as_of, source_tz(settings))
@@ -302,7 +304,7 @@ def forecast_flow(
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
                                     model_version=production.version, note=note, guard=guard,
-                                    trained_as_of=production.as_of, if_absent=not overwrite)
+                                    trained_as_of=production.as_of, if_absent=not overwrite, keep_same=not forced)
         if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above, or
             late = receipt.said  # the key holds these very forecasts (SamePublished)
             reporting.skipped_artifact(late, artifact_scope(data.source.name, as_of))
