@@ -68,6 +68,12 @@ class AlreadyPublished(PublishError):
         self.said = ""  # the sentence the refused run says (naming the run that published, or retrained, the key)
 
 
+class SamePublished(AlreadyPublished):
+    """A publish with `keep_same` found its key holding the very forecasts it was about to write (the same
+    content hash: the same model version, the same rows and values; run_id and created_at aside), checked under
+    the key's lock: nothing was written, the key keeps the earlier run's publish (`held`, its receipt)."""
+
+
 class StoreLockWaitError(PublishError):
     """A PostgreSQL store's ALTER TABLE waited `store.pg_wait_s` for the sessions holding its tables (a reader's
     open transaction) and gave up; its message names them. Never transient: a person must end those sessions (a

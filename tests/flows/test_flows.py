@@ -81,7 +81,8 @@ def test_a_second_run_on_the_same_data_and_as_of_is_served_from_the_preprocessin
     assert len(records - copied) == 1
     again = forecast_flow(as_of=AS_OF, **production_home)
     assert task_states_of(again["run_id"])["preprocess"] == ["Cached"]
-    assert {p.name for p in cache.iterdir()} == records and again["published_rows"] == 24
+    # the same forecasts as the first run's: not published again (publish29)
+    assert {p.name for p in cache.iterdir()} == records and again["published_by"] == first["run_id"]
     other = forecast_flow(as_of=datetime(2019, 7, 1), **production_home)
     assert task_states_of(other["run_id"])["preprocess"] == ["Completed"]
     assert len({p.name for p in cache.iterdir()} - records) == 1
@@ -579,13 +580,14 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     from flowcast.flows import forecast_flow
 
     as_of = datetime(2019, 9, 1)
-    assert forecast_flow(as_of=as_of, **production_home)["published_rows"] == 24
+    first = forecast_flow(as_of=as_of, **production_home)
+    assert first["published_rows"] == 24
     values = sorted((Path(production_home["home"]) / "cache" / "results").glob("flowcast-preprocess-*"),
                     key=lambda p: p.stat().st_mtime)
     value = values[-1]  # this run's entry
     value.write_bytes(value.read_bytes()[:100] if damage == "cut short" else b"\x1d" * 300)
     again = forecast_flow(as_of=as_of, **production_home)
-    assert again["published_rows"] == 24
+    assert not again["unchanged"] and again["published_by"] == first["run_id"]  # ran whole: the same forecasts
     assert value.stat().st_size > 300  # written again, whole
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
 

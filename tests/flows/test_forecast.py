@@ -57,10 +57,12 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
     assert skipped.state.is_completed() and skipped.state.message == f"Skipped: {second['note']}"
     assert skipped.name == "forecast tiny 2019-07-01 (skipped)" and "skipped" in skipped.tags
     assert done.name == "forecast tiny 2019-07-01" and "skipped" not in done.tags and not done.state.message
-    # an as_of given (a re-run by hand, a backfill with --overwrite) still replaces what the slot published
+    # an as_of given (a re-run by hand, a backfill with --overwrite) is not refused by the once-per-slot rule; its
+    # forecasts, the very ones the slot holds (nothing changed), are not published again (publish29)
     again = forecast_flow(as_of=SLOT, **production_home)
-    assert again["published_rows"] > 0
-    assert store.receipt_of("tiny", SLOT)["run_id"] == again["run_id"]
+    assert again["published_rows"] == 0 and again["published_by"] == first["run_id"]
+    assert "(same version, same rows" in again["note"] and "overwrite is off" not in again["note"]
+    assert store.receipt_of("tiny", SLOT)["run_id"] == first["run_id"]
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -70,15 +70,17 @@ def test_a_run_killed_between_its_promotion_and_its_publish_publishes_when_run_a
     assert forecast["model_version"] == winner and forecast["published_rows"] == 24
 
     rerun = _summary(_flowcast("run", cfg, home))  # the re-run of the killed retrain
-    assert rerun["published_rows"] == 24 and rerun["model_version"] == registry.production("tiny").version
+    assert rerun["model_version"] == registry.production("tiny").version
+    # the key holds the winner's forecasts already (the forecast run's, the same rows): not published again
+    assert rerun["published_rows"] == 0 and rerun["published_by"] == forecast["run_id"]
     rows = store.read(dataset="tiny", as_of=AS_OF)
     assert rows.height == 24 and rows.select("unique_id", "ds").n_unique() == 24
-    assert set(rows["model_version"]) == {rerun["model_version"]} and set(rows["run_id"]) == {rerun["run_id"]}
+    assert set(rows["model_version"]) == {rerun["model_version"]} and set(rows["run_id"]) == {forecast["run_id"]}
     # it compared against the killed run's winner, kept it, and promoted nothing twice
     assert not rerun["promoted"] and rerun["action"] == "keep" and rerun["model_version"] == winner
     assert len(registry.list()) == 1
     assert [e["version"] for e in registry.history("tiny") if e["action"] == "promote"] == [winner]
-    # the re-run's publish landed: each key's newest (its second version) says 'Published'
+    # its forecasts are published (the same rows): each key's newest (its second version) says 'Published'
     assert newest_artifact("promotion-decision-tiny").data.startswith(f"### Published: **the production model** ({winner})")
     assert [r["published"] for r in json.loads(newest_artifact("leaderboard-tiny").data) if r["published"]] == ["✔ published"]
 

@@ -117,8 +117,10 @@ def test_a_second_run_of_one_retrain_slot_retrains_nothing(flow_kwargs, monkeypa
     assert store.receipt_of("tiny", SLOT)["run_id"] == first["run_id"]  # the first run's publish stays
     # an as_of given (by hand, `backfill --mode retrain`) retrains as before
     again = retrain_flow(as_of=SLOT, **flow_kwargs, **STATISTICAL)
-    assert again["published_rows"] > 0 and again["leaderboard"]  # backtested again (production kept: no version)
-    assert store.receipt_of("tiny", SLOT)["run_id"] == again["run_id"]
+    assert again["leaderboard"] and not again.get("retrained_by")  # backtested again (production kept: no version)
+    # its forecasts are the very ones the slot holds (the same version, the same rows): not published again (publish29)
+    assert again["published_rows"] == 0 and again["published_by"] == first["run_id"]
+    assert store.receipt_of("tiny", SLOT)["run_id"] == first["run_id"]
 
 
 @pytest.mark.usefixtures("prefect_api")

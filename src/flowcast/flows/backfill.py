@@ -193,6 +193,35 @@ def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: dateti
     reporting.withdrawn_decision_artifact(o["error"], model, version, scope)
 
 
+def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store: Any, run_id: str) -> bool:
+    """Record the realized accuracy as of the newest of `dates` that is published when no run of it (or of a
+    later as_of) recorded it (`ops.accuracy.scored_by`): a backfill killed after that date's publish and before its
+    scoring left it missing, and its re-run skips every date (published), so nothing recorded it. Scored as that
+    date's run scores (`record_in_run`: idempotent, each write atomic), its artifacts under the backfill keys.
+    True when it was recorded here; a failure is a warning (the next run of the dataset scores)."""
+    from prefect import tags
+
+    from flowcast.flows.common import load_data
+    from flowcast.ops.accuracy import record_in_run, scored_by
+    from flowcast.timekeys import storage_naive
+
+    log = get_run_logger()
+    published = set(store.as_ofs(dataset))
+    done = [d for d in dates if storage_naive(d) in published]
+    if not done or scored_by(settings, dataset, newest := max(done)):
+        return False
+    log.info(f"Realized accuracy of {dataset} as of {newest:%Y-%m-%d %H:%M} was not recorded (the run of that date "
+             "stopped between its publish and its scoring): scoring it now")
+    try:
+        with tags(BACKFILL_TAG):
+            outcome = record_in_run(settings, load_data(settings, newest), as_of=newest, run_id=run_id)
+    except (FlowcastError, OSError) as exc:
+        log.warning(f"Realized accuracy of {dataset} as of {newest:%Y-%m-%d %H:%M} could not be recorded ({exc}); "
+                    "the next run of the dataset scores it")
+        return False
+    return outcome is not None
+
+
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
@@ -294,6 +323,8 @@ def backfill_flow(
             params["promote"] = False
         if not overwrite:  # each date's run checks again when it starts: it may wait in the pool's queue for hours
             params["overwrite"] = False
+        elif mode == "forecast":  # asked for: a date's forecasts are rewritten even where they are the same
+            params["overwrite"] = True
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
                       max_attempts=settings.workers.max_attempts,
                       wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())
@@ -325,6 +356,8 @@ def backfill_flow(
             kw = dict(common) if mode == "forecast" else dict(common, promote=False)
             if not overwrite:  # the check above made again under the key's lock as it publishes: another backfill
                 kw["overwrite"] = False  # (or run) may publish the date meanwhile (a retrain's date: its winner withdrawn)
+            elif mode == "forecast":  # asked for: a date's forecasts are rewritten even where they are the same
+                kw["overwrite"] = True
             # tagged `backfill`: the child names itself `forecast <dataset> <as_of> (backfill)` and writes
             # its artifacts under the backfill- keys
             name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)
@@ -357,6 +390,7 @@ def backfill_flow(
                 raise KeyboardInterrupt(f"interrupted after the backfill's date {d:%Y-%m-%d %H:%M} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
 
+    realized_caught_up(settings, src.name, dates, store, run_id)
     outcomes.sort(key=lambda o: str(o["as_of"]))
     reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True),
                                 title=flow_run_title("backfill", src.name, {"start": start, "end": end, "mode": mode},

@@ -34,6 +34,7 @@ from flowcast.errors import (
     ConfigError,
     DataValidationError,
     FlowcastError,
+    SamePublished,
     StorageError,
     by_interrupt,
     one_line,
@@ -670,6 +671,15 @@ def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: boo
                "nothing" if late else "this run computes and publishes nothing"))
 
 
+def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
+    """`tiny as of 2019-06-01 00:00 was already published by run 5c1e... (same version, same rows: 24 rows of
+    damped-v1), so this run publishes nothing again`: what a run says whose publish found its key holding the very
+    forecasts it made (`SamePublished`: a second run of the as_of at once, or a re-run with nothing changed)."""
+    return (f"{dataset} as of {at:%Y-%m-%d %H:%M} was already published by run {held.get('run_id') or 'unknown'} "
+            f"(same version, same rows: {held.get('rows')} rows of {held.get('model_version') or held.get('model')}), "
+            "so this run publishes nothing again")
+
+
 def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
     the run is claimed there (which process runs it), and the runs of this home that a killed
@@ -688,6 +698,18 @@ def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
 
         claim_flow_run(home)
     return str(fr.id), naive_utc(started)
+
+
+def flow_fault(point: str) -> None:
+    """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
+    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
+    registered and promoted, its forecasts not yet published; `flow:before_realized`: a run's forecasts are
+    published (or found published), its realized accuracy not yet scored)."""
+    import os
+    import signal
+
+    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
+        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
 
 
 def expire_aged(settings: Settings, now: datetime) -> None:
@@ -1095,6 +1117,7 @@ def publish_forecasts(
     trained_as_of: datetime | str | None = None,
     if_absent: bool = False,
     slot_check: SlotRetrained | None = None,
+    keep_same: bool = True,
 ) -> Any:
     """Publish, then draw the forecast plot and leave the receipt artifact. `guard`: held around the
     publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
@@ -1104,7 +1127,12 @@ def publish_forecasts(
     checked under the key's lock; when another run published it since this run's first check, nothing is
     written and the AlreadyPublished naming that run is returned (said in the log), not a receipt. `slot_check` (a
     scheduled retrain, overwrite on): the same when what the key holds is another run's retrain of the slot (its
-    `found` says which and why); any other publish of the key is replaced."""
+    `found` says which and why); any other publish of the key is replaced. A key that holds these very forecasts
+    (the same model version, the same rows and values, another run's or an earlier one's) is left as it is, checked
+    under the key's lock (`keep_same`: a second run of the as_of at once, a re-run with nothing changed): nothing is
+    written (no `keep` event, no receipt) and the SamePublished naming that run is returned. Not for a scheduled
+    retrain (`slot_check`): its publish of the slot replaces a forecast run's, which is what tells the slot done;
+    nor with `keep_same` off (a replace asked for explicitly: `backfill --overwrite` of forecast dates)."""
     log = get_run_logger()
     run_id, started = run_identity()
     td = data.td
@@ -1116,26 +1144,23 @@ def publish_forecasts(
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
             before_visible=still_held if callable(still_held) else None,
             trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
-            refuse_if=slot_check,
+            refuse_if=slot_check, keep_same=keep_same and slot_check is None,
         )
         if isinstance(receipt, AlreadyPublished):
             receipt.said = (slot_check.found[1] if slot_check is not None and slot_check.found is not None else
+                            same_sentence(data.source.name, storage_naive(as_of), receipt.held)
+                            if isinstance(receipt, SamePublished) else
                             held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True))
             if (refuse := getattr(still_held, "refuse", None)) is not None:
                 # refused under the guard's lock: a promotion of this run is withdrawn before any other run can use it
                 receipt.undone = refuse(receipt.said, receipt.held.get("model_version"))
     if isinstance(receipt, AlreadyPublished):  # another run of this slot published (or retrained) it meanwhile
         log.info(reporting.sentences(receipt.said))  # ended as the state message and the artifact end it
+        if isinstance(receipt, SamePublished):  # the key's publish, made from these data: its record, where the run
+            _record_fingerprint(settings, data, as_of, receipt.held.get("content_hash") or "",  # that made it was
+                                receipt.held.get("run_id") or run_id, missing_only=True)  # killed before writing it
         return receipt
-    try:  # what the data were: a later run with the same periods but revised values is not "unchanged"
-        from flowcast.ops.quiet import data_fingerprint, record_fingerprint
-
-        record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=receipt.content_hash,
-                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
-                           time_label=data.source.time_label, freq=data.source.freq)
-    except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
-        log.warning(f"The fingerprint of the data this publish forecast from could not be recorded ({exc}): the next "
-                    "forecast run publishes even without new observations")
+    _record_fingerprint(settings, data, as_of, receipt.content_hash, run_id)
     scope = artifact_scope(data.source.name, as_of)
     png_path = settings.reports_dir / (f"{'backfill_' if scope.backfill else ''}forecast_{data.source.name}_"
                                        f"{as_of:%Y%m%dT%H%M%S}.png")
@@ -1206,6 +1231,25 @@ def publish_forecasts(
     except FlowcastError as exc:  # a mirror: the forecasts are published and the registry is intact
         log.warning(f"The registry index on PostgreSQL could not be updated: {exc}")
     return receipt
+
+
+def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *,
+                        missing_only: bool = False) -> None:
+    """Record what the data of a publish were (`record_fingerprint`): a later run with the same periods but revised
+    values is not "unchanged". `missing_only`: only where the key has no record (its publish's run was killed
+    between the publish and the record)."""
+    from flowcast.ops.quiet import data_fingerprint, fingerprint_path, record_fingerprint
+
+    td = data.td
+    if missing_only and fingerprint_path(settings.home, data.source.name, storage_naive(as_of)).exists():
+        return
+    try:
+        record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,
+                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
+                           time_label=data.source.time_label, freq=data.source.freq)
+    except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
+        get_run_logger().warning(f"The fingerprint of the data this publish forecast from could not be recorded "
+                                 f"({exc}): the next forecast run publishes even without new observations")
 
 
 def old_key_published(settings: Settings, source: SourceConfig, as_of: datetime) -> str | None:

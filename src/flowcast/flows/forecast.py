@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import SourceConfig
-from flowcast.errors import AlreadyPublished, ModelFileError, RegistryError, TrainingError
+from flowcast.errors import AlreadyPublished, ModelFileError, RegistryError, SamePublished, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     RUN_COUNT_KEYS,
@@ -29,7 +29,6 @@ from flowcast.flows.common import (
     crash_on_interrupt,
     expire_aged,
     flow_settings,
-    held_sentence,
     load_data,
     publish_forecasts,
     published_already,
@@ -74,7 +73,6 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
     withdrawn since, nor one removed); when there is none it keeps `model` and the sentence says that
     its forecasts are not the ones a run at that as_of could have made."""
     from flowcast.errors import RegistryError
-    from flowcast.timekeys import storage_naive
 
     at = storage_naive(as_of)
     trained = storage_naive(model.as_of) if model.as_of else None
@@ -184,7 +182,8 @@ def forecast_flow(
             left empty keeps its configured value.
         overwrite: on: replace the forecasts published already for this as_of. Off: if this as_of is
             published already, publish nothing and name the run that published it. Empty: on for a run
-            given its as_of, off for a scheduled run (a schedule slot is published once).
+            given its as_of (forecasts identical to the ones published are not written again), off for a
+            scheduled run (a schedule slot is published once).
     """
     log = get_run_logger()
     settings = flow_settings(
@@ -195,6 +194,7 @@ def forecast_flow(
     # publishes nothing and names the run that published it. A run of an as_of given replaces it; off, the dates
     # of `backfill --deployment` without --overwrite (which may start long after the backfill listed the dates to
     # skip) publish nothing where a date is published already
+    forced = overwrite is True  # asked for (`backfill --overwrite`): the very forecasts the as_of holds are rewritten
     if overwrite is None:
         overwrite = as_of is not None
     as_of = resolve_as_of(as_of, source_tz(settings))
@@ -304,14 +304,18 @@ def forecast_flow(
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
                                     model_version=production.version, note=note, guard=guard,
-                                    trained_as_of=production.as_of, if_absent=not overwrite)
-        if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above
-            late = held_sentence(data.source.name, storage_naive(as_of), receipt.held, late=True)
+                                    trained_as_of=production.as_of, if_absent=not overwrite, keep_same=not forced)
+        if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above, or
+            late = receipt.said  # the key holds these very forecasts (SamePublished)
             reporting.skipped_artifact(late, artifact_scope(data.source.name, as_of))
+            # the same forecasts are published: earlier ones are scored as after a publish of them
+            same = record_in_run(settings, data, as_of=as_of, run_id=run_id) \
+                if isinstance(receipt, SamePublished) else None
             return _result(as_of=as_of.isoformat(), run_id=run_id, dataset=data.source.name, **_data_result(data),
                            model=production.name, model_version=production.version, kind=production.kind,
                            fallback_series=int(rf.fallbacks.height), fallbacks=rf.fallbacks.head(100).to_dicts(),
                            published_rows=0, skipped=True, published_by=receipt.held.get("run_id"), note=late,
+                           realized=realized_json(same) if isinstance(receipt, SamePublished) else None,
                            store=store_label(settings))
         realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
         return _result(

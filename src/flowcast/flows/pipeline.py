@@ -38,7 +38,13 @@ from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import Cell, Settings, SourceConfig
-from flowcast.errors import AlreadyPublished, ProductionMovedError, RegistryError, TrainingError
+from flowcast.errors import (
+    AlreadyPublished,
+    ProductionMovedError,
+    RegistryError,
+    SamePublished,
+    TrainingError,
+)
 from flowcast.evaluation.metrics import metric_name
 from flowcast.flows import tasks
 from flowcast.flows.common import (
@@ -47,6 +53,7 @@ from flowcast.flows.common import (
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
+    flow_fault,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -87,16 +94,6 @@ if TYPE_CHECKING:
 # `_Builder.build` trains through this module's `_train_member` (a seam: tests wrap the refit on all data)
 _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded); the counts are complete
 
-
-def _fault(point: str) -> None:
-    """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
-    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
-    registered and promoted, its forecasts not yet published)."""
-    import os
-    import signal
-
-    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
-        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
 
 
 # the keys of the retrain flow's result (`flowcast run --json`, a deployment run's result), the same on every path it
@@ -583,7 +580,7 @@ def retrain_flow(
     from flowcast.registry import Promotion
     from flowcast.shared import open_registry
 
-    _fault("flow:started")
+    flow_fault("flow:started")
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, models=models,
@@ -858,7 +855,7 @@ def retrain_flow(
         if board.height:
             _print_board(log, board, metric, chosen)
 
-        _fault("flow:before_publish")  # promoted (or not), nothing published
+        flow_fault("flow:before_publish")  # promoted (or not), nothing published
         # published only while production is what this run decided on (its winner, or the model it kept),
         # checked and published under the registry's lock: no promotion in between
         # a run that kept production registers nothing: its keep event (written here, before the forecasts land)
@@ -894,6 +891,7 @@ def retrain_flow(
         late = receipt.said  # while this one computed: found under the key's lock
         retrained = slot_check.found if slot_check is not None else None
         undone, withdrawn = receipt.undone, bool(receipt.undone)  # (the guard's: a promotion withdrawn)
+        same = isinstance(receipt, SamePublished)  # the key holds this very version's forecasts (nothing undone below)
         if receipt.undone:
             log.warning(receipt.undone)
         elif promoted:  # the guard left it: the key holds forecasts of this very model (another run published them)
@@ -908,17 +906,22 @@ def retrain_flow(
             undone, withdrawn = _take_back_unpublished(registry, version.version, dataset=name_of_data, at=started,
                                                        late=late, run=run_id, log=log)
         note = reporting.sentences(late, undone)
-        if board.height:
-            _print_board_follow_up(log, chosen, version.version, withdrawn=withdrawn)
         reporting.skipped_artifact(note, scope)
-        # its decision and leaderboard (written before the publish) named a winner whose forecasts were not published:
-        # each key's newest version says what came of it (withdrawn, or not published and left as it was)
-        reporting.withdrawn_decision_artifact(note, chosen if chosen == PRODUCTION else version.name, version.version,
-                                              scope, withdrawn=withdrawn)  # as the leaderboard names it (ui20)
-        if board.height:
-            reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
-                                                     version=version.version, unit=data.source.unit,
-                                                     withdrawn=withdrawn, intervals_note=blank)
+        realized = None
+        if same:  # the forecasts it decided on are what the key holds (published by the other run): each key's newest
+            decided(landed=True)  # says 'Published', and earlier forecasts are scored, as after its own publish
+            realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)
+        else:
+            if board.height:
+                _print_board_follow_up(log, chosen, version.version, withdrawn=withdrawn)
+            # its decision and leaderboard (written before the publish) named a winner whose forecasts were not
+            # published: each key's newest version says what came of it (withdrawn, or not published, left as it was)
+            reporting.withdrawn_decision_artifact(note, chosen if chosen == PRODUCTION else version.name,
+                                                  version.version, scope, withdrawn=withdrawn)  # as the board (ui20)
+            if board.height:
+                reporting.withdrawn_leaderboard_artifact(board, metric, scope, note, champion=chosen,
+                                                         version=version.version, unit=data.source.unit,
+                                                         withdrawn=withdrawn, intervals_note=blank)
         return _retrain_result(
             # its promotion stands when the key holds forecasts of that very model (another run published with it:
             # `PublishGuard.refuse` leaves it); the result said promote false of the model in production (mend21)
@@ -927,7 +930,7 @@ def retrain_flow(
             registered={k: v for k, v in registered.items() if not (withdrawn and v == version.version)},
             champion=version.name, model_version=version.version, kind=version.kind, published_rows=0, skipped=True,
             retrained_by=retrained[0] if retrained else None, published_by=receipt.held.get("run_id"), note=note,
-            store=store_label(settings))
+            **({"realized": realized_json(realized)} if same else {}), store=store_label(settings))
     decided(landed=True)  # the publish landed: each key's newest says 'Published'
     realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)  # how earlier forecasts turned out
     return _retrain_result(

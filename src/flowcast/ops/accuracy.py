@@ -82,6 +82,21 @@ def read_status(home: Path, dataset: str, warn: Callable[[str], None] | None = N
         return None
 
 
+def scored_by(settings: Any, dataset: str, as_of: datetime) -> bool:
+    """Whether the realized accuracy of `dataset` was recorded by a run of `as_of` or a later one (the verdict
+    it stores last, `checked_as_of`): False when no run recorded it, or the newest that did ran at an earlier as_of
+    (the run of `as_of` was killed between its publish and its scoring). A verdict that cannot be read is False."""
+    from flowcast.shared import pull_file
+    from flowcast.timekeys import storage_naive
+
+    path = pull_file(settings, status_path(settings.home, dataset))
+    try:
+        checked = datetime.fromisoformat(json.loads(path.read_text())["checked_as_of"])
+    except (OSError, ValueError, KeyError, TypeError):  # none, or unreadable: recorded again
+        return False
+    return storage_naive(checked) >= storage_naive(as_of)
+
+
 def write_status(home: Path, dataset: str, decay: Decay, *, as_of: datetime, run_id: str) -> Path:
     path = status_path(home, dataset)
     with atomic_file(path, "w") as fh:
@@ -624,7 +639,9 @@ def record_in_run(settings: Any, data: Any, *, as_of: datetime, run_id: str) -> 
     from prefect import get_run_logger
 
     from flowcast.flows import tasks
+    from flowcast.flows.common import flow_fault
 
+    flow_fault("flow:before_realized")  # (test-only: killed with the forecasts published, nothing scored)
     # (daily times written with an offset: each period an actual from the instant it names, `LoadedData.shifts`)
     state = tasks.realized_task(settings, dataset=data.source.name, as_of=as_of, td=data.td, run_id=run_id,
                                 shifts=getattr(data, "shifts", None), return_state=True)

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
-from flowcast.errors import AlreadyPublished
+from flowcast.errors import AlreadyPublished, SamePublished
 from flowcast.store.contract import (
     check_labels,
     published_frame,
@@ -98,7 +98,10 @@ class ForecastStore(Protocol):
     writes only into a key that holds nothing, checked under the key's lock (in the publish transaction):
     AlreadyPublished, naming what the key holds, and nothing written otherwise. `refuse_if(held)`: the same, only
     when the key holds a publish for which it returns True (called under the key's lock with that publish's
-    receipt: a scheduled retrain refuses a key another run of its slot retrained, replaces any other publish)."""
+    receipt: a scheduled retrain refuses a key another run of its slot retrained, replaces any other publish).
+    `keep_same`: a key that holds these very forecasts (the same content hash, its rows read back whole where the
+    store keeps them in a file) is left as it is: SamePublished, naming the run that published them, nothing
+    written (a re-run, or a second run at once, of an as_of whose forecasts did not change)."""
 
     location: str
 
@@ -107,7 +110,8 @@ class ForecastStore(Protocol):
                 expected_ids: list[str] | None = None, horizon: int | None = None,
                 before_visible: Callable[[str], None] | None = None,
                 trained_as_of: datetime | None = None, if_absent: bool = False,
-                refuse_if: Callable[[dict[str, str]], bool] | None = None) -> PublishReceipt: ...
+                refuse_if: Callable[[dict[str, str]], bool] | None = None,
+                keep_same: bool = False) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None) -> pl.DataFrame: ...
@@ -190,3 +194,10 @@ def already_published(dataset: str, as_of: datetime, held: dict[str, str]) -> Al
     return AlreadyPublished(f"dataset {dataset} as_of {as_of.isoformat()} is published already (run "
                             f"{held.get('run_id') or 'unknown'}, {held.get('model_version') or held.get('model')}): "
                             "nothing was written", held)
+
+
+def same_published(dataset: str, as_of: datetime, held: dict[str, str]) -> SamePublished:
+    """The SamePublished error of a publish with `keep_same` into a key that holds the same forecasts (`held`)."""
+    return SamePublished(f"dataset {dataset} as_of {as_of.isoformat()} already holds these forecasts (run "
+                         f"{held.get('run_id') or 'unknown'}, {held.get('model_version') or held.get('model')}, "
+                         f"{held.get('rows')} rows, the same content hash): nothing was written", held)

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.errors import PublishError
-from flowcast.store.base import PublishReceipt, already_published, prepare
+from flowcast.store.base import PublishReceipt, already_published, prepare, same_published
 from flowcast.store.contract import (
     check_dataset,
     empty_forecasts,
@@ -251,6 +251,7 @@ class EmbeddedStore:
         trained_as_of: datetime | None = None,
         if_absent: bool = False,
         refuse_if: Callable[[dict[str, str]], bool] | None = None,
+        keep_same: bool = False,
     ) -> PublishReceipt:
         """Validate, then atomically replace the forecasts of (dataset, as_of); nothing else is
         touched but the realized accuracy of that key when the forecasts change (it scored the ones
@@ -261,7 +262,9 @@ class EmbeddedStore:
         runs of one schedule slot that both found it empty as they started publish once). On an object store,
         where writers of one key take no lock (parquet.py), it is checked without one: two there may both write.
         `refuse_if(held)`: as `if_absent`, only when the key holds a publish whose receipt it returns True for
-        (called under the key's lock; a damaged one's receipt is {})."""
+        (called under the key's lock; a damaged one's receipt is {}). `keep_same`: a key whose file holds these very
+        forecasts (its recorded content hash is this publish's, and its rows, read back whole, hash to it) is left
+        as it is: SamePublished naming its run, nothing written (a damaged file is replaced)."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -277,7 +280,10 @@ class EmbeddedStore:
                     receipt = {}
                 if if_absent or (refuse_if is not None and refuse_if(receipt)):
                     raise already_published(p.dataset, p.as_of, receipt)
-            replaced, previous = self._previous(self.data.current("forecasts", p.dataset, p.as_of))
+            current = self.data.current("forecasts", p.dataset, p.as_of)
+            if keep_same and current is not None and self._holds_same(current, p.digest):
+                raise same_published(p.dataset, p.as_of, self.data.metadata(current))
+            replaced, previous = self._previous(current)
             if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)
                 with self.data.lock(f"realized.dataset={p.dataset}.{partition_name(p.as_of)}"):
@@ -288,6 +294,14 @@ class EmbeddedStore:
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
                          parquet_path=self.data.display(path), duckdb_path=self.db_path,
                          notes=([note] if note else []) + self.views_left_out)
+
+    def _holds_same(self, path: str, digest: str) -> bool:
+        """Whether the file `path` (a key's current file, read under its lock) holds forecasts of content hash
+        `digest`, whole: its recorded hash is `digest` and its rows read back hash to it (`ParquetDataset.verify`)."""
+        try:
+            return self.data.metadata(path).get("content_hash") == digest and self.data.verify(path) is None
+        except (OSError, ValueError):  # damaged: replaced
+            return False
 
     def _previous(self, path: str | None) -> tuple[int, str | None]:
         """Rows and content hash of the file about to be superseded (0, None: none or damaged)."""

@@ -36,7 +36,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.errors import PublishError, StoreLockWaitError
-from flowcast.store.base import PublishReceipt, already_published, fault, prepare
+from flowcast.store.base import PublishReceipt, already_published, fault, prepare, same_published
 from flowcast.store.contract import (
     _VALUE_RE,
     check_dataset,
@@ -326,13 +326,15 @@ class PostgresStore:
         trained_as_of: datetime | None = None,
         if_absent: bool = False,
         refuse_if: Callable[[dict[str, str]], bool] | None = None,
+        keep_same: bool = False,
     ) -> PublishReceipt:
         """Validate, then replace the forecasts of (dataset, as_of) in one transaction, with the
         realized accuracy of that key when the forecasts change (it scored the ones replaced).
         `before_visible(what)` is called right before the commit; what it raises rolls it back.
         `if_absent`: only into a key that holds nothing, checked in the transaction under the key's lock
         (AlreadyPublished and nothing written otherwise). `refuse_if(held)`: the same, only when the key holds a
-        publish whose receipt it returns True for (called in the transaction, under the key's lock)."""
+        publish whose receipt it returns True for (called in the transaction, under the key's lock). `keep_same`: a
+        key that holds these very forecasts (the same content hash) is left as it is: SamePublished, nothing written."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
@@ -347,6 +349,8 @@ class PostgresStore:
                                                   "model_version": prev[4] or ""}
                 if held is not None and (if_absent or (refuse_if is not None and refuse_if(held))):
                     raise already_published(p.dataset, p.as_of, held)  # rolled back: nothing written
+                if held is not None and keep_same and held["content_hash"] == p.digest:
+                    raise same_published(p.dataset, p.as_of, held)  # rolled back: nothing written
                 con.execute(
                     f"""INSERT INTO {s}.publishes AS p (dataset, as_of, content_hash, model, model_version, run_id,
                     created_at, rows, n_series, value_columns, trained_as_of)

@@ -1,0 +1,100 @@
+"""A run whose publish finds its key holding the very forecasts it made (the same model version, the same rows) does
+not publish them again: two `flowcast run` of one as_of at once on a home with a model in production (both keep it),
+and a `flowcast forecast` of one as_of run twice with nothing changed. Checked under the key's lock in the publish."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from test_retrain_slot import STATISTICAL, _other_run_of_the_slot
+
+from flowcast.config import load_settings
+from flowcast.ops.quiet import fingerprint_path
+from flowcast.registry import ModelRegistry
+from flowcast.store import open_store
+
+FIRST = datetime(2019, 6, 1)  # the as_of that puts a model in production
+LATER = datetime(2019, 9, 1)  # the as_of both runs retrain at once: production stays
+
+
+def _keeps(registry: ModelRegistry, at: datetime) -> list[str]:
+    """The runs whose `keep` event names as_of `at`."""
+    return [e["run"] for e in registry.history("tiny") if e["action"] == "keep"
+            and datetime.fromisoformat(e["as_of"]).replace(tzinfo=None) == at]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_two_runs_of_one_as_of_at_once_that_keep_production_publish_once(flow_kwargs, monkeypatch):
+    """Regression (publish29): both runs kept production, both published, one after the other (two `keep` events,
+    two publishes of the same rows). The one that reaches the publish second (another run, a real process, published
+    while it computed) finds the same version's same rows under the key's lock: it writes nothing, records no `keep`,
+    ends Completed naming that run; its realized accuracy is scored as after a publish."""
+    from flowcast.flows import pipeline, retrain_flow
+
+    registry = ModelRegistry(f"{flow_kwargs['home']}/models")
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    first = retrain_flow(as_of=FIRST, **flow_kwargs, **STATISTICAL)
+    assert first["decision"]["promote"]
+    real_publish = pipeline.publish_forecasts
+    other: dict = {}
+
+    def another_run_publishes_first(*args, **kwargs):  # the race window: this run computed, not yet published
+        other.update(_other_run_of_the_slot(LATER.replace(tzinfo=UTC), {
+            **flow_kwargs, **STATISTICAL, "as_of": LATER.isoformat()}))
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "publish_forecasts", another_run_publishes_first)
+    late = retrain_flow(as_of=LATER, **flow_kwargs, **STATISTICAL)
+    assert other["published_rows"] > 0 and other["decision"]["action"] == "keep"
+    assert late["decision"]["action"] == "keep" and late["model_version"] == other["model_version"]
+    assert late["published_rows"] == 0 and late["skipped"] and late["published_by"] == other["run_id"]
+    assert (f"was already published by run {other['run_id']} (same version, same rows: {other['published_rows']} rows "
+            f"of {other['model_version']}), so this run publishes nothing again") in late["note"]
+    assert _keeps(registry, LATER) == [other["run_id"]]  # one keep event: the run that published
+    receipt = store.receipt_of("tiny", LATER)
+    assert receipt["run_id"] == other["run_id"] and set(store.read(dataset="tiny", as_of=LATER)["run_id"]) == {
+        other["run_id"]}
+    assert late["realized"]["recorded"] is True  # scored as the run that published scored
+    from flow_helpers import artifacts_of
+    from test_retrain_slot import flow_run_of
+
+    run = flow_run_of(late["run_id"])
+    assert run.state.is_completed() and run.state.message == f"Skipped: {late['note']}"
+    # its decision's forecasts are what the key holds: the decision key's newest says 'Published', no receipt of its own
+    said = artifacts_of(late["run_id"])
+    assert said["promotion-decision-tiny"][0].data.startswith("### Published: **the production model**")
+    assert "publish-receipt-tiny" not in said
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(flow_kwargs, tmp_path):
+    """Regression (publish29): a second `flowcast forecast --as-of A` with nothing changed published the same rows
+    again (a second publish, its receipt, a rewritten record). It writes nothing and names the run that published;
+    a record of that publish that its run was killed before writing is written. Changed forecasts still replace."""
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    store = open_store(load_settings(None, home=flow_kwargs["home"]))
+    retrain_flow(as_of=FIRST, **flow_kwargs, **STATISTICAL)
+    once = forecast_flow(as_of=LATER, **flow_kwargs)
+    assert once["published_rows"] > 0 and not once["skipped"]
+    path = store.data.current("forecasts", "tiny", LATER)
+    record = fingerprint_path(flow_kwargs["home"], "tiny", LATER)
+    record.unlink()  # as if the run that published had been killed before it recorded the data it forecast from
+    twice = forecast_flow(as_of=LATER, **flow_kwargs)
+    assert twice["published_rows"] == 0 and twice["skipped"] and twice["published_by"] == once["run_id"]
+    assert "(same version, same rows" in twice["note"] and twice["realized"]["recorded"] is True
+    assert store.data.current("forecasts", "tiny", LATER) == path  # the same file: nothing written
+    assert store.receipt_of("tiny", LATER)["run_id"] == once["run_id"]
+    assert '"run_id": "' + once["run_id"] in record.read_text()  # recorded, naming the run that published
+    # other forecasts (the history revised) replace the key, as the overwrite rule says
+    text = Path(flow_kwargs["source"]["path"]).read_text().replace("S0,2019-01-01,", "S0,2019-01-01,9")
+    changed = tmp_path / "changed.csv"
+    changed.write_text(text)
+    kw = {**flow_kwargs, "source": {**flow_kwargs["source"], "path": str(changed)}}
+    third = forecast_flow(as_of=LATER, **kw)
+    assert third["published_rows"] > 0 and not third["skipped"]
+    assert store.receipt_of("tiny", LATER)["run_id"] == third["run_id"]
