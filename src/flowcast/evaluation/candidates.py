@@ -337,9 +337,10 @@ def evaluate_candidate(
     # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
-    calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels)
+    season = td.meta.season_length  # the scale's season: the widths' growth with the step (`conformal.growth`)
+    calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels, season_length=season)
     crossed, blank_note = cross_calibrated_with_note(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels,
-                                                     oldest_only=stale)
+                                                     oldest_only=stale, season_length=season)
     return CandidateResult(
         spec=spec, result=result, weights=[float(x) for x in final],
         weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,
@@ -452,7 +453,7 @@ def frozen_candidate(
     iv = interval_metrics(with_scale, levels) if have else {}
     # for a model registered without intervals: its own errors on these windows calibrate them
     calibration = calibrate(with_scale.select("unique_id", "window", "step", "y", "y_hat", *SCALE_COLUMNS), horizon,
-                            levels)
+                            levels, season_length=td.meta.season_length)
     n_pairs = fair_pairs.height
     windows = sorted(fair_pairs["window"].unique().to_list())
     spans = rows.group_by("window").agg(pl.col("ds").min().alias("first"), pl.col("ds").max().alias("last"))
