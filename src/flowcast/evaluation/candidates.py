@@ -337,7 +337,7 @@ def evaluate_candidate(
     # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
-    season = td.meta.season_length  # the scale's season: the widths' growth with the step (`conformal.growth`)
+    season = growth_season(spec, td)
     calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels, season_length=season)
     crossed, blank_note = cross_calibrated_with_note(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels,
                                                      oldest_only=stale, season_length=season)
@@ -347,6 +347,13 @@ def evaluate_candidate(
         intervals=interval_metrics(crossed, levels), fallback_pairs=n_broken, missing_pairs=n_missing,
         n_pairs=n_pairs, eligible=eligible, why_not=why, intervals_note=blank_note,
     )
+
+
+def growth_season(spec: CandidateSpec, td: TrainingData) -> int:
+    """The season whose `conformal.growth` a candidate's pooled and beyond-calibration widths follow: the data's
+    for the seasonal naive alone (its error one season back is the same at every step of a season), 1 (sqrt(h))
+    for every other candidate, whose errors grow within a season (damped on a small daily file)."""
+    return int(td.meta.season_length) if spec.keys == ["seasonal_naive"] else 1
 
 
 def _fill_from_fallback(frame: pl.DataFrame, wide: pl.DataFrame, redo: pl.DataFrame, fallback: list[str],
@@ -453,7 +460,7 @@ def frozen_candidate(
     iv = interval_metrics(with_scale, levels) if have else {}
     # for a model registered without intervals: its own errors on these windows calibrate them
     calibration = calibrate(with_scale.select("unique_id", "window", "step", "y", "y_hat", *SCALE_COLUMNS), horizon,
-                            levels, season_length=td.meta.season_length)
+                            levels)
     n_pairs = fair_pairs.height
     windows = sorted(fair_pairs["window"].unique().to_list())
     spans = rows.group_by("window").agg(pl.col("ds").min().alias("first"), pl.col("ds").max().alias("last"))

@@ -37,11 +37,11 @@ forecast --horizon 9` after a 6-step backtest; a retrain whose short histories l
 7). Steps 1..H keep their calibrated widths; a step h > H gets q_H x sqrt(h / H) (`_width_expr`), never
 narrower than q_H. sqrt(h) is how a random walk's h-step error grows (its variance is h times the one-step
 one): the model the MASE scale measures errors against, and the middle ground between models whose errors level
-off (stationary ones: slower) and those whose trend error compounds (linear in h: faster). With a season m > 1
-the MASE scale measures errors against the seasonal naive (its error one season back), whose h-step error grows
-with the seasons ahead, ceil(h / m), not with h (`growth`): step h > H gets q_H x sqrt(ceil(h / m) / ceil(H / m)),
-step H's width within its season. sqrt(h / H) widened a seasonal naive's steps within the season, whose errors
-do not grow. It is a convention,
+off (stationary ones: slower) and those whose trend error compounds (linear in h: faster). The seasonal naive
+of season m > 1 (a calibration with `season_length`: `candidates.growth_season`) is a seasonal random walk: its
+h-step error grows with the seasons ahead, ceil(h / m), not with h (`growth`), so step h > H gets
+q_H x sqrt(ceil(h / m) / ceil(H / m)), step H's width within its season (sqrt(h / H) widened steps whose errors
+do not grow). Other models keep sqrt(h): their errors grow within a season. It is a convention,
 not a calibration: `calibration_notes` (given the forecast's horizon) and `beyond_note` say so in the run's
 notes. Those steps used to reuse q_H silently, published as calibrated.
 
@@ -57,8 +57,8 @@ horizon, and one width for every step (as flowcast had) under-covered the long s
 over-covered the short ones (a small daily file: damped's 80% intervals covered 0.67 of its
 points). Each score is divided by sqrt(its step) before pooling, and step h gets the pooled
 quantile x sqrt(h): the random walk's growth that widens the steps beyond a calibration (below),
-so a pooled calibration and its widening beyond follow one law; with a season m > 1, the seasonal random
-walk's, sqrt(ceil(h / m)), flat within a season (`growth`). 10-minute data with a daily cycle (m = horizon =
+so a pooled calibration and its widening beyond follow one law; for the seasonal naive of season m > 1, the
+seasonal random walk's, sqrt(ceil(h / m)), flat within a season (`growth`). 10-minute data with a daily cycle (m = horizon =
 144) and 8 points a step gave seasonal_naive 80% widths of 0.23 scales at step 1 growing to 2.7 at step 144,
 where its errors' 80% quantile was about 1.4 at every step: the first steps, observed first, covered 0.35 (a
 user's realized coverage 0.25 and 0), the backtest's pooled coverage 0.79; flat, 0.75 on steps 1-18. The finite-sample guarantee is
