@@ -460,3 +460,17 @@ def test_a_float_noise_repeat_weighs_and_scores_on_the_board_as_its_exact_twin(y
     assert got_scales["level_scaled"].to_list() == want_scales["level_scaled"].to_list()
     for c in ("scale", "scale_sq"):
         assert got_scales[c].to_list() == pytest.approx(want_scales[c].to_list(), rel=1e-9)
+
+
+def test_only_the_seasonal_naive_calibrates_widths_that_grow_by_the_season():
+    """The seasonal naive's error one season back is the same at every step of a season (10-minute data with a
+    daily cycle: its pooled 80% widths grew as sqrt(h) from 0.23 to 2.7 scales over a day of steps while its
+    errors stayed about 1.4): its calibration follows the data's season (`conformal.growth`, flat within a
+    season); every other candidate's errors grow within a season and keep sqrt(h) (season 1)."""
+    td = build_td(_series(), horizon=H, season_length=4)
+    specs = [CandidateSpec(s, "statistical", [(s, [s])]) for s in ("naive", "seasonal_naive", "damped")]
+    results, _, _ = _evaluate(specs, _components(td), td)
+    got = {r.name: r.calibration["season_length"] for r in results}
+    assert got == {"naive": 1, "seasonal_naive": 4, "damped": 1}
+    sn = next(r for r in results if r.name == "seasonal_naive").calibration
+    assert sn["q"]["80"] == [sn["q"]["80"][0]] * H  # 10 points a step: pooled, flat within the season of 4

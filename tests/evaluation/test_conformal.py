@@ -585,3 +585,60 @@ def test_a_level_with_too_few_points_is_read_aloud_with_its_article():
     assert notes[0] == ("naive publishes no 80% interval: its backtest left 2 calibration points, and an 80% "
                         "conformal interval needs at least 4 (more series or backtest windows give it one).")
     assert notes[1].startswith("naive publishes no 95% interval:") and "and a 95% conformal" in notes[1]
+
+
+@pytest.mark.parametrize("season", [4, 12])
+def test_pooled_widths_of_a_seasonal_calibration_grow_by_the_season_not_by_the_step(season):
+    """Regression: 10-minute data with a daily cycle (season 144, horizon 144, 4 series and 2 windows: 8 points a
+    step, pooled) published seasonal_naive's 80% intervals growing as sqrt(h) from 0.23 scales at step 1 to 2.7 at
+    step 144, while its errors (one season back) do not grow within the season: 80% quantile 1.4 at step 1.
+    The cross-calibrated coverage over all steps was 0.79, but the first steps, the ones observed first, covered
+    0.35 (a user's realized coverage: 0.25 and 0). The MASE scale measures errors against the seasonal naive, whose
+    h-step error grows with the seasons ahead, ceil(h / m), not with h: the pooled scores are divided by
+    sqrt(ceil(h / m)) and step h gets the pooled width x sqrt(ceil(h / m)), flat within a season."""
+    horizon = season
+    rows = _rows(18, horizon, 1, [1.0] * horizon, seed=21)  # errors that do not grow within the season; 18 < 19 a step
+    cal = calibrate(rows, horizon, season_length=season)
+    assert cal["pooled_steps"]["95"] == list(range(1, horizon + 1)) and cal["season_length"] == season
+    fresh = _rows(1000, horizon, 1, [1.0] * horizon, seed=22)
+    got = apply_intervals(fresh, cal)
+    was = apply_intervals(fresh, calibrate(rows, horizon))  # season 1: sqrt(h), as it was
+    for lv in (80, 95):
+        assert cal["q"][str(lv)] == [cal["q"][str(lv)][0]] * horizon  # flat within the season
+        for step in (1, horizon):
+            now = interval_metrics(got.filter(pl.col("step") == step), levels=(lv,))[f"coverage{lv}"]
+            old = interval_metrics(was.filter(pl.col("step") == step), levels=(lv,))[f"coverage{lv}"]
+            assert now is not None and old is not None
+            assert abs(now - lv / 100) < abs(old - lv / 100), (lv, step, now, old)
+            assert abs(now - lv / 100) < 0.1, (lv, step, now)  # 72 or 216 pooled points: conservative, noisy
+    assert "square root of the seasons ahead" in calibration_notes(cal, "seasonal_naive")[0]
+    # the next season's steps are a season further: sqrt(2) wider
+    two = calibrate(_rows(8, 2 * horizon, 1, [1.0] * (2 * horizon), seed=23), 2 * horizon, season_length=season)
+    q = two["q"]["80"]
+    np.testing.assert_allclose(q, [q[0]] * horizon + [q[0] * math.sqrt(2)] * horizon, rtol=1e-12)
+    # the leaderboard's cross-calibration (by halves of the series) grows them alike
+    crossed = cross_calibrated(rows, horizon, season_length=season)
+    for _, g in crossed.group_by("unique_id"):
+        np.testing.assert_allclose(g["y_hat_hi80"].to_numpy(), g["y_hat_hi80"][0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("horizon", "factor"), [
+    (9, [1.0, 1.0, 1.0]),  # steps 7-9 are in step 6's season (m = 12): its width, not sqrt(h/6) wider
+    (15, [1.0] * 6 + [math.sqrt(2)] * 3),  # steps 13-15 are a season further
+])
+def test_steps_beyond_a_seasonal_calibration_are_widened_by_the_seasons_ahead(horizon, factor):
+    """Steps beyond the calibrated ones of a calibration with season m keep the last calibrated width within its
+    season and grow by sqrt(ceil(h / m) / ceil(H / m)) after it: the seasonal random walk's growth, the same law
+    as the pooled widths (a seasonal naive's errors do not grow within a season, and sqrt(h / 6) widened them)."""
+    q80, q95 = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5], [2.0] * 6
+    cal = {"levels": [80, 95], "mode": {"80": "residual", "95": "residual"}, "q": {"80": q80, "95": q95},
+           "season_length": 12}
+    rows = pl.DataFrame({"unique_id": ["a"] * horizon, "step": list(range(1, horizon + 1)),
+                         "y_hat": [0.0] * horizon, "scale": [1.0] * horizon})
+    got = apply_intervals(rows, cal)
+    for lv, q in ((80, q80), (95, q95)):
+        np.testing.assert_allclose(got[f"y_hat_hi{lv}"].to_numpy(), [*q, *(q[-1] * f for f in factor)], rtol=1e-12)
+    assert calibration_notes(cal, "seasonal_naive", horizon=horizon) == [
+        (f"seasonal_naive's 80%/95% intervals at steps 7-{horizon} are beyond the 6 calibrated: widened from step 6 "
+         "by sqrt(ceil(h/12) / 1) (the growth of a seasonal random walk's errors: flat within each season of 12 "
+         "steps), not calibrated.")]

@@ -352,15 +352,23 @@ def evaluate_candidate(
     # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
     net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
     stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
-    calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels)
+    season = growth_season(spec, td)
+    calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels, season_length=season)
     crossed, blank_note = cross_calibrated_with_note(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels,
-                                                     oldest_only=stale)
+                                                     oldest_only=stale, season_length=season)
     return CandidateResult(
         spec=spec, result=result, weights=[float(x) for x in final],
         weights_by_window={int(k): [float(x) for x in v] for k, v in by_window.items()}, calibration=calibration,
         intervals=interval_metrics(crossed, levels), fallback_pairs=n_broken, missing_pairs=n_missing,
         n_pairs=n_pairs, eligible=eligible, why_not=why, intervals_note=blank_note,
     )
+
+
+def growth_season(spec: CandidateSpec, td: TrainingData) -> int:
+    """The season whose `conformal.growth` a candidate's pooled and beyond-calibration widths follow: the data's
+    for the seasonal naive alone (its error one season back is the same at every step of a season), 1 (sqrt(h))
+    for every other candidate, whose errors grow within a season (damped on a small daily file)."""
+    return int(td.meta.season_length) if spec.keys == ["seasonal_naive"] else 1
 
 
 def _fill_from_fallback(frame: pl.DataFrame, wide: pl.DataFrame, redo: pl.DataFrame, fallback: list[str],
