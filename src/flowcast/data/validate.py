@@ -221,12 +221,11 @@ class DataQualityReport:
         return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
 
     def _as_of_said(self) -> str:
-        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`naming.as_of_label`; it
+        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`reporting.as_of_text`; it
         read '2020-01-03T00:00:00+00:00'), 'as_of: everything' for a run that sees every row."""
-        # aliased: this module's own `as_of_label` names quarantine folders
-        from flowcast.flows.naming import as_of_label as as_of_shown
+        from flowcast.reporting import as_of_text
 
-        return f"as_of (UTC): {as_of_shown(self.as_of)}" if self.as_of else "as_of: everything"
+        return f"as_of (UTC): {as_of_text(self.as_of)}" if self.as_of else "as_of: everything"
 
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""

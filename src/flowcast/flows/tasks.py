@@ -100,9 +100,9 @@ def _model_name(model: Any) -> str:
 
 def _publish_name(p: dict[str, Any]) -> str:
     kw = p.get("kwargs") or p
-    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import as_of_text
 
-    return f"publish {kw.get('dataset')} {as_of_label(kw.get('as_of'))}"
+    return f"publish {kw.get('dataset')} {as_of_text(kw.get('as_of'))}"
 
 
 IO_RETRIES: dict[str, Any] = {
