@@ -612,6 +612,9 @@ def _no_models_of(reg: Any, dataset: str) -> str:
 HISTORY_NOTE = ("oldest first, in the order written (#N: the dataset's Nth event); each time is when the run that "
                 "wrote it started (a by-hand command: when it ran), so runs that overlapped can list a later time "
                 "before an earlier one")
+# said before HISTORY_NOTE where several datasets are listed: their events come one dataset after another (A to Z),
+# and the note said 'oldest first' of a listing whose second dataset's events start earlier than the first's end
+HISTORY_GROUPED_NOTE = "grouped by dataset (A to Z), each dataset's events "
 
 
 # said after HISTORY_NOTE when a reason was cut: a refused retrain's withdrawal recorded its whole note (~400 characters:
@@ -660,7 +663,7 @@ def models_history(
     home: HomeOpt = None,
 ) -> None:
     """Every change and record of the production pointers, oldest first (#N: in the order written; each time is when
-    its run started): promotions, rollbacks, withdrawals,
+    its run started; several datasets: grouped by dataset, A to Z, oldest first within each): promotions, rollbacks, withdrawals,
     champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
     history.jsonl, where production.json's bound moved them)."""
     from flowcast.shared import open_registry
@@ -681,7 +684,8 @@ def models_history(
         return
     cut = any(first_sentence(str(e["reason"])) != " ".join(str(e["reason"]).split()) for e in events if e.get("reason"))
     repaired = any(e.get("action") == "repair" for e in events)
-    console.print(HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else "") + (HISTORY_REPAIR_NOTE if repaired else ""),
+    grouped = len({str(e.get("dataset")) for e in events}) > 1
+    console.print((HISTORY_GROUPED_NOTE if grouped else "") + HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else "") + (HISTORY_REPAIR_NOTE if repaired else ""),
                   highlight=False, soft_wrap=True)
     order: dict[str, int] = {}
     for e in events:
