@@ -152,6 +152,11 @@ ROW_CASES = [
                               "calendar month, e.g. '2023-07-01' for a FY2024Q1 that starts in July 2023, with --freq "
                               "1q; 3mo for quarters starting in other months)"))
       for k, t in ((3, "FY2024Q1"), (4, "FY24 Q2"))]),
+    # polish30: a German quarter ('2017K1') or a French one ('2017T1') was told only "does not parse as ISO-8601"
+    ("other_quarters", "2017K1,a,4\n2017-T4,b,5\n", {},
+     [(k, "time_unparsable", (f"time '{t}' does not parse as ISO-8601 (a quarter? write it '{q}', which is read as "
+                              "its quarter; no --time-format reads quarters)"))
+      for k, t, q in ((3, "2017K1", "2017Q1"), (4, "2017-T4", "2017Q4"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
