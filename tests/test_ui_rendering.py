@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from flowcast import reporting
-from flowcast.flows.naming import as_of_label, flow_run_title, task_label
+from flowcast.flows.naming import flow_run_title, task_label
+from flowcast.reporting import as_of_text
 
 
 # ----------------------------------------------------------------------------------------- names
@@ -32,7 +33,24 @@ def test_flow_run_names_say_flow_dataset_and_as_of():
         "backfill tiny 2018-10-01..2018-12-01"
     assert flow_run_title("backfill", "tiny", {"start": "2018-10-01", "end": "2018-12-01", "mode": "retrain"},
                           None) == "backfill tiny 2018-10-01..2018-12-01 (retrain)"
-    assert as_of_label(datetime(2019, 9, 1, 0, 30)) == "2019-09-01 00:30"
+    assert as_of_text(datetime(2019, 9, 1, 0, 30)) == "2019-09-01 00:30"
+
+
+@pytest.mark.parametrize("as_of, said", [
+    (datetime(2019, 9, 1), "2019-09-01"),
+    (datetime(2019, 9, 1, 6, 0), "2019-09-01 06:00"),
+    (datetime.fromisoformat("2019-09-01T10:00:00+10:00"), "2019-09-01"),  # aware: said in UTC
+    ("2019-09-02T06:00:00+00:00", "2019-09-02 06:00"),  # a deployment's JSON parameter
+    (None, "now"),
+])
+def test_one_as_of_text_for_run_names_tables_and_messages(as_of, said):
+    """polish30: `reporting.as_of_text` and `naming.as_of_label` were two copies of one format; the first took
+    only a datetime (and wrote an aware one in its own zone). Now the one definition takes what run names get."""
+    from flowcast.flows import naming
+
+    assert as_of_text(as_of) == said
+    assert not hasattr(naming, "as_of_label")
+    assert flow_run_title("retrain", "tiny", {"as_of": as_of}, None) == f"retrain tiny {said}"
 
 
 def test_task_labels_say_model_and_window():

@@ -76,9 +76,16 @@ class Scope:
         return f"{head}: {text}" if head else text
 
 
-def as_of_text(as_of: datetime) -> str:
-    """2019-06-01 for a midnight as_of, else 2019-06-01 06:00 (UTC)."""
-    return f"{as_of:%Y-%m-%d}" if (as_of.hour, as_of.minute, as_of.second) == (0, 0, 0) else f"{as_of:%Y-%m-%d %H:%M}"
+def as_of_text(as_of: datetime | str | None) -> str:
+    """An as_of as people read it everywhere (run names, tables, messages): `2019-09-01` for a midnight as_of,
+    `2019-09-01 06:00` otherwise, in UTC (an aware datetime is converted; a naive one or ISO text means UTC);
+    `now` for None (a run without an as_of). The one definition: run names (`flows.naming`) use it too."""
+    if as_of is None:
+        return "now"
+    from flowcast.timekeys import as_instant
+
+    ts = as_instant(as_of)
+    return f"{ts:%Y-%m-%d}" if (ts.hour, ts.minute, ts.second) == (0, 0, 0) else f"{ts:%Y-%m-%d %H:%M}"
 
 
 def progress_key(cell: str, dataset: str | None = None, backfill: bool = False) -> str:
@@ -1028,7 +1035,6 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     backfill started; a plain `-` would render as a bullet). The as_of is the UTC instant (`backfill_dates`' are
     naive UTC) written as the leaderboard and realized accuracy write it, rows with thousands separators (ui30:
     '1776' under a bare 'as_of')."""
-    from flowcast.flows.naming import as_of_label
 
     rows = []
     for o in outcomes:
@@ -1037,7 +1043,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         if skipped and o.get("run_id"):
             detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
         rows.append({
-            "as_of (UTC)": as_of_label(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
+            "as_of (UTC)": as_of_text(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
             "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,

@@ -317,6 +317,32 @@ def test_models_history_numbers_events_in_the_order_written_and_says_its_times_a
     assert [e["at"] for e in got] == ["2026-12-05T03:33:10", "2026-12-05T03:33:23", "2026-12-05T03:33:20"]
 
 
+@pytest.mark.parametrize("datasets", [["sales"], ["sales", "alpha"]])
+def test_models_history_of_several_datasets_says_it_is_grouped_by_dataset(tmp_path, _isolated_home, datasets):
+    """polish30: across datasets the events come one dataset after another (A to Z), but the note said 'oldest first':
+    alpha's 2026 event was listed above sales' 2024 one. It says it is grouped by dataset, oldest first within each;
+    a single dataset's listing says 'oldest first' alone."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(_isolated_home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_text("w")
+    for year, ds in zip((2026, 2024), datasets, strict=False):
+        v = reg.register(art, name="gru", dataset=ds, created_at=datetime(2024, 1, 1)).version
+        reg.promote(v, dataset=ds, at=datetime(year, 1, 1), reason="first")
+    r = CliRunner().invoke(app, ["models", "history"], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    assert [x.split()[1:3] for x in r.stdout.strip().splitlines()] == [
+        [f"{y}-01-01T00:00:00", ds] for y, ds in sorted(zip((2026, 2024), datasets, strict=False), key=lambda t: t[1])]
+    note = " ".join(r.stderr.split())
+    grouped = "grouped by dataset (A to Z), each dataset's events oldest first, in the order written"
+    assert (grouped in note) == (len(datasets) > 1) and "oldest first, in the order written" in note, note
+
+
 @pytest.mark.parametrize(("action", "said"), [
     ("promote", "#2 2026-12-05T03:33:20 sales promote b-v from a-v (better)"),
     ("withdraw", "#3 2026-12-05T03:33:20 sales withdraw b-v, production back to a-v (refused)"),

@@ -108,6 +108,10 @@ def test_a_file_given_without_freq_is_read_at_the_frequency_of_its_dates(tmp_pat
                                                      "2024-03-05", "2024-06-01"])),
      "its dates step irregularly (the most common step, 1d, is 20% of 5 consecutive steps)"),
     ("a,2024-01-01,1\nb,2024-01-01,2\n", "no series has two different times"),
+    # polish30: German quarters were told "--time-format gives the format that reads them", which none does
+    ("".join(f"a,{y}K{q},{q}\n" for y in (2017, 2018) for q in range(1, 5)),
+     ("no value of its time column 'date' reads as a time (e.g. '2017K1' (a quarter? write it '2017Q1', which is "
+      "read as its quarter; no --time-format reads quarters))")),
 ])
 def test_a_file_whose_dates_settle_no_frequency_is_told_why(tmp_path, monkeypatch, body, said):
     """Regression: a file whose times did not parse (Unix seconds), or whose steps are irregular, was answered
@@ -121,6 +125,7 @@ def test_a_file_whose_dates_settle_no_frequency_is_told_why(tmp_path, monkeypatc
     out = " ".join(res.output.split())
     assert res.exit_code == 2, res.output
     assert "--data x.csv also needs --freq" in out and f"it could not be read off the file's dates: {said}" in out
+    assert "gives the format that reads them" not in out, out  # a hint says what reads them (no strptime format reads '2017K1')
 
 
 @pytest.mark.parametrize(("text", "said"), [

@@ -152,6 +152,11 @@ ROW_CASES = [
                               "calendar month, e.g. '2023-07-01' for a FY2024Q1 that starts in July 2023, with --freq "
                               "1q; 3mo for quarters starting in other months)"))
       for k, t in ((3, "FY2024Q1"), (4, "FY24 Q2"))]),
+    # polish30: a German quarter ('2017K1') or a French one ('2017T1') was told only "does not parse as ISO-8601"
+    ("other_quarters", "2017K1,a,4\n2017-T4,b,5\n", {},
+     [(k, "time_unparsable", (f"time '{t}' does not parse as ISO-8601 (a quarter? write it '{q}', which is read as "
+                              "its quarter; no --time-format reads quarters)"))
+      for k, t, q in ((3, "2017K1", "2017Q1"), (4, "2017-T4", "2017Q4"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]
@@ -921,7 +926,7 @@ def test_the_reports_as_of_says_the_sources_zone(write_csv):
 ])
 def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv, as_of, said):
     """ui30: the data quality artifact read 'as_of: 2020-01-03T00:00:00+00:00', a raw ISO string beside the
-    leaderboard's and realized accuracy's 'as_of (UTC)' column of '2020-01-03' (`naming.as_of_label`)."""
+    leaderboard's and realized accuracy's 'as_of (UTC)' column of '2020-01-03' (`reporting.as_of_text`)."""
     md = run_validate(write_csv(HEADER + GOOD), as_of=as_of).report.to_markdown()
     assert said in md, md
 
@@ -1845,3 +1850,28 @@ def test_validate_says_the_counts_it_knows_in_words(write_csv, n, groups, times,
     with pytest.raises(DataValidationError) as err:
         run_validate(write_csv("date,store,item,val\n" + body, name="joined.csv"), id_cols=["store", "item"])
     assert f"('a|b', 'c'){keys} the key joins" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(("times", "said"), [
+    # polish30: a quarterly file written year-number was read as January to April of each year without a word
+    ([f"{y}-{q}" for y in (2017, 2018, 2019) for q in range(1, 5)],
+     ("every value of the time column 'date' is a year and a number 1 to 4 ('2017-1' .. '2019-4'), read as a month: "
+     "'2017-1' is 2017-01-01, and no month after April is written. If they are quarters, write them '2017Q1'")),
+    ([f"{y}-0{q}" for y in (2017, 2018) for q in range(1, 5)],
+     "('2017-01' .. '2018-04'), read as a month: '2017-01' is 2017-01-01"),
+    ([f"2017-{q}" for q in range(1, 5)], None),  # one year: four months as likely as four quarters
+    ([f"{y}-{m}" for y in (2017, 2018) for m in range(1, 6)], None),  # a May: months
+    ([f"{y}-{q}-01" for y in (2017, 2018) for q in range(1, 5)], None),  # with a day: dates
+])
+def test_times_of_a_year_and_a_number_1_to_4_alone_are_said_to_be_maybe_quarters(write_csv, times, said):
+    body = "".join(f"{t},{uid},{i}\n" for uid in ("a", "b") for i, t in enumerate(times))
+    report = run_validate(write_csv(HEADER + body), freq="1mo").report
+    assert report.rows_valid == 2 * len(times)  # read as months all the same: said, not refused
+    md = " ".join(report.to_markdown().split())
+    if said is None:
+        assert report.quarter_note is None and "times:" not in md
+    else:
+        assert report.quarter_note is not None and said in report.quarter_note
+        assert "times: " in md and "(--freq 1q); no --time-format reads a quarter" in report.quarter_note
+    # a declared time_format is the file's word on its times: nothing to say
+    assert run_validate(write_csv(HEADER + body), freq="1mo", time_format="%Y-%m").report.quarter_note is None

@@ -762,6 +762,29 @@ def test_a_point_is_scored_once_its_period_was_observed_by_the_instant(tmp_path,
     assert out["mae_snaive"].to_list() == pytest.approx([k + 1000.0 for k in steps])
 
 
+@pytest.mark.parametrize("ahead, unknown, said", [
+    (1, 0, ("1 scored as_of left out (2021-04-01): forecast by a model trained on data after it, which saw the "
+           "actuals it is scored on")),
+    (2, 0, ("2 scored as_ofs left out (2021-04-01 .. 2021-05-01): forecast by a model trained on data after them, "
+           "which saw the actuals they are scored on")),
+    (0, 1, ("1 judged as_of (2021-03-01) has no record of whether its model was trained on data after it (its "
+           "version is gone and its publish is older than that record): counted as honest")),
+    (0, 2, ("2 judged as_ofs (2021-02-01 .. 2021-03-01) have no record of whether their model was trained on data "
+           "after them (its version is gone and their publish is older than that record): counted as honest")),
+])
+def test_the_as_ofs_left_out_or_without_a_lookahead_record_are_counted_in_words(ahead, unknown, said):
+    """polish30: the verdict said '1 judged as_of (...) have no record' and '3 scored as_of left out'
+    (`wording.plural`: '1 judged as_of ... has', '2 judged as_ofs ... have')."""
+    honest = [datetime(2021, 1, 1), datetime(2021, 2, 1), datetime(2021, 3, 1)]
+    blank = honest[len(honest) - unknown:]
+    rows = _decay_rows([1.0] * (3 + ahead), snaive=2.0).with_columns(
+        pl.when(pl.col("as_of") >= datetime(2021, 4, 1)).then(True)
+        .when(pl.col("as_of").is_in(blank)).then(None).otherwise(False).alias("lookahead"))
+    d = assess_decay(rows, {"gru-v1": 1.0}, dataset="toy", window=3, tolerance=0.25, min_points=1)
+    assert (d.lookahead, d.lookahead_unknown) == (ahead, unknown)
+    assert any(said in r for r in d.reasons), d.reasons
+
+
 def test_forecasts_by_a_model_trained_after_their_as_of_are_flagged_and_left_out_of_the_verdict():
     # a backfill of a date no model was promoted for forecasts it with a later model (its receipt: "not the ones a
     # run at this as_of could have made"): it saw the actuals it is scored on, and its MASE is optimistic
@@ -784,7 +807,7 @@ def test_forecasts_by_a_model_trained_after_their_as_of_are_flagged_and_left_out
     d = assess_decay(rows, {"gru-v1": 1.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
     assert d.degraded and d.realized_mase == pytest.approx(1.5) and d.lookahead == 3
     assert d.as_ofs == [datetime(2021, 1, 1), datetime(2021, 2, 1), datetime(2021, 3, 1)]
-    assert any("3 scored as_of left out (2021-04-01 .. 2021-06-01)" in r for r in d.reasons)
+    assert any("3 scored as_ofs left out (2021-04-01 .. 2021-06-01)" in r for r in d.reasons)
     assert type(d).from_dict(d.to_dict()) == d
     only = assess_decay(rows.filter(pl.col("lookahead")), {"gru-v1": 1.0}, dataset="toy", window=3,
                         tolerance=0.25, min_points=10)

@@ -236,6 +236,28 @@ def test_a_damaged_version_is_left_out_of_listings_and_gc_removes_it_when_named(
     assert not (home / "models" / "versions" / "gru-v1").exists() and not ModelRegistry(home / "models").damaged()
 
 
+@pytest.mark.parametrize("publishes, more", [
+    (1, ""), (2, " (and 1 earlier as_of)"), (3, " (and 2 earlier as_ofs)"),
+])
+def test_why_a_version_stays_counts_its_earlier_publishes_in_words(home, publishes, more):
+    """polish30: the '(and N earlier as_of(s))' of a kept version was built by hand; `wording.plural` says it."""
+    import polars as pl
+
+    from flowcast.ops.retention import _published_versions
+    from flowcast.store import open_store
+
+    settings = _settings(home)
+    store = open_store(settings)
+    dates = [datetime(2023, m, 1) for m in range(1, publishes + 1)]
+    for a in dates:
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                          schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r", created_at=NOW)
+    why, unread = _published_versions(settings, set())
+    assert unread == [] and why == {
+        "gru-v1": f"it made the published forecasts of sales as_of {dates[-1].isoformat()}{more}"}
+
+
 def test_versions_that_made_forecasts_still_published_stay_and_gc_says_why(home):
     """Regression: gc removed by count versions that older publishes still name (each publish
     records its model_version): those forecasts then named a model that no longer existed. Such a

@@ -236,8 +236,8 @@ def test_a_publish_records_where_its_models_training_data_ended_so_lookahead_out
     assert flagged.filter(pl.col("as_of") == OTHER)["lookahead"].null_count() == flagged.height // 2
     d = assess_decay(flagged, {}, dataset=DS, window=5, tolerance=0.25, min_points=1)
     assert d.lookahead == 1 and d.lookahead_unknown == 1
-    assert any("1 judged as_of (2024-02-01) have no record of whether their model was "
-               "trained on data after them" in r for r in d.reasons)
+    assert any("1 judged as_of (2024-02-01) has no record of whether its model was "
+               "trained on data after it" in r for r in d.reasons)
 
 
 @pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])

@@ -96,8 +96,8 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
     from flowcast.data.datasets import resolve_source
     from flowcast.errors import FlowcastError
     from flowcast.evaluation.realized import min_scale_history
-    from flowcast.flows.naming import as_of_label
     from flowcast.ops.quiet import dataset_time_label
+    from flowcast.reporting import as_of_text
 
     blank = [r["as_of"] for r in as_ofs if r.get("n") and r.get("mase") is None]
     if not blank:
@@ -111,7 +111,7 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
         m = season_length(freq) if freq else None
     need = (f" ({min_scale_history(m)} periods: a season of {m} and {max(m, 4)} seasonal differences)"
             if m else "")
-    shown = ", ".join(as_of_label(a) for a in blank[:3]) + (f" and {len(blank) - 3} more" if len(blank) > 3 else "")
+    shown = ", ".join(as_of_text(a) for a in blank[:3]) + (f" and {len(blank) - 3} more" if len(blank) > 3 else "")
     return (f"MASE '-' at {shown}: no series scored there had, by its as_of, a scale to divide by: either its history "
             f"was shorter than a realized MASE's scale needs{need}, or its scale was 0 (a constant history, or one "
             "that repeats itself exactly every season; a change within float noise of its level counts as none), so "
@@ -202,7 +202,7 @@ def accuracy(
     from rich import box
     from rich.table import Table
 
-    from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
+    from flowcast.reporting import as_of_text  # the as_of as run names say it (UTC)
 
     for name, rep in report.items():
         st = rep["status"]
@@ -234,7 +234,7 @@ def accuracy(
                       _fmt(r.get("promised")), _fmt(r.get("promised_rmsse"))] if mixed else
                      [_fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
-            table.add_row(as_of_label(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
+            table.add_row(as_of_text(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
         out.print(table)
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:
@@ -253,8 +253,8 @@ def accuracy(
         if (blank := _mase_blank_note(settings, name, rep["as_ofs"], judged_on)) is not None:
             out.print(blank, highlight=False, markup=False)
         for p in rep["partial"]:  # a run scores the periods up to its own as_of, never later actuals of the file
-            out.print(f"{as_of_label(p['as_of'])}: scored up to step {p['last_step']} of {p['horizon']}, by the run at "
-                      f"{as_of_label(p['scored_at'])}: a run scores the actuals up to its own as_of, never later "
+            out.print(f"{as_of_text(p['as_of'])}: scored up to step {p['last_step']} of {p['horizon']}, by the run at "
+                      f"{as_of_text(p['scored_at'])}: a run scores the actuals up to its own as_of, never later "
                       "ones (in the file or not); the next runs score the later steps", highlight=False,
                       markup=False)
         if "rows" in rep:

@@ -289,7 +289,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
     `dates`: `backfill_dates` (naive UTC)."""
-    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import as_of_text
 
     todo = list(dates)
     if not todo:
@@ -313,7 +313,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
         return
     from flowcast.errors import DataValidationError
 
-    span = (f"{as_of_label(todo[0])} to {as_of_label(todo[-1])}" if len(todo) > 1 else as_of_label(todo[-1]))
+    span = (f"{as_of_text(todo[0])} to {as_of_text(todo[-1])}" if len(todo) > 1 else as_of_text(todo[-1]))
     fail = ("would all fail as the last one does (an earlier date sees no more rows)" if len(todo) > 1
             else "would fail")  # (of one date it said 'would all fail as the last one does')
     error = f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({span}) {fail}: {said}"
@@ -794,7 +794,7 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     from rich.table import Table
 
     from flowcast.flows.backfill import IN_PROCESS
-    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import as_of_text
 
     outcomes = summary["outcomes"]
     workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
@@ -807,7 +807,7 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     for col in ("flow run", "detail"):
         table.add_column(col, overflow="fold")
     for o in outcomes:
-        table.add_row(as_of_label(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+        table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "", o["error"] or "")
     return table
 
@@ -867,10 +867,10 @@ def backfill(
         check_backfill_data(settings, dates, overwrite)
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
-        from flowcast.flows.naming import as_of_label
+        from flowcast.reporting import as_of_text
 
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
-                      f"{as_of_label(dates[0])} to {as_of_label(dates[-1])} UTC; pass --every (e.g. --every "
+                      f"{as_of_text(dates[0])} to {as_of_text(dates[-1])} UTC; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -503,7 +503,7 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    from flowcast.flows.naming import as_of_label  # the as_of as run names say it (UTC)
+    from flowcast.reporting import as_of_text  # the as_of as run names say it (UTC)
 
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     tables: list[Any] = []
@@ -515,7 +515,7 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
         second = "rmsse" if any(r.get("metric") == "rmsse" for r in mine) else "smape"
         heads = ("", "version", "kind", "as_of (UTC)", "mase", second)
         cells = [[("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""), r["version"], r["kind"],
-                  as_of_label(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
+                  as_of_text(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
         # each column as wide as its widest cell and two spaces, the line's first space (as SIMPLE_HEAD draws them)
         used = 1 + sum(max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(heads))
         beside = width - used - 1 >= WHAT_MIN
@@ -612,6 +612,9 @@ def _no_models_of(reg: Any, dataset: str) -> str:
 HISTORY_NOTE = ("oldest first, in the order written (#N: the dataset's Nth event); each time is when the run that "
                 "wrote it started (a by-hand command: when it ran), so runs that overlapped can list a later time "
                 "before an earlier one")
+# said before HISTORY_NOTE where several datasets are listed: their events come one dataset after another (A to Z),
+# and the note said 'oldest first' of a listing whose second dataset's events start earlier than the first's end
+HISTORY_GROUPED_NOTE = "grouped by dataset (A to Z), each dataset's events "
 
 
 # said after HISTORY_NOTE when a reason was cut: a refused retrain's withdrawal recorded its whole note (~400 characters:
@@ -660,7 +663,7 @@ def models_history(
     home: HomeOpt = None,
 ) -> None:
     """Every change and record of the production pointers, oldest first (#N: in the order written; each time is when
-    its run started): promotions, rollbacks, withdrawals,
+    its run started; several datasets: grouped by dataset, A to Z, oldest first within each): promotions, rollbacks, withdrawals,
     champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
     history.jsonl, where production.json's bound moved them)."""
     from flowcast.shared import open_registry
@@ -681,7 +684,8 @@ def models_history(
         return
     cut = any(first_sentence(str(e["reason"])) != " ".join(str(e["reason"]).split()) for e in events if e.get("reason"))
     repaired = any(e.get("action") == "repair" for e in events)
-    console.print(HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else "") + (HISTORY_REPAIR_NOTE if repaired else ""),
+    grouped = len({str(e.get("dataset")) for e in events}) > 1
+    console.print((HISTORY_GROUPED_NOTE if grouped else "") + HISTORY_NOTE + (HISTORY_CUT_NOTE if cut else "") + (HISTORY_REPAIR_NOTE if repaired else ""),
                   highlight=False, soft_wrap=True)
     order: dict[str, int] = {}
     for e in events:
@@ -758,7 +762,7 @@ def model_text(record: dict[str, Any]) -> list[str]:
     `production_of`) as lines of plain text. It printed the raw JSON (the calibration's quantiles per step
     of every fallback model, a screenful for one statistical model) and nothing said in words when or on
     what the model was trained."""
-    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import as_of_text
 
     fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     recipe = record.get("recipe") or {}
@@ -799,7 +803,7 @@ def model_text(record: dict[str, Any]) -> list[str]:
     fp = record.get("fingerprint") or {}
     as_of = record.get("as_of") or fp.get("as_of")
     lines.append(f"  trained on: source {fp.get('source') or record.get('dataset') or '?'}, data up to as_of "
-                 f"{as_of_label(as_of) + ' UTC' if as_of else '-'} (data fingerprint {fp.get('fingerprint') or '-'})")
+                 f"{as_of_text(as_of) + ' UTC' if as_of else '-'} (data fingerprint {fp.get('fingerprint') or '-'})")
     cfg = record.get("config") or {}
     if any(c.get("type") == "network" for c in comps) or (not comps and record.get("kind", "network") == "network"):
         lines.append(f"  network: lookback {fmt(cfg.get('lookback'))}, hidden {fmt(cfg.get('hidden_size'))} x "

@@ -179,8 +179,9 @@ def _freq_of(read: pl.DataFrame, source: SourceConfig) -> Inferred | str:
         if first is None:
             return f"its time column {source.time_col!r} is empty"
         hint = read.head(1).select(_time_hint(pl.lit(str(first)))).item() or ""
+        # a hint says what reads them ('2017K1': write '2017Q1'; no --time-format reads a quarter)
         return (f"no value of its time column {source.time_col!r} reads as a time (e.g. {str(first).strip()!r}"
-                f"{hint}); --time-format gives the format that reads them")
+                f"{hint})" + ("" if hint else "; --time-format gives the format that reads them"))
     steps = (frame.with_columns(pl.col("t").diff().over("unique_id").dt.total_seconds().alias("s"))
              .drop_nulls("s").filter(pl.col("s") > 0))
     if steps.height == 0:

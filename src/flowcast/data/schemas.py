@@ -281,6 +281,11 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
         .when(text.str.contains(r"^(?i:FY) ?'?\d{2}(\d{2})?[ \-/]?(?i:Q)[1-4]$"))
         .then(pl.lit(" (a fiscal quarter? write the first day of its calendar month, e.g. '2023-07-01' for a FY2024Q1 "
                      "that starts in July 2023, with --freq 1q; 3mo for quarters starting in other months)"))
+        # '2017K1' (German Kalenderquartal), '2017T1' (trimestre): a quarter, told '--time-format gives the format
+        # that reads them', where no strptime format reads a quarter
+        .when(text.str.contains(r"^\d{4}[ \-/]?[KkTt][1-4]$"))
+        .then(pl.format(" (a quarter? write it '{}Q{}', which is read as its quarter; no --time-format reads quarters)",
+                        text.str.slice(0, 4), text.str.slice(-1)))
         .when(text.str.contains(r"^\d{4}[/.]\d{1,2}$"))  # 2024/03, 2024.03
         .then(pl.concat_str([pl.lit(" (a year and month? declare its time_format: --time-format '%Y"),
                              text.str.slice(4, 1), pl.lit("%m')")]))

@@ -160,6 +160,9 @@ class Ingested:
     preamble_lines: int = 0  # one CSV file: the lines before its header that were skipped (`preamble`)
     # how numbers were read where their column did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
+    # a text time column of year-numbers 1 to 4 alone ('2017-1' .. '2023-4'): read as months, maybe quarters
+    # (`quarter_numbers_note`)
+    quarter_note: str | None = None
     # with an as_of: true on a row whose time the column's order cannot read ('16/01/2024' where the rows by as_of
     # read month first) but whose every reading is after as_of's date (`_after_every_reading`): after as_of, as a
     # row read after it is, not quarantined
@@ -1546,6 +1549,23 @@ def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return (fits(a, b) | fits(b, a)).fill_null(False)
 
 
+_QUARTER_NUMBER_RE = r"^\d{4}-0?[1-4]$"  # '2017-1', '2017-04': a month, or a quarter written year-number
+
+
+def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
+    """What the report and the run log say of a time column whose values are all a year and a number 1 to 4
+    (`_time_profile`'s trait 'quarter_numbers'): read as months, January to April, where a quarterly file written
+    '2017-1' .. '2017-4' means quarters (its last 8 of 28 rows per series were kept, and max_gap = 8 suggested,
+    which imputes months that never existed). A second pass over the column, for such a column alone."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    first, last = raw.select(text.min().alias("a"), text.max().alias("b")).collect(engine="streaming").row(0)
+    year, number = str(first).split("-")
+    return (f"every value of the time column {time_col!r} is a year and a number 1 to 4 ({first!r} .. {last!r}), read "
+            f"as a month: {first!r} is {int(year):04d}-{int(number):02d}-01, and no month after April is written. If "
+            f"they are quarters, write them '{year}Q{int(number)}' (year, Q, quarter; '{year}-Q{int(number)}' too), "
+            "which are read as quarters (--freq 1q); no --time-format reads a quarter")
+
+
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                   ) -> tuple[str | None, frozenset[str], str, bool]:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
@@ -1577,6 +1597,8 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     offset = text.str.contains(_TIME_ZONED_RE)
     at_midnight = offset & text.str.contains(_MIDNIGHT_ZONED_RE)
     not_midnight = (offset & ~at_midnight).any()
+    # '2017-1' .. '2023-4': months 1 to 4 alone over several years, as quarters are written year-number
+    quarter_like = text.str.contains(_QUARTER_NUMBER_RE)
     try:
         row = numbers.select(first.max().alias("first"), second.max().alias("second"), yf.any().alias("yf"),
                          yf_first.max().alias("yf1"), yf_second.max().alias("yf2"), yf_third.max().alias("yf3"),
@@ -1588,12 +1610,14 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                          text.str.contains(_HOUR_24_RE).any().alias("hour24"),
                          (at_midnight.any() & not_midnight).alias("midnight_mixed"),
                          text.str.contains(_TIME_OFFSET_RE).any().alias("offset"),
+                         (quarter_like.any() & quarter_like.all() & (text.str.slice(0, 4).n_unique() > 1))
+                         .alias("quarter_numbers"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return None, frozenset({"offset"}), "", False  # (offsets not ruled out: `_seen_apart`)
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11]),
-                                                       ("offset", row[13])) if on)
+                                                       ("offset", row[13]), ("quarter_numbers", row[14])) if on)
     dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
              if row[0] is not None else "")
     mixed = bool(row[12])
@@ -2490,6 +2514,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         wide_columns=wide,
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
         number_notes=list(notes.values()),
+        quarter_note=quarter_numbers_note(raw, time_raw, source.time_col) if "quarter_numbers" in traits else None,
         later=later,
         seen_apart=apart,
     )

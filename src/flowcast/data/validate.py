@@ -112,6 +112,7 @@ class DataQualityReport:
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
     number_notes: list[str] = field(default_factory=list)
+    quarter_note: str | None = None  # times '2017-1' .. '2023-4' read as months: maybe quarters (`sources`)
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
     # declared covariates with one and the same value on every valid row (column -> that value)
     constant_covariates: dict[str, Any] = field(default_factory=dict)
@@ -221,12 +222,11 @@ class DataQualityReport:
         return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
 
     def _as_of_said(self) -> str:
-        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`naming.as_of_label`; it
+        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`reporting.as_of_text`; it
         read '2020-01-03T00:00:00+00:00'), 'as_of: everything' for a run that sees every row."""
-        # aliased: this module's own `as_of_label` names quarantine folders
-        from flowcast.flows.naming import as_of_label as as_of_shown
+        from flowcast.reporting import as_of_text
 
-        return f"as_of (UTC): {as_of_shown(self.as_of)}" if self.as_of else "as_of: everything"
+        return f"as_of (UTC): {as_of_text(self.as_of)}" if self.as_of else "as_of: everything"
 
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
@@ -309,6 +309,8 @@ class DataQualityReport:
             lines += ["", md_text(case_ids_line(self.case_ids))]
         for note in self.number_notes:
             lines += ["", md_text(f"numbers: {note}")]
+        if self.quarter_note:
+            lines += ["", md_text(f"times: {self.quarter_note}")]
         if self.empty_covariates:
             lines += ["", md_text(empty_covariates_line(self.empty_covariates))]
         if self.constant_covariates:
@@ -1181,6 +1183,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         case_ids=case_ids(pl.concat([valid.get_column("unique_id").cast(pl.Utf8),
                                      quarantined_ids.get_column("unique_id").cast(pl.Utf8)])),
         number_notes=list(ingested.number_notes),
+        quarter_note=ingested.quarter_note,
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
         zone_columns=_zone_columns(ingested),

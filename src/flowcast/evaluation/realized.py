@@ -71,6 +71,7 @@ from flowcast.timekeys import (
     wall_instant,
     zones_keeping,
 )
+from flowcast.wording import noun, plural
 
 LEVELS = (80, 95)
 METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
@@ -711,9 +712,9 @@ def assess_decay(
     if rows.height and "lookahead" in rows.columns:
         ahead = sorted(rows.filter(pl.col("lookahead").fill_null(False))["as_of"].unique().to_list())
         rows = rows.filter(~pl.col("as_of").is_in(ahead))
-    left = (f"{len(ahead)} scored as_of left out ({as_of_span(ahead)}): "
-            "forecast by a model trained on data after them, which saw the actuals they are scored on"
-            if ahead else "")
+    left = (f"{plural(len(ahead), 'scored as_of')} left out ({as_of_span(ahead)}): forecast by a model trained "
+            f"on data after {noun(len(ahead), 'it', 'them')}, which saw the actuals "
+            f"{noun(len(ahead), 'it is', 'they are')} scored on" if ahead else "")
     if rows.height == 0:
         if ahead:
             return Decay(dataset, False, [f"no honest forecast has realized actuals yet; {left}"], judged=False,
@@ -724,10 +725,12 @@ def assess_decay(
     unknown = (sorted(rows.filter(pl.col("lookahead").is_null())["as_of"].unique().to_list())
                if "lookahead" in rows.columns else [])
     if unknown:  # said, not hidden: a null used to read as honest without a word
+        one = len(unknown) == 1
         left = "; ".join(x for x in (left, (
-            f"{len(unknown)} judged as_of ({as_of_span(unknown)}) have no record "
-            "of whether their model was trained on data after them (its version is gone and their publish is older "
-            "than that record): counted as honest")) if x)
+            f"{plural(len(unknown), 'judged as_of')} ({as_of_span(unknown)}) {'has' if one else 'have'} no record "
+            f"of whether {'its' if one else 'their'} model was trained on data after {'it' if one else 'them'} (its "
+            f"version is gone and {'its' if one else 'their'} publish is older than that record): counted as "
+            "honest")) if x)
     on = _rmsse_versions(rows, promised_rmsse)
     by_rmsse = pl.col("model_version").is_in(on).fill_null(False) if on else pl.lit(False)
     rmsse_rows, mase_rows = rows.filter(by_rmsse), rows.filter(~by_rmsse)

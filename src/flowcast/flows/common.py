@@ -872,6 +872,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         log.warning(case_ids_line(report.case_ids))
     for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said once per column
         log.warning(f"Numbers: {note}")
+    if getattr(report, "quarter_note", None):  # '2017-1' .. '2023-4' read as months (a cached older report: none)
+        log.warning(f"Times: {report.quarter_note}")
     if getattr(report, "empty_covariates", None):
         from flowcast.data.validate import empty_covariates_line
 

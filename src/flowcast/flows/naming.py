@@ -26,6 +26,8 @@ import signal
 from datetime import datetime
 from typing import Any
 
+from flowcast.reporting import as_of_text
+
 FLOWCAST_TAG = "flowcast"
 BACKFILL_TAG = "backfill"
 SKIPPED_TAG = "skipped"  # a run that found its slot done by another run (`flows.common.says_what_it_skipped`)
@@ -39,26 +41,16 @@ def run_tags(flow_name: str) -> list[str]:
     return [FLOWCAST_TAG, flow_name]
 
 
-def as_of_label(as_of: datetime | str | None) -> str:
-    """`2019-09-01` for a midnight as_of, `2019-09-01 06:00` otherwise (UTC, like the run key)."""
-    if as_of is None:
-        return "now"
-    from flowcast.timekeys import as_instant
-
-    ts = as_instant(as_of)
-    return f"{ts:%Y-%m-%d}" if (ts.hour, ts.minute, ts.second) == (0, 0, 0) else f"{ts:%Y-%m-%d %H:%M}"
-
-
 def flow_run_title(flow_name: str, dataset: str, parameters: dict[str, Any], scheduled: datetime | None,
                    *, backfill: bool = False) -> str:
     """The name of one flow run from its parameters (pure: the tests call it without Prefect)."""
     if flow_name == "backfill":
         start, end = parameters.get("start"), parameters.get("end")
-        span = f"{as_of_label(start)}..{as_of_label(end)}" if start and end and start != end else as_of_label(start)
+        span = f"{as_of_text(start)}..{as_of_text(end)}" if start and end and start != end else as_of_text(start)
         mode = parameters.get("mode") or "forecast"
         return f"backfill {dataset} {span}" + (f" ({mode})" if mode != "forecast" else "")
     as_of = parameters.get("as_of") or scheduled
-    return f"{flow_name} {dataset} {as_of_label(as_of)}" + (" (backfill)" if backfill else "")
+    return f"{flow_name} {dataset} {as_of_text(as_of)}" + (" (backfill)" if backfill else "")
 
 
 def run_name() -> str:

@@ -100,9 +100,9 @@ def _model_name(model: Any) -> str:
 
 def _publish_name(p: dict[str, Any]) -> str:
     kw = p.get("kwargs") or p
-    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import as_of_text
 
-    return f"publish {kw.get('dataset')} {as_of_label(kw.get('as_of'))}"
+    return f"publish {kw.get('dataset')} {as_of_text(kw.get('as_of'))}"
 
 
 IO_RETRIES: dict[str, Any] = {
@@ -276,7 +276,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # where a clock goes back at midnight, read an offset of neither of its rows' and was over half an hour early)
 # 31 = tz29: the report names the zones of a file mixing them (offsets_zone: Berlin's series beside New York's, no
 # one zone keeping every offset, said nothing) and a source per zone
-PREPROCESS_VERSION = 31
+# 32 = polish30: the report says a time column of year-numbers 1 to 4 alone ('2017-1' .. '2023-4', read as months)
+# may be quarters, and how to write them (quarter_note)
+PREPROCESS_VERSION = 32
 
 
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:

@@ -500,13 +500,13 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
 def _known_at_text(outcome: RealizedOutcome) -> str:
     """A backfill's artifact: the as_ofs it shows (up to its date), the later ones it leaves out, and those of its own
     whose scores a later run made."""
-    from flowcast.flows.naming import as_of_label
+    from flowcast.reporting import as_of_text
 
     def names(xs: list[datetime]) -> str:
-        return ", ".join(as_of_label(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
+        return ", ".join(as_of_text(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
 
     text = ""
-    when = as_of_label(outcome.known_at)
+    when = as_of_text(outcome.known_at)
     if outcome.later:
         text += (f"Shown as of this backfill's date {when}: the as_ofs before it, judged on them alone. "
                  f"{len(outcome.later)} as_of from {when} on, scored by later runs, "
@@ -515,7 +515,7 @@ def _known_at_text(outcome: RealizedOutcome) -> str:
     if outcome.scored_later:
         later = sorted(outcome.scored_later)
         text += (f"{names(later)}: scored by a later run (on actuals up to "
-                 f"{as_of_label(max(outcome.scored_later.values()))}), after {when}; "
+                 f"{as_of_text(max(outcome.scored_later.values()))}), after {when}; "
                  "what was known at that date was replaced by those scores.\n\n")
     return text
 
@@ -538,14 +538,13 @@ def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool =
     seasonal naive's and the promise where sMAPE, seasonal naive's MASE and its promise were; `mixed`, a window of
     MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
     only where an as_of's is not `no`."""
-    from flowcast.flows.naming import as_of_label
-    from flowcast.reporting import _plain, _sig
+    from flowcast.reporting import _plain, _sig, as_of_text
 
     heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
     flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
     rows = []
     for i, r in enumerate(summary.to_dicts()):
-        row = {h: (as_of_label(r["as_of"]) if c == "as_of" else _plain(_sig(r.get(c)))) for c, h in heads}
+        row = {h: (as_of_text(r["as_of"]) if c == "as_of" else _plain(_sig(r.get(c)))) for c, h in heads}
         if any(f is not False for f in flags):
             row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
         rows.append(row)

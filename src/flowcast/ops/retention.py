@@ -128,7 +128,7 @@ def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) 
     why = {}
     for version, keys in named.items():
         ds, newest = max(keys, key=lambda k: k[1])
-        more = f" (and {len(keys) - 1} earlier as_of{'s' if len(keys) > 2 else ''})" if len(keys) > 1 else ""
+        more = f" (and {plural(len(keys) - 1, 'earlier as_of')})" if len(keys) > 1 else ""
         why[version] = f"it made the published forecasts of {ds} as_of {newest.isoformat()}{more}"
     return why, unread
 
