@@ -307,6 +307,8 @@ def forecast_flow(
                                     trained_as_of=production.as_of, if_absent=not overwrite, keep_same=not forced)
         if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above, or
             late = receipt.said  # the key holds these very forecasts (SamePublished)
+            if isinstance(receipt, SamePublished):  # what this run says of them (cut at 0, widths) holds for them
+                late = reporting.sentences(late, note)
             reporting.skipped_artifact(late, artifact_scope(data.source.name, as_of))
             # the same forecasts are published: earlier ones are scored as after a publish of them
             same = record_in_run(settings, data, as_of=as_of, run_id=run_id) \

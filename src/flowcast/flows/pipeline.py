@@ -905,7 +905,8 @@ def retrain_flow(
             # 'publish' without promoting: a registration no event records, named by no publish (polish19)
             undone, withdrawn = _take_back_unpublished(registry, version.version, dataset=name_of_data, at=started,
                                                        late=late, run=run_id, log=log)
-        note = reporting.sentences(late, undone)
+        # the same forecasts: what this run would have said of them (classed intermittent, cut at 0, widths) holds
+        note = reporting.sentences(late, undone, *(notes if same else []))
         reporting.skipped_artifact(note, scope)
         realized = None
         if same:  # the forecasts it decided on are what the key holds (published by the other run): each key's newest
