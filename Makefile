@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/accuracy.py --dataset m3-monthly
 	$(BIN)/python bench/intermittent.py --series 30 --days 120 --seed 0
+	$(BIN)/python bench/interval_growth.py --series 4 --days 5 --seed 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests bench deployments
