@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -84,6 +85,33 @@ def min_points(name: str, season_length: int) -> int:
     if name == "seasonal_naive":
         return max(int(season_length), 1)
     return MIN_POINTS.get(name, 1)
+
+
+ErrorGrowth = Literal["sqrt", "seasonal"]
+SQRT: ErrorGrowth = "sqrt"
+SEASONAL: ErrorGrowth = "seasonal"
+# How each model's h-step error grows with the step h, the law its conformal widths follow where a step is pooled
+# and beyond the calibrated steps (`conformal.growth`): SEASONAL with the seasons ahead, ceil(h / m) for the data's
+# season m (flat within a season, a seasonal random walk's: the seasonal naive's error one season back is the same
+# at every step of a season), SQRT with h (a random walk's). A model declares it here, once, by the name that
+# `statistical_forecast` (or, for a network, its cell) goes by; a model not listed grows as SQRT: naive, theta,
+# damped, the models of `flowcast.models.stats` (intermittent ones included) and every network cell, whose errors
+# grow within a season (damped's on a small daily file).
+ERROR_GROWTH: dict[str, ErrorGrowth] = {"seasonal_naive": SEASONAL}
+
+
+def error_growth(models: Iterable[str]) -> ErrorGrowth:
+    """How the error of the forecast of `models` combined (one model: its own) grows with the step: SEASONAL when
+    every one of them declares it (`ERROR_GROWTH`), SQRT otherwise.
+
+    A mix follows sqrt(h) whatever its weights, rather than the law of the member with the largest weight: a
+    combined error sum_i w_i e_i grows within a season as soon as one member's does, however small its weight (only
+    a combination of seasonal members alone is flat within a season); and the law is the recipe's, not its fitted
+    weights': each backtest window is scored with its own learned weights and the published forecast with others,
+    so a law that followed the largest weight could change the widths between them, or between two runs whose
+    weights moved from 0.49 to 0.51."""
+    laws = [ERROR_GROWTH.get(m, SQRT) for m in models]
+    return SEASONAL if laws and all(law == SEASONAL for law in laws) else SQRT
 
 
 def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFrame:
