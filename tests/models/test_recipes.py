@@ -21,6 +21,7 @@ from flowcast.evaluation.metrics import mase_scale
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import predict
 from flowcast.models.recipes import (
+    MIN_SEASONS,
     SEASONAL,
     SQRT,
     Recipe,
@@ -29,6 +30,8 @@ from flowcast.models.recipes import (
     forecast_detailed,
     forecast_with,
     load_recipe,
+    min_points,
+    seasons_needed,
     statistical_models,
 )
 from flowcast.models.rnn import CELL_NAMES
@@ -644,3 +647,17 @@ def test_every_model_grows_its_error_as_it_declares(name):
 ])
 def test_a_combination_grows_by_the_season_only_when_every_member_does(models, want):
     assert error_growth(models) == want
+
+
+@pytest.mark.parametrize(("name", "seasons", "season_length", "points", "why"), [
+    ("seasonal_naive", None, 12, 12, "one season"),
+    ("seasonal_naive", None, 1, 1, "one season"),
+    ("theta", None, 12, 2, ""),
+    ("seasonal_mean", 2, 12, 24, "2 seasons"),  # a new model declaring two seasons, no name check
+    ("seasonal_mean", 1, 1, 1, "one season"),
+])
+def test_a_model_needs_the_seasons_it_declares(monkeypatch, name, seasons, season_length, points, why):
+    if seasons is not None:
+        monkeypatch.setitem(MIN_SEASONS, name, seasons)
+    assert min_points(name, season_length) == points
+    assert seasons_needed(name) == why

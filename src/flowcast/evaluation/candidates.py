@@ -50,7 +50,7 @@ from flowcast.evaluation.conformal import (
     series_scale,
 )
 from flowcast.evaluation.metrics import rmsse_scale
-from flowcast.models.recipes import SEASONAL, error_growth
+from flowcast.models.recipes import LAST_RESORT, SEASONAL, error_growth
 from flowcast.wording import listed, noun
 
 if TYPE_CHECKING:
@@ -126,8 +126,8 @@ def plan_candidates(
     """Members, statistical models and candidate specs from the configuration (see the module)."""
     members = [Member(c, base_seed + i) for c in cells for i in range(max(1, seeds))]
     stats = list(dict.fromkeys([*statistical, *combination, *(blend or {})]))
-    if "naive" not in stats:
-        stats.append("naive")  # every fallback chain ends with it
+    if LAST_RESORT not in stats:
+        stats.append(LAST_RESORT)  # every fallback chain ends with it
     specs: list[CandidateSpec] = []
     cell_groups = [(c, [m.key for m in members if m.cell == c]) for c in cells]
     nets = frozenset(cells)

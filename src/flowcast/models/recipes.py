@@ -76,15 +76,21 @@ def statistical_models() -> tuple[str, ...]:
 # theta and damped still beat naive (sMAPE 19.6 and 19.8 against 21.0 and 21.7 when those cuts
 # went to naive), so they are not asked for more.
 MIN_POINTS = {"naive": 1, "drift": 2, "theta": 2, "dotm": 2, "damped": 2, "arima": 2}
+# full seasons of the data's season a statistical model needs besides (seasonal naive: one, the values it repeats)
+MIN_SEASONS = {"seasonal_naive": 1}
 
 
 def min_points(name: str, season_length: int) -> int:
     """The fewest observations `name` forecasts a series from: naive 1, drift, theta, dotm, damped
-    and arima 2, seasonal naive one season (a model not listed: 1). Shorter series get no forecast
+    and arima 2, seasonal naive one season (`MIN_SEASONS`; a model not listed: 1). Shorter series get no forecast
     from it (null), so the next model of a fallback chain that can run on them makes theirs."""
-    if name == "seasonal_naive":
-        return max(int(season_length), 1)
-    return MIN_POINTS.get(name, 1)
+    return max(MIN_POINTS.get(name, 1), MIN_SEASONS.get(name, 0) * max(int(season_length), 1))
+
+
+def seasons_needed(name: str) -> str:
+    """Why `min_points(name)` is what it is, where seasons decide it ('one season', '2 seasons'); '' otherwise."""
+    k = MIN_SEASONS.get(name, 0)
+    return "" if not k else "one season" if k == 1 else f"{k} seasons"
 
 
 ErrorGrowth = Literal["sqrt", "seasonal"]
@@ -599,8 +605,8 @@ def forecast_detailed(
         # series of 40 points left the user to guess the 52 of one season)
         single = recipe.components[0] if len(recipe.components) == 1 else {}
         needs = min_points(str(single["model"]), td.meta.season_length) if single.get("type") == "statistical" else 0
-        need = (f" (it needs {needs}" + (": one season)" if single["model"] == "seasonal_naive" else ")")
-                if needs else "")
+        seasons = seasons_needed(str(single["model"])) if needs else ""
+        need = (f" (it needs {needs}" + (f": {seasons})" if seasons else ")") if needs else "")
         # 'too few' only of a series shorter than that: one long enough without a forecast (a missing value where
         # impute = "none", a fit that failed) read '24 observation(s), too few for seasonal_naive (it needs 12)'
         short_of = pl.col("__n").fill_null(0) < needs if needs else pl.lit(True)
