@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -429,3 +429,22 @@ def test_a_leaderboard_written_before_its_publish_says_its_winner_is_to_publish(
     text = reporting.leaderboard_description("mase", "damped", "damped-v2", landed=landed)
     assert ("the published forecasts come from damped (damped-v2)" in text) is landed
     assert ("this run is to publish the forecasts of damped (damped-v2) (not published yet" in text) is not landed
+
+
+@pytest.mark.parametrize("as_of", [
+    datetime(2019, 9, 1, 6),  # naive: UTC
+    datetime(2019, 9, 1, 6, tzinfo=UTC),
+    datetime(2019, 9, 1, 16, tzinfo=timezone(timedelta(hours=10))),
+    "2019-09-01T06:00:00",
+    "2019-09-01T06:00:00Z",
+    "2019-09-01T06:00:00z",  # what `timekeys.as_instant` reads and datetime.fromisoformat refused
+    " 2019-09-01T06:00:00+00:00",
+    "2019-09-01T16:00:00+10:00",
+])
+def test_the_receipt_sentence_reads_its_as_of_as_every_as_of_is_read(as_of):
+    """A receipt's as_of (stored ISO text or a datetime, naive or with an offset) renders as `as_of_text` renders
+    the instant, the one definition of how an as_of reads."""
+    receipt = {"dataset": "us_employment", "as_of": as_of, "rows": 24, "n_series": 2, "model": "theta"}
+    assert reporting.as_of_text(as_of) == "2019-09-01 06:00"
+    assert reporting.receipt_sentence(receipt) == ("Published 24 forecast rows of 2 series of us_employment as of "
+                                                   "2019-09-01 06:00 from theta.")

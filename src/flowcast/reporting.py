@@ -291,8 +291,7 @@ def receipt_sentence(receipt: Any) -> str:
     """The one sentence a person needs: what was published, for which as_of, from which model."""
     d = _as_dict(receipt)
     as_of = d.get("as_of")
-    when = as_of_text(datetime.fromisoformat(as_of)) if isinstance(as_of, str) else (
-        as_of_text(as_of) if isinstance(as_of, datetime) else str(as_of))
+    when = as_of_text(as_of) if isinstance(as_of, str | datetime) else str(as_of)
     model = d.get("model") or "?"
     version = d.get("model_version")
     text = (f"Published {int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "

@@ -18,11 +18,13 @@ from flowcast.evaluation.candidates import (
     backtest_scales,
     evaluate_candidates,
     frozen_candidate,
+    growth_season,
     incumbent_spec,
     paired_scores,
     plan_candidates,
 )
 from flowcast.evaluation.selection import candidate_board
+from flowcast.models import recipes
 from flowcast.models.baselines import baseline_forecast
 
 H, W = 4, 2
@@ -474,3 +476,48 @@ def test_only_the_seasonal_naive_calibrates_widths_that_grow_by_the_season():
     assert got == {"naive": 1, "seasonal_naive": 4, "damped": 1}
     sn = next(r for r in results if r.name == "seasonal_naive").calibration
     assert sn["q"]["80"] == [sn["q"]["80"][0]] * H  # 10 points a step: pooled, flat within the season of 4
+
+
+@pytest.fixture
+def seasonal_mean(monkeypatch):
+    """A new statistical model that declares seasonal error growth (`recipes.ERROR_GROWTH`) under a name no code
+    checks for."""
+    monkeypatch.setitem(recipes.ERROR_GROWTH, "seasonal_mean", recipes.SEASONAL)
+    return "seasonal_mean"
+
+
+@pytest.mark.parametrize(("groups", "networks", "season"), [
+    ([("seasonal_naive", ["seasonal_naive"])], (), 4),
+    ([("seasonal_mean", ["seasonal_mean"])], (), 4),  # declared, not named seasonal_naive
+    ([("seasonal_naive", ["seasonal_naive"]), ("seasonal_mean", ["seasonal_mean"])], (), 4),  # all seasonal
+    ([("seasonal_naive", ["seasonal_naive"]), ("theta", ["theta"])], (), 1),  # a mix
+    ([("gru", ["gru-s0"]), ("seasonal_naive", ["seasonal_naive"])], ("gru",), 1),  # a hybrid
+    ([("gru", ["gru-s0", "gru-s1"])], ("gru",), 1),  # a network's seeds
+    ([("croston", ["croston"])], (), 1),  # an intermittent model
+    ([("naive", ["naive"])], (), 1),
+])
+def test_growth_season_follows_the_models_declared_growth(td, seasonal_mean, groups, networks, season):
+    spec = CandidateSpec("c", "statistical", groups, "learned" if len(groups) > 1 else "single",
+                         networks=frozenset(networks))
+    assert growth_season(spec, td) == season
+
+
+@pytest.mark.parametrize(("models", "season"), [(["seasonal_naive", "seasonal_mean"], 4),
+                                                (["seasonal_mean"], 4), (["seasonal_naive", "naive"], 1)])
+def test_the_production_recipe_refit_follows_its_models_growth(td, seasonal_mean, models, season):
+    recipe = {"kind": "statistical", "components": [{"type": "statistical", "model": m} for m in models]}
+    spec, _ = incumbent_spec(recipe, {}, "statistical")
+    assert growth_season(spec, td) == season
+
+
+def test_a_combination_of_seasonal_models_alone_calibrates_by_the_season(td, seasonal_mean):
+    """comb of the seasonal naive and a new model declaring seasonal growth is calibrated with the data's season
+    (flat within it); the same combination with theta in it, a mix, keeps sqrt(h) (season 1)."""
+    comps = _components(td, seasonal_mean=_stat("seasonal_naive"))
+    specs = [CandidateSpec("comb", "statistical", [(s, [s]) for s in ("seasonal_naive", "seasonal_mean")], "learned"),
+             CandidateSpec("mix", "statistical", [(s, [s]) for s in ("seasonal_naive", "theta")], "learned")]
+    results, _, _ = _evaluate(specs, comps, td)
+    got = {r.name: r.calibration["season_length"] for r in results}
+    assert got == {"comb": 4, "mix": 1}
+    comb = next(r for r in results if r.name == "comb").calibration
+    assert comb["q"]["80"] == [comb["q"]["80"][0]] * H  # pooled, flat within the season of 4

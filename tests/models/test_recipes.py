@@ -20,7 +20,21 @@ from flowcast.evaluation.decision import check_forecasts
 from flowcast.evaluation.metrics import mase_scale
 from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import predict
-from flowcast.models.recipes import Recipe, describe_recipe, forecast_detailed, forecast_with, load_recipe
+from flowcast.models.recipes import (
+    MIN_SEASONS,
+    SEASONAL,
+    SQRT,
+    Recipe,
+    describe_recipe,
+    error_growth,
+    forecast_detailed,
+    forecast_with,
+    load_recipe,
+    min_points,
+    seasons_needed,
+    statistical_models,
+)
+from flowcast.models.rnn import CELL_NAMES
 from flowcast.models.train import ModelArtifact, train_model
 from flowcast.registry import ModelRegistry
 
@@ -615,3 +629,35 @@ def test_a_series_long_enough_that_gets_no_forecast_is_not_said_too_short():
     [(uid, model, reason)] = rf.fallbacks.rows()
     assert (uid, model) == ("s01", "damped")
     assert "too few" not in reason and reason.startswith("no forecast (series not forecastable by this model"), reason
+
+
+@pytest.mark.parametrize("name", [*statistical_models(), *CELL_NAMES])
+def test_every_model_grows_its_error_as_it_declares(name):
+    """Every statistical model (the intermittent ones included) and network cell has a growth law; only the
+    seasonal naive's grows by the season, every other as sqrt(h)."""
+    want = SEASONAL if name == "seasonal_naive" else SQRT
+    assert error_growth([name]) == want
+
+
+@pytest.mark.parametrize(("models", "want"), [
+    (["seasonal_naive", "seasonal_naive"], SEASONAL),  # seasonal members alone
+    (["seasonal_naive", "theta"], SQRT),  # any mix
+    (["gru", "seasonal_naive"], SQRT),
+    ([], SQRT),  # nothing declares anything
+])
+def test_a_combination_grows_by_the_season_only_when_every_member_does(models, want):
+    assert error_growth(models) == want
+
+
+@pytest.mark.parametrize(("name", "seasons", "season_length", "points", "why"), [
+    ("seasonal_naive", None, 12, 12, "one season"),
+    ("seasonal_naive", None, 1, 1, "one season"),
+    ("theta", None, 12, 2, ""),
+    ("seasonal_mean", 2, 12, 24, "2 seasons"),  # a new model declaring two seasons, no name check
+    ("seasonal_mean", 1, 1, 1, "one season"),
+])
+def test_a_model_needs_the_seasons_it_declares(monkeypatch, name, seasons, season_length, points, why):
+    if seasons is not None:
+        monkeypatch.setitem(MIN_SEASONS, name, seasons)
+    assert min_points(name, season_length) == points
+    assert seasons_needed(name) == why

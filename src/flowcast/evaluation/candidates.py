@@ -50,6 +50,7 @@ from flowcast.evaluation.conformal import (
     series_scale,
 )
 from flowcast.evaluation.metrics import rmsse_scale
+from flowcast.models.recipes import LAST_RESORT, SEASONAL, error_growth
 from flowcast.wording import listed, noun
 
 if TYPE_CHECKING:
@@ -125,8 +126,8 @@ def plan_candidates(
     """Members, statistical models and candidate specs from the configuration (see the module)."""
     members = [Member(c, base_seed + i) for c in cells for i in range(max(1, seeds))]
     stats = list(dict.fromkeys([*statistical, *combination, *(blend or {})]))
-    if "naive" not in stats:
-        stats.append("naive")  # every fallback chain ends with it
+    if LAST_RESORT not in stats:
+        stats.append(LAST_RESORT)  # every fallback chain ends with it
     specs: list[CandidateSpec] = []
     cell_groups = [(c, [m.key for m in members if m.cell == c]) for c in cells]
     nets = frozenset(cells)
@@ -366,9 +367,11 @@ def evaluate_candidate(
 
 def growth_season(spec: CandidateSpec, td: TrainingData) -> int:
     """The season whose `conformal.growth` a candidate's pooled and beyond-calibration widths follow: the data's
-    for the seasonal naive alone (its error one season back is the same at every step of a season), 1 (sqrt(h))
-    for every other candidate, whose errors grow within a season (damped on a small daily file)."""
-    return int(td.meta.season_length) if spec.keys == ["seasonal_naive"] else 1
+    when its error grows by the season (`recipes.error_growth` of its groups' models, each group's label: a
+    statistical model, a network's cell; SEASONAL when every one declares it, as the seasonal naive does, alone or
+    combined only with seasonal models), 1 (sqrt(h)) for every other candidate, any mix included."""
+    seasonal = error_growth(label for label, _ in spec.groups) == SEASONAL
+    return int(td.meta.season_length) if seasonal else 1
 
 
 def _fill_from_fallback(frame: pl.DataFrame, wide: pl.DataFrame, redo: pl.DataFrame, fallback: list[str],

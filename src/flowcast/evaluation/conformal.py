@@ -38,10 +38,13 @@ forecast --horizon 9` after a 6-step backtest; a retrain whose short histories l
 narrower than q_H. sqrt(h) is how a random walk's h-step error grows (its variance is h times the one-step
 one): the model the MASE scale measures errors against, and the middle ground between models whose errors level
 off (stationary ones: slower) and those whose trend error compounds (linear in h: faster). The seasonal naive
-of season m > 1 (a calibration with `season_length`: `candidates.growth_season`) is a seasonal random walk: its
+of season m > 1 is a seasonal random walk: its
 h-step error grows with the seasons ahead, ceil(h / m), not with h (`growth`), so step h > H gets
 q_H x sqrt(ceil(h / m) / ceil(H / m)), step H's width within its season (sqrt(h / H) widened steps whose errors
-do not grow). Other models keep sqrt(h): their errors grow within a season. It is a convention,
+do not grow). A model declares this growth (`recipes.ERROR_GROWTH`: the seasonal naive does), and a candidate
+whose models all declare it (the seasonal naive alone, or combined only with seasonal models) is calibrated with
+the data's `season_length` (`candidates.growth_season`). Other models, and any mix, keep sqrt(h): their errors grow
+within a season. It is a convention,
 not a calibration: `calibration_notes` (given the forecast's horizon) and `beyond_note` say so in the run's
 notes. Those steps used to reuse q_H silently, published as calibrated.
 
@@ -57,7 +60,8 @@ horizon, and one width for every step (as flowcast had) under-covered the long s
 over-covered the short ones (a small daily file: damped's 80% intervals covered 0.67 of its
 points). Each score is divided by sqrt(its step) before pooling, and step h gets the pooled
 quantile x sqrt(h): the random walk's growth that widens the steps beyond a calibration (below),
-so a pooled calibration and its widening beyond follow one law; for the seasonal naive of season m > 1, the
+so a pooled calibration and its widening beyond follow one law; for the seasonal naive of season m > 1 (and any
+model that declares seasonal growth, above), the
 seasonal random walk's, sqrt(ceil(h / m)), flat within a season (`growth`). 10-minute data with a daily cycle (m = horizon =
 144) and 8 points a step gave seasonal_naive 80% widths of 0.23 scales at step 1 growing to 2.7 at step 144,
 where its errors' 80% quantile was about 1.4 at every step: the first steps, observed first, covered 0.35 (a

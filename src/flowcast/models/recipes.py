@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -75,15 +76,48 @@ def statistical_models() -> tuple[str, ...]:
 # theta and damped still beat naive (sMAPE 19.6 and 19.8 against 21.0 and 21.7 when those cuts
 # went to naive), so they are not asked for more.
 MIN_POINTS = {"naive": 1, "drift": 2, "theta": 2, "dotm": 2, "damped": 2, "arima": 2}
+# full seasons of the data's season a statistical model needs besides (seasonal naive: one, the values it repeats)
+MIN_SEASONS = {"seasonal_naive": 1}
 
 
 def min_points(name: str, season_length: int) -> int:
     """The fewest observations `name` forecasts a series from: naive 1, drift, theta, dotm, damped
-    and arima 2, seasonal naive one season (a model not listed: 1). Shorter series get no forecast
+    and arima 2, seasonal naive one season (`MIN_SEASONS`; a model not listed: 1). Shorter series get no forecast
     from it (null), so the next model of a fallback chain that can run on them makes theirs."""
-    if name == "seasonal_naive":
-        return max(int(season_length), 1)
-    return MIN_POINTS.get(name, 1)
+    return max(MIN_POINTS.get(name, 1), MIN_SEASONS.get(name, 0) * max(int(season_length), 1))
+
+
+def seasons_needed(name: str) -> str:
+    """Why `min_points(name)` is what it is, where seasons decide it ('one season', '2 seasons'); '' otherwise."""
+    k = MIN_SEASONS.get(name, 0)
+    return "" if not k else "one season" if k == 1 else f"{k} seasons"
+
+
+ErrorGrowth = Literal["sqrt", "seasonal"]
+SQRT: ErrorGrowth = "sqrt"
+SEASONAL: ErrorGrowth = "seasonal"
+# How each model's h-step error grows with the step h, the law its conformal widths follow where a step is pooled
+# and beyond the calibrated steps (`conformal.growth`): SEASONAL with the seasons ahead, ceil(h / m) for the data's
+# season m (flat within a season, a seasonal random walk's: the seasonal naive's error one season back is the same
+# at every step of a season), SQRT with h (a random walk's). A model declares it here, once, by the name that
+# `statistical_forecast` (or, for a network, its cell) goes by; a model not listed grows as SQRT: naive, theta,
+# damped, the models of `flowcast.models.stats` (intermittent ones included) and every network cell, whose errors
+# grow within a season (damped's on a small daily file).
+ERROR_GROWTH: dict[str, ErrorGrowth] = {"seasonal_naive": SEASONAL}
+
+
+def error_growth(models: Iterable[str]) -> ErrorGrowth:
+    """How the error of the forecast of `models` combined (one model: its own) grows with the step: SEASONAL when
+    every one of them declares it (`ERROR_GROWTH`), SQRT otherwise.
+
+    A mix follows sqrt(h) whatever its weights, rather than the law of the member with the largest weight: a
+    combined error sum_i w_i e_i grows within a season as soon as one member's does, however small its weight (only
+    a combination of seasonal members alone is flat within a season); and the law is the recipe's, not its fitted
+    weights': each backtest window is scored with its own learned weights and the published forecast with others,
+    so a law that followed the largest weight could change the widths between them, or between two runs whose
+    weights moved from 0.49 to 0.51."""
+    laws = [ERROR_GROWTH.get(m, SQRT) for m in models]
+    return SEASONAL if laws and all(law == SEASONAL for law in laws) else SQRT
 
 
 def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFrame:
@@ -571,8 +605,8 @@ def forecast_detailed(
         # series of 40 points left the user to guess the 52 of one season)
         single = recipe.components[0] if len(recipe.components) == 1 else {}
         needs = min_points(str(single["model"]), td.meta.season_length) if single.get("type") == "statistical" else 0
-        need = (f" (it needs {needs}" + (": one season)" if single["model"] == "seasonal_naive" else ")")
-                if needs else "")
+        seasons = seasons_needed(str(single["model"])) if needs else ""
+        need = (f" (it needs {needs}" + (f": {seasons})" if seasons else ")") if needs else "")
         # 'too few' only of a series shorter than that: one long enough without a forecast (a missing value where
         # impute = "none", a fit that failed) read '24 observation(s), too few for seasonal_naive (it needs 12)'
         short_of = pl.col("__n").fill_null(0) < needs if needs else pl.lit(True)
