@@ -636,9 +636,11 @@ def reap_submitted(home: str | Path, *, by: str) -> list[Reaped]:
 
 
 def _live_flow_runs() -> set[str]:
-    """The flow run ids that live processes of this host were started to run (Prefect's runner gives a run's
-    process PREFECT__FLOW_RUN_ID): a serve killed after it started a run's process leaves that process alive (its
-    child, not signalled), Pending until it claims itself and sets the run Running."""
+    """The flow run ids that live processes of this host were started to run (Prefect's runner gives a served
+    deployment's run process, `python -m prefect.engine`, PREFECT__FLOW_RUN_ID in its environment; a flow served in
+    memory, `Flow.serve`, which flowcast does not use, runs in a spawned process without it): a serve killed after it
+    started a run's process leaves that process alive (its child, not signalled), Pending until it claims itself and
+    sets the run Running."""
     key = b"PREFECT__FLOW_RUN_ID="
     found: set[str] = set()
     for name in os.listdir("/proc"):
