@@ -98,3 +98,35 @@ def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(f
     third = forecast_flow(as_of=LATER, **kw)
     assert third["published_rows"] > 0 and not third["skipped"]
     assert store.receipt_of("tiny", LATER)["run_id"] == third["run_id"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_skipped_publish_rewrites_a_record_of_another_publish_of_its_as_of(flow_kwargs):
+    """review31: the run that published these forecasts was killed before it recorded the data it forecast from,
+    leaving the record of the as_of's earlier publish (other forecasts). A re-run that found its very forecasts in the
+    key wrote the record only where there was none: the stale one stayed, and `publish.skip_unchanged` never took the
+    as_of's publish for unchanged ('its fingerprint record ... belongs to another publish of that as_of'). A record of
+    another publish is rewritten for the one the key holds; one of that publish is left as it is."""
+    import json
+
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.ops.quiet import recorded_fingerprint
+
+    settings = load_settings(None, home=flow_kwargs["home"])
+    store = open_store(settings)
+    retrain_flow(as_of=FIRST, **flow_kwargs, **STATISTICAL)
+    once = forecast_flow(as_of=LATER, **flow_kwargs)
+    held = store.receipt_of("tiny", LATER)["content_hash"]
+    record = fingerprint_path(flow_kwargs["home"], "tiny", LATER)
+    kept = json.loads(record.read_text())
+    record.write_text(json.dumps({**kept, "content_hash": "0" * 64, "run_id": "an-earlier-publish"}))
+    twice = forecast_flow(as_of=LATER, **flow_kwargs)
+    assert twice["skipped"] and twice["published_by"] == once["run_id"]
+    rewritten = json.loads(record.read_text())
+    assert rewritten["content_hash"] == held and rewritten["run_id"] == once["run_id"]
+    assert recorded_fingerprint(settings, dataset="tiny", as_of=LATER, content_hash=held) == (
+        kept["data_fingerprint"], "")
+    before = record.stat().st_mtime_ns
+    thrice = forecast_flow(as_of=LATER, **flow_kwargs)
+    assert thrice["skipped"] and record.stat().st_mtime_ns == before  # that publish's own record: left

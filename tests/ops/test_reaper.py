@@ -632,3 +632,41 @@ def test_a_serve_killed_while_it_submitted_a_run_leaves_it_pending_until_the_nex
         reap_before_serving(home, said.append)
         assert client.read_flow_run(again.id).state.type.value == "PENDING"  # claimed: its own process tells
         assert client.read_flow_run(elsewhere.id).state.type.value == "PENDING"  # another home's
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_pending_run_whose_process_lives_unclaimed_is_left_to_it(tmp_path):
+    """review31: a serve killed (SIGKILL of its pid) after its runner set a run Pending and started the run's
+    process leaves that process alive (its child, not signalled), still importing before it claims itself. The next
+    serve, starting at once, marked that live run Crashed ('nothing of it ran'); its process then set it Running
+    (Prefect lets a run leave Crashed for Running) and ran it outside the deployment's concurrency slot, which the
+    Crashed state had given back. A Pending run some live process of this host carries (the runner gives the run's
+    process PREFECT__FLOW_RUN_ID) is left alone; once that process is gone, it is marked Crashed."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending
+
+    from flowcast.flows.deploy import reap_before_serving
+
+    @flow(name="retrain")
+    def retrain(home: str = "") -> None: ...
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with get_client(sync_client=True) as client:
+        dep = client.create_deployment(flow_id=client.create_flow(retrain), name=f"retrain-{tmp_path.name}")
+        run = client.create_flow_run_from_deployment(dep, parameters={"home": str(home.resolve())})
+        client.set_flow_run_state(run.id, Pending(name="Submitting"))
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                 env={**os.environ, "PREFECT__FLOW_RUN_ID": str(run.id)})
+        try:
+            assert start_time(child.pid) is not None
+            said: list[str] = []
+            reap_before_serving(home, said.append)
+            assert client.read_flow_run(run.id).state.type.value == "PENDING", said  # its process runs it
+            assert not said
+        finally:
+            child.kill()
+            child.wait()
+        reap_before_serving(home, said.append)
+        assert client.read_flow_run(run.id).state.type.value == "CRASHED"  # gone before it claimed itself

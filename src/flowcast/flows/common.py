@@ -1238,12 +1238,14 @@ def publish_forecasts(
 def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *,
                         missing_only: bool = False) -> None:
     """Record what the data of a publish were (`record_fingerprint`): a later run with the same periods but revised
-    values is not "unchanged". `missing_only`: only where the key has no record (its publish's run was killed
-    between the publish and the record)."""
-    from flowcast.ops.quiet import data_fingerprint, fingerprint_path, record_fingerprint
+    values is not "unchanged". `missing_only`: only where the key has no usable record of this publish (its
+    publish's run was killed between the publish and the record: none, or the record of an earlier publish of the
+    as_of, which `recorded_fingerprint` refuses, so that a quiet schedule never took the as_of for unchanged)."""
+    from flowcast.ops.quiet import data_fingerprint, record_fingerprint, recorded_fingerprint
 
     td = data.td
-    if missing_only and fingerprint_path(settings.home, data.source.name, storage_naive(as_of)).exists():
+    if missing_only and recorded_fingerprint(settings, dataset=data.source.name, as_of=storage_naive(as_of),
+                                             content_hash=content_hash)[0] is not None:
         return
     try:
         record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,

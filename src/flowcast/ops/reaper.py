@@ -603,21 +603,26 @@ def reap_submitted(home: str | Path, *, by: str) -> list[Reaped]:
     Pending for good in the UI, and held its deployment's concurrency slot: the restarted serve's retrain waited in
     AwaitingConcurrencySlot until Prefect's lease on that slot lapsed (5 minutes). Called by `flowcast serve` as it starts, holding the serve lock of the home and
     API (`ops.serving`): no other serve of the home submits runs then. A run some claim names (its process began: the
-    claims' reaper tells whether it lives) and a work pool's run (its worker submits it) are left alone. Nothing of
-    such a run happened: its process marks itself Running, after its claim, before its flow's first step."""
+    claims' reaper tells whether it lives), one a live process of this host was started to run (`_live_flow_runs`:
+    the killed serve's child, still starting, outlives it; marked Crashed, it set the run Running all the same, out of
+    the concurrency slot the Crashed state gave back) and a work pool's run (its worker submits it) are left alone.
+    Nothing of such a run happened: its process marks itself Running, after its claim, before its flow's first step."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
     folder = Path(home) / CLAIMS
-    claimed = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
     want = str(Path(home).resolve())
     out: list[Reaped] = []
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING]))), limit=200)
+        # read after the runs: a process that claims itself meanwhile was alive as they were listed (its claim, or
+        # its environment, names it)
+        alive = _live_flow_runs()
+        claimed = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
         for run in runs:
-            if (run.deployment_id is None or run.work_pool_name or str(run.id) in claimed
+            if (run.deployment_id is None or run.work_pool_name or str(run.id) in claimed or str(run.id) in alive
                     or str((run.parameters or {}).get("home")) != want):
                 continue
             was = (run.state.name if run.state is not None else None) or "Pending"
@@ -628,6 +633,26 @@ def reap_submitted(home: str | Path, *, by: str) -> list[Reaped]:
             _say_in_its_log(client, run.id, ended)
             out.append(Reaped(str(run.id), run.name or str(run.id), "crashed", was, message))
     return out
+
+
+def _live_flow_runs() -> set[str]:
+    """The flow run ids that live processes of this host were started to run (Prefect's runner gives a served
+    deployment's run process, `python -m prefect.engine`, PREFECT__FLOW_RUN_ID in its environment; a flow served in
+    memory, `Flow.serve`, which flowcast does not use, runs in a spawned process without it): a serve killed after it
+    started a run's process leaves that process alive (its child, not signalled), Pending until it claims itself and
+    sets the run Running."""
+    key = b"PREFECT__FLOW_RUN_ID="
+    found: set[str] = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or start_time(int(name)) is None:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        found.update(v[len(key):].decode(errors="replace") for v in env if v.startswith(key))
+    return found
 
 
 API_WAIT_S = 90.0  # how long a command waits for its Prefect server (PREFECT_API_URL) to answer before it starts
