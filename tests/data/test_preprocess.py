@@ -816,3 +816,18 @@ def test_ended_series_mode_is_part_of_the_preprocess_cache_key():
     keys = {preprocess_cache_key(None, {"settings": _ended_settings(mode), "source": source(), "as_of": None,
                                         "fingerprint": "f"}) for mode in ("forecast", "exclude")}
     assert len(keys) == 2
+
+
+def test_the_preprocess_cache_key_follows_what_preprocessing_reads():
+    """Backtest windows are not read by preprocessing: more of them reuse the cached TrainingData; a lookback (the
+    networks' minimum length, which decides the short series) does not."""
+    from flowcast.flows.tasks import preprocess_cache_key
+
+    def key(**over: int) -> str:
+        s = _ended_settings("forecast")
+        s = s.model_copy(update={"evaluation": s.evaluation.model_copy(update={"n_windows": over.get("n_windows", 2)}),
+                                 "model": s.model.model_copy(update={"lookback": over.get("lookback", s.model.lookback)})})
+        return preprocess_cache_key(None, {"settings": s, "source": source(), "as_of": None, "fingerprint": "f"})
+
+    assert key(n_windows=2) == key(n_windows=5)
+    assert key(lookback=12) != key(lookback=24)

@@ -308,8 +308,7 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "as_of": as_of.isoformat() if isinstance(as_of, datetime) else str(as_of),
         "source": src.model_dump(mode="json"),
         **preprocessing_identity(s),
-        "lookback": s.model.lookback,
-        "n_windows": s.evaluation.n_windows,
+        "lookback": s.model.lookback,  # the networks' minimum length (preprocessing reads no [evaluation] setting)
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return f"flowcast-preprocess-{digest}"
