@@ -15,6 +15,7 @@ import pytest
 
 from flowcast import reporting
 from flowcast.flows.naming import flow_run_title, task_label
+from flowcast.mdtext import md_text
 from flowcast.reporting import as_of_text
 
 
@@ -357,6 +358,32 @@ def test_backfill_rows_fill_every_column():
     outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
     assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
         "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
+
+
+ERROR = ("source 'shops': 12 of 183 rows quarantined (6.6% > threshold 5.0%): y_not_number=12; e.g. source_row 35 "
+         "(line 37 of shops.csv): y 'n/a' is not a number; see /home/q/shops/2024-03-01T00-00-00/quarantine.parquet; "
+         "to run with these rows left out, raise [validation] quarantine_threshold "
+         "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.07)")
+
+
+@pytest.mark.parametrize("failed", [0, 1, 2])
+def test_a_failed_backfill_date_says_its_error_above_the_table(failed):
+    """ui31: a failed date's error sat in the table's detail cell, which does not wrap in the UI: the page showed
+    "source 'shops': 12 of 183 rows quarantined (6.6% >" and neither the cause's end nor its fix. Each failed
+    date's error is a paragraph of the description, whole, and its cell points there."""
+    outcomes = [{"as_of": f"2024-0{3 + i}-01T00:00:00", "status": "failed", "rows": 0, "model": None,
+                 "flow_run": f"forecast shops 2024-0{3 + i}-01 (backfill)", "worker": "in-process",
+                 "error": ERROR.replace("12 of", f"{12 + i} of")} for i in range(failed)]
+    outcomes.append({"as_of": "2024-06-01T00:00:00", "status": "published", "rows": 21, "model": "theta-v1",
+                     "flow_run": "forecast shops 2024-06-01 (backfill)", "worker": "in-process", "error": None})
+    described = reporting.backfill_description("backfill shops 2024-03-01..2024-06-01", outcomes)
+    paragraphs = described.split("\n\n")
+    assert paragraphs[0] == f"Backfill shops 2024-03-01..2024-06-01: 1 published, 0 skipped, {failed} failed"
+    assert paragraphs[1:] == [f"2024-0{3 + i}-01 failed: " + md_text(ERROR.replace("12 of", f"{12 + i} of"))
+                              for i in range(failed)]
+    rows = reporting.backfill_rows(outcomes)
+    assert [r["detail"] for r in rows] == ["failed: the error is above the table"] * failed + ["—"]
+    assert not any("quarantine_threshold" in str(v) for r in rows for v in r.values())
 
 
 @pytest.mark.parametrize(("as_of", "rows", "shown"), [
