@@ -772,6 +772,30 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
+@pytest.mark.parametrize("refused", ["", ERROR])
+def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refused):
+    """ui31: a run stopped by its quarantine threshold left a data-quality artifact that read as any other run's
+    ('183 rows in: 171 valid ...; 12 quarantined (6.56%); 3 series.'): nowhere did it say that the run was refused,
+    nothing trained or published, nor which setting lets it run. Right under its heading it says so, with the
+    error whole (its cause and its fix); its description too. A run that went on is reported as before."""
+    from flowcast.data.validate import DataQualityReport
+
+    r = DataQualityReport(source="shops", as_of="2024-03-01", rows_in=183, rows_valid=171, rows_quarantined=12,
+                          n_series=3, periods=171, checks={"y_not_number": 12})
+    md = reporting.quality_markdown(r, refused=refused)
+    assert md.splitlines()[0] == "## Data quality: shops"
+    if refused:
+        assert md.splitlines()[2:5] == [
+            "**Refused: too many rows quarantined; this run stopped here, nothing was trained or published.**", "",
+            md_text(ERROR)]
+        assert md.split("\n", 5)[5] == r.to_markdown().split("\n", 1)[1]
+    else:
+        assert md == r.to_markdown()
+    said = reporting.quality_description(refused)
+    assert said == ("data quality: refused, too many rows quarantined (nothing trained or published)" if refused
+                    else "data quality: rows in, valid, quarantined and why")
+
+
 @pytest.mark.parametrize(("after", "planned", "partial", "in_said", "said"), [
     (0, 0, 0, "", ""),
     (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),

@@ -657,15 +657,35 @@ def _in_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def quality_artifact(report: Any, scope: Scope) -> Any:
-    """The data quality report (rows in / valid / quarantined, failed checks, excluded series) as markdown."""
+QUALITY_REFUSED = "too many rows quarantined"
+
+
+def quality_markdown(report: Any, refused: str = "") -> str:
+    """The data quality report as markdown; `refused`: the error a run stopped with at its quarantine threshold
+    (`enforce_thresholds`), said right under the heading, whole (its cause and its fix): the report of a refused run
+    read as any other run's, the refusal said nowhere on it (ui31)."""
+    md = report.to_markdown() if hasattr(report, "to_markdown") else str(report)
+    if not refused:
+        return md
+    head, _, rest = md.partition("\n")
+    lead = f"**Refused: {QUALITY_REFUSED}; this run stopped here, nothing was trained or published.**"
+    return "\n".join([head, "", lead, "", md_text(refused), rest])
+
+
+def quality_description(refused: str = "") -> str:
+    return (f"data quality: refused, {QUALITY_REFUSED} (nothing trained or published)" if refused
+            else "data quality: rows in, valid, quarantined and why")
+
+
+def quality_artifact(report: Any, scope: Scope, refused: str = "") -> Any:
+    """The data quality report (rows in / valid / quarantined, failed checks, excluded series) as markdown;
+    `refused`: see `quality_markdown`."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    md = report.to_markdown() if hasattr(report, "to_markdown") else str(report)
-    return create_markdown_artifact(md, key=scope.key("quality"),
-                                    description=scope.describe("data quality: rows in, valid, quarantined and why"))
+    return create_markdown_artifact(quality_markdown(report, refused), key=scope.key("quality"),
+                                    description=scope.describe(quality_description(refused)))
 
 
 def blank_intervals_text(candidates: Sequence[Any]) -> str:
