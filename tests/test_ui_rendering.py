@@ -676,7 +676,7 @@ def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_ver
                              rmsse).replace("\\_", "_")
     assert "## Realized accuracy of parts: healthy on MASE and RMSSE" in text
     assert "each version's forecasts are judged on the metric it was ranked on" in text
-    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_of" in text
+    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_ofs" in text
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| as_of"))
     cells = [c.strip() for c in lines[header].split("|")]
