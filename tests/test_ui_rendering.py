@@ -772,6 +772,28 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
+@pytest.mark.parametrize(("checks", "examples", "items"), [
+    ({"y_not_number": 12}, {"y_not_number": "source_row 35 (line 37 of my_shops.csv): y 'n/a' is not a number (a "
+                                            "missing value? leave the cell empty or write NA: both are read as missing)"},
+     [("- **y\\_not\\_number**: 12 rows, e.g. source\\_row 35 (line 37 of my\\_shops.csv): y 'n/a' is not a number (a "
+      "missing value? leave the cell empty or write NA: both are read as missing)")]),
+    ({"y_not_number": 1, "duplicate_conflict": 1_200}, {"duplicate_conflict": "source_row 2: id A|B twice"},
+     ["- **duplicate\\_conflict**: 1,200 rows, e.g. source\\_row 2: id A\\|B twice", "- **y\\_not\\_number**: 1 row"]),
+])
+def test_the_data_quality_report_lists_each_failed_check_with_its_whole_example(checks, examples, items):
+    """ui31: the failed checks were a table whose 'e.g.' cell, which does not wrap in the UI, was cut at the page's
+    edge: 'y 'n/a' is not a number (a missing value? leave the cell empty or write NA: both are read a', what to do
+    out of sight. Each check is a list item, most rows first, its example whole and shown as written."""
+    from flowcast.data.validate import DataQualityReport
+
+    r = DataQualityReport(source="shops", as_of="2024-06-30", rows_in=2_000, rows_valid=799, n_series=3, periods=799,
+                          rows_quarantined=sum(checks.values()), checks=checks, check_examples=examples)
+    md = r.to_markdown()
+    assert "| failed check |" not in md
+    at = md.splitlines().index("Failed checks (the rows quarantined), each with its first row:")
+    assert md.splitlines()[at + 1:at + 2 + len(items)] == ["", *items]
+
+
 @pytest.mark.parametrize("refused", ["", ERROR])
 def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refused):
     """ui31: a run stopped by its quarantine threshold left a data-quality artifact that read as any other run's
